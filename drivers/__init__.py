@@ -1,0 +1,1 @@
+"""Device transports and protocol decoders. Start at `drivers/registry.py`."""

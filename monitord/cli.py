@@ -1,0 +1,69 @@
+"""`monitord` command line (design.md section 4). Each command lives in
+`monitord/commands/<name>.py` with `add_arguments(parser)` and `main(args) -> int`; they are
+imported lazily so `monitord --help` stays fast on a Pi.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from monitord import __version__
+
+EX_OK = 0
+EX_DATAERR = 65  # bad scenario / rejected payload (sysexits.h)
+EX_CONFIG = 78  # bad configuration (sysexits.h)
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("monitord.commands.run", "run the daemon"),
+    "check-config": ("monitord.commands.check_config", "validate a config file"),
+    "demo": ("monitord.commands.demo", "simulated chairs play a clinical scenario, live"),
+    "replay": ("monitord.commands.replay", "run the alert engine over a scenario file"),
+    "decode": ("monitord.commands.decode", "decode device payloads to JSON"),
+    "simulate": ("monitord.commands.simulate", "run device simulators from a scenario"),
+    "status": ("monitord.commands.status", "state of chairs, devices, links, outbox"),
+    "doctor": ("monitord.commands.doctor", "check ports, adapter, broker, database"),
+    "report": ("monitord.commands.report", "session monitoring report (PDF/HTML/CSV)"),
+}
+
+
+def _available() -> dict[str, tuple[str, str]]:
+    import importlib.util
+
+    return {n: v for n, v in COMMANDS.items() if importlib.util.find_spec(v[0]) is not None}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="monitord",
+        description="Bedside vital-signs monitoring daemon (NIBP, HR, SpO2 -> alerts, "
+        "MQTT, InfluxDB).",
+    )
+    parser.add_argument("--version", action="version", version=f"monitord {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module, help_) in _available().items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        # Only the chosen command's module is imported to build its arguments.
+        if only is None or only == name:
+            importlib.import_module(module).add_arguments(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(only=chosen if chosen in COMMANDS else "")
+    args = parser.parse_args(argv)
+    module = importlib.import_module(COMMANDS[args.command][0])
+    try:
+        rc: int = module.main(args)
+    except KeyboardInterrupt:
+        return 130
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,319 @@
+"""Configuration: the TOML schema of design.md section 8, validated by pydantic v2.
+
+The operator's file is read, never written. Every problem becomes one line
+`PATH: dotted.key: reason` (see `ConfigError`), never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+# Keys that would put a secret inline. Refused with a hint, before schema validation,
+# so the operator learns *why* rather than just "extra key".
+_INLINE_SECRETS = {"password": "password_file", "token": "token_file", "secret": "*_file"}
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+Protocol = Literal["esketamine", "iv-ketamine"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteConfig(_Strict):
+    id: Ident = "site"
+
+
+class TlsConfig(_Strict):
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    # Hostname checking stays on unless the operator says otherwise (self-signed
+    # certificates issued to an IP address are common on clinic LANs).
+    check_hostname: bool = True
+
+
+class MqttConfig(_Strict):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: Port = 1883
+    tls: TlsConfig | None = None
+    username: str | None = None
+    password_file: Path | None = None
+    prefix: str = "monitord"
+    client_id: str | None = None
+    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+    # How long the broker may be unreachable, with an alert active, before the local
+    # delivery alarm (clinical-rules.md "Delivery of alarms").
+    delivery_alarm_after_s: Annotated[float, Field(gt=0)] = 30.0
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        if not v or any(c in v for c in "#+") or v.startswith("/") or v.endswith("/"):
+            raise ValueError("must be a topic prefix without wildcards or leading/trailing '/'")
+        return v
+
+
+class InfluxConfig(_Strict):
+    enabled: bool = True
+    url: str = "http://127.0.0.1:8086"
+    api: Literal["v1", "v2"] = "v2"
+    # v2
+    org: str | None = None
+    bucket: str | None = None
+    token_file: Path | None = None
+    # v1
+    database: str | None = None
+    retention_policy: str | None = None
+    username: str | None = None
+    password_file: Path | None = None
+    batch_size: Annotated[int, Field(ge=1, le=50_000)] = 5000
+    flush_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    gzip: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("must be an http:// or https:// URL")
+        return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _api_fields(self) -> InfluxConfig:
+        if not self.enabled:
+            return self
+        if self.api == "v2" and not self.bucket:
+            raise ValueError("api = 'v2' needs bucket (and org, token_file for InfluxDB 2.x)")
+        if self.api == "v1" and not self.database:
+            raise ValueError("api = 'v1' needs database")
+        return self
+
+
+class StorageConfig(_Strict):
+    path: Path = Path("/var/lib/monitord/outbox.sqlite")
+    retention_days: Annotated[float, Field(gt=0)] = 30.0
+    # Disk budget for the outbox. When reached, delivered rows are pruned oldest first;
+    # if undelivered rows alone exceed it, the oldest undelivered *readings* are dropped
+    # (counted and logged at ERROR), never alert or session events.
+    max_mb: Annotated[float, Field(gt=0)] = 512.0
+
+
+class DeviceConfig(_Strict):
+    id: Ident
+    driver: str
+    # serial
+    port: str | None = None
+    baudrate: Annotated[int, Field(ge=300, le=4_000_000)] | None = None
+    bytesize: Literal[5, 6, 7, 8] | None = None
+    parity: Literal["N", "E", "O"] | None = None
+    stopbits: Annotated[float, Field(ge=1, le=2)] | None = None  # 1, 1.5 or 2
+    # BLE
+    address: str | None = None
+    name: str | None = None
+    quirks: str | None = None
+    # both
+    silence_s: Annotated[float, Field(gt=0)] | None = None
+    poll_interval_s: Annotated[float, Field(gt=0, le=60)] | None = None
+    simulate: Path | None = None
+    simulate_speed: Annotated[float, Field(gt=0, le=10_000)] = 1.0
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}(/[PR])?", v):
+            raise ValueError("must be a Bluetooth address like AA:BB:CC:DD:EE:FF")
+        return v
+
+    @model_validator(mode="after")
+    def _transport_fields(self) -> DeviceConfig:
+        from drivers.registry import DRIVERS
+
+        desc = DRIVERS.get(self.driver)
+        if desc is None:
+            raise ValueError(
+                f"unknown driver {self.driver!r} (known: {', '.join(sorted(DRIVERS))})"
+            )
+        if self.simulate is not None:
+            return self
+        if desc.transport == "serial" and not self.port:
+            raise ValueError(f"driver {self.driver!r} is serial: set port (or simulate)")
+        if desc.transport == "ble" and not (self.address or self.name):
+            raise ValueError(f"driver {self.driver!r} is BLE: set address or name (or simulate)")
+        return self
+
+
+class ChairConfig(_Strict):
+    id: Ident
+    protocol: Protocol = "esketamine"
+    devices: list[DeviceConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _devices(self) -> ChairConfig:
+        seen: set[str] = set()
+        for d in self.devices:
+            if d.id in seen:
+                raise ValueError(f"duplicate device id {d.id!r}")
+            seen.add(d.id)
+        sims = [d for d in self.devices if d.simulate is not None]
+        if sims and len(sims) != len(self.devices):
+            raise ValueError("a chair never mixes simulated and real devices")
+        if len({d.simulate_speed for d in sims}) > 1:
+            raise ValueError("all simulated devices of one chair share one simulate_speed")
+        return self
+
+    @property
+    def simulated(self) -> bool:
+        return bool(self.devices) and all(d.simulate is not None for d in self.devices)
+
+    @property
+    def speed(self) -> float:
+        return self.devices[0].simulate_speed if self.simulated else 1.0
+
+
+class Config(_Strict):
+    site: SiteConfig = Field(default_factory=SiteConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    influx: InfluxConfig = Field(default_factory=lambda: InfluxConfig(bucket="monitord"))
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    # Rule overrides by rule id; validated against the rule table by the alert engine.
+    alerts: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    chairs: list[ChairConfig] = Field(default_factory=list)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _chairs(self) -> Config:
+        seen: set[str] = set()
+        for c in self.chairs:
+            if c.id in seen:
+                raise ValueError(f"duplicate chair id {c.id!r}")
+            seen.add(c.id)
+        return self
+
+
+class ConfigError(Exception):
+    """A config that cannot be used. `lines` are ready to print, one problem each."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "(top level)"
+
+
+def _walk(obj: Any, loc: tuple[int | str, ...] = ()) -> Iterator[tuple[tuple[int | str, ...], str]]:
+    if isinstance(obj, Mapping):
+        for k, v in obj.items():
+            yield (*loc, k), k
+            yield from _walk(v, (*loc, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _walk(v, (*loc, i))
+
+
+def _resolve_relative(raw: dict[str, Any], base: Path) -> None:
+    """Paths in the config are relative to the config file, not the working directory."""
+    for chair in raw.get("chairs", []) if isinstance(raw.get("chairs"), list) else []:
+        for dev in chair.get("devices", []) if isinstance(chair, dict) else []:
+            if isinstance(dev, dict) and isinstance(dev.get("simulate"), str):
+                p = Path(dev["simulate"])
+                if not p.is_absolute():
+                    dev["simulate"] = str(base / p)
+    storage = raw.get("storage")
+    if isinstance(storage, dict) and isinstance(storage.get("path"), str):
+        p = Path(storage["path"])
+        if not p.is_absolute():
+            storage["path"] = str(base / p)
+
+
+def parse_config(raw: dict[str, Any], source: str = "<config>", base: Path | None = None) -> Config:
+    errors: list[str] = []
+    for loc, key in _walk(raw):
+        if key in _INLINE_SECRETS:
+            errors.append(
+                f"{source}: {_dotted(loc)}: secrets are never inline; "
+                f"put it in a file and set {_INLINE_SECRETS[key]}"
+            )
+    if errors:
+        raise ConfigError(errors)
+    if base is not None:
+        _resolve_relative(raw, base)
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as e:
+        for err in e.errors():
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key"
+            errors.append(f"{source}: {_dotted(tuple(err['loc']))}: {msg}")
+        raise ConfigError(errors) from None
+    try:
+        from monitord.engine.rules import validate_overrides
+    except ImportError:  # engine not built yet in this checkout
+        return cfg
+    for loc2, msg in validate_overrides(cfg.alerts):
+        errors.append(f"{source}: alerts.{loc2}: {msg}")
+    if errors:
+        raise ConfigError(errors)
+    return cfg
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError([f"{p}: cannot read: {e.strerror or e}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{p}: not UTF-8 text"]) from None
+    return loads_config(text, source=str(p), base=p.resolve().parent)
+
+
+def loads_config(text: str, source: str = "<config>", base: Path | None = None) -> Config:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([f"{source}: TOML syntax: {e}"]) from None
+    return parse_config(raw, source=source, base=base)
+
+
+def read_secret(path: Path | None, env: str | None = None) -> str | None:
+    """A secret from the environment (`env`) or a file; a systemd credential name works too.
+
+    A relative `path` is looked up in `$CREDENTIALS_DIRECTORY` first, so a unit with
+    `LoadCredential=mqtt-password:/etc/monitord/mqtt.pass` can say `password_file =
+    "mqtt-password"`.
+    """
+    if env and os.environ.get(env):
+        return os.environ[env]
+    if path is None:
+        return None
+    creds = os.environ.get("CREDENTIALS_DIRECTORY")
+    if creds and not path.is_absolute() and (Path(creds) / path).exists():
+        path = Path(creds) / path
+    return path.read_text(encoding="utf-8").strip()

@@ -1,0 +1,168 @@
+"""Core data models shared by drivers, the hub, the alert engine and the sinks.
+
+Readings are frozen dataclasses rather than pydantic models: they are created on the hot
+path (one per sample, up to ~100 k/s in benchmarks) and never come from untrusted text.
+Untrusted input (config, MQTT commands, scenario files) is validated with pydantic at the
+edge and turned into these types.
+
+Units are in the value names (`sys_mmHg`), as in design.md section 4.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+
+class Kind(enum.StrEnum):
+    """What a reading measures. One device may produce several kinds."""
+
+    BP = "bp"
+    HR = "hr"
+    SPO2 = "spo2"
+
+
+#: The value names each kind may carry. Anything else is a programming error.
+KIND_FIELDS: Mapping[Kind, tuple[str, ...]] = MappingProxyType(
+    {
+        Kind.BP: ("sys_mmHg", "dia_mmHg", "map_mmHg", "pulse_bpm"),
+        Kind.HR: ("hr_bpm",),
+        Kind.SPO2: ("spo2_pct", "pulse_bpm"),
+    }
+)
+
+
+def utc(ts: float) -> datetime:
+    """Epoch seconds -> aware UTC datetime."""
+    return datetime.fromtimestamp(ts, tz=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One measurement from one device, as decoded, before any clinical judgement.
+
+    `valid` is the *device's* verdict (cuff error, probe off, invalid measurement state,
+    NaN fields). Clinical plausibility (clinical-rules.md "Valid readings") is judged by the
+    alert engine on top of it, so the stored reading keeps both what the device said and
+    what the engine decided.
+    """
+
+    chair: str
+    device: str
+    kind: Kind
+    values: Mapping[str, float | None]
+    measured_at: datetime  # aware UTC; event time used by the alert engine
+    received_at: datetime  # aware UTC; when the transport handed us the bytes
+    valid: bool = True
+    flags: tuple[str, ...] = ()  # named status flags, e.g. "cuff_error", "probe_off"
+    contact: bool | None = None  # HR sensor contact / SpO2 probe on; None = not reported
+    # Device-clock timestamp if the device sent one (recorded, not trusted: see
+    # clinical-rules.md "Timestamps are UTC ...").
+    device_time: datetime | None = None
+    seq: int = field(default=0, compare=False)  # outbox row id once stored; 0 before
+
+    @property
+    def t(self) -> float:
+        """Event time in epoch seconds (what the alert engine runs on)."""
+        return self.measured_at.timestamp()
+
+    def to_json(self) -> dict[str, Any]:
+        """The reading with units, as published on `vitals/{kind}` and printed by the demo."""
+        out: dict[str, Any] = {
+            "chair": self.chair,
+            "device": self.device,
+            "kind": str(self.kind),
+            **{k: v for k, v in self.values.items()},
+            "measured_at": self.measured_at.isoformat().replace("+00:00", "Z"),
+            "valid": self.valid,
+            "quality": list(self.flags),
+        }
+        if self.contact is not None:
+            out["contact"] = self.contact
+        return out
+
+
+def authoritative_time(
+    device_time: datetime | None, received_at: datetime, max_skew_s: float = 300.0
+) -> datetime:
+    """Pick the timestamp to trust (clinical-rules.md, last paragraph).
+
+    The device clock is used when it is set and within `max_skew_s` of the receive time;
+    otherwise the receive time is authoritative.
+    """
+    if device_time is None:
+        return received_at
+    if abs((device_time - received_at).total_seconds()) > max_skew_s:
+        return received_at
+    return device_time
+
+
+AlertEventType = str  # "pending" | "raised" | "escalated" | "acknowledged" | "cleared"
+
+
+def iso(t: float) -> str:
+    """Epoch seconds -> ISO 8601 UTC with millisecond precision and a Z."""
+    return utc(t).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """One alert event as the engine emits it (design.md section 5).
+
+    `t` is event time in epoch seconds live, or scenario seconds in replay. Timer-driven
+    events carry their deadline as `t`.
+    """
+
+    t: float
+    chair: str
+    rule: str
+    event: AlertEventType
+    priority: str  # "high" | "medium" | "low" | "info"
+    kind: str  # "physiological" | "technical" | "advisory"
+    alert_id: str | None  # None only for "pending"
+    phase: str  # "idle" | "baseline" | "dosing" | "observation"
+    value: Mapping[str, Any]
+    message: str
+    level: int | None = None  # escalation level on "escalated"
+    by: str | None = None  # who acknowledged, on "acknowledged"
+
+    def _body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "chair": self.chair,
+            "rule": self.rule,
+            "event": self.event,
+            "priority": self.priority,
+            "kind": self.kind,
+            "alert_id": self.alert_id,
+            "phase": self.phase,
+            "value": dict(self.value),
+            "message": self.message,
+        }
+        if self.level is not None:
+            out["level"] = self.level
+        if self.by is not None:
+            out["by"] = self.by
+        return out
+
+    def to_replay(self) -> dict[str, Any]:
+        """The replay JSON Lines object: `t` first, as in design.md section 5."""
+        return {"t": self.t, **self._body()}
+
+    def to_mqtt(self) -> dict[str, Any]:
+        """The `alerts/events` payload: `time` (ISO 8601 UTC) instead of `t`."""
+        return {"time": iso(self.t), **self._body()}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEvent:
+    """A session action (start, dose_start, dose_end, end) as applied to a chair."""
+
+    t: float
+    chair: str
+    action: str  # "start" | "dose_start" | "dose_end" | "end"
+    protocol: str
+    session_id: str

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# One entry point for the two README commands.
+#   scripts/setup.sh demo          install what is missing, then run `monitord demo`
+#   scripts/setup.sh test [ARGS]   install what is missing (incl. test servers), then pytest
+# Idempotent: Debian packages are installed only when missing, the virtualenv at .venv/
+# is created once and re-synced with pyproject.toml (pip is a no-op when nothing changed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode="${1:-}"; shift || true
+
+need_debs() {
+    local missing=()
+    for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "setup: installing Debian packages: ${missing[*]}" >&2
+    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    # Where no init system runs (containers, CI) the packages' services must not be
+    # started by their maintainer scripts: the test fixtures start their own servers on
+    # free loopback ports. On a real host systemd handles this and we leave it alone.
+    local policy_added=""
+    if [ ! -d /run/systemd/system ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+        $sudo chmod +x /usr/sbin/policy-rc.d; policy_added=1
+    fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    [ -n "$policy_added" ] && $sudo rm -f /usr/sbin/policy-rc.d
+    return 0
+}
+
+ensure_venv() {
+    local extras="$1"
+    if [ ! -x .venv/bin/python ]; then
+        python3 -m venv .venv || { need_debs python3-venv; python3 -m venv .venv; }
+    fi
+    local stamp=".venv/.monitord-installed-$extras"
+    if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+        .venv/bin/python -m pip install -q --upgrade pip
+        .venv/bin/python -m pip install -q -e ".[$extras]"
+        touch "$stamp"
+    fi
+}
+
+case "$mode" in
+    demo)
+        need_debs python3-venv
+        ensure_venv sim,report
+        exec .venv/bin/monitord demo "$@"
+        ;;
+    test)
+        # Real servers for the fixtures; poppler-utils renders report PDFs in tests;
+        # systemd gives systemd-analyze for the unit-file tests.
+        need_debs python3-venv mosquitto mosquitto-clients influxdb victoria-metrics \
+                  poppler-utils systemd
+        ensure_venv test
+        exec .venv/bin/python -m pytest "$@"
+        ;;
+    *)
+        echo "usage: scripts/setup.sh demo|test [ARGS...]" >&2; exit 2;;
+esac
