@@ -72,6 +72,11 @@ class DeviceContext(Protocol):
         """Current time on the chair's clock (virtual for simulated chairs), aware UTC."""
         ...
 
+    def link(self, up: bool, reason: str = "") -> None:
+        """Transports report the link going up (connected, data flowing) or down (lost,
+        unplugged, silent). The daemon turns this into `tech.device_lost` timing."""
+        ...
+
 
 class SerialProtocol(Protocol):
     async def run(self, link: ByteLink, ctx: DeviceContext) -> None:

@@ -1,0 +1,1 @@
+"""Device simulators that speak the real wire formats (pty serial, BLE GATT on a virtual link)."""
