@@ -1,4 +1,4 @@
-"""Capped exponential backoff with full jitter (AWS architecture blog, "Exponential Backoff
+"""Capped exponential backoff with "equal jitter" (AWS architecture blog, "Exponential Backoff
 And Jitter"): spreads reconnect storms when a broker or adapter comes back for many chairs."""
 
 from __future__ import annotations

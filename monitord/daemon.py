@@ -311,11 +311,13 @@ class Daemon:
         console: Callable[[str], None] | None = None,
         notifier: Notifier | None = None,
         stop_when_played: bool = False,
+        restart_backoff_s: tuple[float, float] = (1.0, 60.0),
     ) -> None:
         self.cfg = cfg
         self.console = console
         self.notifier = notifier or Notifier()
         self.stop_when_played = stop_when_played
+        self.restart_backoff_s = restart_backoff_s
         self.stop_event = asyncio.Event()
         self.outbox = Outbox(Path(cfg.storage.path), cfg.storage)
         self.rules = RuleSet.from_overrides(cfg.alerts)
@@ -436,7 +438,12 @@ class Daemon:
                 loop.add_signal_handler(sig, self.stop_event.set)
         try:
             async with asyncio.TaskGroup() as tg:
-                sup = Supervisor(tg, on_crash=self._on_crash)
+                sup = Supervisor(
+                    tg,
+                    on_crash=self._on_crash,
+                    backoff_initial_s=self.restart_backoff_s[0],
+                    backoff_cap_s=self.restart_backoff_s[1],
+                )
                 self.supervisor = sup
                 await self._start(sup)
                 tg.create_task(self._watchdog(), name="watchdog")

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from monitord.backoff import Backoff
 from monitord.log import FailureLog
@@ -29,6 +29,7 @@ class TaskState:
     restarts: int = 0
     last_error: str = ""
     last_delay_s: float = 0.0
+    delays: list[float] = field(default_factory=list)  # every backoff taken, for status
 
 
 class Supervisor:
@@ -69,6 +70,7 @@ class Supervisor:
                 st.restarts += 1
                 st.last_error = f"{type(e).__name__}: {e}"
                 st.last_delay_s = backoff.next_delay()
+                st.delays = [*st.delays[-19:], st.last_delay_s]
                 st.state = "backoff"
                 flog.failed(
                     type(e).__name__,

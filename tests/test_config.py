@@ -19,7 +19,9 @@ CASES = sorted(p for p in (ROOT / "tests" / "config_cases").iterdir() if p.is_di
 def check_config(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "monitord", "check-config", str(path)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -30,8 +32,9 @@ def test_shipped_configs_are_ok(name: str) -> None:
 
 
 def test_help_exits_zero() -> None:
-    r = subprocess.run([sys.executable, "-m", "monitord", "--help"], capture_output=True,
-                       text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "monitord", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0
     for cmd in ("run", "check-config", "demo", "replay", "decode", "simulate", "status"):
         assert cmd in r.stdout
@@ -59,14 +62,18 @@ def test_bad_config_case(case: Path) -> None:
 def test_missing_file_is_one_line() -> None:
     r = check_config(ROOT / "nope.toml")
     assert r.returncode == 78
-    assert r.stderr.splitlines() == [f"{ROOT / 'nope.toml'}: cannot read: No such file or directory"]
+    assert r.stderr.splitlines() == [
+        f"{ROOT / 'nope.toml'}: cannot read: No such file or directory"
+    ]
 
 
 def test_relative_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     p = tmp_path / "sub" / "c.toml"
-    p.write_text('[storage]\npath = "store.sqlite"\n[[chairs]]\nid = "c1"\n'
-                 '[[chairs.devices]]\nid = "ox"\ndriver = "masimo-ascii"\nsimulate = "s.jsonl"\n')
+    p.write_text(
+        '[storage]\npath = "store.sqlite"\n[[chairs]]\nid = "c1"\n'
+        '[[chairs.devices]]\nid = "ox"\ndriver = "masimo-ascii"\nsimulate = "s.jsonl"\n'
+    )
     cfg = load_config(p)
     assert cfg.storage.path == tmp_path / "sub" / "store.sqlite"
     assert cfg.chairs[0].devices[0].simulate == tmp_path / "sub" / "s.jsonl"
