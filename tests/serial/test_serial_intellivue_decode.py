@@ -278,6 +278,10 @@ def test_escaping_round_trip(user: bytes) -> None:
     assert fr == _hand_frame(user)
 
 
+def _raw(body: bytes) -> bytes:
+    return body + F.fcs_bytes(body)
+
+
 @pytest.mark.parametrize(
     ("wire", "reason"),
     [
