@@ -7,12 +7,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from drivers import masimo_ascii
+from drivers import intellivue, masimo_ascii, nonin2
 from drivers.base import DecodeProfile, DriverDescriptor
 
-_DRIVERS: tuple[DriverDescriptor, ...] = (masimo_ascii.DRIVER,)
+_DRIVERS: tuple[DriverDescriptor, ...] = (
+    masimo_ascii.DRIVER,
+    intellivue.DRIVER,
+    nonin2.DRIVER,
+)
 
-_PROFILES: tuple[DecodeProfile, ...] = (masimo_ascii.PROFILE,)
+_PROFILES: tuple[DecodeProfile, ...] = (
+    masimo_ascii.PROFILE,
+    intellivue.PROFILE,
+    nonin2.PROFILE,
+)
 
 DRIVERS: Mapping[str, DriverDescriptor] = MappingProxyType({d.name: d for d in _DRIVERS})
 PROFILES: Mapping[str, DecodeProfile] = MappingProxyType({p.name: p for p in _PROFILES})
