@@ -34,8 +34,13 @@ class SerialSim:
         symlink: Path | None = None,
         socket_port: int | None = None,
         speed: float = 1.0,
+        repeat: bool = True,
     ) -> None:
         self.speed = speed
+        # repeat=False: output only on `send()`. The scenario player uses this so a
+        # simulated chair sees exactly the scenario's samples, as `monitord replay` does;
+        # repeat=True imitates a real monitor's own cadence (`monitord simulate`).
+        self.repeat = repeat
         self.latest: dict[Kind, tuple[SimEvent, datetime]] = {}
         self._clock: tuple[datetime, float] | None = None  # (device time, monotonic)
         self._task: asyncio.Task[None] | None = None
@@ -77,7 +82,7 @@ class SerialSim:
     async def restore_link(self) -> None:
         await self.port_obj.open()
         self.on_link_change()
-        if self._task is None:
+        if self._task is None and self.repeat:
             self._task = asyncio.create_task(self._loop())
 
     async def _stop_task(self) -> None:

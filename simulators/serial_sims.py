@@ -23,6 +23,7 @@ def make_sim_device(
     symlink: Path | None = None,
     socket_port: int | None = None,
     speed: float = 1.0,
+    repeat: bool = True,
 ) -> SimDevice:
     """A simulator for `driver_name` on a new pty (kept pointed at by `symlink` if given)
     or, with `socket_port` (0 = any free port), on `socket://127.0.0.1:PORT`. Its `.port`
@@ -33,5 +34,5 @@ def make_sim_device(
         raise ValueError(
             f"no serial simulator for driver {driver_name!r} (have: {', '.join(SIMULATORS)})"
         ) from None
-    sim: SimDevice = cls(symlink=symlink, socket_port=socket_port, speed=speed)
+    sim: SimDevice = cls(symlink=symlink, socket_port=socket_port, speed=speed, repeat=repeat)
     return sim
