@@ -62,7 +62,7 @@ def alert(i: int, chair: str = "chair-1", t: float | None = None) -> AlertEvent:
 
 def session(i: int, chair: str = "chair-1") -> SessionEvent:
     return SessionEvent(
-        t=float(int(time.time()) - 1700 + i),
+        t=float(_T0 + 1900 + i),
         chair=chair,
         action=("start", "dose_start", "dose_end", "end")[i % 4],
         protocol="esketamine",
