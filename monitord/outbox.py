@@ -548,6 +548,10 @@ class Outbox:
                 out[str(kind)] = reading_from_body(json.loads(row[1]), seq=row[0])
         return out
 
+    def chairs_seen(self) -> list[str]:
+        """Every chair with stored records."""
+        return [c for (c,) in self._db.execute("SELECT DISTINCT chair FROM records ORDER BY 1")]
+
     def count(self, rtype: RecordType | None = None) -> int:
         if rtype is None:
             return int(self._db.execute("SELECT count(*) FROM records").fetchone()[0])

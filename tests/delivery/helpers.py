@@ -9,10 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 from monitord.models import AlertEvent, Kind, Reading, SessionEvent
 
+# Fixed once per test run, so calling a factory twice gives equal records.
+_T0 = int(time.time()) - 3600
+
 
 def base_time() -> datetime:
     """A recent instant at whole seconds (servers keep data inside their retention)."""
-    return datetime.fromtimestamp(int(time.time()) - 3600, tz=UTC)
+    return datetime.fromtimestamp(_T0, tz=UTC)
 
 
 def reading(i: int, chair: str = "chair-1", t0: datetime | None = None) -> Reading:
@@ -42,7 +45,7 @@ def reading(i: int, chair: str = "chair-1", t0: datetime | None = None) -> Readi
 
 
 def alert(i: int, chair: str = "chair-1", t: float | None = None) -> AlertEvent:
-    t = float(int(time.time()) - 1800 + i) if t is None else t
+    t = float(_T0 + 1800 + i) if t is None else t
     return AlertEvent(
         t=t,
         chair=chair,
@@ -59,7 +62,7 @@ def alert(i: int, chair: str = "chair-1", t: float | None = None) -> AlertEvent:
 
 def session(i: int, chair: str = "chair-1") -> SessionEvent:
     return SessionEvent(
-        t=float(int(time.time()) - 1700 + i),
+        t=float(_T0 + 1900 + i),
         chair=chair,
         action=("start", "dose_start", "dose_end", "end")[i % 4],
         protocol="esketamine",
