@@ -161,9 +161,7 @@ class ChairRuntime:
         self._wake.set()
         async with self._progress:
             try:
-                await asyncio.wait_for(
-                    self._progress.wait_for(lambda: self.ticked_to >= t), wait_s
-                )
+                await asyncio.wait_for(self._progress.wait_for(lambda: self.ticked_to >= t), wait_s)
             except TimeoutError:
                 return False
         return True

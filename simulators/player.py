@@ -79,12 +79,12 @@ class ChairPlayer:
             if path in seen:
                 continue
             seen.add(path)
-            self.events += [
-                e
-                for e in load_scenario(path)
-                if getattr(e, "chair", None) in (None, chair.cfg.id, "chair-1")
-                or len(chair.daemon.chairs) == 1
-            ]
+            evs = load_scenario(path)
+            # A one-chair scenario plays on whichever chair attaches it; a multi-chair
+            # scenario gives each chair its own events.
+            if len({e.chair for e in evs}) > 1:
+                evs = [e for e in evs if e.chair == chair.cfg.id]
+            self.events += evs
         self.events.sort(key=lambda e: e.t)  # stable: file order within equal t
 
     async def play(self) -> None:

@@ -8,7 +8,7 @@ import time
 
 import aiomqtt
 import pytest
-from conftest import TLS_USERS
+from tests.conftest import TLS_USERS
 from servers import (
     Influxd,
     MissingServerBinary,

@@ -14,7 +14,7 @@ from typing import Any
 
 import aiomqtt
 import pytest
-from conftest import TLS_USERS
+from tests.conftest import TLS_USERS
 from helpers import alert, eventually, reading
 from servers import Mosquitto, TlsMaterial, unique_name
 
