@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import signal
 import time
 from collections import Counter
@@ -261,7 +262,7 @@ class ChairRuntime:
             ob.add_session_events(sessions)
         now = time.monotonic()
         if events or sessions or now - self._last_snapshot > SNAPSHOT_EVERY_S:
-            ob.put_state(f"engine/{self.cfg.id}", self.engine.snapshot())
+            ob.put_state(f"engine/{self.cfg.id}", self.engine.snapshot(), commit=False)
             self._last_snapshot = now
         ob.commit()
         # Durable from here on: show it to the world.
@@ -278,24 +279,23 @@ class ChairRuntime:
             self._progress.notify_all()
 
     def status(self) -> dict[str, Any]:
-        sess = self.engine.session(self.cfg.id)
+        """The `chair/<id>` state that `monitord status` reads (see monitord/outbox.py)."""
+        sess = self.engine.session(self.cfg.id) or {}
         return {
-            "id": self.cfg.id,
             "simulated": self.cfg.simulated,
             "phase": self.engine.phase(self.cfg.id),
-            "session": sess,
-            "devices": [
-                {
-                    "id": d.id,
+            "protocol": sess.get("protocol", self.cfg.protocol),
+            "session_id": sess.get("session_id"),
+            "devices": {
+                d.id: {
                     "driver": d.driver,
                     "link": d.link,
                     "reason": d.link_reason,
                     "readings": d.readings,
                     "rejects": dict(d.rejects),
-                    "last": d.last,
                 }
                 for d in self.devices.values()
-            ],
+            },
             "active_alerts": self.active,
             "queue_overflow": self.overflow,
         }
@@ -325,6 +325,7 @@ class Daemon:
         self.supervisor: Supervisor | None = None
         self.crashes: list[TaskState] = []
         self._status_written = 0.0
+        self.started = time.time()
         self._players_done = 0
         sim_start = float(int(time.time()))  # whole seconds: device clocks have 1-s fields
         for c in cfg.chairs:
@@ -371,16 +372,30 @@ class Daemon:
 
     def write_status(self) -> None:
         self._status_written = time.monotonic()
-        self.outbox.put_state("status", self.status())
+        for c in self.chairs.values():
+            self.outbox.put_state(f"chair/{c.cfg.id}", c.status(), commit=False)
+        self.outbox.put_state("daemon", self.status(), commit=False)
         self.outbox.commit()
 
     def status(self) -> dict[str, Any]:
+        """The `daemon` state: who is running and how its supervised tasks are doing."""
+        tasks = self.supervisor.tasks.values() if self.supervisor else []
         return {
-            "time": iso(time.time()),
+            "pid": os.getpid(),
+            "started": iso(self.started),
             "version": __version__,
             "site": self.cfg.site.id,
-            "chairs": [c.status() for c in self.chairs.values()],
-            "tasks": [vars(t) for t in (self.supervisor.tasks.values() if self.supervisor else [])],
+            "summary": self.summary(),
+            "tasks": [
+                {
+                    "name": t.name,
+                    "state": t.state,
+                    "restarts": t.restarts,
+                    "last_error": t.last_error,
+                }
+                for t in tasks
+                if t.restarts or t.state != "running"
+            ],
         }
 
     def summary(self) -> str:
@@ -522,10 +537,7 @@ class Daemon:
                 chair.process(batch)
             self.outbox.put_state(f"engine/{chair.cfg.id}", chair.engine.snapshot())
         self.write_status()
-        # 3. publish offline (the sink does it on a clean stop), bounded in time
-        if self.mqtt is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.mqtt.stop(), 2.0)
+        # 3. the MQTT sink publishes `offline` when it is cancelled, next (bounded to 2 s)
 
     async def _watchdog(self) -> None:
         interval = watchdog_interval_s()

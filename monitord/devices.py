@@ -60,7 +60,9 @@ async def _simulated_chair(daemon: Daemon, chair: ChairRuntime, sup: Supervisor)
             if desc.transport == "serial":
                 from simulators.serial_sims import make_sim_device
 
-                sim = await stack.enter_async_context(make_sim_device(dev.driver, repeat=False))
+                sim: Any = await stack.enter_async_context(
+                    make_sim_device(dev.driver, repeat=False)
+                )
                 run = _runner(dev, ctx, port=sim.port)
             else:
                 from simulators import ble as ble_sims

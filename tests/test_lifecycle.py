@@ -127,7 +127,9 @@ async def test_crashing_device_task_is_restarted_with_growing_delays(
         # the daemon is up: the chair task runs, and the crash is reported
         assert not task.done()
         assert daemon.supervisor.tasks["chair:chair-1"].state == "running"
-        status = daemon.status()
+        daemon.write_status()  # what `monitord status` shows
+        status = daemon.outbox.get_state("daemon")
+        assert status is not None
         crashed = next(t for t in status["tasks"] if t["name"] == "device:chair-1/ox")
         assert crashed["restarts"] >= 5 and "decoder bug" in crashed["last_error"]
         assert "task(s) restarting" in daemon.summary() or crashed["state"] == "running"

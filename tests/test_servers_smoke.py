@@ -8,7 +8,6 @@ import time
 
 import aiomqtt
 import pytest
-from tests.conftest import TLS_USERS
 from servers import (
     Influxd,
     MissingServerBinary,
@@ -19,6 +18,8 @@ from servers import (
     http_post,
     port_open,
 )
+
+from tests.conftest import TLS_USERS
 
 
 def test_missing_binary_names_the_debian_package() -> None:

@@ -14,7 +14,6 @@ from typing import Any
 
 import aiomqtt
 import pytest
-from tests.conftest import TLS_USERS
 from helpers import alert, eventually, reading
 from servers import Mosquitto, TlsMaterial, unique_name
 
@@ -23,6 +22,7 @@ from monitord.config import MqttConfig, StorageConfig, TlsConfig
 from monitord.models import iso
 from monitord.outbox import Outbox
 from monitord.sinks.mqtt import AckCommand, Command, MqttSink, SessionCommand
+from tests.conftest import TLS_USERS
 
 HERE = Path(__file__).resolve().parent
 SITE = "site-a"
