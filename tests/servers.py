@@ -559,6 +559,11 @@ class VictoriaMetrics(ServerProcess):
             "-search.latencyOffset=0s",
             "-search.disableCache",
             "-loggerLevel=WARN",
+            # InfluxDB overwrites a point rewritten with the same series and timestamp, so
+            # a retried "may have landed" write is idempotent there. VictoriaMetrics keeps
+            # every raw sample unless deduplication is on; with it, one sample per series
+            # and millisecond survives, which gives the same idempotent retries.
+            "-dedup.minScrapeInterval=1ms",
             *self.extra_flags,
         ]
 
