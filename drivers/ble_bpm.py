@@ -67,7 +67,9 @@ F_RESERVED = 0xE0
 
 Q_PULSE_STATUS_BE = "pulse-status-be"
 Q_USER_ID_WITHOUT_FLAG = "user-id-without-flag"
-KNOWN_QUIRKS = frozenset({Q_PULSE_STATUS_BE, Q_USER_ID_WITHOUT_FLAG})
+# `episodic`: the cuff connects only after a measurement (handled by drivers/ble_link.py)
+Q_EPISODIC = "episodic"
+KNOWN_QUIRKS = frozenset({Q_PULSE_STATUS_BE, Q_USER_ID_WITHOUT_FLAG, Q_EPISODIC})
 
 #: advertised-name prefix -> quirks. Add a model only with a public capture or report.
 MODEL_QUIRKS: dict[str, frozenset[str]] = {

@@ -200,6 +200,7 @@ class SimCuff(_Peripheral):
             struct.pack("<H", 0x000F),
         )
         self.memory: list[bytes] = []
+        self.indications_confirmed = 0  # 0x2A35 values the central confirmed
         self._push_lock = asyncio.Lock()
         return [Service(UUID.from_16_bits(0x1810), [self.bpm, self.icp, self.feature])]
 
@@ -230,7 +231,8 @@ class SimCuff(_Peripheral):
             icp = struct.pack("<BHHH", 0x00, _sfloat(pressure), SFLOAT_NAN, SFLOAT_NAN)
             await self._notify(self.icp, icp)
         async with self._push_lock:
-            await self._indicate(self.bpm, value)
+            if await self._indicate(self.bpm, value):
+                self.indications_confirmed += 1
 
     def _on_subscribed(self, characteristic: Characteristic[bytes]) -> None:
         if characteristic.handle == self.bpm.handle and self.memory:
@@ -241,6 +243,7 @@ class SimCuff(_Peripheral):
             for value in list(self.memory):
                 if not await self._indicate(self.bpm, value):
                     return
+                self.indications_confirmed += 1
 
 
 class SimStrap(_Peripheral):
