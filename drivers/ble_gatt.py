@@ -153,3 +153,28 @@ class BleProfile:
             and q.strip() not in self.known_quirks
             and q.strip() not in self.model_quirks
         ]
+
+
+def range_violations(rec: object) -> list[str]:
+    """The decoders' promise, checked by the fuzz tests and bench/fuzz_ble.py: every
+    number a decoder returns is None or inside its sanity range. Returns what breaks it."""
+    out: list[str] = []
+    for name in getattr(rec, "__slots__", ()):
+        value = getattr(rec, name)
+        if value is None or isinstance(value, bool) or name.startswith("energy"):
+            continue
+        values = value if name == "rr_ms" else (value,)
+        if name == "rr_ms":
+            lo, hi = RR_RANGE_ms
+        elif name.endswith("_mmHg"):
+            lo, hi = 0.0, PRESSURE_MAX_mmHg
+        elif name.endswith("_bpm"):
+            lo, hi = PULSE_RANGE_bpm
+        elif name.endswith("_pct"):
+            lo, hi = SPO2_RANGE_pct
+        else:
+            continue
+        for v in values:
+            if not (isinstance(v, int | float) and lo <= v <= hi):
+                out.append(f"{name}={v!r} outside {lo:g}..{hi:g}")
+    return out
