@@ -351,6 +351,7 @@ async def run_ble_device(
             ", ".join(sorted(profile.known_quirks | {Q_EPISODIC})) or "none",
         )
     attempt = 0
+    episodic = Q_EPISODIC in s.quirks
     while True:
         try:
             target = await _find(dev, profile, timing, scanner_backend)
@@ -361,15 +362,20 @@ async def run_ble_device(
             err = classify(e)
             delay = backoff_delay(err, attempt, timing, rng)
             attempt += 1
-            s.set_link(False, str(err))
+            if episodic and isinstance(err, DeviceGone):
+                # an idle episodic cuff does not advertise: only silence is a loss
+                quiet = (ctx.now() - s.last_rx).total_seconds()
+                if quiet > s.silence_s:
+                    s.set_link(False, f"silent: no reading for {quiet:.0f} s ({err})")
+            else:
+                s.set_link(False, str(err))
             s.report(err, delay)
             await asyncio.sleep(delay)
             continue
         attempt = 0
+        episodic = Q_EPISODIC in s.quirks
         episodic_idle = (
-            Q_EPISODIC in s.quirks
-            and reason.startswith("disconnected")
-            and s.readings_this_connection > 0
+            episodic and reason.startswith("disconnected") and s.readings_this_connection > 0
         )
         if episodic_idle:
             log.info("%s/%s: cuff went idle after its readings", ctx.chair, ctx.device)

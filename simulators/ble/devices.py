@@ -83,6 +83,9 @@ class _Peripheral:
     def _services(self) -> list[Service]:
         raise NotImplementedError
 
+    async def send(self, ev: SimEvent, at: datetime) -> None:
+        raise NotImplementedError
+
     async def __aenter__(self) -> _Peripheral:
         await self.device.power_on()
         self._running = True
@@ -181,9 +184,21 @@ class _Peripheral:
 
 
 class SimCuff(_Peripheral):
+    """`episodic=True`: like many home cuffs, it advertises only after a measurement,
+    pushes its memory to whoever connects, then disconnects and goes quiet."""
+
     kinds = (Kind.BP,)
     service16 = 0x1810
     MEMORY = 30  # readings kept, like a cuff's memory
+
+    def __init__(self, name: str, link: VirtualBleLink, *, episodic: bool = False) -> None:
+        self.episodic = episodic
+        self._awake = not episodic
+        super().__init__(name, link)
+
+    async def _advertise(self) -> None:
+        if self._awake:
+            await super()._advertise()
 
     def _services(self) -> list[Service]:
         self.bpm = Characteristic(
@@ -225,6 +240,9 @@ class SimCuff(_Peripheral):
         value = self.encode(ev, at)
         self.memory = [*self.memory, value][-self.MEMORY :]
         if self.connection is None:
+            if self.episodic:
+                self._awake = True  # wake up and let the hub come and fetch it
+                await self._advertise()
             return  # stored; pushed on the next connection
         peak = (ev.values.get("sys_mmHg") or 120.0) + 30.0
         for pressure in (40.0, 100.0, peak, peak - 40.0, peak - 80.0):
@@ -244,6 +262,12 @@ class SimCuff(_Peripheral):
                 if not await self._indicate(self.bpm, value):
                     return
                 self.indications_confirmed += 1
+        if self.episodic:  # done: hang up and sleep until the next measurement
+            self._awake = False
+            conn = self.connection
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.disconnect(hci.HCI_REMOTE_USER_TERMINATED_CONNECTION_ERROR)
 
 
 class SimStrap(_Peripheral):

@@ -185,3 +185,45 @@ async def test_device_never_found_reports_link_down(vlink: VirtualBleLink) -> No
     async with running(vlink, ctx, id="bp", driver="ble-bpm", name="NoSuchCuff"):
         await wait_until(lambda: bool(ctx.links), what="link report")
     assert ctx.links[0][0] is False and "NoSuchCuff" in ctx.links[0][1]
+
+
+async def test_episodic_cuff_connects_after_measurement(vlink: VirtualBleLink) -> None:
+    """A cuff that wakes up only after a measurement, pushes its whole memory and hangs
+    up: every reading arrives once, and its hang-ups are not link losses."""
+    ctx = RecordingContext()
+    async with SimCuff("HomeCuff", vlink, episodic=True) as cuff:
+        async with running(
+            vlink, ctx, id="bp", driver="ble-bpm", name="HomeCuff", quirks="episodic"
+        ):
+            base = datetime.now(UTC).replace(microsecond=0)
+            for i in range(3):
+                await cuff.send(bp(120 + i, 80, 93, 70), base.replace(second=i))
+                await wait_until(lambda i=i: len(ctx.readings) == i + 1, what=f"reading {i}")
+                await wait_until(lambda: cuff.connection is None, what="cuff hangs up")
+            assert cuff.indications_confirmed == 1 + 2 + 3  # memory pushed each time
+    assert [r.values["sys_mmHg"] for r in ctx.readings] == [120, 121, 122]
+    assert all(up for up, _ in ctx.links), ctx.links
+
+
+async def test_attach_simulated_from_config(vlink: VirtualBleLink) -> None:
+    """`simulate = "..."` devices: two chairs' straps on one link, each daemon device
+    finds its own simulator by the name attach_simulated gives it."""
+    from simulators.ble import attach_simulated
+
+    dev = DeviceConfig(id="hr", driver="ble-hrm", simulate=Path("scenario.jsonl"))
+    sim1, run1 = attach_simulated(dev, "chair-1", vlink)
+    sim2, run2 = attach_simulated(dev, "chair-2", vlink)
+    assert (run1.name, run2.name) == ("chair-1-hr", "chair-2-hr")
+    ctx1, ctx2 = RecordingContext(chair="chair-1"), RecordingContext(chair="chair-2")
+    async with sim1, sim2:
+        async with (
+            running(vlink, ctx1, **run1.model_dump()),
+            running(vlink, ctx2, **run2.model_dump()),
+        ):
+            await wait_until(lambda: ctx1.link_up and ctx2.link_up, what="both links up")
+            now = datetime.now(UTC)
+            await sim1.send(SimEvent(Kind.HR, {"hr_bpm": 61}, contact=True), now)
+            await sim2.send(SimEvent(Kind.HR, {"hr_bpm": 92}, contact=True), now)
+            await wait_until(lambda: ctx1.readings and ctx2.readings, what="readings")
+    assert [r.values["hr_bpm"] for r in ctx1.readings] == [61.0]
+    assert [r.values["hr_bpm"] for r in ctx2.readings] == [92.0]
