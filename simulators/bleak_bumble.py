@@ -34,6 +34,7 @@ from bumble.gatt import Characteristic
 from simulators.ble.link import VirtualBleLink
 
 log = logging.getLogger(__name__)
+_background: set[asyncio.Task[None]] = set()
 
 _PROPS: tuple[tuple[Characteristic.Properties, CharacteristicPropertyName], ...] = (
     (Characteristic.Properties.BROADCAST, "broadcast"),
@@ -212,7 +213,9 @@ class BumbleClient(BaseBleakClient):
         self._peer = None
         closing, self._closing = self._closing, False
         if self._device is not None:
-            asyncio.get_running_loop().create_task(self._close())
+            task = asyncio.get_running_loop().create_task(self._close())
+            _background.add(task)  # keep a reference until done
+            task.add_done_callback(_background.discard)
         if not closing and self._disconnected_callback is not None:
             self._disconnected_callback()
 

@@ -34,6 +34,14 @@ from simulators.base import SimEvent
 from simulators.ble.link import VirtualBleLink
 
 log = logging.getLogger(__name__)
+_background: set[asyncio.Task[None]] = set()
+
+
+def _spawn(coro: Any) -> None:
+    task = asyncio.get_running_loop().create_task(coro)
+    _background.add(task)  # keep a reference until done
+    task.add_done_callback(_background.discard)
+
 
 ADV_INTERVAL_MS = 20.0
 _NONE = Characteristic.Permissions(0)  # value only travels by notify/indicate
@@ -125,7 +133,7 @@ class _Peripheral:
         for ev in self._subscribed.values():
             ev.clear()
         if self._running and not self._dropped:
-            asyncio.get_running_loop().create_task(self._advertise())
+            _spawn(self._advertise())
 
     def _on_subscription(
         self, connection: Any, characteristic: Characteristic[bytes], notify: bool, indicate: bool
@@ -254,7 +262,7 @@ class SimCuff(_Peripheral):
 
     def _on_subscribed(self, characteristic: Characteristic[bytes]) -> None:
         if characteristic.handle == self.bpm.handle and self.memory:
-            asyncio.get_running_loop().create_task(self._push_memory())
+            _spawn(self._push_memory())
 
     async def _push_memory(self) -> None:
         async with self._push_lock:
