@@ -1,0 +1,180 @@
+"""Shared pieces of the BLE GATT decoders and the description the BLE link works from.
+
+Decoders (ble_bpm, ble_hrm, ble_plx) stay pure: bytes in, frozen dataclass or `Reject` out.
+Each module also turns its dataclass into a `BleSample` (kind, values, flags ...) so the
+link (drivers/ble_link.py) can build `Reading`s without knowing any characteristic, and
+describes what to subscribe to in a `BleProfile` (the DriverDescriptor's `ble_profile`).
+
+Date Time (org.bluetooth.characteristic.date_time, 7 bytes, used by 0x2A35/0x2A36/0x2A5E):
+
+    byte  0    1    2      3    4     5       6
+         +---------+------+----+-----+-------+-------+
+         | year LE | month| day| hour| minute| second|
+         +---------+------+----+-----+-------+-------+
+    year 0, month 0 or day 0 = "not known". The value has no time zone: we read it as UTC
+    and let `authoritative_time` (clinical-rules.md) prefer the receive time when it is off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from drivers.base import Reject
+from monitord.models import Kind
+
+KPA_TO_MMHG = 760.0 / 101.325  # 1 kPa = 7.50062 mmHg (standard atmosphere definition)
+
+# Decoder sanity ranges: outside them a number cannot be a measurement and is either
+# rejected (primary values) or dropped with a flag (secondary values). Clinical validity
+# (clinical-rules.md "Valid readings") is narrower and is the alert engine's business.
+PRESSURE_MAX_mmHg = 300.0  # oscillometric cuffs measure up to ~280-300 mmHg
+PULSE_RANGE_bpm = (1.0, 300.0)
+SPO2_RANGE_pct = (0.0, 100.0)
+RR_RANGE_ms = (150.0, 3000.0)  # 400 .. 20 bpm beat to beat
+
+
+def uuid16(short: int) -> str:
+    """16-bit SIG UUID -> the 128-bit string form bleak uses."""
+    return f"0000{short:04x}-0000-1000-8000-00805f9b34fb"
+
+
+def parse_date_time(data: bytes, offset: int) -> tuple[datetime | None, str | None]:
+    """7-byte Date Time at `offset` -> (UTC datetime or None, flag or None).
+
+    Unknown (year/month/day 0) gives (None, "device_clock_unset"); impossible fields give
+    (None, "bad_device_clock"). Never raises; the caller has checked the length.
+    """
+    year = data[offset] | data[offset + 1] << 8
+    month, day, hour, minute, second = data[offset + 2 : offset + 7]
+    if year == 0 or month == 0 or day == 0:
+        return None, "device_clock_unset"
+    if year < 1582:
+        return None, "bad_device_clock"
+    try:
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC), None
+    except ValueError:
+        return None, "bad_device_clock"
+
+
+def encode_date_time(t: datetime | None) -> bytes:
+    """For the simulators: UTC datetime -> 7 bytes (None -> all zero, "not known")."""
+    if t is None:
+        return bytes(7)
+    t = t.astimezone(UTC)
+    return bytes([t.year & 0xFF, t.year >> 8, t.month, t.day, t.hour, t.minute, t.second])
+
+
+def bit_names(value: int, names: Mapping[int, str], prefix: str) -> list[str]:
+    """Set bits -> names; bits without a name become `{prefix}_bit{n}` (nothing is lost)."""
+    out: list[str] = []
+    n = 0
+    while value >> n:
+        if value >> n & 1:
+            out.append(names.get(n, f"{prefix}_bit{n}"))
+        n += 1
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class BleSample:
+    """What one notification means for the daemon, before receive time is attached."""
+
+    kind: Kind
+    values: Mapping[str, float | None]
+    valid: bool
+    flags: tuple[str, ...] = ()
+    contact: bool | None = None
+    device_time: datetime | None = None
+
+
+# bytes + active quirks -> a sample, a reject, or None ("not a reading": cuff pressure)
+SampleDecoder = Callable[[bytes, frozenset[str]], BleSample | Reject | None]
+
+
+@dataclass(frozen=True, slots=True)
+class BleSubscription:
+    uuid: str
+    mode: Literal["indicate", "notify"]
+    decode: SampleDecoder
+    name: str  # for logs: "0x2A35 blood pressure measurement"
+
+
+@dataclass(frozen=True, slots=True)
+class BleFeature:
+    uuid: str
+    decode: Callable[[bytes], Any]  # -> a features dataclass or Reject
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class BleProfile:
+    """What the BLE link needs to know about one kind of device."""
+
+    service_uuid: str
+    subscriptions: tuple[BleSubscription, ...]
+    features: tuple[BleFeature, ...] = ()
+    # Longest normal gap between notifications (DeviceConfig.silence_s overrides). A cuff
+    # is silent between NIBP cycles (600 s default), so its window is wide.
+    silence_s: float = 10.0
+    # Quirk sets selected by advertised-name prefix (see each decoder module).
+    model_quirks: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    known_quirks: frozenset[str] = frozenset()
+
+    def quirks_for(self, name: str | None, configured: str | None) -> frozenset[str]:
+        """Active quirks: the config's `quirks` (comma list, or "none") wins over the
+        advertised-name table."""
+        if configured is not None:
+            if configured.strip().lower() == "none":
+                return frozenset()
+            picked = {q.strip() for q in configured.split(",") if q.strip()}
+            out: set[str] = set()
+            for q in picked:
+                if q in self.model_quirks:
+                    out |= self.model_quirks[q]
+                else:
+                    out.add(q)
+            return frozenset(out)
+        if name:
+            for prefix, quirks in self.model_quirks.items():
+                if name.startswith(prefix):
+                    return quirks
+        return frozenset()
+
+    def unknown_quirks(self, configured: str | None) -> list[str]:
+        if configured is None or configured.strip().lower() == "none":
+            return []
+        return [
+            q.strip()
+            for q in configured.split(",")
+            if q.strip()
+            and q.strip() not in self.known_quirks
+            and q.strip() not in self.model_quirks
+        ]
+
+
+def range_violations(rec: object) -> list[str]:
+    """The decoders' promise, checked by the fuzz tests and bench/fuzz_ble.py: every
+    number a decoder returns is None or inside its sanity range. Returns what breaks it."""
+    out: list[str] = []
+    for name in getattr(rec, "__slots__", ()):
+        value = getattr(rec, name)
+        if value is None or isinstance(value, bool) or name.startswith("energy"):
+            continue
+        values = value if name == "rr_ms" else (value,)
+        if name == "rr_ms":
+            lo, hi = RR_RANGE_ms
+        elif name.endswith("_mmHg"):
+            lo, hi = 0.0, PRESSURE_MAX_mmHg
+        elif name.endswith("_bpm"):
+            lo, hi = PULSE_RANGE_bpm
+        elif name.endswith("_pct"):
+            lo, hi = SPO2_RANGE_pct
+        else:
+            continue
+        for v in values:
+            if not (isinstance(v, int | float) and lo <= v <= hi):
+                out.append(f"{name}={v!r} outside {lo:g}..{hi:g}")
+    return out

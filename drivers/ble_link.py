@@ -1,0 +1,385 @@
+"""The BLE transport: find, connect, subscribe, watch, reconnect. It never parses.
+
+State machine (one per configured device, runs until cancelled):
+
+    SCANNING --found--> CONNECTING --services ok--> SUBSCRIBED (link up)
+        ^                   |                          |  disconnect / silence
+        |  not found,       | error                    v
+        +---- BACKOFF <-----+---------------------- (link down)
+
+- Find by `address`, else advertised `name`, else the profile's service UUID.
+- Subscribe to the profile's characteristics (bleak's start_notify enables indications
+  for 0x2A35/0x2A5E and notifications for the rest), read the feature characteristics.
+- Each value goes through the profile's pure decoder; readings go to `ctx.emit`, bad
+  payloads to `ctx.reject`, cuff-pressure progress is only counted.
+- Readings that carry a device timestamp are deduplicated on (timestamp, values): cuffs
+  push their stored readings again on every connection.
+- Silence: no value for `silence_s` of chair time (`ctx.now()`, virtual for simulated
+  chairs) means the link is dead even if the stack still says connected.
+- Errors are classified (`DeviceGone`, `AdapterBusy`, `Transient`, `ProfileMismatch`),
+  each with its own capped exponential backoff with jitter and operator advice, logged
+  at WARNING once per outage and at DEBUG on repeats.
+- Cuffs that connect only after a measurement (quirk `episodic`) disconnect on purpose:
+  a disconnect after a reading is not a link loss for them; silence still is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bleak import BleakClient, BleakScanner
+from bleak.backends.characteristic import BleakGATTCharacteristic
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData
+from bleak.exc import BleakDeviceNotFoundError, BleakError
+
+from drivers.base import DeviceContext, DriverDescriptor, Reject
+from drivers.ble_gatt import BleProfile, BleSample, BleSubscription
+from monitord.config import DeviceConfig
+from monitord.models import Reading, authoritative_time
+
+log = logging.getLogger(__name__)
+
+Q_EPISODIC = "episodic"
+DEDUP_MEMORY = 512
+
+
+class BleLinkError(Exception):
+    """A classified BLE failure. `advice` is for the operator; backoff is per class."""
+
+    backoff_base_s = 1.0
+    backoff_cap_s = 30.0
+    advice = ""
+
+    def __str__(self) -> str:
+        msg = super().__str__()
+        return f"{msg} ({self.advice})" if self.advice else msg
+
+
+class DeviceGone(BleLinkError):
+    backoff_base_s = 1.0
+    backoff_cap_s = 30.0
+    advice = "check the device is switched on, in range and not connected to a phone"
+
+
+class AdapterBusy(BleLinkError):
+    backoff_base_s = 2.0
+    backoff_cap_s = 60.0
+    advice = (
+        "the Bluetooth adapter is busy or off: check `bluetoothctl show` and that no other "
+        "program is scanning or connecting"
+    )
+
+
+class Transient(BleLinkError):
+    backoff_base_s = 0.5
+    backoff_cap_s = 15.0
+    advice = "retrying; if this repeats, move the device closer to the hub"
+
+
+class ProfileMismatch(BleLinkError):
+    backoff_base_s = 30.0
+    backoff_cap_s = 300.0
+    advice = "the device lacks the expected GATT service: check `driver` for this device"
+
+
+_BUSY_HINTS = ("inprogress", "in progress", "busy", "not ready", "notready", "no discovery")
+
+
+def classify(exc: BaseException) -> BleLinkError:
+    """Map whatever bleak/BlueZ/the OS raised to one of the named error classes."""
+    if isinstance(exc, BleLinkError):
+        return exc
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, BleakDeviceNotFoundError):
+        return DeviceGone(text)
+    if type(exc).__name__ == "BleakBluetoothNotAvailableError":
+        return AdapterBusy(text)
+    if isinstance(exc, BleakError | OSError) and any(
+        h in str(exc).lower().replace(".", "") for h in _BUSY_HINTS
+    ):
+        return AdapterBusy(text)
+    return Transient(text)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkTiming:
+    """Real-time knobs. Tests shrink them; production keeps the defaults."""
+
+    scan_timeout_s: float = 20.0
+    connect_timeout_s: float = 20.0
+    backoff_scale: float = 1.0  # multiplies every class's base and cap
+    silence_check_s: float = 1.0  # longest real-time gap between silence checks
+
+
+def backoff_delay(err: BleLinkError, attempt: int, timing: LinkTiming, rng: random.Random) -> float:
+    """Capped exponential backoff with jitter (50-100 % of the capped step)."""
+    step = min(err.backoff_cap_s, err.backoff_base_s * float(2 ** min(attempt, 16)))
+    return step * timing.backoff_scale * rng.uniform(0.5, 1.0)
+
+
+class _Dedup:
+    """Remembers recent timestamped readings so pushed-again stored readings drop out."""
+
+    def __init__(self, size: int = DEDUP_MEMORY) -> None:
+        self._seen: OrderedDict[tuple[Any, ...], None] = OrderedDict()
+        self._size = size
+
+    def first_time(self, sample: BleSample) -> bool:
+        if sample.device_time is None:
+            return True  # nothing to recognise it by; live values are never re-sent
+        key = (sample.kind, sample.device_time, tuple(sorted(sample.values.items())))
+        if key in self._seen:
+            self._seen.move_to_end(key)
+            return False
+        self._seen[key] = None
+        if len(self._seen) > self._size:
+            self._seen.popitem(last=False)
+        return True
+
+
+class _Session:
+    """Everything that survives reconnects for one device."""
+
+    def __init__(
+        self, dev: DeviceConfig, profile: BleProfile, ctx: DeviceContext, timing: LinkTiming
+    ) -> None:
+        self.dev = dev
+        self.profile = profile
+        self.ctx = ctx
+        self.timing = timing
+        self.silence_s = dev.silence_s if dev.silence_s is not None else profile.silence_s
+        self.dedup = _Dedup()
+        self.link_up: bool | None = None  # None until the first attempt
+        self.warned: set[type[BleLinkError]] = set()
+        self.quirks: frozenset[str] = profile.quirks_for(dev.name, dev.quirks)
+        self.cuff_pressure_values = 0
+        self.duplicates = 0
+        self.last_rx: datetime = ctx.now()
+        self.readings_this_connection = 0
+
+    # link state: report transitions only
+    def set_link(self, up: bool, reason: str) -> None:
+        if self.link_up is up:
+            return
+        self.link_up = up
+        log.info(
+            "%s/%s: BLE link %s (%s)",
+            self.ctx.chair,
+            self.ctx.device,
+            "up" if up else "down",
+            reason,
+        )
+        self.ctx.link(up, reason)
+
+    def report(self, err: BleLinkError, delay: float) -> None:
+        if type(err) not in self.warned:
+            self.warned.add(type(err))
+            log.warning("%s/%s: %s; retry in %.1f s", self.ctx.chair, self.ctx.device, err, delay)
+        else:
+            log.debug("%s/%s: %s; retry in %.1f s", self.ctx.chair, self.ctx.device, err, delay)
+
+    def on_value(self, sub: BleSubscription, data: bytes) -> None:
+        self.last_rx = self.ctx.now()
+        result = sub.decode(bytes(data), self.quirks)
+        if result is None:
+            self.cuff_pressure_values += 1
+            return
+        if isinstance(result, Reject):
+            log.debug("%s/%s: %s rejected: %s", self.ctx.chair, self.ctx.device, sub.name, result)
+            self.ctx.reject(result)
+            return
+        self.readings_this_connection += 1
+        if not self.dedup.first_time(result):
+            self.duplicates += 1
+            log.debug(
+                "%s/%s: stored reading of %s already seen",
+                self.ctx.chair,
+                self.ctx.device,
+                result.device_time,
+            )
+            return
+        received = self.last_rx
+        self.ctx.emit(
+            Reading(
+                chair=self.ctx.chair,
+                device=self.ctx.device,
+                kind=result.kind,
+                values=dict(result.values),
+                measured_at=authoritative_time(result.device_time, received),
+                received_at=received,
+                valid=result.valid,
+                flags=result.flags,
+                contact=result.contact,
+                device_time=result.device_time,
+            )
+        )
+
+
+def _matcher(
+    dev: DeviceConfig, profile: BleProfile
+) -> tuple[str, Callable[[BLEDevice, AdvertisementData], bool]]:
+    if dev.address:
+        wanted = dev.address.split("/")[0].upper()
+        return f"address {wanted}", lambda d, ad: d.address.upper() == wanted
+    if dev.name:
+        name = dev.name
+        return f"name {name!r}", lambda d, ad: ad.local_name == name or d.name == name
+    service = profile.service_uuid.lower()
+    return f"service {service}", lambda d, ad: service in (u.lower() for u in ad.service_uuids)
+
+
+async def _find(
+    dev: DeviceConfig, profile: BleProfile, timing: LinkTiming, scanner_backend: type | None
+) -> BLEDevice:
+    what, match = _matcher(dev, profile)
+    kwargs: dict[str, Any] = {}
+    if scanner_backend is not None:
+        kwargs["backend"] = scanner_backend
+    found = await BleakScanner.find_device_by_filter(match, timeout=timing.scan_timeout_s, **kwargs)
+    if found is None:
+        raise DeviceGone(f"no device with {what} seen in {timing.scan_timeout_s:g} s")
+    return found
+
+
+def _callback(
+    s: _Session, sub: BleSubscription
+) -> Callable[[BleakGATTCharacteristic, bytearray], None]:
+    def on_value(_char: BleakGATTCharacteristic, data: bytearray) -> None:
+        s.on_value(sub, bytes(data))
+
+    return on_value
+
+
+async def _connected_session(
+    s: _Session,
+    target: BLEDevice,
+    client_backend: type | None,
+) -> str:
+    """Connect, subscribe, watch until the link ends; returns why it ended."""
+    disconnected = asyncio.Event()
+    kwargs: dict[str, Any] = {}
+    if client_backend is not None:
+        kwargs["backend"] = client_backend
+    client = BleakClient(
+        target,
+        disconnected_callback=lambda _c: disconnected.set(),
+        timeout=s.timing.connect_timeout_s,
+        **kwargs,
+    )
+    if s.dev.quirks is None and target.name:
+        s.quirks = s.profile.quirks_for(target.name, None)
+    await asyncio.wait_for(client.connect(), s.timing.connect_timeout_s)
+    try:
+        chars: list[tuple[BleSubscription, BleakGATTCharacteristic]] = []
+        for sub in s.profile.subscriptions:
+            ch = client.services.get_characteristic(sub.uuid)
+            if ch is not None:
+                chars.append((sub, ch))
+        if not chars:
+            raise ProfileMismatch(
+                f"{target.address} has none of "
+                + ", ".join(sub.name for sub in s.profile.subscriptions)
+            )
+        for feat in s.profile.features:
+            fch = client.services.get_characteristic(feat.uuid)
+            if fch is None:
+                continue
+            try:
+                decoded = feat.decode(bytes(await client.read_gatt_char(fch)))
+            except BleakError as e:
+                log.info("%s/%s: %s not readable: %s", s.ctx.chair, s.ctx.device, feat.name, e)
+                continue
+            if isinstance(decoded, Reject):
+                s.ctx.reject(decoded)
+            else:
+                log.info("%s/%s: %s: %s", s.ctx.chair, s.ctx.device, feat.name, decoded)
+        s.readings_this_connection = 0
+        s.last_rx = s.ctx.now()
+        for sub, ch in chars:
+            await client.start_notify(ch, _callback(s, sub))
+        s.warned.clear()
+        s.set_link(True, f"connected to {target.address}")
+        while not disconnected.is_set():
+            check = min(s.timing.silence_check_s, max(0.05, s.silence_s / 10))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(disconnected.wait(), check)
+            quiet = (s.ctx.now() - s.last_rx).total_seconds()
+            if not disconnected.is_set() and quiet > s.silence_s:
+                return f"silent: no data for {quiet:.0f} s (limit {s.silence_s:g} s)"
+        return "disconnected by the device"
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(client.disconnect())
+
+
+async def run_ble_device(
+    dev: DeviceConfig,
+    desc: DriverDescriptor,
+    ctx: DeviceContext,
+    *,
+    client_backend: type | None = None,
+    scanner_backend: type | None = None,
+    timing: LinkTiming | None = None,
+    rng: random.Random | None = None,
+) -> None:
+    """Keep one BLE device connected and its readings flowing, forever (until cancelled).
+
+    `client_backend` / `scanner_backend` are bleak backend classes (None: the platform's,
+    i.e. BlueZ on the Pi; simulators.bleak_bumble.backends(link) for simulated devices).
+    """
+    profile = desc.ble_profile
+    if not isinstance(profile, BleProfile):
+        raise TypeError(f"driver {desc.name!r} has no BLE profile")
+    timing = timing or LinkTiming()
+    rng = rng or random.Random()
+    s = _Session(dev, profile, ctx, timing)
+    for q in profile.unknown_quirks(dev.quirks):
+        log.warning(
+            "%s/%s: unknown quirk %r ignored (known: %s)",
+            ctx.chair,
+            ctx.device,
+            q,
+            ", ".join(sorted(profile.known_quirks | {Q_EPISODIC})) or "none",
+        )
+    attempt = 0
+    episodic = Q_EPISODIC in s.quirks
+    while True:
+        try:
+            target = await _find(dev, profile, timing, scanner_backend)
+            reason = await _connected_session(s, target, client_backend)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # classified below; nothing escapes but cancellation
+            err = classify(e)
+            delay = backoff_delay(err, attempt, timing, rng)
+            attempt += 1
+            if episodic and isinstance(err, DeviceGone):
+                # an idle episodic cuff does not advertise: only silence is a loss
+                quiet = (ctx.now() - s.last_rx).total_seconds()
+                if quiet > s.silence_s:
+                    s.set_link(False, f"silent: no reading for {quiet:.0f} s ({err})")
+            else:
+                s.set_link(False, str(err))
+            s.report(err, delay)
+            await asyncio.sleep(delay)
+            continue
+        attempt = 0
+        episodic = Q_EPISODIC in s.quirks
+        episodic_idle = (
+            episodic and reason.startswith("disconnected") and s.readings_this_connection > 0
+        )
+        if episodic_idle:
+            log.info("%s/%s: cuff went idle after its readings", ctx.chair, ctx.device)
+        else:
+            s.set_link(False, reason)
+        delay = backoff_delay(Transient(reason), 0, timing, rng)
+        await asyncio.sleep(delay)

@@ -1,0 +1,61 @@
+"""BLE device simulators on an in-process bumble virtual link (see devices.py).
+
+link = VirtualBleLink()
+async with make_sim_device("ble-bpm", "SimCuff", link) as cuff:
+    client_backend, scanner_backend = backends(link)
+    ... run_ble_device(dev, desc, ctx, client_backend=..., scanner_backend=...)
+    await cuff.send(SimEvent(Kind.BP, {"sys_mmHg": 120, ...}), at)
+"""
+
+from __future__ import annotations
+
+from monitord.config import DeviceConfig
+from simulators.base import SimDevice
+from simulators.ble.devices import SimCuff, SimOximeter, SimStrap, _Peripheral
+from simulators.ble.link import VirtualBleLink
+from simulators.bleak_bumble import backends
+
+_BY_DRIVER: dict[str, type[_Peripheral]] = {
+    "ble-bpm": SimCuff,
+    "ble-hrm": SimStrap,
+    "ble-plx": SimOximeter,
+}
+
+
+def make_sim_device(driver_name: str, name: str, link: VirtualBleLink) -> SimDevice:
+    """A simulated peripheral for a BLE driver name, advertising as `name` once entered."""
+    try:
+        cls = _BY_DRIVER[driver_name]
+    except KeyError:
+        raise ValueError(
+            f"no BLE simulator for driver {driver_name!r} (known: {', '.join(_BY_DRIVER)})"
+        ) from None
+    return cls(name, link)
+
+
+def attach_simulated(
+    dev: DeviceConfig, chair: str, link: VirtualBleLink
+) -> tuple[SimDevice, DeviceConfig]:
+    """For a device with `simulate = ...`: its simulator, advertising under a name unique
+    on the link (the configured `name`, else `{chair}-{id}`), and the config the BLE link
+    should run with so that it finds exactly that simulator by name.
+
+        sim, run_dev = attach_simulated(dev, chair.id, link)
+        client, scanner = backends(link)
+        async with sim:
+            run_ble_device(run_dev, desc, ctx, client_backend=client, scanner_backend=scanner)
+    """
+    name = dev.name or f"{chair}-{dev.id}"[:20]  # 20: what fits the advertising packet
+    sim = make_sim_device(dev.driver, name, link)
+    return sim, dev.model_copy(update={"name": name, "address": None})
+
+
+__all__ = [
+    "SimCuff",
+    "SimOximeter",
+    "SimStrap",
+    "VirtualBleLink",
+    "attach_simulated",
+    "backends",
+    "make_sim_device",
+]

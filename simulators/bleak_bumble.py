@@ -1,0 +1,322 @@
+"""A bleak backend that talks to bumble peripherals on a `VirtualBleLink`.
+
+`bleak.BleakClient(..., backend=C)` and `bleak.BleakScanner(..., backend=S)` accept any
+`BaseBleakClient` / `BaseBleakScanner` subclass (bleak >= 0.18). `backends(link)` returns
+such a pair bound to one virtual link, so the daemon's BLE code (drivers/ble_link.py)
+runs unchanged: only the classes passed as `client_backend` / `scanner_backend` differ
+from production, where they are None and bleak picks BlueZ.
+
+Each client or scanner instance is its own central (bumble Device + Controller) on the
+link, like separate adapters: a stuck connect in one never blocks another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from bleak.assigned_numbers import CharacteristicPropertyName
+from bleak.backends.characteristic import BleakGATTCharacteristic
+from bleak.backends.client import BaseBleakClient, NotifyCallback
+from bleak.backends.descriptor import BleakGATTDescriptor
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
+from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
+from bleak.exc import BleakDeviceNotFoundError, BleakError
+from bleak.uuids import normalize_uuid_str
+from bumble import hci
+from bumble.core import UUID
+from bumble.device import Advertisement, Connection, Device, Peer
+from bumble.gatt import Characteristic
+
+from simulators.ble.link import VirtualBleLink
+
+log = logging.getLogger(__name__)
+_background: set[asyncio.Task[None]] = set()
+
+_PROPS: tuple[tuple[Characteristic.Properties, CharacteristicPropertyName], ...] = (
+    (Characteristic.Properties.BROADCAST, "broadcast"),
+    (Characteristic.Properties.READ, "read"),
+    (Characteristic.Properties.WRITE_WITHOUT_RESPONSE, "write-without-response"),
+    (Characteristic.Properties.WRITE, "write"),
+    (Characteristic.Properties.NOTIFY, "notify"),
+    (Characteristic.Properties.INDICATE, "indicate"),
+)
+
+
+def _uuid_str(uuid: UUID) -> str:
+    return normalize_uuid_str(uuid.to_hex_str("-").lower())
+
+
+def parse_advertising(data: bytes) -> tuple[str | None, list[str], dict[int, bytes]]:
+    """Raw AD structures -> (local name, service UUIDs, manufacturer data)."""
+    name: str | None = None
+    uuids: list[str] = []
+    mfr: dict[int, bytes] = {}
+    i = 0
+    while i + 1 < len(data):
+        length = data[i]
+        if length == 0 or i + 1 + length > len(data):
+            break
+        ad_type, value = data[i + 1], data[i + 2 : i + 1 + length]
+        i += 1 + length
+        if ad_type in (0x08, 0x09):
+            name = value.decode("utf-8", "replace")
+        elif ad_type in (0x02, 0x03):
+            for j in range(0, len(value) - 1, 2):
+                uuids.append(normalize_uuid_str(f"{value[j] | value[j + 1] << 8:04x}"))
+        elif ad_type in (0x06, 0x07):
+            for j in range(0, len(value) - 15, 16):
+                raw = value[j : j + 16][::-1].hex()
+                uuids.append(f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}")
+        elif ad_type == 0xFF and len(value) >= 2:
+            mfr[value[0] | value[1] << 8] = bytes(value[2:])
+    return name, uuids, mfr
+
+
+class BumbleScanner(BaseBleakScanner):
+    """Scans the virtual link; a subclass per link is made by `backends()`."""
+
+    _vlink: VirtualBleLink
+
+    def __init__(
+        self,
+        detection_callback: Any = None,
+        service_uuids: list[str] | None = None,
+        scanning_mode: str = "active",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(detection_callback, service_uuids)
+        self._device: Device | None = None
+
+    def _on_advertisement(self, adv: Advertisement) -> None:
+        name, uuids, mfr = parse_advertising(adv.data_bytes)
+        if not self.is_allowed_uuid(uuids):
+            return
+        address = adv.address.to_string(with_type_qualifier=False)
+        data = AdvertisementData(
+            local_name=name,
+            manufacturer_data=mfr,
+            service_data={},
+            service_uuids=uuids,
+            tx_power=None,
+            rssi=adv.rssi,
+            platform_data=(adv,),
+        )
+        device = self.create_or_update_device(address, address, name, adv.address, data)
+        self.call_detection_callbacks(device, data)
+
+    async def start(self) -> None:
+        self.seen_devices = {}
+        self._device = self._vlink.new_device("bleak-scanner")
+        self._device.on("advertisement", self._on_advertisement)
+        await self._device.power_on()
+        await self._device.start_scanning(active=False, filter_duplicates=False)
+
+    async def stop(self) -> None:
+        device, self._device = self._device, None
+        if device is None:
+            return
+        try:
+            await device.stop_scanning()
+            await device.power_off()
+        finally:
+            self._vlink.remove_device(device)
+
+
+class BumbleClient(BaseBleakClient):
+    """A GATT client on the virtual link; a subclass per link is made by `backends()`."""
+
+    _vlink: VirtualBleLink
+    _scanner: type[BumbleScanner]
+
+    def __init__(
+        self,
+        address_or_ble_device: BLEDevice | str,
+        *,
+        disconnected_callback: Callable[[], None] | None = None,
+        timeout: float = 10.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            address_or_ble_device, disconnected_callback=disconnected_callback, timeout=timeout
+        )
+        self._target: hci.Address | None = (
+            address_or_ble_device.details
+            if isinstance(address_or_ble_device, BLEDevice)
+            and isinstance(address_or_ble_device.details, hci.Address)
+            else None
+        )
+        self._name = (
+            address_or_ble_device.name
+            if isinstance(address_or_ble_device, BLEDevice) and address_or_ble_device.name
+            else self.address
+        )
+        self._device: Device | None = None
+        self._connection: Connection | None = None
+        self._peer: Peer | None = None
+        self._closing = False
+        self._subscribers: dict[int, Callable[[bytes], None]] = {}
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def mtu_size(self) -> int:
+        return int(self._connection.att_mtu) if self._connection else 23
+
+    @property
+    def is_connected(self) -> bool:
+        return self._connection is not None
+
+    async def _find_target(self) -> hci.Address:
+        wanted = self.address.upper()
+        found: asyncio.Future[hci.Address] = asyncio.get_running_loop().create_future()
+
+        def seen(dev: BLEDevice, _adv: AdvertisementData) -> None:
+            if dev.address.upper() == wanted and not found.done():
+                found.set_result(dev.details)
+
+        scanner = self._scanner(seen, None)
+        await scanner.start()
+        try:
+            return await asyncio.wait_for(found, self._timeout)
+        except TimeoutError:
+            raise BleakDeviceNotFoundError(self.address, f"{self.address} not found") from None
+        finally:
+            await scanner.stop()
+
+    async def connect(self, pair: bool = False, **kwargs: Any) -> None:
+        target = self._target or await self._find_target()
+        device = self._vlink.new_device("bleak-client")
+        self._device = device
+        try:
+            await device.power_on()
+            try:
+                connection = await device.connect(target, timeout=self._timeout)
+            except (TimeoutError, hci.HCI_Error) as e:
+                raise BleakError(f"connect to {self.address} failed: {e}") from e
+            self._connection = connection
+            connection.on(connection.EVENT_DISCONNECTION, self._on_disconnection)
+            self._peer = Peer(connection)
+            await self._peer.discover_all()  # type: ignore[no-untyped-call]
+            self.services = self._build_services(self._peer)
+        except BaseException:
+            await self._close()
+            raise
+
+    def _on_disconnection(self, reason: int) -> None:
+        self._connection = None
+        self._peer = None
+        closing, self._closing = self._closing, False
+        if self._device is not None:
+            task = asyncio.get_running_loop().create_task(self._close())
+            _background.add(task)  # keep a reference until done
+            task.add_done_callback(_background.discard)
+        if not closing and self._disconnected_callback is not None:
+            self._disconnected_callback()
+
+    async def _close(self) -> None:
+        device, self._device = self._device, None
+        if device is None:
+            return
+        try:
+            await device.power_off()
+        except Exception as e:  # a half-open virtual device: nothing real to leak
+            log.debug("power_off of virtual central failed: %s", e)
+        finally:
+            self._vlink.remove_device(device)
+
+    def _build_services(self, peer: Peer) -> BleakGATTServiceCollection:
+        coll = BleakGATTServiceCollection()
+        mtu = self.mtu_size
+        for svc in peer.services:
+            bsvc = BleakGATTService(svc, svc.handle, _uuid_str(svc.uuid))
+            coll.add_service(bsvc)
+            for ch in svc.characteristics:
+                props: list[CharacteristicPropertyName] = [
+                    name for bit, name in _PROPS if ch.properties & bit
+                ]
+                bch = BleakGATTCharacteristic(
+                    ch,
+                    ch.handle,
+                    _uuid_str(ch.uuid),
+                    props,
+                    lambda: mtu - 3,
+                    bsvc,
+                )
+                coll.add_characteristic(bch)
+                for d in ch.descriptors:
+                    coll.add_descriptor(BleakGATTDescriptor(d, d.handle, _uuid_str(d.type), bch))
+        return coll
+
+    def _require(self) -> Peer:
+        if self._peer is None:
+            raise BleakError("Not connected")
+        return self._peer
+
+    async def disconnect(self) -> None:
+        connection = self._connection
+        if connection is not None:
+            self._closing = True
+            try:
+                await connection.disconnect()
+            except Exception as e:  # already gone
+                log.debug("disconnect: %s", e)
+        await self._close()
+        self._connection = None
+        self._peer = None
+
+    async def pair(self, *args: Any, **kwargs: Any) -> None:
+        raise BleakError("pairing is not simulated")
+
+    async def unpair(self) -> None:
+        raise BleakError("pairing is not simulated")
+
+    async def read_gatt_char(
+        self, characteristic: BleakGATTCharacteristic, *, use_cached: bool = False, **kw: Any
+    ) -> bytearray:
+        self._require()
+        return bytearray(await characteristic.obj.read_value())
+
+    async def read_gatt_descriptor(
+        self, descriptor: BleakGATTDescriptor, *, use_cached: bool = False, **kw: Any
+    ) -> bytearray:
+        self._require()
+        return bytearray(await descriptor.obj.read_value())
+
+    async def write_gatt_char(
+        self, characteristic: BleakGATTCharacteristic, data: Any, response: bool
+    ) -> None:
+        self._require()
+        await characteristic.obj.write_value(bytes(data), with_response=response)
+
+    async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor, data: Any) -> None:
+        self._require()
+        await descriptor.obj.write_value(bytes(data), with_response=True)
+
+    async def start_notify(
+        self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback, **kw: Any
+    ) -> None:
+        peer = self._require()
+
+        def deliver(value: bytes) -> None:
+            callback(bytearray(value))
+
+        self._subscribers[characteristic.handle] = deliver
+        await peer.subscribe(characteristic.obj, deliver)
+
+    async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
+        peer = self._require()
+        sub = self._subscribers.pop(characteristic.handle, None)
+        await peer.unsubscribe(characteristic.obj, sub)
+
+
+def backends(link: VirtualBleLink) -> tuple[type[BaseBleakClient], type[BaseBleakScanner]]:
+    """(client_backend, scanner_backend) classes bound to `link`, for run_ble_device."""
+    scanner = type("BumbleScannerOnLink", (BumbleScanner,), {"_vlink": link})
+    client = type("BumbleClientOnLink", (BumbleClient,), {"_vlink": link, "_scanner": scanner})
+    return client, scanner
