@@ -446,6 +446,19 @@ class Daemon:
     # -- lifecycle -------------------------------------------------------------------
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        default_handler = loop.get_exception_handler()
+
+        def on_loop_error(lp: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+            # Library callbacks racing with our own teardown (bumble's HCI host on a closed
+            # virtual link) are noise once stopping; before that they are real errors.
+            if self.stop_event.is_set():
+                log.debug(f"after stop: {context.get('message')}: {context.get('exception')!r}")
+            elif default_handler is not None:
+                default_handler(lp, context)
+            else:
+                lp.default_exception_handler(context)
+
+        loop.set_exception_handler(on_loop_error)
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stop_event.set)

@@ -63,22 +63,20 @@ async def _simulated_chair(daemon: Daemon, chair: ChairRuntime, sup: Supervisor)
                 sim: Any = await stack.enter_async_context(
                     make_sim_device(dev.driver, repeat=False)
                 )
-                run = _runner(dev, ctx, port=sim.port)
+                # A scenario-driven simulator speaks only when the scenario says so, and the
+                # player may hold the virtual clock while another device reconnects: wall-
+                # time silence means nothing here. Link loss is played by drop_link().
+                quiet = dev if dev.silence_s else dev.model_copy(update={"silence_s": 86400.0})
+                run = _runner(quiet, ctx, port=sim.port)
             else:
                 from simulators import ble as ble_sims
 
                 if ble_link is None:
-                    ble_link = await stack.enter_async_context(ble_sims.VirtualLink())
-                name = dev.name or f"sim-{chair.cfg.id}-{dev.id}"
-                sim = await stack.enter_async_context(
-                    ble_sims.make_sim_device(dev.driver, name, ble_link)
-                )
-                run = _runner(
-                    dev,
-                    ctx,
-                    client_backend=ble_link.client_backend,
-                    scanner_backend=ble_link.scanner_backend,
-                )
+                    ble_link = ble_sims.VirtualBleLink()  # one shared "air" per chair
+                sim, run_dev = ble_sims.attach_simulated(dev, chair.cfg.id, ble_link)
+                sim = await stack.enter_async_context(sim)
+                client, scanner = ble_sims.backends(ble_link)
+                run = _runner(run_dev, ctx, client_backend=client, scanner_backend=scanner)
             sims[dev.id] = sim
             task = f"device:{chair.cfg.id}/{dev.id}"
             if task in sup.tasks:  # the player restarted: its old transport is gone too
