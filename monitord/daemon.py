@@ -148,24 +148,18 @@ class ChairRuntime:
         self.submit(Command(engine_input, fut))
         return await fut
 
-    async def wait_processed(self, count: int, wait_s: float) -> bool:
+    async def wait_for(self, pred: Callable[[], bool], wait_s: float) -> bool:
+        """Wait until `pred()` holds after some batch was processed (or `wait_s` passed)."""
         async with self._progress:
             try:
-                await asyncio.wait_for(
-                    self._progress.wait_for(lambda: self.processed >= count), wait_s
-                )
+                await asyncio.wait_for(self._progress.wait_for(pred), wait_s)
             except TimeoutError:
                 return False
         return True
 
     async def wait_ticked(self, t: float, wait_s: float) -> bool:
         self._wake.set()
-        async with self._progress:
-            try:
-                await asyncio.wait_for(self._progress.wait_for(lambda: self.ticked_to >= t), wait_s)
-            except TimeoutError:
-                return False
-        return True
+        return await self.wait_for(lambda: self.ticked_to >= t, wait_s)
 
     def wake(self) -> None:
         """The clock moved (the player announced a new event time): re-plan timers."""

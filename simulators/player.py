@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
 
 from monitord.clock import SimClock
 from monitord.engine.inputs import Ack, SessionCmd
@@ -28,7 +29,8 @@ log = logging.getLogger("simulators.player")
 # How long (wall seconds) the clock is held for an event's effect before moving on. Only
 # reached when an event produces nothing (e.g. a frame the device could not send).
 EFFECT_TIMEOUT_S = 5.0
-_SESSION = {
+LINK_UP_TIMEOUT_S = 20.0
+_SESSION: dict[str, Literal["start", "dose_start", "dose_end", "end"]] = {
     "session_start": "start",
     "dose_start": "dose_start",
     "dose_end": "dose_end",
@@ -88,6 +90,7 @@ class ChairPlayer:
         self.events.sort(key=lambda e: e.t)  # stable: file order within equal t
 
     async def play(self) -> None:
+        await self._wait_links_up()
         start = self.clock.start
         end_t: float | None = None
         for ev in self.events:
@@ -98,9 +101,8 @@ class ChairPlayer:
             if ev.event == "end":
                 end_t = t
                 break
-            before = self.chair.processed
-            effects = await self._apply(ev, t)
-            if effects and not await self.chair.wait_processed(before + effects, EFFECT_TIMEOUT_S):
+            done = await self._apply(ev, t)
+            if done is not None and not await self.chair.wait_for(done, EFFECT_TIMEOUT_S):
                 log.warning(
                     f"{self.chair.cfg.id}: t={ev.t}: {ev.event} had no effect within "
                     f"{EFFECT_TIMEOUT_S}s (device link down?)"
@@ -113,37 +115,47 @@ class ChairPlayer:
         await self.chair.wait_ticked(final, EFFECT_TIMEOUT_S)
         log.info(f"{self.chair.cfg.id}: scenario played to t={final - start:g}s")
 
-    async def _apply(self, ev: Any, t: float) -> int:
-        chair_id = self.chair.cfg.id
+    async def _wait_links_up(self) -> None:
+        """BLE peripherals need a moment to be found and connected; serial devices report
+        their link with their first bytes, so there is nothing to wait for."""
+        from drivers.registry import DRIVERS
+
+        ble = [d.id for d in self.chair.cfg.devices if DRIVERS[d.driver].transport == "ble"]
+        devs = self.chair.devices
+        if ble and not await self.chair.wait_for(
+            lambda: all(devs[d].link == "up" for d in ble), LINK_UP_TIMEOUT_S
+        ):
+            log.warning(f"{self.chair.cfg.id}: BLE device(s) not connected; playing anyway")
+
+    async def _apply(self, ev: Any, t: float) -> Callable[[], bool] | None:
+        """Do what the event says; return the condition that shows its effect was processed."""
+        chair = self.chair
+        chair_id = chair.cfg.id
         if ev.event in _SESSION:
-            self.chair.submit_command(
-                SessionCmd(
-                    t,
-                    chair_id,
-                    _SESSION[ev.event],  # type: ignore[arg-type]
-                    getattr(ev, "protocol", None),
-                )
-            )
-            return 1
+            cmd = SessionCmd(t, chair_id, _SESSION[ev.event], getattr(ev, "protocol", None))
+            n = chair.processed
+            chair.submit_command(cmd)
+            return lambda: chair.processed > n
         if ev.event == "ack":
-            self.chair.submit_command(Ack(t, chair_id, rule=ev.rule, by="scenario"))
-            return 1
+            n = chair.processed
+            chair.submit_command(Ack(t, chair_id, rule=ev.rule, by="scenario"))
+            return lambda: chair.processed > n
         if ev.event in ("device_lost", "device_back"):
             dev_id = self.by_kind.get(ev.device)
             if dev_id is None:
                 log.warning(f"{chair_id}: no simulated device plays {ev.device!r}")
-                return 0
-            sim = self.sims[dev_id]
+                return None
+            st = chair.devices[dev_id]
             if ev.event == "device_lost":
-                await sim.drop_link()
-            else:
-                await sim.restore_link()
-            return 1
+                await self.sims[dev_id].drop_link()
+                return lambda: st.link == "down"
+            await self.sims[dev_id].restore_link()
+            return lambda: st.link == "up"
         sev = sim_event(ev)
-        if sev is None:
-            return 0
-        dev_id = self.by_kind.get(str(sev.kind))
-        if dev_id is None:
-            return 0
+        dev_id = None if sev is None else self.by_kind.get(str(sev.kind))
+        if sev is None or dev_id is None:
+            return None
+        st = chair.devices[dev_id]
+        n = st.readings
         await self.sims[dev_id].send(sev, utc(t))
-        return 1
+        return lambda: st.readings > n
