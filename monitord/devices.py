@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from drivers.registry import DRIVERS
@@ -54,14 +56,18 @@ async def _simulated_chair(daemon: Daemon, chair: ChairRuntime, sup: Supervisor)
     async with contextlib.AsyncExitStack() as stack:
         sims: dict[str, Any] = {}
         ble_link: Any = None
+        links_dir: Path | None = None
         for dev in chair.cfg.devices:
             desc = DRIVERS[dev.driver]
             ctx = DeviceCtx(chair, dev.id)
             if desc.transport == "serial":
                 from simulators.serial_sims import make_sim_device
 
+                # A stable name, re-pointed on every replug, as udev's /dev/serial/by-id.
+                if links_dir is None:
+                    links_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
                 sim: Any = await stack.enter_async_context(
-                    make_sim_device(dev.driver, repeat=False)
+                    make_sim_device(dev.driver, symlink=links_dir / dev.id, repeat=False)
                 )
                 # A scenario-driven simulator speaks only when the scenario says so, and the
                 # player may hold the virtual clock while another device reconnects: wall-

@@ -16,6 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from monitord.config import loads_config
 from monitord.daemon import Daemon
 from monitord.engine import AlertEngine
@@ -24,7 +26,14 @@ from monitord.models import AlertEvent
 from monitord.scenario import load_scenario
 
 
-def scenario() -> list[dict[str, Any]]:
+def scenario(lost: str = "hr") -> list[dict[str, Any]]:
+    """`lost`: the scenario device kind whose link drops for t in [1600, 1700]. While a
+    device is unplugged it delivers nothing, so its kinds have no samples then."""
+    silent = {"hr": {"hr"}, "bp": {"bp", "hr", "spo2"}}[lost]  # the IntelliVue carries all
+
+    def up(t: int, kind: str) -> bool:
+        return kind not in silent or not 1600 <= t <= 1700
+
     ev: list[dict[str, Any]] = [{"t": 0, "event": "session_start", "protocol": "esketamine"}]
     for t, s, d in [
         (30, 128, 80),
@@ -41,23 +50,40 @@ def scenario() -> list[dict[str, Any]]:
     ev.append({"t": 300, "event": "dose_start"})
     ev.append({"t": 1500, "event": "ack", "rule": "bp.crisis"})
     for t in range(5, 3600, 5):
-        if not 1600 <= t <= 1700:  # the strap is out of range (back after its hr at 1700)
+        if up(t, "hr"):
             ev.append({"t": t, "event": "hr", "hr": 155 if 600 <= t < 700 else 72 + t % 3})
-        ev.append({"t": t, "event": "spo2", "spo2": 84 if 1000 <= t < 1025 else 97, "pulse": 72})
-    ev.append({"t": 1600, "event": "device_lost", "device": "hr"})
-    ev.append({"t": 1700, "event": "device_back", "device": "hr"})
+        if up(t, "spo2"):
+            spo2 = 84 if 1000 <= t < 1025 else 97
+            ev.append({"t": t, "event": "spo2", "spo2": spo2, "pulse": 72})
+    ev.append({"t": 1600, "event": "device_lost", "device": lost})
+    ev.append({"t": 1700, "event": "device_back", "device": lost})
     ev.append({"t": 3600, "event": "end"})
     ev.sort(key=lambda e: e["t"])
     return ev
+
+
+# BLE cuff + BLE strap + Masimo on a pty (the strap drops out); and one IntelliVue on a pty
+# carrying all three (it is unplugged: the pty closes, a new one appears behind the same
+# by-id style path, and the transport re-associates).
+SETUPS = {
+    "ble-cuff+ble-strap+masimo": (
+        "hr",
+        (("cuff", "ble-bpm"), ("strap", "ble-hrm"), ("ox", "masimo-ascii")),
+    ),
+    "intellivue": ("bp", (("monitor", "intellivue"),)),
+}
 
 
 def key(e: AlertEvent, start: float) -> tuple[Any, ...]:
     return (round(e.t - start, 3), e.rule, e.event, e.priority, e.kind, e.phase, e.level)
 
 
-async def test_simulated_chair_raises_what_replay_raises(tmp_path: Path) -> None:
+@pytest.mark.parametrize("setup", list(SETUPS))
+async def test_simulated_chair_raises_what_replay_raises(tmp_path: Path, setup: str) -> None:
+    lost, devs = SETUPS[setup]
+    events = scenario(lost)
     path = tmp_path / "scenario.jsonl"
-    path.write_text("\n".join(json.dumps(e) for e in scenario()) + "\n")
+    path.write_text("\n".join(json.dumps(e) for e in events) + "\n")
     expected = list(replay(AlertEngine(), load_scenario(path)))
     rules = {e.rule for e in expected}
     # the scenario is worth comparing: it exercises BP, HR, SpO2, device, timer rules
@@ -74,8 +100,8 @@ async def test_simulated_chair_raises_what_replay_raises(tmp_path: Path) -> None
 
     devices = "".join(
         f'[[chairs.devices]]\nid = "{i}"\ndriver = "{d}"\nsimulate = "{path}"\n'
-        f"simulate_speed = 300\n"
-        for i, d in (("cuff", "ble-bpm"), ("strap", "ble-hrm"), ("ox", "masimo-ascii"))
+        f"simulate_speed = 300\n" + ("poll_interval_s = 0.01\n" if d == "intellivue" else "")
+        for i, d in devs
     )
     cfg = loads_config(
         f"[mqtt]\nenabled = false\n[influx]\nenabled = false\n"
@@ -95,12 +121,10 @@ async def test_simulated_chair_raises_what_replay_raises(tmp_path: Path) -> None
         ob.close()
     start = daemon.chairs["chair-1"].clock.start
     # every scenario measurement arrived once, stamped with start + t
-    want = sorted(
-        (float(e["t"]), e["event"]) for e in scenario() if e["event"] in ("bp", "hr", "spo2")
-    )
+    want = sorted((float(e["t"]), e["event"]) for e in events if e["event"] in ("bp", "hr", "spo2"))
     have = sorted((round(r.t - start, 3), str(r.kind)) for r, _ in readings)
     assert have == want, (sorted(set(want) - set(have)), sorted(set(have) - set(want)))
     assert sorted(round(r.t - start, 3) for r, _ in readings) == sorted(
-        float(e["t"]) for e in scenario() if e["event"] in ("bp", "hr", "spo2")
+        float(e["t"]) for e in events if e["event"] in ("bp", "hr", "spo2")
     )
     assert [key(e, start) for e in got] == [key(e, 0.0) for e in expected]
