@@ -7,11 +7,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from drivers import ble_bpm, ble_hrm, ble_plx, masimo_ascii
+from drivers import ble_bpm, ble_hrm, ble_plx, intellivue, masimo_ascii, nonin2
 from drivers.base import DecodeProfile, DriverDescriptor
 
 _DRIVERS: tuple[DriverDescriptor, ...] = (
     masimo_ascii.DRIVER,
+    intellivue.DRIVER,
+    nonin2.DRIVER,
     ble_bpm.DRIVER,
     ble_hrm.DRIVER,
     ble_plx.DRIVER,
@@ -19,6 +21,8 @@ _DRIVERS: tuple[DriverDescriptor, ...] = (
 
 _PROFILES: tuple[DecodeProfile, ...] = (
     masimo_ascii.PROFILE,
+    intellivue.PROFILE,
+    nonin2.PROFILE,
     ble_bpm.PROFILE_BPM,
     ble_bpm.PROFILE_ICP,
     ble_hrm.PROFILE,

@@ -142,15 +142,20 @@ class DeviceConfig(_Strict):
             raise ValueError("must be a Bluetooth address like AA:BB:CC:DD:EE:FF")
         return v
 
+    @field_validator("driver")
+    @classmethod
+    def _driver(cls, v: str) -> str:
+        from drivers.registry import DRIVERS
+
+        if v not in DRIVERS:
+            raise ValueError(f"unknown driver {v!r} (known: {', '.join(sorted(DRIVERS))})")
+        return v
+
     @model_validator(mode="after")
     def _transport_fields(self) -> DeviceConfig:
         from drivers.registry import DRIVERS
 
-        desc = DRIVERS.get(self.driver)
-        if desc is None:
-            raise ValueError(
-                f"unknown driver {self.driver!r} (known: {', '.join(sorted(DRIVERS))})"
-            )
+        desc = DRIVERS[self.driver]
         if self.simulate is not None:
             return self
         if desc.transport == "serial" and not self.port:

@@ -1,0 +1,363 @@
+"""Philips IntelliVue (MP/MX series) Data Export over MIB/RS232, 115200 8N1.
+
+Session (Guide ch. 3 "Protocol Dialog"; the Guide is cited in drivers/intellivue_frames.py,
+which holds the framing, constants and message codec):
+
+    client (monitord)                          monitor
+    ---- Association Request (CN SPDU) ------>
+    <--- Association Result  (AC SPDU) -------     (RF SPDU = refused: retry later)
+    <--- MDS Create Event Report (ROIV) ------
+    ---- MDS Create Event Result (RORS) ----->
+    ---- Extended Poll Request (ROIV, NOM_ACT_POLL_MDIB_DATA_EXT, numerics) -->
+    <--- Poll Result (RORS / linked ROLRS) ---    ... repeated every poll_interval_s
+    ---- Release Request (FN SPDU) ---------->    on stop
+    <--- Release Result  (DN SPDU) -----------
+
+Keep-alive (Guide "Connection Time-out Mechanism"): the monitor drops an association that
+receives no message for a while; our periodic poll is the keep-alive. If no poll result
+arrives for KEEPALIVE_MISSES poll periods (at least MIN_ANSWER_S), the association is
+considered lost and re-established; an Abort or Release Request from the monitor does the
+same. The byte link itself is the transport's business (drivers/serial_link.py).
+
+Numerics decoded (Guide "Physiological Identifier", "NuObsValue", "MeasurementState"):
+
+    kind  physio ids                                         reading fields
+    bp    NOM_PRESS_BLD_NONINV_SYS/DIA/MEAN (compound 0x4A04)  sys_mmHg dia_mmHg map_mmHg
+          NOM_PRESS_BLD_NONINV_PULS_RATE                     pulse_bpm
+    hr    NOM_ECG_CARD_BEAT_RATE                             hr_bpm
+    spo2  NOM_PULS_OXIM_SAT_O2, NOM_PLETH_PULS_RATE          spo2_pct pulse_bpm
+
+A value whose MeasurementState has INVALID, QUESTIONABLE, UNAVAILABLE, CALIBRATION,
+TEST_DATA or DEMO_DATA set is reported with `valid: false` and the state's names in
+`status`; FLOAT NaN/NRes/INF become null. kPa is converted to mmHg. A numeric carrying a
+unit the kind cannot have is nulled and flagged `unit_0xNNNN`, never passed on as a number.
+
+Time: an observation's NOM_ATTR_TIME_STAMP_ABS (NIBP carries the time of its measurement)
+or else the poll result's abs_time_stamp is the device time; the reading's event time is
+`authoritative_time(device_time, ctx.now())`. A repeated poll of the same numeric with
+the same device time stamp (NIBP between measurements) is not a new reading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from drivers import intellivue_frames as F
+from drivers.base import (
+    ByteLink,
+    DecodeProfile,
+    DeviceContext,
+    DriverDescriptor,
+    LinkLost,
+    Reject,
+    RejectReason,
+    SerialDefaults,
+)
+from monitord.models import Kind, Reading, authoritative_time
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POLL_S = 1.0
+ANSWER_TIMEOUT_S = 5.0  # association result / MDS create event must come within this
+KEEPALIVE_MISSES = 3
+MIN_ANSWER_S = 5.0
+MMHG_PER_KPA = 7.500615
+
+# physio id -> (kind, field, allowed units)
+_PRESSURE_UNITS = (F.NOM_DIM_MMHG, F.NOM_DIM_KILO_PASCAL)
+_RATE_UNITS = (F.NOM_DIM_BEAT_PER_MIN,)
+FIELDS: dict[int, tuple[Kind, str, tuple[int, ...]]] = {
+    F.NOM_PRESS_BLD_NONINV_SYS: (Kind.BP, "sys_mmHg", _PRESSURE_UNITS),
+    F.NOM_PRESS_BLD_NONINV_DIA: (Kind.BP, "dia_mmHg", _PRESSURE_UNITS),
+    F.NOM_PRESS_BLD_NONINV_MEAN: (Kind.BP, "map_mmHg", _PRESSURE_UNITS),
+    F.NOM_PRESS_BLD_NONINV_PULS_RATE: (Kind.BP, "pulse_bpm", _RATE_UNITS),
+    F.NOM_ECG_CARD_BEAT_RATE: (Kind.HR, "hr_bpm", _RATE_UNITS),
+    F.NOM_PULS_OXIM_SAT_O2: (Kind.SPO2, "spo2_pct", (F.NOM_DIM_PERCENT,)),
+    F.NOM_PLETH_PULS_RATE: (Kind.SPO2, "pulse_bpm", _RATE_UNITS),
+}
+# Fields without which a reading of that kind is not valid.
+REQUIRED: dict[Kind, tuple[str, ...]] = {
+    Kind.BP: ("sys_mmHg", "dia_mmHg"),
+    Kind.HR: ("hr_bpm",),
+    Kind.SPO2: ("spo2_pct",),
+}
+# The NIBP pulse is a separate numeric with its own time stamp; it joins the NIBP reading
+# but does not make one on its own.
+_PRIMARY = {
+    Kind.BP: {"sys_mmHg", "dia_mmHg", "map_mmHg"},
+    Kind.HR: {"hr_bpm"},
+    Kind.SPO2: {"spo2_pct"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Numerics:
+    """One kind's values from one poll result, before the receive time is known."""
+
+    kind: Kind
+    values: dict[str, float | None]
+    device_time: datetime | None
+    status: tuple[str, ...]
+    valid: bool
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "kind": str(self.kind),
+            **self.values,
+            "measured_at": self.device_time.isoformat() if self.device_time else None,
+            "status": list(self.status),
+            "contact": None,
+            "valid": self.valid,
+        }
+
+
+def _convert(v: F.ObservedValue, field: str, units: tuple[int, ...]) -> tuple[float | None, str]:
+    if v.unit_code not in units:
+        return None, f"unit_0x{v.unit_code:04x}"
+    if v.value is None:
+        return None, ""
+    if v.unit_code == F.NOM_DIM_KILO_PASCAL:
+        return round(v.value * MMHG_PER_KPA), ""
+    return v.value, ""
+
+
+def numerics(msg: F.Message) -> list[Numerics]:
+    """Poll result -> one `Numerics` per kind present (pure)."""
+    acc: dict[Kind, dict[str, Any]] = {}
+    a: dict[str, Any] | None
+    for obs in msg.observations:
+        for v in obs.values:
+            spec = FIELDS.get(v.physio_id)
+            if spec is None:
+                continue
+            kind, field, units = spec
+            a = acc.setdefault(kind, {"values": {}, "status": [], "bad": False, "time": None})
+            value, unit_flag = _convert(v, field, units)
+            a["values"][field] = value
+            flags = F.state_flags(v.state)
+            if unit_flag:
+                flags.append(unit_flag)
+            if v.value is None:
+                flags.append(f"{field}_no_value")
+            if field in _PRIMARY[kind]:
+                if v.state & F.STATE_NOT_VALID or unit_flag:
+                    a["bad"] = True
+                if a["time"] is None:
+                    a["time"] = obs.time or msg.time
+            elif v.state & F.STATE_NOT_VALID:
+                # a doubtful pulse must not pass as valid, but it does not void the BP
+                a["values"][field] = None
+            for f in flags:
+                if f not in a["status"]:
+                    a["status"].append(f)
+    out = []
+    for kind in (Kind.BP, Kind.HR, Kind.SPO2):
+        a = acc.get(kind)
+        if a is None or not (_PRIMARY[kind] & a["values"].keys()):
+            continue
+        values = {f: a["values"].get(f) for f in _kind_fields(kind)}
+        valid = not a["bad"] and all(values.get(f) is not None for f in REQUIRED[kind])
+        out.append(Numerics(kind, values, a["time"], tuple(a["status"]), valid))
+    return out
+
+
+def _kind_fields(kind: Kind) -> tuple[str, ...]:
+    return {
+        Kind.BP: ("sys_mmHg", "dia_mmHg", "map_mmHg", "pulse_bpm"),
+        Kind.HR: ("hr_bpm",),
+        Kind.SPO2: ("spo2_pct", "pulse_bpm"),
+    }[kind]
+
+
+def decode_frame(data: bytes) -> list[dict[str, Any]] | Reject:
+    """One framed message (C0 ... C1) -> records. Never raises on bad bytes."""
+    user = F.unframe(data)
+    if isinstance(user, Reject):
+        return user
+    msg = F.decode_message(user)
+    if isinstance(msg, Reject):
+        return msg
+    if msg.kind != "poll_result":
+        return [{"message": msg.kind, "invoke_id": msg.invoke_id}]
+    recs = [n.record() for n in numerics(msg)]
+    if not recs:
+        return Reject(RejectReason.NO_VALUE, "poll result carries no NIBP, HR or SpO2 numeric")
+    return recs
+
+
+class _Reassociate(Exception):
+    """The association is gone (timeout, abort, release by the monitor): start over."""
+
+
+class IntelliVueProtocol:
+    """Client side of the Data Export session over one connected byte link."""
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        self.options = options or {}
+        self.poll_s = float(self.options.get("poll_interval_s") or DEFAULT_POLL_S)
+        self._invoke = 0
+        self._poll_number = 0
+        # kind -> last (device_time, values) emitted; kept across re-associations and
+        # reconnects so that a re-polled NIBP is not a new reading.
+        self._last: dict[Kind, tuple[datetime | None, tuple[Any, ...]]] = {}
+        self.associations = 0  # how many times an association was established
+
+    def _next_invoke(self) -> int:
+        self._invoke = (self._invoke + 1) & 0xFFFF
+        return self._invoke
+
+    async def run(self, link: ByteLink, ctx: DeviceContext) -> None:
+        queue: asyncio.Queue[F.Message | BaseException] = asyncio.Queue()
+        reader = asyncio.create_task(self._reader(link, ctx, queue))
+        try:
+            while True:
+                try:
+                    await self._session(link, ctx, queue)
+                except _Reassociate as e:
+                    log.warning(
+                        "%s/%s: IntelliVue association lost (%s); re-associating",
+                        ctx.chair,
+                        ctx.device,
+                        e,
+                    )
+        except asyncio.CancelledError:
+            # Release on stop (Guide "Association Release Request"); best effort.
+            try:
+                await asyncio.wait_for(link.write(F.frame(F.release_request())), 1.0)
+            except (LinkLost, OSError, TimeoutError):
+                pass
+            raise
+        finally:
+            reader.cancel()
+
+    async def _reader(
+        self, link: ByteLink, ctx: DeviceContext, queue: asyncio.Queue[F.Message | BaseException]
+    ) -> None:
+        framer = F.FrameReader()
+        try:
+            while True:
+                for item in framer.feed(await link.read()):
+                    if isinstance(item, Reject):
+                        ctx.reject(item)
+                        continue
+                    msg = F.decode_message(item)
+                    if isinstance(msg, Reject):
+                        ctx.reject(msg)
+                    else:
+                        queue.put_nowait(msg)
+        except LinkLost as e:
+            queue.put_nowait(e)
+
+    async def _get(
+        self, queue: asyncio.Queue[F.Message | BaseException], wait_s: float
+    ) -> F.Message | None:
+        try:
+            item = await asyncio.wait_for(queue.get(), wait_s)
+        except TimeoutError:
+            return None
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    async def _session(
+        self, link: ByteLink, ctx: DeviceContext, queue: asyncio.Queue[F.Message | BaseException]
+    ) -> None:
+        await link.write(F.frame(F.association_request(self.poll_s)))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ANSWER_TIMEOUT_S
+        # 1. association result
+        while True:
+            msg = await self._get(queue, max(0.0, deadline - loop.time()))
+            if msg is None:
+                raise _Reassociate("no association result")
+            if msg.kind == "assoc_result":
+                break
+            if msg.kind == "assoc_refuse":
+                await asyncio.sleep(ANSWER_TIMEOUT_S)
+                raise _Reassociate("association refused by the monitor")
+            # anything else before the result belongs to an older session: ignore
+        # 2. MDS create event report -> answer it
+        while True:
+            msg = await self._get(queue, max(0.0, deadline - loop.time()))
+            if msg is None:
+                raise _Reassociate("no MDS create event")
+            if msg.kind == "mds_create":
+                await link.write(F.frame(F.mds_create_result(msg.invoke_id)))
+                break
+        self.associations += 1
+        log.info("%s/%s: IntelliVue associated", ctx.chair, ctx.device)
+        # 3. poll, forever
+        answer_s = max(MIN_ANSWER_S, KEEPALIVE_MISSES * self.poll_s)
+        last_answer = loop.time()
+        next_poll = loop.time()
+        while True:
+            now = loop.time()
+            if now >= next_poll:
+                self._poll_number = (self._poll_number + 1) & 0xFFFF
+                await link.write(F.frame(F.poll_request(self._next_invoke(), self._poll_number)))
+                next_poll = now + self.poll_s
+            if now - last_answer > answer_s:
+                raise _Reassociate(f"no poll result for {answer_s:.0f} s")
+            msg = await self._get(queue, max(0.01, next_poll - loop.time()))
+            if msg is None:
+                continue
+            if msg.kind == "poll_result":
+                last_answer = loop.time()
+                self._emit(msg, ctx)
+            elif msg.kind == "abort":
+                raise _Reassociate("monitor aborted the association")
+            elif msg.kind == "release_request":
+                await link.write(F.frame(F.release_result()))
+                raise _Reassociate("monitor released the association")
+            elif msg.kind == "mds_create":  # monitor restarted its side: answer again
+                await link.write(F.frame(F.mds_create_result(msg.invoke_id)))
+            elif msg.kind == "error":
+                ctx.reject(Reject(RejectReason.UNKNOWN_TYPE, "monitor answered a remote error"))
+
+    def _emit(self, msg: F.Message, ctx: DeviceContext) -> None:
+        received = ctx.now()
+        for n in numerics(msg):
+            key = (n.device_time, (*sorted(n.values.items()), n.status))
+            # Same device time stamp and same values = the same measurement polled again.
+            # Without a time stamp only NIBP (aperiodic) is held back when unchanged.
+            repeated = self._last.get(n.kind) == key
+            if repeated and (n.device_time is not None or n.kind is Kind.BP):
+                continue
+            self._last[n.kind] = key
+            ctx.emit(
+                Reading(
+                    chair=ctx.chair,
+                    device=ctx.device,
+                    kind=n.kind,
+                    values=n.values,
+                    measured_at=authoritative_time(n.device_time, received),
+                    received_at=received,
+                    valid=n.valid,
+                    flags=n.status,
+                    contact=None,
+                    device_time=n.device_time,
+                )
+            )
+
+
+DRIVER = DriverDescriptor(
+    name="intellivue",
+    transport="serial",
+    kinds=(Kind.BP, Kind.HR, Kind.SPO2),
+    summary="Philips IntelliVue MP/MX Data Export over MIB/RS232 (NIBP, HR, SpO2)",
+    make_protocol=IntelliVueProtocol,
+    # The monitor answers a poll within a second; 5 s of silence with polls going out at
+    # poll_interval_s means the cable or the monitor is gone.
+    serial=SerialDefaults(baudrate=115200, silence_s=5.0),
+    options=("poll_interval_s",),
+)
+PROFILE = DecodeProfile(
+    name="intellivue",
+    input="hex",
+    summary="hex of one framed Data Export message (C0 ... C1)",
+    decode=decode_frame,
+)

@@ -1,0 +1,281 @@
+"""Nonin pulse oximeter serial "Data Format #2" (OEM modules, 9600 8N1).
+
+Wire layout: 75 frames per second, 5 bytes each; 25 frames make a packet (1/3 s).
+
+    byte  1      2        3       4            5
+        +------+--------+-------+------------+----------------------------+
+        | 0x01 | STATUS | PLETH | packet data| CHK = (b1+b2+b3+b4) & 0xFF |
+        +------+--------+-------+------------+----------------------------+
+
+    STATUS: bit7 always 1 | bit6 SNSD sensor disconnected | bit5 ARTF artifact |
+            bit4 OOT out of track | bit3 SNSA sensor alarm | bit2 RPRF red perfusion |
+            bit1 GPRF green perfusion | bit0 SYNC (set on frame 1 of a packet)
+
+    Byte 4 by frame number in the packet (1-based), 7 data bits each:
+      1 HR MSB (HR bits 8-7)   2 HR LSB (HR bits 6-0)   3 SpO2 (0-100)
+      4 SREV (firmware rev)    other frames: extended/averaged values, not used here.
+    HR 511 and SpO2 127 mean "no value".
+
+Source: Nonin OEM III module / Xpod / WristOx "Specifications and Technical Information",
+section "Data Format #2" (public OEM documents; the frame layout, checksum and the
+511/127 missing markers agree with shared/protocols.md). The perfusion bits are reported
+as status flags; the packet layout beyond frames 1-4 is not used (not confirmed here).
+
+The framer syncs on `0x01, status with bit7 set, ..., valid checksum` and resyncs byte by
+byte after garbage; a packet is decoded when frames 1-3 of one packet (SYNC then two
+more) arrived in order without a gap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from drivers.base import (
+    ByteLink,
+    DecodeProfile,
+    DeviceContext,
+    DriverDescriptor,
+    Reject,
+    RejectReason,
+    SerialDefaults,
+)
+from monitord.models import Kind, Reading
+
+FRAME_LEN = 5
+FRAMES_PER_PACKET = 25
+START = 0x01
+ST_ALWAYS = 0x80
+ST_SNSD = 0x40
+ST_ARTF = 0x20
+ST_OOT = 0x10
+ST_SNSA = 0x08
+ST_RPRF = 0x04
+ST_GPRF = 0x02
+ST_SYNC = 0x01
+HR_MISSING = 511
+SPO2_MISSING = 127
+_STATUS_NAMES = (
+    (ST_SNSD, "probe_off"),
+    (ST_ARTF, "artifact"),
+    (ST_OOT, "out_of_track"),
+    (ST_SNSA, "sensor_alarm"),
+    (ST_RPRF, "red_perfusion"),
+    (ST_GPRF, "green_perfusion"),
+)
+# These make the numbers untrustworthy (sensor off, artifact, out of track, sensor alarm).
+_NOT_VALID = ST_SNSD | ST_ARTF | ST_OOT | ST_SNSA
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    status: int
+    pleth: int
+    data: int
+
+    @property
+    def sync(self) -> bool:
+        return bool(self.status & ST_SYNC)
+
+
+def checksum(b: bytes | bytearray) -> int:
+    return sum(b[:4]) & 0xFF
+
+
+def make_frame(status: int, pleth: int, data: int) -> bytes:
+    head = bytes((START, (status | ST_ALWAYS) & 0xFF, pleth & 0xFF, data & 0x7F))
+    return head + bytes((checksum(head),))
+
+
+def decode_frame(b: bytes) -> Frame | Reject:
+    """One 5-byte frame -> Frame or typed reject (pure)."""
+    if len(b) != FRAME_LEN:
+        return Reject(RejectReason.BAD_LENGTH, f"{len(b)} bytes, a frame has 5")
+    if b[0] != START or not b[1] & ST_ALWAYS:
+        return Reject(RejectReason.BAD_FORMAT, "no 0x01 start byte / status bit 7")
+    if checksum(b) != b[4]:
+        return Reject(RejectReason.BAD_CHECKSUM, f"checksum {b[4]:02x}, expected {checksum(b):02x}")
+    return Frame(b[1], b[2], b[3])
+
+
+def packet_frames(hr: int | None, spo2: int | None, status: int = 0, pleth: int = 0) -> bytes:
+    """One 25-frame packet (what the simulator sends three times a second)."""
+    h = HR_MISSING if hr is None else hr
+    s = SPO2_MISSING if spo2 is None else spo2
+    data = [(h >> 7) & 0x03, h & 0x7F, s & 0x7F, 0x20] + [0] * (FRAMES_PER_PACKET - 4)
+    return b"".join(
+        make_frame(status | (ST_SYNC if i == 0 else 0), pleth, d) for i, d in enumerate(data)
+    )
+
+
+def decode_packet(frames: list[Frame]) -> dict[str, Any]:
+    """Frames 1-3 of a packet (SYNC first) -> record with design.md field names."""
+    hr = ((frames[0].data & 0x03) << 7) | (frames[1].data & 0x7F)
+    spo2 = frames[2].data & 0x7F
+    status = frames[0].status | frames[1].status | frames[2].status
+    flags = [name for bit, name in _STATUS_NAMES if status & bit]
+    spo2_v = None if spo2 == SPO2_MISSING else spo2
+    hr_v = None if hr == HR_MISSING else hr
+    if spo2_v is not None and spo2_v > 100:
+        flags.append("implausible_spo2")
+        spo2_v = None
+    probe_off = bool(status & ST_SNSD)
+    return {
+        "spo2_pct": spo2_v,
+        "pulse_bpm": hr_v,
+        "measured_at": None,
+        "status": flags,
+        "contact": not probe_off,
+        "valid": spo2_v is not None and not status & _NOT_VALID,
+    }
+
+
+class FrameReader:
+    """Incremental framer: bytes in any chunking -> Frames or rejects (pure, bounded).
+
+    Bytes that cannot start a valid frame are skipped one at a time; each run of skipped
+    bytes is counted once as NOISE (a bad checksum inside a frame-shaped run is counted as
+    BAD_CHECKSUM instead)."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._skipped = 0
+        self._bad_sum = False
+
+    def _flush(self, out: list[Frame | Reject]) -> None:
+        if self._skipped:
+            if self._bad_sum:
+                out.append(Reject(RejectReason.BAD_CHECKSUM, "frame checksum mismatch"))
+            else:
+                out.append(Reject(RejectReason.NOISE, f"{self._skipped} bytes out of sync"))
+        self._skipped = 0
+        self._bad_sum = False
+
+    def feed(self, data: bytes) -> list[Frame | Reject]:
+        out: list[Frame | Reject] = []
+        self._buf += data
+        i = 0
+        buf = self._buf
+        while len(buf) - i >= FRAME_LEN:
+            if buf[i] == START and buf[i + 1] & ST_ALWAYS and not buf[i + 3] & 0x80:
+                if checksum(buf[i : i + 4]) == buf[i + 4]:
+                    self._flush(out)
+                    out.append(Frame(buf[i + 1], buf[i + 2], buf[i + 3]))
+                    i += FRAME_LEN
+                    continue
+                self._bad_sum = True
+            self._skipped += 1
+            i += 1
+        del buf[:i]
+        if self._skipped >= 4096:
+            self._flush(out)
+        return out
+
+
+class PacketAssembler:
+    """Frames -> packet records: SYNC frame then frames 2 and 3 of the same packet."""
+
+    def __init__(self) -> None:
+        self._frames: list[Frame] = []
+
+    def add(self, f: Frame) -> dict[str, Any] | None:
+        if f.sync:
+            self._frames = [f]
+            return None
+        if not self._frames:
+            return None  # mid-packet after (re)sync: wait for the next SYNC
+        self._frames.append(f)
+        if len(self._frames) == 3:
+            rec = decode_packet(self._frames)
+            self._frames = []
+            return rec
+        return None
+
+    def reset(self) -> None:
+        self._frames = []
+
+
+def decode_hex_frames(data: bytes) -> list[dict[str, Any]] | Reject:
+    """`monitord decode --profile nonin-2`: one or more whole 5-byte frames."""
+    if not data or len(data) % FRAME_LEN:
+        return Reject(RejectReason.BAD_LENGTH, f"{len(data)} bytes is not a multiple of 5")
+    frames: list[Frame] = []
+    for k in range(0, len(data), FRAME_LEN):
+        f = decode_frame(data[k : k + FRAME_LEN])
+        if isinstance(f, Reject):
+            return Reject(f.reason, f"frame {k // FRAME_LEN + 1}: {f.detail}")
+        frames.append(f)
+    asm = PacketAssembler()
+    recs = [r for r in (asm.add(f) for f in frames) if r is not None]
+    if recs:
+        return recs
+    # Frames without a complete packet start: report them so the operator sees the status.
+    return [
+        {
+            "frame": n + 1,
+            "sync": f.sync,
+            "pleth": f.pleth,
+            "data": f.data,
+            "status": [name for bit, name in _STATUS_NAMES if f.status & bit],
+        }
+        for n, f in enumerate(frames)
+    ]
+
+
+class NoninProtocol:
+    """Listen-only. One SpO2 reading per packet would be 3 per second; readings are emitted
+    once per `emit_interval_s` (default 1 s of *device* data, 3 packets) or on change of
+    validity, which matches the 1 Hz cadence of the other oximeter drivers."""
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        self.options = options or {}
+        self._every = max(1, round(float(self.options.get("emit_interval_s", 1.0)) * 3))
+
+    async def run(self, link: ByteLink, ctx: DeviceContext) -> None:
+        framer = FrameReader()
+        asm = PacketAssembler()
+        count = 0
+        last_valid: bool | None = None
+        while True:
+            for item in framer.feed(await link.read()):
+                if isinstance(item, Reject):
+                    asm.reset()
+                    ctx.reject(item)
+                    continue
+                rec = asm.add(item)
+                if rec is None:
+                    continue
+                count += 1
+                if count % self._every and rec["valid"] == last_valid:
+                    continue
+                last_valid = rec["valid"]
+                received = ctx.now()
+                ctx.emit(
+                    Reading(
+                        chair=ctx.chair,
+                        device=ctx.device,
+                        kind=Kind.SPO2,
+                        values={"spo2_pct": rec["spo2_pct"], "pulse_bpm": rec["pulse_bpm"]},
+                        measured_at=received,  # the format carries no clock
+                        received_at=received,
+                        valid=rec["valid"],
+                        flags=tuple(rec["status"]),
+                        contact=rec["contact"],
+                    )
+                )
+
+
+DRIVER = DriverDescriptor(
+    name="nonin-2",
+    transport="serial",
+    kinds=(Kind.SPO2,),
+    summary="Nonin OEM pulse oximeter, serial data format #2 (SpO2, pulse rate)",
+    make_protocol=NoninProtocol,
+    serial=SerialDefaults(baudrate=9600, silence_s=2.0),
+)
+PROFILE = DecodeProfile(
+    name="nonin-2",
+    input="hex",
+    summary="hex of one or more 5-byte format #2 frames",
+    decode=decode_hex_frames,
+)

@@ -1,0 +1,247 @@
+"""Serial transport: opens a tty (or `socket://host:port`), hands the byte stream to the
+device's protocol, and reconnects. It never parses.
+
+State machine (one per configured device, runs until cancelled):
+
+    CLOSED --open ok--> OPEN --first bytes--> UP (ctx.link(True))
+      ^                  |                     |
+      |   open failed    |  LinkLost (EOF, read error, silence > silence_s)
+      +---- BACKOFF <----+---------------------+  (ctx.link(False, reason) when it was up,
+                                                   or on the first failure after start)
+
+- The configured path is resolved again on every open, so a stable
+  `/dev/serial/by-id/...` link (or any symlink) that now points at a new tty is followed.
+- Ports are opened exclusively (pyserial `exclusive=True`, an advisory flock) so two
+  daemons cannot interleave reads on one monitor.
+- Backoff: capped exponential with full jitter, per error class (bleak-retry-connector
+  style). Each class is logged at WARNING once with operator advice, then at DEBUG while
+  it repeats; a successful session resets the backoff and the once-per-class memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import errno
+import logging
+import os
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import serial
+import serial_asyncio_fast
+
+from drivers.base import DeviceContext, DriverDescriptor, LinkLost, SerialDefaults
+from monitord.config import DeviceConfig
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK = 4096
+
+
+class LinkError(enum.Enum):
+    """Why a port could not be opened or was lost; each has its own backoff and advice."""
+
+    PORT_MISSING = "port missing"
+    PERMISSION = "permission denied or port busy"
+    IO = "I/O error"
+
+    @property
+    def advice(self) -> str:
+        return {
+            LinkError.PORT_MISSING: "check the cable/USB adapter is plugged in and the port "
+            "path (prefer /dev/serial/by-id/...)",
+            LinkError.PERMISSION: "add the monitord user to the 'dialout' group, and make sure "
+            "no other program (or a second monitord) holds the port",
+            LinkError.IO: "the device stopped answering: check the monitor is on, its "
+            "serial export is enabled and the baud rate matches",
+        }[self]
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Capped exponential backoff with full jitter: delay = U(min, min(cap, base*2^n))."""
+
+    base_s: float = 0.5
+    cap_s: float = 30.0
+    min_s: float = 0.05
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        hi = min(self.cap_s, self.base_s * (2 ** min(attempt, 30)))
+        return (rng or random).uniform(min(self.min_s, hi), hi)
+
+
+def classify(exc: BaseException) -> LinkError:
+    """Map an open/read failure to an error class."""
+    err = getattr(exc, "errno", None)
+    text = str(exc).lower()
+    if isinstance(exc, FileNotFoundError) or err in (errno.ENOENT, errno.ENODEV, errno.ENXIO):
+        return LinkError.PORT_MISSING
+    if "no such file" in text or ("could not open port" in text and "errno 2" in text):
+        return LinkError.PORT_MISSING
+    if isinstance(exc, PermissionError) or err in (errno.EACCES, errno.EBUSY, errno.EPERM):
+        return LinkError.PERMISSION
+    if "permission denied" in text or "exclusively lock" in text or "busy" in text:
+        return LinkError.PERMISSION
+    if isinstance(exc, ConnectionRefusedError) or err == errno.ECONNREFUSED:
+        return LinkError.PORT_MISSING  # socket:// server not listening = device absent
+    return LinkError.IO
+
+
+class _StreamLink:
+    """The open port as a `ByteLink` for the protocol."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        silence_s: float,
+        on_first_bytes: Any,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._silence = silence_s
+        self._on_first = on_first_bytes
+        self.got_bytes = False
+        self.lost_reason = ""
+
+    async def read(self) -> bytes:
+        if self.lost_reason:
+            raise LinkLost(self.lost_reason)
+        try:
+            data = await asyncio.wait_for(self._reader.read(READ_CHUNK), self._silence)
+        except TimeoutError:
+            self.lost_reason = f"silent for {self._silence:g} s"
+            raise LinkLost(self.lost_reason) from None
+        except (OSError, serial.SerialException) as e:
+            self.lost_reason = f"read error: {e}"
+            raise LinkLost(self.lost_reason) from e
+        if not data:
+            self.lost_reason = "end of file (device closed or unplugged)"
+            raise LinkLost(self.lost_reason)
+        if not self.got_bytes:
+            self.got_bytes = True
+            self._on_first()
+        return data
+
+    async def write(self, data: bytes) -> None:
+        if self.lost_reason:
+            raise LinkLost(self.lost_reason)
+        try:
+            self._writer.write(data)
+            await self._writer.drain()
+        except (OSError, serial.SerialException, ConnectionError) as e:
+            self.lost_reason = f"write error: {e}"
+            raise LinkLost(self.lost_reason) from e
+
+    def close(self) -> None:
+        try:
+            self._writer.close()
+        except Exception:  # closing a dead port must not mask the original failure
+            log.debug("closing port failed", exc_info=True)
+
+
+def _settings(dev: DeviceConfig, desc: DriverDescriptor) -> dict[str, Any]:
+    d = desc.serial or SerialDefaults()
+    return {
+        "baudrate": dev.baudrate or d.baudrate,
+        "bytesize": dev.bytesize or d.bytesize,
+        "parity": dev.parity or d.parity,
+        "stopbits": dev.stopbits or d.stopbits,
+    }
+
+
+def protocol_options(dev: DeviceConfig, desc: DriverDescriptor) -> dict[str, Any]:
+    opts: dict[str, Any] = {}
+    for key in ("poll_interval_s", *desc.options):
+        value = getattr(dev, key, None)
+        if value is not None:
+            opts[key] = value
+    return opts
+
+
+async def open_port(
+    url: str, settings: dict[str, Any]
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    if url.startswith("socket://"):
+        return await serial_asyncio_fast.open_serial_connection(url=url, **settings)
+    # Re-resolve every time: a by-id/by-path symlink may now point at another tty.
+    path = await asyncio.to_thread(os.path.realpath, url)
+    if not await asyncio.to_thread(os.path.exists, path):
+        raise FileNotFoundError(errno.ENOENT, "no such port", url)
+    return await serial_asyncio_fast.open_serial_connection(url=path, exclusive=True, **settings)
+
+
+async def run_serial_device(
+    dev: DeviceConfig,
+    desc: DriverDescriptor,
+    ctx: DeviceContext,
+    *,
+    port: str | None = None,
+    backoff: Backoff | None = None,
+) -> None:
+    """Run one serial device forever (until cancelled): open, run protocol, reconnect."""
+    if desc.make_protocol is None:
+        raise ValueError(f"driver {desc.name!r} has no serial protocol")
+    url = port or dev.port
+    if not url:
+        raise ValueError(f"device {dev.id!r}: no port configured")
+    settings = _settings(dev, desc)
+    silence_s = dev.silence_s or (desc.serial or SerialDefaults()).silence_s
+    backoff = backoff or Backoff()
+    protocol = desc.make_protocol(protocol_options(dev, desc))
+    warned: set[LinkError] = set()
+    attempt = 0
+    up = False
+    reported_down = False
+    where = f"{ctx.chair}/{ctx.device} ({url})"
+
+    def went_up() -> None:
+        nonlocal up, reported_down
+        up, reported_down = True, False
+        warned.clear()
+        log.info("%s: link up", where)
+        ctx.link(True)
+
+    def went_down(kind: LinkError, reason: str) -> None:
+        nonlocal up, reported_down
+        if up or not reported_down:
+            ctx.link(False, reason)
+            reported_down = True
+        up = False
+        if kind not in warned:
+            warned.add(kind)
+            log.warning(
+                "%s: %s: %s; retrying with backoff (%s)", where, kind.value, reason, kind.advice
+            )
+        else:
+            log.debug("%s: %s again: %s", where, kind.value, reason)
+
+    while True:
+        link: _StreamLink | None = None
+        try:
+            reader, writer = await open_port(url, settings)
+        except (OSError, serial.SerialException, ValueError) as e:
+            went_down(classify(e), f"cannot open: {e}")
+        else:
+            link = _StreamLink(reader, writer, silence_s, went_up)
+            try:
+                await protocol.run(link, ctx)
+                went_down(LinkError.IO, "protocol ended")  # protocols normally never return
+            except LinkLost as e:
+                went_down(LinkError.IO, str(e) or "link lost")
+            except (OSError, serial.SerialException) as e:
+                went_down(classify(e), f"I/O error: {e}")
+            except asyncio.CancelledError:
+                link.close()
+                raise
+            except Exception as e:  # a protocol bug must not kill the device loop
+                log.exception("%s: protocol %s failed", where, desc.name)
+                went_down(LinkError.IO, f"protocol error: {e!r}")
+            finally:
+                link.close()
+        if link is not None and link.got_bytes:
+            attempt = 0  # a working session resets the backoff
+        await asyncio.sleep(backoff.delay(attempt))
+        attempt += 1

@@ -1,0 +1,102 @@
+"""`monitord demo`: simulated chairs play clinical scenarios fast; alerts shown live.
+
+Runs on embedded defaults: no config, broker or database needed. Data is kept in a local
+outbox (`--store`); MQTT and InfluxDB on localhost are used too when they answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import sys
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from monitord.cli import EX_CONFIG, EX_OK
+from monitord.config import Config, ConfigError, parse_config
+from monitord.log import setup_logging
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=None,
+        help="virtual-clock speed (default: the embedded 120x: 2 h in ~1 min)",
+    )
+    p.add_argument(
+        "--store",
+        default="var/demo-outbox.sqlite",
+        help="local store for the demo's data (default: %(default)s)",
+    )
+    p.add_argument("--offline", action="store_true", help="do not try MQTT or InfluxDB")
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
+def demo_config(store: Path, speed: float | None, offline: bool) -> tuple[Config, list[str]]:
+    raw: dict[str, Any] = tomllib.loads(
+        resources.files("monitord").joinpath("defaults/demo.toml").read_text()
+    )
+    scen = Path(str(resources.files("simulators").joinpath("scenarios")))
+    notes: list[str] = []
+    raw["storage"] = {"path": str(store.resolve())}
+    for chair in raw["chairs"]:
+        for dev in chair["devices"]:
+            if speed is not None:
+                dev["simulate_speed"] = speed
+    mq = raw["mqtt"]
+    if offline or not _reachable(mq["host"], mq["port"]):
+        mq["enabled"] = False
+        notes.append(f"MQTT broker {mq['host']}:{mq['port']} not used (unreachable or --offline)")
+    else:
+        notes.append(
+            f"publishing to MQTT {mq['host']}:{mq['port']} under monitord/{raw['site']['id']}/"
+        )
+    ix = raw["influx"]
+    u = urlparse(ix["url"])
+    if offline or not _reachable(u.hostname or "127.0.0.1", u.port or 8086):
+        ix["enabled"] = False
+        notes.append(f"InfluxDB {ix['url']} not used (unreachable or --offline)")
+    else:
+        notes.append(f"writing to InfluxDB {ix['url']} database {ix.get('database')}")
+    return parse_config(raw, source="<demo defaults>", base=scen), notes
+
+
+def main(args: argparse.Namespace) -> int:
+    store = Path(args.store)
+    store.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        cfg, notes = demo_config(store, args.speed, args.offline)
+    except ConfigError as e:
+        for line in e.lines:
+            print(line, file=sys.stderr)
+        return EX_CONFIG
+    setup_logging("WARNING")
+    from monitord.daemon import Daemon
+
+    speed = cfg.chairs[0].speed if cfg.chairs else 1.0
+    print(
+        f"monitord demo: {len(cfg.chairs)} simulated chair(s) at {speed:g}x; local store {store}",
+        flush=True,
+    )
+    for n in notes:
+        print(f"monitord demo: {n}", flush=True)
+
+    def console(line: str) -> None:
+        print(line, flush=True)
+
+    daemon = Daemon(cfg, console=console, stop_when_played=True)
+    asyncio.run(daemon.run())
+    print("monitord demo: scenario finished. " + daemon.summary(), flush=True)
+    return EX_OK

@@ -1,0 +1,541 @@
+"""`monitord doctor [--config PATH]`: is this Pi ready to run monitord?
+
+One line per check, in the order an operator fixes things: config, serial ports, Bluetooth
+adapter, broker, database, clock, disk. A failing line says what is wrong and how to fix
+it; `skip` lines say why a check did not apply. Exit 1 if any check failed (design.md
+section 4).
+
+Run it as root (sudo) on the Pi: secrets are root-only. A relative `password_file` /
+`token_file` is a systemd credential name (LoadCredential= in the unit), found in
+`--credentials` (default: $CREDENTIALS_DIRECTORY, else /etc/monitord/secrets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import grp
+import json
+import os
+import pwd
+import shutil
+import ssl
+import stat
+import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from monitord.config import Config, ConfigError, InfluxConfig, MqttConfig, load_config
+
+DEFAULT_CONFIG = "/etc/monitord/monitord.toml"
+DEFAULT_CREDENTIALS = "/etc/monitord/secrets"
+SERVICE_USER = "monitord"
+SYSTEM_BUS = "/run/dbus/system_bus_socket"
+
+Status = Literal["ok", "FAIL", "skip"]
+
+
+@dataclass(frozen=True)
+class Check:
+    status: Status
+    name: str
+    detail: str
+    hint: str = ""
+
+    def line(self) -> str:
+        tail = f" -> fix: {self.hint}" if self.hint and self.status == "FAIL" else ""
+        note = f" ({self.hint})" if self.hint and self.status != "FAIL" else ""
+        return f"{self.status:<4}  {self.name}: {self.detail}{tail}{note}"
+
+
+def ok(name: str, detail: str, note: str = "") -> Check:
+    return Check("ok", name, detail, note)
+
+
+def fail(name: str, detail: str, hint: str) -> Check:
+    return Check("FAIL", name, detail, hint)
+
+
+def skip(name: str, detail: str) -> Check:
+    return Check("skip", name, detail)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config", default=DEFAULT_CONFIG, help=f"TOML config (default {DEFAULT_CONFIG})"
+    )
+    p.add_argument(
+        "--credentials",
+        metavar="DIR",
+        help="where relative secret names are found (default: $CREDENTIALS_DIRECTORY, "
+        f"else {DEFAULT_CREDENTIALS})",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds per network check (default 5)"
+    )
+
+
+# -- secrets -----------------------------------------------------------------------------
+class SecretProblem(Exception):
+    """A configured secret that cannot be used; the message says which file and why."""
+
+
+def secret(path: Path | None, creds: Path | None, what: str) -> str | None:
+    """The secret's text, like monitord.config.read_secret, but naming the file on errors."""
+    if path is None:
+        return None
+    candidates = [path] if path.is_absolute() else [*([creds / path] if creds else []), path]
+    for p in candidates:
+        if p.exists():
+            try:
+                text = p.read_text(encoding="utf-8").strip()
+            except OSError as e:
+                raise SecretProblem(
+                    f"{what} {p} unreadable ({e.strerror}); run doctor as root (sudo)"
+                ) from None
+            if not text:
+                raise SecretProblem(f"{what} {p} is empty; write the secret into it (one line)")
+            return text
+    where = " or ".join(str(c) for c in candidates)
+    raise SecretProblem(f"{what} not found at {where}; create it (root-only, mode 0600)")
+
+
+# -- config ------------------------------------------------------------------------------
+def check_config(path: str) -> tuple[Check, Config | None]:
+    try:
+        cfg = load_config(path)
+    except ConfigError as e:
+        more = f" (+{len(e.lines) - 1} more)" if len(e.lines) > 1 else ""
+        return fail("config", e.lines[0] + more, f"monitord check-config {path}"), None
+    n_dev = sum(len(c.devices) for c in cfg.chairs)
+    return ok(
+        "config", f"{path}: site {cfg.site.id}, {len(cfg.chairs)} chair(s), {n_dev} device(s)"
+    ), cfg
+
+
+# -- serial ------------------------------------------------------------------------------
+def _service_user_can_use(dev: str) -> str | None:
+    """Why the service user could not open `dev` (None when it can, or when unknowable)."""
+    try:
+        user = pwd.getpwnam(SERVICE_USER)
+        st = os.stat(dev)
+    except (KeyError, OSError):
+        return None
+    if user.pw_uid == st.st_uid or (st.st_mode & stat.S_IROTH and st.st_mode & stat.S_IWOTH):
+        return None
+    groups = {user.pw_gid} | {g.gr_gid for g in grp.getgrall() if SERVICE_USER in g.gr_mem}
+    if st.st_gid in groups and st.st_mode & stat.S_IRGRP and st.st_mode & stat.S_IWGRP:
+        return None
+    try:
+        gname = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        gname = str(st.st_gid)
+    return f"user {SERVICE_USER} is not in group {gname} that owns {dev}"
+
+
+def check_serial(cfg: Config) -> list[Check]:
+    import serial
+
+    out: list[Check] = []
+    for chair in cfg.chairs:
+        for d in chair.devices:
+            if d.simulate is not None or d.port is None:
+                continue
+            name = f"serial {chair.id}/{d.id}"
+            if "://" not in d.port and not os.path.exists(d.port):
+                out.append(
+                    fail(
+                        name,
+                        f"{d.port} does not exist",
+                        "plug the adapter in and check `ls -l /dev/serial/by-id/`; "
+                        "set chairs.devices.port to the stable by-id name",
+                    )
+                )
+                continue
+            try:
+                s = serial.serial_for_url(d.port, baudrate=d.baudrate or 9600, timeout=0)
+                s.close()
+            except PermissionError:
+                out.append(
+                    fail(
+                        name,
+                        f"{d.port}: permission denied",
+                        f"usermod -a -G dialout {SERVICE_USER} (and run doctor as root)",
+                    )
+                )
+                continue
+            except (serial.SerialException, OSError, ValueError) as e:
+                out.append(
+                    fail(name, f"{d.port}: cannot open ({e})", "is another program using it?")
+                )
+                continue
+            why = _service_user_can_use(d.port) if "://" not in d.port else None
+            if why:
+                out.append(
+                    fail(
+                        name, f"{d.port} opens, but {why}", f"usermod -a -G dialout {SERVICE_USER}"
+                    )
+                )
+            else:
+                out.append(ok(name, f"{d.port} present and opens"))
+    if not out:
+        out.append(skip("serial", "no serial devices configured"))
+    return out
+
+
+# -- Bluetooth (BlueZ over D-Bus) ----------------------------------------------------------
+def _ble_devices(cfg: Config) -> list[str]:
+    from drivers.registry import DRIVERS
+
+    return [
+        f"{c.id}/{d.id}"
+        for c in cfg.chairs
+        for d in c.devices
+        if d.simulate is None and DRIVERS[d.driver].transport == "ble"
+    ]
+
+
+async def _bluez_adapters(limit_s: float) -> list[str]:
+    """Object paths of BlueZ adapters (org.bluez.Adapter1) on the system bus."""
+    from dbus_fast import BusType, Message, MessageType
+    from dbus_fast.aio import MessageBus
+
+    bus = await asyncio.wait_for(MessageBus(bus_type=BusType.SYSTEM).connect(), limit_s)
+    try:
+        reply = await asyncio.wait_for(
+            bus.call(
+                Message(
+                    destination="org.bluez",
+                    path="/",
+                    interface="org.freedesktop.DBus.ObjectManager",
+                    member="GetManagedObjects",
+                )
+            ),
+            limit_s,
+        )
+    finally:
+        bus.disconnect()
+    if reply is None or reply.message_type == MessageType.ERROR:
+        err = reply.error_name if reply is not None else "no reply"
+        raise LookupError(f"BlueZ (org.bluez) not on the system bus: {err}")
+    objects: dict[str, dict[str, object]] = reply.body[0]
+    return sorted(p for p, ifaces in objects.items() if "org.bluez.Adapter1" in ifaces)
+
+
+def _system_bus_present() -> bool:
+    return bool(os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")) or Path(SYSTEM_BUS).is_socket()
+
+
+async def check_bluetooth(cfg: Config, limit_s: float) -> Check:
+    wanted = _ble_devices(cfg)
+    if not _system_bus_present():
+        if wanted:
+            return fail(
+                "bluetooth",
+                f"no D-Bus system bus, needed for BLE devices {', '.join(wanted)}",
+                "apt-get install bluez dbus; systemctl enable --now bluetooth",
+            )
+        return skip("bluetooth", "no D-Bus system bus here (container?); no BLE devices configured")
+    try:
+        adapters = await _bluez_adapters(limit_s)
+    except Exception as e:  # any D-Bus failure is one line, never a traceback
+        if wanted:
+            return fail(
+                "bluetooth",
+                f"BlueZ not reachable: {e}",
+                "systemctl enable --now bluetooth; is the adapter enabled (rfkill)?",
+            )
+        return skip("bluetooth", f"BlueZ not reachable ({e}); no BLE devices configured")
+    if not adapters:
+        if wanted:
+            return fail(
+                "bluetooth",
+                "BlueZ runs but has no adapter",
+                "rfkill unblock bluetooth; check `bluetoothctl list`",
+            )
+        return skip("bluetooth", "BlueZ runs, no adapter; no BLE devices configured")
+    return ok("bluetooth", f"BlueZ adapter {', '.join(a.rsplit('/', 1)[-1] for a in adapters)}")
+
+
+# -- MQTT broker -------------------------------------------------------------------------
+def _tls_context(m: MqttConfig) -> ssl.SSLContext | None:
+    if m.tls is None:
+        return None
+    ctx = ssl.create_default_context(cafile=str(m.tls.ca_file) if m.tls.ca_file else None)
+    if m.tls.cert_file is not None:
+        ctx.load_cert_chain(str(m.tls.cert_file), str(m.tls.key_file) if m.tls.key_file else None)
+    ctx.check_hostname = m.tls.check_hostname
+    return ctx
+
+
+async def check_mqtt(cfg: Config, creds: Path | None, limit_s: float) -> Check:
+    import aiomqtt
+
+    m = cfg.mqtt
+    if not m.enabled:
+        return skip("mqtt", "disabled in config (mqtt.enabled = false)")
+    where = f"{'mqtts' if m.tls else 'mqtt'}://{m.host}:{m.port}"
+    try:
+        password = secret(m.password_file, creds, "mqtt.password_file")
+    except SecretProblem as e:
+        return fail("mqtt", f"{where}: cannot log in", str(e))
+    try:
+        tls = _tls_context(m)
+    except (OSError, ssl.SSLError) as e:
+        return fail(
+            "mqtt",
+            f"{where}: TLS files unusable ({e})",
+            "check mqtt.tls ca_file/cert_file/key_file paths and permissions",
+        )
+    client = aiomqtt.Client(
+        m.host,
+        m.port,
+        username=m.username,
+        password=password,
+        identifier=f"monitord-doctor-{cfg.site.id}-{os.getpid()}",
+        tls_context=tls,
+        timeout=limit_s,
+    )
+    try:
+        async with asyncio.timeout(limit_s + 1):
+            async with client:
+                pass
+    except (aiomqtt.MqttError, OSError, ssl.SSLError, TimeoutError) as e:
+        text = str(e) or type(e).__name__
+        low = text.lower()
+        user = m.username or "(anonymous)"
+        if any(
+            s in low
+            for s in (
+                "not authori",
+                "bad user name",
+                "code:4]",
+                "code:5]",
+                "code:134]",
+                "code:135]",
+            )
+        ):
+            return fail(
+                "mqtt",
+                f"{where}: login refused for user {user} ({text})",
+                "check mqtt.username and the password in mqtt.password_file "
+                "against the broker's password file",
+            )
+        if any(s in low for s in ("certificate", "ssl", "tls", "wrong version number")):
+            return fail(
+                "mqtt",
+                f"{where}: TLS failed ({text})",
+                "check mqtt.tls.ca_file is the broker's CA, the port is the TLS "
+                "listener, and the host matches the certificate",
+            )
+        if isinstance(e, TimeoutError) or "timed out" in low or "timeout" in low:
+            return fail(
+                "mqtt",
+                f"{where}: no answer within {limit_s:g} s",
+                "is the broker running and the port open (firewall)?",
+            )
+        return fail(
+            "mqtt",
+            f"{where}: not reachable ({text})",
+            "start the broker (systemctl status mosquitto) or fix mqtt.host/port",
+        )
+    auth = f"as {m.username}" if m.username else "anonymously"
+    return ok("mqtt", f"{where}: connected {auth}{' over TLS' if tls else ''}")
+
+
+# -- InfluxDB ----------------------------------------------------------------------------
+def _http(
+    url: str, limit_s: float, data: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, str]:
+    req = urllib.request.Request(
+        url, data=data, headers=headers or {}, method="POST" if data is not None else "GET"
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=limit_s) as r:
+            return int(r.status), r.read(2000).decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        body = e.read(2000).decode("utf-8", "replace")
+        with contextlib.suppress(ValueError, AttributeError):
+            body = str(json.loads(body).get("error") or json.loads(body).get("message") or body)
+        return int(e.code), body.strip()
+
+
+def _influx_sync(i: InfluxConfig, creds: Path | None, limit_s: float) -> Check:
+    name = f"influx {i.api}"
+    try:
+        if i.api == "v1":
+            pw = secret(i.password_file, creds, "influx.password_file") if i.username else None
+        else:
+            token = secret(i.token_file, creds, "influx.token_file")
+    except SecretProblem as e:
+        return fail(name, f"{i.url}: cannot authenticate", str(e))
+    try:
+        status, body = _http(f"{i.url}/ping", limit_s)
+    except (urllib.error.URLError, OSError, TimeoutError) as e:
+        reason = getattr(e, "reason", e)
+        return fail(
+            name,
+            f"{i.url}: not reachable ({reason})",
+            "is the database running (systemctl status influxdb)? check influx.url",
+        )
+    if status not in (200, 204):
+        return fail(name, f"{i.url}/ping answered HTTP {status}", "is influx.url an InfluxDB?")
+    # A write of nothing: the server checks the credentials and the target exactly as for
+    # a real write, and stores nothing.
+    if i.api == "v1":
+        params = {"db": i.database or "", "precision": "ns"}
+        if i.retention_policy:
+            params["rp"] = i.retention_policy
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if i.username:
+            cred = base64.b64encode(f"{i.username}:{pw or ''}".encode()).decode()
+            headers["Authorization"] = f"Basic {cred}"
+        target = f"database {i.database}"
+        url = f"{i.url}/write?{urllib.parse.urlencode(params)}"
+    else:
+        params = {"org": i.org or "-", "bucket": i.bucket or "", "precision": "ns"}
+        headers = {"Content-Type": "text/plain; charset=utf-8", "Authorization": f"Token {token}"}
+        target = f"bucket {i.bucket}"
+        url = f"{i.url}/api/v2/write?{urllib.parse.urlencode(params)}"
+    try:
+        status, body = _http(url, limit_s, data=b"", headers=headers)
+    except (urllib.error.URLError, OSError, TimeoutError) as e:
+        return fail(
+            name,
+            f"{i.url}: write check failed ({getattr(e, 'reason', e)})",
+            "is the database overloaded or behind a proxy?",
+        )
+    if status in (401, 403):
+        who = f"user {i.username}" if i.api == "v1" else "the token"
+        fix = (
+            (
+                "check influx.username and influx.password_file; GRANT WRITE ON "
+                f'"{i.database}" TO "{i.username}"'
+            )
+            if i.api == "v1"
+            else ("check influx.token_file holds a token with write access to the bucket")
+        )
+        return fail(name, f"{i.url}: {who} may not write to {target} ({body})", fix)
+    if status == 404:
+        fix = (
+            f'CREATE DATABASE "{i.database}" (influx CLI)'
+            if i.api == "v1"
+            else "create the bucket, or fix influx.org/bucket"
+        )
+        return fail(name, f"{i.url}: {target} not found ({body})", fix)
+    # 2xx, or 400 for an empty body on servers that insist on data: credentials passed.
+    if status >= 500:
+        return fail(name, f"{i.url}: server error HTTP {status} ({body})", "see the database's log")
+    auth = f" as {i.username}" if i.api == "v1" and i.username else ""
+    return ok(name, f"{i.url}: {target} writable{auth}")
+
+
+async def check_influx(cfg: Config, creds: Path | None, limit_s: float) -> Check:
+    if not cfg.influx.enabled:
+        return skip("influx", "disabled in config (influx.enabled = false)")
+    return await asyncio.to_thread(_influx_sync, cfg.influx, creds, limit_s)
+
+
+# -- clock -------------------------------------------------------------------------------
+def check_clock(limit_s: float) -> Check:
+    exe = shutil.which("timedatectl")
+    if exe is None:
+        return skip("clock", "timedatectl not available: cannot tell whether NTP is in sync")
+    try:
+        p = subprocess.run(
+            [exe, "show", "-p", "NTPSynchronized", "--value"],
+            capture_output=True,
+            text=True,
+            timeout=limit_s,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return skip("clock", f"timedatectl failed ({e}): cannot tell whether NTP is in sync")
+    value = p.stdout.strip()
+    if p.returncode != 0 or value not in ("yes", "no"):
+        why = (p.stderr.strip().splitlines() or ["no answer"])[0]
+        return skip(
+            "clock", f"timedatectl cannot ask systemd-timedated ({why}); sync status unknown"
+        )
+    if value == "no":
+        return fail(
+            "clock",
+            "system clock not synchronized (NTPSynchronized=no)",
+            "systemctl enable --now systemd-timesyncd; check the NTP server is "
+            "reachable (timedatectl timesync-status); readings are stamped with it",
+        )
+    return ok("clock", "synchronized (NTP)")
+
+
+# -- disk --------------------------------------------------------------------------------
+def check_disk(cfg: Config) -> Check:
+    path = cfg.storage.path
+    probe = path.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    usage = shutil.disk_usage(probe)
+    free_mb = usage.free / 1e6
+    need_mb = cfg.storage.max_mb
+    note = "" if path.parent.exists() else f"; {path.parent} is made at first start"
+    if free_mb < need_mb:
+        return fail(
+            "disk",
+            f"{free_mb:.0f} MB free at {probe}, outbox may use {need_mb:g} MB",
+            "free space or lower storage.max_mb (undelivered readings are dropped "
+            "first when the budget is reached)",
+        )
+    return ok(
+        "disk",
+        f"{free_mb:.0f} MB free at {probe} for the outbox "
+        f"(budget storage.max_mb = {need_mb:g} MB){note}",
+    )
+
+
+# -- main --------------------------------------------------------------------------------
+def _credentials_dir(arg: str | None) -> Path | None:
+    if arg:
+        return Path(arg)
+    env = os.environ.get("CREDENTIALS_DIRECTORY")
+    if env:
+        return Path(env)
+    return Path(DEFAULT_CREDENTIALS) if os.path.isdir(DEFAULT_CREDENTIALS) else None
+
+
+async def run_checks(
+    cfg: Config, creds: Path | None, limit_s: float, emit: Callable[[Check], None]
+) -> None:
+    for c in check_serial(cfg):
+        emit(c)
+    # The network checks are independent: run them together, print them in order.
+    slow: list[Awaitable[Check]] = [
+        check_bluetooth(cfg, limit_s),
+        check_mqtt(cfg, creds, limit_s),
+        check_influx(cfg, creds, limit_s),
+    ]
+    for c in await asyncio.gather(*slow):
+        emit(c)
+    emit(check_clock(limit_s))
+    emit(check_disk(cfg))
+
+
+def main(args: argparse.Namespace) -> int:
+    failed = False
+
+    def emit(c: Check) -> None:
+        nonlocal failed
+        failed |= c.status == "FAIL"
+        print(c.line(), flush=True)
+
+    first, cfg = check_config(args.config)
+    emit(first)
+    if cfg is None:
+        emit(skip("other checks", "they need a valid config"))
+        return 1
+    asyncio.run(run_checks(cfg, _credentials_dir(args.credentials), args.timeout, emit))
+    return 1 if failed else 0

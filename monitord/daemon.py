@@ -1,0 +1,600 @@
+"""The daemon: chairs, device links, the hub and the sinks under one supervisor.
+
+Per chair, one task owns the chair's alert engine and its input queue. Device transports
+(serial, BLE) and the scenario player of a simulated chair put inputs on that queue; the
+chair task drains it in batches and, per batch, in one SQLite transaction: stores each
+reading, feeds the engine, stores the alert and session events it produced and the
+engine's snapshot, commits, and only then shows the results to anyone else (MQTT live
+vitals, alerts, console) and wakes the sinks. So nothing is acknowledged before it is
+durable, and a restart resumes the engine exactly where the last commit left it.
+
+    transports --(Reading, link up/down)--> ChairRuntime.queue --> engine --> outbox
+    MQTT commands / player --(session, ack)--^                  \\-> live MQTT, console
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from drivers.base import Reject
+from drivers.registry import DRIVERS
+from monitord import __version__
+from monitord.clock import SimClock, WallClock
+from monitord.config import ChairConfig, Config, DeviceConfig
+from monitord.engine import AlertEngine
+from monitord.engine.inputs import Ack, Link, SessionCmd, sample_from_reading
+from monitord.engine.rules import RuleSet
+from monitord.log import FailureLog
+from monitord.models import AlertEvent, Reading, SessionEvent, iso, utc
+from monitord.outbox import Outbox
+from monitord.sdnotify import Notifier, watchdog_interval_s
+from monitord.supervisor import Supervisor, TaskState
+
+log = logging.getLogger("monitord")
+
+QUEUE_MAX = 10_000  # per chair; ~3 h of 1 Hz HR+SpO2 for a stalled chair task
+SNAPSHOT_EVERY_S = 2.0  # engine state is also saved at once whenever it emitted events
+
+
+@dataclass
+class LinkChange:
+    device: str
+    up: bool
+    t: float
+    reason: str = ""
+
+
+@dataclass
+class Command:
+    """A session action or an acknowledgement, from MQTT, the CLI or the scenario player."""
+
+    engine_input: SessionCmd | Ack
+    reply: asyncio.Future[str | None] | None = None
+
+
+Item = Reading | LinkChange | Command
+
+
+@dataclass
+class DeviceStatus:
+    id: str
+    driver: str
+    link: str = "down"  # up | down
+    link_reason: str = ""
+    readings: int = 0
+    rejects: Counter[str] = field(default_factory=Counter)
+    last: dict[str, Any] | None = None
+
+
+class DeviceCtx:
+    """`drivers.base.DeviceContext` for one device of one chair."""
+
+    def __init__(self, chair: ChairRuntime, device: str) -> None:
+        self.chair_rt = chair
+        self.chair = chair.cfg.id
+        self.device = device
+        self._flog = FailureLog(log, f"{self.chair}/{device}")
+
+    def emit(self, reading: Reading) -> None:
+        self.chair_rt.submit(reading)
+
+    def reject(self, reject: Reject) -> None:
+        st = self.chair_rt.devices[self.device]
+        st.rejects[str(reject.reason)] += 1
+        # Counted always; logged WARNING once per reason, then DEBUG (house rule).
+        self._flog.failed(
+            str(reject.reason), f"rejected data: {reject.detail}", advice="counted and skipped"
+        )
+
+    def now(self) -> datetime:
+        return utc(self.chair_rt.clock.now())
+
+    def link(self, up: bool, reason: str = "") -> None:
+        self.chair_rt.submit(LinkChange(self.device, up, self.chair_rt.clock.now(), reason))
+
+
+class ChairRuntime:
+    def __init__(
+        self,
+        cfg: ChairConfig,
+        daemon: Daemon,
+        engine: AlertEngine,
+        clock: WallClock | SimClock,
+    ) -> None:
+        self.cfg = cfg
+        self.daemon = daemon
+        self.engine = engine
+        self.clock = clock
+        self.queue: asyncio.Queue[Item] = asyncio.Queue(QUEUE_MAX)
+        self.overflow = 0
+        self.processed = 0
+        self._progress = asyncio.Condition()
+        self.ticked_to = -math.inf
+        self.last_beat = time.monotonic()
+        self.devices = {d.id: DeviceStatus(d.id, d.driver) for d in cfg.devices}
+        self.active: list[dict[str, Any]] = []
+        self._last_snapshot = 0.0
+        self._wake = asyncio.Event()
+
+    # -- input side ------------------------------------------------------------------
+    def submit(self, item: Item) -> None:
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            # Never silent: counted, logged, visible in status. Only a chair task that is
+            # stuck for hours gets here, and the supervisor reports that too.
+            self.overflow += 1
+            if self.overflow == 1 or self.overflow % 1000 == 0:
+                log.error(f"{self.cfg.id}: input queue full, dropped {self.overflow} item(s)")
+
+    def submit_command(self, engine_input: SessionCmd | Ack) -> None:
+        self.submit(Command(engine_input))
+
+    async def command(self, engine_input: SessionCmd | Ack) -> str | None:
+        """Apply a command in order with the readings; returns an error text or None."""
+        fut: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self.submit(Command(engine_input, fut))
+        return await fut
+
+    async def wait_processed(self, count: int, wait_s: float) -> bool:
+        async with self._progress:
+            try:
+                await asyncio.wait_for(
+                    self._progress.wait_for(lambda: self.processed >= count), wait_s
+                )
+            except TimeoutError:
+                return False
+        return True
+
+    async def wait_ticked(self, t: float, wait_s: float) -> bool:
+        self._wake.set()
+        async with self._progress:
+            try:
+                await asyncio.wait_for(self._progress.wait_for(lambda: self.ticked_to >= t), wait_s)
+            except TimeoutError:
+                return False
+        return True
+
+    def wake(self) -> None:
+        """The clock moved (the player announced a new event time): re-plan timers."""
+        self._wake.set()
+
+    # -- the chair task --------------------------------------------------------------
+    async def run(self) -> None:
+        while True:
+            self.last_beat = time.monotonic()
+            deadline = self.engine.next_deadline()
+            timeout = 1.0  # heartbeat for the watchdog
+            if deadline is not None:
+                timeout = min(timeout, self.clock.wall_delay(deadline))
+            batch: list[Item] = []
+            if self.queue.empty():
+                self._wake.clear()
+                getter = asyncio.ensure_future(self.queue.get())
+                waker = asyncio.ensure_future(self._wake.wait())
+                try:
+                    await asyncio.wait(
+                        {getter, waker},
+                        timeout=max(timeout, 0.0),
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    waker.cancel()
+                    if getter.done():
+                        batch.append(getter.result())
+                    else:
+                        getter.cancel()
+            while len(batch) < 1000:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except asyncio.QueueEmpty:
+                    break
+            self.process(batch)
+
+    def process(self, batch: list[Item]) -> None:
+        ob = self.daemon.outbox
+        events: list[AlertEvent] = []
+        sessions: list[SessionEvent] = []
+        readings: list[Reading] = []
+        replies: list[tuple[asyncio.Future[str | None], str | None]] = []
+        for item in batch:
+            if isinstance(item, Reading):
+                sess = self.engine.session(self.cfg.id)
+                ob.add_readings([item], {self.cfg.id: sess["session_id"] if sess else None})
+                readings.append(item)
+                st = self.devices.get(item.device)
+                if st is not None:
+                    st.readings += 1
+                    st.last = item.to_json()
+                events += self.engine.feed(sample_from_reading(item))
+            elif isinstance(item, LinkChange):
+                st = self.devices.get(item.device)
+                if st is not None and st.link == ("up" if item.up else "down"):
+                    continue  # transports may repeat themselves; the engine sees changes
+                if st is not None:
+                    st.link, st.link_reason = ("up" if item.up else "down"), item.reason
+                log.info(
+                    f"{self.cfg.id}/{item.device}: link {'up' if item.up else 'down'}"
+                    + (f" ({item.reason})" if item.reason else "")
+                )
+                events += self.engine.feed(Link(item.t, self.cfg.id, item.device, item.up))
+            else:
+                inp = item.engine_input
+                err: str | None = None
+                if isinstance(inp, Ack):
+                    evs, err = self.engine.feed_ack(inp)
+                    events += evs
+                else:
+                    before = self.engine.session(self.cfg.id)
+                    events += self.engine.feed(inp)
+                    after = self.engine.session(self.cfg.id) or before
+                    if after is not None:
+                        sessions.append(
+                            SessionEvent(
+                                inp.t,
+                                self.cfg.id,
+                                inp.action,
+                                str(after.get("protocol", "")),
+                                str(after.get("session_id", "")),
+                            )
+                        )
+                if item.reply is not None:
+                    replies.append((item.reply, err))
+        horizon = self.clock.horizon()
+        if horizon > self.ticked_to:
+            events += self.engine.advance(horizon)
+            self.ticked_to = horizon
+        if events:
+            ob.add_alert_events(events)
+        if sessions:
+            ob.add_session_events(sessions)
+        now = time.monotonic()
+        if events or sessions or now - self._last_snapshot > SNAPSHOT_EVERY_S:
+            ob.put_state(f"engine/{self.cfg.id}", self.engine.snapshot(), commit=False)
+            self._last_snapshot = now
+        ob.commit()
+        # Durable from here on: show it to the world.
+        self.daemon.after_commit(self, readings, events, sessions)
+        for fut, err in replies:
+            if not fut.done():
+                fut.set_result(err)
+        self.processed += len(batch)
+        if batch or events:
+            asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self._progress:
+            self._progress.notify_all()
+
+    def status(self) -> dict[str, Any]:
+        """The `chair/<id>` state that `monitord status` reads (see monitord/outbox.py)."""
+        sess = self.engine.session(self.cfg.id) or {}
+        return {
+            "simulated": self.cfg.simulated,
+            "phase": self.engine.phase(self.cfg.id),
+            "protocol": sess.get("protocol", self.cfg.protocol),
+            "session_id": sess.get("session_id"),
+            "devices": {
+                d.id: {
+                    "driver": d.driver,
+                    "link": d.link,
+                    "reason": d.link_reason,
+                    "readings": d.readings,
+                    "rejects": dict(d.rejects),
+                }
+                for d in self.devices.values()
+            },
+            "active_alerts": self.active,
+            "queue_overflow": self.overflow,
+        }
+
+
+class Daemon:
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        console: Callable[[str], None] | None = None,
+        notifier: Notifier | None = None,
+        stop_when_played: bool = False,
+        restart_backoff_s: tuple[float, float] = (1.0, 60.0),
+    ) -> None:
+        self.cfg = cfg
+        self.console = console
+        self.notifier = notifier or Notifier()
+        self.stop_when_played = stop_when_played
+        self.restart_backoff_s = restart_backoff_s
+        self.stop_event = asyncio.Event()
+        self.outbox = Outbox(Path(cfg.storage.path), cfg.storage)
+        self.rules = RuleSet.from_overrides(cfg.alerts)
+        self.chairs: dict[str, ChairRuntime] = {}
+        self.sinks: list[Any] = []
+        self.mqtt: Any = None
+        self.supervisor: Supervisor | None = None
+        self.crashes: list[TaskState] = []
+        self._status_written = 0.0
+        self.started = time.time()
+        self._players_done = 0
+        sim_start = float(int(time.time()))  # whole seconds: device clocks have 1-s fields
+        for c in cfg.chairs:
+            snap = self.outbox.get_state(f"engine/{c.id}")
+            if snap:
+                engine = AlertEngine.restore(snap, self.rules)
+            else:
+                engine = AlertEngine(self.rules, {c.id: c.protocol})
+            clock: WallClock | SimClock = (
+                SimClock(sim_start, c.speed) if c.simulated else WallClock()
+            )
+            self.chairs[c.id] = ChairRuntime(c, self, engine, clock)
+
+    # -- results ---------------------------------------------------------------------
+    def after_commit(
+        self,
+        chair: ChairRuntime,
+        readings: list[Reading],
+        events: list[AlertEvent],
+        sessions: list[SessionEvent],
+    ) -> None:
+        if self.mqtt is not None:
+            for r in readings:
+                self.mqtt.publish_vitals(r)
+        if events or sessions:
+            chair.active = chair.engine.active(chair.cfg.id)
+            if self.mqtt is not None:
+                self.mqtt.set_active(chair.cfg.id, chair.active)
+                self.mqtt.alerts_active(any(c.active for c in self.chairs.values()))
+        for s in self.sinks:
+            s.wake()
+        if self.console is not None:
+            for r in readings:
+                self.console(_fmt_reading(r))
+            for s in sessions:
+                self.console(
+                    f"{iso(s.t)} {s.chair} session {s.action} ({s.protocol}, {s.session_id})"
+                )
+            for e in events:
+                self.console(_fmt_event(e))
+        now = time.monotonic()
+        if now - self._status_written > 1.0:
+            self.write_status()
+
+    def write_status(self) -> None:
+        self._status_written = time.monotonic()
+        for c in self.chairs.values():
+            self.outbox.put_state(f"chair/{c.cfg.id}", c.status(), commit=False)
+        self.outbox.put_state("daemon", self.status(), commit=False)
+        self.outbox.commit()
+
+    def status(self) -> dict[str, Any]:
+        """The `daemon` state: who is running and how its supervised tasks are doing."""
+        tasks = self.supervisor.tasks.values() if self.supervisor else []
+        return {
+            "pid": os.getpid(),
+            "started": iso(self.started),
+            "version": __version__,
+            "site": self.cfg.site.id,
+            "summary": self.summary(),
+            "tasks": [
+                {
+                    "name": t.name,
+                    "state": t.state,
+                    "restarts": t.restarts,
+                    "last_error": t.last_error,
+                }
+                for t in tasks
+                if t.restarts or t.state != "running"
+            ],
+        }
+
+    def summary(self) -> str:
+        up = sum(d.link == "up" for c in self.chairs.values() for d in c.devices.values())
+        total = sum(len(c.devices) for c in self.chairs.values())
+        active = sum(len(c.active) for c in self.chairs.values())
+        crashed = sum(t.state == "backoff" for t in self.crashes)
+        return (
+            f"{len(self.chairs)} chair(s), {up}/{total} device link(s) up, "
+            f"{active} active alert(s)" + (f", {crashed} task(s) restarting" if crashed else "")
+        )
+
+    def _on_crash(self, st: TaskState) -> None:
+        if st not in self.crashes:
+            self.crashes.append(st)
+        self.notifier.status(
+            self.summary() + f"; {st.name} crashed {st.restarts}x: {st.last_error}"
+        )
+        if self.console is not None:
+            self.console(
+                f"!! task {st.name} crashed ({st.last_error}); restart {st.restarts} "
+                f"in {st.last_delay_s:.1f}s"
+            )
+
+    # -- commands from MQTT ----------------------------------------------------------
+    async def on_command(self, chair_id: str, cmd: Any) -> str | None:
+        chair = self.chairs.get(chair_id)
+        if chair is None:
+            return f"unknown chair {chair_id!r}"
+        t = chair.clock.now()
+        if getattr(cmd, "alert_id", None) is not None:
+            return await chair.command(
+                Ack(t, chair_id, alert_id=cmd.alert_id, by=getattr(cmd, "by", None))
+            )
+        action = getattr(cmd, "action", None)
+        if action not in ("start", "dose_start", "dose_end", "end"):
+            return f"unknown command {cmd!r}"
+        return await chair.command(
+            SessionCmd(
+                t,
+                chair_id,
+                action,
+                getattr(cmd, "protocol", None),
+                getattr(cmd, "session_id", None),
+            )
+        )
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.stop_event.set)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                sup = Supervisor(
+                    tg,
+                    on_crash=self._on_crash,
+                    backoff_initial_s=self.restart_backoff_s[0],
+                    backoff_cap_s=self.restart_backoff_s[1],
+                )
+                self.supervisor = sup
+                await self._start(sup)
+                tg.create_task(self._watchdog(), name="watchdog")
+                self.notifier.ready(self.summary())
+                log.info(f"monitord {__version__} ready: {self.summary()}")
+                await self.stop_event.wait()
+                self.notifier.stopping()
+                log.info("stopping")
+                await self._shutdown(sup)
+                raise _Stopped
+        except* _Stopped:
+            pass
+        finally:
+            self.outbox.close()
+            self.notifier.close()
+
+    async def _start(self, sup: Supervisor) -> None:
+        from monitord.devices import start_devices
+
+        if self.cfg.mqtt.enabled:
+            from monitord.sinks.mqtt import MqttSink
+
+            self.mqtt = MqttSink(
+                self.cfg.mqtt,
+                self.cfg.site.id,
+                list(self.chairs),
+                self.outbox,
+                self.on_command,
+                self._delivery_alarm,
+            )
+            self.sinks.append(self.mqtt)
+            sup.spawn("sink:mqtt", self.mqtt.run)
+        if self.cfg.influx.enabled:
+            from monitord.sinks.influx import InfluxSink
+
+            influx = InfluxSink(self.cfg.influx, self.cfg.site.id, self.outbox)
+            self.sinks.append(influx)
+            sup.spawn("sink:influx", influx.run)
+        for chair in self.chairs.values():
+            sup.spawn(f"chair:{chair.cfg.id}", chair.run)
+            if self.mqtt is not None:
+                chair.active = chair.engine.active(chair.cfg.id)
+                self.mqtt.set_active(chair.cfg.id, chair.active)
+            await start_devices(self, chair, sup)
+
+    def player_done(self) -> None:
+        self._players_done += 1
+        sims = sum(c.cfg.simulated for c in self.chairs.values())
+        if self.stop_when_played and self._players_done >= sims:
+            self.stop_event.set()
+
+    def _delivery_alarm(self, on: bool) -> None:
+        text = (
+            "DELIVERY ALARM: alerts cannot reach the nurses' station (MQTT broker "
+            "unreachable); watch the chair directly"
+            if on
+            else "delivery alarm cleared: the broker is reachable again"
+        )
+        if on:
+            log.critical(text)
+        else:
+            log.warning(text)
+        if self.console is not None:
+            self.console(("!!! " if on else "") + text)
+
+    async def _shutdown(self, sup: Supervisor) -> None:
+        # 1. stop inputs (device links, players): cancelling them closes ports cleanly
+        for name, h in list(sup._handles.items()):
+            if name.startswith(("device:", "player:", "sim:")):
+                h.cancel()
+        await asyncio.sleep(0)
+        # 2. persist what is in flight: drain every chair queue through the engine
+        for chair in self.chairs.values():
+            batch: list[Item] = []
+            while not chair.queue.empty():
+                batch.append(chair.queue.get_nowait())
+            if batch:
+                chair.process(batch)
+            self.outbox.put_state(f"engine/{chair.cfg.id}", chair.engine.snapshot())
+        self.write_status()
+        # 3. the MQTT sink publishes `offline` when it is cancelled, next (bounded to 2 s)
+
+    async def _watchdog(self) -> None:
+        interval = watchdog_interval_s()
+        if interval is None:
+            return
+        while True:
+            t0 = time.monotonic()
+            await asyncio.sleep(interval)
+            lag = time.monotonic() - t0 - interval
+            stale = [
+                c.cfg.id
+                for c in self.chairs.values()
+                if time.monotonic() - c.last_beat > max(5.0, 4 * interval)
+            ]
+            # Ping only while the loop is responsive and every chair task is turning:
+            # a wedged engine must let systemd restart us.
+            if lag < interval and not stale:
+                self.notifier.watchdog()
+                self.notifier.status(self.summary())
+            else:
+                log.error(f"watchdog withheld: loop lag {lag:.2f}s, stale chairs {stale}")
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _fmt_reading(r: Reading) -> str:
+    v = r.values
+    if r.kind == "bp":
+        text = f"BP {_n(v.get('sys_mmHg'))}/{_n(v.get('dia_mmHg'))} (MAP {_n(v.get('map_mmHg'))})"
+    elif r.kind == "hr":
+        text = f"HR {_n(v.get('hr_bpm'))}"
+    else:
+        text = f"SpO2 {_n(v.get('spo2_pct'))}% pulse {_n(v.get('pulse_bpm'))}"
+    flags = ("" if r.valid else " INVALID") + (f" [{', '.join(r.flags)}]" if r.flags else "")
+    return f"{iso(r.t)} {r.chair}/{r.device} {text}{flags}"
+
+
+def _n(x: float | None) -> str:
+    return "--" if x is None else f"{x:g}"
+
+
+def _fmt_event(e: AlertEvent) -> str:
+    mark = {
+        "raised": "!!",
+        "escalated": "!!",
+        "pending": " ?",
+        "cleared": "ok",
+        "acknowledged": "ack",
+    }.get(e.event, "")
+    lvl = f" level {e.level}" if e.level else ""
+    return f"{mark} {iso(e.t)} {e.chair} {e.event.upper()}{lvl} {e.rule} [{e.priority}] {e.message}"
+
+
+def device_config(chair: ChairConfig, device_id: str) -> DeviceConfig:
+    return next(d for d in chair.devices if d.id == device_id)
+
+
+__all__ = ["DRIVERS", "ChairRuntime", "Daemon", "DeviceCtx"]

@@ -1,0 +1,91 @@
+"""Start each device of a chair: a real transport, or a simulator plus the real transport.
+
+Simulated devices (`simulate = "scenario.jsonl"`) are real simulators (a pty speaking the
+device's wire format, a BLE GATT peripheral on an in-process virtual link) that the real
+serial or bleak transport connects to, so a simulated chair exercises the same code path
+as hardware. The chair's scenario player then drives the simulators.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from drivers.registry import DRIVERS
+from monitord.config import DeviceConfig
+from monitord.supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from monitord.daemon import ChairRuntime, Daemon
+
+log = logging.getLogger("monitord.devices")
+
+
+def _runner(dev: DeviceConfig, ctx: Any, **kw: Any) -> Any:
+    desc = DRIVERS[dev.driver]
+    if desc.transport == "serial":
+        from drivers.serial_link import run_serial_device
+
+        return lambda: run_serial_device(dev, desc, ctx, **kw)
+    from drivers.ble_link import run_ble_device
+
+    return lambda: run_ble_device(dev, desc, ctx, **kw)
+
+
+async def start_devices(daemon: Daemon, chair: ChairRuntime, sup: Supervisor) -> None:
+    from monitord.daemon import DeviceCtx
+
+    if not chair.cfg.simulated:
+        for dev in chair.cfg.devices:
+            ctx = DeviceCtx(chair, dev.id)
+            # Until a link reports up, the device counts as down: a monitor that never
+            # connects raises tech.device_lost after the usual 30 s.
+            ctx.link(False, "not connected yet")
+            sup.spawn(f"device:{chair.cfg.id}/{dev.id}", _runner(dev, ctx))
+        return
+    sup.spawn(f"player:{chair.cfg.id}", lambda: _simulated_chair(daemon, chair, sup))
+
+
+async def _simulated_chair(daemon: Daemon, chair: ChairRuntime, sup: Supervisor) -> None:
+    from monitord.daemon import DeviceCtx
+    from simulators.player import ChairPlayer
+
+    async with contextlib.AsyncExitStack() as stack:
+        sims: dict[str, Any] = {}
+        ble_link: Any = None
+        for dev in chair.cfg.devices:
+            desc = DRIVERS[dev.driver]
+            ctx = DeviceCtx(chair, dev.id)
+            if desc.transport == "serial":
+                from simulators.serial_sims import make_sim_device
+
+                sim: Any = await stack.enter_async_context(
+                    make_sim_device(dev.driver, repeat=False)
+                )
+                run = _runner(dev, ctx, port=sim.port)
+            else:
+                from simulators import ble as ble_sims
+
+                if ble_link is None:
+                    ble_link = await stack.enter_async_context(ble_sims.VirtualLink())
+                name = dev.name or f"sim-{chair.cfg.id}-{dev.id}"
+                sim = await stack.enter_async_context(
+                    ble_sims.make_sim_device(dev.driver, name, ble_link)
+                )
+                run = _runner(
+                    dev,
+                    ctx,
+                    client_backend=ble_link.client_backend,
+                    scanner_backend=ble_link.scanner_backend,
+                )
+            sims[dev.id] = sim
+            task = f"device:{chair.cfg.id}/{dev.id}"
+            if task in sup.tasks:  # the player restarted: its old transport is gone too
+                sup._handles[task].cancel()
+            sup.spawn(task, run)
+        player = ChairPlayer(chair, sims)
+        await player.play()
+        daemon.player_done()
+        # Keep the simulators (and so the links) up until the daemon stops.
+        await chair.daemon.stop_event.wait()

@@ -1,0 +1,75 @@
+"""Engine inputs: readings, session commands, acknowledgements and link changes.
+
+All carry `t` (epoch seconds live, scenario seconds in replay) and `chair`. They are plain
+frozen dataclasses: built on the hot path (one per sample), never parsed from text here
+(scenario files and MQTT commands are validated with pydantic at the edge).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from monitord.models import Kind, Reading
+
+SessionAction = Literal["start", "dose_start", "dose_end", "end"]
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One reading for the engine. `valid=False` is the device's verdict (cuff error,
+    NaN fields); `contact=False` means HR contact lost / SpO2 probe off."""
+
+    t: float
+    chair: str
+    device: str
+    kind: Kind
+    values: Mapping[str, float | None]
+    valid: bool = True
+    contact: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCmd:
+    t: float
+    chair: str
+    action: SessionAction
+    protocol: str | None = None
+    session_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """Acknowledge by rule (its active, unacknowledged alerts) or by alert_id."""
+
+    t: float
+    chair: str
+    rule: str | None = None
+    alert_id: str | None = None
+    by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A device link went down (`up=False`, device_lost) or came back (device_back)."""
+
+    t: float
+    chair: str
+    device: str
+    up: bool
+
+
+EngineInput = Sample | SessionCmd | Ack | Link
+
+
+def sample_from_reading(r: Reading) -> Sample:
+    return Sample(
+        t=r.measured_at.timestamp(),
+        chair=r.chair,
+        device=r.device,
+        kind=r.kind,
+        values=r.values,
+        valid=r.valid,
+        contact=r.contact,
+    )

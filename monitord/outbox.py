@@ -1,0 +1,736 @@
+"""The outbox: a local SQLite store that everything worth keeping passes through first.
+
+Readings, alert events and session events are appended here and committed *before* they
+are acknowledged anywhere else (design.md section 2). The sinks drain it: each record
+carries its own delivery state per sink, so InfluxDB and MQTT advance independently and a
+row is marked delivered only after the server confirmed it. Delivered rows stay for
+`storage.retention_days`: they are the local history `monitord status`, the demo and
+reports read.
+
+Durability: WAL journal, `synchronous=FULL` (a committed transaction survives power loss,
+not only a process crash), one transaction per `commit()` so the hub batches its appends.
+A `kill -9` at any instant leaves either the old or the new state of the last transaction
+(SQLite's atomic commit); nothing committed is ever lost.
+
+Disk budget (`storage.max_mb`), applied by `prune()` in this order:
+1. delivered rows past retention are deleted (normal housekeeping);
+2. if the store is still over budget, delivered rows are deleted oldest first before
+   their retention is up (logged WARNING, counted as `pruned_early`);
+3. if undelivered rows alone exceed the budget, the oldest undelivered *readings* are
+   dropped (logged ERROR, counted as `dropped_readings`); alert and session events are
+   never dropped, whatever the budget.
+Counters live in the store (`counters()`), so they survive restarts and `status` shows them.
+
+Timestamps: every record has `t_ns`, the event time in integer nanoseconds, fixed at
+insert. InfluxDB rows are keyed by series + timestamp, so a retried write with the same
+`t_ns` overwrites itself (idempotent). Two different records of the same series with the
+same instant would overwrite each other instead, so `t_ns` is made unique per series by
+adding nanoseconds on a collision (a shift of a few ns, recorded nowhere else).
+
+Live state for `monitord status` (written by the daemon with `put_state`):
+- `chair/<id>`: `{"protocol", "session_id", "phase", "devices": {dev: {"driver",
+  "link", "last_seen"}}, "active_alerts": [...]}` (any JSON; status prints what it finds)
+- `daemon`: `{"pid", "started", "version"}`
+Anything else (e.g. engine snapshots) can be stored under other keys.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from monitord.config import StorageConfig
+from monitord.models import AlertEvent, Kind, Reading, SessionEvent
+
+log = logging.getLogger("monitord.outbox")
+
+Sink = Literal["influx", "mqtt"]
+SINKS: tuple[Sink, ...] = ("influx", "mqtt")
+RecordType = Literal["reading", "alert", "session"]
+
+# Delivery state per sink column: NULL = not for this sink.
+PENDING, DELIVERED, QUARANTINED = 0, 1, 2
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Which sinks each record type goes to (design.md sections 6 and 7).
+_ROUTES: Mapping[RecordType, tuple[Sink, ...]] = {
+    "reading": ("influx",),
+    "alert": ("influx", "mqtt"),
+    "session": ("influx",),
+}
+
+# Schema migrations: index i brings user_version i -> i+1. Never edit a released step;
+# append a new one.
+_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE records (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        type    TEXT NOT NULL CHECK (type IN ('reading', 'alert', 'session')),
+        chair   TEXT NOT NULL,
+        t_ns    INTEGER NOT NULL,
+        body    TEXT NOT NULL,
+        influx  INTEGER,
+        mqtt    INTEGER,
+        added_ns INTEGER NOT NULL
+    );
+    CREATE INDEX records_influx_pending ON records (id) WHERE influx = 0;
+    CREATE INDEX records_mqtt_pending ON records (chair, id) WHERE mqtt = 0;
+    CREATE INDEX records_history ON records (type, chair, t_ns);
+    CREATE TABLE quarantine (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        sink      TEXT NOT NULL,
+        record_id INTEGER NOT NULL,
+        reason    TEXT NOT NULL,
+        payload   TEXT,
+        at_ns     INTEGER NOT NULL
+    );
+    CREATE TABLE state (
+        key        TEXT PRIMARY KEY,
+        value      TEXT NOT NULL,
+        updated_ns INTEGER NOT NULL
+    );
+    CREATE TABLE counters (
+        name  TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    INSERT INTO counters (name, value) VALUES ('bytes', 0);
+    CREATE TRIGGER records_bytes_ins AFTER INSERT ON records BEGIN
+        UPDATE counters SET value = value + length(NEW.body) + 64 WHERE name = 'bytes';
+    END;
+    CREATE TRIGGER records_bytes_del AFTER DELETE ON records BEGIN
+        UPDATE counters SET value = value - length(OLD.body) - 64 WHERE name = 'bytes';
+    END;
+    """,
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+class OutboxError(Exception):
+    """The store cannot be used (newer schema, unreadable file); message says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One record as a sink sees it."""
+
+    id: int
+    type: RecordType
+    chair: str
+    t_ns: int
+    body: dict[str, Any]
+
+
+def to_ns(d: datetime) -> int:
+    """Aware datetime -> integer ns since the epoch, exactly (no float rounding)."""
+    delta = d - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+def from_ns(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns // 1000 / 1_000_000, tz=UTC)
+
+
+def seconds_to_ns(t: float) -> int:
+    return round(t * 1_000_000_000)
+
+
+def _reading_body(r: Reading, session: str | None) -> dict[str, Any]:
+    return {
+        "chair": r.chair,
+        "device": r.device,
+        "kind": str(r.kind),
+        "values": dict(r.values),
+        "measured_at": to_ns(r.measured_at),
+        "received_at": to_ns(r.received_at),
+        "valid": r.valid,
+        "flags": list(r.flags),
+        "contact": r.contact,
+        "device_time": to_ns(r.device_time) if r.device_time is not None else None,
+        "session": session,
+    }
+
+
+def reading_from_body(body: Mapping[str, Any], seq: int = 0) -> Reading:
+    dt_ = body.get("device_time")
+    return Reading(
+        chair=body["chair"],
+        device=body["device"],
+        kind=Kind(body["kind"]),
+        values=dict(body["values"]),
+        measured_at=from_ns(body["measured_at"]),
+        received_at=from_ns(body["received_at"]),
+        valid=bool(body["valid"]),
+        flags=tuple(body["flags"]),
+        contact=body["contact"],
+        device_time=from_ns(dt_) if dt_ is not None else None,
+        seq=seq,
+    )
+
+
+def _alert_body(e: AlertEvent) -> dict[str, Any]:
+    return {
+        "t": e.t,
+        "chair": e.chair,
+        "rule": e.rule,
+        "event": e.event,
+        "priority": e.priority,
+        "kind": e.kind,
+        "alert_id": e.alert_id,
+        "phase": e.phase,
+        "value": dict(e.value),
+        "message": e.message,
+        "level": e.level,
+        "by": e.by,
+    }
+
+
+def alert_from_body(b: Mapping[str, Any]) -> AlertEvent:
+    return AlertEvent(
+        t=b["t"],
+        chair=b["chair"],
+        rule=b["rule"],
+        event=b["event"],
+        priority=b["priority"],
+        kind=b["kind"],
+        alert_id=b["alert_id"],
+        phase=b["phase"],
+        value=b["value"],
+        message=b["message"],
+        level=b.get("level"),
+        by=b.get("by"),
+    )
+
+
+def _session_body(e: SessionEvent) -> dict[str, Any]:
+    return {
+        "t": e.t,
+        "chair": e.chair,
+        "action": e.action,
+        "protocol": e.protocol,
+        "session_id": e.session_id,
+    }
+
+
+def session_from_body(b: Mapping[str, Any]) -> SessionEvent:
+    return SessionEvent(
+        t=b["t"],
+        chair=b["chair"],
+        action=b["action"],
+        protocol=b["protocol"],
+        session_id=b["session_id"],
+    )
+
+
+def _dumps(obj: Any) -> str:
+    # allow_nan=False: NaN is not JSON; a device NaN must have become None in the decoder.
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+
+
+class Outbox:
+    """SQLite outbox + local history. Synchronous and cheap: used from the event loop.
+
+    Appends join the open transaction; `commit()` makes them durable and visible to
+    `fetch()` (a sink never sees a row that could still vanish in a crash).
+    """
+
+    def __init__(self, path: Path, cfg: StorageConfig, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.cfg = cfg
+        self.readonly = readonly
+        if readonly:
+            if not self.path.exists():
+                raise OutboxError(f"{self.path}: no outbox here (has the daemon run yet?)")
+            uri = f"file:{self.path}?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=5)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=5)
+        self._db.execute("PRAGMA busy_timeout = 5000")
+        if not readonly:
+            # auto_vacuum must be chosen before the first table exists.
+            self._db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal":
+                raise OutboxError(f"{self.path}: cannot use WAL journal (got {mode!r})")
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._migrate()
+        else:
+            v = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if v > SCHEMA_VERSION:
+                raise OutboxError(f"{self.path}: schema v{v} is newer than this monitord")
+        self._in_tx = False
+        self._committed_max = self._max_id()
+        # Recent t_ns per series, to keep timestamps unique (see module docstring).
+        self._recent: dict[tuple[str, ...], deque[int]] = {}
+        self._recent_sets: dict[tuple[str, ...], set[int]] = {}
+
+    # -- schema --------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        v = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if v > SCHEMA_VERSION:
+            raise OutboxError(
+                f"{self.path}: schema v{v} is newer than this monitord (v{SCHEMA_VERSION}); "
+                "upgrade monitord or move the file away"
+            )
+        for i in range(v, SCHEMA_VERSION):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for stmt in _split_sql(_MIGRATIONS[i]):
+                    self._db.execute(stmt)
+                self._db.execute(f"PRAGMA user_version = {i + 1}")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            log.info("outbox %s: schema migrated to v%d", self.path, i + 1)
+
+    def schema_version(self) -> int:
+        v: int = self._db.execute("PRAGMA user_version").fetchone()[0]
+        return v
+
+    def _max_id(self) -> int:
+        row = self._db.execute("SELECT max(id) FROM records").fetchone()
+        return int(row[0] or 0)
+
+    # -- transactions --------------------------------------------------------------------
+    def _begin(self) -> None:
+        if not self._in_tx:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._in_tx = True
+
+    def commit(self) -> None:
+        """Make everything appended so far durable (fsync) and visible to the sinks."""
+        if self._in_tx:
+            self._db.execute("COMMIT")
+            self._in_tx = False
+        self._committed_max = self._max_id()
+
+    def close(self) -> None:
+        if self._in_tx:
+            self.commit()
+        if not self.readonly:
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as e:
+                log.debug("checkpoint on close failed: %s", e)
+        self._db.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- appends -------------------------------------------------------------------------
+    def _unique_ns(self, key: tuple[str, ...], t_ns: int) -> int:
+        dq = self._recent.get(key)
+        if dq is None:
+            dq = self._recent[key] = deque()
+            self._recent_sets[key] = set()
+        seen = self._recent_sets[key]
+        while t_ns in seen:
+            t_ns += 1
+        dq.append(t_ns)
+        seen.add(t_ns)
+        if len(dq) > 256:
+            seen.discard(dq.popleft())
+        return t_ns
+
+    def _insert(self, rtype: RecordType, chair: str, t_ns: int, body: dict[str, Any]) -> int:
+        routes = _ROUTES[rtype]
+        cur = self._db.execute(
+            "INSERT INTO records (type, chair, t_ns, body, influx, mqtt, added_ns) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                rtype,
+                chair,
+                t_ns,
+                _dumps(body),
+                PENDING if "influx" in routes else None,
+                PENDING if "mqtt" in routes else None,
+                time.time_ns(),
+            ),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def add_readings(
+        self, readings: Sequence[Reading], sessions: Mapping[str, str | None]
+    ) -> list[int]:
+        """Append readings (session id looked up by chair). Durable after `commit()`."""
+        self._begin()
+        ids = []
+        for r in readings:
+            t_ns = self._unique_ns(("reading", r.chair, r.device), to_ns(r.measured_at))
+            body = _reading_body(r, sessions.get(r.chair))
+            ids.append(self._insert("reading", r.chair, t_ns, body))
+        return ids
+
+    def add_alert_events(self, events: Sequence[AlertEvent]) -> list[int]:
+        self._begin()
+        ids = []
+        for e in events:
+            t_ns = self._unique_ns(
+                ("alert", e.chair, e.rule, e.priority, e.kind), seconds_to_ns(e.t)
+            )
+            ids.append(self._insert("alert", e.chair, t_ns, _alert_body(e)))
+        return ids
+
+    def add_session_events(self, events: Sequence[SessionEvent]) -> list[int]:
+        self._begin()
+        ids = []
+        for e in events:
+            t_ns = self._unique_ns(("session", e.chair, e.protocol), seconds_to_ns(e.t))
+            ids.append(self._insert("session", e.chair, t_ns, _session_body(e)))
+        return ids
+
+    # -- sink side -----------------------------------------------------------------------
+    def fetch(self, sink: Sink, limit: int, chair: str | None = None) -> list[Row]:
+        """Oldest committed rows still pending for `sink` (optionally one chair's), in
+        append order."""
+        col = _sink_col(sink)
+        if chair is None:
+            q = (
+                f"SELECT id, type, chair, t_ns, body FROM records WHERE {col} = 0 "
+                "AND id <= ? ORDER BY id LIMIT ?"
+            )
+            args: tuple[Any, ...] = (self._committed_max, limit)
+        else:
+            q = (
+                f"SELECT id, type, chair, t_ns, body FROM records WHERE {col} = 0 "
+                "AND chair = ? AND id <= ? ORDER BY id LIMIT ?"
+            )
+            args = (chair, self._committed_max, limit)
+        return [
+            Row(id=i, type=t, chair=c, t_ns=ns, body=json.loads(b))
+            for i, t, c, ns, b in self._db.execute(q, args)
+        ]
+
+    def _set_state(self, sink: Sink, ids: Sequence[int], state: int) -> None:
+        if not ids:
+            return
+        col = _sink_col(sink)
+        own_tx = not self._in_tx
+        if own_tx:
+            self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for chunk in _chunks(ids, 500):
+                marks = ",".join("?" * len(chunk))
+                self._db.execute(
+                    f"UPDATE records SET {col} = ? WHERE {col} = 0 AND id IN ({marks})",
+                    (state, *chunk),
+                )
+        except BaseException:
+            if own_tx:
+                self._db.execute("ROLLBACK")
+            raise
+        if own_tx:
+            self._db.execute("COMMIT")
+
+    def mark_delivered(self, sink: Sink, ids: Sequence[int]) -> None:
+        """The server confirmed these rows. Commits (with anything else open)."""
+        self._set_state(sink, ids, DELIVERED)
+        if self._in_tx:
+            self.commit()
+
+    def quarantine(self, sink: Sink, items: Sequence[tuple[int, str, str | None]]) -> None:
+        """Rows the server rejected for good: (id, reason, payload sent). Kept, counted,
+        never retried."""
+        if not items:
+            return
+        self._begin()
+        now = time.time_ns()
+        self._db.executemany(
+            "INSERT INTO quarantine (sink, record_id, reason, payload, at_ns) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(sink, i, reason[:2000], payload, now) for i, reason, payload in items],
+        )
+        self._bump(f"quarantined.{sink}", len(items))
+        self._set_state(sink, [i for i, _, _ in items], QUARANTINED)
+        self.commit()
+
+    def quarantined(self, sink: Sink | None = None) -> list[dict[str, Any]]:
+        q = "SELECT sink, record_id, reason, payload, at_ns FROM quarantine"
+        args: tuple[Any, ...] = ()
+        if sink is not None:
+            q += " WHERE sink = ?"
+            args = (sink,)
+        return [
+            {"sink": s, "record_id": r, "reason": why, "payload": p, "at_ns": at}
+            for s, r, why, p, at in self._db.execute(q + " ORDER BY id", args)
+        ]
+
+    def backlog(self, sink: Sink, chair: str | None = None) -> int:
+        """Committed rows still waiting for `sink`."""
+        col = _sink_col(sink)
+        if chair is None:
+            row = self._db.execute(f"SELECT count(*) FROM records WHERE {col} = 0").fetchone()
+        else:
+            row = self._db.execute(
+                f"SELECT count(*) FROM records WHERE {col} = 0 AND chair = ?", (chair,)
+            ).fetchone()
+        return int(row[0])
+
+    def oldest_pending_ns(self, sink: Sink) -> int | None:
+        col = _sink_col(sink)
+        row = self._db.execute(
+            f"SELECT added_ns FROM records WHERE {col} = 0 ORDER BY id LIMIT 1"
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    # -- history -------------------------------------------------------------------------
+    def _history(
+        self, rtype: RecordType, chair: str | None, since: datetime | None, until: datetime | None
+    ) -> Iterator[tuple[int, dict[str, Any]]]:
+        q = "SELECT id, body FROM records WHERE type = ?"
+        args: list[Any] = [rtype]
+        if chair is not None:
+            q += " AND chair = ?"
+            args.append(chair)
+        if since is not None:
+            q += " AND t_ns >= ?"
+            args.append(to_ns(since))
+        if until is not None:
+            q += " AND t_ns < ?"
+            args.append(to_ns(until))
+        q += " ORDER BY t_ns, id"
+        for i, b in self._db.execute(q, args):
+            yield i, json.loads(b)
+
+    def readings(
+        self,
+        chair: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[tuple[Reading, str | None]]:
+        """Stored readings (with the session id they were taken in), by measured time."""
+        return [
+            (reading_from_body(b, seq=i), b.get("session"))
+            for i, b in self._history("reading", chair, since, until)
+        ]
+
+    def alert_events(
+        self,
+        chair: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[AlertEvent]:
+        return [alert_from_body(b) for _, b in self._history("alert", chair, since, until)]
+
+    def session_events(
+        self,
+        chair: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[SessionEvent]:
+        return [session_from_body(b) for _, b in self._history("session", chair, since, until)]
+
+    def last_readings(self, chair: str) -> dict[str, Reading]:
+        """The newest stored reading per kind for a chair (status, demo)."""
+        out: dict[str, Reading] = {}
+        for kind in Kind:
+            row = self._db.execute(
+                "SELECT id, body FROM records WHERE type = 'reading' AND chair = ? "
+                "AND json_extract(body, '$.kind') = ? ORDER BY t_ns DESC LIMIT 1",
+                (chair, str(kind)),
+            ).fetchone()
+            if row:
+                out[str(kind)] = reading_from_body(json.loads(row[1]), seq=row[0])
+        return out
+
+    def chairs_seen(self) -> list[str]:
+        """Every chair with stored records."""
+        return [c for (c,) in self._db.execute("SELECT DISTINCT chair FROM records ORDER BY 1")]
+
+    def count(self, rtype: RecordType | None = None) -> int:
+        if rtype is None:
+            return int(self._db.execute("SELECT count(*) FROM records").fetchone()[0])
+        return int(
+            self._db.execute("SELECT count(*) FROM records WHERE type = ?", (rtype,)).fetchone()[0]
+        )
+
+    # -- live state ----------------------------------------------------------------------
+    def put_state(self, key: str, value: Any, *, commit: bool = True) -> None:
+        """Store a JSON value under `key` (status, engine snapshots). Committed at once
+        unless `commit=False` (then with the next `commit()`)."""
+        self._begin()
+        self._db.execute(
+            "INSERT INTO state (key, value, updated_ns) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+            "updated_ns = excluded.updated_ns",
+            (key, _dumps(value), time.time_ns()),
+        )
+        if commit:
+            self.commit()
+
+    def get_state(self, key: str, default: Any = None) -> Any:
+        row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def state_items(self, prefix: str = "") -> dict[str, tuple[Any, int]]:
+        """key -> (value, updated_ns) for keys starting with `prefix`."""
+        return {
+            k: (json.loads(v), ns)
+            for k, v, ns in self._db.execute(
+                "SELECT key, value, updated_ns FROM state WHERE substr(key, 1, ?) = ? ORDER BY key",
+                (len(prefix), prefix),
+            )
+        }
+
+    # -- counters ------------------------------------------------------------------------
+    def _bump(self, name: str, n: int = 1) -> None:
+        self._db.execute(
+            "INSERT INTO counters (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+            (name, n),
+        )
+
+    def counters(self) -> dict[str, int]:
+        return {k: int(v) for k, v in self._db.execute("SELECT name, value FROM counters")}
+
+    # -- retention and disk budget -------------------------------------------------------
+    def used_bytes(self) -> int:
+        """Bytes of live pages in the database (free pages excluded) plus the WAL."""
+        page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        wal = self.path.with_name(self.path.name + "-wal")
+        try:
+            wal_size = os.path.getsize(wal)
+        except OSError:
+            wal_size = 0
+        return int((pages - free) * page_size + wal_size)
+
+    def _db_bytes(self) -> int:
+        """What the disk budget counts: the size of the stored records (JSON bodies + a
+        fixed per-row overhead for keys and indexes), kept up to date by triggers so it
+        costs no scan. Page counts would not do: a few kept alert rows pin half-empty
+        pages, and the budget would then eat every reading to free nothing."""
+        row = self._db.execute("SELECT value FROM counters WHERE name = 'bytes'").fetchone()
+        return int(row[0]) if row else 0
+
+    def prune(self, now_ns: int | None = None) -> dict[str, int]:
+        """Apply retention and the disk budget (module docstring). Returns what was done."""
+        if self._in_tx:
+            self.commit()
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        done = {"expired": 0, "pruned_early": 0, "dropped_readings": 0}
+        delivered = "(influx IS NULL OR influx != 0) AND (mqtt IS NULL OR mqtt != 0)"
+        cutoff = now_ns - int(self.cfg.retention_days * 86_400 * 1e9)
+        self._db.execute("BEGIN IMMEDIATE")
+        cur = self._db.execute(
+            f"DELETE FROM records WHERE {delivered} AND added_ns < ? AND t_ns < ?",
+            (cutoff, cutoff),
+        )
+        done["expired"] = cur.rowcount
+        self._db.execute("DELETE FROM quarantine WHERE at_ns < ?", (cutoff,))
+        self._db.execute("COMMIT")
+
+        budget = int(self.cfg.max_mb * 1024 * 1024)
+        # Free down to 90 % of the budget so we do not prune on every call at the edge.
+        target = int(budget * 0.9)
+        if self._db_bytes() > budget:
+            done["pruned_early"] = self._shrink(delivered, target)
+            if done["pruned_early"]:
+                log.warning(
+                    "outbox %s over its disk budget (storage.max_mb = %g): deleted %d "
+                    "delivered rows before their retention; local history is shorter",
+                    self.path,
+                    self.cfg.max_mb,
+                    done["pruned_early"],
+                )
+        if self._db_bytes() > budget:
+            done["dropped_readings"] = self._shrink("type = 'reading'", target)
+            if done["dropped_readings"]:
+                log.error(
+                    "outbox %s full (storage.max_mb = %g) with undelivered data: DROPPED "
+                    "the %d oldest undelivered readings (alert and session events are "
+                    "kept); check the InfluxDB connection or raise storage.max_mb",
+                    self.path,
+                    self.cfg.max_mb,
+                    done["dropped_readings"],
+                )
+        if done["pruned_early"] or done["dropped_readings"]:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._bump("pruned_early", done["pruned_early"])
+            self._bump("dropped_readings", done["dropped_readings"])
+            self._db.execute("COMMIT")
+        if any(done.values()):
+            self._db.execute("PRAGMA incremental_vacuum")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            file_bytes = self.path.stat().st_size
+            if file_bytes > 2 * budget and self._db_bytes() < budget:
+                # Deleted rows left the file fragmented; compact it (rewrites the file).
+                log.info("outbox %s: compacting (%d bytes on disk)", self.path, file_bytes)
+                self._db.execute("VACUUM")
+        if self._db_bytes() > budget:
+            log.error(
+                "outbox %s still over its disk budget (storage.max_mb = %g) with "
+                "undelivered alert/session events only; nothing more may be dropped",
+                self.path,
+                self.cfg.max_mb,
+            )
+        return done
+
+    def _shrink(self, where: str, target: int) -> int:
+        """Delete the oldest rows matching `where` until the stored size is under
+        `target`, exactly as many as needed (the budget counts bodies, see _db_bytes)."""
+        total = 0
+        while (excess := self._db_bytes() - target) > 0:
+            ids: list[int] = []
+            freed = 0
+            for rid, size in self._db.execute(
+                f"SELECT id, length(body) + 64 FROM records WHERE {where} ORDER BY id LIMIT 500"
+            ):
+                ids.append(rid)
+                freed += size
+                if freed >= excess:
+                    break
+            if not ids:
+                break
+            self._db.execute("BEGIN IMMEDIATE")
+            for chunk in _chunks(ids, 500):
+                self._db.execute(
+                    f"DELETE FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                )
+            self._db.execute("COMMIT")
+            total += len(ids)
+        return total
+
+    def integrity_check(self) -> str:
+        return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def _sink_col(sink: str) -> str:
+    if sink not in SINKS:
+        raise ValueError(f"unknown sink {sink!r} (known: {', '.join(SINKS)})")
+    return sink
+
+
+def _chunks(seq: Sequence[int], n: int) -> Iterator[Sequence[int]]:
+    for i in range(0, len(seq), n):
+        yield seq[i : i + n]
+
+
+def _split_sql(script: str) -> list[str]:
+    """Statements of a migration script (sqlite3.complete_statement keeps triggers whole;
+    executescript() would COMMIT our migration transaction half way)."""
+    out: list[str] = []
+    cur = ""
+    for part in script.split(";"):
+        cur += part + ";"
+        if sqlite3.complete_statement(cur):
+            if cur.strip(" \n;"):
+                out.append(cur.strip())
+            cur = ""
+    return out

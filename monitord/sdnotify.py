@@ -1,0 +1,61 @@
+"""systemd notify protocol (sd_notify(3)) over $NOTIFY_SOCKET, without libsystemd.
+
+A datagram per message; abstract sockets start with '@'. A missing socket makes every call
+a no-op, so the daemon runs the same under systemd, in a terminal and in tests.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+class Notifier:
+    def __init__(self, address: str | None = None) -> None:
+        addr = address if address is not None else os.environ.get("NOTIFY_SOCKET")
+        self._sock: socket.socket | None = None
+        self._addr: str | bytes | None = None
+        if addr:
+            self._addr = "\0" + addr[1:] if addr.startswith("@") else addr
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+
+    @property
+    def enabled(self) -> bool:
+        return self._sock is not None
+
+    def notify(self, *fields: str) -> None:
+        if self._sock is None or self._addr is None:
+            return
+        try:
+            self._sock.sendto("\n".join(fields).encode(), self._addr)
+        except OSError:
+            pass  # systemd gone (shutdown) or socket full: nothing useful to do
+
+    def ready(self, status: str = "") -> None:
+        self.notify("READY=1", *([f"STATUS={status}"] if status else []))
+
+    def status(self, text: str) -> None:
+        self.notify(f"STATUS={text}")
+
+    def watchdog(self) -> None:
+        self.notify("WATCHDOG=1")
+
+    def stopping(self) -> None:
+        self.notify("STOPPING=1")
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+def watchdog_interval_s() -> float | None:
+    """Half of $WATCHDOG_USEC, as sd_watchdog_enabled(3) recommends; None when unset."""
+    usec = os.environ.get("WATCHDOG_USEC")
+    pid = os.environ.get("WATCHDOG_PID")
+    if not usec or (pid and pid != str(os.getpid())):
+        return None
+    try:
+        return max(0.05, int(usec) / 2e6)
+    except ValueError:
+        return None

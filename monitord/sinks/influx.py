@@ -1,0 +1,441 @@
+"""InfluxDB writer: drains the outbox's `influx` rows as line protocol (design.md section 7).
+
+Two wire APIs behind one class, chosen by `influx.api`:
+- "v2": influxdb-client's async write API (`/api/v2/write`, org + bucket + token) for
+  InfluxDB 2.x/3.x, 1.8+ and other servers of that API (VictoriaMetrics in the tests);
+- "v1": aiohttp POST of line protocol to `/write?db=&rp=&precision=ns` (Basic auth) for
+  InfluxDB 1.x as Debian and Raspberry Pi OS ship it (1.6).
+
+Batches go out when `batch_size` rows are pending or the first pending row has waited
+`flush_interval_s`. Errors, by class:
+- unreachable / 5xx / 404 / auth: back off (capped, jittered) and retry the same rows;
+- 429 / 503 with Retry-After: wait at least that long;
+- timeout: the write *may have landed*; it is retried with the same timestamps, which
+  InfluxDB treats as an overwrite of the same points (idempotent);
+- 413: the batch is split;
+- 400: the server rejected some point. The batch is bisected until the bad rows are
+  isolated; those are quarantined in the outbox with the server's reason (counted,
+  never retried) and the rest delivered.
+Rows are marked delivered only after a 2xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import gzip
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Protocol
+
+import aiohttp
+
+from monitord.config import InfluxConfig, read_secret
+from monitord.outbox import Outbox, Row
+from monitord.sinks import Backoff, FailureLog
+from monitord.sinks.lineproto import LineProtocolError, Point, encode
+
+log = logging.getLogger("monitord.sinks.influx")
+
+MAX_RETRY_AFTER_S = 300.0
+
+
+# -- errors (one class per backoff policy) -----------------------------------------------
+class WriteError(Exception):
+    """A write that did not succeed; subclasses say what to do about it."""
+
+    advice = ""
+
+
+class WriteUnreachable(WriteError):
+    advice = "is InfluxDB running and influx.url right?"
+
+
+class WriteTimeout(WriteError):
+    advice = "the server is slow or frozen; the batch may have landed and is retried as is"
+
+
+class WriteServerError(WriteError):
+    advice = "server-side error; retrying"
+
+
+class WriteAuthError(WriteError):
+    advice = "check influx.token_file (v2) or influx.username/password_file (v1)"
+
+
+class WriteNotFound(WriteError):
+    advice = "create the database/bucket, or fix influx.database/bucket/org"
+
+
+class WriteThrottled(WriteError):
+    def __init__(self, msg: str, retry_after_s: float | None) -> None:
+        super().__init__(msg)
+        self.retry_after_s = retry_after_s
+
+    advice = "server asked us to slow down"
+
+
+class WriteTooLarge(WriteError):
+    advice = "batch too large for the server; splitting"
+
+
+class WriteRejected(WriteError):
+    """HTTP 400: some point in the batch is invalid for the server (reason in message)."""
+
+
+def _parse_retry_after(v: str | None) -> float | None:
+    if not v:
+        return None
+    try:
+        return max(0.0, min(MAX_RETRY_AFTER_S, float(v)))
+    except ValueError:
+        return None  # an HTTP date: rare for these servers; fall back to our backoff
+
+
+def _classify(status: int, reason: str, retry_after: str | None) -> WriteError:
+    if status == 400 or status == 422:
+        return WriteRejected(reason)
+    if status in (401, 403):
+        return WriteAuthError(f"HTTP {status}: {reason}")
+    if status == 404:
+        return WriteNotFound(f"HTTP {status}: {reason}")
+    if status == 413:
+        return WriteTooLarge(f"HTTP {status}: {reason}")
+    if status in (429, 503):
+        return WriteThrottled(f"HTTP {status}: {reason}", _parse_retry_after(retry_after))
+    return WriteServerError(f"HTTP {status}: {reason}")
+
+
+def _reason_from_body(body: bytes | str | None) -> str:
+    if body is None:
+        return ""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return text.strip()[:500]
+    if isinstance(obj, dict):
+        for k in ("error", "message"):
+            if isinstance(obj.get(k), str):
+                return str(obj[k])[:500]
+    return text.strip()[:500]
+
+
+# -- transports --------------------------------------------------------------------------
+class _Transport(Protocol):
+    async def send(self, lines: Sequence[str]) -> None: ...
+    async def close(self) -> None: ...
+
+
+class _V1Transport:
+    def __init__(self, cfg: InfluxConfig) -> None:
+        self.cfg = cfg
+        params = {"db": cfg.database or "", "precision": "ns"}
+        if cfg.retention_policy:
+            params["rp"] = cfg.retention_policy
+        self._params = params
+        self._headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if cfg.username:
+            pw = read_secret(cfg.password_file, "MONITORD_INFLUX_PASSWORD") or ""
+            cred = base64.b64encode(f"{cfg.username}:{pw}".encode()).decode()
+            self._headers["Authorization"] = f"Basic {cred}"
+        if cfg.gzip:
+            self._headers["Content-Encoding"] = "gzip"
+        self._session: aiohttp.ClientSession | None = None
+
+    async def send(self, lines: Sequence[str]) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.cfg.timeout_s)
+            )
+        body = ("\n".join(lines) + "\n").encode()
+        if self.cfg.gzip:
+            body = gzip.compress(body, compresslevel=5)
+        try:
+            async with self._session.post(
+                f"{self.cfg.url}/write", params=self._params, data=body, headers=self._headers
+            ) as resp:
+                if 200 <= resp.status < 300:
+                    return
+                text = await resp.read()
+                raise _classify(
+                    resp.status,
+                    _reason_from_body(text) or resp.reason or "",
+                    resp.headers.get("Retry-After"),
+                )
+        except WriteError:
+            raise
+        except TimeoutError as e:
+            raise WriteTimeout(f"no answer within {self.cfg.timeout_s} s") from e
+        except aiohttp.ClientConnectorError as e:
+            raise WriteUnreachable(f"cannot connect to {self.cfg.url}: {e.os_error}") from e
+        except (aiohttp.ClientError, OSError) as e:
+            raise WriteUnreachable(f"{type(e).__name__}: {e}") from e
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class _V2Transport:
+    def __init__(self, cfg: InfluxConfig) -> None:
+        self.cfg = cfg
+        self._token = read_secret(cfg.token_file, "MONITORD_INFLUX_TOKEN") or ""
+        self._client: Any = None
+        self._write: Any = None
+
+    async def send(self, lines: Sequence[str]) -> None:
+        from influxdb_client.client.exceptions import InfluxDBError
+        from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
+        from influxdb_client.domain.write_precision import WritePrecision
+
+        if self._client is None:
+            self._client = InfluxDBClientAsync(
+                url=self.cfg.url,
+                token=self._token,
+                org=self.cfg.org or "-",
+                timeout=int(self.cfg.timeout_s * 1000),
+                enable_gzip=self.cfg.gzip,
+            )
+            self._write = self._client.write_api()
+        try:
+            await self._write.write(
+                bucket=self.cfg.bucket,
+                org=self.cfg.org or "-",
+                record="\n".join(lines),
+                write_precision=WritePrecision.NS,
+            )
+        except InfluxDBError as e:
+            status = int(getattr(e, "status", 0) or getattr(e.response, "status", 0) or 0)
+            reason = str(getattr(e, "message", "") or e)
+            raise _classify(status, reason[:500], getattr(e, "retry_after", None)) from e
+        except TimeoutError as e:
+            raise WriteTimeout(f"no answer within {self.cfg.timeout_s} s") from e
+        except aiohttp.ClientConnectorError as e:
+            raise WriteUnreachable(f"cannot connect to {self.cfg.url}: {e.os_error}") from e
+        except (aiohttp.ClientError, OSError) as e:
+            raise WriteUnreachable(f"{type(e).__name__}: {e}") from e
+
+    async def close(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                await self._client.close()
+            self._client = None
+
+
+# -- row -> point ------------------------------------------------------------------------
+def row_point(row: Row, site: str) -> Point:
+    """The design.md section 7 point for an outbox row."""
+    b = row.body
+    if row.type == "reading":
+        fields: dict[str, float | bool | str | None] = {
+            k: v for k, v in b["values"].items() if v is not None
+        }
+        fields["valid"] = bool(b["valid"])
+        return Point(
+            "vitals",
+            {"site": site, "chair": row.chair, "device": b["device"], "session": b["session"]},
+            fields,
+            row.t_ns,
+        )
+    if row.type == "alert":
+        return Point(
+            "alerts",
+            {
+                "site": site,
+                "chair": row.chair,
+                "rule": b["rule"],
+                "priority": b["priority"],
+                "kind": b["kind"],
+            },
+            {
+                "event": b["event"],
+                "alert_id": b["alert_id"],
+                "message": b["message"],
+                "phase": b["phase"],
+            },
+            row.t_ns,
+        )
+    if row.type == "session":
+        return Point(
+            "sessions",
+            {"site": site, "chair": row.chair, "protocol": b["protocol"]},
+            {"action": b["action"], "session_id": b["session_id"]},
+            row.t_ns,
+        )
+    raise LineProtocolError(f"unknown record type {row.type!r}")
+
+
+@dataclass
+class InfluxStats:
+    batches: int = 0
+    points: int = 0
+    retries: int = 0
+    timeouts: int = 0
+    quarantined: int = 0
+    invalid: int = 0
+    last_error: str | None = None
+    last_success: float | None = None  # wall-clock epoch seconds
+    errors_by_class: dict[str, int] = field(default_factory=dict)
+
+
+class InfluxSink:
+    """Drains the outbox to InfluxDB forever (`run()`); `wake()` when rows were committed."""
+
+    def __init__(
+        self,
+        cfg: InfluxConfig,
+        site: str,
+        outbox: Outbox,
+        *,
+        backoff_base_s: float = 0.5,
+        backoff_cap_s: float = 30.0,
+    ) -> None:
+        self.cfg = cfg
+        self.site = site
+        self.outbox = outbox
+        self.stats = InfluxStats()
+        self._wake = asyncio.Event()
+        self._backoff = Backoff(backoff_base_s, backoff_cap_s)
+        self._flog = FailureLog(log, f"InfluxDB {cfg.api} {cfg.url}")
+        self._transport: _Transport = _V2Transport(cfg) if cfg.api == "v2" else _V1Transport(cfg)
+        self._idle = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def wait_idle(self) -> None:
+        """Until the backlog is empty (tests, clean shutdown)."""
+        while self.outbox.backlog("influx"):
+            self._idle.clear()
+            self.wake()
+            await self._idle.wait()
+
+    async def run(self) -> None:
+        try:
+            await self._loop()
+        finally:
+            await self._transport.close()
+
+    async def _loop(self) -> None:
+        first_pending: float | None = None
+        while True:
+            rows = self.outbox.fetch("influx", self.cfg.batch_size)
+            if not rows:
+                first_pending = None
+                self._idle.set()
+                await self._wait(None)
+                continue
+            now = time.monotonic()
+            if len(rows) < self.cfg.batch_size:
+                if first_pending is None:
+                    first_pending = now
+                remaining = first_pending + self.cfg.flush_interval_s - now
+                if remaining > 0:
+                    await self._wait(remaining)
+                    continue
+            first_pending = None
+            try:
+                await self._deliver(rows)
+            except WriteError as e:
+                await self._on_error(e)
+            else:
+                if self._flog.failing:
+                    self._flog.success(f"backlog {self.outbox.backlog('influx')} rows")
+                self._backoff.reset()
+
+    async def _wait(self, wait_s: float | None) -> None:
+        self._wake.clear()
+        # Also poll now and then, in case a producer forgot to wake us.
+        t = self.cfg.flush_interval_s if wait_s is None else wait_s
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), max(t, 0.001))
+
+    async def _on_error(self, e: WriteError) -> None:
+        cls = type(e).__name__
+        self.stats.retries += 1
+        self.stats.last_error = f"{cls}: {e}"
+        self.stats.errors_by_class[cls] = self.stats.errors_by_class.get(cls, 0) + 1
+        if isinstance(e, WriteTimeout):
+            self.stats.timeouts += 1
+        at_least = 0.0
+        if isinstance(e, WriteThrottled) and e.retry_after_s is not None:
+            at_least = e.retry_after_s
+        delay = self._backoff.next_delay(at_least)
+        level = logging.ERROR if isinstance(e, WriteAuthError | WriteNotFound) else logging.WARNING
+        self._flog.failure(
+            cls,
+            f"{e} ({e.advice}); backlog {self.outbox.backlog('influx')} rows, "
+            f"retrying in {delay:.1f} s",
+            level,
+        )
+        await asyncio.sleep(delay)
+
+    async def _deliver(self, rows: Sequence[Row]) -> None:
+        good: list[tuple[Row, str]] = []
+        bad: list[tuple[int, str, str | None]] = []
+        for r in rows:
+            try:
+                good.append((r, encode(row_point(r, self.site))))
+            except (LineProtocolError, KeyError, TypeError) as e:
+                bad.append((r.id, f"invalid line protocol: {e}", None))
+        if bad:
+            self.stats.invalid += len(bad)
+            self.stats.quarantined += len(bad)
+            log.error(
+                "InfluxDB: %d rows cannot be encoded as line protocol, quarantined (first: %s)",
+                len(bad),
+                bad[0][1],
+            )
+            self.outbox.quarantine("influx", bad)
+        await self._send(good)
+
+    async def _send(self, batch: Sequence[tuple[Row, str]]) -> None:
+        """Send and mark delivered; bisect on 400/413 to isolate what the server refuses."""
+        if not batch:
+            return
+        try:
+            await self._transport.send([line for _, line in batch])
+        except (WriteRejected, WriteTooLarge) as e:
+            if len(batch) == 1:
+                row, line = batch[0]
+                if isinstance(e, WriteTooLarge):
+                    raise
+                self.stats.quarantined += 1
+                log.error(
+                    "InfluxDB rejected row %d (%s %s): %s; quarantined, not retried",
+                    row.id,
+                    row.type,
+                    row.chair,
+                    e,
+                )
+                self.outbox.quarantine("influx", [(row.id, f"HTTP 400: {e}", line)])
+                return
+            mid = len(batch) // 2
+            await self._send(batch[:mid])
+            await self._send(batch[mid:])
+            return
+        self.outbox.mark_delivered("influx", [r.id for r, _ in batch])
+        self.stats.batches += 1
+        self.stats.points += len(batch)
+        self.stats.last_success = time.time()
+        if self._flog.failing:
+            self._flog.success(f"backlog {self.outbox.backlog('influx')} rows")
+        self._backoff.reset()
+
+    async def __aenter__(self) -> InfluxSink:
+        return self
+
+    async def __aexit__(
+        self,
+        et: type[BaseException] | None,
+        e: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._transport.close()

@@ -1,0 +1,440 @@
+"""MQTT publisher and command listener (design.md section 6), aiomqtt 2.x.
+
+One broker connection per chair under `{prefix}/{site}/{chair}`: MQTT allows one Last Will
+per connection, and each chair's `status` must fall to `offline` on its own.
+
+| topic            | QoS / retain  | source                                               |
+|------------------|---------------|------------------------------------------------------|
+| `status`         | 1, retained   | `online` on connect; Last Will and clean stop `offline`|
+| `vitals/{kind}`  | 0, retained   | `publish_vitals()`: latest per kind, best effort       |
+| `alerts/events`  | 1             | the outbox (`mqtt` rows), in order, original time/id   |
+| `alerts/active`  | 1, retained   | `set_active()`; republished on every (re)connect       |
+| `cmd/ack`, `cmd/session` (in) | 1 | validated (pydantic) -> `on_command(chair, cmd)`  |
+| `cmd/errors`     | 1             | one message per rejected command                       |
+
+The session is persistent (clean_session = False) so commands sent while we were away
+are delivered on reconnect. Alert events leave the outbox only after the broker's PUBACK;
+a connection lost in between re-sends them (at-least-once; `alert_id` + `event` identify
+a duplicate).
+
+Delivery alarm (clinical-rules.md "Delivery of alarms"): while any alert is active and
+the broker has been unreachable for `mqtt.delivery_alarm_after_s` (30 s), log CRITICAL and
+call `on_delivery_alarm(True)`; once every chair is connected again, `on_delivery_alarm(False)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import aiomqtt
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from monitord import __version__
+from monitord.config import MqttConfig, read_secret
+from monitord.models import Reading, iso
+from monitord.outbox import Outbox, alert_from_body
+from monitord.sinks import Backoff, FailureLog
+
+log = logging.getLogger("monitord.sinks.mqtt")
+
+EVENT_BATCH = 100
+
+
+# -- commands (untrusted input: validated at the edge) -----------------------------------
+class _Cmd(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class AckCommand(_Cmd):
+    """`cmd/ack`: acknowledge one active alert."""
+
+    alert_id: Annotated[str, Field(min_length=1, max_length=128)]
+    by: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class SessionCommand(_Cmd):
+    """`cmd/session`: session actions from the nurse station."""
+
+    action: Literal["start", "dose_start", "dose_end", "end"]
+    protocol: Literal["esketamine", "iv-ketamine"] | None = None
+    session_id: (
+        Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+        | None
+    ) = None
+
+
+Command = AckCommand | SessionCommand
+OnCommand = Callable[[str, Command], Awaitable[str | None]]
+
+
+class CommandError(ValueError):
+    """A malformed command; the message is one line naming what was wrong."""
+
+
+def parse_command(which: str, payload: bytes) -> Command:
+    try:
+        obj = json.loads(payload.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise CommandError("payload is not UTF-8") from None
+    except ValueError as e:
+        raise CommandError(f"payload is not JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise CommandError("payload must be a JSON object")
+    model: type[_Cmd] = AckCommand if which == "ack" else SessionCommand
+    try:
+        cmd = model.model_validate(obj)
+    except ValidationError as e:
+        errs = [
+            f"{'.'.join(str(p) for p in err['loc']) or '(object)'}: "
+            + ("unknown field" if err["type"] == "extra_forbidden" else err["msg"])
+            for err in e.errors()
+        ]
+        raise CommandError("; ".join(errs)) from None
+    assert isinstance(cmd, AckCommand | SessionCommand)
+    return cmd
+
+
+# -- error classes for connection failures (each with operator advice) -------------------
+def _describe(e: BaseException, cfg: MqttConfig) -> tuple[str, str]:
+    """(class, one-line message with advice) for a failed or lost connection."""
+    text = str(e)
+    low = text.lower()
+    where = f"{cfg.host}:{cfg.port}"
+    if "not authori" in low or "bad user name" in low or "code:5]" in low or "code:4]" in low:
+        return "auth", (
+            f"broker {where} refused the login ({text}); check mqtt.username and mqtt.password_file"
+        )
+    if "certificate" in low or "ssl" in low or "tls" in low or "wrong version number" in low:
+        return "tls", f"TLS with {where} failed ({text}); check mqtt.tls (ca_file, certs, port)"
+    if "refused" in low:
+        return "refused", f"broker {where} not reachable (connection refused); is it running?"
+    if "timed out" in low or "timeout" in low or isinstance(e, TimeoutError):
+        return "timeout", f"no answer from broker {where} within {cfg.timeout_s} s"
+    if isinstance(e, OSError):
+        return "os", f"cannot reach broker {where}: {text}"
+    return "lost", f"connection to broker {where} lost: {text or type(e).__name__}"
+
+
+@dataclass
+class MqttStats:
+    connects: int = 0
+    events_sent: int = 0
+    vitals_sent: int = 0
+    vitals_dropped: int = 0
+    commands: int = 0
+    command_errors: int = 0
+    last_error: str | None = None
+
+
+class _Chair:
+    """Per-chair connection state."""
+
+    def __init__(self, chair: str) -> None:
+        self.chair = chair
+        self.wake = asyncio.Event()
+        self.connected = False
+        self.down_since: float | None = time.monotonic()
+        self.vitals: dict[str, Reading] = {}
+        self.active: dict[str, Any] | None = None
+        self.active_dirty = False
+
+
+class MqttSink:
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        site: str,
+        chairs: Sequence[str],
+        outbox: Outbox,
+        on_command: OnCommand,
+        on_delivery_alarm: Callable[[bool], None] | None = None,
+        *,
+        backoff_base_s: float = 0.5,
+        backoff_cap_s: float = 30.0,
+    ) -> None:
+        self.cfg = cfg
+        self.site = site
+        self.outbox = outbox
+        self.on_command = on_command
+        self.on_delivery_alarm = on_delivery_alarm
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self.stats = MqttStats()
+        self._chairs = {c: _Chair(c) for c in chairs}
+        self._any_active_flag = False
+        self.delivery_alarm = False
+
+    # -- topics --------------------------------------------------------------------------
+    def base(self, chair: str) -> str:
+        return f"{self.cfg.prefix}/{self.site}/{chair}"
+
+    def _status(self, state: str) -> bytes:
+        return json.dumps(
+            {"state": state, "time": iso(time.time()), "version": __version__}
+        ).encode()
+
+    # -- API for the daemon --------------------------------------------------------------
+    def wake(self) -> None:
+        """New alert events were committed to the outbox."""
+        for c in self._chairs.values():
+            c.wake.set()
+
+    def publish_vitals(self, reading: Reading) -> None:
+        """Latest value per kind, QoS 0 retained; dropped (counted) while disconnected.
+        Never blocks, never raises."""
+        c = self._chairs.get(reading.chair)
+        if c is None or not c.connected:
+            self.stats.vitals_dropped += 1
+            return
+        if str(reading.kind) in c.vitals:
+            self.stats.vitals_dropped += 1  # superseded before it went out
+        c.vitals[str(reading.kind)] = reading
+        c.wake.set()
+
+    def set_active(self, chair: str, alerts: list[dict[str, Any]], t: float | None = None) -> None:
+        """The chair's active alert set changed (published retained; again on reconnect)."""
+        c = self._chairs.get(chair)
+        if c is None:
+            raise KeyError(f"unknown chair {chair!r}")
+        c.active = {"time": iso(time.time() if t is None else t), "alerts": list(alerts)}
+        c.active_dirty = True
+        c.wake.set()
+
+    def alerts_active(self, any_active: bool) -> None:
+        """Tell the sink whether any alert is active (besides what set_active shows)."""
+        self._any_active_flag = any_active
+
+    @property
+    def any_active(self) -> bool:
+        return self._any_active_flag or any(
+            c.active is not None and c.active["alerts"] for c in self._chairs.values()
+        )
+
+    @property
+    def connected(self) -> bool:
+        return all(c.connected for c in self._chairs.values())
+
+    # -- main loop -----------------------------------------------------------------------
+    async def run(self) -> None:
+        tasks = [asyncio.create_task(self._chair_loop(c)) for c in self._chairs.values()]
+        tasks.append(asyncio.create_task(self._alarm_watch()))
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        t = self.cfg.tls
+        if t is None:
+            return None
+        ctx = ssl.create_default_context(cafile=str(t.ca_file) if t.ca_file else None)
+        if t.cert_file is not None:
+            ctx.load_cert_chain(str(t.cert_file), str(t.key_file) if t.key_file else None)
+        ctx.check_hostname = t.check_hostname
+        return ctx
+
+    def _client(self, chair: str) -> aiomqtt.Client:
+        password = read_secret(self.cfg.password_file, "MONITORD_MQTT_PASSWORD")
+        ident = self.cfg.client_id
+        ident = f"{ident}-{chair}" if ident else f"monitord-{self.site}-{chair}"
+        return aiomqtt.Client(
+            self.cfg.host,
+            self.cfg.port,
+            username=self.cfg.username,
+            password=password,
+            identifier=ident,
+            clean_session=False,
+            will=aiomqtt.Will(f"{self.base(chair)}/status", self._status("offline"), 1, True),
+            timeout=self.cfg.timeout_s,
+            keepalive=self.cfg.keepalive_s,
+            tls_context=self._tls_context(),
+            logger=logging.getLogger("monitord.sinks.mqtt.paho"),
+        )
+
+    async def _chair_loop(self, c: _Chair) -> None:
+        backoff = Backoff(self.backoff_base_s, self.backoff_cap_s)
+        flog = FailureLog(log, f"MQTT {c.chair}")
+        while True:
+            try:
+                client = self._client(c.chair)
+                async with client:
+                    self._up(c)
+                    self.stats.connects += 1
+                    backoff.reset()
+                    flog.success()
+                    log.info("MQTT %s: connected to %s:%d", c.chair, self.cfg.host, self.cfg.port)
+                    try:
+                        await self._serve(c, client)
+                    except asyncio.CancelledError:
+                        # Clean stop: say so (the Last Will is only for a crash).
+                        self._down(c)
+                        with contextlib.suppress(Exception):
+                            await client.publish(
+                                f"{self.base(c.chair)}/status",
+                                self._status("offline"),
+                                1,
+                                True,
+                                timeout=min(self.cfg.timeout_s, 2.0),
+                            )
+                        raise
+            except (aiomqtt.MqttError, OSError, ssl.SSLError, TimeoutError) as e:
+                self._down(c)
+                cls, msg = _describe(e, self.cfg)
+                self.stats.last_error = msg
+                delay = backoff.next_delay()
+                flog.failure(
+                    cls,
+                    f"{msg}; {self.outbox.backlog('mqtt', c.chair)} alert events queued; "
+                    f"retrying in {delay:.1f} s",
+                    logging.ERROR if cls in ("auth", "tls") else logging.WARNING,
+                )
+                await asyncio.sleep(delay)
+
+    def _up(self, c: _Chair) -> None:
+        c.connected = True
+        c.down_since = None
+
+    def _down(self, c: _Chair) -> None:
+        if c.connected or c.down_since is None:
+            c.down_since = time.monotonic()
+        c.connected = False
+        c.vitals.clear()
+
+    async def _serve(self, c: _Chair, client: aiomqtt.Client) -> None:
+        base = self.base(c.chair)
+        await client.publish(f"{base}/status", self._status("online"), 1, True)
+        await client.subscribe([(f"{base}/cmd/ack", 1), (f"{base}/cmd/session", 1)])
+        if c.active is not None:
+            c.active_dirty = True  # republish on every reconnect
+        rx = asyncio.create_task(self._rx(c, client))
+        tx = asyncio.create_task(self._tx(c, client))
+        try:
+            done, _ = await asyncio.wait((rx, tx), return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                t.result()  # re-raise the MqttError that ended it
+        finally:
+            for t in (rx, tx):
+                t.cancel()
+            await asyncio.gather(rx, tx, return_exceptions=True)
+
+    async def _tx(self, c: _Chair, client: aiomqtt.Client) -> None:
+        base = self.base(c.chair)
+        while True:
+            c.wake.clear()
+            # 1. queued alert events, in order, each confirmed by the broker
+            rows = self.outbox.fetch("mqtt", EVENT_BATCH, chair=c.chair)
+            if rows:
+                # Publishes are handed to paho in this order on one connection, so they
+                # arrive in order; we await all PUBACKs before marking.
+                await asyncio.gather(
+                    *(
+                        client.publish(
+                            f"{base}/alerts/events",
+                            json.dumps(alert_from_body(r.body).to_mqtt()).encode(),
+                            1,
+                            False,
+                        )
+                        for r in rows
+                    )
+                )
+                self.outbox.mark_delivered("mqtt", [r.id for r in rows])
+                self.stats.events_sent += len(rows)
+                continue
+            # 2. the active set, after the events that led to it
+            if c.active_dirty and c.active is not None:
+                c.active_dirty = False
+                try:
+                    await client.publish(
+                        f"{base}/alerts/active", json.dumps(c.active).encode(), 1, True
+                    )
+                except BaseException:
+                    c.active_dirty = True
+                    raise
+            # 3. live vitals, best effort
+            while c.vitals:
+                kind, r = c.vitals.popitem()
+                await client.publish(
+                    f"{base}/vitals/{kind}", json.dumps(r.to_json()).encode(), 0, True
+                )
+                self.stats.vitals_sent += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(c.wake.wait(), 1.0)
+
+    async def _rx(self, c: _Chair, client: aiomqtt.Client) -> None:
+        base = self.base(c.chair)
+        async for msg in client.messages:
+            topic = str(msg.topic)
+            which = topic.rsplit("/", 1)[-1]
+            payload = msg.payload if isinstance(msg.payload, bytes) else str(msg.payload).encode()
+            self.stats.commands += 1
+            try:
+                cmd = parse_command(which, payload)
+            except CommandError as e:
+                await self._reject(client, base, topic, payload, str(e))
+                continue
+            try:
+                err = await self.on_command(c.chair, cmd)
+            except Exception as e:
+                log.exception("MQTT %s: command handler failed on %s", c.chair, topic)
+                err = f"internal error: {type(e).__name__}"
+            if err:
+                await self._reject(client, base, topic, payload, err)
+
+    async def _reject(
+        self, client: aiomqtt.Client, base: str, topic: str, payload: bytes, why: str
+    ) -> None:
+        self.stats.command_errors += 1
+        log.warning("MQTT: rejected command on %s: %s", topic, why)
+        body = {
+            "time": iso(time.time()),
+            "topic": topic,
+            "error": why,
+            "payload": payload[:500].decode("utf-8", "replace"),
+        }
+        await client.publish(f"{base}/cmd/errors", json.dumps(body).encode(), 1, False)
+
+    async def _alarm_watch(self) -> None:
+        after = self.cfg.delivery_alarm_after_s
+        step = min(1.0, after / 10)
+        while True:
+            await asyncio.sleep(step)
+            downs = [c.down_since for c in self._chairs.values() if c.down_since is not None]
+            if not downs:
+                if self.delivery_alarm:
+                    self.delivery_alarm = False
+                    log.warning("MQTT delivery resumed: local delivery alarm cleared")
+                    self._notify(False)
+                continue
+            if (
+                not self.delivery_alarm
+                and self.any_active
+                and time.monotonic() - min(downs) >= after
+            ):
+                self.delivery_alarm = True
+                log.critical(
+                    "ALARM DELIVERY FAILED: MQTT broker %s:%d unreachable for %.0f s while "
+                    "alerts are active; nurses are NOT being notified. Check the network "
+                    "and the broker.",
+                    self.cfg.host,
+                    self.cfg.port,
+                    time.monotonic() - min(downs),
+                )
+                self._notify(True)
+
+    def _notify(self, on: bool) -> None:
+        if self.on_delivery_alarm is None:
+            return
+        try:
+            self.on_delivery_alarm(on)
+        except Exception:
+            log.exception("delivery alarm hook failed")

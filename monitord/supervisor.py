@@ -1,0 +1,89 @@
+"""Supervised tasks on one `asyncio.TaskGroup`.
+
+Every device link, sink and chair engine runs under `Supervisor.spawn`. A task that raises
+is restarted after a capped exponential backoff with jitter, counted, logged (WARNING the
+first time, DEBUG on repeats) and reported through `on_crash`, so a bug in one driver
+never takes the daemon, or the other chairs, down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from monitord.backoff import Backoff
+from monitord.log import FailureLog
+
+log = logging.getLogger("monitord.supervisor")
+
+HEALTHY_AFTER_S = 60.0  # a task that ran this long before failing starts backoff afresh
+
+
+@dataclass
+class TaskState:
+    name: str
+    state: str = "starting"  # running | backoff | stopped | done
+    restarts: int = 0
+    last_error: str = ""
+    last_delay_s: float = 0.0
+    delays: list[float] = field(default_factory=list)  # every backoff taken, for status
+
+
+class Supervisor:
+    def __init__(
+        self,
+        tg: asyncio.TaskGroup,
+        on_crash: Callable[[TaskState], None] | None = None,
+        backoff_initial_s: float = 1.0,
+        backoff_cap_s: float = 60.0,
+    ) -> None:
+        self._tg = tg
+        self._on_crash = on_crash
+        self._initial = backoff_initial_s
+        self._cap = backoff_cap_s
+        self.tasks: dict[str, TaskState] = {}
+        self._handles: dict[str, asyncio.Task[None]] = {}
+
+    def spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> TaskState:
+        st = TaskState(name)
+        self.tasks[name] = st
+        self._handles[name] = self._tg.create_task(self._run(st, factory), name=name)
+        return st
+
+    async def _run(self, st: TaskState, factory: Callable[[], Awaitable[None]]) -> None:
+        backoff = Backoff(initial_s=self._initial, cap_s=self._cap)
+        flog = FailureLog(log, f"task {st.name}")
+        while True:
+            started = time.monotonic()
+            st.state = "running"
+            try:
+                await factory()
+            except asyncio.CancelledError:
+                st.state = "stopped"
+                raise
+            except Exception as e:  # the whole point: contain any crash
+                if time.monotonic() - started > HEALTHY_AFTER_S:
+                    backoff.reset()
+                st.restarts += 1
+                st.last_error = f"{type(e).__name__}: {e}"
+                st.last_delay_s = backoff.next_delay()
+                st.delays = [*st.delays[-19:], st.last_delay_s]
+                st.state = "backoff"
+                flog.failed(
+                    type(e).__name__,
+                    f"crashed: {st.last_error}; restart {st.restarts} in {st.last_delay_s:.1f}s",
+                    advice="a bug: please report it with this log line",
+                )
+                if self._on_crash is not None:
+                    self._on_crash(st)
+                await asyncio.sleep(st.last_delay_s)
+                continue
+            st.state = "done"
+            return
+
+    def cancel_all(self) -> None:
+        for h in self._handles.values():
+            h.cancel()

@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# Install monitord on Raspberry Pi OS / Debian 12 as a systemd service, or remove it.
+#
+#   sudo bash scripts/install.sh install            from this source tree
+#   sudo bash scripts/install.sh install --from-wheel monitord-0.1.0-py3-none-any.whl
+#   sudo bash scripts/install.sh uninstall          keeps the outbox, edited config, secrets
+#   sudo bash scripts/install.sh uninstall --purge  removes those too, and the user
+#
+# Options:
+#   --root DIR        lay everything out under DIR instead of / (tests, image builds): no
+#                     user is created, no systemctl, no apt; what would be done is printed.
+#   --from-wheel F    install this wheel instead of the source tree the script lives in
+#   --source DIR      install from this source tree (default: the script's own tree)
+#   --pip-args "..."  extra arguments for pip (e.g. "--no-index --find-links /srv/wheels"
+#                     for an offline Pi)
+#   --purge           uninstall: also the outbox (/var/lib/monitord), config, secrets, user
+#
+# The exact layout is documented in docs/install.md and checked by tests/ops/test_install.py.
+set -euo pipefail
+
+PREFIX=/opt/monitord
+ETC=/etc/monitord
+UNIT=/etc/systemd/system/monitord.service
+STATE=/var/lib/monitord
+SVC_USER=monitord
+# Credentials named by LoadCredential= in systemd/monitord.service; empty placeholders are
+# created so the unit can start (systemd refuses to start a unit whose credential file is
+# missing); `monitord doctor` reports an empty one.
+CREDENTIALS=(mqtt-password influx-token influx-password)
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+action="${1:-}"; shift || true
+root=""; wheel=""; source_dir="$here"; pip_args=""; purge=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --root) root="${2:?--root needs a directory}"; shift 2;;
+        --root=*) root="${1#--root=}"; shift;;
+        --from-wheel) wheel="${2:?--from-wheel needs a file}"; shift 2;;
+        --from-wheel=*) wheel="${1#--from-wheel=}"; shift;;
+        --source) source_dir="${2:?--source needs a directory}"; shift 2;;
+        --source=*) source_dir="${1#--source=}"; shift;;
+        --pip-args) pip_args="${2?}"; shift 2;;
+        --pip-args=*) pip_args="${1#--pip-args=}"; shift;;
+        --purge) purge=1; shift;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0;;
+        *) echo "install.sh: unknown option: $1 (see --help)" >&2; exit 2;;
+    esac
+done
+# DESTDIR is the packaging convention for the same thing.
+[ -z "$root" ] && [ -n "${DESTDIR:-}" ] && root="$DESTDIR"
+if [ -n "$root" ]; then
+    mkdir -p "$root"
+    root="$(cd "$root" && pwd)"
+    [ "$root" = "/" ] && root=""
+fi
+R="$root"  # prefix for every path we touch; empty on a real install
+
+say() { echo "monitord-install: $*"; }
+die() { echo "monitord-install: error: $*" >&2; exit 1; }
+
+# systemctl only on the live system with systemd running (not in --root, not in containers).
+live_systemd() { [ -z "$R" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null; }
+
+need_root() {
+    [ -n "$R" ] && return 0
+    [ "$(id -u)" -eq 0 ] || die "run as root (sudo bash scripts/install.sh $action), or use --root DIR"
+}
+
+python_ok() {
+    command -v python3 >/dev/null || return 1
+    python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || return 1
+    python3 -c 'import venv, ensurepip' 2>/dev/null
+}
+
+ensure_python() {
+    python_ok && return 0
+    if [ -z "$R" ] && command -v apt-get >/dev/null; then
+        say "installing python3-venv (Debian package)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv
+        python_ok && return 0
+    fi
+    die "needs Python >= 3.11 with venv (Debian: apt-get install python3-venv)"
+}
+
+ensure_user() {
+    local groups="dialout"
+    if [ -n "$R" ]; then
+        say "--root: user '$SVC_USER' not created; on the target run:"
+        say "  useradd --system --user-group --home-dir $STATE --no-create-home --shell /usr/sbin/nologin $SVC_USER"
+        say "  usermod -a -G dialout,bluetooth $SVC_USER   # bluetooth where BlueZ is installed"
+        echo "# user $SVC_USER: not created (--root); groups dialout, bluetooth" >>"$manifest"
+        return 0
+    fi
+    if ! getent passwd "$SVC_USER" >/dev/null; then
+        useradd --system --user-group --home-dir "$STATE" --no-create-home \
+            --shell /usr/sbin/nologin --comment "monitord daemon" "$SVC_USER"
+        say "created system user $SVC_USER"
+    fi
+    # BlueZ's D-Bus policy admits the `bluetooth` group; it exists only where bluez is
+    # installed (the unit does not require it, so a serial-only Pi works without it).
+    getent group bluetooth >/dev/null && groups="$groups,bluetooth"
+    usermod -a -G "$groups" "$SVC_USER"
+    echo "# user $SVC_USER: groups $groups" >>"$manifest"
+}
+
+install_file() {  # install_file MODE SRC DEST
+    install -D -m "$1" "$2" "$R$3"
+    echo "$3" >>"$manifest"
+}
+
+do_install() {
+    need_root
+    ensure_python
+    [ -n "$wheel" ] && { [ -f "$wheel" ] || die "no such wheel: $wheel"; }
+    [ -n "$wheel" ] || [ -f "$source_dir/pyproject.toml" ] || die "not a source tree: $source_dir"
+    local src_unit="$here/systemd/monitord.service" src_conf="$here/config/example.toml"
+    [ -f "$src_unit" ] || die "missing $src_unit"
+
+    # 1. The package, in its own virtualenv (design.md section 3). A re-install replaces it
+    #    whole, so no files of an older version linger.
+    if [ -d "$R$PREFIX" ]; then
+        say "replacing the existing $PREFIX"
+        rm -rf "$R$PREFIX"
+    fi
+    say "creating virtualenv $PREFIX"
+    mkdir -p "$(dirname "$R$PREFIX")"
+    python3 -m venv "$R$PREFIX"
+    local what="${wheel:-$source_dir}"
+    say "installing monitord from $what (pip)"
+    # shellcheck disable=SC2086  # pip_args is a list of words on purpose
+    "$R$PREFIX/bin/python" -m pip install --quiet --disable-pip-version-check $pip_args "$what"
+    "$R$PREFIX/bin/monitord" --version >/dev/null || die "the installed monitord does not run"
+
+    manifest="$R$PREFIX/share/monitord/install-manifest.txt"
+    mkdir -p "$(dirname "$manifest")"
+    : >"$manifest"
+    echo "$PREFIX/share/monitord/install-manifest.txt" >>"$manifest"
+    install_file 0644 "$here/docs/install.md" "$PREFIX/share/doc/monitord/install.md"
+    install_file 0644 "$here/docs/operations.md" "$PREFIX/share/doc/monitord/operations.md"
+
+    # 2. The unit.
+    install_file 0644 "$src_unit" "$UNIT"
+
+    # 3. Config: the example is always refreshed; monitord.toml is the operator's and is
+    #    created from the example only when absent (never overwritten).
+    install -d -m 0755 "$R$ETC"
+    install_file 0644 "$src_conf" "$ETC/monitord.example.toml"
+    if [ ! -e "$R$ETC/monitord.toml" ]; then
+        install_file 0644 "$src_conf" "$ETC/monitord.toml"
+    else
+        say "kept your $ETC/monitord.toml"
+    fi
+
+    # 4. Secrets: root-only; systemd hands copies to the service (LoadCredential=).
+    install -d -m 0700 "$R$ETC/secrets"
+    local c
+    for c in "${CREDENTIALS[@]}"; do
+        if [ ! -e "$R$ETC/secrets/$c" ]; then
+            install -m 0600 /dev/null "$R$ETC/secrets/$c"
+            echo "$ETC/secrets/$c" >>"$manifest"
+        fi
+    done
+
+    # 5. The service user (owner of /var/lib/monitord, made by systemd's StateDirectory=).
+    ensure_user
+
+    if live_systemd; then
+        systemctl daemon-reload
+    fi
+
+    cat <<EOF
+
+monitord $("$R$PREFIX/bin/monitord" --version | awk '{print $2}') is installed${R:+ under $R}.
+Next steps:
+  1. Edit $ETC/monitord.toml (site id, broker, database, chairs and devices).
+  2. Write the secrets it names (one line each, root-only):
+       $ETC/secrets/mqtt-password   $ETC/secrets/influx-token   $ETC/secrets/influx-password
+  3. Check everything:   sudo $PREFIX/bin/monitord doctor --config $ETC/monitord.toml
+  4. Start at boot:      sudo systemctl enable --now monitord
+     Follow the log:     journalctl -u monitord -f
+Docs: $PREFIX/share/doc/monitord/operations.md
+EOF
+}
+
+remove_if_unchanged() {  # remove_if_unchanged FILE REFERENCE
+    if [ -e "$R$1" ] && { [ -n "$purge" ] || cmp -s "$R$1" "$2"; }; then
+        rm -f "$R$1"
+    elif [ -e "$R$1" ]; then
+        say "kept $1 (edited; --purge removes it)"
+    fi
+}
+
+do_uninstall() {
+    need_root
+    if live_systemd; then
+        systemctl disable --now monitord.service 2>/dev/null || true
+    fi
+    rm -f "$R$UNIT"
+    live_systemd && systemctl daemon-reload
+
+    local example="$R$ETC/monitord.example.toml" ref
+    ref="$(mktemp)"; trap 'rm -f "$ref"' RETURN
+    if [ -f "$example" ]; then cp "$example" "$ref"; else cp "$here/config/example.toml" "$ref"; fi
+    remove_if_unchanged "$ETC/monitord.toml" "$ref"
+    rm -f "$example"
+    local c
+    for c in "${CREDENTIALS[@]}"; do
+        remove_if_unchanged "$ETC/secrets/$c" /dev/null
+    done
+    [ -n "$purge" ] && rm -rf "$R$ETC/secrets"
+    rmdir "$R$ETC/secrets" 2>/dev/null || true
+    rmdir "$R$ETC" 2>/dev/null || true
+
+    rm -rf "$R$PREFIX"
+
+    # The outbox may hold readings and alert events not yet delivered: never removed
+    # without --purge. The user stays with it (it owns those files).
+    if [ -n "$purge" ]; then
+        rm -rf "$R$STATE"
+        if [ -z "$R" ] && getent passwd "$SVC_USER" >/dev/null; then
+            userdel "$SVC_USER" && say "removed user $SVC_USER"
+        fi
+    elif [ -e "$R$STATE" ]; then
+        say "kept $STATE (outbox: may hold undelivered data; --purge removes it and the user)"
+    fi
+    say "monitord removed${R:+ from $R}"
+}
+
+case "$action" in
+    install) do_install;;
+    uninstall) do_uninstall;;
+    *) echo "usage: scripts/install.sh install|uninstall [--root DIR] [--from-wheel F] [--source DIR] [--pip-args ARGS] [--purge]" >&2; exit 2;;
+esac

@@ -1,0 +1,42 @@
+"""Masimo "ASCII 1" simulator (the format is drawn in drivers/masimo_ascii.py).
+
+Once the first `spo2` event arrived, one line per second, like the monitor; the line's
+clock is the device clock (`at` of the event, advancing with the chair's speed).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from monitord.models import Kind
+from simulators._serial_base import SerialSim
+from simulators.base import SimEvent
+
+EXC_SENSOR_OFF = 0x000800
+
+
+def line(ev: SimEvent, at: datetime, serial_no: int = 1) -> bytes:
+    spo2 = ev.values.get("spo2_pct")
+    bpm = ev.values.get("pulse_bpm")
+    off = ev.contact is False
+    s = "---" if spo2 is None or off else f"{round(spo2):03d}"
+    b = "---" if bpm is None or off else f"{round(bpm):03d}"
+    exc = EXC_SENSOR_OFF if off else 0
+    return (
+        f"{at:%m/%d/%y %H:%M:%S} SN={serial_no:010d} SPO2={s}% BPM={b} PI=03.60% "
+        f"SPCO=--.-% SPMET=--.-% DESAT=-- PIDELTA=+-- ALARM=0000 EXC={exc:06X}\r\n"
+    ).encode("ascii")
+
+
+class MasimoSim(SerialSim):
+    kinds = (Kind.SPO2,)
+
+    def on_event(self, ev: SimEvent, at: datetime) -> None:
+        if ev.kind is Kind.SPO2:
+            self.write(line(ev, at))
+
+    def tick(self) -> None:
+        got = self.latest.get(Kind.SPO2)
+        now = self.device_now()
+        if got is not None and now is not None:
+            self.write(line(got[0], now))

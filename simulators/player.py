@@ -1,0 +1,149 @@
+"""Play a scenario (design.md section 5) on a simulated chair, on its virtual clock.
+
+Measurements go to the simulated devices, which put them on the wire; session actions and
+acknowledgements go to the chair as a nurse's commands would; `device_lost`/`device_back`
+unplug and replug the device's link. Before each event the player lets the chair's clock
+run up to (not past) the event's time, then holds it there until the daemon has processed
+what the event caused, so the live chair stamps and orders everything exactly as
+`monitord replay` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from monitord.clock import SimClock
+from monitord.engine.inputs import Ack, SessionCmd
+from monitord.models import Kind, utc
+from monitord.scenario import load_scenario
+from simulators.base import SimEvent
+
+if TYPE_CHECKING:
+    from monitord.daemon import ChairRuntime
+
+log = logging.getLogger("simulators.player")
+
+# How long (wall seconds) the clock is held for an event's effect before moving on. Only
+# reached when an event produces nothing (e.g. a frame the device could not send).
+EFFECT_TIMEOUT_S = 5.0
+_SESSION = {
+    "session_start": "start",
+    "dose_start": "dose_start",
+    "dose_end": "dose_end",
+    "session_end": "end",
+}
+
+
+def sim_event(ev: Any) -> SimEvent | None:
+    """Scenario measurement -> what a simulated device puts on the wire."""
+    if ev.event == "bp":
+        return SimEvent(
+            Kind.BP,
+            {
+                "sys_mmHg": ev.sys,
+                "dia_mmHg": ev.dia,
+                "map_mmHg": getattr(ev, "map", None),
+                "pulse_bpm": getattr(ev, "pulse", None),
+            },
+            error=bool(getattr(ev, "error", False)),
+        )
+    if ev.event == "hr":
+        return SimEvent(Kind.HR, {"hr_bpm": ev.hr}, contact=getattr(ev, "contact", None))
+    if ev.event == "spo2":
+        probe_off = getattr(ev, "probe_off", None)
+        return SimEvent(
+            Kind.SPO2,
+            {"spo2_pct": ev.spo2, "pulse_bpm": getattr(ev, "pulse", None)},
+            contact=None if probe_off is None else not probe_off,
+        )
+    return None
+
+
+class ChairPlayer:
+    def __init__(self, chair: ChairRuntime, sims: dict[str, Any]) -> None:
+        self.chair = chair
+        self.sims = sims
+        assert isinstance(chair.clock, SimClock)
+        self.clock: SimClock = chair.clock
+        # Scenario kinds -> the device that plays them (first device offering that kind).
+        self.by_kind: dict[str, str] = {}
+        for dev_id, sim in sims.items():
+            for k in sim.kinds:
+                self.by_kind.setdefault(str(k), dev_id)
+        self.events: list[Any] = []
+        seen: set[str] = set()
+        for dev in chair.cfg.devices:
+            path = str(dev.simulate)
+            if path in seen:
+                continue
+            seen.add(path)
+            evs = load_scenario(path)
+            # A one-chair scenario plays on whichever chair attaches it; a multi-chair
+            # scenario gives each chair its own events.
+            if len({e.chair for e in evs}) > 1:
+                evs = [e for e in evs if e.chair == chair.cfg.id]
+            self.events += evs
+        self.events.sort(key=lambda e: e.t)  # stable: file order within equal t
+
+    async def play(self) -> None:
+        start = self.clock.start
+        end_t: float | None = None
+        for ev in self.events:
+            t = start + ev.t
+            self.clock.next_event = t
+            self.chair.wake()
+            await asyncio.sleep(self.clock.wall_delay(t))
+            if ev.event == "end":
+                end_t = t
+                break
+            before = self.chair.processed
+            effects = await self._apply(ev, t)
+            if effects and not await self.chair.wait_processed(before + effects, EFFECT_TIMEOUT_S):
+                log.warning(
+                    f"{self.chair.cfg.id}: t={ev.t}: {ev.event} had no effect within "
+                    f"{EFFECT_TIMEOUT_S}s (device link down?)"
+                )
+        final = end_t if end_t is not None else start + (self.events[-1].t if self.events else 0)
+        self.clock.final = final
+        self.clock.next_event = final
+        self.chair.wake()
+        await asyncio.sleep(self.clock.wall_delay(final))
+        await self.chair.wait_ticked(final, EFFECT_TIMEOUT_S)
+        log.info(f"{self.chair.cfg.id}: scenario played to t={final - start:g}s")
+
+    async def _apply(self, ev: Any, t: float) -> int:
+        chair_id = self.chair.cfg.id
+        if ev.event in _SESSION:
+            self.chair.submit_command(
+                SessionCmd(
+                    t,
+                    chair_id,
+                    _SESSION[ev.event],  # type: ignore[arg-type]
+                    getattr(ev, "protocol", None),
+                )
+            )
+            return 1
+        if ev.event == "ack":
+            self.chair.submit_command(Ack(t, chair_id, rule=ev.rule, by="scenario"))
+            return 1
+        if ev.event in ("device_lost", "device_back"):
+            dev_id = self.by_kind.get(ev.device)
+            if dev_id is None:
+                log.warning(f"{chair_id}: no simulated device plays {ev.device!r}")
+                return 0
+            sim = self.sims[dev_id]
+            if ev.event == "device_lost":
+                await sim.drop_link()
+            else:
+                await sim.restore_link()
+            return 1
+        sev = sim_event(ev)
+        if sev is None:
+            return 0
+        dev_id = self.by_kind.get(str(sev.kind))
+        if dev_id is None:
+            return 0
+        await self.sims[dev_id].send(sev, utc(t))
+        return 1

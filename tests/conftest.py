@@ -1,0 +1,135 @@
+"""Project-wide pytest fixtures: real servers on free loopback ports (tests/servers.py).
+
+Session-scoped servers (`*_server`) are started once; the function-scoped fixtures of the
+same name without `_server` hand the same object to a test after undoing whatever the
+previous test did to it (paused/stopped), and per-test names (`influx_db`, `mqtt_prefix`,
+`vm_site`) keep tests from seeing each other's data.
+
+A missing server binary FAILS the test with the Debian package to install.
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from servers import (
+    Influxd,
+    MissingServerBinary,
+    Mosquitto,
+    ServerProcess,
+    TlsMaterial,
+    VictoriaMetrics,
+    make_tls_material,
+    reap_all,
+    session_tmpdir,
+    unique_name,
+)
+
+atexit.register(reap_all)
+
+
+def _serve(srv_factory: type[ServerProcess], prefix: str, **kw: object) -> Iterator[ServerProcess]:
+    workdir = session_tmpdir(prefix)
+    try:
+        srv = srv_factory(workdir, **kw)
+    except MissingServerBinary as e:
+        shutil.rmtree(workdir, ignore_errors=True)
+        pytest.fail(str(e), pytrace=False)
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.resume()
+        srv.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def mosquitto_server() -> Iterator[Mosquitto]:
+    yield from _serve(Mosquitto, "mosquitto")  # type: ignore[misc]
+
+
+@pytest.fixture
+def mosquitto(mosquitto_server: Mosquitto) -> Mosquitto:
+    mosquitto_server.ensure_running()
+    return mosquitto_server
+
+
+@pytest.fixture
+def mqtt_prefix() -> str:
+    """A fresh topic prefix (MqttConfig.prefix) so retained messages of other tests stay out."""
+    return f"test/{unique_name('p')}"
+
+
+@pytest.fixture(scope="session")
+def tls_material() -> Iterator[TlsMaterial]:
+    d = session_tmpdir("tls")
+    try:
+        yield make_tls_material(d)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+#: Users of the TLS broker fixture: name -> password.
+TLS_USERS = {"monitord": "s3cret-test-pw", "nurse": "other-pw"}
+
+
+@pytest.fixture(scope="session")
+def mosquitto_tls_server(tls_material: TlsMaterial) -> Iterator[Mosquitto]:
+    """Mosquitto with TLS (test CA, server cert for 127.0.0.1) and password auth only."""
+    yield from _serve(Mosquitto, "mosquitto-tls", tls=tls_material, users=TLS_USERS)  # type: ignore[misc]
+
+
+@pytest.fixture
+def mosquitto_tls(mosquitto_tls_server: Mosquitto) -> Mosquitto:
+    mosquitto_tls_server.ensure_running()
+    return mosquitto_tls_server
+
+
+@pytest.fixture(scope="session")
+def influxd_server() -> Iterator[Influxd]:
+    yield from _serve(Influxd, "influxd")  # type: ignore[misc]
+
+
+@pytest.fixture
+def influxd(influxd_server: Influxd) -> Influxd:
+    influxd_server.ensure_running()
+    return influxd_server
+
+
+@pytest.fixture
+def influx_db(influxd: Influxd) -> Iterator[str]:
+    """A fresh, empty InfluxDB 1.x database for this test (dropped afterwards)."""
+    name = unique_name("db_")
+    influxd.create_database(name)
+    yield name
+    try:
+        influxd.ensure_running()
+        influxd.drop_database(name)
+    except Exception:
+        pass
+
+
+@pytest.fixture(scope="session")
+def victoria_metrics_server() -> Iterator[VictoriaMetrics]:
+    yield from _serve(VictoriaMetrics, "vm")  # type: ignore[misc]
+
+
+@pytest.fixture
+def victoria_metrics(victoria_metrics_server: VictoriaMetrics) -> VictoriaMetrics:
+    victoria_metrics_server.ensure_running()
+    return victoria_metrics_server
+
+
+@pytest.fixture
+def vm_site() -> str:
+    """A fresh `site` tag value: VictoriaMetrics has no databases, so tests filter on it."""
+    return unique_name("site")

@@ -1,0 +1,80 @@
+"""Record factories for delivery tests (no wall clock in the values that matter)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from monitord.models import AlertEvent, Kind, Reading, SessionEvent
+
+# Fixed once per test run, so calling a factory twice gives equal records.
+_T0 = int(time.time()) - 3600
+
+
+def base_time() -> datetime:
+    """A recent instant at whole seconds (servers keep data inside their retention)."""
+    return datetime.fromtimestamp(_T0, tz=UTC)
+
+
+def reading(i: int, chair: str = "chair-1", t0: datetime | None = None) -> Reading:
+    t0 = t0 or base_time()
+    at = t0 + timedelta(seconds=i)
+    if i % 3 == 0:
+        return Reading(
+            chair,
+            "bp",
+            Kind.BP,
+            {"sys_mmHg": 120.0 + i % 7, "dia_mmHg": 80.0, "map_mmHg": 93.0, "pulse_bpm": 70.0},
+            at,
+            at + timedelta(milliseconds=20),
+        )
+    if i % 3 == 1:
+        return Reading(chair, "hr", Kind.HR, {"hr_bpm": 60.0 + i % 11}, at, at, contact=True)
+    return Reading(
+        chair,
+        "spo2",
+        Kind.SPO2,
+        {"spo2_pct": 97.0, "pulse_bpm": None},
+        at,
+        at,
+        valid=i % 5 != 0,
+        flags=("probe_off",) if i % 5 == 0 else (),
+    )
+
+
+def alert(i: int, chair: str = "chair-1", t: float | None = None) -> AlertEvent:
+    t = float(_T0 + 1800 + i) if t is None else t
+    return AlertEvent(
+        t=t,
+        chair=chair,
+        rule="spo2.low",
+        event=("raised", "cleared")[i % 2],
+        priority="high",
+        kind="physiological",
+        alert_id=f"a-{i:05d}",
+        phase="dosing",
+        value={"spo2_pct": 85.0},
+        message=f'SpO2 low, "event" {i}',
+    )
+
+
+def session(i: int, chair: str = "chair-1") -> SessionEvent:
+    return SessionEvent(
+        t=float(_T0 + 1900 + i),
+        chair=chair,
+        action=("start", "dose_start", "dose_end", "end")[i % 4],
+        protocol="esketamine",
+        session_id="s-0001",
+    )
+
+
+async def eventually(pred: Callable[[], object], within_s: float = 30.0, what: str = "") -> None:
+    """Poll `pred` on the event loop until it is true; fail after `within_s` seconds."""
+    step = 0.02
+    for _ in range(int(within_s / step)):
+        if pred():
+            return
+        await asyncio.sleep(step)
+    raise AssertionError(f"not reached within {within_s} s: {what or pred}")

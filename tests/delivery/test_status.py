@@ -1,0 +1,68 @@
+"""`monitord status` reads the store the daemon writes (state + history + backlog)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from helpers import alert, reading
+
+from monitord.config import StorageConfig
+from monitord.outbox import Outbox
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitord", "status", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_status_shows_state_readings_alerts_backlog(tmp_path: Path) -> None:
+    db = tmp_path / "outbox.sqlite"
+    ob = Outbox(db, StorageConfig(path=db))
+    ob.add_readings([reading(i) for i in range(6)], {"chair-1": "s-1"})
+    ids = ob.add_alert_events([alert(1)])
+    ob.commit()
+    ob.mark_delivered("mqtt", ids)
+    ob.put_state(
+        "chair/chair-1",
+        {
+            "phase": "dosing",
+            "session_id": "s-1",
+            "devices": {"bp": {"driver": "ble-bpm", "link": "up"}, "spo2": {"link": "lost"}},
+            "active_alerts": [
+                {
+                    "alert_id": "a-00001",
+                    "rule": "spo2.low",
+                    "priority": "high",
+                    "state": "active",
+                    "ack": False,
+                }
+            ],
+        },
+    )
+    # the daemon keeps the store open while status reads it
+    out = _run("--db", str(db))
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "chair chair-1  phase=dosing" in text
+    assert "device bp: link up (driver=ble-bpm)" in text and "device spo2: link lost" in text
+    assert "last bp: sys_mmHg=123" in text
+    assert "ALERT high spo2.low active id=a-00001" in text
+    assert "outbox influx: 7 pending" in text and "outbox mqtt: 0 pending" in text
+    js = json.loads(_run("--db", str(db), "--json").stdout)
+    assert js["backlog"] == {"influx": 7, "mqtt": 0}
+    assert js["chairs"]["chair-1"]["last_readings"]["hr"]["hr_bpm"] == 64.0
+    ob.close()
+
+
+def test_status_without_store_is_one_line(tmp_path: Path) -> None:
+    out = _run("--db", str(tmp_path / "none.sqlite"))
+    assert out.returncode == 1
+    assert out.stderr.count("\n") == 1 and "no outbox here" in out.stderr

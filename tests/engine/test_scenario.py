@@ -1,0 +1,146 @@
+"""Scenario parsing (design.md section 5) and `monitord replay` exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitord.cli import main as cli_main
+from monitord.engine import Ack, Link, Sample, SessionCmd
+from monitord.models import Kind
+from monitord.scenario import (
+    Bp,
+    ScenarioError,
+    load_scenario,
+    parse_scenario,
+    to_engine_input,
+)
+
+BAD = [
+    ('{"t": 1, "event": "bp", "sys": 120}', 1, "bp: bp needs sys and dia"),
+    ('{"t": 1, "event": "teleport"}', 1, "unknown event 'teleport'"),
+    ('{"t": 1}', 1, "missing 'event'"),
+    ('{"t": "1", "event": "dose_start"}', 1, "dose_start: t: "),
+    ('{"t": 1, "event": "hr", "hr": 80, "colour": "red"}', 1, "hr: colour: unknown field"),
+    ('{"t": 1, "event": "device_lost", "device": "ecg"}', 1, "device_lost: device: "),
+    ('{"t": 1, "event": "session_start", "protocol": "ibogaine"}', 1, "protocol"),
+    ('{"t": 1, "event": "hr", "hr": 80', 1, "not JSON"),
+    ("[1, 2]", 1, "must be a JSON object"),
+    ('{"t": -1, "event": "end"}', 1, "t: "),
+    ('{"t": 1, "event": "hr", "hr": 80, "chair": "bad chair!"}', 1, "chair"),
+]
+
+
+@pytest.mark.parametrize(("line", "line_no", "reason"), BAD)
+def test_bad_line_names_line_and_reason(line: str, line_no: int, reason: str) -> None:
+    with pytest.raises(ScenarioError) as ei:
+        parse_scenario(["# a comment", "", line], source="s.jsonl")
+    msg = str(ei.value)
+    assert msg.startswith(f"s.jsonl:{line_no + 2}: ")
+    assert reason in msg
+    assert "\n" not in msg
+
+
+def test_time_must_not_go_backwards() -> None:
+    with pytest.raises(ScenarioError, match=r"^x:2: t 5 goes back in time"):
+        parse_scenario(['{"t": 10, "event": "end"}', '{"t": 5, "event": "end"}'], "x")
+
+
+def test_events_map_to_engine_inputs() -> None:
+    lines = [
+        '{"t": 0, "event": "session_start", "protocol": "iv-ketamine", "chair": "c7"}',
+        '{"t": 1, "event": "bp", "sys": 120, "dia": 80, "map": 93, "pulse": 70}',
+        '{"t": 2, "event": "bp", "error": true}',
+        '{"t": 3, "event": "hr", "hr": 72, "contact": false}',
+        '{"t": 4, "event": "spo2", "spo2": 97, "pulse": 71, "probe_off": true}',
+        '{"t": 5, "event": "device_lost", "device": "spo2"}',
+        '{"t": 6, "event": "ack", "rule": "bp.severe"}',
+        '{"t": 7, "event": "end"}',
+    ]
+    evs = parse_scenario(lines)
+    assert [e.line for e in evs] == list(range(1, 9))
+    assert isinstance(evs[1], Bp) and evs[1].chair == "chair-1"
+    got = [to_engine_input(e, t0=1000.0) for e in evs]
+    assert got[0] == SessionCmd(1000.0, "c7", "start", protocol="iv-ketamine")
+    assert got[1] == Sample(
+        1001.0,
+        "chair-1",
+        "bp",
+        Kind.BP,
+        {"sys_mmHg": 120, "dia_mmHg": 80, "map_mmHg": 93, "pulse_bpm": 70},
+        True,
+    )
+    assert isinstance(got[2], Sample) and got[2].valid is False
+    assert isinstance(got[3], Sample) and got[3].contact is False
+    assert isinstance(got[4], Sample) and got[4].contact is False
+    assert got[4].values == {"spo2_pct": 97, "pulse_bpm": 71}
+    assert got[5] == Link(1005.0, "chair-1", "spo2", up=False)
+    assert got[6] == Ack(1006.0, "chair-1", rule="bp.severe")
+    assert got[7] is None
+
+
+def test_replay_exit_65_names_the_line(tmp_path: Path) -> None:
+    p = tmp_path / "bad.jsonl"
+    p.write_text(
+        '{"t": 0, "event": "session_start", "protocol": "esketamine"}\n'
+        '{"t": 1, "event": "bp", "sys": "high", "dia": 80}\n'
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "monitord", "replay", str(p)], capture_output=True, text=True
+    )
+    assert r.returncode == 65
+    assert r.stdout == ""
+    (line,) = r.stderr.splitlines()
+    assert f"{p}:2: bp: sys: " in line
+
+
+def test_replay_missing_file_is_65(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["replay", str(tmp_path / "nope.jsonl")]) == 65
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_replay_bad_config_is_78(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[alerts."bp.severe"]\nconfirm = 0\n')
+    sc = tmp_path / "s.jsonl"
+    sc.write_text('{"t": 0, "event": "end"}\n')
+    assert cli_main(["replay", str(sc), "--config", str(cfg)]) == 78
+    assert "alerts.bp.severe.confirm: must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_replay_uses_chair_protocol_from_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """session_start without protocol takes the chair's configured one: iv-ketamine has no
+    check_missed, so only tech.bp_overdue fires."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[chairs]]\nid = "chair-1"\nprotocol = "iv-ketamine"\n')
+    sc = tmp_path / "s.jsonl"
+    sc.write_text(
+        '{"t": 0, "event": "session_start"}\n'
+        '{"t": 10, "event": "bp", "sys": 120, "dia": 80}\n'
+        '{"t": 20, "event": "bp", "sys": 120, "dia": 80}\n'
+        '{"t": 30, "event": "dose_start"}\n{"t": 4000, "event": "end"}\n'
+    )
+    assert cli_main(["replay", str(sc), "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [json.loads(x)["rule"] for x in out] == ["tech.bp_overdue"]
+    assert cli_main(["replay", str(sc)]) == 0  # default esketamine: check_missed too
+    got = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    # overdue at 30 + 780; check_missed at 30 + 3000, escalating at +300, +600, +900
+    assert [(e["t"], e["rule"], e["event"]) for e in got] == [
+        (810.0, "tech.bp_overdue", "raised"),
+        (3030.0, "session.check_missed", "raised"),
+        (3330.0, "session.check_missed", "escalated"),
+        (3630.0, "session.check_missed", "escalated"),
+        (3930.0, "session.check_missed", "escalated"),
+    ]
+
+
+def test_load_scenario_reads_case_files() -> None:
+    here = Path(__file__).parent / "cases" / "hr_high_for_300s" / "scenario.jsonl"
+    assert len(load_scenario(here)) > 80

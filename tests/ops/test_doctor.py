@@ -1,0 +1,205 @@
+"""`monitord doctor` against the real servers (issue 7, acceptance 3): everything reachable
+passes; a stopped broker, a wrong password, a missing database, a missing serial port each
+fail their own line with a fix hint and exit 1. Bluetooth is a `skip` line with a note on
+this machine (no D-Bus / adapter), never a pytest skip.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import TLS_USERS
+from servers import Influxd, Mosquitto, TlsMaterial, make_tls_material
+
+
+@pytest.fixture
+def pty_port() -> Iterator[str]:
+    """A real pseudo-terminal standing in for a USB serial adapter."""
+    master, slave = os.openpty()
+    try:
+        yield os.ttyname(slave)
+    finally:
+        os.close(slave)
+        os.close(master)
+
+
+def write_config(
+    tmp: Path,
+    mqtt: Mosquitto,
+    tls: TlsMaterial,
+    influxd: Influxd,
+    db: str,
+    port: str,
+    password: str = TLS_USERS["monitord"],
+) -> Path:
+    creds = tmp / "creds"
+    creds.mkdir(exist_ok=True)
+    (creds / "mqtt-password").write_text(password + "\n")
+    cfg = tmp / "monitord.toml"
+    cfg.write_text(
+        f"""
+[site]
+id = "doctor-test"
+
+[mqtt]
+host = "{mqtt.host}"
+port = {mqtt.port}
+username = "monitord"
+password_file = "mqtt-password"
+
+  [mqtt.tls]
+  ca_file = "{tls.ca_file}"
+
+[influx]
+url = "{influxd.url}"
+api = "v1"
+database = "{db}"
+
+[storage]
+path = "{tmp / "state" / "outbox.sqlite"}"
+max_mb = 1
+
+[[chairs]]
+id = "chair-1"
+
+  [[chairs.devices]]
+  id = "oximeter"
+  driver = "masimo-ascii"
+  port = "{port}"
+"""
+    )
+    return cfg
+
+
+def doctor(cfg: Path) -> tuple[int, dict[str, str]]:
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "monitord",
+            "doctor",
+            "--config",
+            str(cfg),
+            "--credentials",
+            str(cfg.parent / "creds"),
+            "--timeout",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.stderr == "", p.stderr
+    print(p.stdout)
+    lines: dict[str, str] = {}
+    for ln in p.stdout.splitlines():
+        status, rest = ln.split(None, 1)
+        name = rest.split(":", 1)[0]
+        lines[name] = ln
+        assert status in ("ok", "FAIL", "skip"), ln
+    return p.returncode, lines
+
+
+@pytest.fixture
+def cfg(
+    tmp_path: Path,
+    mosquitto_tls: Mosquitto,
+    tls_material: TlsMaterial,
+    influxd: Influxd,
+    influx_db: str,
+    pty_port: str,
+) -> Path:
+    return write_config(tmp_path, mosquitto_tls, tls_material, influxd, influx_db, pty_port)
+
+
+def test_all_good_passes(cfg: Path) -> None:
+    rc, lines = doctor(cfg)
+    assert rc == 0, "\n".join(lines.values())
+    for name in ("config", "serial chair-1/oximeter", "mqtt", "influx v1", "disk"):
+        assert lines[name].startswith("ok "), lines[name]
+    assert "connected as monitord over TLS" in lines["mqtt"]
+    assert "writable" in lines["influx v1"]
+    # No D-Bus / adapter on the test machine and no BLE device configured: a clear note.
+    assert lines["bluetooth"].startswith("skip "), lines["bluetooth"]
+    assert "no BLE devices configured" in lines["bluetooth"]
+    assert lines["clock"].split()[0] in ("ok", "skip"), lines["clock"]
+
+
+def test_broker_stopped_fails_mqtt_line(cfg: Path, mosquitto_tls: Mosquitto) -> None:
+    mosquitto_tls.stop()
+    rc, lines = doctor(cfg)
+    assert rc == 1
+    assert lines["mqtt"].startswith("FAIL "), lines["mqtt"]
+    assert "not reachable" in lines["mqtt"] and "-> fix: start the broker" in lines["mqtt"]
+    assert lines["influx v1"].startswith("ok ")  # only that line fails
+
+
+def test_wrong_password_fails_mqtt_line(
+    tmp_path: Path,
+    mosquitto_tls: Mosquitto,
+    tls_material: TlsMaterial,
+    influxd: Influxd,
+    influx_db: str,
+    pty_port: str,
+) -> None:
+    cfg = write_config(
+        tmp_path, mosquitto_tls, tls_material, influxd, influx_db, pty_port, password="wrong"
+    )
+    rc, lines = doctor(cfg)
+    assert rc == 1
+    assert lines["mqtt"].startswith("FAIL "), lines["mqtt"]
+    assert "login refused for user monitord" in lines["mqtt"]
+    assert "-> fix: check mqtt.username and the password" in lines["mqtt"]
+
+
+def test_empty_secret_file_is_named(cfg: Path) -> None:
+    (cfg.parent / "creds" / "mqtt-password").write_text("")
+    rc, lines = doctor(cfg)
+    assert rc == 1
+    assert "mqtt-password is empty" in lines["mqtt"], lines["mqtt"]
+
+
+def test_wrong_ca_fails_tls(cfg: Path, tmp_path: Path) -> None:
+    other = make_tls_material(tmp_path / "other-ca")
+    cfg.write_text(re.sub(r'ca_file = ".*"', f'ca_file = "{other.ca_file}"', cfg.read_text()))
+    rc, lines = doctor(cfg)
+    assert rc == 1
+    assert "TLS failed" in lines["mqtt"] and "ca_file" in lines["mqtt"], lines["mqtt"]
+
+
+def test_database_missing_and_server_down(cfg: Path, influxd: Influxd) -> None:
+    text = cfg.read_text()
+    missing = cfg.with_name("missing-db.toml")
+    missing.write_text(re.sub(r'database = ".*"', 'database = "no_such_db"', text))
+    rc, lines = doctor(missing)
+    assert rc == 1
+    assert "database no_such_db not found" in lines["influx v1"], lines["influx v1"]
+    assert 'CREATE DATABASE "no_such_db"' in lines["influx v1"]
+
+    influxd.stop()
+    rc, lines = doctor(cfg)
+    assert rc == 1
+    assert "not reachable" in lines["influx v1"] and "-> fix:" in lines["influx v1"]
+
+
+def test_missing_serial_port(cfg: Path, pty_port: str) -> None:
+    cfg.write_text(cfg.read_text().replace(pty_port, "/dev/ttyUSB-monitord-absent"))
+    rc, lines = doctor(cfg)
+    assert rc == 1
+    line = lines["serial chair-1/oximeter"]
+    assert "does not exist" in line and "/dev/serial/by-id" in line, line
+
+
+def test_bad_config_fails_first_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[mqtt]\nport = 0\n")
+    rc, lines = doctor(cfg)
+    assert rc == 1
+    assert lines["config"].startswith("FAIL ") and "mqtt.port" in lines["config"]
+    assert f"-> fix: monitord check-config {cfg}" in lines["config"]

@@ -1,0 +1,219 @@
+"""config/mosquitto/ under a real mosquitto (issue 7, acceptance 4): a chair account may
+publish only under its own monitord/{site}/{chair}/ and read only its own cmd/ topics; the
+station account reads every chair and publishes acks.
+
+The broker runs the shipped monitord.conf and monitord.acl verbatim, except the
+certificate/password/ACL paths and the port, which point at test material.
+
+Refusals are shown two ways: MQTT 5 reason codes (SUBACK "Not authorized"), and for
+publishes (which mosquitto drops silently) an observer that reads everything: a refused
+message is absent although a later message on the same connection arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import shutil
+import ssl
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiomqtt
+import pytest
+from paho.mqtt.reasoncodes import ReasonCode
+from servers import Mosquitto, TlsMaterial, find_binary, session_tmpdir
+
+REPO = Path(__file__).resolve().parents[2]
+CONF = REPO / "config" / "mosquitto" / "monitord.conf"
+ACL = REPO / "config" / "mosquitto" / "monitord.acl"
+SITE = "clinic-north"
+USERS = {"chair-3": "pw-chair-3", "chair-4": "pw-chair-4", "station": "pw-station"}
+_ids = itertools.count()
+
+
+class AclMosquitto(Mosquitto):
+    """Mosquitto running config/mosquitto/monitord.conf with test paths substituted."""
+
+    def _write_config(self) -> None:
+        assert self.tls is not None
+        pw = self.workdir / "monitord.passwd"
+        pw.write_text("")
+        tool = find_binary(["/usr/bin/mosquitto_passwd", "mosquitto_passwd"], "mosquitto")
+        for user, password in self.users.items():
+            subprocess.run([tool, "-b", str(pw), user, password], check=True)
+        pw.chmod(0o600)
+        shutil.copy(ACL, self.workdir / "monitord.acl")
+        text = CONF.read_text()
+        for old, new in {
+            "listener 8883": f"listener {self.port} {self.host}",
+            "/etc/mosquitto/certs/clinic-ca.pem": str(self.tls.ca_file),
+            "/etc/mosquitto/certs/broker.pem": str(self.tls.server_cert),
+            "/etc/mosquitto/certs/broker.key": str(self.tls.server_key),
+            "/etc/mosquitto/monitord.passwd": str(pw),
+            "/etc/mosquitto/monitord.acl": str(self.workdir / "monitord.acl"),
+        }.items():
+            assert old in text, old
+            text = text.replace(old, new)
+        extra = [
+            *(["user root"] if os.geteuid() == 0 else []),
+            f"persistence_location {self.datadir}/",
+            f"log_dest file {self.workdir / 'mosquitto-broker.log'}",
+            "log_type all",
+        ]
+        self.conf.write_text(text + "\n" + "\n".join(extra) + "\n")
+
+
+@pytest.fixture(scope="module")
+def broker(tls_material: TlsMaterial) -> Iterator[AclMosquitto]:
+    workdir = session_tmpdir("mosquitto-acl")
+    srv = AclMosquitto(workdir, tls=tls_material, users=USERS)
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.asynccontextmanager
+async def login(broker: AclMosquitto, user: str) -> AsyncIterator[aiomqtt.Client]:
+    assert broker.tls is not None
+    ctx = ssl.create_default_context(cafile=str(broker.tls.ca_file))
+    async with aiomqtt.Client(
+        broker.host,
+        broker.port,
+        username=user,
+        password=USERS[user],
+        identifier=f"acl-{user}-{next(_ids)}",
+        protocol=aiomqtt.ProtocolVersion.V5,
+        tls_context=ctx,
+        timeout=10,
+    ) as c:
+        yield c
+
+
+def t(chair: str, rest: str) -> str:
+    return f"monitord/{SITE}/{chair}/{rest}"
+
+
+async def collect(client: aiomqtt.Client, until: str) -> list[tuple[str, bytes]]:
+    """Messages received until one arrives on topic `until` (inclusive)."""
+    got: list[tuple[str, bytes]] = []
+    async with asyncio.timeout(10):
+        async for m in client.messages:
+            got.append((str(m.topic), bytes(m.payload)))  # type: ignore[arg-type]
+            if str(m.topic) == until:
+                return got
+    raise AssertionError("unreachable")
+
+
+def refused(codes: tuple[int, ...] | list[ReasonCode]) -> bool:
+    return all(isinstance(c, ReasonCode) and c.is_failure for c in codes)
+
+
+async def test_chair_cannot_publish_or_ack_for_another_chair(broker: AclMosquitto) -> None:
+    async with login(broker, "station") as station, login(broker, "chair-4") as chair4:
+        await station.subscribe(f"monitord/{SITE}/#", qos=1)
+        await chair4.subscribe(t("chair-4", "cmd/ack"), qos=1)
+        async with login(broker, "chair-3") as chair3:
+            # Forbidden: chair-3 speaking for chair-4, and acking chair-4's alert.
+            await chair3.publish(t("chair-4", "alerts/events"), b"forged-event", qos=1)
+            await chair3.publish(t("chair-4", "vitals/bp"), b"forged-vitals", qos=1)
+            await chair3.publish(t("chair-4", "cmd/ack"), b"forged-ack", qos=1)
+            # Also forbidden: a chair acking even its own alerts (acks come from stations).
+            await chair3.publish(t("chair-3", "cmd/ack"), b"self-ack", qos=1)
+            # Allowed, afterwards on the same connection: the sentinel.
+            await chair3.publish(t("chair-3", "alerts/events"), b"own-event", qos=1)
+            seen = await collect(station, until=t("chair-3", "alerts/events"))
+            # Then the station acks chair-4's alert, which chair-4 receives; the forged ack,
+            # published before it, never arrived.
+            await station.publish(t("chair-4", "cmd/ack"), b"station-ack", qos=1)
+            acks = await collect(chair4, until=t("chair-4", "cmd/ack"))
+    payloads = [p for _, p in seen]
+    assert payloads == [b"own-event"], seen
+    assert acks == [(t("chair-4", "cmd/ack"), b"station-ack")], acks
+
+
+async def test_chair_reads_only_its_own_cmd_topics(broker: AclMosquitto) -> None:
+    # mosquitto 2 grants every SUBSCRIBE and applies `read` per delivered message, so the
+    # proof is what arrives: chair-3 subscribes to other chairs' topics (and to a wildcard
+    # over the site), they are published to, and only its own cmd topics reach it.
+    async with login(broker, "chair-3") as chair3:
+        for topic in (
+            t("chair-4", "cmd/ack"),
+            t("chair-4", "cmd/session"),
+            t("chair-4", "alerts/events"),
+            t("chair-3", "vitals/bp"),
+            f"monitord/{SITE}/#",
+            t("chair-3", "cmd/ack"),
+            t("chair-3", "cmd/session"),
+        ):
+            await chair3.subscribe(topic, qos=1)
+        async with login(broker, "chair-4") as chair4, login(broker, "station") as station:
+            await chair4.publish(t("chair-4", "alerts/events"), b"chair-4-event", qos=1)
+            await station.publish(t("chair-4", "cmd/ack"), b"ack-for-4", qos=1)
+            await station.publish(t("chair-4", "cmd/session"), b"session-for-4", qos=1)
+            await station.publish(t("chair-3", "cmd/ack"), b"ack-for-3", qos=1)
+            await station.publish(t("chair-3", "cmd/session"), b"start", qos=1)
+            got = await collect(chair3, until=t("chair-3", "cmd/session"))
+    # Delivered once per matching subscription (exact + wildcard), never another chair's.
+    assert set(got) == {
+        (t("chair-3", "cmd/ack"), b"ack-for-3"),
+        (t("chair-3", "cmd/session"), b"start"),
+    }, got
+
+
+async def test_station_reads_every_chair_and_acks(broker: AclMosquitto) -> None:
+    async with login(broker, "station") as station:
+        codes = await station.subscribe(f"monitord/{SITE}/+/alerts/#", qos=1)
+        assert not refused(codes)
+        async with login(broker, "chair-3") as c3, login(broker, "chair-4") as c4:
+            await c3.subscribe(t("chair-3", "cmd/ack"), qos=1)
+            await c3.publish(t("chair-3", "alerts/events"), b"e3", qos=1)
+            await c4.publish(t("chair-4", "alerts/events"), b"e4", qos=1)
+            got = await collect(station, until=t("chair-4", "alerts/events"))
+            await station.publish(t("chair-3", "cmd/ack"), b'{"alert_id": "a", "by": "n"}', qos=1)
+            acks = await collect(c3, until=t("chair-3", "cmd/ack"))
+    assert sorted(got) == [
+        (t("chair-3", "alerts/events"), b"e3"),
+        (t("chair-4", "alerts/events"), b"e4"),
+    ]
+    assert acks == [(t("chair-3", "cmd/ack"), b'{"alert_id": "a", "by": "n"}')]
+
+
+async def test_station_cannot_forge_alerts(broker: AclMosquitto) -> None:
+    async with login(broker, "station") as station, login(broker, "chair-3") as c3:
+        await station.subscribe(f"monitord/{SITE}/#", qos=1)
+        await station.publish(t("chair-3", "alerts/events"), b"forged-by-station", qos=1)
+        await c3.publish(t("chair-3", "status"), b"sentinel", qos=1)
+        got = await collect(station, until=t("chair-3", "status"))
+    assert [p for _, p in got] == [b"sentinel"], got
+
+
+async def test_wrong_password_and_plain_connection_refused(broker: AclMosquitto) -> None:
+    assert broker.tls is not None
+    ctx = ssl.create_default_context(cafile=str(broker.tls.ca_file))
+    with pytest.raises(aiomqtt.MqttError, match=r"[Nn]ot authori"):
+        async with aiomqtt.Client(
+            broker.host,
+            broker.port,
+            username="chair-3",
+            password="wrong",
+            protocol=aiomqtt.ProtocolVersion.V5,
+            tls_context=ctx,
+            timeout=10,
+        ):
+            pass
+    with pytest.raises((aiomqtt.MqttError, OSError)):
+        async with aiomqtt.Client(
+            broker.host,
+            broker.port,
+            username="chair-3",
+            password=USERS["chair-3"],
+            timeout=5,
+        ):
+            pass

@@ -1,0 +1,1 @@
+from serial_testkit import ctx  # noqa: F401  (fixture)

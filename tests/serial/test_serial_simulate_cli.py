@@ -1,0 +1,92 @@
+"""`monitord simulate` as a subprocess, read by the real transport + IntelliVue driver,
+and `monitord decode --profile intellivue|nonin-2`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from serial_testkit import RecordingContext
+
+from drivers import intellivue_frames as F
+from drivers.nonin2 import packet_frames
+from drivers.registry import DRIVERS
+from drivers.serial_link import Backoff, run_serial_device
+from monitord.config import DeviceConfig
+from monitord.models import Kind
+
+SCENARIO = """\
+# tiny scenario
+{"t": 0, "event": "session_start", "protocol": "esketamine"}
+{"t": 0.5, "event": "bp", "sys": 131, "dia": 84, "pulse": 66}
+{"t": 1.0, "event": "hr", "hr": 66}
+{"t": 1.5, "event": "spo2", "spo2": 98, "pulse": 65}
+{"t": 20, "event": "end"}
+"""
+
+
+async def test_simulate_command_feeds_the_driver(tmp_path: Path, ctx: RecordingContext) -> None:
+    scen = tmp_path / "s.jsonl"
+    scen.write_text(SCENARIO)
+    link = tmp_path / "ivue"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "monitord", "simulate", "--driver", "intellivue",
+        "--link", str(link), "--speed", "4", str(scen),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    first = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
+    assert first == str(link)
+    dev = DeviceConfig(id="mon", driver="intellivue", port=first, poll_interval_s=0.2)
+    task = asyncio.create_task(
+        run_serial_device(dev, DRIVERS["intellivue"], ctx, backoff=Backoff(0.05, 0.3))
+    )
+    try:
+        await ctx.until(lambda: bool(ctx.of(Kind.SPO2)), "scenario played", 30)
+        assert dict(ctx.of(Kind.BP)[0].values) == {
+            "sys_mmHg": 131, "dia_mmHg": 84, "map_mmHg": None, "pulse_bpm": 66,
+        }  # fmt: skip
+        assert ctx.of(Kind.HR)[0].values["hr_bpm"] == 66
+        assert dict(ctx.of(Kind.SPO2)[0].values) == {"spo2_pct": 98, "pulse_bpm": 65}
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert await asyncio.wait_for(proc.wait(), 30) == 0
+
+
+def test_simulate_bad_scenario_exit_65(tmp_path: Path) -> None:
+    scen = tmp_path / "bad.jsonl"
+    scen.write_text('{"t": 0, "event": "bp", "sys": 120}\n')
+    r = subprocess.run(
+        [sys.executable, "-m", "monitord", "simulate", "--driver", "nonin-2", str(scen)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 65 and "line 1" in r.stderr and "'dia'" in r.stderr
+
+
+def _decode(profile: str, *data: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitord", "decode", "--profile", profile, *data],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_decode_profiles() -> None:
+    obs = F.Observation(
+        3, (F.ObservedValue(F.NOM_ECG_CARD_BEAT_RATE, 0, F.NOM_DIM_BEAT_PER_MIN, 61.0),)
+    )
+    r = _decode("intellivue", F.frame(F.poll_result(1, 1, 1, None, [obs])).hex(" "))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {
+        "kind": "hr", "hr_bpm": 61.0, "measured_at": None, "status": [], "contact": None,
+        "valid": True,
+    }  # fmt: skip
+    r = _decode("nonin-2", packet_frames(72, 97)[:15].hex())
+    assert r.returncode == 0 and json.loads(r.stdout)["spo2_pct"] == 97
+    r = _decode("intellivue", F.frame(b"x", corrupt_fcs=True).hex())
+    assert r.returncode == 65 and json.loads(r.stdout)["rejected"] == "bad_checksum"

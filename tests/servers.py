@@ -1,0 +1,634 @@
+"""Real test servers: Mosquitto, InfluxDB 1.6 and VictoriaMetrics on free loopback ports.
+
+Each server is a `ServerProcess`: a child process with its own temp config and data dir,
+started on a free 127.0.0.1 port and polled until ready. Tests can take it down and bring
+it back on the SAME port and data dir (`stop()`/`start()`), or freeze it (`pause()` sends
+SIGSTOP, `resume()` SIGCONT) to play an outage where TCP still accepts but nothing answers.
+
+A missing binary is a test FAILURE naming the Debian package (never a skip): the suite is
+only meaningful against the real servers (`scripts/setup.sh test` installs them).
+
+The pytest fixtures built on these live in `tests/conftest.py`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import ipaddress
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+
+# Every process started here, so a crashing session still reaps them (atexit in conftest).
+_LIVE: weakref.WeakSet[ServerProcess] = weakref.WeakSet()
+
+
+class MissingServerBinary(RuntimeError):
+    """A server binary is not installed; the message names the Debian package."""
+
+
+def find_binary(names: list[str], package: str) -> str:
+    for name in names:
+        if os.path.isabs(name) and os.access(name, os.X_OK):
+            return name
+        found = shutil.which(name)
+        if found:
+            return found
+    raise MissingServerBinary(
+        f"{names[0]} not found: install the Debian package '{package}' "
+        f"(apt-get install {package}, or scripts/setup.sh test)"
+    )
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def http_post(
+    url: str, body: bytes, timeout: float = 5.0, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, data=body, method="POST", headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+class ServerProcess:
+    """One server child process on a fixed loopback port with a persistent data dir."""
+
+    name = "server"
+    package = "?"
+    binaries: list[str] = []  # noqa: RUF012
+    ready_timeout_s = 30.0
+
+    def __init__(self, workdir: Path) -> None:
+        self.binary = find_binary(self.binaries, self.package)
+        self.host = LOOPBACK
+        self.port = free_port()
+        self.workdir = workdir
+        self.datadir = workdir / "data"
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        self.logfile = workdir / f"{self.name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.paused = False
+        _LIVE.add(self)
+
+    # -- to override ---------------------------------------------------------------------
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def is_ready(self) -> bool:
+        return port_open(self.host, self.port)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def start(self) -> None:
+        """Start (or restart) on the same port and data dir; returns once it is ready."""
+        if self.running:
+            return
+        log = open(self.logfile, "ab")
+        try:
+            self.proc = subprocess.Popen(
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.workdir,
+                start_new_session=True,  # a Ctrl-C in pytest must not hit the servers first
+            )
+        finally:
+            log.close()
+        self.paused = False
+        deadline = time.monotonic() + self.ready_timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode} on start; "
+                    f"log {self.logfile}:\n{self.log_tail()}"
+                )
+            if self.is_ready():
+                return
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(
+            f"{self.name} not ready on {self.host}:{self.port} after {self.ready_timeout_s}s; "
+            f"log {self.logfile}:\n{self.log_tail()}"
+        )
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Graceful stop (SIGTERM, SIGKILL after `timeout`); data dir and port are kept."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            if self.paused:
+                self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.paused = False
+        # Wait until the port is released so a restart can bind it again.
+        deadline = time.monotonic() + 5
+        while port_open(self.host, self.port, 0.1) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, no chance to flush."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.paused = False
+
+    def pause(self) -> None:
+        """SIGSTOP: the kernel still accepts TCP connections but nothing is answered."""
+        assert self.proc is not None and self.running, f"{self.name} is not running"
+        self.proc.send_signal(signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self) -> None:
+        if self.proc is not None and self.paused:
+            self.proc.send_signal(signal.SIGCONT)
+        self.paused = False
+
+    def ensure_running(self) -> None:
+        """Undo whatever a previous test did (paused or stopped)."""
+        self.resume()
+        if not self.running:
+            self.start()
+
+    def log_tail(self, n: int = 30) -> str:
+        try:
+            return "\n".join(self.logfile.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.host}:{self.port} pid={self.pid}>"
+
+
+# -- Mosquitto ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TlsMaterial:
+    """A throwaway CA, a server certificate for 127.0.0.1/localhost and a client cert."""
+
+    dir: Path
+    ca_file: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+def make_tls_material(dirpath: Path) -> TlsMaterial:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    dirpath.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+    valid_from, valid_to = now - dt.timedelta(days=1), now + dt.timedelta(days=30)
+
+    def key() -> ec.EllipticCurvePrivateKey:
+        return ec.generate_private_key(ec.SECP256R1())
+
+    def write_key(k: ec.EllipticCurvePrivateKey, p: Path) -> None:
+        p.write_bytes(
+            k.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        p.chmod(0o600)
+
+    ca_key = key()
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "monitord test CA")])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(valid_from)
+        .not_valid_after(valid_to)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+
+    def leaf(cn: str, server: bool) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        k = key()
+        b = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+            .issuer_name(ca_name)
+            .public_key(k.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(valid_from)
+            .not_valid_after(valid_to)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.ExtendedKeyUsage(
+                    [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]
+                ),
+                critical=False,
+            )
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+            )
+        )
+        if server:
+            b = b.add_extension(
+                x509.SubjectAlternativeName(
+                    [
+                        x509.DNSName("localhost"),
+                        x509.IPAddress(ipaddress.ip_address(LOOPBACK)),
+                    ]
+                ),
+                critical=False,
+            )
+        return b.sign(ca_key, hashes.SHA256()), k
+
+    m = TlsMaterial(
+        dir=dirpath,
+        ca_file=dirpath / "ca.pem",
+        server_cert=dirpath / "server.pem",
+        server_key=dirpath / "server.key",
+        client_cert=dirpath / "client.pem",
+        client_key=dirpath / "client.key",
+    )
+    m.ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    srv, srv_key = leaf("localhost", server=True)
+    m.server_cert.write_bytes(srv.public_bytes(serialization.Encoding.PEM))
+    write_key(srv_key, m.server_key)
+    cli, cli_key = leaf("monitord-test-client", server=False)
+    m.client_cert.write_bytes(cli.public_bytes(serialization.Encoding.PEM))
+    write_key(cli_key, m.client_key)
+    return m
+
+
+class Mosquitto(ServerProcess):
+    """Debian's mosquitto 2.x, anonymous on loopback, with persistence (sessions survive
+    a restart, like a production broker with `persistence true`)."""
+
+    name = "mosquitto"
+    package = "mosquitto"
+    binaries = ["/usr/sbin/mosquitto", "mosquitto"]  # noqa: RUF012
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        tls: TlsMaterial | None = None,
+        users: dict[str, str] | None = None,
+        require_client_cert: bool = False,
+    ) -> None:
+        super().__init__(workdir)
+        self.tls = tls
+        self.users = dict(users or {})
+        self.require_client_cert = require_client_cert
+        self.conf = workdir / "mosquitto.conf"
+        self._write_config()
+
+    @property
+    def url(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+    def _write_config(self) -> None:
+        lines = [
+            # As root mosquitto drops to user `mosquitto`, which cannot read our 0700 temp
+            # dirs; "root" keeps the current user (ignored when not started as root).
+            *(["user root"] if os.geteuid() == 0 else []),
+            "per_listener_settings false",
+            f"listener {self.port} {self.host}",
+            "persistence true",
+            f"persistence_location {self.datadir}/",
+            "autosave_interval 1",
+            f"log_dest file {self.workdir / 'mosquitto-broker.log'}",
+            "log_type all",
+            "connection_messages true",
+            "max_queued_messages 100000",
+            "max_inflight_messages 100",
+        ]
+        if self.users:
+            pwfile = self.workdir / "passwd"
+            pwfile.write_text("")
+            tool = find_binary(["/usr/bin/mosquitto_passwd", "mosquitto_passwd"], "mosquitto")
+            for user, pw in self.users.items():
+                subprocess.run([tool, "-b", str(pwfile), user, pw], check=True)
+            pwfile.chmod(0o600)
+            lines += ["allow_anonymous false", f"password_file {pwfile}"]
+        else:
+            lines += ["allow_anonymous true"]
+        if self.tls is not None:
+            lines += [
+                f"cafile {self.tls.ca_file}",
+                f"certfile {self.tls.server_cert}",
+                f"keyfile {self.tls.server_key}",
+                "tls_version tlsv1.2",
+            ]
+            if self.require_client_cert:
+                lines += ["require_certificate true"]
+        self.conf.write_text("\n".join(lines) + "\n")
+
+    def command(self) -> list[str]:
+        return [self.binary, "-c", str(self.conf)]
+
+    def broker_log(self) -> str:
+        p = self.workdir / "mosquitto-broker.log"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def pub_args(self) -> list[str]:
+        """Connection arguments for mosquitto_pub/mosquitto_sub against this broker."""
+        args = ["-h", self.host, "-p", str(self.port)]
+        if self.tls is not None:
+            args += ["--cafile", str(self.tls.ca_file)]
+        return args
+
+
+# -- InfluxDB 1.6 ------------------------------------------------------------------------
+
+
+class Influxd(ServerProcess):
+    """Debian's InfluxDB 1.6 (`influxd`), HTTP only on loopback, no reporting."""
+
+    name = "influxd"
+    package = "influxdb"
+    binaries = ["/usr/bin/influxd", "influxd"]  # noqa: RUF012
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.rpc_port = free_port()
+        self.conf = workdir / "influxdb.conf"
+        d = self.datadir
+        self.conf.write_text(
+            f"""\
+reporting-disabled = true
+bind-address = "{self.host}:{self.rpc_port}"
+
+[meta]
+  dir = "{d / "meta"}"
+  retention-autocreate = true
+  logging-enabled = false
+
+[data]
+  dir = "{d / "data"}"
+  wal-dir = "{d / "wal"}"
+  wal-fsync-delay = "0s"
+  index-version = "inmem"
+  query-log-enabled = false
+  trace-logging-enabled = false
+
+[monitor]
+  store-enabled = false
+
+[subscriber]
+  enabled = false
+
+[http]
+  enabled = true
+  bind-address = "{self.host}:{self.port}"
+  auth-enabled = false
+  log-enabled = false
+  pprof-enabled = false
+  unix-socket-enabled = false
+
+[ifql]
+  enabled = false
+
+[logging]
+  level = "warn"
+  suppress-logo = true
+
+[[graphite]]
+  enabled = false
+[[collectd]]
+  enabled = false
+[[opentsdb]]
+  enabled = false
+[[udp]]
+  enabled = false
+
+[continuous_queries]
+  enabled = false
+"""
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        return [self.binary, "run", "-config", str(self.conf)]
+
+    def is_ready(self) -> bool:
+        try:
+            status, _ = http_get(f"{self.url}/ping", timeout=0.5)
+        except OSError:
+            return False
+        return status == 204
+
+    def query(self, q: str, db: str | None = None) -> dict[str, object]:
+        """Run InfluxQL via /query; returns the decoded JSON (raises on HTTP errors)."""
+        import json
+
+        params = {"q": q, "epoch": "ns"}
+        if db:
+            params["db"] = db
+        status, body = http_post(
+            f"{self.url}/query",
+            urllib.parse.urlencode(params).encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        if status != 200:
+            raise RuntimeError(f"influxd /query {status}: {body[:300]!r}")
+        out: dict[str, object] = json.loads(body)
+        return out
+
+    def create_database(self, name: str) -> None:
+        self.query(f'CREATE DATABASE "{name}"')
+
+    def drop_database(self, name: str) -> None:
+        self.query(f'DROP DATABASE "{name}"')
+
+    def rows(self, q: str, db: str) -> list[dict[str, object]]:
+        """Rows of the first statement's series as dicts (column -> value), tags merged in."""
+        res = self.query(q, db)
+        out: list[dict[str, object]] = []
+        results = res.get("results")
+        assert isinstance(results, list)
+        for r in results:
+            if "error" in r:
+                raise RuntimeError(f"influxd query error: {r['error']}")
+            for s in r.get("series", []):
+                cols = s["columns"]
+                for v in s["values"]:
+                    row = dict(zip(cols, v, strict=True))
+                    row.update(s.get("tags") or {})
+                    out.append(row)
+        return out
+
+
+# -- VictoriaMetrics ---------------------------------------------------------------------
+
+
+class VictoriaMetrics(ServerProcess):
+    """Debian's victoria-metrics (single node): accepts InfluxDB line protocol on /write
+    and /api/v2/write; reads back via /api/v1/export (raw samples)."""
+
+    name = "victoria-metrics"
+    package = "victoria-metrics"
+    binaries = ["/usr/bin/victoria-metrics", "victoria-metrics"]  # noqa: RUF012
+
+    def __init__(self, workdir: Path, extra_flags: list[str] | None = None) -> None:
+        super().__init__(workdir)
+        self.extra_flags = list(extra_flags or [])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        return [
+            self.binary,
+            f"-httpListenAddr={self.host}:{self.port}",
+            f"-storageDataPath={self.datadir}",
+            "-retentionPeriod=100y",
+            "-search.latencyOffset=0s",
+            "-search.disableCache",
+            "-loggerLevel=WARN",
+            # InfluxDB overwrites a point rewritten with the same series and timestamp, so
+            # a retried "may have landed" write is idempotent there. VictoriaMetrics keeps
+            # every raw sample unless deduplication is on; with it, one sample per series
+            # and millisecond survives, which gives the same idempotent retries.
+            "-dedup.minScrapeInterval=1ms",
+            *self.extra_flags,
+        ]
+
+    def is_ready(self) -> bool:
+        try:
+            status, body = http_get(f"{self.url}/health", timeout=0.5)
+        except OSError:
+            return False
+        return status == 200 and body.strip() == b"OK"
+
+    def flush(self) -> None:
+        """Make just-ingested samples searchable (they are buffered for ~1 s otherwise)."""
+        http_get(f"{self.url}/internal/force_flush", timeout=5)
+
+    def count_samples(self, match: str) -> int:
+        return sum(len(s["values"]) for s in self.export(match))  # type: ignore[misc, arg-type]
+
+    def wait_samples(self, match: str, n: int, timeout: float = 15.0) -> int:
+        """Poll until at least `n` samples match (VictoriaMetrics makes new samples
+        searchable about a second after ingestion), then return the count seen."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.count_samples(match)
+            if got >= n or time.monotonic() >= deadline:
+                return got
+            time.sleep(0.1)
+
+    def export(self, match: str) -> list[dict[str, object]]:
+        """Raw samples of every series matching the selector, one JSON object per series."""
+        import json
+
+        self.flush()
+        q = urllib.parse.urlencode({"match[]": match, "start": "0"})
+        status, body = http_get(f"{self.url}/api/v1/export?{q}", timeout=10)
+        if status != 200:
+            raise RuntimeError(f"victoria-metrics export {status}: {body[:300]!r}")
+        return [json.loads(line) for line in body.splitlines() if line.strip()]
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def unique_name(prefix: str = "t") -> str:
+    """A fresh identifier usable as a database name, MQTT topic level or site id."""
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
+
+
+def reap_all() -> None:
+    """Kill every server still running (atexit / session teardown after a crash)."""
+    for srv in list(_LIVE):
+        with contextlib.suppress(Exception):
+            srv.resume()
+            srv.kill()
+
+
+def wait_for(pred: Callable[[], bool], timeout: float = 10.0, interval: float = 0.05) -> bool:
+    """Poll `pred` until true or `timeout`; returns the last result (tests assert it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if pred():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+def session_tmpdir(prefix: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"monitord-{prefix}-"))

@@ -1,0 +1,95 @@
+"""check-config: the good example configs pass; each bad case (one folder under
+tests/config_cases/, named for what it proves) exits 78 with exactly the expected lines."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from drivers.registry import DRIVERS
+from monitord.config import ConfigError, load_config, loads_config
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = sorted(p for p in (ROOT / "tests" / "config_cases").iterdir() if p.is_dir())
+
+
+def check_config(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitord", "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("name", ["example.toml", "demo.toml"])
+def test_shipped_configs_are_ok(name: str) -> None:
+    r = check_config(ROOT / "config" / name)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "ok\n", "")
+
+
+def test_help_exits_zero() -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "monitord", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0
+    for cmd in ("run", "check-config", "demo", "replay", "decode", "simulate", "status"):
+        assert cmd in r.stdout
+
+
+def test_at_least_twelve_bad_cases() -> None:
+    assert len(CASES) >= 12
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_config_case(case: Path) -> None:
+    cfg = case / "config.toml"
+    expected = (case / "expected.txt").read_text().splitlines()
+    expected = [
+        line.replace("PATH", str(cfg)).replace("DRIVERS", ", ".join(sorted(DRIVERS)))
+        for line in expected
+    ]
+    r = check_config(cfg)
+    assert r.returncode == 78
+    assert r.stdout == ""
+    assert "Traceback" not in r.stderr
+    assert r.stderr.splitlines() == expected
+
+
+def test_missing_file_is_one_line() -> None:
+    r = check_config(ROOT / "nope.toml")
+    assert r.returncode == 78
+    assert r.stderr.splitlines() == [
+        f"{ROOT / 'nope.toml'}: cannot read: No such file or directory"
+    ]
+
+
+def test_relative_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    p = tmp_path / "sub" / "c.toml"
+    p.write_text(
+        '[storage]\npath = "store.sqlite"\n[[chairs]]\nid = "c1"\n'
+        '[[chairs.devices]]\nid = "ox"\ndriver = "masimo-ascii"\nsimulate = "s.jsonl"\n'
+    )
+    cfg = load_config(p)
+    assert cfg.storage.path == tmp_path / "sub" / "store.sqlite"
+    assert cfg.chairs[0].devices[0].simulate == tmp_path / "sub" / "s.jsonl"
+    assert cfg.chairs[0].simulated
+
+
+def test_config_is_never_written(tmp_path: Path) -> None:
+    p = tmp_path / "c.toml"
+    text = '[site]\nid = "s1"\n'
+    p.write_text(text)
+    before = p.stat().st_mtime_ns
+    load_config(p)
+    assert p.read_text() == text and p.stat().st_mtime_ns == before
+
+
+def test_error_object_carries_lines() -> None:
+    with pytest.raises(ConfigError) as ei:
+        loads_config("[mqtt]\nport = 0\n", source="x.toml")
+    assert ei.value.lines == ["x.toml: mqtt.port: Input should be greater than or equal to 1"]
