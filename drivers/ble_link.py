@@ -14,8 +14,9 @@ State machine (one per configured device, runs until cancelled):
   payloads to `ctx.reject`, cuff-pressure progress is only counted.
 - Readings that carry a device timestamp are deduplicated on (timestamp, values): cuffs
   push their stored readings again on every connection.
-- Silence: no value for `silence_s` of chair time (`ctx.now()`, virtual for simulated
-  chairs) means the link is dead even if the stack still says connected.
+- Silence: no value for `silence_s` seconds (monotonic wall time, also for simulated
+  chairs, whose scenario gaps shrink with their speed) means the link is dead even if
+  the stack still says connected. Receive times come from `ctx.now()` only.
 - Errors are classified (`DeviceGone`, `AdapterBusy`, `Transient`, `ProfileMismatch`),
   each with its own capped exponential backoff with jitter and operator advice, logged
   at WARNING once per outage and at DEBUG on repeats.
@@ -32,7 +33,6 @@ import random
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from bleak import BleakClient, BleakScanner
@@ -126,6 +126,10 @@ def backoff_delay(err: BleLinkError, attempt: int, timing: LinkTiming, rng: rand
     return step * timing.backoff_scale * rng.uniform(0.5, 1.0)
 
 
+def _mono() -> float:
+    return asyncio.get_running_loop().time()
+
+
 class _Dedup:
     """Remembers recent timestamped readings so pushed-again stored readings drop out."""
 
@@ -163,7 +167,7 @@ class _Session:
         self.quirks: frozenset[str] = profile.quirks_for(dev.name, dev.quirks)
         self.cuff_pressure_values = 0
         self.duplicates = 0
-        self.last_rx: datetime = ctx.now()
+        self.last_rx = _mono()
         self.readings_this_connection = 0
 
     # link state: report transitions only
@@ -188,7 +192,7 @@ class _Session:
             log.debug("%s/%s: %s; retry in %.1f s", self.ctx.chair, self.ctx.device, err, delay)
 
     def on_value(self, sub: BleSubscription, data: bytes) -> None:
-        self.last_rx = self.ctx.now()
+        self.last_rx = _mono()
         result = sub.decode(bytes(data), self.quirks)
         if result is None:
             self.cuff_pressure_values += 1
@@ -207,7 +211,7 @@ class _Session:
                 result.device_time,
             )
             return
-        received = self.last_rx
+        received = self.ctx.now()
         self.ctx.emit(
             Reading(
                 chair=self.ctx.chair,
@@ -303,7 +307,7 @@ async def _connected_session(
             else:
                 log.info("%s/%s: %s: %s", s.ctx.chair, s.ctx.device, feat.name, decoded)
         s.readings_this_connection = 0
-        s.last_rx = s.ctx.now()
+        s.last_rx = _mono()
         for sub, ch in chars:
             await client.start_notify(ch, _callback(s, sub))
         s.warned.clear()
@@ -312,7 +316,7 @@ async def _connected_session(
             check = min(s.timing.silence_check_s, max(0.05, s.silence_s / 10))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(disconnected.wait(), check)
-            quiet = (s.ctx.now() - s.last_rx).total_seconds()
+            quiet = _mono() - s.last_rx
             if not disconnected.is_set() and quiet > s.silence_s:
                 return f"silent: no data for {quiet:.0f} s (limit {s.silence_s:g} s)"
         return "disconnected by the device"
@@ -364,7 +368,7 @@ async def run_ble_device(
             attempt += 1
             if episodic and isinstance(err, DeviceGone):
                 # an idle episodic cuff does not advertise: only silence is a loss
-                quiet = (ctx.now() - s.last_rx).total_seconds()
+                quiet = _mono() - s.last_rx
                 if quiet > s.silence_s:
                     s.set_link(False, f"silent: no reading for {quiet:.0f} s ({err})")
             else:

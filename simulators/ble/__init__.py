@@ -22,6 +22,21 @@ _BY_DRIVER: dict[str, type[_Peripheral]] = {
 }
 
 
+class VirtualLink(VirtualBleLink):
+    """`async with VirtualLink() as link:` a virtual link with its bleak backends bound,
+    as monitord/devices.py uses it for simulated chairs (one link per chair)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.client_backend, self.scanner_backend = backends(self)
+
+    async def __aenter__(self) -> VirtualLink:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
 def make_sim_device(driver_name: str, name: str, link: VirtualBleLink) -> SimDevice:
     """A simulated peripheral for a BLE driver name, advertising as `name` once entered."""
     try:
@@ -55,6 +70,7 @@ __all__ = [
     "SimOximeter",
     "SimStrap",
     "VirtualBleLink",
+    "VirtualLink",
     "attach_simulated",
     "backends",
     "make_sim_device",
