@@ -79,7 +79,6 @@ async def test_intellivue_scenario_unplug_and_replug(tmp_path: Path, ctx: Record
         await ctx.until(lambda: len(ctx.of(Kind.HR)) == 2, "second HR")
 
         # Unplug: the pty goes away -> link down.
-        old = sim.port_obj.slave_path  # type: ignore[attr-defined]
         await sim.drop_link()
         await ctx.until(lambda: ctx.links[-1][0] is False, "link down")
         assert not link.exists()
@@ -93,7 +92,8 @@ async def test_intellivue_scenario_unplug_and_replug(tmp_path: Path, ctx: Record
         finally:
             for fd in squat:
                 os.close(fd)
-        assert sim.port_obj.slave_path != old  # type: ignore[attr-defined]
+        # (Not asserted: another process on the machine may free and take pty numbers in
+        # between, so the new path can still equal the old one; the symlink is what matters.)
         await ctx.until(lambda: ctx.links[-1][0] is True, "link up again")
         await ctx.until(lambda: sim.associations == 2 and sim.polls > 0, "re-associated")
         await sim.send(SimEvent(Kind.SPO2, {"spo2_pct": 91, "pulse_bpm": 88}), _at())
