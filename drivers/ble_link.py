@@ -43,6 +43,7 @@ from bleak.exc import BleakDeviceNotFoundError, BleakError
 
 from drivers.base import DeviceContext, DriverDescriptor, Reject
 from drivers.ble_gatt import BleProfile, BleSample, BleSubscription
+from monitord.backoff import capped_delay
 from monitord.config import DeviceConfig
 from monitord.models import Reading, authoritative_time
 
@@ -122,8 +123,8 @@ class LinkTiming:
 
 def backoff_delay(err: BleLinkError, attempt: int, timing: LinkTiming, rng: random.Random) -> float:
     """Capped exponential backoff with jitter (50-100 % of the capped step)."""
-    step = min(err.backoff_cap_s, err.backoff_base_s * float(2 ** min(attempt, 16)))
-    return step * timing.backoff_scale * rng.uniform(0.5, 1.0)
+    k = timing.backoff_scale
+    return capped_delay(attempt, err.backoff_base_s * k, err.backoff_cap_s * k, rng)
 
 
 def _mono() -> float:

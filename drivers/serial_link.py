@@ -33,6 +33,7 @@ import serial
 import serial_asyncio_fast
 
 from drivers.base import DeviceContext, DriverDescriptor, LinkLost, SerialDefaults
+from monitord.backoff import capped_delay
 from monitord.config import DeviceConfig
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,7 @@ class Backoff:
     min_s: float = 0.05
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        hi = min(self.cap_s, self.base_s * (2 ** min(attempt, 30)))
-        return (rng or random).uniform(min(self.min_s, hi), hi)
+        return capped_delay(attempt, self.base_s, self.cap_s, rng, low_frac=0.0, floor_s=self.min_s)
 
 
 def classify(exc: BaseException) -> LinkError:

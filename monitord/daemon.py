@@ -94,8 +94,8 @@ class DeviceCtx:
         st = self.chair_rt.devices[self.device]
         st.rejects[str(reject.reason)] += 1
         # Counted always; logged WARNING once per reason, then DEBUG (house rule).
-        self._flog.failed(
-            str(reject.reason), f"rejected data: {reject.detail}", advice="counted and skipped"
+        self._flog.failure(
+            str(reject.reason), f"rejected data: {reject.detail} (counted and skipped)"
         )
 
     def now(self) -> datetime:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+import time
 
 _configured = False
 
@@ -42,26 +42,41 @@ def setup_logging(level: str = "INFO") -> None:
 
 
 class FailureLog:
-    """Log recurring failures of one thing (a device, a sink) without flooding the journal."""
+    """Recurring failures of one thing (a device, a sink, a task) without flooding the
+    journal: the first failure of each class at WARNING (or the level given) with operator
+    advice, repeats of the same class at DEBUG with a count, the recovery at INFO with the
+    outage length (bleak-retry-connector style)."""
 
     def __init__(self, logger: logging.Logger, what: str) -> None:
         self.logger = logger
         self.what = what
-        self.kind: str | None = None
-        self.count = 0
+        self._current: str | None = None
+        self._since: float | None = None
+        self.repeats = 0
 
-    def failed(self, kind: str, message: str, advice: str = "", **kv: Any) -> None:
-        if kind != self.kind:
-            self.kind, self.count = kind, 1
-            text = f"{self.what}: {message}" + (f" ({advice})" if advice else "")
-            self.logger.warning(text, extra={"kv": kv} if kv else None)
+    @property
+    def failing(self) -> bool:
+        return self._since is not None
+
+    def failure(self, cls: str, message: str, level: int = logging.WARNING) -> None:
+        if self._since is None:
+            self._since = time.monotonic()
+        if cls != self._current:
+            self._current = cls
+            self.repeats = 0
+            self.logger.log(level, "%s: %s", self.what, message)
         else:
-            self.count += 1
-            self.logger.debug(
-                f"{self.what}: {message} (repeat {self.count})", extra={"kv": kv} if kv else None
-            )
+            self.repeats += 1
+            self.logger.debug("%s: %s (repeat %d)", self.what, message, self.repeats)
 
-    def recovered(self, message: str = "recovered") -> None:
-        if self.kind is not None:
-            self.logger.info(f"{self.what}: {message} after {self.count} failure(s)")
-        self.kind, self.count = None, 0
+    def success(self, detail: str = "") -> None:
+        if self._since is not None:
+            self.logger.info(
+                "%s: recovered after %.1f s%s",
+                self.what,
+                time.monotonic() - self._since,
+                f"; {detail}" if detail else "",
+            )
+        self._current = None
+        self._since = None
+        self.repeats = 0

@@ -72,10 +72,10 @@ class Supervisor:
                 st.last_delay_s = backoff.next_delay()
                 st.delays = [*st.delays[-19:], st.last_delay_s]
                 st.state = "backoff"
-                flog.failed(
+                flog.failure(
                     type(e).__name__,
-                    f"crashed: {st.last_error}; restart {st.restarts} in {st.last_delay_s:.1f}s",
-                    advice="a bug: please report it with this log line",
+                    f"crashed: {st.last_error}; restart {st.restarts} in {st.last_delay_s:.1f}s "
+                    "(a bug: please report it with this log line)",
                 )
                 if self._on_crash is not None:
                     self._on_crash(st)

@@ -35,9 +35,10 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from monitord.backoff import Backoff
 from monitord.config import InfluxConfig, read_secret
+from monitord.log import FailureLog
 from monitord.outbox import Outbox, Row
-from monitord.sinks import Backoff, FailureLog
 from monitord.sinks.lineproto import LineProtocolError, Point, encode
 
 log = logging.getLogger("monitord.sinks.influx")

@@ -38,10 +38,11 @@ import aiomqtt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from monitord import __version__
+from monitord.backoff import Backoff
 from monitord.config import MqttConfig, read_secret
+from monitord.log import FailureLog
 from monitord.models import Reading, iso
 from monitord.outbox import Outbox, alert_from_body
-from monitord.sinks import Backoff, FailureLog
 
 log = logging.getLogger("monitord.sinks.mqtt")
 
