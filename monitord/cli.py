@@ -58,8 +58,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(only=chosen if chosen in COMMANDS else "")
     args = parser.parse_args(argv)
     module = importlib.import_module(COMMANDS[args.command][0])
+    from monitord.config import ConfigError
+
     try:
         rc: int = module.main(args)
+    except ConfigError as e:
+        # Every command that reads a config reports it the same way: one line per problem.
+        for line in e.lines:
+            print(line, file=sys.stderr)
+        return EX_CONFIG
     except KeyboardInterrupt:
         return 130
     return rc

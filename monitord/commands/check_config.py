@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from monitord.cli import EX_CONFIG, EX_OK
-from monitord.config import ConfigError, load_config
+from monitord.cli import EX_OK
+from monitord.config import load_config
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -14,11 +13,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    try:
-        load_config(args.path)
-    except ConfigError as e:
-        for line in e.lines:
-            print(line, file=sys.stderr)
-        return EX_CONFIG
+    load_config(args.path)  # a ConfigError is reported by monitord.cli (exit 78)
     print("ok")
     return EX_OK

@@ -9,15 +9,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import socket
-import sys
 import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from monitord.cli import EX_CONFIG, EX_OK
-from monitord.config import Config, ConfigError, parse_config
+from monitord.cli import EX_OK
+from monitord.config import Config, parse_config
 from monitord.log import setup_logging
 
 
@@ -76,12 +75,7 @@ def demo_config(store: Path, speed: float | None, offline: bool) -> tuple[Config
 def main(args: argparse.Namespace) -> int:
     store = Path(args.store)
     store.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        cfg, notes = demo_config(store, args.speed, args.offline)
-    except ConfigError as e:
-        for line in e.lines:
-            print(line, file=sys.stderr)
-        return EX_CONFIG
+    cfg, notes = demo_config(store, args.speed, args.offline)
     setup_logging("WARNING")
     from monitord.daemon import Daemon
 

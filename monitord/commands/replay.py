@@ -8,7 +8,7 @@ import argparse
 import json
 import sys
 
-from monitord.cli import EX_CONFIG, EX_DATAERR, EX_OK
+from monitord.cli import EX_DATAERR, EX_OK
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from monitord.config import ConfigError, load_config
+    from monitord.config import load_config
     from monitord.engine import AlertEngine, RuleSet
     from monitord.engine.replay import replay
     from monitord.scenario import ScenarioError, load_scenario
@@ -25,12 +25,7 @@ def main(args: argparse.Namespace) -> int:
     rules = RuleSet.default()
     protocols: dict[str, str] = {}
     if args.config:
-        try:
-            cfg = load_config(args.config)
-        except ConfigError as e:
-            for line in e.lines:
-                print(line, file=sys.stderr)
-            return EX_CONFIG
+        cfg = load_config(args.config)  # ConfigError: reported by monitord.cli, exit 78
         rules = RuleSet.from_overrides(cfg.alerts)
         protocols = {c.id: c.protocol for c in cfg.chairs}
     try:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 
-from monitord.cli import EX_CONFIG, EX_OK
-from monitord.config import ConfigError, load_config
+from monitord.cli import EX_OK
+from monitord.config import load_config
 from monitord.log import setup_logging
 
 
@@ -19,12 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as e:
-        for line in e.lines:
-            print(line, file=sys.stderr)
-        return EX_CONFIG
+    cfg = load_config(args.config)  # a ConfigError is reported by monitord.cli (exit 78)
     setup_logging(cfg.log_level)
     from monitord.daemon import Daemon
 

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from monitord.cli import EX_CONFIG, EX_OK
-from monitord.config import ConfigError, StorageConfig, load_config
+from monitord.cli import EX_OK
+from monitord.config import StorageConfig, load_config
 from monitord.outbox import SINKS, Outbox, OutboxError
 
 DEFAULT_CONFIG = "/etc/monitord/monitord.toml"
@@ -115,12 +115,7 @@ def render(st: dict[str, Any]) -> str:
 def main(args: argparse.Namespace) -> int:
     path: Path | None = args.db
     if path is None:
-        try:
-            path = load_config(args.config).storage.path
-        except ConfigError as e:
-            for line in e.lines:
-                print(line, file=sys.stderr)
-            return EX_CONFIG
+        path = load_config(args.config).storage.path  # ConfigError: see monitord.cli
     try:
         ob = Outbox(path, StorageConfig(path=path), readonly=True)
     except (OutboxError, OSError) as e:
