@@ -347,7 +347,7 @@ class Daemon:
         if events or sessions:
             chair.active = chair.engine.active(chair.cfg.id)
             if self.mqtt is not None:
-                self.mqtt.set_active(chair.cfg.id, chair.active)
+                self.mqtt.set_active(chair.cfg.id, chair.active, chair.clock.now())
                 self.mqtt.alerts_active(any(c.active for c in self.chairs.values()))
         for s in self.sinks:
             s.wake()

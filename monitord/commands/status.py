@@ -98,7 +98,7 @@ def render(st: dict[str, Any]) -> str:
                 desc = " ".join(
                     str(a[k]) for k in ("priority", "rule", "state") if a.get(k) is not None
                 )
-                ack = " (acknowledged)" if a.get("acknowledged") or a.get("ack") else ""
+                ack = " (acknowledged)" if a.get("ack") else ""
                 out.append(f"  ALERT {desc}{ack} id={a.get('alert_id')}")
             else:
                 out.append(f"  ALERT {a}")

@@ -384,7 +384,7 @@ class AlertEngine:
                     "priority": a.priority,
                     "kind": a.kind,
                     "state": state,
-                    "acknowledged": a.acked,
+                    "ack": a.acked,  # design.md section 6: alerts/active carries "ack"
                     "raised_t": a.raised_t,
                     "level": a.level,
                     "message": a.message,

@@ -42,7 +42,7 @@ def test_ack_answers_why_nothing_was_acknowledged() -> None:
     out, err = eng.feed_ack(Ack(T0 + 2, "A1", alert_id=act["alert_id"], by="nurse-3"))
     assert err is None
     assert [(e.event, e.by) for e in out] == [("acknowledged", "nurse-3")]
-    assert eng.active("A1")[0]["acknowledged"] is True
+    assert eng.active("A1")[0]["ack"] is True
     out, err = eng.feed_ack(Ack(T0 + 3, "A1", alert_id=act["alert_id"]))
     assert out == [] and err is not None
 

@@ -53,7 +53,7 @@ def test_restored_engine_keeps_active_alarm_and_does_not_reraise(tmp_path: Path)
     restored = AlertEngine.restore(json.loads((tmp_path / "engine.json").read_text()))
     (act,) = restored.active("chair-1")
     assert act["rule"] == "bp.crisis" and act["state"] == "clear_pending"
-    assert act["alert_id"] == out[0].alert_id and not act["acknowledged"]
+    assert act["alert_id"] == out[0].alert_id and not act["ack"]
     assert restored.next_deadline("chair-1") == 130.0  # the pending escalation survived
     rest = _play(restored, events[3:])
     assert [(e.t, e.event) for e in rest] == [
