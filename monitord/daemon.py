@@ -323,7 +323,9 @@ class Daemon:
         self._players_done = 0
         sim_start = float(int(time.time()))  # whole seconds: device clocks have 1-s fields
         for c in cfg.chairs:
-            snap = self.outbox.get_state(f"engine/{c.id}")
+            # A real chair resumes its alarms across a restart; a simulated chair replays its
+            # scenario from the start on a fresh virtual clock, so it starts afresh too.
+            snap = None if c.simulated else self.outbox.get_state(f"engine/{c.id}")
             if snap:
                 engine = AlertEngine.restore(snap, self.rules)
             else:

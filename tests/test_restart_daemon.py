@@ -1,0 +1,74 @@
+"""Issue 3: engine state survives a daemon restart through the local store, so a restart
+neither forgets an active alarm nor re-raises it as new (a real chair on a pty)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from monitord.config import Config, loads_config
+from monitord.daemon import Daemon
+from monitord.models import Kind
+from monitord.outbox import Outbox
+from simulators.base import SimEvent
+from simulators.serial_sims import make_sim_device
+
+
+def config(tmp: Path, port: str) -> Config:
+    return loads_config(
+        f"[mqtt]\nenabled = false\n[influx]\nenabled = false\n"
+        f'[storage]\npath = "{tmp / "store.sqlite"}"\n'
+        '[alerts."spo2.very_low"]\nfor_s = 1\n'
+        f'[[chairs]]\nid = "chair-9"\n'
+        f'[[chairs.devices]]\nid = "ox"\ndriver = "masimo-ascii"\nport = "{port}"\n'
+    )
+
+
+async def play(daemon: Daemon, sim: object, start: datetime, offsets: list[int]) -> None:
+    """Send SpO2 80 % lines stamped start+offset (the monitor's clock), until each arrived."""
+    ox = daemon.chairs["chair-9"].devices["ox"]
+    chair = daemon.chairs["chair-9"]
+    for off in offsets:
+        at = start + timedelta(seconds=off)
+        for _ in range(50):  # the first lines may precede the transport's open()
+            n = ox.readings
+            await sim.send(SimEvent(Kind.SPO2, {"spo2_pct": 80, "pulse_bpm": 70}), at)  # type: ignore[attr-defined]
+            if await chair.wait_for(lambda n=n: ox.readings > n, 0.3):
+                break
+        else:
+            raise AssertionError(f"line at +{off}s never arrived")
+
+
+async def test_active_alarm_survives_restart(tmp_path: Path) -> None:
+    start = datetime.now(UTC).replace(microsecond=0)
+    async with make_sim_device("masimo-ascii", repeat=False) as sim:
+        cfg = config(tmp_path, sim.port)  # type: ignore[attr-defined]
+        first = Daemon(cfg)
+        task = asyncio.create_task(first.run())
+        await play(first, sim, start, [0, 1])  # 80 % for 1 s: spo2.very_low raised
+        active1 = first.chairs["chair-9"].engine.active("chair-9")
+        first.stop_event.set()
+        await asyncio.wait_for(task, 10)
+
+        second = Daemon(cfg)
+        active2 = second.chairs["chair-9"].engine.active("chair-9")
+        task = asyncio.create_task(second.run())
+        try:
+            await play(second, sim, start, [2, 3])  # still low: nothing new to say
+        finally:
+            second.stop_event.set()
+            await asyncio.wait_for(task, 10)
+
+    assert [a["rule"] for a in active1] == ["spo2.very_low"]
+    assert [(a["rule"], a["alert_id"]) for a in active2] == [
+        ("spo2.very_low", active1[0]["alert_id"])
+    ]
+    ob = Outbox(cfg.storage.path, cfg.storage)
+    try:
+        events = [(e.rule, e.event) for e in ob.alert_events("chair-9")]
+        n_readings = len(ob.readings("chair-9"))
+    finally:
+        ob.close()
+    assert events.count(("spo2.very_low", "raised")) == 1
+    assert n_readings >= 4
