@@ -9,6 +9,7 @@ the three REMS readings circled.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import matplotlib
@@ -23,6 +24,8 @@ from monitord.report.record import POST_DOSE_TARGET_S, SessionRecord, Vital
 BAND_COLOURS = {"high": "#d62728", "medium": "#ff7f0e", "low": "#e6c200", "info": "#2ca02c"}
 SEVERE_SYS, SEVERE_DIA = 180.0, 110.0  # clinical-rules.md bp.severe (default thresholds)
 BP_FLOOR = 30.0
+# HR/SpO2 lines break where samples are further apart than this (a hole in the data).
+LINE_BREAK_S = 60.0
 
 Rect = tuple[float, float, float, float]  # left, bottom, width, height (figure fractions)
 
@@ -35,13 +38,23 @@ def minutes(rec: SessionRecord, t: float) -> float:
     return (t - t_origin(rec)) / 60.0
 
 
-def _series(vs: Sequence[Vital], rec: SessionRecord, key: str) -> tuple[list[float], list[float]]:
-    xs, ys = [], []
+def _series(
+    vs: Sequence[Vital], rec: SessionRecord, key: str, break_s: float | None = None
+) -> tuple[list[float], list[float]]:
+    """Valid values of `key`. With `break_s`, a NaN goes between samples further apart so
+    the line breaks at a hole in the data instead of drawing across it."""
+    xs: list[float] = []
+    ys: list[float] = []
+    last: float | None = None
     for v in vs:
         y = v.values.get(key)
         if v.valid and y is not None:
+            if break_s is not None and last is not None and v.t - last > break_s:
+                xs.append(minutes(rec, v.t))
+                ys.append(math.nan)
             xs.append(minutes(rec, v.t))
             ys.append(float(y))
+            last = v.t
     return xs, ys
 
 
@@ -70,6 +83,15 @@ def _markers(ax: Axes, rec: SessionRecord, labels: bool) -> None:
             )
 
 
+def _gaps(ax: Axes, rec: SessionRecord, x_end: float) -> None:
+    """Device-lost holes hatched, so a missing stretch never looks like a quiet one."""
+    for g in rec.gaps:
+        if g.what == "device_lost" and g.start is not None:
+            x0 = minutes(rec, g.start)
+            x1 = minutes(rec, g.end) if g.end is not None else x_end
+            ax.axvspan(x0, x1, facecolor="none", edgecolor="#7f7f7f", hatch="////", lw=0)
+
+
 def _bands(ax: Axes, rec: SessionRecord, x_end: float) -> None:
     for b in rec.bands:
         if b.kind == "advisory" and b.priority == "info":
@@ -92,6 +114,7 @@ def draw(fig: Figure, rec: SessionRecord, rect_bp: Rect, rect_spo2: Rect) -> Non
     x_hi = minutes(rec, last_t) + 2
     for a in (ax, ax2):
         _bands(a, rec, x_hi)
+        _gaps(a, rec, x_hi)
         a.grid(True, lw=0.3, alpha=0.5)
         a.tick_params(labelsize=7)
     _markers(ax, rec, labels=True)
@@ -99,7 +122,7 @@ def draw(fig: Figure, rec: SessionRecord, rect_bp: Rect, rect_spo2: Rect) -> Non
     ax.axhline(SEVERE_SYS, color="#d62728", lw=0.7, ls=":")
     ax.axhline(SEVERE_DIA, color="#d62728", lw=0.7, ls=":")
 
-    hx, hy = _series(hr, rec, "hr_bpm")
+    hx, hy = _series(hr, rec, "hr_bpm", LINE_BREAK_S)
     ax.plot(hx, hy, color="#2ca02c", lw=0.7, alpha=0.8, label="HR (bpm)")
     sx, sy = _series(bp, rec, "sys_mmHg")
     dx, dy = _series(bp, rec, "dia_mmHg")
@@ -128,11 +151,11 @@ def draw(fig: Figure, rec: SessionRecord, rect_bp: Rect, rect_spo2: Rect) -> Non
     if ix:
         ax.plot(ix, iy, "x", color="#d62728", ms=7, mew=1.6, label="invalid reading")
     ax.set_ylabel("mmHg / bpm", fontsize=8)
-    top = max([*sy, *hy, *iy, SEVERE_SYS]) + 15
+    top = max([*sy, *(y for y in hy if not math.isnan(y)), *iy, SEVERE_SYS]) + 15
     ax.set_ylim(BP_FLOOR - 5, top)
     ax.legend(loc="upper right", fontsize=6, ncol=4, framealpha=0.8)
 
-    px, py = _series(sp, rec, "spo2_pct")
+    px, py = _series(sp, rec, "spo2_pct", LINE_BREAK_S)
     ax2.plot(px, py, color="#8c564b", lw=0.8, label="SpO2 (%)")
     bx, by = [], []
     for v in sp:

@@ -105,7 +105,7 @@ def gap_lines(rec: SessionRecord) -> list[str]:
         elif g.end == g.start:
             span = f"{fmt_t(g.start)} "
         else:
-            end = fmt_t(g.end) if g.end is not None else "not restored"
+            end = fmt_t(g.end) if g.end is not None else "open at end of data"
             span = f"{fmt_t(g.start)}-{end} "
         out.append(f"{span}{g.what}: {g.detail}")
     return out
