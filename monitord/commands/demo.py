@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import socket
 import sys
+import time
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -97,6 +99,15 @@ def main(args: argparse.Namespace) -> int:
         print(line, flush=True)
 
     daemon = Daemon(cfg, console=console, stop_when_played=True)
+    started = time.time()
     asyncio.run(daemon.run())
     print("monitord demo: scenario finished. " + daemon.summary(), flush=True)
+    # Session reports (REMS monitoring record) for the sessions this run played.
+    from monitord.commands.report import write_reports
+
+    if importlib.util.find_spec("matplotlib") is None:  # the `report` extra
+        print("monitord demo: no session reports (install monitord[report])", flush=True)
+        return EX_OK
+    for path in write_reports(store, store.parent / "reports", since_t=started - 1.0):
+        print(f"monitord demo: report {path}", flush=True)
     return EX_OK
