@@ -48,10 +48,11 @@ case "$mode" in
         exec .venv/bin/monitord demo "$@"
         ;;
     test)
-        # Real servers for the fixtures; poppler-utils renders report PDFs in tests;
-        # systemd gives systemd-analyze for the unit-file tests.
+        # Real servers for the fixtures; poppler-utils renders report PDFs and chromium
+        # (headless) the report HTML in tests; systemd gives systemd-analyze for the
+        # unit-file tests.
         need_debs python3-venv mosquitto mosquitto-clients influxdb victoria-metrics \
-                  poppler-utils systemd
+                  poppler-utils chromium systemd
         ensure_venv test
         exec .venv/bin/python -m pytest "$@"
         ;;

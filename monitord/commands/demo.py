@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import socket
+import time
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -90,7 +92,17 @@ def main(args: argparse.Namespace) -> int:
     def console(line: str) -> None:
         print(line, flush=True)
 
+    # Simulated chairs start their clocks at a whole second, at or after this one.
+    started = float(int(time.time()))
     daemon = Daemon(cfg, console=console, stop_when_played=True)
     asyncio.run(daemon.run())
     print("monitord demo: scenario finished. " + daemon.summary(), flush=True)
+    # Session reports (REMS monitoring record) for the sessions this run played.
+    from monitord.commands.report import write_reports
+
+    if importlib.util.find_spec("matplotlib") is None:  # the `report` extra
+        print("monitord demo: no session reports (install monitord[report])", flush=True)
+        return EX_OK
+    for path in write_reports(store, store.parent / "reports", since_t=started):
+        print(f"monitord demo: report {path}", flush=True)
     return EX_OK

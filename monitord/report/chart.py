@@ -1,0 +1,174 @@
+"""The BP/HR/SpO2 chart of a session record (matplotlib, Agg; no pyplot global state).
+
+x axis: minutes from the dose (from session start when there was no dose). Markers for
+session start, dose start/end, the 40-minute target and session end; shaded bands while
+alerts were active (colour by priority); dashed lines at the `bp.severe` thresholds;
+invalid readings as red crosses (a cuff error without values sits on the axis floor);
+the three REMS readings circled.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from monitord.report.record import POST_DOSE_TARGET_S, SessionRecord, Vital
+
+BAND_COLOURS = {"high": "#d62728", "medium": "#ff7f0e", "low": "#e6c200", "info": "#2ca02c"}
+SEVERE_SYS, SEVERE_DIA = 180.0, 110.0  # clinical-rules.md bp.severe (default thresholds)
+BP_FLOOR = 30.0
+# HR/SpO2 lines break where samples are further apart than this (a hole in the data).
+LINE_BREAK_S = 60.0
+
+Rect = tuple[float, float, float, float]  # left, bottom, width, height (figure fractions)
+
+
+def t_origin(rec: SessionRecord) -> float:
+    return rec.dose_start_t if rec.dose_start_t is not None else rec.started_t
+
+
+def minutes(rec: SessionRecord, t: float) -> float:
+    return (t - t_origin(rec)) / 60.0
+
+
+def _series(
+    vs: Sequence[Vital], rec: SessionRecord, key: str, break_s: float | None = None
+) -> tuple[list[float], list[float]]:
+    """Valid values of `key`. With `break_s`, a NaN goes between samples further apart so
+    the line breaks at a hole in the data instead of drawing across it."""
+    xs: list[float] = []
+    ys: list[float] = []
+    last: float | None = None
+    for v in vs:
+        y = v.values.get(key)
+        if v.valid and y is not None:
+            if break_s is not None and last is not None and v.t - last > break_s:
+                xs.append(minutes(rec, v.t))
+                ys.append(math.nan)
+            xs.append(minutes(rec, v.t))
+            ys.append(float(y))
+            last = v.t
+    return xs, ys
+
+
+def _markers(ax: Axes, rec: SessionRecord, labels: bool) -> None:
+    marks: list[tuple[float, str, str]] = [(rec.started_t, "start", "#555555")]
+    if rec.dose_start_t is not None:
+        marks.append((rec.dose_start_t, "dose", "#1f77b4"))
+        marks.append((rec.dose_start_t + POST_DOSE_TARGET_S, "40 min", "#9467bd"))
+    if rec.dose_end_t is not None:
+        marks.append((rec.dose_end_t, "dose end", "#1f77b4"))
+    if rec.ended_t is not None:
+        marks.append((rec.ended_t, "end", "#555555"))
+    for t, name, colour in marks:
+        x = minutes(rec, t)
+        ax.axvline(x, color=colour, lw=0.9, ls="--" if name == "40 min" else "-")
+        if labels:
+            ax.annotate(
+                name,
+                (x, 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(2, -9),
+                textcoords="offset points",
+                fontsize=7,
+                color=colour,
+                rotation=0,
+            )
+
+
+def _gaps(ax: Axes, rec: SessionRecord, x_end: float) -> None:
+    """Device-lost holes hatched, so a missing stretch never looks like a quiet one."""
+    for g in rec.gaps:
+        if g.what == "device_lost" and g.start is not None:
+            x0 = minutes(rec, g.start)
+            x1 = minutes(rec, g.end) if g.end is not None else x_end
+            ax.axvspan(x0, x1, facecolor="none", edgecolor="#7f7f7f", hatch="////", lw=0)
+
+
+def _bands(ax: Axes, rec: SessionRecord, x_end: float) -> None:
+    for b in rec.bands:
+        if b.kind == "advisory" and b.priority == "info":
+            continue  # discharge-ready is not an alarm; shown in the text
+        x0 = minutes(rec, b.start)
+        x1 = minutes(rec, b.end) if b.end is not None else x_end
+        ax.axvspan(x0, max(x1, x0 + 0.3), color=BAND_COLOURS.get(b.priority, "#999999"), alpha=0.13)
+
+
+def draw(fig: Figure, rec: SessionRecord, rect_bp: Rect, rect_spo2: Rect) -> None:
+    """Draw the chart into `fig` at the two rects (figure fractions: left, bottom, w, h)."""
+    ax = fig.add_axes(rect_bp)
+    ax2 = fig.add_axes(rect_spo2, sharex=ax)
+    vs = rec.vitals
+    bp = [v for v in vs if v.kind == "bp"]
+    hr = [v for v in vs if v.kind == "hr"]
+    sp = [v for v in vs if v.kind == "spo2"]
+    last_t = max([v.t for v in vs] + [rec.ended_t or rec.started_t])
+    x_lo = minutes(rec, rec.started_t) - 2
+    x_hi = minutes(rec, last_t) + 2
+    for a in (ax, ax2):
+        _bands(a, rec, x_hi)
+        _gaps(a, rec, x_hi)
+        a.grid(True, lw=0.3, alpha=0.5)
+        a.tick_params(labelsize=7)
+    _markers(ax, rec, labels=True)
+    _markers(ax2, rec, labels=False)
+    ax.axhline(SEVERE_SYS, color="#d62728", lw=0.7, ls=":")
+    ax.axhline(SEVERE_DIA, color="#d62728", lw=0.7, ls=":")
+
+    hx, hy = _series(hr, rec, "hr_bpm", LINE_BREAK_S)
+    ax.plot(hx, hy, color="#2ca02c", lw=0.7, alpha=0.8, label="HR (bpm)")
+    sx, sy = _series(bp, rec, "sys_mmHg")
+    dx, dy = _series(bp, rec, "dia_mmHg")
+    ax.vlines(sx, dy, sy, color="#1f77b4", lw=1.2)
+    ax.plot(sx, sy, "v", color="#1f77b4", ms=5, label="systolic (mmHg)")
+    ax.plot(dx, dy, "^", color="#17becf", ms=5, label="diastolic (mmHg)")
+    # REMS readings circled.
+    for f in rec.rems:
+        if f.reading is not None:
+            x = minutes(rec, f.reading.t)
+            ax.plot(
+                [x, x],
+                [f.reading.sys_mmHg, f.reading.dia_mmHg],
+                "o",
+                mfc="none",
+                mec="black",
+                ms=9,
+                mew=1.0,
+            )
+    ix, iy = [], []
+    for v in bp + hr:
+        if not v.valid:
+            y = v.values.get("sys_mmHg") if v.kind == "bp" else v.values.get("hr_bpm")
+            ix.append(minutes(rec, v.t))
+            iy.append(float(y) if y is not None else BP_FLOOR)
+    if ix:
+        ax.plot(ix, iy, "x", color="#d62728", ms=7, mew=1.6, label="invalid reading")
+    ax.set_ylabel("mmHg / bpm", fontsize=8)
+    top = max([*sy, *(y for y in hy if not math.isnan(y)), *iy, SEVERE_SYS]) + 15
+    ax.set_ylim(BP_FLOOR - 5, top)
+    ax.legend(loc="upper right", fontsize=6, ncol=4, framealpha=0.8)
+
+    px, py = _series(sp, rec, "spo2_pct", LINE_BREAK_S)
+    ax2.plot(px, py, color="#8c564b", lw=0.8, label="SpO2 (%)")
+    bx, by = [], []
+    for v in sp:
+        if not v.valid:
+            y = v.values.get("spo2_pct")
+            bx.append(minutes(rec, v.t))
+            by.append(min(100.0, max(80.0, float(y))) if y is not None else 80.0)
+    if bx:
+        ax2.plot(bx, by, "x", color="#d62728", ms=5, mew=1.2)
+    ax2.axhline(90, color="#d62728", lw=0.7, ls=":")
+    ax2.set_ylim(79, 101)
+    ax2.set_ylabel("SpO2 %", fontsize=8)
+    origin = "dose" if rec.dose_start_t is not None else "session start"
+    ax2.set_xlabel(f"minutes from {origin}", fontsize=8)
+    ax.set_xlim(x_lo, x_hi)
+    ax.tick_params(labelbottom=False)

@@ -1,0 +1,92 @@
+"""Session records from the local store (the outbox keeps readings, alert and session
+events for `storage.retention_days`, see monitord/outbox.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from monitord.models import SessionEvent, utc
+from monitord.outbox import Outbox
+from monitord.report.record import SessionRecord, build_record
+
+
+class NoSuchSession(LookupError):
+    """Nothing in the store matches; the message says what was looked for."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSpan:
+    session_id: str
+    chair: str
+    events: tuple[SessionEvent, ...]
+    start_t: float
+    end_t: float | None
+    next_start_t: float | None  # the chair's next session start (bounds an open session)
+
+
+def session_spans(ob: Outbox, chair: str | None = None) -> list[SessionSpan]:
+    """Every session in the store (that has its `start`), in start order."""
+    evs = ob.session_events(chair)
+    by_id: dict[str, list[SessionEvent]] = {}
+    for e in evs:
+        by_id.setdefault(e.session_id, []).append(e)
+    spans: list[SessionSpan] = []
+    for sid, es in by_id.items():
+        start = next((e for e in es if e.action == "start"), None)
+        if start is None:
+            continue  # its start was pruned from the store: cannot make a record
+        end = next((e.t for e in es if e.action == "end"), None)
+        spans.append(SessionSpan(sid, start.chair, tuple(es), start.t, end, None))
+    spans.sort(key=lambda s: (s.chair, s.start_t))
+    out: list[SessionSpan] = []
+    for i, s in enumerate(spans):
+        nxt = spans[i + 1] if i + 1 < len(spans) and spans[i + 1].chair == s.chair else None
+        out.append(
+            SessionSpan(
+                s.session_id,
+                s.chair,
+                s.events,
+                s.start_t,
+                s.end_t,
+                nxt.start_t if nxt is not None else None,
+            )
+        )
+    out.sort(key=lambda s: (s.start_t, s.chair))
+    return out
+
+
+def record_for(ob: Outbox, span: SessionSpan) -> SessionRecord:
+    since = utc(span.start_t)
+    # History queries are half-open [since, until): one ms past the end takes in the
+    # readings and alerts stamped exactly at session_end.
+    hi = span.end_t if span.end_t is not None else span.next_start_t
+    until = utc(hi) + timedelta(milliseconds=1) if hi is not None else None
+    readings = [r for r, _ in ob.readings(span.chair, since, until)]
+    alerts = ob.alert_events(span.chair, since, until)
+    if span.end_t is None and span.next_start_t is not None:
+        # Not ended but a later session began: never let that session's data in.
+        readings = [r for r in readings if r.t < span.next_start_t]
+        alerts = [a for a in alerts if a.t < span.next_start_t]
+    return build_record(readings, alerts, span.events)
+
+
+def find_spans(
+    spans: Sequence[SessionSpan],
+    session_id: str | None = None,
+    chair: str | None = None,
+    day: date | None = None,
+) -> list[SessionSpan]:
+    """Spans by session id, or by chair and the UTC day the session started."""
+    if session_id is not None:
+        hit = [s for s in spans if s.session_id == session_id]
+        if not hit:
+            raise NoSuchSession(f"no session {session_id!r} in the store")
+        return hit
+    assert chair is not None and day is not None
+    lo = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+    hit = [s for s in spans if s.chair == chair and lo <= s.start_t < lo + 86_400]
+    if not hit:
+        raise NoSuchSession(f"no session on chair {chair!r} started on {day.isoformat()} (UTC)")
+    return hit

@@ -1,0 +1,401 @@
+"""The session record behind the REMS Patient Monitoring Form (project issue 9).
+
+`build_record(readings, alerts, sessions)` is pure: plain records in, one frozen
+`SessionRecord` out, no files, no clock. Renderers (pdf/html/csv) only format it.
+
+What the record holds, and how each field is chosen:
+- REMS BP readings (Spravato REMS Patient Monitoring Form): the three BP readings are
+  *clinically valid* BP readings (clinical-rules.md "Valid readings", judged by the alert
+  engine's own check, not a copy of it):
+  * pre-dose: the last valid BP taken in the session before `dose_start`;
+  * ~40 min post-dose: the valid BP nearest `dose_start + 40 min` within the closed window
+    [dose_start + 35 min, dose_start + 50 min] (the window of `session.check_missed`); on a
+    tie the earlier one;
+  * end of monitoring: the last valid BP at or before `session_end`.
+- Total monitoring time: from the first device reading of the session to `session_end`.
+- Missing data is reported as missing (`None` plus a reason), never filled in: a session
+  without `session_end` has no end reading and no monitoring time; a missed 40-minute
+  check is a gap; so are device losses, overdue BP, sensors off and invalid readings.
+- Whether vitals were acceptable is the clinician's call (clinical-rules.md: monitord never
+  decides); the record only says whether and when `session.discharge_ready` was raised.
+No patient data anywhere: only the opaque chair and session IDs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from monitord.engine import AlertEngine
+from monitord.engine.rules import HR_RANGE, SPO2_RANGE
+from monitord.models import AlertEvent, Kind, Reading, SessionEvent
+
+# REMS: BP about 40 min after the dose; window as `session.check_missed` (clinical-rules.md).
+POST_DOSE_TARGET_S = 40 * 60.0
+POST_DOSE_WINDOW_S = (35 * 60.0, 50 * 60.0)
+
+# Alert rules whose raise..clear interval is a hole in the data (the gap list).
+GAP_RULES = ("tech.device_lost", "tech.sensor_off", "tech.bp_overdue", "session.check_missed")
+
+
+class RecordError(ValueError):
+    """The session events cannot make a session (no start, mixed sessions)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Vital:
+    """One stored reading with the clinical verdict on it (chart and CSV rows)."""
+
+    t: float
+    kind: str  # "bp" | "hr" | "spo2"
+    device: str
+    values: Mapping[str, float | None]
+    valid: bool  # clinically valid (device verdict and clinical-rules.md ranges)
+    reason: str | None  # why not valid
+
+
+@dataclass(frozen=True, slots=True)
+class BpReading:
+    t: float
+    sys_mmHg: float
+    dia_mmHg: float
+    map_mmHg: float | None
+    pulse_bpm: float | None
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemsField:
+    """One REMS BP field: the reading, or None with the reason it is missing."""
+
+    name: str  # "pre_dose" | "post_dose_40min" | "end_of_monitoring"
+    label: str
+    rule: str  # how it was chosen, in words for the form
+    reading: BpReading | None
+    missing_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertLine:
+    t: float
+    rule: str
+    event: str
+    priority: str
+    kind: str
+    alert_id: str | None
+    phase: str
+    message: str
+    level: int | None
+    by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """A hole in the record. `end` None = not closed before the session ended."""
+
+    what: str  # "device_lost" | "sensor_off" | "bp_overdue" | "check_missed" | ...
+    start: float | None
+    end: float | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    """An alert's active interval (chart shading). `end` None = still active at the end."""
+
+    rule: str
+    priority: str
+    kind: str
+    start: float
+    end: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    session_id: str
+    chair: str
+    protocol: str
+    started_t: float
+    dose_start_t: float | None
+    dose_end_t: float | None
+    ended_t: float | None  # None: session not ended
+    first_reading_t: float | None
+    monitoring_s: float | None  # None when not ended or no reading
+    monitoring_missing_reason: str | None
+    rems: tuple[RemsField, RemsField, RemsField]
+    discharge_ready_t: float | None  # first `session.discharge_ready` raise, if any
+    vitals: tuple[Vital, ...]
+    alerts: tuple[AlertLine, ...]
+    bands: tuple[Band, ...]
+    gaps: tuple[Gap, ...]
+
+    @property
+    def ended(self) -> bool:
+        return self.ended_t is not None
+
+    def rems_field(self, name: str) -> RemsField:
+        for f in self.rems:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+
+def _bp_invalid_reason(r: Reading) -> str | None:
+    v = r.values
+    # The alert engine's own artifact check (clinical-rules.md "Valid readings"), so the
+    # form and the alarms can never disagree on which readings count.
+    return AlertEngine._bp_invalid_reason(
+        r.valid, v.get("sys_mmHg"), v.get("dia_mmHg"), v.get("map_mmHg")
+    )
+
+
+def _invalid_reason(r: Reading) -> str | None:
+    if r.kind == Kind.BP:
+        return _bp_invalid_reason(r)
+    if r.kind == Kind.HR:
+        x, lo_hi, name = r.values.get("hr_bpm"), HR_RANGE, "HR"
+    else:
+        x, lo_hi, name = r.values.get("spo2_pct"), SPO2_RANGE, "SpO2"
+    if not r.valid:
+        return "device marked invalid"
+    if r.contact is False:
+        return "probe off" if r.kind == Kind.SPO2 else "no sensor contact"
+    if x is None:
+        return f"no {name} value"
+    if not lo_hi[0] <= x <= lo_hi[1]:
+        return f"{name} {x:g} outside {lo_hi[0]:g}-{lo_hi[1]:g}"
+    return None
+
+
+def _hhmm(seconds: float) -> str:
+    m = round(seconds / 60.0)
+    return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min"
+
+
+def _session_bounds(
+    sessions: Sequence[SessionEvent],
+) -> tuple[SessionEvent, float | None, float | None, float | None]:
+    evs = sorted(sessions, key=lambda e: e.t)
+    starts = [e for e in evs if e.action == "start"]
+    if not starts:
+        raise RecordError("no session start among the session events")
+    start = starts[0]
+    ids = {e.session_id for e in evs}
+    if len(ids) != 1:
+        raise RecordError(f"session events of several sessions: {', '.join(sorted(ids))}")
+
+    def first(action: str) -> float | None:
+        return next((e.t for e in evs if e.action == action), None)
+
+    return start, first("dose_start"), first("dose_end"), first("end")
+
+
+def build_record(
+    readings: Sequence[Reading],
+    alerts: Sequence[AlertEvent],
+    sessions: Sequence[SessionEvent],
+) -> SessionRecord:
+    """One session's record. `sessions` are that session's events (start, dose_start,
+    dose_end, end); readings and alerts may be wider, only those of the session's chair in
+    [start, end] (or from start on, for a session not ended) are used."""
+    start, ds, de, end = _session_bounds(sessions)
+    chair, t0 = start.chair, start.t
+    t_hi = end if end is not None else float("inf")
+
+    def inside(t: float) -> bool:
+        return t0 <= t <= t_hi
+
+    rs = sorted(
+        (r for r in readings if r.chair == chair and inside(r.t)),
+        key=lambda r: (r.t, r.seq),
+    )
+    vitals = tuple(
+        Vital(r.t, str(r.kind), r.device, dict(r.values), (why := _invalid_reason(r)) is None, why)
+        for r in rs
+    )
+    bps = [
+        BpReading(
+            r.t,
+            float(r.values["sys_mmHg"]),  # type: ignore[arg-type]
+            float(r.values["dia_mmHg"]),  # type: ignore[arg-type]
+            r.values.get("map_mmHg"),
+            r.values.get("pulse_bpm"),
+            r.device,
+        )
+        for r in rs
+        if r.kind == Kind.BP and _bp_invalid_reason(r) is None
+    ]
+
+    # -- REMS fields -------------------------------------------------------------------
+    if ds is None:
+        pre = RemsField(
+            "pre_dose",
+            "Pre-dose BP",
+            "last valid BP before the dose",
+            None,
+            "no dose recorded",
+        )
+        post = RemsField(
+            "post_dose_40min",
+            "BP ~40 min post-dose",
+            "valid BP nearest 40 min after the dose, within 35-50 min",
+            None,
+            "no dose recorded",
+        )
+    else:
+        before = [b for b in bps if b.t < ds]
+        pre = RemsField(
+            "pre_dose",
+            "Pre-dose BP",
+            "last valid BP before the dose",
+            before[-1] if before else None,
+            None if before else "no valid BP between session start and dose",
+        )
+        lo, hi = ds + POST_DOSE_WINDOW_S[0], ds + POST_DOSE_WINDOW_S[1]
+        window = [b for b in bps if lo <= b.t <= hi]
+        target = ds + POST_DOSE_TARGET_S
+        # min() keeps the first of equals: on a tie, the earlier reading.
+        near = min(window, key=lambda b: abs(b.t - target)) if window else None
+        post = RemsField(
+            "post_dose_40min",
+            "BP ~40 min post-dose",
+            "valid BP nearest 40 min after the dose, within 35-50 min",
+            near,
+            None if near else "no valid BP 35-50 min after the dose",
+        )
+    if end is None:
+        last = RemsField(
+            "end_of_monitoring",
+            "BP at end of monitoring",
+            "last valid BP before session end",
+            None,
+            "session not ended",
+        )
+    else:
+        last = RemsField(
+            "end_of_monitoring",
+            "BP at end of monitoring",
+            "last valid BP before session end",
+            bps[-1] if bps else None,
+            None if bps else "no valid BP in the session",
+        )
+
+    # -- monitoring time ---------------------------------------------------------------
+    first_t = rs[0].t if rs else None
+    if end is None:
+        mon_s, mon_why = None, "session not ended"
+    elif first_t is None:
+        mon_s, mon_why = None, "no device reading in the session"
+    else:
+        mon_s, mon_why = end - first_t, None
+
+    # -- alerts, bands, gaps -----------------------------------------------------------
+    al = sorted((a for a in alerts if a.chair == chair and inside(a.t)), key=lambda a: a.t)
+    lines = tuple(
+        AlertLine(
+            a.t, a.rule, a.event, a.priority, a.kind, a.alert_id, a.phase, a.message, a.level, a.by
+        )
+        for a in al
+    )
+    raised: dict[str, AlertEvent] = {}
+    bands: list[Band] = []
+    closed: dict[str, float] = {}
+    for a in al:
+        if a.alert_id is None:
+            continue
+        if a.event == "raised":
+            raised[a.alert_id] = a
+        elif a.event == "cleared" and a.alert_id in raised:
+            closed[a.alert_id] = a.t
+    for aid, a in raised.items():
+        bands.append(Band(a.rule, a.priority, a.kind, a.t, closed.get(aid)))
+    gaps = _gaps(raised, closed, vitals, start.protocol, ds, post, end)
+    dis = next(
+        (a.t for a in al if a.rule == "session.discharge_ready" and a.event == "raised"), None
+    )
+    return SessionRecord(
+        session_id=start.session_id,
+        chair=chair,
+        protocol=start.protocol,
+        started_t=t0,
+        dose_start_t=ds,
+        dose_end_t=de,
+        ended_t=end,
+        first_reading_t=first_t,
+        monitoring_s=mon_s,
+        monitoring_missing_reason=mon_why,
+        rems=(pre, post, last),
+        discharge_ready_t=dis,
+        vitals=vitals,
+        alerts=lines,
+        bands=tuple(bands),
+        gaps=gaps,
+    )
+
+
+def _gaps(
+    raised: Mapping[str, AlertEvent],
+    closed: Mapping[str, float],
+    vitals: Sequence[Vital],
+    protocol: str,
+    ds: float | None,
+    post: RemsField,
+    end: float | None,
+) -> tuple[Gap, ...]:
+    out: list[Gap] = []
+    check_alert = False
+    for aid, a in raised.items():
+        if a.rule not in GAP_RULES:
+            continue
+        c = closed.get(aid)
+        if a.rule == "tech.device_lost":
+            dev = _value_str(a.value, "device") or "?"
+            # The alarm fires `after_s` after the link went down: the hole starts there.
+            after = a.value.get("after_s")
+            since = a.t - float(after) if isinstance(after, int | float) else a.t
+            out.append(Gap("device_lost", since, c, f"device {dev} link down: {a.message}"))
+        elif a.rule == "tech.sensor_off":
+            out.append(Gap("sensor_off", a.t, c, a.message))
+        elif a.rule == "tech.bp_overdue":
+            out.append(Gap("bp_overdue", a.t, c, a.message))
+        else:
+            check_alert = True
+            out.append(
+                Gap(
+                    "check_missed",
+                    ds + POST_DOSE_WINDOW_S[0] if ds is not None else a.t,
+                    ds + POST_DOSE_WINDOW_S[1] if ds is not None else a.t,
+                    "40-minute BP check missed (session.check_missed raised)",
+                )
+            )
+    # The form needs the 40-minute reading whatever the alarms said (e.g. alerts lost,
+    # rule overridden): a missing one is a gap in its own right.
+    if post.reading is None and ds is not None and not check_alert:
+        req = "required" if protocol == "esketamine" else "not required for " + protocol
+        out.append(
+            Gap(
+                "check_missed",
+                ds + POST_DOSE_WINDOW_S[0],
+                ds + POST_DOSE_WINDOW_S[1],
+                f"no valid BP 35-50 min after the dose (40-minute check; {req})",
+            )
+        )
+    for v in vitals:
+        if not v.valid and v.kind == "bp":
+            out.append(Gap("invalid_bp", v.t, v.t, f"BP reading rejected: {v.reason}"))
+    if ds is None:
+        out.append(Gap("no_dose", None, None, "no dose_start recorded"))
+    if end is None:
+        out.append(Gap("not_ended", None, None, "session not ended: no session_end recorded"))
+    out.sort(key=lambda g: (g.start is None, g.start or 0.0))
+    return tuple(out)
+
+
+def _value_str(value: Mapping[str, Any], key: str) -> str | None:
+    x = value.get(key)
+    return None if x is None else str(x)
+
+
+def duration_text(seconds: float | None) -> str:
+    return "missing" if seconds is None else _hhmm(seconds)

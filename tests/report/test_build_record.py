@@ -1,0 +1,118 @@
+"""`build_record` without files: the selection rules for the REMS fields at their edges."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitord.models import AlertEvent, Kind, Reading, SessionEvent, utc
+from monitord.report import RecordError, build_record
+
+T0 = 1714986000.0
+CHAIR = "chair-3"
+
+
+def bp(t: float, s: float, d: float, chair: str = CHAIR, valid: bool = True) -> Reading:
+    return Reading(
+        chair,
+        "nibp",
+        Kind.BP,
+        {"sys_mmHg": s, "dia_mmHg": d, "map_mmHg": None, "pulse_bpm": None},
+        utc(T0 + t),
+        utc(T0 + t),
+        valid=valid,
+    )
+
+
+def hr(t: float, v: float) -> Reading:
+    return Reading(CHAIR, "ecg", Kind.HR, {"hr_bpm": v}, utc(T0 + t), utc(T0 + t))
+
+
+def sess(
+    *acts: tuple[float, str], sid: str = "s1", protocol: str = "esketamine"
+) -> list[SessionEvent]:
+    return [SessionEvent(T0 + t, CHAIR, a, protocol, sid) for t, a in acts]
+
+
+FULL = sess((0, "start"), (600, "dose_start"), (900, "dose_end"), (8000, "end"))
+
+
+def test_post_dose_tie_takes_the_earlier_and_window_is_closed() -> None:
+    # Target 600 + 2400 = 3000; 2880 and 3120 are both 120 s off: the earlier wins.
+    rec = build_record([bp(2880, 150, 90), bp(3120, 140, 85)], [], FULL)
+    r = rec.rems_field("post_dose_40min").reading
+    assert r is not None and (r.t, r.sys_mmHg) == (T0 + 2880, 150)
+    # Window edges 2700 and 3600 are inside; one second outside is not.
+    for t, inside in ((2700, True), (3600, True), (2699, False), (3601, False)):
+        rec = build_record([bp(t, 150, 90)], [], FULL)
+        assert (rec.rems_field("post_dose_40min").reading is not None) is inside, t
+
+
+def test_invalid_bp_never_fills_a_field() -> None:
+    readings = [
+        bp(500, 130, 80, valid=False),  # cuff error flagged by the device
+        bp(3000, 150, 145),  # pulse pressure 5 < 10
+        bp(7900, 120, 130),  # sys < dia
+    ]
+    rec = build_record(readings, [], FULL)
+    for f in rec.rems:
+        assert f.reading is None, f
+    assert rec.rems_field("pre_dose").missing_reason == "no valid BP between session start and dose"
+    assert rec.rems_field("end_of_monitoring").missing_reason == "no valid BP in the session"
+    assert [g.what for g in rec.gaps] == ["invalid_bp", "check_missed", "invalid_bp", "invalid_bp"]
+    # Monitoring time still runs from the first device reading (an invalid one counts:
+    # the patient was on the monitor).
+    assert rec.monitoring_s == 8000 - 500
+
+
+def test_no_dose_and_no_readings() -> None:
+    rec = build_record([], [], sess((0, "start"), (100, "end")))
+    assert rec.rems_field("pre_dose").missing_reason == "no dose recorded"
+    assert rec.rems_field("post_dose_40min").missing_reason == "no dose recorded"
+    assert rec.monitoring_s is None
+    assert rec.monitoring_missing_reason == "no device reading in the session"
+    assert [g.what for g in rec.gaps] == ["no_dose"]
+
+
+def test_other_chairs_and_data_outside_the_session_are_left_out() -> None:
+    readings = [bp(-60, 200, 100), bp(60, 120, 80), bp(61, 190, 100, chair="chair-9"), hr(8001, 60)]
+    alerts = [
+        AlertEvent(
+            T0 + 61,
+            "chair-9",
+            "bp.severe",
+            "pending",
+            "medium",
+            "physiological",
+            None,
+            "baseline",
+            {},
+            "x",
+        ),
+    ]
+    rec = build_record(readings, alerts, FULL)
+    assert [(v.t - T0, v.kind) for v in rec.vitals] == [(60, "bp")]
+    assert rec.alerts == ()
+    assert rec.first_reading_t == T0 + 60
+
+
+def test_iv_ketamine_missing_40min_is_named_not_required() -> None:
+    rec = build_record(
+        [bp(60, 120, 80)],
+        [],
+        sess(
+            (0, "start"),
+            (600, "dose_start"),
+            (3000, "dose_end"),
+            (7000, "end"),
+            protocol="iv-ketamine",
+        ),
+    )
+    (g,) = [g for g in rec.gaps if g.what == "check_missed"]
+    assert "not required for iv-ketamine" in g.detail
+
+
+def test_session_events_must_make_one_session() -> None:
+    with pytest.raises(RecordError, match="no session start"):
+        build_record([], [], sess((600, "dose_start")))
+    with pytest.raises(RecordError, match="several sessions"):
+        build_record([], [], sess((0, "start")) + sess((10, "end"), sid="s2"))

@@ -1,0 +1,59 @@
+"""`monitord report` on a real store: by session, by chair and day, and its errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _report(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitord", "report", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_report_by_session_and_by_chair_day(complete_db: Path, tmp_path: Path) -> None:
+    r = _report("--db", complete_db, "--session", "s-complete", "--out", tmp_path / "a")
+    assert r.returncode == 0, r.stderr
+    paths = [Path(p) for p in r.stdout.split()]
+    assert [p.name for p in paths] == ["s-complete.pdf", "s-complete.html", "s-complete.csv"]
+    assert all(p.stat().st_size > 1000 for p in paths)
+    assert paths[0].read_bytes().startswith(b"%PDF")
+
+    r = _report(
+        "--db", complete_db, "--chair", "chair-1", "--date", "2024-05-06", "--out", tmp_path / "b"
+    )
+    assert r.returncode == 0, r.stderr
+    assert [Path(p).name for p in r.stdout.split()] == [
+        "s-complete.pdf",
+        "s-complete.html",
+        "s-complete.csv",
+    ]
+
+
+def test_report_config_storage_path(complete_db: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "m.toml"
+    cfg.write_text(f'[storage]\npath = "{complete_db}"\n')
+    r = _report("--config", cfg, "--session", "s-complete", "--out", tmp_path / "c")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.split()) == 3
+
+
+def test_report_errors_are_one_line(complete_db: Path, tmp_path: Path) -> None:
+    r = _report("--db", complete_db, "--session", "nope", "--out", tmp_path)
+    assert r.returncode == 66
+    assert r.stderr.strip() == "monitord report: no session 'nope' in the store"
+    r = _report(
+        "--db", complete_db, "--chair", "chair-1", "--date", "2024-05-07", "--out", tmp_path
+    )
+    assert r.returncode == 66
+    assert "no session on chair 'chair-1' started on 2024-05-07" in r.stderr
+    r = _report("--db", complete_db, "--chair", "chair-1", "--date", "06/05/2024")
+    assert r.returncode == 65 and "not YYYY-MM-DD" in r.stderr
+    r = _report("--db", tmp_path / "missing.sqlite", "--session", "x")
+    assert r.returncode == 66 and "no outbox here" in r.stderr
+    assert not list(tmp_path.glob("*.pdf"))

@@ -1,0 +1,110 @@
+"""Acceptance 2 of issue 9: the PDF renders (pdftoppm, Debian poppler-utils) to a
+non-trivial single A4 page, and the HTML renders in headless Chromium (Debian chromium)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib import image as mpimg
+
+from monitord.report import SessionRecord
+from monitord.report.render import write_all
+
+
+def _tool(name: str, deb: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} not found: install the Debian package {deb}", pytrace=False)
+    return path
+
+
+def _assert_nontrivial(png: Path, min_colours: int) -> None:
+    img = mpimg.imread(png)
+    rgb = (np.asarray(img)[..., :3] * 255).round().astype(np.uint8)
+    h, w = rgb.shape[:2]
+    assert h > 300 and w > 300, (h, w)
+    colours = np.unique(rgb.reshape(-1, 3), axis=0)
+    assert len(colours) >= min_colours, f"{png}: only {len(colours)} colours"
+    inked = float((rgb.min(axis=2) < 200).mean())
+    assert 0.02 < inked < 0.9, f"{png}: {inked:.3f} of the pixels inked"
+
+
+@pytest.mark.parametrize("which", ["complete", "open_session"])
+def test_pdf_is_one_nontrivial_a4_page(
+    which: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    rec: SessionRecord = request.getfixturevalue(which)
+    pdf, _, _ = write_all(rec, tmp_path)
+    info = subprocess.run(
+        [_tool("pdfinfo", "poppler-utils"), str(pdf)], capture_output=True, text=True, check=True
+    ).stdout
+    assert re.search(r"^Pages:\s+1$", info, re.M), info
+    assert "595.44 x 841.68 pts" in info or "(A4)" in info, info
+    subprocess.run(
+        [_tool("pdftoppm", "poppler-utils"), "-png", "-r", "60", str(pdf), str(tmp_path / "p")],
+        check=True,
+        timeout=30,
+    )
+    (png,) = tmp_path.glob("p*.png")
+    _assert_nontrivial(png, min_colours=40)
+    # The words on the page (poppler's text layer): REMS fields and the hand-written field.
+    text = subprocess.run(
+        [_tool("pdftotext", "poppler-utils"), "-layout", str(pdf), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for word in (
+        "Pre-dose BP",
+        "BP ~40 min post-dose",
+        "BP at end of monitoring",
+        "Total monitoring time",
+        "Patient reference",
+        rec.session_id,
+    ):
+        assert word in text
+    if which == "open_session":
+        assert "MISSING (session not ended)" in text
+        assert "GAPS AND MISSING DATA (6)" in text
+    else:
+        assert "168/100 mmHg" in text and "2 h 12 min" in text
+
+
+def _chromium(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            _tool("chromium", "chromium"),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'chrome-profile'}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+
+
+def test_html_renders_in_headless_chromium(complete: SessionRecord, tmp_path: Path) -> None:
+    _, html, _ = write_all(complete, tmp_path)
+    shot = tmp_path / "shot.png"
+    r = _chromium([f"--screenshot={shot}", "--window-size=1200,1600", html.as_uri()], tmp_path)
+    assert shot.exists(), r.stderr[-2000:]
+    _assert_nontrivial(shot, min_colours=40)
+    # The DOM as Chromium parsed it: the inline SVG chart and the REMS fields are there.
+    dom = _chromium(["--dump-dom", html.as_uri()], tmp_path).stdout
+    assert "<svg" in dom and 'id="rems-pre_dose"' in dom
+    assert "130/80 mmHg (MAP 97)" in dom
+    assert "168/100 mmHg (MAP 123)" in dom
+    assert 'id="patient-ref"' in dom
