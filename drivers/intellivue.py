@@ -302,7 +302,7 @@ class IntelliVueProtocol:
                 next_poll = now + self.poll_s
             if now - last_answer > answer_s:
                 raise _Reassociate(f"no poll result for {answer_s:.0f} s")
-            msg = await self._get(queue, max(0.01, next_poll - loop.time()))
+            msg = await self._get(queue, max(0.001, next_poll - loop.time()))
             if msg is None:
                 continue
             if msg.kind == "poll_result":

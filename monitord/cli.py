@@ -30,12 +30,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _available() -> dict[str, tuple[str, str]]:
-    import importlib.util
-
-    return {n: v for n, v in COMMANDS.items() if importlib.util.find_spec(v[0]) is not None}
-
-
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="monitord",
@@ -44,7 +38,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"monitord {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (module, help_) in _available().items():
+    for name, (module, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
         # Only the chosen command's module is imported to build its arguments.
         if only is None or only == name:

@@ -53,4 +53,15 @@ class SimClock:
         return min(self._free(), math.nextafter(self.next_event, -math.inf))
 
     def wall_delay(self, t: float) -> float:
+        """Wall seconds until timers due at `t` may fire; inf while the player holds the
+        clock short of `t` (it wakes the chair when it moves on)."""
+        if self.final is not None:
+            if t > self.final:
+                return math.inf
+        elif t >= self.next_event:
+            return math.inf
+        return self.free_delay(t)
+
+    def free_delay(self, t: float) -> float:
+        """Wall seconds until the free-running virtual time reaches `t` (for the player)."""
         return max(0.0, (t - self._free()) / self.speed)

@@ -250,6 +250,11 @@ class ChairRuntime:
         if horizon > self.ticked_to:
             events += self.engine.advance(horizon)
             self.ticked_to = horizon
+        if not batch and not events:
+            # A heartbeat or a timer with nothing to say: nothing to store or show.
+            if self.ticked_to >= horizon:
+                asyncio.get_running_loop().create_task(self._notify())
+            return
         if events:
             ob.add_alert_events(events)
         if sessions:

@@ -97,7 +97,7 @@ class ChairPlayer:
             t = start + ev.t
             self.clock.next_event = t
             self.chair.wake()
-            await asyncio.sleep(self.clock.wall_delay(t))
+            await asyncio.sleep(self.clock.free_delay(t))
             if ev.event == "end":
                 end_t = t
                 break
@@ -111,7 +111,7 @@ class ChairPlayer:
         self.clock.final = final
         self.clock.next_event = final
         self.chair.wake()
-        await asyncio.sleep(self.clock.wall_delay(final))
+        await asyncio.sleep(self.clock.free_delay(final))
         await self.chair.wait_ticked(final, EFFECT_TIMEOUT_S)
         log.info(f"{self.chair.cfg.id}: scenario played to t={final - start:g}s")
 
