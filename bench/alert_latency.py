@@ -140,8 +140,8 @@ async def _stream(
 
 
 async def run(servers: Servers, workdir: Path, quick: bool) -> dict[str, Any]:
-    probes = 500 if quick else 1000
-    warmup = CHAIRS * 2
+    probes = 300 if quick else 1000
+    warmup = CHAIRS if quick else CHAIRS * 2
     chairs = [f"chair-{i + 1:02d}" for i in range(CHAIRS)]
     db = "bench_alerts"
     servers.influxd.create_database(db)

@@ -227,3 +227,17 @@ class ProcSampler:
         stat = Path(f"/proc/{self.pid}/stat").read_text()
         fields = stat[stat.rindex(")") + 2 :].split()
         return (int(fields[11]) + int(fields[12])) / self.hz  # utime, stime
+
+
+async def poll_until(pred: Any, interval_s: float = 0.01, limit_s: float = 300.0) -> bool:
+    """Poll a cheap in-process condition (a counter the daemon keeps) without adding a
+    hook to the daemon just for the bench."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + limit_s
+    while not pred():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(interval_s)
+    return True
