@@ -322,6 +322,11 @@ class AlertEngine:
         out = self.feed(ev)
         return out, self.last_error
 
+    @property
+    def last_ack_error(self) -> str | None:
+        """Alias of `last_error` (why the last Ack acknowledged nothing)."""
+        return self.last_error
+
     def feed_checked(self, ev: EngineInput) -> tuple[list[AlertEvent], str | None]:
         """`feed`, plus why a command was refused (unknown alert, wrong phase ...)."""
         out = self.feed(ev)

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -313,6 +314,7 @@ class MqttSink:
 
     async def _serve(self, c: _Chair, client: aiomqtt.Client) -> None:
         base = self.base(c.chair)
+        _nodelay(client)
         await client.publish(f"{base}/status", self._status("online"), 1, True)
         await client.subscribe([(f"{base}/cmd/ack", 1), (f"{base}/cmd/session", 1)])
         if c.active is not None:
@@ -439,3 +441,14 @@ class MqttSink:
             self.on_delivery_alarm(on)
         except Exception:
             log.exception("delivery alarm hook failed")
+
+
+def _nodelay(client: aiomqtt.Client) -> None:
+    """Turn Nagle off on the broker connection. paho leaves it on, so an alert event
+    published while an earlier small packet (a QoS 0 vitals publish) is still unacknowledged
+    waits for the broker's delayed ACK: ~40 ms on Linux (bench/results.md, alert latency).
+    MQTT packets are whole messages written at once, so nothing is gained by coalescing."""
+    sock = client._client.socket()
+    if sock is not None:
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

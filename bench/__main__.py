@@ -1,0 +1,76 @@
+"""`python -m bench [--quick]`: every benchmark of issue 8, one JSON object on the last line.
+
+Full mode writes bench/results.md (the committed record); --quick (< 60 s) writes
+bench/results-quick.md so a smoke run never overwrites the full record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import alert_latency, footprint, ingest
+from bench import replay as replay_bench
+from bench.common import Servers, Workdir, machine
+from bench.report import write_report
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller runs, under 60 s")
+    ap.add_argument("--out", type=Path, help="report path (default bench/results[-quick].md)")
+    args = ap.parse_args()
+    quick: bool = args.quick
+    t_start = time.monotonic()
+    res: dict[str, Any] = {
+        "mode": "quick" if quick else "full",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+    }
+    with Workdir("bench-") as wd:
+        servers = Servers(wd)
+        servers.start()
+        try:
+            res["alert"] = asyncio.run(alert_latency.run(servers, wd, quick))
+            print("alert latency done", flush=True)
+            res["ingest"] = asyncio.run(ingest.run(servers, wd, quick))
+            print("ingest done", flush=True)
+            res["footprint"] = footprint.run(servers, wd, quick)
+            print("footprint done", flush=True)
+        finally:
+            servers.stop()
+    res["replay"] = replay_bench.run(quick)
+    res["elapsed_s"] = round(time.monotonic() - t_start, 1)
+    raw_alert = res["alert"].pop("_raw_alert_s", [])
+    out = args.out or Path(__file__).parent / ("results-quick.md" if quick else "results.md")
+    write_report(out, res, raw_alert)
+    (out.with_suffix(".json")).write_text(json.dumps(res, indent=1, default=str) + "\n")
+    a, ing, fp = res["alert"], res["ingest"], res["footprint"]
+    line = {
+        "alert_p50_ms": a["alert"]["p50_ms"],
+        "alert_p99_ms": a["alert"]["p99_ms"],
+        "floor_p99_ms": a["floor"]["p99_ms"],
+        "overhead_p99_ms": a["overhead_p99_ms"],
+        "ingest_rps": ing["v1"]["daemon"]["rps"],
+        "ceiling_rps": ing["v1"]["raw"]["rps"],
+        "ingest_v2_rps": ing["v2"]["daemon"]["rps"],
+        "ceiling_v2_rps": ing["v2"]["raw"]["rps"],
+        "rss_mb_4dev": fp["dev4"]["rss_max_mb"],
+        "rss_mb_64dev": fp["dev64"]["rss_max_mb"],
+        "cpu_pct_4dev": fp["dev4"]["cpu_pct"],
+        "idle_cpu_pct": fp["idle"]["cpu_pct"],
+        "ready_s": fp["ready_s_median"],
+        "replay_eps": round(res["replay"]["replay_eps"]),
+        "elapsed_s": res["elapsed_s"],
+    }
+    print(f"report: {out}")
+    print(json.dumps(line))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,261 @@
+"""Alert latency: byte on a pty -> `raised` on an MQTT subscriber, against the broker floor.
+
+Setup (all real parts): `monitord run` as a child process with 16 real (not simulated)
+chairs. Each chair has a Masimo ASCII oximeter on a pty whose master the bench holds (the
+bench writes the monitor's text lines itself) and a Philips IntelliVue on a pty answered by
+`IntelliVueSim` in this process (the daemon polls it; the bench sets HR every second and
+NIBP every 5 s, i.e. "every minute" accelerated 12x). Both streams run all the time.
+
+A probe writes one Masimo line with SpO2 80 % to one chair's pty (t0 just before the
+write) and waits for `spo2.very_low` `raised` on `monitord/bench/{chair}/alerts/events`
+(QoS 1) at an aiomqtt subscriber here (t1). An `[alerts]` override (`for_s = 0`,
+`clear_for_s = 0`, not latching) makes the rule raise on that one reading, so the figure
+is the daemon's path, not the rule's confirmation delay. A 97 % line then clears it, and
+the next probe goes to the next chair.
+
+Floor, interleaved probe by probe so both see the same load: a bare aiomqtt publisher
+publishes a payload of the same size at QoS 1 to the same broker, received by the same
+subscriber client. Overhead = alert p99 - floor p99.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+
+from bench.common import DaemonProc, Servers, summary_ms
+from monitord.models import Kind
+from simulators.base import SimEvent
+from simulators.intellivue import IntelliVueSim
+from simulators.pty import PtyPort
+
+CHAIRS = 16
+SITE = "bench"
+NIBP_EVERY_S = 5.0
+
+
+def masimo_line(spo2: int, pulse: int = 72) -> bytes:
+    now = datetime.now(UTC)
+    return (
+        f"{now:%m/%d/%y %H:%M:%S} SN=0000000001 SPO2={spo2:03d}% BPM={pulse:03d} PI=03.60% "
+        "SPCO=--.-% SPMET=--.-% DESAT=-- PIDELTA=+-- ALARM=0000 EXC=000000\r\n"
+    ).encode("ascii")
+
+
+def config_text(workdir: Path, servers: Servers, ports: dict[str, tuple[str, str]], db: str) -> str:
+    chairs = "".join(
+        f"""
+[[chairs]]
+id = "{chair}"
+  [[chairs.devices]]
+  id = "ox"
+  driver = "masimo-ascii"
+  port = "{ox}"
+  [[chairs.devices]]
+  id = "mon"
+  driver = "intellivue"
+  port = "{mon}"
+"""
+        for chair, (ox, mon) in ports.items()
+    )
+    return f"""
+log_level = "WARNING"
+[site]
+id = "{SITE}"
+[mqtt]
+host = "{servers.mqtt.host}"
+port = {servers.mqtt.port}
+[influx]
+api = "v1"
+url = "{servers.influxd.url}"
+database = "{db}"
+[storage]
+path = "{workdir / "alert-outbox.sqlite"}"
+[alerts]
+"spo2.very_low" = {{ for_s = 0, clear_for_s = 0, latching = false }}
+{chairs}"""
+
+
+class Subscriber:
+    """One aiomqtt client receiving both the daemon's alert events and the floor probes."""
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self.client = client
+        self.waiting: dict[tuple[str, str], asyncio.Future[float]] = {}
+        self.events = 0
+
+    def expect(self, key: tuple[str, str]) -> asyncio.Future[float]:
+        fut: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.waiting[key] = fut
+        return fut
+
+    async def run(self) -> None:
+        async for msg in self.client.messages:
+            t1 = time.perf_counter()
+            topic = str(msg.topic)
+            payload = msg.payload if isinstance(msg.payload, bytes) else b""
+            if topic.endswith("/alerts/events"):
+                self.events += 1
+                ev = json.loads(payload)
+                key = (ev["chair"], f"{ev['rule']}:{ev['event']}")
+            else:
+                key = ("floor", payload[:16].decode())
+            fut = self.waiting.pop(key, None)
+            if fut is not None and not fut.done():
+                fut.set_result(t1)
+
+
+async def _stream(
+    oxs: dict[str, PtyPort], mons: dict[str, IntelliVueSim], stop: asyncio.Event
+) -> None:
+    """Background vitals: SpO2 (Masimo line) and HR (IntelliVue) at 1 Hz per chair, NIBP
+    every NIBP_EVERY_S; chairs spread over the second as real monitors would be."""
+    chairs = list(oxs)
+    start = time.monotonic()
+    k = 0
+    while not stop.is_set():
+        for i, chair in enumerate(chairs):
+            due = start + k + i / len(chairs)
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            oxs[chair].write(masimo_line(97 - (k + i) % 2))
+            at = datetime.now(UTC)
+            mon = mons[chair]
+            await mon.send(SimEvent(Kind.HR, {"hr_bpm": 70.0 + (k % 5)}), at)
+            if k % NIBP_EVERY_S == i % NIBP_EVERY_S:
+                await mon.send(
+                    SimEvent(Kind.BP, {"sys_mmHg": 122.0, "dia_mmHg": 78.0, "map_mmHg": 93.0}),
+                    at,
+                )
+        k += 1
+
+
+async def run(servers: Servers, workdir: Path, quick: bool) -> dict[str, Any]:
+    probes = 300 if quick else 1000
+    warmup = CHAIRS if quick else CHAIRS * 2
+    chairs = [f"chair-{i + 1:02d}" for i in range(CHAIRS)]
+    db = "bench_alerts"
+    servers.influxd.create_database(db)
+    oxs: dict[str, PtyPort] = {}
+    mons: dict[str, IntelliVueSim] = {}
+    for chair in chairs:
+        ox = PtyPort()
+        await ox.open()
+        oxs[chair] = ox
+        mon = IntelliVueSim(repeat=False)
+        await mon.__aenter__()
+        mons[chair] = mon
+    cfg = workdir / "alert-latency.toml"
+    cfg.write_text(
+        config_text(workdir, servers, {c: (oxs[c].port, mons[c].port) for c in chairs}, db)
+    )
+    stop = asyncio.Event()
+    streamer = asyncio.create_task(_stream(oxs, mons, stop))
+    daemon = DaemonProc(cfg, workdir)
+    alert_lat: list[float] = []
+    floor_lat: list[float] = []
+    clear_lat: list[float] = []
+    try:
+        await asyncio.to_thread(daemon.wait_ready)
+        async with (
+            aiomqtt.Client(servers.mqtt.host, servers.mqtt.port, identifier="bench-sub") as sub,
+            aiomqtt.Client(servers.mqtt.host, servers.mqtt.port, identifier="bench-pub") as pub,
+        ):
+            await sub.subscribe(f"monitord/{SITE}/+/alerts/events", qos=1)
+            await sub.subscribe("bench/floor", qos=1)
+            s = Subscriber(sub)
+            rx = asyncio.create_task(s.run())
+            # Wait until every chair's MQTT connection is up (its retained status online).
+            await _wait_online(servers, chairs)
+            pad = b"x" * 380  # a raised event is ~400 bytes of JSON
+            rng = random.Random(8)
+            for i in range(warmup + probes):
+                chair = chairs[i % CHAIRS]
+                await asyncio.sleep(rng.uniform(0.005, 0.03))  # decorrelate from the 1 Hz
+                # floor probe
+                tag = f"{i:016d}"
+                fut = s.expect(("floor", tag))
+                t0 = time.perf_counter()
+                await pub.publish("bench/floor", tag.encode() + pad, qos=1)
+                t1 = await asyncio.wait_for(fut, 10)
+                # alert probe
+                fut = s.expect((chair, "spo2.very_low:raised"))
+                t0a = time.perf_counter()
+                oxs[chair].write(masimo_line(80))
+                t1a = await asyncio.wait_for(fut, 10)
+                fut = s.expect((chair, "spo2.very_low:cleared"))
+                t0c = time.perf_counter()
+                oxs[chair].write(masimo_line(97))
+                t1c = await asyncio.wait_for(fut, 10)
+                if i >= warmup:
+                    floor_lat.append(t1 - t0)
+                    alert_lat.append(t1a - t0a)
+                    clear_lat.append(t1c - t0c)
+            rx.cancel()
+    finally:
+        stop.set()
+        streamer.cancel()
+        rc = await asyncio.to_thread(daemon.stop)
+        for ox in oxs.values():
+            await ox.close()
+        for mon in mons.values():
+            await mon.__aexit__(None, None, None)
+    if rc != 0:
+        raise RuntimeError(f"monitord exited {rc}; log {daemon.log_path}:\n{daemon.log_tail()}")
+    a, f, c = summary_ms(alert_lat), summary_ms(floor_lat), summary_ms(clear_lat)
+    return {
+        "chairs": CHAIRS,
+        "probes": len(alert_lat),
+        "alert": a,
+        "floor": f,
+        "clear": c,
+        "overhead_p99_ms": round(a["p99_ms"] - f["p99_ms"], 3),
+        "overhead_p50_ms": round(a["p50_ms"] - f["p50_ms"], 3),
+        "daemon_pid_log": str(daemon.log_path),
+        "_raw_alert_s": alert_lat,
+    }
+
+
+async def _wait_online(servers: Servers, chairs: list[str], wait_s: float = 30.0) -> None:
+    seen: set[str] = set()
+    async with aiomqtt.Client(servers.mqtt.host, servers.mqtt.port) as c:
+        await c.subscribe(f"monitord/{SITE}/+/status", qos=1)
+
+        async def collect() -> None:
+            async for msg in c.messages:
+                payload = msg.payload if isinstance(msg.payload, bytes) else b"{}"
+                if json.loads(payload).get("state") == "online":
+                    seen.add(str(msg.topic).split("/")[2])
+                if seen >= set(chairs):
+                    return
+
+        await asyncio.wait_for(collect(), wait_s)
+
+
+if __name__ == "__main__":
+    import sys
+
+    from bench.common import Workdir
+
+    async def _main() -> None:
+        with Workdir("alert-") as wd:
+            servers = Servers(wd)
+            servers.start()
+            try:
+                res = await run(servers, wd, "--quick" in sys.argv)
+            finally:
+                servers.stop()
+        res.pop("_raw_alert_s")
+        print(json.dumps(res, indent=2))
+
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    asyncio.run(_main())

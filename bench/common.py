@@ -1,0 +1,243 @@
+"""Shared bench plumbing: the real servers (reused from tests/servers.py), statistics,
+the machine description, and a `monitord run` subprocess helper.
+
+These machines are noisy, so every figure is a percentile or a ratio measured against the
+physical floor/ceiling of the same server in the same run, never a bare single time.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # `tests` is a package of the repo, not installed
+    sys.path.insert(0, str(REPO))
+
+from tests.servers import Influxd, Mosquitto, VictoriaMetrics, reap_all  # noqa: E402
+
+
+def pct(xs: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100) of a non-empty list."""
+    s = sorted(xs)
+    k = max(0, min(len(s) - 1, round(p / 100 * len(s) + 0.5) - 1))
+    return s[k]
+
+
+def summary_ms(xs_s: list[float]) -> dict[str, float]:
+    ms = [x * 1000 for x in xs_s]
+    return {
+        "n": len(ms),
+        "p50_ms": round(pct(ms, 50), 3),
+        "p90_ms": round(pct(ms, 90), 3),
+        "p99_ms": round(pct(ms, 99), 3),
+        "max_ms": round(max(ms), 3),
+    }
+
+
+def machine() -> dict[str, Any]:
+    model = platform.processor() or "?"
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    mem_mb = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_mb = int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    versions: dict[str, str] = {}
+    for name, cmd in (
+        ("mosquitto", ["/usr/sbin/mosquitto", "-h"]),
+        ("influxd", ["influxd", "version"]),
+        ("victoria-metrics", ["victoria-metrics", "-version"]),
+    ):
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=5)
+            text = (r.stdout + r.stderr).strip().splitlines()
+            versions[name] = text[0] if text else "?"
+        except (OSError, subprocess.TimeoutExpired):
+            versions[name] = "?"
+    return {
+        "cpu": model,
+        "cores": os.cpu_count() or 0,
+        "mem_mb": mem_mb,
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "arch": platform.machine(),
+        "servers": versions,
+    }
+
+
+@dataclass
+class Servers:
+    """One Mosquitto, one influxd 1.6 and one VictoriaMetrics for the whole bench run."""
+
+    workdir: Path
+    mqtt: Mosquitto = field(init=False)
+    influxd: Influxd = field(init=False)
+    vm: VictoriaMetrics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.mqtt = Mosquitto(self.workdir / "mosquitto")
+        self.influxd = Influxd(self.workdir / "influxd")
+        self.vm = VictoriaMetrics(self.workdir / "vm")
+
+    def start(self) -> None:
+        for s in (self.mqtt, self.influxd, self.vm):
+            s.start()
+
+    def stop(self) -> None:
+        for s in (self.mqtt, self.influxd, self.vm):
+            s.stop()
+        reap_all()
+
+
+class Workdir:
+    """A temp dir on the real disk (not tmpfs: the outbox fsyncs, as on the Pi's SD card)."""
+
+    def __init__(self, prefix: str) -> None:
+        base = REPO / "var"
+        base.mkdir(exist_ok=True)
+        self.path = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+
+    def __enter__(self) -> Path:
+        return self.path
+
+    def __exit__(self, *exc: object) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def monitord_cmd(config: Path) -> list[str]:
+    return [sys.executable, "-m", "monitord", "run", "--config", str(config)]
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, **extra}
+    env.pop("WATCHDOG_USEC", None)
+    env.pop("WATCHDOG_PID", None)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+class DaemonProc:
+    """`monitord run --config` as a child process, with a NOTIFY_SOCKET we own so that
+    start-to-READY is measured the way systemd sees it (Type=notify)."""
+
+    def __init__(self, config: Path, workdir: Path) -> None:
+        import socket
+        import time
+
+        self.sock_path = str(workdir / f"notify-{os.getpid()}-{id(self)}.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.sock_path)
+        self.log_path = workdir / f"{config.stem}.log"
+        self._log = open(self.log_path, "wb")
+        self.t_spawn = time.monotonic()
+        self.proc = subprocess.Popen(
+            monitord_cmd(config),
+            env=child_env(NOTIFY_SOCKET=self.sock_path),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        self.ready_s: float | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def wait_ready(self, timeout: float = 30.0) -> float:
+        """Seconds from spawn to the READY=1 datagram."""
+        import time
+
+        deadline = self.t_spawn + timeout
+        self.sock.settimeout(0.2)
+        while time.monotonic() < deadline:
+            try:
+                msg = self.sock.recv(65536).decode(errors="replace")
+            except TimeoutError:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            if "READY=1" in msg.split("\n"):
+                self.ready_s = time.monotonic() - self.t_spawn
+                return self.ready_s
+        raise RuntimeError(f"monitord never became READY; log {self.log_path}:\n{self.log_tail()}")
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.sock.close()
+        self._log.close()
+        with_suppress_unlink(self.sock_path)
+        return self.proc.returncode
+
+
+def with_suppress_unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+class ProcSampler:
+    """RSS and CPU of one process from /proc (no psutil): VmRSS and utime+stime ticks."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.hz = os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def hwm_mb(self) -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def cpu_s(self) -> float:
+        stat = Path(f"/proc/{self.pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2 :].split()
+        return (int(fields[11]) + int(fields[12])) / self.hz  # utime, stime
+
+
+async def poll_until(pred: Any, interval_s: float = 0.01, limit_s: float = 300.0) -> bool:
+    """Poll a cheap in-process condition (a counter the daemon keeps) without adding a
+    hook to the daemon just for the bench."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + limit_s
+    while not pred():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(interval_s)
+    return True
