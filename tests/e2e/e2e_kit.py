@@ -162,6 +162,34 @@ class Oximeter:
         return i
 
 
+class LiveFeed:
+    """Feeds the oximeter one line per wall-clock second, stamped with that second, at
+    SpO2 `self.spo2` (change it to move the patient); a real monitor's 1-Hz output."""
+
+    def __init__(self, ox: Oximeter, spo2: float = 97.0) -> None:
+        self.ox, self.spo2 = ox, spo2
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        last = -1
+        while True:
+            s = int(time.time())
+            if s != last:
+                await self.ox.send(self.spo2, whole_second(s))
+                last = s
+            await asyncio.sleep(0.05)
+
+    async def __aenter__(self) -> LiveFeed:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
 # -- the daemon, in process and as a subprocess ----------------------------------------
 @contextlib.asynccontextmanager
 async def daemon_in_process(
@@ -248,6 +276,13 @@ class Store:
 
     def backlog(self, sink: str = "influx") -> int:
         return int(self._q(f"SELECT count(*) FROM records WHERE {sink} = 0")[0][0] or 0)
+
+    def alert_events(self) -> list[dict[str, Any]]:
+        """Committed alert events in commit order (the order MQTT must deliver them)."""
+        return [
+            json.loads(b)
+            for (b,) in self._q("SELECT body FROM records WHERE type='alert' ORDER BY id")
+        ]
 
     def state(self, key: str) -> Any:
         rows = self._q("SELECT value FROM state WHERE key = ?", key)

@@ -32,7 +32,12 @@ from servers import Influxd, ServerProcess, VictoriaMetrics
 
 from monitord.sinks.influx import InfluxSink
 
-OUTAGE_S = 8.0
+OUTAGE_S = 30.0
+# The stream's device clock starts this far behind the wall clock and gains 3 s per wall
+# second (4 lines/s, 1 s apart), so it stays within the 5 min the daemon trusts a device
+# clock for, and never runs ahead of the wall clock (VictoriaMetrics' export, like most
+# dashboards, only returns samples up to "now") for the ~40 s a test streams.
+STREAM_LAG_S = 270
 
 
 def v1_stamps(influxd: Influxd, db: str) -> tuple[int, list[int]]:
@@ -53,9 +58,9 @@ async def warm_up(ox: Oximeter, store: Store) -> tuple[int, int]:
     """Feed until the daemon stored a reading (lines written before it opened the port
     are flushed by the open, as on a real line). Returns (sent, stored) at that point:
     every line sent from then on must be stored."""
-    t = whole_second() - timedelta(seconds=300)
-    for i in range(200):
-        await ox.send(97.0, t + timedelta(seconds=i) - timedelta(seconds=1000))
+    t = whole_second() - timedelta(seconds=290)  # before the stream's device times
+    for i in range(100):
+        await ox.send(97.0, t + timedelta(seconds=i))
         await asyncio.sleep(0.3)
         if store.readings():
             return ox.sent, store.readings()
@@ -84,7 +89,9 @@ async def test_influx_outage_mid_stream_every_reading_arrives_once(
     async with Oximeter(tmp_path) as ox, daemon_in_process(cfg) as daemon:
         sink = next(s for s in daemon.sinks if isinstance(s, InfluxSink))
         sent0, stored0 = await warm_up(ox, store)
-        feeder = asyncio.create_task(ox.stream(whole_second() - timedelta(seconds=60), stop))
+        feeder = asyncio.create_task(
+            ox.stream(whole_second() - timedelta(seconds=STREAM_LAG_S), stop, period_s=0.25)
+        )
         try:
             await eventually(lambda: sink.stats.points >= 10, 20, "first readings delivered")
             await in_thread(down)
@@ -92,7 +99,7 @@ async def test_influx_outage_mid_stream_every_reading_arrives_once(
             await asyncio.sleep(OUTAGE_S)
             at_up = store.readings()
             # the outage was real: readings kept coming, piled up, and writes failed
-            assert at_up - at_down >= OUTAGE_S  # ~5 readings per second fed
+            assert at_up - at_down >= OUTAGE_S  # ~4 readings per second fed
             assert store.backlog() > 0
             assert sink.stats.retries > 0
             if outage == "pause":
@@ -131,7 +138,9 @@ async def test_sigkill_while_influx_down_every_committed_reading_arrives_after_r
         daemon.start()
         try:
             await warm_up(ox, store)
-            feeder = asyncio.create_task(ox.stream(whole_second() - timedelta(seconds=60), stop))
+            feeder = asyncio.create_task(
+                ox.stream(whole_second() - timedelta(seconds=STREAM_LAG_S), stop, period_s=0.25)
+            )
             try:
                 await eventually(
                     lambda: store.readings() - len(store.reading_stamps(pending_only=True)) >= 10,
