@@ -1,0 +1,358 @@
+"""Shared parts of the daemon-level acceptance tests (issue 6).
+
+Everything goes through the whole daemon: a Masimo simulator on a pseudo-terminal (the
+test feeds it line by line, so it decides how many readings exist and when) -> the real
+serial transport and decoder -> the chair task and alert engine -> the SQLite outbox ->
+the InfluxDB and MQTT sinks -> real servers from tests/conftest.py.
+
+The chair is a *real* (non-simulated) chair whose `port` is a symlink the simulator keeps
+pointed at its pty (as udev's /dev/serial/by-id links do), so a daemon subprocess started
+twice on the same config finds the same device.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+from servers import Influxd, Mosquitto, VictoriaMetrics, unique_name
+
+from monitord.config import load_config
+from monitord.daemon import Daemon
+from monitord.models import Kind
+from simulators.base import SimDevice, SimEvent
+from simulators.serial_sims import make_sim_device
+
+SITE = "site-e2e"
+CHAIR = "chair-1"
+DEVICE = "ox"
+
+
+# -- configuration ---------------------------------------------------------------------
+def influx_v1(influxd: Influxd, db: str) -> str:
+    return f"""
+[influx]
+url = "{influxd.url}"
+api = "v1"
+database = "{db}"
+batch_size = 200
+flush_interval_s = 0.2
+timeout_s = 2.0
+"""
+
+
+def influx_v2(vm: VictoriaMetrics) -> str:
+    return f"""
+[influx]
+url = "{vm.url}"
+api = "v2"
+org = "clinic"
+bucket = "monitord"
+batch_size = 200
+flush_interval_s = 0.2
+timeout_s = 2.0
+"""
+
+
+def mqtt_section(broker: Mosquitto, prefix: str, alarm_after_s: float = 2.0) -> str:
+    return f"""
+[mqtt]
+host = "{broker.host}"
+port = {broker.port}
+prefix = "{prefix}"
+keepalive_s = 5
+timeout_s = 2.0
+delivery_alarm_after_s = {alarm_after_s}
+"""
+
+
+NO_MQTT = "\n[mqtt]\nenabled = false\n"
+NO_INFLUX = "\n[influx]\nenabled = false\n"
+
+# spo2.very_low (SpO2 < 85) confirmed after 1 s and cleared after 1 s of SpO2 >= 88, not
+# latching, so a test can raise and clear it in a few seconds of fed lines.
+FAST_SPO2_ALERT = """
+[alerts."spo2.very_low"]
+for_s = 1
+clear_for_s = 1
+latching = false
+[alerts."spo2.low"]
+for_s = 1
+clear_for_s = 1
+latching = false
+"""
+
+
+def write_config(
+    tmp: Path, *, site: str = SITE, influx: str = NO_INFLUX, mqtt: str = NO_MQTT, extra: str = ""
+) -> Path:
+    """A one-chair config with one Masimo oximeter on `tmp/ox.tty`; returns its path."""
+    cfg = tmp / "monitord.toml"
+    cfg.write_text(
+        f"""
+log_level = "INFO"
+[site]
+id = "{site}"
+{influx}
+{mqtt}
+[storage]
+path = "{tmp / "outbox.sqlite"}"
+{extra}
+[[chairs]]
+id = "{CHAIR}"
+  [[chairs.devices]]
+  id = "{DEVICE}"
+  driver = "masimo-ascii"
+  port = "{port_path(tmp)}"
+"""
+    )
+    return cfg
+
+
+def port_path(tmp: Path) -> Path:
+    return tmp / "ox.tty"
+
+
+# -- the device ------------------------------------------------------------------------
+def whole_second(t: float | None = None) -> datetime:
+    return datetime.fromtimestamp(int(time.time() if t is None else t), tz=UTC)
+
+
+class Oximeter:
+    """A Masimo oximeter on a pty behind `tmp/ox.tty`, fed by the test.
+
+    Each `send()` writes one line stamped with the given device time; the daemon uses
+    that time when it is within 5 min of its receive time (it is, here)."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.sim: SimDevice = make_sim_device("masimo-ascii", symlink=port_path(tmp), repeat=False)
+        self.sent = 0
+
+    async def __aenter__(self) -> Oximeter:
+        await self.sim.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.sim.__aexit__(*exc)
+
+    async def send(self, spo2: float, at: datetime, pulse: float = 70.0) -> None:
+        await self.sim.send(SimEvent(Kind.SPO2, {"spo2_pct": spo2, "pulse_bpm": pulse}), at)
+        self.sent += 1
+
+    async def stream(self, t0: datetime, stop: asyncio.Event, period_s: float = 0.2) -> int:
+        """SpO2 97 lines every `period_s` of wall time, one second of device time apart,
+        from `t0` until `stop`; returns how many were sent."""
+        i = 0
+        while not stop.is_set():
+            await self.send(97.0, t0 + timedelta(seconds=i))
+            i += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), period_s)
+        return i
+
+
+class LiveFeed:
+    """Feeds the oximeter one line per wall-clock second, stamped with that second, at
+    SpO2 `self.spo2` (change it to move the patient); a real monitor's 1-Hz output."""
+
+    def __init__(self, ox: Oximeter, spo2: float = 97.0) -> None:
+        self.ox, self.spo2 = ox, spo2
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        last = -1
+        while True:
+            s = int(time.time())
+            if s != last:
+                await self.ox.send(self.spo2, whole_second(s))
+                last = s
+            await asyncio.sleep(0.05)
+
+    async def __aenter__(self) -> LiveFeed:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+# -- the daemon, in process and as a subprocess ----------------------------------------
+@contextlib.asynccontextmanager
+async def daemon_in_process(
+    cfg_path: Path, console: list[str] | None = None
+) -> AsyncIterator[Daemon]:
+    daemon = Daemon(load_config(cfg_path), console=console.append if console is not None else None)
+    task = asyncio.create_task(daemon.run(), name="daemon")
+    try:
+        await eventually(lambda: daemon.supervisor is not None or task.done(), 20, "daemon up")
+        if task.done():
+            task.result()
+        yield daemon
+    finally:
+        daemon.stop_event.set()
+        await asyncio.wait_for(task, 15)
+
+
+class DaemonProcess:
+    """`monitord run --config PATH` as a child process (stderr kept in a log file)."""
+
+    def __init__(self, cfg_path: Path, log: Path) -> None:
+        self.cfg_path, self.log = cfg_path, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log, "ab") as f:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "monitord", "run", "--config", str(self.cfg_path)],
+                stdout=f,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to flush, close or say goodbye."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+# -- reading the store -----------------------------------------------------------------
+class Store:
+    """Read-only SQL over the daemon's outbox (WAL: safe while the daemon writes)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _q(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        if not self.path.exists():
+            return []
+        db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5)
+        try:
+            return db.execute(sql, args).fetchall()
+        except sqlite3.OperationalError:
+            return []  # schema not there yet
+        finally:
+            db.close()
+
+    def reading_stamps(self, pending_only: bool = False) -> list[int]:
+        """t_ns of every committed reading (the InfluxDB timestamp it is written with)."""
+        cond = " AND influx = 0" if pending_only else ""
+        return [t for (t,) in self._q(f"SELECT t_ns FROM records WHERE type='reading'{cond}")]
+
+    def readings(self) -> int:
+        return len(self.reading_stamps())
+
+    def backlog(self, sink: str = "influx") -> int:
+        return int(self._q(f"SELECT count(*) FROM records WHERE {sink} = 0")[0][0] or 0)
+
+    def alert_events(self) -> list[dict[str, Any]]:
+        """Committed alert events in commit order (the order MQTT must deliver them)."""
+        return [
+            json.loads(b)
+            for (b,) in self._q("SELECT body FROM records WHERE type='alert' ORDER BY id")
+        ]
+
+    def state(self, key: str) -> Any:
+        rows = self._q("SELECT value FROM state WHERE key = ?", key)
+        return json.loads(rows[0][0]) if rows else None
+
+
+# -- MQTT observer ---------------------------------------------------------------------
+class Observer:
+    """A nurse-station client: persistent session (clean_session=False), QoS 1,
+    reconnects on its own; records (topic, payload, retained) in arrival order."""
+
+    def __init__(self, broker: Mosquitto, topics: list[str], ident: str | None = None) -> None:
+        self.broker, self.topics = broker, topics
+        self.ident = ident or unique_name("nurse")
+        self.msgs: list[tuple[str, Any, bool]] = []
+        self.connected = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def of(self, suffix: str) -> list[Any]:
+        return [p for t, p, _ in self.msgs if t.endswith(suffix)]
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    self.broker.host,
+                    self.broker.port,
+                    identifier=self.ident,
+                    clean_session=False,
+                    timeout=2,
+                ) as c:
+                    await c.subscribe([(t, 1) for t in self.topics])
+                    self.connected.set()
+                    async for m in c.messages:
+                        assert isinstance(m.payload, bytes)
+                        self.msgs.append((str(m.topic), json.loads(m.payload), m.retain))
+            except aiomqtt.MqttError:
+                self.connected.clear()
+                await asyncio.sleep(0.1)
+
+    async def __aenter__(self) -> Observer:
+        self._task = asyncio.create_task(self._run())
+        await asyncio.wait_for(self.connected.wait(), 10)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+async def mosquitto_pub(broker: Mosquitto, topic: str, payload: str) -> None:
+    """Publish with the real `mosquitto_pub` client, QoS 1."""
+    p = await asyncio.create_subprocess_exec(
+        "mosquitto_pub", *broker.pub_args(), "-q", "1", "-t", topic, "-m", payload
+    )
+    async with asyncio.timeout(10):
+        assert await p.wait() == 0
+
+
+# -- waiting ---------------------------------------------------------------------------
+async def eventually(pred: Callable[[], object], within_s: float = 30.0, what: str = "") -> None:
+    """Poll `pred` until true; fail after `within_s` seconds (an outcome, not a timing)."""
+    deadline = time.monotonic() + within_s
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {within_s} s: {what or pred}")
+        await asyncio.sleep(0.05)
+
+
+async def in_thread(fn: Callable[[], Any]) -> Any:
+    return await asyncio.to_thread(fn)

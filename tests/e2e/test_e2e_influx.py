@@ -1,0 +1,178 @@
+"""Issue 6, daemon level: InfluxDB outages and a daemon crash lose no reading.
+
+Path under test: Masimo lines on a pty -> serial transport -> decoder -> chair task ->
+outbox (SQLite) -> InfluxDB sink -> influxd 1.6 (api v1) or victoria-metrics (api v2).
+"Produced" is what the daemon committed to its outbox; "arrived" is what the server
+returns. Outages are real: the server process is stopped (connection refused) or frozen
+with SIGSTOP (TCP accepted, nothing answered: writes time out and "may have landed").
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from e2e_kit import (
+    SITE,
+    DaemonProcess,
+    Oximeter,
+    Store,
+    daemon_in_process,
+    eventually,
+    in_thread,
+    influx_v1,
+    influx_v2,
+    whole_second,
+    write_config,
+)
+from servers import Influxd, ServerProcess, VictoriaMetrics
+
+from monitord.sinks.influx import InfluxSink
+
+OUTAGE_S = 30.0
+# The stream's device clock starts this far behind the wall clock and gains 3 s per wall
+# second (4 lines/s, 1 s apart), so it stays within the 5 min the daemon trusts a device
+# clock for, and never runs ahead of the wall clock (VictoriaMetrics' export, like most
+# dashboards, only returns samples up to "now") for the ~40 s a test streams.
+STREAM_LAG_S = 270
+
+
+def v1_stamps(influxd: Influxd, db: str) -> tuple[int, list[int]]:
+    """(count("valid"), every vitals timestamp in ns) as InfluxDB 1.6 returns them."""
+    rows = influxd.rows('SELECT count("valid") FROM vitals', db)
+    count = int(rows[0]["count"]) if rows else 0  # type: ignore[call-overload]
+    stamps = [int(r["time"]) for r in influxd.rows('SELECT "valid" FROM vitals', db)]  # type: ignore[call-overload]
+    return count, stamps
+
+
+def vm_stamps(vm: VictoriaMetrics, site: str) -> list[int]:
+    """Every `vitals_valid` sample timestamp (ms) of this site, across all series."""
+    series = vm.export(f'{{__name__="vitals_valid",site="{site}"}}')
+    return [t for s in series for t in s["timestamps"]]  # type: ignore[attr-defined]
+
+
+async def warm_up(ox: Oximeter, store: Store) -> tuple[int, int]:
+    """Feed until the daemon stored a reading (lines written before it opened the port
+    are flushed by the open, as on a real line). Returns (sent, stored) at that point:
+    every line sent from then on must be stored."""
+    t = whole_second() - timedelta(seconds=290)  # before the stream's device times
+    for i in range(100):
+        await ox.send(97.0, t + timedelta(seconds=i))
+        await asyncio.sleep(0.3)
+        if store.readings():
+            return ox.sent, store.readings()
+    raise AssertionError("the daemon never stored a reading from the pty")
+
+
+@pytest.mark.parametrize("outage", ["stop", "pause"])
+@pytest.mark.parametrize("api", ["v1", "v2"])
+async def test_influx_outage_mid_stream_every_reading_arrives_once(
+    request: pytest.FixtureRequest, tmp_path: Path, api: str, outage: str
+) -> None:
+    srv: ServerProcess
+    if api == "v1":
+        srv = request.getfixturevalue("influxd")
+        db = request.getfixturevalue("influx_db")
+        site, section = SITE, influx_v1(srv, db)  # type: ignore[arg-type]
+    else:
+        srv = request.getfixturevalue("victoria_metrics")
+        site = request.getfixturevalue("vm_site")
+        section = influx_v2(srv)  # type: ignore[arg-type]
+    down: Callable[[], None] = srv.stop if outage == "stop" else srv.pause
+    up: Callable[[], None] = srv.start if outage == "stop" else srv.resume
+    cfg = write_config(tmp_path, site=site, influx=section)
+    store = Store(tmp_path / "outbox.sqlite")
+    stop = asyncio.Event()
+    async with Oximeter(tmp_path) as ox, daemon_in_process(cfg) as daemon:
+        sink = next(s for s in daemon.sinks if isinstance(s, InfluxSink))
+        # Retry at most every 2 s (production: 30 s) so the test does not sit out a long
+        # backoff after the server is back; what is delivered is the same either way.
+        sink._backoff.cap_s = 2.0
+        sent0, stored0 = await warm_up(ox, store)
+        feeder = asyncio.create_task(
+            ox.stream(whole_second() - timedelta(seconds=STREAM_LAG_S), stop, period_s=0.25)
+        )
+        try:
+            await eventually(lambda: sink.stats.points >= 10, 20, "first readings delivered")
+            await in_thread(down)
+            at_down = store.readings()
+            await asyncio.sleep(OUTAGE_S)
+            at_up = store.readings()
+            # the outage was real: readings kept coming, piled up, and writes failed
+            assert at_up - at_down >= OUTAGE_S  # ~4 readings per second fed
+            assert store.backlog() > 0
+            assert sink.stats.retries > 0
+            if outage == "pause":
+                assert sink.stats.timeouts > 0  # the frozen server was met, not skipped
+            await in_thread(up)
+            await eventually(lambda: store.readings() >= at_up + 10, 20, "stream after restart")
+        finally:
+            stop.set()
+            await feeder
+        # every line fed after the warm-up is stored, then everything is delivered
+        expected = stored0 + (ox.sent - sent0)
+        await eventually(lambda: store.readings() == expected, 20, f"{expected} readings stored")
+        await eventually(lambda: store.backlog() == 0, 60, "influx backlog drained")
+    produced = store.reading_stamps()
+    assert len(produced) == len(set(produced)) == expected
+    if api == "v1":
+        count, stamps = await in_thread(lambda: v1_stamps(srv, db))  # type: ignore[arg-type]
+        assert count == len(produced)
+        assert sorted(stamps) == sorted(produced)  # each reading once, at its own time
+    else:
+        vm: VictoriaMetrics = srv  # type: ignore[assignment]
+        match = f'{{__name__="vitals_valid",site="{site}"}}'
+        assert await in_thread(lambda: vm.wait_samples(match, len(produced))) == len(produced)
+        stamps = await in_thread(lambda: vm_stamps(vm, site))
+        assert sorted(stamps) == sorted(t // 1_000_000 for t in produced)
+
+
+async def test_sigkill_while_influx_down_every_committed_reading_arrives_after_restart(
+    influxd: Influxd, influx_db: str, tmp_path: Path
+) -> None:
+    cfg = write_config(tmp_path, influx=influx_v1(influxd, influx_db))
+    store = Store(tmp_path / "outbox.sqlite")
+    daemon = DaemonProcess(cfg, tmp_path / "daemon.log")
+    stop = asyncio.Event()
+    async with Oximeter(tmp_path) as ox:
+        daemon.start()
+        try:
+            await warm_up(ox, store)
+            feeder = asyncio.create_task(
+                ox.stream(whole_second() - timedelta(seconds=STREAM_LAG_S), stop, period_s=0.25)
+            )
+            try:
+                await eventually(
+                    lambda: store.readings() - len(store.reading_stamps(pending_only=True)) >= 10,
+                    20,
+                    "first readings delivered",
+                )
+                await in_thread(influxd.stop)
+                at_down = store.readings()
+                await eventually(lambda: store.readings() >= at_down + 20, 20, "readings flow")
+                assert daemon.alive
+                await in_thread(daemon.kill)  # mid-stream, mid-outage, no goodbye
+            finally:
+                stop.set()
+                await feeder
+            committed = store.reading_stamps()
+            pending = store.reading_stamps(pending_only=True)
+            assert len(pending) >= 20  # the crash really left undelivered readings behind
+            assert len(committed) == len(set(committed))
+
+            await in_thread(influxd.start)
+            daemon.start()  # same config, same store
+            await eventually(lambda: store.backlog() == 0, 60, "backlog drained after restart")
+            assert daemon.stop() == 0, daemon.output()
+        finally:
+            if daemon.alive:
+                daemon.kill()
+    count, stamps = await in_thread(lambda: v1_stamps(influxd, influx_db))
+    missing = set(committed) - set(stamps)
+    assert not missing, f"{len(missing)} committed readings never reached InfluxDB"
+    # nothing twice: one point per stored reading (also those read after the restart)
+    assert count == len(stamps) == len(set(stamps)) == store.readings()
+    assert "Traceback" not in daemon.output()
