@@ -22,7 +22,7 @@ from monitord.config import loads_config
 from monitord.daemon import Daemon
 from monitord.engine import AlertEngine
 from monitord.engine.replay import replay
-from monitord.models import AlertEvent
+from monitord.models import AlertEvent, Reading
 from monitord.scenario import load_scenario
 
 
@@ -74,6 +74,41 @@ SETUPS = {
 }
 
 
+# The scenario fields each kind carries, by reading value name (the BP pulse is optional on
+# the wire; the scenarios here always give it).
+FIELDS = {
+    "bp": ("sys_mmHg", "dia_mmHg", "pulse_bpm"),
+    "hr": ("hr_bpm",),
+    "spo2": ("spo2_pct", "pulse_bpm"),
+}
+_SCEN = {
+    "sys_mmHg": "sys",
+    "dia_mmHg": "dia",
+    "pulse_bpm": "pulse",
+    "hr_bpm": "hr",
+    "spo2_pct": "spo2",
+}
+
+
+def measured(e: dict[str, Any]) -> tuple[Any, ...]:
+    """A scenario measurement as the reading it must become; a cuff error is invalid (its
+    values, NaN on BLE, numbers flagged invalid on the IntelliVue, are not compared)."""
+    if e.get("error"):
+        return (float(e["t"]), e["event"], (), False)
+    vals = tuple(sorted((k, float(e[_SCEN[k]])) for k in FIELDS[e["event"]] if _SCEN[k] in e))
+    return (float(e["t"]), e["event"], vals, True)
+
+
+def values(r: Reading) -> tuple[Any, ...]:
+    """What a reading says, as `measured` states it (an invalid reading: nothing)."""
+    if not r.valid:
+        return ()
+    fields = FIELDS[str(r.kind)]
+    return tuple(
+        sorted((k, float(v)) for k, v in r.values.items() if k in fields and v is not None)
+    )
+
+
 def key(e: AlertEvent, start: float) -> tuple[Any, ...]:
     return (round(e.t - start, 3), e.rule, e.event, e.priority, e.kind, e.phase, e.level)
 
@@ -121,10 +156,8 @@ async def test_simulated_chair_raises_what_replay_raises(tmp_path: Path, setup: 
         ob.close()
     start = daemon.chairs["chair-1"].clock.start
     # every scenario measurement arrived once, stamped with start + t
-    want = sorted((float(e["t"]), e["event"]) for e in events if e["event"] in ("bp", "hr", "spo2"))
-    have = sorted((round(r.t - start, 3), str(r.kind)) for r, _ in readings)
-    assert have == want, (sorted(set(want) - set(have)), sorted(set(have) - set(want)))
-    assert sorted(round(r.t - start, 3) for r, _ in readings) == sorted(
-        float(e["t"]) for e in events if e["event"] in ("bp", "hr", "spo2")
-    )
+    # every scenario measurement arrived once, with its values, stamped with start + t
+    want = sorted(measured(e) for e in events if e["event"] in ("bp", "hr", "spo2"))
+    have = sorted((round(r.t - start, 3), str(r.kind), values(r), r.valid) for r, _ in readings)
+    assert have == want, (sorted(set(want) - set(have))[:5], sorted(set(have) - set(want))[:5])
     assert [key(e, start) for e in got] == [key(e, 0.0) for e in expected]

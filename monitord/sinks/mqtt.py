@@ -449,6 +449,7 @@ def _nodelay(client: aiomqtt.Client) -> None:
     waits for the broker's delayed ACK: ~40 ms on Linux (bench/results.md, alert latency).
     MQTT packets are whole messages written at once, so nothing is gained by coalescing."""
     sock = client._client.socket()
-    if sock is not None:
-        with contextlib.suppress(OSError, AttributeError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    setsockopt = getattr(sock, "setsockopt", None)  # a TLS or websocket wrapper may lack it
+    if setsockopt is not None:
+        with contextlib.suppress(OSError):
+            setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

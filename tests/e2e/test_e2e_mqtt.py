@@ -254,7 +254,7 @@ async def test_ack_from_mosquitto_pub_and_malformed_commands(
         assert errors[3]["error"].startswith("by:")
         # nothing changed: still active, not acknowledged, no new event, daemon serving
         (a,) = very_low()
-        assert a["alert_id"] == aid and a["state"] == "active" and a["acknowledged"] is False
+        assert a["alert_id"] == aid and a["state"] == "active" and a["ack"] is False
         assert not [e for e in store.alert_events()[events_before:] if e["event"] == "acknowledged"]
         assert daemon.supervisor is not None
         assert daemon.supervisor.tasks["sink:mqtt"].restarts == 0
@@ -269,10 +269,10 @@ async def test_ack_from_mosquitto_pub_and_malformed_commands(
         )
         (ack,) = [e for e in nurse.of("alerts/events") if e["event"] == "acknowledged"]
         assert (ack["alert_id"], ack["rule"], ack["by"]) == (aid, "spo2.very_low", "nurse-1")
-        await eventually(lambda: very_low() and very_low()[0]["acknowledged"] is True, 10)
+        await eventually(lambda: very_low() and very_low()[0]["ack"] is True, 10)
         await eventually(
             lambda: any(
-                x["alert_id"] == aid and x["acknowledged"] is True
+                x["alert_id"] == aid and x["ack"] is True
                 for m in nurse.of("alerts/active")[-1:]
                 for x in m["alerts"]
             ),
