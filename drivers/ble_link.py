@@ -357,7 +357,13 @@ async def run_ble_device(
         )
     attempt = 0
     episodic = Q_EPISODIC in s.quirks
+    me = asyncio.current_task()
     while True:
+        # Python 3.11's asyncio.wait_for (used inside bleak) can swallow a cancellation that
+        # races with its own timeout; the request is still recorded on the task, so honour
+        # it here rather than scanning on forever after a stop.
+        if me is not None and me.cancelling():
+            raise asyncio.CancelledError
         try:
             target = await _find(dev, profile, timing, scanner_backend)
             reason = await _connected_session(s, target, client_backend)

@@ -218,7 +218,12 @@ async def run_serial_device(
         else:
             log.debug("%s: %s again: %s", where, kind.value, reason)
 
+    me = asyncio.current_task()
     while True:
+        # A cancellation swallowed by a racing asyncio.wait_for (Python 3.11) is still
+        # recorded on the task: honour it, so a stop never waits on a reconnect loop.
+        if me is not None and me.cancelling():
+            raise asyncio.CancelledError
         link: _StreamLink | None = None
         try:
             reader, writer = await open_port(url, settings)

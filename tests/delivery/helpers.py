@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from monitord.models import AlertEvent, Kind, Reading, SessionEvent
@@ -68,13 +66,3 @@ def session(i: int, chair: str = "chair-1") -> SessionEvent:
         protocol="esketamine",
         session_id="s-0001",
     )
-
-
-async def eventually(pred: Callable[[], object], within_s: float = 30.0, what: str = "") -> None:
-    """Poll `pred` on the event loop until it is true; fail after `within_s` seconds."""
-    step = 0.02
-    for _ in range(int(within_s / step)):
-        if pred():
-            return
-        await asyncio.sleep(step)
-    raise AssertionError(f"not reached within {within_s} s: {what or pred}")

@@ -12,13 +12,14 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from helpers import alert, eventually, reading, session
+from helpers import alert, reading, session
 from servers import Influxd, VictoriaMetrics, http_post
 
 from monitord.config import InfluxConfig, StorageConfig
 from monitord.models import Kind, Reading
 from monitord.outbox import Outbox
 from monitord.sinks.influx import InfluxSink
+from tests.kit import eventually
 
 SITE = "site-a"
 

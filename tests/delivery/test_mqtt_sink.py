@@ -14,7 +14,7 @@ from typing import Any
 
 import aiomqtt
 import pytest
-from helpers import alert, eventually, reading
+from helpers import alert, reading
 from servers import Mosquitto, TlsMaterial, unique_name
 
 from monitord import __version__
@@ -23,6 +23,7 @@ from monitord.models import iso
 from monitord.outbox import Outbox
 from monitord.sinks.mqtt import AckCommand, Command, MqttSink, SessionCommand
 from tests.conftest import TLS_USERS
+from tests.kit import eventually
 
 HERE = Path(__file__).resolve().parent
 SITE = "site-a"

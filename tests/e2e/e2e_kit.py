@@ -33,6 +33,7 @@ from monitord.daemon import Daemon
 from monitord.models import Kind
 from simulators.base import SimDevice, SimEvent
 from simulators.serial_sims import make_sim_device
+from tests.kit import eventually
 
 SITE = "site-e2e"
 CHAIR = "chair-1"
@@ -345,14 +346,5 @@ async def mosquitto_pub(broker: Mosquitto, topic: str, payload: str) -> None:
 
 
 # -- waiting ---------------------------------------------------------------------------
-async def eventually(pred: Callable[[], object], within_s: float = 30.0, what: str = "") -> None:
-    """Poll `pred` until true; fail after `within_s` seconds (an outcome, not a timing)."""
-    deadline = time.monotonic() + within_s
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {within_s} s: {what or pred}")
-        await asyncio.sleep(0.05)
-
-
 async def in_thread(fn: Callable[[], Any]) -> Any:
     return await asyncio.to_thread(fn)

@@ -1,0 +1,65 @@
+"""Shared test helpers: waiting for an outcome, and a recording DeviceContext.
+
+`eventually` bounds how long an outcome may take to happen (a liveness bound: the tests
+never assert how fast anything is). `RecordingContext` is a small real
+`drivers.base.DeviceContext` that records what a transport and protocol report, for tests
+below the daemon (the daemon's own context is `monitord.daemon.DeviceCtx`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from drivers.base import Reject
+from monitord.models import Kind, Reading
+
+
+async def eventually(pred: Callable[[], object], within_s: float = 30.0, what: str = "") -> None:
+    """Poll `pred` on the event loop until it is true; fail after `within_s` seconds."""
+    deadline = time.monotonic() + within_s
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {within_s} s: {what or pred}")
+        await asyncio.sleep(0.02)
+
+
+@dataclass
+class RecordingContext:
+    chair: str = "chair-1"
+    device: str = "dev-1"
+    readings: list[Reading] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    links: list[tuple[bool, str]] = field(default_factory=list)
+
+    def emit(self, reading: Reading) -> None:
+        self.readings.append(reading)
+
+    def reject(self, reject: Reject) -> None:
+        self.rejects.append(reject)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def link(self, up: bool, reason: str = "") -> None:
+        self.links.append((up, reason))
+
+    @property
+    def link_up(self) -> bool:
+        return bool(self.links) and self.links[-1][0]
+
+    def of(self, kind: Kind) -> list[Reading]:
+        return [r for r in self.readings if r.kind is kind]
+
+    async def until(self, pred: Callable[[], bool], what: str, limit_s: float = 15.0) -> None:
+        """`eventually`, failing with what this context saw last."""
+        try:
+            await eventually(pred, limit_s, what)
+        except AssertionError:
+            raise AssertionError(
+                f"never happened: {what}; links={self.links} rejects={self.rejects[-5:]} "
+                f"readings={[(r.kind, dict(r.values)) for r in self.readings[-5:]]}"
+            ) from None
