@@ -23,7 +23,7 @@ need_debs() {
         $sudo chmod +x /usr/sbin/policy-rc.d; policy_added=1
     fi
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
     [ -n "$policy_added" ] && $sudo rm -f /usr/sbin/policy-rc.d
     return 0
 }
