@@ -226,24 +226,23 @@ class ChairRuntime:
                 events += self.engine.feed(Link(item.t, self.cfg.id, item.device, item.up))
             else:
                 inp = item.engine_input
-                err: str | None = None
-                if isinstance(inp, Ack):
-                    evs, err = self.engine.feed_ack(inp)
-                    events += evs
-                else:
-                    before = self.engine.session(self.cfg.id)
-                    events += self.engine.feed(inp)
-                    after = self.engine.session(self.cfg.id) or before
-                    if after is not None:
-                        sessions.append(
-                            SessionEvent(
-                                inp.t,
-                                self.cfg.id,
-                                inp.action,
-                                str(after.get("protocol", "")),
-                                str(after.get("session_id", "")),
-                            )
+                before = self.engine.session(self.cfg.id)
+                evs, err = self.engine.feed_checked(inp)
+                events += evs
+                if isinstance(inp, SessionCmd) and err is None:
+                    # `end` closes the session: its record names the session it ended.
+                    sess = self.engine.session(self.cfg.id) or before or {}
+                    sessions.append(
+                        SessionEvent(
+                            inp.t,
+                            self.cfg.id,
+                            inp.action,
+                            str(sess.get("protocol") or self.cfg.protocol),
+                            str(sess.get("session_id") or inp.session_id or ""),
                         )
+                    )
+                elif err is not None:
+                    log.warning(f"{self.cfg.id}: command refused: {err}")
                 if item.reply is not None:
                     replies.append((item.reply, err))
         horizon = self.clock.horizon()
@@ -251,9 +250,9 @@ class ChairRuntime:
             events += self.engine.advance(horizon)
             self.ticked_to = horizon
         if not batch and not events:
-            # A heartbeat or a timer with nothing to say: nothing to store or show.
-            if self.ticked_to >= horizon:
-                asyncio.get_running_loop().create_task(self._notify())
+            # A heartbeat or a timer with nothing to say: nothing to store or show, but the
+            # clock moved (the scenario player may be waiting for that).
+            asyncio.get_running_loop().create_task(self._notify())
             return
         if events:
             ob.add_alert_events(events)
