@@ -156,7 +156,8 @@ class _V1Transport:
             )
         body = ("\n".join(lines) + "\n").encode()
         if self.cfg.gzip:
-            body = gzip.compress(body, compresslevel=5)
+            # zlib releases the GIL: compress off the event loop, on the other core.
+            body = await asyncio.to_thread(gzip.compress, body, compresslevel=5)
         try:
             async with self._session.post(
                 f"{self.cfg.url}/write", params=self._params, data=body, headers=self._headers

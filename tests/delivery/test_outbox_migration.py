@@ -72,4 +72,10 @@ def test_v1_outbox_migrates_to_v2(tmp_path: Path) -> None:
     (size,) = ob._db.execute("SELECT sum(length(body) + 64) FROM records").fetchone()
     assert ob._db_bytes() == size
     assert set(ob.last_readings("chair-1")) == {"bp", "hr", "spo2"}
+    # appends after the migration keep the counter exact (no INSERT trigger in v2)
+    ob.add_readings([reading(i) for i in range(20, 30)], {"chair-1": "s-2"})
+    ob.add_alert_events([alert(2)])
+    ob.commit()
+    (size,) = ob._db.execute("SELECT sum(length(body) + 64) FROM records").fetchone()
+    assert ob._db_bytes() == size
     ob.close()
