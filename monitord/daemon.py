@@ -203,10 +203,20 @@ class ChairRuntime:
         sessions: list[SessionEvent] = []
         readings: list[Reading] = []
         replies: list[tuple[asyncio.Future[str | None], str | None]] = []
+        # Readings go to the outbox in runs that share a session id (one executemany per
+        # run, arrival order kept); the session a reading belongs to is the one current
+        # when it arrives, so a run ends where a session event changes it.
+        run: list[Reading] = []
+        run_sess: str | None = None
         for item in batch:
             if isinstance(item, Reading):
                 sess = self.engine.session(self.cfg.id)
-                ob.add_readings([item], {self.cfg.id: sess["session_id"] if sess else None})
+                sid = sess["session_id"] if sess else None
+                if run and sid != run_sess:
+                    ob.add_readings(run, {self.cfg.id: run_sess})
+                    run = []
+                run_sess = sid
+                run.append(item)
                 readings.append(item)
                 st = self.devices.get(item.device)
                 if st is not None:
@@ -249,6 +259,8 @@ class ChairRuntime:
         if horizon > self.ticked_to:
             events += self.engine.advance(horizon)
             self.ticked_to = horizon
+        if run:
+            ob.add_readings(run, {self.cfg.id: run_sess})
         if not batch and not events:
             # A heartbeat or a timer with nothing to say: nothing to store or show, but the
             # clock moved (the scenario player may be waiting for that).

@@ -15,6 +15,7 @@ omitted (the reading keeps `valid=false` from the device anyway).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -71,27 +72,47 @@ def _field_value(key: str, v: FieldValue) -> str | None:
     raise LineProtocolError(f"field {key!r} has unsupported type {type(v).__name__}")
 
 
-def encode(p: Point) -> str:
-    """One validated line (no trailing newline). Raises LineProtocolError."""
-    _check_text("measurement", p.measurement)
-    parts = [_esc_measurement(p.measurement)]
-    for k in sorted(p.tags):  # sorted tags: the form InfluxDB stores, cheapest to index
-        v = p.tags[k]
+@functools.lru_cache(maxsize=4096)
+def series_key(measurement: str, tags: tuple[tuple[str, str | None], ...]) -> str:
+    """`measurement,tag=value...` validated and escaped, cached per series: a chair's
+    device streams thousands of points with the same tags. `tags` sorted by key."""
+    _check_text("measurement", measurement)
+    parts = [_esc_measurement(measurement)]
+    for k, v in tags:  # sorted tags: the form InfluxDB stores, cheapest to index
         if v is None or v == "":
             continue  # InfluxDB has no empty tag values; absent is the same thing
         _check_text("tag key", k)
         _check_text(f"tag {k!r}", v)
         parts.append(f",{_esc_key(k)}={_esc_key(v)}")
-    fields: list[str] = []
-    for k, fv in p.fields.items():
+    return "".join(parts)
+
+
+@functools.lru_cache(maxsize=1024)
+def _field_key(k: str) -> str:
+    _check_text("field key", k)
+    return _esc_key(k)
+
+
+def encode_fields(
+    series: str, measurement: str, fields: Mapping[str, FieldValue | None], time_ns: int
+) -> str:
+    """One line from a `series_key` result, fields and a timestamp."""
+    out: list[str] = []
+    for k, fv in fields.items():
         if fv is None:
             continue
-        _check_text("field key", k)
+        key = _field_key(k)
         enc = _field_value(k, fv)
         if enc is not None:
-            fields.append(f"{_esc_key(k)}={enc}")
-    if not fields:
-        raise LineProtocolError(f"{p.measurement}: no field with a value")
-    if not (_INT64_MIN <= p.time_ns <= _INT64_MAX):
-        raise LineProtocolError(f"timestamp {p.time_ns} out of int64 range")
-    return "".join(parts) + " " + ",".join(fields) + f" {p.time_ns}"
+            out.append(f"{key}={enc}")
+    if not out:
+        raise LineProtocolError(f"{measurement}: no field with a value")
+    if not (_INT64_MIN <= time_ns <= _INT64_MAX):
+        raise LineProtocolError(f"timestamp {time_ns} out of int64 range")
+    return f"{series} {','.join(out)} {time_ns}"
+
+
+def encode(p: Point) -> str:
+    """One validated line (no trailing newline). Raises LineProtocolError."""
+    series = series_key(p.measurement, tuple(sorted(p.tags.items())))
+    return encode_fields(series, p.measurement, p.fields, p.time_ns)
