@@ -29,10 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from drivers.base import Reject
-from drivers.registry import DRIVERS
 from monitord import __version__
 from monitord.clock import SimClock, WallClock
-from monitord.config import ChairConfig, Config, DeviceConfig
+from monitord.config import ChairConfig, Config
 from monitord.engine import AlertEngine
 from monitord.engine.inputs import Ack, Link, SessionCmd, sample_from_reading
 from monitord.engine.rules import RuleSet
@@ -549,9 +548,7 @@ class Daemon:
 
     async def _shutdown(self, sup: Supervisor) -> None:
         # 1. stop inputs (device links, players): cancelling them closes ports cleanly
-        for name, h in list(sup._handles.items()):
-            if name.startswith(("device:", "player:", "sim:")):
-                h.cancel()
+        sup.cancel_prefixed("device:", "player:")
         await asyncio.sleep(0)
         # 2. persist what is in flight: drain every chair queue through the engine
         for chair in self.chairs.values():
@@ -618,8 +615,4 @@ def _fmt_event(e: AlertEvent) -> str:
     return f"{mark} {iso(e.t)} {e.chair} {e.event.upper()}{lvl} {e.rule} [{e.priority}] {e.message}"
 
 
-def device_config(chair: ChairConfig, device_id: str) -> DeviceConfig:
-    return next(d for d in chair.devices if d.id == device_id)
-
-
-__all__ = ["DRIVERS", "ChairRuntime", "Daemon", "DeviceCtx"]
+__all__ = ["ChairRuntime", "Daemon", "DeviceCtx"]

@@ -35,6 +35,13 @@ def _runner(dev: DeviceConfig, ctx: Any, **kw: Any) -> Any:
     return lambda: run_ble_device(dev, desc, ctx, **kw)
 
 
+def _quiet(dev: DeviceConfig) -> DeviceConfig:
+    """A scenario-driven simulator speaks only when the scenario says so, and the player
+    may hold the virtual clock while another device reconnects: wall-time silence means
+    nothing there (link loss is played by `drop_link()`), unless the config sets one."""
+    return dev if dev.silence_s else dev.model_copy(update={"silence_s": 86400.0})
+
+
 async def start_devices(daemon: Daemon, chair: ChairRuntime, sup: Supervisor) -> None:
     from monitord.daemon import DeviceCtx
 
@@ -69,11 +76,7 @@ async def _simulated_chair(daemon: Daemon, chair: ChairRuntime, sup: Supervisor)
                 sim: Any = await stack.enter_async_context(
                     make_sim_device(dev.driver, symlink=links_dir / dev.id, repeat=False)
                 )
-                # A scenario-driven simulator speaks only when the scenario says so, and the
-                # player may hold the virtual clock while another device reconnects: wall-
-                # time silence means nothing here. Link loss is played by drop_link().
-                quiet = dev if dev.silence_s else dev.model_copy(update={"silence_s": 86400.0})
-                run = _runner(quiet, ctx, port=sim.port)
+                run = _runner(_quiet(dev), ctx, port=sim.port)
             else:
                 from simulators import ble as ble_sims
 
@@ -82,11 +85,11 @@ async def _simulated_chair(daemon: Daemon, chair: ChairRuntime, sup: Supervisor)
                 sim, run_dev = ble_sims.attach_simulated(dev, chair.cfg.id, ble_link)
                 sim = await stack.enter_async_context(sim)
                 client, scanner = ble_sims.backends(ble_link)
-                run = _runner(run_dev, ctx, client_backend=client, scanner_backend=scanner)
+                run = _runner(_quiet(run_dev), ctx, client_backend=client, scanner_backend=scanner)
             sims[dev.id] = sim
             task = f"device:{chair.cfg.id}/{dev.id}"
             if task in sup.tasks:  # the player restarted: its old transport is gone too
-                sup._handles[task].cancel()
+                sup.cancel(task)
             sup.spawn(task, run)
         player = ChairPlayer(chair, sims)
         await player.play()

@@ -84,6 +84,13 @@ class Supervisor:
             st.state = "done"
             return
 
-    def cancel_all(self) -> None:
-        for h in self._handles.values():
+    def cancel(self, name: str) -> None:
+        h = self._handles.get(name)
+        if h is not None:
             h.cancel()
+
+    def cancel_prefixed(self, *prefixes: str) -> None:
+        """Cancel every task whose name starts with one of `prefixes`."""
+        for name, h in self._handles.items():
+            if name.startswith(prefixes):
+                h.cancel()
