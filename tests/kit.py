@@ -1,4 +1,5 @@
-"""Shared test helpers: waiting for an outcome, and a recording DeviceContext.
+"""Shared test helpers: waiting for an outcome, a recording DeviceContext, and an MQTT
+observer standing in for the nurses' station.
 
 `eventually` bounds how long an outcome may take to happen (a liveness bound: the tests
 never assert how fast anything is). `RecordingContext` is a small real
@@ -9,10 +10,15 @@ below the daemon (the daemon's own context is `monitord.daemon.DeviceCtx`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
+
+import aiomqtt
 
 from drivers.base import Reject
 from monitord.models import Kind, Reading
@@ -63,3 +69,54 @@ class RecordingContext:
                 f"never happened: {what}; links={self.links} rejects={self.rejects[-5:]} "
                 f"readings={[(r.kind, dict(r.values)) for r in self.readings[-5:]]}"
             ) from None
+
+
+class Observer:
+    """A nurse-station client: persistent session (clean_session=False), QoS 1,
+    reconnects on its own; records (topic, payload, retained) in arrival order. Entering
+    waits for its first subscription; `**client_kw` go to aiomqtt.Client (TLS, login)."""
+
+    def __init__(
+        self, broker: Any, topics: list[str], ident: str | None = None, **client_kw: Any
+    ) -> None:
+        from tests.servers import unique_name
+
+        self.broker, self.topics, self.kw = broker, topics, client_kw
+        self.ident = ident or unique_name("nurse")
+        self.msgs: list[tuple[str, Any, bool]] = []
+        self.connected = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def of(self, suffix: str) -> list[Any]:
+        return [p for t, p, _ in self.msgs if t.endswith(suffix)]
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    self.broker.host,
+                    self.broker.port,
+                    identifier=self.ident,
+                    clean_session=False,
+                    timeout=2,
+                    **self.kw,
+                ) as c:
+                    await c.subscribe([(t, 1) for t in self.topics])
+                    self.connected.set()
+                    async for m in c.messages:
+                        assert isinstance(m.payload, bytes)
+                        self.msgs.append((str(m.topic), json.loads(m.payload), m.retain))
+            except aiomqtt.MqttError:
+                self.connected.clear()
+                await asyncio.sleep(0.1)
+
+    async def __aenter__(self) -> Observer:
+        self._task = asyncio.create_task(self._run())
+        await asyncio.wait_for(self.connected.wait(), 10)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task

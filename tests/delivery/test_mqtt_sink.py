@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from typing import Any
 import aiomqtt
 import pytest
 from helpers import alert, reading
-from servers import Mosquitto, TlsMaterial, unique_name
+from servers import Mosquitto, TlsMaterial
 
 from monitord import __version__
 from monitord.config import MqttConfig, StorageConfig, TlsConfig
@@ -23,7 +22,7 @@ from monitord.models import iso
 from monitord.outbox import Outbox
 from monitord.sinks.mqtt import AckCommand, Command, MqttSink, SessionCommand
 from tests.conftest import TLS_USERS
-from tests.kit import eventually
+from tests.kit import Observer, eventually
 
 HERE = Path(__file__).resolve().parent
 SITE = "site-a"
@@ -33,47 +32,6 @@ SITE = "site-a"
 def outbox(tmp_path: Path) -> Outbox:
     p = tmp_path / "outbox.sqlite"
     return Outbox(p, StorageConfig(path=p))
-
-
-class Observer:
-    """A nurse-station client: persistent session, reconnects, records what it gets."""
-
-    def __init__(self, broker: Mosquitto, topics: list[str], **kw: Any) -> None:
-        self.broker, self.topics, self.kw = broker, topics, kw
-        self.msgs: list[tuple[str, Any, bool]] = []
-        self.ident = unique_name("obs")
-        self._task: asyncio.Task[None] | None = None
-
-    def of(self, suffix: str) -> list[Any]:
-        return [p for t, p, _ in self.msgs if t.endswith(suffix)]
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                async with aiomqtt.Client(
-                    self.broker.host,
-                    self.broker.port,
-                    identifier=self.ident,
-                    clean_session=False,
-                    timeout=2,
-                    **self.kw,
-                ) as c:
-                    await c.subscribe([(t, 1) for t in self.topics])
-                    async for m in c.messages:
-                        assert isinstance(m.payload, bytes)
-                        self.msgs.append((str(m.topic), json.loads(m.payload), m.retain))
-            except aiomqtt.MqttError:
-                await asyncio.sleep(0.1)
-
-    async def __aenter__(self) -> Observer:
-        self._task = asyncio.create_task(self._run())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
 
 
 @contextlib.asynccontextmanager

@@ -25,8 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiomqtt
-from servers import Influxd, Mosquitto, VictoriaMetrics, unique_name
+from servers import Influxd, Mosquitto, VictoriaMetrics
 
 from monitord.config import load_config
 from monitord.daemon import Daemon
@@ -291,51 +290,6 @@ class Store:
 
 
 # -- MQTT observer ---------------------------------------------------------------------
-class Observer:
-    """A nurse-station client: persistent session (clean_session=False), QoS 1,
-    reconnects on its own; records (topic, payload, retained) in arrival order."""
-
-    def __init__(self, broker: Mosquitto, topics: list[str], ident: str | None = None) -> None:
-        self.broker, self.topics = broker, topics
-        self.ident = ident or unique_name("nurse")
-        self.msgs: list[tuple[str, Any, bool]] = []
-        self.connected = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def of(self, suffix: str) -> list[Any]:
-        return [p for t, p, _ in self.msgs if t.endswith(suffix)]
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                async with aiomqtt.Client(
-                    self.broker.host,
-                    self.broker.port,
-                    identifier=self.ident,
-                    clean_session=False,
-                    timeout=2,
-                ) as c:
-                    await c.subscribe([(t, 1) for t in self.topics])
-                    self.connected.set()
-                    async for m in c.messages:
-                        assert isinstance(m.payload, bytes)
-                        self.msgs.append((str(m.topic), json.loads(m.payload), m.retain))
-            except aiomqtt.MqttError:
-                self.connected.clear()
-                await asyncio.sleep(0.1)
-
-    async def __aenter__(self) -> Observer:
-        self._task = asyncio.create_task(self._run())
-        await asyncio.wait_for(self.connected.wait(), 10)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-
-
 async def mosquitto_pub(broker: Mosquitto, topic: str, payload: str) -> None:
     """Publish with the real `mosquitto_pub` client, QoS 1."""
     p = await asyncio.create_subprocess_exec(

@@ -20,7 +20,6 @@ from e2e_kit import (
     SITE,
     DaemonProcess,
     LiveFeed,
-    Observer,
     Oximeter,
     Store,
     daemon_in_process,
@@ -35,6 +34,7 @@ from servers import Mosquitto
 from monitord import __version__
 from monitord.models import iso
 from monitord.outbox import alert_from_body
+from tests.kit import Observer
 
 
 def base(prefix: str) -> str:
