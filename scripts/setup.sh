@@ -35,8 +35,12 @@ ensure_venv() {
     fi
     local stamp=".venv/.monitord-installed-$extras"
     if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-        .venv/bin/python -m pip install -q --upgrade pip
-        .venv/bin/python -m pip install -q -e ".[$extras]"
+        echo "setup: installing monitord[$extras] into .venv/ (log: .venv/pip.log)" >&2
+        # pip's build chatter goes to the log; on failure it is shown in full.
+        if ! { .venv/bin/python -m pip install -q --upgrade pip &&
+               .venv/bin/python -m pip install -q -e ".[$extras]"; } >.venv/pip.log 2>&1; then
+            cat .venv/pip.log >&2; exit 1
+        fi
         touch "$stamp"
     fi
 }
