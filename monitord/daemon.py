@@ -45,6 +45,7 @@ log = logging.getLogger("monitord")
 
 QUEUE_MAX = 10_000  # per chair; ~3 h of 1 Hz HR+SpO2 for a stalled chair task
 SNAPSHOT_EVERY_S = 2.0  # engine state is also saved at once whenever it emitted events
+BP_SEEN_MAX = 256  # remembered BP measurement times per chair (a cuff keeps ~100-200)
 
 
 @dataclass
@@ -125,6 +126,14 @@ class ChairRuntime:
         self.devices = {d.id: DeviceStatus(d.id, d.driver) for d in cfg.devices}
         self.active: list[dict[str, Any]] = []
         self._last_snapshot = 0.0
+        # Device-stamped BP measurements already taken, so that one measurement is never
+        # counted twice: an IntelliVue re-polled after a daemon restart, or a cuff that
+        # pushes its memory again, would otherwise confirm a BP rule with a single reading.
+        # Saved with the engine snapshot; a simulated chair starts afresh like its engine.
+        seen = [] if cfg.simulated else daemon.outbox.get_state(f"bp-seen/{cfg.id}", [])
+        self.bp_seen: dict[str, None] = dict.fromkeys(seen)
+        self.duplicates = 0
+        self._bp_seen_dirty = False
         self._wake = asyncio.Event()
 
     # -- input side ------------------------------------------------------------------
@@ -209,6 +218,8 @@ class ChairRuntime:
         run_sess: str | None = None
         for item in batch:
             if isinstance(item, Reading):
+                if item.kind == "bp" and item.device_time is not None and self._seen_bp(item):
+                    continue
                 sess = self.engine.session(self.cfg.id)
                 sid = sess["session_id"] if sess else None
                 if run and sid != run_sess:
@@ -273,6 +284,9 @@ class ChairRuntime:
         if events or sessions or now - self._last_snapshot > SNAPSHOT_EVERY_S:
             ob.put_state(f"engine/{self.cfg.id}", self.engine.snapshot(), commit=False)
             self._last_snapshot = now
+        if self._bp_seen_dirty:  # in the same transaction as the BP reading itself
+            ob.put_state(f"bp-seen/{self.cfg.id}", list(self.bp_seen), commit=False)
+            self._bp_seen_dirty = False
         ob.commit()
         # Durable from here on: show it to the world.
         self.daemon.after_commit(self, readings, events, sessions)
@@ -282,6 +296,24 @@ class ChairRuntime:
         self.processed += len(batch)
         if batch or events:
             asyncio.get_running_loop().create_task(self._notify())
+
+    def _seen_bp(self, r: Reading) -> bool:
+        """True if this device-stamped BP measurement was already taken (then it is
+        counted in status as a duplicate and dropped); remembers it otherwise."""
+        assert r.device_time is not None
+        key = f"{r.device}|{r.device_time.isoformat()}"
+        if key in self.bp_seen:
+            self.duplicates += 1
+            log.info(
+                f"{self.cfg.id}/{r.device}: BP measured at {key.split('|')[1]} "
+                "already recorded; repeat ignored"
+            )
+            return True
+        self.bp_seen[key] = None
+        self._bp_seen_dirty = True
+        while len(self.bp_seen) > BP_SEEN_MAX:
+            del self.bp_seen[next(iter(self.bp_seen))]
+        return False
 
     async def _notify(self) -> None:
         async with self._progress:
@@ -307,6 +339,7 @@ class ChairRuntime:
             },
             "active_alerts": self.active,
             "queue_overflow": self.overflow,
+            "duplicate_bp_ignored": self.duplicates,
         }
 
 
@@ -558,6 +591,7 @@ class Daemon:
             if batch:
                 chair.process(batch)
             self.outbox.put_state(f"engine/{chair.cfg.id}", chair.engine.snapshot())
+            self.outbox.put_state(f"bp-seen/{chair.cfg.id}", list(chair.bp_seen))
         self.write_status()
         # 3. the MQTT sink publishes `offline` when it is cancelled, next (bounded to 2 s)
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from monitord.config import Config, loads_config
-from monitord.daemon import Daemon
+from monitord.daemon import ChairRuntime, Daemon
 from monitord.models import Kind
 from monitord.outbox import Outbox
 from simulators.base import SimEvent
@@ -72,3 +73,52 @@ async def test_active_alarm_survives_restart(tmp_path: Path) -> None:
         ob.close()
     assert events.count(("spo2.very_low", "raised")) == 1
     assert n_readings >= 4
+
+
+async def polled(chair: ChairRuntime, sim: Any) -> None:
+    """Wait until the link is up and the monitor answered several more polls."""
+    mon = chair.devices["mon"]
+    assert await chair.wait_for(lambda: mon.link == "up", 10)
+    polls = sim.polls
+    assert await chair.wait_for(lambda: sim.polls >= polls + 5, 10)
+
+
+async def test_bp_measurement_is_not_taken_twice_across_restart(tmp_path: Path) -> None:
+    """An IntelliVue answers every poll with its last NIBP measurement; after a daemon
+    restart the new session sees it again. It is the same measurement (same monitor time
+    stamp): stored once, fed to the engine once, so it cannot confirm a BP rule twice."""
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30)
+    async with make_sim_device("intellivue", repeat=False) as sim:
+        cfg = loads_config(
+            f"[mqtt]\nenabled = false\n[influx]\nenabled = false\n"
+            f'[storage]\npath = "{tmp_path / "store.sqlite"}"\n'
+            f'[[chairs]]\nid = "chair-9"\n'
+            f'[[chairs.devices]]\nid = "mon"\ndriver = "intellivue"\nport = "{sim.port}"\n'  # type: ignore[attr-defined]
+            "poll_interval_s = 0.05\n"
+        )
+        # 184/112 twice would raise bp.severe (confirm = 2): once must leave it pending.
+        await sim.send(
+            SimEvent(Kind.BP, {"sys_mmHg": 184, "dia_mmHg": 112, "map_mmHg": 136, "pulse_bpm": 80}),
+            at,
+        )
+        for run in range(2):
+            daemon = Daemon(cfg)
+            task = asyncio.create_task(daemon.run())
+            chair = daemon.chairs["chair-9"]
+            try:
+                await polled(chair, sim)
+                if run == 1:
+                    assert chair.duplicates >= 1  # the re-polled measurement was seen
+            finally:
+                daemon.stop_event.set()
+                await asyncio.wait_for(task, 10)
+
+    ob = Outbox(cfg.storage.path, cfg.storage)
+    try:
+        bps = [r for r, _ in ob.readings("chair-9") if r.kind == "bp"]
+        events = [(e.rule, e.event) for e in ob.alert_events("chair-9")]
+    finally:
+        ob.close()
+    assert len(bps) == 1 and bps[0].values["sys_mmHg"] == 184
+    assert ("bp.severe", "pending") in events
+    assert ("bp.severe", "raised") not in events
