@@ -77,11 +77,9 @@ def test_notify_ready_watchdog_stopping_and_clean_exit(tmp_path: Path) -> None:
         assert msgs.count("WATCHDOG=1") >= 2
         assert any(m.startswith("STATUS=") for m in msgs)
         proc.send_signal(signal.SIGTERM)
-        t0 = time.monotonic()
-        rc = proc.wait(timeout=5)  # the contract: exit within 5 s of SIGTERM
+        rc = proc.wait(timeout=5)  # the contract (design.md 4): exit within 5 s of SIGTERM
         collect(time.monotonic() + 1, lambda: "STOPPING=1" in msgs)
         assert rc == 0, proc.stderr.read() if proc.stderr else ""
-        assert time.monotonic() - t0 <= 5
         assert "STOPPING=1" in msgs
     finally:
         if proc.poll() is None:
