@@ -120,3 +120,19 @@ class DecodeProfile:
     summary: str
     # bytes of one argument -> list of records (design.md section 4 field names) or Reject
     decode: Callable[[bytes], list[dict[str, Any]] | Reject]
+
+
+class _Record(Protocol):
+    def to_record(self) -> dict[str, Any]: ...
+
+
+def one_record(
+    decode: Callable[[bytes], _Record | Reject],
+) -> Callable[[bytes], list[dict[str, Any]] | Reject]:
+    """A `DecodeProfile.decode` from a decoder returning one typed record (or a Reject)."""
+
+    def profile(data: bytes) -> list[dict[str, Any]] | Reject:
+        rec = decode(data)
+        return rec if isinstance(rec, Reject) else [rec.to_record()]
+
+    return profile

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from drivers.base import DecodeProfile, DriverDescriptor, Reject, RejectReason
+from drivers.base import DecodeProfile, DriverDescriptor, Reject, RejectReason, one_record
 from drivers.ble_gatt import (
     KPA_TO_MMHG,
     BleFeature,
@@ -284,16 +284,6 @@ def icp_sample(data: bytes, quirks: frozenset[str]) -> Reject | None:
     return rec if isinstance(rec, Reject) else None
 
 
-def _profile_bpm(data: bytes) -> list[dict[str, Any]] | Reject:
-    rec = decode_bp(data)
-    return rec if isinstance(rec, Reject) else [rec.to_record()]
-
-
-def _profile_icp(data: bytes) -> list[dict[str, Any]] | Reject:
-    rec = decode_icp(data)
-    return rec if isinstance(rec, Reject) else [rec.to_record()]
-
-
 BLE_PROFILE = BleProfile(
     service_uuid=SERVICE,
     subscriptions=(
@@ -318,11 +308,11 @@ PROFILE_BPM = DecodeProfile(
     name="ble-bpm",
     input="hex",
     summary="Blood Pressure Measurement 0x2A35 value",
-    decode=_profile_bpm,
+    decode=one_record(decode_bp),
 )
 PROFILE_ICP = DecodeProfile(
     name="ble-icp",
     input="hex",
     summary="Intermediate Cuff Pressure 0x2A36 value",
-    decode=_profile_icp,
+    decode=one_record(decode_icp),
 )

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from drivers.base import DecodeProfile, DriverDescriptor, Reject, RejectReason
+from drivers.base import DecodeProfile, DriverDescriptor, Reject, RejectReason, one_record
 from drivers.ble_gatt import (
     BleProfile,
     BleSample,
@@ -139,11 +139,6 @@ def hrm_sample(data: bytes, quirks: frozenset[str]) -> BleSample | Reject:
     )
 
 
-def _profile_hrm(data: bytes) -> list[dict[str, Any]] | Reject:
-    rec = decode_hrm(data)
-    return rec if isinstance(rec, Reject) else [rec.to_record()]
-
-
 BLE_PROFILE = BleProfile(
     service_uuid=SERVICE,
     subscriptions=(BleSubscription(HRM_UUID, "notify", hrm_sample, "0x2A37 heart rate"),),
@@ -161,5 +156,5 @@ PROFILE = DecodeProfile(
     name="ble-hrm",
     input="hex",
     summary="Heart Rate Measurement 0x2A37 value",
-    decode=_profile_hrm,
+    decode=one_record(decode_hrm),
 )

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from drivers.base import DecodeProfile, DriverDescriptor, Reject, RejectReason
+from drivers.base import DecodeProfile, DriverDescriptor, Reject, RejectReason, one_record
 from drivers.ble_gatt import (
     BleFeature,
     BleProfile,
@@ -331,16 +331,6 @@ def cont_sample(data: bytes, quirks: frozenset[str]) -> BleSample | Reject:
     return rec if isinstance(rec, Reject) else _sample(rec)
 
 
-def _profile_spot(data: bytes) -> list[dict[str, Any]] | Reject:
-    rec = decode_spot(data)
-    return rec if isinstance(rec, Reject) else [rec.to_record()]
-
-
-def _profile_cont(data: bytes) -> list[dict[str, Any]] | Reject:
-    rec = decode_cont(data)
-    return rec if isinstance(rec, Reject) else [rec.to_record()]
-
-
 BLE_PROFILE = BleProfile(
     service_uuid=SERVICE,
     subscriptions=(
@@ -362,11 +352,11 @@ PROFILE_SPOT = DecodeProfile(
     name="ble-plx-spot",
     input="hex",
     summary="PLX Spot-Check Measurement 0x2A5E value",
-    decode=_profile_spot,
+    decode=one_record(decode_spot),
 )
 PROFILE_CONT = DecodeProfile(
     name="ble-plx-cont",
     input="hex",
     summary="PLX Continuous Measurement 0x2A5F value",
-    decode=_profile_cont,
+    decode=one_record(decode_cont),
 )
