@@ -1,8 +1,9 @@
 """Logging: one structured line per record on stderr (journald adds its own timestamp).
 
-Format: `LEVEL logger: message key=value ...`. `FailureLog` implements the house rule for
-recurring failures: the first failure of a kind at WARNING (with operator advice), repeats
-at DEBUG with a running count, and one INFO line when it recovers.
+Format: `LEVEL logger: message`, with a traceback (ERROR and above only) folded onto the
+line. `FailureLog` implements the house rule for recurring failures: the first failure of a
+kind at WARNING (with operator advice), repeats at DEBUG with a running count, and one INFO
+line when it recovers.
 """
 
 from __future__ import annotations
@@ -17,9 +18,6 @@ _configured = False
 class _OneLine(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         msg = record.getMessage().replace("\n", " | ")
-        extra = getattr(record, "kv", None)
-        if extra:
-            msg += " " + " ".join(f"{k}={v}" for k, v in extra.items())
         if record.exc_info and record.levelno >= logging.ERROR:
             # Tracebacks only for real bugs (ERROR and above), folded to one line.
             exc = self.formatException(record.exc_info).replace("\n", " | ")
