@@ -63,6 +63,9 @@ class Reading:
     # Device-clock timestamp if the device sent one (recorded, not trusted: see
     # clinical-rules.md "Timestamps are UTC ...").
     device_time: datetime | None = None
+    # A record the device pushed from its memory (history, clinical-rules.md "Precise
+    # semantics"): stored and reported, fed to no rule. Set by the hub, never by decoders.
+    stored: bool = False
     seq: int = field(default=0, compare=False)  # outbox row id once stored; 0 before
 
     @property

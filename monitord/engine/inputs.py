@@ -28,6 +28,7 @@ class Sample:
     values: Mapping[str, float | None]
     valid: bool = True
     contact: bool | None = None
+    stored: bool = False  # a device's memory record: history, fed to no rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,4 +73,5 @@ def sample_from_reading(r: Reading) -> Sample:
         values=r.values,
         valid=r.valid,
         contact=r.contact,
+        stored=r.stored,
     )
