@@ -33,6 +33,9 @@ class RejectReason(enum.StrEnum):
     NO_VALUE = "no_value"  # well-formed but carries no measurement (all NaN, "---")
     OVERSIZE = "oversize"  # a frame longer than the protocol allows
     NOISE = "noise"  # bytes between frames that belong to no frame
+    # the device speaks another output mode of its own (a Rad-8 left in ASCII 2): the
+    # operator must change a setting on the device, so it is told apart from noise
+    WRONG_MODE = "wrong_mode"
 
 
 @dataclass(frozen=True, slots=True)
