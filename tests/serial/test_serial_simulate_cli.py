@@ -86,7 +86,7 @@ def test_decode_profiles() -> None:
         "kind": "hr", "hr_bpm": 61.0, "measured_at": None, "status": [], "contact": None,
         "valid": True,
     }  # fmt: skip
-    r = _decode("nonin-2", packet_frames(72, 97)[:15].hex())
+    r = _decode("nonin-2", packet_frames(72, 97).hex())  # one whole 25-frame packet
     assert r.returncode == 0 and json.loads(r.stdout)["spo2_pct"] == 97
     r = _decode("intellivue", F.frame(b"x", corrupt_fcs=True).hex())
     assert r.returncode == 65 and json.loads(r.stdout)["rejected"] == "bad_checksum"
