@@ -41,7 +41,7 @@ async def test_simulate_command_feeds_the_driver(tmp_path: Path, ctx: RecordingC
     assert proc.stdout is not None
     first = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
     assert first == str(link)
-    dev = DeviceConfig(id="mon", driver="intellivue", port=first, poll_interval_s=0.2)
+    dev = DeviceConfig(id="mon", driver="intellivue", port=first, poll_interval_s=0.5)
     task = asyncio.create_task(
         run_serial_device(dev, DRIVERS["intellivue"], ctx, backoff=Backoff(0.05, 0.3))
     )
