@@ -334,7 +334,10 @@ class IntelliVueProtocol:
             now = loop.time()
             if now >= next_poll:
                 self._poll_number = (self._poll_number + 1) & 0xFFFF
-                await link.write(F.frame(F.poll_request(self._next_invoke(), self._poll_number)))
+                # All attribute groups (0, as in the Guide's example): the reply then
+                # carries each numeric's label, which tells the SpO2 channels apart.
+                poll = F.poll_request(self._next_invoke(), self._poll_number, attr_group=0)
+                await link.write(F.frame(poll))
                 next_poll = now + self.poll_s
             if now - last_answer > answer_s:
                 raise _Reassociate(f"no poll result for {answer_s:.0f} s")
