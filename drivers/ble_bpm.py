@@ -52,6 +52,7 @@ from typing import Any
 from drivers.base import DecodeProfile, DriverDescriptor, Reject, RejectReason, one_record
 from drivers.ble_gatt import (
     KPA_TO_MMHG,
+    Q_SETTLE,
     BleFeature,
     BleProfile,
     BleSample,
@@ -78,7 +79,8 @@ Q_USER_ID_WITHOUT_FLAG = "user-id-without-flag"
 # (`episodic`, the cuff connects only after a measurement, is the BLE link's quirk)
 KNOWN_QUIRKS = frozenset({Q_PULSE_STATUS_BE, Q_USER_ID_WITHOUT_FLAG})
 
-_BEURER = frozenset({Q_PULSE_STATUS_BE, Q_USER_ID_WITHOUT_FLAG})
+# both decoding quirks together, and the BLE link's settle delay (drivers/ble_gatt.py)
+_BEURER = frozenset({Q_PULSE_STATUS_BE, Q_USER_ID_WITHOUT_FLAG, Q_SETTLE})
 #: model (matched loosely in the advertised name, see drivers/ble_gatt.model_key) ->
 #: quirks. Add a model only with a public capture or report; docs/devices.md lists them.
 MODEL_QUIRKS: dict[str, frozenset[str]] = {

@@ -92,7 +92,13 @@ class BleSample:
 
 # Quirks the BLE link itself understands, for any profile (drivers/ble_link.py).
 Q_EPISODIC = "episodic"  # the device connects only after a measurement, then hangs up
-LINK_QUIRKS = frozenset({Q_EPISODIC})
+# Wait a moment between service discovery and subscribing: a Beurer BM85 sometimes takes a
+# subscription sent right after discovery, then sends nothing, shows an error and lets the
+# link die; 50 ms was enough there, 100 ms keeps a margin (derdilla/blood-pressure-
+# monitor-fl PR #729, on a BM85).
+Q_SETTLE = "settle-before-subscribe"
+SETTLE_S = 0.1
+LINK_QUIRKS = frozenset({Q_EPISODIC, Q_SETTLE})
 
 # bytes + active quirks -> a sample, a reject, or None ("not a reading": cuff pressure)
 SampleDecoder = Callable[[bytes, frozenset[str]], BleSample | Reject | None]

@@ -42,7 +42,14 @@ from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakDeviceNotFoundError, BleakError
 
 from drivers.base import DeviceContext, DriverDescriptor, Reject
-from drivers.ble_gatt import Q_EPISODIC, BleProfile, BleSample, BleSubscription
+from drivers.ble_gatt import (
+    Q_EPISODIC,
+    Q_SETTLE,
+    SETTLE_S,
+    BleProfile,
+    BleSample,
+    BleSubscription,
+)
 from monitord.backoff import capped_delay
 from monitord.config import DeviceConfig
 from monitord.models import Reading, authoritative_time
@@ -318,6 +325,8 @@ async def _connected_session(
                 log.info("%s/%s: %s: %s", s.ctx.chair, s.ctx.device, feat.name, decoded)
         s.readings_this_connection = 0
         s.last_rx = _mono()
+        if Q_SETTLE in s.quirks:  # see drivers/ble_gatt.py Q_SETTLE
+            await asyncio.sleep(SETTLE_S)
         for sub, ch in chars:
             await client.start_notify(ch, _callback(s, sub))
         s.warned.clear()

@@ -116,7 +116,10 @@ def test_bm85_with_its_advertised_name(
     rc = cli_main(["decode", "--profile", "ble-bpm", "--name", "Beurer BM85", payload])
     out = capsys.readouterr()
     assert rc == 0 and json.loads(out.out) == expected
-    assert "'Beurer BM85': quirks pulse-status-be, user-id-without-flag" in out.err
+    assert (
+        "'Beurer BM85': quirks pulse-status-be, settle-before-subscribe, user-id-without-flag"
+        in out.err
+    )
 
 
 @pytest.mark.parametrize(("test_name", "payload", "expected"), BM85)

@@ -253,7 +253,7 @@ def test_bpm_quirk_user_id_without_flag() -> None:
     assert isinstance(plain, BloodPressure) and "length_mismatch" in plain.status
 
 
-BEURER = frozenset({"pulse-status-be", "user-id-without-flag"})
+BEURER = frozenset({"pulse-status-be", "user-id-without-flag", "settle-before-subscribe"})
 
 
 @pytest.mark.parametrize(
@@ -281,6 +281,9 @@ def test_configured_quirks_replace_the_model_table() -> None:
     assert BPM_PROFILE.quirks_for("Beurer BM85", ["pulse-status-be"]) == {"pulse-status-be"}
     assert BPM_PROFILE.quirks_for("Other", ["episodic"]) == {"episodic"}
     assert BPM_PROFILE.accepted_quirks == BEURER | {"episodic"}
+    assert BPM_PROFILE.quirks_for("Beurer BM85", ["settle-before-subscribe"]) == {
+        "settle-before-subscribe"
+    }
 
 
 # ----------------------------------------------------------------------- 0x2A36 and 0x2A49
