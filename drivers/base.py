@@ -33,6 +33,9 @@ class RejectReason(enum.StrEnum):
     NO_VALUE = "no_value"  # well-formed but carries no measurement (all NaN, "---")
     OVERSIZE = "oversize"  # a frame longer than the protocol allows
     NOISE = "noise"  # bytes between frames that belong to no frame
+    # the device speaks another output mode of its own (a Rad-8 left in ASCII 2): the
+    # operator must change a setting on the device, so it is told apart from noise
+    WRONG_MODE = "wrong_mode"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,19 +123,35 @@ class DecodeProfile:
     summary: str
     # bytes of one argument -> list of records (design.md section 4 field names) or Reject
     decode: Callable[[bytes], list[dict[str, Any]] | Reject]
+    # Profiles with a per-model quirk table (BLE cuffs): the same decode with the quirks
+    # given, and the quirks an advertised name selects, so that `decode --name` decodes
+    # a capture exactly as the daemon would for that device.
+    decode_with_quirks: Callable[[bytes, frozenset[str]], list[dict[str, Any]] | Reject] | None = (
+        None
+    )
+    quirks_for_name: Callable[[str], frozenset[str]] | None = None
+
+    def decode_as(self, data: bytes, name: str | None = None) -> list[dict[str, Any]] | Reject:
+        """Decode as for a device advertising `name` (None: no model quirks)."""
+        if name is None or self.decode_with_quirks is None or self.quirks_for_name is None:
+            return self.decode(data)
+        return self.decode_with_quirks(data, self.quirks_for_name(name))
 
 
 class _Record(Protocol):
     def to_record(self) -> dict[str, Any]: ...
 
 
-def one_record(
-    decode: Callable[[bytes], _Record | Reject],
-) -> Callable[[bytes], list[dict[str, Any]] | Reject]:
-    """A `DecodeProfile.decode` from a decoder returning one typed record (or a Reject)."""
+class _Decoder(Protocol):
+    def __call__(self, data: bytes, quirks: frozenset[str] = ..., /) -> _Record | Reject: ...
 
-    def profile(data: bytes) -> list[dict[str, Any]] | Reject:
-        rec = decode(data)
+
+def one_record(decode: _Decoder) -> Callable[..., list[dict[str, Any]] | Reject]:
+    """A `DecodeProfile.decode` (or `decode_with_quirks`) from a decoder returning one
+    typed record (or a Reject); extra arguments (the quirks) are passed through."""
+
+    def profile(data: bytes, *args: frozenset[str]) -> list[dict[str, Any]] | Reject:
+        rec = decode(data, *args)
         return rec if isinstance(rec, Reject) else [rec.to_record()]
 
     return profile

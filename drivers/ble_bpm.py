@@ -25,14 +25,22 @@ Deviations seen in real cuffs, and what we do (never a plausible-looking wrong n
 - MAP = 0 -> absent (`map_absent`); MAP is never 0 in a living patient.
 - reserved flag bits set -> flag `reserved_flags`, layout read as the known bits say.
 - length not matching the flags (a user-ID byte without flag bit3, a newer optional
-  field, a truncated indication): sys/dia/MAP sit at fixed offsets and stay; every
-  optional field is dropped and flagged `length_mismatch` rather than guessed, unless a
-  quirk below says exactly what the extra bytes are.
-- quirks, selected by advertised name (MODEL_QUIRKS) or the device's `quirks` config:
-  `pulse-status-be`: pulse and status sent big-endian (Beurer BM85: derdilla/
-    blood-pressure-monitor-fl PR #735, "send the pulse and measurement flags in reversed
-    byte order", verified on a BM85; PR #737 adds a recorded status capture).
+  field, a truncated indication): sys/dia/MAP sit at fixed offsets and stay, and so does
+  the timestamp, which the flags put right after MAP where no undeclared byte has ever
+  been seen; pulse, user ID and status, whose position an undeclared byte may have
+  shifted, are dropped and flagged `length_mismatch` rather than guessed, unless a quirk
+  below says exactly what the extra bytes are.
+- quirks, selected by the advertised name (MODEL_QUIRKS, matched loosely: upper case,
+  letters and digits only, `contains` the model) or the device's `quirks` config:
+  `pulse-status-be`: pulse and status sent big-endian;
   `user-id-without-flag`: a user-ID byte after the pulse although flag bit3 is clear.
+  Beurer BM85 needs both together: its indications are 19 bytes where flags 0x56 (which
+  also set reserved bit 6) imply 18 (derdilla/blood-pressure-monitor-fl PR #735, "send
+  the pulse and measurement flags in reversed byte order ... always append the user id
+  after the pulse without setting the flag bit", verified on a BM85 for both users, and
+  the recorded indications of PR #735/#737 that tests/ble/test_beurer_captures.py
+  replays). BM48, BM59 and ELITE900 are on the official Beurer app's list of such
+  models (same PR); only the BM85 is verified.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ from typing import Any
 from drivers.base import DecodeProfile, DriverDescriptor, Reject, RejectReason, one_record
 from drivers.ble_gatt import (
     KPA_TO_MMHG,
+    Q_SETTLE,
     BleFeature,
     BleProfile,
     BleSample,
@@ -67,13 +76,18 @@ F_RESERVED = 0xE0
 
 Q_PULSE_STATUS_BE = "pulse-status-be"
 Q_USER_ID_WITHOUT_FLAG = "user-id-without-flag"
-# `episodic`: the cuff connects only after a measurement (handled by drivers/ble_link.py)
-Q_EPISODIC = "episodic"
-KNOWN_QUIRKS = frozenset({Q_PULSE_STATUS_BE, Q_USER_ID_WITHOUT_FLAG, Q_EPISODIC})
+# (`episodic`, the cuff connects only after a measurement, is the BLE link's quirk)
+KNOWN_QUIRKS = frozenset({Q_PULSE_STATUS_BE, Q_USER_ID_WITHOUT_FLAG})
 
-#: advertised-name prefix -> quirks. Add a model only with a public capture or report.
+# both decoding quirks together, and the BLE link's settle delay (drivers/ble_gatt.py)
+_BEURER = frozenset({Q_PULSE_STATUS_BE, Q_USER_ID_WITHOUT_FLAG, Q_SETTLE})
+#: model (matched loosely in the advertised name, see drivers/ble_gatt.model_key) ->
+#: quirks. Add a model only with a public capture or report; docs/devices.md lists them.
 MODEL_QUIRKS: dict[str, frozenset[str]] = {
-    "BM85": frozenset({Q_PULSE_STATUS_BE}),  # Beurer BM85, see module docstring
+    "BM85": _BEURER,  # verified: recorded indications, see the module docstring
+    "BM59": _BEURER,  # the official Beurer app's list (advertises "BM 59")
+    "BM48": _BEURER,  # same list
+    "ELITE900": _BEURER,  # same list
 }
 
 _STATUS_NAMES = {
@@ -186,21 +200,23 @@ def decode_bp(
     measured_at: datetime | None = None
     pulse: float | None = None
     user_id: int | None = None
-    if len(data) != expected:
+    matches = len(data) == expected
+    if not matches:
         if intermediate:
             return Reject(
                 RejectReason.BAD_LENGTH,
                 f"{what}: {len(data)} bytes, flags 0x{flags:02x} say {expected}",
             )
-        # sys/dia/MAP are at fixed offsets and stay; optional fields would be guesses.
         out_flags.append("length_mismatch")
-    else:
-        off = 7
-        if flags & F_TIME:
-            measured_at, clock_flag = parse_date_time(data, off)
-            if clock_flag:
-                out_flags.append(clock_flag)
-            off += 7
+    off = 7
+    if flags & F_TIME and len(data) >= off + 7:
+        # Right after MAP, where the flags put it whatever else is wrong with the length.
+        measured_at, clock_flag = parse_date_time(data, off)
+        if clock_flag:
+            out_flags.append(clock_flag)
+    off += 7 if flags & F_TIME else 0
+    if matches:
+        # pulse, user ID and status: only where the whole layout is accounted for
         if flags & F_PULSE:
             raw = sfloat_be(data, off) if be else sfloat_le(data, off)
             off += 2
@@ -309,10 +325,14 @@ PROFILE_BPM = DecodeProfile(
     input="hex",
     summary="Blood Pressure Measurement 0x2A35 value",
     decode=one_record(decode_bp),
+    decode_with_quirks=one_record(decode_bp),
+    quirks_for_name=lambda name: BLE_PROFILE.quirks_for(name, None),
 )
 PROFILE_ICP = DecodeProfile(
     name="ble-icp",
     input="hex",
     summary="Intermediate Cuff Pressure 0x2A36 value",
     decode=one_record(decode_icp),
+    decode_with_quirks=one_record(decode_icp),
+    quirks_for_name=lambda name: BLE_PROFILE.quirks_for(name, None),
 )

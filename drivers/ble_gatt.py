@@ -17,7 +17,7 @@ Date Time (org.bluetooth.characteristic.date_time, 7 bytes, used by 0x2A35/0x2A3
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -90,6 +90,16 @@ class BleSample:
     device_time: datetime | None = None
 
 
+# Quirks the BLE link itself understands, for any profile (drivers/ble_link.py).
+Q_EPISODIC = "episodic"  # the device connects only after a measurement, then hangs up
+# Wait a moment between service discovery and subscribing: a Beurer BM85 sometimes takes a
+# subscription sent right after discovery, then sends nothing, shows an error and lets the
+# link die; 50 ms was enough there, 100 ms keeps a margin (derdilla/blood-pressure-
+# monitor-fl PR #729, on a BM85).
+Q_SETTLE = "settle-before-subscribe"
+SETTLE_S = 0.1
+LINK_QUIRKS = frozenset({Q_EPISODIC, Q_SETTLE})
+
 # bytes + active quirks -> a sample, a reject, or None ("not a reading": cuff pressure)
 SampleDecoder = Callable[[bytes, frozenset[str]], BleSample | Reject | None]
 
@@ -119,40 +129,39 @@ class BleProfile:
     # Longest normal gap between notifications (DeviceConfig.silence_s overrides). A cuff
     # is silent between NIBP cycles (600 s default), so its window is wide.
     silence_s: float = 10.0
-    # Quirk sets selected by advertised-name prefix (see each decoder module).
+    # Quirk sets by model: a key is matched loosely against the advertised name (see
+    # `model_key`), so "Beurer BM85", "BM85" and "BM 85" all select the "BM85" entry.
     model_quirks: Mapping[str, frozenset[str]] = field(default_factory=dict)
     known_quirks: frozenset[str] = frozenset()
 
-    def quirks_for(self, name: str | None, configured: str | None) -> frozenset[str]:
-        """Active quirks: the config's `quirks` (comma list, or "none") wins over the
-        advertised-name table."""
+    def quirks_for(self, name: str | None, configured: Sequence[str] | None) -> frozenset[str]:
+        """Active quirks: the device's `quirks` config, when set (an empty list means
+        none), wins over the advertised-name table."""
         if configured is not None:
-            if configured.strip().lower() == "none":
-                return frozenset()
-            picked = {q.strip() for q in configured.split(",") if q.strip()}
-            out: set[str] = set()
-            for q in picked:
-                if q in self.model_quirks:
-                    out |= self.model_quirks[q]
-                else:
-                    out.add(q)
-            return frozenset(out)
-        if name:
-            for prefix, quirks in self.model_quirks.items():
-                if name.startswith(prefix):
-                    return quirks
-        return frozenset()
+            return frozenset(configured)
+        return self.model_for(name)[1]
 
-    def unknown_quirks(self, configured: str | None) -> list[str]:
-        if configured is None or configured.strip().lower() == "none":
-            return []
-        return [
-            q.strip()
-            for q in configured.split(",")
-            if q.strip()
-            and q.strip() not in self.known_quirks
-            and q.strip() not in self.model_quirks
-        ]
+    def model_for(self, name: str | None) -> tuple[str | None, frozenset[str]]:
+        """(model key, its quirks) for an advertised name; (None, {}) when none matches."""
+        if name:
+            key = model_key(name)
+            for model, quirks in self.model_quirks.items():
+                if model in key:
+                    return model, quirks
+        return None, frozenset()
+
+    @property
+    def accepted_quirks(self) -> frozenset[str]:
+        """Every quirk name a device of this profile may list in its `quirks` config."""
+        return self.known_quirks | LINK_QUIRKS
+
+
+def model_key(name: str) -> str:
+    """Advertised name -> the form model keys are matched in: upper case, letters and
+    digits only ("Beurer BM85" -> "BEURERBM85", "BM 59" -> "BM59"). Cuffs advertise the
+    model with a brand prefix or a space (derdilla/blood-pressure-monitor-fl docs/
+    bluetooth.md), and the official Beurer app matches this way (PR #735 there)."""
+    return "".join(c for c in name.upper() if c.isascii() and c.isalnum())
 
 
 def range_violations(rec: object) -> list[str]:

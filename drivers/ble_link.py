@@ -42,14 +42,20 @@ from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakDeviceNotFoundError, BleakError
 
 from drivers.base import DeviceContext, DriverDescriptor, Reject
-from drivers.ble_gatt import BleProfile, BleSample, BleSubscription
+from drivers.ble_gatt import (
+    Q_EPISODIC,
+    Q_SETTLE,
+    SETTLE_S,
+    BleProfile,
+    BleSample,
+    BleSubscription,
+)
 from monitord.backoff import capped_delay
 from monitord.config import DeviceConfig
 from monitord.models import Reading, authoritative_time
 
 log = logging.getLogger(__name__)
 
-Q_EPISODIC = "episodic"
 DEDUP_MEMORY = 512
 
 
@@ -281,7 +287,17 @@ async def _connected_session(
         **kwargs,
     )
     if s.dev.quirks is None and target.name:
-        s.quirks = s.profile.quirks_for(target.name, None)
+        # the advertised name picks the model's quirks (the config's `quirks` wins)
+        quirks = s.profile.quirks_for(target.name, None)
+        if quirks != s.quirks:
+            log.info(
+                "%s/%s: %r: quirks %s",
+                s.ctx.chair,
+                s.ctx.device,
+                target.name,
+                ", ".join(sorted(quirks)) or "none",
+            )
+        s.quirks = quirks
     await asyncio.wait_for(client.connect(), s.timing.connect_timeout_s)
     try:
         chars: list[tuple[BleSubscription, BleakGATTCharacteristic]] = []
@@ -309,6 +325,8 @@ async def _connected_session(
                 log.info("%s/%s: %s: %s", s.ctx.chair, s.ctx.device, feat.name, decoded)
         s.readings_this_connection = 0
         s.last_rx = _mono()
+        if Q_SETTLE in s.quirks:  # see drivers/ble_gatt.py Q_SETTLE
+            await asyncio.sleep(SETTLE_S)
         for sub, ch in chars:
             await client.start_notify(ch, _callback(s, sub))
         s.warned.clear()
@@ -346,15 +364,7 @@ async def run_ble_device(
         raise TypeError(f"driver {desc.name!r} has no BLE profile")
     timing = timing or LinkTiming()
     rng = rng or random.Random()
-    s = _Session(dev, profile, ctx, timing)
-    for q in profile.unknown_quirks(dev.quirks):
-        log.warning(
-            "%s/%s: unknown quirk %r ignored (known: %s)",
-            ctx.chair,
-            ctx.device,
-            q,
-            ", ".join(sorted(profile.known_quirks | {Q_EPISODIC})) or "none",
-        )
+    s = _Session(dev, profile, ctx, timing)  # unknown quirk names: refused by the config
     attempt = 0
     episodic = Q_EPISODIC in s.quirks
     me = asyncio.current_task()

@@ -27,6 +27,12 @@ Numerics decoded (Guide "Physiological Identifier", "NuObsValue", "MeasurementSt
     hr    NOM_ECG_CARD_BEAT_RATE                             hr_bpm
     spo2  NOM_PULS_OXIM_SAT_O2, NOM_PLETH_PULS_RATE          spo2_pct pulse_bpm
 
+Every SpO2 channel (SpO2, SpO2 l/r, pre/post-ductal, telemetry) reports its pulse under the
+same id NOM_PLETH_PULS_RATE 0x4822; only the numeric's label (NOM_ATTR_ID_LABEL) tells
+which channel it belongs to. We read the SpO2 channel NOM_PULS_OXIM_SAT_O2 and take the
+pulse labelled NLS_NOM_PULS_OXIM_PULS_RATE; without labels, a lone pulse is taken and two
+or more are `pulse_bpm_ambiguous` (null), never another channel's pulse.
+
 A value whose MeasurementState has INVALID, QUESTIONABLE, UNAVAILABLE, CALIBRATION,
 TEST_DATA or DEMO_DATA set is reported with `valid: false` and the state's names in
 `status`; FLOAT NaN/NRes/INF become null. kPa is converted to mmHg. A numeric carrying a
@@ -125,35 +131,65 @@ def _convert(v: F.ObservedValue, field: str, units: tuple[int, ...]) -> tuple[fl
     return v.value, ""
 
 
+def _add(acc: dict[Kind, dict[str, Any]], v: F.ObservedValue, time: datetime | None) -> None:
+    """One observed value into the per-kind accumulator."""
+    kind, field, units = FIELDS[v.physio_id]
+    a = acc.setdefault(kind, {"values": {}, "status": [], "bad": False, "time": None})
+    value, unit_flag = _convert(v, field, units)
+    a["values"][field] = value
+    flags = F.state_flags(v.state)
+    if unit_flag:
+        flags.append(unit_flag)
+    if v.value is None:
+        flags.append(f"{field}_no_value")
+    if field in _PRIMARY[kind]:
+        if v.state & F.STATE_NOT_VALID or unit_flag:
+            a["bad"] = True
+        if a["time"] is None:
+            a["time"] = time
+    elif v.state & F.STATE_NOT_VALID:
+        # a doubtful pulse must not pass as valid, but it does not void the BP
+        a["values"][field] = None
+    for f in flags:
+        if f not in a["status"]:
+            a["status"].append(f)
+
+
+def _spo2_pulse(
+    pulses: list[tuple[F.ObservedValue, int | None, datetime | None]],
+) -> tuple[F.ObservedValue, datetime | None] | str | None:
+    """The pulse of the SpO2 channel we read (NOM_PULS_OXIM_SAT_O2), among the
+    NOM_PLETH_PULS_RATE values that every SpO2 channel (SpO2, SpO2 l/r, pre/post-ductal,
+    telemetry) reports under the same physio id. The numeric's label names its channel:
+    a labelled pulse of another channel is not ours. Unlabelled pulses are ours only if
+    there is exactly one candidate; two or more cannot be told apart ("ambiguous")."""
+    labelled = [(v, t) for v, lab, t in pulses if lab == F.NLS_NOM_PULS_OXIM_PULS_RATE]
+    candidates = labelled or [(v, t) for v, lab, t in pulses if lab is None]
+    if not candidates:
+        return None
+    if len(candidates) > 1:
+        return "pulse_bpm_ambiguous"
+    return candidates[0]
+
+
 def numerics(msg: F.Message) -> list[Numerics]:
     """Poll result -> one `Numerics` per kind present (pure)."""
     acc: dict[Kind, dict[str, Any]] = {}
-    a: dict[str, Any] | None
+    pulses: list[tuple[F.ObservedValue, int | None, datetime | None]] = []
     for obs in msg.observations:
         for v in obs.values:
-            spec = FIELDS.get(v.physio_id)
-            if spec is None:
+            if v.physio_id not in FIELDS:
                 continue
-            kind, field, units = spec
-            a = acc.setdefault(kind, {"values": {}, "status": [], "bad": False, "time": None})
-            value, unit_flag = _convert(v, field, units)
-            a["values"][field] = value
-            flags = F.state_flags(v.state)
-            if unit_flag:
-                flags.append(unit_flag)
-            if v.value is None:
-                flags.append(f"{field}_no_value")
-            if field in _PRIMARY[kind]:
-                if v.state & F.STATE_NOT_VALID or unit_flag:
-                    a["bad"] = True
-                if a["time"] is None:
-                    a["time"] = obs.time or msg.time
-            elif v.state & F.STATE_NOT_VALID:
-                # a doubtful pulse must not pass as valid, but it does not void the BP
-                a["values"][field] = None
-            for f in flags:
-                if f not in a["status"]:
-                    a["status"].append(f)
+            if v.physio_id == F.NOM_PLETH_PULS_RATE:
+                pulses.append((v, obs.label, obs.time or msg.time))
+                continue
+            _add(acc, v, obs.time or msg.time)
+    if Kind.SPO2 in acc:
+        pulse = _spo2_pulse(pulses)
+        if isinstance(pulse, str):
+            acc[Kind.SPO2]["status"].append(pulse)
+        elif pulse is not None:
+            _add(acc, *pulse)
     out = []
     for kind in (Kind.BP, Kind.HR, Kind.SPO2):
         a = acc.get(kind)
@@ -298,7 +334,10 @@ class IntelliVueProtocol:
             now = loop.time()
             if now >= next_poll:
                 self._poll_number = (self._poll_number + 1) & 0xFFFF
-                await link.write(F.frame(F.poll_request(self._next_invoke(), self._poll_number)))
+                # All attribute groups (0, as in the Guide's example): the reply then
+                # carries each numeric's label, which tells the SpO2 channels apart.
+                poll = F.poll_request(self._next_invoke(), self._poll_number, attr_group=0)
+                await link.write(F.frame(poll))
                 next_poll = now + self.poll_s
             if now - last_answer > answer_s:
                 raise _Reassociate(f"no poll result for {answer_s:.0f} s")

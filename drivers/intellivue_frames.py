@@ -377,6 +377,17 @@ NOM_PRESS_BLD_NONINV_DIA = 0x4A06
 NOM_PRESS_BLD_NONINV_MEAN = 0x4A07
 NOM_PRESS_BLD_NONINV_PULS_RATE = 0xF0E5  # "Pulse (NBP)"
 NOM_PULS_OXIM_SAT_O2 = 0x4BB8
+NOM_PULS_OXIM_SAT_O2_ART_LEFT = 0x4BC8  # "SpO2 l"
+NOM_PULS_OXIM_SAT_O2_ART_RIGHT = 0x4BCC  # "SpO2 r"
+
+# Labels (Guide "Label" / NOM_ATTR_ID_LABEL, 32 bits). Every SpO2 channel reports its pulse
+# with the same physio id NOM_PLETH_PULS_RATE; only the numeric's label tells them apart.
+NLS_NOM_PULS_OXIM_SAT_O2 = 0x00024BB8  # "SpO2"
+NLS_NOM_PULS_OXIM_PULS_RATE = 0x00024822  # "Pulse" of "SpO2"
+NLS_NOM_PULS_OXIM_SAT_O2_ART_RIGHT = 0x00024BCC  # "SpO2 r"
+NLS_SPO2_NAMES_PULS_OXIM_PULS_RATE_RIGHT = 0x80155402  # "Pulse" of "SpO2 r"
+NLS_NOM_PULS_OXIM_SAT_O2_ART_LEFT = 0x00024BC8  # "SpO2 l"
+NLS_SPO2_NAMES_PULS_OXIM_PULS_RATE_LEFT = 0x80155401  # "Pulse" of "SpO2 l"
 
 # Unit codes (Guide "Unit Codes")
 NOM_DIM_DIMLESS = 0x0200
@@ -526,6 +537,7 @@ class Observation:
     handle: int
     values: tuple[ObservedValue, ...]
     time: datetime | None = None
+    label: int | None = None  # NOM_ATTR_ID_LABEL when the monitor sends it
 
 
 @dataclass(frozen=True, slots=True)
@@ -644,6 +656,8 @@ def observation_poll(obs: Observation) -> bytes:
         )
     if obs.time is not None:
         avas.append((NOM_ATTR_TIME_STAMP_ABS, encode_abs_time(obs.time)))
+    if obs.label is not None:
+        avas.append((NOM_ATTR_ID_LABEL, struct.pack(">I", obs.label)))
     return struct.pack(">H", obs.handle) + attribute_list(avas)
 
 
@@ -719,13 +733,16 @@ def _poll_reply(r: _Reader, ext: bool) -> tuple[int, datetime | None, list[Obser
             handle = obs_r.u16()
             values: list[ObservedValue] = []
             stamp: datetime | None = None
+            label: int | None = None
             for aid, val in _attrs(obs_r):
                 if aid in (NOM_ATTR_NU_VAL_OBS, NOM_ATTR_NU_CMPD_VAL_OBS):
                     values += _nu_values(aid, val)
                 elif aid == NOM_ATTR_TIME_STAMP_ABS:
                     stamp = decode_abs_time(val)
+                elif aid == NOM_ATTR_ID_LABEL and len(val) == 4:
+                    label = struct.unpack(">I", val)[0]
             if values:
-                observations.append(Observation(handle, tuple(values), stamp))
+                observations.append(Observation(handle, tuple(values), stamp, label))
     return poll_number, t, observations
 
 

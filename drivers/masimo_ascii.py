@@ -2,23 +2,42 @@
 
 Wire layout: one text line per second, terminated by CR LF, space-separated fields:
 
-    02/14/24 10:23:45 SN=0000123456 SPO2=098% BPM=097 PI=03.60% SPCO=--.-% SPMET=--.-%
+    02/22/16 22:47:45 SN=0000056661 SPO2=098% BPM=097 PI=03.60% SPCO=--.-% SPMET=--.-%
     DESAT=-- PIDELTA=+-- ALARM=0000 EXC=000800
     |date--| |time--| |key=value ...........................................|
 
 - date MM/DD/YY and time HH:MM:SS are the monitor's own clock (recorded, not trusted).
 - SPO2 percent and BPM pulse rate: three digits, or `---` for "no value".
-- ALARM: 4 hex digits of active alarm bits; EXC: 6 hex digits of exception bits.
-  Bit 0x000800 is "sensor off" (shared/protocols.md); any other exception bit is kept as a
-  quality flag `exc_0xNNNNNN` so that nothing the monitor said is lost.
+- Radical-7 lines may start with NUL bytes: stripped.
+- EXC: hex bit field of exceptions (Rad-8 operator's manual, "Trend data format"; the
+  same table in the open masimo-datacapture tools and k-cross/pulse_ox):
+
+      0x001 no sensor          0x002 defective sensor   0x004 low perfusion
+      0x008 pulse search       0x010 interference       0x020 sensor off (patient)
+      0x040 ambient light      0x080 unrecognized sensor
+      0x400 low signal IQ      0x800 Masimo SET mode: the *normal* state of a Rad-8
+
+  A sensor problem (0x001, 0x002, 0x020, 0x080) means no usable measurement and no
+  contact (`probe_off`, `contact: false`, so `tech.sensor_off` can run); pulse search
+  (0x008) means the numbers are not settled: `valid: false`, contact unknown. The other
+  bits are quality flags by name; an unknown bit is kept as `exc_bitN`.
+- ALARM: hex bit field of the monitor's own alarms (masimo-datacapture's bench decode):
+  0x01 SpO2 high, 0x02 SpO2 low, 0x04 BPM high, 0x08 BPM low, 0x10 alarm sounding,
+  0x20 alarm silenced (mute pressed). Mute pressed is not an alarm: `device_alarm` is
+  flagged only for bits 0x01-0x10. The monitor's alarms never drive monitord's rules.
+- A Rad-8 ships in "ASCII 2" (a printer format without `KEY=value` fields). A text line
+  without any `KEY=value` field is rejected as `wrong_mode` with the operator's advice.
 
 The decoder is pure: one line (bytes, without CR LF) in, a record or a typed `Reject` out.
-The `LineFramer` splits a byte stream into lines and rejects oversize garbage.
+Lengths are bounded before any number is parsed (a 5,000-digit "number" is a reject, not
+a ValueError from int()). The `LineFramer` splits a byte stream into lines and rejects
+oversize garbage.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,31 +52,101 @@ from drivers.base import (
 )
 from monitord.models import Kind, Reading, authoritative_time
 
-MAX_LINE = 256  # a real line is ~130 bytes; longer means we lost a terminator in noise
-EXC_SENSOR_OFF = 0x000800
+MAX_LINE = 256  # a real line is ~130 bytes (Radical-7 ~190); longer means a lost terminator
+MAX_VALUE = 10  # longest real value: SN=0000056661; EXC=0000C00 / EXC1=00000000
 
-_FIELD = re.compile(r"([A-Z][A-Z0-9]*)=(\S+)")
+EXC_NO_SENSOR = 0x001
+EXC_DEFECTIVE_SENSOR = 0x002
+EXC_PULSE_SEARCH = 0x008
+EXC_SENSOR_OFF = 0x020
+EXC_UNRECOGNIZED_SENSOR = 0x080
+EXC_SET_MODE = 0x800  # normal operation of a Rad-8 (full SET mode), not an exception
+EXC_NAMES = {
+    0x001: "no_sensor",
+    0x002: "defective_sensor",
+    0x004: "low_perfusion",
+    0x008: "pulse_search",
+    0x010: "interference",
+    0x020: "sensor_off",
+    0x040: "ambient_light",
+    0x080: "unrecognized_sensor",
+    0x400: "low_signal_iq",
+}
+# no usable sensor on the patient: no value, no contact
+EXC_PROBE_OFF = EXC_NO_SENSOR | EXC_DEFECTIVE_SENSOR | EXC_SENSOR_OFF | EXC_UNRECOGNIZED_SENSOR
+EXC_NOT_VALID = EXC_PROBE_OFF | EXC_PULSE_SEARCH
+
+ALARM_SILENCED = 0x20
+ALARM_NAMES = {
+    0x01: "device_alarm_spo2_high",
+    0x02: "device_alarm_spo2_low",
+    0x04: "device_alarm_bpm_high",
+    0x08: "device_alarm_bpm_low",
+    0x10: "device_alarm_sounding",
+    0x20: "device_alarm_silenced",
+}
+
+ASCII2_ADVICE = (
+    "switch the Rad-8 to ASCII 1 in its menu (setup level 3, serial output; it ships in ASCII 2)"
+)
+
+_FIELD = re.compile(r"([A-Z][A-Z0-9]*)=(\S*)")
 _STAMP = re.compile(r"^(\d\d)/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)\s")
+_HEX = re.compile(r"[0-9A-Fa-f]{1,8}")
+_NUMBER = re.compile(r"(\d{1,3}|-{1,3})%?")
 
 
 def _int_or_none(text: str, name: str) -> int | Reject | None:
-    digits = text.rstrip("%")
-    if set(digits) == {"-"}:
-        return None
-    if not digits.isdigit():
+    m = _NUMBER.fullmatch(text)
+    if m is None:
         return Reject(RejectReason.BAD_FORMAT, f"{name}={text!r} is not a number")
-    return int(digits)
+    digits = m.group(1)
+    return None if digits.startswith("-") else int(digits)
+
+
+def _hex(fields: dict[str, str], name: str) -> int | Reject:
+    text = fields.get(name)
+    if text is None:
+        return 0
+    if not _HEX.fullmatch(text):
+        return Reject(RejectReason.BAD_FORMAT, f"{name}={text!r} is not hex")
+    return int(text, 16)
+
+
+def _bit_names(value: int, names: dict[int, str], prefix: str) -> list[str]:
+    out: list[str] = []
+    for n in range(value.bit_length()):
+        bit = 1 << n
+        if value & bit:
+            out.append(names.get(bit, f"{prefix}_bit{n}"))
+    return out
 
 
 def decode_line(line: bytes) -> dict[str, Any] | Reject:
-    """Decode one ASCII-1 line into design.md field names."""
+    """Decode one ASCII-1 line into design.md field names. Never raises."""
+    if len(line) > MAX_LINE:
+        return Reject(RejectReason.OVERSIZE, f"line of {len(line)} bytes, over {MAX_LINE}")
     try:
-        text = line.decode("ascii").strip()
+        text = line.lstrip(b"\x00").decode("ascii").strip()
     except UnicodeDecodeError:
         return Reject(RejectReason.BAD_FORMAT, "non-ASCII bytes in line")
     if not text:
         return Reject(RejectReason.NO_VALUE, "empty line")
-    fields = dict(_FIELD.findall(text))
+    pairs = _FIELD.findall(text)
+    if not pairs:
+        if text.isprintable():
+            return Reject(
+                RejectReason.WRONG_MODE,
+                f"not an ASCII 1 line (no KEY=value field): {ASCII2_ADVICE}",
+            )
+        return Reject(RejectReason.BAD_FORMAT, "control characters in line")
+    twice = sorted(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
+    if twice:
+        return Reject(RejectReason.BAD_FORMAT, f"duplicate field {twice[0]}= in line")
+    fields = dict(pairs)
+    long = next((k for k, v in pairs if len(v) > MAX_VALUE), None)
+    if long is not None:
+        return Reject(RejectReason.BAD_FORMAT, f"{long}= value of {len(fields[long])} characters")
     if "SPO2" not in fields or "BPM" not in fields:
         return Reject(RejectReason.BAD_FORMAT, "line lacks SPO2= or BPM=")
     spo2 = _int_or_none(fields["SPO2"], "SPO2")
@@ -70,24 +159,20 @@ def decode_line(line: bytes) -> dict[str, Any] | Reject:
         return Reject(RejectReason.IMPLAUSIBLE, f"SPO2={spo2} above 100 %")
     if bpm is not None and bpm > 300:
         return Reject(RejectReason.IMPLAUSIBLE, f"BPM={bpm} above 300")
+    exc = _hex(fields, "EXC")
+    if isinstance(exc, Reject):
+        return exc
+    alarm = _hex(fields, "ALARM")
+    if isinstance(alarm, Reject):
+        return alarm
     status: list[str] = []
-    exc = 0
-    if "EXC" in fields:
-        try:
-            exc = int(fields["EXC"], 16)
-        except ValueError:
-            return Reject(RejectReason.BAD_FORMAT, f"EXC={fields['EXC']!r} is not hex")
-    if "ALARM" in fields:
-        try:
-            if int(fields["ALARM"], 16):
-                status.append("device_alarm")
-        except ValueError:
-            return Reject(RejectReason.BAD_FORMAT, f"ALARM={fields['ALARM']!r} is not hex")
-    probe_off = bool(exc & EXC_SENSOR_OFF)
+    if alarm & ~ALARM_SILENCED:
+        status.append("device_alarm")
+    status += _bit_names(alarm, ALARM_NAMES, "alarm")
+    status += _bit_names(exc & ~EXC_SET_MODE, EXC_NAMES, "exc")
+    probe_off = bool(exc & EXC_PROBE_OFF)
     if probe_off:
         status.append("probe_off")
-    if exc & ~EXC_SENSOR_OFF:
-        status.append(f"exc_0x{exc & ~EXC_SENSOR_OFF:06x}")
     measured_at: str | None = None
     m = _STAMP.match(text + " ")
     if m:
@@ -96,10 +181,10 @@ def decode_line(line: bytes) -> dict[str, Any] | Reject:
             measured_at = datetime(2000 + y, mo, d, hh, mi, ss, tzinfo=UTC).isoformat()
         except ValueError:
             status.append("bad_device_clock")
-    valid = spo2 is not None and not probe_off
+    valid = spo2 is not None and not exc & EXC_NOT_VALID
     return {
-        "spo2_pct": spo2,
-        "pulse_bpm": bpm,
+        "spo2_pct": None if probe_off else spo2,
+        "pulse_bpm": None if probe_off else bpm,
         "measured_at": measured_at,
         "status": status,
         "contact": not probe_off,
@@ -134,7 +219,7 @@ class LineFramer:
             if self._discarding:  # tail of an oversize line: already counted
                 self._discarding = False
                 continue
-            if line:
+            if line.strip(b"\x00 \t"):  # NUL padding between Radical-7 lines is no line
                 if len(line) > self._max:
                     out.append(Reject(RejectReason.OVERSIZE, f"line over {self._max} bytes"))
                 else:

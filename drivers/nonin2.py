@@ -21,9 +21,17 @@ section "Data Format #2" (public OEM documents; the frame layout, checksum and t
 511/127 missing markers agree with shared/protocols.md). The perfusion bits are reported
 as status flags; the packet layout beyond frames 1-4 is not used (not confirmed here).
 
+Status is judged over the whole packet: the STATUS bytes of all 25 frames are ORed, so a
+sensor disconnect in frame 7 counts (pez-globo pufferfish-software and mdpnp OpenICE do the
+same). SNSD, OOT and SNSA mean loss of signal: `valid: false` (SNSD also `contact:
+false`). ARTF alone does not invalidate: it marks one beat that did not match the pulse
+interval, frequent with arrhythmia and motion, and readings would flap with every ectopic
+beat; it is kept as the flag `artifact`.
+
 The framer syncs on `0x01, status with bit7 set, ..., valid checksum` and resyncs byte by
-byte after garbage; a packet is decoded when frames 1-3 of one packet (SYNC then two
-more) arrived in order without a gap.
+byte after garbage; a packet is decoded when its 25 frames (SYNC first) arrived in order
+without a gap. A packet cut short (a SYNC before frame 25, or bytes lost in between) is
+dropped and counted, never decoded from the frames that happened to arrive.
 """
 
 from __future__ import annotations
@@ -63,8 +71,9 @@ _STATUS_NAMES = (
     (ST_RPRF, "red_perfusion"),
     (ST_GPRF, "green_perfusion"),
 )
-# These make the numbers untrustworthy (sensor off, artifact, out of track, sensor alarm).
-_NOT_VALID = ST_SNSD | ST_ARTF | ST_OOT | ST_SNSA
+# Loss of signal: the numbers are not a measurement (sensor off, out of track, sensor
+# alarm). ARTF is not here: see the module docstring.
+_NOT_VALID = ST_SNSD | ST_OOT | ST_SNSA
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +118,12 @@ def packet_frames(hr: int | None, spo2: int | None, status: int = 0, pleth: int 
 
 
 def decode_packet(frames: list[Frame]) -> dict[str, Any]:
-    """Frames 1-3 of a packet (SYNC first) -> record with design.md field names."""
+    """One whole packet (25 frames, SYNC first) -> record with design.md field names."""
     hr = ((frames[0].data & 0x03) << 7) | (frames[1].data & 0x7F)
     spo2 = frames[2].data & 0x7F
-    status = frames[0].status | frames[1].status | frames[2].status
+    status = 0
+    for f in frames:
+        status |= f.status
     flags = [name for bit, name in _STATUS_NAMES if status & bit]
     spo2_v = None if spo2 == SPO2_MISSING else spo2
     hr_v = None if hr == HR_MISSING else hr
@@ -173,30 +184,39 @@ class FrameReader:
 
 
 class PacketAssembler:
-    """Frames -> packet records: SYNC frame then frames 2 and 3 of the same packet."""
+    """Frames -> packet records: a SYNC frame and the 24 frames after it."""
 
     def __init__(self) -> None:
         self._frames: list[Frame] = []
 
-    def add(self, f: Frame) -> dict[str, Any] | None:
+    def add(self, f: Frame) -> dict[str, Any] | Reject | None:
         if f.sync:
+            cut = len(self._frames)
             self._frames = [f]
+            if cut:  # frames went missing without a framing error (a short packet)
+                return Reject(
+                    RejectReason.BAD_LENGTH,
+                    f"packet of {cut} frames, a packet has {FRAMES_PER_PACKET}",
+                )
             return None
         if not self._frames:
             return None  # mid-packet after (re)sync: wait for the next SYNC
         self._frames.append(f)
-        if len(self._frames) == 3:
+        if len(self._frames) == FRAMES_PER_PACKET:
             rec = decode_packet(self._frames)
             self._frames = []
             return rec
         return None
 
     def reset(self) -> None:
+        """Bytes were lost (a framing reject): the packet in progress is incomplete."""
         self._frames = []
 
 
 def decode_hex_frames(data: bytes) -> list[dict[str, Any]] | Reject:
-    """`monitord decode --profile nonin-2`: one or more whole 5-byte frames."""
+    """`monitord decode --profile nonin-2`: one or more whole 5-byte frames. Each whole
+    packet (25 frames from a SYNC) gives a record; frames outside a whole packet are shown
+    one by one, never made into a reading."""
     if not data or len(data) % FRAME_LEN:
         return Reject(RejectReason.BAD_LENGTH, f"{len(data)} bytes is not a multiple of 5")
     frames: list[Frame] = []
@@ -205,21 +225,26 @@ def decode_hex_frames(data: bytes) -> list[dict[str, Any]] | Reject:
         if isinstance(f, Reject):
             return Reject(f.reason, f"frame {k // FRAME_LEN + 1}: {f.detail}")
         frames.append(f)
-    asm = PacketAssembler()
-    recs = [r for r in (asm.add(f) for f in frames) if r is not None]
-    if recs:
-        return recs
-    # Frames without a complete packet start: report them so the operator sees the status.
-    return [
-        {
-            "frame": n + 1,
-            "sync": f.sync,
-            "pleth": f.pleth,
-            "data": f.data,
-            "status": [name for bit, name in _STATUS_NAMES if f.status & bit],
-        }
-        for n, f in enumerate(frames)
-    ]
+    out: list[dict[str, Any]] = []
+    i = 0
+    while i < len(frames):
+        whole = frames[i].sync and len(frames) - i >= FRAMES_PER_PACKET
+        if whole and not any(f.sync for f in frames[i + 1 : i + FRAMES_PER_PACKET]):
+            out.append(decode_packet(frames[i : i + FRAMES_PER_PACKET]))
+            i += FRAMES_PER_PACKET
+            continue
+        f = frames[i]
+        out.append(
+            {
+                "frame": i + 1,
+                "sync": f.sync,
+                "pleth": f.pleth,
+                "data": f.data,
+                "status": [name for bit, name in _STATUS_NAMES if f.status & bit],
+            }
+        )
+        i += 1
+    return out
 
 
 class NoninProtocol:
@@ -244,6 +269,9 @@ class NoninProtocol:
                     continue
                 rec = asm.add(item)
                 if rec is None:
+                    continue
+                if isinstance(rec, Reject):
+                    ctx.reject(rec)
                     continue
                 count += 1
                 if count % self._every and rec["valid"] == last_valid:

@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -116,6 +117,9 @@ class StorageConfig(_Strict):
     max_mb: Annotated[float, Field(gt=0)] = 512.0
 
 
+MIN_POLL_INTERVAL_S = 0.5
+
+
 class DeviceConfig(_Strict):
     id: Ident
     driver: str
@@ -128,12 +132,15 @@ class DeviceConfig(_Strict):
     # BLE
     address: str | None = None
     name: str | None = None
-    quirks: str | None = None
+    # Quirk names for a device that deviates from its spec (docs/devices.md). Unset: the
+    # model table picks them by advertised name; a list (even empty) replaces that choice.
+    quirks: list[str] | None = None
     # both
     silence_s: Annotated[float, Field(gt=0)] | None = None
-    poll_interval_s: Annotated[float, Field(gt=0, le=60)] | None = None
     simulate: Path | None = None
     simulate_speed: Annotated[float, Field(gt=0, le=10_000)] = 1.0
+    # after `simulate`: its validator needs to know whether the device is real
+    poll_interval_s: Annotated[float, Field(gt=0, le=60)] | None = None
 
     @field_validator("address")
     @classmethod
@@ -149,6 +156,37 @@ class DeviceConfig(_Strict):
 
         if v not in DRIVERS:
             raise ValueError(f"unknown driver {v!r} (known: {', '.join(sorted(DRIVERS))})")
+        return v
+
+    @field_validator("poll_interval_s")
+    @classmethod
+    def _poll_interval(cls, v: float | None, info: ValidationInfo) -> float | None:
+        # A real MP70 will not be polled faster than every 500 ms (OpenICE's IntelliVue
+        # driver); a simulated monitor on a virtual clock may be.
+        real = info.data.get("simulate") is None
+        if v is not None and real and v < MIN_POLL_INTERVAL_S:
+            raise ValueError(
+                f"{v:g} s is faster than an IntelliVue accepts: at least {MIN_POLL_INTERVAL_S} s"
+            )
+        return v
+
+    @field_validator("quirks")
+    @classmethod
+    def _quirks(cls, v: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        from drivers.ble_gatt import BleProfile
+        from drivers.registry import DRIVERS
+
+        desc = DRIVERS.get(info.data.get("driver", ""))
+        if v is None or desc is None:  # an unknown driver is reported on its own field
+            return v
+        profile = desc.ble_profile
+        known = profile.accepted_quirks if isinstance(profile, BleProfile) else frozenset()
+        for q in v:
+            if q not in known:
+                raise ValueError(
+                    f"unknown quirk {q!r} for driver {desc.name!r} "
+                    f"(known: {', '.join(sorted(known)) or 'none'})"
+                )
         return v
 
     @model_validator(mode="after")

@@ -6,7 +6,9 @@
 - answers each (extended) Poll Request with the latest numerics set by `send()`:
   NIBP as a compound SYS/DIA/MEAN numeric plus the NIBP pulse, both stamped with the NIBP
   measurement time (= `at` of the `bp` event); HR; SpO2 and its pulse rate. Each numeric
-  carries the time of its own event, the poll result the current device clock;
+  carries the time of its own event, the poll result the current device clock; the SpO2
+  numerics carry their labels, and `spo2_right` adds a second SpO2 channel ("SpO2 r")
+  whose pulse shares the physio id 0x4822, as on a monitor with two SpO2 sensors;
 - answers a Release Request with a Release Result;
 - on request: `corrupt_next(n)` spoils the FCS of the next n frames, `inject(b)` puts raw
   bytes on the line, `refuse_next` refuses the next association, `silent` stops answering.
@@ -22,6 +24,7 @@ from simulators._serial_base import SerialSim
 from simulators.base import SimEvent
 
 H_NIBP, H_NIBP_PULSE, H_HR, H_SPO2, H_SPO2_PULSE = 0x0101, 0x0102, 0x0103, 0x0104, 0x0105
+H_SPO2_R, H_SPO2_R_PULSE = 0x0106, 0x0107
 
 
 def _decimals(v: float | None) -> int:
@@ -32,7 +35,10 @@ def _obs(pid: int, state: int, unit: int, v: float | None) -> F.ObservedValue:
     return F.ObservedValue(pid, state, unit, v)
 
 
-def observations(latest: dict[Kind, tuple[SimEvent, datetime]]) -> list[F.Observation]:
+def observations(
+    latest: dict[Kind, tuple[SimEvent, datetime]],
+    spo2_right: tuple[float, float] | None = None,
+) -> list[F.Observation]:
     out: list[F.Observation] = []
     if Kind.BP in latest:
         ev, at = latest[Kind.BP]
@@ -82,7 +88,10 @@ def observations(latest: dict[Kind, tuple[SimEvent, datetime]]) -> list[F.Observ
         pulse = None if off else ev.values.get("pulse_bpm")
         out.append(
             F.Observation(
-                H_SPO2, (_obs(F.NOM_PULS_OXIM_SAT_O2, state, F.NOM_DIM_PERCENT, spo2),), at
+                H_SPO2,
+                (_obs(F.NOM_PULS_OXIM_SAT_O2, state, F.NOM_DIM_PERCENT, spo2),),
+                at,
+                F.NLS_NOM_PULS_OXIM_SAT_O2,
             )
         )
         if pulse is not None or off:
@@ -91,6 +100,25 @@ def observations(latest: dict[Kind, tuple[SimEvent, datetime]]) -> list[F.Observ
                     H_SPO2_PULSE,
                     (_obs(F.NOM_PLETH_PULS_RATE, state, F.NOM_DIM_BEAT_PER_MIN, pulse),),
                     at,
+                    F.NLS_NOM_PULS_OXIM_PULS_RATE,
+                )
+            )
+        if spo2_right is not None:
+            r_spo2, r_pulse = spo2_right
+            out.append(
+                F.Observation(
+                    H_SPO2_R,
+                    (_obs(F.NOM_PULS_OXIM_SAT_O2_ART_RIGHT, 0, F.NOM_DIM_PERCENT, r_spo2),),
+                    at,
+                    F.NLS_NOM_PULS_OXIM_SAT_O2_ART_RIGHT,
+                )
+            )
+            out.append(
+                F.Observation(
+                    H_SPO2_R_PULSE,
+                    (_obs(F.NOM_PLETH_PULS_RATE, 0, F.NOM_DIM_BEAT_PER_MIN, r_pulse),),
+                    at,
+                    F.NLS_SPO2_NAMES_PULS_OXIM_PULS_RATE_RIGHT,
                 )
             )
     return out
@@ -114,6 +142,7 @@ class IntelliVueSim(SerialSim):
         self.associations = 0
         self.releases = 0
         self.rejects: list[str] = []
+        self.spo2_right: tuple[float, float] | None = None  # (SpO2 r %, its pulse)
 
     def corrupt_next(self, n: int = 1) -> None:
         self._corrupt += n
@@ -165,7 +194,7 @@ class IntelliVueSim(SerialSim):
                     msg.poll_number,
                     self._seq,
                     self.device_now(),
-                    observations(self.latest),
+                    observations(self.latest, self.spo2_right),
                 )
             )
             self.polls += 1

@@ -2,6 +2,9 @@
 
 Once the first `spo2` event arrived, one line per second, like the monitor; the line's
 clock is the device clock (`at` of the event, advancing with the chair's speed).
+Lines are shaped like the real Rad-8 captures cited in tests/serial/test_masimo_captures.py:
+a normal reading carries `EXC=000800` (Masimo SET mode), a probe off `EXC=000020`
+(sensor off) with `---` values.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from monitord.models import Kind
 from simulators._serial_base import SerialSim
 from simulators.base import SimEvent
 
-EXC_SENSOR_OFF = 0x000800
+EXC_SET_MODE = 0x000800  # what a real Rad-8 sends while measuring normally
+EXC_SENSOR_OFF = 0x000020
 
 
 def line(ev: SimEvent, at: datetime, serial_no: int = 1) -> bytes:
@@ -21,7 +25,7 @@ def line(ev: SimEvent, at: datetime, serial_no: int = 1) -> bytes:
     off = ev.contact is False
     s = "---" if spo2 is None or off else f"{round(spo2):03d}"
     b = "---" if bpm is None or off else f"{round(bpm):03d}"
-    exc = EXC_SENSOR_OFF if off else 0
+    exc = EXC_SENSOR_OFF if off else EXC_SET_MODE
     return (
         f"{at:%m/%d/%y %H:%M:%S} SN={serial_no:010d} SPO2={s}% BPM={b} PI=03.60% "
         f"SPCO=--.-% SPMET=--.-% DESAT=-- PIDELTA=+-- ALARM=0000 EXC={exc:06X}\r\n"

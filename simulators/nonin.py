@@ -1,7 +1,9 @@
 """Nonin data format #2 simulator (the format is drawn in drivers/nonin2.py).
 
 Streams 75 frames/s (3 packets of 25) once the first `spo2` event arrived, carrying the
-latest SpO2 and pulse rate; `probe_off` sets the sensor-disconnect bit with no values.
+latest SpO2 and pulse rate; `probe_off` sets the sensor-disconnect bit, in every frame of
+the packet as a real module does while the sensor is off, with no values. The driver ORs
+the status over all 25 frames, so a packet is only decoded once it is whole.
 """
 
 from __future__ import annotations

@@ -94,7 +94,7 @@ async def test_bp_measurement_is_not_taken_twice_across_restart(tmp_path: Path) 
             f'[storage]\npath = "{tmp_path / "store.sqlite"}"\n'
             f'[[chairs]]\nid = "chair-9"\n'
             f'[[chairs.devices]]\nid = "mon"\ndriver = "intellivue"\nport = "{sim.port}"\n'  # type: ignore[attr-defined]
-            "poll_interval_s = 0.05\n"
+            "poll_interval_s = 0.5\n"
         )
         # 184/112 twice would raise bp.severe (confirm = 2): once must leave it pending.
         await sim.send(

@@ -204,19 +204,21 @@ def test_bpm_rejects(payload: str, reason: RejectReason) -> None:
 
 
 @pytest.mark.parametrize("cut", range(1, 11))
-def test_bpm_truncated_keeps_bp_drops_optional_fields(cut: int) -> None:
+def test_bpm_truncated_keeps_bp_and_timestamp_drops_shiftable_fields(cut: int) -> None:
     full = build_bpm(0x1E)  # timestamp, pulse, user, status: 19 bytes
     rec = decode_bp(full[:-cut])
     assert isinstance(rec, BloodPressure)
     assert (rec.sys_mmHg, rec.dia_mmHg, rec.map_mmHg) == (120.0, 80.0, 93.0)
-    assert rec.pulse_bpm is None and rec.measured_at is None and rec.user_id is None
+    assert rec.pulse_bpm is None and rec.user_id is None
+    # the timestamp sits right after MAP whatever is wrong further on: kept while whole
+    assert rec.measured_at == (TS if len(full) - cut >= 14 else None)
     assert "length_mismatch" in rec.status
 
 
-def test_bpm_over_long_keeps_bp_drops_optional_fields() -> None:
+def test_bpm_over_long_keeps_bp_and_timestamp_drops_shiftable_fields() -> None:
     rec = decode_bp(build_bpm(0x06) + b"\x00")
     assert isinstance(rec, BloodPressure)
-    assert rec.sys_mmHg == 120.0 and rec.pulse_bpm is None
+    assert rec.sys_mmHg == 120.0 and rec.pulse_bpm is None and rec.measured_at == TS
     assert list(rec.status) == ["length_mismatch"]
 
 
@@ -251,14 +253,37 @@ def test_bpm_quirk_user_id_without_flag() -> None:
     assert isinstance(plain, BloodPressure) and "length_mismatch" in plain.status
 
 
-def test_quirk_selection() -> None:
-    assert BPM_PROFILE.quirks_for("BM85", None) == frozenset({"pulse-status-be"})
-    assert BPM_PROFILE.quirks_for("BM85", "none") == frozenset()
-    assert BPM_PROFILE.quirks_for("Other", "BM85,episodic") == frozenset(
-        {"pulse-status-be", "episodic"}
-    )
-    assert BPM_PROFILE.quirks_for("Other", None) == frozenset()
-    assert BPM_PROFILE.unknown_quirks("episodic,bogus") == ["bogus"]
+BEURER = frozenset({"pulse-status-be", "user-id-without-flag", "settle-before-subscribe"})
+
+
+@pytest.mark.parametrize(
+    ("name", "quirks"),
+    [
+        # advertised names seen in derdilla/blood-pressure-monitor-fl docs/bluetooth.md
+        ("Beurer BM85", BEURER),
+        ("BM 59", BEURER),
+        ("BM85", BEURER),
+        ("beurer bm48/1", BEURER),  # issue #566 there: "Beurer BM48/1"
+        ("Beurer ELITE 900", BEURER),
+        ("Omron X4 Smart", frozenset()),
+        ("SBM69", frozenset()),
+        ("BM5", frozenset()),
+        ("", frozenset()),
+        (None, frozenset()),
+    ],
+)
+def test_quirks_by_advertised_name(name: str | None, quirks: frozenset[str]) -> None:
+    assert BPM_PROFILE.quirks_for(name, None) == quirks
+
+
+def test_configured_quirks_replace_the_model_table() -> None:
+    assert BPM_PROFILE.quirks_for("Beurer BM85", []) == frozenset()
+    assert BPM_PROFILE.quirks_for("Beurer BM85", ["pulse-status-be"]) == {"pulse-status-be"}
+    assert BPM_PROFILE.quirks_for("Other", ["episodic"]) == {"episodic"}
+    assert BPM_PROFILE.accepted_quirks == BEURER | {"episodic"}
+    assert BPM_PROFILE.quirks_for("Beurer BM85", ["settle-before-subscribe"]) == {
+        "settle-before-subscribe"
+    }
 
 
 # ----------------------------------------------------------------------- 0x2A36 and 0x2A49

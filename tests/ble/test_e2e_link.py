@@ -193,7 +193,7 @@ async def test_episodic_cuff_connects_after_measurement(vlink: VirtualBleLink) -
     ctx = RecordingContext()
     async with SimCuff("HomeCuff", vlink, episodic=True) as cuff:
         async with running(
-            vlink, ctx, id="bp", driver="ble-bpm", name="HomeCuff", quirks="episodic"
+            vlink, ctx, id="bp", driver="ble-bpm", name="HomeCuff", quirks=["episodic"]
         ):
             base = datetime.now(UTC).replace(microsecond=0)
             for i in range(3):

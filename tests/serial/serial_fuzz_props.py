@@ -64,7 +64,7 @@ def nonin_stream_recovers(
         for item in reader.feed(chunk):
             if isinstance(item, Reject):
                 asm.reset()
-            elif (rec := asm.add(item)) is not None:
+            elif isinstance(rec := asm.add(item), dict):
                 recs.append((rec["pulse_bpm"], rec["spo2_pct"]))
     assert recs == [(hr if hr != 511 else None, s if s != 127 else None) for hr, s in packets]
 
@@ -75,7 +75,7 @@ def nonin_arbitrary_bytes(data: bytes, cut: list[int]) -> None:
         for item in reader.feed(chunk):
             if isinstance(item, N.Frame):
                 rec = asm.add(item)
-                if rec is not None and rec["spo2_pct"] is not None:
+                if isinstance(rec, dict) and rec["spo2_pct"] is not None:
                     assert 0 <= rec["spo2_pct"] <= 100
     assert len(reader._buf) < N.FRAME_LEN
     N.decode_hex_frames(data)

@@ -45,7 +45,7 @@ def _at(seconds_ago: float = 0.0) -> datetime:
 async def test_intellivue_scenario_unplug_and_replug(tmp_path: Path, ctx: RecordingContext) -> None:
     link = tmp_path / "ttyIntelliVue"
     sim = IntelliVueSim(symlink=link)
-    dev = DeviceConfig(id="mon", driver="intellivue", port=str(link), poll_interval_s=0.1)
+    dev = DeviceConfig(id="mon", driver="intellivue", port=str(link), poll_interval_s=0.5)
     async with sim, running(dev, ctx):
         slave = sim.port_obj.slave_path  # type: ignore[attr-defined]
         assert link.is_symlink() and str(link.readlink()) == slave
@@ -108,7 +108,7 @@ async def test_intellivue_release_on_stop_and_invalid_states(
 ) -> None:
     sim = IntelliVueSim()
     async with sim:
-        dev = DeviceConfig(id="mon", driver="intellivue", port=sim.port, poll_interval_s=0.1)
+        dev = DeviceConfig(id="mon", driver="intellivue", port=sim.port, poll_interval_s=0.5)
         async with running(dev, ctx):
             await sim.send(SimEvent(Kind.BP, {"sys_mmHg": 80, "dia_mmHg": 40}, error=True), _at(5))
             await sim.send(SimEvent(Kind.SPO2, {"spo2_pct": 97}, contact=False), _at(4))
@@ -124,7 +124,7 @@ async def test_intellivue_over_socket(ctx: RecordingContext) -> None:
     sim = make_sim_device("intellivue", socket_port=0)
     async with sim:
         assert isinstance(sim, IntelliVueSim) and sim.port.startswith("socket://127.0.0.1:")
-        dev = DeviceConfig(id="mon", driver="intellivue", port=sim.port, poll_interval_s=0.1)
+        dev = DeviceConfig(id="mon", driver="intellivue", port=sim.port, poll_interval_s=0.5)
         async with running(dev, ctx):
             await sim.send(SimEvent(Kind.HR, {"hr_bpm": 64}), _at())
             await ctx.until(lambda: ctx.of(Kind.HR), "HR over socket://")

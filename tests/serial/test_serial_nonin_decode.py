@@ -1,5 +1,6 @@
 """Nonin data format #2: spec-built frames (layout per the Nonin OEM "Data Format #2"
-description; no public capture was available), checksum, sync and the decode profile."""
+description), an independent implementation's test packet (no public capture of a real
+device was found), checksum, sync, status over the whole packet and the decode profile."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ def test_frame_layout_and_checksum() -> None:
     assert isinstance(bad, Reject) and bad.reason is RejectReason.BAD_CHECKSUM
 
 
+# First three frames of a packet, built by hand from the spec layout (HR MSB, HR LSB,
+# SpO2); `whole()` completes the packet with the builder's frames 4-25 carrying the same
+# status, since the status of every frame of the packet counts.
 CASES = [
     (
         "hr 72 spo2 97",
@@ -47,22 +51,126 @@ CASES = [
         },
     ),
     (
+        # ARTF alone (one beat off the pulse interval) is flagged, not invalidating
         "artifact",
         bytes.fromhex("01a10000a201a00048e901a0006102"),
-        {"spo2_pct": 97, "pulse_bpm": 72, "status": ["artifact"], "contact": True, "valid": False},
+        {"spo2_pct": 97, "pulse_bpm": 72, "status": ["artifact"], "contact": True, "valid": True},
     ),
 ]
 
 
+def whole(first3: bytes) -> bytes:
+    status = first3[6]  # frame 2's status: no SYNC bit
+    rest = [0x20] + [0] * (N.FRAMES_PER_PACKET - 4)
+    return first3 + b"".join(N.make_frame(status, 0, d) for d in rest)
+
+
 @pytest.mark.parametrize(("name", "data", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_packet_table(name: str, data: bytes, expected: dict[str, object]) -> None:
-    out = N.decode_hex_frames(data)
+    out = N.decode_hex_frames(whole(data))
     assert out == [{**expected, "measured_at": None}]
 
 
 def test_builder_agrees_with_table() -> None:
-    assert N.packet_frames(72, 97)[:15] == CASES[0][1]
-    assert N.packet_frames(300, 95)[:15] == CASES[1][1]
+    assert N.packet_frames(72, 97) == whole(CASES[0][1])
+    assert N.packet_frames(300, 95) == whole(CASES[1][1])
+
+
+# pez-globo/pufferfish-software, firmware/ventilator-controller-stm32/Core/Test/Pufferfish/
+# Driver/Serial/Nonin/TestNoninOEM3.cpp, "Validate NoninOEM3 for valid packet data": the
+# 125 bytes of one packet (HR 72, SpO2 97, firmware rev 0x30) of an independent
+# implementation (Apache-2.0) that ran on a Nonin OEM III. It is that project's test
+# packet, built from the Nonin specification; no public byte capture of a real format #2
+# stream was found, so the status variants below are this packet with status bits set
+# in one frame (checksums recomputed).
+PUFFERFISH = bytes.fromhex(
+    "0181010083" "01800148ca" "01800161e3" "01800130b2" "0180010082"
+    "0180010082" "0180010082" "0180010082" "01800161e3" "01800161e3"
+    "01800161e3" "0180010082" "0180010082" "0180010082" "01800148ca"
+    "01800161e3" "01800161e3" "0180010082" "0180010082" "0180010082"
+    "01800148ca" "0180010082" "01800148ca" "0180010082" "0180010082"
+)  # fmt: skip
+
+
+def with_status(packet: bytes, frame: int, bits: int) -> bytes:
+    """`packet` with `bits` ORed into the STATUS byte of `frame` (1-based)."""
+    out = bytearray(packet)
+    k = (frame - 1) * N.FRAME_LEN
+    out[k + 1] |= bits
+    out[k + 4] = N.checksum(out[k : k + 4])
+    return bytes(out)
+
+
+NONIN_PACKETS = [
+    ("pufferfish packet as published", PUFFERFISH, [], True, True),
+    ("ARTF in frame 12 only", with_status(PUFFERFISH, 12, N.ST_ARTF), ["artifact"], True, True),
+    (
+        "ARTF in every frame",
+        b"".join(with_status(PUFFERFISH, f, N.ST_ARTF)[(f - 1) * 5 : f * 5] for f in range(1, 26)),
+        ["artifact"],
+        True,
+        True,
+    ),
+    ("SNSD in frame 7", with_status(PUFFERFISH, 7, N.ST_SNSD), ["probe_off"], False, False),
+    ("OOT in frame 25", with_status(PUFFERFISH, 25, N.ST_OOT), ["out_of_track"], True, False),
+    ("SNSA in frame 13", with_status(PUFFERFISH, 13, N.ST_SNSA), ["sensor_alarm"], True, False),
+    (
+        "ARTF and SNSD in frame 20",
+        with_status(PUFFERFISH, 20, N.ST_ARTF | N.ST_SNSD),
+        ["probe_off", "artifact"],
+        False,
+        False,
+    ),
+    (
+        "perfusion bits are flags",
+        with_status(PUFFERFISH, 5, N.ST_RPRF | N.ST_GPRF),
+        ["red_perfusion", "green_perfusion"],
+        True,
+        True,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "packet", "flags", "contact", "valid"),
+    NONIN_PACKETS,
+    ids=[c[0] for c in NONIN_PACKETS],
+)
+def test_status_over_all_25_frames(
+    name: str, packet: bytes, flags: list[str], contact: bool, valid: bool
+) -> None:
+    assert len(packet) == 125
+    expected = {
+        "spo2_pct": 97,
+        "pulse_bpm": 72,
+        "measured_at": None,
+        "status": flags,
+        "contact": contact,
+        "valid": valid,
+    }
+    assert N.decode_hex_frames(packet) == [expected]
+    # the same through the streaming framer and assembler the driver uses, in odd chunks
+    reader, asm = N.FrameReader(), N.PacketAssembler()
+    recs: list[object] = []
+    for i in range(0, len(packet), 7):
+        for item in reader.feed(packet[i : i + 7]):
+            assert not isinstance(item, Reject)
+            rec = asm.add(item)
+            if rec is not None:
+                recs.append(rec)
+    assert recs == [expected]
+
+
+def test_short_packet_is_counted_not_decoded() -> None:
+    # 10 frames of a packet (SNSD in frame 9), then the next packet's SYNC: the cut packet
+    # is one BAD_LENGTH reject, never a reading made of the frames that arrived.
+    cut = with_status(PUFFERFISH, 9, N.ST_SNSD)[:50]
+    reader, asm = N.FrameReader(), N.PacketAssembler()
+    out = [asm.add(f) for f in reader.feed(cut + PUFFERFISH) if isinstance(f, N.Frame)]
+    got = [r for r in out if r is not None]
+    assert isinstance(got[0], Reject) and got[0].reason is RejectReason.BAD_LENGTH
+    assert "10 frames" in got[0].detail
+    assert got[1:] == [N.decode_hex_frames(PUFFERFISH)[0]]  # type: ignore[index]
 
 
 def test_profile_rejects() -> None:
@@ -77,7 +185,9 @@ def test_profile_rejects() -> None:
 
 def test_stream_resync_after_noise_and_bad_checksum() -> None:
     good = N.packet_frames(72, 97)
-    stream = b"\xff\x00\x13" + good[:15] + b"\x01\x80\x00\x00\x00" + good
+    # noise, a whole packet, 3 frames of a packet cut by a corrupt frame, a whole packet:
+    # the cut packet goes with the framing reject (counted once), the two whole ones decode
+    stream = b"\xff\x00\x13" + good + good[:15] + b"\x01\x80\x00\x00\x00" + good
     reader, asm = N.FrameReader(), N.PacketAssembler()
     recs, reasons = [], []
     for i in range(0, len(stream), 3):

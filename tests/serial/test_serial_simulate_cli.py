@@ -41,7 +41,7 @@ async def test_simulate_command_feeds_the_driver(tmp_path: Path, ctx: RecordingC
     assert proc.stdout is not None
     first = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
     assert first == str(link)
-    dev = DeviceConfig(id="mon", driver="intellivue", port=first, poll_interval_s=0.2)
+    dev = DeviceConfig(id="mon", driver="intellivue", port=first, poll_interval_s=0.5)
     task = asyncio.create_task(
         run_serial_device(dev, DRIVERS["intellivue"], ctx, backoff=Backoff(0.05, 0.3))
     )
@@ -86,7 +86,7 @@ def test_decode_profiles() -> None:
         "kind": "hr", "hr_bpm": 61.0, "measured_at": None, "status": [], "contact": None,
         "valid": True,
     }  # fmt: skip
-    r = _decode("nonin-2", packet_frames(72, 97)[:15].hex())
+    r = _decode("nonin-2", packet_frames(72, 97).hex())  # one whole 25-frame packet
     assert r.returncode == 0 and json.loads(r.stdout)["spo2_pct"] == 97
     r = _decode("intellivue", F.frame(b"x", corrupt_fcs=True).hex())
     assert r.returncode == 65 and json.loads(r.stdout)["rejected"] == "bad_checksum"
