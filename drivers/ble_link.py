@@ -346,8 +346,6 @@ async def _connected_session(
     finally:
         with contextlib.suppress(Exception):
             await asyncio.shield(client.disconnect())
-        if s.tap is not None:
-            s.tap.disconnected("link ended")
 
 
 def replay_session(dev: DeviceConfig, desc: DriverDescriptor, ctx: DeviceContext) -> _Session:
@@ -406,6 +404,8 @@ async def run_ble_device(
             raise
         except Exception as e:  # classified below; nothing escapes but cancellation
             err = classify(e)
+            if tap is not None:  # (a capture stopped by cancelling records no disconnect)
+                tap.disconnected(str(err))
             delay = backoff_delay(err, attempt, timing, rng)
             attempt += 1
             if episodic and isinstance(err, DeviceGone):
@@ -419,6 +419,8 @@ async def run_ble_device(
             await asyncio.sleep(delay)
             continue
         attempt = 0
+        if tap is not None:
+            tap.disconnected(reason)
         episodic = Q_EPISODIC in s.quirks
         episodic_idle = (
             episodic and reason.startswith("disconnected") and s.readings_this_connection > 0

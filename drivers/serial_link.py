@@ -219,6 +219,8 @@ async def run_serial_device(
             ctx.link(False, reason)
             reported_down = True
         up = False
+        if tap is not None:  # (a capture stopped by cancelling records no disconnect)
+            tap.disconnected(reason)
         if kind not in warned:
             warned.add(kind)
             log.warning(
@@ -257,8 +259,6 @@ async def run_serial_device(
                 went_down(LinkError.IO, f"protocol error: {e!r}")
             finally:
                 link.close()
-                if tap is not None:
-                    tap.disconnected(link.lost_reason or "port closed")
         if link is not None and link.got_bytes:
             attempt = 0  # a working session resets the backoff
         await asyncio.sleep(backoff.delay(attempt))
