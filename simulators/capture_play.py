@@ -43,7 +43,7 @@ GATE_S = 10.0  # longest wait for the daemon's side of a dialog before playing o
 POLL_S = 0.02
 
 
-def _pty_openers(slave: str) -> int:
+def pty_openers(slave: str) -> int:
     """How many open file descriptors on this machine point at `slave` (ours included)."""
     n = 0
     for pid in os.listdir("/proc"):
@@ -87,7 +87,7 @@ class SerialCapturePlayer(SerialSim):
         if isinstance(port, SocketPort):
             return bool(port._clients)
         if isinstance(port, PtyPort) and port.slave_path:
-            return _pty_openers(port.slave_path) > 1  # we hold the slave open ourselves
+            return pty_openers(port.slave_path) > 1  # we hold the slave open ourselves
         return True
 
     async def wait_reader(self, limit_s: float = 60.0) -> bool:
