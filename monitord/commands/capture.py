@@ -44,9 +44,11 @@ Stop the daemon first: it holds the device. FILE must not exist yet."""
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = DESCRIPTION
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.add_argument("--config", required=True, help="the daemon's config file")
+    p.add_argument("--config", required=True, metavar="PATH", help="the daemon's config file")
     p.add_argument("--device", required=True, metavar="CHAIR/DEVICE", help="which device")
-    p.add_argument("--out", required=True, help="capture file to write (must not exist)")
+    p.add_argument(
+        "--out", required=True, metavar="FILE", help="capture file to write (must not exist)"
+    )
     p.add_argument(
         "--seconds", type=float, metavar="N", help="stop after N seconds (default: Ctrl-C)"
     )
