@@ -53,7 +53,8 @@ async def start_devices(daemon: Daemon, chair: ChairRuntime, sup: Supervisor) ->
             ctx.link(False, "not connected yet")
             kw: dict[str, Any] = {}
             if daemon.ble_backends is not None and DRIVERS[dev.driver].transport == "ble":
-                kw = dict(zip(("client_backend", "scanner_backend"), daemon.ble_backends))
+                client, scanner = daemon.ble_backends
+                kw = {"client_backend": client, "scanner_backend": scanner}
             sup.spawn(f"device:{chair.cfg.id}/{dev.id}", _runner(dev, ctx, **kw))
         return
     sup.spawn(f"player:{chair.cfg.id}", lambda: _simulated_chair(daemon, chair, sup))
