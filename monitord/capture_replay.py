@@ -162,7 +162,11 @@ async def _replay_serial(
 
 
 async def _replay_ble(
-    cap: Capture, dev: DeviceConfig, desc: DriverDescriptor, ctx: ReplayContext
+    cap: Capture,
+    dev: DeviceConfig,
+    desc: DriverDescriptor,
+    ctx: ReplayContext,
+    name: str | None = None,
 ) -> None:
     from drivers.ble_link import replay_session
 
@@ -171,7 +175,7 @@ async def _replay_ble(
         await _until(rec.t)
         ctx.t = rec.t
         if rec.kind == "connected":
-            session.connected(rec.name)
+            session.connected(name or rec.name)
         elif rec.kind == "rx" and rec.char is not None:
             sub = session.subscription(rec.char)
             if sub is None:
@@ -185,13 +189,16 @@ async def _replay_ble(
                 session.on_value(sub, rec.data)
 
 
-def replay(cap: Capture) -> list[tuple[float, Reading | Reject]]:
+def replay(cap: Capture, name: str | None = None) -> list[tuple[float, Reading | Reject]]:
     """Readings and rejects, in the order the daemon would have had them, each with the
-    `t` of the bytes it came from. Raises CaptureError for an unusable header."""
+    `t` of the bytes it came from. `name` replaces the recorded advertised name of a BLE
+    device (its model quirks then apply). Raises CaptureError for an unusable header."""
     dev = device_config(cap)
     desc = DRIVERS[dev.driver]
     ctx = ReplayContext(str(cap.header["chair"]), dev.id, cap.started_at)
-    run = _replay_serial if desc.transport == "serial" else _replay_ble
     with asyncio.Runner(loop_factory=VirtualTimeLoop) as runner:
-        runner.run(run(cap, dev, desc, ctx))
+        if desc.transport == "serial":
+            runner.run(_replay_serial(cap, dev, desc, ctx))
+        else:
+            runner.run(_replay_ble(cap, dev, desc, ctx, name))
     return ctx.out

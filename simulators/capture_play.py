@@ -32,6 +32,7 @@ from bumble.gatt import Characteristic, Service
 from drivers.ble_gatt import BleProfile
 from drivers.registry import DRIVERS
 from monitord.capturefile import Capture, Segment
+from monitord.log import FailureLog
 from simulators._serial_base import SerialSim
 from simulators.ble.devices import _NONE, _Peripheral
 from simulators.ble.link import VirtualBleLink
@@ -173,6 +174,7 @@ class BleCapturePlayer(_Peripheral):
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         super().__init__(name or capture.header.get("advertised_name") or "capture", link)
+        self._flog = FailureLog(log, f"capture player {self.name}")
 
     def _services(self) -> list[Service]:
         self.chars: dict[str, tuple[Characteristic[bytes], str]] = {}
@@ -221,8 +223,10 @@ class BleCapturePlayer(_Peripheral):
                 )
                 got = self.chars.get(rec.char or "")
                 if got is None:
-                    log.warning(
-                        "%s: capture value on %s: no such characteristic", self.name, rec.char
+                    self._flog.failure(
+                        "char",
+                        f"value on {rec.char}: {self.capture.driver} has no such "
+                        "characteristic (skipped)",
                     )
                     continue
                 char, mode = got

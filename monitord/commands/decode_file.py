@@ -28,7 +28,8 @@ def main_file(args: argparse.Namespace) -> int:
     from monitord.capturefile import CaptureError, read_capture, reading_record
 
     try:
-        out = replay(read_capture(args.file))
+        # `--name` (where decode has it) stands for the advertised name of a BLE capture
+        out = replay(read_capture(args.file), getattr(args, "name", None))
     except OSError as e:
         print(f"monitord decode: {args.file}: cannot read: {e.strerror or e}", file=sys.stderr)
         return EX_DATAERR

@@ -5,6 +5,7 @@ file is one line naming its line number; `capture` refuses bad arguments in one 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import json
 import subprocess
@@ -157,3 +158,18 @@ async def test_capture_refuses_bad_arguments_in_one_line(tmp_path: Path, capsys:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot create" in err[0] and str(exists) in err[0]
     assert exists.read_text() == "keep me\n"  # an earlier capture is never overwritten
+
+
+async def test_capture_stops_after_seconds(tmp_path: Path) -> None:
+    from simulators.serial_sims import make_sim_device
+
+    port = tmp_path / "ox.tty"
+    cfg = config(tmp_path, "c", f'  id = "ox"\n  driver = "masimo-ascii"\n  port = "{port}"\n')
+    out = tmp_path / "short.jsonl"
+    args = argparse.Namespace(config=str(cfg), device=f"{CHAIR}/ox", out=str(out), seconds=1.0)
+    async with make_sim_device("masimo-ascii", symlink=port, repeat=False):
+        rc = await asyncio.wait_for(capture(args, out=io.StringIO()), 30)  # no stop event
+    assert rc == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert lines[0]["format"] == "monitord-capture" and lines[0]["driver"] == "masimo-ascii"
+    assert lines[-1]["event"] == "end"
