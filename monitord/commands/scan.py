@@ -6,7 +6,7 @@ RSSI, services, the model quirks that would apply (the BLE driver's own lookup),
 stdout is a TOML fragment: each device is a comment line saying what was seen, then its
 config block, so the whole output can be pasted under a `[[chairs]]` table (rename the
 ids). Nothing found: a comment saying so, exit 0 (a cuff asleep between measurements does
-not advertise: take a measurement, then scan).
+not advertise: take a measurement, then scan). No usable adapter: one line, exit 69.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import IO
 from monitord.cli import EX_OK
 
 EX_USAGE = 64
+EX_UNAVAILABLE = 69  # no Bluetooth adapter / BlueZ not reachable (sysexits.h)
 
 # service UUID (bleak's 128-bit string) -> (short name, driver, config id)
 _SERVICES: dict[str, tuple[int, str, str, str]] = {
@@ -135,7 +136,16 @@ async def run(
     if args.seconds <= 0:
         print("monitord scan: --seconds must be > 0", file=sys.stderr)
         return EX_USAGE
-    found = await scan(args.seconds, scanner_backend=scanner_backend)
+    try:
+        found = await scan(args.seconds, scanner_backend=scanner_backend)
+    except Exception as e:  # BlueZ/D-Bus/adapter trouble: one line with advice, no traceback
+        from drivers.ble_link import AdapterBusy, classify
+
+        err = classify(e)
+        if not isinstance(err, AdapterBusy):  # e.g. no D-Bus socket: the adapter is unusable
+            err = AdapterBusy(f"{type(e).__name__}: {e}")
+        print(f"monitord scan: cannot scan: {err}", file=sys.stderr)
+        return EX_UNAVAILABLE
     if not found:
         out.write(f"# no device advertising BP, HR or PLX services seen in {args.seconds:g} s\n")
         return EX_OK

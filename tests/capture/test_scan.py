@@ -13,6 +13,9 @@ import io
 import tomllib
 from pathlib import Path
 
+import pytest
+from bleak.backends.scanner import BaseBleakScanner
+
 from drivers.registry import DRIVERS
 from monitord.commands.scan import run
 from monitord.config import load_config
@@ -85,3 +88,25 @@ async def test_scan_with_nothing_around_says_so() -> None:
     out = io.StringIO()
     assert await run(argparse.Namespace(seconds=0.3), scanner_backend=scanner, out=out) == 0
     assert out.getvalue().startswith("# no device advertising BP, HR or PLX services seen")
+
+
+class _NoAdapter(BaseBleakScanner):
+    """A scanner backend whose adapter is missing, as BlueZ without D-Bus behaves."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(None, None)
+
+    async def start(self) -> None:
+        raise FileNotFoundError(2, "No such file or directory")
+
+    async def stop(self) -> None:
+        return None
+
+
+async def test_scan_without_adapter_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    out = io.StringIO()
+    assert await run(argparse.Namespace(seconds=0.3), scanner_backend=_NoAdapter, out=out) == 69
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("monitord scan: cannot scan: "), err
+    assert "bluetoothctl show" in err[0]  # the operator's next step
+    assert out.getvalue() == ""
