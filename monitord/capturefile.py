@@ -26,7 +26,9 @@ Format (JSON Lines, UTF-8, version 1): a header line, then one record per line, 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -222,22 +224,28 @@ def read_capture(path: Path) -> Capture:
 # -- writing -----------------------------------------------------------------------------
 @dataclass
 class CaptureWriter:
-    """A `drivers.tap.LinkTap` that appends records to an open text file, line by line
-    (flushed each line: a capture cut short by a power loss keeps what it had).
+    """A `drivers.tap.LinkTap` that appends records to a file opened unbuffered in binary
+    mode, one write per line (a capture cut short keeps what it had; a line the disk
+    could not take whole is cut off again, so the file stays readable).
 
     `clock` is the event loop's monotonic time. The header goes out with the first
     connection, so that it carries the advertised name of the device actually found."""
 
-    out: IO[str]
+    out: IO[bytes]
     header: dict[str, Any]
     clock: Callable[[], float]  # monotonic seconds
     start: float = 0.0
     last_t: float = 0.0
     chunks: int = 0
+    _size: int = 0  # bytes of whole lines written
     _header_written: bool = False
     _connected: bool = False
     _closed: bool = False
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # A write that failed (disk full ...): recording stops, the transport goes on (a tap
+    # never raises into it); `on_error` lets the command end the capture and say so.
+    error: OSError | None = None
+    on_error: Callable[[OSError], None] | None = None
 
     def __post_init__(self) -> None:
         self.start = self.clock()
@@ -254,10 +262,22 @@ class CaptureWriter:
         return round(max(0.0, self.clock() - self.start), 6)
 
     def _write(self, obj: dict[str, Any]) -> None:
-        if self._closed:
+        if self._closed or self.error is not None:
             return
-        self.out.write(json.dumps(obj) + "\n")
-        self.out.flush()
+        data = (json.dumps(obj) + "\n").encode("utf-8")
+        line = memoryview(data)
+        try:
+            while line:
+                n = self.out.write(line) or 0
+                line = line[n:]
+        except OSError as e:
+            self.error = e
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.out.fileno(), self._size)  # no torn last line
+            if self.on_error is not None:
+                self.on_error(e)
+            return
+        self._size += len(data)
 
     def _ensure_header(self) -> None:
         if not self._header_written:
@@ -298,7 +318,10 @@ class CaptureWriter:
         self._ensure_header()
         self._write({"t": self._t(), "event": "end"})
         self._closed = True
-        self.out.close()
+        try:
+            self.out.close()
+        except OSError as e:  # the last flush failed
+            self.error = self.error or e
 
 
 # -- output shared by `capture` and `decode --file` --------------------------------------

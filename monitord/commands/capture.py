@@ -31,6 +31,7 @@ from monitord.models import Reading
 
 EX_USAGE = 64
 EX_CANTCREAT = 73
+EX_IOERR = 74
 
 DESCRIPTION = """\
 Record what a device sends into FILE (JSON Lines: a header, then one record per serial
@@ -133,7 +134,7 @@ async def capture(
     desc = DRIVERS[dev.driver]
     try:
         # closed by the writer; "x": never overwrite an earlier capture
-        f = await asyncio.to_thread(open, args.out, "x", encoding="utf-8")
+        f = await asyncio.to_thread(open, args.out, "xb", buffering=0)
     except OSError as e:
         print(f"monitord capture: {args.out}: cannot create: {e.strerror or e}", file=sys.stderr)
         return EX_CANTCREAT
@@ -148,7 +149,9 @@ async def capture(
         ),
         "monitord": __version__,
     }
+    stop = stop or asyncio.Event()
     writer = CaptureWriter(f, header, loop.time)
+    writer.on_error = lambda _e: stop.set()
     ctx = _CaptureContext(chair.id, dev.id, writer, out)
     if desc.transport == "serial":
         from drivers.serial_link import run_serial_device
@@ -165,7 +168,6 @@ async def capture(
             scanner_backend=scanner_backend,
             tap=writer,
         )
-    stop = stop or asyncio.Event()
     handled: list[signal.Signals] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -184,6 +186,13 @@ async def capture(
         results = await asyncio.gather(task, stopper, return_exceptions=True)
         writer.close()
     failed = results[0]
+    if writer.error is not None:
+        print(
+            f"monitord capture: {args.out}: write failed, capture ends here: "
+            f"{writer.error.strerror or writer.error}",
+            file=sys.stderr,
+        )
+        return EX_IOERR
     if isinstance(failed, Exception):  # a config the transport cannot use (no port ...)
         print(f"monitord capture: {args.device}: {failed}", file=sys.stderr)
         return EX_USAGE

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
 import subprocess
@@ -173,3 +174,44 @@ async def test_capture_stops_after_seconds(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert lines[0]["format"] == "monitord-capture" and lines[0]["driver"] == "masimo-ascii"
     assert lines[-1]["event"] == "end"
+
+
+async def test_capture_that_cannot_write_stops_in_one_line(tmp_path: Path) -> None:
+    """The disk fills up (here: a file size limit): the capture ends with exit 74 and one
+    line; the lines written before are whole."""
+    import resource
+
+    from monitord.models import Kind
+    from simulators.base import SimEvent
+    from simulators.serial_sims import make_sim_device
+    from tests.kit import eventually
+
+    port = tmp_path / "ox.tty"
+    cfg = config(tmp_path, "c", f'  id = "ox"\n  driver = "masimo-ascii"\n  port = "{port}"\n')
+    out = tmp_path / "full.jsonl"
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048))
+
+    async with make_sim_device("masimo-ascii", symlink=port, repeat=False) as sim:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "monitord", "capture", "--config", str(cfg),
+            "--device", f"{CHAIR}/ox", "--out", str(out),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, preexec_fn=limit,
+        )  # fmt: skip
+        await eventually(lambda: out.exists() and out.stat().st_size > 0, 30, "capturing")
+        ev = SimEvent(Kind.SPO2, {"spo2_pct": 97.0, "pulse_bpm": 70.0})
+        from datetime import UTC, datetime
+
+        while proc.returncode is None:  # until the limit is hit and the capture ends
+            await sim.send(ev, datetime.now(UTC))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 0.1)
+        _, err = await proc.communicate()
+    assert proc.returncode == 74
+    lines = err.decode().splitlines()
+    assert lines[-1].startswith(f"monitord capture: {out}: write failed, capture ends here: ")
+    assert sum("write failed" in line for line in lines) == 1
+    text = out.read_text()
+    assert [json.loads(line) for line in text.splitlines()]  # whole lines only, no torn one
+    assert text.endswith("\n")
