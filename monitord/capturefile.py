@@ -79,6 +79,8 @@ class Segment:
 class Capture:
     header: dict[str, Any]
     records: tuple[Record, ...]
+    # the file ended inside a line (power cut while recording): that line was left out
+    cut_short: bool = False
 
     @property
     def transport(self) -> str:
@@ -189,6 +191,7 @@ def parse_capture(lines: Iterator[str]) -> Capture:
     header: dict[str, Any] | None = None
     records: list[Record] = []
     last_t = 0.0
+    cut_short = False
     for n, raw in enumerate(lines, start=1):
         text = raw.strip()
         if not text:
@@ -196,6 +199,9 @@ def parse_capture(lines: Iterator[str]) -> Capture:
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as e:
+            if not raw.endswith("\n") and header is not None:
+                cut_short = True  # the last line, unfinished: what came before is whole
+                break
             raise CaptureError(f"line {n}: not JSON: {e.msg}") from None
         if not isinstance(obj, dict):
             raise CaptureError(f"line {n}: must be a JSON object")
@@ -209,7 +215,7 @@ def parse_capture(lines: Iterator[str]) -> Capture:
         records.append(rec)
     if header is None:
         raise CaptureError("line 1: empty file, no capture header")
-    return Capture(header, tuple(records))
+    return Capture(header, tuple(records), cut_short)
 
 
 def read_capture(path: Path) -> Capture:

@@ -28,8 +28,15 @@ def main_file(args: argparse.Namespace) -> int:
     from monitord.capturefile import CaptureError, read_capture, reading_record
 
     try:
+        cap = read_capture(args.file)
+        if cap.cut_short:
+            print(
+                f"monitord decode: {args.file}: the last line is incomplete (capture cut "
+                "short): decoded up to it",
+                file=sys.stderr,
+            )
         # `--name` (where decode has it) stands for the advertised name of a BLE capture
-        out = replay(read_capture(args.file), getattr(args, "name", None))
+        out = replay(cap, getattr(args, "name", None))
     except OSError as e:
         print(f"monitord decode: {args.file}: cannot read: {e.strerror or e}", file=sys.stderr)
         return EX_DATAERR

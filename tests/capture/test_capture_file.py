@@ -131,6 +131,21 @@ def test_bad_capture_file_is_one_line_naming_the_line(tmp_path: Path) -> None:
         assert err.startswith(f"monitord decode: {path}: {msg}"), err
 
 
+def test_capture_cut_short_decodes_up_to_the_torn_line(tmp_path: Path) -> None:
+    """Power cut while recording: the file ends inside a line. What came before decodes;
+    stderr says one line about it."""
+    whole = ble_capture(tmp_path / "whole.jsonl", "Other Cuff").read_text().splitlines()
+    path = tmp_path / "cut.jsonl"
+    path.write_text("\n".join(whole[:3]) + "\n" + whole[3][:12])  # no newline at the end
+    rc, out, err = decode_file(path)
+    assert rc == 0
+    assert [picked(r) for r in out] == [expected(frozenset())]
+    assert err.splitlines() == [
+        f"monitord decode: {path}: the last line is incomplete (capture cut short): "
+        "decoded up to it"
+    ]
+
+
 def test_decode_needs_profile_or_file() -> None:
     p = subprocess.run(
         [sys.executable, "-m", "monitord", "decode"], capture_output=True, text=True, timeout=60
