@@ -4,9 +4,9 @@ the recorded bytes again, with the recorded timing divided by `speed`.
 
 - `SerialCapturePlayer`: a serial simulator (pty or `socket://`, as the others) that
   writes the recorded rx chunks as they were split. A chunk that was received after we
-  had written N bytes on that connection (IntelliVue answers our polls) waits until the
-  daemon has written N bytes on this one, so a dialog stays in step; the rest of the
-  timing shifts by that wait. A recorded disconnect unplugs the port and a recorded
+  had written (IntelliVue answers our association request and polls) waits until the
+  daemon has written something new on this connection, so a dialog stays in step; the
+  rest of the timing shifts by that wait. A recorded disconnect unplugs the port and a recorded
   connect plugs it in again.
 - `BleCapturePlayer`: a BLE peripheral on a `VirtualBleLink` advertising the recorded
   name with the driver's service; once the central has subscribed, it sends each recorded
@@ -127,19 +127,24 @@ class SerialCapturePlayer(SerialSim):
 
     async def _play_segment(self, seg: Segment, due: Any) -> float:
         loop = asyncio.get_running_loop()
-        need = 0
+        answered = 0  # client bytes already answered by an earlier chunk
+        asked = False  # we wrote (in the recording) since the last chunk we got
         shift = 0.0
         for rec in seg.data:
             if rec.kind == "tx":
-                need += len(rec.data)
+                asked = True
                 continue
             await asyncio.sleep(max(0.0, due(rec.t) + shift - loop.time()))
-            if self.client_bytes < need:
+            if asked:
+                # An answer waits for a new request. Only "something new" is required, not
+                # the recorded byte count: another monitord version may poll with other
+                # bytes, and the monitor's answer is what the capture is about.
                 gate_end = loop.time() + GATE_S
-                while self.client_bytes < need and loop.time() < gate_end:
+                while self.client_bytes <= answered and loop.time() < gate_end:
                     self._data.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._data.wait(), gate_end - loop.time())
+                answered, asked = self.client_bytes, False
                 shift = max(shift, loop.time() - due(rec.t))
             self.write(rec.data)
             self.chunks_sent += 1

@@ -17,12 +17,26 @@ from typing import Any
 from drivers.ble_bpm import BPM_UUID, bp_sample
 from drivers.registry import DRIVERS
 from monitord.commands.capture import capture
+from monitord.config import DeviceConfig
 
 from .capture_kit import CHAIR, config, decode_file
 
 STARTED = "2026-11-29T10:00:00Z"
 # public example (shared/protocols.md): 124/86, MAP 97, 2024-06-15 17:17:27, pulse 51
 BPM = bytes.fromhex("167C0056006100E807060F11111B33000000")
+
+
+def _no_quirks() -> Any:
+    """The config's spelling of "no quirks": an empty list where `quirks` is a list of
+    names, "none" where it is a comma string (the option changed form; either works)."""
+    try:
+        DeviceConfig(id="x", driver="ble-bpm", name="n", quirks=[])  # type: ignore[arg-type]
+    except ValueError:
+        return "none"
+    return []
+
+
+NO_QUIRKS = _no_quirks()
 
 
 def write_capture(path: Path, header: dict[str, Any], records: list[dict[str, Any]]) -> Path:
@@ -80,7 +94,7 @@ def test_recorded_advertised_name_selects_the_model_quirks(tmp_path: Path) -> No
     assert [picked(r) for r in out] == [expected(frozenset())]
 
     # a `quirks` setting in the recorded config wins over the name, as live
-    path = ble_capture(tmp_path / "cfg.jsonl", model, {"quirks": "none"})
+    path = ble_capture(tmp_path / "cfg.jsonl", model, {"quirks": NO_QUIRKS})
     rc, out, err = decode_file(path)
     assert [picked(r) for r in out] == [expected(frozenset())]
 
