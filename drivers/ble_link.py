@@ -50,6 +50,7 @@ from drivers.ble_gatt import (
     BleSample,
     BleSubscription,
 )
+from drivers.tap import LinkTap
 from monitord.backoff import capped_delay
 from monitord.config import DeviceConfig
 from monitord.models import Reading, authoritative_time
@@ -161,9 +162,15 @@ class _Session:
     """Everything that survives reconnects for one device."""
 
     def __init__(
-        self, dev: DeviceConfig, profile: BleProfile, ctx: DeviceContext, timing: LinkTiming
+        self,
+        dev: DeviceConfig,
+        profile: BleProfile,
+        ctx: DeviceContext,
+        timing: LinkTiming,
+        tap: LinkTap | None = None,
     ) -> None:
         self.dev = dev
+        self.tap = tap
         self.profile = profile
         self.ctx = ctx
         self.timing = timing
@@ -176,6 +183,28 @@ class _Session:
         self.duplicates = 0
         self.last_rx = _mono()
         self.readings_this_connection = 0
+
+    def connected(self, name: str | None) -> None:
+        """A new connection to a device advertising `name`: its model's quirks apply
+        unless the config names them. (`monitord decode --file` replays through this too.)"""
+        if self.dev.quirks is None and name:
+            # the advertised name picks the model's quirks (the config's `quirks` wins)
+            quirks = self.profile.quirks_for(name, None)
+            if quirks != self.quirks:
+                log.info(
+                    "%s/%s: %r: quirks %s",
+                    self.ctx.chair,
+                    self.ctx.device,
+                    name,
+                    ", ".join(sorted(quirks)) or "none",
+                )
+            self.quirks = quirks
+        self.readings_this_connection = 0
+        self.last_rx = _mono()
+
+    def subscription(self, uuid: str) -> BleSubscription | None:
+        wanted = uuid.lower()
+        return next((sub for sub in self.profile.subscriptions if sub.uuid == wanted), None)
 
     # link state: report transitions only
     def set_link(self, up: bool, reason: str) -> None:
@@ -265,6 +294,8 @@ def _callback(
     s: _Session, sub: BleSubscription
 ) -> Callable[[BleakGATTCharacteristic, bytearray], None]:
     def on_value(_char: BleakGATTCharacteristic, data: bytearray) -> None:
+        if s.tap is not None:
+            s.tap.chunk("rx", bytes(data), sub.uuid)
         s.on_value(sub, bytes(data))
 
     return on_value
@@ -286,19 +317,10 @@ async def _connected_session(
         timeout=s.timing.connect_timeout_s,
         **kwargs,
     )
-    if s.dev.quirks is None and target.name:
-        # the advertised name picks the model's quirks (the config's `quirks` wins)
-        quirks = s.profile.quirks_for(target.name, None)
-        if quirks != s.quirks:
-            log.info(
-                "%s/%s: %r: quirks %s",
-                s.ctx.chair,
-                s.ctx.device,
-                target.name,
-                ", ".join(sorted(quirks)) or "none",
-            )
-        s.quirks = quirks
+    s.connected(target.name)
     await asyncio.wait_for(client.connect(), s.timing.connect_timeout_s)
+    if s.tap is not None:
+        s.tap.connected(target.name, target.address)
     try:
         chars: list[tuple[BleSubscription, BleakGATTCharacteristic]] = []
         for sub in s.profile.subscriptions:
@@ -344,6 +366,15 @@ async def _connected_session(
             await asyncio.shield(client.disconnect())
 
 
+def replay_session(dev: DeviceConfig, desc: DriverDescriptor, ctx: DeviceContext) -> _Session:
+    """The per-device state this link keeps (quirks by advertised name, de-duplication),
+    for `monitord decode --file`: call `connected(name)` and `on_value(sub, data)` on it
+    in the recorded order, as a live link does. Needs a running event loop."""
+    if not isinstance(desc.ble_profile, BleProfile):
+        raise TypeError(f"driver {desc.name!r} has no BLE profile")
+    return _Session(dev, desc.ble_profile, ctx, LinkTiming())
+
+
 async def run_ble_device(
     dev: DeviceConfig,
     desc: DriverDescriptor,
@@ -353,18 +384,20 @@ async def run_ble_device(
     scanner_backend: type | None = None,
     timing: LinkTiming | None = None,
     rng: random.Random | None = None,
+    tap: LinkTap | None = None,
 ) -> None:
     """Keep one BLE device connected and its readings flowing, forever (until cancelled).
 
     `client_backend` / `scanner_backend` are bleak backend classes (None: the platform's,
     i.e. BlueZ on the Pi; simulators.bleak_bumble.backends(link) for simulated devices).
+    `tap` sees every connection and every notification/indication (`monitord capture`).
     """
     profile = desc.ble_profile
     if not isinstance(profile, BleProfile):
         raise TypeError(f"driver {desc.name!r} has no BLE profile")
     timing = timing or LinkTiming()
     rng = rng or random.Random()
-    s = _Session(dev, profile, ctx, timing)  # unknown quirk names: refused by the config
+    s = _Session(dev, profile, ctx, timing, tap)  # unknown quirk names: refused by the config
     attempt = 0
     episodic = Q_EPISODIC in s.quirks
     me = asyncio.current_task()
@@ -381,6 +414,8 @@ async def run_ble_device(
             raise
         except Exception as e:  # classified below; nothing escapes but cancellation
             err = classify(e)
+            if tap is not None:  # (a capture stopped by cancelling records no disconnect)
+                tap.disconnected(str(err))
             delay = backoff_delay(err, attempt, timing, rng)
             attempt += 1
             if episodic and isinstance(err, DeviceGone):
@@ -394,6 +429,8 @@ async def run_ble_device(
             await asyncio.sleep(delay)
             continue
         attempt = 0
+        if tap is not None:
+            tap.disconnected(reason)
         episodic = Q_EPISODIC in s.quirks
         episodic_idle = (
             episodic and reason.startswith("disconnected") and s.readings_this_connection > 0

@@ -33,6 +33,7 @@ import serial
 import serial_asyncio_fast
 
 from drivers.base import DeviceContext, DriverDescriptor, LinkLost, SerialDefaults
+from drivers.tap import LinkTap
 from monitord.backoff import capped_delay
 from monitord.config import DeviceConfig
 
@@ -98,11 +99,13 @@ class _StreamLink:
         writer: asyncio.StreamWriter,
         silence_s: float,
         on_first_bytes: Any,
+        tap: LinkTap | None = None,
     ) -> None:
         self._reader = reader
         self._writer = writer
         self._silence = silence_s
         self._on_first = on_first_bytes
+        self._tap = tap
         self.got_bytes = False
         self.lost_reason = ""
 
@@ -120,6 +123,8 @@ class _StreamLink:
         if not data:
             self.lost_reason = "end of file (device closed or unplugged)"
             raise LinkLost(self.lost_reason)
+        if self._tap is not None:
+            self._tap.chunk("rx", data)
         if not self.got_bytes:
             self.got_bytes = True
             self._on_first()
@@ -128,6 +133,8 @@ class _StreamLink:
     async def write(self, data: bytes) -> None:
         if self.lost_reason:
             raise LinkLost(self.lost_reason)
+        if self._tap is not None:
+            self._tap.chunk("tx", data)
         try:
             self._writer.write(data)
             await self._writer.drain()
@@ -180,8 +187,10 @@ async def run_serial_device(
     *,
     port: str | None = None,
     backoff: Backoff | None = None,
+    tap: LinkTap | None = None,
 ) -> None:
-    """Run one serial device forever (until cancelled): open, run protocol, reconnect."""
+    """Run one serial device forever (until cancelled): open, run protocol, reconnect.
+    `tap` sees every byte read and written (`monitord capture`)."""
     if desc.make_protocol is None:
         raise ValueError(f"driver {desc.name!r} has no serial protocol")
     url = port or dev.port
@@ -210,6 +219,8 @@ async def run_serial_device(
             ctx.link(False, reason)
             reported_down = True
         up = False
+        if tap is not None:  # (a capture stopped by cancelling records no disconnect)
+            tap.disconnected(reason)
         if kind not in warned:
             warned.add(kind)
             log.warning(
@@ -230,7 +241,9 @@ async def run_serial_device(
         except (OSError, serial.SerialException, ValueError) as e:
             went_down(classify(e), f"cannot open: {e}")
         else:
-            link = _StreamLink(reader, writer, silence_s, went_up)
+            link = _StreamLink(reader, writer, silence_s, went_up, tap)
+            if tap is not None:
+                tap.connected(None, url)
             try:
                 await protocol.run(link, ctx)
                 went_down(LinkError.IO, "protocol ended")  # protocols normally never return

@@ -352,8 +352,12 @@ class Daemon:
         notifier: Notifier | None = None,
         stop_when_played: bool = False,
         restart_backoff_s: tuple[float, float] = (1.0, 60.0),
+        ble_backends: tuple[type, type] | None = None,
     ) -> None:
         self.cfg = cfg
+        # (client, scanner) bleak backends for real (non-simulated) BLE devices; None is
+        # the platform's (BlueZ). Tests put such devices on a simulated link with these.
+        self.ble_backends = ble_backends
         self.console = console
         self.notifier = notifier or Notifier()
         self.stop_when_played = stop_when_played

@@ -51,7 +51,11 @@ async def start_devices(daemon: Daemon, chair: ChairRuntime, sup: Supervisor) ->
             # Until a link reports up, the device counts as down: a monitor that never
             # connects raises tech.device_lost after the usual 30 s.
             ctx.link(False, "not connected yet")
-            sup.spawn(f"device:{chair.cfg.id}/{dev.id}", _runner(dev, ctx))
+            kw: dict[str, Any] = {}
+            if daemon.ble_backends is not None and DRIVERS[dev.driver].transport == "ble":
+                client, scanner = daemon.ble_backends
+                kw = {"client_backend": client, "scanner_backend": scanner}
+            sup.spawn(f"device:{chair.cfg.id}/{dev.id}", _runner(dev, ctx, **kw))
         return
     sup.spawn(f"player:{chair.cfg.id}", lambda: _simulated_chair(daemon, chair, sup))
 

@@ -1,12 +1,14 @@
 """`monitord decode --profile NAME [--name "ADVERTISED NAME"] DATA...`: one JSON object per
 payload, exit 65 on a reject. `--name` applies the quirks of the model that name selects
-(docs/devices.md), so a customer's capture decodes exactly as the daemon decoded it."""
+(docs/devices.md), so a customer's capture decodes exactly as the daemon decoded it.
+`monitord decode --file CAPTURE`: a `monitord capture` file (monitord/commands/decode_file.py)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from drivers.base import Reject, RejectReason
 from drivers.registry import PROFILES
@@ -14,13 +16,18 @@ from monitord.cli import EX_DATAERR, EX_OK
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", required=True, choices=sorted(PROFILES), help="payload format")
+    p.add_argument("--profile", choices=sorted(PROFILES), help="payload format")
     p.add_argument(
         "--name",
         metavar="ADVERTISED_NAME",
         help="the device's advertised name: apply its model's quirks, as the daemon does",
     )
-    p.add_argument("data", nargs="+", help="hex (spaces allowed) or one text line per argument")
+    p.add_argument("data", nargs="*", help="hex (spaces allowed) or one text line per argument")
+    p.add_argument(
+        "--file",
+        type=Path,
+        help="decode a `monitord capture` file as the daemon would (instead of --profile)",
+    )
 
 
 def parse_hex(text: str) -> bytes | Reject:
@@ -32,6 +39,10 @@ def parse_hex(text: str) -> bytes | Reject:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.file is not None or args.profile is None or not args.data:
+        from monitord.commands.decode_file import main_file
+
+        return main_file(args)
     profile = PROFILES[args.profile]
     name: str | None = args.name
     if name is not None:

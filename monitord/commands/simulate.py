@@ -1,9 +1,14 @@
 """`monitord simulate --driver NAME [--link PATH] [--socket PORT] [--speed S] SCENARIO`
+`monitord simulate --capture FILE [--link PATH] [--socket PORT] [--speed S]`
 
 Runs one serial device simulator and plays the scenario's bp/hr/spo2 events (design.md
 section 5) in real time divided by `--speed`. The first line of stdout is the port to
 open (the pty path, the `--link` symlink, or `socket://127.0.0.1:PORT`); progress goes to
 stderr. Exits 0 at the end of the scenario (or on Ctrl-C), 65 on a bad scenario line.
+
+With `--capture`, a serial `monitord capture` file is played back instead
+(simulators/capture_play.py): the recorded bytes, timing divided by `--speed`, starting
+when the daemon opens the port.
 
 The scenario reader here is deliberately small and private; monitord/scenario.py (pydantic
 models) will replace it.
@@ -28,12 +33,18 @@ DRIVERS = ("masimo-ascii", "nonin-2", "intellivue")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--driver", required=True, choices=DRIVERS, help="device protocol to speak")
+    p.add_argument("--driver", choices=DRIVERS, help="device protocol to speak (with SCENARIO)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--link", type=Path, help="keep this symlink pointed at the pty")
     g.add_argument("--socket", type=int, metavar="PORT", help="serve socket://127.0.0.1:PORT")
     p.add_argument("--speed", type=float, default=1.0, help="play S times faster (default 1)")
-    p.add_argument("scenario", type=Path, help="scenario file (JSON Lines)")
+    p.add_argument("scenario", type=Path, nargs="?", help="scenario file (JSON Lines)")
+    p.add_argument(
+        "--capture",
+        type=Path,
+        metavar="FILE",
+        help="play a serial `monitord capture` file back (instead of --driver and SCENARIO)",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +152,10 @@ def main(args: argparse.Namespace) -> int:
     if args.speed <= 0:
         print("monitord simulate: --speed must be > 0", file=sys.stderr)
         return EX_DATAERR
+    if args.capture is not None or args.scenario is None or args.driver is None:
+        from monitord.commands.simulate_capture import main_capture
+
+        return main_capture(args)
     try:
         steps = read_scenario(args.scenario)
     except OSError as e:

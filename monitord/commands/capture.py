@@ -1,0 +1,208 @@
+"""`monitord capture --config PATH --device CHAIR/DEVICE --out FILE [--seconds N]`
+
+Records what one configured device sends, for field support: serial bytes as the port
+delivered them (and the polls we wrote), BLE notifications/indications with their
+characteristic, each with its receive time (file format: monitord/capturefile.py,
+docs/devices.md "Field captures"). The device runs its normal protocol through the
+daemon's own transport and decoder (an IntelliVue is associated and polled), and each
+reading decoded live is printed on stdout as `monitord decode --file` prints it.
+
+Stop with Ctrl-C / SIGTERM, or after `--seconds N`. The daemon must not hold the device
+meanwhile (a serial port is opened exclusively; a BLE device takes one central).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any
+
+from drivers.base import Reject
+from monitord import __version__
+from monitord.capturefile import CaptureWriter, reading_record
+from monitord.cli import EX_OK
+from monitord.models import Reading
+
+EX_USAGE = 64
+EX_CANTCREAT = 73
+EX_IOERR = 74
+
+DESCRIPTION = """\
+Record what a device sends into FILE (JSON Lines: a header, then one record per serial
+chunk or BLE value with its receive time; see docs/devices.md "Field captures").
+The device runs its normal protocol (an IntelliVue is associated and polled) and each
+reading decoded live is printed on stdout. Replay the file with
+`monitord decode --file FILE` or `monitord simulate --capture FILE`.
+Stop the daemon first: it holds the device. FILE must not exist yet."""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = DESCRIPTION
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.add_argument("--config", required=True, metavar="PATH", help="the daemon's config file")
+    p.add_argument("--device", required=True, metavar="CHAIR/DEVICE", help="which device")
+    p.add_argument(
+        "--out", required=True, metavar="FILE", help="capture file to write (must not exist)"
+    )
+    p.add_argument(
+        "--seconds", type=float, metavar="N", help="stop after N seconds (default: Ctrl-C)"
+    )
+
+
+@dataclass
+class _CaptureContext:
+    """`drivers.base.DeviceContext` for the captured device: readings go to stdout, the
+    clock is the receive time of the latest bytes (what the file records)."""
+
+    chair: str
+    device: str
+    writer: CaptureWriter
+    out: IO[str]
+    readings: int = 0
+    rejects: int = 0
+    links: list[tuple[bool, str]] = field(default_factory=list)
+
+    def emit(self, reading: Reading) -> None:
+        self.readings += 1
+        self.out.write(json.dumps(reading_record(reading, self.writer.last_t)) + "\n")
+        self.out.flush()
+
+    def reject(self, reject: Reject) -> None:
+        self.rejects += 1
+        self.out.write(
+            json.dumps(
+                {"t": self.writer.last_t, "rejected": str(reject.reason), "reason": reject.detail}
+            )
+            + "\n"
+        )
+        self.out.flush()
+
+    def now(self) -> datetime:
+        return self.writer.now()
+
+    def link(self, up: bool, reason: str = "") -> None:
+        self.links.append((up, reason))
+        print(
+            f"monitord capture: {self.chair}/{self.device}: link {'up' if up else 'down'}"
+            + (f" ({reason})" if reason else ""),
+            file=sys.stderr,
+        )
+
+
+async def capture(
+    args: argparse.Namespace,
+    *,
+    client_backend: type | None = None,
+    scanner_backend: type | None = None,
+    stop: asyncio.Event | None = None,
+    out: IO[str] | None = None,
+) -> int:
+    """The command. `client_backend`/`scanner_backend` are bleak backends for BLE devices
+    (None: the platform's, BlueZ on the Pi; tests pass simulators.bleak_bumble's); `stop`
+    ends the capture like SIGTERM does."""
+    from drivers.registry import DRIVERS
+    from monitord.config import load_config
+
+    out = out or sys.stdout
+    cfg = load_config(args.config)
+    chair_id, _, dev_id = str(args.device).partition("/")
+    chair = next((c for c in cfg.chairs if c.id == chair_id), None)
+    dev = next((d for d in chair.devices if d.id == dev_id), None) if chair else None
+    if chair is None or dev is None:
+        have = ", ".join(f"{c.id}/{d.id}" for c in cfg.chairs for d in c.devices) or "none"
+        print(
+            f"monitord capture: no device {args.device!r} in {args.config} (have: {have})",
+            file=sys.stderr,
+        )
+        return EX_USAGE
+    if dev.simulate is not None:
+        print(
+            f"monitord capture: {args.device} is simulated (simulate = ...): "
+            "there is no real device to record",
+            file=sys.stderr,
+        )
+        return EX_USAGE
+    if args.seconds is not None and args.seconds <= 0:
+        print("monitord capture: --seconds must be > 0", file=sys.stderr)
+        return EX_USAGE
+    desc = DRIVERS[dev.driver]
+    try:
+        # closed by the writer; "x": never overwrite an earlier capture
+        f = await asyncio.to_thread(open, args.out, "xb", buffering=0)
+    except OSError as e:
+        print(f"monitord capture: {args.out}: cannot create: {e.strerror or e}", file=sys.stderr)
+        return EX_CANTCREAT
+    loop = asyncio.get_running_loop()
+    header: dict[str, Any] = {
+        "transport": desc.transport,
+        "driver": dev.driver,
+        "chair": chair.id,
+        "device": dev.id,
+        "config": dev.model_dump(
+            mode="json", exclude_none=True, exclude={"id", "driver", "simulate", "simulate_speed"}
+        ),
+        "monitord": __version__,
+    }
+    stop = stop or asyncio.Event()
+    writer = CaptureWriter(f, header, loop.time)
+    writer.on_error = lambda _e: stop.set()
+    ctx = _CaptureContext(chair.id, dev.id, writer, out)
+    if desc.transport == "serial":
+        from drivers.serial_link import run_serial_device
+
+        device = run_serial_device(dev, desc, ctx, tap=writer)
+    else:
+        from drivers.ble_link import run_ble_device
+
+        device = run_ble_device(
+            dev,
+            desc,
+            ctx,
+            client_backend=client_backend,
+            scanner_backend=scanner_backend,
+            tap=writer,
+        )
+    handled: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+    print(f"monitord capture: recording {args.device} into {args.out}", file=sys.stderr)
+    task = asyncio.create_task(device, name=f"capture:{args.device}")
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, timeout=args.seconds, return_when="FIRST_COMPLETED")
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+        stopper.cancel()
+        task.cancel()
+        results = await asyncio.gather(task, stopper, return_exceptions=True)
+        writer.close()
+    failed = results[0]
+    if writer.error is not None:
+        print(
+            f"monitord capture: {args.out}: write failed, capture ends here: "
+            f"{writer.error.strerror or writer.error}",
+            file=sys.stderr,
+        )
+        return EX_IOERR
+    if isinstance(failed, Exception):  # a config the transport cannot use (no port ...)
+        print(f"monitord capture: {args.device}: {failed}", file=sys.stderr)
+        return EX_USAGE
+    print(
+        f"monitord capture: {writer.chunks} chunk(s), {ctx.readings} reading(s), "
+        f"{ctx.rejects} reject(s) -> {args.out}",
+        file=sys.stderr,
+    )
+    return EX_OK
+
+
+def main(args: argparse.Namespace) -> int:
+    return asyncio.run(capture(args))
