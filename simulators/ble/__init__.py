@@ -54,11 +54,12 @@ def make_sim_device(driver_name: str, name: str, link: VirtualBleLink, **kw: Any
 
 
 def attach_simulated(
-    dev: DeviceConfig, chair: str, link: VirtualBleLink
+    dev: DeviceConfig, chair: str, link: VirtualBleLink, start: datetime | None = None
 ) -> tuple[SimDevice, DeviceConfig]:
     """For a device with `simulate = ...`: its simulator, advertising under a name unique
     on the link (the configured `name`, else `{chair}-{id}`), and the config the BLE link
-    should run with so that it finds exactly that simulator by name.
+    should run with so that it finds exactly that simulator by name. `start`: the chair's
+    start (a simulated cuff's memory records are stamped before it; default now).
 
         sim, run_dev = attach_simulated(dev, chair.id, link)
         client, scanner = backends(link)
@@ -66,17 +67,17 @@ def attach_simulated(
             run_ble_device(run_dev, desc, ctx, client_backend=client, scanner_backend=scanner)
     """
     name = dev.name or f"{chair}-{dev.id}"[:20]  # 20: what fits the advertising packet
-    sim = make_sim_device(dev.driver, name, link, **_cuff_options(dev))
+    sim = make_sim_device(dev.driver, name, link, **_cuff_options(dev, start))
     return sim, dev.model_copy(update={"name": name, "address": None})
 
 
-def _cuff_options(dev: DeviceConfig) -> dict[str, Any]:
+def _cuff_options(dev: DeviceConfig, start: datetime | None) -> dict[str, Any]:
     """A simulated cuff plays its config: `quirks` with `episodic` (it connects only after
     a measurement, as home cuffs do) and `simulate_memory` (old records it holds, stamped
-    `age_s` before now, the chair's start)."""
+    `age_s` before the chair's start)."""
     if dev.driver != "ble-bpm":
         return {}
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = start or datetime.now(UTC).replace(microsecond=0)
     memory = [
         (
             SimEvent(
