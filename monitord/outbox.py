@@ -174,6 +174,7 @@ _READING_FIELDS = (
     "stored",
 )
 _R_KIND = _READING_FIELDS.index("kind")
+_R_STORED = _READING_FIELDS.index("stored")
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
@@ -686,13 +687,17 @@ class Outbox:
         ]
 
     def last_readings(self, chair: str) -> dict[str, Reading]:
-        """The newest stored reading per kind for a chair (status, demo)."""
+        """The newest stored live reading per kind for a chair (status, demo); a record
+        from a device's memory (`stored`) is history, never the patient's last value."""
         out: dict[str, Reading] = {}
         kind_path = f"$[{_R_KIND}]" if self._schema >= 2 else "$.kind"
+        live = f" AND NOT coalesce(json_extract(body, '$[{_R_STORED}]'), 0)"
         for kind in Kind:
             row = self._db.execute(
                 "SELECT id, body FROM records WHERE type = 'reading' AND chair = ? "
-                "AND json_extract(body, ?) = ? ORDER BY t_ns DESC LIMIT 1",
+                "AND json_extract(body, ?) = ?"
+                + (live if self._schema >= 3 else "")
+                + " ORDER BY t_ns DESC LIMIT 1",
                 (chair, kind_path, str(kind)),
             ).fetchone()
             if row:

@@ -21,8 +21,10 @@ from monitord.history import (
     seen_key,
     upgrade_keys,
 )
-from monitord.models import Kind, Reading
+from monitord.models import Kind, Reading, SessionEvent, utc
 from monitord.outbox import Outbox
+from monitord.report.record import build_record
+from monitord.report.render import csv_rows
 from monitord.sinks.influx import row_line
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -149,13 +151,49 @@ def test_stored_mark_survives_the_outbox_and_tags_the_influx_line(tmp_path: Path
     path = tmp_path / "store.sqlite"
     ob = Outbox(path, StorageConfig(path=path))
     live = bp(128, 82, T0)
-    old = replace(bp(190, 115, T0 - timedelta(days=1)), stored=True)
+    # received after the live one (as a memory push can be): still never the "last" BP
+    later = T0 + timedelta(minutes=1)
+    old = replace(
+        bp(190, 115, T0 - timedelta(days=1)), stored=True, measured_at=later, received_at=later
+    )
     ob.add_readings([old, live], {"chair-1": "s-1"})
     ob.commit()
     assert [(r.values["sys_mmHg"], r.stored) for r, _ in ob.readings()] == [
-        (190, True),
         (128, False),
+        (190, True),
     ]
     lines = [row_line(r, "site") for r in ob.fetch("influx", 10)]
     assert ",stored=true" in lines[0] and "stored" not in lines[1]
+    assert ob.last_readings("chair-1")["bp"].values["sys_mmHg"] == 128  # status, demo
     ob.close()
+
+
+def test_report_lists_stored_records_but_never_uses_them() -> None:
+    """A stored 190/115 received just before the dose is not the pre-dose BP, does not
+    start the monitoring time, and is listed as a stored record."""
+    t = T0.timestamp()
+    sessions = [
+        SessionEvent(t, "chair-1", "start", "esketamine", "s-1"),
+        SessionEvent(t + 600, "chair-1", "dose_start", "esketamine", "s-1"),
+    ]
+
+    def at(r: Reading, s: float) -> Reading:
+        return replace(r, measured_at=utc(t + s), received_at=utc(t + s))
+
+    old = replace(at(bp(190, 115, T0 - timedelta(days=3)), 10), stored=True)
+    rs = [old, at(bp(130, 84, T0), 300), replace(at(bp(185, 112, None), 590), stored=True)]
+    rec = build_record(rs, [], sessions)
+    pre = rec.rems_field("pre_dose").reading
+    assert pre is not None and (pre.sys_mmHg, pre.dia_mmHg) == (130, 84)
+    assert rec.first_reading_t == t + 300
+    assert [(v.values["sys_mmHg"], v.device_time) for v in rec.stored] == [
+        (190, (T0 - timedelta(days=3)).timestamp()),
+        (185, None),
+    ]
+    rows = list(csv_rows(rec))
+    assert [r[0] for r in rows if r[3] == "bp/cuff"] == [
+        "stored_record",
+        "reading",
+        "stored_record",
+    ]
+    assert "device time unknown" in [r for r in rows if r[0] == "stored_record"][1][5]
