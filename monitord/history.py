@@ -30,7 +30,7 @@ Pure bookkeeping: no I/O, no clock reads (callers pass `mono`); the daemon persi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -184,8 +184,3 @@ class StoredRecords:
         self.stored += len(burst) - 1
         self._remember(burst)
         return [replace(r, stored=True) for r in burst[:-1]] + [burst[-1]]
-
-
-def status(sr: StoredRecords) -> Mapping[str, int]:
-    """The counters `monitord status` shows for a chair."""
-    return {"duplicate_bp_ignored": sr.repeats, "stored_records": sr.stored}
