@@ -50,7 +50,7 @@ async def test_memory_push_raises_nothing_live_measurement_raises_crisis(tmp_pat
         {"t": 0, "event": "session_start", "protocol": "esketamine"},
         {"t": 20, "event": "bp", "sys": 212, "dia": 124, "pulse": 90},  # live, after memory
         {"t": 100, "event": "bp", "sys": 150, "dia": 92, "pulse": 80},  # the next connection
-        {"t": 110, "event": "end"},
+        {"t": 130, "event": "end"},  # before the escalation due at 140
     ]
     cfg = loads_config(config(tmp_path, scenario))
     # what the live readings alone raise (`monitord replay`: no memory records in it)
