@@ -12,8 +12,13 @@ State machine (one per configured device, runs until cancelled):
   for 0x2A35/0x2A5E and notifications for the rest), read the feature characteristics.
 - Each value goes through the profile's pure decoder; readings go to `ctx.emit`, bad
   payloads to `ctx.reject`, cuff-pressure progress is only counted.
-- Readings that carry a device timestamp are deduplicated on (timestamp, values): cuffs
-  push their stored readings again on every connection.
+- Readings that carry a device timestamp are deduplicated on (timestamp, values), except
+  BP: cuffs push their stored readings again on every connection, and the hub tells
+  repeats and stored records from live ones persistently and counts them
+  (monitord/history.py). For that it must see each connection start before the records
+  pushed on it: link up is reported on every connection (also an `episodic` cuff's
+  reconnect), and values that arrive while notifications are being enabled (a cuff
+  pushes its memory as soon as the CCCD is written) are emitted right after it.
 - Silence: no value for `silence_s` seconds (monotonic wall time, also for simulated
   chairs, whose scenario gaps shrink with their speed) means the link is dead even if
   the stack still says connected. Receive times come from `ctx.now()` only.
@@ -53,7 +58,7 @@ from drivers.ble_gatt import (
 from drivers.tap import LinkTap
 from monitord.backoff import capped_delay
 from monitord.config import DeviceConfig
-from monitord.models import Reading, authoritative_time
+from monitord.models import Kind, Reading, authoritative_time
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +153,8 @@ class _Dedup:
     def first_time(self, sample: BleSample) -> bool:
         if sample.device_time is None:
             return True  # nothing to recognise it by; live values are never re-sent
+        if sample.kind is Kind.BP:
+            return True  # the hub decides, across restarts, and counts (module docstring)
         key = (sample.kind, sample.device_time, tuple(sorted(sample.values.items())))
         if key in self._seen:
             self._seen.move_to_end(key)
@@ -183,6 +190,9 @@ class _Session:
         self.duplicates = 0
         self.last_rx = _mono()
         self.readings_this_connection = 0
+        # Readings decoded while this connection's notifications are being enabled; None
+        # once the link is reported up (see the module docstring).
+        self.early: list[Reading] | None = None
 
     def connected(self, name: str | None) -> None:
         """A new connection to a device advertising `name`: its model's quirks apply
@@ -206,9 +216,9 @@ class _Session:
         wanted = uuid.lower()
         return next((sub for sub in self.profile.subscriptions if sub.uuid == wanted), None)
 
-    # link state: report transitions only
+    # link state: report transitions, and every connection (the hub marks bursts by it)
     def set_link(self, up: bool, reason: str) -> None:
-        if self.link_up is up:
+        if self.link_up is up and not up:
             return
         self.link_up = up
         log.info(
@@ -219,6 +229,17 @@ class _Session:
             reason,
         )
         self.ctx.link(up, reason)
+
+    def emit(self, reading: Reading) -> None:
+        if self.early is not None:
+            self.early.append(reading)
+        else:
+            self.ctx.emit(reading)
+
+    def release_early(self) -> None:
+        early, self.early = self.early or [], None
+        for r in early:
+            self.ctx.emit(r)
 
     def report(self, err: BleLinkError, delay: float) -> None:
         if type(err) not in self.warned:
@@ -248,7 +269,7 @@ class _Session:
             )
             return
         received = self.ctx.now()
-        self.ctx.emit(
+        self.emit(
             Reading(
                 chair=self.ctx.chair,
                 device=self.ctx.device,
@@ -349,10 +370,12 @@ async def _connected_session(
         s.last_rx = _mono()
         if Q_SETTLE in s.quirks:  # see drivers/ble_gatt.py Q_SETTLE
             await asyncio.sleep(SETTLE_S)
+        s.early = []
         for sub, ch in chars:
             await client.start_notify(ch, _callback(s, sub))
         s.warned.clear()
         s.set_link(True, f"connected to {target.address}")
+        s.release_early()
         while not disconnected.is_set():
             check = min(s.timing.silence_check_s, max(0.05, s.silence_s / 10))
             with contextlib.suppress(TimeoutError):
@@ -362,6 +385,7 @@ async def _connected_session(
                 return f"silent: no data for {quiet:.0f} s (limit {s.silence_s:g} s)"
         return "disconnected by the device"
     finally:
+        s.release_early()  # nothing decoded is dropped, whatever ended the connection
         with contextlib.suppress(Exception):
             await asyncio.shield(client.disconnect())
 

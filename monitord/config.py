@@ -120,6 +120,17 @@ class StorageConfig(_Strict):
 MIN_POLL_INTERVAL_S = 0.5
 
 
+class SimMemoryRecord(_Strict):
+    """One record in a simulated cuff's memory (`simulate_memory`): what it pushes on
+    connect, stamped `age_s` seconds before the chair starts (docs/operations.md)."""
+
+    sys: Annotated[float, Field(gt=0, lt=400)]
+    dia: Annotated[float, Field(gt=0, lt=400)]
+    map: Annotated[float, Field(gt=0, lt=400)] | None = None
+    pulse: Annotated[float, Field(gt=0, lt=400)] | None = None
+    age_s: Annotated[float, Field(gt=0, le=10 * 365 * 86_400)]
+
+
 class DeviceConfig(_Strict):
     id: Ident
     driver: str
@@ -139,6 +150,7 @@ class DeviceConfig(_Strict):
     silence_s: Annotated[float, Field(gt=0)] | None = None
     simulate: Path | None = None
     simulate_speed: Annotated[float, Field(gt=0, le=10_000)] = 1.0
+    simulate_memory: list[SimMemoryRecord] = Field(default_factory=list)  # ble-bpm only
     # after `simulate`: its validator needs to know whether the device is real
     poll_interval_s: Annotated[float, Field(gt=0, le=60)] | None = None
 
@@ -194,6 +206,8 @@ class DeviceConfig(_Strict):
         from drivers.registry import DRIVERS
 
         desc = DRIVERS[self.driver]
+        if self.simulate_memory and (self.simulate is None or self.driver != "ble-bpm"):
+            raise ValueError("simulate_memory is for a simulated ble-bpm cuff (with simulate)")
         if self.simulate is not None:
             return self
         if desc.transport == "serial" and not self.port:

@@ -35,8 +35,9 @@ from monitord.config import ChairConfig, Config
 from monitord.engine import AlertEngine
 from monitord.engine.inputs import Ack, Link, SessionCmd, sample_from_reading
 from monitord.engine.rules import RuleSet
+from monitord.history import StoredRecords, upgrade_keys
 from monitord.log import FailureLog
-from monitord.models import AlertEvent, Reading, SessionEvent, iso, utc
+from monitord.models import AlertEvent, Kind, Reading, SessionEvent, iso, utc
 from monitord.outbox import Outbox
 from monitord.sdnotify import Notifier, watchdog_interval_s
 from monitord.supervisor import Supervisor, TaskState
@@ -45,7 +46,6 @@ log = logging.getLogger("monitord")
 
 QUEUE_MAX = 10_000  # per chair; ~3 h of 1 Hz HR+SpO2 for a stalled chair task
 SNAPSHOT_EVERY_S = 2.0  # engine state is also saved at once whenever it emitted events
-BP_SEEN_MAX = 256  # remembered BP measurement times per chair (a cuff keeps ~100-200)
 
 
 @dataclass
@@ -74,6 +74,7 @@ class DeviceStatus:
     link: str = "down"  # up | down
     link_reason: str = ""
     readings: int = 0
+    stored: int = 0  # of `readings`: records pushed from the device's memory (history)
     rejects: Counter[str] = field(default_factory=Counter)
     last: dict[str, Any] | None = None
 
@@ -126,15 +127,32 @@ class ChairRuntime:
         self.devices = {d.id: DeviceStatus(d.id, d.driver) for d in cfg.devices}
         self.active: list[dict[str, Any]] = []
         self._last_snapshot = 0.0
-        # Device-stamped BP measurements already taken, so that one measurement is never
-        # counted twice: an IntelliVue re-polled after a daemon restart, or a cuff that
-        # pushes its memory again, would otherwise confirm a BP rule with a single reading.
-        # Saved with the engine snapshot; a simulated chair starts afresh like its engine.
-        seen = [] if cfg.simulated else daemon.outbox.get_state(f"bp-seen/{cfg.id}", [])
-        self.bp_seen: dict[str, None] = dict.fromkeys(seen)
-        self.duplicates = 0
-        self._bp_seen_dirty = False
+        # Stored records and repeats (monitord/history.py): BP measurements already taken
+        # (device, device time, values) are kept with the engine snapshot, so an IntelliVue
+        # re-polled or a cuff re-pushing its memory after a restart cannot confirm a BP
+        # rule twice. A simulated chair starts afresh like its engine.
+        self.history = StoredRecords(() if cfg.simulated else self._load_seen())
+        self.closing = False  # shutdown: held bursts resolve now
+        self._repeat_logged: set[str] = set()
         self._wake = asyncio.Event()
+
+    def _load_seen(self) -> list[str]:
+        ob = self.daemon.outbox
+        keys, lost = upgrade_keys(
+            ob.get_state(f"bp-seen/{self.cfg.id}", []),
+            lambda: ob.recent_readings(self.cfg.id, Kind.BP, 1024),
+        )
+        if lost:
+            log.warning(
+                f"{self.cfg.id}: {lost} remembered BP measurement(s) of an older format not "
+                "found in the store; a device re-sending them is taken once more"
+            )
+        return keys
+
+    @property
+    def duplicates(self) -> int:
+        """BP repeats dropped (same device time and values as one already taken)."""
+        return self.history.repeats
 
     # -- input side ------------------------------------------------------------------
     def submit(self, item: Item) -> None:
@@ -181,6 +199,9 @@ class ChairRuntime:
             timeout = 1.0  # heartbeat for the watchdog
             if deadline is not None:
                 timeout = min(timeout, self.clock.wall_delay(deadline))
+            held = self.history.next_due()  # a held burst of stored records ends
+            if held is not None:
+                timeout = min(timeout, held - time.monotonic() + 0.01)
             batch: list[Item] = []
             if self.queue.empty():
                 self._wake.clear()
@@ -207,6 +228,7 @@ class ChairRuntime:
 
     def process(self, batch: list[Item]) -> None:
         ob = self.daemon.outbox
+        items = self._sort_stored(batch)
         events: list[AlertEvent] = []
         sessions: list[SessionEvent] = []
         readings: list[Reading] = []
@@ -216,10 +238,8 @@ class ChairRuntime:
         # when it arrives, so a run ends where a session event changes it.
         run: list[Reading] = []
         run_sess: str | None = None
-        for item in batch:
+        for item in items:
             if isinstance(item, Reading):
-                if item.kind == "bp" and item.device_time is not None and self._seen_bp(item):
-                    continue
                 sess = self.engine.session(self.cfg.id)
                 sid = sess["session_id"] if sess else None
                 if run and sid != run_sess:
@@ -231,8 +251,11 @@ class ChairRuntime:
                 st = self.devices.get(item.device)
                 if st is not None:
                     st.readings += 1
-                    st.last = item.to_json()
-                events += self.engine.feed(sample_from_reading(item))
+                    st.stored += item.stored
+                    if not item.stored:
+                        st.last = item.to_json()
+                if not item.stored:  # history: stored and reported, fed to no rule
+                    events += self.engine.feed(sample_from_reading(item))
             elif isinstance(item, LinkChange):
                 st = self.devices.get(item.device)
                 if st is not None and st.link == ("up" if item.up else "down"):
@@ -271,7 +294,7 @@ class ChairRuntime:
             self.ticked_to = horizon
         if run:
             ob.add_readings(run, {self.cfg.id: run_sess})
-        if not batch and not events:
+        if not items and not events:
             # A heartbeat or a timer with nothing to say: nothing to store or show, but the
             # clock moved (the scenario player may be waiting for that).
             asyncio.get_running_loop().create_task(self._notify())
@@ -284,9 +307,9 @@ class ChairRuntime:
         if events or sessions or now - self._last_snapshot > SNAPSHOT_EVERY_S:
             ob.put_state(f"engine/{self.cfg.id}", self.engine.snapshot(), commit=False)
             self._last_snapshot = now
-        if self._bp_seen_dirty:  # in the same transaction as the BP reading itself
-            ob.put_state(f"bp-seen/{self.cfg.id}", list(self.bp_seen), commit=False)
-            self._bp_seen_dirty = False
+        if self.history.dirty:  # in the same transaction as the BP reading itself
+            ob.put_state(f"bp-seen/{self.cfg.id}", self.history.seen_keys(), commit=False)
+            self.history.dirty = False
         ob.commit()
         # Durable from here on: show it to the world.
         self.daemon.after_commit(self, readings, events, sessions)
@@ -294,26 +317,41 @@ class ChairRuntime:
             if not fut.done():
                 fut.set_result(err)
         self.processed += len(batch)
-        if batch or events:
+        if items or events:
             asyncio.get_running_loop().create_task(self._notify())
 
-    def _seen_bp(self, r: Reading) -> bool:
-        """True if this device-stamped BP measurement was already taken (then it is
-        counted in status as a duplicate and dropped); remembers it otherwise."""
-        assert r.device_time is not None
-        key = f"{r.device}|{r.device_time.isoformat()}"
-        if key in self.bp_seen:
-            self.duplicates += 1
-            log.info(
-                f"{self.cfg.id}/{r.device}: BP measured at {key.split('|')[1]} "
-                "already recorded; repeat ignored"
-            )
-            return True
-        self.bp_seen[key] = None
-        self._bp_seen_dirty = True
-        while len(self.bp_seen) > BP_SEEN_MAX:
-            del self.bp_seen[next(iter(self.bp_seen))]
-        return False
+    def _sort_stored(self, batch: list[Item]) -> list[Item]:
+        """The batch with repeats dropped, connection bursts held back until they end,
+        and ended bursts put in (their history marked `stored`), see monitord/history.py."""
+        mono = time.monotonic()
+        out: list[Item] = []
+        for item in batch:
+            if isinstance(item, Reading):
+                ready, repeat = self.history.offer(item, mono)
+                if repeat:
+                    self._log_repeat(item)
+                out += ready
+                continue
+            if isinstance(item, LinkChange):
+                out += self.history.link(item.device, item.up, mono)
+                self._repeat_logged.discard(item.device)
+            out.append(item)
+        out += self.history.flush() if self.closing else self.history.due(mono)
+        return out
+
+    def _log_repeat(self, r: Reading) -> None:
+        # Counted always (status); told once per device and connection, then DEBUG: a
+        # cuff re-pushes its whole memory on every connection.
+        text = (
+            f"{self.cfg.id}/{r.device}: BP {_fmt_values(r)} measured at "
+            f"{r.device_time.isoformat() if r.device_time else '?'} already taken; repeat "
+            f"ignored ({self.history.repeats} so far)"
+        )
+        if r.device in self._repeat_logged:
+            log.debug(text)
+        else:
+            self._repeat_logged.add(r.device)
+            log.info(text)
 
     async def _notify(self) -> None:
         async with self._progress:
@@ -333,13 +371,15 @@ class ChairRuntime:
                     "link": d.link,
                     "reason": d.link_reason,
                     "readings": d.readings,
+                    "stored": d.stored,
                     "rejects": dict(d.rejects),
                 }
                 for d in self.devices.values()
             },
             "active_alerts": self.active,
             "queue_overflow": self.overflow,
-            "duplicate_bp_ignored": self.duplicates,
+            "duplicate_bp_ignored": self.history.repeats,
+            "stored_records": self.history.stored,
         }
 
 
@@ -397,7 +437,8 @@ class Daemon:
     ) -> None:
         if self.mqtt is not None:
             for r in readings:
-                self.mqtt.publish_vitals(r)
+                if not r.stored:  # live vitals only: a memory record is not the patient now
+                    self.mqtt.publish_vitals(r)
         if events or sessions:
             chair.active = chair.engine.active(chair.cfg.id)
             if self.mqtt is not None:
@@ -592,10 +633,11 @@ class Daemon:
             batch: list[Item] = []
             while not chair.queue.empty():
                 batch.append(chair.queue.get_nowait())
-            if batch:
+            chair.closing = True  # a held burst of stored records resolves now
+            if batch or chair.history.holding:
                 chair.process(batch)
             self.outbox.put_state(f"engine/{chair.cfg.id}", chair.engine.snapshot())
-            self.outbox.put_state(f"bp-seen/{chair.cfg.id}", list(chair.bp_seen))
+            self.outbox.put_state(f"bp-seen/{chair.cfg.id}", chair.history.seen_keys())
         self.write_status()
         # 3. the MQTT sink publishes `offline` when it is cancelled, next (bounded to 2 s)
 
@@ -634,7 +676,15 @@ def _fmt_reading(r: Reading) -> str:
     else:
         text = f"SpO2 {_n(v.get('spo2_pct'))}% pulse {_n(v.get('pulse_bpm'))}"
     flags = ("" if r.valid else " INVALID") + (f" [{', '.join(r.flags)}]" if r.flags else "")
+    if r.stored:
+        dt = r.device_time.isoformat() if r.device_time else "unknown"
+        flags += f" STORED record (device time {dt}; not fed to alarms)"
     return f"{iso(r.t)} {r.chair}/{r.device} {text}{flags}"
+
+
+def _fmt_values(r: Reading) -> str:
+    v = r.values
+    return f"{_n(v.get('sys_mmHg'))}/{_n(v.get('dia_mmHg'))}"
 
 
 def _n(x: float | None) -> str:

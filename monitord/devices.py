@@ -11,11 +11,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from drivers.registry import DRIVERS
 from monitord.config import DeviceConfig
+from monitord.models import utc
 from monitord.supervisor import Supervisor
 
 if TYPE_CHECKING:
@@ -86,7 +88,8 @@ async def _simulated_chair(daemon: Daemon, chair: ChairRuntime, sup: Supervisor)
 
                 if ble_link is None:
                     ble_link = ble_sims.VirtualBleLink()  # one shared "air" per chair
-                sim, run_dev = ble_sims.attach_simulated(dev, chair.cfg.id, ble_link)
+                start = utc(getattr(chair.clock, "start", time.time()))
+                sim, run_dev = ble_sims.attach_simulated(dev, chair.cfg.id, ble_link, start)
                 sim = await stack.enter_async_context(sim)
                 client, scanner = ble_sims.backends(ble_link)
                 run = _runner(_quiet(run_dev), ctx, client_backend=client, scanner_backend=scanner)

@@ -20,9 +20,9 @@ InfluxDB; MQTT alert events are at-least-once anyway); lost status is rewritten 
 second. Any transaction with records, engine snapshots or quarantine stays FULL, and the
 next FULL commit fsyncs the WAL with the NORMAL frames before it.
 
-Reading bodies (schema v2) are JSON arrays in `_READING_FIELDS` order; alert and session
-bodies are JSON objects. `Row.body` and the history queries return the same objects as
-before (readings as the v1 dict, see `reading_dict`).
+Reading bodies (schema v2; v3 appends `stored`) are JSON arrays in `_READING_FIELDS`
+order; alert and session bodies are JSON objects. `Row.body` and the history queries
+return the same objects as before (readings as the v1 dict, see `reading_dict`).
 
 Disk budget (`storage.max_mb`), applied by `prune()` in this order:
 1. delivered rows past retention are deleted (normal housekeeping);
@@ -148,6 +148,15 @@ _MIGRATIONS: tuple[str, ...] = (
     ) WHERE name = 'bytes';
     DROP TRIGGER records_bytes_ins;
     """,
+    # v3: reading bodies get a 12th element, `stored` (a record a device pushed from its
+    # memory: history, fed to no rule, clinical-rules.md). Every older reading was live.
+    """
+    UPDATE records SET body = json_insert(body, '$[#]', json('false'))
+    WHERE type = 'reading' AND json_type(body) = 'array' AND json_array_length(body) = 11;
+    UPDATE counters SET value = (
+        SELECT coalesce(sum(length(body) + 64), 0) FROM records
+    ) WHERE name = 'bytes';
+    """,
 )
 # Positions in a v2 reading body (a JSON array).
 _READING_FIELDS = (
@@ -162,8 +171,10 @@ _READING_FIELDS = (
     "contact",
     "device_time",
     "session",
+    "stored",
 )
 _R_KIND = _READING_FIELDS.index("kind")
+_R_STORED = _READING_FIELDS.index("stored")
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
@@ -210,6 +221,7 @@ def _reading_body(r: Reading, session: str | None) -> list[Any]:
         r.contact,
         to_ns(r.device_time) if r.device_time is not None else None,
         session,
+        r.stored,
     ]
 
 
@@ -218,6 +230,8 @@ def reading_dict(body: Sequence[Any] | Mapping[str, Any]) -> dict[str, Any]:
     carries for readings, so sinks and tools see one shape whatever the schema."""
     if isinstance(body, Mapping):
         return dict(body)
+    if len(body) == len(_READING_FIELDS) - 1:  # v2 (read-only open of a store not migrated)
+        body = [*body, False]
     return dict(zip(_READING_FIELDS, body, strict=True))
 
 
@@ -236,6 +250,7 @@ def reading_from_body(body: Mapping[str, Any] | Sequence[Any], seq: int = 0) -> 
         flags=tuple(body["flags"]),
         contact=body["contact"],
         device_time=from_ns(dt_) if dt_ is not None else None,
+        stored=bool(body.get("stored", False)),
         seq=seq,
     )
 
@@ -657,14 +672,32 @@ class Outbox:
     ) -> list[SessionEvent]:
         return [session_from_body(b) for _, b in self._history("session", chair, since, until)]
 
+    def recent_readings(self, chair: str, kind: Kind, limit: int) -> list[Reading]:
+        """The newest `limit` stored readings of one kind for a chair, newest first (in
+        append order: no index on kind, so only for rare look-ups such as upgrading an
+        old state format)."""
+        kind_path = f"$[{_R_KIND}]" if self._schema >= 2 else "$.kind"
+        return [
+            reading_from_body(json.loads(b), seq=i)
+            for i, b in self._db.execute(
+                "SELECT id, body FROM records WHERE type = 'reading' AND chair = ? "
+                "AND json_extract(body, ?) = ? ORDER BY id DESC LIMIT ?",
+                (chair, kind_path, str(kind), limit),
+            )
+        ]
+
     def last_readings(self, chair: str) -> dict[str, Reading]:
-        """The newest stored reading per kind for a chair (status, demo)."""
+        """The newest stored live reading per kind for a chair (status, demo); a record
+        from a device's memory (`stored`) is history, never the patient's last value."""
         out: dict[str, Reading] = {}
         kind_path = f"$[{_R_KIND}]" if self._schema >= 2 else "$.kind"
+        live = f" AND NOT coalesce(json_extract(body, '$[{_R_STORED}]'), 0)"
         for kind in Kind:
             row = self._db.execute(
                 "SELECT id, body FROM records WHERE type = 'reading' AND chair = ? "
-                "AND json_extract(body, ?) = ? ORDER BY t_ns DESC LIMIT 1",
+                "AND json_extract(body, ?) = ?"
+                + (live if self._schema >= 3 else "")
+                + " ORDER BY t_ns DESC LIMIT 1",
                 (chair, kind_path, str(kind)),
             ).fetchone()
             if row:

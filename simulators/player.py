@@ -120,7 +120,13 @@ class ChairPlayer:
         their link with their first bytes, so there is nothing to wait for."""
         from drivers.registry import DRIVERS
 
-        ble = [d.id for d in self.chair.cfg.devices if DRIVERS[d.driver].transport == "ble"]
+        # A cuff with the `episodic` quirk connects only after a measurement: not now.
+        ble = [
+            d.id
+            for d in self.chair.cfg.devices
+            if DRIVERS[d.driver].transport == "ble"
+            and "episodic" not in {q.strip().lower() for q in (d.quirks or [])}
+        ]
         devs = self.chair.devices
         if ble and not await self.chair.wait_for(
             lambda: all(devs[d].link == "up" for d in ble), LINK_UP_TIMEOUT_S

@@ -90,6 +90,11 @@ def render(st: dict[str, Any]) -> str:
             )
         for kind, r in info["last_readings"].items():
             out.append(f"  last {kind}: {_fmt_reading(r)}")
+        if s.get("stored_records") or s.get("duplicate_bp_ignored"):
+            out.append(
+                f"  device memory: {s.get('stored_records', 0)} stored record(s) kept as "
+                f"history, {s.get('duplicate_bp_ignored', 0)} BP repeat(s) ignored"
+            )
         active = s.get("active_alerts") or []
         if not active:
             out.append("  active alerts: none")

@@ -4,7 +4,8 @@ x axis: minutes from the dose (from session start when there was no dose). Marke
 session start, dose start/end, the 40-minute target and session end; shaded bands while
 alerts were active (colour by priority); dashed lines at the `bp.severe` thresholds;
 invalid readings as red crosses (a cuff error without values sits on the axis floor);
-the three REMS readings circled.
+the three REMS readings circled; stored records (a device's memory, history) as hollow
+grey markers, apart from the live series.
 """
 
 from __future__ import annotations
@@ -106,7 +107,8 @@ def draw(fig: Figure, rec: SessionRecord, rect_bp: Rect, rect_spo2: Rect) -> Non
     ax = fig.add_axes(rect_bp)
     ax2 = fig.add_axes(rect_spo2, sharex=ax)
     vs = rec.vitals
-    bp = [v for v in vs if v.kind == "bp"]
+    bp = [v for v in vs if v.kind == "bp" and not v.stored]
+    old = [v for v in vs if v.kind == "bp" and v.stored]
     hr = [v for v in vs if v.kind == "hr"]
     sp = [v for v in vs if v.kind == "spo2"]
     last_t = max([v.t for v in vs] + [rec.ended_t or rec.started_t])
@@ -129,6 +131,9 @@ def draw(fig: Figure, rec: SessionRecord, rect_bp: Rect, rect_spo2: Rect) -> Non
     ax.vlines(sx, dy, sy, color="#1f77b4", lw=1.2)
     ax.plot(sx, sy, "v", color="#1f77b4", ms=5, label="systolic (mmHg)")
     ax.plot(dx, dy, "^", color="#17becf", ms=5, label="diastolic (mmHg)")
+    ox, oy = _series(old, rec, "sys_mmHg")
+    if ox:
+        ax.plot(ox, oy, "v", mfc="none", mec="#7f7f7f", ms=5, label="stored record (memory)")
     # REMS readings circled.
     for f in rec.rems:
         if f.reading is not None:
@@ -151,7 +156,7 @@ def draw(fig: Figure, rec: SessionRecord, rect_bp: Rect, rect_spo2: Rect) -> Non
     if ix:
         ax.plot(ix, iy, "x", color="#d62728", ms=7, mew=1.6, label="invalid reading")
     ax.set_ylabel("mmHg / bpm", fontsize=8)
-    top = max([*sy, *(y for y in hy if not math.isnan(y)), *iy, SEVERE_SYS]) + 15
+    top = max([*sy, *oy, *(y for y in hy if not math.isnan(y)), *iy, SEVERE_SYS]) + 15
     ax.set_ylim(BP_FLOOR - 5, top)
     ax.legend(loc="upper right", fontsize=6, ncol=4, framealpha=0.8)
 

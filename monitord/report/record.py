@@ -13,6 +13,9 @@ What the record holds, and how each field is chosen:
     tie the earlier one;
   * end of monitoring: the last valid BP at or before `session_end`.
 - Total monitoring time: from the first device reading of the session to `session_end`.
+- Stored records (a device's memory pushed on connect, clinical-rules.md) are history:
+  listed as such (`Vital.stored`, with the device's own time) but never a REMS reading,
+  never the start of monitoring, never an invalid-reading gap.
 - Missing data is reported as missing (`None` plus a reason), never filled in: a session
   without `session_end` has no end reading and no monitoring time; a missed 40-minute
   check is a gap; so are device losses, overdue BP, sensors off and invalid readings.
@@ -53,6 +56,8 @@ class Vital:
     values: Mapping[str, float | None]
     valid: bool  # clinically valid (device verdict and clinical-rules.md ranges)
     reason: str | None  # why not valid
+    stored: bool = False  # pushed from the device's memory: history, fed to no rule
+    device_time: float | None = None  # the device's own clock (epoch s), as sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +139,11 @@ class SessionRecord:
     def ended(self) -> bool:
         return self.ended_t is not None
 
+    @property
+    def stored(self) -> tuple[Vital, ...]:
+        """The stored records (device memory) among the vitals."""
+        return tuple(v for v in self.vitals if v.stored)
+
     def rems_field(self, name: str) -> RemsField:
         for f in self.rems:
             if f.name == name:
@@ -211,9 +221,19 @@ def build_record(
         key=lambda r: (r.t, r.seq),
     )
     vitals = tuple(
-        Vital(r.t, str(r.kind), r.device, dict(r.values), (why := _invalid_reason(r)) is None, why)
+        Vital(
+            r.t,
+            str(r.kind),
+            r.device,
+            dict(r.values),
+            (why := _invalid_reason(r)) is None,
+            why,
+            r.stored,
+            r.device_time.timestamp() if r.device_time is not None else None,
+        )
         for r in rs
     )
+    live = [r for r in rs if not r.stored]
     bps = [
         BpReading(
             r.t,
@@ -223,7 +243,7 @@ def build_record(
             r.values.get("pulse_bpm"),
             r.device,
         )
-        for r in rs
+        for r in live
         if r.kind == Kind.BP and _bp_invalid_reason(r) is None
     ]
 
@@ -282,7 +302,7 @@ def build_record(
         )
 
     # -- monitoring time ---------------------------------------------------------------
-    first_t = rs[0].t if rs else None
+    first_t = live[0].t if live else None
     if end is None:
         mon_s, mon_why = None, "session not ended"
     elif first_t is None:
@@ -382,7 +402,7 @@ def _gaps(
             )
         )
     for v in vitals:
-        if not v.valid and v.kind == "bp":
+        if not v.valid and v.kind == "bp" and not v.stored:
             out.append(Gap("invalid_bp", v.t, v.t, f"BP reading rejected: {v.reason}"))
     if ds is None:
         out.append(Gap("no_dose", None, None, "no dose_start recorded"))

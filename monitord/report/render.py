@@ -123,6 +123,22 @@ def alert_line(rec: SessionRecord, i: int) -> str:
     )
 
 
+STORED_NOTE = "pushed from the device's memory on connect: history, fed to no alarm"
+
+
+def stored_lines(rec: SessionRecord) -> list[str]:
+    """One line per stored record: received time, device, values, the device's time."""
+    out = []
+    for v in rec.stored:
+        vals = " ".join(f"{k}={x:g}" for k, x in v.values.items() if x is not None)
+        dev_t = fmt_iso(v.device_time) if v.device_time is not None else "unknown"
+        out.append(
+            f"{fmt_t(v.t)} {v.kind}/{v.device} {vals or 'no values'} "
+            f"(device time {dev_t}{'' if v.valid else '; invalid: ' + str(v.reason)})"
+        )
+    return out
+
+
 def header_lines(rec: SessionRecord) -> list[tuple[str, str]]:
     return [
         ("Chair", rec.chair),
@@ -181,6 +197,15 @@ def _page(rec: SessionRecord) -> Figure:
     y -= 0.016
     fig.text(0.06, y, "Total monitoring time:", fontsize=8, weight="bold")
     fig.text(0.28, y, monitoring_text(rec), fontsize=8, color=_ink(rec.monitoring_s is None))
+    if rec.stored:
+        y -= 0.016
+        fig.text(0.06, y, "Stored records:", fontsize=8, weight="bold")
+        fig.text(
+            0.28,
+            y,
+            f"{len(rec.stored)} {STORED_NOTE}; not used above (listed in the HTML/CSV report)",
+            fontsize=7,
+        )
     y -= 0.016
     fig.text(0.06, y, "Vitals acceptable:", fontsize=8, weight="bold")
     fig.text(0.28, y, f"[ ] yes  [ ] no   ({discharge_text(rec)})", fontsize=8)
@@ -291,6 +316,11 @@ def render_html(rec: SessionRecord) -> str:
         "<tr><th>Vitals acceptable</th><td>&#9744; yes &#9744; no</td>"
         f"<td>{e(discharge_text(rec))}</td></tr></table>"
     )
+    if rec.stored:
+        out.append(f"<h2>Stored records ({len(rec.stored)})</h2>")
+        out.append(f'<p class="note">{e(STORED_NOTE)}; not used for the REMS fields.</p>')
+        out.append('<ul id="stored">' + "".join(f"<li>{e(x)}</li>" for x in stored_lines(rec)))
+        out.append("</ul>")
     gl = gap_lines(rec)
     out.append(f"<h2>Gaps and missing data ({len(gl) or 'none'})</h2>")
     out.append('<ul class="gaps" id="gaps">' + "".join(f"<li>{e(g)}</li>" for g in gl) + "</ul>")
@@ -321,7 +351,8 @@ CSV_COLUMNS = ("section", "time_utc", "min_from_dose", "name", "value", "detail"
 
 
 def csv_rows(rec: SessionRecord) -> Iterator[tuple[str, str, str, str, str, str]]:
-    """The report as rows: session fields, REMS fields, gaps, alerts, then every reading."""
+    """The report as rows: session fields, REMS fields, gaps, alerts, then every reading
+    (a stored record in section `stored_record`, never `reading`: it is history)."""
     for k, val in header_lines(rec):
         yield ("session", "", "", k, val, "")
     for f in rec.rems:
@@ -359,13 +390,17 @@ def csv_rows(rec: SessionRecord) -> Iterator[tuple[str, str, str, str, str, str]
         )
     for v in rec.vitals:
         vals = " ".join(f"{k}={x:g}" for k, x in v.values.items() if x is not None)
+        verdict = "valid" if v.valid else f"invalid: {v.reason}"
+        if v.stored:
+            dev_t = fmt_iso(v.device_time) if v.device_time is not None else "unknown"
+            verdict = f"{STORED_NOTE}; device time {dev_t}; {verdict}"
         yield (
-            "reading",
+            "stored_record" if v.stored else "reading",
             fmt_iso(v.t),
             fmt_rel(rec, v.t),
             f"{v.kind}/{v.device}",
             vals,
-            "valid" if v.valid else f"invalid: {v.reason}",
+            verdict,
         )
 
 

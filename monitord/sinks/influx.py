@@ -28,7 +28,7 @@ import gzip
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol
@@ -242,7 +242,13 @@ def row_point(row: Row, site: str) -> Point:
         fields["valid"] = bool(b["valid"])
         return Point(
             "vitals",
-            {"site": site, "chair": row.chair, "device": b["device"], "session": b["session"]},
+            {
+                "site": site,
+                "chair": row.chair,
+                "device": b["device"],
+                "session": b["session"],
+                "stored": _stored_tag(b),
+            },
             fields,
             row.t_ns,
         )
@@ -274,6 +280,13 @@ def row_point(row: Row, site: str) -> Point:
     raise LineProtocolError(f"unknown record type {row.type!r}")
 
 
+def _stored_tag(b: Mapping[str, Any]) -> str | None:
+    """Tag `stored=true` on a record a device pushed from its memory (history, fed to no
+    rule); absent on live readings, so their series stay as they were and InfluxQL's
+    `WHERE "stored" != 'true'` keeps only live readings."""
+    return "true" if b.get("stored") else None
+
+
 def row_line(row: Row, site: str) -> str:
     """`encode(row_point(row, site))`, with a shortcut for readings (the bulk): the
     series part comes from the per-series cache and no Point is built."""
@@ -282,7 +295,13 @@ def row_line(row: Row, site: str) -> str:
     b = row.body
     series = series_key(
         "vitals",
-        (("chair", row.chair), ("device", b["device"]), ("session", b["session"]), ("site", site)),
+        (
+            ("chair", row.chair),
+            ("device", b["device"]),
+            ("session", b["session"]),
+            ("site", site),
+            ("stored", _stored_tag(b)),
+        ),
     )
     fields: dict[str, float | bool | str | None] = {
         k: v for k, v in b["values"].items() if v is not None

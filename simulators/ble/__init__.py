@@ -9,8 +9,12 @@ async with make_sim_device("ble-bpm", "SimCuff", link) as cuff:
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
 from monitord.config import DeviceConfig
-from simulators.base import SimDevice
+from monitord.models import Kind
+from simulators.base import SimDevice, SimEvent
 from simulators.ble.devices import SimCuff, SimOximeter, SimStrap, _Peripheral
 from simulators.ble.link import VirtualBleLink
 from simulators.bleak_bumble import backends
@@ -37,23 +41,25 @@ class VirtualLink(VirtualBleLink):
         return None
 
 
-def make_sim_device(driver_name: str, name: str, link: VirtualBleLink) -> SimDevice:
-    """A simulated peripheral for a BLE driver name, advertising as `name` once entered."""
+def make_sim_device(driver_name: str, name: str, link: VirtualBleLink, **kw: Any) -> SimDevice:
+    """A simulated peripheral for a BLE driver name, advertising as `name` once entered;
+    `kw` go to its class (SimCuff: `episodic`, `memory`)."""
     try:
         cls = _BY_DRIVER[driver_name]
     except KeyError:
         raise ValueError(
             f"no BLE simulator for driver {driver_name!r} (known: {', '.join(_BY_DRIVER)})"
         ) from None
-    return cls(name, link)
+    return cls(name, link, **kw)
 
 
 def attach_simulated(
-    dev: DeviceConfig, chair: str, link: VirtualBleLink
+    dev: DeviceConfig, chair: str, link: VirtualBleLink, start: datetime | None = None
 ) -> tuple[SimDevice, DeviceConfig]:
     """For a device with `simulate = ...`: its simulator, advertising under a name unique
     on the link (the configured `name`, else `{chair}-{id}`), and the config the BLE link
-    should run with so that it finds exactly that simulator by name.
+    should run with so that it finds exactly that simulator by name. `start`: the chair's
+    start (a simulated cuff's memory records are stamped before it; default now).
 
         sim, run_dev = attach_simulated(dev, chair.id, link)
         client, scanner = backends(link)
@@ -61,8 +67,29 @@ def attach_simulated(
             run_ble_device(run_dev, desc, ctx, client_backend=client, scanner_backend=scanner)
     """
     name = dev.name or f"{chair}-{dev.id}"[:20]  # 20: what fits the advertising packet
-    sim = make_sim_device(dev.driver, name, link)
+    sim = make_sim_device(dev.driver, name, link, **_cuff_options(dev, start))
     return sim, dev.model_copy(update={"name": name, "address": None})
+
+
+def _cuff_options(dev: DeviceConfig, start: datetime | None) -> dict[str, Any]:
+    """A simulated cuff plays its config: `quirks` with `episodic` (it connects only after
+    a measurement, as home cuffs do) and `simulate_memory` (old records it holds, stamped
+    `age_s` before the chair's start)."""
+    if dev.driver != "ble-bpm":
+        return {}
+    now = start or datetime.now(UTC).replace(microsecond=0)
+    memory = [
+        (
+            SimEvent(
+                Kind.BP,
+                {"sys_mmHg": m.sys, "dia_mmHg": m.dia, "map_mmHg": m.map, "pulse_bpm": m.pulse},
+            ),
+            now - timedelta(seconds=m.age_s),
+        )
+        for m in dev.simulate_memory
+    ]
+    episodic = "episodic" in {q.strip().lower() for q in (dev.quirks or [])}
+    return {"episodic": episodic, "memory": memory}
 
 
 __all__ = [

@@ -3,9 +3,12 @@
 - `SimCuff`: Blood Pressure Service 0x1810. A measurement sends Intermediate Cuff
   Pressure (0x2A36) notifications while the cuff inflates and deflates, then the
   Blood Pressure Measurement (0x2A35) indication stamped with the event time. Like real
-  cuffs it keeps a memory: readings taken while nobody is connected are pushed on the next
-  connection, and (as many cuffs do) the whole memory is pushed again on every
-  connection, so the central must deduplicate by timestamp.
+  cuffs (Beurer, Omron, A&D: shared/protocols.md "Stored records") it keeps a memory,
+  which may start with old records (`memory=`, e.g. a 190/115 from yesterday): the whole
+  memory is pushed on every connection as a burst of indications right after the central
+  enables them (the CCCD write), oldest first (device-time order, the order of the
+  cuffs' memory and of the BLP sensor examples), so a measurement taken while nobody was
+  connected comes last. The central must tell history and repeats from the new one.
 - `SimStrap`: Heart Rate Service 0x180D, 0x2A37 notifications with contact and RR.
 - `SimOximeter`: Pulse Oximeter Service 0x1822, 0x2A5F continuous notifications with
   device-and-sensor status (probe-off bits when the scenario says so) and 0x2A60.
@@ -19,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import struct
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -199,10 +203,20 @@ class SimCuff(_Peripheral):
     service16 = 0x1810
     MEMORY = 30  # readings kept, like a cuff's memory
 
-    def __init__(self, name: str, link: VirtualBleLink, *, episodic: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        link: VirtualBleLink,
+        *,
+        episodic: bool = False,
+        memory: Sequence[tuple[SimEvent, datetime]] = (),
+    ) -> None:
         self.episodic = episodic
         self._awake = not episodic
         super().__init__(name, link)
+        # Old records already in the cuff when it is switched on, stamped with their time.
+        old = sorted(memory, key=lambda m: m[1])
+        self.memory[:] = [self.encode(ev, at) for ev, at in old][-self.MEMORY :]
 
     async def _advertise(self) -> None:
         if self._awake:

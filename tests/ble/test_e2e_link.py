@@ -112,21 +112,24 @@ async def test_link_loss_reconnect_no_loss_no_duplicate(vlink: VirtualBleLink) -
 
             await cuff.restore_link()
             await wait_until(lambda: ctx.link_up, what="link up again")
-            await wait_until(lambda: len(ctx.readings) >= 2, what="stored reading")
             # the cuff pushes its whole memory (t1 again, then t2): wait until it is done
             await wait_until(lambda: cuff.indications_confirmed >= 3, what="memory push")
+            await wait_until(lambda: len(ctx.readings) >= 3, what="pushed readings")
             await asyncio.sleep(0.1)
-    assert [r.values["sys_mmHg"] for r in ctx.readings] == [120, 150]
-    assert [r.device_time for r in ctx.readings] == [t1, t2]
+    # Every BP record the cuff pushes is forwarded, in order: the hub drops the repeat of
+    # t1 (same device time and values), counted and across restarts (monitord/history.py).
+    assert [r.values["sys_mmHg"] for r in ctx.readings] == [120, 120, 150]
+    assert [r.device_time for r in ctx.readings] == [t1, t1, t2]
     ups_downs = [up for up, _ in ctx.links]
     assert ups_downs == [True, False, True]
 
 
-async def test_stored_readings_pushed_on_connect_are_deduplicated(
+async def test_stored_readings_pushed_on_connect_come_in_memory_order(
     vlink: VirtualBleLink,
 ) -> None:
     """A cuff that measured before anyone connected pushes its memory on connection, and
-    again on the next connection; each reading comes out once."""
+    again on the next connection, oldest first; the transport forwards every push (the
+    hub drops the repeats: tests/test_stored_records.py)."""
     ctx = RecordingContext()
     async with make_sim_device("ble-bpm", "SimCuff", vlink) as cuff:
         assert isinstance(cuff, SimCuff)
@@ -141,8 +144,10 @@ async def test_stored_readings_pushed_on_connect_are_deduplicated(
             await wait_until(lambda: not ctx.link_up, what="link down")
             await cuff.restore_link()
             await wait_until(lambda: cuff.indications_confirmed >= 6, what="second push")
+            await wait_until(lambda: len(ctx.readings) >= 6, what="second push forwarded")
             await asyncio.sleep(0.1)
-    assert [r.values["sys_mmHg"] for r in ctx.readings] == [110, 111, 112]
+    assert [r.values["sys_mmHg"] for r in ctx.readings] == [110, 111, 112] * 2
+    assert [up for up, _ in ctx.links] == [True, False, True]
 
 
 async def test_strap_contact_rr_and_silence(vlink: VirtualBleLink) -> None:
@@ -189,7 +194,9 @@ async def test_device_never_found_reports_link_down(vlink: VirtualBleLink) -> No
 
 async def test_episodic_cuff_connects_after_measurement(vlink: VirtualBleLink) -> None:
     """A cuff that wakes up only after a measurement, pushes its whole memory and hangs
-    up: every reading arrives once, and its hang-ups are not link losses."""
+    up: every push is forwarded after a link-up marking its connection (the hub keeps the
+    newest of each burst live and drops the repeats), and its hang-ups are not link
+    losses."""
     ctx = RecordingContext()
     async with SimCuff("HomeCuff", vlink, episodic=True) as cuff:
         async with running(
@@ -198,11 +205,12 @@ async def test_episodic_cuff_connects_after_measurement(vlink: VirtualBleLink) -
             base = datetime.now(UTC).replace(microsecond=0)
             for i in range(3):
                 await cuff.send(bp(120 + i, 80, 93, 70), base.replace(second=i))
-                await wait_until(lambda i=i: len(ctx.readings) == i + 1, what=f"reading {i}")
+                n = (i + 1) * (i + 2) // 2  # the whole memory, each time
+                await wait_until(lambda n=n: len(ctx.readings) == n, what=f"reading {i}")
                 await wait_until(lambda: cuff.connection is None, what="cuff hangs up")
             assert cuff.indications_confirmed == 1 + 2 + 3  # memory pushed each time
-    assert [r.values["sys_mmHg"] for r in ctx.readings] == [120, 121, 122]
-    assert all(up for up, _ in ctx.links), ctx.links
+    assert [r.values["sys_mmHg"] for r in ctx.readings] == [120, 120, 121, 120, 121, 122]
+    assert [up for up, _ in ctx.links] == [True] * 3, ctx.links  # one up per connection
 
 
 async def test_attach_simulated_from_config(vlink: VirtualBleLink) -> None:

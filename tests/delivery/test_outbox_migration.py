@@ -1,5 +1,6 @@
-"""Schema v1 -> v2 (reading bodies: JSON object -> JSON array): an outbox written by a
-v1 monitord opens with every reading, row and counter as before."""
+"""Schema migrations: v1 -> v2 (reading bodies: JSON object -> JSON array) and v2 -> v3
+(reading bodies gain `stored`): an outbox written by an older monitord opens with every
+reading, row and counter as before, its readings live (`stored` false)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sqlite3
 from pathlib import Path
 
 from monitord.config import StorageConfig
-from monitord.outbox import _MIGRATIONS, Outbox, _split_sql, to_ns
+from monitord.outbox import _MIGRATIONS, SCHEMA_VERSION, Outbox, _split_sql, to_ns
 from monitord.sinks.influx import row_line
 from tests.delivery.helpers import alert, reading
 
@@ -56,18 +57,21 @@ def test_v1_outbox_migrates_to_v2(tmp_path: Path) -> None:
     db.close()
 
     ob = Outbox(path, StorageConfig(path=path))
-    assert ob.schema_version() == 2
+    assert ob.schema_version() == SCHEMA_VERSION == 3
     got = ob.readings()
     assert [(r.chair, r.device, str(r.kind), dict(r.values), to_ns(r.measured_at),
              to_ns(r.received_at), r.valid, list(r.flags), r.contact,
              to_ns(r.device_time) if r.device_time else None, s) for r, s in got] == [
         tuple(b.values()) for b in bodies
     ]  # fmt: skip
+    assert not any(r.stored for r, _ in got)
     assert [type(r.contact) for r, _ in got] == [type(b["contact"]) for b in bodies]
     assert ob.alert_events() == [ev]
     # sinks see the v1 dict; the byte counter matches the rewritten bodies
     rows = ob.fetch("influx", 100)
-    assert [r.body for r in rows if r.type == "reading"] == [b for b in bodies[::2]]
+    assert [r.body for r in rows if r.type == "reading"] == [
+        {**b, "stored": False} for b in bodies[::2]
+    ]
     assert all(row_line(r, "site") for r in rows)
     (size,) = ob._db.execute("SELECT sum(length(body) + 64) FROM records").fetchone()
     assert ob._db_bytes() == size
@@ -76,6 +80,55 @@ def test_v1_outbox_migrates_to_v2(tmp_path: Path) -> None:
     ob.add_readings([reading(i) for i in range(20, 30)], {"chair-1": "s-2"})
     ob.add_alert_events([alert(2)])
     ob.commit()
+    (size,) = ob._db.execute("SELECT sum(length(body) + 64) FROM records").fetchone()
+    assert ob._db_bytes() == size
+    ob.close()
+
+
+def _v2_store(path: Path, n: int) -> list[list[object]]:
+    """A store as a v2 monitord left it: `n` readings with 11-element array bodies."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    for script in _MIGRATIONS[:2]:
+        for stmt in _split_sql(script):
+            db.execute(stmt)
+    db.execute("PRAGMA user_version = 2")
+    bodies: list[list[object]] = []
+    for i in range(n):
+        r = reading(i)
+        body: list[object] = [r.chair, r.device, str(r.kind), dict(r.values),
+                              to_ns(r.measured_at), to_ns(r.received_at), r.valid,
+                              list(r.flags), r.contact, None, "s-1"]  # fmt: skip
+        bodies.append(body)
+        db.execute(
+            "INSERT INTO records (type, chair, t_ns, body, influx, mqtt, added_ns) "
+            "VALUES ('reading', 'chair-1', ?, ?, 0, NULL, 0)",
+            (to_ns(r.measured_at), json.dumps(body)),
+        )
+    db.execute(
+        "UPDATE counters SET value = (SELECT sum(length(body) + 64) FROM records) "
+        "WHERE name = 'bytes'"
+    )
+    db.close()
+    return bodies
+
+
+def test_v2_outbox_migrates_to_v3_with_stored_false(tmp_path: Path) -> None:
+    path = tmp_path / "v2.sqlite"
+    bodies = _v2_store(path, 6)
+    # a read-only tool (status, report) opening the store before the daemon migrated it
+    ro = Outbox(path, StorageConfig(path=path), readonly=True)
+    assert [r.stored for r, _ in ro.readings()] == [False] * 6
+    ro.close()
+
+    ob = Outbox(path, StorageConfig(path=path))
+    assert ob.schema_version() == 3
+    got = ob.readings()
+    assert [dict(r.values) for r, _ in got] == [b[3] for b in bodies]
+    assert [(r.stored, s) for r, s in got] == [(False, "s-1")] * 6
+    rows = ob.fetch("influx", 100)
+    assert all(r.body["stored"] is False for r in rows)
+    assert all(",stored=" not in row_line(r, "site") for r in rows)
     (size,) = ob._db.execute("SELECT sum(length(body) + 64) FROM records").fetchone()
     assert ob._db_bytes() == size
     ob.close()

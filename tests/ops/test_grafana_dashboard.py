@@ -65,6 +65,19 @@ def known_data(outbox: Outbox) -> None:
                 chair, "cuff", Kind.BP, {"sys_mmHg": 300.0, "dia_mmHg": 20.0}, bad, bad, valid=False
             )
         )
+        # A record the cuff pushed from its memory (tag stored=true) stays out too.
+        old = T0 + timedelta(minutes=3, seconds=40)
+        rs.append(
+            Reading(
+                chair,
+                "cuff",
+                Kind.BP,
+                {"sys_mmHg": 190.0, "dia_mmHg": 115.0, "pulse_bpm": 150.0},
+                old,
+                old,
+                stored=True,
+            )
+        )
     outbox.add_readings(rs, {"chair-1": "s-1", "chair-2": "s-2"})
     t = T0.timestamp()
     outbox.add_alert_events(
@@ -181,7 +194,8 @@ async def test_dashboard_queries_return_expected_series(
     chairs = series(influxd, expand(chair_var["query"]), influx_db)[0]["values"]
     assert chairs == [["chair", "chair-1"], ["chair", "chair-2"]]
 
-    # BP per chair, one point per minute, the invalid 300/20 reading left out.
+    # BP per chair, one point per minute, the invalid 300/20 reading and the stored record
+    # (190/115, pulse 150: it would move the HR panel's pulse too) left out.
     bp = series(influxd, expand(by_title(d, "Blood pressure"), "chair-1|chair-2"), influx_db)
     assert [s["tags"] for s in bp] == [{"chair": "chair-1"}, {"chair": "chair-2"}]
     assert bp[0]["columns"] == ["time", "sys", "dia", "map"]

@@ -1,0 +1,186 @@
+"""Stored records and repeats: which BP readings are history and which are live.
+
+clinical-rules.md ("Precise semantics", last paragraphs): a measurement a device pushes
+from its memory is history (stored, marked `stored`, reported, fed to no rule); a record
+repeating one already taken (same device time *and* values) is a repeat and is dropped;
+a stuck or unset device clock never hides a new measurement; when in doubt a reading is
+live. The device clock's absolute value is never trusted, only compared for identity.
+
+How the hub tells them apart, per device (`ChairRuntime.process()` calls this module):
+
+- **Repeat**: a BP reading with a device time whose (device, device time, values) key was
+  taken before. The keys are kept in the store (`bp-seen/<chair>`, with the engine
+  snapshot) so an IntelliVue re-polled or a cuff re-pushing its memory after a restart is
+  still recognised. Without a device time nothing can be recognised: never a repeat.
+- **Burst**: cuffs push their memory as a quick run of indications right after a
+  connection (oldest first, the new measurement last). A BP record arriving within
+  `BURST_OPEN_S` of the device's link coming up (or while its link is not up yet) opens
+  the connection's burst; records following within `BURST_GAP_S` of each other belong to
+  it. The burst is held until it ends (a quiet gap, the link going down, or shutdown);
+  then its newest record (the last to arrive) is live and the others are `stored`. One
+  burst per connection; later records are live at once, never delayed.
+  Timing is monotonic wall time: a burst is a transport phenomenon, not clinical time.
+  A record that arrives late, after the burst ended, is taken as live (when in doubt,
+  live); the cost of holding is at most `BURST_GAP_S` on the first reading after a
+  connection.
+
+Pure bookkeeping: no I/O, no clock reads (callers pass `mono`); the daemon persists
+`seen_keys()` and counts what `repeats` and `stored` say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from monitord.models import Kind, Reading
+
+BURST_OPEN_S = 5.0  # a cuff starts pushing its memory this soon after the connection
+BURST_GAP_S = 2.0  # consecutive records of one burst (indications) are this close
+SEEN_MAX = 256  # remembered BP measurements per chair (a cuff keeps ~30-200)
+
+
+def seen_key(r: Reading) -> str | None:
+    """`device|device time|values`: what makes a BP record the same measurement. None
+    when it has no device time (then nothing can be recognised as a repeat)."""
+    if r.device_time is None:
+        return None
+    vals = ",".join(
+        f"{k}={'-' if v is None else repr(float(v))}" for k, v in sorted(r.values.items())
+    )
+    return f"{r.device}|{r.device_time.isoformat()}|{vals}"
+
+
+def legacy_key(device: str, device_time: datetime) -> str:
+    """The pre-values key format (`device|device time`) of older `bp-seen` states."""
+    return f"{device}|{device_time.isoformat()}"
+
+
+def upgrade_keys(
+    keys: Iterable[str], recent: Callable[[], Iterable[Reading]]
+) -> tuple[list[str], int]:
+    """`bp-seen` as stored (either format) -> keys in the current format.
+
+    An old key names a device and a device time but not the values: it is resolved with
+    the stored BP readings `recent()` returns (the measurement taken then; only asked for
+    when there is an old key); one that no stored reading resolves is dropped (a repeat of
+    it is then taken once more, which is better than hiding a new measurement behind a
+    stuck clock). Returns (keys, unresolved)."""
+    keys = list(keys)
+    legacy = {k for k in keys if k.count("|") == 1}
+    if not legacy:
+        return keys, 0
+    resolved: dict[str, str] = {}
+    for r in recent():
+        if r.kind == Kind.BP and r.device_time is not None and not r.stored:
+            old = legacy_key(r.device, r.device_time)
+            k = seen_key(r)
+            if old in legacy and k is not None:
+                resolved.setdefault(old, k)
+    out = [resolved.get(k, k) if k in legacy else k for k in keys]
+    out = [k for k in out if k.count("|") != 1]
+    return out, len(legacy) - len(resolved)
+
+
+@dataclass
+class _Dev:
+    up_at: float | None = None  # mono time of the last link up; None = not up
+    burst: list[Reading] = field(default_factory=list)
+    last: float = 0.0  # mono time of the burst's last record
+    open: bool = False  # this connection may still start its burst
+
+
+class StoredRecords:
+    """Per chair: drops repeats, holds connection bursts, marks their history `stored`."""
+
+    def __init__(self, seen: Iterable[str] = ()) -> None:
+        self._seen: dict[str, None] = dict.fromkeys(seen)
+        self._devs: dict[str, _Dev] = {}
+        self.dirty = False  # `seen_keys()` changed since the last save
+        self.repeats = 0
+        self.stored = 0
+
+    def seen_keys(self) -> list[str]:
+        return list(self._seen)
+
+    def _dev(self, device: str) -> _Dev:
+        d = self._devs.get(device)
+        if d is None:
+            # Not reported up yet: records now come from a connection being set up.
+            d = self._devs[device] = _Dev(open=True)
+        return d
+
+    # -- inputs ------------------------------------------------------------------------
+    def link(self, device: str, up: bool, mono: float) -> list[Reading]:
+        """A device's link went up (also a repeated up: a new connection of a cuff that
+        hangs up between measurements) or down. Returns the burst it ends, if any."""
+        d = self._dev(device)
+        out = self._end(d) if d.burst else []
+        d.up_at, d.open = (mono, True) if up else (None, True)
+        return out
+
+    def offer(self, r: Reading, mono: float) -> tuple[list[Reading], bool]:
+        """A reading from a device. Returns (readings to process now, is_repeat): a
+        repeat is dropped (counted); a burst record is held (nothing to process yet)."""
+        if r.kind != Kind.BP:
+            return [r], False
+        key = seen_key(r)
+        d = self._dev(r.device)
+        if key is not None and (key in self._seen or any(seen_key(h) == key for h in d.burst)):
+            self.repeats += 1
+            return [], True
+        out = self.due(mono, only=r.device)
+        if d.burst or (d.open and (d.up_at is None or mono - d.up_at <= BURST_OPEN_S)):
+            d.burst.append(r)
+            d.last = mono
+            return out, False
+        d.open = False
+        self._remember([r])
+        return [*out, r], False
+
+    def _remember(self, rs: list[Reading]) -> None:
+        # Only once released to the hub: a key saved for a record still held (and lost
+        # in a crash) would make its re-push look like a repeat.
+        for r in rs:
+            key = seen_key(r)
+            if key is not None:
+                self._seen[key] = None
+                self.dirty = True
+        while len(self._seen) > SEEN_MAX:
+            del self._seen[next(iter(self._seen))]
+
+    def due(self, mono: float, only: str | None = None) -> list[Reading]:
+        """Bursts that went quiet for `BURST_GAP_S`, resolved (stored first, then live)."""
+        out: list[Reading] = []
+        for name, d in self._devs.items():
+            if only is not None and name != only:
+                continue
+            if d.burst and mono - d.last > BURST_GAP_S:
+                out += self._end(d)
+            elif d.open and not d.burst and d.up_at is not None and mono - d.up_at > BURST_OPEN_S:
+                d.open = False
+        return out
+
+    def flush(self) -> list[Reading]:
+        """Every held burst, resolved (shutdown: nothing held is lost)."""
+        out: list[Reading] = []
+        for d in self._devs.values():
+            if d.burst:
+                out += self._end(d)
+        return out
+
+    def next_due(self) -> float | None:
+        """Mono time when a held burst ends if nothing more arrives."""
+        dues = [d.last + BURST_GAP_S for d in self._devs.values() if d.burst]
+        return min(dues, default=None)
+
+    @property
+    def holding(self) -> int:
+        return sum(len(d.burst) for d in self._devs.values())
+
+    def _end(self, d: _Dev) -> list[Reading]:
+        burst, d.burst, d.open = d.burst, [], False
+        self.stored += len(burst) - 1
+        self._remember(burst)
+        return [replace(r, stored=True) for r in burst[:-1]] + [burst[-1]]

@@ -1,0 +1,199 @@
+"""monitord/history.py: repeats and connection bursts (clinical-rules.md, stored records),
+and the `stored` mark through the outbox and the InfluxDB line.
+
+The hub's bookkeeping is pure (callers pass monotonic time), so these tests state the
+rules directly; the daemon-level tests (tests/test_stored_records_daemon.py,
+tests/faults/test_fault_bp_stuck_clock.py) show them on the real device paths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from monitord.config import StorageConfig
+from monitord.history import (
+    BURST_GAP_S,
+    BURST_OPEN_S,
+    StoredRecords,
+    legacy_key,
+    seen_key,
+    upgrade_keys,
+)
+from monitord.models import Kind, Reading, SessionEvent, utc
+from monitord.outbox import Outbox
+from monitord.report.record import build_record
+from monitord.report.render import csv_rows
+from monitord.sinks.influx import row_line
+
+T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+STUCK = datetime(2000, 1, 1, tzinfo=UTC)  # a cuff clock that never moves
+
+
+def bp(sys_: float, dia: float, at: datetime | None, device: str = "cuff") -> Reading:
+    return Reading(
+        chair="chair-1",
+        device=device,
+        kind=Kind.BP,
+        values={"sys_mmHg": sys_, "dia_mmHg": dia, "map_mmHg": None, "pulse_bpm": 70.0},
+        measured_at=T0,
+        received_at=T0,
+        device_time=at,
+    )
+
+
+def vals(rs: list[Reading]) -> list[tuple[float | None, bool]]:
+    return [(r.values["sys_mmHg"], r.stored) for r in rs]
+
+
+def connected_long_ago(sr: StoredRecords, device: str = "cuff") -> None:
+    sr.link(device, True, 0.0)
+    assert sr.due(BURST_OPEN_S + 1) == []
+
+
+def test_stuck_clock_new_values_are_taken_exact_repeat_is_dropped() -> None:
+    """Issue 12 defect 2: the same device time with new values is a new measurement."""
+    sr = StoredRecords()
+    connected_long_ago(sr)
+    now = 100.0
+    assert vals(sr.offer(bp(130, 85, STUCK), now)[0]) == [(130, False)]
+    assert vals(sr.offer(bp(212, 124, STUCK), now + 60)[0]) == [(212, False)]
+    assert sr.offer(bp(130, 85, STUCK), now + 120) == ([], True)  # time and values: repeat
+    assert sr.repeats == 1
+    # without a device time nothing is a repeat, not even identical values
+    assert vals(sr.offer(bp(130, 85, None), now + 180)[0]) == [(130, False)]
+    assert vals(sr.offer(bp(130, 85, None), now + 240)[0]) == [(130, False)]
+    assert sr.repeats == 1
+
+
+def test_burst_after_connection_only_newest_is_live() -> None:
+    sr = StoredRecords()
+    sr.link("cuff", True, 10.0)
+    old = [bp(120 + i, 80, T0 - timedelta(days=5 - i)) for i in range(5)]
+    old[2] = bp(190, 115, T0 - timedelta(days=3))
+    t = 10.2
+    for r in old:
+        assert sr.offer(r, t) == ([], False)  # held while the burst runs
+        t += 0.1
+    assert sr.offer(bp(212, 124, T0), t) == ([], False)
+    assert sr.next_due() == t + BURST_GAP_S
+    assert sr.due(t + BURST_GAP_S / 2) == []
+    out = sr.due(t + BURST_GAP_S + 0.1)
+    history = [(120, True), (121, True), (190, True), (123, True), (124, True)]
+    assert vals(out) == [*history, (212, False)]
+    assert sr.stored == 5 and sr.holding == 0
+    # later records of this connection are live at once, never held
+    assert vals(sr.offer(bp(150, 90, T0 + timedelta(minutes=10)), t + 600)[0]) == [(150, False)]
+    # the next connection re-pushes the memory: all repeats, dropped and counted
+    sr.link("cuff", True, t + 700)
+    for r in [*old, bp(212, 124, T0)]:
+        assert sr.offer(r, t + 700.1) == ([], True)
+    assert sr.repeats == 6 and sr.holding == 0
+
+
+def test_burst_ends_with_the_link_and_at_shutdown() -> None:
+    sr = StoredRecords()
+    sr.link("cuff", True, 0.0)
+    sr.offer(bp(190, 115, T0 - timedelta(days=1)), 0.1)
+    sr.offer(bp(128, 82, T0), 0.2)
+    assert vals(sr.link("cuff", False, 0.3)) == [(190, True), (128, False)]
+    # records arriving before the link is reported up start a burst too
+    sr.offer(bp(140, 90, T0 + timedelta(hours=1)), 50.0)
+    assert vals(sr.flush()) == [(140, False)]  # a burst of one: its only record is live
+
+
+def test_late_record_after_the_window_is_live() -> None:
+    """When in doubt, live: a connection whose first record comes late has no burst."""
+    sr = StoredRecords()
+    sr.link("cuff", True, 0.0)
+    assert vals(sr.offer(bp(190, 115, T0), BURST_OPEN_S + 0.5)[0]) == [(190, False)]
+
+
+def test_other_kinds_and_devices_pass_through() -> None:
+    sr = StoredRecords()
+    sr.link("cuff", True, 0.0)
+    hr = Reading("chair-1", "strap", Kind.HR, {"hr_bpm": 70.0}, T0, T0, device_time=T0)
+    assert sr.offer(hr, 0.1) == ([hr], False)
+    assert sr.offer(hr, 0.2) == ([hr], False)  # HR is not de-duplicated here
+
+
+def test_keys_persist_only_once_released() -> None:
+    """A key saved for a record still held (lost in a crash) would hide its re-push."""
+    sr = StoredRecords()
+    sr.link("cuff", True, 0.0)
+    r = bp(130, 85, T0)
+    sr.offer(r, 0.1)
+    assert sr.seen_keys() == [] and not sr.dirty
+    sr.due(0.1 + BURST_GAP_S + 0.1)
+    assert sr.seen_keys() == [seen_key(r)] and sr.dirty
+    assert StoredRecords(sr.seen_keys()).offer(r, 0.0) == ([], True)  # across a restart
+
+
+def test_old_state_format_is_upgraded_with_the_stored_readings() -> None:
+    taken = bp(184, 112, T0)
+    keys = [legacy_key("cuff", T0), legacy_key("cuff", T0 - timedelta(hours=9))]
+    new, lost = upgrade_keys(keys, lambda: [taken, bp(120, 80, T0 + timedelta(hours=1))])
+    assert new == [seen_key(taken)] and lost == 1
+    sr = StoredRecords(new)
+    sr.link("cuff", True, 0.0)
+    assert sr.offer(taken, 0.1) == ([], True)  # the same measurement: still a repeat
+    assert sr.offer(bp(212, 124, T0), 0.2)[1] is False  # same time, new values: taken
+
+    # nothing old: the store is not even asked
+    def not_asked() -> list[Reading]:
+        raise AssertionError("store read for a current-format state")
+
+    assert upgrade_keys([str(seen_key(taken))], not_asked) == ([seen_key(taken)], 0)
+
+
+def test_stored_mark_survives_the_outbox_and_tags_the_influx_line(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    ob = Outbox(path, StorageConfig(path=path))
+    live = bp(128, 82, T0)
+    # received after the live one (as a memory push can be): still never the "last" BP
+    later = T0 + timedelta(minutes=1)
+    old = replace(
+        bp(190, 115, T0 - timedelta(days=1)), stored=True, measured_at=later, received_at=later
+    )
+    ob.add_readings([old, live], {"chair-1": "s-1"})
+    ob.commit()
+    assert [(r.values["sys_mmHg"], r.stored) for r, _ in ob.readings()] == [
+        (128, False),
+        (190, True),
+    ]
+    lines = [row_line(r, "site") for r in ob.fetch("influx", 10)]
+    assert ",stored=true" in lines[0] and "stored" not in lines[1]
+    assert ob.last_readings("chair-1")["bp"].values["sys_mmHg"] == 128  # status, demo
+    ob.close()
+
+
+def test_report_lists_stored_records_but_never_uses_them() -> None:
+    """A stored 190/115 received just before the dose is not the pre-dose BP, does not
+    start the monitoring time, and is listed as a stored record."""
+    t = T0.timestamp()
+    sessions = [
+        SessionEvent(t, "chair-1", "start", "esketamine", "s-1"),
+        SessionEvent(t + 600, "chair-1", "dose_start", "esketamine", "s-1"),
+    ]
+
+    def at(r: Reading, s: float) -> Reading:
+        return replace(r, measured_at=utc(t + s), received_at=utc(t + s))
+
+    old = replace(at(bp(190, 115, T0 - timedelta(days=3)), 10), stored=True)
+    rs = [old, at(bp(130, 84, T0), 300), replace(at(bp(185, 112, None), 590), stored=True)]
+    rec = build_record(rs, [], sessions)
+    pre = rec.rems_field("pre_dose").reading
+    assert pre is not None and (pre.sys_mmHg, pre.dia_mmHg) == (130, 84)
+    assert rec.first_reading_t == t + 300
+    assert [(v.values["sys_mmHg"], v.device_time) for v in rec.stored] == [
+        (190, (T0 - timedelta(days=3)).timestamp()),
+        (185, None),
+    ]
+    rows = list(csv_rows(rec))
+    assert [r[0] for r in rows if r[3] == "bp/cuff"] == [
+        "stored_record",
+        "reading",
+        "stored_record",
+    ]
+    assert "device time unknown" in [r for r in rows if r[0] == "stored_record"][1][5]
