@@ -66,7 +66,8 @@ async def test_world_readable_secret_is_warned_by_check_config_and_run(
     secret = tmp_path / "mqtt-password"
     secret.write_text("pw\n")
     secret.chmod(0o644)
-    mqtt = mqtt_section(mosquitto, mqtt_prefix) + f'username = "chair-1"\npassword_file = "{secret}"\n'
+    login = f'username = "chair-1"\npassword_file = "{secret}"\n'
+    mqtt = mqtt_section(mosquitto, mqtt_prefix) + login
     cfg = write_config(tmp_path, mqtt=mqtt)
     line = (
         f"{cfg}: mqtt.password_file: warning: {secret} is readable by every user (mode 0644); "

@@ -43,9 +43,10 @@ def base(prefix: str) -> str:
 
 def sessions(store: Store) -> list[str]:
     """Session actions the daemon committed, in order."""
-    return [json.loads(b)["action"] for (b,) in store._q(
-        "SELECT body FROM records WHERE type='session' ORDER BY id"
-    )]
+    return [
+        json.loads(b)["action"]
+        for (b,) in store._q("SELECT body FROM records WHERE type='session' ORDER BY id")
+    ]
 
 
 def connects(daemon: DaemonProcess) -> int:
@@ -83,9 +84,7 @@ def fresh(s: float = 0.0) -> str:
 
 
 def config(tmp_path: Path, broker: Mosquitto, prefix: str, extra: str = "") -> Path:
-    return write_config(
-        tmp_path, mqtt=mqtt_section(broker, prefix), influx=NO_INFLUX, extra=extra
-    )
+    return write_config(tmp_path, mqtt=mqtt_section(broker, prefix), influx=NO_INFLUX, extra=extra)
 
 
 # -- defect 7: retained and stale commands ---------------------------------------------
