@@ -55,6 +55,27 @@ __all__ = ["AckCommand", "Command", "CommandError", "MqttSink", "SessionCommand"
 
 log = logging.getLogger("monitord.sinks.mqtt")
 
+
+class _LateAckFilter(logging.Filter):
+    """aiomqtt logs a SUBACK or UNSUBACK whose request we gave up on as an ERROR with a
+    KeyError traceback ("Unexpected message ID"). It happens when a subscribe times out,
+    or is cancelled because the sink restarted (every chair's connection is torn down
+    while some are still subscribing), and the broker answers anyway: harmless, the
+    connection is being replaced. One DEBUG line instead of a traceback in the journal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and str(record.msg).startswith("Unexpected message ID"):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            record.exc_info, record.exc_text = None, None
+            record.msg = f"{record.msg} (an answer to a request given up on; ignored)"
+            return paho_log.isEnabledFor(logging.DEBUG)
+        return True
+
+
+# aiomqtt and paho log here (as `logger=`), apart from our own lines.
+paho_log = logging.getLogger("monitord.sinks.mqtt.paho")
+paho_log.addFilter(_LateAckFilter())
+
 EVENT_BATCH = 100
 
 
@@ -218,7 +239,7 @@ class MqttSink:
             timeout=self.cfg.timeout_s,
             keepalive=self.cfg.keepalive_s,
             tls_context=self._tls_context(),
-            logger=logging.getLogger("monitord.sinks.mqtt.paho"),
+            logger=paho_log,
         )
 
     async def _chair_loop(self, c: _Chair) -> None:
@@ -257,6 +278,20 @@ class MqttSink:
                     f"{msg}; {self.outbox.backlog('mqtt', c.chair)} alert events queued; "
                     f"retrying in {delay:.1f} s",
                     logging.ERROR if cls in ("auth", "tls") else logging.WARNING,
+                )
+                await asyncio.sleep(delay)
+            except Exception as e:
+                # A bug on one chair's connection: reconnect that chair only. Letting it
+                # end the sink task would tear down every chair's connection with it
+                # (and re-trigger the bug on each restart if it came from the broker).
+                self._down(c)
+                self.stats.last_error = f"internal error: {e!r}"
+                delay = backoff.next_delay()
+                flog.failure(
+                    "bug",
+                    f"internal error {e!r} (a bug: please report it with this line); "
+                    f"reconnecting in {delay:.1f} s",
+                    logging.ERROR,
                 )
                 await asyncio.sleep(delay)
 
