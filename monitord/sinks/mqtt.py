@@ -9,13 +9,15 @@ per connection, and each chair's `status` must fall to `offline` on its own.
 | `vitals/{kind}`  | 0, retained   | `publish_vitals()`: latest per kind, best effort       |
 | `alerts/events`  | 1             | the outbox (`mqtt` rows), in order, original time/id   |
 | `alerts/active`  | 1, retained   | `set_active()`; republished on every (re)connect       |
-| `cmd/ack`, `cmd/session` (in) | 1 | validated (pydantic) -> `on_command(chair, cmd)`  |
+| `cmd/ack`, `cmd/session` (in) | 1 | screened (sinks/commands.py) -> `on_command(chair, cmd)` |
 | `cmd/errors`     | 1             | one message per rejected command                       |
 
 The session is persistent (clean_session = False) so commands sent while we were away
-are delivered on reconnect. Alert events leave the outbox only after the broker's PUBACK;
-a connection lost in between re-sends them (at-least-once; `alert_id` + `event` identify
-a duplicate).
+are delivered on reconnect. A command that arrives with the retain flag came from the
+broker's retained store because we (re)subscribed: it is refused on `cmd/errors`, cleared,
+and never executed (a retained `end` would end the open session at every reconnect).
+Alert events leave the outbox only after the broker's PUBACK; a connection lost in between
+re-sends them (at-least-once; `alert_id` + `event` identify a duplicate).
 
 Delivery alarm (clinical-rules.md "Delivery of alarms"): while any alert is active and
 the broker has been unreachable for `mqtt.delivery_alarm_after_s` (30 s), log CRITICAL and
