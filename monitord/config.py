@@ -270,6 +270,19 @@ def _walk(obj: Any, loc: tuple[int | str, ...] = ()) -> Iterator[tuple[tuple[int
             yield from _walk(v, (*loc, i))
 
 
+def _strings(
+    obj: Any, loc: tuple[int | str, ...] = ()
+) -> Iterator[tuple[tuple[int | str, ...], str]]:
+    if isinstance(obj, str):
+        yield loc, obj
+    elif isinstance(obj, Mapping):
+        for k, v in obj.items():
+            yield from _strings(v, (*loc, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _strings(v, (*loc, i))
+
+
 def _resolve_relative(raw: dict[str, Any], base: Path) -> None:
     """Paths in the config are relative to the config file, not the working directory."""
     for chair in raw.get("chairs", []) if isinstance(raw.get("chairs"), list) else []:
@@ -306,6 +319,11 @@ def parse_config(raw: dict[str, Any], source: str = "<config>", base: Path | Non
                 f"{source}: {_dotted(loc)}: secrets are never inline; "
                 f"put it in a file and set {_INLINE_SECRETS[key]}"
             )
+    for loc, text in _strings(raw):
+        # NUL is never meant (TOML allows it as \u0000): as a path it raised ValueError
+        # deep in the daemon, in a topic it breaks the MQTT protocol.
+        if "\x00" in text:
+            errors.append(f"{source}: {_dotted(loc)}: contains the NUL character (U+0000)")
     if errors:
         raise ConfigError(errors)
     if base is not None:
