@@ -49,8 +49,8 @@ def sessions(store: Store) -> list[str]:
     ]
 
 
-def connects(daemon: DaemonProcess) -> int:
-    return daemon.output().count(f"MQTT {CHAIR}: connected to")
+def connects(daemon: DaemonProcess, chair: str = CHAIR) -> int:
+    return daemon.output().count(f"MQTT {chair}: connected to")
 
 
 async def publish(broker: Mosquitto, topic: str, payload: bytes, retain: bool = False) -> None:
@@ -161,21 +161,30 @@ async def test_deeply_nested_command_is_answered_and_the_sink_keeps_serving(
 ) -> None:
     b = base(mqtt_prefix)
     store = Store(tmp_path / "outbox.sqlite")
-    daemon = DaemonProcess(config(tmp_path, mosquitto, mqtt_prefix), tmp_path / "daemon.log")
+    cfg = config(tmp_path, mosquitto, mqtt_prefix)
+    # A second chair on the same daemon: its connection must not suffer for chair-1's.
+    cfg.write_text(cfg.read_text() + '\n[[chairs]]\nid = "chair-2"\n')
+    b2 = f"{mqtt_prefix}/{SITE}/chair-2"
+    daemon = DaemonProcess(cfg, tmp_path / "daemon.log")
     hostile = b"[" * NESTED + b"]" * NESTED
     async with Oximeter(tmp_path), Observer(mosquitto, [f"{b}/cmd/errors"]) as nurse:
         daemon.start()
         try:
-            await eventually(lambda: connects(daemon) == 1, 30, "daemon connected")
+            await eventually(
+                lambda: connects(daemon) == 1 and connects(daemon, "chair-2") == 1,
+                30,
+                "both chairs connected",
+            )
             await publish(mosquitto, f"{b}/cmd/ack", hostile)
             await eventually(lambda: nurse.of("cmd/errors"), 20, "cmd/errors answer")
             (err,) = nurse.of("cmd/errors")
             assert "nested" in err["error"], err
             assert len(err["payload"]) <= 500
-            # The same connection carries on: the next command is taken.
+            # The same connections carry on: the next commands are taken, on both chairs.
             await publish(mosquitto, f"{b}/cmd/session", cmd("start"))
-            await eventually(lambda: sessions(store) == ["start"], 20, "start taken")
-            assert connects(daemon) == 1
+            await publish(mosquitto, f"{b2}/cmd/session", cmd("start"))
+            await eventually(lambda: sessions(store) == ["start", "start"], 20, "starts taken")
+            assert connects(daemon) == 1 and connects(daemon, "chair-2") == 1
             assert "crashed" not in daemon.output()
         finally:
             daemon.stop()
