@@ -37,7 +37,9 @@ class _Strict(BaseModel):
 
 
 class SiteConfig(_Strict):
-    id: Ident = "site"
+    # Required: it names every MQTT topic and InfluxDB series, so two clinics on one
+    # broker with a silent default would read and ack each other's chairs.
+    id: Ident
 
 
 class TlsConfig(_Strict):
@@ -63,13 +65,39 @@ class MqttConfig(_Strict):
     # How long the broker may be unreachable, with an alert active, before the local
     # delivery alarm (clinical-rules.md "Delivery of alarms").
     delivery_alarm_after_s: Annotated[float, Field(gt=0)] = 30.0
+    # A command carrying a `time` older than this is refused (a queued or re-sent one).
+    command_max_age_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
 
     @field_validator("prefix")
     @classmethod
     def _prefix(cls, v: str) -> str:
         if not v or any(c in v for c in "#+") or v.startswith("/") or v.endswith("/"):
             raise ValueError("must be a topic prefix without wildcards or leading/trailing '/'")
-        return v
+        if v.startswith("$"):
+            # Topics starting with '$' are the broker's ($SYS): publishes are dropped and
+            # wildcard subscribers never see them, so everything would be lost silently.
+            raise ValueError("must not start with '$' (reserved for the broker, e.g. $SYS)")
+        if len(v.encode("utf-8")) > MAX_PREFIX_BYTES:
+            # MQTT topics are at most 65,535 bytes; a prefix near that made every publish
+            # fail after connecting (a crash loop without a delivery alarm).
+            raise ValueError(f"is longer than {MAX_PREFIX_BYTES} bytes")
+        return _no_control(v)
+
+    @field_validator("host", "username", "client_id")
+    @classmethod
+    def _text(cls, v: str | None) -> str | None:
+        return None if v is None else _no_control(v)
+
+
+MAX_PREFIX_BYTES = 200
+
+
+def _no_control(v: str) -> str:
+    # MQTT forbids U+0000 in strings and topics; other control characters are never meant.
+    bad = next((c for c in v if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0), None)
+    if bad is not None:
+        raise ValueError(f"contains the control character U+{ord(bad):04X}")
+    return v
 
 
 class InfluxConfig(_Strict):
@@ -246,13 +274,14 @@ class ChairConfig(_Strict):
 
 
 class Config(_Strict):
-    site: SiteConfig = Field(default_factory=SiteConfig)
+    site: SiteConfig
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     influx: InfluxConfig = Field(default_factory=lambda: InfluxConfig(bucket="monitord"))
     storage: StorageConfig = Field(default_factory=StorageConfig)
     # Rule overrides by rule id; validated against the rule table by the alert engine.
     alerts: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    chairs: list[ChairConfig] = Field(default_factory=list)
+    # At least one: a config that monitors nothing must not look ready.
+    chairs: Annotated[list[ChairConfig], Field(min_length=1)]
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")
@@ -293,6 +322,19 @@ def _walk(obj: Any, loc: tuple[int | str, ...] = ()) -> Iterator[tuple[tuple[int
             yield from _walk(v, (*loc, i))
 
 
+def _strings(
+    obj: Any, loc: tuple[int | str, ...] = ()
+) -> Iterator[tuple[tuple[int | str, ...], str]]:
+    if isinstance(obj, str):
+        yield loc, obj
+    elif isinstance(obj, Mapping):
+        for k, v in obj.items():
+            yield from _strings(v, (*loc, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _strings(v, (*loc, i))
+
+
 def _resolve_relative(raw: dict[str, Any], base: Path) -> None:
     """Paths in the config are relative to the config file, not the working directory."""
     for chair in raw.get("chairs", []) if isinstance(raw.get("chairs"), list) else []:
@@ -301,11 +343,24 @@ def _resolve_relative(raw: dict[str, Any], base: Path) -> None:
                 p = Path(dev["simulate"])
                 if not p.is_absolute():
                     dev["simulate"] = str(base / p)
+    mqtt = raw.get("mqtt")
+    tls = mqtt.get("tls") if isinstance(mqtt, dict) else None
+    if isinstance(tls, dict):
+        for key in ("ca_file", "cert_file", "key_file"):
+            if isinstance(tls.get(key), str) and not Path(tls[key]).is_absolute():
+                tls[key] = str(base / tls[key])
     storage = raw.get("storage")
     if isinstance(storage, dict) and isinstance(storage.get("path"), str):
         p = Path(storage["path"])
         if not p.is_absolute():
             storage["path"] = str(base / p)
+
+
+_NO_SITE = (
+    "missing: set [site] id to this clinic's id (it names every MQTT topic and "
+    "InfluxDB series; two sites must never share one)"
+)
+_NO_CHAIRS = "no [[chairs]]: this config monitors nothing; add one [[chairs]] per chair"
 
 
 def parse_config(raw: dict[str, Any], source: str = "<config>", base: Path | None = None) -> Config:
@@ -316,6 +371,11 @@ def parse_config(raw: dict[str, Any], source: str = "<config>", base: Path | Non
                 f"{source}: {_dotted(loc)}: secrets are never inline; "
                 f"put it in a file and set {_INLINE_SECRETS[key]}"
             )
+    for loc, text in _strings(raw):
+        # NUL is never meant (TOML allows it as \u0000): as a path it raised ValueError
+        # deep in the daemon, in a topic it breaks the MQTT protocol.
+        if "\x00" in text:
+            errors.append(f"{source}: {_dotted(loc)}: contains the NUL character (U+0000)")
     if errors:
         raise ConfigError(errors)
     if base is not None:
@@ -324,10 +384,15 @@ def parse_config(raw: dict[str, Any], source: str = "<config>", base: Path | Non
         cfg = Config.model_validate(raw)
     except ValidationError as e:
         for err in e.errors():
+            loc = tuple(err["loc"])
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key"
-            errors.append(f"{source}: {_dotted(tuple(err['loc']))}: {msg}")
+            elif loc in (("site",), ("site", "id")) and err["type"] == "missing":
+                loc, msg = ("site", "id"), _NO_SITE
+            elif loc == ("chairs",) and err["type"] in ("missing", "too_short"):
+                msg = _NO_CHAIRS
+            errors.append(f"{source}: {_dotted(loc)}: {msg}")
         raise ConfigError(errors) from None
     try:
         from monitord.engine.rules import validate_overrides

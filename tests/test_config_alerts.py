@@ -8,10 +8,18 @@ import pytest
 
 from monitord.cli import main as cli_main
 
+# A site and a chair with a device: a config without them is refused (or warned) before
+# the overrides are looked at.
+CHAIR = (
+    '[site]\nid = "alerts-test"\n'
+    '[[chairs]]\nid = "chair-1"\n'
+    '[[chairs.devices]]\nid = "ox"\ndriver = "masimo-ascii"\nport = "/dev/ttyUSB0"\n'
+)
+
 
 def _check(tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
     p = tmp_path / "monitord.toml"
-    p.write_text(text)
+    p.write_text(text + CHAIR)
     rc = cli_main(["check-config", str(p)])
     return rc, capsys.readouterr().err.splitlines()
 

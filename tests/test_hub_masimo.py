@@ -19,6 +19,7 @@ async def test_masimo_pty_to_hub_with_corrupt_line(tmp_path: Path) -> None:
     async with make_sim_device("masimo-ascii", repeat=False) as sim:
         port = sim.port  # type: ignore[attr-defined]
         cfg = loads_config(
+            '[site]\nid = "hub-test"\n'
             f"[mqtt]\nenabled = false\n[influx]\nenabled = false\n"
             f'[storage]\npath = "{tmp_path / "store.sqlite"}"\n'
             f'[[chairs]]\nid = "chair-7"\n'

@@ -28,6 +28,8 @@ SCENARIO = "\n".join(
 def sim_config(tmp: Path, speed: float = 1.0) -> str:
     (tmp / "s.jsonl").write_text(SCENARIO + "\n")
     return f"""
+[site]
+id = "lifecycle-test"
 [mqtt]
 enabled = false
 [influx]

@@ -18,6 +18,7 @@ from simulators.serial_sims import make_sim_device
 
 def config(tmp: Path, port: str) -> Config:
     return loads_config(
+        '[site]\nid = "restart-test"\n'
         f"[mqtt]\nenabled = false\n[influx]\nenabled = false\n"
         f'[storage]\npath = "{tmp / "store.sqlite"}"\n'
         '[alerts."spo2.very_low"]\nfor_s = 1\n'
@@ -90,6 +91,7 @@ async def test_bp_measurement_is_not_taken_twice_across_restart(tmp_path: Path) 
     at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30)
     async with make_sim_device("intellivue", repeat=False) as sim:
         cfg = loads_config(
+            '[site]\nid = "restart-test"\n'
             f"[mqtt]\nenabled = false\n[influx]\nenabled = false\n"
             f'[storage]\npath = "{tmp_path / "store.sqlite"}"\n'
             f'[[chairs]]\nid = "chair-9"\n'

@@ -139,6 +139,7 @@ async def test_simulated_chair_raises_what_replay_raises(tmp_path: Path, setup: 
         for i, d in devs
     )
     cfg = loads_config(
+        '[site]\nid = "sim-test"\n'
         f"[mqtt]\nenabled = false\n[influx]\nenabled = false\n"
         f'[storage]\npath = "{tmp_path / "store.sqlite"}"\n'
         f'[[chairs]]\nid = "chair-1"\n{devices}'

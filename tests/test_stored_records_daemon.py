@@ -37,7 +37,7 @@ def config(tmp: Path, scenario: list[dict[str, Any]], speed: float = 10.0) -> st
         f"{{ sys = {s}, dia = {d}, pulse = {p}, age_s = {a} }}" for s, d, p, a in MEMORY
     )
     return (
-        f"[mqtt]\nenabled = false\n[influx]\nenabled = false\n"
+        f'[site]\nid = "clinic"\n[mqtt]\nenabled = false\n[influx]\nenabled = false\n'
         f'[storage]\npath = "{tmp / "store.sqlite"}"\n'
         f'[[chairs]]\nid = "chair-1"\n'
         f'[[chairs.devices]]\nid = "cuff"\ndriver = "ble-bpm"\nquirks = ["episodic"]\n'

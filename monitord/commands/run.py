@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 
 from monitord.cli import EX_OK
-from monitord.config import load_config
+from monitord.config import ConfigError, load_config
+from monitord.config_checks import check
 from monitord.log import setup_logging
 
 
@@ -19,7 +21,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)  # a ConfigError is reported by monitord.cli (exit 78)
+    errors, warnings = check(cfg, args.config)
+    if errors:
+        raise ConfigError(errors)
     setup_logging(cfg.log_level)
+    for line in warnings:
+        logging.getLogger("monitord").warning(line)
     from monitord.daemon import Daemon
 
     async def _main() -> None:

@@ -9,13 +9,15 @@ per connection, and each chair's `status` must fall to `offline` on its own.
 | `vitals/{kind}`  | 0, retained   | `publish_vitals()`: latest per kind, best effort       |
 | `alerts/events`  | 1             | the outbox (`mqtt` rows), in order, original time/id   |
 | `alerts/active`  | 1, retained   | `set_active()`; republished on every (re)connect       |
-| `cmd/ack`, `cmd/session` (in) | 1 | validated (pydantic) -> `on_command(chair, cmd)`  |
+| `cmd/ack`, `cmd/session` (in) | 1 | screened (sinks/commands.py) -> `on_command(chair, cmd)` |
 | `cmd/errors`     | 1             | one message per rejected command                       |
 
 The session is persistent (clean_session = False) so commands sent while we were away
-are delivered on reconnect. Alert events leave the outbox only after the broker's PUBACK;
-a connection lost in between re-sends them (at-least-once; `alert_id` + `event` identify
-a duplicate).
+are delivered on reconnect. A command that arrives with the retain flag came from the
+broker's retained store because we (re)subscribed: it is refused on `cmd/errors`, cleared,
+and never executed (a retained `end` would end the open session at every reconnect).
+Alert events leave the outbox only after the broker's PUBACK; a connection lost in between
+re-sends them (at-least-once; `alert_id` + `event` identify a duplicate).
 
 Delivery alarm (clinical-rules.md "Delivery of alarms"): while any alert is active and
 the broker has been unreachable for `mqtt.delivery_alarm_after_s` (30 s), log CRITICAL and
@@ -33,10 +35,9 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import aiomqtt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from monitord import __version__
 from monitord.backoff import Backoff
@@ -44,64 +45,44 @@ from monitord.config import MqttConfig, read_secret
 from monitord.log import FailureLog
 from monitord.models import Reading, iso
 from monitord.outbox import Outbox, alert_from_body
+from monitord.sinks.commands import (
+    AckCommand,
+    Command,
+    CommandError,
+    SessionCommand,
+    parse_command,
+)
+
+__all__ = ["AckCommand", "Command", "CommandError", "MqttSink", "SessionCommand", "parse_command"]
 
 log = logging.getLogger("monitord.sinks.mqtt")
+
+
+class _LateAckFilter(logging.Filter):
+    """aiomqtt logs a SUBACK or UNSUBACK whose request we gave up on as an ERROR with a
+    KeyError traceback ("Unexpected message ID"). It happens when a subscribe times out,
+    or is cancelled because the sink restarted (every chair's connection is torn down
+    while some are still subscribing), and the broker answers anyway: harmless, the
+    connection is being replaced. One DEBUG line instead of a traceback in the journal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and str(record.msg).startswith("Unexpected message ID"):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            record.exc_info, record.exc_text = None, None
+            record.msg = f"{record.msg} (an answer to a request given up on; ignored)"
+            return paho_log.isEnabledFor(logging.DEBUG)
+        return True
+
+
+# aiomqtt and paho log here (as `logger=`), apart from our own lines.
+paho_log = logging.getLogger("monitord.sinks.mqtt.paho")
+paho_log.addFilter(_LateAckFilter())
 
 EVENT_BATCH = 100
 
 
-# -- commands (untrusted input: validated at the edge) -----------------------------------
-class _Cmd(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-
-class AckCommand(_Cmd):
-    """`cmd/ack`: acknowledge one active alert."""
-
-    alert_id: Annotated[str, Field(min_length=1, max_length=128)]
-    by: Annotated[str, Field(min_length=1, max_length=64)]
-
-
-class SessionCommand(_Cmd):
-    """`cmd/session`: session actions from the nurse station."""
-
-    action: Literal["start", "dose_start", "dose_end", "end"]
-    protocol: Literal["esketamine", "iv-ketamine"] | None = None
-    session_id: (
-        Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
-        | None
-    ) = None
-
-
-Command = AckCommand | SessionCommand
+# -- commands: models and screening live in sinks/commands.py --------------------------
 OnCommand = Callable[[str, Command], Awaitable[str | None]]
-
-
-class CommandError(ValueError):
-    """A malformed command; the message is one line naming what was wrong."""
-
-
-def parse_command(which: str, payload: bytes) -> Command:
-    try:
-        obj = json.loads(payload.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise CommandError("payload is not UTF-8") from None
-    except ValueError as e:
-        raise CommandError(f"payload is not JSON: {e}") from None
-    if not isinstance(obj, dict):
-        raise CommandError("payload must be a JSON object")
-    model: type[_Cmd] = AckCommand if which == "ack" else SessionCommand
-    try:
-        cmd = model.model_validate(obj)
-    except ValidationError as e:
-        errs = [
-            f"{'.'.join(str(p) for p in err['loc']) or '(object)'}: "
-            + ("unknown field" if err["type"] == "extra_forbidden" else err["msg"])
-            for err in e.errors()
-        ]
-        raise CommandError("; ".join(errs)) from None
-    assert isinstance(cmd, AckCommand | SessionCommand)
-    return cmd
 
 
 # -- error classes for connection failures (each with operator advice) -------------------
@@ -260,7 +241,7 @@ class MqttSink:
             timeout=self.cfg.timeout_s,
             keepalive=self.cfg.keepalive_s,
             tls_context=self._tls_context(),
-            logger=logging.getLogger("monitord.sinks.mqtt.paho"),
+            logger=paho_log,
         )
 
     async def _chair_loop(self, c: _Chair) -> None:
@@ -299,6 +280,20 @@ class MqttSink:
                     f"{msg}; {self.outbox.backlog('mqtt', c.chair)} alert events queued; "
                     f"retrying in {delay:.1f} s",
                     logging.ERROR if cls in ("auth", "tls") else logging.WARNING,
+                )
+                await asyncio.sleep(delay)
+            except Exception as e:
+                # A bug on one chair's connection: reconnect that chair only. Letting it
+                # end the sink task would tear down every chair's connection with it
+                # (and re-trigger the bug on each restart if it came from the broker).
+                self._down(c)
+                self.stats.last_error = f"internal error: {e!r}"
+                delay = backoff.next_delay()
+                flog.failure(
+                    "bug",
+                    f"internal error {e!r} (a bug: please report it with this line); "
+                    f"reconnecting in {delay:.1f} s",
+                    logging.ERROR,
                 )
                 await asyncio.sleep(delay)
 
@@ -374,24 +369,55 @@ class MqttSink:
                 await asyncio.wait_for(c.wake.wait(), 1.0)
 
     async def _rx(self, c: _Chair, client: aiomqtt.Client) -> None:
-        base = self.base(c.chair)
         async for msg in client.messages:
-            topic = str(msg.topic)
-            which = topic.rsplit("/", 1)[-1]
-            payload = msg.payload if isinstance(msg.payload, bytes) else str(msg.payload).encode()
-            self.stats.commands += 1
             try:
-                cmd = parse_command(which, payload)
-            except CommandError as e:
-                await self._reject(client, base, topic, payload, str(e))
-                continue
-            try:
-                err = await self.on_command(c.chair, cmd)
+                await self._on_message(c, client, msg)
+            except aiomqtt.MqttError:
+                raise  # the connection: reconnect as for any other loss
             except Exception as e:
-                log.exception("MQTT %s: command handler failed on %s", c.chair, topic)
-                err = f"internal error: {type(e).__name__}"
-            if err:
-                await self._reject(client, base, topic, payload, err)
+                # One command must never take MQTT down for every chair: whatever it
+                # was, it gets an error reply and the next message is served.
+                log.exception("MQTT %s: command on %s failed", c.chair, msg.topic)
+                await self._reject(
+                    client, self.base(c.chair), str(msg.topic), b"", f"internal error: {e!r}"
+                )
+
+    async def _on_message(self, c: _Chair, client: aiomqtt.Client, msg: aiomqtt.Message) -> None:
+        base = self.base(c.chair)
+        topic = str(msg.topic)
+        which = topic.rsplit("/", 1)[-1]
+        payload = msg.payload if isinstance(msg.payload, bytes) else str(msg.payload).encode()
+        if not payload:
+            return  # an empty message clears a retained one (ours below included)
+        self.stats.commands += 1
+        if msg.retain:
+            # Delivered because we (re)subscribed, not because a nurse just sent it: a
+            # retained `end` would otherwise end whatever session is open at every
+            # reconnect. Clear it (a broker ACL may refuse that; then the station must).
+            await client.publish(topic, b"", 1, True)
+            await self._reject(
+                client,
+                base,
+                topic,
+                payload,
+                "retained command ignored: commands must be sent without retain (a "
+                "retained one is replayed on every reconnect); clearing it on the broker",
+            )
+            return
+        try:
+            cmd = parse_command(
+                which, payload, now=time.time(), max_age_s=self.cfg.command_max_age_s
+            )
+        except CommandError as e:
+            await self._reject(client, base, topic, payload, str(e))
+            return
+        try:
+            err = await self.on_command(c.chair, cmd)
+        except Exception as e:
+            log.exception("MQTT %s: command handler failed on %s", c.chair, topic)
+            err = f"internal error: {type(e).__name__}"
+        if err:
+            await self._reject(client, base, topic, payload, err)
 
     async def _reject(
         self, client: aiomqtt.Client, base: str, topic: str, payload: bytes, why: str

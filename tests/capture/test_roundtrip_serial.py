@@ -95,6 +95,7 @@ async def test_capture_then_decode_gives_what_the_daemon_stored(
     live = [as_record(r) for r in stored_readings(tmp_path / "live.sqlite")]
     rc, decoded, err = decode_file(out)
     assert rc == 0, err
+
     # The hub may hold a BP right after a connection for a moment (monitord/history.py), so
     # the store's order across kinds can differ from the wire's: compare in time order.
     def key(d: dict[str, Any]) -> tuple[str, str]:

@@ -77,6 +77,7 @@ async def test_scan_lists_vital_signs_devices_with_config_lines(tmp_path: Path) 
     assert sorted(d["id"] for d in devices) == ["bp", "bp-2", "hr", "spo2"]
     cfg = tmp_path / "pasted.toml"
     cfg.write_text(
+        '[site]\nid = "scan-test"\n'
         '[mqtt]\nenabled = false\n[influx]\nenabled = false\n[[chairs]]\nid = "chair-1"\n'
         + text.replace("[[chairs.devices]]", "  [[chairs.devices]]")
     )

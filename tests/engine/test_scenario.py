@@ -105,7 +105,10 @@ def test_replay_missing_file_is_65(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_replay_bad_config_is_78(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tmp_path / "c.toml"
-    cfg.write_text('[alerts."bp.severe"]\nconfirm = 0\n')
+    cfg.write_text(
+        '[site]\nid = "replay-test"\n[alerts."bp.severe"]\nconfirm = 0\n'
+        '[[chairs]]\nid = "chair-1"\n'
+    )
     sc = tmp_path / "s.jsonl"
     sc.write_text('{"t": 0, "event": "end"}\n')
     assert cli_main(["replay", str(sc), "--config", str(cfg)]) == 78
@@ -118,7 +121,9 @@ def test_replay_uses_chair_protocol_from_config(
     """session_start without protocol takes the chair's configured one: iv-ketamine has no
     check_missed, so only tech.bp_overdue fires."""
     cfg = tmp_path / "c.toml"
-    cfg.write_text('[[chairs]]\nid = "chair-1"\nprotocol = "iv-ketamine"\n')
+    cfg.write_text(
+        '[site]\nid = "replay-test"\n[[chairs]]\nid = "chair-1"\nprotocol = "iv-ketamine"\n'
+    )
     sc = tmp_path / "s.jsonl"
     sc.write_text(
         '{"t": 0, "event": "session_start"}\n'

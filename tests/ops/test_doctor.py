@@ -198,7 +198,7 @@ def test_missing_serial_port(cfg: Path, pty_port: str) -> None:
 
 def test_bad_config_fails_first_line(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.toml"
-    cfg.write_text("[mqtt]\nport = 0\n")
+    cfg.write_text('[site]\nid = "doctor-test"\n[mqtt]\nport = 0\n[[chairs]]\nid = "chair-1"\n')
     rc, lines = doctor(cfg)
     assert rc == 1
     assert lines["config"].startswith("FAIL ") and "mqtt.port" in lines["config"]

@@ -19,13 +19,17 @@ import os
 import shutil
 import ssl
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import pytest
 from paho.mqtt.reasoncodes import ReasonCode
 from servers import Mosquitto, TlsMaterial, find_binary, session_tmpdir
+
+from tests.kit import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 CONF = REPO / "config" / "mosquitto" / "monitord.conf"
@@ -80,18 +84,21 @@ def broker(tls_material: TlsMaterial) -> Iterator[AclMosquitto]:
 
 
 @contextlib.asynccontextmanager
-async def login(broker: AclMosquitto, user: str) -> AsyncIterator[aiomqtt.Client]:
+async def login(
+    broker: AclMosquitto, user: str, ident: str | None = None, **kw: Any
+) -> AsyncIterator[aiomqtt.Client]:
     assert broker.tls is not None
     ctx = ssl.create_default_context(cafile=str(broker.tls.ca_file))
+    kw.setdefault("protocol", aiomqtt.ProtocolVersion.V5)
     async with aiomqtt.Client(
         broker.host,
         broker.port,
         username=user,
         password=USERS[user],
-        identifier=f"acl-{user}-{next(_ids)}",
-        protocol=aiomqtt.ProtocolVersion.V5,
+        identifier=ident or f"acl-{user}-{next(_ids)}",
         tls_context=ctx,
         timeout=10,
+        **kw,
     ) as c:
         yield c
 
@@ -217,3 +224,76 @@ async def test_wrong_password_and_plain_connection_refused(broker: AclMosquitto)
             timeout=5,
         ):
             pass
+
+
+# -- issue 12: defects 12 (client-id takeover, persistence) and 8 (packet size) ----------
+async def test_another_accounts_client_id_does_not_take_over_a_chair(
+    broker: AclMosquitto,
+) -> None:
+    # chair-3's credentials with chair-4's daemon's client id: without
+    # use_username_as_clientid the broker hands chair-4's session to chair-3 and drops
+    # chair-4 (37 reconnects in 20 s when both retry).
+    ident = f"monitord-{SITE}-chair-4"
+    async with (
+        login(broker, "station") as station,
+        login(broker, "chair-4", ident) as chair4,
+    ):
+        await station.subscribe(t("chair-4", "status"), qos=1)
+        async with login(broker, "chair-3", ident) as chair3:
+            await chair3.publish(t("chair-3", "status"), b"chair-3-here", qos=1)
+            # chair-4's connection is still the one it opened: it publishes, and it arrives.
+            await chair4.publish(t("chair-4", "status"), b"chair-4-still-here", qos=1)
+            got = await collect(station, until=t("chair-4", "status"))
+    assert got == [(t("chair-4", "status"), b"chair-4-still-here")]
+
+
+async def test_oversized_packet_disconnects_its_sender_and_never_reaches_the_chair(
+    broker: AclMosquitto,
+) -> None:
+    async with login(broker, "chair-3") as chair3:
+        await chair3.subscribe(t("chair-3", "cmd/session"), qos=1)
+        with pytest.raises(aiomqtt.MqttError):
+            async with login(broker, "station") as station:
+                await station.publish(t("chair-3", "cmd/session"), b"x" * (1 << 20), qos=1)
+        async with login(broker, "station") as station:
+            await station.publish(t("chair-3", "cmd/session"), b"sentinel", qos=1)
+        got = await collect(chair3, until=t("chair-3", "cmd/session"))
+    assert got == [(t("chair-3", "cmd/session"), b"sentinel")]
+
+
+async def test_acknowledged_alert_survives_a_broker_crash(tls_material: TlsMaterial) -> None:
+    """A station away (persistent session) while a chair publishes an `acknowledged` event
+    and its retained active set; the broker is SIGKILLed once it has saved, and restarted:
+    the station gets the event and the retained set shows the ack. The wait for the save
+    is bounded (10 s); with the Debian default (autosave every 30 min) it never comes."""
+    workdir = session_tmpdir("mosquitto-crash")
+    srv = AclMosquitto(workdir, tls=tls_material, users=USERS)
+    station_kw: dict[str, Any] = {
+        "protocol": aiomqtt.ProtocolVersion.V311,
+        "clean_session": False,
+    }
+    event = b'{"event": "acknowledged", "rule": "bp.crisis", "alert_id": "a-1"}'
+    active = b'{"alerts": [{"rule": "bp.crisis", "alert_id": "a-1", "ack": true}]}'
+    db = srv.datadir / "mosquitto.db"
+    try:
+        srv.start()
+        async with login(srv, "station", **station_kw) as station:
+            await station.subscribe(t("chair-3", "alerts/events"), qos=1)
+        async with login(srv, "chair-3") as chair3:
+            await chair3.publish(t("chair-3", "alerts/events"), event, qos=1)
+            await chair3.publish(t("chair-3", "alerts/active"), active, qos=1, retain=True)
+            acked_ns = time.time_ns()  # both PUBACKs received
+        await eventually(
+            lambda: db.exists() and db.stat().st_mtime_ns > acked_ns, 10, "broker saved"
+        )
+        srv.kill()
+        srv.start()
+        async with login(srv, "station", **station_kw) as station:
+            queued = await collect(station, until=t("chair-3", "alerts/events"))
+            await station.subscribe(t("chair-3", "alerts/active"), qos=1)
+            retained = await collect(station, until=t("chair-3", "alerts/active"))
+    finally:
+        srv.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    assert queued == [(t("chair-3", "alerts/events"), event)]
+    assert retained == [(t("chair-3", "alerts/active"), active)]

@@ -37,7 +37,10 @@ def test_report_by_session_and_by_chair_day(complete_db: Path, tmp_path: Path) -
 
 def test_report_config_storage_path(complete_db: Path, tmp_path: Path) -> None:
     cfg = tmp_path / "m.toml"
-    cfg.write_text(f'[storage]\npath = "{complete_db}"\n')
+    cfg.write_text(
+        f'[site]\nid = "report-test"\n[storage]\npath = "{complete_db}"\n'
+        '[[chairs]]\nid = "chair-1"\n'
+    )
     r = _report("--config", cfg, "--session", "s-complete", "--out", tmp_path / "c")
     assert r.returncode == 0, r.stderr
     assert len(r.stdout.split()) == 3

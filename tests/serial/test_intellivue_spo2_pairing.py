@@ -129,6 +129,7 @@ async def test_two_spo2_channels_over_a_pty(ctx: RecordingContext) -> None:
 @pytest.mark.parametrize("poll", [0.1, 0.499])
 def test_real_monitor_poll_interval_below_500ms_refused(poll: float) -> None:
     text = (
+        '[site]\nid = "s"\n'
         '[[chairs]]\nid = "chair-1"\n[[chairs.devices]]\nid = "mon"\ndriver = "intellivue"\n'
         f'port = "/dev/ttyUSB0"\npoll_interval_s = {poll}\n'
     )
@@ -141,7 +142,10 @@ def test_real_monitor_poll_interval_below_500ms_refused(poll: float) -> None:
 
 
 def test_poll_interval_at_500ms_and_simulated_fast_polls_accepted() -> None:
-    base = '[[chairs]]\nid = "chair-1"\n[[chairs.devices]]\nid = "mon"\ndriver = "intellivue"\n'
+    base = (
+        '[site]\nid = "s"\n'
+        '[[chairs]]\nid = "chair-1"\n[[chairs.devices]]\nid = "mon"\ndriver = "intellivue"\n'
+    )
     cfg = loads_config(base + 'port = "/dev/ttyUSB0"\npoll_interval_s = 0.5\n')
     assert cfg.chairs[0].devices[0].poll_interval_s == 0.5
     # a simulated monitor runs on a virtual clock (config/demo.toml polls every 2 ms)

@@ -36,6 +36,7 @@ async def main() -> None:
         link = Path(tmp) / "mp30.tty"
         cfg = Path(tmp) / "c.toml"
         cfg.write_text(
+            '[site]\nid = "capture-case"\n'
             '[mqtt]\nenabled = false\n[influx]\nenabled = false\n[[chairs]]\nid = "chair-3"\n'
             f'  [[chairs.devices]]\n  id = "mon"\n  driver = "intellivue"\n  port = "{link}"\n'
             "  poll_interval_s = 0.5\n"

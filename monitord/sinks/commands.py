@@ -1,0 +1,132 @@
+"""Nurse commands from MQTT (`cmd/ack`, `cmd/session`): untrusted input, screened at the edge.
+
+A command is refused, with one line saying why, when it is
+- larger than `MAX_COMMAND_BYTES` (checked before anything is decoded: a 200 MiB payload
+  must not be copied, decoded and parsed),
+- nested deeper than `MAX_COMMAND_DEPTH` (checked by a linear scan before `json.loads`,
+  whose C parser recurses per level: 50,000 levels raised RecursionError out of the sink),
+- not UTF-8, not JSON, not an object, or not the command's schema,
+- carrying a `time` (ISO 8601 with a zone) further than `max_age_s` from now: a command
+  queued for hours or re-sent from a station's history is not today's intent.
+Retained commands are refused by the sink before they get here (see sinks/mqtt.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+MAX_COMMAND_BYTES = 4096  # the largest real command is ~200 bytes
+MAX_COMMAND_DEPTH = 4  # commands are flat objects (depth 1)
+
+
+class _Cmd(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    # When the station sent it (optional): lets the daemon refuse a stale command.
+    time: AwareDatetime | None = None
+
+
+class AckCommand(_Cmd):
+    """`cmd/ack`: acknowledge one active alert."""
+
+    alert_id: Annotated[str, Field(min_length=1, max_length=128)]
+    by: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class SessionCommand(_Cmd):
+    """`cmd/session`: session actions from the nurse station."""
+
+    action: Literal["start", "dose_start", "dose_end", "end"]
+    protocol: Literal["esketamine", "iv-ketamine"] | None = None
+    session_id: (
+        Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+        | None
+    ) = None
+
+
+Command = AckCommand | SessionCommand
+
+
+class CommandError(ValueError):
+    """A malformed command; the message is one line naming what was wrong."""
+
+
+def nesting_exceeds(text: str, limit: int) -> bool:
+    """True if JSON `text` opens more than `limit` arrays/objects inside each other.
+    Linear, no recursion; brackets inside strings do not count."""
+    depth = 0
+    in_str = escaped = False
+    for ch in text:
+        if in_str:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
+
+
+def parse_command(
+    which: str, payload: bytes, *, now: float | None = None, max_age_s: float = 60.0
+) -> Command:
+    """The command on topic `cmd/{which}`; `now` (epoch s) enables the age check."""
+    if len(payload) > MAX_COMMAND_BYTES:
+        raise CommandError(
+            f"command too large ({len(payload)} bytes; limit {MAX_COMMAND_BYTES} bytes)"
+        )
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CommandError("payload is not UTF-8") from None
+    if nesting_exceeds(text, MAX_COMMAND_DEPTH):
+        raise CommandError(f"payload is nested deeper than {MAX_COMMAND_DEPTH} levels")
+    try:
+        obj = json.loads(text)
+    except RecursionError:  # unreachable after the scan; kept so it can never escape
+        raise CommandError("payload is nested too deeply") from None
+    except ValueError as e:
+        raise CommandError(f"payload is not JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise CommandError("payload must be a JSON object")
+    model: type[_Cmd] = AckCommand if which == "ack" else SessionCommand
+    try:
+        cmd = model.model_validate(obj)
+    except ValidationError as e:
+        errs = [
+            f"{'.'.join(str(p) for p in err['loc']) or '(object)'}: "
+            + ("unknown field" if err["type"] == "extra_forbidden" else err["msg"])
+            for err in e.errors()
+        ]
+        raise CommandError("; ".join(errs)) from None
+    assert isinstance(cmd, AckCommand | SessionCommand)
+    if cmd.time is not None and now is not None:
+        _check_age(cmd.time, now, max_age_s)
+    return cmd
+
+
+def _check_age(sent: dt.datetime, now: float, max_age_s: float) -> None:
+    age = now - sent.timestamp()
+    when = sent.astimezone(dt.UTC).isoformat(timespec="seconds")
+    if age > max_age_s:
+        raise CommandError(
+            f"command is stale: sent {when}, {age:.0f} s ago, older than {max_age_s:g} s "
+            "(mqtt.command_max_age_s); send it again if it is still meant"
+        )
+    if -age > max_age_s:
+        raise CommandError(
+            f"command time {when} is {-age:.0f} s in the future (more than "
+            f"{max_age_s:g} s): check the station's clock"
+        )

@@ -1,0 +1,244 @@
+"""Issue 12, defects 7, 8 and the paho part of 15: hostile or stale commands against a
+real `monitord run` subprocess and the real mosquitto.
+
+The chair is the e2e chair (tests/e2e/e2e_kit.py): a Masimo oximeter on a pty. Nurses
+are real MQTT clients (aiomqtt, persistent session). Session state is read from the
+daemon's store (`session` records), never from the daemon's memory.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+from servers import Mosquitto
+
+from tests.e2e.e2e_kit import (
+    CHAIR,
+    FAST_SPO2_ALERT,
+    NO_INFLUX,
+    SITE,
+    DaemonProcess,
+    LiveFeed,
+    Oximeter,
+    Store,
+    in_thread,
+    mqtt_section,
+    write_config,
+)
+from tests.kit import Observer, eventually
+
+DEEP = 50_000  # the nesting that crashed the sink (RecursionError in json.loads)
+# As deep as fits under the 4 KiB command limit, still far past json.loads' recursion
+# limit (1000): the nesting check itself, not the size check, must refuse it.
+NESTED = 2_000
+
+
+def base(prefix: str) -> str:
+    return f"{prefix}/{SITE}/{CHAIR}"
+
+
+def sessions(store: Store) -> list[str]:
+    """Session actions the daemon committed, in order."""
+    return [
+        json.loads(b)["action"]
+        for (b,) in store._q("SELECT body FROM records WHERE type='session' ORDER BY id")
+    ]
+
+
+def connects(daemon: DaemonProcess, chair: str = CHAIR) -> int:
+    return daemon.output().count(f"MQTT {chair}: connected to")
+
+
+async def publish(broker: Mosquitto, topic: str, payload: bytes, retain: bool = False) -> None:
+    """One QoS 1 publish from a short-lived client (a nurse's station)."""
+    async with aiomqtt.Client(broker.host, broker.port, timeout=10) as c:
+        await c.publish(topic, payload, qos=1, retain=retain)
+
+
+async def retained_on(broker: Mosquitto, topic: str) -> list[bytes]:
+    """Retained messages a new subscriber gets on `topic`: they arrive right after the
+    SUBACK, before a sentinel this client publishes afterwards on a topic it also reads."""
+    sentinel = f"{topic}/sentinel"
+    got: list[bytes] = []
+    async with aiomqtt.Client(broker.host, broker.port, timeout=10) as c:
+        await c.subscribe([(topic, 1), (sentinel, 1)])
+        await c.publish(sentinel, b"s", qos=1)
+        async for m in c.messages:
+            if str(m.topic) == sentinel:
+                return got
+            assert isinstance(m.payload, bytes)
+            got.append(m.payload)
+    raise AssertionError("unreachable")
+
+
+def cmd(action: str, **kw: Any) -> bytes:
+    return json.dumps({"action": action, **kw}).encode()
+
+
+def fresh(s: float = 0.0) -> str:
+    return (datetime.now(UTC) - timedelta(seconds=s)).isoformat()
+
+
+def config(tmp_path: Path, broker: Mosquitto, prefix: str, extra: str = "") -> Path:
+    return write_config(tmp_path, mqtt=mqtt_section(broker, prefix), influx=NO_INFLUX, extra=extra)
+
+
+# -- defect 7: retained and stale commands ---------------------------------------------
+async def test_retained_end_is_not_replayed_after_a_broker_restart(
+    mosquitto: Mosquitto, mqtt_prefix: str, tmp_path: Path
+) -> None:
+    b = base(mqtt_prefix)
+    store = Store(tmp_path / "outbox.sqlite")
+    daemon = DaemonProcess(config(tmp_path, mosquitto, mqtt_prefix), tmp_path / "daemon.log")
+    async with Oximeter(tmp_path), Observer(mosquitto, [f"{b}/cmd/errors"]) as nurse:
+        daemon.start()
+        try:
+            await eventually(lambda: connects(daemon) == 1, 30, "daemon connected")
+            # Yesterday: a session ended by a station that publishes with retain set. The
+            # live `end` is a fresh command and is executed.
+            await publish(mosquitto, f"{b}/cmd/session", cmd("start"))
+            await publish(mosquitto, f"{b}/cmd/session", cmd("end"), retain=True)
+            await eventually(lambda: sessions(store) == ["start", "end"], 20, "yesterday")
+            # Today: the next patient is dosed; then the broker restarts.
+            await publish(mosquitto, f"{b}/cmd/session", cmd("start"))
+            await publish(mosquitto, f"{b}/cmd/session", cmd("dose_start"))
+            await eventually(lambda: len(sessions(store)) == 4, 20, "today's session open")
+            assert nurse.of("cmd/errors") == []
+            await in_thread(mosquitto.stop)
+            await in_thread(mosquitto.start)
+            await eventually(lambda: connects(daemon) == 2, 60, "daemon reconnected")
+            # The re-subscription brought yesterday's retained `end` back: ignored, said so
+            # on cmd/errors, and cleared from the broker.
+            await eventually(lambda: nurse.of("cmd/errors"), 30, "cmd/errors answer")
+            (err,) = nurse.of("cmd/errors")
+            assert err["topic"] == f"{b}/cmd/session"
+            assert "retained" in err["error"] and json.loads(err["payload"]) == {"action": "end"}
+            assert await retained_on(mosquitto, f"{b}/cmd/session") == []
+            # A live command after the reconnect is taken in order: the session was open.
+            await publish(mosquitto, f"{b}/cmd/session", cmd("dose_end"))
+            await eventually(lambda: len(sessions(store)) >= 5, 20, "dose_end taken")
+            assert sessions(store) == ["start", "end", "start", "dose_start", "dose_end"]
+            assert len(nurse.of("cmd/errors")) == 1
+        finally:
+            daemon.stop()
+
+
+async def test_command_older_than_the_window_is_refused(
+    mosquitto: Mosquitto, mqtt_prefix: str, tmp_path: Path
+) -> None:
+    b = base(mqtt_prefix)
+    store = Store(tmp_path / "outbox.sqlite")
+    cfg = config(tmp_path, mosquitto, mqtt_prefix)
+    daemon = DaemonProcess(cfg, tmp_path / "daemon.log")
+    async with Oximeter(tmp_path), Observer(mosquitto, [f"{b}/cmd/errors"]) as nurse:
+        daemon.start()
+        try:
+            await eventually(lambda: connects(daemon) == 1, 30, "daemon connected")
+            # A command that carries its time is taken while fresh ...
+            await publish(mosquitto, f"{b}/cmd/session", cmd("start", time=fresh()))
+            # ... and refused once older than mqtt.command_max_age_s (60 s by default),
+            # as one delayed by a queue or a station that re-sends yesterday's commands.
+            stale = cmd("end", time=fresh(600))
+            await publish(mosquitto, f"{b}/cmd/session", stale)
+            await eventually(lambda: nurse.of("cmd/errors"), 20, "cmd/errors answer")
+            (err,) = nurse.of("cmd/errors")
+            assert "older than 60 s" in err["error"], err
+            assert err["payload"] == stale.decode()
+            await publish(mosquitto, f"{b}/cmd/session", cmd("dose_start", time=fresh(1)))
+            await eventually(lambda: len(sessions(store)) >= 2, 20, "dose_start taken")
+            assert sessions(store) == ["start", "dose_start"]
+        finally:
+            daemon.stop()
+
+
+# -- defect 8: hostile commands --------------------------------------------------------
+async def test_deeply_nested_command_is_answered_and_the_sink_keeps_serving(
+    mosquitto: Mosquitto, mqtt_prefix: str, tmp_path: Path
+) -> None:
+    b = base(mqtt_prefix)
+    store = Store(tmp_path / "outbox.sqlite")
+    cfg = config(tmp_path, mosquitto, mqtt_prefix)
+    # A second chair on the same daemon: its connection must not suffer for chair-1's.
+    cfg.write_text(cfg.read_text() + '\n[[chairs]]\nid = "chair-2"\n')
+    b2 = f"{mqtt_prefix}/{SITE}/chair-2"
+    daemon = DaemonProcess(cfg, tmp_path / "daemon.log")
+    hostile = b"[" * NESTED + b"]" * NESTED
+    async with Oximeter(tmp_path), Observer(mosquitto, [f"{b}/cmd/errors"]) as nurse:
+        daemon.start()
+        try:
+            await eventually(
+                lambda: connects(daemon) == 1 and connects(daemon, "chair-2") == 1,
+                30,
+                "both chairs connected",
+            )
+            await publish(mosquitto, f"{b}/cmd/ack", hostile)
+            await eventually(lambda: nurse.of("cmd/errors"), 20, "cmd/errors answer")
+            (err,) = nurse.of("cmd/errors")
+            assert "nested" in err["error"], err
+            assert len(err["payload"]) <= 500
+            # The same connections carry on: the next commands are taken, on both chairs.
+            await publish(mosquitto, f"{b}/cmd/session", cmd("start"))
+            await publish(mosquitto, f"{b2}/cmd/session", cmd("start"))
+            await eventually(lambda: sessions(store) == ["start", "start"], 20, "starts taken")
+            assert connects(daemon) == 1 and connects(daemon, "chair-2") == 1
+            assert "crashed" not in daemon.output()
+        finally:
+            daemon.stop()
+    assert " ERROR " not in daemon.output() and "Traceback" not in daemon.output()
+
+
+async def test_retained_hostile_command_costs_no_reconnect_and_no_alert_delay(
+    mosquitto: Mosquitto, mqtt_prefix: str, tmp_path: Path
+) -> None:
+    b = base(mqtt_prefix)
+    # Left retained on the chair's command topic before the daemon starts.
+    await publish(mosquitto, f"{b}/cmd/session", b'{"a":' * DEEP + b"1" + b"}" * DEEP, retain=True)
+    daemon = DaemonProcess(
+        config(tmp_path, mosquitto, mqtt_prefix, FAST_SPO2_ALERT), tmp_path / "daemon.log"
+    )
+    async with (
+        Observer(mosquitto, [f"{b}/cmd/errors", f"{b}/alerts/events"]) as nurse,
+        Oximeter(tmp_path) as ox,
+        LiveFeed(ox, spo2=80.0),
+    ):
+        daemon.start()
+        try:
+            await eventually(
+                lambda: any(e.get("event") == "raised" for e in nurse.of("alerts/events")),
+                30,
+                "spo2.very_low raised and delivered",
+            )
+            await eventually(lambda: nurse.of("cmd/errors"), 20, "cmd/errors answer")
+            (err,) = nurse.of("cmd/errors")
+            assert "retained" in err["error"]
+            assert await retained_on(mosquitto, f"{b}/cmd/session") == []
+            assert connects(daemon) == 1
+            assert "crashed" not in daemon.output()
+        finally:
+            daemon.stop()
+
+
+async def test_oversized_command_is_refused_before_parsing(
+    mosquitto: Mosquitto, mqtt_prefix: str, tmp_path: Path
+) -> None:
+    b = base(mqtt_prefix)
+    store = Store(tmp_path / "outbox.sqlite")
+    daemon = DaemonProcess(config(tmp_path, mosquitto, mqtt_prefix), tmp_path / "daemon.log")
+    big = json.dumps({"alert_id": "x" * (1 << 20), "by": "nurse-1"}).encode()
+    async with Oximeter(tmp_path), Observer(mosquitto, [f"{b}/cmd/errors"]) as nurse:
+        daemon.start()
+        try:
+            await eventually(lambda: connects(daemon) == 1, 30, "daemon connected")
+            await publish(mosquitto, f"{b}/cmd/ack", big)
+            await eventually(lambda: nurse.of("cmd/errors"), 20, "cmd/errors answer")
+            (err,) = nurse.of("cmd/errors")
+            assert f"too large ({len(big)} bytes; limit 4096 bytes)" in err["error"], err
+            assert len(err["payload"]) <= 500
+            await publish(mosquitto, f"{b}/cmd/session", cmd("start"))
+            await eventually(lambda: sessions(store) == ["start"], 20, "start taken")
+        finally:
+            daemon.stop()
