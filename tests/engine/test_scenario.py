@@ -63,12 +63,13 @@ def test_events_map_to_engine_inputs() -> None:
     ]
     evs = parse_scenario(lines)
     assert [e.line for e in evs] == list(range(1, 9))
-    assert isinstance(evs[1], Bp) and evs[1].chair == "chair-1"
+    # One chair named (on session_start): every line plays on it (design.md section 5).
+    assert isinstance(evs[1], Bp) and evs[1].chair == "c7"
     got = [to_engine_input(e, t0=1000.0) for e in evs]
     assert got[0] == SessionCmd(1000.0, "c7", "start", protocol="iv-ketamine")
     assert got[1] == Sample(
         1001.0,
-        "chair-1",
+        "c7",
         "bp",
         Kind.BP,
         {"sys_mmHg": 120, "dia_mmHg": 80, "map_mmHg": 93, "pulse_bpm": 70},
@@ -78,8 +79,8 @@ def test_events_map_to_engine_inputs() -> None:
     assert isinstance(got[3], Sample) and got[3].contact is False
     assert isinstance(got[4], Sample) and got[4].contact is False
     assert got[4].values == {"spo2_pct": 97, "pulse_bpm": 71}
-    assert got[5] == Link(1005.0, "chair-1", "spo2", up=False)
-    assert got[6] == Ack(1006.0, "chair-1", rule="bp.severe")
+    assert got[5] == Link(1005.0, "c7", "spo2", up=False)
+    assert got[6] == Ack(1006.0, "c7", rule="bp.severe")
     assert got[7] is None
 
 
