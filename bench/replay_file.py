@@ -101,7 +101,7 @@ print(json.dumps({"rc": r.returncode, "seconds": el, "maxrss_kb": ru.ru_maxrss,
 def measure_replay(scenario: Path) -> dict[str, Any]:
     """Run `monitord replay SCENARIO` in a fresh child; its wall time and peak RSS."""
     cmd = [sys.executable, "-c", _WRAPPER, sys.executable, "-m", "monitord", "replay"]
-    out = subprocess.run(cmd + [str(scenario)], capture_output=True, text=True, check=True)
+    out = subprocess.run([*cmd, str(scenario)], capture_output=True, text=True, check=True)
     res: dict[str, Any] = json.loads(out.stdout)
     return res
 
