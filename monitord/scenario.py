@@ -314,6 +314,8 @@ class ScenarioFile:
         self.source = str(path)
         self._resolve: Callable[[ScenarioEvent], None] | None = None
         self._checked = False
+        #: The chairs the scenario names, in order of first mention (after `check`).
+        self.chairs: tuple[str, ...] = ()
 
     def _lines(self) -> Iterator[tuple[int, bytes]]:
         try:
@@ -341,6 +343,7 @@ class ScenarioFile:
         for _ in _validated(self._lines(), self.source, chairs):
             pass
         self._resolve = chairs.resolve()
+        self.chairs = tuple(chairs.named)
         self._checked = True
 
     def __iter__(self) -> Iterator[ScenarioEvent]:
