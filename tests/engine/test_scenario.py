@@ -145,3 +145,92 @@ def test_replay_uses_chair_protocol_from_config(
 def test_load_scenario_reads_case_files() -> None:
     here = Path(__file__).parent / "cases" / "hr_high_for_300s" / "scenario.jsonl"
     assert len(load_scenario(here)) > 80
+
+
+# Bad input read from a file by the real CLI (issue 14): exit 65, one line
+# `PATH:LINE: reason`, never a traceback. Each entry: file bytes, line, reason part.
+NESTED = b"[" * 1000 + b"]" * 1000
+BAD_FILES = [
+    pytest.param(
+        b'{"t": 0, "event": "end"}\n' + NESTED + b"\n", 2, "not JSON", id="nested-brackets"
+    ),
+    pytest.param(
+        b'{"t": 0, "event": "hr", "hr": ' + NESTED + b"}\n", 1, "", id="nested-in-a-field"
+    ),
+    pytest.param(
+        # A form feed is not a line break: the bad line is line 3, not 4.
+        b'# page one\x0cpage two\n{"t": 0, "event": "end"}\n{"t": 1, "event": "nope"}\n',
+        3,
+        "unknown event 'nope'",
+        id="form-feed-keeps-line-numbers",
+    ),
+    pytest.param(
+        # Two chairs named: every line must name its chair (design.md section 5).
+        b'{"t": 0, "event": "session_start", "chair": "c1"}\n'
+        b'{"t": 1, "event": "bp", "sys": 120, "dia": 80}\n'
+        b'{"t": 2, "event": "session_start", "chair": "c2"}\n',
+        2,
+        "no chair, but the scenario names several",
+        id="several-chairs-line-without-chair",
+    ),
+    pytest.param(
+        b'{"t": 0, "event": "end"}\n{"t": 1, "event": "end", "by": "\xff"}\n',
+        2,
+        "not UTF-8",
+        id="not-utf8",
+    ),
+]
+
+
+def _replay_file(tmp_path: Path, data: bytes) -> subprocess.CompletedProcess[str]:
+    p = tmp_path / "s.jsonl"
+    p.write_bytes(data)
+    return subprocess.run(
+        [sys.executable, "-m", "monitord", "replay", str(p)], capture_output=True, text=True
+    )
+
+
+@pytest.mark.parametrize(("data", "line_no", "reason"), BAD_FILES)
+def test_replay_bad_file_exit_65_with_line(
+    tmp_path: Path, data: bytes, line_no: int, reason: str
+) -> None:
+    r = _replay_file(tmp_path, data)
+    assert r.returncode == 65, r.stderr
+    assert r.stdout == ""
+    (line,) = r.stderr.splitlines()
+    assert "Traceback" not in r.stderr
+    assert f"{tmp_path / 's.jsonl'}:{line_no}: {reason}" in line
+
+
+def test_raw_u2028_inside_a_json_string_is_valid(tmp_path: Path) -> None:
+    """Lines end at \\n only: a raw U+2028 (a line separator to str.splitlines) inside a
+    JSON string is valid JSON, and line numbers after it stay right."""
+    data = (
+        '{"t": 0, "event": "bp", "sys": 185, "dia": 100}\n'
+        '{"t": 10, "event": "bp", "sys": 185, "dia": 100}\n'
+        '{"t": 20, "event": "ack", "rule": "bp.severe", "by": "nurse\u2028two"}\n'
+        '{"t": 30, "event": "end"}\n'
+    ).encode()
+    r = _replay_file(tmp_path, data)
+    assert r.returncode == 0, r.stderr
+    got = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [(e["t"], e["event"]) for e in got] == [
+        (0.0, "pending"),
+        (10.0, "raised"),
+        (20.0, "acknowledged"),
+    ]
+    assert got[2]["by"] == "nurse\u2028two"
+    bad = data.replace(b'{"t": 30, "event": "end"}', b'{"t": 30, "event": "end", "x": 1}')
+    r = _replay_file(tmp_path, bad)
+    assert r.returncode == 65 and f"{tmp_path / 's.jsonl'}:4: end: x: unknown field" in r.stderr
+
+
+def test_one_named_chair_plays_every_line(tmp_path: Path) -> None:
+    r = _replay_file(
+        tmp_path,
+        b'{"t": 0, "event": "bp", "sys": 185, "dia": 100}\n'
+        b'{"t": 10, "event": "bp", "sys": 185, "dia": 100, "chair": "bed-4"}\n'
+        b'{"t": 20, "event": "end"}\n',
+    )
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(x)["chair"] for x in r.stdout.splitlines()] == ["bed-4", "bed-4"]
