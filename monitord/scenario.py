@@ -18,9 +18,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
+import stat
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import IO, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
@@ -316,13 +320,27 @@ class ScenarioFile:
         self._checked = False
         #: The chairs the scenario names, in order of first mention (after `check`).
         self.chairs: tuple[str, ...] = ()
+        # A pipe (`replay /dev/stdin`) cannot be read twice: it is copied to a temporary
+        # file on the first read (disk, not memory).
+        self._spool: IO[bytes] | None = None
 
-    def _lines(self) -> Iterator[tuple[int, bytes]]:
+    def _open(self) -> IO[bytes]:
+        if self._spool is not None:
+            self._spool.seek(0)
+            return open(self._spool.fileno(), "rb", closefd=False)
         try:
             f = self.path.open("rb")
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                with f:
+                    self._spool = tempfile.TemporaryFile()
+                    shutil.copyfileobj(f, self._spool)
+                return self._open()
         except OSError as e:
             raise ScenarioError(0, f"cannot read: {e.strerror or e}", self.source) from None
-        with f:
+        return f
+
+    def _lines(self) -> Iterator[tuple[int, bytes]]:
+        with self._open() as f:
             n = 0
             while True:
                 # Binary readline ends a line at b"\n" only (str.splitlines would also

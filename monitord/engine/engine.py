@@ -763,9 +763,8 @@ class AlertEngine:
                 meets = s - bs >= p["sys_rise_ge"] or d - bd >= p["dia_rise_ge"]
                 clears = s - bs < p["clear_sys_rise_lt"] and d - bd < p["clear_dia_rise_lt"]
                 # Whole mmHg: `baseline 124/79: +44/+21`, not a 78.6667 mean.
-                base = (
-                    f"baseline {mmhg(bs)}/{mmhg(bd)}: {signed_mmhg(s - bs)}/{signed_mmhg(d - bd)}"
-                )
+                rise = f"{signed_mmhg(s - bs)}/{signed_mmhg(d - bd)}"
+                base = f"over baseline {mmhg(bs)}/{mmhg(bd)}: {rise}"
                 return (
                     meets,
                     clears,

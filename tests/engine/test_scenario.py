@@ -234,3 +234,19 @@ def test_one_named_chair_plays_every_line(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     assert [json.loads(x)["chair"] for x in r.stdout.splitlines()] == ["bed-4", "bed-4"]
+
+
+def test_replay_reads_a_pipe(tmp_path: Path) -> None:
+    """Two passes over a pipe: the first spools it to disk, the second replays that."""
+    case = Path(__file__).parent / "cases" / "hr_high_for_300s" / "scenario.jsonl"
+    r = subprocess.run(
+        [sys.executable, "-m", "monitord", "replay", "/dev/stdin"],
+        input=case.read_text(),
+        capture_output=True,
+        text=True,
+    )
+    want = subprocess.run(
+        [sys.executable, "-m", "monitord", "replay", str(case)], capture_output=True, text=True
+    )
+    assert r.returncode == 0 and want.returncode == 0, r.stderr
+    assert r.stdout == want.stdout and r.stdout.count("\n") >= 2
