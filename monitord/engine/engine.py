@@ -378,18 +378,17 @@ class AlertEngine:
             return out
         while True:
             first: _Chair | None = None
+            first_due = t
             for ch in self.chairs.values():
                 due = ch.next_due
-                if (
-                    due is not None
-                    and (due < t or (not strict and due == t))
-                    and (first is None or due < first.next_due)  # type: ignore[operator]
+                if due is not None and (
+                    due < first_due or (due == first_due and first is None and not strict)
                 ):
-                    first = ch
+                    first, first_due = ch, due
             if first is None:
                 return out
             # Everything of that chair due at that deadline (new timers are due later).
-            self._fire(first, first.next_due, True, out)  # type: ignore[arg-type]
+            self._fire(first, first_due, True, out)
 
     def next_deadline(self, chair: str | None = None) -> float | None:
         if chair is not None:
