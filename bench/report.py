@@ -8,6 +8,8 @@ from typing import Any
 from bench.common import pct
 
 PROFILES = Path(__file__).parent / "profiles.md"
+# Hand-written, dated before/after measurements of one change each (kept across runs).
+HISTORY = Path(__file__).parent / "history.md"
 
 
 def _ok(cond: bool) -> str:
@@ -128,6 +130,8 @@ def write_report(path: Path, r: dict[str, Any], raw_alert_s: list[float]) -> Non
         f"in {rp['seconds']} s = **{rp['replay_eps']:,.0f} input events/s**, "
         f"{rp['alert_events']} alert events.\n"
     )
+    if HISTORY.exists():
+        w(HISTORY.read_text())
     if PROFILES.exists():
         w("## Profiles of targets not met\n")
         w(PROFILES.read_text())

@@ -11,14 +11,15 @@ what the event caused, so the live chair stamps and orders everything exactly as
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 from monitord.clock import SimClock
 from monitord.engine.inputs import Ack, SessionCmd
 from monitord.models import Kind, utc
-from monitord.scenario import load_scenario
+from monitord.scenario import ScenarioEvent, ScenarioFile
 from simulators.base import SimEvent
 
 if TYPE_CHECKING:
@@ -74,27 +75,48 @@ class ChairPlayer:
         for dev_id, sim in sims.items():
             for k in sim.kinds:
                 self.by_kind.setdefault(str(k), dev_id)
-        self.events: list[Any] = []
+        # Scenario files are streamed, not loaded: each is validated here (a bad line
+        # stops the chair before it starts) and read again as it plays.
+        self.files: list[ScenarioFile] = []
         seen: set[str] = set()
         for dev in chair.cfg.devices:
             path = str(dev.simulate)
             if path in seen:
                 continue
             seen.add(path)
-            evs = load_scenario(path)
-            # A one-chair scenario plays on whichever chair attaches it; a multi-chair
-            # scenario gives each chair its own events.
-            if len({e.chair for e in evs}) > 1:
-                evs = [e for e in evs if e.chair == chair.cfg.id]
-            self.events += evs
-        self.events.sort(key=lambda e: e.t)  # stable: file order within equal t
+            f = ScenarioFile(path)
+            f.check()
+            self.files.append(f)
+        self._stored_skipped = 0
+
+    def events(self) -> Iterator[ScenarioEvent]:
+        """This chair's events of every attached scenario, in time order (file order
+        within one `t`; earlier files first on ties, as a stable sort would)."""
+        me = self.chair.cfg.id
+
+        def mine(f: ScenarioFile) -> Iterator[ScenarioEvent]:
+            # A scenario naming at most one chair plays on whichever chair attaches it; a
+            # multi-chair scenario gives each chair its own events.
+            if len(f.chairs) > 1:
+                return (e for e in f if e.chair == me)
+            return iter(f)
+
+        return heapq.merge(*(mine(f) for f in self.files), key=lambda e: e.t)
 
     async def play(self) -> None:
         await self._wait_links_up()
         start = self.clock.start
         end_t: float | None = None
-        for ev in self.events:
-            t = start + ev.t
+        last_t = start
+        for ev in self.events():
+            t = last_t = start + ev.t
+            if getattr(ev, "stored", False):
+                # A simulated device has no memory to push: a stored record (history, fed
+                # to no rule) is not played, so the chair raises what replay raises.
+                self._stored_skipped += 1
+                if self._stored_skipped == 1:
+                    log.info(f"{self.chair.cfg.id}: stored records in the scenario not played")
+                continue
             self.clock.next_event = t
             self.chair.wake()
             await asyncio.sleep(self.clock.free_delay(t))
@@ -107,7 +129,7 @@ class ChairPlayer:
                     f"{self.chair.cfg.id}: t={ev.t}: {ev.event} had no effect within "
                     f"{EFFECT_TIMEOUT_S}s (device link down?)"
                 )
-        final = end_t if end_t is not None else start + (self.events[-1].t if self.events else 0)
+        final = end_t if end_t is not None else last_t
         self.clock.final = final
         self.clock.next_event = final
         self.chair.wake()

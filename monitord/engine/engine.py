@@ -36,6 +36,9 @@ from monitord.engine.rules import (
     SPO2_RANGE,
     RuleSet,
 )
+from monitord.engine.text import duration, mmhg, signed_mmhg
+from monitord.engine.text import num as _n
+from monitord.engine.text import readings as _readings
 from monitord.models import AlertEvent, Kind
 
 SNAPSHOT_VERSION = 1
@@ -65,13 +68,12 @@ T_DIS_SPO2 = "dis_spo2"
 _SIGNAL_NAME = {"hr": "HR sensor contact lost", "spo2": "SpO2 probe off"}
 
 
-def _n(x: float | None) -> str:
-    """A number as a nurse reads it: 120, 36.5."""
-    return "-" if x is None else f"{x:g}"
-
-
-def _readings(n: int) -> str:
-    return f"{n} reading{'s' if n != 1 else ''}"
+# Which signal's current reading an escalation of a rule shows.
+_RULE_SIGNAL = {
+    **dict.fromkeys(BP_RULES, "bp"),
+    **dict.fromkeys(HR_RULES, "hr"),
+    **dict.fromkeys(SPO2_RULES, "spo2"),
+}
 
 
 class _Alert:
@@ -133,6 +135,8 @@ class _Chair:
         "base_bp",
         "baseline",
         "bp_runs",
+        "current",
+        "episodes",
         "invalid_samples",
         "last_valid",
         "low_spo2_t",
@@ -151,6 +155,8 @@ class _Chair:
         "base_bp",
         "baseline",
         "bp_runs",
+        "current",
+        "episodes",
         "invalid_samples",
         "last_valid",
         "low_spo2_t",
@@ -180,6 +186,12 @@ class _Chair:
         self.timers: dict[str, list[float]] = {}  # name -> [due, rank]
         self.next_due: float | None = None
         self.invalid_samples = 0
+        # alert key -> [raise time in ms, episodes raised in that ms]: keeps alert_id unique
+        # when a rule raises, clears and raises again within one millisecond.
+        self.episodes: dict[str, list[int]] = {}
+        # signal -> the last valid reading [t, values...] (bp: sys, dia, map; hr; spo2), so
+        # an escalation shows what the patient has now, not only what raised the alert.
+        self.current: dict[str, list[float | None]] = {}
 
     def recompute(self) -> None:
         self.next_due = min((v[0] for v in self.timers.values()), default=None)
@@ -205,11 +217,18 @@ class _Chair:
     def from_dict(cls, name: str, d: Mapping[str, Any]) -> _Chair:
         ch = cls(name)
         for k in cls._PERSISTED:
-            if k != "alerts":
+            if k in _ADDED_IN_V1:
+                # Snapshots written before these fields existed still load.
+                setattr(ch, k, d.get(k, {}))
+            elif k != "alerts":
                 setattr(ch, k, d[k])
         ch.alerts = {k: _Alert.from_dict(a) for k, a in d["alerts"].items()}
         ch.recompute()
         return ch
+
+
+# Chair fields added to snapshot version 1 later: optional when reading a snapshot.
+_ADDED_IN_V1 = ("current", "episodes")
 
 
 def _akey(rule: str, key: str) -> str:
@@ -278,8 +297,11 @@ class AlertEngine:
         return ch
 
     def feed(self, ev: EngineInput) -> list[AlertEvent]:
-        """Apply one input: timers due strictly before `ev.t` fire first, then the input,
-        then timers due at exactly `ev.t` (clinical-rules.md "Precise semantics")."""
+        """Apply one input: the chair's timers due strictly before `ev.t` fire first, then
+        the input. Timers due at exactly `ev.t` do not fire here: every input at one `t`
+        goes first, then the timers due at `t` (clinical-rules.md "Precise semantics"), so
+        the caller fires them with `advance` once it has fed all inputs at `t` (replay: at
+        the next `t` or `end`; live: the clock tick after the batch)."""
         ch = self.chairs.get(ev.chair)
         if ch is None:
             ch = self.chair(ev.chair)
@@ -291,6 +313,10 @@ class AlertEngine:
         tp = type(ev)
         if tp is Sample:
             assert isinstance(ev, Sample)
+            if ev.stored:
+                # A device's memory record is history: stored and reported, fed to no rule
+                # (clinical-rules.md "Precise semantics"). Not even the discharge re-check.
+                return out
             kind = ev.kind
             if kind == Kind.HR:
                 self._on_ts(ch, ev, "hr", "hr_bpm", HR_RANGE, out)
@@ -312,8 +338,6 @@ class AlertEngine:
         # session.discharge_ready is re-checked on every input, after every clearing.
         if ch.phase == "observation" or DISCHARGE in ch.alerts:
             self._discharge(ch, t, out)
-        if ch.next_due is not None and ch.next_due <= t:
-            self._fire(ch, t, True, out)
         return out
 
     def feed_ack(self, ev: Ack) -> tuple[list[AlertEvent], str | None]:
@@ -344,13 +368,27 @@ class AlertEngine:
 
     def advance(self, t: float, chair: str | None = None, strict: bool = False) -> list[AlertEvent]:
         """Fire every timer due at or before `t` (strictly before with `strict`), of one
-        chair or of all chairs (in chair creation order)."""
+        chair or of all chairs. Across chairs, timers fire in deadline order (ties: chair
+        creation order), so the output stays in time order."""
         out: list[AlertEvent] = []
-        chairs = [self.chair(chair)] if chair is not None else list(self.chairs.values())
-        for ch in chairs:
+        if chair is not None:
+            ch = self.chair(chair)
             if ch.next_due is not None and (ch.next_due < t or (not strict and ch.next_due == t)):
                 self._fire(ch, t, not strict, out)
-        return out
+            return out
+        while True:
+            first: _Chair | None = None
+            first_due = t
+            for ch in self.chairs.values():
+                due = ch.next_due
+                if due is not None and (
+                    due < first_due or (due == first_due and first is None and not strict)
+                ):
+                    first, first_due = ch, due
+            if first is None:
+                return out
+            # Everything of that chair due at that deadline (new timers are due later).
+            self._fire(first, first_due, True, out)
 
     def next_deadline(self, chair: str | None = None) -> float | None:
         if chair is not None:
@@ -462,9 +500,18 @@ class AlertEngine:
     ) -> None:
         rule = self.rules[rid]
         pr = priority or rule.priority
-        # Deterministic, unique across restarts: chair, rule, device/signal, raise time.
-        aid = f"{ch.name}:{rid}{':' + key if key else ''}:{round(t * 1000)}"
+        # Deterministic, unique across restarts: chair, rule, device/signal, raise time in
+        # ms, and a count when the same alert raised again within that ms (time never goes
+        # back, so only the last episode of a key can share its ms).
         ak = _akey(rid, key)
+        ms = round(t * 1000)
+        aid = f"{ch.name}:{rid}{':' + key if key else ''}:{ms}"
+        last = ch.episodes.get(ak)
+        if last is not None and last[0] == ms:
+            last[1] += 1
+            aid += f"-{last[1]}"
+        else:
+            ch.episodes[ak] = [ms, 1]
         a = _Alert(aid, rid, key, pr, rule.kind, t, value, message)
         ch.alerts[ak] = a
         self._emit(ch, out, t, a, "raised", value, message)
@@ -530,14 +577,15 @@ class AlertEngine:
             # so) and `level` counts the escalations actually emitted (1, 2, ...).
             if not self._inhibited(ch, a.rule):
                 a.level += 1
+                value, now = self._current(ch, a)
                 self._emit(
                     ch,
                     out,
                     due,
                     a,
                     "escalated",
-                    a.value,
-                    f"{a.message} (unacknowledged, level {a.level})",
+                    value,
+                    f"{a.message} (unacknowledged, level {a.level}){now}",
                     level=a.level,
                 )
             if interval:
@@ -550,8 +598,9 @@ class AlertEngine:
                     "tech.bp_overdue",
                     due,
                     {"overdue_s": p["cycle_s"] + p["grace_s"], "deadline_t": due},
-                    f"No valid BP for {_n(p['cycle_s'] + p['grace_s'])} s "
-                    f"(NIBP cycle {_n(p['cycle_s'])} s + {_n(p['grace_s'])} s): measure BP",
+                    f"No valid BP for {duration(p['cycle_s'] + p['grace_s'])} "
+                    f"(NIBP cycle {duration(p['cycle_s'])} + {duration(p['grace_s'])}): "
+                    "measure BP",
                     out,
                 )
         elif name == T_MISSED:
@@ -581,7 +630,7 @@ class AlertEngine:
                     "tech.device_lost",
                     due,
                     {"device": dev, "after_s": rule.params["after_s"]},
-                    f"Device {dev}: link down for {_n(rule.params['after_s'])} s; "
+                    f"Device {dev}: link down for {duration(rule.params['after_s'])}; "
                     "check power and range",
                     out,
                     key=dev,
@@ -596,13 +645,34 @@ class AlertEngine:
                     "tech.sensor_off",
                     due,
                     {"signal": sig, "after_s": after},
-                    f"{_SIGNAL_NAME.get(sig, sig + ' sensor off')} for {_n(after)} s: "
+                    f"{_SIGNAL_NAME.get(sig, sig + ' sensor off')} for {duration(after)}: "
                     "check the sensor",
                     out,
                     key=sig,
                 )
         elif name in (T_DIS_OBS, T_DIS_SPO2):
             self._discharge(ch, due, out)
+
+    def _current(self, ch: _Chair, a: _Alert) -> tuple[Mapping[str, Any], str]:
+        """An escalation's value and message tail: the reading that raised the alert plus
+        the patient's current (last valid) reading of that signal."""
+        signal = _RULE_SIGNAL.get(a.rule)
+        cur = ch.current.get(signal) if signal is not None else None
+        if cur is None:
+            return a.value, ""
+        if signal == "bp":
+            t, s, d, m = cur
+            now: dict[str, Any] = {"t": t, "sys_mmHg": s, "dia_mmHg": d}
+            if m is not None:
+                now["map_mmHg"] = m
+            text = f"BP {_n(s)}/{_n(d)}" + (f" MAP {_n(m)}" if m is not None else "")
+        elif signal == "hr":
+            now = {"t": cur[0], "hr_bpm": cur[1]}
+            text = f"HR {_n(cur[1])} bpm"
+        else:
+            now = {"t": cur[0], "spo2_pct": cur[1]}
+            text = f"SpO2 {_n(cur[1])}%"
+        return {**a.value, "current": now}, f"; now {text}"
 
     # ------------------------------------------------------------------ BP
 
@@ -625,6 +695,7 @@ class AlertEngine:
                 )
             return
         assert sys_ is not None and dia is not None
+        ch.current["bp"] = [t, sys_, dia, mp]
         phase = ch.phase
         if phase == "baseline":
             ch.base_bp.append([sys_, dia])
@@ -690,7 +761,9 @@ class AlertEngine:
                 bs, bd = ch.baseline
                 meets = s - bs >= p["sys_rise_ge"] or d - bd >= p["dia_rise_ge"]
                 clears = s - bs < p["clear_sys_rise_lt"] and d - bd < p["clear_dia_rise_lt"]
-                base = f"over baseline {_n(bs)}/{_n(bd)}: {s - bs:+g}/{d - bd:+g}"
+                # Whole mmHg: `baseline 124/79: +44/+21`, not a 78.6667 mean.
+                rise = f"{signed_mmhg(s - bs)}/{signed_mmhg(d - bd)}"
+                base = f"over baseline {mmhg(bs)}/{mmhg(bd)}: {rise}"
                 return (
                     meets,
                     clears,
@@ -706,9 +779,13 @@ class AlertEngine:
                     terms = terms or s >= ch.baseline[0] + p["sys_rise_ge"]
                 meets = late and terms
                 text = (
-                    f"not declining {_n(p['after_dose_s'] / 60)} min after the dose "
+                    f"not declining {duration(p['after_dose_s'])} after the dose "
                     f"(sys >= {_n(p['sys_ge'])}"
-                    + (f" or baseline+{_n(p['sys_rise_ge'])}" if ch.baseline else "")
+                    + (
+                        f" or >= baseline {mmhg(ch.baseline[0])} + {_n(p['sys_rise_ge'])}"
+                        if ch.baseline
+                        else ""
+                    )
                     + f", or dia >= {_n(p['dia_ge'])})"
                 )
                 return meets, not meets, text, "declining"
@@ -820,7 +897,7 @@ class AlertEngine:
             "mean_dia_mmHg": round(md, 1),
             "readings": len(ch.base_bp),
         }
-        mean = f"{ms:.0f}/{md:.0f}"
+        mean = f"{mmhg(ms)}/{mmhg(md)}"
         if high and "bp.baseline_high" not in ch.alerts:
             self._raise(
                 ch,
@@ -885,6 +962,7 @@ class AlertEngine:
         )
         v = s.values.get(name)
         if s.valid and v is not None and valid_range[0] <= v <= valid_range[1]:
+            ch.current[signal] = [t, v]
             self._ts_eval(ch, t, v, signal, out)
         else:
             ch.invalid_samples += 1  # counted and skipped (clinical-rules.md)
@@ -953,7 +1031,7 @@ class AlertEngine:
                         t,
                         {signal + ("_bpm" if signal == "hr" else "_pct"): v, "since_t": cstart},
                         f"{label} {_n(v)}{unit} {op} {_n(cthr)}{unit} for "
-                        f"{_n(t - cstart)} s: cleared",
+                        f"{duration(t - cstart)}: cleared",
                         out,
                     )
             else:
@@ -981,7 +1059,7 @@ class AlertEngine:
             rid,
             t,
             {field: v, "since_t": start},
-            f"{label} {_n(v)}{unit} {op} {_n(thr)}{unit} for {_n(t - start)} s",
+            f"{label} {_n(v)}{unit} {op} {_n(thr)}{unit} for {duration(t - start)}",
             out,
         )
 
@@ -1060,6 +1138,7 @@ class AlertEngine:
             ch.baseline = None
             ch.session_bp = []
             ch.window_bp = False
+            self._restart_bp_runs(ch)
             return
         if act == "dose_start":
             if ch.phase != "baseline" or ch.session is None:
@@ -1120,13 +1199,22 @@ class AlertEngine:
         for name in (T_OVERDUE, T_MISSED, T_DIS_OBS, T_DIS_SPO2):
             ch.timers.pop(name, None)
         ch.recompute()
-        for rid in ("bp.rise", "bp.not_declining"):
-            ch.bp_runs.pop(rid, None)
+        self._restart_bp_runs(ch)
         ch.session = None
         ch.base_bp = []
         ch.baseline = None
         ch.session_bp = []
         ch.window_bp = False
+
+    @staticmethod
+    def _restart_bp_runs(ch: _Chair) -> None:
+        """Every BP confirmation and clear run restarts at session_start and session_end:
+        a reading of one patient never confirms (or clears) an alarm for the next. A
+        latched alert's held clear was such a clear run, so it is dropped too."""
+        ch.bp_runs.clear()
+        for a in ch.alerts.values():
+            if a.rule in BP_RULES:
+                a.held = False
 
     @staticmethod
     def _baseline_dict(ch: _Chair) -> dict[str, float] | None:
@@ -1174,23 +1262,31 @@ class AlertEngine:
         else:
             smax, dmax = p["sys_le"], p["dia_le"]
         bps = ch.session_bp
-        limit = f"{smax:.0f}/{dmax:.0f}"
+        limit = f"{mmhg(smax)}/{mmhg(dmax)}"
         if len(bps) < 2:
             return False, {"text": f"needs 2 valid BP <= {limit}"}
+        last = ", ".join(f"{_n(b[0])}/{_n(b[1])}" for b in bps)
         if not all(b[0] <= smax and b[1] <= dmax for b in bps):
-            return False, {
-                "text": "last BP "
-                + ", ".join(f"{_n(b[0])}/{_n(b[1])}" for b in bps)
-                + f" above {limit}"
-            }
+            return False, {"text": f"last BP {last} above {limit}"}
+        # Neither may meet the bp.not_declining terms, whatever the time: a pressure that
+        # would be "not declining" at 120 min is not one to go home with before it.
+        nd = self.rules["bp.not_declining"].params
+        if any(
+            b[0] >= nd["sys_ge"]
+            or b[1] >= nd["dia_ge"]
+            or (ch.baseline is not None and b[0] >= ch.baseline[0] + nd["sys_rise_ge"])
+            for b in bps
+        ):
+            terms = f"sys >= {_n(nd['sys_ge'])}"
+            if ch.baseline is not None:
+                terms += f" or >= baseline {mmhg(ch.baseline[0])} + {_n(nd['sys_rise_ge'])}"
+            return False, {"text": f"last BP {last}: {terms}, or dia >= {_n(nd['dia_ge'])}"}
         if ch.low_spo2_t is not None and t - ch.low_spo2_t < p["spo2_window_s"]:
             return False, {
-                "text": f"SpO2 < {_n(p['spo2_ge'])}% in the last {_n(p['spo2_window_s'] / 60)} min"
+                "text": f"SpO2 < {_n(p['spo2_ge'])}% in the last {duration(p['spo2_window_s'])}"
             }
         return True, {
-            "text": "observation time met, BP "
-            + ", ".join(f"{_n(b[0])}/{_n(b[1])}" for b in bps)
-            + f" <= {limit}",
+            "text": f"observation time met, BP {last} <= {limit}",
             "observation_met_t": met_t,
             "bp": [{"sys_mmHg": b[0], "dia_mmHg": b[1]} for b in bps],
         }

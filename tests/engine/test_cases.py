@@ -5,7 +5,9 @@ written by hand from clinical-rules.md (not from engine output).
 Compared per event: t, chair, rule, event, priority, kind, phase, level. alert_id is
 compared for consistency: expected.jsonl names each episode with a label ("A", "B", ...)
 and the engine's ids must map one-to-one onto the labels; `pending` carries null.
-An optional config.toml in the folder is passed as `--config`.
+An optional config.toml in the folder is passed as `--config`. An optional
+expected_stderr.txt lists, one per line, `LINE EVENT` of each session command replay must
+report as refused (`PATH:LINE: EVENT refused: reason` on stderr, exit code still 0).
 """
 
 from __future__ import annotations
@@ -25,14 +27,14 @@ FIELDS = ("t", "chair", "rule", "event", "priority", "kind", "phase", "level")
 CASE_DIRS = sorted(p for p in CASES.iterdir() if (p / "scenario.jsonl").exists())
 
 
-def _replay(case: Path, capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+def _replay(case: Path, capsys: pytest.CaptureFixture[str]) -> tuple[list[dict[str, Any]], str]:
     argv = ["replay", str(case / "scenario.jsonl")]
     if (case / "config.toml").exists():
         argv += ["--config", str(case / "config.toml")]
     rc = cli_main(argv)
     captured = capsys.readouterr()
     assert rc == 0, captured.err
-    return [json.loads(line) for line in captured.out.splitlines()]
+    return [json.loads(line) for line in captured.out.splitlines()], captured.err
 
 
 def _norm(d: dict[str, Any]) -> tuple[Any, ...]:
@@ -43,8 +45,16 @@ def _norm(d: dict[str, Any]) -> tuple[Any, ...]:
 
 @pytest.mark.parametrize("case", CASE_DIRS, ids=[p.name for p in CASE_DIRS])
 def test_case(case: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    got = _replay(case, capsys)
+    got, err = _replay(case, capsys)
     want = jsonl(case / "expected.jsonl")
+    refused = case / "expected_stderr.txt"
+    want_err = refused.read_text().split("\n") if refused.exists() else []
+    want_err = [w.split() for w in want_err if w.strip()]
+    err_lines = err.splitlines()
+    assert len(err_lines) == len(want_err), err
+    for line, (n, event) in zip(err_lines, want_err, strict=True):
+        prefix = f"{case / 'scenario.jsonl'}:{n}: {event} refused: "
+        assert line.startswith(prefix) and len(line) > len(prefix), (line, prefix)
     assert [_norm(g) for g in got] == [_norm(w) for w in want], "\n".join(
         json.dumps({k: g.get(k) for k in (*FIELDS, "alert_id")}) for g in got
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -116,3 +117,28 @@ def test_restart_through_json_gives_same_events(inputs: list[EngineInput], data:
     if cut == len(inputs) and inputs:
         rest = restored.advance(inputs[-1].t + 7200)
     assert [e.to_replay() for e in first + rest] == whole
+
+
+@SETTINGS
+@given(streams(), st.data())
+def test_stored_samples_change_nothing(inputs: list[EngineInput], data: Any) -> None:
+    """A stored record (a device's memory) feeds no rule: marking any samples `stored`
+    gives the events of the stream without them."""
+    marks = data.draw(st.lists(st.booleans(), min_size=len(inputs), max_size=len(inputs)))
+    marked = [
+        dataclasses.replace(ev, stored=True) if m and isinstance(ev, Sample) else ev
+        for ev, m in zip(inputs, marks, strict=True)
+    ]
+    live = [ev for ev in marked if not (isinstance(ev, Sample) and ev.stored)]
+    end = (inputs[-1].t if inputs else 0.0) + 7200
+
+    def events(stream: list[EngineInput]) -> list[dict[str, Any]]:
+        eng = AlertEngine()
+        out: list[AlertEvent] = []
+        for ev in stream:
+            out += eng.advance(ev.t, strict=True)
+            out += eng.feed(ev)
+        out += eng.advance(end)
+        return [e.to_replay() for e in out]
+
+    assert events(marked) == events(live)

@@ -24,6 +24,8 @@ EPISODES = [
     "discharge_iv_ketamine_spo2_window",
     "check_missed_esketamine",
     "bp_invalid_skipped_by_run",  # a BP run half-way through
+    "alert_id_unique_within_one_ms",  # the episode count of a millisecond survives
+    "same_t_ack_at_escalation",  # a cut between inputs of one t
 ]
 
 

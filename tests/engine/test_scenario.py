@@ -63,12 +63,13 @@ def test_events_map_to_engine_inputs() -> None:
     ]
     evs = parse_scenario(lines)
     assert [e.line for e in evs] == list(range(1, 9))
-    assert isinstance(evs[1], Bp) and evs[1].chair == "chair-1"
+    # One chair named (on session_start): every line plays on it (design.md section 5).
+    assert isinstance(evs[1], Bp) and evs[1].chair == "c7"
     got = [to_engine_input(e, t0=1000.0) for e in evs]
     assert got[0] == SessionCmd(1000.0, "c7", "start", protocol="iv-ketamine")
     assert got[1] == Sample(
         1001.0,
-        "chair-1",
+        "c7",
         "bp",
         Kind.BP,
         {"sys_mmHg": 120, "dia_mmHg": 80, "map_mmHg": 93, "pulse_bpm": 70},
@@ -78,8 +79,8 @@ def test_events_map_to_engine_inputs() -> None:
     assert isinstance(got[3], Sample) and got[3].contact is False
     assert isinstance(got[4], Sample) and got[4].contact is False
     assert got[4].values == {"spo2_pct": 97, "pulse_bpm": 71}
-    assert got[5] == Link(1005.0, "chair-1", "spo2", up=False)
-    assert got[6] == Ack(1006.0, "chair-1", rule="bp.severe")
+    assert got[5] == Link(1005.0, "c7", "spo2", up=False)
+    assert got[6] == Ack(1006.0, "c7", rule="bp.severe")
     assert got[7] is None
 
 
@@ -149,3 +150,108 @@ def test_replay_uses_chair_protocol_from_config(
 def test_load_scenario_reads_case_files() -> None:
     here = Path(__file__).parent / "cases" / "hr_high_for_300s" / "scenario.jsonl"
     assert len(load_scenario(here)) > 80
+
+
+# Bad input read from a file by the real CLI (issue 14): exit 65, one line
+# `PATH:LINE: reason`, never a traceback. Each entry: file bytes, line, reason part.
+NESTED = b"[" * 1000 + b"]" * 1000
+BAD_FILES = [
+    pytest.param(
+        b'{"t": 0, "event": "end"}\n' + NESTED + b"\n", 2, "not JSON", id="nested-brackets"
+    ),
+    pytest.param(
+        b'{"t": 0, "event": "hr", "hr": ' + NESTED + b"}\n", 1, "", id="nested-in-a-field"
+    ),
+    pytest.param(
+        # A form feed is not a line break: the bad line is line 3, not 4.
+        b'# page one\x0cpage two\n{"t": 0, "event": "end"}\n{"t": 1, "event": "nope"}\n',
+        3,
+        "unknown event 'nope'",
+        id="form-feed-keeps-line-numbers",
+    ),
+    pytest.param(
+        # Two chairs named: every line must name its chair (design.md section 5).
+        b'{"t": 0, "event": "session_start", "chair": "c1"}\n'
+        b'{"t": 1, "event": "bp", "sys": 120, "dia": 80}\n'
+        b'{"t": 2, "event": "session_start", "chair": "c2"}\n',
+        2,
+        "no chair, but the scenario names several",
+        id="several-chairs-line-without-chair",
+    ),
+    pytest.param(
+        b'{"t": 0, "event": "end"}\n{"t": 1, "event": "end", "by": "\xff"}\n',
+        2,
+        "not UTF-8",
+        id="not-utf8",
+    ),
+]
+
+
+def _replay_file(tmp_path: Path, data: bytes) -> subprocess.CompletedProcess[str]:
+    p = tmp_path / "s.jsonl"
+    p.write_bytes(data)
+    return subprocess.run(
+        [sys.executable, "-m", "monitord", "replay", str(p)], capture_output=True, text=True
+    )
+
+
+@pytest.mark.parametrize(("data", "line_no", "reason"), BAD_FILES)
+def test_replay_bad_file_exit_65_with_line(
+    tmp_path: Path, data: bytes, line_no: int, reason: str
+) -> None:
+    r = _replay_file(tmp_path, data)
+    assert r.returncode == 65, r.stderr
+    assert r.stdout == ""
+    (line,) = r.stderr.splitlines()
+    assert "Traceback" not in r.stderr
+    assert f"{tmp_path / 's.jsonl'}:{line_no}: {reason}" in line
+
+
+def test_raw_u2028_inside_a_json_string_is_valid(tmp_path: Path) -> None:
+    """Lines end at \\n only: a raw U+2028 (a line separator to str.splitlines) inside a
+    JSON string is valid JSON, and line numbers after it stay right."""
+    data = (
+        '{"t": 0, "event": "bp", "sys": 185, "dia": 100}\n'
+        '{"t": 10, "event": "bp", "sys": 185, "dia": 100}\n'
+        '{"t": 20, "event": "ack", "rule": "bp.severe", "by": "nurse\u2028two"}\n'
+        '{"t": 30, "event": "end"}\n'
+    ).encode()
+    r = _replay_file(tmp_path, data)
+    assert r.returncode == 0, r.stderr
+    got = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [(e["t"], e["event"]) for e in got] == [
+        (0.0, "pending"),
+        (10.0, "raised"),
+        (20.0, "acknowledged"),
+    ]
+    assert got[2]["by"] == "nurse\u2028two"
+    bad = data.replace(b'{"t": 30, "event": "end"}', b'{"t": 30, "event": "end", "x": 1}')
+    r = _replay_file(tmp_path, bad)
+    assert r.returncode == 65 and f"{tmp_path / 's.jsonl'}:4: end: x: unknown field" in r.stderr
+
+
+def test_one_named_chair_plays_every_line(tmp_path: Path) -> None:
+    r = _replay_file(
+        tmp_path,
+        b'{"t": 0, "event": "bp", "sys": 185, "dia": 100}\n'
+        b'{"t": 10, "event": "bp", "sys": 185, "dia": 100, "chair": "bed-4"}\n'
+        b'{"t": 20, "event": "end"}\n',
+    )
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(x)["chair"] for x in r.stdout.splitlines()] == ["bed-4", "bed-4"]
+
+
+def test_replay_reads_a_pipe(tmp_path: Path) -> None:
+    """Two passes over a pipe: the first spools it to disk, the second replays that."""
+    case = Path(__file__).parent / "cases" / "hr_high_for_300s" / "scenario.jsonl"
+    r = subprocess.run(
+        [sys.executable, "-m", "monitord", "replay", "/dev/stdin"],
+        input=case.read_text(),
+        capture_output=True,
+        text=True,
+    )
+    want = subprocess.run(
+        [sys.executable, "-m", "monitord", "replay", str(case)], capture_output=True, text=True
+    )
+    assert r.returncode == 0 and want.returncode == 0, r.stderr
+    assert r.stdout == want.stdout and r.stdout.count("\n") >= 2
