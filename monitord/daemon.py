@@ -71,7 +71,9 @@ Item = Reading | LinkChange | Command
 class DeviceStatus:
     id: str
     driver: str
-    link: str = "down"  # up | down
+    # up | down; "unknown" until the first report, so that the daemon's own "not connected
+    # yet" at start is a change the engine sees (it starts the device_lost timer).
+    link: str = "unknown"
     link_reason: str = ""
     readings: int = 0
     rejects: Counter[str] = field(default_factory=Counter)

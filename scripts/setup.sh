@@ -56,7 +56,7 @@ case "$mode" in
         # (headless) the report HTML in tests; systemd gives systemd-analyze for the
         # unit-file tests.
         need_debs python3-venv mosquitto mosquitto-clients influxdb victoria-metrics \
-                  poppler-utils chromium systemd
+                  poppler-utils chromium systemd faketime
         ensure_venv test
         exec .venv/bin/python -m pytest "$@"
         ;;
