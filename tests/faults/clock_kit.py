@@ -69,7 +69,11 @@ class FakeWall:
 
         r0, m0 = time.time(), time.monotonic()
         out = subprocess.run(
-            [sys.executable, "-c", probe], env=self.env(), capture_output=True, text=True, check=True
+            [sys.executable, "-c", probe],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=True,
         )
         wall, mono, _ = json.loads(out.stdout)
         r1, m1 = time.time(), time.monotonic()

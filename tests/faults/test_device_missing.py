@@ -11,19 +11,17 @@ Real daemon (`monitord run` subprocess), three oximeters on one chair:
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from monitord.models import Kind
 from simulators.base import SimEvent
 from simulators.pty import PtyPort
 from simulators.serial_sims import make_sim_device
 from tests.e2e.e2e_kit import DaemonProcess, Store
 from tests.faults.clock_kit import events, started, write_config
 from tests.kit import eventually
-
-from monitord.models import Kind
 
 AFTER_S = 30.0  # the rule's default: link down for 30 s
 
@@ -65,7 +63,7 @@ async def test_monitor_missing_at_start_raises_device_lost(tmp_path: Path) -> No
         feeding = False
         await feeder
         await ox.__aexit__(None, None, None)
-        assert not os.path.exists(tmp_path / "ox.tty")
+        assert not (tmp_path / "ox.tty").is_symlink()
         t_restart = time.time()
         daemon.start()
         await eventually(lambda: "ox" in lost(store), 90, "device_lost for ox after restart")
