@@ -128,3 +128,39 @@ async def test_wall_clock_steps_neither_fire_nor_stall_escalations(tmp_path: Pat
     assert behind[0]["level"] == after[-1]["level"] + 1
     assert after[-1]["t"] < behind[0]["t"] <= escalations(store)[-1]["t"]
     assert_steady(behind)
+
+
+async def test_chair_clock_follows_a_wall_step_when_no_timer_is_pending(tmp_path: Path) -> None:
+    """A Pi without RTC boots with a wrong wall clock and NTP steps it later: with no
+    alert timer pending (no session, no active alert) the chair clock catches up, so the
+    readings stored from then on carry the corrected time."""
+    wall = FakeWall(tmp_path)
+    sim = make_sim_device("masimo-ascii", symlink=tmp_path / "ox.tty", repeat=False)
+    cfg = write_config(tmp_path, {"ox": str(tmp_path / "ox.tty")})
+    store = Store(tmp_path / "outbox.sqlite")
+    daemon = FakeWallDaemon(cfg, tmp_path / "daemon.log", wall)
+    wall.set(-3 * 3600)  # booted 3 h behind
+    wall.check()
+
+    def received() -> list[float]:
+        rows = store._q("SELECT json_extract(body, '$[5]') FROM records WHERE type='reading'")
+        return [r[0] / 1e9 for r in rows]
+
+    async with sim:
+        with Feed(sim, 97.0):
+            try:
+                daemon.start()
+                await eventually(lambda: len(received()) >= 3, 30, "3 readings")
+                behind = received()
+                wall.set(0)  # NTP steps the clock right
+                await eventually(
+                    lambda: received()[-1] > time.time() - 60, 30, "readings on corrected time"
+                )
+                now_real = time.time()
+            finally:
+                daemon.stop()
+    log = daemon.output()
+    assert "Traceback" not in log, log
+    assert all(t < now_real - 3 * 3600 + 60 for t in behind), behind
+    assert received()[-1] <= now_real + 1
+    assert "wall clock stepped +10800 s; the chair clock followed" in log, log
