@@ -32,9 +32,12 @@ STEP_S = 2.0
 class WallClock:
     speed = 1.0
 
-    def __init__(self, floor: float | None = None) -> None:
+    def __init__(self, floor: object = None) -> None:
         wall = time.time()
-        self._base = wall if floor is None else max(wall, floor)
+        self._base = wall
+        # `floor` comes from the store: anything but a finite number is no floor.
+        if isinstance(floor, int | float) and math.isfinite(floor):
+            self._base = max(wall, float(floor))
         self._m0 = time.monotonic()
         self._said = 0.0  # the wall-clock offset last reported by `follow`
 
