@@ -12,7 +12,8 @@ Date Time (org.bluetooth.characteristic.date_time, 7 bytes, used by 0x2A35/0x2A3
          | year LE | month| day| hour| minute| second|
          +---------+------+----+-----+-------+-------+
     year 0, month 0 or day 0 = "not known". The value has no time zone: we read it as UTC
-    and let `authoritative_time` (clinical-rules.md) prefer the receive time when it is off.
+    and let `authoritative_time` prefer the receive time for `measured_at` when it is off
+    (the alert engine never runs on it: clinical-rules.md "Delivery of alarms").
 """
 
 from __future__ import annotations

@@ -39,8 +39,9 @@ TEST_DATA or DEMO_DATA set is reported with `valid: false` and the state's names
 unit the kind cannot have is nulled and flagged `unit_0xNNNN`, never passed on as a number.
 
 Time: an observation's NOM_ATTR_TIME_STAMP_ABS (NIBP carries the time of its measurement)
-or else the poll result's abs_time_stamp is the device time; the reading's event time is
-`authoritative_time(device_time, ctx.now())`. A repeated poll of the same numeric with
+or else the poll result's abs_time_stamp is the device time; the reading's `measured_at`
+is `authoritative_time(device_time, ctx.now())` (the alert engine runs on the receive
+time, `received_at`). A repeated poll of the same numeric with
 the same device time stamp (NIBP between measurements) is not a new reading.
 """
 

@@ -9,6 +9,8 @@ State machine (one per configured device, runs until cancelled):
       +---- BACKOFF <----+---------------------+  (ctx.link(False, reason) when it was up,
                                                    or on the first failure after start)
 
+- Silence is judged on the line, not on the daemon: when the silence timer fires while
+  bytes wait in the port (the daemon itself was stalled), they are read first.
 - The configured path is resolved again on every open, so a stable
   `/dev/serial/by-id/...` link (or any symlink) that now points at a new tty is followed.
 - Ports are opened exclusively (pyserial `exclusive=True`, an advisory flock) so two
@@ -113,10 +115,17 @@ class _StreamLink:
         if self.lost_reason:
             raise LinkLost(self.lost_reason)
         try:
-            data = await asyncio.wait_for(self._reader.read(READ_CHUNK), self._silence)
-        except TimeoutError:
-            self.lost_reason = f"silent for {self._silence:g} s"
-            raise LinkLost(self.lost_reason) from None
+            while True:
+                try:
+                    data = await asyncio.wait_for(self._reader.read(READ_CHUNK), self._silence)
+                    break
+                except TimeoutError:
+                    # After a stall of the daemon itself (SIGSTOP, swapping) the silence
+                    # timer fires before the loop looks at the port: bytes waiting are the
+                    # device talking, and closing the port now would flush them away.
+                    if not self._buffered():
+                        self.lost_reason = f"silent for {self._silence:g} s"
+                        raise LinkLost(self.lost_reason) from None
         except (OSError, serial.SerialException) as e:
             self.lost_reason = f"read error: {e}"
             raise LinkLost(self.lost_reason) from e
@@ -129,6 +138,16 @@ class _StreamLink:
             self.got_bytes = True
             self._on_first()
         return data
+
+    def _buffered(self) -> bool:
+        """Bytes received but not read yet (in the stream or the kernel's port buffer)."""
+        if getattr(self._reader, "_buffer", None):
+            return True
+        port = self._writer.transport.get_extra_info("serial")
+        try:
+            return bool(port is not None and port.in_waiting)
+        except (OSError, serial.SerialException):
+            return False  # a dead port has nothing for us: the next read says why
 
     async def write(self, data: bytes) -> None:
         if self.lost_reason:

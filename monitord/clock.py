@@ -1,8 +1,17 @@
-"""Chair clocks. Real chairs run on wall time; simulated chairs on a virtual clock.
+"""Chair clocks. Real chairs run on the daemon's receive time; simulated chairs on a
+virtual clock.
 
 The alert engine never reads a clock: the chair task asks its clock what time it is and
 feeds that to the engine as a tick. `now()` stamps readings (through the device context);
 `horizon()` is the latest time up to which engine timers may fire.
+
+A real chair's clock (`WallClock`) is anchored once on the wall clock and then advanced by
+the monotonic clock only (clinical-rules.md "Delivery of alarms"): a wall-clock step (NTP,
+a Pi without RTC that boots with a wrong time, an operator) neither fires timers early nor
+stalls them. It never goes back, also across restarts: it starts no earlier than the last
+time the chair recorded (`floor`). It catches up with a wall clock that stepped forward
+only while the chair has no timer pending (`follow`), where a jump can fire nothing; see
+docs/reliability.md for what stored timestamps get meanwhile.
 
 A simulated chair (design.md section 2) runs `speed` times faster than wall time from
 `start`. The scenario player keeps it exact: it announces the next scenario event's time,
@@ -16,19 +25,52 @@ from __future__ import annotations
 import math
 import time
 
+#: A difference between the wall clock and a chair clock above this is a step, not drift.
+STEP_S = 2.0
+
 
 class WallClock:
     speed = 1.0
 
+    def __init__(self, floor: object = None) -> None:
+        wall = time.time()
+        self._base = wall
+        # `floor` comes from the store: anything but a finite number is no floor.
+        if isinstance(floor, int | float) and math.isfinite(floor):
+            self._base = max(wall, float(floor))
+        self._m0 = time.monotonic()
+        self._said = 0.0  # the wall-clock offset last reported by `follow`
+
     def now(self) -> float:
-        return time.time()
+        return self._base + (time.monotonic() - self._m0)
 
     def horizon(self) -> float:
-        return time.time()
+        return self.now()
 
     def wall_delay(self, t: float) -> float:
         """Wall seconds until the clock reaches `t`."""
-        return max(0.0, t - time.time())
+        return max(0.0, t - self.now())
+
+    def follow(self, idle: bool) -> str | None:
+        """Check the wall clock against this clock; with `idle` (no engine timer pending,
+        so a jump fires nothing) catch up with a wall clock that is ahead. Returns a line
+        to log once per step, else None."""
+        off = time.time() - self.now()
+        if abs(off) <= STEP_S:
+            self._said = 0.0
+            return None
+        if off > 0 and idle:
+            self._base += off
+            self._said = 0.0
+            return f"wall clock stepped {off:+.0f} s; the chair clock followed (no timer pending)"
+        if abs(off - self._said) <= STEP_S:
+            return None
+        self._said = off
+        return (
+            f"wall clock is {off:+.0f} s off the chair clock; alert timers keep running on "
+            "the chair clock, and so do timestamps"
+            + (" until no alert timer is pending" if off > 0 else " (it never goes back)")
+        )
 
 
 class SimClock:
@@ -65,3 +107,7 @@ class SimClock:
     def free_delay(self, t: float) -> float:
         """Wall seconds until the free-running virtual time reaches `t` (for the player)."""
         return max(0.0, (t - self._free()) / self.speed)
+
+    def follow(self, idle: bool) -> str | None:
+        """Virtual time follows no wall clock."""
+        return None

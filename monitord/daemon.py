@@ -71,7 +71,9 @@ Item = Reading | LinkChange | Command
 class DeviceStatus:
     id: str
     driver: str
-    link: str = "down"  # up | down
+    # up | down; "unknown" until the first report, so that the daemon's own "not connected
+    # yet" at start is a change the engine sees (it starts the device_lost timer).
+    link: str = "unknown"
     link_reason: str = ""
     readings: int = 0
     stored: int = 0  # of `readings`: records pushed from the device's memory (history)
@@ -195,6 +197,9 @@ class ChairRuntime:
     async def run(self) -> None:
         while True:
             self.last_beat = time.monotonic()
+            # A wall-clock step moves no timer; the chair clock catches up when idle.
+            if msg := self.clock.follow(self.engine.next_deadline(self.cfg.id) is None):
+                log.warning(f"{self.cfg.id}: {msg}")
             deadline = self.engine.next_deadline()
             timeout = 1.0  # heartbeat for the watchdog
             if deadline is not None:
@@ -306,6 +311,8 @@ class ChairRuntime:
         now = time.monotonic()
         if events or sessions or now - self._last_snapshot > SNAPSHOT_EVERY_S:
             ob.put_state(f"engine/{self.cfg.id}", self.engine.snapshot(), commit=False)
+            if isinstance(self.clock, WallClock):  # the next start's clock begins no earlier
+                ob.put_state(f"clock/{self.cfg.id}", self.clock.now(), commit=False)
             self._last_snapshot = now
         if self.history.dirty:  # in the same transaction as the BP reading itself
             ob.put_state(f"bp-seen/{self.cfg.id}", self.history.seen_keys(), commit=False)
@@ -418,13 +425,16 @@ class Daemon:
             # A real chair resumes its alarms across a restart; a simulated chair replays its
             # scenario from the start on a fresh virtual clock, so it starts afresh too.
             snap = None if c.simulated else self.outbox.get_state(f"engine/{c.id}")
+            clock: WallClock | SimClock = (
+                SimClock(sim_start, c.speed)
+                if c.simulated
+                else WallClock(floor=self.outbox.get_state(f"clock/{c.id}"))
+            )
             if snap:
                 engine = AlertEngine.restore(snap, self.rules)
+                engine.resume(clock.now())  # escalations missed while down: not replayed
             else:
                 engine = AlertEngine(self.rules, {c.id: c.protocol})
-            clock: WallClock | SimClock = (
-                SimClock(sim_start, c.speed) if c.simulated else WallClock()
-            )
             self.chairs[c.id] = ChairRuntime(c, self, engine, clock)
 
     # -- results ---------------------------------------------------------------------
@@ -637,6 +647,8 @@ class Daemon:
             if batch or chair.history.holding:
                 chair.process(batch)
             self.outbox.put_state(f"engine/{chair.cfg.id}", chair.engine.snapshot())
+            if isinstance(chair.clock, WallClock):
+                self.outbox.put_state(f"clock/{chair.cfg.id}", chair.clock.now())
             self.outbox.put_state(f"bp-seen/{chair.cfg.id}", chair.history.seen_keys())
         self.write_status()
         # 3. the MQTT sink publishes `offline` when it is cancelled, next (bounded to 2 s)

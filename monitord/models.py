@@ -55,8 +55,12 @@ class Reading:
     device: str
     kind: Kind
     values: Mapping[str, float | None]
-    measured_at: datetime  # aware UTC; event time used by the alert engine
-    received_at: datetime  # aware UTC; when the transport handed us the bytes
+    # aware UTC; when it was measured (`authoritative_time`): stored, reported, the
+    # InfluxDB timestamp; never the alert engine's clock.
+    measured_at: datetime
+    # aware UTC; the daemon's receive time (the chair clock, monotonic-anchored): the
+    # alert engine's event time.
+    received_at: datetime
     valid: bool = True
     flags: tuple[str, ...] = ()  # named status flags, e.g. "cuff_error", "probe_off"
     contact: bool | None = None  # HR sensor contact / SpO2 probe on; None = not reported
@@ -70,7 +74,7 @@ class Reading:
 
     @property
     def t(self) -> float:
-        """Event time in epoch seconds (what the alert engine runs on)."""
+        """Measurement time in epoch seconds (reports); the engine uses `received_at`."""
         return self.measured_at.timestamp()
 
     def to_json(self) -> dict[str, Any]:
@@ -92,10 +96,12 @@ class Reading:
 def authoritative_time(
     device_time: datetime | None, received_at: datetime, max_skew_s: float = 300.0
 ) -> datetime:
-    """Pick the timestamp to trust (clinical-rules.md, last paragraph).
+    """The measurement time to record (`measured_at`: reports, InfluxDB timestamps).
 
     The device clock is used when it is set and within `max_skew_s` of the receive time;
-    otherwise the receive time is authoritative.
+    otherwise the receive time. Never the alert engine's clock, which is the receive
+    time alone (clinical-rules.md "Delivery of alarms"): a device clock minutes off must
+    not move the timers of the other devices.
     """
     if device_time is None:
         return received_at

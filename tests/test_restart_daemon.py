@@ -4,6 +4,7 @@ neither forgets an active alarm nor re-raises it as new (a real chair on a pty).
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,15 +29,21 @@ def config(tmp: Path, port: str) -> Config:
 
 
 async def play(daemon: Daemon, sim: object, start: datetime, offsets: list[int]) -> None:
-    """Send SpO2 80 % lines stamped start+offset (the monitor's clock), until each arrived."""
+    """Send SpO2 80 % lines stamped start+offset (the monitor's clock), until each arrived,
+    as far apart in wall time as their offsets: the engine runs on the daemon's receive
+    time, not on the monitor's clock (clinical-rules.md "Delivery of alarms")."""
     ox = daemon.chairs["chair-9"].devices["ox"]
     chair = daemon.chairs["chair-9"]
+    prev: tuple[float, int] | None = None  # (monotonic arrival, offset) of the last line
     for off in offsets:
+        if prev is not None:
+            await asyncio.sleep(max(0.0, prev[0] + (off - prev[1]) + 0.05 - time.monotonic()))
         at = start + timedelta(seconds=off)
         for _ in range(50):  # the first lines may precede the transport's open()
             n = ox.readings
             await sim.send(SimEvent(Kind.SPO2, {"spo2_pct": 80, "pulse_bpm": 70}), at)  # type: ignore[attr-defined]
             if await chair.wait_for(lambda n=n: ox.readings > n, 0.3):
+                prev = (time.monotonic(), off)
                 break
         else:
             raise AssertionError(f"line at +{off}s never arrived")

@@ -456,6 +456,31 @@ class AlertEngine:
             eng.chairs[name] = _Chair.from_dict(name, d)
         return eng
 
+    def resume(self, t: float) -> None:
+        """After a restore at `t` (a daemon restart), re-plan the timers that fell due
+        while the daemon was down (clinical-rules.md "Delivery of alarms"). Missed
+        escalations are not replayed: the next one is due one interval after `t`, its
+        level counting on. A link or sensor wait starts again at `t` (nothing is known of
+        the device until it reports). Any other deadline (overdue BP, missed check,
+        discharge check) fires at `t`, so nothing it raises escalates in a burst."""
+        for ch in self.chairs.values():
+            for name, timer in ch.timers.items():
+                if timer[0] >= t:
+                    continue  # not missed: keeps its deadline
+                if name.startswith("esc|"):
+                    a = ch.alerts.get(name[4:])
+                    step: float | None = 0.0
+                    if a is not None:
+                        r = self.rules[a.rule]
+                        step = ESCALATE_S[a.priority] if r.escalate_by_priority else r.escalate_s
+                    timer[0] = t + (step or 0.0)
+                elif name.startswith(("lost|", "sensor|")):
+                    rid = "tech.device_lost" if name.startswith("lost|") else "tech.sensor_off"
+                    timer[0] = t + float(self.rules[rid].params["after_s"])
+                else:
+                    timer[0] = t
+            ch.recompute()
+
     # ------------------------------------------------------------------ events
 
     def _emit(

@@ -65,8 +65,11 @@ EngineInput = Sample | SessionCmd | Ack | Link
 
 
 def sample_from_reading(r: Reading) -> Sample:
+    """The engine runs on the daemon's receive time, never on a device's clock
+    (clinical-rules.md "Delivery of alarms"): two devices with different clocks must not
+    fire each other's timers. A simulated chair stamps receive time on its virtual clock."""
     return Sample(
-        t=r.measured_at.timestamp(),
+        t=r.received_at.timestamp(),
         chair=r.chair,
         device=r.device,
         kind=r.kind,

@@ -1,0 +1,166 @@
+"""Issue 12 defect 4: wall-clock steps neither fire nor stall alert timers, and
+escalations missed while the daemon was down are not replayed.
+
+Real daemon (`monitord run` subprocess) under a steppable wall clock (`FakeWall`:
+libfaketime steps CLOCK_REALTIME, CLOCK_MONOTONIC runs on), one oximeter at SpO2 80 %
+(spo2.very_low, high, shortened to 1 s and escalating every 2 s by `[alerts]` overrides,
+so a 1-h step would be 1,800 escalations). The oximeter's own clock is the real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from monitord.models import Kind
+from simulators.base import SimEvent
+from simulators.serial_sims import make_sim_device
+from tests.e2e.e2e_kit import Store
+from tests.faults.clock_kit import FakeWall, FakeWallDaemon, events, started, write_config
+from tests.kit import eventually
+
+ESC_S = 2.0
+ALERTS = f"""
+[alerts."spo2.very_low"]
+for_s = 1
+escalate_s = {ESC_S:g}
+"""
+
+
+class Feed:
+    """One SpO2 line per wall second at `spo2`, stamped with the real time."""
+
+    def __init__(self, sim: Any, spo2: float) -> None:
+        self.sim, self.spo2 = sim, spo2
+        self.task: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        while True:
+            ev = SimEvent(Kind.SPO2, {"spo2_pct": self.spo2, "pulse_bpm": 70})
+            await self.sim.send(ev, datetime.now(UTC))
+            await asyncio.sleep(1.0)
+
+    def __enter__(self) -> Feed:
+        self.task = asyncio.get_running_loop().create_task(self.run())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.task is not None
+        self.task.cancel()
+
+
+def escalations(store: Store) -> list[dict[str, Any]]:
+    return events(store, "spo2.very_low", "escalated")
+
+
+async def more_escalations(store: Store, n: int, what: str) -> list[dict[str, Any]]:
+    have = len(escalations(store))
+    await eventually(lambda: len(escalations(store)) >= have + n, 30, what)
+    return escalations(store)[have:]
+
+
+def assert_steady(esc: list[dict[str, Any]]) -> None:
+    """Consecutive levels, one interval apart in event time: no burst, no gap."""
+    for a, b in itertools.pairwise(esc):
+        assert b["level"] == a["level"] + 1, (a, b)
+        assert abs(b["t"] - a["t"] - ESC_S) < 1e-6, (a, b)
+
+
+async def test_wall_clock_steps_neither_fire_nor_stall_escalations(tmp_path: Path) -> None:
+    wall = FakeWall(tmp_path)
+    wall.check()
+    sim = make_sim_device("masimo-ascii", symlink=tmp_path / "ox.tty", repeat=False)
+    cfg = write_config(tmp_path, {"ox": str(tmp_path / "ox.tty")}, ALERTS)
+    store = Store(tmp_path / "outbox.sqlite")
+    daemon = FakeWallDaemon(cfg, tmp_path / "daemon.log", wall)
+    async with sim:
+        with Feed(sim, 80.0):
+            try:
+                daemon.start()
+                await more_escalations(store, 2, "2 escalations")
+                before = escalations(store)
+                # +1 h (NTP): the old engine fired 1,800 escalations at once.
+                wall.set(3600)
+                wall.check()
+                plus = await more_escalations(store, 3, "3 escalations after +1 h")
+                # -1 h: the old engine fired nothing for an hour.
+                wall.set(-3600)
+                wall.check()
+                minus = await more_escalations(store, 3, "3 escalations after -1 h")
+                live = escalations(store)
+                # Down for 2 h (the wall clock says so at the next start).
+                daemon.stop()
+                stop_real = time.time()
+                wall.set(7200)
+                daemon.start()
+                after = await more_escalations(store, 3, "3 escalations after the restart")
+                start2 = started(store)
+                # Restarted with the wall clock 1 h behind (a Pi without RTC after a power
+                # cut): the chair clock starts no earlier than it had got to.
+                daemon.stop()
+                wall.set(-3600)
+                daemon.start()
+                behind = await more_escalations(store, 3, "3 escalations, clock behind")
+            finally:
+                daemon.stop()
+
+    log = daemon.output()
+    assert "Traceback" not in log, log
+    raised = events(store, "spo2.very_low", "raised")
+    assert len(raised) == 1, raised  # one episode throughout, across both restarts
+    assert {e["alert_id"] for e in escalations(store)} == {raised[0]["alert_id"]}
+    # Live: steps move no timer. One steady series, on the monotonic-anchored clock.
+    assert_steady(live)
+    assert live[0]["level"] == 1 and len(live) == len(before) + len(plus) + len(minus)
+    assert live[-1]["t"] <= stop_real + 1  # the engine never followed the +1 h step
+    assert "wall clock is +3600 s off the chair clock" in log
+    # Restart after 2 h down: nothing replayed; the next one is due one interval after
+    # the start, the level counting on.
+    assert after[0]["level"] == live[-1]["level"] + 1
+    assert start2 + ESC_S - 1 <= after[0]["t"] <= start2 + ESC_S + 1, (start2, after[0])
+    assert_steady(after)
+    # Restart with the wall clock behind: escalation goes on (level counting on) at once,
+    # not an hour later.
+    assert behind[0]["level"] == after[-1]["level"] + 1
+    assert after[-1]["t"] < behind[0]["t"] <= escalations(store)[-1]["t"]
+    assert_steady(behind)
+
+
+async def test_chair_clock_follows_a_wall_step_when_no_timer_is_pending(tmp_path: Path) -> None:
+    """A Pi without RTC boots with a wrong wall clock and NTP steps it later: with no
+    alert timer pending (no session, no active alert) the chair clock catches up, so the
+    readings stored from then on carry the corrected time."""
+    wall = FakeWall(tmp_path)
+    sim = make_sim_device("masimo-ascii", symlink=tmp_path / "ox.tty", repeat=False)
+    cfg = write_config(tmp_path, {"ox": str(tmp_path / "ox.tty")})
+    store = Store(tmp_path / "outbox.sqlite")
+    daemon = FakeWallDaemon(cfg, tmp_path / "daemon.log", wall)
+    wall.set(-3 * 3600)  # booted 3 h behind
+    wall.check()
+
+    def received() -> list[float]:
+        rows = store._q("SELECT json_extract(body, '$[5]') FROM records WHERE type='reading'")
+        return [r[0] / 1e9 for r in rows]
+
+    async with sim:
+        with Feed(sim, 97.0):
+            try:
+                daemon.start()
+                await eventually(lambda: len(received()) >= 3, 30, "3 readings")
+                behind = received()
+                wall.set(0)  # NTP steps the clock right
+                await eventually(
+                    lambda: received()[-1] > time.time() - 60, 30, "readings on corrected time"
+                )
+                now_real = time.time()
+            finally:
+                daemon.stop()
+    log = daemon.output()
+    assert "Traceback" not in log, log
+    assert all(t < now_real - 3 * 3600 + 60 for t in behind), behind
+    assert received()[-1] <= now_real + 1
+    assert "wall clock stepped +10800 s; the chair clock followed" in log, log
