@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -37,9 +38,11 @@ from monitord.engine.inputs import Ack, Link, SessionCmd, sample_from_reading
 from monitord.engine.rules import RuleSet
 from monitord.log import FailureLog
 from monitord.models import AlertEvent, Reading, SessionEvent, iso, utc
-from monitord.outbox import Outbox
 from monitord.sdnotify import Notifier, watchdog_interval_s
+from monitord.storeguard import APPLIED_NOT_STORED, REFUSED_STORE_FULL, StoreBatch, StoreGuard
+from monitord.storeopen import lock_store, open_store
 from monitord.supervisor import Supervisor, TaskState
+from monitord.techalarm import TechAlarms
 
 log = logging.getLogger("monitord")
 
@@ -206,7 +209,8 @@ class ChairRuntime:
             self.process(batch)
 
     def process(self, batch: list[Item]) -> None:
-        ob = self.daemon.outbox
+        store = self.daemon.store
+        out = StoreBatch(self.cfg.id)
         events: list[AlertEvent] = []
         sessions: list[SessionEvent] = []
         readings: list[Reading] = []
@@ -223,7 +227,7 @@ class ChairRuntime:
                 sess = self.engine.session(self.cfg.id)
                 sid = sess["session_id"] if sess else None
                 if run and sid != run_sess:
-                    ob.add_readings(run, {self.cfg.id: run_sess})
+                    out.runs.append((run, run_sess))
                     run = []
                 run_sess = sid
                 run.append(item)
@@ -245,6 +249,13 @@ class ChairRuntime:
                 )
                 events += self.engine.feed(Link(item.t, self.cfg.id, item.device, item.up))
             else:
+                if store.holding:
+                    # The store cannot take it now: refused unapplied and answered at once,
+                    # never left waiting on the disk (monitord/storeguard.py).
+                    log.warning(f"{self.cfg.id}: command refused: {REFUSED_STORE_FULL}")
+                    if item.reply is not None and not item.reply.done():
+                        item.reply.set_result(REFUSED_STORE_FULL)
+                    continue
                 inp = item.engine_input
                 before = self.engine.session(self.cfg.id)
                 evs, err = self.engine.feed_checked(inp)
@@ -270,32 +281,50 @@ class ChairRuntime:
             events += self.engine.advance(horizon)
             self.ticked_to = horizon
         if run:
-            ob.add_readings(run, {self.cfg.id: run_sess})
+            out.runs.append((run, run_sess))
         if not batch and not events:
             # A heartbeat or a timer with nothing to say: nothing to store or show, but the
             # clock moved (the scenario player may be waiting for that).
             asyncio.get_running_loop().create_task(self._notify())
             return
-        if events:
-            ob.add_alert_events(events)
-        if sessions:
-            ob.add_session_events(sessions)
+        out.events, out.sessions = events, sessions
         now = time.monotonic()
         if events or sessions or now - self._last_snapshot > SNAPSHOT_EVERY_S:
-            ob.put_state(f"engine/{self.cfg.id}", self.engine.snapshot(), commit=False)
+            out.state[f"engine/{self.cfg.id}"] = self.engine.snapshot()
             self._last_snapshot = now
         if self._bp_seen_dirty:  # in the same transaction as the BP reading itself
-            ob.put_state(f"bp-seen/{self.cfg.id}", list(self.bp_seen), commit=False)
+            out.state[f"bp-seen/{self.cfg.id}"] = list(self.bp_seen)
             self._bp_seen_dirty = False
-        ob.commit()
-        # Durable from here on: show it to the world.
-        self.daemon.after_commit(self, readings, events, sessions)
-        for fut, err in replies:
-            if not fut.done():
-                fut.set_result(err)
+
+        def stored() -> None:
+            # Durable from here on: show it to the world.
+            self.daemon.after_commit(self, readings, events, sessions)
+            for fut, err in replies:
+                if not fut.done():
+                    fut.set_result(err)
+
+        out.done = stored
+        if not store.write(out):
+            self._held(events, replies)
         self.processed += len(batch)
         if batch or events:
             asyncio.get_running_loop().create_task(self._notify())
+
+    def _held(
+        self, events: list[AlertEvent], replies: list[tuple[asyncio.Future[str | None], str | None]]
+    ) -> None:
+        """The store could not take this batch (held in memory, monitord/storeguard.py):
+        its alarms still show live; its commands are answered now."""
+        for fut, err in replies:
+            if not fut.done():
+                fut.set_result(err or APPLIED_NOT_STORED)
+        if events:
+            self.active = self.engine.active(self.cfg.id)
+            if self.daemon.mqtt is not None:
+                self.daemon.mqtt.set_active(self.cfg.id, self.active, self.clock.now())
+            if self.daemon.console is not None:
+                for e in events:
+                    self.daemon.console(_fmt_event(e) + " (NOT STORED YET)")
 
     def _seen_bp(self, r: Reading) -> bool:
         """True if this device-stamped BP measurement was already taken (then it is
@@ -359,7 +388,18 @@ class Daemon:
         self.stop_when_played = stop_when_played
         self.restart_backoff_s = restart_backoff_s
         self.stop_event = asyncio.Event()
-        self.outbox = Outbox(Path(cfg.storage.path), cfg.storage)
+        # One daemon per store (exit 75 otherwise), then a usable store whatever the file
+        # holds (monitord/storeopen.py); technical alarms are kept beside it.
+        self.alarms = TechAlarms(console)
+        self.store_lock = lock_store(Path(cfg.storage.path))
+        try:
+            self.alarms.attach(Path(cfg.storage.path))
+            self.outbox = open_store(cfg.storage, self.alarms)
+        except BaseException:
+            self.store_lock.release()
+            self.alarms.close()
+            raise
+        self.store = StoreGuard(self.outbox, self.alarms)
         self.rules = RuleSet.from_overrides(cfg.alerts)
         self.chairs: dict[str, ChairRuntime] = {}
         self.sinks: list[Any] = []
@@ -416,10 +456,15 @@ class Daemon:
 
     def write_status(self) -> None:
         self._status_written = time.monotonic()
-        for c in self.chairs.values():
-            self.outbox.put_state(f"chair/{c.cfg.id}", c.status(), commit=False)
-        self.outbox.put_state("daemon", self.status(), commit=False)
-        self.outbox.commit()
+        if self.store.holding:
+            return  # the disk is full: status shows the alarm side file instead
+
+        def put() -> None:
+            for c in self.chairs.values():
+                self.outbox.put_state(f"chair/{c.cfg.id}", c.status(), commit=False)
+            self.outbox.put_state("daemon", self.status(), commit=False)
+
+        self.store.try_write(put)
 
     def status(self) -> dict[str, Any]:
         """The `daemon` state: who is running and how its supervised tasks are doing."""
@@ -449,7 +494,9 @@ class Daemon:
         crashed = sum(t.state == "backoff" for t in self.crashes)
         return (
             f"{len(self.chairs)} chair(s), {up}/{total} device link(s) up, "
-            f"{active} active alert(s)" + (f", {crashed} task(s) restarting" if crashed else "")
+            f"{active} active alert(s)"
+            + (f", {crashed} task(s) restarting" if crashed else "")
+            + (f"; {self.alarms.summary()}" if self.alarms.active else "")
         )
 
     def _on_crash(self, st: TaskState) -> None:
@@ -527,7 +574,10 @@ class Daemon:
         except* _Stopped:
             pass
         finally:
+            self.store.close_report()
             self.outbox.close()
+            self.store_lock.release()
+            self.alarms.close()
             self.notifier.close()
 
     async def _start(self, sup: Supervisor) -> None:
@@ -552,6 +602,7 @@ class Daemon:
             influx = InfluxSink(self.cfg.influx, self.cfg.site.id, self.outbox)
             self.sinks.append(influx)
             sup.spawn("sink:influx", influx.run)
+        sup.spawn("store", lambda: self.store.run(self.cfg.storage.prune_interval_s))
         for chair in self.chairs.values():
             sup.spawn(f"chair:{chair.cfg.id}", chair.run)
             if self.mqtt is not None:
@@ -590,10 +641,14 @@ class Daemon:
                 batch.append(chair.queue.get_nowait())
             if batch:
                 chair.process(batch)
-            self.outbox.put_state(f"engine/{chair.cfg.id}", chair.engine.snapshot())
-            self.outbox.put_state(f"bp-seen/{chair.cfg.id}", list(chair.bp_seen))
+            if self.store.flush():
+                self.store.try_write(functools.partial(self._put_snapshot, chair))
         self.write_status()
         # 3. the MQTT sink publishes `offline` when it is cancelled, next (bounded to 2 s)
+
+    def _put_snapshot(self, chair: ChairRuntime) -> None:
+        self.outbox.put_state(f"engine/{chair.cfg.id}", chair.engine.snapshot(), commit=False)
+        self.outbox.put_state(f"bp-seen/{chair.cfg.id}", list(chair.bp_seen), commit=False)
 
     async def _watchdog(self) -> None:
         interval = watchdog_interval_s()
