@@ -380,6 +380,7 @@ class Outbox:
         # Recent t_ns per series, to keep timestamps unique (see module docstring).
         self._recent: dict[tuple[str, ...], deque[int]] = {}
         self._recent_sets: dict[tuple[str, ...], set[int]] = {}
+        self._ns_journal: list[tuple[tuple[str, ...], int, int | None]] = []
 
     # -- schema --------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -439,6 +440,9 @@ class Outbox:
     def _end_tx(self, rollback: bool = False) -> None:
         try:
             self._db.execute("ROLLBACK" if rollback else "COMMIT")
+            if rollback:
+                self._undo_unique_ns()
+            self._ns_journal.clear()
         finally:
             self._in_tx = False
             if not self._tx_full:
@@ -458,6 +462,7 @@ class Outbox:
         """Abandon the open transaction (after a failed write: SQLite may or may not have
         rolled it back itself on a full disk)."""
         try:
+            self._undo_unique_ns()
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
         finally:
@@ -500,9 +505,23 @@ class Outbox:
             t_ns += 1
         dq.append(t_ns)
         seen.add(t_ns)
+        evicted = None
         if len(dq) > 256:
-            seen.discard(dq.popleft())
+            evicted = dq.popleft()
+            seen.discard(evicted)
+        # Undone by rollback(): a retried write (full disk) must get the same stamps.
+        self._ns_journal.append((key, t_ns, evicted))
         return t_ns
+
+    def _undo_unique_ns(self) -> None:
+        for key, t_ns, evicted in reversed(self._ns_journal):
+            dq, seen = self._recent[key], self._recent_sets[key]
+            dq.pop()
+            seen.discard(t_ns)
+            if evicted is not None:
+                dq.appendleft(evicted)
+                seen.add(evicted)
+        self._ns_journal.clear()
 
     def _insert(self, rtype: RecordType, chair: str, t_ns: int, body: dict[str, Any]) -> int:
         routes = _ROUTES[rtype]
