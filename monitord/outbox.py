@@ -402,12 +402,6 @@ class Outbox:
                 raise
             log.info("outbox %s: schema migrated to v%d", self.path, i + 1)
 
-    def quick_check(self) -> str:
-        """'ok', or what SQLite found wrong (a truncated or corrupt file). Reads every page
-        once: about a second per 100 MB on a Pi's SD card, at start only."""
-        rows = self._db.execute("PRAGMA quick_check(5)").fetchall()
-        return "; ".join(str(r[0]) for r in rows)
-
     def schema_version(self) -> int:
         v: int = self._db.execute("PRAGMA user_version").fetchone()[0]
         return v

@@ -9,7 +9,7 @@ daemons would fight over the broker client ids and overwrite each other's engine
 
 A store that cannot be used is never fatal, since without the daemon the chair has no
 alarms at all:
-- garbage, truncated or corrupt (`PRAGMA quick_check`), or a directory at the path: the
+- garbage, truncated or corrupt (`PRAGMA quick_check`, read-only), or a directory at the path: the
   bad file is moved aside to `<store>.bad-<UTC time>` (with its -wal/-shm; never deleted,
   someone may want the data back), a fresh store is created, and a technical alarm says so;
 - written by a newer monitord: refused (exit 78 with the reason), not moved aside: a
@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 from monitord.config import StorageConfig
-from monitord.outbox import Outbox, OutboxError, SchemaTooNew
+from monitord.outbox import SCHEMA_VERSION, Outbox, OutboxError, SchemaTooNew
 from monitord.techalarm import TechAlarms
 
 log = logging.getLogger("monitord.store")
@@ -128,16 +128,24 @@ def open_store(cfg: StorageConfig, alarms: TechAlarms) -> Outbox:
 def _open_checked(path: Path, cfg: StorageConfig) -> Outbox:
     if path.is_dir():
         raise OutboxError("it is a directory")
-    ob = Outbox(path, cfg)
-    try:
-        check = ob.quick_check()
+    if path.exists():
+        # Checked read-only first: a read-write connection checkpoints on close, which
+        # would rewrite the header of a file we are about to move aside for inspection.
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise SchemaTooNew(
+                    f"{path}: schema v{version} is newer than this monitord "
+                    f"(v{SCHEMA_VERSION}); upgrade monitord or move the file away"
+                )
+            rows = db.execute("PRAGMA quick_check(5)").fetchall()
+        finally:
+            db.close()
+        check = "; ".join(str(r[0]) for r in rows)
         if check != "ok":
             raise OutboxError(f"integrity check: {check}")
-    except BaseException:
-        with contextlib.suppress(Exception):
-            ob.close()
-        raise
-    return ob
+    return Outbox(path, cfg)
 
 
 def _in_memory(path: Path, cfg: StorageConfig, alarms: TechAlarms, why: str) -> Outbox:

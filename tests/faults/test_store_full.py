@@ -157,8 +157,9 @@ async def test_full_disk_loses_nothing_and_raises_a_technical_alarm(
                     mosquitto, f"{base}/cmd/session", json.dumps({"action": "start"})
                 )
                 await eventually(
-                    lambda: store._q("SELECT count(*) FROM records WHERE type='session'")[0][0]
-                    == 1,
+                    lambda: (
+                        store._q("SELECT count(*) FROM records WHERE type='session'")[0][0] == 1
+                    ),
                     20,
                     "session start stored",
                 )
