@@ -66,7 +66,7 @@ def lock_store(store: Path) -> StoreLock:
     except OSError as e:
         # A read-only location: no other daemon can write a store there either, and the
         # store itself will be in memory (open_store). Said once; not a reason to stop.
-        log.warning("cannot create the lock file %s (%s); running without it", path, e)
+        log.info("cannot create the lock file %s (%s); running without it", path, e)
         return StoreLock(None, path)
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -110,7 +110,9 @@ def open_store(cfg: StorageConfig, alarms: TechAlarms) -> Outbox:
     try:
         bad = move_aside(path)
     except OSError as e:
-        return _in_memory(path, cfg, alarms, f"unusable ({why}) and cannot be moved aside ({e})")
+        return _in_memory(
+            path, cfg, alarms, f"unusable ({why}) and cannot be moved aside ({e.strerror})"
+        )
     try:
         ob = _open_checked(path, cfg)
     except (sqlite3.Error, OutboxError, OSError) as e:
@@ -171,7 +173,7 @@ def move_aside(path: Path) -> Path:
         if os.path.lexists(side):
             with contextlib.suppress(OSError):
                 os.rename(side, bad.with_name(bad.name + suffix))
-    log.warning("moved the unusable store %s to %s (kept, not deleted)", path, bad)
+    log.debug("moved the unusable store %s to %s (kept, not deleted)", path, bad)
     return bad
 
 
