@@ -381,6 +381,7 @@ class Outbox:
         self._recent: dict[tuple[str, ...], deque[int]] = {}
         self._recent_sets: dict[tuple[str, ...], set[int]] = {}
         self._ns_journal: list[tuple[tuple[str, ...], int, int | None]] = []
+        self._drop_said = self._over_said = False
 
     # -- schema --------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -830,6 +831,13 @@ class Outbox:
             wal_size = 0
         return int((pages - free) * page_size + wal_size)
 
+    def _page_bytes(self) -> int:
+        """Bytes of live pages in the database file (the WAL and free pages excluded)."""
+        page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        return int((pages - free) * page_size)
+
     def _db_bytes(self) -> int:
         """What the disk budget counts: the size of the stored records (JSON bodies + a
         fixed per-row overhead for keys and indexes), kept up to date by the appends (and a
@@ -860,7 +868,19 @@ class Outbox:
         self._db.execute("DELETE FROM quarantine WHERE at_ns < ?", (cutoff,))
         self._db.execute("COMMIT")
 
-        budget = int(self.cfg.max_mb * 1024 * 1024)
+        # Free pages (left by rewritten state rows, deletes) go back to the file system
+        # first, so the file measures what it holds (auto_vacuum = INCREMENTAL: cheap).
+        vacuumed = bool(self._db.execute("PRAGMA freelist_count").fetchone()[0])
+        if vacuumed:
+            self._db.execute("PRAGMA incremental_vacuum")
+        disk_budget = int(self.cfg.max_mb * 1024 * 1024)
+        # The budget is for the file on disk; the counter counts the rows' bodies. Scale it
+        # by what the file really takes per counted byte (indexes, page slack), measured
+        # now; capped, so half-empty pages pinned by kept rows cannot make it eat every
+        # reading to free nothing (see _db_bytes).
+        counted = max(self._db_bytes(), 1)
+        scale = min(3.0, max(1.0, self._page_bytes() / counted))
+        budget = int(disk_budget / scale)
         # Free down to 90 % of the budget so we do not prune on every call at the edge.
         target = int(budget * 0.9)
         # Delivered rows first, readings before session events before alert events: alert
@@ -880,7 +900,12 @@ class Outbox:
         if self._db_bytes() > budget:
             done["dropped_readings"] = self._shrink("type = 'reading'", target)
             if done["dropped_readings"]:
-                log.critical(
+                # CRITICAL the first time, DEBUG on repeats (the running count is in the
+                # counters and in the daemon's technical alarm, monitord/storeguard.py).
+                said = self._drop_said
+                self._drop_said = True
+                log.log(
+                    logging.DEBUG if said else logging.CRITICAL,
                     "outbox %s full (storage.max_mb = %g) with undelivered data: DROPPED "
                     "the %d oldest undelivered readings (alert and session events are "
                     "kept); check the InfluxDB connection or raise storage.max_mb",
@@ -893,16 +918,18 @@ class Outbox:
             self._bump("pruned_early", done["pruned_early"])
             self._bump("dropped_readings", done["dropped_readings"])
             self._db.execute("COMMIT")
-        if any(done.values()):
+        if any(done.values()) or vacuumed:
             self._db.execute("PRAGMA incremental_vacuum")
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             file_bytes = 0 if self.memory else self.path.stat().st_size
-            if file_bytes > 2 * budget and self._db_bytes() < budget:
+            if file_bytes > 1.5 * disk_budget and self._db_bytes() < budget:
                 # Deleted rows left the file fragmented; compact it (rewrites the file).
                 log.info("outbox %s: compacting (%d bytes on disk)", self.path, file_bytes)
                 self._db.execute("VACUUM")
         if self._db_bytes() > budget:
-            log.critical(
+            said, self._over_said = self._over_said, True
+            log.log(
+                logging.DEBUG if said else logging.CRITICAL,
                 "outbox %s still over its disk budget (storage.max_mb = %g) with "
                 "undelivered alert/session events only; nothing more may be dropped",
                 self.path,
