@@ -6,7 +6,9 @@ chair task drains it in batches and, per batch, in one SQLite transaction: store
 reading, feeds the engine, stores the alert and session events it produced and the
 engine's snapshot, commits, and only then shows the results to anyone else (MQTT live
 vitals, alerts, console) and wakes the sinks. So nothing is acknowledged before it is
-durable, and a restart resumes the engine exactly where the last commit left it.
+durable, and a restart resumes the engine exactly where the last commit left it. When the
+disk cannot take a batch (full), its output is held in memory and retried, never dropped
+(monitord/storeguard.py); the store is opened, locked and repaired by monitord/storeopen.py.
 
     transports --(Reading, link up/down)--> ChairRuntime.queue --> engine --> outbox
     MQTT commands / player --(session, ack)--^                  \\-> live MQTT, console
