@@ -254,7 +254,7 @@ class ChairRuntime:
                 if store.holding:
                     # The store cannot take it now: refused unapplied and answered at once,
                     # never left waiting on the disk (monitord/storeguard.py).
-                    log.warning(f"{self.cfg.id}: command refused: {REFUSED_STORE_FULL}")
+                    log.info(f"{self.cfg.id}: command refused: {REFUSED_STORE_FULL}")
                     if item.reply is not None and not item.reply.done():
                         item.reply.set_result(REFUSED_STORE_FULL)
                     continue
