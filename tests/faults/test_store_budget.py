@@ -110,6 +110,7 @@ async def test_budget_holds_with_influx_down_and_drops_readings_loudly_never_ale
                 await in_thread(influxd.start)  # InfluxDB back: everything kept arrives
                 await eventually(lambda: store.backlog("influx") == 0, 60, "influx backlog")
                 arrived = influx_count(influxd, influx_db)
+                lost_final = dropped(store)
                 published = nurse.of("alerts/events")
             finally:
                 rc = daemon.stop()
@@ -122,7 +123,9 @@ async def test_budget_holds_with_influx_down_and_drops_readings_loudly_never_ale
     )
     assert rc == 0 and "Traceback" not in out, out[-3000:]
     assert kept + lost == sent  # nothing vanished unaccounted
-    assert lost > 0 and arrived == kept
+    # Every line sent is in InfluxDB or counted as dropped (a prune may still drop a few
+    # after `kept` was counted, until InfluxDB is back).
+    assert lost > 0 and arrived + lost_final == sent
     critical = [ln for ln in out.splitlines() if ln.startswith("CRITICAL") and "DROPPED" in ln]
     assert critical, out[-3000:]
     assert "TECHNICAL ALARM store.budget" in st.stdout and "dropped_readings=" in st.stdout, st
