@@ -888,7 +888,9 @@ class Outbox:
         for rtype in ("reading", "session", "alert"):
             if self._db_bytes() <= budget:
                 break
-            done["pruned_early"] += self._shrink(f"{delivered} AND type = '{rtype}'", target)
+            done["pruned_early"] += self._shrink(
+                f"{delivered} AND type = '{rtype}'", target, "pruned_early"
+            )
         if done["pruned_early"]:
             log.warning(
                 "outbox %s over its disk budget (storage.max_mb = %g): deleted %d "
@@ -898,7 +900,7 @@ class Outbox:
                 done["pruned_early"],
             )
         if self._db_bytes() > budget:
-            done["dropped_readings"] = self._shrink("type = 'reading'", target)
+            done["dropped_readings"] = self._shrink("type = 'reading'", target, "dropped_readings")
             if done["dropped_readings"]:
                 # CRITICAL the first time, DEBUG on repeats (the running count is in the
                 # counters and in the daemon's technical alarm, monitord/storeguard.py).
@@ -913,11 +915,6 @@ class Outbox:
                     self.cfg.max_mb,
                     done["dropped_readings"],
                 )
-        if done["pruned_early"] or done["dropped_readings"]:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._bump("pruned_early", done["pruned_early"])
-            self._bump("dropped_readings", done["dropped_readings"])
-            self._db.execute("COMMIT")
         if any(done.values()) or vacuumed:
             self._db.execute("PRAGMA incremental_vacuum")
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -937,9 +934,10 @@ class Outbox:
             )
         return done
 
-    def _shrink(self, where: str, target: int) -> int:
+    def _shrink(self, where: str, target: int, counter: str) -> int:
         """Delete the oldest rows matching `where` until the stored size is under
-        `target`, exactly as many as needed (the budget counts bodies, see _db_bytes)."""
+        `target`, exactly as many as needed (the budget counts bodies, see _db_bytes).
+        `counter` counts them in the same transaction: rows + counter always add up."""
         total = 0
         while (excess := self._db_bytes() - target) > 0:
             ids: list[int] = []
@@ -958,6 +956,7 @@ class Outbox:
                 self._db.execute(
                     f"DELETE FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk
                 )
+            self._bump(counter, len(ids))
             self._db.execute("COMMIT")
             total += len(ids)
         return total

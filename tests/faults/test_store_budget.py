@@ -101,16 +101,16 @@ async def test_budget_holds_with_influx_down_and_drops_readings_loudly_never_ale
                 await eventually(
                     lambda: "DROPPED" in daemon.output(), 30, "readings dropped for the budget"
                 )
-                await eventually(lambda: store.readings() + dropped(store) >= sent, 30, "account")
+                await eventually(lambda: sum(account(store)) >= sent, 30, "account")
                 await eventually(lambda: on_disk(path) <= budget, 30, "store within budget")
                 st = await in_thread(lambda: monitord("status", "--config", str(cfg)))
-                kept, lost = store.readings(), dropped(store)
+                kept, lost = account(store)
                 events = store.alert_events()
 
                 await in_thread(influxd.start)  # InfluxDB back: everything kept arrives
                 await eventually(lambda: store.backlog("influx") == 0, 60, "influx backlog")
                 arrived = influx_count(influxd, influx_db)
-                lost_final = dropped(store)
+                lost_final = account(store)[1]
                 published = nurse.of("alerts/events")
             finally:
                 rc = daemon.stop()
@@ -136,9 +136,13 @@ async def test_budget_holds_with_influx_down_and_drops_readings_loudly_never_ale
     assert {"raised", "cleared"} <= {e["event"] for e in events}
 
 
-def dropped(store: Store) -> int:
-    rows = store._q("SELECT value FROM counters WHERE name = 'dropped_readings'")
-    return int(rows[0][0]) if rows else 0
+def account(store: Store) -> tuple[int, int]:
+    """(readings kept, readings dropped), read in one snapshot of the store."""
+    rows = store._q(
+        "SELECT (SELECT count(*) FROM records WHERE type = 'reading'), "
+        "(SELECT coalesce(max(value), 0) FROM counters WHERE name = 'dropped_readings')"
+    )
+    return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
 
 
 async def test_retention_deletes_delivered_rows_and_keeps_undelivered_alerts(
