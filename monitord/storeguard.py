@@ -80,6 +80,8 @@ class StoreGuard:
         self.outbox = outbox
         self.alarms = alarms
         self.held: list[StoreBatch] = []
+        self._held_readings = 0  # readings in `held`, kept as a count (no rescans)
+        self._trim_at = 0
         self.dropped_held = 0
         self.failures = 0
         self._retry_s = RETRY_INITIAL_S
@@ -95,8 +97,10 @@ class StoreGuard:
     def write(self, batch: StoreBatch) -> bool:
         """Store `batch` now (True, its `done` has run) or hold it (False)."""
         self.held.append(batch)
+        self._held_readings += batch.n_readings()
         if len(self.held) > 1:
-            self._bound()
+            if self._held_readings > HELD_READINGS_MAX:
+                self._bound()
             return False  # older batches wait: keep the order; the retry task writes all
         return self.flush()
 
@@ -124,7 +128,7 @@ class StoreGuard:
             if not store_unavailable(e):
                 # A bug (a value SQLite or JSON refuses), not the disk: retrying would block
                 # every later batch behind it forever. Dropped, loudly, and re-raised.
-                self.held = []
+                self.held, self._held_readings, self._trim_at = [], 0, 0
                 log.error(
                     "store: %d batch(es) cannot be stored (%s: %s) and are dropped",
                     len(batches),
@@ -134,7 +138,7 @@ class StoreGuard:
                 raise
             self._failed(e)
             return False
-        self.held = []
+        self.held, self._held_readings, self._trim_at = [], 0, 0
         if self.failures:
             self._recovered(batches)
         for b in batches:
@@ -161,7 +165,7 @@ class StoreGuard:
         self._next_try = time.monotonic() + self._retry_s
         self._retry_s = min(self._retry_s * 2, RETRY_CAP_S)
         self._flog.failure(type(e).__name__, f"write failed: {e}", logging.DEBUG)
-        readings = sum(b.n_readings() for b in self.held)
+        readings = self._held_readings
         events = sum(len(b.events) for b in self.held)
         self.alarms.raise_(
             "store.unwritable",
@@ -188,15 +192,17 @@ class StoreGuard:
 
     def _bound(self) -> None:
         """Drop the oldest held readings beyond HELD_READINGS_MAX (never events)."""
-        excess = sum(b.n_readings() for b in self.held) - HELD_READINGS_MAX
-        if excess <= 0:
-            return
-        for b in self.held:
+        excess = self._held_readings - HELD_READINGS_MAX
+        # Batches before `_trim_at` have no readings left: not scanned again.
+        while self._trim_at < len(self.held) and not self.held[self._trim_at].runs:
+            self._trim_at += 1
+        for b in self.held[self._trim_at :]:
             while b.runs and excess > 0:
                 run = b.runs[0][0]
                 n = min(len(run), excess)
                 del run[:n]
                 excess -= n
+                self._held_readings -= n
                 self.dropped_held += n
                 if not run:
                     b.runs.pop(0)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from monitord import storeguard
 from monitord.config import StorageConfig
 from monitord.outbox import Outbox
 from monitord.storeguard import StoreBatch, StoreGuard
@@ -62,4 +65,34 @@ def test_guard_holds_on_enospc_and_stores_everything_after(tmp_path: Path) -> No
         ob = Outbox(path, StorageConfig(path=path))
         pending = {r.id for r in ob.fetch("influx", 100_000)}
         assert not pending & set(ids)  # the held delivery marks reached the disk
+        ob.close()
+
+
+def test_held_readings_are_bounded_alert_events_never(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk full for hours: the oldest held readings beyond the bound are dropped and
+    counted (alarm `store.held_dropped`); every held alert event is stored afterwards."""
+    monkeypatch.setattr(storeguard, "HELD_READINGS_MAX", 200)
+    with tmpfs(tmp_path / "disk", "1m") as disk:
+        path = disk / "outbox.sqlite"
+        ob = Outbox(path, StorageConfig(path=path))
+        alarms: list[str] = []
+        guard = StoreGuard(ob, TechAlarms(console=alarms.append))
+        filler = fill(disk)
+        sent = n = 0
+        while not guard.holding or n < 40:
+            n += 1
+            rs = [reading(n * 50 + i) for i in range(50)]
+            sent += len(rs)
+            guard.write(StoreBatch("chair-1", runs=[(rs, "s-1")], events=[alert(n)]))
+            assert n < 2000, "the full disk never refused a write"
+        stored_before = ob.count("reading")
+        assert guard.dropped_held > 0
+        assert any("store.held_dropped" in a for a in alarms)
+        filler.unlink()
+        assert guard.flush()
+        assert ob.count("alert") == n  # every alert event, however long the outage
+        assert ob.count("reading") == sent - guard.dropped_held
+        assert ob.count("reading") - stored_before <= 200
         ob.close()
