@@ -143,6 +143,8 @@ class StorageConfig(_Strict):
     # if undelivered rows alone exceed it, the oldest undelivered *readings* are dropped
     # (counted and logged at ERROR), never alert or session events.
     max_mb: Annotated[float, Field(gt=0)] = 512.0
+    # How often retention and max_mb are applied while the daemon runs (and at its start).
+    prune_interval_s: Annotated[float, Field(gt=0)] = 60.0
 
 
 MIN_POLL_INTERVAL_S = 0.5

@@ -6,7 +6,9 @@ chair task drains it in batches and, per batch, in one SQLite transaction: store
 reading, feeds the engine, stores the alert and session events it produced and the
 engine's snapshot, commits, and only then shows the results to anyone else (MQTT live
 vitals, alerts, console) and wakes the sinks. So nothing is acknowledged before it is
-durable, and a restart resumes the engine exactly where the last commit left it.
+durable, and a restart resumes the engine exactly where the last commit left it. When the
+disk cannot take a batch (full), its output is held in memory and retried, never dropped
+(monitord/storeguard.py); the store is opened, locked and repaired by monitord/storeopen.py.
 
     transports --(Reading, link up/down)--> ChairRuntime.queue --> engine --> outbox
     MQTT commands / player --(session, ack)--^                  \\-> live MQTT, console
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -38,9 +41,11 @@ from monitord.engine.rules import RuleSet
 from monitord.history import StoredRecords, upgrade_keys
 from monitord.log import FailureLog
 from monitord.models import AlertEvent, Kind, Reading, SessionEvent, iso, utc
-from monitord.outbox import Outbox
 from monitord.sdnotify import Notifier, watchdog_interval_s
+from monitord.storeguard import APPLIED_NOT_STORED, REFUSED_STORE_FULL, StoreBatch, StoreGuard
+from monitord.storeopen import lock_store, open_store
 from monitord.supervisor import Supervisor, TaskState
+from monitord.techalarm import TechAlarms
 
 log = logging.getLogger("monitord")
 
@@ -232,7 +237,8 @@ class ChairRuntime:
             self.process(batch)
 
     def process(self, batch: list[Item]) -> None:
-        ob = self.daemon.outbox
+        store = self.daemon.store
+        out = StoreBatch(self.cfg.id)
         items = self._sort_stored(batch)
         events: list[AlertEvent] = []
         sessions: list[SessionEvent] = []
@@ -248,7 +254,7 @@ class ChairRuntime:
                 sess = self.engine.session(self.cfg.id)
                 sid = sess["session_id"] if sess else None
                 if run and sid != run_sess:
-                    ob.add_readings(run, {self.cfg.id: run_sess})
+                    out.runs.append((run, run_sess))
                     run = []
                 run_sess = sid
                 run.append(item)
@@ -273,6 +279,13 @@ class ChairRuntime:
                 )
                 events += self.engine.feed(Link(item.t, self.cfg.id, item.device, item.up))
             else:
+                if store.holding:
+                    # The store cannot take it now: refused unapplied and answered at once,
+                    # never left waiting on the disk (monitord/storeguard.py).
+                    log.info(f"{self.cfg.id}: command refused: {REFUSED_STORE_FULL}")
+                    if item.reply is not None and not item.reply.done():
+                        item.reply.set_result(REFUSED_STORE_FULL)
+                    continue
                 inp = item.engine_input
                 before = self.engine.session(self.cfg.id)
                 evs, err = self.engine.feed_checked(inp)
@@ -298,31 +311,33 @@ class ChairRuntime:
             events += self.engine.advance(horizon)
             self.ticked_to = horizon
         if run:
-            ob.add_readings(run, {self.cfg.id: run_sess})
+            out.runs.append((run, run_sess))
         if not items and not events:
             # A heartbeat or a timer with nothing to say: nothing to store or show, but the
             # clock moved (the scenario player may be waiting for that).
             asyncio.get_running_loop().create_task(self._notify())
             return
-        if events:
-            ob.add_alert_events(events)
-        if sessions:
-            ob.add_session_events(sessions)
+        out.events, out.sessions = events, sessions
         now = time.monotonic()
         if events or sessions or now - self._last_snapshot > SNAPSHOT_EVERY_S:
-            ob.put_state(f"engine/{self.cfg.id}", self.engine.snapshot(), commit=False)
+            out.state[f"engine/{self.cfg.id}"] = self.engine.snapshot()
             if isinstance(self.clock, WallClock):  # the next start's clock begins no earlier
-                ob.put_state(f"clock/{self.cfg.id}", self.clock.now(), commit=False)
+                out.state[f"clock/{self.cfg.id}"] = self.clock.now()
             self._last_snapshot = now
         if self.history.dirty:  # in the same transaction as the BP reading itself
-            ob.put_state(f"bp-seen/{self.cfg.id}", self.history.seen_keys(), commit=False)
+            out.state[f"bp-seen/{self.cfg.id}"] = self.history.seen_keys()
             self.history.dirty = False
-        ob.commit()
-        # Durable from here on: show it to the world.
-        self.daemon.after_commit(self, readings, events, sessions)
-        for fut, err in replies:
-            if not fut.done():
-                fut.set_result(err)
+
+        def stored() -> None:
+            # Durable from here on: show it to the world.
+            self.daemon.after_commit(self, readings, events, sessions)
+            for fut, err in replies:
+                if not fut.done():
+                    fut.set_result(err)
+
+        out.done = stored
+        if not store.write(out):
+            self._held(events, replies)
         self.processed += len(batch)
         if items or events:
             asyncio.get_running_loop().create_task(self._notify())
@@ -359,6 +374,22 @@ class ChairRuntime:
         else:
             self._repeat_logged.add(r.device)
             log.info(text)
+
+    def _held(
+        self, events: list[AlertEvent], replies: list[tuple[asyncio.Future[str | None], str | None]]
+    ) -> None:
+        """The store could not take this batch (held in memory, monitord/storeguard.py):
+        its alarms still show live; its commands are answered now."""
+        for fut, err in replies:
+            if not fut.done():
+                fut.set_result(err or APPLIED_NOT_STORED)
+        if events:
+            self.active = self.engine.active(self.cfg.id)
+            if self.daemon.mqtt is not None:
+                self.daemon.mqtt.set_active(self.cfg.id, self.active, self.clock.now())
+            if self.daemon.console is not None:
+                for e in events:
+                    self.daemon.console(_fmt_event(e) + " (NOT STORED YET)")
 
     async def _notify(self) -> None:
         async with self._progress:
@@ -410,7 +441,18 @@ class Daemon:
         self.stop_when_played = stop_when_played
         self.restart_backoff_s = restart_backoff_s
         self.stop_event = asyncio.Event()
-        self.outbox = Outbox(Path(cfg.storage.path), cfg.storage)
+        # One daemon per store (exit 75 otherwise), then a usable store whatever the file
+        # holds (monitord/storeopen.py); technical alarms are kept beside it.
+        self.alarms = TechAlarms(console)
+        self.store_lock = lock_store(Path(cfg.storage.path))
+        try:
+            self.alarms.attach(Path(cfg.storage.path))
+            self.outbox = open_store(cfg.storage, self.alarms)
+        except BaseException:
+            self.store_lock.release()
+            self.alarms.close()
+            raise
+        self.store = StoreGuard(self.outbox, self.alarms)
         self.rules = RuleSet.from_overrides(cfg.alerts)
         self.chairs: dict[str, ChairRuntime] = {}
         self.sinks: list[Any] = []
@@ -471,10 +513,15 @@ class Daemon:
 
     def write_status(self) -> None:
         self._status_written = time.monotonic()
-        for c in self.chairs.values():
-            self.outbox.put_state(f"chair/{c.cfg.id}", c.status(), commit=False)
-        self.outbox.put_state("daemon", self.status(), commit=False)
-        self.outbox.commit()
+        if self.store.holding:
+            return  # the disk is full: status shows the alarm side file instead
+
+        def put() -> None:
+            for c in self.chairs.values():
+                self.outbox.put_state(f"chair/{c.cfg.id}", c.status(), commit=False)
+            self.outbox.put_state("daemon", self.status(), commit=False)
+
+        self.store.try_write(put)
 
     def status(self) -> dict[str, Any]:
         """The `daemon` state: who is running and how its supervised tasks are doing."""
@@ -504,7 +551,9 @@ class Daemon:
         crashed = sum(t.state == "backoff" for t in self.crashes)
         return (
             f"{len(self.chairs)} chair(s), {up}/{total} device link(s) up, "
-            f"{active} active alert(s)" + (f", {crashed} task(s) restarting" if crashed else "")
+            f"{active} active alert(s)"
+            + (f", {crashed} task(s) restarting" if crashed else "")
+            + (f"; {self.alarms.summary()}" if self.alarms.active else "")
         )
 
     def _on_crash(self, st: TaskState) -> None:
@@ -582,7 +631,10 @@ class Daemon:
         except* _Stopped:
             pass
         finally:
+            self.store.close_report()
             self.outbox.close()
+            self.store_lock.release()
+            self.alarms.close()
             self.notifier.close()
 
     async def _start(self, sup: Supervisor) -> None:
@@ -607,6 +659,7 @@ class Daemon:
             influx = InfluxSink(self.cfg.influx, self.cfg.site.id, self.outbox)
             self.sinks.append(influx)
             sup.spawn("sink:influx", influx.run)
+        sup.spawn("store", lambda: self.store.run(self.cfg.storage.prune_interval_s))
         for chair in self.chairs.values():
             sup.spawn(f"chair:{chair.cfg.id}", chair.run)
             if self.mqtt is not None:
@@ -646,12 +699,16 @@ class Daemon:
             chair.closing = True  # a held burst of stored records resolves now
             if batch or chair.history.holding:
                 chair.process(batch)
-            self.outbox.put_state(f"engine/{chair.cfg.id}", chair.engine.snapshot())
-            if isinstance(chair.clock, WallClock):
-                self.outbox.put_state(f"clock/{chair.cfg.id}", chair.clock.now())
-            self.outbox.put_state(f"bp-seen/{chair.cfg.id}", chair.history.seen_keys())
+            if self.store.flush():
+                self.store.try_write(functools.partial(self._put_snapshot, chair))
         self.write_status()
         # 3. the MQTT sink publishes `offline` when it is cancelled, next (bounded to 2 s)
+
+    def _put_snapshot(self, chair: ChairRuntime) -> None:
+        self.outbox.put_state(f"engine/{chair.cfg.id}", chair.engine.snapshot(), commit=False)
+        if isinstance(chair.clock, WallClock):  # the next start's clock begins no earlier
+            self.outbox.put_state(f"clock/{chair.cfg.id}", chair.clock.now(), commit=False)
+        self.outbox.put_state(f"bp-seen/{chair.cfg.id}", chair.history.seen_keys(), commit=False)
 
     async def _watchdog(self) -> None:
         interval = watchdog_interval_s()

@@ -24,14 +24,21 @@ Reading bodies (schema v2; v3 appends `stored`) are JSON arrays in `_READING_FIE
 order; alert and session bodies are JSON objects. `Row.body` and the history queries
 return the same objects as before (readings as the v1 dict, see `reading_dict`).
 
-Disk budget (`storage.max_mb`), applied by `prune()` in this order:
-1. delivered rows past retention are deleted (normal housekeeping);
+Disk budget (`storage.max_mb`), applied by `prune()` (called periodically by the daemon,
+monitord/storeguard.py) in this order:
+1. delivered rows past retention are deleted (normal housekeeping); undelivered rows are
+   kept past their retention;
 2. if the store is still over budget, delivered rows are deleted oldest first before
-   their retention is up (logged WARNING, counted as `pruned_early`);
+   their retention is up, readings first, then session events, then alert events (logged
+   WARNING, counted as `pruned_early`);
 3. if undelivered rows alone exceed the budget, the oldest undelivered *readings* are
-   dropped (logged ERROR, counted as `dropped_readings`); alert and session events are
-   never dropped, whatever the budget.
+   dropped (logged CRITICAL, counted as `dropped_readings`, a technical alarm in status);
+   undelivered alert and session events are never dropped, whatever the budget: they are
+   few and small, and an alarm nobody was told of must reach the station.
 Counters live in the store (`counters()`), so they survive restarts and `status` shows them.
+
+A full disk (SQLITE_FULL / I/O error on write, `store_unavailable()`): the caller rolls
+back and holds its data (monitord/storeguard.py); delivery marks are held here.
 
 Timestamps: every record has `t_ns`, the event time in integer nanoseconds, fixed at
 insert. InfluxDB rows are keyed by series + timestamp, so a retried write with the same
@@ -48,6 +55,7 @@ Anything else (e.g. engine snapshots) can be stored under other keys.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -180,6 +188,27 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 
 class OutboxError(Exception):
     """The store cannot be used (newer schema, unreadable file); message says what to do."""
+
+
+class SchemaTooNew(OutboxError):
+    """The store was written by a newer monitord: refused, never moved aside or rewritten
+    (a downgrade must not throw away what the newer version kept)."""
+
+
+# SQLite primary result codes meaning "the store cannot take writes right now" (the disk is
+# full, the file system failed or went read-only): the writer holds its data and retries.
+# Anything else (a constraint, a misuse) is a bug and raises.
+_UNAVAILABLE = {5, 6, 8, 10, 13, 14}  # BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN
+
+
+def store_unavailable(e: BaseException) -> bool:
+    """True if `e` says the store cannot be written now (disk full, I/O error, read-only)."""
+    if isinstance(e, OSError):
+        return True
+    code = getattr(e, "sqlite_errorcode", None)
+    if isinstance(e, sqlite3.Error) and code is not None:
+        return (code & 0xFF) in _UNAVAILABLE
+    return isinstance(e, sqlite3.OperationalError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,11 +350,21 @@ class Outbox:
     `fetch()` (a sink never sees a row that could still vanish in a crash).
     """
 
-    def __init__(self, path: Path, cfg: StorageConfig, *, readonly: bool = False) -> None:
+    def __init__(
+        self, path: Path, cfg: StorageConfig, *, readonly: bool = False, memory: bool = False
+    ) -> None:
         self.path = Path(path)
         self.cfg = cfg
         self.readonly = readonly
-        if readonly:
+        # memory=True: a store in RAM only (the daemon's last resort when no file can be
+        # written at `path`; see monitord/storeopen.py). Same API, nothing survives a restart.
+        self.memory = memory
+        # Delivery marks the disk could not take (full): kept here, hidden from fetch() and
+        # backlog(), written with the next transaction that succeeds (see _set_state).
+        self._held_marks: dict[str, dict[int, int]] = {s: {} for s in SINKS}
+        if memory:
+            self._db = sqlite3.connect(":memory:", isolation_level=None)
+        elif readonly:
             if not self.path.exists():
                 raise OutboxError(f"{self.path}: no outbox here (has the daemon run yet?)")
             uri = f"file:{self.path}?mode=ro"
@@ -338,14 +377,14 @@ class Outbox:
             # auto_vacuum must be chosen before the first table exists.
             self._db.execute("PRAGMA auto_vacuum = INCREMENTAL")
             mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode != "wal":
+            if mode != "wal" and not memory:
                 raise OutboxError(f"{self.path}: cannot use WAL journal (got {mode!r})")
             self._db.execute("PRAGMA synchronous = FULL")
             self._migrate()
         else:
             v = self._db.execute("PRAGMA user_version").fetchone()[0]
             if v > SCHEMA_VERSION:
-                raise OutboxError(f"{self.path}: schema v{v} is newer than this monitord")
+                raise SchemaTooNew(f"{self.path}: schema v{v} is newer than this monitord")
         self._in_tx = False
         # Was the open transaction begun with synchronous=FULL? Only one holding nothing
         # but delivery marks / non-engine state is begun NORMAL (SQLite fixes the level
@@ -356,12 +395,14 @@ class Outbox:
         # Recent t_ns per series, to keep timestamps unique (see module docstring).
         self._recent: dict[tuple[str, ...], deque[int]] = {}
         self._recent_sets: dict[tuple[str, ...], set[int]] = {}
+        self._ns_journal: list[tuple[tuple[str, ...], int, int | None]] = []
+        self._drop_said = self._over_said = False
 
     # -- schema --------------------------------------------------------------------------
     def _migrate(self) -> None:
         v = self._db.execute("PRAGMA user_version").fetchone()[0]
         if v > SCHEMA_VERSION:
-            raise OutboxError(
+            raise SchemaTooNew(
                 f"{self.path}: schema v{v} is newer than this monitord (v{SCHEMA_VERSION}); "
                 "upgrade monitord or move the file away"
             )
@@ -409,6 +450,9 @@ class Outbox:
     def _end_tx(self, rollback: bool = False) -> None:
         try:
             self._db.execute("ROLLBACK" if rollback else "COMMIT")
+            if rollback:
+                self._undo_unique_ns()
+            self._ns_journal.clear()
         finally:
             self._in_tx = False
             if not self._tx_full:
@@ -424,10 +468,30 @@ class Outbox:
             self._end_tx()
         self._committed_max = self._max_id()
 
+    def rollback(self) -> None:
+        """Abandon the open transaction (after a failed write: SQLite may or may not have
+        rolled it back itself on a full disk)."""
+        try:
+            self._undo_unique_ns()
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+        finally:
+            self._in_tx = False
+            if not self._tx_full:
+                self._tx_full = True
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("PRAGMA synchronous = FULL")
+
     def close(self) -> None:
         if self._in_tx:
-            self.commit()
-        if not self.readonly:
+            try:
+                self.commit()
+            except sqlite3.Error as e:
+                if not store_unavailable(e):
+                    raise
+                log.critical("outbox %s: last commit failed on close: %s", self.path, e)
+                self.rollback()
+        if not self.readonly and not self.memory:
             try:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error as e:
@@ -451,9 +515,23 @@ class Outbox:
             t_ns += 1
         dq.append(t_ns)
         seen.add(t_ns)
+        evicted = None
         if len(dq) > 256:
-            seen.discard(dq.popleft())
+            evicted = dq.popleft()
+            seen.discard(evicted)
+        # Undone by rollback(): a retried write (full disk) must get the same stamps.
+        self._ns_journal.append((key, t_ns, evicted))
         return t_ns
+
+    def _undo_unique_ns(self) -> None:
+        for key, t_ns, evicted in reversed(self._ns_journal):
+            dq, seen = self._recent[key], self._recent_sets[key]
+            dq.pop()
+            seen.discard(t_ns)
+            if evicted is not None:
+                dq.appendleft(evicted)
+                seen.add(evicted)
+        self._ns_journal.clear()
 
     def _insert(self, rtype: RecordType, chair: str, t_ns: int, body: dict[str, Any]) -> int:
         routes = _ROUTES[rtype]
@@ -528,6 +606,8 @@ class Outbox:
         """Oldest committed rows still pending for `sink` (optionally one chair's), in
         append order."""
         col = _sink_col(sink)
+        held = self._held_marks[sink]
+        limit += len(held)  # rows delivered but not yet marked on disk are skipped below
         if chair is None:
             q = (
                 f"SELECT id, type, chair, t_ns, body FROM records WHERE {col} = 0 "
@@ -550,28 +630,44 @@ class Outbox:
                 body=reading_dict(loads(b)) if t == "reading" else loads(b),
             )
             for i, t, c, ns, b in self._db.execute(q, args)
-        ]
+            if i not in held
+        ][: limit - len(held)]
 
     def _set_state(self, sink: Sink, ids: Sequence[int], state: int) -> None:
-        if not ids:
-            return
         col = _sink_col(sink)
+        held = self._held_marks[sink]
+        if not ids and not held:
+            return
+        todo = dict(held)
+        todo.update(dict.fromkeys(ids, state))
         own_tx = not self._in_tx
-        if own_tx:
-            self._begin(full=False)  # marks only: no fsync needed (module docstring)
         try:
-            for chunk in _chunks(ids, 500):
-                marks = ",".join("?" * len(chunk))
-                self._db.execute(
-                    f"UPDATE records SET {col} = ? WHERE {col} = 0 AND id IN ({marks})",
-                    (state, *chunk),
-                )
-        except BaseException:
             if own_tx:
-                self._end_tx(rollback=True)
-            raise
-        if own_tx:
-            self._end_tx()
+                self._begin(full=False)  # marks only: no fsync needed (module docstring)
+            for st in set(todo.values()):
+                same = [i for i, s in todo.items() if s == st]
+                for chunk in _chunks(same, 500):
+                    marks = ",".join("?" * len(chunk))
+                    self._db.execute(
+                        f"UPDATE records SET {col} = ? WHERE {col} = 0 AND id IN ({marks})",
+                        (st, *chunk),
+                    )
+            if own_tx:
+                self._end_tx()
+        except sqlite3.Error as e:
+            if not (own_tx and store_unavailable(e)):
+                if own_tx:
+                    self.rollback()
+                raise
+            # The disk cannot take the marks (full): keep them in memory so the sink does
+            # not send these rows again and again; written by the next transaction that
+            # succeeds. Lost only if the daemon stops first: the rows are then resent with
+            # their same t_ns (idempotent), like after a power loss (module docstring).
+            self.rollback()
+            held.update(todo)
+            log.debug("outbox %s: %d delivery marks held in memory: %s", self.path, len(held), e)
+            return
+        held.clear()
 
     def mark_delivered(self, sink: Sink, ids: Sequence[int]) -> None:
         """The server confirmed these rows. Commits (with anything else open)."""
@@ -611,10 +707,10 @@ class Outbox:
         col = _sink_col(sink)
         if chair is None:
             row = self._db.execute(f"SELECT count(*) FROM records WHERE {col} = 0").fetchone()
-        else:
-            row = self._db.execute(
-                f"SELECT count(*) FROM records WHERE {col} = 0 AND chair = ?", (chair,)
-            ).fetchone()
+            return max(0, int(row[0]) - len(self._held_marks[sink]))
+        row = self._db.execute(
+            f"SELECT count(*) FROM records WHERE {col} = 0 AND chair = ?", (chair,)
+        ).fetchone()
         return int(row[0])
 
     def oldest_pending_ns(self, sink: Sink) -> int | None:
@@ -768,6 +864,13 @@ class Outbox:
             wal_size = 0
         return int((pages - free) * page_size + wal_size)
 
+    def _page_bytes(self) -> int:
+        """Bytes of live pages in the database file (the WAL and free pages excluded)."""
+        page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        return int((pages - free) * page_size)
+
     def _db_bytes(self) -> int:
         """What the disk budget counts: the size of the stored records (JSON bodies + a
         fixed per-row overhead for keys and indexes), kept up to date by the appends (and a
@@ -781,6 +884,10 @@ class Outbox:
         """Apply retention and the disk budget (module docstring). Returns what was done."""
         if self._in_tx:
             self.commit()
+        # Delivery marks held in memory (disk was full) go first: they make rows prunable.
+        for sink in SINKS:
+            if self._held_marks[sink]:
+                self._set_state(sink, [], DELIVERED)
         now_ns = time.time_ns() if now_ns is None else now_ns
         done = {"expired": 0, "pruned_early": 0, "dropped_readings": 0}
         delivered = "(influx IS NULL OR influx != 0) AND (mqtt IS NULL OR mqtt != 0)"
@@ -794,23 +901,46 @@ class Outbox:
         self._db.execute("DELETE FROM quarantine WHERE at_ns < ?", (cutoff,))
         self._db.execute("COMMIT")
 
-        budget = int(self.cfg.max_mb * 1024 * 1024)
+        # Free pages (left by rewritten state rows, deletes) go back to the file system
+        # first, so the file measures what it holds (auto_vacuum = INCREMENTAL: cheap).
+        vacuumed = bool(self._db.execute("PRAGMA freelist_count").fetchone()[0])
+        if vacuumed:
+            self._db.execute("PRAGMA incremental_vacuum")
+        disk_budget = int(self.cfg.max_mb * 1024 * 1024)
+        # The budget is for the file on disk; the counter counts the rows' bodies. Scale it
+        # by what the file really takes per counted byte (indexes, page slack), measured
+        # now; capped, so half-empty pages pinned by kept rows cannot make it eat every
+        # reading to free nothing (see _db_bytes).
+        counted = max(self._db_bytes(), 1)
+        scale = min(3.0, max(1.0, self._page_bytes() / counted))
+        budget = int(disk_budget / scale)
         # Free down to 90 % of the budget so we do not prune on every call at the edge.
         target = int(budget * 0.9)
+        # Delivered rows first, readings before session events before alert events: alert
+        # events are the last local history to go.
+        for rtype in ("reading", "session", "alert"):
+            if self._db_bytes() <= budget:
+                break
+            done["pruned_early"] += self._shrink(
+                f"{delivered} AND type = '{rtype}'", target, "pruned_early"
+            )
+        if done["pruned_early"]:
+            log.warning(
+                "outbox %s over its disk budget (storage.max_mb = %g): deleted %d "
+                "delivered rows before their retention; local history is shorter",
+                self.path,
+                self.cfg.max_mb,
+                done["pruned_early"],
+            )
         if self._db_bytes() > budget:
-            done["pruned_early"] = self._shrink(delivered, target)
-            if done["pruned_early"]:
-                log.warning(
-                    "outbox %s over its disk budget (storage.max_mb = %g): deleted %d "
-                    "delivered rows before their retention; local history is shorter",
-                    self.path,
-                    self.cfg.max_mb,
-                    done["pruned_early"],
-                )
-        if self._db_bytes() > budget:
-            done["dropped_readings"] = self._shrink("type = 'reading'", target)
+            done["dropped_readings"] = self._shrink("type = 'reading'", target, "dropped_readings")
             if done["dropped_readings"]:
-                log.error(
+                # CRITICAL the first time, DEBUG on repeats (the running count is in the
+                # counters and in the daemon's technical alarm, monitord/storeguard.py).
+                said = self._drop_said
+                self._drop_said = True
+                log.log(
+                    logging.DEBUG if said else logging.CRITICAL,
                     "outbox %s full (storage.max_mb = %g) with undelivered data: DROPPED "
                     "the %d oldest undelivered readings (alert and session events are "
                     "kept); check the InfluxDB connection or raise storage.max_mb",
@@ -818,21 +948,18 @@ class Outbox:
                     self.cfg.max_mb,
                     done["dropped_readings"],
                 )
-        if done["pruned_early"] or done["dropped_readings"]:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._bump("pruned_early", done["pruned_early"])
-            self._bump("dropped_readings", done["dropped_readings"])
-            self._db.execute("COMMIT")
-        if any(done.values()):
+        if any(done.values()) or vacuumed:
             self._db.execute("PRAGMA incremental_vacuum")
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            file_bytes = self.path.stat().st_size
-            if file_bytes > 2 * budget and self._db_bytes() < budget:
+            file_bytes = 0 if self.memory else self.path.stat().st_size
+            if file_bytes > 1.5 * disk_budget and self._db_bytes() < budget:
                 # Deleted rows left the file fragmented; compact it (rewrites the file).
                 log.info("outbox %s: compacting (%d bytes on disk)", self.path, file_bytes)
                 self._db.execute("VACUUM")
         if self._db_bytes() > budget:
-            log.error(
+            said, self._over_said = self._over_said, True
+            log.log(
+                logging.DEBUG if said else logging.CRITICAL,
                 "outbox %s still over its disk budget (storage.max_mb = %g) with "
                 "undelivered alert/session events only; nothing more may be dropped",
                 self.path,
@@ -840,9 +967,10 @@ class Outbox:
             )
         return done
 
-    def _shrink(self, where: str, target: int) -> int:
+    def _shrink(self, where: str, target: int, counter: str) -> int:
         """Delete the oldest rows matching `where` until the stored size is under
-        `target`, exactly as many as needed (the budget counts bodies, see _db_bytes)."""
+        `target`, exactly as many as needed (the budget counts bodies, see _db_bytes).
+        `counter` counts them in the same transaction: rows + counter always add up."""
         total = 0
         while (excess := self._db_bytes() - target) > 0:
             ids: list[int] = []
@@ -861,6 +989,7 @@ class Outbox:
                 self._db.execute(
                     f"DELETE FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk
                 )
+            self._bump(counter, len(ids))
             self._db.execute("COMMIT")
             total += len(ids)
         return total

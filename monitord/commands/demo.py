@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import importlib.util
 import socket
+import sys
 import time
 import tomllib
 from importlib import resources
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from monitord.cli import EX_OK
+from monitord.cli import EX_CONFIG, EX_OK
 from monitord.config import Config, parse_config
 from monitord.log import setup_logging
 
@@ -94,7 +95,17 @@ def main(args: argparse.Namespace) -> int:
 
     # Simulated chairs start their clocks at a whole second, at or after this one.
     started = float(int(time.time()))
-    daemon = Daemon(cfg, console=console, stop_when_played=True)
+    from monitord.outbox import SchemaTooNew
+    from monitord.storeopen import EX_TEMPFAIL, StoreLocked
+
+    try:
+        daemon = Daemon(cfg, console=console, stop_when_played=True)
+    except StoreLocked as e:  # another demo or daemon on this store (monitord/storeopen.py)
+        print(e, file=sys.stderr)
+        return EX_TEMPFAIL
+    except SchemaTooNew as e:
+        print(f"monitord demo: refusing to start: {e}", file=sys.stderr)
+        return EX_CONFIG
     asyncio.run(daemon.run())
     print("monitord demo: scenario finished. " + daemon.summary(), flush=True)
     # Session reports (REMS monitoring record) for the sessions this run played.

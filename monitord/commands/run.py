@@ -1,12 +1,15 @@
-"""`monitord run --config PATH`: the daemon. Exit 0 on SIGTERM/SIGINT, 78 on a bad config."""
+"""`monitord run --config PATH`: the daemon. Exit 0 on SIGTERM/SIGINT, 78 on a bad config
+or a store written by a newer monitord, 75 when another daemon holds the store (one line
+on stderr each; monitord/storeopen.py)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import sys
 
-from monitord.cli import EX_OK
+from monitord.cli import EX_CONFIG, EX_OK
 from monitord.config import ConfigError, load_config
 from monitord.config_checks import check
 from monitord.log import setup_logging
@@ -28,10 +31,19 @@ def main(args: argparse.Namespace) -> int:
     for line in warnings:
         logging.getLogger("monitord").warning(line)
     from monitord.daemon import Daemon
+    from monitord.outbox import SchemaTooNew
+    from monitord.storeopen import EX_TEMPFAIL, StoreLocked
 
     async def _main() -> None:
         console = (lambda s: print(s, flush=True)) if args.console else None
         await Daemon(cfg, console=console).run()
 
-    asyncio.run(_main())
+    try:
+        asyncio.run(_main())
+    except StoreLocked as e:
+        print(e, file=sys.stderr)
+        return EX_TEMPFAIL
+    except SchemaTooNew as e:
+        print(f"monitord: refusing to start: {e}", file=sys.stderr)
+        return EX_CONFIG
     return EX_OK

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 from monitord.cli import EX_OK
 from monitord.config import StorageConfig, load_config
 from monitord.outbox import SINKS, Outbox, OutboxError
+from monitord.techalarm import read_alarm_file
 
 DEFAULT_CONFIG = "/etc/monitord/monitord.toml"
 
@@ -65,8 +68,42 @@ def _fmt_reading(r: dict[str, Any]) -> str:
     return f"{vals or '-'} at {r['measured_at']}{valid}{flags}"
 
 
+def technical(store: Path) -> dict[str, Any] | None:
+    """The daemon's technical alarms (monitord/techalarm.py), from the side file it keeps
+    beside the store: readable when the store itself is full, locked or unusable."""
+    doc = read_alarm_file(store)
+    if doc is None:
+        return None
+    pid = doc.get("pid")
+    doc["daemon_running"] = isinstance(pid, int) and _alive(pid)
+    return doc
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def render_technical(tech: dict[str, Any] | None) -> list[str]:
+    if not tech:
+        return []
+    out = []
+    note = "" if tech.get("daemon_running") else f" (daemon pid {tech.get('pid')} not running)"
+    for key, cond in (tech.get("active") or {}).items():
+        out.append(f"TECHNICAL ALARM {key} since {cond.get('since')}: {cond.get('text')}{note}")
+    for key, cond in (tech.get("cleared") or {}).items():
+        out.append(f"technical alarm {key} cleared at {cond.get('cleared')}: {cond.get('text')}")
+    return out
+
+
 def render(st: dict[str, Any]) -> str:
     out = [f"store: {st['store']}"]
+    out += render_technical(st.get("technical"))
     d = st.get("daemon")
     if isinstance(d, dict):
         out.append("daemon: " + ", ".join(f"{k}={v}" for k, v in d.items()))
@@ -121,14 +158,18 @@ def main(args: argparse.Namespace) -> int:
     path: Path | None = args.db
     if path is None:
         path = load_config(args.config).storage.path  # ConfigError: see monitord.cli
+    tech = technical(path)
     try:
         ob = Outbox(path, StorageConfig(path=path), readonly=True)
-    except (OutboxError, OSError) as e:
+        try:
+            st = collect(ob)
+        finally:
+            ob.close()
+    except (OutboxError, OSError, sqlite3.Error) as e:
+        for line in render_technical(tech):
+            print(line)
         print(f"monitord status: {e}", file=sys.stderr)
         return 1
-    try:
-        st = collect(ob)
-    finally:
-        ob.close()
+    st["technical"] = tech
     print(json.dumps(st, indent=2) if args.json else render(st))
     return EX_OK

@@ -139,7 +139,7 @@ def test_disk_budget_drops_readings_never_alerts(
     assert ob.count("reading") == before - done["dropped_readings"]
     assert ob.count("alert") == 150  # never dropped
     assert ob.counters()["dropped_readings"] == done["dropped_readings"]
-    assert any("DROPPED" in r.message and r.levelname == "ERROR" for r in caplog.records)
+    assert any("DROPPED" in r.message and r.levelname == "CRITICAL" for r in caplog.records)
     # oldest first: the survivors are the newest readings
     kept = [r.seq for r, _ in ob.readings()]
     assert kept and kept[-1] == ob.fetch("influx", 10**6)[-2].id  # newest reading kept

@@ -1,0 +1,268 @@
+"""Writes to the store that survive a full disk, and the store's housekeeping (issue 12,
+defects 5 and 6).
+
+A full disk (or an I/O error, a file system gone read-only) must not throw away what the
+alert engine has already seen: the engine's state has moved on, so its output *is* the
+record. We keep the engine running and hold its output in memory instead of holding its
+input: holding the input would stop every alarm of the chair until the disk is freed (and
+overflow the input queue), while a held output still shows its alarms live on the console
+and in the retained MQTT active set, and is stored, in order, as soon as the disk takes
+it. So each chair batch (readings, alert and session events, engine snapshot) is a
+`StoreBatch`; `StoreGuard.write` commits it, or on a storage error rolls the transaction
+back, keeps the batch and raises the technical alarm `store.unwritable`. The guard's task
+retries every held batch, oldest first, in one transaction with capped backoff; when it
+succeeds each batch's `done` runs (publish, wake the sinks) and the alarm clears.
+
+Bounds: alert and session events and engine snapshots are held without limit (a few
+hundred bytes each, and an alarm must never be lost); readings held beyond
+`HELD_READINGS_MAX` are dropped oldest first, counted and said at CRITICAL (then ~50 MB of
+RAM is in use and the disk has been full for hours). A daemon stopped while holding loses
+what is held, and says so at CRITICAL.
+
+Commands: while the guard holds data, a nurse's command is refused unapplied with an
+answer saying why (ChairRuntime.process), so it is never left waiting on the disk; a
+command applied in the very batch whose commit failed is answered at once that it was
+applied but is not yet stored.
+
+Housekeeping: `Outbox.prune()` (retention and `storage.max_mb`) runs every
+`storage.prune_interval_s`; undelivered readings it had to drop raise the technical alarm
+`store.budget` with the count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitord.log import FailureLog
+from monitord.models import AlertEvent, Reading, SessionEvent
+from monitord.outbox import SINKS, Outbox, store_unavailable
+from monitord.techalarm import TechAlarms
+
+log = logging.getLogger("monitord.store")
+
+HELD_READINGS_MAX = 50_000
+RETRY_INITIAL_S, RETRY_CAP_S = 0.5, 5.0
+
+# The answer to a command while the store cannot be written (published on cmd/errors).
+REFUSED_STORE_FULL = (
+    "not applied: the local store cannot be written (disk full?); "
+    "try again when the store alarm clears"
+)
+APPLIED_NOT_STORED = (
+    "applied, but not yet stored: the local store cannot be written (disk full?); "
+    "held in memory until it can be"
+)
+
+
+@dataclass
+class StoreBatch:
+    """What one chair batch must store, in order, and what to do once it is stored."""
+
+    chair: str
+    runs: list[tuple[list[Reading], str | None]] = field(default_factory=list)
+    events: list[AlertEvent] = field(default_factory=list)
+    sessions: list[SessionEvent] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+    done: Callable[[], None] | None = None
+
+    def n_readings(self) -> int:
+        return sum(len(r) for r, _ in self.runs)
+
+
+class StoreGuard:
+    def __init__(self, outbox: Outbox, alarms: TechAlarms) -> None:
+        self.outbox = outbox
+        self.alarms = alarms
+        self.held: list[StoreBatch] = []
+        self._held_readings = 0  # readings in `held`, kept as a count (no rescans)
+        self._trim_at = 0
+        self.dropped_held = 0
+        self.failures = 0
+        self._retry_s = RETRY_INITIAL_S
+        self._next_try = 0.0
+        self._flog = FailureLog(log, f"store {outbox.path}")
+        self._wake = asyncio.Event()
+
+    @property
+    def holding(self) -> bool:
+        return bool(self.held)
+
+    # -- writes ----------------------------------------------------------------------
+    def write(self, batch: StoreBatch) -> bool:
+        """Store `batch` now (True, its `done` has run) or hold it (False)."""
+        self.held.append(batch)
+        self._held_readings += batch.n_readings()
+        if len(self.held) > 1:
+            if self._held_readings > HELD_READINGS_MAX:
+                self._bound()
+            return False  # older batches wait: keep the order; the retry task writes all
+        return self.flush()
+
+    def flush(self) -> bool:
+        """Write every held batch in one transaction. True when nothing is held after."""
+        if not self.held:
+            return True
+        ob = self.outbox
+        batches = self.held
+        try:
+            state: dict[str, Any] = {}
+            for b in batches:
+                for run, sess in b.runs:
+                    ob.add_readings(run, {b.chair: sess})
+                if b.events:
+                    ob.add_alert_events(b.events)
+                if b.sessions:
+                    ob.add_session_events(b.sessions)
+                state.update(b.state)
+            for key, value in state.items():
+                ob.put_state(key, value, commit=False)
+            ob.commit()
+        except Exception as e:
+            ob.rollback()
+            if not store_unavailable(e):
+                # A bug (a value SQLite or JSON refuses), not the disk: retrying would block
+                # every later batch behind it forever. Dropped, loudly, and re-raised.
+                self.held, self._held_readings, self._trim_at = [], 0, 0
+                log.error(
+                    "store: %d batch(es) cannot be stored (%s: %s) and are dropped",
+                    len(batches),
+                    type(e).__name__,
+                    e,
+                )
+                raise
+            self._failed(e)
+            return False
+        self.held, self._held_readings, self._trim_at = [], 0, 0
+        if self.failures:
+            self._recovered(batches)
+        for b in batches:
+            if b.done is not None:
+                b.done()
+        return True
+
+    def try_write(self, fn: Callable[[], Any]) -> bool:
+        """Run `fn` (writes of live state: status, snapshots) and commit; on a storage
+        error roll back and report False (live state is rewritten later anyway)."""
+        try:
+            fn()
+            self.outbox.commit()
+        except (sqlite3.Error, OSError) as e:
+            self.outbox.rollback()
+            if not store_unavailable(e):
+                raise
+            self._flog.failure("write", f"live state not written: {e}", logging.DEBUG)
+            return False
+        return True
+
+    def _failed(self, e: BaseException) -> None:
+        self.failures += 1
+        self._next_try = time.monotonic() + self._retry_s
+        self._retry_s = min(self._retry_s * 2, RETRY_CAP_S)
+        self._flog.failure(type(e).__name__, f"write failed: {e}", logging.DEBUG)
+        readings = self._held_readings
+        events = sum(len(b.events) for b in self.held)
+        self.alarms.raise_(
+            "store.unwritable",
+            f"the store {self.outbox.path} cannot be written ({e}): {readings} readings "
+            f"and {events} alert events held in memory, retrying; alerts show here but "
+            "reach neither the nurses' station nor InfluxDB until it can; free disk space",
+        )
+        self._wake.set()
+
+    def _recovered(self, batches: list[StoreBatch]) -> None:
+        readings = sum(b.n_readings() for b in batches)
+        events = sum(len(b.events) for b in batches)
+        self._flog.success(f"{len(batches)} held batches stored")
+        self.alarms.clear(
+            "store.unwritable",
+            f"the store takes writes again: {readings} held readings and {events} alert "
+            f"events stored after {self.failures} failed attempts"
+            + (f"; {self.dropped_held} held readings were dropped" if self.dropped_held else ""),
+        )
+        self.failures = 0
+        self._retry_s = RETRY_INITIAL_S
+        for sink in SINKS:  # delivery marks the full disk refused
+            self.outbox.mark_delivered(sink, [])
+
+    def _bound(self) -> None:
+        """Drop the oldest held readings beyond HELD_READINGS_MAX (never events)."""
+        excess = self._held_readings - HELD_READINGS_MAX
+        # Batches before `_trim_at` have no readings left: not scanned again.
+        while self._trim_at < len(self.held) and not self.held[self._trim_at].runs:
+            self._trim_at += 1
+        for b in self.held[self._trim_at :]:
+            while b.runs and excess > 0:
+                run = b.runs[0][0]
+                n = min(len(run), excess)
+                del run[:n]
+                excess -= n
+                self._held_readings -= n
+                self.dropped_held += n
+                if not run:
+                    b.runs.pop(0)
+            if excess <= 0:
+                break
+        self.alarms.raise_(
+            "store.held_dropped",
+            f"the store has not taken writes for long: {self.dropped_held} held readings "
+            "dropped from memory (alert events are all kept)",
+        )
+
+    # -- the task --------------------------------------------------------------------
+    async def run(self, prune_interval_s: float) -> None:
+        """Retry held batches (capped backoff) and prune the store periodically."""
+        next_prune = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if self.held and now >= self._next_try:
+                self.flush()
+            if now >= next_prune:
+                next_prune = now + prune_interval_s
+                if not self.held:
+                    self.prune()
+            self._wake.clear()
+            delay = next_prune - now
+            if self.held:
+                delay = min(delay, max(self._next_try - now, 0.05))
+            try:
+                await asyncio.wait_for(self._wake.wait(), max(delay, 0.05))
+            except TimeoutError:
+                pass
+
+    def prune(self) -> dict[str, int]:
+        done: dict[str, int] = {}
+        try:
+            done = self.outbox.prune()
+        except (sqlite3.Error, OSError) as e:
+            self.outbox.rollback()
+            if not store_unavailable(e):
+                raise
+            self._flog.failure("prune", f"prune failed: {e}", logging.WARNING)
+            return done
+        if done.get("dropped_readings"):
+            total = self.outbox.counters().get("dropped_readings", 0)
+            self.alarms.raise_(
+                "store.budget",
+                f"the store reached storage.max_mb = {self.outbox.cfg.max_mb:g} with "
+                f"undelivered data: {total} undelivered readings dropped so far (alert "
+                "and session events are kept); check InfluxDB or raise storage.max_mb",
+            )
+        return done
+
+    def close_report(self) -> None:
+        """At stop: what is still held is lost; say it loudly."""
+        if self.held and not self.flush():
+            readings = sum(b.n_readings() for b in self.held)
+            events = sum(len(b.events) for b in self.held)
+            log.critical(
+                "stopping while the store cannot be written: %d readings and %d alert "
+                "events held in memory are LOST",
+                readings,
+                events,
+            )

@@ -1,0 +1,181 @@
+"""Opening the daemon's store: one daemon per store, and monitoring starts whatever state
+the file is in (issue 12, defects 9 and 10).
+
+Lock: an fcntl (POSIX) write lock on `<store>.lock`, taken *before* the store is opened,
+migrated or moved aside, and held for the daemon's life (the kernel drops it when the
+process dies, even on SIGKILL, so a stale lock file never blocks a restart). A second
+`monitord run` on the same store exits 75 (EX_TEMPFAIL) naming the first one's pid: two
+daemons would fight over the broker client ids and overwrite each other's engine state.
+
+A store that cannot be used is never fatal, since without the daemon the chair has no
+alarms at all:
+- garbage, truncated or corrupt (`PRAGMA quick_check`, read-only), or a directory at the path: the
+  bad file is moved aside to `<store>.bad-<UTC time>` (with its -wal/-shm; never deleted,
+  someone may want the data back), a fresh store is created, and a technical alarm says so;
+- written by a newer monitord: refused (exit 78 with the reason), not moved aside: a
+  downgrade must not hide the newer data; the operator decides;
+- nothing can be written where the store lives (read-only mount, no permission, no space
+  even for an empty store): the daemon runs on a store in memory, with a technical alarm
+  that stays up. We chose this over exiting for systemd to retry: a read-only file system
+  does not heal by restarting, systemd gives up after its start limit, and a chair without
+  its daemon raises no alarm at all. In memory, alarms still go out live (MQTT, console)
+  and readings reach InfluxDB while it answers; only the local history and the outbox's
+  survival across a restart are lost, which the alarm says.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+from monitord.config import StorageConfig
+from monitord.outbox import SCHEMA_VERSION, Outbox, OutboxError, SchemaTooNew
+from monitord.techalarm import TechAlarms
+
+log = logging.getLogger("monitord.store")
+
+EX_TEMPFAIL = 75  # sysexits.h: another instance holds the store; systemd may retry later
+
+
+class StoreLocked(Exception):
+    """Another live process holds the store's lock; the message is the one line to print."""
+
+
+class StoreLock:
+    def __init__(self, fd: int | None, path: Path) -> None:
+        self.fd, self.path = fd, path
+
+    def release(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
+
+
+def lock_store(store: Path) -> StoreLock:
+    """Take `<store>.lock` or raise StoreLocked naming the holder's pid."""
+    path = store.with_name(store.name + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        # A read-only location: no other daemon can write a store there either, and the
+        # store itself will be in memory (open_store). Said once; not a reason to stop.
+        log.info("cannot create the lock file %s (%s); running without it", path, e)
+        return StoreLock(None, path)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        pid = _holder(fd)
+        os.close(fd)
+        who = f"pid {pid}" if pid else "another process"
+        raise StoreLocked(
+            f"monitord: {store} is in use by another monitord ({who}); "
+            "refusing to start a second daemon on the same store"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return StoreLock(fd, path)
+
+
+def _holder(fd: int) -> int | None:
+    """The pid holding the lock: from the lock file, where the holder wrote it (retried
+    briefly: it may have locked without having written yet)."""
+    for _ in range(20):
+        with contextlib.suppress(OSError, ValueError):
+            text = os.pread(fd, 32, 0).decode().strip()
+            if text:
+                return int(text)
+        time.sleep(0.05)
+    return None
+
+
+def open_store(cfg: StorageConfig, alarms: TechAlarms) -> Outbox:
+    """The daemon's outbox at `cfg.path`, replaced or in memory if it cannot be used (see
+    the module docstring). Raises SchemaTooNew only."""
+    path = Path(cfg.path)
+    try:
+        return _open_checked(path, cfg)
+    except SchemaTooNew:
+        raise
+    except (sqlite3.Error, OutboxError, OSError) as e:
+        why = _why(e)
+    if not os.path.lexists(path):
+        return _in_memory(path, cfg, alarms, f"cannot create it ({why})")
+    try:
+        bad = move_aside(path)
+    except OSError as e:
+        return _in_memory(
+            path, cfg, alarms, f"unusable ({why}) and cannot be moved aside ({e.strerror})"
+        )
+    try:
+        ob = _open_checked(path, cfg)
+    except (sqlite3.Error, OutboxError, OSError) as e:
+        return _in_memory(
+            path, cfg, alarms, f"unusable ({why}), moved to {bad}; a fresh one failed ({_why(e)})"
+        )
+    alarms.raise_(
+        "store.replaced",
+        f"the store {path} was unusable ({why}): moved to {bad.name}, started a fresh one "
+        "(engine state and local history start empty)",
+    )
+    return ob
+
+
+def _open_checked(path: Path, cfg: StorageConfig) -> Outbox:
+    if path.is_dir():
+        raise OutboxError("it is a directory")
+    if path.exists():
+        # Checked read-only first: a read-write connection checkpoints on close, which
+        # would rewrite the header of a file we are about to move aside for inspection.
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise SchemaTooNew(
+                    f"{path}: schema v{version} is newer than this monitord "
+                    f"(v{SCHEMA_VERSION}); upgrade monitord or move the file away"
+                )
+            rows = db.execute("PRAGMA quick_check(5)").fetchall()
+        finally:
+            db.close()
+        check = "; ".join(str(r[0]) for r in rows)
+        if check != "ok":
+            raise OutboxError(f"integrity check: {check}")
+    return Outbox(path, cfg)
+
+
+def _in_memory(path: Path, cfg: StorageConfig, alarms: TechAlarms, why: str) -> Outbox:
+    alarms.raise_(
+        "store.memory",
+        f"the store {path} is {why}: running on a store in memory; alarms still go out "
+        "live, but nothing is kept across a restart; fix the disk and restart monitord",
+    )
+    return Outbox(path, cfg, memory=True)
+
+
+def move_aside(path: Path) -> Path:
+    """Rename `path` (file or directory) and its -wal/-shm to `<path>.bad-<UTC time>`."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    bad = path.with_name(f"{path.name}.bad-{stamp}")
+    n = 1
+    while os.path.lexists(bad):
+        bad = path.with_name(f"{path.name}.bad-{stamp}-{n}")
+        n += 1
+    os.rename(path, bad)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if os.path.lexists(side):
+            with contextlib.suppress(OSError):
+                os.rename(side, bad.with_name(bad.name + suffix))
+    log.debug("moved the unusable store %s to %s (kept, not deleted)", path, bad)
+    return bad
+
+
+def _why(e: BaseException) -> str:
+    return str(e) or type(e).__name__

@@ -1,0 +1,186 @@
+"""Issue 12, defect 6: `storage.max_mb` and `retention_days` are applied while the daemon
+runs.
+
+A `monitord run` subprocess reads a Masimo oximeter on a pty, with a real influxd 1.6 and
+a real mosquitto. Proves:
+- InfluxDB down, 4x the budget of readings sent: the store stays within `max_mb` (the
+  whole file), the oldest undelivered readings are dropped and said loudly (CRITICAL
+  line, `dropped_readings` counter, technical alarm in `monitord status`), no alert event
+  is dropped, and the account balances: sent = kept + dropped; once InfluxDB is back every
+  kept reading arrives;
+- retention: delivered readings are deleted once past `retention_days`; alert events not
+  yet delivered (the broker is down) are kept past it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from servers import Influxd, Mosquitto
+
+from tests.e2e.e2e_kit import (
+    CHAIR,
+    FAST_SPO2_ALERT,
+    SITE,
+    DaemonProcess,
+    Oximeter,
+    Store,
+    eventually,
+    in_thread,
+    influx_v1,
+    mqtt_section,
+    whole_second,
+    write_config,
+)
+from tests.faults.storekit import monitord
+from tests.kit import Observer
+
+BUDGET_MB = 0.25
+
+
+def influx_count(influxd: Influxd, db: str) -> int:
+    rows = influxd.rows('SELECT count("valid") FROM vitals', db)
+    return int(rows[0]["count"]) if rows else 0  # type: ignore[call-overload]
+
+
+def on_disk(store: Path) -> int:
+    """Bytes of the database file. (Its WAL is bounded by SQLite's auto-checkpoint, about
+    4 MiB, and truncated by every prune that deleted something; docs/reliability.md.)"""
+    return os.path.getsize(store) if os.path.exists(store) else 0
+
+
+async def feed(ox: Oximeter, spo2: float, n: int, pause_s: float) -> None:
+    """`n` lines stamped by a monitor whose clock is a day off: the daemon then stamps them
+    with its receive time (microseconds), so fast lines never share an InfluxDB stamp."""
+    for _ in range(n):
+        await ox.send(spo2, whole_second() - timedelta(days=1))
+        await asyncio.sleep(pause_s)
+
+
+async def test_budget_holds_with_influx_down_and_drops_readings_loudly_never_alerts(
+    tmp_path: Path, influxd: Influxd, influx_db: str, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    base = f"{mqtt_prefix}/{SITE}/{CHAIR}"
+    cfg = write_config(
+        tmp_path,
+        influx=influx_v1(influxd, influx_db),
+        mqtt=mqtt_section(mosquitto, mqtt_prefix),
+        extra=f"max_mb = {BUDGET_MB}\nprune_interval_s = 1\n" + FAST_SPO2_ALERT,
+    )
+    path = tmp_path / "outbox.sqlite"
+    store = Store(path)
+    budget = int(BUDGET_MB * 1024 * 1024)
+    daemon = DaemonProcess(cfg, tmp_path / "daemon.log")
+    await in_thread(influxd.stop)
+    try:
+        async with (
+            Observer(mosquitto, [f"{base}/alerts/events"]) as nurse,
+            Oximeter(tmp_path) as ox,
+        ):
+            daemon.start()
+            try:
+                for _ in range(100):  # warm up: from the first stored line on, all count
+                    await ox.send(97.0, whole_second())
+                    await asyncio.sleep(0.3)
+                    if store.readings():
+                        break
+                warm_sent, warm_stored = ox.sent, store.readings()
+                assert warm_stored, daemon.output()
+                largest = 0
+                # About 4x the budget of readings, an alarm in the middle.
+                for _ in range(8):
+                    await feed(ox, 97.0, 400, 0.002)
+                    largest = max(largest, on_disk(path))
+                    if ox.sent > 1600 and not nurse.of("alerts/events"):
+                        await feed(ox, 80.0, 15, 0.2)
+                        await feed(ox, 97.0, 15, 0.2)
+                sent = warm_stored + ox.sent - warm_sent
+                await eventually(
+                    lambda: "DROPPED" in daemon.output(), 30, "readings dropped for the budget"
+                )
+                await eventually(lambda: sum(account(store)) >= sent, 30, "account")
+                await eventually(lambda: on_disk(path) <= budget, 30, "store within budget")
+                st = await in_thread(lambda: monitord("status", "--config", str(cfg)))
+                kept, lost = account(store)
+                events = store.alert_events()
+
+                await in_thread(influxd.start)  # InfluxDB back: everything kept arrives
+                await eventually(lambda: store.backlog("influx") == 0, 60, "influx backlog")
+                arrived = influx_count(influxd, influx_db)
+                lost_final = account(store)[1]
+                published = nurse.of("alerts/events")
+            finally:
+                rc = daemon.stop()
+    finally:
+        influxd.ensure_running()
+    out = daemon.output()
+    print(
+        f"sent {sent} kept {kept} dropped {lost} arrived {arrived} budget {budget} "
+        f"largest-on-disk-seen {largest} events {len(events)}"
+    )
+    assert rc == 0 and "Traceback" not in out, out[-3000:]
+    assert kept + lost == sent  # nothing vanished unaccounted
+    # Every line sent is in InfluxDB or counted as dropped (a prune may still drop a few
+    # after `kept` was counted, until InfluxDB is back).
+    assert lost > 0 and arrived + lost_final == sent
+    critical = [ln for ln in out.splitlines() if ln.startswith("CRITICAL") and "DROPPED" in ln]
+    assert critical, out[-3000:]
+    assert "TECHNICAL ALARM store.budget" in st.stdout and "dropped_readings=" in st.stdout, st
+    # No alert event was dropped: all those published (raised and cleared) are stored.
+    assert {(p["alert_id"], p["event"]) for p in published} <= {
+        (e["alert_id"], e["event"]) for e in events
+    }
+    assert {"raised", "cleared"} <= {e["event"] for e in events}
+
+
+def account(store: Store) -> tuple[int, int]:
+    """(readings kept, readings dropped), read in one snapshot of the store."""
+    rows = store._q(
+        "SELECT (SELECT count(*) FROM records WHERE type = 'reading'), "
+        "(SELECT coalesce(max(value), 0) FROM counters WHERE name = 'dropped_readings')"
+    )
+    return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
+
+
+async def test_retention_deletes_delivered_rows_and_keeps_undelivered_alerts(
+    tmp_path: Path, influxd: Influxd, influx_db: str, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    retention_s = 6.0
+    await in_thread(mosquitto.stop)  # alert events cannot be delivered to the station
+    cfg = write_config(
+        tmp_path,
+        influx=influx_v1(influxd, influx_db),
+        mqtt=mqtt_section(mosquitto, mqtt_prefix),
+        extra=f"retention_days = {retention_s / 86400}\nprune_interval_s = 1\n" + FAST_SPO2_ALERT,
+    )
+    store = Store(tmp_path / "outbox.sqlite")
+    daemon = DaemonProcess(cfg, tmp_path / "daemon.log")
+    try:
+        async with Oximeter(tmp_path) as ox:
+            daemon.start()
+            try:
+                for _ in range(100):  # until the daemon reads the port
+                    await ox.send(97.0, whole_second())
+                    await asyncio.sleep(0.3)
+                    if store.readings():
+                        break
+                await feed(ox, 97.0, 10, 0.2)
+                await feed(ox, 80.0, 15, 0.2)  # spo2.very_low raised
+                await feed(ox, 97.0, 15, 0.2)  # and cleared
+                await eventually(lambda: len(store.alert_events()) >= 2, 30, "alert events")
+                await eventually(lambda: store.backlog("influx") == 0, 30, "readings delivered")
+                delivered = influx_count(influxd, influx_db)
+                await eventually(lambda: store.readings() == 0, 60, "delivered readings expired")
+                events = store.alert_events()
+            finally:
+                rc = daemon.stop()
+    finally:
+        mosquitto.ensure_running()
+    out = daemon.output()
+    assert rc == 0 and "Traceback" not in out, out[-3000:]
+    assert delivered >= 40
+    # Alert events pending for the (down) broker outlive their retention.
+    assert {"raised", "cleared"} <= {e["event"] for e in events}
