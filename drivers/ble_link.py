@@ -10,11 +10,11 @@ State machine (one per configured device, runs until cancelled):
 - Find by `address`, else advertised `name`, else the profile's service UUID.
 - Subscribe to the profile's characteristics (bleak's start_notify enables indications
   for 0x2A35/0x2A5E and notifications for the rest), read the feature characteristics.
-- Each value goes through the profile's pure decoder; readings go to `ctx.emit`, bad
-  payloads to `ctx.reject`, cuff-pressure progress is only counted.
-- Readings that carry a device timestamp are deduplicated on (timestamp, values), except
-  BP: cuffs push their stored readings again on every connection, and the hub tells
-  repeats and stored records from live ones persistently and counts them
+- Each value goes through the profile's pure decoder; its measurements are stamped
+  (drivers/measurement.py) and go to `ctx.emit`, bad payloads to `ctx.reject`,
+  cuff-pressure progress is only counted.
+- Devices push stored measurements again on every connection; the link forwards them
+  all and the hub tells repeats and stored records from live ones and counts them
   (monitord/history.py). For that it must see each connection start before the records
   pushed on it: link up is reported on every connection (also an `episodic` cuff's
   reconnect), and values that arrive while notifications are being enabled (a cuff
@@ -35,7 +35,6 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -46,23 +45,21 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakDeviceNotFoundError, BleakError
 
-from drivers.base import DeviceContext, DriverDescriptor, Reject
+from drivers.base import DeviceContext, DriverDescriptor, Reject, stamp
 from drivers.ble_gatt import (
     Q_EPISODIC,
     Q_SETTLE,
     SETTLE_S,
+    BleLinkSettings,
     BleProfile,
-    BleSample,
     BleSubscription,
 )
 from drivers.tap import LinkTap
 from monitord.backoff import capped_delay
 from monitord.config import DeviceConfig
-from monitord.models import Kind, Reading, authoritative_time
+from monitord.models import Reading
 
 log = logging.getLogger(__name__)
-
-DEDUP_MEMORY = 512
 
 
 class BleLinkError(Exception):
@@ -143,28 +140,6 @@ def _mono() -> float:
     return asyncio.get_running_loop().time()
 
 
-class _Dedup:
-    """Remembers recent timestamped readings so pushed-again stored readings drop out."""
-
-    def __init__(self, size: int = DEDUP_MEMORY) -> None:
-        self._seen: OrderedDict[tuple[Any, ...], None] = OrderedDict()
-        self._size = size
-
-    def first_time(self, sample: BleSample) -> bool:
-        if sample.device_time is None:
-            return True  # nothing to recognise it by; live values are never re-sent
-        if sample.kind is Kind.BP:
-            return True  # the hub decides, across restarts, and counts (module docstring)
-        key = (sample.kind, sample.device_time, tuple(sorted(sample.values.items())))
-        if key in self._seen:
-            self._seen.move_to_end(key)
-            return False
-        self._seen[key] = None
-        if len(self._seen) > self._size:
-            self._seen.popitem(last=False)
-        return True
-
-
 class _Session:
     """Everything that survives reconnects for one device."""
 
@@ -177,17 +152,16 @@ class _Session:
         tap: LinkTap | None = None,
     ) -> None:
         self.dev = dev
+        self.target = dev.settings_as(BleLinkSettings)
         self.tap = tap
         self.profile = profile
         self.ctx = ctx
         self.timing = timing
         self.silence_s = dev.silence_s if dev.silence_s is not None else profile.silence_s
-        self.dedup = _Dedup()
         self.link_up: bool | None = None  # None until the first attempt
         self.warned: set[type[BleLinkError]] = set()
-        self.quirks: frozenset[str] = profile.quirks_for(dev.name, dev.quirks)
+        self.quirks: frozenset[str] = profile.quirks_for(self.target.name, dev.quirks)
         self.cuff_pressure_values = 0
-        self.duplicates = 0
         self.last_rx = _mono()
         self.readings_this_connection = 0
         # Readings decoded while this connection's notifications are being enabled; None
@@ -259,49 +233,26 @@ class _Session:
             self.ctx.reject(result)
             return
         self.readings_this_connection += 1
-        if not self.dedup.first_time(result):
-            self.duplicates += 1
-            log.debug(
-                "%s/%s: stored reading of %s already seen",
-                self.ctx.chair,
-                self.ctx.device,
-                result.device_time,
-            )
-            return
-        received = self.ctx.now()
-        self.emit(
-            Reading(
-                chair=self.ctx.chair,
-                device=self.ctx.device,
-                kind=result.kind,
-                values=dict(result.values),
-                measured_at=authoritative_time(result.device_time, received),
-                received_at=received,
-                valid=result.valid,
-                flags=result.flags,
-                contact=result.contact,
-                device_time=result.device_time,
-            )
-        )
+        self.emit(stamp(result, self.ctx))
 
 
 def _matcher(
-    dev: DeviceConfig, profile: BleProfile
+    target: BleLinkSettings, profile: BleProfile
 ) -> tuple[str, Callable[[BLEDevice, AdvertisementData], bool]]:
-    if dev.address:
-        wanted = dev.address.split("/")[0].upper()
+    if target.address:
+        wanted = target.address.split("/")[0].upper()
         return f"address {wanted}", lambda d, ad: d.address.upper() == wanted
-    if dev.name:
-        name = dev.name
+    if target.name:
+        name = target.name
         return f"name {name!r}", lambda d, ad: ad.local_name == name or d.name == name
     service = profile.service_uuid.lower()
     return f"service {service}", lambda d, ad: service in (u.lower() for u in ad.service_uuids)
 
 
 async def _find(
-    dev: DeviceConfig, profile: BleProfile, timing: LinkTiming, scanner_backend: type | None
+    target: BleLinkSettings, profile: BleProfile, timing: LinkTiming, scanner_backend: type | None
 ) -> BLEDevice:
-    what, match = _matcher(dev, profile)
+    what, match = _matcher(target, profile)
     kwargs: dict[str, Any] = {}
     if scanner_backend is not None:
         kwargs["backend"] = scanner_backend
@@ -394,7 +345,7 @@ def replay_session(dev: DeviceConfig, desc: DriverDescriptor, ctx: DeviceContext
     """The per-device state this link keeps (quirks by advertised name, de-duplication),
     for `monitord decode --file`: call `connected(name)` and `on_value(sub, data)` on it
     in the recorded order, as a live link does. Needs a running event loop."""
-    if not isinstance(desc.ble_profile, BleProfile):
+    if desc.ble_profile is None:
         raise TypeError(f"driver {desc.name!r} has no BLE profile")
     return _Session(dev, desc.ble_profile, ctx, LinkTiming())
 
@@ -417,7 +368,7 @@ async def run_ble_device(
     `tap` sees every connection and every notification/indication (`monitord capture`).
     """
     profile = desc.ble_profile
-    if not isinstance(profile, BleProfile):
+    if profile is None:
         raise TypeError(f"driver {desc.name!r} has no BLE profile")
     timing = timing or LinkTiming()
     rng = rng or random.Random()
@@ -432,7 +383,7 @@ async def run_ble_device(
         if me is not None and me.cancelling():
             raise asyncio.CancelledError
         try:
-            target = await _find(dev, profile, timing, scanner_backend)
+            target = await _find(s.target, profile, timing, scanner_backend)
             reason = await _connected_session(s, target, client_backend)
         except asyncio.CancelledError:
             raise

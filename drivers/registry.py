@@ -1,5 +1,10 @@
-"""Every device protocol monitord knows, by name. Adding a device model? Add its module's
-descriptor here (one line) and a test table of captures under tests/.
+"""Every device protocol monitord knows, by name: the one list of drivers. Adding a device
+model? Add its module's descriptor (and decode profile) here, one line each, and a test
+table of captures under tests/ (docs/adding-a-device.md).
+
+Importing this module registers the drivers with the config (`monitord.config.use_drivers`),
+which validates each device's keys with its driver's settings model; the config never
+imports drivers (Telegraf's plugin registry works the same way).
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from types import MappingProxyType
 
 from drivers import ble_bpm, ble_hrm, ble_plx, intellivue, masimo_ascii, nonin2
 from drivers.base import DecodeProfile, DriverDescriptor
+from monitord.config import use_drivers
 
 _DRIVERS: tuple[DriverDescriptor, ...] = (
     masimo_ascii.DRIVER,
@@ -32,3 +38,5 @@ _PROFILES: tuple[DecodeProfile, ...] = (
 
 DRIVERS: Mapping[str, DriverDescriptor] = MappingProxyType({d.name: d for d in _DRIVERS})
 PROFILES: Mapping[str, DecodeProfile] = MappingProxyType({p.name: p for p in _PROFILES})
+
+use_drivers(DRIVERS)

@@ -15,7 +15,7 @@ from serial_testkit import RecordingContext
 
 from drivers.base import RejectReason
 from drivers.registry import DRIVERS
-from drivers.serial_link import Backoff, run_serial_device
+from drivers.serial_link import PortBackoff, run_serial_device
 from monitord.config import DeviceConfig
 from monitord.models import Kind
 from simulators.base import SimEvent
@@ -24,7 +24,7 @@ from simulators.masimo import MasimoSim
 from simulators.nonin import NoninSim
 from simulators.serial_sims import make_sim_device
 
-FAST = Backoff(base_s=0.05, cap_s=0.3)
+FAST = PortBackoff(base_s=0.05, cap_s=0.3)
 
 
 @contextlib.asynccontextmanager
