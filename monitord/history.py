@@ -8,10 +8,6 @@ live. The device clock's absolute value is never trusted, only compared for iden
 
 How the hub tells them apart, per device (`ChairRuntime.process()` calls this module):
 
-- **Resent**: any other kind with a device time (a PLX spot-check pushed again on the
-  next connection) whose (device, kind, device time, values) was among the last
-  `RESENT_MEMORY` taken: dropped and counted (`resent`), in memory only (no rule confirms
-  on a count of such readings, so a restart may let one through once).
 - **Repeat**: a BP reading with a device time whose (device, device time, values) key was
   taken before. The keys are kept in the store (`bp-seen/<chair>`, with the engine
   snapshot) so an IntelliVue re-polled or a cuff re-pushing its memory after a restart is
@@ -28,15 +24,12 @@ How the hub tells them apart, per device (`ChairRuntime.process()` calls this mo
   live); the cost of holding is at most `BURST_GAP_S` on the first reading after a
   connection.
 
-This is the one place that answers "is this measurement new?"; transports forward what
-devices send (a polled IntelliVue emits only what a poll changed: drivers/intellivue.py).
 Pure bookkeeping: no I/O, no clock reads (callers pass `mono`); the daemon persists
 `seen_keys()` and counts what `repeats` and `stored` say.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -46,7 +39,6 @@ from monitord.models import Kind, Reading
 BURST_OPEN_S = 5.0  # a cuff starts pushing its memory this soon after the connection
 BURST_GAP_S = 2.0  # consecutive records of one burst (indications) are this close
 SEEN_MAX = 256  # remembered BP measurements per chair (a cuff keeps ~30-200)
-RESENT_MEMORY = 512  # remembered timestamped measurements of other kinds per chair
 
 
 def seen_key(r: Reading) -> str | None:
@@ -106,10 +98,8 @@ class StoredRecords:
         self._seen: dict[str, None] = dict.fromkeys(seen)
         self._devs: dict[str, _Dev] = {}
         self.dirty = False  # `seen_keys()` changed since the last save
-        self._recent: OrderedDict[tuple[object, ...], None] = OrderedDict()
         self.repeats = 0
         self.stored = 0
-        self.resent = 0  # other kinds' measurements sent again, dropped
 
     def seen_keys(self) -> list[str]:
         return list(self._seen)
@@ -134,7 +124,7 @@ class StoredRecords:
         """A reading from a device. Returns (readings to process now, is_repeat): a
         repeat is dropped (counted); a burst record is held (nothing to process yet)."""
         if r.kind != Kind.BP:
-            return ([], False) if self._resent(r) else ([r], False)
+            return [r], False
         key = seen_key(r)
         d = self._dev(r.device)
         if key is not None and (key in self._seen or any(seen_key(h) == key for h in d.burst)):
@@ -148,19 +138,6 @@ class StoredRecords:
         d.open = False
         self._remember([r])
         return [*out, r], False
-
-    def _resent(self, r: Reading) -> bool:
-        if r.device_time is None:
-            return False  # nothing to recognise it by; live values are never re-sent
-        key = (r.device, r.kind, r.device_time, tuple(sorted(r.values.items())))
-        if key in self._recent:
-            self._recent.move_to_end(key)
-            self.resent += 1
-            return True
-        self._recent[key] = None
-        if len(self._recent) > RESENT_MEMORY:
-            self._recent.popitem(last=False)
-        return False
 
     def _remember(self, rs: list[Reading]) -> None:
         # Only once released to the hub: a key saved for a record still held (and lost
