@@ -113,6 +113,9 @@ class DriverDescriptor:
     serial: SerialDefaults | None = None
     # BLE drivers: what to subscribe to and how to decode it (drivers/ble_gatt.py)
     ble_profile: BleProfile | None = None
+    # Serial drivers: "module:Class" of the device's simulator (a simulators._serial_base
+    # SerialSim), looked up by name so that drivers never import simulators.
+    simulator: str | None = None
 
     @property
     def accepted_quirks(self) -> frozenset[str]:

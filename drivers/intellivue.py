@@ -390,6 +390,7 @@ DRIVER = DriverDescriptor(
     # The monitor answers a poll within a second; 5 s of silence with polls going out at
     # poll_interval_s means the cable or the monitor is gone.
     serial=SerialDefaults(baudrate=115200, silence_s=5.0),
+    simulator="simulators.intellivue:IntelliVueSim",
 )
 PROFILE = DecodeProfile(
     name="intellivue",

@@ -272,6 +272,7 @@ DRIVER = DriverDescriptor(
     settings=SerialLinkSettings,
     make_protocol=MasimoProtocol,
     serial=SerialDefaults(baudrate=9600, silence_s=5.0),
+    simulator="simulators.masimo:MasimoSim",
 )
 PROFILE = DecodeProfile(
     name="masimo-ascii",

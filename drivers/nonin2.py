@@ -293,6 +293,7 @@ DRIVER = DriverDescriptor(
     settings=SerialLinkSettings,
     make_protocol=NoninProtocol,
     serial=SerialDefaults(baudrate=9600, silence_s=2.0),
+    simulator="simulators.nonin:NoninSim",
 )
 PROFILE = DecodeProfile(
     name="nonin-2",
