@@ -26,6 +26,7 @@ import errno
 import logging
 import os
 import random
+import termios
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -49,6 +50,7 @@ class LinkError(enum.Enum):
 
     PORT_MISSING = "port missing"
     PERMISSION = "permission denied or port busy"
+    LINE_SETTINGS = "line settings refused"
     IO = "I/O error"
 
     @property
@@ -58,6 +60,9 @@ class LinkError(enum.Enum):
             "path (prefer /dev/serial/by-id/...)",
             LinkError.PERMISSION: "add the monitord user to the 'dialout' group, and make sure "
             "no other program (or a second monitord) holds the port",
+            LinkError.LINE_SETTINGS: "the port does not take this device's baud rate, "
+            "parity or stop bits: check baudrate/parity/stopbits and that the adapter "
+            "supports them",
             LinkError.IO: "the device stopped answering: check the monitor is on, its "
             "serial export is enabled and the baud rate matches",
         }[self]
@@ -98,6 +103,8 @@ class PortBackoff:
 
 def classify(exc: BaseException) -> LinkError:
     """Map an open/read failure to an error class."""
+    if isinstance(exc, termios.error):
+        return LinkError.LINE_SETTINGS
     err = getattr(exc, "errno", None)
     text = str(exc).lower()
     if isinstance(exc, FileNotFoundError) or err in (errno.ENOENT, errno.ENODEV, errno.ENXIO):
@@ -254,7 +261,8 @@ async def run_serial_device(
         link: _StreamLink | None = None
         try:
             reader, writer = await open_port(url, settings)
-        except (OSError, serial.SerialException, ValueError) as e:
+        # termios.error: the tty refused the line settings (pyserial lets it through)
+        except (OSError, serial.SerialException, ValueError, termios.error) as e:
             went_down(classify(e), f"cannot open: {e}")
         else:
             link = _StreamLink(reader, writer, silence_s, went_up, tap)
