@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from drivers import ble_bpm, ble_hrm, ble_plx, intellivue, masimo_ascii, nonin2
+from drivers import ble_bpm, ble_hrm, ble_plx, contec_cms50, intellivue, masimo_ascii, nonin2
 from drivers.base import DecodeProfile, DriverDescriptor
 from monitord.config import use_drivers
 
@@ -20,6 +20,7 @@ _DRIVERS: tuple[DriverDescriptor, ...] = (
     masimo_ascii.DRIVER,
     intellivue.DRIVER,
     nonin2.DRIVER,
+    contec_cms50.DRIVER,
     ble_bpm.DRIVER,
     ble_hrm.DRIVER,
     ble_plx.DRIVER,
@@ -29,6 +30,7 @@ _PROFILES: tuple[DecodeProfile, ...] = (
     masimo_ascii.PROFILE,
     intellivue.PROFILE,
     nonin2.PROFILE,
+    contec_cms50.PROFILE,
     ble_bpm.PROFILE_BPM,
     ble_bpm.PROFILE_ICP,
     ble_hrm.PROFILE,
