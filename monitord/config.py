@@ -226,6 +226,9 @@ class DeviceConfig(_Strict):
     # The transport's and the driver's keys (port, address, poll_interval_s ...),
     # validated by the driver's model; last: its validator needs `driver` and `simulate`.
     settings: SerializeAsAny[DeviceOptions] = Field(default_factory=DeviceOptions)
+    # Keys of another driver's settings (a `poll_interval_s` on an oximeter): accepted and
+    # ignored as they always were, and warned about (monitord/config_checks.py).
+    ignored: tuple[str, ...] = Field(default=(), exclude=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -235,6 +238,15 @@ class DeviceConfig(_Strict):
             return data
         own = {k: v for k, v in data.items() if k in _COMMON_KEYS}
         rest = {k: v for k, v in data.items() if k not in _COMMON_KEYS}
+        drivers = _catalog()
+        name = data.get("driver")
+        desc = drivers.get(name) if isinstance(name, str) else None
+        if desc is not None:
+            mine = desc.settings.model_fields
+            anyones = {f for d in drivers.values() for f in d.settings.model_fields}
+            ignored = tuple(k for k in rest if k not in mine and k in anyones)
+            rest = {k: v for k, v in rest.items() if k not in ignored}
+            own["ignored"] = ignored
         return {**own, "settings": rest}
 
     @model_serializer(mode="wrap")
