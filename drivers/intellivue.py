@@ -227,8 +227,8 @@ def decode_frame(data: bytes) -> list[dict[str, Any]] | Reject:
     msg = F.decode_message(user)
     if isinstance(msg, Reject):
         return msg
-    if msg.kind != "poll_result":
-        return [{"message": msg.kind, "invoke_id": msg.invoke_id}]
+    if msg.type != "poll_result":
+        return [{"message": msg.type, "invoke_id": msg.invoke_id}]
     recs = [_record(m) for m in numerics(msg)]
     if not recs:
         return Reject(RejectReason.NO_VALUE, "poll result carries no NIBP, HR or SpO2 numeric")
@@ -320,9 +320,9 @@ class IntelliVueProtocol:
             msg = await self._get(queue, max(0.0, deadline - loop.time()))
             if msg is None:
                 raise _Reassociate("no association result")
-            if msg.kind == "assoc_result":
+            if msg.type == "assoc_result":
                 break
-            if msg.kind == "assoc_refuse":
+            if msg.type == "assoc_refuse":
                 await asyncio.sleep(ANSWER_TIMEOUT_S)
                 raise _Reassociate("association refused by the monitor")
             # anything else before the result belongs to an older session: ignore
@@ -331,7 +331,7 @@ class IntelliVueProtocol:
             msg = await self._get(queue, max(0.0, deadline - loop.time()))
             if msg is None:
                 raise _Reassociate("no MDS create event")
-            if msg.kind == "mds_create":
+            if msg.type == "mds_create":
                 await link.write(F.frame(F.mds_create_result(msg.invoke_id)))
                 break
         self.associations += 1
@@ -354,17 +354,17 @@ class IntelliVueProtocol:
             msg = await self._get(queue, max(0.001, next_poll - loop.time()))
             if msg is None:
                 continue
-            if msg.kind == "poll_result":
+            if msg.type == "poll_result":
                 last_answer = loop.time()
                 self._emit(msg, ctx)
-            elif msg.kind == "abort":
+            elif msg.type == "abort":
                 raise _Reassociate("monitor aborted the association")
-            elif msg.kind == "release_request":
+            elif msg.type == "release_request":
                 await link.write(F.frame(F.release_result()))
                 raise _Reassociate("monitor released the association")
-            elif msg.kind == "mds_create":  # monitor restarted its side: answer again
+            elif msg.type == "mds_create":  # monitor restarted its side: answer again
                 await link.write(F.frame(F.mds_create_result(msg.invoke_id)))
-            elif msg.kind == "error":
+            elif msg.type == "error":
                 ctx.reject(Reject(RejectReason.UNKNOWN_TYPE, "monitor answered a remote error"))
 
     def _emit(self, msg: F.Message, ctx: DeviceContext) -> None:

@@ -236,7 +236,7 @@ async def run_serial_device(
         log.info("%s: link up", where)
         ctx.link(True)
 
-    def went_down(kind: LinkError, reason: str) -> None:
+    def went_down(error: LinkError, reason: str) -> None:
         nonlocal up, reported_down
         if up or not reported_down:
             ctx.link(False, reason)
@@ -244,13 +244,13 @@ async def run_serial_device(
         up = False
         if tap is not None:  # (a capture stopped by cancelling records no disconnect)
             tap.disconnected(reason)
-        if kind not in warned:
-            warned.add(kind)
+        if error not in warned:
+            warned.add(error)
             log.warning(
-                "%s: %s: %s; retrying with backoff (%s)", where, kind.value, reason, kind.advice
+                "%s: %s: %s; retrying with backoff (%s)", where, error.value, reason, error.advice
             )
         else:
-            log.debug("%s: %s again: %s", where, kind.value, reason)
+            log.debug("%s: %s again: %s", where, error.value, reason)
 
     me = asyncio.current_task()
     while True:
