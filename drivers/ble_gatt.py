@@ -14,7 +14,8 @@ Date Time (org.bluetooth.characteristic.date_time, 7 bytes, used by 0x2A35/0x2A3
          | year LE | month| day| hour| minute| second|
          +---------+------+----+-----+-------+-------+
     year 0, month 0 or day 0 = "not known". The value has no time zone: we read it as UTC
-    and let `authoritative_time` (clinical-rules.md) prefer the receive time when it is off.
+    as the `Measurement`'s device time; `stamp()` (drivers/measurement.py) decides which
+    clock the reading's event time follows.
 """
 
 from __future__ import annotations
