@@ -234,7 +234,8 @@ class DeviceConfig(_Strict):
     @classmethod
     def _split(cls, data: Any) -> Any:
         # The TOML table is flat: gather the keys that are not ours into `settings`.
-        if not isinstance(data, dict) or "settings" in data:
+        # (Only code passes a built settings model; a `settings` key in TOML is unknown.)
+        if not isinstance(data, dict) or isinstance(data.get("settings"), DeviceOptions):
             return data
         own = {k: v for k, v in data.items() if k in _COMMON_KEYS}
         rest = {k: v for k, v in data.items() if k not in _COMMON_KEYS}
@@ -374,6 +375,18 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
+def _flat_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """A device's driver settings are its own keys in the flat TOML table: drop the
+    `settings` step after `devices[j]` from an error's location."""
+    return tuple(
+        p
+        for k, p in enumerate(loc)
+        if not (
+            p == "settings" and k >= 2 and loc[k - 2] == "devices" and isinstance(loc[k - 1], int)
+        )
+    )
+
+
 def _walk(obj: Any, loc: tuple[int | str, ...] = ()) -> Iterator[tuple[tuple[int | str, ...], str]]:
     if isinstance(obj, Mapping):
         for k, v in obj.items():
@@ -446,8 +459,7 @@ def parse_config(raw: dict[str, Any], source: str = "<config>", base: Path | Non
         cfg = Config.model_validate(raw)
     except ValidationError as e:
         for err in e.errors():
-            # a device's driver settings are its own keys in the flat TOML table
-            loc = tuple(p for p in err["loc"] if p != "settings")
+            loc = _flat_loc(tuple(err["loc"]))
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key"

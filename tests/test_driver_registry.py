@@ -84,9 +84,10 @@ def test_config_validates_a_device_with_its_drivers_settings_model(name: str) ->
         with pytest.raises(ConfigError) as e:
             loads_config(_device(name, f'simulate = "s.jsonl"\n{key} = {{ x = 1 }}\n'))
         assert all(f"chairs[0].devices[0].{key}: " in line for line in e.value.lines), key
-    with pytest.raises(ConfigError) as e:
-        loads_config(_device(name, 'simulate = "s.jsonl"\nno_such_key = 1\n'))
-    assert e.value.lines == ["<config>: chairs[0].devices[0].no_such_key: unknown key"]
+    for key in ("no_such_key", "settings", "ignored"):  # the last two are internal names
+        with pytest.raises(ConfigError) as e:
+            loads_config(_device(name, f'simulate = "s.jsonl"\n{key} = {{ port = "x" }}\n'))
+        assert e.value.lines == [f"<config>: chairs[0].devices[0].{key}: unknown key"]
 
 
 def test_a_key_of_another_driver_is_ignored_with_a_warning_as_before() -> None:
