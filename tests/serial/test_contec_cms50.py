@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from serial_testkit import RecordingContext
@@ -16,8 +17,10 @@ from drivers import contec_cms50 as C
 from drivers.base import LinkLost, Reject, RejectReason
 from drivers.registry import DRIVERS, PROFILES
 from drivers.serial_link import PortBackoff, run_serial_device
-from monitord.config import DeviceConfig
+from monitord.config import DeviceConfig, loads_config
+from monitord.daemon import Daemon
 from monitord.models import Kind
+from monitord.outbox import Outbox
 from simulators.base import SimEvent
 from simulators.contec_cms50 import Cms50Sim
 
@@ -160,3 +163,31 @@ async def test_stream_through_the_serial_transport(ctx: RecordingContext) -> Non
         ({"spo2_pct": None, "pulse_bpm": None}, False, False),
     ]
     assert ctx.rejects == [] and ctx.link_up
+
+
+async def test_a_simulated_chair_plays_its_scenario(tmp_path: Path) -> None:
+    # `simulate = ...`: the simulator on a pty and the real transport, as for every model
+    # in the registry (the pty carries no parity: the simulated device runs 8N1)
+    path = tmp_path / "scenario.jsonl"
+    path.write_text(
+        '{"t": 0, "event": "session_start", "protocol": "esketamine"}\n'
+        + "".join(
+            f'{{"t": {t}, "event": "spo2", "spo2": {s}, "pulse": 70}}\n'
+            for t, s in ((5, 97), (10, 96), (15, 95))
+        )
+        + '{"t": 20, "event": "end"}\n'
+    )
+    cfg = loads_config(
+        '[site]\nid = "sim-test"\n[mqtt]\nenabled = false\n[influx]\nenabled = false\n'
+        f'[storage]\npath = "{tmp_path / "store.sqlite"}"\n[[chairs]]\nid = "chair-1"\n'
+        f'[[chairs.devices]]\nid = "ox"\ndriver = "contec-cms50"\nsimulate = "{path}"\n'
+        "simulate_speed = 20\n"
+    )
+    daemon = Daemon(cfg, stop_when_played=True)
+    await asyncio.wait_for(daemon.run(), 120)
+    ob = Outbox(cfg.storage.path, cfg.storage)
+    try:
+        got = [(r.values["spo2_pct"], r.valid) for r, _ in ob.readings("chair-1")]
+    finally:
+        ob.close()
+    assert got == [(97, True), (96, True), (95, True)]
