@@ -214,6 +214,10 @@ _COMMON_KEYS = frozenset(
 
 
 class DeviceConfig(_Strict):
+    """One `[[chairs.devices]]` table. Its own keys are below; every other key belongs to
+    the device's driver and is validated by the settings model its descriptor names
+    (`settings`, typed by `settings_as(...)`), so the table stays flat in TOML."""
+
     id: Ident
     driver: str
     # Quirk names for a device that deviates from its spec (docs/devices.md). Unset: the
