@@ -1,50 +1,47 @@
 """The contracts between transports, protocol decoders and the daemon.
 
 Data flows one way: a *transport* moves bytes (and reconnects), a *protocol* turns those
-bytes into `Reading`s through a pure *decoder*, and the daemon's hub takes the readings.
+bytes into `Measurement`s through a pure *decoder*, `stamp()` (drivers/measurement.py)
+makes each a `Reading` of its device, and the daemon's hub takes the readings.
 
-- Decoders are pure functions: bytes in, typed records or a `Reject` out. They never raise
-  on bad input and never do I/O.
+- Decoders are pure functions: bytes in, a `Measurement` (or a typed record the decode
+  CLI shows) or a `Reject` out. They never raise on bad input and never do I/O.
 - A `SerialProtocol` gets a connected `ByteLink` and a `DeviceContext`; it may write
   (IntelliVue polls) but it never opens ports: reconnecting is the transport's job.
 - Every driver module ends with a `DriverDescriptor` (and, for `monitord decode`, one or
-  more `DecodeProfile`s) that `drivers/registry.py` lists by name.
+  more `DecodeProfile`s) that `drivers/registry.py` lists by name. The descriptor names
+  the driver's settings model (its transport's link settings plus its own options), which
+  the config validates a device's keys with.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from drivers.ble_gatt import BleProfile
+from drivers.measurement import Measurement, stamp
+from drivers.reject import Reject, RejectReason
+from monitord.config import DeviceOptions
 from monitord.models import Kind, Reading
 
-
-class RejectReason(enum.StrEnum):
-    """Why a payload or frame was not turned into a reading. Counted per device."""
-
-    BAD_CHECKSUM = "bad_checksum"
-    BAD_LENGTH = "bad_length"
-    BAD_FORMAT = "bad_format"  # syntax: not hex, not a key=value line, bad escape ...
-    UNKNOWN_TYPE = "unknown_type"  # a message/frame type this decoder does not handle
-    IMPLAUSIBLE = "implausible_value"  # decodes, but a value cannot be physiological
-    NO_VALUE = "no_value"  # well-formed but carries no measurement (all NaN, "---")
-    OVERSIZE = "oversize"  # a frame longer than the protocol allows
-    NOISE = "noise"  # bytes between frames that belong to no frame
-    # the device speaks another output mode of its own (a Rad-8 left in ASCII 2): the
-    # operator must change a setting on the device, so it is told apart from noise
-    WRONG_MODE = "wrong_mode"
-
-
-@dataclass(frozen=True, slots=True)
-class Reject:
-    reason: RejectReason
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.reason}: {self.detail}"
+__all__ = [
+    "BleProfile",
+    "ByteLink",
+    "DecodeProfile",
+    "DeviceContext",
+    "DriverDescriptor",
+    "LinkLost",
+    "Measurement",
+    "Reject",
+    "RejectReason",
+    "SerialDefaults",
+    "SerialProtocol",
+    "one_record",
+    "stamp",
+]
 
 
 class LinkLost(Exception):
@@ -89,6 +86,8 @@ class SerialProtocol(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class SerialDefaults:
+    """A serial driver's line settings when the device's config does not set them."""
+
     baudrate: int = 9600
     bytesize: int = 8
     parity: Literal["N", "E", "O"] = "N"
@@ -106,12 +105,22 @@ class DriverDescriptor:
     transport: Literal["serial", "ble"]
     kinds: tuple[Kind, ...]
     summary: str
-    # serial drivers: build a protocol instance for one device (options from the config)
-    make_protocol: Callable[[dict[str, Any]], SerialProtocol] | None = None
+    # The device table's keys beyond DeviceConfig's own: the transport's link settings
+    # model, or the driver's options model extending it (validated by monitord.config).
+    settings: type[DeviceOptions]
+    # serial drivers: build a protocol instance for one device from its settings
+    make_protocol: Callable[[DeviceOptions], SerialProtocol] | None = None
     serial: SerialDefaults | None = None
-    # BLE drivers: an object the BLE link understands (see drivers/ble_link.py)
-    ble_profile: Any = None
-    options: Sequence[str] = field(default_factory=tuple)  # driver-specific config keys
+    # BLE drivers: what to subscribe to and how to decode it (drivers/ble_gatt.py)
+    ble_profile: BleProfile | None = None
+    # Serial drivers: "module:Class" of the device's simulator (a simulators._serial_base
+    # SerialSim), looked up by name so that drivers never import simulators.
+    simulator: str | None = None
+
+    @property
+    def accepted_quirks(self) -> frozenset[str]:
+        """Quirk names a device of this driver may list in its `quirks` config."""
+        return self.ble_profile.accepted_quirks if self.ble_profile is not None else frozenset()
 
 
 @dataclass(frozen=True, slots=True)

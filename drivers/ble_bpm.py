@@ -49,13 +49,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from drivers.base import DecodeProfile, DriverDescriptor, Reject, RejectReason, one_record
+from drivers.base import (
+    DecodeProfile,
+    DriverDescriptor,
+    Measurement,
+    Reject,
+    RejectReason,
+    one_record,
+)
 from drivers.ble_gatt import (
     KPA_TO_MMHG,
     Q_SETTLE,
     BleFeature,
+    BleLinkSettings,
     BleProfile,
-    BleSample,
     BleSubscription,
     PRESSURE_MAX_mmHg,
     PULSE_RANGE_bpm,
@@ -276,11 +283,11 @@ def decode_features(data: bytes) -> BloodPressureFeatures | Reject:
     return BloodPressureFeatures(raw, tuple(bit_names(raw, _FEATURE_NAMES, "feature")))
 
 
-def bp_sample(data: bytes, quirks: frozenset[str]) -> BleSample | Reject:
+def bp_sample(data: bytes, quirks: frozenset[str]) -> Measurement | Reject:
     rec = decode_bp(data, quirks)
     if isinstance(rec, Reject):
         return rec
-    return BleSample(
+    return Measurement(
         kind=Kind.BP,
         values={
             "sys_mmHg": rec.sys_mmHg,
@@ -317,8 +324,8 @@ DRIVER = DriverDescriptor(
     transport="ble",
     kinds=(Kind.BP,),
     summary="Bluetooth LE Blood Pressure Service 0x1810 cuff (0x2A35, 0x2A36, 0x2A49)",
+    settings=BleLinkSettings,
     ble_profile=BLE_PROFILE,
-    options=("quirks",),
 )
 PROFILE_BPM = DecodeProfile(
     name="ble-bpm",

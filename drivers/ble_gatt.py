@@ -1,9 +1,11 @@
 """Shared pieces of the BLE GATT decoders and the description the BLE link works from.
 
-Decoders (ble_bpm, ble_hrm, ble_plx) stay pure: bytes in, frozen dataclass or `Reject` out.
-Each module also turns its dataclass into a `BleSample` (kind, values, flags ...) so the
-link (drivers/ble_link.py) can build `Reading`s without knowing any characteristic, and
+Decoders (ble_bpm, ble_hrm, ble_plx) stay pure: bytes in, frozen dataclass or `Reject` out
+(the dataclass keeps everything the decode CLI shows: RR intervals, user id ...). Each
+module also turns its dataclass into a `Measurement` (drivers/measurement.py) so the link
+(drivers/ble_link.py) can stamp `Reading`s without knowing any characteristic, and
 describes what to subscribe to in a `BleProfile` (the DriverDescriptor's `ble_profile`).
+`BleLinkSettings` are the BLE transport's keys of a device's config (address, name).
 
 Date Time (org.bluetooth.characteristic.date_time, 7 bytes, used by 0x2A35/0x2A36/0x2A5E):
 
@@ -12,19 +14,24 @@ Date Time (org.bluetooth.characteristic.date_time, 7 bytes, used by 0x2A35/0x2A3
          | year LE | month| day| hour| minute| second|
          +---------+------+----+-----+-------+-------+
     year 0, month 0 or day 0 = "not known". The value has no time zone: we read it as UTC
-    and let `authoritative_time` prefer the receive time for `measured_at` when it is off
-    (the alert engine never runs on it: clinical-rules.md "Delivery of alarms").
+    as the `Measurement`'s device time; `stamp()` (drivers/measurement.py) decides which
+    clock the recorded `measured_at` follows (the alert engine never runs on a device
+    clock: clinical-rules.md "Delivery of alarms").
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from drivers.base import Reject
-from monitord.models import Kind
+from pydantic import ValidationInfo, field_validator, model_validator
+
+from drivers.measurement import Measurement
+from drivers.reject import Reject
+from monitord.config import DeviceOptions
 
 KPA_TO_MMHG = 760.0 / 101.325  # 1 kPa = 7.50062 mmHg (standard atmosphere definition)
 
@@ -79,16 +86,27 @@ def bit_names(value: int, names: Mapping[int, str], prefix: str) -> list[str]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class BleSample:
-    """What one notification means for the daemon, before receive time is attached."""
+class BleLinkSettings(DeviceOptions):
+    """The BLE transport's keys of a device table: which device to connect to. Without
+    either, the link takes the first device advertising the profile's service."""
 
-    kind: Kind
-    values: Mapping[str, float | None]
-    valid: bool
-    flags: tuple[str, ...] = ()
-    contact: bool | None = None
-    device_time: datetime | None = None
+    address: str | None = None
+    name: str | None = None
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}(/[PR])?", v):
+            raise ValueError("must be a Bluetooth address like AA:BB:CC:DD:EE:FF")
+        return v
+
+    @model_validator(mode="after")
+    def _needs_target(self, info: ValidationInfo) -> BleLinkSettings:
+        ctx = info.context or {}
+        if not ctx.get("simulated") and not (self.address or self.name):
+            driver = ctx.get("driver", "?")
+            raise ValueError(f"driver {driver!r} is BLE: set address or name (or simulate)")
+        return self
 
 
 # Quirks the BLE link itself understands, for any profile (drivers/ble_link.py).
@@ -102,7 +120,7 @@ SETTLE_S = 0.1
 LINK_QUIRKS = frozenset({Q_EPISODIC, Q_SETTLE})
 
 # bytes + active quirks -> a sample, a reject, or None ("not a reading": cuff pressure)
-SampleDecoder = Callable[[bytes, frozenset[str]], BleSample | Reject | None]
+SampleDecoder = Callable[[bytes, frozenset[str]], Measurement | Reject | None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,10 +25,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from drivers.base import DecodeProfile, DriverDescriptor, Reject, RejectReason, one_record
+from drivers.base import (
+    DecodeProfile,
+    DriverDescriptor,
+    Measurement,
+    Reject,
+    RejectReason,
+    one_record,
+)
 from drivers.ble_gatt import (
+    BleLinkSettings,
     BleProfile,
-    BleSample,
     BleSubscription,
     PULSE_RANGE_bpm,
     RR_RANGE_ms,
@@ -126,11 +133,11 @@ def decode_hrm(data: bytes, quirks: frozenset[str] = frozenset()) -> HeartRate |
     )
 
 
-def hrm_sample(data: bytes, quirks: frozenset[str]) -> BleSample | Reject:
+def hrm_sample(data: bytes, quirks: frozenset[str]) -> Measurement | Reject:
     rec = decode_hrm(data, quirks)
     if isinstance(rec, Reject):
         return rec
-    return BleSample(
+    return Measurement(
         kind=Kind.HR,
         values={"hr_bpm": None if rec.hr_bpm is None else float(rec.hr_bpm)},
         valid=rec.valid,
@@ -150,6 +157,7 @@ DRIVER = DriverDescriptor(
     transport="ble",
     kinds=(Kind.HR,),
     summary="Bluetooth LE Heart Rate Service 0x180D strap (0x2A37, contact, RR)",
+    settings=BleLinkSettings,
     ble_profile=BLE_PROFILE,
 )
 PROFILE = DecodeProfile(

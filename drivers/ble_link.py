@@ -10,15 +10,18 @@ State machine (one per configured device, runs until cancelled):
 - Find by `address`, else advertised `name`, else the profile's service UUID.
 - Subscribe to the profile's characteristics (bleak's start_notify enables indications
   for 0x2A35/0x2A5E and notifications for the rest), read the feature characteristics.
-- Each value goes through the profile's pure decoder; readings go to `ctx.emit`, bad
-  payloads to `ctx.reject`, cuff-pressure progress is only counted.
-- Readings that carry a device timestamp are deduplicated on (timestamp, values), except
-  BP: cuffs push their stored readings again on every connection, and the hub tells
-  repeats and stored records from live ones persistently and counts them
-  (monitord/history.py). For that it must see each connection start before the records
-  pushed on it: link up is reported on every connection (also an `episodic` cuff's
-  reconnect), and values that arrive while notifications are being enabled (a cuff
-  pushes its memory as soon as the CCCD is written) are emitted right after it.
+- Each value goes through the profile's pure decoder; its measurements are stamped
+  (drivers/measurement.py) and go to `ctx.emit`, bad payloads to `ctx.reject`,
+  cuff-pressure progress is only counted.
+- Devices push stored measurements again on every connection. BP records go to the hub,
+  which tells repeats and stored records from live ones persistently and counts them
+  (monitord/history.py); other timestamped measurements (PLX spot-checks) already seen
+  on this link are dropped here (`_Resent`): only a BLE device re-sends them, and the
+  hub cannot tell them from a serial oximeter's 1-s lines, whose device clock may be
+  stuck. The hub must see each connection start before the records pushed on it: link
+  up is reported on every connection (also an `episodic` cuff's reconnect), and values
+  that arrive while notifications are being enabled (a cuff pushes its memory as soon as
+  the CCCD is written) are emitted right after it.
 - Silence: no value for `silence_s` seconds (monotonic wall time, also for simulated
   chairs, whose scenario gaps shrink with their speed) means the link is dead even if
   the stack still says connected. Receive times come from `ctx.now()` only.
@@ -46,23 +49,23 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakDeviceNotFoundError, BleakError
 
-from drivers.base import DeviceContext, DriverDescriptor, Reject
+from drivers.base import DeviceContext, DriverDescriptor, Measurement, Reject, stamp
 from drivers.ble_gatt import (
     Q_EPISODIC,
     Q_SETTLE,
     SETTLE_S,
+    BleLinkSettings,
     BleProfile,
-    BleSample,
     BleSubscription,
 )
 from drivers.tap import LinkTap
 from monitord.backoff import capped_delay
 from monitord.config import DeviceConfig
-from monitord.models import Kind, Reading, authoritative_time
+from monitord.models import Kind, Reading
 
 log = logging.getLogger(__name__)
 
-DEDUP_MEMORY = 512
+RESENT_MEMORY = 512
 
 
 class BleLinkError(Exception):
@@ -143,26 +146,26 @@ def _mono() -> float:
     return asyncio.get_running_loop().time()
 
 
-class _Dedup:
-    """Remembers recent timestamped readings so pushed-again stored readings drop out."""
+class _Resent:
+    """Recent timestamped non-BP measurements, so that ones pushed again drop out."""
 
-    def __init__(self, size: int = DEDUP_MEMORY) -> None:
-        self._seen: OrderedDict[tuple[Any, ...], None] = OrderedDict()
+    def __init__(self, size: int = RESENT_MEMORY) -> None:
+        self._seen: OrderedDict[tuple[object, ...], None] = OrderedDict()
         self._size = size
 
-    def first_time(self, sample: BleSample) -> bool:
-        if sample.device_time is None:
-            return True  # nothing to recognise it by; live values are never re-sent
-        if sample.kind is Kind.BP:
-            return True  # the hub decides, across restarts, and counts (module docstring)
-        key = (sample.kind, sample.device_time, tuple(sorted(sample.values.items())))
+    def again(self, m: Measurement) -> bool:
+        if m.device_time is None:
+            return False  # nothing to recognise it by; live values are never re-sent
+        if m.kind is Kind.BP:
+            return False  # the hub decides, across restarts, and counts (module docstring)
+        key = (m.kind, m.device_time, tuple(sorted(m.values.items())))
         if key in self._seen:
             self._seen.move_to_end(key)
-            return False
+            return True
         self._seen[key] = None
         if len(self._seen) > self._size:
             self._seen.popitem(last=False)
-        return True
+        return False
 
 
 class _Session:
@@ -177,15 +180,16 @@ class _Session:
         tap: LinkTap | None = None,
     ) -> None:
         self.dev = dev
+        self.target = dev.settings_as(BleLinkSettings)
         self.tap = tap
         self.profile = profile
         self.ctx = ctx
         self.timing = timing
         self.silence_s = dev.silence_s if dev.silence_s is not None else profile.silence_s
-        self.dedup = _Dedup()
         self.link_up: bool | None = None  # None until the first attempt
         self.warned: set[type[BleLinkError]] = set()
-        self.quirks: frozenset[str] = profile.quirks_for(dev.name, dev.quirks)
+        self.quirks: frozenset[str] = profile.quirks_for(self.target.name, dev.quirks)
+        self.resent = _Resent()
         self.cuff_pressure_values = 0
         self.duplicates = 0
         self.last_rx = _mono()
@@ -259,49 +263,36 @@ class _Session:
             self.ctx.reject(result)
             return
         self.readings_this_connection += 1
-        if not self.dedup.first_time(result):
+        if self.resent.again(result):
             self.duplicates += 1
             log.debug(
-                "%s/%s: stored reading of %s already seen",
+                "%s/%s: stored %s of %s already seen",
                 self.ctx.chair,
                 self.ctx.device,
+                result.kind,
                 result.device_time,
             )
             return
-        received = self.ctx.now()
-        self.emit(
-            Reading(
-                chair=self.ctx.chair,
-                device=self.ctx.device,
-                kind=result.kind,
-                values=dict(result.values),
-                measured_at=authoritative_time(result.device_time, received),
-                received_at=received,
-                valid=result.valid,
-                flags=result.flags,
-                contact=result.contact,
-                device_time=result.device_time,
-            )
-        )
+        self.emit(stamp(result, self.ctx))
 
 
 def _matcher(
-    dev: DeviceConfig, profile: BleProfile
+    target: BleLinkSettings, profile: BleProfile
 ) -> tuple[str, Callable[[BLEDevice, AdvertisementData], bool]]:
-    if dev.address:
-        wanted = dev.address.split("/")[0].upper()
+    if target.address:
+        wanted = target.address.split("/")[0].upper()
         return f"address {wanted}", lambda d, ad: d.address.upper() == wanted
-    if dev.name:
-        name = dev.name
+    if target.name:
+        name = target.name
         return f"name {name!r}", lambda d, ad: ad.local_name == name or d.name == name
     service = profile.service_uuid.lower()
     return f"service {service}", lambda d, ad: service in (u.lower() for u in ad.service_uuids)
 
 
 async def _find(
-    dev: DeviceConfig, profile: BleProfile, timing: LinkTiming, scanner_backend: type | None
+    target: BleLinkSettings, profile: BleProfile, timing: LinkTiming, scanner_backend: type | None
 ) -> BLEDevice:
-    what, match = _matcher(dev, profile)
+    what, match = _matcher(target, profile)
     kwargs: dict[str, Any] = {}
     if scanner_backend is not None:
         kwargs["backend"] = scanner_backend
@@ -394,7 +385,7 @@ def replay_session(dev: DeviceConfig, desc: DriverDescriptor, ctx: DeviceContext
     """The per-device state this link keeps (quirks by advertised name, de-duplication),
     for `monitord decode --file`: call `connected(name)` and `on_value(sub, data)` on it
     in the recorded order, as a live link does. Needs a running event loop."""
-    if not isinstance(desc.ble_profile, BleProfile):
+    if desc.ble_profile is None:
         raise TypeError(f"driver {desc.name!r} has no BLE profile")
     return _Session(dev, desc.ble_profile, ctx, LinkTiming())
 
@@ -417,7 +408,7 @@ async def run_ble_device(
     `tap` sees every connection and every notification/indication (`monitord capture`).
     """
     profile = desc.ble_profile
-    if not isinstance(profile, BleProfile):
+    if profile is None:
         raise TypeError(f"driver {desc.name!r} has no BLE profile")
     timing = timing or LinkTiming()
     rng = rng or random.Random()
@@ -432,7 +423,7 @@ async def run_ble_device(
         if me is not None and me.cancelling():
             raise asyncio.CancelledError
         try:
-            target = await _find(dev, profile, timing, scanner_backend)
+            target = await _find(s.target, profile, timing, scanner_backend)
             reason = await _connected_session(s, target, client_backend)
         except asyncio.CancelledError:
             raise

@@ -46,11 +46,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from drivers.base import DecodeProfile, DriverDescriptor, Reject, RejectReason, one_record
+from drivers.base import (
+    DecodeProfile,
+    DriverDescriptor,
+    Measurement,
+    Reject,
+    RejectReason,
+    one_record,
+)
 from drivers.ble_gatt import (
     BleFeature,
+    BleLinkSettings,
     BleProfile,
-    BleSample,
     BleSubscription,
     PULSE_RANGE_bpm,
     SPO2_RANGE_pct,
@@ -310,8 +317,8 @@ def decode_features(data: bytes) -> PulseOxFeatures | Reject:
     return PulseOxFeatures(tuple(bit_names(raw, FEATURE_NAMES, "feature")), tuple(meas), tuple(dev))
 
 
-def _sample(rec: PulseOx) -> BleSample:
-    return BleSample(
+def _sample(rec: PulseOx) -> Measurement:
+    return Measurement(
         kind=Kind.SPO2,
         values={"spo2_pct": rec.spo2_pct, "pulse_bpm": rec.pulse_bpm},
         valid=rec.valid,
@@ -321,12 +328,12 @@ def _sample(rec: PulseOx) -> BleSample:
     )
 
 
-def spot_sample(data: bytes, quirks: frozenset[str]) -> BleSample | Reject:
+def spot_sample(data: bytes, quirks: frozenset[str]) -> Measurement | Reject:
     rec = decode_spot(data, quirks)
     return rec if isinstance(rec, Reject) else _sample(rec)
 
 
-def cont_sample(data: bytes, quirks: frozenset[str]) -> BleSample | Reject:
+def cont_sample(data: bytes, quirks: frozenset[str]) -> Measurement | Reject:
     rec = decode_cont(data, quirks)
     return rec if isinstance(rec, Reject) else _sample(rec)
 
@@ -346,6 +353,7 @@ DRIVER = DriverDescriptor(
     transport="ble",
     kinds=(Kind.SPO2,),
     summary="Bluetooth LE Pulse Oximeter Service 0x1822 (0x2A5E, 0x2A5F, 0x2A60)",
+    settings=BleLinkSettings,
     ble_profile=BLE_PROFILE,
 )
 PROFILE_SPOT = DecodeProfile(

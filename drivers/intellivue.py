@@ -39,19 +39,25 @@ TEST_DATA or DEMO_DATA set is reported with `valid: false` and the state's names
 unit the kind cannot have is nulled and flagged `unit_0xNNNN`, never passed on as a number.
 
 Time: an observation's NOM_ATTR_TIME_STAMP_ABS (NIBP carries the time of its measurement)
-or else the poll result's abs_time_stamp is the device time; the reading's `measured_at`
-is `authoritative_time(device_time, ctx.now())` (the alert engine runs on the receive
-time, `received_at`). A repeated poll of the same numeric with
-the same device time stamp (NIBP between measurements) is not a new reading.
+or else the poll result's abs_time_stamp is the device time of the `Measurement`;
+`stamp()` (drivers/measurement.py) decides the reading's times. A poll re-reads the
+monitor's current numerics: one that answers with the numeric of the previous poll
+unchanged (same device time stamp and values; without a time stamp, an unchanged NIBP)
+reports no new measurement and emits nothing. Whether a measurement that *was* emitted is
+new to the chair (a repeat across restarts, stored records) is the hub's business
+(monitord/history.py).
+
+Options (`IntelliVueOptions`): the serial link's settings and `poll_interval_s`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationInfo, field_validator
 
 from drivers import intellivue_frames as F
 from drivers.base import (
@@ -60,11 +66,15 @@ from drivers.base import (
     DeviceContext,
     DriverDescriptor,
     LinkLost,
+    Measurement,
     Reject,
     RejectReason,
     SerialDefaults,
+    stamp,
 )
-from monitord.models import Kind, Reading, authoritative_time
+from drivers.serial_link import SerialLinkSettings
+from monitord.config import DeviceOptions
+from monitord.models import KIND_FIELDS, Kind
 
 log = logging.getLogger(__name__)
 
@@ -101,25 +111,30 @@ _PRIMARY = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Numerics:
-    """One kind's values from one poll result, before the receive time is known."""
+MIN_POLL_INTERVAL_S = 0.5
 
-    kind: Kind
-    values: dict[str, float | None]
-    device_time: datetime | None
-    status: tuple[str, ...]
-    valid: bool
 
-    def record(self) -> dict[str, Any]:
-        return {
-            "kind": str(self.kind),
-            **self.values,
-            "measured_at": self.device_time.isoformat() if self.device_time else None,
-            "status": list(self.status),
-            "contact": None,
-            "valid": self.valid,
-        }
+class IntelliVueOptions(SerialLinkSettings):
+    """An IntelliVue device's keys: the serial link's, and how often to poll."""
+
+    poll_interval_s: Annotated[float, Field(gt=0, le=60)] | None = None
+
+    @field_validator("poll_interval_s")
+    @classmethod
+    def _poll_interval(cls, v: float | None, info: ValidationInfo) -> float | None:
+        # A real MP70 will not be polled faster than every 500 ms (OpenICE's IntelliVue
+        # driver); a simulated monitor on a virtual clock may be.
+        real = not (info.context or {}).get("simulated")
+        if v is not None and real and v < MIN_POLL_INTERVAL_S:
+            raise ValueError(
+                f"{v:g} s is faster than an IntelliVue accepts: at least {MIN_POLL_INTERVAL_S} s"
+            )
+        return v
+
+
+def _record(m: Measurement) -> dict[str, Any]:
+    """A measurement as the decode CLI shows it: several kinds per message, so named."""
+    return {"kind": str(m.kind), **m.to_record()}
 
 
 def _convert(v: F.ObservedValue, field: str, units: tuple[int, ...]) -> tuple[float | None, str]:
@@ -173,8 +188,8 @@ def _spo2_pulse(
     return candidates[0]
 
 
-def numerics(msg: F.Message) -> list[Numerics]:
-    """Poll result -> one `Numerics` per kind present (pure)."""
+def numerics(msg: F.Message) -> list[Measurement]:
+    """Poll result -> one `Measurement` per kind present (pure)."""
     acc: dict[Kind, dict[str, Any]] = {}
     pulses: list[tuple[F.ObservedValue, int | None, datetime | None]] = []
     for obs in msg.observations:
@@ -196,18 +211,12 @@ def numerics(msg: F.Message) -> list[Numerics]:
         a = acc.get(kind)
         if a is None or not (_PRIMARY[kind] & a["values"].keys()):
             continue
-        values = {f: a["values"].get(f) for f in _kind_fields(kind)}
+        values = {f: a["values"].get(f) for f in KIND_FIELDS[kind]}
         valid = not a["bad"] and all(values.get(f) is not None for f in REQUIRED[kind])
-        out.append(Numerics(kind, values, a["time"], tuple(a["status"]), valid))
+        out.append(
+            Measurement(kind, values, device_time=a["time"], valid=valid, flags=tuple(a["status"]))
+        )
     return out
-
-
-def _kind_fields(kind: Kind) -> tuple[str, ...]:
-    return {
-        Kind.BP: ("sys_mmHg", "dia_mmHg", "map_mmHg", "pulse_bpm"),
-        Kind.HR: ("hr_bpm",),
-        Kind.SPO2: ("spo2_pct", "pulse_bpm"),
-    }[kind]
 
 
 def decode_frame(data: bytes) -> list[dict[str, Any]] | Reject:
@@ -218,9 +227,9 @@ def decode_frame(data: bytes) -> list[dict[str, Any]] | Reject:
     msg = F.decode_message(user)
     if isinstance(msg, Reject):
         return msg
-    if msg.kind != "poll_result":
-        return [{"message": msg.kind, "invoke_id": msg.invoke_id}]
-    recs = [n.record() for n in numerics(msg)]
+    if msg.type != "poll_result":
+        return [{"message": msg.type, "invoke_id": msg.invoke_id}]
+    recs = [_record(m) for m in numerics(msg)]
     if not recs:
         return Reject(RejectReason.NO_VALUE, "poll result carries no NIBP, HR or SpO2 numeric")
     return recs
@@ -233,14 +242,14 @@ class _Reassociate(Exception):
 class IntelliVueProtocol:
     """Client side of the Data Export session over one connected byte link."""
 
-    def __init__(self, options: dict[str, Any] | None = None) -> None:
-        self.options = options or {}
-        self.poll_s = float(self.options.get("poll_interval_s") or DEFAULT_POLL_S)
+    def __init__(self, settings: DeviceOptions | None = None) -> None:
+        poll = settings.poll_interval_s if isinstance(settings, IntelliVueOptions) else None
+        self.poll_s = float(poll or DEFAULT_POLL_S)
         self._invoke = 0
         self._poll_number = 0
-        # kind -> last (device_time, values) emitted; kept across re-associations and
-        # reconnects so that a re-polled NIBP is not a new reading.
-        self._last: dict[Kind, tuple[datetime | None, tuple[Any, ...]]] = {}
+        # kind -> what the last poll answered (device time, values, flags); kept across
+        # re-associations and reconnects: a poll echoing it reports nothing new.
+        self._answered: dict[Kind, tuple[datetime | None, tuple[Any, ...]]] = {}
         self.associations = 0  # how many times an association was established
 
     def _next_invoke(self) -> int:
@@ -311,9 +320,9 @@ class IntelliVueProtocol:
             msg = await self._get(queue, max(0.0, deadline - loop.time()))
             if msg is None:
                 raise _Reassociate("no association result")
-            if msg.kind == "assoc_result":
+            if msg.type == "assoc_result":
                 break
-            if msg.kind == "assoc_refuse":
+            if msg.type == "assoc_refuse":
                 await asyncio.sleep(ANSWER_TIMEOUT_S)
                 raise _Reassociate("association refused by the monitor")
             # anything else before the result belongs to an older session: ignore
@@ -322,7 +331,7 @@ class IntelliVueProtocol:
             msg = await self._get(queue, max(0.0, deadline - loop.time()))
             if msg is None:
                 raise _Reassociate("no MDS create event")
-            if msg.kind == "mds_create":
+            if msg.type == "mds_create":
                 await link.write(F.frame(F.mds_create_result(msg.invoke_id)))
                 break
         self.associations += 1
@@ -345,43 +354,30 @@ class IntelliVueProtocol:
             msg = await self._get(queue, max(0.001, next_poll - loop.time()))
             if msg is None:
                 continue
-            if msg.kind == "poll_result":
+            if msg.type == "poll_result":
                 last_answer = loop.time()
                 self._emit(msg, ctx)
-            elif msg.kind == "abort":
+            elif msg.type == "abort":
                 raise _Reassociate("monitor aborted the association")
-            elif msg.kind == "release_request":
+            elif msg.type == "release_request":
                 await link.write(F.frame(F.release_result()))
                 raise _Reassociate("monitor released the association")
-            elif msg.kind == "mds_create":  # monitor restarted its side: answer again
+            elif msg.type == "mds_create":  # monitor restarted its side: answer again
                 await link.write(F.frame(F.mds_create_result(msg.invoke_id)))
-            elif msg.kind == "error":
+            elif msg.type == "error":
                 ctx.reject(Reject(RejectReason.UNKNOWN_TYPE, "monitor answered a remote error"))
 
     def _emit(self, msg: F.Message, ctx: DeviceContext) -> None:
-        received = ctx.now()
-        for n in numerics(msg):
-            key = (n.device_time, (*sorted(n.values.items()), n.status))
-            # Same device time stamp and same values = the same measurement polled again.
-            # Without a time stamp only NIBP (aperiodic) is held back when unchanged.
-            repeated = self._last.get(n.kind) == key
-            if repeated and (n.device_time is not None or n.kind is Kind.BP):
+        for m in numerics(msg):
+            answer = (m.device_time, (*sorted(m.values.items()), m.flags))
+            # The poll echoed the previous answer (same device time stamp and values): the
+            # monitor has measured nothing since. Without a time stamp only NIBP (aperiodic)
+            # can be told to be an echo; HR/SpO2 are continuous.
+            echo = self._answered.get(m.kind) == answer
+            if echo and (m.device_time is not None or m.kind is Kind.BP):
                 continue
-            self._last[n.kind] = key
-            ctx.emit(
-                Reading(
-                    chair=ctx.chair,
-                    device=ctx.device,
-                    kind=n.kind,
-                    values=n.values,
-                    measured_at=authoritative_time(n.device_time, received),
-                    received_at=received,
-                    valid=n.valid,
-                    flags=n.status,
-                    contact=None,
-                    device_time=n.device_time,
-                )
-            )
+            self._answered[m.kind] = answer
+            ctx.emit(stamp(m, ctx))
 
 
 DRIVER = DriverDescriptor(
@@ -389,11 +385,12 @@ DRIVER = DriverDescriptor(
     transport="serial",
     kinds=(Kind.BP, Kind.HR, Kind.SPO2),
     summary="Philips IntelliVue MP/MX Data Export over MIB/RS232 (NIBP, HR, SpO2)",
+    settings=IntelliVueOptions,
     make_protocol=IntelliVueProtocol,
     # The monitor answers a poll within a second; 5 s of silence with polls going out at
     # poll_interval_s means the cable or the monitor is gone.
     serial=SerialDefaults(baudrate=115200, silence_s=5.0),
-    options=("poll_interval_s",),
+    simulator="simulators.intellivue:IntelliVueSim",
 )
 PROFILE = DecodeProfile(
     name="intellivue",

@@ -542,9 +542,10 @@ class Observation:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A decoded user-data message. `kind` names it; other fields are filled per kind."""
+    """A decoded user-data message. `type` names it; other fields are filled per type.
+    (Not `kind`: that is what a reading measures, monitord.models.Kind.)"""
 
-    kind: str  # assoc_request, assoc_result, assoc_refuse, release_request,
+    type: str  # assoc_request, assoc_result, assoc_refuse, release_request,
     # release_result, abort, mds_create, mds_create_reply, poll_request, poll_result,
     # error, event_report
     invoke_id: int = 0

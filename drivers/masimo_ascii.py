@@ -28,7 +28,8 @@ Wire layout: one text line per second, terminated by CR LF, space-separated fiel
 - A Rad-8 ships in "ASCII 2" (a printer format without `KEY=value` fields). A text line
   without any `KEY=value` field is rejected as `wrong_mode` with the operator's advice.
 
-The decoder is pure: one line (bytes, without CR LF) in, a record or a typed `Reject` out.
+The decoder is pure: one line (bytes, without CR LF) in, a `Measurement` or a typed
+`Reject` out (`decode_line` gives the same as the decode CLI's record).
 Lengths are bounded before any number is parsed (a 5,000-digit "number" is a reject, not
 a ValueError from int()). The `LineFramer` splits a byte stream into lines and rejects
 oversize garbage.
@@ -46,11 +47,15 @@ from drivers.base import (
     DecodeProfile,
     DeviceContext,
     DriverDescriptor,
+    Measurement,
     Reject,
     RejectReason,
     SerialDefaults,
+    stamp,
 )
-from monitord.models import Kind, Reading, authoritative_time
+from drivers.serial_link import SerialLinkSettings
+from monitord.config import DeviceOptions
+from monitord.models import Kind
 
 MAX_LINE = 256  # a real line is ~130 bytes (Radical-7 ~190); longer means a lost terminator
 MAX_VALUE = 10  # longest real value: SN=0000056661; EXC=0000C00 / EXC1=00000000
@@ -122,8 +127,8 @@ def _bit_names(value: int, names: dict[int, str], prefix: str) -> list[str]:
     return out
 
 
-def decode_line(line: bytes) -> dict[str, Any] | Reject:
-    """Decode one ASCII-1 line into design.md field names. Never raises."""
+def decode(line: bytes) -> Measurement | Reject:
+    """Decode one ASCII-1 line. Never raises."""
     if len(line) > MAX_LINE:
         return Reject(RejectReason.OVERSIZE, f"line of {len(line)} bytes, over {MAX_LINE}")
     try:
@@ -173,23 +178,31 @@ def decode_line(line: bytes) -> dict[str, Any] | Reject:
     probe_off = bool(exc & EXC_PROBE_OFF)
     if probe_off:
         status.append("probe_off")
-    measured_at: str | None = None
+    device_time: datetime | None = None
     m = _STAMP.match(text + " ")
     if m:
         mo, d, y, hh, mi, ss = (int(g) for g in m.groups())
         try:
-            measured_at = datetime(2000 + y, mo, d, hh, mi, ss, tzinfo=UTC).isoformat()
+            device_time = datetime(2000 + y, mo, d, hh, mi, ss, tzinfo=UTC)
         except ValueError:
             status.append("bad_device_clock")
-    valid = spo2 is not None and not exc & EXC_NOT_VALID
-    return {
-        "spo2_pct": None if probe_off else spo2,
-        "pulse_bpm": None if probe_off else bpm,
-        "measured_at": measured_at,
-        "status": status,
-        "contact": not probe_off,
-        "valid": valid,
-    }
+    return Measurement(
+        kind=Kind.SPO2,
+        values={
+            "spo2_pct": None if probe_off else spo2,
+            "pulse_bpm": None if probe_off else bpm,
+        },
+        device_time=device_time,
+        valid=spo2 is not None and not exc & EXC_NOT_VALID,
+        flags=tuple(status),
+        contact=not probe_off,
+    )
+
+
+def decode_line(line: bytes) -> dict[str, Any] | Reject:
+    """One ASCII-1 line as the decode CLI's record (design.md field names)."""
+    m = decode(line)
+    return m if isinstance(m, Reject) else m.to_record()
 
 
 class LineFramer:
@@ -226,28 +239,11 @@ class LineFramer:
                     out.append(line)
 
 
-def to_reading(rec: dict[str, Any], ctx: DeviceContext) -> Reading:
-    received = ctx.now()
-    device_time = datetime.fromisoformat(rec["measured_at"]) if rec["measured_at"] else None
-    return Reading(
-        chair=ctx.chair,
-        device=ctx.device,
-        kind=Kind.SPO2,
-        values={"spo2_pct": rec["spo2_pct"], "pulse_bpm": rec["pulse_bpm"]},
-        measured_at=authoritative_time(device_time, received),
-        received_at=received,
-        valid=rec["valid"],
-        flags=tuple(rec["status"]),
-        contact=rec["contact"],
-        device_time=device_time,
-    )
-
-
 class MasimoProtocol:
     """Listen-only: the monitor talks, we never write."""
 
-    def __init__(self, options: dict[str, Any] | None = None) -> None:
-        self.options = options or {}
+    def __init__(self, settings: DeviceOptions | None = None) -> None:
+        pass  # nothing to set: the monitor talks on its own
 
     async def run(self, link: ByteLink, ctx: DeviceContext) -> None:
         framer = LineFramer()
@@ -256,11 +252,11 @@ class MasimoProtocol:
                 if isinstance(item, Reject):
                     ctx.reject(item)
                     continue
-                rec = decode_line(item)
-                if isinstance(rec, Reject):
-                    ctx.reject(rec)
+                m = decode(item)
+                if isinstance(m, Reject):
+                    ctx.reject(m)
                 else:
-                    ctx.emit(to_reading(rec, ctx))
+                    ctx.emit(stamp(m, ctx))
 
 
 def _decode_profile(data: bytes) -> list[dict[str, Any]] | Reject:
@@ -273,8 +269,10 @@ DRIVER = DriverDescriptor(
     transport="serial",
     kinds=(Kind.SPO2,),
     summary="Masimo Rad-8/Radical-7 ASCII 1 text output (SpO2, pulse rate)",
+    settings=SerialLinkSettings,
     make_protocol=MasimoProtocol,
     serial=SerialDefaults(baudrate=9600, silence_s=5.0),
+    simulator="simulators.masimo:MasimoSim",
 )
 PROFILE = DecodeProfile(
     name="masimo-ascii",

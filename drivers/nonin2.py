@@ -44,11 +44,15 @@ from drivers.base import (
     DecodeProfile,
     DeviceContext,
     DriverDescriptor,
+    Measurement,
     Reject,
     RejectReason,
     SerialDefaults,
+    stamp,
 )
-from monitord.models import Kind, Reading
+from drivers.serial_link import SerialLinkSettings
+from monitord.config import DeviceOptions
+from monitord.models import Kind
 
 FRAME_LEN = 5
 FRAMES_PER_PACKET = 25
@@ -117,8 +121,9 @@ def packet_frames(hr: int | None, spo2: int | None, status: int = 0, pleth: int 
     )
 
 
-def decode_packet(frames: list[Frame]) -> dict[str, Any]:
-    """One whole packet (25 frames, SYNC first) -> record with design.md field names."""
+def decode_packet(frames: list[Frame]) -> Measurement:
+    """One whole packet (25 frames, SYNC first) -> a measurement (the format has no
+    clock: no device time)."""
     hr = ((frames[0].data & 0x03) << 7) | (frames[1].data & 0x7F)
     spo2 = frames[2].data & 0x7F
     status = 0
@@ -130,15 +135,13 @@ def decode_packet(frames: list[Frame]) -> dict[str, Any]:
     if spo2_v is not None and spo2_v > 100:
         flags.append("implausible_spo2")
         spo2_v = None
-    probe_off = bool(status & ST_SNSD)
-    return {
-        "spo2_pct": spo2_v,
-        "pulse_bpm": hr_v,
-        "measured_at": None,
-        "status": flags,
-        "contact": not probe_off,
-        "valid": spo2_v is not None and not status & _NOT_VALID,
-    }
+    return Measurement(
+        kind=Kind.SPO2,
+        values={"spo2_pct": spo2_v, "pulse_bpm": hr_v},
+        valid=spo2_v is not None and not status & _NOT_VALID,
+        flags=tuple(flags),
+        contact=not status & ST_SNSD,
+    )
 
 
 class FrameReader:
@@ -189,7 +192,7 @@ class PacketAssembler:
     def __init__(self) -> None:
         self._frames: list[Frame] = []
 
-    def add(self, f: Frame) -> dict[str, Any] | Reject | None:
+    def add(self, f: Frame) -> Measurement | Reject | None:
         if f.sync:
             cut = len(self._frames)
             self._frames = [f]
@@ -230,7 +233,7 @@ def decode_hex_frames(data: bytes) -> list[dict[str, Any]] | Reject:
     while i < len(frames):
         whole = frames[i].sync and len(frames) - i >= FRAMES_PER_PACKET
         if whole and not any(f.sync for f in frames[i + 1 : i + FRAMES_PER_PACKET]):
-            out.append(decode_packet(frames[i : i + FRAMES_PER_PACKET]))
+            out.append(decode_packet(frames[i : i + FRAMES_PER_PACKET]).to_record())
             i += FRAMES_PER_PACKET
             continue
         f = frames[i]
@@ -247,14 +250,16 @@ def decode_hex_frames(data: bytes) -> list[dict[str, Any]] | Reject:
     return out
 
 
+EMIT_EVERY_PACKETS = 3  # one reading per second of device data (3 packets a second)
+
+
 class NoninProtocol:
     """Listen-only. One SpO2 reading per packet would be 3 per second; readings are emitted
-    once per `emit_interval_s` (default 1 s of *device* data, 3 packets) or on change of
-    validity, which matches the 1 Hz cadence of the other oximeter drivers."""
+    once per `EMIT_EVERY_PACKETS` (1 s of *device* data) or on change of validity, which
+    matches the 1 Hz cadence of the other oximeter drivers."""
 
-    def __init__(self, options: dict[str, Any] | None = None) -> None:
-        self.options = options or {}
-        self._every = max(1, round(float(self.options.get("emit_interval_s", 1.0)) * 3))
+    def __init__(self, settings: DeviceOptions | None = None) -> None:
+        self._every = EMIT_EVERY_PACKETS  # no options of its own: the link's settings
 
     async def run(self, link: ByteLink, ctx: DeviceContext) -> None:
         framer = FrameReader()
@@ -267,30 +272,17 @@ class NoninProtocol:
                     asm.reset()
                     ctx.reject(item)
                     continue
-                rec = asm.add(item)
-                if rec is None:
+                m = asm.add(item)
+                if m is None:
                     continue
-                if isinstance(rec, Reject):
-                    ctx.reject(rec)
+                if isinstance(m, Reject):
+                    ctx.reject(m)
                     continue
                 count += 1
-                if count % self._every and rec["valid"] == last_valid:
+                if count % self._every and m.valid == last_valid:
                     continue
-                last_valid = rec["valid"]
-                received = ctx.now()
-                ctx.emit(
-                    Reading(
-                        chair=ctx.chair,
-                        device=ctx.device,
-                        kind=Kind.SPO2,
-                        values={"spo2_pct": rec["spo2_pct"], "pulse_bpm": rec["pulse_bpm"]},
-                        measured_at=received,  # the format carries no clock
-                        received_at=received,
-                        valid=rec["valid"],
-                        flags=tuple(rec["status"]),
-                        contact=rec["contact"],
-                    )
-                )
+                last_valid = m.valid
+                ctx.emit(stamp(m, ctx))
 
 
 DRIVER = DriverDescriptor(
@@ -298,8 +290,10 @@ DRIVER = DriverDescriptor(
     transport="serial",
     kinds=(Kind.SPO2,),
     summary="Nonin OEM pulse oximeter, serial data format #2 (SpO2, pulse rate)",
+    settings=SerialLinkSettings,
     make_protocol=NoninProtocol,
     serial=SerialDefaults(baudrate=9600, silence_s=2.0),
+    simulator="simulators.nonin:NoninSim",
 )
 PROFILE = DecodeProfile(
     name="nonin-2",

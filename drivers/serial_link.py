@@ -15,9 +15,9 @@ State machine (one per configured device, runs until cancelled):
   `/dev/serial/by-id/...` link (or any symlink) that now points at a new tty is followed.
 - Ports are opened exclusively (pyserial `exclusive=True`, an advisory flock) so two
   daemons cannot interleave reads on one monitor.
-- Backoff: capped exponential with full jitter, per error class (bleak-retry-connector
-  style). Each class is logged at WARNING once with operator advice, then at DEBUG while
-  it repeats; a successful session resets the backoff and the once-per-class memory.
+- Backoff: capped exponential with full jitter (`PortBackoff`). Each error class is logged
+  at WARNING once with operator advice, then at DEBUG while it repeats; a session that
+  got bytes resets the backoff and the once-per-class memory.
 """
 
 from __future__ import annotations
@@ -28,16 +28,19 @@ import errno
 import logging
 import os
 import random
+import termios
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import serial
 import serial_asyncio_fast
+from pydantic import Field, ValidationInfo, model_validator
 
 from drivers.base import DeviceContext, DriverDescriptor, LinkLost, SerialDefaults
 from drivers.tap import LinkTap
 from monitord.backoff import capped_delay
-from monitord.config import DeviceConfig
+from monitord.config import DeviceConfig, DeviceOptions
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,7 @@ class LinkError(enum.Enum):
 
     PORT_MISSING = "port missing"
     PERMISSION = "permission denied or port busy"
+    LINE_SETTINGS = "line settings refused"
     IO = "I/O error"
 
     @property
@@ -58,14 +62,38 @@ class LinkError(enum.Enum):
             "path (prefer /dev/serial/by-id/...)",
             LinkError.PERMISSION: "add the monitord user to the 'dialout' group, and make sure "
             "no other program (or a second monitord) holds the port",
+            LinkError.LINE_SETTINGS: "the port does not take this device's baud rate, "
+            "parity or stop bits: check baudrate/parity/stopbits and that the adapter "
+            "supports them",
             LinkError.IO: "the device stopped answering: check the monitor is on, its "
             "serial export is enabled and the baud rate matches",
         }[self]
 
 
+class SerialLinkSettings(DeviceOptions):
+    """The serial transport's keys of a device table. Unset line settings take the
+    driver's `SerialDefaults`. A serial driver with options of its own extends this."""
+
+    port: str | None = None
+    baudrate: Annotated[int, Field(ge=300, le=4_000_000)] | None = None
+    bytesize: Literal[5, 6, 7, 8] | None = None
+    parity: Literal["N", "E", "O"] | None = None
+    stopbits: Annotated[float, Field(ge=1, le=2)] | None = None  # 1, 1.5 or 2
+
+    @model_validator(mode="after")
+    def _needs_port(self, info: ValidationInfo) -> SerialLinkSettings:
+        ctx = info.context or {}
+        if not ctx.get("simulated") and not self.port:
+            driver = ctx.get("driver", "?")
+            raise ValueError(f"driver {driver!r} is serial: set port (or simulate)")
+        return self
+
+
 @dataclass(frozen=True, slots=True)
-class Backoff:
-    """Capped exponential backoff with full jitter: delay = U(min, min(cap, base*2^n))."""
+class PortBackoff:
+    """Delays between attempts to reopen a port: capped exponential backoff with full
+    jitter, delay = U(min, min(cap, base*2^n)). (Stateless: the link loop counts the
+    attempts; `monitord.backoff.Backoff` is the stateful one the sinks use.)"""
 
     base_s: float = 0.5
     cap_s: float = 30.0
@@ -77,6 +105,8 @@ class Backoff:
 
 def classify(exc: BaseException) -> LinkError:
     """Map an open/read failure to an error class."""
+    if isinstance(exc, termios.error):
+        return LinkError.LINE_SETTINGS
     err = getattr(exc, "errno", None)
     text = str(exc).lower()
     if isinstance(exc, FileNotFoundError) or err in (errno.ENOENT, errno.ENODEV, errno.ENXIO):
@@ -100,7 +130,7 @@ class _StreamLink:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         silence_s: float,
-        on_first_bytes: Any,
+        on_first_bytes: Callable[[], None],
         tap: LinkTap | None = None,
     ) -> None:
         self._reader = reader
@@ -168,23 +198,15 @@ class _StreamLink:
             log.debug("closing port failed", exc_info=True)
 
 
-def _settings(dev: DeviceConfig, desc: DriverDescriptor) -> dict[str, Any]:
+def line_settings(link: SerialLinkSettings, desc: DriverDescriptor) -> dict[str, Any]:
+    """pyserial's line settings: the device's, else its driver's defaults."""
     d = desc.serial or SerialDefaults()
     return {
-        "baudrate": dev.baudrate or d.baudrate,
-        "bytesize": dev.bytesize or d.bytesize,
-        "parity": dev.parity or d.parity,
-        "stopbits": dev.stopbits or d.stopbits,
+        "baudrate": link.baudrate or d.baudrate,
+        "bytesize": link.bytesize or d.bytesize,
+        "parity": link.parity or d.parity,
+        "stopbits": link.stopbits or d.stopbits,
     }
-
-
-def protocol_options(dev: DeviceConfig, desc: DriverDescriptor) -> dict[str, Any]:
-    opts: dict[str, Any] = {}
-    for key in ("poll_interval_s", *desc.options):
-        value = getattr(dev, key, None)
-        if value is not None:
-            opts[key] = value
-    return opts
 
 
 async def open_port(
@@ -205,20 +227,21 @@ async def run_serial_device(
     ctx: DeviceContext,
     *,
     port: str | None = None,
-    backoff: Backoff | None = None,
+    backoff: PortBackoff | None = None,
     tap: LinkTap | None = None,
 ) -> None:
     """Run one serial device forever (until cancelled): open, run protocol, reconnect.
     `tap` sees every byte read and written (`monitord capture`)."""
     if desc.make_protocol is None:
         raise ValueError(f"driver {desc.name!r} has no serial protocol")
-    url = port or dev.port
+    link_settings = dev.settings_as(SerialLinkSettings)
+    url = port or link_settings.port
     if not url:
         raise ValueError(f"device {dev.id!r}: no port configured")
-    settings = _settings(dev, desc)
+    settings = line_settings(link_settings, desc)
     silence_s = dev.silence_s or (desc.serial or SerialDefaults()).silence_s
-    backoff = backoff or Backoff()
-    protocol = desc.make_protocol(protocol_options(dev, desc))
+    backoff = backoff or PortBackoff()
+    protocol = desc.make_protocol(dev.settings)
     warned: set[LinkError] = set()
     attempt = 0
     up = False
@@ -232,7 +255,7 @@ async def run_serial_device(
         log.info("%s: link up", where)
         ctx.link(True)
 
-    def went_down(kind: LinkError, reason: str) -> None:
+    def went_down(error: LinkError, reason: str) -> None:
         nonlocal up, reported_down
         if up or not reported_down:
             ctx.link(False, reason)
@@ -240,13 +263,13 @@ async def run_serial_device(
         up = False
         if tap is not None:  # (a capture stopped by cancelling records no disconnect)
             tap.disconnected(reason)
-        if kind not in warned:
-            warned.add(kind)
+        if error not in warned:
+            warned.add(error)
             log.warning(
-                "%s: %s: %s; retrying with backoff (%s)", where, kind.value, reason, kind.advice
+                "%s: %s: %s; retrying with backoff (%s)", where, error.value, reason, error.advice
             )
         else:
-            log.debug("%s: %s again: %s", where, kind.value, reason)
+            log.debug("%s: %s again: %s", where, error.value, reason)
 
     me = asyncio.current_task()
     while True:
@@ -257,7 +280,8 @@ async def run_serial_device(
         link: _StreamLink | None = None
         try:
             reader, writer = await open_port(url, settings)
-        except (OSError, serial.SerialException, ValueError) as e:
+        # termios.error: the tty refused the line settings (pyserial lets it through)
+        except (OSError, serial.SerialException, ValueError, termios.error) as e:
             went_down(classify(e), f"cannot open: {e}")
         else:
             link = _StreamLink(reader, writer, silence_s, went_up, tap)

@@ -148,10 +148,8 @@ def device_config(cap: Capture) -> DeviceConfig:
 async def _replay_serial(
     cap: Capture, dev: DeviceConfig, desc: DriverDescriptor, ctx: ReplayContext
 ) -> None:
-    from drivers.serial_link import protocol_options
-
     assert desc.make_protocol is not None
-    protocol = desc.make_protocol(protocol_options(dev, desc))  # one per device, as live
+    protocol = desc.make_protocol(dev.settings)  # one per device, as live
     for seg in cap.segments():
         await _until(seg.connected.t)
         ctx.t = seg.connected.t

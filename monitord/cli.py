@@ -54,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(only=chosen if chosen in COMMANDS else "")
     args = parser.parse_args(argv)
     module = importlib.import_module(COMMANDS[args.command][0])
+    # The drivers register with the config on import (as Telegraf's main imports all its
+    # plugins): every command that reads a config validates device keys with them.
+    import drivers.registry  # noqa: F401
     from monitord.config import ConfigError
 
     try:

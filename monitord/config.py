@@ -11,15 +11,18 @@ import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializeAsAny,
+    SerializerFunctionWrapHandler,
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -29,7 +32,7 @@ _INLINE_SECRETS = {"password": "password_file", "token": "token_file", "secret":
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
-Protocol = Literal["esketamine", "iv-ketamine"]
+SessionProtocol = Literal["esketamine", "iv-ketamine"]
 
 
 class _Strict(BaseModel):
@@ -147,9 +150,6 @@ class StorageConfig(_Strict):
     prune_interval_s: Annotated[float, Field(gt=0)] = 60.0
 
 
-MIN_POLL_INTERVAL_S = 0.5
-
-
 class SimMemoryRecord(_Strict):
     """One record in a simulated cuff's memory (`simulate_memory`): what it pushes on
     connect, stamped `age_s` seconds before the chair starts (docs/operations.md)."""
@@ -161,68 +161,123 @@ class SimMemoryRecord(_Strict):
     age_s: Annotated[float, Field(gt=0, le=10 * 365 * 86_400)]
 
 
+class DeviceOptions(_Strict):
+    """Base of the settings a transport or a driver adds to a `[[chairs.devices]]` table.
+
+    A transport owns its link settings (drivers/serial_link.py `SerialLinkSettings`:
+    port, baud rate ...; drivers/ble_gatt.py `BleLinkSettings`: address, name) and a
+    driver owns its options by extending them (drivers/intellivue.py: `poll_interval_s`),
+    as a Telegraf plugin owns its struct. The TOML table stays flat: the keys that are not
+    `DeviceConfig` fields are validated by the model the device's driver names.
+    Validation context: `simulated` (the device has `simulate`) and `driver` (its name).
+    """
+
+
+_O = TypeVar("_O", bound=DeviceOptions)
+
+
+class DriverSchema(Protocol):
+    """What the config needs to know of a driver (a `drivers.base.DriverDescriptor`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def transport(self) -> str: ...
+
+    @property
+    def settings(self) -> type[DeviceOptions]: ...
+
+    @property
+    def accepted_quirks(self) -> frozenset[str]: ...
+
+
+# The drivers the config is validated against, registered by drivers/registry.py when it
+# is imported (the registry imports this module, never the reverse).
+_drivers: Mapping[str, DriverSchema] | None = None
+
+
+def use_drivers(drivers: Mapping[str, DriverSchema]) -> None:
+    """Register the driver catalog (drivers/registry.py does this on import)."""
+    global _drivers
+    _drivers = drivers
+
+
+def _catalog() -> Mapping[str, DriverSchema]:
+    if _drivers is None:  # a programming error: no entry point imported the registry
+        raise RuntimeError("no device drivers registered: import drivers.registry first")
+    return _drivers
+
+
+# Keys of a device table that are DeviceConfig's own; all others are the driver's.
+_COMMON_KEYS = frozenset(
+    {"id", "driver", "quirks", "silence_s", "simulate", "simulate_speed", "simulate_memory"}
+)
+
+
 class DeviceConfig(_Strict):
+    """One `[[chairs.devices]]` table. Its own keys are below; every other key belongs to
+    the device's driver and is validated by the settings model its descriptor names
+    (`settings`, typed by `settings_as(...)`), so the table stays flat in TOML."""
+
     id: Ident
     driver: str
-    # serial
-    port: str | None = None
-    baudrate: Annotated[int, Field(ge=300, le=4_000_000)] | None = None
-    bytesize: Literal[5, 6, 7, 8] | None = None
-    parity: Literal["N", "E", "O"] | None = None
-    stopbits: Annotated[float, Field(ge=1, le=2)] | None = None  # 1, 1.5 or 2
-    # BLE
-    address: str | None = None
-    name: str | None = None
     # Quirk names for a device that deviates from its spec (docs/devices.md). Unset: the
     # model table picks them by advertised name; a list (even empty) replaces that choice.
     quirks: list[str] | None = None
-    # both
     silence_s: Annotated[float, Field(gt=0)] | None = None
     simulate: Path | None = None
     simulate_speed: Annotated[float, Field(gt=0, le=10_000)] = 1.0
     simulate_memory: list[SimMemoryRecord] = Field(default_factory=list)  # ble-bpm only
-    # after `simulate`: its validator needs to know whether the device is real
-    poll_interval_s: Annotated[float, Field(gt=0, le=60)] | None = None
+    # The transport's and the driver's keys (port, address, poll_interval_s ...),
+    # validated by the driver's model; last: its validator needs `driver` and `simulate`.
+    settings: SerializeAsAny[DeviceOptions] = Field(default_factory=DeviceOptions)
+    # Keys of another driver's settings (a `poll_interval_s` on an oximeter): accepted and
+    # ignored as they always were, and warned about (monitord/config_checks.py).
+    ignored: tuple[str, ...] = Field(default=(), exclude=True)
 
-    @field_validator("address")
+    @model_validator(mode="before")
     @classmethod
-    def _address(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(r"([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}(/[PR])?", v):
-            raise ValueError("must be a Bluetooth address like AA:BB:CC:DD:EE:FF")
-        return v
+    def _split(cls, data: Any) -> Any:
+        # The TOML table is flat: gather the keys that are not ours into `settings`.
+        # (Only code passes a built settings model; a `settings` key in TOML is unknown.)
+        if not isinstance(data, dict) or isinstance(data.get("settings"), DeviceOptions):
+            return data
+        own = {k: v for k, v in data.items() if k in _COMMON_KEYS}
+        rest = {k: v for k, v in data.items() if k not in _COMMON_KEYS}
+        drivers = _catalog()
+        name = data.get("driver")
+        desc = drivers.get(name) if isinstance(name, str) else None
+        if desc is not None:
+            mine = desc.settings.model_fields
+            anyones = {f for d in drivers.values() for f in d.settings.model_fields}
+            ignored = tuple(k for k in rest if k not in mine and k in anyones)
+            rest = {k: v for k, v in rest.items() if k not in ignored}
+            own["ignored"] = ignored
+        return {**own, "settings": rest}
+
+    @model_serializer(mode="wrap")
+    def _flat(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Dumped flat, as written in TOML (capture file headers record it this way).
+        out: dict[str, Any] = handler(self)
+        settings = out.pop("settings", None) or {}
+        return {**out, **settings}
 
     @field_validator("driver")
     @classmethod
     def _driver(cls, v: str) -> str:
-        from drivers.registry import DRIVERS
-
-        if v not in DRIVERS:
-            raise ValueError(f"unknown driver {v!r} (known: {', '.join(sorted(DRIVERS))})")
-        return v
-
-    @field_validator("poll_interval_s")
-    @classmethod
-    def _poll_interval(cls, v: float | None, info: ValidationInfo) -> float | None:
-        # A real MP70 will not be polled faster than every 500 ms (OpenICE's IntelliVue
-        # driver); a simulated monitor on a virtual clock may be.
-        real = info.data.get("simulate") is None
-        if v is not None and real and v < MIN_POLL_INTERVAL_S:
-            raise ValueError(
-                f"{v:g} s is faster than an IntelliVue accepts: at least {MIN_POLL_INTERVAL_S} s"
-            )
+        drivers = _catalog()
+        if v not in drivers:
+            raise ValueError(f"unknown driver {v!r} (known: {', '.join(sorted(drivers))})")
         return v
 
     @field_validator("quirks")
     @classmethod
     def _quirks(cls, v: list[str] | None, info: ValidationInfo) -> list[str] | None:
-        from drivers.ble_gatt import BleProfile
-        from drivers.registry import DRIVERS
-
-        desc = DRIVERS.get(info.data.get("driver", ""))
+        desc = _catalog().get(info.data.get("driver", ""))
         if v is None or desc is None:  # an unknown driver is reported on its own field
             return v
-        profile = desc.ble_profile
-        known = profile.accepted_quirks if isinstance(profile, BleProfile) else frozenset()
+        known = desc.accepted_quirks
         for q in v:
             if q not in known:
                 raise ValueError(
@@ -231,25 +286,37 @@ class DeviceConfig(_Strict):
                 )
         return v
 
-    @model_validator(mode="after")
-    def _transport_fields(self) -> DeviceConfig:
-        from drivers.registry import DRIVERS
+    @field_validator("settings", mode="before")
+    @classmethod
+    def _settings(cls, v: Any, info: ValidationInfo) -> Any:
+        desc = _catalog().get(info.data.get("driver", ""))
+        if desc is None:  # unknown driver: reported on its own field, nothing to check by
+            return DeviceOptions()
+        if isinstance(v, desc.settings):
+            return v
+        context = {"simulated": info.data.get("simulate") is not None, "driver": desc.name}
+        return desc.settings.model_validate(v, context=context)
 
-        desc = DRIVERS[self.driver]
+    @model_validator(mode="after")
+    def _memory(self) -> DeviceConfig:
         if self.simulate_memory and (self.simulate is None or self.driver != "ble-bpm"):
             raise ValueError("simulate_memory is for a simulated ble-bpm cuff (with simulate)")
-        if self.simulate is not None:
-            return self
-        if desc.transport == "serial" and not self.port:
-            raise ValueError(f"driver {self.driver!r} is serial: set port (or simulate)")
-        if desc.transport == "ble" and not (self.address or self.name):
-            raise ValueError(f"driver {self.driver!r} is BLE: set address or name (or simulate)")
         return self
+
+    def settings_as(self, model: type[_O]) -> _O:
+        """This device's settings as the transport or driver model that owns them."""
+        if not isinstance(self.settings, model):
+            raise TypeError(f"device {self.id!r} ({self.driver}) has no {model.__name__}")
+        return self.settings
+
+    def with_settings(self, **update: Any) -> DeviceConfig:
+        """A copy with some of the driver's settings replaced (simulators use it)."""
+        return self.model_copy(update={"settings": self.settings.model_copy(update=update)})
 
 
 class ChairConfig(_Strict):
     id: Ident
-    protocol: Protocol = "esketamine"
+    protocol: SessionProtocol = "esketamine"
     devices: list[DeviceConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -312,6 +379,18 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
         else:
             out += ("." if out else "") + part
     return out or "(top level)"
+
+
+def _flat_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """A device's driver settings are its own keys in the flat TOML table: drop the
+    `settings` step after `devices[j]` from an error's location."""
+    return tuple(
+        p
+        for k, p in enumerate(loc)
+        if not (
+            p == "settings" and k >= 2 and loc[k - 2] == "devices" and isinstance(loc[k - 1], int)
+        )
+    )
 
 
 def _walk(obj: Any, loc: tuple[int | str, ...] = ()) -> Iterator[tuple[tuple[int | str, ...], str]]:
@@ -386,7 +465,7 @@ def parse_config(raw: dict[str, Any], source: str = "<config>", base: Path | Non
         cfg = Config.model_validate(raw)
     except ValidationError as e:
         for err in e.errors():
-            loc = tuple(err["loc"])
+            loc = _flat_loc(tuple(err["loc"]))
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key"

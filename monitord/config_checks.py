@@ -78,4 +78,10 @@ def check(cfg: Config, source: str) -> tuple[list[str], list[str]]:
                 f"{source}: chairs[{i}].devices: warning: chair {chair.id!r} has no devices; "
                 "it monitors nothing"
             )
+        for j, dev in enumerate(chair.devices):
+            for key in dev.ignored:
+                warnings.append(
+                    f"{source}: chairs[{i}].devices[{j}].{key}: warning: not a setting of "
+                    f"driver {dev.driver!r}; ignored"
+                )
     return errors, warnings

@@ -44,6 +44,12 @@ def _quiet(dev: DeviceConfig) -> DeviceConfig:
     return dev if dev.silence_s else dev.model_copy(update={"silence_s": 86400.0})
 
 
+def _pty_line(dev: DeviceConfig) -> DeviceConfig:
+    """A simulated serial device is reached over a pty, which carries no parity bit (Linux
+    refuses odd or even parity on one): it runs 8N1 whatever its driver's line settings."""
+    return dev.with_settings(parity="N")
+
+
 async def start_devices(daemon: Daemon, chair: ChairRuntime, sup: Supervisor) -> None:
     from monitord.daemon import DeviceCtx
 
@@ -82,7 +88,7 @@ async def _simulated_chair(daemon: Daemon, chair: ChairRuntime, sup: Supervisor)
                 sim: Any = await stack.enter_async_context(
                     make_sim_device(dev.driver, symlink=links_dir / dev.id, repeat=False)
                 )
-                run = _runner(_quiet(dev), ctx, port=sim.port)
+                run = _runner(_quiet(_pty_line(dev)), ctx, port=sim.port)
             else:
                 from simulators import ble as ble_sims
 

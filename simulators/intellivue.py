@@ -174,7 +174,7 @@ class IntelliVueSim(SerialSim):
     def _handle(self, msg: F.Message) -> None:
         if self.silent:
             return
-        if msg.kind == "assoc_request":
+        if msg.type == "assoc_request":
             if self.refuse_next:
                 self.refuse_next = False
                 self._send(F.association_refuse())
@@ -184,9 +184,9 @@ class IntelliVueSim(SerialSim):
             self.associations += 1
             self._invoke = (self._invoke + 1) & 0xFFFF
             self._send(F.mds_create_event(self._invoke))
-        elif msg.kind == "mds_create_reply":
+        elif msg.type == "mds_create_reply":
             self.mds_confirmed = True
-        elif msg.kind == "poll_request" and self.associated:
+        elif msg.type == "poll_request" and self.associated:
             self._seq = (self._seq + 1) & 0xFFFF
             self._send(
                 F.poll_result(
@@ -198,9 +198,9 @@ class IntelliVueSim(SerialSim):
                 )
             )
             self.polls += 1
-        elif msg.kind == "release_request":
+        elif msg.type == "release_request":
             self._send(F.release_result())
             self.associated = False
             self.releases += 1
-        elif msg.kind == "abort":
+        elif msg.type == "abort":
             self.associated = False

@@ -1,20 +1,34 @@
-"""Factory for the serial device simulators, by driver name."""
+"""Factory for the serial device simulators, by driver name. Each serial driver names its
+simulator in its descriptor (`DriverDescriptor.simulator`), so drivers/registry.py is the
+one list of devices, simulated ones included."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
+from drivers.registry import DRIVERS
 from simulators._serial_base import SerialSim
 from simulators.base import SimDevice
-from simulators.intellivue import IntelliVueSim
-from simulators.masimo import MasimoSim
-from simulators.nonin import NoninSim
 
-SIMULATORS: dict[str, type[SerialSim]] = {
-    "masimo-ascii": MasimoSim,
-    "nonin-2": NoninSim,
-    "intellivue": IntelliVueSim,
-}
+#: drivers that have a serial simulator, in registry order
+SIMULATED: tuple[str, ...] = tuple(
+    d.name for d in DRIVERS.values() if d.transport == "serial" and d.simulator
+)
+
+
+def simulator_class(driver_name: str) -> type[SerialSim]:
+    """The simulator class a serial driver names (ValueError for one without)."""
+    desc = DRIVERS.get(driver_name)
+    if desc is None or desc.transport != "serial" or not desc.simulator:
+        raise ValueError(
+            f"no serial simulator for driver {driver_name!r} (have: {', '.join(SIMULATED)})"
+        )
+    module, _, name = desc.simulator.partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    if not (isinstance(cls, type) and issubclass(cls, SerialSim)):
+        raise TypeError(f"{desc.simulator} (driver {driver_name!r}) is not a SerialSim")
+    return cls
 
 
 def make_sim_device(
@@ -28,11 +42,6 @@ def make_sim_device(
     """A simulator for `driver_name` on a new pty (kept pointed at by `symlink` if given)
     or, with `socket_port` (0 = any free port), on `socket://127.0.0.1:PORT`. Its `.port`
     is the path/URL the daemon should open, valid once entered (`async with`)."""
-    try:
-        cls = SIMULATORS[driver_name]
-    except KeyError:
-        raise ValueError(
-            f"no serial simulator for driver {driver_name!r} (have: {', '.join(SIMULATORS)})"
-        ) from None
+    cls = simulator_class(driver_name)
     sim: SimDevice = cls(symlink=symlink, socket_port=socket_port, speed=speed, repeat=repeat)
     return sim

@@ -143,12 +143,15 @@ def _service_user_can_use(dev: str) -> str | None:
 def check_serial(cfg: Config) -> list[Check]:
     import serial
 
+    from drivers.serial_link import SerialLinkSettings
+
     out: list[Check] = []
     for chair in cfg.chairs:
-        for d in chair.devices:
-            if d.simulate is not None or d.port is None:
+        for dev in chair.devices:
+            d = dev.settings
+            if dev.simulate is not None or not isinstance(d, SerialLinkSettings) or not d.port:
                 continue
-            name = f"serial {chair.id}/{d.id}"
+            name = f"serial {chair.id}/{dev.id}"
             if "://" not in d.port and not os.path.exists(d.port):
                 out.append(
                     fail(

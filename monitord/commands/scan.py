@@ -67,7 +67,7 @@ def _found(name: str | None, address: str, rssi: int | None, uuids: list[str]) -
     ours.sort(key=order.index)
     driver = ours[0][2]
     profile = DRIVERS[driver].ble_profile
-    quirks = tuple(sorted(profile.quirks_for(name, None))) if name else ()
+    quirks = tuple(sorted(profile.quirks_for(name, None))) if name and profile else ()
     services = tuple(f"0x{short:04X} {label}" for short, label, _, _ in ours)
     return Found(name, address, rssi, services, driver, quirks)
 

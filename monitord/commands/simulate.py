@@ -25,11 +25,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from drivers.registry import DRIVERS as _REGISTRY
 from monitord.cli import EX_DATAERR, EX_OK
 from monitord.models import Kind
 from simulators.base import SimEvent
 
-DRIVERS = ("masimo-ascii", "nonin-2", "intellivue")
+# the serial drivers that name a simulator (drivers/registry.py is the one list)
+DRIVERS = tuple(d.name for d in _REGISTRY.values() if d.transport == "serial" and d.simulator)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from drivers.ble_gatt import BleLinkSettings
 from monitord.config import DeviceConfig
 from monitord.models import Kind
 from simulators.base import SimDevice, SimEvent
@@ -66,9 +67,9 @@ def attach_simulated(
         async with sim:
             run_ble_device(run_dev, desc, ctx, client_backend=client, scanner_backend=scanner)
     """
-    name = dev.name or f"{chair}-{dev.id}"[:20]  # 20: what fits the advertising packet
+    name = dev.settings_as(BleLinkSettings).name or f"{chair}-{dev.id}"[:20]  # 20: fits an ad
     sim = make_sim_device(dev.driver, name, link, **_cuff_options(dev, start))
-    return sim, dev.model_copy(update={"name": name, "address": None})
+    return sim, dev.with_settings(name=name, address=None)
 
 
 def _cuff_options(dev: DeviceConfig, start: datetime | None) -> dict[str, Any]:

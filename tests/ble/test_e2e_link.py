@@ -221,7 +221,7 @@ async def test_attach_simulated_from_config(vlink: VirtualBleLink) -> None:
     dev = DeviceConfig(id="hr", driver="ble-hrm", simulate=Path("scenario.jsonl"))
     sim1, run1 = attach_simulated(dev, "chair-1", vlink)
     sim2, run2 = attach_simulated(dev, "chair-2", vlink)
-    assert (run1.name, run2.name) == ("chair-1-hr", "chair-2-hr")
+    assert (run1.settings.name, run2.settings.name) == ("chair-1-hr", "chair-2-hr")
     ctx1, ctx2 = RecordingContext(chair="chair-1"), RecordingContext(chair="chair-2")
     async with sim1, sim2:
         async with (

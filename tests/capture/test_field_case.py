@@ -17,7 +17,7 @@ from pathlib import Path
 
 from drivers.base import RejectReason
 from drivers.registry import DRIVERS
-from drivers.serial_link import Backoff, run_serial_device
+from drivers.serial_link import PortBackoff, run_serial_device
 from monitord.config import DeviceConfig
 from tests.kit import RecordingContext
 
@@ -62,7 +62,7 @@ async def test_simulate_capture_plays_the_case_to_the_driver(tmp_path: Path) -> 
     ctx = RecordingContext(chair="chair-3", device="mon")
     dev = DeviceConfig(id="mon", driver="intellivue", port=first, poll_interval_s=0.5)
     task = asyncio.create_task(
-        run_serial_device(dev, DRIVERS["intellivue"], ctx, backoff=Backoff(0.05, 0.3))
+        run_serial_device(dev, DRIVERS["intellivue"], ctx, backoff=PortBackoff(0.05, 0.3))
     )
     try:
         await ctx.until(lambda: len(ctx.readings) >= len(want), "the capture's readings", 60)

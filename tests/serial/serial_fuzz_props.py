@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from drivers import intellivue_frames as F
 from drivers import masimo_ascii as M
 from drivers import nonin2 as N
-from drivers.base import Reject
+from drivers.base import Measurement, Reject
 from drivers.intellivue import decode_frame as ivue_decode_frame
 
 
@@ -64,8 +64,8 @@ def nonin_stream_recovers(
         for item in reader.feed(chunk):
             if isinstance(item, Reject):
                 asm.reset()
-            elif isinstance(rec := asm.add(item), dict):
-                recs.append((rec["pulse_bpm"], rec["spo2_pct"]))
+            elif isinstance(rec := asm.add(item), Measurement):
+                recs.append((rec.values["pulse_bpm"], rec.values["spo2_pct"]))
     assert recs == [(hr if hr != 511 else None, s if s != 127 else None) for hr, s in packets]
 
 
@@ -75,8 +75,9 @@ def nonin_arbitrary_bytes(data: bytes, cut: list[int]) -> None:
         for item in reader.feed(chunk):
             if isinstance(item, N.Frame):
                 rec = asm.add(item)
-                if isinstance(rec, dict) and rec["spo2_pct"] is not None:
-                    assert 0 <= rec["spo2_pct"] <= 100
+                spo2 = rec.values["spo2_pct"] if isinstance(rec, Measurement) else None
+                if spo2 is not None:
+                    assert 0 <= spo2 <= 100
     assert len(reader._buf) < N.FRAME_LEN
     N.decode_hex_frames(data)
     N.decode_frame(data[:5])

@@ -21,7 +21,7 @@ from serial_testkit import RecordingContext
 from drivers import intellivue_frames as F
 from drivers.intellivue import decode_frame
 from drivers.registry import DRIVERS
-from drivers.serial_link import Backoff, run_serial_device
+from drivers.serial_link import PortBackoff, run_serial_device
 from monitord.config import ConfigError, DeviceConfig, loads_config
 from monitord.models import Kind
 from simulators.base import SimEvent
@@ -113,7 +113,7 @@ async def test_two_spo2_channels_over_a_pty(ctx: RecordingContext) -> None:
     async with sim:
         dev = DeviceConfig(id="mon", driver="intellivue", port=sim.port, poll_interval_s=0.5)
         task = asyncio.create_task(
-            run_serial_device(dev, DRIVERS["intellivue"], ctx, backoff=Backoff(0.05, 0.3))
+            run_serial_device(dev, DRIVERS["intellivue"], ctx, backoff=PortBackoff(0.05, 0.3))
         )
         try:
             await sim.send(SimEvent(Kind.SPO2, {"spo2_pct": 97, "pulse_bpm": 71}), AT)
@@ -147,7 +147,7 @@ def test_poll_interval_at_500ms_and_simulated_fast_polls_accepted() -> None:
         '[[chairs]]\nid = "chair-1"\n[[chairs.devices]]\nid = "mon"\ndriver = "intellivue"\n'
     )
     cfg = loads_config(base + 'port = "/dev/ttyUSB0"\npoll_interval_s = 0.5\n')
-    assert cfg.chairs[0].devices[0].poll_interval_s == 0.5
+    assert cfg.chairs[0].devices[0].settings.poll_interval_s == 0.5
     # a simulated monitor runs on a virtual clock (config/demo.toml polls every 2 ms)
     cfg = loads_config(base + 'simulate = "s.jsonl"\npoll_interval_s = 0.002\n')
-    assert cfg.chairs[0].devices[0].poll_interval_s == 0.002
+    assert cfg.chairs[0].devices[0].settings.poll_interval_s == 0.002

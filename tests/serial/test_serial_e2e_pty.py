@@ -15,7 +15,7 @@ from serial_testkit import RecordingContext
 
 from drivers.base import RejectReason
 from drivers.registry import DRIVERS
-from drivers.serial_link import Backoff, run_serial_device
+from drivers.serial_link import PortBackoff, run_serial_device
 from monitord.config import DeviceConfig
 from monitord.models import Kind
 from simulators.base import SimEvent
@@ -24,7 +24,7 @@ from simulators.masimo import MasimoSim
 from simulators.nonin import NoninSim
 from simulators.serial_sims import make_sim_device
 
-FAST = Backoff(base_s=0.05, cap_s=0.3)
+FAST = PortBackoff(base_s=0.05, cap_s=0.3)
 
 
 @contextlib.asynccontextmanager
@@ -178,3 +178,20 @@ async def test_port_missing_reports_link_down_once(
         await ctx.until(lambda: len(ctx.links) >= 1, "link down report")
         await asyncio.sleep(0.3)  # several retries
     assert ctx.links == [(False, ctx.links[0][1])] and "cannot open" in ctx.links[0][1]
+
+
+async def test_line_settings_refused_is_one_clear_line_and_the_loop_retries(
+    ctx: RecordingContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A pty in raw mode refuses odd parity (termios EINVAL), as a USB adapter refuses a
+    # setting it lacks. That error is no OSError: it used to end the device's task.
+    async with MasimoSim(repeat=False) as sim:
+        dev = DeviceConfig(id="ox", driver="masimo-ascii", port=sim.port, parity="O")
+        async with running(dev, ctx) as task:
+            await ctx.until(lambda: len(ctx.links) >= 1, "link down report")
+            await asyncio.sleep(0.5)  # several retries
+            assert not task.done()
+    assert ctx.links == [(False, ctx.links[0][1])] and "cannot open" in ctx.links[0][1]
+    refused = [r for r in caplog.records if "line settings refused" in r.getMessage()]
+    assert [r.levelname for r in refused][:1] == ["WARNING"]
+    assert all(r.levelname == "DEBUG" for r in refused[1:])

@@ -157,7 +157,7 @@ def test_status_over_all_25_frames(
             assert not isinstance(item, Reject)
             rec = asm.add(item)
             if rec is not None:
-                recs.append(rec)
+                recs.append(rec if isinstance(rec, Reject) else rec.to_record())
     assert recs == [expected]
 
 
@@ -167,7 +167,7 @@ def test_short_packet_is_counted_not_decoded() -> None:
     cut = with_status(PUFFERFISH, 9, N.ST_SNSD)[:50]
     reader, asm = N.FrameReader(), N.PacketAssembler()
     out = [asm.add(f) for f in reader.feed(cut + PUFFERFISH) if isinstance(f, N.Frame)]
-    got = [r for r in out if r is not None]
+    got = [r if isinstance(r, Reject) else r.to_record() for r in out if r is not None]
     assert isinstance(got[0], Reject) and got[0].reason is RejectReason.BAD_LENGTH
     assert "10 frames" in got[0].detail
     assert got[1:] == [N.decode_hex_frames(PUFFERFISH)[0]]  # type: ignore[index]
@@ -197,5 +197,5 @@ def test_stream_resync_after_noise_and_bad_checksum() -> None:
                 asm.reset()
             elif (rec := asm.add(item)) is not None:
                 recs.append(rec)
-    assert [r["pulse_bpm"] for r in recs] == [72, 72]
+    assert [r.values["pulse_bpm"] for r in recs] == [72, 72]
     assert reasons == [RejectReason.NOISE, RejectReason.BAD_CHECKSUM]

@@ -15,7 +15,7 @@ from serial_testkit import RecordingContext
 from drivers import intellivue_frames as F
 from drivers.nonin2 import packet_frames
 from drivers.registry import DRIVERS
-from drivers.serial_link import Backoff, run_serial_device
+from drivers.serial_link import PortBackoff, run_serial_device
 from monitord.config import DeviceConfig
 from monitord.models import Kind
 
@@ -43,7 +43,7 @@ async def test_simulate_command_feeds_the_driver(tmp_path: Path, ctx: RecordingC
     assert first == str(link)
     dev = DeviceConfig(id="mon", driver="intellivue", port=first, poll_interval_s=0.5)
     task = asyncio.create_task(
-        run_serial_device(dev, DRIVERS["intellivue"], ctx, backoff=Backoff(0.05, 0.3))
+        run_serial_device(dev, DRIVERS["intellivue"], ctx, backoff=PortBackoff(0.05, 0.3))
     )
     try:
         await ctx.until(lambda: bool(ctx.of(Kind.SPO2)), "scenario played", 30)

@@ -1,0 +1,218 @@
+"""Contec CMS50D+ finger pulse oximeter, live serial output ("CMS50" 5-byte format), 19200 8O1.
+
+Wire layout: about 60 packets per second, 5 bytes each. Only the first byte of a packet
+has bit 7 set, which is how a reader finds the packet start (there is no checksum).
+
+    byte  1                  2            3                     4              5
+        +------------------+------------+---------------------+--------------+-------------+
+        | 1 B D F S S S S  | 0 pleth(7) | 0 P7 SR PE G G G G  | 0 pulse 6..0 | 0 SpO2 (7)  |
+        +------------------+------------+---------------------+--------------+-------------+
+
+    byte 1: B 0x40 beep (pulse beat), D 0x20 SpO2 dropping, F 0x10 finger out,
+            S 0x0F signal strength
+    byte 3: P7 0x40 pulse rate bit 7, SR 0x20 searching, PE 0x10 probe error,
+            G 0x0F bar graph
+    pulse rate = P7 << 7 | byte 4 (0..255 bpm), SpO2 = byte 5 (percent)
+
+Sources: the line settings (19200 baud, 8 data bits, odd parity, 1 stop bit) and the 5-byte
+live packet with bit 7 marking its first byte: Apnea Board wiki "Contec CMS50X Data
+Format"; the bit fields above: atbrask/CMS50Dplus (`LiveDataPoint`, a CMS50D+ reader and
+writer of this packet). Another independent decoder names byte 1's 0x10 "searching too
+long" rather than "finger out"; either way the numbers are not a measurement. CMS50D+
+units with firmware 4.6 and later speak a different framed protocol: not this driver.
+
+Not confirmed by a public source: how the device marks "no value" while the finger is
+out. A finger out, a probe error or a search means no usable measurement: `valid: false`,
+and finger out / probe error also `contact: false` (`probe_off`), with values null. An
+SpO2 of 0 or above 100, or a pulse of 0 or 255, is taken as "no value" (flagged), never
+passed on as a number.
+
+Readings: one per second of device data (every 60th packet) or at once when validity
+changes, like the other oximeter drivers. The format carries no clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from drivers.base import (
+    ByteLink,
+    DecodeProfile,
+    DeviceContext,
+    DriverDescriptor,
+    Measurement,
+    Reject,
+    RejectReason,
+    SerialDefaults,
+    stamp,
+)
+from drivers.serial_link import SerialLinkSettings
+from monitord.config import DeviceOptions
+from monitord.models import Kind
+
+PACKET_LEN = 5
+PACKETS_PER_S = 60
+SYNC = 0x80
+B1_BEEP = 0x40
+B1_SPO2_DROPPING = 0x20
+B1_FINGER_OUT = 0x10
+B3_PULSE_BIT7 = 0x40
+B3_SEARCHING = 0x20
+B3_PROBE_ERROR = 0x10
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    b: bytes  # the 5 bytes, first with bit 7 set
+
+    @property
+    def pulse(self) -> int:
+        return (self.b[2] & B3_PULSE_BIT7) << 1 | self.b[3] & 0x7F
+
+    @property
+    def spo2(self) -> int:
+        return self.b[4] & 0x7F
+
+
+def make_packet(
+    spo2: int | None,
+    pulse: int | None,
+    *,
+    finger_out: bool = False,
+    searching: bool = False,
+    strength: int = 8,
+    pleth: int = 64,
+) -> bytes:
+    """One live packet (for the simulator and the tests). None values are sent as 0,
+    the device's display shows none then."""
+    p = 0 if pulse is None else pulse & 0xFF
+    b1 = SYNC | (B1_FINGER_OUT if finger_out else 0) | strength & 0x0F
+    b3 = (p & 0x80) >> 1 | (B3_SEARCHING if searching else 0) | strength & 0x0F
+    return bytes((b1, pleth & 0x7F, b3, p & 0x7F, 0 if spo2 is None else spo2 & 0x7F))
+
+
+def decode_packet(pkt: Packet) -> Measurement:
+    """One whole packet -> a measurement (pure; the packet layout is checked by the
+    reader, so every packet decodes)."""
+    b1, b3 = pkt.b[0], pkt.b[2]
+    finger_out = bool(b1 & B1_FINGER_OUT)
+    probe_error = bool(b3 & B3_PROBE_ERROR)
+    searching = bool(b3 & B3_SEARCHING)
+    flags: list[str] = []
+    probe_off = finger_out or probe_error
+    if probe_off:
+        flags.append("probe_off")
+    if probe_error:
+        flags.append("probe_error")
+    if searching:
+        flags.append("pulse_search")
+    if b1 & B1_SPO2_DROPPING:
+        flags.append("spo2_dropping")
+    spo2: int | None = pkt.spo2
+    pulse: int | None = pkt.pulse
+    if spo2 == 0 or (spo2 is not None and spo2 > 100):
+        if spo2:
+            flags.append("implausible_spo2")
+        spo2 = None
+    if pulse in (0, 255):
+        pulse = None
+    if probe_off:
+        spo2 = pulse = None
+    return Measurement(
+        kind=Kind.SPO2,
+        values={"spo2_pct": spo2, "pulse_bpm": pulse},
+        valid=spo2 is not None and not (probe_off or searching),
+        flags=tuple(flags),
+        contact=not probe_off,
+    )
+
+
+class PacketReader:
+    """Bytes in any chunking -> whole packets or rejects (pure, incremental, bounded).
+
+    Bytes before a packet start are counted once per run as NOISE; a packet start that
+    arrives before the previous packet is whole cuts it (BAD_LENGTH): a packet is never
+    decoded from the bytes that happened to arrive."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._skipped = 0
+
+    def feed(self, data: bytes) -> list[Packet | Reject]:
+        out: list[Packet | Reject] = []
+        for byte in data:
+            if byte & SYNC:
+                if self._skipped:
+                    out.append(Reject(RejectReason.NOISE, f"{self._skipped} bytes out of sync"))
+                    self._skipped = 0
+                if self._buf:
+                    n = len(self._buf)
+                    out.append(
+                        Reject(RejectReason.BAD_LENGTH, f"packet of {n} bytes, a packet has 5")
+                    )
+                self._buf = bytearray((byte,))
+            elif self._buf:
+                self._buf.append(byte)
+                if len(self._buf) == PACKET_LEN:
+                    out.append(Packet(bytes(self._buf)))
+                    self._buf.clear()
+            else:
+                self._skipped += 1
+        return out
+
+
+def decode_hex_packets(data: bytes) -> list[dict[str, Any]] | Reject:
+    """`monitord decode --profile contec-cms50`: one or more whole 5-byte packets."""
+    if not data or len(data) % PACKET_LEN:
+        return Reject(RejectReason.BAD_LENGTH, f"{len(data)} bytes is not a multiple of 5")
+    out: list[dict[str, Any]] = []
+    for item in PacketReader().feed(data):
+        if isinstance(item, Reject):
+            return item
+        out.append(decode_packet(item).to_record())
+    if len(out) * PACKET_LEN != len(data):
+        return Reject(RejectReason.BAD_FORMAT, "a packet must start with its bit-7 byte")
+    return out
+
+
+class Cms50Protocol:
+    """Listen-only: the oximeter streams on its own."""
+
+    def __init__(self, settings: DeviceOptions | None = None) -> None:
+        pass  # no options of its own: the serial link's settings only
+
+    async def run(self, link: ByteLink, ctx: DeviceContext) -> None:
+        reader = PacketReader()
+        count = 0
+        last_valid: bool | None = None
+        while True:
+            for item in reader.feed(await link.read()):
+                if isinstance(item, Reject):
+                    ctx.reject(item)
+                    continue
+                m = decode_packet(item)
+                count += 1
+                # the first packet of each second of data, or a change of validity
+                if count % PACKETS_PER_S != 1 and m.valid == last_valid:
+                    continue
+                last_valid = m.valid
+                ctx.emit(stamp(m, ctx))
+
+
+DRIVER = DriverDescriptor(
+    name="contec-cms50",
+    transport="serial",
+    kinds=(Kind.SPO2,),
+    summary="Contec CMS50D+ finger oximeter, live 5-byte serial output (SpO2, pulse rate)",
+    settings=SerialLinkSettings,
+    make_protocol=Cms50Protocol,
+    serial=SerialDefaults(baudrate=19200, parity="O", silence_s=3.0),
+    simulator="simulators.contec_cms50:Cms50Sim",
+)
+PROFILE = DecodeProfile(
+    name="contec-cms50",
+    input="hex",
+    summary="hex of one or more 5-byte CMS50 live packets",
+    decode=decode_hex_packets,
+)

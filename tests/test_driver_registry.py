@@ -1,0 +1,105 @@
+"""Issue 15, acceptance 3, checked mechanically: a serial device model is added in its
+driver file, its simulator file, drivers/registry.py and its test table, and nowhere else
+(docs/adding-a-device.md walks through a real example).
+
+- drivers/registry.py is the one list of drivers: no other product module names a serial
+  driver (the decode CLI, `monitord simulate`, the simulator factory all read it);
+- monitord/config.py imports nothing from drivers/: the registry registers its drivers
+  with the config, which validates each device's keys with the settings model its driver
+  names (the driver owns its options, the transport its link settings).
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from drivers.registry import DRIVERS, PROFILES
+from monitord.config import ConfigError, loads_config
+from monitord.config_checks import check
+from simulators.serial_sims import SIMULATED, simulator_class
+
+ROOT = Path(__file__).resolve().parents[1]
+PRODUCT = ("monitord", "drivers", "simulators")
+SERIAL = [d.name for d in DRIVERS.values() if d.transport == "serial"]
+
+
+def _strings(path: Path) -> set[str]:
+    return {
+        n.value
+        for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    }
+
+
+@pytest.mark.parametrize("name", SERIAL)
+def test_only_its_driver_module_names_a_serial_driver(name: str) -> None:
+    make = DRIVERS[name].make_protocol
+    assert make is not None
+    own = Path(sys.modules[make.__module__].__file__ or "")
+    named_in = [
+        p.relative_to(ROOT).as_posix()
+        for pkg in PRODUCT
+        for p in sorted((ROOT / pkg).rglob("*.py"))
+        if p != own and name in _strings(p)
+    ]
+    assert named_in == [], f"{name!r} is listed outside its driver module"
+    # ... and the registry reaches everything that needs the list
+    assert name in PROFILES and name in SIMULATED
+    assert simulator_class(name).__module__.startswith("simulators.")
+
+
+def test_config_imports_nothing_from_drivers() -> None:
+    tree = ast.parse((ROOT / "monitord" / "config.py").read_text(encoding="utf-8"))
+    imported: list[str] = []
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Import):
+            imported += [a.name for a in n.names]
+        elif isinstance(n, ast.ImportFrom) and n.module:
+            imported.append(n.module)
+    assert not [m for m in imported if m.split(".")[0] in ("drivers", "simulators")]
+    # and importing it alone pulls in no driver module
+    code = "import sys, monitord.config; print(sorted(m for m in sys.modules if 'drivers' in m))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def _device(driver: str, extra: str) -> str:
+    return (
+        '[site]\nid = "c"\n[[chairs]]\nid = "chair-1"\n[[chairs.devices]]\n'
+        f'id = "d"\ndriver = "{driver}"\n{extra}'
+    )
+
+
+@pytest.mark.parametrize("name", list(DRIVERS))
+def test_config_validates_a_device_with_its_drivers_settings_model(name: str) -> None:
+    model = DRIVERS[name].settings
+    dev = loads_config(_device(name, 'simulate = "s.jsonl"\n')).chairs[0].devices[0]
+    assert type(dev.settings) is model  # the model the registry's descriptor names
+    for key in model.model_fields:  # each of its keys is taken (and typed) by that model
+        with pytest.raises(ConfigError) as e:
+            loads_config(_device(name, f'simulate = "s.jsonl"\n{key} = {{ x = 1 }}\n'))
+        assert all(f"chairs[0].devices[0].{key}: " in line for line in e.value.lines), key
+    for key in ("no_such_key", "settings", "ignored"):  # the last two are internal names
+        with pytest.raises(ConfigError) as e:
+            loads_config(_device(name, f'simulate = "s.jsonl"\n{key} = {{ port = "x" }}\n'))
+        assert e.value.lines == [f"<config>: chairs[0].devices[0].{key}: unknown key"]
+
+
+def test_a_key_of_another_driver_is_ignored_with_a_warning_as_before() -> None:
+    # poll_interval_s is IntelliVue's: an oximeter's config keeps loading (it always did),
+    # and check-config says it means nothing there
+    cfg = loads_config(_device("masimo-ascii", 'port = "/dev/ttyUSB0"\npoll_interval_s = 1\n'))
+    assert cfg.chairs[0].devices[0].ignored == ("poll_interval_s",)
+    assert check(cfg, "c.toml")[1] == [
+        "c.toml: chairs[0].devices[0].poll_interval_s: warning: not a setting of driver "
+        "'masimo-ascii'; ignored"
+    ]
+    # ... and IntelliVue's own model still checks it
+    with pytest.raises(ConfigError) as e:
+        loads_config(_device("intellivue", 'port = "/dev/ttyUSB0"\npoll_interval_s = 0.2\n'))
+    assert "poll_interval_s: 0.2 s is faster than an IntelliVue accepts" in e.value.lines[0]
