@@ -8,6 +8,7 @@ from typing import Any
 
 from monitord.engine.book import AlertBook
 from monitord.engine.bp import BpHandler, BpRules, not_declining_terms, not_declining_text
+from monitord.engine.inputs import SessionAction
 from monitord.engine.rules import BASELINE_MIN_READINGS, DOSE_PHASES, PROTOCOLS
 from monitord.engine.state import ChairState, Session, TimerKey, TimerKind
 from monitord.engine.technical import TechnicalRules
@@ -56,7 +57,7 @@ class SessionRules:
         self,
         ch: ChairState,
         t: float,
-        action: str,
+        action: SessionAction,
         protocol: str | None,
         session_id: str | None,
         out: list[AlertEvent],
