@@ -27,10 +27,10 @@ from monitord.engine.bp import RULES as BP_RULES
 from monitord.engine.bp import BpHandler, BpRules
 from monitord.engine.inputs import Ack, EngineInput, Link, Sample, SessionCmd
 from monitord.engine.rules import HR_RANGE, SPO2_RANGE, RuleSet
-from monitord.engine.session import SessionRules
+from monitord.engine.session import DISCHARGE, SessionRules
 from monitord.engine.state import ChairState, TimerKey, TimerKind
-from monitord.engine.technical import TechnicalRules
-from monitord.engine.validity import bp_invalid_reason, vital_value_ok
+from monitord.engine.technical import SENSOR_ALERT, SENSOR_TIMER, TechnicalRules
+from monitord.engine.validity import bp_invalid_reason
 from monitord.engine.vitals import HR_RULES, SPO2_RULES, VitalRules
 from monitord.models import AlertEvent, Kind
 
@@ -68,6 +68,7 @@ class AlertEngine:
             **self.technical.handlers(),
             **self.session_rules.handlers(),
         }
+        self._spo2_ok = self.session_rules.spo2_ok
         self._bp_order = [bp_handlers[r] for r in self.book.order if r in bp_handlers]
         self._on_timer: dict[TimerKind, _TimerHandler] = {
             TimerKind.ESCALATE: self.book.escalate,
@@ -128,8 +129,9 @@ class AlertEngine:
             self.technical.link(ch, t, ev.device, ev.up, out)
         else:
             raise TypeError(f"not an engine input: {ev!r}")
-        # session.discharge_ready is re-checked on every input, after every clearing.
-        if self.session_rules.wants_discharge_check(ch):
+        # session.discharge_ready is re-checked on every input, after every clearing, in
+        # observation or while it is up.
+        if ch.phase == "observation" or DISCHARGE in ch.alerts:
             self.session_rules.discharge(ch, t, out)
         return out
 
@@ -269,13 +271,17 @@ class AlertEngine:
             ch.invalid_samples += 1
             self.technical.contact_lost(ch, signal, t)
             return
-        contact_back = self.technical.contact_pending(ch, signal)
+        # Inlined, as this runs for every HR and SpO2 sample: is a contact loss timed or
+        # alarmed (tech.sensor_off), and the value check of validity.vital_invalid_reason
+        # (contact is tested above).
+        contact_back = SENSOR_TIMER[signal] in ch.timers or (
+            bool(ch.alerts) and SENSOR_ALERT[signal] in ch.alerts
+        )
         v = s.values.get(name)
-        if vital_value_ok(s.valid, v, valid_range):
-            assert v is not None
+        if s.valid and v is not None and valid_range[0] <= v <= valid_range[1]:
             ch.current[signal] = [t, v]
-            if signal == "spo2":
-                self.session_rules.spo2_seen(ch, t, v)
+            if signal == "spo2" and v < self._spo2_ok:
+                self.session_rules.spo2_low(ch, t)
             self.vitals.evaluate(ch, t, v, signal, out)
         else:
             ch.invalid_samples += 1  # counted and skipped (clinical-rules.md)

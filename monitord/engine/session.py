@@ -43,8 +43,9 @@ class SessionRules:
         # A rule that applies in no idle phase belongs to a session: `session_end` clears
         # it, inhibited or not (clinical-rules.md "Precise semantics"), in evaluation order.
         self.session_rules = tuple(r for r in book.order if "idle" not in self.rules[r].phases)
-        dp = self.rules[DISCHARGE].params
-        self._spo2_ok = float(dp["spo2_ge"])
+        self._dp = dp = self.rules[DISCHARGE].params
+        #: SpO2 below this keeps the patient from discharge for `spo2_window_s`.
+        self.spo2_ok = float(dp["spo2_ge"])
         self._spo2_window = float(dp["spo2_window_s"])
 
     def handlers(self) -> dict[str, BpHandler]:
@@ -195,21 +196,17 @@ class SessionRules:
 
     # ------------------------------------------------------------------ discharge_ready
 
-    def spo2_seen(self, ch: ChairState, t: float, v: float) -> None:
-        """A valid SpO2 below the discharge limit restarts the discharge SpO2 window."""
-        if v < self._spo2_ok:
-            ch.low_spo2_t = t
-            if ch.phase == "observation":
-                ch.set_timer(_DIS_SPO2, t + self._spo2_window, self.book.rank[DISCHARGE])
+    def spo2_low(self, ch: ChairState, t: float) -> None:
+        """A valid SpO2 below the discharge limit (`spo2_ok`) restarts the discharge SpO2
+        window."""
+        ch.low_spo2_t = t
+        if ch.phase == "observation":
+            ch.set_timer(_DIS_SPO2, t + self._spo2_window, self.book.rank[DISCHARGE])
 
     def discharge_due(
         self, ch: ChairState, key: TimerKey, due: float, out: list[AlertEvent]
     ) -> None:
         self.discharge(ch, due, out)
-
-    def wants_discharge_check(self, ch: ChairState) -> bool:
-        """Re-checked on every input (after every clearing) in observation or while up."""
-        return ch.phase == "observation" or DISCHARGE in ch.alerts
 
     def discharge(self, ch: ChairState, t: float, out: list[AlertEvent]) -> None:
         active = DISCHARGE in ch.alerts
@@ -232,7 +229,7 @@ class SessionRules:
         sess = ch.session
         if ch.phase != "observation" or sess is None:
             return False, {"text": "not in observation"}
-        p = self.rules[DISCHARGE].params
+        p = self._dp
         if sess.protocol == "iv-ketamine":
             assert sess.dose_end_t is not None
             met_t = sess.dose_end_t + p["iv_ketamine_observe_s"]

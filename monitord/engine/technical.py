@@ -20,9 +20,10 @@ SENSOR_OFF = "tech.sensor_off"
 
 _SIGNAL_NAME = {"hr": "HR sensor contact lost", "spo2": "SpO2 probe off"}
 _OVERDUE = TimerKey(TimerKind.BP_OVERDUE)
-# Built once: looked up on every HR/SpO2 sample.
-_SENSOR_TIMER = {s: TimerKey(TimerKind.SENSOR_OFF, s) for s in ("hr", "spo2")}
-_SENSOR_ALERT = {s: alert_key(SENSOR_OFF, s) for s in ("hr", "spo2")}
+# Built once: looked up on every HR/SpO2 sample (the dispatcher asks whether a contact
+# loss is timed or alarmed, so that a contact sample ends it).
+SENSOR_TIMER = {s: TimerKey(TimerKind.SENSOR_OFF, s) for s in ("hr", "spo2")}
+SENSOR_ALERT = {s: alert_key(SENSOR_OFF, s) for s in ("hr", "spo2")}
 
 
 class TechnicalRules:
@@ -143,22 +144,15 @@ class TechnicalRules:
 
     def contact_lost(self, ch: ChairState, signal: str, t: float) -> None:
         """HR contact lost / SpO2 probe off: the timer starts at the first such sample."""
-        key = _SENSOR_TIMER[signal]
-        if key not in ch.timers and _SENSOR_ALERT[signal] not in ch.alerts:
+        key = SENSOR_TIMER[signal]
+        if key not in ch.timers and SENSOR_ALERT[signal] not in ch.alerts:
             after = self.rules[SENSOR_OFF].params["after_s"]
             ch.set_timer(key, t + after, self.book.rank[SENSOR_OFF])
 
-    @staticmethod
-    def contact_pending(ch: ChairState, signal: str) -> bool:
-        """Is a contact loss of `signal` timed or alarmed (so a contact sample ends it)?"""
-        return _SENSOR_TIMER[signal] in ch.timers or (
-            bool(ch.alerts) and _SENSOR_ALERT[signal] in ch.alerts
-        )
-
     def contact_back(self, ch: ChairState, signal: str, t: float, out: list[AlertEvent]) -> None:
         # tech.sensor_off is low priority: the caller runs this after the physiological rules.
-        ch.cancel(_SENSOR_TIMER[signal])
-        ak = _SENSOR_ALERT[signal]
+        ch.cancel(SENSOR_TIMER[signal])
+        ak = SENSOR_ALERT[signal]
         if ak in ch.alerts:
             self.book.clear(
                 ch,

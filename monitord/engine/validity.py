@@ -47,12 +47,6 @@ def bp_invalid_reason(
     return None
 
 
-def vital_value_ok(valid: bool, value: float | None, valid_range: tuple[float, float]) -> bool:
-    """A HR or SpO2 value the physiological rules may use (contact is checked apart: a
-    lost contact also drives `tech.sensor_off`)."""
-    return valid and value is not None and valid_range[0] <= value <= valid_range[1]
-
-
 def vital_invalid_reason(
     signal: str, valid: bool, contact: bool | None, value: float | None
 ) -> str | None:

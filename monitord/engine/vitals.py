@@ -78,8 +78,9 @@ class VitalRules:
         gap = last is not None and t - last > MAX_SAMPLE_GAP_S
         alerts = ch.alerts
         ts_runs = ch.ts_runs
+        # Unpacked, not r.field: attribute access on a NamedTuple costs on this hot path.
         for r in self.by_signal[signal]:
-            rid = r.id
+            rid, above, thr, cthr, for_s, clear_for_s, inhibitors, latching, inclusive = r
             runs = ts_runs.get(rid)
             if runs is None:
                 runs = ts_runs[rid] = VitalRuns()
@@ -87,34 +88,33 @@ class VitalRules:
                 # > 10 s between valid samples restarts both runs
                 runs.since = runs.clear_since = None
             a = alerts.get(rid) if alerts else None
-            if r.inhibitors and alerts and any(i in alerts for i in r.inhibitors):
+            if inhibitors and alerts and any(i in alerts for i in inhibitors):
                 runs.since = runs.clear_since = None
                 if a is not None:
                     a.held = False
                 continue
             if a is None:
-                if (v > r.threshold) if r.above else (v < r.threshold):
+                if (v > thr) if above else (v < thr):
                     start = runs.since
                     if start is None:
                         start = runs.since = t
-                    if t - start >= r.for_s:
+                    if t - start >= for_s:
                         runs.since = runs.clear_since = None
                         self._raise(ch, r, signal, t, v, start, out)
                 elif runs.since is not None:
                     runs.since = None
                 continue
-            cthr = r.clear_threshold
-            if (v < cthr) if r.above else (v >= cthr if r.clear_inclusive else v > cthr):
+            if (v < cthr) if above else (v >= cthr if inclusive else v > cthr):
                 cstart = runs.clear_since
                 if cstart is None:
                     cstart = runs.clear_since = t
-                if t - cstart >= r.clear_for_s:
-                    if r.latching and not a.acked:
+                if t - cstart >= clear_for_s:
+                    if latching and not a.acked:
                         a.held = True
                         continue
                     runs.since = runs.clear_since = None
                     label, unit, field = _LABEL[signal]
-                    op = "<" if r.above else (">=" if r.clear_inclusive else ">")
+                    op = "<" if above else (">=" if inclusive else ">")
                     self.book.clear(
                         ch,
                         rid,
