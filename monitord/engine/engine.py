@@ -102,9 +102,7 @@ class AlertEngine:
         if ch.next_due is not None and ch.next_due < t:
             self._fire(ch, t, False, out)
         self.last_error = None
-        tp = type(ev)
-        if tp is Sample:
-            assert isinstance(ev, Sample)
+        if isinstance(ev, Sample):
             if ev.stored:
                 # A device's memory record is history: stored and reported, fed to no rule
                 # (clinical-rules.md "Precise semantics"). Not even the discharge re-check.
@@ -116,16 +114,13 @@ class AlertEngine:
                 self._on_vital(ch, ev, "spo2", "spo2_pct", SPO2_RANGE, out)
             else:
                 self._on_bp(ch, ev, out)
-        elif tp is SessionCmd:
-            assert isinstance(ev, SessionCmd)
+        elif isinstance(ev, SessionCmd):
             self.last_error = self.session_rules.command(
                 ch, t, ev.action, ev.protocol, ev.session_id, out
             )
-        elif tp is Ack:
-            assert isinstance(ev, Ack)
+        elif isinstance(ev, Ack):
             self.last_error = self.book.ack(ch, t, ev.rule, ev.alert_id, ev.by, out)
-        elif tp is Link:
-            assert isinstance(ev, Link)
+        elif isinstance(ev, Link):
             self.technical.link(ch, t, ev.device, ev.up, out)
         else:
             raise TypeError(f"not an engine input: {ev!r}")
