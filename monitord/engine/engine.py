@@ -269,8 +269,9 @@ class AlertEngine:
         # Inlined, as this runs for every HR and SpO2 sample: is a contact loss timed or
         # alarmed (tech.sensor_off), and the value check of validity.vital_invalid_reason
         # (contact is tested above).
+        alerts = ch.alerts
         contact_back = SENSOR_TIMER[signal] in ch.timers or (
-            bool(ch.alerts) and SENSOR_ALERT[signal] in ch.alerts
+            alerts and SENSOR_ALERT[signal] in alerts  # (an empty dict is falsy: no lookup)
         )
         v = s.values.get(name)
         if s.valid and v is not None and valid_range[0] <= v <= valid_range[1]:

@@ -44,6 +44,7 @@ class SessionRules:
         # it, inhibited or not (clinical-rules.md "Precise semantics"), in evaluation order.
         self.session_rules = tuple(r for r in book.order if "idle" not in self.rules[r].phases)
         self._dp = dp = self.rules[DISCHARGE].params
+        self._nd = self.rules["bp.not_declining"].params
         #: SpO2 below this keeps the patient from discharge for `spo2_window_s`.
         self.spo2_ok = float(dp["spo2_ge"])
         self._spo2_window = float(dp["spo2_window_s"])
@@ -210,8 +211,12 @@ class SessionRules:
 
     def discharge(self, ch: ChairState, t: float, out: list[AlertEvent]) -> None:
         active = DISCHARGE in ch.alerts
-        ok, detail = self._discharge_ok(ch, t)
-        if ok and not active:
+        # Re-checked on nearly every input in observation: decide first, and put the
+        # criteria into words only when the advisory raises or clears.
+        if self._discharge_ok(ch, t, explain=False)[0] == active:
+            return
+        ok, detail = self._discharge_ok(ch, t, explain=True)
+        if ok:
             self.book.raise_(
                 ch,
                 DISCHARGE,
@@ -220,15 +225,17 @@ class SessionRules:
                 f"Discharge criteria met ({detail['text']}): the clinician decides",
                 out,
             )
-        elif not ok and active:
+        else:
             self.book.clear(
                 ch, DISCHARGE, t, detail, f"Discharge criteria no longer met: {detail['text']}", out
             )
 
-    def _discharge_ok(self, ch: ChairState, t: float) -> tuple[bool, dict[str, Any]]:
+    def _discharge_ok(self, ch: ChairState, t: float, explain: bool) -> tuple[bool, dict[str, Any]]:
+        """Are the discharge criteria met at `t`; with `explain`, the words and values."""
+        no: dict[str, Any] = {}  # the detail when not explaining
         sess = ch.session
         if ch.phase != "observation" or sess is None:
-            return False, {"text": "not in observation"}
+            return False, {"text": "not in observation"} if explain else no
         p = self._dp
         if sess.protocol == "iv-ketamine":
             assert sess.dose_end_t is not None
@@ -237,6 +244,8 @@ class SessionRules:
             assert sess.dose_start_t is not None
             met_t = sess.dose_start_t + p["esketamine_observe_s"]
         if t < met_t:
+            if not explain:
+                return False, no
             return False, {"text": "observation time not met", "observation_met_t": met_t}
         # Inhibited and latched alerts count as active.
         phys = [a.rule for a in ch.alerts.values() if a.kind == "physiological"]
@@ -248,18 +257,25 @@ class SessionRules:
         else:
             smax, dmax = p["sys_le"], p["dia_le"]
         bps = ch.session_bp
-        limit = f"{mmhg(smax)}/{mmhg(dmax)}"
         if len(bps) < 2:
-            return False, {"text": f"needs 2 valid BP <= {limit}"}
-        last = ", ".join(f"{_n(b[0])}/{_n(b[1])}" for b in bps)
-        if not all(b[0] <= smax and b[1] <= dmax for b in bps):
-            return False, {"text": f"last BP {last} above {limit}"}
+            if not explain:
+                return False, no
+            return False, {"text": f"needs 2 valid BP <= {mmhg(smax)}/{mmhg(dmax)}"}
+        high = not all(b[0] <= smax and b[1] <= dmax for b in bps)
         # Neither may meet the bp.not_declining terms, whatever the time: a pressure that
         # would be "not declining" at 120 min is not one to go home with before it.
-        nd = self.rules["bp.not_declining"].params
-        if any(not_declining_terms(nd, ch.baseline, b[0], b[1]) for b in bps):
+        nd = self._nd
+        not_declining = any(not_declining_terms(nd, ch.baseline, b[0], b[1]) for b in bps)
+        low_spo2 = ch.low_spo2_t is not None and t - ch.low_spo2_t < p["spo2_window_s"]
+        if not explain:
+            return not (high or not_declining or low_spo2), no
+        limit = f"{mmhg(smax)}/{mmhg(dmax)}"
+        last = ", ".join(f"{_n(b[0])}/{_n(b[1])}" for b in bps)
+        if high:
+            return False, {"text": f"last BP {last} above {limit}"}
+        if not_declining:
             return False, {"text": f"last BP {last}: {not_declining_text(nd, ch.baseline)}"}
-        if ch.low_spo2_t is not None and t - ch.low_spo2_t < p["spo2_window_s"]:
+        if low_spo2:
             return False, {
                 "text": f"SpO2 < {_n(p['spo2_ge'])}% in the last {duration(p['spo2_window_s'])}"
             }

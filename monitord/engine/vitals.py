@@ -35,6 +35,9 @@ class _VitalRule(NamedTuple):
     clear_inclusive: bool
 
 
+_Fast = tuple[str, bool, float, float, float, float, tuple[str, ...], bool, bool]
+
+
 class VitalRules:
     def __init__(self, book: AlertBook) -> None:
         self.book = book
@@ -69,6 +72,27 @@ class VitalRules:
                 )
             )
 
+        self._by_id = {r.id: r for rs in self.by_signal.values() for r in rs}
+        # The same rules as plain tuples for `evaluate`: unpacking a tuple subclass (a
+        # NamedTuple) misses the interpreter's fast path, and this runs per sample and rule.
+        self._fast: dict[str, list[_Fast]] = {
+            sig: [
+                (
+                    r.id,
+                    r.above,
+                    r.threshold,
+                    r.clear_threshold,
+                    r.for_s,
+                    r.clear_for_s,
+                    r.inhibitors,
+                    r.latching,
+                    r.clear_inclusive,
+                )
+                for r in rs
+            ]
+            for sig, rs in self.by_signal.items()
+        }
+
     def evaluate(
         self, ch: ChairState, t: float, v: float, signal: str, out: list[AlertEvent]
     ) -> None:
@@ -78,9 +102,17 @@ class VitalRules:
         gap = last is not None and t - last > MAX_SAMPLE_GAP_S
         alerts = ch.alerts
         ts_runs = ch.ts_runs
-        # Unpacked, not r.field: attribute access on a NamedTuple costs on this hot path.
-        for r in self.by_signal[signal]:
-            rid, above, thr, cthr, for_s, clear_for_s, inhibitors, latching, inclusive = r
+        for (
+            rid,
+            above,
+            thr,
+            cthr,
+            for_s,
+            clear_for_s,
+            inhibitors,
+            latching,
+            inclusive,
+        ) in self._fast[signal]:
             runs = ts_runs.get(rid)
             if runs is None:
                 runs = ts_runs[rid] = VitalRuns()
@@ -100,7 +132,7 @@ class VitalRules:
                         start = runs.since = t
                     if t - start >= for_s:
                         runs.since = runs.clear_since = None
-                        self._raise(ch, r, signal, t, v, start, out)
+                        self._raise(ch, self._by_id[rid], signal, t, v, start, out)
                 elif runs.since is not None:
                     runs.since = None
                 continue
