@@ -30,8 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from monitord.engine import AlertEngine
-from monitord.engine.rules import HR_RANGE, SPO2_RANGE
+from monitord.engine.validity import bp_invalid_reason, invalid_reason
 from monitord.models import AlertEvent, Kind, Reading, SessionEvent
 
 # REMS: BP about 40 min after the dose; window as `session.check_missed` (clinical-rules.md).
@@ -153,29 +152,13 @@ class SessionRecord:
 
 def _bp_invalid_reason(r: Reading) -> str | None:
     v = r.values
-    # The alert engine's own artifact check (clinical-rules.md "Valid readings"), so the
-    # form and the alarms can never disagree on which readings count.
-    return AlertEngine._bp_invalid_reason(
-        r.valid, v.get("sys_mmHg"), v.get("dia_mmHg"), v.get("map_mmHg")
-    )
+    return bp_invalid_reason(r.valid, v.get("sys_mmHg"), v.get("dia_mmHg"), v.get("map_mmHg"))
 
 
 def _invalid_reason(r: Reading) -> str | None:
-    if r.kind == Kind.BP:
-        return _bp_invalid_reason(r)
-    if r.kind == Kind.HR:
-        x, lo_hi, name = r.values.get("hr_bpm"), HR_RANGE, "HR"
-    else:
-        x, lo_hi, name = r.values.get("spo2_pct"), SPO2_RANGE, "SpO2"
-    if not r.valid:
-        return "device marked invalid"
-    if r.contact is False:
-        return "probe off" if r.kind == Kind.SPO2 else "no sensor contact"
-    if x is None:
-        return f"no {name} value"
-    if not lo_hi[0] <= x <= lo_hi[1]:
-        return f"{name} {x:g} outside {lo_hi[0]:g}-{lo_hi[1]:g}"
-    return None
+    # The alert engine's own artifact check (clinical-rules.md "Valid readings"), so the
+    # form and the alarms can never disagree on which readings count.
+    return invalid_reason(r.kind, r.values, r.valid, r.contact)
 
 
 def _hhmm(seconds: float) -> str:

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitord.engine import AlertEngine, EngineInput, Sample
-from monitord.engine.rules import HR_RANGE, SPO2_RANGE
-from monitord.models import AlertEvent, Kind
+from monitord.engine.validity import invalid_reason
+from monitord.models import AlertEvent
 
 from .strategies import streams
 
@@ -38,15 +38,7 @@ def episode_key(ev: AlertEvent) -> str:
 def _invalid(ev: EngineInput) -> bool:
     if not isinstance(ev, Sample):
         return False
-    v = ev.values
-    if ev.kind == Kind.BP:
-        reason = AlertEngine._bp_invalid_reason(
-            ev.valid, v.get("sys_mmHg"), v.get("dia_mmHg"), v.get("map_mmHg")
-        )
-        return reason is not None
-    name, (lo, hi) = ("hr_bpm", HR_RANGE) if ev.kind == Kind.HR else ("spo2_pct", SPO2_RANGE)
-    x = v.get(name)
-    return ev.contact is False or not ev.valid or x is None or not lo <= x <= hi
+    return invalid_reason(ev.kind, ev.values, ev.valid, ev.contact) is not None
 
 
 @SETTINGS

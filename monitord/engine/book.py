@@ -1,0 +1,255 @@
+"""The alert book: the only writer of alert events.
+
+Rule families decide *when* an alert raises, is pending or clears; the book does the
+writing: it gives each episode its id, keeps the active set of a chair, schedules and
+emits escalations, applies acknowledgements and tells which alerts are inhibited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from monitord.engine.rules import ESCALATE_S, RuleDef, RuleSet
+from monitord.engine.state import Alert, ChairState, TimerKey, TimerKind, alert_key
+from monitord.engine.text import num as _n
+from monitord.models import AlertEvent
+
+
+class AlertBook:
+    def __init__(self, rules: RuleSet, signal_of: Mapping[str, str]) -> None:
+        self.rules = rules
+        self.order = rules.order()
+        #: rule -> its place in evaluation order (ties of simultaneous timers).
+        self.rank = {r: i for i, r in enumerate(self.order)}
+        self.inhibitors = rules.inhibitors()
+        # rule -> the signal ("bp", "hr", "spo2") whose current reading an escalation shows.
+        self._signal_of = signal_of
+
+    # ------------------------------------------------------------------ queries
+
+    def inhibited(self, ch: ChairState, rid: str) -> bool:
+        alerts = ch.alerts
+        return any(i in alerts for i in self.inhibitors[rid])
+
+    def active(self, ch: ChairState) -> list[dict[str, Any]]:
+        """The active alert set (MQTT `alerts/active`), in raise order."""
+        out = []
+        for a in ch.alerts.values():
+            if self.inhibited(ch, a.rule):
+                state = "inhibited"
+            elif a.held:
+                state = "clear_pending"  # latched: clear condition holds, waiting for ack
+            else:
+                state = "active"
+            out.append(
+                {
+                    "alert_id": a.id,
+                    "rule": a.rule,
+                    "priority": a.priority,
+                    "kind": a.kind,
+                    "state": state,
+                    "ack": a.acked,  # design.md section 6: alerts/active carries "ack"
+                    "raised_t": a.raised_t,
+                    "level": a.level,
+                    "message": a.message,
+                    "value": dict(a.value),
+                }
+            )
+        return out
+
+    # ------------------------------------------------------------------ events
+
+    @staticmethod
+    def _emit(
+        ch: ChairState,
+        out: list[AlertEvent],
+        t: float,
+        a: Alert,
+        event: str,
+        value: Mapping[str, Any],
+        message: str,
+        level: int | None = None,
+        by: str | None = None,
+    ) -> None:
+        out.append(
+            AlertEvent(
+                t,
+                ch.name,
+                a.rule,
+                event,
+                a.priority,
+                a.kind,
+                a.id,
+                ch.phase,
+                value,
+                message,
+                level,
+                by,
+            )
+        )
+
+    def interval_of(self, a: Alert) -> float | None:
+        """The escalation interval of an active alert (None: it never escalates)."""
+        return self._interval(self.rules[a.rule], a.priority)
+
+    def _interval(self, rule: RuleDef, priority: str) -> float | None:
+        # The interval follows the priority the alert got, unless the rule overrides it.
+        return ESCALATE_S[priority] if rule.escalate_by_priority else rule.escalate_s
+
+    def raise_(
+        self,
+        ch: ChairState,
+        rid: str,
+        t: float,
+        value: dict[str, Any],
+        message: str,
+        out: list[AlertEvent],
+        key: str = "",
+        priority: str | None = None,
+    ) -> None:
+        rule = self.rules[rid]
+        pr = priority or rule.priority
+        # Deterministic, unique across restarts: chair, rule, device/signal, raise time in
+        # ms, and a count when the same alert raised again within that ms (time never goes
+        # back, so only the last episode of a key can share its ms).
+        ak = alert_key(rid, key)
+        ms = round(t * 1000)
+        aid = f"{ch.name}:{rid}{':' + key if key else ''}:{ms}"
+        last = ch.episodes.get(ak)
+        if last is not None and last[0] == ms:
+            last[1] += 1
+            aid += f"-{last[1]}"
+        else:
+            ch.episodes[ak] = [ms, 1]
+        a = Alert(aid, rid, key, pr, rule.kind, t, value, message)
+        ch.alerts[ak] = a
+        self._emit(ch, out, t, a, "raised", value, message)
+        interval = self._interval(rule, pr)
+        if interval:
+            ch.set_timer(TimerKey(TimerKind.ESCALATE, ak), t + interval, self.rank[rid])
+
+    def clear(
+        self,
+        ch: ChairState,
+        ak: str,
+        t: float,
+        value: Mapping[str, Any],
+        message: str,
+        out: list[AlertEvent],
+    ) -> None:
+        a = ch.alerts.pop(ak)
+        ch.cancel(TimerKey(TimerKind.ESCALATE, ak))
+        self._emit(ch, out, t, a, "cleared", value, message)
+
+    def pending(
+        self,
+        ch: ChairState,
+        rid: str,
+        t: float,
+        value: dict[str, Any],
+        message: str,
+        out: list[AlertEvent],
+    ) -> None:
+        rule = self.rules[rid]
+        out.append(
+            AlertEvent(
+                t, ch.name, rid, "pending", rule.priority, rule.kind, None, ch.phase, value, message
+            )
+        )
+
+    # ------------------------------------------------------------------ escalation
+
+    def escalate(self, ch: ChairState, key: TimerKey, due: float, out: list[AlertEvent]) -> None:
+        """An escalation deadline of the alert `key.subject` is due."""
+        a = ch.alerts.get(key.subject)
+        if a is None or a.acked:
+            return
+        interval = self._interval(self.rules[a.rule], a.priority)
+        # ASSUMPTION: a deadline falling while inhibited is skipped (the rules say
+        # so) and `level` counts the escalations actually emitted (1, 2, ...).
+        if not self.inhibited(ch, a.rule):
+            a.level += 1
+            value, now = self._current(ch, a)
+            self._emit(
+                ch,
+                out,
+                due,
+                a,
+                "escalated",
+                value,
+                f"{a.message} (unacknowledged, level {a.level}){now}",
+                level=a.level,
+            )
+        if interval:
+            ch.set_timer(key, due + interval, self.rank[a.rule])
+
+    def rebase_escalations(self, ch: ChairState, t: float) -> None:
+        """After a restart at `t`: escalations missed while the daemon was down are not
+        replayed; the next one of each restored, unacknowledged alert is due one interval
+        after `t`, its level counting on (clinical-rules.md "Delivery of alarms")."""
+        for ak, a in ch.alerts.items():
+            key = TimerKey(TimerKind.ESCALATE, ak)
+            if a.acked or key not in ch.timers:
+                continue
+            interval = self._interval(self.rules[a.rule], a.priority)
+            if interval:
+                ch.set_timer(key, t + interval, self.rank[a.rule])
+        ch.recompute()
+
+    def _current(self, ch: ChairState, a: Alert) -> tuple[Mapping[str, Any], str]:
+        """An escalation's value and message tail: the reading that raised the alert plus
+        the patient's current (last valid) reading of that signal."""
+        signal = self._signal_of.get(a.rule)
+        cur = ch.current.get(signal) if signal is not None else None
+        if cur is None:
+            return a.value, ""
+        if signal == "bp":
+            t, s, d, m = cur
+            now: dict[str, Any] = {"t": t, "sys_mmHg": s, "dia_mmHg": d}
+            if m is not None:
+                now["map_mmHg"] = m
+            text = f"BP {_n(s)}/{_n(d)}" + (f" MAP {_n(m)}" if m is not None else "")
+        elif signal == "hr":
+            now = {"t": cur[0], "hr_bpm": cur[1]}
+            text = f"HR {_n(cur[1])} bpm"
+        else:
+            now = {"t": cur[0], "spo2_pct": cur[1]}
+            text = f"SpO2 {_n(cur[1])}%"
+        return {**a.value, "current": now}, f"; now {text}"
+
+    # ------------------------------------------------------------------ acknowledgement
+
+    def ack(
+        self,
+        ch: ChairState,
+        t: float,
+        rule: str | None,
+        alert_id: str | None,
+        by: str | None,
+        out: list[AlertEvent],
+    ) -> str | None:
+        """Acknowledge by alert id or by rule; the reason when nothing was acknowledged."""
+        if alert_id is not None:
+            targets = [a for a in ch.alerts.values() if a.id == alert_id]
+            what = f"alert {alert_id}"
+        elif rule is not None:
+            targets = [a for a in ch.alerts.values() if a.rule == rule]
+            what = f"rule {rule}"
+        else:
+            return "ack needs a rule or an alert_id"
+        targets = [a for a in targets if not a.acked]
+        if not targets:
+            return f"no active, unacknowledged {what} on {ch.name}"
+        for a in targets:
+            a.acked = True
+            ak = alert_key(a.rule, a.key)
+            ch.cancel(TimerKey(TimerKind.ESCALATE, ak))
+            who = f" by {by}" if by else ""
+            self._emit(
+                ch, out, t, a, "acknowledged", a.value, f"Acknowledged{who}: {a.message}", by=by
+            )
+            if a.held:
+                # Latched alert whose clear condition already holds: ack clears it.
+                self.clear(ch, ak, t, a.value, f"{a.message}: acknowledged, cleared", out)
+        return None

@@ -1,0 +1,292 @@
+"""Blood-pressure rules: bp.crisis, bp.severe, bp.rise, bp.baseline_high, bp.not_declining,
+bp.low, bp.very_low (clinical-rules.md "Rules", "Confirmation", "Baseline").
+
+Each rule's condition and clear condition sit in one function below; the confirmation and
+clear runs (N consecutive valid readings) are shared by all of them in `_handler`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from monitord.engine.book import AlertBook
+from monitord.engine.rules import BASELINE_MAX_READINGS, BASELINE_MIN_READINGS
+from monitord.engine.state import BpRunReading, BpRuns, ChairState
+from monitord.engine.text import duration, mmhg, signed_mmhg
+from monitord.engine.text import num as _n
+from monitord.engine.text import readings as _readings
+from monitord.models import AlertEvent
+
+#: Rules confirmed and cleared by runs of BP readings.
+RULES = ("bp.crisis", "bp.severe", "bp.rise", "bp.not_declining", "bp.low", "bp.very_low")
+BASELINE_HIGH = "bp.baseline_high"
+
+#: A handler of one valid BP reading: (chair, t, sys, dia, map, out).
+BpHandler = Callable[[ChairState, float, float, float, float | None, list[AlertEvent]], None]
+
+# (meets, clears, raise text, clear text) of one valid reading.
+_Verdict = tuple[bool, bool, str, str]
+_Cond = Callable[[Mapping[str, Any], ChairState, float, float, float, float | None], _Verdict]
+
+
+def _above(
+    p: Mapping[str, Any], ch: ChairState, t: float, s: float, d: float, m: float | None
+) -> _Verdict:
+    """bp.crisis, bp.severe: systolic or diastolic at or over the limit."""
+    return (
+        s >= p["sys_ge"] or d >= p["dia_ge"],
+        s < p["clear_sys_lt"] and d < p["clear_dia_lt"],
+        f">= {_n(p['sys_ge'])}/{_n(p['dia_ge'])}",
+        f"< {_n(p['clear_sys_lt'])}/{_n(p['clear_dia_lt'])}",
+    )
+
+
+def _rise(
+    p: Mapping[str, Any], ch: ChairState, t: float, s: float, d: float, m: float | None
+) -> _Verdict:
+    """bp.rise: a rise over the baseline (evaluated only when there is one)."""
+    assert ch.baseline is not None
+    bs, bd = ch.baseline
+    meets = s - bs >= p["sys_rise_ge"] or d - bd >= p["dia_rise_ge"]
+    clears = s - bs < p["clear_sys_rise_lt"] and d - bd < p["clear_dia_rise_lt"]
+    # Whole mmHg: `baseline 124/79: +44/+21`, not a 78.6667 mean.
+    rise = f"{signed_mmhg(s - bs)}/{signed_mmhg(d - bd)}"
+    base = f"over baseline {mmhg(bs)}/{mmhg(bd)}: {rise}"
+    return (
+        meets,
+        clears,
+        f"{base} >= +{_n(p['sys_rise_ge'])}/+{_n(p['dia_rise_ge'])}",
+        f"{base} < +{_n(p['clear_sys_rise_lt'])}/+{_n(p['clear_dia_rise_lt'])}",
+    )
+
+
+def not_declining_terms(
+    p: Mapping[str, Any], baseline: list[float] | None, s: float, d: float
+) -> bool:
+    """The pressure terms of bp.not_declining (also a discharge criterion). Without a
+    baseline only the absolute terms count (clinical-rules.md)."""
+    return (
+        s >= p["sys_ge"]
+        or d >= p["dia_ge"]
+        or (baseline is not None and s >= baseline[0] + p["sys_rise_ge"])
+    )
+
+
+def not_declining_text(p: Mapping[str, Any], baseline: list[float] | None) -> str:
+    terms = f"sys >= {_n(p['sys_ge'])}"
+    if baseline:
+        terms += f" or >= baseline {mmhg(baseline[0])} + {_n(p['sys_rise_ge'])}"
+    return f"{terms}, or dia >= {_n(p['dia_ge'])}"
+
+
+def _not_declining(
+    p: Mapping[str, Any], ch: ChairState, t: float, s: float, d: float, m: float | None
+) -> _Verdict:
+    """bp.not_declining: still high once `after_dose_s` has passed since the dose."""
+    assert ch.session is not None and ch.session.dose_start_t is not None
+    late = t >= ch.session.dose_start_t + p["after_dose_s"]
+    meets = late and not_declining_terms(p, ch.baseline, s, d)
+    text = (
+        f"not declining {duration(p['after_dose_s'])} after the dose "
+        f"({not_declining_text(p, ch.baseline)})"
+    )
+    return meets, not meets, text, "declining"
+
+
+def _low(
+    p: Mapping[str, Any], ch: ChairState, t: float, s: float, d: float, m: float | None
+) -> _Verdict:
+    """bp.low: low systolic or low MAP."""
+    return (
+        s < p["sys_lt"] or (m is not None and m < p["map_lt"]),
+        s >= p["clear_sys_ge"] and (m is None or m >= p["clear_map_ge"]),
+        f"sys < {_n(p['sys_lt'])} or MAP < {_n(p['map_lt'])}",
+        f"sys >= {_n(p['clear_sys_ge'])}, MAP >= {_n(p['clear_map_ge'])}",
+    )
+
+
+def _very_low(
+    p: Mapping[str, Any], ch: ChairState, t: float, s: float, d: float, m: float | None
+) -> _Verdict:
+    """bp.very_low: low systolic."""
+    return (
+        s < p["sys_lt"],
+        s >= p["clear_sys_ge"],
+        f"sys < {_n(p['sys_lt'])}",
+        f"sys >= {_n(p['clear_sys_ge'])}",
+    )
+
+
+# rule -> (condition, evaluated only with a baseline)
+_CONDITIONS: Mapping[str, tuple[_Cond, bool]] = {
+    "bp.crisis": (_above, False),
+    "bp.severe": (_above, False),
+    "bp.rise": (_rise, True),
+    "bp.not_declining": (_not_declining, False),
+    "bp.low": (_low, False),
+    "bp.very_low": (_very_low, False),
+}
+
+
+def _value(
+    s: float, d: float, m: float | None, run: list[BpRunReading], ch: ChairState
+) -> dict[str, Any]:
+    value: dict[str, Any] = {"sys_mmHg": s, "dia_mmHg": d}
+    if m is not None:
+        value["map_mmHg"] = m
+    value["readings"] = [
+        {"t": r[0], "sys_mmHg": r[1], "dia_mmHg": r[2]}
+        | ({"map_mmHg": r[3]} if r[3] is not None else {})
+        for r in run
+    ]
+    if ch.baseline is not None:
+        value["baseline"] = {"sys_mmHg": ch.baseline[0], "dia_mmHg": ch.baseline[1]}
+    return value
+
+
+class BpRules:
+    def __init__(self, book: AlertBook) -> None:
+        self.book = book
+        self.rules = book.rules
+
+    def handlers(self) -> dict[str, BpHandler]:
+        """This family's handlers of a valid BP reading, by rule."""
+        out = {rid: self._handler(rid) for rid in RULES}
+        out[BASELINE_HIGH] = self._baseline_high
+        return out
+
+    @staticmethod
+    def record(ch: ChairState, t: float, s: float, d: float, m: float | None) -> None:
+        """Keep a valid reading: the current BP, the baseline and the session's last two."""
+        ch.current["bp"] = [t, s, d, m]
+        if ch.phase == "baseline":
+            ch.base_bp.append([s, d])
+            del ch.base_bp[:-BASELINE_MAX_READINGS]
+        if ch.session is not None:
+            ch.session_bp.append([s, d])
+            del ch.session_bp[:-2]
+
+    @staticmethod
+    def fix_baseline(ch: ChairState) -> None:
+        """At dose_start: the mean of the last (up to 3) baseline readings, at least 2."""
+        n = len(ch.base_bp)
+        if n >= BASELINE_MIN_READINGS:
+            ch.baseline = [sum(r[0] for r in ch.base_bp) / n, sum(r[1] for r in ch.base_bp) / n]
+
+    @staticmethod
+    def restart_runs(ch: ChairState) -> None:
+        """Every BP confirmation and clear run restarts at session_start and session_end:
+        a reading of one patient never confirms (or clears) an alarm for the next. A
+        latched alert's held clear was such a clear run, so it is dropped too."""
+        ch.bp_runs.clear()
+        for a in ch.alerts.values():
+            if a.rule in RULES:
+                a.held = False
+
+    def _handler(self, rid: str) -> BpHandler:
+        book = self.book
+        rule = self.rules[rid]
+        p = rule.params
+        confirm, clear_n = int(p["confirm"]), int(p["clear"])
+        phases = rule.phases
+        inhibitors = book.inhibitors[rid]
+        cond, needs_baseline = _CONDITIONS[rid]
+
+        def handler(
+            ch: ChairState, t: float, s: float, d: float, m: float | None, out: list[AlertEvent]
+        ) -> None:
+            if ch.phase not in phases or (needs_baseline and ch.baseline is None):
+                return
+            runs = ch.bp_runs.get(rid)
+            if runs is None:
+                runs = ch.bp_runs[rid] = BpRuns()
+            a = ch.alerts.get(rid)
+            if inhibitors and any(i in ch.alerts for i in inhibitors):
+                # Not evaluated while inhibited; runs restart when the inhibition ends.
+                runs.restart()
+                if a is not None:
+                    a.held = False
+                return
+            meets, clears, rtext, ctext = cond(p, ch, t, s, d, m)
+            reading: BpRunReading = [t, s, d, m]
+            bp = f"BP {_n(s)}/{_n(d)}" + (f" MAP {_n(m)}" if m is not None else "")
+            if a is None:
+                if not meets:
+                    runs.meets.clear()
+                    return
+                runs.meets.append(reading)
+                n = len(runs.meets)
+                value = _value(s, d, m, runs.meets, ch)
+                if n >= confirm:
+                    runs.restart()
+                    book.raise_(ch, rid, t, value, f"{bp} {rtext} ({_readings(n)})", out)
+                elif n == 1:
+                    # ASSUMPTION: `pending` once per run (at its first reading), also
+                    # when an override asks for confirm >= 3.
+                    book.pending(
+                        ch,
+                        rid,
+                        t,
+                        value,
+                        f"{bp} {rtext}: re-measure to confirm (1 of {confirm})",
+                        out,
+                    )
+                return
+            if not clears:
+                runs.clears.clear()
+                a.held = False  # a reading that breaks the clear run cancels a held clear
+                return
+            runs.clears.append(reading)
+            n = len(runs.clears)
+            if n < clear_n:
+                return
+            if rule.latching and not a.acked:
+                a.held = True  # latched: stays active (and escalating) until acknowledged
+                return
+            value = _value(s, d, m, runs.clears, ch)
+            runs.restart()
+            book.clear(ch, rid, t, value, f"{bp} {ctext} ({_readings(n)}): cleared", out)
+
+        return handler
+
+    def _baseline_high(
+        self, ch: ChairState, t: float, s: float, d: float, m: float | None, out: list[AlertEvent]
+    ) -> None:
+        """Evaluated at each baseline reading once 2 exist; raises at once."""
+        if ch.phase != "baseline" or len(ch.base_bp) < BASELINE_MIN_READINGS:
+            return
+        p = self.rules[BASELINE_HIGH].params
+        ms = sum(r[0] for r in ch.base_bp) / len(ch.base_bp)
+        md = sum(r[1] for r in ch.base_bp) / len(ch.base_bp)
+        high = ms > p["sys_gt"] or md > p["dia_gt"]
+        value = {
+            "mean_sys_mmHg": round(ms, 1),
+            "mean_dia_mmHg": round(md, 1),
+            "readings": len(ch.base_bp),
+        }
+        mean = f"{mmhg(ms)}/{mmhg(md)}"
+        if high and BASELINE_HIGH not in ch.alerts:
+            self.book.raise_(
+                ch,
+                BASELINE_HIGH,
+                t,
+                value,
+                f"Baseline BP mean {mean} > {_n(p['sys_gt'])}/{_n(p['dia_gt'])} "
+                f"({_readings(len(ch.base_bp))}): weigh the risk before dosing",
+                out,
+            )
+        elif not high and BASELINE_HIGH in ch.alerts:
+            self.book.clear(
+                ch,
+                BASELINE_HIGH,
+                t,
+                value,
+                f"Baseline BP mean {mean} <= {_n(p['sys_gt'])}/{_n(p['dia_gt'])}: cleared",
+                out,
+            )
+
+    def close_baseline(self, ch: ChairState, t: float, out: list[AlertEvent]) -> None:
+        """dose_start closes the baseline advisory."""
+        if BASELINE_HIGH in ch.alerts:
+            self.book.clear(ch, BASELINE_HIGH, t, {}, "Dose started: baseline advisory closed", out)

@@ -1,0 +1,104 @@
+"""Chair state <-> the JSON a restarted daemon reads back (engine snapshot version 1).
+
+The format is the one written before the state was typed: timers by name (`"overdue"`,
+`"esc|bp.crisis"`, `"lost|<device>"`, `"sensor|<signal>"`), runs and readings as lists, the
+session as a mapping. Writing it unchanged keeps snapshots readable both ways across an
+upgrade; the reader turns the names into typed keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+from monitord.engine.state import (
+    Alert,
+    BpRuns,
+    ChairState,
+    Session,
+    TimerKey,
+    VitalRuns,
+)
+
+SNAPSHOT_VERSION = 1
+
+_ALERT_FIELDS = (
+    "acked",
+    "held",
+    "id",
+    "key",
+    "kind",
+    "level",
+    "message",
+    "priority",
+    "raised_t",
+    "rule",
+    "value",
+)
+
+
+def chair_to_dict(ch: ChairState) -> dict[str, Any]:
+    return {
+        "alerts": {k: {f: getattr(a, f) for f in _ALERT_FIELDS} for k, a in ch.alerts.items()},
+        "base_bp": ch.base_bp,
+        "baseline": ch.baseline,
+        "bp_runs": {rid: [r.meets, r.clears] for rid, r in ch.bp_runs.items()},
+        "current": ch.current,
+        "episodes": ch.episodes,
+        "invalid_samples": ch.invalid_samples,
+        "last_valid": ch.last_valid,
+        "low_spo2_t": ch.low_spo2_t,
+        "phase": ch.phase,
+        "session": None if ch.session is None else asdict(ch.session),
+        "session_bp": ch.session_bp,
+        "timers": {k.name(): v for k, v in ch.timers.items()},
+        "ts_runs": {rid: [r.since, r.clear_since] for rid, r in ch.ts_runs.items()},
+        "window_bp": ch.window_bp,
+    }
+
+
+def chair_from_dict(name: str, d: Mapping[str, Any]) -> ChairState:
+    sess = d["session"]
+    ch = ChairState(
+        name=name,
+        phase=d["phase"],
+        session=None if sess is None else Session(**sess),
+        base_bp=[list(r) for r in d["base_bp"]],
+        baseline=None if d["baseline"] is None else list(d["baseline"]),
+        session_bp=[list(r) for r in d["session_bp"]],
+        window_bp=d["window_bp"],
+        bp_runs={
+            rid: BpRuns([list(x) for x in m], [list(x) for x in c])
+            for rid, (m, c) in d["bp_runs"].items()
+        },
+        ts_runs={rid: VitalRuns(s, c) for rid, (s, c) in d["ts_runs"].items()},
+        last_valid=dict(d["last_valid"]),
+        low_spo2_t=d["low_spo2_t"],
+        alerts={k: Alert(**{f: a[f] for f in _ALERT_FIELDS}) for k, a in d["alerts"].items()},
+        timers={TimerKey.parse(n): list(v) for n, v in d["timers"].items()},
+        invalid_samples=d["invalid_samples"],
+        # Added to version 1 later (issue 14): optional when reading.
+        episodes={k: list(v) for k, v in d.get("episodes", {}).items()},
+        current={k: list(v) for k, v in d.get("current", {}).items()},
+    )
+    ch.recompute()
+    return ch
+
+
+def write(
+    overrides: Mapping[str, Mapping[str, Any]],
+    default_protocol: Mapping[str, str],
+    chairs: Mapping[str, ChairState],
+) -> dict[str, Any]:
+    return {
+        "version": SNAPSHOT_VERSION,
+        "overrides": {k: dict(v) for k, v in overrides.items()},
+        "default_protocol": dict(default_protocol),
+        "chairs": {name: chair_to_dict(ch) for name, ch in chairs.items()},
+    }
+
+
+def check_version(snapshot: Mapping[str, Any]) -> None:
+    if snapshot.get("version") != SNAPSHOT_VERSION:
+        raise ValueError(f"unsupported engine snapshot version {snapshot.get('version')!r}")
