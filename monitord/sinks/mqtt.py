@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
+from aiomqtt.exceptions import MqttConnectError
 
 from monitord import __version__
 from monitord.backoff import Backoff
@@ -86,22 +87,53 @@ OnCommand = Callable[[str, Command], Awaitable[str | None]]
 
 
 # -- error classes for connection failures (each with operator advice) -------------------
+# CONNACK codes that mean "who you are was refused": MQTT 3.1.1 (4 bad user name or
+# password, 5 not authorised) and MQTT 5 reason codes (134, 135, 140 bad auth method).
+# Only a CONNACK carries them: a publish failing with paho's rc 4 (MQTT_ERR_NO_CONN) is a
+# lost connection, which the old text match ("code:4]") took for a refused login.
+_AUTH_CONNACK = {4, 5, 134, 135, 140}
+
+
+def _rc(e: aiomqtt.MqttCodeError) -> int | None:
+    rc = e.rc
+    if isinstance(rc, int):
+        return rc
+    value = getattr(rc, "value", None)  # paho's ReasonCode (MQTT 5)
+    return value if isinstance(value, int) else None
+
+
+def _cause(e: BaseException) -> BaseException:
+    """The socket/TLS/timeout error under an aiomqtt.MqttError: aiomqtt re-raises connect
+    failures as `MqttError(str(exc)) from None`, which keeps the original as __context__."""
+    if isinstance(e, aiomqtt.MqttError) and not isinstance(e, aiomqtt.MqttCodeError):
+        inner = e.__cause__ or e.__context__
+        if inner is not None:
+            return inner
+    return e
+
+
 def _describe(e: BaseException, cfg: MqttConfig) -> tuple[str, str]:
-    """(class, one-line message with advice) for a failed or lost connection."""
+    """(class, one-line message with advice) for a failed or lost connection, classified
+    by exception type and MQTT return code, never by the wording of the message."""
     text = str(e)
-    low = text.lower()
     where = f"{cfg.host}:{cfg.port}"
-    if "not authori" in low or "bad user name" in low or "code:5]" in low or "code:4]" in low:
-        return "auth", (
-            f"broker {where} refused the login ({text}); check mqtt.username and mqtt.password_file"
-        )
-    if "certificate" in low or "ssl" in low or "tls" in low or "wrong version number" in low:
+    if isinstance(e, MqttConnectError):
+        if _rc(e) in _AUTH_CONNACK:
+            return "auth", (
+                f"broker {where} refused the login ({text}); check mqtt.username and "
+                "mqtt.password_file"
+            )
+        return "refused", f"broker {where} refused the connection ({text})"
+    if isinstance(e, aiomqtt.MqttCodeError):
+        return "lost", f"connection to broker {where} lost: {text}"
+    cause = _cause(e)
+    if isinstance(cause, ssl.SSLError | ssl.CertificateError):
         return "tls", f"TLS with {where} failed ({text}); check mqtt.tls (ca_file, certs, port)"
-    if "refused" in low:
+    if isinstance(cause, ConnectionRefusedError):
         return "refused", f"broker {where} not reachable (connection refused); is it running?"
-    if "timed out" in low or "timeout" in low or isinstance(e, TimeoutError):
+    if isinstance(cause, TimeoutError):
         return "timeout", f"no answer from broker {where} within {cfg.timeout_s} s"
-    if isinstance(e, OSError):
+    if isinstance(cause, OSError):
         return "os", f"cannot reach broker {where}: {text}"
     return "lost", f"connection to broker {where} lost: {text or type(e).__name__}"
 
