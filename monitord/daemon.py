@@ -35,6 +35,7 @@ from drivers.base import Reject
 from monitord import __version__
 from monitord.clock import SimClock, WallClock
 from monitord.config import ChairConfig, Config
+from monitord.delivery import DeliveryWatch
 from monitord.engine import AlertEngine
 from monitord.engine.inputs import Ack, Link, SessionCmd, sample_from_reading
 from monitord.engine.rules import RuleSet
@@ -42,6 +43,7 @@ from monitord.history import StoredRecords, upgrade_keys
 from monitord.log import FailureLog
 from monitord.models import AlertEvent, Kind, Reading, SessionEvent, iso, utc
 from monitord.sdnotify import Notifier, watchdog_interval_s
+from monitord.sinks.commands import Command, engine_input
 from monitord.storeguard import APPLIED_NOT_STORED, REFUSED_STORE_FULL, StoreBatch, StoreGuard
 from monitord.storeopen import lock_store, open_store
 from monitord.supervisor import Supervisor, TaskState
@@ -62,14 +64,14 @@ class LinkChange:
 
 
 @dataclass
-class Command:
+class QueuedCommand:
     """A session action or an acknowledgement, from MQTT, the CLI or the scenario player."""
 
     engine_input: SessionCmd | Ack
     reply: asyncio.Future[str | None] | None = None
 
 
-Item = Reading | LinkChange | Command
+Item = Reading | LinkChange | QueuedCommand
 
 
 @dataclass
@@ -173,12 +175,12 @@ class ChairRuntime:
                 log.error(f"{self.cfg.id}: input queue full, dropped {self.overflow} item(s)")
 
     def submit_command(self, engine_input: SessionCmd | Ack) -> None:
-        self.submit(Command(engine_input))
+        self.submit(QueuedCommand(engine_input))
 
     async def command(self, engine_input: SessionCmd | Ack) -> str | None:
         """Apply a command in order with the readings; returns an error text or None."""
         fut: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-        self.submit(Command(engine_input, fut))
+        self.submit(QueuedCommand(engine_input, fut))
         return await fut
 
     async def wait_for(self, pred: Callable[[], bool], wait_s: float) -> bool:
@@ -495,7 +497,6 @@ class Daemon:
             chair.active = chair.engine.active(chair.cfg.id)
             if self.mqtt is not None:
                 self.mqtt.set_active(chair.cfg.id, chair.active, chair.clock.now())
-                self.mqtt.alerts_active(any(c.active for c in self.chairs.values()))
         for s in self.sinks:
             s.wake()
         if self.console is not None:
@@ -569,27 +570,12 @@ class Daemon:
             )
 
     # -- commands from MQTT ----------------------------------------------------------
-    async def on_command(self, chair_id: str, cmd: Any) -> str | None:
+    async def on_command(self, chair_id: str, cmd: Command) -> str | None:
+        """A screened MQTT command (sinks/commands.py), typed end to end."""
         chair = self.chairs.get(chair_id)
         if chair is None:
             return f"unknown chair {chair_id!r}"
-        t = chair.clock.now()
-        if getattr(cmd, "alert_id", None) is not None:
-            return await chair.command(
-                Ack(t, chair_id, alert_id=cmd.alert_id, by=getattr(cmd, "by", None))
-            )
-        action = getattr(cmd, "action", None)
-        if action not in ("start", "dose_start", "dose_end", "end"):
-            return f"unknown command {cmd!r}"
-        return await chair.command(
-            SessionCmd(
-                t,
-                chair_id,
-                action,
-                getattr(cmd, "protocol", None),
-                getattr(cmd, "session_id", None),
-            )
-        )
+        return await chair.command(engine_input(cmd, chair.clock.now(), chair_id))
 
     # -- lifecycle -------------------------------------------------------------------
     async def run(self) -> None:
@@ -649,10 +635,16 @@ class Daemon:
                 list(self.chairs),
                 self.outbox,
                 self.on_command,
-                self._delivery_alarm,
             )
             self.sinks.append(self.mqtt)
             sup.spawn("sink:mqtt", self.mqtt.run)
+            watch = DeliveryWatch(
+                self.cfg.mqtt.delivery_alarm_after_s,
+                self.mqtt,
+                lambda: any(c.active for c in self.chairs.values()),
+                self.alarms,
+            )
+            sup.spawn("alarm:delivery", watch.run)
         if self.cfg.influx.enabled:
             from monitord.sinks.influx import InfluxSink
 
@@ -672,20 +664,6 @@ class Daemon:
         sims = sum(c.cfg.simulated for c in self.chairs.values())
         if self.stop_when_played and self._players_done >= sims:
             self.stop_event.set()
-
-    def _delivery_alarm(self, on: bool) -> None:
-        text = (
-            "DELIVERY ALARM: alerts cannot reach the nurses' station (MQTT broker "
-            "unreachable); watch the chair directly"
-            if on
-            else "delivery alarm cleared: the broker is reachable again"
-        )
-        if on:
-            log.critical(text)
-        else:
-            log.warning(text)
-        if self.console is not None:
-            self.console(("!!! " if on else "") + text)
 
     async def _shutdown(self, sup: Supervisor) -> None:
         # 1. stop inputs (device links, players): cancelling them closes ports cleanly

@@ -19,9 +19,8 @@ and never executed (a retained `end` would end the open session at every reconne
 Alert events leave the outbox only after the broker's PUBACK; a connection lost in between
 re-sends them (at-least-once; `alert_id` + `event` identify a duplicate).
 
-Delivery alarm (clinical-rules.md "Delivery of alarms"): while any alert is active and
-the broker has been unreachable for `mqtt.delivery_alarm_after_s` (30 s), log CRITICAL and
-call `on_delivery_alarm(True)`; once every chair is connected again, `on_delivery_alarm(False)`.
+The delivery alarm is not decided here: `down_since()` tells monitord/delivery.py how long
+the alert link has been down, and the alarm is one of the daemon's technical alarms.
 """
 
 from __future__ import annotations
@@ -170,7 +169,6 @@ class MqttSink:
         chairs: Sequence[str],
         outbox: Outbox,
         on_command: OnCommand,
-        on_delivery_alarm: Callable[[bool], None] | None = None,
         *,
         backoff_base_s: float = 0.5,
         backoff_cap_s: float = 30.0,
@@ -179,13 +177,10 @@ class MqttSink:
         self.site = site
         self.outbox = outbox
         self.on_command = on_command
-        self.on_delivery_alarm = on_delivery_alarm
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
         self.stats = MqttStats()
         self._chairs = {c: _Chair(c) for c in chairs}
-        self._any_active_flag = False
-        self.delivery_alarm = False
 
     # -- topics --------------------------------------------------------------------------
     def base(self, chair: str) -> str:
@@ -223,15 +218,11 @@ class MqttSink:
         c.active_dirty = True
         c.wake.set()
 
-    def alerts_active(self, any_active: bool) -> None:
-        """Tell the sink whether any alert is active (besides what set_active shows)."""
-        self._any_active_flag = any_active
-
-    @property
-    def any_active(self) -> bool:
-        return self._any_active_flag or any(
-            c.active is not None and c.active["alerts"] for c in self._chairs.values()
-        )
+    def down_since(self) -> float | None:
+        """Since when (monotonic) the longest-down chair's connection has been down; None
+        when every chair is connected (for the delivery alarm, monitord/delivery.py)."""
+        downs = [c.down_since for c in self._chairs.values() if c.down_since is not None]
+        return min(downs) if downs else None
 
     @property
     def connected(self) -> bool:
@@ -240,7 +231,6 @@ class MqttSink:
     # -- main loop -----------------------------------------------------------------------
     async def run(self) -> None:
         tasks = [asyncio.create_task(self._chair_loop(c)) for c in self._chairs.values()]
-        tasks.append(asyncio.create_task(self._alarm_watch()))
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -463,42 +453,6 @@ class MqttSink:
             "payload": payload[:500].decode("utf-8", "replace"),
         }
         await client.publish(f"{base}/cmd/errors", json.dumps(body).encode(), 1, False)
-
-    async def _alarm_watch(self) -> None:
-        after = self.cfg.delivery_alarm_after_s
-        step = min(1.0, after / 10)
-        while True:
-            await asyncio.sleep(step)
-            downs = [c.down_since for c in self._chairs.values() if c.down_since is not None]
-            if not downs:
-                if self.delivery_alarm:
-                    self.delivery_alarm = False
-                    log.warning("MQTT delivery resumed: local delivery alarm cleared")
-                    self._notify(False)
-                continue
-            if (
-                not self.delivery_alarm
-                and self.any_active
-                and time.monotonic() - min(downs) >= after
-            ):
-                self.delivery_alarm = True
-                log.critical(
-                    "ALARM DELIVERY FAILED: MQTT broker %s:%d unreachable for %.0f s while "
-                    "alerts are active; nurses are NOT being notified. Check the network "
-                    "and the broker.",
-                    self.cfg.host,
-                    self.cfg.port,
-                    time.monotonic() - min(downs),
-                )
-                self._notify(True)
-
-    def _notify(self, on: bool) -> None:
-        if self.on_delivery_alarm is None:
-            return
-        try:
-            self.on_delivery_alarm(on)
-        except Exception:
-            log.exception("delivery alarm hook failed")
 
 
 def _nodelay(client: aiomqtt.Client) -> None:
