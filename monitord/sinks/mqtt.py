@@ -42,6 +42,7 @@ from aiomqtt.exceptions import MqttConnectError
 from monitord import __version__
 from monitord.backoff import Backoff
 from monitord.config import MqttConfig, read_secret
+from monitord.hub import CommittedBatch
 from monitord.log import FailureLog
 from monitord.models import Reading, iso
 from monitord.outbox import Outbox, alert_from_body
@@ -192,6 +193,19 @@ class MqttSink:
         ).encode()
 
     # -- API for the daemon --------------------------------------------------------------
+    def on_batch(self, batch: CommittedBatch) -> None:
+        """Hub listener (monitord/hub.py): live vitals of what was committed, the chair's
+        active set when it changed, and a wake-up for the alert events now in the outbox.
+        A batch the full disk holds shows its active set only: nothing is queued yet."""
+        if batch.durable:
+            for r in batch.readings:
+                if not r.stored:  # live vitals only: a memory record is not the patient now
+                    self.publish_vitals(r)
+        if batch.active is not None:
+            self.set_active(batch.chair, list(batch.active), batch.t)
+        if batch.durable:
+            self.wake()
+
     def wake(self) -> None:
         """New alert events were committed to the outbox."""
         for c in self._chairs.values():
