@@ -149,8 +149,8 @@ class MqttStats:
     last_error: str | None = None
 
 
-class _Chair:
-    """Per-chair connection state."""
+class _ChairLink:
+    """One chair's broker connection state (not the engine's per-chair state)."""
 
     def __init__(self, chair: str) -> None:
         self.chair = chair
@@ -181,7 +181,7 @@ class MqttSink:
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
         self.stats = MqttStats()
-        self._chairs = {c: _Chair(c) for c in chairs}
+        self._chairs = {c: _ChairLink(c) for c in chairs}
 
     # -- topics --------------------------------------------------------------------------
     def base(self, chair: str) -> str:
@@ -280,7 +280,7 @@ class MqttSink:
             logger=paho_log,
         )
 
-    async def _chair_loop(self, c: _Chair) -> None:
+    async def _chair_loop(self, c: _ChairLink) -> None:
         backoff = Backoff(self.backoff_base_s, self.backoff_cap_s)
         flog = FailureLog(log, f"MQTT {c.chair}")
         while True:
@@ -333,17 +333,17 @@ class MqttSink:
                 )
                 await asyncio.sleep(delay)
 
-    def _up(self, c: _Chair) -> None:
+    def _up(self, c: _ChairLink) -> None:
         c.connected = True
         c.down_since = None
 
-    def _down(self, c: _Chair) -> None:
+    def _down(self, c: _ChairLink) -> None:
         if c.connected or c.down_since is None:
             c.down_since = time.monotonic()
         c.connected = False
         c.vitals.clear()
 
-    async def _serve(self, c: _Chair, client: aiomqtt.Client) -> None:
+    async def _serve(self, c: _ChairLink, client: aiomqtt.Client) -> None:
         base = self.base(c.chair)
         _nodelay(client)
         await client.publish(f"{base}/status", self._status("online"), 1, True)
@@ -361,7 +361,7 @@ class MqttSink:
                 t.cancel()
             await asyncio.gather(rx, tx, return_exceptions=True)
 
-    async def _tx(self, c: _Chair, client: aiomqtt.Client) -> None:
+    async def _tx(self, c: _ChairLink, client: aiomqtt.Client) -> None:
         base = self.base(c.chair)
         while True:
             c.wake.clear()
@@ -404,7 +404,7 @@ class MqttSink:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(c.wake.wait(), 1.0)
 
-    async def _rx(self, c: _Chair, client: aiomqtt.Client) -> None:
+    async def _rx(self, c: _ChairLink, client: aiomqtt.Client) -> None:
         async for msg in client.messages:
             try:
                 await self._on_message(c, client, msg)
@@ -418,7 +418,9 @@ class MqttSink:
                     client, self.base(c.chair), str(msg.topic), b"", f"internal error: {e!r}"
                 )
 
-    async def _on_message(self, c: _Chair, client: aiomqtt.Client, msg: aiomqtt.Message) -> None:
+    async def _on_message(
+        self, c: _ChairLink, client: aiomqtt.Client, msg: aiomqtt.Message
+    ) -> None:
         base = self.base(c.chair)
         topic = str(msg.topic)
         which = topic.rsplit("/", 1)[-1]
