@@ -9,27 +9,45 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
 
 from monitord import __version__
+
+if TYPE_CHECKING:
+    from monitord.config import Config
+    from monitord.devices import SimulatedChairStarter
 
 EX_OK = 0
 EX_DATAERR = 65  # bad scenario / rejected payload (sysexits.h)
 EX_CONFIG = 78  # bad configuration (sysexits.h)
 
-# name -> (module, one-line help)
+# Simulated chairs are played by `simulators/`, which the daemon core never imports
+# (issue 15): the entry points that can play one (`run`, `demo`) attach it by name, as
+# the command table below names the commands' modules.
+SIMULATED_CHAIRS = ("simulators.chair", "start_simulated_chair")
+
+# name -> (module, one-line help); `simulate` lives with the simulators it runs.
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("monitord.commands.run", "run the daemon"),
     "check-config": ("monitord.commands.check_config", "validate a config file"),
     "demo": ("monitord.commands.demo", "simulated chairs play a clinical scenario, live"),
     "replay": ("monitord.commands.replay", "run the alert engine over a scenario file"),
     "decode": ("monitord.commands.decode", "decode device payloads to JSON"),
-    "simulate": ("monitord.commands.simulate", "run device simulators from a scenario"),
+    "simulate": ("simulators.commands.simulate", "run device simulators from a scenario"),
     "status": ("monitord.commands.status", "state of chairs, devices, links, outbox"),
     "doctor": ("monitord.commands.doctor", "check ports, adapter, broker, database"),
     "report": ("monitord.commands.report", "session monitoring report (PDF/HTML/CSV)"),
     "capture": ("monitord.commands.capture", "record what a device sends, for field support"),
     "scan": ("monitord.commands.scan", "list nearby BLE BP/HR/SpO2 devices, with config lines"),
 }
+
+
+def simulated_chairs(cfg: Config) -> SimulatedChairStarter | None:
+    """What plays `cfg`'s simulated chairs (None when it has none: nothing is loaded)."""
+    if not any(c.simulated for c in cfg.chairs):
+        return None
+    module, name = SIMULATED_CHAIRS
+    return cast("SimulatedChairStarter", getattr(importlib.import_module(module), name))
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

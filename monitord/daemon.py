@@ -1,17 +1,17 @@
 """The daemon: chairs, device links, the hub and the sinks under one supervisor.
 
-Per chair, one task owns the chair's alert engine and its input queue. Device transports
-(serial, BLE) and the scenario player of a simulated chair put inputs on that queue; the
-chair task drains it in batches and, per batch, in one SQLite transaction: stores each
-reading, feeds the engine, stores the alert and session events it produced and the
-engine's snapshot, commits, and only then shows the results to anyone else (MQTT live
-vitals, alerts, console) and wakes the sinks. So nothing is acknowledged before it is
-durable, and a restart resumes the engine exactly where the last commit left it. When the
-disk cannot take a batch (full), its output is held in memory and retried, never dropped
-(monitord/storeguard.py); the store is opened, locked and repaired by monitord/storeopen.py.
+Per chair, one task (monitord/chair.py) owns the chair's alert engine and its input queue,
+commits each batch to the store and then publishes it on the hub (monitord/hub.py). The
+daemon wires the rest as hub listeners: the MQTT sink (live vitals, active set, wake-up),
+the InfluxDB writer's wake-up, the console and the status writer; none of them is named
+by the chair. The store is opened, locked and repaired by monitord/storeopen.py; when
+the disk is full, output is held and retried (monitord/storeguard.py).
 
     transports --(Reading, link up/down)--> ChairRuntime.queue --> engine --> outbox
-    MQTT commands / player --(session, ack)--^                  \\-> live MQTT, console
+    MQTT commands / player --(session, ack)--^                  \\-> hub -> listeners
+
+Simulated chairs are played by a `SimulatedChairStarter` the entry point injects
+(monitord/devices.py): `monitord/` imports nothing from `simulators/`.
 """
 
 from __future__ import annotations
@@ -20,405 +20,36 @@ import asyncio
 import contextlib
 import functools
 import logging
-import math
 import os
 import signal
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from drivers.base import Reject
 from monitord import __version__
+from monitord.chair import ChairRuntime, DeviceCtx, load_seen
 from monitord.clock import SimClock, WallClock
-from monitord.config import ChairConfig, Config
+from monitord.config import Config
+from monitord.console import ConsoleListener
+from monitord.delivery import DeliveryWatch
+from monitord.devices import BleBackends, SimulatedChairStarter, start_real_devices
 from monitord.engine import AlertEngine
-from monitord.engine.inputs import Ack, Link, SessionCmd, sample_from_reading
 from monitord.engine.rules import RuleSet
-from monitord.history import StoredRecords, upgrade_keys
-from monitord.log import FailureLog
-from monitord.models import AlertEvent, Kind, Reading, SessionEvent, iso, utc
+from monitord.hub import CommittedBatch, Hub
+from monitord.models import iso
 from monitord.sdnotify import Notifier, watchdog_interval_s
-from monitord.storeguard import APPLIED_NOT_STORED, REFUSED_STORE_FULL, StoreBatch, StoreGuard
+from monitord.sinks.commands import Command, engine_input
+from monitord.storeguard import StoreGuard
 from monitord.storeopen import lock_store, open_store
 from monitord.supervisor import Supervisor, TaskState
 from monitord.techalarm import TechAlarms
 
+if TYPE_CHECKING:
+    from monitord.sinks.influx import InfluxSink
+    from monitord.sinks.mqtt import MqttSink
+
 log = logging.getLogger("monitord")
-
-QUEUE_MAX = 10_000  # per chair; ~3 h of 1 Hz HR+SpO2 for a stalled chair task
-SNAPSHOT_EVERY_S = 2.0  # engine state is also saved at once whenever it emitted events
-
-
-@dataclass
-class LinkChange:
-    device: str
-    up: bool
-    t: float
-    reason: str = ""
-
-
-@dataclass
-class Command:
-    """A session action or an acknowledgement, from MQTT, the CLI or the scenario player."""
-
-    engine_input: SessionCmd | Ack
-    reply: asyncio.Future[str | None] | None = None
-
-
-Item = Reading | LinkChange | Command
-
-
-@dataclass
-class DeviceStatus:
-    id: str
-    driver: str
-    # up | down; "unknown" until the first report, so that the daemon's own "not connected
-    # yet" at start is a change the engine sees (it starts the device_lost timer).
-    link: str = "unknown"
-    link_reason: str = ""
-    readings: int = 0
-    stored: int = 0  # of `readings`: records pushed from the device's memory (history)
-    rejects: Counter[str] = field(default_factory=Counter)
-    last: dict[str, Any] | None = None
-
-
-class DeviceCtx:
-    """`drivers.base.DeviceContext` for one device of one chair."""
-
-    def __init__(self, chair: ChairRuntime, device: str) -> None:
-        self.chair_rt = chair
-        self.chair = chair.cfg.id
-        self.device = device
-        self._flog = FailureLog(log, f"{self.chair}/{device}")
-
-    def emit(self, reading: Reading) -> None:
-        self.chair_rt.submit(reading)
-
-    def reject(self, reject: Reject) -> None:
-        st = self.chair_rt.devices[self.device]
-        st.rejects[str(reject.reason)] += 1
-        # Counted always; logged WARNING once per reason, then DEBUG (house rule).
-        self._flog.failure(
-            str(reject.reason), f"rejected data: {reject.detail} (counted and skipped)"
-        )
-
-    def now(self) -> datetime:
-        return utc(self.chair_rt.clock.now())
-
-    def link(self, up: bool, reason: str = "") -> None:
-        self.chair_rt.submit(LinkChange(self.device, up, self.chair_rt.clock.now(), reason))
-
-
-class ChairRuntime:
-    def __init__(
-        self,
-        cfg: ChairConfig,
-        daemon: Daemon,
-        engine: AlertEngine,
-        clock: WallClock | SimClock,
-    ) -> None:
-        self.cfg = cfg
-        self.daemon = daemon
-        self.engine = engine
-        self.clock = clock
-        self.queue: asyncio.Queue[Item] = asyncio.Queue(QUEUE_MAX)
-        self.overflow = 0
-        self.processed = 0
-        self._progress = asyncio.Condition()
-        self.ticked_to = -math.inf
-        self.last_beat = time.monotonic()
-        self.devices = {d.id: DeviceStatus(d.id, d.driver) for d in cfg.devices}
-        self.active: list[dict[str, Any]] = []
-        self._last_snapshot = 0.0
-        # Stored records and repeats (monitord/history.py): BP measurements already taken
-        # (device, device time, values) are kept with the engine snapshot, so an IntelliVue
-        # re-polled or a cuff re-pushing its memory after a restart cannot confirm a BP
-        # rule twice. A simulated chair starts afresh like its engine.
-        self.history = StoredRecords(() if cfg.simulated else self._load_seen())
-        self.closing = False  # shutdown: held bursts resolve now
-        self._repeat_logged: set[str] = set()
-        self._wake = asyncio.Event()
-
-    def _load_seen(self) -> list[str]:
-        ob = self.daemon.outbox
-        keys, lost = upgrade_keys(
-            ob.get_state(f"bp-seen/{self.cfg.id}", []),
-            lambda: ob.recent_readings(self.cfg.id, Kind.BP, 1024),
-        )
-        if lost:
-            log.warning(
-                f"{self.cfg.id}: {lost} remembered BP measurement(s) of an older format not "
-                "found in the store; a device re-sending them is taken once more"
-            )
-        return keys
-
-    @property
-    def duplicates(self) -> int:
-        """BP repeats dropped (same device time and values as one already taken)."""
-        return self.history.repeats
-
-    # -- input side ------------------------------------------------------------------
-    def submit(self, item: Item) -> None:
-        try:
-            self.queue.put_nowait(item)
-        except asyncio.QueueFull:
-            # Never silent: counted, logged, visible in status. Only a chair task that is
-            # stuck for hours gets here, and the supervisor reports that too.
-            self.overflow += 1
-            if self.overflow == 1 or self.overflow % 1000 == 0:
-                log.error(f"{self.cfg.id}: input queue full, dropped {self.overflow} item(s)")
-
-    def submit_command(self, engine_input: SessionCmd | Ack) -> None:
-        self.submit(Command(engine_input))
-
-    async def command(self, engine_input: SessionCmd | Ack) -> str | None:
-        """Apply a command in order with the readings; returns an error text or None."""
-        fut: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-        self.submit(Command(engine_input, fut))
-        return await fut
-
-    async def wait_for(self, pred: Callable[[], bool], wait_s: float) -> bool:
-        """Wait until `pred()` holds after some batch was processed (or `wait_s` passed)."""
-        async with self._progress:
-            try:
-                await asyncio.wait_for(self._progress.wait_for(pred), wait_s)
-            except TimeoutError:
-                return False
-        return True
-
-    async def wait_ticked(self, t: float, wait_s: float) -> bool:
-        self._wake.set()
-        return await self.wait_for(lambda: self.ticked_to >= t, wait_s)
-
-    def wake(self) -> None:
-        """The clock moved (the player announced a new event time): re-plan timers."""
-        self._wake.set()
-
-    # -- the chair task --------------------------------------------------------------
-    async def run(self) -> None:
-        while True:
-            self.last_beat = time.monotonic()
-            # A wall-clock step moves no timer; the chair clock catches up when idle.
-            if msg := self.clock.follow(self.engine.next_deadline(self.cfg.id) is None):
-                log.warning(f"{self.cfg.id}: {msg}")
-            deadline = self.engine.next_deadline()
-            timeout = 1.0  # heartbeat for the watchdog
-            if deadline is not None:
-                timeout = min(timeout, self.clock.wall_delay(deadline))
-            held = self.history.next_due()  # a held burst of stored records ends
-            if held is not None:
-                timeout = min(timeout, held - time.monotonic() + 0.01)
-            batch: list[Item] = []
-            if self.queue.empty():
-                self._wake.clear()
-                getter = asyncio.ensure_future(self.queue.get())
-                waker = asyncio.ensure_future(self._wake.wait())
-                try:
-                    await asyncio.wait(
-                        {getter, waker},
-                        timeout=max(timeout, 0.0),
-                        return_when=asyncio.FIRST_COMPLETED,
-                    )
-                finally:
-                    waker.cancel()
-                    if getter.done():
-                        batch.append(getter.result())
-                    else:
-                        getter.cancel()
-            while len(batch) < 1000:
-                try:
-                    batch.append(self.queue.get_nowait())
-                except asyncio.QueueEmpty:
-                    break
-            self.process(batch)
-
-    def process(self, batch: list[Item]) -> None:
-        store = self.daemon.store
-        out = StoreBatch(self.cfg.id)
-        items = self._sort_stored(batch)
-        events: list[AlertEvent] = []
-        sessions: list[SessionEvent] = []
-        readings: list[Reading] = []
-        replies: list[tuple[asyncio.Future[str | None], str | None]] = []
-        # Readings go to the outbox in runs that share a session id (one executemany per
-        # run, arrival order kept); the session a reading belongs to is the one current
-        # when it arrives, so a run ends where a session event changes it.
-        run: list[Reading] = []
-        run_sess: str | None = None
-        for item in items:
-            if isinstance(item, Reading):
-                sess = self.engine.session(self.cfg.id)
-                sid = sess["session_id"] if sess else None
-                if run and sid != run_sess:
-                    out.runs.append((run, run_sess))
-                    run = []
-                run_sess = sid
-                run.append(item)
-                readings.append(item)
-                st = self.devices.get(item.device)
-                if st is not None:
-                    st.readings += 1
-                    st.stored += item.stored
-                    if not item.stored:
-                        st.last = item.to_json()
-                if not item.stored:  # history: stored and reported, fed to no rule
-                    events += self.engine.feed(sample_from_reading(item))
-            elif isinstance(item, LinkChange):
-                st = self.devices.get(item.device)
-                if st is not None and st.link == ("up" if item.up else "down"):
-                    continue  # transports may repeat themselves; the engine sees changes
-                if st is not None:
-                    st.link, st.link_reason = ("up" if item.up else "down"), item.reason
-                log.info(
-                    f"{self.cfg.id}/{item.device}: link {'up' if item.up else 'down'}"
-                    + (f" ({item.reason})" if item.reason else "")
-                )
-                events += self.engine.feed(Link(item.t, self.cfg.id, item.device, item.up))
-            else:
-                if store.holding:
-                    # The store cannot take it now: refused unapplied and answered at once,
-                    # never left waiting on the disk (monitord/storeguard.py).
-                    log.info(f"{self.cfg.id}: command refused: {REFUSED_STORE_FULL}")
-                    if item.reply is not None and not item.reply.done():
-                        item.reply.set_result(REFUSED_STORE_FULL)
-                    continue
-                inp = item.engine_input
-                before = self.engine.session(self.cfg.id)
-                evs, err = self.engine.feed_checked(inp)
-                events += evs
-                if isinstance(inp, SessionCmd) and err is None:
-                    # `end` closes the session: its record names the session it ended.
-                    sess = self.engine.session(self.cfg.id) or before or {}
-                    sessions.append(
-                        SessionEvent(
-                            inp.t,
-                            self.cfg.id,
-                            inp.action,
-                            str(sess.get("protocol") or self.cfg.protocol),
-                            str(sess.get("session_id") or inp.session_id or ""),
-                        )
-                    )
-                elif err is not None:
-                    log.warning(f"{self.cfg.id}: command refused: {err}")
-                if item.reply is not None:
-                    replies.append((item.reply, err))
-        horizon = self.clock.horizon()
-        if horizon > self.ticked_to:
-            events += self.engine.advance(horizon)
-            self.ticked_to = horizon
-        if run:
-            out.runs.append((run, run_sess))
-        if not items and not events:
-            # A heartbeat or a timer with nothing to say: nothing to store or show, but the
-            # clock moved (the scenario player may be waiting for that).
-            asyncio.get_running_loop().create_task(self._notify())
-            return
-        out.events, out.sessions = events, sessions
-        now = time.monotonic()
-        if events or sessions or now - self._last_snapshot > SNAPSHOT_EVERY_S:
-            out.state[f"engine/{self.cfg.id}"] = self.engine.snapshot()
-            if isinstance(self.clock, WallClock):  # the next start's clock begins no earlier
-                out.state[f"clock/{self.cfg.id}"] = self.clock.now()
-            self._last_snapshot = now
-        if self.history.dirty:  # in the same transaction as the BP reading itself
-            out.state[f"bp-seen/{self.cfg.id}"] = self.history.seen_keys()
-            self.history.dirty = False
-
-        def stored() -> None:
-            # Durable from here on: show it to the world.
-            self.daemon.after_commit(self, readings, events, sessions)
-            for fut, err in replies:
-                if not fut.done():
-                    fut.set_result(err)
-
-        out.done = stored
-        if not store.write(out):
-            self._held(events, replies)
-        self.processed += len(batch)
-        if items or events:
-            asyncio.get_running_loop().create_task(self._notify())
-
-    def _sort_stored(self, batch: list[Item]) -> list[Item]:
-        """The batch with repeats dropped, connection bursts held back until they end,
-        and ended bursts put in (their history marked `stored`), see monitord/history.py."""
-        mono = time.monotonic()
-        out: list[Item] = []
-        for item in batch:
-            if isinstance(item, Reading):
-                ready, repeat = self.history.offer(item, mono)
-                if repeat:
-                    self._log_repeat(item)
-                out += ready
-                continue
-            if isinstance(item, LinkChange):
-                out += self.history.link(item.device, item.up, mono)
-                self._repeat_logged.discard(item.device)
-            out.append(item)
-        out += self.history.flush() if self.closing else self.history.due(mono)
-        return out
-
-    def _log_repeat(self, r: Reading) -> None:
-        # Counted always (status); told once per device and connection, then DEBUG: a
-        # cuff re-pushes its whole memory on every connection.
-        text = (
-            f"{self.cfg.id}/{r.device}: BP {_fmt_values(r)} measured at "
-            f"{r.device_time.isoformat() if r.device_time else '?'} already taken; repeat "
-            f"ignored ({self.history.repeats} so far)"
-        )
-        if r.device in self._repeat_logged:
-            log.debug(text)
-        else:
-            self._repeat_logged.add(r.device)
-            log.info(text)
-
-    def _held(
-        self, events: list[AlertEvent], replies: list[tuple[asyncio.Future[str | None], str | None]]
-    ) -> None:
-        """The store could not take this batch (held in memory, monitord/storeguard.py):
-        its alarms still show live; its commands are answered now."""
-        for fut, err in replies:
-            if not fut.done():
-                fut.set_result(err or APPLIED_NOT_STORED)
-        if events:
-            self.active = self.engine.active(self.cfg.id)
-            if self.daemon.mqtt is not None:
-                self.daemon.mqtt.set_active(self.cfg.id, self.active, self.clock.now())
-            if self.daemon.console is not None:
-                for e in events:
-                    self.daemon.console(_fmt_event(e) + " (NOT STORED YET)")
-
-    async def _notify(self) -> None:
-        async with self._progress:
-            self._progress.notify_all()
-
-    def status(self) -> dict[str, Any]:
-        """The `chair/<id>` state that `monitord status` reads (see monitord/outbox.py)."""
-        sess = self.engine.session(self.cfg.id) or {}
-        return {
-            "simulated": self.cfg.simulated,
-            "phase": self.engine.phase(self.cfg.id),
-            "protocol": sess.get("protocol", self.cfg.protocol),
-            "session_id": sess.get("session_id"),
-            "devices": {
-                d.id: {
-                    "driver": d.driver,
-                    "link": d.link,
-                    "reason": d.link_reason,
-                    "readings": d.readings,
-                    "stored": d.stored,
-                    "rejects": dict(d.rejects),
-                }
-                for d in self.devices.values()
-            },
-            "active_alerts": self.active,
-            "queue_overflow": self.overflow,
-            "duplicate_bp_ignored": self.history.repeats,
-            "stored_records": self.history.stored,
-        }
 
 
 class Daemon:
@@ -430,9 +61,18 @@ class Daemon:
         notifier: Notifier | None = None,
         stop_when_played: bool = False,
         restart_backoff_s: tuple[float, float] = (1.0, 60.0),
-        ble_backends: tuple[type, type] | None = None,
+        ble_backends: BleBackends | None = None,
+        simulated: SimulatedChairStarter | None = None,
     ) -> None:
         self.cfg = cfg
+        # Plays simulated chairs; given by the entry points that can (simulators/chair.py).
+        self.simulated = simulated
+        for c in cfg.chairs:
+            if c.simulated and simulated is None:
+                raise ValueError(
+                    f"chair {c.id} is simulated, but this daemon was started without "
+                    "simulators (pass simulated=simulators.chair.start_simulated_chair)"
+                )
         # (client, scanner) bleak backends for real (non-simulated) BLE devices; None is
         # the platform's (BlueZ). Tests put such devices on a simulated link with these.
         self.ble_backends = ble_backends
@@ -455,8 +95,10 @@ class Daemon:
         self.store = StoreGuard(self.outbox, self.alarms)
         self.rules = RuleSet.from_overrides(cfg.alerts)
         self.chairs: dict[str, ChairRuntime] = {}
-        self.sinks: list[Any] = []
-        self.mqtt: Any = None
+        # Every consumer of what the chairs commit listens here (subscribed in _start).
+        self.hub = Hub()
+        self.sinks: list[MqttSink | InfluxSink] = []
+        self.mqtt: MqttSink | None = None
         self.supervisor: Supervisor | None = None
         self.crashes: list[TaskState] = []
         self._status_written = 0.0
@@ -477,38 +119,12 @@ class Daemon:
                 engine.resume(clock.now())  # escalations missed while down: not replayed
             else:
                 engine = AlertEngine(self.rules, {c.id: c.protocol})
-            self.chairs[c.id] = ChairRuntime(c, self, engine, clock)
+            seen = () if c.simulated else load_seen(self.outbox, c.id)
+            self.chairs[c.id] = ChairRuntime(c, engine, clock, self.store, self.hub, seen)
 
     # -- results ---------------------------------------------------------------------
-    def after_commit(
-        self,
-        chair: ChairRuntime,
-        readings: list[Reading],
-        events: list[AlertEvent],
-        sessions: list[SessionEvent],
-    ) -> None:
-        if self.mqtt is not None:
-            for r in readings:
-                if not r.stored:  # live vitals only: a memory record is not the patient now
-                    self.mqtt.publish_vitals(r)
-        if events or sessions:
-            chair.active = chair.engine.active(chair.cfg.id)
-            if self.mqtt is not None:
-                self.mqtt.set_active(chair.cfg.id, chair.active, chair.clock.now())
-                self.mqtt.alerts_active(any(c.active for c in self.chairs.values()))
-        for s in self.sinks:
-            s.wake()
-        if self.console is not None:
-            for r in readings:
-                self.console(_fmt_reading(r))
-            for s in sessions:
-                self.console(
-                    f"{iso(s.t)} {s.chair} session {s.action} ({s.protocol}, {s.session_id})"
-                )
-            for e in events:
-                self.console(_fmt_event(e))
-        now = time.monotonic()
-        if now - self._status_written > 1.0:
+    def _status_listener(self, batch: CommittedBatch) -> None:
+        if batch.durable and time.monotonic() - self._status_written > 1.0:
             self.write_status()
 
     def write_status(self) -> None:
@@ -569,27 +185,12 @@ class Daemon:
             )
 
     # -- commands from MQTT ----------------------------------------------------------
-    async def on_command(self, chair_id: str, cmd: Any) -> str | None:
+    async def on_command(self, chair_id: str, cmd: Command) -> str | None:
+        """A screened MQTT command (sinks/commands.py), typed end to end."""
         chair = self.chairs.get(chair_id)
         if chair is None:
             return f"unknown chair {chair_id!r}"
-        t = chair.clock.now()
-        if getattr(cmd, "alert_id", None) is not None:
-            return await chair.command(
-                Ack(t, chair_id, alert_id=cmd.alert_id, by=getattr(cmd, "by", None))
-            )
-        action = getattr(cmd, "action", None)
-        if action not in ("start", "dose_start", "dose_end", "end"):
-            return f"unknown command {cmd!r}"
-        return await chair.command(
-            SessionCmd(
-                t,
-                chair_id,
-                action,
-                getattr(cmd, "protocol", None),
-                getattr(cmd, "session_id", None),
-            )
-        )
+        return await chair.command(engine_input(cmd, chair.clock.now(), chair_id))
 
     # -- lifecycle -------------------------------------------------------------------
     async def run(self) -> None:
@@ -638,8 +239,6 @@ class Daemon:
             self.notifier.close()
 
     async def _start(self, sup: Supervisor) -> None:
-        from monitord.devices import start_devices
-
         if self.cfg.mqtt.enabled:
             from monitord.sinks.mqtt import MqttSink
 
@@ -649,23 +248,41 @@ class Daemon:
                 list(self.chairs),
                 self.outbox,
                 self.on_command,
-                self._delivery_alarm,
             )
             self.sinks.append(self.mqtt)
+            self.hub.subscribe(self.mqtt.on_batch, "mqtt")
             sup.spawn("sink:mqtt", self.mqtt.run)
+            watch = DeliveryWatch(
+                self.cfg.mqtt.delivery_alarm_after_s,
+                self.mqtt,
+                lambda: any(c.active for c in self.chairs.values()),
+                self.alarms,
+            )
+            sup.spawn("alarm:delivery", watch.run)
         if self.cfg.influx.enabled:
             from monitord.sinks.influx import InfluxSink
 
             influx = InfluxSink(self.cfg.influx, self.cfg.site.id, self.outbox)
             self.sinks.append(influx)
+            self.hub.subscribe(influx.on_batch, "influx")
             sup.spawn("sink:influx", influx.run)
+        if self.console is not None:
+            self.hub.subscribe(ConsoleListener(self.console), "console")
+        self.hub.subscribe(self._status_listener, "status")
         sup.spawn("store", lambda: self.store.run(self.cfg.storage.prune_interval_s))
         for chair in self.chairs.values():
             sup.spawn(f"chair:{chair.cfg.id}", chair.run)
-            if self.mqtt is not None:
-                chair.active = chair.engine.active(chair.cfg.id)
-                self.mqtt.set_active(chair.cfg.id, chair.active)
-            await start_devices(self, chair, sup)
+            # The set a chair resumes with (a restart keeps its alarms) goes out first.
+            chair.active = chair.engine.active(chair.cfg.id)
+            self.hub.publish(CommittedBatch(chair.cfg.id, None, active=chair.active))
+            if chair.cfg.simulated:
+                assert self.simulated is not None  # checked in __init__
+                start = functools.partial(
+                    self.simulated, chair, sup, self.player_done, self.stop_event
+                )
+                sup.spawn(f"player:{chair.cfg.id}", start)
+            else:
+                start_real_devices(chair, sup, self.ble_backends)
 
     def player_done(self) -> None:
         self._players_done += 1
@@ -673,42 +290,21 @@ class Daemon:
         if self.stop_when_played and self._players_done >= sims:
             self.stop_event.set()
 
-    def _delivery_alarm(self, on: bool) -> None:
-        text = (
-            "DELIVERY ALARM: alerts cannot reach the nurses' station (MQTT broker "
-            "unreachable); watch the chair directly"
-            if on
-            else "delivery alarm cleared: the broker is reachable again"
-        )
-        if on:
-            log.critical(text)
-        else:
-            log.warning(text)
-        if self.console is not None:
-            self.console(("!!! " if on else "") + text)
-
     async def _shutdown(self, sup: Supervisor) -> None:
         # 1. stop inputs (device links, players): cancelling them closes ports cleanly
         sup.cancel_prefixed("device:", "player:")
         await asyncio.sleep(0)
         # 2. persist what is in flight: drain every chair queue through the engine
         for chair in self.chairs.values():
-            batch: list[Item] = []
-            while not chair.queue.empty():
-                batch.append(chair.queue.get_nowait())
-            chair.closing = True  # a held burst of stored records resolves now
-            if batch or chair.history.holding:
-                chair.process(batch)
+            chair.drain()
             if self.store.flush():
-                self.store.try_write(functools.partial(self._put_snapshot, chair))
+                self.store.try_write(functools.partial(self._put_state, chair))
         self.write_status()
         # 3. the MQTT sink publishes `offline` when it is cancelled, next (bounded to 2 s)
 
-    def _put_snapshot(self, chair: ChairRuntime) -> None:
-        self.outbox.put_state(f"engine/{chair.cfg.id}", chair.engine.snapshot(), commit=False)
-        if isinstance(chair.clock, WallClock):  # the next start's clock begins no earlier
-            self.outbox.put_state(f"clock/{chair.cfg.id}", chair.clock.now(), commit=False)
-        self.outbox.put_state(f"bp-seen/{chair.cfg.id}", chair.history.seen_keys(), commit=False)
+    def _put_state(self, chair: ChairRuntime) -> None:
+        for key, value in chair.resume_state().items():
+            self.outbox.put_state(key, value, commit=False)
 
     async def _watchdog(self) -> None:
         interval = watchdog_interval_s()
@@ -734,42 +330,6 @@ class Daemon:
 
 class _Stopped(Exception):
     pass
-
-
-def _fmt_reading(r: Reading) -> str:
-    v = r.values
-    if r.kind == "bp":
-        text = f"BP {_n(v.get('sys_mmHg'))}/{_n(v.get('dia_mmHg'))} (MAP {_n(v.get('map_mmHg'))})"
-    elif r.kind == "hr":
-        text = f"HR {_n(v.get('hr_bpm'))}"
-    else:
-        text = f"SpO2 {_n(v.get('spo2_pct'))}% pulse {_n(v.get('pulse_bpm'))}"
-    flags = ("" if r.valid else " INVALID") + (f" [{', '.join(r.flags)}]" if r.flags else "")
-    if r.stored:
-        dt = r.device_time.isoformat() if r.device_time else "unknown"
-        flags += f" STORED record (device time {dt}; not fed to alarms)"
-    return f"{iso(r.t)} {r.chair}/{r.device} {text}{flags}"
-
-
-def _fmt_values(r: Reading) -> str:
-    v = r.values
-    return f"{_n(v.get('sys_mmHg'))}/{_n(v.get('dia_mmHg'))}"
-
-
-def _n(x: float | None) -> str:
-    return "--" if x is None else f"{x:g}"
-
-
-def _fmt_event(e: AlertEvent) -> str:
-    mark = {
-        "raised": "!!",
-        "escalated": "!!",
-        "pending": " ?",
-        "cleared": "ok",
-        "acknowledged": "ack",
-    }.get(e.event, "")
-    lvl = f" level {e.level}" if e.level else ""
-    return f"{mark} {iso(e.t)} {e.chair} {e.event.upper()}{lvl} {e.rule} [{e.priority}] {e.message}"
 
 
 __all__ = ["ChairRuntime", "Daemon", "DeviceCtx"]

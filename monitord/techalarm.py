@@ -61,26 +61,30 @@ class TechAlarms:
                 os.close(self._fd)
             self._fd = None
 
-    def raise_(self, key: str, text: str) -> None:
-        """Raise (or update the text of) condition `key`; said loudly the first time."""
+    def raise_(self, key: str, text: str, *, line: str | None = None) -> None:
+        """Raise (or update the text of) condition `key`; said loudly the first time, as
+        `line` on the journal and console when given (the delivery alarm keeps its own
+        wording, which operators know), else as `TECHNICAL ALARM key: text`."""
         first = key not in self.active
         since = self.active.get(key, {}).get("since", iso(time.time()))
         self.active[key] = {"text": text, "since": since}
         self.cleared.pop(key, None)
         if first:
-            log.critical("TECHNICAL ALARM %s: %s", key, text)
+            said = line or f"!!! TECHNICAL ALARM {key}: {text}"
+            log.critical(said.removeprefix("!!! "))
             if self.console is not None:
-                self.console(f"!!! TECHNICAL ALARM {key}: {text}")
+                self.console(said)
         self._write()
 
-    def clear(self, key: str, text: str) -> None:
+    def clear(self, key: str, text: str, *, line: str | None = None) -> None:
         cond = self.active.pop(key, None)
         if cond is None:
             return
         self.cleared[key] = {**cond, "text": text, "cleared": iso(time.time())}
-        log.warning("technical alarm %s cleared: %s", key, text)
+        said = line or f"technical alarm {key} cleared: {text}"
+        log.warning(said)
         if self.console is not None:
-            self.console(f"technical alarm {key} cleared: {text}")
+            self.console(said)
         self._write()
 
     def summary(self) -> str:

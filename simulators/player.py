@@ -23,7 +23,7 @@ from monitord.scenario import ScenarioEvent, ScenarioFile
 from simulators.base import SimEvent
 
 if TYPE_CHECKING:
-    from monitord.daemon import ChairRuntime
+    from monitord.chair import ChairRuntime
 
 log = logging.getLogger("simulators.player")
 

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from monitord import devices
 from monitord.config import loads_config
 from monitord.daemon import Daemon
+from simulators import chair as sim_chair
+from simulators.chair import start_simulated_chair
 
 SCENARIO = "\n".join(
     ['{"t": 0, "event": "session_start", "protocol": "esketamine"}']
@@ -105,11 +106,17 @@ async def test_crashing_device_task_is_restarted_with_growing_delays(
 
         return run
 
-    # Fault injection: the device task itself fails (a driver bug), not its link.
-    monkeypatch.setattr(devices, "_runner", crashing_runner)
+    # Fault injection: the device task itself fails (a driver bug), not its link. The
+    # simulated chair builds its transports with `device_runner` (simulators/chair.py).
+    monkeypatch.setattr(sim_chair, "device_runner", crashing_runner)
     cfg = loads_config(sim_config(tmp_path, speed=1.0))
     lines: list[str] = []
-    daemon = Daemon(cfg, console=lines.append, restart_backoff_s=(0.05, 0.8))
+    daemon = Daemon(
+        cfg,
+        console=lines.append,
+        restart_backoff_s=(0.05, 0.8),
+        simulated=start_simulated_chair,
+    )
     task = asyncio.create_task(daemon.run())
     try:
         for _ in range(200):

@@ -24,6 +24,7 @@ from monitord.engine import AlertEngine
 from monitord.engine.replay import replay
 from monitord.models import AlertEvent, Reading
 from monitord.scenario import load_scenario
+from simulators.chair import start_simulated_chair
 
 
 def scenario(lost: str = "hr") -> list[dict[str, Any]]:
@@ -144,7 +145,7 @@ async def test_simulated_chair_raises_what_replay_raises(tmp_path: Path, setup: 
         f'[storage]\npath = "{tmp_path / "store.sqlite"}"\n'
         f'[[chairs]]\nid = "chair-1"\n{devices}'
     )
-    daemon = Daemon(cfg, stop_when_played=True)
+    daemon = Daemon(cfg, stop_when_played=True, simulated=start_simulated_chair)
     await asyncio.wait_for(daemon.run(), 120)
 
     from monitord.outbox import Outbox

@@ -24,6 +24,7 @@ from monitord.outbox import Outbox
 from monitord.report.load import record_for, session_spans
 from monitord.report.render import csv_rows, render_html
 from monitord.scenario import load_scenario
+from simulators.chair import start_simulated_chair
 
 # (sys, dia, pulse, age_s): the cuff's memory, from 5 days to 1 hour old.
 MEMORY = [(128, 84, 70, 5 * 86400), (131, 85, 72, 4 * 86400), (190, 115, 96, 3 * 86400),
@@ -55,7 +56,7 @@ async def test_memory_push_raises_nothing_live_measurement_raises_crisis(tmp_pat
     cfg = loads_config(config(tmp_path, scenario))
     # what the live readings alone raise (`monitord replay`: no memory records in it)
     expected = list(replay(AlertEngine(), load_scenario(tmp_path / "scenario.jsonl")))
-    daemon = Daemon(cfg, stop_when_played=True)
+    daemon = Daemon(cfg, stop_when_played=True, simulated=start_simulated_chair)
     await asyncio.wait_for(daemon.run(), 120)
     start = daemon.chairs["chair-1"].clock.start
 

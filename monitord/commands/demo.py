@@ -80,6 +80,7 @@ def main(args: argparse.Namespace) -> int:
     store.parent.mkdir(parents=True, exist_ok=True)
     cfg, notes = demo_config(store, args.speed, args.offline)
     setup_logging("WARNING")
+    from monitord.cli import simulated_chairs
     from monitord.daemon import Daemon
 
     speed = cfg.chairs[0].speed if cfg.chairs else 1.0
@@ -99,7 +100,9 @@ def main(args: argparse.Namespace) -> int:
     from monitord.storeopen import EX_TEMPFAIL, StoreLocked
 
     try:
-        daemon = Daemon(cfg, console=console, stop_when_played=True)
+        daemon = Daemon(
+            cfg, console=console, stop_when_played=True, simulated=simulated_chairs(cfg)
+        )
     except StoreLocked as e:  # another demo or daemon on this store (monitord/storeopen.py)
         print(e, file=sys.stderr)
         return EX_TEMPFAIL

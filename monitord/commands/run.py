@@ -30,13 +30,14 @@ def main(args: argparse.Namespace) -> int:
     setup_logging(cfg.log_level)
     for line in warnings:
         logging.getLogger("monitord").warning(line)
+    from monitord.cli import simulated_chairs
     from monitord.daemon import Daemon
     from monitord.outbox import SchemaTooNew
     from monitord.storeopen import EX_TEMPFAIL, StoreLocked
 
     async def _main() -> None:
         console = (lambda s: print(s, flush=True)) if args.console else None
-        await Daemon(cfg, console=console).run()
+        await Daemon(cfg, console=console, simulated=simulated_chairs(cfg)).run()
 
     try:
         asyncio.run(_main())

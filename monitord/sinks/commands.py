@@ -19,6 +19,8 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from monitord.engine.inputs import Ack, SessionCmd
+
 MAX_COMMAND_BYTES = 4096  # the largest real command is ~200 bytes
 MAX_COMMAND_DEPTH = 4  # commands are flat objects (depth 1)
 
@@ -49,6 +51,13 @@ class SessionCommand(_Cmd):
 
 
 Command = AckCommand | SessionCommand
+
+
+def engine_input(cmd: Command, t: float, chair: str) -> Ack | SessionCmd:
+    """The engine's input for a screened command, stamped with the chair's time `t`."""
+    if isinstance(cmd, AckCommand):
+        return Ack(t, chair, alert_id=cmd.alert_id, by=cmd.by)
+    return SessionCmd(t, chair, cmd.action, cmd.protocol, cmd.session_id)
 
 
 class CommandError(ValueError):

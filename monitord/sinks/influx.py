@@ -37,6 +37,7 @@ import aiohttp
 
 from monitord.backoff import Backoff
 from monitord.config import InfluxConfig, read_secret
+from monitord.hub import CommittedBatch
 from monitord.log import FailureLog
 from monitord.outbox import Outbox, Row
 from monitord.sinks.lineproto import LineProtocolError, Point, encode, encode_fields, series_key
@@ -344,6 +345,11 @@ class InfluxSink:
         self._flog = FailureLog(log, f"InfluxDB {cfg.api} {cfg.url}")
         self._transport: _Transport = _V2Transport(cfg) if cfg.api == "v2" else _V1Transport(cfg)
         self._idle = asyncio.Event()
+
+    def on_batch(self, batch: CommittedBatch) -> None:
+        """Hub listener (monitord/hub.py): rows were committed to the outbox."""
+        if batch.durable:
+            self.wake()
 
     def wake(self) -> None:
         self._wake.set()

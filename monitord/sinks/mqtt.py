@@ -19,9 +19,8 @@ and never executed (a retained `end` would end the open session at every reconne
 Alert events leave the outbox only after the broker's PUBACK; a connection lost in between
 re-sends them (at-least-once; `alert_id` + `event` identify a duplicate).
 
-Delivery alarm (clinical-rules.md "Delivery of alarms"): while any alert is active and
-the broker has been unreachable for `mqtt.delivery_alarm_after_s` (30 s), log CRITICAL and
-call `on_delivery_alarm(True)`; once every chair is connected again, `on_delivery_alarm(False)`.
+The delivery alarm is not decided here: `down_since()` tells monitord/delivery.py how long
+the alert link has been down, and the alarm is one of the daemon's technical alarms.
 """
 
 from __future__ import annotations
@@ -38,10 +37,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
+from aiomqtt.exceptions import MqttConnectError
 
 from monitord import __version__
 from monitord.backoff import Backoff
 from monitord.config import MqttConfig, read_secret
+from monitord.hub import CommittedBatch
 from monitord.log import FailureLog
 from monitord.models import Reading, iso
 from monitord.outbox import Outbox, alert_from_body
@@ -86,22 +87,53 @@ OnCommand = Callable[[str, Command], Awaitable[str | None]]
 
 
 # -- error classes for connection failures (each with operator advice) -------------------
+# CONNACK codes that mean "who you are was refused": MQTT 3.1.1 (4 bad user name or
+# password, 5 not authorised) and MQTT 5 reason codes (134, 135, 140 bad auth method).
+# Only a CONNACK carries them: a publish failing with paho's rc 4 (MQTT_ERR_NO_CONN) is a
+# lost connection, which the old text match ("code:4]") took for a refused login.
+_AUTH_CONNACK = {4, 5, 134, 135, 140}
+
+
+def _rc(e: aiomqtt.MqttCodeError) -> int | None:
+    rc = e.rc
+    if isinstance(rc, int):
+        return rc
+    value = getattr(rc, "value", None)  # paho's ReasonCode (MQTT 5)
+    return value if isinstance(value, int) else None
+
+
+def _cause(e: BaseException) -> BaseException:
+    """The socket/TLS/timeout error under an aiomqtt.MqttError: aiomqtt re-raises connect
+    failures as `MqttError(str(exc)) from None`, which keeps the original as __context__."""
+    if isinstance(e, aiomqtt.MqttError) and not isinstance(e, aiomqtt.MqttCodeError):
+        inner = e.__cause__ or e.__context__
+        if inner is not None:
+            return inner
+    return e
+
+
 def _describe(e: BaseException, cfg: MqttConfig) -> tuple[str, str]:
-    """(class, one-line message with advice) for a failed or lost connection."""
+    """(class, one-line message with advice) for a failed or lost connection, classified
+    by exception type and MQTT return code, never by the wording of the message."""
     text = str(e)
-    low = text.lower()
     where = f"{cfg.host}:{cfg.port}"
-    if "not authori" in low or "bad user name" in low or "code:5]" in low or "code:4]" in low:
-        return "auth", (
-            f"broker {where} refused the login ({text}); check mqtt.username and mqtt.password_file"
-        )
-    if "certificate" in low or "ssl" in low or "tls" in low or "wrong version number" in low:
+    if isinstance(e, MqttConnectError):
+        if _rc(e) in _AUTH_CONNACK:
+            return "auth", (
+                f"broker {where} refused the login ({text}); check mqtt.username and "
+                "mqtt.password_file"
+            )
+        return "refused", f"broker {where} refused the connection ({text})"
+    if isinstance(e, aiomqtt.MqttCodeError):
+        return "lost", f"connection to broker {where} lost: {text}"
+    cause = _cause(e)
+    if isinstance(cause, ssl.SSLError | ssl.CertificateError):
         return "tls", f"TLS with {where} failed ({text}); check mqtt.tls (ca_file, certs, port)"
-    if "refused" in low:
+    if isinstance(cause, ConnectionRefusedError):
         return "refused", f"broker {where} not reachable (connection refused); is it running?"
-    if "timed out" in low or "timeout" in low or isinstance(e, TimeoutError):
+    if isinstance(cause, TimeoutError):
         return "timeout", f"no answer from broker {where} within {cfg.timeout_s} s"
-    if isinstance(e, OSError):
+    if isinstance(cause, OSError):
         return "os", f"cannot reach broker {where}: {text}"
     return "lost", f"connection to broker {where} lost: {text or type(e).__name__}"
 
@@ -117,8 +149,8 @@ class MqttStats:
     last_error: str | None = None
 
 
-class _Chair:
-    """Per-chair connection state."""
+class _ChairLink:
+    """One chair's broker connection state (not the engine's per-chair state)."""
 
     def __init__(self, chair: str) -> None:
         self.chair = chair
@@ -138,7 +170,6 @@ class MqttSink:
         chairs: Sequence[str],
         outbox: Outbox,
         on_command: OnCommand,
-        on_delivery_alarm: Callable[[bool], None] | None = None,
         *,
         backoff_base_s: float = 0.5,
         backoff_cap_s: float = 30.0,
@@ -147,13 +178,10 @@ class MqttSink:
         self.site = site
         self.outbox = outbox
         self.on_command = on_command
-        self.on_delivery_alarm = on_delivery_alarm
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
         self.stats = MqttStats()
-        self._chairs = {c: _Chair(c) for c in chairs}
-        self._any_active_flag = False
-        self.delivery_alarm = False
+        self._chairs = {c: _ChairLink(c) for c in chairs}
 
     # -- topics --------------------------------------------------------------------------
     def base(self, chair: str) -> str:
@@ -165,6 +193,19 @@ class MqttSink:
         ).encode()
 
     # -- API for the daemon --------------------------------------------------------------
+    def on_batch(self, batch: CommittedBatch) -> None:
+        """Hub listener (monitord/hub.py): live vitals of what was committed, the chair's
+        active set when it changed, and a wake-up for the alert events now in the outbox.
+        A batch the full disk holds shows its active set only: nothing is queued yet."""
+        if batch.durable:
+            for r in batch.readings:
+                if not r.stored:  # live vitals only: a memory record is not the patient now
+                    self.publish_vitals(r)
+        if batch.active is not None:
+            self.set_active(batch.chair, list(batch.active), batch.t)
+        if batch.durable:
+            self.wake()
+
     def wake(self) -> None:
         """New alert events were committed to the outbox."""
         for c in self._chairs.values():
@@ -191,15 +232,11 @@ class MqttSink:
         c.active_dirty = True
         c.wake.set()
 
-    def alerts_active(self, any_active: bool) -> None:
-        """Tell the sink whether any alert is active (besides what set_active shows)."""
-        self._any_active_flag = any_active
-
-    @property
-    def any_active(self) -> bool:
-        return self._any_active_flag or any(
-            c.active is not None and c.active["alerts"] for c in self._chairs.values()
-        )
+    def down_since(self) -> float | None:
+        """Since when (monotonic) the longest-down chair's connection has been down; None
+        when every chair is connected (for the delivery alarm, monitord/delivery.py)."""
+        downs = [c.down_since for c in self._chairs.values() if c.down_since is not None]
+        return min(downs) if downs else None
 
     @property
     def connected(self) -> bool:
@@ -208,7 +245,6 @@ class MqttSink:
     # -- main loop -----------------------------------------------------------------------
     async def run(self) -> None:
         tasks = [asyncio.create_task(self._chair_loop(c)) for c in self._chairs.values()]
-        tasks.append(asyncio.create_task(self._alarm_watch()))
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -244,7 +280,7 @@ class MqttSink:
             logger=paho_log,
         )
 
-    async def _chair_loop(self, c: _Chair) -> None:
+    async def _chair_loop(self, c: _ChairLink) -> None:
         backoff = Backoff(self.backoff_base_s, self.backoff_cap_s)
         flog = FailureLog(log, f"MQTT {c.chair}")
         while True:
@@ -297,17 +333,17 @@ class MqttSink:
                 )
                 await asyncio.sleep(delay)
 
-    def _up(self, c: _Chair) -> None:
+    def _up(self, c: _ChairLink) -> None:
         c.connected = True
         c.down_since = None
 
-    def _down(self, c: _Chair) -> None:
+    def _down(self, c: _ChairLink) -> None:
         if c.connected or c.down_since is None:
             c.down_since = time.monotonic()
         c.connected = False
         c.vitals.clear()
 
-    async def _serve(self, c: _Chair, client: aiomqtt.Client) -> None:
+    async def _serve(self, c: _ChairLink, client: aiomqtt.Client) -> None:
         base = self.base(c.chair)
         _nodelay(client)
         await client.publish(f"{base}/status", self._status("online"), 1, True)
@@ -325,7 +361,7 @@ class MqttSink:
                 t.cancel()
             await asyncio.gather(rx, tx, return_exceptions=True)
 
-    async def _tx(self, c: _Chair, client: aiomqtt.Client) -> None:
+    async def _tx(self, c: _ChairLink, client: aiomqtt.Client) -> None:
         base = self.base(c.chair)
         while True:
             c.wake.clear()
@@ -368,7 +404,7 @@ class MqttSink:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(c.wake.wait(), 1.0)
 
-    async def _rx(self, c: _Chair, client: aiomqtt.Client) -> None:
+    async def _rx(self, c: _ChairLink, client: aiomqtt.Client) -> None:
         async for msg in client.messages:
             try:
                 await self._on_message(c, client, msg)
@@ -382,7 +418,9 @@ class MqttSink:
                     client, self.base(c.chair), str(msg.topic), b"", f"internal error: {e!r}"
                 )
 
-    async def _on_message(self, c: _Chair, client: aiomqtt.Client, msg: aiomqtt.Message) -> None:
+    async def _on_message(
+        self, c: _ChairLink, client: aiomqtt.Client, msg: aiomqtt.Message
+    ) -> None:
         base = self.base(c.chair)
         topic = str(msg.topic)
         which = topic.rsplit("/", 1)[-1]
@@ -431,42 +469,6 @@ class MqttSink:
             "payload": payload[:500].decode("utf-8", "replace"),
         }
         await client.publish(f"{base}/cmd/errors", json.dumps(body).encode(), 1, False)
-
-    async def _alarm_watch(self) -> None:
-        after = self.cfg.delivery_alarm_after_s
-        step = min(1.0, after / 10)
-        while True:
-            await asyncio.sleep(step)
-            downs = [c.down_since for c in self._chairs.values() if c.down_since is not None]
-            if not downs:
-                if self.delivery_alarm:
-                    self.delivery_alarm = False
-                    log.warning("MQTT delivery resumed: local delivery alarm cleared")
-                    self._notify(False)
-                continue
-            if (
-                not self.delivery_alarm
-                and self.any_active
-                and time.monotonic() - min(downs) >= after
-            ):
-                self.delivery_alarm = True
-                log.critical(
-                    "ALARM DELIVERY FAILED: MQTT broker %s:%d unreachable for %.0f s while "
-                    "alerts are active; nurses are NOT being notified. Check the network "
-                    "and the broker.",
-                    self.cfg.host,
-                    self.cfg.port,
-                    time.monotonic() - min(downs),
-                )
-                self._notify(True)
-
-    def _notify(self, on: bool) -> None:
-        if self.on_delivery_alarm is None:
-            return
-        try:
-            self.on_delivery_alarm(on)
-        except Exception:
-            log.exception("delivery alarm hook failed")
 
 
 def _nodelay(client: aiomqtt.Client) -> None:

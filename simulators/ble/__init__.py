@@ -1,4 +1,4 @@
-"""BLE device simulators on an in-process bumble virtual link (see devices.py).
+"""BLE device simulators on an in-process bumble virtual link (see simulators/chair.py).
 
 link = VirtualBleLink()
 async with make_sim_device("ble-bpm", "SimCuff", link) as cuff:
@@ -29,7 +29,7 @@ _BY_DRIVER: dict[str, type[_Peripheral]] = {
 
 class VirtualLink(VirtualBleLink):
     """`async with VirtualLink() as link:` a virtual link with its bleak backends bound,
-    as monitord/devices.py uses it for simulated chairs (one link per chair)."""
+    as simulators/chair.py uses it for simulated chairs (one link per chair)."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -18,9 +18,11 @@ from servers import Mosquitto, TlsMaterial
 
 from monitord import __version__
 from monitord.config import MqttConfig, StorageConfig, TlsConfig
+from monitord.delivery import DeliveryWatch
 from monitord.models import iso
 from monitord.outbox import Outbox
 from monitord.sinks.mqtt import AckCommand, Command, MqttSink, SessionCommand
+from monitord.techalarm import TechAlarms
 from tests.conftest import TLS_USERS
 from tests.kit import Observer, eventually
 
@@ -65,13 +67,18 @@ async def test_broker_outage_events_once_in_order_and_delivery_alarm(
         ["chair-1"],
         outbox,
         on_cmd,
-        alarms.append,
         backoff_base_s=0.1,
         backoff_cap_s=0.5,
     )
+    # The delivery alarm is the daemon's technical alarm (monitord/delivery.py), fed by the
+    # sink's link state; here it watches the active set this test publishes.
+    active_now: list[dict[str, Any]] = []
+    tech = TechAlarms()
+    watch = DeliveryWatch(0.5, sink, lambda: bool(active_now), tech, alarms.append)
     base = f"{mqtt_prefix}/{SITE}/chair-1"
     events = [alert(i) for i in range(30)]
     async with Observer(mosquitto, [f"{base}/alerts/#", f"{base}/status"]) as obs, running(sink):
+        watcher = asyncio.create_task(watch.run())
         await eventually(lambda: sink.connected)
         outbox.add_alert_events(events[:10])
         outbox.commit()
@@ -79,6 +86,7 @@ async def test_broker_outage_events_once_in_order_and_delivery_alarm(
         await eventually(lambda: len(obs.of("alerts/events")) == 10)
         active = [{"alert_id": "a-00002", "priority": "high", "state": "active", "ack": False}]
         sink.set_active("chair-1", active)
+        active_now[:] = active
         await eventually(lambda: obs.of("alerts/active"))
 
         await asyncio.to_thread(mosquitto.stop)
@@ -91,7 +99,8 @@ async def test_broker_outage_events_once_in_order_and_delivery_alarm(
             sink.wake()
             sink.publish_vitals(reading(1))  # dropped, counted, no exception
         await eventually(lambda: alarms == [True], what="delivery alarm raised")
-        assert sink.delivery_alarm and outbox.backlog("mqtt") == 20
+        assert watch.on and outbox.backlog("mqtt") == 20
+        assert "delivery" in tech.active  # shown by `monitord status` (the side file)
         assert sink.stats.vitals_dropped == 20
 
         await asyncio.to_thread(mosquitto.start)
@@ -99,6 +108,8 @@ async def test_broker_outage_events_once_in_order_and_delivery_alarm(
         await eventually(lambda: alarms == [True, False], what="delivery alarm cleared")
         await eventually(lambda: len(obs.of("alerts/events")) >= 30)
         await eventually(lambda: len(obs.of("alerts/active")) >= 2)  # republished
+        watcher.cancel()
+        assert "delivery" not in tech.active and "delivery" in tech.cleared
     got = obs.of("alerts/events")
     assert got == [e.to_mqtt() for e in events]  # once each, in order, original time/id
     assert got[15]["time"] == iso(events[15].t) and got[15]["alert_id"] == "a-00015"

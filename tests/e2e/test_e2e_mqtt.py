@@ -32,6 +32,7 @@ from e2e_kit import (
 from servers import Mosquitto
 
 from monitord import __version__
+from monitord.commands.status import technical
 from monitord.models import iso
 from monitord.outbox import alert_from_body
 from tests.kit import Observer
@@ -100,6 +101,8 @@ async def test_broker_outage_alert_raised_and_cleared_meanwhile_arrives_once_in_
             lambda: any("DELIVERY ALARM" in line for line in console), 30, "delivery alarm"
         )
         assert any(line.startswith("!!! DELIVERY ALARM") for line in console)
+        # a technical alarm of the daemon: `monitord status` shows it (the side file)
+        assert "delivery" in (technical(tmp_path / "outbox.sqlite") or {}).get("active", {})
         feed.spo2 = 97.0
         await eventually(
             lambda: (
@@ -143,6 +146,7 @@ async def test_broker_outage_alert_raised_and_cleared_meanwhile_arrives_once_in_
     assert len(alarm_lines) == 2, alarm_lines
     assert alarm_lines[0].startswith("!!! DELIVERY ALARM")
     assert alarm_lines[1].startswith("delivery alarm cleared")
+    assert "delivery" in (technical(tmp_path / "outbox.sqlite") or {}).get("cleared", {})
     assert daemon.chairs[CHAIR].active == []
 
 

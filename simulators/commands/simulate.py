@@ -155,7 +155,7 @@ def main(args: argparse.Namespace) -> int:
         print("monitord simulate: --speed must be > 0", file=sys.stderr)
         return EX_DATAERR
     if args.capture is not None or args.scenario is None or args.driver is None:
-        from monitord.commands.simulate_capture import main_capture
+        from simulators.commands.simulate_capture import main_capture
 
         return main_capture(args)
     try:

@@ -1,0 +1,451 @@
+"""One chair at run time: its input queue, its alert engine and the task that drains one
+into the other.
+
+Device transports (serial, BLE) and the scenario player of a simulated chair put inputs on
+the queue through a `DeviceCtx` or `submit_command`; the chair task drains it in batches
+and, per batch, in one SQLite transaction: stores each reading, feeds the engine, stores
+the alert and session events it produced and the engine's snapshot, commits, and only
+then publishes the batch on the hub (monitord/hub.py) for MQTT, the console, the status
+writer and the sinks. So nothing is acknowledged before it is durable, and a restart
+resumes the engine exactly where the last commit left it. When the disk cannot take a
+batch (full), its output is held in memory and retried, never dropped
+(monitord/storeguard.py); its alarms are published as a batch that is not `durable`.
+
+The chair knows nothing of the daemon that runs it: the store, the hub and what it
+resumes from are given to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from drivers.base import Reject
+from monitord.clock import SimClock, WallClock
+from monitord.config import ChairConfig
+from monitord.console import n
+from monitord.engine import AlertEngine
+from monitord.engine.inputs import Ack, Link, SessionCmd, sample_from_reading
+from monitord.history import StoredRecords, upgrade_keys
+from monitord.hub import CommittedBatch, Hub
+from monitord.log import FailureLog
+from monitord.models import AlertEvent, Kind, Reading, SessionEvent, utc
+from monitord.outbox import Outbox
+from monitord.storeguard import APPLIED_NOT_STORED, REFUSED_STORE_FULL, StoreBatch, StoreGuard
+
+log = logging.getLogger("monitord")
+
+QUEUE_MAX = 10_000  # per chair; ~3 h of 1 Hz HR+SpO2 for a stalled chair task
+SNAPSHOT_EVERY_S = 2.0  # engine state is also saved at once whenever it emitted events
+
+
+@dataclass
+class LinkChange:
+    device: str
+    up: bool
+    t: float
+    reason: str = ""
+
+
+@dataclass
+class QueuedCommand:
+    """A session action or an acknowledgement, from MQTT, the CLI or the scenario player."""
+
+    engine_input: SessionCmd | Ack
+    reply: asyncio.Future[str | None] | None = None
+
+
+Item = Reading | LinkChange | QueuedCommand
+
+
+@dataclass
+class DeviceStatus:
+    id: str
+    driver: str
+    # up | down; "unknown" until the first report, so that the daemon's own "not connected
+    # yet" at start is a change the engine sees (it starts the device_lost timer).
+    link: str = "unknown"
+    link_reason: str = ""
+    readings: int = 0
+    stored: int = 0  # of `readings`: records pushed from the device's memory (history)
+    rejects: Counter[str] = field(default_factory=Counter)
+    last: dict[str, Any] | None = None
+
+
+class DeviceCtx:
+    """`drivers.base.DeviceContext` for one device of one chair."""
+
+    def __init__(self, chair: ChairRuntime, device: str) -> None:
+        self.chair_rt = chair
+        self.chair = chair.cfg.id
+        self.device = device
+        self._flog = FailureLog(log, f"{self.chair}/{device}")
+
+    def emit(self, reading: Reading) -> None:
+        self.chair_rt.submit(reading)
+
+    def reject(self, reject: Reject) -> None:
+        st = self.chair_rt.devices[self.device]
+        st.rejects[str(reject.reason)] += 1
+        # Counted always; logged WARNING once per reason, then DEBUG (house rule).
+        self._flog.failure(
+            str(reject.reason), f"rejected data: {reject.detail} (counted and skipped)"
+        )
+
+    def now(self) -> datetime:
+        return utc(self.chair_rt.clock.now())
+
+    def link(self, up: bool, reason: str = "") -> None:
+        self.chair_rt.submit(LinkChange(self.device, up, self.chair_rt.clock.now(), reason))
+
+
+class ChairRuntime:
+    def __init__(
+        self,
+        cfg: ChairConfig,
+        engine: AlertEngine,
+        clock: WallClock | SimClock,
+        store: StoreGuard,
+        hub: Hub,
+        seen: Iterable[str] = (),
+    ) -> None:
+        self.cfg = cfg
+        self.engine = engine
+        self.store = store
+        self.hub = hub
+        self.clock = clock
+        self.queue: asyncio.Queue[Item] = asyncio.Queue(QUEUE_MAX)
+        self.overflow = 0
+        self.processed = 0
+        self._progress = asyncio.Condition()
+        self.ticked_to = -math.inf
+        self.last_beat = time.monotonic()
+        self.devices = {d.id: DeviceStatus(d.id, d.driver) for d in cfg.devices}
+        self.active: list[dict[str, Any]] = []
+        self._last_snapshot = 0.0
+        # Stored records and repeats (monitord/history.py): BP measurements already taken
+        # (device, device time, values) are kept with the engine snapshot, so an IntelliVue
+        # re-polled or a cuff re-pushing its memory after a restart cannot confirm a BP
+        # rule twice. A simulated chair starts afresh like its engine.
+        self.history = StoredRecords(() if cfg.simulated else seen)
+        self.closing = False  # shutdown: held bursts resolve now
+        self._repeat_logged: set[str] = set()
+        self._wake = asyncio.Event()
+
+    @property
+    def duplicates(self) -> int:
+        """BP repeats dropped (same device time and values as one already taken)."""
+        return self.history.repeats
+
+    # -- input side ------------------------------------------------------------------
+    def submit(self, item: Item) -> None:
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            # Never silent: counted, logged, visible in status. Only a chair task that is
+            # stuck for hours gets here, and the supervisor reports that too.
+            self.overflow += 1
+            if self.overflow == 1 or self.overflow % 1000 == 0:
+                log.error(f"{self.cfg.id}: input queue full, dropped {self.overflow} item(s)")
+
+    def submit_command(self, engine_input: SessionCmd | Ack) -> None:
+        self.submit(QueuedCommand(engine_input))
+
+    async def command(self, engine_input: SessionCmd | Ack) -> str | None:
+        """Apply a command in order with the readings; returns an error text or None."""
+        fut: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self.submit(QueuedCommand(engine_input, fut))
+        return await fut
+
+    async def wait_for(self, pred: Callable[[], bool], wait_s: float) -> bool:
+        """Wait until `pred()` holds after some batch was processed (or `wait_s` passed)."""
+        async with self._progress:
+            try:
+                await asyncio.wait_for(self._progress.wait_for(pred), wait_s)
+            except TimeoutError:
+                return False
+        return True
+
+    async def wait_ticked(self, t: float, wait_s: float) -> bool:
+        self._wake.set()
+        return await self.wait_for(lambda: self.ticked_to >= t, wait_s)
+
+    def wake(self) -> None:
+        """The clock moved (the player announced a new event time): re-plan timers."""
+        self._wake.set()
+
+    # -- the chair task --------------------------------------------------------------
+    async def run(self) -> None:
+        while True:
+            self.last_beat = time.monotonic()
+            # A wall-clock step moves no timer; the chair clock catches up when idle.
+            if msg := self.clock.follow(self.engine.next_deadline(self.cfg.id) is None):
+                log.warning(f"{self.cfg.id}: {msg}")
+            deadline = self.engine.next_deadline()
+            timeout = 1.0  # heartbeat for the watchdog
+            if deadline is not None:
+                timeout = min(timeout, self.clock.wall_delay(deadline))
+            held = self.history.next_due()  # a held burst of stored records ends
+            if held is not None:
+                timeout = min(timeout, held - time.monotonic() + 0.01)
+            batch: list[Item] = []
+            if self.queue.empty():
+                self._wake.clear()
+                getter = asyncio.ensure_future(self.queue.get())
+                waker = asyncio.ensure_future(self._wake.wait())
+                try:
+                    await asyncio.wait(
+                        {getter, waker},
+                        timeout=max(timeout, 0.0),
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    waker.cancel()
+                    if getter.done():
+                        batch.append(getter.result())
+                    else:
+                        getter.cancel()
+            while len(batch) < 1000:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except asyncio.QueueEmpty:
+                    break
+            self.process(batch)
+
+    def process(self, batch: list[Item]) -> None:
+        store = self.store
+        out = StoreBatch(self.cfg.id)
+        items = self._sort_stored(batch)
+        events: list[AlertEvent] = []
+        sessions: list[SessionEvent] = []
+        readings: list[Reading] = []
+        replies: list[tuple[asyncio.Future[str | None], str | None]] = []
+        # Readings go to the outbox in runs that share a session id (one executemany per
+        # run, arrival order kept); the session a reading belongs to is the one current
+        # when it arrives, so a run ends where a session event changes it.
+        run: list[Reading] = []
+        run_sess: str | None = None
+        for item in items:
+            if isinstance(item, Reading):
+                sess = self.engine.session(self.cfg.id)
+                sid = sess["session_id"] if sess else None
+                if run and sid != run_sess:
+                    out.runs.append((run, run_sess))
+                    run = []
+                run_sess = sid
+                run.append(item)
+                readings.append(item)
+                st = self.devices.get(item.device)
+                if st is not None:
+                    st.readings += 1
+                    st.stored += item.stored
+                    if not item.stored:
+                        st.last = item.to_json()
+                if not item.stored:  # history: stored and reported, fed to no rule
+                    events += self.engine.feed(sample_from_reading(item))
+            elif isinstance(item, LinkChange):
+                st = self.devices.get(item.device)
+                if st is not None and st.link == ("up" if item.up else "down"):
+                    continue  # transports may repeat themselves; the engine sees changes
+                if st is not None:
+                    st.link, st.link_reason = ("up" if item.up else "down"), item.reason
+                log.info(
+                    f"{self.cfg.id}/{item.device}: link {'up' if item.up else 'down'}"
+                    + (f" ({item.reason})" if item.reason else "")
+                )
+                events += self.engine.feed(Link(item.t, self.cfg.id, item.device, item.up))
+            else:
+                if store.holding:
+                    # The store cannot take it now: refused unapplied and answered at once,
+                    # never left waiting on the disk (monitord/storeguard.py).
+                    log.info(f"{self.cfg.id}: command refused: {REFUSED_STORE_FULL}")
+                    if item.reply is not None and not item.reply.done():
+                        item.reply.set_result(REFUSED_STORE_FULL)
+                    continue
+                inp = item.engine_input
+                before = self.engine.session(self.cfg.id)
+                evs, err = self.engine.feed_checked(inp)
+                events += evs
+                if isinstance(inp, SessionCmd) and err is None:
+                    # `end` closes the session: its record names the session it ended.
+                    sess = self.engine.session(self.cfg.id) or before or {}
+                    sessions.append(
+                        SessionEvent(
+                            inp.t,
+                            self.cfg.id,
+                            inp.action,
+                            str(sess.get("protocol") or self.cfg.protocol),
+                            str(sess.get("session_id") or inp.session_id or ""),
+                        )
+                    )
+                elif err is not None:
+                    log.warning(f"{self.cfg.id}: command refused: {err}")
+                if item.reply is not None:
+                    replies.append((item.reply, err))
+        horizon = self.clock.horizon()
+        if horizon > self.ticked_to:
+            events += self.engine.advance(horizon)
+            self.ticked_to = horizon
+        if run:
+            out.runs.append((run, run_sess))
+        if not items and not events:
+            # A heartbeat or a timer with nothing to say: nothing to store or show, but the
+            # clock moved (the scenario player may be waiting for that).
+            asyncio.get_running_loop().create_task(self._notify())
+            return
+        out.events, out.sessions = events, sessions
+        now = time.monotonic()
+        if events or sessions or now - self._last_snapshot > SNAPSHOT_EVERY_S:
+            out.state[f"engine/{self.cfg.id}"] = self.engine.snapshot()
+            if isinstance(self.clock, WallClock):  # the next start's clock begins no earlier
+                out.state[f"clock/{self.cfg.id}"] = self.clock.now()
+            self._last_snapshot = now
+        if self.history.dirty:  # in the same transaction as the BP reading itself
+            out.state[f"bp-seen/{self.cfg.id}"] = self.history.seen_keys()
+            self.history.dirty = False
+
+        def stored() -> None:
+            # Durable from here on: show it to the world.
+            if events or sessions:
+                self.active = self.engine.active(self.cfg.id)
+            self.hub.publish(
+                CommittedBatch(
+                    self.cfg.id,
+                    self.clock.now(),
+                    readings,
+                    events,
+                    sessions,
+                    self.active if events or sessions else None,
+                )
+            )
+            for fut, err in replies:
+                if not fut.done():
+                    fut.set_result(err)
+
+        out.done = stored
+        if not store.write(out):
+            self._held(events, replies)
+        self.processed += len(batch)
+        if items or events:
+            asyncio.get_running_loop().create_task(self._notify())
+
+    def drain(self) -> None:
+        """At shutdown, once inputs are stopped: process what is still queued; a held
+        burst of stored records resolves now."""
+        batch: list[Item] = []
+        while not self.queue.empty():
+            batch.append(self.queue.get_nowait())
+        self.closing = True
+        if batch or self.history.holding:
+            self.process(batch)
+
+    def resume_state(self) -> dict[str, Any]:
+        """State keys a restart resumes this chair from (as each batch also stores them)."""
+        out: dict[str, Any] = {f"engine/{self.cfg.id}": self.engine.snapshot()}
+        if isinstance(self.clock, WallClock):  # the next start's clock begins no earlier
+            out[f"clock/{self.cfg.id}"] = self.clock.now()
+        out[f"bp-seen/{self.cfg.id}"] = self.history.seen_keys()
+        return out
+
+    def _sort_stored(self, batch: list[Item]) -> list[Item]:
+        """The batch with repeats dropped, connection bursts held back until they end,
+        and ended bursts put in (their history marked `stored`), see monitord/history.py."""
+        mono = time.monotonic()
+        out: list[Item] = []
+        for item in batch:
+            if isinstance(item, Reading):
+                ready, repeat = self.history.offer(item, mono)
+                if repeat:
+                    self._log_repeat(item)
+                out += ready
+                continue
+            if isinstance(item, LinkChange):
+                out += self.history.link(item.device, item.up, mono)
+                self._repeat_logged.discard(item.device)
+            out.append(item)
+        out += self.history.flush() if self.closing else self.history.due(mono)
+        return out
+
+    def _log_repeat(self, r: Reading) -> None:
+        # Counted always (status); told once per device and connection, then DEBUG: a
+        # cuff re-pushes its whole memory on every connection.
+        text = (
+            f"{self.cfg.id}/{r.device}: BP {n(r.values.get('sys_mmHg'))}/"
+            f"{n(r.values.get('dia_mmHg'))} measured at "
+            f"{r.device_time.isoformat() if r.device_time else '?'} already taken; repeat "
+            f"ignored ({self.history.repeats} so far)"
+        )
+        if r.device in self._repeat_logged:
+            log.debug(text)
+        else:
+            self._repeat_logged.add(r.device)
+            log.info(text)
+
+    def _held(
+        self, events: list[AlertEvent], replies: list[tuple[asyncio.Future[str | None], str | None]]
+    ) -> None:
+        """The store could not take this batch (held in memory, monitord/storeguard.py):
+        its alarms still show live; its commands are answered now."""
+        for fut, err in replies:
+            if not fut.done():
+                fut.set_result(err or APPLIED_NOT_STORED)
+        if events:
+            self.active = self.engine.active(self.cfg.id)
+            self.hub.publish(
+                CommittedBatch(
+                    self.cfg.id, self.clock.now(), events=events, active=self.active, durable=False
+                )
+            )
+
+    async def _notify(self) -> None:
+        async with self._progress:
+            self._progress.notify_all()
+
+    def status(self) -> dict[str, Any]:
+        """The `chair/<id>` state that `monitord status` reads (see monitord/outbox.py)."""
+        sess = self.engine.session(self.cfg.id) or {}
+        return {
+            "simulated": self.cfg.simulated,
+            "phase": self.engine.phase(self.cfg.id),
+            "protocol": sess.get("protocol", self.cfg.protocol),
+            "session_id": sess.get("session_id"),
+            "devices": {
+                d.id: {
+                    "driver": d.driver,
+                    "link": d.link,
+                    "reason": d.link_reason,
+                    "readings": d.readings,
+                    "stored": d.stored,
+                    "rejects": dict(d.rejects),
+                }
+                for d in self.devices.values()
+            },
+            "active_alerts": self.active,
+            "queue_overflow": self.overflow,
+            "duplicate_bp_ignored": self.history.repeats,
+            "stored_records": self.history.stored,
+        }
+
+
+def load_seen(ob: Outbox, chair: str) -> list[str]:
+    """The BP measurements a real chair has already taken (kept with its snapshot)."""
+    keys, lost = upgrade_keys(
+        ob.get_state(f"bp-seen/{chair}", []),
+        lambda: ob.recent_readings(chair, Kind.BP, 1024),
+    )
+    if lost:
+        log.warning(
+            f"{chair}: {lost} remembered BP measurement(s) of an older format not "
+            "found in the store; a device re-sending them is taken once more"
+        )
+    return keys
+
+
+__all__ = ["ChairRuntime", "DeviceCtx", "Item", "LinkChange", "QueuedCommand", "load_seen"]

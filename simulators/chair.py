@@ -1,0 +1,85 @@
+"""Play a simulated chair inside the daemon: the `SimulatedChairStarter` that the command
+line's entry points (`monitord run`, `monitord demo`) and the tests give the daemon
+(monitord/devices.py).
+
+Each device with `simulate = "scenario.jsonl"` gets a real simulator that the real
+transport connects to: serial devices a pty speaking the device's wire format (behind a
+stable symlink re-pointed on every replug, as udev's /dev/serial/by-id), BLE devices a
+GATT peripheral on one in-process virtual link per chair. The chair's scenario player
+(simulators/player.py) then drives the simulators on the chair's virtual clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from drivers.registry import DRIVERS
+from monitord.chair import ChairRuntime, DeviceCtx
+from monitord.config import DeviceConfig
+from monitord.devices import device_runner
+from monitord.models import utc
+from monitord.supervisor import Supervisor
+from simulators.player import ChairPlayer
+
+
+def _quiet(dev: DeviceConfig) -> DeviceConfig:
+    """A scenario-driven simulator speaks only when the scenario says so, and the player
+    may hold the virtual clock while another device reconnects: wall-time silence means
+    nothing there (link loss is played by `drop_link()`), unless the config sets one."""
+    return dev if dev.silence_s else dev.model_copy(update={"silence_s": 86400.0})
+
+
+def _pty_line(dev: DeviceConfig) -> DeviceConfig:
+    """A simulated serial device is reached over a pty, which carries no parity bit (Linux
+    refuses odd or even parity on one): it runs 8N1 whatever its driver's line settings."""
+    return dev.with_settings(parity="N")
+
+
+async def start_simulated_chair(
+    chair: ChairRuntime, sup: Supervisor, played: Callable[[], None], stop: asyncio.Event
+) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        sims: dict[str, Any] = {}
+        ble_link: Any = None
+        links_dir: Path | None = None
+        for dev in chair.cfg.devices:
+            desc = DRIVERS[dev.driver]
+            ctx = DeviceCtx(chair, dev.id)
+            if desc.transport == "serial":
+                from simulators.serial_sims import make_sim_device
+
+                # A stable name, re-pointed on every replug, as udev's /dev/serial/by-id.
+                if links_dir is None:
+                    links_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+                sim: Any = await stack.enter_async_context(
+                    make_sim_device(dev.driver, symlink=links_dir / dev.id, repeat=False)
+                )
+                run = device_runner(_quiet(_pty_line(dev)), ctx, port=sim.port)
+            else:
+                from simulators import ble as ble_sims
+
+                if ble_link is None:
+                    ble_link = ble_sims.VirtualBleLink()  # one shared "air" per chair
+                start = utc(getattr(chair.clock, "start", time.time()))
+                sim, run_dev = ble_sims.attach_simulated(dev, chair.cfg.id, ble_link, start)
+                sim = await stack.enter_async_context(sim)
+                client, scanner = ble_sims.backends(ble_link)
+                run = device_runner(
+                    _quiet(run_dev), ctx, client_backend=client, scanner_backend=scanner
+                )
+            sims[dev.id] = sim
+            task = f"device:{chair.cfg.id}/{dev.id}"
+            if task in sup.tasks:  # the player restarted: its old transport is gone too
+                sup.cancel(task)
+            sup.spawn(task, run)
+        player = ChairPlayer(chair, sims)
+        await player.play()
+        played()
+        # Keep the simulators (and so the links) up until the daemon stops.
+        await stop.wait()

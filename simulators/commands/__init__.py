@@ -1,0 +1,1 @@
+"""`monitord` commands that run simulators (listed by name in monitord/cli.py)."""
