@@ -22,6 +22,7 @@ from monitord.daemon import Daemon
 from monitord.models import Kind
 from monitord.outbox import Outbox
 from simulators.base import SimEvent
+from simulators.chair import start_simulated_chair
 from simulators.contec_cms50 import Cms50Sim
 
 OK = {"status": [], "contact": True, "valid": True, "measured_at": None}
@@ -183,7 +184,7 @@ async def test_a_simulated_chair_plays_its_scenario(tmp_path: Path) -> None:
         f'[[chairs.devices]]\nid = "ox"\ndriver = "contec-cms50"\nsimulate = "{path}"\n'
         "simulate_speed = 20\n"
     )
-    daemon = Daemon(cfg, stop_when_played=True)
+    daemon = Daemon(cfg, stop_when_played=True, simulated=start_simulated_chair)
     await asyncio.wait_for(daemon.run(), 120)
     ob = Outbox(cfg.storage.path, cfg.storage)
     try:
