@@ -214,6 +214,10 @@ class DaemonProcess:
         self.cfg_path, self.log = cfg_path, log
         self.proc: subprocess.Popen[bytes] | None = None
 
+    def env(self) -> dict[str, str] | None:
+        """The child's environment (None: ours); a subclass may change its clock."""
+        return None
+
     def start(self) -> None:
         with open(self.log, "ab") as f:
             self.proc = subprocess.Popen(
@@ -221,6 +225,7 @@ class DaemonProcess:
                 stdout=f,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                env=self.env(),
             )
 
     def kill(self) -> None:

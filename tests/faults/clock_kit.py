@@ -88,15 +88,8 @@ class FakeWallDaemon(DaemonProcess):
         super().__init__(cfg_path, log)
         self.wall = wall
 
-    def start(self) -> None:
-        with open(self.log, "ab") as f:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "monitord", "run", "--config", str(self.cfg_path)],
-                stdout=f,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=self.wall.env(),
-            )
+    def env(self) -> dict[str, str] | None:
+        return self.wall.env()
 
 
 def write_config(tmp: Path, devices: dict[str, str], extra: str = "") -> Path:
