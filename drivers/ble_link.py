@@ -59,6 +59,7 @@ from drivers.ble_gatt import (
     BleSubscription,
 )
 from drivers.tap import LinkTap
+from monitord.aio import within
 from monitord.backoff import capped_delay
 from monitord.config import DeviceConfig
 from monitord.models import Kind, Reading
@@ -370,7 +371,7 @@ async def _connected_session(
         while not disconnected.is_set():
             check = min(s.timing.silence_check_s, max(0.05, s.silence_s / 10))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(disconnected.wait(), check)
+                await within(disconnected.wait(), check)  # never swallows a stop
             quiet = _mono() - s.last_rx
             if not disconnected.is_set() and quiet > s.silence_s:
                 return f"silent: no data for {quiet:.0f} s (limit {s.silence_s:g} s)"

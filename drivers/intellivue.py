@@ -73,6 +73,7 @@ from drivers.base import (
     stamp,
 )
 from drivers.serial_link import SerialLinkSettings
+from monitord.aio import within
 from monitord.config import DeviceOptions
 from monitord.models import KIND_FIELDS, Kind
 
@@ -302,7 +303,7 @@ class IntelliVueProtocol:
         self, queue: asyncio.Queue[F.Message | BaseException], wait_s: float
     ) -> F.Message | None:
         try:
-            item = await asyncio.wait_for(queue.get(), wait_s)
+            item = await within(queue.get(), wait_s)  # never swallows a stop (monitord/aio.py)
         except TimeoutError:
             return None
         if isinstance(item, BaseException):

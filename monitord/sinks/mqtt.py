@@ -40,6 +40,7 @@ import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
 
 from monitord import __version__
+from monitord.aio import within
 from monitord.backoff import Backoff
 from monitord.config import MqttConfig, read_secret
 from monitord.hub import CommittedBatch
@@ -363,7 +364,12 @@ class MqttSink:
 
     async def _tx(self, c: _ChairLink, client: aiomqtt.Client) -> None:
         base = self.base(c.chair)
+        me = asyncio.current_task()
         while True:
+            if me is not None and me.cancelling():
+                # A stop that a library's asyncio.wait_for swallowed (Python 3.11, e.g. in
+                # a publish): honour it, or `monitord run` hangs on SIGTERM (monitord/aio.py).
+                raise asyncio.CancelledError
             c.wake.clear()
             # 1. queued alert events, in order, each confirmed by the broker
             rows = self.outbox.fetch("mqtt", EVENT_BATCH, chair=c.chair)
@@ -402,7 +408,7 @@ class MqttSink:
                 )
                 self.stats.vitals_sent += 1
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(c.wake.wait(), 1.0)
+                await within(c.wake.wait(), 1.0)  # never swallows a stop (monitord/aio.py)
 
     async def _rx(self, c: _ChairLink, client: aiomqtt.Client) -> None:
         async for msg in client.messages:
