@@ -74,7 +74,9 @@ def _num(rec: dict[str, Any], key: str, line: int, required: bool = False) -> fl
 def read_scenario(path: Path) -> list[_Step]:
     steps: list[_Step] = []
     last_t = 0.0
-    for n, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    # Lines end at \n only, as in `monitord replay` (a U+2028 inside a JSON string is valid
+    # and a form feed must not shift line numbers).
+    for n, raw in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
         text = raw.strip()
         if not text or text.startswith("#"):
             continue
@@ -82,6 +84,8 @@ def read_scenario(path: Path) -> list[_Step]:
             rec = json.loads(text)
         except json.JSONDecodeError as e:
             raise ScenarioError(f"line {n}: not JSON: {e.msg}") from None
+        except RecursionError:
+            raise ScenarioError(f"line {n}: nested too deeply") from None
         if not isinstance(rec, dict) or "event" not in rec:
             raise ScenarioError(f"line {n}: needs an object with 'event'")
         t = _num(rec, "t", n, required=True)
