@@ -38,6 +38,7 @@ from monitord.engine import AlertEngine
 from monitord.engine.rules import RuleSet
 from monitord.hub import CommittedBatch, Hub
 from monitord.models import iso
+from monitord.outbox import Durability
 from monitord.sdnotify import Notifier, watchdog_interval_s
 from monitord.sinks.commands import Command, engine_input
 from monitord.storeguard import StoreGuard
@@ -134,8 +135,12 @@ class Daemon:
 
         def put() -> None:
             for c in self.chairs.values():
-                self.outbox.put_state(f"chair/{c.cfg.id}", c.status(), commit=False)
-            self.outbox.put_state("daemon", self.status(), commit=False)
+                self.outbox.put_state(
+                    f"chair/{c.cfg.id}", c.status(), durability=Durability.NORMAL, commit=False
+                )
+            self.outbox.put_state(
+                "daemon", self.status(), durability=Durability.NORMAL, commit=False
+            )
 
         self.store.try_write(put)
 
@@ -304,7 +309,8 @@ class Daemon:
 
     def _put_state(self, chair: ChairRuntime) -> None:
         for key, value in chair.resume_state().items():
-            self.outbox.put_state(key, value, commit=False)
+            # What a restart resumes from must survive a power loss.
+            self.outbox.put_state(key, value, durability=Durability.SYNC, commit=False)
 
     async def _watchdog(self) -> None:
         interval = watchdog_interval_s()

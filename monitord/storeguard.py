@@ -41,7 +41,7 @@ from typing import Any
 
 from monitord.log import FailureLog
 from monitord.models import AlertEvent, Reading, SessionEvent
-from monitord.outbox import SINKS, Outbox, store_unavailable
+from monitord.outbox import SINKS, Durability, Outbox, store_unavailable
 from monitord.techalarm import TechAlarms
 
 log = logging.getLogger("monitord.store")
@@ -121,7 +121,8 @@ class StoreGuard:
                     ob.add_session_events(b.sessions)
                 state.update(b.state)
             for key, value in state.items():
-                ob.put_state(key, value, commit=False)
+                # Resume state (engine snapshot, clock, BP seen): SYNC.
+                ob.put_state(key, value, durability=Durability.SYNC, commit=False)
             ob.commit()
         except Exception as e:
             ob.rollback()

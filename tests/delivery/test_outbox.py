@@ -17,7 +17,7 @@ import pytest
 from helpers import alert, base_time, reading, session
 
 from monitord.config import StorageConfig
-from monitord.outbox import SCHEMA_VERSION, Outbox, OutboxError, to_ns
+from monitord.outbox import SCHEMA_VERSION, Durability, Outbox, OutboxError, to_ns
 
 HERE = Path(__file__).resolve().parent
 
@@ -93,8 +93,8 @@ def test_same_instant_gets_distinct_timestamps_per_series(tmp_path: Path) -> Non
 
 def test_state(tmp_path: Path) -> None:
     ob = _open(tmp_path)
-    ob.put_state("chair/chair-1", {"devices": {"bp": {"link": "up"}}})
-    ob.put_state("daemon", {"pid": 1})
+    ob.put_state("chair/chair-1", {"devices": {"bp": {"link": "up"}}}, durability=Durability.NORMAL)
+    ob.put_state("daemon", {"pid": 1}, durability=Durability.NORMAL)
     ob.close()
     ob = Outbox(tmp_path / "outbox.sqlite", StorageConfig(), readonly=True)
     assert ob.get_state("chair/chair-1") == {"devices": {"bp": {"link": "up"}}}

@@ -10,7 +10,7 @@ from pathlib import Path
 from helpers import alert, reading
 
 from monitord.config import StorageConfig
-from monitord.outbox import Outbox
+from monitord.outbox import Durability, Outbox
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -46,6 +46,7 @@ def test_status_shows_state_readings_alerts_backlog(tmp_path: Path) -> None:
                 }
             ],
         },
+        durability=Durability.NORMAL,
     )
     # the daemon keeps the store open while status reads it
     out = _run("--db", str(db))

@@ -1,0 +1,240 @@
+"""The store's connection: opening (and migrating), transactions with an explicit
+`Durability`, commit/rollback, unique event-time stamps and the counters table. The jobs
+(records, delivery, history, state, retention) are mixins over this base."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+import sqlite3
+from collections import deque
+from pathlib import Path
+from typing import Self
+
+from monitord.config import StorageConfig
+from monitord.store.codec import SINKS
+from monitord.store.schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    OutboxError,
+    SchemaTooNew,
+    split_sql,
+    store_unavailable,
+)
+
+log = logging.getLogger("monitord.outbox")
+
+
+class Durability(enum.Enum):
+    """How a write transaction commits; the caller says which, at the call site.
+
+    SYNC: `synchronous=FULL`, fsynced, survives a power loss (records, engine snapshots,
+    quarantine). NORMAL: atomic and safe against a process crash but may be rolled back by
+    a power loss (delivery marks, status): no fsync on the event loop. A transaction
+    holding any SYNC write commits SYNC."""
+
+    SYNC = "sync"
+    NORMAL = "normal"
+
+
+class StoreBase:
+    """SQLite connection + transactions, shared by the store's job mixins."""
+
+    def __init__(
+        self, path: Path, cfg: StorageConfig, *, readonly: bool = False, memory: bool = False
+    ) -> None:
+        self.path = Path(path)
+        self.cfg = cfg
+        self.readonly = readonly
+        # memory=True: a store in RAM only (the daemon's last resort when no file can be
+        # written at `path`; see monitord/storeopen.py). Same API, nothing survives a restart.
+        self.memory = memory
+        # Delivery marks the disk could not take (full): kept here, hidden from fetch() and
+        # backlog(), written with the next transaction that succeeds (see _set_state).
+        self._held_marks: dict[str, dict[int, int]] = {s: {} for s in SINKS}
+        if memory:
+            self._db = sqlite3.connect(":memory:", isolation_level=None)
+        elif readonly:
+            if not self.path.exists():
+                raise OutboxError(f"{self.path}: no outbox here (has the daemon run yet?)")
+            uri = f"file:{self.path}?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=5)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=5)
+        self._db.execute("PRAGMA busy_timeout = 5000")
+        if not readonly:
+            # auto_vacuum must be chosen before the first table exists.
+            self._db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal" and not memory:
+                raise OutboxError(f"{self.path}: cannot use WAL journal (got {mode!r})")
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._migrate()
+        else:
+            v = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if v > SCHEMA_VERSION:
+                raise SchemaTooNew(f"{self.path}: schema v{v} is newer than this monitord")
+        self._in_tx = False
+        # Was the open transaction begun with synchronous=FULL? Only one holding nothing
+        # but delivery marks / non-engine state is begun NORMAL (SQLite fixes the level
+        # at BEGIN: it may not change inside a transaction).
+        self._tx_full = True
+        self._schema = self.schema_version()
+        self._committed_max = self._max_id()
+        # Recent t_ns per series, to keep timestamps unique (see module docstring).
+        self._recent: dict[tuple[str, ...], deque[int]] = {}
+        self._recent_sets: dict[tuple[str, ...], set[int]] = {}
+        self._ns_journal: list[tuple[tuple[str, ...], int, int | None]] = []
+        self._drop_said = self._over_said = False
+
+    # -- schema --------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        v = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if v > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"{self.path}: schema v{v} is newer than this monitord (v{SCHEMA_VERSION}); "
+                "upgrade monitord or move the file away"
+            )
+        for i in range(v, SCHEMA_VERSION):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for stmt in split_sql(MIGRATIONS[i]):
+                    self._db.execute(stmt)
+                self._db.execute(f"PRAGMA user_version = {i + 1}")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            log.info("outbox %s: schema migrated to v%d", self.path, i + 1)
+
+    def schema_version(self) -> int:
+        v: int = self._db.execute("PRAGMA user_version").fetchone()[0]
+        return v
+
+    def _max_id(self) -> int:
+        row = self._db.execute("SELECT max(id) FROM records").fetchone()
+        return int(row[0] or 0)
+
+    # -- transactions --------------------------------------------------------------------
+    def _begin(self, durability: Durability) -> None:
+        """Open a write transaction unless one is open. A NORMAL one holds only delivery
+        marks / status; SQLite fixes the synchronous level at BEGIN, so a SYNC write
+        arriving in an open NORMAL transaction commits that one first and begins anew."""
+        full = durability is Durability.SYNC
+        if self._in_tx:
+            if not full or self._tx_full:
+                return
+            # A NORMAL transaction (status only) is open and something that must survive
+            # power loss follows: commit the status part now, begin a SYNC one.
+            self._end_tx()
+        if not full:
+            self._db.execute("PRAGMA synchronous = NORMAL")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            if not full:
+                self._db.execute("PRAGMA synchronous = FULL")
+            raise
+        self._in_tx = True
+        self._tx_full = full
+
+    def _end_tx(self, rollback: bool = False) -> None:
+        try:
+            self._db.execute("ROLLBACK" if rollback else "COMMIT")
+            if rollback:
+                self._undo_unique_ns()
+            self._ns_journal.clear()
+        finally:
+            self._in_tx = False
+            if not self._tx_full:
+                self._db.execute("PRAGMA synchronous = FULL")
+                self._tx_full = True
+
+    def commit(self) -> None:
+        """Make everything appended so far durable (fsync) and visible to the sinks.
+
+        A transaction holding only delivery marks and non-engine state commits with
+        synchronous=NORMAL (no fsync; see the module docstring)."""
+        if self._in_tx:
+            self._end_tx()
+        self._committed_max = self._max_id()
+
+    def rollback(self) -> None:
+        """Abandon the open transaction (after a failed write: SQLite may or may not have
+        rolled it back itself on a full disk)."""
+        try:
+            self._undo_unique_ns()
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+        finally:
+            self._in_tx = False
+            if not self._tx_full:
+                self._tx_full = True
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("PRAGMA synchronous = FULL")
+
+    def close(self) -> None:
+        if self._in_tx:
+            try:
+                self.commit()
+            except sqlite3.Error as e:
+                if not store_unavailable(e):
+                    raise
+                log.critical("outbox %s: last commit failed on close: %s", self.path, e)
+                self.rollback()
+        if not self.readonly and not self.memory:
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as e:
+                log.debug("checkpoint on close failed: %s", e)
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _unique_ns(self, key: tuple[str, ...], t_ns: int) -> int:
+        dq = self._recent.get(key)
+        if dq is None:
+            dq = self._recent[key] = deque()
+            self._recent_sets[key] = set()
+        seen = self._recent_sets[key]
+        while t_ns in seen:
+            t_ns += 1
+        dq.append(t_ns)
+        seen.add(t_ns)
+        evicted = None
+        if len(dq) > 256:
+            evicted = dq.popleft()
+            seen.discard(evicted)
+        # Undone by rollback(): a retried write (full disk) must get the same stamps.
+        self._ns_journal.append((key, t_ns, evicted))
+        return t_ns
+
+    def _undo_unique_ns(self) -> None:
+        for key, t_ns, evicted in reversed(self._ns_journal):
+            dq, seen = self._recent[key], self._recent_sets[key]
+            dq.pop()
+            seen.discard(t_ns)
+            if evicted is not None:
+                dq.appendleft(evicted)
+                seen.add(evicted)
+        self._ns_journal.clear()
+
+    # -- counters ------------------------------------------------------------------------
+    def _bump(self, name: str, n: int = 1) -> None:
+        self._db.execute(
+            "INSERT INTO counters (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+            (name, n),
+        )
+
+    def counters(self) -> dict[str, int]:
+        return {k: int(v) for k, v in self._db.execute("SELECT name, value FROM counters")}
+
+    def integrity_check(self) -> str:
+        return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])

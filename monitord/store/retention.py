@@ -1,0 +1,158 @@
+"""Retention and the disk budget (`storage.max_mb`), applied by `prune()`; the order of
+what goes is in monitord/outbox.py's docstring."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from monitord.store.codec import DELIVERED, SINKS
+from monitord.store.delivery import DeliveryMixin, chunks
+
+log = logging.getLogger("monitord.outbox")
+
+
+class RetentionMixin(DeliveryMixin):
+    # Delivery marks held in memory must be written before pruning: hence DeliveryMixin.
+    def used_bytes(self) -> int:
+        """Bytes of live pages in the database (free pages excluded) plus the WAL."""
+        page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        wal = self.path.with_name(self.path.name + "-wal")
+        try:
+            wal_size = os.path.getsize(wal)
+        except OSError:
+            wal_size = 0
+        return int((pages - free) * page_size + wal_size)
+
+    def _page_bytes(self) -> int:
+        """Bytes of live pages in the database file (the WAL and free pages excluded)."""
+        page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        return int((pages - free) * page_size)
+
+    def _db_bytes(self) -> int:
+        """What the disk budget counts: the size of the stored records (JSON bodies + a
+        fixed per-row overhead for keys and indexes), kept up to date by the appends (and a
+        DELETE trigger) so it costs no scan. Page counts would not do: a few kept alert
+        rows pin half-empty pages, and the budget would then eat every reading to free
+        nothing."""
+        row = self._db.execute("SELECT value FROM counters WHERE name = 'bytes'").fetchone()
+        return int(row[0]) if row else 0
+
+    def prune(self, now_ns: int | None = None) -> dict[str, int]:
+        """Apply retention and the disk budget (module docstring). Returns what was done."""
+        if self._in_tx:
+            self.commit()
+        # Delivery marks held in memory (disk was full) go first: they make rows prunable.
+        for sink in SINKS:
+            if self._held_marks[sink]:
+                self._set_state(sink, [], DELIVERED)
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        done = {"expired": 0, "pruned_early": 0, "dropped_readings": 0}
+        delivered = "(influx IS NULL OR influx != 0) AND (mqtt IS NULL OR mqtt != 0)"
+        cutoff = now_ns - int(self.cfg.retention_days * 86_400 * 1e9)
+        self._db.execute("BEGIN IMMEDIATE")
+        cur = self._db.execute(
+            f"DELETE FROM records WHERE {delivered} AND added_ns < ? AND t_ns < ?",
+            (cutoff, cutoff),
+        )
+        done["expired"] = cur.rowcount
+        self._db.execute("DELETE FROM quarantine WHERE at_ns < ?", (cutoff,))
+        self._db.execute("COMMIT")
+
+        # Free pages (left by rewritten state rows, deletes) go back to the file system
+        # first, so the file measures what it holds (auto_vacuum = INCREMENTAL: cheap).
+        vacuumed = bool(self._db.execute("PRAGMA freelist_count").fetchone()[0])
+        if vacuumed:
+            self._db.execute("PRAGMA incremental_vacuum")
+        disk_budget = int(self.cfg.max_mb * 1024 * 1024)
+        # The budget is for the file on disk; the counter counts the rows' bodies. Scale it
+        # by what the file really takes per counted byte (indexes, page slack), measured
+        # now; capped, so half-empty pages pinned by kept rows cannot make it eat every
+        # reading to free nothing (see _db_bytes).
+        counted = max(self._db_bytes(), 1)
+        scale = min(3.0, max(1.0, self._page_bytes() / counted))
+        budget = int(disk_budget / scale)
+        # Free down to 90 % of the budget so we do not prune on every call at the edge.
+        target = int(budget * 0.9)
+        # Delivered rows first, readings before session events before alert events: alert
+        # events are the last local history to go.
+        for rtype in ("reading", "session", "alert"):
+            if self._db_bytes() <= budget:
+                break
+            done["pruned_early"] += self._shrink(
+                f"{delivered} AND type = '{rtype}'", target, "pruned_early"
+            )
+        if done["pruned_early"]:
+            log.warning(
+                "outbox %s over its disk budget (storage.max_mb = %g): deleted %d "
+                "delivered rows before their retention; local history is shorter",
+                self.path,
+                self.cfg.max_mb,
+                done["pruned_early"],
+            )
+        if self._db_bytes() > budget:
+            done["dropped_readings"] = self._shrink("type = 'reading'", target, "dropped_readings")
+            if done["dropped_readings"]:
+                # CRITICAL the first time, DEBUG on repeats (the running count is in the
+                # counters and in the daemon's technical alarm, monitord/storeguard.py).
+                said = self._drop_said
+                self._drop_said = True
+                log.log(
+                    logging.DEBUG if said else logging.CRITICAL,
+                    "outbox %s full (storage.max_mb = %g) with undelivered data: DROPPED "
+                    "the %d oldest undelivered readings (alert and session events are "
+                    "kept); check the InfluxDB connection or raise storage.max_mb",
+                    self.path,
+                    self.cfg.max_mb,
+                    done["dropped_readings"],
+                )
+        if any(done.values()) or vacuumed:
+            self._db.execute("PRAGMA incremental_vacuum")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            file_bytes = 0 if self.memory else self.path.stat().st_size
+            if file_bytes > 1.5 * disk_budget and self._db_bytes() < budget:
+                # Deleted rows left the file fragmented; compact it (rewrites the file).
+                log.info("outbox %s: compacting (%d bytes on disk)", self.path, file_bytes)
+                self._db.execute("VACUUM")
+        if self._db_bytes() > budget:
+            said, self._over_said = self._over_said, True
+            log.log(
+                logging.DEBUG if said else logging.CRITICAL,
+                "outbox %s still over its disk budget (storage.max_mb = %g) with "
+                "undelivered alert/session events only; nothing more may be dropped",
+                self.path,
+                self.cfg.max_mb,
+            )
+        return done
+
+    def _shrink(self, where: str, target: int, counter: str) -> int:
+        """Delete the oldest rows matching `where` until the stored size is under
+        `target`, exactly as many as needed (the budget counts bodies, see _db_bytes).
+        `counter` counts them in the same transaction: rows + counter always add up."""
+        total = 0
+        while (excess := self._db_bytes() - target) > 0:
+            ids: list[int] = []
+            freed = 0
+            for rid, size in self._db.execute(
+                f"SELECT id, length(body) + 64 FROM records WHERE {where} ORDER BY id LIMIT 500"
+            ):
+                ids.append(rid)
+                freed += size
+                if freed >= excess:
+                    break
+            if not ids:
+                break
+            self._db.execute("BEGIN IMMEDIATE")
+            for chunk in chunks(ids, 500):
+                self._db.execute(
+                    f"DELETE FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                )
+            self._bump(counter, len(ids))
+            self._db.execute("COMMIT")
+            total += len(ids)
+        return total

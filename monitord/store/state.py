@@ -1,0 +1,43 @@
+"""Live state (`put_state`/`get_state`): status for `monitord status` and what a restart
+resumes from. The caller says how durable each write is (`Durability`): what a restart
+resumes from (engine snapshots) is SYNC, status that is rewritten within a second NORMAL."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from monitord.store.base import Durability, StoreBase
+from monitord.store.codec import dumps
+
+
+class StateMixin(StoreBase):
+    def put_state(
+        self, key: str, value: Any, *, durability: Durability, commit: bool = True
+    ) -> None:
+        """Store a JSON value under `key`. Committed at once unless `commit=False` (then
+        with the next `commit()`)."""
+        self._begin(durability)
+        self._db.execute(
+            "INSERT INTO state (key, value, updated_ns) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+            "updated_ns = excluded.updated_ns",
+            (key, dumps(value), time.time_ns()),
+        )
+        if commit:
+            self.commit()
+
+    def get_state(self, key: str, default: Any = None) -> Any:
+        row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def state_items(self, prefix: str = "") -> dict[str, tuple[Any, int]]:
+        """key -> (value, updated_ns) for keys starting with `prefix`."""
+        return {
+            k: (json.loads(v), ns)
+            for k, v, ns in self._db.execute(
+                "SELECT key, value, updated_ns FROM state WHERE substr(key, 1, ?) = ? ORDER BY key",
+                (len(prefix), prefix),
+            )
+        }
