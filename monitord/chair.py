@@ -283,6 +283,9 @@ class ChairRuntime:
                             inp.action,
                             str(sess.get("protocol") or self.cfg.protocol),
                             str(sess.get("session_id") or inp.session_id or ""),
+                            by=inp.by,
+                            dose_mg=inp.dose_mg,
+                            lot=inp.lot,
                         )
                     )
                 elif err is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import zoneinfo
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol, TypeVar
@@ -43,6 +44,20 @@ class SiteConfig(_Strict):
     # Required: it names every MQTT topic and InfluxDB series, so two clinics on one
     # broker with a silent default would read and ack each other's chairs.
     id: Ident
+    # IANA zone of the clinic (e.g. "America/New_York"): reports, the station and
+    # nurse-facing messages show local time in it; stored data stays UTC.
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(v)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {v!r}: use an IANA name such as 'America/New_York'"
+            ) from None
+        return v
 
 
 class TlsConfig(_Strict):

@@ -175,3 +175,7 @@ class SessionEvent:
     action: str  # "start" | "dose_start" | "dose_end" | "end"
     protocol: str
     session_id: str
+    # From the nurse's command when given (station): who, and for dose_start the dose.
+    by: str | None = None
+    dose_mg: float | None = None
+    lot: str | None = None

@@ -38,6 +38,11 @@ class SessionCmd:
     action: SessionAction
     protocol: str | None = None
     session_id: str | None = None
+    # Who gave the command and, for dose_start, what was given: recorded for the
+    # monitoring record (REMS form), never used by a rule.
+    by: str | None = None
+    dose_mg: float | None = None
+    lot: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

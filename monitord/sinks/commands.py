@@ -17,7 +17,14 @@ import datetime as dt
 import json
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from monitord.engine.inputs import Ack, SessionCmd
 
@@ -48,6 +55,19 @@ class SessionCommand(_Cmd):
         Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
         | None
     ) = None
+    # Recorded with the session for the monitoring record (who, and for dose_start the
+    # dose and lot); optional so a plain `mosquitto_pub` command still works.
+    by: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    dose_mg: Annotated[float, Field(gt=0, le=1000)] | None = None
+    lot: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+    @model_validator(mode="after")
+    def _dose_fields_on_dose_start(self) -> SessionCommand:
+        if self.action != "dose_start":
+            given = [k for k in ("dose_mg", "lot") if getattr(self, k) is not None]
+            if given:
+                raise ValueError(f"{', '.join(given)} only with action dose_start")
+        return self
 
 
 Command = AckCommand | SessionCommand
@@ -57,7 +77,16 @@ def engine_input(cmd: Command, t: float, chair: str) -> Ack | SessionCmd:
     """The engine's input for a screened command, stamped with the chair's time `t`."""
     if isinstance(cmd, AckCommand):
         return Ack(t, chair, alert_id=cmd.alert_id, by=cmd.by)
-    return SessionCmd(t, chair, cmd.action, cmd.protocol, cmd.session_id)
+    return SessionCmd(
+        t,
+        chair,
+        cmd.action,
+        cmd.protocol,
+        cmd.session_id,
+        by=cmd.by,
+        dose_mg=cmd.dose_mg,
+        lot=cmd.lot,
+    )
 
 
 class CommandError(ValueError):

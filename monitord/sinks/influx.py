@@ -275,7 +275,11 @@ def row_point(row: Row, site: str) -> Point:
         return Point(
             "sessions",
             {"site": site, "chair": row.chair, "protocol": b["protocol"]},
-            {"action": b["action"], "session_id": b["session_id"]},
+            {
+                "action": b["action"],
+                "session_id": b["session_id"],
+                **{k: b[k] for k in ("by", "dose_mg", "lot") if b.get(k) is not None},
+            },
             row.t_ns,
         )
     raise LineProtocolError(f"unknown record type {row.type!r}")

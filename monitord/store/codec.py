@@ -160,6 +160,10 @@ def session_body(e: SessionEvent) -> dict[str, Any]:
         "action": e.action,
         "protocol": e.protocol,
         "session_id": e.session_id,
+        # Optional keys only when given, so bodies stored before them read back unchanged.
+        **{
+            k: v for k, v in (("by", e.by), ("dose_mg", e.dose_mg), ("lot", e.lot)) if v is not None
+        },
     }
 
 
@@ -170,6 +174,9 @@ def session_from_body(b: Mapping[str, Any]) -> SessionEvent:
         action=b["action"],
         protocol=b["protocol"],
         session_id=b["session_id"],
+        by=b.get("by"),
+        dose_mg=b.get("dose_mg"),
+        lot=b.get("lot"),
     )
 
 

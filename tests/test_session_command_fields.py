@@ -1,0 +1,42 @@
+"""`cmd/session` carries who gave it and, on dose_start, the dose and lot (station issue,
+REMS form): screened at the edge, kept through the engine input, the store and InfluxDB."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitord.models import SessionEvent
+from monitord.sinks.commands import CommandError, engine_input, parse_command
+from monitord.store.codec import session_body, session_from_body
+
+
+def test_dose_start_carries_by_dose_and_lot_to_the_engine_input() -> None:
+    cmd = parse_command(
+        "session", b'{"action": "dose_start", "by": "RN Lee", "dose_mg": 56, "lot": "A12"}'
+    )
+    inp = engine_input(cmd, 100.0, "chair-1")
+    assert (inp.by, inp.dose_mg, inp.lot) == ("RN Lee", 56.0, "A12")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b'{"action": "end", "lot": "A12"}', "lot only with action dose_start"),
+        (b'{"action": "start", "dose_mg": 56}', "dose_mg only with action dose_start"),
+        (b'{"action": "dose_start", "dose_mg": -1}', "dose_mg: Input should be greater than 0"),
+        (b'{"action": "dose_start", "by": ""}', "by: String should have at least 1 character"),
+    ],
+)
+def test_bad_session_fields_are_refused_in_one_line(payload: bytes, message: str) -> None:
+    with pytest.raises(CommandError, match=message):
+        parse_command("session", payload)
+
+
+def test_session_record_round_trips_with_and_without_the_new_fields() -> None:
+    full = SessionEvent(1.0, "chair-1", "dose_start", "esketamine", "s-1", "RN Lee", 84.0, "L9")
+    assert session_from_body(session_body(full)) == full
+    plain = SessionEvent(1.0, "chair-1", "start", "esketamine", "s-1")
+    body = session_body(plain)
+    # A body written before these fields existed has none of their keys.
+    assert set(body) == {"t", "chair", "action", "protocol", "session_id"}
+    assert session_from_body(body) == plain
