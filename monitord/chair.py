@@ -326,6 +326,7 @@ class ChairRuntime:
                     events,
                     sessions,
                     self.active if events or sessions else None,
+                    session=self.engine.session_info(self.cfg.id) if events or sessions else None,
                 )
             )
             for fut, err in replies:
@@ -403,7 +404,12 @@ class ChairRuntime:
             self.active = self.engine.active(self.cfg.id)
             self.hub.publish(
                 CommittedBatch(
-                    self.cfg.id, self.clock.now(), events=events, active=self.active, durable=False
+                    self.cfg.id,
+                    self.clock.now(),
+                    events=events,
+                    active=self.active,
+                    durable=False,
+                    session=self.engine.session_info(self.cfg.id),
                 )
             )
 

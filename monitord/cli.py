@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("monitord.commands.report", "session monitoring report (PDF/HTML/CSV)"),
     "capture": ("monitord.commands.capture", "record what a device sends, for field support"),
     "scan": ("monitord.commands.scan", "list nearby BLE BP/HR/SpO2 devices, with config lines"),
+    "station": ("monitord.commands.station", "the nurses' station: live wallboard, alarms, acks"),
 }
 
 

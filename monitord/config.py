@@ -26,6 +26,7 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 # Keys that would put a secret inline. Refused with a hint, before schema validation,
 # so the operator learns *why* rather than just "extra key".
@@ -357,6 +358,55 @@ class ChairConfig(_Strict):
         return self.devices[0].simulate_speed if self.simulated else 1.0
 
 
+class ForwarderConfig(_Strict):
+    """`[station.forwarder]`: phone escalation of high alerts nobody acknowledged."""
+
+    url: Annotated[str, Field(pattern=r"^https?://[^/\s]+")]
+    after_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    mode: Literal["json", "ntfy"] = "json"
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+
+
+class StationConfig(_Strict):
+    """`[station]`: the nurses' station web server (`monitord station`, docs/station.md)."""
+
+    id: Ident
+    listen: str = "127.0.0.1:8080"
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    # One nurse per line, `name:hash` (written by `monitord station --add-nurse`).
+    nurses_file: Path
+    # The station's own broker account (one per station, config/mosquitto/monitord.acl);
+    # `[mqtt] username` stays the chairs'. Never sent to a browser.
+    mqtt_username: str | None = None
+    mqtt_password_file: Path | None = None
+    # A nurse's login lasts this long (a shift), then the PIN is asked again.
+    session_ttl_s: Annotated[float, Field(gt=0, le=7 * 86_400)] = 12 * 3600.0
+    forwarder: ForwarderConfig | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError("must be host:port, e.g. '0.0.0.0:8443' or '127.0.0.1:8080'")
+        return v
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> StationConfig:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together (both or neither)")
+        return self
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
 class Config(_Strict):
     site: SiteConfig
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
@@ -364,9 +414,19 @@ class Config(_Strict):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     # Rule overrides by rule id; validated against the rule table by the alert engine.
     alerts: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    # At least one: a config that monitors nothing must not look ready.
-    chairs: Annotated[list[ChairConfig], Field(min_length=1)]
+    # Before `chairs`: a station-only config needs no chairs (it finds them on the broker).
+    station: StationConfig | None = None
+    # At least one unless [station] is set: a config that monitors nothing must not look
+    # ready (`monitord run` still requires them, monitord/commands/run.py).
+    chairs: list[ChairConfig] = Field(default_factory=list, validate_default=True)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("chairs")
+    @classmethod
+    def _some_chairs(cls, v: list[ChairConfig], info: ValidationInfo) -> list[ChairConfig]:
+        if not v and info.data.get("station") is None:
+            raise PydanticCustomError("no_chairs", NO_CHAIRS)
+        return v
 
     @model_validator(mode="after")
     def _chairs(self) -> Config:
@@ -445,6 +505,11 @@ def _resolve_relative(raw: dict[str, Any], base: Path) -> None:
         for key in ("ca_file", "cert_file", "key_file"):
             if isinstance(tls.get(key), str) and not Path(tls[key]).is_absolute():
                 tls[key] = str(base / tls[key])
+    station = raw.get("station")
+    if isinstance(station, dict):
+        for key in ("tls_cert_file", "tls_key_file", "nurses_file"):
+            if isinstance(station.get(key), str) and not Path(station[key]).is_absolute():
+                station[key] = str(base / station[key])
     storage = raw.get("storage")
     if isinstance(storage, dict) and isinstance(storage.get("path"), str):
         p = Path(storage["path"])
@@ -456,7 +521,7 @@ _NO_SITE = (
     "missing: set [site] id to this clinic's id (it names every MQTT topic and "
     "InfluxDB series; two sites must never share one)"
 )
-_NO_CHAIRS = "no [[chairs]]: this config monitors nothing; add one [[chairs]] per chair"
+NO_CHAIRS = "no [[chairs]]: this config monitors nothing; add one [[chairs]] per chair"
 
 
 def parse_config(raw: dict[str, Any], source: str = "<config>", base: Path | None = None) -> Config:
@@ -486,8 +551,10 @@ def parse_config(raw: dict[str, Any], source: str = "<config>", base: Path | Non
                 msg = "unknown key"
             elif loc in (("site",), ("site", "id")) and err["type"] == "missing":
                 loc, msg = ("site", "id"), _NO_SITE
-            elif loc == ("chairs",) and err["type"] in ("missing", "too_short"):
-                msg = _NO_CHAIRS
+            elif loc == ("chairs",) and err["type"] == "no_chairs":
+                if isinstance(raw.get("station"), dict):
+                    continue  # a [station] with errors: those are the lines to read
+                msg = NO_CHAIRS
             errors.append(f"{source}: {_dotted(loc)}: {msg}")
         raise ConfigError(errors) from None
     try:

@@ -72,6 +72,8 @@ def check(cfg: Config, source: str) -> tuple[list[str], list[str]]:
             errors.append(f"{source}: mqtt.tls.{key}: {p}: no such file")
         elif not os.access(p, os.R_OK):
             errors.append(f"{source}: mqtt.tls.{key}: {p}: not readable by this user")
+    if cfg.station is not None:
+        _check_station(cfg, source, errors, warnings)
     for i, chair in enumerate(cfg.chairs):
         if not chair.devices:
             warnings.append(
@@ -85,3 +87,35 @@ def check(cfg: Config, source: str) -> tuple[list[str], list[str]]:
                     f"driver {dev.driver!r}; ignored"
                 )
     return errors, warnings
+
+
+def _check_station(cfg: Config, source: str, errors: list[str], warnings: list[str]) -> None:
+    """[station]: its files exist and are readable before the server starts (a missing
+    nurses file would otherwise lock every nurse out at the first login)."""
+    st = cfg.station
+    assert st is not None
+    files = [("nurses_file", st.nurses_file), ("tls_cert_file", st.tls_cert_file)]
+    files.append(("tls_key_file", st.tls_key_file))
+    if st.mqtt_password_file is not None and not os.environ.get("MONITORD_STATION_MQTT_PASSWORD"):
+        files.append(("mqtt_password_file", _resolve_secret(st.mqtt_password_file)))
+    for key, p in files:
+        if p is None:
+            continue
+        if not p.is_file():
+            errors.append(f"{source}: station.{key}: {p}: no such file")
+        elif not os.access(p, os.R_OK):
+            errors.append(f"{source}: station.{key}: {p}: not readable by this user")
+        elif key in ("nurses_file", "mqtt_password_file", "tls_key_file"):
+            mode = p.stat().st_mode
+            if mode & stat.S_IROTH:
+                warnings.append(
+                    f"{source}: station.{key}: warning: {p} is readable by every user "
+                    f"(mode {stat.S_IMODE(mode):04o}); chmod o-r it"
+                )
+    if st.nurses_file.is_file() and os.access(st.nurses_file, os.R_OK):
+        from monitord.station.auth import NursesFileError, load_nurses
+
+        try:
+            load_nurses(st.nurses_file)
+        except NursesFileError as e:
+            errors.append(f"{source}: station.nurses_file: {e}")

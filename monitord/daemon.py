@@ -279,7 +279,14 @@ class Daemon:
             sup.spawn(f"chair:{chair.cfg.id}", chair.run)
             # The set a chair resumes with (a restart keeps its alarms) goes out first.
             chair.active = chair.engine.active(chair.cfg.id)
-            self.hub.publish(CommittedBatch(chair.cfg.id, None, active=chair.active))
+            self.hub.publish(
+                CommittedBatch(
+                    chair.cfg.id,
+                    None,
+                    active=chair.active,
+                    session=chair.engine.session_info(chair.cfg.id),
+                )
+            )
             if chair.cfg.simulated:
                 assert self.simulated is not None  # checked in __init__
                 start = functools.partial(

@@ -41,6 +41,9 @@ class CommittedBatch:
     sessions: Sequence[SessionEvent] = ()
     active: Sequence[dict[str, Any]] | None = None
     durable: bool = True
+    # The chair's session (phase, dose times, observation met, next BP due) along with
+    # `active`, for the nurses' station (monitord/engine/sessioninfo.py).
+    session: dict[str, Any] | None = None
 
 
 Listener = Callable[[CommittedBatch], None]

@@ -10,7 +10,7 @@ import logging
 import sys
 
 from monitord.cli import EX_CONFIG, EX_OK
-from monitord.config import ConfigError, load_config
+from monitord.config import NO_CHAIRS, ConfigError, load_config
 from monitord.config_checks import check
 from monitord.log import setup_logging
 
@@ -25,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)  # a ConfigError is reported by monitord.cli (exit 78)
     errors, warnings = check(cfg, args.config)
+    if not cfg.chairs:
+        # Valid for `monitord station` (it finds the chairs on the broker), not for a daemon.
+        errors.insert(0, f"{args.config}: chairs: {NO_CHAIRS}")
     if errors:
         raise ConfigError(errors)
     setup_logging(cfg.log_level)

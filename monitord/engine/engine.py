@@ -28,6 +28,7 @@ from monitord.engine.bp import BpHandler, BpRules
 from monitord.engine.inputs import Ack, EngineInput, Link, Sample, SessionCmd
 from monitord.engine.rules import HR_RANGE, SPO2_RANGE, RuleSet
 from monitord.engine.session import DISCHARGE, SessionRules
+from monitord.engine.sessioninfo import session_info
 from monitord.engine.state import ChairState, TimerKey, TimerKind
 from monitord.engine.technical import SENSOR_ALERT, SENSOR_TIMER, TechnicalRules
 from monitord.engine.validity import bp_invalid_reason
@@ -236,6 +237,10 @@ class AlertEngine:
         """The active alert set (MQTT `alerts/active`), in raise order."""
         ch = self.chairs.get(chair)
         return [] if ch is None else self.book.active(ch)
+
+    def session_info(self, chair: str) -> dict[str, Any]:
+        """The chair's session for the nurses' station (`session` of `alerts/active`)."""
+        return session_info(self.chairs.get(chair), self.rules)
 
     def snapshot(self) -> dict[str, Any]:
         """Everything needed to continue after a restart, as JSON-able data."""

@@ -203,7 +203,7 @@ class MqttSink:
                 if not r.stored:  # live vitals only: a memory record is not the patient now
                     self.publish_vitals(r)
         if batch.active is not None:
-            self.set_active(batch.chair, list(batch.active), batch.t)
+            self.set_active(batch.chair, list(batch.active), batch.t, session=batch.session)
         if batch.durable:
             self.wake()
 
@@ -224,12 +224,22 @@ class MqttSink:
         c.vitals[str(reading.kind)] = reading
         c.wake.set()
 
-    def set_active(self, chair: str, alerts: list[dict[str, Any]], t: float | None = None) -> None:
-        """The chair's active alert set changed (published retained; again on reconnect)."""
+    def set_active(
+        self,
+        chair: str,
+        alerts: list[dict[str, Any]],
+        t: float | None = None,
+        *,
+        session: dict[str, Any] | None = None,
+    ) -> None:
+        """The chair's active alert set changed (published retained; again on reconnect).
+        `session` (phase, dose times ...) rides along for the nurses' station."""
         c = self._chairs.get(chair)
         if c is None:
             raise KeyError(f"unknown chair {chair!r}")
         c.active = {"time": iso(time.time() if t is None else t), "alerts": list(alerts)}
+        if session is not None:
+            c.active["session"] = session
         c.active_dirty = True
         c.wake.set()
 

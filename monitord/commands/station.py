@@ -1,0 +1,81 @@
+"""`monitord station -c PATH`: the nurses' station web server (docs/station.md).
+`monitord station -c PATH --add-nurse NAME` appends a nurse to `[station] nurses_file`
+(the PIN is asked twice on a terminal, or read as one line from stdin).
+Exit 0 on SIGTERM/SIGINT, 78 on a bad config (one line per error)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import signal
+import sys
+
+from monitord.cli import EX_CONFIG, EX_DATAERR, EX_OK
+from monitord.config import ConfigError, load_config
+from monitord.config_checks import check
+from monitord.log import setup_logging
+
+DEFAULT_CONFIG = "/etc/monitord/monitord.toml"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-c", "--config", default=DEFAULT_CONFIG, help="TOML config with [station]")
+    p.add_argument("--add-nurse", metavar="NAME", help="add a nurse to the nurses file, then exit")
+
+
+def _add_nurse(path: os.PathLike[str], name: str) -> int:
+    from monitord.station.auth import NursesFileError, load_nurses, nurse_line
+
+    if sys.stdin.isatty():
+        pin = getpass.getpass(f"PIN for {name}: ")
+        if getpass.getpass("again: ") != pin:
+            print("monitord station: the two PINs differ; nothing written", file=sys.stderr)
+            return EX_DATAERR
+    else:
+        pin = sys.stdin.readline().rstrip("\r\n")
+    try:
+        known = load_nurses(path) if os.path.exists(path) else {}  # type: ignore[arg-type]
+        if name in known:
+            raise NursesFileError(f"nurse {name!r} is already in {os.fspath(path)}")
+        line = nurse_line(name, pin)
+    except NursesFileError as e:
+        print(f"monitord station: {e}", file=sys.stderr)
+        return EX_DATAERR
+    # Created 0600: the hashes must not be readable by every user of the machine.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as f:
+        f.write(line)
+    print(f"added {name}")
+    return EX_OK
+
+
+def main(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)  # a ConfigError is reported by monitord.cli (exit 78)
+    if cfg.station is None:
+        raise ConfigError([f"{args.config}: station: missing: add a [station] section"])
+    if args.add_nurse:
+        return _add_nurse(cfg.station.nurses_file, args.add_nurse)
+    errors, warnings = check(cfg, args.config)
+    if errors:
+        raise ConfigError(errors)
+    setup_logging(cfg.log_level)
+    for line in warnings:
+        logging.getLogger("monitord").warning(line)
+    from monitord.station.server import Station
+
+    async def _main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await Station(cfg).serve(stop, ready=lambda url: print(f"station: {url}", flush=True))
+
+    try:
+        asyncio.run(_main())
+    except OSError as e:  # the listen address is taken or not ours
+        print(f"monitord station: cannot listen on {cfg.station.listen}: {e}", file=sys.stderr)
+        return EX_CONFIG
+    return EX_OK

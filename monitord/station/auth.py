@@ -1,0 +1,126 @@
+"""Nurse logins: the nurses file, hashed PINs, sessions with a TTL, CSRF tokens.
+
+The nurses file has one line per nurse, `name:pbkdf2_sha256$iterations$salt$hash`
+(salt and hash in hex); blank lines and `#` comments are ignored. It is read at every
+login, so adding a nurse (`monitord station --add-nurse NAME`) needs no restart.
+Times here are the wall clock on purpose: a login lasting a shift is a wall-clock matter,
+and nothing here feeds the alert engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SCHEME = "pbkdf2_sha256"
+ITERATIONS = 200_000  # ~0.1 s on a Pi 4 per login; a PIN is short, so make guesses slow
+NAME_RE = re.compile(r"^[^:\n\r\x00]{1,64}$")
+
+
+class NursesFileError(ValueError):
+    """The nurses file cannot be used; the message names the line."""
+
+
+def hash_pin(pin: str, *, salt: bytes | None = None, iterations: int = ITERATIONS) -> str:
+    salt = salt if salt is not None else secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha256", pin.encode("utf-8"), salt, iterations)
+    return f"{SCHEME}${iterations}${salt.hex()}${digest.hex()}"
+
+
+def verify_pin(pin: str, stored: str) -> bool:
+    try:
+        scheme, iters, salt, digest = stored.split("$")
+        if scheme != SCHEME:
+            return False
+        got = hashlib.pbkdf2_hmac("sha256", pin.encode("utf-8"), bytes.fromhex(salt), int(iters))
+    except ValueError:
+        return False
+    return hmac.compare_digest(got.hex(), digest)
+
+
+def nurse_line(name: str, pin: str) -> str:
+    if not NAME_RE.match(name) or name != name.strip():
+        raise NursesFileError(f"nurse name {name!r}: 1-64 characters, no ':' or newline")
+    if len(pin) < 4:
+        raise NursesFileError("PIN: at least 4 characters")
+    return f"{name}:{hash_pin(pin)}\n"
+
+
+def load_nurses(path: Path) -> dict[str, str]:
+    """name -> stored hash; raises NursesFileError naming the first bad line."""
+    out: dict[str, str] = {}
+    text = path.read_text(encoding="utf-8")
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, stored = line.partition(":")
+        if not sep or not NAME_RE.match(name) or stored.count("$") != 3:
+            raise NursesFileError(f"line {n}: expected 'name:{SCHEME}$...' (see --add-nurse)")
+        if not stored.startswith(SCHEME + "$"):
+            raise NursesFileError(f"line {n}: unknown hash scheme (expected {SCHEME})")
+        if name in out:
+            raise NursesFileError(f"line {n}: nurse {name!r} appears twice")
+        out[name] = stored
+    return out
+
+
+@dataclass
+class Login:
+    nurse: str
+    csrf: str
+    expires: float
+
+
+@dataclass
+class Logins:
+    """Open logins by session token (in memory: a restarted station asks for PINs again)."""
+
+    ttl_s: float
+    _by_token: dict[str, Login] = field(default_factory=dict)
+
+    def open(self, nurse: str, now: float | None = None) -> tuple[str, Login]:
+        now = time.time() if now is None else now
+        token = secrets.token_urlsafe(32)
+        login = Login(nurse, secrets.token_urlsafe(24), now + self.ttl_s)
+        self._by_token[token] = login
+        return token, login
+
+    def get(self, token: str | None, now: float | None = None) -> Login | None:
+        if not token:
+            return None
+        now = time.time() if now is None else now
+        login = self._by_token.get(token)
+        if login is None:
+            return None
+        if login.expires <= now:
+            del self._by_token[token]
+            return None
+        return login
+
+    def close(self, token: str | None) -> None:
+        if token:
+            self._by_token.pop(token, None)
+
+
+@dataclass
+class RateLimit:
+    """At most `attempts` failed logins per `window_s` from one client address."""
+
+    attempts: int = 5
+    window_s: float = 60.0
+    _fails: dict[str, list[float]] = field(default_factory=dict)
+
+    def blocked(self, who: str, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        recent = [t for t in self._fails.get(who, []) if now - t < self.window_s]
+        self._fails[who] = recent
+        return len(recent) >= self.attempts
+
+    def failed(self, who: str, now: float | None = None) -> None:
+        self._fails.setdefault(who, []).append(time.time() if now is None else now)

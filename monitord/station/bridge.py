@@ -1,0 +1,137 @@
+"""The station's broker connection (MQTT v5): reads the site, sends nurses' commands and
+receipts, announces the station.
+
+- on connect: `{prefix}/{site}/stations/{id}` `online` (QoS 1, retained); the Last Will is
+  the same topic with `offline`, and a clean stop publishes `offline` itself;
+- subscribes to the chairs' status, vitals, alert events, active sets and command errors
+  (model.py) and feeds every message to the model;
+- `publish()` sends a command or a receipt (QoS 1, not retained); it raises
+  `NotConnected` while the broker is away: the nurse is told, nothing is queued to fire
+  later (a stale ack or session command is worse than a refused one).
+The station's own MQTT account (`[station] mqtt_username`/`mqtt_password_file`) is used;
+its password stays in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiomqtt
+
+from monitord import __version__
+from monitord.backoff import Backoff
+from monitord.config import Config, read_secret
+from monitord.log import FailureLog
+from monitord.models import iso
+from monitord.station.model import Changes, StationModel
+
+log = logging.getLogger("monitord.station.mqtt")
+
+
+class NotConnected(RuntimeError):
+    """The broker is not reachable now."""
+
+
+class Bridge:
+    def __init__(
+        self, cfg: Config, model: StationModel, on_change: Callable[[Changes], None]
+    ) -> None:
+        assert cfg.station is not None
+        self.cfg = cfg
+        self.station = cfg.station
+        self.model = model
+        self.on_change = on_change
+        self.connected = False
+        self.status_topic = f"{cfg.mqtt.prefix}/{cfg.site.id}/stations/{self.station.id}"
+        self._client: aiomqtt.Client | None = None
+        self._flog = FailureLog(log, "station MQTT")
+        self._bad = FailureLog(log, "station MQTT payload")
+
+    def topic(self, chair: str, rest: str) -> str:
+        return f"{self.cfg.mqtt.prefix}/{self.cfg.site.id}/{chair}/{rest}"
+
+    def _status(self, state: str) -> bytes:
+        return json.dumps(
+            {"state": state, "time": iso(time.time()), "version": __version__}
+        ).encode()
+
+    def _tls(self) -> ssl.SSLContext | None:
+        t = self.cfg.mqtt.tls
+        if t is None:
+            return None
+        ctx = ssl.create_default_context(cafile=str(t.ca_file) if t.ca_file else None)
+        if t.cert_file is not None:
+            ctx.load_cert_chain(str(t.cert_file), str(t.key_file) if t.key_file else None)
+        ctx.check_hostname = t.check_hostname
+        return ctx
+
+    def _make_client(self) -> aiomqtt.Client:
+        password = read_secret(self.station.mqtt_password_file, "MONITORD_STATION_MQTT_PASSWORD")
+        return aiomqtt.Client(
+            self.cfg.mqtt.host,
+            self.cfg.mqtt.port,
+            username=self.station.mqtt_username,
+            password=password,
+            identifier=f"monitord-station-{self.cfg.site.id}-{self.station.id}",
+            protocol=aiomqtt.ProtocolVersion.V5,
+            will=aiomqtt.Will(self.status_topic, self._status("offline"), 1, True),
+            keepalive=self.cfg.mqtt.keepalive_s,
+            timeout=self.cfg.mqtt.timeout_s,
+            tls_context=self._tls(),
+        )
+
+    async def publish(self, topic: str, body: dict[str, Any]) -> None:
+        client = self._client
+        if client is None or not self.connected:
+            raise NotConnected("the station is not connected to the broker")
+        try:
+            await client.publish(topic, json.dumps(body).encode(), 1, False)
+        except aiomqtt.MqttError as e:
+            raise NotConnected(f"the broker did not take it: {e}") from None
+
+    async def run(self) -> None:
+        backoff = Backoff(0.5, 15.0)
+        while True:
+            try:
+                async with self._make_client() as client:
+                    self._client = client
+                    await client.publish(self.status_topic, self._status("online"), 1, True)
+                    await client.subscribe([(t, 1) for t in self.model.subscriptions()])
+                    self.connected = True
+                    backoff.reset()
+                    self._flog.success()
+                    log.info(
+                        "station MQTT: connected to %s:%d", self.cfg.mqtt.host, self.cfg.mqtt.port
+                    )
+                    self.on_change(Changes(stations=True))
+                    try:
+                        async for msg in client.messages:
+                            self._feed(msg)
+                    except asyncio.CancelledError:
+                        self.connected = False
+                        with contextlib.suppress(Exception):
+                            await client.publish(
+                                self.status_topic, self._status("offline"), 1, True, timeout=2.0
+                            )
+                        raise
+            except (aiomqtt.MqttError, OSError, ssl.SSLError, TimeoutError) as e:
+                self.connected = False
+                self._client = None
+                self.on_change(Changes(stations=True))
+                delay = backoff.next_delay()
+                self._flog.failure(type(e).__name__, f"{e}; retrying in {delay:.1f} s")
+                await asyncio.sleep(delay)
+
+    def _feed(self, msg: aiomqtt.Message) -> None:
+        payload = msg.payload if isinstance(msg.payload, bytes) else str(msg.payload).encode()
+        changes = self.model.apply(str(msg.topic), payload)
+        if changes.rejected:
+            self._bad.failure(str(msg.topic), f"ignored: {changes.rejected}")
+        self.on_change(changes)

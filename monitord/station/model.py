@@ -1,0 +1,191 @@
+"""The live state of every chair of a site, fed by MQTT messages (no I/O, no clock).
+
+`StationModel.apply(topic, payload)` takes one message of `{prefix}/{site}/...` and returns
+what changed: the chairs whose tile must be redrawn and the alert events to show (each
+one is shown by the browsers, which then send a receipt). Chairs are discovered from the
+topics: a station config lists none. Messages marked `"doctor": true` (the test messages
+of `monitord doctor`) and payloads that are not JSON objects are ignored; a bad payload
+is reported once per topic by the caller (`Changes.rejected`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2, "info": 3}
+CHAIR_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# The last refusals kept per chair (shown in words on its tile).
+MAX_ERRORS = 3
+
+
+@dataclass
+class ChairView:
+    id: str
+    online: bool | None = None  # None: no status seen yet
+    status_time: str | None = None
+    vitals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    session: dict[str, Any] | None = None
+    clock: str | None = None  # the chair's time of its last active set or event
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "online": self.online,
+            "status_time": self.status_time,
+            "vitals": self.vitals,
+            "alerts": sorted_alerts(self.alerts),
+            "session": self.session,
+            "clock": self.clock,
+            "errors": self.errors,
+        }
+
+
+def sorted_alerts(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Highest priority first, then the oldest raised first."""
+    return sorted(
+        alerts,
+        key=lambda a: (PRIORITY_ORDER.get(str(a.get("priority")), 9), a.get("raised_t") or 0),
+    )
+
+
+@dataclass
+class Changes:
+    chairs: set[str] = field(default_factory=set)
+    events: list[dict[str, Any]] = field(default_factory=list)  # alert events, with "chair"
+    stations: bool = False
+    rejected: str | None = None  # why a message was ignored, for the log
+
+
+class StationModel:
+    def __init__(self, prefix: str, site: str) -> None:
+        self.base = f"{prefix}/{site}/"
+        self.chairs: dict[str, ChairView] = {}
+        self.stations: dict[str, dict[str, Any]] = {}
+
+    def subscriptions(self) -> list[str]:
+        b = self.base
+        return [
+            f"{b}+/status",
+            f"{b}+/vitals/+",
+            f"{b}+/alerts/events",
+            f"{b}+/alerts/active",
+            f"{b}+/cmd/errors",
+            f"{b}stations/+",
+        ]
+
+    def chair(self, chair_id: str) -> ChairView:
+        view = self.chairs.get(chair_id)
+        if view is None:
+            view = self.chairs[chair_id] = ChairView(chair_id)
+        return view
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "chairs": [self.chairs[c].to_json() for c in sorted(self.chairs)],
+            "stations": self.stations,
+        }
+
+    def apply(self, topic: str, payload: bytes) -> Changes:
+        out = Changes()
+        if not topic.startswith(self.base):
+            return out
+        parts = topic[len(self.base) :].split("/")
+        if not payload:
+            return out  # a retained message being cleared
+        try:
+            body = json.loads(payload.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            out.rejected = f"{topic}: payload is not JSON"
+            return out
+        if not isinstance(body, dict):
+            out.rejected = f"{topic}: payload is not a JSON object"
+            return out
+        if body.get("doctor") is True:
+            return out  # monitord doctor's test message: never a patient's state
+        if parts[0] == "stations" and len(parts) == 2:
+            self.stations[parts[1]] = {k: body.get(k) for k in ("state", "time", "version")}
+            out.stations = True
+            return out
+        chair_id, rest = parts[0], "/".join(parts[1:])
+        if not CHAIR_RE.match(chair_id):
+            out.rejected = f"{topic}: not a chair id"
+            return out
+        view = self.chair(chair_id)
+        if rest == "status":
+            state = body.get("state")
+            if state not in ("online", "offline"):
+                out.rejected = f"{topic}: state must be 'online' or 'offline'"
+                return out
+            view.online = state == "online"
+            view.status_time = _str(body.get("time"))
+        elif rest.startswith("vitals/") and len(parts) == 3:
+            view.vitals[parts[2]] = body
+        elif rest == "alerts/active":
+            alerts = body.get("alerts")
+            if not isinstance(alerts, list):
+                out.rejected = f"{topic}: 'alerts' must be a list"
+                return out
+            view.alerts = [a for a in alerts if isinstance(a, dict)]
+            session = body.get("session")
+            view.session = session if isinstance(session, dict) else None
+            view.clock = _str(body.get("time")) or view.clock
+        elif rest == "alerts/events":
+            self._event(view, body)
+            out.events.append({**body, "chair": chair_id})
+        elif rest == "cmd/errors":
+            view.errors = [
+                *view.errors[-(MAX_ERRORS - 1) :],
+                {
+                    "time": _str(body.get("time")),
+                    "error": _str(body.get("error")) or "refused",
+                    "topic": _str(body.get("topic")),
+                },
+            ]
+        else:
+            return out
+        out.chairs.add(chair_id)
+        return out
+
+    @staticmethod
+    def _event(view: ChairView, ev: dict[str, Any]) -> None:
+        """An alert event moves the tile at once; the retained active set that follows
+        it confirms (and replaces) the list."""
+        view.clock = _str(ev.get("time")) or view.clock
+        phase = ev.get("phase")
+        if isinstance(phase, str) and view.session is not None:
+            view.session = {**view.session, "phase": phase}
+        aid, kind = ev.get("alert_id"), ev.get("event")
+        if not isinstance(aid, str):
+            return  # `pending`: no alert yet
+        found = next((a for a in view.alerts if a.get("alert_id") == aid), None)
+        if kind == "cleared":
+            view.alerts = [a for a in view.alerts if a.get("alert_id") != aid]
+        elif kind == "acknowledged":
+            if found is not None:
+                found["ack"] = True
+                found["by"] = ev.get("by")
+        elif kind in ("raised", "escalated"):
+            fields = {k: ev.get(k) for k in ("rule", "priority", "kind", "message", "value")}
+            if found is None:
+                view.alerts.append(
+                    {
+                        "alert_id": aid,
+                        **fields,
+                        "state": "active",
+                        "ack": False,
+                        "raised_t": None,
+                        "level": ev.get("level") or 0,
+                    }
+                )
+            else:
+                found.update(fields)
+                found["level"] = ev.get("level") or found.get("level")
+
+
+def _str(v: Any) -> str | None:
+    return v if isinstance(v, str) else None

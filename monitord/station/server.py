@@ -1,0 +1,333 @@
+"""The station's web server (aiohttp): one page, its static assets, a Server-Sent Events
+stream of the live state, and the nurses' commands.
+
+Security (docs/station.md): every API but login answers 401 without a logged-in nurse;
+every POST needs the session cookie (HttpOnly, SameSite=Strict), the `X-CSRF-Token` header
+of that login, and an `Origin` equal to this server's own (a cross-site POST is refused
+with 403 even if a browser sent the cookie). Only `static/` is served, by name; the
+nurses file, the config and the MQTT credentials never leave the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import ssl
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from monitord import __version__
+from monitord.config import Config
+from monitord.models import iso
+from monitord.station.auth import Logins, NursesFileError, RateLimit, load_nurses, verify_pin
+from monitord.station.bridge import Bridge, NotConnected
+from monitord.station.forwarder import Forwarder
+from monitord.station.model import Changes, StationModel
+
+log = logging.getLogger("monitord.station")
+STATIC = Path(__file__).resolve().parent / "static"
+COOKIE = "monitord_station"
+HEARTBEAT_S = 2.0  # the page goes stale after missing a few of these
+MAX_BODY = 4096
+KEEP_RECEIPTS = 2000
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Station:
+    def __init__(self, cfg: Config) -> None:
+        assert cfg.station is not None
+        self.cfg = cfg
+        self.st = cfg.station
+        self.model = StationModel(cfg.mqtt.prefix, cfg.site.id)
+        self.bridge = Bridge(cfg, self.model, self._changed)
+        self.logins = Logins(self.st.session_ttl_s)
+        self.limit = RateLimit()
+        self.forwarder = Forwarder(self.st.forwarder, cfg.site.id) if self.st.forwarder else None
+        self._clients: set[asyncio.Queue[str]] = set()
+        # (alert_id, event, level) -> sounded, of the receipts already published
+        self._receipts: OrderedDict[tuple[Any, ...], bool] = OrderedDict()
+
+    # -- live updates ------------------------------------------------------------------
+    def _changed(self, ch: Changes) -> None:
+        for cid in sorted(ch.chairs):
+            self._broadcast("chair", self.model.chairs[cid].to_json())
+        for ev in ch.events:
+            self._broadcast("alert", ev)
+            if self.forwarder is not None:
+                self.forwarder.on_event(ev)
+        if ch.chairs and self.forwarder is not None:
+            self.forwarder.on_chairs({c: self.model.chairs[c] for c in ch.chairs})
+        if ch.stations:
+            self._broadcast("stations", self._stations())
+
+    def _stations(self) -> dict[str, Any]:
+        return {"broker": self.bridge.connected, "stations": self.model.stations}
+
+    def _broadcast(self, kind: str, data: Any) -> None:
+        msg = f"event: {kind}\ndata: {json.dumps(data)}\n\n"
+        for q in list(self._clients):
+            if q.qsize() > 1000:  # a browser that stopped reading: drop it, it reconnects
+                self._clients.discard(q)
+                continue
+            q.put_nowait(msg)
+
+    def _hello(self, nurse: str) -> dict[str, Any]:
+        return {
+            "site": self.cfg.site.id,
+            "timezone": self.cfg.site.timezone,
+            "station": self.st.id,
+            "version": __version__,
+            "nurse": nurse,
+            **self.model.snapshot(),
+            **self._stations(),
+        }
+
+    # -- auth --------------------------------------------------------------------------
+    def _login(self, request: web.Request) -> Any:
+        return self.logins.get(request.cookies.get(COOKIE))
+
+    def _same_origin(self, request: web.Request) -> bool:
+        origin = request.headers.get("Origin")
+        return origin is not None and origin == f"{request.scheme}://{request.host}"
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        path = request.path
+        if path.startswith("/api/") and path != "/api/login":
+            login = self._login(request)
+            if login is None:
+                return _error(401, "not logged in")
+            if request.method == "POST":
+                if not self._same_origin(request):
+                    return _error(403, "cross-site request refused")
+                if request.headers.get("X-CSRF-Token") != login.csrf:
+                    return _error(403, "missing or wrong CSRF token")
+            request["nurse"] = login.nurse
+        elif path == "/api/login" and request.method == "POST" and not self._same_origin(request):
+            return _error(403, "cross-site request refused")
+        resp = await handler(request)
+        resp.headers.setdefault("Cache-Control", "no-store")
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+        )
+        return resp
+
+    async def login(self, request: web.Request) -> web.StreamResponse:
+        who = request.remote or "?"
+        if self.limit.blocked(who):
+            return _error(429, "too many failed logins; wait a minute")
+        body = await _json(request)
+        name, pin = body.get("name"), body.get("pin")
+        if not isinstance(name, str) or not isinstance(pin, str):
+            return _error(400, "name and pin are required")
+        try:
+            nurses = load_nurses(self.st.nurses_file)
+        except (OSError, NursesFileError) as e:
+            log.error("station: cannot read the nurses file %s: %s", self.st.nurses_file, e)
+            return _error(500, "the nurses file cannot be read; see the station's log")
+        stored = nurses.get(name)
+        ok = await asyncio.to_thread(verify_pin, pin, stored) if stored else False
+        if not ok:
+            self.limit.failed(who)
+            log.warning("station: failed login for %r from %s", name[:64], who)
+            return _error(401, "wrong name or PIN")
+        token, login = self.logins.open(name)
+        resp = web.json_response({"nurse": name, "csrf": login.csrf})
+        resp.set_cookie(
+            COOKIE,
+            token,
+            httponly=True,
+            samesite="Strict",
+            secure=self.st.tls_cert_file is not None,
+            max_age=int(self.st.session_ttl_s),
+            path="/",
+        )
+        log.info("station: %s logged in from %s", name, who)
+        return resp
+
+    async def logout(self, request: web.Request) -> web.StreamResponse:
+        self.logins.close(request.cookies.get(COOKIE))
+        resp = web.json_response({"ok": True})
+        resp.del_cookie(COOKIE, path="/")
+        return resp
+
+    async def me(self, request: web.Request) -> web.StreamResponse:
+        login = self._login(request)
+        return web.json_response({"nurse": login.nurse, "csrf": login.csrf})
+
+    # -- pages -------------------------------------------------------------------------
+    async def index(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC / "index.html")
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
+        )
+        await resp.prepare(request)
+        q: asyncio.Queue[str] = asyncio.Queue()
+        self._clients.add(q)
+        try:
+            hello = self._hello(request["nurse"])
+            await resp.write(f"event: hello\ndata: {json.dumps(hello)}\n\n".encode())
+            while request.cookies.get(COOKIE) and self._login(request) is not None:
+                try:
+                    msg = await asyncio.wait_for(q.get(), HEARTBEAT_S)
+                except TimeoutError:
+                    msg = f"event: ping\ndata: {json.dumps({'time': iso(time.time())})}\n\n"
+                await resp.write(msg.encode())
+            await resp.write(b"event: logout\ndata: {}\n\n")
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self._clients.discard(q)
+        return resp
+
+    # -- commands ----------------------------------------------------------------------
+    async def _send(self, topic: str, body: dict[str, Any]) -> web.StreamResponse:
+        try:
+            await self.bridge.publish(topic, body)
+        except NotConnected as e:
+            return _error(503, str(e))
+        return web.json_response({"sent": True})
+
+    async def ack(self, request: web.Request) -> web.StreamResponse:
+        body = await _json(request)
+        chair, alert_id = body.get("chair"), body.get("alert_id")
+        if chair not in self.model.chairs or not isinstance(alert_id, str) or not alert_id:
+            return _error(400, "chair and alert_id of a shown alert are required")
+        cmd = {"alert_id": alert_id, "by": request["nurse"], "time": iso(time.time())}
+        log.info("station: %s acknowledges %s on %s", request["nurse"], alert_id, chair)
+        return await self._send(self.bridge.topic(chair, "cmd/ack"), cmd)
+
+    async def session(self, request: web.Request) -> web.StreamResponse:
+        body = await _json(request)
+        chair, action = body.get("chair"), body.get("action")
+        if chair not in self.model.chairs:
+            return _error(400, "unknown chair")
+        if action not in ("start", "dose_start", "dose_end", "end"):
+            return _error(400, "action must be start, dose_start, dose_end or end")
+        cmd: dict[str, Any] = {"action": action, "by": request["nurse"], "time": iso(time.time())}
+        if action == "start" and body.get("protocol") is not None:
+            if body["protocol"] not in ("esketamine", "iv-ketamine"):
+                return _error(400, "protocol must be esketamine or iv-ketamine")
+            cmd["protocol"] = body["protocol"]
+        if action == "dose_start":
+            dose, lot = body.get("dose_mg"), body.get("lot")
+            if dose not in (None, ""):
+                try:
+                    cmd["dose_mg"] = float(dose)
+                except (TypeError, ValueError):
+                    return _error(400, "dose_mg must be a number of mg")
+                if not 0 < cmd["dose_mg"] <= 1000:
+                    return _error(400, "dose_mg must be more than 0 and at most 1000")
+            if isinstance(lot, str) and lot.strip():
+                if len(lot.strip()) > 64:
+                    return _error(400, "lot: at most 64 characters")
+                cmd["lot"] = lot.strip()
+        log.info("station: %s sends %s to %s", request["nurse"], action, chair)
+        return await self._send(self.bridge.topic(chair, "cmd/session"), cmd)
+
+    async def receipt(self, request: web.Request) -> web.StreamResponse:
+        """The page showed an alert event (and started its sound): tell the daemon."""
+        body = await _json(request)
+        chair, event = body.get("chair"), body.get("event")
+        alert_id, sounded = body.get("alert_id"), bool(body.get("sounded"))
+        if chair not in self.model.chairs or event not in (
+            "raised",
+            "escalated",
+            "acknowledged",
+            "cleared",
+            "pending",
+        ):
+            return _error(400, "chair and event of a shown alert event are required")
+        if alert_id is not None and not isinstance(alert_id, str):
+            return _error(400, "alert_id must be a string or null")
+        key = (chair, alert_id, event, body.get("level"), body.get("rule"))
+        before = self._receipts.get(key)
+        if before is not None and (before or not sounded):
+            return web.json_response({"sent": False, "already": True})
+        receipt = {
+            "alert_id": alert_id,
+            "event": event,
+            "station": self.st.id,
+            "shown_at": iso(time.time()),
+            "sounded": sounded,
+        }
+        resp = await self._send(self.bridge.topic(chair, "alerts/receipts"), receipt)
+        if resp.status == 200:
+            self._receipts[key] = sounded
+            while len(self._receipts) > KEEP_RECEIPTS:
+                self._receipts.popitem(last=False)
+        return resp
+
+    # -- app ---------------------------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY)
+        app.router.add_get("/", self.index)
+        app.router.add_post("/api/login", self.login)
+        app.router.add_post("/api/logout", self.logout)
+        app.router.add_get("/api/me", self.me)
+        app.router.add_get("/api/events", self.events)
+        app.router.add_post("/api/ack", self.ack)
+        app.router.add_post("/api/session", self.session)
+        app.router.add_post("/api/receipt", self.receipt)
+        app.router.add_static("/static/", STATIC, follow_symlinks=False, show_index=False)
+        return app
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if self.st.tls_cert_file is None:
+            return None
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(str(self.st.tls_cert_file), str(self.st.tls_key_file))
+        return ctx
+
+    async def serve(self, stop: asyncio.Event, ready: Callable[[str], None] | None = None) -> None:
+        # Open event streams are cut at stop rather than waited for.
+        runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self.st.host, self.st.port, ssl_context=self.ssl_context())
+        await site.start()
+        scheme = "https" if self.st.tls_cert_file else "http"
+        url = f"{scheme}://{self.st.listen}/"
+        log.info("station %s: serving %s", self.st.id, url)
+        if ready is not None:
+            ready(url)
+        tasks = [asyncio.create_task(self.bridge.run(), name="station-mqtt")]
+        if self.forwarder is not None:
+            tasks.append(asyncio.create_task(self.forwarder.run(), name="station-forwarder"))
+        try:
+            waiter = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                if t is not waiter:
+                    t.result()
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
+            await runner.cleanup()
+
+
+def _error(status: int, why: str) -> web.Response:
+    return web.json_response({"error": why}, status=status)
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (ValueError, web.HTTPRequestEntityTooLarge):
+        return {}
+    return body if isinstance(body, dict) else {}
