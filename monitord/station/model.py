@@ -130,7 +130,15 @@ class StationModel:
             if not isinstance(alerts, list):
                 out.rejected = f"{topic}: 'alerts' must be a list"
                 return out
-            view.alerts = [a for a in alerts if isinstance(a, dict)]
+            # The active set says `ack` but not who: keep the name from the event.
+            who = {a.get("alert_id"): a.get("by") for a in view.alerts if a.get("by")}
+            view.alerts = [
+                {**a, "by": who[a.get("alert_id")]}
+                if a.get("ack") and a.get("alert_id") in who
+                else a
+                for a in alerts
+                if isinstance(a, dict)
+            ]
             session = body.get("session")
             view.session = session if isinstance(session, dict) else None
             view.clock = _str(body.get("time")) or view.clock

@@ -1,0 +1,199 @@
+"""A small Chrome DevTools Protocol client over aiohttp websockets, for Debian's headless
+Chromium (no chromium-driver needed): start the browser, open a page, evaluate JS, tap
+an element with a real (trusted) mouse event, take a screenshot."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+import shutil
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tests.kit import eventually
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+class Page:
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.console: list[str] = []
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for msg in self.ws:
+            data = json.loads(msg.data)
+            fut = self._waiting.pop(data.get("id", -1), None)
+            if fut is not None and not fut.done():
+                fut.set_result(data)
+            elif data.get("method") == "Runtime.consoleAPICalled":
+                args = data["params"]["args"]
+                self.console.append(
+                    " ".join(str(a.get("value", a.get("description"))) for a in args)
+                )
+            elif data.get("method") == "Runtime.exceptionThrown":
+                self.console.append("EXCEPTION " + json.dumps(data["params"]["exceptionDetails"]))
+
+    async def send(self, method: str, **params: Any) -> dict[str, Any]:
+        i = next(self._ids)
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiting[i] = fut
+        await self.ws.send_str(json.dumps({"id": i, "method": method, "params": params}))
+        async with asyncio.timeout(30):
+            data = await fut
+        if "error" in data:
+            raise RuntimeError(f"{method}: {data['error']}")
+        return dict(data.get("result", {}))
+
+    async def js(self, expr: str) -> Any:
+        r = await self.send(
+            "Runtime.evaluate", expression=expr, awaitPromise=True, returnByValue=True
+        )
+        if "exceptionDetails" in r:
+            raise RuntimeError(f"JS error in {expr!r}: {r['exceptionDetails']}")
+        return r["result"].get("value")
+
+    async def goto(self, url: str) -> None:
+        await self.send("Page.navigate", url=url)
+        await self.until("document.readyState === 'complete'", 30, "page loaded")
+
+    async def until(self, expr: str, within_s: float = 30.0, what: str = "") -> Any:
+        """Poll a JS expression until it is truthy (a DOM state, never a duration)."""
+        value: list[Any] = [None]
+
+        async def check() -> None:
+            value[0] = await self.js(expr)
+
+        deadline = asyncio.get_running_loop().time() + within_s
+        while True:
+            await check()
+            if value[0]:
+                return value[0]
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(
+                    f"not reached within {within_s} s: {what or expr}; console: {self.console[-5:]}"
+                )
+            await asyncio.sleep(0.05)
+
+    async def tap(self, selector: str) -> None:
+        """A trusted click (a user gesture, as a nurse's tap) in the middle of `selector`."""
+        box = await self.until(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+            " if (!e || e.offsetParent === null) return null;"
+            " const r = e.getBoundingClientRect();"
+            " return {x: r.x + r.width / 2, y: r.y + r.height / 2}; })()",
+            30,
+            f"{selector} visible",
+        )
+        for kind in ("mousePressed", "mouseReleased"):
+            await self.send(
+                "Input.dispatchMouseEvent",
+                type=kind,
+                x=box["x"],
+                y=box["y"],
+                button="left",
+                clickCount=1,
+            )
+
+    async def type_into(self, selector: str, text: str) -> None:
+        await self.js(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+            f" e.value = {json.dumps(text)}; return true; }})()"
+        )
+
+    async def screenshot(self, path: Path) -> None:
+        r = await self.send("Page.captureScreenshot", format="png")
+        path.write_bytes(base64.b64decode(r["data"]))
+
+    async def close(self) -> None:
+        self._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._reader
+        await self.ws.close()
+
+
+class Browser:
+    def __init__(self, autoplay: bool = True, size: tuple[int, int] = (1400, 900)) -> None:
+        self.autoplay = autoplay
+        self.size = size
+        self.dir = Path(tempfile.mkdtemp(prefix="station-chromium-"))
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.http: aiohttp.ClientSession | None = None
+        self.port = 0
+
+    async def __aenter__(self) -> Browser:
+        args = [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",  # tests run as root in CI containers
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-extensions",
+            f"--user-data-dir={self.dir}",
+            "--remote-debugging-address=127.0.0.1",
+            "--remote-debugging-port=0",
+            f"--window-size={self.size[0]},{self.size[1]}",
+        ]
+        if self.autoplay:
+            args.append("--autoplay-policy=no-user-gesture-required")
+        self.proc = subprocess.Popen(
+            [*args, "about:blank"],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.dir / "chromium.log", "wb"),
+            stdin=subprocess.DEVNULL,
+        )
+        port_file = self.dir / "DevToolsActivePort"
+        await eventually(
+            lambda: port_file.exists() and port_file.read_text().count("\n") >= 1,
+            30,
+            "chromium DevTools port",
+        )
+        self.port = int(port_file.read_text().split()[0])
+        self.http = aiohttp.ClientSession()
+        return self
+
+    async def new_page(self) -> Page:
+        assert self.http is not None
+        async with self.http.put(f"http://127.0.0.1:{self.port}/json/new?about:blank") as r:
+            target = await r.json()
+        ws = await self.http.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0)
+        page = Page(ws)
+        await page.send("Page.enable")
+        await page.send("Runtime.enable")
+        await page.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=self.size[0],
+            height=self.size[1],
+            deviceScaleFactor=1,
+            mobile=False,
+        )
+        return page
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.http is not None:
+            await self.http.close()
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextlib.asynccontextmanager
+async def browser(**kw: Any) -> AsyncIterator[Browser]:
+    async with Browser(**kw) as b:
+        yield b
