@@ -114,7 +114,7 @@ class Page:
 
     async def screenshot(self, path: Path) -> None:
         r = await self.send("Page.captureScreenshot", format="png")
-        path.write_bytes(base64.b64decode(r["data"]))
+        await asyncio.to_thread(path.write_bytes, base64.b64decode(r["data"]))
 
     async def close(self) -> None:
         self._reader.cancel()
@@ -147,10 +147,10 @@ class Browser:
         ]
         if self.autoplay:
             args.append("--autoplay-policy=no-user-gesture-required")
-        self.proc = subprocess.Popen(
+        self.proc = subprocess.Popen(  # noqa: ASYNC220 (starts in a few ms)
             [*args, "about:blank"],
             stdout=subprocess.DEVNULL,
-            stderr=open(self.dir / "chromium.log", "wb"),
+            stderr=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,
         )
         port_file = self.dir / "DevToolsActivePort"

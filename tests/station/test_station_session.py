@@ -1,0 +1,120 @@
+"""Issue 17, acceptance 3: session start / dose start (dose, lot) / dose end / end from the
+page reach the real daemon with the nurse's name (the session in the daemon's store and
+its report); a refused command is shown on the tile in words. The tile follows the
+daemon's published session, not the tap."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.ops.test_mosquitto_acl import AclMosquitto
+from tests.station.cdp import browser
+from tests.station.station_kit import (
+    chair_config,
+    daemon_process,
+    login_page,
+    show_logs,
+    station_config,
+    station_process,
+)
+
+IDLE = [
+    {"t": 1, "event": "hr", "hr": 70},
+    {"t": 2, "event": "bp", "sys": 118, "dia": 76},
+    {"t": 3600, "event": "end"},
+]
+TILE = '.tile[data-chair="chair-2"]'
+
+
+def phase_is(phase: str) -> str:
+    return f"document.querySelector('{TILE} .phase')?.textContent.startsWith('{phase}') === true"
+
+
+def sessions(db: Path) -> list[dict[str, object]]:
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = con.execute("SELECT body FROM records WHERE type = 'session' ORDER BY id").fetchall()
+    finally:
+        con.close()
+    return [json.loads(b) for (b,) in rows]
+
+
+async def confirm(page: object, action: str, fields: dict[str, str] | None = None) -> None:
+    await page.tap(f"{TILE} button.cmd.{action}")  # type: ignore[attr-defined]
+    await page.until("document.getElementById('confirm').open", 10, "confirmation")  # type: ignore[attr-defined]
+    text = await page.js("document.getElementById('confirm-text').textContent")  # type: ignore[attr-defined]
+    assert "chair-2" in text and "bob" in text, text
+    for sel, value in (fields or {}).items():
+        await page.type_into(sel, value)  # type: ignore[attr-defined]
+    await page.tap("#confirm-ok")  # type: ignore[attr-defined]
+    await page.until("!document.getElementById('confirm').open", 10, "dialog closed")  # type: ignore[attr-defined]
+
+
+async def test_session_from_the_page_reaches_the_daemon_with_dose_lot_and_nurse(
+    tmp_path: Path, acl_broker: AclMosquitto
+) -> None:
+    scfg = station_config(tmp_path, acl_broker)
+    ccfg = chair_config(tmp_path, acl_broker, "chair-2", IDLE)
+    db = tmp_path / "chair-2" / "outbox.sqlite"
+    async with (
+        station_process(scfg, tmp_path / "station.log") as (station, url),
+        daemon_process(ccfg, tmp_path / "chair-2.log") as daemon,
+        show_logs(station, daemon),
+        browser() as b,
+    ):
+        page = await b.new_page()
+        await login_page(page, url, "bob")
+        await page.until(phase_is("IDLE"), 40, "chair-2 idle")
+        await confirm(page, "start")
+        await page.until(phase_is("BASELINE"), 20, "baseline from the daemon")
+        assert "esketamine" in await page.js(f"document.querySelector('{TILE} .phase').textContent")
+        await confirm(page, "dose_start", {"#confirm-dose": "56", "#confirm-lot": "LOT-A17"})
+        await page.until(phase_is("DOSING"), 20, "dosing")
+        text = await page.js(f"document.querySelector('{TILE} .phase').textContent")
+        assert "dose +0 min" in text and "observation met in 120 min" in text, text
+        # A command the daemon refuses (start while a session is open), sent by the page.
+        r = await page.js("post('/api/session', {chair: 'chair-2', action: 'start'})")
+        assert r["ok"] is True  # sent; the refusal comes from the daemon on cmd/errors
+        refusal = await page.until(
+            f"document.querySelector('{TILE} .refusal')?.textContent", 20, "refusal shown"
+        )
+        assert refusal.startswith("Refused at ") and "session" in refusal, refusal
+        await confirm(page, "dose_end")
+        await page.until(phase_is("OBSERVATION"), 20, "observation")
+        await confirm(page, "end")
+        await page.until(phase_is("IDLE"), 20, "idle again")
+        await page.close()
+    got = sessions(db)
+    assert [s["action"] for s in got] == ["start", "dose_start", "dose_end", "end"], got
+    assert all(s.get("by") == "bob" for s in got), got
+    assert got[1]["dose_mg"] == 56 and got[1]["lot"] == "LOT-A17", got[1]
+    assert "dose_mg" not in got[0] and "lot" not in got[2]
+    out = tmp_path / "reports"
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "monitord",
+            "report",
+            "--session",
+            str(got[0]["session_id"]),
+            "--db",
+            str(db),
+            "--config",
+            str(ccfg),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    # The report of that session exists (what it prints of dose, lot and who is the
+    # report's: docs/report.md); the record it reads holds them (above).
+    html = next(out.glob("*.html")).read_text()
+    assert str(got[0]["session_id"]) in html
