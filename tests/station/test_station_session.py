@@ -5,6 +5,7 @@ daemon's published session, not the tap."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import subprocess
@@ -94,7 +95,8 @@ async def test_session_from_the_page_reaches_the_daemon_with_dose_lot_and_nurse(
     assert got[1]["dose_mg"] == 56 and got[1]["lot"] == "LOT-A17", got[1]
     assert "dose_mg" not in got[0] and "lot" not in got[2]
     out = tmp_path / "reports"
-    r = subprocess.run(
+    r = await asyncio.to_thread(
+        subprocess.run,
         [
             sys.executable,
             "-m",
