@@ -43,12 +43,12 @@ def write_nurses(path: Path) -> Path:
     return path
 
 
-def mqtt_section(broker: Mosquitto, user: str | None, tmp: Path) -> str:
+def mqtt_section(broker: Mosquitto, user: str | None, tmp: Path, prefix: str = PREFIX) -> str:
     lines = [
         "[mqtt]",
         f'host = "{broker.host}"',
         f"port = {broker.port}",
-        f'prefix = "{PREFIX}"',
+        f'prefix = "{prefix}"',
         "keepalive_s = 5",
         "timeout_s = 3.0",
     ]
@@ -63,7 +63,13 @@ def mqtt_section(broker: Mosquitto, user: str | None, tmp: Path) -> str:
 
 
 def station_config(
-    tmp: Path, broker: Mosquitto, *, port: int | None = None, extra: str = "", acl: bool = True
+    tmp: Path,
+    broker: Mosquitto,
+    *,
+    port: int | None = None,
+    extra: str = "",
+    acl: bool = True,
+    prefix: str = PREFIX,
 ) -> Path:
     nurses = write_nurses(tmp / "nurses")
     pw = tmp / "station-mqtt.pass"
@@ -76,7 +82,7 @@ def station_config(
 [site]
 id = "{SITE}"
 timezone = "{TZ}"
-{mqtt_section(broker, None, tmp)}
+{mqtt_section(broker, None, tmp, prefix)}
 [station]
 id = "{STATION}"
 listen = "127.0.0.1:{port or free_port()}"

@@ -14,7 +14,7 @@ let lastMsg = 0, brokerUp = true, streamUp = false;
 // ---------------------------------------------------------------- time and units
 let fmtTime = null;
 function setZone(tz) {
-  fmtTime = new Intl.DateTimeFormat("en-GB", { timeZone: tz, hour: "2-digit", minute: "2-digit", timeZoneName: "short" });
+  fmtTime = new Intl.DateTimeFormat("en-US", { timeZone: tz, hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" });
 }
 const hhmm = (ms) => (fmtTime ? fmtTime.format(new Date(ms)) : new Date(ms).toISOString());
 const mins = (ms) => Math.floor(Math.abs(ms) / 60000);
