@@ -373,7 +373,7 @@ class StationConfig(_Strict):
     id: Ident
     listen: str = "127.0.0.1:8080"
     tls_cert_file: Path | None = None
-    tls_key_file: Path | None = None
+    tls_key_file: Path | None = Field(default=None, validate_default=True)
     # One nurse per line, `name:hash` (written by `monitord station --add-nurse`).
     nurses_file: Path
     # The station's own broker account (one per station, config/mosquitto/monitord.acl);
@@ -392,11 +392,13 @@ class StationConfig(_Strict):
             raise ValueError("must be host:port, e.g. '0.0.0.0:8443' or '127.0.0.1:8080'")
         return v
 
-    @model_validator(mode="after")
-    def _tls_pair(self) -> StationConfig:
-        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+    @field_validator("tls_key_file")
+    @classmethod
+    def _tls_pair(cls, v: Path | None, info: ValidationInfo) -> Path | None:
+        # A field check (not a model one) so it is reported along with other field errors.
+        if (info.data.get("tls_cert_file") is None) != (v is None):
             raise ValueError("tls_cert_file and tls_key_file go together (both or neither)")
-        return self
+        return v
 
     @property
     def host(self) -> str:

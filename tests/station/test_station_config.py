@@ -1,0 +1,145 @@
+"""`[station]` in the config: a station-only config (no chairs) is valid for `check-config`
+and `monitord station`, not for `monitord run`; check-config names each bad station field
+(exit 78); the nurses file and the live model's parsing rules."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitord.station.auth import (
+    Logins,
+    NursesFileError,
+    RateLimit,
+    hash_pin,
+    load_nurses,
+    nurse_line,
+    verify_pin,
+)
+from monitord.station.model import StationModel
+from tests.station.station_kit import write_nurses
+
+
+def monitord(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitord", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def station_only(tmp: Path, station: str) -> Path:
+    cfg = tmp / "station.toml"
+    cfg.write_text(f'[site]\nid = "clinic-test"\ntimezone = "Europe/Paris"\n[station]\n{station}')
+    return cfg
+
+
+def test_station_only_config_ok_for_check_config_refused_by_run(tmp_path: Path) -> None:
+    write_nurses(tmp_path / "nurses")
+    cfg = station_only(tmp_path, 'id = "station-1"\nnurses_file = "nurses"\n')
+    r = monitord("check-config", str(cfg))
+    assert (r.returncode, r.stdout, r.stderr) == (0, "ok\n", "")
+    r = monitord("run", "--config", str(cfg))
+    assert r.returncode == 78
+    assert r.stderr.splitlines() == [
+        f"{cfg}: chairs: no [[chairs]]: this config monitors nothing; add one [[chairs]] per chair"
+    ]
+
+
+def test_check_config_names_missing_station_files(tmp_path: Path) -> None:
+    (tmp_path / "nurses").write_text("alice:not-a-hash\n")
+    cfg = station_only(
+        tmp_path,
+        'id = "station-1"\nnurses_file = "nurses"\ntls_cert_file = "c.pem"\n'
+        'tls_key_file = "k.pem"\nmqtt_username = "station-1"\n'
+        f'mqtt_password_file = "{tmp_path / "nope.pass"}"\n',
+    )
+    r = monitord("check-config", str(cfg))
+    assert r.returncode == 78, r.stderr
+    assert r.stderr.splitlines() == [
+        f"{cfg}: station.tls_cert_file: {tmp_path / 'c.pem'}: no such file",
+        f"{cfg}: station.tls_key_file: {tmp_path / 'k.pem'}: no such file",
+        f"{cfg}: station.mqtt_password_file: {tmp_path / 'nope.pass'}: no such file",
+        f"{cfg}: station.nurses_file: line 1: expected 'name:pbkdf2_sha256$...' (see --add-nurse)",
+    ]
+
+
+def test_station_refuses_a_config_without_station(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[site]\nid = "x"\n[[chairs]]\nid = "chair-1"\n')
+    r = monitord("station", "-c", str(cfg))
+    assert r.returncode == 78
+    assert r.stderr.strip() == f"{cfg}: station: missing: add a [station] section"
+
+
+def test_pins_are_salted_hashes_and_checked(tmp_path: Path) -> None:
+    a, b = hash_pin("4821", iterations=1000), hash_pin("4821", iterations=1000)
+    assert a != b and "4821" not in a  # salted
+    assert verify_pin("4821", a) and not verify_pin("4822", a) and not verify_pin("4821", "x")
+    p = tmp_path / "nurses"
+    p.write_text(nurse_line("alice", "4821") + "# comment\n\n" + nurse_line("bob", "9174"))
+    assert sorted(load_nurses(p)) == ["alice", "bob"]
+    with pytest.raises(NursesFileError, match="at least 4"):
+        nurse_line("carol", "12")
+    with pytest.raises(NursesFileError, match="no ':'"):
+        nurse_line("a:b", "1234")
+    p.write_text(nurse_line("alice", "4821") * 2)
+    with pytest.raises(NursesFileError, match="line 2: nurse 'alice' appears twice"):
+        load_nurses(p)
+
+
+def test_logins_expire_and_rate_limit_counts_failures() -> None:
+    logins = Logins(ttl_s=60)
+    token, login = logins.open("alice", now=1000)
+    assert logins.get(token, now=1059) is login
+    assert logins.get(token, now=1060) is None
+    assert logins.get("forged", now=1000) is None
+    limit = RateLimit(attempts=2, window_s=10)
+    limit.failed("1.2.3.4", now=0)
+    assert not limit.blocked("1.2.3.4", now=1)
+    limit.failed("1.2.3.4", now=1)
+    assert limit.blocked("1.2.3.4", now=2) and not limit.blocked("1.2.3.4", now=12)
+
+
+def test_model_follows_events_and_active_sets_ignores_doctor_and_junk() -> None:
+    m = StationModel("monitord", "site")
+    base = "monitord/site/chair-1/"
+    ev = {
+        "time": "2026-11-30T10:00:00.000Z",
+        "rule": "bp.crisis",
+        "event": "raised",
+        "priority": "high",
+        "kind": "physiological",
+        "alert_id": "a1",
+        "phase": "dosing",
+        "message": "BP 212/124",
+        "value": {},
+    }
+    ch = m.apply(base + "alerts/events", json.dumps(ev).encode())
+    assert ch.chairs == {"chair-1"} and ch.events[0]["chair"] == "chair-1"
+    assert m.chairs["chair-1"].alerts[0]["alert_id"] == "a1"
+    ack = {**ev, "event": "acknowledged", "by": "alice"}
+    m.apply(base + "alerts/events", json.dumps(ack).encode())
+    active = {
+        "time": "2026-11-30T10:00:05.000Z",
+        "alerts": [{"alert_id": "a1", "rule": "bp.crisis", "priority": "high", "ack": True}],
+    }
+    m.apply(base + "alerts/active", json.dumps(active).encode())
+    a = m.chairs["chair-1"].alerts[0]
+    assert a["ack"] is True and a["by"] == "alice"  # the name kept from the event
+    doctor = {"doctor": True, "state": "offline", "time": "x"}
+    assert not m.apply(base + "status", json.dumps(doctor).encode()).chairs
+    assert m.chairs["chair-1"].online is None
+    assert m.apply(base + "status", b"{not json").rejected == f"{base}status: payload is not JSON"
+    assert m.apply(base + "status", b'{"state": "maybe"}').rejected
+    m.apply(base + "status", b'{"state": "offline", "time": "t"}')
+    assert m.chairs["chair-1"].online is False
+    m.apply(base + "alerts/events", json.dumps({**ev, "event": "cleared"}).encode())
+    assert m.chairs["chair-1"].alerts == []
+    m.apply("monitord/site/stations/station-9", b'{"state": "online", "time": "t"}')
+    assert m.stations["station-9"]["state"] == "online"
+    err = {"time": "t", "topic": "x", "error": "session_start while a session is open"}
+    m.apply(base + "cmd/errors", json.dumps(err).encode())
+    assert m.chairs["chair-1"].errors[-1]["error"] == "session_start while a session is open"

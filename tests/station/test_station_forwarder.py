@@ -1,0 +1,86 @@
+"""Phone escalation: a high alert not acknowledged within `after_s` is POSTed once to the
+webhook (JSON, or ntfy's text + headers); one acknowledged in time is not. Against the
+real `monitord station` and a local aiohttp server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from servers import Mosquitto, free_port
+
+from monitord.models import iso
+from tests.kit import eventually
+from tests.station.station_kit import SITE, mqtt_login, station_config, station_process
+
+
+def event(chair: str, kind: str, n: int) -> dict[str, Any]:
+    return {
+        "time": iso(1.8e9 + n),
+        "chair": chair,
+        "rule": "bp.crisis",
+        "event": kind,
+        "priority": "high",
+        "kind": "physiological",
+        "alert_id": f"{chair}:bp.crisis:{n}",
+        "phase": "dosing",
+        "value": {},
+        "message": "BP 212/124 >= 200/120 (1 reading)",
+    }
+
+
+@pytest.mark.parametrize("mode", ["json", "ntfy"])
+async def test_unacknowledged_high_alert_forwarded_once(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, mode: str
+) -> None:
+    got: list[tuple[dict[str, str], bytes]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        got.append((dict(request.headers), await request.read()))
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    extra = (
+        f'[station.forwarder]\nurl = "http://127.0.0.1:{port}/hook"\nafter_s = 1\nmode = "{mode}"\n'
+    )
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, extra=extra)
+    try:
+        async with (
+            station_process(cfg, tmp_path / "station.log") as (station, _),
+            mqtt_login(mosquitto) as chair,
+        ):
+            await eventually(lambda: "station MQTT: connected" in station.output(), 20, "up")
+
+            async def send(ch: str, kind: str, n: int) -> None:
+                t = f"{mqtt_prefix}/{SITE}/{ch}/alerts/events"
+                await chair.publish(t, json.dumps(event(ch, kind, n)), 1)
+
+            await send("chair-1", "raised", 1)
+            await send("chair-2", "raised", 2)
+            await send("chair-2", "acknowledged", 2)
+            await eventually(lambda: len(got) >= 1, 20, "chair-1 forwarded")
+            # A later marker: chair-2's alert, raised before it, would have come first.
+            await send("chair-3", "raised", 3)
+            await eventually(lambda: len(got) >= 2, 20, "chair-3 forwarded")
+    finally:
+        await runner.cleanup()
+    assert len(got) == 2
+    bodies = [b.decode() for _, b in got]
+    assert "chair-1" in bodies[0] and "chair-3" in bodies[1]
+    assert not any("chair-2" in b for b in bodies)
+    headers, body = got[0]
+    if mode == "json":
+        doc = json.loads(body)
+        assert doc["alert_id"] == "chair-1:bp.crisis:1" and doc["priority"] == "high"
+        assert doc["site"] == SITE and doc["unacknowledged_s"] == 1
+    else:
+        assert headers["Priority"] == "5" and "HIGH" in headers["Title"]
+        assert body.decode().startswith("chair-1: BP 212/124")
