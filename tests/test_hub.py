@@ -66,7 +66,8 @@ async def test_a_new_listener_sees_everything_the_chair_committed(tmp_path: Path
     daemon.hub.subscribe(batches.append, "station")
     await asyncio.wait_for(daemon.run(), 120)
 
-    assert batches[0] == CommittedBatch("chair-1", None, active=[])  # the set it starts with
+    # The set it starts with, and its session for the nurses' station (issue 17).
+    assert batches[0] == CommittedBatch("chair-1", None, active=[], session={"phase": "idle"})
     assert all(b.durable and b.chair == "chair-1" for b in batches)
     store = Outbox(tmp_path / "outbox.sqlite", cfg.storage)
     try:
@@ -83,3 +84,5 @@ async def test_a_new_listener_sees_everything_the_chair_committed(tmp_path: Path
     changed = [b.active for b in batches if b.active is not None]
     assert any(changed), "the raised alert was in some active set"
     assert changed[-1] == daemon.chairs["chair-1"].active == []
+    phases = [b.session["phase"] for b in batches if b.session is not None]
+    assert phases[0] == "idle" and "baseline" in phases and phases[-1] == "idle", phases
