@@ -53,7 +53,7 @@ case "$mode" in
         ;;
     test)
         # Real servers for the fixtures; poppler-utils renders report PDFs and chromium
-        # (headless) the report HTML in tests; systemd gives systemd-analyze for the
+        # (headless) the report HTML and the station page in tests; systemd gives systemd-analyze for the
         # unit-file tests; faketime (libfaketime) steps a daemon's wall clock in
         # tests/faults.
         need_debs python3-venv mosquitto mosquitto-clients influxdb victoria-metrics \

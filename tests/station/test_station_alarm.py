@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime
 from pathlib import Path
 
 from tests.ops.test_mosquitto_acl import AclMosquitto
@@ -90,6 +91,13 @@ async def test_crisis_red_sound_receipt_ack_by_nurse_then_offline_and_stale(
                         f"{tile('chair-1')}.querySelector('.alert.high').textContent"
                     )
                     assert "BP 212/124" in text, text
+                    # The figure for the report (not asserted: no timed assertions): from the
+                    # daemon's event time to the page having it.
+                    shown = await page.js(
+                        "window.__monitordShown.find((e) => e.event === 'raised')"
+                    )
+                    t_ev = datetime.fromisoformat(shown["time"]).timestamp() * 1000
+                    print(f"FIGURE event -> page: {shown['shown'] - t_ev:.0f} ms")
                     snd = await page.until("window.__monitordAudio.current", 10, "sound")
                     assert snd == {"priority": "high", "pulses": 10, "repeat_s": 8}
                     first = await page.js(

@@ -43,6 +43,7 @@ const audio = {
 };
 // Test hook: records what was scheduled; it never makes sound itself.
 window.__monitordAudio = { log: [], current: null, armed: false, paused: false };
+window.__monitordShown = []; // test hook: when each alert event reached the page
 
 function ensureCtx() {
   if (!audio.ctx) {
@@ -289,7 +290,11 @@ function connect() {
   es.addEventListener("chair", (m) => {
     seen(); const c = JSON.parse(m.data); c.recvAt = Date.now(); chairs.set(c.id, c); render(c); decideSound();
   });
-  es.addEventListener("alert", (m) => { seen(); receipt(JSON.parse(m.data)); });
+  es.addEventListener("alert", (m) => {
+    seen(); const ev = JSON.parse(m.data);
+    window.__monitordShown.push({ alert_id: ev.alert_id, event: ev.event, time: ev.time, shown: Date.now() });
+    receipt(ev);
+  });
   es.addEventListener("stations", (m) => { seen(); brokerUp = JSON.parse(m.data).broker; checkStale(); });
   es.addEventListener("ping", () => { seen(); });
   es.addEventListener("logout", () => { es.close(); showLogin("Session expired: log in again"); });
