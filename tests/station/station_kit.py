@@ -117,7 +117,7 @@ id = "{chair}"
   [[chairs.devices]]
   id = "monitor"
   driver = "intellivue"
-  poll_interval_s = 0.5
+  poll_interval_s = 0.1
   simulate = "{d / "s.jsonl"}"
 """
     )

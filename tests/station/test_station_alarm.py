@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -55,10 +56,16 @@ async def test_crisis_red_sound_receipt_ack_by_nurse_then_offline_and_stale(
     async with mqtt_login(acl_broker, "station-2") as spy:
         await spy.subscribe(f"monitord/{SITE}/+/alerts/receipts", qos=1)
         await spy.subscribe(topic("chair-1", "cmd/ack"), qos=1)
+        await spy.subscribe(topic("chair-1", "alerts/events"), qos=1)
+        on_broker: dict[str, float] = {}  # alert_id -> when the raised event reached us
 
         async def listen() -> None:
             async for m in spy.messages:
                 body = json.loads(bytes(m.payload))  # type: ignore[arg-type]
+                if str(m.topic).endswith("alerts/events"):
+                    if body.get("event") == "raised":
+                        on_broker.setdefault(body["alert_id"], time.time() * 1000)
+                    continue
                 (receipts if str(m.topic).endswith("receipts") else acks).append(body)
 
         listener = asyncio.create_task(listen())
@@ -97,7 +104,11 @@ async def test_crisis_red_sound_receipt_ack_by_nurse_then_offline_and_stale(
                         "window.__monitordShown.find((e) => e.event === 'raised')"
                     )
                     t_ev = datetime.fromisoformat(shown["time"]).timestamp() * 1000
-                    print(f"FIGURE event -> page: {shown['shown'] - t_ev:.0f} ms")
+                    print(
+                        f"FIGURE event time -> MQTT subscriber: "
+                        f"{on_broker[shown['alert_id']] - t_ev:.0f} ms, -> page: "
+                        f"{shown['shown'] - t_ev:.0f} ms"
+                    )
                     snd = await page.until("window.__monitordAudio.current", 10, "sound")
                     assert snd == {"priority": "high", "pulses": 10, "repeat_s": 8}
                     first = await page.js(
@@ -129,11 +140,13 @@ async def test_crisis_red_sound_receipt_ack_by_nurse_then_offline_and_stale(
                     )
                     await page.until("window.__monitordAudio.current === null", 10, "sound stopped")
                     # 2. SIGKILL: the broker publishes the chair's Last Will (keepalive 5 s).
+                    killed = time.monotonic()
                     daemon.kill()
                     await page.until(
                         f"!!{tile('chair-1')}.querySelector('.state.offline')", 30, "OFFLINE"
                     )
                     assert await page.js(f"{tile('chair-1')}.classList.contains('offline')")
+                    print(f"FIGURE SIGKILL -> OFFLINE: {time.monotonic() - killed:.1f} s")
                 # The station server stops: the page goes stale and sounds a technical tone.
                 assert await page.js("document.body.classList.contains('stale')") is False
                 station.stop()
