@@ -143,3 +143,19 @@ def test_model_follows_events_and_active_sets_ignores_doctor_and_junk() -> None:
     err = {"time": "t", "topic": "x", "error": "session_start while a session is open"}
     m.apply(base + "cmd/errors", json.dumps(err).encode())
     assert m.chairs["chair-1"].errors[-1]["error"] == "session_start while a session is open"
+
+
+def test_shipped_station_config_is_ok(tmp_path: Path) -> None:
+    # Its files at their installed paths are stand-ins here (check-config verifies them).
+    text = (Path(__file__).resolve().parents[2] / "config" / "station.toml").read_text()
+    for name in ("clinic-ca.pem", "station.pem", "station.key", "station-mqtt.pass"):
+        (tmp_path / name).write_text("stand-in\n")
+        (tmp_path / name).chmod(0o600)
+        text = text.replace(f"/etc/monitord/tls/{name}", str(tmp_path / name))
+        text = text.replace(f"/etc/monitord/{name}", str(tmp_path / name))
+    write_nurses(tmp_path / "nurses")
+    text = text.replace("/etc/monitord/nurses", str(tmp_path / "nurses"))
+    cfg = tmp_path / "station.toml"
+    cfg.write_text(text)
+    r = monitord("check-config", str(cfg))
+    assert (r.returncode, r.stdout, r.stderr) == (0, "ok\n", "")
