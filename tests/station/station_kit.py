@@ -4,7 +4,6 @@ daemons with simulated devices, and the station as a real subprocess."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import signal
@@ -212,10 +211,6 @@ async def login_page(page: Any, url: str, nurse: str = "alice") -> None:
     await page.type_into("#login-pin", NURSES[nurse])
     await page.tap("#login-go")
     await page.until("!document.getElementById('board').hidden", 20, "logged in")
-
-
-async def sleep_briefly() -> None:
-    await asyncio.sleep(0.2)
 
 
 @contextlib.asynccontextmanager

@@ -9,7 +9,7 @@ const PRIO = { high: 0, medium: 1, low: 2, info: 3 };
 const STALE_AFTER_MS = 6000; // three missed heartbeats of the server (2 s each)
 let csrf = null, nurse = null, hello = null, es = null;
 const chairs = new Map();    // id -> chair view (server model), plus recvAt
-let lastMsg = 0, brokerUp = true, streamUp = false;
+let lastMsg = Date.now(), brokerUp = true, streamUp = false, everUp = false;
 
 // ---------------------------------------------------------------- time and units
 let fmtTime = null;
@@ -32,9 +32,12 @@ function el(tag, cls, text) {
 // ---------------------------------------------------------------- audio (IEC 60601-1-8)
 // Pulse trains of the standard's priority signals, in seconds from the burst start:
 // high = 10 pulses (3+2, 3+2) repeated; medium = 3 pulses repeated; low = 2 pulses once.
+// IEC 60601-1-8 table 4: pulse 75-200 ms (high) / 125-250 ms (medium, low), spacing
+// 50-125 ms (high) / 125-250 ms (medium, low), rise and fall 10-20 % of the pulse,
+// 150-1000 Hz with harmonics; bursts 2.5-15 s apart (high), 2.5-30 s (medium).
 const PATTERNS = {
   high: { offsets: [0, 0.25, 0.5, 1.0, 1.25, 2.25, 2.5, 2.75, 3.25, 3.5], pulse: 0.15, freq: 880, repeat_s: 8 },
-  medium: { offsets: [0, 0.3, 0.6], pulse: 0.2, freq: 660, repeat_s: 10 },
+  medium: { offsets: [0, 0.4, 0.8], pulse: 0.2, freq: 660, repeat_s: 10 },
   low: { offsets: [0, 0.45], pulse: 0.25, freq: 440, repeat_s: null },
   technical: { offsets: [0, 0.6], pulse: 0.3, freq: 520, repeat_s: 5 },
 };
@@ -67,8 +70,9 @@ function burst(kind) {
     osc.type = "square"; // harmonics, as the standard asks for (not a pure sine)
     osc.frequency.value = p.freq;
     gain.gain.setValueAtTime(0, t0 + off);
-    gain.gain.linearRampToValueAtTime(0.25, t0 + off + 0.02);
-    gain.gain.setValueAtTime(0.25, t0 + off + p.pulse - 0.03);
+    const edge = p.pulse * 0.15; // rise and fall: 15 % of the pulse
+    gain.gain.linearRampToValueAtTime(0.25, t0 + off + edge);
+    gain.gain.setValueAtTime(0.25, t0 + off + p.pulse - edge);
     gain.gain.linearRampToValueAtTime(0, t0 + off + p.pulse);
     osc.connect(gain).connect(ctx.destination);
     osc.start(t0 + off);
@@ -109,7 +113,9 @@ function decideSound() {
 }
 
 // ---------------------------------------------------------------- staleness
-function isStale() { return !streamUp || !brokerUp || Date.now() - lastMsg > STALE_AFTER_MS; }
+// Stale: the stream broke after it had worked, nothing came for three heartbeats (also
+// when it never connected), or the station lost the broker.
+function isStale() { return (everUp && !streamUp) || !brokerUp || Date.now() - lastMsg > STALE_AFTER_MS; }
 function checkStale() {
   if (!nurse) return;
   const s = isStale();
@@ -279,7 +285,8 @@ function receipt(ev) { // after the event is on screen (next frame) and its soun
 function connect() {
   if (es) es.close();
   es = new EventSource("/api/events");
-  const seen = () => { lastMsg = Date.now(); streamUp = true; };
+  lastMsg = Date.now();
+  const seen = () => { lastMsg = Date.now(); streamUp = true; everUp = true; };
   es.addEventListener("hello", (m) => {
     seen(); hello = JSON.parse(m.data); setZone(hello.timezone);
     $("site").textContent = `${hello.site} · ${hello.timezone}`;
