@@ -140,6 +140,7 @@ VITALS_COLUMNS = (
     "valid",
     "stored",
     "device",
+    "device_time_utc",
     "invalid_reason",
 )
 _VALUE_COLS = ("sys_mmHg", "dia_mmHg", "map_mmHg", "hr_bpm", "spo2_pct", "pulse_bpm")
@@ -150,7 +151,7 @@ def vitals_rows(rec: SessionRecord) -> Iterator[dict[str, str]]:
     share a row (HR and SpO2 of one sample); a value that would collide in a column (a BP
     pulse and an SpO2 pulse at the same instant) starts its own row."""
     row: dict[str, str] | None = None
-    key: tuple[float, bool, bool] | None = None
+    key: tuple[float, bool, bool] | None = None  # (time, valid, own row)
     devices: list[str] = []
 
     def fresh(v: Vital) -> dict[str, str]:
@@ -162,12 +163,14 @@ def vitals_rows(rec: SessionRecord) -> Iterator[dict[str, str]]:
             "valid": "true" if v.valid else "false",
             "stored": "true" if v.stored else "false",
             "device": "",
+            "device_time_utc": fmt_iso_utc(v.device_time),
             "invalid_reason": "",
         }
 
     for v in rec.vitals:
         vals = {k: x for k, x in v.values.items() if k in _VALUE_COLS and x is not None}
-        k = (v.t, v.valid, v.stored)
+        # A stored record keeps its own row: its device time is its own.
+        k = (v.t, v.valid, v.stored or v.device_time is not None)
         if row is None or k != key or any(row[c] != "" for c in vals):
             if row is not None:
                 row["device"] = "+".join(devices)

@@ -35,23 +35,25 @@ def _assert_nontrivial(png: Path, min_colours: int) -> None:
 
 
 @pytest.mark.parametrize("which", ["complete", "open_session"])
-def test_pdf_is_one_nontrivial_a4_page(
+def test_pdf_is_nontrivial_a4_pages(
     which: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     rec: SessionRecord = request.getfixturevalue(which)
-    pdf, _, _ = write_all(rec, tmp_path)
+    pdf, *_ = write_all(rec, tmp_path)
     info = subprocess.run(
         [_tool("pdfinfo", "poppler-utils"), str(pdf)], capture_output=True, text=True, check=True
     ).stdout
-    assert re.search(r"^Pages:\s+1$", info, re.M), info
+    # The form on page 1, the audit and lists continue on page 2 (issue 18: nothing cut).
+    assert re.search(r"^Pages:\s+2$", info, re.M), info
     assert "595.44 x 841.68 pts" in info or "(A4)" in info, info
     subprocess.run(
         [_tool("pdftoppm", "poppler-utils"), "-png", "-r", "60", str(pdf), str(tmp_path / "p")],
         check=True,
         timeout=30,
     )
-    (png,) = tmp_path.glob("p*.png")
-    _assert_nontrivial(png, min_colours=40)
+    pngs = sorted(tmp_path.glob("p*.png"))
+    assert len(pngs) == 2
+    _assert_nontrivial(pngs[0], min_colours=40)
     # The words on the page (poppler's text layer): REMS fields and the hand-written field.
     text = subprocess.run(
         [_tool("pdftotext", "poppler-utils"), "-layout", str(pdf), "-"],
@@ -70,9 +72,9 @@ def test_pdf_is_one_nontrivial_a4_page(
         assert word in text
     if which == "open_session":
         assert "MISSING (session not ended)" in text
-        assert "GAPS AND MISSING DATA (6)" in text
+        assert "Gaps and missing data (6)" in text
     else:
-        assert "168/100 mmHg" in text and "2 h 12 min" in text
+        assert "168/100 mmHg" in text and "2 h 02 min (121.7 min" in text
 
 
 def _chromium(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -97,14 +99,14 @@ def _chromium(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[st
 
 
 def test_html_renders_in_headless_chromium(complete: SessionRecord, tmp_path: Path) -> None:
-    _, html, _ = write_all(complete, tmp_path)
+    _, html, *_ = write_all(complete, tmp_path)
     shot = tmp_path / "shot.png"
     r = _chromium([f"--screenshot={shot}", "--window-size=1200,1600", html.as_uri()], tmp_path)
     assert shot.exists(), r.stderr[-2000:]
     _assert_nontrivial(shot, min_colours=40)
     # The DOM as Chromium parsed it: the inline SVG chart and the REMS fields are there.
     dom = _chromium(["--dump-dom", html.as_uri()], tmp_path).stdout
-    assert "<svg" in dom and 'id="rems-pre_dose"' in dom
+    assert "<svg" in dom and 'id="f-pre_dose"' in dom
     assert "130/80 mmHg (MAP 97)" in dom
     assert "168/100 mmHg (MAP 123)" in dom
     assert 'id="patient-ref"' in dom
