@@ -124,7 +124,6 @@ def _table(flow: _Flow, header: tuple[str, ...], rows: list[tuple[str, ...]]) ->
         fmt(r, colour=RED if r[5] == "ACTIVE AT END" or r[3] == "NOT ACKED" else "black")
 
 
-
 def layout(rec: SessionRecord) -> list[_Page]:
     f = _Flow(0.575)
     f.heading("Monitoring form")

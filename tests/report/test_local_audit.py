@@ -150,7 +150,8 @@ def test_pdf_of_200_escalations_holds_every_episode(
     assert "2024-05-06 (EDT, America/New_York)" in text
     assert "more in the HTML" not in text and "..." not in text
     audit = text[text.index("Alarm audit") :]
-    assert re.search(r"Alarm audit \(41 episodes, 1 still active at session end, 200 escalations", audit)
+    head = r"Alarm audit \(41 episodes, 1 still active at session end, 200 escalations"
+    assert re.search(head, audit)
     lines = audit.splitlines()
     # Every episode has its line: raise time and rule; the crisis first, in red words.
     rows = [

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from monitord.report import SessionRecord
-from monitord.report.render import events_rows, render_html, vitals_rows
+from monitord.report.render import events_rows, render_html
 
 from .conftest import CASES
 from .storeplay import T0
@@ -187,7 +187,9 @@ def test_complete_session_csv_matches_record(complete: SessionRecord, tmp_path: 
         ("09:50:00Z", "300", "systolic 300 outside 50-260"),
     ]
     # Every reading is in exactly one row.
-    cells = sum(
-        1 for r in rows for c in ("sys_mmHg", "hr_bpm", "spo2_pct") if r[c] != ""
-    ) + len(bad) - sum(1 for r in bad if r["sys_mmHg"])
+    cells = (
+        sum(1 for r in rows for c in ("sys_mmHg", "hr_bpm", "spo2_pct") if r[c] != "")
+        + len(bad)
+        - sum(1 for r in bad if r["sys_mmHg"])
+    )
     assert cells == len(complete.vitals)
