@@ -133,9 +133,11 @@ def dose_text(rec: SessionRecord) -> str:
 def could_leave_text(rec: SessionRecord) -> str:
     if rec.discharge_ready_t is None:
         return "discharge criteria not met during the session (no discharge-ready advisory)"
+    # The form asks for minutes from the start of administration.
     return (
-        f"{fmt_t(rec, rec.discharge_ready_t)} ({fmt_rel(rec, rec.discharge_ready_t)} min): "
-        "discharge criteria first met (session.discharge_ready); the clinician decides"
+        f"{minutes(rec, rec.discharge_ready_t):.0f} min from administration "
+        f"({fmt_t(rec, rec.discharge_ready_t)}): discharge criteria first met "
+        "(session.discharge_ready); the clinician decides"
     )
 
 
