@@ -27,6 +27,7 @@ from monitord.report import SessionRecord, record_for, session_spans
 from monitord.report.text import fmt_t
 
 from .storeplay import play_into_store
+from .test_render import assert_nontrivial
 
 TZ = "America/New_York"
 T0 = 1715052600.0  # 2024-05-07T03:30:00Z = 2024-05-06 23:30 EDT
@@ -170,3 +171,13 @@ def test_pdf_of_200_escalations_holds_every_episode(
     # Escalations are counted, not listed: the event timeline has no escalated line.
     timeline = text[text.index("Alert events") :]
     assert " escalated " not in timeline
+    # Every page rendered (pdftoppm) is a real page: none blank, none overfull.
+    subprocess.run(
+        [shutil.which("pdftoppm") or "pdftoppm", "-png", "-r", "50", str(pdf), str(tmp_path / "p")],
+        check=True,
+        timeout=60,
+    )
+    pages = sorted(tmp_path.glob("p-*.png"))
+    assert len(pages) == 3
+    for png in pages:
+        assert_nontrivial(png, min_colours=8)

@@ -23,7 +23,7 @@ def _tool(name: str, deb: str) -> str:
     return path
 
 
-def _assert_nontrivial(png: Path, min_colours: int) -> None:
+def assert_nontrivial(png: Path, min_colours: int) -> None:
     img = mpimg.imread(png)
     rgb = (np.asarray(img)[..., :3] * 255).round().astype(np.uint8)
     h, w = rgb.shape[:2]
@@ -53,7 +53,7 @@ def test_pdf_is_nontrivial_a4_pages(
     )
     pngs = sorted(tmp_path.glob("p*.png"))
     assert len(pngs) == 2
-    _assert_nontrivial(pngs[0], min_colours=40)
+    assert_nontrivial(pngs[0], min_colours=40)
     # The words on the page (poppler's text layer): REMS fields and the hand-written field.
     text = subprocess.run(
         [_tool("pdftotext", "poppler-utils"), "-layout", str(pdf), "-"],
@@ -103,10 +103,19 @@ def test_html_renders_in_headless_chromium(complete: SessionRecord, tmp_path: Pa
     shot = tmp_path / "shot.png"
     r = _chromium([f"--screenshot={shot}", "--window-size=1200,1600", html.as_uri()], tmp_path)
     assert shot.exists(), r.stderr[-2000:]
-    _assert_nontrivial(shot, min_colours=40)
+    assert_nontrivial(shot, min_colours=40)
     # The DOM as Chromium parsed it: the inline SVG chart and the REMS fields are there.
     dom = _chromium(["--dump-dom", html.as_uri()], tmp_path).stdout
     assert "<svg" in dom and 'id="f-pre_dose"' in dom
     assert "130/80 mmHg (MAP 97)" in dom
     assert "168/100 mmHg (MAP 123)" in dom
     assert 'id="patient-ref"' in dom
+
+
+def test_committed_examples_are_real_renderings() -> None:
+    """docs/report.md shows one PDF page (pdftoppm) and one HTML screenshot (Chromium)."""
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    assert_nontrivial(docs / "report-example-page1.png", min_colours=40)
+    assert_nontrivial(docs / "report-example-html.png", min_colours=40)
+    text = (docs / "report.md").read_text()
+    assert "report-example-page1.png" in text and "report-example-html.png" in text
