@@ -13,11 +13,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from servers import Influxd
 
 from monitord.config import InfluxConfig, StorageConfig
 from monitord.outbox import Outbox
-from monitord.report import record_for, session_spans
+from monitord.report import influxload, record_for, session_spans
 from monitord.report.influxload import InfluxReader
 from monitord.report.text import audit_row, form_lines, gap_lines
 from monitord.sinks.influx import InfluxSink
@@ -57,9 +58,13 @@ def _report(*args: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.parametrize("page", [5000, 97])
 async def test_same_record_from_store_and_influx(
-    influxd: Influxd, influx_db: str, tmp_path: Path
+    influxd: Influxd, influx_db: str, tmp_path: Path, page: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # 97 rows a query: the reader pages through every measurement (points at a page's
+    # last instant come again and are kept once).
+    monkeypatch.setattr(influxload, "PAGE", page)
     db = tmp_path / "outbox.sqlite"
     play_into_store(CASES / "complete_session.jsonl", db, session_fields=FIELDS)
     await _drain(db, influxd, influx_db)
