@@ -63,6 +63,8 @@ def test_report_errors_are_one_line(complete_db: Path, tmp_path: Path) -> None:
     assert "no session on chair 'chair-1' started on 2024-05-07 (UTC)" in r.stderr
     r = _report("--db", complete_db, "--chair", "chair-1", "--date", "06/05/2024")
     assert r.returncode == 65 and "not YYYY-MM-DD" in r.stderr
+    r = _report("--db", complete_db)
+    assert r.returncode == 65 and r.stderr.count("\n") == 1 and "--session ID" in r.stderr
     r = _report("--db", tmp_path / "missing.sqlite", "--session", "x")
     assert r.returncode == 66 and "no outbox here" in r.stderr
     assert not list(tmp_path.glob("*.pdf"))

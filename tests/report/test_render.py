@@ -119,3 +119,41 @@ def test_committed_examples_are_real_renderings() -> None:
     assert_nontrivial(docs / "report-example-html.png", min_colours=40)
     text = (docs / "report.md").read_text()
     assert "report-example-page1.png" in text and "report-example-html.png" in text
+
+
+def test_iv_ketamine_pdf_has_no_rems_wording(tmp_path: Path) -> None:
+    """Issue 18 acceptance 3 on the rendered page: an IV-ketamine session's PDF is a
+    monitoring record, without REMS wording and without a missing-40-min flag."""
+    from monitord.models import Kind, Reading, SessionEvent, utc
+    from monitord.report import build_record
+
+    t0 = 1714986000.0
+    sess = [
+        SessionEvent(t0 + t, "chair-2", a, "iv-ketamine", "s-iv")
+        for t, a in ((0, "start"), (600, "dose_start"), (3000, "dose_end"), (7000, "end"))
+    ]
+    bps = [
+        Reading(
+            "chair-2",
+            "cuff",
+            Kind.BP,
+            {"sys_mmHg": 124.0 + i, "dia_mmHg": 80.0, "map_mmHg": None, "pulse_bpm": 70.0},
+            utc(t0 + t),
+            utc(t0 + t),
+        )
+        for i, t in enumerate((300, 540, 1500, 4200, 6900))
+    ]
+    pdf, *_ = write_all(build_record(bps, [], sess, "Europe/Berlin"), tmp_path)
+    text = subprocess.run(
+        [_tool("pdftotext", "poppler-utils"), "-layout", str(pdf), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "Session monitoring record (iv-ketamine)" in text
+    assert "REMS" not in text and "Spravato" not in text
+    assert "not recorded (not required for iv-ketamine)" in text
+    assert "no valid BP 35-50" not in text and "check_missed" not in text
+    assert "Treatment date:" in text and "2024-05-06 (CEST, Europe/Berlin)" in text
+    # BP at end of monitoring: the last after the dose (6900 s), 128/80 at 12:55 CEST.
+    assert re.search(r"BP at end of monitoring:\s+128/80 mmHg, pulse 70 at 12:55:00", text)
