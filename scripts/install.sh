@@ -137,6 +137,7 @@ do_install() {
     echo "$PREFIX/share/monitord/install-manifest.txt" >>"$manifest"
     install_file 0644 "$here/docs/install.md" "$PREFIX/share/doc/monitord/install.md"
     install_file 0644 "$here/docs/operations.md" "$PREFIX/share/doc/monitord/operations.md"
+    install_file 0644 "$here/docs/report.md" "$PREFIX/share/doc/monitord/report.md"
 
     # 2. The unit.
     install_file 0644 "$src_unit" "$UNIT"

@@ -24,7 +24,7 @@ from monitord.history import (
 from monitord.models import Kind, Reading, SessionEvent, utc
 from monitord.outbox import Outbox
 from monitord.report.record import build_record
-from monitord.report.render import csv_rows
+from monitord.report.render import vitals_rows
 from monitord.sinks.influx import row_line
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -186,14 +186,16 @@ def test_report_lists_stored_records_but_never_uses_them() -> None:
     pre = rec.rems_field("pre_dose").reading
     assert pre is not None and (pre.sys_mmHg, pre.dia_mmHg) == (130, 84)
     assert rec.first_reading_t == t + 300
+    assert rec.monitoring_s is None  # not ended; it counts from the dose anyway
     assert [(v.values["sys_mmHg"], v.device_time) for v in rec.stored] == [
         (190, (T0 - timedelta(days=3)).timestamp()),
         (185, None),
     ]
-    rows = list(csv_rows(rec))
-    assert [r[0] for r in rows if r[3] == "bp/cuff"] == [
-        "stored_record",
-        "reading",
-        "stored_record",
+    rows = list(vitals_rows(rec))
+    assert [(r["stored"], r["sys_mmHg"], r["device"]) for r in rows] == [
+        ("true", "190", "cuff"),
+        ("false", "130", "cuff"),
+        ("true", "185", "cuff"),
     ]
-    assert "device time unknown" in [r for r in rows if r[0] == "stored_record"][1][5]
+    assert rows[0]["device_time_utc"] == "2026-11-27T09:00:00Z"
+    assert rows[2]["device_time_utc"] == ""  # device time unknown

@@ -22,7 +22,7 @@ from monitord.engine import AlertEngine
 from monitord.engine.replay import replay
 from monitord.outbox import Outbox
 from monitord.report.load import record_for, session_spans
-from monitord.report.render import csv_rows, render_html
+from monitord.report.render import render_html, vitals_rows
 from monitord.scenario import load_scenario
 from simulators.chair import start_simulated_chair
 
@@ -90,14 +90,13 @@ async def test_memory_push_raises_nothing_live_measurement_raises_crisis(tmp_pat
     assert status["devices"]["cuff"]["stored"] == 5
 
     # the report lists them as stored records, never as the session's readings
-    rows = list(csv_rows(rec))
-    stored_rows = [r for r in rows if r[0] == "stored_record"]
+    rows = list(vitals_rows(rec))
+    stored_rows = [r for r in rows if r["stored"] == "true"]
     assert len(stored_rows) == 5
-    assert any("sys_mmHg=190 dia_mmHg=115" in r[4] for r in stored_rows)
-    assert all("fed to no alarm" in r[5] for r in stored_rows)
-    assert [r[4].split()[0] for r in rows if r[0] == "reading"] == [
-        "sys_mmHg=212",
-        "sys_mmHg=150",
+    assert any((r["sys_mmHg"], r["dia_mmHg"]) == ("190", "115") for r in stored_rows)
+    assert [r["sys_mmHg"] for r in rows if r["stored"] == "false" and r["sys_mmHg"]] == [
+        "212",
+        "150",
     ]
     html = render_html(rec)
     assert "Stored records (5)" in html and "190" in html.split('id="stored"')[1]

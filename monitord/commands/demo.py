@@ -112,11 +112,12 @@ def main(args: argparse.Namespace) -> int:
     asyncio.run(daemon.run())
     print("monitord demo: scenario finished. " + daemon.summary(), flush=True)
     # Session reports (REMS monitoring record) for the sessions this run played.
-    from monitord.commands.report import write_reports
+    from monitord.commands.report import NO_PDF_NOTICE, write_reports
 
     if importlib.util.find_spec("matplotlib") is None:  # the `report` extra
-        print("monitord demo: no session reports (install monitord[report])", flush=True)
-        return EX_OK
-    for path in write_reports(store, store.parent / "reports", since_t=started):
+        print(NO_PDF_NOTICE.replace("monitord report", "monitord demo"), flush=True)
+    for path in write_reports(
+        store, store.parent / "reports", since_t=started, tz=cfg.site.timezone
+    ):
         print(f"monitord demo: report {path}", flush=True)
     return EX_OK

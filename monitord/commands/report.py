@@ -1,39 +1,94 @@
-"""`monitord report`: the session monitoring record (REMS Patient Monitoring Form data) as
-a one-page PDF, an HTML page and a CSV, from the local store.
+"""`monitord report`: the session monitoring record (Spravato REMS Patient Monitoring Form
+data for esketamine; a monitoring record for IV ketamine) as PDF, HTML and two CSVs, from
+the local store or, for the whole clinic, from InfluxDB (docs/report.md).
 
-    monitord report --session chair-1-1715000000 [--db PATH | --config PATH] [--out DIR]
-    monitord report --chair chair-1 --date 2024-05-06 ...
+    monitord report --session chair-1-1715000000 [-c PATH | --db PATH] [--out DIR]
+    monitord report --chair chair-1 --date 2024-05-06 ...      (local date, [site] timezone)
+    monitord report --from influx -c PATH [--chair ID] [--date YYYY-MM-DD]
+    monitord report --list [--from influx] [--chair ID] [--date YYYY-MM-DD]
 
-Prints the paths written, one per line. Read-only on the store: safe while the daemon runs.
+Prints the paths written, one per line (or, with --list, one session per line). Without
+the PDF renderer (matplotlib) it writes HTML and CSV and says so in one line on stderr.
+Read-only on the store and the database: safe while the daemon runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monitord.cli import EX_CONFIG, EX_DATAERR, EX_OK
 from monitord.config import ConfigError, StorageConfig, load_config
 from monitord.outbox import Outbox, OutboxError
 
+if TYPE_CHECKING:
+    from monitord.report import SessionRecord, SessionSpan
+
 DEFAULT_CONFIG = "/etc/monitord/monitord.toml"
 EX_NOINPUT = 66  # sysexits.h: no such session / no store
+EX_UNAVAILABLE = 69  # sysexits.h: the database does not answer
+NO_PDF_NOTICE = (
+    "monitord report: PDF renderer not installed (matplotlib: the monitord[report] extra), "
+    "wrote HTML and CSV only; see docs/report.md"
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--session", metavar="ID", help="one session by its id")
-    which.add_argument("--chair", metavar="ID", help="every session of a chair on --date")
+    p.add_argument("--session", metavar="ID", help="one session by its id")
+    p.add_argument("--chair", metavar="ID", help="sessions of this chair (with --date: that day)")
     p.add_argument(
-        "--date", metavar="YYYY-MM-DD", help="UTC day the sessions started (with --chair)"
+        "--date", metavar="YYYY-MM-DD", help="local day the sessions started ([site] timezone)"
     )
-    p.add_argument("--config", default=DEFAULT_CONFIG, help="config file (for storage.path)")
+    p.add_argument("--list", action="store_true", help="list the sessions instead of reporting")
+    p.add_argument(
+        "--from",
+        dest="source",
+        choices=("store", "influx"),
+        default="store",
+        help="read the local store (default) or the config's InfluxDB (every chair of the site)",
+    )
+    p.add_argument(
+        "-c", "--config", default=DEFAULT_CONFIG, help="config file (default: %(default)s)"
+    )
     p.add_argument("--db", type=Path, help="outbox file (overrides the config's storage.path)")
     p.add_argument(
         "--out", type=Path, default=Path("reports"), help="output directory (default: %(default)s)"
     )
+
+
+def _select(
+    spans: Sequence[SessionSpan],
+    session_id: str | None,
+    chair: str | None,
+    day: date | None,
+    tz: str,
+) -> list[SessionSpan]:
+    from monitord.report import find_spans
+
+    if session_id is not None or day is not None:
+        return find_spans(spans, session_id, chair, day, tz)
+    if chair is not None:
+        from monitord.report import NoSuchSession
+
+        hit = [s for s in spans if s.chair == chair]
+        if not hit:
+            raise NoSuchSession(f"no session on chair {chair!r}")
+        return hit
+    return list(spans)
+
+
+def write_records(records: Sequence[SessionRecord], out: Path) -> tuple[list[Path], bool]:
+    """Reports of the records into `out`; the paths, and whether PDFs were written."""
+    from monitord.report.render import pdf_renderer, write_all
+
+    paths: list[Path] = []
+    for rec in records:
+        paths += write_all(rec, out)
+    return paths, pdf_renderer() is not None or not records
 
 
 def write_reports(
@@ -43,51 +98,100 @@ def write_reports(
     chair: str | None = None,
     day: date | None = None,
     since_t: float | None = None,
+    tz: str = "UTC",
 ) -> list[Path]:
-    """Reports for the matching sessions (or, with neither id nor chair, every session that
-    started at or after `since_t`). Raises OutboxError / NoSuchSession."""
-    from monitord.report import find_spans, record_for, session_spans
-    from monitord.report.render import write_all
+    """Reports for the matching sessions of a local store (or, with neither id, chair nor
+    day, every session that started at or after `since_t`). Raises OutboxError /
+    NoSuchSession."""
+    from monitord.report import record_for, session_spans
 
     with Outbox(db, StorageConfig(path=db), readonly=True) as ob:
         spans = session_spans(ob)
-        if session_id is not None or chair is not None:
-            spans = find_spans(spans, session_id, chair, day)
+        if session_id is not None or chair is not None or day is not None:
+            spans = _select(spans, session_id, chair, day, tz)
         elif since_t is not None:
             spans = [s for s in spans if s.start_t >= since_t]
-        records = [record_for(ob, s) for s in spans]
-    paths: list[Path] = []
-    for rec in records:
-        paths += write_all(rec, out)
-    return paths
+        records = [record_for(ob, s, tz) for s in spans]
+    return write_records(records, out)[0]
+
+
+def list_line(span: SessionSpan, protocol: str, tz: str) -> str:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    local = datetime.fromtimestamp(span.start_t, tz=ZoneInfo(tz))
+    return (
+        f"{span.chair}\t{local.strftime('%Y-%m-%d %H:%M')} {local.tzname()}\t"
+        f"{protocol}\t{span.session_id}"
+    )
+
+
+def _protocol(span: SessionSpan) -> str:
+    return next((e.protocol for e in span.events if e.action == "start"), "?")
 
 
 def main(args: argparse.Namespace) -> int:
     from monitord.report import NoSuchSession
+    from monitord.report.influxload import InfluxReader, InfluxReadError
 
     day: date | None = None
-    if args.chair is not None:
-        if args.date is None:
-            print("monitord report: --chair needs --date YYYY-MM-DD", file=sys.stderr)
-            return EX_DATAERR
+    if args.date is not None:
         try:
             day = date.fromisoformat(args.date)
         except ValueError:
             print(f"monitord report: --date {args.date!r}: not YYYY-MM-DD", file=sys.stderr)
             return EX_DATAERR
+    if not (args.list or args.session or args.chair or day):
+        print(
+            "monitord report: say which sessions: --session ID, --chair ID, --date "
+            "YYYY-MM-DD (or --list)",
+            file=sys.stderr,
+        )
+        return EX_DATAERR
     db: Path | None = args.db
-    if db is None:
+    tz = "UTC"
+    cfg = None
+    if db is None or args.source == "influx" or Path(args.config).exists():
         try:
-            db = load_config(args.config).storage.path
+            cfg = load_config(args.config)
         except ConfigError as e:
-            for line in e.lines:
-                print(line, file=sys.stderr)
-            return EX_CONFIG
+            if db is None or args.source == "influx":
+                for line in e.lines:
+                    print(line, file=sys.stderr)
+                return EX_CONFIG
+    if cfg is not None:
+        tz = cfg.site.timezone
+        db = db or cfg.storage.path
     try:
-        paths = write_reports(db, args.out, args.session, args.chair, day)
+        if args.source == "influx":
+            assert cfg is not None
+            reader = InfluxReader(cfg.influx, cfg.site.id)
+            spans = _select(reader.spans(), args.session, args.chair, day, tz)
+            if args.list:
+                for s in spans:
+                    print(list_line(s, _protocol(s), tz))
+                return EX_OK
+            paths, pdf = write_records([reader.record(s, tz) for s in spans], args.out)
+        else:
+            assert db is not None
+            from monitord.report import record_for, session_spans
+
+            with Outbox(db, StorageConfig(path=db), readonly=True) as ob:
+                spans = _select(session_spans(ob), args.session, args.chair, day, tz)
+                if args.list:
+                    for s in spans:
+                        print(list_line(s, _protocol(s), tz))
+                    return EX_OK
+                records = [record_for(ob, s, tz) for s in spans]
+            paths, pdf = write_records(records, args.out)
     except (OutboxError, NoSuchSession) as e:
         print(f"monitord report: {e}", file=sys.stderr)
         return EX_NOINPUT
+    except InfluxReadError as e:
+        print(f"monitord report: {e}", file=sys.stderr)
+        return EX_UNAVAILABLE
+    if not pdf:
+        print(NO_PDF_NOTICE, file=sys.stderr)
     for p in paths:
         print(p)
     return EX_OK

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from monitord.models import SessionEvent, utc
 from monitord.outbox import Outbox
@@ -28,7 +29,12 @@ class SessionSpan:
 
 def session_spans(ob: Outbox, chair: str | None = None) -> list[SessionSpan]:
     """Every session in the store (that has its `start`), in start order."""
-    evs = ob.session_events(chair)
+    return spans_from_events(ob.session_events(chair))
+
+
+def spans_from_events(evs: Sequence[SessionEvent]) -> list[SessionSpan]:
+    """Session events (any source: the store, InfluxDB) grouped into spans, in start
+    order; a session whose start is missing is left out (it cannot make a record)."""
     by_id: dict[str, list[SessionEvent]] = {}
     for e in evs:
         by_id.setdefault(e.session_id, []).append(e)
@@ -57,7 +63,7 @@ def session_spans(ob: Outbox, chair: str | None = None) -> list[SessionSpan]:
     return out
 
 
-def record_for(ob: Outbox, span: SessionSpan) -> SessionRecord:
+def record_for(ob: Outbox, span: SessionSpan, tz: str = "UTC") -> SessionRecord:
     since = utc(span.start_t)
     # History queries are half-open [since, until): one ms past the end takes in the
     # readings and alerts stamped exactly at session_end.
@@ -69,7 +75,7 @@ def record_for(ob: Outbox, span: SessionSpan) -> SessionRecord:
         # Not ended but a later session began: never let that session's data in.
         readings = [r for r in readings if r.t < span.next_start_t]
         alerts = [a for a in alerts if a.t < span.next_start_t]
-    return build_record(readings, alerts, span.events)
+    return build_record(readings, alerts, span.events, tz)
 
 
 def find_spans(
@@ -77,16 +83,23 @@ def find_spans(
     session_id: str | None = None,
     chair: str | None = None,
     day: date | None = None,
+    tz: str = "UTC",
 ) -> list[SessionSpan]:
-    """Spans by session id, or by chair and the UTC day the session started."""
+    """Spans by session id, or by chair (None: every chair) and the local day (in `tz`,
+    the site's zone) the session started."""
     if session_id is not None:
         hit = [s for s in spans if s.session_id == session_id]
         if not hit:
             raise NoSuchSession(f"no session {session_id!r} in the store")
         return hit
-    assert chair is not None and day is not None
-    lo = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
-    hit = [s for s in spans if s.chair == chair and lo <= s.start_t < lo + 86_400]
+    assert day is not None
+    zone = ZoneInfo(tz)
+    # Local midnight to local midnight: 23 or 25 hours on a daylight-saving change.
+    lo = datetime(day.year, day.month, day.day, tzinfo=zone).timestamp()
+    nxt = day + timedelta(days=1)
+    hi = datetime(nxt.year, nxt.month, nxt.day, tzinfo=zone).timestamp()
+    hit = [s for s in spans if (chair is None or s.chair == chair) and lo <= s.start_t < hi]
     if not hit:
-        raise NoSuchSession(f"no session on chair {chair!r} started on {day.isoformat()} (UTC)")
+        where = f"on chair {chair!r}" if chair is not None else "on any chair"
+        raise NoSuchSession(f"no session {where} started on {day.isoformat()} ({tz})")
     return hit

@@ -11,8 +11,14 @@ What the record holds, and how each field is chosen:
   * ~40 min post-dose: the valid BP nearest `dose_start + 40 min` within the closed window
     [dose_start + 35 min, dose_start + 50 min] (the window of `session.check_missed`); on a
     tie the earlier one;
-  * end of monitoring: the last valid BP at or before `session_end`.
-- Total monitoring time: from the first device reading of the session to `session_end`.
+  * end of monitoring: the last valid BP taken after `dose_start` and at or before
+    `session_end` (never the pre-dose reading, also when a session ended early).
+- Total monitoring time: from administration (`dose_start`) to completion of monitoring
+  (`session_end`), as the REMS form counts it (issue 18); the first device reading is
+  kept for reference only.
+- The 40-minute BP is a REMS requirement for esketamine only: for `iv-ketamine` a missing
+  one is no gap, and a session that ended before the 35-50 min window is not flagged for
+  a check it could not have had (the session's end is recorded as such).
 - Stored records (a device's memory pushed on connect, clinical-rules.md) are history:
   listed as such (`Vital.stored`, with the device's own time) but never a REMS reading,
   never the start of monitoring, never an invalid-reading gap.
@@ -32,6 +38,19 @@ from typing import Any
 
 from monitord.engine.validity import bp_invalid_reason, invalid_reason
 from monitord.models import AlertEvent, Kind, Reading, SessionEvent
+from monitord.report.audit import Episode, episodes
+from monitord.report.summary import (
+    NO_EVIDENCE,
+    NO_SPO2,
+    Evidence,
+    Spo2Summary,
+    active_at,
+    last_before,
+    spo2_summary,
+)
+
+# The REMS Patient Monitoring Form covers esketamine (Spravato) only.
+REMS_PROTOCOLS = ("esketamine",)
 
 # REMS: BP about 40 min after the dose; window as `session.check_missed` (clinical-rules.md).
 POST_DOSE_TARGET_S = 40 * 60.0
@@ -125,7 +144,7 @@ class SessionRecord:
     dose_end_t: float | None
     ended_t: float | None  # None: session not ended
     first_reading_t: float | None
-    monitoring_s: float | None  # None when not ended or no reading
+    monitoring_s: float | None  # dose start to session end; None when either is missing
     monitoring_missing_reason: str | None
     rems: tuple[RemsField, RemsField, RemsField]
     discharge_ready_t: float | None  # first `session.discharge_ready` raise, if any
@@ -133,6 +152,22 @@ class SessionRecord:
     alerts: tuple[AlertLine, ...]
     bands: tuple[Band, ...]
     gaps: tuple[Gap, ...]
+    episodes: tuple[Episode, ...] = ()
+    spo2: Spo2Summary = NO_SPO2
+    pre_evidence: Evidence = NO_EVIDENCE
+    end_evidence: Evidence = NO_EVIDENCE
+    tz: str = "UTC"  # IANA zone the renderers show local times in ([site] timezone)
+    # From the nurses' session commands, when given (cmd/session `by`, `dose_mg`, `lot`).
+    dose_mg: float | None = None
+    lot: str | None = None
+    dose_by: str | None = None
+    started_by: str | None = None
+    ended_by: str | None = None
+
+    @property
+    def rems_applies(self) -> bool:
+        """The REMS form (and its 40-minute BP) applies to this protocol."""
+        return self.protocol in REMS_PROTOCOLS
 
     @property
     def ended(self) -> bool:
@@ -168,7 +203,7 @@ def _hhmm(seconds: float) -> str:
 
 def _session_bounds(
     sessions: Sequence[SessionEvent],
-) -> tuple[SessionEvent, float | None, float | None, float | None]:
+) -> tuple[SessionEvent, SessionEvent | None, float | None, SessionEvent | None]:
     evs = sorted(sessions, key=lambda e: e.t)
     starts = [e for e in evs if e.action == "start"]
     if not starts:
@@ -178,21 +213,26 @@ def _session_bounds(
     if len(ids) != 1:
         raise RecordError(f"session events of several sessions: {', '.join(sorted(ids))}")
 
-    def first(action: str) -> float | None:
-        return next((e.t for e in evs if e.action == action), None)
+    def first(action: str) -> SessionEvent | None:
+        return next((e for e in evs if e.action == action), None)
 
-    return start, first("dose_start"), first("dose_end"), first("end")
+    de = first("dose_end")
+    return start, first("dose_start"), de.t if de is not None else None, first("end")
 
 
 def build_record(
     readings: Sequence[Reading],
     alerts: Sequence[AlertEvent],
     sessions: Sequence[SessionEvent],
+    tz: str = "UTC",
 ) -> SessionRecord:
     """One session's record. `sessions` are that session's events (start, dose_start,
     dose_end, end); readings and alerts may be wider, only those of the session's chair in
-    [start, end] (or from start on, for a session not ended) are used."""
-    start, ds, de, end = _session_bounds(sessions)
+    [start, end] (or from start on, for a session not ended) are used. `tz` is only
+    carried for the renderers: every time in the record is UTC epoch seconds."""
+    start, ds_ev, de, end_ev = _session_bounds(sessions)
+    ds = ds_ev.t if ds_ev is not None else None
+    end = end_ev.t if end_ev is not None else None
     chair, t0 = start.chair, start.t
     t_hi = end if end is not None else float("inf")
 
@@ -260,38 +300,50 @@ def build_record(
         target = ds + POST_DOSE_TARGET_S
         # min() keeps the first of equals: on a tie, the earlier reading.
         near = min(window, key=lambda b: abs(b.t - target)) if window else None
+        if near is not None:
+            why = None
+        elif start.protocol not in REMS_PROTOCOLS:
+            why = f"not required for {start.protocol}"
+        elif end is not None and end < lo:
+            why = f"session ended {_hhmm(end - ds)} after the dose, before the 35-50 min window"
+        else:
+            why = "no valid BP 35-50 min after the dose"
         post = RemsField(
             "post_dose_40min",
             "BP ~40 min post-dose",
             "valid BP nearest 40 min after the dose, within 35-50 min",
             near,
-            None if near else "no valid BP 35-50 min after the dose",
+            why,
         )
+    end_rule = "last valid BP after the dose, at or before session end"
     if end is None:
         last = RemsField(
-            "end_of_monitoring",
-            "BP at end of monitoring",
-            "last valid BP before session end",
-            None,
-            "session not ended",
+            "end_of_monitoring", "BP at end of monitoring", end_rule, None, "session not ended"
+        )
+    elif ds is None:
+        last = RemsField(
+            "end_of_monitoring", "BP at end of monitoring", end_rule, None, "no dose recorded"
         )
     else:
+        # Never the pre-dose reading: a session ended early has no end-of-monitoring BP
+        # unless one was taken after the dose.
+        after = [b for b in bps if b.t >= ds]
         last = RemsField(
             "end_of_monitoring",
             "BP at end of monitoring",
-            "last valid BP before session end",
-            bps[-1] if bps else None,
-            None if bps else "no valid BP in the session",
+            end_rule,
+            after[-1] if after else None,
+            None if after else "no valid BP after the dose",
         )
 
-    # -- monitoring time ---------------------------------------------------------------
+    # -- monitoring time: administration to completion (the REMS form's definition) ----
     first_t = live[0].t if live else None
     if end is None:
         mon_s, mon_why = None, "session not ended"
-    elif first_t is None:
-        mon_s, mon_why = None, "no device reading in the session"
+    elif ds is None:
+        mon_s, mon_why = None, "no dose recorded"
     else:
-        mon_s, mon_why = end - first_t, None
+        mon_s, mon_why = end - ds, None
 
     # -- alerts, bands, gaps -----------------------------------------------------------
     al = sorted((a for a in alerts if a.chair == chair and inside(a.t)), key=lambda a: a.t)
@@ -317,6 +369,26 @@ def build_record(
     dis = next(
         (a.t for a in al if a.rule == "session.discharge_ready" and a.event == "raised"), None
     )
+    eps = episodes(al)
+    sp = [
+        (v.t, float(v.values["spo2_pct"]))  # type: ignore[arg-type]
+        for v in vitals
+        if v.kind == "spo2" and v.valid and not v.stored and v.values.get("spo2_pct") is not None
+    ]
+    hrs = [
+        (v.t, float(v.values["hr_bpm"]))  # type: ignore[arg-type]
+        for v in vitals
+        if v.kind == "hr" and v.valid and not v.stored and v.values.get("hr_bpm") is not None
+    ]
+    # The SpO2 summary covers the monitoring time (from the dose), or the whole session
+    # when no dose was recorded.
+    s_lo = ds if ds is not None else t0
+
+    def evidence(at: float | None) -> Evidence:
+        if at is None:
+            return NO_EVIDENCE
+        return Evidence(at, last_before(hrs, at), last_before(sp, at), active_at(eps, at))
+
     return SessionRecord(
         session_id=start.session_id,
         chair=chair,
@@ -334,6 +406,16 @@ def build_record(
         alerts=lines,
         bands=tuple(bands),
         gaps=gaps,
+        episodes=eps,
+        spo2=spo2_summary([p for p in sp if p[0] >= s_lo]),
+        pre_evidence=evidence(ds),
+        end_evidence=evidence(end),
+        tz=tz,
+        dose_mg=ds_ev.dose_mg if ds_ev is not None else None,
+        lot=ds_ev.lot if ds_ev is not None else None,
+        dose_by=ds_ev.by if ds_ev is not None else None,
+        started_by=start.by,
+        ended_by=end_ev.by if end_ev is not None else None,
     )
 
 
@@ -373,15 +455,21 @@ def _gaps(
                 )
             )
     # The form needs the 40-minute reading whatever the alarms said (e.g. alerts lost,
-    # rule overridden): a missing one is a gap in its own right.
-    if post.reading is None and ds is not None and not check_alert:
-        req = "required" if protocol == "esketamine" else "not required for " + protocol
+    # rule overridden): a missing one is a gap in its own right, for the protocols the
+    # REMS form covers, and only when the session lasted into the window.
+    if (
+        post.reading is None
+        and ds is not None
+        and not check_alert
+        and protocol in REMS_PROTOCOLS
+        and (end is None or end >= ds + POST_DOSE_WINDOW_S[1])
+    ):
         out.append(
             Gap(
                 "check_missed",
                 ds + POST_DOSE_WINDOW_S[0],
                 ds + POST_DOSE_WINDOW_S[1],
-                f"no valid BP 35-50 min after the dose (40-minute check; {req})",
+                "no valid BP 35-50 min after the dose (40-minute check; required)",
             )
         )
     for v in vitals:

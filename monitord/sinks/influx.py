@@ -41,6 +41,7 @@ from monitord.hub import CommittedBatch
 from monitord.log import FailureLog
 from monitord.outbox import Outbox, Row
 from monitord.sinks.lineproto import LineProtocolError, Point, encode, encode_fields, series_key
+from monitord.store.codec import from_ns
 
 log = logging.getLogger("monitord.sinks.influx")
 
@@ -237,10 +238,7 @@ def row_point(row: Row, site: str) -> Point:
     """The design.md section 7 point for an outbox row."""
     b = row.body
     if row.type == "reading":
-        fields: dict[str, float | bool | str | None] = {
-            k: v for k, v in b["values"].items() if v is not None
-        }
-        fields["valid"] = bool(b["valid"])
+        fields = reading_fields(b)
         return Point(
             "vitals",
             {
@@ -268,6 +266,11 @@ def row_point(row: Row, site: str) -> Point:
                 "alert_id": b["alert_id"],
                 "message": b["message"],
                 "phase": b["phase"],
+                # Added for reports from InfluxDB (issue 18, docs/report.md): who
+                # acknowledged, the escalation level, and the values that raised it.
+                "by": b.get("by"),
+                "level": b.get("level"),
+                "value": json.dumps(b["value"], sort_keys=True) if b.get("value") else None,
             },
             row.t_ns,
         )
@@ -308,11 +311,25 @@ def row_line(row: Row, site: str) -> str:
             ("stored", _stored_tag(b)),
         ),
     )
+    return encode_fields(series, "vitals", reading_fields(b), row.t_ns)
+
+
+def reading_fields(b: Mapping[str, Any]) -> dict[str, float | bool | str | None]:
+    """A reading's `vitals` fields: its values and `valid` (design.md section 7), plus for
+    reports from InfluxDB (issue 18) `kind` (a cuff error has no value that would tell
+    it is a BP), `contact` when the device reported it (HR/SpO2 validity) and the
+    device's own clock `device_time` (ISO 8601 UTC) when it sent one."""
     fields: dict[str, float | bool | str | None] = {
         k: v for k, v in b["values"].items() if v is not None
     }
     fields["valid"] = bool(b["valid"])
-    return encode_fields(series, "vitals", fields, row.t_ns)
+    fields["kind"] = b.get("kind")
+    if b.get("contact") is not None:
+        fields["contact"] = bool(b["contact"])
+    dt_ns = b.get("device_time")
+    if dt_ns is not None:
+        fields["device_time"] = from_ns(int(dt_ns)).isoformat().replace("+00:00", "Z")
+    return fields
 
 
 @dataclass

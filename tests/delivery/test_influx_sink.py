@@ -127,9 +127,15 @@ async def test_v1_writes_schema(influxd: Influxd, influx_db: str, outbox: Outbox
             "hr_bpm": None,
             "spo2_pct": None,
             "valid": True,
+            # Added for reports from InfluxDB (issue 18): the reading's kind; `contact`
+            # is a column of the measurement (other readings have it), absent here.
+            "kind": "bp",
+            "contact": None,
         }
     ]
     (al,) = influxd.rows("SELECT * FROM alerts", influx_db)
+    # Issue 18: the values that raised it (JSON), for the report's gaps and audit.
+    assert al["value"] == '{"spo2_pct": 85.0}' and al.get("by") is None and al.get("level") is None
     a = alert(1)
     assert al["time"] == int(a.t) * 10**9
     assert (al["rule"], al["priority"], al["kind"], al["event"], al["alert_id"]) == (

@@ -5,7 +5,9 @@ every timer due strictly earlier; `end` fires those due at or before it)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from monitord.config import StorageConfig
 from monitord.engine import AlertEngine, Link, Sample, SessionCmd
@@ -17,8 +19,14 @@ from monitord.scenario import load_scenario, to_engine_input
 T0 = 1714986000.0
 
 
-def play_into_store(scenario: Path, db: Path, t0: float = T0) -> list[AlertEvent]:
-    """Returns the alert events stored (also committed to `db`)."""
+def play_into_store(
+    scenario: Path,
+    db: Path,
+    t0: float = T0,
+    session_fields: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[AlertEvent]:
+    """Returns the alert events stored (also committed to `db`). `session_fields` adds
+    what a nurse's cmd/session carries (`by`, `dose_mg`, `lot`) by action."""
     engine = AlertEngine()
     alerts: list[AlertEvent] = []
     with Outbox(db, StorageConfig(path=db)) as ob:
@@ -51,8 +59,18 @@ def play_into_store(scenario: Path, db: Path, t0: float = T0) -> list[AlertEvent
                 evs += engine.feed(inp)
                 after = engine.session(inp.chair) or before
                 assert after is not None, f"scenario line {ev.line}: {engine.last_error}"
+                extra = (session_fields or {}).get(inp.action, {})
                 ob.add_session_events(
-                    [SessionEvent(t, inp.chair, inp.action, after["protocol"], after["session_id"])]
+                    [
+                        SessionEvent(
+                            t,
+                            inp.chair,
+                            inp.action,
+                            after["protocol"],
+                            after["session_id"],
+                            **extra,
+                        )
+                    ]
                 )
             elif isinstance(inp, Link):
                 evs += engine.feed(inp)

@@ -6,6 +6,8 @@ import pytest
 
 from monitord.models import AlertEvent, Kind, Reading, SessionEvent, utc
 from monitord.report import RecordError, build_record
+from monitord.report.render import render_html
+from monitord.report.text import form_lines
 
 T0 = 1714986000.0
 CHAIR = "chair-3"
@@ -57,11 +59,11 @@ def test_invalid_bp_never_fills_a_field() -> None:
     for f in rec.rems:
         assert f.reading is None, f
     assert rec.rems_field("pre_dose").missing_reason == "no valid BP between session start and dose"
-    assert rec.rems_field("end_of_monitoring").missing_reason == "no valid BP in the session"
+    assert rec.rems_field("end_of_monitoring").missing_reason == "no valid BP after the dose"
     assert [g.what for g in rec.gaps] == ["invalid_bp", "check_missed", "invalid_bp", "invalid_bp"]
-    # Monitoring time still runs from the first device reading (an invalid one counts:
-    # the patient was on the monitor).
-    assert rec.monitoring_s == 8000 - 500
+    # Monitoring time runs from administration (dose start) to session end, as the REMS
+    # form counts it, whatever the readings.
+    assert rec.monitoring_s == 8000 - 600
 
 
 def test_no_dose_and_no_readings() -> None:
@@ -69,7 +71,7 @@ def test_no_dose_and_no_readings() -> None:
     assert rec.rems_field("pre_dose").missing_reason == "no dose recorded"
     assert rec.rems_field("post_dose_40min").missing_reason == "no dose recorded"
     assert rec.monitoring_s is None
-    assert rec.monitoring_missing_reason == "no device reading in the session"
+    assert rec.monitoring_missing_reason == "no dose recorded"
     assert [g.what for g in rec.gaps] == ["no_dose"]
 
 
@@ -95,9 +97,11 @@ def test_other_chairs_and_data_outside_the_session_are_left_out() -> None:
     assert rec.first_reading_t == T0 + 60
 
 
-def test_iv_ketamine_missing_40min_is_named_not_required() -> None:
+def test_iv_ketamine_has_no_rems_wording_and_no_missing_40min_flag() -> None:
+    """Issue 18 acceptance 3 (replaces the issue-9 rule that listed a missing 40-minute BP
+    as a gap "not required for iv-ketamine"): REMS covers esketamine only."""
     rec = build_record(
-        [bp(60, 120, 80)],
+        [bp(60, 120, 80), bp(4000, 130, 82)],
         [],
         sess(
             (0, "start"),
@@ -107,8 +111,47 @@ def test_iv_ketamine_missing_40min_is_named_not_required() -> None:
             protocol="iv-ketamine",
         ),
     )
-    (g,) = [g for g in rec.gaps if g.what == "check_missed"]
-    assert "not required for iv-ketamine" in g.detail
+    assert not rec.rems_applies
+    assert [g.what for g in rec.gaps] == []
+    post = rec.rems_field("post_dose_40min")
+    assert post.reading is None and post.missing_reason == "not required for iv-ketamine"
+    page = render_html(rec)
+    assert "REMS" not in page and "Spravato" not in page
+    row = page.split('id="f-post_dose_40min"')[1].split("</tr>")[0]
+    assert "missing" not in row.lower().replace("not recorded", "")  # not flagged
+    assert "not recorded (not required for iv-ketamine)" in row
+    assert "Session monitoring record (iv-ketamine)" in page
+    assert not any("REMS" in fl.value or "REMS" in fl.label for fl in form_lines(rec))
+
+
+@pytest.mark.parametrize("protocol", ["esketamine", "iv-ketamine"])
+def test_session_ended_early_no_check_window_and_no_pre_dose_end_bp(protocol: str) -> None:
+    """Ended 20 min after the dose: no `check_missed` window after the end, and the
+    BP at end of monitoring is never the pre-dose reading."""
+    rec = build_record(
+        [bp(300, 128, 80), bp(540, 130, 82)],
+        [],
+        sess((0, "start"), (600, "dose_start"), (1800, "end"), protocol=protocol),
+    )
+    pre = rec.rems_field("pre_dose").reading
+    assert pre is not None and pre.t == T0 + 540
+    end = rec.rems_field("end_of_monitoring")
+    assert end.reading is None and end.missing_reason == "no valid BP after the dose"
+    assert [g.what for g in rec.gaps] == []
+    assert rec.monitoring_s == 1200
+    post = rec.rems_field("post_dose_40min").missing_reason
+    if protocol == "esketamine":
+        assert post == "session ended 20 min after the dose, before the 35-50 min window"
+    else:
+        assert post == "not required for iv-ketamine"
+    # A BP after the dose is the end-of-monitoring BP.
+    rec = build_record(
+        [bp(540, 130, 82), bp(1500, 150, 90)],
+        [],
+        sess((0, "start"), (600, "dose_start"), (1800, "end"), protocol=protocol),
+    )
+    end_bp = rec.rems_field("end_of_monitoring").reading
+    assert end_bp is not None and end_bp.t == T0 + 1500
 
 
 def test_session_events_must_make_one_session() -> None:

@@ -20,7 +20,12 @@ def test_report_by_session_and_by_chair_day(complete_db: Path, tmp_path: Path) -
     r = _report("--db", complete_db, "--session", "s-complete", "--out", tmp_path / "a")
     assert r.returncode == 0, r.stderr
     paths = [Path(p) for p in r.stdout.split()]
-    assert [p.name for p in paths] == ["s-complete.pdf", "s-complete.html", "s-complete.csv"]
+    assert [p.name for p in paths] == [
+        "s-complete.pdf",
+        "s-complete.html",
+        "s-complete.csv",
+        "s-complete-events.csv",
+    ]
     assert all(p.stat().st_size > 1000 for p in paths)
     assert paths[0].read_bytes().startswith(b"%PDF")
 
@@ -32,6 +37,7 @@ def test_report_by_session_and_by_chair_day(complete_db: Path, tmp_path: Path) -
         "s-complete.pdf",
         "s-complete.html",
         "s-complete.csv",
+        "s-complete-events.csv",
     ]
 
 
@@ -43,7 +49,7 @@ def test_report_config_storage_path(complete_db: Path, tmp_path: Path) -> None:
     )
     r = _report("--config", cfg, "--session", "s-complete", "--out", tmp_path / "c")
     assert r.returncode == 0, r.stderr
-    assert len(r.stdout.split()) == 3
+    assert len(r.stdout.split()) == 4
 
 
 def test_report_errors_are_one_line(complete_db: Path, tmp_path: Path) -> None:
@@ -54,9 +60,11 @@ def test_report_errors_are_one_line(complete_db: Path, tmp_path: Path) -> None:
         "--db", complete_db, "--chair", "chair-1", "--date", "2024-05-07", "--out", tmp_path
     )
     assert r.returncode == 66
-    assert "no session on chair 'chair-1' started on 2024-05-07" in r.stderr
+    assert "no session on chair 'chair-1' started on 2024-05-07 (UTC)" in r.stderr
     r = _report("--db", complete_db, "--chair", "chair-1", "--date", "06/05/2024")
     assert r.returncode == 65 and "not YYYY-MM-DD" in r.stderr
+    r = _report("--db", complete_db)
+    assert r.returncode == 65 and r.stderr.count("\n") == 1 and "--session ID" in r.stderr
     r = _report("--db", tmp_path / "missing.sqlite", "--session", "x")
     assert r.returncode == 66 and "no outbox here" in r.stderr
     assert not list(tmp_path.glob("*.pdf"))

@@ -24,17 +24,17 @@ def test_demo_writes_a_report_per_session(tmp_path: Path) -> None:
         if ln.startswith("monitord demo: report ")
     ]
     paths = sorted(Path(p) for p in lines)
-    # Two simulated chairs, one session each: PDF, HTML and CSV for each.
-    assert len(paths) == 6, r.stdout[-2000:]
+    # Two simulated chairs, one session each: PDF, HTML and the two CSVs for each.
+    assert len(paths) == 8, r.stdout[-2000:]
     # Next to the demo's store (var/demo-outbox.sqlite): var/reports/.
     assert {p.parent for p in paths} == {Path("var/reports")}
     for p in paths:
         assert (tmp_path / p).stat().st_size > 1000
-    csvs = [tmp_path / p for p in paths if p.suffix == ".csv"]
     protocols = set()
-    for c in csvs:
-        rows = list(csv.reader(c.open()))
-        fields = {r[3]: r[4] for r in rows if r[0] == "session"}
-        protocols.add(fields["Protocol"])
-        assert any(r[0] == "reading" for r in rows)
+    for c in (tmp_path / p for p in paths if p.name.endswith("-events.csv")):
+        rows = list(csv.DictReader(c.open()))
+        fields = {r["name"]: r["detail"] for r in rows if r["source"] == "form"}
+        protocols.add(fields["protocol"])
+        vitals = c.with_name(c.name.removesuffix("-events.csv") + ".csv")
+        assert len(list(csv.DictReader(vitals.open()))) > 10
     assert protocols == {"esketamine", "iv-ketamine"}

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from monitord.report import SessionRecord
-from monitord.report.render import csv_rows, render_html
+from monitord.report.render import events_rows, render_html
 
 from .conftest import CASES
 from .storeplay import T0
@@ -68,9 +68,10 @@ def test_complete_session_rems_fields(complete: SessionRecord) -> None:
     # so 168/100 at 3060 (60 s off) beats 172/102 at 2880 (120 s off).
     assert _bp(rec, "post_dose_40min") == (3060.0, 168.0, 100.0, 123.0)
     assert _bp(rec, "end_of_monitoring") == (7800.0, 130.0, 80.0, 97.0)
-    # First device reading: HR at t=5; session end at 7900.
+    # Monitoring time as the REMS form counts it: dose start (600) to session end (7900);
+    # the first device reading (HR at t=5) is kept for reference only.
     assert rec.first_reading_t == T0 + 5
-    assert rec.monitoring_s == 7895.0
+    assert rec.monitoring_s == 7300.0
     assert rec.discharge_ready_t == T0 + 7800
 
 
@@ -130,27 +131,65 @@ def test_open_session_renderers_say_missing(open_session: SessionRecord) -> None
     assert "MISSING (no valid BP 35-50 min after the dose)" in page
     assert "MISSING (session not ended)" in page
     assert "check_missed" in page
-    rows = {(r[0], r[3]): r for r in csv_rows(open_session)}
-    assert rows[("rems", "post_dose_40min")][4] == "missing"
-    assert rows[("rems", "end_of_monitoring")][4] == "missing"
-    assert rows[("rems", "monitoring_time_min")][4] == "missing"
+    rows = {r["name"]: r for r in events_rows(open_session) if r["source"] == "form"}
+    assert rows["post_dose_40min"]["detail"].startswith("MISSING")
+    assert rows["end_of_monitoring"]["detail"] == "MISSING (session not ended)"
+    assert rows["monitoring_time"]["detail"] == "MISSING (session not ended)"
     # No number invented anywhere for the missing fields.
-    assert rows[("rems", "post_dose_40min")][1] == ""
+    assert "post_dose_40min_time" not in rows and "pre_dose_time" in rows
 
 
 def test_complete_session_csv_matches_record(complete: SessionRecord, tmp_path: Path) -> None:
-    from monitord.report.render import write_csv
+    from monitord.report.render import EVENTS_COLUMNS, VITALS_COLUMNS, write_csvs
 
-    p = tmp_path / "r.csv"
-    write_csv(complete, p)
-    rows = list(csv.reader(p.open()))
-    assert rows[0] == ["section", "time_utc", "min_from_dose", "name", "value", "detail"]
-    rems = {r[3]: r for r in rows if r[0] == "rems"}
-    assert rems["pre_dose"][1:3] == ["2024-05-06T09:09:00Z", "-1.0"]
-    assert rems["pre_dose"][4].startswith("130/80 mmHg")
-    assert rems["post_dose_40min"][1:3] == ["2024-05-06T09:51:00Z", "+41.0"]
-    assert rems["post_dose_40min"][4].startswith("168/100 mmHg")
-    assert rems["end_of_monitoring"][1] == "2024-05-06T11:10:00Z"
-    assert rems["monitoring_time_min"][4] == f"{7895 / 60:.1f}"
-    assert sum(1 for r in rows if r[0] == "alert") == len(COMPLETE_ALERTS)
-    assert sum(1 for r in rows if r[0] == "reading") == len(complete.vitals)
+    vit, evs = tmp_path / "r.csv", tmp_path / "r-events.csv"
+    write_csvs(complete, vit, evs)
+    events = list(csv.DictReader(evs.open()))
+    assert list(events[0]) == list(EVENTS_COLUMNS)
+    form = {r["name"]: r for r in events if r["source"] == "form"}
+    assert form["pre_dose_time"]["time_utc"] == "2024-05-06T09:09:00Z"
+    assert form["pre_dose_time"]["min_from_dose"] == "-1.0"
+    assert form["pre_dose"]["detail"].startswith("130/80 mmHg")
+    assert form["post_dose_40min_time"]["time_utc"] == "2024-05-06T09:51:00Z"
+    assert form["post_dose_40min_time"]["min_from_dose"] == "+41.0"
+    assert form["post_dose_40min"]["detail"].startswith("168/100 mmHg")
+    assert form["end_of_monitoring_time"]["time_utc"] == "2024-05-06T11:10:00Z"
+    assert form["monitoring_time"]["detail"].startswith("2 h 02 min (121.7 min;")
+    assert sum(1 for r in events if r["source"] == "alert") == len(COMPLETE_ALERTS)
+    assert [r["event"] for r in events if r["source"] == "session"] == [
+        "start",
+        "dose_start",
+        "dose_end",
+        "end",
+    ]
+    # The wide CSV: one row per time, one column per value (no packed cells).
+    rows = list(csv.DictReader(vit.open()))
+    assert list(rows[0]) == list(VITALS_COLUMNS)
+    assert rows[0] == {
+        "time_utc": "2024-05-06T09:00:05Z",
+        "time_local": "2024-05-06T09:00:05+00:00",
+        "min_from_dose": "-9.9",
+        "sys_mmHg": "",
+        "dia_mmHg": "",
+        "map_mmHg": "",
+        "hr_bpm": "72",
+        "spo2_pct": "97",
+        "pulse_bpm": "72",
+        "valid": "true",
+        "stored": "false",
+        "device": "hr+spo2",
+        "device_time_utc": "",
+        "invalid_reason": "",
+    }
+    bad = [r for r in rows if r["valid"] == "false"]
+    assert [(r["time_utc"][11:], r["sys_mmHg"], r["invalid_reason"]) for r in bad] == [
+        ("09:05:00Z", "", "cuff error"),
+        ("09:50:00Z", "300", "systolic 300 outside 50-260"),
+    ]
+    # Every reading is in exactly one row.
+    cells = (
+        sum(1 for r in rows for c in ("sys_mmHg", "hr_bpm", "spo2_pct") if r[c] != "")
+        + len(bad)
+        - sum(1 for r in bad if r["sys_mmHg"])
+    )
+    assert cells == len(complete.vitals)

@@ -23,7 +23,7 @@ def _tool(name: str, deb: str) -> str:
     return path
 
 
-def _assert_nontrivial(png: Path, min_colours: int) -> None:
+def assert_nontrivial(png: Path, min_colours: int) -> None:
     img = mpimg.imread(png)
     rgb = (np.asarray(img)[..., :3] * 255).round().astype(np.uint8)
     h, w = rgb.shape[:2]
@@ -35,23 +35,25 @@ def _assert_nontrivial(png: Path, min_colours: int) -> None:
 
 
 @pytest.mark.parametrize("which", ["complete", "open_session"])
-def test_pdf_is_one_nontrivial_a4_page(
+def test_pdf_is_nontrivial_a4_pages(
     which: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     rec: SessionRecord = request.getfixturevalue(which)
-    pdf, _, _ = write_all(rec, tmp_path)
+    pdf, *_ = write_all(rec, tmp_path)
     info = subprocess.run(
         [_tool("pdfinfo", "poppler-utils"), str(pdf)], capture_output=True, text=True, check=True
     ).stdout
-    assert re.search(r"^Pages:\s+1$", info, re.M), info
+    # The form on page 1, the audit and lists continue on page 2 (issue 18: nothing cut).
+    assert re.search(r"^Pages:\s+2$", info, re.M), info
     assert "595.44 x 841.68 pts" in info or "(A4)" in info, info
     subprocess.run(
         [_tool("pdftoppm", "poppler-utils"), "-png", "-r", "60", str(pdf), str(tmp_path / "p")],
         check=True,
         timeout=30,
     )
-    (png,) = tmp_path.glob("p*.png")
-    _assert_nontrivial(png, min_colours=40)
+    pngs = sorted(tmp_path.glob("p*.png"))
+    assert len(pngs) == 2
+    assert_nontrivial(pngs[0], min_colours=40)
     # The words on the page (poppler's text layer): REMS fields and the hand-written field.
     text = subprocess.run(
         [_tool("pdftotext", "poppler-utils"), "-layout", str(pdf), "-"],
@@ -70,9 +72,9 @@ def test_pdf_is_one_nontrivial_a4_page(
         assert word in text
     if which == "open_session":
         assert "MISSING (session not ended)" in text
-        assert "GAPS AND MISSING DATA (6)" in text
+        assert "Gaps and missing data (6)" in text
     else:
-        assert "168/100 mmHg" in text and "2 h 12 min" in text
+        assert "168/100 mmHg" in text and "2 h 02 min (121.7 min" in text
 
 
 def _chromium(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -97,14 +99,61 @@ def _chromium(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[st
 
 
 def test_html_renders_in_headless_chromium(complete: SessionRecord, tmp_path: Path) -> None:
-    _, html, _ = write_all(complete, tmp_path)
+    _, html, *_ = write_all(complete, tmp_path)
     shot = tmp_path / "shot.png"
     r = _chromium([f"--screenshot={shot}", "--window-size=1200,1600", html.as_uri()], tmp_path)
     assert shot.exists(), r.stderr[-2000:]
-    _assert_nontrivial(shot, min_colours=40)
+    assert_nontrivial(shot, min_colours=40)
     # The DOM as Chromium parsed it: the inline SVG chart and the REMS fields are there.
     dom = _chromium(["--dump-dom", html.as_uri()], tmp_path).stdout
-    assert "<svg" in dom and 'id="rems-pre_dose"' in dom
+    assert "<svg" in dom and 'id="f-pre_dose"' in dom
     assert "130/80 mmHg (MAP 97)" in dom
     assert "168/100 mmHg (MAP 123)" in dom
     assert 'id="patient-ref"' in dom
+
+
+def test_committed_examples_are_real_renderings() -> None:
+    """docs/report.md shows one PDF page (pdftoppm) and one HTML screenshot (Chromium)."""
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    assert_nontrivial(docs / "report-example-page1.png", min_colours=40)
+    assert_nontrivial(docs / "report-example-html.png", min_colours=40)
+    text = (docs / "report.md").read_text()
+    assert "report-example-page1.png" in text and "report-example-html.png" in text
+
+
+def test_iv_ketamine_pdf_has_no_rems_wording(tmp_path: Path) -> None:
+    """Issue 18 acceptance 3 on the rendered page: an IV-ketamine session's PDF is a
+    monitoring record, without REMS wording and without a missing-40-min flag."""
+    from monitord.models import Kind, Reading, SessionEvent, utc
+    from monitord.report import build_record
+
+    t0 = 1714986000.0
+    sess = [
+        SessionEvent(t0 + t, "chair-2", a, "iv-ketamine", "s-iv")
+        for t, a in ((0, "start"), (600, "dose_start"), (3000, "dose_end"), (7000, "end"))
+    ]
+    bps = [
+        Reading(
+            "chair-2",
+            "cuff",
+            Kind.BP,
+            {"sys_mmHg": 124.0 + i, "dia_mmHg": 80.0, "map_mmHg": None, "pulse_bpm": 70.0},
+            utc(t0 + t),
+            utc(t0 + t),
+        )
+        for i, t in enumerate((300, 540, 1500, 4200, 6900))
+    ]
+    pdf, *_ = write_all(build_record(bps, [], sess, "Europe/Berlin"), tmp_path)
+    text = subprocess.run(
+        [_tool("pdftotext", "poppler-utils"), "-layout", str(pdf), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "Session monitoring record (iv-ketamine)" in text
+    assert "REMS" not in text and "Spravato" not in text
+    assert "not recorded (not required for iv-ketamine)" in text
+    assert "no valid BP 35-50" not in text and "check_missed" not in text
+    assert "Treatment date:" in text and "2024-05-06 (CEST, Europe/Berlin)" in text
+    # BP at end of monitoring: the last after the dose (6900 s), 128/80 at 12:55 CEST.
+    assert re.search(r"BP at end of monitoring:\s+128/80 mmHg, pulse 70 at 12:55:00", text)

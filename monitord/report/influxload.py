@@ -1,0 +1,199 @@
+"""Session records from InfluxDB (central reports, issue 18): the same `SessionRecord` as
+from a Pi's local store, built from the `sessions`, `vitals` and `alerts` measurements
+the daemons write (design.md section 7), so one machine reports for every chair.
+
+InfluxQL over the v1 `/query` endpoint (InfluxDB 1.x, as Debian ships it; InfluxDB 2.x
+answers it too through its v1 compatibility API when a DBRP mapping exists). Read-only.
+
+What InfluxDB holds for a record (docs/report.md "From InfluxDB"): the daemon writes
+`kind`, `contact` and `device_time` on vitals and `by`, `level` and `value` on alerts for
+this; points written by an older daemon lack them, and the record then infers a reading's
+kind from its fields and shows an acknowledgement without its nurse.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from monitord.config import InfluxConfig, read_secret
+from monitord.models import AlertEvent, Kind, Reading, SessionEvent
+from monitord.report.load import SessionSpan, spans_from_events
+from monitord.report.record import SessionRecord, build_record
+from monitord.store.codec import from_ns
+
+PAGE = 5000  # rows per query: under InfluxDB's default max-row-limit (10000)
+_VALUE_FIELDS = ("sys_mmHg", "dia_mmHg", "map_mmHg", "pulse_bpm", "hr_bpm", "spo2_pct")
+
+
+class InfluxReadError(RuntimeError):
+    """The query failed; the message says where and why, in one line."""
+
+
+def _q(s: str) -> str:
+    """An InfluxQL string literal."""
+    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class InfluxReader:
+    def __init__(self, cfg: InfluxConfig, site: str) -> None:
+        if cfg.api != "v1":
+            raise InfluxReadError(
+                "reports from InfluxDB read with InfluxQL: set [influx] api = 'v1' and "
+                "database (InfluxDB 2.x: its v1 compatibility API and a DBRP mapping)"
+            )
+        self.cfg = cfg
+        self.site = site
+        self._headers: dict[str, str] = {}
+        if cfg.username:
+            pw = read_secret(cfg.password_file, "MONITORD_INFLUX_PASSWORD") or ""
+            cred = base64.b64encode(f"{cfg.username}:{pw}".encode()).decode()
+            self._headers["Authorization"] = f"Basic {cred}"
+
+    def _query(self, q: str) -> list[dict[str, Any]]:
+        params = {"db": self.cfg.database or "", "q": q, "epoch": "ns"}
+        if self.cfg.retention_policy:
+            params["rp"] = self.cfg.retention_policy
+        url = f"{self.cfg.url}/query?{urllib.parse.urlencode(params)}"
+        req = urllib.request.Request(url, headers=self._headers)
+        try:
+            with urllib.request.urlopen(req, timeout=self.cfg.timeout_s) as resp:
+                body = json.loads(resp.read())
+        except urllib.error.HTTPError as e:
+            raise InfluxReadError(f"{self.cfg.url}: HTTP {e.code} {e.reason}") from None
+        except (urllib.error.URLError, OSError) as e:
+            why = getattr(e, "reason", e)
+            raise InfluxReadError(f"cannot query {self.cfg.url}: {why}") from None
+        except ValueError:
+            raise InfluxReadError(f"{self.cfg.url}: the answer is not JSON") from None
+        if "error" in body:
+            raise InfluxReadError(f"{self.cfg.url}: {body['error']}")
+        out: list[dict[str, Any]] = []
+        for res in body.get("results", []):
+            if "error" in res:
+                raise InfluxReadError(f"{self.cfg.url}: {res['error']}")
+            for series in res.get("series", []):
+                cols = series["columns"]
+                out += [dict(zip(cols, v, strict=True)) for v in series.get("values", [])]
+        return out
+
+    def _rows(
+        self, measurement: str, chair: str | None, lo_ns: int | None, hi_ns: int | None
+    ) -> Iterator[dict[str, Any]]:
+        """Every point of the site (and chair) in [lo, hi], paged by time."""
+        where = [f'"site" = {_q(self.site)}']
+        if chair is not None:
+            where.append(f'"chair" = {_q(chair)}')
+        if hi_ns is not None:
+            where.append(f"time <= {hi_ns}")
+        seen: set[tuple[Any, ...]] = set()
+        start = lo_ns
+        while True:
+            w = [*where, f"time >= {start}"] if start is not None else where
+            rows = self._query(
+                f'SELECT * FROM "{measurement}" WHERE {" AND ".join(w)} '
+                f"ORDER BY time ASC LIMIT {PAGE}"
+            )
+            fresh = 0
+            for r in rows:
+                key = tuple(sorted((k, json.dumps(v)) for k, v in r.items()))
+                if key in seen:
+                    continue  # the page boundary repeats the last instant's points
+                seen.add(key)
+                fresh += 1
+                yield r
+            if len(rows) < PAGE or fresh == 0:
+                return
+            start = int(rows[-1]["time"])
+
+    # -- records --------------------------------------------------------------------
+    def session_events(self, chair: str | None = None) -> list[SessionEvent]:
+        return [
+            SessionEvent(
+                r["time"] / 1e9,
+                r["chair"],
+                r["action"],
+                r["protocol"],
+                r["session_id"],
+                by=r.get("by"),
+                dose_mg=r.get("dose_mg"),
+                lot=r.get("lot"),
+            )
+            for r in self._rows("sessions", chair, None, None)
+        ]
+
+    def spans(self, chair: str | None = None) -> list[SessionSpan]:
+        return spans_from_events(self.session_events(chair))
+
+    def record(self, span: SessionSpan, tz: str = "UTC") -> SessionRecord:
+        lo = int(span.start_t * 1e9) - 1_000  # the store's ns, give or take rounding
+        hi_t = span.end_t if span.end_t is not None else span.next_start_t
+        hi = int(hi_t * 1e9) + 1_000_000 if hi_t is not None else None
+        readings = [_reading(r) for r in self._rows("vitals", span.chair, lo, hi)]
+        alerts = [_alert(r) for r in self._rows("alerts", span.chair, lo, hi)]
+        if span.end_t is None and span.next_start_t is not None:
+            readings = [r for r in readings if r.t < span.next_start_t]
+            alerts = [a for a in alerts if a.t < span.next_start_t]
+        return build_record(readings, alerts, span.events, tz)
+
+
+def _kind(r: Mapping[str, Any]) -> Kind:
+    k = r.get("kind")
+    if k:
+        return Kind(k)
+    # Points from a daemon before `kind` was written: the fields tell, except for a
+    # reading with no value at all (a cuff error), taken as BP (the only kind that has
+    # value-less error readings).
+    if r.get("hr_bpm") is not None:
+        return Kind.HR
+    if r.get("spo2_pct") is not None:
+        return Kind.SPO2
+    return Kind.BP
+
+
+def _reading(r: Mapping[str, Any]) -> Reading:
+    at = from_ns(int(r["time"]))
+    kind = _kind(r)
+    keys = {
+        Kind.BP: ("sys_mmHg", "dia_mmHg", "map_mmHg", "pulse_bpm"),
+        Kind.HR: ("hr_bpm",),
+        Kind.SPO2: ("spo2_pct", "pulse_bpm"),
+    }[kind]
+    dt = r.get("device_time")
+    return Reading(
+        chair=r["chair"],
+        device=r["device"],
+        kind=kind,
+        values={k: (float(r[k]) if r.get(k) is not None else None) for k in keys},
+        measured_at=at,
+        received_at=at,
+        valid=bool(r.get("valid", True)),
+        contact=r.get("contact"),
+        device_time=datetime.fromisoformat(dt.replace("Z", "+00:00")) if dt else None,
+        stored=r.get("stored") == "true",
+    )
+
+
+def _alert(r: Mapping[str, Any]) -> AlertEvent:
+    raw = r.get("value")
+    level = r.get("level")
+    return AlertEvent(
+        t=int(r["time"]) / 1e9,
+        chair=r["chair"],
+        rule=r["rule"],
+        event=r["event"],
+        priority=r["priority"],
+        kind=r["kind"],
+        alert_id=r.get("alert_id"),
+        phase=r.get("phase") or "",
+        value=json.loads(raw) if raw else {},
+        message=r.get("message") or "",
+        level=int(level) if level is not None else None,
+        by=r.get("by"),
+    )

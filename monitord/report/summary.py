@@ -1,0 +1,71 @@
+"""Summaries the monitoring form asks for, computed from the record's vitals: the SpO2
+summary (minimum, time below 90 %) and the evidence behind the two "vitals acceptable"
+items (prior to administration, prior to completion of monitoring).
+
+Whether vitals were acceptable stays the clinician's call (clinical-rules.md: monitord
+never decides); these only put the numbers next to the box they tick.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from monitord.report.audit import Episode
+
+SPO2_LOW_PCT = 90.0
+# A sample stands for the time until the next one, but never for more than this: a longer
+# silence is a hole in the data (probe off, link down), not time spent below 90 %.
+SPO2_HOLD_MAX_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Spo2Summary:
+    samples: int  # valid live samples between dose start (or session start) and the end
+    min_pct: float | None
+    min_t: float | None
+    below_s: float  # time below SPO2_LOW_PCT
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """The last valid values at or before `at`, and the alarms active then."""
+
+    at: float | None
+    hr_bpm: float | None
+    spo2_pct: float | None
+    active: tuple[str, ...]  # rules of alarms active at `at`
+
+
+NO_SPO2 = Spo2Summary(0, None, None, 0.0)
+NO_EVIDENCE = Evidence(None, None, None, ())
+
+
+def spo2_summary(points: Sequence[tuple[float, float]]) -> Spo2Summary:
+    """`points`: (t, spo2) of valid live samples in time order."""
+    if not points:
+        return NO_SPO2
+    t_min, v_min = min(points, key=lambda p: (p[1], p[0]))
+    below = 0.0
+    for (t, v), (t2, _) in itertools.pairwise(points):
+        if v < SPO2_LOW_PCT:
+            below += min(t2 - t, SPO2_HOLD_MAX_S)
+    return Spo2Summary(len(points), v_min, t_min, below)
+
+
+def last_before(points: Sequence[tuple[float, float]], at: float) -> float | None:
+    v = None
+    for t, x in points:
+        if t > at:
+            break
+        v = x
+    return v
+
+
+def active_at(eps: Sequence[Episode], at: float) -> tuple[str, ...]:
+    return tuple(
+        sorted(
+            {e.rule for e in eps if e.raised_t <= at and (e.cleared_t is None or e.cleared_t > at)}
+        )
+    )

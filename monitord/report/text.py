@@ -1,0 +1,299 @@
+"""The words and numbers of a session record, shared by every renderer (PDF, HTML, CSV):
+local times in the site's zone ([site] timezone), the form's fields with their values or
+why they are missing, the alarm audit lines. Formatting only; nothing is computed that
+the record does not hold.
+
+Stored data stays UTC; the report shows local time with the zone's abbreviation (EDT,
+CET, ...), and the CSVs carry both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from monitord.report.audit import Episode
+from monitord.report.record import BpReading, RemsField, SessionRecord, duration_text
+from monitord.report.summary import Evidence
+
+PATIENT_REF_LABEL = "Patient reference (clinic, by hand)"
+STORED_NOTE = "pushed from the device's memory on connect: history, fed to no alarm"
+
+
+def local(rec: SessionRecord, t: float) -> datetime:
+    return datetime.fromtimestamp(t, tz=ZoneInfo(rec.tz))
+
+
+def treatment_t(rec: SessionRecord) -> float:
+    """The time the form's treatment date is taken from: administration, else start."""
+    return rec.dose_start_t if rec.dose_start_t is not None else rec.started_t
+
+
+def fmt_day(rec: SessionRecord, t: float | None = None) -> str:
+    return local(rec, treatment_t(rec) if t is None else t).strftime("%Y-%m-%d")
+
+
+def fmt_t(rec: SessionRecord, t: float | None) -> str:
+    """Local clock time; with the date in front when it is not the treatment date (a
+    session across local midnight)."""
+    if t is None:
+        return "missing"
+    d = local(rec, t)
+    s = d.strftime("%H:%M:%S")
+    if d.strftime("%Y-%m-%d") != fmt_day(rec):
+        s = d.strftime("%m-%d ") + s
+    return s
+
+
+def fmt_tz(rec: SessionRecord, t: float | None = None) -> str:
+    """The zone as shown next to times: abbreviation and IANA name."""
+    abbr = local(rec, treatment_t(rec) if t is None else t).tzname() or ""
+    return abbr if rec.tz == "UTC" else f"{abbr}, {rec.tz}"
+
+
+def fmt_iso_utc(t: float | None) -> str:
+    if t is None:
+        return ""
+    return datetime.fromtimestamp(t, tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def fmt_iso_local(rec: SessionRecord, t: float | None) -> str:
+    return "" if t is None else local(rec, t).isoformat(timespec="seconds")
+
+
+def minutes(rec: SessionRecord, t: float) -> float:
+    origin = rec.dose_start_t if rec.dose_start_t is not None else rec.started_t
+    return (t - origin) / 60.0
+
+
+def fmt_rel(rec: SessionRecord, t: float | None) -> str:
+    return "" if t is None else f"{minutes(rec, t):+.1f}"
+
+
+def fmt_bp(b: BpReading | None) -> str:
+    if b is None:
+        return "missing"
+    s = f"{b.sys_mmHg:g}/{b.dia_mmHg:g} mmHg"
+    if b.map_mmHg is not None:
+        s += f" (MAP {b.map_mmHg:g})"
+    if b.pulse_bpm is not None:
+        s += f", pulse {b.pulse_bpm:g}"
+    return s
+
+
+def fmt_dur(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    m, s = divmod(round(seconds), 60)
+    return f"{m} min {s:02d} s" if m else f"{s} s"
+
+
+def title(rec: SessionRecord) -> str:
+    if rec.rems_applies:
+        return "Spravato REMS patient monitoring record (Patient Monitoring Form data)"
+    return f"Session monitoring record ({rec.protocol})"
+
+
+def rems_text(rec: SessionRecord, f: RemsField) -> str:
+    if f.reading is None:
+        if not rec.rems_applies and f.name == "post_dose_40min":
+            return f"not recorded ({f.missing_reason})"
+        return f"MISSING ({f.missing_reason})"
+    origin = "dose" if rec.dose_start_t is not None else "start"
+    return (
+        f"{fmt_bp(f.reading)} at {fmt_t(rec, f.reading.t)} "
+        f"({fmt_rel(rec, f.reading.t)} min from {origin})"
+    )
+
+
+def field_missing(rec: SessionRecord, f: RemsField) -> bool:
+    """Shown as missing (red): not for a 40-minute BP the protocol does not require."""
+    return f.reading is None and (rec.rems_applies or f.name != "post_dose_40min")
+
+
+def monitoring_text(rec: SessionRecord) -> str:
+    if rec.monitoring_s is None:
+        return f"MISSING ({rec.monitoring_missing_reason})"
+    return (
+        f"{duration_text(rec.monitoring_s)} ({rec.monitoring_s / 60:.1f} min; dose start "
+        f"{fmt_t(rec, rec.dose_start_t)} to session end {fmt_t(rec, rec.ended_t)})"
+    )
+
+
+def dose_text(rec: SessionRecord) -> str:
+    parts = []
+    parts.append(f"{rec.dose_mg:g} mg" if rec.dose_mg is not None else "dose not recorded")
+    parts.append(f"lot {rec.lot}" if rec.lot is not None else "lot not recorded")
+    if rec.dose_by is not None:
+        parts.append(f"given by {rec.dose_by}")
+    return ", ".join(parts)
+
+
+def could_leave_text(rec: SessionRecord) -> str:
+    if rec.discharge_ready_t is None:
+        return "discharge criteria not met during the session (no discharge-ready advisory)"
+    # The form asks for minutes from the start of administration.
+    return (
+        f"{minutes(rec, rec.discharge_ready_t):.0f} min from administration "
+        f"({fmt_t(rec, rec.discharge_ready_t)}): discharge criteria first met "
+        "(session.discharge_ready); the clinician decides"
+    )
+
+
+def spo2_text(rec: SessionRecord) -> str:
+    s = rec.spo2
+    if s.min_pct is None:
+        return "MISSING (no valid SpO2 reading)"
+    return (
+        f"minimum {s.min_pct:g} % at {fmt_t(rec, s.min_t)}; "
+        f"{s.below_s / 60:.1f} min below 90 % ({s.samples} valid samples)"
+    )
+
+
+def evidence_text(rec: SessionRecord, bp: RemsField, ev: Evidence) -> str:
+    if ev.at is None:
+        return "no evidence (no dose recorded)" if bp.name == "pre_dose" else "session not ended"
+    parts = [f"BP {fmt_bp(bp.reading)}"]
+    parts.append(f"HR {ev.hr_bpm:g}" if ev.hr_bpm is not None else "HR missing")
+    parts.append(f"SpO2 {ev.spo2_pct:g} %" if ev.spo2_pct is not None else "SpO2 missing")
+    parts.append("alarms active: " + (", ".join(ev.active) if ev.active else "none"))
+    return "; ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class FormLine:
+    key: str  # stable id (HTML ids, CSV names)
+    label: str
+    value: str
+    missing: bool = False
+
+
+def form_lines(rec: SessionRecord) -> list[FormLine]:
+    """The form's fields, in the form's order."""
+    pre, post, end = rec.rems
+    ended = (
+        fmt_t(rec, rec.ended_t) + (f" by {rec.ended_by}" if rec.ended_by else "")
+        if rec.ended_t is not None
+        else "MISSING (session not ended)"
+    )
+    lines = [
+        FormLine("treatment_date", "Treatment date", f"{fmt_day(rec)} ({fmt_tz(rec)})"),
+        FormLine("chair", "Chair", rec.chair),
+        FormLine("session", "Session", rec.session_id),
+        FormLine("protocol", "Protocol", rec.protocol),
+        FormLine(
+            "session_start",
+            "Session start",
+            fmt_t(rec, rec.started_t) + (f" by {rec.started_by}" if rec.started_by else ""),
+        ),
+        FormLine(
+            "dose_start",
+            "Administration (dose start)",
+            fmt_t(rec, rec.dose_start_t),
+            rec.dose_start_t is None,
+        ),
+        FormLine("dose", "Dose, lot, given by", dose_text(rec)),
+        FormLine("dose_end", "Dose end", fmt_t(rec, rec.dose_end_t)),
+        FormLine(
+            "session_end", "Completion of monitoring (session end)", ended, rec.ended_t is None
+        ),
+        FormLine(
+            "monitoring_time",
+            "Total monitoring time",
+            monitoring_text(rec),
+            rec.monitoring_s is None,
+        ),
+    ]
+    for f in (pre, post, end):
+        lines.append(FormLine(f.name, f.label, rems_text(rec, f), field_missing(rec, f)))
+    lines += [
+        FormLine(
+            "acceptable_pre",
+            "Vitals acceptable prior to administration",
+            "[ ] yes  [ ] no   evidence: " + evidence_text(rec, pre, rec.pre_evidence),
+        ),
+        FormLine(
+            "acceptable_end",
+            "Vitals acceptable prior to completion of monitoring",
+            "[ ] yes  [ ] no   evidence: " + evidence_text(rec, end, rec.end_evidence),
+        ),
+        FormLine("spo2", "SpO2 (pulse oximetry)", spo2_text(rec), rec.spo2.min_pct is None),
+        FormLine("could_leave", "Time the patient could have left", could_leave_text(rec)),
+    ]
+    return lines
+
+
+CLINICAL_BOXES = (
+    "Sedation:                 [ ] none  [ ] present     time ________",
+    "Dissociation:             [ ] none  [ ] present     time ________",
+    "Respiratory depression:   [ ] none  [ ] present     time ________",
+)
+SIGNATURE_LINES = (
+    "Healthcare provider (name) ______________________________",
+    "Signature ______________________________   Date __________",
+)
+
+
+# Priorities a nurse is expected to acknowledge (they escalate until then); a low or info
+# alert that was never acknowledged is no finding.
+ACK_EXPECTED = ("high", "medium")
+
+
+def audit_header() -> tuple[str, ...]:
+    return ("raised", "rule", "priority", "to ack", "ack by", "cleared", "escal.", "message")
+
+
+def audit_row(rec: SessionRecord, e: Episode) -> tuple[str, ...]:
+    cleared = fmt_t(rec, e.cleared_t) if e.cleared_t is not None else "ACTIVE AT END"
+    esc = str(e.escalations) + (f" (lvl {e.max_level})" if e.max_level else "")
+    return (
+        fmt_t(rec, e.raised_t),
+        e.rule,
+        e.priority,
+        fmt_dur(e.time_to_ack_s)
+        if e.ack_t is not None
+        else ("NOT ACKED" if e.priority in ACK_EXPECTED else "-"),
+        e.ack_by or "-",
+        cleared,
+        esc,
+        e.message,
+    )
+
+
+def gap_lines(rec: SessionRecord) -> list[str]:
+    out = []
+    for g in rec.gaps:
+        if g.start is None:
+            span = ""
+        elif g.end == g.start:
+            span = f"{fmt_t(rec, g.start)} "
+        else:
+            end = fmt_t(rec, g.end) if g.end is not None else "open at end of data"
+            span = f"{fmt_t(rec, g.start)}-{end} "
+        out.append(f"{span}{g.what}: {g.detail}")
+    return out
+
+
+def stored_lines(rec: SessionRecord) -> list[str]:
+    """One line per stored record: received time, device, values, the device's time."""
+    out = []
+    for v in rec.stored:
+        vals = " ".join(f"{k}={x:g}" for k, x in v.values.items() if x is not None)
+        dev_t = fmt_iso_utc(v.device_time) if v.device_time is not None else "unknown"
+        out.append(
+            f"{fmt_t(rec, v.t)} {v.kind}/{v.device} {vals or 'no values'} "
+            f"(device time {dev_t}{'' if v.valid else '; invalid: ' + str(v.reason)})"
+        )
+    return out
+
+
+def event_line(rec: SessionRecord, i: int) -> str:
+    a = rec.alerts[i]
+    extra = f" level {a.level}" if a.level is not None else ""
+    if a.by is not None:
+        extra += f" by {a.by}"
+    return (
+        f"{fmt_t(rec, a.t)} ({fmt_rel(rec, a.t)}) {a.rule} {a.event}{extra} "
+        f"[{a.priority}]: {a.message}"
+    )
