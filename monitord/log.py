@@ -4,9 +4,9 @@ Format: `LEVEL logger: message`, with a traceback (ERROR and above only) folded 
 line. Under systemd with stderr connected to the journal (`JOURNAL_STREAM` names
 stderr's device:inode, systemd.exec(5)), each line starts with its syslog priority `<N>`
 (sd-daemon(3)), so CRITICAL lines land at priority 2 and `journalctl -p warning` shows
-the delivery alarms. `FailureLog` implements the house rule for recurring failures: the first failure of a
-kind at WARNING (with operator advice), repeats at DEBUG with a running count, and one INFO
-line when it recovers.
+the delivery alarms. `FailureLog` implements the house rule for recurring failures: the
+first failure of a kind at WARNING (with operator advice), repeats at DEBUG with a running
+count, and one INFO line when it recovers.
 """
 
 from __future__ import annotations
