@@ -128,7 +128,7 @@ def _cause(e: BaseException) -> BaseException:
     return e
 
 
-def _describe(e: BaseException, cfg: MqttConfig) -> tuple[str, str]:
+def describe_error(e: BaseException, cfg: MqttConfig) -> tuple[str, str]:
     """(class, one-line message with advice) for a failed or lost connection, classified
     by exception type and MQTT return code, never by the wording of the message."""
     text = str(e)
@@ -152,6 +152,9 @@ def _describe(e: BaseException, cfg: MqttConfig) -> tuple[str, str]:
     if isinstance(cause, OSError):
         return "os", f"cannot reach broker {where}: {text}"
     return "lost", f"connection to broker {where} lost: {text or type(e).__name__}"
+
+
+_describe = describe_error  # its old name (tests/delivery/test_mqtt_error_class.py)
 
 
 @dataclass
@@ -346,7 +349,7 @@ class MqttSink:
                         raise
             except (aiomqtt.MqttError, OSError, ssl.SSLError, TimeoutError) as e:
                 self._down(c)
-                cls, msg = _describe(e, self.cfg)
+                cls, msg = describe_error(e, self.cfg)
                 self.stats.last_error = msg
                 delay = backoff.next_delay()
                 flog.failure(
