@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 CONF = REPO / "config" / "mosquitto" / "monitord.conf"
 ACL = REPO / "config" / "mosquitto" / "monitord.acl"
 SITE = "clinic-north"
-USERS = {"chair-3": "pw-chair-3", "chair-4": "pw-chair-4", "station": "pw-station"}
+USERS = {"chair-3": "pw-chair-3", "chair-4": "pw-chair-4", "station-1": "pw-station"}
 _ids = itertools.count()
 
 
@@ -123,7 +123,7 @@ def refused(codes: tuple[int, ...] | list[ReasonCode]) -> bool:
 
 
 async def test_chair_cannot_publish_or_ack_for_another_chair(broker: AclMosquitto) -> None:
-    async with login(broker, "station") as station, login(broker, "chair-4") as chair4:
+    async with login(broker, "station-1") as station, login(broker, "chair-4") as chair4:
         await station.subscribe(f"monitord/{SITE}/#", qos=1)
         await chair4.subscribe(t("chair-4", "cmd/ack"), qos=1)
         async with login(broker, "chair-3") as chair3:
@@ -160,7 +160,7 @@ async def test_chair_reads_only_its_own_cmd_topics(broker: AclMosquitto) -> None
             t("chair-3", "cmd/session"),
         ):
             await chair3.subscribe(topic, qos=1)
-        async with login(broker, "chair-4") as chair4, login(broker, "station") as station:
+        async with login(broker, "chair-4") as chair4, login(broker, "station-1") as station:
             await chair4.publish(t("chair-4", "alerts/events"), b"chair-4-event", qos=1)
             await station.publish(t("chair-4", "cmd/ack"), b"ack-for-4", qos=1)
             await station.publish(t("chair-4", "cmd/session"), b"session-for-4", qos=1)
@@ -175,7 +175,7 @@ async def test_chair_reads_only_its_own_cmd_topics(broker: AclMosquitto) -> None
 
 
 async def test_station_reads_every_chair_and_acks(broker: AclMosquitto) -> None:
-    async with login(broker, "station") as station:
+    async with login(broker, "station-1") as station:
         codes = await station.subscribe(f"monitord/{SITE}/+/alerts/#", qos=1)
         assert not refused(codes)
         async with login(broker, "chair-3") as c3, login(broker, "chair-4") as c4:
@@ -193,7 +193,7 @@ async def test_station_reads_every_chair_and_acks(broker: AclMosquitto) -> None:
 
 
 async def test_station_cannot_forge_alerts(broker: AclMosquitto) -> None:
-    async with login(broker, "station") as station, login(broker, "chair-3") as c3:
+    async with login(broker, "station-1") as station, login(broker, "chair-3") as c3:
         await station.subscribe(f"monitord/{SITE}/#", qos=1)
         await station.publish(t("chair-3", "alerts/events"), b"forged-by-station", qos=1)
         await c3.publish(t("chair-3", "status"), b"sentinel", qos=1)
@@ -235,7 +235,7 @@ async def test_another_accounts_client_id_does_not_take_over_a_chair(
     # chair-4 (37 reconnects in 20 s when both retry).
     ident = f"monitord-{SITE}-chair-4"
     async with (
-        login(broker, "station") as station,
+        login(broker, "station-1") as station,
         login(broker, "chair-4", ident) as chair4,
     ):
         await station.subscribe(t("chair-4", "status"), qos=1)
@@ -253,9 +253,9 @@ async def test_oversized_packet_disconnects_its_sender_and_never_reaches_the_cha
     async with login(broker, "chair-3") as chair3:
         await chair3.subscribe(t("chair-3", "cmd/session"), qos=1)
         with pytest.raises(aiomqtt.MqttError):
-            async with login(broker, "station") as station:
+            async with login(broker, "station-1") as station:
                 await station.publish(t("chair-3", "cmd/session"), b"x" * (1 << 20), qos=1)
-        async with login(broker, "station") as station:
+        async with login(broker, "station-1") as station:
             await station.publish(t("chair-3", "cmd/session"), b"sentinel", qos=1)
         got = await collect(chair3, until=t("chair-3", "cmd/session"))
     assert got == [(t("chair-3", "cmd/session"), b"sentinel")]
@@ -277,7 +277,7 @@ async def test_acknowledged_alert_survives_a_broker_crash(tls_material: TlsMater
     db = srv.datadir / "mosquitto.db"
     try:
         srv.start()
-        async with login(srv, "station", **station_kw) as station:
+        async with login(srv, "station-1", **station_kw) as station:
             await station.subscribe(t("chair-3", "alerts/events"), qos=1)
         async with login(srv, "chair-3") as chair3:
             await chair3.publish(t("chair-3", "alerts/events"), event, qos=1)
@@ -288,7 +288,7 @@ async def test_acknowledged_alert_survives_a_broker_crash(tls_material: TlsMater
         )
         srv.kill()
         srv.start()
-        async with login(srv, "station", **station_kw) as station:
+        async with login(srv, "station-1", **station_kw) as station:
             queued = await collect(station, until=t("chair-3", "alerts/events"))
             await station.subscribe(t("chair-3", "alerts/active"), qos=1)
             retained = await collect(station, until=t("chair-3", "alerts/active"))
