@@ -396,10 +396,9 @@ class MqttSink:
         self.stats.refused += 1
         first = c.refused is None
         c.refused = text
-        if first:
-            log.critical("MQTT %s: %s", c.chair, text)
-        else:
-            log.debug("MQTT %s: %s (again)", c.chair, text)
+        # The daemon's delivery alarm says it at CRITICAL (on_refusal); alone, say it once.
+        level = logging.WARNING if first and self.on_refusal is None else logging.DEBUG
+        log.log(level, "MQTT %s: %s", c.chair, text)
         if self.on_refusal is not None:
             self.on_refusal(c.chair, text)
 
