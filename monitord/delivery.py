@@ -139,7 +139,7 @@ class DeliveryWatch:
 
     async def run(self) -> None:
         timeout = self.receipts.timeout_s if self.receipts is not None else self.after_s
-        step = min(1.0, self.after_s / 10, timeout / 10)
+        step = min(0.5, self.after_s / 10, timeout / 10)
         while True:
             await asyncio.sleep(step)
             self.check(time.monotonic())
