@@ -248,17 +248,40 @@ async def check_bluetooth(cfg: Config, limit_s: float) -> Check:
 
 # -- MQTT broker -------------------------------------------------------------------------
 async def check_mqtt(cfg: Config, creds: Path | None, limit_s: float) -> Check:
+    """Log in to the broker with every login the chairs use ([mqtt]'s, or a chair's own
+    mqtt_username): the first that fails is the line; else one ok line."""
+    if not cfg.mqtt.enabled:
+        return skip("mqtt", "disabled in config (mqtt.enabled = false)")
+    logins = dict.fromkeys(
+        (c.mqtt_login(cfg.mqtt)[0], c.mqtt_login(cfg.mqtt)[1], bool(c.mqtt_username))
+        for c in cfg.chairs
+    )
+    results = [await _check_login(cfg, user, pw, own, creds, limit_s) for user, pw, own in logins]
+    failed = [r for r in results if r.status != "ok"]
+    if failed or len(results) == 1:
+        return (failed or results)[0]
+    users = ", ".join(str(u) for u, _pw, _own in logins)
+    return ok("mqtt", results[0].detail.split(": connected", 1)[0] + f": connected as {users}")
+
+
+async def _check_login(
+    cfg: Config,
+    username: str | None,
+    password_file: Path | None,
+    own: bool,
+    creds: Path | None,
+    limit_s: float,
+) -> Check:
     import aiomqtt
 
     from monitord.mqttv5 import V5Client
     from monitord.sinks.mqtt import describe_error
 
     m = cfg.mqtt
-    if not m.enabled:
-        return skip("mqtt", "disabled in config (mqtt.enabled = false)")
     where = f"{'mqtts' if m.tls else 'mqtt'}://{m.host}:{m.port}"
+    pw_key = "chairs.mqtt_password_file" if own else "mqtt.password_file"
     try:
-        password = secret(m.password_file, creds, "mqtt.password_file")
+        password = secret(password_file, creds, pw_key)
     except SecretProblem as e:
         return fail("mqtt", f"{where}: cannot log in", str(e))
     try:
@@ -272,7 +295,7 @@ async def check_mqtt(cfg: Config, creds: Path | None, limit_s: float) -> Check:
     client = V5Client(
         m.host,
         m.port,
-        username=m.username,
+        username=username,
         password=password,
         identifier=f"monitord-doctor-{cfg.site.id}-{os.getpid()}",
         tls_context=tls,
@@ -286,13 +309,17 @@ async def check_mqtt(cfg: Config, creds: Path | None, limit_s: float) -> Check:
         # Classified as the daemon does it: by exception type and MQTT reason code.
         cls, _msg = describe_error(e, m)
         text = str(e) or type(e).__name__
-        user = m.username or "(anonymous)"
+        user = username or "(anonymous)"
         if cls == "auth":
+            keys = (
+                "the chair's mqtt_username and mqtt_password_file"
+                if own
+                else "mqtt.username and the password in mqtt.password_file"
+            )
             return fail(
                 "mqtt",
                 f"{where}: login refused for user {user} ({text})",
-                "check mqtt.username and the password in mqtt.password_file "
-                "against the broker's password file",
+                f"check {keys} against the broker's password file",
             )
         if cls == "tls":
             return fail(
@@ -312,7 +339,7 @@ async def check_mqtt(cfg: Config, creds: Path | None, limit_s: float) -> Check:
             f"{where}: not reachable ({text})",
             "start the broker (systemctl status mosquitto) or fix mqtt.host/port",
         )
-    auth = f"as {m.username}" if m.username else "anonymously"
+    auth = f"as {username}" if username else "anonymously"
     return ok("mqtt", f"{where}: connected {auth}{' over TLS' if tls else ''}")
 
 

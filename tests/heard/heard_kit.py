@@ -27,7 +27,22 @@ USERS = {
     "chair-1": "pw-chair-1",
     "chair-2": "pw-chair-2",
     "station-1": "pw-station-1",
+    "station-2": "pw-station-2",
 }
+
+
+def add_station(broker: AclMosquitto, user: str) -> None:
+    """Give `user` the shipped ACL's station lines (as the ACL's comment says to do for a
+    second tablet). The broker is restarted (it saves its retained messages on a clean
+    stop), not reloaded: a SIGHUP is handled at some later moment, and a login racing it
+    would read under the old ACL."""
+    text = broker.acl_file.read_text()
+    lines = text[text.index("user station-1") :].replace("station-1", user)
+    broker.acl_file.write_text(text + "\n" + lines)
+    broker.stop()
+    broker.start()
+
+
 CHAIR = "chair-2"
 BASE = f"monitord/{SITE}/{CHAIR}"
 
