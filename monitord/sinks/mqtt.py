@@ -18,8 +18,9 @@ Every connection is MQTT v5 (monitord/mqttv5.py) so the PUBACK's reason code is 
 publish the broker refused (0x87 not authorized by its ACL, ...) is not delivered. The
 event stays in the outbox, `on_refusal` tells the delivery watch at once (technical alarm
 `delivery.refused`, monitord/delivery.py), and it is tried again with backoff on the same
-connection until a publish is accepted. Messages marked `"doctor": true` (`monitord
-doctor`'s round trip) are ignored.
+connection until a publish is accepted. Receipts and station statuses marked
+`"doctor": true` (`monitord doctor`'s round trip) are ignored; commands are screened as
+always (doctor sends none).
 
 The session is persistent (clean start off, a session expiry) so commands sent while we were away
 are delivered on reconnect. A command that arrives with the retain flag came from the
@@ -547,9 +548,11 @@ class MqttSink:
             if not is_doctor(payload):
                 self.receipts.station_status(topic.removeprefix(stations), payload)
             return
-        if not payload or is_doctor(payload):
+        if not payload:
             return  # an empty message clears a retained one (ours below included)
         if topic == f"{base}/alerts/receipts":
+            if is_doctor(payload):
+                return  # `monitord doctor`'s test message, not a station's receipt
             try:
                 alert_id, event, _station = parse_receipt(payload)
             except BadReceipt as e:
