@@ -49,6 +49,7 @@ from typing import Any
 
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
+from paho.mqtt.reasoncodes import ReasonCode
 
 from monitord import __version__
 from monitord.aio import within
@@ -185,6 +186,7 @@ class _ChairLink:
         # Retries of a refused publish: capped at 10 s so a fixed ACL (broker reloaded)
         # is picked up soon; a refusal costs the broker one small packet each.
         self.retry = Backoff(0.5, 10.0)
+        self.flog_sub = FailureLog(log, f"MQTT {chair} subscribe")
 
 
 class MqttSink:
@@ -424,6 +426,27 @@ class MqttSink:
         self._accepted(c)
         return True
 
+    def _check_suback(self, c: _ChairLink, wanted: list[str], granted: Any) -> None:
+        """MQTT v5 SUBACK reason codes: a refused subscription means nurse commands or
+        station receipts for this chair never arrive (mosquitto 2.0 grants them all and
+        filters per message; other brokers answer 0x87 here)."""
+        codes = list(granted) if isinstance(granted, list | tuple) else []
+        refused = [
+            f"{t} ({reason_words(code)})"
+            for t, code in zip(wanted, codes, strict=False)
+            if isinstance(code, ReasonCode) and code.is_failure
+        ]
+        if refused:
+            user = self.login(c.chair)[0] or "(anonymous)"
+            c.flog_sub.failure(
+                "suback",
+                f"broker refused subscriptions for user {user}: {', '.join(refused)}; "
+                "nurse commands / station receipts will not arrive; check the ACL "
+                "(docs/delivery.md)",
+            )
+        else:
+            c.flog_sub.success()
+
     def refusals(self) -> dict[str, str]:
         return {c.chair: c.refused for c in self._chairs.values() if c.refused is not None}
 
@@ -431,14 +454,14 @@ class MqttSink:
         base = self.base(c.chair)
         _nodelay(client)
         await self._checked(c, client, f"{base}/status", self._status("online"), True)
-        await client.subscribe(
-            [
-                (f"{base}/cmd/ack", 1),
-                (f"{base}/cmd/session", 1),
-                (f"{base}/alerts/receipts", 1),
-                (f"{self.cfg.prefix}/{self.site}/stations/+", 1),
-            ]
-        )
+        wanted = [
+            f"{base}/cmd/ack",
+            f"{base}/cmd/session",
+            f"{base}/alerts/receipts",
+            f"{self.cfg.prefix}/{self.site}/stations/+",
+        ]
+        granted = await client.subscribe([(t, 1) for t in wanted])
+        self._check_suback(c, wanted, granted)
         if c.active is not None:
             c.active_dirty = True  # republish on every reconnect
         rx = asyncio.create_task(self._rx(c, client))
