@@ -75,7 +75,8 @@ async def test_no_receipt_raises_not_received_on_the_annunciator_and_a_receipt_c
                 unheard = alarms(db)["active"]["delivery.unheard"]["text"]
                 assert unheard.startswith("alarm not received by any station"), unheard
                 assert "chair-2 spo2.very_low (high)" in unheard and "no station online" in unheard
-                assert "delivery.unheard" in status_text(db)
+                shown = status_text(db)
+                assert "delivery.unheard" in shown and "stations: NONE online" in shown, shown
                 # Local only: nothing about it went to the station as an alert.
                 assert all(e["rule"] == "spo2.very_low" for e in st.events()), st.events()
 
@@ -97,6 +98,9 @@ async def test_no_receipt_raises_not_received_on_the_annunciator_and_a_receipt_c
                 )
                 await eventually(lambda: "delivery.unheard" in alarms(db)["cleared"], 10, "cleared")
                 await eventually(lambda: patterns(out)[-1:] == ["off"], 10, "annunciator off")
+                await eventually(
+                    lambda: "stations: station-1 online" in status_text(db), 20, "status"
+                )
         finally:
             rc = daemon.stop()
     text = daemon.output()
