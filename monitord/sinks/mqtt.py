@@ -187,6 +187,7 @@ class _ChairLink:
         # is picked up soon; a refusal costs the broker one small packet each.
         self.retry = Backoff(0.5, 10.0)
         self.flog_sub = FailureLog(log, f"MQTT {chair} subscribe")
+        self.flog_receipts = FailureLog(log, f"MQTT {chair} receipts")
 
 
 class MqttSink:
@@ -579,8 +580,13 @@ class MqttSink:
             try:
                 alert_id, event, _station = parse_receipt(payload)
             except BadReceipt as e:
-                log.warning("MQTT %s: receipt on %s ignored: %s", c.chair, topic, e)
+                # A station sending bad receipts sends many: WARNING once, then DEBUG.
+                c.flog_receipts.failure(
+                    "bad receipt",
+                    f"receipt on {topic} ignored: {e} (docs/delivery.md has the format)",
+                )
                 return
+            c.flog_receipts.success()
             self.receipts.receipt(alert_id, event, time.monotonic())
             return
         self.stats.commands += 1

@@ -86,6 +86,14 @@ async def test_no_receipt_raises_not_received_on_the_annunciator_and_a_receipt_c
                     {"state": "online", "time": "2026-01-01T00:00:00Z", "version": "t"},
                     retain=True,
                 )
+                # A receipt without its station: one clear line, ignored (twice: one line).
+                for _ in range(2):
+                    await st.publish(
+                        f"{BASE}/alerts/receipts",
+                        {"alert_id": raised["alert_id"], "event": "raised"},
+                    )
+                await eventually(lambda: "station missing" in daemon.output(), 10, "bad receipt")
+                assert "delivery.unheard" in alarms(db)["active"]
                 await st.publish(
                     f"{BASE}/alerts/receipts",
                     {
@@ -106,6 +114,9 @@ async def test_no_receipt_raises_not_received_on_the_annunciator_and_a_receipt_c
     text = daemon.output()
     assert rc == 0, text
     assert patterns(out) == ["technical", "high", "off"], patterns(out)
+    bad = [ln for ln in text.splitlines() if "receipt on" in ln and "ignored" in ln]
+    assert len(bad) == 1 and bad[0].startswith("<4>WARNING "), bad
+    assert "station missing or not a string" in bad[0], bad
     critical = [ln for ln in text.splitlines() if "CRITICAL" in ln]
     assert any("ALARM NOT RECEIVED" in ln for ln in critical), critical
     assert store.alert_events()[0]["rule"] == "spo2.very_low"
