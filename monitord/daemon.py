@@ -198,7 +198,7 @@ class Daemon:
             failing=any(k in self.alarms.active for k in FAILING_KEYS),
             high_active=high_active(actives),
             any_active=any(actives),
-            station_online=bool(self.receipts.online()) if self.mqtt is not None else None,
+            station_online=self.receipts.any_online(time.monotonic()),
         )
 
     def _on_crash(self, st: TaskState) -> None:

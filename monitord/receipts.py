@@ -66,6 +66,9 @@ class Receipts:
         self.heard_at: float | None = None  # monotonic time of the last valid receipt
         self.received = 0
         self.stations: dict[str, dict[str, Any]] = {}
+        # When the stations' topic was first subscribed (monotonic): their retained statuses
+        # arrive just after, so "none online" means something only a moment later.
+        self.subscribed_at: float | None = None
 
     # -- alert events ----------------------------------------------------------------
     def accepted(self, chair: str, event: dict[str, Any], now: float) -> None:
@@ -112,6 +115,13 @@ class Receipts:
 
     def online(self) -> list[str]:
         return sorted(s for s, d in self.stations.items() if d["state"] == "online")
+
+    def any_online(self, now: float, settle_s: float = 2.0) -> bool | None:
+        """Whether a station is online; None while not yet known (not subscribed, or the
+        retained statuses may still be on their way)."""
+        if self.subscribed_at is None or now - self.subscribed_at < settle_s:
+            return None
+        return bool(self.online())
 
     def status(self) -> dict[str, Any]:
         return {

@@ -463,6 +463,8 @@ class MqttSink:
         ]
         granted = await client.subscribe([(t, 1) for t in wanted])
         self._check_suback(c, wanted, granted)
+        if self.receipts.subscribed_at is None:
+            self.receipts.subscribed_at = time.monotonic()
         if c.active is not None:
             c.active_dirty = True  # republish on every reconnect
         rx = asyncio.create_task(self._rx(c, client))

@@ -129,3 +129,18 @@ def test_receipts_are_screened_and_clear_what_waited() -> None:
     assert r.overdue(114.9) == [] and len(r.overdue(115.0)) == 1
     r.receipt("zz", "raised", 120.0)  # any receipt: a station listens; the late one goes
     assert r.waiting == {} and r.heard_at == 120.0
+
+
+def test_station_status_counts_once_the_retained_ones_had_time_to_arrive() -> None:
+    r = Receipts(15.0)
+    assert r.any_online(100.0) is None  # not subscribed: unknown (MQTT off, or not yet)
+    r.subscribed_at = 100.0
+    assert r.any_online(101.0) is None  # retained statuses may still be on their way
+    assert r.any_online(102.0) is False
+    r.station_status("station-1", b'{"state": "online", "time": "t"}')
+    assert r.any_online(102.0) is True and r.online() == ["station-1"]
+    r.station_status("station-1", b'{"state": "offline", "time": "t"}')  # its Last Will
+    assert r.any_online(103.0) is False
+    r.station_status("station-2", b"not json")  # ignored with a warning
+    r.station_status("station-1", b"")  # retained status cleared
+    assert r.stations == {}
