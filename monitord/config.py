@@ -86,6 +86,9 @@ class MqttConfig(_Strict):
     delivery_alarm_after_s: Annotated[float, Field(gt=0)] = 30.0
     # A command carrying a `time` older than this is refused (a queued or re-sent one).
     command_max_age_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
+    # A high/medium alert raised or escalated and accepted by the broker, with no station
+    # receipt (alerts/receipts) after this long: technical alarm `delivery.unheard`.
+    receipt_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 15.0
 
     @field_validator("prefix")
     @classmethod
@@ -334,6 +337,23 @@ class ChairConfig(_Strict):
     id: Ident
     protocol: SessionProtocol = "esketamine"
     devices: list[DeviceConfig] = Field(default_factory=list)
+    # This chair's own broker login (several chairs on one Pi: one account each, as the
+    # shipped ACL wants, docs/delivery.md); unset: [mqtt] username / password_file.
+    mqtt_username: str | None = None
+    mqtt_password_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _login_pair(self) -> ChairConfig:
+        if self.mqtt_password_file is not None and self.mqtt_username is None:
+            raise ValueError("mqtt_password_file needs mqtt_username (the chair's own login)")
+        return self
+
+    def mqtt_login(self, mqtt: MqttConfig) -> tuple[str | None, Path | None, str | None]:
+        """(username, password file, password environment variable) this chair logs in
+        with: its own when it has one, else [mqtt]'s."""
+        if self.mqtt_username is not None:
+            return self.mqtt_username, self.mqtt_password_file, None
+        return mqtt.username, mqtt.password_file, "MONITORD_MQTT_PASSWORD"
 
     @model_validator(mode="after")
     def _devices(self) -> ChairConfig:
@@ -409,6 +429,22 @@ class StationConfig(_Strict):
         return int(self.listen.rpartition(":")[2])
 
 
+class AnnunciatorConfig(_Strict):
+    """The local annunciator at the chair (docs/delivery.md): a buzzer/LED on a GPIO line
+    and/or a command run with the pattern (`high`, `technical`, `off`) as its last
+    argument and in $MONITORD_ANNUNCIATOR."""
+
+    gpio_chip: str | None = None  # e.g. "/dev/gpiochip0"
+    gpio_line: Annotated[int, Field(ge=0, le=1023)] | None = None
+    command: Annotated[list[str], Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _gpio_pair(self) -> AnnunciatorConfig:
+        if (self.gpio_chip is None) != (self.gpio_line is None):
+            raise ValueError("gpio_chip and gpio_line go together (the chip and its line)")
+        return self
+
+
 class Config(_Strict):
     site: SiteConfig
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
@@ -421,6 +457,7 @@ class Config(_Strict):
     # At least one unless [station] is set: a config that monitors nothing must not look
     # ready (`monitord run` still requires them, monitord/commands/run.py).
     chairs: list[ChairConfig] = Field(default_factory=list, validate_default=True)
+    annunciator: AnnunciatorConfig = Field(default_factory=AnnunciatorConfig)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("chairs")

@@ -20,6 +20,10 @@ def _secret_files(cfg: Config) -> list[tuple[str, Path, str]]:
     out: list[tuple[str, Path, str]] = []
     if cfg.mqtt.enabled and cfg.mqtt.password_file is not None:
         out.append(("mqtt.password_file", cfg.mqtt.password_file, "MONITORD_MQTT_PASSWORD"))
+    for i, chair in enumerate(cfg.chairs):
+        if cfg.mqtt.enabled and chair.mqtt_password_file is not None:
+            # No environment override: each chair has its own secret.
+            out.append((f"chairs[{i}].mqtt_password_file", chair.mqtt_password_file, ""))
     if cfg.influx.enabled:
         if cfg.influx.token_file is not None:
             out.append(("influx.token_file", cfg.influx.token_file, "MONITORD_INFLUX_TOKEN"))
@@ -46,12 +50,13 @@ def check(cfg: Config, source: str) -> tuple[list[str], list[str]]:
     warnings: list[str] = []
     for key, path, env in _secret_files(cfg):
         p = _resolve_secret(path)
-        if p is None or os.environ.get(env):
+        if p is None or (env and os.environ.get(env)):
             continue
         try:
             mode = p.stat().st_mode
         except FileNotFoundError:
-            errors.append(f"{source}: {key}: {p}: no such file (nor {env} set)")
+            nor = f" (nor {env} set)" if env else ""
+            errors.append(f"{source}: {key}: {p}: no such file{nor}")
             continue
         except OSError as e:
             errors.append(f"{source}: {key}: {p}: {e.strerror or e}")
@@ -86,6 +91,7 @@ def check(cfg: Config, source: str) -> tuple[list[str], list[str]]:
                     f"{source}: chairs[{i}].devices[{j}].{key}: warning: not a setting of "
                     f"driver {dev.driver!r}; ignored"
                 )
+    warnings += _acl_fit(cfg, source)
     return errors, warnings
 
 
@@ -119,3 +125,36 @@ def _check_station(cfg: Config, source: str, errors: list[str], warnings: list[s
             load_nurses(st.nurses_file)
         except NursesFileError as e:
             errors.append(f"{source}: station.nurses_file: {e}")
+
+
+def _acl_fit(cfg: Config, source: str) -> list[str]:
+    """Logins the shipped broker config (config/mosquitto/) would refuse or mix up: its ACL
+    lets a user publish only under `{prefix}/{site}/<its user name>/`, and
+    `use_username_as_clientid` makes two connections of one user replace each other.
+    Anonymous (no username) is a broker without logins, hence without that ACL."""
+    if not cfg.mqtt.enabled:
+        return []
+    out: list[str] = []
+    users: dict[str, list[str]] = {}
+    for i, chair in enumerate(cfg.chairs):
+        user = chair.mqtt_login(cfg.mqtt)[0]
+        if user is None:
+            continue
+        users.setdefault(user, []).append(chair.id)
+        key = f"chairs[{i}].mqtt_username" if chair.mqtt_username else "mqtt.username"
+        if user != chair.id:
+            out.append(
+                f"{source}: {key}: warning: chair {chair.id!r} logs in as {user!r}, which the "
+                f"shipped ACL (config/mosquitto/monitord.acl) does not let publish under "
+                f"{cfg.mqtt.prefix}/{cfg.site.id}/{chair.id}/: the broker would refuse its "
+                f'alerts; give the chair its own login ([[chairs]] mqtt_username = "{chair.id}" '
+                "and mqtt_password_file, docs/delivery.md) or extend the ACL"
+            )
+    for user, chairs in users.items():
+        if len(chairs) > 1:
+            out.append(
+                f"{source}: mqtt.username: warning: chairs {', '.join(chairs)} share the login "
+                f"{user!r}; under the shipped broker config (use_username_as_clientid) their "
+                "connections replace each other; give each chair its own mqtt_username"
+            )
+    return out

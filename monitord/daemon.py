@@ -28,17 +28,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from monitord import __version__
+from monitord.annunciator import Annunciator, Pattern, decide, high_active
 from monitord.chair import ChairRuntime, DeviceCtx, load_seen
 from monitord.clock import SimClock, WallClock
 from monitord.config import Config
 from monitord.console import ConsoleListener
-from monitord.delivery import DeliveryWatch
+from monitord.delivery import FAILING_KEYS, DeliveryWatch
 from monitord.devices import BleBackends, SimulatedChairStarter, start_real_devices
 from monitord.engine import AlertEngine
 from monitord.engine.rules import RuleSet
 from monitord.hub import CommittedBatch, Hub
 from monitord.models import iso
 from monitord.outbox import Durability
+from monitord.receipts import Receipts
 from monitord.sdnotify import Notifier, watchdog_interval_s
 from monitord.sinks.commands import Command, engine_input
 from monitord.storeguard import StoreGuard
@@ -100,6 +102,9 @@ class Daemon:
         self.hub = Hub()
         self.sinks: list[MqttSink | InfluxSink] = []
         self.mqtt: MqttSink | None = None
+        # Station receipts and status (monitord/receipts.py), kept by the MQTT sink.
+        self.receipts = Receipts(cfg.mqtt.receipt_timeout_s)
+        self.annunciator = Annunciator(cfg.annunciator, self.annunciator_pattern)
         self.supervisor: Supervisor | None = None
         self.crashes: list[TaskState] = []
         self._status_written = 0.0
@@ -153,6 +158,7 @@ class Daemon:
             "version": __version__,
             "site": self.cfg.site.id,
             "summary": self.summary(),
+            **(self.delivery_status() if self.mqtt is not None else {}),
             "tasks": [
                 {
                     "name": t.name,
@@ -175,6 +181,24 @@ class Daemon:
             f"{active} active alert(s)"
             + (f", {crashed} task(s) restarting" if crashed else "")
             + (f"; {self.alarms.summary()}" if self.alarms.active else "")
+        )
+
+    def delivery_status(self) -> dict[str, Any]:
+        """Stations online, receipts, refusals and the annunciator (`monitord status`)."""
+        out: dict[str, Any] = self.receipts.status()
+        if self.mqtt is not None and self.mqtt.refusals():
+            out["publish_refused"] = self.mqtt.refusals()
+        if self.annunciator.configured:
+            out["annunciator"] = self.annunciator.pattern
+        return out
+
+    def annunciator_pattern(self) -> Pattern:
+        actives = [c.active for c in self.chairs.values()]
+        return decide(
+            failing=any(k in self.alarms.active for k in FAILING_KEYS),
+            high_active=high_active(actives),
+            any_active=any(actives),
+            station_online=self.receipts.any_online(time.monotonic()),
         )
 
     def _on_crash(self, st: TaskState) -> None:
@@ -247,23 +271,29 @@ class Daemon:
         if self.cfg.mqtt.enabled:
             from monitord.sinks.mqtt import MqttSink
 
+            watch = DeliveryWatch(
+                self.cfg.mqtt.delivery_alarm_after_s,
+                _DownSince(self),
+                lambda: any(c.active for c in self.chairs.values()),
+                self.alarms,
+                receipts=self.receipts,
+            )
             self.mqtt = MqttSink(
                 self.cfg.mqtt,
                 self.cfg.site.id,
                 list(self.chairs),
                 self.outbox,
                 self.on_command,
+                logins={c.id: c.mqtt_login(self.cfg.mqtt) for c in self.cfg.chairs},
+                receipts=self.receipts,
+                on_refusal=watch.refusal,
             )
             self.sinks.append(self.mqtt)
             self.hub.subscribe(self.mqtt.on_batch, "mqtt")
             sup.spawn("sink:mqtt", self.mqtt.run)
-            watch = DeliveryWatch(
-                self.cfg.mqtt.delivery_alarm_after_s,
-                self.mqtt,
-                lambda: any(c.active for c in self.chairs.values()),
-                self.alarms,
-            )
             sup.spawn("alarm:delivery", watch.run)
+        if self.annunciator.configured:
+            sup.spawn("annunciator", self.annunciator.run)
         if self.cfg.influx.enabled:
             from monitord.sinks.influx import InfluxSink
 
@@ -343,6 +373,17 @@ class Daemon:
 
 class _Stopped(Exception):
     pass
+
+
+class _DownSince:
+    """The MQTT sink's `down_since` for the delivery watch, which is made before the
+    sink (the sink reports refusals to it)."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    def down_since(self) -> float | None:
+        return self.daemon.mqtt.down_since() if self.daemon.mqtt is not None else None
 
 
 __all__ = ["ChairRuntime", "Daemon", "DeviceCtx"]

@@ -7,6 +7,14 @@ monitord/techalarm.py (CRITICAL in the journal, `!!!` on the console, and the si
 `monitord status` shows); once the link is back it is cleared. The watch owns the
 decision; the sink only says since when it is down, and the hub which alerts are active,
 so neither knows about the other.
+
+Two more conditions, both on the daemon's monotonic clock (delivery, not engine logic;
+their rows are LOCAL_ALARMS in monitord/engine/rules.py, docs/alerts.md):
+- `delivery.refused`: the broker refused a publish (MQTT v5 reason code), raised at once
+  by `refusal()` from the sink with the reason and the fix; cleared when one is accepted.
+- `delivery.unheard`: "alarm not received by any station": a high/medium alert event the
+  broker accepted waited `mqtt.receipt_timeout_s` for a station's receipt
+  (monitord/receipts.py); cleared by the next receipt.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from monitord.receipts import Receipts
 from monitord.techalarm import TechAlarms
 
 log = logging.getLogger("monitord.delivery")
@@ -27,6 +36,10 @@ RAISED = (
     "watch the chair directly"
 )
 CLEARED = "delivery alarm cleared: the broker is reachable again"
+REFUSED_KEY = "delivery.refused"
+UNHEARD_KEY = "delivery.unheard"
+# Keys under which delivery is failing (the annunciator sounds high alerts over them).
+FAILING_KEYS = (KEY, REFUSED_KEY, UNHEARD_KEY)
 
 
 class AlertLink(Protocol):
@@ -42,16 +55,71 @@ class DeliveryWatch:
         any_active: Callable[[], bool],
         alarms: TechAlarms,
         on_change: Callable[[bool], None] | None = None,
+        receipts: Receipts | None = None,
     ) -> None:
         self.after_s = after_s
         self.link = link
         self.any_active = any_active
         self.alarms = alarms
         self.on_change = on_change
+        self.receipts = receipts
         self.on = False
+        self.refused: dict[str, str] = {}  # chair -> the refusal in words
+        self.unheard_since: float | None = None
+
+    def refusal(self, chair: str, text: str | None) -> None:
+        """The sink's word: `text` when the broker refused a publish of `chair`, None when
+        it accepted one again. Raised at once: the event is not going anywhere."""
+        if text is not None:
+            self.refused[chair] = text
+        else:
+            self.refused.pop(chair, None)
+        if self.refused:
+            self.alarms.raise_(
+                REFUSED_KEY,
+                "; ".join(self.refused.values())
+                + "; alert events stay queued; watch the chair directly",
+                line=f"!!! DELIVERY ALARM: {'; '.join(self.refused.values())}",
+            )
+        else:
+            self.alarms.clear(
+                REFUSED_KEY,
+                "the broker accepts publishes again",
+                line="delivery alarm cleared: the broker accepts publishes again",
+            )
+
+    def check_receipts(self, now: float) -> None:
+        r = self.receipts
+        if r is None:
+            return
+        if self.unheard_since is not None:
+            if r.heard_at is not None and r.heard_at >= self.unheard_since:
+                self.unheard_since = None
+                self.alarms.clear(
+                    UNHEARD_KEY,
+                    "a station receipt arrived",
+                    line="alarm-not-received cleared: a station receipt arrived",
+                )
+            return
+        late = r.overdue(now)
+        if late:
+            self.unheard_since = now
+            rules = ", ".join(sorted({f"{w.chair} {w.rule} ({w.priority})" for w in late}))
+            online = r.online()
+            who = (
+                f"stations online: {', '.join(online)}"
+                if online
+                else "no station online (stations/ status)"
+            )
+            text = (
+                f"alarm not received by any station: no receipt within {r.timeout_s:g} s "
+                f"for {rules}; {who}; watch the chair directly and check the station"
+            )
+            self.alarms.raise_(UNHEARD_KEY, text, line="!!! ALARM NOT RECEIVED: " + text)
 
     def check(self, now: float) -> None:
         """One look at the link (`now` is monotonic time)."""
+        self.check_receipts(now)
         since = self.link.down_since()
         if since is None:
             if self.on:
@@ -70,7 +138,8 @@ class DeliveryWatch:
             self._changed(True)
 
     async def run(self) -> None:
-        step = min(1.0, self.after_s / 10)
+        timeout = self.receipts.timeout_s if self.receipts is not None else self.after_s
+        step = min(0.5, self.after_s / 10, timeout / 10)
         while True:
             await asyncio.sleep(step)
             self.check(time.monotonic())

@@ -1,22 +1,63 @@
 """Logging: one structured line per record on stderr (journald adds its own timestamp).
 
 Format: `LEVEL logger: message`, with a traceback (ERROR and above only) folded onto the
-line. `FailureLog` implements the house rule for recurring failures: the first failure of a
-kind at WARNING (with operator advice), repeats at DEBUG with a running count, and one INFO
-line when it recovers.
+line. Under systemd with stderr connected to the journal (`JOURNAL_STREAM` names
+stderr's device:inode, systemd.exec(5)), each line starts with its syslog priority `<N>`
+(sd-daemon(3)), so CRITICAL lines land at priority 2 and `journalctl -p warning` shows
+the delivery alarms. `FailureLog` implements the house rule for recurring failures: the
+first failure of a kind at WARNING (with operator advice), repeats at DEBUG with a running
+count, and one INFO line when it recovers.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 
 _configured = False
 
+# syslog priorities (sd-daemon(3) prefixes): CRITICAL 2, ERROR 3, WARNING 4, INFO 6, DEBUG 7.
+_PRIORITY = {
+    logging.CRITICAL: 2,
+    logging.ERROR: 3,
+    logging.WARNING: 4,
+    logging.INFO: 6,
+    logging.DEBUG: 7,
+}
+
+
+def stderr_is_journal(environ: dict[str, str] | None = None) -> bool:
+    """True when stderr is the journal's stream: $JOURNAL_STREAM is `device:inode` of
+    the stream systemd connected, and stderr is still that file (a child whose stderr was
+    redirected elsewhere inherits the variable, so it must be compared)."""
+    value = (environ if environ is not None else os.environ).get("JOURNAL_STREAM", "")
+    dev, _, ino = value.partition(":")
+    try:
+        st = os.fstat(sys.stderr.fileno())
+        return (int(dev), int(ino)) == (st.st_dev, st.st_ino)
+    except (ValueError, OSError, AttributeError):
+        return False
+
+
+def priority(levelno: int) -> int:
+    for level in (logging.CRITICAL, logging.ERROR, logging.WARNING, logging.INFO):
+        if levelno >= level:
+            return _PRIORITY[level]
+    return _PRIORITY[logging.DEBUG]
+
 
 class _OneLine(logging.Formatter):
+    def __init__(self, journal: bool = False) -> None:
+        super().__init__()
+        self.journal = journal
+
     def format(self, record: logging.LogRecord) -> str:
+        line = self._line(record)
+        return f"<{priority(record.levelno)}>{line}" if self.journal else line
+
+    def _line(self, record: logging.LogRecord) -> str:
         msg = record.getMessage().replace("\n", " | ")
         if record.exc_info and record.levelno >= logging.ERROR:
             # Tracebacks only for real bugs (ERROR and above), folded to one line.
@@ -30,7 +71,7 @@ def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     if not _configured:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(_OneLine())
+        handler.setFormatter(_OneLine(journal=stderr_is_journal()))
         root.handlers[:] = [handler]
         _configured = True
     root.setLevel(level)

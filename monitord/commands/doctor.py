@@ -1,9 +1,11 @@
 """`monitord doctor [--config PATH]`: is this Pi ready to run monitord?
 
-One line per check, in the order an operator fixes things: config, serial ports, Bluetooth
-adapter, broker, database, clock, disk. A failing line says what is wrong and how to fix
-it; `skip` lines say why a check did not apply. Exit 1 if any check failed (design.md
-section 4).
+One line per check, in the order an operator fixes things: config (and its checks against
+this machine, monitord/config_checks.py), serial ports, Bluetooth adapter, broker, the
+round trip of each chair's messages to a station and whether one is online
+(monitord/commands/doctor_mqtt.py), database, clock, disk. A failing line says what is
+wrong and how to fix it; `warn` lines what is worth fixing; `skip` lines say why a check
+did not apply. Exit 1 if any check failed (design.md section 4).
 
 Run it as root (sudo) on the Pi: secrets are root-only. A relative `password_file` /
 `token_file` is a systemd credential name (LoadCredential= in the unit), found in
@@ -28,43 +30,25 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-from monitord.config import Config, ConfigError, InfluxConfig, MqttConfig, load_config
+from monitord.commands.checks import (
+    Check,
+    SecretProblem,
+    fail,
+    ok,
+    secret,
+    skip,
+    tls_context,
+)
+from monitord.commands.doctor_mqtt import round_trip, station_login, stations_online
+from monitord.config import Config, ConfigError, InfluxConfig, load_config
+from monitord.config_checks import check as config_checks
 
 DEFAULT_CONFIG = "/etc/monitord/monitord.toml"
 DEFAULT_CREDENTIALS = "/etc/monitord/secrets"
 SERVICE_USER = "monitord"
 SYSTEM_BUS = "/run/dbus/system_bus_socket"
-
-Status = Literal["ok", "FAIL", "skip"]
-
-
-@dataclass(frozen=True)
-class Check:
-    status: Status
-    name: str
-    detail: str
-    hint: str = ""
-
-    def line(self) -> str:
-        tail = f" -> fix: {self.hint}" if self.hint and self.status == "FAIL" else ""
-        note = f" ({self.hint})" if self.hint and self.status != "FAIL" else ""
-        return f"{self.status:<4}  {self.name}: {self.detail}{tail}{note}"
-
-
-def ok(name: str, detail: str, note: str = "") -> Check:
-    return Check("ok", name, detail, note)
-
-
-def fail(name: str, detail: str, hint: str) -> Check:
-    return Check("FAIL", name, detail, hint)
-
-
-def skip(name: str, detail: str) -> Check:
-    return Check("skip", name, detail)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -80,31 +64,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--timeout", type=float, default=5.0, help="seconds per network check (default 5)"
     )
-
-
-# -- secrets -----------------------------------------------------------------------------
-class SecretProblem(Exception):
-    """A configured secret that cannot be used; the message says which file and why."""
-
-
-def secret(path: Path | None, creds: Path | None, what: str) -> str | None:
-    """The secret's text, like monitord.config.read_secret, but naming the file on errors."""
-    if path is None:
-        return None
-    candidates = [path] if path.is_absolute() else [*([creds / path] if creds else []), path]
-    for p in candidates:
-        if p.exists():
-            try:
-                text = p.read_text(encoding="utf-8").strip()
-            except OSError as e:
-                raise SecretProblem(
-                    f"{what} {p} unreadable ({e.strerror}); run doctor as root (sudo)"
-                ) from None
-            if not text:
-                raise SecretProblem(f"{what} {p} is empty; write the secret into it (one line)")
-            return text
-    where = " or ".join(str(c) for c in candidates)
-    raise SecretProblem(f"{what} not found at {where}; create it (root-only, mode 0600)")
+    p.add_argument(
+        "--station-user",
+        metavar="NAME",
+        help="a station's MQTT user: read the round trip back as it (default: [station] "
+        "mqtt_username when the config has it)",
+    )
+    p.add_argument(
+        "--station-password-file",
+        metavar="PATH",
+        help="that station's password file (a relative name is looked up in --credentials)",
+    )
 
 
 # -- config ------------------------------------------------------------------------------
@@ -118,6 +88,15 @@ def check_config(path: str) -> tuple[Check, Config | None]:
     return ok(
         "config", f"{path}: site {cfg.site.id}, {len(cfg.chairs)} chair(s), {n_dev} device(s)"
     ), cfg
+
+
+def check_config_machine(cfg: Config, path: str) -> list[Check]:
+    """What `monitord check-config` and `monitord run` check beyond the schema (secret
+    files, TLS files, ACL fit ...): an error fails, a warning is a `warn` line."""
+    errors, warnings = config_checks(cfg, path)
+    out = [fail("config checks", e, f"monitord check-config {path}") for e in errors]
+    out += [Check("warn", "config checks", w) for w in warnings]
+    return out or [ok("config checks", "secret and TLS files usable; no warnings")]
 
 
 # -- serial ------------------------------------------------------------------------------
@@ -268,39 +247,55 @@ async def check_bluetooth(cfg: Config, limit_s: float) -> Check:
 
 
 # -- MQTT broker -------------------------------------------------------------------------
-def _tls_context(m: MqttConfig) -> ssl.SSLContext | None:
-    if m.tls is None:
-        return None
-    ctx = ssl.create_default_context(cafile=str(m.tls.ca_file) if m.tls.ca_file else None)
-    if m.tls.cert_file is not None:
-        ctx.load_cert_chain(str(m.tls.cert_file), str(m.tls.key_file) if m.tls.key_file else None)
-    ctx.check_hostname = m.tls.check_hostname
-    return ctx
-
-
 async def check_mqtt(cfg: Config, creds: Path | None, limit_s: float) -> Check:
+    """Log in to the broker with every login the chairs use ([mqtt]'s, or a chair's own
+    mqtt_username): the first that fails is the line; else one ok line."""
+    if not cfg.mqtt.enabled:
+        return skip("mqtt", "disabled in config (mqtt.enabled = false)")
+    logins = dict.fromkeys(
+        (c.mqtt_login(cfg.mqtt)[0], c.mqtt_login(cfg.mqtt)[1], bool(c.mqtt_username))
+        for c in cfg.chairs
+    )
+    results = [await _check_login(cfg, user, pw, own, creds, limit_s) for user, pw, own in logins]
+    failed = [r for r in results if r.status != "ok"]
+    if failed or len(results) == 1:
+        return (failed or results)[0]
+    users = ", ".join(str(u) for u, _pw, _own in logins)
+    return ok("mqtt", results[0].detail.split(": connected", 1)[0] + f": connected as {users}")
+
+
+async def _check_login(
+    cfg: Config,
+    username: str | None,
+    password_file: Path | None,
+    own: bool,
+    creds: Path | None,
+    limit_s: float,
+) -> Check:
     import aiomqtt
 
+    from monitord.mqttv5 import V5Client
+    from monitord.sinks.mqtt import describe_error
+
     m = cfg.mqtt
-    if not m.enabled:
-        return skip("mqtt", "disabled in config (mqtt.enabled = false)")
     where = f"{'mqtts' if m.tls else 'mqtt'}://{m.host}:{m.port}"
+    pw_key = "chairs.mqtt_password_file" if own else "mqtt.password_file"
     try:
-        password = secret(m.password_file, creds, "mqtt.password_file")
+        password = secret(password_file, creds, pw_key)
     except SecretProblem as e:
         return fail("mqtt", f"{where}: cannot log in", str(e))
     try:
-        tls = _tls_context(m)
+        tls = tls_context(m)
     except (OSError, ssl.SSLError) as e:
         return fail(
             "mqtt",
             f"{where}: TLS files unusable ({e})",
             "check mqtt.tls ca_file/cert_file/key_file paths and permissions",
         )
-    client = aiomqtt.Client(
+    client = V5Client(
         m.host,
         m.port,
-        username=m.username,
+        username=username,
         password=password,
         identifier=f"monitord-doctor-{cfg.site.id}-{os.getpid()}",
         tls_context=tls,
@@ -311,34 +306,29 @@ async def check_mqtt(cfg: Config, creds: Path | None, limit_s: float) -> Check:
             async with client:
                 pass
     except (aiomqtt.MqttError, OSError, ssl.SSLError, TimeoutError) as e:
+        # Classified as the daemon does it: by exception type and MQTT reason code.
+        cls, _msg = describe_error(e, m)
         text = str(e) or type(e).__name__
-        low = text.lower()
-        user = m.username or "(anonymous)"
-        if any(
-            s in low
-            for s in (
-                "not authori",
-                "bad user name",
-                "code:4]",
-                "code:5]",
-                "code:134]",
-                "code:135]",
+        user = username or "(anonymous)"
+        if cls == "auth":
+            keys = (
+                "the chair's mqtt_username and mqtt_password_file"
+                if own
+                else "mqtt.username and the password in mqtt.password_file"
             )
-        ):
             return fail(
                 "mqtt",
                 f"{where}: login refused for user {user} ({text})",
-                "check mqtt.username and the password in mqtt.password_file "
-                "against the broker's password file",
+                f"check {keys} against the broker's password file",
             )
-        if any(s in low for s in ("certificate", "ssl", "tls", "wrong version number")):
+        if cls == "tls":
             return fail(
                 "mqtt",
                 f"{where}: TLS failed ({text})",
                 "check mqtt.tls.ca_file is the broker's CA, the port is the TLS "
                 "listener, and the host matches the certificate",
             )
-        if isinstance(e, TimeoutError) or "timed out" in low or "timeout" in low:
+        if cls == "timeout" or isinstance(e, TimeoutError):
             return fail(
                 "mqtt",
                 f"{where}: no answer within {limit_s:g} s",
@@ -349,7 +339,7 @@ async def check_mqtt(cfg: Config, creds: Path | None, limit_s: float) -> Check:
             f"{where}: not reachable ({text})",
             "start the broker (systemctl status mosquitto) or fix mqtt.host/port",
         )
-    auth = f"as {m.username}" if m.username else "anonymously"
+    auth = f"as {username}" if username else "anonymously"
     return ok("mqtt", f"{where}: connected {auth}{' over TLS' if tls else ''}")
 
 
@@ -511,7 +501,11 @@ def _credentials_dir(arg: str | None) -> Path | None:
 
 
 async def run_checks(
-    cfg: Config, creds: Path | None, limit_s: float, emit: Callable[[Check], None]
+    cfg: Config,
+    creds: Path | None,
+    limit_s: float,
+    emit: Callable[[Check], None],
+    station: tuple[str | None, str | None] = (None, None),
 ) -> None:
     for c in check_serial(cfg):
         emit(c)
@@ -521,8 +515,17 @@ async def run_checks(
         check_mqtt(cfg, creds, limit_s),
         check_influx(cfg, creds, limit_s),
     ]
-    for c in await asyncio.gather(*slow):
-        emit(c)
+    bluetooth, mqtt, influx = await asyncio.gather(*slow)
+    emit(bluetooth)
+    emit(mqtt)
+    if cfg.mqtt.enabled and mqtt.status == "ok":
+        who = station_login(cfg, *station)
+        for chair in cfg.chairs:
+            emit(await round_trip(cfg, chair, creds, who, limit_s))
+        emit(await stations_online(cfg, creds, who, limit_s))
+    elif cfg.mqtt.enabled:
+        emit(skip("mqtt round trip", "the broker check failed (above)"))
+    emit(influx)
     emit(check_clock(limit_s))
     emit(check_disk(cfg))
 
@@ -540,5 +543,8 @@ def main(args: argparse.Namespace) -> int:
     if cfg is None:
         emit(skip("other checks", "they need a valid config"))
         return 1
-    asyncio.run(run_checks(cfg, _credentials_dir(args.credentials), args.timeout, emit))
+    for c in check_config_machine(cfg, args.config):
+        emit(c)
+    station = (args.station_user, args.station_password_file)
+    asyncio.run(run_checks(cfg, _credentials_dir(args.credentials), args.timeout, emit, station))
     return 1 if failed else 0

@@ -107,6 +107,13 @@ def render(st: dict[str, Any]) -> str:
     d = st.get("daemon")
     if isinstance(d, dict):
         out.append("daemon: " + ", ".join(f"{k}={v}" for k, v in d.items()))
+        if isinstance(d.get("stations_online"), list):
+            online = d["stations_online"]
+            out.append(
+                f"stations: {', '.join(online)} online"
+                if online
+                else "stations: NONE online: alerts may not be seen at the nurses' station"
+            )
     if not st["chairs"]:
         out.append("chairs: none recorded yet")
     for chair, info in st["chairs"].items():

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from monitord.engine.rules import ALL_PHASES, RULE_IDS, RuleDef, RuleSet
+from monitord.engine.rules import ALL_PHASES, LOCAL_ALARMS, RULE_IDS, RuleDef, RuleSet
 
 _P = Mapping[str, Any]
 
@@ -202,9 +202,18 @@ def parameters_table(rules: RuleSet | None = None) -> str:
     return "\n".join(rows)
 
 
+def local_table() -> str:
+    """The daemon's own delivery alarms (monitord/engine/rules.py LOCAL_ALARMS)."""
+    rows = ["| alarm | raised when | cleared when | annunciator |", "|---|---|---|---|"]
+    for a in LOCAL_ALARMS:
+        rows.append(f"| `{a.key}` | {a.condition} | {a.clear} | {a.annunciator} |")
+    return "\n".join(rows)
+
+
 GENERATED: dict[str, Callable[[], str]] = {
     "rules": rules_table,
     "parameters": parameters_table,
+    "local": local_table,
 }
 
 

@@ -11,8 +11,18 @@ per connection, and each chair's `status` must fall to `offline` on its own.
 | `alerts/active`  | 1, retained   | `set_active()`; republished on every (re)connect       |
 | `cmd/ack`, `cmd/session` (in) | 1 | screened (sinks/commands.py) -> `on_command(chair, cmd)` |
 | `cmd/errors`     | 1             | one message per rejected command                       |
+| `alerts/receipts` (in) | 1       | stations' receipts (monitord/receipts.py)             |
+| `{prefix}/{site}/stations/+` (in) | 1, retained | stations' online/offline status    |
 
-The session is persistent (clean_session = False) so commands sent while we were away
+Every connection is MQTT v5 (monitord/mqttv5.py) so the PUBACK's reason code is read: a
+publish the broker refused (0x87 not authorized by its ACL, ...) is not delivered. The
+event stays in the outbox, `on_refusal` tells the delivery watch at once (technical alarm
+`delivery.refused`, monitord/delivery.py), and it is tried again with backoff on the same
+connection until a publish is accepted. Receipts and station statuses marked
+`"doctor": true` (`monitord doctor`'s round trip) are ignored; commands are screened as
+always (doctor sends none).
+
+The session is persistent (clean start off, a session expiry) so commands sent while we were away
 are delivered on reconnect. A command that arrives with the retain flag came from the
 broker's retained store because we (re)subscribed: it is refused on `cmd/errors`, cleared,
 and never executed (a retained `end` would end the open session at every reconnect).
@@ -34,10 +44,12 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
+from paho.mqtt.reasoncodes import ReasonCode
 
 from monitord import __version__
 from monitord.aio import within
@@ -46,7 +58,9 @@ from monitord.config import MqttConfig, read_secret
 from monitord.hub import CommittedBatch
 from monitord.log import FailureLog
 from monitord.models import Reading, iso
+from monitord.mqttv5 import PublishRefused, V5Client, is_doctor, reason_words, session_properties
 from monitord.outbox import Outbox, alert_from_body
+from monitord.receipts import BadReceipt, Receipts, parse_receipt
 from monitord.sinks.commands import (
     AckCommand,
     Command,
@@ -85,6 +99,9 @@ EVENT_BATCH = 100
 
 # -- commands: models and screening live in sinks/commands.py --------------------------
 OnCommand = Callable[[str, Command], Awaitable[str | None]]
+# (chair, the refusal in words with its fix) when the broker refuses a publish; (chair,
+# None) when a publish is accepted again.
+OnRefusal = Callable[[str, str | None], None]
 
 
 # -- error classes for connection failures (each with operator advice) -------------------
@@ -113,7 +130,7 @@ def _cause(e: BaseException) -> BaseException:
     return e
 
 
-def _describe(e: BaseException, cfg: MqttConfig) -> tuple[str, str]:
+def describe_error(e: BaseException, cfg: MqttConfig) -> tuple[str, str]:
     """(class, one-line message with advice) for a failed or lost connection, classified
     by exception type and MQTT return code, never by the wording of the message."""
     text = str(e)
@@ -139,6 +156,9 @@ def _describe(e: BaseException, cfg: MqttConfig) -> tuple[str, str]:
     return "lost", f"connection to broker {where} lost: {text or type(e).__name__}"
 
 
+_describe = describe_error  # its old name (tests/delivery/test_mqtt_error_class.py)
+
+
 @dataclass
 class MqttStats:
     connects: int = 0
@@ -147,6 +167,7 @@ class MqttStats:
     vitals_dropped: int = 0
     commands: int = 0
     command_errors: int = 0
+    refused: int = 0
     last_error: str | None = None
 
 
@@ -161,6 +182,12 @@ class _ChairLink:
         self.vitals: dict[str, Reading] = {}
         self.active: dict[str, Any] | None = None
         self.active_dirty = False
+        self.refused: str | None = None  # the broker's last refusal, until one is accepted
+        # Retries of a refused publish: capped at 10 s so a fixed ACL (broker reloaded)
+        # is picked up soon; a refusal costs the broker one small packet each.
+        self.retry = Backoff(0.5, 10.0)
+        self.flog_sub = FailureLog(log, f"MQTT {chair} subscribe")
+        self.flog_receipts = FailureLog(log, f"MQTT {chair} receipts")
 
 
 class MqttSink:
@@ -174,6 +201,9 @@ class MqttSink:
         *,
         backoff_base_s: float = 0.5,
         backoff_cap_s: float = 30.0,
+        logins: dict[str, tuple[str | None, Path | None, str | None]] | None = None,
+        receipts: Receipts | None = None,
+        on_refusal: OnRefusal | None = None,
     ) -> None:
         self.cfg = cfg
         self.site = site
@@ -183,6 +213,11 @@ class MqttSink:
         self.backoff_cap_s = backoff_cap_s
         self.stats = MqttStats()
         self._chairs = {c: _ChairLink(c) for c in chairs}
+        # chair -> (username, password file, password env var): per-chair logins
+        # ([[chairs]] mqtt_username) or [mqtt]'s for every chair.
+        self.logins = logins or {}
+        self.receipts = receipts or Receipts(cfg.receipt_timeout_s)
+        self.on_refusal = on_refusal
 
     # -- topics --------------------------------------------------------------------------
     def base(self, chair: str) -> str:
@@ -273,17 +308,26 @@ class MqttSink:
         ctx.check_hostname = t.check_hostname
         return ctx
 
-    def _client(self, chair: str) -> aiomqtt.Client:
-        password = read_secret(self.cfg.password_file, "MONITORD_MQTT_PASSWORD")
+    def login(self, chair: str) -> tuple[str | None, Path | None, str | None]:
+        return self.logins.get(
+            chair, (self.cfg.username, self.cfg.password_file, "MONITORD_MQTT_PASSWORD")
+        )
+
+    def _client(self, chair: str) -> V5Client:
+        username, password_file, env = self.login(chair)
+        password = read_secret(password_file, env)
         ident = self.cfg.client_id
         ident = f"{ident}-{chair}" if ident else f"monitord-{self.site}-{chair}"
-        return aiomqtt.Client(
+        return V5Client(
             self.cfg.host,
             self.cfg.port,
-            username=self.cfg.username,
+            username=username,
             password=password,
             identifier=ident,
-            clean_session=False,
+            # The broker keeps our command subscription and queued commands while we
+            # are away (MQTT v5: clean start off plus a session expiry).
+            clean_start=False,
+            properties=session_properties(),
             will=aiomqtt.Will(f"{self.base(chair)}/status", self._status("offline"), 1, True),
             timeout=self.cfg.timeout_s,
             keepalive=self.cfg.keepalive_s,
@@ -319,7 +363,7 @@ class MqttSink:
                         raise
             except (aiomqtt.MqttError, OSError, ssl.SSLError, TimeoutError) as e:
                 self._down(c)
-                cls, msg = _describe(e, self.cfg)
+                cls, msg = describe_error(e, self.cfg)
                 self.stats.last_error = msg
                 delay = backoff.next_delay()
                 flog.failure(
@@ -354,11 +398,83 @@ class MqttSink:
         c.connected = False
         c.vitals.clear()
 
-    async def _serve(self, c: _ChairLink, client: aiomqtt.Client) -> None:
+    # -- refusals (MQTT v5 reason codes) ------------------------------------------------
+    def _refused(self, c: _ChairLink, e: PublishRefused) -> None:
+        user = self.login(c.chair)[0] or "(anonymous)"
+        text = f"broker refused publish on {e.topic} for user {user}: {reason_words(e.code)}; " + (
+            "check the ACL (the user must be allowed to write the chair's topics: "
+            "docs/delivery.md), then reload the broker"
+            if e.value in (0x87, 0x90)  # not authorized, topic name invalid
+            else "see the broker's log"
+        )
+        self.stats.refused += 1
+        first = c.refused is None
+        c.refused = text
+        # The daemon's delivery alarm says it at CRITICAL (on_refusal); alone, say it once.
+        level = logging.WARNING if first and self.on_refusal is None else logging.DEBUG
+        log.log(level, "MQTT %s: %s", c.chair, text)
+        if self.on_refusal is not None:
+            self.on_refusal(c.chair, text)
+
+    def _accepted(self, c: _ChairLink) -> None:
+        c.retry.reset()
+        if c.refused is not None:
+            c.refused = None
+            log.warning("MQTT %s: the broker accepts this chair's publishes again", c.chair)
+            if self.on_refusal is not None:
+                self.on_refusal(c.chair, None)
+
+    async def _checked(
+        self, c: _ChairLink, client: V5Client, topic: str, payload: bytes, retain: bool
+    ) -> bool:
+        """A QoS 1 publish whose refusal is a delivery failure, not a lost connection:
+        True when accepted."""
+        try:
+            await client.publish_acked(topic, payload, 1, retain)
+        except PublishRefused as e:
+            self._refused(c, e)
+            return False
+        self._accepted(c)
+        return True
+
+    def _check_suback(self, c: _ChairLink, wanted: list[str], granted: Any) -> None:
+        """MQTT v5 SUBACK reason codes: a refused subscription means nurse commands or
+        station receipts for this chair never arrive (mosquitto 2.0 grants them all and
+        filters per message; other brokers answer 0x87 here)."""
+        codes = list(granted) if isinstance(granted, list | tuple) else []
+        refused = [
+            f"{t} ({reason_words(code)})"
+            for t, code in zip(wanted, codes, strict=False)
+            if isinstance(code, ReasonCode) and code.is_failure
+        ]
+        if refused:
+            user = self.login(c.chair)[0] or "(anonymous)"
+            c.flog_sub.failure(
+                "suback",
+                f"broker refused subscriptions for user {user}: {', '.join(refused)}; "
+                "nurse commands / station receipts will not arrive; check the ACL "
+                "(docs/delivery.md)",
+            )
+        else:
+            c.flog_sub.success()
+
+    def refusals(self) -> dict[str, str]:
+        return {c.chair: c.refused for c in self._chairs.values() if c.refused is not None}
+
+    async def _serve(self, c: _ChairLink, client: V5Client) -> None:
         base = self.base(c.chair)
         _nodelay(client)
-        await client.publish(f"{base}/status", self._status("online"), 1, True)
-        await client.subscribe([(f"{base}/cmd/ack", 1), (f"{base}/cmd/session", 1)])
+        await self._checked(c, client, f"{base}/status", self._status("online"), True)
+        wanted = [
+            f"{base}/cmd/ack",
+            f"{base}/cmd/session",
+            f"{base}/alerts/receipts",
+            f"{self.cfg.prefix}/{self.site}/stations/+",
+        ]
+        granted = await client.subscribe([(t, 1) for t in wanted])
+        self._check_suback(c, wanted, granted)
+        if self.receipts.subscribed_at is None:
+            self.receipts.subscribed_at = time.monotonic()
         if c.active is not None:
             c.active_dirty = True  # republish on every reconnect
         rx = asyncio.create_task(self._rx(c, client))
@@ -372,7 +488,7 @@ class MqttSink:
                 t.cancel()
             await asyncio.gather(rx, tx, return_exceptions=True)
 
-    async def _tx(self, c: _ChairLink, client: aiomqtt.Client) -> None:
+    async def _tx(self, c: _ChairLink, client: V5Client) -> None:
         base = self.base(c.chair)
         me = asyncio.current_task()
         while True:
@@ -384,32 +500,25 @@ class MqttSink:
             # 1. queued alert events, in order, each confirmed by the broker
             rows = self.outbox.fetch("mqtt", EVENT_BATCH, chair=c.chair)
             if rows:
-                # Publishes are handed to paho in this order on one connection, so they
-                # arrive in order; we await all PUBACKs before marking.
-                await asyncio.gather(
-                    *(
-                        client.publish(
-                            f"{base}/alerts/events",
-                            json.dumps(alert_from_body(r.body).to_mqtt()).encode(),
-                            1,
-                            False,
-                        )
-                        for r in rows
-                    )
-                )
-                self.outbox.mark_delivered("mqtt", [r.id for r in rows])
-                self.stats.events_sent += len(rows)
+                if await self._send_events(c, client, rows):
+                    continue
+                # Refused: nothing else goes out before it (order); try again later.
+                await asyncio.sleep(c.retry.next_delay())
                 continue
             # 2. the active set, after the events that led to it
             if c.active_dirty and c.active is not None:
                 c.active_dirty = False
                 try:
-                    await client.publish(
-                        f"{base}/alerts/active", json.dumps(c.active).encode(), 1, True
+                    ok = await self._checked(
+                        c, client, f"{base}/alerts/active", json.dumps(c.active).encode(), True
                     )
                 except BaseException:
                     c.active_dirty = True
                     raise
+                if not ok:
+                    c.active_dirty = True
+                    await asyncio.sleep(c.retry.next_delay())
+                    continue
             # 3. live vitals, best effort
             while c.vitals:
                 kind, r = c.vitals.popitem()
@@ -420,7 +529,38 @@ class MqttSink:
             with contextlib.suppress(TimeoutError):
                 await within(c.wake.wait(), 1.0)  # never swallows a stop (monitord/aio.py)
 
-    async def _rx(self, c: _ChairLink, client: aiomqtt.Client) -> None:
+    async def _send_events(self, c: _ChairLink, client: V5Client, rows: list[Any]) -> bool:
+        """Publish queued events in order; mark delivered those the broker accepted, up to
+        the first it refused. True when all were accepted."""
+        base = self.base(c.chair)
+        events = [alert_from_body(r.body).to_mqtt() for r in rows]
+        # Handed to paho in this order on one connection, so they arrive in order; every
+        # PUBACK is awaited before anything is marked.
+        results = await asyncio.gather(
+            *(
+                client.publish_acked(f"{base}/alerts/events", json.dumps(ev).encode(), 1, False)
+                for ev in events
+            ),
+            return_exceptions=True,
+        )
+        n = next((i for i, r in enumerate(results) if isinstance(r, BaseException)), len(rows))
+        if n:
+            self.outbox.mark_delivered("mqtt", [r.id for r in rows[:n]])
+            self.stats.events_sent += n
+            now = time.monotonic()
+            for ev in events[:n]:
+                self.receipts.accepted(c.chair, ev, now)
+            self._accepted(c)
+        if n == len(rows):
+            return True
+        err = results[n]
+        if isinstance(err, PublishRefused):
+            self._refused(c, err)
+            return False
+        assert isinstance(err, BaseException)
+        raise err
+
+    async def _rx(self, c: _ChairLink, client: V5Client) -> None:
         async for msg in client.messages:
             try:
                 await self._on_message(c, client, msg)
@@ -434,21 +574,50 @@ class MqttSink:
                     client, self.base(c.chair), str(msg.topic), b"", f"internal error: {e!r}"
                 )
 
-    async def _on_message(
-        self, c: _ChairLink, client: aiomqtt.Client, msg: aiomqtt.Message
-    ) -> None:
+    async def _on_message(self, c: _ChairLink, client: V5Client, msg: aiomqtt.Message) -> None:
         base = self.base(c.chair)
         topic = str(msg.topic)
         which = topic.rsplit("/", 1)[-1]
         payload = msg.payload if isinstance(msg.payload, bytes) else str(msg.payload).encode()
+        stations = f"{self.cfg.prefix}/{self.site}/stations/"
+        if topic.startswith(stations):
+            if not is_doctor(payload):
+                self.receipts.station_status(topic.removeprefix(stations), payload)
+            return
         if not payload:
             return  # an empty message clears a retained one (ours below included)
+        if topic == f"{base}/alerts/receipts":
+            if is_doctor(payload):
+                return  # `monitord doctor`'s test message, not a station's receipt
+            try:
+                alert_id, event, _station = parse_receipt(payload)
+            except BadReceipt as e:
+                # A station sending bad receipts sends many: WARNING once, then DEBUG.
+                c.flog_receipts.failure(
+                    "bad receipt",
+                    f"receipt on {topic} ignored: {e} (docs/delivery.md has the format)",
+                )
+                return
+            c.flog_receipts.success()
+            self.receipts.receipt(alert_id, event, time.monotonic())
+            return
         self.stats.commands += 1
         if msg.retain:
             # Delivered because we (re)subscribed, not because a nurse just sent it: a
             # retained `end` would otherwise end whatever session is open at every
-            # reconnect. Clear it (a broker ACL may refuse that; then the station must).
-            await client.publish(topic, b"", 1, True)
+            # reconnect. Clear it; the shipped ACL refuses that (a chair may not write
+            # its own commands, docs/delivery.md): then a station account must.
+            try:
+                await client.publish_acked(topic, b"", 1, True)
+            except PublishRefused as e:
+                log.warning(
+                    "MQTT %s: could not clear the retained command on %s (%s); clear it "
+                    "with a station account: mosquitto_pub -r -n -t '%s'",
+                    c.chair,
+                    topic,
+                    reason_words(e.code),
+                    topic,
+                )
             await self._reject(
                 client,
                 base,
@@ -474,7 +643,7 @@ class MqttSink:
             await self._reject(client, base, topic, payload, err)
 
     async def _reject(
-        self, client: aiomqtt.Client, base: str, topic: str, payload: bytes, why: str
+        self, client: V5Client, base: str, topic: str, payload: bytes, why: str
     ) -> None:
         self.stats.command_errors += 1
         log.warning("MQTT: rejected command on %s: %s", topic, why)
@@ -484,7 +653,10 @@ class MqttSink:
             "error": why,
             "payload": payload[:500].decode("utf-8", "replace"),
         }
-        await client.publish(f"{base}/cmd/errors", json.dumps(body).encode(), 1, False)
+        try:
+            await client.publish_acked(f"{base}/cmd/errors", json.dumps(body).encode(), 1, False)
+        except PublishRefused as e:
+            log.warning("MQTT: error reply on %s/cmd/errors refused: %s", base, e)
 
 
 def _nodelay(client: aiomqtt.Client) -> None:

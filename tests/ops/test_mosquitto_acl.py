@@ -5,9 +5,10 @@ station account reads every chair and publishes acks.
 The broker runs the shipped monitord.conf and monitord.acl verbatim, except the
 certificate/password/ACL paths and the port, which point at test material.
 
-Refusals are shown two ways: MQTT 5 reason codes (SUBACK "Not authorized"), and for
-publishes (which mosquitto drops silently) an observer that reads everything: a refused
-message is absent although a later message on the same connection arrived.
+Refusals are shown two ways: MQTT 5 reason codes (a denied QoS 1 publish is answered with
+PUBACK 0x87 "Not authorized" under v5, and acknowledged as a success under 3.1.1: issue
+16), and an observer that reads everything: a refused message is absent although a later
+message on the same connection arrived.
 """
 
 from __future__ import annotations
@@ -15,60 +16,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import os
 import shutil
 import ssl
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import aiomqtt
 import pytest
+from acl_kit import SITE, AclMosquitto
 from paho.mqtt.reasoncodes import ReasonCode
-from servers import Mosquitto, TlsMaterial, find_binary, session_tmpdir
+from servers import TlsMaterial, session_tmpdir
 
+from monitord.mqttv5 import PublishRefused, V5Client
 from tests.kit import eventually
 
-REPO = Path(__file__).resolve().parents[2]
-CONF = REPO / "config" / "mosquitto" / "monitord.conf"
-ACL = REPO / "config" / "mosquitto" / "monitord.acl"
-SITE = "clinic-north"
 USERS = {"chair-3": "pw-chair-3", "chair-4": "pw-chair-4", "station-1": "pw-station"}
 _ids = itertools.count()
-
-
-class AclMosquitto(Mosquitto):
-    """Mosquitto running config/mosquitto/monitord.conf with test paths substituted."""
-
-    def _write_config(self) -> None:
-        assert self.tls is not None
-        pw = self.workdir / "monitord.passwd"
-        pw.write_text("")
-        tool = find_binary(["/usr/bin/mosquitto_passwd", "mosquitto_passwd"], "mosquitto")
-        for user, password in self.users.items():
-            subprocess.run([tool, "-b", str(pw), user, password], check=True)
-        pw.chmod(0o600)
-        shutil.copy(ACL, self.workdir / "monitord.acl")
-        text = CONF.read_text()
-        for old, new in {
-            "listener 8883": f"listener {self.port} {self.host}",
-            "/etc/mosquitto/certs/clinic-ca.pem": str(self.tls.ca_file),
-            "/etc/mosquitto/certs/broker.pem": str(self.tls.server_cert),
-            "/etc/mosquitto/certs/broker.key": str(self.tls.server_key),
-            "/etc/mosquitto/monitord.passwd": str(pw),
-            "/etc/mosquitto/monitord.acl": str(self.workdir / "monitord.acl"),
-        }.items():
-            assert old in text, old
-            text = text.replace(old, new)
-        extra = [
-            *(["user root"] if os.geteuid() == 0 else []),
-            f"persistence_location {self.datadir}/",
-            f"log_dest file {self.workdir / 'mosquitto-broker.log'}",
-            "log_type all",
-        ]
-        self.conf.write_text(text + "\n" + "\n".join(extra) + "\n")
 
 
 @pytest.fixture(scope="module")
@@ -297,3 +261,106 @@ async def test_acknowledged_alert_survives_a_broker_crash(tls_material: TlsMater
         shutil.rmtree(workdir, ignore_errors=True)
     assert queued == [(t("chair-3", "alerts/events"), event)]
     assert retained == [(t("chair-3", "alerts/active"), active)]
+
+
+# -- issue 16: refusals are visible under MQTT v5; receipts and station status -----------
+async def test_denied_qos1_publish_is_puback_0x87_under_v5_and_success_under_311(
+    broker: AclMosquitto,
+) -> None:
+    """What mosquitto 2.0 really answers for a denied QoS 1 publish: under MQTT v5 a
+    PUBACK with reason code 0x87 (Not authorized); under MQTT 3.1.1 a plain PUBACK, which
+    a client cannot tell from a delivery (why every monitord connection is v5)."""
+    assert broker.tls is not None
+    ctx = ssl.create_default_context(cafile=str(broker.tls.ca_file))
+    async with V5Client(
+        broker.host,
+        broker.port,
+        username="chair-3",
+        password=USERS["chair-3"],
+        identifier="acl-v5-probe",
+        tls_context=ctx,
+        timeout=10,
+    ) as c:
+        with pytest.raises(PublishRefused) as refused_:
+            await c.publish_acked(t("chair-4", "alerts/events"), b"forged", 1, False)
+        assert refused_.value.value == 0x87
+        assert "not authorized (0x87)" in str(refused_.value)
+        await c.publish_acked(t("chair-3", "alerts/events"), b"own", 1, False)  # accepted
+    seen: list[int] = []
+
+    class Probe311(aiomqtt.Client):
+        def _on_publish(self, client: Any, userdata: Any, mid: int, rc: Any, props: Any) -> None:
+            seen.append(int(rc.value))
+            super()._on_publish(client, userdata, mid, rc, props)
+
+    async with Probe311(
+        broker.host,
+        broker.port,
+        username="chair-3",
+        password=USERS["chair-3"],
+        protocol=aiomqtt.ProtocolVersion.V311,
+        tls_context=ctx,
+        timeout=10,
+    ) as c311:
+        await c311.publish(t("chair-4", "alerts/events"), b"forged", qos=1)
+    assert seen == [0], "MQTT 3.1.1 acknowledges a refused publish as a success"
+
+
+async def test_station_sends_receipts_and_its_own_status_chair_reads_them(
+    broker: AclMosquitto,
+) -> None:
+    receipt = b'{"alert_id": "a-1", "event": "raised", "station": "station-1"}'
+    async with login(broker, "chair-3") as chair3, login(broker, "station-1") as station:
+        await chair3.subscribe(t("chair-3", "alerts/receipts"), qos=1)
+        await chair3.subscribe(f"monitord/{SITE}/stations/+", qos=1)
+        await station.publish(f"monitord/{SITE}/stations/station-2", b"forged", qos=1)
+        await station.publish(t("chair-4", "alerts/receipts"), b"for-4", qos=1)
+        await station.publish(f"monitord/{SITE}/stations/station-1", b"online", qos=1)
+        await station.publish(t("chair-3", "alerts/receipts"), receipt, qos=1)
+        got = await collect(chair3, until=t("chair-3", "alerts/receipts"))
+        # A chair cannot pose as a station.
+        async with V5Client(
+            broker.host,
+            broker.port,
+            username="chair-3",
+            password=USERS["chair-3"],
+            identifier="acl-chair-as-station",
+            tls_context=ssl.create_default_context(cafile=str(broker.tls.ca_file))
+            if broker.tls
+            else None,
+            timeout=10,
+        ) as c:
+            with pytest.raises(PublishRefused):
+                await c.publish_acked(f"monitord/{SITE}/stations/chair-3", b"x", 1, False)
+    assert got == [
+        (f"monitord/{SITE}/stations/station-1", b"online"),
+        (t("chair-3", "alerts/receipts"), receipt),
+    ], got
+
+
+async def test_station_can_clear_a_retained_command_a_chair_cannot(
+    broker: AclMosquitto,
+) -> None:
+    topic = t("chair-3", "cmd/session")
+    async with login(broker, "station-1") as station:
+        await station.publish(topic, b'{"action": "end"}', qos=1, retain=True)
+    async with V5Client(
+        broker.host,
+        broker.port,
+        username="chair-3",
+        password=USERS["chair-3"],
+        identifier="acl-chair-clear",
+        tls_context=ssl.create_default_context(cafile=str(broker.tls.ca_file))
+        if broker.tls
+        else None,
+        timeout=10,
+    ) as c:
+        with pytest.raises(PublishRefused):
+            await c.publish_acked(topic, b"", 1, True)
+    async with login(broker, "station-1") as station:
+        await station.publish(topic, b"", qos=1, retain=True)  # cleared by the station
+        async with login(broker, "chair-3") as c3:
+            await c3.subscribe(topic, qos=1)
+            await station.publish(topic, b"sentinel", qos=1)
+            got = await collect(c3, until=topic)
+    assert got == [(topic, b"sentinel")], "the retained command was cleared"

@@ -1,0 +1,74 @@
+"""What `monitord doctor` reports: one `Check` per line, and the helpers its checks share
+(secrets named on errors, the broker's TLS context)."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from monitord.config import MqttConfig
+
+# `warn`: worth fixing, but monitord runs (a config_checks warning); exit stays 0.
+Status = Literal["ok", "FAIL", "skip", "warn"]
+
+
+@dataclass(frozen=True)
+class Check:
+    status: Status
+    name: str
+    detail: str
+    hint: str = ""
+
+    def line(self) -> str:
+        tail = f" -> fix: {self.hint}" if self.hint and self.status == "FAIL" else ""
+        note = f" ({self.hint})" if self.hint and self.status != "FAIL" else ""
+        return f"{self.status:<4}  {self.name}: {self.detail}{tail}{note}"
+
+
+def ok(name: str, detail: str, note: str = "") -> Check:
+    return Check("ok", name, detail, note)
+
+
+def fail(name: str, detail: str, hint: str) -> Check:
+    return Check("FAIL", name, detail, hint)
+
+
+def skip(name: str, detail: str) -> Check:
+    return Check("skip", name, detail)
+
+
+# -- secrets -----------------------------------------------------------------------------
+class SecretProblem(Exception):
+    """A configured secret that cannot be used; the message says which file and why."""
+
+
+def secret(path: Path | None, creds: Path | None, what: str) -> str | None:
+    """The secret's text, like monitord.config.read_secret, but naming the file on errors."""
+    if path is None:
+        return None
+    candidates = [path] if path.is_absolute() else [*([creds / path] if creds else []), path]
+    for p in candidates:
+        if p.exists():
+            try:
+                text = p.read_text(encoding="utf-8").strip()
+            except OSError as e:
+                raise SecretProblem(
+                    f"{what} {p} unreadable ({e.strerror}); run doctor as root (sudo)"
+                ) from None
+            if not text:
+                raise SecretProblem(f"{what} {p} is empty; write the secret into it (one line)")
+            return text
+    where = " or ".join(str(c) for c in candidates)
+    raise SecretProblem(f"{what} not found at {where}; create it (root-only, mode 0600)")
+
+
+def tls_context(m: MqttConfig) -> ssl.SSLContext | None:
+    if m.tls is None:
+        return None
+    ctx = ssl.create_default_context(cafile=str(m.tls.ca_file) if m.tls.ca_file else None)
+    if m.tls.cert_file is not None:
+        ctx.load_cert_chain(str(m.tls.cert_file), str(m.tls.key_file) if m.tls.key_file else None)
+    ctx.check_hostname = m.tls.check_hostname
+    return ctx

@@ -1,0 +1,115 @@
+"""MQTT v5 connections that tell a refused publish from a delivered one (issue 16).
+
+Under MQTT 3.1.1 a broker acknowledges a publish its ACL refused (mosquitto 2.0 drops it
+and still sends PUBACK), so a chair could count every alert as delivered while none
+arrived. Under MQTT v5 the PUBACK carries a reason code: mosquitto 2.0 answers a denied
+QoS 1 publish with 0x87 "Not authorized" (tests/delivery/test_publish_refused.py).
+
+aiomqtt 2.x reads the PUBACK but drops its reason code (`Client._on_publish` only wakes
+the waiter), and `Client.publish` returns nothing to match it by. `V5Client` keeps the
+code of each publish by message id from paho's VERSION2 `on_publish` callback, and
+`publish_acked` publishes through the underlying paho client so it knows the message id
+it waits for. Every other aiomqtt behaviour (connect, subscribe, messages) is unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aiomqtt
+import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+# How long the broker keeps the daemon's session (its command subscriptions and the QoS 1
+# commands queued for it) while the daemon is away: a restart or a network outage of up to
+# a day finds its commands waiting. Commands older than mqtt.command_max_age_s are refused
+# on arrival anyway (sinks/commands.py), so a longer expiry adds nothing.
+SESSION_EXPIRY_S = 86_400
+
+
+class PublishRefused(Exception):
+    """The broker answered a QoS >= 1 publish with a failure reason code (>= 0x80)."""
+
+    def __init__(self, topic: str, code: ReasonCode) -> None:
+        super().__init__(f"broker refused publish on {topic}: {reason_words(code)}")
+        self.topic = topic
+        self.code = code
+
+    @property
+    def value(self) -> int:
+        return int(self.code.value)
+
+
+def reason_words(code: ReasonCode) -> str:
+    """`not authorized (0x87)`: paho's name for the code, lower case, and the number."""
+    return f"{str(code).lower()} (0x{int(code.value):02X})"
+
+
+def is_doctor(payload: bytes | bytearray | str | Any) -> bool:
+    """A `monitord doctor` test message (contract: JSON with `"doctor": true`), which every
+    consumer ignores."""
+    if not isinstance(payload, bytes | bytearray | str) or b'"doctor"' not in (
+        payload.encode() if isinstance(payload, str) else bytes(payload)
+    ):
+        return False
+    try:
+        doc = json.loads(payload)
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and doc.get("doctor") is True
+
+
+def session_properties() -> Properties:
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = SESSION_EXPIRY_S
+    return props
+
+
+class V5Client(aiomqtt.Client):
+    """aiomqtt.Client on MQTT v5 that keeps each publish's PUBACK reason code."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["protocol"] = aiomqtt.ProtocolVersion.V5
+        kwargs.pop("clean_session", None)  # MQTT v5 has clean_start instead (paho refuses it)
+        super().__init__(*args, **kwargs)
+        self._refused: dict[int, ReasonCode] = {}
+
+    def _on_publish(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reason_code: ReasonCode,
+        properties: Properties,
+    ) -> None:
+        # Kept before aiomqtt wakes the waiter, which then reads it in publish_acked.
+        if reason_code.is_failure:
+            self._refused[mid] = reason_code
+        super()._on_publish(client, userdata, mid, reason_code, properties)
+
+    async def publish_acked(
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int = 1,
+        retain: bool = False,
+    ) -> None:
+        """Publish and wait for the broker's answer; raise PublishRefused when its reason
+        code is a failure (QoS 0 has no answer: it returns once written)."""
+        info = self._client.publish(topic, payload, qos, retain)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+        # paho reuses message ids (1..65535): an old code under this id is not ours.
+        self._refused.pop(info.mid, None)
+        if not info.is_published():
+            done = asyncio.Event()
+            # aiomqtt's own wait for a PUBACK (the same one Client.publish uses).
+            with self._pending_call(info.mid, done, self._pending_publishes):
+                await self._wait_for(done.wait(), timeout=None)  # the client's timeout
+        code = self._refused.pop(info.mid, None)
+        if code is not None:
+            raise PublishRefused(topic, code)

@@ -1,0 +1,132 @@
+"""Did a station show the alarm? Receipts and station status (issue 16, docs/delivery.md).
+
+A station that has shown an alert event publishes a receipt on
+`{prefix}/{site}/{chair}/alerts/receipts`: `{"alert_id", "event", "station", "shown_at",
+"sounded"}`. The daemon tracks the `raised` and `escalated` events of high and medium
+priority that the broker accepted, until a receipt for that alert id and event arrives;
+one still waiting after `mqtt.receipt_timeout_s` means nobody is listening, and
+monitord/delivery.py raises `delivery.unheard`. Any receipt clears it: a station is
+listening again, and what it missed is in `alerts/active` (retained) for it to show.
+
+Stations also keep a retained status on `{prefix}/{site}/stations/{id}` (`online` /
+`offline`, the Last Will): the daemon says in `status` and at the annunciator when none is
+online. This is delivery bookkeeping on the daemon's monotonic clock, not engine logic.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger("monitord.receipts")
+
+TRACKED_EVENTS = frozenset({"raised", "escalated"})
+TRACKED_PRIORITIES = frozenset({"high", "medium"})
+RECEIPT_EVENTS = frozenset({"raised", "escalated", "acknowledged", "cleared", "pending"})
+
+
+class BadReceipt(ValueError):
+    """A receipt that is not the contract's; the message says what is wrong."""
+
+
+@dataclass
+class Waiting:
+    chair: str
+    rule: str
+    priority: str
+    since: float  # monotonic: when the broker accepted the event
+
+
+def parse_receipt(payload: bytes) -> tuple[str, str, str]:
+    """(alert_id, event, station) of a receipt, or BadReceipt naming the fault."""
+    try:
+        doc = json.loads(payload)
+    except ValueError as e:
+        raise BadReceipt(f"not JSON ({e})") from None
+    if not isinstance(doc, dict):
+        raise BadReceipt("not a JSON object")
+    alert_id, event, station = doc.get("alert_id"), doc.get("event"), doc.get("station")
+    if not isinstance(alert_id, str) or not alert_id:
+        raise BadReceipt("alert_id missing or not a string")
+    if event not in RECEIPT_EVENTS:
+        raise BadReceipt(f"event {event!r} is not one of {', '.join(sorted(RECEIPT_EVENTS))}")
+    if not isinstance(station, str) or not station:
+        raise BadReceipt("station missing or not a string")
+    return alert_id, str(event), station
+
+
+class Receipts:
+    """What is waiting for a receipt, and which stations say they are online."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self.waiting: dict[tuple[str, str], Waiting] = {}
+        self.heard_at: float | None = None  # monotonic time of the last valid receipt
+        self.received = 0
+        self.stations: dict[str, dict[str, Any]] = {}
+        # When the stations' topic was first subscribed (monotonic): their retained statuses
+        # arrive just after, so "none online" means something only a moment later.
+        self.subscribed_at: float | None = None
+
+    # -- alert events ----------------------------------------------------------------
+    def accepted(self, chair: str, event: dict[str, Any], now: float) -> None:
+        """The broker accepted this alert event (PUBACK success)."""
+        alert_id = event.get("alert_id")
+        if (
+            isinstance(alert_id, str)
+            and event.get("event") in TRACKED_EVENTS
+            and event.get("priority") in TRACKED_PRIORITIES
+        ):
+            self.waiting[(alert_id, str(event["event"]))] = Waiting(
+                chair, str(event.get("rule")), str(event.get("priority")), now
+            )
+
+    def receipt(self, alert_id: str, event: str, now: float) -> None:
+        """A station showed (alert_id, event). Whatever waited past the timeout goes too:
+        a station is listening again, and the retained active set shows it what it missed."""
+        self.received += 1
+        self.heard_at = now
+        self.waiting.pop((alert_id, event), None)
+        for key in [k for k, w in self.waiting.items() if now - w.since >= self.timeout_s]:
+            del self.waiting[key]
+
+    def overdue(self, now: float) -> list[Waiting]:
+        return [w for w in self.waiting.values() if now - w.since >= self.timeout_s]
+
+    # -- stations --------------------------------------------------------------------
+    def station_status(self, station: str, payload: bytes) -> None:
+        """A station's retained status (an empty payload removes it)."""
+        if not payload:
+            self.stations.pop(station, None)
+            return
+        try:
+            doc = json.loads(payload)
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict) or doc.get("state") not in ("online", "offline"):
+            log.warning(
+                'station %s: status ignored: not {"state": "online"|"offline", ...}',
+                station,
+            )
+            return
+        self.stations[station] = {"state": doc["state"], "time": doc.get("time")}
+
+    def online(self) -> list[str]:
+        return sorted(s for s, d in self.stations.items() if d["state"] == "online")
+
+    def any_online(self, now: float, settle_s: float = 2.0) -> bool | None:
+        """Whether a station is online; None while not yet known (not subscribed, or the
+        retained statuses may still be on their way)."""
+        if self.subscribed_at is None or now - self.subscribed_at < settle_s:
+            return None
+        return bool(self.online())
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "stations_online": self.online(),
+            "stations_known": sorted(self.stations),
+            "receipts_waiting": len(self.waiting),
+            "receipts_received": self.received,
+        }

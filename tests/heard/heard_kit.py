@@ -1,0 +1,180 @@
+"""Shared parts of the issue-16 tests ("an alarm that is not heard is an alarm"): the
+shipped broker config and ACL on a real mosquitto (tests/acl_kit.py), a real `monitord
+run` subprocess whose stderr is a journald-style stream, a Masimo oximeter on a pty fed by
+the test (tests/e2e/e2e_kit.py), and a station-1 login that watches everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import ssl
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+from acl_kit import SITE, AclMosquitto
+
+from monitord.techalarm import read_alarm_file
+from tests.e2e.e2e_kit import FAST_SPO2_ALERT, DaemonProcess, port_path
+
+USERS = {
+    "chair-1": "pw-chair-1",
+    "chair-2": "pw-chair-2",
+    "station-1": "pw-station-1",
+    "station-2": "pw-station-2",
+}
+
+
+def add_station(broker: AclMosquitto, user: str) -> None:
+    """Give `user` the shipped ACL's station lines (as the ACL's comment says to do for a
+    second tablet). The broker is restarted (it saves its retained messages on a clean
+    stop), not reloaded: a SIGHUP is handled at some later moment, and a login racing it
+    would read under the old ACL."""
+    text = broker.acl_file.read_text()
+    lines = text[text.index("user station-1") :].replace("station-1", user)
+    broker.acl_file.write_text(text + "\n" + lines)
+    broker.stop()
+    broker.start()
+
+
+CHAIR = "chair-2"
+BASE = f"monitord/{SITE}/{CHAIR}"
+
+
+def password_file(tmp: Path, user: str) -> Path:
+    p = tmp / f"{user}.pass"
+    p.write_text(USERS[user] + "\n")
+    p.chmod(0o600)
+    return p
+
+
+def write_config(
+    tmp: Path,
+    broker: AclMosquitto,
+    *,
+    username: str,
+    per_chair: bool = False,
+    annunciator: str = "",
+    devices: bool = True,
+) -> Path:
+    """chair-2 with a Masimo oximeter on tmp/ox.tty, logging in as `username` (in [mqtt],
+    or as the chair's own login with `per_chair`)."""
+    assert broker.tls is not None
+    login = f'username = "{username}"\npassword_file = "{password_file(tmp, username)}"'
+    chair_login = ""
+    if per_chair:
+        login = ""
+        chair_login = (
+            f'mqtt_username = "{username}"\nmqtt_password_file = "{password_file(tmp, username)}"'
+        )
+    device = f"""
+  [[chairs.devices]]
+  id = "ox"
+  driver = "masimo-ascii"
+  port = "{port_path(tmp)}"
+"""
+    cfg = tmp / "monitord.toml"
+    cfg.write_text(
+        f"""
+log_level = "INFO"
+[site]
+id = "{SITE}"
+[mqtt]
+host = "{broker.host}"
+port = {broker.port}
+{login}
+keepalive_s = 5
+timeout_s = 5.0
+  [mqtt.tls]
+  ca_file = "{broker.tls.ca_file}"
+[influx]
+enabled = false
+[storage]
+path = "{tmp / "outbox.sqlite"}"
+max_mb = 1
+{annunciator}
+{FAST_SPO2_ALERT}
+[[chairs]]
+id = "{CHAIR}"
+{chair_login}
+{device if devices else ""}
+"""
+    )
+    return cfg
+
+
+class JournalDaemon(DaemonProcess):
+    """`monitord run` whose stderr (its log file) is announced as the journal's stream:
+    JOURNAL_STREAM = that file's device:inode, as systemd sets it (systemd.exec(5))."""
+
+    def env(self) -> dict[str, str]:
+        self.log.touch()
+        st = os.stat(self.log)
+        return {**os.environ, "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
+
+
+def alarms(store: Path) -> dict[str, Any]:
+    return read_alarm_file(store) or {"active": {}, "cleared": {}}
+
+
+def status_text(store: Path) -> str:
+    p = subprocess.run(
+        [sys.executable, "-m", "monitord", "status", "--db", str(store)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return p.stdout + p.stderr
+
+
+class Station:
+    """station-1 logged in, subscribed to the whole site; `got` is every message."""
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self.client = client
+        self.got: list[tuple[str, bytes, bool]] = []
+
+    def events(self, chair: str = CHAIR) -> list[dict[str, Any]]:
+        return [
+            json.loads(p)
+            for t, p, _r in self.got
+            if t == f"monitord/{SITE}/{chair}/alerts/events" and p
+        ]
+
+    async def _read(self) -> None:
+        async for m in self.client.messages:
+            payload = m.payload if isinstance(m.payload, bytes) else b""
+            self.got.append((str(m.topic), payload, bool(m.retain)))
+
+    async def publish(self, topic: str, doc: dict[str, Any], retain: bool = False) -> None:
+        await self.client.publish(topic, json.dumps(doc).encode(), qos=1, retain=retain)
+
+
+@contextlib.asynccontextmanager
+async def station(broker: AclMosquitto, user: str = "station-1") -> AsyncIterator[Station]:
+    assert broker.tls is not None
+    async with aiomqtt.Client(
+        broker.host,
+        broker.port,
+        username=user,
+        password=USERS[user],
+        identifier=user,
+        protocol=aiomqtt.ProtocolVersion.V5,
+        tls_context=ssl.create_default_context(cafile=str(broker.tls.ca_file)),
+        timeout=10,
+    ) as c:
+        await c.subscribe(f"monitord/{SITE}/#", qos=1)
+        st = Station(c)
+        task = asyncio.create_task(st._read())
+        try:
+            yield st
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                await task
