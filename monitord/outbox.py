@@ -5,9 +5,11 @@ monitord/store/ (schema, codec, base = connection and transactions, records, del
 history, state, retention).
 
 Readings, alert events and session events are appended here and committed *before* they
-are acknowledged anywhere else (design.md section 2). The sinks drain it: each record
-carries its own delivery state per sink, so InfluxDB and MQTT advance independently and a
-row is marked delivered only after the server confirmed it. Delivered rows stay for
+are acknowledged anywhere else (design.md section 2). The sinks drain it: each record is
+queued once per sink its type is routed to (a `(sink, record_id)` row in `pending`,
+schema v4: a sink is a name, not a column), so InfluxDB and MQTT advance independently
+and a row leaves a sink's queue only after the server confirmed it. Sinks receive typed
+stored records (`StoredReading`, `StoredAlert`, `StoredSession`). Delivered rows stay for
 `storage.retention_days`: they are the local history `monitord status`, the demo and
 reports read.
 
@@ -26,8 +28,8 @@ is rewritten within a second. Any transaction with records, `Durability.SYNC` st
 the NORMAL frames before it.
 
 Reading bodies (schema v2; v3 appends `stored`) are JSON arrays in `READING_FIELDS`
-order; alert and session bodies are JSON objects. `Row.body` and the history queries
-return the same objects as before (readings as the v1 dict, see `reading_dict`).
+order; alert and session bodies are JSON objects. The history queries return typed
+`Reading`/`AlertEvent`/`SessionEvent`s.
 
 Disk budget (`storage.max_mb`), applied by `prune()` (called periodically by the daemon,
 monitord/storeguard.py) in this order:
@@ -63,13 +65,15 @@ from __future__ import annotations
 from monitord.store.base import Durability, StoreBase
 from monitord.store.codec import (
     DELIVERED,
-    PENDING,
     QUARANTINED,
     ROUTES,
     SINKS,
     RecordType,
-    Row,
     Sink,
+    StoredAlert,
+    StoredReading,
+    StoredRecord,
+    StoredSession,
     alert_from_body,
     from_ns,
     reading_dict,
@@ -97,7 +101,6 @@ _split_sql = split_sql
 
 __all__ = [
     "DELIVERED",
-    "PENDING",
     "QUARANTINED",
     "ROUTES",
     "SCHEMA_VERSION",
@@ -106,10 +109,13 @@ __all__ = [
     "Outbox",
     "OutboxError",
     "RecordType",
-    "Row",
     "SchemaTooNew",
     "Sink",
     "StoreBase",
+    "StoredAlert",
+    "StoredReading",
+    "StoredRecord",
+    "StoredSession",
     "alert_from_body",
     "from_ns",
     "reading_dict",

@@ -46,7 +46,7 @@ from monitord.config import MqttConfig, read_secret
 from monitord.hub import CommittedBatch
 from monitord.log import FailureLog
 from monitord.models import Reading, iso
-from monitord.outbox import Outbox, alert_from_body
+from monitord.outbox import Outbox, StoredAlert
 from monitord.sinks.commands import (
     AckCommand,
     Command,
@@ -380,11 +380,13 @@ class MqttSink:
                     *(
                         client.publish(
                             f"{base}/alerts/events",
-                            json.dumps(alert_from_body(r.body).to_mqtt()).encode(),
+                            json.dumps(r.event.to_mqtt()).encode(),
                             1,
                             False,
                         )
+                        # Only alert events are routed here (monitord/store/codec.py ROUTES).
                         for r in rows
+                        if isinstance(r, StoredAlert)
                     )
                 )
                 self.outbox.mark_delivered("mqtt", [r.id for r in rows])

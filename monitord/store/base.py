@@ -52,7 +52,7 @@ class StoreBase:
         self.memory = memory
         # Delivery marks the disk could not take (full): kept here, hidden from fetch() and
         # backlog(), written with the next transaction that succeeds (see _set_state).
-        self._held_marks: dict[str, dict[int, int]] = {s: {} for s in SINKS}
+        self._held_marks: dict[str, set[int]] = {s: set() for s in SINKS}
         if memory:
             self._db = sqlite3.connect(":memory:", isolation_level=None)
         elif readonly:
