@@ -334,6 +334,9 @@ class ChairRuntime:
                     fut.set_result(err)
 
         out.done = stored
+        out.urgent = bool(replies)  # a nurse waits for the answer: no group-commit delay
+        # Told later if a commit the writer thread tries fails (the disk is full).
+        out.held = lambda: self._held(events, replies)
         if not store.write(out):
             self._held(events, replies)
         self.processed += len(batch)

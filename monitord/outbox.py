@@ -14,7 +14,8 @@ stored records (`StoredReading`, `StoredAlert`, `StoredSession`). Delivered rows
 reports read.
 
 Durability: WAL journal, `synchronous=FULL` (a committed transaction survives power loss,
-not only a process crash), one transaction per `commit()` so the hub batches its appends.
+not only a process crash), one transaction per `commit()` so the hub batches its appends
+(in the daemon, off the event loop and group-committed: monitord/storeguard.py).
 A `kill -9` at any instant leaves either the old or the new state of the last transaction
 (SQLite's atomic commit); nothing committed is ever lost.
 Exception: a transaction holding only delivery marks (`mark_delivered`) and/or live state
@@ -128,7 +129,9 @@ __all__ = [
 
 
 class Outbox(RecordsMixin, RetentionMixin, HistoryMixin, StateMixin):
-    """SQLite outbox + local history. Synchronous and cheap: used from the event loop.
+    """SQLite outbox + local history. Synchronous: the daemon runs its writes in a writer
+    thread (`use_writer`, monitord/store/writer.py) and reads on the loop through a second
+    connection; tools and tests use it directly.
 
     Appends join the open transaction; `commit()` makes them durable and visible to
     `fetch()` (a sink never sees a row that could still vanish in a crash).

@@ -47,7 +47,7 @@ class DeliveryMixin(StoreBase):
             args = (sink, *args)
         return [
             stored_record(i, t, c, ns, b)
-            for i, t, c, ns, b in self._db.execute(q, args)
+            for i, t, c, ns, b in self._rdb.execute(q, args)
             if i not in held
         ][: limit - len(held)]
 
@@ -90,11 +90,27 @@ class DeliveryMixin(StoreBase):
                 e,
             )
             return
-        held.clear()
+        held.difference_update(todo)
 
     def mark_delivered(self, sink: Sink, ids: Sequence[int]) -> None:
-        """The server confirmed these rows. Commits (with anything else open)."""
+        """The server confirmed these rows. Commits (with anything else open).
+
+        With a writer thread (`use_writer`) the marks are held in memory at once (so
+        `fetch` skips the rows) and written by the thread, never on the loop."""
+        if self._submit is not None:
+            _check_sink(sink)
+            # Set operations are atomic under the GIL; the thread removes only what it
+            # wrote (`difference_update`), so a mark added meanwhile is never lost.
+            self._held_marks[sink].update(ids)
+            self._submit(lambda: self._write_marks(sink))
+            return
         self._set_state(sink, ids, DELIVERED)
+        if self._in_tx:
+            self.commit()
+
+    def _write_marks(self, sink: Sink) -> None:
+        """In the writer thread: write the held marks of `sink`."""
+        self._set_state(sink, [], DELIVERED)
         if self._in_tx:
             self.commit()
 
@@ -103,6 +119,14 @@ class DeliveryMixin(StoreBase):
         never retried."""
         if not items:
             return
+        if self._submit is not None:
+            self._held_marks[sink].update(i for i, _, _ in items)  # fetch skips them now
+            job = list(items)
+            self._submit(lambda: self._quarantine(sink, job))
+            return
+        self._quarantine(sink, items)
+
+    def _quarantine(self, sink: Sink, items: Sequence[tuple[int, str, str | None]]) -> None:
         self._begin(Durability.SYNC)
         now = time.time_ns()
         self._db.executemany(
@@ -136,7 +160,7 @@ class DeliveryMixin(StoreBase):
         if chair is not None:
             q += " AND chair = ?"
             args = (*args, chair)
-        row = self._db.execute(q, args).fetchone()
+        row = self._rdb.execute(q, args).fetchone()
         if chair is not None:
             return int(row[0])
         return max(0, int(row[0]) - len(self._held_marks[sink]))
@@ -144,11 +168,11 @@ class DeliveryMixin(StoreBase):
     def oldest_pending_ns(self, sink: Sink) -> int | None:
         _check_sink(sink)
         if self._schema < 4:
-            row = self._db.execute(
+            row = self._rdb.execute(
                 f"SELECT added_ns FROM records WHERE {sink} = 0 ORDER BY id LIMIT 1"
             ).fetchone()
         else:
-            row = self._db.execute(
+            row = self._rdb.execute(
                 "SELECT r.added_ns FROM pending p JOIN records r ON r.id = p.record_id "
                 "WHERE p.sink = ? ORDER BY p.record_id LIMIT 1",
                 (sink,),
