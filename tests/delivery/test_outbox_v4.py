@@ -62,6 +62,11 @@ async def running(run: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
 def test_v3_pending_rows_become_queues_in_order(tmp_path: Path) -> None:
     path, pending, records = _v3(tmp_path)
     assert len(pending["influx"]) == 23 and len(pending["mqtt"]) == 4  # what the fixture left
+    # `monitord status` opening it read-only before the daemon migrated it
+    with Outbox(path, StorageConfig(path=path), readonly=True) as ro:
+        assert ro.schema_version() == 3
+        assert ro.backlog("influx") == 23 and ro.backlog("mqtt") == 4
+        assert [r.id for r in ro.fetch("influx", 100)] == [i for i, _ in pending["influx"]]
 
     ob = Outbox(path, StorageConfig(path=path))
     assert ob.schema_version() == SCHEMA_VERSION == 4
