@@ -13,12 +13,12 @@ State machine (one per configured device, runs until cancelled):
 - Each value goes through the profile's pure decoder; its measurements are stamped
   (drivers/measurement.py) and go to `ctx.emit`, bad payloads to `ctx.reject`,
   cuff-pressure progress is only counted.
-- Devices push stored measurements again on every connection. BP records go to the hub,
-  which tells repeats and stored records from live ones persistently and counts them
-  (monitord/history.py); other timestamped measurements (PLX spot-checks) already seen
-  on this link are dropped here (`_Resent`): only a BLE device re-sends them, and the
-  hub cannot tell them from a serial oximeter's 1-s lines, whose device clock may be
-  stuck. The hub must see each connection start before the records pushed on it: link
+- Devices push stored measurements again on every connection. Every measurement goes to
+  the hub, which tells repeats and stored records from live ones and counts them
+  (monitord/history.py); the decoder marks the discrete records a device may re-send
+  (PLX spot-checks: `Measurement.record`) so the hub never mistakes a serial oximeter's
+  1-s samples with a stuck clock for repeats. The hub must see each connection start
+  before the records pushed on it: link
   up is reported on every connection (also an `episodic` cuff's reconnect), and values
   that arrive while notifications are being enabled (a cuff pushes its memory as soon as
   the CCCD is written) are emitted right after it.
@@ -38,7 +38,6 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -49,7 +48,7 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakDeviceNotFoundError, BleakError
 
-from drivers.base import DeviceContext, DriverDescriptor, Measurement, Reject, stamp
+from drivers.base import DeviceContext, DriverDescriptor, Reject, stamp
 from drivers.ble_gatt import (
     Q_EPISODIC,
     Q_SETTLE,
@@ -62,11 +61,9 @@ from drivers.tap import LinkTap
 from monitord.aio import within
 from monitord.backoff import capped_delay
 from monitord.config import DeviceConfig
-from monitord.models import Kind, Reading
+from monitord.models import Reading
 
 log = logging.getLogger(__name__)
-
-RESENT_MEMORY = 512
 
 
 class BleLinkError(Exception):
@@ -147,28 +144,6 @@ def _mono() -> float:
     return asyncio.get_running_loop().time()
 
 
-class _Resent:
-    """Recent timestamped non-BP measurements, so that ones pushed again drop out."""
-
-    def __init__(self, size: int = RESENT_MEMORY) -> None:
-        self._seen: OrderedDict[tuple[object, ...], None] = OrderedDict()
-        self._size = size
-
-    def again(self, m: Measurement) -> bool:
-        if m.device_time is None:
-            return False  # nothing to recognise it by; live values are never re-sent
-        if m.kind is Kind.BP:
-            return False  # the hub decides, across restarts, and counts (module docstring)
-        key = (m.kind, m.device_time, tuple(sorted(m.values.items())))
-        if key in self._seen:
-            self._seen.move_to_end(key)
-            return True
-        self._seen[key] = None
-        if len(self._seen) > self._size:
-            self._seen.popitem(last=False)
-        return False
-
-
 class _Session:
     """Everything that survives reconnects for one device."""
 
@@ -190,9 +165,7 @@ class _Session:
         self.link_up: bool | None = None  # None until the first attempt
         self.warned: set[type[BleLinkError]] = set()
         self.quirks: frozenset[str] = profile.quirks_for(self.target.name, dev.quirks)
-        self.resent = _Resent()
         self.cuff_pressure_values = 0
-        self.duplicates = 0
         self.last_rx = _mono()
         self.readings_this_connection = 0
         # Readings decoded while this connection's notifications are being enabled; None
@@ -264,16 +237,6 @@ class _Session:
             self.ctx.reject(result)
             return
         self.readings_this_connection += 1
-        if self.resent.again(result):
-            self.duplicates += 1
-            log.debug(
-                "%s/%s: stored %s of %s already seen",
-                self.ctx.chair,
-                self.ctx.device,
-                result.kind,
-                result.device_time,
-            )
-            return
         self.emit(stamp(result, self.ctx))
 
 

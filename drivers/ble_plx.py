@@ -317,7 +317,7 @@ def decode_features(data: bytes) -> PulseOxFeatures | Reject:
     return PulseOxFeatures(tuple(bit_names(raw, FEATURE_NAMES, "feature")), tuple(meas), tuple(dev))
 
 
-def _sample(rec: PulseOx) -> Measurement:
+def _sample(rec: PulseOx, record: bool = False) -> Measurement:
     return Measurement(
         kind=Kind.SPO2,
         values={"spo2_pct": rec.spo2_pct, "pulse_bpm": rec.pulse_bpm},
@@ -325,12 +325,14 @@ def _sample(rec: PulseOx) -> Measurement:
         flags=rec.status,
         contact=rec.contact,
         device_time=rec.measured_at,
+        record=record,
     )
 
 
 def spot_sample(data: bytes, quirks: frozenset[str]) -> Measurement | Reject:
     rec = decode_spot(data, quirks)
-    return rec if isinstance(rec, Reject) else _sample(rec)
+    # A spot-check is a record the oximeter keeps and re-sends on the next connection.
+    return rec if isinstance(rec, Reject) else _sample(rec, record=True)
 
 
 def cont_sample(data: bytes, quirks: frozenset[str]) -> Measurement | Reject:

@@ -36,6 +36,11 @@ class Measurement:
     valid: bool = True
     flags: tuple[str, ...] = ()
     contact: bool | None = None
+    # A discrete record the device keeps in its memory and may push again on a later
+    # connection (a PLX spot-check), unlike a stream sample: the hub tells a re-sent one
+    # (same device time and values) from a new one (monitord/history.py). BP measurements
+    # are always such records; the hub knows that by their kind.
+    record: bool = False
 
     def to_record(self) -> dict[str, Any]:
         """The `monitord decode` record (design.md section 4 field names)."""
@@ -71,4 +76,5 @@ def stamp(m: Measurement, ctx: Receiver) -> Reading:
         flags=m.flags,
         contact=m.contact,
         device_time=m.device_time,
+        record=m.record,
     )

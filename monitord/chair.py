@@ -141,7 +141,8 @@ class ChairRuntime:
 
     @property
     def duplicates(self) -> int:
-        """BP repeats dropped (same device time and values as one already taken)."""
+        """Re-sent records dropped (BP, PLX spot-check: same device time and values as one
+        already taken; monitord/history.py)."""
         return self.history.repeats
 
     # -- input side ------------------------------------------------------------------
@@ -334,6 +335,9 @@ class ChairRuntime:
                     fut.set_result(err)
 
         out.done = stored
+        out.urgent = bool(replies)  # a nurse waits for the answer: no group-commit delay
+        # Told later if a commit the writer thread tries fails (the disk is full).
+        out.held = lambda: self._held(events, replies)
         if not store.write(out):
             self._held(events, replies)
         self.processed += len(batch)
@@ -380,9 +384,13 @@ class ChairRuntime:
     def _log_repeat(self, r: Reading) -> None:
         # Counted always (status); told once per device and connection, then DEBUG: a
         # cuff re-pushes its whole memory on every connection.
+        what = (
+            f"BP {n(r.values.get('sys_mmHg'))}/{n(r.values.get('dia_mmHg'))}"
+            if r.kind == Kind.BP
+            else f"{r.kind} " + " ".join(f"{k}={n(v)}" for k, v in r.values.items())
+        )
         text = (
-            f"{self.cfg.id}/{r.device}: BP {n(r.values.get('sys_mmHg'))}/"
-            f"{n(r.values.get('dia_mmHg'))} measured at "
+            f"{self.cfg.id}/{r.device}: {what} measured at "
             f"{r.device_time.isoformat() if r.device_time else '?'} already taken; repeat "
             f"ignored ({self.history.repeats} so far)"
         )

@@ -167,6 +167,11 @@ class StorageConfig(_Strict):
     max_mb: Annotated[float, Field(gt=0)] = 512.0
     # How often retention and max_mb are applied while the daemon runs (and at its start).
     prune_interval_s: Annotated[float, Field(gt=0)] = 60.0
+    # Group commit: batches of readings alone wait up to this long to be committed (one
+    # fsync) with the others; alert and session events are committed at once. The loss
+    # window for readings on a crash or power loss (docs/reliability.md). 0 = every batch
+    # at once.
+    commit_interval_s: Annotated[float, Field(ge=0, le=5)] = 0.2
 
 
 class SimMemoryRecord(_Strict):

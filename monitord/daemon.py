@@ -43,6 +43,7 @@ from monitord.outbox import Durability
 from monitord.receipts import Receipts
 from monitord.sdnotify import Notifier, watchdog_interval_s
 from monitord.sinks.commands import Command, engine_input
+from monitord.store.writer import StoreWriter
 from monitord.storeguard import StoreGuard
 from monitord.storeopen import lock_store, open_store
 from monitord.supervisor import Supervisor, TaskState
@@ -95,7 +96,14 @@ class Daemon:
             self.store_lock.release()
             self.alarms.close()
             raise
-        self.store = StoreGuard(self.outbox, self.alarms)
+        # Commits, marks, status and pruning run in a writer thread (issue 20): the loop
+        # never waits for an fsync. A store in memory has none to wait for.
+        self.writer = None if self.outbox.memory else StoreWriter()
+        if self.writer is not None:
+            self.outbox.use_writer(self.writer.submit)
+        self.store = StoreGuard(
+            self.outbox, self.alarms, self.writer, cfg.storage.commit_interval_s
+        )
         self.rules = RuleSet.from_overrides(cfg.alerts)
         self.chairs: dict[str, ChairRuntime] = {}
         # Every consumer of what the chairs commit listens here (subscribed in _start).
@@ -261,6 +269,8 @@ class Daemon:
         except* _Stopped:
             pass
         finally:
+            if self.writer is not None:
+                self.writer.stop()  # runs what is queued; the store is ours again after
             self.store.close_report()
             self.outbox.close()
             self.store_lock.release()
@@ -339,9 +349,12 @@ class Daemon:
         # 2. persist what is in flight: drain every chair queue through the engine
         for chair in self.chairs.values():
             chair.drain()
-            if self.store.flush():
+        await self.store.drain()
+        if not self.store.holding:
+            for chair in self.chairs.values():
                 self.store.try_write(functools.partial(self._put_state, chair))
         self.write_status()
+        await self.store.drain()  # the states and the status are written
         # 3. the MQTT sink publishes `offline` when it is cancelled, next (bounded to 2 s)
 
     def _put_state(self, chair: ChairRuntime) -> None:

@@ -8,10 +8,14 @@ live. The device clock's absolute value is never trusted, only compared for iden
 
 How the hub tells them apart, per device (`ChairRuntime.process()` calls this module):
 
-- **Repeat**: a BP reading with a device time whose (device, device time, values) key was
-  taken before. The keys are kept in the store (`bp-seen/<chair>`, with the engine
-  snapshot) so an IntelliVue re-polled or a cuff re-pushing its memory after a restart is
-  still recognised. Without a device time nothing can be recognised: never a repeat.
+- **Repeat**: a BP reading, or another discrete record a device may push again (a PLX
+  spot-check, marked `record` by its decoder), with a device time whose (device, device
+  time, values) key was taken before. The keys are kept in the store (`bp-seen/<chair>`,
+  with the engine snapshot) so an IntelliVue re-polled or a cuff or oximeter re-pushing
+  its memory after a restart is still recognised. Without a device time nothing can be
+  recognised: never a repeat. Stream samples (a serial oximeter's 1-s lines, whose
+  device clock may be stuck) are never records, so never repeats: this module, not the
+  transport, is where every "is this measurement new?" is answered.
 - **Burst**: cuffs push their memory as a quick run of indications right after a
   connection (oldest first, the new measurement last). A BP record arriving within
   `BURST_OPEN_S` of the device's link coming up (or while its link is not up yet) opens
@@ -42,7 +46,7 @@ SEEN_MAX = 256  # remembered BP measurements per chair (a cuff keeps ~30-200)
 
 
 def seen_key(r: Reading) -> str | None:
-    """`device|device time|values`: what makes a BP record the same measurement. None
+    """`device|device time|values`: what makes a record the same measurement. None
     when it has no device time (then nothing can be recognised as a repeat)."""
     if r.device_time is None:
         return None
@@ -124,6 +128,15 @@ class StoredRecords:
         """A reading from a device. Returns (readings to process now, is_repeat): a
         repeat is dropped (counted); a burst record is held (nothing to process yet)."""
         if r.kind != Kind.BP:
+            if not r.record:
+                return [r], False  # a stream sample: new by definition
+            # A spot-check: taken at once (no bursts: only cuffs push their memory in a
+            # run that ends in the new measurement), dropped when re-sent.
+            spot = seen_key(r)
+            if spot is not None and spot in self._seen:
+                self.repeats += 1
+                return [], True
+            self._remember([r])
             return [r], False
         key = seen_key(r)
         d = self._dev(r.device)

@@ -6,7 +6,8 @@ the InfluxDB writer's wake-up, the console, the status writer, and later the sta
 receipts) subscribe as listeners, as Home Assistant's DataUpdateCoordinator does: the
 owner calls `publish` and never knows who listens or what they are.
 
-Listeners run synchronously in the chair task, in subscription order, so they must only
+Listeners run synchronously on the loop when the batch's commit returns (the store's writer
+thread, monitord/storeguard.py), in subscription order, so they must only
 hand work on (set an event, queue a value, print a line) and never block. One listener
 failing is logged (WARNING once, DEBUG on repeats) and does not keep the batch from the
 others: a broken console must not cost the nurses' station its alerts.

@@ -70,6 +70,9 @@ class Reading:
     # A record the device pushed from its memory (history, clinical-rules.md "Precise
     # semantics"): stored and reported, fed to no rule. Set by the hub, never by decoders.
     stored: bool = False
+    # A discrete record the device may push again (a PLX spot-check; drivers/measurement.py):
+    # the hub drops a re-sent one (monitord/history.py). Not stored: only the hub asks.
+    record: bool = field(default=False, compare=False)
     seq: int = field(default=0, compare=False)  # outbox row id once stored; 0 before
 
     @property

@@ -5,14 +5,17 @@ monitord/store/ (schema, codec, base = connection and transactions, records, del
 history, state, retention).
 
 Readings, alert events and session events are appended here and committed *before* they
-are acknowledged anywhere else (design.md section 2). The sinks drain it: each record
-carries its own delivery state per sink, so InfluxDB and MQTT advance independently and a
-row is marked delivered only after the server confirmed it. Delivered rows stay for
+are acknowledged anywhere else (design.md section 2). The sinks drain it: each record is
+queued once per sink its type is routed to (a `(sink, record_id)` row in `pending`,
+schema v4: a sink is a name, not a column), so InfluxDB and MQTT advance independently
+and a row leaves a sink's queue only after the server confirmed it. Sinks receive typed
+stored records (`StoredReading`, `StoredAlert`, `StoredSession`). Delivered rows stay for
 `storage.retention_days`: they are the local history `monitord status`, the demo and
 reports read.
 
 Durability: WAL journal, `synchronous=FULL` (a committed transaction survives power loss,
-not only a process crash), one transaction per `commit()` so the hub batches its appends.
+not only a process crash), one transaction per `commit()` so the hub batches its appends
+(in the daemon, off the event loop and group-committed: monitord/storeguard.py).
 A `kill -9` at any instant leaves either the old or the new state of the last transaction
 (SQLite's atomic commit); nothing committed is ever lost.
 Exception: a transaction holding only delivery marks (`mark_delivered`) and/or live state
@@ -26,8 +29,8 @@ is rewritten within a second. Any transaction with records, `Durability.SYNC` st
 the NORMAL frames before it.
 
 Reading bodies (schema v2; v3 appends `stored`) are JSON arrays in `READING_FIELDS`
-order; alert and session bodies are JSON objects. `Row.body` and the history queries
-return the same objects as before (readings as the v1 dict, see `reading_dict`).
+order; alert and session bodies are JSON objects. The history queries return typed
+`Reading`/`AlertEvent`/`SessionEvent`s.
 
 Disk budget (`storage.max_mb`), applied by `prune()` (called periodically by the daemon,
 monitord/storeguard.py) in this order:
@@ -63,13 +66,15 @@ from __future__ import annotations
 from monitord.store.base import Durability, StoreBase
 from monitord.store.codec import (
     DELIVERED,
-    PENDING,
     QUARANTINED,
     ROUTES,
     SINKS,
     RecordType,
-    Row,
     Sink,
+    StoredAlert,
+    StoredReading,
+    StoredRecord,
+    StoredSession,
     alert_from_body,
     from_ns,
     reading_dict,
@@ -97,7 +102,6 @@ _split_sql = split_sql
 
 __all__ = [
     "DELIVERED",
-    "PENDING",
     "QUARANTINED",
     "ROUTES",
     "SCHEMA_VERSION",
@@ -106,10 +110,13 @@ __all__ = [
     "Outbox",
     "OutboxError",
     "RecordType",
-    "Row",
     "SchemaTooNew",
     "Sink",
     "StoreBase",
+    "StoredAlert",
+    "StoredReading",
+    "StoredRecord",
+    "StoredSession",
     "alert_from_body",
     "from_ns",
     "reading_dict",
@@ -122,7 +129,9 @@ __all__ = [
 
 
 class Outbox(RecordsMixin, RetentionMixin, HistoryMixin, StateMixin):
-    """SQLite outbox + local history. Synchronous and cheap: used from the event loop.
+    """SQLite outbox + local history. Synchronous: the daemon runs its writes in a writer
+    thread (`use_writer`, monitord/store/writer.py) and reads on the loop through a second
+    connection; tools and tests use it directly.
 
     Appends join the open transaction; `commit()` makes them durable and visible to
     `fetch()` (a sink never sees a row that could still vanish in a crash).

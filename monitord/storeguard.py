@@ -27,11 +27,25 @@ applied but is not yet stored.
 Housekeeping: `Outbox.prune()` (retention and `storage.max_mb`) runs every
 `storage.prune_interval_s`; undelivered readings it had to drop raise the technical alarm
 `store.budget` with the count.
+
+Off the event loop (issue 20): given a `StoreWriter` (the daemon does, for a store on
+disk), every commit, delivery mark, status write and prune runs in the writer thread, so
+the loop never waits for an fsync. `write` then queues the batch and returns; the batch's
+`done` runs on the loop once its transaction is committed (an alert is still durable
+before it is published). Group commit: a batch with alert or session events or a
+command's answer is committed at once, together with every batch queued before it; batches
+of readings alone wait up to `storage.commit_interval_s` for company, so a chair streaming
+at 1 Hz costs one fsync per interval, not one per sample. While a commit is in the thread,
+new batches queue and go in the next one. The loss window this opens: on a crash or power
+loss, the readings of at most the last `commit_interval_s` (not yet committed, not yet
+published anywhere) are lost; alert and session events never wait (docs/reliability.md).
+Without a writer (tests, a store in memory) everything commits at once on the caller.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import sqlite3
 import time
@@ -42,6 +56,7 @@ from typing import Any
 from monitord.log import FailureLog
 from monitord.models import AlertEvent, Reading, SessionEvent
 from monitord.outbox import SINKS, Durability, Outbox, store_unavailable
+from monitord.store.writer import StoreWriter
 from monitord.techalarm import TechAlarms
 
 log = logging.getLogger("monitord.store")
@@ -70,15 +85,35 @@ class StoreBatch:
     sessions: list[SessionEvent] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
     done: Callable[[], None] | None = None
+    # Someone waits for this batch (a command's answer): commit at once, like events.
+    urgent: bool = False
+    # With a writer thread: run when a batch `write` accepted is held after all (its
+    # commit failed on a full disk), so its alarms show live and its commands are answered.
+    held: Callable[[], None] | None = None
+    told_held: bool = False
 
     def n_readings(self) -> int:
         return sum(len(r) for r, _ in self.runs)
 
+    def now(self) -> bool:
+        """Commit without waiting for company (group commit of readings only)."""
+        return bool(self.events or self.sessions or self.urgent)
+
 
 class StoreGuard:
-    def __init__(self, outbox: Outbox, alarms: TechAlarms) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        alarms: TechAlarms,
+        writer: StoreWriter | None = None,
+        commit_interval_s: float = 0.0,
+    ) -> None:
         self.outbox = outbox
         self.alarms = alarms
+        self.writer = writer
+        self.commit_interval_s = commit_interval_s
+        self._inflight = 0  # with a writer: batches (a prefix of `held`) being committed
+        self._timer: asyncio.TimerHandle | None = None
         self.held: list[StoreBatch] = []
         self._held_readings = 0  # readings in `held`, kept as a count (no rescans)
         self._trim_at = 0
@@ -91,25 +126,90 @@ class StoreGuard:
 
     @property
     def holding(self) -> bool:
-        return bool(self.held)
+        """The disk refused the last commit: output is held in memory (not merely queued
+        for the writer thread)."""
+        return bool(self.held) and (self.writer is None or self.failures > 0)
 
     # -- writes ----------------------------------------------------------------------
     def write(self, batch: StoreBatch) -> bool:
-        """Store `batch` now (True, its `done` has run) or hold it (False)."""
+        """Store `batch` now (True, its `done` has run) or hold it (False). With a writer
+        thread: True = queued for commit (its `done` runs once committed), False = held
+        (the disk is failing)."""
         self.held.append(batch)
         self._held_readings += batch.n_readings()
+        if self.writer is not None:
+            if self.failures:
+                batch.told_held = True
+                if self._held_readings > HELD_READINGS_MAX:
+                    self._bound()
+                return False
+            if batch.now() or self.commit_interval_s <= 0:
+                self._kick()
+            elif self._timer is None and not self._inflight:
+                loop = asyncio.get_running_loop()
+                self._timer = loop.call_later(self.commit_interval_s, self._kick)
+            return True
         if len(self.held) > 1:
             if self._held_readings > HELD_READINGS_MAX:
                 self._bound()
             return False  # older batches wait: keep the order; the retry task writes all
         return self.flush()
 
-    def flush(self) -> bool:
-        """Write every held batch in one transaction. True when nothing is held after."""
-        if not self.held:
-            return True
+    def _kick(self) -> None:
+        """With a writer: hand every queued batch to the thread as one transaction, unless
+        one is being committed (then they go next, when it returns)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._inflight or not self.held or self.writer is None:
+            return
+        batches = list(self.held)
+        self._inflight = len(batches)
+        fut = self.writer.submit(lambda: self._store(batches))
+        loop = asyncio.get_running_loop()
+        fut.add_done_callback(lambda f: loop.call_soon_threadsafe(self._committed, batches, f))
+
+    def _committed(self, batches: list[StoreBatch], fut: concurrent.futures.Future[None]) -> None:
+        """On the loop: the writer thread committed `batches` (or failed to)."""
+        self._inflight = 0
+        e = fut.exception()
+        if e is None:
+            del self.held[: len(batches)]
+            self._held_readings = sum(b.n_readings() for b in self.held)
+            self._trim_at = 0
+            if self.failures:
+                self._recovered(batches)
+            for b in batches:
+                if b.done is not None:
+                    b.done()
+            if self.held:
+                if any(b.now() for b in self.held) or self.commit_interval_s <= 0:
+                    self._kick()
+                elif self._timer is None:
+                    loop = asyncio.get_running_loop()
+                    self._timer = loop.call_later(self.commit_interval_s, self._kick)
+            return
+        if not store_unavailable(e):
+            del self.held[: len(batches)]
+            self._held_readings = sum(b.n_readings() for b in self.held)
+            log.error(
+                "store: %d batch(es) cannot be stored (%s: %s) and are dropped",
+                len(batches),
+                type(e).__name__,
+                e,
+            )
+            return
+        self._failed(e)
+        for b in self.held:  # alarms shown live, commands answered: held in memory now
+            if not b.told_held:
+                b.told_held = True
+                if b.held is not None:
+                    b.held()
+
+    def _store(self, batches: list[StoreBatch]) -> None:
+        """Add `batches` in one transaction and commit; roll back and raise on failure.
+        In the writer thread, or on the caller without one."""
         ob = self.outbox
-        batches = self.held
         try:
             state: dict[str, Any] = {}
             for b in batches:
@@ -124,8 +224,33 @@ class StoreGuard:
                 # Resume state (engine snapshot, clock, BP seen): SYNC.
                 ob.put_state(key, value, durability=Durability.SYNC, commit=False)
             ob.commit()
-        except Exception as e:
+        except BaseException:
             ob.rollback()
+            raise
+
+    async def drain(self) -> None:
+        """With a writer: commit everything queued now and wait until the thread is done
+        with it and with every job submitted before (shutdown)."""
+        if self.writer is None:
+            self.flush()
+            return
+        for _ in range(100):  # a bound, not a wait: each round is one commit
+            if not self._inflight and self.held and not self.failures:
+                self._kick()
+            await self.writer.call(lambda: None)  # runs after the commit job
+            await asyncio.sleep(0)  # and the commit's callback before we look
+            if not self._inflight and (not self.held or self.failures):
+                return
+
+    def flush(self) -> bool:
+        """Write every held batch in one transaction. True when nothing is held after.
+        On the caller's thread: without a writer, or once it is stopped."""
+        if not self.held:
+            return True
+        batches = self.held
+        try:
+            self._store(batches)
+        except Exception as e:
             if not store_unavailable(e):
                 # A bug (a value SQLite or JSON refuses), not the disk: retrying would block
                 # every later batch behind it forever. Dropped, loudly, and re-raised.
@@ -149,7 +274,14 @@ class StoreGuard:
 
     def try_write(self, fn: Callable[[], Any]) -> bool:
         """Run `fn` (writes of live state: status, snapshots) and commit; on a storage
-        error roll back and report False (live state is rewritten later anyway)."""
+        error roll back and report False (live state is rewritten later anyway). With a
+        writer it runs there and this returns True at once (a failure is logged there)."""
+        if self.writer is not None and self.writer.alive:
+            self.writer.submit(lambda: self._try_write(fn))
+            return True
+        return self._try_write(fn)
+
+    def _try_write(self, fn: Callable[[], Any]) -> bool:
         try:
             fn()
             self.outbox.commit()
@@ -194,7 +326,9 @@ class StoreGuard:
     def _bound(self) -> None:
         """Drop the oldest held readings beyond HELD_READINGS_MAX (never events)."""
         excess = self._held_readings - HELD_READINGS_MAX
-        # Batches before `_trim_at` have no readings left: not scanned again.
+        # Batches before `_trim_at` have no readings left: not scanned again. Batches in
+        # the writer thread's transaction are not ours to change.
+        self._trim_at = max(self._trim_at, self._inflight)
         while self._trim_at < len(self.held) and not self.held[self._trim_at].runs:
             self._trim_at += 1
         for b in self.held[self._trim_at :]:
@@ -222,11 +356,17 @@ class StoreGuard:
         while True:
             now = time.monotonic()
             if self.held and now >= self._next_try:
-                self.flush()
+                if self.writer is None:
+                    self.flush()
+                elif self.failures and not self._inflight:
+                    self._kick()  # the retry: in the thread, like every commit
             if now >= next_prune:
                 next_prune = now + prune_interval_s
-                if not self.held:
-                    self.prune()
+                if not self.holding:
+                    if self.writer is None:
+                        self.prune()
+                    else:
+                        await self.prune_async()
             self._wake.clear()
             delay = next_prune - now
             if self.held:
@@ -236,16 +376,34 @@ class StoreGuard:
             except TimeoutError:
                 pass
 
-    def prune(self) -> dict[str, int]:
-        done: dict[str, int] = {}
+    async def prune_async(self) -> dict[str, int]:
+        """`prune` with the work in the writer thread (deletes, vacuum, checkpoint)."""
+        assert self.writer is not None
         try:
-            done = self.outbox.prune()
+            done = await self.writer.call(self._prune_store)
+        except _Unavailable as e:
+            self._flog.failure("prune", f"prune failed: {e}", logging.WARNING)
+            return {}
+        return self._pruned(done)
+
+    def _prune_store(self) -> dict[str, int]:
+        try:
+            return self.outbox.prune()
         except (sqlite3.Error, OSError) as e:
             self.outbox.rollback()
             if not store_unavailable(e):
                 raise
+            raise _Unavailable(str(e)) from e
+
+    def prune(self) -> dict[str, int]:
+        try:
+            done = self._prune_store()
+        except _Unavailable as e:
             self._flog.failure("prune", f"prune failed: {e}", logging.WARNING)
-            return done
+            return {}
+        return self._pruned(done)
+
+    def _pruned(self, done: dict[str, int]) -> dict[str, int]:
         if done.get("dropped_readings"):
             total = self.outbox.counters().get("dropped_readings", 0)
             self.alarms.raise_(
@@ -257,7 +415,8 @@ class StoreGuard:
         return done
 
     def close_report(self) -> None:
-        """At stop: what is still held is lost; say it loudly."""
+        """At stop (after the writer thread stopped): what is still held is lost; say it
+        loudly."""
         if self.held and not self.flush():
             readings = sum(b.n_readings() for b in self.held)
             events = sum(len(b.events) for b in self.held)
@@ -267,3 +426,7 @@ class StoreGuard:
                 readings,
                 events,
             )
+
+
+class _Unavailable(sqlite3.OperationalError):
+    """A prune the disk refused (already rolled back): logged, retried next interval."""

@@ -135,6 +135,7 @@ async def test_crashing_device_task_is_restarted_with_growing_delays(
         assert not task.done()
         assert daemon.supervisor.tasks["chair:chair-1"].state == "running"
         daemon.write_status()  # what `monitord status` shows
+        await daemon.store.drain()  # written by the store's writer thread (issue 20)
         status = daemon.outbox.get_state("daemon")
         assert status is not None
         crashed = next(t for t in status["tasks"] if t["name"] == "device:chair-1/ox")

@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from drivers.reject import Reject
 from monitord.config import StorageConfig
 from monitord.history import (
     BURST_GAP_S,
@@ -199,3 +200,52 @@ def test_report_lists_stored_records_but_never_uses_them() -> None:
     ]
     assert rows[0]["device_time_utc"] == "2026-11-27T09:00:00Z"
     assert rows[2]["device_time_utc"] == ""  # device time unknown
+
+
+def spo2(pct: float, at: datetime | None, *, record: bool) -> Reading:
+    return Reading(
+        chair="chair-1",
+        device="oxi",
+        kind=Kind.SPO2,
+        values={"spo2_pct": pct, "pulse_bpm": 70.0},
+        measured_at=T0,
+        received_at=T0,
+        device_time=at,
+        record=record,
+    )
+
+
+def test_plx_spot_check_resent_is_dropped_by_the_hub_not_the_transport() -> None:
+    """A PLX spot-check (a record the oximeter re-sends on the next connection; marked by
+    its decoder, drivers/ble_plx.py) is told new or repeated here, like BP, and the key
+    is kept with `bp-seen`, so a re-push after a restart is still a repeat."""
+    sr = StoredRecords()
+    sr.link("oxi", True, 0.0)
+    spot = spo2(97, T0, record=True)
+    assert sr.offer(spot, 0.1) == ([spot], False)  # live at once: no burst for spot-checks
+    sr.link("oxi", False, 5.0)
+    sr.link("oxi", True, 9.0)
+    assert sr.offer(spo2(97, T0, record=True), 9.1) == ([], True)  # pushed again
+    newer = spo2(93, T0 + timedelta(minutes=5), record=True)
+    assert sr.offer(newer, 9.2) == ([newer], False)
+    assert sr.repeats == 1
+    restarted = StoredRecords(sr.seen_keys())
+    assert restarted.offer(spo2(93, T0 + timedelta(minutes=5), record=True), 0.0) == ([], True)
+    # the decoder marks it: the PLX spot-check profile does, the continuous one does not
+    from drivers.ble_plx import cont_sample, spot_sample
+
+    m = spot_sample(bytes.fromhex("0061006200"), frozenset())  # flags 0: SpO2 97, PR 98
+    assert not isinstance(m, Reject) and m.record
+    c = cont_sample(bytes.fromhex("0061006200"), frozenset())
+    assert not isinstance(c, Reject) and not c.record
+
+
+def test_stream_samples_with_a_stuck_clock_are_never_repeats() -> None:
+    """A serial oximeter's 1-s lines may carry a stuck device clock and steady values:
+    samples of a stream are new by definition, whatever their clock says."""
+    sr = StoredRecords()
+    connected_long_ago(sr, "oxi")
+    for i in range(5):
+        s = spo2(97, STUCK, record=False)
+        assert sr.offer(s, 100.0 + i) == ([s], False)
+    assert sr.repeats == 0

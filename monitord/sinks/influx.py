@@ -28,7 +28,7 @@ import gzip
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol
@@ -39,9 +39,9 @@ from monitord.backoff import Backoff
 from monitord.config import InfluxConfig, read_secret
 from monitord.hub import CommittedBatch
 from monitord.log import FailureLog
-from monitord.outbox import Outbox, Row
+from monitord.outbox import Outbox, StoredAlert, StoredReading, StoredRecord, StoredSession
 from monitord.sinks.lineproto import LineProtocolError, Point, encode, encode_fields, series_key
-from monitord.store.codec import from_ns
+from monitord.store.codec import R_CONTACT, R_DEVICE_TIME, from_ns
 
 log = logging.getLogger("monitord.sinks.influx")
 
@@ -234,99 +234,101 @@ class _V2Transport:
 
 
 # -- row -> point ------------------------------------------------------------------------
-def row_point(row: Row, site: str) -> Point:
-    """The design.md section 7 point for an outbox row."""
-    b = row.body
-    if row.type == "reading":
-        fields = reading_fields(b)
+def row_point(row: StoredRecord, site: str) -> Point:
+    """The design.md section 7 point for a stored record."""
+    if isinstance(row, StoredReading):
+        fields = reading_fields(row)
         return Point(
             "vitals",
             {
                 "site": site,
                 "chair": row.chair,
-                "device": b["device"],
-                "session": b["session"],
-                "stored": _stored_tag(b),
+                "device": row.device,
+                "session": row.session,
+                "stored": _stored_tag(row),
             },
             fields,
             row.t_ns,
         )
-    if row.type == "alert":
+    if isinstance(row, StoredAlert):
+        e = row.event
         return Point(
             "alerts",
             {
                 "site": site,
                 "chair": row.chair,
-                "rule": b["rule"],
-                "priority": b["priority"],
-                "kind": b["kind"],
+                "rule": e.rule,
+                "priority": e.priority,
+                "kind": e.kind,
             },
             {
-                "event": b["event"],
-                "alert_id": b["alert_id"],
-                "message": b["message"],
-                "phase": b["phase"],
+                "event": e.event,
+                "alert_id": e.alert_id,
+                "message": e.message,
+                "phase": e.phase,
                 # Added for reports from InfluxDB (issue 18, docs/report.md): who
                 # acknowledged, the escalation level, and the values that raised it.
-                "by": b.get("by"),
-                "level": b.get("level"),
-                "value": json.dumps(b["value"], sort_keys=True) if b.get("value") else None,
+                "by": e.by,
+                "level": e.level,
+                "value": json.dumps(e.value, sort_keys=True) if e.value else None,
             },
             row.t_ns,
         )
-    if row.type == "session":
+    if isinstance(row, StoredSession):
+        s = row.event
+        extra = {k: v for k, v in (("by", s.by), ("dose_mg", s.dose_mg), ("lot", s.lot))}
         return Point(
             "sessions",
-            {"site": site, "chair": row.chair, "protocol": b["protocol"]},
+            {"site": site, "chair": row.chair, "protocol": s.protocol},
             {
-                "action": b["action"],
-                "session_id": b["session_id"],
-                **{k: b[k] for k in ("by", "dose_mg", "lot") if b.get(k) is not None},
+                "action": s.action,
+                "session_id": s.session_id,
+                **{k: v for k, v in extra.items() if v is not None},
             },
             row.t_ns,
         )
-    raise LineProtocolError(f"unknown record type {row.type!r}")
+    raise LineProtocolError(f"unknown record type {type(row).__name__}")
 
 
-def _stored_tag(b: Mapping[str, Any]) -> str | None:
+def _stored_tag(row: StoredReading) -> str | None:
     """Tag `stored=true` on a record a device pushed from its memory (history, fed to no
     rule); absent on live readings, so their series stay as they were and InfluxQL's
     `WHERE "stored" != 'true'` keeps only live readings."""
-    return "true" if b.get("stored") else None
+    return "true" if row.stored else None
 
 
-def row_line(row: Row, site: str) -> str:
+def row_line(row: StoredRecord, site: str) -> str:
     """`encode(row_point(row, site))`, with a shortcut for readings (the bulk): the
     series part comes from the per-series cache and no Point is built."""
-    if row.type != "reading":
+    if not isinstance(row, StoredReading):
         return encode(row_point(row, site))
-    b = row.body
     series = series_key(
         "vitals",
         (
             ("chair", row.chair),
-            ("device", b["device"]),
-            ("session", b["session"]),
+            ("device", row.device),
+            ("session", row.session),
             ("site", site),
-            ("stored", _stored_tag(b)),
+            ("stored", _stored_tag(row)),
         ),
     )
-    return encode_fields(series, "vitals", reading_fields(b), row.t_ns)
+    return encode_fields(series, "vitals", reading_fields(row), row.t_ns)
 
 
-def reading_fields(b: Mapping[str, Any]) -> dict[str, float | bool | str | None]:
+def reading_fields(row: StoredReading) -> dict[str, float | bool | str | None]:
     """A reading's `vitals` fields: its values and `valid` (design.md section 7), plus for
     reports from InfluxDB (issue 18) `kind` (a cuff error has no value that would tell
     it is a BP), `contact` when the device reported it (HR/SpO2 validity) and the
     device's own clock `device_time` (ISO 8601 UTC) when it sent one."""
     fields: dict[str, float | bool | str | None] = {
-        k: v for k, v in b["values"].items() if v is not None
+        k: v for k, v in row.values.items() if v is not None
     }
-    fields["valid"] = bool(b["valid"])
-    fields["kind"] = b.get("kind")
-    if b.get("contact") is not None:
-        fields["contact"] = bool(b["contact"])
-    dt_ns = b.get("device_time")
+    fields["valid"] = row.valid
+    fields["kind"] = str(row.kind)
+    contact = row.body[R_CONTACT]
+    if contact is not None:
+        fields["contact"] = bool(contact)
+    dt_ns = row.body[R_DEVICE_TIME]
     if dt_ns is not None:
         fields["device_time"] = from_ns(int(dt_ns)).isoformat().replace("+00:00", "Z")
     return fields
@@ -442,13 +444,13 @@ class InfluxSink:
         )
         await asyncio.sleep(delay)
 
-    async def _deliver(self, rows: Sequence[Row]) -> None:
-        good: list[tuple[Row, str]] = []
+    async def _deliver(self, rows: Sequence[StoredRecord]) -> None:
+        good: list[tuple[StoredRecord, str]] = []
         bad: list[tuple[int, str, str | None]] = []
         for r in rows:
             try:
                 good.append((r, row_line(r, self.site)))
-            except (LineProtocolError, KeyError, TypeError) as e:
+            except (LineProtocolError, KeyError, TypeError, AttributeError) as e:
                 bad.append((r.id, f"invalid line protocol: {e}", None))
         if bad:
             self.stats.invalid += len(bad)
@@ -461,7 +463,7 @@ class InfluxSink:
             self.outbox.quarantine("influx", bad)
         await self._send(good)
 
-    async def _send(self, batch: Sequence[tuple[Row, str]]) -> None:
+    async def _send(self, batch: Sequence[tuple[StoredRecord, str]]) -> None:
         """Send and mark delivered; bisect on 400/413 to isolate what the server refuses."""
         if not batch:
             return

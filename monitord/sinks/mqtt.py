@@ -59,7 +59,7 @@ from monitord.hub import CommittedBatch
 from monitord.log import FailureLog
 from monitord.models import Reading, iso
 from monitord.mqttv5 import PublishRefused, V5Client, is_doctor, reason_words, session_properties
-from monitord.outbox import Outbox, alert_from_body
+from monitord.outbox import Outbox, StoredAlert, StoredRecord
 from monitord.receipts import BadReceipt, Receipts, parse_receipt
 from monitord.sinks.commands import (
     AckCommand,
@@ -529,11 +529,13 @@ class MqttSink:
             with contextlib.suppress(TimeoutError):
                 await within(c.wake.wait(), 1.0)  # never swallows a stop (monitord/aio.py)
 
-    async def _send_events(self, c: _ChairLink, client: V5Client, rows: list[Any]) -> bool:
+    async def _send_events(self, c: _ChairLink, client: V5Client, rows: list[StoredRecord]) -> bool:
         """Publish queued events in order; mark delivered those the broker accepted, up to
         the first it refused. True when all were accepted."""
         base = self.base(c.chair)
-        events = [alert_from_body(r.body).to_mqtt() for r in rows]
+        # Only alert events are routed here (monitord/store/codec.py ROUTES).
+        events = [r.event.to_mqtt() for r in rows if isinstance(r, StoredAlert)]
+        assert len(events) == len(rows), "a non-alert record was routed to MQTT"
         # Handed to paho in this order on one connection, so they arrive in order; every
         # PUBACK is awaited before anything is marked.
         results = await asyncio.gather(

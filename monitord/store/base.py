@@ -9,6 +9,7 @@ import enum
 import logging
 import sqlite3
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Self
 
@@ -52,7 +53,7 @@ class StoreBase:
         self.memory = memory
         # Delivery marks the disk could not take (full): kept here, hidden from fetch() and
         # backlog(), written with the next transaction that succeeds (see _set_state).
-        self._held_marks: dict[str, dict[int, int]] = {s: {} for s in SINKS}
+        self._held_marks: dict[str, set[int]] = {s: set() for s in SINKS}
         if memory:
             self._db = sqlite3.connect(":memory:", isolation_level=None)
         elif readonly:
@@ -62,8 +63,17 @@ class StoreBase:
             self._db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=5)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=5)
+            # check_same_thread=False: the daemon's writer thread (monitord/store/writer.py)
+            # uses this connection; the loop then reads through `_rdb` only.
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, timeout=5, check_same_thread=False
+            )
         self._db.execute("PRAGMA busy_timeout = 5000")
+        # Where the sinks' fetches and backlogs read: this connection, or a second one
+        # once writes go to the writer thread (`use_writer`).
+        self._rdb = self._db
+        # Set by `use_writer`: runs a write job in the writer thread.
+        self._submit: Callable[[Callable[[], object]], object] | None = None
         if not readonly:
             # auto_vacuum must be chosen before the first table exists.
             self._db.execute("PRAGMA auto_vacuum = INCREMENTAL")
@@ -88,6 +98,18 @@ class StoreBase:
         self._recent_sets: dict[tuple[str, ...], set[int]] = {}
         self._ns_journal: list[tuple[tuple[str, ...], int, int | None]] = []
         self._drop_said = self._over_said = False
+
+    def use_writer(self, submit: Callable[[Callable[[], object]], object]) -> None:
+        """From now on every write runs in the writer thread through `submit` (the caller
+        sends its own; delivery marks are sent here) and the loop's reads use a second,
+        read-only connection, which in WAL mode never waits for a commit. Not for a store
+        in memory (a second connection would not see it; it has no fsync to avoid)."""
+        if self.memory or self.readonly:
+            raise ValueError("a writer thread is for a file store opened for writing")
+        self._rdb = sqlite3.connect(self.path, isolation_level=None, timeout=5)
+        self._rdb.execute("PRAGMA busy_timeout = 5000")
+        self._rdb.execute("PRAGMA query_only = 1")
+        self._submit = submit
 
     # -- schema --------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -190,6 +212,8 @@ class StoreBase:
             except sqlite3.Error as e:
                 log.debug("checkpoint on close failed: %s", e)
         self._db.close()
+        if self._rdb is not self._db:
+            self._rdb.close()
 
     def __enter__(self) -> Self:
         return self
@@ -234,7 +258,8 @@ class StoreBase:
         )
 
     def counters(self) -> dict[str, int]:
-        return {k: int(v) for k, v in self._db.execute("SELECT name, value FROM counters")}
+        # `_rdb`: read on the loop while the writer thread may be committing.
+        return {k: int(v) for k, v in self._rdb.execute("SELECT name, value FROM counters")}
 
     def integrity_check(self) -> str:
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])

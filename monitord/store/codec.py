@@ -1,5 +1,6 @@
 """How records are stored: the JSON bodies of readings (v2/v3 arrays), alert and session
-events (objects), the typed `Row` a sink receives, and event-time conversions."""
+events (objects), the typed records a sink receives (`StoredReading`, `StoredAlert`,
+`StoredSession`), and event-time conversions."""
 
 from __future__ import annotations
 
@@ -7,16 +8,19 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from monitord.models import AlertEvent, Kind, Reading, SessionEvent
 
+# A sink is a name: a record waits for it while a (sink, record) row is in the `pending`
+# table (schema v4). A new sink is a new name here and in ROUTES, never a new column.
 Sink = Literal["influx", "mqtt"]
 SINKS: tuple[Sink, ...] = ("influx", "mqtt")
 RecordType = Literal["reading", "alert", "session"]
 
-# Delivery state of a record for one sink (NULL = not for this sink).
-PENDING, DELIVERED, QUARANTINED = 0, 1, 2
+# What a delivery mark does to a pending record (both end its wait for that sink; a
+# quarantined one is also kept in the `quarantine` table with the reason).
+DELIVERED, QUARANTINED = 1, 2
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -42,19 +46,79 @@ READING_FIELDS = (
     "session",
     "stored",
 )
-R_KIND = READING_FIELDS.index("kind")
-R_STORED = READING_FIELDS.index("stored")
+R_DEVICE, R_KIND, R_VALUES = (READING_FIELDS.index(f) for f in ("device", "kind", "values"))
+R_VALID, R_SESSION, R_STORED = (READING_FIELDS.index(f) for f in ("valid", "session", "stored"))
+R_CONTACT, R_DEVICE_TIME = (READING_FIELDS.index(f) for f in ("contact", "device_time"))
 
 
 @dataclass(frozen=True, slots=True)
-class Row:
-    """One record as a sink sees it."""
+class StoredReading:
+    """A stored reading as a sink sees it. The fields a sink writes are decoded at fetch
+    (cheap: a list index each); the whole `Reading` (three datetimes) only on demand,
+    since the InfluxDB writer drains tens of thousands of these a second."""
 
+    type: ClassVar[Literal["reading"]] = "reading"
     id: int
-    type: RecordType
     chair: str
     t_ns: int
-    body: dict[str, Any]
+    device: str
+    kind: Kind
+    values: Mapping[str, float | None]
+    valid: bool
+    session: str | None
+    stored: bool
+    body: Sequence[Any]  # the stored array (READING_FIELDS order), for `reading()`
+
+    def reading(self) -> Reading:
+        return reading_from_body(self.body, seq=self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlert:
+    type: ClassVar[Literal["alert"]] = "alert"
+    id: int
+    chair: str
+    t_ns: int
+    event: AlertEvent
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSession:
+    type: ClassVar[Literal["session"]] = "session"
+    id: int
+    chair: str
+    t_ns: int
+    event: SessionEvent
+
+
+StoredRecord = StoredReading | StoredAlert | StoredSession
+
+
+def stored_record(i: int, rtype: str, chair: str, t_ns: int, text: str) -> StoredRecord:
+    """A record row (`id, type, chair, t_ns, body`) as its typed stored record."""
+    b = json.loads(text)
+    if rtype == "reading":
+        if isinstance(b, Mapping):  # v1 object (read-only open of a store not migrated)
+            b = [b.get(f) for f in READING_FIELDS]
+        elif len(b) == len(READING_FIELDS) - 1:  # v2 array (idem)
+            b = [*b, False]
+        return StoredReading(
+            i,
+            chair,
+            t_ns,
+            b[R_DEVICE],
+            Kind(b[R_KIND]),
+            b[R_VALUES],
+            bool(b[R_VALID]),
+            b[R_SESSION],
+            bool(b[R_STORED]),
+            b,
+        )
+    if rtype == "alert":
+        return StoredAlert(i, chair, t_ns, alert_from_body(b))
+    if rtype == "session":
+        return StoredSession(i, chair, t_ns, session_from_body(b))
+    raise ValueError(f"record {i}: unknown type {rtype!r}")
 
 
 def to_ns(d: datetime) -> int:
@@ -90,8 +154,8 @@ def reading_body(r: Reading, session: str | None) -> list[Any]:
 
 
 def reading_dict(body: Sequence[Any] | Mapping[str, Any]) -> dict[str, Any]:
-    """A stored reading body (v2 array, or a v1 object) as the v1 dict: what `Row.body`
-    carries for readings, so sinks and tools see one shape whatever the schema."""
+    """A stored reading body (v2 array, or a v1 object) as the v1 dict: one shape for
+    the history queries whatever the schema."""
     if isinstance(body, Mapping):
         return dict(body)
     if len(body) == len(READING_FIELDS) - 1:  # v2 (read-only open of a store not migrated)

@@ -1,11 +1,12 @@
-"""Per-sink delivery: what a sink fetches, marks delivered or quarantines, and its backlog.
-Marks commit with `Durability.NORMAL` (a lost mark only makes the row pending again: it is
-resent with its same `t_ns`, an idempotent overwrite). Marks the disk cannot take (full)
-are held in memory and written by the next transaction that succeeds."""
+"""Per-sink delivery queues: what a sink fetches, marks delivered or quarantines, and its
+backlog. A record waits for a sink while a `(sink, record_id)` row is in `pending`
+(schema v4); a mark deletes that row. Marks commit with `Durability.NORMAL` (a lost mark
+only makes the row pending again: it is resent with its same `t_ns`, an idempotent
+overwrite). Marks the disk cannot take (full) are held in memory and written by the next
+transaction that succeeds."""
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import time
@@ -13,63 +14,61 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from monitord.store.base import Durability, StoreBase
-from monitord.store.codec import DELIVERED, QUARANTINED, SINKS, Row, Sink, reading_dict
+from monitord.store.codec import DELIVERED, QUARANTINED, SINKS, Sink, StoredRecord, stored_record
 from monitord.store.schema import store_unavailable
 
 log = logging.getLogger("monitord.outbox")
 
 
 class DeliveryMixin(StoreBase):
-    def fetch(self, sink: Sink, limit: int, chair: str | None = None) -> list[Row]:
-        """Oldest committed rows still pending for `sink` (optionally one chair's), in
-        append order."""
-        col = _sink_col(sink)
+    def fetch(self, sink: Sink, limit: int, chair: str | None = None) -> list[StoredRecord]:
+        """Oldest committed records still pending for `sink` (optionally one chair's), in
+        append order, as typed stored records."""
+        _check_sink(sink)
         held = self._held_marks[sink]
         limit += len(held)  # rows delivered but not yet marked on disk are skipped below
-        if chair is None:
+        if self._schema < 4:  # read-only open of a store the daemon has not migrated yet
             q = (
-                f"SELECT id, type, chair, t_ns, body FROM records WHERE {col} = 0 "
-                "AND id <= ? ORDER BY id LIMIT ?"
+                f"SELECT id, type, chair, t_ns, body FROM records WHERE {sink} = 0"
+                + (" AND chair = ?" if chair is not None else "")
+                + " AND id <= ? ORDER BY id LIMIT ?"
             )
-            args: tuple[Any, ...] = (self._committed_max, limit)
         else:
             q = (
-                f"SELECT id, type, chair, t_ns, body FROM records WHERE {col} = 0 "
-                "AND chair = ? AND id <= ? ORDER BY id LIMIT ?"
+                "SELECT r.id, r.type, r.chair, r.t_ns, r.body FROM pending p "
+                "JOIN records r ON r.id = p.record_id WHERE p.sink = ?"
+                + (" AND p.chair = ?" if chair is not None else "")
+                + " AND p.record_id <= ? ORDER BY p.record_id LIMIT ?"
             )
-            args = (chair, self._committed_max, limit)
-        loads = json.loads
+        args: tuple[Any, ...] = (self._committed_max, limit)
+        if chair is not None:
+            args = (chair, *args)
+        if self._schema >= 4:
+            args = (sink, *args)
         return [
-            Row(
-                id=i,
-                type=t,
-                chair=c,
-                t_ns=ns,
-                body=reading_dict(loads(b)) if t == "reading" else loads(b),
-            )
-            for i, t, c, ns, b in self._db.execute(q, args)
+            stored_record(i, t, c, ns, b)
+            for i, t, c, ns, b in self._rdb.execute(q, args)
             if i not in held
         ][: limit - len(held)]
 
     def _set_state(self, sink: Sink, ids: Sequence[int], state: int) -> None:
-        col = _sink_col(sink)
+        """End the wait of `ids` for `sink` (delivered or quarantined: the queue row goes
+        either way; `state` only says which, for the log)."""
+        _check_sink(sink)
         held = self._held_marks[sink]
         if not ids and not held:
             return
-        todo = dict(held)
-        todo.update(dict.fromkeys(ids, state))
+        todo = held | set(ids)
         own_tx = not self._in_tx
         try:
             if own_tx:
                 self._begin(Durability.NORMAL)  # marks only: no fsync (module docstring)
-            for st in set(todo.values()):
-                same = [i for i, s in todo.items() if s == st]
-                for chunk in chunks(same, 500):
-                    marks = ",".join("?" * len(chunk))
-                    self._db.execute(
-                        f"UPDATE records SET {col} = ? WHERE {col} = 0 AND id IN ({marks})",
-                        (st, *chunk),
-                    )
+            for chunk in chunks(sorted(todo), 500):
+                marks = ",".join("?" * len(chunk))
+                self._db.execute(
+                    f"DELETE FROM pending WHERE sink = ? AND record_id IN ({marks})",
+                    (sink, *chunk),
+                )
             if own_tx:
                 self._end_tx()
         except sqlite3.Error as e:
@@ -83,13 +82,35 @@ class DeliveryMixin(StoreBase):
             # their same t_ns (idempotent), like after a power loss (module docstring).
             self.rollback()
             held.update(todo)
-            log.debug("outbox %s: %d delivery marks held in memory: %s", self.path, len(held), e)
+            log.debug(
+                "outbox %s: %d delivery marks (%s) held in memory: %s",
+                self.path,
+                len(held),
+                "quarantine" if state == QUARANTINED else "delivered",
+                e,
+            )
             return
-        held.clear()
+        held.difference_update(todo)
 
     def mark_delivered(self, sink: Sink, ids: Sequence[int]) -> None:
-        """The server confirmed these rows. Commits (with anything else open)."""
+        """The server confirmed these rows. Commits (with anything else open).
+
+        With a writer thread (`use_writer`) the marks are held in memory at once (so
+        `fetch` skips the rows) and written by the thread, never on the loop."""
+        if self._submit is not None:
+            _check_sink(sink)
+            # Set operations are atomic under the GIL; the thread removes only what it
+            # wrote (`difference_update`), so a mark added meanwhile is never lost.
+            self._held_marks[sink].update(ids)
+            self._submit(lambda: self._write_marks(sink))
+            return
         self._set_state(sink, ids, DELIVERED)
+        if self._in_tx:
+            self.commit()
+
+    def _write_marks(self, sink: Sink) -> None:
+        """In the writer thread: write the held marks of `sink`."""
+        self._set_state(sink, [], DELIVERED)
         if self._in_tx:
             self.commit()
 
@@ -98,6 +119,14 @@ class DeliveryMixin(StoreBase):
         never retried."""
         if not items:
             return
+        if self._submit is not None:
+            self._held_marks[sink].update(i for i, _, _ in items)  # fetch skips them now
+            job = list(items)
+            self._submit(lambda: self._quarantine(sink, job))
+            return
+        self._quarantine(sink, items)
+
+    def _quarantine(self, sink: Sink, items: Sequence[tuple[int, str, str | None]]) -> None:
         self._begin(Durability.SYNC)
         now = time.time_ns()
         self._db.executemany(
@@ -122,27 +151,39 @@ class DeliveryMixin(StoreBase):
 
     def backlog(self, sink: Sink, chair: str | None = None) -> int:
         """Committed rows still waiting for `sink`."""
-        col = _sink_col(sink)
-        if chair is None:
-            row = self._db.execute(f"SELECT count(*) FROM records WHERE {col} = 0").fetchone()
-            return max(0, int(row[0]) - len(self._held_marks[sink]))
-        row = self._db.execute(
-            f"SELECT count(*) FROM records WHERE {col} = 0 AND chair = ?", (chair,)
-        ).fetchone()
-        return int(row[0])
+        _check_sink(sink)
+        if self._schema < 4:
+            q = f"SELECT count(*) FROM records WHERE {sink} = 0"
+            args: tuple[Any, ...] = ()
+        else:
+            q, args = "SELECT count(*) FROM pending WHERE sink = ?", (sink,)
+        if chair is not None:
+            q += " AND chair = ?"
+            args = (*args, chair)
+        row = self._rdb.execute(q, args).fetchone()
+        if chair is not None:
+            return int(row[0])
+        return max(0, int(row[0]) - len(self._held_marks[sink]))
 
     def oldest_pending_ns(self, sink: Sink) -> int | None:
-        col = _sink_col(sink)
-        row = self._db.execute(
-            f"SELECT added_ns FROM records WHERE {col} = 0 ORDER BY id LIMIT 1"
-        ).fetchone()
+        _check_sink(sink)
+        if self._schema < 4:
+            row = self._rdb.execute(
+                f"SELECT added_ns FROM records WHERE {sink} = 0 ORDER BY id LIMIT 1"
+            ).fetchone()
+        else:
+            row = self._rdb.execute(
+                "SELECT r.added_ns FROM pending p JOIN records r ON r.id = p.record_id "
+                "WHERE p.sink = ? ORDER BY p.record_id LIMIT 1",
+                (sink,),
+            ).fetchone()
         return int(row[0]) if row else None
 
 
-def _sink_col(sink: str) -> str:
+def _check_sink(sink: str) -> None:
+    # Also what makes the v3 fallbacks' column name safe to format into SQL.
     if sink not in SINKS:
         raise ValueError(f"unknown sink {sink!r} (known: {', '.join(SINKS)})")
-    return sink
 
 
 def chunks(seq: Sequence[int], n: int) -> Iterator[Sequence[int]]:

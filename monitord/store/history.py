@@ -38,7 +38,7 @@ class HistoryMixin(StoreBase):
             q += " AND t_ns < ?"
             args.append(to_ns(until))
         q += " ORDER BY t_ns, id"
-        for i, b in self._db.execute(q, args):
+        for i, b in self._rdb.execute(q, args):
             yield i, json.loads(b)
 
     def readings(
@@ -77,7 +77,7 @@ class HistoryMixin(StoreBase):
         kind_path = f"$[{R_KIND}]" if self._schema >= 2 else "$.kind"
         return [
             reading_from_body(json.loads(b), seq=i)
-            for i, b in self._db.execute(
+            for i, b in self._rdb.execute(
                 "SELECT id, body FROM records WHERE type = 'reading' AND chair = ? "
                 "AND json_extract(body, ?) = ? ORDER BY id DESC LIMIT ?",
                 (chair, kind_path, str(kind), limit),
@@ -91,7 +91,7 @@ class HistoryMixin(StoreBase):
         kind_path = f"$[{R_KIND}]" if self._schema >= 2 else "$.kind"
         live = f" AND NOT coalesce(json_extract(body, '$[{R_STORED}]'), 0)"
         for kind in Kind:
-            row = self._db.execute(
+            row = self._rdb.execute(
                 "SELECT id, body FROM records WHERE type = 'reading' AND chair = ? "
                 "AND json_extract(body, ?) = ?"
                 + (live if self._schema >= 3 else "")
@@ -104,11 +104,11 @@ class HistoryMixin(StoreBase):
 
     def chairs_seen(self) -> list[str]:
         """Every chair with stored records."""
-        return [c for (c,) in self._db.execute("SELECT DISTINCT chair FROM records ORDER BY 1")]
+        return [c for (c,) in self._rdb.execute("SELECT DISTINCT chair FROM records ORDER BY 1")]
 
     def count(self, rtype: RecordType | None = None) -> int:
         if rtype is None:
-            return int(self._db.execute("SELECT count(*) FROM records").fetchone()[0])
+            return int(self._rdb.execute("SELECT count(*) FROM records").fetchone()[0])
         return int(
-            self._db.execute("SELECT count(*) FROM records WHERE type = ?", (rtype,)).fetchone()[0]
+            self._rdb.execute("SELECT count(*) FROM records WHERE type = ?", (rtype,)).fetchone()[0]
         )

@@ -1,6 +1,7 @@
-"""Appending records: readings, alert events and session events, each pending for the
-sinks its type is routed to. Appends join the open transaction (always SYNC: a record is
-acknowledged nowhere before it survives a power loss); `commit()` makes them durable."""
+"""Appending records: readings, alert events and session events, each queued (a
+`pending` row per sink) for the sinks its type is routed to. Appends join the open
+transaction (always SYNC: a record is acknowledged nowhere before it survives a power
+loss); `commit()` makes them durable."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from typing import Any
 from monitord.models import AlertEvent, Reading, SessionEvent
 from monitord.store.base import Durability, StoreBase
 from monitord.store.codec import (
-    PENDING,
     ROUTES,
     RecordType,
     alert_body,
@@ -25,24 +25,19 @@ from monitord.store.codec import (
 
 class RecordsMixin(StoreBase):
     def _insert(self, rtype: RecordType, chair: str, t_ns: int, body: dict[str, Any]) -> int:
-        routes = ROUTES[rtype]
         text = dumps(body)
         self._bump("bytes", len(text) + 64)  # as the v1 trigger did: length(body) + 64
         cur = self._db.execute(
-            "INSERT INTO records (type, chair, t_ns, body, influx, mqtt, added_ns) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                rtype,
-                chair,
-                t_ns,
-                text,
-                PENDING if "influx" in routes else None,
-                PENDING if "mqtt" in routes else None,
-                time.time_ns(),
-            ),
+            "INSERT INTO records (type, chair, t_ns, body, added_ns) VALUES (?, ?, ?, ?, ?)",
+            (rtype, chair, t_ns, text, time.time_ns()),
         )
-        assert cur.lastrowid is not None
-        return cur.lastrowid
+        rid = cur.lastrowid
+        assert rid is not None
+        self._db.executemany(
+            "INSERT INTO pending (sink, record_id, chair) VALUES (?, ?, ?)",
+            [(sink, rid, chair) for sink in ROUTES[rtype]],
+        )
+        return rid
 
     def add_readings(
         self, readings: Sequence[Reading], sessions: Mapping[str, str | None]
@@ -56,23 +51,28 @@ class RecordsMixin(StoreBase):
             return []
         self._begin(Durability.SYNC)
         now = time.time_ns()
-        influx = PENDING if "influx" in ROUTES["reading"] else None
-        mqtt = PENDING if "mqtt" in ROUTES["reading"] else None
         rows = []
         size = 0
         for r in readings:
             t_ns = self._unique_ns(("reading", r.chair, r.device), to_ns(r.measured_at))
             body = dumps(reading_body(r, sessions.get(r.chair)))
             size += len(body) + 64
-            rows.append(("reading", r.chair, t_ns, body, influx, mqtt, now))
+            rows.append(("reading", r.chair, t_ns, body, now))
         self._bump("bytes", size)
         self._db.executemany(
-            "INSERT INTO records (type, chair, t_ns, body, influx, mqtt, added_ns) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO records (type, chair, t_ns, body, added_ns) VALUES (?, ?, ?, ?, ?)",
             rows,
         )
         last = int(self._db.execute("SELECT last_insert_rowid()").fetchone()[0])
-        return list(range(last - len(rows) + 1, last + 1))
+        ids = range(last - len(rows) + 1, last + 1)
+        # The delivery queues, one executemany per sink (batched: a statement per row
+        # would cost the ingest path a fifth).
+        for sink in ROUTES["reading"]:
+            self._db.executemany(
+                "INSERT INTO pending (sink, record_id, chair) VALUES (?, ?, ?)",
+                [(sink, i, r.chair) for i, r in zip(ids, readings, strict=True)],
+            )
+        return list(ids)
 
     def add_alert_events(self, events: Sequence[AlertEvent]) -> list[int]:
         self._begin(Durability.SYNC)

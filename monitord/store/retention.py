@@ -53,7 +53,8 @@ class RetentionMixin(DeliveryMixin):
                 self._set_state(sink, [], DELIVERED)
         now_ns = time.time_ns() if now_ns is None else now_ns
         done = {"expired": 0, "pruned_early": 0, "dropped_readings": 0}
-        delivered = "(influx IS NULL OR influx != 0) AND (mqtt IS NULL OR mqtt != 0)"
+        # Delivered (or quarantined, or never routed) to every sink: nothing queued.
+        delivered = "id NOT IN (SELECT record_id FROM pending)"
         cutoff = now_ns - int(self.cfg.retention_days * 86_400 * 1e9)
         self._db.execute("BEGIN IMMEDIATE")
         cur = self._db.execute(
@@ -149,9 +150,15 @@ class RetentionMixin(DeliveryMixin):
                 break
             self._db.execute("BEGIN IMMEDIATE")
             for chunk in chunks(ids, 500):
-                self._db.execute(
-                    f"DELETE FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk
-                )
+                marks = ",".join("?" * len(chunk))
+                self._db.execute(f"DELETE FROM records WHERE id IN ({marks})", chunk)
+                # An undelivered reading dropped leaves its queues too (one range per
+                # sink: the queue's key is (sink, record_id)).
+                for sink in SINKS:
+                    self._db.execute(
+                        f"DELETE FROM pending WHERE sink = ? AND record_id IN ({marks})",
+                        (sink, *chunk),
+                    )
             self._bump(counter, len(ids))
             self._db.execute("COMMIT")
             total += len(ids)

@@ -79,6 +79,29 @@ MIGRATIONS: tuple[str, ...] = (
         SELECT coalesce(sum(length(body) + 64), 0) FROM records
     ) WHERE name = 'bytes';
     """,
+    # v4: a sink is a name, not a column. A record waits for a sink while a row
+    # (sink, record_id) exists in `pending`; delivering (or quarantining) it deletes that
+    # row. Adding a sink (station receipts, a webhook) adds rows, not a column. `chair` is
+    # copied so a sink that drains per chair (MQTT) needs no join; the primary key serves
+    # both the oldest-first fetch and the per-chair one (a range scan of one sink's rows).
+    # Every row still pending in v3 (column = 0) is queued, in id order; delivered (1),
+    # quarantined (2) and not-routed (NULL) ones are not.
+    """
+    CREATE TABLE pending (
+        sink      TEXT NOT NULL,
+        record_id INTEGER NOT NULL,
+        chair     TEXT NOT NULL,
+        PRIMARY KEY (sink, record_id)
+    ) WITHOUT ROWID;
+    INSERT INTO pending (sink, record_id, chair)
+        SELECT 'influx', id, chair FROM records WHERE influx = 0 ORDER BY id;
+    INSERT INTO pending (sink, record_id, chair)
+        SELECT 'mqtt', id, chair FROM records WHERE mqtt = 0 ORDER BY id;
+    DROP INDEX records_influx_pending;
+    DROP INDEX records_mqtt_pending;
+    ALTER TABLE records DROP COLUMN influx;
+    ALTER TABLE records DROP COLUMN mqtt;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

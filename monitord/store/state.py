@@ -29,14 +29,14 @@ class StateMixin(StoreBase):
             self.commit()
 
     def get_state(self, key: str, default: Any = None) -> Any:
-        row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        row = self._rdb.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else default
 
     def state_items(self, prefix: str = "") -> dict[str, tuple[Any, int]]:
         """key -> (value, updated_ns) for keys starting with `prefix`."""
         return {
             k: (json.loads(v), ns)
-            for k, v, ns in self._db.execute(
+            for k, v, ns in self._rdb.execute(
                 "SELECT key, value, updated_ns FROM state WHERE substr(key, 1, ?) = ? ORDER BY key",
                 (len(prefix), prefix),
             )

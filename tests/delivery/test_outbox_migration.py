@@ -1,5 +1,6 @@
 """Schema migrations: v1 -> v2 (reading bodies: JSON object -> JSON array) and v2 -> v3
-(reading bodies gain `stored`): an outbox written by an older monitord opens with every
+(reading bodies gain `stored`), each continued to v4 by the chain (per-sink queues; v3 ->
+v4 alone: test_outbox_v4.py): an outbox written by an older monitord opens with every
 reading, row and counter as before, its readings live (`stored` false)."""
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ import sqlite3
 from pathlib import Path
 
 from monitord.config import StorageConfig
-from monitord.outbox import _MIGRATIONS, SCHEMA_VERSION, Outbox, _split_sql, to_ns
+from monitord.outbox import _MIGRATIONS, SCHEMA_VERSION, Outbox, StoredReading, _split_sql, to_ns
 from monitord.sinks.influx import row_line
+from monitord.store.codec import READING_FIELDS
 from tests.delivery.helpers import alert, reading
 
 
@@ -57,7 +59,7 @@ def test_v1_outbox_migrates_to_v2(tmp_path: Path) -> None:
     db.close()
 
     ob = Outbox(path, StorageConfig(path=path))
-    assert ob.schema_version() == SCHEMA_VERSION == 3
+    assert ob.schema_version() == SCHEMA_VERSION == 4
     got = ob.readings()
     assert [(r.chair, r.device, str(r.kind), dict(r.values), to_ns(r.measured_at),
              to_ns(r.received_at), r.valid, list(r.flags), r.contact,
@@ -67,10 +69,14 @@ def test_v1_outbox_migrates_to_v2(tmp_path: Path) -> None:
     assert not any(r.stored for r, _ in got)
     assert [type(r.contact) for r, _ in got] == [type(b["contact"]) for b in bodies]
     assert ob.alert_events() == [ev]
-    # sinks see the v1 dict; the byte counter matches the rewritten bodies
+    # sinks see typed records of the rewritten bodies; the byte counter matches them
     rows = ob.fetch("influx", 100)
-    assert [r.body for r in rows if r.type == "reading"] == [
+    got_rows = [r for r in rows if isinstance(r, StoredReading)]
+    assert [dict(zip(READING_FIELDS, r.body, strict=True)) for r in got_rows] == [
         {**b, "stored": False} for b in bodies[::2]
+    ]
+    assert [(r.device, r.values, r.valid, r.session) for r in got_rows] == [
+        (b["device"], b["values"], b["valid"], b["session"]) for b in bodies[::2]
     ]
     assert all(row_line(r, "site") for r in rows)
     (size,) = ob._db.execute("SELECT sum(length(body) + 64) FROM records").fetchone()
@@ -122,12 +128,13 @@ def test_v2_outbox_migrates_to_v3_with_stored_false(tmp_path: Path) -> None:
     ro.close()
 
     ob = Outbox(path, StorageConfig(path=path))
-    assert ob.schema_version() == 3
+    assert ob.schema_version() == 4
     got = ob.readings()
     assert [dict(r.values) for r, _ in got] == [b[3] for b in bodies]
     assert [(r.stored, s) for r, s in got] == [(False, "s-1")] * 6
     rows = ob.fetch("influx", 100)
-    assert all(r.body["stored"] is False for r in rows)
+    assert len(rows) == 6  # every pending v2 row is queued in v4
+    assert all(isinstance(r, StoredReading) and r.stored is False for r in rows)
     assert all(",stored=" not in row_line(r, "site") for r in rows)
     (size,) = ob._db.execute("SELECT sum(length(body) + 64) FROM records").fetchone()
     assert ob._db_bytes() == size

@@ -273,14 +273,19 @@ class Store:
 
     def reading_stamps(self, pending_only: bool = False) -> list[int]:
         """t_ns of every committed reading (the InfluxDB timestamp it is written with)."""
-        cond = " AND influx = 0" if pending_only else ""
+        # Schema v4: a record waits for a sink while a (sink, record_id) row is pending.
+        cond = (
+            " AND id IN (SELECT record_id FROM pending WHERE sink = 'influx')"
+            if pending_only
+            else ""
+        )
         return [t for (t,) in self._q(f"SELECT t_ns FROM records WHERE type='reading'{cond}")]
 
     def readings(self) -> int:
         return len(self.reading_stamps())
 
     def backlog(self, sink: str = "influx") -> int:
-        return int(self._q(f"SELECT count(*) FROM records WHERE {sink} = 0")[0][0] or 0)
+        return int(self._q("SELECT count(*) FROM pending WHERE sink = ?", sink)[0][0] or 0)
 
     def alert_events(self) -> list[dict[str, Any]]:
         """Committed alert events in commit order (the order MQTT must deliver them)."""

@@ -1,0 +1,73 @@
+"""The store's writer thread: every write to the SQLite file runs here, off the event loop.
+
+A commit fsyncs (tens of milliseconds on a Pi's SD card); run on the loop it stalls every
+chair's alarms, the MQTT sink and the watchdog for that long (issue 20). So the daemon
+hands its writes to this one thread, in order: chair batches (group-committed by
+monitord/storeguard.py), delivery marks, status, pruning. The loop keeps a second,
+read-only connection for the sinks' fetches (WAL: readers never wait for the writer).
+
+Jobs run one at a time in submission order; a job's result or exception comes back to
+the loop through its future. Stopping runs what was submitted, then ends the thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+log = logging.getLogger("monitord.store")
+
+T = TypeVar("T")
+
+_STOP = object()
+
+
+class StoreWriter:
+    def __init__(self, name: str = "store-writer") -> None:
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+        self._stopped = False
+
+    def submit(self, fn: Callable[[], T]) -> concurrent.futures.Future[T]:
+        """Run `fn` in the writer thread after everything submitted before it."""
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+        if self._stopped:
+            fut.set_exception(RuntimeError("the store writer is stopped"))
+            return fut
+        self._jobs.put((fn, fut))
+        return fut
+
+    async def call(self, fn: Callable[[], T]) -> T:
+        """`submit` and await the result on the running loop."""
+        return await asyncio.wrap_future(self.submit(fn))
+
+    def stop(self) -> None:
+        """Run what is queued, then end the thread (waits for it)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._jobs.put(_STOP)
+        self._thread.join()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is _STOP:
+                return
+            fn, fut = job
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn())
+            except BaseException as e:  # handed to the loop, which decides
+                fut.set_exception(e)
