@@ -138,10 +138,14 @@ class Sent:
 
 
 async def _stream(
-    oxs: dict[str, PtyPort], mons: dict[str, IntelliVueSim], stop: asyncio.Event, sent: Sent
+    oxs: dict[str, PtyPort],
+    mons: dict[str, IntelliVueSim],
+    stop: asyncio.Event,
+    sent: Sent,
+    nibp_every_s: float = NIBP_EVERY_S,
 ) -> None:
     """Background vitals: SpO2 (Masimo line) and HR (IntelliVue) at 1 Hz per chair, NIBP
-    every NIBP_EVERY_S; chairs spread over the second as real monitors would be."""
+    every `nibp_every_s`; chairs spread over the second as real monitors would be."""
     chairs = list(oxs)
     start = time.monotonic()
     k = 0
@@ -156,7 +160,7 @@ async def _stream(
             mon = mons[chair]
             await mon.send(SimEvent(Kind.HR, {"hr_bpm": 70.0 + (k % 5)}), at)
             sent.n += 2
-            if k % NIBP_EVERY_S == i % NIBP_EVERY_S:
+            if k % nibp_every_s == i % nibp_every_s:
                 await mon.send(
                     SimEvent(Kind.BP, {"sys_mmHg": 122.0, "dia_mmHg": 78.0, "map_mmHg": 93.0}),
                     at,
@@ -310,7 +314,8 @@ if __name__ == "__main__":
         with Workdir("alert-") as wd:
             servers = Servers(wd)
             servers.start()
-            ms = float(sys.argv[sys.argv.index("--fsync-ms") + 1]) if "--fsync-ms" in sys.argv else 0
+            argv = sys.argv
+            ms = float(argv[argv.index("--fsync-ms") + 1]) if "--fsync-ms" in argv else 0.0
             shim = slowdisk.build(wd / "shim") if ms else None
             try:
                 res = await run(servers, wd, "--quick" in sys.argv, ms, shim)

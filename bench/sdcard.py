@@ -52,7 +52,9 @@ def config(workdir: Path, servers: Servers, chairs: int, scen: Path) -> tuple[Pa
     for c in range(chairs):
         text += f'\n[[chairs]]\nid = "chair-{c + 1:02d}"\n'
         for dev, drv in (("mon", "intellivue"), ("ox", "masimo-ascii")):
-            text += f'  [[chairs.devices]]\n  id = "{dev}"\n  driver = "{drv}"\n  simulate = "{scen}"\n'
+            text += (
+                f'  [[chairs.devices]]\n  id = "{dev}"\n  driver = "{drv}"\n  simulate = "{scen}"\n'
+            )
     p = workdir / f"{site}.toml"
     p.write_text(text)
     return p, store
