@@ -109,16 +109,20 @@ class Servers:
 class Workdir:
     """A temp dir on the real disk (not tmpfs: the outbox fsyncs, as on the Pi's SD card)."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, keep: bool = False) -> None:
         base = REPO / "var"
         base.mkdir(exist_ok=True)
         self.path = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+        self.keep = keep  # leave logs and stores for a post-mortem
 
     def __enter__(self) -> Path:
         return self.path
 
     def __exit__(self, *exc: object) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        if self.keep:
+            print(f"kept {self.path}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.path, ignore_errors=True)
 
 
 def monitord_cmd(config: Path) -> list[str]:
