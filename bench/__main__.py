@@ -47,7 +47,7 @@ def main() -> None:
             res["slowdisk_check"] = slowdisk.check(shim, wd / "shim", SLOW_FSYNC_MS)
             res["alert_slow"] = asyncio.run(
                 alert_latency.run(
-                    servers, wd, quick, SLOW_FSYNC_MS, shim, probes=80 if quick else 1000
+                    servers, wd, quick, SLOW_FSYNC_MS, shim, probes=60 if quick else 1000
                 )
             )
             res["alert_slow"].pop("_raw_alert_s", None)

@@ -183,7 +183,9 @@ def _slow_section(w: Any, sl: dict[str, Any], chk: dict[str, Any]) -> None:
         w(f"| {name} | {x['n']} | {x['p50_ms']} | {x['p90_ms']} | {x['p99_ms']} | {x['max_ms']} |")
     w(
         f"\nVitals over the probe phase: {sl['vitals_received']:,} live vitals messages "
-        f"received for {sl['vitals_sent']:,} readings sent ({sl['vitals_per_s']}/s).\n"
+        f"received for {sl['vitals_sent']:,} values written by the bench "
+        f"({sl['vitals_per_s']}/s; the IntelliVue is polled, so an HR value replaced before "
+        "the next poll is never a reading: compare the rate with the fast-disk run).\n"
     )
 
 

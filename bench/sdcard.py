@@ -84,7 +84,7 @@ class Watch:
 
 def run(servers: Servers, workdir: Path, quick: bool) -> dict[str, Any]:
     window = 20.0 if quick else 600.0
-    settle = 3.0 if quick else 30.0  # links up, first batches out, the page cache warm
+    settle = 2.0 if quick else 30.0  # links up, first batches out, the page cache warm
     scen = workdir / "sdcard.jsonl"
     scenario(scen, int(settle + window) + 120, bp_every=NIBP_EVERY_S)
     runs: dict[int, tuple[DaemonProc, Watch]] = {}
