@@ -80,6 +80,8 @@ def main() -> None:
         "alert_p99_ms": a["alert"]["p99_ms"],
         "floor_p99_ms": a["floor"]["p99_ms"],
         "overhead_p99_ms": a["overhead_p99_ms"],
+        # floor_p99_ms above is the floor of the fast-disk run (as alert_p99_ms); the
+        # slow-disk run measures its own floor, interleaved with its probes.
         "alert_p99_slowdisk_ms": slow["alert"]["p99_ms"],
         "floor_p99_slowdisk_ms": slow["floor"]["p99_ms"],
         "sd_mb_per_chair_hour": sd["mb_per_chair_hour"],
