@@ -219,7 +219,11 @@ def start_station(mqtt: Mosquitto, workdir: Path, out: Path) -> subprocess.Popen
 
 
 async def run(
-    servers: Servers, workdir: Path, chairs_n: int = 32, probes: int = 300
+    servers: Servers,
+    workdir: Path,
+    chairs_n: int = 32,
+    probes: int = 300,
+    warmup_s: float = 10.0,
 ) -> dict[str, Any]:
     chairs = [f"chair-{i + 1:02d}" for i in range(chairs_n)]
     servers.influxd.create_database("bench_fleet")
@@ -271,7 +275,7 @@ async def run(
         # until every link is up again, then pause (< 5 s), take InfluxDB's counts as the
         # baseline and count lines from there.
         streamer = asyncio.create_task(_stream(oxs, mons, stop, sent, NIBP_EVERY_S))
-        await asyncio.sleep(10.0)
+        await asyncio.sleep(warmup_s)
         stop.set()
         streamer.cancel()
         base_spo2 = await _settled_counts(servers)

@@ -1,9 +1,10 @@
-"""The bench's own parts, checked against real processes (fast: a few seconds):
+"""The bench's own parts, checked against real processes:
 
 - the slow-storage shim really delays SQLite's syncs (the figures of bench/results.md's
   slow-disk run mean nothing otherwise);
 - the bare station of the fleet bench answers alert events with receipts per the contract
-  (the fleet's nothing-lost count relies on it) and ignores `"doctor": true`.
+  (the fleet's nothing-lost count relies on it) and ignores `"doctor": true`;
+- a two-daemon fleet runs end to end with its counts (~15 s: real daemons, real time).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from pathlib import Path
 
 import aiomqtt
 
-from bench import slowdisk
-from bench.common import child_env
-from tests.servers import Mosquitto
+from bench import fleet, slowdisk
+from bench.common import Servers, child_env
+from tests.servers import Influxd, Mosquitto
 
 
 def test_shim_intercepts_and_delays_sqlite_commits(tmp_path: Path) -> None:
@@ -87,3 +88,15 @@ async def test_station_receipts_per_contract(mosquitto: Mosquitto, tmp_path: Pat
     assert all(b["station"] == "station-7" and b["shown_at"].endswith("Z") for b in bodies)
     counts = json.loads(out.read_text())
     assert counts["receipts_sent"] == 2 and counts["doctor_or_other"] == 1
+
+
+async def test_mini_fleet_counts_everything(influxd: Influxd, tmp_path: Path) -> None:
+    """Two real `monitord run` daemons, the broker, influxd and the bench station: every
+    probe gets its receipt and the nothing-lost counts hold (the fleet bench's checks)."""
+    servers = Servers.__new__(Servers)  # the fleet starts its own broker; influxd shared
+    servers.workdir, servers.influxd = tmp_path, influxd
+    influxd.drop_database("bench_fleet")  # counts start at zero
+    res = await fleet.run(servers, tmp_path, chairs_n=2, probes=4, warmup_s=3.0)
+    assert res["probes"] == 4 and res["receipt"]["n"] == 4
+    assert res["nothing_lost"], res
+    assert res["daemon_exit_codes"] == [0]
