@@ -16,6 +16,11 @@ the next probe goes to the next chair.
 Floor, interleaved probe by probe so both see the same load: a bare aiomqtt publisher
 publishes a payload of the same size at QoS 1 to the same broker, received by the same
 subscriber client. Overhead = alert p99 - floor p99.
+
+Slow-storage mode (`fsync_ms` > 0): the daemon child runs with the bench/slowdisk.c shim
+preloaded, so each of its fsync/fdatasync takes `fsync_ms` longer (an SD card). The same
+subscriber counts the live vitals messages against the readings the streamer sent over
+the probe phase, to show whether vitals keep flowing.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import Any
 
 import aiomqtt
 
+from bench import slowdisk
 from bench.common import DaemonProc, Servers, summary_ms
 from monitord.models import Kind
 from simulators.base import SimEvent
@@ -50,7 +56,9 @@ def masimo_line(spo2: int, pulse: int = 72) -> bytes:
     ).encode("ascii")
 
 
-def config_text(workdir: Path, servers: Servers, ports: dict[str, tuple[str, str]], db: str) -> str:
+def config_text(
+    workdir: Path, servers: Servers, ports: dict[str, tuple[str, str]], db: str, tag: str = ""
+) -> str:
     chairs = "".join(
         f"""
 [[chairs]]
@@ -78,7 +86,7 @@ api = "v1"
 url = "{servers.influxd.url}"
 database = "{db}"
 [storage]
-path = "{workdir / "alert-outbox.sqlite"}"
+path = "{workdir / f"alert-outbox{tag}.sqlite"}"
 [alerts]
 "spo2.very_low" = {{ for_s = 0, clear_for_s = 0, latching = false }}
 {chairs}"""
@@ -113,11 +121,31 @@ class Subscriber:
                 fut.set_result(t1)
 
 
+class VitalsCounter:
+    """Counts live vitals messages (any chair, any kind)."""
+
+    n = 0
+
+    async def run(self, client: aiomqtt.Client) -> None:
+        async for _ in client.messages:
+            self.n += 1
+
+
+class Sent:
+    """Readings the streamer has sent (Masimo lines, IntelliVue HR and NIBP)."""
+
+    n = 0
+
+
 async def _stream(
-    oxs: dict[str, PtyPort], mons: dict[str, IntelliVueSim], stop: asyncio.Event
+    oxs: dict[str, PtyPort],
+    mons: dict[str, IntelliVueSim],
+    stop: asyncio.Event,
+    sent: Sent,
+    nibp_every_s: float = NIBP_EVERY_S,
 ) -> None:
     """Background vitals: SpO2 (Masimo line) and HR (IntelliVue) at 1 Hz per chair, NIBP
-    every NIBP_EVERY_S; chairs spread over the second as real monitors would be."""
+    every `nibp_every_s`; chairs spread over the second as real monitors would be."""
     chairs = list(oxs)
     start = time.monotonic()
     k = 0
@@ -131,19 +159,30 @@ async def _stream(
             at = datetime.now(UTC)
             mon = mons[chair]
             await mon.send(SimEvent(Kind.HR, {"hr_bpm": 70.0 + (k % 5)}), at)
-            if k % NIBP_EVERY_S == i % NIBP_EVERY_S:
+            sent.n += 2
+            if k % nibp_every_s == i % nibp_every_s:
                 await mon.send(
                     SimEvent(Kind.BP, {"sys_mmHg": 122.0, "dia_mmHg": 78.0, "map_mmHg": 93.0}),
                     at,
                 )
+                sent.n += 1
         k += 1
 
 
-async def run(servers: Servers, workdir: Path, quick: bool) -> dict[str, Any]:
-    probes = 300 if quick else 1000
+async def run(
+    servers: Servers,
+    workdir: Path,
+    quick: bool,
+    fsync_ms: float = 0.0,
+    shim: Path | None = None,
+    probes: int | None = None,
+) -> dict[str, Any]:
+    """fsync_ms > 0 needs `shim` (bench.slowdisk.build) and runs the daemon on a slow disk."""
+    probes = probes or (300 if quick else 1000)
     warmup = CHAIRS if quick else CHAIRS * 2
     chairs = [f"chair-{i + 1:02d}" for i in range(CHAIRS)]
-    db = "bench_alerts"
+    tag = f"-slow{fsync_ms:g}" if fsync_ms else ""
+    db = "bench_alerts" + tag.replace("-", "_").replace(".", "_")
     servers.influxd.create_database(db)
     oxs: dict[str, PtyPort] = {}
     mons: dict[str, IntelliVueSim] = {}
@@ -154,13 +193,20 @@ async def run(servers: Servers, workdir: Path, quick: bool) -> dict[str, Any]:
         mon = IntelliVueSim(repeat=False)
         await mon.__aenter__()
         mons[chair] = mon
-    cfg = workdir / "alert-latency.toml"
+    cfg = workdir / f"alert-latency{tag}.toml"
     cfg.write_text(
-        config_text(workdir, servers, {c: (oxs[c].port, mons[c].port) for c in chairs}, db)
+        config_text(workdir, servers, {c: (oxs[c].port, mons[c].port) for c in chairs}, db, tag)
     )
     stop = asyncio.Event()
-    streamer = asyncio.create_task(_stream(oxs, mons, stop))
-    daemon = DaemonProc(cfg, workdir)
+    sent = Sent()
+    streamer = asyncio.create_task(_stream(oxs, mons, stop, sent))
+    extra_env: dict[str, str] = {}
+    if fsync_ms:
+        if shim is None:
+            raise ValueError("slow-storage mode needs the shim (bench.slowdisk.build)")
+        extra_env = slowdisk.env(shim, fsync_ms)
+    daemon = DaemonProc(cfg, workdir, extra_env)
+    vitals = (0, 0, 0.0, 0.0)
     alert_lat: list[float] = []
     floor_lat: list[float] = []
     clear_lat: list[float] = []
@@ -169,13 +215,21 @@ async def run(servers: Servers, workdir: Path, quick: bool) -> dict[str, Any]:
         async with (
             aiomqtt.Client(servers.mqtt.host, servers.mqtt.port, identifier="bench-sub") as sub,
             aiomqtt.Client(servers.mqtt.host, servers.mqtt.port, identifier="bench-pub") as pub,
+            aiomqtt.Client(servers.mqtt.host, servers.mqtt.port, identifier="bench-vit") as vit,
         ):
             await sub.subscribe(f"monitord/{SITE}/+/alerts/events", qos=1)
             await sub.subscribe("bench/floor", qos=1)
+            # Vitals on their own connection: QoS 0 vitals on the latency subscriber's
+            # connection would put Nagle delays (mosquitto's default) into the alert path.
+            await vit.subscribe(f"monitord/{SITE}/+/vitals/#", qos=0)
             s = Subscriber(sub)
             rx = asyncio.create_task(s.run())
+            vc = VitalsCounter()
+            vrx = asyncio.create_task(vc.run(vit))
             # Wait until every chair's MQTT connection is up (its retained status online).
             await _wait_online(servers, chairs)
+            await asyncio.sleep(2.0)  # past the retained vitals and the first batches
+            v0 = (sent.n, vc.n, time.monotonic())
             pad = b"x" * 380  # a raised event is ~400 bytes of JSON
             rng = random.Random(8)
             for i in range(warmup + probes):
@@ -191,16 +245,21 @@ async def run(servers: Servers, workdir: Path, quick: bool) -> dict[str, Any]:
                 fut = s.expect((chair, "spo2.very_low:raised"))
                 t0a = time.perf_counter()
                 oxs[chair].write(masimo_line(80))
+                sent.n += 1
                 t1a = await asyncio.wait_for(fut, 10)
                 fut = s.expect((chair, "spo2.very_low:cleared"))
                 t0c = time.perf_counter()
                 oxs[chair].write(masimo_line(97))
+                sent.n += 1
                 t1c = await asyncio.wait_for(fut, 10)
                 if i >= warmup:
                     floor_lat.append(t1 - t0)
                     alert_lat.append(t1a - t0a)
                     clear_lat.append(t1c - t0c)
+            await asyncio.sleep(1.0)  # the last second's vitals, published or not
+            vitals = (sent.n - v0[0], vc.n - v0[1], v0[2], time.monotonic())
             rx.cancel()
+            vrx.cancel()
     finally:
         stop.set()
         streamer.cancel()
@@ -212,8 +271,13 @@ async def run(servers: Servers, workdir: Path, quick: bool) -> dict[str, Any]:
     if rc != 0:
         raise RuntimeError(f"monitord exited {rc}; log {daemon.log_path}:\n{daemon.log_tail()}")
     a, f, c = summary_ms(alert_lat), summary_ms(floor_lat), summary_ms(clear_lat)
+    v_sent, v_rx, v_t0, v_t1 = vitals
     return {
         "chairs": CHAIRS,
+        "fsync_delay_ms": fsync_ms,
+        "vitals_sent": v_sent,
+        "vitals_received": v_rx,
+        "vitals_per_s": round(v_rx / (v_t1 - v_t0), 1) if v_t1 > v_t0 else 0.0,
         "probes": len(alert_lat),
         "alert": a,
         "floor": f,
@@ -250,8 +314,11 @@ if __name__ == "__main__":
         with Workdir("alert-") as wd:
             servers = Servers(wd)
             servers.start()
+            argv = sys.argv
+            ms = float(argv[argv.index("--fsync-ms") + 1]) if "--fsync-ms" in argv else 0.0
+            shim = slowdisk.build(wd / "shim") if ms else None
             try:
-                res = await run(servers, wd, "--quick" in sys.argv)
+                res = await run(servers, wd, "--quick" in sys.argv, ms, shim)
             finally:
                 servers.stop()
         res.pop("_raw_alert_s")

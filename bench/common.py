@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -108,16 +109,20 @@ class Servers:
 class Workdir:
     """A temp dir on the real disk (not tmpfs: the outbox fsyncs, as on the Pi's SD card)."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, keep: bool = False) -> None:
         base = REPO / "var"
         base.mkdir(exist_ok=True)
         self.path = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+        self.keep = keep  # leave logs and stores for a post-mortem
 
     def __enter__(self) -> Path:
         return self.path
 
     def __exit__(self, *exc: object) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        if self.keep:
+            print(f"kept {self.path}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.path, ignore_errors=True)
 
 
 def monitord_cmd(config: Path) -> list[str]:
@@ -128,6 +133,7 @@ def child_env(**extra: str) -> dict[str, str]:
     env = {**os.environ, **extra}
     env.pop("WATCHDOG_USEC", None)
     env.pop("WATCHDOG_PID", None)
+    env["PYTHONFAULTHANDLER"] = "1"
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
@@ -136,7 +142,9 @@ class DaemonProc:
     """`monitord run --config` as a child process, with a NOTIFY_SOCKET we own so that
     start-to-READY is measured the way systemd sees it (Type=notify)."""
 
-    def __init__(self, config: Path, workdir: Path) -> None:
+    def __init__(
+        self, config: Path, workdir: Path, extra_env: dict[str, str] | None = None
+    ) -> None:
         import socket
         import time
 
@@ -148,7 +156,7 @@ class DaemonProc:
         self.t_spawn = time.monotonic()
         self.proc = subprocess.Popen(
             monitord_cmd(config),
-            env=child_env(NOTIFY_SOCKET=self.sock_path),
+            env=child_env(NOTIFY_SOCKET=self.sock_path, **(extra_env or {})),
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -189,8 +197,14 @@ class DaemonProc:
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                # A stop that hangs is a daemon bug: SIGABRT makes faulthandler
+                # (PYTHONFAULTHANDLER, child_env) write every thread's stack to the log.
+                self.proc.send_signal(signal.SIGABRT)
+                try:
+                    self.proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
         self.sock.close()
         self._log.close()
         with_suppress_unlink(self.sock_path)

@@ -20,12 +20,12 @@ from typing import Any
 from bench.common import DaemonProc, ProcSampler, Servers
 
 
-def scenario(path: Path, seconds: int) -> None:
+def scenario(path: Path, seconds: int, bp_every: int = 60) -> None:
     lines = ['{"t": 0, "event": "session_start", "protocol": "esketamine"}']
     for t in range(1, seconds):
         lines.append(f'{{"t": {t}, "event": "hr", "hr": {70 + t % 5}}}')
         lines.append(f'{{"t": {t}, "event": "spo2", "spo2": {97 - t % 2}, "pulse": 72}}')
-        if t % 60 == 5:
+        if t % bp_every == 5:
             lines.append(f'{{"t": {t}, "event": "bp", "sys": 122, "dia": 78, "pulse": 72}}')
     lines.append(f'{{"t": {seconds}, "event": "end"}}')
     path.write_text("\n".join(lines) + "\n")

@@ -55,9 +55,10 @@ case "$mode" in
         # Real servers for the fixtures; poppler-utils renders report PDFs and chromium
         # (headless) the report HTML and the station page in tests; systemd gives systemd-analyze for the
         # unit-file tests; faketime (libfaketime) steps a daemon's wall clock in
-        # tests/faults.
+        # tests/faults; gcc builds the bench's slow-storage shim (bench/slowdisk.c, tested
+        # in tests/bench).
         need_debs python3-venv mosquitto mosquitto-clients influxdb victoria-metrics \
-                  poppler-utils chromium systemd faketime
+                  poppler-utils chromium systemd faketime gcc libc6-dev
         ensure_venv test
         exec .venv/bin/python -m pytest "$@"
         ;;

@@ -1,0 +1,144 @@
+"""SD-card write volume and CPU per chair of a real `monitord run` at 1x.
+
+Each daemon is a real `monitord run` child with simulated chairs (IntelliVue + Masimo on
+ptys, the daemon's own scenario player at 1x, i.e. real time): HR and SpO2 at 1 Hz and
+NIBP every 10 min, a session open; MQTT and InfluxDB v1 on the real servers. Two daemons
+run side by side over the same window: one with 1 chair (a Pi per chair, the daemon's
+fixed costs all on that chair) and one with 4 chairs.
+
+Written bytes are the kernel's `write_bytes` of the daemon (/proc/PID/io: every byte the
+process sent towards the block device, the SQLite WAL, its checkpoints into the main file
+and the log included), read once when the window opens and once when it closes, and
+scaled to a chair-hour. Real time, not accelerated: a faster scenario would put more
+readings into each commit and each 1-s status write, and so understate the bytes per
+chair-hour. The WAL's size and the main file's changes (in WAL mode the main file is
+written only by a checkpoint) are sampled every second to show the checkpoint behaviour.
+CPU % is utime + stime over the same window, per chair.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import DaemonProc, ProcSampler, Servers
+from bench.footprint import scenario
+
+NIBP_EVERY_S = 600
+CHAIR_COUNTS = (1, 4)
+
+
+def io_bytes(pid: int) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        k, v = line.split(":", 1)
+        out[k] = int(v)
+    return out
+
+
+def config(workdir: Path, servers: Servers, chairs: int, scen: Path) -> tuple[Path, Path]:
+    site = f"sd{chairs}"
+    db = f"bench_{site}"
+    servers.influxd.create_database(db)
+    store = workdir / f"{site}.sqlite"
+    text = (
+        f'log_level = "WARNING"\n[site]\nid = "{site}"\n'
+        f'[mqtt]\nhost = "{servers.mqtt.host}"\nport = {servers.mqtt.port}\n'
+        f'[influx]\napi = "v1"\nurl = "{servers.influxd.url}"\ndatabase = "{db}"\n'
+        f'[storage]\npath = "{store}"\n'
+    )
+    for c in range(chairs):
+        text += f'\n[[chairs]]\nid = "chair-{c + 1:02d}"\n'
+        for dev, drv in (("mon", "intellivue"), ("ox", "masimo-ascii")):
+            text += (
+                f'  [[chairs.devices]]\n  id = "{dev}"\n  driver = "{drv}"\n  simulate = "{scen}"\n'
+            )
+    p = workdir / f"{site}.toml"
+    p.write_text(text)
+    return p, store
+
+
+class Watch:
+    """Per-second samples of one daemon's store files."""
+
+    def __init__(self, store: Path) -> None:
+        self.store = store
+        self.wal = Path(f"{store}-wal")
+        self.wal_max = 0
+        self.main_writes = 0
+        self._main_sig: tuple[int, int] | None = None
+
+    def sample(self) -> None:
+        try:
+            self.wal_max = max(self.wal_max, self.wal.stat().st_size)
+            st = self.store.stat()
+        except OSError:
+            return
+        sig = (st.st_mtime_ns, st.st_size)
+        if self._main_sig is not None and sig != self._main_sig:
+            self.main_writes += 1
+        self._main_sig = sig
+
+
+def run(servers: Servers, workdir: Path, quick: bool) -> dict[str, Any]:
+    window = 20.0 if quick else 600.0
+    settle = 2.0 if quick else 30.0  # links up, first batches out, the page cache warm
+    scen = workdir / "sdcard.jsonl"
+    scenario(scen, int(settle + window) + 120, bp_every=NIBP_EVERY_S)
+    runs: dict[int, tuple[DaemonProc, Watch]] = {}
+    out: dict[str, Any] = {"window_s": window, "nibp_every_s": NIBP_EVERY_S}
+    try:
+        for n in CHAIR_COUNTS:
+            cfg, store = config(workdir, servers, n, scen)
+            runs[n] = (DaemonProc(cfg, workdir), Watch(store))
+        for d, _ in runs.values():
+            d.wait_ready()
+        time.sleep(settle)
+        start = {n: (io_bytes(d.pid), ProcSampler(d.pid).cpu_s()) for n, (d, _) in runs.items()}
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < window:
+            time.sleep(1.0)
+            for _, w in runs.values():
+                w.sample()
+        elapsed = time.monotonic() - t0
+        for n, (d, w) in runs.items():
+            io1, cpu1 = io_bytes(d.pid), ProcSampler(d.pid).cpu_s()
+            io0, cpu0 = start[n]
+            wb = io1["write_bytes"] - io0["write_bytes"]
+            hours = elapsed / 3600 * n
+            out[f"chairs{n}"] = {
+                "chairs": n,
+                "write_bytes": wb,
+                "cancelled_write_bytes": io1["cancelled_write_bytes"]
+                - io0["cancelled_write_bytes"],
+                "syscw": io1["syscw"] - io0["syscw"],
+                "mb_per_chair_hour": round(wb / 1e6 / hours, 2),
+                "cpu_pct_per_chair": round(100 * (cpu1 - cpu0) / elapsed / n, 3),
+                "wal_max_kb": round(w.wal_max / 1024),
+                "checkpoints_seen": w.main_writes,
+                "store_kb_end": round(w.store.stat().st_size / 1024),
+            }
+        out["elapsed_s"] = round(elapsed, 1)
+    finally:
+        for d, _ in runs.values():
+            rc = d.stop()
+            if rc != 0:
+                raise RuntimeError(f"monitord exited {rc}; log {d.log_path}:\n{d.log_tail()}")
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    from bench.common import Workdir
+
+    with Workdir("sd-") as wd:
+        servers = Servers(wd)
+        servers.start()
+        try:
+            res = run(servers, wd, "--quick" in sys.argv)
+        finally:
+            servers.stop()
+    print(json.dumps(res, indent=2))

@@ -1,0 +1,105 @@
+"""Slow-storage mode: an LD_PRELOAD shim (bench/slowdisk.c, built here with gcc) that makes
+every fsync/fdatasync of a child process take N ms longer, to model a Raspberry Pi's SD
+card on a fast disk. `check()` proves the delay is real for SQLite: it times commits of a
+WAL database with `synchronous=FULL` (what the outbox does) in a child Python with and
+without the shim, and reads how many syncs the shim intercepted.
+
+`python -m bench.slowdisk [MS]` builds the shim and prints that check.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+SOURCE = Path(__file__).with_name("slowdisk.c")
+ENV_MS = "MONITORD_BENCH_FSYNC_MS"
+
+
+def build(dest_dir: Path) -> Path:
+    """Compile the shim into dest_dir (a bench work dir, never the repo) and return it."""
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        raise RuntimeError("slow-storage mode needs gcc: apt-get install gcc")
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    so = dest_dir / "slowdisk.so"
+    subprocess.run(
+        [gcc, "-shared", "-fPIC", "-O2", "-Wall", "-o", str(so), str(SOURCE), "-ldl"],
+        check=True,
+        capture_output=True,
+    )
+    return so
+
+
+def env(so: Path, ms: float) -> dict[str, str]:
+    """Environment additions that load the shim with a delay of `ms` per sync."""
+    return {"LD_PRELOAD": str(so), ENV_MS: f"{ms:g}"}
+
+
+# Runs in a child: commits like the outbox (WAL, synchronous=FULL, one row per commit).
+_PROBE = textwrap.dedent(
+    """
+    import ctypes, json, sqlite3, sys, time
+    db = sqlite3.connect(sys.argv[1], isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = FULL")
+    db.execute("CREATE TABLE IF NOT EXISTS t (x BLOB)")
+    times = []
+    for i in range(int(sys.argv[2])):
+        t0 = time.perf_counter()
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO t VALUES (?)", (b"x" * 200,))
+        db.execute("COMMIT")
+        times.append(time.perf_counter() - t0)
+    try:
+        calls = ctypes.CDLL(None).slowdisk_calls
+        calls.restype = ctypes.c_long
+        n = calls()
+    except AttributeError:
+        n = None  # the shim is not loaded
+    times.sort()
+    print(json.dumps({"median_commit_ms": 1000 * times[len(times) // 2], "syncs": n}))
+    """
+)
+
+
+def commit_probe(workdir: Path, extra_env: dict[str, str], commits: int = 20) -> dict[str, Any]:
+    import os
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    db = workdir / f"probe-{len(list(workdir.glob('probe-*.sqlite')))}.sqlite"
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(db), str(commits)],
+        env={**os.environ, **extra_env},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    res: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    res["median_commit_ms"] = round(res["median_commit_ms"], 3)
+    return res
+
+
+def check(so: Path, workdir: Path, ms: float) -> dict[str, Any]:
+    """Median SQLite commit time without and with the shim, and the syncs it delayed."""
+    plain = commit_probe(workdir, {})
+    slow = commit_probe(workdir, env(so, ms))
+    return {
+        "fsync_delay_ms": ms,
+        "commit_ms_plain": plain["median_commit_ms"],
+        "commit_ms_shim": slow["median_commit_ms"],
+        "shim_syncs_per_20_commits": slow["syncs"],
+    }
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    ms = float(sys.argv[1]) if len(sys.argv) > 1 else 20.0
+    with tempfile.TemporaryDirectory(dir=Path(__file__).resolve().parent.parent) as d:
+        print(json.dumps(check(build(Path(d)), Path(d), ms), indent=1))

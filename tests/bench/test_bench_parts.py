@@ -1,0 +1,102 @@
+"""The bench's own parts, checked against real processes:
+
+- the slow-storage shim really delays SQLite's syncs (the figures of bench/results.md's
+  slow-disk run mean nothing otherwise);
+- the bare station of the fleet bench answers alert events with receipts per the contract
+  (the fleet's nothing-lost count relies on it) and ignores `"doctor": true`;
+- a two-daemon fleet runs end to end with its counts (~15 s: real daemons, real time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import aiomqtt
+
+from bench import fleet, slowdisk
+from bench.common import Servers, child_env
+from tests.servers import Influxd, Mosquitto
+
+
+def test_shim_intercepts_and_delays_sqlite_commits(tmp_path: Path) -> None:
+    so = slowdisk.build(tmp_path / "shim")
+    plain = slowdisk.commit_probe(tmp_path, {}, commits=5)
+    slow = slowdisk.commit_probe(tmp_path, slowdisk.env(so, 40), commits=5)
+    assert plain["syncs"] is None  # no shim, no counter
+    # Every commit of a WAL database with synchronous=FULL syncs at least once, and each
+    # sync sleeps 40 ms after the real one: a lower bound, not a timing race.
+    assert slow["syncs"] >= 5
+    assert slow["median_commit_ms"] >= 40.0
+
+
+def _start_station(mqtt: Mosquitto, site: str, prefix: str, out: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench.station",
+            mqtt.host,
+            str(mqtt.port),
+            site,
+            "station-7",
+            str(out),
+            prefix,
+        ],
+        env=child_env(),
+    )
+
+
+async def test_station_receipts_per_contract(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    site, prefix = "benchsite", "benchtest"
+    out = tmp_path / "station.json"
+    station = _start_station(mosquitto, site, prefix, out)
+    base = f"{prefix}/{site}"
+    try:
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as c:
+            await c.subscribe(f"{base}/stations/station-7", qos=1)
+            await c.subscribe(f"{base}/+/alerts/receipts", qos=1)
+
+            async def next_msg() -> aiomqtt.Message:
+                async for m in c.messages:
+                    return m
+                raise AssertionError("no message")
+
+            st = await asyncio.wait_for(next_msg(), 30)
+            assert json.loads(st.payload)["state"] == "online"  # type: ignore[arg-type]
+            events = [
+                {"rule": "spo2.very_low", "event": "raised", "priority": "high", "alert_id": "a1"},
+                {"rule": "x", "event": "raised", "priority": "high", "doctor": True},
+                {"rule": "tech.bp_invalid", "event": "raised", "priority": "low", "alert_id": "a2"},
+            ]
+            for ev in events:
+                await c.publish(f"{base}/chair-3/alerts/events", json.dumps(ev), qos=1)
+            got = [await asyncio.wait_for(next_msg(), 10) for _ in range(2)]
+    finally:
+        station.send_signal(signal.SIGTERM)
+        assert station.wait(15) == 0
+    bodies = [json.loads(m.payload) for m in got]  # type: ignore[arg-type]
+    assert [str(m.topic) for m in got] == [f"{base}/chair-3/alerts/receipts"] * 2
+    assert [(b["alert_id"], b["event"], b["sounded"]) for b in bodies] == [
+        ("a1", "raised", True),
+        ("a2", "raised", False),  # low priority never sounds
+    ]
+    assert all(b["station"] == "station-7" and b["shown_at"].endswith("Z") for b in bodies)
+    counts = json.loads(out.read_text())
+    assert counts["receipts_sent"] == 2 and counts["doctor_or_other"] == 1
+
+
+async def test_mini_fleet_counts_everything(influxd: Influxd, tmp_path: Path) -> None:
+    """Two real `monitord run` daemons, the broker, influxd and the bench station: every
+    probe gets its receipt and the nothing-lost counts hold (the fleet bench's checks)."""
+    servers = Servers.__new__(Servers)  # the fleet starts its own broker; influxd shared
+    servers.workdir, servers.influxd = tmp_path, influxd
+    influxd.drop_database("bench_fleet")  # counts start at zero
+    res = await fleet.run(servers, tmp_path, chairs_n=2, probes=4, warmup_s=3.0)
+    assert res["probes"] == 4 and res["receipt"]["n"] == 4
+    assert res["nothing_lost"], res
+    assert res["daemon_exit_codes"] == [0]
