@@ -176,8 +176,7 @@ async def test_station_receipts_keep_the_daemon_quiet_and_a_closed_page_raises_u
                         await page.tap(f'.tile[data-chair="{CHAIR}"] .alert.high button.ack')
                         await eventually(
                             lambda: any(
-                                r["alert_id"] == second["alert_id"]
-                                and r["event"] == "acknowledged"
+                                r["alert_id"] == second["alert_id"] and r["event"] == "acknowledged"
                                 for r in receipts
                             ),
                             20,
