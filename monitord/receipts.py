@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,10 @@ log = logging.getLogger("monitord.receipts")
 TRACKED_EVENTS = frozenset({"raised", "escalated"})
 TRACKED_PRIORITIES = frozenset({"high", "medium"})
 RECEIPT_EVENTS = frozenset({"raised", "escalated", "acknowledged", "cleared", "pending"})
+# Receipts remembered for events not (yet) known as accepted: the station's receipt can be
+# handled before the PUBACK of the event it answers (both arrive on one connection, but the
+# publishes of a batch are confirmed together). A few minutes of receipts at most.
+KEEP_EARLY = 1024
 
 
 class BadReceipt(ValueError):
@@ -39,8 +44,10 @@ class Waiting:
     since: float  # monotonic: when the broker accepted the event
 
 
-def parse_receipt(payload: bytes) -> tuple[str, str, str]:
-    """(alert_id, event, station) of a receipt, or BadReceipt naming the fault."""
+def parse_receipt(payload: bytes) -> tuple[str | None, str, str]:
+    """(alert_id, event, station) of a receipt, or BadReceipt naming the fault. A `pending`
+    event has no alert id (`alert_id: null`, clinical-rules.md), and stations receipt every
+    event they show (docs/station.md): its receipt carries null too."""
     try:
         doc = json.loads(payload)
     except ValueError as e:
@@ -48,10 +55,11 @@ def parse_receipt(payload: bytes) -> tuple[str, str, str]:
     if not isinstance(doc, dict):
         raise BadReceipt("not a JSON object")
     alert_id, event, station = doc.get("alert_id"), doc.get("event"), doc.get("station")
-    if not isinstance(alert_id, str) or not alert_id:
-        raise BadReceipt("alert_id missing or not a string")
     if event not in RECEIPT_EVENTS:
         raise BadReceipt(f"event {event!r} is not one of {', '.join(sorted(RECEIPT_EVENTS))}")
+    pending_without_id = event == "pending" and alert_id is None
+    if not pending_without_id and (not isinstance(alert_id, str) or not alert_id):
+        raise BadReceipt("alert_id missing or not a string (null only for a pending event)")
     if not isinstance(station, str) or not station:
         raise BadReceipt("station missing or not a string")
     return alert_id, str(event), station
@@ -63,6 +71,8 @@ class Receipts:
     def __init__(self, timeout_s: float) -> None:
         self.timeout_s = timeout_s
         self.waiting: dict[tuple[str, str], Waiting] = {}
+        # (alert_id, event) receipted before the broker's PUBACK of it was handled
+        self.early: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.heard_at: float | None = None  # monotonic time of the last valid receipt
         self.received = 0
         self.stations: dict[str, dict[str, Any]] = {}
@@ -79,16 +89,23 @@ class Receipts:
             and event.get("event") in TRACKED_EVENTS
             and event.get("priority") in TRACKED_PRIORITIES
         ):
+            key = (alert_id, str(event["event"]))
+            if key in self.early:
+                del self.early[key]  # a station showed it already
+                return
             self.waiting[(alert_id, str(event["event"]))] = Waiting(
                 chair, str(event.get("rule")), str(event.get("priority")), now
             )
 
-    def receipt(self, alert_id: str, event: str, now: float) -> None:
+    def receipt(self, alert_id: str | None, event: str, now: float) -> None:
         """A station showed (alert_id, event). Whatever waited past the timeout goes too:
         a station is listening again, and the retained active set shows it what it missed."""
         self.received += 1
         self.heard_at = now
-        self.waiting.pop((alert_id, event), None)
+        if alert_id is not None and self.waiting.pop((alert_id, event), None) is None:
+            self.early[(alert_id, event)] = None
+            while len(self.early) > KEEP_EARLY:
+                self.early.popitem(last=False)
         for key in [k for k, w in self.waiting.items() if now - w.since >= self.timeout_s]:
             del self.waiting[key]
 

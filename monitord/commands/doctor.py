@@ -275,7 +275,7 @@ async def _check_login(
     import aiomqtt
 
     from monitord.mqttv5 import V5Client
-    from monitord.sinks.mqtt import describe_error
+    from monitord.sinks.mqtt_errors import describe_error
 
     m = cfg.mqtt
     where = f"{'mqtts' if m.tls else 'mqtt'}://{m.host}:{m.port}"

@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from monitord.engine.rules import ALL_PHASES, LOCAL_ALARMS, RULE_IDS, RuleDef, RuleSet
+from monitord.engine.local_alarms import LOCAL_ALARMS
+from monitord.engine.rules import ALL_PHASES, RULE_IDS, RuleDef, RuleSet
 
 _P = Mapping[str, Any]
 

@@ -29,6 +29,9 @@ and never executed (a retained `end` would end the open session at every reconne
 Alert events leave the outbox only after the broker's PUBACK; a connection lost in between
 re-sends them (at-least-once; `alert_id` + `event` identify a duplicate).
 
+What arrives (receipts, station statuses, commands) is handled by sinks/mqtt_incoming.py;
+connection failures are classified with advice by sinks/mqtt_errors.py.
+
 The delivery alarm is not decided here: `down_since()` tells monitord/delivery.py how long
 the alert link has been down, and the alarm is one of the daemon's technical alarms.
 """
@@ -39,16 +42,13 @@ import asyncio
 import contextlib
 import json
 import logging
-import socket
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
-from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.reasoncodes import ReasonCode
 
 from monitord import __version__
@@ -58,9 +58,9 @@ from monitord.config import MqttConfig, read_secret
 from monitord.hub import CommittedBatch
 from monitord.log import FailureLog
 from monitord.models import Reading, iso
-from monitord.mqttv5 import PublishRefused, V5Client, is_doctor, reason_words, session_properties
+from monitord.mqttv5 import PublishRefused, V5Client, reason_words, session_properties
 from monitord.outbox import Outbox, StoredAlert, StoredRecord
-from monitord.receipts import BadReceipt, Receipts, parse_receipt
+from monitord.receipts import Receipts
 from monitord.sinks.commands import (
     AckCommand,
     Command,
@@ -68,107 +68,33 @@ from monitord.sinks.commands import (
     SessionCommand,
     parse_command,
 )
+from monitord.sinks.mqtt_errors import describe_error, nodelay, paho_log
+from monitord.sinks.mqtt_incoming import Incoming, MqttStats, OnCommand
 
-__all__ = ["AckCommand", "Command", "CommandError", "MqttSink", "SessionCommand", "parse_command"]
+__all__ = [
+    "AckCommand",
+    "Command",
+    "CommandError",
+    "MqttSink",
+    "MqttStats",
+    "OnCommand",
+    "SessionCommand",
+    "describe_error",
+    "parse_command",
+]
+
+_describe = describe_error  # its old name (tests/delivery/test_mqtt_error_class.py)
 
 log = logging.getLogger("monitord.sinks.mqtt")
 
-
-class _LateAckFilter(logging.Filter):
-    """aiomqtt logs a SUBACK or UNSUBACK whose request we gave up on as an ERROR with a
-    KeyError traceback ("Unexpected message ID"). It happens when a subscribe times out,
-    or is cancelled because the sink restarted (every chair's connection is torn down
-    while some are still subscribing), and the broker answers anyway: harmless, the
-    connection is being replaced. One DEBUG line instead of a traceback in the journal."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.ERROR and str(record.msg).startswith("Unexpected message ID"):
-            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-            record.exc_info, record.exc_text = None, None
-            record.msg = f"{record.msg} (an answer to a request given up on; ignored)"
-            return paho_log.isEnabledFor(logging.DEBUG)
-        return True
-
-
-# aiomqtt and paho log here (as `logger=`), apart from our own lines.
-paho_log = logging.getLogger("monitord.sinks.mqtt.paho")
-paho_log.addFilter(_LateAckFilter())
 
 EVENT_BATCH = 100
 
 
 # -- commands: models and screening live in sinks/commands.py --------------------------
-OnCommand = Callable[[str, Command], Awaitable[str | None]]
 # (chair, the refusal in words with its fix) when the broker refuses a publish; (chair,
 # None) when a publish is accepted again.
 OnRefusal = Callable[[str, str | None], None]
-
-
-# -- error classes for connection failures (each with operator advice) -------------------
-# CONNACK codes that mean "who you are was refused": MQTT 3.1.1 (4 bad user name or
-# password, 5 not authorised) and MQTT 5 reason codes (134, 135, 140 bad auth method).
-# Only a CONNACK carries them: a publish failing with paho's rc 4 (MQTT_ERR_NO_CONN) is a
-# lost connection, which the old text match ("code:4]") took for a refused login.
-_AUTH_CONNACK = {4, 5, 134, 135, 140}
-
-
-def _rc(e: aiomqtt.MqttCodeError) -> int | None:
-    rc = e.rc
-    if isinstance(rc, int):
-        return rc
-    value = getattr(rc, "value", None)  # paho's ReasonCode (MQTT 5)
-    return value if isinstance(value, int) else None
-
-
-def _cause(e: BaseException) -> BaseException:
-    """The socket/TLS/timeout error under an aiomqtt.MqttError: aiomqtt re-raises connect
-    failures as `MqttError(str(exc)) from None`, which keeps the original as __context__."""
-    if isinstance(e, aiomqtt.MqttError) and not isinstance(e, aiomqtt.MqttCodeError):
-        inner = e.__cause__ or e.__context__
-        if inner is not None:
-            return inner
-    return e
-
-
-def describe_error(e: BaseException, cfg: MqttConfig) -> tuple[str, str]:
-    """(class, one-line message with advice) for a failed or lost connection, classified
-    by exception type and MQTT return code, never by the wording of the message."""
-    text = str(e)
-    where = f"{cfg.host}:{cfg.port}"
-    if isinstance(e, MqttConnectError):
-        if _rc(e) in _AUTH_CONNACK:
-            return "auth", (
-                f"broker {where} refused the login ({text}); check mqtt.username and "
-                "mqtt.password_file"
-            )
-        return "refused", f"broker {where} refused the connection ({text})"
-    if isinstance(e, aiomqtt.MqttCodeError):
-        return "lost", f"connection to broker {where} lost: {text}"
-    cause = _cause(e)
-    if isinstance(cause, ssl.SSLError | ssl.CertificateError):
-        return "tls", f"TLS with {where} failed ({text}); check mqtt.tls (ca_file, certs, port)"
-    if isinstance(cause, ConnectionRefusedError):
-        return "refused", f"broker {where} not reachable (connection refused); is it running?"
-    if isinstance(cause, TimeoutError):
-        return "timeout", f"no answer from broker {where} within {cfg.timeout_s} s"
-    if isinstance(cause, OSError):
-        return "os", f"cannot reach broker {where}: {text}"
-    return "lost", f"connection to broker {where} lost: {text or type(e).__name__}"
-
-
-_describe = describe_error  # its old name (tests/delivery/test_mqtt_error_class.py)
-
-
-@dataclass
-class MqttStats:
-    connects: int = 0
-    events_sent: int = 0
-    vitals_sent: int = 0
-    vitals_dropped: int = 0
-    commands: int = 0
-    command_errors: int = 0
-    refused: int = 0
-    last_error: str | None = None
 
 
 class _ChairLink:
@@ -218,6 +144,9 @@ class MqttSink:
         self.logins = logins or {}
         self.receipts = receipts or Receipts(cfg.receipt_timeout_s)
         self.on_refusal = on_refusal
+        self.incoming = Incoming(
+            cfg.prefix, site, self.receipts, on_command, self.stats, cfg.command_max_age_s
+        )
 
     # -- topics --------------------------------------------------------------------------
     def base(self, chair: str) -> str:
@@ -463,7 +392,7 @@ class MqttSink:
 
     async def _serve(self, c: _ChairLink, client: V5Client) -> None:
         base = self.base(c.chair)
-        _nodelay(client)
+        nodelay(client)
         await self._checked(c, client, f"{base}/status", self._status("online"), True)
         wanted = [
             f"{base}/cmd/ack",
@@ -565,109 +494,13 @@ class MqttSink:
     async def _rx(self, c: _ChairLink, client: V5Client) -> None:
         async for msg in client.messages:
             try:
-                await self._on_message(c, client, msg)
+                await self.incoming.handle(c.chair, c.flog_receipts, client, msg)
             except aiomqtt.MqttError:
                 raise  # the connection: reconnect as for any other loss
             except Exception as e:
                 # One command must never take MQTT down for every chair: whatever it
                 # was, it gets an error reply and the next message is served.
                 log.exception("MQTT %s: command on %s failed", c.chair, msg.topic)
-                await self._reject(
+                await self.incoming.reject(
                     client, self.base(c.chair), str(msg.topic), b"", f"internal error: {e!r}"
                 )
-
-    async def _on_message(self, c: _ChairLink, client: V5Client, msg: aiomqtt.Message) -> None:
-        base = self.base(c.chair)
-        topic = str(msg.topic)
-        which = topic.rsplit("/", 1)[-1]
-        payload = msg.payload if isinstance(msg.payload, bytes) else str(msg.payload).encode()
-        stations = f"{self.cfg.prefix}/{self.site}/stations/"
-        if topic.startswith(stations):
-            if not is_doctor(payload):
-                self.receipts.station_status(topic.removeprefix(stations), payload)
-            return
-        if not payload:
-            return  # an empty message clears a retained one (ours below included)
-        if topic == f"{base}/alerts/receipts":
-            if is_doctor(payload):
-                return  # `monitord doctor`'s test message, not a station's receipt
-            try:
-                alert_id, event, _station = parse_receipt(payload)
-            except BadReceipt as e:
-                # A station sending bad receipts sends many: WARNING once, then DEBUG.
-                c.flog_receipts.failure(
-                    "bad receipt",
-                    f"receipt on {topic} ignored: {e} (docs/delivery.md has the format)",
-                )
-                return
-            c.flog_receipts.success()
-            self.receipts.receipt(alert_id, event, time.monotonic())
-            return
-        self.stats.commands += 1
-        if msg.retain:
-            # Delivered because we (re)subscribed, not because a nurse just sent it: a
-            # retained `end` would otherwise end whatever session is open at every
-            # reconnect. Clear it; the shipped ACL refuses that (a chair may not write
-            # its own commands, docs/delivery.md): then a station account must.
-            try:
-                await client.publish_acked(topic, b"", 1, True)
-            except PublishRefused as e:
-                log.warning(
-                    "MQTT %s: could not clear the retained command on %s (%s); clear it "
-                    "with a station account: mosquitto_pub -r -n -t '%s'",
-                    c.chair,
-                    topic,
-                    reason_words(e.code),
-                    topic,
-                )
-            await self._reject(
-                client,
-                base,
-                topic,
-                payload,
-                "retained command ignored: commands must be sent without retain (a "
-                "retained one is replayed on every reconnect); clearing it on the broker",
-            )
-            return
-        try:
-            cmd = parse_command(
-                which, payload, now=time.time(), max_age_s=self.cfg.command_max_age_s
-            )
-        except CommandError as e:
-            await self._reject(client, base, topic, payload, str(e))
-            return
-        try:
-            err = await self.on_command(c.chair, cmd)
-        except Exception as e:
-            log.exception("MQTT %s: command handler failed on %s", c.chair, topic)
-            err = f"internal error: {type(e).__name__}"
-        if err:
-            await self._reject(client, base, topic, payload, err)
-
-    async def _reject(
-        self, client: V5Client, base: str, topic: str, payload: bytes, why: str
-    ) -> None:
-        self.stats.command_errors += 1
-        log.warning("MQTT: rejected command on %s: %s", topic, why)
-        body = {
-            "time": iso(time.time()),
-            "topic": topic,
-            "error": why,
-            "payload": payload[:500].decode("utf-8", "replace"),
-        }
-        try:
-            await client.publish_acked(f"{base}/cmd/errors", json.dumps(body).encode(), 1, False)
-        except PublishRefused as e:
-            log.warning("MQTT: error reply on %s/cmd/errors refused: %s", base, e)
-
-
-def _nodelay(client: aiomqtt.Client) -> None:
-    """Turn Nagle off on the broker connection. paho leaves it on, so an alert event
-    published while an earlier small packet (a QoS 0 vitals publish) is still unacknowledged
-    waits for the broker's delayed ACK: ~40 ms on Linux (bench/results.md, alert latency).
-    MQTT packets are whole messages written at once, so nothing is gained by coalescing."""
-    sock = client._client.socket()
-    setsockopt = getattr(sock, "setsockopt", None)  # a TLS or websocket wrapper may lack it
-    if setsockopt is not None:
-        with contextlib.suppress(OSError):
-            setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -5,9 +5,12 @@ receipts, announces the station.
   the same topic with `offline`, and a clean stop publishes `offline` itself;
 - subscribes to the chairs' status, vitals, alert events, active sets and command errors
   (model.py) and feeds every message to the model;
-- `publish()` sends a command or a receipt (QoS 1, not retained); it raises
-  `NotConnected` while the broker is away: the nurse is told, nothing is queued to fire
-  later (a stale ack or session command is worse than a refused one).
+- `publish()` sends a command or a receipt (QoS 1, not retained) and waits for the
+  broker's PUBACK; it raises `NotConnected` while the broker is away and `Refused` when
+  the broker's ACL refused it (MQTT v5 reason code, monitord/mqttv5.py: under v5 a
+  refused publish is acknowledged too, only its code tells): the nurse is told, nothing
+  is queued to fire later (a stale ack or session command is worse than a refused one),
+  and a receipt not taken is not counted as sent.
 The station's own MQTT account (`[station] mqtt_username`/`mqtt_password_file`) is used;
 its password stays in this process.
 """
@@ -30,13 +33,22 @@ from monitord.backoff import Backoff
 from monitord.config import Config, read_secret
 from monitord.log import FailureLog
 from monitord.models import iso
+from monitord.mqttv5 import PublishRefused, V5Client, reason_words
 from monitord.station.model import Changes, StationModel
 
 log = logging.getLogger("monitord.station.mqtt")
 
 
-class NotConnected(RuntimeError):
+class NotSent(RuntimeError):
+    """A command or receipt the broker did not take; the message says why."""
+
+
+class NotConnected(NotSent):
     """The broker is not reachable now."""
+
+
+class Refused(NotSent):
+    """The broker refused the publish (its ACL, most often)."""
 
 
 class Bridge:
@@ -50,8 +62,9 @@ class Bridge:
         self.on_change = on_change
         self.connected = False
         self.status_topic = f"{cfg.mqtt.prefix}/{cfg.site.id}/stations/{self.station.id}"
-        self._client: aiomqtt.Client | None = None
+        self._client: V5Client | None = None
         self._flog = FailureLog(log, "station MQTT")
+        self._refusals = FailureLog(log, "station MQTT publish")
         self._bad = FailureLog(log, "station MQTT payload")
 
     def topic(self, chair: str, rest: str) -> str:
@@ -72,15 +85,14 @@ class Bridge:
         ctx.check_hostname = t.check_hostname
         return ctx
 
-    def _make_client(self) -> aiomqtt.Client:
+    def _make_client(self) -> V5Client:
         password = read_secret(self.station.mqtt_password_file, "MONITORD_STATION_MQTT_PASSWORD")
-        return aiomqtt.Client(
+        return V5Client(
             self.cfg.mqtt.host,
             self.cfg.mqtt.port,
             username=self.station.mqtt_username,
             password=password,
             identifier=f"monitord-station-{self.cfg.site.id}-{self.station.id}",
-            protocol=aiomqtt.ProtocolVersion.V5,
             will=aiomqtt.Will(self.status_topic, self._status("offline"), 1, True),
             keepalive=self.cfg.mqtt.keepalive_s,
             timeout=self.cfg.mqtt.timeout_s,
@@ -92,9 +104,18 @@ class Bridge:
         if client is None or not self.connected:
             raise NotConnected("the station is not connected to the broker")
         try:
-            await client.publish(topic, json.dumps(body).encode(), 1, False)
+            await client.publish_acked(topic, json.dumps(body).encode(), 1, False)
+        except PublishRefused as e:
+            why = (
+                f"the broker refused it on {topic} for user {self.station.mqtt_username}: "
+                f"{reason_words(e.code)}; check the station's lines in the broker ACL "
+                "(docs/operations.md)"
+            )
+            self._refusals.failure("refused", why)
+            raise Refused(why) from None
         except aiomqtt.MqttError as e:
             raise NotConnected(f"the broker did not take it: {e}") from None
+        self._refusals.success()
 
     async def run(self) -> None:
         backoff = Backoff(0.5, 15.0)

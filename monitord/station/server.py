@@ -27,7 +27,7 @@ from monitord import __version__
 from monitord.config import Config
 from monitord.models import iso
 from monitord.station.auth import Logins, NursesFileError, RateLimit, load_nurses, verify_pin
-from monitord.station.bridge import Bridge, NotConnected
+from monitord.station.bridge import Bridge, NotSent
 from monitord.station.forwarder import Forwarder
 from monitord.station.model import Changes, StationModel
 
@@ -197,7 +197,7 @@ class Station:
     async def _send(self, topic: str, body: dict[str, Any]) -> web.StreamResponse:
         try:
             await self.bridge.publish(topic, body)
-        except NotConnected as e:
+        except NotSent as e:
             return _error(503, str(e))
         return web.json_response({"sent": True})
 

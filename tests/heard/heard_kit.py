@@ -62,9 +62,10 @@ def write_config(
     per_chair: bool = False,
     annunciator: str = "",
     devices: bool = True,
+    mqtt_extra: str = "",
 ) -> Path:
     """chair-2 with a Masimo oximeter on tmp/ox.tty, logging in as `username` (in [mqtt],
-    or as the chair's own login with `per_chair`)."""
+    or as the chair's own login with `per_chair`); `mqtt_extra`: more `[mqtt]` lines."""
     assert broker.tls is not None
     login = f'username = "{username}"\npassword_file = "{password_file(tmp, username)}"'
     chair_login = ""
@@ -91,6 +92,7 @@ port = {broker.port}
 {login}
 keepalive_s = 5
 timeout_s = 5.0
+{mqtt_extra}
   [mqtt.tls]
   ca_file = "{broker.tls.ca_file}"
 [influx]
@@ -107,6 +109,25 @@ id = "{CHAIR}"
 """
     )
     return cfg
+
+
+def annunciator_script(tmp: Path) -> tuple[str, Path]:
+    """An `[annunciator]` section whose command (a real script) appends its argument and
+    $MONITORD_ANNUNCIATOR to a file; the file."""
+    out = tmp / "annunciator.out"
+    script = tmp / "annunciator.sh"
+    script.write_text(f'#!/bin/sh\necho "$1 $MONITORD_ANNUNCIATOR" >> "{out}"\n')
+    script.chmod(0o755)
+    return f'[annunciator]\ncommand = ["{script}"]\n', out
+
+
+def patterns(out: Path) -> list[str]:
+    """The annunciator patterns the script was run with, in order."""
+    if not out.exists():
+        return []
+    lines = [ln.split() for ln in out.read_text().splitlines()]
+    assert all(len(p) == 2 and p[0] == p[1] for p in lines), lines  # argument == env
+    return [p[0] for p in lines]
 
 
 class JournalDaemon(DaemonProcess):

@@ -18,27 +18,13 @@ from tests.heard.heard_kit import (
     BASE,
     JournalDaemon,
     alarms,
+    annunciator_script,
+    patterns,
     station,
     status_text,
     write_config,
 )
 from tests.kit import eventually
-
-
-def annunciator_script(tmp: Path) -> tuple[str, Path]:
-    out = tmp / "annunciator.out"
-    script = tmp / "annunciator.sh"
-    script.write_text(f'#!/bin/sh\necho "$1 $MONITORD_ANNUNCIATOR" >> "{out}"\n')
-    script.chmod(0o755)
-    return f'[annunciator]\ncommand = ["{script}"]\n', out
-
-
-def patterns(out: Path) -> list[str]:
-    if not out.exists():
-        return []
-    lines = [ln.split() for ln in out.read_text().splitlines()]
-    assert all(len(p) == 2 and p[0] == p[1] for p in lines), lines  # argument == env
-    return [p[0] for p in lines]
 
 
 async def test_no_receipt_raises_not_received_on_the_annunciator_and_a_receipt_clears_it(

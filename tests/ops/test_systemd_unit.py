@@ -1,5 +1,6 @@
-"""systemd/monitord.service: `systemd-analyze verify` is clean and the sandbox keeps
-`systemd-analyze security` exposure at or below 2.0 (issue 7, acceptance 1).
+"""systemd/monitord.service and systemd/monitord-station.service: `systemd-analyze verify`
+is clean and the sandbox keeps `systemd-analyze security` exposure at or below 2.0 (issue
+7, acceptance 1; the station's unit is held to the daemon's standard).
 
 Both run offline (no running systemd needed: CI runs in containers). `verify` needs the
 ExecStart binary and the units the service depends on, so it runs against a scratch root
@@ -18,6 +19,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "systemd" / "monitord.service"
+STATION_UNIT = REPO / "systemd" / "monitord-station.service"
+UNITS = pytest.mark.parametrize("unit", [UNIT, STATION_UNIT], ids=lambda u: u.stem)
 MAX_EXPOSURE = 2.0
 
 
@@ -28,22 +31,22 @@ def systemd_analyze() -> str:
     return exe
 
 
-def scratch_root(tmp_path: Path, unit_text: str) -> Path:
+def scratch_root(tmp_path: Path, unit_text: str, name: str = "monitord.service") -> Path:
     root = tmp_path / "root"
     exe = root / "opt/monitord/bin/monitord"
     exe.parent.mkdir(parents=True)
     exe.write_text("#!/bin/sh\nexit 0\n")
     exe.chmod(0o755)
     (root / "etc/systemd/system").mkdir(parents=True)
-    (root / "etc/systemd/system/monitord.service").write_text(unit_text)
+    (root / "etc/systemd/system" / name).write_text(unit_text)
     (root / "usr/lib/systemd").mkdir(parents=True)
     shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
     return root
 
 
-def verify(root: Path) -> subprocess.CompletedProcess[str]:
+def verify(root: Path, name: str = "monitord.service") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [systemd_analyze(), "verify", "--man=no", f"--root={root}", "monitord.service"],
+        [systemd_analyze(), "verify", "--man=no", f"--root={root}", name],
         capture_output=True,
         text=True,
         timeout=60,
@@ -62,8 +65,9 @@ def exposure(unit: Path) -> tuple[float, str]:
     return float(m.group(1)), p.stdout
 
 
-def test_verify_is_clean(tmp_path: Path) -> None:
-    p = verify(scratch_root(tmp_path, UNIT.read_text()))
+@UNITS
+def test_verify_is_clean(tmp_path: Path, unit: Path) -> None:
+    p = verify(scratch_root(tmp_path, unit.read_text(), unit.name), unit.name)
     # verify exits 0 even for ignored unknown keys or bad values; "clean" is no output.
     assert p.returncode == 0 and p.stdout == "" and p.stderr == "", p.stdout + p.stderr
 
@@ -84,20 +88,32 @@ def test_verify_catches_mistakes(tmp_path: Path, change: tuple[str, str], expect
     assert expected in p.stdout + p.stderr
 
 
-def test_security_exposure_at_most_2() -> None:
-    level, report = exposure(UNIT)
+def test_verify_catches_a_station_unit_mistake(tmp_path: Path) -> None:
+    """...and so it can for the station's unit (a misspelt key)."""
+    text = STATION_UNIT.read_text().replace("[Install]", "ProtectSystm=strict\n[Install]", 1)
+    name = STATION_UNIT.name
+    p = verify(scratch_root(tmp_path, text, name), name)
+    expected = "Unknown key"
+    assert expected in p.stdout + p.stderr
+
+
+@UNITS
+def test_security_exposure_at_most_2(unit: Path) -> None:
+    level, report = exposure(unit)
+    print(f"FIGURE {unit.name}: exposure {level}")
     assert level <= MAX_EXPOSURE, report
 
 
-def test_exposure_rises_without_sandbox(tmp_path: Path) -> None:
+@UNITS
+def test_exposure_rises_without_sandbox(tmp_path: Path, unit: Path) -> None:
     """The exposure figure is read from the real analysis: stripping the sandbox raises it
     well above the limit."""
     keep = ("[", "Description=", "Type=", "ExecStart=", "User=", "Group=")
     bare = "\n".join(
-        ln for ln in UNIT.read_text().splitlines() if ln.startswith(keep) or not ln.strip()
+        ln for ln in unit.read_text().splitlines() if ln.startswith(keep) or not ln.strip()
     )
-    (tmp_path / "monitord.service").write_text(bare + "\n")
-    level, report = exposure(tmp_path / "monitord.service")
+    (tmp_path / unit.name).write_text(bare + "\n")
+    level, report = exposure(tmp_path / unit.name)
     assert level > MAX_EXPOSURE + 3, report
 
 
@@ -118,3 +134,25 @@ def test_unit_contract() -> None:
     assert re.search(r"^WatchdogSec=\d+s$", text, re.M)
     assert "LoadCredential=mqtt-password:/etc/monitord/secrets/mqtt-password" in text
     assert "DeviceAllow=char-ttyUSB rw" in text and "DeviceAllow=char-ttyACM rw" in text
+
+
+def test_station_unit_contract() -> None:
+    """The station's unit runs `monitord station -c` (the CLI contract's one config option)
+    as the service user, never root, with its broker password as a credential."""
+    text = STATION_UNIT.read_text()
+    lines = {ln.split("=", 1)[0]: ln for ln in text.splitlines() if "=" in ln}
+    for key, want in {
+        "ExecStart": "ExecStart=/opt/monitord/bin/monitord station -c /etc/monitord/station.toml",
+        "Restart": "Restart=on-failure",
+        "RestartPreventExitStatus": "RestartPreventExitStatus=78",
+        "User": "User=monitord",
+        "ProtectSystem": "ProtectSystem=strict",
+        "PrivateDevices": "PrivateDevices=yes",
+        "NoNewPrivileges": "NoNewPrivileges=yes",
+    }.items():
+        assert lines.get(key) == want, (key, lines.get(key))
+    credential = "LoadCredential=station-mqtt-password:/etc/monitord/secrets/station-mqtt-password"
+    assert credential in text
+    # The shipped station config names that credential.
+    station_toml = (REPO / "config" / "station.toml").read_text()
+    assert 'mqtt_password_file = "station-mqtt-password"' in station_toml

@@ -29,6 +29,7 @@ class Page:
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.console: list[str] = []
+        self.target_id = ""  # the tab's DevTools target (Browser.new_page)
         self._reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -169,6 +170,7 @@ class Browser:
             target = await r.json()
         ws = await self.http.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0)
         page = Page(ws)
+        page.target_id = target["id"]
         await page.send("Page.enable")
         await page.send("Runtime.enable")
         await page.send(
@@ -179,6 +181,14 @@ class Browser:
             mobile=False,
         )
         return page
+
+    async def close_tab(self, page: Page) -> None:
+        """Close the tab itself (as a nurse closing the wallboard), not only our DevTools
+        connection to it: its scripts stop and its event stream is cut."""
+        assert self.http is not None
+        await page.close()
+        async with self.http.get(f"http://127.0.0.1:{self.port}/json/close/{page.target_id}") as r:
+            assert r.status == 200, await r.text()
 
     async def __aexit__(self, *exc: object) -> None:
         if self.http is not None:

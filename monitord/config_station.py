@@ -1,0 +1,81 @@
+"""`[station]` (with `[station.forwarder]`) and `[annunciator]` of the config schema
+(extracted from monitord/config.py): the nurses' station server (docs/station.md) and the
+chair's local annunciator (docs/delivery.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from monitord.config_base import Ident
+from monitord.config_base import Strict as _Strict
+
+
+class ForwarderConfig(_Strict):
+    """`[station.forwarder]`: phone escalation of high alerts nobody acknowledged."""
+
+    url: Annotated[str, Field(pattern=r"^https?://[^/\s]+")]
+    after_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    mode: Literal["json", "ntfy"] = "json"
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+
+
+class StationConfig(_Strict):
+    """`[station]`: the nurses' station web server (`monitord station`, docs/station.md)."""
+
+    id: Ident
+    listen: str = "127.0.0.1:8080"
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = Field(default=None, validate_default=True)
+    # One nurse per line, `name:hash` (written by `monitord station --add-nurse`).
+    nurses_file: Path
+    # The station's own broker account (one per station, config/mosquitto/monitord.acl);
+    # `[mqtt] username` stays the chairs'. Never sent to a browser.
+    mqtt_username: str | None = None
+    mqtt_password_file: Path | None = None
+    # A nurse's login lasts this long (a shift), then the PIN is asked again.
+    session_ttl_s: Annotated[float, Field(gt=0, le=7 * 86_400)] = 12 * 3600.0
+    forwarder: ForwarderConfig | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError("must be host:port, e.g. '0.0.0.0:8443' or '127.0.0.1:8080'")
+        return v
+
+    @field_validator("tls_key_file")
+    @classmethod
+    def _tls_pair(cls, v: Path | None, info: ValidationInfo) -> Path | None:
+        # A field check (not a model one) so it is reported along with other field errors.
+        if (info.data.get("tls_cert_file") is None) != (v is None):
+            raise ValueError("tls_cert_file and tls_key_file go together (both or neither)")
+        return v
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+class AnnunciatorConfig(_Strict):
+    """The local annunciator at the chair (docs/delivery.md): a buzzer/LED on a GPIO line
+    and/or a command run with the pattern (`high`, `technical`, `off`) as its last
+    argument and in $MONITORD_ANNUNCIATOR."""
+
+    gpio_chip: str | None = None  # e.g. "/dev/gpiochip0"
+    gpio_line: Annotated[int, Field(ge=0, le=1023)] | None = None
+    command: Annotated[list[str], Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _gpio_pair(self) -> AnnunciatorConfig:
+        if (self.gpio_chip is None) != (self.gpio_line is None):
+            raise ValueError("gpio_chip and gpio_line go together (the chip and its line)")
+        return self

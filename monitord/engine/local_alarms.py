@@ -1,0 +1,47 @@
+"""The daemon's own technical alarms about the delivery of alerts (extracted from
+monitord/engine/rules.py): not engine rules, listed here so docs/alerts.md documents them
+beside the rule table (monitord/engine/ruledoc.py, "Local technical alarms").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LocalAlarm:
+    """A technical alarm of the daemon itself about the delivery of alerts: raised and
+    cleared by the delivery side (monitord/delivery.py) on the daemon's clock, never by
+    the engine, never sent as a clinical alert; shown by the annunciator, the journal
+    (CRITICAL), the console and `monitord status` (docs/delivery.md)."""
+
+    key: str
+    condition: str
+    clear: str
+    annunciator: str
+
+
+LOCAL_ALARMS: tuple[LocalAlarm, ...] = (
+    LocalAlarm(
+        "delivery",
+        "the MQTT broker unreachable for `mqtt.delivery_alarm_after_s` (30 s) while an "
+        "alert is active",
+        "the broker reachable again",
+        "technical; high while a high-priority alert is active",
+    ),
+    LocalAlarm(
+        "delivery.refused",
+        "the broker refused a publish (MQTT v5 reason code >= 0x80, e.g. 0x87 not "
+        "authorized): at once; the event stays queued",
+        "a publish accepted",
+        "technical; high while a high-priority alert is active",
+    ),
+    LocalAlarm(
+        "delivery.unheard",
+        "alarm not received by any station: a high/medium `raised` or `escalated` event "
+        "accepted by the broker without a station receipt (`alerts/receipts`) within "
+        "`mqtt.receipt_timeout_s` (15 s)",
+        "the next station receipt",
+        "technical; high while a high-priority alert is active",
+    ),
+)

@@ -1,0 +1,101 @@
+"""The MQTT sink's connection plumbing (extracted from sinks/mqtt.py): failures classified
+with operator advice, a log filter for aiomqtt's late answers, and Nagle off on the
+broker socket. No state: the sink (sinks/mqtt.py) and `monitord doctor` use these.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import ssl
+
+import aiomqtt
+from aiomqtt.exceptions import MqttConnectError
+
+from monitord.config import MqttConfig
+
+
+class _LateAckFilter(logging.Filter):
+    """aiomqtt logs a SUBACK or UNSUBACK whose request we gave up on as an ERROR with a
+    KeyError traceback ("Unexpected message ID"). It happens when a subscribe times out,
+    or is cancelled because the sink restarted (every chair's connection is torn down
+    while some are still subscribing), and the broker answers anyway: harmless, the
+    connection is being replaced. One DEBUG line instead of a traceback in the journal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and str(record.msg).startswith("Unexpected message ID"):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            record.exc_info, record.exc_text = None, None
+            record.msg = f"{record.msg} (an answer to a request given up on; ignored)"
+            return paho_log.isEnabledFor(logging.DEBUG)
+        return True
+
+
+# aiomqtt and paho log here (as `logger=`), apart from our own lines.
+paho_log = logging.getLogger("monitord.sinks.mqtt.paho")
+paho_log.addFilter(_LateAckFilter())
+
+
+# -- error classes for connection failures (each with operator advice) -------------------
+# CONNACK codes that mean "who you are was refused": MQTT 3.1.1 (4 bad user name or
+# password, 5 not authorised) and MQTT 5 reason codes (134, 135, 140 bad auth method).
+# Only a CONNACK carries them: a publish failing with paho's rc 4 (MQTT_ERR_NO_CONN) is a
+# lost connection, which the old text match ("code:4]") took for a refused login.
+_AUTH_CONNACK = {4, 5, 134, 135, 140}
+
+
+def _rc(e: aiomqtt.MqttCodeError) -> int | None:
+    rc = e.rc
+    if isinstance(rc, int):
+        return rc
+    value = getattr(rc, "value", None)  # paho's ReasonCode (MQTT 5)
+    return value if isinstance(value, int) else None
+
+
+def _cause(e: BaseException) -> BaseException:
+    """The socket/TLS/timeout error under an aiomqtt.MqttError: aiomqtt re-raises connect
+    failures as `MqttError(str(exc)) from None`, which keeps the original as __context__."""
+    if isinstance(e, aiomqtt.MqttError) and not isinstance(e, aiomqtt.MqttCodeError):
+        inner = e.__cause__ or e.__context__
+        if inner is not None:
+            return inner
+    return e
+
+
+def describe_error(e: BaseException, cfg: MqttConfig) -> tuple[str, str]:
+    """(class, one-line message with advice) for a failed or lost connection, classified
+    by exception type and MQTT return code, never by the wording of the message."""
+    text = str(e)
+    where = f"{cfg.host}:{cfg.port}"
+    if isinstance(e, MqttConnectError):
+        if _rc(e) in _AUTH_CONNACK:
+            return "auth", (
+                f"broker {where} refused the login ({text}); check mqtt.username and "
+                "mqtt.password_file"
+            )
+        return "refused", f"broker {where} refused the connection ({text})"
+    if isinstance(e, aiomqtt.MqttCodeError):
+        return "lost", f"connection to broker {where} lost: {text}"
+    cause = _cause(e)
+    if isinstance(cause, ssl.SSLError | ssl.CertificateError):
+        return "tls", f"TLS with {where} failed ({text}); check mqtt.tls (ca_file, certs, port)"
+    if isinstance(cause, ConnectionRefusedError):
+        return "refused", f"broker {where} not reachable (connection refused); is it running?"
+    if isinstance(cause, TimeoutError):
+        return "timeout", f"no answer from broker {where} within {cfg.timeout_s} s"
+    if isinstance(cause, OSError):
+        return "os", f"cannot reach broker {where}: {text}"
+    return "lost", f"connection to broker {where} lost: {text or type(e).__name__}"
+
+
+def nodelay(client: aiomqtt.Client) -> None:
+    """Turn Nagle off on the broker connection. paho leaves it on, so an alert event
+    published while an earlier small packet (a QoS 0 vitals publish) is still unacknowledged
+    waits for the broker's delayed ACK: ~40 ms on Linux (bench/results.md, alert latency).
+    MQTT packets are whole messages written at once, so nothing is gained by coalescing."""
+    sock = client._client.socket()
+    setsockopt = getattr(sock, "setsockopt", None)  # a TLS or websocket wrapper may lack it
+    if setsockopt is not None:
+        with contextlib.suppress(OSError):
+            setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

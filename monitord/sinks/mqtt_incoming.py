@@ -1,0 +1,149 @@
+"""What arrives on a chair's broker connection (extracted from sinks/mqtt.py): stations'
+retained statuses and receipts (monitord/receipts.py), and nurse commands, screened by
+sinks/commands.py and handed to the daemon; a refused command is answered on `cmd/errors`.
+
+Receipts and station statuses marked `"doctor": true` (`monitord doctor`'s round trip)
+are ignored; commands are screened as always (doctor sends none). A command that arrives
+with the retain flag came from the broker's retained store because we (re)subscribed: it
+is refused on `cmd/errors`, cleared, and never executed (a retained `end` would end the
+open session at every reconnect).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiomqtt
+
+from monitord.log import FailureLog
+from monitord.models import iso
+from monitord.mqttv5 import PublishRefused, V5Client, is_doctor, reason_words
+from monitord.receipts import BadReceipt, Receipts, parse_receipt
+from monitord.sinks.commands import Command, CommandError, parse_command
+
+log = logging.getLogger("monitord.sinks.mqtt")
+
+OnCommand = Callable[[str, Command], Awaitable[str | None]]
+
+
+@dataclass
+class MqttStats:
+    """The MQTT sink's counters (its publishing and its receiving half)."""
+
+    connects: int = 0
+    events_sent: int = 0
+    vitals_sent: int = 0
+    vitals_dropped: int = 0
+    commands: int = 0
+    command_errors: int = 0
+    refused: int = 0
+    last_error: str | None = None
+
+
+class Incoming:
+    """Handles what a chair's connection receives (one instance serves every chair)."""
+
+    def __init__(
+        self,
+        prefix: str,
+        site: str,
+        receipts: Receipts,
+        on_command: OnCommand,
+        stats: MqttStats,
+        command_max_age_s: float,
+    ) -> None:
+        self.prefix = prefix
+        self.site = site
+        self.receipts = receipts
+        self.on_command = on_command
+        self.stats = stats
+        self.command_max_age_s = command_max_age_s
+
+    async def handle(
+        self, chair: str, flog_receipts: FailureLog, client: V5Client, msg: aiomqtt.Message
+    ) -> None:
+        """One message on `chair`'s connection: a station status, a receipt or a command."""
+        base = f"{self.prefix}/{self.site}/{chair}"
+        topic = str(msg.topic)
+        which = topic.rsplit("/", 1)[-1]
+        payload = msg.payload if isinstance(msg.payload, bytes) else str(msg.payload).encode()
+        stations = f"{self.prefix}/{self.site}/stations/"
+        if topic.startswith(stations):
+            if not is_doctor(payload):
+                self.receipts.station_status(topic.removeprefix(stations), payload)
+            return
+        if not payload:
+            return  # an empty message clears a retained one (ours below included)
+        if topic == f"{base}/alerts/receipts":
+            if is_doctor(payload):
+                return  # `monitord doctor`'s test message, not a station's receipt
+            try:
+                alert_id, event, _station = parse_receipt(payload)
+            except BadReceipt as e:
+                # A station sending bad receipts sends many: WARNING once, then DEBUG.
+                flog_receipts.failure(
+                    "bad receipt",
+                    f"receipt on {topic} ignored: {e} (docs/delivery.md has the format)",
+                )
+                return
+            flog_receipts.success()
+            self.receipts.receipt(alert_id, event, time.monotonic())
+            return
+        self.stats.commands += 1
+        if msg.retain:
+            # Delivered because we (re)subscribed, not because a nurse just sent it: a
+            # retained `end` would otherwise end whatever session is open at every
+            # reconnect. Clear it; the shipped ACL refuses that (a chair may not write
+            # its own commands, docs/delivery.md): then a station account must.
+            try:
+                await client.publish_acked(topic, b"", 1, True)
+            except PublishRefused as e:
+                log.warning(
+                    "MQTT %s: could not clear the retained command on %s (%s); clear it "
+                    "with a station account: mosquitto_pub -r -n -t '%s'",
+                    chair,
+                    topic,
+                    reason_words(e.code),
+                    topic,
+                )
+            await self.reject(
+                client,
+                base,
+                topic,
+                payload,
+                "retained command ignored: commands must be sent without retain (a "
+                "retained one is replayed on every reconnect); clearing it on the broker",
+            )
+            return
+        try:
+            cmd = parse_command(which, payload, now=time.time(), max_age_s=self.command_max_age_s)
+        except CommandError as e:
+            await self.reject(client, base, topic, payload, str(e))
+            return
+        try:
+            err = await self.on_command(chair, cmd)
+        except Exception as e:
+            log.exception("MQTT %s: command handler failed on %s", chair, topic)
+            err = f"internal error: {type(e).__name__}"
+        if err:
+            await self.reject(client, base, topic, payload, err)
+
+    async def reject(
+        self, client: V5Client, base: str, topic: str, payload: bytes, why: str
+    ) -> None:
+        self.stats.command_errors += 1
+        log.warning("MQTT: rejected command on %s: %s", topic, why)
+        body = {
+            "time": iso(time.time()),
+            "topic": topic,
+            "error": why,
+            "payload": payload[:500].decode("utf-8", "replace"),
+        }
+        try:
+            await client.publish_acked(f"{base}/cmd/errors", json.dumps(body).encode(), 1, False)
+        except PublishRefused as e:
+            log.warning("MQTT: error reply on %s/cmd/errors refused: %s", base, e)
