@@ -1,7 +1,8 @@
 """Configuration: the TOML schema of design.md section 8, validated by pydantic v2.
 
-The operator's file is read, never written. Every problem becomes one line
-`PATH: dotted.key: reason` (see `ConfigError`), never a traceback.
+The operator's file is read, never written, with `conf.d/*.toml` beside it merged in name
+order (monitord/config_layers.py). Every problem becomes one line `FILE: dotted.key: reason`
+naming the file that wrote the key (see `ConfigError`), never a traceback.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import os
 import re
 import tomllib
 import zoneinfo
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol, TypeVar
 
@@ -18,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SerializeAsAny,
     SerializerFunctionWrapHandler,
     ValidationError,
@@ -367,6 +369,8 @@ class Config(_Strict):
     # At least one: a config that monitors nothing must not look ready.
     chairs: Annotated[list[ChairConfig], Field(min_length=1)]
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Which file wrote a key (conf.d layers), for checks made after parsing; see `where`.
+    _origin: Origin | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _chairs(self) -> Config:
@@ -376,6 +380,24 @@ class Config(_Strict):
                 raise ValueError(f"duplicate chair id {c.id!r}")
             seen.add(c.id)
         return self
+
+
+Loc = tuple[int | str, ...]
+# Where an error at a key of the merged config is reported: (file, key as that file has it).
+Origin = Callable[[Loc], tuple[str, Loc]]
+
+
+def where(cfg: Config, source: str, dotted: str) -> str:
+    """`FILE: key` for a problem found in a parsed config at `dotted` (`chairs[0].id`),
+    naming the conf.d file that wrote it when the config has layers."""
+    if cfg._origin is None:
+        return f"{source}: {dotted}"
+    loc: Loc = tuple(
+        int(part[1:-1]) if part.startswith("[") else part
+        for part in re.findall(r"\[\d+\]|[^.\[\]]+", dotted)
+    )
+    file, own = cfg._origin(loc)
+    return f"{file}: {_dotted(own)}"
 
 
 class ConfigError(Exception):
@@ -459,19 +481,32 @@ _NO_SITE = (
 _NO_CHAIRS = "no [[chairs]]: this config monitors nothing; add one [[chairs]] per chair"
 
 
-def parse_config(raw: dict[str, Any], source: str = "<config>", base: Path | None = None) -> Config:
+def parse_config(
+    raw: dict[str, Any],
+    source: str = "<config>",
+    base: Path | None = None,
+    origin: Origin | None = None,
+) -> Config:
+    """`raw` validated; `origin` names the file of each key when `raw` merges several."""
+
+    def at(loc: Loc) -> str:
+        if origin is None:
+            return f"{source}: {_dotted(loc)}"
+        file, own = origin(loc)
+        return f"{file}: {_dotted(own)}"
+
     errors: list[str] = []
     for loc, key in _walk(raw):
         if key in _INLINE_SECRETS:
             errors.append(
-                f"{source}: {_dotted(loc)}: secrets are never inline; "
+                f"{at(loc)}: secrets are never inline; "
                 f"put it in a file and set {_INLINE_SECRETS[key]}"
             )
     for loc, text in _strings(raw):
         # NUL is never meant (TOML allows it as \u0000): as a path it raised ValueError
         # deep in the daemon, in a topic it breaks the MQTT protocol.
         if "\x00" in text:
-            errors.append(f"{source}: {_dotted(loc)}: contains the NUL character (U+0000)")
+            errors.append(f"{at(loc)}: contains the NUL character (U+0000)")
     if errors:
         raise ConfigError(errors)
     if base is not None:
@@ -488,28 +523,34 @@ def parse_config(raw: dict[str, Any], source: str = "<config>", base: Path | Non
                 loc, msg = ("site", "id"), _NO_SITE
             elif loc == ("chairs",) and err["type"] in ("missing", "too_short"):
                 msg = _NO_CHAIRS
-            errors.append(f"{source}: {_dotted(loc)}: {msg}")
+            errors.append(f"{at(loc)}: {msg}")
         raise ConfigError(errors) from None
+    cfg._origin = origin
     try:
         from monitord.engine.rules import validate_overrides
     except ImportError:  # engine not built yet in this checkout
         return cfg
     for loc2, msg in validate_overrides(cfg.alerts):
-        errors.append(f"{source}: alerts.{loc2}: {msg}")
+        file = origin(("alerts", *loc2.split(".")))[0] if origin else source
+        errors.append(f"{file}: alerts.{loc2}: {msg}")
     if errors:
         raise ConfigError(errors)
     return cfg
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError([f"{p}: cannot read: {e.strerror or e}"]) from None
-    except UnicodeDecodeError:
-        raise ConfigError([f"{p}: not UTF-8 text"]) from None
-    return loads_config(text, source=str(p), base=p.resolve().parent)
+    """`path` and then `conf.d/*.toml` beside it, merged (monitord/config_layers.py)."""
+    from monitord.config_layers import config_files, merge, read_layer
+
+    files = config_files(Path(path))
+    layers = [read_layer(f) for f in files]
+    if len(layers) == 1:
+        return parse_config(layers[0].raw, source=str(files[0]), base=files[0].resolve().parent)
+    # Each file's relative paths are its own: resolved before the merge.
+    for f, layer in zip(files, layers, strict=True):
+        _resolve_relative(layer.raw, f.resolve().parent)
+    raw, prov = merge(layers)
+    return parse_config(raw, source=str(files[0]), origin=prov.locate)
 
 
 def loads_config(text: str, source: str = "<config>", base: Path | None = None) -> Config:

@@ -12,7 +12,7 @@ import os
 import stat
 from pathlib import Path
 
-from monitord.config import Config
+from monitord.config import Config, where
 
 
 def _secret_files(cfg: Config) -> list[tuple[str, Path, str]]:
@@ -51,14 +51,14 @@ def check(cfg: Config, source: str) -> tuple[list[str], list[str]]:
         try:
             mode = p.stat().st_mode
         except FileNotFoundError:
-            errors.append(f"{source}: {key}: {p}: no such file (nor {env} set)")
+            errors.append(f"{where(cfg, source, key)}: {p}: no such file (nor {env} set)")
             continue
         except OSError as e:
-            errors.append(f"{source}: {key}: {p}: {e.strerror or e}")
+            errors.append(f"{where(cfg, source, key)}: {p}: {e.strerror or e}")
             continue
         if mode & stat.S_IROTH:
             warnings.append(
-                f"{source}: {key}: warning: {p} is readable by every user "
+                f"{where(cfg, source, key)}: warning: {p} is readable by every user "
                 f"(mode {stat.S_IMODE(mode):04o}); chmod o-r it (e.g. 0640 root:monitord)"
             )
     tls = cfg.mqtt.tls if cfg.mqtt.enabled else None
@@ -69,19 +69,21 @@ def check(cfg: Config, source: str) -> tuple[list[str], list[str]]:
         if p is None:
             continue
         if not p.is_file():
-            errors.append(f"{source}: mqtt.tls.{key}: {p}: no such file")
+            errors.append(f"{where(cfg, source, f'mqtt.tls.{key}')}: {p}: no such file")
         elif not os.access(p, os.R_OK):
-            errors.append(f"{source}: mqtt.tls.{key}: {p}: not readable by this user")
+            errors.append(
+                f"{where(cfg, source, f'mqtt.tls.{key}')}: {p}: not readable by this user"
+            )
     for i, chair in enumerate(cfg.chairs):
         if not chair.devices:
             warnings.append(
-                f"{source}: chairs[{i}].devices: warning: chair {chair.id!r} has no devices; "
-                "it monitors nothing"
+                f"{where(cfg, source, f'chairs[{i}].devices')}: warning: chair {chair.id!r} "
+                "has no devices; it monitors nothing"
             )
         for j, dev in enumerate(chair.devices):
             for key in dev.ignored:
                 warnings.append(
-                    f"{source}: chairs[{i}].devices[{j}].{key}: warning: not a setting of "
-                    f"driver {dev.driver!r}; ignored"
+                    f"{where(cfg, source, f'chairs[{i}].devices[{j}].{key}')}: warning: not a "
+                    f"setting of driver {dev.driver!r}; ignored"
                 )
     return errors, warnings

@@ -34,7 +34,6 @@ from typing import Literal
 
 from monitord.config import Config, ConfigError, InfluxConfig, MqttConfig, load_config
 
-DEFAULT_CONFIG = "/etc/monitord/monitord.toml"
 DEFAULT_CREDENTIALS = "/etc/monitord/secrets"
 SERVICE_USER = "monitord"
 SYSTEM_BUS = "/run/dbus/system_bus_socket"
@@ -68,9 +67,6 @@ def skip(name: str, detail: str) -> Check:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--config", default=DEFAULT_CONFIG, help=f"TOML config (default {DEFAULT_CONFIG})"
-    )
     p.add_argument(
         "--credentials",
         metavar="DIR",

@@ -18,7 +18,6 @@ from monitord.cli import EX_CONFIG, EX_DATAERR, EX_OK
 from monitord.config import ConfigError, StorageConfig, load_config
 from monitord.outbox import Outbox, OutboxError
 
-DEFAULT_CONFIG = "/etc/monitord/monitord.toml"
 EX_NOINPUT = 66  # sysexits.h: no such session / no store
 
 
@@ -29,7 +28,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--date", metavar="YYYY-MM-DD", help="UTC day the sessions started (with --chair)"
     )
-    p.add_argument("--config", default=DEFAULT_CONFIG, help="config file (for storage.path)")
     p.add_argument("--db", type=Path, help="outbox file (overrides the config's storage.path)")
     p.add_argument(
         "--out", type=Path, default=Path("reports"), help="output directory (default: %(default)s)"

@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from monitord import __version__
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "install.sh"
 DOC = REPO / "docs" / "install.md"
@@ -103,7 +105,7 @@ def test_install_lays_out_documented_files_and_uninstall_removes_them(tmp_path: 
     # The installed command runs from its own venv and accepts the installed example.
     exe = str(root / "opt/monitord/bin/monitord")
     v = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
-    assert v.stdout.strip() == "monitord 0.1.0", v.stderr
+    assert v.stdout.strip() == f"monitord {__version__}", v.stderr
     # It validates configs exactly as the source tree does (the example's drivers may come
     # from other branches: same verdict, whatever it is), and accepts a config it knows.
     installed_conf = str(root / "etc/monitord/monitord.toml")
