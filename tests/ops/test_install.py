@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -127,6 +128,11 @@ def test_install_lays_out_documented_files_and_uninstall_removes_them(tmp_path: 
     )
     assert (demo.returncode, demo.stdout.strip()) == (0, "ok"), demo.stderr
 
+    # Relocatable (an image build copies the tree elsewhere): no script names the build root.
+    for f in (root / "opt/monitord/bin").iterdir():
+        if f.is_file() and not f.is_symlink():
+            assert str(root).encode() not in f.read_bytes()[:200], f
+
     run("uninstall", "--root", str(root))
     left = laid_out(root)
     assert left <= {"/etc", "/etc/systemd", "/etc/systemd/system", "/opt"}, sorted(left)
@@ -155,3 +161,23 @@ def test_uninstall_keeps_operator_changes_until_purge(tmp_path: Path) -> None:
     run("uninstall", "--purge", "--root", str(root))
     assert not (root / "etc/monitord").exists()
     assert not (root / "var/lib/monitord").exists()
+
+
+def test_root_tree_runs_after_being_moved(tmp_path: Path) -> None:
+    """`install.sh --root DIR` for an image build: the tree is copied into the image, where
+    DIR does not exist; monitord must run from there (issue 19)."""
+    built = tmp_path / "build-root"
+    run("install", "--root", str(built))
+    image = tmp_path / "image"
+    shutil.copytree(built, image, symlinks=True)
+    shutil.rmtree(built)
+    exe = image / "opt/monitord/bin/monitord"
+    v = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
+    assert (v.returncode, v.stdout.strip()) == (0, f"monitord {__version__}"), v.stderr
+    demo = subprocess.run(
+        [str(exe), "check-config", "-c", str(REPO / "config/demo.toml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (demo.returncode, demo.stdout.strip()) == (0, "ok"), demo.stderr
