@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -50,6 +51,24 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "capture": ("monitord.commands.capture", "record what a device sends, for field support"),
     "scan": ("monitord.commands.scan", "list nearby BLE BP/HR/SpO2 devices, with config lines"),
 }
+
+
+# Commands that play simulated devices: they need the simulators and bumble, which a
+# production install (the .deb, `pip install monitord`) leaves out; `monitord[sim]` has them.
+NEEDS_SIM = frozenset({"demo", "simulate"})
+SIM_MODULES = ("simulators", "bumble")
+
+
+def missing_sim() -> str | None:
+    """The first module of the `sim` extra that is not installed, or None."""
+    for name in SIM_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            return name
+    return None
 
 
 def simulated_chairs(cfg: Config) -> SimulatedChairStarter | None:
@@ -98,6 +117,15 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     chosen = next((a for a in argv if not a.startswith("-")), None)
+    # Checked before parsing: without the simulators, `simulate`'s arguments are unknown.
+    if chosen in NEEDS_SIM and (gone := missing_sim()) is not None:
+        print(
+            f"monitord {chosen}: the simulators are not installed ({gone} is missing); "
+            "install the sim extra: pip install 'monitord[sim]' (or from a checkout: "
+            "bash scripts/setup.sh demo)",
+            file=sys.stderr,
+        )
+        return EX_UNAVAILABLE
     parser = build_parser(only=chosen if chosen in COMMANDS else "")
     args = parser.parse_args(argv)
     module = importlib.import_module(COMMANDS[args.command][0])
