@@ -17,9 +17,7 @@ import sys
 from pathlib import Path
 
 LAUNCHER = (
-    "#!/bin/sh\n"
-    "'''exec' \"$(dirname -- \"$(realpath -- \"$0\")\")/{python}\" \"$0\" \"$@\"\n"
-    "' '''\n"
+    '#!/bin/sh\n\'\'\'exec\' "$(dirname -- "$(realpath -- "$0")")/{python}" "$0" "$@"\n\' \'\'\'\n'
 )
 
 
