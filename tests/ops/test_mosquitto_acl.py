@@ -1,6 +1,7 @@
 """config/mosquitto/ under a real mosquitto (issue 7, acceptance 4): a chair account may
 publish only under its own monitord/{site}/{chair}/ and read only its own cmd/ topics; the
-station account reads every chair and publishes acks.
+station accounts (one per station) read every chair and publish acks, receipts and
+their own status (docs/mqtt.md, "Access control").
 
 The broker runs the shipped monitord.conf and monitord.acl verbatim, except the
 certificate/password/ACL paths and the port, which point at test material.
@@ -35,7 +36,12 @@ REPO = Path(__file__).resolve().parents[2]
 CONF = REPO / "config" / "mosquitto" / "monitord.conf"
 ACL = REPO / "config" / "mosquitto" / "monitord.acl"
 SITE = "clinic-north"
-USERS = {"chair-3": "pw-chair-3", "chair-4": "pw-chair-4", "station": "pw-station"}
+USERS = {
+    "chair-3": "pw-chair-3",
+    "chair-4": "pw-chair-4",
+    "station-1": "pw-station-1",
+    "station-2": "pw-station-2",
+}
 _ids = itertools.count()
 
 
@@ -123,7 +129,7 @@ def refused(codes: tuple[int, ...] | list[ReasonCode]) -> bool:
 
 
 async def test_chair_cannot_publish_or_ack_for_another_chair(broker: AclMosquitto) -> None:
-    async with login(broker, "station") as station, login(broker, "chair-4") as chair4:
+    async with login(broker, "station-1") as station, login(broker, "chair-4") as chair4:
         await station.subscribe(f"monitord/{SITE}/#", qos=1)
         await chair4.subscribe(t("chair-4", "cmd/ack"), qos=1)
         async with login(broker, "chair-3") as chair3:
@@ -160,7 +166,7 @@ async def test_chair_reads_only_its_own_cmd_topics(broker: AclMosquitto) -> None
             t("chair-3", "cmd/session"),
         ):
             await chair3.subscribe(topic, qos=1)
-        async with login(broker, "chair-4") as chair4, login(broker, "station") as station:
+        async with login(broker, "chair-4") as chair4, login(broker, "station-1") as station:
             await chair4.publish(t("chair-4", "alerts/events"), b"chair-4-event", qos=1)
             await station.publish(t("chair-4", "cmd/ack"), b"ack-for-4", qos=1)
             await station.publish(t("chair-4", "cmd/session"), b"session-for-4", qos=1)
@@ -175,7 +181,7 @@ async def test_chair_reads_only_its_own_cmd_topics(broker: AclMosquitto) -> None
 
 
 async def test_station_reads_every_chair_and_acks(broker: AclMosquitto) -> None:
-    async with login(broker, "station") as station:
+    async with login(broker, "station-1") as station:
         codes = await station.subscribe(f"monitord/{SITE}/+/alerts/#", qos=1)
         assert not refused(codes)
         async with login(broker, "chair-3") as c3, login(broker, "chair-4") as c4:
@@ -193,12 +199,36 @@ async def test_station_reads_every_chair_and_acks(broker: AclMosquitto) -> None:
 
 
 async def test_station_cannot_forge_alerts(broker: AclMosquitto) -> None:
-    async with login(broker, "station") as station, login(broker, "chair-3") as c3:
+    async with login(broker, "station-1") as station, login(broker, "chair-3") as c3:
         await station.subscribe(f"monitord/{SITE}/#", qos=1)
         await station.publish(t("chair-3", "alerts/events"), b"forged-by-station", qos=1)
         await c3.publish(t("chair-3", "status"), b"sentinel", qos=1)
         got = await collect(station, until=t("chair-3", "status"))
     assert [p for _, p in got] == [b"sentinel"], got
+
+
+async def test_station_receipts_and_status_reach_the_chair_and_only_its_own(
+    broker: AclMosquitto,
+) -> None:
+    """Receipts and station status (issue 19 contract): station-1 writes receipts for any
+    chair and its own status; not another station's status; a chair forges no receipt and
+    reads its own receipts only; every chair reads the stations' status."""
+    stations = f"monitord/{SITE}/stations"
+    async with login(broker, "chair-3") as c3, login(broker, "chair-4") as c4:
+        await c3.subscribe(t("chair-3", "alerts/receipts"), qos=1)
+        await c3.subscribe(t("chair-4", "alerts/receipts"), qos=1)
+        await c3.subscribe(f"{stations}/#", qos=1)
+        async with login(broker, "station-1") as s1:
+            await c4.publish(t("chair-3", "alerts/receipts"), b"forged-by-chair-4", qos=1)
+            await s1.publish(f"{stations}/station-2", b"station-2-forged", qos=1)
+            await s1.publish(t("chair-4", "alerts/receipts"), b"receipt-for-4", qos=1)
+            await s1.publish(t("chair-3", "alerts/receipts"), b"receipt-for-3", qos=1)
+            await s1.publish(f"{stations}/station-1", b"online", qos=1)
+            got = await collect(c3, until=f"{stations}/station-1")
+    assert got == [
+        (t("chair-3", "alerts/receipts"), b"receipt-for-3"),
+        (f"{stations}/station-1", b"online"),
+    ], got
 
 
 async def test_wrong_password_and_plain_connection_refused(broker: AclMosquitto) -> None:
@@ -235,7 +265,7 @@ async def test_another_accounts_client_id_does_not_take_over_a_chair(
     # chair-4 (37 reconnects in 20 s when both retry).
     ident = f"monitord-{SITE}-chair-4"
     async with (
-        login(broker, "station") as station,
+        login(broker, "station-1") as station,
         login(broker, "chair-4", ident) as chair4,
     ):
         await station.subscribe(t("chair-4", "status"), qos=1)
@@ -253,9 +283,9 @@ async def test_oversized_packet_disconnects_its_sender_and_never_reaches_the_cha
     async with login(broker, "chair-3") as chair3:
         await chair3.subscribe(t("chair-3", "cmd/session"), qos=1)
         with pytest.raises(aiomqtt.MqttError):
-            async with login(broker, "station") as station:
+            async with login(broker, "station-1") as station:
                 await station.publish(t("chair-3", "cmd/session"), b"x" * (1 << 20), qos=1)
-        async with login(broker, "station") as station:
+        async with login(broker, "station-1") as station:
             await station.publish(t("chair-3", "cmd/session"), b"sentinel", qos=1)
         got = await collect(chair3, until=t("chair-3", "cmd/session"))
     assert got == [(t("chair-3", "cmd/session"), b"sentinel")]
@@ -277,7 +307,7 @@ async def test_acknowledged_alert_survives_a_broker_crash(tls_material: TlsMater
     db = srv.datadir / "mosquitto.db"
     try:
         srv.start()
-        async with login(srv, "station", **station_kw) as station:
+        async with login(srv, "station-1", **station_kw) as station:
             await station.subscribe(t("chair-3", "alerts/events"), qos=1)
         async with login(srv, "chair-3") as chair3:
             await chair3.publish(t("chair-3", "alerts/events"), event, qos=1)
@@ -288,7 +318,7 @@ async def test_acknowledged_alert_survives_a_broker_crash(tls_material: TlsMater
         )
         srv.kill()
         srv.start()
-        async with login(srv, "station", **station_kw) as station:
+        async with login(srv, "station-1", **station_kw) as station:
             queued = await collect(station, until=t("chair-3", "alerts/events"))
             await station.subscribe(t("chair-3", "alerts/active"), qos=1)
             retained = await collect(station, until=t("chair-3", "alerts/active"))
