@@ -87,6 +87,10 @@ class MqttConfig(_Strict):
     delivery_alarm_after_s: Annotated[float, Field(gt=0)] = 30.0
     # A command carrying a `time` older than this is refused (a queued or re-sent one).
     command_max_age_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
+    # Home Assistant MQTT discovery (monitord/sinks/homeassistant.py): off unless a site
+    # wants its chairs in Home Assistant.
+    ha_discovery: bool = False
+    ha_prefix: str = "homeassistant"
 
     @field_validator("prefix")
     @classmethod
@@ -101,6 +105,13 @@ class MqttConfig(_Strict):
             # MQTT topics are at most 65,535 bytes; a prefix near that made every publish
             # fail after connecting (a crash loop without a delivery alarm).
             raise ValueError(f"is longer than {MAX_PREFIX_BYTES} bytes")
+        return _no_control(v)
+
+    @field_validator("ha_prefix")
+    @classmethod
+    def _ha_prefix(cls, v: str) -> str:
+        if not v or any(c in v for c in "#+/$"):
+            raise ValueError("must be one topic level without wildcards, '/' or '$'")
         return _no_control(v)
 
     @field_validator("host", "username", "client_id")

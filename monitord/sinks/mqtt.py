@@ -54,6 +54,7 @@ from monitord.sinks.commands import (
     SessionCommand,
     parse_command,
 )
+from monitord.sinks.homeassistant import discovery
 
 __all__ = ["AckCommand", "Command", "CommandError", "MqttSink", "SessionCommand", "parse_command"]
 
@@ -348,6 +349,9 @@ class MqttSink:
         base = self.base(c.chair)
         _nodelay(client)
         await client.publish(f"{base}/status", self._status("online"), 1, True)
+        if self.cfg.ha_discovery:
+            for topic, doc in discovery(self.cfg.ha_prefix, base, self.site, c.chair):
+                await client.publish(topic, json.dumps(doc).encode(), 1, True)
         await client.subscribe([(f"{base}/cmd/ack", 1), (f"{base}/cmd/session", 1)])
         if c.active is not None:
             c.active_dirty = True  # republish on every reconnect

@@ -231,6 +231,20 @@ async def test_station_receipts_and_status_reach_the_chair_and_only_its_own(
     ], got
 
 
+async def test_chair_publishes_only_its_own_home_assistant_discovery(
+    broker: AclMosquitto,
+) -> None:
+    def doc(chair: str) -> str:
+        return f"homeassistant/sensor/monitord_{SITE}_{chair}/hr/config"
+
+    async with login(broker, "station-1") as s1, login(broker, "chair-3") as c3:
+        await s1.subscribe("homeassistant/#", qos=1)
+        await c3.publish(doc("chair-4"), b"forged-for-4", qos=1)
+        await c3.publish(doc("chair-3"), b"own", qos=1)
+        got = await collect(s1, until=doc("chair-3"))
+    assert got == [(doc("chair-3"), b"own")], got
+
+
 async def test_wrong_password_and_plain_connection_refused(broker: AclMosquitto) -> None:
     assert broker.tls is not None
     ctx = ssl.create_default_context(cafile=str(broker.tls.ca_file))
