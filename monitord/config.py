@@ -29,6 +29,8 @@ from pydantic import (
     model_validator,
 )
 
+from monitord.config_layers import LayerError, config_files, merge, read_layer
+
 # Keys that would put a secret inline. Refused with a hint, before schema validation,
 # so the operator learns *why* rather than just "extra key".
 _INLINE_SECRETS = {"password": "password_file", "token": "token_file", "secret": "*_file"}
@@ -551,10 +553,11 @@ def parse_config(
 
 def load_config(path: str | os.PathLike[str]) -> Config:
     """`path` and then `conf.d/*.toml` beside it, merged (monitord/config_layers.py)."""
-    from monitord.config_layers import config_files, merge, read_layer
-
     files = config_files(Path(path))
-    layers = [read_layer(f) for f in files]
+    try:
+        layers = [read_layer(f) for f in files]
+    except LayerError as e:
+        raise ConfigError([e.line]) from None
     if len(layers) == 1:
         return parse_config(layers[0].raw, source=str(files[0]), base=files[0].resolve().parent)
     # Each file's relative paths are its own: resolved before the merge.

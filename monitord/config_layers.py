@@ -37,20 +37,27 @@ def config_files(path: Path) -> list[Path]:
     return [path, *extra]
 
 
-def read_layer(path: Path) -> Layer:
-    """One file's TOML, or a ConfigError naming the file."""
-    from monitord.config import ConfigError
+class LayerError(Exception):
+    """A file that cannot be read as TOML; `line` names it (monitord.config turns it into
+    a ConfigError: this module imports nothing from monitord.config, no import cycle)."""
 
+    def __init__(self, line: str) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+def read_layer(path: Path) -> Layer:
+    """One file's TOML, or a LayerError naming the file."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
-        raise ConfigError([f"{path}: cannot read: {e.strerror or e}"]) from None
+        raise LayerError(f"{path}: cannot read: {e.strerror or e}") from None
     except UnicodeDecodeError:
-        raise ConfigError([f"{path}: not UTF-8 text"]) from None
+        raise LayerError(f"{path}: not UTF-8 text") from None
     try:
         return Layer(str(path), tomllib.loads(text))
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError([f"{path}: TOML syntax: {e}"]) from None
+        raise LayerError(f"{path}: TOML syntax: {e}") from None
 
 
 @dataclass

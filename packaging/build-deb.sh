@@ -43,7 +43,7 @@ say "virtualenv ($python, Python $pyver) with monitord $version"
 # A copy of the tree, so the build leaves nothing (build/, *.egg-info) in the checkout.
 mkdir "$work/src"
 (cd "$here" && git ls-files -z --cached --others --exclude-standard 2>/dev/null || find . -type f -not -path './.*' -print0) |
-    (cd "$here" && xargs -0 cp --parents -t "$work/src")
+    (cd "$here" && xargs -0 cp -P --parents -t "$work/src")
 # shellcheck disable=SC2086  # pip_args is a list of words on purpose
 "$stage/opt/monitord/bin/python" -m pip install --quiet --disable-pip-version-check \
     --no-compile $pip_args "$work/src"
