@@ -1,3 +1,3 @@
 """monitord: bedside vital-signs monitoring daemon."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

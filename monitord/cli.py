@@ -6,7 +6,10 @@ imported lazily so `monitord --help` stays fast on a Pi.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import importlib.util
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, cast
@@ -19,7 +22,15 @@ if TYPE_CHECKING:
 
 EX_OK = 0
 EX_DATAERR = 65  # bad scenario / rejected payload (sysexits.h)
+EX_UNAVAILABLE = 69  # a feature this install lacks, e.g. the simulators (sysexits.h)
 EX_CONFIG = 78  # bad configuration (sysexits.h)
+# What a program killed by SIGPIPE returns in a shell (128 + 13): `monitord replay X | head`
+# ends like `yes | head`, without a traceback.
+EX_PIPE = 141
+
+# One config option for every command (issue 19), with conf.d/*.toml beside the file
+# merged in name order (monitord/config_layers.py).
+DEFAULT_CONFIG = "/etc/monitord/monitord.toml"
 
 # Simulated chairs are played by `simulators/`, which the daemon core never imports
 # (issue 15): the entry points that can play one (`run`, `demo`) attach it by name, as
@@ -43,12 +54,46 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# Commands that play simulated devices: they need the simulators and bumble, which a
+# production install (the .deb, `pip install monitord`) leaves out; `monitord[sim]` has them.
+NEEDS_SIM = frozenset({"demo", "simulate"})
+SIM_MODULES = ("simulators", "bumble")
+
+
+def missing_sim() -> str | None:
+    """The first module of the `sim` extra that is not installed, or None."""
+    for name in SIM_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            return name
+    return None
+
+
 def simulated_chairs(cfg: Config) -> SimulatedChairStarter | None:
     """What plays `cfg`'s simulated chairs (None when it has none: nothing is loaded)."""
     if not any(c.simulated for c in cfg.chairs):
         return None
     module, name = SIMULATED_CHAIRS
     return cast("SimulatedChairStarter", getattr(importlib.import_module(module), name))
+
+
+def common_options() -> argparse.ArgumentParser:
+    """The parent parser every command shares: `-c/--config` with one default. A command
+    may redefine `--config` in its own `add_arguments` (conflict_handler="resolve" lets
+    the later definition win), e.g. `replay`, for which a config is optional."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-c",
+        "--config",
+        metavar="PATH",
+        default=DEFAULT_CONFIG,
+        help="config file; *.toml in conf.d/ beside it are merged in name order "
+        "(default: %(default)s)",
+    )
+    return common
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -59,8 +104,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"monitord {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    common = common_options()
     for name, (module, help_) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_, description=help_)
+        p = sub.add_parser(
+            name, help=help_, description=help_, parents=[common], conflict_handler="resolve"
+        )
         # Only the chosen command's module is imported to build its arguments.
         if only is None or only == name:
             importlib.import_module(module).add_arguments(p)
@@ -70,6 +118,15 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     chosen = next((a for a in argv if not a.startswith("-")), None)
+    # Checked before parsing: without the simulators, `simulate`'s arguments are unknown.
+    if chosen in NEEDS_SIM and (gone := missing_sim()) is not None:
+        print(
+            f"monitord {chosen}: the simulators are not installed ({gone} is missing); "
+            "install the sim extra: pip install 'monitord[sim]' (or from a checkout: "
+            "bash scripts/setup.sh demo)",
+            file=sys.stderr,
+        )
+        return EX_UNAVAILABLE
     parser = build_parser(only=chosen if chosen in COMMANDS else "")
     args = parser.parse_args(argv)
     module = importlib.import_module(COMMANDS[args.command][0])
@@ -87,7 +144,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EX_CONFIG
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _closed_pipe()
     return rc
+
+
+def _closed_pipe() -> int:
+    """The reader of our stdout went away (`| head`): stop quietly. stdout is pointed at
+    /dev/null so the interpreter's final flush does not raise again at exit."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return EX_PIPE
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Configuration: the TOML schema of design.md section 8, validated by pydantic v2.
 
-The operator's file is read, never written. Every problem becomes one line
-`PATH: dotted.key: reason` (see `ConfigError`), never a traceback.
+The operator's file is read, never written, with `conf.d/*.toml` beside it merged in name
+order (monitord/config_layers.py). Every problem becomes one line `FILE: dotted.key: reason`
+naming the file that wrote the key (see `ConfigError`), never a traceback.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ import os
 import re
 import tomllib
 import zoneinfo
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -57,6 +59,8 @@ __all__ = [
     "read_secret",
     "use_drivers",
 ]
+
+from monitord.config_layers import LayerError, config_files, merge, read_layer
 
 # Keys that would put a secret inline. Refused with a hint, before schema validation,
 # so the operator learns *why* rather than just "extra key".
@@ -111,6 +115,10 @@ class MqttConfig(_Strict):
     # A high/medium alert raised or escalated and accepted by the broker, with no station
     # receipt (alerts/receipts) after this long: technical alarm `delivery.unheard`.
     receipt_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 15.0
+    # Home Assistant MQTT discovery (monitord/sinks/homeassistant.py): off unless a site
+    # wants its chairs in Home Assistant.
+    ha_discovery: bool = False
+    ha_prefix: str = "homeassistant"
 
     @field_validator("prefix")
     @classmethod
@@ -125,6 +133,13 @@ class MqttConfig(_Strict):
             # MQTT topics are at most 65,535 bytes; a prefix near that made every publish
             # fail after connecting (a crash loop without a delivery alarm).
             raise ValueError(f"is longer than {MAX_PREFIX_BYTES} bytes")
+        return _no_control(v)
+
+    @field_validator("ha_prefix")
+    @classmethod
+    def _ha_prefix(cls, v: str) -> str:
+        if not v or any(c in v for c in "#+/$"):
+            raise ValueError("must be one topic level without wildcards, '/' or '$'")
         return _no_control(v)
 
     @field_validator("host", "username", "client_id")
@@ -255,6 +270,8 @@ class Config(_Strict):
     chairs: list[ChairConfig] = Field(default_factory=list, validate_default=True)
     annunciator: AnnunciatorConfig = Field(default_factory=AnnunciatorConfig)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Which file wrote a key (conf.d layers), for checks made after parsing; see `where`.
+    _origin: Origin | None = PrivateAttr(default=None)
 
     @field_validator("chairs")
     @classmethod
@@ -271,6 +288,24 @@ class Config(_Strict):
                 raise ValueError(f"duplicate chair id {c.id!r}")
             seen.add(c.id)
         return self
+
+
+Loc = tuple[int | str, ...]
+# Where an error at a key of the merged config is reported: (file, key as that file has it).
+Origin = Callable[[Loc], tuple[str, Loc]]
+
+
+def where(cfg: Config, source: str, dotted: str) -> str:
+    """`FILE: key` for a problem found in a parsed config at `dotted` (`chairs[0].id`),
+    naming the conf.d file that wrote it when the config has layers."""
+    if cfg._origin is None:
+        return f"{source}: {dotted}"
+    loc: Loc = tuple(
+        int(part[1:-1]) if part.startswith("[") else part
+        for part in re.findall(r"\[\d+\]|[^.\[\]]+", dotted)
+    )
+    file, own = cfg._origin(loc)
+    return f"{file}: {_dotted(own)}"
 
 
 class ConfigError(Exception):
@@ -359,19 +394,32 @@ _NO_SITE = (
 NO_CHAIRS = "no [[chairs]]: this config monitors nothing; add one [[chairs]] per chair"
 
 
-def parse_config(raw: dict[str, Any], source: str = "<config>", base: Path | None = None) -> Config:
+def parse_config(
+    raw: dict[str, Any],
+    source: str = "<config>",
+    base: Path | None = None,
+    origin: Origin | None = None,
+) -> Config:
+    """`raw` validated; `origin` names the file of each key when `raw` merges several."""
+
+    def at(loc: Loc) -> str:
+        if origin is None:
+            return f"{source}: {_dotted(loc)}"
+        file, own = origin(loc)
+        return f"{file}: {_dotted(own)}"
+
     errors: list[str] = []
     for loc, key in _walk(raw):
         if key in _INLINE_SECRETS:
             errors.append(
-                f"{source}: {_dotted(loc)}: secrets are never inline; "
+                f"{at(loc)}: secrets are never inline; "
                 f"put it in a file and set {_INLINE_SECRETS[key]}"
             )
     for loc, text in _strings(raw):
         # NUL is never meant (TOML allows it as \u0000): as a path it raised ValueError
         # deep in the daemon, in a topic it breaks the MQTT protocol.
         if "\x00" in text:
-            errors.append(f"{source}: {_dotted(loc)}: contains the NUL character (U+0000)")
+            errors.append(f"{at(loc)}: contains the NUL character (U+0000)")
     if errors:
         raise ConfigError(errors)
     if base is not None:
@@ -390,28 +438,35 @@ def parse_config(raw: dict[str, Any], source: str = "<config>", base: Path | Non
                 if isinstance(raw.get("station"), dict):
                     continue  # a [station] with errors: those are the lines to read
                 msg = NO_CHAIRS
-            errors.append(f"{source}: {_dotted(loc)}: {msg}")
+            errors.append(f"{at(loc)}: {msg}")
         raise ConfigError(errors) from None
+    cfg._origin = origin
     try:
         from monitord.engine.rules import validate_overrides
     except ImportError:  # engine not built yet in this checkout
         return cfg
     for loc2, msg in validate_overrides(cfg.alerts):
-        errors.append(f"{source}: alerts.{loc2}: {msg}")
+        file = origin(("alerts", *loc2.split(".")))[0] if origin else source
+        errors.append(f"{file}: alerts.{loc2}: {msg}")
     if errors:
         raise ConfigError(errors)
     return cfg
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
-    p = Path(path)
+    """`path` and then `conf.d/*.toml` beside it, merged (monitord/config_layers.py)."""
+    files = config_files(Path(path))
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError([f"{p}: cannot read: {e.strerror or e}"]) from None
-    except UnicodeDecodeError:
-        raise ConfigError([f"{p}: not UTF-8 text"]) from None
-    return loads_config(text, source=str(p), base=p.resolve().parent)
+        layers = [read_layer(f) for f in files]
+    except LayerError as e:
+        raise ConfigError([e.line]) from None
+    if len(layers) == 1:
+        return parse_config(layers[0].raw, source=str(files[0]), base=files[0].resolve().parent)
+    # Each file's relative paths are its own: resolved before the merge.
+    for f, layer in zip(files, layers, strict=True):
+        _resolve_relative(layer.raw, f.resolve().parent)
+    raw, prov = merge(layers)
+    return parse_config(raw, source=str(files[0]), origin=prov.locate)
 
 
 def loads_config(text: str, source: str = "<config>", base: Path | None = None) -> Config:

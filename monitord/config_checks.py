@@ -12,7 +12,7 @@ import os
 import stat
 from pathlib import Path
 
-from monitord.config import Config
+from monitord.config import Config, where
 
 
 def _secret_files(cfg: Config) -> list[tuple[str, Path, str]]:
@@ -56,14 +56,14 @@ def check(cfg: Config, source: str) -> tuple[list[str], list[str]]:
             mode = p.stat().st_mode
         except FileNotFoundError:
             nor = f" (nor {env} set)" if env else ""
-            errors.append(f"{source}: {key}: {p}: no such file{nor}")
+            errors.append(f"{where(cfg, source, key)}: {p}: no such file{nor}")
             continue
         except OSError as e:
-            errors.append(f"{source}: {key}: {p}: {e.strerror or e}")
+            errors.append(f"{where(cfg, source, key)}: {p}: {e.strerror or e}")
             continue
         if mode & stat.S_IROTH:
             warnings.append(
-                f"{source}: {key}: warning: {p} is readable by every user "
+                f"{where(cfg, source, key)}: warning: {p} is readable by every user "
                 f"(mode {stat.S_IMODE(mode):04o}); chmod o-r it (e.g. 0640 root:monitord)"
             )
     tls = cfg.mqtt.tls if cfg.mqtt.enabled else None
@@ -74,22 +74,24 @@ def check(cfg: Config, source: str) -> tuple[list[str], list[str]]:
         if p is None:
             continue
         if not p.is_file():
-            errors.append(f"{source}: mqtt.tls.{key}: {p}: no such file")
+            errors.append(f"{where(cfg, source, f'mqtt.tls.{key}')}: {p}: no such file")
         elif not os.access(p, os.R_OK):
-            errors.append(f"{source}: mqtt.tls.{key}: {p}: not readable by this user")
+            errors.append(
+                f"{where(cfg, source, f'mqtt.tls.{key}')}: {p}: not readable by this user"
+            )
     if cfg.station is not None:
         _check_station(cfg, source, errors, warnings)
     for i, chair in enumerate(cfg.chairs):
         if not chair.devices:
             warnings.append(
-                f"{source}: chairs[{i}].devices: warning: chair {chair.id!r} has no devices; "
-                "it monitors nothing"
+                f"{where(cfg, source, f'chairs[{i}].devices')}: warning: chair {chair.id!r} "
+                "has no devices; it monitors nothing"
             )
         for j, dev in enumerate(chair.devices):
             for key in dev.ignored:
                 warnings.append(
-                    f"{source}: chairs[{i}].devices[{j}].{key}: warning: not a setting of "
-                    f"driver {dev.driver!r}; ignored"
+                    f"{where(cfg, source, f'chairs[{i}].devices[{j}].{key}')}: warning: not a "
+                    f"setting of driver {dev.driver!r}; ignored"
                 )
     warnings += _acl_fit(cfg, source)
     return errors, warnings
@@ -108,15 +110,15 @@ def _check_station(cfg: Config, source: str, errors: list[str], warnings: list[s
         if p is None:
             continue
         if not p.is_file():
-            errors.append(f"{source}: station.{key}: {p}: no such file")
+            errors.append(f"{where(cfg, source, f'station.{key}')}: {p}: no such file")
         elif not os.access(p, os.R_OK):
-            errors.append(f"{source}: station.{key}: {p}: not readable by this user")
+            errors.append(f"{where(cfg, source, f'station.{key}')}: {p}: not readable by this user")
         elif key in ("nurses_file", "mqtt_password_file", "tls_key_file"):
             mode = p.stat().st_mode
             if mode & stat.S_IROTH:
                 warnings.append(
-                    f"{source}: station.{key}: warning: {p} is readable by every user "
-                    f"(mode {stat.S_IMODE(mode):04o}); chmod o-r it"
+                    f"{where(cfg, source, f'station.{key}')}: warning: {p} is readable by "
+                    f"every user (mode {stat.S_IMODE(mode):04o}); chmod o-r it"
                 )
     if st.nurses_file.is_file() and os.access(st.nurses_file, os.R_OK):
         from monitord.station.auth import NursesFileError, load_nurses
@@ -124,7 +126,7 @@ def _check_station(cfg: Config, source: str, errors: list[str], warnings: list[s
         try:
             load_nurses(st.nurses_file)
         except NursesFileError as e:
-            errors.append(f"{source}: station.nurses_file: {e}")
+            errors.append(f"{where(cfg, source, 'station.nurses_file')}: {e}")
 
 
 def _acl_fit(cfg: Config, source: str) -> list[str]:
@@ -144,7 +146,8 @@ def _acl_fit(cfg: Config, source: str) -> list[str]:
         key = f"chairs[{i}].mqtt_username" if chair.mqtt_username else "mqtt.username"
         if user != chair.id:
             out.append(
-                f"{source}: {key}: warning: chair {chair.id!r} logs in as {user!r}, which the "
+                f"{where(cfg, source, key)}: warning: chair {chair.id!r} logs in as {user!r}, "
+                "which the "
                 f"shipped ACL (config/mosquitto/monitord.acl) does not let publish under "
                 f"{cfg.mqtt.prefix}/{cfg.site.id}/{chair.id}/: the broker would refuse its "
                 f'alerts; give the chair its own login ([[chairs]] mqtt_username = "{chair.id}" '
@@ -153,7 +156,8 @@ def _acl_fit(cfg: Config, source: str) -> list[str]:
     for user, chairs in users.items():
         if len(chairs) > 1:
             out.append(
-                f"{source}: mqtt.username: warning: chairs {', '.join(chairs)} share the login "
+                f"{where(cfg, source, 'mqtt.username')}: warning: chairs {', '.join(chairs)} "
+                "share the login "
                 f"{user!r}; under the shipped broker config (use_username_as_clientid) their "
                 "connections replace each other; give each chair its own mqtt_username"
             )

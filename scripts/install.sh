@@ -2,13 +2,15 @@
 # Install monitord on Raspberry Pi OS / Debian 12 as a systemd service, or remove it.
 #
 #   sudo bash scripts/install.sh install            from this source tree
-#   sudo bash scripts/install.sh install --from-wheel monitord-0.1.0-py3-none-any.whl
+#   sudo bash scripts/install.sh install --from-wheel monitord-0.2.0-py3-none-any.whl
 #   sudo bash scripts/install.sh uninstall          keeps the outbox, edited config, secrets
 #   sudo bash scripts/install.sh uninstall --purge  removes those too, and the user
 #
 # Options:
 #   --root DIR        lay everything out under DIR instead of / (tests, image builds): no
 #                     user is created, no systemctl, no apt; what would be done is printed.
+#                     The tree is relocatable: copy DIR's contents into an image's / and
+#                     /opt/monitord/bin/monitord runs there.
 #   --from-wheel F    install this wheel instead of the source tree the script lives in
 #   --source DIR      install from this source tree (default: the script's own tree)
 #   --pip-args "..."  extra arguments for pip (e.g. "--no-index --find-links /srv/wheels"
@@ -42,7 +44,7 @@ while [ $# -gt 0 ]; do
         --pip-args) pip_args="${2?}"; shift 2;;
         --pip-args=*) pip_args="${1#--pip-args=}"; shift;;
         --purge) purge=1; shift;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0;;
         *) echo "install.sh: unknown option: $1 (see --help)" >&2; exit 2;;
     esac
 done
@@ -116,7 +118,7 @@ do_install() {
     local src_unit="$here/systemd/monitord.service" src_conf="$here/config/example.toml"
     [ -f "$src_unit" ] || die "missing $src_unit"
 
-    # 1. The package, in its own virtualenv (design.md section 3). A re-install replaces it
+    # 1. The package, in its own virtualenv (README.md). A re-install replaces it
     #    whole, so no files of an older version linger.
     if [ -d "$R$PREFIX" ]; then
         say "replacing the existing $PREFIX"
@@ -129,6 +131,10 @@ do_install() {
     say "installing monitord from $what (pip)"
     # shellcheck disable=SC2086  # pip_args is a list of words on purpose
     "$R$PREFIX/bin/python" -m pip install --quiet --disable-pip-version-check $pip_args "$what"
+    # The venv's scripts would start with `#!$R$PREFIX/bin/python`: with --root that path
+    # exists only on the build machine. Relocated, they find their Python beside themselves,
+    # so the tree runs where it is built and wherever it is copied (an image's /opt).
+    "$R$PREFIX/bin/python" "$here/packaging/relocate-venv.py" "$R$PREFIX" "$PREFIX" >/dev/null
     "$R$PREFIX/bin/monitord" --version >/dev/null || die "the installed monitord does not run"
 
     manifest="$R$PREFIX/share/monitord/install-manifest.txt"
@@ -176,7 +182,7 @@ Next steps:
   1. Edit $ETC/monitord.toml (site id, broker, database, chairs and devices).
   2. Write the secrets it names (one line each, root-only):
        $ETC/secrets/mqtt-password   $ETC/secrets/influx-token   $ETC/secrets/influx-password
-  3. Check everything:   sudo $PREFIX/bin/monitord doctor --config $ETC/monitord.toml
+  3. Check everything:   sudo $PREFIX/bin/monitord doctor -c $ETC/monitord.toml
   4. Start at boot:      sudo systemctl enable --now monitord
      Follow the log:     journalctl -u monitord -f
 Docs: $PREFIX/share/doc/monitord/operations.md

@@ -56,9 +56,10 @@ case "$mode" in
         # (headless) the report HTML and the station page in tests; systemd gives systemd-analyze for the
         # unit-file tests; faketime (libfaketime) steps a daemon's wall clock in
         # tests/faults; gcc builds the bench's slow-storage shim (bench/slowdisk.c, tested
-        # in tests/bench).
+        # in tests/bench); openssl runs scripts/make-certs.sh in the docs test; dpkg-deb
+        # (dpkg, always there) builds and dpkg installs the .deb in tests/ops/test_deb.py.
         need_debs python3-venv mosquitto mosquitto-clients influxdb victoria-metrics \
-                  poppler-utils chromium systemd faketime gcc libc6-dev
+                  poppler-utils chromium systemd faketime gcc libc6-dev openssl
         ensure_venv test
         exec .venv/bin/python -m pytest "$@"
         ;;

@@ -3,6 +3,7 @@ tests/config_cases/, named for what it proves) exits 78 with exactly the expecte
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,17 +26,16 @@ def check_config(path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("name", ["example.toml", "demo.toml"])
+@pytest.mark.parametrize("name", ["example.toml", "demo.toml", "fleet/monitord.toml"])
 def test_shipped_configs_are_ok(name: str, tmp_path: Path) -> None:
-    path = ROOT / "config" / name
-    # example.toml names the clinic's CA at its installed path, and check-config verifies
-    # that it exists (issue 12, defect 13): a copy points at a stand-in file instead.
-    ca = "/etc/monitord/tls/clinic-ca.pem"
-    if ca in path.read_text():
-        (tmp_path / "ca.pem").write_text("stand-in\n")
-        copy = tmp_path / name
-        copy.write_text(path.read_text().replace(ca, str(tmp_path / "ca.pem")))
-        path = copy
+    src = ROOT / "config" / name
+    # The examples name the clinic's CA relative to the config (tls/clinic-ca.pem beside
+    # /etc/monitord/monitord.toml), and check-config verifies that it exists (issue 12,
+    # defect 13): a copy gets a stand-in file there, conf.d/ included.
+    shutil.copytree(src.parent, tmp_path / "cfg")
+    path = tmp_path / "cfg" / src.name
+    (tmp_path / "cfg" / "tls").mkdir(exist_ok=True)
+    (tmp_path / "cfg" / "tls" / "clinic-ca.pem").write_text("stand-in\n")
     r = check_config(path)
     assert (r.returncode, r.stdout, r.stderr) == (0, "ok\n", "")
 
@@ -57,8 +57,11 @@ def test_at_least_twelve_bad_cases() -> None:
 def test_bad_config_case(case: Path) -> None:
     cfg = case / "config.toml"
     expected = (case / "expected.txt").read_text().splitlines()
+    # A case may have a conf.d/ beside config.toml (issue 19): DIR is the case folder.
     expected = [
-        line.replace("PATH", str(cfg)).replace("DRIVERS", ", ".join(sorted(DRIVERS)))
+        line.replace("PATH", str(cfg))
+        .replace("DIR", str(case))
+        .replace("DRIVERS", ", ".join(sorted(DRIVERS)))
         for line in expected
     ]
     r = check_config(cfg)

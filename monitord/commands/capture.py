@@ -45,7 +45,6 @@ Stop the daemon first: it holds the device. FILE must not exist yet."""
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = DESCRIPTION
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.add_argument("--config", required=True, metavar="PATH", help="the daemon's config file")
     p.add_argument("--device", required=True, metavar="CHAIR/DEVICE", help="which device")
     p.add_argument(
         "--out", required=True, metavar="FILE", help="capture file to write (must not exist)"

@@ -1,4 +1,4 @@
-"""`monitord check-config PATH`: prints `ok` (warnings, if any, on stderr), or one line per
+"""`monitord check-config [-c PATH]`: prints `ok` (warnings, if any, on stderr), or one line per
 problem on stderr, exit 78."""
 
 from __future__ import annotations
@@ -12,12 +12,15 @@ from monitord.config_checks import check
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", help="TOML config file")
+    # The positional form of earlier versions (`check-config PATH`) still works, so
+    # scripts written for it keep running; -c/--config is the documented one.
+    p.add_argument("path", nargs="?", help=argparse.SUPPRESS)
 
 
 def main(args: argparse.Namespace) -> int:
-    cfg = load_config(args.path)  # a ConfigError is reported by monitord.cli (exit 78)
-    errors, warnings = check(cfg, args.path)
+    path = args.path or args.config
+    cfg = load_config(path)  # a ConfigError is reported by monitord.cli (exit 78)
+    errors, warnings = check(cfg, path)
     if errors:
         raise ConfigError(errors)
     for line in warnings:

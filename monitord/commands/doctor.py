@@ -45,16 +45,12 @@ from monitord.commands.doctor_mqtt import round_trip, station_login, stations_on
 from monitord.config import Config, ConfigError, InfluxConfig, load_config
 from monitord.config_checks import check as config_checks
 
-DEFAULT_CONFIG = "/etc/monitord/monitord.toml"
 DEFAULT_CREDENTIALS = "/etc/monitord/secrets"
 SERVICE_USER = "monitord"
 SYSTEM_BUS = "/run/dbus/system_bus_socket"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--config", default=DEFAULT_CONFIG, help=f"TOML config (default {DEFAULT_CONFIG})"
-    )
     p.add_argument(
         "--credentials",
         metavar="DIR",

@@ -16,7 +16,15 @@ from monitord.cli import EX_DATAERR, EX_OK
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenario", help="scenario file (JSON Lines)")
-    p.add_argument("--config", help="use this config's [alerts] overrides and chair protocols")
+    # Replay must give the same events on every machine: a config is used only when named
+    # (no default), so it redefines the shared -c/--config (monitord.cli.common_options).
+    p.add_argument(
+        "-c",
+        "--config",
+        metavar="PATH",
+        default=None,
+        help="use this config's [alerts] overrides and chair protocols (default: none)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:

@@ -28,7 +28,6 @@ from monitord.outbox import Outbox, OutboxError
 if TYPE_CHECKING:
     from monitord.report import SessionRecord, SessionSpan
 
-DEFAULT_CONFIG = "/etc/monitord/monitord.toml"
 EX_NOINPUT = 66  # sysexits.h: no such session / no store
 EX_UNAVAILABLE = 69  # sysexits.h: the database does not answer
 NO_PDF_NOTICE = (
@@ -50,9 +49,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=("store", "influx"),
         default="store",
         help="read the local store (default) or the config's InfluxDB (every chair of the site)",
-    )
-    p.add_argument(
-        "-c", "--config", default=DEFAULT_CONFIG, help="config file (default: %(default)s)"
     )
     p.add_argument("--db", type=Path, help="outbox file (overrides the config's storage.path)")
     p.add_argument(

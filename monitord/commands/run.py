@@ -16,7 +16,6 @@ from monitord.log import setup_logging
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", required=True, help="TOML config file (never written)")
     p.add_argument(
         "--console", action="store_true", help="also print readings and alert events to stdout"
     )

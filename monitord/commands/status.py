@@ -6,6 +6,8 @@ with `Outbox.put_state`, see monitord/outbox.py). Read-only: safe while the daem
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import sqlite3
@@ -19,11 +21,8 @@ from monitord.config import StorageConfig, load_config
 from monitord.outbox import SINKS, Outbox, OutboxError
 from monitord.techalarm import read_alarm_file
 
-DEFAULT_CONFIG = "/etc/monitord/monitord.toml"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default=DEFAULT_CONFIG, help="config file (for storage.path)")
     p.add_argument("--db", type=Path, help="outbox file (overrides the config's storage.path)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -40,10 +39,12 @@ def collect(ob: Outbox) -> dict[str, Any]:
         chairs.setdefault(chair, {"state": {}, "updated": None})
     for chair, info in chairs.items():
         info["last_readings"] = {kind: r.to_json() for kind, r in ob.last_readings(chair).items()}
-    daemon = ob.get_state("daemon")
+    daemon = ob.state_items("daemon").get("daemon")
     return {
         "store": str(ob.path),
-        "daemon": daemon,
+        "daemon": daemon[0] if daemon else None,
+        # How long ago the daemon last wrote its state (its heartbeat while it runs).
+        "daemon_state_age_s": _age(daemon[1]) if daemon else None,
         "chairs": chairs,
         "backlog": {s: ob.backlog(s) for s in SINKS},
         "oldest_pending_s": {
@@ -79,6 +80,26 @@ def technical(store: Path) -> dict[str, Any] | None:
     return doc
 
 
+def running(store: Path) -> bool:
+    """Whether a daemon holds the store: it keeps a write lock on `<store>.lock` for its
+    whole life (monitord/storeopen.py), which the kernel drops when it dies, so unlike a
+    pid this cannot be fooled by a stale file or a reused pid. Probed with a read lock
+    taken and dropped at once (a daemon starting in that instant exits 75 and systemd
+    starts it again)."""
+    try:
+        fd = os.open(store.with_name(store.name + ".lock"), os.O_RDONLY)
+    except OSError:
+        return False  # never started here (or no lock file could be made: see storeopen)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(fd)  # closing drops our probe lock
+    return False
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -101,19 +122,68 @@ def render_technical(tech: dict[str, Any] | None) -> list[str]:
     return out
 
 
+def render_daemon(st: dict[str, Any]) -> list[str]:
+    d = st.get("daemon") if isinstance(st.get("daemon"), dict) else {}
+    assert isinstance(d, dict)
+    age = st.get("daemon_state_age_s")
+    seen = f"state written {age:.0f} s ago" if age is not None else "no state written yet"
+    who = f"pid {d['pid']}" if d.get("pid") else "pid unknown"
+    version = f", monitord {d['version']}" if d.get("version") else ""
+    if st.get("running"):
+        out = [f"daemon: running ({who}{version}, since {d.get('started', '?')}; {seen})"]
+    else:
+        last = f"last run {who}{version}; {seen}" if d else "it has not run on this store"
+        out = [
+            f"daemon: STOPPED ({last})",
+            "  what follows is as the daemon last recorded it, not live",
+        ]
+    if d.get("summary"):
+        out.append(f"  {d['summary']}")
+    for t in d.get("tasks") or []:
+        if isinstance(t, dict):
+            err = f", last error: {t['last_error']}" if t.get("last_error") else ""
+            out.append(
+                f"  task {t.get('name')}: {t.get('state')}, {t.get('restarts', 0)} restart(s){err}"
+            )
+    return out
+
+
+# The daemon's own keys, shown by `render_daemon`; the rest of `daemon` is delivery state.
+_DAEMON_KEYS = {"pid", "started", "version", "site", "summary", "tasks"}
+
+
+def render_delivery(d: Any) -> list[str]:
+    """Stations online, receipts waiting, refused publishes, the annunciator
+    (docs/delivery.md), as the daemon last wrote them."""
+    if not isinstance(d, dict):
+        return []
+    out: list[str] = []
+    online = d.get("stations_online")
+    if isinstance(online, list):
+        out.append(
+            f"stations: {', '.join(online)} online"
+            if online
+            else "stations: NONE online: alerts may not be seen at the nurses' station"
+        )
+    rest = {k: v for k, v in d.items() if k not in _DAEMON_KEYS and k != "stations_online"}
+    if rest:
+        out.append("delivery: " + ", ".join(f"{k}={_fmt_value(v)}" for k, v in rest.items()))
+    return out
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {_fmt_value(x)}" for k, x in v.items())
+    if isinstance(v, list):
+        return ", ".join(_fmt_value(x) for x in v)
+    return str(v)
+
+
 def render(st: dict[str, Any]) -> str:
     out = [f"store: {st['store']}"]
+    out += render_daemon(st)
     out += render_technical(st.get("technical"))
-    d = st.get("daemon")
-    if isinstance(d, dict):
-        out.append("daemon: " + ", ".join(f"{k}={v}" for k, v in d.items()))
-        if isinstance(d.get("stations_online"), list):
-            online = d["stations_online"]
-            out.append(
-                f"stations: {', '.join(online)} online"
-                if online
-                else "stations: NONE online: alerts may not be seen at the nurses' station"
-            )
+    out += render_delivery(st.get("daemon"))
     if not st["chairs"]:
         out.append("chairs: none recorded yet")
     for chair, info in st["chairs"].items():
@@ -128,7 +198,7 @@ def render(st: dict[str, Any]) -> str:
         devices = s.get("devices") or {}
         for dev, dv in devices.items():
             dv = dv if isinstance(dv, dict) else {"link": dv}
-            extra = ", ".join(f"{k}={v}" for k, v in dv.items() if k != "link")
+            extra = ", ".join(f"{k}={_fmt_value(v)}" for k, v in dv.items() if k != "link")
             out.append(
                 f"  device {dev}: link {dv.get('link', '?')}" + (f" ({extra})" if extra else "")
             )
@@ -178,5 +248,6 @@ def main(args: argparse.Namespace) -> int:
         print(f"monitord status: {e}", file=sys.stderr)
         return 1
     st["technical"] = tech
+    st["running"] = running(path)
     print(json.dumps(st, indent=2) if args.json else render(st))
     return EX_OK

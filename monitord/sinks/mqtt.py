@@ -68,6 +68,7 @@ from monitord.sinks.commands import (
     SessionCommand,
     parse_command,
 )
+from monitord.sinks.homeassistant import discovery
 from monitord.sinks.mqtt_errors import describe_error, nodelay, paho_log
 from monitord.sinks.mqtt_incoming import Incoming, MqttStats, OnCommand
 
@@ -394,6 +395,9 @@ class MqttSink:
         base = self.base(c.chair)
         nodelay(client)
         await self._checked(c, client, f"{base}/status", self._status("online"), True)
+        if self.cfg.ha_discovery:
+            for topic, doc in discovery(self.cfg.ha_prefix, base, self.site, c.chair):
+                await self._checked(c, client, topic, json.dumps(doc).encode(), True)
         wanted = [
             f"{base}/cmd/ack",
             f"{base}/cmd/session",

@@ -1,9 +1,14 @@
-"""config/grafana/monitord-dashboard.json against real influxd 1.6 (issue 7, acceptance 5).
+"""config/grafana/monitord-dashboard.json against real influxd 1.6 (issue 7, acceptance 5;
+issue 19, acceptance 5: the wallboard).
 
-A known data set (two chairs, six minutes of BP/HR/SpO2, alert events, session actions)
-goes through the daemon's own write path: Outbox -> InfluxSink (api v1). Then every
-InfluxQL query of the dashboard (template variables, panel targets, annotations) runs
-with Grafana's macros expanded as Grafana would, and returns exactly the expected series.
+A known data set (two chairs, six minutes of BP/HR/SpO2 with an HR spike, alert events, a
+cleared alert, session actions, a reading "now") goes through the daemon's own write path:
+Outbox -> InfluxSink (api v1). Then every InfluxQL query of the dashboard (template
+variables, panel targets, annotations) runs with Grafana's macros expanded as Grafana
+would, and returns exactly the expected series; the table's transformation and the stats'
+value mappings are applied as Grafana applies them. The JSON passes a schema of Grafana's
+dashboard model (tests/ops/grafana-dashboard.schema.json) and the layout rules of a
+wallboard (one repeated row per chair, full-width graphs, no overlaps).
 """
 
 from __future__ import annotations
@@ -12,10 +17,12 @@ import asyncio
 import contextlib
 import json
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 from servers import Influxd
 
 from monitord.config import InfluxConfig, StorageConfig
@@ -26,6 +33,7 @@ from monitord.sinks.influx import InfluxSink
 REPO = Path(__file__).resolve().parents[2]
 DASH = REPO / "config" / "grafana" / "monitord-dashboard.json"
 PROV = REPO / "config" / "grafana" / "provisioning.yaml"
+SCHEMA = Path(__file__).with_name("grafana-dashboard.schema.json")
 SITE = "clinic-north"
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 NS = 10**9
@@ -57,6 +65,9 @@ def known_data(outbox: Outbox) -> None:
                 )
             )
             rs.append(Reading(chair, "ecg", Kind.HR, {"hr_bpm": 72.0 + m}, at, at))
+            if chair == "chair-2" and m == 3:  # a 10-s spike: mean() would halve it
+                spike = at + timedelta(seconds=30)
+                rs.append(Reading(chair, "ecg", Kind.HR, {"hr_bpm": 140.0}, spike, spike))
             rs.append(Reading(chair, "ox", Kind.SPO2, {"spo2_pct": 97.0 - m}, at, at))
         # An invalid reading (cuff error) stays out of the panels.
         bad = T0 + timedelta(minutes=2, seconds=30)
@@ -78,10 +89,38 @@ def known_data(outbox: Outbox) -> None:
                 stored=True,
             )
         )
+    # chair-1 is online: a reading now (the Online stat looks at the last 2 minutes)
+    now = datetime.fromtimestamp(int(time.time()), tz=UTC)
+    rs.append(Reading("chair-1", "ox", Kind.SPO2, {"spo2_pct": 98.0}, now, now))
     outbox.add_readings(rs, {"chair-1": "s-1", "chair-2": "s-2"})
     t = T0.timestamp()
     outbox.add_alert_events(
         [
+            # raised and cleared: not active, but an annotation
+            AlertEvent(
+                t + 100,
+                "chair-1",
+                "hr.high",
+                "raised",
+                "medium",
+                "physiological",
+                "a-0",
+                "dosing",
+                {"hr_bpm": 125.0},
+                "HR 125 bpm",
+            ),
+            AlertEvent(
+                t + 170,
+                "chair-1",
+                "hr.high",
+                "cleared",
+                "medium",
+                "physiological",
+                "a-0",
+                "dosing",
+                {},
+                "HR back",
+            ),
             AlertEvent(
                 t + 150,
                 "chair-2",
@@ -172,6 +211,11 @@ def all_queries(d: dict[str, Any]) -> list[str]:
     return qs
 
 
+def panel(d: dict[str, Any], title: str) -> dict[str, Any]:
+    [p] = [p for p in d["panels"] if p["title"] == title]
+    return p
+
+
 def by_title(d: dict[str, Any], prefix: str) -> str:
     [p] = [p for p in d["panels"] if p["title"].startswith(prefix)]
     [t] = p["targets"]
@@ -202,28 +246,129 @@ async def test_dashboard_queries_return_expected_series(
     assert bp[0]["values"] == [[_ms(m), 120.0 + m, 80.0 + m, 93.0 + m] for m in range(6)]
     assert [v[1] for v in bp[1]["values"]] == [160.0 + m for m in range(6)]
 
-    # One chair selected: only its series.
+    # One chair selected: only its series. HR is the highest and lowest per interval, so
+    # the 140 bpm spike at minute 3 shows whole (mean() drew 107.5).
     hr = series(influxd, expand(by_title(d, "Heart rate"), "chair-2"), influx_db)
     assert [s["tags"] for s in hr] == [{"chair": "chair-2"}]
-    assert hr[0]["values"] == [[_ms(m), 72.0 + m, 70.0 + m] for m in range(6)]
+    assert hr[0]["columns"] == ["time", "hr_max", "hr_min", "pulse_max"]
+    assert hr[0]["values"] == [
+        [_ms(m), 140.0 if m == 3 else 72.0 + m, 72.0 + m, 70.0 + m] for m in range(6)
+    ]
 
     spo2 = series(influxd, expand(by_title(d, "SpO2"), "chair-1"), influx_db)
     assert spo2[0]["values"] == [[_ms(m), 97.0 - m] for m in range(6)]
+
+    # Active alerts (every chair): each chair's and rule's last event, cleared ones left out
+    # by the table's transformation: the acknowledged bp.severe is still active.
+    table = panel(d, "Active alerts (every chair)")
+    got = series(influxd, expand(table["targets"][0]["query"]), influx_db)
+    assert [s["tags"] for s in got] == [
+        {"chair": "chair-1", "priority": "high", "rule": "spo2.low"},
+        {"chair": "chair-1", "priority": "medium", "rule": "hr.high"},
+        {"chair": "chair-2", "priority": "medium", "rule": "bp.severe"},
+    ]
+    shown = [
+        (s["tags"]["chair"], s["tags"]["rule"], s["values"][0][1])
+        for s in got
+        if not excluded_by(table["transformations"], s["values"][0][1])
+    ]
+    assert shown == [("chair-1", "spo2.low", "raised"), ("chair-2", "bp.severe", "acknowledged")]
+    # Inside the chair row ($chair is one chair there): the same query, that chair's alerts.
+    mine = panel(d, "Active alerts")["targets"][0]["query"]
+    assert [s["tags"]["rule"] for s in series(influxd, expand(mine, "chair-2"), influx_db)] == [
+        "bp.severe"
+    ]
+
+    # Online: chair-1 stored a reading in the last 2 minutes, chair-2 did not.
+    online = panel(d, "Online")
+    on = series(influxd, expand(online["targets"][0]["query"]), influx_db)
+    assert [(s["tags"]["chair"], mapped(online, s["values"][0][1])) for s in on] == [
+        ("chair-1", "online")
+    ]
+    assert mapped(online, None) == "offline"  # what chair-2's stat shows (no data)
+
+    # Session phase: the last session action, shown as the phase it started.
+    phase = panel(d, "Session phase")
+    ph = series(influxd, expand(phase["targets"][0]["query"]), influx_db)
+    assert [(s["tags"]["chair"], mapped(phase, s["values"][0][1])) for s in ph] == [
+        ("chair-1", "dosing"),
+        ("chair-2", "baseline"),
+    ]
 
     # Annotations: raised/escalated alerts (not the ack), and session actions.
     [alerts] = [a for a in d["annotations"]["list"] if a["name"] == "Alerts"]
     rows = series(influxd, expand(alerts["query"]), influx_db)[0]
     assert rows["columns"] == ["time", "message", "rule", "priority", "event"]
     assert rows["values"] == [
+        [_ms_s(100), "HR 125 bpm", "hr.high", "medium", "raised"],
         [_ms_s(150), "Systolic 162 mmHg", "bp.severe", "medium", "raised"],
         [_ms_s(240), "SpO2 93 %", "spo2.low", "high", "raised"],
     ]
-    [sess] = [a for a in d["annotations"]["list"] if a["name"] == "Sessions"]
+    [sess] = [a for a in d["annotations"]["list"] if a["name"] == "Session phases"]
     srows = series(influxd, expand(sess["query"], "chair-1"), influx_db)[0]["values"]
     assert srows == [
         [_ms_s(-60), "start", "s-1", "esketamine"],
         [_ms_s(30), "dose_start", "s-1", "esketamine"],
     ]
+
+
+def excluded_by(transformations: list[dict[str, Any]], event: str) -> bool:
+    """Grafana's filterByValue (exclude, equal) on the `event` column."""
+    for t in transformations:
+        if t["id"] == "filterByValue" and t["options"]["type"] == "exclude":
+            for f in t["options"]["filters"]:
+                if f["fieldName"] == "event" and f["config"]["id"] == "equal":
+                    if f["config"]["options"]["value"] == event:
+                        return True
+    return False
+
+
+def mapped(p: dict[str, Any], value: Any) -> str:
+    """A stat's text for `value` through its value mappings (Grafana compares the text
+    of the value; no value at all is the `null` special match, else noValue)."""
+    defaults = p["fieldConfig"]["defaults"]
+    for m in defaults["mappings"]:
+        if m["type"] == "value" and value is not None:
+            key = str(value).lower() if isinstance(value, bool) else str(value)
+            if key in m["options"]:
+                return str(m["options"][key]["text"])
+        if m["type"] == "special" and value is None and m["options"]["match"] == "null":
+            return str(m["options"]["result"]["text"])
+    return str(defaults.get("noValue", value))
+
+
+def test_dashboard_passes_the_schema_and_is_a_wallboard() -> None:
+    d = json.loads(DASH.read_text())
+    jsonschema.validate(d, json.loads(SCHEMA.read_text()))
+    panels = d["panels"]
+    rows = [p for p in panels if p["type"] == "row"]
+    # One row per chair, repeated; nothing inside it repeats again (row + panel repeat
+    # together is a combination Grafana mis-lays-out).
+    assert [r.get("repeat") for r in rows] == ["chair"] and not rows[0]["collapsed"]
+    assert not [p["title"] for p in panels if p["type"] != "row" and p.get("repeat")]
+    # Graphs full width; no two panels overlap on the 24-column grid.
+    graphs = [p for p in panels if p["type"] == "timeseries"]
+    assert len(graphs) == 3 and all(p["gridPos"]["w"] == 24 for p in graphs)
+    cells: set[tuple[int, int]] = set()
+    for p in panels:
+        g = p["gridPos"]
+        assert g["x"] + g["w"] <= 24, p["title"]
+        mine = {
+            (x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])
+        }
+        assert not cells & mine, f"{p['title']} overlaps"
+        cells |= mine
+    ids = [p["id"] for p in panels]
+    assert len(ids) == len(set(ids))
+    # The schema check can fail: a half-width value Grafana would refuse.
+    bad = json.loads(DASH.read_text())
+    bad["panels"][0]["gridPos"]["w"] = 25
+    try:
+        jsonschema.validate(bad, json.loads(SCHEMA.read_text()))
+    except jsonschema.ValidationError:
+        pass
+    else:
+        raise AssertionError("the schema accepted a 25-column panel")
 
 
 def _ms(minute: int) -> int:

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
 from pathlib import Path
+
+from monitord import __version__
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "install.sh"
@@ -103,7 +106,7 @@ def test_install_lays_out_documented_files_and_uninstall_removes_them(tmp_path: 
     # The installed command runs from its own venv and accepts the installed example.
     exe = str(root / "opt/monitord/bin/monitord")
     v = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
-    assert v.stdout.strip() == "monitord 0.1.0", v.stderr
+    assert v.stdout.strip() == f"monitord {__version__}", v.stderr
     # It validates configs exactly as the source tree does (the example's drivers may come
     # from other branches: same verdict, whatever it is), and accepts a config it knows.
     installed_conf = str(root / "etc/monitord/monitord.toml")
@@ -124,6 +127,11 @@ def test_install_lays_out_documented_files_and_uninstall_removes_them(tmp_path: 
         timeout=60,
     )
     assert (demo.returncode, demo.stdout.strip()) == (0, "ok"), demo.stderr
+
+    # Relocatable (an image build copies the tree elsewhere): no script names the build root.
+    for f in (root / "opt/monitord/bin").iterdir():
+        if f.is_file() and not f.is_symlink():
+            assert str(root).encode() not in f.read_bytes()[:200], f
 
     run("uninstall", "--root", str(root))
     left = laid_out(root)
@@ -153,3 +161,23 @@ def test_uninstall_keeps_operator_changes_until_purge(tmp_path: Path) -> None:
     run("uninstall", "--purge", "--root", str(root))
     assert not (root / "etc/monitord").exists()
     assert not (root / "var/lib/monitord").exists()
+
+
+def test_root_tree_runs_after_being_moved(tmp_path: Path) -> None:
+    """`install.sh --root DIR` for an image build: the tree is copied into the image, where
+    DIR does not exist; monitord must run from there (issue 19)."""
+    built = tmp_path / "build-root"
+    run("install", "--root", str(built))
+    image = tmp_path / "image"
+    shutil.copytree(built, image, symlinks=True)
+    shutil.rmtree(built)
+    exe = image / "opt/monitord/bin/monitord"
+    v = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
+    assert (v.returncode, v.stdout.strip()) == (0, f"monitord {__version__}"), v.stderr
+    demo = subprocess.run(
+        [str(exe), "check-config", "-c", str(REPO / "config/demo.toml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (demo.returncode, demo.stdout.strip()) == (0, "ok"), demo.stderr

@@ -1,6 +1,7 @@
 """config/mosquitto/ under a real mosquitto (issue 7, acceptance 4): a chair account may
 publish only under its own monitord/{site}/{chair}/ and read only its own cmd/ topics; the
-station account reads every chair and publishes acks.
+station accounts (one per station) read every chair and publish acks, receipts and
+their own status (docs/mqtt.md, "Access control").
 
 The broker runs the shipped monitord.conf and monitord.acl verbatim, except the
 certificate/password/ACL paths and the port, which point at test material.
@@ -31,7 +32,12 @@ from servers import TlsMaterial, session_tmpdir
 from monitord.mqttv5 import PublishRefused, V5Client
 from tests.kit import eventually
 
-USERS = {"chair-3": "pw-chair-3", "chair-4": "pw-chair-4", "station-1": "pw-station"}
+USERS = {
+    "chair-3": "pw-chair-3",
+    "chair-4": "pw-chair-4",
+    "station-1": "pw-station-1",
+    "station-2": "pw-station-2",
+}
 _ids = itertools.count()
 
 
@@ -163,6 +169,44 @@ async def test_station_cannot_forge_alerts(broker: AclMosquitto) -> None:
         await c3.publish(t("chair-3", "status"), b"sentinel", qos=1)
         got = await collect(station, until=t("chair-3", "status"))
     assert [p for _, p in got] == [b"sentinel"], got
+
+
+async def test_station_receipts_and_status_reach_the_chair_and_only_its_own(
+    broker: AclMosquitto,
+) -> None:
+    """Receipts and station status (issue 19 contract): station-1 writes receipts for any
+    chair and its own status; not another station's status; a chair forges no receipt and
+    reads its own receipts only; every chair reads the stations' status."""
+    stations = f"monitord/{SITE}/stations"
+    async with login(broker, "chair-3") as c3, login(broker, "chair-4") as c4:
+        await c3.subscribe(t("chair-3", "alerts/receipts"), qos=1)
+        await c3.subscribe(t("chair-4", "alerts/receipts"), qos=1)
+        await c3.subscribe(f"{stations}/#", qos=1)
+        async with login(broker, "station-1") as s1:
+            await c4.publish(t("chair-3", "alerts/receipts"), b"forged-by-chair-4", qos=1)
+            await s1.publish(f"{stations}/station-2", b"station-2-forged", qos=1)
+            await s1.publish(t("chair-4", "alerts/receipts"), b"receipt-for-4", qos=1)
+            await s1.publish(t("chair-3", "alerts/receipts"), b"receipt-for-3", qos=1)
+            await s1.publish(f"{stations}/station-1", b"online", qos=1)
+            got = await collect(c3, until=f"{stations}/station-1")
+    assert got == [
+        (t("chair-3", "alerts/receipts"), b"receipt-for-3"),
+        (f"{stations}/station-1", b"online"),
+    ], got
+
+
+async def test_chair_publishes_only_its_own_home_assistant_discovery(
+    broker: AclMosquitto,
+) -> None:
+    def doc(chair: str) -> str:
+        return f"homeassistant/sensor/monitord_{SITE}_{chair}/hr/config"
+
+    async with login(broker, "station-1") as s1, login(broker, "chair-3") as c3:
+        await s1.subscribe("homeassistant/#", qos=1)
+        await c3.publish(doc("chair-4"), b"forged-for-4", qos=1)
+        await c3.publish(doc("chair-3"), b"own", qos=1)
+        got = await collect(s1, until=doc("chair-3"))
+    assert got == [(doc("chair-3"), b"own")], got
 
 
 async def test_wrong_password_and_plain_connection_refused(broker: AclMosquitto) -> None:

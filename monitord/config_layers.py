@@ -1,0 +1,116 @@
+"""A config made of layers: `monitord.toml` and then `conf.d/*.toml` beside it, in name order
+(issue 19: one site file shared by the fleet, one chair file per Pi).
+
+Merge rules (docs/install.md, "Fleet configuration"):
+- tables are merged key by key, recursively; a later file's value wins for the same key;
+- `[[chairs]]` are concatenated in file order: the site file usually has none and each
+  Pi's `conf.d/20-chair.toml` adds its own; a chair id defined twice is an error, as in one
+  file;
+- every other value, arrays included, is replaced whole by a later file.
+
+Each layer's relative paths are resolved against its own file before the merge, and every
+error names the file that wrote the key, with the index a chair has *in that file*:
+`/etc/monitord/conf.d/20-chair.toml: chairs[0].devices[1].port: ...`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+Loc = tuple[int | str, ...]
+
+
+@dataclass
+class Layer:
+    source: str  # the file's path as the user named it, for error lines
+    raw: dict[str, Any]
+
+
+def config_files(path: Path) -> list[Path]:
+    """The main file, then `conf.d/*.toml` beside it in name order (none when absent)."""
+    conf_d = path.parent / "conf.d"
+    extra = sorted(conf_d.glob("*.toml"), key=lambda p: p.name) if conf_d.is_dir() else []
+    return [path, *extra]
+
+
+class LayerError(Exception):
+    """A file that cannot be read as TOML; `line` names it (monitord.config turns it into
+    a ConfigError: this module imports nothing from monitord.config, no import cycle)."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+def read_layer(path: Path) -> Layer:
+    """One file's TOML, or a LayerError naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise LayerError(f"{path}: cannot read: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise LayerError(f"{path}: not UTF-8 text") from None
+    try:
+        return Layer(str(path), tomllib.loads(text))
+    except tomllib.TOMLDecodeError as e:
+        raise LayerError(f"{path}: TOML syntax: {e}") from None
+
+
+@dataclass
+class Provenance:
+    """Which file wrote each key of the merged config."""
+
+    main: str
+    keys: dict[Loc, str] = field(default_factory=dict)  # key path (tables only) -> file
+    chairs: list[tuple[str, int]] = field(default_factory=list)  # merged index -> file, own index
+
+    def locate(self, loc: Loc) -> tuple[str, Loc]:
+        """The file to name for an error at `loc` of the merged config, and `loc` as that
+        file spells it (its own chair index)."""
+        if len(loc) >= 2 and loc[0] == "chairs" and isinstance(loc[1], int):
+            if 0 <= loc[1] < len(self.chairs):
+                source, own = self.chairs[loc[1]]
+                return source, ("chairs", own, *loc[2:])
+        if loc and loc[0] == "chairs" and self.chairs:
+            return self.chairs[-1][0], loc
+        # The longest key path some file wrote; a missing key is blamed on the file that
+        # wrote its table, or the main file when none did.
+        for n in range(len(loc), 0, -1):
+            if loc[:n] in self.keys:
+                return self.keys[loc[:n]], loc
+        return self.main, loc
+
+
+def merge(layers: list[Layer]) -> tuple[dict[str, Any], Provenance]:
+    prov = Provenance(main=layers[0].source)
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.raw.items():
+            if key == "chairs" and isinstance(value, list):
+                have = merged.setdefault("chairs", [])
+                if isinstance(have, list):
+                    have.extend(value)
+                    prov.chairs += [(layer.source, i) for i in range(len(value))]
+                    continue
+            _put(merged, (key,), value, layer.source, prov)
+    return merged, prov
+
+
+def _put(into: dict[str, Any], loc: Loc, value: Any, source: str, prov: Provenance) -> None:
+    key = loc[-1]
+    assert isinstance(key, str)
+    prov.keys[loc] = source
+    have = into.get(key)
+    if isinstance(value, Mapping) and isinstance(have, dict):
+        for k, v in value.items():
+            _put(have, (*loc, k), v, source, prov)
+    elif isinstance(value, Mapping):
+        into[key] = {}
+        for k, v in value.items():
+            _put(into[key], (*loc, k), v, source, prov)
+    else:
+        into[key] = value

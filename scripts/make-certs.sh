@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The clinic's own certificate authority and the broker's TLS certificate, with openssl.
+#
+#   bash scripts/make-certs.sh --out DIR --broker NAME [--ip ADDR]... [--days N]
+#
+# Writes into DIR (created, mode 0700):
+#   clinic-ca.pem   the CA certificate: copy it to every Pi (/etc/monitord/tls/clinic-ca.pem,
+#                   [mqtt.tls] ca_file) and every station; not a secret
+#   clinic-ca.key   the CA's private key (0600): keep it offline, it signs new certificates
+#   broker.pem      the broker's certificate for NAME (and each --ip), signed by the CA
+#   broker.key      the broker's private key (0600): only for mosquitto
+#                   (/etc/mosquitto/certs/, `certfile`/`keyfile` in monitord.conf)
+# An existing CA in DIR is reused, so running it again (a renewed or second broker
+# certificate) does not invalidate the CA the Pis already trust.
+# Clients check the broker's name: NAME must be the [mqtt] host the Pis use.
+set -euo pipefail
+
+out=""; broker=""; days=825; ips=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --out) out="${2:?--out needs a directory}"; shift 2;;
+        --broker) broker="${2:?--broker needs a host name}"; shift 2;;
+        --ip) ips+=("${2:?--ip needs an address}"); shift 2;;
+        --days) days="${2:?--days needs a number}"; shift 2;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0;;
+        *) echo "make-certs: unknown option: $1 (see --help)" >&2; exit 2;;
+    esac
+done
+[ -n "$out" ] && [ -n "$broker" ] || { echo "make-certs: needs --out DIR and --broker NAME" >&2; exit 2; }
+command -v openssl >/dev/null || { echo "make-certs: needs openssl (apt-get install openssl)" >&2; exit 69; }
+
+umask 077
+mkdir -p "$out"
+cd "$out"
+
+if [ ! -f clinic-ca.key ]; then
+    # 10 years: replacing the CA means touching every Pi and station.
+    openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout clinic-ca.key -out clinic-ca.pem -days 3650 -subj "/CN=monitord clinic CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        2>/dev/null
+    echo "make-certs: new CA $out/clinic-ca.pem"
+else
+    echo "make-certs: reusing the CA in $out"
+fi
+
+san="DNS:$broker"
+for ip in "${ips[@]}"; do san="$san,IP:$ip"; done
+ext="$(mktemp)"; trap 'rm -f "$ext" broker.csr' EXIT
+printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' \
+    "$san" >"$ext"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout broker.key -out broker.csr -subj "/CN=$broker" 2>/dev/null
+openssl x509 -req -in broker.csr -CA clinic-ca.pem -CAkey clinic-ca.key -CAcreateserial \
+    -out broker.pem -days "$days" -extfile "$ext" 2>/dev/null
+chmod 0644 clinic-ca.pem broker.pem
+chmod 0600 clinic-ca.key broker.key
+echo "make-certs: broker certificate $out/broker.pem for $san, valid $days days"

@@ -1,0 +1,103 @@
+"""The command line as an operator meets it (issue 19): one `-c/--config` for every command,
+`status` telling a stopped daemon from a running one in plain text, a quiet exit on a
+closed pipe, and one version everywhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from monitord import __version__
+from monitord.cli import COMMANDS, DEFAULT_CONFIG, EX_PIPE, build_parser
+from tests.e2e.e2e_kit import DaemonProcess, Oximeter, in_thread, whole_second, write_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def monitord(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitord", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_takes_dash_c_with_one_default(command: str) -> None:
+    sub = build_parser(only=command)._subparsers
+    assert sub is not None
+    parser = sub._group_actions[0].choices[command]  # type: ignore[attr-defined]
+    opts = {s: a for a in parser._actions for s in a.option_strings}
+    assert "-c" in opts and "--config" in opts
+    assert opts["-c"] is opts["--config"]
+    # replay alone has no default: its output must not depend on the machine's config
+    assert opts["-c"].default == (None if command == "replay" else DEFAULT_CONFIG)
+
+
+def test_version_is_the_package_metadata_and_the_changelog_top() -> None:
+    r = monitord("--version")
+    assert (r.returncode, r.stdout) == (0, f"monitord {__version__}\n")
+    # pyproject.toml takes the version from monitord/__init__.py (one place)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "version" in project.get("dynamic", []) and "version" not in project
+    # the newest CHANGELOG entry is this version
+    heads = [ln for ln in (ROOT / "CHANGELOG.md").read_text().splitlines() if ln.startswith("## ")]
+    assert heads[0].split()[1] == __version__, heads[0]
+
+
+def test_closed_pipe_is_a_quiet_exit(tmp_path: Path) -> None:
+    """`monitord replay X | head`: the reader is gone before replay writes (here: the read
+    end is closed before the child starts, so the first write fails for certain)."""
+    scenario = ROOT / "simulators" / "scenarios" / "demo-esketamine.jsonl"
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        p = subprocess.run(
+            [sys.executable, "-m", "monitord", "replay", str(scenario)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert (p.returncode, p.stderr) == (EX_PIPE, "")
+
+
+async def test_status_tells_running_from_stopped(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path)
+    daemon = DaemonProcess(cfg, tmp_path / "daemon.log")
+
+    def status() -> str:
+        r = monitord("status", "-c", str(cfg))
+        return r.stdout if r.returncode == 0 else r.stderr  # no store before the first start
+
+    async with Oximeter(tmp_path) as ox:
+        daemon.start()
+        try:
+            assert daemon.proc is not None
+            pid = daemon.proc.pid
+            text = ""
+
+            async def running() -> bool:
+                nonlocal text
+                await ox.send(97.0, whole_second())
+                text = await in_thread(status)
+                return f"daemon: running (pid {pid}, monitord {__version__}" in text
+
+            for _ in range(60):
+                if await running():
+                    break
+            assert f"daemon: running (pid {pid}" in text, text
+            assert "state written" in text and "{" not in text and "'" not in text, text
+        finally:
+            assert daemon.stop() == 0, daemon.output()
+    text = await in_thread(status)
+    assert text.splitlines()[1].startswith(f"daemon: STOPPED (last run pid {pid}"), text
+    assert "not live" in text
+    js = json.loads(monitord("status", "-c", str(cfg), "--json").stdout)
+    assert js["running"] is False and js["daemon"]["pid"] == pid

@@ -1,0 +1,204 @@
+"""The Debian package (issue 19, acceptance 1 and 3): built from this tree by
+`bash packaging/build-deb.sh --out DIR`, installed with the real dpkg into a throwaway
+root (`dpkg --root`, maintainer scripts run with DPKG_ROOT set), where the installed
+`monitord` reports its version, accepts the shipped example, and `doctor` passes against
+the test servers with a fleet config (site file + conf.d); an upgrade over the previous
+build keeps /etc/monitord and the store; remove keeps them; purge removes them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import TLS_USERS
+from servers import Influxd, Mosquitto, TlsMaterial, session_tmpdir
+
+from monitord import __version__
+from monitord.cli import EX_UNAVAILABLE
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def sh(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    p = subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    return p
+
+
+@pytest.fixture(scope="module")
+def deb() -> Iterator[Path]:
+    out = session_tmpdir("deb")
+    try:
+        p = sh("bash", REPO / "packaging" / "build-deb.sh", "--out", out, timeout=900)
+        assert p.returncode == 0, p.stdout + p.stderr
+        (built,) = out.glob("monitord_*.deb")
+        yield built
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def upgrade_of(deb: Path, tmp: Path) -> Path:
+    """The same package as a later version (what the next build would be)."""
+    tree = tmp / "next"
+    assert sh("dpkg-deb", "-R", deb, tree).returncode == 0
+    control = tree / "DEBIAN" / "control"
+    control.write_text(
+        control.read_text().replace(f"Version: {__version__}", f"Version: {__version__}+next1")
+    )
+    out = tmp / f"monitord_{__version__}+next1.deb"
+    p = sh("dpkg-deb", "--root-owner-group", "--build", tree, out)
+    assert p.returncode == 0, p.stderr
+    return out
+
+
+class Root:
+    """A throwaway root with its own dpkg database."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        (path / "var/lib/dpkg/info").mkdir(parents=True)
+        (path / "var/lib/dpkg/updates").mkdir()
+        (path / "var/lib/dpkg/status").touch()
+
+    def dpkg(self, *args: str | Path) -> subprocess.CompletedProcess[str]:
+        # chrootless: the maintainer scripts run on this machine with DPKG_ROOT set (they
+        # honour it); depends forced: python3 is this machine's, not in the empty root.
+        p = sh(
+            "dpkg",
+            f"--root={self.path}",
+            "--force-script-chrootless",
+            "--force-depends",
+            *args,
+            timeout=300,
+        )
+        assert p.returncode == 0, p.stdout + p.stderr
+        return p
+
+    def version(self) -> str:
+        p = sh("dpkg-query", f"--admindir={self.path}/var/lib/dpkg", "-W", "monitord")
+        return p.stdout.split()[1] if p.returncode == 0 and p.stdout.strip() else ""
+
+    def __truediv__(self, rel: str) -> Path:
+        return self.path / rel
+
+    def monitord(self, *args: str | Path) -> subprocess.CompletedProcess[str]:
+        return sh(self / "opt/monitord/bin/monitord", *args)
+
+
+def fleet_config(
+    root: Root, mqtt: Mosquitto, tls: TlsMaterial, influxd: Influxd, db: str, port: str
+) -> None:
+    """What an operator does on a Pi: the shipped fleet site file as monitord.toml, this
+    Pi's chair in conf.d, site-specific overrides (here: the test servers) in conf.d."""
+    etc = root / "etc/monitord"
+    examples = root / "usr/share/doc/monitord/examples/fleet"
+    shutil.copy(examples / "monitord.toml", etc / "monitord.toml")
+    chair = (examples / "conf.d" / "20-chair.toml").read_text()
+    # no Bluetooth adapter and no USB adapter here: the chair's oximeter on a pty
+    chair = chair.split("  [[chairs.devices]]")[0] + (
+        f'  [[chairs.devices]]\n  id = "ox"\n  driver = "masimo-ascii"\n  port = "{port}"\n'
+    )
+    (etc / "conf.d" / "20-chair.toml").write_text(chair.replace('"chair-3"', '"monitord"', 1))
+    (etc / "conf.d" / "90-test-servers.toml").write_text(
+        f"""
+[mqtt]
+host = "{mqtt.host}"
+port = {mqtt.port}
+  [mqtt.tls]
+  ca_file = "{tls.ca_file}"
+[influx]
+url = "{influxd.url}"
+database = "{db}"
+[storage]
+path = "{root / "var/lib/monitord/outbox.sqlite"}"
+"""
+    )
+    (etc / "secrets" / "mqtt-password").write_text(TLS_USERS["monitord"] + "\n")
+    (etc / "secrets" / "influx-password").write_text("unused-without-auth\n")
+
+
+def test_deb_installs_runs_upgrades_and_purges(
+    deb: Path,
+    tmp_path: Path,
+    mosquitto_tls: Mosquitto,
+    tls_material: TlsMaterial,
+    influxd: Influxd,
+    influx_db: str,
+) -> None:
+    root = Root(tmp_path / "root")
+    p = root.dpkg("-i", deb)
+    assert "not started" in p.stdout  # postinst never starts an unconfigured daemon
+    assert root.version() == __version__
+
+    # --version, from the relocated venv, and through the /usr/bin link's target
+    v = root.monitord("--version")
+    assert (v.returncode, v.stdout) == (0, f"monitord {__version__}\n"), v.stderr
+    assert (root / "usr/bin/monitord").readlink() == Path("/opt/monitord/bin/monitord")
+    assert (root / "lib/systemd/system/monitord.service").is_file()
+    assert (root / "opt/monitord/share/doc/monitord/mqtt.md").is_file()
+
+    # check-config on the shipped example, as the operator finds it (monitord.toml made
+    # from it by postinst), once the clinic's CA is in place
+    etc = root / "etc/monitord"
+    assert (etc / "monitord.toml").read_bytes() == (REPO / "config/example.toml").read_bytes()
+    assert oct((etc / "secrets").stat().st_mode & 0o777) == "0o700"
+    certs = sh("bash", REPO / "scripts/make-certs.sh", "--out", etc / "tls", "--broker", "b.lan")
+    assert certs.returncode == 0, certs.stderr
+    c = root.monitord("check-config", "-c", etc / "monitord.example.toml")
+    assert (c.returncode, c.stdout, c.stderr) == (0, "ok\n", "")
+
+    # doctor against the test broker (TLS + login) and influxd, with a fleet config
+    master, slave = os.openpty()  # a real pseudo-terminal stands in for the USB adapter
+    try:
+        fleet_config(root, mosquitto_tls, tls_material, influxd, influx_db, os.ttyname(slave))
+        d = root.monitord(
+            "doctor",
+            "-c",
+            etc / "monitord.toml",
+            "--credentials",
+            etc / "secrets",
+            "--timeout",
+            "5",
+        )
+    finally:
+        os.close(slave)
+        os.close(master)
+    lines = {ln.split(None, 1)[1].split(":", 1)[0]: ln for ln in d.stdout.splitlines()}
+    assert lines["mqtt"].startswith("ok ") and "over TLS" in lines["mqtt"], d.stdout
+    assert lines["influx v1"].startswith("ok "), d.stdout
+    assert lines["config"].startswith("ok "), d.stdout
+    assert d.returncode == 0, d.stdout + d.stderr
+
+    # without the sim extra, the demo says so in one line (acceptance 3)
+    demo = root.monitord("demo", "--offline")
+    assert demo.returncode == EX_UNAVAILABLE, demo.stdout + demo.stderr
+    assert demo.stdout == "" and len(demo.stderr.splitlines()) == 1, demo.stderr
+    assert "monitord[sim]" in demo.stderr
+
+    # the operator's files and the store, before the upgrade
+    store = root / "var/lib/monitord/outbox.sqlite"  # systemd's StateDirectory= makes the dir
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_bytes(b"SQLite format 3\x00 undelivered readings")
+    theirs = {
+        p: p.read_bytes()
+        for p in [store, *etc.rglob("*")]
+        if p.is_file() and p.name != "monitord.example.toml"
+    }
+    root.dpkg("-i", upgrade_of(deb, tmp_path))
+    assert root.version() == f"{__version__}+next1"
+    assert {p: p.read_bytes() for p in theirs} == theirs  # config, conf.d, secrets, TLS, store
+    assert root.monitord("--version").returncode == 0
+
+    root.dpkg("--remove", "monitord")
+    assert not (root / "opt/monitord").exists()
+    assert (etc / "monitord.toml").exists() and store.exists()  # remove keeps them
+
+    root.dpkg("--purge", "monitord")
+    assert not etc.exists() and not (root / "var/lib/monitord").exists()
+    assert root.version() == ""
