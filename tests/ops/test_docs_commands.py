@@ -4,8 +4,9 @@ repository.
 
 A command block is a fenced block tagged `sh`, `bash`, `shell` or `console` in README.md
 or docs/*.md. Its first line may be a marker comment:
-- `# needs: WHAT (why)` with WHAT one of `hardware`, `root`, `a broker`: it is not run here
-  (a device, installing onto this machine, the clinic's broker);
+- `# needs: WHAT (why)` with WHAT one of `hardware`, `root`, `a broker`, `minutes`: it is
+  not run here (a device, installing onto this machine, the clinic's broker, a measurement
+  that takes minutes of real time: the benchmarks);
 - `# tested by: tests/...py (...)`: another test runs it; that file must exist and contain
   the block's command.
 Every other block is run by bash (`set -euo pipefail`) in a fresh folder that holds the
@@ -27,7 +28,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 SHELLS = {"sh", "bash", "shell", "console"}
-NEEDS = ("hardware", "root", "a broker")
+NEEDS = ("hardware", "root", "a broker", "minutes")
 FENCE = re.compile(r"^(`{3,})(\w*)\s*$")
 
 
