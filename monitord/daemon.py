@@ -146,16 +146,10 @@ class Daemon:
         if self.store.holding:
             return  # the disk is full: status shows the alarm side file instead
 
-        def put() -> None:
-            for c in self.chairs.values():
-                self.outbox.put_state(
-                    f"chair/{c.cfg.id}", c.status(), durability=Durability.NORMAL, commit=False
-                )
-            self.outbox.put_state(
-                "daemon", self.status(), durability=Durability.NORMAL, commit=False
-            )
-
-        self.store.try_write(put)
+        # With the next group commit, and only what changed (SD-card writes, issue 20).
+        for c in self.chairs.values():
+            self.store.put_live(f"chair/{c.cfg.id}", c.status())
+        self.store.put_live("daemon", self.status())
 
     def status(self) -> dict[str, Any]:
         """The `daemon` state: who is running and how its supervised tasks are doing."""

@@ -56,12 +56,17 @@ from typing import Any
 from monitord.log import FailureLog
 from monitord.models import AlertEvent, Reading, SessionEvent
 from monitord.outbox import SINKS, Durability, Outbox, store_unavailable
+from monitord.store.codec import dumps
 from monitord.store.writer import StoreWriter
 from monitord.techalarm import TechAlarms
 
 log = logging.getLogger("monitord.store")
 
 HELD_READINGS_MAX = 50_000
+# Delivery marks held for the next group commit beyond which it is started at once.
+MARKS_FLUSH_AT = 2_000
+# Live state that did not change is rewritten this often all the same (its age is shown).
+LIVE_HEARTBEAT_S = 60.0
 RETRY_INITIAL_S, RETRY_CAP_S = 0.5, 5.0
 
 # The answer to a command while the store cannot be written (published on cmd/errors).
@@ -113,6 +118,7 @@ class StoreGuard:
         self.writer = writer
         self.commit_interval_s = commit_interval_s
         self._inflight = 0  # with a writer: batches (a prefix of `held`) being committed
+        self._busy = False  # with a writer: a commit is in the thread (maybe of no batch)
         self._timer: asyncio.TimerHandle | None = None
         self.held: list[StoreBatch] = []
         self._held_readings = 0  # readings in `held`, kept as a count (no rescans)
@@ -123,6 +129,14 @@ class StoreGuard:
         self._next_try = 0.0
         self._flog = FailureLog(log, f"store {outbox.path}")
         self._wake = asyncio.Event()
+        # Live state (status) to write with the next group commit: key -> value. The
+        # writer thread keeps what it last wrote per key and rewrites only a change.
+        self._live: dict[str, Any] = {}
+        self._live_written: dict[str, tuple[str, float]] = {}  # key -> (JSON, monotonic)
+        if writer is not None:
+            # Delivery marks go into the next group commit too (SD-card writes: before,
+            # every sink's marks were a transaction of their own after every batch).
+            outbox.fold_marks(self._marks_waiting)
 
     @property
     def holding(self) -> bool:
@@ -145,7 +159,7 @@ class StoreGuard:
                 return False
             if batch.now() or self.commit_interval_s <= 0:
                 self._kick()
-            elif self._timer is None and not self._inflight:
+            elif self._timer is None and not self._busy:
                 loop = asyncio.get_running_loop()
                 self._timer = loop.call_later(self.commit_interval_s, self._kick)
             return True
@@ -155,23 +169,65 @@ class StoreGuard:
             return False  # older batches wait: keep the order; the retry task writes all
         return self.flush()
 
+    def put_live(self, key: str, value: Any) -> None:
+        """Live state (`monitord status`): written with the next group commit (within
+        `commit_interval_s`), and only if it changed since it was last written. Without
+        a writer: at once."""
+        if self.writer is None or not self.writer.alive:
+            self._try_write(
+                lambda: self.outbox.put_state(
+                    key, value, durability=Durability.NORMAL, commit=False
+                )
+            )
+            return
+        self._live[key] = value
+        self._soon()
+
+    def _marks_waiting(self, held: int) -> None:
+        """On the loop: a sink marked rows delivered (held by the outbox until written)."""
+        if held >= MARKS_FLUSH_AT:
+            # A backlog being drained fast: every sink fetch skips the held marks, so
+            # do not let them pile up for a whole interval.
+            self._kick()
+        else:
+            self._soon()
+
+    def _soon(self) -> None:
+        """Something waits for the next group commit: make sure one comes within
+        `commit_interval_s` (a commit in flight reschedules when it returns)."""
+        if self.failures or self._busy or self._timer is not None:
+            return
+        if self.commit_interval_s <= 0:
+            self._kick()
+            return
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self.commit_interval_s, self._kick)
+
+    def _waiting(self) -> bool:
+        """Anything to write besides batches (live state, delivery marks)?"""
+        return bool(self._live) or self.outbox.marks_held() > 0
+
     def _kick(self) -> None:
-        """With a writer: hand every queued batch to the thread as one transaction, unless
-        one is being committed (then they go next, when it returns)."""
+        """With a writer: hand every queued batch, the live state and the delivery marks
+        held to the thread as one transaction, unless one is being committed (then they
+        go next, when it returns)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._inflight or not self.held or self.writer is None:
+        if self._busy or self.writer is None:
+            return
+        if not self.held and not self._waiting():
             return
         batches = list(self.held)
-        self._inflight = len(batches)
-        fut = self.writer.submit(lambda: self._store(batches))
+        live, self._live = self._live, {}
+        self._inflight, self._busy = len(batches), True
+        fut = self.writer.submit(lambda: self._store(batches, live))
         loop = asyncio.get_running_loop()
         fut.add_done_callback(lambda f: loop.call_soon_threadsafe(self._committed, batches, f))
 
     def _committed(self, batches: list[StoreBatch], fut: concurrent.futures.Future[None]) -> None:
         """On the loop: the writer thread committed `batches` (or failed to)."""
-        self._inflight = 0
+        self._inflight, self._busy = 0, False
         e = fut.exception()
         if e is None:
             del self.held[: len(batches)]
@@ -182,12 +238,16 @@ class StoreGuard:
             for b in batches:
                 if b.done is not None:
                     b.done()
-            if self.held:
-                if any(b.now() for b in self.held) or self.commit_interval_s <= 0:
-                    self._kick()
-                elif self._timer is None:
-                    loop = asyncio.get_running_loop()
-                    self._timer = loop.call_later(self.commit_interval_s, self._kick)
+            if self.held and (any(b.now() for b in self.held) or self.commit_interval_s <= 0):
+                self._kick()
+            elif self.held or self._waiting():
+                self._soon()
+            return
+        if not batches and store_unavailable(e):
+            # Only live state and delivery marks: the marks stay held (written by the
+            # next commit that succeeds), status is rewritten later; no alarm for that.
+            self._flog.failure("marks", f"delivery marks and status not written: {e}",
+                               logging.DEBUG)  # fmt: skip
             return
         if not store_unavailable(e):
             del self.held[: len(batches)]
@@ -206,10 +266,15 @@ class StoreGuard:
                 if b.held is not None:
                     b.held()
 
-    def _store(self, batches: list[StoreBatch]) -> None:
-        """Add `batches` in one transaction and commit; roll back and raise on failure.
-        In the writer thread, or on the caller without one."""
+    def _store(self, batches: list[StoreBatch], live: dict[str, Any] | None = None) -> None:
+        """Add `batches`, then the live state that changed and the delivery marks held
+        (with a writer), in one transaction and commit; roll back and raise on failure.
+        In the writer thread, or on the caller without one. A transaction of live state
+        and marks alone commits without fsync (Durability.NORMAL, monitord/outbox.py)."""
         ob = self.outbox
+        marks: dict[Any, set[int]] = {}
+        wrote: dict[str, tuple[str, float]] = {}
+        now = time.monotonic()
         try:
             state: dict[str, Any] = {}
             for b in batches:
@@ -223,10 +288,21 @@ class StoreGuard:
             for key, value in state.items():
                 # Resume state (engine snapshot, clock, BP seen): SYNC.
                 ob.put_state(key, value, durability=Durability.SYNC, commit=False)
+            for key, value in (live or {}).items():
+                text = dumps(value)
+                last = self._live_written.get(key)
+                # Rewritten on change, or as a heartbeat (`monitord status` shows its age).
+                if last is None or last[0] != text or now - last[1] >= LIVE_HEARTBEAT_S:
+                    ob.put_state(key, value, durability=Durability.NORMAL, commit=False)
+                    wrote[key] = (text, now)
+            if self.writer is not None:
+                marks = ob.write_held_marks()
             ob.commit()
         except BaseException:
             ob.rollback()
             raise
+        self._live_written.update(wrote)
+        ob.marks_committed(marks)
 
     async def drain(self) -> None:
         """With a writer: commit everything queued now and wait until the thread is done
@@ -235,11 +311,11 @@ class StoreGuard:
             self.flush()
             return
         for _ in range(100):  # a bound, not a wait: each round is one commit
-            if not self._inflight and self.held and not self.failures:
+            if not self._busy and not self.failures and (self.held or self._waiting()):
                 self._kick()
             await self.writer.call(lambda: None)  # runs after the commit job
             await asyncio.sleep(0)  # and the commit's callback before we look
-            if not self._inflight and (not self.held or self.failures):
+            if not self._busy and (not (self.held or self._waiting()) or self.failures):
                 return
 
     def flush(self) -> bool:
@@ -358,7 +434,7 @@ class StoreGuard:
             if self.held and now >= self._next_try:
                 if self.writer is None:
                     self.flush()
-                elif self.failures and not self._inflight:
+                elif self.failures and not self._busy:
                     self._kick()  # the retry: in the thread, like every commit
             if now >= next_prune:
                 next_prune = now + prune_interval_s
@@ -415,8 +491,13 @@ class StoreGuard:
         return done
 
     def close_report(self) -> None:
-        """At stop (after the writer thread stopped): what is still held is lost; say it
-        loudly."""
+        """At stop (after the writer thread stopped): delivery marks still held are
+        written; what is still held is lost; say it loudly."""
+        if self.writer is not None and not self.held and self.outbox.marks_held():
+            try:
+                self._store([])
+            except (sqlite3.Error, OSError) as e:  # the rows are resent after a restart
+                log.warning("store: delivery marks not written at stop: %s", e)
         if self.held and not self.flush():
             readings = sum(b.n_readings() for b in self.held)
             events = sum(len(b.events) for b in self.held)

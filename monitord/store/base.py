@@ -74,6 +74,10 @@ class StoreBase:
         self._rdb = self._db
         # Set by `use_writer`: runs a write job in the writer thread.
         self._submit: Callable[[Callable[[], object]], object] | None = None
+        # Set by the daemon's StoreGuard (`fold_marks`): delivery marks are not written
+        # on their own but with its next group commit (SD-card writes, issue 20); called
+        # on the loop with the number of marks now held.
+        self._marks_waiting: Callable[[int], None] | None = None
         if not readonly:
             # auto_vacuum must be chosen before the first table exists.
             self._db.execute("PRAGMA auto_vacuum = INCREMENTAL")
