@@ -43,6 +43,7 @@ from monitord.outbox import Durability
 from monitord.receipts import Receipts
 from monitord.sdnotify import Notifier, watchdog_interval_s
 from monitord.sinks.commands import Command, engine_input
+from monitord.store.checkpoint import Checkpointer
 from monitord.store.writer import StoreWriter
 from monitord.storeguard import StoreGuard
 from monitord.storeopen import lock_store, open_store
@@ -99,10 +100,16 @@ class Daemon:
         # Commits, marks, status and pruning run in a writer thread (issue 20): the loop
         # never waits for an fsync. A store in memory has none to wait for.
         self.writer = None if self.outbox.memory else StoreWriter()
+        self.checkpointer: Checkpointer | None = None
         if self.writer is not None:
             self.outbox.use_writer(self.writer.submit)
+            self.checkpointer = Checkpointer(self.outbox.path)
         self.store = StoreGuard(
-            self.outbox, self.alarms, self.writer, cfg.storage.commit_interval_s
+            self.outbox,
+            self.alarms,
+            self.writer,
+            cfg.storage.commit_interval_s,
+            checkpointer=self.checkpointer,
         )
         self.rules = RuleSet.from_overrides(cfg.alerts)
         self.chairs: dict[str, ChairRuntime] = {}
@@ -265,6 +272,8 @@ class Daemon:
         finally:
             if self.writer is not None:
                 self.writer.stop()  # runs what is queued; the store is ours again after
+            if self.checkpointer is not None:
+                self.checkpointer.stop()  # the close checkpoints (TRUNCATE) once more
             self.store.close_report()
             self.outbox.close()
             self.store_lock.release()

@@ -56,6 +56,7 @@ from typing import Any
 from monitord.log import FailureLog
 from monitord.models import AlertEvent, Reading, SessionEvent
 from monitord.outbox import SINKS, Durability, Outbox, store_unavailable
+from monitord.store.checkpoint import Checkpointer
 from monitord.store.codec import dumps
 from monitord.store.writer import StoreWriter
 from monitord.techalarm import TechAlarms
@@ -65,6 +66,12 @@ log = logging.getLogger("monitord.store")
 HELD_READINGS_MAX = 50_000
 # Delivery marks held for the next group commit beyond which it is started at once.
 MARKS_FLUSH_AT = 2_000
+# A group commit of readings alone fsyncs at least this often (else NORMAL, no fsync):
+# the power-loss window of readings (docs/reliability.md).
+SYNC_EVERY_S = 30.0
+# Readings committed after which the checkpointer runs early (a backlog, an ingest burst):
+# ~1,000 WAL pages at 1 KiB.
+CHECKPOINT_READINGS = 5_000
 # Live state that did not change is rewritten this often all the same (its age is shown).
 LIVE_HEARTBEAT_S = 60.0
 RETRY_INITIAL_S, RETRY_CAP_S = 0.5, 5.0
@@ -112,6 +119,7 @@ class StoreGuard:
         alarms: TechAlarms,
         writer: StoreWriter | None = None,
         commit_interval_s: float = 0.0,
+        checkpointer: Checkpointer | None = None,
     ) -> None:
         self.outbox = outbox
         self.alarms = alarms
@@ -131,6 +139,9 @@ class StoreGuard:
         self._wake = asyncio.Event()
         # Live state (status) to write with the next group commit: key -> value. The
         # writer thread keeps what it last wrote per key and rewrites only a change.
+        self.checkpointer = checkpointer
+        self._since_checkpoint = 0  # readings committed since the last kick (thread)
+        self._synced_at = time.monotonic()  # the last fsynced group commit (thread)
         self._live: dict[str, Any] = {}
         self._live_written: dict[str, tuple[str, float]] = {}  # key -> (JSON, monotonic)
         if writer is not None:
@@ -275,7 +286,16 @@ class StoreGuard:
         marks: dict[Any, set[int]] = {}
         wrote: dict[str, tuple[str, float]] = {}
         now = time.monotonic()
+        # Durability (docs/reliability.md): a transaction with an alert or session event
+        # or a command's answer fsyncs (FULL), and with it everything queued before; one
+        # of readings alone (with engine snapshots, marks, status) does not (NORMAL:
+        # atomic, survives a crash, a power loss may roll it back) unless SYNC_EVERY_S
+        # passed since the last fsync. So an alert never waits behind a readings fsync.
+        sync = self.writer is None or any(b.now() for b in batches)
+        sync = sync or now - self._synced_at >= SYNC_EVERY_S
         try:
+            if batches and self.writer is not None:
+                ob.begin(Durability.SYNC if sync else Durability.NORMAL)
             state: dict[str, Any] = {}
             for b in batches:
                 for run, sess in b.runs:
@@ -303,6 +323,13 @@ class StoreGuard:
             raise
         self._live_written.update(wrote)
         ob.marks_committed(marks)
+        if batches and sync:
+            self._synced_at = now
+        if self.checkpointer is not None:
+            self._since_checkpoint += sum(b.n_readings() for b in batches)
+            if self._since_checkpoint >= CHECKPOINT_READINGS:
+                self._since_checkpoint = 0
+                self.checkpointer.kick()
 
     async def drain(self) -> None:
         """With a writer: commit everything queued now and wait until the thread is done
