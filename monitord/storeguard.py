@@ -40,6 +40,12 @@ new batches queue and go in the next one. The loss window this opens: on a crash
 loss, the readings of at most the last `commit_interval_s` (not yet committed, not yet
 published anywhere) are lost; alert and session events never wait (docs/reliability.md).
 Without a writer (tests, a store in memory) everything commits at once on the caller.
+
+SD-card writes (issue 20): delivery marks (held by the outbox, skipped by fetches) and
+live status (`put_live`, rewritten only on change or as a 60-s heartbeat) go into the
+same group commit instead of transactions of their own; a commit of readings alone is
+NORMAL (no fsync; the next alert's FULL commit, a readings commit at least every
+SYNC_EVERY_S or a checkpoint syncs it), so an alert never queues behind a readings fsync.
 """
 
 from __future__ import annotations
@@ -64,6 +70,8 @@ from monitord.techalarm import TechAlarms
 log = logging.getLogger("monitord.store")
 
 HELD_READINGS_MAX = 50_000
+# Readings queued beyond which the group commit starts without waiting for the interval.
+GROUP_COMMIT_READINGS = 2_000
 # Delivery marks held for the next group commit beyond which it is started at once.
 MARKS_FLUSH_AT = 2_000
 # A group commit of readings alone fsyncs at least this often (else NORMAL, no fsync):
@@ -168,7 +176,7 @@ class StoreGuard:
                 if self._held_readings > HELD_READINGS_MAX:
                     self._bound()
                 return False
-            if batch.now() or self.commit_interval_s <= 0:
+            if batch.now() or self.commit_interval_s <= 0 or self._full():
                 self._kick()
             elif self._timer is None and not self._busy:
                 loop = asyncio.get_running_loop()
@@ -193,6 +201,11 @@ class StoreGuard:
             return
         self._live[key] = value
         self._soon()
+
+    def _full(self) -> bool:
+        """Enough readings queued to commit without waiting out the interval (a backlog,
+        an ingest burst: the interval is for a clinic's trickle, not a flood)."""
+        return self._held_readings >= GROUP_COMMIT_READINGS
 
     def _marks_waiting(self, held: int) -> None:
         """On the loop: a sink marked rows delivered (held by the outbox until written)."""
@@ -249,7 +262,9 @@ class StoreGuard:
             for b in batches:
                 if b.done is not None:
                     b.done()
-            if self.held and (any(b.now() for b in self.held) or self.commit_interval_s <= 0):
+            if self.held and (
+                any(b.now() for b in self.held) or self.commit_interval_s <= 0 or self._full()
+            ):
                 self._kick()
             elif self.held or self._waiting():
                 self._soon()
