@@ -148,14 +148,16 @@ class Daemon:
         if batch.durable and time.monotonic() - self._status_written > 1.0:
             self.write_status()
 
-    def write_status(self) -> None:
+    def write_status(self, final: bool = False) -> None:
         self._status_written = time.monotonic()
         if self.store.holding:
             return  # the disk is full: status shows the alarm side file instead
 
         # With the next group commit, and only what changed (SD-card writes, issue 20).
         for c in self.chairs.values():
-            self.store.put_live(f"chair/{c.cfg.id}", c.status())
+            st = c.status()
+            # At stop, the last counts too (`monitord status` of a stopped daemon).
+            self.store.put_live(f"chair/{c.cfg.id}", st, None if final else _steady(st))
         self.store.put_live("daemon", self.status())
 
     def status(self) -> dict[str, Any]:
@@ -356,7 +358,7 @@ class Daemon:
         if not self.store.holding:
             for chair in self.chairs.values():
                 self.store.try_write(functools.partial(self._put_state, chair))
-        self.write_status()
+        self.write_status(final=True)
         await self.store.drain()  # the states and the status are written
         # 3. the MQTT sink publishes `offline` when it is cancelled, next (bounded to 2 s)
 
@@ -385,6 +387,16 @@ class Daemon:
                 self.notifier.status(self.summary())
             else:
                 log.error(f"watchdog withheld: loop lag {lag:.2f}s, stale chairs {stale}")
+
+
+def _steady(chair_status: dict[str, Any]) -> dict[str, Any]:
+    """A chair's status without the counters that tick with every reading: a change of
+    the rest (links, alerts, phase) is written at once, the counts with the heartbeat."""
+    devices = {
+        d: {k: v for k, v in dv.items() if k not in ("readings", "stored", "rejects")}
+        for d, dv in chair_status.get("devices", {}).items()
+    }
+    return {**chair_status, "devices": devices}
 
 
 class _Stopped(Exception):

@@ -188,10 +188,11 @@ class StoreGuard:
             return False  # older batches wait: keep the order; the retry task writes all
         return self.flush()
 
-    def put_live(self, key: str, value: Any) -> None:
+    def put_live(self, key: str, value: Any, signature: Any = None) -> None:
         """Live state (`monitord status`): written with the next group commit (within
-        `commit_interval_s`), and only if it changed since it was last written. Without
-        a writer: at once."""
+        `commit_interval_s`), and only if it changed since it was last written; with a
+        `signature`, only if that changed (counters that tick with every reading are left
+        out of it by the caller) or LIVE_HEARTBEAT_S passed. Without a writer: at once."""
         if self.writer is None or not self.writer.alive:
             self._try_write(
                 lambda: self.outbox.put_state(
@@ -199,7 +200,7 @@ class StoreGuard:
                 )
             )
             return
-        self._live[key] = value
+        self._live[key] = (value, value if signature is None else signature)
         self._soon()
 
     def _full(self) -> bool:
@@ -323,8 +324,8 @@ class StoreGuard:
             for key, value in state.items():
                 # Resume state (engine snapshot, clock, BP seen): SYNC.
                 ob.put_state(key, value, durability=Durability.SYNC, commit=False)
-            for key, value in (live or {}).items():
-                text = dumps(value)
+            for key, (value, signature) in (live or {}).items():
+                text = dumps(signature)
                 last = self._live_written.get(key)
                 # Rewritten on change, or as a heartbeat (`monitord status` shows its age).
                 if last is None or last[0] != text or now - last[1] >= LIVE_HEARTBEAT_S:
