@@ -72,6 +72,8 @@ log = logging.getLogger("monitord.store")
 HELD_READINGS_MAX = 50_000
 # Readings queued beyond which the group commit starts without waiting for the interval.
 GROUP_COMMIT_READINGS = 2_000
+# The group commit's delay after one GROUP_COMMIT_READINGS started (a flood's tail).
+FLOOD_INTERVAL_S = 0.2
 # Delivery marks held for the next group commit beyond which it is started at once.
 MARKS_FLUSH_AT = 2_000
 # A group commit of readings alone fsyncs at least this often (else NORMAL, no fsync):
@@ -135,6 +137,7 @@ class StoreGuard:
         self.commit_interval_s = commit_interval_s
         self._inflight = 0  # with a writer: batches (a prefix of `held`) being committed
         self._busy = False  # with a writer: a commit is in the thread (maybe of no batch)
+        self._flood = False  # the last commit was started by GROUP_COMMIT_READINGS
         self._timer: asyncio.TimerHandle | None = None
         self.held: list[StoreBatch] = []
         self._held_readings = 0  # readings in `held`, kept as a count (no rescans)
@@ -178,9 +181,8 @@ class StoreGuard:
                 return False
             if batch.now() or self.commit_interval_s <= 0 or self._full():
                 self._kick()
-            elif self._timer is None and not self._busy:
-                loop = asyncio.get_running_loop()
-                self._timer = loop.call_later(self.commit_interval_s, self._kick)
+            else:
+                self._soon()
             return True
         if len(self.held) > 1:
             if self._held_readings > HELD_READINGS_MAX:
@@ -226,7 +228,10 @@ class StoreGuard:
             self._kick()
             return
         loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self.commit_interval_s, self._kick)
+        # Right after a commit a flood filled, the rest goes soon: the interval is for a
+        # trickle (a burst's tail must not wait it out).
+        delay = min(FLOOD_INTERVAL_S, self.commit_interval_s) if self._flood else None
+        self._timer = loop.call_later(delay or self.commit_interval_s, self._kick)
 
     def _waiting(self) -> bool:
         """Anything to write besides batches (live state, delivery marks)?"""
@@ -244,6 +249,7 @@ class StoreGuard:
         if not self.held and not self._waiting():
             return
         batches = list(self.held)
+        self._flood = self._full()
         live, self._live = self._live, {}
         self._inflight, self._busy = len(batches), True
         fut = self.writer.submit(lambda: self._store(batches, live))
