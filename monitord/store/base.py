@@ -26,7 +26,7 @@ from monitord.store.schema import (
 
 log = logging.getLogger("monitord.outbox")
 
-PAGE_SIZE = 512  # of a new store (see __init__)
+PAGE_SIZE = 1024  # of a new store (see __init__)
 
 
 class Durability(enum.Enum):
