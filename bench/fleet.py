@@ -43,6 +43,7 @@ import aiomqtt
 
 from bench.alert_latency import Sent, _stream, masimo_line
 from bench.common import DaemonProc, ProcSampler, Servers, child_env, summary_ms
+from monitord.config import StorageConfig
 from simulators.intellivue import IntelliVueSim
 from simulators.pty import PtyPort
 from tests.servers import Mosquitto
@@ -152,11 +153,14 @@ async def _wait_online(mqtt: Mosquitto, chairs: list[str], wait_s: float = 120.0
 
 
 async def _settled_counts(servers: Servers) -> dict[str, int]:
-    """SpO2 rows per chair once two reads 1 s apart agree (the sinks flush every 1 s)."""
-    await asyncio.sleep(1.5)
+    """SpO2 rows per chair once two reads agree that are further apart than the sinks'
+    flush (1 s) plus the store's group commit (`storage.commit_interval_s`: readings wait
+    that long to be committed, and only then go to InfluxDB)."""
+    gap = 1.0 + StorageConfig().commit_interval_s
+    await asyncio.sleep(0.5 + gap)
     last = (await asyncio.to_thread(_influx_counts, servers))[0]
     for _ in range(3):
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(gap)
         now = (await asyncio.to_thread(_influx_counts, servers))[0]
         if now == last:
             return now

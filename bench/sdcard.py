@@ -82,8 +82,10 @@ class Watch:
         self._main_sig = sig
 
 
-def run(servers: Servers, workdir: Path, quick: bool) -> dict[str, Any]:
-    window = 20.0 if quick else 600.0
+def run(
+    servers: Servers, workdir: Path, quick: bool, window_s: float | None = None
+) -> dict[str, Any]:
+    window = window_s or (20.0 if quick else 600.0)
     settle = 2.0 if quick else 30.0  # links up, first batches out, the page cache warm
     scen = workdir / "sdcard.jsonl"
     scenario(scen, int(settle + window) + 120, bp_every=NIBP_EVERY_S)
@@ -138,7 +140,9 @@ if __name__ == "__main__":
         servers = Servers(wd)
         servers.start()
         try:
-            res = run(servers, wd, "--quick" in sys.argv)
+            argv = sys.argv
+            w = float(argv[argv.index("--window") + 1]) if "--window" in argv else None
+            res = run(servers, wd, "--quick" in argv, w)
         finally:
             servers.stop()
     print(json.dumps(res, indent=2))

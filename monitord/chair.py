@@ -43,7 +43,12 @@ from monitord.storeguard import APPLIED_NOT_STORED, REFUSED_STORE_FULL, StoreBat
 log = logging.getLogger("monitord")
 
 QUEUE_MAX = 10_000  # per chair; ~3 h of 1 Hz HR+SpO2 for a stalled chair task
-SNAPSHOT_EVERY_S = 2.0  # engine state is also saved at once whenever it emitted events
+# Engine state is saved with every batch that emitted events, took a BP reading (a BP
+# run that did not confirm changes the state silently), a link change or a command, and
+# otherwise at least this often (HR/SpO2 runs: a snapshot this old restores runs whose
+# last sample is > 10 s back, which restart anyway). Every 2 s before issue 20's SD-card
+# change: one state row rewrite per group commit, ~a third of the pages written.
+SNAPSHOT_EVERY_S = 30.0
 
 
 @dataclass
@@ -306,7 +311,10 @@ class ChairRuntime:
             return
         out.events, out.sessions = events, sessions
         now = time.monotonic()
-        if events or sessions or now - self._last_snapshot > SNAPSHOT_EVERY_S:
+        changed = any(
+            not isinstance(i, Reading) or i.kind == Kind.BP for i in items
+        )  # fmt: skip
+        if events or sessions or changed or now - self._last_snapshot > SNAPSHOT_EVERY_S:
             out.state[f"engine/{self.cfg.id}"] = self.engine.snapshot()
             if isinstance(self.clock, WallClock):  # the next start's clock begins no earlier
                 out.state[f"clock/{self.cfg.id}"] = self.clock.now()

@@ -43,6 +43,7 @@ from monitord.outbox import Durability
 from monitord.receipts import Receipts
 from monitord.sdnotify import Notifier, watchdog_interval_s
 from monitord.sinks.commands import Command, engine_input
+from monitord.store.checkpoint import Checkpointer
 from monitord.store.writer import StoreWriter
 from monitord.storeguard import StoreGuard
 from monitord.storeopen import lock_store, open_store
@@ -99,10 +100,16 @@ class Daemon:
         # Commits, marks, status and pruning run in a writer thread (issue 20): the loop
         # never waits for an fsync. A store in memory has none to wait for.
         self.writer = None if self.outbox.memory else StoreWriter()
+        self.checkpointer: Checkpointer | None = None
         if self.writer is not None:
             self.outbox.use_writer(self.writer.submit)
+            self.checkpointer = Checkpointer(self.outbox.path)
         self.store = StoreGuard(
-            self.outbox, self.alarms, self.writer, cfg.storage.commit_interval_s
+            self.outbox,
+            self.alarms,
+            self.writer,
+            cfg.storage.commit_interval_s,
+            checkpointer=self.checkpointer,
         )
         self.rules = RuleSet.from_overrides(cfg.alerts)
         self.chairs: dict[str, ChairRuntime] = {}
@@ -141,21 +148,17 @@ class Daemon:
         if batch.durable and time.monotonic() - self._status_written > 1.0:
             self.write_status()
 
-    def write_status(self) -> None:
+    def write_status(self, final: bool = False) -> None:
         self._status_written = time.monotonic()
         if self.store.holding:
             return  # the disk is full: status shows the alarm side file instead
 
-        def put() -> None:
-            for c in self.chairs.values():
-                self.outbox.put_state(
-                    f"chair/{c.cfg.id}", c.status(), durability=Durability.NORMAL, commit=False
-                )
-            self.outbox.put_state(
-                "daemon", self.status(), durability=Durability.NORMAL, commit=False
-            )
-
-        self.store.try_write(put)
+        # With the next group commit, and only what changed (SD-card writes, issue 20).
+        for c in self.chairs.values():
+            st = c.status()
+            # At stop, the last counts too (`monitord status` of a stopped daemon).
+            self.store.put_live(f"chair/{c.cfg.id}", st, None if final else _steady(st))
+        self.store.put_live("daemon", self.status())
 
     def status(self) -> dict[str, Any]:
         """The `daemon` state: who is running and how its supervised tasks are doing."""
@@ -271,6 +274,8 @@ class Daemon:
         finally:
             if self.writer is not None:
                 self.writer.stop()  # runs what is queued; the store is ours again after
+            if self.checkpointer is not None:
+                self.checkpointer.stop()  # the close checkpoints (TRUNCATE) once more
             self.store.close_report()
             self.outbox.close()
             self.store_lock.release()
@@ -353,7 +358,7 @@ class Daemon:
         if not self.store.holding:
             for chair in self.chairs.values():
                 self.store.try_write(functools.partial(self._put_state, chair))
-        self.write_status()
+        self.write_status(final=True)
         await self.store.drain()  # the states and the status are written
         # 3. the MQTT sink publishes `offline` when it is cancelled, next (bounded to 2 s)
 
@@ -382,6 +387,16 @@ class Daemon:
                 self.notifier.status(self.summary())
             else:
                 log.error(f"watchdog withheld: loop lag {lag:.2f}s, stale chairs {stale}")
+
+
+def _steady(chair_status: dict[str, Any]) -> dict[str, Any]:
+    """A chair's status without the counters that tick with every reading: a change of
+    the rest (links, alerts, phase) is written at once, the counts with the heartbeat."""
+    devices = {
+        d: {k: v for k, v in dv.items() if k not in ("readings", "stored", "rejects")}
+        for d, dv in chair_status.get("devices", {}).items()
+    }
+    return {**chair_status, "devices": devices}
 
 
 class _Stopped(Exception):

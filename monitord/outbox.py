@@ -28,6 +28,10 @@ is rewritten within a second. Any transaction with records, `Durability.SYNC` st
 (engine snapshots) or quarantine stays FULL, and the next FULL commit fsyncs the WAL with
 the NORMAL frames before it.
 
+In the daemon (writer thread, monitord/storeguard.py) marks and status are not
+transactions of their own but part of the next group commit, and a group commit of
+readings alone is NORMAL too (docs/reliability.md has the durability of each record).
+
 Reading bodies (schema v2; v3 appends `stored`) are JSON arrays in `READING_FIELDS`
 order; alert and session bodies are JSON objects. The history queries return typed
 `Reading`/`AlertEvent`/`SessionEvent`s.

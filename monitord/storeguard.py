@@ -40,6 +40,12 @@ new batches queue and go in the next one. The loss window this opens: on a crash
 loss, the readings of at most the last `commit_interval_s` (not yet committed, not yet
 published anywhere) are lost; alert and session events never wait (docs/reliability.md).
 Without a writer (tests, a store in memory) everything commits at once on the caller.
+
+SD-card writes (issue 20): delivery marks (held by the outbox, skipped by fetches) and
+live status (`put_live`, rewritten only on change or as a 60-s heartbeat) go into the
+same group commit instead of transactions of their own; a commit of readings alone is
+NORMAL (no fsync; the next alert's FULL commit, a readings commit at least every
+SYNC_EVERY_S or a checkpoint syncs it), so an alert never queues behind a readings fsync.
 """
 
 from __future__ import annotations
@@ -56,12 +62,28 @@ from typing import Any
 from monitord.log import FailureLog
 from monitord.models import AlertEvent, Reading, SessionEvent
 from monitord.outbox import SINKS, Durability, Outbox, store_unavailable
+from monitord.store.checkpoint import Checkpointer
+from monitord.store.codec import dumps
 from monitord.store.writer import StoreWriter
 from monitord.techalarm import TechAlarms
 
 log = logging.getLogger("monitord.store")
 
 HELD_READINGS_MAX = 50_000
+# Readings queued beyond which the group commit starts without waiting for the interval.
+GROUP_COMMIT_READINGS = 2_000
+# The group commit's delay after one GROUP_COMMIT_READINGS started (a flood's tail).
+FLOOD_INTERVAL_S = 0.2
+# Delivery marks held for the next group commit beyond which it is started at once.
+MARKS_FLUSH_AT = 2_000
+# A group commit of readings alone fsyncs at least this often (else NORMAL, no fsync):
+# the power-loss window of readings (docs/reliability.md).
+SYNC_EVERY_S = 30.0
+# Readings committed after which the checkpointer runs early (a backlog, an ingest burst):
+# ~1,000 WAL pages at 1 KiB.
+CHECKPOINT_READINGS = 5_000
+# Live state that did not change is rewritten this often all the same (its age is shown).
+LIVE_HEARTBEAT_S = 60.0
 RETRY_INITIAL_S, RETRY_CAP_S = 0.5, 5.0
 
 # The answer to a command while the store cannot be written (published on cmd/errors).
@@ -107,12 +129,15 @@ class StoreGuard:
         alarms: TechAlarms,
         writer: StoreWriter | None = None,
         commit_interval_s: float = 0.0,
+        checkpointer: Checkpointer | None = None,
     ) -> None:
         self.outbox = outbox
         self.alarms = alarms
         self.writer = writer
         self.commit_interval_s = commit_interval_s
         self._inflight = 0  # with a writer: batches (a prefix of `held`) being committed
+        self._busy = False  # with a writer: a commit is in the thread (maybe of no batch)
+        self._flood = False  # the last commit was started by GROUP_COMMIT_READINGS
         self._timer: asyncio.TimerHandle | None = None
         self.held: list[StoreBatch] = []
         self._held_readings = 0  # readings in `held`, kept as a count (no rescans)
@@ -123,6 +148,17 @@ class StoreGuard:
         self._next_try = 0.0
         self._flog = FailureLog(log, f"store {outbox.path}")
         self._wake = asyncio.Event()
+        # Live state (status) to write with the next group commit: key -> value. The
+        # writer thread keeps what it last wrote per key and rewrites only a change.
+        self.checkpointer = checkpointer
+        self._since_checkpoint = 0  # readings committed since the last kick (thread)
+        self._synced_at = time.monotonic()  # the last fsynced group commit (thread)
+        self._live: dict[str, Any] = {}
+        self._live_written: dict[str, tuple[str, float]] = {}  # key -> (JSON, monotonic)
+        if writer is not None:
+            # Delivery marks go into the next group commit too (SD-card writes: before,
+            # every sink's marks were a transaction of their own after every batch).
+            outbox.fold_marks(self._marks_waiting)
 
     @property
     def holding(self) -> bool:
@@ -143,11 +179,10 @@ class StoreGuard:
                 if self._held_readings > HELD_READINGS_MAX:
                     self._bound()
                 return False
-            if batch.now() or self.commit_interval_s <= 0:
+            if batch.now() or self.commit_interval_s <= 0 or self._full():
                 self._kick()
-            elif self._timer is None and not self._inflight:
-                loop = asyncio.get_running_loop()
-                self._timer = loop.call_later(self.commit_interval_s, self._kick)
+            else:
+                self._soon()
             return True
         if len(self.held) > 1:
             if self._held_readings > HELD_READINGS_MAX:
@@ -155,23 +190,75 @@ class StoreGuard:
             return False  # older batches wait: keep the order; the retry task writes all
         return self.flush()
 
+    def put_live(self, key: str, value: Any, signature: Any = None) -> None:
+        """Live state (`monitord status`): written with the next group commit (within
+        `commit_interval_s`), and only if it changed since it was last written; with a
+        `signature`, only if that changed (counters that tick with every reading are left
+        out of it by the caller) or LIVE_HEARTBEAT_S passed. Without a writer: at once."""
+        if self.writer is None or not self.writer.alive:
+            self._try_write(
+                lambda: self.outbox.put_state(
+                    key, value, durability=Durability.NORMAL, commit=False
+                )
+            )
+            return
+        self._live[key] = (value, value if signature is None else signature)
+        self._soon()
+
+    def _full(self) -> bool:
+        """Enough readings queued to commit without waiting out the interval (a backlog,
+        an ingest burst: the interval is for a clinic's trickle, not a flood)."""
+        return self._held_readings >= GROUP_COMMIT_READINGS
+
+    def _marks_waiting(self, held: int) -> None:
+        """On the loop: a sink marked rows delivered (held by the outbox until written)."""
+        if held >= MARKS_FLUSH_AT:
+            # A backlog being drained fast: every sink fetch skips the held marks, so
+            # do not let them pile up for a whole interval.
+            self._kick()
+        else:
+            self._soon()
+
+    def _soon(self) -> None:
+        """Something waits for the next group commit: make sure one comes within
+        `commit_interval_s` (a commit in flight reschedules when it returns)."""
+        if self.failures or self._busy or self._timer is not None:
+            return
+        if self.commit_interval_s <= 0:
+            self._kick()
+            return
+        loop = asyncio.get_running_loop()
+        # Right after a commit a flood filled, the rest goes soon: the interval is for a
+        # trickle (a burst's tail must not wait it out).
+        delay = min(FLOOD_INTERVAL_S, self.commit_interval_s) if self._flood else None
+        self._timer = loop.call_later(delay or self.commit_interval_s, self._kick)
+
+    def _waiting(self) -> bool:
+        """Anything to write besides batches (live state, delivery marks)?"""
+        return bool(self._live) or self.outbox.marks_held() > 0
+
     def _kick(self) -> None:
-        """With a writer: hand every queued batch to the thread as one transaction, unless
-        one is being committed (then they go next, when it returns)."""
+        """With a writer: hand every queued batch, the live state and the delivery marks
+        held to the thread as one transaction, unless one is being committed (then they
+        go next, when it returns)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._inflight or not self.held or self.writer is None:
+        if self._busy or self.writer is None:
+            return
+        if not self.held and not self._waiting():
             return
         batches = list(self.held)
-        self._inflight = len(batches)
-        fut = self.writer.submit(lambda: self._store(batches))
+        self._flood = self._full()
+        live, self._live = self._live, {}
+        self._inflight, self._busy = len(batches), True
+        fut = self.writer.submit(lambda: self._store(batches, live))
         loop = asyncio.get_running_loop()
         fut.add_done_callback(lambda f: loop.call_soon_threadsafe(self._committed, batches, f))
 
     def _committed(self, batches: list[StoreBatch], fut: concurrent.futures.Future[None]) -> None:
         """On the loop: the writer thread committed `batches` (or failed to)."""
-        self._inflight = 0
+        self._inflight, self._busy = 0, False
         e = fut.exception()
         if e is None:
             del self.held[: len(batches)]
@@ -182,12 +269,18 @@ class StoreGuard:
             for b in batches:
                 if b.done is not None:
                     b.done()
-            if self.held:
-                if any(b.now() for b in self.held) or self.commit_interval_s <= 0:
-                    self._kick()
-                elif self._timer is None:
-                    loop = asyncio.get_running_loop()
-                    self._timer = loop.call_later(self.commit_interval_s, self._kick)
+            if self.held and (
+                any(b.now() for b in self.held) or self.commit_interval_s <= 0 or self._full()
+            ):
+                self._kick()
+            elif self.held or self._waiting():
+                self._soon()
+            return
+        if not batches and store_unavailable(e):
+            # Only live state and delivery marks: the marks stay held (written by the
+            # next commit that succeeds), status is rewritten later; no alarm for that.
+            self._flog.failure("marks", f"delivery marks and status not written: {e}",
+                               logging.DEBUG)  # fmt: skip
             return
         if not store_unavailable(e):
             del self.held[: len(batches)]
@@ -206,11 +299,25 @@ class StoreGuard:
                 if b.held is not None:
                     b.held()
 
-    def _store(self, batches: list[StoreBatch]) -> None:
-        """Add `batches` in one transaction and commit; roll back and raise on failure.
-        In the writer thread, or on the caller without one."""
+    def _store(self, batches: list[StoreBatch], live: dict[str, Any] | None = None) -> None:
+        """Add `batches`, then the live state that changed and the delivery marks held
+        (with a writer), in one transaction and commit; roll back and raise on failure.
+        In the writer thread, or on the caller without one. A transaction of live state
+        and marks alone commits without fsync (Durability.NORMAL, monitord/outbox.py)."""
         ob = self.outbox
+        marks: dict[Any, set[int]] = {}
+        wrote: dict[str, tuple[str, float]] = {}
+        now = time.monotonic()
+        # Durability (docs/reliability.md): a transaction with an alert or session event
+        # or a command's answer fsyncs (FULL), and with it everything queued before; one
+        # of readings alone (with engine snapshots, marks, status) does not (NORMAL:
+        # atomic, survives a crash, a power loss may roll it back) unless SYNC_EVERY_S
+        # passed since the last fsync. So an alert never waits behind a readings fsync.
+        sync = self.writer is None or any(b.now() for b in batches)
+        sync = sync or now - self._synced_at >= SYNC_EVERY_S
         try:
+            if batches and self.writer is not None:
+                ob.begin(Durability.SYNC if sync else Durability.NORMAL)
             state: dict[str, Any] = {}
             for b in batches:
                 for run, sess in b.runs:
@@ -223,10 +330,28 @@ class StoreGuard:
             for key, value in state.items():
                 # Resume state (engine snapshot, clock, BP seen): SYNC.
                 ob.put_state(key, value, durability=Durability.SYNC, commit=False)
+            for key, (value, signature) in (live or {}).items():
+                text = dumps(signature)
+                last = self._live_written.get(key)
+                # Rewritten on change, or as a heartbeat (`monitord status` shows its age).
+                if last is None or last[0] != text or now - last[1] >= LIVE_HEARTBEAT_S:
+                    ob.put_state(key, value, durability=Durability.NORMAL, commit=False)
+                    wrote[key] = (text, now)
+            if self.writer is not None:
+                marks = ob.write_held_marks()
             ob.commit()
         except BaseException:
             ob.rollback()
             raise
+        self._live_written.update(wrote)
+        ob.marks_committed(marks)
+        if batches and sync:
+            self._synced_at = now
+        if self.checkpointer is not None:
+            self._since_checkpoint += sum(b.n_readings() for b in batches)
+            if self._since_checkpoint >= CHECKPOINT_READINGS:
+                self._since_checkpoint = 0
+                self.checkpointer.kick()
 
     async def drain(self) -> None:
         """With a writer: commit everything queued now and wait until the thread is done
@@ -235,11 +360,11 @@ class StoreGuard:
             self.flush()
             return
         for _ in range(100):  # a bound, not a wait: each round is one commit
-            if not self._inflight and self.held and not self.failures:
+            if not self._busy and not self.failures and (self.held or self._waiting()):
                 self._kick()
             await self.writer.call(lambda: None)  # runs after the commit job
             await asyncio.sleep(0)  # and the commit's callback before we look
-            if not self._inflight and (not self.held or self.failures):
+            if not self._busy and (not (self.held or self._waiting()) or self.failures):
                 return
 
     def flush(self) -> bool:
@@ -358,7 +483,7 @@ class StoreGuard:
             if self.held and now >= self._next_try:
                 if self.writer is None:
                     self.flush()
-                elif self.failures and not self._inflight:
+                elif self.failures and not self._busy:
                     self._kick()  # the retry: in the thread, like every commit
             if now >= next_prune:
                 next_prune = now + prune_interval_s
@@ -415,8 +540,13 @@ class StoreGuard:
         return done
 
     def close_report(self) -> None:
-        """At stop (after the writer thread stopped): what is still held is lost; say it
-        loudly."""
+        """At stop (after the writer thread stopped): delivery marks still held are
+        written; what is still held is lost; say it loudly."""
+        if self.writer is not None and not self.held and self.outbox.marks_held():
+            try:
+                self._store([])
+            except (sqlite3.Error, OSError) as e:  # the rows are resent after a restart
+                log.warning("store: delivery marks not written at stop: %s", e)
         if self.held and not self.flush():
             readings = sum(b.n_readings() for b in self.held)
             events = sum(len(b.events) for b in self.held)

@@ -26,6 +26,8 @@ from monitord.store.schema import (
 
 log = logging.getLogger("monitord.outbox")
 
+PAGE_SIZE = 1024  # of a new store (see __init__)
+
 
 class Durability(enum.Enum):
     """How a write transaction commits; the caller says which, at the call site.
@@ -74,8 +76,16 @@ class StoreBase:
         self._rdb = self._db
         # Set by `use_writer`: runs a write job in the writer thread.
         self._submit: Callable[[Callable[[], object]], object] | None = None
+        # Set by the daemon's StoreGuard (`fold_marks`): delivery marks are not written
+        # on their own but with its next group commit (SD-card writes, issue 20); called
+        # on the loop with the number of marks now held.
+        self._marks_waiting: Callable[[int], None] | None = None
         if not readonly:
-            # auto_vacuum must be chosen before the first table exists.
+            # Page size and auto_vacuum must be chosen before the first table exists (an
+            # existing store keeps its own). 1 KiB pages: a WAL commit writes whole pages,
+            # and a chair's group commit changes a few rows on ~6 of them; at 4 KiB that
+            # was ~4x the bytes on the SD card (issue 20, bench/results.md).
+            self._db.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             self._db.execute("PRAGMA auto_vacuum = INCREMENTAL")
             mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal" and not memory:
@@ -87,6 +97,7 @@ class StoreBase:
             if v > SCHEMA_VERSION:
                 raise SchemaTooNew(f"{self.path}: schema v{v} is newer than this monitord")
         self._in_tx = False
+        self._tx_pinned = False  # `begin()`: the level is fixed until the commit
         # Was the open transaction begun with synchronous=FULL? Only one holding nothing
         # but delivery marks / non-engine state is begun NORMAL (SQLite fixes the level
         # at BEGIN: it may not change inside a transaction).
@@ -110,6 +121,10 @@ class StoreBase:
         self._rdb.execute("PRAGMA busy_timeout = 5000")
         self._rdb.execute("PRAGMA query_only = 1")
         self._submit = submit
+        # Checkpoints are the caller's, in a thread of their own (monitord/store/
+        # checkpoint.py): the automatic one would run inside whichever COMMIT crosses
+        # the threshold, an alert's too.
+        self._db.execute("PRAGMA wal_autocheckpoint = 0")
 
     # -- schema --------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -146,7 +161,7 @@ class StoreBase:
         arriving in an open NORMAL transaction commits that one first and begins anew."""
         full = durability is Durability.SYNC
         if self._in_tx:
-            if not full or self._tx_full:
+            if not full or self._tx_full or self._tx_pinned:
                 return
             # A NORMAL transaction (status only) is open and something that must survive
             # power loss follows: commit the status part now, begin a SYNC one.
@@ -162,7 +177,16 @@ class StoreBase:
         self._in_tx = True
         self._tx_full = full
 
+    def begin(self, durability: Durability) -> None:
+        """Open a write transaction whose level is fixed: every write until `commit()`
+        joins it whatever durability it asks for. The writer's group commit of readings
+        alone is NORMAL (monitord/storeguard.py: no fsync; the next SYNC commit syncs it)."""
+        if not self._in_tx:  # one already open keeps its level, now fixed
+            self._begin(durability)
+        self._tx_pinned = True
+
     def _end_tx(self, rollback: bool = False) -> None:
+        self._tx_pinned = False
         try:
             self._db.execute("ROLLBACK" if rollback else "COMMIT")
             if rollback:
@@ -186,6 +210,7 @@ class StoreBase:
     def rollback(self) -> None:
         """Abandon the open transaction (after a failed write: SQLite may or may not have
         rolled it back itself on a full disk)."""
+        self._tx_pinned = False
         try:
             self._undo_unique_ns()
             if self._db.in_transaction:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from monitord.store.base import Durability, StoreBase
@@ -102,11 +102,49 @@ class DeliveryMixin(StoreBase):
             # Set operations are atomic under the GIL; the thread removes only what it
             # wrote (`difference_update`), so a mark added meanwhile is never lost.
             self._held_marks[sink].update(ids)
-            self._submit(lambda: self._write_marks(sink))
+            if self._marks_waiting is not None:
+                # Written with the guard's next group commit, not in a commit of their own.
+                self._marks_waiting(sum(len(h) for h in self._held_marks.values()))
+            else:
+                self._submit(lambda: self._write_marks(sink))
             return
         self._set_state(sink, ids, DELIVERED)
         if self._in_tx:
             self.commit()
+
+    def fold_marks(self, waiting: Callable[[int], None]) -> None:
+        """From now on `mark_delivered` (with a writer) only holds the marks and calls
+        `waiting(held)`; the caller writes them inside its own transactions with
+        `write_held_marks` and `marks_committed`."""
+        self._marks_waiting = waiting
+
+    def marks_held(self) -> int:
+        return sum(len(h) for h in self._held_marks.values())
+
+    def write_held_marks(self) -> dict[Sink, set[int]]:
+        """Inside the open transaction (the writer thread): delete the pending rows of
+        every mark held now. They stay held (fetch keeps skipping them) until
+        `marks_committed` says the transaction is durable: a rolled-back transaction
+        loses none."""
+        out: dict[Sink, set[int]] = {}
+        for sink in SINKS:
+            todo = set(self._held_marks[sink])  # a copy: the loop may add meanwhile
+            if not todo:
+                continue
+            self._begin(Durability.NORMAL)  # marks alone need no fsync; joins a SYNC one
+            for chunk in chunks(sorted(todo), 500):
+                marks = ",".join("?" * len(chunk))
+                self._db.execute(
+                    f"DELETE FROM pending WHERE sink = ? AND record_id IN ({marks})",
+                    (sink, *chunk),
+                )
+            out[sink] = todo
+        return out
+
+    def marks_committed(self, written: dict[Sink, set[int]]) -> None:
+        for sink, ids in written.items():
+            # Removes only what was written: a mark added meanwhile is kept.
+            self._held_marks[sink].difference_update(ids)
 
     def _write_marks(self, sink: Sink) -> None:
         """In the writer thread: write the held marks of `sink`."""
