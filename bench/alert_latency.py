@@ -39,9 +39,9 @@ import aiomqtt
 from bench import slowdisk
 from bench.common import DaemonProc, Servers, summary_ms
 from monitord.models import Kind
-from simulators.base import SimEvent
-from simulators.intellivue import IntelliVueSim
-from simulators.pty import PtyPort
+from monitord.simulators.base import SimEvent
+from monitord.simulators.intellivue import IntelliVueSim
+from monitord.simulators.pty import PtyPort
 
 CHAIRS = 16
 SITE = "bench"

@@ -44,8 +44,8 @@ import aiomqtt
 from bench.alert_latency import Sent, _stream, masimo_line
 from bench.common import DaemonProc, ProcSampler, Servers, child_env, summary_ms
 from monitord.config import StorageConfig
-from simulators.intellivue import IntelliVueSim
-from simulators.pty import PtyPort
+from monitord.simulators.intellivue import IntelliVueSim
+from monitord.simulators.pty import PtyPort
 from tests.servers import Mosquitto
 
 SITE = "fleet"

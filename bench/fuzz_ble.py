@@ -15,7 +15,7 @@ import random
 import sys
 import time
 
-from drivers.ble_fuzz_targets import SHAPES, TARGETS, check
+from monitord.drivers.ble_fuzz_targets import SHAPES, TARGETS, check
 
 SPECIALS = (0x07FF, 0x0800, 0x07FE, 0x0802, 0x0801)
 

@@ -209,7 +209,7 @@ async def raw_ceiling(servers: Servers, api: str, n: int) -> dict[str, Any]:
 async def pty_ingest(servers: Servers, workdir: Path, lines_per_chair: int) -> dict[str, Any]:
     """16 Masimo ptys written as fast as the daemon reads them (blocking writes in threads,
     so the pty's own flow control paces the writer, as a UART at full speed would)."""
-    from simulators.pty import PtyPort
+    from monitord.simulators.pty import PtyPort
 
     site = "ingestpty"
     db = f"bench_{site}"

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from drivers.ble_gatt import BleProfile
-from drivers.measurement import Measurement, stamp
-from drivers.reject import Reject, RejectReason
 from monitord.config import DeviceOptions
+from monitord.drivers.ble_gatt import BleProfile
+from monitord.drivers.measurement import Measurement, stamp
+from monitord.drivers.reject import Reject, RejectReason
 from monitord.models import Kind, Reading
 
 __all__ = [
@@ -113,7 +113,7 @@ class DriverDescriptor:
     serial: SerialDefaults | None = None
     # BLE drivers: what to subscribe to and how to decode it (drivers/ble_gatt.py)
     ble_profile: BleProfile | None = None
-    # Serial drivers: "module:Class" of the device's simulator (a simulators._serial_base
+    # Serial drivers: "module:Class" of the device's simulator (a monitord.simulators._serial_base
     # SerialSim), looked up by name so that drivers never import simulators.
     simulator: str | None = None
 

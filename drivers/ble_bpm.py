@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from drivers.base import (
+from monitord.drivers.base import (
     DecodeProfile,
     DriverDescriptor,
     Measurement,
@@ -57,7 +57,7 @@ from drivers.base import (
     RejectReason,
     one_record,
 )
-from drivers.ble_gatt import (
+from monitord.drivers.ble_gatt import (
     KPA_TO_MMHG,
     Q_SETTLE,
     BleFeature,
@@ -70,7 +70,7 @@ from drivers.ble_gatt import (
     parse_date_time,
     uuid16,
 )
-from drivers.sfloat import Special, sfloat_be, sfloat_le
+from monitord.drivers.sfloat import Special, sfloat_be, sfloat_le
 from monitord.models import Kind
 
 SERVICE = uuid16(0x1810)

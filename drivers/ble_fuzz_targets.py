@@ -11,9 +11,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from drivers import ble_bpm, ble_hrm, ble_plx
-from drivers.base import Reject
-from drivers.ble_gatt import range_violations
+from monitord.drivers import ble_bpm, ble_hrm, ble_plx
+from monitord.drivers.base import Reject
+from monitord.drivers.ble_gatt import range_violations
 
 _ALL_QUIRKS = frozenset({ble_bpm.Q_PULSE_STATUS_BE, ble_bpm.Q_USER_ID_WITHOUT_FLAG})
 

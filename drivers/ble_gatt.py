@@ -29,9 +29,9 @@ from typing import Any, Literal
 
 from pydantic import ValidationInfo, field_validator, model_validator
 
-from drivers.measurement import Measurement
-from drivers.reject import Reject
 from monitord.config import DeviceOptions
+from monitord.drivers.measurement import Measurement
+from monitord.drivers.reject import Reject
 
 KPA_TO_MMHG = 760.0 / 101.325  # 1 kPa = 7.50062 mmHg (standard atmosphere definition)
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from drivers.base import (
+from monitord.drivers.base import (
     DecodeProfile,
     DriverDescriptor,
     Measurement,
@@ -33,7 +33,7 @@ from drivers.base import (
     RejectReason,
     one_record,
 )
-from drivers.ble_gatt import (
+from monitord.drivers.ble_gatt import (
     BleLinkSettings,
     BleProfile,
     BleSubscription,

@@ -48,8 +48,11 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakDeviceNotFoundError, BleakError
 
-from drivers.base import DeviceContext, DriverDescriptor, Reject, stamp
-from drivers.ble_gatt import (
+from monitord.aio import within
+from monitord.backoff import capped_delay
+from monitord.config import DeviceConfig
+from monitord.drivers.base import DeviceContext, DriverDescriptor, Reject, stamp
+from monitord.drivers.ble_gatt import (
     Q_EPISODIC,
     Q_SETTLE,
     SETTLE_S,
@@ -57,10 +60,7 @@ from drivers.ble_gatt import (
     BleProfile,
     BleSubscription,
 )
-from drivers.tap import LinkTap
-from monitord.aio import within
-from monitord.backoff import capped_delay
-from monitord.config import DeviceConfig
+from monitord.drivers.tap import LinkTap
 from monitord.models import Reading
 
 log = logging.getLogger(__name__)
@@ -368,7 +368,7 @@ async def run_ble_device(
     """Keep one BLE device connected and its readings flowing, forever (until cancelled).
 
     `client_backend` / `scanner_backend` are bleak backend classes (None: the platform's,
-    i.e. BlueZ on the Pi; simulators.bleak_bumble.backends(link) for simulated devices).
+    i.e. BlueZ on the Pi; monitord.simulators.bleak_bumble.backends(link) for simulated devices).
     `tap` sees every connection and every notification/indication (`monitord capture`).
     """
     profile = desc.ble_profile

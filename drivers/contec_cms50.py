@@ -36,7 +36,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from drivers.base import (
+from monitord.config import DeviceOptions
+from monitord.drivers.base import (
     ByteLink,
     DecodeProfile,
     DeviceContext,
@@ -47,8 +48,7 @@ from drivers.base import (
     SerialDefaults,
     stamp,
 )
-from drivers.serial_link import SerialLinkSettings
-from monitord.config import DeviceOptions
+from monitord.drivers.serial_link import SerialLinkSettings
 from monitord.models import Kind
 
 PACKET_LEN = 5
@@ -208,7 +208,7 @@ DRIVER = DriverDescriptor(
     settings=SerialLinkSettings,
     make_protocol=Cms50Protocol,
     serial=SerialDefaults(baudrate=19200, parity="O", silence_s=3.0),
-    simulator="simulators.contec_cms50:Cms50Sim",
+    simulator="monitord.simulators.contec_cms50:Cms50Sim",
 )
 PROFILE = DecodeProfile(
     name="contec-cms50",

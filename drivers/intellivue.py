@@ -59,8 +59,10 @@ from typing import Annotated, Any
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from drivers import intellivue_frames as F
-from drivers.base import (
+from monitord.aio import within
+from monitord.config import DeviceOptions
+from monitord.drivers import intellivue_frames as F
+from monitord.drivers.base import (
     ByteLink,
     DecodeProfile,
     DeviceContext,
@@ -72,9 +74,7 @@ from drivers.base import (
     SerialDefaults,
     stamp,
 )
-from drivers.serial_link import SerialLinkSettings
-from monitord.aio import within
-from monitord.config import DeviceOptions
+from monitord.drivers.serial_link import SerialLinkSettings
 from monitord.models import KIND_FIELDS, Kind
 
 log = logging.getLogger(__name__)
@@ -391,7 +391,7 @@ DRIVER = DriverDescriptor(
     # The monitor answers a poll within a second; 5 s of silence with polls going out at
     # poll_interval_s means the cable or the monitor is gone.
     serial=SerialDefaults(baudrate=115200, silence_s=5.0),
-    simulator="simulators.intellivue:IntelliVueSim",
+    simulator="monitord.simulators.intellivue:IntelliVueSim",
 )
 PROFILE = DecodeProfile(
     name="intellivue",

@@ -33,7 +33,7 @@ import struct
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from drivers.base import Reject, RejectReason
+from monitord.drivers.base import Reject, RejectReason
 
 # --------------------------------------------------------------------------- framing
 BOF = 0xC0

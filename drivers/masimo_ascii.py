@@ -42,7 +42,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from drivers.base import (
+from monitord.config import DeviceOptions
+from monitord.drivers.base import (
     ByteLink,
     DecodeProfile,
     DeviceContext,
@@ -53,8 +54,7 @@ from drivers.base import (
     SerialDefaults,
     stamp,
 )
-from drivers.serial_link import SerialLinkSettings
-from monitord.config import DeviceOptions
+from monitord.drivers.serial_link import SerialLinkSettings
 from monitord.models import Kind
 
 MAX_LINE = 256  # a real line is ~130 bytes (Radical-7 ~190); longer means a lost terminator
@@ -272,7 +272,7 @@ DRIVER = DriverDescriptor(
     settings=SerialLinkSettings,
     make_protocol=MasimoProtocol,
     serial=SerialDefaults(baudrate=9600, silence_s=5.0),
-    simulator="simulators.masimo:MasimoSim",
+    simulator="monitord.simulators.masimo:MasimoSim",
 )
 PROFILE = DecodeProfile(
     name="masimo-ascii",

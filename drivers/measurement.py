@@ -54,7 +54,7 @@ class Measurement:
 
 
 class Receiver(Protocol):
-    """The part of `drivers.base.DeviceContext` that stamping needs."""
+    """The part of `monitord.drivers.base.DeviceContext` that stamping needs."""
 
     chair: str
     device: str

@@ -39,7 +39,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from drivers.base import (
+from monitord.config import DeviceOptions
+from monitord.drivers.base import (
     ByteLink,
     DecodeProfile,
     DeviceContext,
@@ -50,8 +51,7 @@ from drivers.base import (
     SerialDefaults,
     stamp,
 )
-from drivers.serial_link import SerialLinkSettings
-from monitord.config import DeviceOptions
+from monitord.drivers.serial_link import SerialLinkSettings
 from monitord.models import Kind
 
 FRAME_LEN = 5
@@ -293,7 +293,7 @@ DRIVER = DriverDescriptor(
     settings=SerialLinkSettings,
     make_protocol=NoninProtocol,
     serial=SerialDefaults(baudrate=9600, silence_s=2.0),
-    simulator="simulators.nonin:NoninSim",
+    simulator="monitord.simulators.nonin:NoninSim",
 )
 PROFILE = DecodeProfile(
     name="nonin-2",

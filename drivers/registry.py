@@ -12,9 +12,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from drivers import ble_bpm, ble_hrm, ble_plx, contec_cms50, intellivue, masimo_ascii, nonin2
-from drivers.base import DecodeProfile, DriverDescriptor
 from monitord.config import use_drivers
+from monitord.drivers import (
+    ble_bpm,
+    ble_hrm,
+    ble_plx,
+    contec_cms50,
+    intellivue,
+    masimo_ascii,
+    nonin2,
+)
+from monitord.drivers.base import DecodeProfile, DriverDescriptor
 
 _DRIVERS: tuple[DriverDescriptor, ...] = (
     masimo_ascii.DRIVER,

@@ -37,10 +37,10 @@ import serial
 import serial_asyncio_fast
 from pydantic import Field, ValidationInfo, model_validator
 
-from drivers.base import DeviceContext, DriverDescriptor, LinkLost, SerialDefaults
-from drivers.tap import LinkTap
 from monitord.backoff import capped_delay
 from monitord.config import DeviceConfig, DeviceOptions
+from monitord.drivers.base import DeviceContext, DriverDescriptor, LinkLost, SerialDefaults
+from monitord.drivers.tap import LinkTap
 
 log = logging.getLogger(__name__)
 

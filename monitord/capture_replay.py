@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from drivers.base import DriverDescriptor, LinkLost, Reject, RejectReason
-from drivers.registry import DRIVERS
 from monitord.capturefile import Capture, CaptureError, Segment
 from monitord.config import DeviceConfig
+from monitord.drivers.base import DriverDescriptor, LinkLost, Reject, RejectReason
+from monitord.drivers.registry import DRIVERS
 from monitord.models import Reading
 
 
@@ -66,7 +66,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
 @dataclass
 class ReplayContext:
-    """A `drivers.base.DeviceContext` whose clock is the capture's: `started_at` plus the
+    """A `monitord.drivers.base.DeviceContext` whose clock is the capture's: `started_at` plus the
     `t` of the chunk being decoded."""
 
     chair: str
@@ -106,7 +106,7 @@ async def _until(t: float) -> None:
 
 
 class _ReplayLink:
-    """One recorded connection as a `drivers.base.ByteLink`."""
+    """One recorded connection as a `monitord.drivers.base.ByteLink`."""
 
     def __init__(self, seg: Segment, ctx: ReplayContext) -> None:
         self._rx = [r for r in seg.data if r.kind == "rx"]
@@ -166,7 +166,7 @@ async def _replay_ble(
     ctx: ReplayContext,
     name: str | None = None,
 ) -> None:
-    from drivers.ble_link import replay_session
+    from monitord.drivers.ble_link import replay_session
 
     session = replay_session(dev, desc, ctx)
     for rec in cap.records:

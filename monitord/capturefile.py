@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from drivers.tap import Direction
+from monitord.drivers.tap import Direction
 from monitord.models import Reading
 
 FORMAT = "monitord-capture"
@@ -230,7 +230,7 @@ def read_capture(path: Path) -> Capture:
 # -- writing -----------------------------------------------------------------------------
 @dataclass
 class CaptureWriter:
-    """A `drivers.tap.LinkTap` that appends records to a file opened unbuffered in binary
+    """A `monitord.drivers.tap.LinkTap` that appends records to a file opened unbuffered in binary
     mode, one write per line (a capture cut short keeps what it had; a line the disk
     could not take whole is cut off again, so the file stays readable).
 

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from drivers.base import Reject
 from monitord.clock import SimClock, WallClock
 from monitord.config import ChairConfig
 from monitord.console import n
+from monitord.drivers.base import Reject
 from monitord.engine import AlertEngine
 from monitord.engine.inputs import Ack, Link, SessionCmd, sample_from_reading
 from monitord.history import StoredRecords, upgrade_keys
@@ -85,7 +85,7 @@ class DeviceStatus:
 
 
 class DeviceCtx:
-    """`drivers.base.DeviceContext` for one device of one chair."""
+    """`monitord.drivers.base.DeviceContext` for one device of one chair."""
 
     def __init__(self, chair: ChairRuntime, device: str) -> None:
         self.chair_rt = chair

@@ -35,7 +35,7 @@ DEFAULT_CONFIG = "/etc/monitord/monitord.toml"
 # Simulated chairs are played by `simulators/`, which the daemon core never imports
 # (issue 15): the entry points that can play one (`run`, `demo`) attach it by name, as
 # the command table below names the commands' modules.
-SIMULATED_CHAIRS = ("simulators.chair", "start_simulated_chair")
+SIMULATED_CHAIRS = ("monitord.simulators.chair", "start_simulated_chair")
 
 # name -> (module, one-line help); `simulate` lives with the simulators it runs.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -44,7 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("monitord.commands.demo", "simulated chairs play a clinical scenario, live"),
     "replay": ("monitord.commands.replay", "run the alert engine over a scenario file"),
     "decode": ("monitord.commands.decode", "decode device payloads to JSON"),
-    "simulate": ("simulators.commands.simulate", "run device simulators from a scenario"),
+    "simulate": ("monitord.simulators.commands.simulate", "run device simulators from a scenario"),
     "status": ("monitord.commands.status", "state of chairs, devices, links, outbox"),
     "doctor": ("monitord.commands.doctor", "check ports, adapter, broker, database"),
     "report": ("monitord.commands.report", "session monitoring report (PDF/HTML/CSV)"),
@@ -57,7 +57,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 # Commands that play simulated devices: they need the simulators and bumble, which a
 # production install (the .deb, `pip install monitord`) leaves out; `monitord[sim]` has them.
 NEEDS_SIM = frozenset({"demo", "simulate"})
-SIM_MODULES = ("simulators", "bumble")
+SIM_MODULES = ("monitord.simulators", "bumble")
 
 
 def missing_sim() -> str | None:
@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[args.command][0])
     # The drivers register with the config on import (as Telegraf's main imports all its
     # plugins): every command that reads a config validates device keys with them.
-    import drivers.registry  # noqa: F401
+    import monitord.drivers.registry  # noqa: F401
     from monitord.config import ConfigError
 
     try:

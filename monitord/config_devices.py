@@ -51,7 +51,7 @@ _O = TypeVar("_O", bound=DeviceOptions)
 
 
 class DriverSchema(Protocol):
-    """What the config needs to know of a driver (a `drivers.base.DriverDescriptor`)."""
+    """What the config needs to know of a driver (a `monitord.drivers.base.DriverDescriptor`)."""
 
     @property
     def name(self) -> str: ...
@@ -79,7 +79,7 @@ def use_drivers(drivers: Mapping[str, DriverSchema]) -> None:
 
 def _catalog() -> Mapping[str, DriverSchema]:
     if _drivers is None:  # a programming error: no entry point imported the registry
-        raise RuntimeError("no device drivers registered: import drivers.registry first")
+        raise RuntimeError("no device drivers registered: import monitord.drivers.registry first")
     return _drivers
 
 

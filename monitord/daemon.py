@@ -76,7 +76,7 @@ class Daemon:
             if c.simulated and simulated is None:
                 raise ValueError(
                     f"chair {c.id} is simulated, but this daemon was started without "
-                    "simulators (pass simulated=simulators.chair.start_simulated_chair)"
+                    "simulators (pass simulated=monitord.simulators.chair.start_simulated_chair)"
                 )
         # (client, scanner) bleak backends for real (non-simulated) BLE devices; None is
         # the platform's (BlueZ). Tests put such devices on a simulated link with these.

@@ -3,7 +3,7 @@ whatever `SimulatedChairStarter` the entry point injected.
 
 `monitord/` imports nothing from `simulators/` (design.md section 2, issue 15): simulated
 devices are attached from outside. The command line's entry points that can play a
-simulated chair (`run`, `demo`) pass `simulators.chair.start_simulated_chair`, which puts
+simulated chair (`run`, `demo`) pass `monitord.simulators.chair.start_simulated_chair`, which puts
 real simulators (a pty speaking the device's wire format, a BLE GATT peripheral on an
 in-process virtual link) behind the real serial or bleak transport built here by
 `device_runner`, so a simulated chair exercises the same code path as hardware.
@@ -16,9 +16,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from drivers.registry import DRIVERS
 from monitord.chair import ChairRuntime, DeviceCtx
 from monitord.config import DeviceConfig
+from monitord.drivers.registry import DRIVERS
 from monitord.supervisor import Supervisor
 
 log = logging.getLogger("monitord.devices")
@@ -43,10 +43,10 @@ def device_runner(dev: DeviceConfig, ctx: DeviceCtx, **kw: Any) -> Callable[[], 
     """The transport task of one device (serial or BLE, as its driver says)."""
     desc = DRIVERS[dev.driver]
     if desc.transport == "serial":
-        from drivers.serial_link import run_serial_device
+        from monitord.drivers.serial_link import run_serial_device
 
         return lambda: run_serial_device(dev, desc, ctx, **kw)
-    from drivers.ble_link import run_ble_device
+    from monitord.drivers.ble_link import run_ble_device
 
     return lambda: run_ble_device(dev, desc, ctx, **kw)
 

@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from monitord.models import Kind
-from simulators.base import SimEvent
-from simulators.pty import PtyPort, SimPort, SocketPort
+from monitord.simulators.base import SimEvent
+from monitord.simulators.pty import PtyPort, SimPort, SocketPort
 
 
 class SerialSim:

@@ -31,7 +31,7 @@ from bumble.core import UUID
 from bumble.device import Advertisement, Connection, Device, Peer
 from bumble.gatt import Characteristic
 
-from simulators.ble.link import VirtualBleLink
+from monitord.simulators.ble.link import VirtualBleLink
 
 log = logging.getLogger(__name__)
 _background: set[asyncio.Task[None]] = set()

@@ -29,14 +29,14 @@ from typing import Any
 from bumble.core import UUID
 from bumble.gatt import Characteristic, Service
 
-from drivers.ble_gatt import BleProfile
-from drivers.registry import DRIVERS
 from monitord.capturefile import Capture, Segment
+from monitord.drivers.ble_gatt import BleProfile
+from monitord.drivers.registry import DRIVERS
 from monitord.log import FailureLog
-from simulators._serial_base import SerialSim
-from simulators.ble.devices import _NONE, _Peripheral
-from simulators.ble.link import VirtualBleLink
-from simulators.pty import PtyPort, SocketPort
+from monitord.simulators._serial_base import SerialSim
+from monitord.simulators.ble.devices import _NONE, _Peripheral
+from monitord.simulators.ble.link import VirtualBleLink
+from monitord.simulators.pty import PtyPort, SocketPort
 
 log = logging.getLogger(__name__)
 

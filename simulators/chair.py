@@ -19,13 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from drivers.registry import DRIVERS
 from monitord.chair import ChairRuntime, DeviceCtx
 from monitord.config import DeviceConfig
 from monitord.devices import device_runner
+from monitord.drivers.registry import DRIVERS
 from monitord.models import utc
+from monitord.simulators.player import ChairPlayer
 from monitord.supervisor import Supervisor
-from simulators.player import ChairPlayer
 
 
 def _quiet(dev: DeviceConfig) -> DeviceConfig:
@@ -52,7 +52,7 @@ async def start_simulated_chair(
             desc = DRIVERS[dev.driver]
             ctx = DeviceCtx(chair, dev.id)
             if desc.transport == "serial":
-                from simulators.serial_sims import make_sim_device
+                from monitord.simulators.serial_sims import make_sim_device
 
                 # A stable name, re-pointed on every replug, as udev's /dev/serial/by-id.
                 if links_dir is None:
@@ -62,7 +62,7 @@ async def start_simulated_chair(
                 )
                 run = device_runner(_quiet(_pty_line(dev)), ctx, port=sim.port)
             else:
-                from simulators import ble as ble_sims
+                from monitord.simulators import ble as ble_sims
 
                 if ble_link is None:
                     ble_link = ble_sims.VirtualBleLink()  # one shared "air" per chair

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from drivers.contec_cms50 import PACKETS_PER_S, make_packet
+from monitord.drivers.contec_cms50 import PACKETS_PER_S, make_packet
 from monitord.models import Kind
-from simulators._serial_base import SerialSim
-from simulators.base import SimEvent
+from monitord.simulators._serial_base import SerialSim
+from monitord.simulators.base import SimEvent
 
 
 def one_second(ev: SimEvent) -> bytes:

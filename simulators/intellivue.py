@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from drivers import intellivue_frames as F
+from monitord.drivers import intellivue_frames as F
 from monitord.models import Kind
-from simulators._serial_base import SerialSim
-from simulators.base import SimEvent
+from monitord.simulators._serial_base import SerialSim
+from monitord.simulators.base import SimEvent
 
 H_NIBP, H_NIBP_PULSE, H_HR, H_SPO2, H_SPO2_PULSE = 0x0101, 0x0102, 0x0103, 0x0104, 0x0105
 H_SPO2_R, H_SPO2_R_PULSE = 0x0106, 0x0107

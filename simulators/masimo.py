@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from monitord.models import Kind
-from simulators._serial_base import SerialSim
-from simulators.base import SimEvent
+from monitord.simulators._serial_base import SerialSim
+from monitord.simulators.base import SimEvent
 
 EXC_SET_MODE = 0x000800  # what a real Rad-8 sends while measuring normally
 EXC_SENSOR_OFF = 0x000020

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from drivers.nonin2 import ST_SNSD, packet_frames
+from monitord.drivers.nonin2 import ST_SNSD, packet_frames
 from monitord.models import Kind
-from simulators._serial_base import SerialSim
-from simulators.base import SimEvent
+from monitord.simulators._serial_base import SerialSim
+from monitord.simulators.base import SimEvent
 
 
 def packet(ev: SimEvent) -> bytes:

@@ -20,12 +20,12 @@ from monitord.clock import SimClock
 from monitord.engine.inputs import Ack, SessionCmd
 from monitord.models import Kind, utc
 from monitord.scenario import ScenarioEvent, ScenarioFile
-from simulators.base import SimEvent
+from monitord.simulators.base import SimEvent
 
 if TYPE_CHECKING:
     from monitord.chair import ChairRuntime
 
-log = logging.getLogger("simulators.player")
+log = logging.getLogger("monitord.simulators.player")
 
 # How long (wall seconds) the clock is held for an event's effect before moving on. Only
 # reached when an event produces nothing (e.g. a frame the device could not send).
@@ -140,7 +140,7 @@ class ChairPlayer:
     async def _wait_links_up(self) -> None:
         """BLE peripherals need a moment to be found and connected; serial devices report
         their link with their first bytes, so there is nothing to wait for."""
-        from drivers.registry import DRIVERS
+        from monitord.drivers.registry import DRIVERS
 
         # A cuff with the `episodic` quirk connects only after a measurement: not now.
         ble = [

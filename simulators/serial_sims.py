@@ -7,9 +7,9 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from drivers.registry import DRIVERS
-from simulators._serial_base import SerialSim
-from simulators.base import SimDevice
+from monitord.drivers.registry import DRIVERS
+from monitord.simulators._serial_base import SerialSim
+from monitord.simulators.base import SimDevice
 
 #: drivers that have a serial simulator, in registry order
 SIMULATED: tuple[str, ...] = tuple(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-import drivers.registry  # noqa: F401  registers the drivers with monitord.config, as the CLI does
+import monitord.drivers.registry  # noqa: F401  registers the drivers with monitord.config, as the CLI does
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

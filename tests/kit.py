@@ -3,7 +3,7 @@ observer standing in for the nurses' station.
 
 `eventually` bounds how long an outcome may take to happen (a liveness bound: the tests
 never assert how fast anything is). `RecordingContext` is a small real
-`drivers.base.DeviceContext` that records what a transport and protocol report, for tests
+`monitord.drivers.base.DeviceContext` that records what a transport and protocol report, for tests
 below the daemon (the daemon's own context is `monitord.chair.DeviceCtx`).
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import aiomqtt
 
-from drivers.base import Reject
+from monitord.drivers.base import Reject
 from monitord.models import Kind, Reading
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from drivers.registry import DRIVERS
 from monitord.config import ConfigError, load_config, loads_config
+from monitord.drivers.registry import DRIVERS
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = sorted(p for p in (ROOT / "tests" / "config_cases").iterdir() if p.is_dir())

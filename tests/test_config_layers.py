@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import drivers.registry  # noqa: F401  (registers the drivers the config validates against)
+import monitord.drivers.registry  # noqa: F401  (registers the drivers the config validates against)
 from monitord.config import ConfigError, load_config
 from monitord.config_checks import check
 

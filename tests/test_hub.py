@@ -14,7 +14,7 @@ from monitord.config import loads_config
 from monitord.daemon import Daemon
 from monitord.hub import CommittedBatch, Hub
 from monitord.outbox import Outbox
-from simulators.chair import start_simulated_chair
+from monitord.simulators.chair import start_simulated_chair
 
 
 def test_listeners_called_in_order_and_a_failing_one_costs_the_others_nothing(

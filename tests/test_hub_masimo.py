@@ -11,8 +11,8 @@ from pathlib import Path
 from monitord.config import loads_config
 from monitord.daemon import Daemon
 from monitord.models import Kind
-from simulators.base import SimEvent
-from simulators.serial_sims import make_sim_device
+from monitord.simulators.base import SimEvent
+from monitord.simulators.serial_sims import make_sim_device
 
 
 async def test_masimo_pty_to_hub_with_corrupt_line(tmp_path: Path) -> None:

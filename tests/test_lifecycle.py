@@ -16,8 +16,8 @@ import pytest
 
 from monitord.config import loads_config
 from monitord.daemon import Daemon
-from simulators import chair as sim_chair
-from simulators.chair import start_simulated_chair
+from monitord.simulators import chair as sim_chair
+from monitord.simulators.chair import start_simulated_chair
 
 SCENARIO = "\n".join(
     ['{"t": 0, "event": "session_start", "protocol": "esketamine"}']

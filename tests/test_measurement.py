@@ -8,7 +8,7 @@ import ast
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from drivers.measurement import Measurement, stamp
+from monitord.drivers.measurement import Measurement, stamp
 from monitord.models import Kind
 
 ROOT = Path(__file__).resolve().parents[1]

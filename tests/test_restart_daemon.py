@@ -13,8 +13,8 @@ from monitord.config import Config, loads_config
 from monitord.daemon import ChairRuntime, Daemon
 from monitord.models import Kind
 from monitord.outbox import Outbox
-from simulators.base import SimEvent
-from simulators.serial_sims import make_sim_device
+from monitord.simulators.base import SimEvent
+from monitord.simulators.serial_sims import make_sim_device
 
 
 def config(tmp: Path, port: str) -> Config:

@@ -24,7 +24,7 @@ from monitord.engine import AlertEngine
 from monitord.engine.replay import replay
 from monitord.models import AlertEvent, Reading
 from monitord.scenario import load_scenario
-from simulators.chair import start_simulated_chair
+from monitord.simulators.chair import start_simulated_chair
 
 
 def scenario(lost: str = "hr") -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from simulators.commands.simulate import ScenarioError, read_scenario
+from monitord.simulators.commands.simulate import ScenarioError, read_scenario
 
 
 def test_nested_brackets_are_a_line_error(tmp_path: Path) -> None:

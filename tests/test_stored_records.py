@@ -12,8 +12,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from drivers.reject import Reject
 from monitord.config import StorageConfig
+from monitord.drivers.reject import Reject
 from monitord.history import (
     BURST_GAP_S,
     BURST_OPEN_S,
@@ -232,7 +232,7 @@ def test_plx_spot_check_resent_is_dropped_by_the_hub_not_the_transport() -> None
     restarted = StoredRecords(sr.seen_keys())
     assert restarted.offer(spo2(93, T0 + timedelta(minutes=5), record=True), 0.0) == ([], True)
     # the decoder marks it: the PLX spot-check profile does, the continuous one does not
-    from drivers.ble_plx import cont_sample, spot_sample
+    from monitord.drivers.ble_plx import cont_sample, spot_sample
 
     m = spot_sample(bytes.fromhex("0061006200"), frozenset())  # flags 0: SpO2 97, PR 98
     assert not isinstance(m, Reject) and m.record

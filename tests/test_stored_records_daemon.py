@@ -24,7 +24,7 @@ from monitord.outbox import Outbox
 from monitord.report.load import record_for, session_spans
 from monitord.report.render import render_html, vitals_rows
 from monitord.scenario import load_scenario
-from simulators.chair import start_simulated_chair
+from monitord.simulators.chair import start_simulated_chair
 
 # (sys, dia, pulse, age_s): the cuff's memory, from 5 days to 1 hour old.
 MEMORY = [(128, 84, 70, 5 * 86400), (131, 85, 72, 4 * 86400), (190, 115, 96, 3 * 86400),

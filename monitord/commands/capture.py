@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
-from drivers.base import Reject
 from monitord import __version__
 from monitord.capturefile import CaptureWriter, reading_record
 from monitord.cli import EX_OK
+from monitord.drivers.base import Reject
 from monitord.models import Reading
 
 EX_USAGE = 64
@@ -56,7 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 @dataclass
 class _CaptureContext:
-    """`drivers.base.DeviceContext` for the captured device: readings go to stdout, the
+    """`monitord.drivers.base.DeviceContext` for the captured device: readings go to stdout, the
     clock is the receive time of the latest bytes (what the file records)."""
 
     chair: str
@@ -103,10 +103,10 @@ async def capture(
     out: IO[str] | None = None,
 ) -> int:
     """The command. `client_backend`/`scanner_backend` are bleak backends for BLE devices
-    (None: the platform's, BlueZ on the Pi; tests pass simulators.bleak_bumble's); `stop`
+    (None: the platform's, BlueZ on the Pi; tests pass monitord.simulators.bleak_bumble's); `stop`
     ends the capture like SIGTERM does."""
-    from drivers.registry import DRIVERS
     from monitord.config import load_config
+    from monitord.drivers.registry import DRIVERS
 
     out = out or sys.stdout
     cfg = load_config(args.config)
@@ -153,11 +153,11 @@ async def capture(
     writer.on_error = lambda _e: stop.set()
     ctx = _CaptureContext(chair.id, dev.id, writer, out)
     if desc.transport == "serial":
-        from drivers.serial_link import run_serial_device
+        from monitord.drivers.serial_link import run_serial_device
 
         device = run_serial_device(dev, desc, ctx, tap=writer)
     else:
-        from drivers.ble_link import run_ble_device
+        from monitord.drivers.ble_link import run_ble_device
 
         device = run_ble_device(
             dev,

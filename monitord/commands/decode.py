@@ -10,9 +10,9 @@ import json
 import sys
 from pathlib import Path
 
-from drivers.base import Reject, RejectReason
-from drivers.registry import PROFILES
 from monitord.cli import EX_DATAERR, EX_OK
+from monitord.drivers.base import Reject, RejectReason
+from monitord.drivers.registry import PROFILES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

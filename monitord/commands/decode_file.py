@@ -11,8 +11,8 @@ import argparse
 import json
 import sys
 
-from drivers.base import Reject
 from monitord.cli import EX_DATAERR, EX_OK
+from monitord.drivers.base import Reject
 
 EX_USAGE = 64
 

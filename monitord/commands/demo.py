@@ -50,7 +50,7 @@ def demo_config(store: Path, speed: float | None, offline: bool) -> tuple[Config
     raw: dict[str, Any] = tomllib.loads(
         resources.files("monitord").joinpath("defaults/demo.toml").read_text()
     )
-    scen = Path(str(resources.files("simulators").joinpath("scenarios")))
+    scen = Path(str(resources.files("monitord.simulators").joinpath("scenarios")))
     notes: list[str] = []
     raw["storage"] = {"path": str(store.resolve())}
     for chair in raw["chairs"]:

@@ -118,7 +118,7 @@ def _service_user_can_use(dev: str) -> str | None:
 def check_serial(cfg: Config) -> list[Check]:
     import serial
 
-    from drivers.serial_link import SerialLinkSettings
+    from monitord.drivers.serial_link import SerialLinkSettings
 
     out: list[Check] = []
     for chair in cfg.chairs:
@@ -170,7 +170,7 @@ def check_serial(cfg: Config) -> list[Check]:
 
 # -- Bluetooth (BlueZ over D-Bus) ----------------------------------------------------------
 def _ble_devices(cfg: Config) -> list[str]:
-    from drivers.registry import DRIVERS
+    from monitord.drivers.registry import DRIVERS
 
     return [
         f"{c.id}/{d.id}"

@@ -56,7 +56,7 @@ class Found:
 
 
 def _found(name: str | None, address: str, rssi: int | None, uuids: list[str]) -> Found | None:
-    from drivers.registry import DRIVERS
+    from monitord.drivers.registry import DRIVERS
 
     ours = [_SERVICES[u.lower()] for u in uuids if u.lower() in _SERVICES]
     if not ours:
@@ -139,7 +139,7 @@ async def run(
     try:
         found = await scan(args.seconds, scanner_backend=scanner_backend)
     except Exception as e:  # BlueZ/D-Bus/adapter trouble: one line with advice, no traceback
-        from drivers.ble_link import AdapterBusy, classify
+        from monitord.drivers.ble_link import AdapterBusy, classify
 
         err = classify(e)
         if not isinstance(err, AdapterBusy):  # e.g. no D-Bus socket: the adapter is unusable

@@ -12,13 +12,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from drivers.ble_gatt import BleLinkSettings
 from monitord.config import DeviceConfig
+from monitord.drivers.ble_gatt import BleLinkSettings
 from monitord.models import Kind
-from simulators.base import SimDevice, SimEvent
-from simulators.ble.devices import SimCuff, SimOximeter, SimStrap, _Peripheral
-from simulators.ble.link import VirtualBleLink
-from simulators.bleak_bumble import backends
+from monitord.simulators.base import SimDevice, SimEvent
+from monitord.simulators.ble.devices import SimCuff, SimOximeter, SimStrap, _Peripheral
+from monitord.simulators.ble.link import VirtualBleLink
+from monitord.simulators.bleak_bumble import backends
 
 _BY_DRIVER: dict[str, type[_Peripheral]] = {
     "ble-bpm": SimCuff,

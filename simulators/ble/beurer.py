@@ -16,10 +16,10 @@ from __future__ import annotations
 import struct
 from datetime import datetime
 
-from drivers.ble_gatt import encode_date_time
-from drivers.sfloat import SFLOAT_NAN
-from simulators.base import SimEvent
-from simulators.ble.devices import SimCuff, _sfloat
+from monitord.drivers.ble_gatt import encode_date_time
+from monitord.drivers.sfloat import SFLOAT_NAN
+from monitord.simulators.base import SimEvent
+from monitord.simulators.ble.devices import SimCuff, _sfloat
 
 ADVERTISED_NAME = "Beurer BM85"
 FLAGS = 0x56

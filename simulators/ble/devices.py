@@ -31,11 +31,11 @@ from bumble.core import UUID
 from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, Service
 
-from drivers.ble_gatt import encode_date_time
-from drivers.sfloat import SFLOAT_NAN, encode_sfloat
+from monitord.drivers.ble_gatt import encode_date_time
+from monitord.drivers.sfloat import SFLOAT_NAN, encode_sfloat
 from monitord.models import Kind
-from simulators.base import SimEvent
-from simulators.ble.link import VirtualBleLink
+from monitord.simulators.base import SimEvent
+from monitord.simulators.ble.link import VirtualBleLink
 
 log = logging.getLogger(__name__)
 _background: set[asyncio.Task[None]] = set()

@@ -1,7 +1,7 @@
 """One in-process Bluetooth LE "air": a bumble LocalLink that controllers join.
 
 Every simulated peripheral and every central (a bleak client or scanner through
-simulators.bleak_bumble) gets its own bumble Controller on the same `LocalLink`, so
+monitord.simulators.bleak_bumble) gets its own bumble Controller on the same `LocalLink`, so
 advertising, connecting, GATT and disconnects go through bumble's real link layer and
 host stacks, in the running event loop, without a radio or BlueZ.
 """

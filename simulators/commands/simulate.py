@@ -25,10 +25,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from drivers.registry import DRIVERS as _REGISTRY
 from monitord.cli import EX_DATAERR, EX_OK
+from monitord.drivers.registry import DRIVERS as _REGISTRY
 from monitord.models import Kind
-from simulators.base import SimEvent
+from monitord.simulators.base import SimEvent
 
 # the serial drivers that name a simulator (drivers/registry.py is the one list)
 DRIVERS = tuple(d.name for d in _REGISTRY.values() if d.transport == "serial" and d.simulator)
@@ -127,7 +127,7 @@ def read_scenario(path: Path) -> list[_Step]:
 
 
 async def _play(args: argparse.Namespace, steps: list[_Step]) -> int:
-    from simulators.serial_sims import make_sim_device
+    from monitord.simulators.serial_sims import make_sim_device
 
     sim = make_sim_device(args.driver, symlink=args.link, socket_port=args.socket, speed=args.speed)
     loop = asyncio.get_running_loop()
@@ -159,7 +159,7 @@ def main(args: argparse.Namespace) -> int:
         print("monitord simulate: --speed must be > 0", file=sys.stderr)
         return EX_DATAERR
     if args.capture is not None or args.scenario is None or args.driver is None:
-        from simulators.commands.simulate_capture import main_capture
+        from monitord.simulators.commands.simulate_capture import main_capture
 
         return main_capture(args)
     try:

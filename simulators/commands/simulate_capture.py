@@ -15,7 +15,7 @@ EX_USAGE = 64
 
 async def _play(args: argparse.Namespace, capture: object) -> int:
     from monitord.capturefile import Capture
-    from simulators.capture_play import SerialCapturePlayer
+    from monitord.simulators.capture_play import SerialCapturePlayer
 
     assert isinstance(capture, Capture)
     player = SerialCapturePlayer(
@@ -51,7 +51,7 @@ def main_capture(args: argparse.Namespace) -> int:
     if capture.transport != "serial":
         print(
             f"monitord simulate: {args.capture}: a BLE capture plays on the in-process "
-            "virtual link only (simulators.capture_play.BleCapturePlayer)",
+            "virtual link only (monitord.simulators.capture_play.BleCapturePlayer)",
             file=sys.stderr,
         )
         return EX_USAGE

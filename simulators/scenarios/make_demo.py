@@ -1,4 +1,4 @@
-"""Regenerate the demo scenarios: `python -m simulators.scenarios.make_demo`.
+"""Regenerate the demo scenarios: `python -m monitord.simulators.scenarios.make_demo`.
 
 A synthetic esketamine session with transient hypertension 30-45 min after the dose (the
 pattern the Spravato label describes), a short tachycardia, a brief desaturation and a

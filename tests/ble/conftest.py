@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from simulators.ble import VirtualBleLink
+from monitord.simulators.ble import VirtualBleLink
 
 
 @pytest.fixture

@@ -20,15 +20,15 @@ from typing import Any
 
 import pytest
 
-from drivers.ble_bpm import BLE_PROFILE, BloodPressure, decode_bp
-from drivers.ble_link import LinkTiming, run_ble_device
-from drivers.registry import DRIVERS
 from monitord.cli import main as cli_main
 from monitord.config import DeviceConfig
+from monitord.drivers.ble_bpm import BLE_PROFILE, BloodPressure, decode_bp
+from monitord.drivers.ble_link import LinkTiming, run_ble_device
+from monitord.drivers.registry import DRIVERS
 from monitord.models import Kind
-from simulators.base import SimEvent
-from simulators.ble import VirtualBleLink, backends
-from simulators.ble.beurer import ADVERTISED_NAME, BeurerCuff
+from monitord.simulators.base import SimEvent
+from monitord.simulators.ble import VirtualBleLink, backends
+from monitord.simulators.ble.beurer import ADVERTISED_NAME, BeurerCuff
 
 from .helpers import RecordingContext, wait_until
 

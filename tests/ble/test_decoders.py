@@ -14,21 +14,21 @@ from typing import Any
 
 import pytest
 
-from drivers.base import Reject, RejectReason
-from drivers.ble_bpm import (
+from monitord.cli import main as cli_main
+from monitord.drivers.base import Reject, RejectReason
+from monitord.drivers.ble_bpm import (
     BLE_PROFILE as BPM_PROFILE,
 )
-from drivers.ble_bpm import (
+from monitord.drivers.ble_bpm import (
     BloodPressure,
     decode_bp,
     decode_features,
     decode_icp,
 )
-from drivers.ble_gatt import range_violations
-from drivers.ble_hrm import HeartRate, decode_hrm
-from drivers.ble_plx import PulseOx, decode_cont, decode_spot
-from drivers.ble_plx import decode_features as decode_plx_features
-from monitord.cli import main as cli_main
+from monitord.drivers.ble_gatt import range_violations
+from monitord.drivers.ble_hrm import HeartRate, decode_hrm
+from monitord.drivers.ble_plx import PulseOx, decode_cont, decode_spot
+from monitord.drivers.ble_plx import decode_features as decode_plx_features
 
 NAN, NRES, PINF, NINF, RSVD = 0x07FF, 0x0800, 0x07FE, 0x0802, 0x0801
 TS = datetime(2024, 6, 15, 17, 17, 27, tzinfo=UTC)

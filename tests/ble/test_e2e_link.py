@@ -15,12 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from drivers.ble_link import LinkTiming, run_ble_device
-from drivers.registry import DRIVERS
 from monitord.config import DeviceConfig
+from monitord.drivers.ble_link import LinkTiming, run_ble_device
+from monitord.drivers.registry import DRIVERS
 from monitord.models import Kind
-from simulators.base import SimEvent
-from simulators.ble import SimCuff, VirtualBleLink, backends, make_sim_device
+from monitord.simulators.base import SimEvent
+from monitord.simulators.ble import SimCuff, VirtualBleLink, backends, make_sim_device
 
 from .helpers import RecordingContext, wait_until
 
@@ -216,7 +216,7 @@ async def test_episodic_cuff_connects_after_measurement(vlink: VirtualBleLink) -
 async def test_attach_simulated_from_config(vlink: VirtualBleLink) -> None:
     """`simulate = "..."` devices: two chairs' straps on one link, each daemon device
     finds its own simulator by the name attach_simulated gives it."""
-    from simulators.ble import attach_simulated
+    from monitord.simulators.ble import attach_simulated
 
     dev = DeviceConfig(id="hr", driver="ble-hrm", simulate=Path("scenario.jsonl"))
     sim1, run1 = attach_simulated(dev, "chair-1", vlink)

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers import ble_bpm, ble_hrm, ble_plx
-from drivers.base import Reject
-from drivers.ble_fuzz_targets import SHAPES, TARGETS, check
+from monitord.drivers import ble_bpm, ble_hrm, ble_plx
+from monitord.drivers.base import Reject
+from monitord.drivers.ble_fuzz_targets import SHAPES, TARGETS, check
 
 NAMES = sorted(TARGETS)
 

@@ -7,7 +7,7 @@ import random
 import pytest
 from bleak.exc import BleakDeviceNotFoundError, BleakError
 
-from drivers.ble_link import (
+from monitord.drivers.ble_link import (
     AdapterBusy,
     DeviceGone,
     LinkTiming,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.sfloat import (
+from monitord.drivers.sfloat import (
     Special,
     decode_float32,
     decode_sfloat,

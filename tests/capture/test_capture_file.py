@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from drivers.ble_bpm import BPM_UUID, bp_sample
-from drivers.registry import DRIVERS
 from monitord.commands.capture import capture
 from monitord.config import DeviceConfig
+from monitord.drivers.ble_bpm import BPM_UUID, bp_sample
+from monitord.drivers.registry import DRIVERS
 
 from .capture_kit import CHAIR, config, decode_file
 
@@ -191,7 +191,7 @@ async def test_capture_refuses_bad_arguments_in_one_line(tmp_path: Path, capsys:
 
 
 async def test_capture_stops_after_seconds(tmp_path: Path) -> None:
-    from simulators.serial_sims import make_sim_device
+    from monitord.simulators.serial_sims import make_sim_device
 
     port = tmp_path / "ox.tty"
     cfg = config(tmp_path, "c", f'  id = "ox"\n  driver = "masimo-ascii"\n  port = "{port}"\n')
@@ -211,8 +211,8 @@ async def test_capture_that_cannot_write_stops_in_one_line(tmp_path: Path) -> No
     import resource
 
     from monitord.models import Kind
-    from simulators.base import SimEvent
-    from simulators.serial_sims import make_sim_device
+    from monitord.simulators.base import SimEvent
+    from monitord.simulators.serial_sims import make_sim_device
     from tests.kit import eventually
 
     port = tmp_path / "ox.tty"

@@ -15,10 +15,10 @@ import contextlib
 import sys
 from pathlib import Path
 
-from drivers.base import RejectReason
-from drivers.registry import DRIVERS
-from drivers.serial_link import PortBackoff, run_serial_device
 from monitord.config import DeviceConfig
+from monitord.drivers.base import RejectReason
+from monitord.drivers.registry import DRIVERS
+from monitord.drivers.serial_link import PortBackoff, run_serial_device
 from tests.kit import RecordingContext
 
 from .capture_kit import decode_file

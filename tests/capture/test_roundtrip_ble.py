@@ -20,16 +20,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from drivers.ble_link import LinkTiming, run_ble_device
-from drivers.registry import DRIVERS
 from monitord.capturefile import read_capture
 from monitord.commands.capture import capture
 from monitord.config import DeviceConfig, load_config
 from monitord.daemon import Daemon
+from monitord.drivers.ble_link import LinkTiming, run_ble_device
+from monitord.drivers.registry import DRIVERS
 from monitord.models import Kind
-from simulators.base import SimEvent
-from simulators.ble import SimCuff, VirtualBleLink, backends
-from simulators.capture_play import BleCapturePlayer
+from monitord.simulators.base import SimEvent
+from monitord.simulators.ble import SimCuff, VirtualBleLink, backends
+from monitord.simulators.capture_play import BleCapturePlayer
 from tests.kit import RecordingContext, eventually
 
 from .capture_kit import CHAIR, as_record, comparable, config, decode_file, stored_readings

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from monitord.models import Kind
-from simulators.base import SimEvent
-from simulators.capture_play import pty_openers
-from simulators.serial_sims import make_sim_device
+from monitord.simulators.base import SimEvent
+from monitord.simulators.capture_play import pty_openers
+from monitord.simulators.serial_sims import make_sim_device
 from tests.kit import eventually
 
 from .capture_kit import (

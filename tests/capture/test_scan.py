@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from bleak.backends.scanner import BaseBleakScanner
 
-from drivers.registry import DRIVERS
 from monitord.commands.scan import run
 from monitord.config import load_config
-from simulators.ble import SimCuff, SimOximeter, SimStrap, VirtualBleLink, backends
-from simulators.ble.devices import _Peripheral
+from monitord.drivers.registry import DRIVERS
+from monitord.simulators.ble import SimCuff, SimOximeter, SimStrap, VirtualBleLink, backends
+from monitord.simulators.ble.devices import _Peripheral
 
 
 class _Thermometer(_Peripheral):

@@ -30,8 +30,8 @@ from servers import Influxd, Mosquitto, VictoriaMetrics
 from monitord.config import load_config
 from monitord.daemon import Daemon
 from monitord.models import Kind
-from simulators.base import SimDevice, SimEvent
-from simulators.serial_sims import make_sim_device
+from monitord.simulators.base import SimDevice, SimEvent
+from monitord.simulators.serial_sims import make_sim_device
 from tests.kit import eventually
 
 SITE = "site-e2e"

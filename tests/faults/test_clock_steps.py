@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from monitord.models import Kind
-from simulators.base import SimEvent
-from simulators.serial_sims import make_sim_device
+from monitord.simulators.base import SimEvent
+from monitord.simulators.serial_sims import make_sim_device
 from tests.e2e.e2e_kit import Store
 from tests.faults.clock_kit import FakeWall, FakeWallDaemon, events, started, write_config
 from tests.kit import eventually

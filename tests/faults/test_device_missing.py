@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from monitord.models import Kind
-from simulators.base import SimEvent
-from simulators.pty import PtyPort
-from simulators.serial_sims import make_sim_device
+from monitord.simulators.base import SimEvent
+from monitord.simulators.pty import PtyPort
+from monitord.simulators.serial_sims import make_sim_device
 from tests.e2e.e2e_kit import DaemonProcess, Store
 from tests.faults.clock_kit import events, started, write_config
 from tests.kit import eventually

@@ -21,8 +21,8 @@ from servers import Mosquitto
 from monitord.config import StorageConfig
 from monitord.models import Kind
 from monitord.outbox import Outbox
-from simulators.base import SimEvent
-from simulators.serial_sims import make_sim_device
+from monitord.simulators.base import SimEvent
+from monitord.simulators.serial_sims import make_sim_device
 from tests.e2e.e2e_kit import NO_INFLUX, DaemonProcess, Store, mqtt_section, whole_second
 from tests.kit import Observer, eventually
 

@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from monitord.models import Kind
-from simulators.base import SimEvent
-from simulators.masimo import line
+from monitord.simulators.base import SimEvent
+from monitord.simulators.masimo import line
 from tests.e2e.e2e_kit import DaemonProcess, Store
 from tests.faults.clock_kit import write_config
 from tests.kit import eventually

@@ -142,6 +142,13 @@ def test_deb_installs_runs_upgrades_and_purges(
     assert (root / "usr/bin/monitord").readlink() == Path("/opt/monitord/bin/monitord")
     assert (root / "lib/systemd/system/monitord.service").is_file()
     assert (root / "opt/monitord/share/doc/monitord/mqtt.md").is_file()
+    # one top-level package: drivers and simulators live inside monitord (no name clash in
+    # site-packages); the simulators are there, their BLE half needs the sim extra (bumble)
+    (site,) = (root / "opt/monitord/lib").glob("python3*/site-packages")
+    assert (site / "monitord/drivers/registry.py").is_file()
+    assert (site / "monitord/simulators/scenarios/demo-esketamine.jsonl").is_file()
+    assert not (site / "drivers").exists() and not (site / "simulators").exists()
+    assert not (site / "bumble").exists()
 
     # check-config on the shipped example, as the operator finds it (monitord.toml made
     # from it by postinst), once the clinic's CA is in place

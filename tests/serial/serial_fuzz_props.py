@@ -7,11 +7,11 @@ import itertools
 
 from hypothesis import strategies as st
 
-from drivers import intellivue_frames as F
-from drivers import masimo_ascii as M
-from drivers import nonin2 as N
-from drivers.base import Measurement, Reject
-from drivers.intellivue import decode_frame as ivue_decode_frame
+from monitord.drivers import intellivue_frames as F
+from monitord.drivers import masimo_ascii as M
+from monitord.drivers import nonin2 as N
+from monitord.drivers.base import Measurement, Reject
+from monitord.drivers.intellivue import decode_frame as ivue_decode_frame
 
 
 def chunked(data: bytes, cuts: list[int]) -> list[bytes]:

@@ -13,17 +13,17 @@ from pathlib import Path
 import pytest
 from serial_testkit import RecordingContext
 
-from drivers import contec_cms50 as C
-from drivers.base import LinkLost, Reject, RejectReason
-from drivers.registry import DRIVERS, PROFILES
-from drivers.serial_link import PortBackoff, run_serial_device
 from monitord.config import DeviceConfig, loads_config
 from monitord.daemon import Daemon
+from monitord.drivers import contec_cms50 as C
+from monitord.drivers.base import LinkLost, Reject, RejectReason
+from monitord.drivers.registry import DRIVERS, PROFILES
+from monitord.drivers.serial_link import PortBackoff, run_serial_device
 from monitord.models import Kind
 from monitord.outbox import Outbox
-from simulators.base import SimEvent
-from simulators.chair import start_simulated_chair
-from simulators.contec_cms50 import Cms50Sim
+from monitord.simulators.base import SimEvent
+from monitord.simulators.chair import start_simulated_chair
+from monitord.simulators.contec_cms50 import Cms50Sim
 
 OK = {"status": [], "contact": True, "valid": True, "measured_at": None}
 OFF = {"spo2_pct": None, "pulse_bpm": None, "contact": False, "valid": False, "measured_at": None}

@@ -18,14 +18,14 @@ from datetime import UTC, datetime
 import pytest
 from serial_testkit import RecordingContext
 
-from drivers import intellivue_frames as F
-from drivers.intellivue import decode_frame
-from drivers.registry import DRIVERS
-from drivers.serial_link import PortBackoff, run_serial_device
 from monitord.config import ConfigError, DeviceConfig, loads_config
+from monitord.drivers import intellivue_frames as F
+from monitord.drivers.intellivue import decode_frame
+from monitord.drivers.registry import DRIVERS
+from monitord.drivers.serial_link import PortBackoff, run_serial_device
 from monitord.models import Kind
-from simulators.base import SimEvent
-from simulators.intellivue import IntelliVueSim
+from monitord.simulators.base import SimEvent
+from monitord.simulators.intellivue import IntelliVueSim
 
 AT = datetime(2026, 3, 1, 10, 0, 0, tzinfo=UTC)
 BPM, PCT = F.NOM_DIM_BEAT_PER_MIN, F.NOM_DIM_PERCENT

@@ -15,15 +15,15 @@ from typing import Any
 
 import pytest
 
-from drivers.base import Reject, RejectReason
-from drivers.masimo_ascii import LineFramer, decode_line
 from monitord.cli import main as cli_main
 from monitord.config import loads_config
 from monitord.daemon import Daemon
+from monitord.drivers.base import Reject, RejectReason
+from monitord.drivers.masimo_ascii import LineFramer, decode_line
 from monitord.models import Kind
-from simulators.base import SimEvent
-from simulators.masimo import line as sim_line
-from simulators.serial_sims import make_sim_device
+from monitord.simulators.base import SimEvent
+from monitord.simulators.masimo import line as sim_line
+from monitord.simulators.serial_sims import make_sim_device
 
 # github.com/yahnatan/pulseox README.md: `cat /dev/ttyUSB0` of a Rad-8 on a child.
 YAHNATAN = "github.com/yahnatan/pulseox README.md (Rad-8, cat /dev/ttyUSB0)"

@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 from serial_testkit import RecordingContext
 
-from drivers.base import RejectReason
-from drivers.registry import DRIVERS
-from drivers.serial_link import PortBackoff, run_serial_device
 from monitord.config import DeviceConfig
+from monitord.drivers.base import RejectReason
+from monitord.drivers.registry import DRIVERS
+from monitord.drivers.serial_link import PortBackoff, run_serial_device
 from monitord.models import Kind
-from simulators.base import SimEvent
-from simulators.intellivue import IntelliVueSim
-from simulators.masimo import MasimoSim
-from simulators.nonin import NoninSim
-from simulators.serial_sims import make_sim_device
+from monitord.simulators.base import SimEvent
+from monitord.simulators.intellivue import IntelliVueSim
+from monitord.simulators.masimo import MasimoSim
+from monitord.simulators.nonin import NoninSim
+from monitord.simulators.serial_sims import make_sim_device
 
 FAST = PortBackoff(base_s=0.05, cap_s=0.3)
 

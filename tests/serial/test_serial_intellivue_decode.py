@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from drivers import intellivue_frames as F
-from drivers.base import Reject, RejectReason
-from drivers.intellivue import decode_frame
+from monitord.drivers import intellivue_frames as F
+from monitord.drivers.base import Reject, RejectReason
+from monitord.drivers.intellivue import decode_frame
 
 GUIDE_MDS_CREATE_RESULT = bytes.fromhex(
     "e100 0002 0002 0014 0001 0001 000e 0021 0000 0000 000abd00 0d06 0000".replace(" ", "")

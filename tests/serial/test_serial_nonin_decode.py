@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from drivers import nonin2 as N
-from drivers.base import Reject, RejectReason
+from monitord.drivers import nonin2 as N
+from monitord.drivers.base import Reject, RejectReason
 
 
 def test_frame_layout_and_checksum() -> None:

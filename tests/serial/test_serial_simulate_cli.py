@@ -12,11 +12,11 @@ from pathlib import Path
 
 from serial_testkit import RecordingContext
 
-from drivers import intellivue_frames as F
-from drivers.nonin2 import packet_frames
-from drivers.registry import DRIVERS
-from drivers.serial_link import PortBackoff, run_serial_device
 from monitord.config import DeviceConfig
+from monitord.drivers import intellivue_frames as F
+from monitord.drivers.nonin2 import packet_frames
+from monitord.drivers.registry import DRIVERS
+from monitord.drivers.serial_link import PortBackoff, run_serial_device
 from monitord.models import Kind
 
 SCENARIO = """\

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from monitord.commands.capture import capture
 from monitord.models import Kind
-from simulators.base import SimEvent
-from simulators.intellivue import IntelliVueSim
+from monitord.simulators.base import SimEvent
+from monitord.simulators.intellivue import IntelliVueSim
 from tests.kit import eventually
 
 OUT = Path(__file__).with_name("intellivue-noise-replug.capture.jsonl")
