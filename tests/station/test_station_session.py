@@ -116,7 +116,8 @@ async def test_session_from_the_page_reaches_the_daemon_with_dose_lot_and_nurse(
         timeout=120,
     )
     assert r.returncode == 0, r.stderr
-    # The report of that session exists (what it prints of dose, lot and who is the
-    # report's: docs/report.md); the record it reads holds them (above).
+    # The report of that session shows the dose, the lot and who gave it, as sent from
+    # the page (the REMS form's "Dose, lot, given by" line, docs/report.md).
     html = next(out.glob("*.html")).read_text()
     assert str(got[0]["session_id"]) in html
+    assert "56 mg, lot LOT-A17, given by bob" in html, html[:2000]
