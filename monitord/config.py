@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 import tomllib
 import zoneinfo
 from collections.abc import Callable, Iterator, Mapping
@@ -94,6 +95,14 @@ class TlsConfig(_Strict):
     # Hostname checking stays on unless the operator says otherwise (self-signed
     # certificates issued to an IP address are common on clinic LANs).
     check_hostname: bool = True
+
+    def client_context(self) -> ssl.SSLContext:
+        """The client side's TLS context (the daemon, the station, doctor)."""
+        ctx = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        if self.cert_file is not None:
+            ctx.load_cert_chain(str(self.cert_file), str(self.key_file) if self.key_file else None)
+        ctx.check_hostname = self.check_hostname
+        return ctx
 
 
 class MqttConfig(_Strict):

@@ -65,10 +65,4 @@ def secret(path: Path | None, creds: Path | None, what: str) -> str | None:
 
 
 def tls_context(m: MqttConfig) -> ssl.SSLContext | None:
-    if m.tls is None:
-        return None
-    ctx = ssl.create_default_context(cafile=str(m.tls.ca_file) if m.tls.ca_file else None)
-    if m.tls.cert_file is not None:
-        ctx.load_cert_chain(str(m.tls.cert_file), str(m.tls.key_file) if m.tls.key_file else None)
-    ctx.check_hostname = m.tls.check_hostname
-    return ctx
+    return m.tls.client_context() if m.tls is not None else None

@@ -229,14 +229,7 @@ class MqttSink:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     def _tls_context(self) -> ssl.SSLContext | None:
-        t = self.cfg.tls
-        if t is None:
-            return None
-        ctx = ssl.create_default_context(cafile=str(t.ca_file) if t.ca_file else None)
-        if t.cert_file is not None:
-            ctx.load_cert_chain(str(t.cert_file), str(t.key_file) if t.key_file else None)
-        ctx.check_hostname = t.check_hostname
-        return ctx
+        return self.cfg.tls.client_context() if self.cfg.tls is not None else None
 
     def login(self, chair: str) -> tuple[str | None, Path | None, str | None]:
         return self.logins.get(

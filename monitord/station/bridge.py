@@ -77,13 +77,7 @@ class Bridge:
 
     def _tls(self) -> ssl.SSLContext | None:
         t = self.cfg.mqtt.tls
-        if t is None:
-            return None
-        ctx = ssl.create_default_context(cafile=str(t.ca_file) if t.ca_file else None)
-        if t.cert_file is not None:
-            ctx.load_cert_chain(str(t.cert_file), str(t.key_file) if t.key_file else None)
-        ctx.check_hostname = t.check_hostname
-        return ctx
+        return t.client_context() if t is not None else None
 
     def _make_client(self) -> V5Client:
         password = read_secret(self.station.mqtt_password_file, "MONITORD_STATION_MQTT_PASSWORD")
