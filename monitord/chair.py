@@ -38,7 +38,8 @@ from monitord.hub import CommittedBatch, Hub
 from monitord.log import FailureLog
 from monitord.models import AlertEvent, Kind, Reading, SessionEvent, utc
 from monitord.outbox import Outbox
-from monitord.storeguard import APPLIED_NOT_STORED, REFUSED_STORE_FULL, StoreBatch, StoreGuard
+from monitord.storebatch import StoreBatch
+from monitord.storeguard import APPLIED_NOT_STORED, REFUSED_STORE_FULL, StoreGuard
 
 log = logging.getLogger("monitord")
 

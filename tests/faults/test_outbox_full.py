@@ -13,7 +13,8 @@ import pytest
 from monitord import storeguard
 from monitord.config import StorageConfig
 from monitord.outbox import Outbox
-from monitord.storeguard import StoreBatch, StoreGuard
+from monitord.storebatch import StoreBatch
+from monitord.storeguard import StoreGuard
 from monitord.techalarm import TechAlarms
 from tests.delivery.helpers import alert, reading
 from tests.faults.storekit import fill, tmpfs
