@@ -105,6 +105,7 @@ class _ChairLink:
         self.chair = chair
         self.wake = asyncio.Event()
         self.connected = False
+        self.subscribed = False  # the SUBACK for the command topics came back
         self.down_since: float | None = time.monotonic()
         self.vitals: dict[str, Reading] = {}
         self.active: dict[str, Any] | None = None
@@ -218,6 +219,12 @@ class MqttSink:
     def connected(self) -> bool:
         return all(c.connected for c in self._chairs.values())
 
+    @property
+    def subscribed(self) -> bool:
+        """Every chair's command subscriptions are in place (a nurse command sent now is
+        taken; one sent between CONNACK and SUBACK of a first session is not)."""
+        return all(c.subscribed for c in self._chairs.values())
+
     # -- main loop -----------------------------------------------------------------------
     async def run(self) -> None:
         tasks = [asyncio.create_task(self._chair_loop(c)) for c in self._chairs.values()]
@@ -319,6 +326,7 @@ class MqttSink:
         if c.connected or c.down_since is None:
             c.down_since = time.monotonic()
         c.connected = False
+        c.subscribed = False
         c.vitals.clear()
 
     # -- refusals (MQTT v5 reason codes) ------------------------------------------------
@@ -387,10 +395,6 @@ class MqttSink:
     async def _serve(self, c: _ChairLink, client: V5Client) -> None:
         base = self.base(c.chair)
         nodelay(client)
-        await self._checked(c, client, f"{base}/status", self._status("online"), True)
-        if self.cfg.ha_discovery:
-            for topic, doc in discovery(self.cfg.ha_prefix, base, self.site, c.chair):
-                await self._checked(c, client, topic, json.dumps(doc).encode(), True)
         wanted = [
             f"{base}/cmd/ack",
             f"{base}/cmd/session",
@@ -399,6 +403,15 @@ class MqttSink:
         ]
         granted = await client.subscribe([(t, 1) for t in wanted])
         self._check_suback(c, wanted, granted)
+        # After the SUBACK, not at connect: a command sent before this line is not queued
+        # for us (first connection), so this is the moment a station may send one.
+        c.subscribed = True
+        log.info("MQTT %s: subscribed to %s/cmd/ack and cmd/session", c.chair, base)
+        # "online" only now: a station that sees it may send a command at once.
+        await self._checked(c, client, f"{base}/status", self._status("online"), True)
+        if self.cfg.ha_discovery:
+            for topic, doc in discovery(self.cfg.ha_prefix, base, self.site, c.chair):
+                await self._checked(c, client, topic, json.dumps(doc).encode(), True)
         if self.receipts.subscribed_at is None:
             self.receipts.subscribed_at = time.monotonic()
         if c.active is not None:

@@ -179,7 +179,7 @@ async def test_commands_from_mosquitto_pub(
             assert await p.wait() == 0
 
     async with Observer(mosquitto, [f"{base}/cmd/errors"]) as obs, running(sink) as task:
-        await eventually(lambda: sink.connected)
+        await eventually(lambda: sink.subscribed)
         await pub("cmd/ack", '{"alert_id": "a-7", "by": "nurse-3"}')
         await pub("cmd/session", '{"action": "start", "protocol": "esketamine"}')
         await eventually(lambda: len(cmds) == 2)

@@ -50,7 +50,9 @@ def sessions(store: Store) -> list[str]:
 
 
 def connects(daemon: DaemonProcess, chair: str = CHAIR) -> int:
-    return daemon.output().count(f"MQTT {chair}: connected to")
+    """Connections that are ready for commands: counted at the SUBACK, not at the CONNACK
+    (a command published between the two is not queued for a first-time session)."""
+    return daemon.output().count(f"MQTT {chair}: subscribed to")
 
 
 async def publish(broker: Mosquitto, topic: str, payload: bytes, retain: bool = False) -> None:
