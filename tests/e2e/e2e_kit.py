@@ -312,3 +312,30 @@ async def mosquitto_pub(broker: Mosquitto, topic: str, payload: str) -> None:
 # -- waiting ---------------------------------------------------------------------------
 async def in_thread(fn: Callable[[], Any]) -> Any:
     return await asyncio.to_thread(fn)
+
+
+# A group-commit interval for tests that count every line (the default 5 s is tested in
+# tests/faults/test_group_commit_*.py); with it, `warm_up` settles well inside the serial
+# link's silence timeout (5 s), past which the daemon would reopen the port and lose lines.
+COUNTING_COMMIT_S = 0.5
+
+
+async def warm_up(
+    ox: Oximeter, store: Store, commit_s: float = COUNTING_COMMIT_S
+) -> tuple[int, int]:
+    """Send lines until one is stored, then stop until the store stops growing: returns
+    (lines sent, readings stored) from which on every line sent must be stored.
+
+    Counting at the first stored row would miss lines the daemon had read but not yet
+    group-committed: they are stored a moment later, one more than "expected"."""
+    for _ in range(100):
+        await ox.send(97.0, whole_second())
+        await asyncio.sleep(0.3)
+        if store.readings():
+            break
+    n, since = store.readings(), time.monotonic()
+    while time.monotonic() - since < commit_s * 3 + 0.5:
+        await asyncio.sleep(0.1)
+        if (m := store.readings()) != n:
+            n, since = m, time.monotonic()
+    return ox.sent, n

@@ -24,6 +24,7 @@ from servers import Influxd, Mosquitto
 from monitord.store.checkpoint import CHECKPOINT_EVERY_S
 from tests.e2e.e2e_kit import (
     CHAIR,
+    COUNTING_COMMIT_S,
     FAST_SPO2_ALERT,
     SITE,
     DaemonProcess,
@@ -33,6 +34,7 @@ from tests.e2e.e2e_kit import (
     in_thread,
     influx_v1,
     mqtt_section,
+    warm_up,
     whole_second,
     write_config,
 )
@@ -69,7 +71,10 @@ async def test_budget_holds_with_influx_down_and_drops_readings_loudly_never_ale
         tmp_path,
         influx=influx_v1(influxd, influx_db),
         mqtt=mqtt_section(mosquitto, mqtt_prefix),
-        extra=f"max_mb = {BUDGET_MB}\nprune_interval_s = 1\n" + FAST_SPO2_ALERT,
+        extra=(
+            f"max_mb = {BUDGET_MB}\nprune_interval_s = 1\n"
+            f"commit_interval_s = {COUNTING_COMMIT_S}\n" + FAST_SPO2_ALERT
+        ),
     )
     path = tmp_path / "outbox.sqlite"
     store = Store(path)
@@ -83,12 +88,7 @@ async def test_budget_holds_with_influx_down_and_drops_readings_loudly_never_ale
         ):
             daemon.start()
             try:
-                for _ in range(100):  # warm up: from the first stored line on, all count
-                    await ox.send(97.0, whole_second())
-                    await asyncio.sleep(0.3)
-                    if store.readings():
-                        break
-                warm_sent, warm_stored = ox.sent, store.readings()
+                warm_sent, warm_stored = await warm_up(ox, store)
                 assert warm_stored, daemon.output()
                 largest = 0
                 # About 4x the budget of readings, an alarm in the middle.

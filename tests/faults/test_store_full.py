@@ -26,6 +26,7 @@ from servers import Influxd, Mosquitto
 from monitord.outbox import alert_from_body
 from tests.e2e.e2e_kit import (
     CHAIR,
+    COUNTING_COMMIT_S,
     FAST_SPO2_ALERT,
     SITE,
     DaemonProcess,
@@ -36,6 +37,7 @@ from tests.e2e.e2e_kit import (
     influx_v1,
     mosquitto_pub,
     mqtt_section,
+    warm_up,
     whole_second,
     write_config,
 )
@@ -77,7 +79,7 @@ async def test_full_disk_loses_nothing_and_raises_a_technical_alarm(
             tmp_path,
             influx=influx_v1(influxd, influx_db),
             mqtt=mqtt_section(mosquitto, mqtt_prefix),
-            extra=FAST_SPO2_ALERT,
+            extra=f"commit_interval_s = {COUNTING_COMMIT_S}\n" + FAST_SPO2_ALERT,
         )
         text = cfg.read_text().replace(str(tmp_path / "outbox.sqlite"), str(disk / "outbox.sqlite"))
         cfg.write_text(text)
@@ -89,13 +91,8 @@ async def test_full_disk_loses_nothing_and_raises_a_technical_alarm(
         ):
             daemon.start()
             try:
-                # Warm up: every line sent after the first stored one must be stored.
-                for _ in range(100):
-                    await ox.send(97.0, whole_second())
-                    await asyncio.sleep(0.3)
-                    if store.readings():
-                        break
-                warm_sent, warm_stored = ox.sent, store.readings()
+                # Warm up: every line sent from here on must be stored.
+                warm_sent, warm_stored = await warm_up(ox, store)
                 assert warm_stored, daemon.output()
                 await bulk(ox, BULK)
                 await eventually(
