@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -219,13 +220,16 @@ class DaemonProcess:
         return None
 
     def start(self) -> None:
+        # PYTHONFAULTHANDLER: a daemon that does not stop in time is sent SIGABRT first and
+        # writes every thread's stack into its log, so the failure says where it hung.
+        env = {**(self.env() or os.environ), "PYTHONFAULTHANDLER": "1"}
         with open(self.log, "ab") as f:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "monitord", "run", "--config", str(self.cfg_path)],
                 stdout=f,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env=self.env(),
+                env=env,
             )
 
     def kill(self) -> None:
@@ -239,10 +243,15 @@ class DaemonProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(10)
+                # The unit's TimeoutStopSec (20 s): a stop slower than that is a failure.
+                self.proc.wait(20)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                self.proc.send_signal(signal.SIGABRT)  # the stacks, into the log
+                try:
+                    self.proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
         return self.proc.returncode
 
     @property

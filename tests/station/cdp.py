@@ -70,20 +70,23 @@ class Page:
         await self.until("document.readyState === 'complete'", 30, "page loaded")
 
     async def until(self, expr: str, within_s: float = 30.0, what: str = "") -> Any:
-        """Poll a JS expression until it is truthy (a DOM state, never a duration)."""
-        value: list[Any] = [None]
-
-        async def check() -> None:
-            value[0] = await self.js(expr)
-
+        """Poll a JS expression until it is truthy (a DOM state, never a duration). An
+        expression that throws (`querySelector(...)` is null: the tile is not drawn yet)
+        counts as not yet; the last error is in the failure message."""
+        value: Any = None
+        error = ""
         deadline = asyncio.get_running_loop().time() + within_s
         while True:
-            await check()
-            if value[0]:
-                return value[0]
+            try:
+                value, error = await self.js(expr), ""
+            except RuntimeError as e:
+                value, error = None, str(e)[:300]
+            if value:
+                return value
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError(
-                    f"not reached within {within_s} s: {what or expr}; console: {self.console[-5:]}"
+                    f"not reached within {within_s} s: {what or expr}; "
+                    f"{error + '; ' if error else ''}console: {self.console[-5:]}"
                 )
             await asyncio.sleep(0.05)
 
