@@ -52,7 +52,7 @@ while [ $# -gt 0 ]; do
         --pip-args) pip_args="${2?}"; shift 2;;
         --pip-args=*) pip_args="${1#--pip-args=}"; shift;;
         --purge) purge=1; shift;;
-        -h|--help) sed -n '2,26p' "$0"; exit 0;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0;;
         *) echo "install.sh: unknown option: $1 (see --help)" >&2; exit 2;;
     esac
 done
