@@ -51,8 +51,10 @@ mkdir "$work/src"
 find "$stage/opt/monitord" -name __pycache__ -prune -exec rm -rf {} +
 "$stage/opt/monitord/bin/monitord" --version >/dev/null
 
-# 2. The unit, docs, examples, the command on PATH.
+# 2. The units, docs, examples, the command on PATH. The station's unit is shipped on every
+#    machine and enabled by the admin on the station machine only (never by the package).
 install -D -m 0644 "$here/systemd/monitord.service" "$stage/lib/systemd/system/monitord.service"
+install -m 0644 "$here/systemd/monitord-station.service" "$stage/lib/systemd/system/"
 install -d -m 0755 "$stage/opt/monitord/share/doc/monitord" "$stage/usr/share/doc/monitord"
 for f in "$here"/docs/*.md "$here/README.md" "$here/CHANGELOG.md"; do
     install -m 0644 "$f" "$stage/opt/monitord/share/doc/monitord/"
@@ -61,6 +63,7 @@ ln -s /opt/monitord/share/doc/monitord "$stage/usr/share/doc/monitord/docs"
 install -m 0644 "$here/CHANGELOG.md" "$stage/usr/share/doc/monitord/changelog.md"
 cp -r "$here/config" "$stage/usr/share/doc/monitord/examples"
 install -D -m 0644 "$here/config/example.toml" "$stage/etc/monitord/monitord.example.toml"
+install -m 0644 "$here/config/station.toml" "$stage/etc/monitord/station.example.toml"
 install -d -m 0755 "$stage/usr/bin"
 ln -s /opt/monitord/bin/monitord "$stage/usr/bin/monitord"
 
@@ -84,9 +87,12 @@ Description: bedside vital-signs monitoring daemon for ketamine and esketamine c
  raises IEC 60601-1-8 style alerts, publishes over MQTT and stores to InfluxDB.
  The service is installed but never started or enabled by the package: configure
  /etc/monitord/monitord.toml, run monitord doctor, then systemctl enable --now monitord.
+ The nurses' station (monitord-station.service) is installed too, never enabled:
+ on the one station machine, write /etc/monitord/station.toml and enable it.
 CONTROL
-# The example is the package's (refreshed on upgrade); monitord.toml, conf.d/, secrets/
-# and tls/ are the operator's, made by postinst only when absent: dpkg never owns them.
+# The examples are the package's (refreshed on upgrade); monitord.toml, station.toml,
+# conf.d/, secrets/ and tls/ are the operator's, made by postinst only when absent (never
+# station.toml: only the station machine has one): dpkg never owns them.
 for s in postinst prerm postrm; do
     install -m 0755 "$here/packaging/debian/$s" "$stage/DEBIAN/$s"
 done

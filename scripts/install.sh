@@ -6,6 +6,9 @@
 #   sudo bash scripts/install.sh uninstall          keeps the outbox, edited config, secrets
 #   sudo bash scripts/install.sh uninstall --purge  removes those too, and the user
 #
+# The nurses' station (monitord-station.service, docs/station.md) is installed on every
+# machine but never enabled or started: the admin enables it on the one station machine.
+#
 # Options:
 #   --root DIR        lay everything out under DIR instead of / (tests, image builds): no
 #                     user is created, no systemctl, no apt; what would be done is printed.
@@ -23,12 +26,17 @@ set -euo pipefail
 PREFIX=/opt/monitord
 ETC=/etc/monitord
 UNIT=/etc/systemd/system/monitord.service
+STATION_UNIT=/etc/systemd/system/monitord-station.service
 STATE=/var/lib/monitord
 SVC_USER=monitord
 # Credentials named by LoadCredential= in systemd/monitord.service; empty placeholders are
 # created so the unit can start (systemd refuses to start a unit whose credential file is
-# missing); `monitord doctor` reports an empty one.
-CREDENTIALS=(mqtt-password influx-token influx-password)
+# missing); `monitord doctor` reports an empty one. station-mqtt-password is the station's
+# (LoadCredential= in systemd/monitord-station.service), written on the station machine only.
+CREDENTIALS=(mqtt-password influx-token influx-password station-mqtt-password)
+# The station's files in /etc/monitord: the operator's, never written by `install`, kept by
+# `uninstall`, removed by `--purge` (as an edited monitord.toml and written secrets are).
+STATION_OWN=(station.toml nurses)
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 action="${1:-}"; shift || true
@@ -116,7 +124,10 @@ do_install() {
     [ -n "$wheel" ] && { [ -f "$wheel" ] || die "no such wheel: $wheel"; }
     [ -n "$wheel" ] || [ -f "$source_dir/pyproject.toml" ] || die "not a source tree: $source_dir"
     local src_unit="$here/systemd/monitord.service" src_conf="$here/config/example.toml"
+    local src_station_unit="$here/systemd/monitord-station.service"
+    local src_station_conf="$here/config/station.toml"
     [ -f "$src_unit" ] || die "missing $src_unit"
+    [ -f "$src_station_unit" ] || die "missing $src_station_unit"
 
     # 1. The package, in its own virtualenv (README.md). A re-install replaces it
     #    whole, so no files of an older version linger.
@@ -144,14 +155,19 @@ do_install() {
     install_file 0644 "$here/docs/install.md" "$PREFIX/share/doc/monitord/install.md"
     install_file 0644 "$here/docs/operations.md" "$PREFIX/share/doc/monitord/operations.md"
     install_file 0644 "$here/docs/report.md" "$PREFIX/share/doc/monitord/report.md"
+    install_file 0644 "$here/docs/station.md" "$PREFIX/share/doc/monitord/station.md"
 
-    # 2. The unit.
+    # 2. The units. The station's is installed and never enabled nor started here: it runs
+    #    on one machine of the clinic, of the admin's choosing (docs/install.md).
     install_file 0644 "$src_unit" "$UNIT"
+    install_file 0644 "$src_station_unit" "$STATION_UNIT"
 
     # 3. Config: the example is always refreshed; monitord.toml is the operator's and is
     #    created from the example only when absent (never overwritten).
     install -d -m 0755 "$R$ETC"
     install_file 0644 "$src_conf" "$ETC/monitord.example.toml"
+    # The station's example only: station.toml is written by the admin of the station machine.
+    install_file 0644 "$src_station_conf" "$ETC/station.example.toml"
     if [ ! -e "$R$ETC/monitord.toml" ]; then
         install_file 0644 "$src_conf" "$ETC/monitord.toml"
     else
@@ -185,6 +201,7 @@ Next steps:
   3. Check everything:   sudo $PREFIX/bin/monitord doctor -c $ETC/monitord.toml
   4. Start at boot:      sudo systemctl enable --now monitord
      Follow the log:     journalctl -u monitord -f
+Nurses' station (one machine of the clinic; never enabled here): $PREFIX/share/doc/monitord/station.md
 Docs: $PREFIX/share/doc/monitord/operations.md
 EOF
 }
@@ -201,15 +218,24 @@ do_uninstall() {
     need_root
     if live_systemd; then
         systemctl disable --now monitord.service 2>/dev/null || true
+        systemctl disable --now monitord-station.service 2>/dev/null || true
     fi
-    rm -f "$R$UNIT"
+    rm -f "$R$UNIT" "$R$STATION_UNIT"
     live_systemd && systemctl daemon-reload
 
     local example="$R$ETC/monitord.example.toml" ref
     ref="$(mktemp)"; trap 'rm -f "$ref"' RETURN
     if [ -f "$example" ]; then cp "$example" "$ref"; else cp "$here/config/example.toml" "$ref"; fi
     remove_if_unchanged "$ETC/monitord.toml" "$ref"
-    rm -f "$example"
+    rm -f "$example" "$R$ETC/station.example.toml"
+    local f
+    for f in "${STATION_OWN[@]}"; do
+        if [ -n "$purge" ]; then
+            rm -f "$R$ETC/$f"
+        elif [ -e "$R$ETC/$f" ]; then
+            say "kept $ETC/$f (yours; --purge removes it)"
+        fi
+    done
     local c
     for c in "${CREDENTIALS[@]}"; do
         remove_if_unchanged "$ETC/secrets/$c" /dev/null

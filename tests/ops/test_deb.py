@@ -4,6 +4,9 @@ root (`dpkg --root`, maintainer scripts run with DPKG_ROOT set), where the insta
 `monitord` reports its version, accepts the shipped example, and `doctor` passes against
 the test servers with a fleet config (site file + conf.d); an upgrade over the previous
 build keeps /etc/monitord and the store; remove keeps them; purge removes them.
+The nurses' station ships in the same package (issue 19 follow-up): its unit (never enabled
+or started by the maintainer scripts; prerm disables it on remove), its doc and example
+config; every `Documentation=file://` of both units is a file the package lays out.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from servers import Influxd, Mosquitto, TlsMaterial, session_tmpdir
 
 from monitord import __version__
 from monitord.cli import EX_UNAVAILABLE
+from tests.ops.units import UNITS, documentation_files
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -140,8 +144,22 @@ def test_deb_installs_runs_upgrades_and_purges(
     v = root.monitord("--version")
     assert (v.returncode, v.stdout) == (0, f"monitord {__version__}\n"), v.stderr
     assert (root / "usr/bin/monitord").readlink() == Path("/opt/monitord/bin/monitord")
-    assert (root / "lib/systemd/system/monitord.service").is_file()
     assert (root / "opt/monitord/share/doc/monitord/mqtt.md").is_file()
+    for unit in UNITS:  # both units, as shipped; every doc they link to is in the package
+        assert (root / "lib/systemd/system" / unit.name).read_bytes() == unit.read_bytes()
+        for doc_path in documentation_files(unit):
+            assert (root / doc_path.lstrip("/")).is_file(), f"{unit.name}: {doc_path} missing"
+    # The station: installed everywhere, enabled nowhere by the package, its example config
+    # beside the daemon's, its credential's placeholder, station.toml left to the admin.
+    assert "monitord-station.service) is not enabled" in p.stdout, p.stdout
+    assert not (root / "etc/systemd").exists()
+    assert (root / "etc/monitord/station.example.toml").read_bytes() == (
+        REPO / "config/station.toml"
+    ).read_bytes()
+    assert not (root / "etc/monitord/station.toml").exists()
+    station_secret = root / "etc/monitord/secrets/station-mqtt-password"
+    assert station_secret.read_bytes() == b""
+    assert oct(station_secret.stat().st_mode & 0o777) == "0o600"
     # one top-level package: drivers and simulators live inside monitord (no name clash in
     # site-packages); the simulators are there, their BLE half needs the sim extra (bumble)
     (site,) = (root / "opt/monitord/lib").glob("python3*/site-packages")
@@ -188,14 +206,18 @@ def test_deb_installs_runs_upgrades_and_purges(
     assert demo.stdout == "" and len(demo.stderr.splitlines()) == 1, demo.stderr
     assert "monitord[sim]" in demo.stderr
 
-    # the operator's files and the store, before the upgrade
+    # the operator's files and the store, before the upgrade; the station machine's too
     store = root / "var/lib/monitord/outbox.sqlite"  # systemd's StateDirectory= makes the dir
     store.parent.mkdir(parents=True, exist_ok=True)
     store.write_bytes(b"SQLite format 3\x00 undelivered readings")
+    station = etc / "station.toml"
+    station.write_text((etc / "station.example.toml").read_text().replace("-1", "-2"))
+    (etc / "nurses").write_text("Alice M:pbkdf2_sha256$200000$c2FsdA$aGFzaA\n")
+    station_secret.write_text("not-a-real-station-password\n")
     theirs = {
         p: p.read_bytes()
         for p in [store, *etc.rglob("*")]
-        if p.is_file() and p.name != "monitord.example.toml"
+        if p.is_file() and not p.name.endswith(".example.toml")
     }
     root.dpkg("-i", upgrade_of(deb, tmp_path))
     assert root.version() == f"{__version__}+next1"
@@ -204,8 +226,48 @@ def test_deb_installs_runs_upgrades_and_purges(
 
     root.dpkg("--remove", "monitord")
     assert not (root / "opt/monitord").exists()
+    assert not (root / "lib/systemd/system/monitord-station.service").exists()
     assert (etc / "monitord.toml").exists() and store.exists()  # remove keeps them
+    assert station.exists() and station_secret.exists()
 
     root.dpkg("--purge", "monitord")
     assert not etc.exists() and not (root / "var/lib/monitord").exists()
     assert root.version() == ""
+
+
+def test_prerm_disables_both_services_on_remove_only(deb: Path, tmp_path: Path) -> None:
+    """The package's own prerm, run as dpkg runs it on a live system: systemd running (its
+    probe, /run/systemd/system, pointed at a directory of the test's: this machine's
+    systemd is not running) and a systemctl on PATH that records its arguments. `remove`
+    disables and stops the daemon and the station; an upgrade touches neither (postinst
+    try-restarts what runs)."""
+    scripts = tmp_path / "control"
+    assert sh("dpkg-deb", "-e", deb, scripts).returncode == 0
+    probe = "/run/systemd/system"
+    text = (scripts / "prerm").read_text()
+    assert probe in text
+    running = tmp_path / "run-systemd-system"
+    running.mkdir()
+    (tmp_path / "prerm").write_text(text.replace(probe, str(running)))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    fake = bin_dir / "systemctl"
+    fake.write_text(f'#!/bin/sh\necho "$*" >>"{calls}"\n')
+    fake.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "DPKG_ROOT"}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+
+    def prerm(*args: str) -> list[str]:
+        calls.write_text("")
+        p = subprocess.run(
+            ["sh", str(tmp_path / "prerm"), *args], env=env, capture_output=True, text=True
+        )
+        assert p.returncode == 0, p.stderr
+        return calls.read_text().splitlines()
+
+    assert prerm("upgrade", f"{__version__}+next1") == []
+    assert prerm("remove") == [
+        "disable --now monitord.service",
+        "disable --now monitord-station.service",
+    ]

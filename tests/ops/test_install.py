@@ -1,7 +1,10 @@
 """scripts/install.sh into a temporary root: it lays out exactly the files docs/install.md
 lists, the installed monitord runs and accepts the installed example config, and
 `uninstall` removes them again, keeping only what the operator changed unless --purge
-(issue 7, acceptance 2).
+(issue 7, acceptance 2). The nurses' station ships with the daemon (issue 19 follow-up): its
+unit (installed, never enabled), its doc, its example config; the operator's station.toml,
+nurses file and station secret are never written, kept by `uninstall`, removed by `--purge`;
+every `Documentation=file://` of both units is a file the install lays out.
 
 pip installs the real package and its dependencies into the root's venv with the
 machine's pip configuration (the same source `scripts/setup.sh` used for .venv).
@@ -18,6 +21,7 @@ import sys
 from pathlib import Path
 
 from monitord import __version__
+from tests.ops.units import ALLOWED_SYSTEMCTL, UNITS, documentation_files, systemctl_verbs
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "install.sh"
@@ -80,6 +84,9 @@ def test_install_lays_out_documented_files_and_uninstall_removes_them(tmp_path: 
     doc = documented()
     p = run("install", "--root", str(root))
     assert "Next steps:" in p.stdout and "systemctl enable --now monitord" in p.stdout
+    # one line on the station, which this install never enables
+    (station_line,) = [ln for ln in p.stdout.splitlines() if "station" in ln.lower()]
+    assert "/opt/monitord/share/doc/monitord/station.md" in station_line, station_line
     assert "useradd --system" in p.stdout  # --root: the user is only recorded
 
     got = laid_out(root)
@@ -100,9 +107,16 @@ def test_install_lays_out_documented_files_and_uninstall_removes_them(tmp_path: 
     assert (root / "etc/monitord/monitord.toml").read_bytes() == (
         REPO / "config/example.toml"
     ).read_bytes()
-    assert (root / "etc/systemd/system/monitord.service").read_bytes() == (
-        REPO / "systemd/monitord.service"
+    for unit in UNITS:  # both units, as shipped; every doc they link to is laid out
+        assert (root / "etc/systemd/system" / unit.name).read_bytes() == unit.read_bytes()
+        for doc_path in documentation_files(unit):
+            assert (root / doc_path.lstrip("/")).is_file(), f"{unit.name}: {doc_path} missing"
+    # The station runs on one machine, by the admin's choice: nothing enables it here.
+    assert not (root / "etc/systemd/system/multi-user.target.wants").exists()
+    assert (root / "etc/monitord/station.example.toml").read_bytes() == (
+        REPO / "config/station.toml"
     ).read_bytes()
+    assert not (root / "etc/monitord/station.toml").exists()  # the operator's, never ours
     # The installed command runs from its own venv and accepts the installed example.
     exe = str(root / "opt/monitord/bin/monitord")
     v = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
@@ -148,15 +162,29 @@ def test_uninstall_keeps_operator_changes_until_purge(tmp_path: Path) -> None:
     outbox = root / "var/lib/monitord/outbox.sqlite"  # as systemd's StateDirectory= makes it
     outbox.parent.mkdir(parents=True)
     outbox.write_bytes(b"undelivered")
+    # The station machine's own files, as docs/install.md has the admin make them.
+    etc = root / "etc/monitord"
+    station = etc / "station.toml"
+    station.write_text((etc / "station.example.toml").read_text().replace("-1", "-2"))
+    nurses = etc / "nurses"
+    nurses.write_text("Alice M:pbkdf2_sha256$200000$c2FsdA$aGFzaA\n")
+    station_secret = etc / "secrets/station-mqtt-password"
+    assert station_secret.read_bytes() == b""  # the placeholder the unit's credential needs
+    station_secret.write_text("not-a-real-station-password\n")
 
     p = run("uninstall", "--root", str(root))
     assert "kept /etc/monitord/monitord.toml" in p.stdout
+    assert "kept /etc/monitord/station.toml" in p.stdout
+    assert "kept /etc/monitord/nurses" in p.stdout
     assert "kept /var/lib/monitord" in p.stdout
     assert conf.exists() and secret.exists() and outbox.exists()
-    assert not (root / "etc/monitord/monitord.example.toml").exists()
-    assert not (root / "etc/monitord/secrets/influx-token").exists()  # empty: not yours
+    assert station.exists() and nurses.exists() and station_secret.exists()
+    assert not (etc / "monitord.example.toml").exists()
+    assert not (etc / "station.example.toml").exists()
+    assert not (etc / "secrets/influx-token").exists()  # empty: not yours
     assert not (root / "opt/monitord").exists()
     assert not (root / "etc/systemd/system/monitord.service").exists()
+    assert not (root / "etc/systemd/system/monitord-station.service").exists()
 
     run("uninstall", "--purge", "--root", str(root))
     assert not (root / "etc/monitord").exists()
@@ -181,3 +209,21 @@ def test_root_tree_runs_after_being_moved(tmp_path: Path) -> None:
         timeout=60,
     )
     assert (demo.returncode, demo.stdout.strip()) == (0, "ok"), demo.stderr
+
+
+def test_no_install_or_maintainer_script_enables_or_starts_a_service(tmp_path: Path) -> None:
+    """install.sh and the .deb's maintainer scripts reload, disable and try-restart (an
+    upgrade restarts only what runs): enabling and starting are the admin's, the station's
+    above all (it runs on one machine). The check sees a call, not printed advice."""
+    scripts = [SCRIPT, *sorted((REPO / "packaging/debian").iterdir())]
+    assert len(scripts) == 4
+    for script in scripts:
+        assert systemctl_verbs(script) <= ALLOWED_SYSTEMCTL, script.name
+    bad = tmp_path / "postinst"
+    bad.write_text(
+        'echo "then systemctl enable --now monitord"\n'
+        "cat <<EOF\n  sudo systemctl start monitord\nEOF\n"
+        "systemctl daemon-reload\n"
+        "    systemctl --quiet enable --now monitord-station.service || true\n"
+    )
+    assert systemctl_verbs(bad) == {"daemon-reload", "enable"}
