@@ -56,7 +56,7 @@ find "$stage/opt/monitord" -name __pycache__ -prune -exec rm -rf {} +
 install -D -m 0644 "$here/systemd/monitord.service" "$stage/lib/systemd/system/monitord.service"
 install -m 0644 "$here/systemd/monitord-station.service" "$stage/lib/systemd/system/"
 install -d -m 0755 "$stage/opt/monitord/share/doc/monitord" "$stage/usr/share/doc/monitord"
-for f in "$here"/docs/*.md "$here/README.md" "$here/CHANGELOG.md"; do
+for f in "$here"/docs/*.md "$here"/docs/*.png "$here/README.md" "$here/CHANGELOG.md"; do
     install -m 0644 "$f" "$stage/opt/monitord/share/doc/monitord/"
 done
 ln -s /opt/monitord/share/doc/monitord "$stage/usr/share/doc/monitord/docs"

@@ -152,10 +152,11 @@ do_install() {
     mkdir -p "$(dirname "$manifest")"
     : >"$manifest"
     echo "$PREFIX/share/monitord/install-manifest.txt" >>"$manifest"
-    install_file 0644 "$here/docs/install.md" "$PREFIX/share/doc/monitord/install.md"
-    install_file 0644 "$here/docs/operations.md" "$PREFIX/share/doc/monitord/operations.md"
-    install_file 0644 "$here/docs/report.md" "$PREFIX/share/doc/monitord/report.md"
-    install_file 0644 "$here/docs/station.md" "$PREFIX/share/doc/monitord/station.md"
+    # Every page of docs/ with its pictures: they link each other (install.md -> mqtt.md).
+    local d
+    for d in "$here"/docs/*.md "$here"/docs/*.png; do
+        install_file 0644 "$d" "$PREFIX/share/doc/monitord/$(basename "$d")"
+    done
 
     # 2. The units. The station's is installed and never enabled nor started here: it runs
     #    on one machine of the clinic, of the admin's choosing (docs/install.md).

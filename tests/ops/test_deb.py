@@ -12,6 +12,7 @@ config; every `Documentation=file://` of both units is a file the package lays o
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -145,6 +146,15 @@ def test_deb_installs_runs_upgrades_and_purges(
     assert (v.returncode, v.stdout) == (0, f"monitord {__version__}\n"), v.stderr
     assert (root / "usr/bin/monitord").readlink() == Path("/opt/monitord/bin/monitord")
     assert (root / "opt/monitord/share/doc/monitord/mqtt.md").is_file()
+    docs = root / "opt/monitord/share/doc/monitord"  # the pages' links and pictures resolve
+    dead = [
+        f"{page.name} -> {target}"
+        for page in sorted(docs.glob("*.md"))
+        if page.name != "README.md"  # the repository's front page: links into docs/
+        for target in re.findall(r"\]\(([^)#:\s]+)(?:#[^)]*)?\)", page.read_text())
+        if not (docs / target).is_file()
+    ]
+    assert not dead, dead
     for unit in UNITS:  # both units, as shipped; every doc they link to is in the package
         assert (root / "lib/systemd/system" / unit.name).read_bytes() == unit.read_bytes()
         for doc_path in documentation_files(unit):
