@@ -241,7 +241,8 @@ do_uninstall() {
     for c in "${CREDENTIALS[@]}"; do
         remove_if_unchanged "$ETC/secrets/$c" /dev/null
     done
-    [ -n "$purge" ] && rm -rf "$R$ETC/secrets"
+    # --purge: all of /etc/monitord, as the .deb's purge (conf.d/, tls/, nurses included).
+    [ -n "$purge" ] && rm -rf "$R$ETC"
     rmdir "$R$ETC/secrets" 2>/dev/null || true
     rmdir "$R$ETC" 2>/dev/null || true
 

@@ -186,6 +186,13 @@ def test_uninstall_keeps_operator_changes_until_purge(tmp_path: Path) -> None:
     station_secret = etc / "secrets/station-mqtt-password"
     assert station_secret.read_bytes() == b""  # the placeholder the unit's credential needs
     station_secret.write_text("not-a-real-station-password\n")
+    # A fleet's chair file and the broker's CA (docs/install.md: conf.d, TLS).
+    chair_file = etc / "conf.d/50-chair.toml"
+    chair_file.parent.mkdir()
+    chair_file.write_text('[[chairs]]\nid = "chair-7"\n')
+    ca = etc / "tls/ca.crt"
+    ca.parent.mkdir()
+    ca.write_text("not a real certificate\n")
 
     p = run("uninstall", "--root", str(root))
     assert "kept /etc/monitord/monitord.toml" in p.stdout
@@ -194,6 +201,7 @@ def test_uninstall_keeps_operator_changes_until_purge(tmp_path: Path) -> None:
     assert "kept /var/lib/monitord" in p.stdout
     assert conf.exists() and secret.exists() and outbox.exists()
     assert station.exists() and nurses.exists() and station_secret.exists()
+    assert chair_file.exists() and ca.exists()
     assert not (etc / "monitord.example.toml").exists()
     assert not (etc / "station.example.toml").exists()
     assert not (etc / "secrets/influx-token").exists()  # empty: not yours
