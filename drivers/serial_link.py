@@ -147,7 +147,10 @@ class _StreamLink:
         try:
             while True:
                 try:
-                    data = await asyncio.wait_for(self._reader.read(READ_CHUNK), self._silence)
+                    # asyncio.timeout, not wait_for: wait_for (3.11) runs the read as a task
+                    # of its own, two more loop turns between a byte and the decoder.
+                    async with asyncio.timeout(self._silence):
+                        data = await self._reader.read(READ_CHUNK)
                     break
                 except TimeoutError:
                     # After a stall of the daemon itself (SIGSTOP, swapping) the silence

@@ -91,6 +91,56 @@ class V5Client(aiomqtt.Client):
             self._refused[mid] = reason_code
         super()._on_publish(client, userdata, mid, reason_code, properties)
 
+    def publish_now(
+        self, topic: str, payload: bytes, qos: int = 1, retain: bool = False
+    ) -> paho.MQTTMessageInfo:
+        """Queue a publish and write it to the socket now, on the caller's (the loop's)
+        thread; `wait_acked` then waits for the broker's answer.
+
+        Why (issue 20, the alert fast path): through aiomqtt a publish only queues the
+        packet; paho asks for a write callback, which aiomqtt registers with
+        `call_soon_threadsafe(add_writer)`, so the bytes leave one to three loop turns
+        later, behind whatever else those turns run (under 16 streaming chairs a median
+        1.6 ms, p99 5 ms). Here paho's write-registration is held off while it queues the
+        packet and the socket is written at once, as aiomqtt's own writer callback would;
+        only a remainder the socket did not take goes through the writer callback.
+        When a write is already registered (an earlier remainder, or a registration still
+        on its way to the loop) the packet just queues behind it: writing around a pending
+        add_writer would leave a writer registered that paho no longer knows of (a
+        callback firing on every loop turn)."""
+        pc = self._client
+        direct = not pc._registered_write
+        if direct:
+            pc._registered_write = True  # no add_writer for this packet: we write it now
+        try:
+            info = pc.publish(topic, payload, qos, retain)
+        finally:
+            if direct:
+                pc._registered_write = False
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+        # paho reuses message ids (1..65535): an old code under this id is not ours.
+        self._refused.pop(info.mid, None)
+        if direct and pc.want_write():
+            try:
+                # Registers the writer itself if the socket took only part of it.
+                pc.loop_write()
+            except Exception:  # a broken socket: aiomqtt's writer callback reports it
+                pc._call_socket_register_write()
+        return info
+
+    async def wait_acked(self, topic: str, info: paho.MQTTMessageInfo) -> None:
+        """Wait for the PUBACK of a `publish_now`; raise PublishRefused when its reason
+        code is a failure (QoS 0 has no answer: returns at once)."""
+        if not info.is_published():
+            done = asyncio.Event()
+            # aiomqtt's own wait for a PUBACK (the same one Client.publish uses).
+            with self._pending_call(info.mid, done, self._pending_publishes):
+                await self._wait_for(done.wait(), timeout=None)  # the client's timeout
+        code = self._refused.pop(info.mid, None)
+        if code is not None:
+            raise PublishRefused(topic, code)
+
     async def publish_acked(
         self,
         topic: str,
@@ -100,16 +150,4 @@ class V5Client(aiomqtt.Client):
     ) -> None:
         """Publish and wait for the broker's answer; raise PublishRefused when its reason
         code is a failure (QoS 0 has no answer: it returns once written)."""
-        info = self._client.publish(topic, payload, qos, retain)
-        if info.rc != paho.MQTT_ERR_SUCCESS:
-            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
-        # paho reuses message ids (1..65535): an old code under this id is not ours.
-        self._refused.pop(info.mid, None)
-        if not info.is_published():
-            done = asyncio.Event()
-            # aiomqtt's own wait for a PUBACK (the same one Client.publish uses).
-            with self._pending_call(info.mid, done, self._pending_publishes):
-                await self._wait_for(done.wait(), timeout=None)  # the client's timeout
-        code = self._refused.pop(info.mid, None)
-        if code is not None:
-            raise PublishRefused(topic, code)
+        await self.wait_acked(topic, self.publish_now(topic, payload, qos, retain))

@@ -33,3 +33,31 @@ class StoreBatch:
     def now(self) -> bool:
         """Commit without waiting for company (group commit of readings only)."""
         return bool(self.events or self.sessions or self.urgent)
+
+
+def alarms_first(batches: list[StoreBatch]) -> list[StoreBatch]:
+    """The order in which a group commit's batches are told (their `done`): the batches
+    of every chair with an alert, session event or command answer in this commit first,
+    then the others. The listeners hand work on to tasks in this order (the MQTT sink's
+    per-chair tx task), so an alarm is not queued behind 15 other chairs' vitals (issue
+    20). Each chair's own batches keep their order: a chair's older vitals told after
+    its newer ones would overwrite them."""
+    first = {b.chair for b in batches if b.now()}
+    if not first or len(first) == len({b.chair for b in batches}):
+        return batches
+    return [b for b in batches if b.chair in first] + [b for b in batches if b.chair not in first]
+
+
+def alarms_to_front(held: list[StoreBatch]) -> int:
+    """Move the batches of every chair with an alarm waiting (an alert or session event,
+    a command's answer) to the front of `held`, each chair's batches in their order, and
+    return how many they are: the next commit takes those only. 0 (commit all) when no
+    batch is urgent or every held batch is of such a chair."""
+    first = {b.chair for b in held if b.now()}
+    if not first:
+        return 0
+    front = [b for b in held if b.chair in first]
+    if len(front) == len(held):
+        return 0
+    held[:] = front + [b for b in held if b.chair not in first]
+    return len(front)

@@ -33,7 +33,8 @@ disk), every commit, delivery mark, status write and prune runs in the writer th
 the loop never waits for an fsync. `write` then queues the batch and returns; the batch's
 `done` runs on the loop once its transaction is committed (an alert is still durable
 before it is published). Group commit: a batch with alert or session events or a
-command's answer is committed at once, together with every batch queued before it; batches
+command's answer is committed at once, with its own chair's batches queued before it (not
+the other chairs': issue 20's fast path); batches
 of readings alone wait up to `storage.commit_interval_s` for company, so a chair streaming
 at 1 Hz costs one fsync per interval, not one per sample. While a commit is in the thread,
 new batches queue and go in the next one. The loss window this opens: on a crash or power
@@ -63,7 +64,7 @@ from monitord.outbox import SINKS, Durability, Outbox, store_unavailable
 from monitord.store.checkpoint import Checkpointer
 from monitord.store.codec import dumps
 from monitord.store.writer import StoreWriter
-from monitord.storebatch import StoreBatch
+from monitord.storebatch import StoreBatch, alarms_first, alarms_to_front
 from monitord.techalarm import TechAlarms
 
 log = logging.getLogger("monitord.store")
@@ -112,6 +113,7 @@ class StoreGuard:
         self._inflight = 0  # with a writer: batches (a prefix of `held`) being committed
         self._busy = False  # with a writer: a commit is in the thread (maybe of no batch)
         self._flood = False  # the last commit was started by GROUP_COMMIT_READINGS
+        self._again = False  # a commit was wanted while one was in the thread: at once
         self._timer: asyncio.TimerHandle | None = None
         self.held: list[StoreBatch] = []
         self._held_readings = 0  # readings in `held`, kept as a count (no rescans)
@@ -215,15 +217,20 @@ class StoreGuard:
         """With a writer: hand every queued batch, the live state and the delivery marks
         held to the thread as one transaction, unless one is being committed (then they
         go next, when it returns)."""
-        if self._timer is not None:
+        # An alarm's commit takes its own chair's batches only (alarms_to_front): the other
+        # chairs' readings keep waiting for their interval and their timer, so an alarm's
+        # transaction stays small and is not followed by a burst of vitals (issue 20).
+        n = 0 if self.failures or self._busy or not self.writer else alarms_to_front(self.held)
+        if self._timer is not None and not n:
             self._timer.cancel()
             self._timer = None
         if self._busy or self.writer is None:
+            self._again = self._busy  # the interval's timer fired during a commit, say
             return
         if not self.held and not self._waiting():
             return
-        batches = list(self.held)
-        self._flood = self._full()
+        batches, self._again = list(self.held[:n] if n else self.held), False
+        self._flood = not n and self._full()
         live, self._live = self._live, {}
         self._inflight, self._busy = len(batches), True
         fut = self.writer.submit(lambda: self._store(batches, live))
@@ -240,11 +247,14 @@ class StoreGuard:
             self._trim_at = 0
             if self.failures:
                 self._recovered(batches)
-            for b in batches:
+            for b in alarms_first(batches):
                 if b.done is not None:
                     b.done()
             if self.held and (
-                any(b.now() for b in self.held) or self.commit_interval_s <= 0 or self._full()
+                self._again
+                or any(b.now() for b in self.held)
+                or self.commit_interval_s <= 0
+                or self._full()
             ):
                 self._kick()
             elif self.held or self._waiting():

@@ -108,6 +108,10 @@ class _ChairLink:
         self.subscribed = False  # the SUBACK for the command topics came back
         self.down_since: float | None = time.monotonic()
         self.vitals: dict[str, Reading] = {}
+        # Alert events may be waiting in the outbox: the tx task fetches only then (and on
+        # connect, and once a second). Before, every chair's commit woke all 16 chairs'
+        # tx tasks into an outbox query each, ahead of the one chair with the alarm.
+        self.events_due = True
         self.active: dict[str, Any] | None = None
         self.active_dirty = False
         self.refused: str | None = None  # the broker's last refusal, until one is accepted
@@ -170,12 +174,15 @@ class MqttSink:
                     self.publish_vitals(r)
         if batch.active is not None:
             self.set_active(batch.chair, list(batch.active), batch.t, session=batch.session)
-        if batch.durable:
-            self.wake()
+        if batch.durable and batch.events:
+            # Only alert events are routed to MQTT: a batch without any queued nothing.
+            self.wake(batch.chair)
 
-    def wake(self) -> None:
-        """New alert events were committed to the outbox."""
-        for c in self._chairs.values():
+    def wake(self, chair: str | None = None) -> None:
+        """New alert events were committed to the outbox (for `chair`, or any chair)."""
+        chairs = self._chairs.values() if chair is None else [self._chairs[chair]]
+        for c in chairs:
+            c.events_due = True
             c.wake.set()
 
     def publish_vitals(self, reading: Reading) -> None:
@@ -416,6 +423,7 @@ class MqttSink:
             self.receipts.subscribed_at = time.monotonic()
         if c.active is not None:
             c.active_dirty = True  # republish on every reconnect
+        c.events_due = True  # whatever waited while we were away
         rx = asyncio.create_task(self._rx(c, client))
         tx = asyncio.create_task(self._tx(c, client))
         try:
@@ -437,8 +445,10 @@ class MqttSink:
                 raise asyncio.CancelledError
             c.wake.clear()
             # 1. queued alert events, in order, each confirmed by the broker
-            rows = self.outbox.fetch("mqtt", EVENT_BATCH, chair=c.chair)
+            rows = self.outbox.fetch("mqtt", EVENT_BATCH, chair=c.chair) if c.events_due else []
+            c.events_due = False
             if rows:
+                c.events_due = True  # look again after these (more than EVENT_BATCH?)
                 if await self._send_events(c, client, rows):
                     continue
                 # Refused: nothing else goes out before it (order); try again later.
@@ -458,15 +468,17 @@ class MqttSink:
                     c.active_dirty = True
                     await asyncio.sleep(c.retry.next_delay())
                     continue
-            # 3. live vitals, best effort
+            # 3. live vitals, best effort (QoS 0: written now, nothing to wait for)
             while c.vitals:
                 kind, r = c.vitals.popitem()
-                await client.publish(
+                client.publish_now(
                     f"{base}/vitals/{kind}", json.dumps(r.to_json()).encode(), 0, True
                 )
                 self.stats.vitals_sent += 1
-            with contextlib.suppress(TimeoutError):
+            try:
                 await within(c.wake.wait(), 1.0)  # never swallows a stop (monitord/aio.py)
+            except TimeoutError:
+                c.events_due = True  # a safety net: look at the outbox once a second
 
     async def _send_events(self, c: _ChairLink, client: V5Client, rows: list[StoredRecord]) -> bool:
         """Publish queued events in order; mark delivered those the broker accepted, up to
@@ -475,16 +487,26 @@ class MqttSink:
         # Only alert events are routed here (monitord/store/codec.py ROUTES).
         events = [r.event.to_mqtt() for r in rows if isinstance(r, StoredAlert)]
         assert len(events) == len(rows), "a non-alert record was routed to MQTT"
-        # Handed to paho in this order on one connection, so they arrive in order; every
-        # PUBACK is awaited before anything is marked.
-        results = await asyncio.gather(
-            *(
-                client.publish_acked(f"{base}/alerts/events", json.dumps(ev).encode(), 1, False)
-                for ev in events
-            ),
-            return_exceptions=True,
-        )
-        n = next((i for i, r in enumerate(results) if isinstance(r, BaseException)), len(rows))
+        # Written to the socket in this order on one connection, at once (no task per
+        # publish, no loop turn before the bytes leave: the alert fast path, issue 20), so
+        # they arrive in order; every PUBACK is awaited before anything is marked.
+        topic = f"{base}/alerts/events"
+        err: BaseException | None = None
+        infos = []
+        for ev in events:
+            try:
+                infos.append(client.publish_now(topic, json.dumps(ev).encode(), 1, False))
+            except Exception as e:  # the connection: what was written may still be acked
+                err = e
+                break
+        n = 0
+        for info in infos:
+            try:
+                await client.wait_acked(topic, info)
+            except Exception as e:
+                err = e
+                break
+            n += 1
         if n:
             self.outbox.mark_delivered("mqtt", [r.id for r in rows[:n]])
             self.stats.events_sent += n
@@ -492,13 +514,11 @@ class MqttSink:
             for ev in events[:n]:
                 self.receipts.accepted(c.chair, ev, now)
             self._accepted(c)
-        if n == len(rows):
+        if err is None:
             return True
-        err = results[n]
         if isinstance(err, PublishRefused):
             self._refused(c, err)
             return False
-        assert isinstance(err, BaseException)
         raise err
 
     async def _rx(self, c: _ChairLink, client: V5Client) -> None:

@@ -1,0 +1,114 @@
+"""Issue 20, the alert fast path: an alarm's commit carries its own chair's batches only.
+
+Before, a batch with an alert event was committed together with every batch queued before
+it, of every chair: under 16 streaming chairs the alarm's transaction held other chairs'
+readings (more rows to write before its fsync), and its publish was followed on the loop,
+the broker and every subscriber by a burst of all those chairs' vitals. Now the other
+chairs' readings keep waiting for their group-commit interval:
+- chair B's readings queued for the interval are neither committed nor published with
+  chair A's alarm, and are stored all the same (nothing lost);
+- when the interval's timer fires while the alarm's commit is in the writer thread, B's
+  readings go in the next commit at once, not one more interval later (the loss window
+  stays `commit_interval_s`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from monitord.config import StorageConfig, loads_config
+from monitord.daemon import Daemon
+from monitord.hub import CommittedBatch
+from monitord.models import Kind, Reading
+from monitord.outbox import Outbox
+from tests.faults.test_store_commit_off_loop import SlowCommits, reading
+from tests.kit import eventually
+
+
+def config(tmp: Path, interval_s: float) -> str:
+    return (
+        '[site]\nid = "fast-path"\n[mqtt]\nenabled = false\n[influx]\nenabled = false\n'
+        f'[storage]\npath = "{tmp / "store.sqlite"}"\ncommit_interval_s = {interval_s}\n'
+        # Raises on one reading (a BP reading may be held back as a cuff's memory burst).
+        '[alerts]\n"spo2.very_low" = { for_s = 0 }\n'
+        '[[chairs]]\nid = "chair-a"\n[[chairs]]\nid = "chair-b"\n'
+    )
+
+
+def alarm() -> Reading:
+    return reading("chair-a", Kind.SPO2, {"spo2_pct": 80.0})
+
+
+async def test_an_alarm_commits_without_other_chairs_readings(tmp_path: Path) -> None:
+    daemon = Daemon(loads_config(config(tmp_path, 60.0)))
+    published: list[tuple[str, int, int]] = []  # chair, readings, events
+
+    def listener(b: CommittedBatch) -> None:
+        if b.readings or b.events:
+            published.append((b.chair, len(b.readings), len(b.events)))
+
+    daemon.hub.subscribe(listener, "test")
+    task = asyncio.create_task(daemon.run())
+    try:
+        await eventually(lambda: daemon.supervisor is not None and "chair:chair-b" in
+                         daemon.supervisor.tasks)  # fmt: skip
+        a, b = daemon.chairs["chair-a"], daemon.chairs["chair-b"]
+        for hr in (70.0, 71.0, 72.0):
+            b.submit(reading("chair-b", Kind.HR, {"hr_bpm": hr}))
+        await eventually(lambda: b.processed >= 3, what="chair B's readings queued")
+        a.submit(alarm())
+        await eventually(lambda: any(c == "chair-a" and e for c, _, e in published),
+                         what="chair A's alarm published")  # fmt: skip
+        # B's readings wait for their 60-s interval: not in A's commit (before: they were,
+        # and were published just ahead of A's alarm).
+        assert [c for c, *_ in published] == ["chair-a"]
+    finally:
+        daemon.stop_event.set()
+        await asyncio.wait_for(task, 30)
+    path = tmp_path / "store.sqlite"
+    with Outbox(path, StorageConfig(path=path), readonly=True) as ob:
+        assert ob.count("reading") == 4  # B's three were stored at the stop: nothing lost
+        assert ob.count("alert") >= 1
+
+
+async def test_readings_go_at_once_when_their_timer_fired_during_a_commit(tmp_path: Path) -> None:
+    daemon = Daemon(loads_config(config(tmp_path, 1.0)))
+    slow = SlowCommits(daemon.outbox._db)
+    daemon.outbox._db = slow  # type: ignore[assignment]
+    store = daemon.store
+    after_alarm: list[bool] = []  # right after A's commit returned: is B's commit under way?
+
+    def listener(batch: CommittedBatch) -> None:
+        if batch.chair == "chair-a" and batch.events:
+            # Runs inside the commit's callback; look once that callback is done.
+            asyncio.get_running_loop().call_soon(lambda: after_alarm.append(store._inflight > 0))
+
+    daemon.hub.subscribe(listener, "test")
+    task = asyncio.create_task(daemon.run())
+    try:
+        await eventually(lambda: daemon.supervisor is not None and "chair:chair-b" in
+                         daemon.supervisor.tasks)  # fmt: skip
+        a, b = daemon.chairs["chair-a"], daemon.chairs["chair-b"]
+        # Nothing of the start (status rows, their timer) is the commit held below.
+        await eventually(lambda: store._timer is None and not store._busy and not store._live,
+                         what="the store idle")  # fmt: skip
+        slow.hold.set()
+        b.submit(reading("chair-b", Kind.HR, {"hr_bpm": 72.0}))  # its 1-s timer starts
+        await eventually(lambda: b.processed >= 1, what="chair B's reading queued")
+        a.submit(alarm())
+        await asyncio.to_thread(slow.inside.wait, 10)  # A's commit (A's batch only) is stuck
+        assert store.held[0].chair == "chair-a" and store._inflight == 1
+        await asyncio.sleep(2.5)  # B's timer fires while A's commit is in the thread
+        slow.hold.clear()
+        slow.gate.set()
+        await eventually(lambda: after_alarm, what="chair A's alarm published")
+        # Before: B's readings waited one more whole interval after A's commit returned.
+        assert after_alarm == [True]
+    finally:
+        slow.gate.set()
+        daemon.stop_event.set()
+        await asyncio.wait_for(task, 30)
+    path = tmp_path / "store.sqlite"
+    with Outbox(path, StorageConfig(path=path), readonly=True) as ob:
+        assert ob.count("reading") == 2 and ob.count("alert") >= 1
