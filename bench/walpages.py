@@ -84,9 +84,7 @@ def summary(store: Path) -> dict[str, Any]:
         "commits": commits,
         "frames": len(frames),
         "frames_per_commit": round(len(frames) / commits, 2) if commits else None,
-        "by_owner_per_commit": {
-            k: round(v / commits, 2) for k, v in by.most_common()
-        }
+        "by_owner_per_commit": {k: round(v / commits, 2) for k, v in by.most_common()}
         if commits
         else {},
     }

@@ -29,8 +29,7 @@ class RecordsMixin(StoreBase):
         # last look (monitord/store/retention.py).
         (rid,) = self._new_ids(1)
         self._db.execute(
-            "INSERT INTO records (id, type, chair, t_ns, body, added_ns) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO records (id, type, chair, t_ns, body, added_ns) VALUES (?, ?, ?, ?, ?, ?)",
             (rid, rtype, chair, t_ns, dumps(body), time.time_ns()),
         )
         self._db.executemany(
@@ -57,8 +56,7 @@ class RecordsMixin(StoreBase):
             body = dumps(reading_body(r, sessions.get(r.chair)))
             rows.append((i, "reading", r.chair, t_ns, body, now))
         self._db.executemany(
-            "INSERT INTO records (id, type, chair, t_ns, body, added_ns) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO records (id, type, chair, t_ns, body, added_ns) VALUES (?, ?, ?, ?, ?, ?)",
             rows,
         )
         # The delivery queues, one executemany per sink (batched: a statement per row
