@@ -329,7 +329,12 @@ class StoreBase:
 
     def counters(self) -> dict[str, int]:
         # `_rdb`: read on the loop while the writer thread may be committing.
-        return {k: int(v) for k, v in self._rdb.execute("SELECT name, value FROM counters")}
+        # `bytes_upto` is the byte count's bookkeeping (an id, retention.py), not a count.
+        return {
+            k: int(v)
+            for k, v in self._rdb.execute("SELECT name, value FROM counters")
+            if k != "bytes_upto"
+        }
 
     def integrity_check(self) -> str:
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])

@@ -192,3 +192,13 @@ def test_ids_never_reused_in_a_migrated_autoincrement_store(tmp_path: Path) -> N
     assert first > top  # sqlite_sequence still counts in an old store
     ob.close()
     _ids_survive_a_drop_of_the_newest(path)
+
+
+def test_status_counters_show_no_bookkeeping(tmp_path: Path) -> None:
+    ob = _open(tmp_path / "outbox.sqlite")
+    ob.add_readings([reading(i) for i in range(5)], {})
+    ob.commit()
+    ob.prune()  # moves `bytes_upto` on
+    assert ob._bytes_counter()[1] == ob._max_id() > 0
+    assert "bytes_upto" not in ob.counters()
+    ob.close()
