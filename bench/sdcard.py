@@ -13,7 +13,8 @@ scaled to a chair-hour. Real time, not accelerated: a faster scenario would put 
 readings into each commit and each 1-s status write, and so understate the bytes per
 chair-hour. The WAL's size and the main file's changes (in WAL mode the main file is
 written only by a checkpoint) are sampled every second to show the checkpoint behaviour.
-CPU % is utime + stime over the same window, per chair.
+CPU % is utime + stime over the same window, per chair. `wal_pages` maps the frames of
+the WAL's current generation to the tables their pages belong to (bench/walpages.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 from bench.common import DaemonProc, ProcSampler, Servers
 from bench.footprint import scenario
+from bench.walpages import summary as wal_summary
 
 NIBP_EVERY_S = 600
 CHAIR_COUNTS = (1, 4)
@@ -121,6 +123,9 @@ def run(
                 "wal_max_kb": round(w.wal_max / 1024),
                 "checkpoints_seen": w.main_writes,
                 "store_kb_end": round(w.store.stat().st_size / 1024),
+                # The WAL's frames since its last reset (<= one checkpoint period), by
+                # the table each page belongs to: where the bytes go.
+                "wal_pages": wal_summary(w.store),
             }
         out["elapsed_s"] = round(elapsed, 1)
     finally:

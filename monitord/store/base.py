@@ -16,6 +16,7 @@ from typing import Self
 from monitord.config import StorageConfig
 from monitord.store.codec import SINKS
 from monitord.store.schema import (
+    FRESH_SCHEMA,
     MIGRATIONS,
     SCHEMA_VERSION,
     OutboxError,
@@ -104,6 +105,10 @@ class StoreBase:
         self._tx_full = True
         self._schema = self.schema_version()
         self._committed_max = self._max_id()
+        # The next record id (records.py `_new_ids`): above every id this store ever
+        # handed out that anything may still name, never reused (see _id_floor).
+        self._next_id = self._id_at_begin = 0 if readonly else self._id_floor()
+        self._ids_checked = False  # synced with the file in the open transaction?
         # Recent t_ns per series, to keep timestamps unique (see module docstring).
         self._recent: dict[tuple[str, ...], deque[int]] = {}
         self._recent_sets: dict[tuple[str, ...], set[int]] = {}
@@ -134,17 +139,23 @@ class StoreBase:
                 f"{self.path}: schema v{v} is newer than this monitord (v{SCHEMA_VERSION}); "
                 "upgrade monitord or move the file away"
             )
-        for i in range(v, SCHEMA_VERSION):
+        # A new store gets the current schema at once (schema.py: FRESH_SCHEMA); an old one
+        # the steps it lacks.
+        if v == 0:
+            steps = [(FRESH_SCHEMA, SCHEMA_VERSION)]
+        else:
+            steps = [(MIGRATIONS[i], i + 1) for i in range(v, SCHEMA_VERSION)]
+        for script, to in steps:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for stmt in split_sql(MIGRATIONS[i]):
+                for stmt in split_sql(script):
                     self._db.execute(stmt)
-                self._db.execute(f"PRAGMA user_version = {i + 1}")
+                self._db.execute(f"PRAGMA user_version = {to}")
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            log.info("outbox %s: schema migrated to v%d", self.path, i + 1)
+            log.info("outbox %s: schema migrated to v%d", self.path, to)
 
     def schema_version(self) -> int:
         v: int = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -153,6 +164,36 @@ class StoreBase:
     def _max_id(self) -> int:
         row = self._db.execute("SELECT max(id) FROM records").fetchone()
         return int(row[0] or 0)
+
+    def _id_floor(self) -> int:
+        """The first id a new record may take. Ids are never reused: a delivery mark held
+        in memory or a sink's batch in flight may name a row a prune just deleted (the
+        oldest undelivered readings, possibly the newest rows too), and a new row with
+        that id would lose its queue entry to the stale mark. Without AUTOINCREMENT
+        (new stores, schema.py) SQLite would hand out max(id) + 1, so the store counts on
+        itself: above the rows, the quarantine's references and, in an AUTOINCREMENT
+        store, its `sqlite_sequence`. Within a run ids only grow (`_next_id`); across a
+        restart nothing in memory names a deleted row, and `pending` rows go in the
+        same transaction as their record."""
+        floor = self._max_id()
+        row = self._db.execute("SELECT max(record_id) FROM quarantine").fetchone()
+        floor = max(floor, int(row[0] or 0))
+        with contextlib.suppress(sqlite3.OperationalError):  # no AUTOINCREMENT table
+            row = self._db.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'records'"
+            ).fetchone()
+            floor = max(floor, int(row[0]) if row else 0)
+        return floor + 1
+
+    def _new_ids(self, n: int) -> range:
+        """`n` consecutive ids for records inserted in the open transaction."""
+        if not self._ids_checked:
+            # Another connection (a tool, a test) may have added rows since: go past them.
+            self._next_id = max(self._next_id, self._max_id() + 1)
+            self._ids_checked = True
+        first = self._next_id
+        self._next_id += n
+        return range(first, first + n)
 
     # -- transactions --------------------------------------------------------------------
     def _begin(self, durability: Durability) -> None:
@@ -176,6 +217,7 @@ class StoreBase:
             raise
         self._in_tx = True
         self._tx_full = full
+        self._id_at_begin, self._ids_checked = self._next_id, False
 
     def begin(self, durability: Durability) -> None:
         """Open a write transaction whose level is fixed: every write until `commit()`
@@ -191,6 +233,7 @@ class StoreBase:
             self._db.execute("ROLLBACK" if rollback else "COMMIT")
             if rollback:
                 self._undo_unique_ns()
+                self._next_id = self._id_at_begin  # never seen outside the transaction
             self._ns_journal.clear()
         finally:
             self._in_tx = False
@@ -211,6 +254,8 @@ class StoreBase:
         """Abandon the open transaction (after a failed write: SQLite may or may not have
         rolled it back itself on a full disk)."""
         self._tx_pinned = False
+        if self._in_tx:
+            self._next_id = self._id_at_begin  # ids of rows that never were
         try:
             self._undo_unique_ns()
             if self._db.in_transaction:
@@ -284,7 +329,12 @@ class StoreBase:
 
     def counters(self) -> dict[str, int]:
         # `_rdb`: read on the loop while the writer thread may be committing.
-        return {k: int(v) for k, v in self._rdb.execute("SELECT name, value FROM counters")}
+        # `bytes_upto` is the byte count's bookkeeping (an id, retention.py), not a count.
+        return {
+            k: int(v)
+            for k, v in self._rdb.execute("SELECT name, value FROM counters")
+            if k != "bytes_upto"
+        }
 
     def integrity_check(self) -> str:
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])

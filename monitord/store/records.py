@@ -25,14 +25,13 @@ from monitord.store.codec import (
 
 class RecordsMixin(StoreBase):
     def _insert(self, rtype: RecordType, chair: str, t_ns: int, body: dict[str, Any]) -> int:
-        text = dumps(body)
-        self._bump("bytes", len(text) + 64)  # as the v1 trigger did: length(body) + 64
-        cur = self._db.execute(
-            "INSERT INTO records (type, chair, t_ns, body, added_ns) VALUES (?, ?, ?, ?, ?)",
-            (rtype, chair, t_ns, text, time.time_ns()),
+        # No byte counter to bump (schema v5): the budget sums the rows added since its
+        # last look (monitord/store/retention.py).
+        (rid,) = self._new_ids(1)
+        self._db.execute(
+            "INSERT INTO records (id, type, chair, t_ns, body, added_ns) VALUES (?, ?, ?, ?, ?, ?)",
+            (rid, rtype, chair, t_ns, dumps(body), time.time_ns()),
         )
-        rid = cur.lastrowid
-        assert rid is not None
         self._db.executemany(
             "INSERT INTO pending (sink, record_id, chair) VALUES (?, ?, ?)",
             [(sink, rid, chair) for sink in ROUTES[rtype]],
@@ -44,27 +43,22 @@ class RecordsMixin(StoreBase):
     ) -> list[int]:
         """Append readings (session id looked up by chair). Durable after `commit()`.
 
-        One executemany for the lot, rows in the given order. Inside our write transaction
-        nobody else inserts, so AUTOINCREMENT hands out consecutive ids ending at
-        last_insert_rowid()."""
+        One executemany for the lot, rows in the given order, with consecutive ids the
+        store allocates (never reused: base.py `_id_floor`)."""
         if not readings:
             return []
         self._begin(Durability.SYNC)
         now = time.time_ns()
+        ids = self._new_ids(len(readings))
         rows = []
-        size = 0
-        for r in readings:
+        for i, r in zip(ids, readings, strict=True):
             t_ns = self._unique_ns(("reading", r.chair, r.device), to_ns(r.measured_at))
             body = dumps(reading_body(r, sessions.get(r.chair)))
-            size += len(body) + 64
-            rows.append(("reading", r.chair, t_ns, body, now))
-        self._bump("bytes", size)
+            rows.append((i, "reading", r.chair, t_ns, body, now))
         self._db.executemany(
-            "INSERT INTO records (type, chair, t_ns, body, added_ns) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO records (id, type, chair, t_ns, body, added_ns) VALUES (?, ?, ?, ?, ?, ?)",
             rows,
         )
-        last = int(self._db.execute("SELECT last_insert_rowid()").fetchone()[0])
-        ids = range(last - len(rows) + 1, last + 1)
         # The delivery queues, one executemany per sink (batched: a statement per row
         # would cost the ingest path a fifth).
         for sink in ROUTES["reading"]:

@@ -7,6 +7,7 @@ import logging
 import os
 import time
 
+from monitord.store.base import Durability
 from monitord.store.codec import DELIVERED, SINKS
 from monitord.store.delivery import DeliveryMixin, chunks
 
@@ -36,12 +37,46 @@ class RetentionMixin(DeliveryMixin):
 
     def _db_bytes(self) -> int:
         """What the disk budget counts: the size of the stored records (JSON bodies + a
-        fixed per-row overhead for keys and indexes), kept up to date by the appends (and a
-        DELETE trigger) so it costs no scan. Page counts would not do: a few kept alert
-        rows pin half-empty pages, and the budget would then eat every reading to free
-        nothing."""
-        row = self._db.execute("SELECT value FROM counters WHERE name = 'bytes'").fetchone()
-        return int(row[0]) if row else 0
+        fixed per-row overhead for keys and indexes). Page counts would not do: a few kept
+        alert rows pin half-empty pages, and the budget would then eat every reading to
+        free nothing. The `bytes` counter holds the rows up to id `bytes_upto` (a DELETE
+        trigger keeps it exact); the rows after it, added since the last `_settle_bytes`,
+        are summed here (a range of the primary key, no scan of the table)."""
+        counted, upto = self._bytes_counter()
+        if upto is None:  # schema v4 and older (read-only): the counter counts every row
+            return counted
+        (tail,) = self._db.execute(
+            "SELECT coalesce(sum(length(body) + 64), 0) FROM records WHERE id > ?", (upto,)
+        ).fetchone()
+        return counted + int(tail)
+
+    def _bytes_counter(self) -> tuple[int, int | None]:
+        rows = dict(
+            self._db.execute(
+                "SELECT name, value FROM counters WHERE name IN ('bytes', 'bytes_upto')"
+            ).fetchall()
+        )
+        upto = rows.get("bytes_upto")
+        return int(rows.get("bytes", 0)), None if upto is None else int(upto)
+
+    def _settle_bytes(self) -> None:
+        """Fold the rows added since the last call into the `bytes` counter, once per
+        prune instead of once per append (the counter's row was a page of WAL in every
+        group commit, issue 20). NORMAL: counter and mark move together or not at all, so
+        a power loss that rolls this back leaves the older pair, as exact."""
+        counted, upto = self._bytes_counter()
+        top = self._max_id()
+        if upto is None or top <= upto:
+            return
+        self._begin(Durability.NORMAL)
+        (tail,) = self._db.execute(
+            "SELECT coalesce(sum(length(body) + 64), 0) FROM records WHERE id > ?", (upto,)
+        ).fetchone()
+        self._db.executemany(
+            "UPDATE counters SET value = ? WHERE name = ?",
+            [(counted + int(tail), "bytes"), (top, "bytes_upto")],
+        )
+        self._end_tx()
 
     def prune(self, now_ns: int | None = None) -> dict[str, int]:
         """Apply retention and the disk budget (module docstring). Returns what was done."""
@@ -51,6 +86,7 @@ class RetentionMixin(DeliveryMixin):
         for sink in SINKS:
             if self._held_marks[sink]:
                 self._set_state(sink, [], DELIVERED)
+        self._settle_bytes()
         now_ns = time.time_ns() if now_ns is None else now_ns
         done = {"expired": 0, "pruned_early": 0, "dropped_readings": 0}
         # Delivered (or quarantined, or never routed) to every sink: nothing queued.
