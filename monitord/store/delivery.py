@@ -25,7 +25,11 @@ class DeliveryMixin(StoreBase):
         """Oldest committed records still pending for `sink` (optionally one chair's), in
         append order, as typed stored records."""
         _check_sink(sink)
-        held = self._held_marks[sink]
+        # A copy, taken before the query: the writer thread un-holds marks right after
+        # committing them, and the query's snapshot may predate that commit. Filtering its
+        # rows through the live set would resend a row just marked delivered (a duplicate
+        # publish / write); a mark held at this moment stays skipped in this fetch.
+        held = set(self._held_marks[sink])
         limit += len(held)  # rows delivered but not yet marked on disk are skipped below
         if self._schema < 4:  # read-only open of a store the daemon has not migrated yet
             q = (
