@@ -12,7 +12,6 @@ config; every `Documentation=file://` of both units is a file the package lays o
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ from servers import Influxd, Mosquitto, TlsMaterial, session_tmpdir
 
 from monitord import __version__
 from monitord.cli import EX_UNAVAILABLE
-from tests.ops.units import UNITS, documentation_files
+from tests.ops.units import UNITS, dead_links, documentation_files
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -146,14 +145,9 @@ def test_deb_installs_runs_upgrades_and_purges(
     assert (v.returncode, v.stdout) == (0, f"monitord {__version__}\n"), v.stderr
     assert (root / "usr/bin/monitord").readlink() == Path("/opt/monitord/bin/monitord")
     assert (root / "opt/monitord/share/doc/monitord/mqtt.md").is_file()
-    docs = root / "opt/monitord/share/doc/monitord"  # the pages' links and pictures resolve
-    dead = [
-        f"{page.name} -> {target}"
-        for page in sorted(docs.glob("*.md"))
-        if page.name != "README.md"  # the repository's front page: links into docs/
-        for target in re.findall(r"\]\(([^)#:\s]+)(?:#[^)]*)?\)", page.read_text())
-        if not (docs / target).is_file()
-    ]
+    # the pages' links and pictures resolve (README.md, the repository's front page, links
+    # into docs/)
+    dead = dead_links(root / "opt/monitord/share/doc/monitord", skip=("README.md",))
     assert not dead, dead
     for unit in UNITS:  # both units, as shipped; every doc they link to is in the package
         assert (root / "lib/systemd/system" / unit.name).read_bytes() == unit.read_bytes()

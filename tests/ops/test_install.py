@@ -21,7 +21,13 @@ import sys
 from pathlib import Path
 
 from monitord import __version__
-from tests.ops.units import ALLOWED_SYSTEMCTL, UNITS, documentation_files, systemctl_verbs
+from tests.ops.units import (
+    ALLOWED_SYSTEMCTL,
+    UNITS,
+    dead_links,
+    documentation_files,
+    systemctl_verbs,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "install.sh"
@@ -105,13 +111,7 @@ def test_install_lays_out_documented_files_and_uninstall_removes_them(tmp_path: 
         assert stat.S_IMODE(st.st_mode) == mode, (path, oct(st.st_mode))
     # The installed pages link each other and their pictures: every relative link resolves
     # on the Pi (install.md -> mqtt.md was a dead link when only four pages were installed).
-    docs = root / "opt/monitord/share/doc/monitord"
-    dead = [
-        f"{page.name} -> {target}"
-        for page in sorted(docs.glob("*.md"))
-        for target in re.findall(r"\]\(([^)#:\s]+)(?:#[^)]*)?\)", page.read_text())
-        if not (docs / target).is_file()
-    ]
+    dead = dead_links(root / "opt/monitord/share/doc/monitord")
     assert not dead, dead
 
     manifest = (root / "opt/monitord/share/monitord/install-manifest.txt").read_text()

@@ -2,7 +2,8 @@
 `systemctl` calls of the install and maintainer scripts: shared by tests/ops/test_install.py
 and tests/ops/test_deb.py, which check that every such doc is a file the install (and the
 .deb) lays out, so a unit's link cannot point into the void again (issue 19 follow-up), and
-that no script enables or starts a service.
+that no script enables or starts a service; and that the installed doc pages' relative links
+resolve.
 """
 
 from __future__ import annotations
@@ -47,3 +48,16 @@ def systemctl_verbs(script: Path) -> set[str]:
         for c in re.finditer(r"\bsystemctl\s+(?:--\S+\s+)*([a-z-]+)", code):
             verbs.add(c.group(1))
     return verbs
+
+
+def dead_links(docs: Path, skip: tuple[str, ...] = ()) -> list[str]:
+    """`page -> target` for every relative Markdown link (`](x.md)`, `](x.png#part)`) of the
+    installed pages in `docs` whose target is not a file there; `skip` names pages not
+    checked (the repository's README links into docs/)."""
+    return [
+        f"{page.name} -> {target}"
+        for page in sorted(docs.glob("*.md"))
+        if page.name not in skip
+        for target in re.findall(r"\]\(([^)#:\s]+)(?:#[^)]*)?\)", page.read_text())
+        if not (docs / target).is_file()
+    ]
