@@ -59,7 +59,7 @@ def _series(
     return xs, ys
 
 
-def _markers(ax: Axes, rec: SessionRecord, labels: bool) -> None:
+def _markers(ax: Axes, rec: SessionRecord, labels: bool, x_hi: float = math.inf) -> None:
     marks: list[tuple[float, str, str]] = [(rec.started_t, "start", "#555555")]
     if rec.dose_start_t is not None:
         marks.append((rec.dose_start_t, "dose", "#1f77b4"))
@@ -72,15 +72,22 @@ def _markers(ax: Axes, rec: SessionRecord, labels: bool) -> None:
         x = minutes(rec, t)
         ax.axvline(x, color=colour, lw=0.9, ls="--" if name == "40 min" else "-")
         if labels:
+            # Upright along its line, inside the top of the chart: side by side marks
+            # (dose, dose end) stay apart, and the legend sits above the chart. A mark
+            # near the right edge takes its label on its left (on its right the label was
+            # cut off by the axes).
+            left = x_hi - x < 0.03 * (x_hi - minutes(rec, rec.started_t))
             ax.annotate(
                 name,
                 (x, 1.0),
                 xycoords=("data", "axes fraction"),
-                xytext=(2, -9),
+                xytext=(-1.5 if left else 1.5, -3),
                 textcoords="offset points",
+                ha="right" if left else "left",
+                va="top",
                 fontsize=7,
                 color=colour,
-                rotation=0,
+                rotation=90,
             )
 
 
@@ -119,7 +126,7 @@ def draw(fig: Figure, rec: SessionRecord, rect_bp: Rect, rect_spo2: Rect) -> Non
         _gaps(a, rec, x_hi)
         a.grid(True, lw=0.3, alpha=0.5)
         a.tick_params(labelsize=7)
-    _markers(ax, rec, labels=True)
+    _markers(ax, rec, labels=True, x_hi=x_hi)
     _markers(ax2, rec, labels=False)
     ax.axhline(SEVERE_SYS, color="#d62728", lw=0.7, ls=":")
     ax.axhline(SEVERE_DIA, color="#d62728", lw=0.7, ls=":")
@@ -158,7 +165,17 @@ def draw(fig: Figure, rec: SessionRecord, rect_bp: Rect, rect_spo2: Rect) -> Non
     ax.set_ylabel("mmHg / bpm", fontsize=8)
     top = max([*sy, *oy, *(y for y in hy if not math.isnan(y)), *iy, SEVERE_SYS]) + 15
     ax.set_ylim(BP_FLOOR - 5, top)
-    ax.legend(loc="upper right", fontsize=6, ncol=4, framealpha=0.8)
+    # Above the chart, right-aligned: inside it covered the marks' labels and data.
+    ax.legend(
+        loc="lower right",
+        bbox_to_anchor=(1.0, 1.0),
+        fontsize=6,
+        ncol=5,
+        frameon=False,
+        borderaxespad=0.2,
+        handlelength=1.5,
+        columnspacing=1.0,
+    )
 
     px, py = _series(sp, rec, "spo2_pct", LINE_BREAK_S)
     ax2.plot(px, py, color="#8c564b", lw=0.8, label="SpO2 (%)")

@@ -167,6 +167,14 @@ def layout(rec: SessionRecord) -> list[_Page]:
     return f.pages
 
 
+# Where the chart goes (figure fractions: left, bottom, width, height of the BP/HR axes and
+# the SpO2 axes): on the PDF's first page, under the header, and in the HTML page's SVG.
+# The legend is drawn above the BP axes, in the space left under the header.
+PDF_CHART: tuple[chart.Rect, chart.Rect] = ((0.08, 0.70, 0.88, 0.20), (0.08, 0.625, 0.88, 0.06))
+SVG_SIZE_IN = (10.0, 5.2)
+SVG_CHART: tuple[chart.Rect, chart.Rect] = ((0.07, 0.33, 0.9, 0.6), (0.07, 0.09, 0.9, 0.19))
+
+
 def _figure(rec: SessionRecord, page: _Page, n: int, total: int) -> Figure:
     fig = Figure(figsize=A4_IN)
     if page.chart:
@@ -181,7 +189,7 @@ def _figure(rec: SessionRecord, page: _Page, n: int, total: int) -> Figure:
         )
         fig.text(LEFT, 0.925, f"{PATIENT_REF_LABEL}: ______________________", fontsize=8)
         fig.text(0.56, 0.925, f"Chair {rec.chair}   Session {rec.session_id}", fontsize=8)
-        chart.draw(fig, rec, (0.08, 0.70, 0.88, 0.21), (0.08, 0.625, 0.88, 0.06))
+        chart.draw(fig, rec, *PDF_CHART)
     for x, y, s, kw in page.ops:
         fig.text(x, y, s, **kw)
     fig.text(
@@ -205,8 +213,8 @@ def write_pdf(rec: SessionRecord, path: Path) -> None:
 def chart_svg(rec: SessionRecord) -> str:
     import io
 
-    fig = Figure(figsize=(10, 5.2))
-    chart.draw(fig, rec, (0.07, 0.33, 0.9, 0.6), (0.07, 0.09, 0.9, 0.19))
+    fig = Figure(figsize=SVG_SIZE_IN)
+    chart.draw(fig, rec, *SVG_CHART)
     buf = io.StringIO()
     fig.savefig(buf, format="svg")
     svg = buf.getvalue()
