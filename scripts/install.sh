@@ -40,6 +40,8 @@ STATION_OWN=(station.toml nurses)
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 action="${1:-}"; shift || true
+# --help is taken first as well as after the action (`install.sh --help`).
+case "$action" in -h|--help) sed -n '2,23p' "$0"; exit 0;; esac
 root=""; wheel=""; source_dir="$here"; pip_args=""; purge=""
 while [ $# -gt 0 ]; do
     case "$1" in

@@ -20,6 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from monitord import __version__
 from tests.ops.units import (
     ALLOWED_SYSTEMCTL,
@@ -250,3 +252,18 @@ def test_no_install_or_maintainer_script_enables_or_starts_a_service(tmp_path: P
         "    systemctl --quiet enable --now monitord-station.service || true\n"
     )
     assert systemctl_verbs(bad) == {"daemon-reload", "enable"}
+
+
+@pytest.mark.parametrize("args", [["--help"], ["-h"], ["install", "--help"]])
+def test_help_is_printed_wherever_it_is_asked(args: list[str]) -> None:
+    """`install.sh --help` (the first thing an admin types) prints the options, exit 0;
+    it used to print only the one-line usage, with exit 2."""
+    p = subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert "--from-wheel F" in p.stdout and "--purge" in p.stdout, p.stdout
+
+
+def test_no_action_prints_the_usage_and_fails() -> None:
+    p = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2
+    assert p.stderr.startswith("usage: scripts/install.sh install|uninstall"), p.stderr
