@@ -8,7 +8,8 @@ measured time through `reading_blocks` (monitord/store/blocks.py).
   (run here as a plain scan of the same file): three chairs interleaved, measured time out
   of append order, records from a cuff's memory, block boundaries, a restart in the middle
   of an open block, a prune deleting readings in the middle, rows another connection
-  appended into the open block.
+  appended into the open block, a rolled-back append; a budget drop of the oldest
+  undelivered readings deletes the row of the block it emptied.
 - No statement of the report's query, `last_readings` or `recent_readings` scans
   `records` (EXPLAIN QUERY PLAN of every statement they run), and on a large store the
   report of one hour visits a small share of the rows.
@@ -355,4 +356,21 @@ def test_last_and_recent_readings_are_append_order(tmp_path: Path, fn: str) -> N
         + (" AND NOT json_extract(body, '$[11]')" if fn == "last" else "")
     ).fetchone()[0]
     assert get().seq == top
+    ob.close()
+
+
+def test_budget_drop_of_the_oldest_readings_keeps_the_blocks_right(tmp_path: Path) -> None:
+    """InfluxDB down, the disk budget drops the oldest undelivered readings (a whole block
+    and part of the next): the emptied block's row goes, the rest still cover theirs."""
+    path = tmp_path / "outbox.sqlite"
+    ob = _open(path, max_mb=0.2)
+    for b in batches():
+        ob.add_readings(b.readings, {})
+        ob.commit()
+    assert [b for b, _, _ in _blocks(ob)] == [0, 1]
+    done = ob.prune()
+    first = ob._db.execute("SELECT min(id) FROM records").fetchone()[0]
+    assert done["dropped_readings"] == first - 1 and first >> 10 == 1  # block 0 emptied
+    assert [b for b, _, _ in _blocks(ob)] == [1]
+    _same_as_old_query(ob, path)
     ob.close()
