@@ -173,8 +173,27 @@ class HistoryMixin(BlocksMixin):
         return out
 
     def chairs_seen(self) -> list[str]:
-        """Every chair with stored records."""
-        return [c for (c,) in self._rdb.execute("SELECT DISTINCT chair FROM records ORDER BY 1")]
+        """Every chair with stored alert or session events, or with readings among the
+        newest records `last_readings` looks at (schema v6: no index on readings, and a
+        chair whose readings are all older shows no last reading anyway)."""
+        if self._schema < 6:
+            q = "SELECT DISTINCT chair FROM records ORDER BY 1"
+            return [c for (c,) in self._rdb.execute(q)]
+        windows = self._id_windows_back(LAST_SCAN_BLOCKS)
+        lo = windows[-1][0] if windows else 0
+        chairs = {
+            c
+            for (c,) in self._rdb.execute(
+                "SELECT DISTINCT chair FROM records WHERE type != 'reading'"
+            )
+        }
+        chairs.update(
+            c
+            for (c,) in self._rdb.execute(
+                "SELECT DISTINCT chair FROM records WHERE id >= ? AND type = 'reading'", (lo,)
+            )
+        )
+        return sorted(chairs)
 
     def count(self, rtype: RecordType | None = None) -> int:
         if rtype is None:
