@@ -34,7 +34,10 @@ readings alone is NORMAL too (docs/reliability.md has the durability of each rec
 
 Reading bodies (schema v2; v3 appends `stored`) are JSON arrays in `READING_FIELDS`
 order; alert and session bodies are JSON objects. The history queries return typed
-`Reading`/`AlertEvent`/`SessionEvent`s.
+`Reading`/`AlertEvent`/`SessionEvent`s. Only alert and session rows are indexed by (type,
+chair, t_ns); readings are found by measured time through `reading_blocks`, the time
+range of each block of 1024 ids (schema v6: no index page in a reading's commit;
+monitord/store/blocks.py).
 
 Disk budget (`storage.max_mb`), applied by `prune()` (called periodically by the daemon,
 monitord/storeguard.py) in this order:

@@ -109,6 +109,11 @@ class StoreBase:
         # handed out that anything may still name, never reused (see _id_floor).
         self._next_id = self._id_at_begin = 0 if readonly else self._id_floor()
         self._ids_checked = False  # synced with the file in the open transaction?
+        # The writer's open block of ids (monitord/store/blocks.py): its number and the
+        # (min, max) measured t_ns of its readings (None: none yet). `_blk_open` None:
+        # unknown, worked out from the file before the next reading is appended.
+        self._blk_open: int | None = None
+        self._blk_span: tuple[int, int] | None = None
         # Recent t_ns per series, to keep timestamps unique (see module docstring).
         self._recent: dict[tuple[str, ...], deque[int]] = {}
         self._recent_sets: dict[tuple[str, ...], set[int]] = {}
@@ -188,8 +193,11 @@ class StoreBase:
     def _new_ids(self, n: int) -> range:
         """`n` consecutive ids for records inserted in the open transaction."""
         if not self._ids_checked:
-            # Another connection (a tool, a test) may have added rows since: go past them.
-            self._next_id = max(self._next_id, self._max_id() + 1)
+            # Another connection (a tool, a test) may have added rows since: go past them,
+            # and forget the open block (those rows may be readings in it).
+            top = self._max_id() + 1
+            if top > self._next_id:
+                self._next_id, self._blk_open = top, None
             self._ids_checked = True
         first = self._next_id
         self._next_id += n
@@ -234,6 +242,7 @@ class StoreBase:
             if rollback:
                 self._undo_unique_ns()
                 self._next_id = self._id_at_begin  # never seen outside the transaction
+                self._blk_open = None  # its min/max may hold rolled-back readings
             self._ns_journal.clear()
         finally:
             self._in_tx = False
@@ -256,6 +265,7 @@ class StoreBase:
         self._tx_pinned = False
         if self._in_tx:
             self._next_id = self._id_at_begin  # ids of rows that never were
+        self._blk_open = None  # the open block's min/max may hold rows that never were
         try:
             self._undo_unique_ns()
             if self._db.in_transaction:

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from monitord.models import AlertEvent, Kind, Reading, SessionEvent
-from monitord.store.base import StoreBase
+from monitord.store.blocks import BlocksMixin
 from monitord.store.codec import (
     R_KIND,
     R_STORED,
@@ -21,24 +21,69 @@ from monitord.store.codec import (
     to_ns,
 )
 
+# How far `last_readings` looks back (blocks of 1024 record ids, all chairs together): the
+# newest 131,072 records, ~18 h of one chair at 2 readings/s, ~4.5 h of four. A kind not
+# seen in them is shown as having no last reading.
+LAST_SCAN_BLOCKS = 128
+# `recent_readings` (a one-off at start, upgrading an old state format): ~1M records.
+RECENT_SCAN_BLOCKS = 1024
 
-class HistoryMixin(StoreBase):
+
+class HistoryMixin(BlocksMixin):
     def _history(
         self, rtype: RecordType, chair: str | None, since: datetime | None, until: datetime | None
     ) -> Iterator[tuple[int, Any]]:
+        lo_ns = None if since is None else to_ns(since)
+        hi_ns = None if until is None else to_ns(until)
+        if rtype == "reading" and self._schema >= 6 and (lo_ns, hi_ns) != (None, None):
+            yield from self._readings_by_blocks(chair, lo_ns, hi_ns)
+            return
         q = "SELECT id, body FROM records WHERE type = ?"
         args: list[Any] = [rtype]
+        if rtype != "reading":
+            # The term of the partial index (schema v6), for SQLite to use it.
+            q += " AND type != 'reading'"
         if chair is not None:
             q += " AND chair = ?"
             args.append(chair)
-        if since is not None:
+        if lo_ns is not None:
             q += " AND t_ns >= ?"
-            args.append(to_ns(since))
-        if until is not None:
+            args.append(lo_ns)
+        if hi_ns is not None:
             q += " AND t_ns < ?"
-            args.append(to_ns(until))
+            args.append(hi_ns)
         q += " ORDER BY t_ns, id"
         for i, b in self._rdb.execute(q, args):
+            yield i, json.loads(b)
+
+    def _readings_by_blocks(
+        self, chair: str | None, lo_ns: int | None, hi_ns: int | None
+    ) -> Iterator[tuple[int, Any]]:
+        """Readings of [lo_ns, hi_ns) from the id ranges of the blocks that may hold them
+        (monitord/store/blocks.py), in the order of the indexed query they replace:
+        measured time, then id."""
+        cond: list[str] = ["type = 'reading'"]
+        args: list[str | int] = []
+        if chair is not None:
+            cond.append("chair = ?")
+            args.append(chair)
+        if lo_ns is not None:
+            cond.append("t_ns >= ?")
+            args.append(lo_ns)
+        if hi_ns is not None:
+            cond.append("t_ns < ?")
+            args.append(hi_ns)
+        where = " AND ".join(cond)
+        rows: list[tuple[int, int, str]] = []
+        for first, last in self._reading_id_ranges(lo_ns, hi_ns):
+            if last is None:
+                q, ids = f"SELECT t_ns, id, body FROM records WHERE id >= ? AND {where}", [first]
+            else:
+                q = f"SELECT t_ns, id, body FROM records WHERE id BETWEEN ? AND ? AND {where}"
+                ids = [first, last]
+            rows.extend(self._rdb.execute(q, [*ids, *args]))
+        rows.sort()
+        for _, i, b in rows:
             yield i, json.loads(b)
 
     def readings(
@@ -71,44 +116,89 @@ class HistoryMixin(StoreBase):
         return [session_from_body(b) for _, b in self._history("session", chair, since, until)]
 
     def recent_readings(self, chair: str, kind: Kind, limit: int) -> list[Reading]:
-        """The newest `limit` stored readings of one kind for a chair, newest first (in
-        append order: no index on kind, so only for rare look-ups such as upgrading an
-        old state format)."""
+        """The newest `limit` stored readings of one kind for a chair, newest first in
+        append order (id), looked for among the newest `RECENT_SCAN_BLOCKS` x 1024 records
+        (no index on readings: a bounded scan back by id; for rare look-ups such as
+        upgrading an old state format)."""
         kind_path = f"$[{R_KIND}]" if self._schema >= 2 else "$.kind"
-        return [
-            reading_from_body(json.loads(b), seq=i)
-            for i, b in self._rdb.execute(
-                "SELECT id, body FROM records WHERE type = 'reading' AND chair = ? "
-                "AND json_extract(body, ?) = ? ORDER BY id DESC LIMIT ?",
-                (chair, kind_path, str(kind), limit),
-            )
-        ]
+        out: list[Reading] = []
+        for lo, hi in self._id_windows_back(RECENT_SCAN_BLOCKS):
+            out += [
+                reading_from_body(json.loads(b), seq=i)
+                for i, b in self._rdb.execute(
+                    "SELECT id, body FROM records WHERE id BETWEEN ? AND ? "
+                    "AND type = 'reading' AND chair = ? AND json_extract(body, ?) = ? "
+                    "ORDER BY id DESC LIMIT ?",
+                    (lo, hi, chair, kind_path, str(kind), limit - len(out)),
+                )
+            ]
+            if len(out) >= limit:
+                break
+        return out
 
     def last_readings(self, chair: str) -> dict[str, Reading]:
-        """The newest stored live reading per kind for a chair (status, demo); a record
-        from a device's memory (`stored`) is history, never the patient's last value."""
-        out: dict[str, Reading] = {}
+        """The last stored live reading per kind for a chair (status, demo). "Last" is
+        append order: the reading stored most recently, i.e. received last, whatever the
+        device's clock says (a wrong device clock must not hide the current value). A
+        record from a device's memory (`stored`) is history, never the patient's last
+        value. Looked for among the newest `LAST_SCAN_BLOCKS` x 1024 records of the store
+        (all chairs), newest first, stopping once every kind is found: a bounded scan back
+        by id, no index on readings (schema v6)."""
         kind_path = f"$[{R_KIND}]" if self._schema >= 2 else "$.kind"
-        live = f" AND NOT coalesce(json_extract(body, '$[{R_STORED}]'), 0)"
+        live = (
+            f" AND NOT coalesce(json_extract(body, '$[{R_STORED}]'), 0)"
+            if self._schema >= 3
+            else ""
+        )
+        kinds = {str(k) for k in Kind}
+        newest: dict[str, int] = {}
+        for lo, hi in self._id_windows_back(LAST_SCAN_BLOCKS):
+            # The newest live id per kind in this window (SQLite's max() picks the row).
+            for kind, i in self._rdb.execute(
+                "SELECT json_extract(body, ?) AS k, max(id) FROM records "
+                "WHERE id BETWEEN ? AND ? AND type = 'reading' AND chair = ?"
+                + live
+                + " GROUP BY k",
+                (kind_path, lo, hi, chair),
+            ):
+                if kind in kinds:
+                    newest.setdefault(kind, int(i))
+            if newest.keys() >= kinds:
+                break
+        out: dict[str, Reading] = {}
         for kind in Kind:
-            row = self._rdb.execute(
-                "SELECT id, body FROM records WHERE type = 'reading' AND chair = ? "
-                "AND json_extract(body, ?) = ?"
-                + (live if self._schema >= 3 else "")
-                + " ORDER BY t_ns DESC LIMIT 1",
-                (chair, kind_path, str(kind)),
-            ).fetchone()
-            if row:
-                out[str(kind)] = reading_from_body(json.loads(row[1]), seq=row[0])
+            if (i := newest.get(str(kind))) is not None:
+                (b,) = self._rdb.execute("SELECT body FROM records WHERE id = ?", (i,)).fetchone()
+                out[str(kind)] = reading_from_body(json.loads(b), seq=i)
         return out
 
     def chairs_seen(self) -> list[str]:
-        """Every chair with stored records."""
-        return [c for (c,) in self._rdb.execute("SELECT DISTINCT chair FROM records ORDER BY 1")]
+        """Every chair with stored alert or session events, or with readings among the
+        newest records `last_readings` looks at (schema v6: no index on readings, and a
+        chair whose readings are all older shows no last reading anyway)."""
+        if self._schema < 6:
+            q = "SELECT DISTINCT chair FROM records ORDER BY 1"
+            return [c for (c,) in self._rdb.execute(q)]
+        windows = self._id_windows_back(LAST_SCAN_BLOCKS)
+        lo = windows[-1][0] if windows else 0
+        chairs = {
+            c
+            for (c,) in self._rdb.execute(
+                "SELECT DISTINCT chair FROM records WHERE type != 'reading'"
+            )
+        }
+        chairs.update(
+            c
+            for (c,) in self._rdb.execute(
+                "SELECT DISTINCT chair FROM records WHERE id >= ? AND type = 'reading'", (lo,)
+            )
+        )
+        return sorted(chairs)
 
     def count(self, rtype: RecordType | None = None) -> int:
         if rtype is None:
             return int(self._rdb.execute("SELECT count(*) FROM records").fetchone()[0])
-        return int(
-            self._rdb.execute("SELECT count(*) FROM records WHERE type = ?", (rtype,)).fetchone()[0]
-        )
+        # Alerts and sessions through the partial index (its term named: schema v6).
+        extra = "" if rtype == "reading" else " AND type != 'reading'"
+        q = f"SELECT count(*) FROM records WHERE type = ?{extra}"
+        return int(self._rdb.execute(q, (rtype,)).fetchone()[0])

@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from monitord.models import AlertEvent, Reading, SessionEvent
-from monitord.store.base import Durability, StoreBase
+from monitord.store.base import Durability
+from monitord.store.blocks import BlocksMixin
 from monitord.store.codec import (
     ROUTES,
     RecordType,
@@ -23,7 +24,7 @@ from monitord.store.codec import (
 )
 
 
-class RecordsMixin(StoreBase):
+class RecordsMixin(BlocksMixin):
     def _insert(self, rtype: RecordType, chair: str, t_ns: int, body: dict[str, Any]) -> int:
         # No byte counter to bump (schema v5): the budget sums the rows added since its
         # last look (monitord/store/retention.py).
@@ -51,10 +52,14 @@ class RecordsMixin(StoreBase):
         now = time.time_ns()
         ids = self._new_ids(len(readings))
         rows = []
+        stamps = []
         for i, r in zip(ids, readings, strict=True):
             t_ns = self._unique_ns(("reading", r.chair, r.device), to_ns(r.measured_at))
             body = dumps(reading_body(r, sessions.get(r.chair)))
             rows.append((i, "reading", r.chair, t_ns, body, now))
+            stamps.append(t_ns)
+        # No index on readings (schema v6): their id block's time range instead.
+        self._blocks_note(ids, stamps)
         self._db.executemany(
             "INSERT INTO records (id, type, chair, t_ns, body, added_ns) VALUES (?, ?, ?, ?, ?, ?)",
             rows,

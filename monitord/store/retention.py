@@ -8,6 +8,7 @@ import os
 import time
 
 from monitord.store.base import Durability
+from monitord.store.blocks import BLOCK_BITS
 from monitord.store.codec import DELIVERED, SINKS
 from monitord.store.delivery import DeliveryMixin, chunks
 
@@ -99,6 +100,8 @@ class RetentionMixin(DeliveryMixin):
         )
         done["expired"] = cur.rowcount
         self._db.execute("DELETE FROM quarantine WHERE at_ns < ?", (cutoff,))
+        if cur.rowcount:
+            self._drop_empty_blocks()
         self._db.execute("COMMIT")
 
         # Free pages (left by rewritten state rows, deletes) go back to the file system
@@ -110,20 +113,35 @@ class RetentionMixin(DeliveryMixin):
         # The budget is for the file on disk; the counter counts the rows' bodies. Scale it
         # by what the file really takes per counted byte (indexes, page slack), measured
         # now; capped, so half-empty pages pinned by kept rows cannot make it eat every
-        # reading to free nothing (see _db_bytes).
-        counted = max(self._db_bytes(), 1)
-        scale = min(3.0, max(1.0, self._page_bytes() / counted))
-        budget = int(disk_budget / scale)
-        # Free down to 90 % of the budget so we do not prune on every call at the edge.
-        target = int(budget * 0.9)
-        # Delivered rows first, readings before session events before alert events: alert
-        # events are the last local history to go.
-        for rtype in ("reading", "session", "alert"):
-            if self._db_bytes() <= budget:
+        # reading to free nothing (see _db_bytes). Measured again after each round of
+        # deletes: the fixed pages (alert rows and their index, the schema, page slack)
+        # weigh more per counted byte once readings went, and a budget worked out before
+        # the deletes could leave the store over the next prune's budget, which would then
+        # drop more readings at every call (the 90 % target must hold against the scale
+        # the next prune sees). Converges in two or three rounds.
+        budget = disk_budget
+        for _ in range(4):
+            counted = max(self._db_bytes(), 1)
+            scale = min(3.0, max(1.0, self._page_bytes() / counted))
+            budget = int(disk_budget / scale)
+            if counted <= budget:
                 break
-            done["pruned_early"] += self._shrink(
-                f"{delivered} AND type = '{rtype}'", target, "pruned_early"
-            )
+            # Free down to 90 % of the budget so we do not prune on every call at the edge.
+            target = int(budget * 0.9)
+            # Delivered rows first, readings before session events before alert events:
+            # alert events are the last local history to go.
+            for rtype in ("reading", "session", "alert"):
+                if self._db_bytes() <= budget:
+                    break
+                done["pruned_early"] += self._shrink(
+                    f"{delivered} AND type = '{rtype}'", target, "pruned_early"
+                )
+            if self._db_bytes() > budget:
+                done["dropped_readings"] += self._shrink(
+                    "type = 'reading'", target, "dropped_readings"
+                )
+            if self._db_bytes() >= counted:
+                break  # nothing more may go (undelivered alert/session events only)
         if done["pruned_early"]:
             log.warning(
                 "outbox %s over its disk budget (storage.max_mb = %g): deleted %d "
@@ -132,22 +150,20 @@ class RetentionMixin(DeliveryMixin):
                 self.cfg.max_mb,
                 done["pruned_early"],
             )
-        if self._db_bytes() > budget:
-            done["dropped_readings"] = self._shrink("type = 'reading'", target, "dropped_readings")
-            if done["dropped_readings"]:
-                # CRITICAL the first time, DEBUG on repeats (the running count is in the
-                # counters and in the daemon's technical alarm, monitord/storeguard.py).
-                said = self._drop_said
-                self._drop_said = True
-                log.log(
-                    logging.DEBUG if said else logging.CRITICAL,
-                    "outbox %s full (storage.max_mb = %g) with undelivered data: DROPPED "
-                    "the %d oldest undelivered readings (alert and session events are "
-                    "kept); check the InfluxDB connection or raise storage.max_mb",
-                    self.path,
-                    self.cfg.max_mb,
-                    done["dropped_readings"],
-                )
+        if done["dropped_readings"]:
+            # CRITICAL the first time, DEBUG on repeats (the running count is in the
+            # counters and in the daemon's technical alarm, monitord/storeguard.py).
+            said = self._drop_said
+            self._drop_said = True
+            log.log(
+                logging.DEBUG if said else logging.CRITICAL,
+                "outbox %s full (storage.max_mb = %g) with undelivered data: DROPPED "
+                "the %d oldest undelivered readings (alert and session events are "
+                "kept); check the InfluxDB connection or raise storage.max_mb",
+                self.path,
+                self.cfg.max_mb,
+                done["dropped_readings"],
+            )
         if any(done.values()) or vacuumed:
             self._db.execute("PRAGMA incremental_vacuum")
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -166,6 +182,22 @@ class RetentionMixin(DeliveryMixin):
                 self.cfg.max_mb,
             )
         return done
+
+    def _drop_empty_blocks(self, deleted: list[int] | None = None) -> None:
+        """Delete the `reading_blocks` rows of id blocks left without any record (in the
+        prune's transaction). Only those: a block that kept some rows keeps its min/max,
+        a safe over-estimate once rows are gone (monitord/store/blocks.py). `deleted`: the
+        ids just deleted (only their blocks are looked at); None: every block."""
+        blocks = "1"
+        args: list[int] = []
+        if deleted is not None:
+            args = sorted({i >> BLOCK_BITS for i in deleted})
+            blocks = f"block IN ({','.join('?' * len(args))})"
+        self._db.execute(
+            f"DELETE FROM reading_blocks WHERE {blocks} AND NOT EXISTS (SELECT 1 FROM records "
+            f"WHERE id BETWEEN block << {BLOCK_BITS} AND ((block + 1) << {BLOCK_BITS}) - 1)",
+            args,
+        )
 
     def _shrink(self, where: str, target: int, counter: str) -> int:
         """Delete the oldest rows matching `where` until the stored size is under
@@ -195,6 +227,7 @@ class RetentionMixin(DeliveryMixin):
                         f"DELETE FROM pending WHERE sink = ? AND record_id IN ({marks})",
                         (sink, *chunk),
                     )
+            self._drop_empty_blocks(ids)
             self._bump(counter, len(ids))
             self._db.execute("COMMIT")
             total += len(ids)

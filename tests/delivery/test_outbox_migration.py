@@ -59,7 +59,7 @@ def test_v1_outbox_migrates_to_v2(tmp_path: Path) -> None:
     db.close()
 
     ob = Outbox(path, StorageConfig(path=path))
-    assert ob.schema_version() == SCHEMA_VERSION == 5
+    assert ob.schema_version() == SCHEMA_VERSION == 6
     got = ob.readings()
     assert [(r.chair, r.device, str(r.kind), dict(r.values), to_ns(r.measured_at),
              to_ns(r.received_at), r.valid, list(r.flags), r.contact,
@@ -128,7 +128,7 @@ def test_v2_outbox_migrates_to_v3_with_stored_false(tmp_path: Path) -> None:
     ro.close()
 
     ob = Outbox(path, StorageConfig(path=path))
-    assert ob.schema_version() == 5
+    assert ob.schema_version() == SCHEMA_VERSION
     got = ob.readings()
     assert [dict(r.values) for r, _ in got] == [b[3] for b in bodies]
     assert [(r.stored, s) for r, s in got] == [(False, "s-1")] * 6

@@ -88,7 +88,7 @@ def test_a_new_store_is_the_migrated_schema_without_autoincrement(tmp_path: Path
         db.execute(f"PRAGMA user_version = {i + 1}")
     db.close()
     a, b = _layout(fresh), _layout(chain)
-    assert a == b and a["version"] == SCHEMA_VERSION == 5
+    assert a == b and a["version"] == SCHEMA_VERSION == 6
     sql = {
         p: sqlite3.connect(p).execute("SELECT sql FROM sqlite_master WHERE name = 'records'")
         for p in (fresh, chain)
@@ -117,7 +117,7 @@ def test_byte_count_exact_across_migration_appends_prunes_and_reopen(tmp_path: P
     path = tmp_path / "outbox.sqlite"
     shutil.copy(FIXTURE, path)
     ob = _open(path)
-    assert ob.schema_version() == 5
+    assert ob.schema_version() == SCHEMA_VERSION
     counted, upto = ob._bytes_counter()
     assert upto == ob._max_id() and counted == _size(ob) == ob._db_bytes()
     ids = ob.add_readings([reading(i) for i in range(100)], {"chair-1": "s-9"})
