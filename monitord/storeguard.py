@@ -43,10 +43,10 @@ published anywhere) are lost; alert and session events never wait (docs/reliabil
 Without a writer (tests, a store in memory) everything commits at once on the caller.
 
 SD-card writes (issue 20): delivery marks (held by the outbox, skipped by fetches) and
-live status (`put_live`, rewritten only on change or as a 60-s heartbeat) go into the
-same group commit instead of transactions of their own; a commit of readings alone is
-NORMAL (no fsync; the next alert's FULL commit, a readings commit at least every
-SYNC_EVERY_S or a checkpoint syncs it), so an alert never queues behind a readings fsync.
+live status (`put_live`, rewritten only on change or as a 60-s heartbeat) go into the next
+group commit that is not an alarm's; a commit of readings alone is NORMAL (no fsync; the
+next alert's FULL commit, a readings commit at least every SYNC_EVERY_S or a checkpoint
+syncs it), so an alert never queues behind a readings fsync.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ from monitord.techalarm import TechAlarms
 
 log = logging.getLogger("monitord.store")
 
+Live = dict[str, tuple[Any, Any]]  # live state waiting: key -> (value, signature)
 HELD_READINGS_MAX = 50_000
 # Readings queued beyond which the group commit starts without waiting for the interval.
 GROUP_COMMIT_READINGS = 2_000
@@ -129,7 +130,7 @@ class StoreGuard:
         self.checkpointer = checkpointer
         self._since_checkpoint = 0  # readings committed since the last kick (thread)
         self._synced_at = time.monotonic()  # the last fsynced group commit (thread)
-        self._live: dict[str, Any] = {}
+        self._live: Live = {}
         self._live_written: dict[str, tuple[str, float]] = {}  # key -> (JSON, monotonic)
         if writer is not None:
             # Delivery marks go into the next group commit too (SD-card writes: before,
@@ -217,14 +218,11 @@ class StoreGuard:
         """With a writer: hand every queued batch, the live state and the delivery marks
         held to the thread as one transaction, unless one is being committed (then they
         go next, when it returns)."""
-        # An alarm's commit takes its own chair's batches only (alarms_to_front): the other
-        # chairs' readings keep waiting for their interval and their timer, so an alarm's
-        # transaction stays small and is not followed by a burst of vitals (issue 20).
+        # An alarm's commit takes its chair's batches only (alarms_to_front): the other
+        # chairs' readings, status rows and delivery marks keep their timer, so it stays
+        # small (they cost up to ~0.2 ms before its fsync) and no burst of vitals follows.
         n = 0 if self.failures or self._busy or not self.writer else alarms_to_front(self.held)
         batches = list(self.held[:n] if n else self.held)
-        # Nor does an alarm's commit carry the status rows and delivery marks waiting for
-        # the interval (up to ~0.2 ms of writes before its fsync, issue 20): they keep
-        # their timer and go with the next group commit, as without the alarm.
         alarm = not self._busy and any(b.now() for b in batches)
         if self._timer is not None and not n and not (alarm and self._waiting()):
             self._timer.cancel()
@@ -236,9 +234,7 @@ class StoreGuard:
             return
         self._again = False
         self._flood = not n and self._full()
-        live: dict[str, Any] = {}
-        if not alarm:
-            live, self._live = self._live, {}
+        live, self._live = ({}, self._live) if alarm else (self._live, {})
         self._inflight, self._busy = len(batches), True
         fut = self.writer.submit(lambda: self._store(batches, live, marks=not alarm))
         loop = asyncio.get_running_loop()
@@ -289,7 +285,7 @@ class StoreGuard:
                     b.held()
 
     def _store(
-        self, batches: list[StoreBatch], live: dict[str, Any] | None = None, marks: bool = True
+        self, batches: list[StoreBatch], live: Live | None = None, *, marks: bool = True
     ) -> None:
         """Add `batches`, then the live state that changed and (`marks`) the delivery marks
         held (with a writer), in one transaction and commit; roll back and raise on failure.

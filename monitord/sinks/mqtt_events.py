@@ -22,8 +22,9 @@ then hands over too is written once. The lane is `caught_up` once a fetch found 
 beyond what it wrote: every older record of the chair is then written on this connection
 or delivered, and the commit may write the newer ones itself. That holds because every
 commit of alert events tells the sink, in commit order (monitord/storeguard.py: a batch's
-`done` after its transaction, in order; a held batch's once the disk takes it). A refusal (the broker's ACL)
-or a failed write ends that: the tx task takes over from the refused record, in order.
+`done` after its transaction, in order; a held batch's once the disk takes it). A refusal
+(the broker's ACL) or a failed write ends that: the tx task takes over from the refused
+record, in order.
 """
 
 from __future__ import annotations
