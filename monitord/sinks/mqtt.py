@@ -186,12 +186,12 @@ class MqttSink:
 
     def _send_now(self, chair: str, rows: Sequence[StoredAlert]) -> None:
         """Write committed events to the chair's connection now if every older one is
-        written or delivered (sinks/mqtt_events.py; the tx task then waits for their
-        PUBACKs); else (down, a backlog, a refusal) the tx task sends them from the outbox.
-        A broken socket: the tx task hits it too and reconnects."""
+        delivered (sinks/mqtt_events.py; the tx task then waits for their PUBACKs); else
+        (down, a backlog, a refusal, a PUBACK still awaited) the tx task sends them from
+        the outbox. A broken socket: the tx task hits it too and reconnects."""
         c = self._chairs[chair]
         lane = c.lane
-        if lane.client is not None and lane.caught_up and c.connected:
+        if lane.client is not None and lane.caught_up and not lane.unacked and c.connected:
             if lane.write(f"{self.base(chair)}/alerts/events", lane.fresh(rows)) is None:
                 c.wake.set()  # the tx task: PUBACKs, marks, then the active set
                 return

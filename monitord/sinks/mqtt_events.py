@@ -20,7 +20,9 @@ the highest id written on this connection. So a record that the tx task fetched 
 committed just before the fetch, its commit's callback still queued) and that its commit
 then hands over too is written once. The lane is `caught_up` once a fetch found nothing
 beyond what it wrote: every older record of the chair is then written on this connection
-or delivered, and the commit may write the newer ones itself. That holds because every
+or delivered, and once none waits for its PUBACK either, the commit may write the newer
+ones itself (a PUBACK refusing an older event must keep the newer ones back, so that
+nothing after a refused event goes out first: docs/delivery.md). That holds because every
 commit of alert events tells the sink, in commit order (monitord/storeguard.py: a batch's
 `done` after its transaction, in order; a held batch's once the disk takes it). A refusal
 (the broker's ACL) or a failed write ends that: the tx task takes over from the refused
