@@ -173,10 +173,12 @@ async def test_an_alarm_commits_without_status_rows_and_delivery_marks(tmp_path:
         daemon.chairs["chair-a"].submit(alarm())
         alarm_tx: list[list[tuple[str, tuple[Any, ...]]]] = []
 
+        def is_alarm(tx: list[tuple[str, tuple[Any, ...]]]) -> bool:
+            return any(sql.startswith("INSERT INTO records") and args[1:2] == ("alert",)
+                       for sql, args in tx)  # fmt: skip
+
         def committed() -> bool:
-            alarm_tx[:] = [tx for tx in txs.done[first:] if any(
-                sql.startswith("INSERT INTO records") and args[1:2] == ("alert",) for sql, args in tx
-            )]  # fmt: skip
+            alarm_tx[:] = [tx for tx in txs.done[first:] if is_alarm(tx)]
             return bool(alarm_tx)
 
         await eventually(committed, what="chair A's alarm committed")
