@@ -130,7 +130,8 @@ class ChairRuntime:
         self.queue: asyncio.Queue[Item] = asyncio.Queue(QUEUE_MAX)
         self.overflow = 0
         self.processed = 0
-        self._progress = asyncio.Condition()
+        # `wait_for` callers: (condition, future), checked after every batch.
+        self._progress: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self.ticked_to = -math.inf
         self.last_beat = time.monotonic()
         self.devices = {d.id: DeviceStatus(d.id, d.driver) for d in cfg.devices}
@@ -143,7 +144,8 @@ class ChairRuntime:
         self.history = StoredRecords(() if cfg.simulated else seen)
         self.closing = False  # shutdown: held bursts resolve now
         self._repeat_logged: set[str] = set()
-        self._wake = asyncio.Event()
+        # The chair task's idle wait: set by `submit` and `wake` (see `run`).
+        self._waiter: asyncio.Future[None] | None = None
 
     @property
     def duplicates(self) -> int:
@@ -161,6 +163,8 @@ class ChairRuntime:
             self.overflow += 1
             if self.overflow == 1 or self.overflow % 1000 == 0:
                 log.error(f"{self.cfg.id}: input queue full, dropped {self.overflow} item(s)")
+            return
+        self._rouse()
 
     def submit_command(self, engine_input: SessionCmd | Ack) -> None:
         self.submit(QueuedCommand(engine_input))
@@ -172,21 +176,33 @@ class ChairRuntime:
         return await fut
 
     async def wait_for(self, pred: Callable[[], bool], wait_s: float) -> bool:
-        """Wait until `pred()` holds after some batch was processed (or `wait_s` passed)."""
-        async with self._progress:
-            try:
-                await asyncio.wait_for(self._progress.wait_for(pred), wait_s)
-            except TimeoutError:
-                return False
+        """Wait until `pred()` holds, now or after some batch was processed (or `wait_s`
+        passed)."""
+        if pred():
+            return True
+        entry = (pred, asyncio.get_running_loop().create_future())
+        self._progress.append(entry)
+        try:
+            await asyncio.wait_for(entry[1], wait_s)
+        except TimeoutError:
+            return False
+        finally:
+            self._progress.remove(entry)
         return True
 
     async def wait_ticked(self, t: float, wait_s: float) -> bool:
-        self._wake.set()
+        self._rouse()
         return await self.wait_for(lambda: self.ticked_to >= t, wait_s)
 
     def wake(self) -> None:
         """The clock moved (the player announced a new event time): re-plan timers."""
-        self._wake.set()
+        self._rouse()
+
+    def _rouse(self) -> None:
+        """End the chair task's idle wait (a no-op while it is busy: it looks at the queue
+        and the timers again before it waits)."""
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     # -- the chair task --------------------------------------------------------------
     async def run(self) -> None:
@@ -204,21 +220,18 @@ class ChairRuntime:
                 timeout = min(timeout, held - time.monotonic() + 0.01)
             batch: list[Item] = []
             if self.queue.empty():
-                self._wake.clear()
-                getter = asyncio.ensure_future(self.queue.get())
-                waker = asyncio.ensure_future(self._wake.wait())
+                # One future, set by `submit`/`wake` or the timer: a reading reaches the
+                # engine in one loop turn. Before (issue 20), `asyncio.wait` on a fresh
+                # `queue.get()` task and an event-wait task took three turns and two
+                # tasks per wake-up, on every alarm's path.
+                loop = asyncio.get_running_loop()
+                self._waiter = waiter = loop.create_future()
+                timer = loop.call_later(max(timeout, 0.0), _release, waiter)
                 try:
-                    await asyncio.wait(
-                        {getter, waker},
-                        timeout=max(timeout, 0.0),
-                        return_when=asyncio.FIRST_COMPLETED,
-                    )
+                    await waiter
                 finally:
-                    waker.cancel()
-                    if getter.done():
-                        batch.append(getter.result())
-                    else:
-                        getter.cancel()
+                    timer.cancel()
+                    self._waiter = None
             while len(batch) < 1000:
                 try:
                     batch.append(self.queue.get_nowait())
@@ -308,7 +321,7 @@ class ChairRuntime:
         if not items and not events:
             # A heartbeat or a timer with nothing to say: nothing to store or show, but the
             # clock moved (the scenario player may be waiting for that).
-            asyncio.get_running_loop().create_task(self._notify())
+            self._notify()
             return
         out.events, out.sessions = events, sessions
         now = time.monotonic()
@@ -337,6 +350,7 @@ class ChairRuntime:
                     sessions,
                     self.active if events or sessions else None,
                     session=self.engine.session_info(self.cfg.id) if events or sessions else None,
+                    stored=out.alerts,
                 )
             )
             for fut, err in replies:
@@ -351,7 +365,7 @@ class ChairRuntime:
             self._held(events, replies)
         self.processed += len(batch)
         if items or events:
-            asyncio.get_running_loop().create_task(self._notify())
+            self._notify()
 
     def drain(self) -> None:
         """At shutdown, once inputs are stopped: process what is still queued; a held
@@ -430,9 +444,17 @@ class ChairRuntime:
                 )
             )
 
-    async def _notify(self) -> None:
-        async with self._progress:
-            self._progress.notify_all()
+    def _notify(self) -> None:
+        """A batch was processed: wake the `wait_for` callers whose condition now holds
+        (at once, not from a task per batch: that was a loop turn behind every alarm)."""
+        for pred, fut in self._progress:
+            if fut.done():
+                continue
+            try:
+                if pred():
+                    fut.set_result(None)
+            except Exception as e:  # the caller's bug, raised in the caller, not here
+                fut.set_exception(e)
 
     def status(self) -> dict[str, Any]:
         """The `chair/<id>` state that `monitord status` reads (see monitord/outbox.py)."""
@@ -458,6 +480,11 @@ class ChairRuntime:
             "duplicate_bp_ignored": self.history.repeats,
             "stored_records": self.history.stored,
         }
+
+
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def load_seen(ob: Outbox, chair: str) -> list[str]:

@@ -22,6 +22,7 @@ from typing import Any
 
 from monitord.log import FailureLog
 from monitord.models import AlertEvent, Reading, SessionEvent
+from monitord.store.codec import StoredAlert
 
 log = logging.getLogger("monitord.hub")
 
@@ -45,6 +46,10 @@ class CommittedBatch:
     # The chair's session (phase, dose times, observation met, next BP due) along with
     # `active`, for the nurses' station (monitord/engine/sessioninfo.py).
     session: dict[str, Any] | None = None
+    # `events` as committed to the outbox (a durable batch): record ids for the sinks'
+    # delivery marks, so the MQTT sink publishes an alarm from here without querying the
+    # outbox first (issue 20's alert path).
+    stored: Sequence[StoredAlert] = ()
 
 
 Listener = Callable[[CommittedBatch], None]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitord.models import AlertEvent, Reading, SessionEvent
+from monitord.store.codec import StoredAlert
 
 
 @dataclass
@@ -26,6 +27,9 @@ class StoreBatch:
     # commit failed on a full disk), so its alarms show live and its commands are answered.
     held: Callable[[], None] | None = None
     told_held: bool = False
+    # `events` as stored (their record ids), set by the transaction that stored them: what
+    # `done` hands the sinks so an alarm is published from its commit (issue 20).
+    alerts: list[StoredAlert] = field(default_factory=list)
 
     def n_readings(self) -> int:
         return sum(len(r) for r, _ in self.runs)

@@ -43,10 +43,10 @@ published anywhere) are lost; alert and session events never wait (docs/reliabil
 Without a writer (tests, a store in memory) everything commits at once on the caller.
 
 SD-card writes (issue 20): delivery marks (held by the outbox, skipped by fetches) and
-live status (`put_live`, rewritten only on change or as a 60-s heartbeat) go into the
-same group commit instead of transactions of their own; a commit of readings alone is
-NORMAL (no fsync; the next alert's FULL commit, a readings commit at least every
-SYNC_EVERY_S or a checkpoint syncs it), so an alert never queues behind a readings fsync.
+live status (`put_live`, rewritten only on change or as a 60-s heartbeat) go into the next
+group commit that is not an alarm's; a commit of readings alone is NORMAL (no fsync; the
+next alert's FULL commit, a readings commit at least every SYNC_EVERY_S or a checkpoint
+syncs it), so an alert never queues behind a readings fsync.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ from monitord.techalarm import TechAlarms
 
 log = logging.getLogger("monitord.store")
 
+Live = dict[str, tuple[Any, Any]]  # live state waiting: key -> (value, signature)
 HELD_READINGS_MAX = 50_000
 # Readings queued beyond which the group commit starts without waiting for the interval.
 GROUP_COMMIT_READINGS = 2_000
@@ -129,7 +130,7 @@ class StoreGuard:
         self.checkpointer = checkpointer
         self._since_checkpoint = 0  # readings committed since the last kick (thread)
         self._synced_at = time.monotonic()  # the last fsynced group commit (thread)
-        self._live: dict[str, Any] = {}
+        self._live: Live = {}
         self._live_written: dict[str, tuple[str, float]] = {}  # key -> (JSON, monotonic)
         if writer is not None:
             # Delivery marks go into the next group commit too (SD-card writes: before,
@@ -217,11 +218,13 @@ class StoreGuard:
         """With a writer: hand every queued batch, the live state and the delivery marks
         held to the thread as one transaction, unless one is being committed (then they
         go next, when it returns)."""
-        # An alarm's commit takes its own chair's batches only (alarms_to_front): the other
-        # chairs' readings keep waiting for their interval and their timer, so an alarm's
-        # transaction stays small and is not followed by a burst of vitals (issue 20).
+        # An alarm's commit takes its chair's batches only (alarms_to_front): the other
+        # chairs' readings, status rows and delivery marks keep their timer, so it stays
+        # small (they cost up to ~0.2 ms before its fsync) and no burst of vitals follows.
         n = 0 if self.failures or self._busy or not self.writer else alarms_to_front(self.held)
-        if self._timer is not None and not n:
+        batches = list(self.held[:n] if n else self.held)
+        alarm = not self._busy and any(b.now() for b in batches)
+        if self._timer is not None and not n and not (alarm and self._waiting()):
             self._timer.cancel()
             self._timer = None
         if self._busy or self.writer is None:
@@ -229,11 +232,11 @@ class StoreGuard:
             return
         if not self.held and not self._waiting():
             return
-        batches, self._again = list(self.held[:n] if n else self.held), False
+        self._again = False
         self._flood = not n and self._full()
-        live, self._live = self._live, {}
+        live, self._live = ({}, self._live) if alarm else (self._live, {})
         self._inflight, self._busy = len(batches), True
-        fut = self.writer.submit(lambda: self._store(batches, live))
+        fut = self.writer.submit(lambda: self._store(batches, live, marks=not alarm))
         loop = asyncio.get_running_loop()
         fut.add_done_callback(lambda f: loop.call_soon_threadsafe(self._committed, batches, f))
 
@@ -250,11 +253,9 @@ class StoreGuard:
             for b in alarms_first(batches):
                 if b.done is not None:
                     b.done()
-            if self.held and (
-                self._again
-                or any(b.now() for b in self.held)
-                or self.commit_interval_s <= 0
-                or self._full()
+            if (self._again and (self.held or self._waiting())) or (
+                self.held
+                and (any(b.now() for b in self.held) or self.commit_interval_s <= 0 or self._full())
             ):
                 self._kick()
             elif self.held or self._waiting():
@@ -283,13 +284,15 @@ class StoreGuard:
                 if b.held is not None:
                     b.held()
 
-    def _store(self, batches: list[StoreBatch], live: dict[str, Any] | None = None) -> None:
-        """Add `batches`, then the live state that changed and the delivery marks held
-        (with a writer), in one transaction and commit; roll back and raise on failure.
+    def _store(
+        self, batches: list[StoreBatch], live: Live | None = None, *, marks: bool = True
+    ) -> None:
+        """Add `batches`, then the live state that changed and (`marks`) the delivery marks
+        held (with a writer), in one transaction and commit; roll back and raise on failure.
         In the writer thread, or on the caller without one. A transaction of live state
         and marks alone commits without fsync (Durability.NORMAL, monitord/outbox.py)."""
         ob = self.outbox
-        marks: dict[Any, set[int]] = {}
+        written: dict[Any, set[int]] = {}
         wrote: dict[str, tuple[str, float]] = {}
         now = time.monotonic()
         # Durability (docs/reliability.md): a transaction with an alert or session event
@@ -307,7 +310,7 @@ class StoreGuard:
                 for run, sess in b.runs:
                     ob.add_readings(run, {b.chair: sess})
                 if b.events:
-                    ob.add_alert_events(b.events)
+                    b.alerts = ob.add_alerts(b.events)
                 if b.sessions:
                     ob.add_session_events(b.sessions)
                 state.update(b.state)
@@ -321,14 +324,14 @@ class StoreGuard:
                 if last is None or last[0] != text or now - last[1] >= LIVE_HEARTBEAT_S:
                     ob.put_state(key, value, durability=Durability.NORMAL, commit=False)
                     wrote[key] = (text, now)
-            if self.writer is not None:
-                marks = ob.write_held_marks()
+            if self.writer is not None and marks:
+                written = ob.write_held_marks()
             ob.commit()
         except BaseException:
             ob.rollback()
             raise
         self._live_written.update(wrote)
-        ob.marks_committed(marks)
+        ob.marks_committed(written)
         if batches and sync:
             self._synced_at = now
         if self.checkpointer is not None:

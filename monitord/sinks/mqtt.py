@@ -7,7 +7,8 @@ per connection, and each chair's `status` must fall to `offline` on its own.
 |------------------|---------------|------------------------------------------------------|
 | `status`         | 1, retained   | `online` on connect; Last Will and clean stop `offline`|
 | `vitals/{kind}`  | 0, retained   | `publish_vitals()`: latest per kind, best effort       |
-| `alerts/events`  | 1             | the outbox (`mqtt` rows), in order, original time/id   |
+| `alerts/events`  | 1             | the outbox (`mqtt` rows), in order, original time/id;  |
+|                  |               | an alarm's from its commit (sinks/mqtt_events.py)      |
 | `alerts/active`  | 1, retained   | `set_active()`; republished on every (re)connect       |
 | `cmd/ack`, `cmd/session` (in) | 1 | screened (sinks/commands.py) -> `on_command(chair, cmd)` |
 | `cmd/errors`     | 1             | one message per rejected command                       |
@@ -49,7 +50,6 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
-from paho.mqtt.reasoncodes import ReasonCode
 
 from monitord import __version__
 from monitord.aio import within
@@ -59,7 +59,7 @@ from monitord.hub import CommittedBatch
 from monitord.log import FailureLog
 from monitord.models import Reading, iso
 from monitord.mqttv5 import PublishRefused, V5Client, reason_words, session_properties
-from monitord.outbox import Outbox, StoredAlert, StoredRecord
+from monitord.outbox import Outbox, StoredAlert
 from monitord.receipts import Receipts
 from monitord.sinks.commands import (
     AckCommand,
@@ -69,7 +69,8 @@ from monitord.sinks.commands import (
     parse_command,
 )
 from monitord.sinks.homeassistant import discovery
-from monitord.sinks.mqtt_errors import describe_error, nodelay, paho_log
+from monitord.sinks.mqtt_errors import describe_error, nodelay, paho_log, refused_subscriptions
+from monitord.sinks.mqtt_events import EventLane, Written
 from monitord.sinks.mqtt_incoming import Incoming, MqttStats, OnCommand
 
 __all__ = [
@@ -112,6 +113,9 @@ class _ChairLink:
         # connect, and once a second). Before, every chair's commit woke all 16 chairs'
         # tx tasks into an outbox query each, ahead of the one chair with the alarm.
         self.events_due = True
+        # Alert events written on the current connection, waiting for their PUBACKs
+        # (sinks/mqtt_events.py): by the tx task, or by an alarm's commit directly.
+        self.lane = EventLane()
         self.active: dict[str, Any] | None = None
         self.active_dirty = False
         self.refused: str | None = None  # the broker's last refusal, until one is accepted
@@ -165,18 +169,34 @@ class MqttSink:
 
     # -- API for the daemon --------------------------------------------------------------
     def on_batch(self, batch: CommittedBatch) -> None:
-        """Hub listener (monitord/hub.py): live vitals of what was committed, the chair's
-        active set when it changed, and a wake-up for the alert events now in the outbox.
-        A batch the full disk holds shows its active set only: nothing is queued yet."""
+        """Hub listener (monitord/hub.py): the alert events just committed, live vitals of
+        what was committed, the chair's active set when it changed. A batch the full disk
+        holds shows its active set only: nothing is queued yet."""
+        if batch.durable and batch.stored:  # first: the alarm's path (issue 20)
+            self._send_now(batch.chair, batch.stored)
         if batch.durable:
             for r in batch.readings:
                 if not r.stored:  # live vitals only: a memory record is not the patient now
                     self.publish_vitals(r)
         if batch.active is not None:
             self.set_active(batch.chair, list(batch.active), batch.t, session=batch.session)
-        if batch.durable and batch.events:
+        if batch.durable and batch.events and not batch.stored:
             # Only alert events are routed to MQTT: a batch without any queued nothing.
             self.wake(batch.chair)
+
+    def _send_now(self, chair: str, rows: Sequence[StoredAlert]) -> None:
+        """Write committed events to the chair's connection now if every older one is
+        delivered (sinks/mqtt_events.py; the tx task then waits for their PUBACKs); else
+        (down, a backlog, a refusal, a PUBACK still awaited) the tx task sends them from
+        the outbox. A broken socket: the tx task hits it too and reconnects."""
+        c = self._chairs[chair]
+        lane = c.lane
+        if lane.client is not None and lane.caught_up and not lane.unacked and c.connected:
+            if lane.write(f"{self.base(chair)}/alerts/events", lane.fresh(rows)) is None:
+                c.wake.set()  # the tx task: PUBACKs, marks, then the active set
+                return
+        c.events_due = True
+        c.wake.set()
 
     def wake(self, chair: str | None = None) -> None:
         """New alert events were committed to the outbox (for `chair`, or any chair)."""
@@ -379,13 +399,7 @@ class MqttSink:
         """MQTT v5 SUBACK reason codes: a refused subscription means nurse commands or
         station receipts for this chair never arrive (mosquitto 2.0 grants them all and
         filters per message; other brokers answer 0x87 here)."""
-        codes = list(granted) if isinstance(granted, list | tuple) else []
-        refused = [
-            f"{t} ({reason_words(code)})"
-            for t, code in zip(wanted, codes, strict=False)
-            if isinstance(code, ReasonCode) and code.is_failure
-        ]
-        if refused:
+        if refused := refused_subscriptions(wanted, granted):
             user = self.login(c.chair)[0] or "(anonymous)"
             c.flog_sub.failure(
                 "suback",
@@ -424,6 +438,7 @@ class MqttSink:
         if c.active is not None:
             c.active_dirty = True  # republish on every reconnect
         c.events_due = True  # whatever waited while we were away
+        c.lane.open(client)  # not caught up: the tx task fetches first
         rx = asyncio.create_task(self._rx(c, client))
         tx = asyncio.create_task(self._tx(c, client))
         try:
@@ -431,6 +446,7 @@ class MqttSink:
             for t in done:
                 t.result()  # re-raise the MqttError that ended it
         finally:
+            c.lane.close()  # nothing is written on a connection that ended
             for t in (rx, tx):
                 t.cancel()
             await asyncio.gather(rx, tx, return_exceptions=True)
@@ -444,17 +460,32 @@ class MqttSink:
                 # a publish): honour it, or `monitord run` hangs on SIGTERM (monitord/aio.py).
                 raise asyncio.CancelledError
             c.wake.clear()
-            # 1. queued alert events, in order, each confirmed by the broker
-            rows = self.outbox.fetch("mqtt", EVENT_BATCH, chair=c.chair) if c.events_due else []
-            c.events_due = False
-            if rows:
-                c.events_due = True  # look again after these (more than EVENT_BATCH?)
-                if await self._send_events(c, client, rows):
-                    continue
-                # Refused: nothing else goes out before it (order); try again later.
-                await asyncio.sleep(c.retry.next_delay())
+            # 1. alert events written (by an alarm's commit, or below): their PUBACKs
+            if c.lane.unacked:
+                if not await self._settle(c):
+                    # Refused: nothing else goes out before it (order); try again later.
+                    await asyncio.sleep(c.retry.next_delay())
                 continue
-            # 2. the active set, after the events that led to it
+            # 2. queued alert events, in order, each confirmed by the broker
+            if c.events_due:
+                c.events_due = False
+                rows = self.outbox.fetch("mqtt", EVENT_BATCH, chair=c.chair)
+                if rows:
+                    c.events_due = True  # look again after these (more than EVENT_BATCH?)
+                # Only alert events are routed here (monitord/store/codec.py ROUTES).
+                alerts = [r for r in rows if isinstance(r, StoredAlert)]
+                assert len(alerts) == len(rows), "a non-alert record was routed to MQTT"
+                fresh = c.lane.fresh(alerts)
+                err = c.lane.write(f"{base}/alerts/events", fresh)
+                if err is not None:
+                    await self._settle(c)  # the connection: what it took may be acked
+                    raise err
+                # All older events are written or delivered: an alarm's commit may now
+                # write its own at once (sinks/mqtt_events.py).
+                c.lane.caught_up = len(rows) < EVENT_BATCH
+                if fresh:
+                    continue
+            # 3. the active set, after the events that led to it
             if c.active_dirty and c.active is not None:
                 c.active_dirty = False
                 try:
@@ -468,7 +499,7 @@ class MqttSink:
                     c.active_dirty = True
                     await asyncio.sleep(c.retry.next_delay())
                     continue
-            # 3. live vitals, best effort (QoS 0: written now, nothing to wait for)
+            # 4. live vitals, best effort (QoS 0: written now, nothing to wait for)
             while c.vitals:
                 kind, r = c.vitals.popitem()
                 client.publish_now(
@@ -480,46 +511,27 @@ class MqttSink:
             except TimeoutError:
                 c.events_due = True  # a safety net: look at the outbox once a second
 
-    async def _send_events(self, c: _ChairLink, client: V5Client, rows: list[StoredRecord]) -> bool:
-        """Publish queued events in order; mark delivered those the broker accepted, up to
-        the first it refused. True when all were accepted."""
-        base = self.base(c.chair)
-        # Only alert events are routed here (monitord/store/codec.py ROUTES).
-        events = [r.event.to_mqtt() for r in rows if isinstance(r, StoredAlert)]
-        assert len(events) == len(rows), "a non-alert record was routed to MQTT"
-        # Written to the socket in this order on one connection, at once (no task per
-        # publish, no loop turn before the bytes leave: the alert fast path, issue 20), so
-        # they arrive in order; every PUBACK is awaited before anything is marked.
-        topic = f"{base}/alerts/events"
-        err: BaseException | None = None
-        infos = []
-        for ev in events:
-            try:
-                infos.append(client.publish_now(topic, json.dumps(ev).encode(), 1, False))
-            except Exception as e:  # the connection: what was written may still be acked
-                err = e
-                break
-        n = 0
-        for info in infos:
-            try:
-                await client.wait_acked(topic, info)
-            except Exception as e:
-                err = e
-                break
-            n += 1
-        if n:
-            self.outbox.mark_delivered("mqtt", [r.id for r in rows[:n]])
-            self.stats.events_sent += n
-            now = time.monotonic()
-            for ev in events[:n]:
-                self.receipts.accepted(c.chair, ev, now)
-            self._accepted(c)
+    async def _settle(self, c: _ChairLink) -> bool:
+        """Wait for the PUBACKs of the events written on the chair's lane, in order, and
+        mark delivered those the broker accepted. True when all were accepted; False on a
+        refusal (they go again, in order, from the outbox); a lost connection raises."""
+        err = await c.lane.settle(f"{self.base(c.chair)}/alerts/events",
+                                  lambda done: self._delivered(c, done))  # fmt: skip
         if err is None:
             return True
+        c.events_due = True
         if isinstance(err, PublishRefused):
             self._refused(c, err)
             return False
         raise err
+
+    def _delivered(self, c: _ChairLink, done: list[Written]) -> None:
+        self.outbox.mark_delivered("mqtt", [w.row.id for w in done])
+        self.stats.events_sent += len(done)
+        now = time.monotonic()
+        for w in done:
+            self.receipts.accepted(c.chair, w.event, now)
+        self._accepted(c)
 
     async def _rx(self, c: _ChairLink, client: V5Client) -> None:
         async for msg in client.messages:

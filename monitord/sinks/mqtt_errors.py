@@ -9,11 +9,14 @@ import contextlib
 import logging
 import socket
 import ssl
+from typing import Any
 
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
+from paho.mqtt.reasoncodes import ReasonCode
 
 from monitord.config import MqttConfig
+from monitord.mqttv5 import reason_words
 
 
 class _LateAckFilter(logging.Filter):
@@ -99,3 +102,13 @@ def nodelay(client: aiomqtt.Client) -> None:
     if setsockopt is not None:
         with contextlib.suppress(OSError):
             setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def refused_subscriptions(wanted: list[str], granted: Any) -> list[str]:
+    """`topic (reason)` for each subscription a SUBACK (MQTT v5 reason codes) refused."""
+    codes = list(granted) if isinstance(granted, list | tuple) else []
+    return [
+        f"{t} ({reason_words(code)})"
+        for t, code in zip(wanted, codes, strict=False)
+        if isinstance(code, ReasonCode) and code.is_failure
+    ]

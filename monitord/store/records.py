@@ -15,6 +15,7 @@ from monitord.store.blocks import BlocksMixin
 from monitord.store.codec import (
     ROUTES,
     RecordType,
+    StoredAlert,
     alert_body,
     dumps,
     reading_body,
@@ -74,14 +75,21 @@ class RecordsMixin(BlocksMixin):
         return list(ids)
 
     def add_alert_events(self, events: Sequence[AlertEvent]) -> list[int]:
+        return [a.id for a in self.add_alerts(events)]
+
+    def add_alerts(self, events: Sequence[AlertEvent]) -> list[StoredAlert]:
+        """Append alert events; returns them as the stored records a sink would fetch
+        after the commit (the MQTT sink publishes an alarm's straight from its commit,
+        monitord/sinks/mqtt.py)."""
         self._begin(Durability.SYNC)
-        ids = []
+        out = []
         for e in events:
             t_ns = self._unique_ns(
                 ("alert", e.chair, e.rule, e.priority, e.kind), seconds_to_ns(e.t)
             )
-            ids.append(self._insert("alert", e.chair, t_ns, alert_body(e)))
-        return ids
+            out.append(StoredAlert(self._insert("alert", e.chair, t_ns, alert_body(e)), e.chair,
+                                   t_ns, e))  # fmt: skip
+        return out
 
     def add_session_events(self, events: Sequence[SessionEvent]) -> list[int]:
         self._begin(Durability.SYNC)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from monitord.config import StorageConfig, loads_config
 from monitord.daemon import Daemon
@@ -112,3 +113,83 @@ async def test_readings_go_at_once_when_their_timer_fired_during_a_commit(tmp_pa
     path = tmp_path / "store.sqlite"
     with Outbox(path, StorageConfig(path=path), readonly=True) as ob:
         assert ob.count("reading") == 2 and ob.count("alert") >= 1
+
+
+class Transactions:
+    """Delegates to a sqlite3 connection; records each transaction's statements (SQL and
+    arguments) from BEGIN to COMMIT."""
+
+    def __init__(self, db: Any) -> None:
+        self._db = db
+        self.done: list[list[tuple[str, tuple[Any, ...]]]] = []
+        self._open: list[tuple[str, tuple[Any, ...]]] | None = None
+
+    def _note(self, sql: str, args: tuple[Any, ...]) -> None:
+        if sql.startswith("BEGIN"):
+            self._open = []
+        elif sql == "COMMIT" and self._open is not None:
+            self.done.append(self._open)
+            self._open = None
+        elif self._open is not None:
+            self._open.append((sql, args))
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        self._note(sql, tuple(args[0]) if args else ())
+        return self._db.execute(sql, *args)
+
+    def executemany(self, sql: str, rows: Any) -> Any:
+        self._note(sql, ())
+        return self._db.executemany(sql, rows)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+
+def _states(tx: list[tuple[str, tuple[Any, ...]]]) -> set[str]:
+    return {str(args[0]) for sql, args in tx if sql.startswith("INSERT INTO state")}
+
+
+def _marks(tx: list[tuple[str, tuple[Any, ...]]]) -> bool:
+    return any(sql.startswith("DELETE FROM pending") for sql, _ in tx)
+
+
+async def test_an_alarm_commits_without_status_rows_and_delivery_marks(tmp_path: Path) -> None:
+    """Status rows and delivery marks waiting for the group commit are not written in an
+    alarm's transaction (before its fsync), also when the alarm's chair is the only one
+    with batches queued, and follow within the interval (before: the alarm carried them)."""
+    daemon = Daemon(loads_config(config(tmp_path, 1.0)))
+    txs = Transactions(daemon.outbox._db)
+    daemon.outbox._db = txs  # type: ignore[assignment]
+    store = daemon.store
+    task = asyncio.create_task(daemon.run())
+    try:
+        await eventually(lambda: daemon.supervisor is not None and "chair:chair-a" in
+                         daemon.supervisor.tasks)  # fmt: skip
+        await eventually(lambda: store._timer is None and not store._busy and not store._live,
+                         what="the store idle")  # fmt: skip
+        daemon.outbox.mark_delivered("influx", [10**9])  # held for the next group commit
+        store.put_live("test/live", {"n": 1})
+        first = len(txs.done)
+        daemon.chairs["chair-a"].submit(alarm())
+        alarm_tx: list[list[tuple[str, tuple[Any, ...]]]] = []
+
+        def is_alarm(tx: list[tuple[str, tuple[Any, ...]]]) -> bool:
+            return any(sql.startswith("INSERT INTO records") and args[1:2] == ("alert",)
+                       for sql, args in tx)  # fmt: skip
+
+        def committed() -> bool:
+            alarm_tx[:] = [tx for tx in txs.done[first:] if is_alarm(tx)]
+            return bool(alarm_tx)
+
+        await eventually(committed, what="chair A's alarm committed")
+        (tx,) = alarm_tx
+        assert "engine/chair-a" in _states(tx)  # the resume state goes with the alarm
+        assert "test/live" not in _states(tx) and not _marks(tx)
+        # ... and they follow with the next group commit, within the interval.
+        await eventually(lambda: daemon.outbox.marks_held() == 0, within_s=5.0,
+                         what="the delivery mark written")  # fmt: skip
+        later = [t for t in txs.done[first:] if t is not tx]
+        assert any(_marks(t) and "test/live" in _states(t) for t in later)
+    finally:
+        daemon.stop_event.set()
+        await asyncio.wait_for(task, 30)

@@ -1,0 +1,60 @@
+"""Issue 20, the alarm's path: a reading submitted to an idle chair task reaches its engine
+in the next loop turn (monitord/chair.py: one wake-up future set by `submit`). Before, the
+idle chair task waited with `asyncio.wait` on a fresh `queue.get()` task and an event
+task: the reading went queue -> getter task -> `asyncio.wait`'s callback -> chair task,
+three loop turns later, on every alarm's path."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+from monitord.chair import ChairRuntime
+from monitord.clock import WallClock
+from monitord.config import StorageConfig, loads_config
+from monitord.engine import AlertEngine
+from monitord.engine.rules import RuleSet
+from monitord.hub import CommittedBatch, Hub
+from monitord.models import Kind, Reading
+from monitord.outbox import Outbox
+from monitord.storeguard import StoreGuard
+from monitord.techalarm import TechAlarms
+from tests.kit import eventually
+
+
+def spo2(value: float) -> Reading:
+    now = datetime.now(UTC)
+    return Reading("chair-1", "ox", Kind.SPO2, {"spo2_pct": value}, now, now)
+
+
+async def test_a_submitted_reading_is_processed_in_the_next_loop_turn(tmp_path: Path) -> None:
+    cfg = loads_config(
+        '[site]\nid = "wake"\n[mqtt]\nenabled = false\n[influx]\nenabled = false\n'
+        '[alerts]\n"spo2.very_low" = { for_s = 0 }\n[[chairs]]\nid = "chair-1"\n'
+    )
+    path = tmp_path / "o.sqlite"
+    outbox = Outbox(path, StorageConfig(path=path), memory=True)  # commits on the caller
+    hub = Hub()
+    raised: list[CommittedBatch] = []
+    hub.subscribe(lambda b: raised.append(b) if b.events else None, "test")
+    chair_cfg = cfg.chairs[0]
+    engine = AlertEngine(RuleSet.from_overrides(cfg.alerts), {"chair-1": chair_cfg.protocol})
+    chair = ChairRuntime(chair_cfg, engine, WallClock(), StoreGuard(outbox, TechAlarms()), hub)
+    task = asyncio.create_task(chair.run())
+    try:
+        chair.submit(spo2(97.0))
+        await eventually(lambda: chair.processed == 1, what="the first reading")
+        await asyncio.sleep(0.05)  # the chair task waits (idle) again
+        chair.submit(spo2(80.0))
+        await asyncio.sleep(0)  # one loop turn
+        assert chair.processed == 2  # before: still 1 (three turns to go)
+        assert [e.rule for e in raised[0].events] == ["spo2.very_low"]
+        # The scenario player's waits are answered after the batch, as before.
+        n = chair.processed
+        chair.submit(spo2(97.0))
+        assert await chair.wait_for(lambda: chair.processed > n, 5.0)
+        assert not await chair.wait_for(lambda: False, 0.05)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
