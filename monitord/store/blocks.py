@@ -38,6 +38,23 @@ BLOCK_IDS = 1 << BLOCK_BITS
 IdRange = tuple[int, int | None]
 
 
+def range_terms(
+    lo_col: str, hi_col: str, lo: int | None, hi: int | None
+) -> tuple[list[str], list[int]]:
+    """SQL terms (and their arguments) for rows meeting [lo, hi): `lo_col >= lo` and
+    `hi_col < hi`, each only when given (a row's own t_ns for both, or a block's max and
+    min)."""
+    terms: list[str] = []
+    args: list[int] = []
+    if lo is not None:
+        terms.append(f"{lo_col} >= ?")
+        args.append(lo)
+    if hi is not None:
+        terms.append(f"{hi_col} < ?")
+        args.append(hi)
+    return terms, args
+
+
 class BlocksMixin(StoreBase):
     # -- writer side ------------------------------------------------------------------------
     def _blocks_load(self) -> None:
@@ -100,13 +117,7 @@ class BlocksMixin(StoreBase):
         Two statements, two snapshots (the loop's reader runs while the writer commits):
         safe, because a block closed in between lies above the first statement's tail,
         and a prune in between only removes rows."""
-        cond, args = [], []
-        if since_ns is not None:
-            cond.append("max_t_ns >= ?")
-            args.append(since_ns)
-        if until_ns is not None:
-            cond.append("min_t_ns < ?")
-            args.append(until_ns)
+        cond, args = range_terms("max_t_ns", "min_t_ns", since_ns, until_ns)
         where = f" WHERE {' AND '.join(cond)}" if cond else ""
         out: list[IdRange] = []
         lo = hi = -2

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from monitord.models import AlertEvent, Kind, Reading, SessionEvent
-from monitord.store.blocks import BlocksMixin
+from monitord.store.blocks import BlocksMixin, range_terms
 from monitord.store.codec import (
     R_KIND,
     R_STORED,
@@ -46,13 +46,9 @@ class HistoryMixin(BlocksMixin):
         if chair is not None:
             q += " AND chair = ?"
             args.append(chair)
-        if lo_ns is not None:
-            q += " AND t_ns >= ?"
-            args.append(lo_ns)
-        if hi_ns is not None:
-            q += " AND t_ns < ?"
-            args.append(hi_ns)
-        q += " ORDER BY t_ns, id"
+        terms, targs = range_terms("t_ns", "t_ns", lo_ns, hi_ns)
+        q += "".join(f" AND {t}" for t in terms) + " ORDER BY t_ns, id"
+        args += targs
         for i, b in self._rdb.execute(q, args):
             yield i, json.loads(b)
 
@@ -67,12 +63,9 @@ class HistoryMixin(BlocksMixin):
         if chair is not None:
             cond.append("chair = ?")
             args.append(chair)
-        if lo_ns is not None:
-            cond.append("t_ns >= ?")
-            args.append(lo_ns)
-        if hi_ns is not None:
-            cond.append("t_ns < ?")
-            args.append(hi_ns)
+        terms, targs = range_terms("t_ns", "t_ns", lo_ns, hi_ns)
+        cond += terms
+        args += targs
         where = " AND ".join(cond)
         rows: list[tuple[int, int, str]] = []
         for first, last in self._reading_id_ranges(lo_ns, hi_ns):

@@ -1,8 +1,12 @@
-"""Record factories for delivery tests (no wall clock in the values that matter)."""
+"""Record factories for delivery tests (no wall clock in the values that matter), and
+a sink's run loop as a task for the length of a block."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from monitord.models import AlertEvent, Kind, Reading, SessionEvent
@@ -66,3 +70,15 @@ def session(i: int, chair: str = "chair-1") -> SessionEvent:
         protocol="esketamine",
         session_id="s-0001",
     )
+
+
+@contextlib.asynccontextmanager
+async def running(run: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
+    """`run()` (a sink's `run`) as a task inside the block, cancelled at its end."""
+    task = asyncio.ensure_future(run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

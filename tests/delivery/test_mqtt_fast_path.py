@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from helpers import alert
+from helpers import alert, running
 from servers import Mosquitto
 
 from monitord.config import MqttConfig, StorageConfig
@@ -41,17 +41,6 @@ def make_sink(broker: Mosquitto, prefix: str, outbox: Outbox) -> MqttSink:
     cfg = MqttConfig(host=broker.host, port=broker.port, prefix=prefix, timeout_s=2)
     return MqttSink(cfg, SITE, ["chair-1"], outbox, _no_cmd, backoff_base_s=0.1,
                     backoff_cap_s=0.5)  # fmt: skip
-
-
-@contextlib.asynccontextmanager
-async def running(sink: MqttSink) -> AsyncIterator[None]:
-    task = asyncio.create_task(sink.run())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def commit(outbox: Outbox, events: list[AlertEvent]) -> list[StoredAlert]:
@@ -91,7 +80,7 @@ async def test_an_alarm_goes_out_from_its_commit_without_an_outbox_query(
     fetches = Fetches(outbox, blind_after=1)  # the first (at connect) sees the outbox
     sink = make_sink(mosquitto, mqtt_prefix, outbox)
     base = f"{mqtt_prefix}/{SITE}/chair-1"
-    async with Observer(mosquitto, [f"{base}/alerts/events"]) as obs, running(sink):
+    async with Observer(mosquitto, [f"{base}/alerts/events"]) as obs, running(sink.run):
         await eventually(lambda: sink.connected and fetches.n >= 1, what="connected, fetched")
         events = [alert(0), alert(1)]
         told(sink, commit(outbox, events))
@@ -113,7 +102,7 @@ async def test_order_and_once_with_a_backlog_and_a_fetch_ahead_of_the_callback(
     async with Observer(mosquitto, [f"{base}/alerts/events"]) as obs:
         # An outage: 150 events committed while the broker is down (more than one fetch).
         await asyncio.to_thread(mosquitto.stop)
-        async with running(sink):
+        async with running(sink.run):
             for e in events[:150]:
                 told(sink, commit(outbox, [e]))
             await asyncio.to_thread(mosquitto.start)
@@ -166,7 +155,7 @@ async def test_a_crash_around_the_publish_sends_the_event_after_the_restart(
         first.close()
         second = Outbox(path, StorageConfig(path=path))  # the restart
         sink = make_sink(mosquitto, mqtt_prefix, second)
-        async with running(sink):
+        async with running(sink.run):
             await eventually(lambda: second.backlog("mqtt") == 0, what="sent after restart")
             told(sink, commit(second, events[3:]))
             await eventually(lambda: second.backlog("mqtt") == 0, what="the next alarm")

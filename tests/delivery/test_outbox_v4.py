@@ -10,13 +10,12 @@ into influxd, the real MqttSink through mosquitto), and nothing delivered is sen
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import shutil
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+from helpers import running
 from servers import Influxd, Mosquitto
 
 from monitord.config import InfluxConfig, MqttConfig, StorageConfig
@@ -46,17 +45,6 @@ def _v3(tmp_path: Path) -> tuple[Path, dict[str, list[tuple[int, str]]], list[tu
     records = db.execute("SELECT id, type, chair, t_ns, body FROM records ORDER BY id").fetchall()
     db.close()
     return path, pending, records
-
-
-@contextlib.asynccontextmanager
-async def running(run: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
-    task = asyncio.create_task(run())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def test_v3_pending_rows_become_queues_in_order(tmp_path: Path) -> None:
