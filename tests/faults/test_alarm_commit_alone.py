@@ -15,6 +15,8 @@ chairs' readings keep waiting for their group-commit interval:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,19 @@ def alarm() -> Reading:
     return reading("chair-a", Kind.SPO2, {"spo2_pct": 80.0})
 
 
+@contextlib.asynccontextmanager
+async def running(daemon: Daemon) -> AsyncIterator[None]:
+    """The daemon running (both chairs' tasks started) for the block, stopped after it."""
+    task = asyncio.create_task(daemon.run())
+    try:
+        await eventually(lambda: daemon.supervisor is not None and {"chair:chair-a",
+                         "chair:chair-b"} <= daemon.supervisor.tasks.keys())  # fmt: skip
+        yield
+    finally:
+        daemon.stop_event.set()
+        await asyncio.wait_for(task, 30)
+
+
 async def test_an_alarm_commits_without_other_chairs_readings(tmp_path: Path) -> None:
     daemon = Daemon(loads_config(config(tmp_path, 60.0)))
     published: list[tuple[str, int, int]] = []  # chair, readings, events
@@ -50,10 +65,7 @@ async def test_an_alarm_commits_without_other_chairs_readings(tmp_path: Path) ->
             published.append((b.chair, len(b.readings), len(b.events)))
 
     daemon.hub.subscribe(listener, "test")
-    task = asyncio.create_task(daemon.run())
-    try:
-        await eventually(lambda: daemon.supervisor is not None and "chair:chair-b" in
-                         daemon.supervisor.tasks)  # fmt: skip
+    async with running(daemon):
         a, b = daemon.chairs["chair-a"], daemon.chairs["chair-b"]
         for hr in (70.0, 71.0, 72.0):
             b.submit(reading("chair-b", Kind.HR, {"hr_bpm": hr}))
@@ -64,9 +76,6 @@ async def test_an_alarm_commits_without_other_chairs_readings(tmp_path: Path) ->
         # B's readings wait for their 60-s interval: not in A's commit (before: they were,
         # and were published just ahead of A's alarm).
         assert [c for c, *_ in published] == ["chair-a"]
-    finally:
-        daemon.stop_event.set()
-        await asyncio.wait_for(task, 30)
     path = tmp_path / "store.sqlite"
     with Outbox(path, StorageConfig(path=path), readonly=True) as ob:
         assert ob.count("reading") == 4  # B's three were stored at the stop: nothing lost
@@ -86,30 +95,26 @@ async def test_readings_go_at_once_when_their_timer_fired_during_a_commit(tmp_pa
             asyncio.get_running_loop().call_soon(lambda: after_alarm.append(store._inflight > 0))
 
     daemon.hub.subscribe(listener, "test")
-    task = asyncio.create_task(daemon.run())
-    try:
-        await eventually(lambda: daemon.supervisor is not None and "chair:chair-b" in
-                         daemon.supervisor.tasks)  # fmt: skip
-        a, b = daemon.chairs["chair-a"], daemon.chairs["chair-b"]
-        # Nothing of the start (status rows, their timer) is the commit held below.
-        await eventually(lambda: store._timer is None and not store._busy and not store._live,
-                         what="the store idle")  # fmt: skip
-        slow.hold.set()
-        b.submit(reading("chair-b", Kind.HR, {"hr_bpm": 72.0}))  # its 1-s timer starts
-        await eventually(lambda: b.processed >= 1, what="chair B's reading queued")
-        a.submit(alarm())
-        await asyncio.to_thread(slow.inside.wait, 10)  # A's commit (A's batch only) is stuck
-        assert store.held[0].chair == "chair-a" and store._inflight == 1
-        await asyncio.sleep(2.5)  # B's timer fires while A's commit is in the thread
-        slow.hold.clear()
-        slow.gate.set()
-        await eventually(lambda: after_alarm, what="chair A's alarm published")
-        # Before: B's readings waited one more whole interval after A's commit returned.
-        assert after_alarm == [True]
-    finally:
-        slow.gate.set()
-        daemon.stop_event.set()
-        await asyncio.wait_for(task, 30)
+    async with running(daemon):
+        try:
+            a, b = daemon.chairs["chair-a"], daemon.chairs["chair-b"]
+            # Nothing of the start (status rows, their timer) is the commit held below.
+            await eventually(lambda: store._timer is None and not store._busy and not store._live,
+                             what="the store idle")  # fmt: skip
+            slow.hold.set()
+            b.submit(reading("chair-b", Kind.HR, {"hr_bpm": 72.0}))  # its 1-s timer starts
+            await eventually(lambda: b.processed >= 1, what="chair B's reading queued")
+            a.submit(alarm())
+            await asyncio.to_thread(slow.inside.wait, 10)  # A's commit (A's batch only) is stuck
+            assert store.held[0].chair == "chair-a" and store._inflight == 1
+            await asyncio.sleep(2.5)  # B's timer fires while A's commit is in the thread
+            slow.hold.clear()
+            slow.gate.set()
+            await eventually(lambda: after_alarm, what="chair A's alarm published")
+            # Before: B's readings waited one more whole interval after A's commit returned.
+            assert after_alarm == [True]
+        finally:
+            slow.gate.set()  # never leave the writer held: the stop waits for it
     path = tmp_path / "store.sqlite"
     with Outbox(path, StorageConfig(path=path), readonly=True) as ob:
         assert ob.count("reading") == 2 and ob.count("alert") >= 1
@@ -161,10 +166,7 @@ async def test_an_alarm_commits_without_status_rows_and_delivery_marks(tmp_path:
     txs = Transactions(daemon.outbox._db)
     daemon.outbox._db = txs  # type: ignore[assignment]
     store = daemon.store
-    task = asyncio.create_task(daemon.run())
-    try:
-        await eventually(lambda: daemon.supervisor is not None and "chair:chair-a" in
-                         daemon.supervisor.tasks)  # fmt: skip
+    async with running(daemon):
         await eventually(lambda: store._timer is None and not store._busy and not store._live,
                          what="the store idle")  # fmt: skip
         daemon.outbox.mark_delivered("influx", [10**9])  # held for the next group commit
@@ -190,6 +192,3 @@ async def test_an_alarm_commits_without_status_rows_and_delivery_marks(tmp_path:
                          what="the delivery mark written")  # fmt: skip
         later = [t for t in txs.done[first:] if t is not tx]
         assert any(_marks(t) and "test/live" in _states(t) for t in later)
-    finally:
-        daemon.stop_event.set()
-        await asyncio.wait_for(task, 30)
