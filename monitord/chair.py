@@ -201,8 +201,8 @@ class ChairRuntime:
     def _rouse(self) -> None:
         """End the chair task's idle wait (a no-op while it is busy: it looks at the queue
         and the timers again before it waits)."""
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        if self._waiter is not None:
+            _release(self._waiter)
 
     # -- the chair task --------------------------------------------------------------
     async def run(self) -> None:

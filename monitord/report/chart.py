@@ -59,7 +59,7 @@ def _series(
     return xs, ys
 
 
-def _markers(ax: Axes, rec: SessionRecord, labels: bool, x_hi: float = math.inf) -> None:
+def _markers(ax: Axes, rec: SessionRecord, labels: bool, x_hi: float) -> None:
     marks: list[tuple[float, str, str]] = [(rec.started_t, "start", "#555555")]
     if rec.dose_start_t is not None:
         marks.append((rec.dose_start_t, "dose", "#1f77b4"))
@@ -127,7 +127,7 @@ def draw(fig: Figure, rec: SessionRecord, rect_bp: Rect, rect_spo2: Rect) -> Non
         a.grid(True, lw=0.3, alpha=0.5)
         a.tick_params(labelsize=7)
     _markers(ax, rec, labels=True, x_hi=x_hi)
-    _markers(ax2, rec, labels=False)
+    _markers(ax2, rec, labels=False, x_hi=x_hi)
     ax.axhline(SEVERE_SYS, color="#d62728", lw=0.7, ls=":")
     ax.axhline(SEVERE_DIA, color="#d62728", lw=0.7, ls=":")
 

@@ -46,10 +46,14 @@ class RetentionMixin(DeliveryMixin):
         counted, upto = self._bytes_counter()
         if upto is None:  # schema v4 and older (read-only): the counter counts every row
             return counted
+        return counted + self._bytes_after(upto)
+
+    def _bytes_after(self, upto: int) -> int:
+        """The counted size of the rows after id `upto` (a range of the primary key)."""
         (tail,) = self._db.execute(
             "SELECT coalesce(sum(length(body) + 64), 0) FROM records WHERE id > ?", (upto,)
         ).fetchone()
-        return counted + int(tail)
+        return int(tail)
 
     def _bytes_counter(self) -> tuple[int, int | None]:
         rows = dict(
@@ -70,12 +74,9 @@ class RetentionMixin(DeliveryMixin):
         if upto is None or top <= upto:
             return
         self._begin(Durability.NORMAL)
-        (tail,) = self._db.execute(
-            "SELECT coalesce(sum(length(body) + 64), 0) FROM records WHERE id > ?", (upto,)
-        ).fetchone()
         self._db.executemany(
             "UPDATE counters SET value = ? WHERE name = ?",
-            [(counted + int(tail), "bytes"), (top, "bytes_upto")],
+            [(counted + self._bytes_after(upto), "bytes"), (top, "bytes_upto")],
         )
         self._end_tx()
 
