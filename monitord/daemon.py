@@ -312,7 +312,12 @@ class Daemon:
         if self.cfg.influx.enabled:
             from monitord.sinks.influx import InfluxSink
 
-            influx = InfluxSink(self.cfg.influx, self.cfg.site.id, self.outbox)
+            influx = InfluxSink(
+                self.cfg.influx,
+                self.cfg.site.id,
+                self.outbox,
+                step_aside=self.store.window.step_aside,
+            )
             self.sinks.append(influx)
             self.hub.subscribe(influx.on_batch, "influx")
             sup.spawn("sink:influx", influx.run)

@@ -14,33 +14,27 @@ retries every held batch, oldest first, in one transaction with capped backoff; 
 succeeds each batch's `done` runs (publish, wake the sinks) and the alarm clears.
 
 Bounds: alert and session events and engine snapshots are held without limit (a few
-hundred bytes each, and an alarm must never be lost); readings held beyond
-`HELD_READINGS_MAX` are dropped oldest first, counted and said at CRITICAL (then ~50 MB of
-RAM is in use and the disk has been full for hours). A daemon stopped while holding loses
-what is held, and says so at CRITICAL.
+hundred bytes each; an alarm must never be lost); readings beyond `HELD_READINGS_MAX` are
+dropped oldest first, counted and said at CRITICAL (~50 MB of RAM, a disk full for hours).
+A daemon stopped while holding loses what is held, and says so at CRITICAL.
 
-Commands: while the guard holds data, a nurse's command is refused unapplied with an
-answer saying why (ChairRuntime.process), so it is never left waiting on the disk; a
-command applied in the very batch whose commit failed is answered at once that it was
-applied but is not yet stored.
-
-Housekeeping: `Outbox.prune()` (retention and `storage.max_mb`) runs every
-`storage.prune_interval_s`; undelivered readings it had to drop raise the technical alarm
-`store.budget` with the count.
+Commands: while the guard holds data, a nurse's command is refused unapplied, saying why
+(ChairRuntime.process); one applied in the very batch whose commit failed is answered at
+once that it was applied but is not yet stored. Housekeeping: `Outbox.prune()` runs every
+`storage.prune_interval_s`; undelivered readings it dropped raise `store.budget`.
 
 Off the event loop (issue 20): given a `StoreWriter` (the daemon does, for a store on
 disk), every commit, delivery mark, status write and prune runs in the writer thread, so
-the loop never waits for an fsync. `write` then queues the batch and returns; the batch's
-`done` runs on the loop once its transaction is committed (an alert is still durable
-before it is published). Group commit: a batch with alert or session events or a
-command's answer is committed at once, with its own chair's batches queued before it (not
-the other chairs': issue 20's fast path); batches
-of readings alone wait up to `storage.commit_interval_s` for company, so a chair streaming
-at 1 Hz costs one fsync per interval, not one per sample. While a commit is in the thread,
-new batches queue and go in the next one. The loss window this opens: on a crash or power
-loss, the readings of at most the last `commit_interval_s` (not yet committed, not yet
-published anywhere) are lost; alert and session events never wait (docs/reliability.md).
-Without a writer (tests, a store in memory) everything commits at once on the caller.
+the loop never waits for an fsync. `write` then queues the batch and returns; its `done`
+runs on the loop once committed (an alert is durable before it is published). Group
+commit: a batch with alert or session events or a command's answer is committed at once,
+with its own chair's batches only (issue 20's fast path), and is in flight in `window`
+(bulk work steps aside: monitord/alarmwindow.py) until its `done` has run; batches of
+readings alone wait up to `storage.commit_interval_s` for company (one fsync per interval,
+not per sample) and, while a commit is in the thread, go in the next one. The loss window:
+on a crash or power loss, the readings of at most the last `commit_interval_s` (not yet
+published anywhere); alert and session events never wait (docs/reliability.md). Without
+a writer (tests, a store in memory) everything commits at once on the caller.
 
 SD-card writes (issue 20): delivery marks (held by the outbox, skipped by fetches) and
 live status (`put_live`, rewritten only on change or as a 60-s heartbeat) go into the next
@@ -59,6 +53,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from monitord.alarmwindow import AlarmWindow
 from monitord.log import FailureLog
 from monitord.outbox import SINKS, Durability, Outbox, store_unavailable
 from monitord.store.checkpoint import Checkpointer
@@ -113,6 +108,7 @@ class StoreGuard:
         self.commit_interval_s = commit_interval_s
         self._inflight = 0  # with a writer: batches (a prefix of `held`) being committed
         self._busy = False  # with a writer: a commit is in the thread (maybe of no batch)
+        self._alarm = False  # ... and it is an alarm's (in flight in `window`)
         self._flood = False  # the last commit was started by GROUP_COMMIT_READINGS
         self._again = False  # a commit was wanted while one was in the thread: at once
         self._timer: asyncio.TimerHandle | None = None
@@ -125,6 +121,7 @@ class StoreGuard:
         self._next_try = 0.0
         self._flog = FailureLog(log, f"store {outbox.path}")
         self._wake = asyncio.Event()
+        self.window = AlarmWindow()
         # Live state (status) to write with the next group commit: key -> value. The
         # writer thread keeps what it last wrote per key and rewrites only a change.
         self.checkpointer = checkpointer
@@ -235,7 +232,9 @@ class StoreGuard:
         self._again = False
         self._flood = not n and self._full()
         live, self._live = ({}, self._live) if alarm else (self._live, {})
-        self._inflight, self._busy = len(batches), True
+        self._inflight, self._busy, self._alarm = len(batches), True, alarm
+        if alarm:
+            self.window.open()
         fut = self.writer.submit(lambda: self._store(batches, live, marks=not alarm))
         loop = asyncio.get_running_loop()
         fut.add_done_callback(lambda f: loop.call_soon_threadsafe(self._committed, batches, f))
@@ -243,6 +242,8 @@ class StoreGuard:
     def _committed(self, batches: list[StoreBatch], fut: concurrent.futures.Future[None]) -> None:
         """On the loop: the writer thread committed `batches` (or failed to)."""
         self._inflight, self._busy = 0, False
+        if self._alarm:  # closed after this callback, i.e. after the dones published it
+            asyncio.get_running_loop().call_soon(self.window.close)
         e = fut.exception()
         if e is None:
             del self.held[: len(batches)]

@@ -26,7 +26,7 @@ from monitord.models import Kind, Reading, SessionEvent, utc
 from monitord.outbox import Outbox
 from monitord.report.record import build_record
 from monitord.report.render import vitals_rows
-from monitord.sinks.influx import row_line
+from monitord.sinks.influx_rows import row_line
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 STUCK = datetime(2000, 1, 1, tzinfo=UTC)  # a cuff clock that never moves

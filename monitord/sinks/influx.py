@@ -28,7 +28,7 @@ import gzip
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol
@@ -39,13 +39,18 @@ from monitord.backoff import Backoff
 from monitord.config import InfluxConfig, read_secret
 from monitord.hub import CommittedBatch
 from monitord.log import FailureLog
-from monitord.outbox import Outbox, StoredAlert, StoredReading, StoredRecord, StoredSession
-from monitord.sinks.lineproto import LineProtocolError, Point, encode, encode_fields, series_key
-from monitord.store.codec import R_CONTACT, R_DEVICE_TIME, from_ns
+from monitord.outbox import Outbox, StoredRecord
+from monitord.sinks.influx_rows import row_line
+from monitord.sinks.lineproto import LineProtocolError
 
 log = logging.getLogger("monitord.sinks.influx")
 
 MAX_RETRY_AFTER_S = 300.0
+# Rows read, decoded or encoded between two turns of the event loop (InfluxSink._fetch,
+# _deliver): so an alarm's reading or commit callback never waits behind a whole flush.
+# A flush done in one go held the loop up to 9 ms under the alert bench's 16 chairs
+# (~200 rows a second; issue 20, bench/results.md `inf`); a slice of 32 is ~0.5 ms.
+SLICE = 16
 
 
 # -- errors (one class per backoff policy) -----------------------------------------------
@@ -233,107 +238,6 @@ class _V2Transport:
             self._client = None
 
 
-# -- row -> point ------------------------------------------------------------------------
-def row_point(row: StoredRecord, site: str) -> Point:
-    """The design.md section 7 point for a stored record."""
-    if isinstance(row, StoredReading):
-        fields = reading_fields(row)
-        return Point(
-            "vitals",
-            {
-                "site": site,
-                "chair": row.chair,
-                "device": row.device,
-                "session": row.session,
-                "stored": _stored_tag(row),
-            },
-            fields,
-            row.t_ns,
-        )
-    if isinstance(row, StoredAlert):
-        e = row.event
-        return Point(
-            "alerts",
-            {
-                "site": site,
-                "chair": row.chair,
-                "rule": e.rule,
-                "priority": e.priority,
-                "kind": e.kind,
-            },
-            {
-                "event": e.event,
-                "alert_id": e.alert_id,
-                "message": e.message,
-                "phase": e.phase,
-                # Added for reports from InfluxDB (issue 18, docs/report.md): who
-                # acknowledged, the escalation level, and the values that raised it.
-                "by": e.by,
-                "level": e.level,
-                "value": json.dumps(e.value, sort_keys=True) if e.value else None,
-            },
-            row.t_ns,
-        )
-    if isinstance(row, StoredSession):
-        s = row.event
-        extra = {k: v for k, v in (("by", s.by), ("dose_mg", s.dose_mg), ("lot", s.lot))}
-        return Point(
-            "sessions",
-            {"site": site, "chair": row.chair, "protocol": s.protocol},
-            {
-                "action": s.action,
-                "session_id": s.session_id,
-                **{k: v for k, v in extra.items() if v is not None},
-            },
-            row.t_ns,
-        )
-    raise LineProtocolError(f"unknown record type {type(row).__name__}")
-
-
-def _stored_tag(row: StoredReading) -> str | None:
-    """Tag `stored=true` on a record a device pushed from its memory (history, fed to no
-    rule); absent on live readings, so their series stay as they were and InfluxQL's
-    `WHERE "stored" != 'true'` keeps only live readings."""
-    return "true" if row.stored else None
-
-
-def row_line(row: StoredRecord, site: str) -> str:
-    """`encode(row_point(row, site))`, with a shortcut for readings (the bulk): the
-    series part comes from the per-series cache and no Point is built."""
-    if not isinstance(row, StoredReading):
-        return encode(row_point(row, site))
-    series = series_key(
-        "vitals",
-        (
-            ("chair", row.chair),
-            ("device", row.device),
-            ("session", row.session),
-            ("site", site),
-            ("stored", _stored_tag(row)),
-        ),
-    )
-    return encode_fields(series, "vitals", reading_fields(row), row.t_ns)
-
-
-def reading_fields(row: StoredReading) -> dict[str, float | bool | str | None]:
-    """A reading's `vitals` fields: its values and `valid` (design.md section 7), plus for
-    reports from InfluxDB (issue 18) `kind` (a cuff error has no value that would tell
-    it is a BP), `contact` when the device reported it (HR/SpO2 validity) and the
-    device's own clock `device_time` (ISO 8601 UTC) when it sent one."""
-    fields: dict[str, float | bool | str | None] = {
-        k: v for k, v in row.values.items() if v is not None
-    }
-    fields["valid"] = row.valid
-    fields["kind"] = str(row.kind)
-    contact = row.body[R_CONTACT]
-    if contact is not None:
-        fields["contact"] = bool(contact)
-    dt_ns = row.body[R_DEVICE_TIME]
-    if dt_ns is not None:
-        fields["device_time"] = from_ns(int(dt_ns)).isoformat().replace("+00:00", "Z")
-    return fields
-
-
 @dataclass
 class InfluxStats:
     batches: int = 0
@@ -358,8 +262,12 @@ class InfluxSink:
         *,
         backoff_base_s: float = 0.5,
         backoff_cap_s: float = 30.0,
+        step_aside: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.cfg = cfg
+        # Between slices: one loop turn, or (the daemon's) wait while an alarm is in
+        # flight (monitord/alarmwindow.py).
+        self._step_aside = step_aside or (lambda: asyncio.sleep(0))
         self.site = site
         self.outbox = outbox
         self.stats = InfluxStats()
@@ -368,10 +276,26 @@ class InfluxSink:
         self._flog = FailureLog(log, f"InfluxDB {cfg.api} {cfg.url}")
         self._transport: _Transport = _V2Transport(cfg) if cfg.api == "v2" else _V1Transport(cfg)
         self._idle = asyncio.Event()
+        # Rows a partial batch can still take before it is full (None: no batch waiting),
+        # and the rows committed since it was fetched (on_batch).
+        self._room: int | None = None
+        self._arrived = 0
+        # The highest id this sink has settled (delivered or quarantined), in id order:
+        # its next fetch starts above it (Outbox.fetch `after`).
+        self._settled = 0
 
     def on_batch(self, batch: CommittedBatch) -> None:
-        """Hub listener (monitord/hub.py): rows were committed to the outbox."""
-        if batch.durable:
+        """Hub listener (monitord/hub.py): rows were committed to the outbox.
+
+        While a partial batch waits for its flush interval, a commit wakes the sink only
+        once the rows committed since its fetch could fill the batch. Waking it on every
+        commit made it re-read (and decode) its whole pending window on the event loop at
+        each alarm's commit: 17 % of the loop under the alert bench, and the alarm path's
+        p99 (bench/results.md, issue 20 `inf`)."""
+        if not batch.durable:
+            return
+        self._arrived += len(batch.readings) + len(batch.events) + len(batch.sessions)
+        if self._room is None or self._arrived >= self._room:
             self.wake()
 
     def wake(self) -> None:
@@ -393,9 +317,11 @@ class InfluxSink:
     async def _loop(self) -> None:
         first_pending: float | None = None
         while True:
-            rows = self.outbox.fetch("influx", self.cfg.batch_size)
+            self._arrived = 0
+            rows = await self._fetch()
             if not rows:
                 first_pending = None
+                self._room = None
                 self._idle.set()
                 await self._wait(None)
                 continue
@@ -405,17 +331,36 @@ class InfluxSink:
                     first_pending = now
                 remaining = first_pending + self.cfg.flush_interval_s - now
                 if remaining > 0:
+                    self._room = self.cfg.batch_size - len(rows)
                     await self._wait(remaining)
                     continue
             first_pending = None
+            self._room = None
             try:
                 await self._deliver(rows)
             except WriteError as e:
                 await self._on_error(e)
             else:
+                self._settled = rows[-1].id
                 if self._flog.failing:
                     self._flog.success(f"backlog {self.outbox.backlog('influx')} rows")
                 self._backoff.reset()
+
+    async def _fetch(self) -> list[StoredRecord]:
+        """Up to a batch of pending rows above the last settled id, read and decoded a
+        slice at a time with a loop turn between slices (see `_deliver`)."""
+        rows: list[StoredRecord] = []
+        after = self._settled
+        while len(rows) < self.cfg.batch_size:
+            if rows:
+                await self._step_aside()
+            want = min(SLICE, self.cfg.batch_size - len(rows))
+            part = self.outbox.fetch("influx", want, after=after)
+            rows.extend(part)
+            if len(part) < want:
+                break
+            after = part[-1].id
+        return rows
 
     async def _wait(self, wait_s: float | None) -> None:
         self._wake.clear()
@@ -447,7 +392,9 @@ class InfluxSink:
     async def _deliver(self, rows: Sequence[StoredRecord]) -> None:
         good: list[tuple[StoredRecord, str]] = []
         bad: list[tuple[int, str, str | None]] = []
-        for r in rows:
+        for i, r in enumerate(rows):
+            if i and not i % SLICE:
+                await self._step_aside()
             try:
                 good.append((r, row_line(r, self.site)))
             except (LineProtocolError, KeyError, TypeError, AttributeError) as e:

@@ -21,39 +21,48 @@ log = logging.getLogger("monitord.outbox")
 
 
 class DeliveryMixin(StoreBase):
-    def fetch(self, sink: Sink, limit: int, chair: str | None = None) -> list[StoredRecord]:
+    def fetch(
+        self, sink: Sink, limit: int, chair: str | None = None, after: int = 0
+    ) -> list[StoredRecord]:
         """Oldest committed records still pending for `sink` (optionally one chair's), in
-        append order, as typed stored records."""
+        append order, as typed stored records; only ids above `after` (a sink that
+        delivers in id order passes the last id it settled, so the rows it delivered but
+        whose marks still wait for the next group commit are not read again)."""
         _check_sink(sink)
         # A copy, taken before the query: the writer thread un-holds marks right after
         # committing them, and the query's snapshot may predate that commit. Filtering its
         # rows through the live set would resend a row just marked delivered (a duplicate
         # publish / write); a mark held at this moment stays skipped in this fetch.
         held = set(self._held_marks[sink])
+        want = limit
         limit += len(held)  # rows delivered but not yet marked on disk are skipped below
         if self._schema < 4:  # read-only open of a store the daemon has not migrated yet
             q = (
                 f"SELECT id, type, chair, t_ns, body FROM records WHERE {sink} = 0"
                 + (" AND chair = ?" if chair is not None else "")
-                + " AND id <= ? ORDER BY id LIMIT ?"
+                + " AND id > ? AND id <= ? ORDER BY id LIMIT ?"
             )
         else:
             q = (
                 "SELECT r.id, r.type, r.chair, r.t_ns, r.body FROM pending p "
                 "JOIN records r ON r.id = p.record_id WHERE p.sink = ?"
                 + (" AND p.chair = ?" if chair is not None else "")
-                + " AND p.record_id <= ? ORDER BY p.record_id LIMIT ?"
+                + " AND p.record_id > ? AND p.record_id <= ? ORDER BY p.record_id LIMIT ?"
             )
-        args: tuple[Any, ...] = (self._committed_max, limit)
+        args: tuple[Any, ...] = (after, self._committed_max, limit)
         if chair is not None:
             args = (chair, *args)
         if self._schema >= 4:
             args = (sink, *args)
-        return [
-            stored_record(i, t, c, ns, b)
-            for i, t, c, ns, b in self._rdb.execute(q, args)
-            if i not in held
-        ][: limit - len(held)]
+        # Decoded one by one up to `want`: decoding every row the LIMIT lets through and
+        # slicing after cost a sink fetching small slices O(backlog) per slice (issue 20).
+        out: list[StoredRecord] = []
+        for i, t, c, ns, b in self._rdb.execute(q, args):
+            if i not in held:
+                out.append(stored_record(i, t, c, ns, b))
+                if len(out) >= want:
+                    break
+        return out
 
     def _set_state(self, sink: Sink, ids: Sequence[int], state: int) -> None:
         """End the wait of `ids` for `sink` (delivered or quarantined: the queue row goes

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from monitord.config import StorageConfig
 from monitord.outbox import _MIGRATIONS, SCHEMA_VERSION, Outbox, StoredReading, _split_sql, to_ns
-from monitord.sinks.influx import row_line
+from monitord.sinks.influx_rows import row_line
 from monitord.store.codec import READING_FIELDS
 from tests.delivery.helpers import alert, reading
 
