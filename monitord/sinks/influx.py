@@ -46,11 +46,14 @@ from monitord.sinks.lineproto import LineProtocolError
 log = logging.getLogger("monitord.sinks.influx")
 
 MAX_RETRY_AFTER_S = 300.0
-# Rows read, decoded or encoded between two turns of the event loop (InfluxSink._fetch,
-# _deliver): so an alarm's reading or commit callback never waits behind a whole flush.
-# A flush done in one go held the loop up to 9 ms under the alert bench's 16 chairs
-# (~200 rows a second; issue 20, bench/results.md `inf`); a slice of 32 is ~0.5 ms.
-SLICE = 16
+# The event-loop time a flush takes in one go before a loop turn (InfluxSink._fetch,
+# _deliver): an alarm's reading or commit callback never waits behind a whole flush. One
+# done in one go held the loop up to 9 ms under the alert bench's 16 chairs (~200 rows a
+# second; issue 20, bench/results.md `inf`). By time, not rows: an alert row costs twice a
+# reading, and a bulk drain (an outage's backlog) should not pay a turn every few rows.
+SLICE_S = 0.0005
+# Rows one query reads at most (a slice may stop decoding earlier, at SLICE_S).
+FETCH_ROWS = 256
 
 
 # -- errors (one class per backoff policy) -----------------------------------------------
@@ -347,18 +350,18 @@ class InfluxSink:
                 self._backoff.reset()
 
     async def _fetch(self) -> list[StoredRecord]:
-        """Up to a batch of pending rows above the last settled id, read and decoded a
-        slice at a time with a loop turn between slices (see `_deliver`)."""
+        """Up to a batch of pending rows above the last settled id, read and decoded in
+        slices of SLICE_S with a loop turn between them (see `_deliver`)."""
         rows: list[StoredRecord] = []
         after = self._settled
         while len(rows) < self.cfg.batch_size:
             if rows:
                 await self._step_aside()
-            want = min(SLICE, self.cfg.batch_size - len(rows))
-            part = self.outbox.fetch("influx", want, after=after)
-            rows.extend(part)
-            if len(part) < want:
+            want = min(FETCH_ROWS, self.cfg.batch_size - len(rows))
+            part = self.outbox.fetch("influx", want, after=after, budget_s=SLICE_S)
+            if not part:
                 break
+            rows.extend(part)
             after = part[-1].id
         return rows
 
@@ -392,9 +395,11 @@ class InfluxSink:
     async def _deliver(self, rows: Sequence[StoredRecord]) -> None:
         good: list[tuple[StoredRecord, str]] = []
         bad: list[tuple[int, str, str | None]] = []
-        for i, r in enumerate(rows):
-            if i and not i % SLICE:
+        began = time.perf_counter()
+        for r in rows:
+            if time.perf_counter() - began > SLICE_S:
                 await self._step_aside()
+                began = time.perf_counter()
             try:
                 good.append((r, row_line(r, self.site)))
             except (LineProtocolError, KeyError, TypeError, AttributeError) as e:

@@ -22,12 +22,19 @@ log = logging.getLogger("monitord.outbox")
 
 class DeliveryMixin(StoreBase):
     def fetch(
-        self, sink: Sink, limit: int, chair: str | None = None, after: int = 0
+        self,
+        sink: Sink,
+        limit: int,
+        chair: str | None = None,
+        after: int = 0,
+        budget_s: float | None = None,
     ) -> list[StoredRecord]:
         """Oldest committed records still pending for `sink` (optionally one chair's), in
         append order, as typed stored records; only ids above `after` (a sink that
         delivers in id order passes the last id it settled, so the rows it delivered but
-        whose marks still wait for the next group commit are not read again)."""
+        whose marks still wait for the next group commit are not read again). With
+        `budget_s`, stops early once decoding took that long (at least one row): the
+        caller fetches the rest above the last id, after a turn of the event loop."""
         _check_sink(sink)
         # A copy, taken before the query: the writer thread un-holds marks right after
         # committing them, and the query's snapshot may predate that commit. Filtering its
@@ -57,10 +64,13 @@ class DeliveryMixin(StoreBase):
         # Decoded one by one up to `want`: decoding every row the LIMIT lets through and
         # slicing after cost a sink fetching small slices O(backlog) per slice (issue 20).
         out: list[StoredRecord] = []
+        t0 = time.perf_counter()
         for i, t, c, ns, b in self._rdb.execute(q, args):
             if i not in held:
                 out.append(stored_record(i, t, c, ns, b))
                 if len(out) >= want:
+                    break
+                if budget_s is not None and time.perf_counter() - t0 > budget_s:
                     break
         return out
 
