@@ -10,7 +10,6 @@ hands over by wrapping the read connection.
 
 from __future__ import annotations
 
-import itertools
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
