@@ -114,3 +114,22 @@ def test_after_skips_the_held_rows_in_the_query(
     while jobs:  # the writer writes the marks: the same rows pending on disk
         jobs.pop(0)()
     assert ob.backlog("influx") == 1200 - 501
+
+
+def test_a_time_budget_stops_decoding_early_and_after_resumes(
+    store: tuple[Outbox, list[int], list[Callable[[], object]]], decodes: list[int]
+) -> None:
+    """`budget_s` (the InfluxDB sink's slices): decoding stops once the budget is spent,
+    after at least one row, and the caller resumes above the last id it got: the rows
+    come in order, each once, none skipped."""
+    ob, ids, _ = store
+    assert [r.id for r in ob.fetch("influx", 40, budget_s=0.0)] == [ids[500]]
+    assert len(decodes) == 1
+    got: list[int] = []
+    after = ids[499]
+    while part := ob.fetch("influx", 40, after=after, budget_s=0.0):
+        got += [r.id for r in part]
+        after = part[-1].id
+    assert got == ids[500:]
+    # No budget (or an ample one): the limit alone.
+    assert [r.id for r in ob.fetch("influx", 40, after=ids[499], budget_s=60)] == ids[500:540]
