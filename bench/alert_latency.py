@@ -36,7 +36,7 @@ from typing import Any
 
 import aiomqtt
 
-from bench import slowdisk
+from bench import looptrace, slowdisk
 from bench.common import DaemonProc, Servers, summary_ms
 from monitord.models import Kind
 from monitord.simulators.base import SimEvent
@@ -176,8 +176,11 @@ async def run(
     fsync_ms: float = 0.0,
     shim: Path | None = None,
     probes: int | None = None,
+    loop_trace: bool = False,
 ) -> dict[str, Any]:
-    """fsync_ms > 0 needs `shim` (bench.slowdisk.build) and runs the daemon on a slow disk."""
+    """fsync_ms > 0 needs `shim` (bench.slowdisk.build) and runs the daemon on a slow disk.
+    `loop_trace`: the daemon's event-loop handles against the worst probes (bench/looptrace.py);
+    the trace costs time on the path, so its run's figures are not the bench's."""
     probes = probes or (300 if quick else 1000)
     warmup = CHAIRS if quick else CHAIRS * 2
     chairs = [f"chair-{i + 1:02d}" for i in range(CHAIRS)]
@@ -205,11 +208,14 @@ async def run(
         if shim is None:
             raise ValueError("slow-storage mode needs the shim (bench.slowdisk.build)")
         extra_env = slowdisk.env(shim, fsync_ms)
+    if loop_trace:
+        extra_env.update(looptrace.env(workdir))
     daemon = DaemonProc(cfg, workdir, extra_env)
     vitals = (0, 0, 0.0, 0.0)
     alert_lat: list[float] = []
     floor_lat: list[float] = []
     clear_lat: list[float] = []
+    traced: list[looptrace.Probe] = []
     try:
         await asyncio.to_thread(daemon.wait_ready)
         async with (
@@ -253,6 +259,7 @@ async def run(
                 sent.n += 1
                 t1c = await asyncio.wait_for(fut, 10)
                 if i >= warmup:
+                    traced.append((t0a, t1a - t0a, chair))
                     floor_lat.append(t1 - t0)
                     alert_lat.append(t1a - t0a)
                     clear_lat.append(t1c - t0c)
@@ -271,6 +278,7 @@ async def run(
     if rc != 0:
         raise RuntimeError(f"monitord exited {rc}; log {daemon.log_path}:\n{daemon.log_tail()}")
     a, f, c = summary_ms(alert_lat), summary_ms(floor_lat), summary_ms(clear_lat)
+    trace = looptrace.report(workdir, traced) if loop_trace else None
     v_sent, v_rx, v_t0, v_t1 = vitals
     return {
         "chairs": CHAIRS,
@@ -286,6 +294,7 @@ async def run(
         "overhead_p50_ms": round(a["p50_ms"] - f["p50_ms"], 3),
         "daemon_pid_log": str(daemon.log_path),
         "_raw_alert_s": alert_lat,
+        **({"loop_trace": trace} if trace is not None else {}),
     }
 
 
@@ -318,7 +327,9 @@ if __name__ == "__main__":
             ms = float(argv[argv.index("--fsync-ms") + 1]) if "--fsync-ms" in argv else 0.0
             shim = slowdisk.build(wd / "shim") if ms else None
             try:
-                res = await run(servers, wd, "--quick" in sys.argv, ms, shim)
+                res = await run(
+                    servers, wd, "--quick" in sys.argv, ms, shim, loop_trace="--loop-trace" in argv
+                )
             finally:
                 servers.stop()
         res.pop("_raw_alert_s")

@@ -51,7 +51,7 @@ MAX_RETRY_AFTER_S = 300.0
 # done in one go held the loop up to 9 ms under the alert bench's 16 chairs (~200 rows a
 # second; issue 20, bench/results.md `inf`). By time, not rows: an alert row costs twice a
 # reading, and a bulk drain (an outage's backlog) should not pay a turn every few rows.
-SLICE_S = 0.0005
+SLICE_S = 0.00025
 # Rows one query reads at most (a slice may stop decoding earlier, at SLICE_S).
 FETCH_ROWS = 256
 

@@ -100,3 +100,33 @@ async def test_mini_fleet_counts_everything(influxd: Influxd, tmp_path: Path) ->
     assert res["probes"] == 4 and res["receipt"]["n"] == 4
     assert res["nothing_lost"], res
     assert res["daemon_exit_codes"] == [0]
+
+
+def test_loop_trace_catches_a_blocking_handle_and_joins_it_to_a_probe(tmp_path: Path) -> None:
+    """bench/looptrace: a child whose loop blocks 20 ms in one task is traced (owner and
+    duration, on the bench's clock), and `report` puts that handle in the probe it
+    overlapped and charges it to its owner."""
+    from bench import looptrace
+
+    prog = tmp_path / "monitord_child.py"  # the trace is written for monitord processes
+    prog.write_text(
+        "import asyncio, time, json, sys\n"
+        "async def hog():\n"
+        "    t = time.perf_counter(); time.sleep(0.02); return t\n"
+        "async def main():\n"
+        "    t = await asyncio.create_task(hog(), name='hog')\n"
+        "    print(json.dumps(t))\n"
+        "asyncio.run(main())\n"
+    )
+    env = child_env(**looptrace.env(tmp_path, min_ms=5))
+    out = subprocess.run([sys.executable, str(prog)], env=env, capture_output=True, check=True)
+    t_hog = json.loads(out.stdout)
+    probe = (t_hog - 0.001, 0.030, "chair-01")
+    quiet = (t_hog + 1.0, 0.001, "chair-02")
+    rep = looptrace.report(tmp_path, [probe, quiet], worst=2)
+    owners = {o["owner"]: o for o in rep["loop_busy_by_owner"]}
+    assert "task hog hog" in owners and owners["task hog hog"]["max_ms"] >= 20
+    worst = rep["worst_probes"][0]
+    assert worst["chair"] == "chair-01"
+    assert any(who == "task hog hog" and d >= 20 for _, d, who in worst["handles_ms"])
+    assert rep["worst_probes"][1]["handles_ms"] == []
