@@ -66,6 +66,24 @@ class FetchSpy:
         return self.real(name, limit, *a, **kw)
 
 
+def wired(
+    influxd: Influxd,
+    db: str,
+    outbox: Outbox,
+    monkeypatch: pytest.MonkeyPatch,
+    batch_size: int,
+    flush_interval_s: float,
+    **kw: Any,
+) -> tuple[InfluxSink, Hub, FetchSpy]:
+    """A sink told of commits by a hub, as in the daemon, its outbox fetches counted."""
+    sink = InfluxSink(cfg(influxd, db, batch_size, flush_interval_s), SITE, outbox, **kw)
+    hub = Hub()
+    hub.subscribe(sink.on_batch, "influx")
+    spy = FetchSpy(outbox, sink)
+    monkeypatch.setattr(outbox, "fetch", spy)
+    return sink, hub, spy
+
+
 def commit(outbox: Outbox, hub: Hub, first: int, n: int) -> list[int]:
     """Commit readings `first`..`first+n-1` and tell the hub, as a chair's batch does."""
     rs = [reading(first + i) for i in range(n)]
@@ -84,11 +102,7 @@ def landed(influxd: Influxd, db: str) -> tuple[int, int]:
 async def test_commits_inside_the_interval_do_not_refetch_the_partial_batch(
     influxd: Influxd, influx_db: str, outbox: Outbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sink = InfluxSink(cfg(influxd, influx_db, 1000, 5.0), SITE, outbox)
-    hub = Hub()
-    hub.subscribe(sink.on_batch, "influx")
-    spy = FetchSpy(outbox, sink)
-    monkeypatch.setattr(outbox, "fetch", spy)
+    sink, hub, spy = wired(influxd, influx_db, outbox, monkeypatch, 1000, 5.0)
     async with running(sink.run):
         await eventually(lambda: spy.calls, what="the sink's first fetch (empty outbox)")
         before = len(spy.calls)
@@ -132,11 +146,7 @@ async def test_a_commit_that_fills_the_batch_sends_it_before_the_interval(
 async def test_next_fetch_starts_above_the_last_delivered_row(
     influxd: Influxd, influx_db: str, outbox: Outbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sink = InfluxSink(cfg(influxd, influx_db, 40, 0.05), SITE, outbox)
-    hub = Hub()
-    hub.subscribe(sink.on_batch, "influx")
-    spy = FetchSpy(outbox, sink)
-    monkeypatch.setattr(outbox, "fetch", spy)
+    sink, hub, spy = wired(influxd, influx_db, outbox, monkeypatch, 40, 0.05)
     ids = commit(outbox, hub, 0, 100)
     async with running(sink.run):
         await asyncio.wait_for(sink.wait_idle(), 60)
@@ -152,11 +162,7 @@ async def test_next_fetch_starts_above_the_last_delivered_row(
 async def test_a_failed_send_skips_nothing(
     influxd: Influxd, influx_db: str, outbox: Outbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sink = InfluxSink(cfg(influxd, influx_db, 40, 0.05), SITE, outbox, backoff_cap_s=0.3)
-    hub = Hub()
-    hub.subscribe(sink.on_batch, "influx")
-    spy = FetchSpy(outbox, sink)
-    monkeypatch.setattr(outbox, "fetch", spy)
+    sink, hub, spy = wired(influxd, influx_db, outbox, monkeypatch, 40, 0.05, backoff_cap_s=0.3)
     ids = commit(outbox, hub, 0, 40)
     async with running(sink.run):
         await eventually(lambda: sink.stats.points == 40, what="the first batch sent")
