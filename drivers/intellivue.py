@@ -118,12 +118,14 @@ MIN_POLL_INTERVAL_S = 0.5
 
 def poll_phase(chair: str, device: str, poll_s: float) -> float:
     """How much later than one period after the first a device's second poll goes: a
-    fixed fraction of the poll period per device. A daemon with several monitors
-    associates them all at its start, so without it every monitor is polled in the same
-    millisecond each period and their answers arrive as one burst (under the alert
-    bench's 16 chairs ~10 ms of event-loop work once a second, which an alarm arriving
-    then waits behind; issue 20)."""
-    return zlib.crc32(f"{chair}/{device}".encode()) % 1000 / 1000 * poll_s
+    fixed share, per device, of the period or of 1 s if the period is longer (a share of
+    a second spreads the answers as well, and a long period then never grows the gap
+    between two polls, the monitor's keep-alive, by more than 1 s). A daemon with several
+    monitors associates them all at its start, so without it every monitor is polled in
+    the same millisecond each period and their answers arrive as one burst (under the
+    alert bench's 16 chairs ~10 ms of event-loop work once a second, which an alarm
+    arriving then waits behind; issue 20)."""
+    return zlib.crc32(f"{chair}/{device}".encode()) % 1000 / 1000 * min(poll_s, 1.0)
 
 
 class IntelliVueOptions(SerialLinkSettings):
