@@ -337,10 +337,18 @@ class ChairRuntime:
             out.state[f"bp-seen/{self.cfg.id}"] = self.history.seen_keys()
             self.history.dirty = False
 
+        # The active set and session as of this batch, taken now: by the time its commit
+        # returns the engine may have gone on with later batches of this chair (queued
+        # for the next commit, not durable yet), whose alarms must not show before their
+        # events are stored.
+        shown = events or sessions
+        active = self.engine.active(self.cfg.id) if shown else None
+        session = self.engine.session_info(self.cfg.id) if shown else None
+
         def stored() -> None:
             # Durable from here on: show it to the world.
-            if events or sessions:
-                self.active = self.engine.active(self.cfg.id)
+            if active is not None:
+                self.active = active
             self.hub.publish(
                 CommittedBatch(
                     self.cfg.id,
@@ -348,8 +356,8 @@ class ChairRuntime:
                     readings,
                     events,
                     sessions,
-                    self.active if events or sessions else None,
-                    session=self.engine.session_info(self.cfg.id) if events or sessions else None,
+                    active,
+                    session=session,
                     stored=out.alerts,
                 )
             )
@@ -360,9 +368,9 @@ class ChairRuntime:
         out.done = stored
         out.urgent = bool(replies)  # a nurse waits for the answer: no group-commit delay
         # Told later if a commit the writer thread tries fails (the disk is full).
-        out.held = lambda: self._held(events, replies)
+        out.held = lambda: self._held(events, replies, active, session)
         if not store.write(out):
-            self._held(events, replies)
+            self._held(events, replies, active, session)
         self.processed += len(batch)
         if items or events:
             self._notify()
@@ -424,23 +432,28 @@ class ChairRuntime:
             log.info(text)
 
     def _held(
-        self, events: list[AlertEvent], replies: list[tuple[asyncio.Future[str | None], str | None]]
+        self,
+        events: list[AlertEvent],
+        replies: list[tuple[asyncio.Future[str | None], str | None]],
+        active: list[dict[str, Any]] | None,
+        session: dict[str, Any] | None,
     ) -> None:
         """The store could not take this batch (held in memory, monitord/storeguard.py):
-        its alarms still show live; its commands are answered now."""
+        its alarms still show live (the active set as of this batch); its commands are
+        answered now."""
         for fut, err in replies:
             if not fut.done():
                 fut.set_result(err or APPLIED_NOT_STORED)
-        if events:
-            self.active = self.engine.active(self.cfg.id)
+        if events and active is not None:
+            self.active = active
             self.hub.publish(
                 CommittedBatch(
                     self.cfg.id,
                     self.clock.now(),
                     events=events,
-                    active=self.active,
+                    active=active,
                     durable=False,
-                    session=self.engine.session_info(self.cfg.id),
+                    session=session,
                 )
             )
 
