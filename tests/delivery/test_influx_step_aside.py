@@ -31,8 +31,8 @@ from monitord.sinks import influx
 from monitord.sinks.influx import InfluxSink
 from monitord.storeguard import StoreGuard
 from monitord.techalarm import TechAlarms
-from tests.faults.test_alarm_commit_alone import running as daemon_running
-from tests.faults.test_store_commit_off_loop import reading as live_reading
+from tests.faults.writerkit import reading as live_reading
+from tests.faults.writerkit import running as daemon_running
 from tests.kit import eventually
 
 SITE = "site-a"

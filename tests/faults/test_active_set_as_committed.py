@@ -18,8 +18,7 @@ from monitord.config import loads_config
 from monitord.daemon import Daemon
 from monitord.hub import CommittedBatch
 from monitord.models import Kind
-from tests.faults.test_alarm_commit_alone import running
-from tests.faults.test_store_commit_off_loop import SlowCommits, reading
+from tests.faults.writerkit import SlowCommits, reading, running
 from tests.kit import eventually
 
 

@@ -15,8 +15,6 @@ chairs' readings keep waiting for their group-commit interval:
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,7 @@ from monitord.daemon import Daemon
 from monitord.hub import CommittedBatch
 from monitord.models import Kind, Reading
 from monitord.outbox import Outbox
-from tests.faults.test_store_commit_off_loop import SlowCommits, reading
+from tests.faults.writerkit import SlowCommits, reading, running
 from tests.kit import eventually
 
 
@@ -41,19 +39,6 @@ def config(tmp: Path, interval_s: float) -> str:
 
 def alarm() -> Reading:
     return reading("chair-a", Kind.SPO2, {"spo2_pct": 80.0})
-
-
-@contextlib.asynccontextmanager
-async def running(daemon: Daemon) -> AsyncIterator[None]:
-    """The daemon running (both chairs' tasks started) for the block, stopped after it."""
-    task = asyncio.create_task(daemon.run())
-    try:
-        await eventually(lambda: daemon.supervisor is not None and {"chair:chair-a",
-                         "chair:chair-b"} <= daemon.supervisor.tasks.keys())  # fmt: skip
-        yield
-    finally:
-        daemon.stop_event.set()
-        await asyncio.wait_for(task, 30)
 
 
 async def test_an_alarm_commits_without_other_chairs_readings(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ from monitord.storeguard import StoreGuard
 from monitord.techalarm import TechAlarms
 from tests.delivery.helpers import alert, reading
 from tests.faults.storekit import fill, tmpfs
-from tests.faults.test_store_commit_off_loop import SlowCommits
+from tests.faults.writerkit import SlowCommits
 from tests.kit import eventually
 
 

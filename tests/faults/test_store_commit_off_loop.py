@@ -15,43 +15,15 @@ While chair B's readings are stuck inside that commit:
 from __future__ import annotations
 
 import asyncio
-import threading
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from monitord.config import StorageConfig, loads_config
 from monitord.daemon import Daemon
 from monitord.hub import CommittedBatch
-from monitord.models import Kind, Reading
+from monitord.models import Kind
 from monitord.outbox import Outbox
+from tests.faults.writerkit import SlowCommits, reading
 from tests.kit import eventually
-
-
-class SlowCommits:
-    """Delegates to a sqlite3 connection; a COMMIT waits for `gate` while `hold` is set."""
-
-    def __init__(self, db: Any) -> None:
-        self._db = db
-        self.hold = threading.Event()
-        self.gate = threading.Event()
-        self.inside = threading.Event()  # a COMMIT is waiting at the gate now
-        self.threads: set[str] = set()
-        self.held_commits = 0
-
-    def execute(self, sql: str, *args: Any) -> Any:
-        if sql == "COMMIT" and self.hold.is_set():
-            self.threads.add(threading.current_thread().name)
-            self.held_commits += 1
-            self.inside.set()
-            try:
-                self.gate.wait(10)
-            finally:
-                self.inside.clear()
-        return self._db.execute(sql, *args)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._db, name)
 
 
 def config(tmp: Path) -> str:
@@ -60,11 +32,6 @@ def config(tmp: Path) -> str:
         f'[storage]\npath = "{tmp / "store.sqlite"}"\ncommit_interval_s = 0.05\n'
         '[[chairs]]\nid = "chair-a"\n[[chairs]]\nid = "chair-b"\n'
     )
-
-
-def reading(chair: str, kind: Kind, values: dict[str, float | None]) -> Reading:
-    now = datetime.now(UTC)
-    return Reading(chair, kind.value, kind, values, now, now)
 
 
 async def test_loop_turns_and_other_chair_alarms_while_a_commit_is_stuck(tmp_path: Path) -> None:
