@@ -37,7 +37,7 @@ from typing import Any
 import aiomqtt
 
 from bench import looptrace, slowdisk
-from bench.common import DaemonProc, Servers, summary_ms
+from bench.common import DaemonProc, RemoteServers, Servers, remote_servers, summary_ms
 from monitord.models import Kind
 from monitord.simulators.base import SimEvent
 from monitord.simulators.intellivue import IntelliVueSim
@@ -57,7 +57,11 @@ def masimo_line(spo2: int, pulse: int = 72) -> bytes:
 
 
 def config_text(
-    workdir: Path, servers: Servers, ports: dict[str, tuple[str, str]], db: str, tag: str = ""
+    workdir: Path,
+    servers: Servers | RemoteServers,
+    ports: dict[str, tuple[str, str]],
+    db: str,
+    tag: str = "",
 ) -> str:
     chairs = "".join(
         f"""
@@ -170,7 +174,7 @@ async def _stream(
 
 
 async def run(
-    servers: Servers,
+    servers: Servers | RemoteServers,
     workdir: Path,
     quick: bool,
     fsync_ms: float = 0.0,
@@ -282,6 +286,11 @@ async def run(
     v_sent, v_rx, v_t0, v_t1 = vitals
     return {
         "chairs": CHAIRS,
+        "servers": (
+            f"remote: broker {servers.mqtt.host}:{servers.mqtt.port}, influx {servers.influxd.url}"
+            if isinstance(servers, RemoteServers)
+            else "local"
+        ),
         "fsync_delay_ms": fsync_ms,
         "vitals_sent": v_sent,
         "vitals_received": v_rx,
@@ -298,7 +307,9 @@ async def run(
     }
 
 
-async def _wait_online(servers: Servers, chairs: list[str], wait_s: float = 30.0) -> None:
+async def _wait_online(
+    servers: Servers | RemoteServers, chairs: list[str], wait_s: float = 30.0
+) -> None:
     seen: set[str] = set()
     async with aiomqtt.Client(servers.mqtt.host, servers.mqtt.port) as c:
         await c.subscribe(f"monitord/{SITE}/+/status", qos=1)
@@ -321,9 +332,10 @@ if __name__ == "__main__":
 
     async def _main() -> None:
         with Workdir("alert-") as wd:
-            servers = Servers(wd)
-            servers.start()
             argv = sys.argv
+            # On a Pi: `--broker HOST:PORT --influx URL`, the station PC's servers.
+            servers: Servers | RemoteServers = remote_servers(argv) or Servers(wd)
+            servers.start()
             ms = float(argv[argv.index("--fsync-ms") + 1]) if "--fsync-ms" in argv else 0.0
             shim = slowdisk.build(wd / "shim") if ms else None
             try:

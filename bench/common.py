@@ -106,6 +106,61 @@ class Servers:
         reap_all()
 
 
+@dataclass(frozen=True)
+class RemoteBroker:
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class RemoteInflux:
+    url: str
+
+    def create_database(self, name: str) -> None:
+        """CREATE DATABASE on an InfluxDB 1.x (a no-op when it exists)."""
+        import urllib.parse
+        import urllib.request
+
+        data = urllib.parse.urlencode({"q": f'CREATE DATABASE "{name}"'}).encode()
+        with urllib.request.urlopen(f"{self.url.rstrip('/')}/query", data=data, timeout=10) as r:
+            r.read()
+
+
+@dataclass(frozen=True)
+class RemoteServers:
+    """A broker and an InfluxDB 1.x already running elsewhere (`--broker`, `--influx`): the
+    alert bench on a Raspberry Pi against the station PC's servers, as a clinic deploys
+    them, instead of all of it sharing the bench machine's cores. Not started or stopped
+    here. The broker must take anonymous clients on topics `monitord/bench/#` and
+    `bench/floor` (a test Mosquitto, not the clinic's ACL-protected one)."""
+
+    mqtt: RemoteBroker
+    influxd: RemoteInflux
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+def remote_servers(argv: list[str]) -> RemoteServers | None:
+    """`--broker HOST:PORT --influx URL` from a bench's command line (both or neither);
+    None when neither is given (the bench starts its own servers)."""
+    broker = argv[argv.index("--broker") + 1] if "--broker" in argv else None
+    influx = argv[argv.index("--influx") + 1] if "--influx" in argv else None
+    if broker is None and influx is None:
+        return None
+    if broker is None or influx is None:
+        raise SystemExit("--broker HOST:PORT and --influx URL go together")
+    host, sep, port = broker.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise SystemExit(f"--broker: expected HOST:PORT, got {broker!r}")
+    if not influx.startswith(("http://", "https://")):
+        raise SystemExit(f"--influx: expected an http(s):// URL, got {influx!r}")
+    return RemoteServers(RemoteBroker(host.strip("[]"), int(port)), RemoteInflux(influx))
+
+
 class Workdir:
     """A temp dir on the real disk (not tmpfs: the outbox fsyncs, as on the Pi's SD card)."""
 

@@ -4,22 +4,26 @@
   slow-disk run mean nothing otherwise);
 - the bare station of the fleet bench answers alert events with receipts per the contract
   (the fleet's nothing-lost count relies on it) and ignores `"doctor": true`;
-- a two-daemon fleet runs end to end with its counts (~15 s: real daemons, real time).
+- a two-daemon fleet runs end to end with its counts (~15 s: real daemons, real time);
+- the alert bench runs against a broker and an InfluxDB it did not start (`--broker`,
+  `--influx`: a Pi measuring against the station PC's servers).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import aiomqtt
+import pytest
 
-from bench import fleet, slowdisk
-from bench.common import Servers, child_env
+from bench import alert_latency, fleet, slowdisk
+from bench.common import Servers, child_env, remote_servers
 from tests.servers import Influxd, Mosquitto
 
 
@@ -130,3 +134,37 @@ def test_loop_trace_catches_a_blocking_handle_and_joins_it_to_a_probe(tmp_path: 
     assert worst["chair"] == "chair-01"
     assert any(who == "task hog hog" and d >= 20 for _, d, who in worst["handles_ms"])
     assert rep["worst_probes"][1]["handles_ms"] == []
+
+
+async def test_alert_bench_against_servers_it_did_not_start(
+    mosquitto: Mosquitto, influxd: Influxd, tmp_path: Path
+) -> None:
+    """`--broker HOST:PORT --influx URL`: the bench's daemon, its probes and its floor all
+    use the given servers, and the bench's database is created on the given InfluxDB."""
+    influxd.drop_database("bench_alerts")
+    servers = remote_servers(
+        ["--quick", "--broker", f"{mosquitto.host}:{mosquitto.port}", "--influx", influxd.url]
+    )
+    assert servers is not None
+    res = await alert_latency.run(servers, tmp_path, quick=True, probes=8)
+    assert res["servers"] == (
+        f"remote: broker {mosquitto.host}:{mosquitto.port}, influx {influxd.url}"
+    )
+    assert res["probes"] == 8 and res["alert"]["n"] == 8 and res["floor"]["n"] == 8
+    names = json.dumps(influxd.query("SHOW DATABASES"))
+    assert '"bench_alerts"' in names
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--broker", "127.0.0.1:1883"], "go together"),
+        (["--influx", "http://127.0.0.1:8086"], "go together"),
+        (["--broker", "127.0.0.1", "--influx", "http://x:8086"], "expected HOST:PORT"),
+        (["--broker", "127.0.0.1:1883", "--influx", "x:8086"], "expected an http(s):// URL"),
+    ],
+)
+def test_remote_server_options_say_what_is_wrong(argv: list[str], says: str) -> None:
+    with pytest.raises(SystemExit, match=re.escape(says)):
+        remote_servers(argv)
+    assert remote_servers(["--quick"]) is None
