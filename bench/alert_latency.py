@@ -29,6 +29,7 @@ import asyncio
 import json
 import os
 import random
+import statistics
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +45,10 @@ from monitord.simulators.intellivue import IntelliVueSim
 from monitord.simulators.pty import PtyPort
 
 CHAIRS = 16
+# Issue 20: target 1, overhead p99 over the broker floor, fast disk; target 2, the alarm's
+# own (slow) fsync plus this, with `--fsync-ms`.
+OVER_FLOOR_MS = 2.0
+SLOW_ALLOWANCE_MS = 5.0
 SITE = "bench"
 NIBP_EVERY_S = 5.0
 
@@ -325,27 +330,63 @@ async def _wait_online(
         await asyncio.wait_for(collect(), wait_s)
 
 
+def verdict(results: list[dict[str, Any]], fsync_ms: float) -> dict[str, Any]:
+    """Issue 20's target over several runs, judged by the median run: one run's p99 (the
+    10th-worst of 1000 probes) moves by a millisecond between runs on a shared machine.
+    Fast disk, target 1: overhead p99 <= 2 ms; with `fsync_ms`, target 2: the alarm's
+    own fsync + 5 ms."""
+    limit = fsync_ms + (SLOW_ALLOWANCE_MS if fsync_ms else OVER_FLOOR_MS)
+    over = [float(r["overhead_p99_ms"]) for r in results]
+    median = statistics.median(over)
+    return {
+        "runs": len(over),
+        "overhead_p99_ms_runs": over,
+        "overhead_p99_ms_median": round(median, 3),
+        "limit_ms": limit,
+        "under_limit_runs": sum(x <= limit for x in over),
+        "met_by_median": median <= limit,
+    }
+
+
+def _arg(argv: list[str], name: str, default: float) -> float:
+    if name not in argv:
+        return default
+    try:
+        return float(argv[argv.index(name) + 1])
+    except (IndexError, ValueError):
+        raise SystemExit(f"{name}: expected a number") from None
+
+
 if __name__ == "__main__":
     import sys
 
     from bench.common import Workdir
 
     async def _main() -> None:
+        argv = sys.argv
+        ms = _arg(argv, "--fsync-ms", 0.0)
+        n_runs = int(_arg(argv, "--runs", 1))
+        probes = int(_arg(argv, "--probes", 0)) or None
+        results: list[dict[str, Any]] = []
         with Workdir("alert-") as wd:
-            argv = sys.argv
             # On a Pi: `--broker HOST:PORT --influx URL`, the station PC's servers.
             servers: Servers | RemoteServers = remote_servers(argv) or Servers(wd)
             servers.start()
-            ms = float(argv[argv.index("--fsync-ms") + 1]) if "--fsync-ms" in argv else 0.0
             shim = slowdisk.build(wd / "shim") if ms else None
             try:
-                res = await run(
-                    servers, wd, "--quick" in sys.argv, ms, shim, loop_trace="--loop-trace" in argv
-                )
+                for i in range(n_runs):
+                    run_dir = wd / f"run-{i + 1}"  # a fresh store and daemon each run
+                    run_dir.mkdir()
+                    res = await run(servers, run_dir, "--quick" in argv, ms, shim, probes,
+                                    loop_trace="--loop-trace" in argv)  # fmt: skip
+                    res.pop("_raw_alert_s")
+                    results.append(res)
             finally:
                 servers.stop()
-        res.pop("_raw_alert_s")
-        print(json.dumps(res, indent=2))
+        if n_runs == 1:
+            print(json.dumps(results[0], indent=2))
+        else:
+            print(json.dumps({"verdict": verdict(results, ms), "runs": results}, indent=2))
 
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     asyncio.run(_main())

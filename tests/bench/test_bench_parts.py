@@ -6,7 +6,8 @@
   (the fleet's nothing-lost count relies on it) and ignores `"doctor": true`;
 - a two-daemon fleet runs end to end with its counts (~15 s: real daemons, real time);
 - the alert bench runs against a broker and an InfluxDB it did not start (`--broker`,
-  `--influx`: a Pi measuring against the station PC's servers).
+  `--influx`: a Pi measuring against the station PC's servers), and several times with one
+  verdict (`--runs`: judged by the median run).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import pytest
 from bench import alert_latency, fleet, slowdisk
 from bench.common import Servers, child_env, remote_servers
 from tests.servers import Influxd, Mosquitto
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_shim_intercepts_and_delays_sqlite_commits(tmp_path: Path) -> None:
@@ -168,3 +171,47 @@ def test_remote_server_options_say_what_is_wrong(argv: list[str], says: str) -> 
     with pytest.raises(SystemExit, match=re.escape(says)):
         remote_servers(argv)
     assert remote_servers(["--quick"]) is None
+
+
+async def test_alert_bench_runs_several_times_and_judges_by_the_median(
+    mosquitto: Mosquitto, influxd: Influxd
+) -> None:
+    """`python -m bench.alert_latency --runs 2 --probes 4`: two full runs, each with its own
+    daemon and store, and one verdict over them."""
+    broker = f"{mosquitto.host}:{mosquitto.port}"
+    cmd = [sys.executable, "-m", "bench.alert_latency", "--quick", "--runs", "2", "--probes",
+           "4", "--broker", broker, "--influx", influxd.url]  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(
+        *cmd,
+        cwd=REPO,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 180)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    res = json.loads(out)
+    runs = res["runs"]
+    assert [r["probes"] for r in runs] == [4, 4]
+    assert len({r["daemon_pid_log"] for r in runs}) == 2  # a daemon of its own each run
+    v = res["verdict"]
+    assert v["runs"] == 2 and v["limit_ms"] == alert_latency.OVER_FLOOR_MS
+    assert v["overhead_p99_ms_runs"] == [r["overhead_p99_ms"] for r in runs]
+
+
+@pytest.mark.parametrize(
+    ("over", "fsync_ms", "median", "under", "met"),
+    [
+        ([1.9, 2.5, 2.1], 0.0, 2.1, 1, False),  # target 1: 2 ms over the floor
+        ([1.9, 1.7, 2.4], 0.0, 1.9, 2, True),
+        ([24.0, 26.0, 24.5], 20.0, 24.5, 2, True),  # target 2: the 20-ms fsync + 5 ms
+        ([25.5, 26.0, 24.5, 23.0], 20.0, 25.0, 2, True),  # an even count: the middle two
+    ],
+)
+def test_verdict_is_the_median_run_against_the_targets_limit(
+    over: list[float], fsync_ms: float, median: float, under: int, met: bool
+) -> None:
+    v = alert_latency.verdict([{"overhead_p99_ms": x} for x in over], fsync_ms)
+    assert v["overhead_p99_ms_median"] == median
+    assert v["under_limit_runs"] == under and v["met_by_median"] is met
+    assert v["limit_ms"] == (fsync_ms + 5.0 if fsync_ms else 2.0)
