@@ -348,42 +348,41 @@ def verdict(results: list[dict[str, Any]], fsync_ms: float) -> dict[str, Any]:
     }
 
 
-def _arg(argv: list[str], name: str, default: float) -> float:
-    if name not in argv:
-        return default
-    try:
-        return float(argv[argv.index(name) + 1])
-    except (IndexError, ValueError):
-        raise SystemExit(f"{name}: expected a number") from None
-
-
 if __name__ == "__main__":
-    import sys
+    import argparse
 
     from bench.common import Workdir
 
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="300 probes a run, not 1000")
+    ap.add_argument("--fsync-ms", type=float, default=0.0, help="slow-storage mode (target 2)")
+    ap.add_argument("--runs", type=int, default=1, help="runs, judged by the median run")
+    ap.add_argument("--probes", type=int, default=None, help="probes a run")
+    ap.add_argument("--loop-trace", action="store_true", help="the daemon's loop handles")
+    ap.add_argument("--broker", metavar="HOST:PORT", help="a broker running elsewhere")
+    ap.add_argument("--influx", metavar="URL", help="an InfluxDB 1.x running elsewhere")
+    args = ap.parse_args()
+
     async def _main() -> None:
-        argv = sys.argv
-        ms = _arg(argv, "--fsync-ms", 0.0)
-        n_runs = int(_arg(argv, "--runs", 1))
-        probes = int(_arg(argv, "--probes", 0)) or None
+        ms = args.fsync_ms
         results: list[dict[str, Any]] = []
         with Workdir("alert-") as wd:
             # On a Pi: `--broker HOST:PORT --influx URL`, the station PC's servers.
-            servers: Servers | RemoteServers = remote_servers(argv) or Servers(wd)
+            remote = remote_servers(args.broker, args.influx)
+            servers: Servers | RemoteServers = remote or Servers(wd)
             servers.start()
             shim = slowdisk.build(wd / "shim") if ms else None
             try:
-                for i in range(n_runs):
+                for i in range(args.runs):
                     run_dir = wd / f"run-{i + 1}"  # a fresh store and daemon each run
                     run_dir.mkdir()
-                    res = await run(servers, run_dir, "--quick" in argv, ms, shim, probes,
-                                    loop_trace="--loop-trace" in argv)  # fmt: skip
+                    res = await run(servers, run_dir, args.quick, ms, shim, args.probes,
+                                    loop_trace=args.loop_trace)  # fmt: skip
                     res.pop("_raw_alert_s")
                     results.append(res)
             finally:
                 servers.stop()
-        if n_runs == 1:
+        if args.runs == 1:
             print(json.dumps(results[0], indent=2))
         else:
             print(json.dumps({"verdict": verdict(results, ms), "runs": results}, indent=2))

@@ -144,11 +144,9 @@ class RemoteServers:
         pass
 
 
-def remote_servers(argv: list[str]) -> RemoteServers | None:
-    """`--broker HOST:PORT --influx URL` from a bench's command line (both or neither);
-    None when neither is given (the bench starts its own servers)."""
-    broker = argv[argv.index("--broker") + 1] if "--broker" in argv else None
-    influx = argv[argv.index("--influx") + 1] if "--influx" in argv else None
+def remote_servers(broker: str | None, influx: str | None) -> RemoteServers | None:
+    """A bench's `--broker HOST:PORT` and `--influx URL` (both or neither); None when
+    neither is given (the bench starts its own servers)."""
     if broker is None and influx is None:
         return None
     if broker is None or influx is None:

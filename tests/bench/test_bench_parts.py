@@ -145,9 +145,7 @@ async def test_alert_bench_against_servers_it_did_not_start(
     """`--broker HOST:PORT --influx URL`: the bench's daemon, its probes and its floor all
     use the given servers, and the bench's database is created on the given InfluxDB."""
     influxd.drop_database("bench_alerts")
-    servers = remote_servers(
-        ["--quick", "--broker", f"{mosquitto.host}:{mosquitto.port}", "--influx", influxd.url]
-    )
+    servers = remote_servers(f"{mosquitto.host}:{mosquitto.port}", influxd.url)
     assert servers is not None
     res = await alert_latency.run(servers, tmp_path, quick=True, probes=8)
     assert res["servers"] == (
@@ -159,18 +157,20 @@ async def test_alert_bench_against_servers_it_did_not_start(
 
 
 @pytest.mark.parametrize(
-    ("argv", "says"),
+    ("given", "says"),
     [
-        (["--broker", "127.0.0.1:1883"], "go together"),
-        (["--influx", "http://127.0.0.1:8086"], "go together"),
-        (["--broker", "127.0.0.1", "--influx", "http://x:8086"], "expected HOST:PORT"),
-        (["--broker", "127.0.0.1:1883", "--influx", "x:8086"], "expected an http(s):// URL"),
+        (("127.0.0.1:1883", None), "go together"),
+        ((None, "http://127.0.0.1:8086"), "go together"),
+        (("127.0.0.1", "http://x:8086"), "expected HOST:PORT"),
+        (("127.0.0.1:1883", "x:8086"), "expected an http(s):// URL"),
     ],
 )
-def test_remote_server_options_say_what_is_wrong(argv: list[str], says: str) -> None:
+def test_remote_server_options_say_what_is_wrong(
+    given: tuple[str | None, str | None], says: str
+) -> None:
     with pytest.raises(SystemExit, match=re.escape(says)):
-        remote_servers(argv)
-    assert remote_servers(["--quick"]) is None
+        remote_servers(*given)
+    assert remote_servers(None, None) is None
 
 
 async def test_alert_bench_runs_several_times_and_judges_by_the_median(
