@@ -36,10 +36,14 @@ or more are `pulse_bpm_ambiguous` (null), never another channel's pulse.
 A value whose MeasurementState has INVALID, QUESTIONABLE, UNAVAILABLE, CALIBRATION,
 TEST_DATA or DEMO_DATA set is reported with `valid: false` and the state's names in
 `status`; FLOAT NaN/NRes/INF become null. kPa is converted to mmHg. A numeric carrying a
-unit the kind cannot have is nulled and flagged `unit_0xNNNN`, never passed on as a number.
+unit the kind cannot have is nulled and flagged `unit_0xNNNN`, and one no patient can have
+(SpO2 above 100 %, a rate or pressure above 300 or below 0) is nulled and flagged
+`<field>_implausible`: never passed on as a number.
 
 Time: an observation's NOM_ATTR_TIME_STAMP_ABS (NIBP carries the time of its measurement)
-or else the poll result's abs_time_stamp is the device time of the `Measurement`;
+or else the poll result's abs_time_stamp is the device time of the `Measurement`, except
+for NIBP: without a stamp of its own it has no device time (the poll's time is when it
+was read, not measured, and would make one measurement look new at every poll);
 `stamp()` (drivers/measurement.py) decides the reading's times. A poll re-reads the
 monitor's current numerics: one that answers with the numeric of the previous poll
 unchanged (same device time stamp and values; without a time stamp, an unchanged NIBP)
@@ -151,29 +155,46 @@ def _record(m: Measurement) -> dict[str, Any]:
     return {"kind": str(m.kind), **m.to_record()}
 
 
+# What a value can be at all, per field (as the other decoders check theirs: a cuff up to
+# 300 mmHg, a rate up to 300 bpm; a rate of 0 can be real, asystole). Outside it the FLOAT
+# decoded but cannot be physiological: nulled and flagged, never passed on as a number.
+_PLAUSIBLE: dict[str, tuple[float, float]] = {
+    "sys_mmHg": (0.0, 300.0),
+    "dia_mmHg": (0.0, 300.0),
+    "map_mmHg": (0.0, 300.0),
+    "pulse_bpm": (0.0, 300.0),
+    "hr_bpm": (0.0, 300.0),
+    "spo2_pct": (0.0, 100.0),
+}
+
+
 def _convert(v: F.ObservedValue, field: str, units: tuple[int, ...]) -> tuple[float | None, str]:
     if v.unit_code not in units:
         return None, f"unit_0x{v.unit_code:04x}"
     if v.value is None:
         return None, ""
+    value = v.value
     if v.unit_code == F.NOM_DIM_KILO_PASCAL:
-        return round(v.value * MMHG_PER_KPA), ""
-    return v.value, ""
+        value = round(v.value * MMHG_PER_KPA)
+    lo, hi = _PLAUSIBLE[field]
+    if not lo <= value <= hi:
+        return None, f"{field}_implausible"
+    return value, ""
 
 
 def _add(acc: dict[Kind, dict[str, Any]], v: F.ObservedValue, time: datetime | None) -> None:
     """One observed value into the per-kind accumulator."""
     kind, field, units = FIELDS[v.physio_id]
     a = acc.setdefault(kind, {"values": {}, "status": [], "bad": False, "time": None})
-    value, unit_flag = _convert(v, field, units)
+    value, refused = _convert(v, field, units)
     a["values"][field] = value
     flags = F.state_flags(v.state)
-    if unit_flag:
-        flags.append(unit_flag)
+    if refused:
+        flags.append(refused)
     if v.value is None:
         flags.append(f"{field}_no_value")
     if field in _PRIMARY[kind]:
-        if v.state & F.STATE_NOT_VALID or unit_flag:
+        if v.state & F.STATE_NOT_VALID or refused:
             a["bad"] = True
         if a["time"] is None:
             a["time"] = time
@@ -213,7 +234,11 @@ def numerics(msg: F.Message) -> list[Measurement]:
             if v.physio_id == F.NOM_PLETH_PULS_RATE:
                 pulses.append((v, obs.label, obs.time or msg.time))
                 continue
-            _add(acc, v, obs.time or msg.time)
+            # NIBP is aperiodic: the poll result's time says when it was polled, not when
+            # the cuff measured, and changes every poll (an unchanged NIBP would look new
+            # each time, `_emit`). Only its own stamp is its device time.
+            own = FIELDS[v.physio_id][0] is Kind.BP
+            _add(acc, v, obs.time if own else obs.time or msg.time)
     if Kind.SPO2 in acc:
         pulse = _spo2_pulse(pulses)
         if isinstance(pulse, str):

@@ -467,10 +467,26 @@ def decode_float(raw: int) -> float | None:
     return value
 
 
-def encode_float(value: float | None, decimals: int = 0) -> int:
+def float_decimals(value: float) -> int:
+    """The fewest decimals (up to 3) that carry `value` as it is: 98 -> 0, 89.5 -> 1. A
+    simulator must send what the scenario asked for, not a rounded value (replay and a
+    simulated chair then raise the same alerts)."""
+    for d in range(3):
+        scaled = float(value) * 10**d
+        if abs(scaled - round(scaled)) < 1e-6:
+            return d
+    return 3
+
+
+def encode_float(value: float | None, decimals: int | None = None) -> int:
+    """value -> FLOAT-Type with `decimals` places (None: as many as the value needs)."""
     if value is None:
         return FLOAT_NAN
+    if decimals is None:
+        decimals = float_decimals(value)
     mant: int = round(float(value) * 10**decimals)
+    if not -0x7FFFFD <= mant <= 0x7FFFFD:  # beyond: the special mantissas, or no fit
+        raise ValueError(f"{value} does not fit a FLOAT with {decimals} decimals")
     return ((-decimals) & 0xFF) << 24 | (mant & 0xFFFFFF)
 
 
@@ -642,7 +658,7 @@ def poll_request(
     return _roiv(invoke_id, CMD_CONFIRMED_ACTION, arg)
 
 
-def nu_obs_value(v: ObservedValue, decimals: int = 0) -> bytes:
+def nu_obs_value(v: ObservedValue, decimals: int | None = None) -> bytes:
     return struct.pack(">HHHI", v.physio_id, v.state, v.unit_code, encode_float(v.value, decimals))
 
 

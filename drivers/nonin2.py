@@ -19,7 +19,8 @@ Wire layout: 75 frames per second, 5 bytes each; 25 frames make a packet (1/3 s)
 Source: Nonin OEM III module / Xpod / WristOx "Specifications and Technical Information",
 section "Data Format #2" (public OEM documents; the frame layout, checksum and the
 511/127 missing markers agree with shared/protocols.md). The perfusion bits are reported
-as status flags; the packet layout beyond frames 1-4 is not used (not confirmed here).
+as status flags (both set in a frame: `yellow_perfusion`); the packet layout beyond frames
+1-4 is not used (not confirmed here).
 
 Status is judged over the whole packet: the STATUS bytes of all 25 frames are ORed, so a
 sensor disconnect in frame 7 counts (pez-globo pufferfish-software and mdpnp OpenICE do the
@@ -72,9 +73,12 @@ _STATUS_NAMES = (
     (ST_ARTF, "artifact"),
     (ST_OOT, "out_of_track"),
     (ST_SNSA, "sensor_alarm"),
-    (ST_RPRF, "red_perfusion"),
-    (ST_GPRF, "green_perfusion"),
 )
+# Perfusion, per frame: RPRF alone red (low), GPRF alone green (high), both yellow
+# (marginal; shared/protocols.md). Judged frame by frame, not on the packet's OR: red in
+# one frame and green in another is not yellow.
+_PERFUSION = ((ST_RPRF, "red_perfusion"), (ST_RPRF | ST_GPRF, "yellow_perfusion"),
+              (ST_GPRF, "green_perfusion"))  # fmt: skip
 # Loss of signal: the numbers are not a measurement (sensor off, out of track, sensor
 # alarm). ARTF is not here: see the module docstring.
 _NOT_VALID = ST_SNSD | ST_OOT | ST_SNSA
@@ -130,6 +134,8 @@ def decode_packet(frames: list[Frame]) -> Measurement:
     for f in frames:
         status |= f.status
     flags = [name for bit, name in _STATUS_NAMES if status & bit]
+    seen = {f.status & (ST_RPRF | ST_GPRF) for f in frames}
+    flags += [name for bits, name in _PERFUSION if bits in seen]
     spo2_v = None if spo2 == SPO2_MISSING else spo2
     hr_v = None if hr == HR_MISSING else hr
     if spo2_v is not None and spo2_v > 100:

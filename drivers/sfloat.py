@@ -115,7 +115,9 @@ def encode_sfloat(value: float | None, decimals: int = 0) -> int:
     if not 0 <= decimals <= 8:
         raise ValueError(f"decimals {decimals} out of SFLOAT exponent range")
     mantissa = round(value * 10.0**decimals)
-    if not -2046 <= mantissa <= 2045:  # the edges of the 12-bit range are specials
+    # The edges of the 12-bit range are specials: 0x7FF NaN, 0x800 NRes, 0x7FE +INF,
+    # 0x802 -INF, 0x801 reserved; a number must never be sent as one.
+    if not -2045 <= mantissa <= 2045:
         raise ValueError(f"{value} does not fit an SFLOAT with {decimals} decimals")
     return int(((-decimals & 0xF) << 12) | (mantissa & 0x0FFF))
 

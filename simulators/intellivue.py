@@ -27,10 +27,6 @@ H_NIBP, H_NIBP_PULSE, H_HR, H_SPO2, H_SPO2_PULSE = 0x0101, 0x0102, 0x0103, 0x010
 H_SPO2_R, H_SPO2_R_PULSE = 0x0106, 0x0107
 
 
-def _decimals(v: float | None) -> int:
-    return 0 if v is None or float(v).is_integer() else 1
-
-
 def _obs(pid: int, state: int, unit: int, v: float | None) -> F.ObservedValue:
     return F.ObservedValue(pid, state, unit, v)
 

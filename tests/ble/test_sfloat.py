@@ -114,3 +114,11 @@ def test_encode_refuses_what_does_not_fit() -> None:
 def test_sfloat_total(raw: int) -> None:
     out = decode_sfloat(raw)
     assert isinstance(out, Special) or math.isfinite(out)
+
+
+@pytest.mark.parametrize("mantissa", [-2046, -2047, -2048, 2046, 2047])
+def test_encode_never_sends_a_special_for_a_number(mantissa: int) -> None:
+    """0x0802 is -INF, 0x0801 reserved, 0x0800 NRes, 0x07FE +INF, 0x07FF NaN: a number at
+    those mantissas is refused (before, -2046 went out as -INF)."""
+    with pytest.raises(ValueError, match="does not fit"):
+        encode_sfloat(mantissa, 0)

@@ -122,8 +122,22 @@ NONIN_PACKETS = [
         False,
     ),
     (
-        "perfusion bits are flags",
+        "RPRF and GPRF in one frame: yellow (marginal) perfusion, shared/protocols.md",
         with_status(PUFFERFISH, 5, N.ST_RPRF | N.ST_GPRF),
+        ["yellow_perfusion"],
+        True,
+        True,
+    ),
+    (
+        "RPRF alone: red (low) perfusion",
+        with_status(PUFFERFISH, 5, N.ST_RPRF),
+        ["red_perfusion"],
+        True,
+        True,
+    ),
+    (
+        "RPRF in one frame, GPRF in another: each as it was, not yellow",
+        with_status(with_status(PUFFERFISH, 5, N.ST_RPRF), 9, N.ST_GPRF),
         ["red_perfusion", "green_perfusion"],
         True,
         True,

@@ -1,0 +1,140 @@
+"""IntelliVue numerics held to what a value and a poll mean (found by the round's audit
+of the decoders against shared/protocols.md; each test failed on the code before it):
+
+- an NIBP without a time stamp of its own is one measurement however often it is polled
+  (the poll result's time is when it was read, not measured);
+- a FLOAT no patient can have is nulled and flagged, never a valid number (as every other
+  decoder does);
+- the simulator sends a scenario's decimals (89.5 %, not 90 %), so a simulated chair
+  raises what replay raises."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitord.drivers import intellivue_frames as F
+from monitord.drivers.intellivue import IntelliVueProtocol, numerics
+from monitord.models import Kind
+from monitord.simulators.base import SimEvent
+from monitord.simulators.intellivue import observations as sim_observations
+from tests.kit import RecordingContext
+
+T0 = datetime(2024, 6, 15, 17, 17, 27, tzinfo=UTC)
+
+
+def _poll(time: datetime | None, obs: list[F.Observation], seq: int) -> F.Message:
+    msg = F.decode_message(F.poll_result(seq, seq, seq, time, obs))
+    assert isinstance(msg, F.Message) and msg.type == "poll_result"
+    return msg
+
+
+def _nibp(stamp: datetime | None, sys_mmHg: float = 186.0) -> F.Observation:
+    return F.Observation(
+        0x0101,
+        (
+            F.ObservedValue(F.NOM_PRESS_BLD_NONINV_SYS, 0, F.NOM_DIM_MMHG, sys_mmHg),
+            F.ObservedValue(F.NOM_PRESS_BLD_NONINV_DIA, 0, F.NOM_DIM_MMHG, 112.0),
+            F.ObservedValue(F.NOM_PRESS_BLD_NONINV_MEAN, 0, F.NOM_DIM_MMHG, 137.0),
+        ),
+        stamp,
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "stamps", "sys_values", "emitted"),
+    [
+        # The poll result carries the monitor's clock (a new time every poll), the NIBP
+        # numeric no stamp of its own: one measurement, emitted once. Before: 3 readings,
+        # i.e. a BP rule confirmed without a re-measure and tech.bp_overdue reset by echoes.
+        ("no own stamp, unchanged: once", [None, None, None], [186, 186, 186], 1),
+        ("no own stamp, a new value: emitted", [None, None, None], [186, 186, 150], 2),
+        # With its own stamp, a new measurement is a new stamp.
+        ("own stamp, unchanged: once", [T0, T0, T0], [186, 186, 186], 1),
+        ("own stamp, new stamp: emitted", [T0, T0, T0 + timedelta(minutes=5)], [186] * 3, 2),
+    ],
+)
+def test_nibp_echo_across_polls(
+    case: str, stamps: list[datetime | None], sys_values: list[float], emitted: int
+) -> None:
+    proto = IntelliVueProtocol()
+    ctx = RecordingContext()
+    for i, (stamp, sys_mmHg) in enumerate(zip(stamps, sys_values, strict=True)):
+        msg = _poll(T0 + timedelta(seconds=i), [_nibp(stamp, sys_mmHg)], i + 1)
+        proto._emit(msg, ctx)  # type: ignore[arg-type]
+    bp = ctx.of(Kind.BP)
+    assert len(bp) == emitted, [(r.values, r.device_time) for r in bp]
+
+
+def test_nibp_without_own_stamp_has_no_device_time() -> None:
+    """The poll's time is not the measurement's: the reading's time is then its receive
+    time (drivers/measurement.py `stamp`), never a poll time dressed as a cuff time."""
+    (bp,) = numerics(_poll(T0, [_nibp(None)], 1))
+    assert bp.kind is Kind.BP and bp.device_time is None
+    (bp,) = numerics(_poll(T0, [_nibp(T0 - timedelta(minutes=2))], 1))
+    assert bp.device_time == T0 - timedelta(minutes=2)
+
+
+@pytest.mark.parametrize(
+    ("pid", "unit", "value", "kind", "field"),
+    [
+        (F.NOM_PULS_OXIM_SAT_O2, F.NOM_DIM_PERCENT, 150.0, Kind.SPO2, "spo2_pct"),
+        (F.NOM_ECG_CARD_BEAT_RATE, F.NOM_DIM_BEAT_PER_MIN, -40.0, Kind.HR, "hr_bpm"),
+        (F.NOM_ECG_CARD_BEAT_RATE, F.NOM_DIM_BEAT_PER_MIN, 400.0, Kind.HR, "hr_bpm"),
+        (F.NOM_PRESS_BLD_NONINV_SYS, F.NOM_DIM_MMHG, 420.0, Kind.BP, "sys_mmHg"),
+    ],
+)
+def test_implausible_value_is_nulled_and_not_valid(
+    pid: int, unit: int, value: float, kind: Kind, field: str
+) -> None:
+    obs = [F.Observation(0x0104, (F.ObservedValue(pid, 0, unit, value),), T0)]
+    out = {m.kind: m for m in numerics(_poll(T0, obs, 1))}
+    m = out[kind]
+    assert m.values[field] is None and not m.valid, m
+    assert f"{field}_implausible" in m.flags
+
+
+@pytest.mark.parametrize(
+    ("pid", "unit", "value", "kind", "field"),
+    [
+        (F.NOM_PULS_OXIM_SAT_O2, F.NOM_DIM_PERCENT, 100.0, Kind.SPO2, "spo2_pct"),
+        (F.NOM_PULS_OXIM_SAT_O2, F.NOM_DIM_PERCENT, 0.0, Kind.SPO2, "spo2_pct"),
+        (F.NOM_ECG_CARD_BEAT_RATE, F.NOM_DIM_BEAT_PER_MIN, 0.0, Kind.HR, "hr_bpm"),
+        (F.NOM_ECG_CARD_BEAT_RATE, F.NOM_DIM_BEAT_PER_MIN, 300.0, Kind.HR, "hr_bpm"),
+    ],
+)
+def test_edge_values_still_pass(pid: int, unit: int, value: float, kind: Kind, field: str) -> None:
+    obs = [F.Observation(0x0104, (F.ObservedValue(pid, 0, unit, value),), T0)]
+    out = {m.kind: m for m in numerics(_poll(T0, obs, 1))}
+    assert out[kind].values[field] == value and out[kind].valid
+
+
+def test_simulator_sends_the_scenario_decimals() -> None:
+    latest = {
+        Kind.SPO2: (SimEvent(Kind.SPO2, {"spo2_pct": 89.5, "pulse_bpm": 72.5}), T0),
+        Kind.BP: (
+            SimEvent(
+                Kind.BP,
+                {"sys_mmHg": 159.5, "dia_mmHg": 99.5, "map_mmHg": 119.5, "pulse_bpm": 80},
+            ),
+            T0,
+        ),
+    }
+    out = {m.kind: m for m in numerics(_poll(T0, sim_observations(latest), 1))}
+    assert out[Kind.SPO2].values == {"spo2_pct": 89.5, "pulse_bpm": 72.5}
+    assert out[Kind.BP].values["sys_mmHg"] == 159.5
+    assert out[Kind.BP].values["pulse_bpm"] == 80
+
+
+@pytest.mark.parametrize(
+    ("value", "decimals"), [(98, 0), (98.0, 0), (89.5, 1), (36.65, 2), (0.1234, 3)]
+)
+def test_float_keeps_what_the_value_has(value: float, decimals: int) -> None:
+    assert F.float_decimals(value) == decimals
+    assert F.decode_float(F.encode_float(value)) == round(value, 3)
+
+
+def test_float_refuses_a_mantissa_that_is_a_special() -> None:
+    with pytest.raises(ValueError, match="does not fit"):
+        F.encode_float(8388606)  # 0x7FFFFE would be +INF
