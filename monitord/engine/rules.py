@@ -507,10 +507,29 @@ class RuleSet:
 
     def order(self) -> list[str]:
         """Evaluation order: descending priority, then table order (clinical-rules.md
-        "Order")."""
-        return sorted(
+        "Order"), except that an inhibitor always goes before the rules it inhibits. An
+        override may give both the same priority (validate_overrides refuses only a
+        reversal); by table order alone the inhibited rule would then come first and
+        raise, or emit `pending`, on the very reading that raises its inhibitor."""
+        by_rank = sorted(
             RULE_IDS, key=lambda r: (PRIORITY_RANK[self.rules[r].priority], RULE_IDS.index(r))
         )
+        out: list[str] = []
+        placed: set[str] = set()
+
+        def place(r: str) -> None:
+            # Its inhibitors first (they are never of a lower priority: validated), then it.
+            if r in placed:
+                return
+            placed.add(r)
+            for i in by_rank:
+                if r in self.rules[i].inhibits:
+                    place(i)
+            out.append(r)
+
+        for r in by_rank:
+            place(r)
+        return out
 
     def inhibitors(self) -> dict[str, tuple[str, ...]]:
         """rule -> the rules that inhibit it."""

@@ -120,6 +120,11 @@ class VitalRules:
                 # > 10 s between valid samples restarts both runs
                 runs.since = runs.clear_since = None
             a = alerts.get(rid) if alerts else None
+            if gap and a is not None:
+                # The clear run restarted, so a latched alert's held clear condition is
+                # gone too: an ack must not clear it on a run that was broken (clinical-
+                # rules.md "Precise semantics"; BP drops it the same way, bp.py).
+                a.held = False
             if inhibitors and alerts and any(i in alerts for i in inhibitors):
                 runs.since = runs.clear_since = None
                 if a is not None:
