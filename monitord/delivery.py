@@ -32,10 +32,10 @@ log = logging.getLogger("monitord.delivery")
 
 KEY = "delivery"
 RAISED = (
-    "DELIVERY ALARM: alerts cannot reach the nurses' station (MQTT broker unreachable); "
-    "watch the chair directly"
+    "DELIVERY ALARM: alerts cannot reach the nurses' station (MQTT broker unreachable, or "
+    "it drops the connection at every publish); watch the chair directly"
 )
-CLEARED = "delivery alarm cleared: the broker is reachable again"
+CLEARED = "delivery alarm cleared: the broker takes alerts again"
 REFUSED_KEY = "delivery.refused"
 UNHEARD_KEY = "delivery.unheard"
 # Keys under which delivery is failing (the annunciator sounds high alerts over them).
@@ -131,8 +131,10 @@ class DeliveryWatch:
             self.on = True
             self.alarms.raise_(
                 KEY,
-                f"alerts cannot reach the nurses' station: MQTT broker unreachable for "
-                f"{now - since:.0f} s while alerts are active; watch the chair directly",
+                f"alerts cannot reach the nurses' station: nothing delivered to the MQTT "
+                f"broker for {now - since:.0f} s while alerts are active (unreachable, or "
+                f"it drops the connection at a publish: see the log); watch the chair "
+                f"directly",
                 line="!!! " + RAISED,
             )
             self._changed(True)

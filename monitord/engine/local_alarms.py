@@ -24,9 +24,10 @@ class LocalAlarm:
 LOCAL_ALARMS: tuple[LocalAlarm, ...] = (
     LocalAlarm(
         "delivery",
-        "the MQTT broker unreachable for `mqtt.delivery_alarm_after_s` (30 s) while an "
-        "alert is active",
-        "the broker reachable again",
+        "nothing delivered to the MQTT broker for `mqtt.delivery_alarm_after_s` (30 s) "
+        "while an alert is active: unreachable, or a broker that drops the connection at a "
+        "publish (reconnecting is not delivering)",
+        "the broker takes alerts again",
         "technical; high while a high-priority alert is active",
     ),
     LocalAlarm(

@@ -34,7 +34,8 @@ What arrives (receipts, station statuses, commands) is handled by sinks/mqtt_inc
 connection failures are classified with advice by sinks/mqtt_errors.py.
 
 The delivery alarm is not decided here: `down_since()` tells monitord/delivery.py how long
-the alert link has been down, and the alarm is one of the daemon's technical alarms.
+the alert link has not delivered (a reconnect alone does not count: `_delivering`), and the
+alarm is one of the daemon's technical alarms.
 """
 
 from __future__ import annotations
@@ -123,6 +124,13 @@ class _ChairLink:
         # is picked up soon; a refusal costs the broker one small packet each.
         self.retry = Backoff(0.5, 10.0)
         self.flog_sub = FailureLog(log, f"MQTT {chair} subscribe")
+        # The connection's own failures. A CONNACK is not recovery: a broker that drops
+        # the connection at a publish it will not take (a packet over its size limit)
+        # accepts every reconnect. The link counts as up (`down_since` None, the backoff
+        # and this log reset) once it delivers: the broker accepted queued alert events,
+        # answered one with a refusal, or nothing was left to send (`_delivering`).
+        self.backoff: Backoff | None = None
+        self.flog: FailureLog | None = None
         self.flog_receipts = FailureLog(log, f"MQTT {chair} receipts")
 
 
@@ -293,16 +301,14 @@ class MqttSink:
         )
 
     async def _chair_loop(self, c: _ChairLink) -> None:
-        backoff = Backoff(self.backoff_base_s, self.backoff_cap_s)
-        flog = FailureLog(log, f"MQTT {c.chair}")
+        backoff = c.backoff = Backoff(self.backoff_base_s, self.backoff_cap_s)
+        flog = c.flog = FailureLog(log, f"MQTT {c.chair}")
         while True:
             try:
                 client = self._client(c.chair)
                 async with client:
                     self._up(c)
                     self.stats.connects += 1
-                    backoff.reset()
-                    flog.success()
                     log.info("MQTT %s: connected to %s:%d", c.chair, self.cfg.host, self.cfg.port)
                     try:
                         await self._serve(c, client)
@@ -347,10 +353,22 @@ class MqttSink:
 
     def _up(self, c: _ChairLink) -> None:
         c.connected = True
+
+    def _delivering(self, c: _ChairLink) -> None:
+        """The connection delivers (see `_ChairLink.flog`): the link is up for the
+        delivery alarm (monitord/delivery.py), and a later loss starts a new outage."""
+        if c.down_since is None:
+            return
         c.down_since = None
+        if c.backoff is not None:
+            c.backoff.reset()
+        if c.flog is not None:
+            c.flog.success()
 
     def _down(self, c: _ChairLink) -> None:
-        if c.connected or c.down_since is None:
+        # An outage runs from the last time the link delivered, through any reconnects
+        # that delivered nothing (a broker that kicks us off at every publish).
+        if c.down_since is None:
             c.down_since = time.monotonic()
         c.connected = False
         c.subscribed = False
@@ -358,6 +376,7 @@ class MqttSink:
 
     # -- refusals (MQTT v5 reason codes) ------------------------------------------------
     def _refused(self, c: _ChairLink, e: PublishRefused) -> None:
+        self._delivering(c)  # the broker answered: delivery.refused says the rest
         user = self.login(c.chair)[0] or "(anonymous)"
         text = f"broker refused publish on {e.topic} for user {user}: {reason_words(e.code)}; " + (
             "check the ACL (the user must be allowed to write the chair's topics: "
@@ -506,6 +525,8 @@ class MqttSink:
                     f"{base}/vitals/{kind}", json.dumps(r.to_json()).encode(), 0, True
                 )
                 self.stats.vitals_sent += 1
+            # Nothing left to send: everything queued was delivered on this connection.
+            self._delivering(c)
             try:
                 await within(c.wake.wait(), 1.0)  # never swallows a stop (monitord/aio.py)
             except TimeoutError:
@@ -526,6 +547,8 @@ class MqttSink:
         raise err
 
     def _delivered(self, c: _ChairLink, done: list[Written]) -> None:
+        if done:
+            self._delivering(c)
         self.outbox.mark_delivered("mqtt", [w.row.id for w in done])
         self.stats.events_sent += len(done)
         now = time.monotonic()

@@ -81,6 +81,17 @@ class Incoming:
         if topic == f"{base}/alerts/receipts":
             if is_doctor(payload):
                 return  # `monitord doctor`'s test message, not a station's receipt
+            if msg.retain:
+                # Kept by the broker and replayed at every (re)subscribe: it says nothing
+                # about now, and taken as fresh it would clear "alarm not received by
+                # any station" after each reconnect with no station listening.
+                flog_receipts.failure(
+                    "retained receipt",
+                    f"retained receipt on {topic} ignored: receipts must be sent without "
+                    f"retain (docs/mqtt.md); clear it with a station account: "
+                    f"mosquitto_pub -r -n -t '{topic}'",
+                )
+                return
             try:
                 alert_id, event, _station = parse_receipt(payload)
             except BadReceipt as e:
