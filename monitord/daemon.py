@@ -119,6 +119,12 @@ class Daemon:
         self.mqtt: MqttSink | None = None
         # Station receipts and status (monitord/receipts.py), kept by the MQTT sink.
         self.receipts = Receipts(cfg.mqtt.receipt_timeout_s)
+        self.receipts.restore(
+            self.outbox.get_state("receipts"), time.monotonic(), [c.id for c in cfg.chairs]
+        )
+        self.receipts.on_change = lambda urgent: self.store.put_live(
+            "receipts", self.receipts.state(), now=urgent
+        )
         self.annunciator = Annunciator(cfg.annunciator, self.annunciator_pattern)
         self.supervisor: Supervisor | None = None
         self.crashes: list[TaskState] = []

@@ -8,6 +8,13 @@ one still waiting after `mqtt.receipt_timeout_s` means nobody is listening, and
 monitord/delivery.py raises `delivery.unheard`. Any receipt clears it: a station is
 listening again, and what it missed is in `alerts/active` (retained) for it to show.
 
+What is waiting, and the receipts that came before their PUBACK, survive a restart: the
+daemon keeps them in the store (`state()` -> `put_live("receipts")`; a receipt is written
+at once, with the delivery marks held, so an event a station receipted is not re-sent after
+a crash and then waited for in vain; `restore()` at start gives each wait a full timeout
+from then). Without it, an alarm the broker took just before a restart and no station
+showed was never waited for again.
+
 Stations also keep a retained status on `{prefix}/{site}/stations/{id}` (`online` /
 `offline`, the Last Will): the daemon says in `status` and at the annunciator when none is
 online. This is delivery bookkeeping on the daemon's monotonic clock, not engine logic.
@@ -18,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import OrderedDict
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +78,8 @@ class Receipts:
 
     def __init__(self, timeout_s: float) -> None:
         self.timeout_s = timeout_s
+        # Told when what must survive a restart changed (`state()`): urgent for a receipt.
+        self.on_change: Callable[[bool], None] | None = None
         self.waiting: dict[tuple[str, str], Waiting] = {}
         # (alert_id, event) receipted before the broker's PUBACK of it was handled
         self.early: OrderedDict[tuple[str, str], None] = OrderedDict()
@@ -92,10 +102,11 @@ class Receipts:
             key = (alert_id, str(event["event"]))
             if key in self.early:
                 del self.early[key]  # a station showed it already
-                return
-            self.waiting[(alert_id, str(event["event"]))] = Waiting(
-                chair, str(event.get("rule")), str(event.get("priority")), now
-            )
+            else:
+                self.waiting[key] = Waiting(
+                    chair, str(event.get("rule")), str(event.get("priority")), now
+                )
+            self._changed(False)
 
     def receipt(self, alert_id: str | None, event: str, now: float) -> None:
         """A station showed (alert_id, event). Whatever waited past the timeout goes too:
@@ -108,6 +119,35 @@ class Receipts:
                 self.early.popitem(last=False)
         for key in [k for k, w in self.waiting.items() if now - w.since >= self.timeout_s]:
             del self.waiting[key]
+        if alert_id is not None:
+            self._changed(True)
+
+    # -- across a restart ------------------------------------------------------------
+    def _changed(self, urgent: bool) -> None:
+        if self.on_change is not None:
+            self.on_change(urgent)
+
+    def state(self) -> dict[str, Any]:
+        """What a restart must not forget (JSON): the waits, and the early receipts."""
+        return {
+            "waiting": [[a, e, w.chair, w.rule, w.priority] for (a, e), w in self.waiting.items()],
+            "early": [list(k) for k in self.early],
+        }
+
+    def restore(self, state: Any, now: float, chairs: Collection[str]) -> None:
+        """At start, from `state()` as stored: each wait of a configured chair gets a
+        full timeout from `now` (the restarted daemon republishes `alerts/active`; no
+        station's receipt of it came). Anything malformed is dropped with a warning."""
+        if not isinstance(state, dict):
+            return
+        try:
+            for a, e, chair, rule, priority in state.get("waiting", []):
+                if chair in chairs:
+                    self.waiting[(str(a), str(e))] = Waiting(chair, rule, priority, now)
+            for a, e in state.get("early", [])[-KEEP_EARLY:]:
+                self.early[(str(a), str(e))] = None
+        except (TypeError, ValueError) as err:
+            log.warning("stored receipt waits ignored: not as written (%s)", err)
 
     def overdue(self, now: float) -> list[Waiting]:
         return [w for w in self.waiting.values() if now - w.since >= self.timeout_s]

@@ -164,11 +164,13 @@ class StoreGuard:
             return False  # older batches wait: keep the order; the retry task writes all
         return self.flush()
 
-    def put_live(self, key: str, value: Any, signature: Any = None) -> None:
+    def put_live(self, key: str, value: Any, signature: Any = None, *, now: bool = False) -> None:
         """Live state (`monitord status`): written with the next group commit (within
         `commit_interval_s`), and only if it changed since it was last written; with a
         `signature`, only if that changed (counters that tick with every reading are left
-        out of it by the caller) or LIVE_HEARTBEAT_S passed. Without a writer: at once."""
+        out of it by the caller) or LIVE_HEARTBEAT_S passed. Without a writer: at once.
+        `now`: commit it (with the delivery marks held) without waiting for the interval;
+        no fsync (NORMAL), so it survives the daemon's crash, not a power loss."""
         if self.writer is None or not self.writer.alive:
             self._try_write(
                 lambda: self.outbox.put_state(
@@ -177,7 +179,10 @@ class StoreGuard:
             )
             return
         self._live[key] = (value, value if signature is None else signature)
-        self._soon()
+        if now and not self.failures:
+            self._kick()
+        else:
+            self._soon()
 
     def _full(self) -> bool:
         """Enough readings queued to commit without waiting out the interval (a backlog,

@@ -1,0 +1,111 @@
+"""Receipt waits across a restart (found by this round's audit of delivery; both tests
+failed before receipts were kept in the store, monitord/receipts.py):
+
+- a high alarm the broker accepted just before a restart, that no station showed, is
+  still waited for: `delivery.unheard` after the timeout (before: never, the waits were
+  in memory only);
+- after a crash (kill -9) just after a station receipted a high alarm, the restarted
+  daemon does not wait for a second receipt the station will never send (a station
+  receipts each event once, docs/station.md): no false "alarm not received"."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from acl_kit import AclMosquitto
+
+from monitord.receipts import Receipts
+from tests.e2e.e2e_kit import LiveFeed, Oximeter
+from tests.heard.heard_kit import BASE, JournalDaemon, alarms, station, write_config
+from tests.kit import eventually
+
+
+def _raised(st: object) -> list[dict[str, object]]:
+    return [e for e in st.events() if e["rule"] == "spo2.very_low" and e["event"] == "raised"]  # type: ignore[attr-defined]
+
+
+async def test_unreceipted_alarm_is_still_waited_for_after_a_restart(
+    tmp_path: Path, broker: AclMosquitto
+) -> None:
+    cfg = write_config(tmp_path, broker, username="chair-2", per_chair=True,
+                       mqtt_extra="receipt_timeout_s = 3")  # fmt: skip
+    db = tmp_path / "outbox.sqlite"
+    daemon = JournalDaemon(cfg, tmp_path / "daemon.log")
+    async with Oximeter(tmp_path) as ox, station(broker) as st:  # st never receipts
+        daemon.start()
+        try:
+            async with LiveFeed(ox, spo2=80.0):
+                await eventually(lambda: _raised(st), 30, "the high alert reached the broker")
+                assert daemon.stop() == 0  # restarted within the receipt timeout
+                daemon.start()
+                await eventually(lambda: "delivery.unheard" in alarms(db)["active"], 20,
+                                 "delivery.unheard after the restart")  # fmt: skip
+                text = alarms(db)["active"]["delivery.unheard"]["text"]
+                assert "spo2.very_low" in text, text
+                # The restarted daemon republished the alarm itself.
+                sets = [json.loads(p) for t, p, _r in st.got
+                        if t.endswith("/alerts/active") and p]  # fmt: skip
+                assert any(a["rule"] == "spo2.very_low" for a in sets[-1]["alerts"])
+        finally:
+            daemon.stop()
+
+
+async def test_a_receipted_alarm_is_not_unheard_after_a_crash(
+    tmp_path: Path, broker: AclMosquitto
+) -> None:
+    cfg = write_config(tmp_path, broker, username="chair-2", per_chair=True,
+                       mqtt_extra="receipt_timeout_s = 3")  # fmt: skip
+    db = tmp_path / "outbox.sqlite"
+    daemon = JournalDaemon(cfg, tmp_path / "daemon.log")
+    async with Oximeter(tmp_path) as ox, station(broker) as st:
+        receipted: set[tuple[object, object]] = set()
+
+        async def receipt_each_event_once() -> None:
+            while True:
+                for e in st.events():
+                    key = (e["alert_id"], e["event"])
+                    if e["alert_id"] and key not in receipted:
+                        receipted.add(key)
+                        await st.publish(f"{BASE}/alerts/receipts", {
+                            "alert_id": e["alert_id"], "event": e["event"],
+                            "station": "station-1", "shown_at": e["time"], "sounded": True,
+                        })  # fmt: skip
+                await asyncio.sleep(0.05)
+
+        rx = asyncio.create_task(receipt_each_event_once())
+        daemon.start()
+        try:
+            async with LiveFeed(ox, spo2=80.0):
+                await eventually(lambda: _raised(st), 30, "the high alert reached the station")
+                await asyncio.sleep(0.5)  # its receipt reached the daemon
+                assert "delivery.unheard" not in alarms(db)["active"]
+                daemon.kill()  # well within storage.commit_interval_s (5 s) of the PUBACK
+                daemon.start()
+                await asyncio.sleep(8.0)  # > 2x receipt_timeout_s after the restart
+                active = alarms(db)["active"]
+                assert "delivery.unheard" not in active, active["delivery.unheard"]["text"]
+        finally:
+            rx.cancel()
+            daemon.stop()
+
+
+def test_state_round_trip() -> None:
+    r = Receipts(15.0)
+    changes: list[bool] = []
+    r.on_change = changes.append
+    hi = {"alert_id": "c1:a", "event": "raised", "priority": "high", "rule": "spo2.very_low"}
+    r.accepted("c1", hi, 100.0)
+    r.accepted("c2", dict(hi, alert_id="c2:b"), 100.0)
+    r.receipt("c3:early", "raised", 101.0)  # before its PUBACK
+    assert changes == [False, False, True]
+    again = Receipts(15.0)
+    again.restore(json.loads(json.dumps(r.state())), 500.0, ["c1", "c3"])
+    assert set(again.waiting) == {("c1:a", "raised")}  # c2 is no longer configured
+    assert again.waiting[("c1:a", "raised")].since == 500.0  # a full timeout from start
+    assert not again.overdue(514.0) and again.overdue(515.0)
+    again.accepted("c3", dict(hi, alert_id="c3:early"), 501.0)  # its receipt came first
+    assert ("c3:early", "raised") not in again.waiting
+    for bad in (None, [], {"waiting": [["x"]]}, {"early": 5}):
+        Receipts(15.0).restore(bad, 0.0, ["c1"])  # ignored, never raises
