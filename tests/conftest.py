@@ -22,7 +22,7 @@ import monitord.drivers.registry  # noqa: F401  registers the drivers with monit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from servers import (
+from tests.servers import (
     Influxd,
     MissingServerBinary,
     Mosquitto,

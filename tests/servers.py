@@ -606,6 +606,18 @@ class VictoriaMetrics(ServerProcess):
 # -- helpers -----------------------------------------------------------------------------
 
 
+def json_int(v: object) -> int:
+    """`int(v)` of a number in decoded JSON (an InfluxDB count, a time in ns, ...)."""
+    assert isinstance(v, int | float | str), f"not a JSON number: {v!r}"
+    return int(v)
+
+
+def json_float(v: object) -> float:
+    """`float(v)` of a number in decoded JSON."""
+    assert isinstance(v, int | float | str), f"not a JSON number: {v!r}"
+    return float(v)
+
+
 def unique_name(prefix: str = "t") -> str:
     """A fresh identifier usable as a database name, MQTT topic level or site id."""
     return f"{prefix}{uuid.uuid4().hex[:12]}"

@@ -42,7 +42,11 @@ async def play(daemon: Daemon, sim: object, start: datetime, offsets: list[int])
         for _ in range(50):  # the first lines may precede the transport's open()
             n = ox.readings
             await sim.send(SimEvent(Kind.SPO2, {"spo2_pct": 80, "pulse_bpm": 70}), at)  # type: ignore[attr-defined]
-            if await chair.wait_for(lambda n=n: ox.readings > n, 0.3):
+
+            def arrived(n: int = n) -> bool:
+                return ox.readings > n
+
+            if await chair.wait_for(arrived, 0.3):
                 prev = (time.monotonic(), off)
                 break
         else:

@@ -35,9 +35,11 @@ class _Thermometer(_Peripheral):
 async def test_scan_lists_vital_signs_devices_with_config_lines(tmp_path: Path) -> None:
     air = VirtualBleLink()
     # a name in the cuff driver's model table gets that model's quirks
-    model = next(iter(DRIVERS["ble-bpm"].ble_profile.model_quirks))
+    profile = DRIVERS["ble-bpm"].ble_profile
+    assert profile is not None
+    model = next(iter(profile.model_quirks))
     cuff_name = f"{model} Cuff"
-    want_quirks = sorted(DRIVERS["ble-bpm"].ble_profile.quirks_for(cuff_name, None))
+    want_quirks = sorted(profile.quirks_for(cuff_name, None))
     assert want_quirks, "the quirk table gives this name no quirks: the test would prove less"
     _, scanner = backends(air)
     out = io.StringIO()

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from helpers import reading
 
+import monitord.store.codec as codec
 import monitord.store.delivery as delivery
 from monitord.config import StorageConfig
 from monitord.outbox import Outbox
@@ -56,7 +57,7 @@ def store(tmp_path: Path) -> Iterator[tuple[Outbox, list[int], list[Callable[[],
 @pytest.fixture
 def decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     seen: list[int] = []
-    real = delivery.stored_record
+    real = codec.stored_record
 
     def counting(i: int, *a: Any) -> Any:
         seen.append(i)

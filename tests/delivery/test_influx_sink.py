@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 from helpers import alert, reading, session
-from servers import Influxd, VictoriaMetrics, http_post
 
 from monitord.config import InfluxConfig, StorageConfig
 from monitord.models import Kind, Reading
 from monitord.outbox import Outbox
 from monitord.sinks.influx import InfluxSink
 from tests.kit import eventually
+from tests.servers import Influxd, VictoriaMetrics, http_post
 
 SITE = "site-a"
 

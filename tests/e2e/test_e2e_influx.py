@@ -28,9 +28,9 @@ from e2e_kit import (
     whole_second,
     write_config,
 )
-from servers import Influxd, ServerProcess, VictoriaMetrics
 
 from monitord.sinks.influx import InfluxSink
+from tests.servers import Influxd, ServerProcess, VictoriaMetrics
 
 OUTAGE_S = 30.0
 # The stream's device clock starts this far behind the wall clock and gains 3 s per wall
@@ -76,11 +76,11 @@ async def test_influx_outage_mid_stream_every_reading_arrives_once(
     if api == "v1":
         srv = request.getfixturevalue("influxd")
         db = request.getfixturevalue("influx_db")
-        site, section = SITE, influx_v1(srv, db)  # type: ignore[arg-type]
+        site, section = SITE, influx_v1(srv, db)
     else:
         srv = request.getfixturevalue("victoria_metrics")
         site = request.getfixturevalue("vm_site")
-        section = influx_v2(srv)  # type: ignore[arg-type]
+        section = influx_v2(srv)
     down: Callable[[], None] = srv.stop if outage == "stop" else srv.pause
     up: Callable[[], None] = srv.start if outage == "stop" else srv.resume
     cfg = write_config(tmp_path, site=site, influx=section)

@@ -19,8 +19,6 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from servers import Influxd, Mosquitto
-
 from monitord.store.checkpoint import CHECKPOINT_EVERY_S
 from tests.e2e.e2e_kit import (
     CHAIR,
@@ -30,7 +28,6 @@ from tests.e2e.e2e_kit import (
     DaemonProcess,
     Oximeter,
     Store,
-    eventually,
     in_thread,
     influx_v1,
     mqtt_section,
@@ -39,7 +36,8 @@ from tests.e2e.e2e_kit import (
     write_config,
 )
 from tests.faults.storekit import monitord
-from tests.kit import Observer
+from tests.kit import Observer, eventually
+from tests.servers import Influxd, Mosquitto
 
 BUDGET_MB = 0.25
 

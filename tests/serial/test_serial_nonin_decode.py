@@ -8,6 +8,7 @@ import pytest
 
 from monitord.drivers import nonin2 as N
 from monitord.drivers.base import Reject, RejectReason
+from monitord.drivers.measurement import Measurement
 
 
 def test_frame_layout_and_checksum() -> None:
@@ -196,6 +197,7 @@ def test_stream_resync_after_noise_and_bad_checksum() -> None:
                 reasons.append(item.reason)
                 asm.reset()
             elif (rec := asm.add(item)) is not None:
+                assert isinstance(rec, Measurement), rec
                 recs.append(rec)
     assert [r.values["pulse_bpm"] for r in recs] == [72, 72]
     assert reasons == [RejectReason.NOISE, RejectReason.BAD_CHECKSUM]

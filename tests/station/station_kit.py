@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
-from servers import Mosquitto, free_port
 
 from monitord.station.auth import hash_pin
 from tests.kit import eventually
+from tests.servers import Mosquitto, free_port
 
 SITE = "clinic-north"  # the site of config/mosquitto/monitord.acl
 PREFIX = "monitord"

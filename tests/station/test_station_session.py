@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.ops.test_mosquitto_acl import AclMosquitto
+from tests.acl_kit import AclMosquitto
 from tests.station.cdp import browser
 from tests.station.station_kit import (
     chair_config,
