@@ -35,6 +35,7 @@ from monitord.config import loads_config
 from monitord.daemon import Daemon
 from monitord.models import Kind, Reading
 from monitord.sinks.influx import InfluxSink
+from tests.servers import json_int
 
 CHAIRS = 16
 RAW_BATCH = 10_000
@@ -81,7 +82,7 @@ async def _count_rows(servers: Servers, api: str, db: str, site: str) -> int:
             rows = await asyncio.to_thread(
                 servers.influxd.rows, f"SELECT count({f}) FROM vitals WHERE site='{site}'", db
             )
-            total += int(rows[0]["count"]) if rows else 0  # type: ignore[call-overload]
+            total += json_int(rows[0]["count"]) if rows else 0
         return total
     await asyncio.to_thread(servers.vm.flush)
     total = 0
@@ -220,7 +221,8 @@ async def pty_ingest(servers: Servers, workdir: Path, lines_per_chair: int) -> d
     for _ in range(CHAIRS):
         p = PtyPort()
         await p.open()
-        asyncio.get_running_loop().remove_reader(p._master)  # type: ignore[arg-type]
+        assert p._master is not None  # open
+        asyncio.get_running_loop().remove_reader(p._master)
         ports.append(p)
     devices = '  [[chairs.devices]]\n  id = "ox"\n  driver = "masimo-ascii"\n  port = "{port}"\n'
     chairs = "".join(

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from bleak.backends.scanner import BaseBleakScanner
+from bumble.gatt import Service
 
 from monitord.commands.scan import run
 from monitord.config import load_config
@@ -28,7 +29,7 @@ class _Thermometer(_Peripheral):
 
     service16 = 0x1809
 
-    def _services(self) -> list:  # type: ignore[type-arg]
+    def _services(self) -> list[Service]:
         return []
 
 

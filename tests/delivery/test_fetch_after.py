@@ -92,7 +92,7 @@ def test_after_skips_the_held_rows_in_the_query(
     ob, ids, jobs = store
     real = ob._rdb
     conn = CountingConn(real)
-    ob._rdb = conn  # type: ignore[assignment]
+    ob._rdb = conn  # type: ignore[assignment]  # a test double
     try:
         got = [r.id for r in ob.fetch("influx", 16, after=ids[499])]
         assert got == ids[500:516]

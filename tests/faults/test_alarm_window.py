@@ -128,7 +128,7 @@ async def test_step_aside_ends_after_max_wait_if_never_closed() -> None:
 async def test_step_aside_waits_while_the_alarm_commit_is_in_the_writer(tmp_path: Path) -> None:
     ob, writer, guard = guarded(tmp_path / "outbox.sqlite")
     slow = SlowCommits(ob._db)
-    ob._db = slow  # type: ignore[assignment]
+    ob._db = slow  # type: ignore[assignment]  # a test double
     guard.window.max_wait_s = 30
     published: list[int] = []
     try:

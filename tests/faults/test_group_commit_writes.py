@@ -72,7 +72,7 @@ async def test_marks_and_status_ride_on_the_group_commit(
     )
     daemon = Daemon(cfg)
     tx = Transactions(daemon.outbox._db)
-    daemon.outbox._db = tx  # type: ignore[assignment]
+    daemon.outbox._db = tx  # type: ignore[assignment]  # a test double
     task = asyncio.create_task(daemon.run())
     sent = 0
     try:

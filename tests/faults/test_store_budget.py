@@ -37,14 +37,14 @@ from tests.e2e.e2e_kit import (
 )
 from tests.faults.storekit import monitord
 from tests.kit import Observer, eventually
-from tests.servers import Influxd, Mosquitto
+from tests.servers import Influxd, Mosquitto, json_int
 
 BUDGET_MB = 0.25
 
 
 def influx_count(influxd: Influxd, db: str) -> int:
     rows = influxd.rows('SELECT count("valid") FROM vitals', db)
-    return int(rows[0]["count"]) if rows else 0  # type: ignore[call-overload]
+    return json_int(rows[0]["count"]) if rows else 0
 
 
 def on_disk(store: Path) -> int:

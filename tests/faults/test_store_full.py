@@ -40,12 +40,12 @@ from tests.e2e.e2e_kit import (
 )
 from tests.faults.storekit import fill, monitord, tmpfs
 from tests.kit import Observer, eventually
-from tests.servers import Influxd, Mosquitto
+from tests.servers import Influxd, Mosquitto, json_int
 
 
 def influx_count(influxd: Influxd, db: str) -> int:
     rows = influxd.rows('SELECT count("valid") FROM vitals', db)
-    return int(rows[0]["count"]) if rows else 0  # type: ignore[call-overload]
+    return json_int(rows[0]["count"]) if rows else 0
 
 
 BULK = 500  # lines per burst

@@ -67,7 +67,7 @@ class PollClock:
             self.seen.append((msg.type, time.monotonic()))
             real(msg)
 
-        sim._handle = handle  # type: ignore[method-assign]
+        sim._handle = handle  # type: ignore[method-assign]  # a spy on the real method
 
     def of(self, kind: str) -> list[float]:
         return [t for k, t in self.seen if k == kind]

@@ -22,6 +22,7 @@ from monitord.simulators.base import SimEvent
 from monitord.simulators.intellivue import IntelliVueSim
 from monitord.simulators.masimo import MasimoSim
 from monitord.simulators.nonin import NoninSim
+from monitord.simulators.pty import PtyPort
 from monitord.simulators.serial_sims import make_sim_device
 from tests.kit import device_config
 
@@ -48,7 +49,8 @@ async def test_intellivue_scenario_unplug_and_replug(tmp_path: Path, ctx: Record
     sim = IntelliVueSim(symlink=link)
     dev = device_config(id="mon", driver="intellivue", port=str(link), poll_interval_s=0.5)
     async with sim, running(dev, ctx):
-        slave = sim.port_obj.slave_path  # type: ignore[attr-defined]
+        assert isinstance(sim.port_obj, PtyPort)
+        slave = sim.port_obj.slave_path
         assert link.is_symlink() and str(link.readlink()) == slave
         bp_at = _at(30)
         await sim.send(
