@@ -46,7 +46,7 @@ from bench.common import DaemonProc, ProcSampler, Servers, child_env, summary_ms
 from monitord.config import StorageConfig
 from monitord.simulators.intellivue import IntelliVueSim
 from monitord.simulators.pty import PtyPort
-from tests.servers import Mosquitto
+from tests.servers import Mosquitto, json_int
 
 SITE = "fleet"
 PREFIX = "monitord"
@@ -174,12 +174,12 @@ def _influx_counts(servers: Servers) -> tuple[dict[str, int], dict[str, int]]:
     for row in servers.influxd.rows(
         "SELECT count(spo2_pct) FROM vitals WHERE device = 'ox' GROUP BY chair", "bench_fleet"
     ):
-        spo2[str(row["chair"])] = int(row["count"])  # type: ignore[call-overload]
+        spo2[str(row["chair"])] = json_int(row["count"])
     for row in servers.influxd.rows(
         "SELECT count(alert_id) FROM alerts WHERE rule = 'spo2.very_low' GROUP BY chair",
         "bench_fleet",
     ):
-        alerts[str(row["chair"])] = int(row["count"])  # type: ignore[call-overload]
+        alerts[str(row["chair"])] = json_int(row["count"])
     return spo2, alerts
 
 
@@ -265,7 +265,7 @@ async def run(
                 per_chair_lines[_c] += 1
                 _w(data)
 
-            ox.write = counted  # type: ignore[method-assign]
+            ox.write = counted  # type: ignore[method-assign]  # counts, then the real write
         for chair in chairs:
             cfg = daemon_config(workdir, mqtt, servers, chair, oxs[chair].port, mons[chair].port)
             daemons[chair] = DaemonProc(cfg, workdir)

@@ -34,6 +34,8 @@ from bench.common import Servers, poll_until
 from monitord.config import loads_config
 from monitord.daemon import Daemon
 from monitord.models import Kind, Reading
+from monitord.sinks.influx import InfluxSink
+from tests.servers import json_int
 
 CHAIRS = 16
 RAW_BATCH = 10_000
@@ -80,7 +82,7 @@ async def _count_rows(servers: Servers, api: str, db: str, site: str) -> int:
             rows = await asyncio.to_thread(
                 servers.influxd.rows, f"SELECT count({f}) FROM vitals WHERE site='{site}'", db
             )
-            total += int(rows[0]["count"]) if rows else 0  # type: ignore[call-overload]
+            total += json_int(rows[0]["count"]) if rows else 0
         return total
     await asyncio.to_thread(servers.vm.flush)
     total = 0
@@ -117,6 +119,7 @@ async def daemon_ingest(servers: Servers, workdir: Path, api: str, n: int) -> di
     await poll_until(lambda: daemon.supervisor is not None and daemon.sinks)
     await asyncio.sleep(0.2)
     influx = daemon.sinks[0]
+    assert isinstance(influx, InfluxSink)
     chairs = list(daemon.chairs.values())
     burst = 500
     t0 = time.perf_counter()
@@ -218,7 +221,8 @@ async def pty_ingest(servers: Servers, workdir: Path, lines_per_chair: int) -> d
     for _ in range(CHAIRS):
         p = PtyPort()
         await p.open()
-        asyncio.get_running_loop().remove_reader(p._master)  # type: ignore[arg-type]
+        assert p._master is not None  # open
+        asyncio.get_running_loop().remove_reader(p._master)
         ports.append(p)
     devices = '  [[chairs.devices]]\n  id = "ox"\n  driver = "masimo-ascii"\n  port = "{port}"\n'
     chairs = "".join(
@@ -234,6 +238,7 @@ async def pty_ingest(servers: Servers, workdir: Path, lines_per_chair: int) -> d
     task = asyncio.create_task(daemon.run())
     await poll_until(lambda: daemon.supervisor is not None and daemon.sinks)
     influx = daemon.sinks[0]
+    assert isinstance(influx, InfluxSink)
     # wait for every link to open (the first line makes it "up")
     await asyncio.sleep(0.5)
     base = datetime.now(UTC).timestamp() - 2 * lines_per_chair
@@ -274,7 +279,8 @@ async def pty_ingest(servers: Servers, workdir: Path, lines_per_chair: int) -> d
     for th in threads:
         th.join(5)
     for p in ports:
-        p._master is not None and os.set_blocking(p._master, False)
+        if p._master is not None:
+            os.set_blocking(p._master, False)
         await p.close()
     return {
         "readings": n,

@@ -19,9 +19,10 @@ import math
 import random
 import time
 from collections import Counter
-from typing import Any
+from typing import Any, TypeGuard
 
 from monitord.engine import Ack, AlertEngine, EngineInput, Link, Sample, SessionCmd
+from monitord.engine.inputs import SessionAction
 from monitord.engine.replay import play
 from monitord.models import Kind
 
@@ -29,6 +30,10 @@ CHAIRS = 16
 HOURS = 12.0
 NIBP_CYCLE_S = 600
 SESSION_S = 3 * 3600  # a session every 3 h per chair
+
+
+def _is_session_action(act: str | None) -> TypeGuard[SessionAction]:
+    return act in ("start", "dose_start", "dose_end", "end")
 
 
 def build_inputs(chairs: int = CHAIRS, hours: float = HOURS, seed: int = 1) -> list[EngineInput]:
@@ -54,8 +59,8 @@ def build_inputs(chairs: int = CHAIRS, hours: float = HOURS, seed: int = 1) -> l
         for t in range(offset, duration):
             bucket = per_second[t]
             act = plans.get(t)
-            if act in ("start", "dose_start", "dose_end", "end"):
-                bucket.append(SessionCmd(float(t), chair, act))  # type: ignore[arg-type]
+            if _is_session_action(act):
+                bucket.append(SessionCmd(float(t), chair, act))
             elif act is not None:
                 mode, mode_until = act, t + 420
                 if act == "link":

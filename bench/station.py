@@ -57,8 +57,10 @@ def _nodelay(client: aiomqtt.Client) -> None:
     """Nagle off, as the daemon does (monitord/sinks/mqtt.py `_nodelay`): a receipt
     published while a PUBACK is still in flight would otherwise wait ~40 ms."""
     sock = client._client.socket()
-    with contextlib.suppress(OSError, AttributeError):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    setsockopt = getattr(sock, "setsockopt", None)  # no socket yet, or a wrapper without it
+    if setsockopt is not None:
+        with contextlib.suppress(OSError):
+            setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 async def main(host: str, port: int, site: str, ident: str, out: Path, prefix: str) -> None:

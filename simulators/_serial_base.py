@@ -17,6 +17,7 @@ import contextlib
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Self
 
 from monitord.models import Kind
 from monitord.simulators.base import SimEvent
@@ -61,7 +62,7 @@ class SerialSim:
         return at + timedelta(seconds=(time.monotonic() - mono) * self.speed)
 
     # --- SimDevice
-    async def __aenter__(self) -> SerialSim:
+    async def __aenter__(self) -> Self:
         await self.restore_link()
         return self
 

@@ -11,7 +11,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from servers import Mosquitto, find_binary
+from tests.servers import Mosquitto, find_binary
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "config" / "mosquitto" / "monitord.conf"

@@ -15,6 +15,7 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -22,7 +23,7 @@ import monitord.drivers.registry  # noqa: F401  registers the drivers with monit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from servers import (
+from tests.servers import (
     Influxd,
     MissingServerBinary,
     Mosquitto,
@@ -38,7 +39,10 @@ from servers import (
 atexit.register(reap_all)
 
 
-def _serve(srv_factory: type[ServerProcess], prefix: str, **kw: object) -> Iterator[ServerProcess]:
+_S = TypeVar("_S", bound=ServerProcess)
+
+
+def _serve(srv_factory: type[_S], prefix: str, **kw: Any) -> Iterator[_S]:
     workdir = session_tmpdir(prefix)
     try:
         srv = srv_factory(workdir, **kw)
@@ -56,7 +60,7 @@ def _serve(srv_factory: type[ServerProcess], prefix: str, **kw: object) -> Itera
 
 @pytest.fixture(scope="session")
 def mosquitto_server() -> Iterator[Mosquitto]:
-    yield from _serve(Mosquitto, "mosquitto")  # type: ignore[misc]
+    yield from _serve(Mosquitto, "mosquitto")
 
 
 @pytest.fixture
@@ -87,7 +91,7 @@ TLS_USERS = {"monitord": "s3cret-test-pw", "nurse": "other-pw"}
 @pytest.fixture(scope="session")
 def mosquitto_tls_server(tls_material: TlsMaterial) -> Iterator[Mosquitto]:
     """Mosquitto with TLS (test CA, server cert for 127.0.0.1) and password auth only."""
-    yield from _serve(Mosquitto, "mosquitto-tls", tls=tls_material, users=TLS_USERS)  # type: ignore[misc]
+    yield from _serve(Mosquitto, "mosquitto-tls", tls=tls_material, users=TLS_USERS)
 
 
 @pytest.fixture
@@ -98,7 +102,7 @@ def mosquitto_tls(mosquitto_tls_server: Mosquitto) -> Mosquitto:
 
 @pytest.fixture(scope="session")
 def influxd_server() -> Iterator[Influxd]:
-    yield from _serve(Influxd, "influxd")  # type: ignore[misc]
+    yield from _serve(Influxd, "influxd")
 
 
 @pytest.fixture
@@ -122,7 +126,7 @@ def influx_db(influxd: Influxd) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def victoria_metrics_server() -> Iterator[VictoriaMetrics]:
-    yield from _serve(VictoriaMetrics, "vm")  # type: ignore[misc]
+    yield from _serve(VictoriaMetrics, "vm")
 
 
 @pytest.fixture

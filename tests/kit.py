@@ -20,8 +20,17 @@ from typing import Any
 
 import aiomqtt
 
+from monitord.config import DeviceConfig
 from monitord.drivers.base import Reject
 from monitord.models import Kind, Reading
+
+
+def device_config(**table: Any) -> DeviceConfig:
+    """A device as its flat `[[chairs.devices]]` TOML table: the transport's and the
+    driver's keys (port, address, poll_interval_s ...) next to DeviceConfig's own. The same
+    validation as `DeviceConfig(**table)`, which a type checker only allows with the model's
+    own fields."""
+    return DeviceConfig.model_validate(table)
 
 
 async def eventually(pred: Callable[[], object], within_s: float = 30.0, what: str = "") -> None:

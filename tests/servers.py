@@ -579,7 +579,12 @@ class VictoriaMetrics(ServerProcess):
         http_get(f"{self.url}/internal/force_flush", timeout=5)
 
     def count_samples(self, match: str) -> int:
-        return sum(len(s["values"]) for s in self.export(match))  # type: ignore[misc, arg-type]
+        n = 0
+        for s in self.export(match):
+            values = s["values"]
+            assert isinstance(values, list)
+            n += len(values)
+        return n
 
     def wait_samples(self, match: str, n: int, timeout: float = 15.0) -> int:
         """Poll until at least `n` samples match (VictoriaMetrics makes new samples
@@ -604,6 +609,18 @@ class VictoriaMetrics(ServerProcess):
 
 
 # -- helpers -----------------------------------------------------------------------------
+
+
+def json_int(v: object) -> int:
+    """`int(v)` of a number in decoded JSON (an InfluxDB count, a time in ns, ...)."""
+    assert isinstance(v, int | float | str), f"not a JSON number: {v!r}"
+    return int(v)
+
+
+def json_float(v: object) -> float:
+    """`float(v)` of a number in decoded JSON."""
+    assert isinstance(v, int | float | str), f"not a JSON number: {v!r}"
+    return float(v)
 
 
 def unique_name(prefix: str = "t") -> str:

@@ -11,13 +11,15 @@ from pathlib import Path
 from monitord.config import loads_config
 from monitord.daemon import Daemon
 from monitord.models import Kind
+from monitord.simulators._serial_base import SerialSim
 from monitord.simulators.base import SimEvent
 from monitord.simulators.serial_sims import make_sim_device
 
 
 async def test_masimo_pty_to_hub_with_corrupt_line(tmp_path: Path) -> None:
     async with make_sim_device("masimo-ascii", repeat=False) as sim:
-        port = sim.port  # type: ignore[attr-defined]
+        assert isinstance(sim, SerialSim)
+        port = sim.port
         cfg = loads_config(
             '[site]\nid = "hub-test"\n'
             f"[mqtt]\nenabled = false\n[influx]\nenabled = false\n"
@@ -48,7 +50,7 @@ async def test_masimo_pty_to_hub_with_corrupt_line(tmp_path: Path) -> None:
                 at = datetime.now(UTC).replace(microsecond=0)
                 await sim.send(SimEvent(Kind.SPO2, {"spo2_pct": v, "pulse_bpm": 70 + i}), at)
                 if i == 1:  # line noise between two good lines
-                    sim.write(b"SPO2=0x7!% BPM=\xff\xfe garbage\r\n")  # type: ignore[attr-defined]
+                    sim.write(b"SPO2=0x7!% BPM=\xff\xfe garbage\r\n")
                 await asyncio.sleep(0.05)
             ok = await chair.wait_for(lambda: (ox.last or {}).get("spo2_pct") == 95, 10)
             assert ok, chair.devices["ox"]

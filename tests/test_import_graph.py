@@ -46,7 +46,7 @@ def imported(name: str, path: Path, known: dict[str, Path]) -> Iterator[tuple[st
     """(product module, line) for each import in `path` (module `name`)."""
     is_pkg = path.name == "__init__.py"
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        targets: list[str] = []
+        targets: list[str]
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -59,6 +59,8 @@ def imported(name: str, path: Path, known: dict[str, Path]) -> Iterator[tuple[st
             targets = [
                 f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names
             ]
+        else:
+            continue
         for t in targets:
             while t and t not in known:  # `import a.b.C` of a name: its module
                 t = t.rpartition(".")[0]

@@ -13,7 +13,8 @@ from monitord.config import Config, loads_config
 from monitord.daemon import ChairRuntime, Daemon
 from monitord.models import Kind
 from monitord.outbox import Outbox
-from monitord.simulators.base import SimEvent
+from monitord.simulators._serial_base import SerialSim
+from monitord.simulators.base import SimDevice, SimEvent
 from monitord.simulators.serial_sims import make_sim_device
 
 
@@ -28,7 +29,7 @@ def config(tmp: Path, port: str) -> Config:
     )
 
 
-async def play(daemon: Daemon, sim: object, start: datetime, offsets: list[int]) -> None:
+async def play(daemon: Daemon, sim: SimDevice, start: datetime, offsets: list[int]) -> None:
     """Send SpO2 80 % lines stamped start+offset (the monitor's clock), until each arrived,
     as far apart in wall time as their offsets: the engine runs on the daemon's receive
     time, not on the monitor's clock (clinical-rules.md "Delivery of alarms")."""
@@ -41,8 +42,12 @@ async def play(daemon: Daemon, sim: object, start: datetime, offsets: list[int])
         at = start + timedelta(seconds=off)
         for _ in range(50):  # the first lines may precede the transport's open()
             n = ox.readings
-            await sim.send(SimEvent(Kind.SPO2, {"spo2_pct": 80, "pulse_bpm": 70}), at)  # type: ignore[attr-defined]
-            if await chair.wait_for(lambda n=n: ox.readings > n, 0.3):
+            await sim.send(SimEvent(Kind.SPO2, {"spo2_pct": 80, "pulse_bpm": 70}), at)
+
+            def arrived(n: int = n) -> bool:
+                return ox.readings > n
+
+            if await chair.wait_for(arrived, 0.3):
                 prev = (time.monotonic(), off)
                 break
         else:
@@ -52,7 +57,8 @@ async def play(daemon: Daemon, sim: object, start: datetime, offsets: list[int])
 async def test_active_alarm_survives_restart(tmp_path: Path) -> None:
     start = datetime.now(UTC).replace(microsecond=0)
     async with make_sim_device("masimo-ascii", repeat=False) as sim:
-        cfg = config(tmp_path, sim.port)  # type: ignore[attr-defined]
+        assert isinstance(sim, SerialSim)
+        cfg = config(tmp_path, sim.port)
         first = Daemon(cfg)
         task = asyncio.create_task(first.run())
         await play(first, sim, start, [0, 1])  # 80 % for 1 s: spo2.very_low raised
@@ -97,12 +103,13 @@ async def test_bp_measurement_is_not_taken_twice_across_restart(tmp_path: Path) 
     stamp): stored once, fed to the engine once, so it cannot confirm a BP rule twice."""
     at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30)
     async with make_sim_device("intellivue", repeat=False) as sim:
+        assert isinstance(sim, SerialSim)
         cfg = loads_config(
             '[site]\nid = "restart-test"\n'
             f"[mqtt]\nenabled = false\n[influx]\nenabled = false\n"
             f'[storage]\npath = "{tmp_path / "store.sqlite"}"\n'
             f'[[chairs]]\nid = "chair-9"\n'
-            f'[[chairs.devices]]\nid = "mon"\ndriver = "intellivue"\nport = "{sim.port}"\n'  # type: ignore[attr-defined]
+            f'[[chairs.devices]]\nid = "mon"\ndriver = "intellivue"\nport = "{sim.port}"\n'
             "poll_interval_s = 0.5\n"
         )
         # 184/112 twice would raise bp.severe (confirm = 2): once must leave it pending.

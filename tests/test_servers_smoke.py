@@ -8,7 +8,9 @@ import time
 
 import aiomqtt
 import pytest
-from servers import (
+
+from tests.conftest import TLS_USERS
+from tests.servers import (
     Influxd,
     MissingServerBinary,
     Mosquitto,
@@ -18,8 +20,6 @@ from servers import (
     http_post,
     port_open,
 )
-
-from tests.conftest import TLS_USERS
 
 
 def test_missing_binary_names_the_debian_package() -> None:

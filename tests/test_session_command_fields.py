@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from monitord.engine.inputs import SessionCmd
 from monitord.models import SessionEvent
 from monitord.sinks.commands import CommandError, engine_input, parse_command
 from monitord.store.codec import session_body, session_from_body
@@ -15,7 +16,8 @@ def test_dose_start_carries_by_dose_and_lot_to_the_engine_input() -> None:
         "session", b'{"action": "dose_start", "by": "RN Lee", "dose_mg": 56, "lot": "A12"}'
     )
     inp = engine_input(cmd, 100.0, "chair-1")
-    assert (inp.by, inp.dose_mg, inp.lot) == ("RN Lee", 56.0, "A12")  # type: ignore[union-attr]
+    assert isinstance(inp, SessionCmd)
+    assert (inp.by, inp.dose_mg, inp.lot) == ("RN Lee", 56.0, "A12")
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from monitord.clock import SimClock
 from monitord.config import loads_config
 from monitord.daemon import Daemon
 from monitord.engine import AlertEngine
@@ -156,7 +157,9 @@ async def test_simulated_chair_raises_what_replay_raises(tmp_path: Path, setup: 
         readings = ob.readings("chair-1")
     finally:
         ob.close()
-    start = daemon.chairs["chair-1"].clock.start
+    clock = daemon.chairs["chair-1"].clock
+    assert isinstance(clock, SimClock)  # a simulated chair runs on the scenario's clock
+    start = clock.start
     # every scenario measurement arrived once, stamped with start + t
     # every scenario measurement arrived once, with its values, stamped with start + t
     want = sorted(measured(e) for e in events if e["event"] in ("bp", "hr", "spo2"))

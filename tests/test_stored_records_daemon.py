@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from monitord.clock import SimClock
 from monitord.config import loads_config
 from monitord.daemon import Daemon
 from monitord.engine import AlertEngine
@@ -58,7 +59,9 @@ async def test_memory_push_raises_nothing_live_measurement_raises_crisis(tmp_pat
     expected = list(replay(AlertEngine(), load_scenario(tmp_path / "scenario.jsonl")))
     daemon = Daemon(cfg, stop_when_played=True, simulated=start_simulated_chair)
     await asyncio.wait_for(daemon.run(), 120)
-    start = daemon.chairs["chair-1"].clock.start
+    clock = daemon.chairs["chair-1"].clock
+    assert isinstance(clock, SimClock)  # a simulated chair runs on the scenario's clock
+    start = clock.start
 
     ob = Outbox(cfg.storage.path, cfg.storage, readonly=True)
     try:

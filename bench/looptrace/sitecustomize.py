@@ -39,9 +39,9 @@ if os.environ.get("MONITORD_LOOPTRACE"):
         finally:
             d = _clock() - t
             if d >= _min_s:
-                _kept.append((t, d, _owner(self._callback)))  # type: ignore[attr-defined]
+                _kept.append((t, d, _owner(self._callback)))  # type: ignore[attr-defined]  # asyncio private
 
-    asyncio.events.Handle._run = _timed  # type: ignore[method-assign]
+    asyncio.events.Handle._run = _timed  # type: ignore[method-assign]  # wraps asyncio's own
 
     def _dump() -> None:
         if any("monitord" in a for a in sys.argv):

@@ -24,7 +24,7 @@ import logging
 import struct
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from bumble import hci
 from bumble.core import UUID
@@ -98,7 +98,7 @@ class _Peripheral:
     async def send(self, ev: SimEvent, at: datetime) -> None:
         raise NotImplementedError
 
-    async def __aenter__(self) -> _Peripheral:
+    async def __aenter__(self) -> Self:
         await self.device.power_on()
         self._running = True
         await self._advertise()

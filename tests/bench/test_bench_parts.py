@@ -74,7 +74,7 @@ async def test_station_receipts_per_contract(mosquitto: Mosquitto, tmp_path: Pat
                 raise AssertionError("no message")
 
             st = await asyncio.wait_for(next_msg(), 30)
-            assert json.loads(st.payload)["state"] == "online"  # type: ignore[arg-type]
+            assert json.loads(st.payload)["state"] == "online"
             events = [
                 {"rule": "spo2.very_low", "event": "raised", "priority": "high", "alert_id": "a1"},
                 {"rule": "x", "event": "raised", "priority": "high", "doctor": True},
@@ -86,7 +86,7 @@ async def test_station_receipts_per_contract(mosquitto: Mosquitto, tmp_path: Pat
     finally:
         station.send_signal(signal.SIGTERM)
         assert station.wait(15) == 0
-    bodies = [json.loads(m.payload) for m in got]  # type: ignore[arg-type]
+    bodies = [json.loads(m.payload) for m in got]
     assert [str(m.topic) for m in got] == [f"{base}/chair-3/alerts/receipts"] * 2
     assert [(b["alert_id"], b["event"], b["sounded"]) for b in bodies] == [
         ("a1", "raised", True),

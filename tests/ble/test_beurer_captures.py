@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 
 from monitord.cli import main as cli_main
-from monitord.config import DeviceConfig
 from monitord.drivers.ble_bpm import BLE_PROFILE, BloodPressure, decode_bp
 from monitord.drivers.ble_link import LinkTiming, run_ble_device
 from monitord.drivers.registry import DRIVERS
@@ -29,6 +28,7 @@ from monitord.models import Kind
 from monitord.simulators.base import SimEvent
 from monitord.simulators.ble import VirtualBleLink, backends
 from monitord.simulators.ble.beurer import ADVERTISED_NAME, BeurerCuff
+from tests.kit import device_config
 
 from .helpers import RecordingContext, wait_until
 
@@ -171,7 +171,7 @@ async def test_bm85_over_the_ble_link(
     ctx = RecordingContext(device="bp")
     async with BeurerCuff(ADVERTISED_NAME, vlink) as cuff:
         cuff.irregular_pulse = True
-        dev = DeviceConfig(id="bp", driver="ble-bpm", address=cuff.address_str, quirks=quirks)
+        dev = device_config(id="bp", driver="ble-bpm", address=cuff.address_str, quirks=quirks)
         client, scanner = backends(vlink)
         task = asyncio.create_task(
             run_ble_device(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from monitord.config import DeviceConfig
+from monitord.drivers.ble_gatt import BleLinkSettings
 from monitord.drivers.ble_link import LinkTiming, run_ble_device
 from monitord.drivers.registry import DRIVERS
 from monitord.models import Kind
@@ -206,7 +207,11 @@ async def test_episodic_cuff_connects_after_measurement(vlink: VirtualBleLink) -
             for i in range(3):
                 await cuff.send(bp(120 + i, 80, 93, 70), base.replace(second=i))
                 n = (i + 1) * (i + 2) // 2  # the whole memory, each time
-                await wait_until(lambda n=n: len(ctx.readings) == n, what=f"reading {i}")
+
+                def all_read(n: int = n) -> bool:
+                    return len(ctx.readings) == n
+
+                await wait_until(all_read, what=f"reading {i}")
                 await wait_until(lambda: cuff.connection is None, what="cuff hangs up")
             assert cuff.indications_confirmed == 1 + 2 + 3  # memory pushed each time
     assert [r.values["sys_mmHg"] for r in ctx.readings] == [120, 120, 121, 120, 121, 122]
@@ -221,7 +226,8 @@ async def test_attach_simulated_from_config(vlink: VirtualBleLink) -> None:
     dev = DeviceConfig(id="hr", driver="ble-hrm", simulate=Path("scenario.jsonl"))
     sim1, run1 = attach_simulated(dev, "chair-1", vlink)
     sim2, run2 = attach_simulated(dev, "chair-2", vlink)
-    assert (run1.settings.name, run2.settings.name) == ("chair-1-hr", "chair-2-hr")
+    names = (run1.settings_as(BleLinkSettings).name, run2.settings_as(BleLinkSettings).name)
+    assert names == ("chair-1-hr", "chair-2-hr")
     ctx1, ctx2 = RecordingContext(chair="chair-1"), RecordingContext(chair="chair-2")
     async with sim1, sim2:
         async with (

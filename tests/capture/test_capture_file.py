@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from monitord.commands.capture import capture
-from monitord.config import DeviceConfig
 from monitord.drivers.ble_bpm import BPM_UUID, bp_sample
+from monitord.drivers.measurement import Measurement
 from monitord.drivers.registry import DRIVERS
+from tests.kit import device_config
 
 from .capture_kit import CHAIR, config, decode_file
 
@@ -30,7 +31,7 @@ def _no_quirks() -> Any:
     """The config's spelling of "no quirks": an empty list where `quirks` is a list of
     names, "none" where it is a comma string (the option changed form; either works)."""
     try:
-        DeviceConfig(id="x", driver="ble-bpm", name="n", quirks=[])  # type: ignore[arg-type]
+        device_config(id="x", driver="ble-bpm", name="n", quirks=[])
     except ValueError:
         return "none"
     return []
@@ -64,10 +65,11 @@ def ble_capture(path: Path, name: str, config: dict[str, Any] | None = None) -> 
 def expected(quirks: frozenset[str]) -> dict[str, Any]:
     s = bp_sample(BPM, quirks)
     assert not isinstance(s, Exception) and not hasattr(s, "reason")
+    assert isinstance(s, Measurement)
     return {
-        **{k: v for k, v in s.values.items()},  # type: ignore[union-attr]
-        "valid": s.valid,  # type: ignore[union-attr]
-        "status": list(s.flags),  # type: ignore[union-attr]
+        **{k: v for k, v in s.values.items()},
+        "valid": s.valid,
+        "status": list(s.flags),
     }
 
 
@@ -77,6 +79,7 @@ def picked(rec: dict[str, Any]) -> dict[str, Any]:
 
 def test_recorded_advertised_name_selects_the_model_quirks(tmp_path: Path) -> None:
     profile = DRIVERS["ble-bpm"].ble_profile
+    assert profile is not None
     model = next(iter(profile.model_quirks))
     quirks = profile.quirks_for(model, None)
     assert expected(quirks) != expected(frozenset()), "these bytes must tell the quirks apart"

@@ -15,11 +15,10 @@ import contextlib
 import sys
 from pathlib import Path
 
-from monitord.config import DeviceConfig
 from monitord.drivers.base import RejectReason
 from monitord.drivers.registry import DRIVERS
 from monitord.drivers.serial_link import PortBackoff, run_serial_device
-from tests.kit import RecordingContext
+from tests.kit import RecordingContext, device_config
 
 from .capture_kit import decode_file
 
@@ -60,7 +59,7 @@ async def test_simulate_capture_plays_the_case_to_the_driver(tmp_path: Path) -> 
     first = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
     assert first == str(link)
     ctx = RecordingContext(chair="chair-3", device="mon")
-    dev = DeviceConfig(id="mon", driver="intellivue", port=first, poll_interval_s=0.5)
+    dev = device_config(id="mon", driver="intellivue", port=first, poll_interval_s=0.5)
     task = asyncio.create_task(
         run_serial_device(dev, DRIVERS["intellivue"], ctx, backoff=PortBackoff(0.05, 0.3))
     )

@@ -17,12 +17,13 @@ import io
 import json
 import random
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from monitord.capturefile import read_capture
 from monitord.commands.capture import capture
-from monitord.config import DeviceConfig, load_config
+from monitord.config import load_config
 from monitord.daemon import Daemon
 from monitord.drivers.ble_link import LinkTiming, run_ble_device
 from monitord.drivers.registry import DRIVERS
@@ -30,7 +31,7 @@ from monitord.models import Kind
 from monitord.simulators.base import SimEvent
 from monitord.simulators.ble import SimCuff, VirtualBleLink, backends
 from monitord.simulators.capture_play import BleCapturePlayer
-from tests.kit import RecordingContext, eventually
+from tests.kit import RecordingContext, device_config, eventually
 
 from .capture_kit import CHAIR, as_record, comparable, config, decode_file, stored_readings
 
@@ -43,7 +44,12 @@ MEASUREMENTS = [  # (sys, dia, map, pulse, cuff error)
 
 
 def bp(sys_: float, dia: float, map_: float, pulse: float, error: bool) -> SimEvent:
-    values = {"sys_mmHg": sys_, "dia_mmHg": dia, "map_mmHg": map_, "pulse_bpm": pulse}
+    values: dict[str, float | None] = {
+        "sys_mmHg": sys_,
+        "dia_mmHg": dia,
+        "map_mmHg": map_,
+        "pulse_bpm": pulse,
+    }
     return SimEvent(Kind.BP, values, error=error)
 
 
@@ -74,7 +80,7 @@ async def test_ble_capture_then_decode_gives_what_the_daemon_stored(tmp_path: Pa
         )
         try:
             for cuff in (cuff_live, cuff_cap):
-                await eventually(lambda c=cuff: c.is_subscribed(c.bpm), 30, "central subscribed")
+                await eventually(partial(cuff.is_subscribed, cuff.bpm), 30, "central subscribed")
             t0 = datetime.now(UTC).replace(microsecond=0)
             for i, m in enumerate(MEASUREMENTS):
                 await asyncio.gather(
@@ -104,9 +110,9 @@ async def test_ble_capture_then_decode_gives_what_the_daemon_stored(tmp_path: Pa
     assert [json.loads(line) for line in printed.getvalue().splitlines()] == decoded
     cap = read_capture(out)
     assert cap.header["advertised_name"] == NAME
-    assert {r.char for r in cap.records if r.kind == "rx"} >= {
-        DRIVERS["ble-bpm"].ble_profile.subscriptions[0].uuid
-    }
+    profile = DRIVERS["ble-bpm"].ble_profile
+    assert profile is not None
+    assert {r.char for r in cap.records if r.kind == "rx"} >= {profile.subscriptions[0].uuid}
 
 
 async def test_ble_capture_plays_back_to_the_link(tmp_path: Path) -> None:
@@ -145,7 +151,7 @@ async def test_ble_capture_plays_back_to_the_link(tmp_path: Path) -> None:
     air2 = VirtualBleLink()
     ctx = RecordingContext(device="bp")
     client2, scanner2 = backends(air2)
-    dev = DeviceConfig(id="bp", driver="ble-bpm", name=NAME)
+    dev = device_config(id="bp", driver="ble-bpm", name=NAME)
     async with BleCapturePlayer(read_capture(out), air2, speed=4.0) as player:
         link = asyncio.create_task(
             run_ble_device(

@@ -19,8 +19,11 @@ from typing import Any
 import pytest
 
 from monitord.models import Kind
-from monitord.simulators.base import SimEvent
+from monitord.simulators._serial_base import SerialSim
+from monitord.simulators.base import SimDevice, SimEvent
 from monitord.simulators.capture_play import pty_openers
+from monitord.simulators.intellivue import IntelliVueSim
+from monitord.simulators.pty import PtyPort
 from monitord.simulators.serial_sims import make_sim_device
 from tests.kit import eventually
 
@@ -48,6 +51,17 @@ def events(i: int) -> list[SimEvent]:
     ]
 
 
+def _pty_path(sim: SimDevice) -> str:
+    """The pty a serial simulator's port is (what the daemon and the capture open)."""
+    assert isinstance(sim, SerialSim) and isinstance(sim.port_obj, PtyPort), sim
+    return sim.port_obj.slave_path
+
+
+def _intellivue(sim: SimDevice) -> IntelliVueSim:
+    assert isinstance(sim, IntelliVueSim), sim
+    return sim
+
+
 @pytest.mark.parametrize("driver", ["masimo-ascii", "intellivue"])
 async def test_capture_then_decode_gives_what_the_daemon_stored(
     tmp_path: Path, driver: str
@@ -69,10 +83,19 @@ async def test_capture_then_decode_gives_what_the_daemon_stored(
         try:
             # both have the port open (and an IntelliVue is associated) before data flows
             for sim in sims:
-                slave = sim.port_obj.slave_path
-                await eventually(lambda s=slave: pty_openers(s) > 1, 30, "port opened")
+                slave = _pty_path(sim)
+
+                def opened(s: str = slave) -> bool:
+                    return pty_openers(s) > 1
+
+                await eventually(opened, 30, "port opened")
                 if driver == "intellivue":
-                    await eventually(lambda s=sim: s.mds_confirmed, 30, "associated")
+                    iv = _intellivue(sim)
+
+                    def associated(s: IntelliVueSim = iv) -> bool:
+                        return s.mds_confirmed
+
+                    await eventually(associated, 30, "associated")
             t0 = datetime.now(UTC).replace(microsecond=0)
             for i in range(3):
                 before = [getattr(s, "polls", 0) for s in sims]
@@ -82,7 +105,12 @@ async def test_capture_then_decode_gives_what_the_daemon_stored(
                             await sim.send(ev, t0 + timedelta(seconds=i))
                 if driver == "intellivue":  # both sides polled the new values twice
                     for sim, n in zip(sims, before, strict=True):
-                        await eventually(lambda s=sim, n=n: s.polls >= n + 2, 30, "polled")
+                        iv = _intellivue(sim)
+
+                        def polled(s: IntelliVueSim = iv, n: int = n) -> bool:
+                            return s.polls >= n + 2
+
+                        await eventually(polled, 30, "polled")
             want = 3 if driver == "masimo-ascii" else 9
             db = tmp_path / "live.sqlite"
             await eventually(lambda: len(stored_readings(db)) >= want, 30, "daemon stored")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from bleak.backends.scanner import BaseBleakScanner
+from bumble.gatt import Service
 
 from monitord.commands.scan import run
 from monitord.config import load_config
@@ -28,16 +29,18 @@ class _Thermometer(_Peripheral):
 
     service16 = 0x1809
 
-    def _services(self) -> list:  # type: ignore[type-arg]
+    def _services(self) -> list[Service]:
         return []
 
 
 async def test_scan_lists_vital_signs_devices_with_config_lines(tmp_path: Path) -> None:
     air = VirtualBleLink()
     # a name in the cuff driver's model table gets that model's quirks
-    model = next(iter(DRIVERS["ble-bpm"].ble_profile.model_quirks))
+    profile = DRIVERS["ble-bpm"].ble_profile
+    assert profile is not None
+    model = next(iter(profile.model_quirks))
     cuff_name = f"{model} Cuff"
-    want_quirks = sorted(DRIVERS["ble-bpm"].ble_profile.quirks_for(cuff_name, None))
+    want_quirks = sorted(profile.quirks_for(cuff_name, None))
     assert want_quirks, "the quirk table gives this name no quirks: the test would prove less"
     _, scanner = backends(air)
     out = io.StringIO()

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from helpers import reading
 
+import monitord.store.codec as codec
 import monitord.store.delivery as delivery
 from monitord.config import StorageConfig
 from monitord.outbox import Outbox
@@ -56,7 +57,7 @@ def store(tmp_path: Path) -> Iterator[tuple[Outbox, list[int], list[Callable[[],
 @pytest.fixture
 def decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     seen: list[int] = []
-    real = delivery.stored_record
+    real = codec.stored_record
 
     def counting(i: int, *a: Any) -> Any:
         seen.append(i)
@@ -91,7 +92,7 @@ def test_after_skips_the_held_rows_in_the_query(
     ob, ids, jobs = store
     real = ob._rdb
     conn = CountingConn(real)
-    ob._rdb = conn  # type: ignore[assignment]
+    ob._rdb = conn  # type: ignore[assignment]  # a test double
     try:
         got = [r.id for r in ob.fetch("influx", 16, after=ids[499])]
         assert got == ids[500:516]

@@ -54,7 +54,7 @@ def test_rows_marked_while_the_fetch_query_runs_are_not_fetched_again(tmp_path: 
             jobs.pop(0)()
 
     real = ob._rdb
-    ob._rdb = QueryThenCommit(real, writer_commits)  # type: ignore[assignment]
+    ob._rdb = QueryThenCommit(real, writer_commits)  # type: ignore[assignment]  # a test double
     got = [r.id for r in ob.fetch("influx", 100)]
     assert not jobs  # the marks were committed during the query
     ob._rdb = real
@@ -62,7 +62,7 @@ def test_rows_marked_while_the_fetch_query_runs_are_not_fetched_again(tmp_path: 
 
     # The same for an alert event on the MQTT queue.
     ob.mark_delivered("mqtt", [aids[2]])
-    ob._rdb = QueryThenCommit(real, writer_commits)  # type: ignore[assignment]
+    ob._rdb = QueryThenCommit(real, writer_commits)  # type: ignore[assignment]  # a test double
     assert [r.id for r in ob.fetch("mqtt", 10)] == []
     ob._rdb = real
     # And afterwards, from a fresh snapshot: the marks are on disk.

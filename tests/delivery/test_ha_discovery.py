@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
-from servers import Mosquitto
 
 from tests.e2e.e2e_kit import (
     CHAIR,
@@ -24,6 +23,7 @@ from tests.e2e.e2e_kit import (
     whole_second,
     write_config,
 )
+from tests.servers import Mosquitto
 
 
 async def retained(broker: Mosquitto, topics: list[str], want: int) -> dict[str, Any]:
@@ -34,7 +34,7 @@ async def retained(broker: Mosquitto, topics: list[str], want: int) -> dict[str,
             await c.subscribe(t, qos=1)
         async with asyncio.timeout(30):
             async for m in c.messages:
-                got[str(m.topic)] = json.loads(bytes(m.payload))  # type: ignore[arg-type]
+                got[str(m.topic)] = json.loads(bytes(m.payload))
                 if len(got) >= want:
                     return got
     raise AssertionError("unreachable")

@@ -10,16 +10,17 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import alert, reading, session
-from servers import Influxd, VictoriaMetrics, http_post
 
 from monitord.config import InfluxConfig, StorageConfig
 from monitord.models import Kind, Reading
 from monitord.outbox import Outbox
 from monitord.sinks.influx import InfluxSink
 from tests.kit import eventually
+from tests.servers import Influxd, VictoriaMetrics, http_post
 
 SITE = "site-a"
 
@@ -30,7 +31,7 @@ def outbox(tmp_path: Path) -> Outbox:
     return Outbox(p, StorageConfig(path=p))
 
 
-def v1_cfg(influxd: Influxd, db: str, **kw: object) -> InfluxConfig:
+def v1_cfg(influxd: Influxd, db: str, **kw: Any) -> InfluxConfig:
     return InfluxConfig(
         url=influxd.url,
         api="v1",
@@ -38,7 +39,7 @@ def v1_cfg(influxd: Influxd, db: str, **kw: object) -> InfluxConfig:
         batch_size=40,
         flush_interval_s=0.05,
         timeout_s=1.0,
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 
@@ -263,6 +264,10 @@ async def test_v2_victoria_metrics_outage(
     got = await asyncio.to_thread(vm.wait_samples, match, prod.n)
     assert got == prod.n
     series = await asyncio.to_thread(vm.export, match)
-    stamps = [(s["metric"]["device"], t) for s in series for t in s["timestamps"]]  # type: ignore[index, attr-defined]
+    stamps = []
+    for s in series:
+        metric, timestamps = s["metric"], s["timestamps"]
+        assert isinstance(metric, dict) and isinstance(timestamps, list)
+        stamps += [(metric["device"], t) for t in timestamps]
     assert len(set(stamps)) == len(stamps) == prod.n
     assert sink.stats.retries > 0

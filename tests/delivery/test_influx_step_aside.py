@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 from helpers import reading, running
-from servers import Influxd
 
 from monitord.config import InfluxConfig, StorageConfig, loads_config
 from monitord.daemon import Daemon
@@ -34,6 +33,7 @@ from monitord.techalarm import TechAlarms
 from tests.faults.writerkit import reading as live_reading
 from tests.faults.writerkit import running as daemon_running
 from tests.kit import eventually
+from tests.servers import Influxd
 
 SITE = "site-a"
 ROWS = 24  # a batch of several slices (one row each, below)

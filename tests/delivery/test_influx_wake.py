@@ -23,13 +23,13 @@ from typing import Any
 
 import pytest
 from helpers import reading, running
-from servers import Influxd
 
 from monitord.config import InfluxConfig, StorageConfig
 from monitord.hub import CommittedBatch, Hub
 from monitord.outbox import Outbox, StoredRecord
 from monitord.sinks.influx import InfluxSink
 from tests.kit import eventually
+from tests.servers import Influxd
 
 SITE = "site-a"
 

@@ -8,10 +8,10 @@ import ssl
 import aiomqtt
 import pytest
 from aiomqtt.exceptions import MqttConnectError
-from servers import free_port
 
 from monitord.config import MqttConfig
 from monitord.sinks.mqtt import _describe
+from tests.servers import free_port
 
 CFG = MqttConfig(host="127.0.0.1", port=1883, prefix="p", timeout_s=2)
 

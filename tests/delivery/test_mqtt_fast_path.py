@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from helpers import alert, running
-from servers import Mosquitto
 
 from monitord.config import MqttConfig, StorageConfig
 from monitord.hub import CommittedBatch
 from monitord.models import AlertEvent
-from monitord.outbox import Outbox, StoredAlert
+from monitord.outbox import Outbox, Sink, StoredAlert, StoredRecord
 from monitord.sinks.mqtt import Command, MqttSink
 from tests.kit import Observer, eventually
+from tests.servers import Mosquitto
 
 SITE = "site-a"
 
@@ -60,17 +58,24 @@ class Fetches:
 
     def __init__(self, outbox: Outbox, blind_after: int | None = None) -> None:
         self.n = 0
-        self._fetch: Callable[..., Any] = outbox.fetch
+        self._fetch = outbox.fetch
         self.blind_after = blind_after
-        outbox.fetch = self  # type: ignore[method-assign]
+        outbox.fetch = self  # type: ignore[method-assign]  # a spy standing in for the method
 
-    def __call__(self, sink: str, limit: int, chair: str | None = None) -> Any:
+    def __call__(
+        self,
+        sink: Sink,
+        limit: int,
+        chair: str | None = None,
+        after: int = 0,
+        budget_s: float | None = None,
+    ) -> list[StoredRecord]:
         if sink != "mqtt":
-            return self._fetch(sink, limit, chair)
+            return self._fetch(sink, limit, chair, after, budget_s)
         self.n += 1
         if self.blind_after is not None and self.n > self.blind_after:
             return []
-        return self._fetch(sink, limit, chair)
+        return self._fetch(sink, limit, chair, after, budget_s)
 
 
 async def test_an_alarm_goes_out_from_its_commit_without_an_outbox_query(

@@ -15,19 +15,20 @@ import asyncio
 import threading
 
 import paho.mqtt.client as paho
-from servers import Mosquitto
+from paho.mqtt.enums import CallbackAPIVersion
 
 from monitord.mqttv5 import V5Client
+from tests.servers import Mosquitto
 
 
 class ThreadSubscriber:
     """A paho client on its own network thread: it receives while our loop is blocked."""
 
     def __init__(self, broker: Mosquitto, topic: str) -> None:
-        self.got: list[bytes] = []
+        self.got: list[bytes | bytearray] = []
         self.arrived = threading.Event()
         ready = threading.Event()
-        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2)
+        self.client = paho.Client(CallbackAPIVersion.VERSION2)
         self.client.on_subscribe = lambda *_: ready.set()
         self.client.on_message = self._on_message
         self.client.on_connect = lambda c, *_: c.subscribe(topic, 1)

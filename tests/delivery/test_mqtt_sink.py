@@ -14,7 +14,6 @@ from typing import Any
 import aiomqtt
 import pytest
 from helpers import alert, reading
-from servers import Mosquitto, TlsMaterial
 
 from monitord import __version__
 from monitord.config import MqttConfig, StorageConfig, TlsConfig
@@ -25,6 +24,7 @@ from monitord.sinks.mqtt import AckCommand, Command, MqttSink, SessionCommand
 from monitord.techalarm import TechAlarms
 from tests.conftest import TLS_USERS
 from tests.kit import Observer, eventually
+from tests.servers import Mosquitto, TlsMaterial
 
 HERE = Path(__file__).resolve().parent
 SITE = "site-a"
@@ -231,7 +231,7 @@ async def test_tls_with_password(
     outbox.add_alert_events([alert(1)])
     outbox.commit()
     base = f"{mqtt_prefix}/{SITE}/chair-1"
-    obs_kw = {
+    obs_kw: dict[str, Any] = {
         "username": "nurse",
         "password": TLS_USERS["nurse"],
         "tls_params": aiomqtt.TLSParameters(ca_certs=str(tls_material.ca_file)),

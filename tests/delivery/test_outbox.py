@@ -77,7 +77,7 @@ def test_independent_cursors_and_mark_delivered(tmp_path: Path) -> None:
     assert ob.counters()["quarantined.influx"] == 1
     assert ob.quarantined("influx")[0]["reason"] == "HTTP 400: bad"
     with pytest.raises(ValueError, match="unknown sink"):
-        ob.backlog("kafka")  # type: ignore[arg-type]
+        ob.backlog("kafka")  # type: ignore[arg-type]  # an unknown sink, on purpose
 
 
 def test_same_instant_gets_distinct_timestamps_per_series(tmp_path: Path) -> None:

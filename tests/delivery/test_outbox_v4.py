@@ -16,19 +16,23 @@ import sqlite3
 from pathlib import Path
 
 from helpers import running
-from servers import Influxd, Mosquitto
 
 from monitord.config import InfluxConfig, MqttConfig, StorageConfig
 from monitord.outbox import SCHEMA_VERSION, Outbox, StoredAlert, StoredReading
 from monitord.sinks.influx import InfluxSink
 from monitord.sinks.mqtt import MqttSink
 from tests.kit import Observer, eventually
+from tests.servers import Influxd, Mosquitto, json_int
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "outbox-v3.sqlite"
 SITE = "site-v3"
 
 
-def _v3(tmp_path: Path) -> tuple[Path, dict[str, list[tuple[int, str]]], list[tuple[object, ...]]]:
+# A row of the v3 records table: id, type, chair, t_ns, body (JSON text).
+V3Record = tuple[int, str, str, int, str]
+
+
+def _v3(tmp_path: Path) -> tuple[Path, dict[str, list[tuple[int, str]]], list[V3Record]]:
     """A copy of the v3 fixture, its pending rows per sink ((id, chair) in id order) and
     every record as the v3 code stored it."""
     path = tmp_path / "outbox.sqlite"
@@ -42,7 +46,9 @@ def _v3(tmp_path: Path) -> tuple[Path, dict[str, list[tuple[int, str]]], list[tu
         ]
         for sink in ("influx", "mqtt")
     }
-    records = db.execute("SELECT id, type, chair, t_ns, body FROM records ORDER BY id").fetchall()
+    records: list[V3Record] = db.execute(
+        "SELECT id, type, chair, t_ns, body FROM records ORDER BY id"
+    ).fetchall()
     db.close()
     return path, pending, records
 
@@ -68,7 +74,7 @@ def test_v3_pending_rows_become_queues_in_order(tmp_path: Path) -> None:
     (size,) = ob._db.execute("SELECT sum(length(body) + 64) FROM records").fetchone()
     assert ob._db_bytes() == size
     for sink in ("influx", "mqtt"):
-        assert ob.backlog(sink) == len(pending[sink])  # type: ignore[arg-type]
+        assert ob.backlog(sink) == len(pending[sink])
     assert ob.backlog("mqtt", "chair-2") == sum(c == "chair-2" for _, c in pending["mqtt"])
     assert [q["record_id"] for q in ob.quarantined("influx")] == [13]
 
@@ -147,7 +153,7 @@ async def test_v3_store_delivered_once_in_order_by_the_real_sinks(
     al = influxd.rows("SELECT * FROM alerts", influx_db)
     se = influxd.rows("SELECT * FROM sessions", influx_db)
     want_ns = sorted(ns for i, _, _, ns, _ in records if i in pending_ids)
-    got_ns = sorted(r["time"] for r in [*vit, *al, *se])
+    got_ns = sorted(json_int(r["time"]) for r in [*vit, *al, *se])
     assert got_ns == want_ns
     assert len(al) == sum(bodies[i].get("rule") is not None for i, _ in pending["influx"]
                           if isinstance(bodies[i], dict))  # fmt: skip

@@ -51,7 +51,8 @@ def _old_query(
     path: Path, chair: str | None, lo: datetime | None, hi: datetime | None
 ) -> list[int]:
     """The ids the v5 history query returns (ORDER BY t_ns, id), as a plain scan."""
-    q, args = "SELECT id FROM records WHERE type = 'reading'", []
+    args: list[object] = []
+    q = "SELECT id FROM records WHERE type = 'reading'"
     if chair is not None:
         q, args = q + " AND chair = ?", [*args, chair]
     if lo is not None:

@@ -26,14 +26,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from servers import Influxd, Mosquitto, VictoriaMetrics
-
 from monitord.config import load_config
 from monitord.daemon import Daemon
 from monitord.models import Kind
 from monitord.simulators.base import SimDevice, SimEvent
 from monitord.simulators.serial_sims import make_sim_device
 from tests.kit import eventually
+from tests.servers import Influxd, Mosquitto, VictoriaMetrics
 
 SITE = "site-e2e"
 CHAIR = "chair-1"

@@ -28,9 +28,9 @@ from e2e_kit import (
     whole_second,
     write_config,
 )
-from servers import Influxd, ServerProcess, VictoriaMetrics
 
 from monitord.sinks.influx import InfluxSink
+from tests.servers import Influxd, ServerProcess, VictoriaMetrics, json_int
 
 OUTAGE_S = 30.0
 # The stream's device clock starts this far behind the wall clock and gains 3 s per wall
@@ -43,15 +43,19 @@ STREAM_LAG_S = 270
 def v1_stamps(influxd: Influxd, db: str) -> tuple[int, list[int]]:
     """(count("valid"), every vitals timestamp in ns) as InfluxDB 1.6 returns them."""
     rows = influxd.rows('SELECT count("valid") FROM vitals', db)
-    count = int(rows[0]["count"]) if rows else 0  # type: ignore[call-overload]
-    stamps = [int(r["time"]) for r in influxd.rows('SELECT "valid" FROM vitals', db)]  # type: ignore[call-overload]
+    count = json_int(rows[0]["count"]) if rows else 0
+    stamps = [json_int(r["time"]) for r in influxd.rows('SELECT "valid" FROM vitals', db)]
     return count, stamps
 
 
 def vm_stamps(vm: VictoriaMetrics, site: str) -> list[int]:
     """Every `vitals_valid` sample timestamp (ms) of this site, across all series."""
     series = vm.export(f'{{__name__="vitals_valid",site="{site}"}}')
-    return [t for s in series for t in s["timestamps"]]  # type: ignore[attr-defined]
+    stamps: list[int] = []
+    for s in series:
+        assert isinstance(s["timestamps"], list)
+        stamps += s["timestamps"]
+    return stamps
 
 
 async def warm_up(ox: Oximeter, store: Store) -> tuple[int, int]:
@@ -76,11 +80,11 @@ async def test_influx_outage_mid_stream_every_reading_arrives_once(
     if api == "v1":
         srv = request.getfixturevalue("influxd")
         db = request.getfixturevalue("influx_db")
-        site, section = SITE, influx_v1(srv, db)  # type: ignore[arg-type]
+        site, section = SITE, influx_v1(srv, db)
     else:
         srv = request.getfixturevalue("victoria_metrics")
         site = request.getfixturevalue("vm_site")
-        section = influx_v2(srv)  # type: ignore[arg-type]
+        section = influx_v2(srv)
     down: Callable[[], None] = srv.stop if outage == "stop" else srv.pause
     up: Callable[[], None] = srv.start if outage == "stop" else srv.resume
     cfg = write_config(tmp_path, site=site, influx=section)
@@ -119,11 +123,14 @@ async def test_influx_outage_mid_stream_every_reading_arrives_once(
     produced = store.reading_stamps()
     assert len(produced) == len(set(produced)) == expected
     if api == "v1":
-        count, stamps = await in_thread(lambda: v1_stamps(srv, db))  # type: ignore[arg-type]
+        assert isinstance(srv, Influxd)
+        v1 = srv
+        count, stamps = await in_thread(lambda: v1_stamps(v1, db))
         assert count == len(produced)
         assert sorted(stamps) == sorted(produced)  # each reading once, at its own time
     else:
-        vm: VictoriaMetrics = srv  # type: ignore[assignment]
+        assert isinstance(srv, VictoriaMetrics)
+        vm = srv
         match = f'{{__name__="vitals_valid",site="{site}"}}'
         assert await in_thread(lambda: vm.wait_samples(match, len(produced))) == len(produced)
         stamps = await in_thread(lambda: vm_stamps(vm, site))

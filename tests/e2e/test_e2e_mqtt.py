@@ -29,13 +29,13 @@ from e2e_kit import (
     mqtt_section,
     write_config,
 )
-from servers import Mosquitto
 
 from monitord import __version__
 from monitord.commands.status import technical
 from monitord.models import iso
 from monitord.outbox import alert_from_body
 from tests.kit import Observer
+from tests.servers import Mosquitto
 
 
 def base(prefix: str) -> str:

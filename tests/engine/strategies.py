@@ -11,6 +11,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from monitord.engine import Ack, EngineInput, Link, Sample, SessionCmd
+from monitord.engine.inputs import SessionAction
 from monitord.engine.rules import RULE_IDS
 from monitord.models import Kind
 
@@ -46,7 +47,8 @@ def _extra(draw: st.DrawFn, t: float, chair: str) -> EngineInput:
         valid = draw(st.sampled_from([True, True, True, True, False]))
         return Sample(t, chair, "bp", Kind.BP, {"sys_mmHg": s, "dia_mmHg": d, "map_mmHg": m}, valid)
     if kind == "session":
-        action = draw(st.sampled_from(["start", "dose_start", "dose_end", "end"]))
+        actions: list[SessionAction] = ["start", "dose_start", "dose_end", "end"]
+        action = draw(st.sampled_from(actions))
         proto = draw(st.sampled_from([None, "esketamine", "iv-ketamine"]))
         return SessionCmd(t, chair, action, protocol=proto)
     if kind == "ack":

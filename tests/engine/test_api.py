@@ -104,4 +104,4 @@ def test_a_reading_must_be_converted_first() -> None:
     at = datetime(2026, 1, 1, tzinfo=UTC)
     r = Reading("A1", "hr-1", Kind.HR, {"hr_bpm": 70.0}, at, at)
     with pytest.raises(TypeError, match="not an engine input"):
-        AlertEngine().feed(r)  # type: ignore[arg-type]
+        AlertEngine().feed(r)  # type: ignore[arg-type]  # the wrong type, on purpose

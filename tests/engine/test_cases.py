@@ -48,8 +48,8 @@ def test_case(case: Path, capsys: pytest.CaptureFixture[str]) -> None:
     got, err = _replay(case, capsys)
     want = jsonl(case / "expected.jsonl")
     refused = case / "expected_stderr.txt"
-    want_err = refused.read_text().split("\n") if refused.exists() else []
-    want_err = [w.split() for w in want_err if w.strip()]
+    err_text = refused.read_text().split("\n") if refused.exists() else []
+    want_err = [w.split() for w in err_text if w.strip()]
     err_lines = err.splitlines()
     assert len(err_lines) == len(want_err), err
     for line, (n, event) in zip(err_lines, want_err, strict=True):

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitord.engine import Ack, AlertEngine, EngineInput, Link, Sample, SessionCmd
+from monitord.engine.inputs import SessionAction
 from monitord.engine.replay import play
 from monitord.models import AlertEvent, Kind
 
@@ -69,7 +70,8 @@ def grouped_streams(draw: st.DrawFn) -> list[list[EngineInput]]:
     for _ in range(draw(st.integers(5, 60))):
         t += draw(st.sampled_from([5.0, 5.0, 10.0, 15.0, 30.0, 120.0]))
         if draw(st.integers(0, 9)) == 0:
-            action = draw(st.sampled_from(["start", "dose_start", "dose_end", "end"]))
+            actions: list[SessionAction] = ["start", "dose_start", "dose_end", "end"]
+            action = draw(st.sampled_from(actions))
             groups.append([SessionCmd(t, CHAIR, action, protocol="esketamine")])
         else:
             groups.append(draw(_group(t)))

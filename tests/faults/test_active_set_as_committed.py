@@ -39,7 +39,7 @@ def rules(b: CommittedBatch) -> list[str]:
 async def test_a_commit_shows_its_own_active_set_not_a_later_batchs(tmp_path: Path) -> None:
     daemon = Daemon(loads_config(config(tmp_path)))
     slow = SlowCommits(daemon.outbox._db)
-    daemon.outbox._db = slow  # type: ignore[assignment]
+    daemon.outbox._db = slow  # type: ignore[assignment]  # a test double
     store = daemon.store
     shown: list[tuple[list[str], list[str], bool]] = []  # active set, events' rules, stored
 

@@ -70,7 +70,7 @@ async def test_an_alarm_commits_without_other_chairs_readings(tmp_path: Path) ->
 async def test_readings_go_at_once_when_their_timer_fired_during_a_commit(tmp_path: Path) -> None:
     daemon = Daemon(loads_config(config(tmp_path, 1.0)))
     slow = SlowCommits(daemon.outbox._db)
-    daemon.outbox._db = slow  # type: ignore[assignment]
+    daemon.outbox._db = slow  # type: ignore[assignment]  # a test double
     store = daemon.store
     after_alarm: list[bool] = []  # right after A's commit returned: is B's commit under way?
 
@@ -149,7 +149,7 @@ async def test_an_alarm_commits_without_status_rows_and_delivery_marks(tmp_path:
     with batches queued, and follow within the interval (before: the alarm carried them)."""
     daemon = Daemon(loads_config(config(tmp_path, 1.0)))
     txs = Transactions(daemon.outbox._db)
-    daemon.outbox._db = txs  # type: ignore[assignment]
+    daemon.outbox._db = txs  # type: ignore[assignment]  # a test double
     store = daemon.store
     async with running(daemon):
         await eventually(lambda: store._timer is None and not store._busy and not store._live,

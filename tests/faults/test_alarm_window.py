@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,12 @@ async def test_alarm_in_flight_from_write_until_its_done_ran(guard: StoreGuard) 
 async def test_readings_group_commit_does_not_open_the_window(guard: StoreGuard) -> None:
     opened: list[int] = []
     real_open = guard.window.open
-    guard.window.open = lambda: (opened.append(1), real_open())[-1]  # type: ignore[method-assign]
+
+    def counted_open() -> None:
+        opened.append(1)
+        real_open()
+
+    guard.window.open = counted_open  # type: ignore[method-assign]  # a spy on the real method
     seen: list[bool] = []
     for i in range(3):
         rs = [reading(10 * i + j) for j in range(10)]
@@ -122,7 +128,7 @@ async def test_step_aside_ends_after_max_wait_if_never_closed() -> None:
 async def test_step_aside_waits_while_the_alarm_commit_is_in_the_writer(tmp_path: Path) -> None:
     ob, writer, guard = guarded(tmp_path / "outbox.sqlite")
     slow = SlowCommits(ob._db)
-    ob._db = slow  # type: ignore[assignment]
+    ob._db = slow  # type: ignore[assignment]  # a test double
     guard.window.max_wait_s = 30
     published: list[int] = []
     try:
@@ -155,7 +161,7 @@ async def test_a_commit_the_disk_refuses_still_closes_the_window(tmp_path: Path)
                 n += 1
                 rs = [reading(100 + n * 50 + i) for i in range(50)]
                 batch = StoreBatch("chair-1", runs=[(rs, "s-1")], events=[alert(n)],
-                                   held=lambda n=n: held.append(n))  # fmt: skip
+                                   held=partial(held.append, n))  # fmt: skip
                 assert guard.write(batch)  # queued for the writer
                 assert guard.window.in_flight  # an alarm: in flight
                 await eventually(lambda: not guard._busy, what="the commit came back")

@@ -9,10 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from servers import Mosquitto
-
 from tests.e2e.e2e_kit import DaemonProcess, Oximeter, mqtt_section, write_config
 from tests.kit import eventually
+from tests.servers import Mosquitto
 
 
 def monitord(*args: str) -> subprocess.CompletedProcess[str]:

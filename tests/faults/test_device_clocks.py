@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitord.models import Kind
-from monitord.simulators.base import SimEvent
+from monitord.simulators.base import SimDevice, SimEvent
 from monitord.simulators.serial_sims import make_sim_device
 from tests.e2e.e2e_kit import DaemonProcess, Store
 from tests.faults.clock_kit import CHAIR, write_config
@@ -35,10 +35,10 @@ async def test_fast_device_clock_fires_no_timer_of_another_device(tmp_path: Path
     daemon = DaemonProcess(cfg, tmp_path / "daemon.log")
     sent = {"fast": 0, "blip": 0}
 
-    async def feed(name: str, sim: object, skew_s: float) -> None:
+    async def feed(name: str, sim: SimDevice, skew_s: float) -> None:
         while True:
             at = datetime.now(UTC) + timedelta(seconds=skew_s)
-            await sim.send(SimEvent(Kind.SPO2, {"spo2_pct": 97, "pulse_bpm": 70}), at)  # type: ignore[attr-defined]
+            await sim.send(SimEvent(Kind.SPO2, {"spo2_pct": 97, "pulse_bpm": 70}), at)
             sent[name] += 1
             await asyncio.sleep(0.5)
 

@@ -14,6 +14,7 @@ import asyncio
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from monitord.models import Kind
 from monitord.simulators.base import SimEvent
@@ -26,7 +27,7 @@ from tests.kit import eventually
 AFTER_S = 30.0  # the rule's default: link down for 30 s
 
 
-def lost(store: Store) -> dict[str, dict[str, object]]:
+def lost(store: Store) -> dict[str, dict[str, Any]]:
     """device -> its `tech.device_lost` raised event."""
     return {str(e["value"]["device"]): e for e in events(store, "tech.device_lost", "raised")}
 

@@ -16,8 +16,6 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from servers import Mosquitto
-
 from monitord.config import StorageConfig
 from monitord.models import Kind
 from monitord.outbox import Outbox
@@ -25,6 +23,7 @@ from monitord.simulators.base import SimEvent
 from monitord.simulators.serial_sims import make_sim_device
 from tests.e2e.e2e_kit import NO_INFLUX, DaemonProcess, Store, mqtt_section, whole_second
 from tests.kit import Observer, eventually
+from tests.servers import Mosquitto
 
 SITE, CHAIR = "site-faults", "chair-1"
 

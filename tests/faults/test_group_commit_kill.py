@@ -22,8 +22,6 @@ import sqlite3
 import time
 from pathlib import Path
 
-from servers import Mosquitto
-
 from tests.e2e.e2e_kit import (
     CHAIR,
     FAST_SPO2_ALERT,
@@ -38,6 +36,7 @@ from tests.e2e.e2e_kit import (
     write_config,
 )
 from tests.kit import Observer, eventually
+from tests.servers import Mosquitto
 
 WINDOW_S = 2.0  # commit_interval_s of this test's daemon
 MARGIN_S = 3.0  # pty, decoder, chair task and the commit itself, on a busy machine

@@ -19,14 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from servers import Influxd
-
 from monitord.config import loads_config
 from monitord.daemon import Daemon
 from monitord.models import Kind, Reading
 from monitord.outbox import Outbox
 from tests.e2e.e2e_kit import influx_v1
 from tests.kit import eventually
+from tests.servers import Influxd
 
 
 class Transactions:
@@ -73,7 +72,7 @@ async def test_marks_and_status_ride_on_the_group_commit(
     )
     daemon = Daemon(cfg)
     tx = Transactions(daemon.outbox._db)
-    daemon.outbox._db = tx  # type: ignore[assignment]
+    daemon.outbox._db = tx  # type: ignore[assignment]  # a test double
     task = asyncio.create_task(daemon.run())
     sent = 0
     try:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
-from servers import Mosquitto
 
 from tests.e2e.e2e_kit import (
     CHAIR,
@@ -30,6 +29,7 @@ from tests.e2e.e2e_kit import (
     write_config,
 )
 from tests.kit import Observer, eventually
+from tests.servers import Mosquitto
 
 DEEP = 50_000  # the nesting that crashed the sink (RecursionError in json.loads)
 # As deep as fits under the 4 KiB command limit, still far past json.loads' recursion

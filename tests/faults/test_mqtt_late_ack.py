@@ -18,11 +18,11 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-from servers import Mosquitto
 
 from monitord.config import MqttConfig, StorageConfig
 from monitord.outbox import Outbox
 from monitord.sinks.mqtt import MqttSink
+from tests.servers import Mosquitto
 
 
 async def test_late_suback_after_a_given_up_subscribe_logs_no_error(

@@ -6,6 +6,7 @@ gets the same rows again, and are written later."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,7 @@ def test_guard_holds_on_enospc_and_stores_everything_after(tmp_path: Path) -> No
                 "chair-1",
                 runs=[([reading(100 + n * 50 + i) for i in range(50)], "s-1")],
                 events=[alert(n)],
-                done=lambda n=n: done.append(n),
+                done=partial(done.append, n),
             )
             guard.write(batch)
             assert n < 2000, "the full disk never refused a write"

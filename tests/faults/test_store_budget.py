@@ -19,8 +19,6 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from servers import Influxd, Mosquitto
-
 from monitord.store.checkpoint import CHECKPOINT_EVERY_S
 from tests.e2e.e2e_kit import (
     CHAIR,
@@ -30,7 +28,6 @@ from tests.e2e.e2e_kit import (
     DaemonProcess,
     Oximeter,
     Store,
-    eventually,
     in_thread,
     influx_v1,
     mqtt_section,
@@ -39,14 +36,15 @@ from tests.e2e.e2e_kit import (
     write_config,
 )
 from tests.faults.storekit import monitord
-from tests.kit import Observer
+from tests.kit import Observer, eventually
+from tests.servers import Influxd, Mosquitto, json_int
 
 BUDGET_MB = 0.25
 
 
 def influx_count(influxd: Influxd, db: str) -> int:
     rows = influxd.rows('SELECT count("valid") FROM vitals', db)
-    return int(rows[0]["count"]) if rows else 0  # type: ignore[call-overload]
+    return json_int(rows[0]["count"]) if rows else 0
 
 
 def on_disk(store: Path) -> int:

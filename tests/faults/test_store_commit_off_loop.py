@@ -37,7 +37,7 @@ def config(tmp: Path) -> str:
 async def test_loop_turns_and_other_chair_alarms_while_a_commit_is_stuck(tmp_path: Path) -> None:
     daemon = Daemon(loads_config(config(tmp_path)))
     slow = SlowCommits(daemon.outbox._db)
-    daemon.outbox._db = slow  # type: ignore[assignment]
+    daemon.outbox._db = slow  # type: ignore[assignment]  # a test double
     published: list[tuple[str, int, int, bool]] = []  # chair, readings, events, in commit
 
     def listener(b: CommittedBatch) -> None:

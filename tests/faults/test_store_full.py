@@ -21,8 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from servers import Influxd, Mosquitto
-
 from monitord.outbox import alert_from_body
 from tests.e2e.e2e_kit import (
     CHAIR,
@@ -32,7 +30,6 @@ from tests.e2e.e2e_kit import (
     DaemonProcess,
     Oximeter,
     Store,
-    eventually,
     in_thread,
     influx_v1,
     mosquitto_pub,
@@ -42,12 +39,13 @@ from tests.e2e.e2e_kit import (
     write_config,
 )
 from tests.faults.storekit import fill, monitord, tmpfs
-from tests.kit import Observer
+from tests.kit import Observer, eventually
+from tests.servers import Influxd, Mosquitto, json_int
 
 
 def influx_count(influxd: Influxd, db: str) -> int:
     rows = influxd.rows('SELECT count("valid") FROM vitals', db)
-    return int(rows[0]["count"]) if rows else 0  # type: ignore[call-overload]
+    return json_int(rows[0]["count"]) if rows else 0
 
 
 BULK = 500  # lines per burst

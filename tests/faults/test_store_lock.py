@@ -14,18 +14,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from servers import Mosquitto
-
 from tests.e2e.e2e_kit import (
     DaemonProcess,
     Oximeter,
     Store,
-    eventually,
     in_thread,
     mqtt_section,
     whole_second,
     write_config,
 )
+from tests.kit import eventually
+from tests.servers import Mosquitto
 
 
 def second_run(cfg: Path) -> subprocess.CompletedProcess[str]:

@@ -6,10 +6,10 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from acl_kit import AclMosquitto
-from servers import TlsMaterial, session_tmpdir
 
+from tests.acl_kit import AclMosquitto
 from tests.heard.heard_kit import USERS
+from tests.servers import TlsMaterial, session_tmpdir
 
 
 @pytest.fixture

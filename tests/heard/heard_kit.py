@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
-from acl_kit import SITE, AclMosquitto
 
 from monitord.techalarm import read_alarm_file
+from tests.acl_kit import SITE, AclMosquitto
 from tests.e2e.e2e_kit import FAST_SPO2_ALERT, DaemonProcess, port_path
 
 USERS = {

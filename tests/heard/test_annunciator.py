@@ -131,8 +131,12 @@ async def test_command_runs_once_per_change_with_the_pattern(tmp_path: Path) -> 
     task = asyncio.create_task(ann.run())
     try:
         for p in ("technical", "high", "off"):
-            state[0] = p  # type: ignore[assignment]
-            await eventually(lambda p=p: out.exists() and out.read_text().endswith(f"{p} {p}\n"))
+            state[0] = p
+
+            def sounded(p: str = p) -> bool:
+                return out.exists() and out.read_text().endswith(f"{p} {p}\n")
+
+            await eventually(sounded)
         await asyncio.sleep(0.5)  # unchanged state: no more calls
     finally:
         task.cancel()

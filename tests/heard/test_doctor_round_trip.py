@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import aiomqtt
-from acl_kit import SITE, AclMosquitto
 
+from tests.acl_kit import SITE, AclMosquitto
 from tests.heard.heard_kit import USERS, add_station, password_file, station, write_config
 from tests.kit import eventually
 

@@ -13,8 +13,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from acl_kit import SITE, AclMosquitto
-
+from tests.acl_kit import SITE, AclMosquitto
 from tests.e2e.e2e_kit import LiveFeed, Oximeter, Store
 from tests.heard.heard_kit import (
     BASE,

@@ -11,8 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from acl_kit import AclMosquitto
-
+from tests.acl_kit import AclMosquitto
 from tests.e2e.e2e_kit import LiveFeed, Oximeter, Store
 from tests.heard.heard_kit import (
     BASE,

@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from acl_kit import SITE, AclMosquitto
-
+from tests.acl_kit import SITE, AclMosquitto
 from tests.e2e.e2e_kit import DaemonProcess
 from tests.heard.heard_kit import alarms, password_file, station
 from tests.kit import eventually

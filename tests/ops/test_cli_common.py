@@ -4,6 +4,7 @@ closed pipe, and one version everywhere."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -30,7 +31,9 @@ def monitord(*args: str) -> subprocess.CompletedProcess[str]:
 def test_every_command_takes_dash_c_with_one_default(command: str) -> None:
     sub = build_parser(only=command)._subparsers
     assert sub is not None
-    parser = sub._group_actions[0].choices[command]  # type: ignore[attr-defined]
+    action = sub._group_actions[0]
+    assert isinstance(action, argparse._SubParsersAction)
+    parser = action.choices[command]
     opts = {s: a for a in parser._actions for s in a.option_strings}
     assert "-c" in opts and "--config" in opts
     assert opts["-c"] is opts["--config"]

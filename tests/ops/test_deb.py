@@ -18,12 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import TLS_USERS
-from servers import Influxd, Mosquitto, TlsMaterial, session_tmpdir
 
 from monitord import __version__
 from monitord.cli import EX_UNAVAILABLE
+from tests.conftest import TLS_USERS
 from tests.ops.units import UNITS, dead_links, documentation_files
+from tests.servers import Influxd, Mosquitto, TlsMaterial, session_tmpdir
 
 REPO = Path(__file__).resolve().parents[2]
 

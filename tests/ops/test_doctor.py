@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import TLS_USERS
-from servers import Influxd, Mosquitto, TlsMaterial, make_tls_material
+
+from tests.conftest import TLS_USERS
+from tests.servers import Influxd, Mosquitto, TlsMaterial, make_tls_material
 
 
 @pytest.fixture

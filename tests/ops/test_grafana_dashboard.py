@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-from servers import Influxd
 
 from monitord.config import InfluxConfig, StorageConfig
 from monitord.models import AlertEvent, Kind, Reading, SessionEvent
 from monitord.outbox import Outbox
 from monitord.sinks.influx import InfluxSink
+from tests.servers import Influxd
 
 REPO = Path(__file__).resolve().parents[2]
 DASH = REPO / "config" / "grafana" / "monitord-dashboard.json"
@@ -212,7 +212,8 @@ def all_queries(d: dict[str, Any]) -> list[str]:
 
 
 def panel(d: dict[str, Any], title: str) -> dict[str, Any]:
-    [p] = [p for p in d["panels"] if p["title"] == title]
+    titled: list[dict[str, Any]] = [p for p in d["panels"] if p["title"] == title]
+    [p] = titled
     return p
 
 

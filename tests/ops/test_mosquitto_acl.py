@@ -25,12 +25,12 @@ from typing import Any
 
 import aiomqtt
 import pytest
-from acl_kit import SITE, AclMosquitto
 from paho.mqtt.reasoncodes import ReasonCode
-from servers import TlsMaterial, session_tmpdir
 
 from monitord.mqttv5 import PublishRefused, V5Client
+from tests.acl_kit import SITE, AclMosquitto
 from tests.kit import eventually
+from tests.servers import TlsMaterial, session_tmpdir
 
 USERS = {
     "chair-3": "pw-chair-3",
@@ -82,7 +82,7 @@ async def collect(client: aiomqtt.Client, until: str) -> list[tuple[str, bytes]]
     got: list[tuple[str, bytes]] = []
     async with asyncio.timeout(10):
         async for m in client.messages:
-            got.append((str(m.topic), bytes(m.payload)))  # type: ignore[arg-type]
+            got.append((str(m.topic), bytes(m.payload)))
             if str(m.topic) == until:
                 return got
     raise AssertionError("unreachable")

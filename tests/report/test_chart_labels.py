@@ -24,8 +24,8 @@ def test_marker_labels_stay_inside_the_axes(layout: str, complete: SessionRecord
     fig = Figure(figsize=size)
     chart.draw(fig, complete, rect_bp, rect_spo2)
     canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    renderer = canvas.get_renderer()
+    canvas.draw()  # type: ignore[no-untyped-call]  # matplotlib's Agg canvas is unannotated
+    renderer = canvas.get_renderer()  # type: ignore[no-untyped-call]  # (as above)
     ax = fig.axes[0]
     box = ax.get_window_extent(renderer)
     labels = [c for c in ax.get_children() if isinstance(c, Annotation)]

@@ -12,9 +12,9 @@ import csv
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
-from servers import Influxd
 
 from monitord.config import InfluxConfig, StorageConfig
 from monitord.outbox import Outbox
@@ -22,13 +22,14 @@ from monitord.report import influxload, record_for, session_spans
 from monitord.report.influxload import InfluxReader
 from monitord.report.text import audit_row, form_lines, gap_lines
 from monitord.sinks.influx import InfluxSink
+from tests.servers import Influxd
 
 from .conftest import CASES
 from .storeplay import play_into_store
 
 SITE = "clinic-east"
 TZ = "America/New_York"
-FIELDS = {
+FIELDS: dict[str, dict[str, Any]] = {
     "start": {"by": "nurse-a"},
     "dose_start": {"by": "nurse-a", "dose_mg": 56.0, "lot": "LOT-7"},
     "end": {"by": "nurse-b"},
@@ -139,7 +140,7 @@ async def test_report_cli_from_influx(influxd: Influxd, influx_db: str, tmp_path
 
 
 def test_influx_unreachable_is_one_line(tmp_path: Path) -> None:
-    from servers import free_port
+    from tests.servers import free_port
 
     cfg = tmp_path / "central.toml"
     cfg.write_text(

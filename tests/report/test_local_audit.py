@@ -25,6 +25,7 @@ from monitord.config import StorageConfig
 from monitord.outbox import Outbox
 from monitord.report import SessionRecord, record_for, session_spans
 from monitord.report.text import fmt_t
+from tests.servers import json_float
 
 from .storeplay import play_into_store
 from .test_render import assert_nontrivial
@@ -48,7 +49,7 @@ def scenario() -> list[dict[str, object]]:
     for d in DIPS:
         ev += [{"t": d + s, "event": "spo2", "spo2": 86} for s in range(0, 25, 5)]
         ev += [{"t": d + s, "event": "spo2", "spo2": 95} for s in range(25, 65, 5)]
-    ev.sort(key=lambda e: float(e["t"]))  # type: ignore[arg-type]
+    ev.sort(key=lambda e: json_float(e["t"]))
     ev += [{"t": END, "event": "session_end"}, {"t": END, "event": "end"}]
     return ev
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from serial_testkit import RecordingContext
 
-from monitord.config import DeviceConfig, loads_config
+from monitord.config import loads_config
 from monitord.daemon import Daemon
 from monitord.drivers import contec_cms50 as C
 from monitord.drivers.base import LinkLost, Reject, RejectReason
@@ -24,6 +24,7 @@ from monitord.outbox import Outbox
 from monitord.simulators.base import SimEvent
 from monitord.simulators.chair import start_simulated_chair
 from monitord.simulators.contec_cms50 import Cms50Sim
+from tests.kit import device_config
 
 OK = {"status": [], "contact": True, "valid": True, "measured_at": None}
 OFF = {"spo2_pct": None, "pulse_bpm": None, "contact": False, "valid": False, "measured_at": None}
@@ -140,7 +141,7 @@ async def test_stream_through_the_serial_transport(ctx: RecordingContext) -> Non
     async with Cms50Sim() as sim:
         # A Linux pty refuses odd parity once in raw mode (termios EINVAL): the device's
         # own line setting (the driver's default is 8O1) is overridden for the pty.
-        dev = DeviceConfig(id="ox", driver="contec-cms50", port=sim.port, parity="N")
+        dev = device_config(id="ox", driver="contec-cms50", port=sim.port, parity="N")
         task = asyncio.create_task(
             run_serial_device(dev, DRIVERS["contec-cms50"], ctx, backoff=PortBackoff(0.05, 0.3))
         )

@@ -23,13 +23,12 @@ import asyncio
 import contextlib
 import time
 
-from monitord.config import DeviceConfig
 from monitord.drivers import intellivue_frames as F
 from monitord.drivers.intellivue import poll_phase
 from monitord.drivers.registry import DRIVERS
 from monitord.drivers.serial_link import PortBackoff, run_serial_device
 from monitord.simulators.intellivue import IntelliVueSim
-from tests.kit import RecordingContext
+from tests.kit import RecordingContext, device_config
 
 BENCH_CHAIRS = [f"chair-{i:02d}" for i in range(1, 17)]
 
@@ -68,7 +67,7 @@ class PollClock:
             self.seen.append((msg.type, time.monotonic()))
             real(msg)
 
-        sim._handle = handle  # type: ignore[method-assign]
+        sim._handle = handle  # type: ignore[method-assign]  # a spy on the real method
 
     def of(self, kind: str) -> list[float]:
         return [t for k, t in self.seen if k == kind]
@@ -83,7 +82,7 @@ async def test_second_poll_goes_a_phase_later_over_a_pty() -> None:
     sim = IntelliVueSim()
     clock = PollClock(sim)
     async with sim:
-        dev = DeviceConfig(id=device, driver="intellivue", port=sim.port, poll_interval_s=poll_s)
+        dev = device_config(id=device, driver="intellivue", port=sim.port, poll_interval_s=poll_s)
         task = asyncio.create_task(
             run_serial_device(dev, DRIVERS["intellivue"], ctx, backoff=PortBackoff(0.05, 0.3))
         )

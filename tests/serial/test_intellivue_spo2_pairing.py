@@ -18,14 +18,15 @@ from datetime import UTC, datetime
 import pytest
 from serial_testkit import RecordingContext
 
-from monitord.config import ConfigError, DeviceConfig, loads_config
+from monitord.config import ConfigError, loads_config
 from monitord.drivers import intellivue_frames as F
-from monitord.drivers.intellivue import decode_frame
+from monitord.drivers.intellivue import IntelliVueOptions, decode_frame
 from monitord.drivers.registry import DRIVERS
 from monitord.drivers.serial_link import PortBackoff, run_serial_device
 from monitord.models import Kind
 from monitord.simulators.base import SimEvent
 from monitord.simulators.intellivue import IntelliVueSim
+from tests.kit import device_config
 
 AT = datetime(2026, 3, 1, 10, 0, 0, tzinfo=UTC)
 BPM, PCT = F.NOM_DIM_BEAT_PER_MIN, F.NOM_DIM_PERCENT
@@ -111,7 +112,7 @@ async def test_two_spo2_channels_over_a_pty(ctx: RecordingContext) -> None:
     sim = IntelliVueSim()
     sim.spo2_right = (91.0, 130.0)
     async with sim:
-        dev = DeviceConfig(id="mon", driver="intellivue", port=sim.port, poll_interval_s=0.5)
+        dev = device_config(id="mon", driver="intellivue", port=sim.port, poll_interval_s=0.5)
         task = asyncio.create_task(
             run_serial_device(dev, DRIVERS["intellivue"], ctx, backoff=PortBackoff(0.05, 0.3))
         )
@@ -147,7 +148,7 @@ def test_poll_interval_at_500ms_and_simulated_fast_polls_accepted() -> None:
         '[[chairs]]\nid = "chair-1"\n[[chairs.devices]]\nid = "mon"\ndriver = "intellivue"\n'
     )
     cfg = loads_config(base + 'port = "/dev/ttyUSB0"\npoll_interval_s = 0.5\n')
-    assert cfg.chairs[0].devices[0].settings.poll_interval_s == 0.5
+    assert cfg.chairs[0].devices[0].settings_as(IntelliVueOptions).poll_interval_s == 0.5
     # a simulated monitor runs on a virtual clock (config/demo.toml polls every 2 ms)
     cfg = loads_config(base + 'simulate = "s.jsonl"\npoll_interval_s = 0.002\n')
-    assert cfg.chairs[0].devices[0].settings.poll_interval_s == 0.002
+    assert cfg.chairs[0].devices[0].settings_as(IntelliVueOptions).poll_interval_s == 0.002

@@ -21,6 +21,7 @@ from monitord.daemon import Daemon
 from monitord.drivers.base import Reject, RejectReason
 from monitord.drivers.masimo_ascii import LineFramer, decode_line
 from monitord.models import Kind
+from monitord.simulators._serial_base import SerialSim
 from monitord.simulators.base import SimEvent
 from monitord.simulators.masimo import line as sim_line
 from monitord.simulators.serial_sims import make_sim_device
@@ -269,7 +270,8 @@ async def test_ascii2_through_daemon_one_warning_with_advice(
     """A Rad-8 left in ASCII 2 on a real pty, read by the real daemon hub: every line is
     counted as `wrong_mode` and the operator reads the advice once at WARNING."""
     async with make_sim_device("masimo-ascii", repeat=False) as sim:
-        port = sim.port  # type: ignore[attr-defined]
+        assert isinstance(sim, SerialSim)
+        port = sim.port
         cfg = loads_config(
             f'[site]\nid = "t"\n[mqtt]\nenabled = false\n[influx]\nenabled = false\n'
             f'[storage]\npath = "{tmp_path / "store.sqlite"}"\n'
@@ -283,7 +285,7 @@ async def test_ascii2_through_daemon_one_warning_with_advice(
         ox = chair.devices["ox"]
         try:
             for _ in range(100):  # the port opens a little after the daemon starts
-                sim.write(b"02/22/16 22:47:45    98    97   3.60\r\n")  # type: ignore[attr-defined]
+                sim.write(b"02/22/16 22:47:45    98    97   3.60\r\n")
                 if await chair.wait_for(lambda: ox.rejects["wrong_mode"] >= 5, 0.1):
                     break
             assert ox.rejects["wrong_mode"] >= 5 and ox.readings == 0

@@ -22,7 +22,9 @@ from monitord.simulators.base import SimEvent
 from monitord.simulators.intellivue import IntelliVueSim
 from monitord.simulators.masimo import MasimoSim
 from monitord.simulators.nonin import NoninSim
+from monitord.simulators.pty import PtyPort
 from monitord.simulators.serial_sims import make_sim_device
+from tests.kit import device_config
 
 FAST = PortBackoff(base_s=0.05, cap_s=0.3)
 
@@ -45,9 +47,10 @@ def _at(seconds_ago: float = 0.0) -> datetime:
 async def test_intellivue_scenario_unplug_and_replug(tmp_path: Path, ctx: RecordingContext) -> None:
     link = tmp_path / "ttyIntelliVue"
     sim = IntelliVueSim(symlink=link)
-    dev = DeviceConfig(id="mon", driver="intellivue", port=str(link), poll_interval_s=0.5)
+    dev = device_config(id="mon", driver="intellivue", port=str(link), poll_interval_s=0.5)
     async with sim, running(dev, ctx):
-        slave = sim.port_obj.slave_path  # type: ignore[attr-defined]
+        assert isinstance(sim.port_obj, PtyPort)
+        slave = sim.port_obj.slave_path
         assert link.is_symlink() and str(link.readlink()) == slave
         bp_at = _at(30)
         await sim.send(
@@ -108,7 +111,7 @@ async def test_intellivue_release_on_stop_and_invalid_states(
 ) -> None:
     sim = IntelliVueSim()
     async with sim:
-        dev = DeviceConfig(id="mon", driver="intellivue", port=sim.port, poll_interval_s=0.5)
+        dev = device_config(id="mon", driver="intellivue", port=sim.port, poll_interval_s=0.5)
         async with running(dev, ctx):
             await sim.send(SimEvent(Kind.BP, {"sys_mmHg": 80, "dia_mmHg": 40}, error=True), _at(5))
             await sim.send(SimEvent(Kind.SPO2, {"spo2_pct": 97}, contact=False), _at(4))
@@ -124,7 +127,7 @@ async def test_intellivue_over_socket(ctx: RecordingContext) -> None:
     sim = make_sim_device("intellivue", socket_port=0)
     async with sim:
         assert isinstance(sim, IntelliVueSim) and sim.port.startswith("socket://127.0.0.1:")
-        dev = DeviceConfig(id="mon", driver="intellivue", port=sim.port, poll_interval_s=0.5)
+        dev = device_config(id="mon", driver="intellivue", port=sim.port, poll_interval_s=0.5)
         async with running(dev, ctx):
             await sim.send(SimEvent(Kind.HR, {"hr_bpm": 64}), _at())
             await ctx.until(lambda: ctx.of(Kind.HR), "HR over socket://")
@@ -141,7 +144,7 @@ async def test_intellivue_over_socket(ctx: RecordingContext) -> None:
 async def test_masimo_through_transport_skips_corrupt_line(ctx: RecordingContext) -> None:
     sim = MasimoSim()
     async with sim:
-        dev = DeviceConfig(id="ox", driver="masimo-ascii", port=sim.port)
+        dev = device_config(id="ox", driver="masimo-ascii", port=sim.port)
         async with running(dev, ctx):
             await sim.send(SimEvent(Kind.SPO2, {"spo2_pct": 98, "pulse_bpm": 72}), _at(3))
             await ctx.until(lambda: ctx.of(Kind.SPO2), "first line")
@@ -157,7 +160,7 @@ async def test_masimo_through_transport_skips_corrupt_line(ctx: RecordingContext
 async def test_nonin_stream_and_probe_off(ctx: RecordingContext) -> None:
     sim = NoninSim()
     async with sim:
-        dev = DeviceConfig(id="ox", driver="nonin-2", port=sim.port)
+        dev = device_config(id="ox", driver="nonin-2", port=sim.port)
         async with running(dev, ctx):
             await sim.send(SimEvent(Kind.SPO2, {"spo2_pct": 96, "pulse_bpm": 300}), _at())
             await ctx.until(lambda: ctx.of(Kind.SPO2), "nonin reading")
@@ -173,7 +176,7 @@ async def test_nonin_stream_and_probe_off(ctx: RecordingContext) -> None:
 async def test_port_missing_reports_link_down_once(
     tmp_path: Path, ctx: RecordingContext, driver: str
 ) -> None:
-    dev = DeviceConfig(id="x", driver=driver, port=str(tmp_path / "absent"))
+    dev = device_config(id="x", driver=driver, port=str(tmp_path / "absent"))
     async with running(dev, ctx):
         await ctx.until(lambda: len(ctx.links) >= 1, "link down report")
         await asyncio.sleep(0.3)  # several retries
@@ -186,7 +189,7 @@ async def test_line_settings_refused_is_one_clear_line_and_the_loop_retries(
     # A pty in raw mode refuses odd parity (termios EINVAL), as a USB adapter refuses a
     # setting it lacks. That error is no OSError: it used to end the device's task.
     async with MasimoSim(repeat=False) as sim:
-        dev = DeviceConfig(id="ox", driver="masimo-ascii", port=sim.port, parity="O")
+        dev = device_config(id="ox", driver="masimo-ascii", port=sim.port, parity="O")
         async with running(dev, ctx) as task:
             await ctx.until(lambda: len(ctx.links) >= 1, "link down report")
             await asyncio.sleep(0.5)  # several retries

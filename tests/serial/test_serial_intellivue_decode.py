@@ -233,7 +233,9 @@ def test_codec_builder_matches_hand_built() -> None:
 
 def test_unset_device_clock_gives_no_time() -> None:
     obs = [_obs(3, _ava(0x0950, _nu(0x4182, 0, 0x0AA0, 0, 60)))]
-    (rec,) = decode_frame(_hand_frame(_poll_result(obs, b"\xff" * 8)))  # type: ignore[misc]
+    recs = decode_frame(_hand_frame(_poll_result(obs, b"\xff" * 8)))
+    assert isinstance(recs, list), recs
+    (rec,) = recs
     assert rec["measured_at"] is None and rec["valid"] is True
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from monitord.drivers import nonin2 as N
 from monitord.drivers.base import Reject, RejectReason
+from monitord.drivers.measurement import Measurement
 
 
 def test_frame_layout_and_checksum() -> None:
@@ -184,7 +185,9 @@ def test_short_packet_is_counted_not_decoded() -> None:
     got = [r if isinstance(r, Reject) else r.to_record() for r in out if r is not None]
     assert isinstance(got[0], Reject) and got[0].reason is RejectReason.BAD_LENGTH
     assert "10 frames" in got[0].detail
-    assert got[1:] == [N.decode_hex_frames(PUFFERFISH)[0]]  # type: ignore[index]
+    whole = N.decode_hex_frames(PUFFERFISH)
+    assert isinstance(whole, list), whole
+    assert got[1:] == [whole[0]]
 
 
 def test_profile_rejects() -> None:
@@ -210,6 +213,7 @@ def test_stream_resync_after_noise_and_bad_checksum() -> None:
                 reasons.append(item.reason)
                 asm.reset()
             elif (rec := asm.add(item)) is not None:
+                assert isinstance(rec, Measurement), rec
                 recs.append(rec)
     assert [r.values["pulse_bpm"] for r in recs] == [72, 72]
     assert reasons == [RejectReason.NOISE, RejectReason.BAD_CHECKSUM]

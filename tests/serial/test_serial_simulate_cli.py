@@ -12,12 +12,12 @@ from pathlib import Path
 
 from serial_testkit import RecordingContext
 
-from monitord.config import DeviceConfig
 from monitord.drivers import intellivue_frames as F
 from monitord.drivers.nonin2 import packet_frames
 from monitord.drivers.registry import DRIVERS
 from monitord.drivers.serial_link import PortBackoff, run_serial_device
 from monitord.models import Kind
+from tests.kit import device_config
 
 SCENARIO = """\
 # tiny scenario
@@ -41,7 +41,7 @@ async def test_simulate_command_feeds_the_driver(tmp_path: Path, ctx: RecordingC
     assert proc.stdout is not None
     first = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
     assert first == str(link)
-    dev = DeviceConfig(id="mon", driver="intellivue", port=first, poll_interval_s=0.5)
+    dev = device_config(id="mon", driver="intellivue", port=first, poll_interval_s=0.5)
     task = asyncio.create_task(
         run_serial_device(dev, DRIVERS["intellivue"], ctx, backoff=PortBackoff(0.05, 0.3))
     )

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
-from servers import Mosquitto, free_port
 
 from monitord.station.auth import hash_pin
 from tests.kit import eventually
+from tests.servers import Mosquitto, free_port
 
 SITE = "clinic-north"  # the site of config/mosquitto/monitord.acl
 PREFIX = "monitord"
@@ -163,9 +163,11 @@ class Proc:
 @contextlib.asynccontextmanager
 async def station_process(cfg: Path, log: Path) -> AsyncIterator[tuple[Proc, str]]:
     p = Proc(["station", "-c", str(cfg)], log).start()
+    proc = p.proc
+    assert proc is not None  # started
     try:
         await eventually(
-            lambda: "station: http" in p.output() or p.proc.poll() is not None,  # type: ignore[union-attr]
+            lambda: "station: http" in p.output() or proc.poll() is not None,
             30,
             "station serving",
         )

@@ -18,7 +18,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from tests.ops.test_mosquitto_acl import AclMosquitto
+from tests.acl_kit import AclMosquitto
 from tests.station.cdp import browser
 from tests.station.station_kit import (
     SITE,
@@ -61,7 +61,7 @@ async def test_crisis_red_sound_receipt_ack_by_nurse_then_offline_and_stale(
 
         async def listen() -> None:
             async for m in spy.messages:
-                body = json.loads(bytes(m.payload))  # type: ignore[arg-type]
+                body = json.loads(bytes(m.payload))
                 if str(m.topic).endswith("alerts/events"):
                     if body.get("event") == "raised":
                         on_broker.setdefault(body["alert_id"], time.time() * 1000)

@@ -20,8 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from acl_kit import AclMosquitto
-
+from tests.acl_kit import AclMosquitto
 from tests.e2e.e2e_kit import LiveFeed, Oximeter
 from tests.heard.heard_kit import (
     CHAIR,
@@ -76,7 +75,7 @@ async def test_station_receipts_keep_the_daemon_quiet_and_a_closed_page_raises_u
 
         async def listen() -> None:
             async for m in spy.messages:
-                body = json.loads(bytes(m.payload))  # type: ignore[arg-type]
+                body = json.loads(bytes(m.payload))
                 (receipts if str(m.topic).endswith("receipts") else events).append(body)
 
         listener = asyncio.create_task(listen())

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from servers import Mosquitto, free_port
 
 from monitord.models import iso
 from tests.kit import eventually
+from tests.servers import Mosquitto, free_port
 from tests.station.station_kit import SITE, mqtt_login, station_config, station_process
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from servers import TlsMaterial, session_tmpdir
 
-from tests.ops.test_mosquitto_acl import AclMosquitto
+from tests.acl_kit import AclMosquitto
+from tests.servers import TlsMaterial, session_tmpdir
 from tests.station.station_kit import (
     NURSES,
     SITE,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.ops.test_mosquitto_acl import AclMosquitto
+from tests.acl_kit import AclMosquitto
 from tests.station.station_kit import (
     NURSES,
     USERS,

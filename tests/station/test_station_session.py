@@ -12,8 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.ops.test_mosquitto_acl import AclMosquitto
-from tests.station.cdp import browser
+from tests.acl_kit import AclMosquitto
+from tests.station.cdp import Page, browser
 from tests.station.station_kit import (
     chair_config,
     daemon_process,
@@ -44,15 +44,15 @@ def sessions(db: Path) -> list[dict[str, object]]:
     return [json.loads(b) for (b,) in rows]
 
 
-async def confirm(page: object, action: str, fields: dict[str, str] | None = None) -> None:
-    await page.tap(f"{TILE} button.cmd.{action}")  # type: ignore[attr-defined]
-    await page.until("document.getElementById('confirm').open", 10, "confirmation")  # type: ignore[attr-defined]
-    text = await page.js("document.getElementById('confirm-text').textContent")  # type: ignore[attr-defined]
+async def confirm(page: Page, action: str, fields: dict[str, str] | None = None) -> None:
+    await page.tap(f"{TILE} button.cmd.{action}")
+    await page.until("document.getElementById('confirm').open", 10, "confirmation")
+    text = await page.js("document.getElementById('confirm-text').textContent")
     assert "chair-2" in text and "bob" in text, text
     for sel, value in (fields or {}).items():
-        await page.type_into(sel, value)  # type: ignore[attr-defined]
-    await page.tap("#confirm-ok")  # type: ignore[attr-defined]
-    await page.until("!document.getElementById('confirm').open", 10, "dialog closed")  # type: ignore[attr-defined]
+        await page.type_into(sel, value)
+    await page.tap("#confirm-ok")
+    await page.until("!document.getElementById('confirm').open", 10, "dialog closed")
 
 
 async def test_session_from_the_page_reaches_the_daemon_with_dose_lot_and_nurse(

@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tests.acl_kit import AclMosquitto
 from tests.kit import eventually
-from tests.ops.test_mosquitto_acl import AclMosquitto
 from tests.station.station_kit import SITE, mqtt_login, station_config, station_process
 
 TOPIC = f"monitord/{SITE}/stations/station-1"
@@ -21,7 +21,7 @@ async def retained_status(broker: AclMosquitto) -> dict[str, Any]:
         await c.subscribe(TOPIC, qos=1)
         async for m in c.messages:
             assert m.retain
-            return dict(json.loads(bytes(m.payload)))  # type: ignore[arg-type]
+            return dict(json.loads(bytes(m.payload)))
     raise AssertionError("unreachable")
 
 

@@ -14,9 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from servers import Mosquitto
-
 from monitord.models import iso
+from tests.servers import Mosquitto
 from tests.station.cdp import browser
 from tests.station.station_kit import SITE, login_page, mqtt_login, station_config, station_process
 

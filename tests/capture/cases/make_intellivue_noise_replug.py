@@ -48,7 +48,12 @@ async def main() -> None:
             task = asyncio.create_task(capture(args, stop=stop, out=io.StringIO()))
             await eventually(lambda: sim.mds_confirmed, 30, "associated")
             t0 = datetime.now(UTC).replace(microsecond=0)
-            bp = {"sys_mmHg": 186.0, "dia_mmHg": 112.0, "map_mmHg": 137.0, "pulse_bpm": 92.0}
+            bp: dict[str, float | None] = {
+                "sys_mmHg": 186.0,
+                "dia_mmHg": 112.0,
+                "map_mmHg": 137.0,
+                "pulse_bpm": 92.0,
+            }
             await sim.send(SimEvent(Kind.BP, bp), t0)
             await sim.send(SimEvent(Kind.SPO2, {"spo2_pct": 97.0, "pulse_bpm": 91.0}), t0)
             await sim.send(SimEvent(Kind.HR, {"hr_bpm": 92.0}), t0)
