@@ -16,8 +16,6 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from helpers import alert
-from servers import Mosquitto, session_tmpdir
 
 from monitord.config import MqttConfig, StorageConfig
 from monitord.delivery import DeliveryWatch
@@ -25,7 +23,9 @@ from monitord.outbox import Outbox
 from monitord.sinks.commands import Command
 from monitord.sinks.mqtt import MqttSink
 from monitord.techalarm import TechAlarms
+from tests.delivery.helpers import alert
 from tests.kit import Observer, eventually
+from tests.servers import Mosquitto, session_tmpdir
 
 SITE = "site-a"
 

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-from helpers import alert
-from servers import Mosquitto
 
 from monitord.config import MqttConfig, StorageConfig
 from monitord.delivery import DeliveryWatch
@@ -23,7 +21,9 @@ from monitord.outbox import Outbox
 from monitord.sinks.commands import Command
 from monitord.sinks.mqtt import MqttSink
 from monitord.techalarm import TechAlarms
+from tests.delivery.helpers import alert
 from tests.kit import eventually
+from tests.servers import Mosquitto
 
 SITE = "site-a"
 

@@ -13,17 +13,17 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-
-from acl_kit import AclMosquitto
+from typing import Any
 
 from monitord.receipts import Receipts
+from tests.acl_kit import AclMosquitto
 from tests.e2e.e2e_kit import LiveFeed, Oximeter
-from tests.heard.heard_kit import BASE, JournalDaemon, alarms, station, write_config
+from tests.heard.heard_kit import BASE, JournalDaemon, Station, alarms, station, write_config
 from tests.kit import eventually
 
 
-def _raised(st: object) -> list[dict[str, object]]:
-    return [e for e in st.events() if e["rule"] == "spo2.very_low" and e["event"] == "raised"]  # type: ignore[attr-defined]
+def _raised(st: Station) -> list[dict[str, Any]]:
+    return [e for e in st.events() if e["rule"] == "spo2.very_low" and e["event"] == "raised"]
 
 
 async def test_unreceipted_alarm_is_still_waited_for_after_a_restart(
@@ -107,5 +107,6 @@ def test_state_round_trip() -> None:
     assert not again.overdue(514.0) and again.overdue(515.0)
     again.accepted("c3", dict(hi, alert_id="c3:early"), 501.0)  # its receipt came first
     assert ("c3:early", "raised") not in again.waiting
+    bad: object
     for bad in (None, [], {"waiting": [["x"]]}, {"early": 5}):
         Receipts(15.0).restore(bad, 0.0, ["c1"])  # ignored, never raises

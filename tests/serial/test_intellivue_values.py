@@ -62,7 +62,7 @@ def test_nibp_echo_across_polls(
     ctx = RecordingContext()
     for i, (stamp, sys_mmHg) in enumerate(zip(stamps, sys_values, strict=True)):
         msg = _poll(T0 + timedelta(seconds=i), [_nibp(stamp, sys_mmHg)], i + 1)
-        proto._emit(msg, ctx)  # type: ignore[arg-type]
+        proto._emit(msg, ctx)
     bp = ctx.of(Kind.BP)
     assert len(bp) == emitted, [(r.values, r.device_time) for r in bp]
 
