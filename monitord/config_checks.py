@@ -13,6 +13,7 @@ import stat
 from pathlib import Path
 
 from monitord.config import Config, where
+from monitord.scenario import ScenarioError, ScenarioFile
 
 
 def _secret_files(cfg: Config) -> list[tuple[str, Path, str]]:
@@ -87,7 +88,14 @@ def check(cfg: Config, source: str) -> tuple[list[str], list[str]]:
                 f"{where(cfg, source, f'chairs[{i}].devices')}: warning: chair {chair.id!r} "
                 "has no devices; it monitors nothing"
             )
+        scenarios: set[Path] = set()
         for j, dev in enumerate(chair.devices):
+            if dev.simulate is not None and dev.simulate not in scenarios:
+                scenarios.add(dev.simulate)
+                if problem := _scenario_problem(dev.simulate, chair.id):
+                    errors.append(
+                        f"{where(cfg, source, f'chairs[{i}].devices[{j}].simulate')}: {problem}"
+                    )
             for key in dev.ignored:
                 warnings.append(
                     f"{where(cfg, source, f'chairs[{i}].devices[{j}].{key}')}: warning: not a "
@@ -95,6 +103,25 @@ def check(cfg: Config, source: str) -> tuple[list[str], list[str]]:
                 )
     warnings += _acl_fit(cfg, source)
     return errors, warnings
+
+
+def _scenario_problem(path: Path, chair: str) -> str | None:
+    """What keeps a simulated chair's scenario from playing on `chair`, as one line, or
+    None. Checked before the daemon starts: the player would stop the chair at its first
+    bad line, and a multi-chair scenario that does not name `chair` would play nothing on
+    it, silently (design.md section 5: a scenario naming several chairs plays each line on
+    the chair it names)."""
+    f = ScenarioFile(path)
+    try:
+        f.check()
+    except ScenarioError as e:
+        return str(e)
+    if len(f.chairs) > 1 and chair not in f.chairs:
+        return (
+            f"{path}: names chairs {', '.join(f.chairs)} but not {chair}: nothing would "
+            f"play on this chair (name it on its lines, or attach a scenario of its own)"
+        )
+    return None
 
 
 def _check_station(cfg: Config, source: str, errors: list[str], warnings: list[str]) -> None:

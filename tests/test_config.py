@@ -33,6 +33,8 @@ def test_shipped_configs_are_ok(name: str, tmp_path: Path) -> None:
     # /etc/monitord/monitord.toml), and check-config verifies that it exists (issue 12,
     # defect 13): a copy gets a stand-in file there, conf.d/ included.
     shutil.copytree(src.parent, tmp_path / "cfg")
+    # demo.toml plays ../simulators/scenarios/*.jsonl, and check-config reads them.
+    shutil.copytree(ROOT / "simulators" / "scenarios", tmp_path / "simulators" / "scenarios")
     path = tmp_path / "cfg" / src.name
     (tmp_path / "cfg" / "tls").mkdir(exist_ok=True)
     (tmp_path / "cfg" / "tls" / "clinic-ca.pem").write_text("stand-in\n")

@@ -44,6 +44,8 @@ def fleet(tmp_path: Path, *chairs: int) -> Path:
     (tmp_path / "monitord.toml").write_text(SITE)
     conf_d = tmp_path / "conf.d"
     conf_d.mkdir()
+    # The chairs' scenario (check-config reads it: monitord/config_checks.py).
+    (conf_d / "scen.jsonl").write_text('{"t": 0, "event": "spo2", "spo2": 97}\n')
     for n in chairs:
         (conf_d / f"{20 + n}-chair.toml").write_text(CHAIR.format(n=n))
     return tmp_path / "monitord.toml"
