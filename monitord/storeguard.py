@@ -1,5 +1,4 @@
-"""Writes to the store that survive a full disk, and the store's housekeeping (issue 12,
-defects 5 and 6).
+"""Writes to the store that survive a full disk, and the store's housekeeping (issue 12).
 
 A full disk (or an I/O error, a file system gone read-only) must not throw away what the
 alert engine has already seen: the engine's state has moved on, so its output *is* the
@@ -40,8 +39,7 @@ SD-card writes (issue 20): delivery marks (held by the outbox, skipped by fetche
 live status (`put_live`, rewritten only on change or as a 60-s heartbeat) go into the next
 group commit that is not an alarm's; a commit of readings alone is NORMAL (no fsync; the
 next alert's FULL commit, a readings commit at least every SYNC_EVERY_S or a checkpoint
-syncs it), so an alert never queues behind a readings fsync.
-"""
+syncs it), so an alert never queues behind a readings fsync."""
 
 from __future__ import annotations
 
@@ -169,14 +167,11 @@ class StoreGuard:
         `commit_interval_s`), and only if it changed since it was last written; with a
         `signature`, only if that changed (counters that tick with every reading are left
         out of it by the caller) or LIVE_HEARTBEAT_S passed. Without a writer: at once.
-        `now`: commit it (with the delivery marks held) without waiting for the interval;
-        no fsync (NORMAL), so it survives the daemon's crash, not a power loss."""
+        `now`: commit it and the marks held at once (NORMAL: survives a crash, not a
+        power loss)."""
         if self.writer is None or not self.writer.alive:
-            self._try_write(
-                lambda: self.outbox.put_state(
-                    key, value, durability=Durability.NORMAL, commit=False
-                )
-            )
+            put = self.outbox.put_state
+            self._try_write(lambda: put(key, value, durability=Durability.NORMAL, commit=False))
             return
         self._live[key] = (value, value if signature is None else signature)
         if now and not self.failures:

@@ -57,7 +57,6 @@ from monitord.aio import within
 from monitord.backoff import Backoff
 from monitord.config import MqttConfig, read_secret
 from monitord.hub import CommittedBatch
-from monitord.log import FailureLog
 from monitord.models import Reading, iso
 from monitord.mqttv5 import PublishRefused, V5Client, reason_words, session_properties
 from monitord.outbox import Outbox, StoredAlert
@@ -71,8 +70,9 @@ from monitord.sinks.commands import (
 )
 from monitord.sinks.homeassistant import discovery
 from monitord.sinks.mqtt_errors import describe_error, nodelay, paho_log, refused_subscriptions
-from monitord.sinks.mqtt_events import EventLane, Written
+from monitord.sinks.mqtt_events import Written
 from monitord.sinks.mqtt_incoming import Incoming, MqttStats, OnCommand
+from monitord.sinks.mqtt_link import ChairLink
 
 __all__ = [
     "AckCommand",
@@ -100,40 +100,6 @@ EVENT_BATCH = 100
 OnRefusal = Callable[[str, str | None], None]
 
 
-class _ChairLink:
-    """One chair's broker connection state (not the engine's per-chair state)."""
-
-    def __init__(self, chair: str) -> None:
-        self.chair = chair
-        self.wake = asyncio.Event()
-        self.connected = False
-        self.subscribed = False  # the SUBACK for the command topics came back
-        self.down_since: float | None = time.monotonic()
-        self.vitals: dict[str, Reading] = {}
-        # Alert events may be waiting in the outbox: the tx task fetches only then (and on
-        # connect, and once a second). Before, every chair's commit woke all 16 chairs'
-        # tx tasks into an outbox query each, ahead of the one chair with the alarm.
-        self.events_due = True
-        # Alert events written on the current connection, waiting for their PUBACKs
-        # (sinks/mqtt_events.py): by the tx task, or by an alarm's commit directly.
-        self.lane = EventLane()
-        self.active: dict[str, Any] | None = None
-        self.active_dirty = False
-        self.refused: str | None = None  # the broker's last refusal, until one is accepted
-        # Retries of a refused publish: capped at 10 s so a fixed ACL (broker reloaded)
-        # is picked up soon; a refusal costs the broker one small packet each.
-        self.retry = Backoff(0.5, 10.0)
-        self.flog_sub = FailureLog(log, f"MQTT {chair} subscribe")
-        # The connection's own failures. A CONNACK is not recovery: a broker that drops
-        # the connection at a publish it will not take (a packet over its size limit)
-        # accepts every reconnect. The link counts as up (`down_since` None, the backoff
-        # and this log reset) once it delivers: the broker accepted queued alert events,
-        # answered one with a refusal, or nothing was left to send (`_delivering`).
-        self.backoff: Backoff | None = None
-        self.flog: FailureLog | None = None
-        self.flog_receipts = FailureLog(log, f"MQTT {chair} receipts")
-
-
 class MqttSink:
     def __init__(
         self,
@@ -156,7 +122,7 @@ class MqttSink:
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
         self.stats = MqttStats()
-        self._chairs = {c: _ChairLink(c) for c in chairs}
+        self._chairs = {c: ChairLink(c, Backoff(backoff_base_s, backoff_cap_s)) for c in chairs}
         # chair -> (username, password file, password env var): per-chair logins
         # ([[chairs]] mqtt_username) or [mqtt]'s for every chair.
         self.logins = logins or {}
@@ -300,21 +266,20 @@ class MqttSink:
             logger=paho_log,
         )
 
-    async def _chair_loop(self, c: _ChairLink) -> None:
-        backoff = c.backoff = Backoff(self.backoff_base_s, self.backoff_cap_s)
-        flog = c.flog = FailureLog(log, f"MQTT {c.chair}")
+    async def _chair_loop(self, c: ChairLink) -> None:
+        backoff, flog = c.backoff, c.flog
         while True:
             try:
                 client = self._client(c.chair)
                 async with client:
-                    self._up(c)
+                    c.up()
                     self.stats.connects += 1
                     log.info("MQTT %s: connected to %s:%d", c.chair, self.cfg.host, self.cfg.port)
                     try:
                         await self._serve(c, client)
                     except asyncio.CancelledError:
                         # Clean stop: say so (the Last Will is only for a crash).
-                        self._down(c)
+                        c.down()
                         with contextlib.suppress(Exception):
                             await client.publish(
                                 f"{self.base(c.chair)}/status",
@@ -325,7 +290,7 @@ class MqttSink:
                             )
                         raise
             except (aiomqtt.MqttError, OSError, ssl.SSLError, TimeoutError) as e:
-                self._down(c)
+                c.down()
                 cls, msg = describe_error(e, self.cfg)
                 self.stats.last_error = msg
                 delay = backoff.next_delay()
@@ -340,7 +305,7 @@ class MqttSink:
                 # A bug on one chair's connection: reconnect that chair only. Letting it
                 # end the sink task would tear down every chair's connection with it
                 # (and re-trigger the bug on each restart if it came from the broker).
-                self._down(c)
+                c.down()
                 self.stats.last_error = f"internal error: {e!r}"
                 delay = backoff.next_delay()
                 flog.failure(
@@ -351,32 +316,9 @@ class MqttSink:
                 )
                 await asyncio.sleep(delay)
 
-    def _up(self, c: _ChairLink) -> None:
-        c.connected = True
-
-    def _delivering(self, c: _ChairLink) -> None:
-        """The connection delivers (see `_ChairLink.flog`): the link is up for the
-        delivery alarm (monitord/delivery.py), and a later loss starts a new outage."""
-        if c.down_since is None:
-            return
-        c.down_since = None
-        if c.backoff is not None:
-            c.backoff.reset()
-        if c.flog is not None:
-            c.flog.success()
-
-    def _down(self, c: _ChairLink) -> None:
-        # An outage runs from the last time the link delivered, through any reconnects
-        # that delivered nothing (a broker that kicks us off at every publish).
-        if c.down_since is None:
-            c.down_since = time.monotonic()
-        c.connected = False
-        c.subscribed = False
-        c.vitals.clear()
-
     # -- refusals (MQTT v5 reason codes) ------------------------------------------------
-    def _refused(self, c: _ChairLink, e: PublishRefused) -> None:
-        self._delivering(c)  # the broker answered: delivery.refused says the rest
+    def _refused(self, c: ChairLink, e: PublishRefused) -> None:
+        c.delivering()  # the broker answered: delivery.refused says the rest
         user = self.login(c.chair)[0] or "(anonymous)"
         text = f"broker refused publish on {e.topic} for user {user}: {reason_words(e.code)}; " + (
             "check the ACL (the user must be allowed to write the chair's topics: "
@@ -393,7 +335,7 @@ class MqttSink:
         if self.on_refusal is not None:
             self.on_refusal(c.chair, text)
 
-    def _accepted(self, c: _ChairLink) -> None:
+    def _accepted(self, c: ChairLink) -> None:
         c.retry.reset()
         if c.refused is not None:
             c.refused = None
@@ -402,7 +344,7 @@ class MqttSink:
                 self.on_refusal(c.chair, None)
 
     async def _checked(
-        self, c: _ChairLink, client: V5Client, topic: str, payload: bytes, retain: bool
+        self, c: ChairLink, client: V5Client, topic: str, payload: bytes, retain: bool
     ) -> bool:
         """A QoS 1 publish whose refusal is a delivery failure, not a lost connection:
         True when accepted."""
@@ -414,7 +356,7 @@ class MqttSink:
         self._accepted(c)
         return True
 
-    def _check_suback(self, c: _ChairLink, wanted: list[str], granted: Any) -> None:
+    def _check_suback(self, c: ChairLink, wanted: list[str], granted: Any) -> None:
         """MQTT v5 SUBACK reason codes: a refused subscription means nurse commands or
         station receipts for this chair never arrive (mosquitto 2.0 grants them all and
         filters per message; other brokers answer 0x87 here)."""
@@ -432,7 +374,7 @@ class MqttSink:
     def refusals(self) -> dict[str, str]:
         return {c.chair: c.refused for c in self._chairs.values() if c.refused is not None}
 
-    async def _serve(self, c: _ChairLink, client: V5Client) -> None:
+    async def _serve(self, c: ChairLink, client: V5Client) -> None:
         base = self.base(c.chair)
         nodelay(client)
         wanted = [
@@ -470,7 +412,7 @@ class MqttSink:
                 t.cancel()
             await asyncio.gather(rx, tx, return_exceptions=True)
 
-    async def _tx(self, c: _ChairLink, client: V5Client) -> None:
+    async def _tx(self, c: ChairLink, client: V5Client) -> None:
         base = self.base(c.chair)
         me = asyncio.current_task()
         while True:
@@ -526,13 +468,13 @@ class MqttSink:
                 )
                 self.stats.vitals_sent += 1
             # Nothing left to send: everything queued was delivered on this connection.
-            self._delivering(c)
+            c.delivering()
             try:
                 await within(c.wake.wait(), 1.0)  # never swallows a stop (monitord/aio.py)
             except TimeoutError:
                 c.events_due = True  # a safety net: look at the outbox once a second
 
-    async def _settle(self, c: _ChairLink) -> bool:
+    async def _settle(self, c: ChairLink) -> bool:
         """Wait for the PUBACKs of the events written on the chair's lane, in order, and
         mark delivered those the broker accepted. True when all were accepted; False on a
         refusal (they go again, in order, from the outbox); a lost connection raises."""
@@ -546,9 +488,9 @@ class MqttSink:
             return False
         raise err
 
-    def _delivered(self, c: _ChairLink, done: list[Written]) -> None:
+    def _delivered(self, c: ChairLink, done: list[Written]) -> None:
         if done:
-            self._delivering(c)
+            c.delivering()
         self.outbox.mark_delivered("mqtt", [w.row.id for w in done])
         self.stats.events_sent += len(done)
         now = time.monotonic()
@@ -556,7 +498,7 @@ class MqttSink:
             self.receipts.accepted(c.chair, w.event, now)
         self._accepted(c)
 
-    async def _rx(self, c: _ChairLink, client: V5Client) -> None:
+    async def _rx(self, c: ChairLink, client: V5Client) -> None:
         async for msg in client.messages:
             try:
                 await self.incoming.handle(c.chair, c.flog_receipts, client, msg)
