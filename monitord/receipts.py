@@ -38,6 +38,9 @@ RECEIPT_EVENTS = frozenset({"raised", "escalated", "acknowledged", "cleared", "p
 # handled before the PUBACK of the event it answers (both arrive on one connection, but the
 # publishes of a batch are confirmed together). A few minutes of receipts at most.
 KEEP_EARLY = 1024
+# Waits kept (the newest): more are overdue long since, `delivery.unheard` stands for
+# them until a receipt, and each is stored on change (a restart keeps them).
+KEEP_WAITING = 64
 
 
 class BadReceipt(ValueError):
@@ -106,6 +109,8 @@ class Receipts:
                 self.waiting[key] = Waiting(
                     chair, str(event.get("rule")), str(event.get("priority")), now
                 )
+                while len(self.waiting) > KEEP_WAITING:
+                    del self.waiting[next(iter(self.waiting))]
             self._changed(False)
 
     def receipt(self, alert_id: str | None, event: str, now: float) -> None:
@@ -141,7 +146,7 @@ class Receipts:
         if not isinstance(state, dict):
             return
         try:
-            for a, e, chair, rule, priority in state.get("waiting", []):
+            for a, e, chair, rule, priority in state.get("waiting", [])[-KEEP_WAITING:]:
                 if chair in chairs:
                     self.waiting[(str(a), str(e))] = Waiting(chair, rule, priority, now)
             for a, e in state.get("early", [])[-KEEP_EARLY:]:

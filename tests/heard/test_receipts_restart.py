@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from monitord.receipts import Receipts
+from monitord.receipts import KEEP_WAITING, Receipts
 from tests.acl_kit import AclMosquitto
 from tests.e2e.e2e_kit import LiveFeed, Oximeter
 from tests.heard.heard_kit import BASE, JournalDaemon, Station, alarms, station, write_config
@@ -110,3 +110,15 @@ def test_state_round_trip() -> None:
     bad: object
     for bad in (None, [], {"waiting": [["x"]]}, {"early": 5}):
         Receipts(15.0).restore(bad, 0.0, ["c1"])  # ignored, never raises
+
+
+def test_waits_are_bounded() -> None:
+    """No station for hours: the waits (stored on every change) stay the newest
+    KEEP_WAITING; `delivery.unheard` stands for the older ones until a receipt."""
+    r = Receipts(15.0)
+    for n in range(KEEP_WAITING * 3):
+        ev = {"alert_id": f"c1:{n}", "event": "raised", "priority": "high", "rule": "r"}
+        r.accepted("c1", ev, float(n))
+    assert len(r.waiting) == KEEP_WAITING
+    assert next(iter(r.waiting)) == (f"c1:{KEEP_WAITING * 2}", "raised")
+    assert len(r.state()["waiting"]) == KEEP_WAITING
