@@ -26,13 +26,17 @@ def _raised(st: Station) -> list[dict[str, Any]]:
     return [e for e in st.events() if e["rule"] == "spo2.very_low" and e["event"] == "raised"]
 
 
+def _chair_2(tmp_path: Path, broker: AclMosquitto) -> tuple[Path, JournalDaemon]:
+    """chair-2 with its own login and a 3-s receipt timeout: its store and its daemon."""
+    cfg = write_config(tmp_path, broker, username="chair-2", per_chair=True,
+                       mqtt_extra="receipt_timeout_s = 3")  # fmt: skip
+    return tmp_path / "outbox.sqlite", JournalDaemon(cfg, tmp_path / "daemon.log")
+
+
 async def test_unreceipted_alarm_is_still_waited_for_after_a_restart(
     tmp_path: Path, broker: AclMosquitto
 ) -> None:
-    cfg = write_config(tmp_path, broker, username="chair-2", per_chair=True,
-                       mqtt_extra="receipt_timeout_s = 3")  # fmt: skip
-    db = tmp_path / "outbox.sqlite"
-    daemon = JournalDaemon(cfg, tmp_path / "daemon.log")
+    db, daemon = _chair_2(tmp_path, broker)
     async with Oximeter(tmp_path) as ox, station(broker) as st:  # st never receipts
         daemon.start()
         try:
@@ -55,10 +59,7 @@ async def test_unreceipted_alarm_is_still_waited_for_after_a_restart(
 async def test_a_receipted_alarm_is_not_unheard_after_a_crash(
     tmp_path: Path, broker: AclMosquitto
 ) -> None:
-    cfg = write_config(tmp_path, broker, username="chair-2", per_chair=True,
-                       mqtt_extra="receipt_timeout_s = 3")  # fmt: skip
-    db = tmp_path / "outbox.sqlite"
-    daemon = JournalDaemon(cfg, tmp_path / "daemon.log")
+    db, daemon = _chair_2(tmp_path, broker)
     async with Oximeter(tmp_path) as ox, station(broker) as st:
         receipted: set[tuple[object, object]] = set()
 
