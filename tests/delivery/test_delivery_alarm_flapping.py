@@ -77,10 +77,11 @@ async def test_a_broker_that_kicks_us_off_at_a_publish_raises_the_delivery_alarm
                                  "the delivery alarm, with the chair reconnecting")  # fmt: skip
                 assert sink.stats.connects > 1  # it did reconnect: a CONNACK is no cure
                 assert outbox.backlog("mqtt") == 2  # neither is marked delivered
-                # Backoff is not reset by a CONNACK any more: it grows to its cap.
+                # Backoff is not reset by a CONNACK any more: it grows to its cap, 0.25-0.5 s
+                # (at most 8 in 2 s; reset at every CONNACK it was 0.05-0.1 s, ~20).
                 n0 = sink.stats.connects
                 await asyncio.sleep(2.0)
-                assert sink.stats.connects - n0 <= 6, sink.stats.connects - n0
+                assert sink.stats.connects - n0 <= 10, sink.stats.connects - n0
                 # The oversize event is removed (an operator's fix, here by hand): the
                 # next connection delivers the alarm behind it and the alarm clears.
                 outbox.mark_delivered("mqtt", [r.id for r in outbox.fetch("mqtt", 1)])
