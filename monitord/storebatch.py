@@ -3,7 +3,7 @@ order, and what runs once it is committed (or held on a full disk)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,3 +65,13 @@ def alarms_to_front(held: list[StoreBatch]) -> int:
         return 0
     held[:] = front + [b for b in held if b.chair not in first]
     return len(front)
+
+
+def tell_held(batches: Iterable[StoreBatch]) -> None:
+    """Tell each batch, once, that the store does not have it (its `held`): its alarms
+    show live (the active set as of the batch), its commands are answered."""
+    for b in batches:
+        if not b.told_held:
+            b.told_held = True
+            if b.held is not None:
+                b.held()

@@ -57,7 +57,7 @@ from monitord.outbox import SINKS, Durability, Outbox, store_unavailable
 from monitord.store.checkpoint import Checkpointer
 from monitord.store.codec import dumps
 from monitord.store.writer import StoreWriter
-from monitord.storebatch import StoreBatch, alarms_first, alarms_to_front
+from monitord.storebatch import StoreBatch, alarms_first, alarms_to_front, tell_held
 from monitord.techalarm import TechAlarms
 
 log = logging.getLogger("monitord.store")
@@ -251,6 +251,8 @@ class StoreGuard:
             self._trim_at = 0
             if self.failures:
                 self._recovered(batches)
+            if any(b.events for b in batches):
+                self.alarms.clear("store.dropped", "alert events are stored again")
             for b in alarms_first(batches):
                 if b.done is not None:
                     b.done()
@@ -271,19 +273,10 @@ class StoreGuard:
         if not store_unavailable(e):
             del self.held[: len(batches)]
             self._held_readings = sum(b.n_readings() for b in self.held)
-            log.error(
-                "store: %d batch(es) cannot be stored (%s: %s) and are dropped",
-                len(batches),
-                type(e).__name__,
-                e,
-            )
+            self._dropped(batches, e)
             return
         self._failed(e)
-        for b in self.held:  # alarms shown live, commands answered: held in memory now
-            if not b.told_held:
-                b.told_held = True
-                if b.held is not None:
-                    b.held()
+        tell_held(self.held)  # alarms shown live, commands answered: held in memory now
 
     def _store(
         self, batches: list[StoreBatch], live: Live | None = None, *, marks: bool = True
@@ -365,15 +358,8 @@ class StoreGuard:
             self._store(batches)
         except Exception as e:
             if not store_unavailable(e):
-                # A bug (a value SQLite or JSON refuses), not the disk: retrying would block
-                # every later batch behind it forever. Dropped, loudly, and re-raised.
                 self.held, self._held_readings, self._trim_at = [], 0, 0
-                log.error(
-                    "store: %d batch(es) cannot be stored (%s: %s) and are dropped",
-                    len(batches),
-                    type(e).__name__,
-                    e,
-                )
+                self._dropped(batches, e)
                 raise
             self._failed(e)
             return False
@@ -405,6 +391,20 @@ class StoreGuard:
             self._flog.failure("write", f"live state not written: {e}", logging.DEBUG)
             return False
         return True
+
+    def _dropped(self, batches: list[StoreBatch], e: BaseException) -> None:
+        """A bug (a value SQLite or JSON refuses), not the disk: retrying would block every
+        later batch forever, so `batches` are dropped. Loudly: their alarms still show live,
+        commands are answered, `store.dropped` says events were lost (until some are stored)."""
+        n = sum(len(b.events) for b in batches)
+        what = f"{type(e).__name__}: {e}"
+        log.error("store: %d batch(es), %d alert events, cannot be stored (%s): dropped",
+                  len(batches), n, what)  # fmt: skip
+        tell_held(batches)
+        if n:
+            self.alarms.raise_("store.dropped", f"{n} alert event(s) could not be stored "
+                               f"({what}; a bug): shown here and in the active set, not sent "
+                               "as events to the station; report it with the journal")  # fmt: skip
 
     def _failed(self, e: BaseException) -> None:
         self.failures += 1

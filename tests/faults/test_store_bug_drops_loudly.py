@@ -1,0 +1,66 @@
+"""A batch the store refuses for a reason that is not the disk (a bug: a value SQLite or
+JSON will not take) is dropped, since retrying would block every later batch behind it.
+Before, that was one ERROR line: the alarm in it was never shown (no `done`, no `held`),
+neither at the chair nor in the active set. Now its alarms show live, as for a full disk
+(a non-durable batch with the active set), and the technical alarm `store.dropped` says
+alert events were not stored, until alert events are stored again (found by this round's
+audit of delivery)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from monitord.config import loads_config
+from monitord.daemon import Daemon
+from monitord.hub import CommittedBatch
+from monitord.models import AlertEvent, Kind
+from monitord.store.codec import StoredAlert
+from tests.faults.writerkit import reading, running
+from tests.kit import eventually
+
+
+def config(tmp: Path) -> str:
+    return (
+        '[site]\nid = "store-bug"\n[mqtt]\nenabled = false\n[influx]\nenabled = false\n'
+        f'[storage]\npath = "{tmp / "store.sqlite"}"\ncommit_interval_s = 0.05\n'
+        '[alerts]\n"spo2.very_low" = { for_s = 0 }\n"hr.very_high" = { for_s = 0 }\n'
+        '[[chairs]]\nid = "chair-a"\n[[chairs]]\nid = "chair-b"\n'
+    )
+
+
+async def test_a_batch_dropped_by_a_bug_still_shows_its_alarm(tmp_path: Path) -> None:
+    daemon = Daemon(loads_config(config(tmp_path)))
+    ob = daemon.outbox
+    real = ob.add_alerts
+    broken = [True]
+
+    def add_alerts(events: Sequence[AlertEvent]) -> list[StoredAlert]:
+        if broken[0] and any(e.rule == "spo2.very_low" for e in events):
+            raise TypeError("a value the store cannot take")
+        return real(events)
+
+    ob.add_alerts = add_alerts  # type: ignore[method-assign]  # the bug, injected
+    shown: list[tuple[list[str], list[str], bool]] = []
+
+    def listener(b: CommittedBatch) -> None:
+        if b.chair == "chair-a" and b.events:
+            active = sorted(str(a["rule"]) for a in b.active or ())
+            shown.append((active, sorted(e.rule for e in b.events), b.durable))
+
+    daemon.hub.subscribe(listener, "test")
+    async with running(daemon):
+        a = daemon.chairs["chair-a"]
+        a.submit(reading("chair-a", Kind.SPO2, {"spo2_pct": 80.0}))
+        await eventually(lambda: "store.dropped" in daemon.alarms.active, 10, "store.dropped")
+        # Shown live: the SpO2 alarm in the active set, as a batch that is not durable.
+        await eventually(lambda: shown, 10, "the dropped batch shown")
+        assert shown[0] == (["spo2.very_low"], ["spo2.very_low"], False)
+        assert "1 alert event(s)" in daemon.alarms.active["store.dropped"]["text"]
+        broken[0] = False
+        a.submit(reading("chair-a", Kind.HR, {"hr_bpm": 170.0}))
+        await eventually(lambda: "store.dropped" not in daemon.alarms.active, 10, "cleared")
+        assert shown[-1][1:] == (["hr.very_high"], True)
+        # The other chair was never held up.
+        daemon.chairs["chair-b"].submit(reading("chair-b", Kind.SPO2, {"spo2_pct": 80.0}))
+        await eventually(lambda: daemon.chairs["chair-b"].active, 10, "chair-b's alarm stored")
