@@ -41,6 +41,12 @@ from monitord.outbox import Outbox
 from monitord.storebatch import StoreBatch
 from monitord.storeguard import APPLIED_NOT_STORED, REFUSED_STORE_FULL, StoreGuard
 
+# The answer to a command whose batch the store dropped for a bug (`store.dropped`).
+APPLIED_DROPPED = (
+    "applied, but not stored: the store refused it (a bug: technical alarm store.dropped); "
+    "see the journal"
+)
+
 log = logging.getLogger("monitord")
 
 QUEUE_MAX = 10_000  # per chair; ~3 h of 1 Hz HR+SpO2 for a stalled chair task
@@ -368,7 +374,7 @@ class ChairRuntime:
         out.done = stored
         out.urgent = bool(replies)  # a nurse waits for the answer: no group-commit delay
         # Told later if a commit the writer thread tries fails (the disk is full).
-        out.held = lambda: self._held(events, replies, active, session)
+        out.held = lambda: self._held(events, replies, active, session, dropped=out.dropped)
         if not store.write(out):
             self._held(events, replies, active, session)
         self.processed += len(batch)
@@ -437,13 +443,15 @@ class ChairRuntime:
         replies: list[tuple[asyncio.Future[str | None], str | None]],
         active: list[dict[str, Any]] | None,
         session: dict[str, Any] | None,
+        *,
+        dropped: bool = False,
     ) -> None:
-        """The store could not take this batch (held in memory, monitord/storeguard.py):
-        its alarms still show live (the active set as of this batch); its commands are
-        answered now."""
+        """The store could not take this batch (held in memory, or `dropped` for a bug:
+        monitord/storeguard.py): its alarms still show live (the active set as of this
+        batch); its commands are answered now."""
         for fut, err in replies:
             if not fut.done():
-                fut.set_result(err or APPLIED_NOT_STORED)
+                fut.set_result(err or (APPLIED_DROPPED if dropped else APPLIED_NOT_STORED))
         if events and active is not None:
             self.active = active
             self.hub.publish(

@@ -27,6 +27,8 @@ class StoreBatch:
     # commit failed on a full disk), so its alarms show live and its commands are answered.
     held: Callable[[], None] | None = None
     told_held: bool = False
+    # Dropped for a bug, not held: told so (`held` then answers commands accordingly).
+    dropped: bool = False
     # `events` as stored (their record ids), set by the transaction that stored them: what
     # `done` hands the sinks so an alarm is published from its commit (issue 20).
     alerts: list[StoredAlert] = field(default_factory=list)
@@ -67,10 +69,12 @@ def alarms_to_front(held: list[StoreBatch]) -> int:
     return len(front)
 
 
-def tell_held(batches: Iterable[StoreBatch]) -> None:
+def tell_held(batches: Iterable[StoreBatch], *, dropped: bool = False) -> None:
     """Tell each batch, once, that the store does not have it (its `held`): its alarms
-    show live (the active set as of the batch), its commands are answered."""
+    show live (the active set as of the batch), its commands are answered. `dropped`:
+    it never will (a bug), rather than held until the disk takes it."""
     for b in batches:
+        b.dropped = b.dropped or dropped
         if not b.told_held:
             b.told_held = True
             if b.held is not None:

@@ -400,7 +400,7 @@ class StoreGuard:
         what = f"{type(e).__name__}: {e}"
         log.error("store: %d batch(es), %d alert events, cannot be stored (%s): dropped",
                   len(batches), n, what)  # fmt: skip
-        tell_held(batches)
+        tell_held(batches, dropped=True)
         if n:
             self.alarms.raise_("store.dropped", f"{n} alert event(s) could not be stored "
                                f"({what}; a bug): shown here and in the active set, not sent "

@@ -8,13 +8,16 @@ audit of delivery)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
+from monitord.chair import APPLIED_DROPPED
 from monitord.config import loads_config
 from monitord.daemon import Daemon
+from monitord.engine.inputs import SessionCmd
 from monitord.hub import CommittedBatch
-from monitord.models import AlertEvent, Kind
+from monitord.models import AlertEvent, Kind, SessionEvent
 from monitord.store.codec import StoredAlert
 from tests.faults.writerkit import reading, running
 from tests.kit import eventually
@@ -64,3 +67,20 @@ async def test_a_batch_dropped_by_a_bug_still_shows_its_alarm(tmp_path: Path) ->
         # The other chair was never held up.
         daemon.chairs["chair-b"].submit(reading("chair-b", Kind.SPO2, {"spo2_pct": 80.0}))
         await eventually(lambda: daemon.chairs["chair-b"].active, 10, "chair-b's alarm stored")
+
+
+async def test_a_command_in_a_dropped_batch_is_answered(tmp_path: Path) -> None:
+    """A nurse's command whose batch is dropped gets an answer saying so (before: its
+    future was never set, and whoever awaited it waited forever)."""
+    daemon = Daemon(loads_config(config(tmp_path)))
+    ob = daemon.outbox
+
+    def add_session_events(events: Sequence[SessionEvent]) -> list[int]:
+        raise TypeError("a value the store cannot take")
+
+    ob.add_session_events = add_session_events  # type: ignore[method-assign]  # the bug
+    async with running(daemon):
+        a = daemon.chairs["chair-a"]
+        start = SessionCmd(a.clock.now(), "chair-a", "start", "esketamine")
+        answer = await asyncio.wait_for(a.command(start), 10)
+        assert answer == APPLIED_DROPPED
