@@ -118,13 +118,17 @@ class Receipts:
         a station is listening again, and the retained active set shows it what it missed."""
         self.received += 1
         self.heard_at = now
-        if alert_id is not None and self.waiting.pop((alert_id, event), None) is None:
-            self.early[(alert_id, event)] = None
+        # Only a receipt of a tracked event can answer a wait (`accepted`): the others
+        # (acknowledged, cleared, pending) would fill `early` and its stored copy.
+        key = (alert_id, event) if alert_id is not None and event in TRACKED_EVENTS else None
+        if key is not None and self.waiting.pop(key, None) is None:
+            self.early[key] = None
             while len(self.early) > KEEP_EARLY:
                 self.early.popitem(last=False)
-        for key in [k for k, w in self.waiting.items() if now - w.since >= self.timeout_s]:
-            del self.waiting[key]
-        if alert_id is not None:
+        late = [k for k, w in self.waiting.items() if now - w.since >= self.timeout_s]
+        for k in late:
+            del self.waiting[k]
+        if key is not None or late:
             self._changed(True)
 
     # -- across a restart ------------------------------------------------------------
@@ -136,7 +140,8 @@ class Receipts:
         """What a restart must not forget (JSON): the waits, and the early receipts."""
         return {
             "waiting": [[a, e, w.chair, w.rule, w.priority] for (a, e), w in self.waiting.items()],
-            "early": [list(k) for k in self.early],
+            # An early receipt matters until its PUBACK is handled: the newest suffice.
+            "early": [list(k) for k in list(self.early)[-KEEP_WAITING:]],
         }
 
     def restore(self, state: Any, now: float, chairs: Collection[str]) -> None:

@@ -34,8 +34,8 @@ What arrives (receipts, station statuses, commands) is handled by sinks/mqtt_inc
 connection failures are classified with advice by sinks/mqtt_errors.py.
 
 The delivery alarm is not decided here: `down_since()` tells monitord/delivery.py how long
-the alert link has not delivered (a reconnect alone does not count: `_delivering`), and the
-alarm is one of the daemon's technical alarms.
+the alert link has not delivered (a reconnect alone does not count: `ChairLink.delivering`
+in sinks/mqtt_link.py), and the alarm is one of the daemon's technical alarms.
 """
 
 from __future__ import annotations

@@ -123,3 +123,21 @@ def test_waits_are_bounded() -> None:
     assert len(r.waiting) == KEEP_WAITING
     assert next(iter(r.waiting)) == (f"c1:{KEEP_WAITING * 2}", "raised")
     assert len(r.state()["waiting"]) == KEEP_WAITING
+
+
+def test_only_tracked_receipts_are_kept_and_stored() -> None:
+    """A station receipts every event it shows; only `raised`/`escalated` can answer a
+    wait, so the others neither fill `early` nor make the stored state be rewritten, and
+    the stored copy of `early` keeps the newest KEEP_WAITING."""
+    r = Receipts(15.0)
+    changes: list[bool] = []
+    r.on_change = changes.append
+    for ev in ("acknowledged", "cleared", "pending"):
+        r.receipt("c1:a", ev, 1.0)
+    r.receipt(None, "pending", 1.0)
+    assert not r.early and changes == []
+    for n in range(KEEP_WAITING * 2):
+        r.receipt(f"c1:{n}", "raised", 2.0)
+    assert len(r.early) == KEEP_WAITING * 2 and changes == [True] * (KEEP_WAITING * 2)
+    early = r.state()["early"]
+    assert len(early) == KEEP_WAITING and early[-1] == [f"c1:{KEEP_WAITING * 2 - 1}", "raised"]
