@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from monitord.models import AlertEvent, Kind, Reading, SessionEvent
+from monitord.sinks.commands import Command
 
 # Fixed once per test run, so calling a factory twice gives equal records.
 _T0 = int(time.time()) - 3600
@@ -82,3 +83,8 @@ async def running(run: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def no_command(chair: str, cmd: Command) -> str | None:
+    """A sink's `on_command` for tests that send no command."""
+    return None

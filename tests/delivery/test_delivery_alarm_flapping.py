@@ -20,10 +20,9 @@ import pytest
 from monitord.config import MqttConfig, StorageConfig
 from monitord.delivery import DeliveryWatch
 from monitord.outbox import Outbox
-from monitord.sinks.commands import Command
 from monitord.sinks.mqtt import MqttSink
 from monitord.techalarm import TechAlarms
-from tests.delivery.helpers import alert
+from tests.delivery.helpers import alert, no_command
 from tests.kit import Observer, eventually
 from tests.servers import Mosquitto, session_tmpdir
 
@@ -42,10 +41,6 @@ class LimitedMosquitto(Mosquitto):
         self.conf.write_text(self.conf.read_text() + self.extra + "\n")
 
 
-async def _no_command(chair: str, cmd: Command) -> str | None:
-    return None
-
-
 @pytest.mark.parametrize("limit", ["max_packet_size 1024", "message_size_limit 1200"])
 async def test_a_broker_that_kicks_us_off_at_a_publish_raises_the_delivery_alarm(
     tmp_path: Path, limit: str
@@ -58,7 +53,7 @@ async def test_a_broker_that_kicks_us_off_at_a_publish_raises_the_delivery_alarm
         prefix = "flap"
         cfg = MqttConfig(host=broker.host, port=broker.port, prefix=prefix, timeout_s=2,
                          delivery_alarm_after_s=1.0)  # fmt: skip
-        sink = MqttSink(cfg, SITE, ["chair-1"], outbox, _no_command,
+        sink = MqttSink(cfg, SITE, ["chair-1"], outbox, no_command,
                         backoff_base_s=0.1, backoff_cap_s=0.5)  # fmt: skip
         tech = TechAlarms()
         watch = DeliveryWatch(1.0, sink, lambda: True, tech, receipts=sink.receipts)

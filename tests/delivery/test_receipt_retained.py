@@ -18,18 +18,13 @@ import pytest
 from monitord.config import MqttConfig, StorageConfig
 from monitord.delivery import DeliveryWatch
 from monitord.outbox import Outbox
-from monitord.sinks.commands import Command
 from monitord.sinks.mqtt import MqttSink
 from monitord.techalarm import TechAlarms
-from tests.delivery.helpers import alert
+from tests.delivery.helpers import alert, no_command
 from tests.kit import eventually
 from tests.servers import Mosquitto
 
 SITE = "site-a"
-
-
-async def _no_command(chair: str, cmd: Command) -> str | None:
-    return None
 
 
 async def test_a_retained_receipt_does_not_clear_alarm_not_received(
@@ -39,7 +34,7 @@ async def test_a_retained_receipt_does_not_clear_alarm_not_received(
     outbox = Outbox(p, StorageConfig(path=p))
     cfg = MqttConfig(host=mosquitto.host, port=mosquitto.port, prefix=mqtt_prefix,
                      timeout_s=2, receipt_timeout_s=1.0)  # fmt: skip
-    sink = MqttSink(cfg, SITE, ["chair-1"], outbox, _no_command,
+    sink = MqttSink(cfg, SITE, ["chair-1"], outbox, no_command,
                     backoff_base_s=0.1, backoff_cap_s=0.5)  # fmt: skip
     tech = TechAlarms()
     watch = DeliveryWatch(30.0, sink, lambda: True, tech, receipts=sink.receipts)
