@@ -514,6 +514,7 @@ class RuleSet:
         by_rank = sorted(
             RULE_IDS, key=lambda r: (PRIORITY_RANK[self.rules[r].priority], RULE_IDS.index(r))
         )
+        inhibitors = self.inhibitors()
         out: list[str] = []
         placed: set[str] = set()
 
@@ -522,9 +523,8 @@ class RuleSet:
             if r in placed:
                 return
             placed.add(r)
-            for i in by_rank:
-                if r in self.rules[i].inhibits:
-                    place(i)
+            for i in sorted(inhibitors[r], key=by_rank.index):
+                place(i)
             out.append(r)
 
         for r in by_rank:
