@@ -64,12 +64,12 @@ from monitord.drivers.ble_gatt import (
     BleLinkSettings,
     BleProfile,
     BleSubscription,
-    PRESSURE_MAX_mmHg,
     PULSE_RANGE_bpm,
     bit_names,
     parse_date_time,
     uuid16,
 )
+from monitord.drivers.measurement import PRESSURE_MAX_mmHg
 from monitord.drivers.sfloat import Special, sfloat_be, sfloat_le
 from monitord.models import Kind
 

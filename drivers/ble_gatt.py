@@ -30,7 +30,7 @@ from typing import Any, Literal
 from pydantic import ValidationInfo, field_validator, model_validator
 
 from monitord.config import DeviceOptions
-from monitord.drivers.measurement import Measurement
+from monitord.drivers.measurement import Measurement, PRESSURE_MAX_mmHg, SPO2_RANGE_pct
 from monitord.drivers.reject import Reject
 
 KPA_TO_MMHG = 760.0 / 101.325  # 1 kPa = 7.50062 mmHg (standard atmosphere definition)
@@ -38,9 +38,7 @@ KPA_TO_MMHG = 760.0 / 101.325  # 1 kPa = 7.50062 mmHg (standard atmosphere defin
 # Decoder sanity ranges: outside them a number cannot be a measurement and is either
 # rejected (primary values) or dropped with a flag (secondary values). Clinical validity
 # (clinical-rules.md "Valid readings") is narrower and is the alert engine's business.
-PRESSURE_MAX_mmHg = 300.0  # oscillometric cuffs measure up to ~280-300 mmHg
 PULSE_RANGE_bpm = (1.0, 300.0)
-SPO2_RANGE_pct = (0.0, 100.0)
 RR_RANGE_ms = (150.0, 3000.0)  # 400 .. 20 bpm beat to beat
 
 

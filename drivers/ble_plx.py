@@ -60,11 +60,11 @@ from monitord.drivers.ble_gatt import (
     BleProfile,
     BleSubscription,
     PULSE_RANGE_bpm,
-    SPO2_RANGE_pct,
     bit_names,
     parse_date_time,
     uuid16,
 )
+from monitord.drivers.measurement import SPO2_RANGE_pct
 from monitord.drivers.sfloat import Special, sfloat_le
 from monitord.models import Kind
 

@@ -79,6 +79,7 @@ from monitord.drivers.base import (
     SerialDefaults,
     stamp,
 )
+from monitord.drivers.measurement import PRESSURE_MAX_mmHg, SPO2_RANGE_pct
 from monitord.drivers.serial_link import SerialLinkSettings
 from monitord.models import KIND_FIELDS, Kind
 
@@ -155,16 +156,18 @@ def _record(m: Measurement) -> dict[str, Any]:
     return {"kind": str(m.kind), **m.to_record()}
 
 
-# What a value can be at all, per field (as the other decoders check theirs: a cuff up to
-# 300 mmHg, a rate up to 300 bpm; a rate of 0 can be real, asystole). Outside it the FLOAT
-# decoded but cannot be physiological: nulled and flagged, never passed on as a number.
+# What a value can be at all, per field (drivers/measurement.py, as the other decoders
+# check theirs; a rate up to 300 bpm, and 0 can be real: asystole on the ECG). Outside it
+# the FLOAT decoded but cannot be physiological: nulled and flagged, never a number.
+_RATE = (0.0, 300.0)
+_PRESSURE = (0.0, PRESSURE_MAX_mmHg)
 _PLAUSIBLE: dict[str, tuple[float, float]] = {
-    "sys_mmHg": (0.0, 300.0),
-    "dia_mmHg": (0.0, 300.0),
-    "map_mmHg": (0.0, 300.0),
-    "pulse_bpm": (0.0, 300.0),
-    "hr_bpm": (0.0, 300.0),
-    "spo2_pct": (0.0, 100.0),
+    "sys_mmHg": _PRESSURE,
+    "dia_mmHg": _PRESSURE,
+    "map_mmHg": _PRESSURE,
+    "pulse_bpm": _RATE,
+    "hr_bpm": _RATE,
+    "spo2_pct": SPO2_RANGE_pct,
 }
 
 

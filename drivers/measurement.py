@@ -19,6 +19,11 @@ from typing import Any, Protocol
 
 from monitord.models import Kind, Reading, authoritative_time
 
+# What a value can be at all, whatever the device (outside it a field decoded but cannot be
+# physiological): a cuff measures up to ~280-300 mmHg; SpO2 is a percentage.
+PRESSURE_MAX_mmHg = 300.0
+SPO2_RANGE_pct = (0.0, 100.0)
+
 
 @dataclass(frozen=True, slots=True)
 class Measurement:
