@@ -18,18 +18,11 @@ from monitord.config import loads_config
 from monitord.daemon import Daemon
 from monitord.hub import CommittedBatch
 from monitord.models import Kind
-from tests.faults.writerkit import SlowCommits, reading, running
+from tests.faults.writerkit import SlowCommits, reading, running, two_chairs
 from tests.kit import eventually
 
-
-def config(tmp: Path) -> str:
-    return (
-        '[site]\nid = "as-committed"\n[mqtt]\nenabled = false\n[influx]\nenabled = false\n'
-        f'[storage]\npath = "{tmp / "store.sqlite"}"\ncommit_interval_s = 0.05\n'
-        # Each rule raises on one reading.
-        '[alerts]\n"spo2.very_low" = { for_s = 0 }\n"hr.very_high" = { for_s = 0 }\n'
-        '[[chairs]]\nid = "chair-a"\n[[chairs]]\nid = "chair-b"\n'
-    )
+# Each rule raises on one reading.
+ALERTS = '"spo2.very_low" = { for_s = 0 }\n"hr.very_high" = { for_s = 0 }\n'
 
 
 def rules(b: CommittedBatch) -> list[str]:
@@ -37,7 +30,7 @@ def rules(b: CommittedBatch) -> list[str]:
 
 
 async def test_a_commit_shows_its_own_active_set_not_a_later_batchs(tmp_path: Path) -> None:
-    daemon = Daemon(loads_config(config(tmp_path)))
+    daemon = Daemon(loads_config(two_chairs(tmp_path, "as-committed", alerts=ALERTS)))
     slow = SlowCommits(daemon.outbox._db)
     daemon.outbox._db = slow  # type: ignore[assignment]  # a test double
     store = daemon.store

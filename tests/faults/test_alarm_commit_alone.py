@@ -23,18 +23,11 @@ from monitord.daemon import Daemon
 from monitord.hub import CommittedBatch
 from monitord.models import Kind, Reading
 from monitord.outbox import Outbox
-from tests.faults.writerkit import SlowCommits, reading, running
+from tests.faults.writerkit import SlowCommits, reading, running, two_chairs
 from tests.kit import eventually
 
-
-def config(tmp: Path, interval_s: float) -> str:
-    return (
-        '[site]\nid = "fast-path"\n[mqtt]\nenabled = false\n[influx]\nenabled = false\n'
-        f'[storage]\npath = "{tmp / "store.sqlite"}"\ncommit_interval_s = {interval_s}\n'
-        # Raises on one reading (a BP reading may be held back as a cuff's memory burst).
-        '[alerts]\n"spo2.very_low" = { for_s = 0 }\n'
-        '[[chairs]]\nid = "chair-a"\n[[chairs]]\nid = "chair-b"\n'
-    )
+# Raises on one reading (a BP reading may be held back as a cuff's memory burst).
+ALERTS = '"spo2.very_low" = { for_s = 0 }\n'
 
 
 def alarm() -> Reading:
@@ -42,7 +35,7 @@ def alarm() -> Reading:
 
 
 async def test_an_alarm_commits_without_other_chairs_readings(tmp_path: Path) -> None:
-    daemon = Daemon(loads_config(config(tmp_path, 60.0)))
+    daemon = Daemon(loads_config(two_chairs(tmp_path, "fast-path", interval_s=60.0, alerts=ALERTS)))
     published: list[tuple[str, int, int]] = []  # chair, readings, events
 
     def listener(b: CommittedBatch) -> None:
@@ -68,7 +61,7 @@ async def test_an_alarm_commits_without_other_chairs_readings(tmp_path: Path) ->
 
 
 async def test_readings_go_at_once_when_their_timer_fired_during_a_commit(tmp_path: Path) -> None:
-    daemon = Daemon(loads_config(config(tmp_path, 1.0)))
+    daemon = Daemon(loads_config(two_chairs(tmp_path, "fast-path", interval_s=1.0, alerts=ALERTS)))
     slow = SlowCommits(daemon.outbox._db)
     daemon.outbox._db = slow  # type: ignore[assignment]  # a test double
     store = daemon.store
@@ -147,7 +140,7 @@ async def test_an_alarm_commits_without_status_rows_and_delivery_marks(tmp_path:
     """Status rows and delivery marks waiting for the group commit are not written in an
     alarm's transaction (before its fsync), also when the alarm's chair is the only one
     with batches queued, and follow within the interval (before: the alarm carried them)."""
-    daemon = Daemon(loads_config(config(tmp_path, 1.0)))
+    daemon = Daemon(loads_config(two_chairs(tmp_path, "fast-path", interval_s=1.0, alerts=ALERTS)))
     txs = Transactions(daemon.outbox._db)
     daemon.outbox._db = txs  # type: ignore[assignment]  # a test double
     store = daemon.store

@@ -19,21 +19,14 @@ from monitord.engine.inputs import SessionCmd
 from monitord.hub import CommittedBatch
 from monitord.models import AlertEvent, Kind, SessionEvent
 from monitord.store.codec import StoredAlert
-from tests.faults.writerkit import reading, running
+from tests.faults.writerkit import reading, running, two_chairs
 from tests.kit import eventually
 
-
-def config(tmp: Path) -> str:
-    return (
-        '[site]\nid = "store-bug"\n[mqtt]\nenabled = false\n[influx]\nenabled = false\n'
-        f'[storage]\npath = "{tmp / "store.sqlite"}"\ncommit_interval_s = 0.05\n'
-        '[alerts]\n"spo2.very_low" = { for_s = 0 }\n"hr.very_high" = { for_s = 0 }\n'
-        '[[chairs]]\nid = "chair-a"\n[[chairs]]\nid = "chair-b"\n'
-    )
+ALERTS = '"spo2.very_low" = { for_s = 0 }\n"hr.very_high" = { for_s = 0 }\n'
 
 
 async def test_a_batch_dropped_by_a_bug_still_shows_its_alarm(tmp_path: Path) -> None:
-    daemon = Daemon(loads_config(config(tmp_path)))
+    daemon = Daemon(loads_config(two_chairs(tmp_path, "store-bug", alerts=ALERTS)))
     ob = daemon.outbox
     real = ob.add_alerts
     broken = [True]
@@ -72,7 +65,7 @@ async def test_a_batch_dropped_by_a_bug_still_shows_its_alarm(tmp_path: Path) ->
 async def test_a_command_in_a_dropped_batch_is_answered(tmp_path: Path) -> None:
     """A nurse's command whose batch is dropped gets an answer saying so (before: its
     future was never set, and whoever awaited it waited forever)."""
-    daemon = Daemon(loads_config(config(tmp_path)))
+    daemon = Daemon(loads_config(two_chairs(tmp_path, "store-bug", alerts=ALERTS)))
     ob = daemon.outbox
 
     def add_session_events(events: Sequence[SessionEvent]) -> list[int]:

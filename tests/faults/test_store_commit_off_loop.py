@@ -22,20 +22,12 @@ from monitord.daemon import Daemon
 from monitord.hub import CommittedBatch
 from monitord.models import Kind
 from monitord.outbox import Outbox
-from tests.faults.writerkit import SlowCommits, reading
+from tests.faults.writerkit import SlowCommits, reading, two_chairs
 from tests.kit import eventually
 
 
-def config(tmp: Path) -> str:
-    return (
-        '[site]\nid = "slow-disk"\n[mqtt]\nenabled = false\n[influx]\nenabled = false\n'
-        f'[storage]\npath = "{tmp / "store.sqlite"}"\ncommit_interval_s = 0.05\n'
-        '[[chairs]]\nid = "chair-a"\n[[chairs]]\nid = "chair-b"\n'
-    )
-
-
 async def test_loop_turns_and_other_chair_alarms_while_a_commit_is_stuck(tmp_path: Path) -> None:
-    daemon = Daemon(loads_config(config(tmp_path)))
+    daemon = Daemon(loads_config(two_chairs(tmp_path, "slow-disk")))
     slow = SlowCommits(daemon.outbox._db)
     daemon.outbox._db = slow  # type: ignore[assignment]  # a test double
     published: list[tuple[str, int, int, bool]] = []  # chair, readings, events, in commit

@@ -1,5 +1,6 @@
 """Helpers of the store-writer tests (issue 20): a COMMIT held at a gate the way an SD
-card's fsync holds it (`SlowCommits`), a live reading, and a daemon running in-process."""
+card's fsync holds it (`SlowCommits`), a live reading, and a daemon of two chairs running
+in-process (`two_chairs`, `running`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import contextlib
 import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from monitord.daemon import Daemon
@@ -39,6 +41,17 @@ class SlowCommits:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._db, name)
+
+
+def two_chairs(tmp: Path, site: str, *, interval_s: float = 0.05, alerts: str = "") -> str:
+    """The config of a daemon with chairs chair-a and chair-b, no devices, MQTT and InfluxDB
+    off, its store in `tmp`; `alerts`: lines of an `[alerts]` table."""
+    return (
+        f'[site]\nid = "{site}"\n[mqtt]\nenabled = false\n[influx]\nenabled = false\n'
+        f'[storage]\npath = "{tmp / "store.sqlite"}"\ncommit_interval_s = {interval_s}\n'
+        + (f"[alerts]\n{alerts}" if alerts else "")
+        + '[[chairs]]\nid = "chair-a"\n[[chairs]]\nid = "chair-b"\n'
+    )
 
 
 def reading(chair: str, kind: Kind, values: dict[str, float | None]) -> Reading:
