@@ -119,8 +119,6 @@ class MqttSink:
         self.site = site
         self.outbox = outbox
         self.on_command = on_command
-        self.backoff_base_s = backoff_base_s
-        self.backoff_cap_s = backoff_cap_s
         self.stats = MqttStats()
         self._chairs = {c: ChairLink(c, Backoff(backoff_base_s, backoff_cap_s)) for c in chairs}
         # chair -> (username, password file, password env var): per-chair logins
