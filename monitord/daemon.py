@@ -37,6 +37,7 @@ from monitord.delivery import FAILING_KEYS, DeliveryWatch
 from monitord.devices import BleBackends, SimulatedChairStarter, start_real_devices
 from monitord.engine import AlertEngine
 from monitord.engine.rules import RuleSet
+from monitord.gcpacer import pace as pace_gc
 from monitord.hub import CommittedBatch, Hub
 from monitord.models import iso
 from monitord.outbox import Durability
@@ -268,6 +269,8 @@ class Daemon:
                 self.supervisor = sup
                 await self._start(sup)
                 tg.create_task(self._watchdog(), name="watchdog")
+                # The collector runs on a timer, out of an alarm's way (monitord/gcpacer.py).
+                tg.create_task(pace_gc(step_aside=self.store.window.step_aside), name="gc")
                 self.notifier.ready(self.summary())
                 log.info(f"monitord {__version__} ready: {self.summary()}")
                 await self.stop_event.wait()

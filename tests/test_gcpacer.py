@@ -1,0 +1,94 @@
+"""The collector paced by the event loop (monitord/gcpacer.py, issue 20 target 1): it
+still collects, it hands automatic collection back, and the daemon uses it."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from monitord import gcpacer
+from monitord.config import loads_config
+from monitord.daemon import Daemon
+from monitord.simulators.chair import start_simulated_chair
+from tests.kit import eventually
+from tests.test_lifecycle import sim_config
+
+
+@pytest.fixture
+def low_threshold() -> Iterator[None]:
+    saved = gc.get_threshold()
+    gc.set_threshold(50, 2, 2)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)
+
+
+@pytest.mark.parametrize(
+    ("count", "threshold", "gen"),
+    [
+        ((699, 9, 9), (700, 10, 10), None),  # below generation 0's threshold
+        ((700, 0, 0), (700, 10, 10), 0),
+        ((700, 10, 9), (700, 10, 10), 1),  # the 10th generation-0 collection since
+        ((700, 10, 10), (700, 10, 10), 2),
+        ((900, 9, 50), (700, 10, 10), 0),  # generation 2 waits for generation 1
+        ((5000, 50, 50), (0, 10, 10), None),  # threshold 0: collection disabled
+    ],
+)
+def test_due_follows_cpythons_trigger(
+    count: tuple[int, int, int], threshold: tuple[int, int, int], gen: int | None
+) -> None:
+    assert gcpacer.due(count, threshold) == gen
+
+
+class Node:
+    def __init__(self) -> None:
+        self.me = self  # a cycle: only the collector frees it
+
+
+async def test_pacer_frees_cycles_on_its_timer(low_threshold: None) -> None:
+    pacer = asyncio.create_task(gcpacer.pace(interval_s=0.01))
+    try:
+        await asyncio.sleep(0.02)
+        assert not gc.isenabled()
+        assert gc.get_freeze_count() > 0
+        gone = weakref.ref(Node())
+        keep = [[i] for i in range(200)]  # over generation 0's threshold
+        assert gone() is not None  # automatic collection is off
+        await eventually(lambda: gone() is None, within_s=5, what="the pacer collected")
+        del keep
+    finally:
+        pacer.cancel()
+        await asyncio.gather(pacer, return_exceptions=True)
+    assert gc.isenabled()
+
+
+async def test_last_user_hands_automatic_collection_back() -> None:
+    assert gc.isenabled()
+    first = asyncio.create_task(gcpacer.pace(interval_s=0.01))
+    second = asyncio.create_task(gcpacer.pace(interval_s=0.01))
+    await asyncio.sleep(0.02)
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+    assert not gc.isenabled()  # the second daemon still paces it
+    second.cancel()
+    await asyncio.gather(second, return_exceptions=True)
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+
+
+async def test_daemon_paces_the_collector_while_it_runs(tmp_path: Path) -> None:
+    daemon = Daemon(loads_config(sim_config(tmp_path)), simulated=start_simulated_chair)
+    task = asyncio.create_task(daemon.run())
+    try:
+        await eventually(lambda: not gc.isenabled(), within_s=30, what="collector paced")
+        assert daemon.supervisor is not None and not task.done()
+    finally:
+        daemon.stop_event.set()
+        await asyncio.wait_for(task, 10)
+    assert gc.isenabled()
