@@ -73,9 +73,6 @@ MARKS_FLUSH_AT = 2_000
 # A group commit of readings alone fsyncs at least this often (else NORMAL, no fsync):
 # the power-loss window of readings (docs/reliability.md).
 SYNC_EVERY_S = 30.0
-# Readings committed after which the checkpointer runs early (a backlog, an ingest burst):
-# ~1,000 WAL pages at 1 KiB.
-CHECKPOINT_READINGS = 5_000
 # Live state that did not change is rewritten this often all the same (its age is shown).
 LIVE_HEARTBEAT_S = 60.0
 RETRY_INITIAL_S, RETRY_CAP_S = 0.5, 5.0
@@ -123,7 +120,6 @@ class StoreGuard:
         # Live state (status) to write with the next group commit: key -> value. The
         # writer thread keeps what it last wrote per key and rewrites only a change.
         self.checkpointer = checkpointer
-        self._since_checkpoint = 0  # readings committed since the last kick (thread)
         self._synced_at = time.monotonic()  # the last fsynced group commit (thread)
         self._live: Live = {}
         self._live_written: dict[str, tuple[str, float]] = {}  # key -> (JSON, monotonic)
@@ -329,10 +325,7 @@ class StoreGuard:
         if batches and sync:
             self._synced_at = now
         if self.checkpointer is not None:
-            self._since_checkpoint += sum(b.n_readings() for b in batches)
-            if self._since_checkpoint >= CHECKPOINT_READINGS:
-                self._since_checkpoint = 0
-                self.checkpointer.kick()
+            self.checkpointer.committed(sum(b.n_readings() for b in batches))
 
     async def drain(self) -> None:
         """With a writer: commit everything queued now and wait until the thread is done
