@@ -5,18 +5,18 @@ Why: CPython collects generation 0 when 700 more container objects are alive tha
 last collection. The daemon's steady churn (asyncio handles, timeouts, batches held until
 their commit) crosses that about 10 times a second with 16 chairs, and each collection
 holds the GIL for 0.1-0.6 ms (a generation-1 collection about 1 ms). An alarm allocates
-a few hundred objects on its way from the pty to the broker, so it was the alarm's own
-allocation that most often triggered a collection: in the alert bench about one alarm in
-seven waited for one (bench/results.md, "the collector paced").
+a few hundred objects on its way from the pty to the broker, so the alarm's own
+allocations were a likely trigger of a collection on its path. In the alert bench, pacing
+the collector took ~0.3 ms off the alarm's median and its p99 over the broker (bench/
+results.md, section "evening").
 
-With automatic collection off, `pace()` checks the counts every `interval_s` and runs the
-generation CPython would have run. The work is the same; it now runs at a moment that
-has nothing to do with an alarm, so an alarm meets it only as often as the collector is
-busy (about 0.4 % of the time), not whenever the alarm itself allocates.
+With automatic collection off, `pace()` checks the counts every 100 ms to 1 s (as fast
+as they fill) and runs the generation CPython would have run. The work is the same,
+run at moments unrelated to an alarm, and never while an alarm is in flight.
 
 At start, `gc.freeze()` moves everything alive then (modules, classes, the config, the
-schemas: ~60,000 objects) out of the collector's sight, so a full collection scans only
-what was made since. A full collection took 15-28 ms before.
+schemas: ~55,000 objects) out of the collector's sight, so a full collection scans only
+what was made since (it took 15-35 ms before).
 
 Several daemons in one process (the tests) share the collector: the first to start
 turns automatic collection off, the last to stop turns it back on.
@@ -54,11 +54,18 @@ def collect_if_due() -> int | None:
 
 
 async def pace(
-    interval_s: float = 0.1, step_aside: Callable[[], Awaitable[None]] | None = None
+    interval_s: float = 0.1,
+    step_aside: Callable[[], Awaitable[None]] | None = None,
+    max_interval_s: float = 1.0,
 ) -> None:
-    """Own the collector until cancelled: automatic collection off, a collection every
-    `interval_s` when one is due, after `step_aside()` (an alarm in flight first: see
-    monitord/alarmwindow.py). Restores automatic collection when the last user ends."""
+    """Own the collector until cancelled: automatic collection off, a look every
+    `interval_s` at most and a collection when one is due, after `step_aside()` (an alarm
+    in flight first: see monitord/alarmwindow.py). The wait follows the churn: a look that
+    finds nothing due doubles it (up to `max_interval_s`), one that finds generation 0
+    filled twice over halves it (down to `interval_s`). So an idle or 1-chair daemon wakes
+    about once a second, not ten times (a wake of a cold Python process costs ~0.3 ms of
+    CPU here), and a busy one every 100-200 ms. Restores automatic collection when the
+    last user ends."""
     global _users, _was_enabled
     if _users == 0:
         _was_enabled = gc.isenabled()
@@ -67,9 +74,16 @@ async def pace(
         gc.disable()
     _users += 1
     try:
+        wait_s = interval_s
         while True:
-            await asyncio.sleep(interval_s)
-            if step_aside is not None and due(gc.get_count(), gc.get_threshold()) is not None:
+            await asyncio.sleep(wait_s)
+            count, threshold = gc.get_count(), gc.get_threshold()
+            if due(count, threshold) is None:
+                wait_s = min(2 * wait_s, max_interval_s)
+                continue
+            if count[0] >= 2 * threshold[0]:  # filled twice over: look sooner next time
+                wait_s = max(wait_s / 2, interval_s)
+            if step_aside is not None:
                 await step_aside()
             collect_if_due()
     finally:
