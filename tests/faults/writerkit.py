@@ -18,17 +18,32 @@ from tests.kit import eventually
 
 
 class SlowCommits:
-    """Delegates to a sqlite3 connection; a COMMIT waits for `gate` while `hold` is set."""
+    """Delegates to a sqlite3 connection; a COMMIT waits for `gate` while `hold` is set.
+    `rows_only`: only a COMMIT whose transaction added records (readings, events) waits;
+    one of status or delivery marks alone, which a timer may start at any moment, passes."""
 
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: Any, *, rows_only: bool = False) -> None:
         self._db = db
+        self.rows_only = rows_only
         self.hold = threading.Event()
         self.gate = threading.Event()
         self.inside = threading.Event()  # a COMMIT is waiting at the gate now
         self.threads: set[str] = set()
         self.held_commits = 0
+        self._rows = False  # the open transaction added records
+
+    def executemany(self, sql: str, *args: Any) -> Any:
+        if sql.startswith("INSERT INTO records"):
+            self._rows = True
+        return self._db.executemany(sql, *args)
 
     def execute(self, sql: str, *args: Any) -> Any:
+        if sql.startswith("INSERT INTO records"):
+            self._rows = True
+        if sql in ("COMMIT", "ROLLBACK"):
+            rows, self._rows = self._rows, False
+            if sql == "ROLLBACK" or (self.rows_only and not rows):
+                return self._db.execute(sql, *args)
         if sql == "COMMIT" and self.hold.is_set():
             self.threads.add(threading.current_thread().name)
             self.held_commits += 1
