@@ -7,8 +7,8 @@ their commit) crosses that about 10 times a second with 16 chairs, and each coll
 holds the GIL for 0.1-0.6 ms (a generation-1 collection about 1 ms). An alarm allocates
 a few hundred objects on its way from the pty to the broker, so the alarm's own
 allocations were a likely trigger of a collection on its path. In the alert bench, pacing
-the collector took ~0.3 ms off the alarm's median and its p99 over the broker (bench/
-results.md, section "evening").
+the collector took ~0.3 ms off the alarm's median and its p99 over the broker
+(bench/results.md, section "evening").
 
 With automatic collection off, `pace()` checks the counts every 100 ms to 1 s (as fast
 as they fill) and runs the generation CPython would have run. The work is the same,

@@ -17,7 +17,7 @@ past `WAL_RESET_BYTES`. The second keeps a busy daemon's WAL small and reused in
 growing for 2 minutes: every commit that extends the file makes ext4's fdatasync commit
 its journal too (the new blocks and the size), on the alarm's path. Measured on the alert
 bench (16 chairs, an alarm every ~20 ms: ~1 MB of WAL a second): bench/results.md,
-"the WAL kept small". A clinic's normal load (~1 KB of WAL a second per chair) stays far
+section "evening". A clinic's normal load (~1 KB of WAL a second per chair) stays far
 below it, so its checkpoints, and the SD card's writes, are as before.
 """
 
