@@ -32,6 +32,13 @@ def wal_db(path: Path) -> sqlite3.Connection:
     return db
 
 
+def wait_checkpoints(ck: Checkpointer, n: int, within_s: float) -> None:
+    """Until the checkpointer thread has run `n` checkpoints, or `within_s` passed."""
+    deadline = time.monotonic() + within_s
+    while ck.done < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def commit_blob(db: sqlite3.Connection, n_bytes: int) -> None:
     db.execute("BEGIN")
     db.execute("INSERT INTO t VALUES (?)", (b"x" * n_bytes,))
@@ -51,9 +58,7 @@ def test_a_growing_wal_is_checkpointed_and_then_reused(
             commit_blob(db, 4096)
             ck.committed(0)
             time.sleep(0.001)  # the checkpoint thread runs between commits, as in a daemon
-        deadline = time.monotonic() + 10
-        while ck.done < 5 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_checkpoints(ck, 5, within_s=10)
         assert ck.done >= 5  # started by the WAL's size
         # Reused from its start after each checkpoint: far smaller than what went through.
         assert wal.stat().st_size < 8 * LIMIT, wal.stat().st_size
@@ -84,9 +89,7 @@ def test_many_readings_still_kick(tmp_path: Path) -> None:
     try:
         commit_blob(db, 100)
         ck.committed(checkpoint.CHECKPOINT_READINGS)
-        deadline = time.monotonic() + 5
-        while ck.done == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_checkpoints(ck, 1, within_s=5)
         assert ck.done >= 1
     finally:
         ck.stop()
