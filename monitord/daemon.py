@@ -103,8 +103,8 @@ class Daemon:
         self.writer = None if self.outbox.memory else StoreWriter()
         self.checkpointer: Checkpointer | None = None
         if self.writer is not None:
-            self.outbox.use_writer(self.writer.submit)
             self.checkpointer = Checkpointer(self.outbox.path)
+            self.outbox.use_writer(self.writer.submit, self.checkpointer.kick)
         self.store = StoreGuard(
             self.outbox,
             self.alarms,

@@ -1,4 +1,5 @@
-"""The WAL kept small (issue 20, target 1; monitord/store/checkpoint.py): a WAL file grown
+"""The WAL kept small and checkpoints off the writer thread (issue 20, target 1;
+monitord/store/checkpoint.py): a WAL file grown
 past `WAL_RESET_BYTES` is checkpointed early and then reused, so a busy daemon's commits
 stop extending it (each extension makes ext4's fdatasync commit its journal as well).
 A light load is checkpointed on the timer only, as before (the SD card's writes)."""
@@ -12,11 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from monitord.config import loads_config
+from monitord.config import StorageConfig, loads_config
 from monitord.daemon import Daemon
+from monitord.outbox import Outbox
 from monitord.simulators.chair import start_simulated_chair
 from monitord.store import checkpoint
 from monitord.store.checkpoint import Checkpointer
+from monitord.store.writer import StoreWriter
+from monitord.storebatch import StoreBatch
+from monitord.storeguard import StoreGuard
+from monitord.techalarm import TechAlarms
+from tests.delivery.helpers import reading
 from tests.kit import eventually
 from tests.test_lifecycle import sim_config
 
@@ -113,3 +120,96 @@ async def test_the_daemons_writer_reports_its_commits(
     finally:
         daemon.stop_event.set()
         await asyncio.wait_for(task, 10)
+
+
+def guarded(path: Path) -> tuple[Outbox, StoreWriter, Checkpointer, StoreGuard]:
+    """An outbox with its writer thread, checkpointer and guard, as the daemon builds them
+    (the checkpointer's timer never fires in these tests)."""
+    ob = Outbox(path, StorageConfig(path=path))
+    writer = StoreWriter()
+    ck = Checkpointer(path, every_s=3600)
+    ob.use_writer(writer.submit, ck.kick)
+    return ob, writer, ck, StoreGuard(ob, TechAlarms(), writer, commit_interval_s=0)
+
+
+def size_of(path: Path) -> int:
+    return path.stat().st_size
+
+
+def count_pages(db: sqlite3.Connection) -> tuple[int, int]:
+    """(pages, free pages) of the database as `db` sees it."""
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    return pages, db.execute("PRAGMA freelist_count").fetchone()[0]
+
+
+async def store_readings(guard: StoreGuard, n: int, per_batch: int = 500) -> None:
+    for i in range(0, n, per_batch):
+        guard.write(StoreBatch("chair-1", runs=[([reading(j) for j in range(i, i + per_batch)],
+                                                 "s-1")]))  # fmt: skip
+        await guard.drain()
+
+
+async def test_a_prune_asks_the_checkpointer_instead_of_checkpointing_on_the_writer(
+    tmp_path: Path,
+) -> None:
+    """A prune that vacuumed used to run `wal_checkpoint(TRUNCATE)` on the writer thread:
+    every alarm queued behind it waited for the copying and two fsyncs (tens of ms on an
+    SD card). Now the writer's connection runs no checkpoint; the checkpointer's thread
+    does, and the file still shrinks to what it holds."""
+    path = tmp_path / "outbox.sqlite"
+    ob, writer, ck, guard = guarded(path)
+    sql: list[str] = []
+    try:
+        await store_readings(guard, 1000)
+        # A large state row rewritten small: its overflow pages go to the freelist, so
+        # the prune vacuums (as the engine snapshots' rewrites do in a daemon).
+        guard.write(StoreBatch("chair-1", state={"big": "x" * 200_000}))
+        await guard.drain()
+        guard.write(StoreBatch("chair-1", state={"big": "y"}))
+        await guard.drain()
+        pages_before, free_before = await writer.call(lambda: count_pages(ob._db))
+        assert free_before > 0.1 * pages_before  # enough free pages to give back
+        await writer.call(lambda: ob._db.set_trace_callback(sql.append))
+        assert ck.done == 0
+        await guard.prune_async()
+        await writer.call(lambda: ob._db.set_trace_callback(None))
+        assert any("incremental_vacuum" in s for s in sql), sql  # the prune did vacuum
+        assert not [s for s in sql if "wal_checkpoint" in s.lower()]  # not on the writer
+        await asyncio.to_thread(wait_checkpoints, ck, 1, 5.0)
+        assert ck.done >= 1  # asked for, in the checkpointer's thread
+        with sqlite3.connect(path) as db:
+            pages, free = count_pages(db)
+        # Every free page given back (`incremental_vacuum` had freed one a prune), and
+        # the checkpoint copied the smaller size back to the file.
+        # (A pointer-map page may go with them.)
+        assert free == 0 and pages_before - free_before - 2 <= pages <= pages_before - free_before
+        assert path.stat().st_size == pages * 1024, (path.stat().st_size, pages)
+    finally:
+        ck.stop()
+        writer.stop()
+        ob.close()
+
+
+async def test_a_wal_grown_large_is_cut_back_when_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No prune truncates the WAL any more, so a WAL that grew large (a backlog while a
+    reader held the checkpoint off) would keep its size on the SD card for good; SQLite
+    cuts it back to `WAL_RESET_BYTES` when it is next reused (`journal_size_limit`)."""
+    monkeypatch.setattr(checkpoint, "WAL_RESET_BYTES", LIMIT)
+    path = tmp_path / "outbox.sqlite"
+    ob, writer, ck, guard = guarded(path)
+    wal = Path(f"{path}-wal")
+    try:
+        await store_readings(guard, 3000)  # no kick: the guard has no checkpointer
+        grown = size_of(wal)
+        assert grown > 8 * LIMIT, grown
+        ck.kick()
+        await asyncio.to_thread(wait_checkpoints, ck, 1, 5.0)
+        assert ck.done == 1
+        await store_readings(guard, 10, per_batch=10)  # the next commit reuses the WAL
+        assert size_of(wal) <= LIMIT + 16 * 1024, (grown, size_of(wal))
+    finally:
+        ck.stop()
+        writer.stop()
+        ob.close()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Self
 
 from monitord.config import StorageConfig
+from monitord.store import checkpoint as checkpoint_mod
 from monitord.store.codec import SINKS
 from monitord.store.schema import (
     FRESH_SCHEMA,
@@ -119,12 +120,20 @@ class StoreBase:
         self._recent_sets: dict[tuple[str, ...], set[int]] = {}
         self._ns_journal: list[tuple[tuple[str, ...], int, int | None]] = []
         self._drop_said = self._over_said = False
+        # The caller's checkpointer, asked after a prune (use_writer); None: the prune
+        # checkpoints on its own connection.
+        self._ask_checkpoint: Callable[[], None] | None = None
 
-    def use_writer(self, submit: Callable[[Callable[[], object]], object]) -> None:
+    def use_writer(
+        self,
+        submit: Callable[[Callable[[], object]], object],
+        checkpoint: Callable[[], None] | None = None,
+    ) -> None:
         """From now on every write runs in the writer thread through `submit` (the caller
         sends its own; delivery marks are sent here) and the loop's reads use a second,
         read-only connection, which in WAL mode never waits for a commit. Not for a store
-        in memory (a second connection would not see it; it has no fsync to avoid)."""
+        in memory (a second connection would not see it; it has no fsync to avoid).
+        `checkpoint` asks the caller's checkpointer for a checkpoint soon (after a prune)."""
         if self.memory or self.readonly:
             raise ValueError("a writer thread is for a file store opened for writing")
         self._rdb = sqlite3.connect(self.path, isolation_level=None, timeout=5)
@@ -135,6 +144,11 @@ class StoreBase:
         # checkpoint.py): the automatic one would run inside whichever COMMIT crosses
         # the threshold, an alert's too.
         self._db.execute("PRAGMA wal_autocheckpoint = 0")
+        self._ask_checkpoint = checkpoint
+        # Nor does a prune checkpoint here (TRUNCATE, on the writer thread: an alarm
+        # queued behind it waited for two fsyncs and the copying). The WAL file is then
+        # never truncated to 0; SQLite cuts it back to this size when it is next reused.
+        self._db.execute(f"PRAGMA journal_size_limit = {checkpoint_mod.WAL_RESET_BYTES}")
 
     # -- schema --------------------------------------------------------------------------
     def _migrate(self) -> None:

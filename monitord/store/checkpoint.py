@@ -9,7 +9,10 @@ writer: WAL readers and a checkpoint run beside a write transaction), every `eve
 seconds or sooner when the writer says much was written (`kick`). A checkpoint also
 fsyncs the WAL first, so it is a sync point for commits made without one
 (docs/reliability.md). The WAL file is reused from its start by the next write after a
-complete checkpoint; the retention job's TRUNCATE and the close shrink it.
+complete checkpoint, and cut back to `WAL_RESET_BYTES` then if it was larger (`PRAGMA
+journal_size_limit`, set by `Outbox.use_writer`); the close truncates it. A prune that
+deleted or vacuumed asks for a checkpoint here (`kick`) instead of running one on the
+writer thread, where every alarm queued behind it waited for it.
 
 The writer reports each commit (`committed`), and the checkpoint comes early after
 `CHECKPOINT_READINGS` readings (a backlog, an ingest burst) or once the WAL file has grown

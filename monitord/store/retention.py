@@ -14,6 +14,9 @@ from monitord.store.delivery import DeliveryMixin, chunks
 
 log = logging.getLogger("monitord.outbox")
 
+# Free pages beyond this share of the file go back to the file system at a prune.
+VACUUM_FREE_SHARE = 0.10
+
 
 class RetentionMixin(DeliveryMixin):
     # Delivery marks held in memory must be written before pruning: hence DeliveryMixin.
@@ -35,6 +38,51 @@ class RetentionMixin(DeliveryMixin):
         pages = self._db.execute("PRAGMA page_count").fetchone()[0]
         free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
         return int((pages - free) * page_size)
+
+    def _expiry_bound(self, cutoff_ns: int) -> int:
+        """An id bound for the retention DELETE: the first row at or past it was added at
+        or after `cutoff_ns`. Rows are added in id order, so `added_ns` rises with the id
+        (but for a wall-clock step) and a bisection of the primary key finds the bound in
+        ~25 lookups. Without it the DELETE read the whole table at every prune, on the
+        writer thread (alarms queue behind it): a 512-MB store on a Pi, every minute. A
+        row added before a clock step back and lying past the bound goes at a later
+        prune, once the bound has passed it."""
+        lo = self._db.execute("SELECT min(id) FROM records").fetchone()[0]
+        if lo is None:
+            return 0
+        hi = self._max_id() + 1
+        while lo < hi:  # rows at ids < lo were added before cutoff_ns
+            mid = (lo + hi) // 2
+            row = self._db.execute(
+                "SELECT id, added_ns FROM records WHERE id >= ? ORDER BY id LIMIT 1", (mid,)
+            ).fetchone()
+            if row is None or row[1] >= cutoff_ns:
+                hi = mid
+            else:
+                lo = row[0] + 1
+        return int(lo)
+
+    def _give_back_free_pages(self) -> bool:
+        """Return the free pages to the file system when they are over VACUUM_FREE_SHARE
+        of the file (after deletes); True if it did. Below that SQLite reuses them: a few
+        are always free (a rewritten state row frees its overflow pages), and moving pages
+        for them at every prune would be SD-card writes for nothing. `executescript` steps
+        the pragma to its end; `execute` steps a statement without result columns once,
+        and `incremental_vacuum` frees one page per step (it freed one page a prune)."""
+        free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        if not free or free <= VACUUM_FREE_SHARE * pages:
+            return False
+        assert not self._db.in_transaction  # executescript would commit it first
+        self._db.executescript("PRAGMA incremental_vacuum;")
+        return True
+
+    def _file_pages_bytes(self) -> int:
+        """Bytes of every page of the database, free ones included: the file's size once
+        the WAL is checkpointed into it."""
+        page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        return int(pages * page_size)
 
     def _db_bytes(self) -> int:
         """What the disk budget counts: the size of the stored records (JSON bodies + a
@@ -96,8 +144,8 @@ class RetentionMixin(DeliveryMixin):
         cutoff = now_ns - int(self.cfg.retention_days * 86_400 * 1e9)
         self._db.execute("BEGIN IMMEDIATE")
         cur = self._db.execute(
-            f"DELETE FROM records WHERE {delivered} AND added_ns < ? AND t_ns < ?",
-            (cutoff, cutoff),
+            f"DELETE FROM records WHERE id < ? AND {delivered} AND added_ns < ? AND t_ns < ?",
+            (self._expiry_bound(cutoff), cutoff, cutoff),
         )
         done["expired"] = cur.rowcount
         self._db.execute("DELETE FROM quarantine WHERE at_ns < ?", (cutoff,))
@@ -105,11 +153,6 @@ class RetentionMixin(DeliveryMixin):
             self._drop_empty_blocks()
         self._db.execute("COMMIT")
 
-        # Free pages (left by rewritten state rows, deletes) go back to the file system
-        # first, so the file measures what it holds (auto_vacuum = INCREMENTAL: cheap).
-        vacuumed = bool(self._db.execute("PRAGMA freelist_count").fetchone()[0])
-        if vacuumed:
-            self._db.execute("PRAGMA incremental_vacuum")
         disk_budget = int(self.cfg.max_mb * 1024 * 1024)
         # The budget is for the file on disk; the counter counts the rows' bodies. Scale it
         # by what the file really takes per counted byte (indexes, page slack), measured
@@ -165,10 +208,19 @@ class RetentionMixin(DeliveryMixin):
                 self.cfg.max_mb,
                 done["dropped_readings"],
             )
+        vacuumed = self._give_back_free_pages()
+        if vacuumed:
+            # The file shrinks once a checkpoint copies the vacuumed pages back. With a
+            # writer thread that is the checkpointer's, in its own thread (PASSIVE): here
+            # it held every alarm queued behind the prune for two fsyncs and the copying
+            # (issue 20; tens of ms on an SD card).
+            if self._ask_checkpoint is not None:
+                self._ask_checkpoint()
+            else:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         if any(done.values()) or vacuumed:
-            self._db.execute("PRAGMA incremental_vacuum")
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            file_bytes = 0 if self.memory else self.path.stat().st_size
+            # The file's size once checkpointed (a WAL not yet copied back is not in it).
+            file_bytes = 0 if self.memory else self._file_pages_bytes()
             if file_bytes > 1.5 * disk_budget and self._db_bytes() < budget:
                 # Deleted rows left the file fragmented; compact it (rewrites the file).
                 log.info("outbox %s: compacting (%d bytes on disk)", self.path, file_bytes)

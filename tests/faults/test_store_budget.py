@@ -48,8 +48,8 @@ def influx_count(influxd: Influxd, db: str) -> int:
 
 
 def on_disk(store: Path) -> int:
-    """Bytes of the database file. (Its WAL is bounded by SQLite's auto-checkpoint, about
-    4 MiB, and truncated by every prune that deleted something; docs/reliability.md.)"""
+    """Bytes of the database file. (Its WAL is checkpointed once past 4 MiB and cut back to
+    that size when reused; monitord/store/checkpoint.py, docs/reliability.md.)"""
     return os.path.getsize(store) if os.path.exists(store) else 0
 
 
@@ -102,8 +102,8 @@ async def test_budget_holds_with_influx_down_and_drops_readings_loudly_never_ale
                 )
                 await eventually(lambda: sum(account(store)) >= sent, 30, "account")
                 # The file shrinks when a checkpoint writes the vacuumed size back: the
-                # prune's own checkpoint, or failing that (a reader's snapshot in the way)
-                # the checkpointer's, at least every CHECKPOINT_EVERY_S (120 s).
+                # one the prune asks for, or failing that (a reader's snapshot in the
+                # way) the checkpointer's timer, at least every CHECKPOINT_EVERY_S.
                 await eventually(
                     lambda: on_disk(path) <= budget,
                     CHECKPOINT_EVERY_S + 30,
