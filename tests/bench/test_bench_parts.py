@@ -23,7 +23,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from bench import alert_latency, fleet, slowdisk
+from bench import alert_latency, fleet, prunewait, slowdisk
 from bench.common import Servers, child_env, remote_servers
 from tests.servers import Influxd, Mosquitto
 
@@ -39,6 +39,15 @@ def test_shim_intercepts_and_delays_sqlite_commits(tmp_path: Path) -> None:
     # sync sleeps 40 ms after the real one: a lower bound, not a timing race.
     assert slow["syncs"] >= 5
     assert slow["median_commit_ms"] >= 40.0
+
+
+def test_prunewait_measures_alarms_behind_a_prune_on_the_slow_disk() -> None:
+    res = prunewait.run(rows=3000, rounds=2, fsync_ms=30)
+    assert res["fsync_ms"] == 30 and res["rows"] >= 3000 + 2 * 2 * 720
+    assert len(res["plain_ms"]) == len(res["behind_prune_ms"]) == 2
+    # Each alarm's commit fsyncs at least once, 30 ms longer in the child: a lower bound
+    # that shows the measurement ran under the shim (no timing race).
+    assert min(res["plain_ms"] + res["behind_prune_ms"]) >= 30.0
 
 
 def _start_station(mqtt: Mosquitto, site: str, prefix: str, out: Path) -> subprocess.Popen[bytes]:
