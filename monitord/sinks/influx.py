@@ -54,6 +54,9 @@ MAX_RETRY_AFTER_S = 300.0
 SLICE_S = 0.00025
 # Rows one query reads at most (a slice may stop decoding earlier, at SLICE_S).
 FETCH_ROWS = 256
+# A failure message's backlog is counted up to this many rows, which reads in about a
+# millisecond here; an exact count of a long outage's backlog held the loop tens.
+LOG_BACKLOG_AT_MOST = 10_000
 
 
 # -- errors (one class per backoff policy) -----------------------------------------------
@@ -306,7 +309,7 @@ class InfluxSink:
 
     async def wait_idle(self) -> None:
         """Until the backlog is empty (tests, clean shutdown)."""
-        while self.outbox.backlog("influx"):
+        while self.outbox.backlog("influx", at_most=0):
             self._idle.clear()
             self.wake()
             await self._idle.wait()
@@ -346,7 +349,7 @@ class InfluxSink:
             else:
                 self._settled = rows[-1].id
                 if self._flog.failing:
-                    self._flog.success(f"backlog {self.outbox.backlog('influx')} rows")
+                    self._flog.success(f"backlog {self._backlog_text()}")
                 self._backoff.reset()
 
     async def _fetch(self) -> list[StoredRecord]:
@@ -386,11 +389,16 @@ class InfluxSink:
         level = logging.ERROR if isinstance(e, WriteAuthError | WriteNotFound) else logging.WARNING
         self._flog.failure(
             cls,
-            f"{e} ({e.advice}); backlog {self.outbox.backlog('influx')} rows, "
-            f"retrying in {delay:.1f} s",
+            f"{e} ({e.advice}); backlog {self._backlog_text()}, retrying in {delay:.1f} s",
             level,
         )
         await asyncio.sleep(delay)
+
+    def _backlog_text(self) -> str:
+        """For a log line on the event loop: counted up to LOG_BACKLOG_AT_MOST only (see
+        `Outbox.backlog`); `monitord status` gives the exact figure."""
+        n = self.outbox.backlog("influx", at_most=LOG_BACKLOG_AT_MOST)
+        return f"over {LOG_BACKLOG_AT_MOST:,} rows" if n > LOG_BACKLOG_AT_MOST else f"{n} rows"
 
     async def _deliver(self, rows: Sequence[StoredRecord]) -> None:
         good: list[tuple[StoredRecord, str]] = []
@@ -445,7 +453,7 @@ class InfluxSink:
         self.stats.points += len(batch)
         self.stats.last_success = time.time()
         if self._flog.failing:
-            self._flog.success(f"backlog {self.outbox.backlog('influx')} rows")
+            self._flog.success(f"backlog {self._backlog_text()}")
         self._backoff.reset()
 
     async def __aenter__(self) -> InfluxSink:
