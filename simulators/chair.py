@@ -23,6 +23,7 @@ from monitord.chair import ChairRuntime, DeviceCtx
 from monitord.config import DeviceConfig
 from monitord.devices import device_runner
 from monitord.drivers.registry import DRIVERS
+from monitord.drivers.tap import Direction
 from monitord.models import utc
 from monitord.simulators.player import ChairPlayer
 from monitord.supervisor import Supervisor
@@ -33,6 +34,26 @@ def _quiet(dev: DeviceConfig) -> DeviceConfig:
     may hold the virtual clock while another device reconnects: wall-time silence means
     nothing there (link loss is played by `drop_link()`), unless the config sets one."""
     return dev if dev.silence_s else dev.model_copy(update={"silence_s": 86400.0})
+
+
+class _PortOpened:
+    """A transport tap (monitord/drivers/tap.py) that only notes when the daemon has the
+    port open. pyserial flushes a port's input when it opens it, as a real port drops what
+    a device sent before anyone listened: a scenario's first bytes, written by a simulator
+    before the transport had opened its pty, were lost (the first reading missing from a
+    short scenario, once in a CI run)."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+
+    def connected(self, name: str | None, address: str) -> None:
+        self.event.set()
+
+    def chunk(self, direction: Direction, data: bytes, char: str | None = None) -> None:
+        pass
+
+    def disconnected(self, reason: str) -> None:
+        pass
 
 
 def _pty_line(dev: DeviceConfig) -> DeviceConfig:
@@ -46,6 +67,7 @@ async def start_simulated_chair(
 ) -> None:
     async with contextlib.AsyncExitStack() as stack:
         sims: dict[str, Any] = {}
+        opened: dict[str, _PortOpened] = {}
         ble_link: Any = None
         links_dir: Path | None = None
         for dev in chair.cfg.devices:
@@ -60,7 +82,8 @@ async def start_simulated_chair(
                 sim: Any = await stack.enter_async_context(
                     make_sim_device(dev.driver, symlink=links_dir / dev.id, repeat=False)
                 )
-                run = device_runner(_quiet(_pty_line(dev)), ctx, port=sim.port)
+                opened[dev.id] = _PortOpened()
+                run = device_runner(_quiet(_pty_line(dev)), ctx, port=sim.port, tap=opened[dev.id])
             else:
                 from monitord.simulators import ble as ble_sims
 
@@ -78,7 +101,7 @@ async def start_simulated_chair(
             if task in sup.tasks:  # the player restarted: its old transport is gone too
                 sup.cancel(task)
             sup.spawn(task, run)
-        player = ChairPlayer(chair, sims)
+        player = ChairPlayer(chair, sims, {d: o.event for d, o in opened.items()})
         await player.play()
         played()
         # Keep the simulators (and so the links) up until the daemon stops.

@@ -65,9 +65,16 @@ def sim_event(ev: Any) -> SimEvent | None:
 
 
 class ChairPlayer:
-    def __init__(self, chair: ChairRuntime, sims: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        chair: ChairRuntime,
+        sims: dict[str, Any],
+        ports_open: dict[str, asyncio.Event] | None = None,
+    ) -> None:
         self.chair = chair
         self.sims = sims
+        # Serial devices: set once the daemon's transport has opened the device's port.
+        self.ports_open = ports_open or {}
         assert isinstance(chair.clock, SimClock)
         self.clock: SimClock = chair.clock
         # Scenario kinds -> the device that plays them (first device offering that kind).
@@ -138,8 +145,16 @@ class ChairPlayer:
         log.info(f"{self.chair.cfg.id}: scenario played to t={final - start:g}s")
 
     async def _wait_links_up(self) -> None:
-        """BLE peripherals need a moment to be found and connected; serial devices report
-        their link with their first bytes, so there is nothing to wait for."""
+        """BLE peripherals need a moment to be found and connected. Serial devices report
+        their link with their first bytes, but what they write before the transport opened
+        the port is flushed (pyserial's open): wait for the ports to be open."""
+        ports = list(self.ports_open.values())
+        if ports:
+            try:
+                async with asyncio.timeout(LINK_UP_TIMEOUT_S):
+                    await asyncio.gather(*(e.wait() for e in ports))
+            except TimeoutError:
+                log.warning(f"{self.chair.cfg.id}: serial port(s) not opened; playing anyway")
         from monitord.drivers.registry import DRIVERS
 
         # A cuff with the `episodic` quirk connects only after a measurement: not now.
