@@ -11,18 +11,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from serial_testkit import RecordingContext
+from serial_testkit import RecordingContext, play_simulated_oximeter
 
-from monitord.config import loads_config
-from monitord.daemon import Daemon
 from monitord.drivers import contec_cms50 as C
 from monitord.drivers.base import LinkLost, Reject, RejectReason
 from monitord.drivers.registry import DRIVERS, PROFILES
 from monitord.drivers.serial_link import PortBackoff, run_serial_device
 from monitord.models import Kind
-from monitord.outbox import Outbox
 from monitord.simulators.base import SimEvent
-from monitord.simulators.chair import start_simulated_chair
 from monitord.simulators.contec_cms50 import Cms50Sim
 from tests.kit import device_config
 
@@ -168,28 +164,14 @@ async def test_stream_through_the_serial_transport(ctx: RecordingContext) -> Non
 
 
 async def test_a_simulated_chair_plays_its_scenario(tmp_path: Path) -> None:
-    # `simulate = ...`: the simulator on a pty and the real transport, as for every model
-    # in the registry (the pty carries no parity: the simulated device runs 8N1)
-    path = tmp_path / "scenario.jsonl"
-    path.write_text(
+    got = await play_simulated_oximeter(
+        tmp_path,
+        "contec-cms50",
         '{"t": 0, "event": "session_start", "protocol": "esketamine"}\n'
         + "".join(
             f'{{"t": {t}, "event": "spo2", "spo2": {s}, "pulse": 70}}\n'
             for t, s in ((5, 97), (10, 96), (15, 95))
         )
-        + '{"t": 20, "event": "end"}\n'
+        + '{"t": 20, "event": "end"}\n',
     )
-    cfg = loads_config(
-        '[site]\nid = "sim-test"\n[mqtt]\nenabled = false\n[influx]\nenabled = false\n'
-        f'[storage]\npath = "{tmp_path / "store.sqlite"}"\n[[chairs]]\nid = "chair-1"\n'
-        f'[[chairs.devices]]\nid = "ox"\ndriver = "contec-cms50"\nsimulate = "{path}"\n'
-        "simulate_speed = 20\n"
-    )
-    daemon = Daemon(cfg, stop_when_played=True, simulated=start_simulated_chair)
-    await asyncio.wait_for(daemon.run(), 120)
-    ob = Outbox(cfg.storage.path, cfg.storage)
-    try:
-        got = [(r.values["spo2_pct"], r.valid) for r, _ in ob.readings("chair-1")]
-    finally:
-        ob.close()
     assert got == [(97, True), (96, True), (95, True)]

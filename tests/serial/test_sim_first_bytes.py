@@ -12,38 +12,22 @@ transport's task has run, so without the wait it is lost every time.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
-
-from monitord.config import loads_config
-from monitord.daemon import Daemon
-from monitord.outbox import Outbox
-from monitord.simulators.chair import start_simulated_chair
+from serial_testkit import play_simulated_oximeter
 
 
 @pytest.mark.parametrize("driver", ["contec-cms50", "masimo-ascii"])
 async def test_a_reading_at_t0_reaches_the_store(tmp_path: Path, driver: str) -> None:
-    path = tmp_path / "scenario.jsonl"
-    path.write_text(
+    got = await play_simulated_oximeter(
+        tmp_path,
+        driver,
         '{"t": 0, "event": "session_start", "protocol": "esketamine"}\n'
         '{"t": 0, "event": "spo2", "spo2": 97, "pulse": 70}\n'
         '{"t": 5, "event": "spo2", "spo2": 96, "pulse": 70}\n'
-        '{"t": 10, "event": "end"}\n'
+        '{"t": 10, "event": "end"}\n',
     )
-    cfg = loads_config(
-        '[site]\nid = "sim-test"\n[mqtt]\nenabled = false\n[influx]\nenabled = false\n'
-        f'[storage]\npath = "{tmp_path / "store.sqlite"}"\n[[chairs]]\nid = "chair-1"\n'
-        f'[[chairs.devices]]\nid = "ox"\ndriver = "{driver}"\nsimulate = "{path}"\n'
-        "simulate_speed = 20\n"
-    )
-    daemon = Daemon(cfg, stop_when_played=True, simulated=start_simulated_chair)
-    await asyncio.wait_for(daemon.run(), 120)
-    ob = Outbox(cfg.storage.path, cfg.storage)
-    try:
-        got = [r.values["spo2_pct"] for r, _ in ob.readings("chair-1")]
-    finally:
-        ob.close()
-    assert got[:1] == [97], got
-    assert 96 in got, got
+    values = [v for v, _ in got]
+    assert values[:1] == [97], got
+    assert 96 in values, got
