@@ -9,10 +9,16 @@ snapshots, as the daemon's writer thread does), writes an alarm with nothing in 
 (`behind_prune`). Each figure is the time from `StoreGuard.write` to the batch's `done`
 on the loop: what a published alarm waited for its commit.
 
+With `--case budget` each prune is a disk-budget one instead: before it, `storage.max_mb`
+is set just under what the store holds, as when a store first reaches its budget, so the
+prune deletes the oldest delivered readings down to 90 % of the budget (a tenth of the
+store) while the alarm waits. `deleted` gives the rows each of those prunes deleted, and
+`prune_ms_median` how long a whole prune took.
+
 With `--fsync-ms N` the measurement runs in a child with the bench/slowdisk.c shim
 preloaded, so every fsync/fdatasync takes N ms longer (an SD card).
 
-    python -m bench.prunewait [--rows 300000] [--rounds 12] [--fsync-ms 20]
+    python -m bench.prunewait [--rows 300000] [--rounds 12] [--fsync-ms 20] [--case budget]
 """
 
 from __future__ import annotations
@@ -69,7 +75,7 @@ def prefill(path: Path, rows: int) -> None:
     ob.close()
 
 
-async def measure(path: Path, rounds: int) -> dict[str, Any]:
+async def measure(path: Path, rounds: int, case: str = "retention") -> dict[str, Any]:
     ob = Outbox(path, StorageConfig(path=path))
     writer = StoreWriter()
     ck = Checkpointer(path)
@@ -93,32 +99,47 @@ async def measure(path: Path, rounds: int) -> dict[str, Any]:
         await done
         return (time.perf_counter() - t0) * 1e3
 
+    def budget_just_under() -> None:  # in the writer thread (it owns the connection)
+        counted = ob._db_bytes()
+        scale = min(3.0, max(1.0, ob._page_bytes() / counted))
+        ob.cfg = ob.cfg.model_copy(update={"max_mb": counted * scale * 0.999 / 2**20})
+
     plain: list[float] = []
     behind: list[float] = []
+    deleted: list[int] = []
+    took: list[float] = []  # the whole prune, alarm included
     try:
         for _ in range(rounds):
             await minute()
             plain.append(await alarm_ms())
             await minute()
+            if case == "budget":
+                await writer.call(budget_just_under)
+            t0 = time.perf_counter()
             prune = asyncio.ensure_future(guard.prune_async())
             await asyncio.sleep(0)  # the prune is in the writer thread's queue first
             behind.append(await alarm_ms())
-            await prune
+            done = await prune
+            took.append((time.perf_counter() - t0) * 1e3)
+            deleted.append(sum(done.values()))
     finally:
         ck.stop()
         writer.stop()
         ob.close()
     return {
+        "case": case,
         "rows": n,
         "plain_ms_median": round(statistics.median(plain), 2),
         "behind_prune_ms_median": round(statistics.median(behind), 2),
         "behind_prune_ms_max": round(max(behind), 2),
         "plain_ms": [round(x, 2) for x in plain],
         "behind_prune_ms": [round(x, 2) for x in behind],
+        "deleted": deleted,
+        "prune_ms_median": round(statistics.median(took), 1),
     }
 
 
-def run(rows: int, rounds: int, fsync_ms: float) -> dict[str, Any]:
+def run(rows: int, rounds: int, fsync_ms: float, case: str = "retention") -> dict[str, Any]:
     """Build the store and measure, in a child process (with the shim when `fsync_ms`)."""
     with tempfile.TemporaryDirectory(prefix="monitord-prunewait-") as d:
         path = Path(d) / "outbox.sqlite"
@@ -127,7 +148,7 @@ def run(rows: int, rounds: int, fsync_ms: float) -> dict[str, Any]:
         if fsync_ms > 0:
             env.update(slowdisk.env(slowdisk.build(Path(d)), fsync_ms))
         out = subprocess.run(
-            [sys.executable, "-m", "bench.prunewait", "--child", str(path), str(rounds)],
+            [sys.executable, "-m", "bench.prunewait", "--child", str(path), str(rounds), case],
             env=env, cwd=Path(__file__).resolve().parent.parent, capture_output=True,
             text=True, check=True,
         ).stdout  # fmt: skip
@@ -142,12 +163,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rows", type=int, default=300_000, help="readings in the store (300000)")
     ap.add_argument("--rounds", type=int, default=12, help="prunes measured (12)")
     ap.add_argument("--fsync-ms", type=float, default=0.0, help="extra ms per fsync (0)")
-    ap.add_argument("--child", nargs=2, metavar=("STORE", "ROUNDS"), help=argparse.SUPPRESS)
+    ap.add_argument("--case", choices=("retention", "budget"), default="retention",
+                    help="each prune: retention (none due) or budget (a tenth goes)")  # fmt: skip
+    ap.add_argument("--child", nargs=3, metavar=("STORE", "ROUNDS", "CASE"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.child:
-        print(json.dumps(asyncio.run(measure(Path(a.child[0]), int(a.child[1])))))
+        print(json.dumps(asyncio.run(measure(Path(a.child[0]), int(a.child[1]), a.child[2]))))
         return
-    print(json.dumps(run(a.rows, a.rounds, a.fsync_ms), indent=1))
+    print(json.dumps(run(a.rows, a.rounds, a.fsync_ms, a.case), indent=1))
 
 
 if __name__ == "__main__":

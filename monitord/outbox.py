@@ -45,12 +45,14 @@ monitord/storeguard.py) in this order:
    kept past their retention;
 2. if the store is still over budget, delivered rows are deleted oldest first before
    their retention is up, readings first, then session events, then alert events (logged
-   WARNING, counted as `pruned_early`);
+   WARNING the first time and INFO after, counted as `pruned_early`);
 3. if undelivered rows alone exceed the budget, the oldest undelivered *readings* are
    dropped (logged CRITICAL, counted as `dropped_readings`, a technical alarm in status);
    undelivered alert and session events are never dropped, whatever the budget: they are
    few and small, and an alarm nobody was told of must reach the station.
 Counters live in the store (`counters()`), so they survive restarts and `status` shows them.
+The daemon runs a prune as bounded steps (`prune_step`), each its own writer-thread job,
+so an alarm never waits for more than one step (monitord/store/retention.py).
 
 A full disk (SQLITE_FULL / I/O error on write, `store_unavailable()`): the caller rolls
 back and holds its data (monitord/storeguard.py); delivery marks are held here.

@@ -56,6 +56,7 @@ from monitord.log import FailureLog
 from monitord.outbox import SINKS, Durability, Outbox, store_unavailable
 from monitord.store.checkpoint import Checkpointer
 from monitord.store.codec import dumps
+from monitord.store.retention import PruneRun
 from monitord.store.writer import StoreWriter
 from monitord.storebatch import StoreBatch, alarms_first, alarms_to_front, tell_held
 from monitord.techalarm import TechAlarms
@@ -483,18 +484,22 @@ class StoreGuard:
                 pass
 
     async def prune_async(self) -> dict[str, int]:
-        """`prune` with the work in the writer thread (deletes, vacuum, checkpoint)."""
+        """`prune` in the writer thread, one bounded step per job: an alarm's commit waits
+        for the step under way, not the whole prune (a store that just reached its budget
+        deletes a tenth of itself: seconds on a Pi; issue 20)."""
         assert self.writer is not None
+        run = PruneRun(time.time_ns())
         try:
-            done = await self.writer.call(self._prune_store)
+            while await self.writer.call(lambda: self._prune_store(run)):
+                pass
         except _Unavailable as e:
             self._flog.failure("prune", f"prune failed: {e}", logging.WARNING)
             return {}
-        return self._pruned(done)
+        return self._pruned(run.done)
 
-    def _prune_store(self) -> dict[str, int]:
+    def _prune_store(self, run: PruneRun) -> bool:
         try:
-            return self.outbox.prune()
+            return self.outbox.prune_step(run)
         except (sqlite3.Error, OSError) as e:
             self.outbox.rollback()
             if not store_unavailable(e):
@@ -502,12 +507,14 @@ class StoreGuard:
             raise _Unavailable(str(e)) from e
 
     def prune(self) -> dict[str, int]:
+        run = PruneRun(time.time_ns())
         try:
-            done = self._prune_store()
+            while self._prune_store(run):
+                pass
         except _Unavailable as e:
             self._flog.failure("prune", f"prune failed: {e}", logging.WARNING)
             return {}
-        return self._pruned(done)
+        return self._pruned(run.done)
 
     def _pruned(self, done: dict[str, int]) -> dict[str, int]:
         if done.get("dropped_readings"):

@@ -119,7 +119,7 @@ class StoreBase:
         self._recent: dict[tuple[str, ...], deque[int]] = {}
         self._recent_sets: dict[tuple[str, ...], set[int]] = {}
         self._ns_journal: list[tuple[tuple[str, ...], int, int | None]] = []
-        self._drop_said = self._over_said = False
+        self._drop_said = self._over_said = self._early_said = self._frag_said = False
         # The caller's checkpointer, asked after a prune (use_writer); None: the prune
         # checkpoints on its own connection.
         self._ask_checkpoint: Callable[[], None] | None = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import dataclass, field
 
 from monitord.store.base import Durability
 from monitord.store.blocks import BLOCK_BITS
@@ -16,6 +17,44 @@ log = logging.getLogger("monitord.outbox")
 
 # Free pages beyond this share of the file go back to the file system at a prune.
 VACUUM_FREE_SHARE = 0.10
+# One prune step, one writer-thread job: an alarm submitted meanwhile waits for one step,
+# not for the prune (issue 20). 500 rows take ~5 ms here; a prune of a store that has just
+# reached its budget deletes a tenth of it (200,000 rows of a 512-MB store).
+PRUNE_STEP_ROWS = 500
+VACUUM_STEP_PAGES = 2048  # 2 MiB of 1-KiB pages given back per step
+MAX_BUDGET_ROUNDS = 4  # the budget is measured again after each round (_budget_step)
+# Delivered (or quarantined, or never routed) to every sink: nothing queued.
+DELIVERED_EVERYWHERE = "id NOT IN (SELECT record_id FROM pending)"
+# What goes over the budget, in order: delivered rows (readings, then session events,
+# then alert events, the last local history to go), then undelivered readings. Never an
+# undelivered alert or session event.
+SHRINK_ORDER = (
+    (f"{DELIVERED_EVERYWHERE} AND type = 'reading'", "pruned_early"),
+    (f"{DELIVERED_EVERYWHERE} AND type = 'session'", "pruned_early"),
+    (f"{DELIVERED_EVERYWHERE} AND type = 'alert'", "pruned_early"),
+    ("type = 'reading'", "dropped_readings"),
+)
+
+
+@dataclass
+class PruneRun:
+    """One prune, as a sequence of `prune_step` calls (each a bounded transaction)."""
+
+    now_ns: int
+    done: dict[str, int] = field(
+        default_factory=lambda: {"expired": 0, "pruned_early": 0, "dropped_readings": 0}
+    )
+    stage: str = "start"  # start, expire, budget, vacuum, done
+    cutoff_ns: int = 0  # rows added and measured before it are past retention
+    bound: int = 0  # the retention DELETE's id bound (_expiry_bound)
+    expired_any: bool = False
+    budget: int = 0  # the round's budget for the counted bytes (0: not measured)
+    counted: int = 0  # the counted bytes when the round began
+    target: int | None = None  # the round's target (None: no round under way)
+    rounds: int = 0
+    kind: int = 0  # the SHRINK_ORDER entry being deleted
+    in_kind: bool = False
+    vacuumed: bool = False
 
 
 class RetentionMixin(DeliveryMixin):
@@ -61,21 +100,6 @@ class RetentionMixin(DeliveryMixin):
             else:
                 lo = row[0] + 1
         return int(lo)
-
-    def _give_back_free_pages(self) -> bool:
-        """Return the free pages to the file system when they are over VACUUM_FREE_SHARE
-        of the file (after deletes); True if it did. Below that SQLite reuses them: a few
-        are always free (a rewritten state row frees its overflow pages), and moving pages
-        for them at every prune would be SD-card writes for nothing. `executescript` steps
-        the pragma to its end; `execute` steps a statement without result columns once,
-        and `incremental_vacuum` frees one page per step (it freed one page a prune)."""
-        free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
-        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
-        if not free or free <= VACUUM_FREE_SHARE * pages:
-            return False
-        assert not self._db.in_transaction  # executescript would commit it first
-        self._db.executescript("PRAGMA incremental_vacuum;")
-        return True
 
     def _file_pages_bytes(self) -> int:
         """Bytes of every page of the database, free ones included: the file's size once
@@ -129,7 +153,33 @@ class RetentionMixin(DeliveryMixin):
         self._end_tx()
 
     def prune(self, now_ns: int | None = None) -> dict[str, int]:
-        """Apply retention and the disk budget (module docstring). Returns what was done."""
+        """Apply retention and the disk budget (module docstring), all steps at once.
+        Returns what was done. The daemon runs the steps as separate writer-thread jobs
+        instead (`prune_step`, monitord/storeguard.py), so alarms go in between."""
+        run = PruneRun(time.time_ns() if now_ns is None else now_ns)
+        while self.prune_step(run):
+            pass
+        return run.done
+
+    def prune_step(self, run: PruneRun) -> bool:
+        """One bounded step of `run`: at most PRUNE_STEP_ROWS rows deleted or
+        VACUUM_STEP_PAGES pages given back, in one transaction. True: call again."""
+        if run.stage == "start":
+            self._prune_start(run)
+            run.stage = "expire"
+        elif run.stage == "expire":
+            if not self._expire_step(run):
+                run.stage = "budget"
+        elif run.stage == "budget":
+            if not self._budget_step(run):
+                run.stage = "vacuum"
+        elif run.stage == "vacuum":
+            if not self._vacuum_step(run):
+                self._prune_end(run)
+                run.stage = "done"
+        return run.stage != "done"
+
+    def _prune_start(self, run: PruneRun) -> None:
         if self._in_tx:
             self.commit()
         # Delivery marks held in memory (disk was full) go first: they make rows prunable.
@@ -137,57 +187,114 @@ class RetentionMixin(DeliveryMixin):
             if self._held_marks[sink]:
                 self._set_state(sink, [], DELIVERED)
         self._settle_bytes()
-        now_ns = time.time_ns() if now_ns is None else now_ns
-        done = {"expired": 0, "pruned_early": 0, "dropped_readings": 0}
-        # Delivered (or quarantined, or never routed) to every sink: nothing queued.
-        delivered = "id NOT IN (SELECT record_id FROM pending)"
-        cutoff = now_ns - int(self.cfg.retention_days * 86_400 * 1e9)
-        self._db.execute("BEGIN IMMEDIATE")
-        cur = self._db.execute(
-            f"DELETE FROM records WHERE id < ? AND {delivered} AND added_ns < ? AND t_ns < ?",
-            (self._expiry_bound(cutoff), cutoff, cutoff),
-        )
-        done["expired"] = cur.rowcount
-        self._db.execute("DELETE FROM quarantine WHERE at_ns < ?", (cutoff,))
-        if cur.rowcount:
-            self._drop_empty_blocks()
-        self._db.execute("COMMIT")
+        run.cutoff_ns = run.now_ns - int(self.cfg.retention_days * 86_400 * 1e9)
+        run.bound = self._expiry_bound(run.cutoff_ns)
 
-        disk_budget = int(self.cfg.max_mb * 1024 * 1024)
-        # The budget is for the file on disk; the counter counts the rows' bodies. Scale it
-        # by what the file really takes per counted byte (indexes, page slack), measured
-        # now; capped, so half-empty pages pinned by kept rows cannot make it eat every
-        # reading to free nothing (see _db_bytes). Measured again after each round of
-        # deletes: the fixed pages (alert rows and their index, the schema, page slack)
-        # weigh more per counted byte once readings went, and a budget worked out before
-        # the deletes could leave the store over the next prune's budget, which would then
-        # drop more readings at every call (the 90 % target must hold against the scale
-        # the next prune sees). Converges in two or three rounds.
-        budget = disk_budget
-        for _ in range(4):
-            counted = max(self._db_bytes(), 1)
-            scale = min(3.0, max(1.0, self._page_bytes() / counted))
-            budget = int(disk_budget / scale)
-            if counted <= budget:
-                break
+    def _expire_step(self, run: PruneRun) -> bool:
+        """Delete up to PRUNE_STEP_ROWS delivered rows past retention; True if there may
+        be more. NORMAL: a power loss may bring them back, and the next prune deletes
+        them again (no fsync a minute on the SD card, none in an alarm's way)."""
+        self._begin(Durability.NORMAL)
+        if not run.expired_any:
+            self._db.execute("DELETE FROM quarantine WHERE at_ns < ?", (run.cutoff_ns,))
+        ids = [
+            rid
+            for (rid,) in self._db.execute(
+                f"DELETE FROM records WHERE id IN (SELECT id FROM records WHERE id < ? AND "
+                f"{DELIVERED_EVERYWHERE} AND added_ns < ? AND t_ns < ? ORDER BY id LIMIT ?) "
+                "RETURNING id",
+                (run.bound, run.cutoff_ns, run.cutoff_ns, PRUNE_STEP_ROWS),
+            ).fetchall()
+        ]
+        if ids:
+            self._drop_empty_blocks(ids)
+        self._end_tx()
+        run.expired_any = True
+        run.done["expired"] += len(ids)
+        return len(ids) == PRUNE_STEP_ROWS
+
+    def _budget_step(self, run: PruneRun) -> bool:
+        """Up to PRUNE_STEP_ROWS rows toward the budget; True while over it.
+
+        The budget is for the file on disk; the counter counts the rows' bodies. Scale it
+        by what the file really takes per counted byte (indexes, page slack), measured at
+        each round; capped, so half-empty pages pinned by kept rows cannot make it eat
+        every reading to free nothing (see _db_bytes). Measured again after each round of
+        deletes: the fixed pages (alert rows and their index, the schema, page slack) weigh
+        more per counted byte once readings went, and a budget worked out before the
+        deletes could leave the store over the next prune's budget, which would then drop
+        more readings at every call (the 90 % target must hold against the scale the next
+        prune sees). Converges in two or three rounds."""
+        if run.target is None:  # a new round
+            if run.rounds >= MAX_BUDGET_ROUNDS:
+                return False
+            disk_budget = int(self.cfg.max_mb * 1024 * 1024)
+            run.counted = max(self._db_bytes(), 1)
+            scale = min(3.0, max(1.0, self._page_bytes() / run.counted))
+            run.budget = int(disk_budget / scale)
+            if run.counted <= run.budget:
+                return False
             # Free down to 90 % of the budget so we do not prune on every call at the edge.
-            target = int(budget * 0.9)
-            # Delivered rows first, readings before session events before alert events:
-            # alert events are the last local history to go.
-            for rtype in ("reading", "session", "alert"):
-                if self._db_bytes() <= budget:
+            run.target, run.kind, run.in_kind = int(run.budget * 0.9), 0, False
+        left = PRUNE_STEP_ROWS
+        while run.kind < len(SHRINK_ORDER):
+            where, counter = SHRINK_ORDER[run.kind]
+            if not run.in_kind:
+                if self._db_bytes() <= run.budget:
                     break
-                done["pruned_early"] += self._shrink(
-                    f"{delivered} AND type = '{rtype}'", target, "pruned_early"
-                )
-            if self._db_bytes() > budget:
-                done["dropped_readings"] += self._shrink(
-                    "type = 'reading'", target, "dropped_readings"
-                )
-            if self._db_bytes() >= counted:
-                break  # nothing more may go (undelivered alert/session events only)
+                run.in_kind = True
+            n, out = self._shrink(where, run.target, counter, left)
+            run.done[counter] += n
+            left -= n
+            if not out:
+                if self._db_bytes() > run.target:
+                    return True  # this step's rows are spent: more of the same next step
+                break  # at the target: the round is over
+            run.kind, run.in_kind = run.kind + 1, False  # none of that kind left
+        run.rounds += 1
+        run.target = None
+        if self._db_bytes() >= run.counted:
+            run.rounds = MAX_BUDGET_ROUNDS  # nothing more may go (undelivered events only)
+        return True
+
+    def _vacuum_step(self, run: PruneRun) -> bool:
+        """Give back up to VACUUM_STEP_PAGES free pages; True if more were free. Begun
+        only when free pages are over VACUUM_FREE_SHARE of the file (after deletes). Below
+        that SQLite reuses them: a few are always free (a rewritten state row frees its
+        overflow pages), and moving pages for them at every prune would be SD-card writes
+        for nothing. Once begun, carried on until a step finds no more than it may give
+        back: other commits free a few pages between steps, and the prune must not chase
+        them. `executescript` steps the pragma to its end; `execute` steps a statement
+        without result columns once, and `incremental_vacuum` frees one page per step (it
+        freed one page a prune)."""
+        free: int = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        if not run.vacuumed:
+            pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+            if not free or free <= VACUUM_FREE_SHARE * pages:
+                return False
+        elif not free:
+            return False
+        assert not self._db.in_transaction  # executescript would commit it first
+        # No fsync (as the deletes): the pages moved come back with a power loss, and go
+        # again at the next prune. The connection's level (FULL) is set back after.
+        try:
+            self._db.executescript(
+                f"PRAGMA synchronous = NORMAL; PRAGMA incremental_vacuum({VACUUM_STEP_PAGES});"
+            )
+        finally:
+            self._db.execute("PRAGMA synchronous = FULL")
+        run.vacuumed = True
+        # More to give back, and this step did give some (none in a file made without
+        # auto_vacuum: there the pragma does nothing, see _prune_end).
+        left: int = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        return free > VACUUM_STEP_PAGES and 0 < left < free
+
+    def _prune_end(self, run: PruneRun) -> None:
+        done = run.done
         if done["pruned_early"]:
-            log.warning(
+            said, self._early_said = self._early_said, True
+            log.log(
+                logging.INFO if said else logging.WARNING,
                 "outbox %s over its disk budget (storage.max_mb = %g): deleted %d "
                 "delivered rows before their retention; local history is shorter",
                 self.path,
@@ -208,8 +315,7 @@ class RetentionMixin(DeliveryMixin):
                 self.cfg.max_mb,
                 done["dropped_readings"],
             )
-        vacuumed = self._give_back_free_pages()
-        if vacuumed:
+        if run.vacuumed:
             # The file shrinks once a checkpoint copies the vacuumed pages back. With a
             # writer thread that is the checkpointer's, in its own thread (PASSIVE): here
             # it held every alarm queued behind the prune for two fsyncs and the copying
@@ -218,14 +324,26 @@ class RetentionMixin(DeliveryMixin):
                 self._ask_checkpoint()
             else:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        if any(done.values()) or vacuumed:
-            # The file's size once checkpointed (a WAL not yet copied back is not in it).
-            file_bytes = 0 if self.memory else self._file_pages_bytes()
-            if file_bytes > 1.5 * disk_budget and self._db_bytes() < budget:
-                # Deleted rows left the file fragmented; compact it (rewrites the file).
-                log.info("outbox %s: compacting (%d bytes on disk)", self.path, file_bytes)
-                self._db.execute("VACUUM")
-        if self._db_bytes() > budget:
+        disk_budget = self.cfg.max_mb * 1024 * 1024
+        file_bytes = 0 if self.memory else self._file_pages_bytes()
+        if file_bytes > 1.5 * disk_budget and self._db_bytes() <= run.budget:
+            # Rows under the budget, the file far over it: pages the incremental vacuum
+            # cannot give back (a file made without auto_vacuum, or half-empty pages).
+            # A VACUUM would rewrite the whole file on the writer thread, every alarm
+            # queued behind it (a minute for 512 MB on an SD card): not while monitoring.
+            said, self._frag_said = self._frag_said, True
+            log.log(
+                logging.DEBUG if said else logging.WARNING,
+                "outbox %s takes %.1f MB on disk for %.1f MB of rows (storage.max_mb = "
+                "%g); its free space is not given back while monitord runs: stop "
+                "monitord and run `sqlite3 %s VACUUM` to compact it",
+                self.path,
+                file_bytes / 2**20,
+                self._page_bytes() / 2**20,
+                self.cfg.max_mb,
+                self.path,
+            )
+        if run.budget and self._db_bytes() > run.budget:
             said, self._over_said = self._over_said, True
             log.log(
                 logging.DEBUG if said else logging.CRITICAL,
@@ -234,7 +352,6 @@ class RetentionMixin(DeliveryMixin):
                 self.path,
                 self.cfg.max_mb,
             )
-        return done
 
     def _drop_empty_blocks(self, deleted: list[int] | None = None) -> None:
         """Delete the `reading_blocks` rows of id blocks left without any record (in the
@@ -252,24 +369,26 @@ class RetentionMixin(DeliveryMixin):
             args,
         )
 
-    def _shrink(self, where: str, target: int, counter: str) -> int:
+    def _shrink(self, where: str, target: int, counter: str, at_most: int) -> tuple[int, bool]:
         """Delete the oldest rows matching `where` until the stored size is under
-        `target`, exactly as many as needed (the budget counts bodies, see _db_bytes).
-        `counter` counts them in the same transaction: rows + counter always add up."""
+        `target`, exactly as many as needed (the budget counts bodies, see _db_bytes), and
+        `at_most` of them. Returns (deleted, none left matching `where`). `counter` counts
+        them in the same transaction: rows + counter always add up. NORMAL, as expiry."""
         total = 0
-        while (excess := self._db_bytes() - target) > 0:
+        while total < at_most and (excess := self._db_bytes() - target) > 0:
             ids: list[int] = []
             freed = 0
             for rid, size in self._db.execute(
-                f"SELECT id, length(body) + 64 FROM records WHERE {where} ORDER BY id LIMIT 500"
+                f"SELECT id, length(body) + 64 FROM records WHERE {where} ORDER BY id LIMIT ?",
+                (min(500, at_most - total),),
             ):
                 ids.append(rid)
                 freed += size
                 if freed >= excess:
                     break
             if not ids:
-                break
-            self._db.execute("BEGIN IMMEDIATE")
+                return total, True
+            self._begin(Durability.NORMAL)
             for chunk in chunks(ids, 500):
                 marks = ",".join("?" * len(chunk))
                 self._db.execute(f"DELETE FROM records WHERE id IN ({marks})", chunk)
@@ -282,6 +401,6 @@ class RetentionMixin(DeliveryMixin):
                     )
             self._drop_empty_blocks(ids)
             self._bump(counter, len(ids))
-            self._db.execute("COMMIT")
+            self._end_tx()
             total += len(ids)
-        return total
+        return total, False

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import shutil
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,8 @@ class LimitedMosquitto(Mosquitto):
 async def test_a_broker_that_kicks_us_off_at_a_publish_raises_the_delivery_alarm(
     tmp_path: Path, limit: str
 ) -> None:
-    broker = LimitedMosquitto(session_tmpdir("mosq-limited"), limit)
+    workdir = session_tmpdir("mosq-limited")
+    broker = LimitedMosquitto(workdir, limit)
     broker.start()
     try:
         p = tmp_path / "outbox.sqlite"
@@ -90,3 +92,4 @@ async def test_a_broker_that_kicks_us_off_at_a_publish_raises_the_delivery_alarm
                         await t
     finally:
         broker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
