@@ -5,8 +5,8 @@ A store that first reaches `storage.max_mb` deletes a tenth of itself down to 90
 budget (200,000 rows of a 512-MB store), and a store back from a long shutdown deletes
 every row past retention at once. That ran as one writer-thread job, in transactions of
 500 rows each fsynced, and an alarm submitted meanwhile waited for all of it:
-`python -m bench.prunewait --case budget` measured 353 ms on this machine, 1.3 s with a
-20-ms fsync (bench/results.md). Now each writer job is one step of at most
+`python -m bench.prunewait --case budget` measured 332-348 ms on this machine, 1.4 s with
+a 20-ms fsync (bench/results.md; 2.8-3.2 and 24.1-24.4 ms now). Now each writer job is one step of at most
 PRUNE_STEP_ROWS rows, committed without an fsync, and an alarm goes in between.
 
 - an alarm written while a budget prune is under way is committed before the prune ends;
