@@ -13,12 +13,15 @@ With `--case budget` each prune is a disk-budget one instead: before it, `storag
 is set just under what the store holds, as when a store first reaches its budget, so the
 prune deletes the oldest delivered readings down to 90 % of the budget (a tenth of the
 store) while the alarm waits. `deleted` gives the rows each of those prunes deleted, and
-`prune_ms_median` how long a whole prune took.
+`prune_ms_median` how long a whole prune took. `--case outage` is the same with nothing
+delivered (InfluxDB down): the search for delivered rows, which go first, reads past
+every row, and the oldest undelivered readings are dropped instead.
 
 With `--fsync-ms N` the measurement runs in a child with the bench/slowdisk.c shim
 preloaded, so every fsync/fdatasync takes N ms longer (an SD card).
 
-    python -m bench.prunewait [--rows 300000] [--rounds 12] [--fsync-ms 20] [--case budget]
+    python -m bench.prunewait [--rows 300000] [--rounds 12] [--fsync-ms 20]
+        [--case retention|budget|outage]
 """
 
 from __future__ import annotations
@@ -64,13 +67,15 @@ def alarm(i: int) -> AlertEvent:
                       message="SpO2 low (bench)")  # fmt: skip
 
 
-def prefill(path: Path, rows: int) -> None:
-    """`rows` readings, delivered (prunable once past retention), in commits of 5,000."""
+def prefill(path: Path, rows: int, delivered: bool = True) -> None:
+    """`rows` readings, delivered (prunable once past retention) unless not `delivered`,
+    in commits of 5,000."""
     ob = Outbox(path, StorageConfig(path=path))
     for k in range(0, rows, 5000):
         ids = ob.add_readings(readings(k, min(5000, rows - k)), {})
         ob.commit()
-        ob.mark_delivered("influx", ids)
+        if delivered:
+            ob.mark_delivered("influx", ids)
     ob.prune()
     ob.close()
 
@@ -113,7 +118,7 @@ async def measure(path: Path, rounds: int, case: str = "retention") -> dict[str,
             await minute()
             plain.append(await alarm_ms())
             await minute()
-            if case == "budget":
+            if case in ("budget", "outage"):
                 await writer.call(budget_just_under)
             t0 = time.perf_counter()
             prune = asyncio.ensure_future(guard.prune_async())
@@ -143,7 +148,7 @@ def run(rows: int, rounds: int, fsync_ms: float, case: str = "retention") -> dic
     """Build the store and measure, in a child process (with the shim when `fsync_ms`)."""
     with tempfile.TemporaryDirectory(prefix="monitord-prunewait-") as d:
         path = Path(d) / "outbox.sqlite"
-        prefill(path, rows)  # here: the shim would only make the set-up slow
+        prefill(path, rows, case != "outage")  # here: the shim would only slow the set-up
         env = dict(os.environ)
         if fsync_ms > 0:
             env.update(slowdisk.env(slowdisk.build(Path(d)), fsync_ms))
@@ -163,8 +168,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rows", type=int, default=300_000, help="readings in the store (300000)")
     ap.add_argument("--rounds", type=int, default=12, help="prunes measured (12)")
     ap.add_argument("--fsync-ms", type=float, default=0.0, help="extra ms per fsync (0)")
-    ap.add_argument("--case", choices=("retention", "budget"), default="retention",
-                    help="each prune: retention (none due) or budget (a tenth goes)")  # fmt: skip
+    ap.add_argument("--case", choices=("retention", "budget", "outage"), default="retention",
+                    help="each prune: none due; a tenth goes; the same undelivered")  # fmt: skip
     ap.add_argument("--child", nargs=3, metavar=("STORE", "ROUNDS", "CASE"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.child:
