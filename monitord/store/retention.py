@@ -112,6 +112,13 @@ class RetentionMixin(DeliveryMixin):
                 lo = row[0] + 1
         return int(lo)
 
+    def _first_id_from(self, from_id: int) -> int:
+        """The first record id at or after `from_id`; past the last one, its id + 1."""
+        row = self._db.execute(
+            "SELECT id FROM records WHERE id >= ? ORDER BY id LIMIT 1", (from_id,)
+        ).fetchone()
+        return int(row[0]) if row is not None else max(from_id, self._max_id() + 1)
+
     def _file_pages_bytes(self) -> int:
         """Bytes of every page of the database, free ones included: the file's size once
         the WAL is checkpointed into it."""
@@ -208,6 +215,9 @@ class RetentionMixin(DeliveryMixin):
         self._begin(Durability.NORMAL)
         if not run.expired_any:
             self._db.execute("DELETE FROM quarantine WHERE at_ns < ?", (run.cutoff_ns,))
+        # From the first row on: ids below it were deleted (months of them, at a prune
+        # each minute), and windows of empty ids would be steps for nothing.
+        run.from_id = self._first_id_from(run.from_id)
         upto = min(run.bound, run.from_id + SCAN_STEP_IDS)
         ids = [
             rid
@@ -394,11 +404,11 @@ class RetentionMixin(DeliveryMixin):
         the id to search from next). `counter` counts them in the same transaction: rows
         + counter always add up. NORMAL, as expiry. Reads SCAN_STEP_IDS ids at most."""
         total = 0
-        top = self._max_id()
+        from_id = self._first_id_from(from_id)  # over the ids deleted before (see expiry)
+        if from_id > self._max_id():
+            return total, True, from_id
         end = from_id + SCAN_STEP_IDS
         while total < at_most and (excess := self._db_bytes() - target) > 0:
-            if from_id > top:
-                return total, True, from_id
             if from_id >= end:
                 break  # this step read its share: on from here next step
             ids: list[int] = []
@@ -414,7 +424,7 @@ class RetentionMixin(DeliveryMixin):
                     break
             if not ids:
                 from_id = end
-                continue
+                break
             self._begin(Durability.NORMAL)
             for chunk in chunks(ids, 500):
                 marks = ",".join("?" * len(chunk))

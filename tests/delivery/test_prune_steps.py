@@ -221,3 +221,19 @@ def test_a_budget_step_reads_a_bounded_share_of_the_store(tmp_path: Path) -> Non
         cost[n] = max(s["vm"] for s in per_step)
         ob.close()
     assert cost[60_000] <= 1.5 * cost[20_000], cost
+
+
+def test_a_store_whose_first_ids_are_gone_takes_no_empty_steps(tmp_path: Path) -> None:
+    """After months of prunes a store's ids start in the tens of millions. A step's
+    share of ids counts from the first row there is, not from 0: otherwise a prune
+    would walk thousands of empty windows, each a writer-thread job."""
+    path = tmp_path / "outbox.sqlite"
+    ob = Outbox(path, StorageConfig(path=path))
+    ob._next_id = 10_000_000  # the ids below went with earlier prunes
+    fill(ob, 20_000)
+    assert not any(ob.prune().values())
+    budget_just_under(ob)
+    per_step, run = steps(ob)
+    assert run.done["pruned_early"] > 3 * PRUNE_STEP_ROWS
+    assert len(per_step) <= 20, len(per_step)
+    ob.close()
