@@ -234,10 +234,7 @@ class RetentionMixin(DeliveryMixin):
         run.expired_any = True
         run.done["expired"] += len(ids)
         run.from_id = max(ids) + 1 if len(ids) == PRUNE_STEP_ROWS else upto
-        if run.from_id >= run.bound:
-            run.from_id = 0
-            return False
-        return True
+        return run.from_id < run.bound  # the budget's rounds start from 0 again
 
     def _budget_step(self, run: PruneRun) -> bool:
         """Up to PRUNE_STEP_ROWS rows toward the budget; True while over it.
