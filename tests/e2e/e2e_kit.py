@@ -329,15 +329,20 @@ COUNTING_COMMIT_S = 0.5
 
 
 async def warm_up(
-    ox: Oximeter, store: Store, commit_s: float = COUNTING_COMMIT_S
+    ox: Oximeter,
+    store: Store,
+    commit_s: float = COUNTING_COMMIT_S,
+    first_at: datetime | None = None,
 ) -> tuple[int, int]:
     """Send lines until one is stored, then stop until the store stops growing: returns
     (lines sent, readings stored) from which on every line sent must be stored.
 
+    Lines are stamped with the wall clock's second, or with `first_at` + 1 s per line
+    (a time series database keeps one point per second: distinct stamps are all counted).
     Counting at the first stored row would miss lines the daemon had read but not yet
     group-committed: they are stored a moment later, one more than "expected"."""
-    for _ in range(100):
-        await ox.send(97.0, whole_second())
+    for i in range(100):
+        await ox.send(97.0, whole_second() if first_at is None else first_at + timedelta(seconds=i))
         await asyncio.sleep(0.3)
         if store.readings():
             break
