@@ -346,6 +346,8 @@ async def warm_up(
         await asyncio.sleep(0.3)
         if store.readings():
             break
+    else:
+        raise AssertionError("the daemon never stored a reading from the pty")
     n, since = store.readings(), time.monotonic()
     while time.monotonic() - since < commit_s * 3 + 0.5:
         await asyncio.sleep(0.1)
