@@ -7,7 +7,9 @@
 - a two-daemon fleet runs end to end with its counts (~15 s: real daemons, real time);
 - the alert bench runs against a broker and an InfluxDB it did not start (`--broker`,
   `--influx`: a Pi measuring against the station PC's servers), and several times with one
-  verdict (`--runs`: judged by the median run).
+  verdict (`--runs`: judged by the median run);
+- the daemon's CPU per alarm counts every thread's time, the store writer's included (half
+  an alarm's work runs there).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import aiomqtt
 import pytest
 
 from bench import alert_latency, fleet, prunewait, slowdisk
-from bench.common import Servers, child_env, remote_servers
+from bench.common import Servers, child_env, cpu_ns, remote_servers
 from tests.servers import Influxd, Mosquitto
 
 REPO = Path(__file__).resolve().parents[2]
@@ -161,6 +163,10 @@ async def test_alert_bench_against_servers_it_did_not_start(
         f"remote: broker {mosquitto.host}:{mosquitto.port}, influx {influxd.url}"
     )
     assert res["probes"] == 8 and res["alert"]["n"] == 8 and res["floor"]["n"] == 8
+    # 16 chairs streaming cost the daemon some CPU; the per-alarm share is reported (too
+    # few probes here for its value to mean anything).
+    assert res["daemon_cpu_streaming_pct"] > 0
+    assert isinstance(res["daemon_cpu_per_alarm_ms"], float)
     names = json.dumps(influxd.query("SHOW DATABASES"))
     assert '"bench_alerts"' in names
 
@@ -224,3 +230,38 @@ def test_verdict_is_the_median_run_against_the_targets_limit(
     assert v["overhead_p99_ms_median"] == median
     assert v["under_limit_runs"] == under and v["met_by_median"] is met
     assert v["limit_ms"] == (fsync_ms + 5.0 if fsync_ms else 2.0)
+
+
+SPIN = """
+import sys, threading, time
+go = threading.Event()
+def spin() -> None:
+    go.wait()
+    t = time.thread_time()
+    while time.thread_time() - t < 0.3:
+        pass
+    print("spun", flush=True)
+    threading.Event().wait()  # alive: a live thread's time is what is counted
+threading.Thread(target=spin, daemon=True).start()
+print("ready", flush=True)
+sys.stdin.readline()
+go.set()
+time.sleep(60)
+"""
+
+
+def test_cpu_ns_counts_a_second_thread_of_the_process() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", SPIN], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        before = cpu_ns(proc.pid)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline() == "spun\n"
+        spent = cpu_ns(proc.pid) - before
+        assert 0.29e9 <= spent < 2e9, spent  # the spinning thread's 0.3 s, not the main's
+    finally:
+        proc.kill()
+        proc.wait()
