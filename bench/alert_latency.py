@@ -21,6 +21,13 @@ Slow-storage mode (`fsync_ms` > 0): the daemon child runs with the bench/slowdis
 preloaded, so each of its fsync/fdatasync takes `fsync_ms` longer (an SD card). The same
 subscriber counts the live vitals messages against the readings the streamer sent over
 the probe phase, to show whether vitals keep flowing.
+
+CPU per alarm (`daemon_cpu_per_alarm_ms`): the daemon's CPU time over the probe phase
+(every thread, /proc/PID/task/*/schedstat), less what the streaming alone costs it over one
+NIBP period measured just before, per alarm (a probe is two: raised and cleared). It counts
+all an alarm costs, on its path and after it (the PUBACK, its InfluxDB write, the vitals of
+its reading). Unlike the latencies it does not grow with the queueing on a busy machine, so
+it is the figure to scale to a slower CPU.
 """
 
 from __future__ import annotations
