@@ -1,8 +1,8 @@
 """SD-card write volume and CPU per chair of a real `monitord run` at 1x.
 
 Each daemon is a real `monitord run` child with simulated chairs (IntelliVue + Masimo on
-ptys, the daemon's own scenario player at 1x, i.e. real time): HR and SpO2 at 1 Hz and
-NIBP every 10 min, a session open; MQTT and InfluxDB v1 on the real servers. Two daemons
+ptys, at 1x, i.e. real time): HR and SpO2 at 1 Hz and NIBP every 10 min; MQTT and
+InfluxDB v1 on the real servers. Two daemons
 run side by side over the same window: one with 1 chair (a Pi per chair, the daemon's
 fixed costs all on that chair) and one with 4 chairs.
 
@@ -15,11 +15,20 @@ chair-hour. The WAL's size and the main file's changes (in WAL mode the main fil
 written only by a checkpoint) are sampled every second to show the checkpoint behaviour.
 CPU % is utime + stime over the same window, per chair. `wal_pages` maps the frames of
 the WAL's current generation to the tables their pages belong to (bench/walpages.py).
+
+Where the simulated monitors run (`--sims`): `bench` (the default) holds them in this
+process, as the alert bench does (a Masimo line and the IntelliVue's HR each second, its
+NIBP every 10 min), so the daemon's CPU is its own, as on a Pi reading real monitors.
+`daemon` plays the scenario inside the daemon (`simulate =`, with a session open), as this
+bench did before 2026-12-01: its CPU figure then includes the simulators' work.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -40,7 +49,11 @@ def io_bytes(pid: int) -> dict[str, int]:
     return out
 
 
-def config(workdir: Path, servers: Servers, chairs: int, scen: Path) -> tuple[Path, Path]:
+def config(
+    workdir: Path, servers: Servers, chairs: int, scen: Path, ports: list[tuple[str, str]] | None
+) -> tuple[Path, Path]:
+    """`ports`: each chair's (IntelliVue, Masimo) pty, held by this process; None: the
+    daemon simulates them from `scen`."""
     site = f"sd{chairs}"
     db = f"bench_{site}"
     servers.influxd.create_database(db)
@@ -53,10 +66,10 @@ def config(workdir: Path, servers: Servers, chairs: int, scen: Path) -> tuple[Pa
     )
     for c in range(chairs):
         text += f'\n[[chairs]]\nid = "chair-{c + 1:02d}"\n'
-        for dev, drv in (("mon", "intellivue"), ("ox", "masimo-ascii")):
-            text += (
-                f'  [[chairs.devices]]\n  id = "{dev}"\n  driver = "{drv}"\n  simulate = "{scen}"\n'
-            )
+        for k, (dev, drv) in enumerate((("mon", "intellivue"), ("ox", "masimo-ascii"))):
+            where = f'simulate = "{scen}"' if ports is None else f'port = "{ports[c][k]}"'
+            text += f'  [[chairs.devices]]\n  id = "{dev}"\n  driver = "{drv}"\n  {where}\n'
+
     p = workdir / f"{site}.toml"
     p.write_text(text)
     return p, store
@@ -84,18 +97,79 @@ class Watch:
         self._main_sig = sig
 
 
+class HeldMonitors:
+    """Each chair's IntelliVue and Masimo on ptys held by this process, in a thread with its
+    own event loop: the alert bench's streamer (a Masimo line and the IntelliVue's HR each
+    second, chairs spread over the second), NIBP every NIBP_EVERY_S."""
+
+    def __init__(self, chairs: int) -> None:
+        self.chairs = chairs
+        self.ports: list[tuple[str, str]] = []  # (IntelliVue, Masimo) per chair
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="monitors", daemon=True)
+
+    def __enter__(self) -> HeldMonitors:
+        self._thread.start()
+        if not self._ready.wait(30) or self._error is not None:
+            raise RuntimeError(f"the simulated monitors did not start: {self._error!r}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as e:  # told to __enter__ (or lost after the window)
+            self._error = e
+            self._ready.set()
+
+    async def _main(self) -> None:
+        from bench.alert_latency import Sent, _stream
+        from monitord.simulators.intellivue import IntelliVueSim
+        from monitord.simulators.pty import PtyPort
+
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        async with contextlib.AsyncExitStack() as stack:
+            oxs: dict[str, PtyPort] = {}
+            mons: dict[str, IntelliVueSim] = {}
+            for c in range(self.chairs):
+                ox = PtyPort()
+                await ox.open()
+                stack.push_async_callback(ox.close)
+                mon = await stack.enter_async_context(IntelliVueSim(repeat=False))
+                oxs[str(c)], mons[str(c)] = ox, mon
+                self.ports.append((mon.port, ox.port))
+            self._ready.set()
+            await _stream(oxs, mons, self._stop, Sent(), nibp_every_s=NIBP_EVERY_S)
+
+
 def run(
-    servers: Servers, workdir: Path, quick: bool, window_s: float | None = None
+    servers: Servers,
+    workdir: Path,
+    quick: bool,
+    window_s: float | None = None,
+    sims: str = "bench",
 ) -> dict[str, Any]:
     window = window_s or (20.0 if quick else 600.0)
     settle = 2.0 if quick else 30.0  # links up, first batches out, the page cache warm
     scen = workdir / "sdcard.jsonl"
     scenario(scen, int(settle + window) + 120, bp_every=NIBP_EVERY_S)
     runs: dict[int, tuple[DaemonProc, Watch]] = {}
-    out: dict[str, Any] = {"window_s": window, "nibp_every_s": NIBP_EVERY_S}
+    out: dict[str, Any] = {"window_s": window, "nibp_every_s": NIBP_EVERY_S, "sims": sims}
+    stack = contextlib.ExitStack()
     try:
+        held = stack.enter_context(HeldMonitors(sum(CHAIR_COUNTS))) if sims == "bench" else None
+        first = 0
         for n in CHAIR_COUNTS:
-            cfg, store = config(workdir, servers, n, scen)
+            ports = held.ports[first : first + n] if held is not None else None
+            first += n
+            cfg, store = config(workdir, servers, n, scen, ports)
             runs[n] = (DaemonProc(cfg, workdir), Watch(store))
         for d, _ in runs.values():
             d.wait_ready()
@@ -129,10 +203,13 @@ def run(
             }
         out["elapsed_s"] = round(elapsed, 1)
     finally:
-        for d, _ in runs.values():
-            rc = d.stop()
-            if rc != 0:
-                raise RuntimeError(f"monitord exited {rc}; log {d.log_path}:\n{d.log_tail()}")
+        try:
+            for d, _ in runs.values():
+                rc = d.stop()
+                if rc != 0:
+                    raise RuntimeError(f"monitord exited {rc}; log {d.log_path}:\n{d.log_tail()}")
+        finally:
+            stack.close()  # the monitors after the daemons: no link drop in the window
     return out
 
 
@@ -147,7 +224,10 @@ if __name__ == "__main__":
         try:
             argv = sys.argv
             w = float(argv[argv.index("--window") + 1]) if "--window" in argv else None
-            res = run(servers, wd, "--quick" in argv, w)
+            sims = argv[argv.index("--sims") + 1] if "--sims" in argv else "bench"
+            if sims not in ("bench", "daemon"):
+                raise SystemExit(f"--sims: expected bench or daemon, got {sims!r}")
+            res = run(servers, wd, "--quick" in argv, w, sims)
         finally:
             servers.stop()
     print(json.dumps(res, indent=2))

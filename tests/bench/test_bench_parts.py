@@ -9,23 +9,28 @@
   `--influx`: a Pi measuring against the station PC's servers), and several times with one
   verdict (`--runs`: judged by the median run);
 - the daemon's CPU per alarm counts every thread's time, the store writer's included (half
-  an alarm's work runs there).
+  an alarm's work runs there);
+- the SD-card bench's monitors, held outside the daemon, send a Masimo line per second on
+  each chair's pty (its readings-per-second is what the bytes per chair-hour are for).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import aiomqtt
 import pytest
 
-from bench import alert_latency, fleet, prunewait, slowdisk
+from bench import alert_latency, fleet, prunewait, sdcard, slowdisk
 from bench.common import Servers, child_env, cpu_ns, remote_servers
 from tests.servers import Influxd, Mosquitto
 
@@ -265,3 +270,24 @@ def test_cpu_ns_counts_a_second_thread_of_the_process() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_sdcard_monitors_stream_a_line_a_second_on_each_chairs_pty() -> None:
+    with sdcard.HeldMonitors(2) as held:
+        assert len(held.ports) == 2
+        fds = [os.open(ox, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK) for _, ox in held.ports]
+        try:
+            got = [b"", b""]
+            deadline = time.monotonic() + 3.5
+            while time.monotonic() < deadline:
+                time.sleep(0.1)
+                for i, fd in enumerate(fds):
+                    with contextlib.suppress(BlockingIOError):
+                        got[i] += os.read(fd, 4096)
+        finally:
+            for fd in fds:
+                os.close(fd)
+    for data in got:  # 3 s: three lines, four at a boundary
+        lines = [x for x in data.split(b"\r\n") if x]
+        assert 3 <= len(lines) <= 4, data
+        assert all(b"SPO2=" in x for x in lines), data
