@@ -69,7 +69,6 @@ def config(
         for k, (dev, drv) in enumerate((("mon", "intellivue"), ("ox", "masimo-ascii"))):
             where = f'simulate = "{scen}"' if ports is None else f'port = "{ports[c][k]}"'
             text += f'  [[chairs.devices]]\n  id = "{dev}"\n  driver = "{drv}"\n  {where}\n'
-
     p = workdir / f"{site}.toml"
     p.write_text(text)
     return p, store
@@ -108,13 +107,13 @@ class HeldMonitors:
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._error: BaseException | None = None
+        self.error: BaseException | None = None  # the streamer's end, if it ended
         self._thread = threading.Thread(target=self._run, name="monitors", daemon=True)
 
     def __enter__(self) -> HeldMonitors:
         self._thread.start()
-        if not self._ready.wait(30) or self._error is not None:
-            raise RuntimeError(f"the simulated monitors did not start: {self._error!r}")
+        if not self._ready.wait(30) or self.error is not None:
+            raise RuntimeError(f"the simulated monitors did not start: {self.error!r}")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -125,8 +124,8 @@ class HeldMonitors:
     def _run(self) -> None:
         try:
             asyncio.run(self._main())
-        except BaseException as e:  # told to __enter__ (or lost after the window)
-            self._error = e
+        except BaseException as e:  # told to __enter__, or checked after the window
+            self.error = e
             self._ready.set()
 
     async def _main(self) -> None:
@@ -159,7 +158,8 @@ def run(
     window = window_s or (20.0 if quick else 600.0)
     settle = 2.0 if quick else 30.0  # links up, first batches out, the page cache warm
     scen = workdir / "sdcard.jsonl"
-    scenario(scen, int(settle + window) + 120, bp_every=NIBP_EVERY_S)
+    if sims == "daemon":
+        scenario(scen, int(settle + window) + 120, bp_every=NIBP_EVERY_S)
     runs: dict[int, tuple[DaemonProc, Watch]] = {}
     out: dict[str, Any] = {"window_s": window, "nibp_every_s": NIBP_EVERY_S, "sims": sims}
     stack = contextlib.ExitStack()
@@ -181,6 +181,8 @@ def run(
             for _, w in runs.values():
                 w.sample()
         elapsed = time.monotonic() - t0
+        if held is not None and held.error is not None:  # the monitors went quiet
+            raise RuntimeError(f"the simulated monitors stopped: {held.error!r}")
         for n, (d, w) in runs.items():
             io1, cpu1 = io_bytes(d.pid), ProcSampler(d.pid).cpu_s()
             io0, cpu0 = start[n]
