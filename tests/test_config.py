@@ -6,11 +6,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from monitord.config import ConfigError, load_config, loads_config
+from monitord.config import ConfigError, StorageConfig, load_config, loads_config
 from monitord.drivers.registry import DRIVERS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +41,20 @@ def test_shipped_configs_are_ok(name: str, tmp_path: Path) -> None:
     (tmp_path / "cfg" / "tls" / "clinic-ca.pem").write_text("stand-in\n")
     r = check_config(path)
     assert (r.returncode, r.stdout, r.stderr) == (0, "ok\n", "")
+
+
+SHIPPED = sorted((ROOT / "config").rglob("*.toml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[str(p.relative_to(ROOT)) for p in SHIPPED])
+def test_shipped_configs_keep_the_sd_card_commit_interval(path: Path) -> None:
+    # Issue 20: a Pi's SD-card writes were brought to ~10 MB per chair-hour by committing
+    # readings every `commit_interval_s` (5 s). An example that a clinic copies and sets it
+    # shorter undoes that unseen (example.toml said 0.2 s, from before the change: ~10x the
+    # writes). A shorter interval is the operator's choice, not the example's.
+    default = StorageConfig().commit_interval_s
+    storage = tomllib.loads(path.read_text()).get("storage", {})
+    assert storage.get("commit_interval_s", default) >= default, path.name
 
 
 def test_help_exits_zero() -> None:
