@@ -34,9 +34,14 @@ from pathlib import Path
 
 log = logging.getLogger("monitord.store")
 
-# Each checkpoint rewrites every page changed since the last: rarer is fewer bytes; the
-# WAL grows meanwhile (a chair at 1 Hz: ~130 KB in 2 min, `python -m bench.sdcard`).
-CHECKPOINT_EVERY_S = 120.0
+# Each checkpoint rewrites every page changed since the last: rarer is fewer bytes (the
+# pages every commit touches, page 1, the pointer map, `pending`, `state` and the interior
+# pages, go once per checkpoint, not once per 2 minutes). The WAL grows meanwhile: a chair
+# at HR and SpO2 1 Hz ~0.8 MB in 10 min, 4 chairs ~2.1 MB, under WAL_RESET_BYTES. Not a
+# durability point: readings commits are fsynced at least every 30 s (storeguard).
+# 600 s against 120 s: 10.2-10.4 against 11.1-11.3 MB per chair-hour (bench/results.md,
+# 2026-12-01 evening).
+CHECKPOINT_EVERY_S = 600.0
 # Readings committed after which the checkpoint runs early: ~1,000 WAL pages at 1 KiB.
 CHECKPOINT_READINGS = 5_000
 # A WAL file grown past this is checkpointed early, so the next writes reuse it.
