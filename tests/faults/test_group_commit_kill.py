@@ -1,7 +1,7 @@
 """Issue 20: readings are group-committed every `storage.commit_interval_s` (5 s by
 default, to keep SD-card writes low); alert events are committed at once. What a kill -9
-(a crash; a power loss loses no more, every group commit fsyncs) may cost, as stated in
-docs/reliability.md:
+(a crash) may cost, as stated in docs/reliability.md (a power loss may cost more: readings
+commits are fsynced at least every 30 s, not each one; not tested here):
 
 - no alert event that reached a subscriber is missing from the store (durable before
   published), and no reading that was published as a vital is missing either;
