@@ -15,6 +15,7 @@ from monitord.store.codec import (
     R_STORED,
     RecordType,
     alert_from_body,
+    expand_reading,
     reading_dict,
     reading_from_body,
     session_from_body,
@@ -33,12 +34,14 @@ class HistoryMixin(BlocksMixin):
     def _history(
         self, rtype: RecordType, chair: str | None, since: datetime | None, until: datetime | None
     ) -> Iterator[tuple[int, Any]]:
+        """(id, parsed body) in measured-time order; a reading's body is full
+        (`expand_reading`: a v7 one needs its row's chair and t_ns)."""
         lo_ns = None if since is None else to_ns(since)
         hi_ns = None if until is None else to_ns(until)
         if rtype == "reading" and self._schema >= 6 and (lo_ns, hi_ns) != (None, None):
             yield from self._readings_by_blocks(chair, lo_ns, hi_ns)
             return
-        q = "SELECT id, body FROM records WHERE type = ?"
+        q = "SELECT id, chair, t_ns, body FROM records WHERE type = ?"
         args: list[Any] = [rtype]
         if rtype != "reading":
             # The term of the partial index (schema v6), for SQLite to use it.
@@ -49,8 +52,8 @@ class HistoryMixin(BlocksMixin):
         terms, targs = range_terms("t_ns", "t_ns", lo_ns, hi_ns)
         q += "".join(f" AND {t}" for t in terms) + " ORDER BY t_ns, id"
         args += targs
-        for i, b in self._rdb.execute(q, args):
-            yield i, json.loads(b)
+        for i, c, t_ns, b in self._rdb.execute(q, args):
+            yield i, expand_reading(json.loads(b), c, t_ns) if rtype == "reading" else json.loads(b)
 
     def _readings_by_blocks(
         self, chair: str | None, lo_ns: int | None, hi_ns: int | None
@@ -67,17 +70,18 @@ class HistoryMixin(BlocksMixin):
         cond += terms
         args += targs
         where = " AND ".join(cond)
-        rows: list[tuple[int, int, str]] = []
+        rows: list[tuple[int, int, str, str]] = []
+        cols = "t_ns, id, chair, body"
         for first, last in self._reading_id_ranges(lo_ns, hi_ns):
             if last is None:
-                q, ids = f"SELECT t_ns, id, body FROM records WHERE id >= ? AND {where}", [first]
+                q, ids = f"SELECT {cols} FROM records WHERE id >= ? AND {where}", [first]
             else:
-                q = f"SELECT t_ns, id, body FROM records WHERE id BETWEEN ? AND ? AND {where}"
+                q = f"SELECT {cols} FROM records WHERE id BETWEEN ? AND ? AND {where}"
                 ids = [first, last]
             rows.extend(self._rdb.execute(q, [*ids, *args]))
-        rows.sort()
-        for _, i, b in rows:
-            yield i, json.loads(b)
+        rows.sort()  # by t_ns, then id (ids are unique: the chair and body never compare)
+        for t_ns, i, c, b in rows:
+            yield i, expand_reading(json.loads(b), c, t_ns)
 
     def readings(
         self,
@@ -117,9 +121,9 @@ class HistoryMixin(BlocksMixin):
         out: list[Reading] = []
         for lo, hi in self._id_windows_back(RECENT_SCAN_BLOCKS):
             out += [
-                reading_from_body(json.loads(b), seq=i)
-                for i, b in self._rdb.execute(
-                    "SELECT id, body FROM records WHERE id BETWEEN ? AND ? "
+                reading_from_body(expand_reading(json.loads(b), chair, t_ns), seq=i)
+                for i, t_ns, b in self._rdb.execute(
+                    "SELECT id, t_ns, body FROM records WHERE id BETWEEN ? AND ? "
                     "AND type = 'reading' AND chair = ? AND json_extract(body, ?) = ? "
                     "ORDER BY id DESC LIMIT ?",
                     (lo, hi, chair, kind_path, str(kind), limit - len(out)),
@@ -161,8 +165,10 @@ class HistoryMixin(BlocksMixin):
         out: dict[str, Reading] = {}
         for kind in Kind:
             if (i := newest.get(str(kind))) is not None:
-                (b,) = self._rdb.execute("SELECT body FROM records WHERE id = ?", (i,)).fetchone()
-                out[str(kind)] = reading_from_body(json.loads(b), seq=i)
+                q = "SELECT t_ns, body FROM records WHERE id = ?"
+                t_ns, b = self._rdb.execute(q, (i,)).fetchone()
+                body = expand_reading(json.loads(b), chair, t_ns)
+                out[str(kind)] = reading_from_body(body, seq=i)
         return out
 
     def chairs_seen(self) -> list[str]:

@@ -56,7 +56,7 @@ class RecordsMixin(BlocksMixin):
         stamps = []
         for i, r in zip(ids, readings, strict=True):
             t_ns = self._unique_ns(("reading", r.chair, r.device), to_ns(r.measured_at))
-            body = dumps(reading_body(r, sessions.get(r.chair)))
+            body = dumps(reading_body(r, sessions.get(r.chair), t_ns))
             rows.append((i, "reading", r.chair, t_ns, body, now))
             stamps.append(t_ns)
         # No index on readings (schema v6): their id block's time range instead.

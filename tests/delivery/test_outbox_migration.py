@@ -59,7 +59,7 @@ def test_v1_outbox_migrates_to_v2(tmp_path: Path) -> None:
     db.close()
 
     ob = Outbox(path, StorageConfig(path=path))
-    assert ob.schema_version() == SCHEMA_VERSION == 6
+    assert ob.schema_version() == SCHEMA_VERSION == 7
     got = ob.readings()
     assert [(r.chair, r.device, str(r.kind), dict(r.values), to_ns(r.measured_at),
              to_ns(r.received_at), r.valid, list(r.flags), r.contact,

@@ -63,7 +63,7 @@ def test_v3_pending_rows_become_queues_in_order(tmp_path: Path) -> None:
         assert [r.id for r in ro.fetch("influx", 100)] == [i for i, _ in pending["influx"]]
 
     ob = Outbox(path, StorageConfig(path=path))
-    assert ob.schema_version() == SCHEMA_VERSION == 6
+    assert ob.schema_version() == SCHEMA_VERSION == 7
     cols = [r[1] for r in ob._db.execute("PRAGMA table_info(records)")]
     assert "influx" not in cols and "mqtt" not in cols  # no column per sink any more
     # records are untouched, the byte counter still exact

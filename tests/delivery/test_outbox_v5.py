@@ -88,7 +88,7 @@ def test_a_new_store_is_the_migrated_schema_without_autoincrement(tmp_path: Path
         db.execute(f"PRAGMA user_version = {i + 1}")
     db.close()
     a, b = _layout(fresh), _layout(chain)
-    assert a == b and a["version"] == SCHEMA_VERSION == 6
+    assert a == b and a["version"] == SCHEMA_VERSION == 7
     sql = {
         p: sqlite3.connect(p).execute("SELECT sql FROM sqlite_master WHERE name = 'records'")
         for p in (fresh, chain)

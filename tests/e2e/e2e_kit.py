@@ -31,6 +31,7 @@ from monitord.daemon import Daemon
 from monitord.models import Kind
 from monitord.simulators.base import SimDevice, SimEvent
 from monitord.simulators.serial_sims import make_sim_device
+from monitord.store.codec import expand_reading, reading_dict
 from tests.kit import eventually
 from tests.servers import Influxd, Mosquitto, VictoriaMetrics
 
@@ -295,6 +296,12 @@ class Store:
 
     def readings(self) -> int:
         return len(self.reading_stamps())
+
+    def reading_rows(self) -> list[dict[str, Any]]:
+        """Every committed reading in id order, as a dict of READING_FIELDS with absolute
+        times (a v7 body is completed from its row's chair and t_ns, as the daemon reads it)."""
+        rows = self._q("SELECT chair, t_ns, body FROM records WHERE type='reading' ORDER BY id")
+        return [reading_dict(expand_reading(json.loads(b), c, t)) for c, t, b in rows]
 
     def backlog(self, sink: str = "influx") -> int:
         rows = self._q("SELECT count(*) FROM pending WHERE sink = ?", sink)

@@ -143,8 +143,7 @@ async def test_chair_clock_follows_a_wall_step_when_no_timer_is_pending(tmp_path
     wall.check()
 
     def received() -> list[float]:
-        rows = store._q("SELECT json_extract(body, '$[5]') FROM records WHERE type='reading'")
-        return [r[0] / 1e9 for r in rows]
+        return [r["received_at"] / 1e9 for r in store.reading_rows()]
 
     async with sim:
         with Feed(sim, 97.0):

@@ -84,10 +84,10 @@ async def test_fast_device_clock_fires_no_timer_of_another_device(tmp_path: Path
             assert e["t"] >= raised[e["alert_id"]], (e, raised)
     # The device clock is recorded, not lost: `fast`'s readings keep its time as
     # measured_at (reports, InfluxDB) and device_time; received_at is the daemon's.
-    rows = store._q(
-        "SELECT json_extract(body, '$[1]'), json_extract(body, '$[4]'), "
-        "json_extract(body, '$[5]'), json_extract(body, '$[9]') FROM records WHERE type='reading'"
-    )
+    rows = [
+        (r["device"], r["measured_at"], r["received_at"], r["device_time"])
+        for r in store.reading_rows()
+    ]
     fast_rows = [r for r in rows if r[0] == "fast"]
     assert fast_rows and all(r[3] is not None for r in fast_rows)
     assert all(abs((m - rcv) / 1e9 - FAST_S) < 3 for _, m, rcv, _ in fast_rows), fast_rows[:3]
