@@ -176,13 +176,9 @@ def expand_reading(b: Any, chair: str, t_ns: int) -> list[Any]:
     return cast(list[Any], b)
 
 
-def reading_dict(body: Sequence[Any] | Mapping[str, Any]) -> dict[str, Any]:
-    """A full reading body (`expand_reading`'s, or a v1 object) as the v1 dict: one shape
-    for the history queries whatever the schema."""
-    if isinstance(body, Mapping):
-        return dict(body)
-    if len(body) == len(READING_FIELDS) - 1:  # v2 (read-only open of a store not migrated)
-        body = [*body, False]
+def reading_dict(body: Sequence[Any]) -> dict[str, Any]:
+    """A full reading body (`expand_reading`'s, whatever the stored form) as the v1 dict:
+    one shape for the history queries whatever the schema."""
     return dict(zip(READING_FIELDS, body, strict=True))
 
 
