@@ -20,8 +20,6 @@ measured time through `reading_blocks` (monitord/store/blocks.py).
 
 from __future__ import annotations
 
-import gzip
-import shutil
 import sqlite3
 import struct
 from collections.abc import Callable, Iterator
@@ -38,9 +36,7 @@ from monitord.models import Kind, Reading, utc
 from monitord.outbox import SCHEMA_VERSION, Outbox, to_ns
 from monitord.report.load import record_for, session_spans
 from monitord.store.blocks import BLOCK_IDS
-from tests.delivery.data.make_v5_store import CHAIRS, STEPS, T0, append, batches, play
-
-FIXTURE = Path(__file__).resolve().parent / "data" / "outbox-v5.sqlite.gz"
+from tests.delivery.data.make_v5_store import CHAIRS, STEPS, T0, append, batches, play, unpack
 
 
 def _open(path: Path, **kw: float) -> Outbox:
@@ -282,13 +278,6 @@ def test_queries_scan_no_more_than_their_blocks(tmp_path: Path) -> None:
     ob.close()
 
 
-def _fixture(tmp_path: Path, name: str = "v5.sqlite") -> Path:
-    path = tmp_path / name
-    with gzip.open(FIXTURE) as src, path.open("wb") as dst:
-        shutil.copyfileobj(src, dst)
-    return path
-
-
 def _dump(path: Path) -> dict[str, Any]:
     db = sqlite3.connect(path)
     try:
@@ -301,8 +290,8 @@ def _dump(path: Path) -> dict[str, Any]:
 
 
 def test_v5_store_migrates(tmp_path: Path) -> None:
-    path = _fixture(tmp_path)
-    v5 = _fixture(tmp_path, "untouched.sqlite")
+    path = unpack(tmp_path)
+    v5 = unpack(tmp_path, "untouched.sqlite")
     before = _dump(path)
     # What the v5 code's indexed query gives (a read-only open keeps v5 and its index).
     with Outbox(v5, StorageConfig(path=v5), readonly=True) as ro:

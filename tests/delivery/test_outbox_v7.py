@@ -8,8 +8,9 @@ the row and the three times stored as ns offsets from the row's `t_ns`
   of the receive time, two readings of one device at one measured time (the store moves
   the second's `t_ns` by 1 ns, not its `measured_at`), invalid, flags, contact either way,
   a record from a device's memory.
-- The stored body holds neither the chair nor an absolute time, and is ~50 bytes shorter
-  than the full form (fails on the v6 code, whose body is the full form).
+- The stored body holds neither the chair nor an absolute time, and is at least 30 bytes
+  shorter than the full form (~50 with a device time near the row's; fails on the v6
+  code, whose body is the full form).
 - A v5 store (`data/outbox-v5.sqlite.gz`: full bodies) migrates to v7 without a row
   rewritten; after appends, its full and compact bodies side by side read back as the
   scenario wrote them, and the SQL filters on a body's kind and `stored` see both forms.
@@ -17,9 +18,7 @@ the row and the three times stored as ns offsets from the row's `t_ns`
 
 from __future__ import annotations
 
-import gzip
 import json
-import shutil
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
@@ -31,9 +30,7 @@ from monitord.models import Kind, Reading
 from monitord.outbox import SCHEMA_VERSION, Outbox, StoredReading, to_ns
 from monitord.sinks.influx_rows import reading_fields
 from monitord.store.codec import READING_FIELDS, dumps, expand_reading
-from tests.delivery.data.make_v5_store import CHAIRS, STEPS, T0, batches, play
-
-FIXTURE = Path(__file__).resolve().parent / "data" / "outbox-v5.sqlite.gz"
+from tests.delivery.data.make_v5_store import CHAIRS, STEPS, T0, batches, play, unpack
 
 AT = T0 + timedelta(hours=2)
 GOT = AT + timedelta(milliseconds=957)
@@ -144,19 +141,12 @@ def test_the_stored_body_is_compact(tmp_path: Path, name: str) -> None:
     assert len(text) <= len(full) - 30, (text, full)
 
 
-def _fixture(tmp_path: Path) -> Path:
-    path = tmp_path / "v5.sqlite"
-    with gzip.open(FIXTURE) as src, path.open("wb") as dst:
-        shutil.copyfileobj(src, dst)
-    return path
-
-
 def _key(r: Reading) -> tuple[object, ...]:
     return (r.chair, r.device, r.kind, r.measured_at, r.received_at, r.stored)
 
 
 def test_a_v5_store_reads_its_full_and_compact_bodies_alike(tmp_path: Path) -> None:
-    path = _fixture(tmp_path)
+    path = unpack(tmp_path)
     db = sqlite3.connect(path)
     before = db.execute("SELECT id, body FROM records ORDER BY id").fetchall()
     db.close()

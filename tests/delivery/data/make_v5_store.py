@@ -15,6 +15,8 @@ and a part of a third; the first 900 ids delivered to InfluxDB, the rest pending
 
 from __future__ import annotations
 
+import gzip
+import shutil
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -107,6 +109,17 @@ def append(ob: Outbox, b: Batch) -> None:
 def play(ob: Outbox, todo: Iterable[Batch]) -> None:
     for b in todo:
         append(ob, b)
+
+
+FIXTURE = Path(__file__).resolve().parent / "outbox-v5.sqlite.gz"
+
+
+def unpack(tmp_path: Path, name: str = "v5.sqlite") -> Path:
+    """A fresh copy of the fixture this script wrote, to open (and migrate) in a test."""
+    path = tmp_path / name
+    with gzip.open(FIXTURE) as src, path.open("wb") as dst:
+        shutil.copyfileobj(src, dst)
+    return path
 
 
 def main(out: Path) -> None:
