@@ -31,6 +31,9 @@ log = logging.getLogger("monitord.annunciator")
 
 Pattern = Literal["off", "technical", "high"]
 TICK_S = 0.125
+# How often an annunciator that is not blinking looks at the state unasked (a change is
+# poked at once: `Annunciator.poke`).
+LOOK_S = 1.0
 # Line level per tick in one cycle of each pattern (tick = 125 ms).
 _CYCLES: dict[str, tuple[bool, ...]] = {
     "off": (False,),
@@ -87,34 +90,75 @@ class Annunciator:
         self._cmd_log = FailureLog(log, "annunciator command")
         self._gpio_log = FailureLog(log, "annunciator GPIO")
         self._procs: list[asyncio.subprocess.Process] = []
+        self._poked = False
+        self._waiter: asyncio.Future[None] | None = None
+        self.turns = 0  # times the task looked at the state (tests)
 
     @property
     def configured(self) -> bool:
         return self.cfg.command is not None or self.cfg.gpio_chip is not None
 
+    def poke(self) -> None:
+        """What the pattern depends on may have changed (an alert, a technical alarm, a
+        station's status): look now. On the loop."""
+        self._poked = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
     async def run(self) -> None:
+        # Woken by `poke`, by the next blink while a GPIO line blinks, else once every
+        # LOOK_S (the station's settle time at start, a missed poke). It looked every tick
+        # before: 8 wakes a second on a Pi, ~0.85 ms/s of CPU, a sixth of a chair's budget
+        # (issue 20, bench/results.md).
         gpio: tuple[GpioLine, Any, Any] | None = None
         tick = 0
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time()
         try:
             while True:
+                self._poked = False
+                self.turns += 1
                 pattern = self.state()
-                if pattern != self.pattern:
+                changed = pattern != self.pattern
+                if changed:
                     self.pattern = pattern
                     self.changes += 1
-                    tick = 0
                     log.info("annunciator: %s", pattern)
                     await self._command(pattern)
                 if self.cfg.gpio_chip is not None and self.cfg.gpio_line is not None:
+                    now = loop.time()
+                    blinking = len(_CYCLES[pattern]) > 1
+                    ticked = blinking and now >= next_tick
+                    if changed or ticked:
+                        tick = 0 if changed else tick + 1
+                        next_tick = now + TICK_S
+                    opened = gpio is None
                     gpio = gpio or self._open()
-                    if gpio is not None and not self._set(gpio, pattern, tick):
+                    # A blink writes each tick; a steady level (`off`) once.
+                    write = changed or ticked or opened
+                    if gpio is not None and write and not self._set(gpio, pattern, tick):
                         gpio = None
-                tick += 1
-                await asyncio.sleep(TICK_S)
+                    wait = next_tick - loop.time() if blinking and gpio is not None else LOOK_S
+                else:
+                    wait = LOOK_S
+                if not self._poked:  # (poked while the command started: look again)
+                    await self._sleep(wait)
         finally:
             if gpio is not None:
                 self._release(gpio)
             for p in self._procs:
                 await _reap(p)
+
+    async def _sleep(self, wait_s: float) -> None:
+        """Until `poke` or `wait_s` passed: one future and one timer, no task per wait."""
+        loop = asyncio.get_running_loop()
+        self._waiter = waiter = loop.create_future()
+        timer = loop.call_later(max(wait_s, 0.0), _release, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
 
     # -- GPIO ----------------------------------------------------------------------------
     def _open(self) -> tuple[GpioLine, Any, Any] | None:
@@ -175,6 +219,11 @@ class Annunciator:
             return
         self._cmd_log.success()
         self._procs.append(proc)
+
+
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 async def _reap(p: asyncio.subprocess.Process) -> None:

@@ -127,6 +127,10 @@ class Daemon:
             "receipts", self.receipts.state(), now=urgent
         )
         self.annunciator = Annunciator(cfg.annunciator, self.annunciator_pattern)
+        if self.annunciator.configured:
+            # What its pattern depends on tells it (it does not poll: issue 20).
+            self.alarms.on_change = self.annunciator.poke
+            self.receipts.on_stations = self.annunciator.poke
         self.supervisor: Supervisor | None = None
         self.crashes: list[TaskState] = []
         self._status_written = 0.0
@@ -154,6 +158,10 @@ class Daemon:
     def _status_listener(self, batch: CommittedBatch) -> None:
         if batch.durable and time.monotonic() - self._status_written > 1.0:
             self.write_status()
+
+    def _annunciator_listener(self, batch: CommittedBatch) -> None:
+        if batch.active is not None:  # a chair's active set changed
+            self.annunciator.poke()
 
     def write_status(self, final: bool = False) -> None:
         self._status_written = time.monotonic()
@@ -317,6 +325,7 @@ class Daemon:
             sup.spawn("sink:mqtt", self.mqtt.run)
             sup.spawn("alarm:delivery", watch.run)
         if self.annunciator.configured:
+            self.hub.subscribe(self._annunciator_listener, "annunciator")
             sup.spawn("annunciator", self.annunciator.run)
         if self.cfg.influx.enabled:
             from monitord.sinks.influx import InfluxSink

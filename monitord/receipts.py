@@ -83,6 +83,8 @@ class Receipts:
         self.timeout_s = timeout_s
         # Told when what must survive a restart changed (`state()`): urgent for a receipt.
         self.on_change: Callable[[bool], None] | None = None
+        # Told when a station's status arrived (the annunciator looks again).
+        self.on_stations: Callable[[], None] | None = None
         self.waiting: dict[tuple[str, str], Waiting] = {}
         # (alert_id, event) receipted before the broker's PUBACK of it was handled
         self.early: OrderedDict[tuple[str, str], None] = OrderedDict()
@@ -167,7 +169,12 @@ class Receipts:
         """A station's retained status (an empty payload removes it)."""
         if not payload:
             self.stations.pop(station, None)
-            return
+        else:
+            self._station(station, payload)
+        if self.on_stations is not None:
+            self.on_stations()
+
+    def _station(self, station: str, payload: bytes) -> None:
         try:
             doc = json.loads(payload)
         except ValueError:

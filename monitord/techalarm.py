@@ -39,6 +39,8 @@ class TechAlarms:
         self.active: dict[str, dict[str, Any]] = {}
         self.cleared: dict[str, dict[str, Any]] = {}
         self._fd: int | None = None
+        # Told when a condition is raised or cleared (not when its text changes).
+        self.on_change: Callable[[], None] | None = None
 
     def attach(self, store: Path) -> None:
         """Keep the side file beside `store` (skipped where nothing can be written)."""
@@ -75,6 +77,8 @@ class TechAlarms:
             if self.console is not None:
                 self.console(said)
         self._write()
+        if first and self.on_change is not None:
+            self.on_change()
 
     def clear(self, key: str, text: str, *, line: str | None = None) -> None:
         cond = self.active.pop(key, None)
@@ -86,6 +90,8 @@ class TechAlarms:
         if self.console is not None:
             self.console(said)
         self._write()
+        if self.on_change is not None:
+            self.on_change()
 
     def summary(self) -> str:
         return "; ".join(f"ALARM {k}" for k in self.active)
