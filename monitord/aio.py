@@ -5,6 +5,8 @@ the awaited thing completing (gh-86296, fixed in 3.12): the cancelled task carri
 if nothing happened. In a loop that waits with a timeout (a sink waiting for work, a
 protocol waiting for a frame) the task then never ends, and `monitord` hangs on stop until
 systemd kills it. `within()` waits the same way without that flaw.
+
+`Doze` is the cheapest wait a task can do until a timeout or until something rouses it.
 """
 
 from __future__ import annotations
@@ -29,3 +31,32 @@ async def within(aw: Awaitable[T], timeout_s: float) -> T:
         task.cancel()
         raise TimeoutError
     return task.result()
+
+
+class Doze:
+    """A sleep that `rouse` ends early: one future and one timer per wait, no task and no
+    `asyncio.Event` (the chair task's and the annunciator's idle waits: each wake is a cost
+    on a Pi, and a chair's is on every alarm's path; issue 20). On the loop."""
+
+    def __init__(self) -> None:
+        self._waiter: asyncio.Future[None] | None = None
+
+    def rouse(self) -> None:
+        """End the current wait (a no-op when nobody waits)."""
+        if self._waiter is not None:
+            _release(self._waiter)
+
+    async def __call__(self, wait_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._waiter = waiter = loop.create_future()
+        timer = loop.call_later(max(wait_s, 0.0), _release, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

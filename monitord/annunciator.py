@@ -24,6 +24,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, Protocol
 
+from monitord.aio import Doze
 from monitord.config import AnnunciatorConfig
 from monitord.log import FailureLog
 
@@ -91,7 +92,7 @@ class Annunciator:
         self._gpio_log = FailureLog(log, "annunciator GPIO")
         self._procs: list[asyncio.subprocess.Process] = []
         self._poked = False
-        self._waiter: asyncio.Future[None] | None = None
+        self._doze = Doze()
         self.turns = 0  # times the task looked at the state (tests)
 
     @property
@@ -102,8 +103,7 @@ class Annunciator:
         """What the pattern depends on may have changed (an alert, a technical alarm, a
         station's status): look now. On the loop."""
         self._poked = True
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        self._doze.rouse()
 
     async def run(self) -> None:
         # Woken by `poke`, by the next blink while a GPIO line blinks, else once every
@@ -142,23 +142,12 @@ class Annunciator:
                 else:
                     wait = LOOK_S
                 if not self._poked:  # (poked while the command started: look again)
-                    await self._sleep(wait)
+                    await self._doze(wait)
         finally:
             if gpio is not None:
                 self._release(gpio)
             for p in self._procs:
                 await _reap(p)
-
-    async def _sleep(self, wait_s: float) -> None:
-        """Until `poke` or `wait_s` passed: one future and one timer, no task per wait."""
-        loop = asyncio.get_running_loop()
-        self._waiter = waiter = loop.create_future()
-        timer = loop.call_later(max(wait_s, 0.0), _release, waiter)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
-            self._waiter = None
 
     # -- GPIO ----------------------------------------------------------------------------
     def _open(self) -> tuple[GpioLine, Any, Any] | None:
@@ -219,11 +208,6 @@ class Annunciator:
             return
         self._cmd_log.success()
         self._procs.append(proc)
-
-
-def _release(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
 
 
 async def _reap(p: asyncio.subprocess.Process) -> None:

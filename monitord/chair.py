@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from monitord.aio import Doze
 from monitord.clock import SimClock, WallClock
 from monitord.config import ChairConfig
 from monitord.console import n
@@ -150,8 +151,8 @@ class ChairRuntime:
         self.history = StoredRecords(() if cfg.simulated else seen)
         self.closing = False  # shutdown: held bursts resolve now
         self._repeat_logged: set[str] = set()
-        # The chair task's idle wait: set by `submit` and `wake` (see `run`).
-        self._waiter: asyncio.Future[None] | None = None
+        # The chair task's idle wait: ended by `submit` and `wake` (see `run`).
+        self._doze = Doze()
 
     @property
     def duplicates(self) -> int:
@@ -207,8 +208,7 @@ class ChairRuntime:
     def _rouse(self) -> None:
         """End the chair task's idle wait (a no-op while it is busy: it looks at the queue
         and the timers again before it waits)."""
-        if self._waiter is not None:
-            _release(self._waiter)
+        self._doze.rouse()
 
     # -- the chair task --------------------------------------------------------------
     async def run(self) -> None:
@@ -230,14 +230,7 @@ class ChairRuntime:
                 # engine in one loop turn. Before (issue 20), `asyncio.wait` on a fresh
                 # `queue.get()` task and an event-wait task took three turns and two
                 # tasks per wake-up, on every alarm's path.
-                loop = asyncio.get_running_loop()
-                self._waiter = waiter = loop.create_future()
-                timer = loop.call_later(max(timeout, 0.0), _release, waiter)
-                try:
-                    await waiter
-                finally:
-                    timer.cancel()
-                    self._waiter = None
+                await self._doze(timeout)
             while len(batch) < 1000:
                 try:
                     batch.append(self.queue.get_nowait())
@@ -501,11 +494,6 @@ class ChairRuntime:
             "duplicate_bp_ignored": self.history.repeats,
             "stored_records": self.history.stored,
         }
-
-
-def _release(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
 
 
 def load_seen(ob: Outbox, chair: str) -> list[str]:
