@@ -165,9 +165,7 @@ def test_annunciator_config_is_checked() -> None:
         loads_config(base + "[annunciator]\ncommand = []\n")
 
 
-async def test_an_idle_annunciator_looks_once_a_second_and_at_once_when_poked(
-    tmp_path: Path,
-) -> None:
+async def test_an_idle_annunciator_looks_once_a_second_and_at_once_when_poked() -> None:
     """It looked 8 times a second before (+0.27 % of a core for a 1-chair daemon in the
     CPU bench, over half a chair's budget: bench/results.md); now it waits for a poke, and
     looks unasked once a second."""
