@@ -118,6 +118,7 @@ class Daemon:
         self.hub = Hub()
         self.sinks: list[MqttSink | InfluxSink] = []
         self.mqtt: MqttSink | None = None
+        self.delivery: DeliveryWatch | None = None  # with MQTT: the delivery alarm
         # Station receipts and status (monitord/receipts.py), kept by the MQTT sink.
         self.receipts = Receipts(cfg.mqtt.receipt_timeout_s)
         self.receipts.restore(
@@ -158,10 +159,6 @@ class Daemon:
     def _status_listener(self, batch: CommittedBatch) -> None:
         if batch.durable and time.monotonic() - self._status_written > 1.0:
             self.write_status()
-
-    def _annunciator_listener(self, batch: CommittedBatch) -> None:
-        if batch.active is not None:  # a chair's active set changed
-            self.annunciator.poke()
 
     def write_status(self, final: bool = False) -> None:
         self._status_written = time.monotonic()
@@ -303,7 +300,7 @@ class Daemon:
         if self.cfg.mqtt.enabled:
             from monitord.sinks.mqtt import MqttSink
 
-            watch = DeliveryWatch(
+            self.delivery = watch = DeliveryWatch(
                 self.cfg.mqtt.delivery_alarm_after_s,
                 _DownSince(self),
                 lambda: any(c.active for c in self.chairs.values()),
@@ -319,13 +316,18 @@ class Daemon:
                 logins={c.id: c.mqtt_login(self.cfg.mqtt) for c in self.cfg.chairs},
                 receipts=self.receipts,
                 on_refusal=watch.refusal,
+                on_link=watch.poke,
             )
             self.sinks.append(self.mqtt)
-            self.hub.subscribe(self.mqtt.on_batch, "mqtt")
+            self.hub.subscribe(self.mqtt.on_batch, "mqtt")  # first: the alarm's path
+            # What the watch decides on tells it (it does not poll: issue 20).
+            self.receipts.on_wait = watch.poke
+            self.hub.subscribe(functools.partial(_poke_on_active, watch.poke), "delivery")
             sup.spawn("sink:mqtt", self.mqtt.run)
             sup.spawn("alarm:delivery", watch.run)
         if self.annunciator.configured:
-            self.hub.subscribe(self._annunciator_listener, "annunciator")
+            poke = self.annunciator.poke
+            self.hub.subscribe(functools.partial(_poke_on_active, poke), "annunciator")
             sup.spawn("annunciator", self.annunciator.run)
         if self.cfg.influx.enabled:
             from monitord.sinks.influx import InfluxSink
@@ -420,6 +422,12 @@ def _steady(chair_status: dict[str, Any]) -> dict[str, Any]:
         for d, dv in chair_status.get("devices", {}).items()
     }
     return {**chair_status, "devices": devices}
+
+
+def _poke_on_active(poke: Callable[[], None], batch: CommittedBatch) -> None:
+    """A hub listener: `poke` when a chair's active set changed (the batch carries it)."""
+    if batch.active is not None:
+        poke()
 
 
 class _Stopped(Exception):

@@ -15,16 +15,23 @@ their rows are LOCAL_ALARMS in monitord/engine/rules.py, docs/alerts.md):
 - `delivery.unheard`: "alarm not received by any station": a high/medium alert event the
   broker accepted waited `mqtt.receipt_timeout_s` for a station's receipt
   (monitord/receipts.py); cleared by the next receipt.
+
+The watch does not poll (issue 20: on a Pi each wake of the daemon is a cost per chair).
+It sleeps until the next deadline it knows of (the link down for `after_s` while an alert
+is active, the oldest receipt wait due) or until `poke()`: the sink's link went down or
+delivers again, a chair's active set changed, a wait began or a receipt came. It looks
+unasked every `LOOK_S` as well, so a poke that some future change forgets to send costs
+seconds, not the alarm.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
 from typing import Protocol
 
+from monitord.aio import Doze
 from monitord.receipts import Receipts
 from monitord.techalarm import TechAlarms
 
@@ -40,6 +47,8 @@ REFUSED_KEY = "delivery.refused"
 UNHEARD_KEY = "delivery.unheard"
 # Keys under which delivery is failing (the annunciator sounds high alerts over them).
 FAILING_KEYS = (KEY, REFUSED_KEY, UNHEARD_KEY)
+# The unasked look (s): a backstop only; every deadline is slept to exactly.
+LOOK_S = 5.0
 
 
 class AlertLink(Protocol):
@@ -66,6 +75,13 @@ class DeliveryWatch:
         self.on = False
         self.refused: dict[str, str] = {}  # chair -> the refusal in words
         self.unheard_since: float | None = None
+        self.looks = 0  # how often it looked (tests: it sleeps between deadlines)
+        self._doze = Doze()
+
+    def poke(self) -> None:
+        """What the watch decides on changed: the link went down or delivers again, a
+        chair's active set changed, a receipt wait began or a receipt came. Look now."""
+        self._doze.rouse()
 
     def refusal(self, chair: str, text: str | None) -> None:
         """The sink's word: `text` when the broker refused a publish of `chair`, None when
@@ -139,12 +155,24 @@ class DeliveryWatch:
             )
             self._changed(True)
 
+    def due_in(self, now: float) -> float:
+        """Seconds from `now` to the next look: the earliest deadline, at most LOOK_S."""
+        due = now + LOOK_S
+        since = self.link.down_since()
+        if since is not None and not self.on and self.any_active():
+            due = min(due, since + self.after_s)
+        r = self.receipts
+        if r is not None and self.unheard_since is None and r.waiting:
+            due = min(due, min(w.since for w in r.waiting.values()) + r.timeout_s)
+        return max(due - now, 0.0)
+
     async def run(self) -> None:
-        timeout = self.receipts.timeout_s if self.receipts is not None else self.after_s
-        step = min(0.5, self.after_s / 10, timeout / 10)
+        # No await between the look and the sleep: a poke cannot fall in between.
         while True:
-            await asyncio.sleep(step)
-            self.check(time.monotonic())
+            now = time.monotonic()
+            self.check(now)
+            self.looks += 1
+            await self._doze(self.due_in(now))
 
     def _changed(self, on: bool) -> None:
         if self.on_change is None:

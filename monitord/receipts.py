@@ -85,6 +85,8 @@ class Receipts:
         self.on_change: Callable[[bool], None] | None = None
         # Told when a station's status arrived (the annunciator looks again).
         self.on_stations: Callable[[], None] | None = None
+        # Told when a wait began or a receipt came (the delivery watch's deadlines).
+        self.on_wait: Callable[[], None] | None = None
         self.waiting: dict[tuple[str, str], Waiting] = {}
         # (alert_id, event) receipted before the broker's PUBACK of it was handled
         self.early: OrderedDict[tuple[str, str], None] = OrderedDict()
@@ -113,6 +115,7 @@ class Receipts:
                 )
                 while len(self.waiting) > KEEP_WAITING:
                     del self.waiting[next(iter(self.waiting))]
+                self._waits_changed()
             self._changed(False)
 
     def receipt(self, alert_id: str | None, event: str, now: float) -> None:
@@ -132,11 +135,16 @@ class Receipts:
             del self.waiting[k]
         if key is not None or late:
             self._changed(True)
+        self._waits_changed()  # any receipt clears `delivery.unheard`
 
     # -- across a restart ------------------------------------------------------------
     def _changed(self, urgent: bool) -> None:
         if self.on_change is not None:
             self.on_change(urgent)
+
+    def _waits_changed(self) -> None:
+        if self.on_wait is not None:
+            self.on_wait()
 
     def state(self) -> dict[str, Any]:
         """What a restart must not forget (JSON): the waits, and the early receipts."""

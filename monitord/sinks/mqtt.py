@@ -53,7 +53,6 @@ from typing import Any
 import aiomqtt
 
 from monitord import __version__
-from monitord.aio import within
 from monitord.backoff import Backoff
 from monitord.config import MqttConfig, read_secret
 from monitord.hub import CommittedBatch
@@ -114,6 +113,7 @@ class MqttSink:
         logins: dict[str, tuple[str | None, Path | None, str | None]] | None = None,
         receipts: Receipts | None = None,
         on_refusal: OnRefusal | None = None,
+        on_link: Callable[[], None] | None = None,
     ) -> None:
         self.cfg = cfg
         self.site = site
@@ -121,6 +121,8 @@ class MqttSink:
         self.on_command = on_command
         self.stats = MqttStats()
         self._chairs = {c: ChairLink(c, Backoff(backoff_base_s, backoff_cap_s)) for c in chairs}
+        for link in self._chairs.values():
+            link.on_change = on_link  # a chair's link went down or delivers again
         # chair -> (username, password file, password env var): per-chair logins
         # ([[chairs]] mqtt_username) or [mqtt]'s for every chair.
         self.logins = logins or {}
@@ -467,10 +469,10 @@ class MqttSink:
                 self.stats.vitals_sent += 1
             # Nothing left to send: everything queued was delivered on this connection.
             c.delivering()
-            try:
-                await within(c.wake.wait(), 1.0)  # never swallows a stop (monitord/aio.py)
-            except TimeoutError:
-                c.events_due = True  # a safety net: look at the outbox once a second
+            # Until told: every commit of alert events tells the sink (on_batch), and a
+            # (re)connect or a refusal sets `events_due` itself (sinks/mqtt_events.py).
+            # No timed look at the outbox: it cost each chair a query a second (issue 20).
+            await c.wake.wait()
 
     async def _settle(self, c: ChairLink) -> bool:
         """Wait for the PUBACKs of the events written on the chair's lane, in order, and

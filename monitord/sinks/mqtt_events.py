@@ -3,7 +3,8 @@ awaited before its record is marked delivered (monitord/sinks/mqtt.py).
 
 Two writers feed a chair's lane:
 - the chair's tx task, which fetches what the outbox holds for the chair (after a
-  (re)connect, a refusal, a backlog; and once a second as a safety net);
+  (re)connect, a refusal, a backlog, or a commit it could not write at once; no timed
+  look: every commit tells the sink, see below);
 - the alarm's commit: `MqttSink.on_batch` runs on the loop once the transaction holding
   the alert events has returned (durable before delivered), with the events as stored
   records (`CommittedBatch.stored`), and writes them to the socket at once when the lane

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from monitord.backoff import Backoff
@@ -32,9 +33,11 @@ class ChairLink:
         self.connected = False
         self.subscribed = False  # the SUBACK for the command topics came back
         self.down_since: float | None = time.monotonic()
+        # Told when `down_since` starts or ends (the delivery watch sleeps till told).
+        self.on_change: Callable[[], None] | None = None
         self.vitals: dict[str, Reading] = {}
         # Alert events may be waiting in the outbox: the tx task fetches only then (and on
-        # connect, and once a second). Before, every chair's commit woke all 16 chairs'
+        # connect). Before, every chair's commit woke all 16 chairs'
         # tx tasks into an outbox query each, ahead of the one chair with the alarm.
         self.events_due = True
         # Alert events written on the current connection, waiting for their PUBACKs
@@ -64,12 +67,18 @@ class ChairLink:
         self.down_since = None
         self.backoff.reset()
         self.flog.success()
+        self._changed()
 
     def down(self) -> None:
         # An outage runs from the last time the link delivered, through any reconnects
         # that delivered nothing.
         if self.down_since is None:
             self.down_since = time.monotonic()
+            self._changed()
         self.connected = False
         self.subscribed = False
         self.vitals.clear()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
