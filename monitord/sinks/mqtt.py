@@ -121,8 +121,10 @@ class MqttSink:
         self.on_command = on_command
         self.stats = MqttStats()
         self._chairs = {c: ChairLink(c, Backoff(backoff_base_s, backoff_cap_s)) for c in chairs}
+        # Told when a chair's link goes down or delivers again (the delivery watch).
+        self.on_link = on_link
         for link in self._chairs.values():
-            link.on_change = on_link  # a chair's link went down or delivers again
+            link.on_change = self._link_changed
         # chair -> (username, password file, password env var): per-chair logins
         # ([[chairs]] mqtt_username) or [mqtt]'s for every chair.
         self.logins = logins or {}
@@ -131,6 +133,10 @@ class MqttSink:
         self.incoming = Incoming(
             cfg.prefix, site, self.receipts, on_command, self.stats, cfg.command_max_age_s
         )
+
+    def _link_changed(self) -> None:
+        if self.on_link is not None:
+            self.on_link()
 
     # -- topics --------------------------------------------------------------------------
     def base(self, chair: str) -> str:

@@ -4,7 +4,7 @@ wait due) or until what it decides on tells it. Before, it looked twice a second
 Pi whatever happened. Each of its three wirings is shown here with the unasked look
 (`delivery.LOOK_S`) set to a minute, so nothing but the wiring can raise or clear in time:
 
-- the sink's link going down or delivering again (`MqttSink(on_link=...)`);
+- the sink's link going down or delivering again (`MqttSink.on_link`);
 - a chair's active set changing (a hub listener in the daemon);
 - a receipt wait beginning (the broker's PUBACK) or a receipt arriving
   (`Receipts.on_wait`).
@@ -125,12 +125,10 @@ async def test_an_idle_watch_sleeps_and_meets_its_deadline(
     outbox = Outbox(p, StorageConfig(path=p))
     cfg = MqttConfig(host=mosquitto.host, port=mosquitto.port, prefix=mqtt_prefix,
                      timeout_s=2, receipt_timeout_s=TIMEOUT_S)  # fmt: skip
+    sink = MqttSink(cfg, SITE, ["chair-1"], outbox, no_command)
     tech = TechAlarms()
-    link = _Late()
-    watch = DeliveryWatch(30.0, link, lambda: True, tech)
-    link.sink = sink = MqttSink(cfg, SITE, ["chair-1"], outbox, no_command, on_link=watch.poke)
-    watch.receipts = sink.receipts
-    sink.receipts.on_wait = watch.poke
+    watch = DeliveryWatch(30.0, sink, lambda: True, tech, receipts=sink.receipts)
+    sink.on_link = sink.receipts.on_wait = watch.poke  # as the daemon wires it
     tasks = [asyncio.create_task(sink.run()), asyncio.create_task(watch.run())]
     try:
         await eventually(lambda: sink.connected, 10)
@@ -153,12 +151,3 @@ async def test_an_idle_watch_sleeps_and_meets_its_deadline(
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         outbox.close()
-
-
-class _Late:
-    """The sink's `down_since`, for a watch made before its sink (as the daemon does)."""
-
-    sink: MqttSink | None = None
-
-    def down_since(self) -> float | None:
-        return self.sink.down_since() if self.sink is not None else None

@@ -75,6 +75,7 @@ async def test_broker_outage_events_once_in_order_and_delivery_alarm(
     active_now: list[dict[str, Any]] = []
     tech = TechAlarms()
     watch = DeliveryWatch(0.5, sink, lambda: bool(active_now), tech, alarms.append)
+    sink.on_link = watch.poke  # as the daemon wires it (monitord/daemon.py)
     base = f"{mqtt_prefix}/{SITE}/chair-1"
     events = [alert(i) for i in range(30)]
     async with Observer(mosquitto, [f"{base}/alerts/#", f"{base}/status"]) as obs, running(sink):
