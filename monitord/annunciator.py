@@ -32,9 +32,9 @@ log = logging.getLogger("monitord.annunciator")
 
 Pattern = Literal["off", "technical", "high"]
 TICK_S = 0.125
-# How often an annunciator that is not blinking looks at the state unasked (a change is
-# poked at once: `Annunciator.poke`).
-LOOK_S = 1.0
+# How often an annunciator that is not blinking looks at the state unasked: a backstop
+# only, every change is poked at once (`Annunciator.poke`).
+LOOK_S = 5.0
 # Line level per tick in one cycle of each pattern (tick = 125 ms).
 _CYCLES: dict[str, tuple[bool, ...]] = {
     "off": (False,),
@@ -107,7 +107,7 @@ class Annunciator:
 
     async def run(self) -> None:
         # Woken by `poke`, by the next blink while a GPIO line blinks, else once every
-        # LOOK_S (the station's settle time at start, a missed poke). It looked every tick
+        # LOOK_S (a missed poke). It looked every tick
         # before: 8 wakes a second, +0.27 % of a core for a 1-chair daemon in the CPU bench,
         # over half a chair's 0.5 % budget (issue 20, bench/results.md).
         gpio: tuple[GpioLine, Any, Any] | None = None

@@ -38,6 +38,9 @@ RECEIPT_EVENTS = frozenset({"raised", "escalated", "acknowledged", "cleared", "p
 # handled before the PUBACK of the event it answers (both arrive on one connection, but the
 # publishes of a batch are confirmed together). A few minutes of receipts at most.
 KEEP_EARLY = 1024
+# After the stations' topic is first subscribed, their retained statuses arrive within
+# this (s): until then "none online" means nothing yet.
+SETTLE_S = 2.0
 # Waits kept (the newest): more are overdue long since, `delivery.unheard` stands for
 # them until a receipt, and each is stored on change (a restart keeps them).
 KEEP_WAITING = 64
@@ -83,7 +86,8 @@ class Receipts:
         self.timeout_s = timeout_s
         # Told when what must survive a restart changed (`state()`): urgent for a receipt.
         self.on_change: Callable[[bool], None] | None = None
-        # Told when a station's status arrived (the annunciator looks again).
+        # Told when what is known of the stations changed: a status arrived, or the settle
+        # time after the first subscription ended (the annunciator looks again).
         self.on_stations: Callable[[], None] | None = None
         # Told when a wait began or a receipt came (the delivery watch's deadlines).
         self.on_wait: Callable[[], None] | None = None
@@ -198,7 +202,13 @@ class Receipts:
     def online(self) -> list[str]:
         return sorted(s for s, d in self.stations.items() if d["state"] == "online")
 
-    def any_online(self, now: float, settle_s: float = 2.0) -> bool | None:
+    def settled(self) -> None:
+        """SETTLE_S after the first subscription (the sink's timer): "none online" now
+        means none."""
+        if self.on_stations is not None:
+            self.on_stations()
+
+    def any_online(self, now: float, settle_s: float = SETTLE_S) -> bool | None:
         """Whether a station is online; None while not yet known (not subscribed, or the
         retained statuses may still be on their way)."""
         if self.subscribed_at is None or now - self.subscribed_at < settle_s:

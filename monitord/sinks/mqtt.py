@@ -59,7 +59,7 @@ from monitord.hub import CommittedBatch
 from monitord.models import Reading, iso
 from monitord.mqttv5 import PublishRefused, V5Client, reason_words, session_properties
 from monitord.outbox import Outbox, StoredAlert
-from monitord.receipts import Receipts
+from monitord.receipts import SETTLE_S, Receipts
 from monitord.sinks.commands import (
     AckCommand,
     Command,
@@ -402,6 +402,8 @@ class MqttSink:
                 await self._checked(c, client, topic, json.dumps(doc).encode(), True)
         if self.receipts.subscribed_at is None:
             self.receipts.subscribed_at = time.monotonic()
+            # Whoever shows "no station online" is told when it means something.
+            asyncio.get_running_loop().call_later(SETTLE_S + 0.01, self.receipts.settled)
         if c.active is not None:
             c.active_dirty = True  # republish on every reconnect
         c.events_due = True  # whatever waited while we were away

@@ -33,7 +33,7 @@ from monitord.outbox import Outbox
 from monitord.sinks.mqtt import MqttSink
 from monitord.techalarm import TechAlarms
 from tests.delivery.helpers import alert, no_command
-from tests.faults.writerkit import reading, running
+from tests.faults.writerkit import reading, running, two_chairs
 from tests.kit import eventually
 from tests.servers import Mosquitto
 
@@ -42,36 +42,20 @@ AFTER_S = 0.5  # delivery_alarm_after_s
 TIMEOUT_S = 0.5  # receipt_timeout_s
 
 
-def config(tmp: Path, broker: Mosquitto, prefix: str) -> str:
-    return f"""
-[site]
-id = "{SITE}"
-[mqtt]
-host = "{broker.host}"
-port = {broker.port}
-prefix = "{prefix}"
-timeout_s = 2
-delivery_alarm_after_s = {AFTER_S}
-receipt_timeout_s = {TIMEOUT_S}
-[influx]
-enabled = false
-[storage]
-path = "{tmp / "store.sqlite"}"
-commit_interval_s = 0.05
-[alerts]
-"spo2.very_low" = {{ for_s = 0 }}
-[[chairs]]
-id = "chair-a"
-[[chairs]]
-id = "chair-b"
-"""
+def mqtt_lines(broker: Mosquitto, prefix: str) -> str:
+    return (
+        f'host = "{broker.host}"\nport = {broker.port}\nprefix = "{prefix}"\ntimeout_s = 2\n'
+        f"delivery_alarm_after_s = {AFTER_S}\nreceipt_timeout_s = {TIMEOUT_S}"
+    )
 
 
 async def test_the_daemon_tells_its_delivery_alarm_each_change(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(delivery, "LOOK_S", 60.0)
-    daemon = Daemon(loads_config(config(tmp_path, mosquitto, mqtt_prefix)))
+    alerts = '"spo2.very_low" = { for_s = 0 }\n'
+    mqtt = mqtt_lines(mosquitto, mqtt_prefix)
+    daemon = Daemon(loads_config(two_chairs(tmp_path, SITE, alerts=alerts, mqtt=mqtt)))
     active = daemon.alarms.active
     try:
         async with running(daemon):

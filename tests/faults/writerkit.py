@@ -58,11 +58,14 @@ class SlowCommits:
         return getattr(self._db, name)
 
 
-def two_chairs(tmp: Path, site: str, *, interval_s: float = 0.05, alerts: str = "") -> str:
-    """The config of a daemon with chairs chair-a and chair-b, no devices, MQTT and InfluxDB
-    off, its store in `tmp`; `alerts`: lines of an `[alerts]` table."""
+def two_chairs(
+    tmp: Path, site: str, *, interval_s: float = 0.05, alerts: str = "", mqtt: str = ""
+) -> str:
+    """The config of a daemon with chairs chair-a and chair-b, no devices, InfluxDB off,
+    its store in `tmp`; `alerts`: lines of an `[alerts]` table; `mqtt`: lines of the
+    `[mqtt]` table (MQTT off without)."""
     return (
-        f'[site]\nid = "{site}"\n[mqtt]\nenabled = false\n[influx]\nenabled = false\n'
+        f'[site]\nid = "{site}"\n[mqtt]\n{mqtt or "enabled = false"}\n[influx]\nenabled = false\n'
         f'[storage]\npath = "{tmp / "store.sqlite"}"\ncommit_interval_s = {interval_s}\n'
         + (f"[alerts]\n{alerts}" if alerts else "")
         + '[[chairs]]\nid = "chair-a"\n[[chairs]]\nid = "chair-b"\n'
