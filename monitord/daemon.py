@@ -320,9 +320,9 @@ class Daemon:
             )
             self.sinks.append(self.mqtt)
             self.hub.subscribe(self.mqtt.on_batch, "mqtt")  # first: the alarm's path
-            # What the watch decides on tells it (it does not poll: issue 20).
-            self.receipts.on_wait = watch.poke
-            self.hub.subscribe(functools.partial(_poke_on_active, watch.poke), "delivery")
+            # What the watch decides on tells it (it does not poll: issue 20); the
+            # receipts' hooks are its own (DeliveryWatch.__init__).
+            self.hub.subscribe(functools.partial(_poke_on_active, watch.active_changed), "delivery")
             sup.spawn("sink:mqtt", self.mqtt.run)
             sup.spawn("alarm:delivery", watch.run)
         if self.annunciator.configured:

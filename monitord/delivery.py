@@ -19,9 +19,10 @@ their rows are LOCAL_ALARMS in monitord/engine/rules.py, docs/alerts.md):
 The watch does not poll (issue 20: on a Pi each wake of the daemon is a cost per chair).
 It sleeps until the next deadline it knows of (the link down for `after_s` while an alert
 is active, the oldest receipt wait due) or until `poke()`: the sink's link went down or
-delivers again, a chair's active set changed, a wait began or a receipt came. It looks
-unasked every `LOOK_S` as well, so a poke that some future change forgets to send costs
-seconds, not the alarm.
+delivers again, a chair's active set changed while the link is down, the earliest receipt
+wait began, a receipt came while `delivery.unheard` stands. It looks unasked every
+`LOOK_S` as well, so a poke that some future change forgets to send costs seconds, not
+the alarm.
 """
 
 from __future__ import annotations
@@ -77,11 +78,27 @@ class DeliveryWatch:
         self.unheard_since: float | None = None
         self.looks = 0  # how often it looked (tests: it sleeps between deadlines)
         self._doze = Doze()
+        if receipts is not None:
+            receipts.on_wait = self.poke  # the first wait: the earliest deadline
+            receipts.on_receipt = self.heard
 
     def poke(self) -> None:
-        """What the watch decides on changed: the link went down or delivers again, a
-        chair's active set changed, a receipt wait began or a receipt came. Look now."""
+        """What the watch decides on changed (the link went down or delivers again, the
+        earliest receipt wait began): look now."""
         self._doze.rouse()
+
+    # Told on every alarm (a chair's active set, a station's receipt): a look only when it
+    # can change something, so an alarm costs no wake of this task (issue 20: the
+    # alarm's path runs on 2 vCPUs shared with the broker here, a Pi's one core there).
+    def active_changed(self) -> None:
+        """A chair's active set changed: it matters while the link is down."""
+        if not self.on and self.link.down_since() is not None:
+            self._doze.rouse()
+
+    def heard(self) -> None:
+        """A station's receipt came: it clears `delivery.unheard`."""
+        if self.unheard_since is not None:
+            self._doze.rouse()
 
     def refusal(self, chair: str, text: str | None) -> None:
         """The sink's word: `text` when the broker refused a publish of `chair`, None when

@@ -89,8 +89,11 @@ class Receipts:
         # Told when what is known of the stations changed: a status arrived, or the settle
         # time after the first subscription ended (the annunciator looks again).
         self.on_stations: Callable[[], None] | None = None
-        # Told when a wait began or a receipt came (the delivery watch's deadlines).
+        # The delivery watch's deadlines (it sleeps till told, monitord/delivery.py): told
+        # when a wait began with none before (the earliest deadline; a later wait never
+        # is), and when a receipt came.
         self.on_wait: Callable[[], None] | None = None
+        self.on_receipt: Callable[[], None] | None = None
         self.waiting: dict[tuple[str, str], Waiting] = {}
         # (alert_id, event) receipted before the broker's PUBACK of it was handled
         self.early: OrderedDict[tuple[str, str], None] = OrderedDict()
@@ -114,12 +117,14 @@ class Receipts:
             if key in self.early:
                 del self.early[key]  # a station showed it already
             else:
+                first = not self.waiting
                 self.waiting[key] = Waiting(
                     chair, str(event.get("rule")), str(event.get("priority")), now
                 )
                 while len(self.waiting) > KEEP_WAITING:
                     del self.waiting[next(iter(self.waiting))]
-                self._waits_changed()
+                if first and self.on_wait is not None:
+                    self.on_wait()
             self._changed(False)
 
     def receipt(self, alert_id: str | None, event: str, now: float) -> None:
@@ -139,16 +144,13 @@ class Receipts:
             del self.waiting[k]
         if key is not None or late:
             self._changed(True)
-        self._waits_changed()  # any receipt clears `delivery.unheard`
+        if self.on_receipt is not None:  # any receipt clears `delivery.unheard`
+            self.on_receipt()
 
     # -- across a restart ------------------------------------------------------------
     def _changed(self, urgent: bool) -> None:
         if self.on_change is not None:
             self.on_change(urgent)
-
-    def _waits_changed(self) -> None:
-        if self.on_wait is not None:
-            self.on_wait()
 
     def state(self) -> dict[str, Any]:
         """What a restart must not forget (JSON): the waits, and the early receipts."""

@@ -60,7 +60,7 @@ async def test_a_broker_that_kicks_us_off_at_a_publish_raises_the_delivery_alarm
         tech = TechAlarms()
         watch = DeliveryWatch(1.0, sink, lambda: True, tech, receipts=sink.receipts)
         sink.on_refusal = watch.refusal
-        sink.on_link = sink.receipts.on_wait = watch.poke  # as the daemon wires it
+        sink.on_link = watch.poke  # as the daemon wires it
         big = dataclasses.replace(alert(0), message="SpO2 low " + "x" * 1500)
         async with Observer(broker, [f"{prefix}/{SITE}/chair-1/alerts/#"]):
             task = asyncio.create_task(sink.run())

@@ -38,7 +38,7 @@ async def test_a_retained_receipt_does_not_clear_alarm_not_received(
                     backoff_base_s=0.1, backoff_cap_s=0.5)  # fmt: skip
     tech = TechAlarms()
     watch = DeliveryWatch(30.0, sink, lambda: True, tech, receipts=sink.receipts)
-    sink.on_link = sink.receipts.on_wait = watch.poke  # as the daemon wires it
+    sink.on_link = watch.poke  # as the daemon wires it
     base = f"{mqtt_prefix}/{SITE}/chair-1"
     topic = f"{base}/alerts/receipts"
     # Earlier, a station (or a tool) published a receipt with the retain flag.
