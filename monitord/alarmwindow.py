@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from monitord.aio import within
+
 # The longest a bulk task steps aside for one alarm; an alarm's path takes ~2 ms here
 # (23 ms on a 20-ms-fsync SD card), so this only ends a wait that something broke.
 MAX_WAIT_S = 0.1
@@ -55,5 +57,7 @@ class AlarmWindow:
         self.waits += 1
         if self._clear is None:
             self._clear = asyncio.get_running_loop().create_future()
+        # Not asyncio.wait_for: in 3.11 it loses a stop that comes in the loop turn of
+        # the alarm's publish, and the bulk task went on (monitord/aio.py).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._clear), self.max_wait_s)
+            await within(asyncio.shield(self._clear), self.max_wait_s)

@@ -7,10 +7,15 @@ SIGTERM (about 1 stop in 20 right after a restart, seen with the MQTT sink's `_t
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from monitord.aio import within
+from monitord.alarmwindow import AlarmWindow
+from monitord.config import InfluxConfig, StorageConfig
+from monitord.outbox import Outbox
+from monitord.sinks.influx import InfluxSink
 
 
 async def _waiter(ev: asyncio.Event, rounds: list[int]) -> None:
@@ -45,3 +50,40 @@ async def test_result_and_timeout() -> None:
         await within(q.get(), 0.01)
     q.put_nowait(8)  # the timed-out get took nothing
     assert await within(q.get(), 1.0) == 8
+
+
+async def test_the_influx_sinks_wait_ends_on_a_stop_racing_its_wake(tmp_path: Path) -> None:
+    """The InfluxDB sink waits for work the same way (`InfluxSink._wait`): a stop that
+    arrives in the loop turn of a wake must end it (it used asyncio.wait_for: the stop was
+    lost and the sink went on)."""
+    p = tmp_path / "outbox.sqlite"
+    outbox = Outbox(p, StorageConfig(path=p))
+    cfg = InfluxConfig(url="http://127.0.0.1:9", api="v1", database="d")  # never contacted
+    sink = InfluxSink(cfg, "site-a", outbox)
+    try:
+        for _ in range(50):
+            task = asyncio.create_task(sink._wait(1.0))
+            await asyncio.sleep(0)  # parked in the wait
+            sink.wake()  # a commit ...
+            task.cancel()  # ... in the same loop turn as the stop
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(task, 5)
+            assert task.cancelled()
+    finally:
+        outbox.close()
+
+
+async def test_a_step_aside_for_an_alarm_ends_on_a_stop_racing_the_alarms_publish() -> None:
+    """The bulk work's wait for an alarm in flight (monitord/alarmwindow.py) is the same
+    kind of wait: a stop in the loop turn the alarm is published must end it."""
+    window = AlarmWindow()
+    for _ in range(50):
+        window.open()  # an alarm in flight
+        task = asyncio.create_task(window.step_aside())
+        for _ in range(3):
+            await asyncio.sleep(0)  # past its first loop turn, parked in the wait
+        window.close()  # published ...
+        task.cancel()  # ... in the same loop turn as the stop
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 5)
+        assert task.cancelled()

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from monitord.aio import within
 from monitord.backoff import Backoff
 from monitord.config import InfluxConfig, read_secret
 from monitord.hub import CommittedBatch
@@ -372,8 +373,10 @@ class InfluxSink:
         self._wake.clear()
         # Also poll now and then, in case a producer forgot to wake us.
         t = self.cfg.flush_interval_s if wait_s is None else wait_s
+        # Not asyncio.wait_for: in 3.11 it loses a stop that comes in the loop turn of a
+        # wake, and the daemon hung on SIGTERM (monitord/aio.py).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), max(t, 0.001))
+            await within(self._wake.wait(), max(t, 0.001))
 
     async def _on_error(self, e: WriteError) -> None:
         cls = type(e).__name__
