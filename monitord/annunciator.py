@@ -107,9 +107,9 @@ class Annunciator:
 
     async def run(self) -> None:
         # Woken by `poke`, by the next blink while a GPIO line blinks, else once every
-        # LOOK_S (a missed poke). It looked every tick
-        # before: 8 wakes a second, +0.27 % of a core for a 1-chair daemon in the CPU bench,
-        # over half a chair's 0.5 % budget (issue 20, bench/results.md).
+        # LOOK_S (a missed poke). It looked every tick before: 8 wakes a second, +0.27 % of
+        # a core for a 1-chair daemon in the CPU bench, over half a chair's 0.5 % budget
+        # (issue 20, bench/results.md).
         gpio: tuple[GpioLine, Any, Any] | None = None
         tick = 0
         loop = asyncio.get_running_loop()

@@ -37,8 +37,8 @@ class ChairLink:
         self.on_change: Callable[[], None] | None = None
         self.vitals: dict[str, Reading] = {}
         # Alert events may be waiting in the outbox: the tx task fetches only then (and on
-        # connect). Before, every chair's commit woke all 16 chairs'
-        # tx tasks into an outbox query each, ahead of the one chair with the alarm.
+        # connect). Before, every chair's commit woke all 16 chairs' tx tasks into an
+        # outbox query each, ahead of the one chair with the alarm.
         self.events_due = True
         # Alert events written on the current connection, waiting for their PUBACKs
         # (sinks/mqtt_events.py): by the tx task, or by an alarm's commit directly.
