@@ -35,8 +35,9 @@ async def within(aw: Awaitable[T], timeout_s: float) -> T:
 
 class Doze:
     """A sleep that `rouse` ends early: one future and one timer per wait, no task and no
-    `asyncio.Event` (the chair task's and the annunciator's idle waits: each wake is a cost
-    on a Pi, and a chair's is on every alarm's path; issue 20). On the loop."""
+    `asyncio.Event` (the idle waits of the chair task, the annunciator and the delivery
+    alarm: each wake is a cost on a Pi, and a chair's is on every alarm's path; issue 20).
+    On the loop."""
 
     def __init__(self) -> None:
         self._waiter: asyncio.Future[None] | None = None
