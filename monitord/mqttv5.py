@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from types import TracebackType
 from typing import Any
 
 import aiomqtt
@@ -77,6 +78,25 @@ class V5Client(aiomqtt.Client):
         kwargs.pop("clean_session", None)  # MQTT v5 has clean_start instead (paho refuses it)
         super().__init__(*args, **kwargs)
         self._refused: dict[int, ReasonCode] = {}
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await super().__aexit__(exc_type, exc, tb)
+        finally:
+            # aiomqtt keeps an unexpected disconnect's reason in a future that only its
+            # message iterator and `publish` read; when neither was waiting (a failed
+            # publish_now ended the iterator first, doctor between steps) its __aexit__
+            # returns early and the future is dropped unread. Python then logs "Future
+            # exception was never retrieved" at ERROR, at some later collection, naming no
+            # chair. Our callers have already logged the loss with its cause.
+            gone = self._disconnected
+            if gone.done() and not gone.cancelled():
+                gone.exception()
 
     def _on_publish(
         self,
