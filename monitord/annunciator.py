@@ -54,6 +54,16 @@ def decide(
     return "off"
 
 
+def _hold(pattern: Pattern, tick: int) -> int:
+    """Ticks from `tick` until the pattern's level next changes (the whole cycle if never)."""
+    cycle = _CYCLES[pattern]
+    level = cycle[tick % len(cycle)]
+    n = 1
+    while n < len(cycle) and cycle[(tick + n) % len(cycle)] == level:
+        n += 1
+    return n
+
+
 class GpioLine(Protocol):
     """The part of a gpiod v2 `LineRequest` the annunciator uses."""
 
@@ -111,7 +121,8 @@ class Annunciator:
         # a core for a 1-chair daemon in the CPU bench, over half a chair's 0.5 % budget
         # (issue 20, bench/results.md).
         gpio: tuple[GpioLine, Any, Any] | None = None
-        tick = 0
+        tick = 0  # position in the pattern's cycle
+        hold = 1  # ticks the level written at `tick` lasts
         loop = asyncio.get_running_loop()
         next_tick = loop.time()
         try:
@@ -130,11 +141,14 @@ class Annunciator:
                     blinking = len(_CYCLES[pattern]) > 1
                     ticked = blinking and now >= next_tick
                     if changed or ticked:
-                        tick = 0 if changed else tick + 1
-                        next_tick = now + TICK_S
+                        tick = 0 if changed else tick + hold
+                        # Woken at the level's next edge, not every tick: `technical`
+                        # holds each level 8 ticks (1 wake a second, not 8).
+                        hold = _hold(pattern, tick)
+                        next_tick = now + hold * TICK_S
                     opened = gpio is None
                     gpio = gpio or self._open()
-                    # A blink writes each tick; a steady level (`off`) once.
+                    # A blink writes each edge; a steady level (`off`) once.
                     write = changed or ticked or opened
                     if gpio is not None and write and not self._set(gpio, pattern, tick):
                         gpio = None

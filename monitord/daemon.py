@@ -218,11 +218,26 @@ class Daemon:
     def annunciator_pattern(self) -> Pattern:
         actives = [c.active for c in self.chairs.values()]
         return decide(
-            failing=any(k in self.alarms.active for k in FAILING_KEYS),
+            failing=self._delivery_failing(),
             high_active=high_active(actives),
             any_active=any(actives),
             station_online=self.receipts.any_online(time.monotonic()),
         )
+
+    def _delivery_failing(self) -> bool:
+        return any(k in self.alarms.active for k in FAILING_KEYS)
+
+    def _annunciator_active_changed(self) -> None:
+        """A chair's active set changed. The pattern depends on it only while delivery
+        fails or no station is online (`decide`): otherwise it is `off` whatever is active,
+        and those two conditions poke the annunciator themselves when they change. So an
+        alarm on a working link costs the annunciator no wake (issue 20)."""
+        if (
+            self.annunciator.pattern != "off"
+            or self._delivery_failing()
+            or self.receipts.any_online(time.monotonic()) is False
+        ):
+            self.annunciator.poke()
 
     def _on_crash(self, st: TaskState) -> None:
         if st not in self.crashes:
@@ -326,7 +341,7 @@ class Daemon:
             sup.spawn("sink:mqtt", self.mqtt.run)
             sup.spawn("alarm:delivery", watch.run)
         if self.annunciator.configured:
-            poke = self.annunciator.poke
+            poke = self._annunciator_active_changed
             self.hub.subscribe(functools.partial(_poke_on_active, poke), "annunciator")
             sup.spawn("annunciator", self.annunciator.run)
         if self.cfg.influx.enabled:

@@ -53,11 +53,13 @@ class FakeLineRequest:
 
     def __init__(self) -> None:
         self.levels: list[bool] = []
+        self.at: list[float] = []  # time.monotonic() of each write (the loop's clock)
         self.released = False
 
     def set_value(self, line: int, value: Any) -> None:
         assert line == 17
         self.levels.append(value == Value.ACTIVE)
+        self.at.append(time.monotonic())
 
     def release(self) -> None:
         self.released = True
@@ -76,7 +78,16 @@ def runs(levels: list[bool]) -> list[int]:
     return out[1:]
 
 
+def edges(req: FakeLineRequest, start: int, end: int) -> tuple[list[bool], list[float]]:
+    """The levels written in [start, end) and the gaps between consecutive writes (s)."""
+    at = req.at[start:end]
+    return req.levels[start:end], [b - a for a, b in itertools.pairwise(at)]
+
+
 async def test_gpio_blinks_fast_for_high_slow_for_technical_and_holds_off() -> None:
+    """Each write is an edge: `high` toggles every tick (4 Hz), `technical` holds each level
+    1 s. The task wakes at the edges only: it woke every tick (8 a second) for `technical`
+    too, writing the same level 8 times."""
     req = FakeLineRequest()
     opened: list[tuple[str, int]] = []
 
@@ -93,10 +104,13 @@ async def test_gpio_blinks_fast_for_high_slow_for_technical_and_holds_off() -> N
     task = asyncio.create_task(ann.run())
     try:
         await eventually(lambda: len(req.levels) >= 20, 10, "high ticks")
-        high = list(req.levels)
+        n_high = len(req.levels)
         state[0] = "technical"
-        await eventually(lambda: len(req.levels) >= len(high) + 40, 20, "technical ticks")
-        technical = req.levels[len(high) :]
+        ann.poke()
+        await eventually(lambda: ann.pattern == "technical", 10, "technical")
+        n_tech, turns = len(req.levels), ann.turns
+        await eventually(lambda: len(req.levels) >= n_tech + 3, 20, "technical edges")
+        n_end, technical_turns = len(req.levels), ann.turns - turns
         state[0] = "off"
         await eventually(lambda: ann.pattern == "off", 10, "off")
         n = len(req.levels)
@@ -107,8 +121,13 @@ async def test_gpio_blinks_fast_for_high_slow_for_technical_and_holds_off() -> N
         with contextlib.suppress(asyncio.CancelledError):
             await task
     assert opened == [("/dev/gpiochip0", 17)]
+    high, high_gaps = edges(req, 0, n_high)
     assert set(runs(high)) == {1}, high  # toggles every tick: 4 Hz
-    assert set(runs(technical)) == {8}, technical  # 1 s on, 1 s off
+    assert min(high_gaps) >= 0.1, high_gaps
+    technical, tech_gaps = edges(req, n_tech - 1, n_end)
+    assert set(runs(technical)) == {1}, technical  # an edge per write, no repeated level
+    assert min(tech_gaps) >= 0.95, tech_gaps  # 1 s on, 1 s off
+    assert technical_turns <= (n_end - n_tech) + 1, technical_turns  # woken at edges only
     assert off == [False], off  # a steady level is written once, not every tick
     assert req.released and req.levels[-1] is False  # left inactive on stop
 
@@ -217,6 +236,43 @@ async def test_the_daemon_pokes_its_annunciator_on_each_change(
         daemon.receipts.station_status("station-1", b'{"state": "online"}')
         await eventually(lambda: patterns(out)[-1:] == ["off"], 5, "a station")
     assert patterns(out) == ["technical", "high", "off", "technical", "off"]
+
+
+async def test_an_alarm_on_a_working_link_costs_the_annunciator_no_wake(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pattern follows the chairs' active sets only while delivery fails or no station
+    is online; otherwise it is `off` whatever is active, so an alert raised and cleared
+    does not wake the annunciator (it was poked on every change of an active set). Once no
+    station is online an alert raised afterwards still turns it `technical`."""
+    monkeypatch.setattr(annunciator, "LOOK_S", 60.0)
+    section, out = annunciator_script(tmp_path)
+    alerts = '"spo2.very_low" = { for_s = 0, clear_for_s = 0, latching = false }\n'
+    daemon = Daemon(loads_config(two_chairs(tmp_path, "quiet", alerts=alerts) + section))
+    chair = daemon.chairs["chair-a"]
+
+    def alert(on: bool) -> None:
+        chair.submit(reading("chair-a", Kind.SPO2, {"spo2_pct": 80.0 if on else 97.0}))
+
+    async with running(daemon):
+        await eventually(lambda: daemon.annunciator.turns >= 1, what="the first look")
+        daemon.receipts.subscribed_at = time.monotonic() - 10  # MQTT is off here
+        turns = daemon.annunciator.turns
+        daemon.receipts.station_status("station-1", b'{"state": "online"}')
+        await eventually(lambda: daemon.annunciator.turns > turns, 5, "the station's poke")
+        turns = daemon.annunciator.turns
+        alert(True)
+        await eventually(lambda: bool(chair.active), 5, "the alert raised")
+        alert(False)
+        await eventually(lambda: not chair.active, 5, "the alert cleared")
+        await asyncio.sleep(0.2)
+        quiet = daemon.annunciator.turns - turns
+        daemon.receipts.station_status("station-1", b'{"state": "offline"}')
+        alert(True)
+        await eventually(lambda: patterns(out) == ["technical"], 5, "no station, an alert")
+        alert(False)
+        await eventually(lambda: patterns(out) == ["technical", "off"], 5, "cleared")
+    assert quiet == 0, quiet
 
 
 def test_technical_alarms_and_station_statuses_tell_their_listener() -> None:
