@@ -80,6 +80,8 @@ def main() -> None:
         "alert_p99_ms": a["alert"]["p99_ms"],
         "floor_p99_ms": a["floor"]["p99_ms"],
         "overhead_p99_ms": a["overhead_p99_ms"],
+        # Was the disk fast (target 1)? Its write + fdatasync p99 between the probes.
+        "disk_p99_ms": a["disk"]["p99_ms"],
         # The daemon's CPU per alarm (all threads, on the alarm's path and after it): to
         # hold against a slower CPU's (a Pi's) share of the 2-ms target.
         "alert_cpu_ms": a["daemon_cpu_per_alarm_ms"],

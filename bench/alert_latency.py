@@ -22,6 +22,12 @@ preloaded, so each of its fsync/fdatasync takes `fsync_ms` longer (an SD card). 
 subscriber counts the live vitals messages against the readings the streamer sent over
 the probe phase, to show whether vitals keep flowing.
 
+Disk floor (`disk`), also interleaved probe by probe: 16 KiB written in place into a
+preallocated file beside the daemon's store, then fdatasync, timed here. That is the least
+an alarm's commit costs on this disk at that moment (a checkpointed WAL is rewritten in
+place the same way). Target 1 is for a fast disk: this says whether the run had one. On
+the bench VM it moves with the VM's phase (bench/results.md, 2026-12-02).
+
 CPU per alarm (`daemon_cpu_per_alarm_ms`): the daemon's CPU time over the probe phase
 (every thread, /proc/PID/task/*/schedstat), less what the streaming alone costs it over one
 NIBP period measured just before, per alarm (a probe is two: raised and cleared). It counts
@@ -73,6 +79,33 @@ def masimo_line(spo2: int, pulse: int = 72) -> bytes:
         f"{now:%m/%d/%y %H:%M:%S} SN=0000000001 SPO2={spo2:03d}% BPM={pulse:03d} PI=03.60% "
         "SPCO=--.-% SPMET=--.-% DESAT=-- PIDELTA=+-- ALARM=0000 EXC=000000\r\n"
     ).encode("ascii")
+
+
+class DiskFloor:
+    """A commit's least cost on this disk: `CHUNK` bytes written in place, then fdatasync."""
+
+    SIZE = 4 << 20
+    CHUNK = 16 << 10
+
+    def __init__(self, path: Path) -> None:
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.write(self.fd, bytes(self.SIZE))  # allocated once: no size change per probe
+        os.fsync(self.fd)
+        self.buf = os.urandom(self.CHUNK)
+        self.offset = 0
+
+    def probe(self) -> float:
+        """Seconds for one write + fdatasync. Blocks its caller for that long (between
+        probes, with nothing of the bench's in flight)."""
+        t0 = time.perf_counter()
+        os.pwrite(self.fd, self.buf, self.offset)
+        os.fdatasync(self.fd)
+        t1 = time.perf_counter()
+        self.offset = (self.offset + self.CHUNK) % self.SIZE
+        return t1 - t0
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 def config_text(
@@ -239,7 +272,9 @@ async def run(
     alert_lat: list[float] = []
     floor_lat: list[float] = []
     clear_lat: list[float] = []
+    disk_lat: list[float] = []
     traced: list[looptrace.Probe] = []
+    disk = DiskFloor(workdir / "disk-floor.bin")
     try:
         await asyncio.to_thread(daemon.wait_ready)
         async with (
@@ -290,7 +325,9 @@ async def run(
                 oxs[chair].write(masimo_line(97))
                 sent.n += 1
                 t1c = await asyncio.wait_for(fut, 10)
+                dt = disk.probe()
                 if i >= warmup:
+                    disk_lat.append(dt)
                     traced.append((t0a, t1a - t0a, chair))
                     floor_lat.append(t1 - t0)
                     alert_lat.append(t1a - t0a)
@@ -304,6 +341,7 @@ async def run(
             rx.cancel()
             vrx.cancel()
     finally:
+        disk.close()
         stop.set()
         streamer.cancel()
         rc = await asyncio.to_thread(daemon.stop)
@@ -331,6 +369,7 @@ async def run(
         "alert": a,
         "floor": f,
         "clear": c,
+        "disk": summary_ms(disk_lat),
         "overhead_p99_ms": round(a["p99_ms"] - f["p99_ms"], 3),
         "overhead_p50_ms": round(a["p50_ms"] - f["p50_ms"], 3),
         "daemon_cpu_per_alarm_ms": round(per_alarm_ns / 1e6, 3),
@@ -367,10 +406,13 @@ def verdict(results: list[dict[str, Any]], fsync_ms: float) -> dict[str, Any]:
     limit = fsync_ms + (SLOW_ALLOWANCE_MS if fsync_ms else OVER_FLOOR_MS)
     over = [float(r["overhead_p99_ms"]) for r in results]
     median = statistics.median(over)
+    disk = [float(r["disk"]["p99_ms"]) for r in results if "disk" in r]
     return {
         "runs": len(over),
         "overhead_p99_ms_runs": over,
         "overhead_p99_ms_median": round(median, 3),
+        # Was the disk fast? Its own write + fdatasync p99 in each run (`disk`).
+        "disk_p99_ms_runs": disk,
         "limit_ms": limit,
         "under_limit_runs": sum(x <= limit for x in over),
         "met_by_median": median <= limit,

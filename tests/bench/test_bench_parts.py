@@ -48,6 +48,21 @@ def test_shim_intercepts_and_delays_sqlite_commits(tmp_path: Path) -> None:
     assert slow["median_commit_ms"] >= 40.0
 
 
+def test_the_alert_benchs_disk_floor_times_a_real_fdatasync(tmp_path: Path) -> None:
+    """`DiskFloor.probe` (the alert bench's disk floor) under the shim that makes each
+    sync sleep 30 ms: at least 30 ms a probe, so the probe does sync and times it."""
+    so = slowdisk.build(tmp_path / "shim")
+    code = (
+        "import sys; from pathlib import Path; from bench.alert_latency import DiskFloor; "
+        "d = DiskFloor(Path(sys.argv[1])); print(min(d.probe() for _ in range(3)))"
+    )
+    env = {**child_env(), **slowdisk.env(so, 30)}
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "floor.bin")],
+                         cwd=REPO, env=env, capture_output=True, text=True, check=True)  # fmt: skip
+    assert float(out.stdout) >= 0.030
+    assert (tmp_path / "floor.bin").stat().st_size == alert_latency.DiskFloor.SIZE
+
+
 def test_prunewait_measures_alarms_behind_a_prune_on_the_slow_disk() -> None:
     res = prunewait.run(rows=3000, rounds=2, fsync_ms=30)
     assert res["fsync_ms"] == 30 and res["rows"] >= 3000 + 2 * 2 * 720
@@ -168,6 +183,7 @@ async def test_alert_bench_against_servers_it_did_not_start(
         f"remote: broker {mosquitto.host}:{mosquitto.port}, influx {influxd.url}"
     )
     assert res["probes"] == 8 and res["alert"]["n"] == 8 and res["floor"]["n"] == 8
+    assert res["disk"]["n"] == 8 and res["disk"]["p50_ms"] > 0  # the disk floor, per probe
     # 16 chairs streaming cost the daemon some CPU; the per-alarm share is reported (too
     # few probes here for its value to mean anything).
     assert res["daemon_cpu_streaming_pct"] > 0
@@ -217,6 +233,7 @@ async def test_alert_bench_runs_several_times_and_judges_by_the_median(
     v = res["verdict"]
     assert v["runs"] == 2 and v["limit_ms"] == alert_latency.OVER_FLOOR_MS
     assert v["overhead_p99_ms_runs"] == [r["overhead_p99_ms"] for r in runs]
+    assert v["disk_p99_ms_runs"] == [r["disk"]["p99_ms"] for r in runs]
 
 
 @pytest.mark.parametrize(
