@@ -183,7 +183,8 @@ async def test_alert_bench_against_servers_it_did_not_start(
         f"remote: broker {mosquitto.host}:{mosquitto.port}, influx {influxd.url}"
     )
     assert res["probes"] == 8 and res["alert"]["n"] == 8 and res["floor"]["n"] == 8
-    assert res["disk"]["n"] == 8 and res["disk"]["p50_ms"] > 0  # the disk floor, per probe
+    # The disk floor: a probe every 20 ms for 5 s after the alarms, while the chairs stream.
+    assert res["disk"]["n"] >= 10 and res["disk"]["p50_ms"] > 0
     # 16 chairs streaming cost the daemon some CPU; the per-alarm share is reported (too
     # few probes here for its value to mean anything).
     assert res["daemon_cpu_streaming_pct"] > 0
