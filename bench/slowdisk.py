@@ -1,6 +1,7 @@
 """Slow-storage mode: an LD_PRELOAD shim (bench/slowdisk.c, built here with gcc) that makes
-every fsync/fdatasync of a child process take N ms longer, to model a Raspberry Pi's SD
-card on a fast disk. `check()` proves the delay is real for SQLite: it times commits of a
+every fsync/fdatasync of a child process take N ms longer (`add`, the default), or N ms in
+all (`total`: the host disk's own sync time is not added on top), to model a Raspberry
+Pi's SD card. `check()` proves the delay is real for SQLite: it times commits of a
 WAL database with `synchronous=FULL` (what the outbox does) in a child Python with and
 without the shim, and reads how many syncs the shim intercepted.
 
@@ -19,6 +20,7 @@ from typing import Any
 
 SOURCE = Path(__file__).with_name("slowdisk.c")
 ENV_MS = "MONITORD_BENCH_FSYNC_MS"
+ENV_MODE = "MONITORD_BENCH_FSYNC_MODE"
 
 
 def build(dest_dir: Path) -> Path:
@@ -36,9 +38,10 @@ def build(dest_dir: Path) -> Path:
     return so
 
 
-def env(so: Path, ms: float) -> dict[str, str]:
-    """Environment additions that load the shim with a delay of `ms` per sync."""
-    return {"LD_PRELOAD": str(so), ENV_MS: f"{ms:g}"}
+def env(so: Path, ms: float, total: bool = False) -> dict[str, str]:
+    """Environment additions that load the shim: each sync `ms` longer, or (`total`) `ms`
+    in all."""
+    return {"LD_PRELOAD": str(so), ENV_MS: f"{ms:g}", ENV_MODE: "total" if total else "add"}
 
 
 # Runs in a child: commits like the outbox (WAL, synchronous=FULL, one row per commit).
@@ -57,13 +60,14 @@ _PROBE = textwrap.dedent(
         db.execute("COMMIT")
         times.append(time.perf_counter() - t0)
     try:
-        calls = ctypes.CDLL(None).slowdisk_calls
-        calls.restype = ctypes.c_long
-        n = calls()
+        lib = ctypes.CDLL(None)
+        lib.slowdisk_calls.restype = lib.slowdisk_slept_ns.restype = ctypes.c_long
+        n, slept = lib.slowdisk_calls(), lib.slowdisk_slept_ns() / 1e6
     except AttributeError:
-        n = None  # the shim is not loaded
+        n = slept = None  # the shim is not loaded
     times.sort()
-    print(json.dumps({"median_commit_ms": 1000 * times[len(times) // 2], "syncs": n}))
+    print(json.dumps({"median_commit_ms": 1000 * times[len(times) // 2], "syncs": n,
+                      "slept_ms": slept}))
     """
 )
 

@@ -48,6 +48,19 @@ def test_shim_intercepts_and_delays_sqlite_commits(tmp_path: Path) -> None:
     assert slow["median_commit_ms"] >= 40.0
 
 
+def test_shim_total_mode_sleeps_only_what_is_left_of_the_delay(tmp_path: Path) -> None:
+    """`add` sleeps the whole delay after each real sync; `total` sleeps the delay less
+    the real sync's own time, so a sync takes the delay in all: counted by the shim, not
+    timed, except for the lower bound every commit must reach."""
+    so = slowdisk.build(tmp_path / "shim")
+    add = slowdisk.commit_probe(tmp_path, slowdisk.env(so, 40), commits=5)
+    total = slowdisk.commit_probe(tmp_path, slowdisk.env(so, 40, total=True), commits=5)
+    assert add["syncs"] >= 5 and total["syncs"] >= 5
+    assert add["slept_ms"] == pytest.approx(40.0 * add["syncs"])
+    assert total["slept_ms"] < 40.0 * total["syncs"]
+    assert total["median_commit_ms"] >= 40.0
+
+
 def test_the_alert_benchs_disk_floor_times_a_real_fdatasync(tmp_path: Path) -> None:
     """`DiskFloor.probe` (the alert bench's disk floor) under the shim that makes each
     sync sleep 30 ms: at least 30 ms a probe, so the probe does sync and times it."""
