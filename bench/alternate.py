@@ -205,7 +205,6 @@ def alternate(
     seq = order(rounds)
     out.mkdir(parents=True, exist_ok=True)
     runs: list[Run] = []
-    docs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="alternate-") as tmp, contextlib.ExitStack() as st:
         trees = {arm: st.enter_context(worktree(repo, commits[arm], Path(tmp) / arm))
                  for arm in "AB"}  # fmt: skip
@@ -216,7 +215,6 @@ def alternate(
             doc = run_one(trees[arm], bench, out / f"{i + 1:02d}-{arm}", lock)
             print(f"alternate: run {i + 1}/{len(seq)} {arm} done in "
                   f"{time.time() - started:.0f} s", file=sys.stderr)  # fmt: skip
-            docs.append(doc)
             figs = (
                 {k: v for k in keys if (v := figure(doc, k)) is not None} if keys else leaves(doc)
             )
