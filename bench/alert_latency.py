@@ -212,9 +212,12 @@ async def _stream(
     stop: asyncio.Event,
     sent: Sent,
     nibp_every_s: float = NIBP_EVERY_S,
+    quiet: set[str] | None = None,
 ) -> None:
     """Background vitals: SpO2 (Masimo line) and HR (IntelliVue) at 1 Hz per chair, NIBP
-    every `nibp_every_s`; chairs spread over the second as real monitors would be."""
+    every `nibp_every_s`; chairs spread over the second as real monitors would be. No
+    Masimo line goes to a chair in `quiet` (a probe in flight there): its 97 % would clear
+    the probe's alert before the probe's own 97 % line does."""
     chairs = list(oxs)
     start = time.monotonic()
     k = 0
@@ -224,11 +227,13 @@ async def _stream(
             delay = due - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            oxs[chair].write(masimo_line(97 - (k + i) % 2))
+            if quiet is None or chair not in quiet:
+                oxs[chair].write(masimo_line(97 - (k + i) % 2))
+                sent.n += 1
             at = datetime.now(UTC)
             mon = mons[chair]
             await mon.send(SimEvent(Kind.HR, {"hr_bpm": 70.0 + (k % 5)}), at)
-            sent.n += 2
+            sent.n += 1
             if k % nibp_every_s == i % nibp_every_s:
                 await mon.send(
                     SimEvent(Kind.BP, {"sys_mmHg": 122.0, "dia_mmHg": 78.0, "map_mmHg": 93.0}),
@@ -272,7 +277,8 @@ async def run(
     )
     stop = asyncio.Event()
     sent = Sent()
-    streamer = asyncio.create_task(_stream(oxs, mons, stop, sent))
+    probing: set[str] = set()  # the chair a probe is on: the streamer leaves its oximeter
+    streamer = asyncio.create_task(_stream(oxs, mons, stop, sent, quiet=probing))
     extra_env: dict[str, str] = {}
     if fsync_ms:
         if shim is None:
@@ -329,6 +335,7 @@ async def run(
                 await pub.publish("bench/floor", tag.encode() + pad, qos=1)
                 t1 = await asyncio.wait_for(fut, 10)
                 # alert probe
+                probing.add(chair)
                 fut = s.expect((chair, "spo2.very_low:raised"))
                 t0a = time.perf_counter()
                 oxs[chair].write(masimo_line(80))
@@ -339,6 +346,7 @@ async def run(
                 oxs[chair].write(masimo_line(97))
                 sent.n += 1
                 t1c = await asyncio.wait_for(fut, 10)
+                probing.discard(chair)
                 if i >= warmup:
                     traced.append((t0a, t1a - t0a, chair))
                     floor_lat.append(t1 - t0)
