@@ -285,7 +285,9 @@ async def run(
         base_spo2 = await _settled_counts(servers)
         per_chair_lines.clear()
         stop = asyncio.Event()
-        streamer = asyncio.create_task(_stream(oxs, mons, stop, sent, NIBP_EVERY_S))
+        # The probed chair's oximeter gets the probe's lines only (bench/alert_latency.py).
+        probing: set[str] = set()
+        streamer = asyncio.create_task(_stream(oxs, mons, stop, sent, NIBP_EVERY_S, probing))
         await asyncio.sleep(5.0)  # first batches out, pages warm
         assert mqtt.pid is not None and servers.influxd.pid is not None
         cpu = CpuWatch(
@@ -316,6 +318,7 @@ async def run(
                 t0 = time.perf_counter()
                 await sub.publish("bench/floor", tag.encode() + pad, qos=1)
                 t1, _ = await asyncio.wait_for(fut, 30)
+                probing.add(chair)
                 fut = r.expect((chair, "raised"))
                 w0, t0a = time.time(), time.perf_counter()
                 oxs[chair].write(masimo_line(80))
@@ -324,6 +327,7 @@ async def run(
                 t0c = time.perf_counter()
                 oxs[chair].write(masimo_line(97))
                 t1c, _ = await asyncio.wait_for(fut, 30)
+                probing.discard(chair)
                 expect_alerts[chair] += 2
                 if i >= warmup:
                     floor.append(t1 - t0)
