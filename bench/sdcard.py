@@ -16,6 +16,9 @@ written only by a checkpoint) are sampled every second to show the checkpoint be
 CPU % is utime + stime over the same window, per chair. `wal_pages` maps the frames of
 the WAL's current generation to the tables their pages belong to (bench/walpages.py).
 
+`--annunciator`: both daemons with `[annunciator] command = ["/bin/true"]`, as a chair
+with a local buzzer or tone runs (docs/delivery.md), so target 4 is measured for it too.
+
 Where the simulated monitors run (`--sims`): `bench` (the default) holds them in this
 process, as the alert bench does (a Masimo line and the IntelliVue's HR each second, its
 NIBP every 10 min), so the daemon's CPU is its own, as on a Pi reading real monitors.
@@ -33,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import DaemonProc, ProcSampler, Servers
+from bench.common import DaemonProc, ProcSampler, RemoteServers, Servers
 from bench.footprint import scenario
 from bench.walpages import summary as wal_summary
 
@@ -50,10 +53,16 @@ def io_bytes(pid: int) -> dict[str, int]:
 
 
 def config(
-    workdir: Path, servers: Servers, chairs: int, scen: Path, ports: list[tuple[str, str]] | None
+    workdir: Path,
+    servers: Servers | RemoteServers,
+    chairs: int,
+    scen: Path,
+    ports: list[tuple[str, str]] | None,
+    annunciator: bool = False,
 ) -> tuple[Path, Path]:
     """`ports`: each chair's (IntelliVue, Masimo) pty, held by this process; None: the
-    daemon simulates them from `scen`."""
+    daemon simulates them from `scen`. `annunciator`: with a local annunciator configured
+    (a command that does nothing), as a chair with a buzzer runs (docs/delivery.md)."""
     site = f"sd{chairs}"
     db = f"bench_{site}"
     servers.influxd.create_database(db)
@@ -63,6 +72,7 @@ def config(
         f'[mqtt]\nhost = "{servers.mqtt.host}"\nport = {servers.mqtt.port}\n'
         f'[influx]\napi = "v1"\nurl = "{servers.influxd.url}"\ndatabase = "{db}"\n'
         f'[storage]\npath = "{store}"\n'
+        + ('[annunciator]\ncommand = ["/bin/true"]\n' if annunciator else "")
     )
     for c in range(chairs):
         text += f'\n[[chairs]]\nid = "chair-{c + 1:02d}"\n'
@@ -154,6 +164,7 @@ def run(
     quick: bool,
     window_s: float | None = None,
     sims: str = "bench",
+    annunciator: bool = False,
 ) -> dict[str, Any]:
     window = window_s or (20.0 if quick else 600.0)
     settle = 2.0 if quick else 30.0  # links up, first batches out, the page cache warm
@@ -161,7 +172,12 @@ def run(
     if sims == "daemon":
         scenario(scen, int(settle + window) + 120, bp_every=NIBP_EVERY_S)
     runs: dict[int, tuple[DaemonProc, Watch]] = {}
-    out: dict[str, Any] = {"window_s": window, "nibp_every_s": NIBP_EVERY_S, "sims": sims}
+    out: dict[str, Any] = {
+        "window_s": window,
+        "nibp_every_s": NIBP_EVERY_S,
+        "sims": sims,
+        "annunciator": annunciator,
+    }
     stack = contextlib.ExitStack()
     try:
         held = stack.enter_context(HeldMonitors(sum(CHAIR_COUNTS))) if sims == "bench" else None
@@ -169,7 +185,7 @@ def run(
         for n in CHAIR_COUNTS:
             ports = held.ports[first : first + n] if held is not None else None
             first += n
-            cfg, store = config(workdir, servers, n, scen, ports)
+            cfg, store = config(workdir, servers, n, scen, ports, annunciator)
             runs[n] = (DaemonProc(cfg, workdir), Watch(store))
         for d, _ in runs.values():
             d.wait_ready()
@@ -229,7 +245,7 @@ if __name__ == "__main__":
             sims = argv[argv.index("--sims") + 1] if "--sims" in argv else "bench"
             if sims not in ("bench", "daemon"):
                 raise SystemExit(f"--sims: expected bench or daemon, got {sims!r}")
-            res = run(servers, wd, "--quick" in argv, w, sims)
+            res = run(servers, wd, "--quick" in argv, w, sims, "--annunciator" in argv)
         finally:
             servers.stop()
     print(json.dumps(res, indent=2))

@@ -32,6 +32,7 @@ import pytest
 
 from bench import alert_latency, fleet, prunewait, sdcard, slowdisk
 from bench.common import Servers, child_env, cpu_ns, remote_servers
+from monitord.config import loads_config
 from tests.servers import Influxd, Mosquitto
 
 REPO = Path(__file__).resolve().parents[2]
@@ -301,6 +302,22 @@ def test_cpu_ns_counts_a_second_thread_of_the_process() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_sdcard_config_can_carry_an_annunciator(
+    mosquitto: Mosquitto, influxd: Influxd, tmp_path: Path
+) -> None:
+    """`bench.sdcard --annunciator`: the daemons' config has a local annunciator (a chair
+    with a buzzer); without the flag it has none."""
+    servers = remote_servers(f"{mosquitto.host}:{mosquitto.port}", influxd.url)
+    assert servers is not None
+    ports = [("/dev/null", "/dev/null")]
+    with_it, _ = sdcard.config(tmp_path, servers, 1, tmp_path / "s.jsonl", ports, True)
+    cfg = loads_config(with_it.read_text())
+    assert cfg.annunciator.command == ["/bin/true"]
+    (tmp_path / "plain").mkdir()
+    plain, _ = sdcard.config(tmp_path / "plain", servers, 1, tmp_path / "s.jsonl", ports)
+    assert loads_config(plain.read_text()).annunciator.command is None
 
 
 def test_sdcard_monitors_stream_a_line_a_second_on_each_chairs_pty() -> None:
