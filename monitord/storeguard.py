@@ -51,6 +51,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from monitord.aio import Doze
 from monitord.alarmwindow import AlarmWindow
 from monitord.log import FailureLog
 from monitord.outbox import SINKS, Durability, Outbox, store_unavailable
@@ -116,7 +117,7 @@ class StoreGuard:
         self._retry_s = RETRY_INITIAL_S
         self._next_try = 0.0
         self._flog = FailureLog(log, f"store {outbox.path}")
-        self._wake = asyncio.Event()
+        self._doze = Doze()  # the task's wait; a failed write ends it (retry timing)
         self.window = AlarmWindow()
         # Live state (status) to write with the next group commit: key -> value. The
         # writer thread keeps what it last wrote per key and rewrites only a change.
@@ -413,7 +414,7 @@ class StoreGuard:
             f"and {events} alert events held in memory, retrying; alerts show here but "
             "reach neither the nurses' station nor InfluxDB until it can; free disk space",
         )
-        self._wake.set()
+        self._doze.rouse()
 
     def _recovered(self, batches: list[StoreBatch]) -> None:
         readings = sum(b.n_readings() for b in batches)
@@ -474,14 +475,12 @@ class StoreGuard:
                         self.prune()
                     else:
                         await self.prune_async()
-            self._wake.clear()
             delay = next_prune - now
             if self.held:
                 delay = min(delay, max(self._next_try - now, 0.05))
-            try:
-                await asyncio.wait_for(self._wake.wait(), max(delay, 0.05))
-            except TimeoutError:
-                pass
+            # Not asyncio.wait_for: in 3.11 it loses a stop that comes in the loop turn of
+            # a failed write's wake, and the daemon hung on SIGTERM (monitord/aio.py).
+            await self._doze(max(delay, 0.05))
 
     async def prune_async(self) -> dict[str, int]:
         """`prune` in the writer thread, one bounded step per job: an alarm's commit waits

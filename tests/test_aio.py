@@ -1,8 +1,10 @@
-"""monitord.aio.within: a wait with a timeout that never swallows a cancellation.
+"""monitord.aio.within and Doze: waits with a timeout that never swallow a cancellation.
 
 Python 3.11's asyncio.wait_for loses a cancel that arrives in the same loop turn as the
 awaited event; a sink loop waiting that way never ended and `monitord run` hung on
-SIGTERM (about 1 stop in 20 right after a restart, seen with the MQTT sink's `_tx`)."""
+SIGTERM (about 1 stop in 20 right after a restart, seen with the MQTT sink's `_tx`). Each
+loop that waits for work or a deadline has a test here (the store guard's, which needs a
+full disk to wake it, in tests/faults/test_guard_stop.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +16,10 @@ import pytest
 from monitord.aio import within
 from monitord.alarmwindow import AlarmWindow
 from monitord.config import InfluxConfig, StorageConfig
+from monitord.config_station import ForwarderConfig
 from monitord.outbox import Outbox
 from monitord.sinks.influx import InfluxSink
+from monitord.station.forwarder import Forwarder
 
 
 async def _waiter(ev: asyncio.Event, rounds: list[int]) -> None:
@@ -83,6 +87,23 @@ async def test_a_step_aside_for_an_alarm_ends_on_a_stop_racing_the_alarms_publis
         for _ in range(3):
             await asyncio.sleep(0)  # past its first loop turn, parked in the wait
         window.close()  # published ...
+        task.cancel()  # ... in the same loop turn as the stop
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 5)
+        assert task.cancelled()
+
+
+async def test_the_phone_forwarders_wait_ends_on_a_stop_racing_a_new_alert() -> None:
+    """The station's phone forwarder waits for its next deadline the same way
+    (`Forwarder.run`): a stop that arrives in the loop turn a high alert is raised must end
+    it (it used asyncio.wait_for: the stop was lost and `monitord station` went on)."""
+    cfg = ForwarderConfig(url="http://127.0.0.1:9/hook", after_s=3600)  # never due here
+    fwd = Forwarder(cfg, "site-a")
+    for i in range(50):
+        task = asyncio.create_task(fwd.run())
+        for _ in range(3):
+            await asyncio.sleep(0)  # parked in its wait
+        fwd.on_event({"alert_id": f"a-{i}", "event": "raised", "priority": "high"})
         task.cancel()  # ... in the same loop turn as the stop
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(task, 5)

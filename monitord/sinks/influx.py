@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from monitord.aio import within
+from monitord.aio import Doze
 from monitord.backoff import Backoff
 from monitord.config import InfluxConfig, read_secret
 from monitord.hub import CommittedBatch
@@ -278,7 +278,7 @@ class InfluxSink:
         self.site = site
         self.outbox = outbox
         self.stats = InfluxStats()
-        self._wake = asyncio.Event()
+        self._doze = Doze()  # the wait for work: a commit (or `wake`) ends it
         self._backoff = Backoff(backoff_base_s, backoff_cap_s)
         self._flog = FailureLog(log, f"InfluxDB {cfg.api} {cfg.url}")
         self._transport: _Transport = _V2Transport(cfg) if cfg.api == "v2" else _V1Transport(cfg)
@@ -306,7 +306,7 @@ class InfluxSink:
             self.wake()
 
     def wake(self) -> None:
-        self._wake.set()
+        self._doze.rouse()
 
     async def wait_idle(self) -> None:
         """Until the backlog is empty (tests, clean shutdown)."""
@@ -370,13 +370,12 @@ class InfluxSink:
         return rows
 
     async def _wait(self, wait_s: float | None) -> None:
-        self._wake.clear()
         # Also poll now and then, in case a producer forgot to wake us.
         t = self.cfg.flush_interval_s if wait_s is None else wait_s
-        # Not asyncio.wait_for: in 3.11 it loses a stop that comes in the loop turn of a
-        # wake, and the daemon hung on SIGTERM (monitord/aio.py).
-        with contextlib.suppress(TimeoutError):
-            await within(self._wake.wait(), max(t, 0.001))
+        # A Doze, not asyncio.wait_for: in 3.11 that loses a stop that comes in the loop
+        # turn of a wake, and the daemon hung on SIGTERM (monitord/aio.py); nor `within`,
+        # a task per wait (a flush interval's wait is the sink's most frequent step).
+        await self._doze(max(t, 0.001))
 
     async def _on_error(self, e: WriteError) -> None:
         cls = type(e).__name__

@@ -11,7 +11,6 @@ alert is acknowledged or cleared (logged at WARNING once, DEBUG on repeats).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -20,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from monitord.aio import Doze
 from monitord.config import ForwarderConfig
 from monitord.log import FailureLog
 from monitord.station.model import ChairView
@@ -41,7 +41,7 @@ class Forwarder:
         self.cfg = cfg
         self.site = site
         self._pending: dict[str, _Pending] = {}
-        self._wake = asyncio.Event()
+        self._doze = Doze()  # the wait for the next deadline: a new alert ends it
         self._flog = FailureLog(log, "phone forwarder")
         self.sent = 0
 
@@ -54,7 +54,7 @@ class Forwarder:
                 self._pending[aid] = _Pending(
                     str(ev.get("chair")), dict(ev), time.monotonic() + self.cfg.after_s
                 )
-                self._wake.set()
+                self._doze.rouse()
         elif kind in ("acknowledged", "cleared"):
             self._pending.pop(aid, None)
 
@@ -122,8 +122,7 @@ class Forwarder:
                     log.warning("station: forwarded unacknowledged %s on %s", aid, p.chair)
                 waits = [p.due for p in self._pending.values() if not p.sent]
                 delay = max(0.05, min(waits) - time.monotonic()) if waits else 3600.0
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), delay)
-                except TimeoutError:
-                    pass
+                # Not asyncio.wait_for: in 3.11 it loses a stop that comes in the loop
+                # turn of a new alert's wake, and the station hung on SIGTERM
+                # (monitord/aio.py).
+                await self._doze(delay)

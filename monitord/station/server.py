@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from monitord import __version__
+from monitord.aio import within
 from monitord.config import Config
 from monitord.models import iso
 from monitord.station.auth import Logins, NursesFileError, RateLimit, load_nurses, verify_pin
@@ -182,7 +183,9 @@ class Station:
             await resp.write(f"event: hello\ndata: {json.dumps(hello)}\n\n".encode())
             while request.cookies.get(COOKIE) and self._login(request) is not None:
                 try:
-                    msg = await asyncio.wait_for(q.get(), HEARTBEAT_S)
+                    # `within`, not asyncio.wait_for: in 3.11 that loses a stop (a page
+                    # closed, the station stopping) in the turn a message comes (aio.py).
+                    msg = await within(q.get(), HEARTBEAT_S)
                 except TimeoutError:
                     msg = f"event: ping\ndata: {json.dumps({'time': iso(time.time())})}\n\n"
                 await resp.write(msg.encode())
