@@ -34,11 +34,14 @@ from e2e_kit import (
 from monitord.sinks.influx import InfluxSink
 from tests.servers import Influxd, ServerProcess, VictoriaMetrics, json_int
 
-OUTAGE_S = 30.0
+# Long enough for several failed writes at the test's 2-s timeout and 2-s backoff cap
+# (a frozen server is met by timeouts, a stopped one by refusals) and ~50 readings piled
+# up; a longer outage proves nothing more and cost each of the four cases 18 s.
+OUTAGE_S = 12.0
 # The stream's device clock starts this far behind the wall clock and gains 3 s per wall
 # second (4 lines/s, 1 s apart), so it stays within the 5 min the daemon trusts a device
 # clock for, and never runs ahead of the wall clock (VictoriaMetrics' export, like most
-# dashboards, only returns samples up to "now") for the ~40 s a test streams.
+# dashboards, only returns samples up to "now") for the ~25 s a test streams.
 STREAM_LAG_S = 270
 # Readings committed every 0.5 s (the default 5 s is tested in tests/faults): `warm_up`
 # then settles well inside the serial link's 5-s silence timeout.
