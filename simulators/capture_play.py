@@ -29,6 +29,7 @@ from typing import Any
 from bumble.core import UUID
 from bumble.gatt import Characteristic, Service
 
+from monitord.aio import within
 from monitord.capturefile import Capture, Segment
 from monitord.drivers.ble_gatt import BleProfile
 from monitord.drivers.registry import DRIVERS
@@ -142,8 +143,10 @@ class SerialCapturePlayer(SerialSim):
                 gate_end = loop.time() + GATE_S
                 while self.client_bytes <= answered and loop.time() < gate_end:
                     self._data.clear()
+                    # `within`: asyncio.wait_for in 3.11 loses a stop (Ctrl-C) that comes
+                    # in the loop turn the client's bytes do (monitord/aio.py).
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._data.wait(), gate_end - loop.time())
+                        await within(self._data.wait(), gate_end - loop.time())
                 answered, asked = self.client_bytes, False
                 shift = max(shift, loop.time() - due(rec.t))
             self.write(rec.data)
