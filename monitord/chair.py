@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from monitord.aio import Doze
+from monitord.aio import Doze, within
 from monitord.clock import SimClock, WallClock
 from monitord.config import ChairConfig
 from monitord.console import n
@@ -190,7 +190,9 @@ class ChairRuntime:
         entry = (pred, asyncio.get_running_loop().create_future())
         self._progress.append(entry)
         try:
-            await asyncio.wait_for(entry[1], wait_s)
+            # `within`, not asyncio.wait_for: in 3.11 that loses a stop that comes in the
+            # turn the batch is processed, and the scenario player played on (aio.py).
+            await within(entry[1], wait_s)
         except TimeoutError:
             return False
         finally:

@@ -7,8 +7,11 @@ three loop turns later, on every alarm's path."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from monitord.chair import ChairRuntime
 from monitord.clock import WallClock
@@ -28,19 +31,23 @@ def spo2(value: float) -> Reading:
     return Reading("chair-1", "ox", Kind.SPO2, {"spo2_pct": value}, now, now)
 
 
-async def test_a_submitted_reading_is_processed_in_the_next_loop_turn(tmp_path: Path) -> None:
+def make_chair(tmp_path: Path, hub: Hub) -> ChairRuntime:
     cfg = loads_config(
         '[site]\nid = "wake"\n[mqtt]\nenabled = false\n[influx]\nenabled = false\n'
         '[alerts]\n"spo2.very_low" = { for_s = 0 }\n[[chairs]]\nid = "chair-1"\n'
     )
     path = tmp_path / "o.sqlite"
     outbox = Outbox(path, StorageConfig(path=path), memory=True)  # commits on the caller
+    chair_cfg = cfg.chairs[0]
+    engine = AlertEngine(RuleSet.from_overrides(cfg.alerts), {"chair-1": chair_cfg.protocol})
+    return ChairRuntime(chair_cfg, engine, WallClock(), StoreGuard(outbox, TechAlarms()), hub)
+
+
+async def test_a_submitted_reading_is_processed_in_the_next_loop_turn(tmp_path: Path) -> None:
     hub = Hub()
     raised: list[CommittedBatch] = []
     hub.subscribe(lambda b: raised.append(b) if b.events else None, "test")
-    chair_cfg = cfg.chairs[0]
-    engine = AlertEngine(RuleSet.from_overrides(cfg.alerts), {"chair-1": chair_cfg.protocol})
-    chair = ChairRuntime(chair_cfg, engine, WallClock(), StoreGuard(outbox, TechAlarms()), hub)
+    chair = make_chair(tmp_path, hub)
     task = asyncio.create_task(chair.run())
     try:
         chair.submit(spo2(97.0))
@@ -58,3 +65,32 @@ async def test_a_submitted_reading_is_processed_in_the_next_loop_turn(tmp_path: 
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_wait_for_the_chairs_progress_ends_on_a_stop_racing_it(tmp_path: Path) -> None:
+    """The scenario player waits for each event's effect with `ChairRuntime.wait_for`, in
+    a loop, many times a second. It used asyncio.wait_for, which in Python 3.11 loses a
+    stop that comes in the loop turn the chair processes the event (monitord/aio.py): the
+    player then went on playing and `monitord run` did not stop."""
+    chair = make_chair(tmp_path, Hub())
+    chair_task = asyncio.create_task(chair.run())
+
+    def past(n: int) -> Callable[[], bool]:
+        return lambda: chair.processed > n
+
+    async def player() -> None:
+        while True:  # the player's shape: wait for an event's effect, then the next event
+            await chair.wait_for(past(chair.processed), 5.0)
+
+    try:
+        for _ in range(20):
+            task = asyncio.create_task(player())
+            await asyncio.sleep(0)  # parked in its wait
+            chair.submit(spo2(97.0))  # the chair processes it in the next turn ...
+            task.cancel()  # ... which the stop reaches too
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(task, 10)
+            assert task.cancelled()
+    finally:
+        chair_task.cancel()
+        await asyncio.gather(chair_task, return_exceptions=True)
