@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +40,31 @@ async def eventually(pred: Callable[[], object], within_s: float = 30.0, what: s
         if time.monotonic() > deadline:
             raise AssertionError(f"not reached within {within_s} s: {what or pred}")
         await asyncio.sleep(0.02)
+
+
+async def stop_racing(
+    start: Callable[[], Coroutine[Any, Any, object]],
+    wake: Callable[[], object],
+    rounds: int = 20,
+    park_turns: int = 3,
+) -> None:
+    """`rounds` times: run `start()` as a task, let it park in its wait (`park_turns` loop
+    turns), then `wake()` it and cancel it in the same loop turn, as a stop (SIGTERM) that
+    comes with work would. The task must end cancelled each time: Python 3.11's
+    asyncio.wait_for loses that cancellation and the loop went on (monitord/aio.py)."""
+    for _ in range(rounds):
+        task = asyncio.create_task(start())
+        for _ in range(park_turns):
+            await asyncio.sleep(0)
+        wake()
+        task.cancel()
+        try:
+            await asyncio.wait_for(task, 10)
+        except asyncio.CancelledError:
+            pass
+        except TimeoutError:
+            raise AssertionError("the stop was lost: the task went on waiting") from None
+        assert task.cancelled(), "the task ended without being cancelled"
 
 
 @dataclass

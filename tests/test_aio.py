@@ -9,7 +9,9 @@ full disk to wake it, in tests/faults/test_guard_stop.py)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +22,7 @@ from monitord.config_station import ForwarderConfig
 from monitord.outbox import Outbox
 from monitord.sinks.influx import InfluxSink
 from monitord.station.forwarder import Forwarder
+from tests.kit import stop_racing
 
 
 async def _waiter(ev: asyncio.Event, rounds: list[int]) -> None:
@@ -34,16 +37,9 @@ async def _waiter(ev: asyncio.Event, rounds: list[int]) -> None:
 
 
 async def test_a_cancel_racing_the_event_ends_the_loop() -> None:
-    for _ in range(50):
-        ev = asyncio.Event()
-        rounds: list[int] = []
-        task = asyncio.create_task(_waiter(ev, rounds))
-        await asyncio.sleep(0)  # the waiter is parked in within()
-        ev.set()  # work arrives ...
-        task.cancel()  # ... in the same loop turn as the stop
-        with pytest.raises(asyncio.CancelledError):
-            await asyncio.wait_for(task, 5)
-        assert task.cancelled()
+    ev = asyncio.Event()
+    rounds: list[int] = []
+    await stop_racing(lambda: _waiter(ev, rounds), ev.set, rounds=50, park_turns=1)
 
 
 async def test_result_and_timeout() -> None:
@@ -65,14 +61,7 @@ async def test_the_influx_sinks_wait_ends_on_a_stop_racing_its_wake(tmp_path: Pa
     cfg = InfluxConfig(url="http://127.0.0.1:9", api="v1", database="d")  # never contacted
     sink = InfluxSink(cfg, "site-a", outbox)
     try:
-        for _ in range(50):
-            task = asyncio.create_task(sink._wait(1.0))
-            await asyncio.sleep(0)  # parked in the wait
-            sink.wake()  # a commit ...
-            task.cancel()  # ... in the same loop turn as the stop
-            with pytest.raises(asyncio.CancelledError):
-                await asyncio.wait_for(task, 5)
-            assert task.cancelled()
+        await stop_racing(lambda: sink._wait(1.0), sink.wake, rounds=50, park_turns=1)
     finally:
         outbox.close()
 
@@ -81,16 +70,12 @@ async def test_a_step_aside_for_an_alarm_ends_on_a_stop_racing_the_alarms_publis
     """The bulk work's wait for an alarm in flight (monitord/alarmwindow.py) is the same
     kind of wait: a stop in the loop turn the alarm is published must end it."""
     window = AlarmWindow()
-    for _ in range(50):
-        window.open()  # an alarm in flight
-        task = asyncio.create_task(window.step_aside())
-        for _ in range(3):
-            await asyncio.sleep(0)  # past its first loop turn, parked in the wait
-        window.close()  # published ...
-        task.cancel()  # ... in the same loop turn as the stop
-        with pytest.raises(asyncio.CancelledError):
-            await asyncio.wait_for(task, 5)
-        assert task.cancelled()
+
+    def in_flight() -> Coroutine[Any, Any, None]:
+        window.open()  # an alarm in flight; `close` below: published
+        return window.step_aside()
+
+    await stop_racing(in_flight, window.close, rounds=50)
 
 
 async def test_the_phone_forwarders_wait_ends_on_a_stop_racing_a_new_alert() -> None:
@@ -99,12 +84,9 @@ async def test_the_phone_forwarders_wait_ends_on_a_stop_racing_a_new_alert() -> 
     it (it used asyncio.wait_for: the stop was lost and `monitord station` went on)."""
     cfg = ForwarderConfig(url="http://127.0.0.1:9/hook", after_s=3600)  # never due here
     fwd = Forwarder(cfg, "site-a")
-    for i in range(50):
-        task = asyncio.create_task(fwd.run())
-        for _ in range(3):
-            await asyncio.sleep(0)  # parked in its wait
-        fwd.on_event({"alert_id": f"a-{i}", "event": "raised", "priority": "high"})
-        task.cancel()  # ... in the same loop turn as the stop
-        with pytest.raises(asyncio.CancelledError):
-            await asyncio.wait_for(task, 5)
-        assert task.cancelled()
+    ids = iter(range(1000))
+
+    def new_alert() -> None:
+        fwd.on_event({"alert_id": f"a-{next(ids)}", "event": "raised", "priority": "high"})
+
+    await stop_racing(fwd.run, new_alert, rounds=50)

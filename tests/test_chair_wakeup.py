@@ -11,8 +11,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from monitord.chair import ChairRuntime
 from monitord.clock import WallClock
 from monitord.config import StorageConfig, loads_config
@@ -23,7 +21,7 @@ from monitord.models import Kind, Reading
 from monitord.outbox import Outbox
 from monitord.storeguard import StoreGuard
 from monitord.techalarm import TechAlarms
-from tests.kit import eventually
+from tests.kit import eventually, stop_racing
 
 
 def spo2(value: float) -> Reading:
@@ -83,14 +81,8 @@ async def test_a_wait_for_the_chairs_progress_ends_on_a_stop_racing_it(tmp_path:
             await chair.wait_for(past(chair.processed), 5.0)
 
     try:
-        for _ in range(20):
-            task = asyncio.create_task(player())
-            await asyncio.sleep(0)  # parked in its wait
-            chair.submit(spo2(97.0))  # the chair processes it in the next turn ...
-            task.cancel()  # ... which the stop reaches too
-            with pytest.raises(asyncio.CancelledError):
-                await asyncio.wait_for(task, 10)
-            assert task.cancelled()
+        # The chair processes the reading in the next loop turn, which the stop reaches too.
+        await stop_racing(player, lambda: chair.submit(spo2(97.0)), park_turns=1)
     finally:
         chair_task.cancel()
         await asyncio.gather(chair_task, return_exceptions=True)

@@ -8,10 +8,7 @@ A real full file system (a tmpfs) makes the writes fail."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
-
-import pytest
 
 from monitord.config import StorageConfig
 from monitord.outbox import Outbox
@@ -20,6 +17,7 @@ from monitord.storeguard import StoreGuard
 from monitord.techalarm import TechAlarms
 from tests.delivery.helpers import alert, reading
 from tests.faults.storekit import fill, tmpfs
+from tests.kit import stop_racing
 
 
 async def test_a_stop_racing_a_failed_write_ends_the_guards_task(tmp_path: Path) -> None:
@@ -34,16 +32,12 @@ async def test_a_stop_racing_a_failed_write_ends_the_guards_task(tmp_path: Path)
             rows = [reading(100 + n * 50 + i) for i in range(50)]
             guard.write(StoreBatch("chair-1", runs=[(rows, "s-1")], events=[alert(n)]))
             assert n < 2000, "the full disk never refused a write"
+
+        def failed_retry() -> None:
+            assert not guard.flush()  # the disk still refuses: that wakes the task
+
         try:
-            for _ in range(20):
-                task = asyncio.create_task(guard.run(3600.0))
-                for _ in range(3):
-                    await asyncio.sleep(0)  # parked in its wait for the next retry
-                assert not guard.flush()  # a retry fails: it wakes the task ...
-                task.cancel()  # ... in the same loop turn as the stop
-                with pytest.raises(asyncio.CancelledError):
-                    await asyncio.wait_for(task, 5)
-                assert task.cancelled()
+            await stop_racing(lambda: guard.run(3600.0), failed_retry)
         finally:
             filler.unlink()
         assert guard.flush()  # and nothing held was lost on the way
