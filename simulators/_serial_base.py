@@ -28,6 +28,9 @@ class SerialSim:
     kinds: tuple[Kind, ...] = ()
     #: seconds of real time between repeated outputs (the device's own cadence)
     period_s: float = 1.0
+    #: speaks only when polled, each answer carrying every kind set since in the order of
+    #: `kinds` (the scenario player then sets a `t`'s HR and SpO2 together)
+    answers_polls: bool = False
 
     def __init__(
         self,

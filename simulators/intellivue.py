@@ -121,8 +121,9 @@ def observations(
 
 
 class IntelliVueSim(SerialSim):
-    kinds = (Kind.BP, Kind.HR, Kind.SPO2)
+    kinds = (Kind.BP, Kind.HR, Kind.SPO2)  # the order of a poll's answer, and the driver's
     period_s = 3600.0  # the monitor only speaks when spoken to
+    answers_polls = True
 
     def __init__(self, **kw: object) -> None:
         super().__init__(**kw)  # type: ignore[arg-type]
