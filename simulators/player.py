@@ -24,7 +24,7 @@ from monitord.scenario import ScenarioEvent, ScenarioFile
 from monitord.simulators.base import SimEvent
 
 if TYPE_CHECKING:
-    from monitord.chair import ChairRuntime
+    from monitord.chair import ChairRuntime, DeviceStatus
 
 log = logging.getLogger("monitord.simulators.player")
 
@@ -65,8 +65,8 @@ def sim_event(ev: Any) -> SimEvent | None:
     return None
 
 
-def _at_least(st: Any, n: int) -> bool:
-    return bool(st.readings >= n)
+def _at_least(st: DeviceStatus, n: int) -> bool:
+    return st.readings >= n
 
 
 class ChairPlayer:
@@ -138,6 +138,7 @@ class ChairPlayer:
         sees them in the scenario's order, at its `t`, as replay does. Yields each step
         with its device when it has more than one event."""
         step: list[ScenarioEvent] = []
+        dev: str | None = None  # the device of a step of several
         last: tuple[str, int] | None = None
         for ev in self.events():
             here = self._polled(ev)
@@ -150,13 +151,14 @@ class ChairPlayer:
                 and here[1] > last[1]
             ):
                 step.append(ev)
+                dev = here[0]
             else:
                 if step:
-                    yield step, (last[0] if last is not None and len(step) > 1 else None)
-                step = [ev]
+                    yield step, dev
+                step, dev = [ev], None
             last = here
         if step:
-            yield step, (last[0] if last is not None and len(step) > 1 else None)
+            yield step, dev
 
     async def play(self) -> None:
         await self._wait_links_up()
