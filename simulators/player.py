@@ -187,9 +187,7 @@ class ChairPlayer:
                 st = self.chair.devices[polled]
                 n = st.readings
                 for e in step:
-                    sev = sim_event(e)
-                    assert sev is not None  # a measurement, or it would not be in the step
-                    await self.sims[polled].send(sev, utc(t))
+                    await self._apply(e, t)  # each one's own condition: met by any one
                 done = partial(_at_least, st, n + len(step))
             if done is not None and not await self.chair.wait_for(done, EFFECT_TIMEOUT_S):
                 what = " + ".join(e.event for e in step)
