@@ -479,9 +479,13 @@ class RuleSet:
             params = {k: v[0] for k, v in row.params.items()}
             for k in row.params:
                 if k in ov:
-                    params[k] = float(ov[k]) if row.params[k][1] != _COUNT else int(ov[k])
-                    if row.params[k][1] in (_PRIORITY, _BOOL):
+                    # By the parameter's type: a priority is a word (`float` of it stopped
+                    # the daemon at start on a config that check-config had passed).
+                    typ = row.params[k][1]
+                    if typ in (_PRIORITY, _BOOL):
                         params[k] = ov[k]
+                    else:
+                        params[k] = int(ov[k]) if typ == _COUNT else float(ov[k])
             priority = str(ov.get("priority", row.priority))
             esc = ov.get("escalate_s", None)
             escalate: float | None = ESCALATE_S[priority] if esc is None else float(esc)

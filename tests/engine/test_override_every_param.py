@@ -1,0 +1,70 @@
+"""Every `[alerts]` parameter that check-config accepts builds the rule table.
+
+Found by an audit of the engine against clinical-rules.md ("Every threshold below is a
+default that a clinic can override per rule in `[alerts]`"): `tech.device_lost`'s
+`priority_dosing = "medium"` passed `monitord check-config` and then stopped `monitord
+run` and `replay` at start (the table builder took every non-count parameter for a
+number). This walks every parameter of every rule so that the checker and the builder
+cannot disagree again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from monitord.engine import AlertEngine, RuleSet, validate_overrides
+from monitord.engine.inputs import Link, SessionCmd
+from monitord.engine.rules import _ROWS, RULE_IDS, _schema  # the checker's own table
+
+
+def _another(rule_id: str, key: str, default: Any, typ: str) -> Any:
+    """A valid value that differs from the default."""
+    if typ == "priority":
+        # Not every priority is allowed (an inhibited rule may not outrank its inhibitor).
+        return next(
+            p
+            for p in ("high", "medium", "low")
+            if p != default and not validate_overrides({rule_id: {key: p}})
+        )
+    if typ == "bool":
+        return not default
+    if typ == "count":
+        return int(default) + 1
+    return 1.5 if default is None else float(default) + 1.5
+
+
+PARAMS = [
+    (rule_id, key, default, typ)
+    for rule_id in RULE_IDS
+    for key, (default, typ) in _schema(_ROWS[rule_id]).items()
+]
+
+
+@pytest.mark.parametrize(("rule_id", "key", "default", "typ"), PARAMS)
+def test_each_accepted_override_builds_and_takes_effect(
+    rule_id: str, key: str, default: Any, typ: str
+) -> None:
+    value = _another(rule_id, key, default, typ)
+    alerts = {rule_id: {key: value}}
+    assert validate_overrides(alerts) == []
+    rule = RuleSet.from_overrides(alerts)[rule_id]
+    got = {
+        "priority": rule.priority,
+        "latching": rule.latching,
+        "escalate_s": rule.escalate_s,
+    }.get(key, rule.params.get(key))
+    assert got == value
+    assert type(got) is type(value)
+
+
+def test_priority_dosing_override_is_used() -> None:
+    """A device lost while dosing raises at the clinic's priority, not the default high."""
+    eng = AlertEngine(RuleSet.from_overrides({"tech.device_lost": {"priority_dosing": "medium"}}))
+    eng.feed(SessionCmd(0.0, "c", "start", "esketamine"))
+    eng.feed(SessionCmd(1.0, "c", "dose_start"))
+    eng.feed(Link(2.0, "c", "hr", up=False))
+    out = eng.advance(40.0)
+    assert [(e.rule, e.event, e.priority) for e in out] == [
+        ("tech.device_lost", "raised", "medium")
+    ]
