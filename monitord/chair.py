@@ -34,6 +34,7 @@ from monitord.console import n
 from monitord.drivers.base import Reject
 from monitord.engine import AlertEngine
 from monitord.engine.inputs import Ack, Link, SessionCmd, sample_from_reading
+from monitord.engine.validity import judged
 from monitord.history import StoredRecords, upgrade_keys
 from monitord.hub import CommittedBatch, Hub
 from monitord.log import FailureLog
@@ -261,14 +262,15 @@ class ChairRuntime:
                     out.runs.append((run, run_sess))
                     run = []
                 run_sess = sid
-                run.append(item)
-                readings.append(item)
+                kept = judged(item)  # stored and shown `valid: false` if implausible
+                run.append(kept)
+                readings.append(kept)
                 st = self.devices.get(item.device)
                 if st is not None:
                     st.readings += 1
                     st.stored += item.stored
                     if not item.stored:
-                        st.last = item.to_json()
+                        st.last = kept.to_json()
                 if not item.stored:  # history: stored and reported, fed to no rule
                     events += self.engine.feed(sample_from_reading(item))
             elif isinstance(item, LinkChange):

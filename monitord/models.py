@@ -46,9 +46,10 @@ class Reading:
     """One measurement from one device, as decoded, before any clinical judgement.
 
     `valid` is the *device's* verdict (cuff error, probe off, invalid measurement state,
-    NaN fields). Clinical plausibility (clinical-rules.md "Valid readings") is judged by the
-    alert engine on top of it, so the stored reading keeps both what the device said and
-    what the engine decided.
+    NaN fields). Clinical plausibility (clinical-rules.md "Valid readings") is judged on
+    top of it (monitord/engine/validity.py `judged`) before the chair stores and shows
+    it: an implausible reading is kept with `valid` false and the flag `implausible`, so
+    the stored reading keeps both what the device said and what the check decided.
     """
 
     chair: str

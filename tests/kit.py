@@ -16,13 +16,22 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
 
-from monitord.config import DeviceConfig
+from monitord.chair import ChairRuntime
+from monitord.clock import SimClock, WallClock
+from monitord.config import DeviceConfig, StorageConfig, loads_config
 from monitord.drivers.base import Reject
+from monitord.engine import AlertEngine
+from monitord.engine.rules import RuleSet
+from monitord.hub import Hub
 from monitord.models import Kind, Reading
+from monitord.outbox import Outbox
+from monitord.storeguard import StoreGuard
+from monitord.techalarm import TechAlarms
 
 
 def device_config(**table: Any) -> DeviceConfig:
@@ -31,6 +40,24 @@ def device_config(**table: Any) -> DeviceConfig:
     validation as `DeviceConfig(**table)`, which a type checker only allows with the model's
     own fields."""
     return DeviceConfig.model_validate(table)
+
+
+def make_chair(
+    tmp_path: Path, hub: Hub, alerts: str = "", clock: WallClock | SimClock | None = None
+) -> ChairRuntime:
+    """A real chair (`chair-1`, its engine with `alerts`, the [alerts] table's TOML body)
+    on a real outbox that commits on the caller, without devices or sinks: for tests of
+    what the chair does with the items it is given."""
+    cfg = loads_config(
+        '[site]\nid = "kit"\n[mqtt]\nenabled = false\n[influx]\nenabled = false\n'
+        f'[alerts]\n{alerts}\n[[chairs]]\nid = "chair-1"\n'
+    )
+    path = tmp_path / "o.sqlite"
+    outbox = Outbox(path, StorageConfig(path=path), memory=True)
+    chair_cfg = cfg.chairs[0]
+    engine = AlertEngine(RuleSet.from_overrides(cfg.alerts), {"chair-1": chair_cfg.protocol})
+    guard = StoreGuard(outbox, TechAlarms())
+    return ChairRuntime(chair_cfg, engine, clock or WallClock(), guard, hub)
 
 
 async def eventually(pred: Callable[[], object], within_s: float = 30.0, what: str = "") -> None:

@@ -11,17 +11,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitord.chair import ChairRuntime
-from monitord.clock import WallClock
-from monitord.config import StorageConfig, loads_config
-from monitord.engine import AlertEngine
-from monitord.engine.rules import RuleSet
 from monitord.hub import CommittedBatch, Hub
 from monitord.models import Kind, Reading
-from monitord.outbox import Outbox
-from monitord.storeguard import StoreGuard
-from monitord.techalarm import TechAlarms
-from tests.kit import eventually, stop_racing
+from tests.kit import eventually, make_chair, stop_racing
+
+# The alarm raises on one reading (no confirmation delay).
+SPO2_NOW = '"spo2.very_low" = { for_s = 0 }'
 
 
 def spo2(value: float) -> Reading:
@@ -29,23 +24,11 @@ def spo2(value: float) -> Reading:
     return Reading("chair-1", "ox", Kind.SPO2, {"spo2_pct": value}, now, now)
 
 
-def make_chair(tmp_path: Path, hub: Hub) -> ChairRuntime:
-    cfg = loads_config(
-        '[site]\nid = "wake"\n[mqtt]\nenabled = false\n[influx]\nenabled = false\n'
-        '[alerts]\n"spo2.very_low" = { for_s = 0 }\n[[chairs]]\nid = "chair-1"\n'
-    )
-    path = tmp_path / "o.sqlite"
-    outbox = Outbox(path, StorageConfig(path=path), memory=True)  # commits on the caller
-    chair_cfg = cfg.chairs[0]
-    engine = AlertEngine(RuleSet.from_overrides(cfg.alerts), {"chair-1": chair_cfg.protocol})
-    return ChairRuntime(chair_cfg, engine, WallClock(), StoreGuard(outbox, TechAlarms()), hub)
-
-
 async def test_a_submitted_reading_is_processed_in_the_next_loop_turn(tmp_path: Path) -> None:
     hub = Hub()
     raised: list[CommittedBatch] = []
     hub.subscribe(lambda b: raised.append(b) if b.events else None, "test")
-    chair = make_chair(tmp_path, hub)
+    chair = make_chair(tmp_path, hub, SPO2_NOW)
     task = asyncio.create_task(chair.run())
     try:
         chair.submit(spo2(97.0))
@@ -70,7 +53,7 @@ async def test_a_wait_for_the_chairs_progress_ends_on_a_stop_racing_it(tmp_path:
     a loop, many times a second. It used asyncio.wait_for, which in Python 3.11 loses a
     stop that comes in the loop turn the chair processes the event (monitord/aio.py): the
     player then went on playing and `monitord run` did not stop."""
-    chair = make_chair(tmp_path, Hub())
+    chair = make_chair(tmp_path, Hub(), SPO2_NOW)
     chair_task = asyncio.create_task(chair.run())
 
     def past(n: int) -> Callable[[], bool]:

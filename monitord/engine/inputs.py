@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from monitord.engine.validity import device_valid
 from monitord.models import Kind, Reading
 
 SessionAction = Literal["start", "dose_start", "dose_end", "end"]
@@ -79,7 +80,7 @@ def sample_from_reading(r: Reading) -> Sample:
         device=r.device,
         kind=r.kind,
         values=r.values,
-        valid=r.valid,
+        valid=device_valid(r),
         contact=r.contact,
         stored=r.stored,
     )

@@ -8,6 +8,7 @@ readings count.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from monitord.engine.rules import (
     BP_DIA_RANGE,
@@ -17,7 +18,10 @@ from monitord.engine.rules import (
     SPO2_RANGE,
 )
 from monitord.engine.text import num as _n
-from monitord.models import Kind
+from monitord.models import Kind, Reading
+
+#: Flag of a reading the device called valid and the artifact check below rejected.
+IMPLAUSIBLE = "implausible"
 
 #: Signal of a HR/SpO2 reading -> (value field, valid range, label for messages).
 VITAL_FIELDS: Mapping[str, tuple[str, tuple[float, float], str]] = {
@@ -73,3 +77,20 @@ def invalid_reason(
         )
     signal = "hr" if kind == Kind.HR else "spo2"
     return vital_invalid_reason(signal, valid, contact, values.get(VITAL_FIELDS[signal][0]))
+
+
+def device_valid(r: Reading) -> bool:
+    """The device's own verdict on a reading, also once `judged` turned its `valid` off,
+    so the engine and the REMS form still name the artifact check's reason, not the
+    device's ("cuff error")."""
+    return r.valid or IMPLAUSIBLE in r.flags
+
+
+def judged(r: Reading) -> Reading:
+    """The reading as stored, published and written to InfluxDB: `valid` false when the
+    device or the artifact check rejects it (clinical-rules.md "Invalid readings are
+    stored with `valid=false`"); a rejection by the check alone is flagged `implausible`.
+    Contact is not judged here: a probe-off sample is the device's to mark."""
+    if not r.valid or invalid_reason(r.kind, r.values, True, None) is None:
+        return r
+    return replace(r, valid=False, flags=(*r.flags, IMPLAUSIBLE))

@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from monitord.engine.validity import bp_invalid_reason, invalid_reason
+from monitord.engine.validity import bp_invalid_reason, device_valid, invalid_reason
 from monitord.models import AlertEvent, Kind, Reading, SessionEvent
 from monitord.report.audit import Episode, episodes
 from monitord.report.summary import (
@@ -187,13 +187,15 @@ class SessionRecord:
 
 def _bp_invalid_reason(r: Reading) -> str | None:
     v = r.values
-    return bp_invalid_reason(r.valid, v.get("sys_mmHg"), v.get("dia_mmHg"), v.get("map_mmHg"))
+    return bp_invalid_reason(
+        device_valid(r), v.get("sys_mmHg"), v.get("dia_mmHg"), v.get("map_mmHg")
+    )
 
 
 def _invalid_reason(r: Reading) -> str | None:
     # The alert engine's own artifact check (clinical-rules.md "Valid readings"), so the
     # form and the alarms can never disagree on which readings count.
-    return invalid_reason(r.kind, r.values, r.valid, r.contact)
+    return invalid_reason(r.kind, r.values, device_valid(r), r.contact)
 
 
 def _hhmm(seconds: float) -> str:
