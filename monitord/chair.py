@@ -23,7 +23,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +33,7 @@ from monitord.config import ChairConfig
 from monitord.console import n
 from monitord.drivers.base import Reject
 from monitord.engine import AlertEngine
-from monitord.engine.inputs import Ack, Link, SessionCmd, sample_from_reading
+from monitord.engine.inputs import Ack, EngineInput, Link, SessionCmd, sample_from_reading
 from monitord.engine.validity import judged
 from monitord.history import StoredRecords, upgrade_keys
 from monitord.hub import CommittedBatch, Hub
@@ -141,6 +141,7 @@ class ChairRuntime:
         # `wait_for` callers: (condition, future), checked after every batch.
         self._progress: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self.ticked_to = -math.inf
+        self._engine_t = -math.inf  # the latest time fed or advanced to (see `_feed`)
         self.last_beat = time.monotonic()
         self.devices = {d.id: DeviceStatus(d.id, d.driver) for d in cfg.devices}
         self.active: list[dict[str, Any]] = []
@@ -272,7 +273,7 @@ class ChairRuntime:
                     if not item.stored:
                         st.last = kept.to_json()
                 if not item.stored:  # history: stored and reported, fed to no rule
-                    events += self.engine.feed(sample_from_reading(item))
+                    events += self._feed(sample_from_reading(item))
             elif isinstance(item, LinkChange):
                 st = self.devices.get(item.device)
                 if st is not None and st.link == ("up" if item.up else "down"):
@@ -283,7 +284,7 @@ class ChairRuntime:
                     f"{self.cfg.id}/{item.device}: link {'up' if item.up else 'down'}"
                     + (f" ({item.reason})" if item.reason else "")
                 )
-                events += self.engine.feed(Link(item.t, self.cfg.id, item.device, item.up))
+                events += self._feed(Link(item.t, self.cfg.id, item.device, item.up))
             else:
                 if store.holding:
                     # The store cannot take it now: refused unapplied and answered at once,
@@ -294,7 +295,7 @@ class ChairRuntime:
                     continue
                 inp = item.engine_input
                 before = self.engine.session(self.cfg.id)
-                evs, err = self.engine.feed_checked(inp)
+                evs, err = self._feed_checked(inp)
                 events += evs
                 if isinstance(inp, SessionCmd) and err is None:
                     # `end` closes the session: its record names the session it ended.
@@ -319,6 +320,7 @@ class ChairRuntime:
         if horizon > self.ticked_to:
             events += self.engine.advance(horizon)
             self.ticked_to = horizon
+            self._engine_t = max(self._engine_t, horizon)
         if run:
             out.runs.append((run, run_sess))
         if not items and not events:
@@ -377,6 +379,22 @@ class ChairRuntime:
         self.processed += len(batch)
         if items or events:
             self._notify()
+
+    def _feed(self, inp: EngineInput) -> list[AlertEvent]:
+        return self._feed_checked(inp)[0]
+
+    def _feed_checked(self, inp: EngineInput) -> tuple[list[AlertEvent], str | None]:
+        """The engine's clock never steps back (clinical-rules.md "Delivery of alarms"): an
+        input stamped before what the engine has already reached is taken at that time.
+        Such an input is a BP record held while its connection's burst was sorted
+        (monitord/history.py): up to BURST_GAP_S after it was received, other devices'
+        samples and the clock's ticks have moved the engine on. Fed at its receive time,
+        its events went back in time (a `cleared` before the `raised` it ends) and it could
+        restart an overdue clock in the past."""
+        if inp.t < self._engine_t:
+            inp = replace(inp, t=self._engine_t)
+        self._engine_t = inp.t
+        return self.engine.feed_checked(inp)
 
     def drain(self) -> None:
         """At shutdown, once inputs are stopped: process what is still queued; a held
