@@ -26,6 +26,7 @@ this bench process (it plays 64 devices) over the probe window.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -413,11 +414,15 @@ if __name__ == "__main__":
     from bench.common import Workdir
     from tests.servers import Influxd, reap_all
 
-    n = int(sys.argv[sys.argv.index("--chairs") + 1]) if "--chairs" in sys.argv else 32
-    k = int(sys.argv[sys.argv.index("--probes") + 1]) if "--probes" in sys.argv else 300
+    ap = argparse.ArgumentParser(prog="python -m bench.fleet", description=__doc__)
+    ap.add_argument("--chairs", type=int, default=32, help="daemons, one chair each")
+    ap.add_argument("--probes", type=int, default=300, help="alarms raised in all")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = ap.parse_args()
+    n, k = args.chairs, args.probes
 
     async def _main() -> dict[str, Any]:
-        with Workdir("fleet-", keep="--keep" in sys.argv) as wd:
+        with Workdir("fleet-", keep=args.keep) as wd:
             servers = Servers.__new__(Servers)  # influxd only: the fleet has its own broker
             servers.workdir = wd
             servers.influxd = Influxd(wd / "influxd")

@@ -134,15 +134,18 @@ def run(servers: Servers, workdir: Path, quick: bool) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    import sys
+    import argparse
 
     from bench.common import Workdir
 
+    ap = argparse.ArgumentParser(prog="python -m bench.footprint", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="shorter windows (a smoke run)")
+    args = ap.parse_args()
     with Workdir("fp-") as wd:
         servers = Servers(wd)
         servers.start()
         try:
-            res = run(servers, wd, "--quick" in sys.argv)
+            res = run(servers, wd, args.quick)
         finally:
             servers.stop()
     print(json.dumps(res, indent=2))

@@ -303,16 +303,20 @@ async def run(servers: Servers, workdir: Path, quick: bool) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    import sys
+    import argparse
 
     from bench.common import Workdir
+
+    ap = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="fewer readings (a smoke run)")
+    args = ap.parse_args()
 
     async def _main() -> None:
         with Workdir("ingest-") as wd:
             servers = Servers(wd)
             servers.start()
             try:
-                res = await run(servers, wd, "--quick" in sys.argv)
+                res = await run(servers, wd, args.quick)
             finally:
                 servers.stop()
         print(json.dumps(res, indent=2))

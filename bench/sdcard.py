@@ -232,20 +232,23 @@ def run(
 
 
 if __name__ == "__main__":
-    import sys
+    import argparse
 
     from bench.common import Workdir
 
+    # argparse, not a look into sys.argv: `--help` or a mistyped option must not start an
+    # 11-minute run.
+    ap = argparse.ArgumentParser(prog="python -m bench.sdcard", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="a short window (a smoke run)")
+    ap.add_argument("--window", type=float, default=None, help="measured window, s")
+    ap.add_argument("--sims", choices=("bench", "daemon"), default="bench")
+    ap.add_argument("--annunciator", action="store_true", help="configure an [annunciator]")
+    args = ap.parse_args()
     with Workdir("sd-") as wd:
         servers = Servers(wd)
         servers.start()
         try:
-            argv = sys.argv
-            w = float(argv[argv.index("--window") + 1]) if "--window" in argv else None
-            sims = argv[argv.index("--sims") + 1] if "--sims" in argv else "bench"
-            if sims not in ("bench", "daemon"):
-                raise SystemExit(f"--sims: expected bench or daemon, got {sims!r}")
-            res = run(servers, wd, "--quick" in argv, w, sims, "--annunciator" in argv)
+            res = run(servers, wd, args.quick, args.window, args.sims, args.annunciator)
         finally:
             servers.stop()
     print(json.dumps(res, indent=2))
