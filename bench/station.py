@@ -4,10 +4,10 @@ Speaks the station side of the MQTT contract this round: MQTT v5; its retained s
 `{prefix}/{site}/stations/{id}` (`online`, Last Will `offline`); it reads the whole site
 (`{prefix}/{site}/#`, as a station showing vitals does) and answers every alert event it
 receives from `{chair}/alerts/events` with a receipt on `{chair}/alerts/receipts` (QoS 1,
-not retained): `{"alert_id", "event", "station", "shown_at", "sounded"}`; `sounded` is
-true for a high or medium `raised`/`escalated` (a real station starts its sound there).
-Messages with `"doctor": true` are ignored. It shows nothing: "shown" is the moment the
-event is parsed, so the figure is the transport, not a UI.
+not retained): `{"alert_id", "event", "level", "station", "shown_at", "sounded"}`;
+`sounded` is true for a high or medium `raised`/`escalated` (a real station starts its
+sound there). Messages with `"doctor": true` are ignored. It shows nothing: "shown" is
+the moment the event is parsed, so the figure is the transport, not a UI.
 
 Run as a child process: `python -m bench.station HOST PORT SITE ID OUT.json [PREFIX]`. On
 SIGTERM it writes its counts to OUT.json (events per chair and rule:event, receipts sent,
@@ -46,6 +46,7 @@ def receipt(ev: dict[str, Any], station: str) -> bytes:
     body = {
         "alert_id": ev.get("alert_id"),
         "event": ev.get("event"),
+        "level": ev.get("level"),
         "station": station,
         "shown_at": now_iso(),
         "sounded": sounded,

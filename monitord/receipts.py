@@ -1,12 +1,19 @@
 """Did a station show the alarm? Receipts and station status (issue 16, docs/delivery.md).
 
 A station that has shown an alert event publishes a receipt on
-`{prefix}/{site}/{chair}/alerts/receipts`: `{"alert_id", "event", "station", "shown_at",
-"sounded"}`. The daemon tracks the `raised` and `escalated` events of high and medium
-priority that the broker accepted, until a receipt for that alert id and event arrives;
-one still waiting after `mqtt.receipt_timeout_s` means nobody is listening, and
-monitord/delivery.py raises `delivery.unheard`. Any receipt clears it: a station is
-listening again, and what it missed is in `alerts/active` (retained) for it to show.
+`{prefix}/{site}/{chair}/alerts/receipts`: `{"alert_id", "event", "level", "station",
+"shown_at", "sounded"}`. The daemon tracks the `raised` and `escalated` events of high and
+medium priority that the broker accepted, until a receipt for that very event arrives
+(alert id, event and escalation level: one alert escalates again and again, and a receipt
+of level 1 must never answer level 2); one still waiting after `mqtt.receipt_timeout_s`
+means nobody is listening, and monitord/delivery.py raises `delivery.unheard`. Any receipt
+clears it: a station is listening again, and what it missed is in `alerts/active`
+(retained) for it to show.
+
+Several receipts of one event are normal (two stations; one station whose page sounded an
+event first shown silent). Only the first answers its wait; the others are duplicates and
+are dropped (`heard`), not kept as early receipts, where a receipt keyed without the level
+once answered the alert's next escalation before it was sent (audit R1).
 
 What is waiting, and the receipts that came before their PUBACK, survive a restart: the
 daemon keeps them in the store (`state()` -> `put_live("receipts")`; a receipt is written
@@ -27,13 +34,17 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, TypeGuard
 
 log = logging.getLogger("monitord.receipts")
 
 TRACKED_EVENTS = frozenset({"raised", "escalated"})
 TRACKED_PRIORITIES = frozenset({"high", "medium"})
 RECEIPT_EVENTS = frozenset({"raised", "escalated", "acknowledged", "cleared", "pending"})
+# What a receipt answers: (alert_id, event, level). `raised` happens once per alert id, so
+# its level is 0 whatever was sent; an `escalated` without a level (a receipt of a station
+# older than the `level` field, a wait stored by an older daemon) has None.
+Key = tuple[str, str, int | None]
 # Receipts remembered for events not (yet) known as accepted: the station's receipt can be
 # handled before the PUBACK of the event it answers (both arrive on one connection, but the
 # publishes of a batch are confirmed together). A few minutes of receipts at most.
@@ -41,6 +52,9 @@ KEEP_EARLY = 1024
 # After the stations' topic is first subscribed, their retained statuses arrive within
 # this (s): until then "none online" means nothing yet.
 SETTLE_S = 2.0
+# Events whose receipt came, remembered so that a second receipt of one is dropped as a
+# duplicate instead of kept as an early receipt (which would live on in the stored state).
+KEEP_HEARD = 1024
 # Waits kept (the newest): more are overdue long since, `delivery.unheard` stands for
 # them until a receipt, and each is stored on change (a restart keeps them).
 KEEP_WAITING = 64
@@ -58,10 +72,30 @@ class Waiting:
     since: float  # monotonic: when the broker accepted the event
 
 
-def parse_receipt(payload: bytes) -> tuple[str | None, str, str]:
-    """(alert_id, event, station) of a receipt, or BadReceipt naming the fault. A `pending`
-    event has no alert id (`alert_id: null`, clinical-rules.md), and stations receipt every
-    event they show (docs/station.md): its receipt carries null too."""
+class ParsedReceipt(NamedTuple):
+    alert_id: str | None
+    event: str
+    station: str
+    level: int | None  # the event's escalation level; None when not sent (or null)
+
+
+def event_key(alert_id: str, event: str, level: object) -> Key:
+    """The key of an alert event, as sent or as receipted."""
+    if event == "raised":
+        return (alert_id, event, 0)
+    return (alert_id, event, level if _is_level(level) else None)
+
+
+def _is_level(v: object) -> TypeGuard[int]:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def parse_receipt(payload: bytes) -> ParsedReceipt:
+    """(alert_id, event, station, level) of a receipt, or BadReceipt naming the fault. A
+    `pending` event has no alert id (`alert_id: null`, clinical-rules.md), and stations
+    receipt every event they show (docs/station.md): its receipt carries null too. `level`
+    is the shown event's `level` (null or absent when it has none; receipts of stations
+    older than the field lack it)."""
     try:
         doc = json.loads(payload)
     except ValueError as e:
@@ -76,7 +110,10 @@ def parse_receipt(payload: bytes) -> tuple[str | None, str, str]:
         raise BadReceipt("alert_id missing or not a string (null only for a pending event)")
     if not isinstance(station, str) or not station:
         raise BadReceipt("station missing or not a string")
-    return alert_id, str(event), station
+    level = doc.get("level")
+    if level is not None and not _is_level(level):
+        raise BadReceipt("level not a whole number >= 0 (null when the event has none)")
+    return ParsedReceipt(alert_id, str(event), station, level)
 
 
 class Receipts:
@@ -94,9 +131,12 @@ class Receipts:
         # is), and when a receipt came.
         self.on_wait: Callable[[], None] | None = None
         self.on_receipt: Callable[[], None] | None = None
-        self.waiting: dict[tuple[str, str], Waiting] = {}
-        # (alert_id, event) receipted before the broker's PUBACK of it was handled
-        self.early: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self.waiting: dict[Key, Waiting] = {}
+        # Events receipted before the broker's PUBACK of them was handled
+        self.early: OrderedDict[Key, None] = OrderedDict()
+        # Events whose wait a receipt ended (or whose receipt came early): a later receipt
+        # of one is a duplicate. Not stored: duplicates come seconds apart.
+        self.heard: OrderedDict[Key, None] = OrderedDict()
         self.heard_at: float | None = None  # monotonic time of the last valid receipt
         self.received = 0
         self.stations: dict[str, dict[str, Any]] = {}
@@ -113,9 +153,12 @@ class Receipts:
             and event.get("event") in TRACKED_EVENTS
             and event.get("priority") in TRACKED_PRIORITIES
         ):
-            key = (alert_id, str(event["event"]))
+            key = event_key(alert_id, str(event["event"]), event.get("level"))
             if key in self.early:
                 del self.early[key]  # a station showed it already
+                self._heard(key)
+            elif key in self.heard:
+                return  # sent again on a new connection (at-least-once): shown already
             else:
                 first = not self.waiting
                 self.waiting[key] = Waiting(
@@ -127,25 +170,48 @@ class Receipts:
                     self.on_wait()
             self._changed(False)
 
-    def receipt(self, alert_id: str | None, event: str, now: float) -> None:
-        """A station showed (alert_id, event). Whatever waited past the timeout goes too:
-        a station is listening again, and the retained active set shows it what it missed."""
+    def receipt(
+        self, alert_id: str | None, event: str, now: float, level: int | None = None
+    ) -> None:
+        """A station showed (alert_id, event, level). Whatever waited past the timeout
+        goes too: a station is listening again, and the retained active set shows it what
+        it missed.
+
+        It answers only the wait of that very event. One that comes before its wait (the
+        broker's PUBACK not yet handled) is kept in `early` for it; a second one of an
+        event already heard is a duplicate and dropped. An `escalated` receipt without a
+        level (a station older than the field) cannot say which escalation it saw: it
+        answers the oldest escalation of that alert waiting now, or nothing, and is never
+        kept (kept, it would answer a later escalation before that was sent)."""
         self.received += 1
         self.heard_at = now
+        changed = False
         # Only a receipt of a tracked event can answer a wait (`accepted`): the others
         # (acknowledged, cleared, pending) would fill `early` and its stored copy.
-        key = (alert_id, event) if alert_id is not None and event in TRACKED_EVENTS else None
-        if key is not None and self.waiting.pop(key, None) is None:
-            self.early[key] = None
-            while len(self.early) > KEEP_EARLY:
-                self.early.popitem(last=False)
+        if alert_id is not None and event in TRACKED_EVENTS:
+            key = event_key(alert_id, event, level)
+            if key[2] is None and event == "escalated":
+                key = next((k for k in self.waiting if k[:2] == key[:2]), key)
+            if self.waiting.pop(key, None) is not None:
+                self._heard(key)
+                changed = True
+            elif key[2] is not None and key not in self.heard and key not in self.early:
+                self.early[key] = None
+                while len(self.early) > KEEP_EARLY:
+                    self.early.popitem(last=False)
+                changed = True
         late = [k for k, w in self.waiting.items() if now - w.since >= self.timeout_s]
         for k in late:
             del self.waiting[k]
-        if key is not None or late:
+        if changed or late:
             self._changed(True)
         if self.on_receipt is not None:  # any receipt clears `delivery.unheard`
             self.on_receipt()
+
+    def _heard(self, key: Key) -> None:
+        self.heard[key] = None
+        while len(self.heard) > KEEP_HEARD:
+            self.heard.popitem(last=False)
 
     # -- across a restart ------------------------------------------------------------
     def _changed(self, urgent: bool) -> None:
@@ -155,7 +221,9 @@ class Receipts:
     def state(self) -> dict[str, Any]:
         """What a restart must not forget (JSON): the waits, and the early receipts."""
         return {
-            "waiting": [[a, e, w.chair, w.rule, w.priority] for (a, e), w in self.waiting.items()],
+            "waiting": [
+                [a, e, lv, w.chair, w.rule, w.priority] for (a, e, lv), w in self.waiting.items()
+            ],
             # An early receipt matters until its PUBACK is handled: the newest suffice.
             "early": [list(k) for k in list(self.early)[-KEEP_WAITING:]],
         }
@@ -167,11 +235,20 @@ class Receipts:
         if not isinstance(state, dict):
             return
         try:
-            for a, e, chair, rule, priority in state.get("waiting", [])[-KEEP_WAITING:]:
+            for row in state.get("waiting", [])[-KEEP_WAITING:]:
+                # Stored before the level was kept: [a, e, chair, rule, priority].
+                a, e, lv, chair, rule, priority = (
+                    row if len(row) == 6 else [*row[:2], None, *row[2:]]
+                )
                 if chair in chairs:
-                    self.waiting[(str(a), str(e))] = Waiting(chair, rule, priority, now)
-            for a, e in state.get("early", [])[-KEEP_EARLY:]:
-                self.early[(str(a), str(e))] = None
+                    self.waiting[event_key(str(a), str(e), lv)] = Waiting(
+                        chair, rule, priority, now
+                    )
+            for row in state.get("early", [])[-KEEP_EARLY:]:
+                a, e, lv = row if len(row) == 3 else [*row, None]
+                key = event_key(str(a), str(e), lv)
+                if key[2] is not None:  # an old escalation receipt: which one is unknown
+                    self.early[key] = None
         except (TypeError, ValueError) as err:
             log.warning("stored receipt waits ignored: not as written (%s)", err)
 

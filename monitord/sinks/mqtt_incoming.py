@@ -93,7 +93,7 @@ class Incoming:
                 )
                 return
             try:
-                alert_id, event, _station = parse_receipt(payload)
+                got = parse_receipt(payload)
             except BadReceipt as e:
                 # A station sending bad receipts sends many: WARNING once, then DEBUG.
                 flog_receipts.failure(
@@ -102,7 +102,7 @@ class Incoming:
                 )
                 return
             flog_receipts.success()
-            self.receipts.receipt(alert_id, event, time.monotonic())
+            self.receipts.receipt(got.alert_id, got.event, time.monotonic(), got.level)
             return
         self.stats.commands += 1
         if msg.retain:

@@ -256,13 +256,19 @@ class Station:
             return _error(400, "chair and event of a shown alert event are required")
         if alert_id is not None and not isinstance(alert_id, str):
             return _error(400, "alert_id must be a string or null")
-        key = (chair, alert_id, event, body.get("level"), body.get("rule"))
+        level = body.get("level")
+        if level is not None and (not isinstance(level, int) or isinstance(level, bool)):
+            return _error(400, "level must be the event's level (a whole number) or null")
+        key = (chair, alert_id, event, level, body.get("rule"))
         before = self._receipts.get(key)
         if before is not None and (before or not sounded):
             return web.json_response({"sent": False, "already": True})
         receipt = {
             "alert_id": alert_id,
             "event": event,
+            # Which escalation was shown: the daemon matches a receipt to that very event
+            # (a second receipt of level 1, below, must not answer level 2).
+            "level": level,
             "station": self.st.id,
             "shown_at": iso(time.time()),
             "sounded": sounded,

@@ -125,7 +125,7 @@ def test_receipts_are_screened_and_clear_what_waited() -> None:
     r.accepted("chair-1", ev, 100.0)
     r.accepted("chair-1", {**ev, "alert_id": "a2", "priority": "low"}, 100.0)  # not tracked
     r.accepted("chair-1", {**ev, "alert_id": "a3", "event": "cleared"}, 100.0)  # not tracked
-    assert list(r.waiting) == [("a1", "raised")]
+    assert list(r.waiting) == [("a1", "raised", 0)]
     assert r.overdue(114.9) == [] and len(r.overdue(115.0)) == 1
     r.receipt("zz", "raised", 120.0)  # any receipt: a station listens; the late one goes
     assert r.waiting == {} and r.heard_at == 120.0

@@ -103,14 +103,34 @@ def test_state_round_trip() -> None:
     assert changes == [False, False, True]
     again = Receipts(15.0)
     again.restore(json.loads(json.dumps(r.state())), 500.0, ["c1", "c3"])
-    assert set(again.waiting) == {("c1:a", "raised")}  # c2 is no longer configured
-    assert again.waiting[("c1:a", "raised")].since == 500.0  # a full timeout from start
+    assert set(again.waiting) == {("c1:a", "raised", 0)}  # c2 is no longer configured
+    assert again.waiting[("c1:a", "raised", 0)].since == 500.0  # a full timeout from start
     assert not again.overdue(514.0) and again.overdue(515.0)
     again.accepted("c3", dict(hi, alert_id="c3:early"), 501.0)  # its receipt came first
-    assert ("c3:early", "raised") not in again.waiting
+    assert ("c3:early", "raised", 0) not in again.waiting
     bad: object
     for bad in (None, [], {"waiting": [["x"]]}, {"early": 5}):
         Receipts(15.0).restore(bad, 0.0, ["c1"])  # ignored, never raises
+
+
+def test_the_level_survives_a_restart_and_an_older_daemon_s_state_is_read() -> None:
+    r = Receipts(15.0)
+    esc = {"alert_id": "c1:a", "event": "escalated", "level": 2, "priority": "high", "rule": "r"}
+    r.accepted("c1", esc, 100.0)
+    r.receipt("c1:b", "escalated", 100.0, level=3)  # before its PUBACK
+    again = Receipts(15.0)
+    again.restore(json.loads(json.dumps(r.state())), 500.0, ["c1"])
+    assert set(again.waiting) == {("c1:a", "escalated", 2)}
+    assert set(again.early) == {("c1:b", "escalated", 3)}
+    # Written before receipts carried the level: the waits are kept (an escalation's level
+    # unknown), an early escalation receipt is not (it could answer the wrong level).
+    old = {"waiting": [["c1:a", "raised", "c1", "r", "high"], ["c1:a", "escalated", "c1", "r",
+                                                                  "high"]],
+           "early": [["c1:c", "raised"], ["c1:c", "escalated"]]}  # fmt: skip
+    again = Receipts(15.0)
+    again.restore(old, 500.0, ["c1"])
+    assert set(again.waiting) == {("c1:a", "raised", 0), ("c1:a", "escalated", None)}
+    assert set(again.early) == {("c1:c", "raised", 0)}
 
 
 def test_waits_are_bounded() -> None:
@@ -121,7 +141,7 @@ def test_waits_are_bounded() -> None:
         ev = {"alert_id": f"c1:{n}", "event": "raised", "priority": "high", "rule": "r"}
         r.accepted("c1", ev, float(n))
     assert len(r.waiting) == KEEP_WAITING
-    assert next(iter(r.waiting)) == (f"c1:{KEEP_WAITING * 2}", "raised")
+    assert next(iter(r.waiting)) == (f"c1:{KEEP_WAITING * 2}", "raised", 0)
     assert len(r.state()["waiting"]) == KEEP_WAITING
 
 
@@ -140,4 +160,5 @@ def test_only_tracked_receipts_are_kept_and_stored() -> None:
         r.receipt(f"c1:{n}", "raised", 2.0)
     assert len(r.early) == KEEP_WAITING * 2 and changes == [True] * (KEEP_WAITING * 2)
     early = r.state()["early"]
-    assert len(early) == KEEP_WAITING and early[-1] == [f"c1:{KEEP_WAITING * 2 - 1}", "raised"]
+    assert len(early) == KEEP_WAITING
+    assert early[-1] == [f"c1:{KEEP_WAITING * 2 - 1}", "raised", 0]

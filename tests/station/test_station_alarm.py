@@ -123,7 +123,8 @@ async def test_crisis_red_sound_receipt_ack_by_nurse_then_offline_and_stale(
                     raised = [r for r in receipts if r.get("event") == "raised"]
                     assert raised, receipts
                     r = raised[0]
-                    assert set(r) == {"alert_id", "event", "station", "shown_at", "sounded"}
+                    fields = {"alert_id", "event", "level", "station", "shown_at", "sounded"}
+                    assert set(r) == fields
                     assert r["station"] == "station-1" and r["sounded"] is True
                     assert str(r["alert_id"]).startswith("chair-1:bp.crisis:")
                     assert str(r["shown_at"]).endswith("Z")
