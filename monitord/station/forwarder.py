@@ -4,15 +4,26 @@ to a webhook (`[station.forwarder]`), once per alert.
 `mode = "json"` posts `{"site", "chair", "alert_id", "rule", "priority", "message",
 "raised_at", "unacknowledged_s"}`; `mode = "ntfy"` posts the message as text with ntfy's
 `Title`, `Priority` (5 = max) and `Tags` headers (an ntfy topic URL). The deadline runs on
-the station's monotonic clock from when the station saw the alert raised; it is a
-forwarding delay, not alert logic. A failed POST is retried every few seconds until the
-alert is acknowledged or cleared (logged at WARNING once, DEBUG on repeats).
+the station's monotonic clock; it is a forwarding delay, not alert logic. A failed POST is
+retried every few seconds until the alert is acknowledged or cleared (logged at WARNING
+once, DEBUG on repeats).
+
+Where the countdown starts: at a live `raised` event, when the station sees it. An alert
+the station learns otherwise, from a chair's retained `alerts/active` (the station started
+or restarted, or reconnected to the broker after the raise; or an `escalated` event of an
+alert it never saw raised), starts it too: from the alert's `raised_t` when the set carries
+it (so it is posted `after_s` after the raise, at once when that is past), else from when
+it is seen. Before (an audit found it), such an alert was never forwarded however long it
+stayed unacknowledged. `raised_t` is the chair's clock: one ahead of the station's counts
+from when seen, so a countdown is never longer than `after_s` from then.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,10 +33,15 @@ import aiohttp
 from monitord.aio import Doze
 from monitord.config import ForwarderConfig
 from monitord.log import FailureLog
+from monitord.models import iso
 from monitord.station.model import ChairView
 
 log = logging.getLogger("monitord.station.forwarder")
 RETRY_S = 5.0
+# Alert ids forwarded, acknowledged or cleared in this process: never counted down again
+# when a retained active set shows them once more (a broker reconnect). Thousands of
+# alerts: weeks of a clinic.
+KEEP_DONE = 4096
 
 
 @dataclass
@@ -41,6 +57,7 @@ class Forwarder:
         self.cfg = cfg
         self.site = site
         self._pending: dict[str, _Pending] = {}
+        self._done: OrderedDict[str, None] = OrderedDict()
         self._doze = Doze()  # the wait for the next deadline: a new alert ends it
         self._flog = FailureLog(log, "phone forwarder")
         self.sent = 0
@@ -50,24 +67,54 @@ class Forwarder:
         if not isinstance(aid, str):
             return
         if kind == "raised" and ev.get("priority") == "high":
-            if aid not in self._pending:
-                self._pending[aid] = _Pending(
-                    str(ev.get("chair")), dict(ev), time.monotonic() + self.cfg.after_s
-                )
-                self._doze.rouse()
+            self._count_down(aid, str(ev.get("chair")), dict(ev), time.monotonic())
         elif kind in ("acknowledged", "cleared"):
-            self._pending.pop(aid, None)
+            self._end(aid)
 
     def on_chairs(self, chairs: Mapping[str, ChairView]) -> None:
-        """An active set acknowledged or without the alert ends its countdown too (an ack
-        made while the station was away arrives as the retained set only)."""
+        """The chairs' alerts as the station holds them (their retained active sets, and
+        the events applied since). An alert acknowledged or gone ends its countdown (an ack
+        made while the station was away arrives as the retained set only); a high one not
+        acknowledged and not yet counted down starts it from its raise time."""
         for aid, p in list(self._pending.items()):
             view = chairs.get(p.chair)
             if view is None:
                 continue
             match = [a for a in view.alerts if a.get("alert_id") == aid]
             if not match or match[0].get("ack"):
-                del self._pending[aid]
+                self._end(aid)
+        now, wall = time.monotonic(), time.time()
+        for chair, view in chairs.items():
+            for a in view.alerts:
+                key = a.get("alert_id")
+                if a.get("priority") != "high" or a.get("ack") or not isinstance(key, str):
+                    continue
+                raised = a.get("raised_t")
+                if isinstance(raised, int | float) and not isinstance(raised, bool):
+                    if math.isfinite(raised):
+                        # How long it has been up; a chair clock ahead counts from now.
+                        age = min(max(wall - raised, 0.0), self.cfg.after_s)
+                        ev = {**a, "chair": chair, "time": iso(raised)}
+                        self._count_down(key, chair, ev, now - age)
+                        continue
+                self._count_down(key, chair, {**a, "chair": chair}, now)
+
+    def _count_down(self, aid: str, chair: str, ev: dict[str, Any], since: float) -> None:
+        """Start `aid`'s countdown from `since` (monotonic), unless it is counting down
+        already or was forwarded or ended in this process: once per alert."""
+        if aid in self._pending or aid in self._done:
+            return
+        self._pending[aid] = _Pending(chair, ev, since + self.cfg.after_s)
+        self._doze.rouse()
+
+    def _end(self, aid: str) -> None:
+        if self._pending.pop(aid, None) is not None:
+            self._remember(aid)
+
+    def _remember(self, aid: str) -> None:
+        self._done[aid] = None
+        while len(self._done) > KEEP_DONE:
+            self._done.popitem(last=False)
 
     def _body(self, p: _Pending) -> dict[str, Any]:
         ev = p.event

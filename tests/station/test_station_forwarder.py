@@ -4,7 +4,9 @@ real `monitord station` and a local aiohttp server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +86,65 @@ async def test_unacknowledged_high_alert_forwarded_once(
     else:
         assert headers["Priority"] == "5" and "HIGH" in headers["Title"]
         assert body.decode().startswith("chair-1: BP 212/124")
+
+
+async def test_a_high_alarm_active_before_the_station_started_is_forwarded(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """Found by an audit: the countdown started only on a live `raised` event, so an alarm
+    the station learns from a chair's retained `alerts/active` (the station started,
+    restarted or reconnected after the raise) was never forwarded. Now it counts from the
+    alert's `raised_t`: raised 2 min ago with `after_s = 30`, it is posted at once; one
+    raised just now is not (yet); one acknowledged never; and the set seen again (a
+    reconnect) posts nothing twice."""
+    got: list[bytes] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        got.append(await request.read())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    extra = f'[station.forwarder]\nurl = "http://127.0.0.1:{port}/hook"\nafter_s = 30\n'
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, extra=extra)
+    active_topic = f"{mqtt_prefix}/{SITE}/chair-1/alerts/active"
+    now = time.time()
+
+    def alert(n: int, raised_t: float, ack: bool = False) -> dict[str, Any]:
+        return {
+            "alert_id": f"chair-1:bp.crisis:{n}",
+            "rule": "bp.crisis",
+            "priority": "high",
+            "kind": "physiological",
+            "state": "active",
+            "ack": ack,
+            "raised_t": raised_t,
+            "level": 0,
+            "message": "BP 212/124 >= 200/120 (1 reading)",
+            "value": {"sys_mmHg": 212, "dia_mmHg": 124},
+        }
+
+    active = {
+        "time": iso(now),
+        "alerts": [alert(1, now - 120), alert(2, now), alert(3, now - 120, ack=True)],
+        "session": {"phase": "dosing"},
+    }
+    try:
+        async with mqtt_login(mosquitto) as chair:
+            # chair-1's daemon keeps its alarms in its retained set; then the station starts.
+            await chair.publish(active_topic, json.dumps(active), 1, retain=True)
+            async with station_process(cfg, tmp_path / "station.log") as (station, _):
+                await eventually(lambda: "station MQTT: connected" in station.output(), 20, "up")
+                await eventually(lambda: len(got) >= 1, 10, "the unacknowledged alarm forwarded")
+                await chair.publish(active_topic, json.dumps(active), 1, retain=True)  # again
+                await asyncio.sleep(2.0)
+            await chair.publish(active_topic, b"", 1, retain=True)
+    finally:
+        await runner.cleanup()
+    assert len(got) == 1, got
+    doc = json.loads(got[0])
+    assert doc["alert_id"] == "chair-1:bp.crisis:1" and doc["raised_at"] == iso(now - 120)
