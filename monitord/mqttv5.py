@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from types import TracebackType
 from typing import Any
 
@@ -110,6 +111,14 @@ class V5Client(aiomqtt.Client):
         if reason_code.is_failure:
             self._refused[mid] = reason_code
         super()._on_publish(client, userdata, mid, reason_code, properties)
+
+    def unanswered_ping_since(self, at_least_s: float) -> float | None:
+        """When paho's keepalive sent a PINGREQ the broker has not answered for
+        `at_least_s` (monotonic, paho's clock), else None. paho keeps no public word of
+        it; `_ping_t` is set when a PINGREQ goes out and zeroed by its PINGRESP (kept
+        after a close: the loss is dated from it, sinks/mqtt_link.py)."""
+        sent = float(getattr(self._client, "_ping_t", 0.0) or 0.0)
+        return sent if sent > 0 and time.monotonic() - sent >= at_least_s else None
 
     def publish_now(
         self, topic: str, payload: bytes, qos: int = 1, retain: bool = False

@@ -71,7 +71,7 @@ from monitord.sinks.homeassistant import discovery
 from monitord.sinks.mqtt_errors import describe_error, nodelay, paho_log, refused_subscriptions
 from monitord.sinks.mqtt_events import Written
 from monitord.sinks.mqtt_incoming import Incoming, MqttStats, OnCommand
-from monitord.sinks.mqtt_link import ChairLink
+from monitord.sinks.mqtt_link import STALL_S, ChairLink
 
 __all__ = [
     "AckCommand",
@@ -217,8 +217,9 @@ class MqttSink:
         c.wake.set()
 
     def down_since(self) -> float | None:
-        """Since when (monotonic) the longest-down chair's connection has been down; None
-        when every chair is connected (for the delivery alarm, monitord/delivery.py)."""
+        """Since when (monotonic) the longest-down chair's link has not delivered (from
+        when the broker stopped answering: sinks/mqtt_link.py); None when every chair's
+        delivers (for the delivery alarm, monitord/delivery.py)."""
         downs = [c.down_since for c in self._chairs.values() if c.down_since is not None]
         return min(downs) if downs else None
 
@@ -275,6 +276,7 @@ class MqttSink:
     async def _chair_loop(self, c: ChairLink) -> None:
         backoff, flog = c.backoff, c.flog
         while True:
+            client: V5Client | None = None
             try:
                 client = self._client(c.chair)
                 async with client:
@@ -296,7 +298,9 @@ class MqttSink:
                             )
                         raise
             except (aiomqtt.MqttError, OSError, ssl.SSLError, TimeoutError) as e:
-                c.down()
+                # Lost to the keepalive (a frozen broker, no publish waiting): the outage
+                # dates from the PINGREQ it left unanswered (sinks/mqtt_link.py).
+                c.down(client.unanswered_ping_since(STALL_S) if client is not None else None)
                 cls, msg = describe_error(e, self.cfg)
                 self.stats.last_error = msg
                 delay = backoff.next_delay()
@@ -324,6 +328,7 @@ class MqttSink:
 
     # -- refusals (MQTT v5 reason codes) ------------------------------------------------
     def _refused(self, c: ChairLink, e: PublishRefused) -> None:
+        c.answered(bool(c.lane.unacked))  # a refusal is an answer
         c.delivering()  # the broker answered: delivery.refused says the rest
         user = self.login(c.chair)[0] or "(anonymous)"
         text = f"broker refused publish on {e.topic} for user {user}: {reason_words(e.code)}; " + (
@@ -354,11 +359,13 @@ class MqttSink:
     ) -> bool:
         """A QoS 1 publish whose refusal is a delivery failure, not a lost connection:
         True when accepted."""
+        c.asking()
         try:
             await client.publish_acked(topic, payload, 1, retain)
         except PublishRefused as e:
             self._refused(c, e)
             return False
+        c.answered(bool(c.lane.unacked))  # an alarm's commit may have written meanwhile
         self._accepted(c)
         return True
 

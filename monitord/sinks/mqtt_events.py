@@ -56,7 +56,15 @@ class Written:
 class EventLane:
     """One chair's alert events on its current connection (reset at each connect)."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        on_write: Callable[[], None] | None = None,
+        on_answer: Callable[[bool], None] | None = None,
+    ) -> None:
+        # Told when an event went out, and at each PUBACK (whether more wait): the link
+        # knows since when the broker leaves its publishes unanswered (sinks/mqtt_link.py).
+        self.on_write = on_write
+        self.on_answer = on_answer
         self.client: V5Client | None = None
         self.high = 0  # the highest record id written on this connection
         self.caught_up = False  # every older record is written here or delivered
@@ -90,6 +98,8 @@ class EventLane:
                 return e
             self.high = row.id
             self.unacked.append(Written(row, ev, info))
+            if self.on_write is not None:
+                self.on_write()
         return None
 
     async def settle(
@@ -114,6 +124,8 @@ class EventLane:
                     return e
                 self.unacked.popleft()
                 done.append(w)
+                if self.on_answer is not None:
+                    self.on_answer(bool(self.unacked))
             return None
         finally:
             if done:

@@ -8,6 +8,16 @@ link is down (`down_since`, read by monitord/delivery.py) from its first loss un
 delivers: the broker accepted queued alert events, answered one with a refusal (then
 `delivery.refused` says the rest), or nothing was left to send. Only then do the
 reconnect backoff and the failure log reset.
+
+The outage counts from when the broker stopped answering, not from when the loss was
+noticed (an audit found the delivery alarm 40 s after a broker froze, not 30: the loss was
+noticed only when the publish's PUBACK wait gave up after `mqtt.timeout_s`). So `asking()`
+/ `answered()` follow the publishes the broker must answer (QoS 1 alert events, the active
+set, the status): `asked_since` is when the oldest still unanswered went out, or the last
+answer after it. One unanswered for `STALL_S` marks the link down from then, before the
+timeout ends the connection, and a loss dates from then too, or from paho's unanswered
+PINGREQ when nothing else was asked (a frozen broker and no alert to send: found by the
+keepalive only, docs/delivery.md has the bound). One timer per wait, none per publish.
 """
 
 from __future__ import annotations
@@ -24,6 +34,11 @@ from monitord.models import Reading
 from monitord.sinks.mqtt_events import EventLane
 
 log = logging.getLogger("monitord.sinks.mqtt")
+
+# A publish unanswered this long (s) marks the link down from when it went out: far above
+# a PUBACK's round trip on a LAN (ms), far below `delivery_alarm_after_s` (30 s), so the
+# alarm still comes at `after_s` from the publish.
+STALL_S = 1.0
 
 
 class ChairLink:
@@ -42,7 +57,11 @@ class ChairLink:
         self.events_due = True
         # Alert events written on the current connection, waiting for their PUBACKs
         # (sinks/mqtt_events.py): by the tx task, or by an alarm's commit directly.
-        self.lane = EventLane()
+        self.lane = EventLane(on_write=self.asking, on_answer=self.answered)
+        # When the oldest publish still waiting for the broker's answer went out (or the
+        # last answer since); None when nothing waits. Monotonic.
+        self.asked_since: float | None = None
+        self._stall: asyncio.TimerHandle | None = None
         self.active: dict[str, Any] | None = None
         self.active_dirty = False
         self.refused: str | None = None  # the broker's last refusal, until one is accepted
@@ -69,15 +88,56 @@ class ChairLink:
         self.flog.success()
         self._changed()
 
-    def down(self) -> None:
+    def down(self, ping_since: float | None = None) -> None:
+        """The connection is lost. `ping_since`: when a PINGREQ went out that the broker
+        never answered (paho's keepalive), if one did."""
         # An outage runs from the last time the link delivered, through any reconnects
-        # that delivered nothing.
+        # that delivered nothing; it began when the broker stopped answering, at the
+        # latest now.
         if self.down_since is None:
-            self.down_since = time.monotonic()
+            asked = [t for t in (self.asked_since, ping_since) if t is not None]
+            self.down_since = min([time.monotonic(), *asked])
             self._changed()
+        self._done_asking()
         self.connected = False
         self.subscribed = False
         self.vitals.clear()
+
+    # -- is the broker answering? -------------------------------------------------------
+    def asking(self) -> None:
+        """A publish went out that the broker must answer (a PUBACK)."""
+        if self.asked_since is None:
+            self.asked_since = time.monotonic()
+            if self._stall is None:
+                self._stall = asyncio.get_running_loop().call_later(STALL_S, self._stalled)
+
+    def answered(self, more: bool) -> None:
+        """The broker answered a publish; `more`: others still wait (their wait counts
+        from this answer: the broker was there)."""
+        if more:
+            self.asked_since = time.monotonic()
+        else:
+            self._done_asking()
+
+    def _done_asking(self) -> None:
+        self.asked_since = None
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
+
+    def _stalled(self) -> None:
+        self._stall = None
+        since = self.asked_since
+        if since is None:
+            return
+        wait = since + STALL_S - time.monotonic()
+        if wait > 0:  # answers came meanwhile: the newest wait is younger
+            self._stall = asyncio.get_running_loop().call_later(wait, self._stalled)
+        elif self.down_since is None:
+            # Down from the unanswered publish: the delivery watch counts `after_s` from
+            # it. An answer that comes after all makes it deliver again (`delivering`).
+            self.down_since = since
+            self._changed()
 
     def _changed(self) -> None:
         if self.on_change is not None:
