@@ -31,6 +31,13 @@ Device and sensor status (uint24): bit0 extended display update, 1 equipment mal
 displaced, 14 sensor malfunctioning, 15 sensor disconnected. Bits 11, 13 and 15 mean the
 probe is off the patient (`contact: false`, flag `probe_off`).
 
+Validity: a reading is not valid when the measurement status says invalid, unavailable,
+questionable, calibration ongoing, demo or test data (the same 11073 MeasurementState bits
+make an IntelliVue value not valid: `intellivue_frames.STATE_NOT_VALID`), or when the
+device and sensor status says equipment malfunction, unknown sensor or sensor malfunction
+(as Masimo's defective / unrecognized sensor). Those three are not probe-off: `contact`
+follows bits 11, 13 and 15 only.
+
 PLX Features 0x2A60 (read): uint16 supported features (bit0 measurement status, bit1
 device and sensor status, bit2 spot-check storage, bit3 spot-check timestamp, bit4 fast,
 bit5 slow, bit6 PAI, bit7 multiple bonds), then uint16 measurement-status support if
@@ -115,8 +122,22 @@ FEATURE_NAMES = {
     7: "multiple_bonds",
 }
 PROBE_OFF_BITS = (1 << 11) | (1 << 13) | (1 << 15)
-# The device says the number is not a measurement of this patient right now.
-INVALID_MEAS = {"measurement_unavailable", "invalid", "demo_data", "test_data"}
+# The device says the number is not a measurement of this patient right now, or not one to
+# rely on: a questionable value or one taken while calibrating is not passed on as valid
+# (an IntelliVue value with these bits is not, either).
+INVALID_MEAS = frozenset(
+    {
+        "measurement_unavailable",
+        "invalid",
+        "questionable",
+        "calibration_ongoing",
+        "demo_data",
+        "test_data",
+    }
+)
+# The device says its sensor (or itself) is faulty: the number cannot be trusted, as with
+# Masimo's defective or unrecognized sensor. Not probe-off: the probe may be on the patient.
+INVALID_DEVICE = frozenset({"equipment_malfunction", "unknown_sensor", "sensor_malfunction"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,23 +202,26 @@ def _pai(raw: float | Special, status: list[str]) -> float | None:
 
 def _status(
     data: bytes, off: int, has_meas: bool, has_dev: bool, status: list[str]
-) -> tuple[int, bool | None, set[str]]:
-    meas_names: set[str] = set()
+) -> tuple[int, bool | None, bool]:
+    """-> (offset after the status fields, contact, whether the status refuses the value)."""
+    refused = False
     contact: bool | None = None
     if has_meas:
         word = data[off] | data[off + 1] << 8
         off += 2
         names = bit_names(word, MEAS_STATUS_NAMES, "meas_status")
-        meas_names.update(names)
+        refused = not INVALID_MEAS.isdisjoint(names)
         status.extend(names)
     if has_dev:
         word = data[off] | data[off + 1] << 8 | data[off + 2] << 16
         off += 3
-        status.extend(bit_names(word, DEVICE_STATUS_NAMES, "device_status"))
+        names = bit_names(word, DEVICE_STATUS_NAMES, "device_status")
+        refused = refused or not INVALID_DEVICE.isdisjoint(names)
+        status.extend(names)
         contact = not word & PROBE_OFF_BITS
         if not contact:
             status.append("probe_off")
-    return off, contact, meas_names
+    return off, contact, refused
 
 
 def decode_spot(data: bytes, quirks: frozenset[str] = frozenset()) -> PulseOx | Reject:
@@ -233,7 +257,7 @@ def decode_spot(data: bytes, quirks: frozenset[str] = frozenset()) -> PulseOx | 
             status.append(clock_flag)
     elif flags & 0x10:
         status.append("device_clock_unset")
-    off, contact, meas = _status(data, off, bool(flags & 0x02), bool(flags & 0x04), status)
+    off, contact, refused = _status(data, off, bool(flags & 0x02), bool(flags & 0x04), status)
     pai = _pai(sfloat_le(data, off), status) if flags & 0x08 else None
     return PulseOx(
         spo2_pct=spo2,
@@ -242,7 +266,7 @@ def decode_spot(data: bytes, quirks: frozenset[str] = frozenset()) -> PulseOx | 
         measured_at=measured_at,
         status=tuple(status),
         contact=contact,
-        valid=spo2 is not None and contact is not False and not meas & INVALID_MEAS,
+        valid=spo2 is not None and contact is not False and not refused,
     )
 
 
@@ -276,7 +300,7 @@ def decode_cont(data: bytes, quirks: frozenset[str] = frozenset()) -> PulseOx | 
             return spo2
         pairs.append((spo2, _pr(sfloat_le(data, off + 2), status)))
         off += 4
-    off, contact, meas = _status(data, off, bool(flags & 0x04), bool(flags & 0x08), status)
+    off, contact, refused = _status(data, off, bool(flags & 0x04), bool(flags & 0x08), status)
     pai = _pai(sfloat_le(data, off), status) if flags & 0x10 else None
     (spo2_n, pr_n), (spo2_f, pr_f), (spo2_s, pr_s) = pairs
     return PulseOx(
@@ -286,7 +310,7 @@ def decode_cont(data: bytes, quirks: frozenset[str] = frozenset()) -> PulseOx | 
         measured_at=None,
         status=tuple(status),
         contact=contact,
-        valid=spo2_n is not None and contact is not False and not meas & INVALID_MEAS,
+        valid=spo2_n is not None and contact is not False and not refused,
         spo2_fast_pct=spo2_f,
         pulse_fast_bpm=pr_f,
         spo2_slow_pct=spo2_s,

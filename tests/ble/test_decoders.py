@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from monitord.cli import main as cli_main
+from monitord.drivers import intellivue_frames as IV
 from monitord.drivers.base import Reject, RejectReason
 from monitord.drivers.ble_bpm import (
     BLE_PROFILE as BPM_PROFILE,
@@ -427,7 +428,9 @@ def test_plx_cont_every_flag_combination(flags: int) -> None:
     assert ("questionable" in rec.status) == bool(flags & 0x04)
     assert ("poor_signal" in rec.status) == bool(flags & 0x08)
     assert rec.pai_pct == (5.0 if flags & 0x10 else None)
-    assert rec.valid
+    # A questionable value is decoded in full but not valid (the IntelliVue driver refuses
+    # the same 11073 bit); poor signal alone is a quality flag.
+    assert rec.valid is not bool(flags & 0x04)
 
 
 @pytest.mark.parametrize(
@@ -446,14 +449,61 @@ def test_plx_probe_off(dev_status: int, flag: str) -> None:
     assert flag in rec.status and "probe_off" in rec.status
 
 
+# Measurement status (PLX service spec, GATT Specification Supplement): the bits 10-15 are
+# the ISO/IEEE 11073-10201 MeasurementState bits the IntelliVue driver reads, in the same
+# positions, so the two drivers refuse the same ones (intellivue_frames.STATE_NOT_VALID).
+# Questionable (14) and calibration ongoing (12) were valid here until an audit compared
+# the two drivers.
+PLX_MEAS_STATUS: list[tuple[int, str, bool]] = [
+    (1 << 5, "measurement_ongoing", True),
+    (1 << 6, "early_estimate", True),
+    (1 << 7, "validated", True),
+    (1 << 8, "fully_qualified", True),
+    (1 << 9, "from_storage", True),
+    (1 << 10, "demo_data", False),
+    (1 << 11, "test_data", False),
+    (1 << 12, "calibration_ongoing", False),
+    (1 << 13, "measurement_unavailable", False),
+    (1 << 14, "questionable", False),
+    (1 << 15, "invalid", False),
+]
+
+
 @pytest.mark.parametrize(
-    ("meas", "valid"),
-    [(1 << 13, False), (1 << 15, False), (1 << 10, False), (1 << 11, False), (1 << 14, True)],
+    ("meas", "name", "valid"), PLX_MEAS_STATUS, ids=[m[1] for m in PLX_MEAS_STATUS]
 )
-def test_plx_measurement_status_validity(meas: int, valid: bool) -> None:
-    data = bytes([0x04]) + struct.pack("<HHH", 0x0062, 0x0048, meas)
+def test_plx_measurement_status_validity(meas: int, name: str, valid: bool) -> None:
+    cont = decode_cont(bytes([0x04]) + struct.pack("<HHH", 0x0062, 0x0048, meas))
+    spot = decode_spot(bytes([0x02]) + struct.pack("<HHH", 0x0062, 0x0048, meas))
+    for rec in (cont, spot):
+        assert isinstance(rec, PulseOx)
+        assert rec.status == (name,) and rec.valid is valid
+        assert (rec.spo2_pct, rec.pulse_bpm) == (98.0, 72.0)  # decoded, only judged
+    assert valid is not bool(IV.STATE_NOT_VALID & meas)
+
+
+# Device and sensor status (same source): a faulty device or sensor refuses the value, as
+# Masimo's defective (0x002) and unrecognized (0x080) sensor do in drivers/masimo_ascii.py;
+# it is not probe-off, so contact stays true. Signal quality bits are flags only.
+PLX_DEVICE_STATUS: list[tuple[int, str, bool]] = [
+    (1 << 1, "equipment_malfunction", False),
+    (1 << 12, "unknown_sensor", False),
+    (1 << 14, "sensor_malfunction", False),
+    (1 << 3, "inadequate_signal", True),
+    (1 << 5, "low_perfusion", True),
+    (1 << 8, "questionable_pulse", True),
+]
+
+
+@pytest.mark.parametrize(
+    ("dev_status", "name", "valid"), PLX_DEVICE_STATUS, ids=[d[1] for d in PLX_DEVICE_STATUS]
+)
+def test_plx_device_status_validity(dev_status: int, name: str, valid: bool) -> None:
+    data = bytes([0x08]) + struct.pack("<HH", 0x0062, 0x0048) + dev_status.to_bytes(3, "little")
     rec = decode_cont(data)
-    assert isinstance(rec, PulseOx) and rec.valid is valid
+    assert isinstance(rec, PulseOx)
+    assert rec.status == (name,) and rec.valid is valid
+    assert rec.contact is True  # a faulty sensor is not a probe off the patient
 
 
 @pytest.mark.parametrize(("raw", "label"), [(NAN, "NaN"), (NRES, "NRes"), (PINF, "+INF")])
