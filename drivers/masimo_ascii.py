@@ -7,7 +7,10 @@ Wire layout: one text line per second, terminated by CR LF, space-separated fiel
     |date--| |time--| |key=value ...........................................|
 
 - date MM/DD/YY and time HH:MM:SS are the monitor's own clock (recorded, not trusted).
-- SPO2 percent and BPM pulse rate: three digits, or `---` for "no value".
+- SPO2 percent and BPM pulse rate: three digits, or `---` for "no value". `000` is no
+  value too (SpO2 `None`, so `valid: false`; pulse `None`), as 0 is in the BLE PLX and
+  Contec decoders: the Rad-8 manual's sample trend output (p. 4-24) prints
+  `SpO2=000 PR=000` with only the SET bit between two readings.
 - Radical-7 lines may start with NUL bytes: stripped.
 - EXC: hex bit field of exceptions (Rad-8 operator's manual, "Trend data format"; the
   same table in the open masimo-datacapture tools and k-cross/pulse_ox):
@@ -164,6 +167,9 @@ def decode(line: bytes) -> Measurement | Reject:
         return Reject(RejectReason.IMPLAUSIBLE, f"SPO2={spo2} above 100 %")
     if bpm is not None and bpm > 300:
         return Reject(RejectReason.IMPLAUSIBLE, f"BPM={bpm} above 300")
+    # 000 is the monitor saying it has no number, not a measured 0 % (or 0 bpm) to alarm on
+    spo2 = spo2 or None
+    bpm = bpm or None
     exc = _hex(fields, "EXC")
     if isinstance(exc, Reject):
         return exc

@@ -167,6 +167,41 @@ BUILT: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 
+# Rad-8 operator's manual (the PDF in github.com/remkolems/masimo-datacapture), p. 4-24
+# "SAMPLE TREND OUTPUT", a Rad-8 between two readings:
+#   09/21/08 09:56:18 SpO2=000 PR=000 PI=00.00 EXC=800:SET
+#   09/21/08 09:56:20 SpO2=000 PR=000 PI=00.00 EXC=820:OffPat,SET
+# That is the trend format, not a live ASCII 1 line: a manual sample (trend output), its
+# values and EXC put into the first real ASCII 1 line above. 000 is no value, never a
+# valid 0 % (the BLE PLX and Contec decoders read 0 the same way), and no reject either.
+RAD8_MANUAL = "Rad-8 operator's manual p. 4-24, manual sample (trend output)"
+NO_VALUE = {"spo2_pct": None, "pulse_bpm": None, "measured_at": "2016-02-22T22:47:45+00:00"}
+ZEROS: list[tuple[str, str, dict[str, Any]]] = [
+    (
+        f"{RAD8_MANUAL}: SpO2=000 PR=000 EXC=800:SET",
+        BASE.replace("SPO2=098%", "SPO2=000%").replace("BPM=097", "BPM=000"),
+        {**NO_VALUE, "status": [], "contact": True, "valid": False},
+    ),
+    (
+        f"{RAD8_MANUAL}: SpO2=000 PR=000 EXC=820:OffPat,SET",
+        BASE.replace("SPO2=098%", "SPO2=000%")
+        .replace("BPM=097", "BPM=000")
+        .replace("EXC=000800", "EXC=000820"),
+        {**NO_VALUE, "status": ["sensor_off", "probe_off"], "contact": False, "valid": False},
+    ),
+    (
+        "built from the first real line: BPM=000 alone is no pulse, the SpO2 stands",
+        BASE.replace("BPM=097", "BPM=000"),
+        {**NO_VALUE, "spo2_pct": 98, **OK},
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "text", "expected"), ZEROS, ids=[z[0] for z in ZEROS])
+def test_zero_spo2_or_pulse_is_no_value(source: str, text: str, expected: dict[str, Any]) -> None:
+    assert decode_line(text.encode("ascii")) == expected, source
+
+
 @pytest.mark.parametrize(("source", "text", "expected"), CAPTURES)
 def test_real_captures(source: str, text: str, expected: dict[str, Any]) -> None:
     assert decode_line(text.encode("ascii")) == expected, source
