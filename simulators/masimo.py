@@ -3,8 +3,9 @@
 Once the first `spo2` event arrived, one line per second, like the monitor; the line's
 clock is the device clock (`at` of the event, advancing with the chair's speed).
 Lines are shaped like the real Rad-8 captures cited in tests/serial/test_masimo_captures.py:
-a normal reading carries `EXC=000800` (Masimo SET mode), a probe off `EXC=000020`
-(sensor off) with `---` values.
+a normal reading carries `EXC=000800` (Masimo SET mode), a probe off `EXC=000820` (sensor
+off, SET bit still on: the Rad-8 manual's sample trend output, p. 4-24, shows
+`EXC=820:OffPat,SET`) with `---` values.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from monitord.simulators._serial_base import SerialSim
 from monitord.simulators.base import SimEvent
 
 EXC_SET_MODE = 0x000800  # what a real Rad-8 sends while measuring normally
-EXC_SENSOR_OFF = 0x000020
+EXC_SENSOR_OFF = 0x000020  # a Rad-8 sets it beside the SET bit, never alone
 
 
 def line(ev: SimEvent, at: datetime, serial_no: int = 1) -> bytes:
@@ -25,7 +26,7 @@ def line(ev: SimEvent, at: datetime, serial_no: int = 1) -> bytes:
     off = ev.contact is False
     s = "---" if spo2 is None or off else f"{round(spo2):03d}"
     b = "---" if bpm is None or off else f"{round(bpm):03d}"
-    exc = EXC_SENSOR_OFF if off else EXC_SET_MODE
+    exc = EXC_SET_MODE | (EXC_SENSOR_OFF if off else 0)
     return (
         f"{at:%m/%d/%y %H:%M:%S} SN={serial_no:010d} SPO2={s}% BPM={b} PI=03.60% "
         f"SPCO=--.-% SPMET=--.-% DESAT=-- PIDELTA=+-- ALARM=0000 EXC={exc:06X}\r\n"

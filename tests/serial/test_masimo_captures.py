@@ -294,6 +294,9 @@ def test_simulator_sends_set_mode_like_a_rad8() -> None:
         **OK,
     }
     off = sim_line(SimEvent(Kind.SPO2, {"spo2_pct": 98}, contact=False), at)
+    # sensor off keeps the SET bit, as the Rad-8 manual's sample trend output (p. 4-24)
+    # shows it: "EXC=820:OffPat,SET"
+    assert off.endswith(b"ALARM=0000 EXC=000820\r\n")
     rec = decode_line(off.rstrip(b"\r\n"))
     assert not isinstance(rec, Reject)
     assert rec["contact"] is False and rec["valid"] is False and "sensor_off" in rec["status"]
