@@ -64,9 +64,9 @@ from monitord.drivers.ble_gatt import (
     BleLinkSettings,
     BleProfile,
     BleSubscription,
-    PULSE_RANGE_bpm,
     bit_names,
     parse_date_time,
+    pulse_in_range,
     uuid16,
 )
 from monitord.drivers.measurement import PRESSURE_MAX_mmHg
@@ -227,11 +227,8 @@ def decode_bp(
         if flags & F_PULSE:
             raw = sfloat_be(data, off) if be else sfloat_le(data, off)
             off += 2
-            if not isinstance(raw, Special) and raw != 0:
-                if PULSE_RANGE_bpm[0] <= raw <= PULSE_RANGE_bpm[1]:
-                    pulse = round(raw, 1)
-                else:
-                    out_flags.append("pulse_implausible")
+            if not isinstance(raw, Special):
+                pulse = pulse_in_range(raw, out_flags)
         if flags & F_USER or extra_user:
             user_id = None if data[off] == 0xFF else data[off]
             if extra_user:

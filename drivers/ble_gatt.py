@@ -42,6 +42,19 @@ PULSE_RANGE_bpm = (1.0, 300.0)
 RR_RANGE_ms = (150.0, 3000.0)  # 400 .. 20 bpm beat to beat
 
 
+def pulse_in_range(raw: float, status: list[str]) -> float | None:
+    """A decoded pulse rate (a secondary value) as every decoder passes it on: 0 is the
+    device's "no pulse" (None); outside `PULSE_RANGE_bpm` it cannot be a measurement, so
+    None and the flag `pulse_implausible` (once), never a number."""
+    if raw == 0:
+        return None
+    if PULSE_RANGE_bpm[0] <= raw <= PULSE_RANGE_bpm[1]:
+        return round(raw, 1)
+    if "pulse_implausible" not in status:
+        status.append("pulse_implausible")
+    return None
+
+
 def uuid16(short: int) -> str:
     """16-bit SIG UUID -> the 128-bit string form bleak uses."""
     return f"0000{short:04x}-0000-1000-8000-00805f9b34fb"

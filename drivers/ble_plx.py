@@ -66,9 +66,9 @@ from monitord.drivers.ble_gatt import (
     BleLinkSettings,
     BleProfile,
     BleSubscription,
-    PULSE_RANGE_bpm,
     bit_names,
     parse_date_time,
+    pulse_in_range,
     uuid16,
 )
 from monitord.drivers.measurement import SPO2_RANGE_pct
@@ -182,13 +182,7 @@ def _spo2(raw: float | Special, status: list[str], what: str) -> float | Reject 
 
 
 def _pr(raw: float | Special, status: list[str]) -> float | None:
-    if isinstance(raw, Special) or raw == 0:
-        return None
-    if PULSE_RANGE_bpm[0] <= raw <= PULSE_RANGE_bpm[1]:
-        return round(raw, 1)
-    if "pulse_implausible" not in status:
-        status.append("pulse_implausible")
-    return None
+    return None if isinstance(raw, Special) else pulse_in_range(raw, status)
 
 
 def _pai(raw: float | Special, status: list[str]) -> float | None:
