@@ -14,7 +14,10 @@ Wire layout: 75 frames per second, 5 bytes each; 25 frames make a packet (1/3 s)
     Byte 4 by frame number in the packet (1-based), 7 data bits each:
       1 HR MSB (HR bits 8-7)   2 HR LSB (HR bits 6-0)   3 SpO2 (0-100)
       4 SREV (firmware rev)    other frames: extended/averaged values, not used here.
-    HR 511 and SpO2 127 mean "no value".
+    HR 511 and SpO2 127 mean "no value". Any other HR outside the decoders' sanity range
+    (`ble_gatt.PULSE_RANGE_bpm`, 1-300; 0 is no pulse) is nulled and flagged
+    `pulse_implausible`, as in the BLE decoders: 9 bits can carry up to 510, and a
+    checksum-valid frame with a 450 is not a pulse to pass on.
 
 Source: Nonin OEM III module / Xpod / WristOx "Specifications and Technical Information",
 section "Data Format #2" (public OEM documents; the frame layout, checksum and the
@@ -52,6 +55,7 @@ from monitord.drivers.base import (
     SerialDefaults,
     stamp,
 )
+from monitord.drivers.ble_gatt import pulse_in_range
 from monitord.drivers.serial_link import SerialLinkSettings
 from monitord.models import Kind
 
@@ -137,7 +141,7 @@ def decode_packet(frames: list[Frame]) -> Measurement:
     seen = {f.status & (ST_RPRF | ST_GPRF) for f in frames}
     flags += [name for bits, name in _PERFUSION if bits in seen]
     spo2_v = None if spo2 == SPO2_MISSING else spo2
-    hr_v = None if hr == HR_MISSING else hr
+    hr_v = None if hr == HR_MISSING else pulse_in_range(hr, flags)
     if spo2_v is not None and spo2_v > 100:
         flags.append("implausible_spo2")
         spo2_v = None

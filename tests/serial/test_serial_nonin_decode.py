@@ -35,6 +35,22 @@ CASES = [
         bytes.fromhex("01810002840180002cad0180005fe0"),
         {"spo2_pct": 95, "pulse_bpm": 300, "status": [], "contact": True, "valid": True},
     ),
+    # A 9-bit HR carries up to 510 (511 is the missing marker); above the pulse range the
+    # other decoders enforce (ble_gatt.PULSE_RANGE_bpm, 1-300) it is nulled and flagged
+    # `pulse_implausible` as there, never passed on. It was passed as valid before an
+    # audit found it. The SpO2 beside it stands.
+    (
+        "hr 301 (just above the pulse range)",
+        bytes.fromhex("01810002840180002dae0180005fe0"),
+        {"spo2_pct": 95, "pulse_bpm": None, "status": ["pulse_implausible"]}
+        | {"contact": True, "valid": True},
+    ),
+    (
+        "hr 450 (9 bits, no pulse)",
+        bytes.fromhex("018100038501800042c301800061e2"),
+        {"spo2_pct": 97, "pulse_bpm": None, "status": ["pulse_implausible"]}
+        | {"contact": True, "valid": True},
+    ),
     (
         "missing values (511/127)",
         bytes.fromhex("01810003850180007f000180007f00"),
@@ -75,6 +91,8 @@ def test_packet_table(name: str, data: bytes, expected: dict[str, object]) -> No
 def test_builder_agrees_with_table() -> None:
     assert N.packet_frames(72, 97) == whole(CASES[0][1])
     assert N.packet_frames(300, 95) == whole(CASES[1][1])
+    assert N.packet_frames(301, 95) == whole(CASES[2][1])
+    assert N.packet_frames(450, 97) == whole(CASES[3][1])
 
 
 # pez-globo/pufferfish-software, firmware/ventilator-controller-stm32/Core/Test/Pufferfish/
