@@ -111,6 +111,10 @@ class DriverDescriptor:
     # serial drivers: build a protocol instance for one device from its settings
     make_protocol: Callable[[DeviceOptions], SerialProtocol] | None = None
     serial: SerialDefaults | None = None
+    # Serial drivers: what the operator should check when the line stays silent, when this
+    # device has a likelier cause than the transport's generic advice (a Rad-8 left in its
+    # factory output mode sends nothing at all). None: the generic advice.
+    silence_advice: str | None = None
     # BLE drivers: what to subscribe to and how to decode it (drivers/ble_gatt.py)
     ble_profile: BleProfile | None = None
     # Serial drivers: "module:Class" of the device's simulator (a monitord.simulators._serial_base

@@ -28,8 +28,10 @@ Wire layout: one text line per second, terminated by CR LF, space-separated fiel
   0x01 SpO2 high, 0x02 SpO2 low, 0x04 BPM high, 0x08 BPM low, 0x10 alarm sounding,
   0x20 alarm silenced (mute pressed). Mute pressed is not an alarm: `device_alarm` is
   flagged only for bits 0x01-0x10. The monitor's alarms never drive monitord's rules.
-- A Rad-8 ships in "ASCII 2" (a printer format without `KEY=value` fields). A text line
-  without any `KEY=value` field is rejected as `wrong_mode` with the operator's advice.
+- A Rad-8 ships in "ASCII 2" (the mode its TrendCom trend download uses). In a field
+  report a Rad-8 in ASCII 2 sent nothing at all: the link's silence warning then gives
+  this driver's `silence_advice` (set ASCII 1). A text line without any `KEY=value` field
+  is rejected as `wrong_mode` with the same advice to switch to ASCII 1.
 
 The decoder is pure: one line (bytes, without CR LF) in, a `Measurement` or a typed
 `Reject` out (`decode_line` gives the same as the decode CLI's record).
@@ -96,6 +98,14 @@ ALARM_NAMES = {
 
 ASCII2_ADVICE = (
     "switch the Rad-8 to ASCII 1 in its menu (setup level 3, serial output; it ships in ASCII 2)"
+)
+# A Rad-8 in its factory mode ASCII 2 sends nothing at all on the line (a field report:
+# github.com/yahnatan/pulseox README), so the only thing the operator reads is the link's
+# silence warning: it names the fix.
+SILENCE_ADVICE = (
+    "a Masimo monitor sends a line every second: check it is on and cabled, set its serial "
+    "output to ASCII 1 (Rad-8: setup menu level 3, Serial Output SEr -> AS1; it ships in "
+    "ASCII 2 and then sends nothing) and the line to 9600 8N1"
 )
 
 _FIELD = re.compile(r"([A-Z][A-Z0-9]*)=(\S*)")
@@ -278,6 +288,7 @@ DRIVER = DriverDescriptor(
     settings=SerialLinkSettings,
     make_protocol=MasimoProtocol,
     serial=SerialDefaults(baudrate=9600, silence_s=5.0),
+    silence_advice=SILENCE_ADVICE,
     simulator="monitord.simulators.masimo:MasimoSim",
 )
 PROFILE = DecodeProfile(

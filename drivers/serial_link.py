@@ -17,7 +17,8 @@ State machine (one per configured device, runs until cancelled):
   daemons cannot interleave reads on one monitor.
 - Backoff: capped exponential with full jitter (`PortBackoff`). Each error class is logged
   at WARNING once with operator advice, then at DEBUG while it repeats; a session that
-  got bytes resets the backoff and the once-per-class memory.
+  got bytes resets the backoff and the once-per-class memory. A silent line gets the
+  driver's own advice when its descriptor has one (`silence_advice`).
 """
 
 from __future__ import annotations
@@ -140,6 +141,7 @@ class _StreamLink:
         self._tap = tap
         self.got_bytes = False
         self.lost_reason = ""
+        self.silent = False  # lost because nothing came for `silence_s`
 
     async def read(self) -> bytes:
         if self.lost_reason:
@@ -157,6 +159,7 @@ class _StreamLink:
                     # timer fires before the loop looks at the port: bytes waiting are the
                     # device talking, and closing the port now would flush them away.
                     if not self._buffered():
+                        self.silent = True
                         self.lost_reason = f"silent for {self._silence:g} s"
                         raise LinkLost(self.lost_reason) from None
         except (OSError, serial.SerialException) as e:
@@ -258,7 +261,7 @@ async def run_serial_device(
         log.info("%s: link up", where)
         ctx.link(True)
 
-    def went_down(error: LinkError, reason: str) -> None:
+    def went_down(error: LinkError, reason: str, advice: str | None = None) -> None:
         nonlocal up, reported_down
         if up or not reported_down:
             ctx.link(False, reason)
@@ -269,7 +272,11 @@ async def run_serial_device(
         if error not in warned:
             warned.add(error)
             log.warning(
-                "%s: %s: %s; retrying with backoff (%s)", where, error.value, reason, error.advice
+                "%s: %s: %s; retrying with backoff (%s)",
+                where,
+                error.value,
+                reason,
+                advice or error.advice,
             )
         else:
             log.debug("%s: %s again: %s", where, error.value, reason)
@@ -294,7 +301,9 @@ async def run_serial_device(
                 await protocol.run(link, ctx)
                 went_down(LinkError.IO, "protocol ended")  # protocols normally never return
             except LinkLost as e:
-                went_down(LinkError.IO, str(e) or "link lost")
+                # A silent line has a likelier cause per device than "it stopped answering"
+                advice = desc.silence_advice if link.silent else None
+                went_down(LinkError.IO, str(e) or "link lost", advice)
             except (OSError, serial.SerialException) as e:
                 went_down(classify(e), f"I/O error: {e}")
             except asyncio.CancelledError:

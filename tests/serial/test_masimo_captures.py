@@ -25,6 +25,7 @@ from monitord.simulators._serial_base import SerialSim
 from monitord.simulators.base import SimEvent
 from monitord.simulators.masimo import line as sim_line
 from monitord.simulators.serial_sims import make_sim_device
+from tests.kit import eventually
 
 # github.com/yahnatan/pulseox README.md: `cat /dev/ttyUSB0` of a Rad-8 on a child.
 YAHNATAN = "github.com/yahnatan/pulseox README.md (Rad-8, cat /dev/ttyUSB0)"
@@ -231,7 +232,7 @@ def test_leading_nul_bytes_stripped(source: str, text: str, expected: dict[str, 
 @pytest.mark.parametrize(
     "text",
     [
-        # What a Rad-8 in ASCII 2 (printer) mode may print: no KEY=value field at all.
+        # What a Rad-8 in ASCII 2 mode may print, if it prints: no KEY=value field at all.
         # No public ASCII 2 capture was found; any printable line without a field is
         # taken as the wrong output mode.
         "02/22/16 22:47:45    98    97   3.60",
@@ -336,3 +337,37 @@ async def test_ascii2_through_daemon_one_warning_with_advice(
         if r.levelno >= logging.WARNING and "switch the Rad-8 to ASCII 1" in r.getMessage()
     ]
     assert len(advice) == 1, [r.getMessage() for r in advice]
+
+
+async def test_rad8_silent_in_ascii2_through_daemon_is_told_ascii1(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """github.com/yahnatan/pulseox README "Tips/Troubleshooting": a Rad-8 that shows no
+    output on the serial port may be in its default ASCII 2 and needs ASCII 1. Such a
+    Rad-8 (a real pty that stays silent) gives the daemon nothing to reject, so the link's
+    silence warning is all the operator reads: it names ASCII 1 (masimo-ascii's
+    `silence_advice`), not only the generic "stopped answering"."""
+    async with make_sim_device("masimo-ascii", repeat=False) as sim:
+        assert isinstance(sim, SerialSim)
+        cfg = loads_config(
+            f'[site]\nid = "t"\n[mqtt]\nenabled = false\n[influx]\nenabled = false\n'
+            f'[storage]\npath = "{tmp_path / "store.sqlite"}"\n'
+            f'[[chairs]]\nid = "chair-1"\n'
+            f'[[chairs.devices]]\nid = "ox"\ndriver = "masimo-ascii"\nport = "{sim.port}"\n'
+            "silence_s = 0.3\n"
+        )
+        daemon = Daemon(cfg)
+        caplog.set_level(logging.DEBUG)
+        task = asyncio.create_task(daemon.run())
+
+        def warnings() -> list[str]:
+            return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+        try:
+            await eventually(lambda: any("silent for" in w for w in warnings()), 10, "silence")
+        finally:
+            daemon.stop_event.set()
+            await asyncio.wait_for(task, 10)
+    silent = [w for w in warnings() if "silent for" in w]
+    assert len(silent) == 1, silent
+    assert "ASCII 1" in silent[0] and "9600 8N1" in silent[0], silent

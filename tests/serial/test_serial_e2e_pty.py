@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -16,8 +17,9 @@ from serial_testkit import RecordingContext
 from monitord.config import DeviceConfig
 from monitord.drivers.base import RejectReason
 from monitord.drivers.registry import DRIVERS
-from monitord.drivers.serial_link import PortBackoff, run_serial_device
+from monitord.drivers.serial_link import LinkError, PortBackoff, run_serial_device
 from monitord.models import Kind
+from monitord.simulators._serial_base import SerialSim
 from monitord.simulators.base import SimEvent
 from monitord.simulators.intellivue import IntelliVueSim
 from monitord.simulators.masimo import MasimoSim
@@ -170,6 +172,36 @@ async def test_nonin_stream_and_probe_off(ctx: RecordingContext) -> None:
             await ctx.until(lambda: not ctx.of(Kind.SPO2)[-1].valid, "probe off")
             assert ctx.of(Kind.SPO2)[-1].contact is False
     assert ctx.rejects == []
+
+
+# A line that stays silent (a real pty no byte is written to): the warning carries the
+# driver's own advice when its descriptor declares `silence_advice`, else the transport's.
+# masimo-ascii declares one: a Rad-8 in its factory ASCII 2 mode shows no output at all
+# (github.com/yahnatan/pulseox README, "Tips/Troubleshooting"); nonin-2 does not.
+SILENT = [
+    (MasimoSim, "masimo-ascii", "set its serial output to ASCII 1"),
+    (NoninSim, "nonin-2", LinkError.IO.advice),
+]
+
+
+@pytest.mark.parametrize(("sim_cls", "driver", "says"), SILENT, ids=[s[1] for s in SILENT])
+async def test_silent_line_warns_once_with_the_drivers_advice(
+    ctx: RecordingContext,
+    caplog: pytest.LogCaptureFixture,
+    sim_cls: type[SerialSim],
+    driver: str,
+    says: str,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with sim_cls(repeat=False) as sim:
+        dev = device_config(id="ox", driver=driver, port=sim.port, silence_s=0.2)
+        async with running(dev, ctx):
+            await ctx.until(lambda: len(ctx.links) >= 1, "link down report")
+            await asyncio.sleep(0.6)  # silent again after each reopen
+    silent = [r for r in caplog.records if "silent for" in r.getMessage()]
+    assert [r.levelname for r in silent][:1] == ["WARNING"], silent
+    assert says in silent[0].getMessage()
+    assert len(silent) > 1 and all(r.levelname == "DEBUG" for r in silent[1:])
 
 
 @pytest.mark.parametrize("driver", ["masimo-ascii", "nonin-2", "intellivue"])
