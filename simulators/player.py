@@ -234,7 +234,13 @@ class ChairPlayer:
         chair = self.chair
         chair_id = chair.cfg.id
         if ev.event in _SESSION:
-            cmd = SessionCmd(t, chair_id, _SESSION[ev.event], getattr(ev, "protocol", None))
+            cmd = SessionCmd(
+                t,
+                chair_id,
+                _SESSION[ev.event],
+                getattr(ev, "protocol", None),
+                session_id=getattr(ev, "session_id", None),  # a scenario may name it
+            )
             n = chair.processed
             chair.submit_command(cmd)
             return lambda: chair.processed > n
