@@ -7,7 +7,7 @@ clear runs (N consecutive valid readings) are shared by all of them in `_handler
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from monitord.engine.book import AlertBook
@@ -59,6 +59,16 @@ def _rise(
         f"{base} >= +{_n(p['sys_rise_ge'])}/+{_n(p['dia_rise_ge'])}",
         f"{base} < +{_n(p['clear_sys_rise_lt'])}/+{_n(p['clear_dia_rise_lt'])}",
     )
+
+
+def baseline_mean(readings: Sequence[Sequence[float]]) -> list[float] | None:
+    """The baseline from the last (up to 3) valid baseline readings as [sys, dia] pairs:
+    their mean, or None with fewer than BASELINE_MIN_READINGS. Shared with the session
+    record (monitord/report/readiness.py) through discharge.py."""
+    n = len(readings)
+    if n < BASELINE_MIN_READINGS:
+        return None
+    return [sum(r[0] for r in readings) / n, sum(r[1] for r in readings) / n]
 
 
 def not_declining_terms(
@@ -170,9 +180,7 @@ class BpRules:
     @staticmethod
     def fix_baseline(ch: ChairState) -> None:
         """At dose_start: the mean of the last (up to 3) baseline readings, at least 2."""
-        n = len(ch.base_bp)
-        if n >= BASELINE_MIN_READINGS:
-            ch.baseline = [sum(r[0] for r in ch.base_bp) / n, sum(r[1] for r in ch.base_bp) / n]
+        ch.baseline = baseline_mean(ch.base_bp)
 
     @staticmethod
     def restart_runs(ch: ChairState) -> None:

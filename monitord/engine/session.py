@@ -7,12 +7,17 @@ from __future__ import annotations
 from typing import Any
 
 from monitord.engine.book import AlertBook
-from monitord.engine.bp import BpHandler, BpRules, not_declining_terms, not_declining_text
+from monitord.engine.bp import BpHandler, BpRules
+from monitord.engine.discharge import (
+    SESSION_END_CLEAR,
+    discharge_criteria,
+    observation_met_t,
+    session_scoped,
+)
 from monitord.engine.inputs import SessionAction
 from monitord.engine.rules import BASELINE_MIN_READINGS, DOSE_PHASES, PROTOCOLS
 from monitord.engine.state import ChairState, Session, TimerKey, TimerKind
 from monitord.engine.technical import TechnicalRules
-from monitord.engine.text import duration, mmhg
 from monitord.engine.text import num as _n
 from monitord.models import AlertEvent
 
@@ -42,7 +47,7 @@ class SessionRules:
         self.default_protocol = default_protocol
         # A rule that applies in no idle phase belongs to a session: `session_end` clears
         # it, inhibited or not (clinical-rules.md "Precise semantics"), in evaluation order.
-        self.session_rules = tuple(r for r in book.order if "idle" not in self.rules[r].phases)
+        self.session_rules = session_scoped(self.rules)
         self._dp = dp = self.rules[DISCHARGE].params
         self._nd = self.rules["bp.not_declining"].params
         #: SpO2 below this keeps the patient from discharge for `spo2_window_s`.
@@ -137,7 +142,7 @@ class SessionRules:
         ch.phase = "idle"
         for rid in self.session_rules:
             if rid in ch.alerts:
-                self.book.clear(ch, rid, t, {}, f"Session ended: {ch.alerts[rid].message}", out)
+                self.book.clear(ch, rid, t, {}, f"{SESSION_END_CLEAR}{ch.alerts[rid].message}", out)
         for key in _SESSION_TIMERS:
             ch.timers.pop(key, None)
         ch.recompute()
@@ -236,51 +241,21 @@ class SessionRules:
         sess = ch.session
         if ch.phase != "observation" or sess is None:
             return False, {"text": "not in observation"} if explain else no
-        p = self._dp
-        if sess.protocol == "iv-ketamine":
-            assert sess.dose_end_t is not None
-            met_t = sess.dose_end_t + p["iv_ketamine_observe_s"]
-        else:
-            assert sess.dose_start_t is not None
-            met_t = sess.dose_start_t + p["esketamine_observe_s"]
+        met_t = observation_met_t(self._dp, sess.protocol, sess.dose_start_t, sess.dose_end_t)
+        assert met_t is not None  # in observation: dose_start and dose_end are known
         if t < met_t:
             if not explain:
                 return False, no
             return False, {"text": "observation time not met", "observation_met_t": met_t}
         # Inhibited and latched alerts count as active.
         phys = [a.rule for a in ch.alerts.values() if a.kind == "physiological"]
-        if phys:
-            return False, {"text": "active alert " + ", ".join(phys), "alerts": phys}
-        if ch.baseline is not None:
-            smax = max(p["sys_le"], p["baseline_factor"] * ch.baseline[0])
-            dmax = max(p["dia_le"], p["baseline_factor"] * ch.baseline[1])
-        else:
-            smax, dmax = p["sys_le"], p["dia_le"]
-        bps = ch.session_bp
-        if len(bps) < 2:
-            if not explain:
-                return False, no
-            return False, {"text": f"needs 2 valid BP <= {mmhg(smax)}/{mmhg(dmax)}"}
-        high = not all(b[0] <= smax and b[1] <= dmax for b in bps)
-        # Neither may meet the bp.not_declining terms, whatever the time: a pressure that
-        # would be "not declining" at 120 min is not one to go home with before it.
-        nd = self._nd
-        not_declining = any(not_declining_terms(nd, ch.baseline, b[0], b[1]) for b in bps)
-        low_spo2 = ch.low_spo2_t is not None and t - ch.low_spo2_t < p["spo2_window_s"]
-        if not explain:
-            return not (high or not_declining or low_spo2), no
-        limit = f"{mmhg(smax)}/{mmhg(dmax)}"
-        last = ", ".join(f"{_n(b[0])}/{_n(b[1])}" for b in bps)
-        if high:
-            return False, {"text": f"last BP {last} above {limit}"}
-        if not_declining:
-            return False, {"text": f"last BP {last}: {not_declining_text(nd, ch.baseline)}"}
-        if low_spo2:
-            return False, {
-                "text": f"SpO2 < {_n(p['spo2_ge'])}% in the last {duration(p['spo2_window_s'])}"
-            }
+        ok, detail = discharge_criteria(
+            self._dp, self._nd, ch.baseline, ch.session_bp, ch.low_spo2_t, phys, t, explain
+        )
+        if not ok or not explain:
+            return ok, detail
         return True, {
-            "text": f"observation time met, BP {last} <= {limit}",
+            "text": f"observation time met, {detail['text']}",
             "observation_met_t": met_t,
-            "bp": [{"sys_mmHg": b[0], "dia_mmHg": b[1]} for b in bps],
+            "bp": detail["bp"],
         }

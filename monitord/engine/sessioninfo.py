@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from monitord.engine.discharge import observation_met_t
 from monitord.engine.rules import RuleSet
 from monitord.engine.state import ChairState, TimerKey, TimerKind
 from monitord.models import iso
@@ -21,11 +22,7 @@ def session_info(ch: ChairState | None, rules: RuleSet) -> dict[str, Any]:
         return {"phase": "idle" if ch is None else ch.phase}
     s = ch.session
     dp = rules["session.discharge_ready"].params
-    met: float | None = None
-    if s.protocol == "iv-ketamine" and s.dose_end_t is not None:
-        met = s.dose_end_t + dp["iv_ketamine_observe_s"]
-    elif s.protocol != "iv-ketamine" and s.dose_start_t is not None:
-        met = s.dose_start_t + dp["esketamine_observe_s"]
+    met = observation_met_t(dp, s.protocol, s.dose_start_t, s.dose_end_t)
     op = rules["tech.bp_overdue"].params
     overdue = ch.timers.get(_OVERDUE)
     # Re-armed by every valid BP without a new active set: the station moves it on from
