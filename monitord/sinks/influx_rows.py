@@ -8,7 +8,7 @@ import json
 
 from monitord.outbox import StoredAlert, StoredReading, StoredRecord, StoredSession
 from monitord.sinks.lineproto import LineProtocolError, Point, encode, encode_fields, series_key
-from monitord.store.codec import R_CONTACT, R_DEVICE_TIME, from_ns
+from monitord.store.codec import R_CONTACT, R_DEVICE_TIME, R_MEASURED, R_RECEIVED, from_ns
 
 
 def row_point(row: StoredRecord, site: str) -> Point:
@@ -95,8 +95,9 @@ def row_line(row: StoredRecord, site: str) -> str:
 def reading_fields(row: StoredReading) -> dict[str, float | bool | str | None]:
     """A reading's `vitals` fields: its values and `valid` (design.md section 7), plus for
     reports from InfluxDB (issue 18) `kind` (a cuff error has no value that would tell
-    it is a BP), `contact` when the device reported it (HR/SpO2 validity) and the
-    device's own clock `device_time` (ISO 8601 UTC) when it sent one."""
+    it is a BP), `contact` when the device reported it (HR/SpO2 validity), the
+    device's own clock `device_time` (ISO 8601 UTC) when it sent one, and then the
+    daemon's receive time `received_at` when it is not the point's time."""
     fields: dict[str, float | bool | str | None] = {
         k: v for k, v in row.values.items() if v is not None
     }
@@ -108,4 +109,10 @@ def reading_fields(row: StoredReading) -> dict[str, float | bool | str | None]:
     dt_ns = row.body[R_DEVICE_TIME]
     if dt_ns is not None:
         fields["device_time"] = from_ns(int(dt_ns)).isoformat().replace("+00:00", "Z")
+        # The point's time is the measured (device) time; the report places a live
+        # reading on the daemon's receive time, the alert engine's clock (docs/report.md
+        # "Times"). Only when they differ: a reading without a device time has one time.
+        rx_ns = int(row.body[R_RECEIVED])
+        if rx_ns != int(row.body[R_MEASURED]):
+            fields["received_at"] = from_ns(rx_ns).isoformat().replace("+00:00", "Z")
     return fields

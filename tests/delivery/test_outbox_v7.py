@@ -102,6 +102,11 @@ def test_every_reader_gives_back_what_was_appended(tmp_path: Path) -> None:
             assert "device_time" not in fields
         else:
             assert fields["device_time"] == w.device_time.isoformat().replace("+00:00", "Z")
+        # The receive time (where the report places a live reading) when not the point's.
+        if w.device_time is not None and w.received_at != w.measured_at:
+            assert fields["received_at"] == w.received_at.isoformat().replace("+00:00", "Z")
+        else:
+            assert "received_at" not in fields
 
     history = ob.readings("chair-01")
     assert sorted(r.seq for r, _ in history) == ids
