@@ -58,7 +58,7 @@ def test_a_held_cuff_reading_never_takes_the_engine_back(
     clock = SetClock()
     chair = make_chair(tmp_path, hub, clock=clock)
     # The burst bookkeeping's monotonic time follows the chair clock 1:1.
-    monkeypatch.setattr(chair_mod.time, "monotonic", lambda: clock.t - T0 + 1000.0)
+    monkeypatch.setattr("monitord.chair.time.monotonic", lambda: clock.t - T0 + 1000.0)
 
     def at(t: float, *items: chair_mod.Item) -> None:
         clock.t = T0 + t
