@@ -97,8 +97,14 @@ class Reading:
         return out
 
 
+# The most a device's clock may be off for its time to be a reading's measured time: so a
+# live reading's `measured_at` is never further than this from its `received_at` (the
+# session record looks this far around a session for readings it received inside it).
+MAX_DEVICE_SKEW_S = 300.0
+
+
 def authoritative_time(
-    device_time: datetime | None, received_at: datetime, max_skew_s: float = 300.0
+    device_time: datetime | None, received_at: datetime, max_skew_s: float = MAX_DEVICE_SKEW_S
 ) -> datetime:
     """The measurement time to record (`measured_at`: reports, InfluxDB timestamps).
 

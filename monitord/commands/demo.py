@@ -113,11 +113,16 @@ def main(args: argparse.Namespace) -> int:
     print("monitord demo: scenario finished. " + daemon.summary(), flush=True)
     # Session reports (REMS monitoring record) for the sessions this run played.
     from monitord.commands.report import NO_PDF_NOTICE, write_reports
+    from monitord.engine.rules import RuleSet
 
     if importlib.util.find_spec("matplotlib") is None:  # the `report` extra
         print(NO_PDF_NOTICE.replace("monitord report", "monitord demo"), flush=True)
     for path in write_reports(
-        store, store.parent / "reports", since_t=started, tz=cfg.site.timezone
+        store,
+        store.parent / "reports",
+        since_t=started,
+        tz=cfg.site.timezone,
+        rules=RuleSet.from_overrides(cfg.alerts),
     ):
         print(f"monitord demo: report {path}", flush=True)
     return EX_OK

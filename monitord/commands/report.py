@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from monitord.cli import EX_CONFIG, EX_DATAERR, EX_OK
 from monitord.config import ConfigError, StorageConfig, load_config
+from monitord.engine.rules import RuleSet
 from monitord.outbox import Outbox, OutboxError
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ def write_reports(
     day: date | None = None,
     since_t: float | None = None,
     tz: str = "UTC",
+    rules: RuleSet | None = None,
 ) -> list[Path]:
     """Reports for the matching sessions of a local store (or, with neither id, chair nor
     day, every session that started at or after `since_t`). Raises OutboxError /
@@ -107,7 +109,7 @@ def write_reports(
             spans = _select(spans, session_id, chair, day, tz)
         elif since_t is not None:
             spans = [s for s in spans if s.start_t >= since_t]
-        records = [record_for(ob, s, tz) for s in spans]
+        records = [record_for(ob, s, tz, rules) for s in spans]
     return write_records(records, out)[0]
 
 
@@ -155,9 +157,13 @@ def main(args: argparse.Namespace) -> int:
                 for line in e.lines:
                     print(line, file=sys.stderr)
                 return EX_CONFIG
+    rules = None
     if cfg is not None:
         tz = cfg.site.timezone
         db = db or cfg.storage.path
+        # The clinic's [alerts] overrides, so the report judges the discharge criteria
+        # as the engine did (load_config has validated them against the rule table).
+        rules = RuleSet.from_overrides(cfg.alerts)
     try:
         if args.source == "influx":
             assert cfg is not None
@@ -167,7 +173,7 @@ def main(args: argparse.Namespace) -> int:
                 for s in spans:
                     print(list_line(s, _protocol(s), tz))
                 return EX_OK
-            paths, pdf = write_records([reader.record(s, tz) for s in spans], args.out)
+            paths, pdf = write_records([reader.record(s, tz, rules) for s in spans], args.out)
         else:
             assert db is not None
             from monitord.report import record_for, session_spans
@@ -178,7 +184,7 @@ def main(args: argparse.Namespace) -> int:
                     for s in spans:
                         print(list_line(s, _protocol(s), tz))
                     return EX_OK
-                records = [record_for(ob, s, tz) for s in spans]
+                records = [record_for(ob, s, tz, rules) for s in spans]
             paths, pdf = write_records(records, args.out)
     except (OutboxError, NoSuchSession) as e:
         print(f"monitord report: {e}", file=sys.stderr)

@@ -2,11 +2,11 @@
 session's readings, alert and session events into a `SessionRecord`; `render` writes it as
 PDF, HTML and CSV; `load` reads sessions from the local store."""
 
+from monitord.report.gaps import Gap
 from monitord.report.load import NoSuchSession, SessionSpan, find_spans, record_for, session_spans
 from monitord.report.record import (
     AlertLine,
     BpReading,
-    Gap,
     RecordError,
     RemsField,
     SessionRecord,

@@ -6,9 +6,10 @@ InfluxQL over the v1 `/query` endpoint (InfluxDB 1.x, as Debian ships it; Influx
 answers it too through its v1 compatibility API when a DBRP mapping exists). Read-only.
 
 What InfluxDB holds for a record (docs/report.md "From InfluxDB"): the daemon writes
-`kind`, `contact` and `device_time` on vitals and `by`, `level` and `value` on alerts for
-this; points written by an older daemon lack them, and the record then infers a reading's
-kind from its fields and shows an acknowledgement without its nurse.
+`kind`, `contact`, `device_time` and `received_at` on vitals and `by`, `level` and `value`
+on alerts for this; points written by an older daemon lack them, and the record then
+infers a reading's kind from its fields, places a reading on its point's time and shows
+an acknowledgement without its nurse.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from datetime import datetime
 from typing import Any
 
 from monitord.config import InfluxConfig, read_secret
-from monitord.models import AlertEvent, Kind, Reading, SessionEvent
-from monitord.report.load import SessionSpan, spans_from_events
-from monitord.report.record import SessionRecord, build_record
+from monitord.engine.rules import RuleSet
+from monitord.models import MAX_DEVICE_SKEW_S, AlertEvent, Kind, Reading, SessionEvent
+from monitord.report.load import CARRY_LOOKBACK_S, SessionSpan, spans_from_events
+from monitord.report.record import SessionRecord, build_record, placed_t
 from monitord.store.codec import from_ns
 
 PAGE = 5000  # rows per query: under InfluxDB's default max-row-limit (10000)
@@ -131,16 +133,28 @@ class InfluxReader:
     def spans(self, chair: str | None = None) -> list[SessionSpan]:
         return spans_from_events(self.session_events(chair))
 
-    def record(self, span: SessionSpan, tz: str = "UTC") -> SessionRecord:
+    def record(
+        self, span: SessionSpan, tz: str = "UTC", rules: RuleSet | None = None
+    ) -> SessionRecord:
+        # As load.record_for: readings around the session by up to a device clock's
+        # accepted error (placed by receive time), alerts from a bounded look-back for
+        # the episodes active at the start.
         lo = int(span.start_t * 1e9) - 1_000  # the store's ns, give or take rounding
         hi_t = span.end_t if span.end_t is not None else span.next_start_t
         hi = int(hi_t * 1e9) + 1_000_000 if hi_t is not None else None
-        readings = [_reading(r) for r in self._rows("vitals", span.chair, lo, hi)]
-        alerts = [_alert(r) for r in self._rows("alerts", span.chair, lo, hi)]
+        skew = int(MAX_DEVICE_SKEW_S * 1e9)
+        readings = [
+            _reading(r)
+            for r in self._rows("vitals", span.chair, lo - skew, hi + skew if hi else None)
+        ]
+        alerts = [
+            _alert(r)
+            for r in self._rows("alerts", span.chair, lo - int(CARRY_LOOKBACK_S * 1e9), hi)
+        ]
         if span.end_t is None and span.next_start_t is not None:
-            readings = [r for r in readings if r.t < span.next_start_t]
+            readings = [r for r in readings if placed_t(r) < span.next_start_t]
             alerts = [a for a in alerts if a.t < span.next_start_t]
-        return build_record(readings, alerts, span.events, tz)
+        return build_record(readings, alerts, span.events, tz, rules)
 
 
 def _kind(r: Mapping[str, Any]) -> Kind:
@@ -166,13 +180,14 @@ def _reading(r: Mapping[str, Any]) -> Reading:
         Kind.SPO2: ("spo2_pct", "pulse_bpm"),
     }[kind]
     dt = r.get("device_time")
+    rx = r.get("received_at")  # only when it is not the point's time (influx_rows.py)
     return Reading(
         chair=r["chair"],
         device=r["device"],
         kind=kind,
         values={k: (float(r[k]) if r.get(k) is not None else None) for k in keys},
         measured_at=at,
-        received_at=at,
+        received_at=datetime.fromisoformat(rx.replace("Z", "+00:00")) if rx else at,
         valid=bool(r.get("valid", True)),
         contact=r.get("contact"),
         device_time=datetime.fromisoformat(dt.replace("Z", "+00:00")) if dt else None,

@@ -8,9 +8,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from monitord.models import SessionEvent, utc
+from monitord.engine.rules import RuleSet
+from monitord.models import MAX_DEVICE_SKEW_S, SessionEvent, utc
 from monitord.outbox import Outbox
-from monitord.report.record import SessionRecord, build_record
+from monitord.report.record import SessionRecord, build_record, placed_t
+
+# How far before a session's start the record looks for the alarms still active at it
+# (a monitor missing at boot, a BP alarm from readings before the session): a week of
+# that chair's alert events. An episode raised earlier and active all along is still
+# seen through its events in the session (escalations, ack, clear: audit.py).
+CARRY_LOOKBACK_S = 7 * 86400.0
 
 
 class NoSuchSession(LookupError):
@@ -63,19 +70,30 @@ def spans_from_events(evs: Sequence[SessionEvent]) -> list[SessionSpan]:
     return out
 
 
-def record_for(ob: Outbox, span: SessionSpan, tz: str = "UTC") -> SessionRecord:
-    since = utc(span.start_t)
-    # History queries are half-open [since, until): one ms past the end takes in the
-    # readings and alerts stamped exactly at session_end.
-    hi = span.end_t if span.end_t is not None else span.next_start_t
+def record_for(
+    ob: Outbox, span: SessionSpan, tz: str = "UTC", rules: RuleSet | None = None
+) -> SessionRecord:
+    """The record of one session of the store; `rules`: the rule table with the clinic's
+    `[alerts]` overrides, when the report has its config."""
+    lo, hi = span.start_t, span.end_t if span.end_t is not None else span.next_start_t
+    # The history index is by measured time, a live reading is placed by its receive
+    # time (record.py), at most MAX_DEVICE_SKEW_S apart: look that far around. History
+    # queries are half-open [since, until): one ms past the end takes in what is stamped
+    # exactly at session_end.
+    skew = timedelta(seconds=MAX_DEVICE_SKEW_S)
     until = utc(hi) + timedelta(milliseconds=1) if hi is not None else None
-    readings = [r for r, _ in ob.readings(span.chair, since, until)]
-    alerts = ob.alert_events(span.chair, since, until)
+    readings = [
+        r for r, _ in ob.readings(span.chair, utc(lo) - skew, until + skew if until else None)
+    ]
+    # Alarms raised before the session and still active at its start belong to it: their
+    # events of a bounded look-back (indexed by chair and time; the alert and session
+    # rows only), never the whole history of a store kept for months.
+    alerts = ob.alert_events(span.chair, utc(lo - CARRY_LOOKBACK_S), until)
     if span.end_t is None and span.next_start_t is not None:
         # Not ended but a later session began: never let that session's data in.
-        readings = [r for r in readings if r.t < span.next_start_t]
+        readings = [r for r in readings if placed_t(r) < span.next_start_t]
         alerts = [a for a in alerts if a.t < span.next_start_t]
-    return build_record(readings, alerts, span.events, tz)
+    return build_record(readings, alerts, span.events, tz, rules)
 
 
 def find_spans(

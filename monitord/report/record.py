@@ -22,11 +22,23 @@ What the record holds, and how each field is chosen:
 - Stored records (a device's memory pushed on connect, clinical-rules.md) are history:
   listed as such (`Vital.stored`, with the device's own time) but never a REMS reading,
   never the start of monitoring, never an invalid-reading gap.
+- Times: a live reading is placed on the daemon's receive time (`received_at`), the alert
+  engine's clock, as the session events and alert events are: every window, slot and
+  field is judged on the clock the alarms were judged on, so a cuff clock minutes off
+  (accepted up to MAX_DEVICE_SKEW_S) cannot move a BP out of the session or out of the
+  40-minute window the engine counted it in. The device's own time is kept alongside
+  (`device_time`). A stored record is history and keeps its measured (device) time.
+- Alarms: every episode active at any time in the session, also one raised before
+  `session_start` (readings outside a session are evaluated; a device missing at boot is
+  lost), with its real raise time; an alarm `session_end` cleared administratively
+  (clinical-rules.md "Precise semantics") is active at the end, not cleared.
 - Missing data is reported as missing (`None` plus a reason), never filled in: a session
   without `session_end` has no end reading and no monitoring time; a missed 40-minute
   check is a gap; so are device losses, overdue BP, sensors off and invalid readings.
 - Whether vitals were acceptable is the clinician's call (clinical-rules.md: monitord never
-  decides); the record only says whether and when `session.discharge_ready` was raised.
+  decides); the record says when the discharge criteria were met without the
+  observation-time minimum (monitord/report/readiness.py: the REMS Evaluation Question)
+  and whether `session.discharge_ready` stood at the end.
 No patient data anywhere: only the opaque chair and session IDs.
 """
 
@@ -34,11 +46,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from monitord.engine.discharge import DISCHARGE, is_session_end_clear, session_scoped
+from monitord.engine.rules import RuleSet
 from monitord.engine.validity import bp_invalid_reason, device_valid, invalid_reason
 from monitord.models import AlertEvent, Kind, Reading, SessionEvent
-from monitord.report.audit import Episode, episodes
+from monitord.report.audit import Episode, carried_in, episodes
+from monitord.report.gaps import Gap, alert_gaps
+from monitord.report.readiness import NOT_JUDGED, Readiness, criteria_met_from
 from monitord.report.summary import (
     NO_EVIDENCE,
     NO_SPO2,
@@ -56,9 +71,6 @@ REMS_PROTOCOLS = ("esketamine",)
 POST_DOSE_TARGET_S = 40 * 60.0
 POST_DOSE_WINDOW_S = (35 * 60.0, 50 * 60.0)
 
-# Alert rules whose raise..clear interval is a hole in the data (the gap list).
-GAP_RULES = ("tech.device_lost", "tech.sensor_off", "tech.bp_overdue", "session.check_missed")
-
 
 class RecordError(ValueError):
     """The session events cannot make a session (no start, mixed sessions)."""
@@ -68,7 +80,7 @@ class RecordError(ValueError):
 class Vital:
     """One stored reading with the clinical verdict on it (chart and CSV rows)."""
 
-    t: float
+    t: float  # live: the daemon's receive time (the engine's clock); stored: measured time
     kind: str  # "bp" | "hr" | "spo2"
     device: str
     values: Mapping[str, float | None]
@@ -86,6 +98,7 @@ class BpReading:
     map_mmHg: float | None
     pulse_bpm: float | None
     device: str
+    device_time: float | None = None  # the device's own clock, when it sent one
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,16 +127,6 @@ class AlertLine:
 
 
 @dataclass(frozen=True, slots=True)
-class Gap:
-    """A hole in the record. `end` None = not closed before the session ended."""
-
-    what: str  # "device_lost" | "sensor_off" | "bp_overdue" | "check_missed" | ...
-    start: float | None
-    end: float | None
-    detail: str
-
-
-@dataclass(frozen=True, slots=True)
 class Band:
     """An alert's active interval (chart shading). `end` None = still active at the end."""
 
@@ -147,7 +150,8 @@ class SessionRecord:
     monitoring_s: float | None  # dose start to session end; None when either is missing
     monitoring_missing_reason: str | None
     rems: tuple[RemsField, RemsField, RemsField]
-    discharge_ready_t: float | None  # first `session.discharge_ready` raise, if any
+    # The raise of the `session.discharge_ready` advisory that stood at the end, if any.
+    discharge_ready_t: float | None
     vitals: tuple[Vital, ...]
     alerts: tuple[AlertLine, ...]
     bands: tuple[Band, ...]
@@ -163,6 +167,8 @@ class SessionRecord:
     dose_by: str | None = None
     started_by: str | None = None
     ended_by: str | None = None
+    # Discharge criteria met without the observation-time minimum (readiness.py).
+    readiness: Readiness = NOT_JUDGED
 
     @property
     def rems_applies(self) -> bool:
@@ -222,16 +228,27 @@ def _session_bounds(
     return start, first("dose_start"), de.t if de is not None else None, first("end")
 
 
+def placed_t(r: Reading) -> float:
+    """Where a reading sits in the record: a live one at the daemon's receive time (the
+    engine's clock, the session events' clock), a stored record at its measured time."""
+    return r.t if r.stored else r.received_at.timestamp()
+
+
 def build_record(
     readings: Sequence[Reading],
     alerts: Sequence[AlertEvent],
     sessions: Sequence[SessionEvent],
     tz: str = "UTC",
+    rules: RuleSet | None = None,
 ) -> SessionRecord:
     """One session's record. `sessions` are that session's events (start, dose_start,
     dose_end, end); readings and alerts may be wider, only those of the session's chair in
-    [start, end] (or from start on, for a session not ended) are used. `tz` is only
-    carried for the renderers: every time in the record is UTC epoch seconds."""
+    [start, end] (or from start on, for a session not ended) are used, and the alert
+    events before the start of the episodes still active at it. `rules`: the rule table
+    with the clinic's `[alerts]` overrides (default: the defaults), for the discharge
+    criteria. `tz` is only carried for the renderers: every time in the record is UTC
+    epoch seconds."""
+    rules = rules if rules is not None else RuleSet.default()
     start, ds_ev, de, end_ev = _session_bounds(sessions)
     ds = ds_ev.t if ds_ev is not None else None
     end = end_ev.t if end_ev is not None else None
@@ -242,12 +259,12 @@ def build_record(
         return t0 <= t <= t_hi
 
     rs = sorted(
-        (r for r in readings if r.chair == chair and inside(r.t)),
-        key=lambda r: (r.t, r.seq),
+        (r for r in readings if r.chair == chair and inside(placed_t(r))),
+        key=lambda r: (placed_t(r), r.seq),
     )
     vitals = tuple(
         Vital(
-            r.t,
+            placed_t(r),
             str(r.kind),
             r.device,
             dict(r.values),
@@ -261,12 +278,13 @@ def build_record(
     live = [r for r in rs if not r.stored]
     bps = [
         BpReading(
-            r.t,
+            placed_t(r),
             float(r.values["sys_mmHg"]),  # type: ignore[arg-type]
             float(r.values["dia_mmHg"]),  # type: ignore[arg-type]
             r.values.get("map_mmHg"),
             r.values.get("pulse_bpm"),
             r.device,
+            r.device_time.timestamp() if r.device_time is not None else None,
         )
         for r in live
         if r.kind == Kind.BP and _bp_invalid_reason(r) is None
@@ -339,7 +357,7 @@ def build_record(
         )
 
     # -- monitoring time: administration to completion (the REMS form's definition) ----
-    first_t = live[0].t if live else None
+    first_t = placed_t(live[0]) if live else None
     if end is None:
         mon_s, mon_why = None, "session not ended"
     elif ds is None:
@@ -348,30 +366,51 @@ def build_record(
         mon_s, mon_why = end - ds, None
 
     # -- alerts, bands, gaps -----------------------------------------------------------
-    al = sorted((a for a in alerts if a.chair == chair and inside(a.t)), key=lambda a: a.t)
+    # Episodes active at the start came in with their events before it (load.py).
+    mine = [a for a in alerts if a.chair == chair]
+    carried = carried_in([a for a in mine if a.t < t0])
+    al = sorted((a for a in mine if inside(a.t)), key=lambda a: a.t)
+    scoped = session_scoped(rules)
+    # The event list shows where a carried-in episode began: its raise.
+    shown = sorted([*(a for a in carried if a.event == "raised"), *al], key=lambda a: a.t)
     lines = tuple(
         AlertLine(
             a.t, a.rule, a.event, a.priority, a.kind, a.alert_id, a.phase, a.message, a.level, a.by
         )
-        for a in al
+        for a in shown
     )
+
+    def by_end(a: AlertEvent) -> bool:
+        return end is not None and is_session_end_clear(a, end, scoped)
+
     raised: dict[str, AlertEvent] = {}
     bands: list[Band] = []
     closed: dict[str, float] = {}
-    for a in al:
+    dis: float | None = None  # the advisory standing at the end
+    for a in sorted([*carried, *al], key=lambda a: a.t):
+        if a.rule == DISCHARGE and a.event in ("raised", "cleared"):
+            dis = a.t if a.event == "raised" else (dis if by_end(a) else None)
         if a.alert_id is None:
             continue
         if a.event == "raised":
             raised[a.alert_id] = a
-        elif a.event == "cleared" and a.alert_id in raised:
+        elif a.event == "cleared" and a.alert_id in raised and not by_end(a):
             closed[a.alert_id] = a.t
     for aid, a in raised.items():
-        bands.append(Band(a.rule, a.priority, a.kind, a.t, closed.get(aid)))
-    gaps = _gaps(raised, closed, vitals, start.protocol, ds, post, end)
-    dis = next(
-        (a.t for a in al if a.rule == "session.discharge_ready" and a.event == "raised"), None
+        # Shaded from the session start for an alarm raised before it.
+        bands.append(Band(a.rule, a.priority, a.kind, max(a.t, t0), closed.get(aid)))
+    gaps = alert_gaps(
+        raised,
+        closed,
+        [(v.t, v.reason) for v in vitals if not v.valid and v.kind == "bp" and not v.stored],
+        start.protocol in REMS_PROTOCOLS,
+        ds,
+        post.reading is None,
+        POST_DOSE_WINDOW_S,
+        end,
+        t0,
     )
-    eps = episodes(al)
+    eps = episodes([*carried, *al], t0, end, scoped)
     sp = [
         (v.t, float(v.values["spo2_pct"]))  # type: ignore[arg-type]
         for v in vitals
@@ -385,6 +424,19 @@ def build_record(
     # The SpO2 summary covers the monitoring time (from the dose), or the whole session
     # when no dose was recorded.
     s_lo = ds if ds is not None else t0
+
+    # The end of monitoring the readiness is judged to: session end, or the last data.
+    last_data = max([v.t for v in vitals] + [a.t for a in al], default=None)
+    ready = criteria_met_from(
+        rules,
+        t0,
+        ds,
+        de,
+        end if end is not None else last_data,
+        [(b.t, b.sys_mmHg, b.dia_mmHg) for b in bps],
+        sp,
+        [(e.raised_t, e.cleared_t, e.rule) for e in eps if e.kind == "physiological"],
+    )
 
     def evidence(at: float | None) -> Evidence:
         if at is None:
@@ -418,76 +470,8 @@ def build_record(
         dose_by=ds_ev.by if ds_ev is not None else None,
         started_by=start.by,
         ended_by=end_ev.by if end_ev is not None else None,
+        readiness=ready,
     )
-
-
-def _gaps(
-    raised: Mapping[str, AlertEvent],
-    closed: Mapping[str, float],
-    vitals: Sequence[Vital],
-    protocol: str,
-    ds: float | None,
-    post: RemsField,
-    end: float | None,
-) -> tuple[Gap, ...]:
-    out: list[Gap] = []
-    check_alert = False
-    for aid, a in raised.items():
-        if a.rule not in GAP_RULES:
-            continue
-        c = closed.get(aid)
-        if a.rule == "tech.device_lost":
-            dev = _value_str(a.value, "device") or "?"
-            # The alarm fires `after_s` after the link went down: the hole starts there.
-            after = a.value.get("after_s")
-            since = a.t - float(after) if isinstance(after, int | float) else a.t
-            out.append(Gap("device_lost", since, c, f"device {dev} link down: {a.message}"))
-        elif a.rule == "tech.sensor_off":
-            out.append(Gap("sensor_off", a.t, c, a.message))
-        elif a.rule == "tech.bp_overdue":
-            out.append(Gap("bp_overdue", a.t, c, a.message))
-        else:
-            check_alert = True
-            out.append(
-                Gap(
-                    "check_missed",
-                    ds + POST_DOSE_WINDOW_S[0] if ds is not None else a.t,
-                    ds + POST_DOSE_WINDOW_S[1] if ds is not None else a.t,
-                    "40-minute BP check missed (session.check_missed raised)",
-                )
-            )
-    # The form needs the 40-minute reading whatever the alarms said (e.g. alerts lost,
-    # rule overridden): a missing one is a gap in its own right, for the protocols the
-    # REMS form covers, and only when the session lasted into the window.
-    if (
-        post.reading is None
-        and ds is not None
-        and not check_alert
-        and protocol in REMS_PROTOCOLS
-        and (end is None or end >= ds + POST_DOSE_WINDOW_S[1])
-    ):
-        out.append(
-            Gap(
-                "check_missed",
-                ds + POST_DOSE_WINDOW_S[0],
-                ds + POST_DOSE_WINDOW_S[1],
-                "no valid BP 35-50 min after the dose (40-minute check; required)",
-            )
-        )
-    for v in vitals:
-        if not v.valid and v.kind == "bp" and not v.stored:
-            out.append(Gap("invalid_bp", v.t, v.t, f"BP reading rejected: {v.reason}"))
-    if ds is None:
-        out.append(Gap("no_dose", None, None, "no dose_start recorded"))
-    if end is None:
-        out.append(Gap("not_ended", None, None, "session not ended: no session_end recorded"))
-    out.sort(key=lambda g: (g.start is None, g.start or 0.0))
-    return tuple(out)
-
-
-def _value_str(value: Mapping[str, Any], key: str) -> str | None:
-    x = value.get(key)
-    return None if x is None else str(x)
 
 
 def duration_text(seconds: float | None) -> str:

@@ -95,15 +95,29 @@ def title(rec: SessionRecord) -> str:
     return f"Session monitoring record ({rec.protocol})"
 
 
+# A device clock this far from the receive time is worth showing next to it (a cuff
+# stamps its measurement up to about a minute before it is received).
+DEVICE_TIME_NOTE_S = 60.0
+
+
+def device_time_note(rec: SessionRecord, t: float, device_t: float | None) -> str:
+    """ "; device clock HH:MM:SS" when the device's own time differs materially from the
+    receive time the reading is placed on."""
+    if device_t is None or abs(device_t - t) < DEVICE_TIME_NOTE_S:
+        return ""
+    return f"; device clock {fmt_t(rec, device_t)}"
+
+
 def rems_text(rec: SessionRecord, f: RemsField) -> str:
     if f.reading is None:
         if not rec.rems_applies and f.name == "post_dose_40min":
             return f"not recorded ({f.missing_reason})"
         return f"MISSING ({f.missing_reason})"
     origin = "dose" if rec.dose_start_t is not None else "start"
+    b = f.reading
     return (
-        f"{fmt_bp(f.reading)} at {fmt_t(rec, f.reading.t)} "
-        f"({fmt_rel(rec, f.reading.t)} min from {origin})"
+        f"{fmt_bp(b)} at {fmt_t(rec, b.t)} "
+        f"({fmt_rel(rec, b.t)} min from {origin}{device_time_note(rec, b.t, b.device_time)})"
     )
 
 
@@ -131,14 +145,31 @@ def dose_text(rec: SessionRecord) -> str:
 
 
 def could_leave_text(rec: SessionRecord) -> str:
-    if rec.discharge_ready_t is None:
-        return "discharge criteria not met during the session (no discharge-ready advisory)"
-    # The form asks for minutes from the start of administration.
-    return (
-        f"{minutes(rec, rec.discharge_ready_t):.0f} min from administration "
-        f"({fmt_t(rec, rec.discharge_ready_t)}): discharge criteria first met "
-        "(session.discharge_ready); the clinician decides"
-    )
+    """The REMS Evaluation Question (without the 2-hour minimum, ready to leave ___ minutes
+    from the start of administration): when the discharge criteria were met from, held
+    until the end; then what the advisory (gated on the minimum) said."""
+    r = rec.readiness
+    to = "completion of monitoring" if rec.ended else "the last data (session not ended)"
+    minimum = "2-hour" if rec.rems_applies else "observation"
+    if r.met_t is None:
+        text = f"discharge criteria (without the {minimum} minimum): no answer, {r.reason}"
+    else:
+        # The form asks for minutes from the start of administration.
+        text = f"{minutes(rec, r.met_t):.0f} min from administration"
+        if not rec.rems_applies and rec.dose_end_t is not None:
+            # IV ketamine: no REMS question; the infusion's end is its natural origin.
+            text += f", {(r.met_t - rec.dose_end_t) / 60:.0f} min after the dose end"
+        text += (
+            f": discharge criteria met from {fmt_t(rec, r.met_t)} until {to}, "
+            f"without the {minimum} minimum"
+        )
+    if rec.discharge_ready_t is not None:
+        t = rec.discharge_ready_t
+        text += (
+            f"; session.discharge_ready raised at {fmt_t(rec, t)} ({minutes(rec, t):.0f} min) "
+            "and standing at the end"
+        )
+    return text + "; the clinician decides"
 
 
 def spo2_text(rec: SessionRecord) -> str:
@@ -247,8 +278,13 @@ def audit_header() -> tuple[str, ...]:
 def audit_row(rec: SessionRecord, e: Episode) -> tuple[str, ...]:
     cleared = fmt_t(rec, e.cleared_t) if e.cleared_t is not None else "ACTIVE AT END"
     esc = str(e.escalations) + (f" (lvl {e.max_level})" if e.max_level else "")
+    raised = fmt_t(rec, e.raised_t)
+    if not e.raise_known:
+        raised = "before " + raised
+    if e.before_session:
+        raised += " (before session)"
     return (
-        fmt_t(rec, e.raised_t),
+        raised,
         e.rule,
         e.priority,
         fmt_dur(e.time_to_ack_s)
@@ -269,7 +305,10 @@ def gap_lines(rec: SessionRecord) -> list[str]:
         elif g.end == g.start:
             span = f"{fmt_t(rec, g.start)} "
         else:
-            end = fmt_t(rec, g.end) if g.end is not None else "open at end of data"
+            if g.end is not None:
+                end = fmt_t(rec, g.end)
+            else:
+                end = "still open at session end" if rec.ended else "open at end of data"
             span = f"{fmt_t(rec, g.start)}-{end} "
         out.append(f"{span}{g.what}: {g.detail}")
     return out

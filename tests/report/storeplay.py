@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from monitord.config import StorageConfig
-from monitord.engine import AlertEngine, Link, Sample, SessionCmd
+from monitord.engine import AlertEngine, Link, RuleSet, Sample, SessionCmd
 from monitord.models import AlertEvent, Reading, SessionEvent, utc
 from monitord.outbox import Outbox
 from monitord.scenario import load_scenario, to_engine_input
@@ -24,10 +24,14 @@ def play_into_store(
     db: Path,
     t0: float = T0,
     session_fields: Mapping[str, Mapping[str, Any]] | None = None,
+    rules: RuleSet | None = None,
 ) -> list[AlertEvent]:
     """Returns the alert events stored (also committed to `db`). `session_fields` adds
-    what a nurse's cmd/session carries (`by`, `dose_mg`, `lot`) by action."""
-    engine = AlertEngine()
+    what a nurse's cmd/session carries (`by`, `dose_mg`, `lot`) by action; `rules`: the
+    engine's rule table (the clinic's `[alerts]` overrides). A scenario's `stored: true`
+    reading is stored as the hub stores a device's memory record: marked `stored`, fed
+    to the engine as such (which ignores it)."""
+    engine = AlertEngine(rules)
     alerts: list[AlertEvent] = []
     with Outbox(db, StorageConfig(path=db)) as ob:
         for ev in load_scenario(scenario):
@@ -51,6 +55,7 @@ def play_into_store(
                     valid=inp.valid,
                     flags=() if inp.valid else ("cuff_error",),
                     contact=inp.contact,
+                    stored=inp.stored,
                 )
                 ob.add_readings([r], {inp.chair: sess["session_id"] if sess else None})
                 evs += engine.feed(inp)

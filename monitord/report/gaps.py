@@ -1,0 +1,101 @@
+"""The gaps of a session record: holes in the data (a device lost, a sensor off, BP
+overdue, the 40-minute check missed, rejected BP readings) and what the session lacks
+(no dose, no end). Pure: the record's alarms and verdicts in, `Gap` tuples out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from monitord.models import AlertEvent
+
+# Alert rules whose raise..clear interval is a hole in the data (the gap list).
+GAP_RULES = ("tech.device_lost", "tech.sensor_off", "tech.bp_overdue", "session.check_missed")
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """A hole in the record. `end` None = not closed before the session ended."""
+
+    what: str  # "device_lost" | "sensor_off" | "bp_overdue" | "check_missed" | ...
+    start: float | None
+    end: float | None
+    detail: str
+
+
+def alert_gaps(
+    raised: Mapping[str, AlertEvent],
+    closed: Mapping[str, float],
+    invalid_bp: Sequence[tuple[float, str | None]],
+    rems: bool,
+    ds: float | None,
+    post_missing: bool,
+    window: tuple[float, float],
+    end: float | None,
+    t0: float,
+) -> tuple[Gap, ...]:
+    """`raised`/`closed`: the session's alarm episodes (raise event, clear time; one
+    raised before the session start `t0` included); `invalid_bp`: (t, reason) of the
+    rejected live BP readings; `rems`: the protocol needs the 40-minute BP, missing
+    (`post_missing`) from `window` (s after the dose `ds`)."""
+    out: list[Gap] = []
+    check_alert = False
+    for aid, a in raised.items():
+        if a.rule not in GAP_RULES:
+            continue
+        c = closed.get(aid)
+        if a.rule == "tech.device_lost":
+            dev = _value_str(a.value, "device") or "?"
+            # The alarm fires `after_s` after the link went down: the hole starts there.
+            after = a.value.get("after_s")
+            since = a.t - float(after) if isinstance(after, int | float) else a.t
+            # Down since before the session: the session's hole starts with the session.
+            before = " (since before the session start)" if since < t0 else ""
+            detail = f"device {dev} link down{before}: {a.message}"
+            out.append(Gap("device_lost", max(since, t0), c, detail))
+        elif a.rule == "tech.sensor_off":
+            out.append(Gap("sensor_off", max(a.t, t0), c, a.message))
+        elif a.rule == "tech.bp_overdue":
+            out.append(Gap("bp_overdue", a.t, c, a.message))
+        else:
+            check_alert = True
+            out.append(
+                Gap(
+                    "check_missed",
+                    ds + window[0] if ds is not None else a.t,
+                    ds + window[1] if ds is not None else a.t,
+                    "40-minute BP check missed (session.check_missed raised)",
+                )
+            )
+    # The form needs the 40-minute reading whatever the alarms said (e.g. alerts lost,
+    # rule overridden): a missing one is a gap in its own right, for the protocols the
+    # REMS form covers, and only when the session lasted into the window.
+    if (
+        post_missing
+        and ds is not None
+        and not check_alert
+        and rems
+        and (end is None or end >= ds + window[1])
+    ):
+        out.append(
+            Gap(
+                "check_missed",
+                ds + window[0],
+                ds + window[1],
+                "no valid BP 35-50 min after the dose (40-minute check; required)",
+            )
+        )
+    for t, reason in invalid_bp:
+        out.append(Gap("invalid_bp", t, t, f"BP reading rejected: {reason}"))
+    if ds is None:
+        out.append(Gap("no_dose", None, None, "no dose_start recorded"))
+    if end is None:
+        out.append(Gap("not_ended", None, None, "session not ended: no session_end recorded"))
+    out.sort(key=lambda g: (g.start is None, g.start or 0.0))
+    return tuple(out)
+
+
+def _value_str(value: Mapping[str, Any], key: str) -> str | None:
+    x = value.get(key)
+    return None if x is None else str(x)

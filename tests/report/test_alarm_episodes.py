@@ -1,0 +1,124 @@
+"""Alarm episodes a session record must show (docs/report.md "Alarm audit"): one still
+active when the nurse ends the session (session_end only clears the session's alerts
+administratively, clinical-rules.md "Precise semantics"), and one raised before
+session_start and still active in the session (readings outside a session are evaluated;
+a device missing at boot is lost). Audit regressions: both went missing or "cleared"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from monitord.report.text import audit_row, event_line, gap_lines
+
+from .reportkit import form, play_record
+from .storeplay import T0
+
+ACTIVE_AT_END = """\
+{"t": 0, "event": "session_start", "protocol": "esketamine", "session_id": "s-a"}
+{"t": 60, "event": "bp", "sys": 120, "dia": 80}
+{"t": 120, "event": "bp", "sys": 122, "dia": 80}
+{"t": 300, "event": "dose_start"}
+{"t": 600, "event": "dose_end"}
+{"t": 2700, "event": "bp", "sys": 150, "dia": 90}
+{"t": 7500, "event": "bp", "sys": 165, "dia": 95}
+{"t": 7560, "event": "bp", "sys": 166, "dia": 96}
+{"t": 7700, "event": "session_end"}
+{"t": 7800, "event": "end"}
+"""
+
+
+def test_an_alarm_session_end_cleared_is_active_at_end(tmp_path: Path) -> None:
+    rec = play_record(tmp_path, ACTIVE_AT_END)
+    (nd,) = [e for e in rec.episodes if e.rule == "bp.not_declining"]
+    # The engine emits a `cleared` at session_end; it ended no alarm.
+    assert any(
+        a.rule == "bp.not_declining" and a.event == "cleared" and a.t == rec.ended_t
+        for a in rec.alerts
+    )
+    assert nd.active_at_end and nd.ended_by_session_end and nd.cleared_t is None
+    assert audit_row(rec, nd)[5] == "ACTIVE AT END"
+    assert rec.episodes[0] is nd  # active at the end: listed first
+    assert "bp.not_declining" in form(rec)["acceptable_end"]
+    assert "bp.not_declining" in rec.end_evidence.active
+    # Shaded to the end of the chart, not to a clear.
+    (band,) = [b for b in rec.bands if b.rule == "bp.not_declining"]
+    assert band.end is None
+
+
+def test_a_clinical_clear_at_the_session_end_instant_stays_a_clear(tmp_path: Path) -> None:
+    # BP overdue from 3480 s; a valid BP at the very instant of session_end (before it in
+    # file order) clears tech.bp_overdue on its merit.
+    text = ACTIVE_AT_END.replace(
+        '{"t": 7500, "event": "bp", "sys": 165, "dia": 95}\n'
+        '{"t": 7560, "event": "bp", "sys": 166, "dia": 96}\n',
+        '{"t": 7700, "event": "bp", "sys": 120, "dia": 80}\n',
+    )
+    rec = play_record(tmp_path, text)
+    (od,) = [e for e in rec.episodes if e.rule == "tech.bp_overdue" and e.raised_t > 3000 + T0]
+    assert od.cleared_t == rec.ended_t and not od.ended_by_session_end
+    assert not od.active_at_end
+
+
+ACTIVE_FROM_BEFORE = """\
+{"t": 0, "event": "bp", "sys": 185, "dia": 112}
+{"t": 60, "event": "bp", "sys": 186, "dia": 113}
+{"t": 100, "event": "device_lost", "device": "spo2"}
+{"t": 200, "event": "session_start", "protocol": "esketamine", "session_id": "s-b"}
+{"t": 260, "event": "bp", "sys": 178, "dia": 104}
+{"t": 320, "event": "bp", "sys": 176, "dia": 102}
+{"t": 400, "event": "dose_start"}
+{"t": 700, "event": "dose_end"}
+{"t": 2800, "event": "bp", "sys": 175, "dia": 102}
+{"t": 7700, "event": "bp", "sys": 175, "dia": 102}
+{"t": 7800, "event": "session_end"}
+{"t": 7900, "event": "end"}
+"""
+
+
+def test_an_alarm_raised_before_the_session_is_in_its_record(tmp_path: Path) -> None:
+    rec = play_record(tmp_path, ACTIVE_FROM_BEFORE)
+    f = form(rec)
+    by_rule = {e.rule: e for e in rec.episodes}
+    severe = by_rule["bp.severe"]
+    # Its real raise time (the second reading before the session), shown as before it.
+    assert severe.before_session and severe.raised_t == rec.started_t - 140
+    assert severe.active_at_end and severe.escalations > 0
+    assert "(before session)" in audit_row(rec, severe)[0]
+    assert "bp.severe" in f["acceptable_pre"] and "bp.severe" in f["acceptable_end"]
+    lost = by_rule["tech.device_lost"]
+    assert lost.before_session
+    assert "tech.device_lost" in f["acceptable_pre"]
+    # The event list shows where it began: its raise.
+    assert any("bp.severe raised" in event_line(rec, i) for i in range(len(rec.alerts)))
+    # The gap and the chart band start with the session.
+    (gap,) = [g for g in rec.gaps if g.what == "device_lost"]
+    assert gap.start == rec.started_t and gap.end is None
+    assert "since before the session start" in gap.detail
+    assert any("still open at session end" in line for line in gap_lines(rec))
+    (band,) = [b for b in rec.bands if b.rule == "bp.severe"]
+    assert band.start == rec.started_t and band.end is None
+
+
+def test_an_alarm_cleared_before_the_session_is_not_in_it(tmp_path: Path) -> None:
+    text = ACTIVE_FROM_BEFORE.replace(
+        '{"t": 100, "event": "device_lost", "device": "spo2"}\n',
+        '{"t": 100, "event": "device_lost", "device": "spo2"}\n'
+        '{"t": 150, "event": "device_back", "device": "spo2"}\n',
+    )
+    rec = play_record(tmp_path, text)
+    assert "tech.device_lost" not in {e.rule for e in rec.episodes}
+    assert not any(g.what == "device_lost" for g in rec.gaps)
+
+
+def test_an_episode_raised_before_the_look_back_is_known_by_its_events() -> None:
+    from monitord.models import AlertEvent
+    from monitord.report.audit import episodes
+
+    # Only an escalation in the session: its raise is older than the data read.
+    esc = AlertEvent(
+        1000.0, "chair-1", "tech.device_lost", "escalated", "medium", "technical", "a-1",
+        "dosing", {}, "Device spo2: link down", level=9,
+    )  # fmt: skip
+    (e,) = episodes([esc], start_t=500.0, end_t=2000.0)
+    assert e.before_session and not e.raise_known and e.active_at_end
+    assert e.raised_t == 500.0 and e.escalations == 1 and e.max_level == 9
