@@ -26,7 +26,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from monitord.config_base import Ident, Port, SessionProtocol
+from monitord.config_base import Ident, PathSetting, Port, SessionProtocol
 from monitord.config_base import Strict as _Strict
 from monitord.config_devices import (
     DeviceConfig,
@@ -89,9 +89,9 @@ class SiteConfig(_Strict):
 
 
 class TlsConfig(_Strict):
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
+    ca_file: PathSetting | None = None
+    cert_file: PathSetting | None = None
+    key_file: PathSetting | None = None
     # Hostname checking stays on unless the operator says otherwise (self-signed
     # certificates issued to an IP address are common on clinic LANs).
     check_hostname: bool = True
@@ -111,7 +111,7 @@ class MqttConfig(_Strict):
     port: Port = 1883
     tls: TlsConfig | None = None
     username: str | None = None
-    password_file: Path | None = None
+    password_file: PathSetting | None = None
     prefix: str = "monitord"
     client_id: str | None = None
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
@@ -175,12 +175,12 @@ class InfluxConfig(_Strict):
     # v2
     org: str | None = None
     bucket: str | None = None
-    token_file: Path | None = None
+    token_file: PathSetting | None = None
     # v1
     database: str | None = None
     retention_policy: str | None = None
     username: str | None = None
-    password_file: Path | None = None
+    password_file: PathSetting | None = None
     batch_size: Annotated[int, Field(ge=1, le=50_000)] = 5000
     flush_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
@@ -205,7 +205,7 @@ class InfluxConfig(_Strict):
 
 
 class StorageConfig(_Strict):
-    path: Path = Path("/var/lib/monitord/outbox.sqlite")
+    path: PathSetting = Path("/var/lib/monitord/outbox.sqlite")
     retention_days: Annotated[float, Field(gt=0)] = 30.0
     # Disk budget for the outbox. When reached, delivered rows are pruned oldest first;
     # if undelivered rows alone exceed it, the oldest undelivered *readings* are dropped
@@ -229,7 +229,7 @@ class ChairConfig(_Strict):
     # This chair's own broker login (several chairs on one Pi: one account each, as the
     # shipped ACL wants, docs/delivery.md); unset: [mqtt] username / password_file.
     mqtt_username: str | None = None
-    mqtt_password_file: Path | None = None
+    mqtt_password_file: PathSetting | None = None
 
     @model_validator(mode="after")
     def _login_pair(self) -> ChairConfig:

@@ -4,6 +4,7 @@ and the constrained types shared by its sections (config_devices.py, config_stat
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,9 +12,19 @@ from pydantic import BaseModel, ConfigDict, Field
 Port = Annotated[int, Field(ge=1, le=65535)]
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 SessionProtocol = Literal["esketamine", "iv-ketamine"]
+# TOML has no path type: a path setting is a TOML string, so it alone is converted (every
+# other field takes only its own TOML type, see `Strict`).
+PathSetting = Annotated[Path, Field(strict=False)]
 
 
 class Strict(BaseModel):
-    """Unknown keys are errors (design.md section 8); a loaded config never changes."""
+    """Unknown keys are errors (design.md section 8); a loaded config never changes.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Strict types: a value of the wrong TOML type is an error naming its key, never
+    converted (lax pydantic read `port = true` as port 1 and `check_hostname = "false"`
+    as False, turning TLS hostname checks off). A TOML integer in a float field stays
+    fine (strict floats take ints); paths are `PathSetting`.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+

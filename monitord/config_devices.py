@@ -7,7 +7,6 @@ imports `drivers/`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Annotated, Any, Protocol, TypeVar
 
 from pydantic import (
@@ -20,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from monitord.config_base import Ident
+from monitord.config_base import Ident, PathSetting
 from monitord.config_base import Strict as _Strict
 
 
@@ -100,7 +99,7 @@ class DeviceConfig(_Strict):
     # model table picks them by advertised name; a list (even empty) replaces that choice.
     quirks: list[str] | None = None
     silence_s: Annotated[float, Field(gt=0)] | None = None
-    simulate: Path | None = None
+    simulate: PathSetting | None = None
     simulate_speed: Annotated[float, Field(gt=0, le=10_000)] = 1.0
     simulate_memory: list[SimMemoryRecord] = Field(default_factory=list)  # ble-bpm only
     # The transport's and the driver's keys (port, address, poll_interval_s ...),

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from monitord.config_base import Ident
+from monitord.config_base import Ident, PathSetting
 from monitord.config_base import Strict as _Strict
 
 
@@ -28,14 +28,14 @@ class StationConfig(_Strict):
 
     id: Ident
     listen: str = "127.0.0.1:8080"
-    tls_cert_file: Path | None = None
-    tls_key_file: Path | None = Field(default=None, validate_default=True)
+    tls_cert_file: PathSetting | None = None
+    tls_key_file: PathSetting | None = Field(default=None, validate_default=True)
     # One nurse per line, `name:hash` (written by `monitord station --add-nurse`).
-    nurses_file: Path
+    nurses_file: PathSetting
     # The station's own broker account (one per station, config/mosquitto/monitord.acl);
     # `[mqtt] username` stays the chairs'. Never sent to a browser.
     mqtt_username: str | None = None
-    mqtt_password_file: Path | None = None
+    mqtt_password_file: PathSetting | None = None
     # A nurse's login lasts this long (a shift), then the PIN is asked again.
     session_ttl_s: Annotated[float, Field(gt=0, le=7 * 86_400)] = 12 * 3600.0
     forwarder: ForwarderConfig | None = None

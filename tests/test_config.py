@@ -122,3 +122,23 @@ def test_error_object_carries_lines() -> None:
     with pytest.raises(ConfigError) as ei:
         loads_config('[site]\nid = "s"\n[mqtt]\nport = 0\n[[chairs]]\nid = "c"\n', "x.toml")
     assert ei.value.lines == ["x.toml: mqtt.port: Input should be greater than or equal to 1"]
+
+
+def test_strict_types_keep_the_legitimate_forms(tmp_path: Path) -> None:
+    # Strict config types (tests/config_cases/toml-types-not-converted) refuse a value of
+    # the wrong TOML type; what TOML itself cannot say otherwise is still taken: an
+    # integer in a float field, a path as a string.
+    cfg = loads_config(
+        '[site]\nid = "s1"\n[mqtt]\ntimeout_s = 5\npassword_file = "mqtt.pass"\n'
+        "[mqtt.tls]\ncheck_hostname = false\n"
+        '[storage]\nretention_days = 7\npath = "o.sqlite"\n'
+        '[[chairs]]\nid = "c1"\n[[chairs.devices]]\nid = "ox"\ndriver = "masimo-ascii"\n'
+        'port = "/dev/ttyUSB0"\nbaudrate = 9600\nstopbits = 1\nsilence_s = 10\n',
+        base=tmp_path,
+    )
+    assert cfg.mqtt.timeout_s == 5.0 and isinstance(cfg.mqtt.timeout_s, float)
+    assert cfg.mqtt.password_file == Path("mqtt.pass")
+    assert cfg.mqtt.tls is not None and cfg.mqtt.tls.check_hostname is False
+    assert cfg.storage.retention_days == 7.0 and cfg.storage.path == tmp_path / "o.sqlite"
+    assert cfg.chairs[0].devices[0].silence_s == 10.0
+
