@@ -333,8 +333,14 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + part
+            out += ("." if out else "") + _printable(part)
     return out or "(top level)"
+
+
+def _printable(key: str) -> str:
+    """A key as it can be printed on one line: a quoted TOML key may hold a newline (or
+    U+2028, which splitlines also breaks at), and one error must stay one line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in key)
 
 
 def _flat_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
@@ -420,8 +426,10 @@ def parse_config(
         return f"{file}: {_dotted(own)}"
 
     errors: list[str] = []
+    said: set[Loc] = set()  # keys with an error already
     for loc, key in _walk(raw):
         if key in _INLINE_SECRETS:
+            said.add(loc)
             errors.append(
                 f"{at(loc)}: secrets are never inline; "
                 f"put it in a file and set {_INLINE_SECRETS[key]}"
@@ -430,9 +438,10 @@ def parse_config(
         # NUL is never meant (TOML allows it as \u0000): as a path it raised ValueError
         # deep in the daemon, in a topic it breaks the MQTT protocol.
         if "\x00" in text:
+            said.add(loc)
             errors.append(f"{at(loc)}: contains the NUL character (U+0000)")
-    if errors:
-        raise ConfigError(errors)
+    # Reported with the schema's errors, not instead of them: the operator fixes the
+    # whole file in one pass (a key said once: an inline `password` is no "unknown key").
     if base is not None:
         _resolve_relative(raw, base)
     try:
@@ -441,6 +450,8 @@ def parse_config(
         for err in e.errors():
             loc = _flat_loc(tuple(err["loc"]))
             msg = err["msg"].removeprefix("Value error, ")
+            if loc in said:
+                continue
             if err["type"] == "extra_forbidden":
                 msg = "unknown key"
             elif loc in (("site",), ("site", "id")) and err["type"] == "missing":
@@ -451,6 +462,8 @@ def parse_config(
                 msg = NO_CHAIRS
             errors.append(f"{at(loc)}: {msg}")
         raise ConfigError(errors) from None
+    if errors:
+        raise ConfigError(errors)
     cfg._origin = origin
     try:
         from monitord.engine.rules import validate_overrides
