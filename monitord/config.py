@@ -26,7 +26,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from monitord.config_base import Ident, PathSetting, Port, SessionProtocol
+from monitord.config_base import Ident, PathSetting, Port, SessionProtocol, no_url_password
 from monitord.config_base import Strict as _Strict
 from monitord.config_devices import (
     DeviceConfig,
@@ -191,7 +191,7 @@ class InfluxConfig(_Strict):
     def _url(cls, v: str) -> str:
         if not re.match(r"^https?://[^/\s]+", v):
             raise ValueError("must be an http:// or https:// URL")
-        return v.rstrip("/")
+        return no_url_password(v.rstrip("/"), "credentials go in password_file / token_file")
 
     @model_validator(mode="after")
     def _api_fields(self) -> InfluxConfig:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,3 +29,14 @@ class Strict(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
+
+def no_url_password(url: str, hint: str) -> str:
+    """`url` unless its userinfo carries a password: a password there is inline (design.md
+    section 8, never inline) and would be printed wherever the URL is logged."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:  # an unparsable netloc (a bad port): the URL check says why
+        return url
+    if password is not None:
+        raise ValueError(f"has a password in the URL: {hint}")
+    return url

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from monitord.config_base import Ident, PathSetting
+from monitord.config_base import Ident, PathSetting, no_url_password
 from monitord.config_base import Strict as _Strict
 
 
@@ -21,6 +21,12 @@ class ForwarderConfig(_Strict):
     after_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
     mode: Literal["json", "ntfy"] = "json"
     timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        # The forwarder has no credential setting: a password here would only reach logs.
+        return no_url_password(v, "the forwarder takes no credentials; remove user:password@")
 
 
 class StationConfig(_Strict):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import time
 
@@ -63,7 +64,19 @@ class _OneLine(logging.Formatter):
             # Tracebacks only for real bugs (ERROR and above), folded to one line.
             exc = self.formatException(record.exc_info).replace("\n", " | ")
             msg += f" exc={exc}"
-        return f"{record.levelname} {record.name}: {msg}"
+        return f"{record.levelname} {record.name}: {redact_urls(msg)}"
+
+
+# The userinfo of a URL (`user:password@` after `scheme://`), wherever a line has one.
+_USERINFO = re.compile(r"(?<=://)[^/?#\s@]+@")
+
+
+def redact_urls(text: str) -> str:
+    """`text` with every URL's userinfo replaced by `***@`. Every log line passes here
+    (our own and the libraries' messages, exception texts): a password that reached a URL
+    in spite of the config check (monitord/config_base.py) is never written to the
+    journal, where every retry would repeat it."""
+    return _USERINFO.sub("***@", text) if "://" in text else text
 
 
 def setup_logging(level: str = "INFO") -> None:

@@ -142,3 +142,11 @@ def test_strict_types_keep_the_legitimate_forms(tmp_path: Path) -> None:
     assert cfg.storage.retention_days == 7.0 and cfg.storage.path == tmp_path / "o.sqlite"
     assert cfg.chairs[0].devices[0].silence_s == 10.0
 
+
+def test_a_url_with_a_user_but_no_password_is_taken() -> None:
+    # Only a password is a secret; a user name alone says nothing an attacker needs.
+    cfg = loads_config(
+        '[site]\nid = "s1"\n[influx]\napi = "v1"\ndatabase = "d"\n'
+        'url = "http://monitord@127.0.0.1:8086"\n[[chairs]]\nid = "c1"\n'
+    )
+    assert cfg.influx.url == "http://monitord@127.0.0.1:8086"
