@@ -49,7 +49,9 @@ class ScenarioError(ValueError):
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # allow_inf_nan=False: pydantic's JSON parser reads NaN and Infinity (not JSON) and an
+    # overflowing 1e999 as floats; a player then crashed on them, in a restart loop.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     t: float = Field(ge=0)
     chair: Ident = DEFAULT_CHAIR
@@ -190,13 +192,24 @@ def _stamp(ev: ScenarioEvent, name: str, value: Any) -> None:
     object.__setattr__(ev, name, value)
 
 
+class _NotJson(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    # Python's json module reads NaN, Infinity and -Infinity; JSON (RFC 8259) has none.
+    raise _NotJson(f"{name} is not a JSON number (RFC 8259 has no NaN or Infinity)")
+
+
 def _parse_slow(s: str, line_no: int, source: str) -> ScenarioEvent:
     """The reference path: json.loads + validate_python, with a reason for every way a
     line can be wrong."""
     try:
-        raw: Any = json.loads(s)
+        raw: Any = json.loads(s, parse_constant=_no_constant)
     except json.JSONDecodeError as e:
         raise ScenarioError(line_no, f"not JSON: {e.msg} (column {e.colno})", source) from None
+    except _NotJson as e:
+        raise ScenarioError(line_no, f"not JSON: {e}", source) from None
     except RecursionError:
         raise ScenarioError(line_no, "not JSON: nested too deeply", source) from None
     if not isinstance(raw, dict):

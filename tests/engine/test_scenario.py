@@ -32,6 +32,13 @@ BAD = [
     ("[1, 2]", 1, "must be a JSON object"),
     ('{"t": -1, "event": "end"}', 1, "t: "),
     ('{"t": 1, "event": "hr", "hr": 80, "chair": "bad chair!"}', 1, "chair"),
+    # JSON (RFC 8259) has no NaN or Infinity, though Python's json reads them.
+    ('{"t": 1, "event": "spo2", "spo2": NaN}', 1, "not JSON: NaN is not a JSON number"),
+    ('{"t": 1, "event": "hr", "hr": Infinity}', 1, "not JSON: Infinity is not"),
+    ('{"t": 1, "event": "bp", "sys": -Infinity, "dia": 80}', 1, "not JSON: -Infinity"),
+    ('{"t": NaN, "event": "end"}', 1, "not JSON: NaN"),
+    # Valid JSON, but a float overflows to infinity: no reading is infinite.
+    ('{"t": 1, "event": "hr", "hr": 1e999}', 1, "hr: hr: Input should be a finite number"),
 ]
 
 
@@ -177,6 +184,25 @@ BAD_FILES = [
         2,
         "no chair, but the scenario names several",
         id="several-chairs-line-without-chair",
+    ),
+    pytest.param(
+        # pydantic's JSON parser (the fast path) reads NaN too: the player crashed on it.
+        b'{"t": 0, "event": "session_start"}\n{"t": 1, "event": "spo2", "spo2": NaN}\n',
+        2,
+        "not JSON: NaN is not a JSON number",
+        id="nan",
+    ),
+    pytest.param(
+        b'{"t": 0, "event": "hr", "hr": -Infinity, "contact": true}\n',
+        1,
+        "not JSON: -Infinity is not a JSON number",
+        id="minus-infinity",
+    ),
+    pytest.param(
+        b'{"t": 0, "event": "spo2", "spo2": 97, "pulse": 1e400}\n',
+        1,
+        "spo2: pulse: Input should be a finite number",
+        id="overflow-to-infinity",
     ),
     pytest.param(
         b'{"t": 0, "event": "end"}\n{"t": 1, "event": "end", "by": "\xff"}\n',
