@@ -3,6 +3,8 @@ REMS form): screened at the edge, kept through the engine input, the store and I
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from monitord.engine.inputs import SessionCmd
@@ -42,3 +44,21 @@ def test_session_record_round_trips_with_and_without_the_new_fields() -> None:
     # A body written before these fields existed has none of their keys.
     assert set(body) == {"t", "chair", "action", "protocol", "session_id"}
     assert session_from_body(body) == plain
+
+
+@pytest.mark.parametrize("which", ["ack", "session"])
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_time_out_of_range_is_refused_with_a_reason(which: str, when: str) -> None:
+    # ISO 8601 with a zone, but no date in UTC: the age check's conversion overflowed
+    # (an "internal error" on cmd/errors).
+    body = {"alert_id": "a-1", "by": "RN Lee"} if which == "ack" else {"action": "end"}
+    payload = json.dumps({**body, "time": when}).encode()
+    for now in (None, 1_800_000_000.0):
+        with pytest.raises(CommandError) as ei:
+            parse_command(which, payload, now=now)
+        assert str(ei.value) == f"time: out of range: {when} is no date in UTC"
+
+
+def test_empty_payload_is_refused() -> None:
+    with pytest.raises(CommandError, match=r"^payload is empty: a command is a JSON object$"):
+        parse_command("session", b"")

@@ -23,8 +23,10 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from monitord.engine.inputs import Ack, SessionCmd
 
@@ -37,6 +39,21 @@ class _Cmd(BaseModel):
 
     # When the station sent it (optional): lets the daemon refuse a stale command.
     time: AwareDatetime | None = None
+
+    @field_validator("time")
+    @classmethod
+    def _in_range(cls, v: dt.datetime | None) -> dt.datetime | None:
+        # ISO 8601 allows 0001-01-01T00:00:00+14:00, which is before year 1 in UTC: the
+        # age check's conversion overflowed and the command got "internal error".
+        if v is None:
+            return v
+        try:
+            v.astimezone(dt.UTC)
+        except OverflowError:
+            raise PydanticCustomError(
+                "time_range", "out of range: {time} is no date in UTC", {"time": v.isoformat()}
+            ) from None
+        return v
 
 
 class AckCommand(_Cmd):
@@ -121,6 +138,10 @@ def parse_command(
     which: str, payload: bytes, *, now: float | None = None, max_age_s: float = 60.0
 ) -> Command:
     """The command on topic `cmd/{which}`; `now` (epoch s) enables the age check."""
+    if not payload:
+        # Only a retained empty message means something (it clears one): the sink drops
+        # those before they get here.
+        raise CommandError("payload is empty: a command is a JSON object")
     if len(payload) > MAX_COMMAND_BYTES:
         raise CommandError(
             f"command too large ({len(payload)} bytes; limit {MAX_COMMAND_BYTES} bytes)"

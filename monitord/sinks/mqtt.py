@@ -390,13 +390,9 @@ class MqttSink:
     async def _serve(self, c: ChairLink, client: V5Client) -> None:
         base = self.base(c.chair)
         nodelay(client)
-        wanted = [
-            f"{base}/cmd/ack",
-            f"{base}/cmd/session",
-            f"{base}/alerts/receipts",
-            f"{self.cfg.prefix}/{self.site}/stations/+",
-        ]
-        granted = await client.subscribe([(t, 1) for t in wanted])
+        subs = self.incoming.subscriptions(c.chair)  # retain as published, see there
+        wanted = [t for t, _ in subs]
+        granted = await client.subscribe(subs)
         self._check_suback(c, wanted, granted)
         # After the SUBACK, not at connect: a command sent before this line is not queued
         # for us (first connection), so this is the moment a station may send one.
@@ -523,6 +519,10 @@ class MqttSink:
                 # One command must never take MQTT down for every chair: whatever it
                 # was, it gets an error reply and the next message is served.
                 log.exception("MQTT %s: command on %s failed", c.chair, msg.topic)
+                # The payload goes with the error, as for every refused command: the
+                # station can tell which of its commands failed.
+                raw = msg.payload
+                payload = raw if isinstance(raw, bytes) else str(raw).encode()
                 await self.incoming.reject(
-                    client, self.base(c.chair), str(msg.topic), b"", f"internal error: {e!r}"
+                    client, self.base(c.chair), str(msg.topic), payload, f"internal error: {e!r}"
                 )

@@ -6,7 +6,9 @@ Receipts and station statuses marked `"doctor": true` (`monitord doctor`'s round
 are ignored; commands are screened as always (doctor sends none). A command that arrives
 with the retain flag came from the broker's retained store because we (re)subscribed: it
 is refused on `cmd/errors`, cleared, and never executed (a retained `end` would end the
-open session at every reconnect).
+open session at every reconnect): live too, as the command topics are subscribed with
+"retain as published" (`subscriptions`). An empty command is refused unless it is retained
+(then it is the clearing of a retained one).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiomqtt
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from monitord.log import FailureLog
 from monitord.models import iso
@@ -63,6 +66,27 @@ class Incoming:
         self.stats = stats
         self.command_max_age_s = command_max_age_s
 
+    def subscriptions(self, chair: str) -> list[tuple[str, SubscribeOptions]]:
+        """What `chair`'s connection subscribes to, QoS 1.
+
+        The command topics with MQTT 5 "retain as published": without it the broker
+        clears the retain flag on every message it forwards to an existing subscription,
+        so a command a station sent retained (or one queued for us while we were away)
+        looked fresh and was executed, and the refusal below only caught the copy the
+        broker replays at a (re)subscribe. With it, `msg.retain` is the publisher's flag.
+        And "no local": the empty retained message with which we clear such a command is
+        ours, nothing to read back.
+        """
+        base = f"{self.prefix}/{self.site}/{chair}"
+        cmd = SubscribeOptions(qos=1, noLocal=True, retainAsPublished=True)
+        plain = SubscribeOptions(qos=1)
+        return [
+            (f"{base}/cmd/ack", cmd),
+            (f"{base}/cmd/session", cmd),
+            (f"{base}/alerts/receipts", plain),
+            (f"{self.prefix}/{self.site}/stations/+", plain),
+        ]
+
     async def handle(
         self, chair: str, flog_receipts: FailureLog, client: V5Client, msg: aiomqtt.Message
     ) -> None:
@@ -76,8 +100,11 @@ class Incoming:
             if not is_doctor(payload):
                 self.receipts.station_status(topic.removeprefix(stations), payload)
             return
-        if not payload:
-            return  # an empty message clears a retained one (ours below included)
+        if not payload and (msg.retain or not topic.startswith(f"{base}/cmd/")):
+            # A retained empty message clears a retained one (a station's, or ours below
+            # when no local is not honoured): nothing was sent. An empty command that is
+            # not retained is malformed: refused below like any other.
+            return
         if topic == f"{base}/alerts/receipts":
             if is_doctor(payload):
                 return  # `monitord doctor`'s test message, not a station's receipt

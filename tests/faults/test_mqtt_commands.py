@@ -90,7 +90,7 @@ def config(tmp_path: Path, broker: Mosquitto, prefix: str, extra: str = "") -> P
 
 
 # -- defect 7: retained and stale commands ---------------------------------------------
-async def test_retained_end_is_not_replayed_after_a_broker_restart(
+async def test_retained_end_is_refused_live_and_not_replayed_after_a_broker_restart(
     mosquitto: Mosquitto, mqtt_prefix: str, tmp_path: Path
 ) -> None:
     b = base(mqtt_prefix)
@@ -100,31 +100,85 @@ async def test_retained_end_is_not_replayed_after_a_broker_restart(
         daemon.start()
         try:
             await eventually(lambda: connects(daemon) == 1, 30, "daemon connected")
-            # Yesterday: a session ended by a station that publishes with retain set. The
-            # live `end` is a fresh command and is executed.
+            # A station that publishes its commands with retain set: its `end` is refused
+            # live, not only when the broker replays it (docs/mqtt.md "Commands"). The
+            # daemon subscribes with "retain as published", so it sees the flag; executed,
+            # it would be replayed (and end the open session) at every reconnect.
             await publish(mosquitto, f"{b}/cmd/session", cmd("start"))
+            await eventually(lambda: sessions(store) == ["start"], 20, "start taken")
             await publish(mosquitto, f"{b}/cmd/session", cmd("end"), retain=True)
-            await eventually(lambda: sessions(store) == ["start", "end"], 20, "yesterday")
-            # Today: the next patient is dosed; then the broker restarts.
-            await publish(mosquitto, f"{b}/cmd/session", cmd("start"))
-            await publish(mosquitto, f"{b}/cmd/session", cmd("dose_start"))
-            await eventually(lambda: len(sessions(store)) == 4, 20, "today's session open")
-            assert nurse.of("cmd/errors") == []
-            await in_thread(mosquitto.stop)
-            await in_thread(mosquitto.start)
-            await eventually(lambda: connects(daemon) == 2, 60, "daemon reconnected")
-            # The re-subscription brought yesterday's retained `end` back: ignored, said so
-            # on cmd/errors, and cleared from the broker.
-            await eventually(lambda: nurse.of("cmd/errors"), 30, "cmd/errors answer")
+            await eventually(lambda: nurse.of("cmd/errors"), 20, "cmd/errors answer")
             (err,) = nurse.of("cmd/errors")
             assert err["topic"] == f"{b}/cmd/session"
             assert "retained" in err["error"] and json.loads(err["payload"]) == {"action": "end"}
+            # ... and cleared from the broker before that answer (the clear, an empty
+            # retained message, is no command to refuse).
             assert await retained_on(mosquitto, f"{b}/cmd/session") == []
-            # A live command after the reconnect is taken in order: the session was open.
+            await publish(mosquitto, f"{b}/cmd/session", cmd("dose_start"))
+            await eventually(lambda: len(sessions(store)) == 2, 20, "dose_start taken")
+            # The broker restarts: the re-subscription brings nothing back.
+            await in_thread(mosquitto.stop)
+            await in_thread(mosquitto.start)
+            await eventually(lambda: connects(daemon) == 2, 60, "daemon reconnected")
             await publish(mosquitto, f"{b}/cmd/session", cmd("dose_end"))
-            await eventually(lambda: len(sessions(store)) >= 5, 20, "dose_end taken")
-            assert sessions(store) == ["start", "end", "start", "dose_start", "dose_end"]
+            await eventually(lambda: len(sessions(store)) >= 3, 20, "dose_end taken")
+            assert sessions(store) == ["start", "dose_start", "dose_end"]
             assert len(nurse.of("cmd/errors")) == 1
+        finally:
+            daemon.stop()
+
+
+async def test_time_out_of_range_is_refused_with_its_payload(
+    mosquitto: Mosquitto, mqtt_prefix: str, tmp_path: Path
+) -> None:
+    b = base(mqtt_prefix)
+    store = Store(tmp_path / "outbox.sqlite")
+    daemon = DaemonProcess(config(tmp_path, mosquitto, mqtt_prefix), tmp_path / "daemon.log")
+    async with Oximeter(tmp_path), Observer(mosquitto, [f"{b}/cmd/errors"]) as nurse:
+        daemon.start()
+        try:
+            await eventually(lambda: connects(daemon) == 1, 30, "daemon connected")
+            # Valid ISO 8601 with a zone, but before year 1 in UTC: converting it for the
+            # age check overflowed ("internal error", no payload, a traceback).
+            bad = cmd("start", time="0001-01-01T00:00:00+14:00")
+            await publish(mosquitto, f"{b}/cmd/session", bad)
+            await eventually(lambda: nurse.of("cmd/errors"), 20, "cmd/errors answer")
+            (err,) = nurse.of("cmd/errors")
+            assert err["error"] == (
+                "time: out of range: 0001-01-01T00:00:00+14:00 is no date in UTC"
+            )
+            assert err["payload"] == bad.decode()
+            await publish(mosquitto, f"{b}/cmd/session", cmd("start", time=fresh()))
+            await eventually(lambda: sessions(store) == ["start"], 20, "start taken")
+        finally:
+            daemon.stop()
+    assert "Traceback" not in daemon.output() and "internal error" not in daemon.output()
+
+
+async def test_empty_command_is_refused_unless_it_clears_a_retained_one(
+    mosquitto: Mosquitto, mqtt_prefix: str, tmp_path: Path
+) -> None:
+    b = base(mqtt_prefix)
+    daemon = DaemonProcess(config(tmp_path, mosquitto, mqtt_prefix), tmp_path / "daemon.log")
+    async with Oximeter(tmp_path), Observer(mosquitto, [f"{b}/cmd/errors"]) as nurse:
+        daemon.start()
+        try:
+            await eventually(lambda: connects(daemon) == 1, 30, "daemon connected")
+            # Retained and empty: the clearing of a retained command, nothing sent.
+            await publish(mosquitto, f"{b}/cmd/ack", b"", retain=True)
+            # Not retained and empty: a malformed command (design.md section 6).
+            await publish(mosquitto, f"{b}/cmd/session", b"")
+            await eventually(lambda: nurse.of("cmd/errors"), 20, "cmd/errors answer")
+            # A command after both: its answer proves the first two were read.
+            await publish(mosquitto, f"{b}/cmd/ack", b"[]")
+            await eventually(lambda: len(nurse.of("cmd/errors")) >= 2, 20, "second answer")
+            errs = nurse.of("cmd/errors")
+            assert [(e["topic"], e["payload"]) for e in errs] == [
+                (f"{b}/cmd/session", ""),
+                (f"{b}/cmd/ack", "[]"),
+            ]
+            assert errs[0]["error"] == "payload is empty: a command is a JSON object"
+            assert "rejected command on" in daemon.output()
         finally:
             daemon.stop()
 
