@@ -80,10 +80,12 @@ class Incoming:
         base = f"{self.prefix}/{self.site}/{chair}"
         cmd = SubscribeOptions(qos=1, noLocal=True, retainAsPublished=True)
         plain = SubscribeOptions(qos=1)
+        # Receipts too: one sent retained is refused live as at a resubscribe (docs/mqtt.md).
+        receipts = SubscribeOptions(qos=1, retainAsPublished=True)
         return [
             (f"{base}/cmd/ack", cmd),
             (f"{base}/cmd/session", cmd),
-            (f"{base}/alerts/receipts", plain),
+            (f"{base}/alerts/receipts", receipts),
             (f"{self.prefix}/{self.site}/stations/+", plain),
         ]
 
