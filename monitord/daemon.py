@@ -40,7 +40,7 @@ from monitord.engine.rules import RuleSet
 from monitord.gcpacer import pace as pace_gc
 from monitord.hub import CommittedBatch, Hub
 from monitord.models import iso
-from monitord.outbox import Durability
+from monitord.outbox import SINKS, Durability, Sink
 from monitord.receipts import Receipts
 from monitord.sdnotify import Notifier, watchdog_interval_s
 from monitord.sinks.commands import Command, engine_input
@@ -98,6 +98,16 @@ class Daemon:
             self.store_lock.release()
             self.alarms.close()
             raise
+        # Records wait only for the sinks this config enables; a disabled sink's leftover
+        # queue is released (docs/reliability.md, "A disabled sink holds nothing").
+        off: list[Sink] = [s for s in SINKS if not getattr(cfg, s).enabled]
+        if released := self.outbox.route_to(s for s in SINKS if s not in off):
+            log.info(
+                "store: released %d queued deliveries for disabled sink(s) %s; the records "
+                "stay as local history until retention",
+                released,
+                ", ".join(off),
+            )
         # Commits, marks, status and pruning run in a writer thread (issue 20): the loop
         # never waits for an fsync. A store in memory has none to wait for.
         self.writer = None if self.outbox.memory else StoreWriter()

@@ -6,7 +6,7 @@ loss); `commit()` makes them durable."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from monitord.models import AlertEvent, Reading, SessionEvent
@@ -14,7 +14,9 @@ from monitord.store.base import Durability
 from monitord.store.blocks import BlocksMixin
 from monitord.store.codec import (
     ROUTES,
+    SINKS,
     RecordType,
+    Sink,
     StoredAlert,
     alert_body,
     dumps,
@@ -26,6 +28,33 @@ from monitord.store.codec import (
 
 
 class RecordsMixin(BlocksMixin):
+    # Which sinks each record type is queued for: ROUTES narrowed to the sinks the config
+    # enables (`route_to`). A queue nobody drains would hold its rows as undelivered
+    # forever: the disk budget would then drop readings and raise store.budget for it.
+    _routes: Mapping[RecordType, tuple[Sink, ...]] = ROUTES
+
+    def route_to(self, enabled: Iterable[Sink]) -> int:
+        """Queue records only for the `enabled` sinks from now on, and release the rows
+        still queued for the others (left from a run when that sink was enabled): they
+        stay in the store as local history and leave it with retention, like delivered
+        rows. Returns how many queue rows were released."""
+        wanted = set(enabled)  # once: `enabled` may be a generator
+        on = tuple(s for s in SINKS if s in wanted)
+        self._routes = {t: tuple(s for s in sinks if s in on) for t, sinks in ROUTES.items()}
+        off = [s for s in SINKS if s not in on]
+        if not off or self.readonly:
+            return 0
+        marks = ", ".join("?" * len(off))
+        (n,) = self._db.execute(
+            f"SELECT count(*) FROM pending WHERE sink IN ({marks})", off
+        ).fetchone()
+        if n:
+            # NORMAL: a power loss may bring the rows back; the next start releases them.
+            self._begin(Durability.NORMAL)
+            self._db.execute(f"DELETE FROM pending WHERE sink IN ({marks})", off)
+            self.commit()
+        return int(n)
+
     def _insert(self, rtype: RecordType, chair: str, t_ns: int, body: dict[str, Any]) -> int:
         # No byte counter to bump (schema v5): the budget sums the rows added since its
         # last look (monitord/store/retention.py).
@@ -36,7 +65,7 @@ class RecordsMixin(BlocksMixin):
         )
         self._db.executemany(
             "INSERT INTO pending (sink, record_id, chair) VALUES (?, ?, ?)",
-            [(sink, rid, chair) for sink in ROUTES[rtype]],
+            [(sink, rid, chair) for sink in self._routes[rtype]],
         )
         return rid
 
@@ -67,7 +96,7 @@ class RecordsMixin(BlocksMixin):
         )
         # The delivery queues, one executemany per sink (batched: a statement per row
         # would cost the ingest path a fifth).
-        for sink in ROUTES["reading"]:
+        for sink in self._routes["reading"]:
             self._db.executemany(
                 "INSERT INTO pending (sink, record_id, chair) VALUES (?, ?, ?)",
                 [(sink, i, r.chair) for i, r in zip(ids, readings, strict=True)],
