@@ -502,17 +502,16 @@ def loads_config(text: str, source: str = "<config>", base: Path | None = None) 
 
 
 def read_secret(path: Path | None, env: str | None = None) -> str | None:
-    """A secret from the environment (`env`) or a file; a systemd credential name works too.
-
-    A relative `path` is looked up in `$CREDENTIALS_DIRECTORY` first, so a unit with
-    `LoadCredential=mqtt-password:/etc/monitord/mqtt.pass` can say `password_file =
-    "mqtt-password"`.
+    """A secret from the environment (`env`) or a file; a relative `path` is a systemd
+    credential name, read as the unit passes it (monitord/credentials.py): under the unit
+    from `$CREDENTIALS_DIRECTORY` (CredentialMissing, one line with the fix, when it was
+    not passed), outside it from /etc/monitord/secrets, never from the working directory
+    (the unit's is /).
     """
+    from monitord.credentials import secret_path
+
     if env and os.environ.get(env):
         return os.environ[env]
     if path is None:
         return None
-    creds = os.environ.get("CREDENTIALS_DIRECTORY")
-    if creds and not path.is_absolute() and (Path(creds) / path).exists():
-        path = Path(creds) / path
-    return path.read_text(encoding="utf-8").strip()
+    return secret_path(path).read_text(encoding="utf-8").strip()

@@ -13,6 +13,7 @@ import stat
 from pathlib import Path
 
 from monitord.config import Config, where
+from monitord.credentials import CredentialMissing, in_unit, outside_unit, unit_directory
 from monitord.scenario import ScenarioError, ScenarioFile
 
 
@@ -35,29 +36,78 @@ def _secret_files(cfg: Config) -> list[tuple[str, Path, str]]:
     return out
 
 
-def _resolve_secret(path: Path) -> Path | None:
-    """Where read_secret would read `path`; None for a systemd credential name that can
-    only be resolved inside the unit ($CREDENTIALS_DIRECTORY)."""
+def _resolve_secret(path: Path, secrets_dir: Path | None = None) -> Path | None:
+    """Where the service reads secret `path` (monitord/credentials.py): under the unit its
+    copy in $CREDENTIALS_DIRECTORY (CredentialMissing if the unit did not pass it);
+    outside it the file the unit would load, in `secrets_dir` (doctor's --credentials) or
+    /etc/monitord/secrets. None when that cannot be looked at from here (no such directory
+    on this machine, or root-only and we are not root): nothing to check then."""
     if path.is_absolute():
         return path
-    creds = os.environ.get("CREDENTIALS_DIRECTORY")
-    if creds and (Path(creds) / path).exists():
-        return Path(creds) / path
+    creds = unit_directory()
+    if secrets_dir is not None and secrets_dir != creds:
+        return outside_unit(path, secrets_dir)
+    if creds is not None:
+        return in_unit(path, creds)
+    return outside_unit(path)
+
+
+def _missing(p: Path, name: Path, env: str) -> str:
+    nor = f" (nor {env} set)" if env else ""
+    if name.is_absolute():
+        return f"{p}: no such file{nor}"
+    # Outside the unit: the file the unit's LoadCredential= would pass is not there.
+    return (
+        f"{p}: no such file{nor}; the unit passes {p.parent}/NAME as credential NAME: "
+        "write the secret there (a regular file; root-only, mode 0600)"
+    )
+
+
+def _unusable(p: Path) -> str | None:
+    """Why the service user cannot use TLS file `p` (checked as this user), or None.
+    A directory on the way that this user may not enter makes stat() itself fail: one
+    line, never a traceback (scripts/make-certs.sh used to make its folder 0700)."""
+    try:
+        if not p.is_file():
+            return "no such file"
+    except PermissionError:
+        return (
+            "not reachable by this user (a directory on its path is closed to it: "
+            "make the directories 0755 and the file 0644, docs/install.md)"
+        )
+    except OSError as e:
+        return f"cannot be checked ({e.strerror or e})"
+    if not os.access(p, os.R_OK):
+        return "not readable by this user (make it 0644, or 0640 group monitord for a key)"
     return None
 
 
-def check(cfg: Config, source: str) -> tuple[list[str], list[str]]:
+def check(cfg: Config, source: str, secrets_dir: Path | None = None) -> tuple[list[str], list[str]]:
+    """`secrets_dir`: where relative secret names are looked up outside the unit (doctor's
+    --credentials); default as the service does (monitord/credentials.py)."""
     errors: list[str] = []
     warnings: list[str] = []
     for key, path, env in _secret_files(cfg):
-        p = _resolve_secret(path)
-        if p is None or (env and os.environ.get(env)):
+        if env and os.environ.get(env):
             continue
         try:
+            p = _resolve_secret(path, secrets_dir)
+        except CredentialMissing as e:
+            # Under the unit: exit 78 with the fix, not a login retried forever.
+            errors.append(f"{where(cfg, source, key)}: {e}")
+            continue
+        if p is None:
+            continue
+        try:
+            if not path.is_absolute() and unit_directory() is None and p.is_symlink():
+                errors.append(
+                    f"{where(cfg, source, key)}: {p} is a symbolic link, which systemd "
+                    "skips when it loads the secrets directory: put the file itself there"
+                )
+                continue
             mode = p.stat().st_mode
         except FileNotFoundError:
-            nor = f" (nor {env} set)" if env else ""
-            errors.append(f"{where(cfg, source, key)}: {p}: no such file{nor}")
+            errors.append(f"{where(cfg, source, key)}: {_missing(p, path, env)}")
             continue
         except OSError as e:
             errors.append(f"{where(cfg, source, key)}: {p}: {e.strerror or e}")
@@ -74,12 +124,8 @@ def check(cfg: Config, source: str) -> tuple[list[str], list[str]]:
         p = getattr(tls, key) if tls is not None else None
         if p is None:
             continue
-        if not p.is_file():
-            errors.append(f"{where(cfg, source, f'mqtt.tls.{key}')}: {p}: no such file")
-        elif not os.access(p, os.R_OK):
-            errors.append(
-                f"{where(cfg, source, f'mqtt.tls.{key}')}: {p}: not readable by this user"
-            )
+        if problem := _unusable(p):
+            errors.append(f"{where(cfg, source, f'mqtt.tls.{key}')}: {p}: {problem}")
     if cfg.station is not None:
         _check_station(cfg, source, errors, warnings)
     for i, chair in enumerate(cfg.chairs):
@@ -132,14 +178,15 @@ def _check_station(cfg: Config, source: str, errors: list[str], warnings: list[s
     files = [("nurses_file", st.nurses_file), ("tls_cert_file", st.tls_cert_file)]
     files.append(("tls_key_file", st.tls_key_file))
     if st.mqtt_password_file is not None and not os.environ.get("MONITORD_STATION_MQTT_PASSWORD"):
-        files.append(("mqtt_password_file", _resolve_secret(st.mqtt_password_file)))
+        try:
+            files.append(("mqtt_password_file", _resolve_secret(st.mqtt_password_file)))
+        except CredentialMissing as e:
+            errors.append(f"{where(cfg, source, 'station.mqtt_password_file')}: {e}")
     for key, p in files:
         if p is None:
             continue
-        if not p.is_file():
-            errors.append(f"{where(cfg, source, f'station.{key}')}: {p}: no such file")
-        elif not os.access(p, os.R_OK):
-            errors.append(f"{where(cfg, source, f'station.{key}')}: {p}: not readable by this user")
+        if problem := _unusable(p):
+            errors.append(f"{where(cfg, source, f'station.{key}')}: {p}: {problem}")
         elif key in ("nurses_file", "mqtt_password_file", "tls_key_file"):
             mode = p.stat().st_mode
             if mode & stat.S_IROTH:
@@ -147,7 +194,7 @@ def _check_station(cfg: Config, source: str, errors: list[str], warnings: list[s
                     f"{where(cfg, source, f'station.{key}')}: warning: {p} is readable by "
                     f"every user (mode {stat.S_IMODE(mode):04o}); chmod o-r it"
                 )
-    if st.nurses_file.is_file() and os.access(st.nurses_file, os.R_OK):
+    if _unusable(st.nurses_file) is None:
         from monitord.station.auth import NursesFileError, load_nurses
 
         try:

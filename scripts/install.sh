@@ -29,9 +29,9 @@ UNIT=/etc/systemd/system/monitord.service
 STATION_UNIT=/etc/systemd/system/monitord-station.service
 STATE=/var/lib/monitord
 SVC_USER=monitord
-# Credentials named by LoadCredential= in systemd/monitord.service; empty placeholders are
-# created so the unit can start (systemd refuses to start a unit whose credential file is
-# missing); `monitord doctor` reports an empty one. station-mqtt-password is the station's
+# Secrets in /etc/monitord/secrets, which systemd/monitord.service passes whole
+# (LoadCredential=secrets:...); empty placeholders for the names the example config uses
+# (`monitord doctor` reports an empty one). station-mqtt-password is the station's
 # (LoadCredential= in systemd/monitord-station.service), written on the station machine only.
 CREDENTIALS=(mqtt-password influx-token influx-password station-mqtt-password)
 # The station's files in /etc/monitord: the operator's, never written by `install`, kept by

@@ -3,7 +3,8 @@
 #
 #   bash scripts/make-certs.sh --out DIR --broker NAME [--ip ADDR]... [--days N]
 #
-# Writes into DIR (created, mode 0700):
+# Writes into DIR (created; made 0755 so the service user can reach the CA certificate in
+# it: a config may name it there, docs/install.md; the private keys in it are 0600):
 #   clinic-ca.pem   the CA certificate: copy it to every Pi (/etc/monitord/tls/clinic-ca.pem,
 #                   [mqtt.tls] ca_file) and every station; not a secret
 #   clinic-ca.key   the CA's private key (0600): keep it offline, it signs new certificates
@@ -22,15 +23,20 @@ while [ $# -gt 0 ]; do
         --broker) broker="${2:?--broker needs a host name}"; shift 2;;
         --ip) ips+=("${2:?--ip needs an address}"); shift 2;;
         --days) days="${2:?--days needs a number}"; shift 2;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0;;
         *) echo "make-certs: unknown option: $1 (see --help)" >&2; exit 2;;
     esac
 done
 [ -n "$out" ] && [ -n "$broker" ] || { echo "make-certs: needs --out DIR and --broker NAME" >&2; exit 2; }
 command -v openssl >/dev/null || { echo "make-certs: needs openssl (apt-get install openssl)" >&2; exit 69; }
 
+# The folder (and any parent made for it) is traversable: with `umask 077` it was 0700
+# root-only, and `monitord run` as the service user could not reach clinic-ca.pem (exit 78).
+(umask 022 && mkdir -p "$out")
+chmod go+rx "$out"
+# Everything written from here on is private unless chmod'ed below: the keys, the CA's
+# serial file.
 umask 077
-mkdir -p "$out"
 cd "$out"
 
 if [ ! -f clinic-ca.key ]; then

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from monitord.config import MqttConfig
+from monitord.credentials import SECRETS_DIR, credential_ids, unit_directory
 
 # `warn`: worth fixing, but monitord runs (a config_checks warning); exit stays 0.
 Status = Literal["ok", "FAIL", "skip", "warn"]
@@ -48,7 +49,18 @@ def secret(path: Path | None, creds: Path | None, what: str) -> str | None:
     """The secret's text, like monitord.config.read_secret, but naming the file on errors."""
     if path is None:
         return None
-    candidates = [path] if path.is_absolute() else [*([creds / path] if creds else []), path]
+    # A relative name is found as the service finds it (monitord/credentials.py): in the
+    # unit's $CREDENTIALS_DIRECTORY under its own name or as `secrets_<name>`, else in the
+    # secrets directory the unit loads; never in the working directory.
+    candidates = [path]
+    if not path.is_absolute():
+        base = creds or SECRETS_DIR
+        candidates = [base / ident for ident in credential_ids(path)]
+        if base != unit_directory() and candidates[0].is_symlink():
+            raise SecretProblem(
+                f"{what} {candidates[0]} is a symbolic link, which systemd skips when it "
+                "loads the secrets directory; put the file itself there"
+            )
     for p in candidates:
         if p.exists():
             try:
@@ -60,7 +72,7 @@ def secret(path: Path | None, creds: Path | None, what: str) -> str | None:
             if not text:
                 raise SecretProblem(f"{what} {p} is empty; write the secret into it (one line)")
             return text
-    where = " or ".join(str(c) for c in candidates)
+    where = str(candidates[0])
     raise SecretProblem(f"{what} not found at {where}; create it (root-only, mode 0600)")
 
 

@@ -18,13 +18,10 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import grp
 import json
 import os
-import pwd
 import shutil
 import ssl
-import stat
 import subprocess
 import urllib.error
 import urllib.parse
@@ -41,12 +38,17 @@ from monitord.commands.checks import (
     skip,
     tls_context,
 )
+from monitord.commands.doctor_host import (
+    check_disk,
+    check_serial,
+    check_service_files,
+)
 from monitord.commands.doctor_mqtt import round_trip, station_login, stations_online
 from monitord.config import Config, ConfigError, InfluxConfig, load_config
 from monitord.config_checks import check as config_checks
+from monitord.credentials import SECRETS_DIR, unit_directory
 
-DEFAULT_CREDENTIALS = "/etc/monitord/secrets"
-SERVICE_USER = "monitord"
+DEFAULT_CREDENTIALS = str(SECRETS_DIR)
 SYSTEM_BUS = "/run/dbus/system_bus_socket"
 
 
@@ -86,86 +88,40 @@ def check_config(path: str) -> tuple[Check, Config | None]:
     ), cfg
 
 
-def check_config_machine(cfg: Config, path: str) -> list[Check]:
+def check_config_machine(cfg: Config, path: str, creds: Path | None = None) -> list[Check]:
     """What `monitord check-config` and `monitord run` check beyond the schema (secret
-    files, TLS files, ACL fit ...): an error fails, a warning is a `warn` line."""
-    errors, warnings = config_checks(cfg, path)
+    files, TLS files, ACL fit ...): an error fails, a warning is a `warn` line. Relative
+    secret names are looked up in `creds` (--credentials) as the unit would pass them."""
+    errors, warnings = config_checks(cfg, path, creds)
     out = [fail("config checks", e, f"monitord check-config {path}") for e in errors]
     out += [Check("warn", "config checks", w) for w in warnings]
     return out or [ok("config checks", "secret and TLS files usable; no warnings")]
 
 
-# -- serial ------------------------------------------------------------------------------
-def _service_user_can_use(dev: str) -> str | None:
-    """Why the service user could not open `dev` (None when it can, or when unknowable)."""
-    try:
-        user = pwd.getpwnam(SERVICE_USER)
-        st = os.stat(dev)
-    except (KeyError, OSError):
+def check_credentials(cfg: Config, creds: Path | None) -> Check | None:
+    """Says where relative secret names were looked up, and that doctor is not the unit
+    (which passes /etc/monitord/secrets as credentials: monitord/credentials.py)."""
+    names = [
+        p
+        for p in (
+            cfg.mqtt.password_file,
+            *(c.mqtt_password_file for c in cfg.chairs),
+            cfg.influx.token_file,
+            cfg.influx.password_file,
+        )
+        if p is not None and not p.is_absolute()
+    ]
+    if not names:
         return None
-    if user.pw_uid == st.st_uid or (st.st_mode & stat.S_IROTH and st.st_mode & stat.S_IWOTH):
-        return None
-    groups = {user.pw_gid} | {g.gr_gid for g in grp.getgrall() if SERVICE_USER in g.gr_mem}
-    if st.st_gid in groups and st.st_mode & stat.S_IRGRP and st.st_mode & stat.S_IWGRP:
-        return None
-    try:
-        gname = grp.getgrgid(st.st_gid).gr_name
-    except KeyError:
-        gname = str(st.st_gid)
-    return f"user {SERVICE_USER} is not in group {gname} that owns {dev}"
-
-
-def check_serial(cfg: Config) -> list[Check]:
-    import serial
-
-    from monitord.drivers.serial_link import SerialLinkSettings
-
-    out: list[Check] = []
-    for chair in cfg.chairs:
-        for dev in chair.devices:
-            d = dev.settings
-            if dev.simulate is not None or not isinstance(d, SerialLinkSettings) or not d.port:
-                continue
-            name = f"serial {chair.id}/{dev.id}"
-            if "://" not in d.port and not os.path.exists(d.port):
-                out.append(
-                    fail(
-                        name,
-                        f"{d.port} does not exist",
-                        "plug the adapter in and check `ls -l /dev/serial/by-id/`; "
-                        "set chairs.devices.port to the stable by-id name",
-                    )
-                )
-                continue
-            try:
-                s = serial.serial_for_url(d.port, baudrate=d.baudrate or 9600, timeout=0)
-                s.close()
-            except PermissionError:
-                out.append(
-                    fail(
-                        name,
-                        f"{d.port}: permission denied",
-                        f"usermod -a -G dialout {SERVICE_USER} (and run doctor as root)",
-                    )
-                )
-                continue
-            except (serial.SerialException, OSError, ValueError) as e:
-                out.append(
-                    fail(name, f"{d.port}: cannot open ({e})", "is another program using it?")
-                )
-                continue
-            why = _service_user_can_use(d.port) if "://" not in d.port else None
-            if why:
-                out.append(
-                    fail(
-                        name, f"{d.port} opens, but {why}", f"usermod -a -G dialout {SERVICE_USER}"
-                    )
-                )
-            else:
-                out.append(ok(name, f"{d.port} present and opens"))
-    if not out:
-        out.append(skip("serial", "no serial devices configured"))
-    return out
+    if creds is not None and creds == unit_directory():
+        return ok("credentials", f"secret names read from {creds} (inside the unit)")
+    where = creds or SECRETS_DIR
+    note = "" if where == SECRETS_DIR else f"; the unit passes {SECRETS_DIR}, not {where}"
+    return ok(
+        "credentials",
+        f"secret names looked up in {where} as the unit passes them "
+        f"(LoadCredential=secrets:{SECRETS_DIR}); doctor runs outside the unit{note}",
+    )
 
 
 # -- Bluetooth (BlueZ over D-Bus) ----------------------------------------------------------
@@ -462,30 +418,6 @@ def check_clock(limit_s: float) -> Check:
     return ok("clock", "synchronized (NTP)")
 
 
-# -- disk --------------------------------------------------------------------------------
-def check_disk(cfg: Config) -> Check:
-    path = cfg.storage.path
-    probe = path.parent
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    usage = shutil.disk_usage(probe)
-    free_mb = usage.free / 1e6
-    need_mb = cfg.storage.max_mb
-    note = "" if path.parent.exists() else f"; {path.parent} is made at first start"
-    if free_mb < need_mb:
-        return fail(
-            "disk",
-            f"{free_mb:.0f} MB free at {probe}, outbox may use {need_mb:g} MB",
-            "free space or lower storage.max_mb (undelivered readings are dropped "
-            "first when the budget is reached)",
-        )
-    return ok(
-        "disk",
-        f"{free_mb:.0f} MB free at {probe} for the outbox "
-        f"(budget storage.max_mb = {need_mb:g} MB){note}",
-    )
-
-
 # -- main --------------------------------------------------------------------------------
 def _credentials_dir(arg: str | None) -> Path | None:
     if arg:
@@ -539,8 +471,13 @@ def main(args: argparse.Namespace) -> int:
     if cfg is None:
         emit(skip("other checks", "they need a valid config"))
         return 1
-    for c in check_config_machine(cfg, args.config):
+    creds = _credentials_dir(args.credentials)
+    for c in check_config_machine(cfg, args.config, creds):
+        emit(c)
+    if (maybe := check_credentials(cfg, creds)) is not None:
+        emit(maybe)
+    for c in check_service_files(cfg):
         emit(c)
     station = (args.station_user, args.station_password_file)
-    asyncio.run(run_checks(cfg, _credentials_dir(args.credentials), args.timeout, emit, station))
+    asyncio.run(run_checks(cfg, creds, args.timeout, emit, station))
     return 1 if failed else 0

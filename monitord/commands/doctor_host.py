@@ -1,0 +1,175 @@
+"""`monitord doctor`'s checks of this machine for the service: serial ports, files the
+service user must reach, and the outbox's place and disk (monitord/commands/doctor.py
+runs them). Doctor runs as root; what it checks here is what the unit's user
+(`monitord`, sandboxed by systemd/monitord.service) will meet."""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import shutil
+import stat
+from pathlib import Path
+
+from monitord.commands.checks import Check, fail, ok, skip
+from monitord.config import Config
+
+SERVICE_USER = "monitord"
+
+
+def _service_ids() -> tuple[int, set[int]] | None:
+    """The service user's uid and groups (primary, supplementary, `dialout` from the unit's
+    SupplementaryGroups=); None on a machine without that user."""
+    try:
+        user = pwd.getpwnam(SERVICE_USER)
+    except KeyError:
+        return None
+    groups = {user.pw_gid} | {g.gr_gid for g in grp.getgrall() if SERVICE_USER in g.gr_mem}
+    try:
+        groups.add(grp.getgrnam("dialout").gr_gid)
+    except KeyError:
+        pass
+    return user.pw_uid, groups
+
+
+def _may(st: os.stat_result, ids: tuple[int, set[int]], bits: tuple[int, int, int]) -> bool:
+    uid, groups = ids
+    if st.st_uid == uid:
+        return bool(st.st_mode & bits[0])
+    if st.st_gid in groups:
+        return bool(st.st_mode & bits[1])
+    return bool(st.st_mode & bits[2])
+
+
+def service_user_blocked(path: Path) -> str | None:
+    """Why the service user could not read `path` (a directory on the way it may not
+    enter, or the file itself), or None when it can or this cannot be told here."""
+    ids = _service_ids()
+    if ids is None:
+        return None
+    path = Path(os.path.abspath(path))
+    try:
+        for d in reversed(path.parents):
+            st = d.stat()
+            if not _may(st, ids, (stat.S_IXUSR, stat.S_IXGRP, stat.S_IXOTH)):
+                mode = f"{stat.S_IMODE(st.st_mode):04o}"
+                return f"user {SERVICE_USER} cannot enter {d} (mode {mode}); chmod 0755 {d}"
+        st = path.stat()
+    except OSError:
+        return None  # missing: the config checks say so
+    if not _may(st, ids, (stat.S_IRUSR, stat.S_IRGRP, stat.S_IROTH)):
+        mode = f"{stat.S_IMODE(st.st_mode):04o}"
+        return f"user {SERVICE_USER} cannot read {path} (mode {mode}); chmod 0644 {path}"
+    return None
+
+
+def check_service_files(cfg: Config) -> list[Check]:
+    """TLS files the daemon opens itself (not credentials): root can read them, the
+    service user perhaps not (a CA in a 0700 folder: the daemon would stop with exit 78)."""
+    tls = cfg.mqtt.tls if cfg.mqtt.enabled else None
+    out = []
+    for key in ("ca_file", "cert_file", "key_file"):
+        p = getattr(tls, key) if tls is not None else None
+        if p is not None and (why := service_user_blocked(p)):
+            detail, fix = why.split("; ", 1)
+            # Without it `monitord run` stops with exit 78 (config_checks).
+            out.append(
+                fail(f"mqtt.tls.{key}", detail, f"{fix} (docs/install.md, TLS certificates)")
+            )
+    return out
+
+
+# -- serial ------------------------------------------------------------------------------
+def _service_user_can_use(dev: str) -> str | None:
+    """Why the service user could not open `dev` (None when it can, or when unknowable)."""
+    ids = _service_ids()
+    try:
+        st = os.stat(dev)
+    except OSError:
+        return None
+    read = _may(st, ids, (stat.S_IRUSR, stat.S_IRGRP, stat.S_IROTH)) if ids else True
+    if ids is None or (read and _may(st, ids, (stat.S_IWUSR, stat.S_IWGRP, stat.S_IWOTH))):
+        return None
+    try:
+        gname = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        gname = str(st.st_gid)
+    return f"user {SERVICE_USER} is not in group {gname} that owns {dev}"
+
+
+def check_serial(cfg: Config) -> list[Check]:
+    import serial
+
+    from monitord.drivers.serial_link import SerialLinkSettings
+
+    out: list[Check] = []
+    for chair in cfg.chairs:
+        for dev in chair.devices:
+            d = dev.settings
+            if dev.simulate is not None or not isinstance(d, SerialLinkSettings) or not d.port:
+                continue
+            name = f"serial {chair.id}/{dev.id}"
+            if "://" not in d.port and not os.path.exists(d.port):
+                out.append(
+                    fail(
+                        name,
+                        f"{d.port} does not exist",
+                        "plug the adapter in and check `ls -l /dev/serial/by-id/`; "
+                        "set chairs.devices.port to the stable by-id name",
+                    )
+                )
+                continue
+            try:
+                s = serial.serial_for_url(d.port, baudrate=d.baudrate or 9600, timeout=0)
+                s.close()
+            except PermissionError:
+                out.append(
+                    fail(
+                        name,
+                        f"{d.port}: permission denied",
+                        f"usermod -a -G dialout {SERVICE_USER} (and run doctor as root)",
+                    )
+                )
+                continue
+            except (serial.SerialException, OSError, ValueError) as e:
+                out.append(
+                    fail(name, f"{d.port}: cannot open ({e})", "is another program using it?")
+                )
+                continue
+            why = _service_user_can_use(d.port) if "://" not in d.port else None
+            if why:
+                out.append(
+                    fail(
+                        name, f"{d.port} opens, but {why}", f"usermod -a -G dialout {SERVICE_USER}"
+                    )
+                )
+            else:
+                out.append(ok(name, f"{d.port} present and opens"))
+    if not out:
+        out.append(skip("serial", "no serial devices configured"))
+    return out
+
+
+# -- disk --------------------------------------------------------------------------------
+def check_disk(cfg: Config) -> Check:
+    path = cfg.storage.path
+    probe = path.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    usage = shutil.disk_usage(probe)
+    free_mb = usage.free / 1e6
+    need_mb = cfg.storage.max_mb
+    note = "" if path.parent.exists() else f"; {path.parent} is made at first start"
+    if free_mb < need_mb:
+        return fail(
+            "disk",
+            f"{free_mb:.0f} MB free at {probe}, outbox may use {need_mb:g} MB",
+            "free space or lower storage.max_mb (undelivered readings are dropped "
+            "first when the budget is reached)",
+        )
+    return ok(
+        "disk",
+        f"{free_mb:.0f} MB free at {probe} for the outbox "
+        f"(budget storage.max_mb = {need_mb:g} MB){note}",
+    )

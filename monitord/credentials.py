@@ -1,0 +1,82 @@
+"""Where a secret named in the config is read: one rule for the daemon, check-config and
+doctor, so what the checks say is what the service will find.
+
+A relative `password_file` / `token_file` is a systemd credential name. The shipped unit
+(systemd/monitord.service) passes the whole secrets directory:
+
+    LoadCredential=secrets:/etc/monitord/secrets
+
+systemd (251 and later; Debian 12 has 252) loads every regular file of that directory,
+recursively, as credential `secrets_<file>` (a subdirectory's `/` becomes `_`) and ignores
+symbolic links (systemd.exec(5), LoadCredential=). A credential named on its own line
+(`LoadCredential=mqtt-password:...`, e.g. in an older drop-in) keeps its plain name. So,
+under the unit ($CREDENTIALS_DIRECTORY set), name N is `$CREDENTIALS_DIRECTORY/N` or
+`$CREDENTIALS_DIRECTORY/secrets_N`. Outside the unit (check-config, doctor, a `run` by
+hand) it is the file the unit would pass: `/etc/monitord/secrets/N`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SECRETS_DIR = Path("/etc/monitord/secrets")
+# The ID of the unit's directory credential; systemd prefixes each file's name with it.
+DIR_CREDENTIAL = "secrets"
+
+
+class CredentialMissing(FileNotFoundError):
+    """A credential name the service was not given; the message is the one-line fix."""
+
+
+def unit_directory() -> Path | None:
+    """$CREDENTIALS_DIRECTORY: set by systemd when the process runs under a unit with
+    credentials (the shipped one)."""
+    creds = os.environ.get("CREDENTIALS_DIRECTORY")
+    return Path(creds) if creds else None
+
+
+def credential_ids(name: Path) -> tuple[str, str]:
+    """The two names credential `name` may have under the unit: its own line's, or the
+    directory credential's."""
+    return str(name), f"{DIR_CREDENTIAL}_{str(name).replace('/', '_')}"
+
+
+def missing_text(name: Path) -> str:
+    return (
+        f"systemd credential {str(name)!r} was not passed to the service: write the secret "
+        f"to {SECRETS_DIR / name} (a regular file, not a symlink; root-only, mode 0600), "
+        "then restart monitord"
+    )
+
+
+def in_unit(name: Path, creds: Path) -> Path:
+    """The copy systemd made of credential `name` in `creds`; CredentialMissing if none."""
+    for ident in credential_ids(name):
+        if (creds / ident).is_file():
+            return creds / ident
+    raise CredentialMissing(missing_text(name))
+
+
+def secret_path(path: Path) -> Path:
+    """The file read for a configured secret `path` in this process: an absolute path as
+    it is; a credential name as the unit passes it (see the module docstring)."""
+    if path.is_absolute():
+        return path
+    creds = unit_directory()
+    if creds is not None:
+        return in_unit(path, creds)
+    return SECRETS_DIR / path
+
+
+def outside_unit(name: Path, secrets_dir: Path | None = None) -> Path | None:
+    """For the checks run outside the unit: the file the unit would load as `name` (from
+    `secrets_dir`, default SECRETS_DIR), or None when this user cannot look (no such
+    directory here, or root-only and we are not)."""
+    secrets_dir = secrets_dir or SECRETS_DIR
+    try:
+        if not secrets_dir.is_dir() or not os.access(secrets_dir, os.X_OK):
+            return None
+    except OSError:
+        return None
+    return secrets_dir / name

@@ -1,0 +1,219 @@
+"""Secret names as the shipped unit passes them (docs/delivery.md, "Several chairs on one
+Pi"; monitord/credentials.py).
+
+systemd/monitord.service loads the whole secrets directory (`LoadCredential=secrets:
+/etc/monitord/secrets`): systemd 252 gives each regular file as `secrets_<file>` in
+$CREDENTIALS_DIRECTORY and skips symlinks (systemd.exec(5)). These tests lay that
+directory out the way systemd does (no root, no running systemd needed) and run the real
+daemon and doctor on it.
+
+Before: the unit passed only mqtt-password, influx-token and influx-password; a chair's
+`mqtt_password_file = "mqtt-password-chair-3"` was then read relative to the unit's
+working directory `/`, and the daemon retried the broker forever ("No such file or
+directory: 'mqtt-password-chair-3'") while check-config and doctor said ok.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from monitord import credentials
+from monitord.config import load_config, read_secret
+from monitord.config_checks import check
+from tests.servers import Mosquitto, session_tmpdir
+
+REPO = Path(__file__).resolve().parents[2]
+UNIT = REPO / "systemd" / "monitord.service"
+USERS = {"chair-3": "pw3", "chair-4": "pw4"}
+PY = [sys.executable, "-m", "monitord"]
+
+
+def unit_directory_credential() -> tuple[str, Path]:
+    """(ID, directory) of the unit's LoadCredential= of a directory."""
+    m = re.search(r"^LoadCredential=([\w-]+):(/\S+)$", UNIT.read_text(), re.M)
+    assert m, "the unit loads no credential"
+    return m.group(1), Path(m.group(2))
+
+
+def test_the_layout_these_tests_use_is_the_units() -> None:
+    ident, directory = unit_directory_credential()
+    assert (ident, directory) == (credentials.DIR_CREDENTIAL, credentials.SECRETS_DIR)
+    assert credentials.credential_ids(Path("mqtt-password-chair-3")) == (
+        "mqtt-password-chair-3",
+        "secrets_mqtt-password-chair-3",
+    )
+
+
+def load_credential_dir(secrets: Path, creds: Path) -> None:
+    """What systemd does at start for `LoadCredential=secrets:<secrets>`: a copy of each
+    regular file as `secrets_<name>` (subdirectories joined with `_`), symlinks skipped."""
+    creds.mkdir()
+    for f in sorted(secrets.rglob("*")):
+        if f.is_symlink() or not f.is_file():
+            continue
+        ident = "secrets_" + str(f.relative_to(secrets)).replace("/", "_")
+        (creds / ident).write_bytes(f.read_bytes())
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[Mosquitto]:
+    m = Mosquitto(Path(session_tmpdir("mq-creds")), users=USERS)
+    m.start()
+    try:
+        yield m
+    finally:
+        m.stop()
+
+
+def two_chairs(tmp: Path, broker: Mosquitto) -> Path:
+    cfg = tmp / "monitord.toml"
+    chairs = "".join(
+        f"""
+[[chairs]]
+id = "{c}"
+mqtt_username = "{c}"
+mqtt_password_file = "mqtt-password-{c}"
+  [[chairs.devices]]
+  id = "ox"
+  driver = "masimo-ascii"
+  port = "socket://127.0.0.1:1"
+"""
+        for c in USERS
+    )
+    cfg.write_text(
+        f"""
+[site]
+id = "clinic-north"
+[mqtt]
+host = "{broker.host}"
+port = {broker.port}
+[influx]
+enabled = false
+[storage]
+path = "{tmp}/state/outbox.sqlite"
+{chairs}"""
+    )
+    return cfg
+
+
+def secrets_dir(tmp: Path, users: dict[str, str]) -> Path:
+    sec = tmp / "secrets"
+    sec.mkdir(mode=0o700)
+    for u, p in users.items():
+        (sec / f"mqtt-password-{u}").write_text(p + "\n")
+        (sec / f"mqtt-password-{u}").chmod(0o600)
+    return sec
+
+
+def test_two_chairs_log_in_with_the_shipped_units_credentials(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    cfg = two_chairs(tmp_path, broker)
+    load_credential_dir(secrets_dir(tmp_path, USERS), tmp_path / "credentials")
+    env = {**os.environ, "CREDENTIALS_DIRECTORY": str(tmp_path / "credentials")}
+    d = subprocess.Popen(
+        [*PY, "run", "-c", str(cfg)],
+        env=env,
+        cwd="/",  # the unit's working directory
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        time.sleep(6)
+    finally:
+        d.terminate()
+        out, _ = d.communicate(timeout=30)
+    print(out[-3000:])
+    for chair in USERS:
+        assert f"MQTT {chair}: connected" in out, chair
+    assert "No such file" not in out and "cannot reach broker" not in out
+
+
+def test_a_credential_the_unit_did_not_pass_stops_the_daemon_with_78(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    cfg = two_chairs(tmp_path, broker)
+    # chair-4's file was never written to the secrets directory.
+    load_credential_dir(secrets_dir(tmp_path, {"chair-3": "pw3"}), tmp_path / "credentials")
+    env = {**os.environ, "CREDENTIALS_DIRECTORY": str(tmp_path / "credentials")}
+    p = subprocess.run(
+        [*PY, "run", "-c", str(cfg)], env=env, cwd="/", capture_output=True, text=True, timeout=60
+    )
+    print(p.stderr)
+    assert p.returncode == 78
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "chairs[1].mqtt_password_file" in lines[0]
+    assert "'mqtt-password-chair-4' was not passed to the service" in lines[0]
+    assert "/etc/monitord/secrets/mqtt-password-chair-4" in lines[0] and "restart" in lines[0]
+
+
+def test_read_secret_finds_both_credential_forms(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    creds = tmp_path / "credentials"
+    creds.mkdir()
+    (creds / "mqtt-password").write_text("own-line\n")  # an older drop-in's credential
+    (creds / "secrets_mqtt-password-chair-3").write_text("from-directory\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mqtt-password-chair-9").write_text("never read from the cwd\n")
+    assert read_secret(Path("mqtt-password")) == "own-line"
+    assert read_secret(Path("mqtt-password-chair-3")) == "from-directory"
+    with pytest.raises(credentials.CredentialMissing, match="'mqtt-password-chair-9'"):
+        read_secret(Path("mqtt-password-chair-9"))
+
+
+def test_check_config_outside_the_unit_looks_where_the_unit_loads(
+    tmp_path: Path, broker: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """check-config run by the admin resolves names in the secrets directory, as the
+    unit will: a missing one and a symlink (which systemd skips) are errors."""
+    cfg = load_config(str(two_chairs(tmp_path, broker)))
+    sec = secrets_dir(tmp_path, {"chair-3": "pw3"})
+    (sec / "mqtt-password-chair-4").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "elsewhere").write_text("pw4\n")
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    monkeypatch.setattr(credentials, "SECRETS_DIR", sec)
+    errors, _ = check(cfg, "m.toml")
+    print(errors)
+    assert len(errors) == 1 and "chairs[1].mqtt_password_file" in errors[0]
+    assert "symbolic link" in errors[0]
+    (sec / "mqtt-password-chair-4").unlink()
+    errors, _ = check(cfg, "m.toml")
+    assert len(errors) == 1 and f"{sec}/mqtt-password-chair-4: no such file" in errors[0]
+    (sec / "mqtt-password-chair-4").write_text("pw4\n")
+    (sec / "mqtt-password-chair-4").chmod(0o600)
+    assert check(cfg, "m.toml") == ([], [])
+
+
+def test_doctor_looks_up_names_as_the_unit_and_says_it_runs_outside(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    cfg = two_chairs(tmp_path, broker)
+    sec = secrets_dir(tmp_path, {"chair-3": "pw3"})
+    (tmp_path / "mqtt-password-chair-4").write_text("pw4\n")  # in the cwd: not the unit's
+    env = {k: v for k, v in os.environ.items() if k != "CREDENTIALS_DIRECTORY"}
+    p = subprocess.run(
+        [*PY, "doctor", "-c", str(cfg), "--credentials", str(sec), "--timeout", "2"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    print(p.stdout, p.stderr)
+    assert p.returncode == 1
+    checks = [ln for ln in p.stdout.splitlines() if "config checks" in ln]
+    assert any(ln.startswith("FAIL") and "mqtt-password-chair-4" in ln for ln in checks)
+    cred = next(ln for ln in p.stdout.splitlines() if " credentials:" in ln)
+    assert "outside the unit" in cred and str(sec) in cred
