@@ -42,6 +42,7 @@ from monitord.commands.doctor_host import (
     check_disk,
     check_serial,
     check_service_files,
+    check_store_place,
 )
 from monitord.commands.doctor_mqtt import round_trip, station_login, stations_online
 from monitord.config import Config, ConfigError, InfluxConfig, load_config
@@ -474,8 +475,9 @@ def main(args: argparse.Namespace) -> int:
     creds = _credentials_dir(args.credentials)
     for c in check_config_machine(cfg, args.config, creds):
         emit(c)
-    if (maybe := check_credentials(cfg, creds)) is not None:
-        emit(maybe)
+    for maybe in (check_credentials(cfg, creds), check_store_place(cfg)):
+        if maybe is not None:
+            emit(maybe)
     for c in check_service_files(cfg):
         emit(c)
     station = (args.station_user, args.station_password_file)

@@ -16,6 +16,8 @@ from monitord.commands.checks import Check, fail, ok, skip
 from monitord.config import Config
 
 SERVICE_USER = "monitord"
+# The shipped unit's StateDirectory= (ProtectSystem=strict: the only writable place).
+STATE_DIR = Path("/var/lib/monitord")
 
 
 def _service_ids() -> tuple[int, set[int]] | None:
@@ -99,9 +101,15 @@ def _service_user_can_use(dev: str) -> str | None:
 
 
 def check_serial(cfg: Config) -> list[Check]:
+    """Each serial port opens, with the line settings and the exclusive lock the daemon
+    uses (drivers/serial_link.py). termios settings belong to the tty, not to our file
+    descriptor: opening a port the running daemon holds would change its speed and parity
+    under it. pyserial takes the flock before its tcsetattr, so a held port is reported
+    in use and left untouched."""
     import serial
 
-    from monitord.drivers.serial_link import SerialLinkSettings
+    from monitord.drivers.registry import DRIVERS
+    from monitord.drivers.serial_link import SerialLinkSettings, line_settings
 
     out: list[Check] = []
     for chair in cfg.chairs:
@@ -110,7 +118,8 @@ def check_serial(cfg: Config) -> list[Check]:
             if dev.simulate is not None or not isinstance(d, SerialLinkSettings) or not d.port:
                 continue
             name = f"serial {chair.id}/{dev.id}"
-            if "://" not in d.port and not os.path.exists(d.port):
+            url = "://" in d.port
+            if not url and not os.path.exists(d.port):
                 out.append(
                     fail(
                         name,
@@ -120,8 +129,14 @@ def check_serial(cfg: Config) -> list[Check]:
                     )
                 )
                 continue
+            settings = line_settings(d, DRIVERS[dev.driver])
+            line = (
+                f"{settings['baudrate']} {settings['bytesize']}{settings['parity']}"
+                f"{settings['stopbits']:g}"
+            )
             try:
-                s = serial.serial_for_url(d.port, baudrate=d.baudrate or 9600, timeout=0)
+                extra = {} if url else {"exclusive": True}
+                s = serial.serial_for_url(d.port, timeout=0, **settings, **extra)
                 s.close()
             except PermissionError:
                 out.append(
@@ -133,11 +148,21 @@ def check_serial(cfg: Config) -> list[Check]:
                 )
                 continue
             except (serial.SerialException, OSError, ValueError) as e:
-                out.append(
-                    fail(name, f"{d.port}: cannot open ({e})", "is another program using it?")
-                )
+                if "exclusively lock" in str(e):
+                    out.append(
+                        ok(
+                            name,
+                            f"{d.port} present and in use (held by another process: the "
+                            "running monitord, or `monitord capture`); not opened, its "
+                            "settings left as they are",
+                        )
+                    )
+                else:
+                    out.append(
+                        fail(name, f"{d.port}: cannot open ({e})", "is another program using it?")
+                    )
                 continue
-            why = _service_user_can_use(d.port) if "://" not in d.port else None
+            why = _service_user_can_use(d.port) if not url else None
             if why:
                 out.append(
                     fail(
@@ -145,7 +170,7 @@ def check_serial(cfg: Config) -> list[Check]:
                     )
                 )
             else:
-                out.append(ok(name, f"{d.port} present and opens"))
+                out.append(ok(name, f"{d.port} present and opens ({line})"))
     if not out:
         out.append(skip("serial", "no serial devices configured"))
     return out
@@ -172,4 +197,22 @@ def check_disk(cfg: Config) -> Check:
         "disk",
         f"{free_mb:.0f} MB free at {probe} for the outbox "
         f"(budget storage.max_mb = {need_mb:g} MB){note}",
+    )
+
+
+def check_store_place(cfg: Config) -> Check | None:
+    """A `[storage] path` outside the unit's StateDirectory: under ProtectSystem=strict
+    nothing else is writable, so the daemon would run on a store in memory (technical
+    alarm store.memory: no history, nothing kept across a restart)."""
+    path = Path(os.path.abspath(cfg.storage.path))
+    if path.is_relative_to(STATE_DIR):
+        return None
+    return Check(
+        "warn",
+        "storage",
+        f"storage.path {path} is outside {STATE_DIR}, the only place the shipped unit "
+        "may write (ProtectSystem=strict): under it the daemon would keep its outbox in "
+        "memory (alarm store.memory)",
+        f"use {STATE_DIR}/outbox.sqlite, or add ReadWritePaths={path.parent} in a "
+        "drop-in (systemctl edit monitord)",
     )

@@ -1,0 +1,108 @@
+"""`monitord doctor`'s checks of this machine (monitord/commands/doctor_host.py).
+
+Serial ports: doctor on a Pi whose daemon is running must not touch the daemon's serial
+port (docs/operations.md, `monitord doctor`).
+
+Before: doctor opened each port with `baudrate or 9600`, 8N1 and without the exclusive
+lock (pyserial's flock), ignoring the driver's defaults (contec-cms50 19200 8O1,
+intellivue 115200). termios settings belong to the tty, not to a file descriptor, so the
+daemon's open port was switched to 9600 8N1 under it, and doctor said ok.
+
+Now doctor opens with the driver's line settings and `exclusive=True`; pyserial takes the
+flock before its tcsetattr, so a port the daemon holds is reported `ok ... in use` and
+never reconfigured.
+"""
+
+from __future__ import annotations
+
+import os
+import termios
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import serial
+
+from monitord.commands.doctor_host import check_serial
+from monitord.config import Config, load_config
+
+
+@pytest.fixture
+def pty() -> Iterator[str]:
+    master, slave = os.openpty()
+    try:
+        yield os.ttyname(slave)
+    finally:
+        os.close(slave)
+        os.close(master)
+
+
+def config(tmp_path: Path, port: str, driver: str = "contec-cms50") -> Config:
+    cfg = tmp_path / "m.toml"
+    cfg.write_text(
+        f"""
+[site]
+id = "t"
+[mqtt]
+enabled = false
+[influx]
+enabled = false
+[storage]
+path = "{tmp_path}/o.sqlite"
+[[chairs]]
+id = "chair-1"
+  [[chairs.devices]]
+  id = "ox"
+  driver = "{driver}"
+  port = "{port}"
+"""
+    )
+    return load_config(str(cfg))
+
+
+def test_a_port_the_daemon_holds_is_in_use_and_left_alone(tmp_path: Path, pty: str) -> None:
+    cfg = config(tmp_path, pty)
+    # The daemon's open (drivers/serial_link.py): the driver's settings, exclusive.
+    daemon = serial.Serial(pty, baudrate=19200, parity="O", exclusive=True, timeout=0)
+    try:
+        before = termios.tcgetattr(daemon.fd)
+        lines = check_serial(cfg)
+        after = termios.tcgetattr(daemon.fd)
+    finally:
+        daemon.close()
+    print([ln.line() for ln in lines])
+    assert lines[0].status == "ok" and "in use" in lines[0].detail
+    assert after == before, f"speed now {after[4]} (B9600={termios.B9600})"
+
+
+@pytest.mark.parametrize(
+    ("driver", "speed", "line"),
+    [("contec-cms50", termios.B19200, "19200 8O1"), ("intellivue", termios.B115200, "115200")],
+)
+def test_a_free_port_is_opened_with_the_drivers_settings(
+    tmp_path: Path, pty: str, driver: str, speed: int, line: str
+) -> None:
+    lines = check_serial(config(tmp_path, pty, driver))
+    print([ln.line() for ln in lines])
+    assert lines[0].status == "ok" and line in lines[0].detail
+    fd = os.open(pty, os.O_RDWR | os.O_NOCTTY)
+    try:
+        # A pty keeps the speed the last open set (not the parity bit).
+        assert termios.tcgetattr(fd)[4] == speed
+    finally:
+        os.close(fd)
+
+
+def test_a_store_outside_the_units_state_directory_is_warned(tmp_path: Path, pty: str) -> None:
+    """Under the shipped unit (ProtectSystem=strict) only /var/lib/monitord is writable:
+    a `[storage] path` elsewhere passed every check, and the daemon then ran on a store in
+    memory (alarm store.memory)."""
+    from monitord.commands.doctor_host import check_store_place
+
+    c = check_store_place(config(tmp_path, pty))  # path = tmp_path/o.sqlite
+    assert c is not None and c.status == "warn"
+    assert f"storage.path {tmp_path}/o.sqlite is outside /var/lib/monitord" in c.line()
+    assert "ReadWritePaths=" in c.line()
+    cfg = config(tmp_path, pty)
+    storage = cfg.storage.model_copy(update={"path": Path("/var/lib/monitord/outbox.sqlite")})
+    assert check_store_place(cfg.model_copy(update={"storage": storage})) is None
