@@ -45,6 +45,7 @@ from monitord.commands.doctor_host import (
     check_store_place,
 )
 from monitord.commands.doctor_mqtt import round_trip, station_login, stations_online
+from monitord.commands.doctor_probe import RENEW, check_cert_expiry, mismatch, quiet_paho
 from monitord.config import Config, ConfigError, InfluxConfig, load_config
 from monitord.config_checks import check as config_checks
 from monitord.credentials import SECRETS_DIR, unit_directory
@@ -253,6 +254,7 @@ async def _check_login(
         identifier=f"monitord-doctor-{cfg.site.id}-{os.getpid()}",
         tls_context=tls,
         timeout=limit_s,
+        logger=quiet_paho,
     )
     try:
         async with asyncio.timeout(limit_s + 1):
@@ -263,6 +265,16 @@ async def _check_login(
         cls, _msg = describe_error(e, m)
         text = str(e) or type(e).__name__
         user = username or "(anonymous)"
+        # A TLS/plain mix-up reads as a reset or a timeout: ask the port what it speaks.
+        if cls != "auth" and (lang := await mismatch(m.host, m.port, bool(tls), limit_s)):
+            return fail(
+                "mqtt",
+                f"{where}: port {m.port} speaks {lang}, the config "
+                f"{'expects TLS ([mqtt.tls] is set)' if tls else 'has no [mqtt.tls]'}",
+                "check [mqtt] port and [mqtt.tls] (the shipped broker's TLS listener is 8883)",
+            )
+        if "certificate has expired" in text:
+            return fail("mqtt", f"{where}: TLS failed ({text})", f"{RENEW}; check this Pi's clock")
         if cls == "auth":
             keys = (
                 "the chair's mqtt_username and mqtt_password_file"
@@ -447,6 +459,10 @@ async def run_checks(
     bluetooth, mqtt, influx = await asyncio.gather(*slow)
     emit(bluetooth)
     emit(mqtt)
+    tls = tls_context(cfg.mqtt) if cfg.mqtt.enabled and mqtt.status == "ok" else None
+    if tls is not None:
+        for c in await check_cert_expiry(cfg.mqtt.host, cfg.mqtt.port, tls, limit_s):
+            emit(c)
     if cfg.mqtt.enabled and mqtt.status == "ok":
         who = station_login(cfg, *station)
         for chair in cfg.chairs:

@@ -1,0 +1,83 @@
+"""`monitord doctor` and the broker's TLS: port mix-ups and certificate expiry.
+
+Before: a config without [mqtt.tls] against the TLS listener said "no answer within 3 s
+-> fix: is the broker running and the port open (firewall)?" plus a stray stderr line from
+paho ("failed to receive on socket: [Errno 104] Connection reset by peer"); doctor gave no
+warning before the broker's certificate expired, and after it only "check mqtt.tls.ca_file
+is the broker's CA ..." (no word of renewing).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.ops.test_doctor import doctor, pty_port, write_config  # noqa: F401 (fixture)
+from tests.servers import Influxd, Mosquitto, TlsMaterial
+
+FAKETIME = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
+
+
+@pytest.fixture
+def cfg(
+    tmp_path: Path,
+    mosquitto_tls: Mosquitto,
+    tls_material: TlsMaterial,
+    influxd: Influxd,
+    influx_db: str,
+    pty_port: str,  # noqa: F811
+) -> Path:
+    return write_config(tmp_path, mosquitto_tls, tls_material, influxd, influx_db, pty_port)
+
+
+def test_plain_config_against_the_tls_listener(cfg: Path, mosquitto_tls: Mosquitto) -> None:
+    cfg.write_text(re.sub(r"\n  \[mqtt.tls\]\n  ca_file = .*\n", "\n", cfg.read_text()))
+    rc, lines = doctor(cfg)  # asserts nothing reached stderr
+    assert rc == 1
+    assert (
+        lines["mqtt"].startswith("FAIL")
+        and f"port {mosquitto_tls.port} speaks TLS" in (lines["mqtt"])
+    )
+    assert "-> fix: check [mqtt] port and [mqtt.tls]" in lines["mqtt"]
+
+
+def test_tls_config_against_the_plain_listener(
+    cfg: Path, mosquitto_tls: Mosquitto, mosquitto: Mosquitto
+) -> None:
+    cfg.write_text(
+        cfg.read_text().replace(f"port = {mosquitto_tls.port}", f"port = {mosquitto.port}")
+    )
+    rc, lines = doctor(cfg)
+    assert rc == 1
+    assert f"port {mosquitto.port} speaks plain MQTT" in lines["mqtt"], lines["mqtt"]
+    assert "-> fix: check [mqtt] port and [mqtt.tls]" in lines["mqtt"]
+
+
+def test_a_certificate_expiring_within_30_days_is_warned(cfg: Path) -> None:
+    """The test broker's certificate (and CA) are valid for 30 days from yesterday."""
+    rc, lines = doctor(cfg)
+    assert rc == 0, lines
+    warn = lines["mqtt tls"]
+    assert warn.startswith("warn") and "certificate of" in warn and " expires 20" in warn
+    assert "scripts/make-certs.sh" in warn
+
+
+@pytest.mark.skipif(not FAKETIME, reason="needs libfaketime (Debian package faketime)")
+def test_an_expired_certificate_says_renew(cfg: Path) -> None:
+    env = {**os.environ, "FAKETIME": "+40d", "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+           "LD_PRELOAD": FAKETIME[0]}  # fmt: skip
+    p = subprocess.run(
+        [sys.executable, "-m", "monitord", "doctor", "-c", str(cfg),
+         "--credentials", str(cfg.parent / "creds"), "--timeout", "3"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    line = next(ln for ln in p.stdout.splitlines() if ln.split()[1:2] == ["mqtt:"])
+    print(line)
+    assert p.returncode == 1 and line.startswith("FAIL") and "certificate has expired" in line
+    assert "-> fix: renew it with scripts/make-certs.sh" in line and "clock" in line
