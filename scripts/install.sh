@@ -132,23 +132,31 @@ do_install() {
     [ -f "$src_station_unit" ] || die "missing $src_station_unit"
 
     # 1. The package, in its own virtualenv (README.md). A re-install replaces it
-    #    whole, so no files of an older version linger.
-    if [ -d "$R$PREFIX" ]; then
-        say "replacing the existing $PREFIX"
-        rm -rf "$R$PREFIX"
-    fi
+    #    whole, so no files of an older version linger. It is built beside the live one
+    #    and swapped in only once it runs: a running daemon (or station) never imports
+    #    from a half-built tree (an upgrade used to crash it, restart by restart, into
+    #    systemd's start limit), and the monitoring gap is one restart (step 6), not the
+    #    length of a pip install.
+    local stage="$R$PREFIX.new"
+    rm -rf "$stage" "$R$PREFIX.old"  # left by an interrupted run
     say "creating virtualenv $PREFIX"
     mkdir -p "$(dirname "$R$PREFIX")"
-    python3 -m venv "$R$PREFIX"
+    python3 -m venv "$stage"
     local what="${wheel:-$source_dir}"
     say "installing monitord from $what (pip)"
     # shellcheck disable=SC2086  # pip_args is a list of words on purpose
-    "$R$PREFIX/bin/python" -m pip install --quiet --disable-pip-version-check $pip_args "$what"
-    # The venv's scripts would start with `#!$R$PREFIX/bin/python`: with --root that path
-    # exists only on the build machine. Relocated, they find their Python beside themselves,
-    # so the tree runs where it is built and wherever it is copied (an image's /opt).
-    "$R$PREFIX/bin/python" "$here/packaging/relocate-venv.py" "$R$PREFIX" "$PREFIX" >/dev/null
-    "$R$PREFIX/bin/monitord" --version >/dev/null || die "the installed monitord does not run"
+    "$stage/bin/python" -m pip install --quiet --disable-pip-version-check $pip_args "$what"
+    # The venv's scripts would start with `#!$stage/bin/python`: that path exists only
+    # while building (and with --root only on the build machine). Relocated, they find their
+    # Python beside themselves, so the tree runs where it is moved (/opt, an image's /opt).
+    "$stage/bin/python" "$here/packaging/relocate-venv.py" "$stage" "$PREFIX" >/dev/null
+    "$stage/bin/monitord" --version >/dev/null || die "the new monitord does not run; $PREFIX is unchanged"
+    if [ -d "$R$PREFIX" ]; then
+        say "replacing the existing $PREFIX"
+        mv "$R$PREFIX" "$R$PREFIX.old"
+    fi
+    mv "$stage" "$R$PREFIX"
+    rm -rf "$R$PREFIX.old"
 
     manifest="$R$PREFIX/share/monitord/install-manifest.txt"
     mkdir -p "$(dirname "$manifest")"
@@ -190,8 +198,11 @@ do_install() {
     # 5. The service user (owner of /var/lib/monitord, made by systemd's StateDirectory=).
     ensure_user
 
+    # 6. The new unit and code take effect: a service that was running is restarted on
+    #    them (try-restart: one that was stopped stays stopped; nothing is enabled).
     if live_systemd; then
         systemctl daemon-reload
+        systemctl try-restart monitord.service monitord-station.service
     fi
 
     cat <<EOF
