@@ -42,6 +42,24 @@ def device_config(**table: Any) -> DeviceConfig:
     return DeviceConfig.model_validate(table)
 
 
+class SetClock(WallClock):
+    """A chair's wall clock that the test sets (`t`, epoch s); in the daemon it is
+    monotonic-anchored. For `make_chair(..., clock=SetClock(t0))`."""
+
+    def __init__(self, t: float) -> None:
+        super().__init__()
+        self.t = t
+
+    def now(self) -> float:
+        return self.t
+
+    def horizon(self) -> float:
+        return self.t
+
+    def follow(self, idle: bool) -> str | None:
+        return None
+
+
 def make_chair(
     tmp_path: Path, hub: Hub, alerts: str = "", clock: WallClock | SimClock | None = None
 ) -> ChairRuntime:

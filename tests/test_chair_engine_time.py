@@ -16,32 +16,14 @@ import pytest
 
 import monitord.chair as chair_mod
 from monitord.chair import LinkChange, QueuedCommand
-from monitord.clock import WallClock
 from monitord.engine.inputs import SessionCmd
 from monitord.history import BURST_GAP_S
 from monitord.hub import CommittedBatch, Hub
 from monitord.models import Kind, Reading
-from tests.kit import make_chair
+from tests.kit import SetClock, make_chair
 
 T0 = 1_800_000_000.0  # the chair clock at the start (epoch s)
 DOSE = 10.0
-
-
-class SetClock(WallClock):
-    """The chair's wall clock, set by the test (monotonic-anchored in the daemon)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.t = T0
-
-    def now(self) -> float:
-        return self.t
-
-    def horizon(self) -> float:
-        return self.t
-
-    def follow(self, idle: bool) -> str | None:
-        return None
 
 
 def bp(t: float, sys_: float) -> Reading:
@@ -55,7 +37,7 @@ def test_a_held_cuff_reading_never_takes_the_engine_back(
     hub = Hub()
     batches: list[CommittedBatch] = []
     hub.subscribe(batches.append, "test")
-    clock = SetClock()
+    clock = SetClock(T0)
     chair = make_chair(tmp_path, hub, clock=clock)
     # The burst bookkeeping's monotonic time follows the chair clock 1:1.
     monkeypatch.setattr("monitord.chair.time.monotonic", lambda: clock.t - T0 + 1000.0)

@@ -14,33 +14,17 @@ import pytest
 
 import monitord.chair as chair_mod
 from monitord.chair import QueuedCommand
-from monitord.clock import WallClock
 from monitord.engine.inputs import SessionAction, SessionCmd
 from monitord.hub import Hub
 from monitord.models import Kind, Reading, authoritative_time
 from monitord.report import SessionRecord, record_for, session_spans
-from tests.kit import make_chair
+from tests.kit import SetClock, make_chair
 
 from .reportkit import form, play_record
 from .storeplay import T0
 
 C0 = 1_800_000_000.0
 DOSE = C0 + 300
-
-
-class SetClock(WallClock):
-    def __init__(self) -> None:
-        super().__init__()
-        self.t = C0
-
-    def now(self) -> float:
-        return self.t
-
-    def horizon(self) -> float:
-        return self.t
-
-    def follow(self, idle: bool) -> str | None:
-        return None
 
 
 def _cuff(received: float, sys_: float, dia: float, clock_off_s: float) -> Reading:
@@ -62,7 +46,7 @@ def _run(
 ) -> SessionRecord:
     """A real ChairRuntime on a set clock: session, dose at 300 s, cuff readings
     (min from dose, sys, dia) received on the chair's clock, the cuff's `off` s out."""
-    clock = SetClock()
+    clock = SetClock(C0)
     chair = make_chair(tmp_path, Hub(), clock=clock)
     monkeypatch.setattr("monitord.chair.time.monotonic", lambda: clock.t - C0 + 1000.0)
 
