@@ -96,11 +96,14 @@ async def main(host: str, port: int, site: str, ident: str, out: Path, prefix: s
                     if not isinstance(ev, dict) or ev.get("doctor") is True:
                         counts["doctor_or_other"] += 1
                         continue
+                    # Counted as handed to the client, before its PUBACK: a stop that comes
+                    # while that is awaited (the subscriber has the receipt already) must
+                    # not lose it from the counts.
+                    counts[f"event|{parts[2]}|{ev.get('rule')}:{ev.get('event')}"] += 1
+                    counts["receipts_sent"] += 1
                     await client.publish(
                         f"{base}/{parts[2]}/alerts/receipts", receipt(ev, ident), qos=1
                     )
-                    counts[f"event|{parts[2]}|{ev.get('rule')}:{ev.get('event')}"] += 1
-                    counts["receipts_sent"] += 1
                 elif "/vitals/" in topic:
                     counts["vitals"] += 1
                 else:

@@ -80,6 +80,9 @@ async def test_an_idle_pacer_looks_less_often(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(gcpacer, "due", counting_due)
     pacer = asyncio.create_task(gcpacer.pace(interval_s=0.01, max_interval_s=0.08))
+    # Its start (a full collection, then the freeze) runs in its first step, which takes
+    # long in a worker whose heap many tests have filled: count from after it.
+    await eventually(lambda: not gc.isenabled(), 30, "the pacer started")
     await asyncio.sleep(0.6)
     pacer.cancel()
     await asyncio.gather(pacer, return_exceptions=True)

@@ -100,6 +100,8 @@ async def test_a_backlog_left_for_a_sink_now_disabled_is_released_at_start(
         again.start()
         try:
             await eventually(lambda: "released" in again.output(), 30, "release line")
+            # Then started in full: a SIGTERM before its handlers are set kills it (-15).
+            await eventually(lambda: " ready: " in again.output(), 30, "ready")
         finally:
             assert again.stop() == 0
     line = next(ln for ln in again.output().splitlines() if "released" in ln)
