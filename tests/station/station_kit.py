@@ -1,6 +1,8 @@
 """Shared parts of the station tests: the shipped broker ACL on a real mosquitto (TLS,
 a password per chair and per station), configs for `monitord station` and for chair
-daemons with simulated devices, and the station as a real subprocess."""
+daemons with simulated devices, the station as a real subprocess; and, for tests of what
+the page shows, chair messages shaped as docs/mqtt.md says (`alert`, `vitals`,
+`session`, `ChairPublisher`) and a logged-in page on a plain broker (`station_page`)."""
 
 from __future__ import annotations
 
@@ -10,15 +12,18 @@ import signal
 import ssl
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
 
+from monitord.models import iso
 from monitord.station.auth import hash_pin
 from tests.kit import eventually
 from tests.servers import Mosquitto, free_port
+from tests.station.cdp import Page, browser
 
 SITE = "clinic-north"  # the site of config/mosquitto/monitord.acl
 PREFIX = "monitord"
@@ -224,3 +229,130 @@ async def show_logs(*procs: Proc) -> AsyncIterator[None]:
         for p in procs:
             print(f"--- {p.args[0]} log ---\n{p.output()[-4000:]}")
         raise
+
+
+# -- chair messages as a daemon publishes them (docs/mqtt.md), for tests of the page ------
+def alert(
+    chair: str, rule: str, prio: str, msg: str, *, kind: str = "physiological",
+    ago_s: float = 10, **kw: Any,
+) -> dict[str, Any]:  # fmt: skip
+    """One alert of an `alerts/active` set, raised `ago_s` ago."""
+    t = time.time() - ago_s
+    return {
+        "alert_id": f"{chair}:{rule}:{int(t * 1000)}",
+        "rule": rule,
+        "priority": prio,
+        "kind": kind,
+        "state": "active",
+        "ack": False,
+        "raised_t": t,
+        "level": 0,
+        "message": msg,
+        "value": {},
+        **kw,
+    }
+
+
+def vitals(
+    chair: str, sys_: float, dia: float, hr: float, spo2: float, ago_s: float = 0
+) -> dict[str, dict[str, Any]]:
+    """Valid bp, hr and spo2 readings measured `ago_s` ago, by kind."""
+    at = iso(time.time() - ago_s)
+    base = {"chair": chair, "device": "monitor", "measured_at": at, "valid": True, "quality": []}
+    return {
+        "bp": {**base, "kind": "bp", "sys_mmHg": sys_, "dia_mmHg": dia, "map_mmHg": 110.4},
+        "hr": {**base, "kind": "hr", "hr_bpm": hr},
+        "spo2": {**base, "kind": "spo2", "spo2_pct": spo2},
+    }
+
+
+def session(phase: str, protocol: str, dose_ago_min: float | None) -> dict[str, Any]:
+    """The `session` of an active set; the dose clocks only with `dose_ago_min`."""
+    now = time.time()
+    s: dict[str, Any] = {
+        "phase": phase,
+        "protocol": protocol,
+        "session_id": "s",
+        "started": iso(now - 3600),
+        "dose_start": None,
+        "dose_end": None,
+        "observation_met": None,
+        "bp_due": None,
+        "bp_cycle_s": 600.0,
+    }
+    if dose_ago_min is not None:
+        d = now - dose_ago_min * 60
+        s.update(dose_start=iso(d), observation_met=iso(d + 7200), bp_due=iso(now + 240))
+    return s
+
+
+class ChairPublisher:
+    """Publishes a chair's topics with the daemon's QoS and retain flags."""
+
+    def __init__(self, client: aiomqtt.Client, prefix: str) -> None:
+        self.client, self.prefix = client, prefix
+
+    def topic(self, chair: str, rest: str) -> str:
+        return f"{self.prefix}/{SITE}/{chair}/{rest}"
+
+    async def status(self, chair: str, state: str, t: float | None = None) -> None:
+        body = {"state": state, "time": iso(t or time.time()), "version": "0.1.0"}
+        await self.client.publish(self.topic(chair, "status"), json.dumps(body), 1, True)
+
+    async def vitals(self, chair: str, readings: dict[str, dict[str, Any]]) -> None:
+        for kind, r in readings.items():
+            await self.client.publish(self.topic(chair, f"vitals/{kind}"), json.dumps(r), 0, True)
+
+    async def active(
+        self, chair: str, alerts: list[dict[str, Any]], sess: dict[str, Any] | None = None,
+        t: float | None = None,
+    ) -> None:  # fmt: skip
+        """The retained active set; `t` its time, when the set last changed (default now)."""
+        body = {
+            "time": iso(t or time.time()),
+            "alerts": alerts,
+            "session": sess or {"phase": "idle"},
+        }
+        await self.client.publish(self.topic(chair, "alerts/active"), json.dumps(body), 1, True)
+
+    async def event(self, chair: str, a: dict[str, Any], event: str, **kw: Any) -> None:
+        body = {
+            "time": iso(time.time()), "chair": chair, "rule": a["rule"], "event": event,
+            "priority": a["priority"], "kind": a["kind"], "alert_id": a["alert_id"],
+            "phase": "dosing", "value": a.get("value"), "message": a["message"], **kw,
+        }  # fmt: skip
+        await self.client.publish(self.topic(chair, "alerts/events"), json.dumps(body), 1, False)
+
+    async def chair(
+        self, chair: str, alerts: list[dict[str, Any]], *, online: bool = True,
+        sess: dict[str, Any] | None = None,
+    ) -> None:  # fmt: skip
+        """A whole chair: status, readings of 30 s ago, its active set."""
+        await self.status(chair, "online" if online else "offline")
+        await self.vitals(chair, vitals(chair, 124, 78, 72, 98, ago_s=30))
+        await self.active(chair, alerts, sess)
+
+
+@contextlib.asynccontextmanager
+async def station_page(
+    tmp: Path, broker: Mosquitto, prefix: str, *, size: tuple[int, int] = (1400, 900)
+) -> AsyncIterator[tuple[Page, ChairPublisher]]:
+    """The real station on a plain broker and a page logged in as alice (audio armed: the
+    browser allows autoplay), with a publisher for the chairs' messages."""
+    cfg = station_config(tmp, broker, acl=False, prefix=prefix)
+    async with (
+        mqtt_login(broker) as c,
+        station_process(cfg, tmp / "station.log") as (proc, url),
+        show_logs(proc),
+        browser(size=size) as b,
+    ):
+        page = await b.new_page()
+        await login_page(page, url, "alice")
+        await page.until("window.__monitordAudio.armed", 10, "audio armed")
+        yield page, ChairPublisher(c, prefix)
+        await page.close()
+
+
+def tile(chair: str) -> str:
+    """A JS expression: the chair's tile."""
+    return f"document.querySelector('.tile[data-chair=\"{chair}\"]')"

@@ -17,59 +17,18 @@ from typing import Any
 from monitord.models import iso
 from tests.servers import Mosquitto
 from tests.station.cdp import browser
-from tests.station.station_kit import SITE, login_page, mqtt_login, station_config, station_process
+from tests.station.station_kit import (
+    SITE,
+    alert,
+    login_page,
+    mqtt_login,
+    session,
+    station_config,
+    station_process,
+    vitals,
+)
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "station.png"
-
-
-def alert(
-    chair: str, rule: str, prio: str, kind: str, msg: str, ago_s: float, **kw: Any
-) -> dict[str, Any]:
-    t = time.time() - ago_s
-    return {
-        "alert_id": f"{chair}:{rule}:{int(t * 1000)}",
-        "rule": rule,
-        "priority": prio,
-        "kind": kind,
-        "state": "active",
-        "ack": False,
-        "raised_t": t,
-        "level": 0,
-        "message": msg,
-        "value": {},
-        **kw,
-    }
-
-
-def session(phase: str, protocol: str, dose_ago_min: float | None) -> dict[str, Any]:
-    now = time.time()
-    s: dict[str, Any] = {
-        "phase": phase,
-        "protocol": protocol,
-        "session_id": "s",
-        "started": iso(now - 3600),
-        "dose_start": None,
-        "dose_end": None,
-        "observation_met": None,
-        "bp_due": None,
-        "bp_cycle_s": 600.0,
-    }
-    if dose_ago_min is not None:
-        d = now - dose_ago_min * 60
-        s.update(dose_start=iso(d), observation_met=iso(d + 7200), bp_due=iso(now + 240))
-    return s
-
-
-def vitals(
-    chair: str, sys_: float, dia: float, hr: float, spo2: float, ago_s: float
-) -> dict[str, Any]:
-    at = iso(time.time() - ago_s)
-    base = {"chair": chair, "device": "monitor", "measured_at": at, "valid": True, "quality": []}
-    return {
-        "bp": {**base, "kind": "bp", "sys_mmHg": sys_, "dia_mmHg": dia, "map_mmHg": 110.4},
-        "hr": {**base, "kind": "hr", "hr_bpm": hr},
-        "spo2": {**base, "kind": "spo2", "spo2_pct": spo2},
-    }
 
 
 def board() -> dict[str, dict[str, Any]]:
@@ -79,14 +38,7 @@ def board() -> dict[str, dict[str, Any]]:
             "session": session("dosing", "esketamine", 23),
             "vitals": vitals("chair-1", 212.4, 124.2, 96, 97, 40),
             "alerts": [
-                alert(
-                    "chair-1",
-                    "bp.crisis",
-                    "high",
-                    "physiological",
-                    "BP 212/124 >= 200/120 (1 reading)",
-                    40,
-                )
+                alert("chair-1", "bp.crisis", "high", "BP 212/124 >= 200/120 (1 reading)", ago_s=40)
             ],
         },
         "chair-2": {
@@ -94,11 +46,14 @@ def board() -> dict[str, dict[str, Any]]:
             "session": session("observation", "iv-ketamine", 95),
             "vitals": vitals("chair-2", 131, 84, 71, 88, 200),
             "alerts": [
+                alert("chair-2", "spo2.low", "medium", "SpO2 88 < 90 for 15 s", ago_s=20),
                 alert(
-                    "chair-2", "spo2.low", "medium", "physiological", "SpO2 88 < 90 for 15 s", 20
-                ),
-                alert(
-                    "chair-2", "tech.bp_overdue", "low", "technical", "No valid BP for 13 min", 60
+                    "chair-2",
+                    "tech.bp_overdue",
+                    "low",
+                    "No valid BP for 13 min",
+                    kind="technical",
+                    ago_s=60,
                 ),
             ],
         },
