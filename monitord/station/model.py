@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2, "info": 3}
@@ -31,6 +32,13 @@ class ChairView:
     session: dict[str, Any] | None = None
     clock: str | None = None  # the chair's time of its last active set or event
     errors: list[dict[str, Any]] = field(default_factory=list)
+    # The last valid reading per kind: an invalid one (device or artifact check) is shown
+    # marked, never as the chair's current value, so the one before it must be kept.
+    last_valid: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The latest chair time seen (status, vitals, alert set or event): when it goes
+    # offline, the tile says "not monitored since" this. A Last Will's own `time` is when
+    # the daemon connected (the broker keeps the will from then), so it cannot say it.
+    last_seen: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -42,7 +50,36 @@ class ChairView:
             "session": self.session,
             "clock": self.clock,
             "errors": self.errors,
+            "last_valid": self.last_valid,
+            # Retained vitals may come after the retained status: computed when sent.
+            "offline_since": self.last_seen if self.online is False else None,
         }
+
+    def seen(self, t: Any) -> None:
+        if _later(t, self.last_seen):
+            self.last_seen = t
+
+
+def natural_key(chair_id: str) -> tuple[tuple[int, int, str], ...]:
+    """chair-2 before chair-10: digit runs compare as numbers (station.js sorts alike)."""
+    return tuple(
+        (1, int(run), run) if run.isdigit() else (0, 0, run)
+        for run in re.findall(r"\d+|\D+", chair_id)
+    )
+
+
+def _epoch(t: Any) -> float | None:
+    if not isinstance(t, str):
+        return None
+    try:
+        return datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _later(t: Any, than: str | None) -> bool:
+    e = _epoch(t)
+    return e is not None and (than is None or e > (_epoch(than) or 0.0))
 
 
 def sorted_alerts(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -86,7 +123,7 @@ class StationModel:
 
     def snapshot(self) -> dict[str, Any]:
         return {
-            "chairs": [self.chairs[c].to_json() for c in sorted(self.chairs)],
+            "chairs": [self.chairs[c].to_json() for c in sorted(self.chairs, key=natural_key)],
             "stations": self.stations,
         }
 
@@ -121,10 +158,14 @@ class StationModel:
             if state not in ("online", "offline"):
                 out.rejected = f"{topic}: state must be 'online' or 'offline'"
                 return out
+            view.seen(body.get("time"))
             view.online = state == "online"
             view.status_time = _str(body.get("time"))
         elif rest.startswith("vitals/") and len(parts) == 3:
             view.vitals[parts[2]] = body
+            view.seen(body.get("measured_at"))
+            if body.get("valid") is True:
+                view.last_valid[parts[2]] = body
         elif rest == "alerts/active":
             alerts = body.get("alerts")
             if not isinstance(alerts, list):
@@ -142,6 +183,7 @@ class StationModel:
             session = body.get("session")
             view.session = session if isinstance(session, dict) else None
             view.clock = _str(body.get("time")) or view.clock
+            view.seen(body.get("time"))
         elif rest == "alerts/events":
             self._event(view, body)
             out.events.append({**body, "chair": chair_id})
@@ -164,6 +206,7 @@ class StationModel:
         """An alert event moves the tile at once; the retained active set that follows
         it confirms (and replaces) the list."""
         view.clock = _str(ev.get("time")) or view.clock
+        view.seen(ev.get("time"))
         phase = ev.get("phase")
         if isinstance(phase, str) and view.session is not None:
             view.session = {**view.session, "phase": phase}

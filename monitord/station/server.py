@@ -30,7 +30,7 @@ from monitord.models import iso
 from monitord.station.auth import Logins, NursesFileError, RateLimit, load_nurses, verify_pin
 from monitord.station.bridge import Bridge, NotSent
 from monitord.station.forwarder import Forwarder
-from monitord.station.model import Changes, StationModel
+from monitord.station.model import Changes, StationModel, natural_key
 
 log = logging.getLogger("monitord.station")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -58,7 +58,7 @@ class Station:
 
     # -- live updates ------------------------------------------------------------------
     def _changed(self, ch: Changes) -> None:
-        for cid in sorted(ch.chairs):
+        for cid in sorted(ch.chairs, key=natural_key):
             self._broadcast("chair", self.model.chairs[cid].to_json())
         for ev in ch.events:
             self._broadcast("alert", ev)
