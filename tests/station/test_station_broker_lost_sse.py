@@ -1,5 +1,5 @@
 """The station tells its pages when it loses the broker and when it has it back
-(docs/station.md "Stale": "when the station has lost the broker, the page turns grey ...").
+(docs/station.md "Stale": "... or when the station has lost the broker, a red banner ...").
 Observed through the real server's SSE stream, no browser (a check an audit added)."""
 
 from __future__ import annotations

@@ -95,6 +95,24 @@ async def publish_board(broker: Mosquitto, prefix: str) -> None:
             )
 
 
+async def flashing_on(page: Any, chairs: list[str]) -> None:
+    """Stop the flashing in its "on" half for the picture (each tile's own background, not
+    the dark "off" one), so docs/station.png shows the alarm colours."""
+    on = " && ".join(
+        f"getComputedStyle(document.querySelector('.tile[data-chair=\"{c}\"]'))"
+        ".backgroundColor !== 'rgb(29, 29, 29)'"
+        for c in chairs
+    )
+    await page.send("Animation.enable")
+    for _ in range(50):
+        await page.send("Animation.setPlaybackRate", playbackRate=1)
+        await page.until(on, 10, "flashing on")
+        await page.send("Animation.setPlaybackRate", playbackRate=0)
+        if await page.js(on):
+            return
+    raise AssertionError("the tiles never showed their colours together")
+
+
 async def test_wallboard_audio_arming_priority_pause_and_screenshot(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
 ) -> None:
@@ -102,7 +120,7 @@ async def test_wallboard_audio_arming_priority_pause_and_screenshot(
     cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
     async with (
         station_process(cfg, tmp_path / "station.log") as (_, url),
-        browser(autoplay=False, size=(1500, 480)) as b,
+        browser(autoplay=False, size=(1500, 560)) as b,
     ):
         page = await b.new_page()
         await login_page(page, url, "alice")
@@ -145,8 +163,14 @@ async def test_wallboard_audio_arming_priority_pause_and_screenshot(
         )
         assert "TECH" in tech, tech
         assert "America/New_York" in await page.js("document.getElementById('site').textContent")
+        # The alarm bar: high, medium, then the chair lost in mid-session.
+        bar = await page.js("[...document.querySelectorAll('#alarm-bar a')].map(a => a.innerText)")
+        assert [b.split()[0] for b in bar] == ["chair-1", "chair-2", "chair-3"], bar
+        assert "OFFLINE — not monitored since" in text, text
         shot = tmp_path / "station.png"
+        await flashing_on(page, ["chair-1", "chair-2"])
         await page.screenshot(shot)
+        await page.send("Animation.setPlaybackRate", playbackRate=1)
         assert shot.stat().st_size > 10_000
         if os.environ.get("MONITORD_WRITE_SCREENSHOT") == "1":
             DOCS.write_bytes(shot.read_bytes())

@@ -7,9 +7,14 @@
 const $ = (id) => document.getElementById(id);
 const PRIO = { high: 0, medium: 1, low: 2, info: 3 };
 const STALE_AFTER_MS = 6000; // three missed heartbeats of the server (2 s each)
+const ACK_ANSWER_MS = 15000; // an ACK the daemon has not answered by then: "no answer, retry"
+const TICK_MS = 5000;        // ages and minute counters are redrawn this often
 let csrf = null, nurse = null, hello = null, es = null;
-const chairs = new Map();    // id -> chair view (server model), plus recvAt
-let lastMsg = Date.now(), brokerUp = true, streamUp = false, everUp = false;
+const chairs = new Map();    // id -> chair view (server model)
+const clocks = new Map();    // id -> {clock, offset}: the chair's clock against ours
+const ackSent = new Map();   // alert_id -> {chair, at}: an ACK sent, not answered yet
+const offlineAck = new Set(); // `${chair}|${status_time}`: offline tone acknowledged here
+let lastMsg = Date.now(), brokerUp = true, streamUp = false, everUp = false, staleSince = null;
 
 // ---------------------------------------------------------------- time and units
 let fmtTime = null;
@@ -19,8 +24,33 @@ function setZone(tz) {
 const hhmm = (ms) => (fmtTime ? fmtTime.format(new Date(ms)) : new Date(ms).toISOString());
 const mins = (ms) => Math.floor(Math.abs(ms) / 60000);
 const mmHg = (v) => (v === null || v === undefined ? "--" : String(Math.round(v)));
-function chairNow(c) { // the chair's clock: simulated chairs run faster than the wall
-  return c.clock ? Date.parse(c.clock) + (Date.now() - c.recvAt) : Date.now();
+// The chair's clock, for its durations (its session times are on it): ours plus an offset
+// learnt only from messages that carry the chair's time (`clock`: its active set and alert
+// events), never from vitals, which arrive every few seconds without it. Such a time is
+// when the set changed, not "now" (a retained or republished set can be an hour old), so
+// it only shows the chair's clock is at least that far ahead: the offset is the largest
+// seen, never below zero (a chair behind ours cannot be told from an old message), and
+// starts again when the chair comes back online (a new daemon, maybe a simulated clock).
+function noteClock(c, prev) {
+  let k = clocks.get(c.id);
+  if (!k || (prev && prev.online !== true && c.online === true)) {
+    k = { clock: null, offset: 0 }; clocks.set(c.id, k);
+  }
+  if (c.clock && c.clock !== k.clock) {
+    k.clock = c.clock;
+    const seen = Date.parse(c.clock) - Date.now();
+    if (Number.isFinite(seen)) k.offset = Math.max(k.offset, seen);
+  }
+}
+function chairNow(c) { const k = clocks.get(c.id); return Date.now() + (k ? k.offset : 0); }
+// chair-2 before chair-10; the server orders alike (model.py natural_key).
+function naturalKey(s) { return (s.match(/\d+|\D+/g) || []).map((r) => (/^\d/.test(r) ? [1, Number(r), r] : [0, 0, r])); }
+function naturalCmp(a, b) {
+  const x = naturalKey(a), y = naturalKey(b);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    for (let j = 0; j < 3; j++) if (x[i][j] !== y[i][j]) return x[i][j] < y[i][j] ? -1 : 1;
+  }
+  return x.length - y.length;
 }
 function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -90,18 +120,34 @@ function play(kind) { // kind: a repeating pattern, or null for silence
   audio.timer = setInterval(() => burst(kind), PATTERNS[kind].repeat_s * 1000);
 }
 function sounding(a) { return !a.ack && a.state !== "inhibited" && (a.priority === "high" || a.priority === "medium"); }
+// A chair gone offline (Last Will or a clean stop) while a patient may depend on it: a
+// session open, or alerts active. Its daemon's own alarms died with it; only we can tell.
+function offlineAlarm(c) {
+  return c.online === false && ((!!c.session && !!c.session.phase && c.session.phase !== "idle") ||
+    (c.alerts || []).some((a) => a.priority !== "info"));
+}
+const offlineKey = (c) => `${c.id}|${c.status_time || ""}`; // one key per offline episode
+// The station's own technical condition: the board is not live, or a chair was lost and
+// nobody here acknowledged it. It sounds below high and medium (one of those already
+// calls a nurse to the board, where the banner and the alarm bar name the lost chair).
+function technicalNow() {
+  if (isStale()) return true;
+  for (const c of chairs.values()) if (offlineAlarm(c) && !offlineAck.has(offlineKey(c))) return true;
+  return false;
+}
 function decideSound() {
   const paused = Date.now() < audio.pausedUntil;
   window.__monitordAudio.paused = paused;
   $("paused-banner").hidden = !paused;
   if (paused) $("paused-left").textContent = `${Math.ceil((audio.pausedUntil - Date.now()) / 1000)} s left`;
-  if (!armed()) { play(null); return; }
-  if (isStale()) { play("technical"); return; }
-  if (paused) { play(null); return; }
-  let best = null; // the highest active priority wins
+  if (!armed() || paused) { play(null); return; } // the pause silences everything, technical too
+  // The highest unacknowledged priority wins, also while the board is stale: the last
+  // known alarms may not have been acknowledged, and the tone says so until we know.
+  let best = null;
   for (const c of chairs.values()) for (const a of c.alerts || []) {
     if (sounding(a) && (best === null || PRIO[a.priority] < PRIO[best])) best = a.priority;
   }
+  if (best === null && technicalNow()) best = "technical";
   play(best);
   if (best === null) { // a new low alert: two pulses once, when nothing louder sounds
     for (const c of chairs.values()) for (const a of c.alerts || []) {
@@ -119,27 +165,50 @@ function isStale() { return (everUp && !streamUp) || !brokerUp || Date.now() - l
 function checkStale() {
   if (!nurse) return;
   const s = isStale();
+  if (s && staleSince === null) staleSince = Date.now();
+  if (!s) staleSince = null;
   document.body.classList.toggle("stale", s);
   $("stale-banner").hidden = !s;
+  if (s) $("stale-since").textContent = `since ${hhmm(staleSince)}`;
   decideSound();
 }
 
 // ---------------------------------------------------------------- rendering
-function tileClass(c) {
-  if (c.online === false) return "offline";
+// The worst alert that is not inhibited, ack or not: the tile keeps its colour until the
+// alert clears. It flashes while unacknowledged (IEC 60601-1-8: high ~2 Hz, medium
+// ~0.6 Hz, low steady; station.css), also when the chair is offline or the board stale.
+function worst(c, unacked) {
   let best = null;
   for (const a of c.alerts || []) {
-    if (a.state === "inhibited" || a.priority === "info") continue;
+    if (a.state === "inhibited" || a.priority === "info" || (unacked && a.ack)) continue;
     if (best === null || PRIO[a.priority] < PRIO[best.priority]) best = a;
   }
-  if (!best) return "";
-  const flash = best.priority === "high" && (c.alerts || []).some((a) => a.priority === "high" && !a.ack);
-  return `p-${best.priority}${flash ? " flash" : ""}`;
+  return best;
 }
-function vital(label, text, r, c) {
-  const d = el("div", "vital");
-  d.append(el("div", "small", label), el("div", "v", text));
-  if (r && r.measured_at) d.append(el("div", "age", `${mins(chairNow(c) - Date.parse(r.measured_at))} min ago`));
+function tileClass(c) {
+  const cls = [], best = worst(c, false);
+  if (best) {
+    cls.push(`p-${best.priority}`);
+    const open = worst(c, true);
+    if (open && open.priority === best.priority && best.priority !== "low") cls.push("flash");
+  }
+  if (c.online === false) cls.push("offline");
+  return cls.join(" ");
+}
+// A reading the device or the artifact check marked invalid (`valid: false`, flag
+// `implausible`) is shown apart, greyed, never as the chair's value: that stays the
+// last valid one, with its own age.
+function vital(label, kind, text, c) {
+  const r = (c.vitals || {})[kind], bad = r && r.valid === false;
+  const shown = bad ? (c.last_valid || {})[kind] : r, off = c.online === false;
+  const d = el("div", `vital${off ? " stale" : ""}`);
+  d.append(el("div", "small", label), el("div", "v", shown ? text(shown) : "--"));
+  const age = (x) => `${mins(chairNow(c) - Date.parse(x.measured_at))} min ago`;
+  if (shown && shown.measured_at) d.append(el("div", "age", off ? `${age(shown)}, STALE` : age(shown)));
+  if (bad) {
+    const why = (r.quality || []).join(", ") || "device";
+    d.append(el("div", "invalid", `invalid (${why}): ${text(r)}${r.measured_at ? ", " + age(r) : ""}`));
+  }
   return d;
 }
 function sessionLine(c) {
@@ -157,39 +226,69 @@ function bpDue(c) {
   const s = c.session;
   if (!s || !s.bp_due || (s.phase !== "dosing" && s.phase !== "observation")) return null;
   let due = Date.parse(s.bp_due);
-  const bp = c.vitals && c.vitals.bp;
-  if (bp && bp.valid && s.bp_cycle_s) due = Math.max(due, Date.parse(bp.measured_at) + s.bp_cycle_s * 1000);
+  const bp = (c.last_valid || {}).bp;
+  if (bp && s.bp_cycle_s) due = Math.max(due, Date.parse(bp.measured_at) + s.bp_cycle_s * 1000);
   const left = due - chairNow(c);
   return left >= 0 ? `next BP due in ${Math.ceil(left / 60000)} min` : `BP overdue by ${mins(left)} min`;
 }
+function offlineLine(c) {
+  const d = el("div", "offline-banner");
+  const since = c.offline_since ? ` since ${hhmm(Date.parse(c.offline_since))}` : "";
+  d.append(el("span", "", `OFFLINE — not monitored${since}`));
+  if (offlineAlarm(c)) {
+    if (offlineAck.has(offlineKey(c))) d.append(el("span", "ackby", "ACK (this screen)"));
+    else {
+      const b = el("button", "ack offline-ack", "ACK offline"); b.type = "button"; b.id = `offack:${c.id}`;
+      b.addEventListener("click", () => { offlineAck.add(offlineKey(c)); render(c); decideSound(); });
+      d.append(b);
+    }
+  }
+  return d;
+}
+function ackButton(c, a) {
+  const b = el("button", "ack", "ACK"); b.type = "button"; b.id = `ack:${c.id}:${a.alert_id}`;
+  const sent = ackSent.get(a.alert_id);
+  if (sent && sent.failed) { b.textContent = "not sent, retry"; b.title = sent.failed; b.classList.add("retry"); }
+  else if (sent && Date.now() - sent.at < ACK_ANSWER_MS) { b.disabled = true; b.textContent = "sent"; }
+  else if (sent) { b.textContent = "no answer, retry"; b.classList.add("retry"); }
+  b.addEventListener("click", () => ack(c.id, a.alert_id));
+  return b;
+}
 function render(c) {
-  let t = document.querySelector(`.tile[data-chair="${CSS.escape(c.id)}"]`);
+  let t = $(`tile:${c.id}`);
   if (!t) {
-    t = el("section", "tile"); t.dataset.chair = c.id;
-    const board = $("board"), after = [...board.children].find((x) => x.dataset.chair > c.id);
+    t = el("section", "tile"); t.id = `tile:${c.id}`; t.dataset.chair = c.id; t.tabIndex = -1;
+    const board = $("board"), after = [...board.children].find((x) => naturalCmp(x.dataset.chair, c.id) > 0);
     board.insertBefore(t, after || null);
   }
+  // Redrawn from scratch on every message: the focused control is found again by its id.
+  const focus = t.contains(document.activeElement) && document.activeElement !== t ? document.activeElement.id : null;
   t.className = `tile ${tileClass(c)}`;
   t.replaceChildren();
   const head = el("div", "head");
   head.append(el("span", "name", c.id));
   const st = c.online === true ? "ONLINE" : c.online === false ? "OFFLINE" : "NO STATUS";
   head.append(el("span", `state ${c.online === true ? "online" : c.online === false ? "offline" : "unknown"}`, st));
-  t.append(head, el("div", "phase", sessionLine(c)));
-  const v = c.vitals || {}, bp = v.bp, hr = v.hr, sp = v.spo2;
+  t.append(head);
+  if (c.online === false) t.append(offlineLine(c));
+  t.append(el("div", "phase", sessionLine(c)));
   const vit = el("div", "vitals");
   vit.append(
-    vital("BP mmHg", bp ? `${mmHg(bp.sys_mmHg)}/${mmHg(bp.dia_mmHg)}` : "--", bp, c),
-    vital("HR /min", hr ? mmHg(hr.hr_bpm) : "--", hr, c),
-    vital("SpO2 %", sp ? mmHg(sp.spo2_pct) : "--", sp, c));
+    vital("BP mmHg", "bp", (r) => `${mmHg(r.sys_mmHg)}/${mmHg(r.dia_mmHg)}`, c),
+    vital("HR /min", "hr", (r) => mmHg(r.hr_bpm), c),
+    vital("SpO2 %", "spo2", (r) => mmHg(r.spo2_pct), c));
   t.append(vit);
   const due = bpDue(c);
   if (due) t.append(el("div", "small bpdue", due));
-  const links = el("div", "links"), lost = new Set();
+  const v = c.vitals || {}, links = el("div", "links"), lost = new Set();
   for (const a of c.alerts || []) if (a.rule === "tech.device_lost" && a.value && a.value.device) lost.add(a.value.device);
   const devices = new Set([...Object.values(v).map((r) => r.device).filter(Boolean), ...lost]);
   links.append("devices: ");
-  for (const d of [...devices].sort()) links.append(el("span", lost.has(d) ? "lost" : "", `${d} ${lost.has(d) ? "LOST" : "ok"} `));
+  for (const d of [...devices].sort()) {
+    // An offline chair's links are not known: its last word is no "ok".
+    const word = c.online === false ? "not known (chair offline)" : lost.has(d) ? "LOST" : "ok";
+    links.append(el("span", lost.has(d) ? "lost" : c.online === false ? "unknown" : "", `${d} ${word} `));
+  }
   if (devices.size) t.append(links);
   const ul = el("ul", "alerts");
   for (const a of c.alerts || []) {
@@ -200,22 +299,21 @@ function render(c) {
     txt.append(a.message || a.rule);
     li.append(txt);
     if (a.ack) li.append(el("span", "ackby", `ACK ${a.by || ""}`.trim()));
-    else if (a.priority !== "info") {
-      const b = el("button", "ack", "ACK"); b.type = "button";
-      b.addEventListener("click", () => ack(c.id, a.alert_id, b));
-      li.append(b);
-    }
+    else if (a.priority !== "info") li.append(ackButton(c, a));
     ul.append(li);
   }
   t.append(ul);
   t.append(controls(c));
   const err = (c.errors || [])[c.errors.length - 1];
   if (err) t.append(el("div", "refusal", `Refused${err.time ? " at " + hhmm(Date.parse(err.time)) : ""}: ${err.error}`));
+  if (focus) { const f = $(focus); if (f) f.focus({ preventScroll: true }); }
+  renderSummary();
 }
 function controls(c) {
   const d = el("div", "controls"), phase = (c.session || {}).phase || "idle";
   const add = (label, action) => {
     const b = el("button", `cmd ${action}`, label); b.type = "button"; b.dataset.action = action;
+    b.id = `cmd:${c.id}:${action}`;
     b.addEventListener("click", () => confirmSession(c.id, action));
     d.append(b);
   };
@@ -225,24 +323,72 @@ function controls(c) {
   if (phase !== "idle") add("End session", "end");
   return d;
 }
+// The alarm bar, always on screen (sticky under the header): every chair with an
+// unacknowledged alarm, or offline with a patient, highest first, each a link to its tile,
+// so an alarm on a tile below the fold is never only a sound.
+function renderSummary() {
+  const items = [];
+  for (const c of chairs.values()) {
+    const a = worst(c, true), off = offlineAlarm(c);
+    if (!a && !off) continue;
+    // An offline chair ranks after medium: its tone is the technical one (decideSound).
+    items.push({ c, a, off, rank: Math.min(a ? PRIO[a.priority] : 9, off ? 1.5 : 9) });
+  }
+  items.sort((x, y) => x.rank - y.rank || naturalCmp(x.c.id, y.c.id));
+  const bar = $("alarm-bar");
+  // Rebuilt only when it changes: a new link would restart its flashing at every reading.
+  const sig = JSON.stringify(items.map(({ c, a, off }) => [c.id, off, a && [a.priority, a.message || a.rule]]));
+  if (bar.dataset.sig === sig) return;
+  bar.dataset.sig = sig;
+  bar.replaceChildren();
+  for (const { c, a, off } of items) {
+    const link = el("a", `sum${a ? " p-" + a.priority : ""}${a && a.priority !== "low" ? " flash" : ""}${off ? " offline" : ""}`);
+    link.href = `#tile:${c.id}`; link.dataset.chair = c.id;
+    link.append(el("span", "name", c.id));
+    if (off) link.append(el("span", "tag", "OFFLINE"));
+    if (a) link.append(el("span", "tag", a.priority.toUpperCase()), el("span", "msg", a.message || a.rule));
+    link.addEventListener("click", (ev) => {
+      ev.preventDefault();
+      const t = $(`tile:${c.id}`);
+      if (t) { t.scrollIntoView({ block: "center" }); t.focus({ preventScroll: true }); }
+    });
+    bar.append(link);
+  }
+  bar.hidden = items.length === 0;
+}
 function renderAll() { for (const c of chairs.values()) render(c); }
 
 // ---------------------------------------------------------------- commands
 async function post(path, body) {
-  const r = await fetch(path, {
-    method: "POST", credentials: "same-origin",
-    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf || "" },
-    body: JSON.stringify(body),
-  });
+  let r;
+  try {
+    r = await fetch(path, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf || "" },
+      body: JSON.stringify(body),
+    });
+  } catch (e) { return { ok: false, status: 0, data: { error: "the station does not answer" } }; }
   let data = {};
   try { data = await r.json(); } catch (e) { /* empty */ }
   if (r.status === 401) showLogin("Logged out: log in again");
   return { ok: r.ok, status: r.status, data };
 }
-async function ack(chair, alertId, button) {
-  button.disabled = true; button.textContent = "sent"; // the tile changes on the daemon's event
+// "sent" is kept here, not in the button (tiles are redrawn on every message), until the
+// daemon's `acknowledged` or `cleared` arrives, or ACK_ANSWER_MS pass: "no answer, retry".
+async function ack(chair, alertId) {
+  const redraw = () => { const c = chairs.get(chair); if (c) render(c); };
+  ackSent.set(alertId, { chair, at: Date.now() }); redraw();
+  setTimeout(redraw, ACK_ANSWER_MS + 100);
   const r = await post("/api/ack", { chair, alert_id: alertId });
-  if (!r.ok) { button.disabled = false; button.textContent = "ACK"; alert(`ACK not sent: ${r.data.error || r.status}`); }
+  // Said on the button, not in a dialog: a modal alert() would stop this page's timers.
+  if (!r.ok) { ackSent.set(alertId, { chair, at: Date.now(), failed: `ACK not sent: ${r.data.error || r.status}` }); redraw(); }
+}
+function answered(c) { // the daemon answered (acknowledged, or the alert cleared)
+  for (const [id, s] of ackSent) {
+    if (s.chair !== c.id) continue;
+    const a = (c.alerts || []).find((x) => x.alert_id === id);
+    if (!a || a.ack) ackSent.delete(id);
+  }
 }
 function confirmSession(chair, action) {
   const dlg = $("confirm"), fields = $("confirm-fields");
@@ -290,12 +436,13 @@ function connect() {
   es.addEventListener("hello", (m) => {
     seen(); hello = JSON.parse(m.data); setZone(hello.timezone);
     $("site").textContent = `${hello.site} · ${hello.timezone}`;
-    chairs.clear(); $("board").replaceChildren();
-    for (const c of hello.chairs) { c.recvAt = Date.now(); chairs.set(c.id, c); }
+    chairs.clear(); clocks.clear(); $("board").replaceChildren();
+    for (const c of hello.chairs) { noteClock(c, null); answered(c); chairs.set(c.id, c); }
     brokerUp = hello.broker; renderAll(); checkStale();
   });
   es.addEventListener("chair", (m) => {
-    seen(); const c = JSON.parse(m.data); c.recvAt = Date.now(); chairs.set(c.id, c); render(c); decideSound();
+    seen(); const c = JSON.parse(m.data);
+    noteClock(c, chairs.get(c.id)); answered(c); chairs.set(c.id, c); render(c); decideSound();
   });
   es.addEventListener("alert", (m) => {
     seen(); const ev = JSON.parse(m.data);
@@ -311,7 +458,7 @@ function connect() {
 // ---------------------------------------------------------------- login
 function showLogin(msg) {
   nurse = null; if (es) es.close(); play(null);
-  $("board").hidden = true; $("login-view").hidden = false;
+  $("board").hidden = true; $("alarm-bar").hidden = true; $("login-view").hidden = false;
   $("logout").hidden = $("pause").hidden = true; $("stale-banner").hidden = true; $("audio-banner").hidden = true;
   document.body.classList.remove("stale");
   $("login-error").textContent = msg || "";
@@ -341,8 +488,8 @@ async function start() {
   setInterval(() => {
     if (fmtTime) $("clock").textContent = hhmm(Date.now());
     checkStale();
-    if (nurse && Date.now() % 30000 < 1000) renderAll(); // ages and minutes move on
   }, 1000);
+  setInterval(() => { if (nurse) renderAll(); }, TICK_MS); // ages and minutes move on
   const r = await fetch("/api/me", { credentials: "same-origin" });
   if (r.ok) loggedIn(await r.json()); else showLogin("");
 }

@@ -1,0 +1,85 @@
+"""The tile's clocks tick on with the wall (docs/station.md "Tiles": durations counted on
+the chair's clock). A chair's `alerts/active` carries its time only when the set changed
+(and is republished with that old time on a reconnect), while readings come every few
+seconds without it: before, every reading re-anchored the chair's clock to the last
+active set's time, so "dose +N min" and the reading ages froze."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from monitord.models import iso
+from tests.acl_kit import AclMosquitto
+from tests.servers import Mosquitto
+from tests.station.cdp import browser
+from tests.station.station_kit import (
+    chair_config,
+    daemon_process,
+    login_page,
+    show_logs,
+    station_config,
+    station_page,
+    station_process,
+    tile,
+    vitals,
+)
+
+
+def dosing(dose_ago_s: float) -> dict[str, object]:
+    d = time.time() - dose_ago_s
+    return {"phase": "dosing", "protocol": "esketamine", "session_id": "s1",
+            "started": iso(d - 900), "dose_start": iso(d), "dose_end": None,
+            "observation_met": iso(d + 7200), "bp_due": iso(d + 600),
+            "bp_cycle_s": 600.0}  # fmt: skip
+
+
+async def test_an_old_active_set_does_not_set_the_chair_clock_back(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """The set last changed at dose start, 25 min ago; a reading measured now."""
+    async with station_page(tmp_path, mosquitto, mqtt_prefix) as (page, pub):
+        await pub.status("chair-1", "online")
+        await pub.active("chair-1", [], dosing(25 * 60), t=time.time() - 25 * 60)
+        await pub.vitals("chair-1", vitals("chair-1", 124, 78, 72, 98))
+        await page.until(f"{tile('chair-1')}.innerText.includes('124/78')", 20, "tile")
+        text = await page.js(f"{tile('chair-1')}.innerText")
+        await page.screenshot(tmp_path / "clock.png")
+        assert "dose +25 min" in text, text
+        assert "0 min ago" in text and "25 min ago" not in text, text
+
+
+# A real chair: dose start, then HR and SpO2 every 2 s and no alert event for minutes.
+SCENARIO = [
+    {"t": 0, "event": "session_start", "protocol": "esketamine"},
+    {"t": 1, "event": "bp", "sys": 124, "dia": 80},
+    {"t": 3, "event": "dose_start"},
+    *[
+        e
+        for t in range(4, 240, 2)
+        for e in ({"t": t, "event": "hr", "hr": 72}, {"t": t, "event": "spo2", "spo2": 97})
+    ],
+    {"t": 600, "event": "end"},
+]
+
+
+async def test_dose_minutes_and_reading_ages_tick_with_a_live_daemon(
+    tmp_path: Path, acl_broker: AclMosquitto
+) -> None:
+    scfg = station_config(tmp_path, acl_broker)
+    ccfg = chair_config(tmp_path, acl_broker, "chair-1", SCENARIO)
+    async with (
+        station_process(scfg, tmp_path / "station.log") as (station, url),
+        daemon_process(ccfg, tmp_path / "chair.log") as chair,
+        show_logs(station, chair),
+        browser() as b,
+    ):
+        page = await b.new_page()
+        await login_page(page, url, "alice")
+        await page.until(f"{tile('chair-1')}.innerText.includes('dose +0 min')", 60, "dose")
+        # A minute on, with a reading every 2 s in between (each one redraws the tile).
+        await page.until(f"{tile('chair-1')}.innerText.includes('dose +1 min')", 90, "+1 min")
+        await page.screenshot(tmp_path / "live_chair.png")
+        hr = await page.js(f"{tile('chair-1')}.querySelectorAll('.vital')[1].innerText")
+        assert "0 min ago" in hr, hr
+        await page.close()
