@@ -68,7 +68,12 @@ async def test_focus_and_sent_survive_redraws_until_answered_or_timed_out(
         focused = await page.js("document.activeElement.id")
         assert focused == f"ack:chair-1:{b['alert_id']}", focused
         assert await page.js("document.querySelector('button.ack').textContent") == "sent"
-        # No answer from the daemon: the button says so and can be tapped again.
+        # No answer from the daemon: the button says so and can be tapped again. The
+        # page's wall clock 14 s on, not a real 15-s wait (it counts on Date.now() only).
+        await page.js(
+            "(() => { const real = Date.now.bind(Date); Date.now = () => real() + 14000;"
+            " return true; })()"
+        )
         await page.until(
             "document.querySelector('button.ack').textContent === 'no answer, retry'",
             25,
