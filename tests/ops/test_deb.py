@@ -127,6 +127,11 @@ path = "{root / "var/lib/monitord/outbox.sqlite"}"
     (etc / "secrets" / "influx-password").write_text("unused-without-auth\n")
 
 
+# The package's build (the `deb` fixture: a venv and pip installing wheels from PyPI) runs
+# in the first test's setup, which pytest-timeout counts. It takes ~1-2 min on a quiet
+# machine and once took over the suite's default 300 s on a loaded one; the build's own
+# limit is 900 s (`sh(..., timeout=900)`), so the tests that may build it get as much.
+@pytest.mark.timeout(900)
 def test_deb_installs_runs_upgrades_and_purges(
     deb: Path,
     tmp_path: Path,
@@ -239,6 +244,7 @@ def test_deb_installs_runs_upgrades_and_purges(
     assert root.version() == ""
 
 
+@pytest.mark.timeout(900)
 def test_prerm_disables_both_services_on_remove_only(deb: Path, tmp_path: Path) -> None:
     """The package's own prerm, run as dpkg runs it on a live system: systemd running (its
     probe, /run/systemd/system, pointed at a directory of the test's: this machine's
