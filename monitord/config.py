@@ -291,14 +291,21 @@ class Config(_Strict):
             raise PydanticCustomError("no_chairs", NO_CHAIRS)
         return v
 
-    @model_validator(mode="after")
-    def _chairs(self) -> Config:
+    @field_validator("chairs")
+    @classmethod
+    def _unique_chairs(cls, v: list[ChairConfig]) -> list[ChairConfig]:
+        # A model check would be reported at "(top level)"; the index of the repeat goes
+        # in the error's context so `parse_config` names it as `chairs[i].id`.
         seen: set[str] = set()
-        for c in self.chairs:
+        for i, c in enumerate(v):
             if c.id in seen:
-                raise ValueError(f"duplicate chair id {c.id!r}")
+                raise PydanticCustomError(
+                    "duplicate_chair",
+                    "duplicate chair id {chair}",
+                    {"chair": repr(c.id), "index": i},
+                )
             seen.add(c.id)
-        return self
+        return v
 
 
 Loc = tuple[int | str, ...]
@@ -456,6 +463,8 @@ def parse_config(
                 msg = "unknown key"
             elif loc in (("site",), ("site", "id")) and err["type"] == "missing":
                 loc, msg = ("site", "id"), _NO_SITE
+            elif loc == ("chairs",) and err["type"] == "duplicate_chair":
+                loc = ("chairs", err["ctx"]["index"], "id")
             elif loc == ("chairs",) and err["type"] == "no_chairs":
                 if isinstance(raw.get("station"), dict):
                     continue  # a [station] with errors: those are the lines to read

@@ -83,7 +83,9 @@ def test_same_chair_in_two_files_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "conf.d" / "90-copy.toml").write_text(CHAIR.format(n=1))
     with pytest.raises(ConfigError) as e:
         load_config(path)
-    assert e.value.lines == [f"{path}: (top level): duplicate chair id 'chair-1'"]
+    assert e.value.lines == [
+        f"{tmp_path / 'conf.d' / '90-copy.toml'}: chairs[0].id: duplicate chair id 'chair-1'"
+    ]
 
 
 def test_error_in_second_chair_file_names_it_with_its_own_index(tmp_path: Path) -> None:
