@@ -1,8 +1,9 @@
 """Where a secret named in the config is read: one rule for the daemon, check-config and
 doctor, so what the checks say is what the service will find.
 
-A relative `password_file` / `token_file` is a systemd credential name. The shipped unit
-(systemd/monitord.service) passes the whole secrets directory:
+A relative `password_file` / `token_file` (and the station's `mqtt_password_file`) is a
+systemd credential name. The shipped units (systemd/monitord.service and
+systemd/monitord-station.service) pass the whole secrets directory:
 
     LoadCredential=secrets:/etc/monitord/secrets
 
@@ -46,7 +47,7 @@ def missing_text(name: Path) -> str:
     return (
         f"systemd credential {str(name)!r} was not passed to the service: write the secret "
         f"to {SECRETS_DIR / name} (a regular file, not a symlink; root-only, mode 0600), "
-        "then restart monitord"
+        "then restart the service (monitord, or monitord-station for a station)"
     )
 
 

@@ -28,12 +28,22 @@ import pytest
 from monitord import credentials
 from monitord.config import load_config, read_secret
 from monitord.config_checks import check
-from tests.servers import Mosquitto, session_tmpdir
+from tests.servers import Mosquitto, free_port, session_tmpdir
+from tests.station.station_kit import write_nurses
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "systemd" / "monitord.service"
+STATION_UNIT = REPO / "systemd" / "monitord-station.service"
 USERS = {"chair-3": "pw3", "chair-4": "pw4"}
+STATION_USER = ("station-1", "pw-station-1")
 PY = [sys.executable, "-m", "monitord"]
+
+
+def unit_env(**extra: str) -> dict[str, str]:
+    """This environment for a `monitord` run from the unit's working directory `/`: this
+    checkout's package first (from `/` the interpreter finds only the installed one)."""
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONPATH": path, **extra}
 
 
 def unit_directory_credential() -> tuple[str, Path]:
@@ -63,9 +73,27 @@ def load_credential_dir(secrets: Path, creds: Path) -> None:
         (creds / ident).write_bytes(f.read_bytes())
 
 
+def load_unit_credentials(unit: Path, secrets: Path, creds: Path) -> None:
+    """What systemd does at start for each `LoadCredential=ID:PATH` of `unit`, with
+    /etc/monitord/secrets at `secrets`: a directory as `load_credential_dir`, a file
+    as credential ID."""
+    lines = re.findall(r"^LoadCredential=([\w-]+):(/\S+)$", unit.read_text(), re.M)
+    assert lines, f"{unit.name} loads no credential"
+    creds.mkdir()
+    for ident, src in lines:
+        local = secrets / Path(src).relative_to(credentials.SECRETS_DIR)
+        if local.is_dir():
+            for f in sorted(local.rglob("*")):
+                if f.is_file() and not f.is_symlink():
+                    name = str(f.relative_to(local)).replace("/", "_")
+                    (creds / f"{ident}_{name}").write_bytes(f.read_bytes())
+        else:
+            (creds / ident).write_bytes(local.read_bytes())  # missing: the start fails
+
+
 @pytest.fixture(scope="module")
 def broker() -> Iterator[Mosquitto]:
-    m = Mosquitto(Path(session_tmpdir("mq-creds")), users=USERS)
+    m = Mosquitto(Path(session_tmpdir("mq-creds")), users=dict([*USERS.items(), STATION_USER]))
     m.start()
     try:
         yield m
@@ -118,7 +146,7 @@ def test_two_chairs_log_in_with_the_shipped_units_credentials(
 ) -> None:
     cfg = two_chairs(tmp_path, broker)
     load_credential_dir(secrets_dir(tmp_path, USERS), tmp_path / "credentials")
-    env = {**os.environ, "CREDENTIALS_DIRECTORY": str(tmp_path / "credentials")}
+    env = unit_env(CREDENTIALS_DIRECTORY=str(tmp_path / "credentials"))
     d = subprocess.Popen(
         [*PY, "run", "-c", str(cfg)],
         env=env,
@@ -144,7 +172,7 @@ def test_a_credential_the_unit_did_not_pass_stops_the_daemon_with_78(
     cfg = two_chairs(tmp_path, broker)
     # chair-4's file was never written to the secrets directory.
     load_credential_dir(secrets_dir(tmp_path, {"chair-3": "pw3"}), tmp_path / "credentials")
-    env = {**os.environ, "CREDENTIALS_DIRECTORY": str(tmp_path / "credentials")}
+    env = unit_env(CREDENTIALS_DIRECTORY=str(tmp_path / "credentials"))
     p = subprocess.run(
         [*PY, "run", "-c", str(cfg)], env=env, cwd="/", capture_output=True, text=True, timeout=60
     )
@@ -217,3 +245,52 @@ def test_doctor_looks_up_names_as_the_unit_and_says_it_runs_outside(
     assert any(ln.startswith("FAIL") and "mqtt-password-chair-4" in ln for ln in checks)
     cred = next(ln for ln in p.stdout.splitlines() if " credentials:" in ln)
     assert "outside the unit" in cred and str(sec) in cred
+
+
+def test_the_station_unit_passes_a_secret_of_any_name(tmp_path: Path, broker: Mosquitto) -> None:
+    """docs/station.md: `mqtt_password_file` is a name in /etc/monitord/secrets. Before, the
+    station's unit passed only `station-mqtt-password`, so a site's `"broker-pass"` stopped
+    the station at start (exit 78, "'broker-pass' was not passed to the service")."""
+    user, password = STATION_USER
+    sec = tmp_path / "secrets"
+    sec.mkdir(mode=0o700)
+    (sec / "station-mqtt-password").write_text("")  # the install's empty placeholder
+    (sec / "broker-pass").write_text(password + "\n")
+    for f in sec.iterdir():
+        f.chmod(0o600)
+    load_unit_credentials(STATION_UNIT, sec, tmp_path / "credentials")
+    cfg = tmp_path / "station.toml"
+    cfg.write_text(
+        f"""
+[site]
+id = "clinic-north"
+[mqtt]
+host = "{broker.host}"
+port = {broker.port}
+[station]
+id = "{user}"
+listen = "127.0.0.1:{free_port()}"
+nurses_file = "{write_nurses(tmp_path / "nurses")}"
+mqtt_username = "{user}"
+mqtt_password_file = "broker-pass"
+"""
+    )
+    env = unit_env(CREDENTIALS_DIRECTORY=str(tmp_path / "credentials"))
+    env.pop("MONITORD_STATION_MQTT_PASSWORD", None)
+    log = tmp_path / "station.log"
+    with open(log, "wb") as out:
+        st = subprocess.Popen(
+            [*PY, "station", "-c", str(cfg)], env=env, cwd="/", stdout=out, stderr=out
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while "station MQTT: connected" not in log.read_text() and st.poll() is None:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+    finally:
+        st.terminate()
+        st.wait(timeout=30)
+    text = log.read_text()
+    print(text[-3000:])
+    assert "station MQTT: connected" in text, text
+    assert "was not passed" not in text and "not authori" not in text.lower()
