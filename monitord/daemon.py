@@ -128,6 +128,7 @@ class Daemon:
         self.hub = Hub()
         self.sinks: list[MqttSink | InfluxSink] = []
         self.mqtt: MqttSink | None = None
+        self.influx: InfluxSink | None = None
         self.delivery: DeliveryWatch | None = None  # with MQTT: the delivery alarm
         # Station receipts and status (monitord/receipts.py), kept by the MQTT sink.
         self.receipts = Receipts(cfg.mqtt.receipt_timeout_s)
@@ -192,6 +193,7 @@ class Daemon:
             "site": self.cfg.site.id,
             "summary": self.summary(),
             **(self.delivery_status() if self.mqtt is not None else {}),
+            "connections": self.connections(),
             "tasks": [
                 {
                     "name": t.name,
@@ -203,6 +205,20 @@ class Daemon:
                 if t.restarts or t.state != "running"
             ],
         }
+
+    def connections(self) -> dict[str, Any]:
+        """Each sink's connection (sinks/linkstate.py), or that it is disabled: `monitord
+        status` tells "no station open" from "this Pi cannot reach the broker"."""
+        return {
+            name: {"state": "disabled"} if sink is None else sink.link.as_dict()
+            for name, sink in (("mqtt", self.mqtt), ("influx", self.influx))
+        }
+
+    def _link_changed(self) -> None:
+        # A connection made or lost, or a new error: rare (never per reading or per retry
+        # of the same error), and the store writes it with its next group commit.
+        if not self.stop_event.is_set():
+            self.write_status()
 
     def summary(self) -> str:
         up = sum(d.link == "up" for c in self.chairs.values() for d in c.devices.values())
@@ -344,6 +360,7 @@ class Daemon:
                 on_link=watch.poke,
             )
             self.sinks.append(self.mqtt)
+            self.mqtt.link.on_change = self._link_changed
             self.hub.subscribe(self.mqtt.on_batch, "mqtt")  # first: the alarm's path
             # What the watch decides on tells it (it does not poll: issue 20); the
             # receipts' hooks are its own (DeliveryWatch.__init__).
@@ -357,13 +374,14 @@ class Daemon:
         if self.cfg.influx.enabled:
             from monitord.sinks.influx import InfluxSink
 
-            influx = InfluxSink(
+            self.influx = influx = InfluxSink(
                 self.cfg.influx,
                 self.cfg.site.id,
                 self.outbox,
                 step_aside=self.store.window.step_aside,
             )
             self.sinks.append(influx)
+            influx.link.on_change = self._link_changed
             self.hub.subscribe(influx.on_batch, "influx")
             sup.spawn("sink:influx", influx.run)
         if self.console is not None:

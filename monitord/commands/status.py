@@ -1,5 +1,6 @@
-"""`monitord status`: chairs, devices, link states, last readings, active alerts and the
-outbox backlog per sink, read from the local store (the daemon keeps its live state there
+"""`monitord status`: the broker's and the database's connection, chairs, devices, link
+states, last readings, active alerts and the outbox backlog per sink, read from the local
+store (the daemon keeps its live state there
 with `Outbox.put_state`, see monitord/outbox.py). Read-only: safe while the daemon runs.
 """
 
@@ -43,6 +44,8 @@ def collect(ob: Outbox) -> dict[str, Any]:
     return {
         "store": str(ob.path),
         "daemon": daemon[0] if daemon else None,
+        # Each sink's connection as the daemon last wrote it (monitord/sinks/linkstate.py).
+        "connections": daemon[0].get("connections") if daemon else None,
         # How long ago the daemon last wrote its state (its heartbeat while it runs).
         "daemon_state_age_s": _age(daemon[1]) if daemon else None,
         "chairs": chairs,
@@ -148,8 +151,32 @@ def render_daemon(st: dict[str, Any]) -> list[str]:
     return out
 
 
-# The daemon's own keys, shown by `render_daemon`; the rest of `daemon` is delivery state.
-_DAEMON_KEYS = {"pid", "started", "version", "site", "summary", "tasks"}
+# The daemon's own keys, shown by `render_daemon` and `render_connections`; the rest of
+# `daemon` is delivery state.
+_DAEMON_KEYS = {"pid", "started", "version", "site", "summary", "tasks", "connections"}
+
+
+def render_connections(conns: Any) -> list[str]:
+    """One line per sink: connected since, DOWN since with the last error, or disabled."""
+    if not isinstance(conns, dict):
+        return []  # a daemon of an earlier version, or none has run
+    out = []
+    for name, c in conns.items():
+        c = c if isinstance(c, dict) else {}
+        head = f"connection {name}" + (f" ({c['where']})" if c.get("where") else "")
+        state, since, err = c.get("state"), c.get("since"), c.get("last_error")
+        if state == "disabled":
+            out.append(f"{head}: disabled in the config")
+        elif state == "down":
+            out.append(f"{head}: DOWN since {since}: {err or 'no error recorded'}")
+        elif state == "connected":
+            last = f" (last error at {c.get('last_error_since')}: {err})" if err else ""
+            out.append(f"{head}: connected since {since}{last}")
+        elif state == "untried":
+            out.append(f"{head}: nothing sent yet (since {since})")
+        else:
+            out.append(f"{head}: {state} since {since}, no answer yet")
+    return out
 
 
 def render_delivery(d: Any) -> list[str]:
@@ -182,6 +209,7 @@ def _fmt_value(v: Any) -> str:
 def render(st: dict[str, Any]) -> str:
     out = [f"store: {st['store']}"]
     out += render_daemon(st)
+    out += render_connections(st.get("connections"))
     out += render_technical(st.get("technical"))
     out += render_delivery(st.get("daemon"))
     if not st["chairs"]:

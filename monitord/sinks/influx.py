@@ -43,6 +43,7 @@ from monitord.log import FailureLog
 from monitord.outbox import Outbox, StoredRecord
 from monitord.sinks.influx_rows import row_line
 from monitord.sinks.lineproto import LineProtocolError
+from monitord.sinks.linkstate import LinkState
 
 log = logging.getLogger("monitord.sinks.influx")
 
@@ -278,6 +279,9 @@ class InfluxSink:
         self.site = site
         self.outbox = outbox
         self.stats = InfluxStats()
+        # For `monitord status` (sinks/linkstate.py): up at a write accepted, down at one
+        # failed; nothing to say before the first write.
+        self.link = LinkState(f"InfluxDB {cfg.api} {cfg.url}", initial="untried")
         self._doze = Doze()  # the wait for work: a commit (or `wake`) ends it
         self._backoff = Backoff(backoff_base_s, backoff_cap_s)
         self._flog = FailureLog(log, f"InfluxDB {cfg.api} {cfg.url}")
@@ -381,6 +385,7 @@ class InfluxSink:
         cls = type(e).__name__
         self.stats.retries += 1
         self.stats.last_error = f"{cls}: {e}"
+        self.link.down(f"{e} ({e.advice})")
         self.stats.errors_by_class[cls] = self.stats.errors_by_class.get(cls, 0) + 1
         if isinstance(e, WriteTimeout):
             self.stats.timeouts += 1
@@ -454,6 +459,7 @@ class InfluxSink:
         self.stats.batches += 1
         self.stats.points += len(batch)
         self.stats.last_success = time.time()
+        self.link.up()
         if self._flog.failing:
             self._flog.success(f"backlog {self._backlog_text()}")
         self._backoff.reset()

@@ -68,6 +68,7 @@ from monitord.sinks.commands import (
     parse_command,
 )
 from monitord.sinks.homeassistant import discovery
+from monitord.sinks.linkstate import LinkState
 from monitord.sinks.mqtt_errors import describe_error, nodelay, paho_log, refused_subscriptions
 from monitord.sinks.mqtt_events import Written
 from monitord.sinks.mqtt_incoming import Incoming, MqttStats, OnCommand
@@ -123,6 +124,8 @@ class MqttSink:
         self._chairs = {c: ChairLink(c, Backoff(backoff_base_s, backoff_cap_s)) for c in chairs}
         # Told when a chair's link goes down or delivers again (the delivery watch).
         self.on_link = on_link
+        # For `monitord status` (sinks/linkstate.py): the daemon sets its `on_change`.
+        self.link = LinkState(f"broker {cfg.host}:{cfg.port}", chairs)
         for link in self._chairs.values():
             link.on_change = self._link_changed
         # chair -> (username, password file, password env var): per-chair logins
@@ -281,6 +284,7 @@ class MqttSink:
                 client = self._client(c.chair)
                 async with client:
                     c.up()
+                    self.link.up(c.chair)
                     self.stats.connects += 1
                     log.info("MQTT %s: connected to %s:%d", c.chair, self.cfg.host, self.cfg.port)
                     try:
@@ -303,6 +307,7 @@ class MqttSink:
                 c.down(client.unanswered_ping_since(STALL_S) if client is not None else None)
                 cls, msg = describe_error(e, self.cfg)
                 self.stats.last_error = msg
+                self.link.down(msg, c.chair)
                 delay = backoff.next_delay()
                 flog.failure(
                     cls,
@@ -317,6 +322,7 @@ class MqttSink:
                 # (and re-trigger the bug on each restart if it came from the broker).
                 c.down()
                 self.stats.last_error = f"internal error: {e!r}"
+                self.link.down(self.stats.last_error, c.chair)
                 delay = backoff.next_delay()
                 flog.failure(
                     "bug",
