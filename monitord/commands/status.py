@@ -199,6 +199,8 @@ def render_delivery(d: Any) -> list[str]:
 
 
 def _fmt_value(v: Any) -> str:
+    if isinstance(v, dict | list) and not v:
+        return "none"  # not `stations_known=` with nothing after it
     if isinstance(v, dict):
         return ", ".join(f"{k} {_fmt_value(x)}" for k, x in v.items())
     if isinstance(v, list):

@@ -67,3 +67,11 @@ def test_status_without_store_is_one_line(tmp_path: Path) -> None:
     out = _run("--db", str(tmp_path / "none.sqlite"))
     assert out.returncode == 1
     assert out.stderr.count("\n") == 1 and "no outbox here" in out.stderr
+
+
+def test_empty_delivery_values_read_none() -> None:
+    # An empty list or map printed as nothing after its `=` (`stations_known=`).
+    from monitord.commands.status import render_delivery
+
+    (line,) = render_delivery({"stations_known": [], "rejects": {}, "waiting": 2})
+    assert line == "delivery: stations_known=none, rejects=none, waiting=2", line
