@@ -63,8 +63,11 @@ case "$mode" in
         ensure_venv test
         # The whole suite on two workers: its tests mostly wait on real time (servers,
         # ptys, group commits, timeouts), so this halves the wall time (~20 -> ~10 min).
+        # `loadgroup`: a test at a time to the worker that is free, the long ones first
+        # (tests/conftest.py LONG_FIRST), and the tests of one `xdist_group` (those that
+        # share a costly module fixture, as the .deb build) on one worker.
         # With arguments (a file, -k ...) pytest runs as asked, in one process.
-        [ $# -eq 0 ] && set -- -n 2
+        [ $# -eq 0 ] && set -- -n 2 --dist loadgroup
         exec .venv/bin/python -m pytest "$@"
         ;;
     *)

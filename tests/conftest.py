@@ -139,3 +139,37 @@ def victoria_metrics(victoria_metrics_server: VictoriaMetrics) -> VictoriaMetric
 def vm_site() -> str:
     """A fresh `site` tag value: VictoriaMetrics has no databases, so tests filter on it."""
     return unique_name("site")
+
+
+# The files whose tests take longest (seconds in all, `--durations` of a full run on two
+# cores, 2026-12-02), longest first. They are collected first so that the two xdist workers
+# start on them and end on the many short tests: in collection order a 2-min test could
+# start near the end while the other worker had nothing left (the suite's wall time is
+# the busier worker's). Only the order changes; a stale list costs balance, not coverage.
+LONG_FIRST = (
+    "ops/test_deb.py",  # 140 (builds the .deb: module fixture)
+    "ops/test_install.py",  # 98
+    "e2e/test_e2e_influx.py",  # 96
+    "bench/test_bench_parts.py",  # 74
+    "faults/test_store_budget.py",  # 56
+    "report/test_render.py",  # 52
+    "faults/test_clock_steps.py",  # 43
+    "station/test_station_daemon_loop.py",  # 42
+    "ops/test_install_report.py",  # 36
+    "faults/test_store_full.py",  # 33
+    "station/test_station_tile_clock.py",  # 27
+    "heard/test_receipts.py",  # 27
+    "faults/test_serial_stall.py",  # 27
+    "test_sim_equivalence.py",  # 27
+    "test_static_checks.py",  # 26
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    rank = {here / f: i for i, f in enumerate(LONG_FIRST)}
+    gone = [f for f, p in zip(LONG_FIRST, rank, strict=True) if not p.exists()]
+    if gone:
+        raise pytest.UsageError(f"tests/conftest.py LONG_FIRST names no file: {', '.join(gone)}")
+    # A stable sort: a file's tests keep their order (and their module fixtures).
+    items.sort(key=lambda it: rank.get(it.path, len(LONG_FIRST)))

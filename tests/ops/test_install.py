@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import stat
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from monitord import __version__
+from tests.ops.conftest import Installed
 from tests.ops.units import (
     ALLOWED_SYSTEMCTL,
     UNITS,
@@ -36,6 +36,9 @@ SCRIPT = REPO / "scripts" / "install.sh"
 DOC = REPO / "docs" / "install.md"
 # venv internals below /opt/monitord: present, but not listed one by one.
 VENV_TOP = {"bin", "include", "lib", "lib64", "pyvenv.cfg"}
+
+# The tests that need an installed tree share one install (tests/ops/conftest.py).
+pytestmark = pytest.mark.xdist_group("install")
 
 
 def documented() -> dict[str, int]:
@@ -92,15 +95,17 @@ def parents(paths: set[str]) -> set[str]:
     return out
 
 
-def test_install_lays_out_documented_files_and_uninstall_removes_them(tmp_path: Path) -> None:
-    root = tmp_path / "root"
+def test_install_lays_out_documented_files_and_uninstall_removes_them(
+    installed: Installed, tmp_path: Path
+) -> None:
+    root = installed.copy_to(tmp_path / "root")
     doc = documented()
-    p = run("install", "--root", str(root))
-    assert "Next steps:" in p.stdout and "systemctl enable --now monitord" in p.stdout
+    stdout = installed.stdout
+    assert "Next steps:" in stdout and "systemctl enable --now monitord" in stdout
     # one line on the station, which this install never enables
-    (station_line,) = [ln for ln in p.stdout.splitlines() if "station" in ln.lower()]
+    (station_line,) = [ln for ln in stdout.splitlines() if "station" in ln.lower()]
     assert "/opt/monitord/share/doc/monitord/station.md" in station_line, station_line
-    assert "useradd --system" in p.stdout  # --root: the user is only recorded
+    assert "useradd --system" in stdout  # --root: the user is only recorded
 
     got = laid_out(root)
     # The venv's own bin/monitord is documented; it lives inside the collapsed bin/.
@@ -162,16 +167,15 @@ def test_install_lays_out_documented_files_and_uninstall_removes_them(tmp_path: 
     # Relocatable (an image build copies the tree elsewhere): no script names the build root.
     for f in (root / "opt/monitord/bin").iterdir():
         if f.is_file() and not f.is_symlink():
-            assert str(root).encode() not in f.read_bytes()[:200], f
+            assert str(installed.root).encode() not in f.read_bytes()[:200], f
 
     run("uninstall", "--root", str(root))
     left = laid_out(root)
     assert left <= {"/etc", "/etc/systemd", "/etc/systemd/system", "/opt"}, sorted(left)
 
 
-def test_uninstall_keeps_operator_changes_until_purge(tmp_path: Path) -> None:
-    root = tmp_path / "root"
-    run("install", "--root", str(root))
+def test_uninstall_keeps_operator_changes_until_purge(installed: Installed, tmp_path: Path) -> None:
+    root = installed.copy_to(tmp_path / "root")
     conf = root / "etc/monitord/monitord.toml"
     secret = root / "etc/monitord/secrets/mqtt-password"
     conf.write_text(conf.read_text().replace("clinic-north", "clinic-south"))
@@ -216,24 +220,27 @@ def test_uninstall_keeps_operator_changes_until_purge(tmp_path: Path) -> None:
     assert not (root / "var/lib/monitord").exists()
 
 
-def test_root_tree_runs_after_being_moved(tmp_path: Path) -> None:
+def test_root_tree_runs_after_being_moved(installed: Installed, tmp_path: Path) -> None:
     """`install.sh --root DIR` for an image build: the tree is copied into the image, where
     DIR does not exist; monitord must run from there (issue 19)."""
-    built = tmp_path / "build-root"
-    run("install", "--root", str(built))
-    image = tmp_path / "image"
-    shutil.copytree(built, image, symlinks=True)
-    shutil.rmtree(built)
-    exe = image / "opt/monitord/bin/monitord"
-    v = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
-    assert (v.returncode, v.stdout.strip()) == (0, f"monitord {__version__}"), v.stderr
-    demo = subprocess.run(
-        [str(exe), "check-config", "-c", str(REPO / "config/demo.toml")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert (demo.returncode, demo.stdout.strip()) == (0, "ok"), demo.stderr
+    image = installed.copy_to(tmp_path / "image")
+    # DIR must not exist while the copy runs (else a path left pointing there would work):
+    # the module's build root is put aside and back (its tests run on one worker, in turn).
+    aside = installed.root.with_name("aside")
+    installed.root.rename(aside)
+    try:
+        exe = image / "opt/monitord/bin/monitord"
+        v = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
+        assert (v.returncode, v.stdout.strip()) == (0, f"monitord {__version__}"), v.stderr
+        demo = subprocess.run(
+            [str(exe), "check-config", "-c", str(REPO / "config/demo.toml")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (demo.returncode, demo.stdout.strip()) == (0, "ok"), demo.stderr
+    finally:
+        aside.rename(installed.root)
 
 
 def test_no_install_or_maintainer_script_enables_or_starts_a_service(tmp_path: Path) -> None:

@@ -11,22 +11,26 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from monitord.commands.report import NO_PDF_NOTICE
+from tests.ops.conftest import Installed
 from tests.report.storeplay import play_into_store
 
 REPO = Path(__file__).resolve().parents[2]
 CASES = REPO / "tests/report/cases"
 ENV = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 
+# The installed tree is shared with tests/ops/test_install.py (tests/ops/conftest.py).
+pytestmark = pytest.mark.xdist_group("install")
+
 
 def _run(args: list[str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=ENV)
 
 
-def test_installed_monitord_reports_a_stored_session(tmp_path: Path) -> None:
-    root = tmp_path / "root"
-    p = _run(["bash", str(REPO / "scripts/install.sh"), "install", "--root", str(root)])
-    assert p.returncode == 0, p.stdout + p.stderr
+def test_installed_monitord_reports_a_stored_session(installed: Installed, tmp_path: Path) -> None:
+    root = installed.copy_to(tmp_path / "root")
     venv = root / "opt/monitord"
     exe = str(venv / "bin/monitord")
     assert (root / "opt/monitord/share/doc/monitord/report.md").is_file()
