@@ -57,6 +57,13 @@ class ByteLink(Protocol):
 
     async def write(self, data: bytes) -> None: ...
 
+    def heard(self) -> None:
+        """The protocol decoded a well-formed line, packet or message: the device speaks
+        its protocol. Bytes alone prove nothing (a wrong baud rate gives a steady stream
+        of garbage): the transport reports the link up on the first `heard()` of a
+        connection, and lost when bytes keep coming without one for `silence_s`."""
+        ...
+
 
 class DeviceContext(Protocol):
     """What a protocol may do with its results: emit readings, count rejects, read time."""

@@ -192,6 +192,7 @@ class Cms50Protocol:
                     ctx.reject(item)
                     continue
                 m = decode_packet(item)
+                link.heard()
                 count += 1
                 # the first packet of each second of data, or a change of validity
                 if count % PACKETS_PER_S != 1 and m.valid == last_valid:

@@ -336,6 +336,7 @@ class IntelliVueProtocol:
                     if isinstance(msg, Reject):
                         ctx.reject(msg)
                     else:
+                        link.heard()
                         queue.put_nowait(msg)
         except LinkLost as e:
             queue.put_nowait(e)

@@ -272,6 +272,7 @@ class MasimoProtocol:
                 if isinstance(m, Reject):
                     ctx.reject(m)
                 else:
+                    link.heard()
                     ctx.emit(stamp(m, ctx))
 
 

@@ -288,6 +288,7 @@ class NoninProtocol:
                 if isinstance(m, Reject):
                     ctx.reject(m)
                     continue
+                link.heard()
                 count += 1
                 if count % self._every and m.valid == last_valid:
                     continue

@@ -3,14 +3,23 @@ device's protocol, and reconnects. It never parses.
 
 State machine (one per configured device, runs until cancelled):
 
-    CLOSED --open ok--> OPEN --first bytes--> UP (ctx.link(True))
-      ^                  |                     |
-      |   open failed    |  LinkLost (EOF, read error, silence > silence_s)
-      +---- BACKOFF <----+---------------------+  (ctx.link(False, reason) when it was up,
-                                                   or on the first failure after start)
+    CLOSED --open ok--> OPEN --first frame decoded--> UP (ctx.link(True))
+      ^                  |                             |
+      |   open failed    |  LinkLost (EOF, read error, silence > silence_s,
+      |                  |            bytes but no frame decoded for silence_s)
+      +---- BACKOFF <----+-----------------------------+  (ctx.link(False, reason) when
+                                                   it was up, or on the first failure
+                                                   after start)
 
+- Up means the device speaks its protocol, not that bytes arrive: the protocol calls
+  `link.heard()` for each line, packet or message it decodes. A port that delivers only
+  bytes none of which decode (a wrong baud rate or parity, a device in another output
+  mode, a noisy line) is a lost link after `silence_s` of such bytes, so
+  `tech.device_lost` runs; before this, the first garbage byte counted as up and the
+  alarm never came while no reading did.
 - Silence is judged on the line, not on the daemon: when the silence timer fires while
-  bytes wait in the port (the daemon itself was stalled), they are read first.
+  bytes wait in the port (the daemon itself was stalled), they are read first; the
+  undecodable-bytes clock counts at most `silence_s / 2` for one gap between chunks.
 - The configured path is resolved again on every open, so a stable
   `/dev/serial/by-id/...` link (or any symlink) that now points at a new tty is followed.
 - Ports are opened exclusively (pyserial `exclusive=True`, an advisory flock) so two
@@ -55,6 +64,7 @@ class LinkError(enum.Enum):
     PERMISSION = "permission denied or port busy"
     LINE_SETTINGS = "line settings refused"
     IO = "I/O error"
+    GARBLED = "undecodable data"
 
     @property
     def advice(self) -> str:
@@ -68,6 +78,9 @@ class LinkError(enum.Enum):
             "supports them",
             LinkError.IO: "the device stopped answering: check the monitor is on, its "
             "serial export is enabled and the baud rate matches",
+            LinkError.GARBLED: "bytes arrive but none decode as this driver's protocol: "
+            "check baudrate/parity/stopbits match the device's output settings, its "
+            "output mode, and that the configured driver is this device's",
         }[self]
 
 
@@ -131,20 +144,40 @@ class _StreamLink:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         silence_s: float,
-        on_first_bytes: Callable[[], None],
+        on_first_heard: Callable[[], None],
         tap: LinkTap | None = None,
     ) -> None:
         self._reader = reader
         self._writer = writer
         self._silence = silence_s
-        self._on_first = on_first_bytes
+        self._on_first = on_first_heard
         self._tap = tap
         self.got_bytes = False
+        self.talking = False  # the protocol decoded something on this connection
         self.lost_reason = ""
         self.silent = False  # lost because nothing came for `silence_s`
+        self.garbled = False  # lost because only undecodable bytes came for `silence_s`
+        # Line time since the last decoded frame while bytes kept coming; each gap between
+        # chunks counts at most silence_s / 2, so a stall of the daemon itself (SIGSTOP,
+        # swapping) cannot make the bytes it then reads look undecodable.
+        self._unheard_s = 0.0
+        self._last_chunk: float | None = None
+
+    def heard(self) -> None:
+        self._unheard_s = 0.0
+        if not self.talking:
+            self.talking = True
+            self._on_first()
 
     async def read(self) -> bytes:
         if self.lost_reason:
+            raise LinkLost(self.lost_reason)
+        # The previous chunk has been through the protocol: did anything decode lately?
+        if self._unheard_s >= self._silence:
+            self.garbled = True
+            self.lost_reason = (
+                f"bytes for {self._unheard_s:.1f} s but nothing decoded (limit {self._silence:g} s)"
+            )
             raise LinkLost(self.lost_reason)
         try:
             while True:
@@ -170,9 +203,11 @@ class _StreamLink:
             raise LinkLost(self.lost_reason)
         if self._tap is not None:
             self._tap.chunk("rx", data)
-        if not self.got_bytes:
-            self.got_bytes = True
-            self._on_first()
+        now = asyncio.get_running_loop().time()
+        if self._last_chunk is not None:
+            self._unheard_s += min(now - self._last_chunk, self._silence / 2)
+        self._last_chunk = now
+        self.got_bytes = True
         return data
 
     def _buffered(self) -> bool:
@@ -303,7 +338,8 @@ async def run_serial_device(
             except LinkLost as e:
                 # A silent line has a likelier cause per device than "it stopped answering"
                 advice = desc.silence_advice if link.silent else None
-                went_down(LinkError.IO, str(e) or "link lost", advice)
+                error = LinkError.GARBLED if link.garbled else LinkError.IO
+                went_down(error, str(e) or "link lost", advice)
             except (OSError, serial.SerialException) as e:
                 went_down(classify(e), f"I/O error: {e}")
             except asyncio.CancelledError:

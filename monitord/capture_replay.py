@@ -130,6 +130,9 @@ class _ReplayLink:
             raise LinkLost(self._seg.end_reason)
         self.written += len(data)
 
+    def heard(self) -> None:
+        pass  # a replay has no link state to report
+
 
 def device_config(cap: Capture) -> DeviceConfig:
     """The recorded device configuration (raises CaptureError if it is not valid)."""

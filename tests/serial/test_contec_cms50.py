@@ -115,6 +115,9 @@ class _Bytes:
     async def write(self, data: bytes) -> None:
         raise AssertionError("the CMS50 is listen-only")
 
+    def heard(self) -> None:
+        pass
+
 
 async def test_one_reading_per_second_of_packets_or_on_validity_change(
     ctx: RecordingContext,

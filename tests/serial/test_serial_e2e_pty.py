@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -230,3 +231,33 @@ async def test_line_settings_refused_is_one_clear_line_and_the_loop_retries(
     refused = [r for r in caplog.records if "line settings refused" in r.getMessage()]
     assert [r.levelname for r in refused][:1] == ["WARNING"]
     assert all(r.levelname == "DEBUG" for r in refused[1:])
+
+
+async def test_undecodable_bytes_are_a_lost_link_until_a_line_decodes(
+    ctx: RecordingContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A monitor at the wrong baud rate floods the port with bytes none of which decode.
+    # The first byte used to report the link up, and the flood kept the silence timer
+    # quiet: no tech.device_lost ever, while not one reading came.
+    rng = random.Random(7)
+    async with MasimoSim(repeat=False) as sim:
+        dev = device_config(id="ox", driver="masimo-ascii", port=sim.port, silence_s=0.5)
+        async with running(dev, ctx):
+            for _ in range(40):  # 2 s of garbage, 2 kB/s
+                sim.write(rng.randbytes(100))
+                await asyncio.sleep(0.05)
+            assert ctx.links and not any(up for up, _ in ctx.links), ctx.links
+            assert "nothing decoded" in ctx.links[0][1]
+            assert ctx.rejects and not ctx.readings
+            # the right baud rate (a line a second, faster here): the first line that
+            # decodes brings the link up
+            for _ in range(50):
+                await sim.send(SimEvent(Kind.SPO2, {"spo2_pct": 97, "pulse_bpm": 70}), _at())
+                if ctx.link_up:
+                    break
+                await asyncio.sleep(0.2)
+            await ctx.until(lambda: ctx.link_up and ctx.of(Kind.SPO2), "link up, reading")
+            assert [up for up, _ in ctx.links] == [False, True]
+    garbled = [r for r in caplog.records if LinkError.GARBLED.value in r.getMessage()]
+    assert [r.levelname for r in garbled][:1] == ["WARNING"], garbled
+    assert LinkError.GARBLED.advice in garbled[0].getMessage()
