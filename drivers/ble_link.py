@@ -25,6 +25,12 @@ State machine (one per configured device, runs until cancelled):
 - Silence: no value for `silence_s` seconds (monotonic wall time, also for simulated
   chairs, whose scenario gaps shrink with their speed) means the link is dead even if
   the stack still says connected. Receive times come from `ctx.now()` only.
+- A connection is evidence of life only until one gives nothing: after a connection
+  that ended (silent, or hung up by the device) without a single value, the next one
+  reports link up with its first value, not on subscribing. Otherwise a device that
+  connects but never notifies (not bonded, a stuck sensor) flapped up and down every
+  `silence_s` and `tech.device_lost` (link down for 30 s) never came. The first
+  connection of a run is up at once: a cuff waits minutes for its first measurement.
 - Errors are classified (`DeviceGone`, `AdapterBusy`, `Transient`, `ProfileMismatch`),
   each with its own capped exponential backoff with jitter and operator advice, logged
   at WARNING once per outage and at DEBUG on repeats.
@@ -171,6 +177,11 @@ class _Session:
         # Readings decoded while this connection's notifications are being enabled; None
         # once the link is reported up (see the module docstring).
         self.early: list[Reading] | None = None
+        # A value (a reading or cuff pressure) came on this connection; and whether the
+        # last connection ended without one (the next is then up only with a value).
+        self.heard_this_connection = False
+        self.gave_nothing = False
+        self.up_on_value: str | None = None  # the link-up reason held for the first value
 
     def connected(self, name: str | None) -> None:
         """A new connection to a device advertising `name`: its model's quirks apply
@@ -188,7 +199,23 @@ class _Session:
                 )
             self.quirks = quirks
         self.readings_this_connection = 0
+        self.heard_this_connection = False
+        self.up_on_value = None
         self.last_rx = _mono()
+
+    def subscribed(self, reason: str) -> None:
+        """Notifications are on: the link is up now, or with the first value when the
+        last connection gave none (module docstring)."""
+        if self.gave_nothing and not self.early:
+            self.up_on_value = reason  # values stay held in `early` until then
+            return
+        self.set_link(True, reason)
+        self.release_early()
+
+    def ended(self) -> None:
+        """This connection is over (whatever ended it)."""
+        self.gave_nothing = not self.heard_this_connection
+        self.up_on_value = None
 
     def subscription(self, uuid: str) -> BleSubscription | None:
         wanted = uuid.lower()
@@ -229,15 +256,20 @@ class _Session:
     def on_value(self, sub: BleSubscription, data: bytes) -> None:
         self.last_rx = _mono()
         result = sub.decode(bytes(data), self.quirks)
-        if result is None:
-            self.cuff_pressure_values += 1
-            return
         if isinstance(result, Reject):
             log.debug("%s/%s: %s rejected: %s", self.ctx.chair, self.ctx.device, sub.name, result)
             self.ctx.reject(result)
             return
-        self.readings_this_connection += 1
-        self.emit(stamp(result, self.ctx))
+        self.heard_this_connection = True
+        if result is None:
+            self.cuff_pressure_values += 1
+        else:
+            self.readings_this_connection += 1
+            self.emit(stamp(result, self.ctx))
+        if self.up_on_value is not None:
+            reason, self.up_on_value = self.up_on_value, None
+            self.set_link(True, f"{reason}; first value")
+            self.release_early()
 
 
 def _matcher(
@@ -329,8 +361,7 @@ async def _connected_session(
         for sub, ch in chars:
             await client.start_notify(ch, _callback(s, sub))
         s.warned.clear()
-        s.set_link(True, f"connected to {target.address}")
-        s.release_early()
+        s.subscribed(f"connected to {target.address}")
         while not disconnected.is_set():
             check = min(s.timing.silence_check_s, max(0.05, s.silence_s / 10))
             with contextlib.suppress(TimeoutError):
@@ -340,6 +371,7 @@ async def _connected_session(
                 return f"silent: no data for {quiet:.0f} s (limit {s.silence_s:g} s)"
         return "disconnected by the device"
     finally:
+        s.ended()
         s.release_early()  # nothing decoded is dropped, whatever ended the connection
         with contextlib.suppress(Exception):
             await asyncio.shield(client.disconnect())

@@ -241,3 +241,28 @@ async def test_attach_simulated_from_config(vlink: VirtualBleLink) -> None:
             await wait_until(lambda: ctx1.readings and ctx2.readings, what="readings")
     assert [r.values["hr_bpm"] for r in ctx1.readings] == [61.0]
     assert [r.values["hr_bpm"] for r in ctx2.readings] == [92.0]
+
+
+async def test_peripheral_that_connects_but_never_notifies_stays_lost(
+    vlink: VirtualBleLink,
+) -> None:
+    """A strap that accepts the connection and the subscription but never notifies (not
+    bonded, a stuck sensor): each connection used to report the link up and its silence
+    down, so the link flapped every `silence_s` and `tech.device_lost` (30 s of link down)
+    never came. After a connection that gave no value, the next one is up only with its
+    first value."""
+    ctx = RecordingContext(device="hr")
+    async with make_sim_device("ble-hrm", "SimStrap", vlink) as strap:
+        async with running(
+            vlink, ctx, id="hr", driver="ble-hrm", silence_s=0.3, simulate=Path("s.jsonl")
+        ):
+            await wait_until(lambda: len(ctx.links) >= 2, what="up, then silent")
+            await asyncio.sleep(2.0)  # several reconnections, each silent
+            assert [up for up, _ in ctx.links] == [True, False], ctx.links
+            for _ in range(50):  # the strap talks at last
+                await strap.send(SimEvent(Kind.HR, {"hr_bpm": 70}, contact=True), datetime.now(UTC))
+                if ctx.readings:
+                    break
+                await asyncio.sleep(0.1)
+            await wait_until(lambda: ctx.readings, what="a reading")
+            assert [up for up, _ in ctx.links][:3] == [True, False, True], ctx.links
