@@ -58,10 +58,11 @@ class ByteLink(Protocol):
     async def write(self, data: bytes) -> None: ...
 
     def heard(self) -> None:
-        """The protocol decoded a well-formed line, packet or message: the device speaks
-        its protocol. Bytes alone prove nothing (a wrong baud rate gives a steady stream
-        of garbage): the transport reports the link up on the first `heard()` of a
-        connection, and lost when bytes keep coming without one for `silence_s`."""
+        """The protocol decoded data from the device: a line or packet, or for a polled
+        device an answered poll (an IntelliVue refusing every association talks, but
+        gives nothing). Bytes alone prove nothing (a wrong baud rate gives a steady
+        stream of garbage): the transport reports the link up on the first `heard()` of
+        a connection, and lost when bytes keep coming without one for `silence_s`."""
         ...
 
 

@@ -336,7 +336,6 @@ class IntelliVueProtocol:
                     if isinstance(msg, Reject):
                         ctx.reject(msg)
                     else:
-                        link.heard()
                         queue.put_nowait(msg)
         except LinkLost as e:
             queue.put_nowait(e)
@@ -399,6 +398,9 @@ class IntelliVueProtocol:
             if msg is None:
                 continue
             if msg.type == "poll_result":
+                # Only a poll answered shows a working session: a monitor refusing every
+                # association (export taken by another client) talks, but gives no data.
+                link.heard()
                 last_answer = loop.time()
                 self._emit(msg, ctx)
             elif msg.type == "abort":

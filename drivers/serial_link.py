@@ -78,9 +78,10 @@ class LinkError(enum.Enum):
             "supports them",
             LinkError.IO: "the device stopped answering: check the monitor is on, its "
             "serial export is enabled and the baud rate matches",
-            LinkError.GARBLED: "bytes arrive but none decode as this driver's protocol: "
-            "check baudrate/parity/stopbits match the device's output settings, its "
-            "output mode, and that the configured driver is this device's",
+            LinkError.GARBLED: "bytes arrive but no data decodes: check baudrate/parity/"
+            "stopbits match the device's output settings, its output mode, that the "
+            "configured driver is this device's, and (IntelliVue) that no other client "
+            "holds its Data Export",
         }[self]
 
 
@@ -176,7 +177,7 @@ class _StreamLink:
         if self._unheard_s >= self._silence:
             self.garbled = True
             self.lost_reason = (
-                f"bytes for {self._unheard_s:.1f} s but nothing decoded (limit {self._silence:g} s)"
+                f"bytes for {self._unheard_s:.1f} s but no data decoded (limit {self._silence:g} s)"
             )
             raise LinkLost(self.lost_reason)
         try:

@@ -16,6 +16,7 @@ import pytest
 from serial_testkit import RecordingContext
 
 from monitord.config import DeviceConfig
+from monitord.drivers import intellivue
 from monitord.drivers.base import RejectReason
 from monitord.drivers.registry import DRIVERS
 from monitord.drivers.serial_link import LinkError, PortBackoff, run_serial_device
@@ -247,7 +248,7 @@ async def test_undecodable_bytes_are_a_lost_link_until_a_line_decodes(
                 sim.write(rng.randbytes(100))
                 await asyncio.sleep(0.05)
             assert ctx.links and not any(up for up, _ in ctx.links), ctx.links
-            assert "nothing decoded" in ctx.links[0][1]
+            assert "no data decoded" in ctx.links[0][1]
             assert ctx.rejects and not ctx.readings
             # the right baud rate (a line a second, faster here): the first line that
             # decodes brings the link up
@@ -261,3 +262,26 @@ async def test_undecodable_bytes_are_a_lost_link_until_a_line_decodes(
     garbled = [r for r in caplog.records if LinkError.GARBLED.value in r.getMessage()]
     assert [r.levelname for r in garbled][:1] == ["WARNING"], garbled
     assert LinkError.GARBLED.advice in garbled[0].getMessage()
+
+
+async def test_intellivue_refusing_every_association_is_a_lost_link(
+    ctx: RecordingContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A monitor whose Data Export refuses us (another client holds it, export off on this
+    # port) answers every association request with a refusal: decoded, but no data. Each
+    # refusal used to bring the link up again, so the link flapped and tech.device_lost
+    # never came. The wait after a refusal is cut from 5 s so that cycles come quickly.
+    monkeypatch.setattr(intellivue, "ANSWER_TIMEOUT_S", 0.3)
+    async with IntelliVueSim() as sim:
+        sim.refuse_next = True
+        refused = 0
+        dev = device_config(id="mon", driver="intellivue", port=sim.port, silence_s=0.5)
+        async with running(dev, ctx):
+            for _ in range(60):  # 3 s: several association attempts, each refused
+                await asyncio.sleep(0.05)
+                refused += not sim.refuse_next  # the simulator took it
+                sim.refuse_next = True
+            assert refused >= 2 and sim.associations == 0
+            assert ctx.links and not any(up for up, _ in ctx.links), ctx.links
+            sim.refuse_next = False
+            await ctx.until(lambda: ctx.link_up and sim.polls > 0, "accepted: up, polled")
