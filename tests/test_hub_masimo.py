@@ -5,8 +5,11 @@ counted per device and reason, and skipped."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from monitord.config import loads_config
 from monitord.daemon import Daemon
@@ -74,3 +77,43 @@ async def test_masimo_pty_to_hub_with_corrupt_line(tmp_path: Path) -> None:
         ob.close()
     assert got == [("ox", 97, 70, True), ("ox", 96, 71, True), ("ox", 95, 72, True)]
     assert snap is not None  # the engine saw them: its state was persisted with them
+
+
+async def test_garbage_is_a_link_down_and_warned_once_per_reject_reason(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A monitor at the wrong baud rate: its garbage alternates reject reasons (a line of
+    non-ASCII bytes, then one over the length limit). Each used to be logged at WARNING at
+    every change of reason, several a second for as long as it lasted; the house rule is
+    WARNING once per reason, then DEBUG. And the device counts as down meanwhile."""
+    caplog.set_level(logging.DEBUG, logger="monitord")
+    async with make_sim_device("masimo-ascii", repeat=False) as sim:
+        assert isinstance(sim, SerialSim)
+        cfg = loads_config(
+            '[site]\nid = "hub-test"\n'
+            f"[mqtt]\nenabled = false\n[influx]\nenabled = false\n"
+            f'[storage]\npath = "{tmp_path / "store.sqlite"}"\n'
+            f'[[chairs]]\nid = "chair-7"\n'
+            f'[[chairs.devices]]\nid = "ox"\ndriver = "masimo-ascii"\nport = "{sim.port}"\n'
+            "silence_s = 0.5\n"
+        )
+        daemon = Daemon(cfg)
+        task = asyncio.create_task(daemon.run())
+        ox = daemon.chairs["chair-7"].devices["ox"]
+        try:
+            for _ in range(30):  # 1.5 s: alternating reasons, many of each
+                sim.write(b"\xff\xfe\xfd garbage\r\n")
+                sim.write(b"x" * 300 + b"\r\n")
+                await asyncio.sleep(0.05)
+            await daemon.chairs["chair-7"].wait_for(lambda: ox.link == "down", 5)
+            assert ox.link == "down" and ox.readings == 0
+            assert ox.rejects["bad_format"] >= 5 and ox.rejects["oversize"] >= 5, ox.rejects
+        finally:
+            daemon.stop_event.set()
+            await asyncio.wait_for(task, 10)
+    warned = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and "rejected data" in r.getMessage()
+    ]
+    assert len(warned) == 2, warned
