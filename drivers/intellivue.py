@@ -62,7 +62,7 @@ import zlib
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from monitord.aio import within
 from monitord.config import DeviceOptions
@@ -86,6 +86,10 @@ from monitord.models import KIND_FIELDS, Kind
 log = logging.getLogger(__name__)
 
 DEFAULT_POLL_S = 1.0
+# The link's default silence (the descriptor's), and the time a poll's answer may take
+# that a poll interval must leave inside it (IntelliVueOptions).
+SILENCE_S = 5.0
+ANSWER_MARGIN_S = 1.0
 ANSWER_TIMEOUT_S = 5.0  # association result / MDS create event must come within this
 KEEPALIVE_MISSES = 3
 MIN_ANSWER_S = 5.0
@@ -149,6 +153,22 @@ class IntelliVueOptions(SerialLinkSettings):
                 f"{v:g} s is faster than an IntelliVue accepts: at least {MIN_POLL_INTERVAL_S} s"
             )
         return v
+
+    @model_validator(mode="after")
+    def _poll_within_silence(self, info: ValidationInfo) -> IntelliVueOptions:
+        # The link is lost after `silence_s` without a byte, and a monitor talks only to
+        # answer a poll: polled as often or less, a working monitor's link drops and is
+        # made again between every two polls, and one that is really gone is never down
+        # for `tech.device_lost`'s 30 s. A simulated monitor polls on its virtual clock.
+        ctx = info.context or {}
+        silence = ctx.get("silence_s") or SILENCE_S
+        poll = self.poll_interval_s
+        if poll is not None and not ctx.get("simulated") and poll + ANSWER_MARGIN_S > silence:
+            raise ValueError(
+                f"poll_interval_s = {poll:g} leaves no time to answer within silence_s = "
+                f"{silence:g}: set silence_s to at least {poll + ANSWER_MARGIN_S:g}"
+            )
+        return self
 
 
 def _record(m: Measurement) -> dict[str, Any]:
@@ -435,7 +455,7 @@ DRIVER = DriverDescriptor(
     make_protocol=IntelliVueProtocol,
     # The monitor answers a poll within a second; 5 s of silence with polls going out at
     # poll_interval_s means the cable or the monitor is gone.
-    serial=SerialDefaults(baudrate=115200, silence_s=5.0),
+    serial=SerialDefaults(baudrate=115200, silence_s=SILENCE_S),
     simulator="monitord.simulators.intellivue:IntelliVueSim",
 )
 PROFILE = DecodeProfile(

@@ -42,7 +42,8 @@ class DeviceOptions(_Strict):
     driver owns its options by extending them (drivers/intellivue.py: `poll_interval_s`),
     as a Telegraf plugin owns its struct. The TOML table stays flat: the keys that are not
     `DeviceConfig` fields are validated by the model the device's driver names.
-    Validation context: `simulated` (the device has `simulate`) and `driver` (its name).
+    Validation context: `simulated` (the device has `simulate`), `driver` (its name) and
+    `silence_s` (the device's, when set in its table; else the driver's default applies).
     """
 
 
@@ -167,7 +168,11 @@ class DeviceConfig(_Strict):
             return DeviceOptions()
         if isinstance(v, desc.settings):
             return v
-        context = {"simulated": info.data.get("simulate") is not None, "driver": desc.name}
+        context = {
+            "simulated": info.data.get("simulate") is not None,
+            "driver": desc.name,
+            "silence_s": info.data.get("silence_s"),
+        }
         return desc.settings.model_validate(v, context=context)
 
     @model_validator(mode="after")
