@@ -44,6 +44,7 @@ from monitord.outbox import SINKS, Durability, Sink
 from monitord.receipts import Receipts
 from monitord.sdnotify import Notifier, watchdog_interval_s
 from monitord.sinks.commands import Command, engine_input
+from monitord.store import outages as outage_mod
 from monitord.store.checkpoint import Checkpointer
 from monitord.store.writer import StoreWriter
 from monitord.storeguard import StoreGuard
@@ -56,6 +57,9 @@ if TYPE_CHECKING:
     from monitord.sinks.mqtt import MqttSink
 
 log = logging.getLogger("monitord")
+
+# How often an idle daemon looks whether its status heartbeat is due.
+ALIVE_POLL_S = 10.0
 
 
 class Daemon:
@@ -94,6 +98,8 @@ class Daemon:
         try:
             self.alarms.attach(Path(cfg.storage.path))
             self.outbox = open_store(cfg.storage, self.alarms)
+            # When the previous run was last alive, read before this one writes anything.
+            alive = (None, False) if self.outbox.memory else outage_mod.last_alive(self.outbox)
         except BaseException:
             self.store_lock.release()
             self.alarms.close()
@@ -149,6 +155,7 @@ class Daemon:
         self.started = time.time()
         self._players_done = 0
         sim_start = float(int(time.time()))  # whole seconds: device clocks have 1-s fields
+        open_sessions: dict[str, tuple[str, float]] = {}  # chair -> (session, resumed at)
         for c in cfg.chairs:
             # A real chair resumes its alarms across a restart; a simulated chair replays its
             # scenario from the start on a fresh virtual clock, so it starts afresh too.
@@ -160,11 +167,32 @@ class Daemon:
             )
             if snap:
                 engine = AlertEngine.restore(snap, self.rules)
-                engine.resume(clock.now())  # escalations missed while down: not replayed
+                resumed = clock.now()
+                engine.resume(resumed)  # escalations missed while down: not replayed
+                if (sess := engine.session(c.id)) is not None:
+                    open_sessions[c.id] = (str(sess["session_id"]), resumed)
             else:
                 engine = AlertEngine(self.rules, {c.id: c.protocol})
             seen = () if c.simulated else load_seen(self.outbox, c.id)
             self.chairs[c.id] = ChairRuntime(c, engine, clock, self.store, self.hub, seen)
+        if not self.outbox.memory:
+            self._note_outages(alive, open_sessions)
+
+    def _note_outages(
+        self, alive: tuple[float | None, bool], open_sessions: dict[str, tuple[str, float]]
+    ) -> None:
+        """A session was open when the previous run stopped: monitord was not running from
+        its last sign of life to now, a gap in that session's report (store/outages.py)."""
+        keep_s = self.cfg.storage.retention_days * 86400.0
+        rows = outage_mod.restart_state(self.outbox, alive, open_sessions, keep_s)
+        for chair, (sid, now) in open_sessions.items():
+            if alive[0] is not None:
+                how = "stopped" if alive[1] else "not running (no clean stop recorded)"
+                log.warning(
+                    f"{chair}: monitord {how} for {now - min(alive[0], now):.0f} s during "
+                    f"session {sid}: no monitoring then; a gap in its report"
+                )
+        self.store.try_write(functools.partial(outage_mod.put_rows, self.outbox, rows))
 
     # -- results ---------------------------------------------------------------------
     def _status_listener(self, batch: CommittedBatch) -> None:
@@ -182,6 +210,8 @@ class Daemon:
             # At stop, the last counts too (`monitord status` of a stopped daemon).
             self.store.put_live(f"chair/{c.cfg.id}", st, None if final else _steady(st))
         self.store.put_live("daemon", self.status())
+        # Its constant signature: rewritten on the heartbeat, in the `daemon` row's commit.
+        self.store.put_live(outage_mod.ALIVE_KEY, {"t": time.time()}, "alive")
 
     def status(self) -> dict[str, Any]:
         """The `daemon` state: who is running and how its supervised tasks are doing."""
@@ -315,6 +345,7 @@ class Daemon:
                 self.supervisor = sup
                 await self._start(sup)
                 tg.create_task(self._watchdog(), name="watchdog")
+                tg.create_task(self._alive(), name="alive")
                 # The collector runs on a timer, out of an alarm's way (monitord/gcpacer.py).
                 tg.create_task(pace_gc(step_aside=self.store.window.step_aside), name="gc")
                 self.notifier.ready(self.summary())
@@ -415,7 +446,17 @@ class Daemon:
         if self.stop_when_played and self._players_done >= sims:
             self.stop_event.set()
 
+    async def _alive(self) -> None:
+        """An idle daemon's status too is written (on its 60-s heartbeat, with the
+        `daemon/alive` row that dates an unclean stop, store/outages.py): while readings
+        flow the status listener does it, in their commits."""
+        while True:
+            await asyncio.sleep(ALIVE_POLL_S)
+            if time.monotonic() - self._status_written >= ALIVE_POLL_S:
+                self.write_status()
+
     async def _shutdown(self, sup: Supervisor) -> None:
+        stopped = {outage_mod.STOPPED_KEY: {"t": time.time()}}  # monitoring stops here
         # 1. stop inputs (device links, players): cancelling them closes ports cleanly
         sup.cancel_prefixed("device:", "player:")
         await asyncio.sleep(0)
@@ -427,6 +468,8 @@ class Daemon:
             for chair in self.chairs.values():
                 self.store.try_write(functools.partial(self._put_state, chair))
         self.write_status(final=True)
+        if not self.outbox.memory:  # a clean stop: the next start says "stopped"
+            self.store.try_write(functools.partial(outage_mod.put_rows, self.outbox, stopped))
         await self.store.drain()  # the states and the status are written
         # 3. the MQTT sink publishes `offline` when it is cancelled, next (bounded to 2 s)
 

@@ -67,6 +67,8 @@ Live state for `monitord status` (written by the daemon with `put_state`):
 - `chair/<id>`: `{"protocol", "session_id", "phase", "devices": {dev: {"driver",
   "link", "last_seen"}}, "active_alerts": [...]}` (any JSON; status prints what it finds)
 - `daemon`: `{"pid", "started", "version"}`
+- `daemon/alive` (a heartbeat, once a minute), `daemon/stopped` (a clean stop's time) and
+  `outages/<chair>` (when monitord was not running during a session): monitord/store/outages.py
 Anything else (e.g. engine snapshots) can be stored under other keys.
 """
 

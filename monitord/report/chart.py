@@ -92,12 +92,21 @@ def _markers(ax: Axes, rec: SessionRecord, labels: bool, x_hi: float) -> None:
 
 
 def _gaps(ax: Axes, rec: SessionRecord, x_end: float) -> None:
-    """Device-lost holes hatched, so a missing stretch never looks like a quiet one."""
+    """Device-lost holes hatched, so a missing stretch never looks like a quiet one; the
+    times monitord itself was not running cross-hatched darker (nothing was monitored)."""
     for g in rec.gaps:
-        if g.what == "device_lost" and g.start is not None:
+        if g.what in ("device_lost", "daemon_down") and g.start is not None:
             x0 = minutes(rec, g.start)
             x1 = minutes(rec, g.end) if g.end is not None else x_end
-            ax.axvspan(x0, x1, facecolor="none", edgecolor="#7f7f7f", hatch="////", lw=0)
+            down = g.what == "daemon_down"
+            ax.axvspan(
+                x0,
+                max(x1, x0 + 0.3) if down else x1,  # a restart's seconds stay visible
+                facecolor="none",
+                edgecolor="#404040" if down else "#7f7f7f",
+                hatch="xxxx" if down else "////",
+                lw=0,
+            )
 
 
 def _bands(ax: Axes, rec: SessionRecord, x_end: float) -> None:

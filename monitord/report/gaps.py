@@ -1,6 +1,7 @@
-"""The gaps of a session record: holes in the data (a device lost, a sensor off, BP
-overdue, the 40-minute check missed, rejected BP readings) and what the session lacks
-(no dose, no end). Pure: the record's alarms and verdicts in, `Gap` tuples out."""
+"""The gaps of a session record: holes in the data (monitord itself not running, a device
+lost, a sensor off, BP overdue, the 40-minute check missed, rejected BP readings) and what
+the session lacks (no dose, no end). Pure: the record's alarms, verdicts and the daemon's
+outages in, `Gap` tuples out."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitord.models import AlertEvent
+from monitord.store.outages import Outage
 
 # Alert rules whose raise..clear interval is a hole in the data (the gap list).
 GAP_RULES = ("tech.device_lost", "tech.sensor_off", "tech.bp_overdue", "session.check_missed")
@@ -18,7 +20,7 @@ GAP_RULES = ("tech.device_lost", "tech.sensor_off", "tech.bp_overdue", "session.
 class Gap:
     """A hole in the record. `end` None = not closed before the session ended."""
 
-    what: str  # "device_lost" | "sensor_off" | "bp_overdue" | "check_missed" | ...
+    what: str  # "daemon_down" | "device_lost" | "sensor_off" | "bp_overdue" | ...
     start: float | None
     end: float | None
     detail: str
@@ -34,12 +36,14 @@ def alert_gaps(
     window: tuple[float, float],
     end: float | None,
     t0: float,
+    outages: Sequence[Outage] = (),
 ) -> tuple[Gap, ...]:
     """`raised`/`closed`: the session's alarm episodes (raise event, clear time; one
     raised before the session start `t0` included); `invalid_bp`: (t, reason) of the
     rejected live BP readings; `rems`: the protocol needs the 40-minute BP, missing
-    (`post_missing`) from `window` (s after the dose `ds`)."""
-    out: list[Gap] = []
+    (`post_missing`) from `window` (s after the dose `ds`); `outages`: when monitord was
+    not running (monitord/store/outages.py), any of the chair's."""
+    out: list[Gap] = list(outage_gaps(outages, t0, end))
     check_alert = False
     for aid, a in raised.items():
         if a.rule not in GAP_RULES:
@@ -94,6 +98,49 @@ def alert_gaps(
         out.append(Gap("not_ended", None, None, "session not ended: no session_end recorded"))
     out.sort(key=lambda g: (g.start is None, g.start or 0.0))
     return tuple(out)
+
+
+def outage_gaps(outages: Sequence[Outage], t0: float, end: float | None) -> list[Gap]:
+    """The outages that overlap the session [t0, end] (end None: not ended), clipped to
+    it: no monitoring and no alarms then, whatever the rest of the record says."""
+    out = []
+    for o in outages:
+        lo, hi = max(o.start, t0), o.end if end is None else min(o.end, end)
+        if hi <= lo:
+            continue
+        how = (
+            "stopped (clean stop)"
+            if o.clean
+            else "not running (no clean stop recorded; a crash, kill or power loss)"
+        )
+        out.append(
+            Gap(
+                "daemon_down",
+                lo,
+                hi,
+                f"monitord {how}: no monitoring and no alarms for {span_text(hi - lo)}",
+            )
+        )
+    return out
+
+
+def outage_count(gaps: Sequence[Gap]) -> tuple[int, float]:
+    """How many times, and for how long in all (whole s), monitord was not running."""
+    spans = [
+        g.end - g.start
+        for g in gaps
+        if g.what == "daemon_down" and g.start is not None and g.end is not None
+    ]
+    # Summed as each is shown (to the second), so the total adds up on the page.
+    return len(spans), float(sum(round(x) for x in spans))
+
+
+def span_text(s: float) -> str:
+    """A duration in words, to the second under an hour (a restart's gap is seconds)."""
+    m, sec = divmod(round(s), 60)
+    if m >= 60:
+        return f"{m // 60} h {m % 60:02d} min"
+    return f"{m} min {sec:02d} s" if m else f"{sec} s"
 
 
 def _value_str(value: Mapping[str, Any], key: str) -> str | None:

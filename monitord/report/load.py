@@ -12,6 +12,7 @@ from monitord.engine.rules import RuleSet
 from monitord.models import MAX_DEVICE_SKEW_S, SessionEvent, utc
 from monitord.outbox import Outbox
 from monitord.report.record import SessionRecord, build_record, placed_t
+from monitord.store.outages import outages
 
 # How far before a session's start the record looks for the alarms still active at it
 # (a monitor missing at boot, a BP alarm from readings before the session): a week of
@@ -93,7 +94,9 @@ def record_for(
         # Not ended but a later session began: never let that session's data in.
         readings = [r for r in readings if placed_t(r) < span.next_start_t]
         alerts = [a for a in alerts if a.t < span.next_start_t]
-    return build_record(readings, alerts, span.events, tz, rules)
+    # When monitord itself was not running (local only: the store keeps it, InfluxDB not).
+    down = [o for o in outages(ob, span.chair) if hi is None or o.start < hi]
+    return build_record(readings, alerts, span.events, tz, rules, down)
 
 
 def find_spans(

@@ -14,6 +14,10 @@ the engine judges them (not while the dose is given), and only once the session'
 valid BP were both taken after the dose: before that they are pre-dose readings, which
 say nothing of the drug's effect (BP peaks about 40 min after the dose).
 
+Nothing is known while monitord itself was not running (monitord/store/outages.py): the
+criteria cannot have held "without a break" across such an outage, so they count from
+its end at the earliest.
+
 Pure: plain tuples in, epoch seconds or the reason out. Whether the patient leaves stays
 the clinician's call (clinical-rules.md).
 """
@@ -52,10 +56,11 @@ def criteria_met_from(
     bps: Sequence[BpPoint],
     spo2: Sequence[tuple[float, float]],
     phys: Sequence[Active],
+    down: Sequence[tuple[float, float]] = (),
 ) -> Readiness:
     """`bps`, `spo2` (t, value): the session's valid live readings in time order;
     `phys`: the physiological alarm episodes; `until_t`: session end (or the last data
-    of a session not ended)."""
+    of a session not ended); `down`: (from, to) when monitord was not running."""
     if dose_start_t is None:
         return Readiness(None, until_t, "no dose recorded")
     if dose_end_t is None:
@@ -103,4 +108,11 @@ def criteria_met_from(
         if not ok(ts[k])[0]:
             since = ts[k + 1]
             break
+    # An outage is a break: unknown, not held (the criteria were met at its end, as at
+    # every time from `since` on).
+    for lo, hi in down:
+        if lo < until_t and hi > since:
+            if hi >= until_t:
+                return Readiness(None, until_t, "monitord was not running until the end")
+            since = hi
     return Readiness(since, until_t, None)

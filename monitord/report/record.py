@@ -34,7 +34,8 @@ What the record holds, and how each field is chosen:
   (clinical-rules.md "Precise semantics") is active at the end, not cleared.
 - Missing data is reported as missing (`None` plus a reason), never filled in: a session
   without `session_end` has no end reading and no monitoring time; a missed 40-minute
-  check is a gap; so are device losses, overdue BP, sensors off and invalid readings.
+  check is a gap; so are device losses, overdue BP, sensors off and invalid readings, and
+  the times monitord itself was not running (monitord/store/outages.py).
 - Whether vitals were acceptable is the clinician's call (clinical-rules.md: monitord never
   decides); the record says when the discharge criteria were met without the
   observation-time minimum (monitord/report/readiness.py: the REMS Evaluation Question)
@@ -63,6 +64,7 @@ from monitord.report.summary import (
     last_before,
     spo2_summary,
 )
+from monitord.store.outages import Outage
 
 # The REMS Patient Monitoring Form covers esketamine (Spravato) only.
 REMS_PROTOCOLS = ("esketamine",)
@@ -240,14 +242,16 @@ def build_record(
     sessions: Sequence[SessionEvent],
     tz: str = "UTC",
     rules: RuleSet | None = None,
+    outages: Sequence[Outage] = (),
 ) -> SessionRecord:
     """One session's record. `sessions` are that session's events (start, dose_start,
     dose_end, end); readings and alerts may be wider, only those of the session's chair in
     [start, end] (or from start on, for a session not ended) are used, and the alert
     events before the start of the episodes still active at it. `rules`: the rule table
     with the clinic's `[alerts]` overrides (default: the defaults), for the discharge
-    criteria. `tz` is only carried for the renderers: every time in the record is UTC
-    epoch seconds."""
+    criteria. `outages`: when monitord was not running (the chair's, from the store: gaps,
+    and breaks in the discharge criteria). `tz` is only carried for the renderers: every
+    time in the record is UTC epoch seconds."""
     rules = rules if rules is not None else RuleSet.default()
     start, ds_ev, de, end_ev = _session_bounds(sessions)
     ds = ds_ev.t if ds_ev is not None else None
@@ -409,6 +413,7 @@ def build_record(
         POST_DOSE_WINDOW_S,
         end,
         t0,
+        outages,
     )
     eps = episodes([*carried, *al], t0, end, scoped)
     sp = [
@@ -436,6 +441,11 @@ def build_record(
         [(b.t, b.sys_mmHg, b.dia_mmHg) for b in bps],
         sp,
         [(e.raised_t, e.cleared_t, e.rule) for e in eps if e.kind == "physiological"],
+        [
+            (g.start, g.end)
+            for g in gaps
+            if g.what == "daemon_down" and g.start is not None and g.end is not None
+        ],
     )
 
     def evidence(at: float | None) -> Evidence:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from monitord.report.audit import Episode
+from monitord.report.gaps import outage_count, span_text
 from monitord.report.record import BpReading, RemsField, SessionRecord, duration_text
 from monitord.report.summary import Evidence
 
@@ -126,12 +127,25 @@ def field_missing(rec: SessionRecord, f: RemsField) -> bool:
     return f.reading is None and (rec.rems_applies or f.name != "post_dose_40min")
 
 
+def outage_text(rec: SessionRecord) -> str | None:
+    """The session's daemon outages in one phrase, or None when monitoring never stopped."""
+    n, down_s = outage_count(rec.gaps)
+    if not n:
+        return None
+    return (
+        f"NOT CONTINUOUS: monitord was not running {n} time{'s' if n > 1 else ''} in this "
+        f"session, {span_text(down_s)} in all, with no monitoring and no alarms (see gaps)"
+    )
+
+
 def monitoring_text(rec: SessionRecord) -> str:
+    down = outage_text(rec)
     if rec.monitoring_s is None:
-        return f"MISSING ({rec.monitoring_missing_reason})"
+        return f"MISSING ({rec.monitoring_missing_reason})" + (f"; {down}" if down else "")
     return (
         f"{duration_text(rec.monitoring_s)} ({rec.monitoring_s / 60:.1f} min; dose start "
         f"{fmt_t(rec, rec.dose_start_t)} to session end {fmt_t(rec, rec.ended_t)})"
+        + (f"; {down}" if down else "")
     )
 
 
@@ -168,6 +182,12 @@ def could_leave_text(rec: SessionRecord) -> str:
         text += (
             f"; session.discharge_ready raised at {fmt_t(rec, t)} ({minutes(rec, t):.0f} min) "
             "and standing at the end"
+        )
+    if r.met_t is not None and outage_count(rec.gaps)[0]:
+        # The criteria are unknown while monitord was not running: counted after it.
+        text += (
+            "; monitord was not running during the session (see gaps): the criteria are "
+            "counted from its end at the earliest, never across it"
         )
     return text + "; the clinician decides"
 
@@ -233,7 +253,7 @@ def form_lines(rec: SessionRecord) -> list[FormLine]:
             "monitoring_time",
             "Total monitoring time",
             monitoring_text(rec),
-            rec.monitoring_s is None,
+            rec.monitoring_s is None or outage_text(rec) is not None,
         ),
     ]
     for f in (pre, post, end):
@@ -300,6 +320,14 @@ def audit_row(rec: SessionRecord, e: Episode) -> tuple[str, ...]:
 def gap_lines(rec: SessionRecord) -> list[str]:
     out = []
     for g in rec.gaps:
+        if g.what == "daemon_down" and g.start is not None and g.end is not None:
+            # In words a clinical lead reads without the legend: from, to, how long.
+            how = g.detail.split(": no monitoring")[0]
+            out.append(
+                f"{how}: no monitoring from {fmt_t(rec, g.start)} to {fmt_t(rec, g.end)} "
+                f"({span_text(g.end - g.start)}), no alarms (daemon_down)"
+            )
+            continue
         if g.start is None:
             span = ""
         elif g.end == g.start:

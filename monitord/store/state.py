@@ -41,3 +41,11 @@ class StateMixin(StoreBase):
                 (len(prefix), prefix),
             )
         }
+
+    def last_write_ns(self) -> int | None:
+        """The newest write of the store (wall clock, ns): the newest `state` row or the
+        newest record's commit; None for an empty store (monitord/store/outages.py)."""
+        (st,) = self._rdb.execute("SELECT max(updated_ns) FROM state").fetchone()
+        rec = self._rdb.execute("SELECT added_ns FROM records ORDER BY id DESC LIMIT 1").fetchone()
+        found = [int(x) for x in (st, rec[0] if rec else None) if x is not None]
+        return max(found) if found else None
