@@ -52,7 +52,8 @@ class Station:
         self.logins = Logins(self.st.session_ttl_s)
         self.limit = RateLimit()
         self.forwarder = Forwarder(self.st.forwarder, cfg.site.id) if self.st.forwarder else None
-        self._clients: set[asyncio.Queue[str]] = set()
+        # A client's queue; None in it: dropped for falling behind (events() ends its stream).
+        self._clients: set[asyncio.Queue[str | None]] = set()
         # (alert_id, event, level) -> sounded, of the receipts already published
         self._receipts: OrderedDict[tuple[Any, ...], bool] = OrderedDict()
 
@@ -75,8 +76,14 @@ class Station:
     def _broadcast(self, kind: str, data: Any) -> None:
         msg = f"event: {kind}\ndata: {json.dumps(data)}\n\n"
         for q in list(self._clients):
-            if q.qsize() > 1000:  # a browser that stopped reading: drop it, it reconnects
+            if q.qsize() > 1000:
+                # A browser that stopped reading: drop it and end its stream (events()).
+                # Left open, it would get the heartbeats but no updates: a frozen page
+                # that looks live. Ended, its EventSource reconnects and gets a hello.
                 self._clients.discard(q)
+                while not q.empty():
+                    q.get_nowait()
+                q.put_nowait(None)
                 continue
             q.put_nowait(msg)
 
@@ -176,7 +183,7 @@ class Station:
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
         )
         await resp.prepare(request)
-        q: asyncio.Queue[str] = asyncio.Queue()
+        q: asyncio.Queue[str | None] = asyncio.Queue()
         self._clients.add(q)
         try:
             hello = self._hello(request["nurse"])
@@ -188,6 +195,9 @@ class Station:
                     msg = await within(q.get(), HEARTBEAT_S)
                 except TimeoutError:
                     msg = f"event: ping\ndata: {json.dumps({'time': iso(time.time())})}\n\n"
+                if msg is None:  # fell behind (_broadcast): close, the page reconnects
+                    resp.force_close()
+                    return resp
                 await resp.write(msg.encode())
             await resp.write(b"event: logout\ndata: {}\n\n")
         except (ConnectionResetError, asyncio.CancelledError):
