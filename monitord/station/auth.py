@@ -124,3 +124,18 @@ class RateLimit:
 
     def failed(self, who: str, now: float | None = None) -> None:
         self._fails.setdefault(who, []).append(time.time() if now is None else now)
+
+    def attempt(self, who: str, now: float | None = None) -> bool:
+        """False when blocked; else the attempt counts as failed until `succeeded`. Counted
+        before the PIN is checked: the check takes a while (in a thread), and guesses sent
+        all at once must not all pass `blocked` before the first failure is counted."""
+        if self.blocked(who, now):
+            return False
+        self.failed(who, now)
+        return True
+
+    def succeeded(self, who: str) -> None:
+        """Take back the failure `attempt` counted for a login that was not one."""
+        fails = self._fails.get(who)
+        if fails:
+            fails.pop()

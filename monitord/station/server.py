@@ -133,23 +133,26 @@ class Station:
 
     async def login(self, request: web.Request) -> web.StreamResponse:
         who = request.remote or "?"
-        if self.limit.blocked(who):
-            return _error(429, "too many failed logins; wait a minute")
         body = await _json(request)
         name, pin = body.get("name"), body.get("pin")
         if not isinstance(name, str) or not isinstance(pin, str):
             return _error(400, "name and pin are required")
+        # Counted as failed from here (no await between the check and the count), until
+        # the PIN proves right: parallel guesses cannot all slip under the limit.
+        if not self.limit.attempt(who):
+            return _error(429, "too many failed logins; wait a minute")
         try:
             nurses = load_nurses(self.st.nurses_file)
         except (OSError, NursesFileError) as e:
+            self.limit.succeeded(who)  # the station's fault, not a guess
             log.error("station: cannot read the nurses file %s: %s", self.st.nurses_file, e)
             return _error(500, "the nurses file cannot be read; see the station's log")
         stored = nurses.get(name)
         ok = await asyncio.to_thread(verify_pin, pin, stored) if stored else False
         if not ok:
-            self.limit.failed(who)
             log.warning("station: failed login for %r from %s", name[:64], who)
             return _error(401, "wrong name or PIN")
+        self.limit.succeeded(who)
         token, login = self.logins.open(name)
         resp = web.json_response({"nurse": name, "csrf": login.csrf})
         resp.set_cookie(

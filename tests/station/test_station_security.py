@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiohttp
 
+from monitord.station.auth import hash_pin
 from tests.acl_kit import AclMosquitto
 from tests.station.station_kit import (
     NURSES,
@@ -147,3 +148,19 @@ async def test_login_rate_limit_and_add_nurse(tmp_path: Path, acl_broker: AclMos
             assert codes[:5] == [401] * 5 and codes[5] == 429, codes
             # Blocked now even with the right PIN (for a minute).
             assert (await login(http, url, "carol", "73519")).status == 429
+
+
+async def test_parallel_guesses_cannot_pass_the_rate_limit(
+    tmp_path: Path, acl_broker: AclMosquitto
+) -> None:
+    """docs/station.md: failed logins are limited to 5 a minute per client address. Sent
+    all at once, the guesses must not all pass the check while the first PINs are still
+    being hashed (the real 200,000 iterations here: about 0.1 s each)."""
+    cfg = station_config(tmp_path, acl_broker)
+    with (tmp_path / "nurses").open("a") as f:
+        f.write(f"dave:{hash_pin('3141')}\n")
+    async with station_process(cfg, tmp_path / "station.log") as (_, url):
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            rs = await asyncio.gather(*(login(http, url, "dave", f"{i:04d}") for i in range(12)))
+            codes = sorted(r.status for r in rs)
+            assert codes == [401] * 5 + [429] * 7, codes
