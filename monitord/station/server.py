@@ -27,6 +27,7 @@ from monitord import __version__
 from monitord.aio import within
 from monitord.config import Config
 from monitord.models import iso
+from monitord.station.admit import ClientCap
 from monitord.station.auth import Logins, NursesFileError, RateLimit, load_nurses, verify_pin
 from monitord.station.bridge import Bridge, NotSent
 from monitord.station.forwarder import Forwarder
@@ -318,8 +319,14 @@ class Station:
         # Open event streams are cut at stop rather than waited for.
         runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, self.st.host, self.st.port, ssl_context=self.ssl_context())
-        await site.start()
+        server = runner.server
+        assert server is not None  # set up
+        # Our own listener instead of web.TCPSite: its connections pass the per-client cap
+        # first (admit.py: one host's idle connections must not use up the descriptors).
+        listener = await asyncio.get_running_loop().create_server(
+            ClientCap().factory(server), self.st.host, self.st.port,
+            ssl=self.ssl_context(), backlog=128,
+        )  # fmt: skip
         scheme = "https" if self.st.tls_cert_file else "http"
         url = f"{scheme}://{self.st.listen}/"
         log.info("station %s: serving %s", self.st.id, url)
@@ -340,6 +347,7 @@ class Station:
             for t in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await t
+            listener.close()  # no new connections; runner.cleanup() closes the open ones
             await runner.cleanup()
 
 
