@@ -220,7 +220,7 @@ class Station:
 
     async def ack(self, request: web.Request) -> web.StreamResponse:
         body = await _json(request)
-        chair, alert_id = body.get("chair"), body.get("alert_id")
+        chair, alert_id = _text(body, "chair"), body.get("alert_id")
         if chair not in self.model.chairs or not isinstance(alert_id, str) or not alert_id:
             return _error(400, "chair and alert_id of a shown alert are required")
         cmd = {"alert_id": alert_id, "by": request["nurse"], "time": iso(time.time())}
@@ -229,7 +229,7 @@ class Station:
 
     async def session(self, request: web.Request) -> web.StreamResponse:
         body = await _json(request)
-        chair, action = body.get("chair"), body.get("action")
+        chair, action = _text(body, "chair"), body.get("action")
         if chair not in self.model.chairs:
             return _error(400, "unknown chair")
         if action not in ("start", "dose_start", "dose_end", "end"):
@@ -258,7 +258,7 @@ class Station:
     async def receipt(self, request: web.Request) -> web.StreamResponse:
         """The page showed an alert event (and started its sound): tell the daemon."""
         body = await _json(request)
-        chair, event = body.get("chair"), body.get("event")
+        chair, event = _text(body, "chair"), body.get("event")
         alert_id, sounded = body.get("alert_id"), bool(body.get("sounded"))
         if chair not in self.model.chairs or event not in (
             "raised",
@@ -273,7 +273,10 @@ class Station:
         level = body.get("level")
         if level is not None and (not isinstance(level, int) or isinstance(level, bool)):
             return _error(400, "level must be the event's level (a whole number) or null")
-        key = (chair, alert_id, event, level, body.get("rule"))
+        rule = body.get("rule")
+        if rule is not None and not isinstance(rule, str):
+            return _error(400, "rule must be the alert's rule id or null")
+        key = (chair, alert_id, event, level, rule)
         before = self._receipts.get(key)
         if before is not None and (before or not sounded):
             return web.json_response({"sent": False, "already": True})
@@ -361,3 +364,10 @@ async def _json(request: web.Request) -> dict[str, Any]:
     except (ValueError, web.HTTPRequestEntityTooLarge):
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def _text(body: dict[str, Any], key: str) -> str | None:
+    """A string field of a request, else None: a list or an object where a chair id goes
+    is a bad request (400), not an unhashable key (a 500)."""
+    v = body.get(key)
+    return v if isinstance(v, str) else None

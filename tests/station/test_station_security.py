@@ -74,6 +74,14 @@ async def test_commands_need_a_nurse_same_origin_and_csrf(
             # With all three the station takes it (chair-1 is unknown here: 400, not 401/403).
             r = await http.post(url + "/api/ack", json=ack, headers=good)
             assert r.status == 400
+            # A malformed body is a 400 with its reason too, not a 500 (a list is unhashable).
+            for path, body in (
+                ("/api/ack", {"chair": ["chair-1"], "alert_id": "x"}),
+                ("/api/session", {"chair": {"id": 1}, "action": "start"}),
+                ("/api/receipt", {"chair": ["chair-1"], "event": "raised"}),
+            ):
+                r = await http.post(url + path, json=body, headers=good)
+                assert r.status == 400, (path, body, r.status)
             r = await http.post(url + "/api/logout", json={}, headers=good)
             assert r.status == 200
             r = await http.post(url + "/api/ack", json=ack, headers=good)
