@@ -184,19 +184,6 @@ class AlertBook:
         if interval:
             ch.set_timer(key, due + interval, self.rank[a.rule])
 
-    def rebase_escalations(self, ch: ChairState, t: float) -> None:
-        """After a restart at `t`: escalations missed while the daemon was down are not
-        replayed; the next one of each restored, unacknowledged alert is due one interval
-        after `t`, its level counting on (clinical-rules.md "Delivery of alarms")."""
-        for ak, a in ch.alerts.items():
-            key = TimerKey(TimerKind.ESCALATE, ak)
-            if a.acked or key not in ch.timers:
-                continue
-            interval = self._interval(self.rules[a.rule], a.priority)
-            if interval:
-                ch.set_timer(key, t + interval, self.rank[a.rule])
-        ch.recompute()
-
     def _current(self, ch: ChairState, a: Alert) -> tuple[Mapping[str, Any], str]:
         """An escalation's value and message tail: the reading that raised the alert plus
         the patient's current (last valid) reading of that signal."""

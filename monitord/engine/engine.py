@@ -181,33 +181,29 @@ class AlertEngine:
             # Everything of that chair due at that deadline (new timers are due later).
             self._fire(first, first_due, True, out)
 
-    def rebase_escalations(self, t: float) -> None:
-        """After a restart at `t` (every chair): the next escalation of each restored alert
-        is due one interval after `t`, the level counting on; those missed while the
-        daemon was down are not replayed (clinical-rules.md "Delivery of alarms")."""
-        for ch in self.chairs.values():
-            self.book.rebase_escalations(ch, t)
-
     def resume(self, t: float) -> None:
-        """After a restore at `t` (a daemon restart), re-plan the timers that fell due
-        while the daemon was down (clinical-rules.md "Delivery of alarms"). Missed
-        escalations are not replayed: the next one is due one interval after `t`, its
-        level counting on. A link or sensor wait starts again at `t` (nothing is known of
-        the device until it reports). Any other deadline (overdue BP, missed check,
-        discharge check) fires at `t`, so nothing it raises escalates in a burst. A
-        deadline not yet due keeps its time: nothing was missed."""
+        """After a restore at `t` (a daemon restart), re-plan the timers (clinical-rules.md
+        "Delivery of alarms"). Escalations missed while the daemon was down are not
+        replayed: the next escalation of every restored alert is due one interval after
+        `t`, its level counting on, also when its old deadline was still ahead (the rule
+        says "after a restart", for every restored alert; a quick restart moves it later
+        by at most the downtime, and the restart republishes the active set at once).
+        A link or sensor wait that fell due starts again at `t` (nothing is known of the
+        device until it reports). Any other deadline that fell due (overdue BP, missed
+        check, discharge check) fires at `t`, so nothing it raises escalates in a burst;
+        one not yet due keeps its time."""
         waits = {
             TimerKind.DEVICE_LOST: "tech.device_lost",
             TimerKind.SENSOR_OFF: "tech.sensor_off",
         }
         for ch in self.chairs.values():
             for key, timer in ch.timers.items():
-                if timer[0] >= t:
-                    continue
                 if key.kind is TimerKind.ESCALATE:
                     a = ch.alerts.get(key.subject)
                     step = None if a is None else self.book.interval_of(a)
                     timer[0] = t + (step or 0.0)
+                elif timer[0] >= t:
+                    continue
                 elif key.kind in waits:
                     timer[0] = t + float(self.rules[waits[key.kind]].params["after_s"])
                 else:

@@ -72,7 +72,7 @@ def test_restored_escalations_rebase_on_restart_and_missed_ones_are_not_replayed
     (hr,) = [a for a in eng.active("chair-1") if a["rule"] == "hr.very_high"]
     assert hr["level"] == 0  # raised at 160, first escalation was due at 280
     start = 5000.0  # the daemon comes back long after
-    eng.rebase_escalations(start)
+    eng.resume(start)
     out = eng.advance(start + 2 * 120)
     esc = [(e.t, e.level) for e in out if e.rule == "hr.very_high"]
     assert esc == [(start + 120, 1), (start + 240, 2)]

@@ -39,10 +39,17 @@ def test_resume_replays_no_missed_timer() -> None:
     ]
 
 
-def test_resume_keeps_deadlines_not_yet_due() -> None:
+def test_after_a_quick_restart_the_next_escalation_is_one_interval_after_the_start() -> None:
+    """clinical-rules.md "Delivery of alarms": "after a restart the next escalation of a
+    restored alert is due one interval after the start, with the level counting on", also
+    when its old deadline had not come yet (until 2026-12-02 that one kept its time)."""
     eng = AlertEngine()
     for t in range(0, 12):
         eng.feed(Sample(float(t), C, "ox", Kind.SPO2, {"spo2_pct": 80.0}))
+    out = eng.advance(135.0)  # spo2.very_low raised at 10: level 1 at 130
+    assert [(e.event, e.t, e.level) for e in out] == [("escalated", 130.0, 1)]
     eng = restored(eng)
-    eng.resume(20.0)  # a quick restart: the first escalation (at 130) was not missed
-    assert eng.next_deadline(C) == 130.0
+    eng.resume(200.0)  # a quick restart: level 2 was due at 250, not missed
+    assert eng.next_deadline(C) == 320.0
+    out = eng.advance(330.0)
+    assert [(e.event, e.t, e.level) for e in out] == [("escalated", 320.0, 2)]
