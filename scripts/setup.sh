@@ -63,11 +63,13 @@ case "$mode" in
         ensure_venv test
         # The whole suite on two workers: its tests mostly wait on real time (servers,
         # ptys, group commits, timeouts), so this halves the wall time (~20 -> ~10 min).
-        # `loadgroup`: a test at a time to the worker that is free, the long ones first
-        # (tests/conftest.py LONG_FIRST), and the tests of one `xdist_group` (those that
-        # share a costly module fixture, as the .deb build) on one worker.
+        # `loadfile`: a test file at a time to the worker that is free, so a costly module
+        # fixture (the .deb build, the installed tree) is made once; in collection order
+        # (`--no-loadscope-reorder`), which puts the longest files first
+        # (tests/conftest.py LONG_FIRST) and ends both workers on short ones. (`loadgroup`
+        # does not group under pytest 9: xdist 3.8 renames node ids it can no longer set.)
         # With arguments (a file, -k ...) pytest runs as asked, in one process.
-        [ $# -eq 0 ] && set -- -n 2 --dist loadgroup
+        [ $# -eq 0 ] && set -- -n 2 --dist loadfile --no-loadscope-reorder
         exec .venv/bin/python -m pytest "$@"
         ;;
     *)

@@ -32,8 +32,8 @@ class Installed:
 @pytest.fixture(scope="session")
 def installed() -> Iterator[Installed]:
     """One install for every test that needs an installed tree (its pip install takes
-    ~30 s): those tests are in `xdist_group("install")`, so one worker makes it
-    (`--dist loadgroup`, scripts/setup.sh), and each works on its own copy."""
+    ~30 s): those tests are in one module, tests/ops/test_install.py, which the suite
+    runs on one worker (`--dist loadfile`, scripts/setup.sh); each works on a copy."""
     base = session_tmpdir("install")
     try:
         root = base / "build-root"

@@ -27,9 +27,8 @@ from tests.servers import Influxd, Mosquitto, TlsMaterial, session_tmpdir
 
 REPO = Path(__file__).resolve().parents[2]
 
-# Both tests use the built package (a module fixture of ~1.5 min): one worker runs both
-# (`--dist loadgroup`, scripts/setup.sh), so the suite builds it once.
-pytestmark = pytest.mark.xdist_group("deb")
+# Both tests use the built package (a module fixture of ~1 min): the suite runs a module
+# on one worker (`--dist loadfile`, scripts/setup.sh), so it is built once.
 
 
 def sh(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:

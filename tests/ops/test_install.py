@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from monitord import __version__
+from monitord.commands.report import NO_PDF_NOTICE
 from tests.ops.conftest import Installed
 from tests.ops.units import (
     ALLOWED_SYSTEMCTL,
@@ -30,6 +31,7 @@ from tests.ops.units import (
     documentation_files,
     systemctl_verbs,
 )
+from tests.report.storeplay import play_into_store
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "install.sh"
@@ -37,8 +39,8 @@ DOC = REPO / "docs" / "install.md"
 # venv internals below /opt/monitord: present, but not listed one by one.
 VENV_TOP = {"bin", "include", "lib", "lib64", "pyvenv.cfg"}
 
-# The tests that need an installed tree share one install (tests/ops/conftest.py).
-pytestmark = pytest.mark.xdist_group("install")
+# The tests that need an installed tree share one install (tests/ops/conftest.py): they
+# are in this one module, which the suite runs on one worker (`--dist loadfile`).
 
 
 def documented() -> dict[str, int]:
@@ -274,3 +276,55 @@ def test_no_action_prints_the_usage_and_fails() -> None:
     p = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=30)
     assert p.returncode == 2
     assert p.stderr.startswith("usage: scripts/install.sh install|uninstall"), p.stderr
+
+
+# Issue 18 acceptance 4 (formerly tests/ops/test_install_report.py, here to share the
+# module's one install): an installed Pi can make reports. The install lays monitord out
+# as on a Pi (its own venv, no `report` extra: docs/report.md "The PDF renderer"); its
+# `monitord report` on a stored session writes the HTML and the CSVs with one line saying
+# the PDF renderer is absent, and no traceback. With the renderer added as docs/report.md
+# says (`/opt/monitord/bin/pip install matplotlib`), the same command writes the PDF too.
+REPORT_CASES = REPO / "tests/report/cases"
+PIP_ENV = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+
+
+def _run_pip_env(args: list[str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=PIP_ENV)
+
+
+def test_installed_monitord_reports_a_stored_session(installed: Installed, tmp_path: Path) -> None:
+    root = installed.copy_to(tmp_path / "root")
+    venv = root / "opt/monitord"
+    exe = str(venv / "bin/monitord")
+    assert (root / "opt/monitord/share/doc/monitord/report.md").is_file()
+    # A store as the daemon leaves it in /var/lib/monitord.
+    db = root / "var/lib/monitord/outbox.sqlite"
+    db.parent.mkdir(parents=True)
+    play_into_store(REPORT_CASES / "complete_session.jsonl", db)
+
+    # The Pi's install has no PDF renderer: HTML and CSV, one line on stderr.
+    has = _run_pip_env([str(venv / "bin/python"), "-c", "import matplotlib"])
+    assert has.returncode != 0, "the install now ships matplotlib: update docs/report.md"
+    out = tmp_path / "out"
+    r = _run_pip_env([exe, "report", "--db", str(db), "--session", "s-complete", "--out", str(out)])
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == NO_PDF_NOTICE + "\n"
+    assert [Path(x).name for x in r.stdout.split()] == [
+        "s-complete.html",
+        "s-complete.csv",
+        "s-complete-events.csv",
+    ]
+    page = (out / "s-complete.html").read_text()
+    assert "168/100 mmHg (MAP 123)" in page and "Chart not drawn" in page
+    lst = _run_pip_env([exe, "report", "--db", str(db), "--list"])
+    assert lst.returncode == 0 and "s-complete" in lst.stdout, lst.stderr
+
+    # The renderer added as documented: the PDF is written, nothing on stderr.
+    pip = _run_pip_env(
+        [str(venv / "bin/python"), "-m", "pip", "install", "-q", "matplotlib>=3.7"], 600
+    )
+    assert pip.returncode == 0, pip.stderr[-2000:]
+    r = _run_pip_env([exe, "report", "--db", str(db), "--session", "s-complete", "--out", str(out)])
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    pdf = out / "s-complete.pdf"
+    assert r.stdout.split()[0] == str(pdf) and pdf.read_bytes().startswith(b"%PDF")
