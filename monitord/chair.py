@@ -37,6 +37,7 @@ from monitord.engine.inputs import Ack, EngineInput, Link, SessionCmd, sample_fr
 from monitord.engine.validity import judged
 from monitord.history import StoredRecords, upgrade_keys
 from monitord.hub import CommittedBatch, Hub
+from monitord.log import FailureLog
 from monitord.models import AlertEvent, Kind, Reading, SessionEvent, utc
 from monitord.outbox import Outbox
 from monitord.storebatch import StoreBatch
@@ -99,26 +100,18 @@ class DeviceCtx:
         self.chair_rt = chair
         self.chair = chair.cfg.id
         self.device = device
-        self._warned: set[str] = set()  # reject reasons logged at WARNING this connection
+        self._flog = FailureLog(log, f"{self.chair}/{device}")
 
     def emit(self, reading: Reading) -> None:
         self.chair_rt.submit(reading)
 
     def reject(self, reject: Reject) -> None:
         st = self.chair_rt.devices[self.device]
-        reason = str(reject.reason)
-        st.rejects[reason] += 1
-        # Counted always; logged WARNING once per reason (until the link is up again),
-        # then DEBUG (house rule). Per reason, not per run of one: garbage from a wrong
-        # baud rate alternates reasons, and was warned at every change, several a second.
-        level = logging.DEBUG if reason in self._warned else logging.WARNING
-        self._warned.add(reason)
-        log.log(
-            level,
-            "%s/%s: rejected data: %s (counted and skipped)",
-            self.chair,
-            self.device,
-            reject.detail,
+        st.rejects[str(reject.reason)] += 1
+        # Counted always; logged WARNING once per reason until the link is up again, then
+        # DEBUG (house rule).
+        self._flog.failure(
+            str(reject.reason), f"rejected data: {reject.detail} (counted and skipped)"
         )
 
     def now(self) -> datetime:
@@ -126,7 +119,7 @@ class DeviceCtx:
 
     def link(self, up: bool, reason: str = "") -> None:
         if up:
-            self._warned.clear()
+            self._flog.reset()
         self.chair_rt.submit(LinkChange(self.device, up, self.chair_rt.clock.now(), reason))
 
 

@@ -185,11 +185,12 @@ class Daemon:
         its last sign of life to now, a gap in that session's report (store/outages.py)."""
         keep_s = self.cfg.storage.retention_days * 86400.0
         rows = outage_mod.restart_state(self.outbox, alive, open_sessions, keep_s)
+        since, clean = alive
+        how = "stopped" if clean else "not running (no clean stop recorded)"
         for chair, (sid, now) in open_sessions.items():
-            if alive[0] is not None:
-                how = "stopped" if alive[1] else "not running (no clean stop recorded)"
+            if since is not None:  # else the store held nothing of a previous run
                 log.warning(
-                    f"{chair}: monitord {how} for {now - min(alive[0], now):.0f} s during "
+                    f"{chair}: monitord {how} for {now - min(since, now):.0f} s during "
                     f"session {sid}: no monitoring then; a gap in its report"
                 )
         self.store.try_write(functools.partial(outage_mod.put_rows, self.outbox, rows))

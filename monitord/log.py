@@ -102,7 +102,10 @@ class FailureLog:
     def __init__(self, logger: logging.Logger, what: str) -> None:
         self.logger = logger
         self.what = what
-        self._current: str | None = None
+        # Classes already logged at `level` in this run of failures: once each, also
+        # when two alternate (garbage from a wrong baud rate alternates two reject
+        # reasons; remembering only the last class warned at every change, 44 in 1.5 s).
+        self._warned: set[str] = set()
         self._since: float | None = None
         self.repeats = 0
 
@@ -113,13 +116,20 @@ class FailureLog:
     def failure(self, cls: str, message: str, level: int = logging.WARNING) -> None:
         if self._since is None:
             self._since = time.monotonic()
-        if cls != self._current:
-            self._current = cls
+        if cls not in self._warned:
+            self._warned.add(cls)
             self.repeats = 0
             self.logger.log(level, "%s: %s", self.what, message)
         else:
             self.repeats += 1
             self.logger.debug("%s: %s (repeat %d)", self.what, message, self.repeats)
+
+    def reset(self) -> None:
+        """Start afresh without a recovery line (a device's rejects, once its link is up
+        again: the link's own log says so)."""
+        self._warned.clear()
+        self._since = None
+        self.repeats = 0
 
     def success(self, detail: str = "") -> None:
         if self._since is not None:
@@ -129,6 +139,4 @@ class FailureLog:
                 time.monotonic() - self._since,
                 f"; {detail}" if detail else "",
             )
-        self._current = None
-        self._since = None
-        self.repeats = 0
+        self.reset()

@@ -137,9 +137,15 @@ def outage_count(gaps: Sequence[Gap]) -> tuple[int, float]:
 
 def span_text(s: float) -> str:
     """A duration in words, to the second under an hour (a restart's gap is seconds)."""
-    m, sec = divmod(round(s), 60)
+    m = round(s) // 60
     if m >= 60:
         return f"{m // 60} h {m % 60:02d} min"
+    return min_s_text(s)
+
+
+def min_s_text(s: float) -> str:
+    """A duration in minutes and seconds ("2 min 05 s", "40 s")."""
+    m, sec = divmod(round(s), 60)
     return f"{m} min {sec:02d} s" if m else f"{sec} s"
 
 

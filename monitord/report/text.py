@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from monitord.report.audit import Episode
-from monitord.report.gaps import outage_count, span_text
+from monitord.report.gaps import min_s_text, outage_count, span_text
 from monitord.report.record import BpReading, RemsField, SessionRecord, duration_text
 from monitord.report.summary import Evidence
 
@@ -84,10 +84,7 @@ def fmt_bp(b: BpReading | None) -> str:
 
 
 def fmt_dur(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    m, s = divmod(round(seconds), 60)
-    return f"{m} min {s:02d} s" if m else f"{s} s"
+    return "-" if seconds is None else min_s_text(seconds)
 
 
 def title(rec: SessionRecord) -> str:
