@@ -24,10 +24,17 @@ State machine (one per configured device, runs until cancelled):
   `/dev/serial/by-id/...` link (or any symlink) that now points at a new tty is followed.
 - Ports are opened exclusively (pyserial `exclusive=True`, an advisory flock) so two
   daemons cannot interleave reads on one monitor.
-- Backoff: capped exponential with full jitter (`PortBackoff`). Each error class is logged
-  at WARNING once with operator advice, then at DEBUG while it repeats; a session that
-  got bytes resets the backoff and the once-per-class memory. A silent line gets the
-  driver's own advice when its descriptor has one (`silence_advice`).
+- Backoff: capped exponential with full jitter (`PortBackoff`), counted per error class:
+  a new kind of failure (the adapter unplugged after a silent line, or plugged back into
+  a monitor that is still off) starts at the shortest delay instead of inheriting the
+  other class's grown one, and a missing port is retried at a steady short pace (its
+  own cap): looking for a path costs nothing and the moment it comes back is when the
+  nurse has replugged the cable and waits for `tech.device_lost` to clear. Each error
+  class is logged at WARNING once with operator advice, then at DEBUG while it repeats.
+  Only a session that was up (its protocol decoded something: `heard()`) resets the
+  counts and the once-per-class memory; bytes alone do not, or a device sending only
+  garbage (a wrong baud rate) was reopened at the shortest delay forever. A silent line
+  gets the driver's own advice when its descriptor has one (`silence_advice`).
 """
 
 from __future__ import annotations
@@ -58,7 +65,8 @@ READ_CHUNK = 4096
 
 
 class LinkError(enum.Enum):
-    """Why a port could not be opened or was lost; each has its own backoff and advice."""
+    """Why a port could not be opened or was lost; each has its own attempt count (a
+    missing port also its own cap, `PortBackoff.missing_cap_s`) and advice."""
 
     PORT_MISSING = "port missing"
     PERMISSION = "permission denied or port busy"
@@ -107,15 +115,24 @@ class SerialLinkSettings(DeviceOptions):
 @dataclass(frozen=True, slots=True)
 class PortBackoff:
     """Delays between attempts to reopen a port: capped exponential backoff with full
-    jitter, delay = U(min, min(cap, base*2^n)). (Stateless: the link loop counts the
-    attempts; `monitord.backoff.Backoff` is the stateful one the sinks use.)"""
+    jitter, delay = U(min, min(cap, base*2^n)), n counted per `LinkError` by the link
+    loop. A missing port is capped at `missing_cap_s`: a path that is not there costs a
+    stat to look for, and the sooner a replugged adapter is found the sooner the link
+    (and the alarm's clearing) is back. (Stateless; `monitord.backoff.Backoff` is the
+    stateful one the sinks use.)"""
 
     base_s: float = 0.5
     cap_s: float = 30.0
     min_s: float = 0.05
+    missing_cap_s: float = 2.0
 
-    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        return capped_delay(attempt, self.base_s, self.cap_s, rng, low_frac=0.0, floor_s=self.min_s)
+    def delay(
+        self, attempt: int, rng: random.Random | None = None, error: LinkError | None = None
+    ) -> float:
+        cap = self.cap_s
+        if error is LinkError.PORT_MISSING:
+            cap = min(cap, self.missing_cap_s)
+        return capped_delay(attempt, self.base_s, cap, rng, low_frac=0.0, floor_s=self.min_s)
 
 
 def classify(exc: BaseException) -> LinkError:
@@ -153,7 +170,6 @@ class _StreamLink:
         self._silence = silence_s
         self._on_first = on_first_heard
         self._tap = tap
-        self.got_bytes = False
         self.talking = False  # the protocol decoded something on this connection
         self.lost_reason = ""
         self.silent = False  # lost because nothing came for `silence_s`
@@ -208,7 +224,6 @@ class _StreamLink:
         if self._last_chunk is not None:
             self._unheard_s += min(now - self._last_chunk, self._silence / 2)
         self._last_chunk = now
-        self.got_bytes = True
         return data
 
     def _buffered(self) -> bool:
@@ -285,7 +300,8 @@ async def run_serial_device(
     backoff = backoff or PortBackoff()
     protocol = desc.make_protocol(dev.settings)
     warned: set[LinkError] = set()
-    attempt = 0
+    attempts: dict[LinkError, int] = {}  # failures per class since the link was last up
+    failure = LinkError.IO  # the class of the last failure (set by went_down)
     up = False
     reported_down = False
     where = f"{ctx.chair}/{ctx.device} ({url})"
@@ -298,7 +314,8 @@ async def run_serial_device(
         ctx.link(True)
 
     def went_down(error: LinkError, reason: str, advice: str | None = None) -> None:
-        nonlocal up, reported_down
+        nonlocal up, reported_down, failure
+        failure = error
         if up or not reported_down:
             ctx.link(False, reason)
             reported_down = True
@@ -351,7 +368,10 @@ async def run_serial_device(
                 went_down(LinkError.IO, f"protocol error: {e!r}")
             finally:
                 link.close()
-        if link is not None and link.got_bytes:
-            attempt = 0  # a working session resets the backoff
-        await asyncio.sleep(backoff.delay(attempt))
-        attempt += 1
+        if link is not None and link.talking:
+            # A session that was up resets every class. Not one that merely got bytes:
+            # garbage (a wrong baud rate) is a failure like silence and backs off too.
+            attempts.clear()
+        n = attempts.get(failure, 0)
+        attempts[failure] = n + 1
+        await asyncio.sleep(backoff.delay(n, error=failure))
