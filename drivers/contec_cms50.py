@@ -27,8 +27,18 @@ and finger out / probe error also `contact: false` (`probe_off`), with values nu
 SpO2 of 0 or above 100, or a pulse of 0 or 255, is taken as "no value" (flagged), never
 passed on as a number.
 
-Readings: one per second of device data (every 60th packet) or at once when validity
-changes, like the other oximeter drivers. The format carries no clock.
+In step: with no checksum, noise fits the packet shape often (random bytes give about as
+many "packets" a second as the device, a tenth of them with a valid-looking SpO2), so a
+packet counts (link heard, readings) only once the stream is in step with a device
+(`PacketLock`): `LOCK_PACKETS` packets back to back, no byte between them out of place,
+carrying the same SpO2 and pulse (the device repeats its displayed numbers in every
+packet and changes them about once a second) within the device's ranges (SpO2 0..100,
+pulse 0..250; SpO2 127 and pulse 255 pass as "no value"), or saying finger out or probe
+error. From then on every packet counts until a byte out of place (a noise or cut-packet
+reject) drops the lock. Random bytes fit that by chance about once in 2^45 tries.
+
+Readings: one per second of device data (every 60th packet in step) or at once when
+validity changes, like the other oximeter drivers. The format carries no clock.
 """
 
 from __future__ import annotations
@@ -60,6 +70,13 @@ B1_FINGER_OUT = 0x10
 B3_PULSE_BIT7 = 0x40
 B3_SEARCHING = 0x20
 B3_PROBE_ERROR = 0x10
+# Packets in step before one counts: 1/12 s of device output. Each random packet shape
+# is 2^-5 likely and two carrying the same values 2^-15, so noise passes by chance about
+# once in 2^45 tries; a real device, repeating its numbers, needs just these packets.
+LOCK_PACKETS = 5
+SPO2_NO_VALUE = 127  # taken as "no value" (not confirmed; module docstring)
+PULSE_NO_VALUE = 255
+PULSE_MAX = 250  # the CMS50D+'s pulse-rate range ends at 250 bpm
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +179,55 @@ class PacketReader:
         return out
 
 
+class PacketLock:
+    """Whole packets -> the packets in step with a device (pure; module docstring).
+
+    `take` returns the packet when it counts, None while the lock is being taken (such
+    packets are not counted as rejects: the noise around them already is, and a real
+    device changing its numbers during the lock-in is no fault), or a Reject: the one
+    given (it drops the lock), or an implausible packet before the lock."""
+
+    def __init__(self) -> None:
+        self._run: list[Packet] = []
+        self.locked = False
+
+    def take(self, item: Packet | Reject) -> Packet | Reject | None:
+        if isinstance(item, Reject):
+            self.locked = False
+            self._run.clear()
+            return item
+        if self.locked:
+            return item
+        why = _implausible(item)
+        if why is not None:
+            self._run.clear()
+            return Reject(RejectReason.IMPLAUSIBLE, f"{why}: not a CMS50 packet")
+        if self._run and _numbers(self._run[-1]) != _numbers(item):
+            self._run.clear()
+        self._run.append(item)
+        if len(self._run) < LOCK_PACKETS:
+            return None
+        self.locked = True
+        self._run.clear()
+        return item
+
+
+def _numbers(pkt: Packet) -> tuple[int, int]:
+    return pkt.spo2, pkt.pulse
+
+
+def _implausible(pkt: Packet) -> str | None:
+    """Numbers the device does not send, or None. A packet saying finger out or probe
+    error carries none, whatever its bytes hold."""
+    if pkt.b[0] & B1_FINGER_OUT or pkt.b[2] & B3_PROBE_ERROR:
+        return None
+    if pkt.spo2 > 100 and pkt.spo2 != SPO2_NO_VALUE:
+        return f"SpO2 {pkt.spo2} %"
+    if pkt.pulse > PULSE_MAX and pkt.pulse != PULSE_NO_VALUE:
+        return f"pulse {pkt.pulse} bpm"
+    return None
+
+
 def decode_hex_packets(data: bytes) -> list[dict[str, Any]] | Reject:
     """`monitord decode --profile contec-cms50`: one or more whole 5-byte packets."""
     if not data or len(data) % PACKET_LEN:
@@ -184,10 +250,14 @@ class Cms50Protocol:
 
     async def run(self, link: ByteLink, ctx: DeviceContext) -> None:
         reader = PacketReader()
+        lock = PacketLock()  # per connection: a reopened port starts out of step
         count = 0
         last_valid: bool | None = None
         while True:
-            for item in reader.feed(await link.read()):
+            for got in reader.feed(await link.read()):
+                item = lock.take(got)
+                if item is None:
+                    continue
                 if isinstance(item, Reject):
                     ctx.reject(item)
                     continue

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -106,6 +107,7 @@ class _Bytes:
 
     def __init__(self, chunks: list[bytes]) -> None:
         self._chunks = chunks
+        self.heard_count = 0
 
     async def read(self) -> bytes:
         if not self._chunks:
@@ -116,7 +118,7 @@ class _Bytes:
         raise AssertionError("the CMS50 is listen-only")
 
     def heard(self) -> None:
-        pass
+        self.heard_count += 1
 
 
 async def test_one_reading_per_second_of_packets_or_on_validity_change(
@@ -130,8 +132,9 @@ async def test_one_reading_per_second_of_packets_or_on_validity_change(
     with pytest.raises(LinkLost):
         await C.Cms50Protocol().run(_Bytes(chunks), ctx)
     got = [(r.values["spo2_pct"], r.valid) for r in ctx.of(Kind.SPO2)]
-    # packets 1, 61 and 181 (each second's first), 121 (finger out: validity changed),
-    # 124 (finger back: changed again); not one per packet (183 packets)
+    # in step from packet 5 (LOCK_PACKETS): packets 5 and 65 (each second's first in
+    # step), 121 (finger out: validity changed), 124 (finger back: changed again) and 125
+    # (a second after 5); not one per packet (183 packets)
     assert got == [(97, True), (97, True), (None, False), (97, True), (97, True)]
     assert ctx.rejects == []
 
@@ -178,3 +181,75 @@ async def test_a_simulated_chair_plays_its_scenario(tmp_path: Path) -> None:
         + '{"t": 20, "event": "end"}\n',
     )
     assert got == [(97, True), (96, True), (95, True)]
+
+
+async def test_random_bytes_are_never_heard_nor_a_reading(ctx: RecordingContext) -> None:
+    # No checksum: random bytes fit the packet shape about 60 times a second, a tenth of
+    # them with a valid-looking SpO2 (any number 1..100). They used to keep the link up
+    # (heard) and reach the alert engine as valid readings.
+    rng = random.Random(20240623)
+    data = rng.randbytes(20 * 1920)  # 20 s of a 19200-baud line
+    link = _Bytes([data[i : i + 97] for i in range(0, len(data), 97)])
+    with pytest.raises(LinkLost):
+        await C.Cms50Protocol().run(link, ctx)
+    assert (link.heard_count, len(ctx.readings)) == (0, 0)
+    assert ctx.rejects  # the noise is counted
+
+
+async def test_in_step_after_lock_packets_and_again_after_a_cut(ctx: RecordingContext) -> None:
+    good = C.make_packet(97, 72)
+    # a packet cut in the middle of the stream drops the lock: the next LOCK_PACKETS
+    # packets take it again, the last of them is the first to count
+    stream = good * C.LOCK_PACKETS + good[:2] + good * C.LOCK_PACKETS
+    link = _Bytes([stream])
+    with pytest.raises(LinkLost):
+        await C.Cms50Protocol().run(link, ctx)
+    assert link.heard_count == 2
+    assert [r.reason for r in ctx.rejects] == [RejectReason.BAD_LENGTH]
+    # packets whose numbers change every time never lock; an impossible SpO2 is a reject
+    ctx.rejects.clear()
+    changing = b"".join(C.make_packet(90 + i % 2, 72) for i in range(30))
+    link = _Bytes([changing + C.make_packet(97, 72)[:4] + b"\x7a"])
+    with pytest.raises(LinkLost):
+        await C.Cms50Protocol().run(link, ctx)
+    assert link.heard_count == 0
+    assert [r.reason for r in ctx.rejects] == [RejectReason.IMPLAUSIBLE]
+
+
+async def test_random_bytes_on_a_pty_are_a_lost_link_until_packets_come(
+    ctx: RecordingContext,
+) -> None:
+    # A real pty and the real transport: 2 s of seeded random bytes at the line's rate,
+    # then the device's packets. Before, the garbage brought the link up and gave
+    # readings; now it is a lost link (undecodable data) and no reading.
+    rng = random.Random(5)
+    async with Cms50Sim(repeat=False) as sim:
+        dev = device_config(
+            id="ox", driver="contec-cms50", port=sim.port, parity="N", silence_s=0.5
+        )
+        task = asyncio.create_task(
+            run_serial_device(dev, DRIVERS["contec-cms50"], ctx, backoff=PortBackoff(0.05, 0.3))
+        )
+        try:
+            for _ in range(40):
+                sim.write(rng.randbytes(96))
+                await asyncio.sleep(0.05)
+            assert ctx.links and not any(up for up, _ in ctx.links), ctx.links
+            assert "no data decoded" in ctx.links[0][1], ctx.links
+            assert ctx.readings == [] and ctx.rejects
+            for _ in range(50):  # the device (each send: a second of packets)
+                await sim.send(SimEvent(Kind.SPO2, {"spo2_pct": 96, "pulse_bpm": 70}), _now())
+                if ctx.link_up:
+                    break
+                await asyncio.sleep(0.2)
+            await ctx.until(lambda: ctx.link_up and ctx.of(Kind.SPO2), "link up, reading")
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    assert [up for up, _ in ctx.links] == [False, True]
+    assert {(r.values["spo2_pct"], r.valid) for r in ctx.of(Kind.SPO2)} == {(96, True)}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
