@@ -32,8 +32,11 @@ State machine (one per configured device, runs until cancelled):
   `silence_s` and `tech.device_lost` (link down for 30 s) never came. The first
   connection of a run is up at once: a cuff waits minutes for its first measurement.
 - Errors are classified (`DeviceGone`, `AdapterBusy`, `Transient`, `ProfileMismatch`),
-  each with its own capped exponential backoff with jitter and operator advice, logged
-  at WARNING once per outage and at DEBUG on repeats.
+  each with its own capped exponential backoff with jitter (its own base, cap and
+  attempt count) and operator advice, logged at WARNING once per outage and at DEBUG on
+  repeats. Only a connection that gave a value resets the counts: one that connected
+  and gave nothing backs off like a failed one (`Transient`), or a device that takes
+  the connection but never notifies was reconnected about every `silence_s` forever.
 - Cuffs that connect only after a measurement (quirk `episodic`) disconnect on purpose:
   a disconnect after a reading is not a link loss for them; silence still is.
 """
@@ -262,6 +265,9 @@ class _Session:
             return
         self.heard_this_connection = True
         if result is None:
+            # Intermediate Cuff Pressure (0x2A36): the BLS sends it only "while a
+            # measurement is in progress", on the link we subscribed; it proves the cuff
+            # is there and measuring, so it is a value for link-up (never a reading).
             self.cuff_pressure_values += 1
         else:
             self.readings_this_connection += 1
@@ -409,7 +415,14 @@ async def run_ble_device(
     timing = timing or LinkTiming()
     rng = rng or random.Random()
     s = _Session(dev, profile, ctx, timing, tap)  # unknown quirk names: refused by the config
-    attempt = 0
+    # attempts per error class since a connection last gave a value (module docstring)
+    attempts: dict[type[BleLinkError], int] = {}
+
+    def next_delay(err: BleLinkError) -> float:
+        n = attempts.get(type(err), 0)
+        attempts[type(err)] = n + 1
+        return backoff_delay(err, n, timing, rng)
+
     episodic = Q_EPISODIC in s.quirks
     me = asyncio.current_task()
     while True:
@@ -427,8 +440,7 @@ async def run_ble_device(
             err = classify(e)
             if tap is not None:  # (a capture stopped by cancelling records no disconnect)
                 tap.disconnected(str(err))
-            delay = backoff_delay(err, attempt, timing, rng)
-            attempt += 1
+            delay = next_delay(err)
             if episodic and isinstance(err, DeviceGone):
                 # an idle episodic cuff does not advertise: only silence is a loss
                 quiet = _mono() - s.last_rx
@@ -439,7 +451,8 @@ async def run_ble_device(
             s.report(err, delay)
             await asyncio.sleep(delay)
             continue
-        attempt = 0
+        if not s.gave_nothing:
+            attempts.clear()
         if tap is not None:
             tap.disconnected(reason)
         episodic = Q_EPISODIC in s.quirks
@@ -450,5 +463,6 @@ async def run_ble_device(
             log.info("%s/%s: cuff went idle after its readings", ctx.chair, ctx.device)
         else:
             s.set_link(False, reason)
-        delay = backoff_delay(Transient(reason), 0, timing, rng)
+        # after a connection that gave nothing, the next waits longer each time
+        delay = next_delay(Transient(reason))
         await asyncio.sleep(delay)

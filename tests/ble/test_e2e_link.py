@@ -17,7 +17,7 @@ from typing import Any
 
 from monitord.config import DeviceConfig
 from monitord.drivers.ble_gatt import BleLinkSettings
-from monitord.drivers.ble_link import LinkTiming, run_ble_device
+from monitord.drivers.ble_link import LinkTiming, Transient, run_ble_device
 from monitord.drivers.registry import DRIVERS
 from monitord.models import Kind
 from monitord.simulators.base import SimEvent
@@ -266,3 +266,55 @@ async def test_peripheral_that_connects_but_never_notifies_stays_lost(
                 await asyncio.sleep(0.1)
             await wait_until(lambda: ctx.readings, what="a reading")
             assert [up for up, _ in ctx.links][:3] == [True, False, True], ctx.links
+
+
+class _NotingRandom(random.Random):
+    """A seeded RNG that notes the upper bound of each backoff delay drawn from it (the
+    capped step, base * 2^attempt): what the link loop asked for, not how fast it ran."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__(seed)
+        self.steps: list[float] = []
+
+    def uniform(self, a: float, b: float) -> float:
+        self.steps.append(b)
+        return super().uniform(a, b)
+
+
+async def test_connections_that_give_nothing_back_off(vlink: VirtualBleLink) -> None:
+    """A strap that takes every connection but never notifies was reconnected at the
+    shortest delay after each silent connection, forever (about every `silence_s`). Now
+    such connections back off like failures; a connection that gave a value resets."""
+    ctx = RecordingContext(device="hr")
+    rng = _NotingRandom(1)
+    base = Transient.backoff_base_s * FAST.backoff_scale
+    dev = DeviceConfig(id="hr", driver="ble-hrm", silence_s=0.2, simulate=Path("s.jsonl"))
+    client, scanner = backends(vlink)
+    async with make_sim_device("ble-hrm", "SimStrap", vlink) as strap:
+        task = asyncio.create_task(
+            run_ble_device(
+                dev,
+                DRIVERS[dev.driver],
+                ctx,
+                client_backend=client,
+                scanner_backend=scanner,
+                timing=FAST,
+                rng=rng,
+            )
+        )
+        try:
+            await wait_until(lambda: len(rng.steps) >= 4, what="four silent connections")
+            silent = rng.steps[:4]
+            for _ in range(50):  # the strap talks at last, then falls silent again
+                await strap.send(SimEvent(Kind.HR, {"hr_bpm": 70}, contact=True), datetime.now(UTC))
+                if ctx.readings:
+                    break
+                await asyncio.sleep(0.1)
+            await wait_until(lambda: ctx.readings, what="a reading")
+            marked = len(rng.steps)
+            await wait_until(lambda: len(rng.steps) > marked, what="silent after the reading")
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    assert silent == [base, base * 2, base * 4, base * 8], rng.steps  # was base, base, ...
+    assert rng.steps[marked] == base, rng.steps  # a connection that gave a value resets
