@@ -204,7 +204,10 @@ class Station:
                     return resp
                 await resp.write(msg.encode())
             await resp.write(b"event: logout\ndata: {}\n\n")
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:
+            # A page closed: aiohttp does not cancel the handler (handler_cancellation is
+            # off), the next write (a ping within HEARTBEAT_S) fails. A cancellation
+            # (the station stopping) goes on up: aiohttp expects it back.
             pass
         finally:
             self._clients.discard(q)

@@ -6,6 +6,7 @@ the page shows, chair messages shaped as docs/mqtt.md says (`alert`, `vitals`,
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import signal
@@ -19,8 +20,10 @@ from typing import Any
 
 import aiomqtt
 
+from monitord.config import load_config
 from monitord.models import iso
 from monitord.station.auth import hash_pin
+from monitord.station.server import Station
 from tests.kit import eventually
 from tests.servers import Mosquitto, free_port
 from tests.station.cdp import Page, browser
@@ -181,6 +184,24 @@ async def station_process(cfg: Path, log: Path) -> AsyncIterator[tuple[Proc, str
         yield p, url.rstrip("/")
     finally:
         p.stop()
+
+
+@contextlib.asynccontextmanager
+async def station_in_process(cfg: Path) -> AsyncIterator[tuple[Station, str]]:
+    """The real station served in this process, for tests that reach into it (a handler's
+    task, its maps, its clock); stopped at the end, which must end cleanly."""
+    st = Station(load_config(cfg))
+    stop = asyncio.Event()
+    urls: list[str] = []
+    served = asyncio.create_task(st.serve(stop, ready=urls.append))
+    try:
+        await eventually(lambda: bool(urls) or served.done(), 10, "station serving")
+        if served.done():
+            served.result()
+        yield st, urls[0].rstrip("/")
+    finally:
+        stop.set()
+        await asyncio.wait_for(served, 15)
 
 
 @contextlib.asynccontextmanager
