@@ -14,12 +14,16 @@ import hmac
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 SCHEME = "pbkdf2_sha256"
 ITERATIONS = 200_000  # ~0.1 s on a Pi 4 per login; a PIN is short, so make guesses slow
 NAME_RE = re.compile(r"^[^:\n\r\x00]{1,64}$")
+# Expired entries dropped per call at most: work bounded per request, and more than the one
+# entry a call can add, so a map shrinks back to its live entries after a flood.
+PRUNE_STEP = 16
 
 
 class NursesFileError(ValueError):
@@ -79,22 +83,27 @@ class Login:
 
 @dataclass
 class Logins:
-    """Open logins by session token (in memory: a restarted station asks for PINs again)."""
+    """Open logins by session token (in memory: a restarted station asks for PINs again).
+    Expired ones are dropped as they are met and, from the oldest, a few per call: a
+    login never logged out (a closed tab) must not stay for the station's uptime."""
 
     ttl_s: float
-    _by_token: dict[str, Login] = field(default_factory=dict)
+    clock: Callable[[], float] = time.time
+    _by_token: dict[str, Login] = field(default_factory=dict)  # oldest first
 
     def open(self, nurse: str, now: float | None = None) -> tuple[str, Login]:
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
+        self._prune(now)
         token = secrets.token_urlsafe(32)
         login = Login(nurse, secrets.token_urlsafe(24), now + self.ttl_s)
         self._by_token[token] = login
         return token, login
 
     def get(self, token: str | None, now: float | None = None) -> Login | None:
+        now = self.clock() if now is None else now
+        self._prune(now)
         if not token:
             return None
-        now = time.time() if now is None else now
         login = self._by_token.get(token)
         if login is None:
             return None
@@ -107,28 +116,49 @@ class Logins:
         if token:
             self._by_token.pop(token, None)
 
+    def _prune(self, now: float) -> None:
+        # Opened in order, so expiring in order (one TTL), but for a wall clock stepped
+        # back: then a later login waits behind an earlier one, and is dropped after it.
+        for _ in range(PRUNE_STEP):
+            oldest = next(iter(self._by_token.items()), None)
+            if oldest is None or oldest[1].expires > now:
+                return
+            del self._by_token[oldest[0]]
+
 
 @dataclass
 class RateLimit:
-    """At most `attempts` failed logins per `window_s` from one client address."""
+    """At most `attempts` failed logins per `window_s` from one client address. An address
+    is forgotten once its failures are older than the window (a phone's addresses change
+    with DHCP and IPv6 privacy): checked as it is met and, from the address whose last
+    failure is the oldest, a few per attempt."""
 
     attempts: int = 5
     window_s: float = 60.0
-    _fails: dict[str, list[float]] = field(default_factory=dict)
+    clock: Callable[[], float] = time.time
+    _fails: dict[str, list[float]] = field(default_factory=dict)  # last failure oldest first
 
     def blocked(self, who: str, now: float | None = None) -> bool:
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         recent = [t for t in self._fails.get(who, []) if now - t < self.window_s]
-        self._fails[who] = recent
+        if recent:
+            self._fails[who] = recent
+        else:
+            self._fails.pop(who, None)
         return len(recent) >= self.attempts
 
     def failed(self, who: str, now: float | None = None) -> None:
-        self._fails.setdefault(who, []).append(time.time() if now is None else now)
+        # Moved to the end: the dict stays ordered by last failure, for _prune.
+        fails = self._fails.pop(who, [])
+        fails.append(self.clock() if now is None else now)
+        self._fails[who] = fails
 
     def attempt(self, who: str, now: float | None = None) -> bool:
         """False when blocked; else the attempt counts as failed until `succeeded`. Counted
         before the PIN is checked: the check takes a while (in a thread), and guesses sent
         all at once must not all pass `blocked` before the first failure is counted."""
+        now = self.clock() if now is None else now
+        self._prune(now)
         if self.blocked(who, now):
             return False
         self.failed(who, now)
@@ -139,3 +169,12 @@ class RateLimit:
         fails = self._fails.get(who)
         if fails:
             fails.pop()
+        if not fails:
+            self._fails.pop(who, None)
+
+    def _prune(self, now: float) -> None:
+        for _ in range(PRUNE_STEP):
+            oldest = next(iter(self._fails.items()), None)
+            if oldest is None or (oldest[1] and now - oldest[1][-1] < self.window_s):
+                return
+            del self._fails[oldest[0]]
