@@ -28,7 +28,7 @@ from monitord.aio import within
 from monitord.config import Config
 from monitord.models import iso
 from monitord.station.admit import ClientCap
-from monitord.station.auth import Logins, NursesFileError, RateLimit, load_nurses, verify_pin
+from monitord.station.auth import Logins, NursesFileError, RateLimit, check_login, load_nurses
 from monitord.station.bridge import Bridge, NotSent
 from monitord.station.forwarder import Forwarder
 from monitord.station.model import Changes, StationModel, natural_key
@@ -148,9 +148,7 @@ class Station:
             self.limit.succeeded(who)  # the station's fault, not a guess
             log.error("station: cannot read the nurses file %s: %s", self.st.nurses_file, e)
             return _error(500, "the nurses file cannot be read; see the station's log")
-        stored = nurses.get(name)
-        ok = await asyncio.to_thread(verify_pin, pin, stored) if stored else False
-        if not ok:
+        if not await asyncio.to_thread(check_login, nurses, name, pin):
             log.warning("station: failed login for %r from %s", name[:64], who)
             return _error(401, "wrong name or PIN")
         self.limit.succeeded(who)

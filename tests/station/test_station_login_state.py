@@ -1,15 +1,19 @@
 """What the station keeps per login and per failed login must not grow for its uptime
 (months on the clinic's machine): an expired session (a tab closed without logging out)
-and an address whose failures are older than the rate limit's window are dropped. Against
-the real station in this process (its clock driven by the test) and mosquitto; the other
-clients are 127.0.0.2, .3, ..."""
+and an address whose failures are older than the rate limit's window are dropped. And an
+unknown nurse name costs the same PIN hash as a known one, so the answer's time does not
+tell a guesser which names exist. Against the real station in this process (its clock
+driven by the test) and mosquitto; the other clients are 127.0.0.2, .3, ..."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import pytest
 
 from monitord.station.auth import PRUNE_STEP, RateLimit
 from tests.servers import Mosquitto
@@ -55,3 +59,25 @@ def test_pruning_is_bounded_per_call_and_keeps_up() -> None:
     for n in range(10):
         limit.attempt(f"10.0.2.{n}", now=62)
     assert set(limit._fails) == {"10.0.1.1", *(f"10.0.2.{n}" for n in range(10))}
+
+
+async def test_an_unknown_name_costs_the_same_hash_as_a_known_one(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
+    calls: list[int] = []
+    real = hashlib.pbkdf2_hmac
+
+    def counted(name: str, pin: bytes, salt: bytes, iterations: int, *a: Any) -> bytes:
+        calls.append(iterations)
+        return real(name, pin, salt, iterations, *a)
+
+    monkeypatch.setattr(hashlib, "pbkdf2_hmac", counted)
+    async with station_in_process(cfg) as (_, url):
+        assert await login(url, "alice", "0000") == 401
+        known = list(calls)
+        calls.clear()
+        assert await login(url, "mallory", "0000", "127.0.0.2") == 401
+        unknown = list(calls)
+    assert known == [1000]  # the test's nurses file: 1000 iterations (station_kit)
+    assert unknown == known, "an unknown name answers without the PIN hash's work"
