@@ -1,7 +1,7 @@
 """At most `per_client` open connections per client address on the station's port.
 
-Every connection holds a file descriptor until it closes (aiohttp keeps one that never
-sends a request for an hour), and a service under systemd has 1024 of them: one host of
+Every connection holds a file descriptor until it closes (server.py closes an idle one
+after KEEPALIVE_S, 10 s), and a service under systemd has 1024 of them: one host of
 the LAN opening a thousand idle connections would leave the station unable to accept the
 wallboards' own (a reconnecting page, an ACK), to read the nurses file or to reach the
 broker again. A connection over the cap is closed at once; a browser needs a few (6 at

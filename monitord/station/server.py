@@ -37,6 +37,12 @@ log = logging.getLogger("monitord.station")
 STATIC = Path(__file__).resolve().parent / "static"
 COOKIE = "monitord_station"
 HEARTBEAT_S = 2.0  # the page goes stale after missing a few of these
+# An idle connection (between requests, or one that never sends a whole request) is closed
+# after this; aiohttp's default keeps it an hour, holding a descriptor and a slot of the
+# caps (admit.py). A page's requests come in bursts (a load, an alarm's receipt, a tap):
+# a burst reuses its connection, and a browser opens a new one for the next. An event
+# stream is one long request: aiohttp never closes it as idle, its pings are for the page.
+KEEPALIVE_S = 10.0
 MAX_BODY = 4096
 KEEP_RECEIPTS = 2000
 
@@ -321,7 +327,9 @@ class Station:
 
     async def serve(self, stop: asyncio.Event, ready: Callable[[str], None] | None = None) -> None:
         # Open event streams are cut at stop rather than waited for.
-        runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1.0)
+        runner = web.AppRunner(
+            self.app(), access_log=None, shutdown_timeout=1.0, keepalive_timeout=KEEPALIVE_S
+        )
         await runner.setup()
         server = runner.server
         assert server is not None  # set up
