@@ -338,6 +338,9 @@ class Station:
         listener = await asyncio.get_running_loop().create_server(
             ClientCap().factory(server), self.st.host, self.st.port,
             ssl=self.ssl_context(), backlog=128,
+            # The caps see a TLS connection only once its handshake is done: one that
+            # never finishes it is closed as soon as an idle plain one (asyncio: 60 s).
+            ssl_handshake_timeout=KEEPALIVE_S if self.st.tls_cert_file else None,
         )  # fmt: skip
         scheme = "https" if self.st.tls_cert_file else "http"
         url = f"{scheme}://{self.st.listen}/"

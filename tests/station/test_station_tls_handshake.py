@@ -1,0 +1,42 @@
+"""A connection to a TLS station that never finishes its handshake is closed after
+KEEPALIVE_S, like an idle plain one (test_station_keepalive.py), not after asyncio's
+default 60 s: until its handshake ends it is counted by neither connection cap
+(admit.py sees a connection once TLS has handed it over), so a host opening such
+connections held a descriptor for each for a minute. The real station, served over TLS
+with the test CA's server certificate, and mosquitto. Takes KEEPALIVE_S and a margin."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import time
+from pathlib import Path
+
+from monitord.station.server import KEEPALIVE_S
+from tests.servers import Mosquitto, TlsMaterial
+from tests.station.station_kit import station_config, station_in_process
+from tests.station.test_station_keepalive import closed_after
+
+
+async def test_an_unfinished_tls_handshake_is_closed_like_an_idle_connection(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, tls_material: TlsMaterial
+) -> None:
+    m = tls_material
+    tls = f'tls_cert_file = "{m.server_cert}"\ntls_key_file = "{m.server_key}"'
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, extra=tls)
+    async with station_in_process(cfg) as (_, url):
+        assert url.startswith("https://"), url
+        host, port = url.removeprefix("https://").split(":")
+        loop = asyncio.get_running_loop()
+        # The station does speak TLS to a client that finishes the handshake.
+        ctx = ssl.create_default_context(cafile=str(tls_material.ca_file))
+        _, w = await asyncio.open_connection(host, int(port), ssl=ctx, server_hostname=host)
+        w.close()
+        with socket.socket() as s:
+            s.setblocking(False)
+            await loop.sock_connect(s, (host, int(port)))
+            t0 = time.monotonic()
+            waited = await closed_after(s, KEEPALIVE_S + 5)  # sends nothing: no ClientHello
+        assert waited >= KEEPALIVE_S - 1, waited  # timed out, not refused
+        assert time.monotonic() - t0 < KEEPALIVE_S + 5
