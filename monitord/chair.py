@@ -248,6 +248,7 @@ class ChairRuntime:
     def process(self, batch: list[Item]) -> None:
         store = self.store
         out = StoreBatch(self.cfg.id)
+        held = self.engine.held(self.cfg.id)
         items = self._sort_stored(batch)
         events: list[AlertEvent] = []
         sessions: list[SessionEvent] = []
@@ -332,11 +333,15 @@ class ChairRuntime:
             self._notify()
             return
         out.events, out.sessions = events, sessions
+        # The active set changes with every alert and session event, and silently when a
+        # latched alert's clear condition starts or stops holding (`clear_pending`): that
+        # too must reach `alerts/active` and status, and the snapshot (design.md section 6).
+        shown = bool(events or sessions) or self.engine.held(self.cfg.id) != held
         now = time.monotonic()
         changed = any(
             not isinstance(i, Reading) or i.kind == Kind.BP for i in items
         )  # fmt: skip
-        if events or sessions or changed or now - self._last_snapshot > SNAPSHOT_EVERY_S:
+        if shown or changed or now - self._last_snapshot > SNAPSHOT_EVERY_S:
             out.state[f"engine/{self.cfg.id}"] = self.engine.snapshot()
             if isinstance(self.clock, WallClock):  # the next start's clock begins no earlier
                 out.state[f"clock/{self.cfg.id}"] = self.clock.now()
@@ -349,7 +354,6 @@ class ChairRuntime:
         # returns the engine may have gone on with later batches of this chair (queued
         # for the next commit, not durable yet), whose alarms must not show before their
         # events are stored.
-        shown = events or sessions
         active = self.engine.active(self.cfg.id) if shown else None
         session = self.engine.session_info(self.cfg.id) if shown else None
 

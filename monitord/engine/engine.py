@@ -234,6 +234,14 @@ class AlertEngine:
         ch = self.chairs.get(chair)
         return [] if ch is None else self.book.active(ch)
 
+    def held(self, chair: str) -> tuple[bool, ...]:
+        """Which of the chair's active alerts hold a latched clear (`clear_pending` in the
+        active set), in raise order: the one part of the active set that changes without
+        an alert event (a reading starts or breaks the clear run), so the chair compares
+        it around each batch to know when to republish the set."""
+        ch = self.chairs.get(chair)
+        return () if ch is None or not ch.alerts else tuple(a.held for a in ch.alerts.values())
+
     def session_info(self, chair: str) -> dict[str, Any]:
         """The chair's session for the nurses' station (`session` of `alerts/active`)."""
         return session_info(self.chairs.get(chair), self.rules)
