@@ -30,8 +30,13 @@ from pydantic_core import PydanticCustomError
 
 from monitord.engine.inputs import Ack, SessionCmd
 
-MAX_COMMAND_BYTES = 4096  # the largest real command is ~200 bytes
+MAX_COMMAND_BYTES = 4096  # the largest real command is ~300 bytes
 MAX_COMMAND_DEPTH = 4  # commands are flat objects (depth 1)
+# The longest alert id the engine makes (monitord/engine/book.py `chair:rule[:device]:ms`,
+# with a `-n` when an episode repeats within a millisecond): a 64-character chair and
+# device id (config `Ident`) make a `tech.device_lost` id of ~160 characters. 128 refused
+# the ack of such an alarm, which then could not be acknowledged from the station.
+MAX_ALERT_ID = 256
 
 
 class _Cmd(BaseModel):
@@ -59,7 +64,7 @@ class _Cmd(BaseModel):
 class AckCommand(_Cmd):
     """`cmd/ack`: acknowledge one active alert."""
 
-    alert_id: Annotated[str, Field(min_length=1, max_length=128)]
+    alert_id: Annotated[str, Field(min_length=1, max_length=MAX_ALERT_ID)]
     by: Annotated[str, Field(min_length=1, max_length=64)]
 
 
