@@ -11,7 +11,8 @@ so neither knows about the other.
 Two more conditions, both on the daemon's monotonic clock (delivery, not engine logic;
 their rows are LOCAL_ALARMS in monitord/engine/rules.py, docs/alerts.md):
 - `delivery.refused`: the broker refused a publish (MQTT v5 reason code), raised at once
-  by `refusal()` from the sink with the reason and the fix; cleared when one is accepted.
+  by `refusal()` from the sink with the reason and the fix; cleared when every topic it
+  refused took a publish (sinks/mqtt.py: one accepted topic does not clear another).
 - `delivery.unheard`: "alarm not received by any station": a high/medium alert event the
   broker accepted waited `mqtt.receipt_timeout_s` for a station's receipt
   (monitord/receipts.py); cleared by the next receipt.

@@ -34,7 +34,7 @@ LOCAL_ALARMS: tuple[LocalAlarm, ...] = (
         "delivery.refused",
         "the broker refused a publish (MQTT v5 reason code >= 0x80, e.g. 0x87 not "
         "authorized): at once; the event stays queued",
-        "a publish accepted",
+        "a publish accepted on every topic that was refused",
         "technical; high while a high-priority alert is active",
     ),
     LocalAlarm(

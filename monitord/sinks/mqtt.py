@@ -19,7 +19,8 @@ Every connection is MQTT v5 (monitord/mqttv5.py) so the PUBACK's reason code is 
 publish the broker refused (0x87 not authorized by its ACL, ...) is not delivered. The
 event stays in the outbox, `on_refusal` tells the delivery watch at once (technical alarm
 `delivery.refused`, monitord/delivery.py), and it is tried again with backoff on the same
-connection until a publish is accepted. Receipts and station statuses marked
+connection; the alarm stands until every refused topic took a publish (an ACL may lack
+one line: events accepted, the active set refused). Receipts and station statuses marked
 `"doctor": true` (`monitord doctor`'s round trip) are ignored; commands are screened as
 always (doctor sends none).
 
@@ -57,7 +58,7 @@ from monitord.backoff import Backoff
 from monitord.config import MqttConfig, read_secret
 from monitord.hub import CommittedBatch
 from monitord.models import Reading, iso
-from monitord.mqttv5 import PublishRefused, V5Client, reason_words, session_properties
+from monitord.mqttv5 import PublishRefused, V5Client, session_properties
 from monitord.outbox import Outbox, StoredAlert
 from monitord.receipts import SETTLE_S, Receipts
 from monitord.sinks.commands import (
@@ -69,7 +70,13 @@ from monitord.sinks.commands import (
 )
 from monitord.sinks.homeassistant import discovery
 from monitord.sinks.linkstate import LinkState
-from monitord.sinks.mqtt_errors import describe_error, nodelay, paho_log, refused_subscriptions
+from monitord.sinks.mqtt_errors import (
+    describe_error,
+    nodelay,
+    paho_log,
+    refusal_text,
+    refused_subscriptions,
+)
 from monitord.sinks.mqtt_events import Written
 from monitord.sinks.mqtt_incoming import Incoming, MqttStats, OnCommand
 from monitord.sinks.mqtt_link import STALL_S, ChairLink
@@ -87,7 +94,6 @@ __all__ = [
 ]
 
 _describe = describe_error  # its old name (tests/delivery/test_mqtt_error_class.py)
-
 log = logging.getLogger("monitord.sinks.mqtt")
 
 
@@ -336,29 +342,27 @@ class MqttSink:
     def _refused(self, c: ChairLink, e: PublishRefused) -> None:
         c.answered(bool(c.lane.unacked))  # a refusal is an answer
         c.delivering()  # the broker answered: delivery.refused says the rest
-        user = self.login(c.chair)[0] or "(anonymous)"
-        text = f"broker refused publish on {e.topic} for user {user}: {reason_words(e.code)}; " + (
-            "check the ACL (the user must be allowed to write the chair's topics: "
-            "docs/delivery.md), then reload the broker"
-            if e.value in (0x87, 0x90)  # not authorized, topic name invalid
-            else "see the broker's log"
-        )
+        text = refusal_text(e, self.login(c.chair)[0] or "(anonymous)")
         self.stats.refused += 1
-        first = c.refused is None
-        c.refused = text
+        first = not c.refused_on
+        c.refused_on[e.topic] = text
         # The daemon's delivery alarm says it at CRITICAL (on_refusal); alone, say it once.
         level = logging.WARNING if first and self.on_refusal is None else logging.DEBUG
         log.log(level, "MQTT %s: %s", c.chair, text)
         if self.on_refusal is not None:
-            self.on_refusal(c.chair, text)
+            self.on_refusal(c.chair, c.refused)
 
-    def _accepted(self, c: ChairLink) -> None:
-        c.retry.reset()
-        if c.refused is not None:
-            c.refused = None
+    def _accepted(self, c: ChairLink, topic: str) -> None:
+        """A publish on `topic` accepted: that topic's refusal ends, not another's."""
+        was = c.refused_on.pop(topic, None)
+        if not c.refused_on:
+            c.retry.reset()
+        if was is None:
+            return
+        if not c.refused_on:
             log.warning("MQTT %s: the broker accepts this chair's publishes again", c.chair)
-            if self.on_refusal is not None:
-                self.on_refusal(c.chair, None)
+        if self.on_refusal is not None:
+            self.on_refusal(c.chair, c.refused)  # None: nothing refused any more
 
     async def _checked(
         self, c: ChairLink, client: V5Client, topic: str, payload: bytes, retain: bool
@@ -372,7 +376,7 @@ class MqttSink:
             self._refused(c, e)
             return False
         c.answered(bool(c.lane.unacked))  # an alarm's commit may have written meanwhile
-        self._accepted(c)
+        self._accepted(c, topic)
         return True
 
     def _check_suback(self, c: ChairLink, wanted: list[str], granted: Any) -> None:
@@ -393,6 +397,15 @@ class MqttSink:
     def refusals(self) -> dict[str, str]:
         return {c.chair: c.refused for c in self._chairs.values() if c.refused is not None}
 
+    async def _announce(self, c: ChairLink, client: V5Client) -> bool:
+        """`online` status and HA discovery: False when refused (retried in `_tx`)."""
+        base = self.base(c.chair)
+        ok = await self._checked(c, client, f"{base}/status", self._status("online"), True)
+        if self.cfg.ha_discovery:
+            for topic, doc in discovery(self.cfg.ha_prefix, base, self.site, c.chair):
+                ok = await self._checked(c, client, topic, json.dumps(doc).encode(), True) and ok
+        return ok
+
     async def _serve(self, c: ChairLink, client: V5Client) -> None:
         base = self.base(c.chair)
         nodelay(client)
@@ -405,10 +418,7 @@ class MqttSink:
         c.subscribed = True
         log.info("MQTT %s: subscribed to %s/cmd/ack and cmd/session", c.chair, base)
         # "online" only now: a station that sees it may send a command at once.
-        await self._checked(c, client, f"{base}/status", self._status("online"), True)
-        if self.cfg.ha_discovery:
-            for topic, doc in discovery(self.cfg.ha_prefix, base, self.site, c.chair):
-                await self._checked(c, client, topic, json.dumps(doc).encode(), True)
+        c.announce_due = not await self._announce(c, client)
         if self.receipts.subscribed_at is None:
             self.receipts.subscribed_at = time.monotonic()
             # Whoever shows "no station online" is told when it means something.
@@ -463,7 +473,8 @@ class MqttSink:
                 c.lane.caught_up = len(rows) < EVENT_BATCH
                 if fresh:
                     continue
-            # 3. the active set, after the events that led to it
+            # 3. the active set, after the events that led to it; a refused status again
+            refused = False
             if c.active_dirty and c.active is not None:
                 c.active_dirty = False
                 try:
@@ -473,10 +484,13 @@ class MqttSink:
                 except BaseException:
                     c.active_dirty = True
                     raise
-                if not ok:
-                    c.active_dirty = True
-                    await asyncio.sleep(c.retry.next_delay())
-                    continue
+                c.active_dirty = refused = not ok
+            if c.announce_due:
+                c.announce_due = not await self._announce(c, client)
+                refused = refused or c.announce_due
+            if refused:
+                await asyncio.sleep(c.retry.next_delay())
+                continue
             # 4. live vitals, best effort (QoS 0: written now, nothing to wait for)
             while c.vitals:
                 kind, r = c.vitals.popitem()
@@ -513,7 +527,7 @@ class MqttSink:
         now = time.monotonic()
         for w in done:
             self.receipts.accepted(c.chair, w.event, now)
-        self._accepted(c)
+        self._accepted(c, f"{self.base(c.chair)}/alerts/events")
 
     async def _rx(self, c: ChairLink, client: V5Client) -> None:
         async for msg in client.messages:

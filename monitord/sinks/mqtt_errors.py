@@ -16,7 +16,7 @@ from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.reasoncodes import ReasonCode
 
 from monitord.config import MqttConfig
-from monitord.mqttv5 import reason_words
+from monitord.mqttv5 import PublishRefused, reason_words
 
 
 class _LateAckFilter(logging.Filter):
@@ -90,6 +90,16 @@ def describe_error(e: BaseException, cfg: MqttConfig) -> tuple[str, str]:
     if isinstance(cause, OSError):
         return "os", f"cannot reach broker {where}: {text}"
     return "lost", f"connection to broker {where} lost: {text or type(e).__name__}"
+
+
+def refusal_text(e: PublishRefused, user: str) -> str:
+    """A refused publish in words, with the fix (the delivery alarm's text)."""
+    return f"broker refused publish on {e.topic} for user {user}: {reason_words(e.code)}; " + (
+        "check the ACL (the user must be allowed to write the chair's topics: "
+        "docs/delivery.md), then reload the broker"
+        if e.value in (0x87, 0x90)  # not authorized, topic name invalid
+        else "see the broker's log"
+    )
 
 
 def nodelay(client: aiomqtt.Client) -> None:

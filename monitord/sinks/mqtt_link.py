@@ -64,7 +64,13 @@ class ChairLink:
         self._stall: asyncio.TimerHandle | None = None
         self.active: dict[str, Any] | None = None
         self.active_dirty = False
-        self.refused: str | None = None  # the broker's last refusal, until one is accepted
+        # The broker's refusal per topic, until a publish on that topic is accepted: the
+        # alarm stands while any is refused (an accepted alert event does not end the
+        # refusal of the retained active set or the status).
+        self.refused_on: dict[str, str] = {}
+        # The `online` status (or a discovery document) was refused at connect: it is
+        # retried with the active set until the broker takes it.
+        self.announce_due = False
         # Retries of a refused publish: capped at 10 s so a fixed ACL (broker reloaded)
         # is picked up soon; a refusal costs the broker one small packet each.
         self.retry = Backoff(0.5, 10.0)
@@ -73,6 +79,11 @@ class ChairLink:
         self.flog = FailureLog(log, f"MQTT {chair}")
         self.flog_sub = FailureLog(log, f"MQTT {chair} subscribe")
         self.flog_receipts = FailureLog(log, f"MQTT {chair} receipts")
+
+    @property
+    def refused(self) -> str | None:
+        """The refusals standing, in words; None when the broker takes every topic."""
+        return "; ".join(self.refused_on.values()) or None
 
     def up(self) -> None:
         """Connected (CONNACK): not yet delivering."""
