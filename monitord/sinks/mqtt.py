@@ -488,9 +488,6 @@ class MqttSink:
             if c.announce_due:
                 c.announce_due = not await self._announce(c, client)
                 refused = refused or c.announce_due
-            if refused:
-                await asyncio.sleep(c.retry.next_delay())
-                continue
             # 4. live vitals, best effort (QoS 0: written now, nothing to wait for)
             while c.vitals:
                 kind, r = c.vitals.popitem()
@@ -498,6 +495,9 @@ class MqttSink:
                     f"{base}/vitals/{kind}", json.dumps(r.to_json()).encode(), 0, True
                 )
                 self.stats.vitals_sent += 1
+            if refused:  # the vitals went on meanwhile; the events do too (top of the loop)
+                await asyncio.sleep(c.retry.next_delay())
+                continue
             # Nothing left to send: everything queued was delivered on this connection.
             c.delivering()
             # Until told: every commit of alert events tells the sink (on_batch), and a

@@ -7,7 +7,8 @@ cleared the alarm, so each alert event the broker took cleared `delivery.refused
 ("the broker accepts publishes again", annunciator off) although the retained active set
 the station reads was still refused, and the next retry raised it again: an alarm that
 cleared at every alert instead of standing until delivery resumed (clinical-rules.md
-"Delivery of alarms": kept up until delivery resumes).
+"Delivery of alarms": kept up until delivery resumes). And the live vitals (allowed) were
+held back for as long as the active set was refused and retried.
 
 Real mosquitto 2.0 with the shipped config and ACL (one line removed), the daemon
 in-process, readings submitted to the chair.
@@ -67,6 +68,12 @@ async def test_an_accepted_alert_event_does_not_clear_a_refused_active_set(
         )
         assert daemon.mqtt is not None
         await eventually(lambda: daemon.outbox.backlog("mqtt") == 0, 20, "marked delivered")
+        # Live vitals are allowed too: they do not wait behind the refused active set.
+        await eventually(
+            lambda: any(t.endswith(f"{CHAIR}/vitals/spo2") for t, _, _ in st.got),
+            15,
+            "vitals/spo2 at the station while alerts/active is refused",
+        )
         # ... and the active set is retried (at most 10 s apart) and refused again.
         await asyncio.sleep(1.0)
         assert "delivery.refused" in daemon.alarms.active
