@@ -48,6 +48,9 @@ APPLIED_DROPPED = (
     "applied, but not stored: the store refused it (a bug: technical alarm store.dropped); "
     "see the journal"
 )
+REFUSED_QUEUE_FULL = (
+    "the chair's input queue is full (its task is stuck: see the journal); not applied"
+)
 
 log = logging.getLogger("monitord")
 
@@ -175,6 +178,9 @@ class ChairRuntime:
             self.overflow += 1
             if self.overflow == 1 or self.overflow % 1000 == 0:
                 log.error(f"{self.cfg.id}: input queue full, dropped {self.overflow} item(s)")
+            if isinstance(item, QueuedCommand) and item.reply and not item.reply.done():
+                # Answered now: the MQTT sink waits for it before reading the next command.
+                item.reply.set_result(REFUSED_QUEUE_FULL)
             return
         self._rouse()
 
