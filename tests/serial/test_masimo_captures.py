@@ -35,6 +35,11 @@ KCROSS = "github.com/k-cross/pulse_ox pulse_ox_platform/lib/devices/masimo.ex"
 # github.com/remkolems/masimo-datacapture masimo-capture.py (the Rad-8 and Radical-7
 # lines quoted above its parsers) and its README "Serial output of Masimo Rad-8".
 DATACAPTURE = "github.com/remkolems/masimo-datacapture masimo-capture.py"
+# github.com/hansmuc/NellcorN560Seriell src/server/AsixReader.java at commit
+# af71b37a0accd512064843bc5470197fbae60c16: six consecutive lines of a Rad-8 (serial
+# 0000145838, read through an RS232-to-WiFi adapter) quoted in the comment above
+# `isMAssimo`; that reader takes SPO2 and BPM from them (97/80, 97/81 ...).
+HANSMUC = "github.com/hansmuc/NellcorN560Seriell src/server/AsixReader.java @af71b37a"
 
 OK: dict[str, Any] = {"status": [], "contact": True, "valid": True}
 
@@ -104,6 +109,24 @@ CAPTURES: list[tuple[str, str, dict[str, Any]]] = [
             "contact": True,
             "valid": True,
         },
+    ),
+    (
+        HANSMUC,
+        "02/24/18 04:48:53 SN=0000145838 SPO2=097% BPM=080 PI=04.96% SPCO=--.-% "
+        "SPMET=--.-% DESAT=-- PIDELTA=+-- ALARM=0000 EXC=000800",
+        {"spo2_pct": 97, "pulse_bpm": 80, "measured_at": "2018-02-24T04:48:53+00:00", **OK},
+    ),
+    (
+        HANSMUC,
+        "02/24/18 04:48:54 SN=0000145838 SPO2=097% BPM=081 PI=05.04% SPCO=--.-% "
+        "SPMET=--.-% DESAT=-- PIDELTA=+-- ALARM=0000 EXC=000800",
+        {"spo2_pct": 97, "pulse_bpm": 81, "measured_at": "2018-02-24T04:48:54+00:00", **OK},
+    ),
+    (
+        HANSMUC,
+        "02/24/18 04:48:58 SN=0000145838 SPO2=097% BPM=080 PI=05.31% SPCO=--.-% "
+        "SPMET=--.-% DESAT=-- PIDELTA=+-- ALARM=0000 EXC=000800",
+        {"spo2_pct": 97, "pulse_bpm": 80, "measured_at": "2018-02-24T04:48:58+00:00", **OK},
     ),
 ]
 
