@@ -15,15 +15,23 @@ Only the bytes and the values their projects print are used (facts), no code.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 from typing import Any
 
 import pytest
 
+from monitord.capturefile import Capture, parse_capture
 from monitord.cli import main as cli_main
 from monitord.drivers.base import Reject, RejectReason
 from monitord.drivers.ble_bpm import decode_bp
 from monitord.drivers.ble_hrm import HeartRate, decode_hrm
+from monitord.drivers.ble_link import LinkTiming, run_ble_device
+from monitord.drivers.registry import DRIVERS
+from monitord.simulators.ble import VirtualBleLink, backends
+from monitord.simulators.capture_play import BleCapturePlayer
+from tests.kit import RecordingContext, device_config
 
 # github.com/FleXoft/Polar-H7-HRM README.md "My console messages" at commit
 # 010c057a9037aa9015e6889e0f9a08c7fa2e80b7 (the strap named "Polar H7 470F1F17").
@@ -111,3 +119,60 @@ def test_non_standard_cuff_value_is_rejected_not_misread(
     out = capsys.readouterr()
     assert json.loads(out.out)["rejected"] == "implausible_value"
     assert "sys 182400 mmHg outside 0..300 mmHg" in out.err
+
+
+HR_CHAR = "00002a37-0000-1000-8000-00805f9b34fb"
+H7_NAME = "Polar H7 470F1F17"  # as the README's log found the strap
+
+
+def strap_capture(rows: list[tuple[str, list[int], dict[str, Any]]]) -> Capture:
+    """The README's four notifications as a `monitord capture` file (one a second, the
+    strap's rate), so the capture player can send them over the virtual BLE link."""
+    lines = [
+        {
+            "format": "monitord-capture",
+            "version": 1,
+            "transport": "ble",
+            "driver": "ble-hrm",
+            "chair": "c",
+            "device": "hr",
+            "config": {"name": H7_NAME},
+            "advertised_name": H7_NAME,
+            "address": None,
+            "started_at": "2021-01-01T00:00:00Z",
+        },
+        {"t": 0.0, "event": "connected", "name": H7_NAME, "address": ""},
+        *(
+            {"t": 0.1 + i, "dir": "rx", "char": HR_CHAR, "hex": bytes(data).hex()}
+            for i, (_, data, _) in enumerate(rows)
+        ),
+        {"t": 0.2 + len(rows), "event": "end"},
+    ]
+    return parse_capture(iter(json.dumps(x) + "\n" for x in lines))
+
+
+async def test_polar_h7_notifications_through_the_ble_link() -> None:
+    """The README's notifications, sent by a peripheral advertising the strap's name over
+    the virtual BLE link, reach the daemon's real link (discovery, subscription,
+    decoding) as the program that recorded them printed them."""
+    rows = [r for r in STRAPS if r[0] == H7_README]
+    air = VirtualBleLink()
+    ctx = RecordingContext(device="hr")
+    client, scanner = backends(air)
+    dev = device_config(id="hr", driver="ble-hrm", name=H7_NAME)
+    async with BleCapturePlayer(strap_capture(rows), air, speed=4.0) as player:
+        link = asyncio.create_task(
+            run_ble_device(
+                dev, DRIVERS["ble-hrm"], ctx, client_backend=client, scanner_backend=scanner,
+                timing=LinkTiming(scan_timeout_s=2.0, connect_timeout_s=5.0, backoff_scale=0.01),
+                rng=random.Random(1),
+            )
+        )  # fmt: skip
+        try:
+            await asyncio.wait_for(player.finished.wait(), 30)
+            await ctx.until(lambda: len(ctx.readings) >= len(rows), "strap readings")
+        finally:
+            link.cancel()
+            await asyncio.gather(link, return_exceptions=True)
+    got = [(r.values["hr_bpm"], r.valid) for r in ctx.readings]
+    assert got == [(float(x[2]["hr_bpm"]), True) for x in rows]
