@@ -10,11 +10,18 @@ the waiter), and `Client.publish` returns nothing to match it by. `V5Client` kee
 code of each publish by message id from paho's VERSION2 `on_publish` callback, and
 `publish_acked` publishes through the underlying paho client so it knows the message id
 it waits for. Every other aiomqtt behaviour (connect, subscribe, messages) is unchanged.
+
+A client with a Last Will that leaves its `async with` on an exception (a bug, a timed-out
+publish, a cancellation) says goodbye with reason 0x04 "Disconnect with Will Message":
+aiomqtt always sends a normal DISCONNECT (0x00), on which the broker discards the Will,
+so a retained `online` status stayed while the link was down. A caller that published its
+own `offline` first (a clean stop) sets `said_offline` and leaves normally.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from types import TracebackType
@@ -31,6 +38,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 # a day finds its commands waiting. Commands older than mqtt.command_max_age_s are refused
 # on arrival anyway (sinks/commands.py), so a longer expiry adds nothing.
 SESSION_EXPIRY_S = 86_400
+
+# MQTT v5 DISCONNECT reason 0x04: the broker publishes our Will although we said goodbye.
+WITH_WILL = ReasonCode(PacketTypes.DISCONNECT, "Disconnect with will message")
 
 
 class PublishRefused(Exception):
@@ -79,6 +89,10 @@ class V5Client(aiomqtt.Client):
         kwargs.pop("clean_session", None)  # MQTT v5 has clean_start instead (paho refuses it)
         super().__init__(*args, **kwargs)
         self._refused: dict[int, ReasonCode] = {}
+        self._has_will = kwargs.get("will") is not None
+        # Set by a caller whose own `offline` status was acknowledged before it leaves:
+        # the Will would only say it again, with an older time.
+        self.said_offline = False
 
     async def __aexit__(
         self,
@@ -87,7 +101,17 @@ class V5Client(aiomqtt.Client):
         tb: TracebackType | None,
     ) -> None:
         try:
-            await super().__aexit__(exc_type, exc, tb)
+            try:
+                if (
+                    exc_type is not None
+                    and self._has_will
+                    and not self.said_offline
+                    and not self._disconnected.done()
+                ):
+                    await self._leave_with_will()
+            finally:
+                # Returns at once when we left above (releases the client's lock).
+                await super().__aexit__(exc_type, exc, tb)
         finally:
             # aiomqtt keeps an unexpected disconnect's reason in a future that only its
             # message iterator and `publish` read; when neither was waiting (a failed
@@ -98,6 +122,20 @@ class V5Client(aiomqtt.Client):
             gone = self._disconnected
             if gone.done() and not gone.cancelled():
                 gone.exception()
+
+    async def _leave_with_will(self) -> None:
+        """aiomqtt's graceful disconnect with reason 0x04, so the broker publishes the
+        Will (the status `offline`). A broker that does not answer in time (stalled: its
+        socket still holds the DISCONNECT, read when it runs again) or a socket already
+        gone does not replace the exception we are leaving on."""
+        if self._client.disconnect(reasoncode=WITH_WILL) == paho.MQTT_ERR_SUCCESS:
+            with contextlib.suppress(aiomqtt.MqttError):
+                await self._wait_for(self._disconnected, timeout=None)
+        if not self._disconnected.done():
+            self._disconnected.set_result(None)
+        # As aiomqtt's own graceful disconnect: the client may be entered again.
+        if self._connected.done():
+            self._connected = asyncio.get_running_loop().create_future()
 
     def _on_publish(
         self,

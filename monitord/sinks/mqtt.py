@@ -296,7 +296,7 @@ class MqttSink:
                     try:
                         await self._serve(c, client)
                     except asyncio.CancelledError:
-                        # Clean stop: say so (the Last Will is only for a crash).
+                        # Clean stop: say so; unanswered, the Will says it (mqttv5.py).
                         c.down()
                         with contextlib.suppress(Exception):
                             await client.publish(
@@ -306,6 +306,7 @@ class MqttSink:
                                 True,
                                 timeout=min(self.cfg.timeout_s, 2.0),
                             )
+                            client.said_offline = True
                         raise
             except (aiomqtt.MqttError, OSError, ssl.SSLError, TimeoutError) as e:
                 # Lost to the keepalive (a frozen broker, no publish waiting): the outage

@@ -135,6 +135,7 @@ class Bridge:
                             await client.publish(
                                 self.status_topic, self._status("offline"), 1, True, timeout=2.0
                             )
+                            client.said_offline = True  # else the Will says it (mqttv5.py)
                         raise
             except (aiomqtt.MqttError, OSError, ssl.SSLError, TimeoutError) as e:
                 self.connected = False
