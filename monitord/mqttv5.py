@@ -125,9 +125,9 @@ class V5Client(aiomqtt.Client):
 
     async def _leave_with_will(self) -> None:
         """aiomqtt's graceful disconnect with reason 0x04, so the broker publishes the
-        Will (the status `offline`). A broker that does not answer in time (stalled: its
-        socket still holds the DISCONNECT, read when it runs again) or a socket already
-        gone does not replace the exception we are leaving on."""
+        Will (the status `offline`). paho closes the socket once the DISCONNECT is
+        written (a stalled broker reads it when it runs again); a write that does not end
+        in time, or a socket already gone, does not replace the exception we leave on."""
         if self._client.disconnect(reasoncode=WITH_WILL) == paho.MQTT_ERR_SUCCESS:
             with contextlib.suppress(aiomqtt.MqttError):
                 await self._wait_for(self._disconnected, timeout=None)
