@@ -9,12 +9,16 @@ const PRIO = { high: 0, medium: 1, low: 2, info: 3 };
 const STALE_AFTER_MS = 6000; // three missed heartbeats of the server (2 s each)
 const ACK_ANSWER_MS = 15000; // an ACK the daemon has not answered by then: "no answer, retry"
 const TICK_MS = 5000;        // ages and minute counters are redrawn this often
+const RETRY_MS = 3000;       // a stream the browser gave up on (an error answer) is retried
 let csrf = null, nurse = null, hello = null, es = null;
 const chairs = new Map();    // id -> chair view (server model)
 const clocks = new Map();    // id -> {clock, offset}: the chair's clock against ours
 const ackSent = new Map();   // alert_id -> {chair, at}: an ACK sent, not answered yet
 const offlineAck = new Set(); // `${chair}|${status_time}`: offline tone acknowledged here
 let lastMsg = Date.now(), brokerUp = true, streamUp = false, everUp = false, staleSince = null;
+let staleWasUp = false;      // the stale time began after the board had been live
+let attemptAt = Date.now();  // when the stream was last (re)opened or its login re-checked
+let relogin = false;         // the station no longer knows this login: the board is kept, not live
 
 // ---------------------------------------------------------------- time and units
 let fmtTime = null;
@@ -164,13 +168,40 @@ function decideSound() {
 function isStale() { return (everUp && !streamUp) || !brokerUp || Date.now() - lastMsg > STALE_AFTER_MS; }
 function checkStale() {
   if (!nurse) return;
+  superviseStream();
   const s = isStale();
-  if (s && staleSince === null) staleSince = Date.now();
+  if (s && staleSince === null) { staleSince = Date.now(); staleWasUp = everUp; }
+  if (!s && staleSince !== null && staleWasUp) { // live again: say for how long it was not
+    $("gap-text").textContent = `NOT LIVE from ${hhmm(staleSince)} to ${hhmm(Date.now())} (${Math.round((Date.now() - staleSince) / 1000)} s): alarms raised and cleared in that time were not shown or sounded here.`;
+    $("gap-banner").hidden = false;
+  }
   if (!s) staleSince = null;
   document.body.classList.toggle("stale", s);
   $("stale-banner").hidden = !s;
   if (s) $("stale-since").textContent = `since ${hhmm(staleSince)}`;
   decideSound();
+}
+
+// The stream is watched, not trusted to end: a connection can stay open with nothing on it
+// (a half-open TCP after a network fault, a proxy holding it), and the browser's own retry
+// stops for good at an error answer (a 401 once the station restarted: logins live in its
+// memory). Silent for STALE_AFTER_MS: the page is stale and opens a new stream; closed by
+// the browser: the login is checked again every RETRY_MS, and if the station no longer
+// knows it, the nurse is asked to log in over the board, which stays stale and sounding.
+function superviseStream() {
+  if (!nurse || relogin) return;
+  const now = Date.now();
+  if (es && es.readyState === EventSource.CLOSED) {
+    if (now - attemptAt >= RETRY_MS) { attemptAt = now; recheck(); }
+    return;
+  }
+  if (now - Math.max(lastMsg, attemptAt) > STALE_AFTER_MS) { streamUp = false; connect(); }
+}
+async function recheck() {
+  let r;
+  try { r = await fetch("/api/me", { credentials: "same-origin" }); } catch (e) { return; } // station down: later
+  if (r.status === 401) needLogin("The station no longer knows this login (it restarted, or the login ended): log in again. The board below is NOT LIVE.");
+  else if (r.ok && !relogin) { csrf = (await r.json()).csrf; connect(); }
 }
 
 // ---------------------------------------------------------------- rendering
@@ -370,7 +401,7 @@ async function post(path, body) {
   } catch (e) { return { ok: false, status: 0, data: { error: "the station does not answer" } }; }
   let data = {};
   try { data = await r.json(); } catch (e) { /* empty */ }
-  if (r.status === 401) showLogin("Logged out: log in again");
+  if (r.status === 401) needLogin("Logged out: log in again. The board below is NOT LIVE.");
   return { ok: r.ok, status: r.status, data };
 }
 // "sent" is kept here, not in the button (tiles are redrawn on every message), until the
@@ -431,7 +462,8 @@ function receipt(ev) { // after the event is on screen (next frame) and its soun
 function connect() {
   if (es) es.close();
   es = new EventSource("/api/events");
-  lastMsg = Date.now();
+  attemptAt = Date.now();
+  if (!everUp) lastMsg = attemptAt; // the first hello is awaited from here, not the page load
   const seen = () => { lastMsg = Date.now(); streamUp = true; everUp = true; };
   es.addEventListener("hello", (m) => {
     seen(); hello = JSON.parse(m.data); setZone(hello.timezone);
@@ -451,20 +483,30 @@ function connect() {
   });
   es.addEventListener("stations", (m) => { seen(); brokerUp = JSON.parse(m.data).broker; checkStale(); });
   es.addEventListener("ping", () => { seen(); });
-  es.addEventListener("logout", () => { es.close(); showLogin("Session expired: log in again"); });
+  es.addEventListener("logout", () => { es.close(); needLogin("Login expired: log in again. The board below is NOT LIVE."); });
   es.onerror = () => { streamUp = false; checkStale(); };
 }
 
 // ---------------------------------------------------------------- login
+// A login the nurse did not end (it expired, or the station restarted and forgot it): the
+// form shows above the board, which stays as last known, stale, its alarms sounding,
+// until someone logs in. Only "Log out" (showLogin) empties and silences the screen.
+function needLogin(msg) {
+  if (!nurse) { showLogin(msg); return; }
+  relogin = true; streamUp = false; everUp = true; if (es) es.close();
+  $("login-view").hidden = false; $("login-error").textContent = msg;
+  checkStale();
+}
 function showLogin(msg) {
-  nurse = null; if (es) es.close(); play(null);
+  nurse = null; relogin = false; if (es) es.close(); play(null);
   $("board").hidden = true; $("alarm-bar").hidden = true; $("login-view").hidden = false;
   $("logout").hidden = $("pause").hidden = true; $("stale-banner").hidden = true; $("audio-banner").hidden = true;
+  $("gap-banner").hidden = true;
   document.body.classList.remove("stale");
   $("login-error").textContent = msg || "";
 }
 function loggedIn(data) {
-  nurse = data.nurse; csrf = data.csrf;
+  nurse = data.nurse; csrf = data.csrf; relogin = false;
   $("nurse").textContent = `nurse: ${nurse}`;
   $("login-view").hidden = true; $("board").hidden = false;
   $("logout").hidden = $("pause").hidden = false;
@@ -484,6 +526,7 @@ async function start() {
   $("arm").addEventListener("click", () => { ensureCtx().resume().then(() => { updateAudioBanner(); decideSound(); }); });
   $("pause").addEventListener("click", () => { audio.pausedUntil = Date.now() + 120000; decideSound(); });
   $("resume").addEventListener("click", () => { audio.pausedUntil = 0; decideSound(); });
+  $("gap-ok").addEventListener("click", () => { $("gap-banner").hidden = true; });
   $("logout").addEventListener("click", async () => { await post("/api/logout", {}); showLogin(""); });
   setInterval(() => {
     if (fmtTime) $("clock").textContent = hhmm(Date.now());
