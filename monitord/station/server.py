@@ -101,6 +101,8 @@ class Station:
             "station": self.st.id,
             "version": __version__,
             "nurse": nurse,
+            # The station's clock: the page counts on it, not on its browser's (station.js).
+            "time": iso(time.time()),
             **self.model.snapshot(),
             **self._stations(),
         }

@@ -21,6 +21,13 @@ let attemptAt = Date.now();  // when the stream was last (re)opened or its login
 let relogin = false;         // the station no longer knows this login: the board is kept, not live
 
 // ---------------------------------------------------------------- time and units
+// The station's clock, not the browser's: a wallboard's clock can be minutes off (no NTP
+// on a kiosk PC), and counted on it a reading measured now read "15 min ago" and the
+// observation time was met 15 min early. The offset is taken from each `hello` (the
+// station's time as it sent it; the delivery delay is milliseconds on the LAN), so a
+// browser clock stepped later is caught up at the next connection.
+let stationOffset = 0;
+const now = () => Date.now() + stationOffset;
 let fmtTime = null;
 function setZone(tz) {
   fmtTime = new Intl.DateTimeFormat("en-US", { timeZone: tz, hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" });
@@ -42,11 +49,11 @@ function noteClock(c, prev) {
   }
   if (c.clock && c.clock !== k.clock) {
     k.clock = c.clock;
-    const seen = Date.parse(c.clock) - Date.now();
+    const seen = Date.parse(c.clock) - now();
     if (Number.isFinite(seen)) k.offset = Math.max(k.offset, seen);
   }
 }
-function chairNow(c) { const k = clocks.get(c.id); return Date.now() + (k ? k.offset : 0); }
+function chairNow(c) { const k = clocks.get(c.id); return now() + (k ? k.offset : 0); }
 // chair-2 before chair-10; the server orders alike (model.py natural_key).
 function naturalKey(s) { return (s.match(/\d+|\D+/g) || []).map((r) => (/^\d/.test(r) ? [1, Number(r), r] : [0, 0, r])); }
 function naturalCmp(a, b) {
@@ -172,13 +179,13 @@ function checkStale() {
   const s = isStale();
   if (s && staleSince === null) { staleSince = Date.now(); staleWasUp = everUp; }
   if (!s && staleSince !== null && staleWasUp) { // live again: say for how long it was not
-    $("gap-text").textContent = `NOT LIVE from ${hhmm(staleSince)} to ${hhmm(Date.now())} (${Math.round((Date.now() - staleSince) / 1000)} s): alarms raised and cleared in that time were not shown or sounded here.`;
+    $("gap-text").textContent = `NOT LIVE from ${hhmm(staleSince + stationOffset)} to ${hhmm(now())} (${Math.round((Date.now() - staleSince) / 1000)} s): alarms raised and cleared in that time were not shown or sounded here.`;
     $("gap-banner").hidden = false;
   }
   if (!s) staleSince = null;
   document.body.classList.toggle("stale", s);
   $("stale-banner").hidden = !s;
-  if (s) $("stale-since").textContent = `since ${hhmm(staleSince)}`;
+  if (s) $("stale-since").textContent = `since ${hhmm(staleSince + stationOffset)}`;
   decideSound();
 }
 
@@ -190,12 +197,12 @@ function checkStale() {
 // knows it, the nurse is asked to log in over the board, which stays stale and sounding.
 function superviseStream() {
   if (!nurse || relogin) return;
-  const now = Date.now();
+  const t = Date.now();
   if (es && es.readyState === EventSource.CLOSED) {
-    if (now - attemptAt >= RETRY_MS) { attemptAt = now; recheck(); }
+    if (t - attemptAt >= RETRY_MS) { attemptAt = t; recheck(); }
     return;
   }
-  if (now - Math.max(lastMsg, attemptAt) > STALE_AFTER_MS) { streamUp = false; connect(); }
+  if (t - Math.max(lastMsg, attemptAt) > STALE_AFTER_MS) { streamUp = false; connect(); }
 }
 async function recheck() {
   let r;
@@ -467,6 +474,8 @@ function connect() {
   const seen = () => { lastMsg = Date.now(); streamUp = true; everUp = true; };
   es.addEventListener("hello", (m) => {
     seen(); hello = JSON.parse(m.data); setZone(hello.timezone);
+    const t = Date.parse(hello.time);
+    if (Number.isFinite(t)) stationOffset = t - Date.now();
     $("site").textContent = `${hello.site} · ${hello.timezone}`;
     chairs.clear(); clocks.clear(); $("board").replaceChildren();
     for (const c of hello.chairs) { noteClock(c, null); answered(c); chairs.set(c.id, c); }
@@ -529,7 +538,7 @@ async function start() {
   $("gap-ok").addEventListener("click", () => { $("gap-banner").hidden = true; });
   $("logout").addEventListener("click", async () => { await post("/api/logout", {}); showLogin(""); });
   setInterval(() => {
-    if (fmtTime) $("clock").textContent = hhmm(Date.now());
+    if (fmtTime) $("clock").textContent = hhmm(now());
     checkStale();
   }, 1000);
   setInterval(() => { if (nurse) renderAll(); }, TICK_MS); // ages and minutes move on
