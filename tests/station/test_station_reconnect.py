@@ -20,6 +20,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+
 from tests.servers import Mosquitto, free_port
 from tests.station.cdp import browser
 from tests.station.station_kit import (
@@ -120,9 +122,12 @@ class FreezingProxy:
             srv.close()
 
 
+@pytest.mark.parametrize("step_s", [0, -3600], ids=["clock-steady", "clock-stepped-back-1h"])
 async def test_a_stalled_stream_is_replaced_by_a_new_one(
-    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, step_s: int
 ) -> None:
+    """With the browser's clock stepped back an hour (an NTP correction) just before: its
+    silence was measured on that clock, so a stall went unnoticed for the hour."""
     port = free_port()
     cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, port=port)
     proxy = FreezingProxy(port)
@@ -138,6 +143,10 @@ async def test_a_stalled_stream_is_replaced_by_a_new_one(
         await login_page(page, url)
         await page.until(f"!!{tile('chair-1')}", 20, "chair-1 shown")
         assert proxy.opened == 1
+        await page.js(
+            "(() => { const real = Date.now.bind(Date);"
+            f" Date.now = () => real() + {step_s * 1000}; return true; }})()"
+        )
         proxy.freeze()
         # A new alarm while the old stream is stalled reaches the page on a new one. (The
         # stale time itself is short: the page reconnects as it goes stale; it says so.)

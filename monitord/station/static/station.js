@@ -15,9 +15,14 @@ const chairs = new Map();    // id -> chair view (server model)
 const clocks = new Map();    // id -> {clock, offset}: the chair's clock against ours
 const ackSent = new Map();   // alert_id -> {chair, at}: an ACK sent, not answered yet
 const offlineAck = new Set(); // `${chair}|${status_time}`: offline tone acknowledged here
-let lastMsg = Date.now(), brokerUp = true, streamUp = false, everUp = false, staleSince = null;
+// Intervals (staleness, stream retries, the audio pause) are measured on the
+// monotonic clock: a browser clock stepped by minutes must not make a live stream look
+// silent, nor end a pause early.
+const mono = () => performance.now();
+let lastMsg = mono(), brokerUp = true, streamUp = false, everUp = false, staleSince = null;
+let staleWall = null;        // the station's time when the stale time began, to show
 let staleWasUp = false;      // the stale time began after the board had been live
-let attemptAt = Date.now();  // when the stream was last (re)opened or its login re-checked
+let attemptAt = mono();  // when the stream was last (re)opened or its login re-checked
 let relogin = false;         // the station no longer knows this login: the board is kept, not live
 
 // ---------------------------------------------------------------- time and units
@@ -147,10 +152,10 @@ function technicalNow() {
   return false;
 }
 function decideSound() {
-  const paused = Date.now() < audio.pausedUntil;
+  const paused = mono() < audio.pausedUntil;
   window.__monitordAudio.paused = paused;
   $("paused-banner").hidden = !paused;
-  if (paused) $("paused-left").textContent = `${Math.ceil((audio.pausedUntil - Date.now()) / 1000)} s left`;
+  if (paused) $("paused-left").textContent = `${Math.ceil((audio.pausedUntil - mono()) / 1000)} s left`;
   if (!armed() || paused) { play(null); return; } // the pause silences everything, technical too
   // The highest unacknowledged priority wins, also while the board is stale: the last
   // known alarms may not have been acknowledged, and the tone says so until we know.
@@ -172,20 +177,23 @@ function decideSound() {
 // ---------------------------------------------------------------- staleness
 // Stale: the stream broke after it had worked, nothing came for three heartbeats (also
 // when it never connected), or the station lost the broker.
-function isStale() { return (everUp && !streamUp) || !brokerUp || Date.now() - lastMsg > STALE_AFTER_MS; }
+function isStale() { return (everUp && !streamUp) || !brokerUp || mono() - lastMsg > STALE_AFTER_MS; }
 function checkStale() {
   if (!nurse) return;
   superviseStream();
   const s = isStale();
-  if (s && staleSince === null) { staleSince = Date.now(); staleWasUp = everUp; }
+  if (s && staleSince === null) { // not live since the last word heard, when there was one
+    staleSince = everUp ? Math.min(lastMsg, mono()) : mono();
+    staleWall = now() - (mono() - staleSince); staleWasUp = everUp;
+  }
   if (!s && staleSince !== null && staleWasUp) { // live again: say for how long it was not
-    $("gap-text").textContent = `NOT LIVE from ${hhmm(staleSince + stationOffset)} to ${hhmm(now())} (${Math.round((Date.now() - staleSince) / 1000)} s): alarms raised and cleared in that time were not shown or sounded here.`;
+    $("gap-text").textContent = `NOT LIVE from ${hhmm(staleWall)} to ${hhmm(now())} (${Math.round((mono() - staleSince) / 1000)} s): alarms raised and cleared in that time were not shown or sounded here.`;
     $("gap-banner").hidden = false;
   }
   if (!s) staleSince = null;
   document.body.classList.toggle("stale", s);
   $("stale-banner").hidden = !s;
-  if (s) $("stale-since").textContent = `since ${hhmm(staleSince + stationOffset)}`;
+  if (s) $("stale-since").textContent = `since ${hhmm(staleWall)}`;
   decideSound();
 }
 
@@ -197,7 +205,7 @@ function checkStale() {
 // knows it, the nurse is asked to log in over the board, which stays stale and sounding.
 function superviseStream() {
   if (!nurse || relogin) return;
-  const t = Date.now();
+  const t = mono();
   if (es && es.readyState === EventSource.CLOSED) {
     if (t - attemptAt >= RETRY_MS) { attemptAt = t; recheck(); }
     return;
@@ -469,9 +477,9 @@ function receipt(ev) { // after the event is on screen (next frame) and its soun
 function connect() {
   if (es) es.close();
   es = new EventSource("/api/events");
-  attemptAt = Date.now();
+  attemptAt = mono();
   if (!everUp) lastMsg = attemptAt; // the first hello is awaited from here, not the page load
-  const seen = () => { lastMsg = Date.now(); streamUp = true; everUp = true; };
+  const seen = () => { lastMsg = mono(); streamUp = true; everUp = true; };
   es.addEventListener("hello", (m) => {
     seen(); hello = JSON.parse(m.data); setZone(hello.timezone);
     const t = Date.parse(hello.time);
@@ -533,7 +541,7 @@ async function start() {
     if (r.ok) { $("login-pin").value = ""; loggedIn(data); } else $("login-error").textContent = data.error || `error ${r.status}`;
   });
   $("arm").addEventListener("click", () => { ensureCtx().resume().then(() => { updateAudioBanner(); decideSound(); }); });
-  $("pause").addEventListener("click", () => { audio.pausedUntil = Date.now() + 120000; decideSound(); });
+  $("pause").addEventListener("click", () => { audio.pausedUntil = mono() + 120000; decideSound(); });
   $("resume").addEventListener("click", () => { audio.pausedUntil = 0; decideSound(); });
   $("gap-ok").addEventListener("click", () => { $("gap-banner").hidden = true; });
   $("logout").addEventListener("click", async () => { await post("/api/logout", {}); showLogin(""); });
