@@ -3,12 +3,16 @@ counted on the station's clock, not the browser's (docs/station.md "The chair's 
 Before, the page counted on its browser's clock: 15 min ahead, a reading measured now
 read "15 min ago", the dose 15 min older and the observation time met 15 min early (the
 chair's clock behind the page's cannot be told from its messages, so the page took it as
-its own). The browser's clock is set 15 min ahead before the page's scripts run."""
+its own); 15 min behind, the same readings read "15 min ago" too (an age is shown
+unsigned) and the dose 15 min younger. The browser's clock is set off before the page's
+scripts run."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.servers import Mosquitto
 from tests.station.cdp import browser
@@ -23,11 +27,10 @@ from tests.station.station_kit import (
     vitals,
 )
 
-AHEAD_MS = 15 * 60 * 1000
 
-
-async def test_durations_count_on_the_station_clock_when_the_browser_is_15_min_ahead(
-    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+@pytest.mark.parametrize("off_min", [15, -15], ids=["browser-ahead", "browser-behind"])
+async def test_durations_count_on_the_station_clock_when_the_browser_is_15_min_off(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, off_min: int
 ) -> None:
     cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
     async with (
@@ -44,7 +47,7 @@ async def test_durations_count_on_the_station_clock_when_the_browser_is_15_min_a
         await page.send(
             "Page.addScriptToEvaluateOnNewDocument",
             source="(() => { const real = Date.now.bind(Date);"
-            f" Date.now = () => real() + {AHEAD_MS}; }})()",
+            f" Date.now = () => real() + {off_min * 60000}; }})()",
         )
         await login_page(page, url)
         await page.until(f"{tile('chair-1')}.innerText.includes('124/78')", 20, "tile")
