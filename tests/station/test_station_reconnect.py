@@ -7,6 +7,8 @@ without a reload.
   ever with no way back but a reload (which brings a silent login form). Now the login form
   shows above the stale board, which goes on sounding its last known alarm; after the
   login the board is live and says for how long it was not.
+- The login expires (session_ttl_s): the station ends the stream with `logout`. Before,
+  the page showed a bare login form, silent, whatever alarm was active.
 - The stream stalls with its TCP connection open (a half-open connection after a network
   fault, a proxy holding it; here a proxy that stops forwarding it): before, the page went
   stale and stayed so, on a connection that would never speak again. Now it opens a new
@@ -72,6 +74,34 @@ async def test_station_restart_asks_a_login_over_the_stale_sounding_board(
             gap = await page.js("document.getElementById('gap-banner').innerText")
             assert "NOT LIVE from" in gap, gap
             await page.screenshot(tmp_path / "after_relogin.png")
+        await page.close()
+
+
+async def test_an_expired_login_keeps_the_board_sounding_under_the_login_form(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """The login ends (session_ttl_s) while a high alarm sounds: the station ends the
+    stream with `logout`. Before, the page went to a bare login form, silent."""
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
+    cfg.write_text(cfg.read_text().replace("session_ttl_s = 3600", "session_ttl_s = 4"))
+    async with (
+        mqtt_login(mosquitto) as c,
+        station_process(cfg, tmp_path / "station.log") as (_, url),
+        browser() as b,
+    ):
+        await ChairPublisher(c, mqtt_prefix).chair(
+            "chair-1", [alert("chair-1", "bp.crisis", "high", "BP 212/124")]
+        )
+        page = await b.new_page()
+        await login_page(page, url)
+        await page.until(HIGH, 20, "high alarm sounding")
+        await page.until(LOGIN_SHOWN, 20, "the login form, the login expired")
+        await page.screenshot(tmp_path / "expired.png")
+        assert await page.js(STALE)
+        assert await page.js(HIGH)
+        assert not await page.js("document.getElementById('board').hidden")
+        msg = await page.js("document.getElementById('login-error').textContent")
+        assert "expired" in msg and "NOT LIVE" in msg, msg
         await page.close()
 
 
