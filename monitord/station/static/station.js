@@ -9,6 +9,7 @@ const PRIO = { high: 0, medium: 1, low: 2, info: 3 };
 const STALE_AFTER_MS = 6000; // three missed heartbeats of the server (2 s each)
 const ACK_ANSWER_MS = 15000; // an ACK the daemon has not answered by then: "no answer, retry"
 const TICK_MS = 5000;        // ages and minute counters are redrawn this often
+const CLOCK_SLACK_MS = 2000; // the browser's clock is kept this close to the station's
 const RETRY_MS = 3000;       // a stream the browser gave up on (an error answer) is retried
 let csrf = null, nurse = null, hello = null, es = null;
 const chairs = new Map();    // id -> chair view (server model)
@@ -383,8 +384,11 @@ function connect() {
   const seen = () => { lastMsg = mono(); streamUp = true; everUp = true; };
   es.addEventListener("hello", (m) => {
     seen(); hello = JSON.parse(m.data); setZone(hello.timezone);
-    const t = Date.parse(hello.time);
-    if (Number.isFinite(t)) stationOffset = t - Date.now();
+    // Read late by the delivery (tens of ms), the station's time is always a little behind:
+    // within CLOCK_SLACK_MS the browser's clock is kept (minutes are shown, not seconds),
+    // so a clock that is right is never set back by that delay.
+    const d = Date.parse(hello.time) - Date.now();
+    if (Number.isFinite(d)) stationOffset = Math.abs(d) < CLOCK_SLACK_MS ? 0 : d;
     $("site").textContent = `${hello.site} · ${hello.timezone}`;
     chairs.clear(); clocks.clear(); $("board").replaceChildren();
     for (const c of hello.chairs) { noteClock(c, null); answered(c); chairs.set(c.id, c); }
