@@ -42,7 +42,7 @@ from monitord.hub import CommittedBatch, Hub
 from monitord.models import iso
 from monitord.outbox import SINKS, Durability, Sink
 from monitord.receipts import Receipts
-from monitord.sdnotify import Notifier, watchdog_interval_s
+from monitord.sdnotify import Notifier, pace_watchdog
 from monitord.sinks.commands import Command, engine_input
 from monitord.store import outages as outage_mod
 from monitord.store.checkpoint import Checkpointer
@@ -480,25 +480,15 @@ class Daemon:
             self.outbox.put_state(key, value, durability=Durability.SYNC, commit=False)
 
     async def _watchdog(self) -> None:
-        interval = watchdog_interval_s()
-        if interval is None:
-            return
-        while True:
-            t0 = time.monotonic()
-            await asyncio.sleep(interval)
-            lag = time.monotonic() - t0 - interval
-            stale = [
-                c.cfg.id
-                for c in self.chairs.values()
-                if time.monotonic() - c.last_beat > max(5.0, 4 * interval)
-            ]
-            # Ping only while the loop is responsive and every chair task is turning:
-            # a wedged engine must let systemd restart us.
-            if lag < interval and not stale:
-                self.notifier.watchdog()
-                self.notifier.status(self.summary())
-            else:
-                log.error(f"watchdog withheld: loop lag {lag:.2f}s, stale chairs {stale}")
+        def stale_chairs(interval: float) -> str | None:
+            # Ping only while every chair task is turning too: a wedged engine must let
+            # systemd restart us.
+            limit = max(5.0, 4 * interval)
+            now = time.monotonic()
+            stale = [c.cfg.id for c in self.chairs.values() if now - c.last_beat > limit]
+            return f"stale chairs {stale}" if stale else None
+
+        await pace_watchdog(self.notifier, stale_chairs, self.summary)
 
 
 def _steady(chair_status: dict[str, Any]) -> dict[str, Any]:

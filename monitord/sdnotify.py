@@ -2,12 +2,19 @@
 
 A datagram per message; abstract sockets start with '@'. A missing socket makes every call
 a no-op, so the daemon runs the same under systemd, in a terminal and in tests.
+`pace_watchdog` is the WATCHDOG=1 loop of both services (`monitord run`, `monitord station`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import socket
+import time
+from collections.abc import Callable
+
+log = logging.getLogger("monitord.sdnotify")
 
 
 class Notifier:
@@ -59,3 +66,29 @@ def watchdog_interval_s() -> float | None:
         return max(0.05, int(usec) / 2e6)
     except ValueError:
         return None
+
+
+async def pace_watchdog(
+    notifier: Notifier,
+    withhold: Callable[[float], str | None] = lambda interval: None,
+    status: Callable[[], str] | None = None,
+) -> None:
+    """Send WATCHDOG=1 every `watchdog_interval_s()` from the running event loop; returns at
+    once when systemd set no watchdog. A task, never a thread: a loop that hangs (a blocking
+    call, a deadlock) stops the pings, and one that lagged a whole interval withholds the
+    next, so systemd kills and restarts the service. `withhold(interval)` names another
+    reason to withhold it (the daemon's chair tasks that stopped turning), or None."""
+    interval = watchdog_interval_s()
+    if interval is None:
+        return
+    while True:
+        t0 = time.monotonic()
+        await asyncio.sleep(interval)
+        lag = time.monotonic() - t0 - interval
+        why = f"loop lag {lag:.2f}s" if lag >= interval else withhold(interval)
+        if why is None:
+            notifier.watchdog()
+            if status is not None:
+                notifier.status(status())
+        else:
+            log.error(f"watchdog withheld: {why}")

@@ -27,6 +27,7 @@ from monitord import __version__
 from monitord.aio import within
 from monitord.config import Config
 from monitord.models import iso
+from monitord.sdnotify import Notifier, pace_watchdog
 from monitord.station.admit import ClientCap
 from monitord.station.auth import Logins, NursesFileError, RateLimit, check_login, load_nurses
 from monitord.station.bridge import Bridge, NotSent
@@ -50,9 +51,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Station:
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, notifier: Notifier | None = None) -> None:
         assert cfg.station is not None
         self.cfg = cfg
+        # sd_notify as the daemon does it (systemd/monitord-station.service: Type=notify,
+        # WatchdogSec=): READY=1 once listening, WATCHDOG=1 from the event loop.
+        self.notifier = notifier or Notifier()
         self.st = cfg.station
         self.model = StationModel(cfg.mqtt.prefix, cfg.site.id)
         self.bridge = Bridge(cfg, self.model, self._changed)
@@ -306,6 +310,10 @@ class Station:
                 self._receipts.popitem(last=False)
         return resp
 
+    def summary(self) -> str:
+        broker = "connected" if self.bridge.connected else "not connected"
+        return f"broker {broker}; {len(self.model.chairs)} chairs; {len(self._clients)} pages"
+
     # -- app ---------------------------------------------------------------------------
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY)
@@ -349,9 +357,14 @@ class Station:
         log.info("station %s: serving %s", self.st.id, url)
         if ready is not None:
             ready(url)
+        # Not among the tasks waited for below: it returns at once without a watchdog.
+        watchdog = asyncio.create_task(
+            pace_watchdog(self.notifier, status=self.summary), name="station-watchdog"
+        )
         tasks = [asyncio.create_task(self.bridge.run(), name="station-mqtt")]
         if self.forwarder is not None:
             tasks.append(asyncio.create_task(self.forwarder.run(), name="station-forwarder"))
+        self.notifier.ready(f"serving {url}; {self.summary()}")
         try:
             waiter = asyncio.create_task(stop.wait())
             done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -359,13 +372,15 @@ class Station:
                 if t is not waiter:
                     t.result()
         finally:
-            for t in tasks:
+            self.notifier.stopping()
+            for t in [*tasks, watchdog]:
                 t.cancel()
-            for t in tasks:
+            for t in [*tasks, watchdog]:
                 with contextlib.suppress(asyncio.CancelledError):
                     await t
             listener.close()  # no new connections; runner.cleanup() closes the open ones
             await runner.cleanup()
+            self.notifier.close()
 
 
 def _error(status: int, why: str) -> web.Response:

@@ -145,6 +145,10 @@ def test_station_unit_contract() -> None:
     lines = {ln.split("=", 1)[0]: ln for ln in text.splitlines() if "=" in ln}
     for key, want in {
         "ExecStart": "ExecStart=/opt/monitord/bin/monitord station -c /etc/monitord/station.toml",
+        # READY=1 and WATCHDOG=1 (tests/station/test_station_notify.py): a hung loop is
+        # restarted, not left serving stale pages.
+        "Type": "Type=notify",
+        "NotifyAccess": "NotifyAccess=main",
         "Restart": "Restart=on-failure",
         "RestartPreventExitStatus": "RestartPreventExitStatus=78",
         "User": "User=monitord",
@@ -153,6 +157,7 @@ def test_station_unit_contract() -> None:
         "NoNewPrivileges": "NoNewPrivileges=yes",
     }.items():
         assert lines.get(key) == want, (key, lines.get(key))
+    assert re.search(r"^WatchdogSec=\d+s$", text, re.M)
     # The whole secrets directory, as the daemon's unit: a config may name any file there
     # (tests/ops/test_credentials.py runs the station on what this line passes).
     assert re.findall(r"^LoadCredential=.*$", text, re.M) == [
