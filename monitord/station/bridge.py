@@ -13,6 +13,14 @@ receipts, announces the station.
   and a receipt not taken is not counted as sent.
 The station's own MQTT account (`[station] mqtt_username`/`mqtt_password_file`) is used;
 its password stays in this process.
+
+A bug in handling one message (the model or `on_change` raising on a message that passed
+validation) is logged at ERROR with its traceback and topic, and the bridge reconnects with
+its backoff, as after a lost broker, like the daemon's MQTT sink on an "internal error":
+it must not end the station (every page would drop until systemd restarted it). The
+connection left on the error leaves with the Last Will (`offline`, mqttv5.py); the
+reconnect says `online` again and re-reads the retained state the model may have applied
+only in part.
 """
 
 from __future__ import annotations
@@ -37,6 +45,8 @@ from monitord.mqttv5 import PublishRefused, V5Client, reason_words
 from monitord.station.model import Changes, StationModel
 
 log = logging.getLogger("monitord.station.mqtt")
+# A connection that lasted this long before a bug: the bug's backoff starts afresh.
+BUG_RESET_S = 60.0
 
 
 class NotSent(RuntimeError):
@@ -113,13 +123,19 @@ class Bridge:
 
     async def run(self) -> None:
         backoff = Backoff(0.5, 15.0)
+        # A bug's own backoff, not reset by the connect after it: a message that raises at
+        # every connect (a retained one) is retried at the cap, not every half second.
+        bugs = Backoff(0.5, 15.0)
+        connected_at = time.monotonic()
         while True:
+            topic: str | None = None  # the message being handled, for a bug's log line
             try:
                 async with self._make_client() as client:
                     self._client = client
                     await client.publish(self.status_topic, self._status("online"), 1, True)
                     await client.subscribe([(t, 1) for t in self.model.subscriptions()])
                     self.connected = True
+                    connected_at = time.monotonic()
                     backoff.reset()
                     self._flog.success()
                     log.info(
@@ -128,7 +144,9 @@ class Bridge:
                     self.on_change(Changes(stations=True))
                     try:
                         async for msg in client.messages:
+                            topic = str(msg.topic)
                             self._feed(msg)
+                            topic = None
                     except asyncio.CancelledError:
                         self.connected = False
                         with contextlib.suppress(Exception):
@@ -138,12 +156,34 @@ class Bridge:
                             client.said_offline = True  # else the Will says it (mqttv5.py)
                         raise
             except (aiomqtt.MqttError, OSError, ssl.SSLError, TimeoutError) as e:
-                self.connected = False
-                self._client = None
-                self.on_change(Changes(stations=True))
+                self._lost()
                 delay = backoff.next_delay()
                 self._flog.failure(type(e).__name__, f"{e}; retrying in {delay:.1f} s")
                 await asyncio.sleep(delay)
+            except Exception as e:
+                self._lost()
+                if time.monotonic() - connected_at > BUG_RESET_S:
+                    bugs.reset()
+                delay = bugs.next_delay()
+                what = f"the message on {topic}" if topic is not None else "the connection"
+                log.error(
+                    "station MQTT: internal error %r handling %s (a bug: please report it with "
+                    "this traceback); reconnecting in %.1f s",
+                    e,
+                    what,
+                    delay,
+                    exc_info=e,
+                )
+                self._flog.failure("bug", f"internal error {e!r}", logging.DEBUG)  # recovery
+                await asyncio.sleep(delay)
+
+    def _lost(self) -> None:
+        self.connected = False
+        self._client = None
+        try:
+            self.on_change(Changes(stations=True))  # the pages say CONNECTION LOST
+        except Exception:
+            log.exception("station MQTT: internal error showing the broker lost (a bug)")
 
     def _feed(self, msg: aiomqtt.Message) -> None:
         payload = msg.payload if isinstance(msg.payload, bytes) else str(msg.payload).encode()

@@ -39,13 +39,13 @@ def _receiver(tmp: Path) -> tuple[socket.socket, str]:
     return sock, path
 
 
-def _drain(sock: socket.socket, into: list[str]) -> None:
+def _drain(sock: socket.socket, into: list[str]) -> list[str]:
     """Every datagram already sent (a send on a local datagram socket is queued at once)."""
     while True:
         try:
             into.extend(sock.recv(4096, socket.MSG_DONTWAIT).decode().split("\n"))
         except BlockingIOError:
-            return
+            return into
 
 
 def test_station_notifies_ready_watchdog_and_stopping(
@@ -122,14 +122,14 @@ async def test_a_blocked_station_loop_sends_no_watchdog_ping(
         _drain(sock, during)
 
     try:
-        await eventually(lambda: (_drain(sock, msgs), msgs.count("WATCHDOG=1") >= 2)[1], 10)
+        await eventually(lambda: _drain(sock, msgs).count("WATCHDOG=1") >= 2, 10)
         assert "READY=1" in msgs
         with caplog.at_level(logging.ERROR, "monitord.sdnotify"):
             asyncio.get_running_loop().call_soon(hang)
             await asyncio.sleep(0)  # the stall runs here
             assert "WATCHDOG=1" not in during, during
             after: list[str] = []
-            await eventually(lambda: (_drain(sock, after), "WATCHDOG=1" in after)[1], 10)
+            await eventually(lambda: "WATCHDOG=1" in _drain(sock, after), 10)
         # The first turn after the stall lagged a whole interval: no ping for it.
         assert any("watchdog withheld: loop lag" in r.getMessage() for r in caplog.records)
         stop.set()

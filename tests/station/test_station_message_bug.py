@@ -1,0 +1,67 @@
+"""A message that makes the station's model raise is a bug in handling one message: it
+must not end the station.
+
+The model validates the shape of what it keeps (JSON object, a chair id, a state, an
+`alerts` list), not every field of it: an active set whose alert has an `alert_id` that is
+a list (unhashable) and `ack: true` raises TypeError in the merge of `by` names
+(model.py). Before, any such exception ended `Bridge.run`, which ended `Station.serve`:
+the station exited and every page dropped until systemd restarted it. Now it is logged at
+ERROR with its traceback and topic, the connection is left with the Last Will
+(`offline`), the bridge reconnects with its backoff (`online` again) and the pages keep
+being served and updated. Real mosquitto, the real station in process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import aiohttp
+import aiomqtt
+import pytest
+
+from tests.kit import Observer, eventually
+from tests.servers import Mosquitto
+from tests.station.station_kit import SITE, STATION, station_config, station_in_process
+
+BAD = {"time": "2024-01-01T00:00:00Z", "alerts": [{"alert_id": ["x"], "ack": True}]}
+
+
+async def test_a_message_the_model_cannot_handle_does_not_end_the_station(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
+    mine = f"{mqtt_prefix}/{SITE}/stations/{STATION}"
+    bad_topic = f"{mqtt_prefix}/{SITE}/chair-1/alerts/active"
+
+    def states() -> list[str]:
+        return [s["state"] for s in obs.of(STATION)]
+
+    async with Observer(mosquitto, [mine]) as obs, station_in_process(cfg) as (station, url):
+        await eventually(lambda: states() == ["online"], 10, "the station online")
+        with caplog.at_level(logging.ERROR, "monitord.station.mqtt"):
+            async with aiomqtt.Client(mosquitto.host, mosquitto.port) as chair:
+                await chair.publish(bad_topic, json.dumps(BAD), 1)
+                # The connection left on the bug says `offline` (its Will); the bridge
+                # reconnects by itself and says `online` again.
+                await eventually(lambda: states() == ["online", "offline", "online"], 15)
+                await eventually(lambda: station.bridge.connected, 10, "reconnected")
+                bugs = [r for r in caplog.records if "internal error" in r.getMessage()]
+                assert len(bugs) == 1, [r.getMessage() for r in caplog.records]
+                assert bugs[0].levelno == logging.ERROR
+                assert bad_topic in bugs[0].getMessage()
+                assert bugs[0].exc_info is not None  # the traceback goes with it
+                # The station still serves its page, and the next message is shown.
+                async with aiohttp.ClientSession() as http, http.get(url + "/") as resp:
+                    assert resp.status == 200
+                status = {"state": "online", "time": "2024-01-01T00:00:01Z"}
+                await chair.publish(f"{mqtt_prefix}/{SITE}/chair-2/status", json.dumps(status), 1)
+                await eventually(
+                    lambda: (
+                        "chair-2" in station.model.chairs
+                        and station.model.chairs["chair-2"].online is True
+                    ),
+                    10,
+                    "the next message applied",
+                )
