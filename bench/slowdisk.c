@@ -6,6 +6,10 @@
  * the real sync, so a sync takes the host disk's time plus N; `total` sleeps only what is
  * left of N after the real sync, so a sync takes N in all (or the host's time, if longer):
  * an SD card whose sync takes N, whatever the host disk adds on a slow day.
+ * MONITORD_BENCH_FSYNC_GATE (a path; the fault tests) makes the delay a disk that hangs
+ * and comes back: a sync is delayed only while that file exists, and a delayed sync
+ * returns as soon as the file is removed (it looks every 10 ms), so a test can stall the
+ * store's syncs after the daemon started (its start syncs too) and end the stall.
  * SQLite calls fdatasync/fsync through libc's dynamic symbols, so interposing them here
  * really delays its commits and checkpoints (bench/slowdisk.py checks that by timing a
  * commit). slowdisk_calls() returns how many syncs were delayed and slowdisk_slept_ns()
@@ -15,12 +19,14 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <time.h>
 
 static int (*real_fsync)(int);
 static int (*real_fdatasync)(int);
 static long delay_ns;
 static int total_mode;
+static const char *gate;
 static atomic_long calls;
 static atomic_long slept_ns;
 
@@ -32,7 +38,11 @@ __attribute__((constructor)) static void slowdisk_init(void) {
     delay_ns = v > 0 ? (long)(v * 1e6) : 0;
     const char *mode = getenv("MONITORD_BENCH_FSYNC_MODE");
     total_mode = mode != NULL && mode[0] == 't';
+    gate = getenv("MONITORD_BENCH_FSYNC_GATE");
+    if (gate != NULL && gate[0] == '\0') gate = NULL;
 }
+
+static int gate_open(void) { return gate == NULL || access(gate, F_OK) == 0; }
 
 static long since_ns(const struct timespec *t0) {
     struct timespec now;
@@ -43,10 +53,19 @@ static long since_ns(const struct timespec *t0) {
 /* After the real sync begun at t0: sleep the delay (add) or what is left of it (total). */
 static void slowdisk_wait(const struct timespec *t0) {
     atomic_fetch_add(&calls, 1);
-    if (delay_ns <= 0) return;
+    if (delay_ns <= 0 || !gate_open()) return;
     int saved = errno; /* the caller sees the real sync's errno, not nanosleep's */
     long wait = total_mode ? delay_ns - since_ns(t0) : delay_ns;
-    if (wait > 0) {
+    if (wait > 0 && gate != NULL) {
+        /* In 10-ms slices while the gate file exists: removing it ends the stall. */
+        struct timespec w0;
+        clock_gettime(CLOCK_MONOTONIC, &w0);
+        while (since_ns(&w0) < wait && gate_open()) {
+            struct timespec ts = {0, 10000000L};
+            nanosleep(&ts, NULL);
+        }
+        atomic_fetch_add(&slept_ns, since_ns(&w0));
+    } else if (wait > 0) {
         atomic_fetch_add(&slept_ns, wait);
         struct timespec ts = {wait / 1000000000L, wait % 1000000000L};
         while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {

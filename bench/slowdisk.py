@@ -21,6 +21,7 @@ from typing import Any
 SOURCE = Path(__file__).with_name("slowdisk.c")
 ENV_MS = "MONITORD_BENCH_FSYNC_MS"
 ENV_MODE = "MONITORD_BENCH_FSYNC_MODE"
+ENV_GATE = "MONITORD_BENCH_FSYNC_GATE"
 
 
 def build(dest_dir: Path) -> Path:
@@ -38,10 +39,14 @@ def build(dest_dir: Path) -> Path:
     return so
 
 
-def env(so: Path, ms: float, total: bool = False) -> dict[str, str]:
+def env(so: Path, ms: float, total: bool = False, gate: Path | None = None) -> dict[str, str]:
     """Environment additions that load the shim: each sync `ms` longer, or (`total`) `ms`
-    in all."""
-    return {"LD_PRELOAD": str(so), ENV_MS: f"{ms:g}", ENV_MODE: "total" if total else "add"}
+    in all; with `gate`, only while that file exists (a sync delayed then returns as soon
+    as it is removed): a disk that hangs after the daemon started, and comes back."""
+    out = {"LD_PRELOAD": str(so), ENV_MS: f"{ms:g}", ENV_MODE: "total" if total else "add"}
+    if gate is not None:
+        out[ENV_GATE] = str(gate)
+    return out
 
 
 # Runs in a child: commits like the outbox (WAL, synchronous=FULL, one row per commit).

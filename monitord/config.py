@@ -220,6 +220,10 @@ class StorageConfig(_Strict):
     # a chair's SD-card writes under 10 MB an hour (issue 20; 0.2 s wrote ~10x more).
     # 0 = every batch at once.
     commit_interval_s: Annotated[float, Field(ge=0, le=60)] = 5.0
+    # A write to the store unfinished this long (a disk that hangs in fsync) raises the
+    # technical alarm `store.stalled` and shows the alarms it holds without it
+    # (monitord/storestall.py). Far above a slow SD card's worst commit (~1 s).
+    stall_alarm_after_s: Annotated[float, Field(gt=0, le=300)] = 10.0
 
 
 class ChairConfig(_Strict):

@@ -49,6 +49,7 @@ from monitord.store.checkpoint import Checkpointer
 from monitord.store.writer import StoreWriter
 from monitord.storeguard import StoreGuard
 from monitord.storeopen import lock_store, open_store
+from monitord.storestall import StallWatch
 from monitord.supervisor import Supervisor, TaskState
 from monitord.techalarm import TechAlarms
 
@@ -420,6 +421,9 @@ class Daemon:
             self.hub.subscribe(ConsoleListener(self.console), "console")
         self.hub.subscribe(self._status_listener, "status")
         sup.spawn("store", lambda: self.store.run(self.cfg.storage.prune_interval_s))
+        if self.writer is not None:  # a write that hangs is said, not silently waited for
+            stall = StallWatch(self.store, self.writer, self.cfg.storage.stall_alarm_after_s)
+            sup.spawn("store:stall", stall.run)
         for chair in self.chairs.values():
             sup.spawn(f"chair:{chair.cfg.id}", chair.run)
             # The set a chair resumes with (a restart keeps its alarms) goes out first.

@@ -118,6 +118,7 @@ class StoreGuard:
         self._next_try = 0.0
         self._flog = FailureLog(log, f"store {outbox.path}")
         self._doze = Doze()  # the task's wait; a failed write ends it (retry timing)
+        self.stalled = False  # a write hangs in the thread: held, like a failure (storestall)
         self.window = AlarmWindow()
         # Live state (status) to write with the next group commit: key -> value. The
         # writer thread keeps what it last wrote per key and rewrites only a change.
@@ -134,7 +135,7 @@ class StoreGuard:
     def holding(self) -> bool:
         """The disk refused the last commit: output is held in memory (not merely queued
         for the writer thread)."""
-        return bool(self.held) and (self.writer is None or self.failures > 0)
+        return bool(self.held) and (self.writer is None or self.failures > 0 or self.stalled)
 
     # -- writes ----------------------------------------------------------------------
     def write(self, batch: StoreBatch) -> bool:
@@ -144,7 +145,7 @@ class StoreGuard:
         self.held.append(batch)
         self._held_readings += batch.n_readings()
         if self.writer is not None:
-            if self.failures:
+            if self.failures or self.stalled:
                 batch.told_held = True
                 if self._held_readings > HELD_READINGS_MAX:
                     self._bound()

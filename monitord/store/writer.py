@@ -17,6 +17,7 @@ import concurrent.futures
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -30,6 +31,10 @@ _STOP = object()
 class StoreWriter:
     def __init__(self, name: str = "store-writer") -> None:
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # Monotonic start of the job running now, None between jobs: read on the loop by
+        # monitord/storestall.py, which must see a job that never returns (a disk that
+        # hangs in fsync) from outside this thread.
+        self.busy_since: float | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
         self._stopped = False
@@ -67,7 +72,12 @@ class StoreWriter:
             fn, fut = job
             if not fut.set_running_or_notify_cancel():
                 continue
+            self.busy_since = time.monotonic()
             try:
-                fut.set_result(fn())
+                result = fn()
             except BaseException as e:  # handed to the loop, which decides
+                self.busy_since = None
                 fut.set_exception(e)
+            else:
+                self.busy_since = None
+                fut.set_result(result)
