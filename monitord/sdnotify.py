@@ -25,6 +25,10 @@ class Notifier:
         if addr:
             self._addr = "\0" + addr[1:] if addr.startswith("@") else addr
             self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            # Never wait: it is called on the event loop, and a full socket (PID 1 not
+            # reading: busy, or hung in a reload) blocked the whole daemon in sendto, every
+            # alarm with it; a message that does not fit is dropped (the next ping retries).
+            self._sock.setblocking(False)
 
     @property
     def enabled(self) -> bool:
