@@ -50,7 +50,9 @@ from monitord.store.writer import StoreWriter
 from monitord.storeguard import StoreGuard
 from monitord.storeopen import lock_store, open_store
 from monitord.storestall import StallWatch
-from monitord.supervisor import Supervisor, TaskState
+from monitord.supervisor import HEALTHY_AFTER_S, Supervisor, TaskState
+from monitord.taskalarm import CRASH_ALARM_AFTER, TaskAlarms
+from monitord.taskalarm import failing as task_failing
 from monitord.techalarm import TechAlarms
 
 if TYPE_CHECKING:
@@ -72,6 +74,7 @@ class Daemon:
         notifier: Notifier | None = None,
         stop_when_played: bool = False,
         restart_backoff_s: tuple[float, float] = (1.0, 60.0),
+        crash_alarm: tuple[int, float] = (CRASH_ALARM_AFTER, HEALTHY_AFTER_S),
         ble_backends: BleBackends | None = None,
         simulated: SimulatedChairStarter | None = None,
     ) -> None:
@@ -95,6 +98,8 @@ class Daemon:
         # One daemon per store (exit 75 otherwise), then a usable store whatever the file
         # holds (monitord/storeopen.py); technical alarms are kept beside it.
         self.alarms = TechAlarms(console)
+        # (failures in a row, healthy run): a task's crash loop alarm (monitord/taskalarm.py)
+        self.task_alarms, self._healthy_s = TaskAlarms(self.alarms, crash_alarm[0]), crash_alarm[1]
         self.store_lock = lock_store(Path(cfg.storage.path))
         try:
             self.alarms.attach(Path(cfg.storage.path))
@@ -283,7 +288,7 @@ class Daemon:
         )
 
     def _delivery_failing(self) -> bool:
-        return any(k in self.alarms.active for k in FAILING_KEYS)
+        return any(k in self.alarms.active for k in FAILING_KEYS) or task_failing(self.alarms)
 
     def _annunciator_active_changed(self) -> None:
         """A chair's active set changed. The pattern depends on it only while delivery
@@ -308,6 +313,7 @@ class Daemon:
                 f"!! task {st.name} crashed ({st.last_error}); restart {st.restarts} "
                 f"in {st.last_delay_s:.1f}s"
             )
+        self.task_alarms.crashed(st)
 
     # -- commands from MQTT ----------------------------------------------------------
     async def on_command(self, chair_id: str, cmd: Command) -> str | None:
@@ -343,6 +349,8 @@ class Daemon:
                     on_crash=self._on_crash,
                     backoff_initial_s=self.restart_backoff_s[0],
                     backoff_cap_s=self.restart_backoff_s[1],
+                    on_recover=self.task_alarms.recovered,
+                    healthy_after_s=self._healthy_s,
                 )
                 self.supervisor = sup
                 await self._start(sup)
@@ -486,10 +494,18 @@ class Daemon:
     async def _watchdog(self) -> None:
         def stale_chairs(interval: float) -> str | None:
             # Ping only while every chair task is turning too: a wedged engine must let
-            # systemd restart us.
+            # systemd restart us. One that crashed and waits to restart is not wedged: its
+            # alarm says so, and a restart would resume the state that crashed it
+            # (monitord/taskalarm.py).
             limit = max(5.0, 4 * interval)
             now = time.monotonic()
-            stale = [c.cfg.id for c in self.chairs.values() if now - c.last_beat > limit]
+            tasks = self.supervisor.tasks if self.supervisor is not None else {}
+            stale = [
+                c.cfg.id
+                for c in self.chairs.values()
+                if now - c.last_beat > limit
+                and getattr(tasks.get(f"chair:{c.cfg.id}"), "state", "") != "backoff"
+            ]
             return f"stale chairs {stale}" if stale else None
 
         await pace_watchdog(self.notifier, stale_chairs, self.summary)

@@ -4,6 +4,13 @@ Every device link, sink and chair engine runs under `Supervisor.spawn`. A task t
 is restarted after a capped exponential backoff with jitter, counted, logged (WARNING the
 first time, DEBUG on repeats) and reported through `on_crash`, so a bug in one driver
 never takes the daemon, or the other chairs, down.
+
+Restarting is not recovering: a bug triggered by a chair's state crashes its task again at
+every start. `TaskState.streak` counts the failures in a row (none of its runs in between
+lasted `healthy_after_s`); the daemon raises a technical alarm from it (monitord/
+taskalarm.py), and `on_recover` is told once the task has run `healthy_after_s` since its
+last restart (or ended normally). This bookkeeping runs on failures only: a task that
+never fails costs nothing more.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ class TaskState:
     last_error: str = ""
     last_delay_s: float = 0.0
     delays: list[float] = field(default_factory=list)  # every backoff taken, for status
+    streak: int = 0  # failures in a row: no run in between lasted `healthy_after_s`
+    runs: int = 0  # starts so far; tells the healthy check which run it was set for
 
 
 class Supervisor:
@@ -39,9 +48,14 @@ class Supervisor:
         on_crash: Callable[[TaskState], None] | None = None,
         backoff_initial_s: float = 1.0,
         backoff_cap_s: float = 60.0,
+        *,
+        on_recover: Callable[[TaskState], None] | None = None,
+        healthy_after_s: float = HEALTHY_AFTER_S,
     ) -> None:
         self._tg = tg
         self._on_crash = on_crash
+        self._on_recover = on_recover
+        self._healthy_s = healthy_after_s
         self._initial = backoff_initial_s
         self._cap = backoff_cap_s
         self.tasks: dict[str, TaskState] = {}
@@ -59,14 +73,21 @@ class Supervisor:
         while True:
             started = time.monotonic()
             st.state = "running"
+            st.runs += 1
+            if st.streak:  # a restart after a failure: is it healthy a while from now?
+                asyncio.get_running_loop().call_later(
+                    self._healthy_s, self._healthy_check, st, st.runs
+                )
             try:
                 await factory()
             except asyncio.CancelledError:
                 st.state = "stopped"
                 raise
             except Exception as e:  # the whole point: contain any crash
-                if time.monotonic() - started > HEALTHY_AFTER_S:
+                if time.monotonic() - started > self._healthy_s:
                     backoff.reset()
+                    st.streak = 0
+                st.streak += 1
                 st.restarts += 1
                 st.last_error = f"{type(e).__name__}: {e}"
                 st.last_delay_s = backoff.next_delay()
@@ -82,7 +103,19 @@ class Supervisor:
                 await asyncio.sleep(st.last_delay_s)
                 continue
             st.state = "done"
+            self._recovered(st)
             return
+
+    def _healthy_check(self, st: TaskState, run: int) -> None:
+        """`healthy_after_s` after a restart: still in that run, the task has recovered."""
+        if st.runs == run and st.state == "running":
+            self._recovered(st)
+
+    def _recovered(self, st: TaskState) -> None:
+        if st.streak:
+            st.streak = 0
+            if self._on_recover is not None:
+                self._on_recover(st)
 
     def cancel(self, name: str) -> None:
         h = self._handles.get(name)

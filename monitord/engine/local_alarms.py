@@ -1,6 +1,8 @@
 """The daemon's own technical alarms about the delivery of alerts (extracted from
 monitord/engine/rules.py): not engine rules, listed here so docs/alerts.md documents them
-beside the rule table (monitord/engine/ruledoc.py, "Local technical alarms").
+beside the rule table (monitord/engine/ruledoc.py, "Local technical alarms"). A task that
+keeps crashing (`task.crashing/<task>`, monitord/taskalarm.py) is one: a chair's alarms
+are silent while its task is down.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class LocalAlarm:
     """A technical alarm of the daemon itself about the delivery of alerts: raised and
-    cleared by the delivery side (monitord/delivery.py) on the daemon's clock, never by
+    cleared by the delivery side (monitord/delivery.py) or the supervisor's reports
+    (monitord/taskalarm.py) on the daemon's clock, never by
     the engine, never sent as a clinical alert; shown by the annunciator, the journal
     (CRITICAL), the console and `monitord status` (docs/delivery.md)."""
 
@@ -43,6 +46,14 @@ LOCAL_ALARMS: tuple[LocalAlarm, ...] = (
         "accepted by the broker without a station receipt (`alerts/receipts`) within "
         "`mqtt.receipt_timeout_s` (15 s)",
         "the next station receipt",
+        "technical; high while a high-priority alert is active",
+    ),
+    LocalAlarm(
+        "task.crashing/<task>",
+        "a supervised task (`chair:<id>`: that chair's alert engine; `device:...`, "
+        "`sink:mqtt`, ...) crashed 3 times in a row, no run in between lasting 60 s: for "
+        "a chair, its alarms are neither evaluated nor shown while it is down",
+        "the task has run 60 s since its last restart without crashing",
         "technical; high while a high-priority alert is active",
     ),
 )
