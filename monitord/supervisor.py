@@ -7,9 +7,9 @@ never takes the daemon, or the other chairs, down.
 
 Restarting is not recovering: a bug triggered by a chair's state crashes its task again at
 every start. `TaskState.streak` counts the failures in a row (none of its runs in between
-lasted `healthy_after_s`); the daemon raises a technical alarm from it (monitord/
-taskalarm.py), and `on_recover` is told once the task has run `healthy_after_s` since its
-last restart (or ended normally). This bookkeeping runs on failures only: a task that
+lasted `healthy_after_s`); the daemon raises a technical alarm from it
+(monitord/taskalarm.py), and `on_recover` is told once the task has run `healthy_after_s`
+since its last restart (or ended normally). This bookkeeping runs on failures only: a task that
 never fails costs nothing more.
 """
 
