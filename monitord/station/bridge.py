@@ -4,7 +4,8 @@ receipts, announces the station.
 - on connect: `{prefix}/{site}/stations/{id}` `online` (QoS 1, retained); the Last Will is
   the same topic with `offline`, and a clean stop publishes `offline` itself;
 - subscribes to the chairs' status, vitals, alert events, active sets and command errors
-  (model.py) and feeds every message to the model;
+  (model.py) and feeds every message to the model, which screens it first (messages.py):
+  a refused message is logged at WARNING once per topic until a good one comes;
 - `publish()` sends a command or a receipt (QoS 1, not retained) and waits for the
   broker's PUBACK; it raises `NotConnected` while the broker is away and `Refused` when
   the broker's ACL refused it (MQTT v5 reason code, monitord/mqttv5.py: under v5 a
@@ -15,7 +16,7 @@ The station's own MQTT account (`[station] mqtt_username`/`mqtt_password_file`) 
 its password stays in this process.
 
 A bug in handling one message (the model or `on_change` raising on a message that passed
-validation) is logged at ERROR with its traceback and topic, and the bridge reconnects with
+screening) is logged at ERROR with its traceback and topic, and the bridge reconnects with
 its backoff, as after a lost broker, like the daemon's MQTT sink on an "internal error":
 it must not end the station (every page would drop until systemd restarted it). The
 connection left on the error leaves with the Last Will (`offline`, mqttv5.py); the
@@ -47,6 +48,8 @@ from monitord.station.model import Changes, StationModel
 log = logging.getLogger("monitord.station.mqtt")
 # A connection that lasted this long before a bug: the bug's backoff starts afresh.
 BUG_RESET_S = 60.0
+# The topics whose refused messages are remembered (to warn once each): more than a site has.
+MAX_BAD_TOPICS = 1024
 
 
 class NotSent(RuntimeError):
@@ -75,7 +78,8 @@ class Bridge:
         self._client: V5Client | None = None
         self._flog = FailureLog(log, "station MQTT")
         self._refusals = FailureLog(log, "station MQTT publish")
-        self._bad = FailureLog(log, "station MQTT payload")
+        # topic -> its run of refused messages, forgotten at the topic's next good one.
+        self._bad: dict[str, FailureLog] = {}
 
     def topic(self, chair: str, rest: str) -> str:
         return f"{self.cfg.mqtt.prefix}/{self.cfg.site.id}/{chair}/{rest}"
@@ -186,8 +190,27 @@ class Bridge:
             log.exception("station MQTT: internal error showing the broker lost (a bug)")
 
     def _feed(self, msg: aiomqtt.Message) -> None:
+        topic = str(msg.topic)
         payload = msg.payload if isinstance(msg.payload, bytes) else str(msg.payload).encode()
-        changes = self.model.apply(str(msg.topic), payload)
-        if changes.rejected:
-            self._bad.failure(str(msg.topic), f"ignored: {changes.rejected}")
+        changes = self.model.apply(topic, payload)
+        self._screened(topic, changes.rejected)
         self.on_change(changes)
+
+    def _screened(self, topic: str, rejected: str | None) -> None:
+        """A refused message is logged at WARNING once per topic, its repeats (a retained
+        one at every reconnect, a daemon sending the same wrong shape) at DEBUG, until a
+        good message on the topic: then one INFO line, and the next refusal warns again."""
+        if rejected is None:
+            bad = self._bad.pop(topic, None)
+            if bad is not None:
+                bad.success("a good message applied")
+            return
+        bad = self._bad.get(topic)
+        if bad is None:
+            if len(self._bad) >= MAX_BAD_TOPICS:  # bounded: forget the oldest
+                del self._bad[next(iter(self._bad))]
+            bad = self._bad[topic] = FailureLog(log, f"station MQTT message on {topic}")
+        bad.failure(
+            "refused",
+            f"ignored ({rejected.removeprefix(topic + ': ')}); the last good state is kept",
+        )

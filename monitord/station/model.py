@@ -4,17 +4,20 @@
 what changed: the chairs whose tile must be redrawn and the alert events to show (each
 one is shown by the browsers, which then send a receipt). Chairs are discovered from the
 topics: a station config lists none. Messages marked `"doctor": true` (the test messages
-of `monitord doctor`) and payloads that are not JSON objects are ignored; a bad payload
-is reported once per topic by the caller (`Changes.rejected`).
+of `monitord doctor`) are ignored. Every other message is screened into its typed shape
+first (messages.py): one that does not validate changes nothing, the chair keeps its last
+good state, and the caller logs why (`Changes.rejected`, once per topic: bridge.py).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from monitord.station import messages
+from monitord.station.messages import ActiveSet, AlertEvent, Reading, Status
 
 PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2, "info": 3}
 CHAIR_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -83,11 +86,16 @@ def _later(t: Any, than: str | None) -> bool:
 
 
 def sorted_alerts(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Highest priority first, then the oldest raised first."""
-    return sorted(
-        alerts,
-        key=lambda a: (PRIORITY_ORDER.get(str(a.get("priority")), 9), a.get("raised_t") or 0),
-    )
+    """Highest priority first, then the oldest raised first (one learnt from an event,
+    not yet in an active set, has no `raised_t`: first of its priority)."""
+
+    def key(a: dict[str, Any]) -> tuple[int, float]:
+        t = a.get("raised_t")
+        # Validated finite numbers (messages.py); anything else sorts as 0, never raises.
+        when = float(t) if isinstance(t, int | float) and not isinstance(t, bool) else 0.0
+        return (PRIORITY_ORDER.get(str(a.get("priority")), 9), when)
+
+    return sorted(alerts, key=key)
 
 
 @dataclass
@@ -134,94 +142,79 @@ class StationModel:
         parts = topic[len(self.base) :].split("/")
         if not payload:
             return out  # a retained message being cleared
+        station = parts[0] == "stations" and len(parts) == 2
+        chair_id, rest = parts[0], "/".join(parts[1:])
+        shape = Status if station else messages.shape_of(rest)
+        if shape is None:
+            return out  # a topic the station does not read
+        # Screened whole before any of it touches the model: a message that does not
+        # validate leaves the chair's last good state as it was (messages.py).
         try:
-            body = json.loads(payload.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            out.rejected = f"{topic}: payload is not JSON"
+            body = messages.load(payload)
+            if body.get("doctor") is True:
+                return out  # monitord doctor's test message: never a patient's state
+            if not station and not CHAIR_RE.match(chair_id):
+                raise messages.MessageError("not a chair id")
+            msg = messages.validate(shape, body)
+        except messages.MessageError as e:
+            out.rejected = f"{topic}: {e}"
             return out
-        if not isinstance(body, dict):
-            out.rejected = f"{topic}: payload is not a JSON object"
-            return out
-        if body.get("doctor") is True:
-            return out  # monitord doctor's test message: never a patient's state
-        if parts[0] == "stations" and len(parts) == 2:
-            self.stations[parts[1]] = {k: body.get(k) for k in ("state", "time", "version")}
+        if isinstance(msg, Status) and station:
+            self.stations[parts[1]] = {"state": msg.state, "time": msg.time, "version": msg.version}
             out.stations = True
             return out
-        chair_id, rest = parts[0], "/".join(parts[1:])
-        if not CHAIR_RE.match(chair_id):
-            out.rejected = f"{topic}: not a chair id"
-            return out
         view = self.chair(chair_id)
-        if rest == "status":
-            state = body.get("state")
-            if state not in ("online", "offline"):
-                out.rejected = f"{topic}: state must be 'online' or 'offline'"
-                return out
-            view.seen(body.get("time"))
-            view.online = state == "online"
-            view.status_time = _str(body.get("time"))
-        elif rest.startswith("vitals/") and len(parts) == 3:
-            view.vitals[parts[2]] = body
-            view.seen(body.get("measured_at"))
-            if body.get("valid") is True:
-                view.last_valid[parts[2]] = body
-        elif rest == "alerts/active":
-            alerts = body.get("alerts")
-            if not isinstance(alerts, list):
-                out.rejected = f"{topic}: 'alerts' must be a list"
-                return out
+        if isinstance(msg, Status):
+            view.seen(msg.time)
+            view.online = msg.state == "online"
+            view.status_time = msg.time
+        elif isinstance(msg, Reading):
+            reading = msg.dump()
+            view.vitals[parts[2]] = reading
+            view.seen(msg.measured_at)
+            if msg.valid is True:
+                view.last_valid[parts[2]] = reading
+        elif isinstance(msg, ActiveSet):
             # The active set says `ack` but not who: keep the name from the event.
             who = {a.get("alert_id"): a.get("by") for a in view.alerts if a.get("by")}
             view.alerts = [
-                {**a, "by": who[a.get("alert_id")]}
-                if a.get("ack") and a.get("alert_id") in who
-                else a
-                for a in alerts
-                if isinstance(a, dict)
+                {**a.dump(), "by": who[a.alert_id]} if a.ack and a.alert_id in who else a.dump()
+                for a in msg.alerts
             ]
-            session = body.get("session")
-            view.session = session if isinstance(session, dict) else None
-            view.clock = _str(body.get("time")) or view.clock
-            view.seen(body.get("time"))
-        elif rest == "alerts/events":
-            self._event(view, body)
-            out.events.append({**body, "chair": chair_id})
-        elif rest == "cmd/errors":
+            view.session = msg.session.dump() if msg.session is not None else None
+            view.clock = msg.time or view.clock
+            view.seen(msg.time)
+        elif isinstance(msg, AlertEvent):
+            self._event(view, msg)
+            out.events.append({**msg.dump(), "chair": chair_id})
+        else:
             view.errors = [
                 *view.errors[-(MAX_ERRORS - 1) :],
-                {
-                    "time": _str(body.get("time")),
-                    "error": _str(body.get("error")) or "refused",
-                    "topic": _str(body.get("topic")),
-                },
+                {"time": msg.time, "error": msg.error or "refused", "topic": msg.topic},
             ]
-        else:
-            return out
         out.chairs.add(chair_id)
         return out
 
     @staticmethod
-    def _event(view: ChairView, ev: dict[str, Any]) -> None:
+    def _event(view: ChairView, ev: AlertEvent) -> None:
         """An alert event moves the tile at once; the retained active set that follows
         it confirms (and replaces) the list."""
-        view.clock = _str(ev.get("time")) or view.clock
-        view.seen(ev.get("time"))
-        phase = ev.get("phase")
-        if isinstance(phase, str) and view.session is not None:
-            view.session = {**view.session, "phase": phase}
-        aid, kind = ev.get("alert_id"), ev.get("event")
-        if not isinstance(aid, str):
+        view.clock = ev.time or view.clock
+        view.seen(ev.time)
+        if ev.phase is not None and view.session is not None:
+            view.session = {**view.session, "phase": ev.phase}
+        aid = ev.alert_id
+        if aid is None:
             return  # `pending`: no alert yet
         found = next((a for a in view.alerts if a.get("alert_id") == aid), None)
-        if kind == "cleared":
+        if ev.event == "cleared":
             view.alerts = [a for a in view.alerts if a.get("alert_id") != aid]
-        elif kind == "acknowledged":
+        elif ev.event == "acknowledged":
             if found is not None:
                 found["ack"] = True
-                found["by"] = ev.get("by")
-        elif kind in ("raised", "escalated"):
-            fields = {k: ev.get(k) for k in ("rule", "priority", "kind", "message", "value")}
+                found["by"] = ev.by
+        elif ev.event in ("raised", "escalated"):
+            fields = {k: getattr(ev, k) for k in ("rule", "priority", "kind", "message", "value")}
             if found is None:
                 view.alerts.append(
                     {
@@ -230,13 +223,9 @@ class StationModel:
                         "state": "active",
                         "ack": False,
                         "raised_t": None,
-                        "level": ev.get("level") or 0,
+                        "level": ev.level or 0,
                     }
                 )
             else:
                 found.update(fields)
-                found["level"] = ev.get("level") or found.get("level")
-
-
-def _str(v: Any) -> str | None:
-    return v if isinstance(v, str) else None
+                found["level"] = ev.level or found.get("level")
