@@ -113,13 +113,20 @@ class FailureLog:
     def failing(self) -> bool:
         return self._since is not None
 
-    def failure(self, cls: str, message: str, level: int = logging.WARNING) -> None:
+    def failure(
+        self,
+        cls: str,
+        message: str,
+        level: int = logging.WARNING,
+        exc_info: BaseException | None = None,
+    ) -> None:
+        """`exc_info`: a bug's exception, its traceback logged with the first line only."""
         if self._since is None:
             self._since = time.monotonic()
         if cls not in self._warned:
             self._warned.add(cls)
             self.repeats = 0
-            self.logger.log(level, "%s: %s", self.what, message)
+            self.logger.log(level, "%s: %s", self.what, message, exc_info=exc_info)
         else:
             self.repeats += 1
             self.logger.debug("%s: %s (repeat %d)", self.what, message, self.repeats)

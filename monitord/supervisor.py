@@ -96,7 +96,8 @@ class Supervisor:
                 flog.failure(
                     type(e).__name__,
                     f"crashed: {st.last_error}; restart {st.restarts} in {st.last_delay_s:.1f}s "
-                    "(a bug: please report it with this log line)",
+                    "(a bug: please report it with this log line and its traceback)",
+                    exc_info=e,
                 )
                 if self._on_crash is not None:
                     self._on_crash(st)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import socket
@@ -93,8 +94,9 @@ def test_notify_ready_watchdog_stopping_and_clean_exit(tmp_path: Path) -> None:
 
 
 async def test_crashing_device_task_is_restarted_with_growing_delays(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="monitord")
     crashes = 0
 
     def crashing_runner(dev: Any, ctx: Any, **kw: Any) -> Any:
@@ -142,6 +144,12 @@ async def test_crashing_device_task_is_restarted_with_growing_delays(
         assert crashed["restarts"] >= 5 and "decoder bug" in crashed["last_error"]
         assert "task(s) restarting" in daemon.summary() or crashed["state"] == "running"
         assert any("task device:chair-1/ox crashed" in line for line in lines)
+        # The journal: the first crash at WARNING with its traceback (the bug report's
+        # substance), the repeats at DEBUG without one.
+        told = [r for r in caplog.records if r.getMessage().startswith("task device:chair-1/ox")]
+        assert told[0].levelno == logging.WARNING and told[0].exc_info is not None
+        assert "decoder bug #1" in str(told[0].exc_info[1])
+        assert all(r.levelno == logging.DEBUG and not r.exc_info for r in told[1:]), told
     finally:
         daemon.stop_event.set()
         await asyncio.wait_for(task, 5)
