@@ -105,6 +105,23 @@ def influxd_server() -> Iterator[Influxd]:
     yield from _serve(Influxd, "influxd")
 
 
+# The `[http] max-body-size` of `influxd_small_body`: a reading's line fits, a long
+# alert message's does not (a proxy's or a server's request limit met by one point).
+SMALL_BODY_BYTES = 400
+
+
+@pytest.fixture(scope="session")
+def influxd_small_body_server() -> Iterator[Influxd]:
+    yield from _serve(Influxd, "influxd-small", max_body_size=SMALL_BODY_BYTES)
+
+
+@pytest.fixture
+def influxd_small_body(influxd_small_body_server: Influxd) -> Influxd:
+    """An influxd that answers HTTP 413 to a write body over SMALL_BODY_BYTES."""
+    influxd_small_body_server.ensure_running()
+    return influxd_small_body_server
+
+
 @pytest.fixture
 def influxd(influxd_server: Influxd) -> Influxd:
     influxd_server.ensure_running()

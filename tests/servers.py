@@ -418,9 +418,12 @@ class Influxd(ServerProcess):
     package = "influxdb"
     binaries = ["/usr/bin/influxd", "influxd"]  # noqa: RUF012
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, max_body_size: int | None = None) -> None:
+        """`max_body_size`: the `[http] max-body-size` in bytes (HTTP 413 above it);
+        InfluxDB's own default (25 MB) when None."""
         super().__init__(workdir)
         self.rpc_port = free_port()
+        body_limit = "" if max_body_size is None else f"\n  max-body-size = {max_body_size}"
         self.conf = workdir / "influxdb.conf"
         d = self.datadir
         self.conf.write_text(
@@ -453,7 +456,7 @@ bind-address = "{self.host}:{self.rpc_port}"
   auth-enabled = false
   log-enabled = false
   pprof-enabled = false
-  unix-socket-enabled = false
+  unix-socket-enabled = false{body_limit}
 
 [ifql]
   enabled = false

@@ -13,9 +13,12 @@ Batches go out when `batch_size` rows are pending or the first pending row has w
 - timeout: the write *may have landed*; it is retried with the same timestamps, which
   InfluxDB treats as an overwrite of the same points (idempotent);
 - 413: the batch is split;
-- 400: the server rejected some point. The batch is bisected until the bad rows are
+- 400/422: the server rejected some point. The batch is bisected until the bad rows are
   isolated; those are quarantined in the outbox with the server's reason (counted,
-  never retried) and the rest delivered.
+  never retried) and the rest delivered. A single row still refused as too large (413)
+  is quarantined the same way: retried, it held every later row behind it for ever.
+  The first refusal of each reason is logged at ERROR with the point; repeats (a field
+  type conflict refuses every point of that field for the shard's life) at DEBUG.
 Rows are marked delivered only after a 2xx.
 """
 
@@ -27,6 +30,7 @@ import contextlib
 import gzip
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +63,11 @@ FETCH_ROWS = 256
 # A failure message's backlog is counted up to this many rows, which reads in about a
 # millisecond here; an exact count of a long outage's backlog held the loop tens.
 LOG_BACKLOG_AT_MOST = 10_000
+# Distinct refusal reasons logged at ERROR in a run; past this, all at DEBUG (a server
+# naming each refused value would otherwise log one ERROR per point).
+REFUSAL_REASONS_LOGGED = 100
+# InfluxDB 1.x ends a refusal with the count of points it dropped; not part of the reason.
+_DROPPED = re.compile(r"\s*dropped=\d+\s*$")
 
 
 # -- errors (one class per backoff policy) -----------------------------------------------
@@ -115,7 +124,7 @@ def _parse_retry_after(v: str | None) -> float | None:
 
 def _classify(status: int, reason: str, retry_after: str | None) -> WriteError:
     if status == 400 or status == 422:
-        return WriteRejected(reason)
+        return WriteRejected(f"HTTP {status}: {reason}")
     if status in (401, 403):
         return WriteAuthError(f"HTTP {status}: {reason}")
     if status == 404:
@@ -294,6 +303,8 @@ class InfluxSink:
         # The highest id this sink has settled (delivered or quarantined), in id order:
         # its next fetch starts above it (Outbox.fetch `after`).
         self._settled = 0
+        # Refusal reasons already logged at ERROR (`_refused`).
+        self._refusals_logged: set[str] = set()
 
     def on_batch(self, batch: CommittedBatch) -> None:
         """Hub listener (monitord/hub.py): rows were committed to the outbox.
@@ -438,18 +449,10 @@ class InfluxSink:
             await self._transport.send([line for _, line in batch])
         except (WriteRejected, WriteTooLarge) as e:
             if len(batch) == 1:
-                row, line = batch[0]
-                if isinstance(e, WriteTooLarge):
-                    raise
-                self.stats.quarantined += 1
-                log.error(
-                    "InfluxDB rejected row %d (%s %s): %s; quarantined, not retried",
-                    row.id,
-                    row.type,
-                    row.chair,
-                    e,
-                )
-                self.outbox.quarantine("influx", [(row.id, f"HTTP 400: {e}", line)])
+                # One point the server refuses even alone: for good (its type conflicts
+                # with the shard's, it is outside the retention policy, it is over the
+                # body limit). Retrying it would hold every later row behind it.
+                self._refused(batch[0], str(e))
                 return
             mid = len(batch) // 2
             await self._send(batch[:mid])
@@ -463,6 +466,28 @@ class InfluxSink:
         if self._flog.failing:
             self._flog.success(f"backlog {self._backlog_text()}")
         self._backoff.reset()
+
+    def _refused(self, item: tuple[StoredRecord, str], reason: str) -> None:
+        """Quarantine one row the server refused for good: counted in the store
+        (`quarantined.influx` in `monitord status`), kept with the reason and the line."""
+        row, line = item
+        self.stats.quarantined += 1
+        key = _DROPPED.sub("", reason)
+        if key not in self._refusals_logged and len(self._refusals_logged) < REFUSAL_REASONS_LOGGED:
+            self._refusals_logged.add(key)
+            log.error(
+                "InfluxDB refused row %d (%s %s) for good: %s; quarantined, not retried: %s. "
+                "Further rows refused for this reason are counted (status: quarantined.influx) "
+                "and logged at DEBUG",
+                row.id,
+                row.type,
+                row.chair,
+                reason,
+                line[:1000],
+            )
+        else:
+            log.debug("InfluxDB refused row %d (%s %s): %s", row.id, row.type, row.chair, reason)
+        self.outbox.quarantine("influx", [(row.id, reason, line)])
 
     async def __aenter__(self) -> InfluxSink:
         return self
