@@ -7,7 +7,9 @@ tests/ble/test_beurer_captures.py (derdilla/blood-pressure-monitor-fl PR #735/#7
 
 flags 0x56 (timestamp, pulse, status, and reserved bit 6 set), MAP 0 (absent), pulse and
 status big-endian, and a user-ID byte that flag bit 3 does not declare: 19 bytes where
-the flags imply 18. It advertises "Beurer BM85", the name the real cuff advertises, so
+the flags imply 18. Its clock counts minutes: the seconds byte is 00 in all four
+recordings (18:31, 20:56, 20:57, 20:27), so the simulator stamps the minute too.
+It advertises "Beurer BM85", the name the real cuff advertises, so
 the daemon picks the model's quirks by name.
 """
 
@@ -40,7 +42,7 @@ class BeurerCuff(SimCuff):
         status = STATUS_IRREGULAR_PULSE if self.irregular_pulse else 0
         return (
             struct.pack("<BHHH", FLAGS, sys_, dia, 0)
-            + encode_date_time(at)
+            + encode_date_time(at.replace(second=0, microsecond=0))
             + struct.pack(">H", pulse)
             + bytes([self.user_id])
             + struct.pack(">H", status)

@@ -302,21 +302,31 @@ class SimStrap(_Peripheral):
         )
         return [Service(UUID.from_16_bits(0x180D), [self.hrm])]
 
+    _beat_seen = False  # an RR interval needs a beat before it, heard on this subscription
+
     @staticmethod
-    def encode(ev: SimEvent) -> bytes:
+    def encode(ev: SimEvent, rr: bool = True) -> bytes:
+        """0x2A37 value. As a Polar H7 (the FleXoft/Polar-H7-HRM log in
+        tests/ble/test_public_captures.py): flags 0x16 with contact and one RR interval;
+        `rr=False` is the first notification after subscribing, 0x06 with no RR yet."""
         hr = ev.values.get("hr_bpm")
         bpm = 0 if hr is None or ev.contact is False else round(hr)
         flags = 0x06 if ev.contact else (0x04 if ev.contact is False else 0x00)
-        rr = b""
-        if bpm:
+        rr_bytes = b""
+        if bpm and rr:
             flags |= 0x10  # one RR interval: one beat at this rate, in 1/1024 s
-            rr = struct.pack("<H", round(60.0 / bpm * 1024))
+            rr_bytes = struct.pack("<H", round(60.0 / bpm * 1024))
         if bpm > 255:
-            return struct.pack("<BH", flags | 0x01, bpm) + rr
-        return struct.pack("<BB", flags, bpm) + rr
+            return struct.pack("<BH", flags | 0x01, bpm) + rr_bytes
+        return struct.pack("<BB", flags, bpm) + rr_bytes
+
+    def _on_subscribed(self, characteristic: Characteristic[bytes]) -> None:
+        self._beat_seen = False
 
     async def send(self, ev: SimEvent, at: datetime) -> None:
-        await self._notify(self.hrm, self.encode(ev))
+        if await self._notify(self.hrm, self.encode(ev, rr=self._beat_seen)):
+            # a beat was heard: the next notification has an interval to report
+            self._beat_seen = ev.contact is not False and ev.values.get("hr_bpm") is not None
 
 
 class SimOximeter(_Peripheral):
