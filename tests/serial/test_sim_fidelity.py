@@ -1,0 +1,139 @@
+"""The serial simulators send what the real devices send (the project rule: the demo and
+most end-to-end tests run on them, so a simulator only a lenient decoder accepts proves
+nothing).
+
+Each simulator runs on a real pty and the bytes are read off the slave end as a serial
+port would deliver them, before any decoder. They are checked against the evidence
+docs/devices.md cites: the Masimo lines against the layout of the public Rad-8 captures
+(tests/serial/test_masimo_captures.py), the Nonin packet byte for byte against the
+independent implementation's packet (tests/serial/test_serial_nonin_decode.py), the
+Contec packets against the independent reader's packet fields and the driver's in-step
+rule. The IntelliVue simulator answers polls and is checked by the dialog tests
+(spec and independent implementations only, no public capture).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from datetime import UTC, datetime
+
+from test_masimo_captures import CAPTURES, DATACAPTURE
+from test_serial_nonin_decode import PUFFERFISH
+
+from monitord.drivers import contec_cms50 as C
+from monitord.drivers import nonin2 as N
+from monitord.drivers.base import Reject
+from monitord.models import Kind
+from monitord.simulators._serial_base import SerialSim
+from monitord.simulators.base import SimEvent
+from monitord.simulators.contec_cms50 import Cms50Sim
+from monitord.simulators.masimo import MasimoSim
+from monitord.simulators.nonin import NoninSim
+
+
+async def off_the_pty(sim: SerialSim, events: list[SimEvent], enough: int | bytes) -> bytes:
+    """Send `events` to `sim` (entered, repeat off) and read from its pty's slave end, as
+    the daemon's serial port would, at least `enough` bytes (an int) or until the bytes
+    end with `enough`."""
+    fd = os.open(sim.port, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+    got = bytearray()
+    try:
+        at = datetime(2016, 2, 22, 22, 47, 45, tzinfo=UTC)
+        for ev in events:
+            await sim.send(ev, at)
+        for _ in range(500):
+            try:
+                got += os.read(fd, 65536)
+            except BlockingIOError:
+                pass
+            if len(got) >= enough if isinstance(enough, int) else got.endswith(enough):
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        os.close(fd)
+    assert len(got) >= enough if isinstance(enough, int) else got.endswith(enough), got
+    return bytes(got)
+
+
+def spo2(value: float, pulse: float) -> SimEvent:
+    return SimEvent(Kind.SPO2, {"spo2_pct": value, "pulse_bpm": pulse})
+
+
+# The layout of a Rad-8's ASCII 1 line as the public captures have it: field order,
+# widths, zero padding, single spaces, a 10-digit serial, 4-hex ALARM, 6-hex EXC, CR LF
+# and no NUL (those are the Radical-7's). `---` only where the device has no number.
+RAD8_LINE = re.compile(
+    rb"\d\d/\d\d/\d\d \d\d:\d\d:\d\d SN=\d{10} SPO2=(\d{3}|---)% BPM=(\d{3}|---) "
+    rb"PI=\d\d\.\d\d% SPCO=--\.-% SPMET=--\.-% DESAT=-- PIDELTA=\+-- "
+    rb"ALARM=[0-9A-F]{4} EXC=[0-9A-F]{6}\r\n"
+)
+
+
+def test_rad8_layout_is_the_captures() -> None:
+    """The pattern is the captures', not invented: every public Rad-8 line of the full
+    layout fits it (the Radical-7 line and the abbreviated no-sensor comment do not)."""
+    rad8 = [c[1] for c in CAPTURES if c[0] != DATACAPTURE]
+    assert len(rad8) == 7
+    assert all(RAD8_LINE.fullmatch(x.encode() + b"\r\n") for x in rad8)
+
+
+async def test_masimo_simulator_sends_rad8_lines() -> None:
+    async with MasimoSim(repeat=False) as sim:
+        raw = await off_the_pty(
+            sim,
+            [spo2(98, 97), SimEvent(Kind.SPO2, {"spo2_pct": 98}, contact=False)],
+            b"EXC=000820\r\n",
+        )
+    lines = raw.split(b"\r\n")
+    assert lines[-1] == b"" and len(lines) == 3, raw  # every line ends CR LF
+    normal, off = (x + b"\r\n" for x in lines[:2])
+    assert RAD8_LINE.fullmatch(normal) and RAD8_LINE.fullmatch(off), raw
+    assert normal.startswith(b"02/22/16 22:47:45 ") and b"SPO2=098% BPM=097 " in normal
+    # sensor off: no numbers, the SET bit kept (the Rad-8 manual's "EXC=820:OffPat,SET")
+    assert b"SPO2=---% BPM=--- " in off and off.endswith(b"ALARM=0000 EXC=000820\r\n")
+
+
+def frames(raw: bytes) -> list[bytes]:
+    return [raw[i : i + N.FRAME_LEN] for i in range(0, len(raw), N.FRAME_LEN)]
+
+
+async def test_nonin_simulator_sends_the_oem3_packet() -> None:
+    """72 bpm / 97 % is the independent implementation's packet byte for byte: every
+    frame it fills (firmware revision, display and extended averages), not only the
+    three the driver reads. Probe off: SNSD in every frame, every value missing."""
+    packet_len = N.FRAME_LEN * N.FRAMES_PER_PACKET
+    async with NoninSim(repeat=False) as sim:
+        raw = await off_the_pty(sim, [spo2(97, 72)], packet_len)
+    assert raw == PUFFERFISH, [f.hex() for f in frames(raw)]
+    async with NoninSim(repeat=False) as sim:
+        raw = await off_the_pty(sim, [SimEvent(Kind.SPO2, {}, contact=False)], packet_len)
+    fs = frames(raw)
+    assert all(f[1] & N.ST_SNSD and f[4] == N.checksum(f[:4]) for f in fs)
+    data = {i + 1: f[3] for i, f in enumerate(fs)}
+    hr_frames = [(1, 2), (14, 15), (20, 21), (22, 23)]
+    assert all((data[m] << 7 | data[lo]) == N.HR_MISSING for m, lo in hr_frames), data
+    assert all(data[k] == N.SPO2_MISSING for k in (3, 9, 10, 11, 16, 17)), data
+
+
+async def test_contec_simulator_packets_lock_within_the_first_second() -> None:
+    """A second of the simulator's packets, off the pty: every packet has bit 7 on its
+    first byte only; SpO2 and pulse repeat in every packet while the pleth wave moves
+    and the beep marks the beats (72 bpm: 1.2 beats a second); the driver's reader and
+    5-packet in-step rule (`PacketLock`) count a packet by the 5th of the first second,
+    with nothing rejected."""
+    second = C.PACKET_LEN * C.PACKETS_PER_S
+    async with Cms50Sim(repeat=False) as sim:
+        raw = await off_the_pty(sim, [spo2(97, 72)], second)
+    packets = [raw[i : i + C.PACKET_LEN] for i in range(0, second, C.PACKET_LEN)]
+    assert all(p[0] & 0x80 and not any(b & 0x80 for b in p[1:]) for p in packets)
+    assert {(p[2] & 0x40) << 1 | p[3] for p in packets} == {72}
+    assert {p[4] for p in packets} == {97}
+    assert len({p[1] for p in packets}) > 10, "a flat pleth: no pulse wave"
+    assert sum(1 for p in packets if p[0] & C.B1_BEEP) in (1, 2)
+    reader, lock = C.PacketReader(), C.PacketLock()
+    taken = [lock.take(item) for item in reader.feed(raw)]
+    assert not any(isinstance(t, Reject) for t in taken), taken
+    first = next(i for i, t in enumerate(taken) if t is not None)
+    assert first + 1 == C.LOCK_PACKETS and len(taken) == C.PACKETS_PER_S
