@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,10 @@ def remote_servers(broker: str | None, influx: str | None) -> RemoteServers | No
     return RemoteServers(RemoteBroker(host.strip("[]"), int(port)), RemoteInflux(influx))
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 class Workdir:
     """A temp dir on the real disk (not tmpfs: the outbox fsyncs, as on the Pi's SD card)."""
 
@@ -169,9 +174,19 @@ class Workdir:
         self.keep = keep  # leave logs and stores for a post-mortem
 
     def __enter__(self) -> Path:
+        # A bench stopped by SIGTERM (kill, pkill, a CI timeout) must stop its children
+        # too: by default Python dies at once, finally blocks and atexit unrun, and its
+        # `monitord run` kept retrying its 16 ptys' paths, /dev/pts/N, opening whatever
+        # pty got that number next (another run's, a test's) exclusively. As SystemExit
+        # the run unwinds: its daemon stopped, its servers reaped, this dir removed.
+        self._term: Any = None
+        if threading.current_thread() is threading.main_thread():
+            self._term = signal.signal(signal.SIGTERM, _exit_on_sigterm)
         return self.path
 
     def __exit__(self, *exc: object) -> None:
+        if self._term is not None:
+            signal.signal(signal.SIGTERM, self._term)
         if self.keep:
             print(f"kept {self.path}", file=sys.stderr)
         else:
