@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -139,6 +139,26 @@ def nesting_exceeds(text: str, limit: int) -> bool:
     return False
 
 
+def load_bounded(payload: bytes, max_depth: int, **loads: Any) -> Any:
+    """`json.loads` of a payload from the network with its recursion bounded: the text must
+    be UTF-8 and nest at most `max_depth` deep (scanned first: a deeply nested payload
+    would exhaust json.loads' recursion). Raises ValueError naming what was wrong; the
+    caller checks the size first and the top level after. Commands and the station's
+    messages (monitord/station/messages.py) both load through it."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("payload is not UTF-8") from None
+    if nesting_exceeds(text, max_depth):
+        raise ValueError(f"payload is nested deeper than {max_depth} levels")
+    try:
+        return json.loads(text, **loads)
+    except RecursionError:  # unreachable after the scan; kept so it can never escape
+        raise ValueError("payload is nested too deeply") from None
+    except ValueError as e:
+        raise ValueError(f"payload is not JSON: {e}") from None
+
+
 def parse_command(
     which: str, payload: bytes, *, now: float | None = None, max_age_s: float = 60.0
 ) -> Command:
@@ -152,17 +172,9 @@ def parse_command(
             f"command too large ({len(payload)} bytes; limit {MAX_COMMAND_BYTES} bytes)"
         )
     try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        raise CommandError("payload is not UTF-8") from None
-    if nesting_exceeds(text, MAX_COMMAND_DEPTH):
-        raise CommandError(f"payload is nested deeper than {MAX_COMMAND_DEPTH} levels")
-    try:
-        obj = json.loads(text)
-    except RecursionError:  # unreachable after the scan; kept so it can never escape
-        raise CommandError("payload is nested too deeply") from None
+        obj = load_bounded(payload, MAX_COMMAND_DEPTH)
     except ValueError as e:
-        raise CommandError(f"payload is not JSON: {e}") from None
+        raise CommandError(str(e)) from None
     if not isinstance(obj, dict):
         raise CommandError("payload must be a JSON object")
     model: type[_Cmd] = AckCommand if which == "ack" else SessionCommand

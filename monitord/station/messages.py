@@ -19,14 +19,13 @@ with one line saying what was wrong, when it is
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from monitord.sinks.commands import MAX_ALERT_ID, nesting_exceeds
+from monitord.sinks.commands import MAX_ALERT_ID, load_bounded
 
 # The largest real message is an active set: ~500 bytes per alert, a few alerts at once.
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -199,17 +198,9 @@ def load(payload: bytes) -> dict[str, Any]:
     if len(payload) > MAX_MESSAGE_BYTES:
         raise MessageError(f"payload too large ({len(payload)} bytes; limit {MAX_MESSAGE_BYTES})")
     try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        raise MessageError("payload is not UTF-8") from None
-    if nesting_exceeds(text, MAX_DEPTH):
-        raise MessageError(f"payload is nested deeper than {MAX_DEPTH} levels")
-    try:
-        body = json.loads(text, parse_constant=_constant, parse_float=_finite)
-    except RecursionError:  # unreachable after the scan; kept so it can never escape
-        raise MessageError("payload is nested too deeply") from None
+        body = load_bounded(payload, MAX_DEPTH, parse_constant=_constant, parse_float=_finite)
     except ValueError as e:
-        raise MessageError(f"payload is not JSON: {e}") from None
+        raise MessageError(str(e)) from None
     if not isinstance(body, dict):
         raise MessageError(f"payload is a JSON {type(body).__name__}, not an object")
     return body
