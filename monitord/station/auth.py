@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 SCHEME = "pbkdf2_sha256"
 ITERATIONS = 200_000  # ~0.1 s on a Pi 4 per login; a PIN is short, so make guesses slow
@@ -24,6 +25,8 @@ NAME_RE = re.compile(r"^[^:\n\r\x00]{1,64}$")
 # Expired entries dropped per call at most: work bounded per request, and more than the one
 # entry a call can add, so a map shrinks back to its live entries after a flood.
 PRUNE_STEP = 16
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class NursesFileError(ValueError):
@@ -135,11 +138,7 @@ class Logins:
     def _prune(self, now: float) -> None:
         # Opened in order, so expiring in order (one TTL), but for a wall clock stepped
         # back: then a later login waits behind an earlier one, and is dropped after it.
-        for _ in range(PRUNE_STEP):
-            oldest = next(iter(self._by_token.items()), None)
-            if oldest is None or oldest[1].expires > now:
-                return
-            del self._by_token[oldest[0]]
+        prune_oldest(self._by_token, lambda login: login.expires <= now)
 
 
 @dataclass
@@ -189,8 +188,14 @@ class RateLimit:
             self._fails.pop(who, None)
 
     def _prune(self, now: float) -> None:
-        for _ in range(PRUNE_STEP):
-            oldest = next(iter(self._fails.items()), None)
-            if oldest is None or (oldest[1] and now - oldest[1][-1] < self.window_s):
-                return
-            del self._fails[oldest[0]]
+        prune_oldest(self._fails, lambda fails: not fails or now - fails[-1] >= self.window_s)
+
+
+def prune_oldest(entries: dict[K, V], expired: Callable[[V], bool]) -> None:
+    """Drop up to PRUNE_STEP entries from the front of `entries` (kept oldest first) while
+    `expired` says so: work bounded per call, and more than a call adds."""
+    for _ in range(PRUNE_STEP):
+        oldest = next(iter(entries.items()), None)
+        if oldest is None or not expired(oldest[1]):
+            return
+        del entries[oldest[0]]
