@@ -7,6 +7,7 @@ transaction that succeeds."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import time
@@ -224,14 +225,21 @@ class DeliveryMixin(StoreBase):
         if chair is not None:
             q += " AND chair = ?"
             args = (*args, chair)
-        # Rows delivered but not yet unmarked in the file are still counted by the query.
-        held = 0 if chair is not None else len(self._held_marks[sink])
+        # Rows delivered but not yet unmarked in the file are left out by id, inside the
+        # query's own snapshot. Subtracting their number instead hid rows still pending:
+        # the writer thread un-holds marks just after committing them, and in between they
+        # were gone from the file and subtracted again. A copy, taken before the query (as
+        # in `fetch`): a mark held later only counts its row as still waiting.
+        held = set(self._held_marks[sink])
+        if held:
+            q += f" AND {'id' if self._schema < 4 else 'record_id'} NOT IN "
+            q += "(SELECT value FROM json_each(?))"
+            args = (*args, json.dumps(sorted(held)))
         if at_most is not None:
             q += " LIMIT ?"
-            args = (*args, at_most + held + 1)
+            args = (*args, at_most + 1)
         row = self._rdb.execute(f"SELECT count(*) FROM ({q})", args).fetchone()
-        n = max(0, int(row[0]) - held)
-        return n if at_most is None else min(n, at_most + 1)
+        return int(row[0])
 
     def oldest_pending_ns(self, sink: Sink) -> int | None:
         _check_sink(sink)

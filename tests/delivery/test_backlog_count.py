@@ -119,3 +119,27 @@ async def test_a_failure_message_costs_the_loop_the_same_whatever_the_outage(
         steps[n], message = await first_failure(store(tmp_path / f"o{n}.sqlite", n), caplog)
         assert f"backlog over {LOG_BACKLOG_AT_MOST:,} rows, retrying in" in message, message
     assert abs(steps[45_000] - steps[15_000]) < 2_000, steps
+
+
+def test_marks_just_committed_and_not_yet_unheld_do_not_hide_rows_still_pending(
+    tmp_path: Path,
+) -> None:
+    """The writer thread commits a transaction with held marks, then un-holds them
+    (`marks_committed`): between the two, the loop's count saw the rows gone from `pending`
+    and subtracted them once more as held. Rows still waiting were hidden: a group commit's
+    five readings read as "backlog 0" (the InfluxDB sink's `wait_idle`, a clean stop's
+    drain, the CI failure of test_group_commit_writes). The window is forced, not waited
+    for: the marks are written and committed and `marks_committed` is not called yet."""
+    ob = store(tmp_path / "o.sqlite", 10)
+    ob.use_writer(lambda job: None)  # the marks are held; this test plays the thread
+    ob.mark_delivered("influx", [r.id for r in ob.fetch("influx", 5)])
+    assert ob.backlog("influx") == 5  # held, not yet on disk: not counted
+    written = ob.write_held_marks()  # the thread's transaction...
+    ob.commit()  # ...is committed: the five rows left `pending`
+    for at_most in (None, 0, 4, 5, 100):
+        want = 5 if at_most is None else min(5, at_most + 1)
+        assert ob.backlog("influx", at_most=at_most) == want, at_most
+    assert ob.backlog("influx", "chair-1") == 5
+    ob.marks_committed(written)  # un-held: the same count
+    assert ob.backlog("influx") == 5
+    assert ob.backlog("influx", "chair-1") == 5

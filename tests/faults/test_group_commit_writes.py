@@ -87,10 +87,19 @@ async def test_marks_and_status_ride_on_the_group_commit(
             sent += 1
             await asyncio.sleep(0.1)
         tx.recording.clear()
-        # The sink confirmed them (marks may still be held for the next commit).
-        await eventually(
-            lambda: daemon.outbox.backlog("influx") == 0, what="InfluxDB confirmed all"
-        )
+        # Every reading is committed (the backlog counts committed rows only, and the last
+        # ones wait up to the commit interval) and the sink confirmed them all (marks may
+        # still be held for the next commit).
+        seen = Outbox(store, cfg.storage, readonly=True)
+        try:
+            await eventually(
+                lambda: (
+                    len(seen.readings("chair-1")) == sent and daemon.outbox.backlog("influx") == 0
+                ),
+                what="all readings committed and confirmed by InfluxDB",
+            )
+        finally:
+            seen.close()
     finally:
         daemon.stop_event.set()
         await asyncio.wait_for(task, 30)
