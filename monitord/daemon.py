@@ -50,8 +50,8 @@ from monitord.store.writer import StoreWriter
 from monitord.storeguard import StoreGuard
 from monitord.storeopen import lock_store, open_store
 from monitord.storestall import StallWatch
-from monitord.supervisor import HEALTHY_AFTER_S, Supervisor, TaskState
-from monitord.taskalarm import CRASH_ALARM_AFTER, TaskAlarms
+from monitord.supervisor import Supervisor, TaskState
+from monitord.taskalarm import CRASH_ALARM, TaskAlarms
 from monitord.taskalarm import failing as task_failing
 from monitord.techalarm import TechAlarms
 
@@ -74,7 +74,7 @@ class Daemon:
         notifier: Notifier | None = None,
         stop_when_played: bool = False,
         restart_backoff_s: tuple[float, float] = (1.0, 60.0),
-        crash_alarm: tuple[int, float] = (CRASH_ALARM_AFTER, HEALTHY_AFTER_S),
+        crash_alarm: tuple[int, float, float] = CRASH_ALARM,
         ble_backends: BleBackends | None = None,
         simulated: SimulatedChairStarter | None = None,
     ) -> None:
@@ -98,8 +98,9 @@ class Daemon:
         # One daemon per store (exit 75 otherwise), then a usable store whatever the file
         # holds (monitord/storeopen.py); technical alarms are kept beside it.
         self.alarms = TechAlarms(console)
-        # (failures in a row, healthy run): a task's crash loop alarm (monitord/taskalarm.py)
-        self.task_alarms, self._healthy_s = TaskAlarms(self.alarms, crash_alarm[0]), crash_alarm[1]
+        # (failures, healthy run, relapse window): the crash loop alarm (monitord/taskalarm.py)
+        self._crash_alarm = crash_alarm
+        self.task_alarms = TaskAlarms(self.alarms, crash_alarm[0], crash_alarm[2])
         self.store_lock = lock_store(Path(cfg.storage.path))
         try:
             self.alarms.attach(Path(cfg.storage.path))
@@ -350,7 +351,8 @@ class Daemon:
                     backoff_initial_s=self.restart_backoff_s[0],
                     backoff_cap_s=self.restart_backoff_s[1],
                     on_recover=self.task_alarms.recovered,
-                    healthy_after_s=self._healthy_s,
+                    healthy_after_s=self._crash_alarm[1],
+                    relapse_window_s=self._crash_alarm[2],
                 )
                 self.supervisor = sup
                 await self._start(sup)

@@ -11,6 +11,13 @@ lasted `healthy_after_s`); the daemon raises a technical alarm from it
 (monitord/taskalarm.py), and `on_recover` is told once the task has run `healthy_after_s`
 since its last restart (or ended normally). This bookkeeping runs on failures only: a task that
 never fails costs nothing more.
+
+A crash loop can also be slow: a bug that a rarer input triggers (a chair's engine that
+crashes on each NIBP reading, every 5 to 15 minutes) lets the task run `healthy_after_s`
+between crashes, so its streak never passes 1 and that input's alarms are lost each time.
+`TaskState.relapses` keeps the times of the failures that began a streak within
+`relapse_window_s` (an hour); the alarm counts them too, and `on_recover` is told again,
+still in the same run, when the oldest leaves the window.
 """
 
 from __future__ import annotations
@@ -27,6 +34,9 @@ from monitord.log import FailureLog
 log = logging.getLogger("monitord.supervisor")
 
 HEALTHY_AFTER_S = 60.0  # a task that ran this long before failing starts backoff afresh
+# Relapses (a failure after a healthy run) are counted over this window: an hour holds three
+# of a bug that an NIBP reading every 15 minutes (the observation window's cycle) triggers.
+RELAPSE_WINDOW_S = 3600.0
 
 
 @dataclass
@@ -39,6 +49,8 @@ class TaskState:
     delays: list[float] = field(default_factory=list)  # every backoff taken, for status
     streak: int = 0  # failures in a row: no run in between lasted `healthy_after_s`
     runs: int = 0  # starts so far; tells the healthy check which run it was set for
+    # Monotonic times of the failures that began a streak, within the relapse window.
+    relapses: list[float] = field(default_factory=list)
 
 
 class Supervisor:
@@ -51,11 +63,13 @@ class Supervisor:
         *,
         on_recover: Callable[[TaskState], None] | None = None,
         healthy_after_s: float = HEALTHY_AFTER_S,
+        relapse_window_s: float = RELAPSE_WINDOW_S,
     ) -> None:
         self._tg = tg
         self._on_crash = on_crash
         self._on_recover = on_recover
         self._healthy_s = healthy_after_s
+        self._window_s = relapse_window_s
         self._initial = backoff_initial_s
         self._cap = backoff_cap_s
         self.tasks: dict[str, TaskState] = {}
@@ -84,10 +98,13 @@ class Supervisor:
                 st.state = "stopped"
                 raise
             except Exception as e:  # the whole point: contain any crash
-                if time.monotonic() - started > self._healthy_s:
+                now = time.monotonic()
+                if now - started > self._healthy_s:
                     backoff.reset()
                     st.streak = 0
                 st.streak += 1
+                if st.streak == 1:  # a relapse: the task had been running healthy
+                    st.relapses = [*self._in_window(st, now), now]
                 st.restarts += 1
                 st.last_error = f"{type(e).__name__}: {e}"
                 st.last_delay_s = backoff.next_delay()
@@ -104,16 +121,30 @@ class Supervisor:
                 await asyncio.sleep(st.last_delay_s)
                 continue
             st.state = "done"
+            st.relapses = []  # ended normally: nothing left to relapse
             self._recovered(st)
             return
 
-    def _healthy_check(self, st: TaskState, run: int) -> None:
-        """`healthy_after_s` after a restart: still in that run, the task has recovered."""
-        if st.runs == run and st.state == "running":
-            self._recovered(st)
+    def _in_window(self, st: TaskState, now: float) -> list[float]:
+        return [t for t in st.relapses if now - t < self._window_s]
 
-    def _recovered(self, st: TaskState) -> None:
-        if st.streak:
+    def _healthy_check(self, st: TaskState, run: int) -> None:
+        """`healthy_after_s` after a restart, then whenever a relapse leaves the window:
+        still in that run, the task has recovered (`on_recover` weighs the relapses)."""
+        if st.runs != run or st.state != "running":
+            return
+        now = time.monotonic()
+        kept = self._in_window(st, now)
+        left, st.relapses = len(st.relapses) > len(kept), kept
+        self._recovered(st, told=left)
+        if kept:  # asked again when the oldest leaves the window, if this run lasts
+            asyncio.get_running_loop().call_later(
+                kept[0] + self._window_s - now, self._healthy_check, st, run
+            )
+
+    def _recovered(self, st: TaskState, *, told: bool = False) -> None:
+        """`told`: a relapse left the window (`on_recover` may clear the alarm now)."""
+        if st.streak or told:
             st.streak = 0
             if self._on_recover is not None:
                 self._on_recover(st)

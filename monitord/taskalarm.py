@@ -14,6 +14,9 @@ supervisor's `healthy_after_s`), the daemon raises `task.crashing/<task>` throug
 TechAlarms: CRITICAL in the journal, `!!!` on the console, the side file `monitord status`
 reads, systemd's STATUS and the annunciator (`technical`: the chair's alarms may not be
 showing). It clears once the task has run `healthy_after_s` since its last restart.
+A slow loop raises it too: `crash_alarm_after` relapses (failures after a run that lasted
+`healthy_after_s`) within the supervisor's relapse window (an hour), as a bug an NIBP
+reading triggers does; that one clears once fewer relapses than that remain in the window.
 
 The watchdog keeps pinging while a chair task crash-loops (Daemon._watchdog skips a chair
 whose task waits in backoff): a restart of the daemon would not help and would loop. The
@@ -26,12 +29,14 @@ transient state not in the snapshot then clears), and the alarm comes back if no
 
 from __future__ import annotations
 
-from monitord.supervisor import TaskState
+from monitord.supervisor import HEALTHY_AFTER_S, RELAPSE_WINDOW_S, TaskState
 from monitord.techalarm import TechAlarms
 
 PREFIX = "task.crashing/"
 # Failures in a row before the alarm (a single crash, restarted in a second, is a log line).
 CRASH_ALARM_AFTER = 3
+# The daemon's (failures, healthy run, relapse window), shortened by tests.
+CRASH_ALARM = (CRASH_ALARM_AFTER, HEALTHY_AFTER_S, RELAPSE_WINDOW_S)
 
 
 def key(task: str) -> str:
@@ -55,22 +60,35 @@ def _advice(task: str) -> str:
 class TaskAlarms:
     """Raises and clears `task.crashing/<task>` as the supervisor reports."""
 
-    def __init__(self, alarms: TechAlarms, after: int = CRASH_ALARM_AFTER) -> None:
+    def __init__(
+        self, alarms: TechAlarms, after: int = CRASH_ALARM_AFTER, window_s: float = RELAPSE_WINDOW_S
+    ) -> None:
         self.alarms = alarms
         self.after = after
+        self.window_s = window_s  # the supervisor's relapse window, for the message
 
     def crashed(self, st: TaskState) -> None:
-        if st.streak < self.after:
+        if st.streak >= self.after:
+            how = f"{st.streak} times in a row"
+        elif len(st.relapses) >= self.after:
+            # A slow loop: each run lasted a while, then the same kind of input came again.
+            how = (
+                f"{len(st.relapses)} times within {self.window_s / 60:.0f} min, each "
+                "after running a while (an input that comes now and then triggers it)"
+            )
+        else:
             return
         self.alarms.raise_(
             key(st.name),
-            f"task {st.name} crashed {st.streak} times in a row (last: {st.last_error}); "
+            f"task {st.name} crashed {how} (last: {st.last_error}); "
             f"restarting in {st.last_delay_s:.0f} s: {_advice(st.name)}; a bug: report it "
             "with the journal (journalctl -u monitord); `systemctl restart monitord` may "
             "clear it, but not when the stored state triggers it",
         )
 
     def recovered(self, st: TaskState) -> None:
+        if len(st.relapses) >= self.after:
+            return  # relapsing: told again as each relapse leaves the window
         self.alarms.clear(key(st.name), f"task {st.name} has run without crashing again")
 
 

@@ -60,7 +60,9 @@ async def test_a_chair_task_crashing_at_every_start_raises_a_technical_alarm(
     said: list[str] = []
     # Thresholds shortened: 3 failures in a row raise it, 2.5 s of clean running clears
     # it (more than the chair task's 1-s heartbeat, after which this seam crashes it).
-    daemon = Daemon(cfg, console=said.append, restart_backoff_s=(0.05, 0.2), crash_alarm=(3, 2.5))
+    daemon = Daemon(
+        cfg, console=said.append, restart_backoff_s=(0.05, 0.2), crash_alarm=(3, 2.5, 3600.0)
+    )
     async with running(daemon):
         engine = daemon.chairs["chair-a"].engine
         engine.advance = _crash  # type: ignore[method-assign, assignment]
