@@ -51,9 +51,11 @@ LOCAL_ALARMS: tuple[LocalAlarm, ...] = (
     LocalAlarm(
         "task.crashing/<task>",
         "a supervised task (`chair:<id>`: that chair's alert engine; `device:...`, "
-        "`sink:mqtt`, ...) crashed 3 times in a row, no run in between lasting 60 s: for "
-        "a chair, its alarms are neither evaluated nor shown while it is down",
-        "the task has run 60 s since its last restart without crashing",
+        "`sink:mqtt`, ...) crashed 3 times in a row, no run in between lasting 60 s, or 3 "
+        "times within an hour each after a run of 60 s or more (a slow loop): for a chair, "
+        "its alarms are neither evaluated nor shown while it is down",
+        "the task has run 60 s since its last restart without crashing (a slow loop: fewer "
+        "than 3 such crashes left in the last hour)",
         "technical; high while a high-priority alert is active",
     ),
 )
