@@ -108,9 +108,11 @@ class ChairPlayer:
 
         def mine(f: ScenarioFile) -> Iterator[ScenarioEvent]:
             # A scenario naming at most one chair plays on whichever chair attaches it; a
-            # multi-chair scenario gives each chair its own events.
+            # multi-chair scenario gives each chair its own events, and its `end` (named
+            # on one chair, as every line) to all: replay fires every chair's timers up
+            # to it, so a chair stopped at its own last event would miss theirs.
             if len(f.chairs) > 1:
-                return (e for e in f if e.chair == me)
+                return (e for e in f if e.chair == me or e.event == "end")
             return iter(f)
 
         return heapq.merge(*(mine(f) for f in self.files), key=lambda e: e.t)
