@@ -227,8 +227,8 @@ class ChairRuntime:
     async def run(self) -> None:
         while True:
             self.last_beat = time.monotonic()
-            # A wall-clock step moves no timer; the chair clock catches up when idle.
-            if msg := self.clock.follow(self.engine.next_deadline(self.cfg.id) is None):
+            # A wall-clock step moves no timer or run; the clock catches up when nothing runs.
+            if msg := self.clock.follow(self.engine.steady(self.cfg.id, self.clock.now())):
                 log.warning(f"{self.cfg.id}: {msg}")
             deadline = self.engine.next_deadline()
             timeout = 1.0  # heartbeat for the watchdog

@@ -10,7 +10,8 @@ the monotonic clock only (clinical-rules.md "Delivery of alarms"): a wall-clock 
 a Pi without RTC that boots with a wrong time, an operator) neither fires timers early nor
 stalls them. It never goes back, also across restarts: it starts no earlier than the last
 time the chair recorded (`floor`). It catches up with a wall clock that stepped forward
-only while the chair has no timer pending (`follow`), where a jump can fire nothing; see
+only while the chair has no timer pending and no HR/SpO2 run going (`follow`, told by
+`AlertEngine.steady`), where a jump can fire or delay nothing; see
 docs/reliability.md for what stored timestamps get meanwhile.
 
 A simulated chair (design.md section 2) runs `speed` times faster than wall time from
@@ -52,9 +53,9 @@ class WallClock:
         return max(0.0, t - self.now())
 
     def follow(self, idle: bool) -> str | None:
-        """Check the wall clock against this clock; with `idle` (no engine timer pending,
-        so a jump fires nothing) catch up with a wall clock that is ahead. Returns a line
-        to log once per step, else None."""
+        """Check the wall clock against this clock; with `idle` (no engine timer pending
+        nor HR/SpO2 run going, so a jump fires or delays nothing) catch up with a wall
+        clock that is ahead. Returns a line to log once per step, else None."""
         off = time.time() - self.now()
         if abs(off) <= STEP_S:
             self._said = 0.0

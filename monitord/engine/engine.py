@@ -26,7 +26,7 @@ from monitord.engine.book import AlertBook
 from monitord.engine.bp import RULES as BP_RULES
 from monitord.engine.bp import BpHandler, BpRules
 from monitord.engine.inputs import Ack, EngineInput, Link, Sample, SessionCmd
-from monitord.engine.rules import HR_RANGE, SPO2_RANGE, RuleSet
+from monitord.engine.rules import HR_RANGE, MAX_SAMPLE_GAP_S, SPO2_RANGE, RuleSet
 from monitord.engine.session import DISCHARGE, SessionRules
 from monitord.engine.sessioninfo import session_info
 from monitord.engine.state import ChairState, TimerKey, TimerKind
@@ -216,6 +216,21 @@ class AlertEngine:
             return None if ch is None else ch.next_due
         dues = [c.next_due for c in self.chairs.values() if c.next_due is not None]
         return min(dues, default=None)
+
+    def steady(self, chair: str, t: float) -> bool:
+        """May the chair's clock jump forward at `t` without changing what the engine does
+        (a wall-clock step it follows, monitord/clock.py)? Not with a timer pending, nor
+        with an HR/SpO2 run going on a signal sampled in the last 10 s: a jump of more
+        than 10 s would restart that run (its alarm `for` seconds late), a shorter one
+        would shorten it. A run whose signal went quiet restarts at its next sample
+        anyway."""
+        ch = self.chairs.get(chair)
+        if ch is None:
+            return True
+        if ch.next_due is not None:
+            return False
+        going = any(r.since is not None or r.clear_since is not None for r in ch.ts_runs.values())
+        return not going or all(t - last > MAX_SAMPLE_GAP_S for last in ch.last_valid.values())
 
     def phase(self, chair: str) -> str:
         ch = self.chairs.get(chair)
