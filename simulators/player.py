@@ -248,7 +248,7 @@ class ChairPlayer:
             return lambda: chair.processed > n
         if ev.event == "ack":
             n = chair.processed
-            chair.submit_command(Ack(t, chair_id, rule=ev.rule, by="scenario"))
+            chair.submit_command(Ack(t, chair_id, rule=ev.rule, by=ev.by))
             return lambda: chair.processed > n
         if ev.event in ("device_lost", "device_back"):
             dev_id = self.by_kind.get(ev.device)

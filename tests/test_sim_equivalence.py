@@ -6,7 +6,8 @@ strap (bumble peripherals on a virtual link, reached through bleak) and a Masimo
 (on a pseudo-terminal, through the serial transport); readings are decoded, stamped on the
 chair's clock, stored, and fed to the engine by the chair task. The reference side is the
 same scenario through `monitord.engine.replay`. Alert ids embed absolute times and device
-names, so events are compared on (t from start, rule, event, priority, kind, phase, level).
+names, so events are compared on (t from start, rule, event, priority, kind, phase, level,
+by).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def scenario(lost: str = "hr") -> list[dict[str, Any]]:
         ev.append({"t": t, "event": "bp", "sys": s, "dia": d, "pulse": 75})
     ev.append({"t": 1000, "event": "bp", "sys": 120, "dia": 80, "error": True})  # cuff error
     ev.append({"t": 300, "event": "dose_start"})
-    ev.append({"t": 1500, "event": "ack", "rule": "bp.crisis"})
+    ev.append({"t": 1500, "event": "ack", "rule": "bp.crisis", "by": "nurse-7"})
     for t in range(5, 3600, 5):
         if up(t, "hr"):
             ev.append({"t": t, "event": "hr", "hr": 155 if 600 <= t < 700 else 72 + t % 3})
@@ -112,7 +113,10 @@ def values(r: Reading) -> tuple[Any, ...]:
 
 
 def key(e: AlertEvent, start: float) -> tuple[Any, ...]:
-    return (round(e.t - start, 3), e.rule, e.event, e.priority, e.kind, e.phase, e.level)
+    # `by` too: a simulated chair acknowledged "by scenario" whatever the scenario's `by`
+    # said, where replay used it. (Messages name devices: the scenario's kind in replay,
+    # the configured id live.)
+    return (round(e.t - start, 3), e.rule, e.event, e.priority, e.kind, e.phase, e.level, e.by)
 
 
 @pytest.mark.parametrize("setup", list(SETUPS))
