@@ -21,11 +21,16 @@ writer of this packet). Another independent decoder names byte 1's 0x10 "searchi
 long" rather than "finger out"; either way the numbers are not a measurement. CMS50D+
 units with firmware 4.6 and later speak a different framed protocol: not this driver.
 
-Not confirmed by a public source: how the device marks "no value" while the finger is
-out. A finger out, a probe error or a search means no usable measurement: `valid: false`,
-and finger out / probe error also `contact: false` (`probe_off`), with values null. An
-SpO2 of 0 or above 100, or a pulse of 0 or 255, is taken as "no value" (flagged), never
-passed on as a number.
+Not confirmed by a public source: how the device marks "no value". The sources above
+and the other open readers of this packet (nonspecialist/cms-p, Yujia-Yan/
+CMS50SerialProtocolKit, OSCAR's cms50_loader live mode) pass the fields on raw and name
+no marker. A finger out, a probe error or a search means no usable measurement: `valid:
+false`, and finger out / probe error also `contact: false` (`probe_off`), with values
+null. SpO2 0 or 127 (all 7 bits set) and pulse 0 or 255 (all 8 bits set) are taken as
+"no value": null, never a number. Any other SpO2 above 100 or pulse above 250 (the
+CMS50D+'s pulse range ends at 250 bpm) is a number the device does not send: the packet
+is an `implausible_value` reject, counted, before the lock and after it, and never a
+reading.
 
 In step: with no checksum, noise fits the packet shape often (random bytes give about as
 many "packets" a second as the device, a tenth of them with a valid-looking SpO2), so a
@@ -109,9 +114,12 @@ def make_packet(
     return bytes((b1, pleth & 0x7F, b3, p & 0x7F, 0 if spo2 is None else spo2 & 0x7F))
 
 
-def decode_packet(pkt: Packet) -> Measurement:
-    """One whole packet -> a measurement (pure; the packet layout is checked by the
-    reader, so every packet decodes)."""
+def decode_packet(pkt: Packet) -> Measurement | Reject:
+    """One whole packet -> a measurement, or a reject for a number the device does not
+    send (pure; the packet layout is checked by the reader)."""
+    why = _implausible(pkt)
+    if why is not None:
+        return Reject(RejectReason.IMPLAUSIBLE, f"{why}: outside the CMS50's range")
     b1, b3 = pkt.b[0], pkt.b[2]
     finger_out = bool(b1 & B1_FINGER_OUT)
     probe_error = bool(b3 & B3_PROBE_ERROR)
@@ -128,11 +136,9 @@ def decode_packet(pkt: Packet) -> Measurement:
         flags.append("spo2_dropping")
     spo2: int | None = pkt.spo2
     pulse: int | None = pkt.pulse
-    if spo2 == 0 or (spo2 is not None and spo2 > 100):
-        if spo2:
-            flags.append("implausible_spo2")
+    if spo2 in (0, SPO2_NO_VALUE):
         spo2 = None
-    if pulse in (0, 255):
+    if pulse in (0, PULSE_NO_VALUE):
         pulse = None
     if probe_off:
         spo2 = pulse = None
@@ -182,10 +188,20 @@ class PacketReader:
 class PacketLock:
     """Whole packets -> the packets in step with a device (pure; module docstring).
 
-    `take` returns the packet when it counts, None while the lock is being taken (such
-    packets are not counted as rejects: the noise around them already is, and a real
-    device changing its numbers during the lock-in is no fault), or a Reject: the one
-    given (it drops the lock), or an implausible packet before the lock."""
+    `take` returns the packet when it counts, None while the lock is being taken, or a
+    Reject: the one given (it drops the lock), or an implausible packet before the lock
+    (after it, `decode_packet` rejects one).
+
+    A packet taken during the lock-in is not a reject. A reject is bad data: counted by
+    reason in the device's status and logged at WARNING once per reason until the link
+    is up (monitord/chair.py `DeviceCtx.reject`). Every connection of a healthy CMS50
+    starts with LOCK_PACKETS - 1 such packets, and one whose numbers change during the
+    1/12 s lock-in (they change about once a second) starts a new run: counting them
+    would show rejects and a warning for a sound device on every (re)connection. Like
+    the 59 of every 60 packets in step that give no reading, they are data the next
+    reading stands for. Noise that happens to be packet-shaped comes with bytes out of
+    place, which are counted (`noise`, `bad_length`), and a line that never gets in step
+    is reported by the transport as a lost link (`no data decoded`)."""
 
     def __init__(self) -> None:
         self._run: list[Packet] = []
@@ -234,9 +250,10 @@ def decode_hex_packets(data: bytes) -> list[dict[str, Any]] | Reject:
         return Reject(RejectReason.BAD_LENGTH, f"{len(data)} bytes is not a multiple of 5")
     out: list[dict[str, Any]] = []
     for item in PacketReader().feed(data):
-        if isinstance(item, Reject):
-            return item
-        out.append(decode_packet(item).to_record())
+        m = item if isinstance(item, Reject) else decode_packet(item)
+        if isinstance(m, Reject):
+            return m
+        out.append(m.to_record())
     if len(out) * PACKET_LEN != len(data):
         return Reject(RejectReason.BAD_FORMAT, "a packet must start with its bit-7 byte")
     return out
@@ -258,10 +275,12 @@ class Cms50Protocol:
                 item = lock.take(got)
                 if item is None:
                     continue
-                if isinstance(item, Reject):
-                    ctx.reject(item)
+                m = item if isinstance(item, Reject) else decode_packet(item)
+                if isinstance(m, Reject):
+                    # in step, an impossible number is still a reject, never a reading
+                    # (the lock stays: the packet's bytes were where they belong)
+                    ctx.reject(m)
                     continue
-                m = decode_packet(item)
                 link.heard()
                 count += 1
                 # the first packet of each second of data, or a change of validity

@@ -15,7 +15,7 @@ import pytest
 from serial_testkit import RecordingContext, play_simulated_oximeter
 
 from monitord.drivers import contec_cms50 as C
-from monitord.drivers.base import LinkLost, Reject, RejectReason
+from monitord.drivers.base import LinkLost, Measurement, Reject, RejectReason
 from monitord.drivers.registry import DRIVERS, PROFILES
 from monitord.drivers.serial_link import PortBackoff, run_serial_device
 from monitord.models import Kind
@@ -49,7 +49,7 @@ CASES = [
     (
         "spo2 127 is no value",
         "884048487f",
-        {"spo2_pct": None, "pulse_bpm": 200, "status": ["implausible_spo2"]}
+        {"spo2_pct": None, "pulse_bpm": 200, "status": []}
         | {"contact": True, "valid": False, "measured_at": None},
     ),
     (
@@ -63,6 +63,44 @@ CASES = [
 @pytest.mark.parametrize(("name", "hexdata", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_packet_table(name: str, hexdata: str, expected: dict[str, object]) -> None:
     assert PROFILES["contec-cms50"].decode(bytes.fromhex(hexdata)) == [expected], name
+
+
+# Numbers the device does not send. Sources: the packet's fields give 8 bits of pulse
+# (byte 3 bit 6 over byte 4's 7 bits) and 7 bits of SpO2 (atbrask/CMS50Dplus
+# `LiveDataPoint`; the Apnea Board wiki "Contec CMS50X Data Format"), so 0..255 and
+# 0..127 fit the packet; the CMS50D+'s pulse range ends at 250 bpm and SpO2 is a
+# percentage. No source names a no-value marker (atbrask, nonspecialist/cms-p,
+# Yujia-Yan/CMS50SerialProtocolKit and OSCAR's cms50_loader pass the fields on raw): the
+# all-ones 127 and 255, like 0, are taken as "no value" (the table above), every other
+# number out of range is an `implausible_value` reject, never a reading.
+IMPLAUSIBLE = [
+    ("pulse 251", 97, 251),
+    ("pulse 252", 97, 252),
+    ("pulse 253", 97, 253),
+    ("pulse 254", 97, 254),
+    ("spo2 101", 101, 72),
+    ("spo2 126", 126, 72),
+]
+
+
+@pytest.mark.parametrize(("name", "spo2", "pulse"), IMPLAUSIBLE, ids=[c[0] for c in IMPLAUSIBLE])
+async def test_an_impossible_number_is_a_counted_reject_also_in_step(
+    name: str, spo2: int, pulse: int, ctx: RecordingContext
+) -> None:
+    bad = C.make_packet(spo2, pulse)
+    out = C.decode_hex_packets(bad)
+    assert isinstance(out, Reject) and out.reason is RejectReason.IMPLAUSIBLE, (name, out)
+    # In step (LOCK_PACKETS good packets), then a second of the impossible number, then
+    # good again: each bad packet is counted, none is a reading (before, the lock let
+    # them through and the second's reading carried the number), and the lock holds.
+    good = C.make_packet(97, 72)
+    stream = good * C.LOCK_PACKETS + bad * C.PACKETS_PER_S + good * C.PACKETS_PER_S
+    link = _Bytes([stream[i : i + 41] for i in range(0, len(stream), 41)])
+    with pytest.raises(LinkLost):
+        await C.Cms50Protocol().run(link, ctx)
+    assert [r.reason for r in ctx.rejects] == [RejectReason.IMPLAUSIBLE] * C.PACKETS_PER_S
+    assert {(r.values["spo2_pct"], r.values["pulse_bpm"]) for r in ctx.of(Kind.SPO2)} == {(97, 72)}
+    assert link.heard_count == 1 + C.PACKETS_PER_S
 
 
 def test_simulator_packets_decode_to_what_they_carry() -> None:
@@ -87,7 +125,8 @@ def test_reader_resyncs_after_noise_and_a_cut_packet() -> None:
         reasons = [o.reason for o in out if isinstance(o, Reject)]
         assert reasons == [RejectReason.NOISE, RejectReason.BAD_LENGTH], step
         packets = [o for o in out if isinstance(o, C.Packet)]
-        assert [C.decode_packet(p).values["spo2_pct"] for p in packets] == [97, 97]
+        assert [p.spo2 for p in packets] == [97, 97]
+        assert all(isinstance(C.decode_packet(p), Measurement) for p in packets)
 
 
 def test_profile_rejects() -> None:
