@@ -13,9 +13,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitord.config import DeviceConfig
-from monitord.drivers.ble_gatt import BleLinkSettings
+from monitord.drivers.ble_gatt import BleLinkSettings, model_key
 from monitord.models import Kind
 from monitord.simulators.base import SimDevice, SimEvent
+from monitord.simulators.ble.beurer import BeurerCuff
 from monitord.simulators.ble.devices import SimCuff, SimOximeter, SimStrap, _Peripheral
 from monitord.simulators.ble.link import VirtualBleLink
 from monitord.simulators.bleak_bumble import backends
@@ -24,6 +25,14 @@ _BY_DRIVER: dict[str, type[_Peripheral]] = {
     "ble-bpm": SimCuff,
     "ble-hrm": SimStrap,
     "ble-plx": SimOximeter,
+}
+# Models whose simulator speaks as that model does, matched in the advertised name the
+# way the driver picks its quirks (drivers/ble_gatt.py `model_key`), so a simulated
+# "Beurer BM85" sends what the daemon, choosing the BM85's quirks by that name, expects
+# from one. Only models with a public capture: the BM85 (simulators/ble/beurer.py); the
+# BM59/BM48/ELITE900 share its quirks by report only, what they send is not known.
+_BY_MODEL: dict[str, dict[str, type[_Peripheral]]] = {
+    "ble-bpm": {"BM85": BeurerCuff},
 }
 
 
@@ -43,14 +52,20 @@ class VirtualLink(VirtualBleLink):
 
 
 def make_sim_device(driver_name: str, name: str, link: VirtualBleLink, **kw: Any) -> SimDevice:
-    """A simulated peripheral for a BLE driver name, advertising as `name` once entered;
-    `kw` go to its class (SimCuff: `episodic`, `memory`)."""
+    """A simulated peripheral for a BLE driver name, advertising as `name` once entered:
+    the model's own simulator when `name` names one (`_BY_MODEL`), else the driver's
+    generic one; `kw` go to its class (SimCuff: `episodic`, `memory`)."""
     try:
         cls = _BY_DRIVER[driver_name]
     except KeyError:
         raise ValueError(
             f"no BLE simulator for driver {driver_name!r} (known: {', '.join(_BY_DRIVER)})"
         ) from None
+    key = model_key(name)
+    for model, model_cls in _BY_MODEL.get(driver_name, {}).items():
+        if model in key:
+            cls = model_cls
+            break
     return cls(name, link, **kw)
 
 
@@ -94,6 +109,7 @@ def _cuff_options(dev: DeviceConfig, start: datetime | None) -> dict[str, Any]:
 
 
 __all__ = [
+    "BeurerCuff",
     "SimCuff",
     "SimOximeter",
     "SimStrap",

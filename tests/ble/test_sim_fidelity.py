@@ -24,7 +24,14 @@ from monitord.drivers.registry import DRIVERS
 from monitord.drivers.tap import Direction
 from monitord.models import Kind
 from monitord.simulators.base import SimEvent
-from monitord.simulators.ble import SimCuff, SimOximeter, SimStrap, VirtualBleLink, backends
+from monitord.simulators.ble import (
+    SimCuff,
+    SimOximeter,
+    SimStrap,
+    VirtualBleLink,
+    attach_simulated,
+    backends,
+)
 from monitord.simulators.ble.beurer import ADVERTISED_NAME, BeurerCuff
 from tests.kit import RecordingContext, device_config
 
@@ -106,6 +113,26 @@ async def test_bm85_simulator_sends_the_recorded_indications() -> None:
 
     tap = await on_the_air(cuff, "ble-bpm", play)
     assert [v.hex(" ").upper() for v in tap.of(0x2A35)] == [r[1] for r in rows]
+
+
+async def test_a_simulated_cuff_named_beurer_bm85_sends_what_a_bm85_sends() -> None:
+    """A `ble-bpm` device configured with `simulate` and the name the real cuff
+    advertises, "Beurer BM85", is simulated as a BM85: its indication for a recorded
+    measurement's values is the recorded 19 bytes. Before, the name got the generic
+    cuff (18 standard bytes), while the daemon, picking the BM85's quirks by that name,
+    read them as a BM85's: the pulse dropped as `length_mismatch`."""
+    dev = device_config(id="bp", driver="ble-bpm", name=ADVERTISED_NAME, simulate="s.jsonl")
+    sim, _ = attach_simulated(dev, "chair-1", VirtualBleLink())
+    assert isinstance(sim, SimCuff)
+    _, hexdata, want = BM85[0]  # user 0, no irregular pulse: the simulator's defaults
+
+    async def play(tap: RawTap) -> None:
+        at = datetime.fromisoformat(want["measured_at"])
+        await sim.send(bp(want["sys_mmHg"], want["dia_mmHg"], want["pulse_bpm"]), at)
+        await wait_until(lambda: tap.of(0x2A35), what="indication")
+
+    tap = await on_the_air(sim, "ble-bpm", play)
+    assert [v.hex(" ").upper() for v in tap.of(0x2A35)] == [hexdata]
 
 
 async def test_standard_cuff_simulator_sends_the_recorded_indication() -> None:
