@@ -8,6 +8,14 @@ re-points the symlink.
 Device clock: `send(ev, at)` sets the device clock to `at`; between events it advances at
 `speed` times real time (a simulated chair's virtual clock), so repeated output carries a
 plausible, monotonic device time.
+
+Cadence (`repeat=True`): a monitor outputs on its own clock, one line (or packet, or
+second of packets) every `period_s`, each carrying its latest numbers; a Rad-8 writes one
+ASCII 1 line a second. So an event goes out at once only when the last output is a
+period old; otherwise the next periodic output carries it, and the period restarts from
+an output made for an event. Output never comes faster than one per `period_s`, however
+events arrive (before, an event was written at once beside the periodic output: two
+Rad-8 lines within a second).
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Self
@@ -47,6 +56,8 @@ class SerialSim:
         self.repeat = repeat
         self.latest: dict[Kind, tuple[SimEvent, datetime]] = {}
         self._clock: tuple[datetime, float] | None = None  # (device time, monotonic)
+        self._writes = 0  # write() calls, to tell whether an output hook wrote
+        self._wrote_at: float | None = None  # monotonic time of the last output
         self._task: asyncio.Task[None] | None = None
         self.port_obj: SimPort = (
             SocketPort(socket_port, self.on_data)
@@ -76,7 +87,9 @@ class SerialSim:
     async def send(self, ev: SimEvent, at: datetime) -> None:
         self.latest[ev.kind] = (ev, at)
         self._clock = (at, time.monotonic())
-        self.on_event(ev, at)
+        if self.repeat and self._since_output() < self.period_s:
+            return  # the next periodic output carries it (module docstring: cadence)
+        self._output(lambda: self.on_event(ev, at))
 
     async def drop_link(self) -> None:
         await self._stop_task()
@@ -97,9 +110,24 @@ class SerialSim:
             self._task = None
 
     async def _loop(self) -> None:
+        ticked = time.monotonic()
         while True:
-            await asyncio.sleep(self.period_s)
-            self.tick()
+            last = max(ticked, self._wrote_at or ticked)
+            await asyncio.sleep(max(0.0, last + self.period_s - time.monotonic()))
+            if self._since_output() < self.period_s:
+                continue  # an event went out meanwhile: the period runs from it
+            ticked = time.monotonic()
+            self._output(self.tick)
+
+    def _since_output(self) -> float:
+        return float("inf") if self._wrote_at is None else time.monotonic() - self._wrote_at
+
+    def _output(self, hook: Callable[[], None]) -> None:
+        """Run an output hook (`on_event`, `tick`); if it wrote, the period starts now."""
+        before = self._writes
+        hook()
+        if self._writes != before:
+            self._wrote_at = time.monotonic()
 
     # --- device specifics (override)
     def on_data(self, data: bytes) -> None:
@@ -115,4 +143,5 @@ class SerialSim:
         """Periodic output while the link is up."""
 
     def write(self, data: bytes) -> None:
+        self._writes += 1
         self.port_obj.write(data)

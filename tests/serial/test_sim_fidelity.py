@@ -15,8 +15,11 @@ rule. The IntelliVue simulator answers polls and is checked by the dialog tests
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from test_masimo_captures import CAPTURES, DATACAPTURE
@@ -93,6 +96,59 @@ async def test_masimo_simulator_sends_rad8_lines() -> None:
     assert normal.startswith(b"02/22/16 22:47:45 ") and b"SPO2=098% BPM=097 " in normal
     # sensor off: no numbers, the SET bit kept (the Rad-8 manual's "EXC=820:OffPat,SET")
     assert b"SPO2=---% BPM=--- " in off and off.endswith(b"ALARM=0000 EXC=000820\r\n")
+
+
+class _TimedMasimo(MasimoSim):
+    """The Masimo simulator, noting when each output left it (monotonic seconds)."""
+
+    def __init__(self) -> None:
+        super().__init__(repeat=True)
+        self.written: list[float] = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(time.monotonic())
+        super().write(data)
+
+
+async def test_masimo_simulator_writes_one_line_a_second_like_a_rad8() -> None:
+    """A Rad-8 writes one ASCII 1 line a second with its latest numbers (the format's
+    cadence; the public captures' lines are a second apart). With its own cadence on
+    (`repeat=True`, `monitord simulate`), the simulator wrote a line for every event
+    besides its periodic one: three events within a second were three lines, and an
+    event just after a periodic line a second line within milliseconds. Now the first
+    event goes out at once, one coming within a second of a line waits for the next,
+    which carries the latest numbers: B, replaced within the second by C, is never a
+    line, and no two lines are less than a second apart."""
+    sim = _TimedMasimo()
+    async with sim:
+        fd = os.open(sim.port, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+        raw = bytearray()
+
+        async def read_until(done: Callable[[list[bytes]], bool]) -> list[bytes]:
+            lines: list[bytes] = []
+            for _ in range(500):
+                with contextlib.suppress(BlockingIOError):
+                    raw.extend(os.read(fd, 65536))
+                lines = bytes(raw).split(b"\r\n")[:-1]
+                if lines and done(lines):
+                    break
+                await asyncio.sleep(0.01)
+            return lines
+
+        try:
+            at = datetime(2016, 2, 22, 22, 47, 45, tzinfo=UTC)
+            for value in (91, 92, 93):  # A, B, C within the same instant
+                await sim.send(spo2(value, 70), at)
+            await read_until(lambda lines: len(lines) >= 2)  # A at once, the next second's
+            await sim.send(spo2(94, 70), at)  # D, right after a periodic line
+            got = await read_until(lambda lines: b"SPO2=094%" in lines[-1])
+        finally:
+            os.close(fd)
+    values = [int(line.split(b"SPO2=")[1][:3]) for line in got]
+    assert values[0] == 91 and 92 not in values and values[-1] == 94, values
+    assert values[1] == 93, values  # the next line carries the latest numbers
+    gaps = [b - a for a, b in zip(sim.written, sim.written[1:], strict=False)]
+    assert all(g >= sim.period_s - 1e-3 for g in gaps), gaps
 
 
 def frames(raw: bytes) -> list[bytes]:
