@@ -112,7 +112,7 @@ class _TimedMasimo(MasimoSim):
 
 async def test_masimo_simulator_writes_one_line_a_second_like_a_rad8() -> None:
     """A Rad-8 writes one ASCII 1 line a second with its latest numbers (the format's
-    cadence; the public captures' lines are a second apart). With its own cadence on
+    cadence; consecutive lines of the public captures are a second apart). With its own cadence on
     (`repeat=True`, `monitord simulate`), the simulator wrote a line for every event
     besides its periodic one: three events within a second were three lines, and an
     event just after a periodic line a second line within milliseconds. Now the first
