@@ -112,9 +112,9 @@ class _TimedMasimo(MasimoSim):
 
 async def test_masimo_simulator_writes_one_line_a_second_like_a_rad8() -> None:
     """A Rad-8 writes one ASCII 1 line a second with its latest numbers (the format's
-    cadence; consecutive lines of the public captures are a second apart). With its own cadence on
-    (`repeat=True`, `monitord simulate`), the simulator wrote a line for every event
-    besides its periodic one: three events within a second were three lines, and an
+    cadence; consecutive lines of the public captures are a second apart). With its own
+    cadence on (`repeat=True`, `monitord simulate`), the simulator wrote a line for every
+    event besides its periodic one: three events within a second were three lines, and an
     event just after a periodic line a second line within milliseconds. Now the first
     event goes out at once, one coming within a second of a line waits for the next,
     which carries the latest numbers: B, replaced within the second by C, is never a
