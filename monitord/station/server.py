@@ -51,9 +51,13 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Station:
-    def __init__(self, cfg: Config, notifier: Notifier | None = None) -> None:
+    def __init__(
+        self, cfg: Config, notifier: Notifier | None = None, *, keepalive_s: float = KEEPALIVE_S
+    ) -> None:
         assert cfg.station is not None
         self.cfg = cfg
+        # KEEPALIVE_S; shorter only in the tests that wait it out (test_station_keepalive.py).
+        self.keepalive_s = keepalive_s
         # sd_notify as the daemon does it (systemd/monitord-station.service: Type=notify,
         # WatchdogSec=): READY=1 once listening, WATCHDOG=1 from the event loop.
         self.notifier = notifier or Notifier()
@@ -338,7 +342,7 @@ class Station:
     async def serve(self, stop: asyncio.Event, ready: Callable[[str], None] | None = None) -> None:
         # Open event streams are cut at stop rather than waited for.
         runner = web.AppRunner(
-            self.app(), access_log=None, shutdown_timeout=1.0, keepalive_timeout=KEEPALIVE_S
+            self.app(), access_log=None, shutdown_timeout=1.0, keepalive_timeout=self.keepalive_s
         )
         await runner.setup()
         server = runner.server
@@ -350,7 +354,7 @@ class Station:
             ssl=self.ssl_context(), backlog=128,
             # The caps see a TLS connection only once its handshake is done: one that
             # never finishes it is closed as soon as an idle plain one (asyncio: 60 s).
-            ssl_handshake_timeout=KEEPALIVE_S if self.st.tls_cert_file else None,
+            ssl_handshake_timeout=self.keepalive_s if self.st.tls_cert_file else None,
         )  # fmt: skip
         scheme = "https" if self.st.tls_cert_file else "http"
         url = f"{scheme}://{self.st.listen}/"

@@ -187,10 +187,11 @@ async def station_process(cfg: Path, log: Path) -> AsyncIterator[tuple[Proc, str
 
 
 @contextlib.asynccontextmanager
-async def station_in_process(cfg: Path) -> AsyncIterator[tuple[Station, str]]:
+async def station_in_process(cfg: Path, **kw: Any) -> AsyncIterator[tuple[Station, str]]:
     """The real station served in this process, for tests that reach into it (a handler's
-    task, its maps, its clock); stopped at the end, which must end cleanly."""
-    st = Station(load_config(cfg))
+    task, its maps, its clock) or set what `monitord station` does not (`kw`: Station's
+    keyword arguments); stopped at the end, which must end cleanly."""
+    st = Station(load_config(cfg), **kw)
     stop = asyncio.Event()
     urls: list[str] = []
     served = asyncio.create_task(st.serve(stop, ready=urls.append))
