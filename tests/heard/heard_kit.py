@@ -63,9 +63,11 @@ def write_config(
     annunciator: str = "",
     devices: bool = True,
     mqtt_extra: str = "",
+    storage_extra: str = "",
 ) -> Path:
     """chair-2 with a Masimo oximeter on tmp/ox.tty, logging in as `username` (in [mqtt],
-    or as the chair's own login with `per_chair`); `mqtt_extra`: more `[mqtt]` lines."""
+    or as the chair's own login with `per_chair`); `mqtt_extra`, `storage_extra`: more
+    `[mqtt]`, `[storage]` lines."""
     assert broker.tls is not None
     login = f'username = "{username}"\npassword_file = "{password_file(tmp, username)}"'
     chair_login = ""
@@ -100,6 +102,7 @@ enabled = false
 [storage]
 path = "{tmp / "outbox.sqlite"}"
 max_mb = 1
+{storage_extra}
 {annunciator}
 {FAST_SPO2_ALERT}
 [[chairs]]

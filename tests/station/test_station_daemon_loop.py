@@ -43,6 +43,7 @@ from tests.station.station_kit import (
 )
 
 TIMEOUT_S = 3.0
+COMMIT_S = 0.5  # storage.commit_interval_s (the default is 5 s)
 TILE = f"document.querySelector('.tile[data-chair=\"{CHAIR}\"]')"
 
 
@@ -61,6 +62,9 @@ async def test_station_receipts_keep_the_daemon_quiet_and_a_closed_page_raises_u
         per_chair=True,
         annunciator=section,
         mqtt_extra=f"receipt_timeout_s = {TIMEOUT_S}",
+        # `monitord status` shows what the group commits wrote: at 0.5 s, not every 5 s,
+        # so the waits for it below take a moment, not up to two intervals.
+        storage_extra=f"commit_interval_s = {COMMIT_S}",
     )
     db = tmp_path / "outbox.sqlite"
     (tmp_path / "st").mkdir()
@@ -117,8 +121,8 @@ async def test_station_receipts_keep_the_daemon_quiet_and_a_closed_page_raises_u
                         assert r["sounded"] is True, r
                         # Well past the timeout (a wait, not a timed assertion): quiet.
                         await asyncio.sleep(TIMEOUT_S * 2 + 1)
-                        # `status` is written with the group commits (storage.commit_interval_s,
-                        # 5 s): the receipt count shows within two of them.
+                        # `status` is written with the group commits (COMMIT_S): the receipt
+                        # count shows within two of them.
                         await eventually(
                             lambda: (
                                 "receipts_received=" in status_text(db)
