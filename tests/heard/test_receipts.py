@@ -30,7 +30,11 @@ async def test_no_receipt_raises_not_received_on_the_annunciator_and_a_receipt_c
     tmp_path: Path, broker: AclMosquitto
 ) -> None:
     section, out = annunciator_script(tmp_path)
-    cfg = write_config(tmp_path, broker, username="chair-2", per_chair=True, annunciator=section)
+    # Group commits every 0.5 s (not 5 s): `monitord status` shows the station at once.
+    cfg = write_config(
+        tmp_path, broker, username="chair-2", per_chair=True, annunciator=section,
+        storage_extra="commit_interval_s = 0.5",
+    )  # fmt: skip
     db = tmp_path / "outbox.sqlite"
     store = Store(db)
     daemon = JournalDaemon(cfg, tmp_path / "daemon.log")
