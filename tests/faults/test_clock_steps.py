@@ -136,7 +136,8 @@ async def test_chair_clock_follows_a_wall_step_when_no_timer_is_pending(tmp_path
     readings stored from then on carry the corrected time."""
     wall = FakeWall(tmp_path)
     sim = make_sim_device("masimo-ascii", symlink=tmp_path / "ox.tty", repeat=False)
-    cfg = write_config(tmp_path, {"ox": str(tmp_path / "ox.tty")})
+    # Group commits every 0.5 s (not 5 s): the readings are seen as soon as they are stored.
+    cfg = write_config(tmp_path, {"ox": str(tmp_path / "ox.tty")}, "commit_interval_s = 0.5")
     store = Store(tmp_path / "outbox.sqlite")
     daemon = FakeWallDaemon(cfg, tmp_path / "daemon.log", wall)
     wall.set(-3 * 3600)  # booted 3 h behind

@@ -31,6 +31,7 @@ STALL_S = 3.0
 FIRST_PULSE = 40
 SILENCE_S = 1.0
 STALLS = 5
+COMMIT_S = 0.5  # storage.commit_interval_s
 
 
 class Oximeter:
@@ -71,7 +72,10 @@ def first_stored(store: Store) -> int | None:
 
 async def test_stall_longer_than_silence_loses_no_buffered_line(tmp_path: Path) -> None:
     ox = Oximeter(tmp_path / "ox.tty")
-    cfg = write_config(tmp_path, {"ox": str(tmp_path / "ox.tty")})
+    # Group commits every COMMIT_S (not 5 s): the waits for stored lines take a moment.
+    cfg = write_config(
+        tmp_path, {"ox": str(tmp_path / "ox.tty")}, f"commit_interval_s = {COMMIT_S}"
+    )
     cfg.write_text(cfg.read_text() + f"silence_s = {SILENCE_S:g}\n")
     store = Store(tmp_path / "outbox.sqlite")
     daemon = DaemonProcess(cfg, tmp_path / "daemon.log")
