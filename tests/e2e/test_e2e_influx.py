@@ -37,7 +37,10 @@ from tests.servers import Influxd, ServerProcess, VictoriaMetrics, json_int
 # Long enough for several failed writes at the test's 2-s timeout and 2-s backoff cap
 # (a frozen server is met by timeouts, a stopped one by refusals) and ~50 readings piled
 # up; a longer outage proves nothing more and cost each of the four cases 18 s.
-OUTAGE_S = 12.0
+# Two whole attempt cycles of the sink (timeout_s 2 s + a backoff capped at 2 s): writes
+# fail, are retried after a backoff and fail again before the server is back (12 s, three
+# cycles, proved nothing more and cost 16 s a run of the four cases).
+OUTAGE_S = 8.0
 # The stream's device clock starts this far behind the wall clock and gains 3 s per wall
 # second (4 lines/s, 1 s apart), so it stays within the 5 min the daemon trusts a device
 # clock for, and never runs ahead of the wall clock (VictoriaMetrics' export, like most
