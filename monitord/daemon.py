@@ -50,6 +50,7 @@ from monitord.store.writer import StoreWriter
 from monitord.storeguard import StoreGuard
 from monitord.storeopen import lock_store, open_store
 from monitord.storestall import StallWatch
+from monitord.storestop import StoreStop
 from monitord.supervisor import Supervisor, TaskState
 from monitord.taskalarm import CRASH_ALARM, TaskAlarms
 from monitord.taskalarm import failing as task_failing
@@ -135,6 +136,8 @@ class Daemon:
             cfg.storage.commit_interval_s,
             checkpointer=self.checkpointer,
         )
+        # A stop bounded however the disk is (a hung one is given up, saying what is lost).
+        self.stopping = StoreStop(self.store, self.writer, self.checkpointer, self.store_lock)
         self.rules = RuleSet.from_overrides(cfg.alerts)
         self.chairs: dict[str, ChairRuntime] = {}
         # Every consumer of what the chairs commit listens here (subscribed in _start).
@@ -370,13 +373,9 @@ class Daemon:
         except* _Stopped:
             pass
         finally:
-            if self.writer is not None:
-                self.writer.stop()  # runs what is queued; the store is ours again after
-            if self.checkpointer is not None:
-                self.checkpointer.stop()  # the close checkpoints (TRUNCATE) once more
-            self.store.close_report()
-            self.outbox.close()
-            self.store_lock.release()
+            # The writer thread runs what is queued, the store is closed, its lock
+            # released; unless the disk hangs: then what is lost is said (storestop.py).
+            self.stopping.close()
             self.alarms.close()
             self.notifier.close()
 
@@ -478,14 +477,15 @@ class Daemon:
         # 2. persist what is in flight: drain every chair queue through the engine
         for chair in self.chairs.values():
             chair.drain()
-        await self.store.drain()
+        if not await self.stopping.drain():
+            return  # the disk hangs: nothing more is asked of it (monitord/storestop.py)
         if not self.store.holding:
             for chair in self.chairs.values():
                 self.store.try_write(functools.partial(self._put_state, chair))
         self.write_status(final=True)
         if not self.outbox.memory:  # a clean stop: the next start says "stopped"
             self.store.try_write(functools.partial(outage_mod.put_rows, self.outbox, stopped))
-        await self.store.drain()  # the states and the status are written
+        await self.stopping.drain()  # the states and the status are written
         # 3. the MQTT sink publishes `offline` when it is cancelled, next (bounded to 2 s)
 
     def _put_state(self, chair: ChairRuntime) -> None:

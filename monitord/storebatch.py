@@ -3,12 +3,15 @@ order, and what runs once it is committed (or held on a full disk)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from monitord.models import AlertEvent, Reading, SessionEvent
 from monitord.store.codec import StoredAlert
+
+log = logging.getLogger("monitord.store")
 
 
 @dataclass
@@ -79,3 +82,33 @@ def tell_held(batches: Iterable[StoreBatch], *, dropped: bool = False) -> None:
             b.told_held = True
             if b.held is not None:
                 b.held()
+
+
+def _counts(batches: list[StoreBatch]) -> str:
+    events = sum(len(b.events) for b in batches)
+    sessions = sum(len(b.sessions) for b in batches)
+    readings = sum(b.n_readings() for b in batches)
+    return f"{events} alert event(s), {sessions} session event(s) and {readings} reading(s)"
+
+
+def say_lost(
+    held: list[StoreBatch],
+    why: str,
+    console: Callable[[str], None] | None,
+    in_write: int = 0,
+) -> None:
+    """At stop: what the store never got (`held`, not stored, the daemon exits) is LOST,
+    said at CRITICAL on the journal and the console. `why`: "the store X ..."; the first
+    `in_write` batches are in the write a hung disk has not finished (stored if it ever
+    does: SQLite commits a transaction whole or not at all)."""
+    text = f"stopping while {why}: " + (
+        f"{_counts(held)} held in memory are LOST" if held else "nothing held in memory"
+    )
+    if in_write:
+        text += (
+            f" (of them, {_counts(held[:in_write])} are in the write the disk has not "
+            "finished: stored only if it ever does)"
+        )
+    log.critical(text)
+    if console is not None:
+        console(f"!!! {text}")

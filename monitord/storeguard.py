@@ -15,7 +15,7 @@ succeeds each batch's `done` runs (publish, wake the sinks) and the alarm clears
 Bounds: alert and session events and engine snapshots are held without limit (a few
 hundred bytes each; an alarm must never be lost); readings beyond `HELD_READINGS_MAX` are
 dropped oldest first, counted and said at CRITICAL (~50 MB of RAM, a disk full for hours).
-A daemon stopped while holding loses what is held, and says so at CRITICAL.
+A daemon stopped while holding loses what is held, and says so at CRITICAL (storestop.py).
 
 Commands: while the guard holds data, a nurse's command is refused unapplied, saying why
 (ChairRuntime.process); one applied in the very batch whose commit failed is answered at
@@ -59,7 +59,7 @@ from monitord.store.checkpoint import Checkpointer
 from monitord.store.codec import dumps
 from monitord.store.retention import PruneRun
 from monitord.store.writer import StoreWriter
-from monitord.storebatch import StoreBatch, alarms_first, alarms_to_front, tell_held
+from monitord.storebatch import StoreBatch, alarms_first, alarms_to_front, say_lost, tell_held
 from monitord.techalarm import TechAlarms
 
 log = logging.getLogger("monitord.store")
@@ -136,6 +136,11 @@ class StoreGuard:
         """The disk refused the last commit: output is held in memory (not merely queued
         for the writer thread)."""
         return bool(self.held) and (self.writer is None or self.failures > 0 or self.stalled)
+
+    @property
+    def in_write(self) -> int:
+        """Batches (a prefix of `held`) in the commit the writer thread is running."""
+        return self._inflight
 
     # -- writes ----------------------------------------------------------------------
     def write(self, batch: StoreBatch) -> bool:
@@ -529,21 +534,15 @@ class StoreGuard:
 
     def close_report(self) -> None:
         """At stop (after the writer thread stopped): delivery marks still held are
-        written; what is still held is lost; say it loudly."""
+        written; what is still held is lost; say it loudly (monitord/storestop.py)."""
         if self.writer is not None and not self.held and self.outbox.marks_held():
             try:
                 self._store([])
             except (sqlite3.Error, OSError) as e:  # the rows are resent after a restart
                 log.warning("store: delivery marks not written at stop: %s", e)
         if self.held and not self.flush():
-            readings = sum(b.n_readings() for b in self.held)
-            events = sum(len(b.events) for b in self.held)
-            log.critical(
-                "stopping while the store cannot be written: %d readings and %d alert "
-                "events held in memory are LOST",
-                readings,
-                events,
-            )
+            why = f"the store {self.outbox.path} cannot be written (disk full?)"
+            say_lost(self.held, why, self.alarms.console)
 
 
 class _Unavailable(sqlite3.OperationalError):

@@ -23,8 +23,9 @@ with that job; the held batches are then stored and their events published.
 
 The watchdog keeps pinging: a restart cannot fix a hung disk (the new daemon hangs in its
 first sync before READY, and what this one holds in memory is lost), so the daemon stays
-up and says so. It sleeps until the deadline of the job it sees running, so an idle or
-healthy store costs one wake every half interval.
+up and says so (a stop does not wait for the disk: monitord/storestop.py). It sleeps until
+the deadline of the job it sees running, so an idle or healthy store costs one wake every
+half interval.
 """
 
 from __future__ import annotations

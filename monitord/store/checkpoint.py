@@ -78,10 +78,13 @@ class Checkpointer:
             self._readings = 0
             self.kick()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float | None = None) -> bool:
+        """End the thread; False when it did not end within `timeout` (a checkpoint the
+        disk does not finish: a daemon thread, left to the process's exit)."""
         self._stop.set()
         self._kick.set()
-        self._thread.join()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def _run(self) -> None:
         db = sqlite3.connect(self.path, isolation_level=None, timeout=5, check_same_thread=False)

@@ -20,8 +20,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -75,11 +78,15 @@ def _wait_ready(sock: socket.socket, proc: subprocess.Popen[bytes], log: Path) -
     raise AssertionError(f"never READY (rc {proc.poll()}): {log.read_text()[-2000:]}")
 
 
-def _start(cfg: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "wb") as out:
+def _start(
+    cfg: Path, env: dict[str, str], log: Path, journal: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`monitord run --console`, its console on `log`, its journal (stderr) on `journal`
+    or else on `log` too."""
+    with open(log, "wb") as out, open(journal or os.devnull, "wb") as err:
         return subprocess.Popen(
             [sys.executable, "-m", "monitord", "run", "--console", "--config", str(cfg)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
+            env=env, stdout=out, stderr=err if journal else subprocess.STDOUT, cwd=REPO,
         )  # fmt: skip
 
 
@@ -164,3 +171,70 @@ async def test_a_hung_disk_raises_store_stalled_and_the_alarm_still_shows(
         sock.close()
         await ox.close()
     assert "Traceback" not in log.read_text()
+
+
+async def test_a_stop_during_a_stall_says_what_it_loses_and_exits(
+    mosquitto: Mosquitto, mqtt_prefix: str, tmp_path: Path
+) -> None:
+    """SIGTERM while the disk hangs: the stop waited for the hung writer thread for ever
+    (systemd SIGKILLed it after TimeoutStopSec, 20 s, and nothing said what was lost).
+    Now it says at CRITICAL, on the journal and the console, what it held and loses,
+    and exits; the store the disk releases afterwards is intact."""
+    so = slowdisk.build(tmp_path / "shim")
+    gate = tmp_path / "disk-hangs"
+    ox = PtyPort()
+    await ox.open()
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(_config(tmp_path, mosquitto, mqtt_prefix, ox.port))
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "notify.sock"))
+    out, err = tmp_path / "console.log", tmp_path / "journal.log"
+    env = child_env(NOTIFY_SOCKET=str(tmp_path / "notify.sock"),
+                    **slowdisk.env(so, 120_000, gate=gate))  # fmt: skip
+    proc = _start(cfg, env, out, err)
+
+    def logs() -> str:
+        return out.read_text() + err.read_text()
+
+    async def until(pred: Callable[[], bool], what: str, feed: int) -> None:
+        deadline = time.monotonic() + 15
+        while not pred():
+            assert time.monotonic() < deadline, f"not within 15 s: {what}\n{logs()[-3000:]}"
+            ox.write(masimo_line(feed))
+            await asyncio.sleep(0.2)
+
+    try:
+        await asyncio.to_thread(_wait_ready, sock, proc, err)
+        await until(lambda: "SpO2 97%" in out.read_text(), "a reading stored", 97)
+        gate.touch()  # the disk hangs from here
+        await until(lambda: "(NOT STORED YET)" in out.read_text(), "the held alarm", 80)
+        await until(lambda: "TECHNICAL ALARM store.stalled" in err.read_text(), "stall", 80)
+        proc.send_signal(signal.SIGTERM)
+        # Well below the unit's TimeoutStopSec=20s: before the fix it never exited.
+        rc = await asyncio.to_thread(proc.wait, 10)
+        assert rc == 0, logs()[-3000:]
+    finally:
+        gate.unlink(missing_ok=True)  # the disk answers again
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        sock.close()
+        await ox.close()
+    counts = r"(\d+) alert event\(s\), (\d+) session event\(s\) and (\d+) reading\(s\)"
+    lost = re.compile(counts + " held in memory are LOST")
+    journal = [ln for ln in err.read_text().splitlines() if lost.search(ln)]
+    console = [ln for ln in out.read_text().splitlines() if lost.search(ln)]
+    assert journal and journal[0].startswith("CRITICAL"), err.read_text()[-3000:]
+    assert console and console[0].startswith("!!!"), out.read_text()[-3000:]
+    m = lost.search(journal[0])
+    assert m is not None and int(m[1]) >= 1 and int(m[3]) >= 1, journal[0]
+    assert "Traceback" not in logs()
+    # The shim hangs after the real sync: the hung write is on disk, and the next open
+    # finds it committed, whole; nothing said lost beyond it was written after.
+    in_write = re.search(f"of them, {counts} are in the write", journal[0])
+    with sqlite3.connect(tmp_path / "store.sqlite") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        stored = db.execute("SELECT count(*) FROM records WHERE type = 'alert'").fetchone()[0]
+    assert stored == (int(in_write[1]) if in_write else 0), journal[0]
+    status = await asyncio.to_thread(_status, cfg)
+    assert "chair-1" in status, status

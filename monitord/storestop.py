@@ -1,0 +1,114 @@
+"""The store's part of a stop, bounded: a disk that hangs must not hang the stop.
+
+A stop (SIGTERM) commits what the chairs hold, then the resume state, the last status and
+the clean-stop row, and waits for the writer thread (monitord/store/writer.py) to be done
+with all of it. With the disk hung in fsync (`store.stalled`, monitord/storestall.py) that
+wait never ended: the daemon sat until systemd's TimeoutStopSec (20 s) and was SIGKILLed,
+and nothing said what it lost. So the stop waits for the store only while the store is not
+stalled and for at most STOP_WAIT_S from its start, then gives the disk up: it says at
+CRITICAL, on the journal and the console, what it held and loses (alert events, session
+events, readings; those in the hung write are stored only if the disk ever finishes it),
+writes nothing more and exits 0. What it does not do, on purpose:
+
+- close the store: the hung thread is inside a transaction on the store's connection, and
+  a close (or a last flush) on the main thread would wait on that connection's mutex for
+  ever. The threads are daemon threads, so the process exits without them; SQLite's WAL
+  makes the hung write commit whole or not at all, whenever the disk finishes it, and the
+  next start recovers the file as after a crash (no clean stop recorded: its report says
+  so, store/outages.py);
+- release the store's lock: while the process lives, the hung thread may still write; the
+  kernel drops the lock when the process is gone.
+
+A thread in the kernel's uninterruptible sleep (a real hung fsync) keeps even an exiting
+process from ending until the disk answers; no signal, SIGKILL included, can end it
+sooner (docs/reliability.md, "A stop while the disk hangs").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from monitord.store.checkpoint import Checkpointer
+from monitord.store.writer import StoreWriter
+from monitord.storebatch import say_lost
+from monitord.storeguard import StoreGuard
+from monitord.storeopen import StoreLock
+
+log = logging.getLogger("monitord.store")
+
+# The stop waits this long at most for the store (from its first wait), against the unit's
+# TimeoutStopSec=20s: the MQTT sink's `offline` (2 s) and the exit come after.
+STOP_WAIT_S = 10.0
+# How often a stop waiting for the store looks whether it stalled meanwhile.
+STOP_LOOK_S = 0.1
+
+
+class StoreStop:
+    def __init__(
+        self,
+        guard: StoreGuard,
+        writer: StoreWriter | None,
+        checkpointer: Checkpointer | None,
+        lock: StoreLock,
+    ) -> None:
+        self.guard = guard
+        self.writer = writer
+        self.checkpointer = checkpointer
+        self.lock = lock
+        self.hung: str | None = None  # why the stop gave the disk up
+        self._t0: float | None = None
+
+    def _left(self) -> float:
+        if self._t0 is None:
+            self._t0 = time.monotonic()
+        return max(0.0, self._t0 + STOP_WAIT_S - time.monotonic())
+
+    def _why(self) -> str:
+        busy = self.writer.busy_since if self.writer is not None else None
+        since = f" for {time.monotonic() - busy:.0f} s" if busy is not None else ""
+        return f"the store {self.guard.outbox.path} has not finished a write{since} (disk hangs?)"
+
+    async def drain(self) -> bool:
+        """`StoreGuard.drain`, given up when the store is stalled or STOP_WAIT_S passed
+        since the stop's first wait: False then (write nothing more)."""
+        if self.hung is not None:
+            return False
+        task = asyncio.ensure_future(self.guard.drain())
+        try:
+            while not self.guard.stalled and self._left() > 0:
+                await asyncio.wait({task}, timeout=min(STOP_LOOK_S, self._left()))
+                if task.done():
+                    task.result()
+                    return True
+            self.hung = self._why()
+            return False
+        finally:
+            task.cancel()  # waits on the hung job's future: nothing else to undo
+
+    def close(self) -> None:
+        """After the daemon's tasks ended: end the writer thread (what is queued runs),
+        store what the guard still holds (a full disk) or say it is lost, end the
+        checkpointer, close the store and release its lock; bounded like `drain`."""
+        w, g = self.writer, self.guard
+        if self.hung is None and w is not None:
+            if g.stalled:
+                self.hung = self._why()
+            elif not w.stop(self._left()):  # a stop without `drain`: a task crashed
+                self.hung = self._why()
+        if self.hung is not None:
+            if w is not None:
+                w.abandon()
+            if self.checkpointer is not None:
+                self.checkpointer.stop(0)
+            say_lost(g.held, self.hung, g.alarms.console, g.in_write)
+            return  # the connection is the hung thread's; the lock is the process's
+        g.close_report()
+        if self.checkpointer is not None and not self.checkpointer.stop(self._left()):
+            # Its own connection, in a sync that does not return: everything is stored,
+            # and the next start finds the WAL as after a crash.
+            log.warning("store: a checkpoint has not returned (disk hangs?); left open")
+            return
+        g.outbox.close()
+        self.lock.release()
