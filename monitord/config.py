@@ -222,7 +222,8 @@ class StorageConfig(_Strict):
     commit_interval_s: Annotated[float, Field(ge=0, le=60)] = 5.0
     # A write to the store unfinished this long (a disk that hangs in fsync) raises the
     # technical alarm `store.stalled` and shows the alarms it holds without it
-    # (monitord/storestall.py). Far above a slow SD card's worst commit (~1 s).
+    # (monitord/storestall.py). Far above a slow SD card's worst commit (~1 s). The alarm
+    # clears after writes went normally for 3x this (hysteresis).
     stall_alarm_after_s: Annotated[float, Field(gt=0, le=300)] = 10.0
 
 
