@@ -318,6 +318,7 @@ class Daemon:
                 f"in {st.last_delay_s:.1f}s"
             )
         self.task_alarms.crashed(st)
+        self.write_status()  # `monitord status` marks a chair whose task is down
 
     # -- commands from MQTT ----------------------------------------------------------
     async def on_command(self, chair_id: str, cmd: Command) -> str | None:

@@ -41,6 +41,14 @@ def collect(ob: Outbox) -> dict[str, Any]:
     for chair, info in chairs.items():
         info["last_readings"] = {kind: r.to_json() for kind, r in ob.last_readings(chair).items()}
     daemon = ob.state_items("daemon").get("daemon")
+    # A chair whose task is not running (restarting after a crash): what its own row
+    # holds is its last state, not live; said at the chair (the daemon's `tasks`).
+    tasks = (daemon[0].get("tasks") if daemon else None) or []
+    for t in tasks:
+        name = str(t.get("name", "")) if isinstance(t, dict) else ""
+        chair = name.removeprefix("chair:")
+        if name.startswith("chair:") and chair in chairs and t.get("state") != "running":
+            chairs[chair]["task"] = t
     return {
         "store": str(ob.path),
         "daemon": daemon[0] if daemon else None,
@@ -225,6 +233,15 @@ def render(st: dict[str, Any]) -> str:
         if info["updated"] is not None:
             head += f"  (state updated {info['updated']:.0f} s ago)"
         out.append(head)
+        if isinstance(task := info.get("task"), dict):
+            how = (
+                "restarting after a crash" if task.get("state") == "backoff" else task.get("state")
+            )
+            err = f", last error: {task['last_error']}" if task.get("last_error") else ""
+            out.append(
+                f"  CHAIR TASK NOT RUNNING ({how}, {task.get('restarts', 0)} restart(s){err}): "
+                "its alarms are not evaluated; what follows is its last state, not live"
+            )
         devices = s.get("devices") or {}
         for dev, dv in devices.items():
             dv = dv if isinstance(dv, dict) else {"link": dv}

@@ -127,3 +127,27 @@ async def test_a_chair_task_in_a_long_backoff_is_not_taken_for_a_wedged_one(
             assert "stale chairs" not in caplog.text
     finally:
         sock.close()
+
+
+async def test_status_marks_a_chair_whose_task_is_down_after_a_crash(tmp_path: Path) -> None:
+    """`monitord status` showed a crashed chair's last recorded state (its links, "active
+    alerts: none") as if it were live; the task's state was only in a line of its own at
+    the top. Now the chair itself says its task is not running."""
+    cfg = loads_config(two_chairs(tmp_path, "crash"))
+    daemon = Daemon(cfg, restart_backoff_s=(30.0, 30.0))  # it stays down for the test
+    async with running(daemon):
+        assert daemon.supervisor is not None
+        task = daemon.supervisor.tasks["chair:chair-a"]
+        daemon.chairs["chair-a"].engine.advance = _crash  # type: ignore[method-assign, assignment]
+        await eventually(lambda: task.state == "backoff", 10, "the crash")
+
+        def written() -> bool:
+            row = daemon.outbox.get_state("daemon") or {}
+            return any(t.get("state") == "backoff" for t in row.get("tasks", []))
+
+        await eventually(written, 10, "the daemon's status written with the crash")
+        status = await asyncio.to_thread(_status, tmp_path / "store.sqlite")
+    a, b = status.split("chair chair-a")[1].split("chair chair-b")
+    assert "CHAIR TASK NOT RUNNING (restarting after a crash" in a, status
+    assert "RuntimeError: engine bug on this state" in a, status
+    assert "NOT RUNNING" not in b, status
