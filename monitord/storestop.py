@@ -41,6 +41,8 @@ log = logging.getLogger("monitord.store")
 # The stop waits this long at most for the store (from its first wait), against the unit's
 # TimeoutStopSec=20s: the MQTT sink's `offline` (2 s) and the exit come after.
 STOP_WAIT_S = 10.0
+# The least `close` waits for a thread to end (an idle one ends in microseconds).
+JOIN_MIN_S = 1.0
 # How often a stop waiting for the store looks whether it stalled meanwhile.
 STOP_LOOK_S = 0.1
 
@@ -65,10 +67,17 @@ class StoreStop:
             self._t0 = time.monotonic()
         return max(0.0, self._t0 + STOP_WAIT_S - time.monotonic())
 
+    def _join_s(self) -> float:
+        """How long `close` waits for a thread to end: what is left of STOP_WAIT_S, but
+        never too little for an idle one (a drain that ended at the deadline)."""
+        return max(self._left(), JOIN_MIN_S)
+
     def _why(self) -> str:
         busy = self.writer.busy_since if self.writer is not None else None
-        since = f" for {time.monotonic() - busy:.0f} s" if busy is not None else ""
-        return f"the store {self.guard.outbox.path} has not finished a write{since} (disk hangs?)"
+        store = f"the store {self.guard.outbox.path}"
+        if busy is None:
+            return f"{store} did not finish writing within {STOP_WAIT_S:.0f} s of the stop"
+        return f"{store} has not finished a write for {time.monotonic() - busy:.0f} s (disk hangs?)"
 
     async def drain(self) -> bool:
         """`StoreGuard.drain`, given up when the store is stalled or STOP_WAIT_S passed
@@ -95,7 +104,7 @@ class StoreStop:
         if self.hung is None and w is not None:
             if g.stalled:
                 self.hung = self._why()
-            elif not w.stop(self._left()):  # a stop without `drain`: a task crashed
+            elif not w.stop(self._join_s()):  # a stop without `drain`: a task crashed
                 self.hung = self._why()
         if self.hung is not None:
             if w is not None:
@@ -105,7 +114,7 @@ class StoreStop:
             say_lost(g.held, self.hung, g.alarms.console, g.in_write)
             return  # the connection is the hung thread's; the lock is the process's
         g.close_report()
-        if self.checkpointer is not None and not self.checkpointer.stop(self._left()):
+        if self.checkpointer is not None and not self.checkpointer.stop(self._join_s()):
             # Its own connection, in a sync that does not return: everything is stored,
             # and the next start finds the WAL as after a crash.
             log.warning("store: a checkpoint has not returned (disk hangs?); left open")
