@@ -10,6 +10,7 @@ import os
 import pwd
 import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 from monitord.commands.checks import Check, fail, ok, skip
@@ -18,6 +19,9 @@ from monitord.config import Config
 SERVICE_USER = "monitord"
 # The shipped unit's StateDirectory= (ProtectSystem=strict: the only writable place).
 STATE_DIR = Path("/var/lib/monitord")
+# The shipped unit's `DeviceAllow=char-NAME rw` lines (DevicePolicy=closed): the kernel
+# drivers, by their /proc/devices names, whose devices the daemon may open under it.
+UNIT_DEVICES = ("ttyUSB", "ttyACM")
 
 
 def _service_ids() -> tuple[int, set[int]] | None:
@@ -100,6 +104,61 @@ def _service_user_can_use(dev: str) -> str | None:
     return f"user {SERVICE_USER} is not in group {gname} that owns {dev}"
 
 
+def _char_driver(dev: str) -> str | None:
+    """The kernel driver name (/proc/devices) of character device `dev`, or None."""
+    try:
+        st = os.stat(dev)
+        if not stat.S_ISCHR(st.st_mode):
+            return None
+        text = Path("/proc/devices").read_text()
+    except OSError:
+        return None
+    major = os.major(st.st_rdev)
+    block = text.split("Block devices:", 1)[0]
+    for ln in block.splitlines():
+        num, _, name = ln.strip().partition(" ")
+        if num.isdigit() and int(num) == major:
+            return name.strip()
+    return None
+
+
+def _unit_allows(name: str, port: str) -> bool:
+    """Whether the installed unit, drop-ins included, lets the daemon open `port`, a `name`
+    device (`DeviceAllow=char-NAME` or the device's path): asked of systemd where it runs,
+    else the shipped unit's list."""
+    exe = shutil.which("systemctl")
+    if exe is not None and Path("/run/systemd/system").is_dir():
+        try:
+            p = subprocess.run(
+                [exe, "show", "-p", "DeviceAllow", "--value", "monitord.service"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            p = None
+        if p is not None and p.returncode == 0 and p.stdout.strip():
+            allowed = set(p.stdout.split())
+            return bool({f"char-{name}", port, os.path.realpath(port)} & allowed)
+    return name in UNIT_DEVICES
+
+
+def check_unit_device(name: str, port: str) -> Check | None:
+    """A port the unit's DevicePolicy=closed keeps from the daemon: root (doctor) opens it,
+    the service gets EPERM at every open (a Pi's GPIO UART is ttyAMA, docs/install.md)."""
+    driver = _char_driver(port)
+    if driver is None or _unit_allows(driver, port):
+        return None
+    return Check(
+        "warn",
+        f"{name} (unit)",
+        f"{port} is a {driver} device; the shipped unit lets the daemon open only "
+        f"{', '.join(UNIT_DEVICES)} devices (DevicePolicy=closed): under it this port "
+        "cannot be opened",
+        f"add DeviceAllow=char-{driver} rw in a drop-in (systemctl edit monitord)",
+    )
+
+
 def check_serial(cfg: Config) -> list[Check]:
     """Each serial port opens, with the line settings and the exclusive lock the daemon
     uses (drivers/serial_link.py). termios settings belong to the tty, not to our file
@@ -171,6 +230,8 @@ def check_serial(cfg: Config) -> list[Check]:
                 )
             else:
                 out.append(ok(name, f"{d.port} present and opens ({line})"))
+            if not url and (blocked := check_unit_device(name, d.port)) is not None:
+                out.append(blocked)
     if not out:
         out.append(skip("serial", "no serial devices configured"))
     return out

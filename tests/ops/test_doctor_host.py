@@ -106,3 +106,29 @@ def test_a_store_outside_the_units_state_directory_is_warned(tmp_path: Path, pty
     cfg = config(tmp_path, pty)
     storage = cfg.storage.model_copy(update={"path": Path("/var/lib/monitord/outbox.sqlite")})
     assert check_store_place(cfg.model_copy(update={"storage": storage})) is None
+
+
+def test_a_port_the_units_device_policy_blocks_is_warned(tmp_path: Path, pty: str) -> None:
+    """The shipped unit lets the daemon open only ttyUSB and ttyACM devices
+    (DevicePolicy=closed): a Pi's GPIO UART (/dev/ttyAMA0, /dev/serial0) or any other tty
+    opened for root, and doctor said `ok`, while the service got EPERM at every open.
+    A pty (driver `pts` in /proc/devices) stands in for such a port here."""
+    lines = check_serial(config(tmp_path, pty))
+    print([ln.line() for ln in lines])
+    assert lines[0].status == "ok"
+    unit = [c for c in lines if c.status == "warn"]
+    assert len(unit) == 1, lines
+    assert "a pts device" in unit[0].line() and "ttyUSB, ttyACM" in unit[0].line()
+    assert "DeviceAllow=char-pts rw" in unit[0].line()
+
+
+def test_the_allowed_device_list_is_the_units() -> None:
+    from monitord.commands.doctor_host import UNIT_DEVICES
+
+    unit = (Path(__file__).parents[2] / "systemd" / "monitord.service").read_text()
+    allowed = [
+        ln.split("=", 1)[1].split()[0].removeprefix("char-")
+        for ln in unit.splitlines()
+        if ln.startswith("DeviceAllow=")
+    ]
+    assert tuple(allowed) == UNIT_DEVICES
