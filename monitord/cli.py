@@ -139,8 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         rc: int = module.main(args)
     except ConfigError as e:
         # Every command that reads a config reports it the same way: one line per problem.
+        from monitord.log import print_error
+
         for line in e.lines:
-            print(line, file=sys.stderr)
+            print_error(line)
         return EX_CONFIG
     except KeyboardInterrupt:
         return 130

@@ -42,6 +42,14 @@ def stderr_is_journal(environ: dict[str, str] | None = None) -> bool:
         return False
 
 
+def print_error(line: str) -> None:
+    """One line on stderr that a command prints as it gives up (a bad config, exit 78):
+    at priority 3 (err) when stderr is the journal, so `journalctl -p err` shows why the
+    unit failed; as it is in a terminal."""
+    prefix = f"<{_PRIORITY[logging.ERROR]}>" if stderr_is_journal() else ""
+    print(prefix + line, file=sys.stderr)
+
+
 def priority(levelno: int) -> int:
     for level in (logging.CRITICAL, logging.ERROR, logging.WARNING, logging.INFO):
         if levelno >= level:

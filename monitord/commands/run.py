@@ -7,12 +7,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import sys
 
 from monitord.cli import EX_CONFIG, EX_OK
 from monitord.config import NO_CHAIRS, ConfigError, load_config
 from monitord.config_checks import check
-from monitord.log import setup_logging
+from monitord.log import print_error, setup_logging
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -44,9 +43,9 @@ def main(args: argparse.Namespace) -> int:
     try:
         asyncio.run(_main())
     except StoreLocked as e:
-        print(e, file=sys.stderr)
+        print_error(str(e))
         return EX_TEMPFAIL
     except SchemaTooNew as e:
-        print(f"monitord: refusing to start: {e}", file=sys.stderr)
+        print_error(f"monitord: refusing to start: {e}")
         return EX_CONFIG
     return EX_OK

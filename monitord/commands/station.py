@@ -16,7 +16,7 @@ import sys
 from monitord.cli import EX_CONFIG, EX_DATAERR, EX_OK
 from monitord.config import ConfigError, load_config
 from monitord.config_checks import check
-from monitord.log import setup_logging
+from monitord.log import print_error, setup_logging
 
 DEFAULT_CONFIG = "/etc/monitord/monitord.toml"
 
@@ -76,6 +76,6 @@ def main(args: argparse.Namespace) -> int:
     try:
         asyncio.run(_main())
     except OSError as e:  # the listen address is taken or not ours
-        print(f"monitord station: cannot listen on {cfg.station.listen}: {e}", file=sys.stderr)
+        print_error(f"monitord station: cannot listen on {cfg.station.listen}: {e}")
         return EX_CONFIG
     return EX_OK
