@@ -18,7 +18,7 @@ while [ $# -gt 0 ]; do
         --out) out="${2:?--out needs a directory}"; shift 2;;
         --python) python="${2:?--python needs a path}"; shift 2;;
         --pip-args) pip_args="${2?}"; shift 2;;
-        -h|--help) sed -n '2,12p' "$0"; exit 0;;
+        -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0"; exit 0;;
         *) echo "build-deb: unknown option: $1" >&2; exit 2;;
     esac
 done

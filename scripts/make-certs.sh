@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
         --broker) broker="${2:?--broker needs a host name}"; shift 2;;
         --ip) ips+=("${2:?--ip needs an address}"); shift 2;;
         --days) days="${2:?--days needs a number}"; shift 2;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0;;
+        -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0"; exit 0;;
         *) echo "make-certs: unknown option: $1 (see --help)" >&2; exit 2;;
     esac
 done
