@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -83,8 +84,10 @@ def write_records(records: Sequence[SessionRecord], out: Path) -> tuple[list[Pat
     from monitord.report.render import pdf_renderer, write_all
 
     paths: list[Path] = []
+    ids = Counter(r.session_id for r in records)
     for rec in records:
-        paths += write_all(rec, out)
+        # A session id the station reused names several sessions: one file set each.
+        paths += write_all(rec, out, unique=ids[rec.session_id] > 1)
     return paths, pdf_renderer() is not None or not records
 
 

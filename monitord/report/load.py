@@ -42,17 +42,24 @@ def session_spans(ob: Outbox, chair: str | None = None) -> list[SessionSpan]:
 
 def spans_from_events(evs: Sequence[SessionEvent]) -> list[SessionSpan]:
     """Session events (any source: the store, InfluxDB) grouped into spans, in start
-    order; a session whose start is missing is left out (it cannot make a record)."""
-    by_id: dict[str, list[SessionEvent]] = {}
-    for e in evs:
-        by_id.setdefault(e.session_id, []).append(e)
+    order; a session whose start is missing is left out (it cannot make a record).
+
+    A session is a chair's `start` and what follows it under the same id up to that
+    chair's next start of it: the id is the station's (cmd/session, optional, never
+    required unique), so one reused later or on another chair is another session."""
+    runs: dict[tuple[str, str], list[list[SessionEvent]]] = {}
+    for e in sorted(evs, key=lambda e: e.t):  # stable: same-time events keep their order
+        chair_runs = runs.setdefault((e.chair, e.session_id), [])
+        if e.action == "start":
+            chair_runs.append([e])
+        elif chair_runs:
+            chair_runs[-1].append(e)
+        # else: before any start of its id (the start was pruned from the store)
     spans: list[SessionSpan] = []
-    for sid, es in by_id.items():
-        start = next((e for e in es if e.action == "start"), None)
-        if start is None:
-            continue  # its start was pruned from the store: cannot make a record
-        end = next((e.t for e in es if e.action == "end"), None)
-        spans.append(SessionSpan(sid, start.chair, tuple(es), start.t, end, None))
+    for (chair, sid), rs in runs.items():
+        for es in rs:
+            end = next((e.t for e in es if e.action == "end"), None)
+            spans.append(SessionSpan(sid, chair, tuple(es), es[0].t, end, None))
     spans.sort(key=lambda s: (s.chair, s.start_t))
     out: list[SessionSpan] = []
     for i, s in enumerate(spans):

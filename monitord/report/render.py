@@ -289,16 +289,21 @@ def write_csvs(rec: SessionRecord, vitals: Path, events: Path) -> None:
     _write_dicts(events, EVENTS_COLUMNS, events_rows(rec))
 
 
-def stem(rec: SessionRecord) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in rec.session_id)
+def stem(rec: SessionRecord, unique: bool = False) -> str:
+    """The files' name: the session id; with `unique`, also the chair and the start
+    (epoch s), for an id the station reused (another session under the same id)."""
+    s = rec.session_id + (f"-{rec.chair}-{int(rec.started_t)}" if unique else "")
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in s)
 
 
-def write_all(rec: SessionRecord, out_dir: Path, pdf: bool = True) -> list[Path]:
+def write_all(
+    rec: SessionRecord, out_dir: Path, pdf: bool = True, unique: bool = False
+) -> list[Path]:
     """PDF (when the renderer is installed and `pdf`), HTML, vitals CSV and events CSV for
     one session into `out_dir`; returns the paths written (the PDF first when written:
-    a caller tells the fallback by its absence)."""
+    a caller tells the fallback by its absence). `unique`: see `stem`."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    s = stem(rec)
+    s = stem(rec, unique)
     html_p, vit_p, ev_p = out_dir / f"{s}.html", out_dir / f"{s}.csv", out_dir / f"{s}-events.csv"
     renderer = pdf_renderer() if pdf else None
     paths: list[Path] = []
