@@ -448,10 +448,12 @@ def build_record(
         ],
     )
 
-    def evidence(at: float | None) -> Evidence:
+    def evidence(at: float | None, until_then: bool = False) -> Evidence:
         if at is None:
             return NO_EVIDENCE
-        return Evidence(at, last_before(hrs, at), last_before(sp, at), active_at(eps, at))
+        return Evidence(
+            at, last_before(hrs, at), last_before(sp, at), active_at(eps, at, until_then)
+        )
 
     return SessionRecord(
         session_id=start.session_id,
@@ -472,7 +474,7 @@ def build_record(
         gaps=gaps,
         episodes=eps,
         spo2=spo2_summary([p for p in sp if p[0] >= s_lo]),
-        pre_evidence=evidence(ds),
+        pre_evidence=evidence(ds, until_then=True),
         end_evidence=evidence(end),
         tz=tz,
         dose_mg=ds_ev.dose_mg if ds_ev is not None else None,

@@ -63,9 +63,12 @@ def last_before(points: Sequence[tuple[float, float]], at: float) -> float | Non
     return v
 
 
-def active_at(eps: Sequence[Episode], at: float) -> tuple[str, ...]:
-    return tuple(
-        sorted(
-            {e.rule for e in eps if e.raised_t <= at and (e.cleared_t is None or e.cleared_t > at)}
-        )
-    )
+def active_at(eps: Sequence[Episode], at: float, until_then: bool = False) -> tuple[str, ...]:
+    """The rules of the alarms active at `at`; `until_then`: also those that cleared at
+    that very instant (prior to administration: `dose_start` closes bp.baseline_high,
+    the advisory for the decision to dose, which stood until then)."""
+
+    def on(e: Episode) -> bool:
+        return e.cleared_t is None or e.cleared_t > at or (until_then and e.cleared_t == at)
+
+    return tuple(sorted({e.rule for e in eps if e.raised_t <= at and on(e)}))

@@ -122,3 +122,31 @@ def test_an_episode_raised_before_the_look_back_is_known_by_its_events() -> None
     (e,) = episodes([esc], start_t=500.0, end_t=2000.0)
     assert e.before_session and not e.raise_known and e.active_at_end
     assert e.raised_t == 500.0 and e.escalations == 1 and e.max_level == 9
+
+
+BASELINE_HIGH = """\
+{"t": 0, "event": "session_start", "protocol": "esketamine", "session_id": "s-h"}
+{"t": 60, "event": "bp", "sys": 150, "dia": 95}
+{"t": 120, "event": "bp", "sys": 152, "dia": 96}
+{"t": 600, "event": "dose_start"}
+{"t": 900, "event": "dose_end"}
+{"t": 3000, "event": "bp", "sys": 130, "dia": 80}
+{"t": 7800, "event": "session_end"}
+{"t": 7801, "event": "end"}
+"""
+
+
+def test_the_baseline_advisory_the_dose_closed_is_evidence_prior_to_administration(
+    tmp_path: Path,
+) -> None:
+    # bp.baseline_high ("weigh the risk before dosing") stood until the dose, whose
+    # dose_start closed it (clinical-rules.md: clear "mean <= 140/90, or dose_start"):
+    # the evidence next to "vitals acceptable prior to administration" said "alarms
+    # active: none".
+    rec = play_record(tmp_path, BASELINE_HIGH)
+    (bh,) = [e for e in rec.episodes if e.rule == "bp.baseline_high"]
+    assert bh.cleared_t == rec.dose_start_t
+    assert rec.pre_evidence.active == ("bp.baseline_high",)
+    assert form(rec)["acceptable_pre"].endswith("alarms active: bp.baseline_high")
+    # Closed at the dose: not active at the end.
+    assert "bp.baseline_high" not in rec.end_evidence.active
