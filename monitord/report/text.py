@@ -192,7 +192,9 @@ def could_leave_text(rec: SessionRecord) -> str:
 def spo2_text(rec: SessionRecord) -> str:
     s = rec.spo2
     if s.min_pct is None:
-        return "MISSING (no valid SpO2 reading)"
+        # The summary covers the dose on (record.py): say so, an earlier sample exists.
+        since = " from the dose on" if rec.dose_start_t is not None else ""
+        return f"MISSING (no valid SpO2 reading{since})"
     return (
         f"minimum {s.min_pct:g} % at {fmt_t(rec, s.min_t)}; "
         f"{s.below_s / 60:.1f} min below 90 % ({s.samples} valid samples)"

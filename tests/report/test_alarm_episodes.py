@@ -150,3 +150,15 @@ def test_the_baseline_advisory_the_dose_closed_is_evidence_prior_to_administrati
     assert form(rec)["acceptable_pre"].endswith("alarms active: bp.baseline_high")
     # Closed at the dose: not active at the end.
     assert "bp.baseline_high" not in rec.end_evidence.active
+
+
+def test_spo2_missing_after_the_dose_does_not_say_there_was_none(tmp_path: Path) -> None:
+    # The SpO2 field covers the dose to the end: a probe that gave valid samples before
+    # the dose only is missing there, but "no valid SpO2 reading" was false.
+    text = BASELINE_HIGH.replace(
+        '{"t": 600, "event": "dose_start"}\n',
+        '{"t": 180, "event": "spo2", "spo2": 97}\n{"t": 600, "event": "dose_start"}\n',
+    )
+    rec = play_record(tmp_path, text)
+    assert rec.pre_evidence.spo2_pct == 97
+    assert form(rec)["spo2"] == "MISSING (no valid SpO2 reading from the dose on)"
