@@ -61,7 +61,7 @@ from monitord.report.summary import (
     Evidence,
     Spo2Summary,
     active_at,
-    last_before,
+    last_point,
     spo2_summary,
 )
 from monitord.store.outages import Outage
@@ -451,8 +451,14 @@ def build_record(
     def evidence(at: float | None, until_then: bool = False) -> Evidence:
         if at is None:
             return NO_EVIDENCE
+        h, o = last_point(hrs, at), last_point(sp, at)
         return Evidence(
-            at, last_before(hrs, at), last_before(sp, at), active_at(eps, at, until_then)
+            at,
+            h[1] if h else None,
+            o[1] if o else None,
+            active_at(eps, at, until_then),
+            h[0] if h else None,
+            o[0] if o else None,
         )
 
     return SessionRecord(

@@ -36,6 +36,10 @@ class Evidence:
     hr_bpm: float | None
     spo2_pct: float | None
     active: tuple[str, ...]  # rules of alarms active at `at`
+    # When those values were taken: shown when older than SPO2_HOLD_MAX_S, so a value
+    # from long before (a sensor silent since) does not read as the value at `at`.
+    hr_t: float | None = None
+    spo2_t: float | None = None
 
 
 NO_SPO2 = Spo2Summary(0, None, None, 0.0)
@@ -54,13 +58,14 @@ def spo2_summary(points: Sequence[tuple[float, float]]) -> Spo2Summary:
     return Spo2Summary(len(points), v_min, t_min, below)
 
 
-def last_before(points: Sequence[tuple[float, float]], at: float) -> float | None:
-    v = None
+def last_point(points: Sequence[tuple[float, float]], at: float) -> tuple[float, float] | None:
+    """The last (t, value) at or before `at`."""
+    p = None
     for t, x in points:
         if t > at:
             break
-        v = x
-    return v
+        p = (t, x)
+    return p
 
 
 def active_at(eps: Sequence[Episode], at: float, until_then: bool = False) -> tuple[str, ...]:

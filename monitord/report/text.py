@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from monitord.report.audit import Episode
 from monitord.report.gaps import min_s_text, outage_count, span_text
 from monitord.report.record import BpReading, RemsField, SessionRecord, duration_text
-from monitord.report.summary import Evidence
+from monitord.report.summary import SPO2_HOLD_MAX_S, Evidence
 
 PATIENT_REF_LABEL = "Patient reference (clinic, by hand)"
 STORED_NOTE = "pushed from the device's memory on connect: history, fed to no alarm"
@@ -204,9 +204,18 @@ def spo2_text(rec: SessionRecord) -> str:
 def evidence_text(rec: SessionRecord, bp: RemsField, ev: Evidence) -> str:
     if ev.at is None:
         return "no evidence (no dose recorded)" if bp.name == "pre_dose" else "session not ended"
+
+    def age(t: float | None) -> str:
+        # An old value is no reading at `at`: say when it was taken.
+        if t is None or ev.at is None or ev.at - t <= SPO2_HOLD_MAX_S:
+            return ""
+        return f" (last valid at {fmt_t(rec, t)}, {span_text(ev.at - t)} before)"
+
     parts = [f"BP {fmt_bp(bp.reading)}"]
-    parts.append(f"HR {ev.hr_bpm:g}" if ev.hr_bpm is not None else "HR missing")
-    parts.append(f"SpO2 {ev.spo2_pct:g} %" if ev.spo2_pct is not None else "SpO2 missing")
+    hr = f"HR {ev.hr_bpm:g}{age(ev.hr_t)}" if ev.hr_bpm is not None else "HR missing"
+    parts.append(hr)
+    spo2 = f"SpO2 {ev.spo2_pct:g} %{age(ev.spo2_t)}" if ev.spo2_pct is not None else "SpO2 missing"
+    parts.append(spo2)
     parts.append("alarms active: " + (", ".join(ev.active) if ev.active else "none"))
     return "; ".join(parts)
 

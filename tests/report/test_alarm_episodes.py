@@ -162,3 +162,21 @@ def test_spo2_missing_after_the_dose_does_not_say_there_was_none(tmp_path: Path)
     rec = play_record(tmp_path, text)
     assert rec.pre_evidence.spo2_pct == 97
     assert form(rec)["spo2"] == "MISSING (no valid SpO2 reading from the dose on)"
+
+
+def test_evidence_says_when_an_hr_or_spo2_value_is_old(tmp_path: Path) -> None:
+    # The last valid HR and SpO2 at completion were taken 2 h or more before it (the sensors
+    # gave nothing after): shown bare, "HR 70; SpO2 97 %" read as the vitals at the end.
+    text = BASELINE_HIGH.replace(
+        '{"t": 600, "event": "dose_start"}\n',
+        '{"t": 180, "event": "spo2", "spo2": 97}\n{"t": 180, "event": "hr", "hr": 70}\n'
+        '{"t": 570, "event": "hr", "hr": 71}\n{"t": 600, "event": "dose_start"}\n',
+    )
+    rec = play_record(tmp_path, text)
+    f = form(rec)
+    # 30 s before the dose: current (a sample stands for up to 60 s, summary.py).
+    assert "; HR 71; SpO2 97 % (last valid at 09:03:00, 7 min 00 s before);" in f["acceptable_pre"]
+    assert (
+        "; HR 71 (last valid at 09:09:30, 2 h 00 min before); "
+        "SpO2 97 % (last valid at 09:03:00, 2 h 07 min before);" in f["acceptable_end"]
+    )
