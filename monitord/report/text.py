@@ -37,13 +37,17 @@ def fmt_day(rec: SessionRecord, t: float | None = None) -> str:
 
 def fmt_t(rec: SessionRecord, t: float | None) -> str:
     """Local clock time; with the date in front when it is not the treatment date (a
-    session across local midnight)."""
+    session across local midnight), and the zone's abbreviation after it when it is not
+    the treatment's, which the page names (a session across a daylight-saving change:
+    01:45 EST is no time under "EDT")."""
     if t is None:
         return "missing"
     d = local(rec, t)
     s = d.strftime("%H:%M:%S")
     if d.strftime("%Y-%m-%d") != fmt_day(rec):
         s = d.strftime("%m-%d ") + s
+    if d.tzname() != local(rec, treatment_t(rec)).tzname():
+        s += f" {d.tzname()}"
     return s
 
 
