@@ -33,6 +33,7 @@ from monitord.report.text import (
     SIGNATURE_LINES,
     audit_header,
     audit_row,
+    audit_title,
     event_line,
     fmt_tz,
     form_lines,
@@ -138,12 +139,7 @@ def layout(rec: SessionRecord) -> list[_Page]:
 
     eps = rec.episodes
     active = sum(1 for e in eps if e.active_at_end)
-    esc = sum(e.escalations for e in eps)
-    f.heading(
-        f"Alarm audit ({len(eps)} episodes, {active} still active at session end, "
-        f"{esc} escalations counted)",
-        color=RED if active else "black",
-    )
+    f.heading(audit_title(rec), color=RED if active else "black")
     if eps:
         _table(f, audit_header(), [audit_row(rec, e) for e in eps])
     else:

@@ -23,6 +23,7 @@ from monitord.report.text import (
     STORED_NOTE,
     audit_header,
     audit_row,
+    audit_title,
     fmt_iso_local,
     fmt_iso_utc,
     fmt_rel,
@@ -85,11 +86,7 @@ def render_html(rec: SessionRecord) -> str:
     out.append("<h2>Observed during monitoring (tick by hand)</h2><pre>")
     out.append(e("\n".join((*CLINICAL_BOXES, "", *SIGNATURE_LINES))) + "</pre>")
     eps = rec.episodes
-    active = sum(1 for x in eps if x.active_at_end)
-    out.append(
-        f"<h2>Alarm audit ({len(eps)} episodes, {active} still active at session end, "
-        f"{sum(x.escalations for x in eps)} escalations counted)</h2>"
-    )
+    out.append(f"<h2>{e(audit_title(rec))}</h2>")
     out.append('<table id="audit"><tr>' + "".join(f"<th>{e(h)}</th>" for h in audit_header()))
     out.append("</tr>")
     for ep in eps:

@@ -303,6 +303,18 @@ SIGNATURE_LINES = (
 ACK_EXPECTED = ("high", "medium")
 
 
+def audit_title(rec: SessionRecord) -> str:
+    """The audit's heading: episodes, those still active at the end, escalations."""
+    eps = rec.episodes
+    active = sum(1 for e in eps if e.active_at_end)
+    # A session not ended has no session end to be active at: its data ends.
+    end = "session end" if rec.ended else "the end of the data (session not ended)"
+    return (
+        f"Alarm audit ({len(eps)} episodes, {active} still active at {end}, "
+        f"{sum(e.escalations for e in eps)} escalations counted)"
+    )
+
+
 def audit_header() -> tuple[str, ...]:
     return ("raised", "rule", "priority", "to ack", "ack by", "cleared", "escal.", "message")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from monitord.report.render import render_html
 from monitord.report.text import audit_row, event_line, gap_lines
 
 from .reportkit import form, play_record
@@ -180,3 +181,15 @@ def test_evidence_says_when_an_hr_or_spo2_value_is_old(tmp_path: Path) -> None:
         "; HR 71 (last valid at 09:09:30, 2 h 00 min before); "
         "SpO2 97 % (last valid at 09:03:00, 2 h 07 min before);" in f["acceptable_end"]
     )
+
+
+def test_the_audit_of_a_session_not_ended_does_not_claim_a_session_end(tmp_path: Path) -> None:
+    # "N still active at session end" in a session with no session_end (the form says
+    # "MISSING (session not ended)"): the alarms are active at the end of the data.
+    text = ACTIVE_AT_END.replace('{"t": 7700, "event": "session_end"}\n', "")
+    rec = play_record(tmp_path, text)
+    assert not rec.ended and any(e.active_at_end for e in rec.episodes)
+    html = render_html(rec)
+    assert "still active at session end" not in html
+    assert "still active at the end of the data (session not ended)" in html
+    assert "still active at session end" in render_html(play_record(tmp_path / "e", ACTIVE_AT_END))
