@@ -25,6 +25,7 @@ __all__ = [
     "discharge_criteria",
     "is_session_end_clear",
     "observation_met_t",
+    "observation_minimum",
     "session_scoped",
 ]
 
@@ -33,14 +34,23 @@ DISCHARGE = "session.discharge_ready"
 SESSION_END_CLEAR = "Session ended: "
 
 
+def observation_minimum(p: Mapping[str, Any], protocol: str) -> tuple[str, float]:
+    """The protocol's observation minimum: the session event it counts from and its
+    length (s), from session.discharge_ready's parameters `p`: esketamine
+    (`dose_start`, esketamine_observe_s), iv-ketamine (`dose_end`, iv_ketamine_observe_s)."""
+    if protocol == "iv-ketamine":
+        return "dose_end", float(p["iv_ketamine_observe_s"])
+    return "dose_start", float(p["esketamine_observe_s"])
+
+
 def observation_met_t(
     p: Mapping[str, Any], protocol: str, dose_start_t: float | None, dose_end_t: float | None
 ) -> float | None:
     """When the observation time is met: dose_start + esketamine_observe_s, or for
     iv-ketamine dose_end + iv_ketamine_observe_s; None before that event exists."""
-    if protocol == "iv-ketamine":
-        return None if dose_end_t is None else dose_end_t + p["iv_ketamine_observe_s"]
-    return None if dose_start_t is None else dose_start_t + p["esketamine_observe_s"]
+    origin, minimum = observation_minimum(p, protocol)
+    t = dose_end_t if origin == "dose_end" else dose_start_t
+    return None if t is None else t + minimum
 
 
 def discharge_criteria(

@@ -16,6 +16,9 @@ What the record holds, and how each field is chosen:
 - Total monitoring time: from administration (`dose_start`) to completion of monitoring
   (`session_end`), as the REMS form counts it (issue 18); the first device reading is
   kept for reference only.
+- The observation after the dose against the protocol's minimum (the engine's own
+  parameters; esketamine from `dose_start`, iv-ketamine from `dose_end`): met, short, or
+  not judged with the reason (monitord/report/observation.py).
 - The 40-minute BP is a REMS requirement for esketamine only: for `iv-ketamine` a missing
   one is no gap, and a session that ended before the 35-50 min window is not flagged for
   a check it could not have had (the session's end is recorded as such).
@@ -54,6 +57,7 @@ from monitord.engine.validity import bp_invalid_reason, device_valid, invalid_re
 from monitord.models import AlertEvent, Kind, Reading, SessionEvent
 from monitord.report.audit import Episode, carried_in, episodes
 from monitord.report.gaps import Gap, alert_gaps
+from monitord.report.observation import NO_OBSERVATION, Observation, judge_observation
 from monitord.report.readiness import NOT_JUDGED, Readiness, criteria_met_from
 from monitord.report.summary import (
     NO_EVIDENCE,
@@ -171,6 +175,8 @@ class SessionRecord:
     ended_by: str | None = None
     # Discharge criteria met without the observation-time minimum (readiness.py).
     readiness: Readiness = NOT_JUDGED
+    # The observation after the dose against the protocol's minimum (observation.py).
+    observation: Observation = NO_OBSERVATION
 
     @property
     def rems_applies(self) -> bool:
@@ -489,6 +495,7 @@ def build_record(
         started_by=start.by,
         ended_by=end_ev.by if end_ev is not None else None,
         readiness=ready,
+        observation=judge_observation(rules, start.protocol, ds, de, end, gaps),
     )
 
 

@@ -9,12 +9,14 @@ CET, ...), and the CSVs carry both.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from monitord.report.audit import Episode
 from monitord.report.gaps import min_s_text, outage_count, span_text
+from monitord.report.observation import clock_text
 from monitord.report.record import BpReading, RemsField, SessionRecord, duration_text
 from monitord.report.summary import SPO2_HOLD_MAX_S, Evidence
 
@@ -143,11 +145,42 @@ def monitoring_text(rec: SessionRecord) -> str:
     down = outage_text(rec)
     if rec.monitoring_s is None:
         return f"MISSING ({rec.monitoring_missing_reason})" + (f"; {down}" if down else "")
+    # The figure the minimum is read against on the form: never left unmarked when short.
+    short = (
+        "; SHORT of the protocol minimum (see Observation after the dose)"
+        if observation_short(rec)
+        else ""
+    )
     return (
         f"{duration_text(rec.monitoring_s)} ({rec.monitoring_s / 60:.1f} min; dose start "
         f"{fmt_t(rec, rec.dose_start_t)} to session end {fmt_t(rec, rec.ended_t)})"
+        + short
         + (f"; {down}" if down else "")
     )
+
+
+def observation_short(rec: SessionRecord) -> bool:
+    return rec.observation.verdict == "short"
+
+
+def observation_text(rec: SessionRecord) -> str:
+    """The observation after the dose against the protocol's minimum (observation.py):
+    met, SHORT, or CANNOT BE JUDGED with the reason; flagged (red) unless met."""
+    o = rec.observation
+    origin = o.origin.replace("_", " ")
+    minimum = f"the protocol minimum of {clock_text(o.minimum_s)} from {origin}"
+    if o.verdict == "not_judged" or o.observed_s is None:
+        return f"CANNOT BE JUDGED against {minimum} ({o.reason})"
+    span = f"{clock_text(o.observed_s)} from {origin} to session end"
+    if o.verdict == "short":
+        lack = clock_text(math.ceil(o.minimum_s - o.observed_s - 1e-6))
+        return f"SHORT: {span}, under {minimum} ({lack} short)"
+    text = f"met: {span}, at least {minimum}"
+    if o.device_gaps:
+        # Not a break (monitord ran and alarmed them), but the lead should see them.
+        n = o.device_gaps
+        text += f"; {n} device data gap{'s' if n > 1 else ''} inside the minimum window (see gaps)"
+    return text
 
 
 def dose_text(rec: SessionRecord) -> str:
@@ -265,7 +298,13 @@ def form_lines(rec: SessionRecord) -> list[FormLine]:
             "monitoring_time",
             "Total monitoring time",
             monitoring_text(rec),
-            rec.monitoring_s is None or outage_text(rec) is not None,
+            rec.monitoring_s is None or outage_text(rec) is not None or observation_short(rec),
+        ),
+        FormLine(
+            "observation",
+            "Observation after the dose (protocol minimum)",
+            observation_text(rec),
+            rec.observation.verdict != "met",
         ),
     ]
     for f in (pre, post, end):
