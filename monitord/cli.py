@@ -28,8 +28,8 @@ EX_CONFIG = 78  # bad configuration (sysexits.h)
 # ends like `yes | head`, without a traceback.
 EX_PIPE = 141
 
-# One config option for every command (issue 19), with conf.d/*.toml beside the file
-# merged in name order (monitord/config_layers.py).
+# One config option for every command (issue 19), with conf.d/*.toml beside a monitord.toml
+# merged in name order (monitord/config_layers.py); any other file is read alone.
 DEFAULT_CONFIG = "/etc/monitord/monitord.toml"
 
 # Simulated chairs are played by `simulators/`, which the daemon core never imports
@@ -90,8 +90,8 @@ def common_options() -> argparse.ArgumentParser:
         "--config",
         metavar="PATH",
         default=DEFAULT_CONFIG,
-        help="config file; *.toml in conf.d/ beside it are merged in name order "
-        "(default: %(default)s)",
+        help="config file; for a monitord.toml, *.toml in conf.d/ beside it are merged in "
+        "name order (default: %(default)s)",
     )
     return common
 

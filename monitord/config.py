@@ -1,8 +1,9 @@
 """Configuration: the TOML schema of design.md section 8, validated by pydantic v2.
 
-The operator's file is read, never written, with `conf.d/*.toml` beside it merged in name
-order (monitord/config_layers.py). Every problem becomes one line `FILE: dotted.key: reason`
-naming the file that wrote the key (see `ConfigError`), never a traceback.
+The operator's file is read, never written; a `monitord.toml` has `conf.d/*.toml` beside it
+merged in name order, any other file is read alone (monitord/config_layers.py). Every
+problem becomes one line `FILE: dotted.key: reason` naming the file that wrote the key
+(see `ConfigError`), never a traceback.
 """
 
 from __future__ import annotations
@@ -492,7 +493,8 @@ def parse_config(
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
-    """`path` and then `conf.d/*.toml` beside it, merged (monitord/config_layers.py)."""
+    """`path` and then, for a `monitord.toml`, `conf.d/*.toml` beside it, merged
+    (monitord/config_layers.py)."""
     files = config_files(Path(path))
     try:
         layers = [read_layer(f) for f in files]

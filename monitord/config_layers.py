@@ -1,6 +1,13 @@
 """A config made of layers: `monitord.toml` and then `conf.d/*.toml` beside it, in name order
 (issue 19: one site file shared by the fleet, one chair file per Pi).
 
+Only a main file named `monitord.toml` takes the layers (docs/install.md, "Fleet
+configuration"): `conf.d/` holds the chair daemon's pieces, and another file in the same
+folder is read alone, by every command. The station's `/etc/monitord/station.toml` on a Pi
+that is also a chair would otherwise take in that Pi's `conf.d/20-chair.toml` ([mqtt]
+username, [[chairs]], [site] overrides), and `check-config -c station.toml` would judge a
+config the station was never meant to have.
+
 Merge rules (docs/install.md, "Fleet configuration"):
 - tables are merged key by key, recursively; a later file's value wins for the same key;
 - `[[chairs]]` are concatenated in file order: the site file usually has none and each
@@ -30,8 +37,15 @@ class Layer:
     raw: dict[str, Any]
 
 
+# The one main file name that takes `conf.d/*.toml` (see the module docstring).
+LAYERED_NAME = "monitord.toml"
+
+
 def config_files(path: Path) -> list[Path]:
-    """The main file, then `conf.d/*.toml` beside it in name order (none when absent)."""
+    """The main file, then, for a `monitord.toml`, `conf.d/*.toml` beside it in name order
+    (none when absent); any other file alone."""
+    if path.name != LAYERED_NAME:
+        return [path]
     conf_d = path.parent / "conf.d"
     extra = sorted(conf_d.glob("*.toml"), key=lambda p: p.name) if conf_d.is_dir() else []
     return [path, *extra]

@@ -120,3 +120,46 @@ def test_check_config_cli_takes_dash_c(tmp_path: Path) -> None:
             timeout=60,
         )
         assert (r.returncode, r.stdout, r.stderr) == (0, "ok\n", ""), argv
+
+
+STATION = """
+[site]
+id = "clinic-a"
+
+[mqtt]
+host = "broker.clinic.lan"
+port = 8883
+
+[station]
+id = "station-1"
+nurses_file = "nurses"
+"""
+
+
+def test_conf_d_is_the_chair_daemons_not_the_stations(tmp_path: Path) -> None:
+    """A Pi that is a chair and the station: `monitord.toml` + `conf.d/20-chair.toml`, and
+    `station.toml` beside them. Only monitord.toml takes conf.d/ (docs/install.md, "Fleet
+    configuration"); the station's file is read alone, by `station` and `check-config`
+    alike. Before, the chair file's [mqtt] username, [[chairs]] and errors were the
+    station's too."""
+    from monitord.station.auth import nurse_line
+
+    fleet(tmp_path, 1)  # conf.d/21-chair.toml: [[chairs]] and [mqtt] port = 1883
+    (tmp_path / "conf.d" / "30-user.toml").write_text('[mqtt]\nusername = "chair-1"\n')
+    station = tmp_path / "station.toml"
+    station.write_text(STATION)
+    nurses = tmp_path / "nurses"
+    nurses.write_text(nurse_line("Alice M", "1234"))
+    nurses.chmod(0o600)
+    cfg = load_config(station)
+    assert (cfg.chairs, cfg.mqtt.port, cfg.mqtt.username) == ([], 8883, None)
+    r = subprocess.run(
+        [sys.executable, "-m", "monitord", "check-config", "-c", str(station)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (r.returncode, r.stdout, r.stderr) == (0, "ok\n", "")
+    # monitord.toml itself still takes every layer.
+    chair = load_config(tmp_path / "monitord.toml")
+    assert ([c.id for c in chair.chairs], chair.mqtt.username) == (["chair-1"], "chair-1")
