@@ -116,11 +116,24 @@ class TechAlarms:
             log.debug("alarm side file not updated: %s", e)
 
 
-def read_alarm_file(store: Path) -> dict[str, Any] | None:
-    """What the daemon last wrote beside `store` (for `monitord status`), or None."""
+def load_alarm_file(store: Path) -> dict[str, Any] | None:
+    """What the daemon last wrote beside `store`, or None when there is no such file (or
+    it holds nothing yet); OSError (e.g. PermissionError) or ValueError when it cannot be
+    read: `monitord status` says so rather than show no technical alarms."""
     try:
-        text = alarm_file(store).read_bytes().decode("utf-8", "replace").strip()
-        doc = json.loads(text) if text else None
+        data = alarm_file(store).read_bytes()
+    except FileNotFoundError:
+        return None
+    text = data.decode("utf-8", "replace").strip()
+    doc = json.loads(text) if text else None
+    if doc is not None and not isinstance(doc, dict):
+        raise ValueError("not a JSON object")
+    return doc
+
+
+def read_alarm_file(store: Path) -> dict[str, Any] | None:
+    """What the daemon last wrote beside `store`, or None (also when unreadable)."""
+    try:
+        return load_alarm_file(store)
     except (OSError, ValueError):
         return None
-    return doc if isinstance(doc, dict) else None

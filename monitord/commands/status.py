@@ -11,16 +11,19 @@ import contextlib
 import fcntl
 import json
 import os
+import pwd
+import shlex
 import sqlite3
+import stat
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from monitord.cli import EX_OK
+from monitord.cli import DEFAULT_CONFIG, EX_OK
 from monitord.config import StorageConfig, load_config
 from monitord.outbox import SINKS, Outbox, OutboxError
-from monitord.techalarm import read_alarm_file
+from monitord.techalarm import alarm_file, load_alarm_file
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -82,13 +85,51 @@ def _fmt_reading(r: dict[str, Any]) -> str:
 
 def technical(store: Path) -> dict[str, Any] | None:
     """The daemon's technical alarms (monitord/techalarm.py), from the side file it keeps
-    beside the store: readable when the store itself is full, locked or unusable."""
-    doc = read_alarm_file(store)
+    beside the store: readable when the store itself is full, locked or unusable. A file
+    that is there but cannot be read is `{"unreadable": why}`, never shown as no alarms."""
+    try:
+        doc = load_alarm_file(store)
+    except (OSError, ValueError) as e:
+        why = denied(alarm_file(store)) or str(getattr(e, "strerror", None) or e)
+        return {"unreadable": f"cannot read {alarm_file(store)}: {why}"}
     if doc is None:
         return None
     pid = doc.get("pid")
     doc["daemon_running"] = isinstance(pid, int) and _alive(pid)
     return doc
+
+
+def denied(path: Path) -> str | None:
+    """Why this user may not read `path` (a folder on the way it may not enter, or the
+    file), with the owner and mode, or None when nothing stops it. The install makes the
+    state folder the service user's, mode 0700 (systemd/monitord.service: StateDirectory=):
+    an admin reads it as root."""
+    path = Path(os.path.abspath(path))
+    for d in [*reversed(path.parents), path]:
+        if os.access(d, os.X_OK if d != path else os.R_OK) or not os.path.lexists(d):
+            continue
+        st = d.stat()
+        try:
+            owner = pwd.getpwuid(st.st_uid).pw_name
+        except KeyError:
+            owner = f"uid {st.st_uid}"
+        what = "folder " if d != path else ""
+        return f"permission denied ({what}{d} is {owner}'s, mode {stat.S_IMODE(st.st_mode):04o})"
+    return None
+
+
+def _as_root(args: argparse.Namespace) -> str:
+    """The command to run again with sudo: the installed executable by its full path (sudo's
+    PATH may not have /opt/monitord/bin), with the options given."""
+    exe = sys.argv[0] if os.path.basename(sys.argv[0]) == "monitord" else "monitord"
+    cmd = [exe, "status"]
+    if args.config != DEFAULT_CONFIG:
+        cmd += ["-c", args.config]
+    if args.db is not None:
+        cmd += ["--db", str(args.db)]
+    if args.json:
+        cmd.append("--json")
+    return "sudo " + shlex.join(cmd)
 
 
 def running(store: Path) -> bool:
@@ -124,6 +165,8 @@ def _alive(pid: int) -> bool:
 def render_technical(tech: dict[str, Any] | None) -> list[str]:
     if not tech:
         return []
+    if tech.get("unreadable"):
+        return [f"TECHNICAL ALARMS NOT SHOWN: {tech['unreadable']}"]
     out = []
     note = "" if tech.get("daemon_running") else f" (daemon pid {tech.get('pid')} not running)"
     for key, cond in (tech.get("active") or {}).items():
@@ -292,7 +335,10 @@ def main(args: argparse.Namespace) -> int:
     except (OutboxError, OSError, sqlite3.Error) as e:
         for line in render_technical(tech):
             print(line)
-        print(f"monitord status: {e}", file=sys.stderr)
+        # A non-root admin on an installed Pi: the store's folder is the service user's.
+        why = denied(path)
+        msg = f"cannot read {path}: {why}: run it as root: {_as_root(args)}" if why else e
+        print(f"monitord status: {msg}", file=sys.stderr)
         return 1
     st["technical"] = tech
     st["running"] = running(path)
