@@ -120,6 +120,38 @@ install_file() {  # install_file MODE SRC DEST
     echo "$3" >>"$manifest"
 }
 
+# An upgrade checks the operator's configs with the new version before anything is
+# replaced: one it rejects would stop the service at its restart (exit 78: no monitoring)
+# with nothing said here. Then nothing is swapped in: the installed version stays (a
+# running daemon keeps monitoring), the new one waits in $PREFIX.new to check a fix with,
+# and the rejected lines are on the terminal. The config itself is never rewritten.
+check_kept_configs() {  # check_kept_configs STAGE
+    local name conf lines bad=""
+    for name in monitord station; do
+        conf="$R$ETC/$name.toml"
+        [ -e "$conf" ] || continue
+        # The example as installed, never edited: not configured yet, nothing runs on it.
+        if [ "$name" = monitord ] && [ -f "$R$ETC/monitord.example.toml" ] \
+            && cmp -s "$conf" "$R$ETC/monitord.example.toml"; then
+            continue
+        fi
+        if ! lines="$("$1/bin/monitord" check-config -c "$conf" 2>&1 >/dev/null)"; then
+            echo "monitord-install: !!! the new monitord rejects your $ETC/$name.toml:" >&2
+            printf '%s\n' "$lines" | sed 's/^/monitord-install: !!!   /' >&2
+            bad=1
+        fi
+    done
+    [ -z "$bad" ] && return 0
+    cat >&2 <<MSG
+monitord-install: !!! NOT UPGRADED: $PREFIX is unchanged; a running monitord keeps running.
+monitord-install: !!! Fix the lines above in your config (this script never rewrites it; a
+monitord-install: !!! running daemon reads it only when it starts), check the fix with
+monitord-install: !!!   $R$PREFIX.new/bin/monitord check-config -c $R$ETC/monitord.toml
+monitord-install: !!! (or station.toml), then run this install again.
+MSG
+    exit 1
+}
+
 do_install() {
     need_root
     ensure_python
@@ -151,6 +183,7 @@ do_install() {
     # Python beside themselves, so the tree runs where it is moved (/opt, an image's /opt).
     "$stage/bin/python" "$here/packaging/relocate-venv.py" "$stage" "$PREFIX" >/dev/null
     "$stage/bin/monitord" --version >/dev/null || die "the new monitord does not run; $PREFIX is unchanged"
+    check_kept_configs "$stage"
     if [ -d "$R$PREFIX" ]; then
         say "replacing the existing $PREFIX"
         mv "$R$PREFIX" "$R$PREFIX.old"

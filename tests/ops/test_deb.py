@@ -284,3 +284,20 @@ def test_prerm_disables_both_services_on_remove_only(deb: Path, tmp_path: Path) 
         "disable --now monitord.service",
         "disable --now monitord-station.service",
     ]
+
+
+@pytest.mark.timeout(900)
+def test_upgrade_onto_a_config_the_new_version_rejects_says_so(deb: Path, tmp_path: Path) -> None:
+    """postinst used to try-restart onto a config the new version rejects (exit 78: the
+    daemon stopped) with nothing said. Now it checks first: the lines naming the field on
+    the terminal, the service not restarted, the config never rewritten."""
+    root = Root(tmp_path / "root")
+    root.dpkg("-i", deb)
+    conf = root / "etc/monitord/monitord.toml"
+    conf.write_text(conf.read_text().replace("[site]\n", "[site]\nbogus_key = 1\n", 1))
+    before = conf.read_bytes()
+    p = root.dpkg("-i", upgrade_of(deb, tmp_path))
+    assert "monitord: !!! the new monitord rejects /etc/monitord/monitord.toml:" in p.stderr
+    assert f"monitord: !!!   {conf}: site.bogus_key: unknown key" in p.stderr
+    assert "monitord: !!! monitord.service NOT restarted" in p.stderr
+    assert conf.read_bytes() == before

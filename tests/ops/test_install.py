@@ -328,3 +328,31 @@ def test_installed_monitord_reports_a_stored_session(installed: Installed, tmp_p
     assert r.returncode == 0 and r.stderr == "", r.stderr
     pdf = out / "s-complete.pdf"
     assert r.stdout.split()[0] == str(pdf) and pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_upgrade_onto_a_config_the_new_version_rejects_keeps_the_old_one(
+    installed: Installed, tmp_path: Path
+) -> None:
+    """An upgrade used to swap in the new version and try-restart the service onto a config
+    it rejects: exit 78, no monitoring, nothing said. Now the new version checks the kept
+    config first; rejected, nothing is replaced and the lines are on the terminal. Takes
+    ~25 s: the upgrade's own pip install (there is no shorter real upgrade)."""
+    root = installed.copy_to(tmp_path / "root")
+    conf = root / "etc/monitord/monitord.toml"
+    conf.write_text(conf.read_text().replace("[site]\n", "[site]\nbogus_key = 1\n", 1))
+    before = conf.read_bytes()
+    exe = root / "opt/monitord/bin/monitord"
+    old = exe.read_bytes()
+    p = subprocess.run(
+        ["bash", str(SCRIPT), "install", "--root", str(root), "--pip-args", "--no-compile"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+    )  # fmt: skip
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "monitord-install: !!! the new monitord rejects your /etc/monitord/monitord.toml:" in (
+        p.stderr
+    )
+    assert f"monitord-install: !!!   {conf}: site.bogus_key: unknown key" in p.stderr
+    assert "NOT UPGRADED: /opt/monitord is unchanged" in p.stderr
+    assert conf.read_bytes() == before  # never rewritten
+    assert exe.read_bytes() == old and (root / "opt/monitord.new/bin/monitord").exists()
