@@ -28,6 +28,19 @@ KEY = "task.crashing/chair:chair-a"
 HEALTHY_S, WINDOW_S, RUN_S = 0.3, 4.0, 0.5
 
 
+def supervise(tg: asyncio.TaskGroup, task_alarms: TaskAlarms) -> Supervisor:
+    """The daemon's wiring (Daemon.run) with the shortened times."""
+    return Supervisor(
+        tg,
+        on_crash=task_alarms.crashed,
+        backoff_initial_s=0.01,
+        backoff_cap_s=0.02,
+        on_recover=task_alarms.recovered,
+        healthy_after_s=HEALTHY_S,
+        relapse_window_s=WINDOW_S,
+    )
+
+
 async def test_a_task_crashing_after_healthy_runs_raises_the_alarm_and_holds_it() -> None:
     said: list[str] = []
     alarms = TechAlarms(said.append)
@@ -44,15 +57,7 @@ async def test_a_task_crashing_after_healthy_runs_raises_the_alarm_and_holds_it(
 
     loop = asyncio.get_running_loop()
     async with asyncio.TaskGroup() as tg:
-        sup = Supervisor(
-            tg,
-            on_crash=task_alarms.crashed,
-            backoff_initial_s=0.01,
-            backoff_cap_s=0.02,
-            on_recover=task_alarms.recovered,
-            healthy_after_s=HEALTHY_S,
-            relapse_window_s=WINDOW_S,
-        )
+        sup = supervise(tg, task_alarms)
         st: TaskState = sup.spawn("chair:chair-a", engine)
         streaks: list[int] = []
         real_crashed = task_alarms.crashed
@@ -101,15 +106,7 @@ async def test_one_relapse_after_a_fast_loop_that_recovered_clears_as_before() -
         await asyncio.sleep(3600)
 
     async with asyncio.TaskGroup() as tg:
-        sup = Supervisor(
-            tg,
-            on_crash=task_alarms.crashed,
-            backoff_initial_s=0.01,
-            backoff_cap_s=0.02,
-            on_recover=task_alarms.recovered,
-            healthy_after_s=HEALTHY_S,
-            relapse_window_s=WINDOW_S,
-        )
+        sup = supervise(tg, task_alarms)
         st = sup.spawn("chair:chair-a", engine)
         await eventually(lambda: KEY in alarms.active, 5, "the alarm")
         assert "3 times in a row" in alarms.active[KEY]["text"]
