@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from monitord.aio import Doze, within
@@ -228,7 +229,7 @@ class ChairRuntime:
         while True:
             self.last_beat = time.monotonic()
             # A wall-clock step moves no timer or run; the clock catches up when nothing runs.
-            if msg := self.clock.follow(self.engine.steady(self.cfg.id, self.clock.now())):
+            if msg := self.clock.follow(partial(self.engine.steady, self.cfg.id)):
                 log.warning(f"{self.cfg.id}: {msg}")
             deadline = self.engine.next_deadline()
             timeout = 1.0  # heartbeat for the watchdog

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 #: A difference between the wall clock and a chair clock above this is a step, not drift.
 STEP_S = 2.0
@@ -52,15 +53,17 @@ class WallClock:
         """Wall seconds until the clock reaches `t`."""
         return max(0.0, t - self.now())
 
-    def follow(self, idle: bool) -> str | None:
-        """Check the wall clock against this clock; with `idle` (no engine timer pending
-        nor HR/SpO2 run going, so a jump fires or delays nothing) catch up with a wall
-        clock that is ahead. Returns a line to log once per step, else None."""
-        off = time.time() - self.now()
+    def follow(self, idle: Callable[[float], bool]) -> str | None:
+        """Check the wall clock against this clock; when `idle(now)` (no engine timer
+        pending nor HR/SpO2 run going, so a jump fires or delays nothing) catch up with a
+        wall clock that is ahead. `idle` is asked only once the clocks differ: this runs
+        on every turn of every chair task. Returns a line to log once per step, else None."""
+        now = self.now()
+        off = time.time() - now
         if abs(off) <= STEP_S:
             self._said = 0.0
             return None
-        if off > 0 and idle:
+        if off > 0 and idle(now):
             self._base += off
             self._said = 0.0
             return f"wall clock stepped {off:+.0f} s; the chair clock followed (no timer pending)"
@@ -109,6 +112,6 @@ class SimClock:
         """Wall seconds until the free-running virtual time reaches `t` (for the player)."""
         return max(0.0, (t - self._free()) / self.speed)
 
-    def follow(self, idle: bool) -> str | None:
+    def follow(self, idle: Callable[[float], bool]) -> str | None:
         """Virtual time follows no wall clock."""
         return None
