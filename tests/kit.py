@@ -56,7 +56,7 @@ class SetClock(WallClock):
     def horizon(self) -> float:
         return self.t
 
-    def follow(self, idle: bool) -> str | None:
+    def follow(self, idle: Callable[[float], bool]) -> str | None:
         return None
 
 
