@@ -18,12 +18,12 @@ from monitord.simulators.base import SimDevice, SimEvent
 from monitord.simulators.serial_sims import make_sim_device
 
 
-def config(tmp: Path, port: str) -> Config:
+def config(tmp: Path, port: str, alert: str = "") -> Config:
     return loads_config(
         '[site]\nid = "restart-test"\n'
         f"[mqtt]\nenabled = false\n[influx]\nenabled = false\n"
         f'[storage]\npath = "{tmp / "store.sqlite"}"\n'
-        '[alerts."spo2.very_low"]\nfor_s = 1\n'
+        f'[alerts."spo2.very_low"]\nfor_s = 1\n{alert}'
         f'[[chairs]]\nid = "chair-9"\n'
         f'[[chairs.devices]]\nid = "ox"\ndriver = "masimo-ascii"\nport = "{port}"\n'
     )
@@ -87,6 +87,43 @@ async def test_active_alarm_survives_restart(tmp_path: Path) -> None:
         ob.close()
     assert events.count(("spo2.very_low", "raised")) == 1
     assert n_readings >= 4
+
+
+async def test_restored_alarm_of_a_rule_that_no_longer_escalates_does_not_escalate(
+    tmp_path: Path,
+) -> None:
+    """Restarted with a config in which the rule no longer escalates (`escalate_s = 0`),
+    the restored alarm must not escalate (clinical-rules.md "Escalation": only a rule that
+    escalates is re-notified). Its escalation timer came back from the store and fired
+    once at the restart, as `escalated` level 1, until 2026-12-02."""
+    start = datetime.now(UTC).replace(microsecond=0)
+    async with make_sim_device("masimo-ascii", repeat=False) as sim:
+        assert isinstance(sim, SerialSim)
+        first = Daemon(config(tmp_path, sim.port))
+        task = asyncio.create_task(first.run())
+        await play(first, sim, start, [0, 1])  # spo2.very_low raised, escalates in 120 s
+        first.stop_event.set()
+        await asyncio.wait_for(task, 10)
+
+        cfg = config(tmp_path, sim.port, "escalate_s = 0\n")
+        second = Daemon(cfg)
+        task = asyncio.create_task(second.run())
+        try:
+            await play(second, sim, start, [2, 3])  # inputs after the restart: time moves
+            active = second.chairs["chair-9"].engine.active("chair-9")
+            deadline = second.chairs["chair-9"].engine.next_deadline("chair-9")
+        finally:
+            second.stop_event.set()
+            await asyncio.wait_for(task, 10)
+
+    assert [a["rule"] for a in active] == ["spo2.very_low"]
+    assert deadline is None  # no escalation timer, and nothing else pending
+    ob = Outbox(cfg.storage.path, cfg.storage)
+    try:
+        events = [(e.rule, e.event) for e in ob.alert_events("chair-9")]
+    finally:
+        ob.close()
+    assert events == [("spo2.very_low", "raised")]
 
 
 async def polled(chair: ChairRuntime, sim: Any) -> None:

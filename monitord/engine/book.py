@@ -90,8 +90,21 @@ class AlertBook:
         )
 
     def interval_of(self, a: Alert) -> float | None:
-        """The escalation interval of an active alert (None: it never escalates)."""
-        return self._interval(self.rules[a.rule], a.priority)
+        """The escalation interval of an active alert (None: it never escalates).
+
+        An alert escalates at the interval of the priority it was raised with, and only
+        while the running config escalates it too: a restored alert of a rule that a
+        changed config made low (or gave `escalate_s = 0`) must not escalate (low never
+        escalates, clinical-rules.md "Escalation"). Without a config change the priority
+        the config gives is the alert's own, so this is its priority's interval."""
+        rule = self.rules[a.rule]
+        if not rule.escalate_by_priority:
+            return rule.escalate_s
+        # tech.device_lost gets `priority_dosing` while dosing, the rule's priority else.
+        given = (rule.priority, rule.params.get("priority_dosing"))
+        if ESCALATE_S[a.priority if a.priority in given else rule.priority] is None:
+            return None
+        return ESCALATE_S[a.priority]
 
     def _interval(self, rule: RuleDef, priority: str) -> float | None:
         # The interval follows the priority the alert got, unless the rule overrides it.
@@ -165,7 +178,9 @@ class AlertBook:
         a = ch.alerts.get(key.subject)
         if a is None or a.acked:
             return
-        interval = self._interval(self.rules[a.rule], a.priority)
+        interval = self.interval_of(a)
+        if interval is None:
+            return  # (no such timer is ever set: resume sets none for it either)
         # ASSUMPTION: a deadline falling while inhibited is skipped (the rules say
         # so) and `level` counts the escalations actually emitted (1, 2, ...).
         if not self.inhibited(ch, a.rule):
@@ -181,8 +196,39 @@ class AlertBook:
                 f"{a.message} (unacknowledged, level {a.level}){now}",
                 level=a.level,
             )
-        if interval:
-            ch.set_timer(key, due + interval, self.rank[a.rule])
+        ch.set_timer(key, self._next_deadline(a, due, interval), self.rank[a.rule])
+
+    @staticmethod
+    def _next_deadline(a: Alert, due: float, interval: float) -> float:
+        """The deadline after `due`: anchor + (n + 1) x interval, anchor the raise time
+        (or the restart time), n counting every deadline since, skipped ones included.
+        Computed from the anchor, not as `due + interval`: repeated float additions drift
+        from anchor + n x interval (raised at 0.04, `240.04 + 0.00000000000002`), so an
+        input or `end` at exactly the n-th deadline would not see it fire."""
+        anchor = a.raised_t if a.esc_from is None else a.esc_from
+        n = round((due - anchor) / interval)
+        if abs(anchor + n * interval - due) > 1e-3:
+            # Off the grid: a snapshot of an older version that moved the deadline on a
+            # restart without saying from where. The grid goes on from this deadline.
+            a.esc_from = anchor = due
+            n = 0
+        return anchor + (n + 1) * interval
+
+    def resume(self, ch: ChairState, t: float) -> None:
+        """After a restart at `t` (clinical-rules.md "Delivery of alarms"): the next
+        escalation of every restored, unacknowledged alert that escalates under the
+        running config is due one interval after `t`, its level counting on; the grid of
+        its later deadlines starts at `t`. Escalations missed while down are not replayed,
+        and an alert that no longer escalates gets no timer (an old one fired once at the
+        start, as `escalated`)."""
+        for key in [k for k in ch.timers if k.kind is TimerKind.ESCALATE]:
+            del ch.timers[key]
+        for ak, a in ch.alerts.items():
+            interval = None if a.acked else self.interval_of(a)
+            if interval is not None:
+                a.esc_from = t
+                ch.timers[TimerKey(TimerKind.ESCALATE, ak)] = [t + interval, self.rank[a.rule]]
+        ch.recompute()
 
     def _current(self, ch: ChairState, a: Alert) -> tuple[Mapping[str, Any], str]:
         """An escalation's value and message tail: the reading that raised the alert plus

@@ -187,7 +187,8 @@ class AlertEngine:
         replayed: the next escalation of every restored alert is due one interval after
         `t`, its level counting on, also when its old deadline was still ahead (the rule
         says "after a restart", for every restored alert; a quick restart moves it later
-        by at most the downtime, and the restart republishes the active set at once).
+        by at most the downtime, and the restart republishes the active set at once); an
+        alert that the running config no longer escalates gets no escalation at all.
         A link or sensor wait that fell due starts again at `t` (nothing is known of the
         device until it reports). Any other deadline that fell due (overdue BP, missed
         check, discharge check) fires at `t`, so nothing it raises escalates in a burst;
@@ -198,17 +199,15 @@ class AlertEngine:
         }
         for ch in self.chairs.values():
             for key, timer in ch.timers.items():
-                if key.kind is TimerKind.ESCALATE:
-                    a = ch.alerts.get(key.subject)
-                    step = None if a is None else self.book.interval_of(a)
-                    timer[0] = t + (step or 0.0)
-                elif timer[0] >= t:
+                if key.kind is TimerKind.ESCALATE or timer[0] >= t:
                     continue
                 elif key.kind in waits:
                     timer[0] = t + float(self.rules[waits[key.kind]].params["after_s"])
                 else:
                     timer[0] = t
-            ch.recompute()
+            # Escalations under the running config (a rule it no longer escalates, or
+            # made low, gets none), from `t` on.
+            self.book.resume(ch, t)
 
     def next_deadline(self, chair: str | None = None) -> float | None:
         if chair is not None:

@@ -3,7 +3,9 @@
 The format is the one written before the state was typed: timers by name (`"overdue"`,
 `"esc|bp.crisis"`, `"lost|<device>"`, `"sensor|<signal>"`), runs and readings as lists, the
 session as a mapping. Writing it unchanged keeps snapshots readable both ways across an
-upgrade; the reader turns the names into typed keys.
+upgrade; the reader turns the names into typed keys. Keys added later are optional when
+reading and written only when they say something the rest does not (an alert's
+`esc_from`), so an older reader, which ignores them, reads what it always did.
 """
 
 from __future__ import annotations
@@ -38,9 +40,23 @@ _ALERT_FIELDS = (
 )
 
 
+def _alert_to_dict(a: Alert) -> dict[str, Any]:
+    d = {f: getattr(a, f) for f in _ALERT_FIELDS}
+    if a.esc_from is not None:
+        # Added to version 1 later, written only once a restart moved the escalation
+        # anchor off the raise time: older readers ignore it (they then escalate one
+        # interval after the pending deadline, as they did).
+        d["esc_from"] = a.esc_from
+    return d
+
+
+def _alert_from_dict(a: Mapping[str, Any]) -> Alert:
+    return Alert(**{f: a[f] for f in _ALERT_FIELDS}, esc_from=a.get("esc_from"))
+
+
 def chair_to_dict(ch: ChairState) -> dict[str, Any]:
-    return {
-        "alerts": {k: {f: getattr(a, f) for f in _ALERT_FIELDS} for k, a in ch.alerts.items()},
+    d: dict[str, Any] = {
+        "alerts": {k: _alert_to_dict(a) for k, a in ch.alerts.items()},
         "base_bp": ch.base_bp,
         "baseline": ch.baseline,
         "bp_runs": {rid: [r.meets, r.clears] for rid, r in ch.bp_runs.items()},
@@ -56,6 +72,7 @@ def chair_to_dict(ch: ChairState) -> dict[str, Any]:
         "ts_runs": {rid: [r.since, r.clear_since] for rid, r in ch.ts_runs.items()},
         "window_bp": ch.window_bp,
     }
+    return d
 
 
 def chair_from_dict(name: str, d: Mapping[str, Any]) -> ChairState:
@@ -75,7 +92,7 @@ def chair_from_dict(name: str, d: Mapping[str, Any]) -> ChairState:
         ts_runs={rid: VitalRuns(s, c) for rid, (s, c) in d["ts_runs"].items()},
         last_valid=dict(d["last_valid"]),
         low_spo2_t=d["low_spo2_t"],
-        alerts={k: Alert(**{f: a[f] for f in _ALERT_FIELDS}) for k, a in d["alerts"].items()},
+        alerts={k: _alert_from_dict(a) for k, a in d["alerts"].items()},
         timers={TimerKey.parse(n): list(v) for n, v in d["timers"].items()},
         invalid_samples=d["invalid_samples"],
         # Added to version 1 later (issue 14): optional when reading.

@@ -72,6 +72,9 @@ class Alert:
     acked: bool = False  # acknowledged: no more escalation
     held: bool = False  # latching: the clear condition holds, waiting for an ack
     level: int = 0  # escalations emitted so far
+    # Escalation deadlines are esc_from + n x interval (clinical-rules.md "Precise
+    # semantics"); None means the raise time, a restart moves it to the restart time.
+    esc_from: float | None = None
 
 
 @dataclass(slots=True)

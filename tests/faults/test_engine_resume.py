@@ -4,7 +4,12 @@ test_clock_steps.py; this pins each kind of timer)."""
 
 from __future__ import annotations
 
-from monitord.engine import AlertEngine, Link, Sample, SessionCmd
+import json
+from typing import Any
+
+import pytest
+
+from monitord.engine import AlertEngine, Link, RuleSet, Sample, SessionCmd
 from monitord.models import Kind
 
 C = "chair-1"
@@ -53,3 +58,67 @@ def test_after_a_quick_restart_the_next_escalation_is_one_interval_after_the_sta
     assert eng.next_deadline(C) == 320.0
     out = eng.advance(330.0)
     assert [(e.event, e.t, e.level) for e in out] == [("escalated", 320.0, 2)]
+
+
+def _crisis_then_restart(rules: RuleSet, start: float) -> AlertEngine:
+    """bp.crisis (high: every 120 s) raised at 10, level 1 at 130; the daemon restarts at
+    `start` with `rules` as its running config."""
+    eng = AlertEngine()
+    eng.feed(Sample(10.0, C, "cuff", Kind.BP, {"sys_mmHg": 210.0, "dia_mmHg": 100.0}))
+    assert [(e.event, e.level) for e in eng.advance(135.0)] == [("escalated", 1)]
+    eng = AlertEngine.restore(json.loads(json.dumps(eng.snapshot())), rules)
+    eng.resume(start)
+    return eng
+
+
+@pytest.mark.parametrize(
+    "alerts",
+    [
+        {"bp.crisis": {"escalate_s": 0}},  # fired once at the restart before 2026-12-02
+        # made low (and what it inhibits with it, as validation wants): low never
+        # escalates; the restored high alert escalated every 120 s on
+        {"bp.crisis": {"priority": "low"}, "bp.severe": {"priority": "low"}},
+    ],
+    ids=["escalate_s_0", "priority_low"],
+)
+def test_restored_alert_of_a_rule_the_running_config_does_not_escalate_stays_silent(
+    alerts: dict[str, dict[str, Any]],
+) -> None:
+    """clinical-rules.md "Escalation": low never escalates; a rule that does not escalate
+    under the running config emits no `escalated`, also for an alert restored from a
+    snapshot written under a config in which it did."""
+    eng = _crisis_then_restart(RuleSet.from_overrides(alerts), 1000.0)
+    assert eng.next_deadline(C) is None
+    assert eng.advance(5000.0) == []
+    (act,) = eng.active(C)
+    assert act["rule"] == "bp.crisis" and act["level"] == 1  # still active, as it was
+
+
+def test_restored_alert_of_a_rule_that_escalates_again_escalates_one_interval_on() -> None:
+    """The other way round: restored (with no escalation timer) into a config under which
+    its rule escalates, the alert escalates one interval after the start, level counting
+    on ("Delivery of alarms")."""
+    eng = AlertEngine(RuleSet.from_overrides({"bp.crisis": {"escalate_s": 0}}))
+    eng.feed(Sample(10.0, C, "cuff", Kind.BP, {"sys_mmHg": 210.0, "dia_mmHg": 100.0}))
+    assert eng.advance(500.0) == [] and eng.next_deadline(C) is None
+    eng = AlertEngine.restore(json.loads(json.dumps(eng.snapshot())), RuleSet.default())
+    eng.resume(1000.0)
+    out = eng.advance(1240.0)
+    assert [(e.event, e.t, e.level) for e in out] == [
+        ("escalated", 1120.0, 1),
+        ("escalated", 1240.0, 2),
+    ]
+
+
+def test_after_a_restart_at_a_fractional_time_deadlines_are_start_plus_n_intervals() -> None:
+    """After a restart the deadlines are start + n x interval exactly: adding 120 to the
+    previous deadline drifts in floating point (from 146.323 the 8th sum is
+    1106.3229999999999, not 1106.323). The grid survives a snapshot taken after the
+    restart (restored without a restart, as within one run)."""
+    start = 146.323
+    eng = _crisis_then_restart(RuleSet.default(), start)
+    first = eng.advance(start + 4 * 120)
+    eng = AlertEngine.restore(json.loads(json.dumps(eng.snapshot())), RuleSet.default())
+    rest = eng.advance(start + 8 * 120)
+    got = [(e.t, e.level) for e in first + rest]
+    assert got == [(start + n * 120, n + 1) for n in range(1, 9)]
