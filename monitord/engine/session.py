@@ -16,7 +16,13 @@ from monitord.engine.discharge import (
 )
 from monitord.engine.inputs import SessionAction
 from monitord.engine.rules import BASELINE_MIN_READINGS, DOSE_PHASES, PROTOCOLS
-from monitord.engine.state import ChairState, Session, TimerKey, TimerKind
+from monitord.engine.state import (
+    ChairState,
+    Session,
+    TimerKey,
+    TimerKind,
+    generated_session_id,
+)
 from monitord.engine.technical import TechnicalRules
 from monitord.engine.text import num as _n
 from monitord.models import AlertEvent
@@ -86,11 +92,24 @@ class SessionRules:
         protocol = protocol or self.default_protocol.get(ch.name, "esketamine")
         if protocol not in PROTOCOLS:
             return f"unknown protocol {protocol!r} (known: {', '.join(PROTOCOLS)})"
-        # Opaque and deterministic; never patient data.
-        ch.session = Session(session_id or f"{ch.name}-{int(t)}", protocol, t)
+        ch.session = Session(session_id or self._new_id(ch, t), protocol, t)
         ch.phase = "baseline"
         self._reset(ch)
         return None
+
+    @staticmethod
+    def _new_id(ch: ChairState, t: float) -> str:
+        """The id of a session started without one: `<chair>-<second>`, then `-2`, `-3`
+        ... for more starts within that second (start, end, start). Unique for the chair's
+        lifetime, as its time never goes back and the count is in the snapshot; opaque and
+        deterministic (replay gives the same ids); never patient data."""
+        sec = int(t)
+        seq = ch.session_seq
+        if seq and seq[0] == sec:
+            seq[1] += 1
+        else:
+            ch.session_seq = seq = [sec, 1]
+        return generated_session_id(ch.name, seq)
 
     def _dose_start(self, ch: ChairState, t: float, out: list[AlertEvent]) -> str | None:
         sess = ch.session

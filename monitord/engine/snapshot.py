@@ -4,8 +4,8 @@ The format is the one written before the state was typed: timers by name (`"over
 `"esc|bp.crisis"`, `"lost|<device>"`, `"sensor|<signal>"`), runs and readings as lists, the
 session as a mapping. Writing it unchanged keeps snapshots readable both ways across an
 upgrade; the reader turns the names into typed keys. Keys added later are optional when
-reading and written only when they say something the rest does not (an alert's
-`esc_from`), so an older reader, which ignores them, reads what it always did.
+reading and written only when they say something the rest does not (an alert's `esc_from`,
+a chair's `session_seq`), so an older reader, which ignores them, reads what it always did.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from monitord.engine.state import (
     Session,
     TimerKey,
     VitalRuns,
+    generated_session_id,
 )
 
 SNAPSHOT_VERSION = 1
@@ -72,15 +73,36 @@ def chair_to_dict(ch: ChairState) -> dict[str, Any]:
         "ts_runs": {rid: [r.since, r.clear_since] for rid, r in ch.ts_runs.items()},
         "window_bp": ch.window_bp,
     }
+    if ch.session_seq and ch.session_seq != _open_session_seq(ch.name, ch.session):
+        # Added to version 1 later (optional when reading, ignored by older readers), and
+        # written only when the open session's id does not already tell it.
+        d["session_seq"] = ch.session_seq
     return d
 
 
+def _open_session_seq(name: str, sess: Session | None) -> list[int]:
+    """`session_seq` as an open session with a generated id tells it: [second, count]
+    ([] for none, or an id given with the command)."""
+    if sess is None:
+        return []
+    sec, sid = int(sess.started_t), sess.session_id
+    base = f"{name}-{sec}"
+    if sid == base:
+        return [sec, 1]
+    tail = sid.removeprefix(f"{base}-")
+    if tail != sid and tail.isascii() and tail.isdigit():
+        seq = [sec, int(tail)]
+        if generated_session_id(name, seq) == sid:  # not "-01", not "-1"
+            return seq
+    return []
+
+
 def chair_from_dict(name: str, d: Mapping[str, Any]) -> ChairState:
-    sess = d["session"]
+    sess = None if d["session"] is None else Session(**d["session"])
     ch = ChairState(
         name=name,
         phase=d["phase"],
-        session=None if sess is None else Session(**sess),
+        session=sess,
         base_bp=[list(r) for r in d["base_bp"]],
         baseline=None if d["baseline"] is None else list(d["baseline"]),
         session_bp=[list(r) for r in d["session_bp"]],
@@ -98,6 +120,9 @@ def chair_from_dict(name: str, d: Mapping[str, Any]) -> ChairState:
         # Added to version 1 later (issue 14): optional when reading.
         episodes={k: list(v) for k, v in d.get("episodes", {}).items()},
         current={k: list(v) for k, v in d.get("current", {}).items()},
+        session_seq=(
+            list(d["session_seq"]) if "session_seq" in d else _open_session_seq(name, sess)
+        ),
     )
     ch.recompute()
     return ch

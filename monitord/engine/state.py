@@ -57,6 +57,13 @@ def alert_key(rule: str, subject: str = "") -> str:
     return f"{rule}|{subject}" if subject else rule
 
 
+def generated_session_id(chair: str, seq: list[int]) -> str:
+    """The id of a session started without one, from `ChairState.session_seq`:
+    `<chair>-<second>`, with `-2`, `-3` ... for more starts within that second."""
+    sec, n = seq
+    return f"{chair}-{sec}" if n == 1 else f"{chair}-{sec}-{n}"
+
+
 @dataclass(slots=True)
 class Alert:
     """One active alert (raised, not yet cleared)."""
@@ -138,6 +145,9 @@ class ChairState:
     # signal -> the last valid reading [t, values...] (bp: sys, dia, map; hr; spo2), so
     # an escalation shows what the patient has now, not only what raised the alert.
     current: dict[str, list[float | None]] = field(default_factory=dict)
+    # [second, count] of the last session id generated for a `session_start` without one,
+    # so a second start within the same second gets `-2` (session.py); [] before any.
+    session_seq: list[int] = field(default_factory=list)
 
     def recompute(self) -> None:
         self.next_due = min((v[0] for v in self.timers.values()), default=None)
