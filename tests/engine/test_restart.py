@@ -26,6 +26,7 @@ EPISODES = [
     "bp_invalid_skipped_by_run",  # a BP run half-way through
     "alert_id_unique_within_one_ms",  # the episode count of a millisecond survives
     "same_t_ack_at_escalation",  # a cut between inputs of one t
+    "escalation_deadlines_raise_plus_n_intervals",  # deadlines from the raise time
 ]
 
 

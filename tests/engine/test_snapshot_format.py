@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from monitord.engine import AlertEngine, RuleSet
+from monitord.engine import AlertEngine, RuleSet, Sample
 from monitord.engine.replay import replay
 from monitord.engine.state import TimerKey, TimerKind
+from monitord.models import Kind
 from monitord.scenario import ScenarioEvent, load_scenario
 
 V1 = Path(__file__).parent / "snapshots" / "v1_before_typing"
@@ -76,3 +77,23 @@ def test_restored_escalations_rebase_on_restart_and_missed_ones_are_not_replayed
     out = eng.advance(start + 2 * 120)
     esc = [(e.t, e.level) for e in out if e.rule == "hr.very_high"]
     assert esc == [(start + 120, 1), (start + 240, 2)]
+
+
+def test_escalation_moved_by_an_older_restart_goes_on_from_its_deadline() -> None:
+    """A snapshot of an older version taken after a restart holds an escalation deadline
+    off the raise-time grid, with no `esc_from` to say where it moved: restored (also
+    without a restart), the escalations go on every interval from that deadline, not at
+    raise + n x interval (which would put the next one 170 s after, not 120)."""
+    eng = AlertEngine()
+    eng.feed(Sample(10.0, "chair-1", "cuff", Kind.BP, {"sys_mmHg": 210.0, "dia_mmHg": 100.0}))
+    old = json.loads(json.dumps(eng.snapshot()))
+    ch = old["chairs"]["chair-1"]
+    assert ch["timers"]["esc|bp.crisis"][0] == 130.0 and "esc_from" not in ch["alerts"]["bp.crisis"]
+    ch["timers"]["esc|bp.crisis"][0] = 320.0  # an older version restarted at 200
+    eng = AlertEngine.restore(old, RuleSet.default())
+    out = eng.advance(560.0)
+    assert [(e.event, e.t, e.level) for e in out] == [
+        ("escalated", 320.0, 1),
+        ("escalated", 440.0, 2),
+        ("escalated", 560.0, 3),
+    ]
