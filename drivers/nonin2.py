@@ -20,9 +20,9 @@ Wire layout: 75 frames per second, 5 bytes each; 25 frames make a packet (1/3 s)
     checksum-valid frame with a 450 is not a pulse to pass on.
 
 Source: Nonin OEM III module / Xpod / WristOx "Specifications and Technical Information",
-section "Data Format #2" (public OEM documents; the frame layout, checksum and the
-511/127 missing markers agree with shared/protocols.md). The perfusion bits are reported
-as status flags (both set in a frame: `yellow_perfusion`); the packet layout beyond frames
+section "Data Format #2" (public OEM documents: the frame layout, checksum and the 511/127
+missing markers; docs/devices.md, "Supported and tested models"). The perfusion bits are
+reported as status flags (both set in a frame: `yellow_perfusion`); the packet layout beyond frames
 1-4 is not used (not confirmed here).
 
 Status is judged over the whole packet: the STATUS bytes of all 25 frames are ORed, so a
@@ -79,8 +79,8 @@ _STATUS_NAMES = (
     (ST_SNSA, "sensor_alarm"),
 )
 # Perfusion, per frame: RPRF alone red (low), GPRF alone green (high), both yellow
-# (marginal; shared/protocols.md). Judged frame by frame, not on the packet's OR: red in
-# one frame and green in another is not yellow.
+# (marginal; Nonin's Data Format #2, docs/devices.md). Judged frame by frame, not on the
+# packet's OR: red in one frame and green in another is not yellow.
 _PERFUSION = ((ST_RPRF, "red_perfusion"), (ST_RPRF | ST_GPRF, "yellow_perfusion"),
               (ST_GPRF, "green_perfusion"))  # fmt: skip
 # Loss of signal: the numbers are not a measurement (sensor off, out of track, sensor

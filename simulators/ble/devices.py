@@ -3,7 +3,7 @@
 - `SimCuff`: Blood Pressure Service 0x1810. A measurement sends Intermediate Cuff
   Pressure (0x2A36) notifications while the cuff inflates and deflates, then the
   Blood Pressure Measurement (0x2A35) indication stamped with the event time. Like real
-  cuffs (Beurer, Omron, A&D: shared/protocols.md "Stored records") it keeps a memory,
+  cuffs (Beurer, Omron, A&D: docs/operations.md "Stored records") it keeps a memory,
   which may start with old records (`memory=`, e.g. a 190/115 from yesterday): the whole
   memory is pushed on every connection as a burst of indications right after the central
   enables them (the CCCD write), oldest first (device-time order, the order of the

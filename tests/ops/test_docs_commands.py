@@ -127,3 +127,20 @@ def test_docs_name_no_file_outside_the_repository(doc: Path) -> None:
             continue  # another project's file, named after its repository (owner/name)
         if not _NOT_OURS.match(path) and not set("*{<") & set(path):
             assert (REPO / path).exists(), f"{doc.name}: names missing {path}"
+
+
+# What the package ships (installed on every Pi): its comments and docstrings name the
+# project's own docs, never the contract documents outside the repository.
+_SHIPPED = ("monitord", "drivers", "simulators", "scripts", "packaging", "systemd", "config")
+
+
+def test_shipped_code_names_no_file_outside_the_repository() -> None:
+    found = [
+        f"{path.relative_to(REPO)}:{n}"
+        for top in _SHIPPED
+        for path in sorted((REPO / top).rglob("*"))
+        if path.is_file() and not path.is_symlink() and path.suffix not in (".png", ".sqlite")
+        for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
+        if "shared/" in line
+    ]
+    assert not found, f"names shared/ (use docs/...): {found}"
