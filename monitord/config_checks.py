@@ -12,6 +12,7 @@ import os
 import stat
 from pathlib import Path
 
+from monitord import credentials
 from monitord.config import Config, where
 from monitord.credentials import CredentialMissing, in_unit, outside_unit, unit_directory
 from monitord.scenario import ScenarioError, ScenarioFile
@@ -56,10 +57,18 @@ def _missing(p: Path, name: Path, env: str) -> str:
     nor = f" (nor {env} set)" if env else ""
     if name.is_absolute():
         return f"{p}: no such file{nor}"
-    # Outside the unit: the file the unit's LoadCredential= would pass is not there.
+    # Outside the unit: the file the unit's LoadCredential= would pass is not there. The
+    # unit loads credentials.SECRETS_DIR whatever directory doctor's --credentials named.
+    unit_dir = credentials.SECRETS_DIR
+    ident = credentials.credential_ids(name)[1]
+    if not p.parent.exists():
+        what = f"no such file: the secrets directory {p.parent} does not exist{nor}"
+    else:
+        what = f"no such file{nor}"
+    looked = "" if p.parent == unit_dir else f" (looked up in --credentials {p.parent})"
     return (
-        f"{p}: no such file{nor}; the unit passes {p.parent}/NAME as credential NAME: "
-        "write the secret there (a regular file; root-only, mode 0600)"
+        f"{p}: {what}{looked}; the unit passes {unit_dir / name} as credential {ident}: "
+        f"write the secret there (a regular file; directory 0700, file 0600, root-only)"
     )
 
 

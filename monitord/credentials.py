@@ -72,11 +72,12 @@ def secret_path(path: Path) -> Path:
 
 def outside_unit(name: Path, secrets_dir: Path | None = None) -> Path | None:
     """For the checks run outside the unit: the file the unit would load as `name` (from
-    `secrets_dir`, default SECRETS_DIR), or None when this user cannot look (no such
-    directory here, or root-only and we are not)."""
+    `secrets_dir`, default SECRETS_DIR), or None when this user cannot look (a root-only
+    directory and we are not root). A directory that does not exist gives its file: that
+    secret is missing (the unit would not start), and the check says so, naming both."""
     secrets_dir = secrets_dir or SECRETS_DIR
     try:
-        if not secrets_dir.is_dir() or not os.access(secrets_dir, os.X_OK):
+        if secrets_dir.is_dir() and not os.access(secrets_dir, os.X_OK):
             return None
     except OSError:
         return None

@@ -3,6 +3,7 @@ tests/config_cases/, named for what it proves) exits 78 with exactly the expecte
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -18,12 +19,13 @@ ROOT = Path(__file__).resolve().parent.parent
 CASES = sorted(p for p in (ROOT / "tests" / "config_cases").iterdir() if p.is_dir())
 
 
-def check_config(path: Path) -> subprocess.CompletedProcess[str]:
+def check_config(path: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "monitord", "check-config", str(path)],
         capture_output=True,
         text=True,
         timeout=60,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -39,7 +41,13 @@ def test_shipped_configs_are_ok(name: str, tmp_path: Path) -> None:
     path = tmp_path / "cfg" / src.name
     (tmp_path / "cfg" / "tls").mkdir(exist_ok=True)
     (tmp_path / "cfg" / "tls" / "clinic-ca.pem").write_text("stand-in\n")
-    r = check_config(path)
+    # The secrets they name, as the unit passes them (check-config refuses a missing one).
+    creds = tmp_path / "credentials"
+    creds.mkdir()
+    for name in ("mqtt-password", "influx-token", "influx-password"):
+        (creds / f"secrets_{name}").write_text("stand-in\n")
+        (creds / f"secrets_{name}").chmod(0o600)
+    r = check_config(path, env={"CREDENTIALS_DIRECTORY": str(creds)})
     assert (r.returncode, r.stdout, r.stderr) == (0, "ok\n", "")
 
 

@@ -73,7 +73,13 @@ def secret(path: Path | None, creds: Path | None, what: str) -> str | None:
                 raise SecretProblem(f"{what} {p} is empty; write the secret into it (one line)")
             return text
     where = str(candidates[0])
-    raise SecretProblem(f"{what} not found at {where}; create it (root-only, mode 0600)")
+    if path.is_absolute() or candidates[0].parent in (SECRETS_DIR, unit_directory()):
+        raise SecretProblem(f"{what} not found at {where}; create it (root-only, mode 0600)")
+    # doctor's --credentials DIR: the service reads the unit's directory, not DIR.
+    raise SecretProblem(
+        f"{what} not found at {where} (--credentials); the unit reads "
+        f"{SECRETS_DIR / path}: write it there (root-only, mode 0600)"
+    )
 
 
 def tls_context(m: MqttConfig) -> ssl.SSLContext | None:

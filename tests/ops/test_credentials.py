@@ -245,6 +245,33 @@ def test_doctor_looks_up_names_as_the_unit_and_says_it_runs_outside(
     assert any(ln.startswith("FAIL") and "mqtt-password-chair-4" in ln for ln in checks)
     cred = next(ln for ln in p.stdout.splitlines() if " credentials:" in ln)
     assert "outside the unit" in cred and str(sec) in cred
+    # The fix names the file the unit loads, not one in --credentials DIR (it said "the
+    # unit passes DIR/NAME as credential NAME": neither was the unit's).
+    unit_file = credentials.SECRETS_DIR / "mqtt-password-chair-4"
+    (fail,) = [ln for ln in checks if ln.startswith("FAIL")]
+    assert f"the unit passes {unit_file} as credential secrets_mqtt-password-chair-4" in fail
+    assert f"the unit passes {sec}" not in fail
+    (mqtt,) = [ln for ln in p.stdout.splitlines() if ln.split()[1:2] == ["mqtt:"]]
+    assert f"the unit reads {unit_file}" in mqtt, mqtt
+
+
+def test_check_config_without_the_secrets_directory_names_it(
+    tmp_path: Path, broker: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run by hand on a Pi where /etc/monitord/secrets was never made: check-config said
+    ok (it could not look), and the unit then failed to start. One line per secret now,
+    naming the missing directory and the file to write, as for a missing file."""
+    cfg = load_config(str(two_chairs(tmp_path, broker)))
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    gone = tmp_path / "no-secrets-here"
+    monkeypatch.setattr(credentials, "SECRETS_DIR", gone)
+    errors, _ = check(cfg, "m.toml")
+    assert len(errors) == 2, errors
+    for i, chair in enumerate(USERS):
+        assert errors[i].startswith(f"m.toml: chairs[{i}].mqtt_password_file: ")
+        assert f"{gone}/mqtt-password-{chair}: no such file" in errors[i]
+        assert f"the secrets directory {gone} does not exist" in errors[i]
+        assert "\n" not in errors[i]
 
 
 def test_the_station_unit_passes_a_secret_of_any_name(tmp_path: Path, broker: Mosquitto) -> None:

@@ -5,6 +5,7 @@ and `monitord station`, not for `monitord run`; check-config names each bad stat
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,9 +25,13 @@ from monitord.station.model import StationModel
 from tests.station.station_kit import write_nurses
 
 
-def monitord(*args: str) -> subprocess.CompletedProcess[str]:
+def monitord(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "monitord", *args], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "monitord", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -164,5 +169,11 @@ def test_shipped_station_config_is_ok(tmp_path: Path) -> None:
     text = text.replace("/etc/monitord/nurses", str(tmp_path / "nurses"))
     cfg = tmp_path / "station.toml"
     cfg.write_text(text)
-    r = monitord("check-config", str(cfg))
+    # Its broker password as the unit passes it (a relative name: its credential), since
+    # check-config refuses a secret that is missing where the unit would load it.
+    creds = tmp_path / "credentials"
+    creds.mkdir()
+    (creds / "secrets_station-mqtt-password").write_text("stand-in\n")
+    (creds / "secrets_station-mqtt-password").chmod(0o600)
+    r = monitord("check-config", str(cfg), env={"CREDENTIALS_DIRECTORY": str(creds)})
     assert (r.returncode, r.stdout, r.stderr) == (0, "ok\n", "")
