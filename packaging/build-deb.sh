@@ -93,7 +93,7 @@ CONTROL
 # The examples are the package's (refreshed on upgrade); monitord.toml, station.toml,
 # conf.d/, secrets/ and tls/ are the operator's, made by postinst only when absent (never
 # station.toml: only the station machine has one): dpkg never owns them.
-for s in postinst prerm postrm; do
+for s in preinst postinst prerm postrm; do
     install -m 0755 "$here/packaging/debian/$s" "$stage/DEBIAN/$s"
 done
 

@@ -31,9 +31,16 @@ REPO = Path(__file__).resolve().parents[2]
 # on one worker (`--dist loadfile`, scripts/setup.sh), so it is built once.
 
 
-def sh(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def sh(
+    *args: str | Path, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     p = subprocess.run(
-        [str(a) for a in args], capture_output=True, text=True, timeout=timeout, check=False
+        [str(a) for a in args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=None if env is None else {**os.environ, **env},
     )
     return p
 
@@ -94,8 +101,10 @@ class Root:
     def __truediv__(self, rel: str) -> Path:
         return self.path / rel
 
-    def monitord(self, *args: str | Path) -> subprocess.CompletedProcess[str]:
-        return sh(self / "opt/monitord/bin/monitord", *args)
+    def monitord(
+        self, *args: str | Path, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return sh(self / "opt/monitord/bin/monitord", *args, env=env)
 
 
 def fleet_config(
@@ -187,7 +196,19 @@ def test_deb_installs_runs_upgrades_and_purges(
     assert oct((etc / "secrets").stat().st_mode & 0o777) == "0o700"
     certs = sh("bash", REPO / "scripts/make-certs.sh", "--out", etc / "tls", "--broker", "b.lan")
     assert certs.returncode == 0, certs.stderr
-    c = root.monitord("check-config", "-c", etc / "monitord.example.toml")
+    # Its secrets as the unit passes them (LoadCredential=secrets:/etc/monitord/secrets):
+    # this machine has no /etc/monitord/secrets, and check-config refuses a missing one.
+    creds = tmp_path / "credentials"
+    creds.mkdir()
+    for f in (etc / "secrets").iterdir():
+        (creds / f"secrets_{f.name}").write_bytes(f.read_bytes())
+        (creds / f"secrets_{f.name}").chmod(0o600)
+    c = root.monitord(
+        "check-config",
+        "-c",
+        etc / "monitord.example.toml",
+        env={"CREDENTIALS_DIRECTORY": str(creds)},
+    )
     assert (c.returncode, c.stdout, c.stderr) == (0, "ok\n", "")
 
     # doctor against the test broker (TLS + login) and influxd, with a fleet config
@@ -252,8 +273,9 @@ def test_prerm_disables_both_services_on_remove_only(deb: Path, tmp_path: Path) 
     """The package's own prerm, run as dpkg runs it on a live system: systemd running (its
     probe, /run/systemd/system, pointed at a directory of the test's: this machine's
     systemd is not running) and a systemctl on PATH that records its arguments. `remove`
-    disables and stops the daemon and the station; an upgrade touches neither (postinst
-    try-restarts what runs)."""
+    disables and stops the daemon and the station; an upgrade stops only what runs (none
+    here: this systemctl says every unit is inactive), before dpkg replaces the files
+    (tests/ops/test_maintainer_scripts.py runs the whole upgrade)."""
     scripts = tmp_path / "control"
     assert sh("dpkg-deb", "-e", deb, scripts).returncode == 0
     probe = "/run/systemd/system"
@@ -266,7 +288,7 @@ def test_prerm_disables_both_services_on_remove_only(deb: Path, tmp_path: Path) 
     bin_dir.mkdir()
     calls = tmp_path / "calls"
     fake = bin_dir / "systemctl"
-    fake.write_text(f'#!/bin/sh\necho "$*" >>"{calls}"\n')
+    fake.write_text(f'#!/bin/sh\necho "$*" >>"{calls}"\n[ "$1" != is-active ]\n')
     fake.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k != "DPKG_ROOT"}
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
@@ -279,7 +301,10 @@ def test_prerm_disables_both_services_on_remove_only(deb: Path, tmp_path: Path) 
         assert p.returncode == 0, p.stderr
         return calls.read_text().splitlines()
 
-    assert prerm("upgrade", f"{__version__}+next1") == []
+    assert prerm("upgrade", f"{__version__}+next1") == [
+        "is-active --quiet monitord.service",
+        "is-active --quiet monitord-station.service",
+    ]
     assert prerm("remove") == [
         "disable --now monitord.service",
         "disable --now monitord-station.service",

@@ -250,7 +250,7 @@ def test_no_install_or_maintainer_script_enables_or_starts_a_service(tmp_path: P
     upgrade restarts only what runs): enabling and starting are the admin's, the station's
     above all (it runs on one machine). The check sees a call, not printed advice."""
     scripts = [SCRIPT, *sorted((REPO / "packaging/debian").iterdir())]
-    assert len(scripts) == 4
+    assert len(scripts) == 5
     for script in scripts:
         assert systemctl_verbs(script) <= ALLOWED_SYSTEMCTL, script.name
     bad = tmp_path / "postinst"
@@ -356,3 +356,37 @@ def test_upgrade_onto_a_config_the_new_version_rejects_keeps_the_old_one(
     assert "NOT UPGRADED: /opt/monitord is unchanged" in p.stderr
     assert conf.read_bytes() == before  # never rewritten
     assert exe.read_bytes() == old and (root / "opt/monitord.new/bin/monitord").exists()
+
+
+def test_no_check_skips_the_kept_configs_check(installed: Installed, tmp_path: Path) -> None:
+    """MONITORD_INSTALL_NO_CHECK=1 (an image's config, whose paths exist only in the image)
+    skips the upgrade's check of the kept configs, and says so. install.sh's own
+    check_kept_configs, taken from the script, with the installed monitord as the new
+    version (the whole upgrade is ~25 s of pip install: the test above runs it once) on a
+    config it rejects: refused without the variable, passed with it."""
+    root = installed.copy_to(tmp_path / "root")
+    conf = root / "etc/monitord/monitord.toml"
+    conf.write_text(conf.read_text().replace("[site]\n", "[site]\nbogus_key = 1\n", 1))
+    before = conf.read_bytes()
+    check = (
+        'eval "$(sed -n -e "/^say() /p" -e "/^check_kept_configs() {/,/^}/p" "$1")"\n'
+        'ETC=/etc/monitord PREFIX=/opt/monitord R="$2"\n'
+        'check_kept_configs "$2/opt/monitord"\n'
+    )
+
+    def kept_check(**env: str) -> subprocess.CompletedProcess[str]:
+        e = {k: v for k, v in os.environ.items() if k != "MONITORD_INSTALL_NO_CHECK"}
+        return subprocess.run(
+            ["bash", "-euc", check, "check", str(SCRIPT), str(root)],
+            capture_output=True, text=True, timeout=60, env={**e, **env},
+        )  # fmt: skip
+
+    refused = kept_check()
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert f"monitord-install: !!!   {conf}: site.bogus_key: unknown key" in refused.stderr
+    skipped = kept_check(MONITORD_INSTALL_NO_CHECK="1")
+    assert (skipped.returncode, skipped.stderr) == (0, ""), skipped.stderr
+    assert skipped.stdout == (
+        "monitord-install: the kept configs were not checked (MONITORD_INSTALL_NO_CHECK is set)\n"
+    )
+    assert conf.read_bytes() == before

@@ -15,7 +15,10 @@ REPO = Path(__file__).resolve().parents[2]
 UNITS = [REPO / "systemd" / "monitord.service", REPO / "systemd" / "monitord-station.service"]
 # What the install and maintainer scripts may ask of systemctl: a service starts at boot, or
 # now, only when the admin says so (the station runs on one machine of the admin's choosing).
-ALLOWED_SYSTEMCTL = {"daemon-reload", "disable", "try-restart"}
+# `start` is the second half of an upgrade's restart: the .deb stops what runs before the
+# unpack and starts only that again (tests/ops/test_maintainer_scripts.py checks that a
+# stopped service stays stopped and a first install starts nothing).
+ALLOWED_SYSTEMCTL = {"daemon-reload", "disable", "try-restart", "is-active", "stop", "start"}
 
 
 def documentation_files(unit: Path) -> list[str]:
