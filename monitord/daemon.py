@@ -42,7 +42,7 @@ from monitord.hub import CommittedBatch, Hub
 from monitord.models import iso
 from monitord.outbox import SINKS, Durability, Sink
 from monitord.receipts import Receipts
-from monitord.sdnotify import Notifier, pace_watchdog
+from monitord.sdnotify import Notifier, StartExtender, pace_watchdog
 from monitord.sinks.commands import Command, engine_input
 from monitord.store import outages as outage_mod
 from monitord.store.checkpoint import Checkpointer
@@ -105,7 +105,9 @@ class Daemon:
         self.store_lock = lock_store(Path(cfg.storage.path))
         try:
             self.alarms.attach(Path(cfg.storage.path))
-            self.outbox = open_store(cfg.storage, self.alarms)
+            # A large store's migration may outlast the start timeout: EXTEND_TIMEOUT_USEC.
+            extender = StartExtender(self.notifier) if self.notifier.enabled else None
+            self.outbox = open_store(cfg.storage, self.alarms, extender)
             # When the previous run was last alive, read before this one writes anything.
             alive = (None, False) if self.outbox.memory else outage_mod.last_alive(self.outbox)
         except BaseException:

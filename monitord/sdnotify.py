@@ -60,6 +60,37 @@ class Notifier:
             self._sock = None
 
 
+class StartExtender:
+    """Keeps systemd from killing a start that is making progress: long work before
+    READY=1 (migrating a large store from an old schema, its integrity check, on a Pi's SD
+    card) could outlast the unit's start timeout (TimeoutStartSec, 90 s by default), and
+    the daemon would be killed and restarted into the same work, never monitoring. Called
+    from SQLite's progress handler while that work runs; at most every `every_s` it sends
+    EXTEND_TIMEOUT_USEC= (systemd >= 236) for `extend_s` more, WATCHDOG=1 when a watchdog
+    is set, and the work as STATUS=. Work that hangs (a dead disk) stops calling it, so the
+    timeout applies again."""
+
+    def __init__(
+        self,
+        notifier: Notifier,
+        every_s: float = 5.0,
+        extend_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.notifier, self.every_s, self.extend_s, self.clock = notifier, every_s, extend_s, clock
+        self._last: float | None = None
+
+    def __call__(self, what: str) -> None:
+        now = self.clock()
+        if self._last is not None and now - self._last < self.every_s:
+            return
+        self._last = now
+        fields = [f"EXTEND_TIMEOUT_USEC={int(self.extend_s * 1e6)}", f"STATUS={what}"]
+        if watchdog_interval_s() is not None:
+            fields.append("WATCHDOG=1")
+        self.notifier.notify(*fields)
+
+
 def watchdog_interval_s() -> float | None:
     """Half of $WATCHDOG_USEC, as sd_watchdog_enabled(3) recommends; None when unset."""
     usec = os.environ.get("WATCHDOG_USEC")

@@ -31,6 +31,7 @@ import logging
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from monitord.config import StorageConfig
@@ -95,12 +96,15 @@ def _holder(fd: int) -> int | None:
     return None
 
 
-def open_store(cfg: StorageConfig, alarms: TechAlarms) -> Outbox:
+def open_store(
+    cfg: StorageConfig, alarms: TechAlarms, progress: Callable[[str], None] | None = None
+) -> Outbox:
     """The daemon's outbox at `cfg.path`, replaced or in memory if it cannot be used (see
-    the module docstring). Raises SchemaTooNew only."""
+    the module docstring). Raises SchemaTooNew only. `progress(what)` is called often
+    while its integrity check or a migration runs (monitord/sdnotify.py StartExtender)."""
     path = Path(cfg.path)
     try:
-        return _open_checked(path, cfg)
+        return _open_checked(path, cfg, progress)
     except SchemaTooNew:
         raise
     except (sqlite3.Error, OutboxError, OSError) as e:
@@ -127,7 +131,9 @@ def open_store(cfg: StorageConfig, alarms: TechAlarms) -> Outbox:
     return ob
 
 
-def _open_checked(path: Path, cfg: StorageConfig) -> Outbox:
+def _open_checked(
+    path: Path, cfg: StorageConfig, progress: Callable[[str], None] | None = None
+) -> Outbox:
     if path.is_dir():
         raise OutboxError("it is a directory")
     if path.exists():
@@ -141,13 +147,16 @@ def _open_checked(path: Path, cfg: StorageConfig) -> Outbox:
                     f"{path}: schema v{version} is newer than this monitord "
                     f"(v{SCHEMA_VERSION}); upgrade monitord or move the file away"
                 )
+            if progress is not None:
+                progress("checking the store")
+                db.set_progress_handler(lambda: progress("checking the store"), 100_000)
             rows = db.execute("PRAGMA quick_check(5)").fetchall()
         finally:
             db.close()
         check = "; ".join(str(r[0]) for r in rows)
         if check != "ok":
             raise OutboxError(f"integrity check: {check}")
-    return Outbox(path, cfg)
+    return Outbox(path, cfg, progress=progress)
 
 
 def _in_memory(path: Path, cfg: StorageConfig, alarms: TechAlarms, why: str) -> Outbox:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import logging
 import sqlite3
 from collections import deque
@@ -47,8 +48,16 @@ class StoreBase:
     """SQLite connection + transactions, shared by the store's job mixins."""
 
     def __init__(
-        self, path: Path, cfg: StorageConfig, *, readonly: bool = False, memory: bool = False
+        self,
+        path: Path,
+        cfg: StorageConfig,
+        *,
+        readonly: bool = False,
+        memory: bool = False,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
+        """`progress(what)`: called often while a migration runs (the daemon tells systemd
+        its start goes on: monitord/sdnotify.py StartExtender)."""
         self.path = Path(path)
         self.cfg = cfg
         self.readonly = readonly
@@ -93,7 +102,7 @@ class StoreBase:
             if mode != "wal" and not memory:
                 raise OutboxError(f"{self.path}: cannot use WAL journal (got {mode!r})")
             self._db.execute("PRAGMA synchronous = FULL")
-            self._migrate()
+            self._migrate(progress)
         else:
             v = self._db.execute("PRAGMA user_version").fetchone()[0]
             if v > SCHEMA_VERSION:
@@ -151,7 +160,7 @@ class StoreBase:
         self._db.execute(f"PRAGMA journal_size_limit = {checkpoint_mod.WAL_RESET_BYTES}")
 
     # -- schema --------------------------------------------------------------------------
-    def _migrate(self) -> None:
+    def _migrate(self, progress: Callable[[str], None] | None = None) -> None:
         v = self._db.execute("PRAGMA user_version").fetchone()[0]
         if v > SCHEMA_VERSION:
             raise SchemaTooNew(
@@ -165,6 +174,12 @@ class StoreBase:
         else:
             steps = [(MIGRATIONS[i], i + 1) for i in range(v, SCHEMA_VERSION)]
         for script, to in steps:
+            if progress is not None and v > 0:
+                what = f"migrating the store to schema v{to}"
+                progress(what)
+                # Every ~100k SQLite instructions while the step runs (a large store's
+                # step can take minutes); returns 0: never aborts it.
+                self._db.set_progress_handler(functools.partial(progress, what), 100_000)
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for stmt in split_sql(script):
@@ -174,6 +189,8 @@ class StoreBase:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            finally:
+                self._db.set_progress_handler(None, 0)
             log.info("outbox %s: schema migrated to v%d", self.path, to)
 
     def schema_version(self) -> int:
