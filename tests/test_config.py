@@ -159,3 +159,19 @@ def test_a_url_with_a_user_but_no_password_is_taken() -> None:
         'url = "http://monitord@127.0.0.1:8086"\n[[chairs]]\nid = "c1"\n'
     )
     assert cfg.influx.url == "http://monitord@127.0.0.1:8086"
+
+
+def test_check_config_given_two_configs_checks_neither_silently(tmp_path: Path) -> None:
+    """`check-config A -c B` checked A and said `ok`: B, the one the admin may have meant,
+    was never read. Now it refuses, naming both."""
+    good, bad = tmp_path / "good.toml", tmp_path / "bad.toml"
+    good.write_text((ROOT / "config" / "demo.toml").read_text())
+    bad.write_text("[site]\nbogus = 1\n")
+    r = subprocess.run(
+        [sys.executable, "-m", "monitord", "check-config", str(good), "-c", str(bad)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr.splitlines() == [
+        f"monitord check-config: two configs given ({good} and -c {bad}): give one"
+    ]

@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from monitord.cli import EX_OK
+from monitord.cli import DEFAULT_CONFIG, EX_OK
 from monitord.config import ConfigError, load_config
 from monitord.config_checks import check
+
+EX_USAGE = 2  # as argparse's own usage errors
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -18,6 +20,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.path and args.config not in (DEFAULT_CONFIG, args.path):
+        # Both forms, two files: one would have been checked and `ok` said of the other.
+        print(
+            f"monitord check-config: two configs given ({args.path} and -c {args.config}): "
+            "give one",
+            file=sys.stderr,
+        )
+        return EX_USAGE
     path = args.path or args.config
     cfg = load_config(path)  # a ConfigError is reported by monitord.cli (exit 78)
     errors, warnings = check(cfg, path)
