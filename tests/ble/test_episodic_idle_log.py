@@ -1,0 +1,73 @@
+"""An `episodic` cuff (it connects only after a measurement, then hangs up) is not
+advertising between measurements: the scans that find nothing then are its normal state,
+not a failure. Each connection starts a new run of failures for the once-per-class
+WARNING (`_Session.warned` is cleared on subscribing), so every idle period after a
+measurement logged "no device ... seen (check the device is switched on ...)" at WARNING:
+on a chair measured every 5 to 15 minutes, dozens of false advisories a day for months.
+The house rule is WARNING once per outage, then DEBUG; for an episodic cuff the outage is
+its silence (`silence_s`), which still says so, once.
+
+Real bumble GATT peripheral, bleak, `run_ble_device` (tests/ble/test_e2e_link.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitord.simulators.ble import SimCuff, VirtualBleLink
+
+from .helpers import RecordingContext, wait_until
+from .test_e2e_link import FAST, bp, running
+
+LOGGER = "monitord.drivers.ble_link"
+MEASUREMENTS = 2
+IDLE_S = 2.5  # more than FAST's 1-s scan timeout: scans between measurements find nothing
+SILENCE_S = 5.0  # the cuff's `silence_s`: longer than one idle period
+
+
+def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage() for r in caplog.records if r.name == LOGGER and r.levelno >= logging.WARNING
+    ]
+
+
+async def test_idle_episodic_cuff_is_not_warned_after_each_measurement(
+    vlink: VirtualBleLink, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    assert FAST.scan_timeout_s < IDLE_S
+    ctx = RecordingContext(device="bp")
+    base = datetime.now(UTC).replace(microsecond=0)
+    async with SimCuff("HomeCuff", vlink, episodic=True) as cuff:
+        async with running(
+            vlink,
+            ctx,
+            id="bp",
+            driver="ble-bpm",
+            name="HomeCuff",
+            quirks=["episodic"],
+            silence_s=SILENCE_S,
+        ):
+            for i in range(MEASUREMENTS):
+                await cuff.send(bp(120 + i, 80, 93, 70), base + timedelta(seconds=i))
+
+                def taken(i: int = i) -> bool:
+                    return any(r.values["sys_mmHg"] == 120 + i for r in ctx.readings)
+
+                await wait_until(taken, what=f"measurement {i}")
+                await wait_until(lambda: cuff.connection is None, what="cuff hangs up")
+                await asyncio.sleep(IDLE_S)  # scans that find nothing
+                assert warnings(caplog) == [], f"after measurement {i}"
+            assert [up for up, _ in ctx.links] == [True] * MEASUREMENTS, ctx.links
+            # Silence is still a loss, and said once at WARNING with its advice.
+            await wait_until(lambda: not ctx.link_up, SILENCE_S + 10, "silent cuff: link down")
+            await asyncio.sleep(2 * FAST.scan_timeout_s)  # more scans finding nothing
+    # The idle scans did happen (told at DEBUG), and did not warn.
+    scans = [r for r in caplog.records if r.name == LOGGER and "no device" in r.getMessage()]
+    assert len(scans) > MEASUREMENTS, [r.getMessage() for r in scans]
+    said = warnings(caplog)
+    assert len(said) == 1 and "HomeCuff" in said[0] and "switched on" in said[0], said
