@@ -81,6 +81,7 @@ from monitord.drivers.base import (
 )
 from monitord.drivers.measurement import PRESSURE_MAX_mmHg, SPO2_RANGE_pct
 from monitord.drivers.serial_link import SerialLinkSettings
+from monitord.log import FailureLog
 from monitord.models import KIND_FIELDS, Kind
 
 log = logging.getLogger(__name__)
@@ -313,6 +314,12 @@ class IntelliVueProtocol:
         # re-associations and reconnects: a poll echoing it reports nothing new.
         self._answered: dict[Kind, tuple[datetime | None, tuple[Any, ...]]] = {}
         self.associations = 0  # how many times an association was established
+        # Lost associations: WARNING once per reason, DEBUG while it repeats, INFO when a
+        # poll is answered again. Kept across reconnects (this object lives as long as
+        # the device's link task): a monitor whose export another client holds refuses
+        # every association, and each refusal was a WARNING, every few seconds for as
+        # long as it lasted (the serial link's reconnects started them afresh).
+        self._lost: FailureLog | None = None
 
     def _next_invoke(self) -> int:
         self._invoke = (self._invoke + 1) & 0xFFFF
@@ -321,17 +328,14 @@ class IntelliVueProtocol:
     async def run(self, link: ByteLink, ctx: DeviceContext) -> None:
         queue: asyncio.Queue[F.Message | BaseException] = asyncio.Queue()
         reader = asyncio.create_task(self._reader(link, ctx, queue))
+        if self._lost is None:
+            self._lost = FailureLog(log, f"{ctx.chair}/{ctx.device}")
         try:
             while True:
                 try:
                     await self._session(link, ctx, queue)
                 except _Reassociate as e:
-                    log.warning(
-                        "%s/%s: IntelliVue association lost (%s); re-associating",
-                        ctx.chair,
-                        ctx.device,
-                        e,
-                    )
+                    self._lost.failure(str(e), f"IntelliVue association lost ({e}); re-associating")
         except asyncio.CancelledError:
             # Release on stop (Guide "Association Release Request"); best effort.
             try:
@@ -422,6 +426,8 @@ class IntelliVueProtocol:
                 # association (export taken by another client) talks, but gives no data.
                 link.heard()
                 last_answer = loop.time()
+                if self._lost is not None and self._lost.failing:
+                    self._lost.success("IntelliVue polls answered again")
                 self._emit(msg, ctx)
             elif msg.type == "abort":
                 raise _Reassociate("monitor aborted the association")
