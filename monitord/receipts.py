@@ -58,6 +58,11 @@ KEEP_HEARD = 1024
 # Waits kept (the newest): more are overdue long since, `delivery.unheard` stands for
 # them until a receipt, and each is stored on change (a restart keeps them).
 KEEP_WAITING = 64
+# Stations whose status was refused, remembered so that a refusal is said once at WARNING
+# (then DEBUG) until that station sends a good one. Retained, a refused status comes back
+# at every (re)subscribe of every chair's connection; a publisher inventing ids fills
+# this to the cap, then the oldest is forgotten (and warned again when it comes back).
+KEEP_BAD_STATIONS = 64
 
 
 class BadReceipt(ValueError):
@@ -140,6 +145,7 @@ class Receipts:
         self.heard_at: float | None = None  # monotonic time of the last valid receipt
         self.received = 0
         self.stations: dict[str, dict[str, Any]] = {}
+        self._bad_stations: dict[str, None] = {}  # refused statuses said (KEEP_BAD_STATIONS)
         # When the stations' topic was first subscribed (monotonic): their retained statuses
         # arrive just after, so "none online" means something only a moment later.
         self.subscribed_at: float | None = None
@@ -260,6 +266,7 @@ class Receipts:
         """A station's retained status (an empty payload removes it)."""
         if not payload:
             self.stations.pop(station, None)
+            self._bad_stations.pop(station, None)
         else:
             self._station(station, payload)
         if self.on_stations is not None:
@@ -271,11 +278,18 @@ class Receipts:
         except ValueError:
             doc = None
         if not isinstance(doc, dict) or doc.get("state") not in ("online", "offline"):
-            log.warning(
+            said = station in self._bad_stations
+            if not said:
+                self._bad_stations[station] = None
+                while len(self._bad_stations) > KEEP_BAD_STATIONS:
+                    del self._bad_stations[next(iter(self._bad_stations))]
+            log.log(
+                logging.DEBUG if said else logging.WARNING,
                 'station %s: status ignored: not {"state": "online"|"offline", ...}',
                 station,
             )
             return
+        self._bad_stations.pop(station, None)
         self.stations[station] = {"state": doc["state"], "time": doc.get("time")}
 
     def online(self) -> list[str]:
