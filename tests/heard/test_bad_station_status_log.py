@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import subprocess
 from pathlib import Path
 
+import aiomqtt
 import pytest
 
 from monitord.config import loads_config
@@ -24,6 +24,12 @@ from tests.kit import eventually
 from tests.servers import Mosquitto
 
 LOGGER = "monitord.receipts"
+
+
+async def publish(broker: Mosquitto, topic: str, payload: bytes) -> None:
+    """Retained, QoS 1, as a station's status is (an empty payload clears it)."""
+    async with aiomqtt.Client(broker.host, broker.port, timeout=10) as c:
+        await c.publish(topic, payload, qos=1, retain=True)
 
 
 def ignored(caplog: pytest.LogCaptureFixture, level: int | None = None) -> int:
@@ -40,8 +46,7 @@ async def test_refused_retained_station_status_is_warned_once_across_reconnects(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     topic = f"{mqtt_prefix}/soak/stations/ha-tablet"
-    pub = ["mosquitto_pub", *mosquitto.pub_args(), "-q", "1", "-r", "-t", topic]
-    subprocess.run([*pub, "-m", "online"], check=True, timeout=10)  # not JSON
+    await publish(mosquitto, topic, b"online")  # not JSON
     cfg = loads_config(
         '[site]\nid = "soak"\n'
         f'[mqtt]\nhost = "{mosquitto.host}"\nport = {mosquitto.port}\nprefix = "{mqtt_prefix}"\n'
@@ -60,11 +65,11 @@ async def test_refused_retained_station_status_is_warned_once_across_reconnects(
             await eventually(lambda n=n: ignored(caplog) >= n, 30, f"{n} copies handled")
         assert warned == ignored(caplog, logging.WARNING) == 1, caplog.text
         # A good status from that station, then a bad one again: a new run, warned.
-        subprocess.run([*pub, "-m", '{"state": "online"}'], check=True, timeout=10)
+        await publish(mosquitto, topic, b'{"state": "online"}')
         await eventually(lambda: daemon.receipts.online() == ["ha-tablet"], 10, "good status")
-        subprocess.run([*pub, "-m", "offline"], check=True, timeout=10)
+        await publish(mosquitto, topic, b"offline")
         await eventually(lambda: ignored(caplog, logging.WARNING) == 2, 10, "warned again")
     finally:
         daemon.stop_event.set()
         await asyncio.wait_for(task, 15)
-        subprocess.run([*pub, "-n"], check=False, timeout=10)  # the retained status cleared
+        await publish(mosquitto, topic, b"")  # the retained status cleared
