@@ -65,6 +65,12 @@ class Incoming:
         self.on_command = on_command
         self.stats = stats
         self.command_max_age_s = command_max_age_s
+        # Retained commands refused, by topic (a chair's cmd/ack and cmd/session): the
+        # payload last said at WARNING. The broker replays a retained command at every
+        # (re)subscribe, and the shipped ACL lets no chair clear it, so it came back as
+        # two WARNINGs per reconnect (a broker restart, a network flap) until a station
+        # account cleared it: now once per payload, then DEBUG.
+        self._retained_said: dict[str, bytes] = {}
 
     def subscriptions(self, chair: str) -> list[tuple[str, SubscribeOptions]]:
         """What `chair`'s connection subscribes to, QoS 1.
@@ -106,6 +112,7 @@ class Incoming:
             # A retained empty message clears a retained one (a station's, or ours below
             # when no local is not honoured): nothing was sent. An empty command that is
             # not retained is malformed: refused below like any other.
+            self._retained_said.pop(topic, None)
             return
         if topic == f"{base}/alerts/receipts":
             if is_doctor(payload):
@@ -139,10 +146,14 @@ class Incoming:
             # retained `end` would otherwise end whatever session is open at every
             # reconnect. Clear it; the shipped ACL refuses that (a chair may not write
             # its own commands, docs/delivery.md): then a station account must.
+            said = self._retained_said.get(topic) == payload
+            self._retained_said[topic] = payload
+            level = logging.DEBUG if said else logging.WARNING
             try:
                 await client.publish_acked(topic, b"", 1, True)
             except PublishRefused as e:
-                log.warning(
+                log.log(
+                    level,
                     "MQTT %s: could not clear the retained command on %s (%s); clear it "
                     "with a station account: mosquitto_pub -r -n -t '%s'",
                     chair,
@@ -150,6 +161,8 @@ class Incoming:
                     reason_words(e.code),
                     topic,
                 )
+            else:
+                self._retained_said.pop(topic, None)  # gone: a new one is news
             await self.reject(
                 client,
                 base,
@@ -157,6 +170,7 @@ class Incoming:
                 payload,
                 "retained command ignored: commands must be sent without retain (a "
                 "retained one is replayed on every reconnect); clearing it on the broker",
+                level,
             )
             return
         try:
@@ -173,10 +187,16 @@ class Incoming:
             await self.reject(client, base, topic, payload, err)
 
     async def reject(
-        self, client: V5Client, base: str, topic: str, payload: bytes, why: str
+        self,
+        client: V5Client,
+        base: str,
+        topic: str,
+        payload: bytes,
+        why: str,
+        level: int = logging.WARNING,
     ) -> None:
         self.stats.command_errors += 1
-        log.warning("MQTT: rejected command on %s: %s", topic, why)
+        log.log(level, "MQTT: rejected command on %s: %s", topic, why)
         body = {
             "time": iso(time.time()),
             "topic": topic,
