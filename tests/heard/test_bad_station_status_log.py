@@ -62,7 +62,11 @@ async def test_refused_retained_station_status_is_warned_once_across_reconnects(
         for n in (4, 6):  # two broker restarts: each chair subscribes again
             mosquitto.stop()
             mosquitto.start()
-            await eventually(lambda n=n: ignored(caplog) >= n, 30, f"{n} copies handled")
+
+            def handled(n: int = n) -> bool:
+                return ignored(caplog) >= n
+
+            await eventually(handled, 30, f"{n} copies handled")
         assert warned == ignored(caplog, logging.WARNING) == 1, caplog.text
         # A good status from that station, then a bad one again: a new run, warned.
         await publish(mosquitto, topic, b'{"state": "online"}')

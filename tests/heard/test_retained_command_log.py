@@ -61,7 +61,11 @@ async def test_retained_command_replayed_at_each_reconnect_is_warned_once(
         for n in (2, 3):  # two broker restarts: the chair subscribes again each time
             broker.stop()
             broker.start()
-            await eventually(lambda n=n: said(caplog, rejected) >= n, 30, f"replay {n} refused")
+
+            def refused(n: int = n) -> bool:
+                return said(caplog, rejected) >= n
+
+            await eventually(refused, 30, f"replay {n} refused")
         assert said(caplog, unclear) == 3, "the clear was refused each time (the ACL)"
         again = (said(caplog, rejected, logging.WARNING), said(caplog, unclear, logging.WARNING))
         assert first == again == (1, 1), caplog.text
