@@ -446,14 +446,16 @@ async def run_ble_device(
                 quiet = _mono() - s.last_rx
                 if quiet > s.silence_s:
                     s.set_link(False, f"silent: no reading for {quiet:.0f} s ({err})")
-                    s.report(err, delay)
-                else:
-                    # Its normal state between measurements, not a failure: a WARNING
-                    # here came after every measurement (each connection clears `warned`),
-                    # dozens a day for months, all advising to check a working cuff.
+                if s.link_up:
+                    # Up and idle between measurements: its normal state, not a failure.
+                    # Each connection clears `warned`, so the WARNING came after every
+                    # measurement, dozens a day for months, advising to check a working
+                    # cuff. Never seen since the start, or silent: warned as usual.
                     log.debug(
                         "%s/%s: idle (%s); retry in %.1f s", ctx.chair, ctx.device, err, delay
                     )
+                else:
+                    s.report(err, delay)
             else:
                 s.set_link(False, str(err))
                 s.report(err, delay)
