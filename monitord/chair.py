@@ -348,10 +348,11 @@ class ChairRuntime:
         changed = any(
             not isinstance(i, Reading) or i.kind == Kind.BP for i in items
         )  # fmt: skip
-        if shown or changed or now - self._last_snapshot > SNAPSHOT_EVERY_S:
+        stepped = isinstance(self.clock, WallClock) and self.clock.row_stale()  # kept offset
+        if shown or changed or stepped or now - self._last_snapshot > SNAPSHOT_EVERY_S:
             out.state[f"engine/{self.cfg.id}"] = self.engine.snapshot()
             if isinstance(self.clock, WallClock):  # the next start's clock begins no earlier
-                out.state[f"clock/{self.cfg.id}"] = self.clock.now()
+                out.state[f"clock/{self.cfg.id}"] = self.clock.row()
             self._last_snapshot = now
         if self.history.dirty:  # in the same transaction as the BP reading itself
             out.state[f"bp-seen/{self.cfg.id}"] = self.history.seen_keys()
@@ -424,7 +425,7 @@ class ChairRuntime:
         """State keys a restart resumes this chair from (as each batch also stores them)."""
         out: dict[str, Any] = {f"engine/{self.cfg.id}": self.engine.snapshot()}
         if isinstance(self.clock, WallClock):  # the next start's clock begins no earlier
-            out[f"clock/{self.cfg.id}"] = self.clock.now()
+            out[f"clock/{self.cfg.id}"] = self.clock.row()
         out[f"bp-seen/{self.cfg.id}"] = self.history.seen_keys()
         return out
 

@@ -8,10 +8,11 @@ feeds that to the engine as a tick. `now()` stamps readings (through the device 
 A real chair's clock (`WallClock`) is anchored once on the wall clock and then advanced by
 the monotonic clock only (clinical-rules.md "Delivery of alarms"): a wall-clock step (NTP,
 a Pi without RTC that boots with a wrong time, an operator) neither fires timers early nor
-stalls them. It never goes back, also across restarts: it starts no earlier than the last
-time the chair recorded (`floor`). It catches up with a wall clock that stepped forward
-only while the chair has no timer pending and no HR/SpO2 run going (`follow`, told by
-`AlertEngine.steady`), where a jump can fire or delay nothing; see
+stalls them. It never goes back, also across restarts: it starts no earlier than the
+previous run's last sign of life, and with a session or timer pending it keeps its offset
+from the wall clock across a restart (the stored `row()`). It catches up with a wall clock
+that stepped forward only while the chair has no timer pending and no HR/SpO2 run going
+(`follow`, told by `AlertEngine.steady`), where a jump can fire or delay nothing; see
 docs/reliability.md for what stored timestamps get meanwhile.
 
 A simulated chair (design.md section 2) runs `speed` times faster than wall time from
@@ -29,19 +30,67 @@ from collections.abc import Callable
 
 #: A difference between the wall clock and a chair clock above this is a step, not drift.
 STEP_S = 2.0
+#: How much later than its clock row a chair's last record can be (the row is rewritten
+#: with its engine snapshot at least every 30 s while records flow, chair.SNAPSHOT_EVERY_S,
+#: and on every step). A later "last sign of life" is a write stamped before the wall
+#: clock stepped back: the store's rows keep the stamps they were written with.
+ROW_LAG_S = 60.0
 
 
 class WallClock:
     speed = 1.0
 
-    def __init__(self, floor: object = None) -> None:
+    def __init__(
+        self, floor: object = None, since: float | None = None, idle: bool = False
+    ) -> None:
+        """`floor`: the chair's stored `clock/<chair>` row (`row()`: its chair time and the
+        wall time then; an older store's plain number is the chair time alone); `since`:
+        the previous run's last sign of life on the wall clock (store/outages.py); `idle`:
+        the restored engine has no session open and no timer pending."""
         wall = time.time()
         self._base = wall
-        # `floor` comes from the store: anything but a finite number is no floor.
-        if isinstance(floor, int | float) and math.isfinite(floor):
-            self._base = max(wall, float(floor))
+        #: The previous run's last sign of life on this chair's clock (the start of the
+        #: outage), and whether the wall clock measured the time down.
+        self.down_from: float | None = None
+        self.downtime_known = True
+        t, w = _row(floor)
+        if t is not None and w is None:
+            self._base = max(wall, t)  # no wall time stored with it: no earlier than it
+        elif t is not None and w is not None:
+            lag = since - w if since is not None and math.isfinite(since) else 0.0
+            lag = min(max(lag, 0.0), ROW_LAG_S)
+            last_wall = w + lag
+            self.down_from = t + lag
+            # The wall clock behind the last sign of life: a Pi without RTC after a power
+            # cut (or a clock set back); how long it was down is unknown.
+            self.downtime_known = wall >= last_wall - STEP_S
+            if idle:
+                # Nothing pending for a jump to fire or delay: on the wall clock, never
+                # back (a clock set ahead by mistake loses the time down, as it did).
+                self._base = max(wall, self.down_from)
+            else:
+                # Timers pending: the offset from the wall clock stays the chair's own (a
+                # step it had not followed is still not followed, it would fire them at
+                # the start) and the time down counts as the wall clock measured it; not
+                # known, the clock goes on from where it was, in its events' frame.
+                down = max(0.0, wall - last_wall) if self.downtime_known else 0.0
+                self._base = self.down_from + down
         self._m0 = time.monotonic()
         self._said = 0.0  # the wall-clock offset last reported by `follow`
+        self._row_off: float | None = None  # the offset in the last `row()`
+
+    def row(self) -> dict[str, float]:
+        """What the store keeps for the next start (`clock/<chair>`): this clock's time
+        and the wall clock's at the same moment, so the next start keeps the offset."""
+        t, wall = self.now(), time.time()
+        self._row_off = wall - t
+        return {"t": t, "wall": wall}
+
+    def row_stale(self) -> bool:
+        """The wall clock stepped (or this clock followed it) since the last `row()`: the
+        next start would measure the time down across the step, so store it again now."""
+        off = self._row_off
+        return off is not None and abs(time.time() - self.now() - off) > STEP_S
 
     def now(self) -> float:
         return self._base + (time.monotonic() - self._m0)
@@ -75,6 +124,20 @@ class WallClock:
             "the chair clock, and so do timestamps"
             + (" until no alert timer is pending" if off > 0 else " (it never goes back)")
         )
+
+
+def _row(floor: object) -> tuple[float | None, float | None]:
+    """(chair time, wall time) of a stored `clock/<chair>` row; None for what is not a
+    finite number (a row from an older version is the chair time alone)."""
+
+    def num(x: object) -> float | None:
+        ok = isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+        return float(x) if ok else None  # type: ignore[arg-type]
+
+    if isinstance(floor, dict):
+        t = num(floor.get("t"))
+        return t, None if t is None else num(floor.get("wall"))
+    return num(floor), None
 
 
 class SimClock:

@@ -167,44 +167,40 @@ class Daemon:
         self.started = time.time()
         self._players_done = 0
         sim_start = float(int(time.time()))  # whole seconds: device clocks have 1-s fields
-        open_sessions: dict[str, tuple[str, float]] = {}  # chair -> (session, resumed at)
+        open_sessions: dict[str, outage_mod.Resumed] = {}
         for c in cfg.chairs:
             # A real chair resumes its alarms across a restart; a simulated chair replays its
             # scenario from the start on a fresh virtual clock, so it starts afresh too.
             snap = None if c.simulated else self.outbox.get_state(f"engine/{c.id}")
+            engine = AlertEngine(self.rules, {c.id: c.protocol})
+            engine = AlertEngine.restore(snap, self.rules) if snap else engine
+            idle = engine.session(c.id) is None and engine.next_deadline(c.id) is None
             clock: WallClock | SimClock = (
                 SimClock(sim_start, c.speed)
                 if c.simulated
-                else WallClock(floor=self.outbox.get_state(f"clock/{c.id}"))
+                else WallClock(self.outbox.get_state(f"clock/{c.id}"), alive[0], idle)
             )
-            if snap:
-                engine = AlertEngine.restore(snap, self.rules)
+            if snap and isinstance(clock, WallClock):
                 resumed = clock.now()
                 engine.resume(resumed)  # escalations missed while down: not replayed
                 if (sess := engine.session(c.id)) is not None:
-                    open_sessions[c.id] = (str(sess["session_id"]), resumed)
-            else:
-                engine = AlertEngine(self.rules, {c.id: c.protocol})
+                    sid, known = str(sess["session_id"]), clock.downtime_known
+                    open_sessions[c.id] = outage_mod.Resumed(sid, resumed, clock.down_from, known)
             seen = () if c.simulated else load_seen(self.outbox, c.id)
             self.chairs[c.id] = ChairRuntime(c, engine, clock, self.store, self.hub, seen)
         if not self.outbox.memory:
             self._note_outages(alive, open_sessions)
 
     def _note_outages(
-        self, alive: tuple[float | None, bool], open_sessions: dict[str, tuple[str, float]]
+        self, alive: tuple[float | None, bool], open_sessions: dict[str, outage_mod.Resumed]
     ) -> None:
         """A session was open when the previous run stopped: monitord was not running from
         its last sign of life to now, a gap in that session's report (store/outages.py)."""
         keep_s = self.cfg.storage.retention_days * 86400.0
         rows = outage_mod.restart_state(self.outbox, alive, open_sessions, keep_s)
-        since, clean = alive
-        how = "stopped" if clean else "not running (no clean stop recorded)"
-        for chair, (sid, now) in open_sessions.items():
-            if since is not None:  # else the store held nothing of a previous run
-                log.warning(
-                    f"{chair}: monitord {how} for {now - min(since, now):.0f} s during "
-                    f"session {sid}: no monitoring then; a gap in its report"
-                )
+        for chair, r in open_sessions.items():
+            if (line := outage_mod.log_line(chair, r, alive)) is not None:
+                log.warning(line)
         self.store.try_write(functools.partial(outage_mod.put_rows, self.outbox, rows))
 
     # -- results ---------------------------------------------------------------------

@@ -106,22 +106,38 @@ def outage_gaps(outages: Sequence[Outage], t0: float, end: float | None) -> list
     out = []
     for o in outages:
         lo, hi = max(o.start, t0), o.end if end is None else min(o.end, end)
-        if hi <= lo:
+        if not o.known:
+            # No length to clip: kept when it falls in the session, shown at that instant.
+            if o.start < t0 or (end is not None and o.start > end):
+                continue
+            lo = hi = o.start
+        elif hi <= lo:
             continue
         how = (
             "stopped (clean stop)"
             if o.clean
             else "not running (no clean stop recorded; a crash, kill or power loss)"
         )
+        span = UNKNOWN if not o.known else f"for {span_text(hi - lo)}"
         out.append(
-            Gap(
-                "daemon_down",
-                lo,
-                hi,
-                f"monitord {how}: no monitoring and no alarms for {span_text(hi - lo)}",
-            )
+            Gap("daemon_down", lo, hi, f"monitord {how}: no monitoring and no alarms {span}")
         )
     return out
+
+
+# An outage whose length the record cannot give: the wall clock at the restart was behind
+# the last sign of life (a Pi without RTC after a power cut), so the chair clock went on
+# from where it was and the time down is not in the timestamps (monitord/clock.py).
+UNKNOWN = (
+    "for an unknown time (at the restart the system clock was behind the last record, as "
+    "on a Pi without a real-time clock after a power cut: the times after it are shifted "
+    "earlier by the time down)"
+)
+
+
+def unknown_outages(gaps: Sequence[Gap]) -> int:
+    """How many of the daemon outages have no known length (`UNKNOWN`)."""
+    return sum(1 for g in gaps if g.what == "daemon_down" and UNKNOWN in g.detail)
 
 
 def outage_count(gaps: Sequence[Gap]) -> tuple[int, float]:

@@ -16,7 +16,8 @@ Three verdicts, and "cannot be judged" whenever the record does not show which h
 - `short`: the session ended before the minimum. Session events are dated when monitord
   receives them, never earlier, so an outage after the event counted from cannot make a
   short session long; one before it can (a command sent while monitord was not running
-  is taken when it restarts: the event may be dated late), and then it cannot be judged.
+  is taken when it restarts: the event may be dated late), and then it cannot be judged;
+  nor after an outage of unknown length (its time down is missing from the timestamps).
 - `not_judged`: no such event, no session end, or monitord not running inside the
   minimum window (nothing was monitored and no alarm could sound then; the session end
   itself may be dated late when it was sent meanwhile).
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 
 from monitord.engine.discharge import DISCHARGE, observation_minimum
 from monitord.engine.rules import RuleSet
-from monitord.report.gaps import Gap
+from monitord.report.gaps import UNKNOWN, Gap
 
 # Holes in the data during which monitord ran and alarmed: noted, never a break.
 DEVICE_GAPS = ("device_lost", "sensor_off")
@@ -83,6 +84,17 @@ def judge_observation(
                 observed,
                 f"monitord was not running before the {origin} (see gaps): a {origin} "
                 "sent meanwhile is recorded when it restarted, so it may be dated late",
+            )
+        if any(g.what == "daemon_down" and UNKNOWN in g.detail for g in gaps):
+            # Its time down is missing from the timestamps: the real observation was
+            # longer than `observed` by that much.
+            return Observation(
+                "not_judged",
+                origin,
+                minimum,
+                observed,
+                "monitord was not running for an unknown time (see gaps): the observation "
+                "was longer than the record shows by that time",
             )
         return Observation("short", origin, minimum, observed, None)
     inside = [(lo, hi) for lo, hi in down if lo < met_t and hi > t]

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from monitord.report.audit import Episode
-from monitord.report.gaps import min_s_text, outage_count, span_text
+from monitord.report.gaps import UNKNOWN, min_s_text, outage_count, span_text, unknown_outages
 from monitord.report.observation import clock_text
 from monitord.report.record import BpReading, RemsField, SessionRecord, duration_text
 from monitord.report.summary import SPO2_HOLD_MAX_S, Evidence
@@ -135,9 +135,13 @@ def outage_text(rec: SessionRecord) -> str | None:
     n, down_s = outage_count(rec.gaps)
     if not n:
         return None
+    unknown = unknown_outages(rec.gaps)
+    total = f"{span_text(down_s)} in all" + (
+        f" and {unknown} time{'s' if unknown > 1 else ''} for an unknown time" if unknown else ""
+    )
     return (
         f"NOT CONTINUOUS: monitord was not running {n} time{'s' if n > 1 else ''} in this "
-        f"session, {span_text(down_s)} in all, with no monitoring and no alarms (see gaps)"
+        f"session, {total}, with no monitoring and no alarms (see gaps)"
     )
 
 
@@ -386,6 +390,12 @@ def gap_lines(rec: SessionRecord) -> list[str]:
         if g.what == "daemon_down" and g.start is not None and g.end is not None:
             # In words a clinical lead reads without the legend: from, to, how long.
             how = g.detail.split(": no monitoring")[0]
+            if UNKNOWN in g.detail:
+                out.append(
+                    f"{how}: no monitoring from {fmt_t(rec, g.start)} {UNKNOWN}, no alarms "
+                    "(daemon_down)"
+                )
+                continue
             out.append(
                 f"{how}: no monitoring from {fmt_t(rec, g.start)} to {fmt_t(rec, g.end)} "
                 f"({span_text(g.end - g.start)}), no alarms (daemon_down)"

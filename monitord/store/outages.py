@@ -46,12 +46,33 @@ MAX_KEPT = 1000
 @dataclass(frozen=True, slots=True)
 class Outage:
     """monitord was not running from `start` to `end` (epoch s) while `session_id` was open
-    on the chair. `clean`: it was stopped (SIGTERM), not killed, crashed or cut off."""
+    on the chair. `clean`: it was stopped (SIGTERM), not killed, crashed or cut off.
+    `known` False: how long is unknown (the wall clock at the start was behind the last
+    sign of life: a Pi without RTC after a power cut); `end` is then `start`."""
 
     start: float
     end: float
     clean: bool
     session_id: str
+    known: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """A chair whose restored engine has `session_id` open, resumed at `at` (its clock);
+    `down_from`: the previous run's last sign of life on that clock (None: not known,
+    an older store); `known`: whether the wall clock measured the time down."""
+
+    session_id: str
+    at: float
+    down_from: float | None = None
+    known: bool = True
+
+
+def down_start(r: Resumed, since: float) -> float:
+    """Where the outage starts on the chair's clock: its clock's own record of the last
+    sign of life when it has one (the wall clock may be off the chair's), else `since`."""
+    return min(since if r.down_from is None else r.down_from, r.at)
 
 
 def outages_key(chair: str) -> str:
@@ -76,30 +97,54 @@ def outages(ob: StateMixin, chair: str) -> list[Outage]:
     """The chair's recorded outages, oldest first."""
     out = []
     for o in ob.get_state(outages_key(chair)) or []:
-        out.append(Outage(float(o["start"]), float(o["end"]), bool(o["clean"]), str(o["session"])))
+        start, end, clean, sid = float(o["start"]), float(o["end"]), bool(o["clean"]), o["session"]
+        out.append(Outage(start, end, clean, str(sid), bool(o.get("known", True))))
     return out
 
 
 def restart_state(
     ob: StateMixin,
     alive: tuple[float | None, bool],
-    open_sessions: Mapping[str, tuple[str, float]],
+    open_sessions: Mapping[str, Resumed],
     keep_s: float,
 ) -> dict[str, Any]:
-    """The state rows a start writes: `open_sessions` chair -> (session id, the time its
-    engine resumed at) of the chairs whose restored engine has a session open; `alive`
-    from `last_alive`. Entries older than `keep_s` are dropped."""
+    """The state rows a start writes: `open_sessions` the chairs whose restored engine
+    has a session open; `alive` from `last_alive`. Entries older than `keep_s` are
+    dropped."""
     since, clean = alive
     rows: dict[str, Any] = {STOPPED_KEY: None}
     if since is None:
         return rows
-    for chair, (sid, now) in open_sessions.items():
-        # A chair's clock never steps back (its floor): the resume time is its own.
-        start = min(since, now)
+    for chair, r in open_sessions.items():
+        # Both ends on the chair's clock, as the session's events (the wall clock may be
+        # off it: a step it had not followed, a Pi without RTC).
+        now = r.at
         kept = [o for o in ob.get_state(outages_key(chair)) or [] if o["end"] >= now - keep_s]
-        kept.append({"start": start, "end": now, "clean": clean, "session": sid})
+        row = {"start": down_start(r, since), "end": now, "clean": clean, "session": r.session_id}
+        if not r.known:
+            row["known"] = False
+        kept.append(row)
         rows[outages_key(chair)] = kept[-MAX_KEPT:]
     return rows
+
+
+def log_line(chair: str, r: Resumed, alive: tuple[float | None, bool]) -> str | None:
+    """The WARNING a start logs for a chair's outage; None when the store held nothing
+    of a previous run."""
+    since, clean = alive
+    if since is None:
+        return None
+    how = "stopped" if clean else "not running (no clean stop recorded)"
+    span = (
+        f"for {r.at - down_start(r, since):.0f} s"
+        if r.known
+        else "for an unknown time (the wall clock is behind the last sign of life: a "
+        "restart without RTC, or a clock set back)"
+    )
+    return (
+        f"{chair}: monitord {how} {span} during session {r.session_id}: no monitoring "
+        "then; a gap in its report"
+    )
 
 
 def put_rows(ob: StateMixin, rows: Mapping[str, Any]) -> None:

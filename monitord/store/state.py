@@ -43,9 +43,16 @@ class StateMixin(StoreBase):
         }
 
     def last_write_ns(self) -> int | None:
-        """The newest write of the store (wall clock, ns): the newest `state` row or the
-        newest record's commit; None for an empty store (monitord/store/outages.py)."""
-        (st,) = self._rdb.execute("SELECT max(updated_ns) FROM state").fetchone()
+        """The newest write of the store (wall clock, ns): the newest of the `state` rows a
+        running daemon rewrites at least every minute (the heartbeat `daemon/alive`, the
+        chairs' `engine/` and `clock/` snapshots) or the newest record's commit; None for
+        an empty store (monitord/store/outages.py). Rows rewritten only on a change keep
+        the stamp they were written with: one written before the wall clock was stepped
+        back would date the stop in the future, and every later start by it."""
+        (st,) = self._rdb.execute(
+            "SELECT max(updated_ns) FROM state WHERE key = 'daemon/alive' "
+            "OR substr(key, 1, 7) = 'engine/' OR substr(key, 1, 6) = 'clock/'"
+        ).fetchone()
         rec = self._rdb.execute("SELECT added_ns FROM records ORDER BY id DESC LIMIT 1").fetchone()
         found = [int(x) for x in (st, rec[0] if rec else None) if x is not None]
         return max(found) if found else None

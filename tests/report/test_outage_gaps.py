@@ -72,3 +72,31 @@ def test_the_record_says_monitoring_was_not_continuous() -> None:
     html = render_html(rec)
     assert "no monitoring from 10:10:30 to 10:30:30" in html
     assert rec.chair == CHAIR
+
+
+def test_an_outage_of_unknown_length_is_a_gap_and_no_verdict() -> None:
+    """A Pi without RTC restarted after a power cut with its wall clock behind the last
+    record: the chair clock goes on from its last sign of life, so the time down is not
+    in the timestamps (monitord/clock.py). Before, that outage was stored 0 s long and
+    dropped: the record read as continuous, and a session that was long enough in real
+    time could read SHORT (or one cut mid-window, met)."""
+    readings = [bp(60, 120, 80), bp(120, 122, 80)]
+    readings += [bp(600 + m * 60, 121, 79) for m in range(40, 121, 10)]
+    at = DS + 70 * 60
+    cut = Outage(at, at, False, "s1", known=False)
+    for acts in (FULL, sess((0, "start"), (600, "dose_start"), (900, "dose_end"), (6000, "end"))):
+        rec = build_record(readings, [], acts, "UTC", outages=[cut])
+        (line,) = [x for x in gap_lines(rec) if "daemon_down" in x]
+        assert line.startswith(
+            "monitord not running (no clean stop recorded; a crash, kill or power loss): "
+            "no monitoring from 10:20:00 for an unknown time (at the restart the system "
+            "clock was behind the last record"
+        ), line
+        form = {f.key: f for f in form_lines(rec)}
+        assert "1 time for an unknown time" in form["monitoring_time"].value
+        # Met (8000 s) or SHORT (6000 s) on the record's clock: neither is known.
+        assert rec.observation.verdict == "not_judged", rec.observation
+        assert rec.readiness.met_t is None or rec.readiness.met_t >= at
+    # An unknown outage outside the session is not its gap.
+    early = Outage(T0 - 100, T0 - 100, False, "s0", known=False)
+    assert not [g for g in _gaps([early]) if g.what == "daemon_down"]
