@@ -37,12 +37,14 @@ def alert_gaps(
     end: float | None,
     t0: float,
     outages: Sequence[Outage] = (),
+    valid_bp: Sequence[float] = (),
 ) -> tuple[Gap, ...]:
     """`raised`/`closed`: the session's alarm episodes (raise event, clear time; one
     raised before the session start `t0` included); `invalid_bp`: (t, reason) of the
     rejected live BP readings; `rems`: the protocol needs the 40-minute BP, missing
     (`post_missing`) from `window` (s after the dose `ds`); `outages`: when monitord was
-    not running (monitord/store/outages.py), any of the chair's."""
+    not running (monitord/store/outages.py), any of the chair's; `valid_bp`: the times of
+    the valid live BP readings (where a BP-overdue hole starts)."""
     out: list[Gap] = list(outage_gaps(outages, t0, end))
     check_alert = False
     for aid, a in raised.items():
@@ -61,7 +63,7 @@ def alert_gaps(
         elif a.rule == "tech.sensor_off":
             out.append(Gap("sensor_off", max(a.t, t0), c, a.message))
         elif a.rule == "tech.bp_overdue":
-            out.append(Gap("bp_overdue", a.t, c, a.message))
+            out.append(_overdue_gap(a, c, ds, t0, valid_bp))
         else:
             check_alert = True
             out.append(
@@ -98,6 +100,28 @@ def alert_gaps(
         out.append(Gap("not_ended", None, None, "session not ended: no session_end recorded"))
     out.sort(key=lambda g: (g.start is None, g.start or 0.0))
     return tuple(out)
+
+
+def _overdue_gap(
+    a: AlertEvent, c: float | None, ds: float | None, t0: float, valid_bp: Sequence[float]
+) -> Gap:
+    """The alarm is raised a NIBP cycle + grace after the last valid BP (clinical-rules.md
+    `tech.bp_overdue`: "the clock starts at dose_start and restarts at every valid BP"):
+    the hole in the BP record starts at that BP, or at the dose when none came since."""
+    since = [t for t in valid_bp if ds is not None and ds <= t < a.t]
+    if since:
+        start, what = max(since), "the last valid BP"
+    elif ds is not None and ds <= a.t:
+        start, what = ds, "dose start"
+    else:
+        # No dose in the record (the engine's clock is not seen): the alarm's own delay.
+        after = a.value.get("overdue_s")
+        start = a.t - float(after) if isinstance(after, int | float) else a.t
+        what = "the BP clock's start"
+    start = max(start, t0)
+    late = span_text(a.t - start)
+    detail = f"no valid BP since {what}; alarm {a.rule} raised {late} after it: {a.message}"
+    return Gap("bp_overdue", start, c, detail)
 
 
 def outage_gaps(outages: Sequence[Outage], t0: float, end: float | None) -> list[Gap]:

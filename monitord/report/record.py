@@ -420,6 +420,7 @@ def build_record(
         end,
         t0,
         outages,
+        [b.t for b in bps],
     )
     eps = episodes([*carried, *al], t0, end, scoped)
     sp = [
