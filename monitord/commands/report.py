@@ -7,7 +7,8 @@ the local store or, for the whole clinic, from InfluxDB (docs/report.md).
     monitord report --from influx -c PATH [--chair ID] [--date YYYY-MM-DD]
     monitord report --list [--from influx] [--chair ID] [--date YYYY-MM-DD]
 
-Prints the paths written, one per line (or, with --list, one session per line). Without
+Prints the paths written, one per line (or, with --list, one session per line, its
+observation flagged: NOT ENDED, SHORT, CANNOT BE JUDGED or met). Without
 the PDF renderer (matplotlib) it writes HTML and CSV and says so in one line on stderr.
 Read-only on the store and the database: safe while the daemon runs.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +30,7 @@ from monitord.outbox import Outbox, OutboxError
 
 if TYPE_CHECKING:
     from monitord.report import SessionRecord, SessionSpan
+    from monitord.store.outages import Outage
 
 EX_NOINPUT = 66  # sysexits.h: no such session / no store
 EX_UNAVAILABLE = 69  # sysexits.h: the database does not answer
@@ -116,15 +118,31 @@ def write_reports(
     return write_records(records, out)[0]
 
 
-def list_line(span: SessionSpan, protocol: str, tz: str) -> str:
+def list_line(span: SessionSpan, protocol: str, tz: str, flag: str) -> str:
+    """Tab-separated: chair, local start, protocol, id, then the flag (list_flag) last, so
+    the first four columns read as they always did."""
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
     local = datetime.fromtimestamp(span.start_t, tz=ZoneInfo(tz))
     return (
         f"{span.chair}\t{local.strftime('%Y-%m-%d %H:%M')} {local.tzname()}\t"
-        f"{protocol}\t{span.session_id}"
+        f"{protocol}\t{span.session_id}\t{flag}"
     )
+
+
+def _print_list(
+    spans: Sequence[SessionSpan],
+    tz: str,
+    rules: RuleSet | None,
+    outages: Callable[[SessionSpan], Sequence[Outage]],
+) -> None:
+    from monitord.report.load import span_observation
+    from monitord.report.observation import list_flag
+
+    for s in spans:
+        flag = list_flag(span_observation(s, rules, outages(s)), s.end_t is not None)
+        print(list_line(s, _protocol(s), tz, flag))
 
 
 def _protocol(span: SessionSpan) -> str:
@@ -173,19 +191,19 @@ def main(args: argparse.Namespace) -> int:
             reader = InfluxReader(cfg.influx, cfg.site.id)
             spans = _select(reader.spans(), args.session, args.chair, day, tz)
             if args.list:
-                for s in spans:
-                    print(list_line(s, _protocol(s), tz))
+                # InfluxDB holds no outages (docs/report.md "Local only"): as its reports.
+                _print_list(spans, tz, rules, lambda _: ())
                 return EX_OK
             paths, pdf = write_records([reader.record(s, tz, rules) for s in spans], args.out)
         else:
             assert db is not None
             from monitord.report import record_for, session_spans
+            from monitord.report.load import span_outages
 
             with Outbox(db, StorageConfig(path=db), readonly=True) as ob:
                 spans = _select(session_spans(ob), args.session, args.chair, day, tz)
                 if args.list:
-                    for s in spans:
-                        print(list_line(s, _protocol(s), tz))
+                    _print_list(spans, tz, rules, lambda s: span_outages(ob, s))
                     return EX_OK
                 records = [record_for(ob, s, tz, rules) for s in spans]
             paths, pdf = write_records(records, args.out)

@@ -11,8 +11,10 @@ from zoneinfo import ZoneInfo
 from monitord.engine.rules import RuleSet
 from monitord.models import MAX_DEVICE_SKEW_S, SessionEvent, utc
 from monitord.outbox import Outbox
-from monitord.report.record import SessionRecord, build_record, placed_t
-from monitord.store.outages import outages
+from monitord.report.gaps import outage_gaps
+from monitord.report.observation import Observation, judge_observation
+from monitord.report.record import SessionRecord, build_record, placed_t, session_bounds
+from monitord.store.outages import Outage, outages
 
 # How far before a session's start the record looks for the alarms still active at it
 # (a monitor missing at boot, a BP alarm from readings before the session): a week of
@@ -101,9 +103,33 @@ def record_for(
         # Not ended but a later session began: never let that session's data in.
         readings = [r for r in readings if placed_t(r) < span.next_start_t]
         alerts = [a for a in alerts if a.t < span.next_start_t]
-    # When monitord itself was not running (local only: the store keeps it, InfluxDB not).
-    down = [o for o in outages(ob, span.chair) if hi is None or o.start < hi]
-    return build_record(readings, alerts, span.events, tz, rules, down)
+    return build_record(readings, alerts, span.events, tz, rules, span_outages(ob, span))
+
+
+def span_outages(ob: Outbox, span: SessionSpan) -> list[Outage]:
+    """When monitord itself was not running up to the session's end (or the chair's next
+    start): local only, the store keeps them, InfluxDB not."""
+    hi = span.end_t if span.end_t is not None else span.next_start_t
+    return [o for o in outages(ob, span.chair) if hi is None or o.start < hi]
+
+
+def span_observation(
+    span: SessionSpan, rules: RuleSet | None = None, down: Sequence[Outage] = ()
+) -> Observation:
+    """The record's verdict on the protocol's minimum observation (its `observation`)
+    from the session events and monitord's outages alone: it needs no readings, so
+    `--list` can flag every session of a store kept for months without building each
+    record. Same inputs, same function as build_record: the two cannot disagree."""
+    start, ds, de, end = session_bounds(span.events)
+    end_t = end.t if end is not None else None
+    return judge_observation(
+        rules if rules is not None else RuleSet.default(),
+        start.protocol,
+        ds.t if ds is not None else None,
+        de,
+        end_t,
+        outage_gaps(down, start.t, end_t),
+    )
 
 
 def find_spans(

@@ -118,6 +118,15 @@ def judge_observation(
     return Observation("met", origin, minimum, observed, None, holes)
 
 
+def list_flag(o: Observation, ended: bool) -> str:
+    """The session in a word or two for `monitord report --list`: never ended, else what
+    the report's observation line says (red unless met), so the lead sees which sessions
+    need a look before opening them."""
+    if not ended:
+        return "NOT ENDED"
+    return {"met": "met", "short": "SHORT"}.get(o.verdict, "CANNOT BE JUDGED")
+
+
 def clock_text(s: float) -> str:
     """A duration, never rounded up to a minimum it did not reach: whole seconds down."""
     whole = math.floor(s + 1e-6)

@@ -217,7 +217,7 @@ def _hhmm(seconds: float) -> str:
     return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min"
 
 
-def _session_bounds(
+def session_bounds(
     sessions: Sequence[SessionEvent],
 ) -> tuple[SessionEvent, SessionEvent | None, float | None, SessionEvent | None]:
     evs = sorted(sessions, key=lambda e: e.t)
@@ -259,7 +259,7 @@ def build_record(
     and breaks in the discharge criteria). `tz` is only carried for the renderers: every
     time in the record is UTC epoch seconds."""
     rules = rules if rules is not None else RuleSet.default()
-    start, ds_ev, de, end_ev = _session_bounds(sessions)
+    start, ds_ev, de, end_ev = session_bounds(sessions)
     ds = ds_ev.t if ds_ev is not None else None
     end = end_ev.t if end_ev is not None else None
     chair, t0 = start.chair, start.t

@@ -40,7 +40,9 @@ def _rec(tmp_path: Path) -> SessionRecord:
 
 def test_overdue_gap_starts_at_the_dose_then_at_the_last_valid_bp(tmp_path: Path) -> None:
     rec = _rec(tmp_path)
-    od = [(g.start - T0, g.end and g.end - T0) for g in rec.gaps if g.what == "bp_overdue"]
+    od = [
+        (g.start and g.start - T0, g.end and g.end - T0) for g in rec.gaps if g.what == "bp_overdue"
+    ]
     # The rejected 400/80 at 2000 s does not restart the clock; the session end leaves
     # the second open ("still open at session end", docs/report.md).
     assert od == [(600.0, 2600.0), (2700.0, None)]

@@ -111,7 +111,7 @@ async def test_report_cli_from_influx(influxd: Influxd, influx_db: str, tmp_path
     )
     r = _report("--from", "influx", "--list", "-c", cfg)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines() == ["chair-1\t2024-05-06 05:00 EDT\tesketamine\ts-complete"]
+    assert r.stdout.splitlines() == ["chair-1\t2024-05-06 05:00 EDT\tesketamine\ts-complete\tmet"]
     r = _report(
         "--from",
         "influx",

@@ -99,7 +99,9 @@ def test_listed_and_selected_by_local_date(night: tuple[Path, Path], rec: Sessio
     _, cfg = night
     r = _report("--list", "-c", cfg)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines() == [f"chair-1\t2024-05-06 23:30 EDT\tesketamine\t{rec.session_id}"]
+    assert r.stdout.splitlines() == [
+        f"chair-1\t2024-05-06 23:30 EDT\tesketamine\t{rec.session_id}\tmet"
+    ]
     # --date is the local day: 05-06 in New York, although it was 05-07 in UTC.
     r = _report("--list", "-c", cfg, "--date", "2024-05-06")
     assert r.returncode == 0 and rec.session_id in r.stdout, r.stderr
