@@ -13,7 +13,9 @@ previous run's last sign of life, and with a session or timer pending it keeps i
 from the wall clock across a restart (the stored `row()`). It catches up with a wall clock
 that stepped forward only while the chair has no timer pending and no HR/SpO2 run going
 (`follow`, told by `AlertEngine.steady`), where a jump can fire or delay nothing; see
-docs/reliability.md for what stored timestamps get meanwhile.
+docs/reliability.md for what stored timestamps get meanwhile. Each stretch it runs off
+the wall clock unfollowed is kept in its row (`offsets`): the session report shows it
+(monitord/report/clockoff.py), since those timestamps are off UTC.
 
 A simulated chair (design.md section 2) runs `speed` times faster than wall time from
 `start`. The scenario player keeps it exact: it announces the next scenario event's time,
@@ -27,6 +29,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 #: A difference between the wall clock and a chair clock above this is a step, not drift.
 STEP_S = 2.0
@@ -35,6 +38,9 @@ STEP_S = 2.0
 #: and on every step). A later "last sign of life" is a write stamped before the wall
 #: clock stepped back: the store's rows keep the stamps they were written with.
 ROW_LAG_S = 60.0
+#: How many stretches off the wall clock `row()` keeps (`offsets`): a step is rare (a boot
+#: without RTC, an operator); the oldest go first, past any store's retention by then.
+MAX_OFFSETS = 50
 
 
 class WallClock:
@@ -49,6 +55,12 @@ class WallClock:
         the restored engine has no session open and no timer pending."""
         wall = time.time()
         self._base = wall
+        #: The stretches of chair time during which the wall clock was off this clock by
+        #: more than STEP_S and this clock did not follow it: [from, to or None while it
+        #: lasts, wall minus chair seconds]. Stored with `row()` so the session report can
+        #: say by how much its times are off UTC (monitord/report/clockoff.py).
+        self.offsets: list[list[float | None]] = offsets_of(floor)
+        self._reopen = False  # the last stretch was cut by a restart: same offset goes on
         #: The previous run's last sign of life on this chair's clock (the start of the
         #: outage), and whether the wall clock measured the time down.
         self.down_from: float | None = None
@@ -75,16 +87,25 @@ class WallClock:
                 # known, the clock goes on from where it was, in its events' frame.
                 down = max(0.0, wall - last_wall) if self.downtime_known else 0.0
                 self._base = self.down_from + down
+            if self.offsets and self.offsets[-1][1] is None:
+                # Open at the last sign of life: it ends there unless `follow` finds the
+                # same offset again (a restart that kept it, timers pending).
+                self.offsets[-1][1] = self.down_from
+                self._reopen = True
         self._m0 = time.monotonic()
         self._said = 0.0  # the wall-clock offset last reported by `follow`
         self._row_off: float | None = None  # the offset in the last `row()`
 
-    def row(self) -> dict[str, float]:
+    def row(self) -> dict[str, Any]:
         """What the store keeps for the next start (`clock/<chair>`): this clock's time
-        and the wall clock's at the same moment, so the next start keeps the offset."""
+        and the wall clock's at the same moment, so the next start keeps the offset, and
+        the stretches it ran off the wall clock (`offsets`, for the session report)."""
         t, wall = self.now(), time.time()
         self._row_off = wall - t
-        return {"t": t, "wall": wall}
+        row: dict[str, Any] = {"t": t, "wall": wall}
+        if self.offsets:
+            row["offsets"] = [list(o) for o in self.offsets[-MAX_OFFSETS:]]
+        return row
 
     def row_stale(self) -> bool:
         """The wall clock stepped (or this clock followed it) since the last `row()`: the
@@ -111,11 +132,14 @@ class WallClock:
         off = time.time() - now
         if abs(off) <= STEP_S:
             self._said = 0.0
+            self._mark(now, None)
             return None
         if off > 0 and idle(now):
+            self._mark(now, None)
             self._base += off
             self._said = 0.0
             return f"wall clock stepped {off:+.0f} s; the chair clock followed (no timer pending)"
+        self._mark(now, off)
         if abs(off - self._said) <= STEP_S:
             return None
         self._said = off
@@ -125,19 +149,56 @@ class WallClock:
             + (" until no alert timer is pending" if off > 0 else " (it never goes back)")
         )
 
+    def _mark(self, now: float, off: float | None) -> None:
+        """Record that from `now` the wall clock is `off` seconds off this clock (None:
+        within STEP_S, or followed): the current stretch goes on while the offset stays
+        within STEP_S of its own, else it ends at `now` and another begins."""
+        last = self.offsets[-1] if self.offsets else None
+        cur = last if last is not None and (last[1] is None or self._reopen) else None
+        reopen, self._reopen = self._reopen, False
+        if cur is not None and off is not None and abs(off - float(cur[2] or 0.0)) <= STEP_S:
+            cur[1] = None  # goes on (across the restart that cut it)
+            return
+        if cur is not None and not reopen:
+            cur[1] = now
+        if off is not None:
+            self.offsets.append([now, None, off])
+            del self.offsets[:-MAX_OFFSETS]
+
+
+def offsets_of(floor: object) -> list[list[float | None]]:
+    """The valid stretches of a stored row (`offsets`), in order; anything else dropped."""
+    raw = floor.get("offsets") if isinstance(floor, dict) else None
+    out: list[list[float | None]] = []
+    for o in raw if isinstance(raw, list) else []:
+        ok = isinstance(o, list) and len(o) == 3
+        fr, to, off = (_num(x) for x in o) if ok else (None, None, None)
+        if (
+            fr is None
+            or off is None
+            or (to is None and o[1] is not None)
+            or (to is not None and to < fr)
+        ):
+            continue
+        out.append([fr, to, off])
+    for o in out[:-1]:  # only the last can still be going on
+        o[1] = o[0] if o[1] is None else o[1]
+    return out[-MAX_OFFSETS:]
+
+
+def _num(x: object) -> float | None:
+    ok = isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+    return float(x) if ok else None  # type: ignore[arg-type]
+
 
 def _row(floor: object) -> tuple[float | None, float | None]:
     """(chair time, wall time) of a stored `clock/<chair>` row; None for what is not a
     finite number (a row from an older version is the chair time alone)."""
 
-    def num(x: object) -> float | None:
-        ok = isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
-        return float(x) if ok else None  # type: ignore[arg-type]
-
     if isinstance(floor, dict):
-        t = num(floor.get("t"))
-        return t, None if t is None else num(floor.get("wall"))
-    return num(floor), None
+        t = _num(floor.get("t"))
+        return t, None if t is None else _num(floor.get("wall"))
+    return _num(floor), None
 
 
 class SimClock:

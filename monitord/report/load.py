@@ -4,13 +4,14 @@ events for `storage.retention_days`, see monitord/outbox.py)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from monitord.engine.rules import RuleSet
 from monitord.models import MAX_DEVICE_SKEW_S, SessionEvent, utc
 from monitord.outbox import Outbox
+from monitord.report.clockoff import stored_offsets
 from monitord.report.gaps import outage_gaps
 from monitord.report.observation import Observation, judge_observation
 from monitord.report.record import SessionRecord, build_record, placed_t, session_bounds
@@ -103,7 +104,9 @@ def record_for(
         # Not ended but a later session began: never let that session's data in.
         readings = [r for r in readings if placed_t(r) < span.next_start_t]
         alerts = [a for a in alerts if a.t < span.next_start_t]
-    return build_record(readings, alerts, span.events, tz, rules, span_outages(ob, span))
+    rec = build_record(readings, alerts, span.events, tz, rules, span_outages(ob, span))
+    # Times off UTC (a wall-clock step not followed): the chair's clock row keeps them.
+    return replace(rec, clock_offs=stored_offsets(ob, span.chair, lo, hi))
 
 
 def span_outages(ob: Outbox, span: SessionSpan) -> list[Outage]:

@@ -56,6 +56,7 @@ from monitord.engine.rules import RuleSet
 from monitord.engine.validity import bp_invalid_reason, device_valid, invalid_reason
 from monitord.models import AlertEvent, Kind, Reading, SessionEvent
 from monitord.report.audit import Episode, carried_in, episodes
+from monitord.report.clockoff import ClockOff
 from monitord.report.gaps import Gap, alert_gaps
 from monitord.report.observation import NO_OBSERVATION, Observation, judge_observation
 from monitord.report.readiness import NOT_JUDGED, Readiness, criteria_met_from
@@ -177,6 +178,8 @@ class SessionRecord:
     readiness: Readiness = NOT_JUDGED
     # The observation after the dose against the protocol's minimum (observation.py).
     observation: Observation = NO_OBSERVATION
+    # Stretches whose times are off UTC by a clock step the chair did not follow (clockoff.py).
+    clock_offs: tuple[ClockOff, ...] = ()
 
     @property
     def rems_applies(self) -> bool:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from monitord.report.audit import Episode
+from monitord.report.clockoff import offset_text
 from monitord.report.gaps import UNKNOWN, min_s_text, outage_count, span_text, unknown_outages
 from monitord.report.observation import clock_text
 from monitord.report.record import BpReading, RemsField, SessionRecord, duration_text
@@ -327,6 +328,9 @@ def form_lines(rec: SessionRecord) -> list[FormLine]:
         FormLine("spo2", "SpO2 (pulse oximetry)", spo2_text(rec), rec.spo2.min_pct is None),
         FormLine("could_leave", "Time the patient could have left", could_leave_text(rec)),
     ]
+    # First, in red: every time below it (and in the CSVs) is off UTC for its stretch.
+    if off := offset_text(rec.clock_offs, lambda t: fmt_t(rec, t)):
+        lines.insert(0, FormLine("times_off_utc", "TIMES OFF UTC", off, True))
     return lines
 
 

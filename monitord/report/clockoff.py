@@ -1,0 +1,72 @@
+"""Stretches of a session whose times are off UTC: a wall-clock step the chair clock did
+not follow (docs/reliability.md "Timestamps on a Pi without RTC").
+
+A real chair's clock only moves forward and keeps its offset from the wall clock while an
+alarm timer is pending (monitord/clock.py), so a Pi without RTC that boots with an old
+time and gets NTP mid-session stores the whole session's times off UTC by the boot error.
+The chair keeps each such stretch with its clock row (`clock/<chair>` in the store's
+`state`, `WallClock.offsets`: chair time from, to, wall minus chair seconds); the report
+says how far its printed times are off, and for which of them, in a line of the form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from monitord.clock import STEP_S, offsets_of
+from monitord.report.gaps import span_text
+
+
+@dataclass(frozen=True, slots=True)
+class ClockOff:
+    """From `start_t` to `end_t` (chair time, as the record's times; None: to the end of
+    the record) the wall clock was `off_s` seconds ahead of the chair's times (behind
+    when negative)."""
+
+    start_t: float
+    end_t: float | None
+    off_s: float
+
+
+def session_offsets(
+    stretches: Sequence[Sequence[float | None]], lo: float, hi: float | None
+) -> tuple[ClockOff, ...]:
+    """The stretches (`WallClock.offsets`) within [lo, hi] (hi None: open), cut to it."""
+    out = []
+    for fr, to, off in stretches:
+        if fr is None or off is None or abs(off) <= STEP_S:
+            continue
+        if (hi is not None and fr > hi) or (to is not None and to < lo):
+            continue
+        end = to if hi is None else hi if to is None else min(to, hi)
+        out.append(ClockOff(max(fr, lo), end, off))
+    return tuple(out)
+
+
+def stored_offsets(ob: Any, chair: str, lo: float, hi: float | None) -> tuple[ClockOff, ...]:
+    """The stretches of a chair's session from the store's clock row (`ob`: an Outbox)."""
+    row = ob.get_state(f"clock/{chair}")
+    # Parsed as the next start would (bad entries dropped): one reading of the row.
+    return session_offsets(offsets_of(row), lo, hi)
+
+
+def offset_text(offs: Sequence[ClockOff], fmt_t: Callable[[float], str]) -> str | None:
+    """The stretches in one phrase for the form, or None when the times are on UTC."""
+    parts = []
+    for o in offs:
+        d = span_text(abs(o.off_s))
+        until = fmt_t(o.end_t) if o.end_t is not None else "the end of this record"
+        if o.off_s > 0:
+            why = "a clock step monitord did not follow while alarm timers were running"
+            fix = f"add {d} to them for UTC"
+        else:
+            why = "the system clock was set back; monitord's times never go back"
+            fix = f"subtract {d} from them for UTC"
+        side = "behind" if o.off_s > 0 else "ahead of"
+        parts.append(
+            f"the times printed from {fmt_t(o.start_t)} to {until} are {d} {side} the "
+            f"system clock ({why}): {fix}"
+        )
+    return "; ".join(parts) if parts else None
