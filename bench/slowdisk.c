@@ -10,6 +10,9 @@
  * and comes back: a sync is delayed only while that file exists, and a delayed sync
  * returns as soon as the file is removed (it looks every 10 ms), so a test can stall the
  * store's syncs after the daemon started (its start syncs too) and end the stall.
+ * MONITORD_BENCH_FSYNC_FILE (a path, as /proc/self/fd shows it) delays only the syncs of
+ * that one file: with the store's main file, only a checkpoint's sync (a commit in WAL
+ * mode syncs the -wal file), so a test can hang the final checkpoint of a stop alone.
  * SQLite calls fdatasync/fsync through libc's dynamic symbols, so interposing them here
  * really delays its commits and checkpoints (bench/slowdisk.py checks that by timing a
  * commit). slowdisk_calls() returns how many syncs were delayed and slowdisk_slept_ns()
@@ -18,7 +21,9 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <time.h>
 
@@ -27,6 +32,7 @@ static int (*real_fdatasync)(int);
 static long delay_ns;
 static int total_mode;
 static const char *gate;
+static const char *only_file;
 static atomic_long calls;
 static atomic_long slept_ns;
 
@@ -40,6 +46,19 @@ __attribute__((constructor)) static void slowdisk_init(void) {
     total_mode = mode != NULL && mode[0] == 't';
     gate = getenv("MONITORD_BENCH_FSYNC_GATE");
     if (gate != NULL && gate[0] == '\0') gate = NULL;
+    only_file = getenv("MONITORD_BENCH_FSYNC_FILE");
+    if (only_file != NULL && only_file[0] == '\0') only_file = NULL;
+}
+
+/* Is `fd` the one file whose syncs are delayed (every file without MONITORD_BENCH_FSYNC_FILE)? */
+static int file_chosen(int fd) {
+    if (only_file == NULL) return 1;
+    char link[64], path[4096];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof path - 1);
+    if (n < 0) return 0;
+    path[n] = '\0';
+    return strcmp(path, only_file) == 0;
 }
 
 static int gate_open(void) { return gate == NULL || access(gate, F_OK) == 0; }
@@ -51,9 +70,9 @@ static long since_ns(const struct timespec *t0) {
 }
 
 /* After the real sync begun at t0: sleep the delay (add) or what is left of it (total). */
-static void slowdisk_wait(const struct timespec *t0) {
+static void slowdisk_wait(int fd, const struct timespec *t0) {
     atomic_fetch_add(&calls, 1);
-    if (delay_ns <= 0 || !gate_open()) return;
+    if (delay_ns <= 0 || !gate_open() || !file_chosen(fd)) return;
     int saved = errno; /* the caller sees the real sync's errno, not nanosleep's */
     long wait = total_mode ? delay_ns - since_ns(t0) : delay_ns;
     if (wait > 0 && gate != NULL) {
@@ -78,7 +97,7 @@ int fsync(int fd) {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = real_fsync(fd);
-    slowdisk_wait(&t0);
+    slowdisk_wait(fd, &t0);
     return rc;
 }
 
@@ -86,7 +105,7 @@ int fdatasync(int fd) {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = real_fdatasync(fd);
-    slowdisk_wait(&t0);
+    slowdisk_wait(fd, &t0);
     return rc;
 }
 

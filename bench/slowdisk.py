@@ -22,6 +22,7 @@ SOURCE = Path(__file__).with_name("slowdisk.c")
 ENV_MS = "MONITORD_BENCH_FSYNC_MS"
 ENV_MODE = "MONITORD_BENCH_FSYNC_MODE"
 ENV_GATE = "MONITORD_BENCH_FSYNC_GATE"
+ENV_FILE = "MONITORD_BENCH_FSYNC_FILE"
 
 
 def build(dest_dir: Path) -> Path:
@@ -39,13 +40,22 @@ def build(dest_dir: Path) -> Path:
     return so
 
 
-def env(so: Path, ms: float, total: bool = False, gate: Path | None = None) -> dict[str, str]:
+def env(
+    so: Path,
+    ms: float,
+    total: bool = False,
+    gate: Path | None = None,
+    only: Path | None = None,
+) -> dict[str, str]:
     """Environment additions that load the shim: each sync `ms` longer, or (`total`) `ms`
     in all; with `gate`, only while that file exists (a sync delayed then returns as soon
-    as it is removed): a disk that hangs after the daemon started, and comes back."""
+    as it is removed): a disk that hangs after the daemon started, and comes back; with
+    `only`, the syncs of that file alone (a store's main file: its checkpoints' syncs)."""
     out = {"LD_PRELOAD": str(so), ENV_MS: f"{ms:g}", ENV_MODE: "total" if total else "add"}
     if gate is not None:
         out[ENV_GATE] = str(gate)
+    if only is not None:
+        out[ENV_FILE] = str(only.resolve())
     return out
 
 

@@ -96,11 +96,13 @@ def say_lost(
     why: str,
     console: Callable[[str], None] | None,
     in_write: int = 0,
+    then: str = "",
 ) -> None:
     """At stop: what the store never got (`held`, not stored, the daemon exits) is LOST,
     said at CRITICAL on the journal and the console. `why`: "the store X ..."; the first
     `in_write` batches are in the write a hung disk has not finished (stored if it ever
-    does: SQLite commits a transaction whole or not at all)."""
+    does: SQLite commits a transaction whole or not at all). `then`: a last clause (what
+    state the store is left in)."""
     text = f"stopping while {why}: " + (
         f"{_counts(held)} held in memory are LOST" if held else "nothing held in memory"
     )
@@ -109,6 +111,8 @@ def say_lost(
             f" (of them, {_counts(held[:in_write])} are in the write the disk has not "
             "finished: stored only if it ever does)"
         )
+    if then:
+        text += f"; {then}"
     log.critical(text)
     if console is not None:
         console(f"!!! {text}")

@@ -19,6 +19,14 @@ writes nothing more and exits 0. What it does not do, on purpose:
 - release the store's lock: while the process lives, the hung thread may still write; the
   kernel drops the lock when the process is gone.
 
+The close's own writes are bounded too, within the same STOP_WAIT_S: with the writer
+thread done, the last write of what a full disk held (`close_report`), the checkpointer's
+end and the store's close (its TRUNCATE checkpoint syncs the main file) run in a
+`store-close` thread. A disk that begins to hang there held the main thread for ever
+before; now the stop gives that thread up, says at CRITICAL which step did not finish and
+the state the store is left in (every commit is in the WAL; the next open redoes the
+checkpoint), leaves the store open and its lock to the process's exit, and exits 0.
+
 A thread in the kernel's uninterruptible sleep (a real hung fsync) keeps even an exiting
 process from ending until the disk answers; no signal, SIGKILL included, can end it
 sooner (docs/reliability.md, "A stop while the disk hangs").
@@ -28,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 
 from monitord.store.checkpoint import Checkpointer
@@ -113,11 +122,84 @@ class StoreStop:
                 self.checkpointer.stop(0)
             say_lost(g.held, self.hung, g.alarms.console, g.in_write)
             return  # the connection is the hung thread's; the lock is the process's
-        g.close_report()
-        if self.checkpointer is not None and not self.checkpointer.stop(self._join_s()):
-            # Its own connection, in a sync that does not return: everything is stored,
-            # and the next start finds the WAL as after a crash.
-            log.warning("store: a checkpoint has not returned (disk hangs?); left open")
+        if w is None:  # a store in memory: no disk to hang, a connection bound to us
+            g.close_report()
+            g.outbox.close()
+            self.lock.release()
             return
-        g.outbox.close()
+        # The rest writes too: the held batches or marks (close_report), the last
+        # checkpoint (the close's TRUNCATE). A disk that starts to hang there held the
+        # main thread for ever, silent until systemd's SIGKILL. So they run in a thread
+        # the stop can give up, within the same budget; the main thread only waits, so
+        # what they call back (a stored batch's `done`, the alarms) runs one at a time.
+        steps = _Closing(g, self.checkpointer)
+        thread = threading.Thread(target=steps.run, name="store-close", daemon=True)
+        thread.start()
+        thread.join(self._join_s())
+        if thread.is_alive():
+            steps.abandoned = True
+            self.hung = steps.say_left(STOP_WAIT_S)
+            return  # its connection is the hung thread's; the lock is the process's
+        if steps.error is not None:
+            raise steps.error
+        g.outbox.close_reads()
         self.lock.release()
+
+
+class _Closing:
+    """The close's steps that a disk can hang in, run in order in the `store-close`
+    thread; `step` is the one running, for what `say_left` says when it does not end."""
+
+    def __init__(self, guard: StoreGuard, checkpointer: Checkpointer | None) -> None:
+        self.guard = guard
+        self.checkpointer = checkpointer
+        self.step = "report"
+        self.abandoned = False  # the stop gave it up: nothing more is done or said
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.guard.close_report()
+            self.step = "checkpointer"
+            if self.checkpointer is not None and not self.abandoned:
+                self.checkpointer.stop()
+            self.step = "checkpoint"
+            if not self.abandoned:
+                self.guard.outbox.close_writes()
+            self.step = "done"
+        except BaseException as e:  # re-raised on the main thread (a bug, not the disk)
+            if not self.abandoned:
+                self.error = e
+
+    def say_left(self, budget_s: float) -> str:
+        """Say at CRITICAL, on the journal and the console, what state the store is left
+        in by the step that did not end; return why (for `StoreStop.hung`)."""
+        g = self.guard
+        what = {
+            "report": "writing what it held" if g.held else "its last writes (marks, status)",
+            "checkpointer": "a checkpoint",
+        }.get(self.step, "its final checkpoint")
+        why = (
+            f"the store {g.outbox.path} did not finish {what} within {budget_s:g} s of "
+            "the stop (disk hangs?)"
+        )
+        # Committed is committed: SQLite's WAL holds every commit whole, and the next open
+        # (a recovery, as after a crash) redoes a checkpoint that did not finish.
+        state = (
+            f"every commit before it is safe in the WAL ({g.outbox.path.name}-wal); a "
+            "checkpoint that did not finish is redone at the next open; the store is left "
+            "open, its lock released by the process's exit"
+        )
+        if self.step == "report" and g.held:  # the held batches are that very write
+            say_lost(g.held, why, g.alarms.console, len(g.held), then=state)
+            return why
+        if self.step == "report":
+            state = "records whose delivery marks are not written are sent again; " + state
+        lost = (
+            "nothing more is lost than said above" if g.held else "nothing held in memory is lost"
+        )
+        text = f"stopping while {why}: {lost}; {state}"
+        log.critical(text)
+        if g.alarms.console is not None:
+            g.alarms.console(f"!!! {text}")
+        return why

@@ -309,6 +309,13 @@ class StoreBase:
                     self._db.execute("PRAGMA synchronous = FULL")
 
     def close(self) -> None:
+        self.close_writes()
+        self.close_reads()
+
+    def close_writes(self) -> None:
+        """Commit what is open, checkpoint (TRUNCATE) and close the write connection: the
+        part of a close a disk can hang in (the daemon runs it in a thread it can give up:
+        monitord/storestop.py; that connection is not bound to a thread)."""
         if self._in_tx:
             try:
                 self.commit()
@@ -323,6 +330,10 @@ class StoreBase:
             except sqlite3.Error as e:
                 log.debug("checkpoint on close failed: %s", e)
         self._db.close()
+
+    def close_reads(self) -> None:
+        """Close the loop's read connection (after `close_writes`; on the thread that
+        opened it: sqlite3 binds it to that thread)."""
         if self._rdb is not self._db:
             self._rdb.close()
 

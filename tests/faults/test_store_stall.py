@@ -238,3 +238,64 @@ async def test_a_stop_during_a_stall_says_what_it_loses_and_exits(
     assert stored == (int(in_write[1]) if in_write else 0), journal[0]
     status = await asyncio.to_thread(_status, cfg)
     assert "chair-1" in status, status
+
+
+async def test_a_stop_whose_final_checkpoint_hangs_says_so_and_exits(
+    mosquitto: Mosquitto, mqtt_prefix: str, tmp_path: Path
+) -> None:
+    """SIGTERM, everything written, and the disk hangs in the close's last checkpoint (the
+    store's main file's sync: the shim hangs the syncs of that file alone, so every commit
+    of the stop goes through). The close ran on the main thread and never returned: the
+    daemon sat, silent, until systemd's SIGKILL. Now it gives the close up within the
+    stop's budget, says at CRITICAL what state the store is left in, and exits 0; once the
+    disk answers, the store opens clean with everything the stop committed."""
+    so = slowdisk.build(tmp_path / "shim")
+    gate = tmp_path / "disk-hangs"
+    ox = PtyPort()
+    await ox.open()
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(_config(tmp_path, mosquitto, mqtt_prefix, ox.port))
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "notify.sock"))
+    out, err = tmp_path / "console.log", tmp_path / "journal.log"
+    store = tmp_path / "store.sqlite"
+    env = child_env(NOTIFY_SOCKET=str(tmp_path / "notify.sock"),
+                    **slowdisk.env(so, 120_000, gate=gate, only=store))  # fmt: skip
+    proc = _start(cfg, env, out, err)
+    try:
+        await asyncio.to_thread(_wait_ready, sock, proc, err)
+        deadline = time.monotonic() + 15
+        while "SpO2 97%" not in out.read_text():
+            assert time.monotonic() < deadline, (out.read_text() + err.read_text())[-3000:]
+            ox.write(masimo_line(97))
+            await asyncio.sleep(0.2)
+        gate.touch()  # from here the main file's syncs hang: a checkpoint's
+        proc.send_signal(signal.SIGTERM)
+        # A hang test, not a speed test: before the fix it did not exit before the shim's
+        # 120 s. (Stopped by the daemon's own budget, ~10 s.)
+        rc = await asyncio.to_thread(proc.wait, 60)
+        assert rc == 0, (out.read_text() + err.read_text())[-3000:]
+    finally:
+        gate.unlink(missing_ok=True)  # the disk answers again
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        sock.close()
+        await ox.close()
+    journal, console = err.read_text(), out.read_text()
+    said = [ln for ln in journal.splitlines() if "final checkpoint" in ln]
+    assert said and said[0].startswith("CRITICAL"), journal[-3000:]
+    assert "nothing held in memory is lost" in said[0], said[0]
+    assert "redone at the next open" in said[0], said[0]
+    assert any(ln.startswith("!!!") and "final checkpoint" in ln for ln in console.splitlines())
+    assert "Traceback" not in journal + console
+    # The checkpoint did not finish: what the stop committed is still in the WAL, and the
+    # next open takes it from there, whole (the clean stop's row included).
+    assert os.stat(f"{store}-wal").st_size > 0
+    with sqlite3.connect(store) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        readings = db.execute("SELECT count(*) FROM records WHERE type = 'reading'").fetchone()
+        stopped = db.execute("SELECT count(*) FROM state WHERE key = 'daemon/stopped'").fetchone()
+    assert readings[0] >= 1 and stopped == (1,), (readings, stopped)
+    status = await asyncio.to_thread(_status, cfg)
+    assert "chair-1" in status, status
