@@ -1,5 +1,5 @@
-"""`monitord check-config [-c PATH]`: prints `ok` (warnings, if any, on stderr), or one line per
-problem on stderr, exit 78."""
+"""`monitord check-config [PATH | -c PATH]`: prints `ok` (warnings, if any, on stderr), or
+one line per problem on stderr, exit 78."""
 
 from __future__ import annotations
 
@@ -14,9 +14,14 @@ EX_USAGE = 2  # as argparse's own usage errors
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    # The positional form of earlier versions (`check-config PATH`) still works, so
-    # scripts written for it keep running; -c/--config is the documented one.
-    p.add_argument("path", nargs="?", help=argparse.SUPPRESS)
+    # `check-config PATH` is the stable form (scripts and the design's command table use
+    # it); -c/--config, which every command takes, names the same file.
+    p.add_argument(
+        "path",
+        nargs="?",
+        metavar="PATH",
+        help="the config to check (the same as -c PATH)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:

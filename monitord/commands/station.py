@@ -18,11 +18,19 @@ from monitord.config import ConfigError, load_config
 from monitord.config_checks import check
 from monitord.log import print_error, setup_logging
 
-DEFAULT_CONFIG = "/etc/monitord/monitord.toml"
+# The station's own file, as systemd/monitord-station.service and docs/station.md name it
+# (not the daemon's monitord.toml: a station host may run no daemon).
+DEFAULT_CONFIG = "/etc/monitord/station.toml"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-c", "--config", default=DEFAULT_CONFIG, help="TOML config with [station]")
+    p.add_argument(
+        "-c",
+        "--config",
+        metavar="PATH",
+        default=DEFAULT_CONFIG,
+        help="TOML config with [station] (default: %(default)s)",
+    )
     p.add_argument("--add-nurse", metavar="NAME", help="add a nurse to the nurses file, then exit")
 
 

@@ -37,8 +37,29 @@ def test_every_command_takes_dash_c_with_one_default(command: str) -> None:
     opts = {s: a for a in parser._actions for s in a.option_strings}
     assert "-c" in opts and "--config" in opts
     assert opts["-c"] is opts["--config"]
-    # replay alone has no default: its output must not depend on the machine's config
-    assert opts["-c"].default == (None if command == "replay" else DEFAULT_CONFIG)
+    # replay alone has no default: its output must not depend on the machine's config;
+    # the station reads its own file, the one its unit passes (before: monitord.toml)
+    default = {"replay": None, "station": "/etc/monitord/station.toml"}
+    assert opts["-c"].default == default.get(command, DEFAULT_CONFIG)
+    assert command == "replay" or opts["-c"].default in parser.format_help()
+
+
+def test_the_station_default_is_the_one_its_unit_passes() -> None:
+    unit = (ROOT / "systemd" / "monitord-station.service").read_text()
+    assert "monitord station -c /etc/monitord/station.toml" in unit
+    r = monitord("station", "--help")
+    assert r.returncode == 0 and "(default: /etc/monitord/station.toml)" in " ".join(
+        r.stdout.split()
+    ), r.stdout
+
+
+def test_check_config_shows_its_positional_form() -> None:
+    """`check-config PATH` is the stable form (the design's command table): --help shows
+    it (before: hidden, only -c was listed)."""
+    r = monitord("check-config", "--help")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0].endswith("[PATH]"), r.stdout
+    assert "positional arguments:" in r.stdout and "the config to check" in r.stdout
 
 
 def test_version_is_the_package_metadata_and_the_changelog_top() -> None:
