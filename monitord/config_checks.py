@@ -72,6 +72,17 @@ def _missing(p: Path, name: Path, env: str) -> str:
     )
 
 
+def _not_checked(source: str, keys: list[str], secrets_dir: Path | None = None) -> str:
+    """The line for secrets in a directory this user may not open. Not an error: the
+    directory is root-only by design (the unit loads it as root); but an `ok` must not
+    read as "the secrets are there" when nobody could look."""
+    where_ = secrets_dir or credentials.SECRETS_DIR
+    return (
+        f"{source}: warning: {', '.join(keys)} not checked: this user cannot open {where_}; "
+        "run as root (sudo) to check them"
+    )
+
+
 def _unusable(p: Path) -> str | None:
     """Why the service user cannot use TLS file `p` (checked as this user), or None.
     A directory on the way that this user may not enter makes stat() itself fail: one
@@ -96,6 +107,7 @@ def check(cfg: Config, source: str, secrets_dir: Path | None = None) -> tuple[li
     --credentials); default as the service does (monitord/credentials.py)."""
     errors: list[str] = []
     warnings: list[str] = []
+    unchecked: list[str] = []  # secrets in a directory this user may not open
     for key, path, env in _secret_files(cfg):
         if env and os.environ.get(env):
             continue
@@ -106,6 +118,7 @@ def check(cfg: Config, source: str, secrets_dir: Path | None = None) -> tuple[li
             errors.append(f"{where(cfg, source, key)}: {e}")
             continue
         if p is None:
+            unchecked.append(key)
             continue
         try:
             if not path.is_absolute() and unit_directory() is None and p.is_symlink():
@@ -126,6 +139,8 @@ def check(cfg: Config, source: str, secrets_dir: Path | None = None) -> tuple[li
                 f"{where(cfg, source, key)}: warning: {p} is readable by every user "
                 f"(mode {stat.S_IMODE(mode):04o}); chmod o-r it (e.g. 0640 root:monitord)"
             )
+    if unchecked:
+        warnings.append(_not_checked(source, unchecked, secrets_dir))
     tls = cfg.mqtt.tls if cfg.mqtt.enabled else None
     for key in ("ca_file", "cert_file", "key_file"):
         # Checked before connecting: a missing CA file would otherwise show up only as
@@ -193,6 +208,8 @@ def _check_station(cfg: Config, source: str, errors: list[str], warnings: list[s
             errors.append(f"{where(cfg, source, 'station.mqtt_password_file')}: {e}")
     for key, p in files:
         if p is None:
+            if key == "mqtt_password_file":  # a secret this user may not look at
+                warnings.append(_not_checked(source, ["station.mqtt_password_file"]))
             continue
         if problem := _unusable(p):
             errors.append(f"{where(cfg, source, f'station.{key}')}: {p}: {problem}")
