@@ -13,9 +13,15 @@ How the hub tells them apart, per device (`ChairRuntime.process()` calls this mo
   time, values) key was taken before. The keys are kept in the store (`bp-seen/<chair>`,
   with the engine snapshot) so an IntelliVue re-polled or a cuff or oximeter re-pushing
   its memory after a restart is still recognised. Without a device time nothing can be
-  recognised: never a repeat. Stream samples (a serial oximeter's 1-s lines, whose
-  device clock may be stuck) are never records, so never repeats: this module, not the
-  transport, is where every "is this measurement new?" is answered.
+  recognised: never a repeat. Nor once the device's clock is seen stuck: two different
+  measurements taken at one device time (a cuff whose clock stopped or was never set and
+  does not run). From then on its device time says nothing, so an identical re-measure
+  (the confirming second reading of a BP rule) would be dropped as a repeat of the first:
+  its records are taken as new (when in doubt, live), the burst still tells its memory.
+  Told by the keys themselves, so a restart knows it too. Stream samples (a serial
+  oximeter's 1-s lines, whose device clock may be stuck) are never records, so never
+  repeats: this module, not the transport, is where every "is this measurement new?" is
+  answered.
 - **Burst**: cuffs push their memory as a quick run of indications right after a
   connection (oldest first, the new measurement last). A BP record arriving within
   `BURST_OPEN_S` of the device's link coming up (or while its link is not up yet) opens
@@ -87,6 +93,19 @@ def upgrade_keys(
     return out, len(legacy) - len(resolved)
 
 
+def _stuck_devices(keys: Iterable[str]) -> set[str]:
+    """The devices with two keys at one device time (different values): a stuck clock."""
+    times: set[str] = set()
+    stuck: set[str] = set()
+    for k in keys:
+        at = k.rsplit("|", 1)[0]
+        if at.count("|") == 1:  # `device|device time` (a legacy key has no values part)
+            if at in times:
+                stuck.add(at.split("|", 1)[0])
+            times.add(at)
+    return stuck
+
+
 @dataclass
 class _Dev:
     up_at: float | None = None  # mono time of the last link up; None = not up
@@ -101,6 +120,9 @@ class StoredRecords:
     def __init__(self, seen: Iterable[str] = ()) -> None:
         self._seen: dict[str, None] = dict.fromkeys(seen)
         self._devs: dict[str, _Dev] = {}
+        #: Devices whose clock is stuck (two measurements at one device time): nothing of
+        #: theirs is a repeat. Only ever grows: a clock seen stuck is not trusted again.
+        self.stuck: set[str] = _stuck_devices(self._seen)
         self.dirty = False  # `seen_keys()` changed since the last save
         self.repeats = 0
         self.stored = 0
@@ -133,12 +155,12 @@ class StoredRecords:
             # A spot-check: taken at once (no bursts: only cuffs push their memory in a
             # run that ends in the new measurement), dropped when re-sent.
             spot = seen_key(r)
-            if spot is not None and spot in self._seen:
+            if spot is not None and r.device not in self.stuck and spot in self._seen:
                 self.repeats += 1
                 return [], True
             self._remember([r])
             return [r], False
-        key = seen_key(r)
+        key = None if r.device in self.stuck else seen_key(r)
         d = self._dev(r.device)
         if key is not None and (key in self._seen or any(seen_key(h) == key for h in d.burst)):
             self.repeats += 1
@@ -158,6 +180,10 @@ class StoredRecords:
         for r in rs:
             key = seen_key(r)
             if key is not None:
+                if r.device not in self.stuck and key not in self._seen:
+                    at = key.rsplit("|", 1)[0] + "|"  # `device|device time|`
+                    if any(k.startswith(at) for k in self._seen):
+                        self.stuck.add(r.device)
                 self._seen[key] = None
                 self.dirty = True
         while len(self._seen) > SEEN_MAX:

@@ -53,19 +53,53 @@ def connected_long_ago(sr: StoredRecords, device: str = "cuff") -> None:
     assert sr.due(BURST_OPEN_S + 1) == []
 
 
-def test_stuck_clock_new_values_are_taken_exact_repeat_is_dropped() -> None:
-    """Issue 12 defect 2: the same device time with new values is a new measurement."""
+def test_stuck_clock_new_values_are_taken_and_then_so_is_a_same_valued_re_measure() -> None:
+    """Issue 12 defect 2: the same device time with new values is a new measurement.
+    Then the clock is known stuck ("a stuck or unset device clock never hides a new
+    measurement"): 130/85 again at that time is a re-measure, taken, not a repeat of the
+    first (it hid the confirming reading of a BP rule)."""
     sr = StoredRecords()
     connected_long_ago(sr)
     now = 100.0
     assert vals(sr.offer(bp(130, 85, STUCK), now)[0]) == [(130, False)]
+    assert sr.stuck == set()
     assert vals(sr.offer(bp(212, 124, STUCK), now + 60)[0]) == [(212, False)]
-    assert sr.offer(bp(130, 85, STUCK), now + 120) == ([], True)  # time and values: repeat
-    assert sr.repeats == 1
+    assert sr.stuck == {"cuff"}
+    assert vals(sr.offer(bp(130, 85, STUCK), now + 120)[0]) == [(130, False)]
+    assert sr.repeats == 0
     # without a device time nothing is a repeat, not even identical values
     assert vals(sr.offer(bp(130, 85, None), now + 180)[0]) == [(130, False)]
     assert vals(sr.offer(bp(130, 85, None), now + 240)[0]) == [(130, False)]
-    assert sr.repeats == 1
+    assert sr.repeats == 0
+
+
+def test_a_stuck_clock_is_known_after_a_restart_and_only_for_its_device() -> None:
+    """The keys a restart loads tell the stuck clock (two keys at one device time); a
+    device whose clock runs keeps its repeats recognised, also at the stuck one's time."""
+    sr = StoredRecords()
+    connected_long_ago(sr)
+    sr.offer(bp(130, 85, STUCK), 100.0)
+    sr.offer(bp(212, 124, STUCK), 160.0)
+    other = bp(140, 90, T0, device="cuff2")
+    connected_long_ago(sr, "cuff2")
+    assert vals(sr.offer(other, 170.0)[0]) == [(140, False)]
+    again = StoredRecords(sr.seen_keys())
+    assert again.stuck == {"cuff"}
+    connected_long_ago(again)
+    connected_long_ago(again, "cuff2")
+    assert vals(again.offer(bp(212, 124, STUCK), 200.0)[0]) == [(212, False)]
+    assert again.offer(other, 260.0) == ([], True)  # a running clock: a repeat
+    assert again.repeats == 1
+
+
+def test_one_measurement_at_a_device_time_keeps_its_repeat_recognised() -> None:
+    """Until a second measurement shares its device time, a clock is not known stuck:
+    the exact record again (a cuff re-pushing its memory) is a repeat."""
+    sr = StoredRecords()
+    connected_long_ago(sr)
+    assert vals(sr.offer(bp(130, 85, STUCK), 100.0)[0]) == [(130, False)]
+    assert sr.offer(bp(130, 85, STUCK), 160.0) == ([], True)
+    assert sr.repeats == 1 and sr.stuck == set()
 
 
 def test_burst_after_connection_only_newest_is_live() -> None:
