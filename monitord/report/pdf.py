@@ -1,9 +1,10 @@
 """The PDF of a session record (A4, as many pages as it needs), drawn with matplotlib.
 
 Nothing is cut: every text line wraps at the page width (monospace, so the width is
-exact), and the audit, gaps and event lists continue on following pages. Page 1 holds
-the form (header, chart, fields, boxes to tick, signature); then the alarm audit (what
-was still active at session end first), gaps, stored records and the event timeline
+exact), and the audit, gaps and event lists continue on following pages, each opening
+with the section's heading "(continued)" and a table's column header. Page 1 holds the
+form (header, chart, fields, boxes to tick, signature); then the alarm audit (what was
+still active at session end first), gaps, stored records and the event timeline
 (escalations counted in the audit, not listed: each is in the events CSV).
 
 matplotlib is the optional `report` extra: `render.write_all` falls back to HTML/CSV
@@ -58,22 +59,39 @@ class _Page:
     chart: bool = False
 
 
+_Op = tuple[float, float, str, dict[str, Any]]  # x, height, text, text keywords
+
+
 class _Flow:
-    """Text flowing down A4 pages: each `line` goes below the last, a new page when full."""
+    """Text flowing down A4 pages: each `line` goes below the last, a new page when full.
+
+    A section that runs onto a new page starts that page again with its heading marked
+    "(continued)" and a table's column header (`repeat`): a printed page 2 is filed and
+    read on its own, and rows without their header are unlabelled numbers."""
 
     def __init__(self, first_y: float) -> None:
         self.pages: list[_Page] = [_Page(chart=True)]
         self.y = first_y
+        self.repeat: list[_Op] = []
 
     def need(self, h: float) -> None:
         if self.y - h < BOTTOM:
             self.pages.append(_Page())
             self.y = TOP
+            for x, rh, s, kw in self.repeat:
+                self.y -= rh
+                self.pages[-1].ops.append((x, self.y, s, kw))
 
     def text(self, x: float, s: str, h: float = LINE, **kw: Any) -> None:
         self.need(h)
         self.y -= h
         self.pages[-1].ops.append((x, self.y, s, kw))
+
+    def block(self, lines: list[_Op]) -> None:
+        """Lines kept on one page (a wrapped line, a table row), unless longer than a page."""
+        self.need(sum(h for _, h, _, _ in lines))
+        for x, h, s, kw in lines:
+            self.text(x, s, h, **kw)
 
     def mono(self, s: str, indent: int = 0, hang: int = 4, **kw: Any) -> None:
         """One logical line, wrapped (continuation lines indented by `hang`); never cut."""
@@ -84,23 +102,29 @@ class _Flow:
             break_long_words=True,
             break_on_hyphens=False,
         ) or [""]
-        for c in chunks:
-            self.text(LEFT + 0.01, " " * indent + c, family="monospace", size=MONO_PT, **kw)
+        kw = {"family": "monospace", "size": MONO_PT, **kw}
+        self.block([(LEFT + 0.01, LINE, " " * indent + c, kw) for c in chunks])
 
-    def heading(self, s: str, **kw: Any) -> None:
+    def heading(self, s: str, short: str | None = None, **kw: Any) -> None:
+        """`short`: the heading repeated with "(continued)" (default: `s` up to " (")."""
+        self.repeat = []  # the section before ends here: not repeated over this one
         self.need(0.05)  # a heading never sits alone at the foot of a page
         self.y -= 0.008
-        self.text(LEFT, s, h=0.016, size=9, weight="bold", **kw)
+        kw = {"size": 9, "weight": "bold", **kw}
+        self.text(LEFT, s, h=0.016, **kw)
+        cont = f"{short or s.split(' (')[0]} (continued)"
+        self.repeat = [(LEFT, 0.016, cont, kw)]
 
 
 def _table(flow: _Flow, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    """Fixed-width columns; the last column (message) wraps under itself."""
+    """Fixed-width columns; the last column (message) wraps under itself. The column
+    header is repeated at the top of each page the table continues on."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header[:-1])]
     widths = [min(w, 24) for w in widths]
     lead = sum(w + 1 for w in widths)
     room = max(WRAP - lead, 30)
 
-    def fmt(cells: tuple[str, ...], bold: bool = False, colour: str = "black") -> None:
+    def fmt(cells: tuple[str, ...], bold: bool = False, colour: str = "black") -> list[_Op]:
         first = " ".join(
             c[:w].ljust(w) if len(c) <= w else c for c, w in zip(cells, widths, strict=False)
         )
@@ -108,21 +132,20 @@ def _table(flow: _Flow, header: tuple[str, ...], rows: list[tuple[str, ...]]) ->
         # the wrap below still keeps every character.
         msg = textwrap.wrap(cells[-1], room, break_long_words=True) or [""]
         line = first + " " + msg[0]
-        for part in textwrap.wrap(line, WRAP, break_long_words=True, subsequent_indent=" " * lead):
-            flow.text(
-                LEFT + 0.01,
-                part,
-                family="monospace",
-                size=MONO_PT,
-                weight="bold" if bold else "normal",
-                color=colour,
-            )
-        for m in msg[1:]:
-            flow.text(LEFT + 0.01, " " * lead + m, family="monospace", size=MONO_PT, color=colour)
+        kw = {"family": "monospace", "size": MONO_PT, "color": colour}
+        parts = textwrap.wrap(line, WRAP, break_long_words=True, subsequent_indent=" " * lead)
+        out = [
+            (LEFT + 0.01, LINE, p, {**kw, "weight": "bold" if bold else "normal"}) for p in parts
+        ]
+        return out + [(LEFT + 0.01, LINE, " " * lead + m, kw) for m in msg[1:]]
 
-    fmt(header, bold=True)
+    head = fmt(header, bold=True)
+    flow.block(head)
+    flow.repeat = flow.repeat + head
     for r in rows:
-        fmt(r, colour=RED if r[5] == "ACTIVE AT END" or r[3] == "NOT ACKED" else "black")
+        flow.block(
+            fmt(r, colour=RED if r[5] == "ACTIVE AT END" or r[3] == "NOT ACKED" else "black")
+        )
 
 
 def layout(rec: SessionRecord) -> list[_Page]:

@@ -1,0 +1,82 @@
+"""A PDF page after the first is filed and read on its own (docs/report.md, "ID.pdf"): a
+table or list that runs onto it starts it again with its heading marked "(continued)"
+and, for the alarm audit, its column header; every page keeps its footer (session id,
+page n of m). Regression: page 2 began with unlabelled audit rows."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from monitord.report.render import write_all
+
+from .reportkit import play_record
+from .test_render import _tool
+
+AUDIT_HEADER = re.compile(
+    r"^\s*raised\s+rule\s+priority\s+to ack\s+ack by\s+cleared\s+escal\.\s+message\s*$", re.M
+)
+
+SECTION = re.compile(r"^(Monitoring form|Observed during|Alarm audit|Gaps and|Stored rec|Alert ev)")
+
+
+def _many_alarms(cycles: int) -> str:
+    """A session with `cycles` cuff errors, each cleared by a valid BP a minute later: one
+    tech.bp_invalid episode each (the real engine), enough to spill the audit and lists."""
+    lines = [
+        '{"t": 0, "event": "session_start", "protocol": "esketamine", "session_id": "s-many"}',
+        '{"t": 60, "event": "bp", "sys": 120, "dia": 80}',
+        '{"t": 300, "event": "dose_start"}',
+        '{"t": 600, "event": "dose_end"}',
+    ]
+    for i in range(cycles):
+        t = 700 + 120 * i
+        lines.append(f'{{"t": {t}, "event": "bp", "error": true}}')
+        lines.append(f'{{"t": {t + 60}, "event": "bp", "sys": 122, "dia": 80}}')
+    lines += ['{"t": 7700, "event": "session_end"}', '{"t": 7800, "event": "end"}']
+    return "\n".join(lines) + "\n"
+
+
+def _page(pdf: Path, n: int) -> str:
+    return subprocess.run(
+        [_tool("pdftotext", "poppler-utils"), "-layout", "-f", str(n), "-l", str(n), str(pdf), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def test_a_table_across_pages_repeats_its_header_and_every_page_its_footer(
+    tmp_path: Path,
+) -> None:
+    rec = play_record(tmp_path / "play", _many_alarms(40))
+    invalid = [e for e in rec.episodes if e.rule == "tech.bp_invalid"]
+    assert len(invalid) == 40
+    pdf, *_ = write_all(rec, tmp_path)
+    info = subprocess.run(
+        [_tool("pdfinfo", "poppler-utils"), str(pdf)], capture_output=True, text=True, check=True
+    ).stdout
+    m = re.search(r"^Pages:\s+(\d+)$", info, re.M)
+    assert m, info
+    total = int(m.group(1))
+    assert total >= 3, info
+    pages = [_page(pdf, n) for n in range(1, total + 1)]
+
+    # Page 2 opens with the audit's heading, continued, and its column header.
+    top = [ln.strip() for ln in pages[1].splitlines() if ln.strip()]
+    assert top[0] == "Alarm audit (continued)", top[:3]
+    assert AUDIT_HEADER.match(pages[1].splitlines()[1]), top[:3]
+    # Every page after the first opens with a heading (a section's own, or continued);
+    # the audit's column header is on the pages the audit is on, not over other lists.
+    for n, text in enumerate(pages, 1):
+        first = next(ln.strip() for ln in text.splitlines() if ln.strip())
+        if n > 1:
+            assert SECTION.match(first), (n, first)
+        if AUDIT_HEADER.search(text):
+            assert "Alarm audit" in text, n
+        assert f"session {rec.session_id};" in text and f"page {n} of {total}" in text, n
+    assert not AUDIT_HEADER.search(pages[-1])
+    # Nothing cut: every audit row is printed once, on whichever page.
+    rows = re.findall(r"^\s*\d\d:\d\d:\d\d tech\.bp_invalid\s+low\s", "".join(pages), re.M)
+    assert len(rows) == len(invalid)
