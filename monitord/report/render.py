@@ -87,12 +87,17 @@ def render_html(rec: SessionRecord) -> str:
     out.append(e("\n".join((*CLINICAL_BOXES, "", *SIGNATURE_LINES))) + "</pre>")
     eps = rec.episodes
     out.append(f"<h2>{e(audit_title(rec))}</h2>")
-    out.append('<table id="audit"><tr>' + "".join(f"<th>{e(h)}</th>" for h in audit_header()))
-    out.append("</tr>")
+    # A header in <thead>: a browser printing the page repeats it on every page the
+    # table runs onto (a print to PDF is filed page by page, as our own PDF).
+    out.append(
+        '<table id="audit"><thead><tr>'
+        + "".join(f"<th>{e(h)}</th>" for h in audit_header())
+        + "</tr></thead><tbody>"
+    )
     for ep in eps:
         cls = ' class="active"' if ep.active_at_end else ""
         out.append(f"<tr{cls}>" + "".join(f"<td>{e(c)}</td>" for c in audit_row(rec, ep)) + "</tr>")
-    out.append("</table>")
+    out.append("</tbody></table>")
     if rec.stored:
         out.append(f"<h2>Stored records ({len(rec.stored)})</h2>")
         out.append(f'<p class="note">{e(STORED_NOTE)}; not used for the form.</p>')
@@ -103,8 +108,9 @@ def render_html(rec: SessionRecord) -> str:
     out.append('<ul class="gaps" id="gaps">' + "".join(f"<li>{e(g)}</li>" for g in gl) + "</ul>")
     out.append(f"<h2>Alert events ({len(rec.alerts)})</h2>")
     out.append(
-        f'<table id="alerts"><tr><th>time ({e(fmt_tz(rec))})</th><th>min from dose</th>'
-        "<th>rule</th><th>event</th><th>priority</th><th>by</th><th>message</th></tr>"
+        f'<table id="alerts"><thead><tr><th>time ({e(fmt_tz(rec))})</th><th>min from dose</th>'
+        "<th>rule</th><th>event</th><th>priority</th><th>by</th><th>message</th></tr></thead>"
+        "<tbody>"
     )
     for a in rec.alerts:
         ev = a.event + (f" {a.level}" if a.level is not None else "")
@@ -113,7 +119,7 @@ def render_html(rec: SessionRecord) -> str:
             f"<td>{e(ev)}</td><td>{e(a.priority)}</td><td>{e(a.by or '')}</td>"
             f"<td>{e(a.message)}</td></tr>"
         )
-    out.append("</table>")
+    out.append("</tbody></table>")
     out.append(f'<p class="note">monitord {e(__version__)}</p></body></html>')
     return "\n".join(out) + "\n"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from monitord.report.render import write_all
 
 from .reportkit import play_record
-from .test_render import _tool
+from .test_render import _chromium, _tool
 
 AUDIT_HEADER = re.compile(
     r"^\s*raised\s+rule\s+priority\s+to ack\s+ack by\s+cleared\s+escal\.\s+message\s*$", re.M
@@ -80,3 +80,30 @@ def test_a_table_across_pages_repeats_its_header_and_every_page_its_footer(
     # Nothing cut: every audit row is printed once, on whichever page.
     rows = re.findall(r"^\s*\d\d:\d\d:\d\d tech\.bp_invalid\s+low\s", "".join(pages), re.M)
     assert len(rows) == len(invalid)
+
+
+def test_the_html_printed_by_a_browser_repeats_the_tables_column_headers(
+    tmp_path: Path,
+) -> None:
+    """The HTML is offered "for a browser or a print to PDF" (docs/report.md): printed by
+    headless Chromium, every page an alarm table runs onto starts with its column header
+    (the header is the table's <thead>). Regression: pages continued it with bare rows."""
+    rec = play_record(tmp_path / "play", _many_alarms(40))
+    paths = write_all(rec, tmp_path, pdf=False)
+    html = next(p for p in paths if p.suffix == ".html")
+    out = tmp_path / "printed.pdf"
+    r = _chromium(["--no-pdf-header-footer", f"--print-to-pdf={out}", html.as_uri()], tmp_path)
+    assert out.exists(), r.stderr[-2000:]
+    info = subprocess.run(
+        [_tool("pdfinfo", "poppler-utils"), str(out)], capture_output=True, text=True, check=True
+    ).stdout
+    m = re.search(r"^Pages:\s+(\d+)$", info, re.M)
+    assert m and int(m.group(1)) >= 3, info
+    pages = [_page(out, n) for n in range(1, int(m.group(1)) + 1)]
+    audit_rows = re.compile(r"^\s*\d\d:\d\d:\d\d\s+tech\.bp_invalid\s+low\s", re.M)
+    event_rows = re.compile(r"^\s*\d\d:\d\d:\d\d\s+[-+]?\d+(\.\d+)?\s+tech\.bp_invalid\s", re.M)
+    for n, text in enumerate(pages, 1):
+        if audit_rows.search(text):
+            assert re.search(r"raised\s+rule\s+priority", text), (n, text[:400])
+        if event_rows.search(text):
+            assert re.search(r"min from\s+rule\s+event", text), (n, text[:400])
