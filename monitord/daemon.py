@@ -172,8 +172,11 @@ class Daemon:
             # A real chair resumes its alarms across a restart; a simulated chair replays its
             # scenario from the start on a fresh virtual clock, so it starts afresh too.
             snap = None if c.simulated else self.outbox.get_state(f"engine/{c.id}")
-            engine = AlertEngine(self.rules, {c.id: c.protocol})
-            engine = AlertEngine.restore(snap, self.rules) if snap else engine
+            engine = (
+                AlertEngine.restore(snap, self.rules)
+                if snap
+                else AlertEngine(self.rules, {c.id: c.protocol})
+            )
             idle = engine.session(c.id) is None and engine.next_deadline(c.id) is None
             clock: WallClock | SimClock = (
                 SimClock(sim_start, c.speed)

@@ -20,6 +20,7 @@ from monitord.report import record_for, session_spans
 from monitord.report.render import write_all
 
 from .storeplay import play_into_store
+from .test_render import _chromium
 
 CASE = Path(__file__).resolve().parent / "cases" / "complete_session.jsonl"
 
@@ -47,27 +48,11 @@ def render_examples(out: Path) -> tuple[Path, Path]:
             timeout=60,
         )
         shot = out / "report-example-html.png"
-        subprocess.run(
-            [
-                "chromium",
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--hide-scrollbars",
-                f"--user-data-dir={work / 'chrome-profile'}",
-                f"--screenshot={shot}",
-                "--window-size=1100,1500",
-                html.as_uri(),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-            cwd=work,
+        r = _chromium(
+            ["--hide-scrollbars", f"--screenshot={shot}", "--window-size=1100,1500", html.as_uri()],
+            work,
         )
+        r.check_returncode()
     return page1, shot
 
 
