@@ -92,22 +92,23 @@ class AlertBook:
     def interval_of(self, a: Alert) -> float | None:
         """The escalation interval of an active alert (None: it never escalates).
 
-        An alert escalates at the interval of the priority it was raised with, and only
-        while the running config escalates it too: a restored alert of a rule that a
-        changed config made low (or gave `escalate_s = 0`) must not escalate (low never
-        escalates, clinical-rules.md "Escalation"). Without a config change the priority
-        the config gives is the alert's own, so this is its priority's interval."""
+        An alert escalates only while both the priority it was raised with and the one the
+        running config gives its rule escalate: a restored alert of a rule that a changed
+        config made low (or gave `escalate_s = 0`) must not escalate, and a low alert never
+        does, whatever its rule's `escalate_s` (clinical-rules.md "Escalation"). Without a
+        config change the priority the config gives is the alert's own."""
         rule = self.rules[a.rule]
-        if not rule.escalate_by_priority:
-            return rule.escalate_s
         # tech.device_lost gets `priority_dosing` while dosing, the rule's priority else.
         given = (rule.priority, rule.params.get("priority_dosing"))
         if ESCALATE_S[a.priority if a.priority in given else rule.priority] is None:
             return None
-        return ESCALATE_S[a.priority]
+        return self._interval(rule, a.priority)
 
     def _interval(self, rule: RuleDef, priority: str) -> float | None:
-        # The interval follows the priority the alert got, unless the rule overrides it.
+        # The interval follows the priority the alert got, unless the rule overrides it;
+        # low and info never escalate, overridden or not.
+        if ESCALATE_S[priority] is None:
+            return None
         return ESCALATE_S[priority] if rule.escalate_by_priority else rule.escalate_s
 
     def raise_(

@@ -415,22 +415,22 @@ def validate_overrides(alerts: Mapping[str, Any]) -> list[tuple[str, str]]:
                 )
                 if other_pr not in PRIORITY_RANK:
                     continue
-                if row.id in other.inhibits and rank < PRIORITY_RANK[other_pr]:
-                    problems.append(
-                        (
-                            f"{rule_id}.priority",
-                            f"must not be above {other.id}'s "
-                            f"priority ({other_pr}): {other.id} inhibits it",
-                        )
-                    )
-                if other.id in row.inhibits and rank > PRIORITY_RANK[other_pr]:
-                    problems.append(
-                        (
-                            f"{rule_id}.priority",
-                            f"must not be below {other.id}'s "
-                            f"priority ({other_pr}): it inhibits {other.id}",
-                        )
-                    )
+                r = PRIORITY_RANK[other_pr]
+                if row.id in other.inhibits and rank < r:
+                    why = f"must not be above {other.id}'s priority ({other_pr}): {other.id}"
+                    problems.append((f"{rule_id}.priority", why + " inhibits it"))
+                if other.id in row.inhibits and rank > r:
+                    why = f"must not be below {other.id}'s priority ({other_pr}): it inhibits"
+                    problems.append((f"{rule_id}.priority", f"{why} {other.id}"))
+        # "low never escalates" (clinical-rules.md "Escalation"): escalate_s on a rule that
+        # raises only low or info alerts made it escalate all the same.
+        pri = {str(overrides.get("priority", row.priority))}
+        if "priority_dosing" in row.params:  # tech.device_lost's priority while dosing
+            pri.add(str(overrides.get("priority_dosing", row.params["priority_dosing"][0])))
+        esc = overrides.get("escalate_s")
+        if type(esc) in (int, float) and esc > 0 and not any(ESCALATE_S.get(p, 1) for p in pri):
+            why = f"a {'/'.join(sorted(pri))} rule never escalates (clinical-rules.md Escalation)"
+            problems.append((f"{rule_id}.escalate_s", why + "; remove it or raise the priority"))
         # Hysteresis: a clear threshold on the wrong side of the raise threshold would let
         # an alert clear while its own condition still holds.
         merged = {k: v[0] for k, v in row.params.items()}

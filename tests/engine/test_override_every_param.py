@@ -46,7 +46,14 @@ def test_each_accepted_override_builds_and_takes_effect(
     rule_id: str, key: str, default: Any, typ: str
 ) -> None:
     value = _another(rule_id, key, default, typ)
-    alerts = {rule_id: {key: value}}
+    alerts: dict[str, dict[str, Any]] = {rule_id: {key: value}}
+    if key == "escalate_s" and _ROWS[rule_id].priority in ("low", "info"):
+        # A low rule never escalates (clinical-rules.md "Escalation"): refused alone,
+        # accepted with a priority that escalates, where the inhibition order allows one.
+        assert [k for k, _ in validate_overrides(alerts)] == [f"{rule_id}.escalate_s"]
+        if "priority" not in _schema(_ROWS[rule_id]):
+            return
+        alerts[rule_id]["priority"] = _another(rule_id, "priority", "low", "priority")
     assert validate_overrides(alerts) == []
     rule = RuleSet.from_overrides(alerts)[rule_id]
     got = {

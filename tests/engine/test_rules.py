@@ -39,6 +39,17 @@ def test_evaluation_order_is_priority_then_table() -> None:
         ({"tech.sensor_off": {"latching": True}}, ("tech.sensor_off.latching", "unknown")),
         ({"hr.high": {"clear_hr_lt": 130}}, ("hr.high.clear_hr_lt", "must be <= hr_gt")),
         ({"bp.rise": {"priority": "high"}}, ("bp.rise.priority", "must not be above")),
+        # "low never escalates" (clinical-rules.md "Escalation"): a low rule's escalate_s
+        # made it escalate all the same.
+        ({"bp.rise": {"escalate_s": 60}}, ("bp.rise.escalate_s", "low rule never escalates")),
+        (
+            {"hr.high": {"priority": "low", "escalate_s": 60}},
+            ("hr.high.escalate_s", "low rule never escalates"),
+        ),
+        (
+            {"tech.device_lost": {"priority": "low", "priority_dosing": "low", "escalate_s": 9}},
+            ("tech.device_lost.escalate_s", "low rule never escalates"),
+        ),
     ],
 )
 def test_bad_overrides(alerts: dict[str, dict[str, object]], problem: tuple[str, str]) -> None:
@@ -56,3 +67,7 @@ def test_good_overrides_apply() -> None:
     assert rs["bp.severe"].params["confirm"] == 3 and rs["bp.severe"].params["sys_ge"] == 175
     assert rs["bp.severe"].escalate_s is None and rs["bp.low"].latching
     assert validate_overrides({"hr.high": {"hr_gt": 125.5, "for_s": 0}}) == []
+    # escalate_s 0 (never) is fine on a low rule; a rule that is low only outside dosing
+    # keeps its escalate_s for its high alerts (the book keeps its low ones silent).
+    assert validate_overrides({"bp.rise": {"escalate_s": 0}}) == []
+    assert validate_overrides({"tech.device_lost": {"priority": "low", "escalate_s": 60}}) == []
