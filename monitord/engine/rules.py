@@ -427,8 +427,8 @@ def validate_overrides(alerts: Mapping[str, Any]) -> list[tuple[str, str]]:
         pri = {str(overrides.get("priority", row.priority))}
         if "priority_dosing" in row.params:  # tech.device_lost's priority while dosing
             pri.add(str(overrides.get("priority_dosing", row.params["priority_dosing"][0])))
-        esc = overrides.get("escalate_s")
-        if type(esc) in (int, float) and esc > 0 and not any(ESCALATE_S.get(p, 1) for p in pri):
+        esc = overrides.get("escalate_s") if "escalate_s" not in bad else None
+        if isinstance(esc, int | float) and esc > 0 and not any(ESCALATE_S.get(p, 1) for p in pri):
             why = f"a {'/'.join(sorted(pri))} rule never escalates (clinical-rules.md Escalation)"
             problems.append((f"{rule_id}.escalate_s", why + "; remove it or raise the priority"))
         # Hysteresis: a clear threshold on the wrong side of the raise threshold would let
