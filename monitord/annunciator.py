@@ -9,8 +9,12 @@ When alarms may not reach the nurses' station, the chair must say so itself. Pat
 
 Outputs (`[annunciator]`, docs/delivery.md):
 - `command`: run as `command... PATTERN` with `MONITORD_ANNUNCIATOR=PATTERN` in its
-  environment, once per change of pattern (e.g. a script that plays a tone in a loop until
-  the next call says `off`). Its failure is logged (FailureLog) and never stops the daemon.
+  environment, once per change of pattern, one process at a time in its own process group
+  (e.g. a script that plays a tone in a loop until it is ended). Before the next pattern's
+  command starts, the previous one (if it still runs) gets SETTLE_S from its start to end
+  by itself, then SIGTERM to its group, SIGKILL after GRACE_S. On stop the running command
+  is ended the same way and `off` is run. Its failure is logged (FailureLog) and never
+  stops the daemon.
 - `gpio_chip` + `gpio_line`: an output line through libgpiod's v2 Python binding (`gpiod`,
   optional extra `gpio`): `high` blinks fast (4 Hz), `technical` slow (0.5 Hz, 1 s on), `off`
   holds it inactive. Distinguishable by ear and eye, as IEC 60601-1-8 wants.
@@ -19,12 +23,14 @@ Outputs (`[annunciator]`, docs/delivery.md):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, Protocol
 
-from monitord.aio import Doze
+from monitord.aio import Doze, within
 from monitord.config import AnnunciatorConfig
 from monitord.log import FailureLog
 
@@ -35,6 +41,15 @@ TICK_S = 0.125
 # How often an annunciator that is not blinking looks at the state unasked: a backstop
 # only, every change is poked at once (`Annunciator.poke`).
 LOOK_S = 5.0
+# The command's process is ended before the next pattern's starts: an old `high` tone must
+# not go on after `off`, nor two sound at once. A quick script (gpioset, amixer) may first
+# end by itself within SETTLE_S of its start, so a burst of changes does not cut it short;
+# then SIGTERM to its process group, SIGKILL after GRACE_S. So a change of pattern reaches
+# the command at most SETTLE_S + GRACE_S (2 s) late: a command started just before that
+# ignores SIGTERM; a loop that ends on SIGTERM costs at most SETTLE_S (1 s). The GPIO line
+# is written first and does not wait. Kept short: the pattern is an alarm.
+SETTLE_S = 1.0
+GRACE_S = 1.0
 # Line level per tick in one cycle of each pattern (tick = 125 ms).
 _CYCLES: dict[str, tuple[bool, ...]] = {
     "off": (False,),
@@ -100,7 +115,12 @@ class Annunciator:
         self.changes = 0
         self._cmd_log = FailureLog(log, "annunciator command")
         self._gpio_log = FailureLog(log, "annunciator GPIO")
-        self._procs: list[asyncio.subprocess.Process] = []
+        # A command that had to be killed: the script's fault, said once per run of the
+        # daemon (not reset by the next start, which succeeds every time).
+        self._kill_log = FailureLog(log, "annunciator command")
+        self._proc: asyncio.subprocess.Process | None = None  # the running command
+        self._started = 0.0  # loop time the running command started
+        self._running: Pattern = "off"  # the pattern it was run with
         self._poked = False
         self._doze = Doze()
         self.turns = 0  # times the task looked at the state (tests)
@@ -135,7 +155,7 @@ class Annunciator:
                     self.pattern = pattern
                     self.changes += 1
                     log.info("annunciator: %s", pattern)
-                    await self._command(pattern)
+                blinking = False
                 if self.cfg.gpio_chip is not None and self.cfg.gpio_line is not None:
                     now = loop.time()
                     blinking = len(_CYCLES[pattern]) > 1
@@ -152,16 +172,18 @@ class Annunciator:
                     write = changed or ticked or opened
                     if gpio is not None and write and not self._set(gpio, pattern, tick):
                         gpio = None
-                    wait = next_tick - loop.time() if blinking and gpio is not None else LOOK_S
-                else:
-                    wait = LOOK_S
-                if not self._poked:  # (poked while the command started: look again)
+                    blinking = blinking and gpio is not None
+                if changed:
+                    # After the line's write: ending the previous command may take up to
+                    # SETTLE_S + GRACE_S, which the buzzer on the line does not wait for.
+                    await self._command(pattern)
+                wait = next_tick - loop.time() if blinking else LOOK_S
+                if not self._poked:  # (poked while the command ran: look again)
                     await self._doze(wait)
         finally:
             if gpio is not None:
                 self._release(gpio)
-            for p in self._procs:
-                await _reap(p)
+            await self._quiet()
 
     # -- GPIO ----------------------------------------------------------------------------
     def _open(self) -> tuple[GpioLine, Any, Any] | None:
@@ -205,13 +227,36 @@ class Annunciator:
     async def _command(self, pattern: Pattern) -> None:
         if self.cfg.command is None:
             return
-        self._procs = [p for p in self._procs if p.returncode is None]
-        argv = [*self.cfg.command, pattern]
+        await self._end(self._started + SETTLE_S)
+        await self._start(pattern)
+
+    async def _quiet(self) -> None:
+        """On stop (the task cancelled, or crashed before a restart): end the running
+        command, then run `off` if the last pattern was not, so a script-driven buzzer goes
+        quiet as the GPIO line does. At most 2 s: GRACE_S to end a tone loop, then GRACE_S
+        for `off` (or SETTLE_S + GRACE_S for a last `off` still running); a second
+        cancellation kills at once (`_end`). (The daemon exits within 5 s of SIGTERM.)"""
+        if self.cfg.command is None:
+            return
+        if self.pattern == "off":  # a quick `off` may still run: left its settle time
+            await self._end(self._started + SETTLE_S)
+            return
+        await self._end(0.0)  # a tone loop: `off` follows at once
+        self.pattern = "off"  # (a restart after a crash runs the command again)
+        if await self._start("off"):
+            await self._end(self._started + GRACE_S, term=False)
+
+    async def _start(self, pattern: Pattern) -> bool:
+        argv = [*(self.cfg.command or ()), pattern]
         try:
+            # Its own session and process group: a script's children (aplay, sox ...) are
+            # ended with it (`_end`). So Ctrl-C in a terminal no longer reaches it; the
+            # daemon ends it on its stop.
             proc = await asyncio.create_subprocess_exec(
                 *argv,
                 stdin=asyncio.subprocess.DEVNULL,
                 env={**os.environ, "MONITORD_ANNUNCIATOR": pattern},
+                start_new_session=True,
             )
         except OSError as e:
             self._cmd_log.failure(
@@ -219,18 +264,65 @@ class Annunciator:
                 f"cannot run {argv[0]!r}: {e.strerror or e}; check annunciator.command",
                 logging.ERROR,
             )
-            return
+            return False
         self._cmd_log.success()
-        self._procs.append(proc)
+        self._proc, self._started = proc, asyncio.get_running_loop().time()
+        self._running = pattern
+        return True
 
-
-async def _reap(p: asyncio.subprocess.Process) -> None:
-    if p.returncode is None:
+    async def _end(self, settle_until: float, *, term: bool = True) -> None:
+        """End the running command and its process group, if it runs: wait until
+        `settle_until` (loop time) for it to end by itself, then SIGTERM to the group and
+        GRACE_S, then SIGKILL (`term` False: SIGKILL at once). A cancellation meanwhile
+        kills the group at once and propagates."""
+        proc = self._proc
+        if proc is None:
+            return
+        loop = asyncio.get_running_loop()
         try:
-            await asyncio.wait_for(p.wait(), 2.0)
-        except TimeoutError:
-            p.kill()
-            await p.wait()
+            if proc.returncode is None and settle_until > loop.time():
+                with contextlib.suppress(TimeoutError):
+                    await within(proc.wait(), settle_until - loop.time())
+            if proc.returncode is None and term:
+                _signal(proc, signal.SIGTERM)
+                with contextlib.suppress(TimeoutError):
+                    await within(proc.wait(), GRACE_S)
+                if proc.returncode is not None:
+                    # A child that outlived its script's SIGTERM (it ignores it) goes too.
+                    _signal(proc, signal.SIGKILL, leader_gone_ok=True)
+            if proc.returncode is None:
+                _signal(proc, signal.SIGKILL)
+                await proc.wait()
+                self._kill_log.failure(
+                    "kill" if term else "stop",
+                    f"{(self.cfg.command or ['?'])[0]!r} {self._running} did not end "
+                    + (
+                        f"on SIGTERM within {GRACE_S:g} s and was killed; make the script "
+                        "exit on SIGTERM (with the player it runs)"
+                        if term
+                        else f"within {GRACE_S:g} s of the stop and was killed; make it "
+                        "return at once for `off`"
+                    ),
+                )
+        except BaseException:
+            _signal(proc, signal.SIGKILL)  # cancelled (a stop): nothing may sound on
+            raise
+        finally:
+            if proc.returncode is not None and self._proc is proc:
+                self._proc = None
+
+
+def _signal(
+    proc: asyncio.subprocess.Process, sig: signal.Signals, *, leader_gone_ok: bool = False
+) -> None:
+    """`sig` to the process group `proc` leads (`start_new_session`: its pid is the
+    group's id). Once `proc` has been reaped only right after, for the group's leftovers
+    (`leader_gone_ok`): the id is not handed out again while the group has members, and
+    with none left it is not handed out again that soon (the pid space wraps first)."""
+    if proc.returncode is not None and not leader_gone_ok:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
 
 
 def high_active(actives: Iterable[Iterable[dict[str, Any]]]) -> bool:

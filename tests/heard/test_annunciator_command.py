@@ -1,0 +1,220 @@
+"""The annunciator's `command`, one process at a time (docs/delivery.md): real shell scripts
+in tmp_path, real processes, found in /proc by their path.
+
+A command that does not return (a tone in a loop, the simplest script) got a new process
+at every change while the old one went on: an old `high` tone sounded after `off`, and on
+stop the players survived. Now the previous command's process group is ended (SIGTERM,
+SIGKILL after a grace) before the next pattern's command starts, a quick script is left
+its settle time, and on stop the running command is ended and `off` is run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from monitord import annunciator
+from monitord.annunciator import Annunciator, Pattern
+from monitord.config import AnnunciatorConfig
+from tests.kit import eventually
+
+# A tone in a loop, played by a child (the `aplay` of a real script); `off` returns at once.
+LOOP = """#!/bin/sh
+{trap}echo "$1" >> "{dir}/calls"
+[ "$1" = off ] && exit 0
+"{dir}/player.sh" "$1"
+"""
+PLAYER = "#!/bin/sh\nwhile :; do sleep 0.05; done\n"
+
+
+# Bits of SIGKILL and SIGTERM in /proc/PID/status signal masks (bit N-1 for signal N).
+_FATAL = {"kill": 1 << (signal.SIGKILL - 1), "term": 1 << (signal.SIGTERM - 1)}
+
+
+def processes(marker: str) -> list[tuple[int, str, str]]:
+    """(process group, script name, pattern) of each live process running a script under
+    `marker`. A process already sent its end (a SIGKILL or an unignored SIGTERM pending,
+    not yet run to act on it) is not counted: on a busy machine that lasts a moment after
+    the annunciator moved on."""
+    out: list[tuple[int, str, str]] = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            status = dict(
+                ln.split(":\t", 1) for ln in Path(f"/proc/{pid}/status").read_text().splitlines()
+            )
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except (OSError, ValueError):  # gone meanwhile
+            continue
+        pending = int(status["SigPnd"], 16) | int(status["ShdPnd"], 16)
+        ignored = int(status["SigIgn"], 16)
+        if pending & (_FATAL["kill"] | _FATAL["term"] & ~ignored):
+            continue
+        args = [a.decode(errors="replace") for a in argv if a]
+        # `/bin/sh /tmp/.../loop.sh high`; a zombie has no command line
+        for i, a in enumerate(args[:-1]):
+            if a.startswith(marker):
+                pgrp = int(stat.rpartition(")")[2].split()[2])
+                out.append((pgrp, Path(a).name, args[i + 1]))
+                break
+    return sorted(out)
+
+
+def alive(marker: str) -> list[tuple[str, str]]:
+    """(script name, pattern) of each live process running a script under `marker`."""
+    return sorted({(name, pattern) for _, name, pattern in processes(marker)})
+
+
+@pytest.fixture
+def scripts(tmp_path: Path) -> Iterator[Path]:
+    """tmp_path with `player.sh`; whatever runs from it is killed afterwards (a test failing
+    on the old code left its loops running)."""
+    player = tmp_path / "player.sh"
+    player.write_text(PLAYER)
+    player.chmod(0o755)
+    yield tmp_path
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            if str(tmp_path).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(int(pid), signal.SIGKILL)
+
+
+def loop_script(tmp: Path, *, ignore_term: bool = False) -> Path:
+    script = tmp / "loop.sh"
+    trap = "trap '' TERM\n" if ignore_term else ""
+    script.write_text(LOOP.format(dir=tmp, trap=trap))
+    script.chmod(0o755)
+    return script
+
+
+def calls(tmp: Path) -> list[str]:
+    out = tmp / "calls"
+    return out.read_text().split() if out.exists() else []
+
+
+@contextlib.asynccontextmanager
+async def annunciating(script: Path, state: list[Pattern]) -> AsyncIterator[Annunciator]:
+    ann = Annunciator(AnnunciatorConfig(command=[str(script)]), lambda: state[0])
+    task = asyncio.create_task(ann.run())
+    try:
+        yield ann
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def change(ann: Annunciator, state: list[Pattern], pattern: Pattern) -> None:
+    """Set the pattern and wait until the annunciator took it (its command may still be
+    waiting for the previous one to end)."""
+    n = ann.changes
+    state[0] = pattern
+    ann.poke()
+    await eventually(lambda: ann.changes > n, 10, f"the change to {pattern}")
+
+
+async def playing(marker: str, pattern: Pattern) -> None:
+    """Wait until the loop script plays `pattern` (it and its player run), and nothing else."""
+    pair = [("loop.sh", pattern), ("player.sh", pattern)]
+    await eventually(lambda: alive(marker) == pair, 10, f"{pattern} playing")
+
+
+@pytest.fixture
+def quick_grace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shorter settle and grace: these tests are about which process runs, not how long."""
+    monkeypatch.setattr(annunciator, "SETTLE_S", 0.2)
+    monkeypatch.setattr(annunciator, "GRACE_S", 0.5)
+
+
+@pytest.mark.usefixtures("quick_grace")
+async def test_a_looping_command_runs_one_process_at_a_time(scripts: Path) -> None:
+    marker = str(scripts)
+    seen: list[list[tuple[int, str, str]]] = []
+
+    async def watch() -> None:  # what runs, at every moment of the test
+        while True:
+            seen.append(processes(marker))
+            await asyncio.sleep(0.01)
+
+    state: list[Pattern] = ["off"]
+    watcher = asyncio.create_task(watch())
+    try:
+        async with annunciating(loop_script(scripts), state) as ann:
+            for p in ("high", "technical"):
+                await change(ann, state, p)
+                await playing(marker, p)
+            await change(ann, state, "off")
+            await eventually(lambda: calls(scripts)[-1:] == ["off"], 10, "off run")
+            await eventually(lambda: alive(marker) == [], 10, "nothing playing after off")
+    finally:
+        watcher.cancel()
+    # One command (one process group, one pattern) at each moment: two tones at once
+    # before, the old one going on.
+    overlaps = [s for s in seen if len({g for g, _, _ in s}) > 1 or len({p for *_, p in s}) > 1]
+    assert overlaps == [], overlaps[:3]
+    assert any(s for s in seen)
+    assert calls(scripts) == ["high", "technical", "off"]
+
+
+@pytest.mark.usefixtures("quick_grace")
+async def test_a_command_that_ignores_sigterm_is_killed_and_said_once(
+    scripts: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, "monitord.annunciator")
+    marker = str(scripts)
+    state: list[Pattern] = ["off"]
+    async with annunciating(loop_script(scripts, ignore_term=True), state) as ann:
+        for p in ("high", "technical"):
+            await change(ann, state, p)
+            await playing(marker, p)
+        await change(ann, state, "off")
+        await eventually(lambda: calls(scripts)[-1:] == ["off"], 10, "off run")
+        await eventually(lambda: alive(marker) == [], 10, "nothing playing after off")
+    said = [r for r in caplog.records if "SIGTERM" in r.getMessage()]
+    assert [r.levelno for r in said] == [logging.WARNING, logging.DEBUG], said  # 2 kills
+    assert "make the script exit on SIGTERM" in said[0].getMessage()
+    assert calls(scripts) == ["high", "technical", "off"]
+
+
+async def test_a_quick_command_sees_every_pattern_of_a_burst_in_order(scripts: Path) -> None:
+    """A script that sets the buzzer and returns (here: slower for `high`, as an `amixer`
+    then `gpioset` can be) is not cut short by the next change, and its calls do not
+    overtake each other: before, `off` ran alongside `high` and finished first, leaving
+    the buzzer on. The real settle time (SETTLE_S) here."""
+    script = scripts / "quick.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        'case "$1" in high) sleep 0.4;; technical) sleep 0.2;; esac\n'
+        f'echo "$1" >> "{scripts}/calls"\n'
+    )
+    script.chmod(0o755)
+    state: list[Pattern] = ["off"]
+    async with annunciating(script, state) as ann:
+        for p in ("high", "technical", "off"):
+            await change(ann, state, p)  # the next change comes while this one runs
+        await eventually(lambda: len(calls(scripts)) == 3, 10, "three calls")
+        await asyncio.sleep(0.5)  # nothing more comes
+    assert calls(scripts) == ["high", "technical", "off"]
+
+
+@pytest.mark.usefixtures("quick_grace")
+async def test_a_stop_ends_the_running_command_and_runs_off(scripts: Path) -> None:
+    marker = str(scripts)
+    state: list[Pattern] = ["high"]
+    ann = Annunciator(AnnunciatorConfig(command=[str(loop_script(scripts))]), lambda: state[0])
+    task = asyncio.create_task(ann.run())
+    try:
+        await playing(marker, "high")
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):  # the stop is not swallowed
+            await task
+    assert calls(scripts) == ["high", "off"]  # `off` ran, and returned, before the end
+    await eventually(lambda: alive(marker) == [], 10, "nothing playing after the stop")
