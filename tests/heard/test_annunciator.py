@@ -162,6 +162,7 @@ async def test_command_runs_once_per_change_with_the_pattern(tmp_path: Path) -> 
     try:
         for p in ("technical", "high", "off"):
             state[0] = p
+            ann.poke()  # as the daemon does on each change (else the 5-s backstop look)
 
             def sounded(p: str = p) -> bool:
                 return out.exists() and out.read_text().endswith(f"{p} {p}\n")
