@@ -272,10 +272,12 @@ def test_deb_installs_runs_upgrades_and_purges(
 def test_prerm_disables_both_services_on_remove_only(deb: Path, tmp_path: Path) -> None:
     """The package's own prerm, run as dpkg runs it on a live system: systemd running (its
     probe, /run/systemd/system, pointed at a directory of the test's: this machine's
-    systemd is not running) and a systemctl on PATH that records its arguments. `remove`
-    disables and stops the daemon and the station; an upgrade stops only what runs (none
-    here: this systemctl says every unit is inactive), before dpkg replaces the files
-    (tests/ops/test_maintainer_scripts.py runs the whole upgrade)."""
+    systemd is not running) and a systemctl on PATH that records its arguments, as does a
+    deb-systemd-invoke in front of it (this machine's policy-rc.d, if any, not asked: the
+    script's path to it points at none). `remove` stops (through deb-systemd-invoke) and
+    disables the daemon and the station; an upgrade stops only what runs (none here: this
+    systemctl says every unit is inactive), before dpkg replaces the files
+    (tests/ops/test_maintainer_scripts.py runs the whole upgrade, and policy-rc.d)."""
     scripts = tmp_path / "control"
     assert sh("dpkg-deb", "-e", deb, scripts).returncode == 0
     probe = "/run/systemd/system"
@@ -283,6 +285,7 @@ def test_prerm_disables_both_services_on_remove_only(deb: Path, tmp_path: Path) 
     assert probe in text
     running = tmp_path / "run-systemd-system"
     running.mkdir()
+    text = text.replace("/usr/sbin/policy-rc.d", str(tmp_path / "no-policy-rc.d"))
     (tmp_path / "prerm").write_text(text.replace(probe, str(running)))
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -290,6 +293,9 @@ def test_prerm_disables_both_services_on_remove_only(deb: Path, tmp_path: Path) 
     fake = bin_dir / "systemctl"
     fake.write_text(f'#!/bin/sh\necho "$*" >>"{calls}"\n[ "$1" != is-active ]\n')
     fake.chmod(0o755)
+    invoke = bin_dir / "deb-systemd-invoke"
+    invoke.write_text(f'#!/bin/sh\necho "deb-systemd-invoke $*" >>"{calls}"\nexec systemctl "$@"\n')
+    invoke.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k != "DPKG_ROOT"}
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
 
@@ -306,8 +312,12 @@ def test_prerm_disables_both_services_on_remove_only(deb: Path, tmp_path: Path) 
         "is-active --quiet monitord-station.service",
     ]
     assert prerm("remove") == [
-        "disable --now monitord.service",
-        "disable --now monitord-station.service",
+        "deb-systemd-invoke stop monitord.service",
+        "stop monitord.service",
+        "disable monitord.service",
+        "deb-systemd-invoke stop monitord-station.service",
+        "stop monitord-station.service",
+        "disable monitord-station.service",
     ]
 
 

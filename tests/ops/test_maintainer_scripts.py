@@ -3,16 +3,21 @@ dpkg's order for an upgrade (old prerm `upgrade`, new preinst `upgrade`, the unp
 postinst `configure OLD`), without root or a running systemd: each script is run from a
 copy whose system paths point into the test's directory (systemd's probe
 /run/systemd/system, /run, /etc/monitord, /opt/monitord), with a `systemctl` on PATH that
-keeps which units are active and records each call, and `getent`/`adduser`/`usermod`
-that create no user. The config check is the real `monitord check-config`.
+keeps which units are active and records each call, a `deb-systemd-invoke` that asks a
+`policy-rc.d` of the test's as the real one (init-system-helpers) asks /usr/sbin/policy-rc.d,
+and `getent`/`adduser`/`usermod` that create no user. The config check is the real
+`monitord check-config`.
 
 Before: prerm left the daemon running on upgrade and dpkg replaced /opt/monitord under it;
-a lazy import then ran new code in the old process until postinst's try-restart.
+a lazy import then ran new code in the old process until postinst's try-restart. And the
+scripts started and stopped units with plain systemctl, whatever policy-rc.d said (an image
+built in a chroot or a container sets it to exit 101: start nothing).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,18 +28,32 @@ REPO = Path(__file__).resolve().parents[2]
 DEBIAN = REPO / "packaging" / "debian"
 DAEMON, STATION = "monitord.service", "monitord-station.service"
 
-# Keeps the active units as files in $STATE/active; `try-restart` touches a stopped unit
-# not, as systemd's.
+# Keeps the active units as files in $STATE/active (every unit enabled but those in
+# $STATE/disabled); `try-restart` touches a stopped unit not, as systemd's.
 FAKE_SYSTEMCTL = """#!/bin/sh
 echo "$*" >>"$STATE/calls"
 [ "$1" = --quiet ] && shift
 case "$1" in
 is-active) [ "$2" = --quiet ] && shift; [ -e "$STATE/active/$2" ] ;;
+is-enabled) if [ -e "$STATE/disabled/$2" ]; then echo disabled; exit 1; fi; echo enabled ;;
 stop) rm -f "$STATE/active/$2" ;;
 start) touch "$STATE/active/$2" ;;
 disable) [ "$2" = --now ] && rm -f "$STATE/active/$3"; exit 0 ;;
 *) exit 0 ;;
 esac
+"""
+# The real one's rules (/usr/bin/deb-systemd-invoke, Debian 12): policy-rc.d UNIT ACTION
+# exiting 101 -> nothing done, exit 0; `start` of a unit not enabled -> not started.
+FAKE_INVOKE = """#!/bin/sh
+echo "deb-systemd-invoke $*" >>"$STATE/calls"
+if [ -x "$POLICY_RC_D" ]; then
+    rc=0; "$POLICY_RC_D" "$2" "$1" || rc=$?
+    if [ "$rc" = 101 ]; then echo "$POLICY_RC_D returned 101, not running '$*'" >&2; exit 0; fi
+fi
+if [ "$1" = start ] && ! systemctl is-enabled "$2" | grep -q enabled; then
+    echo "$2 is a disabled or a static unit, not starting it." >&2; exit 0
+fi
+exec systemctl "$@"
 """
 ACCEPTED = """[site]
 id = "clinic-north"
@@ -54,12 +73,15 @@ id = "chair-3"
 
 
 class Pi:
-    """A live Pi as the maintainer scripts see it, under `base`."""
+    """A live Pi as the maintainer scripts see it, under `base`; without deb-systemd-invoke
+    (dpkg on another system) when not `invoke`: then PATH is only the test's bin."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, invoke: bool = True) -> None:
         self.base = base
         self.state = base / "state"
         (self.state / "active").mkdir(parents=True)
+        (self.state / "disabled").mkdir()
+        self.policy = base / "policy-rc.d"
         (base / "run-systemd-system").mkdir()
         self.restart = base / "run" / "monitord.dpkg-restart"
         self.restart.parent.mkdir()
@@ -84,9 +106,17 @@ class Pi:
             "adduser": "#!/bin/sh\nexit 0\n",
             "usermod": "#!/bin/sh\nexit 0\n",
         }
+        if invoke:
+            fakes["deb-systemd-invoke"] = FAKE_INVOKE
         for name, text in fakes.items():
             (self.bin / name).write_text(text)
             (self.bin / name).chmod(0o755)
+        # This machine's own deb-systemd-invoke (and policy-rc.d) are never used.
+        self.path = f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}"
+        if not invoke:
+            for tool in ("sh", "install", "cmp", "grep", "sed", "rm", "touch"):
+                (self.bin / tool).symlink_to(str(shutil.which(tool)))
+            self.path = str(self.bin)
         self.scripts = base / "scripts"
         self.scripts.mkdir()
         for script in DEBIAN.iterdir():
@@ -96,6 +126,7 @@ class Pi:
                 ("/run/monitord.dpkg-restart", self.restart),
                 ("/etc/monitord", self.etc),
                 ("/opt/monitord", base / "opt" / "monitord"),
+                ("/usr/sbin/policy-rc.d", self.policy),
             ):
                 text = text.replace(real, str(here))
             (self.scripts / script.name).write_text(text)
@@ -103,6 +134,11 @@ class Pi:
     def running(self, *units: str) -> None:
         for u in units:
             (self.state / "active" / u).touch()
+
+    def forbid(self) -> None:
+        """An image build's policy-rc.d: no service action (exit 101)."""
+        self.policy.write_text("#!/bin/sh\nexit 101\n")
+        self.policy.chmod(0o755)
 
     def active(self) -> set[str]:
         return {p.name for p in (self.state / "active").iterdir()}
@@ -117,7 +153,7 @@ class Pi:
             for k, v in os.environ.items()
             if k not in ("DPKG_ROOT", "MONITORD_INSTALL_NO_CHECK")
         }
-        e.update(STATE=str(self.state), PATH=f"{self.bin}{os.pathsep}{e.get('PATH', '')}", **env)
+        e.update(STATE=str(self.state), PATH=self.path, POLICY_RC_D=str(self.policy), **env)
         e["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
         p = subprocess.run(
             ["sh", str(self.scripts / script), *args],
@@ -150,6 +186,9 @@ def test_upgrade_stops_before_the_unpack_and_starts_after_the_check(pi: Pi) -> N
     assert pi.active() == {DAEMON}  # and it runs again, on the new version
     calls = pi.calls()
     assert calls.index(f"stop {DAEMON}") < calls.index(f"start {DAEMON}")
+    # through deb-systemd-invoke (policy-rc.d): none here, so as before
+    assert f"deb-systemd-invoke stop {DAEMON}" in calls
+    assert f"deb-systemd-invoke start {DAEMON}" in calls
     assert f"start {STATION}" not in calls and f"stop {STATION}" not in calls
     assert not pi.restart.exists()
 
@@ -215,4 +254,56 @@ def test_remove_stops_and_disables_both(pi: Pi) -> None:
     pi.running(DAEMON, STATION)
     pi.run("prerm", "remove")
     assert pi.active() == set()
-    assert f"disable --now {DAEMON}" in pi.calls() and f"disable --now {STATION}" in pi.calls()
+    assert f"deb-systemd-invoke stop {DAEMON}" in pi.calls()
+    assert f"disable {DAEMON}" in pi.calls() and f"disable {STATION}" in pi.calls()
+
+
+@pytest.mark.parametrize("invoke", [True, False], ids=["deb-systemd-invoke", "without-it"])
+def test_policy_rc_d_forbidding_keeps_the_upgrade_from_stopping_or_starting(
+    tmp_path: Path, invoke: bool
+) -> None:
+    """An image build (chroot, container) or an admin sets policy-rc.d to exit 101: the
+    upgrade stops and starts nothing, every script exits 0, and each says why. Without
+    deb-systemd-invoke the scripts ask policy-rc.d themselves."""
+    pi = Pi(tmp_path, invoke=invoke)
+    pi.running(DAEMON)
+    pi.forbid()
+    pi.run("prerm", "upgrade", "0.3.0")
+    p = pi.run("preinst", "upgrade", "0.2.0")
+    assert pi.active() == {DAEMON}  # the policy's call, said:
+    assert f"monitord: {DAEMON} NOT stopped for the upgrade: {pi.policy} forbids it" in p.stderr
+    p = pi.run("postinst", "configure", "0.2.0")
+    assert f"monitord: {DAEMON} NOT restarted: {pi.policy} forbids it" in p.stderr
+    assert pi.active() == {DAEMON}
+    assert not [c for c in pi.calls() if c.startswith(("start", "stop", "try-restart"))]
+    assert not pi.restart.exists()
+
+
+def test_policy_rc_d_forbidding_starts_nothing_and_says_no_monitoring(pi: Pi) -> None:
+    """The old version's prerm (0.3.0) stopped the daemon with plain systemctl, whatever
+    policy-rc.d said: the new postinst does not start it and says so (`!!!`). A fresh
+    install starts nothing either way."""
+    pi.running(DAEMON)
+    pi.run("preinst", "upgrade", "0.2.0")  # no policy-rc.d yet: stopped
+    pi.forbid()
+    p = pi.run("postinst", "configure", "0.2.0")
+    assert pi.active() == set()
+    assert (
+        f"monitord: !!! {DAEMON} was stopped for the upgrade and is NOT started: "
+        f"{pi.policy} forbids it:\nmonitord: !!! NO MONITORING by it until: "
+        f"systemctl start {DAEMON}"
+    ) in p.stderr
+    assert not [c for c in pi.calls() if c.startswith(("start", "deb-systemd-invoke start"))]
+    assert not pi.restart.exists()
+    p = pi.run("postinst", "configure", "")
+    assert pi.active() == set() and "installed, not started" in p.stdout
+
+
+def test_a_disabled_unit_started_by_hand_runs_again_after_the_upgrade(pi: Pi) -> None:
+    """deb-systemd-invoke starts enabled units only; a unit the admin started without
+    enabling it was running, so the upgrade that stopped it starts it again."""
+    pi.running(DAEMON)
+    (pi.state / "disabled" / DAEMON).touch()
+    pi.upgrade()
+    assert pi.active() == {DAEMON}
+    assert f"deb-systemd-invoke start {DAEMON}" not in pi.calls()  # it would not have

@@ -17,8 +17,17 @@ UNITS = [REPO / "systemd" / "monitord.service", REPO / "systemd" / "monitord-sta
 # now, only when the admin says so (the station runs on one machine of the admin's choosing).
 # `start` is the second half of an upgrade's restart: the .deb stops what runs before the
 # unpack and starts only that again (tests/ops/test_maintainer_scripts.py checks that a
-# stopped service stays stopped and a first install starts nothing).
-ALLOWED_SYSTEMCTL = {"daemon-reload", "disable", "try-restart", "is-active", "stop", "start"}
+# stopped service stays stopped and a first install starts nothing). `is-enabled` is asked
+# as deb-systemd-invoke asks it (a unit started by hand, not enabled, is started again).
+ALLOWED_SYSTEMCTL = {
+    "daemon-reload",
+    "disable",
+    "try-restart",
+    "is-active",
+    "is-enabled",
+    "stop",
+    "start",
+}
 
 
 def documentation_files(unit: Path) -> list[str]:
