@@ -205,7 +205,13 @@ class BumbleClient(BaseBleakClient):
             await self._peer.discover_all()  # type: ignore[no-untyped-call]
             self.services = self._build_services(self._peer)
         except BaseException:
-            await self._close()
+            if self._connection is None:
+                await self._close()
+            # Else the link layer is up (discovery failed, timed out or was stopped): it
+            # stays up until the caller's disconnect(), as on a stack whose own clean-up
+            # did not run or did not finish. Powering the central off here forgot the
+            # connection in its host while both controllers kept it: the peripheral stayed
+            # connected to nobody, never advertised again, and no disconnect() could end it.
             raise
 
     def _on_disconnection(self, reason: int) -> None:
