@@ -37,6 +37,12 @@ State machine (one per configured device, runs until cancelled):
   repeats. Only a connection that gave a value resets the counts: one that connected
   and gave nothing backs off like a failed one (`Transient`), or a device that takes
   the connection but never notifies was reconnected about every `silence_s` forever.
+- Every connect that does not come up (timed out after `connect_timeout_s`, failed, or
+  stopped part-way: link layer up, discovery or pairing slow) is hung up like a connection
+  that ended: a link left open stays open in the controller, and the device, connected to
+  nobody, stops advertising and is never found again. Each hang-up is shielded from a
+  stop and bounded by `disconnect_timeout_s` (bleak-retry-connector's 5 s); one that does
+  not finish is logged (WARNING once per outage).
 - Cuffs that connect only after a measurement (quirk `episodic`) disconnect on purpose:
   a disconnect after a reading is not a link loss for them; silence still is.
 """
@@ -141,6 +147,7 @@ class LinkTiming:
     connect_timeout_s: float = 20.0
     backoff_scale: float = 1.0  # multiplies every class's base and cap
     silence_check_s: float = 1.0  # longest real-time gap between silence checks
+    disconnect_timeout_s: float = 5.0  # each step of a hang-up (bleak-retry-connector's)
 
 
 def backoff_delay(err: BleLinkError, attempt: int, timing: LinkTiming, rng: random.Random) -> float:
@@ -173,6 +180,7 @@ class _Session:
         self.silence_s = dev.silence_s if dev.silence_s is not None else profile.silence_s
         self.link_up: bool | None = None  # None until the first attempt
         self.warned: set[type[BleLinkError]] = set()
+        self.hang_up_warned = False  # a disconnect that did not finish (cleared with warned)
         self.quirks: frozenset[str] = profile.quirks_for(self.target.name, dev.quirks)
         self.cuff_pressure_values = 0
         self.last_rx = _mono()
@@ -331,11 +339,19 @@ async def _connected_session(
         timeout=s.timing.connect_timeout_s,
         **kwargs,
     )
-    s.connected(target.name)
-    await asyncio.wait_for(client.connect(), s.timing.connect_timeout_s)
-    if s.tap is not None:
-        s.tap.connected(target.name, target.address)
+    # A connect that times out, fails or is stopped part-way (link layer up, discovery or
+    # pairing slow) is hung up too: left open, BlueZ keeps the connection, the device stays
+    # connected to nobody and stops advertising, and every later scan misses it.
+    connecting = asyncio.ensure_future(client.connect())
     try:
+        await within(connecting, s.timing.connect_timeout_s)  # never swallows a stop
+    except BaseException:
+        await _hang_up(s, client, connecting)
+        raise
+    try:
+        s.connected(target.name)  # only a connection that came up, so ended() balances it
+        if s.tap is not None:
+            s.tap.connected(target.name, target.address)
         chars: list[tuple[BleSubscription, BleakGATTCharacteristic]] = []
         for sub in s.profile.subscriptions:
             ch = client.services.get_characteristic(sub.uuid)
@@ -367,6 +383,7 @@ async def _connected_session(
         for sub, ch in chars:
             await client.start_notify(ch, _callback(s, sub))
         s.warned.clear()
+        s.hang_up_warned = False
         s.subscribed(f"connected to {target.address}")
         while not disconnected.is_set():
             check = min(s.timing.silence_check_s, max(0.05, s.silence_s / 10))
@@ -379,8 +396,51 @@ async def _connected_session(
     finally:
         s.ended()
         s.release_early()  # nothing decoded is dropped, whatever ended the connection
-        with contextlib.suppress(Exception):
-            await asyncio.shield(client.disconnect())
+        await _hang_up(s, client)
+
+
+# Hang-ups still running after their caller was stopped (the loop keeps weak references).
+_hanging_up: set[asyncio.Future[None]] = set()
+
+
+async def _hang_up(
+    s: _Session, client: BleakClient, connecting: asyncio.Future[None] | None = None
+) -> None:
+    """Disconnect `client`, shielded (a stop while it runs does not abandon it: it ends
+    in the background) and bounded by `disconnect_timeout_s` (a stack that never answers
+    does not hold the link). `connecting`: a connect cut short, whose own clean-up
+    (bleak's, the backend's) is let finish first so the disconnect does not race it."""
+    job = asyncio.ensure_future(_disconnect(s, client, connecting))
+    _hanging_up.add(job)
+    job.add_done_callback(_hanging_up.discard)
+    await asyncio.shield(job)
+
+
+async def _disconnect(
+    s: _Session, client: BleakClient, connecting: asyncio.Future[None] | None
+) -> None:
+    limit = s.timing.disconnect_timeout_s
+    if connecting is not None:
+        await asyncio.wait({connecting}, timeout=limit)
+        if connecting.done() and not connecting.cancelled():
+            connecting.exception()  # retrieved: the caller already has its own error
+    try:
+        await within(client.disconnect(), limit)
+    except TimeoutError:
+        # The device may still be connected to this hub (and not advertising): said once
+        # per outage, as the link's own errors are.
+        log_at = logging.DEBUG if s.hang_up_warned else logging.WARNING
+        s.hang_up_warned = True
+        log.log(
+            log_at,
+            "%s/%s: disconnect from %s not done in %g s; it may stay connected to this hub",
+            s.ctx.chair,
+            s.ctx.device,
+            client.address,
+            limit,
+        )
+    except Exception as e:  # mostly: already disconnected
+        log.debug("%s/%s: disconnect: %s: %s", s.ctx.chair, s.ctx.device, type(e).__name__, e)
 
 
 def replay_session(dev: DeviceConfig, desc: DriverDescriptor, ctx: DeviceContext) -> _Session:
