@@ -127,7 +127,7 @@ def classify(exc: BaseException) -> BleLinkError:
     """Map whatever bleak/BlueZ/the OS raised to one of the named error classes."""
     if isinstance(exc, BleLinkError):
         return exc
-    text = f"{type(exc).__name__}: {exc}"
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if isinstance(exc, BleakDeviceNotFoundError):
         return DeviceGone(text)
     if type(exc).__name__ == "BleakBluetoothNotAvailableError":
@@ -345,8 +345,11 @@ async def _connected_session(
     connecting = asyncio.ensure_future(client.connect())
     try:
         await within(connecting, s.timing.connect_timeout_s)  # never swallows a stop
-    except BaseException:
+    except BaseException as e:
         await _hang_up(s, client, connecting)
+        if isinstance(e, TimeoutError) and not str(e):  # (it said "TimeoutError: ")
+            why = f"TimeoutError: connect not done in {s.timing.connect_timeout_s:g} s"
+            raise Transient(why) from e
         raise
     try:
         s.connected(target.name)  # only a connection that came up, so ended() balances it

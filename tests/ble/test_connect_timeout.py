@@ -104,7 +104,8 @@ async def test_connect_timed_out_in_discovery_is_closed_and_the_next_one_works(
             await asyncio.gather(task, return_exceptions=True)
     assert ctx.readings[0].values["spo2_pct"] == 97.0
     assert [up for up, _ in ctx.links[:2]] == [False, True]
-    assert "TimeoutError" in ctx.links[0][1]  # classified as before: Transient
+    # Classified as before (Transient), and saying what timed out (it said "TimeoutError: ").
+    assert "TimeoutError: connect not done in 1 s" in ctx.links[0][1], ctx.links[0]
 
 
 async def test_stop_during_a_stuck_connect_closes_the_link(vlink: VirtualBleLink) -> None:
