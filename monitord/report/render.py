@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import html
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from monitord import __version__
@@ -52,10 +52,34 @@ body{font-family:sans-serif;margin:1.5em;max-width:1100px;color:#111}
 h1{font-size:1.3em;margin:0 0 .2em}h2{font-size:1.05em;margin:1.1em 0 .3em}
 table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #bbb;padding:2px 6px;
 text-align:left;vertical-align:top}.missing{color:#b00000;font-weight:bold}
-.gaps li{color:#b00000}.ref{border:1px solid #333;display:inline-block;width:18em;
+.gaps td{color:#b00000}.ref{border:1px solid #333;display:inline-block;width:18em;
 height:1.4em;vertical-align:middle}.note{font-style:italic;font-size:.85em}
 tr.active td{color:#b00000;font-weight:bold}pre{font-size:.9em}
+tr.sec th{border:none;padding:0}tr.sec h2{font-size:1.17em}
+table.list td{border:none;padding:1px 6px}tr,pre{break-inside:avoid}
 """
+
+
+def _thead(title: str, cols: Sequence[str] = (), span: int = 1) -> str:
+    """A section's table head: its heading, then its column header (if any). A browser
+    printing the page repeats a table's <thead> at the top of every page the table runs
+    onto, so a printed page that continues a section still names it and its columns (a
+    print to PDF is filed page by page, as our own PDF, whose pages say "(continued)")."""
+    e = html.escape
+    n = max(len(cols), span)
+    head = f'<thead><tr class="sec"><th colspan="{n}"><h2>{e(title)}</h2></th></tr>'
+    if cols:
+        head += "<tr>" + "".join(f"<th>{e(c)}</th>" for c in cols) + "</tr>"
+    return head + "</thead>"
+
+
+def _list(id_: str, cls: str, title: str, items: Sequence[str], note: str = "") -> str:
+    """A list as a one-column table, for the <thead> heading a printed page repeats; a
+    `note` opens the list (once, not on every page)."""
+    e = html.escape
+    rows = f'<tr><td class="note">{e(note)}</td></tr>' if note else ""
+    rows += "".join(f"<tr><td>{e(x)}</td></tr>" for x in items)
+    return f'<table class="list {cls}" id="{id_}">{_thead(title)}<tbody>{rows}</tbody></table>'
 
 
 def render_html(rec: SessionRecord) -> str:
@@ -78,40 +102,29 @@ def render_html(rec: SessionRecord) -> str:
             '<p class="note" id="chart">Chart not drawn: the PDF/chart renderer (matplotlib) '
             "is not installed here; every reading is in the vitals CSV.</p>"
         )
-    out.append('<h2>Monitoring form</h2><table id="form">')
+    out.append(f'<table id="form">{_thead("Monitoring form", span=2)}<tbody>')
     for fl in form_lines(rec):
         cls = ' class="missing"' if fl.missing else ""
         out.append(f'<tr id="f-{e(fl.key)}"><th>{e(fl.label)}</th><td{cls}>{e(fl.value)}</td></tr>')
-    out.append("</table>")
+    out.append("</tbody></table>")
     out.append("<h2>Observed during monitoring (tick by hand)</h2><pre>")
     out.append(e("\n".join((*CLINICAL_BOXES, "", *SIGNATURE_LINES))) + "</pre>")
-    eps = rec.episodes
-    out.append(f"<h2>{e(audit_title(rec))}</h2>")
-    # A header in <thead>: a browser printing the page repeats it on every page the
-    # table runs onto (a print to PDF is filed page by page, as our own PDF).
-    out.append(
-        '<table id="audit"><thead><tr>'
-        + "".join(f"<th>{e(h)}</th>" for h in audit_header())
-        + "</tr></thead><tbody>"
-    )
-    for ep in eps:
+    out.append(f'<table id="audit">{_thead(audit_title(rec), audit_header())}<tbody>')
+    for ep in rec.episodes:
         cls = ' class="active"' if ep.active_at_end else ""
         out.append(f"<tr{cls}>" + "".join(f"<td>{e(c)}</td>" for c in audit_row(rec, ep)) + "</tr>")
     out.append("</tbody></table>")
     if rec.stored:
-        out.append(f"<h2>Stored records ({len(rec.stored)})</h2>")
-        out.append(f'<p class="note">{e(STORED_NOTE)}; not used for the form.</p>')
-        out.append('<ul id="stored">' + "".join(f"<li>{e(x)}</li>" for x in stored_lines(rec)))
-        out.append("</ul>")
+        note = f"{STORED_NOTE}; not used for the form."
+        out.append(
+            _list(
+                "stored", "stored", f"Stored records ({len(rec.stored)})", stored_lines(rec), note
+            )
+        )
     gl = gap_lines(rec)
-    out.append(f"<h2>Gaps and missing data ({len(gl) or 'none'})</h2>")
-    out.append('<ul class="gaps" id="gaps">' + "".join(f"<li>{e(g)}</li>" for g in gl) + "</ul>")
-    out.append(f"<h2>Alert events ({len(rec.alerts)})</h2>")
-    out.append(
-        f'<table id="alerts"><thead><tr><th>time ({e(fmt_tz(rec))})</th><th>min from dose</th>'
-        "<th>rule</th><th>event</th><th>priority</th><th>by</th><th>message</th></tr></thead>"
-        "<tbody>"
-    )
+    out.append(_list("gaps", "gaps", f"Gaps and missing data ({len(gl) or 'none'})", gl))
+    cols = (f"time ({fmt_tz(rec)})", "min from dose", "rule", "event", "priority", "by", "message")
+    out.append(f'<table id="alerts">{_thead(f"Alert events ({len(rec.alerts)})", cols)}<tbody>')
     for a in rec.alerts:
         ev = a.event + (f" {a.level}" if a.level is not None else "")
         out.append(
