@@ -6,10 +6,11 @@ InfluxQL over the v1 `/query` endpoint (InfluxDB 1.x, as Debian ships it; Influx
 answers it too through its v1 compatibility API when a DBRP mapping exists). Read-only.
 
 What InfluxDB holds for a record (docs/report.md "From InfluxDB"): the daemon writes
-`kind`, `contact`, `device_time` and `received_at` on vitals and `by`, `level` and `value`
-on alerts for this; points written by an older daemon lack them, and the record then
-infers a reading's kind from its fields, places a reading on its point's time and shows
-an acknowledgement without its nurse.
+`kind`, `contact`, `device_time` and `received_at` on vitals, `by`, `level` and `value`
+on alerts, and the `clock_offset` measurement (monitord/sinks/influx_clock.py) for this;
+points written by an older daemon lack them, and the record then infers a reading's kind
+from its fields, places a reading on its point's time, shows an acknowledgement without
+its nurse and, with no `clock_offset` points, no TIMES OFF UTC line.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from monitord.config import InfluxConfig, read_secret
 from monitord.engine.rules import RuleSet
 from monitord.models import MAX_DEVICE_SKEW_S, AlertEvent, Kind, Reading, SessionEvent
+from monitord.report.clockoff import session_offsets
 from monitord.report.load import CARRY_LOOKBACK_S, SessionSpan, spans_from_events
 from monitord.report.record import SessionRecord, build_record, placed_t
 from monitord.store.codec import from_ns
@@ -154,7 +157,19 @@ class InfluxReader:
         if span.end_t is None and span.next_start_t is not None:
             readings = [r for r in readings if placed_t(r) < span.next_start_t]
             alerts = [a for a in alerts if a.t < span.next_start_t]
-        return build_record(readings, alerts, span.events, tz, rules)
+        rec = build_record(readings, alerts, span.events, tz, rules)
+        # Times off UTC (a wall-clock step the chair did not follow): the `clock_offset`
+        # points, as the chair's clock row (load.record_for); a chair has few.
+        offs = [
+            [int(r["time"]) / 1e9, _time(r.get("until")), float(r["offset_s"])]
+            for r in self._rows("clock_offset", span.chair, None, hi)
+        ]
+        return replace(rec, clock_offs=session_offsets(offs, span.start_t, hi_t))
+
+
+def _time(iso: str | None) -> float | None:
+    """An ISO 8601 time field as epoch seconds; None for none (or "")."""
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() if iso else None
 
 
 def _kind(r: Mapping[str, Any]) -> Kind:

@@ -1,4 +1,5 @@
-"""InfluxDB writer: drains the outbox's `influx` rows as line protocol (design.md section 7).
+"""InfluxDB writer: drains the outbox's `influx` rows as line protocol (design.md section 7),
+and the chairs' stretches off UTC from their clock rows (monitord/sinks/influx_clock.py).
 
 Two wire APIs behind one class, chosen by `influx.api`:
 - "v2": influxdb-client's async write API (`/api/v2/write`, org + bucket + token) for
@@ -45,6 +46,7 @@ from monitord.config import InfluxConfig, read_secret
 from monitord.hub import CommittedBatch
 from monitord.log import FailureLog
 from monitord.outbox import Outbox, StoredRecord
+from monitord.sinks.influx_clock import ClockOffsets
 from monitord.sinks.influx_rows import row_line
 from monitord.sinks.lineproto import LineProtocolError
 from monitord.sinks.linkstate import LinkState
@@ -305,6 +307,8 @@ class InfluxSink:
         self._settled = 0
         # Refusal reasons already logged at ERROR (`_refused`).
         self._refusals_logged: set[str] = set()
+        # The chairs' stretches off UTC, from their clock rows (not outbox records).
+        self._clock = ClockOffsets(outbox, site)
 
     def on_batch(self, batch: CommittedBatch) -> None:
         """Hub listener (monitord/hub.py): rows were committed to the outbox.
@@ -325,7 +329,7 @@ class InfluxSink:
 
     async def wait_idle(self) -> None:
         """Until the backlog is empty (tests, clean shutdown)."""
-        while self.outbox.backlog("influx", at_most=0):
+        while self.outbox.backlog("influx", at_most=0) or self._clock.due():
             self._idle.clear()
             self.wake()
             await self._idle.wait()
@@ -340,6 +344,16 @@ class InfluxSink:
         first_pending: float | None = None
         while True:
             self._arrived = 0
+            try:
+                # The chairs' stretches off UTC (influx_clock.py): seldom any.
+                if await self._clock.flush(self._transport.send, (WriteRejected, WriteTooLarge)):
+                    self.link.up()
+                    if self._flog.failing:
+                        self._flog.success(f"backlog {self._backlog_text()}")
+                    self._backoff.reset()
+            except WriteError as e:
+                await self._on_error(e)
+                continue
             rows = await self._fetch()
             if not rows:
                 first_pending = None

@@ -42,6 +42,17 @@ class StateMixin(StoreBase):
             )
         }
 
+    def state_stamps(self, prefix: str) -> dict[str, int]:
+        """key -> updated_ns for keys starting with `prefix`, values not read: a cheap
+        look for what was rewritten (monitord/sinks/influx_clock.py)."""
+        return {
+            k: int(ns)
+            for k, ns in self._rdb.execute(
+                "SELECT key, updated_ns FROM state WHERE substr(key, 1, ?) = ?",
+                (len(prefix), prefix),
+            )
+        }
+
     def last_write_ns(self) -> int | None:
         """The newest write of the store (wall clock, ns): the newest of the `state` rows a
         running daemon rewrites at least every minute (the heartbeat `daemon/alive`, the

@@ -22,12 +22,15 @@ from monitord.report import influxload, record_for, session_spans
 from monitord.report.influxload import InfluxReader
 from monitord.report.text import audit_row, form_lines, gap_lines
 from monitord.sinks.influx import InfluxSink
-from tests.servers import Influxd
+from monitord.store.base import Durability
+from tests.kit import eventually
+from tests.servers import Influxd, unique_name
 
 from .conftest import CASES
-from .storeplay import play_into_store
+from .storeplay import T0, play_into_store
 
 SITE = "clinic-east"
+CHAIR = "chair-1"
 TZ = "America/New_York"
 FIELDS: dict[str, dict[str, Any]] = {
     "start": {"by": "nurse-a"},
@@ -151,3 +154,74 @@ def test_influx_unreachable_is_one_line(tmp_path: Path) -> None:
     assert r.returncode == 69
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert r.stderr.startswith("monitord report: cannot query http://127.0.0.1:")
+
+
+async def test_times_off_utc_reach_influx_across_an_outage(
+    influxd: Influxd, tmp_path: Path
+) -> None:
+    """A chair's stretches off UTC (its clock row, docs/report.md "Times off UTC") reach
+    InfluxDB through the daemon's sink, also after InfluxDB refused writes for a while,
+    and `--from influx` prints the same TIMES OFF UTC line as the chair's store. A new run
+    of the sink sends the row again: a stretch that ended since is rewritten in place.
+    Regression: a report from InfluxDB had no such line (the stretches stayed local)."""
+    db = tmp_path / "outbox.sqlite"
+    play_into_store(CASES / "complete_session.jsonl", db, session_fields=FIELDS)
+    # 3 h behind UTC from 05:20 to 05:30 EDT (the dose: 05:10); from 06:06:40, 2 h ahead
+    # (a clock set back), still going on.
+    stretches: list[list[float | None]] = [
+        [T0 + 1200, T0 + 1800, 10800.0],
+        [T0 + 4000, None, -7200.0],
+    ]
+
+    def clock_row(offsets: list[list[float | None]]) -> None:
+        with Outbox(db, StorageConfig(path=db)) as ob:
+            row = {"t": T0 + 7400, "wall": T0 + 7400, "offsets": offsets}
+            ob.put_state(f"clock/{CHAIR}", row, durability=Durability.SYNC)
+
+    def forms() -> tuple[dict[str, str], dict[str, str]]:
+        with Outbox(db, StorageConfig(path=db), readonly=True) as ob:
+            (span,) = session_spans(ob)
+            local = record_for(ob, span, TZ)
+        reader = InfluxReader(InfluxConfig(url=influxd.url, api="v1", database=name), SITE)
+        (ispan,) = reader.spans()
+        central = reader.record(ispan, TZ)
+        return (
+            {f.key: f.value for f in form_lines(local)},
+            {f.key: f.value for f in form_lines(central)},
+        )
+
+    clock_row(stretches)
+    name = unique_name("db_")  # not created yet: every write is refused (HTTP 404)
+    ob = Outbox(db, StorageConfig(path=db))
+    cfg = InfluxConfig(url=influxd.url, api="v1", database=name)
+    sink = InfluxSink(cfg, SITE, ob, backoff_base_s=0.05, backoff_cap_s=0.2)
+    task = asyncio.create_task(sink.run())
+    try:
+        async with asyncio.timeout(60):
+            await eventually(lambda: sink.stats.retries >= 2, 30, "writes refused")
+            influxd.create_database(name)  # InfluxDB is back
+            await sink.wait_idle()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        ob.close()
+    try:
+        local, central = forms()
+        assert central["times_off_utc"] == local["times_off_utc"], (central, local)
+        assert central["times_off_utc"] == (
+            "the times printed from 05:20:00 to 05:30:00 are 3 h 00 min behind the system "
+            "clock (a clock step monitord did not follow while alarm timers were running): "
+            "add 3 h 00 min to them for UTC; the times printed from 06:06:40 to 07:11:40 are "
+            "2 h 00 min ahead of the system clock (the system clock was set back; monitord's "
+            "times never go back): subtract 2 h 00 min from them for UTC"
+        )
+        assert central == local
+        # The second stretch ended at 06:40:00 (a later row); a new run sends it again.
+        clock_row([stretches[0], [T0 + 4000, T0 + 6000, -7200.0]])
+        await _drain(db, influxd, name)
+        local, central = forms()
+        assert "from 06:06:40 to 06:40:00 are 2 h 00 min ahead" in central["times_off_utc"]
+        assert central == local
+    finally:
+        influxd.drop_database(name)
