@@ -1,6 +1,7 @@
 """What InfluxDB refuses for good (HTTP 400/413), against the real influxd 1.6: the
 refused point is quarantined (counted, logged once per reason with the point and the
-server's text) and every later row is still delivered; nothing waits behind it."""
+server's text) and every later row is still delivered; nothing waits behind it. A
+chair's stretch off UTC refused so (not an outbox row) is dropped, said once."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from test_influx_sink import SITE, drained, influx_counts, running, v1_cfg
 from monitord.config import StorageConfig
 from monitord.outbox import Outbox
 from monitord.sinks.influx import InfluxSink
+from monitord.store.base import Durability
 from tests.kit import eventually
 from tests.servers import Influxd, http_post
 
@@ -90,3 +92,33 @@ async def test_point_over_servers_body_limit_quarantined_rest_delivered(
         assert "413" in line and long[:40] in line, line
     finally:
         srv.drop_database(db)
+
+
+async def test_clock_offset_refused_for_good_is_dropped_the_rest_delivered(
+    influxd: Influxd, influx_db: str, outbox: Outbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The chair's stretches off UTC go out from its clock row (sinks/influx_clock.py),
+    # not as outbox rows: one InfluxDB refuses for good (here `offset_s` is an integer in
+    # its shard) must be dropped, said once, and hold neither the other stretch nor the
+    # readings behind it (retried, it would be resent for ever).
+    t0 = reading(0).measured_at.timestamp()
+    ns = int(t0 - 60) * 10**9
+    status, body = http_post(
+        f"{influxd.url}/write?db={influx_db}", f"clock_offset offset_s=5i {ns}".encode()
+    )
+    assert status == 204, body
+    later = t0 + 30 * 86400  # another shard: accepted
+    offsets = [[t0, t0 + 600, 10800.0], [t0 + 900, t0 + 1200, 10800.0], [later, None, 7200.0]]
+    row = {"t": later, "wall": later, "offsets": offsets}
+    outbox.put_state("clock/chair-1", row, durability=Durability.SYNC)
+    outbox.add_readings([reading(i) for i in range(6)], {})
+    outbox.commit()
+    sink = InfluxSink(v1_cfg(influxd, influx_db), SITE, outbox)
+    async with running(sink):
+        await drained(sink)
+    assert sink.stats.retries == 0 and influx_counts(influxd, influx_db)[0] == 6
+    assert len(influxd.rows("SELECT * FROM clock_offset", influx_db)) == 2  # 5i and it
+    (kept,) = influxd.rows("SELECT * FROM clock_offset WHERE offset_s > 6", influx_db)
+    assert kept["chair"] == "chair-1" and kept["until"] == "", kept
+    (line,) = refusal_lines(caplog)  # the second refusal at DEBUG
+    assert "clock offset of chair-1 for good" in line and "field type conflict" in line, line
