@@ -21,6 +21,7 @@ those times; negative: behind). Not `end` nor `offset`: both are InfluxQL keywor
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from monitord.clock import STEP_S, offsets_of
@@ -31,6 +32,12 @@ from monitord.store.codec import from_ns, seconds_to_ns
 log = logging.getLogger("monitord.sinks.influx")
 
 MEASUREMENT = "clock_offset"
+# How often the sink's loop looks at the clock rows, which every chair rewrites with its
+# engine snapshot (every event, every BP): a query and a parse at each of its passes
+# (several a second under a burst of alarms) for what changes a few times a year. A
+# stretch reaches InfluxDB within LOOK_S plus the sink's own delay; `wait_idle` looks at
+# once.
+LOOK_S = 10.0
 _PREFIX = "clock/"
 
 Key = tuple[str, int]  # (chair, the stretch's start in ns)
@@ -62,10 +69,19 @@ class ClockOffsets:
         self._sent: dict[Key, str] = {}  # what InfluxDB accepted, by stretch
         self._due: dict[Key, str] = {}
         self._refusal_logged = False
+        self._looked = -LOOK_S  # monotonic time of the last look (the first pass looks)
 
-    def due(self) -> list[tuple[Key, str]]:
+    def due(self, *, look: bool = True) -> list[tuple[Key, str]]:
         """The stretches to send: new or changed in a clock row since they were sent. A
-        row is parsed only when it was rewritten (its stamp, read with one query)."""
+        row is parsed only when it was rewritten (its stamp, read with one query). `look`
+        False: the rows are looked at only if LOOK_S passed since the last look."""
+        now = time.monotonic()
+        if look or now - self._looked >= LOOK_S:
+            self._looked = now
+            self._look()
+        return list(self._due.items())
+
+    def _look(self) -> None:
         for key, ns in self.outbox.state_stamps(_PREFIX).items():
             if self._read.get(key) == ns:
                 continue
@@ -82,7 +98,6 @@ class ClockOffsets:
                 k = (chair, seconds_to_ns(fr))
                 if self._sent.get(k) != line:
                     self._due[k] = line
-        return list(self._due.items())
 
     def _done(self, items: Sequence[tuple[Key, str]]) -> None:
         for k, line in items:
@@ -99,7 +114,7 @@ class ClockOffsets:
         `refused` (the server refuses a point for good, e.g. one older than its retention
         policy, resent by a new run) drops that point, said once at WARNING; any other
         write error is raised for the sink's backoff, and the points stay due."""
-        items = self.due()
+        items = self.due(look=False)
         if not items:
             return 0
         try:
