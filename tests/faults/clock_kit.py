@@ -8,6 +8,14 @@ Masimo oximeters on real pseudo-terminals, their outbox read with plain SQL (`St
 (`FAKETIME_NO_CACHE`), holding a relative offset ("+3600") that the test rewrites. With
 `FAKETIME_DONT_FAKE_MONOTONIC` it steps CLOCK_REALTIME only, as NTP or a Pi without RTC
 does; `check()` proves that on this machine before a test relies on it.
+
+The daemon has threads (its store's SQLite thread: libfaketime also fakes the times of
+every fstat), so the library is the thread-safe build, libfaketimeMT: in the plain one two
+threads re-reading the file at once race on its unlocked statics (0.9.10: the file name
+is blanked while one thread rewrites it, the other finds no file and takes offset "+0"),
+and a call returns the real time. A daemon 3 h behind then saw the wall clock 3 h ahead
+for one call and its chair clock, idle, followed that "step" (or started on it) and never
+went back: readings stored before the test's own step were on real time, under load.
 """
 
 from __future__ import annotations
@@ -28,7 +36,8 @@ CHAIR = "chair-1"
 
 
 def libfaketime() -> str:
-    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
+    # MT: the daemon is multi-threaded (see the module docstring).
+    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketimeMT.so.1"))
     if not found:
         pytest.fail("libfaketime missing: apt-get install faketime", pytrace=False)
     return found[0]
