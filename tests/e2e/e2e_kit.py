@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -165,13 +166,23 @@ class Oximeter:
 
 class LiveFeed:
     """Feeds the oximeter one line per wall-clock second, stamped with that second, at
-    SpO2 `self.spo2` (change it to move the patient); a real monitor's 1-Hz output."""
+    SpO2 `self.spo2` (change it to move the patient); a real monitor's 1-Hz output.
 
-    def __init__(self, ox: Oximeter, spo2: float = 97.0) -> None:
-        self.ox, self.spo2 = ox, spo2
+    With `period_s` (under 1 s), one line every `period_s` instead, the device clock one
+    second on per line from the start (its stamps stay distinct: a repeated stamp is a
+    stuck clock's repeat), for tests that count readings, not time: the device clock then
+    runs ahead of the wall clock, 1/period_s - 1 seconds per second."""
+
+    def __init__(self, ox: Oximeter, spo2: float = 97.0, period_s: float | None = None) -> None:
+        self.ox, self.spo2, self.period_s = ox, spo2, period_s
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
+        if self.period_s is not None:
+            t0 = whole_second()
+            for i in itertools.count():
+                await self.ox.send(self.spo2, t0 + timedelta(seconds=i))
+                await asyncio.sleep(self.period_s)
         last = -1
         while True:
             s = int(time.time())
