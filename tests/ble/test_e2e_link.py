@@ -38,7 +38,7 @@ def bp(sys_: float, dia: float, map_: float, pulse: float, error: bool = False) 
 
 @asynccontextmanager
 async def running(
-    vlink: VirtualBleLink, ctx: RecordingContext, **dev_kw: Any
+    vlink: VirtualBleLink, ctx: RecordingContext, timing: LinkTiming = FAST, **dev_kw: Any
 ) -> AsyncIterator[asyncio.Task[None]]:
     dev = DeviceConfig(**dev_kw)
     client, scanner = backends(vlink)
@@ -49,7 +49,7 @@ async def running(
             ctx,
             client_backend=client,
             scanner_backend=scanner,
-            timing=FAST,
+            timing=timing,
             rng=random.Random(1),
         )
     )

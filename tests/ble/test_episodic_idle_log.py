@@ -13,6 +13,7 @@ Real bumble GATT peripheral, bleak, `run_ble_device` (tests/ble/test_e2e_link.py
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -25,8 +26,11 @@ from .test_e2e_link import FAST, bp, running
 
 LOGGER = "monitord.drivers.ble_link"
 MEASUREMENTS = 2
-IDLE_S = 2.5  # more than FAST's 1-s scan timeout: scans between measurements find nothing
-SILENCE_S = 5.0  # the cuff's `silence_s`: longer than one idle period
+# Scans of 0.3 s (FAST's are 1 s), so each idle period holds several that find nothing,
+# the periods and the silence shorter to match.
+TIMING = dataclasses.replace(FAST, scan_timeout_s=0.3)
+IDLE_S = 1.0  # more than 3 scan timeouts: scans between measurements find nothing
+SILENCE_S = 2.5  # the cuff's `silence_s`: longer than one idle period
 
 
 def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -39,13 +43,14 @@ async def test_idle_episodic_cuff_is_not_warned_after_each_measurement(
     vlink: VirtualBleLink, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger=LOGGER)
-    assert FAST.scan_timeout_s < IDLE_S
+    assert 3 * TIMING.scan_timeout_s < IDLE_S
     ctx = RecordingContext(device="bp")
     base = datetime.now(UTC).replace(microsecond=0)
     async with SimCuff("HomeCuff", vlink, episodic=True) as cuff:
         async with running(
             vlink,
             ctx,
+            TIMING,
             id="bp",
             driver="ble-bpm",
             name="HomeCuff",
@@ -70,7 +75,7 @@ async def test_idle_episodic_cuff_is_not_warned_after_each_measurement(
             assert [up for up, _ in ctx.links] == [True] * MEASUREMENTS, ctx.links
             # Silence is still a loss, and said once at WARNING with its advice.
             await wait_until(lambda: not ctx.link_up, SILENCE_S + 10, "silent cuff: link down")
-            await asyncio.sleep(2 * FAST.scan_timeout_s)  # more scans finding nothing
+            await asyncio.sleep(2 * TIMING.scan_timeout_s)  # more scans finding nothing
     # The idle scans did happen (told at DEBUG), and did not warn.
     idle = [r for r in caplog.records if r.name == LOGGER and "idle (" in r.getMessage()]
     assert len(idle) >= MEASUREMENTS, [r.getMessage() for r in idle]
