@@ -86,25 +86,28 @@ async def test_wall_clock_steps_neither_fire_nor_stall_escalations(tmp_path: Pat
                 # +1 h (NTP): the old engine fired 1,800 escalations at once.
                 wall.set(3600)
                 wall.check()
-                plus = await more_escalations(store, 3, "3 escalations after +1 h")
+                plus = await more_escalations(store, 2, "2 escalations after +1 h")
                 # -1 h: the old engine fired nothing for an hour.
                 wall.set(-3600)
                 wall.check()
-                minus = await more_escalations(store, 3, "3 escalations after -1 h")
+                minus = await more_escalations(store, 2, "2 escalations after -1 h")
                 live = escalations(store)
                 # Down for 2 h (the wall clock says so at the next start).
                 daemon.stop()
                 stop_real = time.time()
                 wall.set(7200)
                 daemon.start()
-                after = await more_escalations(store, 3, "3 escalations after the restart")
+                after = await more_escalations(store, 2, "2 escalations after the restart")
+                # Read once this run stopped: its `daemon` state row (status) is written
+                # with the group commit, up to 5 s after the start; before that, the row
+                # read is the previous run's.
+                daemon.stop()
                 start2 = started(store)
                 # Restarted with the wall clock 1 h behind (a Pi without RTC after a power
                 # cut): the chair clock starts no earlier than it had got to.
-                daemon.stop()
                 wall.set(-3600)
                 daemon.start()
-                behind = await more_escalations(store, 3, "3 escalations, clock behind")
+                behind = await more_escalations(store, 2, "2 escalations, clock behind")
             finally:
                 daemon.stop()
 
