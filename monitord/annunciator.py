@@ -46,8 +46,10 @@ LOOK_S = 5.0
 # end by itself within SETTLE_S of its start, so a burst of changes does not cut it short;
 # then SIGTERM to its process group, SIGKILL after GRACE_S. So a change of pattern reaches
 # the command at most SETTLE_S + GRACE_S (2 s) late: a command started just before that
-# ignores SIGTERM; a loop that ends on SIGTERM costs at most SETTLE_S (1 s). The GPIO line
-# is written first and does not wait. Kept short: the pattern is an alarm.
+# ignores SIGTERM; a loop that ends on SIGTERM costs at most SETTLE_S (1 s). The command is
+# run by its own task beside the loop (`_commands`): the GPIO line goes on blinking
+# meanwhile (a `high` held steady for 2 s would read as `technical`'s 1-s on, or as off).
+# Kept short: the pattern is an alarm.
 SETTLE_S = 1.0
 GRACE_S = 1.0
 # Line level per tick in one cycle of each pattern (tick = 125 ms).
@@ -120,7 +122,10 @@ class Annunciator:
         self._kill_log = FailureLog(log, "annunciator command")
         self._proc: asyncio.subprocess.Process | None = None  # the running command
         self._started = 0.0  # loop time the running command started
-        self._running: Pattern = "off"  # the pattern it was run with
+        self._running: Pattern = "off"  # the pattern the last command started with
+        self._want: Pattern = "off"  # the pattern the command is to be run with
+        self.ran: Pattern = "off"  # the pattern the command was last tried with
+        self._cmd_wake = asyncio.Event()
         self._poked = False
         self._doze = Doze()
         self.turns = 0  # times the task looked at the state (tests)
@@ -145,8 +150,13 @@ class Annunciator:
         hold = 1  # ticks the level written at `tick` lasts
         loop = asyncio.get_running_loop()
         next_tick = loop.time()
+        # Beside the loop: ending the previous command takes up to SETTLE_S + GRACE_S, and
+        # the line's blink must not freeze meanwhile (it did: a `high` held on for 2 s).
+        commands = asyncio.create_task(self._commands()) if self.cfg.command else None
         try:
             while True:
+                if commands is not None and commands.done():
+                    commands.result()  # it crashed: so does this task (the supervisor)
                 self._poked = False
                 self.turns += 1
                 pattern = self.state()
@@ -173,17 +183,20 @@ class Annunciator:
                     if gpio is not None and write and not self._set(gpio, pattern, tick):
                         gpio = None
                     blinking = blinking and gpio is not None
-                if changed:
-                    # After the line's write: ending the previous command may take up to
-                    # SETTLE_S + GRACE_S, which the buzzer on the line does not wait for.
-                    await self._command(pattern)
+                if changed and commands is not None:
+                    self._want = pattern
+                    self._cmd_wake.set()
                 wait = next_tick - loop.time() if blinking else LOOK_S
-                if not self._poked:  # (poked while the command ran: look again)
+                if not self._poked:
                     await self._doze(wait)
         finally:
             if gpio is not None:
                 self._release(gpio)
-            await self._quiet()
+            if commands is not None:
+                # Cancelled part-way through ending a command, it kills its group (`_end`).
+                commands.cancel()
+                await asyncio.wait({commands})
+                await self._quiet()
 
     # -- GPIO ----------------------------------------------------------------------------
     def _open(self) -> tuple[GpioLine, Any, Any] | None:
@@ -224,25 +237,35 @@ class Annunciator:
             log.debug("annunciator GPIO release: %s", e)
 
     # -- command -------------------------------------------------------------------------
-    async def _command(self, pattern: Pattern) -> None:
-        if self.cfg.command is None:
-            return
-        await self._end(self._started + SETTLE_S)
-        await self._start(pattern)
+    async def _commands(self) -> None:
+        """Run the command with each pattern the loop wants, one process at a time. A
+        pattern superseded while the previous command was being ended is skipped: the
+        latest is run (docs/delivery.md)."""
+        while True:
+            if self._want == self.ran:
+                self._cmd_wake.clear()
+                await self._cmd_wake.wait()
+                continue
+            await self._end(self._started + SETTLE_S)
+            self.ran = self._want  # tried once per change, started or not (no retry loop)
+            await self._start(self.ran)
 
     async def _quiet(self) -> None:
         """On stop (the task cancelled, or crashed before a restart): end the running
-        command, then run `off` if the last pattern was not, so a script-driven buzzer goes
-        quiet as the GPIO line does. At most 2 s: GRACE_S to end a tone loop, then GRACE_S
-        for `off` (or SETTLE_S + GRACE_S for a last `off` still running); a second
-        cancellation kills at once (`_end`). (The daemon exits within 5 s of SIGTERM.)"""
+        command, then run `off` if the last command started was not `off`, so a
+        script-driven buzzer goes quiet as the GPIO line does (the last pattern is not
+        enough: a stop while `off` waited for `high` to end never ran `off`). At most 2 s:
+        GRACE_S to end a tone loop, then GRACE_S for `off` (or SETTLE_S + GRACE_S for a
+        last `off` still running); a second cancellation kills at once (`_end`). (The
+        daemon exits within 5 s of SIGTERM.)"""
         if self.cfg.command is None:
             return
-        if self.pattern == "off":  # a quick `off` may still run: left its settle time
+        # (a restart after a crash runs the command again)
+        self.pattern = self._want = self.ran = "off"
+        if self._running == "off":  # a quick `off` may still run: left its settle time
             await self._end(self._started + SETTLE_S)
             return
         await self._end(0.0)  # a tone loop: `off` follows at once
-        self.pattern = "off"  # (a restart after a crash runs the command again)
         if await self._start("off"):
             await self._end(self._started + GRACE_S, term=False)
 

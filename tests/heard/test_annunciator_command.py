@@ -112,12 +112,13 @@ async def annunciating(script: Path, state: list[Pattern]) -> AsyncIterator[Annu
 
 
 async def change(ann: Annunciator, state: list[Pattern], pattern: Pattern) -> None:
-    """Set the pattern and wait until the annunciator took it (its command may still be
-    waiting for the previous one to end)."""
+    """Set the pattern and wait until its command was run (the loop takes a change at
+    once; the command, beside it, once the previous one ended)."""
     n = ann.changes
     state[0] = pattern
     ann.poke()
     await eventually(lambda: ann.changes > n, 10, f"the change to {pattern}")
+    await eventually(lambda: ann.ran == pattern, 10, f"the command run with {pattern}")
 
 
 async def playing(marker: str, pattern: Pattern) -> None:
@@ -218,3 +219,64 @@ async def test_a_stop_ends_the_running_command_and_runs_off(scripts: Path) -> No
             await task
     assert calls(scripts) == ["high", "off"]  # `off` ran, and returned, before the end
     await eventually(lambda: alive(marker) == [], 10, "nothing playing after the stop")
+
+
+class Line:
+    """A gpiod v2 LineRequest stand-in: the levels written (the line's own tests use the
+    real binding's values; here only the writes are counted)."""
+
+    def __init__(self) -> None:
+        self.levels: list[object] = []
+
+    def set_value(self, line: int, value: object) -> None:
+        self.levels.append(value)
+
+    def release(self) -> None:
+        pass
+
+
+async def test_the_gpio_line_blinks_on_while_the_previous_command_is_ended(
+    scripts: Path,
+) -> None:
+    """Ending a `technical` tone that ignores SIGTERM takes SETTLE_S + GRACE_S (2 s); the
+    line's `high` went on blinking meanwhile: it was written once, held on for those 2 s
+    (read as `technical`'s 1-s on), as the loop waited for the command."""
+    line = Line()
+    state: list[Pattern] = ["technical"]
+    cfg = AnnunciatorConfig(
+        command=[str(loop_script(scripts, ignore_term=True))], gpio_chip="/dev/x", gpio_line=1
+    )
+    ann = Annunciator(cfg, lambda: state[0], gpio_opener=lambda c, n: (line, True, False))
+    task = asyncio.create_task(ann.run())
+    try:
+        await playing(str(scripts), "technical")
+        n = ann.changes
+        state[0] = "high"
+        ann.poke()
+        await eventually(lambda: ann.changes > n, 10, "the change to high")
+        at_change = len(line.levels)
+        await eventually(lambda: calls(scripts)[-1:] == ["high"], 10, "high run")
+        while_ended = line.levels[at_change - 1 : len(line.levels)]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert while_ended[:1] == [True], while_ended  # `high` starts on
+    assert len(while_ended) >= 4, while_ended  # and blinks (~16 edges in the 2 s): was 1
+
+
+async def test_a_stop_while_off_waits_for_high_to_end_still_runs_off(scripts: Path) -> None:
+    """A stop that came while the change to `off` waited for the `high` command to end (it
+    ignores SIGTERM: up to 2 s) killed `high` and did not run `off`: the last pattern was
+    already `off`, so the stop took `off` as done. A script that switched a relay or a
+    volume on for `high` left it on after the daemon stopped."""
+    state: list[Pattern] = ["high"]
+    async with annunciating(loop_script(scripts, ignore_term=True), state) as ann:
+        await playing(str(scripts), "high")
+        n = ann.changes
+        state[0] = "off"
+        ann.poke()
+        await eventually(lambda: ann.changes > n, 10, "the change to off")
+        # stopped at once: `high` is still being ended
+    assert calls(scripts) == ["high", "off"]
+    await eventually(lambda: alive(str(scripts)) == [], 10, "nothing playing after the stop")
