@@ -29,15 +29,20 @@ DEBIAN = REPO / "packaging" / "debian"
 DAEMON, STATION = "monitord.service", "monitord-station.service"
 
 # Keeps the active units as files in $STATE/active (every unit enabled but those in
-# $STATE/disabled); `try-restart` touches a stopped unit not, as systemd's.
+# $STATE/disabled); `try-restart` touches a stopped unit not, as systemd's. A unit in
+# $STATE/failing does not come up (Type=notify: `start` fails, as systemctl's).
 FAKE_SYSTEMCTL = """#!/bin/sh
 echo "$*" >>"$STATE/calls"
 [ "$1" = --quiet ] && shift
+fails() { echo "Job for $1 failed because the control process exited with error code." >&2; }
 case "$1" in
 is-active) [ "$2" = --quiet ] && shift; [ -e "$STATE/active/$2" ] ;;
 is-enabled) if [ -e "$STATE/disabled/$2" ]; then echo disabled; exit 1; fi; echo enabled ;;
 stop) rm -f "$STATE/active/$2" ;;
-start) touch "$STATE/active/$2" ;;
+start) if [ -e "$STATE/failing/$2" ]; then fails "$2"; exit 1; fi; touch "$STATE/active/$2" ;;
+try-restart)
+    [ -e "$STATE/active/$2" ] || exit 0
+    if [ -e "$STATE/failing/$2" ]; then rm "$STATE/active/$2"; fails "$2"; exit 1; fi ;;
 disable) [ "$2" = --now ] && rm -f "$STATE/active/$3"; exit 0 ;;
 *) exit 0 ;;
 esac
@@ -81,6 +86,7 @@ class Pi:
         self.state = base / "state"
         (self.state / "active").mkdir(parents=True)
         (self.state / "disabled").mkdir()
+        (self.state / "failing").mkdir()
         self.policy = base / "policy-rc.d"
         (base / "run-systemd-system").mkdir()
         self.restart = base / "run" / "monitord.dpkg-restart"
@@ -307,3 +313,37 @@ def test_a_disabled_unit_started_by_hand_runs_again_after_the_upgrade(pi: Pi) ->
     pi.upgrade()
     assert pi.active() == {DAEMON}
     assert f"deb-systemd-invoke start {DAEMON}" not in pi.calls()  # it would not have
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["enabled", "started-by-hand"])
+def test_a_service_that_does_not_start_again_after_the_upgrade_says_no_monitoring(
+    pi: Pi, enabled: bool
+) -> None:
+    """The new version accepts the config but does not come up (a missing library, the
+    store's lock held, ...): the start that follows the upgrade's stop fails. It was only
+    systemctl's `Job ... failed` (through the real deb-systemd-invoke: `Could not execute
+    systemctl`), and the upgrade went on as if done: no monitoring, no `!!!`."""
+    pi.running(DAEMON)
+    (pi.state / "failing" / DAEMON).touch()
+    if not enabled:
+        (pi.state / "disabled" / DAEMON).touch()
+    p = pi.upgrade()
+    assert pi.active() == set()
+    assert (
+        f"monitord: !!! {DAEMON} ran before the upgrade and did NOT start again on the new "
+        f"version:\nmonitord: !!! NO MONITORING by it"
+    ) in p.stderr, p.stderr
+    assert not pi.restart.exists()
+
+
+def test_a_try_restart_that_does_not_come_up_says_no_monitoring(pi: Pi) -> None:
+    """A unit the upgrade did not stop (it was not active then: restarting after a crash)
+    runs by postinst's time and is try-restarted onto the new version, which fails."""
+    pi.run("prerm", "upgrade", "0.3.0")
+    pi.run("preinst", "upgrade", "0.2.0")
+    pi.running(DAEMON)  # systemd restarted it meanwhile
+    (pi.state / "failing" / DAEMON).touch()
+    p = pi.run("postinst", "configure", "0.2.0")
+    assert f"try-restart {DAEMON}" in pi.calls()
+    assert pi.active() == set()
+    assert f"monitord: !!! {DAEMON} ran before the upgrade and did NOT start" in p.stderr
