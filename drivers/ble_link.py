@@ -41,8 +41,9 @@ State machine (one per configured device, runs until cancelled):
   stopped part-way: link layer up, discovery or pairing slow) is hung up like a connection
   that ended: a link left open stays open in the controller, and the device, connected to
   nobody, stops advertising and is never found again. Each hang-up is shielded from a
-  stop and bounded by `disconnect_timeout_s` (bleak-retry-connector's 5 s); one that does
-  not finish is logged (WARNING once per outage).
+  stop (the task ends once it is done, also on the daemon's stop) and bounded by
+  `disconnect_timeout_s` (bleak-retry-connector's 5 s); one that does not finish is
+  logged (WARNING once per outage).
 - Cuffs that connect only after a measurement (quirk `episodic`) disconnect on purpose:
   a disconnect after a reading is not a link loss for them; silence still is.
 """
@@ -409,14 +410,21 @@ _hanging_up: set[asyncio.Future[None]] = set()
 async def _hang_up(
     s: _Session, client: BleakClient, connecting: asyncio.Future[None] | None = None
 ) -> None:
-    """Disconnect `client`, shielded (a stop while it runs does not abandon it: it ends
-    in the background) and bounded by `disconnect_timeout_s` (a stack that never answers
-    does not hold the link). `connecting`: a connect cut short, whose own clean-up
-    (bleak's, the backend's) is let finish first so the disconnect does not race it."""
+    """Disconnect `client`, shielded (a stop while it runs does not abandon it) and
+    bounded by `disconnect_timeout_s` (a stack that never answers does not hold the link).
+    `connecting`: a connect cut short, whose own clean-up (bleak's, the backend's) is let
+    finish first so the disconnect does not race it."""
     job = asyncio.ensure_future(_disconnect(s, client, connecting))
     _hanging_up.add(job)
     job.add_done_callback(_hanging_up.discard)
-    await asyncio.shield(job)
+    try:
+        await asyncio.shield(job)
+    except asyncio.CancelledError:
+        # A second stop (the daemon's task group ending) is passed on once the bounded
+        # hang-up is done: left in the background, asyncio.run cancelled it as it closed
+        # the loop and the link stayed up (the device not advertising for the next start).
+        await asyncio.wait({job})
+        raise
 
 
 async def _disconnect(

@@ -19,6 +19,7 @@ from bumble.att import Bearer
 from bumble.device import Connection
 from bumble.gatt import Service
 
+from monitord.drivers import ble_link
 from monitord.drivers.ble_link import LinkTiming, run_ble_device
 from monitord.drivers.registry import DRIVERS
 from monitord.models import Kind
@@ -121,3 +122,27 @@ async def test_stop_during_a_stuck_connect_closes_the_link(vlink: VirtualBleLink
         assert task.cancelled()
         await wait_until(lambda: ox.service.closed, 5.0, "the stuck connection closed")
     assert ctx.links == []  # never up, and a stop is no link loss
+
+
+async def test_a_second_stop_does_not_leave_the_hang_up_to_the_loop_s_end(
+    vlink: VirtualBleLink,
+) -> None:
+    """The daemon's stop cancels a device task twice: first the inputs (`_shutdown`), then
+    the task group when it ends. The second one returned from the shielded hang-up at once,
+    leaving it in the background, where asyncio.run cancels it as it closes the loop: the
+    link was left up (the device not advertising after the restart). Now the task ends
+    only with its hang-up done (bounded by `disconnect_timeout_s`)."""
+    ctx = RecordingContext(device="spo2")
+    async with StallingOximeter("StallOx", vlink) as ox:
+        task = start(vlink, ctx, LinkTiming(scan_timeout_s=1.0, connect_timeout_s=30.0))
+        try:
+            await wait_until(lambda: ox.service.stalled, 5.0, "a connect stuck in discovery")
+        finally:
+            task.cancel()  # the inputs' stop: the task is hanging up
+            await asyncio.sleep(0)
+            task.cancel()  # the task group's
+            await asyncio.gather(task, return_exceptions=True)
+        left = list(ble_link._hanging_up)
+        await asyncio.gather(*left, return_exceptions=True)  # (done before the next test)
+        assert left == [], "a hang-up was left running when its device task ended"
+        await wait_until(lambda: ox.service.closed, 5.0, "the stuck connection closed")
