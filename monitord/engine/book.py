@@ -89,7 +89,7 @@ class AlertBook:
             )
         )
 
-    def interval_of(self, a: Alert) -> float | None:
+    def interval_of(self, ch: ChairState, a: Alert) -> float | None:
         """The escalation interval of an active alert (None: it never escalates).
 
         An alert escalates only while both the priority it was raised with and the one the
@@ -100,7 +100,16 @@ class AlertBook:
         rule = self.rules[a.rule]
         # tech.device_lost gets `priority_dosing` while dosing, the rule's priority else.
         given = (rule.priority, rule.params.get("priority_dosing"))
-        if ESCALATE_S[a.priority if a.priority in given else rule.priority] is None:
+        if a.priority in given:
+            now = a.priority
+        elif _raised_dosing(ch, a) and "priority_dosing" in rule.params:
+            # A config change: the priority it gives the phase the alert was raised in
+            # (taken as the rule's priority, a high alert raised while dosing stopped
+            # escalating under `priority = "low"`, `priority_dosing = "medium"`).
+            now = str(rule.params["priority_dosing"])
+        else:
+            now = rule.priority
+        if ESCALATE_S[now] is None:
             return None
         return self._interval(rule, a.priority)
 
@@ -179,7 +188,7 @@ class AlertBook:
         a = ch.alerts.get(key.subject)
         if a is None or a.acked:
             return
-        interval = self.interval_of(a)
+        interval = self.interval_of(ch, a)
         if interval is None:
             return  # (no such timer is ever set: resume sets none for it either)
         # ASSUMPTION: a deadline falling while inhibited is skipped (the rules say
@@ -225,7 +234,7 @@ class AlertBook:
         for key in [k for k in ch.timers if k.kind is TimerKind.ESCALATE]:
             del ch.timers[key]
         for ak, a in ch.alerts.items():
-            interval = None if a.acked else self.interval_of(a)
+            interval = None if a.acked else self.interval_of(ch, a)
             if interval is not None:
                 a.esc_from = t
                 ch.timers[TimerKey(TimerKind.ESCALATE, ak)] = [t + interval, self.rank[a.rule]]
@@ -287,3 +296,11 @@ class AlertBook:
                 # Latched alert whose clear condition already holds: ack clears it.
                 self.clear(ch, ak, t, a.value, f"{a.message}: acknowledged, cleared", out)
         return None
+
+
+def _raised_dosing(ch: ChairState, a: Alert) -> bool:
+    """Whether `a` was raised within the open session's dosing (dose_start to dose_end)."""
+    sess = ch.session
+    if sess is None or sess.dose_start_t is None or a.raised_t < sess.dose_start_t:
+        return False
+    return sess.dose_end_t is None or a.raised_t < sess.dose_end_t

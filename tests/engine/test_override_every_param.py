@@ -9,6 +9,7 @@ cannot disagree again."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -75,3 +76,37 @@ def test_priority_dosing_override_is_used() -> None:
     assert [(e.rule, e.event, e.priority) for e in out] == [
         ("tech.device_lost", "raised", "medium")
     ]
+
+
+@pytest.mark.parametrize(
+    ("new", "escalates"),
+    [
+        # dosing's device loss now medium: the restored high one went silent (the check
+        # took the rule's `priority`, low, for it)
+        ({"priority": "low", "priority_dosing": "medium"}, True),
+        # dosing's device loss now low: the restored high one went on escalating
+        ({"priority_dosing": "low"}, False),
+    ],
+)
+@pytest.mark.parametrize("dose_ended", [False, True], ids=["dosing", "after-dose"])
+def test_a_restored_device_lost_alert_follows_the_priority_now_given_its_phase(
+    new: dict[str, str], escalates: bool, dose_ended: bool
+) -> None:
+    """A device lost while dosing (high by default), restored under a config that changed
+    tech.device_lost's priorities: it escalates as the priority the running config gives
+    a device lost while dosing does (docs/alerts.md, book.interval_of)."""
+    eng = AlertEngine(RuleSet.default())
+    eng.feed(SessionCmd(0.0, "c", "start", "esketamine"))
+    eng.feed(SessionCmd(1.0, "c", "dose_start"))
+    eng.feed(Link(2.0, "c", "hr", up=False))
+    assert [(e.rule, e.priority) for e in eng.advance(40.0)] == [("tech.device_lost", "high")]
+    if dose_ended:
+        eng.feed(SessionCmd(50.0, "c", "dose_end"))
+    assert validate_overrides({"tech.device_lost": new}) == []
+    restored = AlertEngine.restore(
+        json.loads(json.dumps(eng.snapshot())), RuleSet.from_overrides({"tech.device_lost": new})
+    )
+    restored.resume(100.0)
+    out = restored.advance(100.0 + 130.0)
+    got = [(e.t, e.level) for e in out if e.rule == "tech.device_lost"]
+    assert got == ([(220.0, 1)] if escalates else []), got
