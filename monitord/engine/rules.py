@@ -427,7 +427,10 @@ def validate_overrides(alerts: Mapping[str, Any]) -> list[tuple[str, str]]:
         pri = {str(overrides.get("priority", row.priority))}
         if "priority_dosing" in row.params:  # tech.device_lost's priority while dosing
             pri.add(str(overrides.get("priority_dosing", row.params["priority_dosing"][0])))
-        esc = overrides.get("escalate_s") if "escalate_s" not in bad else None
+        # (A priority already refused is not judged again: "a info rule never escalates"
+        # followed "must be one of high, medium, low" for `priority = "info"`.)
+        judged = not bad & {"escalate_s", "priority", "priority_dosing"}
+        esc = overrides.get("escalate_s") if judged else None
         if isinstance(esc, int | float) and esc > 0 and not any(ESCALATE_S.get(p, 1) for p in pri):
             why = f"a {'/'.join(sorted(pri))} rule never escalates (clinical-rules.md Escalation)"
             problems.append((f"{rule_id}.escalate_s", why + "; remove it or raise the priority"))

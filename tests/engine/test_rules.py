@@ -50,6 +50,11 @@ def test_evaluation_order_is_priority_then_table() -> None:
             {"tech.device_lost": {"priority": "low", "priority_dosing": "low", "escalate_s": 9}},
             ("tech.device_lost.escalate_s", "low rule never escalates"),
         ),
+        # a refused priority is said once, not again as "a info rule never escalates"
+        (
+            {"tech.sensor_off": {"priority": "info", "escalate_s": 60}},
+            ("tech.sensor_off.priority", "must be one of high, medium, low"),
+        ),
     ],
 )
 def test_bad_overrides(alerts: dict[str, dict[str, object]], problem: tuple[str, str]) -> None:
