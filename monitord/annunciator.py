@@ -125,7 +125,7 @@ class Annunciator:
         self._running: Pattern = "off"  # the pattern the last command started with
         self._want: Pattern = "off"  # the pattern the command is to be run with
         self.ran: Pattern = "off"  # the pattern the command was last tried with
-        self._cmd_wake = asyncio.Event()
+        self._cmd_doze = Doze()  # the command's task waits for the next change on it
         self._poked = False
         self._doze = Doze()
         self.turns = 0  # times the task looked at the state (tests)
@@ -185,7 +185,7 @@ class Annunciator:
                     blinking = blinking and gpio is not None
                 if changed and commands is not None:
                     self._want = pattern
-                    self._cmd_wake.set()
+                    self._cmd_doze.rouse()
                 wait = next_tick - loop.time() if blinking else LOOK_S
                 if not self._poked:
                     await self._doze(wait)
@@ -242,9 +242,8 @@ class Annunciator:
         pattern superseded while the previous command was being ended is skipped: the
         latest is run (docs/delivery.md)."""
         while True:
-            if self._want == self.ran:
-                self._cmd_wake.clear()
-                await self._cmd_wake.wait()
+            if self._want == self.ran:  # (checked after each run: no change is missed)
+                await self._cmd_doze(3600.0)  # roused by the loop at each change
                 continue
             await self._end(self._started + SETTLE_S)
             self.ran = self._want  # tried once per change, started or not (no retry loop)
