@@ -16,8 +16,9 @@ Outputs (`[annunciator]`, docs/delivery.md):
   is ended the same way and `off` is run. Its failure is logged (FailureLog) and never
   stops the daemon.
 - `gpio_chip` + `gpio_line`: an output line through libgpiod's v2 Python binding (`gpiod`,
-  optional extra `gpio`): `high` blinks fast (4 Hz), `technical` slow (0.5 Hz, 1 s on), `off`
-  holds it inactive. Distinguishable by ear and eye, as IEC 60601-1-8 wants.
+  optional extra `gpio`): `high` blinks fast (2 Hz), `technical` slow (0.5 Hz, 1 s on), `off`
+  holds it inactive. Distinguishable by ear and eye, as IEC 60601-1-8 wants (its visual
+  alarm signals: high priority 1.4-2.8 Hz, medium 0.4-0.8 Hz, 20-60 % on).
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ GRACE_S = 1.0
 # Line level per tick in one cycle of each pattern (tick = 125 ms).
 _CYCLES: dict[str, tuple[bool, ...]] = {
     "off": (False,),
-    "high": (True, False),  # 250 ms period: 4 Hz
+    # 500 ms period: 2 Hz, 50 % on (it was 4 Hz: above IEC 60601-1-8's 2.8 Hz for high,
+    # as the station's tiles flash: docs/station.md)
+    "high": (True, True, False, False),
     "technical": (True,) * 8 + (False,) * 8,  # 1 s on, 1 s off
 }
 
