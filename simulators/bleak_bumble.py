@@ -31,10 +31,11 @@ from bumble.core import UUID
 from bumble.device import Advertisement, Connection, Device, Peer
 from bumble.gatt import Characteristic
 
-from monitord.simulators.ble.link import VirtualBleLink
+from monitord.simulators.ble.link import TEARDOWN_WAIT_S, VirtualBleLink, within
 
 log = logging.getLogger(__name__)
 _background: set[asyncio.Task[None]] = set()
+_warned: set[str] = set()  # peripherals whose one-sided close was told at WARNING
 
 _PROPS: tuple[tuple[Characteristic.Properties, CharacteristicPropertyName], ...] = (
     (Characteristic.Properties.BROADCAST, "broadcast"),
@@ -230,7 +231,8 @@ class BumbleClient(BaseBleakClient):
         if device is None:
             return
         try:
-            await device.power_off()
+            if not await within(device.power_off()):
+                log.debug("power_off of virtual central not done in %g s", TEARDOWN_WAIT_S)
         except Exception as e:  # a half-open virtual device: nothing real to leak
             log.debug("power_off of virtual central failed: %s", e)
         finally:
@@ -265,13 +267,21 @@ class BumbleClient(BaseBleakClient):
         return self._peer
 
     async def disconnect(self) -> None:
-        connection = self._connection
-        if connection is not None:
+        connection, device = self._connection, self._device
+        if connection is not None and device is not None:
             self._closing = True
-            try:
-                await connection.disconnect()
-            except Exception as e:  # already gone
-                log.debug("disconnect: %s", e)
+            # Bounded: a peripheral gone from the air without disconnecting made it hang.
+            why = await self._vlink.hang_up(device, connection)
+            if why is not None:
+                # WARNING once per peripheral (a client is made per connect), then DEBUG
+                level = logging.DEBUG if self._name in _warned else logging.WARNING
+                _warned.add(self._name)
+                log.log(
+                    level,
+                    "simulated central of %s: connection closed on the central's side only: %s",
+                    self._name,
+                    why,
+                )
         await self._close()
         self._connection = None
         self._peer = None

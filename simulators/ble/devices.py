@@ -19,10 +19,9 @@ They advertise every ~20 ms so that tests find and reconnect them fast.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import struct
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import datetime
 from typing import Any, Self
 
@@ -30,12 +29,13 @@ from bumble import hci
 from bumble.core import UUID
 from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, Service
+from bumble.utils import cancel_on_event
 
 from monitord.drivers.ble_gatt import encode_date_time
 from monitord.drivers.sfloat import SFLOAT_NAN, encode_sfloat
 from monitord.models import Kind
 from monitord.simulators.base import SimEvent
-from monitord.simulators.ble.link import VirtualBleLink
+from monitord.simulators.ble.link import TEARDOWN_WAIT_S, VirtualBleLink, within
 
 log = logging.getLogger(__name__)
 _background: set[asyncio.Task[None]] = set()
@@ -84,6 +84,7 @@ class _Peripheral:
         self.connection: Connection | None = None
         self._dropped = False
         self._running = False
+        self._warned = False
         self._subscribed: dict[int, asyncio.Event] = {}
         self.device.on("connection", self._on_connection)
         self.device.on("characteristic_subscription", self._on_subscription)
@@ -105,15 +106,42 @@ class _Peripheral:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        # Every step is bounded (link.TEARDOWN_WAIT_S): a central that left the air
+        # without disconnecting made the disconnect, and so the teardown, wait forever.
         self._running = False
-        with contextlib.suppress(Exception):
-            await self.device.stop_advertising()
+        await self._step("stop advertising", self.device.stop_advertising())
         if self.connection is not None:
-            with contextlib.suppress(Exception):
-                await self.connection.disconnect()
-        with contextlib.suppress(Exception):
-            await self.device.power_off()
+            await self._hang_up(self.connection)
+        await self._step("power off", self.device.power_off())
         self.link.remove_device(self.device)
+
+    def _warn(self, msg: str, *args: object) -> None:
+        """WARNING the first time for this device, DEBUG after."""
+        level = logging.DEBUG if self._warned else logging.WARNING
+        self._warned = True
+        log.log(level, "%s %r: " + msg, type(self).__name__, self.name, *args)
+
+    async def _step(self, what: str, step: Coroutine[Any, Any, object]) -> None:
+        """A teardown step that may fail (the device is going) but not hang."""
+        try:
+            if not await within(step):
+                self._warn("%s not done in %g s, left as it was", what, TEARDOWN_WAIT_S)
+        except Exception as e:
+            log.debug("%s: %s failed: %s", self.name, what, e)
+
+    async def _hang_up(
+        self, conn: Connection, reason: int = hci.HCI_REMOTE_USER_TERMINATED_CONNECTION_ERROR
+    ) -> None:
+        """Disconnect the central, closing our side alone if it does not answer."""
+        why = await self.link.hang_up(self.device, conn, reason)
+        if why is not None:
+            self._warn(
+                "connection from central %s (handle 0x%04X) closed on the peripheral's "
+                "side only: %s",
+                conn.peer_address.to_string(with_type_qualifier=False),
+                conn.handle,
+                why,
+            )
 
     async def _advertise(self) -> None:
         if not self._running or self._dropped or self.connection is not None:
@@ -174,7 +202,19 @@ class _Peripheral:
         if conn is None or not self.is_subscribed(characteristic):
             return False
         try:
-            await self.device.indicate_subscriber(conn, characteristic, value)
+            # Given up when the connection ends: bumble waits for the confirmation its
+            # full 30 s even then (a teardown closing a vanished central's connection).
+            await cancel_on_event(
+                conn,
+                conn.EVENT_DISCONNECTION,
+                self.device.indicate_subscriber(conn, characteristic, value),
+            )
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # our own caller stops us
+            log.debug("%s: indicate given up: the connection ended", self.name)
+            return False
         except Exception as e:
             log.debug("%s: indicate failed: %s", self.name, e)
             return False
@@ -183,12 +223,10 @@ class _Peripheral:
     async def drop_link(self) -> None:
         """Disconnect the central and stop advertising, as if the device left the room."""
         self._dropped = True
-        with contextlib.suppress(Exception):
-            await self.device.stop_advertising()
+        await self._step("stop advertising", self.device.stop_advertising())
         conn = self.connection
         if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.disconnect(hci.HCI_REMOTE_USER_TERMINATED_CONNECTION_ERROR)
+            await self._hang_up(conn)
 
     async def restore_link(self) -> None:
         self._dropped = False
@@ -288,8 +326,7 @@ class SimCuff(_Peripheral):
             self._awake = False
             conn = self.connection
             if conn is not None:
-                with contextlib.suppress(Exception):
-                    await conn.disconnect(hci.HCI_REMOTE_USER_TERMINATED_CONNECTION_ERROR)
+                await self._hang_up(conn)
 
 
 class SimStrap(_Peripheral):
