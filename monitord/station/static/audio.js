@@ -16,6 +16,7 @@ const PATTERNS = {
 };
 const audio = {
   ctx: null, timer: null, current: null, pausedUntil: 0, lowSeen: new Set(),
+  pausedFor: new Set(), // the alarms sounding when the pause was tapped (soundingKeys)
 };
 // Test hook: records what was scheduled; it never makes sound itself.
 window.__monitordAudio = { log: [], current: null, armed: false, paused: false };
@@ -63,6 +64,15 @@ function play(kind) { // kind: a repeating pattern, or null for silence
   audio.timer = setInterval(() => burst(kind), PATTERNS[kind].repeat_s * 1000);
 }
 function sounding(a) { return !a.ack && a.state !== "inhibited" && (a.priority === "high" || a.priority === "medium"); }
+// The alarms sounding now, each with its priority: the pause silences these only.
+function soundingKeys() {
+  const keys = new Set();
+  for (const c of chairs.values()) for (const a of c.alerts || []) {
+    if (sounding(a)) keys.add(`${c.id}|${a.alert_id}|${a.priority}`);
+  }
+  return keys;
+}
+function pauseAudio() { audio.pausedUntil = mono() + 120000; audio.pausedFor = soundingKeys(); decideSound(); }
 // A chair gone offline (Last Will or a clean stop) while a patient may depend on it: a
 // session open, or alerts active. Its daemon's own alarms died with it; only we can tell.
 function offlineAlarm(c) {
@@ -79,6 +89,12 @@ function technicalNow() {
   return false;
 }
 function decideSound() {
+  // The pause is for the alarms the nurse heard when tapping it: on a board of many
+  // chairs, a new one (another chair, another episode, a higher priority) ends it at
+  // once, or it would be on screen only, for up to 2 min, where nobody may be looking.
+  if (mono() < audio.pausedUntil && [...soundingKeys()].some((k) => !audio.pausedFor.has(k))) {
+    audio.pausedUntil = 0;
+  }
   const paused = mono() < audio.pausedUntil;
   window.__monitordAudio.paused = paused;
   $("paused-banner").hidden = !paused;

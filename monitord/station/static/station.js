@@ -446,7 +446,7 @@ async function start() {
     if (r.ok) { $("login-pin").value = ""; loggedIn(data); } else $("login-error").textContent = data.error || `error ${r.status}`;
   });
   $("arm").addEventListener("click", () => { ensureCtx().resume().then(() => { updateAudioBanner(); decideSound(); }); });
-  $("pause").addEventListener("click", () => { audio.pausedUntil = mono() + 120000; decideSound(); });
+  $("pause").addEventListener("click", pauseAudio);
   $("resume").addEventListener("click", () => { audio.pausedUntil = 0; decideSound(); });
   $("gap-ok").addEventListener("click", () => { $("gap-banner").hidden = true; });
   $("logout").addEventListener("click", async () => { await post("/api/logout", {}); showLogin(""); });
