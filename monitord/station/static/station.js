@@ -11,6 +11,10 @@ const ACK_ANSWER_MS = 15000; // an ACK the daemon has not answered by then: "no 
 const TICK_MS = 5000;        // ages and minute counters are redrawn this often
 const CLOCK_SLACK_MS = 2000; // the browser's clock is kept this close to the station's
 const RETRY_MS = 3000;       // a stream the browser gave up on (an error answer) is retried
+const STATE_WORDS = {     // alerts/active `state` (docs/mqtt.md), as a nurse reads it
+  clear_pending: "LATCHED: condition over, ACK clears it",
+  inhibited: "INHIBITED: silent while a higher alert of the chair is active",
+};
 let csrf = null, nurse = null, hello = null, es = null;
 const chairs = new Map();    // id -> chair view (server model)
 const clocks = new Map();    // id -> {clock, offset}: the chair's clock against ours
@@ -245,6 +249,11 @@ function render(c) {
     const txt = el("span", "text");
     txt.append(el("span", "tag", `${(a.priority || "").toUpperCase()}${a.kind !== "physiological" ? " TECH" : ""}`));
     txt.append(a.message || a.rule);
+    // The daemon's state, in words: a latched alert whose condition is over still sounds
+    // (only an ACK ends it), and an inhibited one is silent; without these both read as
+    // an ongoing alarm beside readings that say otherwise.
+    const word = STATE_WORDS[a.state];
+    if (word) txt.append(el("span", `state-word ${a.state}`, word));
     li.append(txt);
     if (a.ack) li.append(el("span", "ackby", `ACK ${a.by || ""}`.trim()));
     else if (a.priority !== "info") li.append(ackButton(c, a));
