@@ -6,8 +6,11 @@ only an ACK ends it, and an inhibited alert listed with no word for why it was s
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
+from monitord.models import iso
 from tests.servers import Mosquitto
 from tests.station.station_kit import alert, session, station_page, tile
 
@@ -38,3 +41,25 @@ async def test_latched_and_inhibited_alerts_say_so(
         assert "flash" in await page.js(f"{t}.className")
         assert await page.js("window.__monitordAudio.current?.priority") == "high"
         await page.screenshot(tmp_path / "latched.png")
+
+
+async def test_old_refusal_leaves_the_tile(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """A refusal of 20 minutes ago ("a session is already open" for the last patient) is
+    not on the tile; one just now is. Before, the last refusal stayed for good."""
+    async with station_page(tmp_path, mosquitto, mqtt_prefix) as (page, pub):
+        await pub.chair("chair-1", [], sess=session("dosing", "esketamine", 10))
+        t = tile("chair-1")
+
+        async def refusal(ago_s: float, error: str) -> None:
+            body = {"time": iso(time.time() - ago_s), "topic": "x", "error": error}
+            await pub.client.publish(pub.topic("chair-1", "cmd/errors"), json.dumps(body), 1)
+
+        await refusal(1200, "a session is already open on chair-1")
+        await page.until("chairs.get('chair-1')?.errors.length === 1", 20, "refusal received")
+        assert await page.js(f"{t}.querySelector('.refusal')") is None
+        await refusal(2, "dose_start outside baseline")
+        await page.until(f"{t}.querySelector('.refusal')?.textContent", 10, "new refusal")
+        text = await page.js(f"{t}.querySelector('.refusal').textContent")
+        assert text.startswith("Refused at ") and "dose_start outside baseline" in text, text

@@ -11,6 +11,7 @@ const ACK_ANSWER_MS = 15000; // an ACK the daemon has not answered by then: "no 
 const TICK_MS = 5000;        // ages and minute counters are redrawn this often
 const CLOCK_SLACK_MS = 2000; // the browser's clock is kept this close to the station's
 const RETRY_MS = 3000;       // a stream the browser gave up on (an error answer) is retried
+const REFUSAL_SHOWN_MS = 600000; // a daemon's refusal stays on its tile this long
 const STATE_WORDS = {     // alerts/active `state` (docs/mqtt.md), as a nurse reads it
   clear_pending: "LATCHED: condition over, ACK clears it",
   inhibited: "INHIBITED: silent while a higher alert of the chair is active",
@@ -261,8 +262,11 @@ function render(c) {
   }
   t.append(ul);
   t.append(controls(c));
+  // A refusal answers a tap: shown while the nurse who tapped is there, not for hours
+  // after, when it read as a problem of the next patient's session.
   const err = (c.errors || [])[c.errors.length - 1];
-  if (err) t.append(el("div", "refusal", `Refused${err.time ? " at " + hhmm(Date.parse(err.time)) : ""}: ${err.error}`));
+  const errAge = err && err.time ? chairNow(c) - Date.parse(err.time) : 0;
+  if (err && !(errAge > REFUSAL_SHOWN_MS)) t.append(el("div", "refusal", `Refused${err.time ? " at " + hhmm(Date.parse(err.time)) : ""}: ${err.error}`));
   if (focus) { const f = $(focus); if (f) f.focus({ preventScroll: true }); }
   renderSummary();
 }
