@@ -1,10 +1,12 @@
 """Audio pause on a board of many chairs (docs/station.md "Sound"): the pause silences the
 alarms sounding when the nurse tapped it, not the ones raised after. Before, one pause for
 chair-1's alarm silenced everything for 2 min: chair-2's new high alarm raised during it
-was on screen but made no sound, on a wallboard the nurse may not be looking at."""
+was on screen but made no sound, on a wallboard the nurse may not be looking at; so was a
+chair lost in mid-session (its technical tone)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from tests.servers import Mosquitto
@@ -47,3 +49,10 @@ async def test_new_alarm_during_audio_pause_sounds(
         await page.tap("#pause")
         await page.until("window.__monitordAudio.paused === true", 5, "paused again")
         assert await page.js("window.__monitordAudio.current") is None
+        # Until chair-3, in session and silent, is lost (its Last Will): that ends it too.
+        await pub.chair("chair-3", [], sess=sess)
+        await page.until("chairs.get('chair-3')?.online === true", 10, "chair-3 online")
+        assert await page.js("window.__monitordAudio.paused") is True
+        await pub.status("chair-3", "offline", time.time() - 600)
+        await page.until(f"{SOUND} === 'high'", 10, "pause ended by chair-3 lost")
+        assert await page.js("window.__monitordAudio.paused") is False

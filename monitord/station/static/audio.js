@@ -64,12 +64,15 @@ function play(kind) { // kind: a repeating pattern, or null for silence
   audio.timer = setInterval(() => burst(kind), PATTERNS[kind].repeat_s * 1000);
 }
 function sounding(a) { return !a.ack && a.state !== "inhibited" && (a.priority === "high" || a.priority === "medium"); }
-// The alarms sounding now, each with its priority: the pause silences these only.
+// What calls for sound now: each alarm with its priority, each chair lost (unacknowledged
+// here) and a stale board. The pause silences these only (decideSound).
 function soundingKeys() {
   const keys = new Set();
-  for (const c of chairs.values()) for (const a of c.alerts || []) {
-    if (sounding(a)) keys.add(`${c.id}|${a.alert_id}|${a.priority}`);
+  for (const c of chairs.values()) {
+    for (const a of c.alerts || []) if (sounding(a)) keys.add(`${c.id}|${a.alert_id}|${a.priority}`);
+    if (offlineAlarm(c) && !offlineAck.has(offlineKey(c))) keys.add(`lost|${offlineKey(c)}`);
   }
+  if (isStale()) keys.add("stale");
   return keys;
 }
 function pauseAudio() { audio.pausedUntil = mono() + 120000; audio.pausedFor = soundingKeys(); decideSound(); }
@@ -90,8 +93,9 @@ function technicalNow() {
 }
 function decideSound() {
   // The pause is for the alarms the nurse heard when tapping it: on a board of many
-  // chairs, a new one (another chair, another episode, a higher priority) ends it at
-  // once, or it would be on screen only, for up to 2 min, where nobody may be looking.
+  // chairs, a new one (another chair, another episode, a higher priority, a chair lost,
+  // the board gone stale) ends it at once, or it would be on screen only, for up to
+  // 2 min, where nobody may be looking.
   if (mono() < audio.pausedUntil && [...soundingKeys()].some((k) => !audio.pausedFor.has(k))) {
     audio.pausedUntil = 0;
   }
