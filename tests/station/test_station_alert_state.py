@@ -2,7 +2,9 @@
 condition is over (`state: clear_pending`, docs/mqtt.md) says so, and what clears it; an
 inhibited one says it is silent. Before, both read like an active alarm: a red, flashing
 "BP 212/124 >= 180/110" beside a BP of 128/80, with nothing saying it was over and that
-only an ACK ends it, and an inhibited alert listed with no word for why it was silent."""
+only an ACK ends it, and an inhibited alert listed with no word for why it was silent.
+The alarm bar marks a technical alarm TECH, as its tile does; before, "chair-2 HIGH
+monitor lost" looked like a patient's alarm there."""
 
 from __future__ import annotations
 
@@ -40,6 +42,13 @@ async def test_latched_and_inhibited_alerts_say_so(
         # Still the alarm it was: red, flashing, sounding, until acknowledged.
         assert "flash" in await page.js(f"{t}.className")
         assert await page.js("window.__monitordAudio.current?.priority") == "high"
+        # A technical alarm reads as one in the alarm bar too, as on its tile.
+        lost = alert("chair-2", "tech.device_lost", "high", "monitor lost", kind="technical")
+        await pub.chair("chair-2", [lost], sess=session("dosing", "esketamine", 10))
+        bar = "document.querySelector('#alarm-bar a[data-chair=\"{}\"]')"
+        await page.until(f"{bar.format('chair-2')}?.innerText.includes('TECH')", 10, "TECH")
+        assert "technical" in await page.js(f"{bar.format('chair-2')}.className")
+        assert "TECH" not in await page.js(f"{bar.format('chair-1')}.innerText")
         await page.screenshot(tmp_path / "latched.png")
 
 

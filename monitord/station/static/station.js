@@ -298,16 +298,19 @@ function renderSummary() {
   items.sort((x, y) => x.rank - y.rank || naturalCmp(x.c.id, y.c.id));
   const bar = $("alarm-bar");
   // Rebuilt only when it changes: a new link would restart its flashing at every reading.
-  const sig = JSON.stringify(items.map(({ c, a, off }) => [c.id, off, a && [a.priority, a.message || a.rule]]));
+  const sig = JSON.stringify(items.map(({ c, a, off }) => [c.id, off, a && [a.priority, a.kind, a.message || a.rule]]));
   if (bar.dataset.sig === sig) return;
   bar.dataset.sig = sig;
   bar.replaceChildren();
   for (const { c, a, off } of items) {
-    const link = el("a", `sum${a ? " p-" + a.priority : ""}${a && a.priority !== "low" ? " flash" : ""}${off ? " offline" : ""}`);
+    // A technical alarm reads as one here as on its tile (TECH, a dashed border): a lost
+    // monitor is not the patient's BP, and the nurse knows which before reaching the chair.
+    const tech = a && a.kind !== "physiological";
+    const link = el("a", `sum${a ? " p-" + a.priority : ""}${a && a.priority !== "low" ? " flash" : ""}${off ? " offline" : ""}${tech ? " technical" : ""}`);
     link.href = `#tile:${c.id}`; link.dataset.chair = c.id;
     link.append(el("span", "name", c.id));
     if (off) link.append(el("span", "tag", "OFFLINE"));
-    if (a) link.append(el("span", "tag", a.priority.toUpperCase()), el("span", "msg", a.message || a.rule));
+    if (a) link.append(el("span", "tag", `${a.priority.toUpperCase()}${tech ? " TECH" : ""}`), el("span", "msg", a.message || a.rule));
     link.addEventListener("click", (ev) => {
       ev.preventDefault();
       const t = $(`tile:${c.id}`);
