@@ -3,18 +3,22 @@ condition is over (`state: clear_pending`, docs/mqtt.md) says so, and what clear
 inhibited one says it is silent. Before, both read like an active alarm: a red, flashing
 "BP 212/124 >= 180/110" beside a BP of 128/80, with nothing saying it was over and that
 only an ACK ends it, and an inhibited alert listed with no word for why it was silent.
-The alarm bar marks a technical alarm TECH, as its tile does; before, "chair-2 HIGH
+Each alert line says when it was raised, in the site's zone, and how long ago; before,
+none did. The alarm bar marks a technical alarm TECH, as its tile does; before, "chair-2 HIGH
 monitor lost" looked like a patient's alarm there."""
 
 from __future__ import annotations
 
 import json
+import re
 import time
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from monitord.models import iso
 from tests.servers import Mosquitto
-from tests.station.station_kit import alert, session, station_page, tile
+from tests.station.station_kit import TZ, alert, session, station_page, tile
 
 LINE = "{}.querySelector('.alert[data-rule=\"{}\"]')?.innerText"
 
@@ -23,13 +27,17 @@ async def test_latched_and_inhibited_alerts_say_so(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
 ) -> None:
     async with station_page(tmp_path, mosquitto, mqtt_prefix) as (page, pub):
-        latched = alert("chair-1", "bp.crisis", "high", "BP 212/124 >= 180/110")
+        latched = alert("chair-1", "bp.crisis", "high", "BP 212/124 >= 180/110", ago_s=1500)
         inhibited = alert("chair-1", "bp.rise", "medium", "BP +32/+18", state="inhibited")
         await pub.chair("chair-1", [latched, inhibited], sess=session("dosing", "esketamine", 10))
         t = tile("chair-1")
         await page.until(f"{LINE.format(t, 'bp.crisis')}?.includes('212/124')", 20, "alert")
         assert "LATCHED" not in await page.js(LINE.format(t, "bp.crisis"))
         assert "INHIBITED" in await page.js(LINE.format(t, "bp.rise"))
+        # When it was raised, in the site's zone, and how long ago.
+        at = datetime.fromtimestamp(latched["raised_t"], ZoneInfo(TZ)).strftime("%H:%M %Z")
+        line = await page.js(LINE.format(t, "bp.crisis"))
+        assert re.search(rf"since {at} \(2[456] min\)", line), (at, line)
         # The BP came back down: the daemon holds the latched alert until acknowledged.
         await pub.active(
             "chair-1",

@@ -255,6 +255,12 @@ function render(c) {
     // an ongoing alarm beside readings that say otherwise.
     const word = STATE_WORDS[a.state];
     if (word) txt.append(el("span", `state-word ${a.state}`, word));
+    // When it was raised (the chair's clock, in the site's zone) and how long ago: a nurse
+    // reaching the board tells a fresh alarm from one that has sounded for 20 min.
+    if (typeof a.raised_t === "number") {
+      const at = a.raised_t * 1000;
+      txt.append(el("span", "since", `since ${hhmm(at)} (${mins(chairNow(c) - at)} min)`));
+    }
     li.append(txt);
     if (a.ack) li.append(el("span", "ackby", `ACK ${a.by || ""}`.trim()));
     else if (a.priority !== "info") li.append(ackButton(c, a));
