@@ -201,7 +201,8 @@ function offlineLine(c) {
 function ackButton(c, a) {
   const b = el("button", "ack", "ACK"); b.type = "button"; b.id = `ack:${c.id}:${a.alert_id}`;
   const sent = ackSent.get(a.alert_id);
-  if (sent && sent.failed) { b.textContent = "not sent, retry"; b.title = sent.failed; b.classList.add("retry"); }
+  if (sent && sent.sending) { b.disabled = true; b.textContent = "sending…"; }
+  else if (sent && sent.failed) { b.textContent = "not sent, retry"; b.title = sent.failed; b.classList.add("retry"); }
   else if (sent && Date.now() - sent.at < ACK_ANSWER_MS) { b.disabled = true; b.textContent = "sent"; }
   else if (sent) { b.textContent = "no answer, retry"; b.classList.add("retry"); }
   b.addEventListener("click", () => ack(c.id, a.alert_id));
@@ -345,13 +346,18 @@ async function post(path, body) {
 }
 // "sent" is kept here, not in the button (tiles are redrawn on every message), until the
 // daemon's `acknowledged` or `cleared` arrives, or ACK_ANSWER_MS pass: "no answer, retry".
+// It says "sent" only once the broker took it (the station answers after its PUBACK):
+// "sending…" until then, so a broker that stopped answering (up to the station's MQTT
+// timeout) is never shown as an ACK on its way to the chair.
 async function ack(chair, alertId) {
   const redraw = () => { const c = chairs.get(chair); if (c) render(c); };
-  ackSent.set(alertId, { chair, at: Date.now() }); redraw();
-  setTimeout(redraw, ACK_ANSWER_MS + 100);
+  ackSent.set(alertId, { chair, at: Date.now(), sending: true }); redraw();
   const r = await post("/api/ack", { chair, alert_id: alertId });
+  if (!ackSent.has(alertId)) return; // answered already (acknowledged or cleared)
   // Said on the button, not in a dialog: a modal alert() would stop this page's timers.
-  if (!r.ok) { ackSent.set(alertId, { chair, at: Date.now(), failed: `ACK not sent: ${r.data.error || r.status}` }); redraw(); }
+  if (!r.ok) ackSent.set(alertId, { chair, at: Date.now(), failed: `ACK not sent: ${r.data.error || r.status}` });
+  else { ackSent.set(alertId, { chair, at: Date.now() }); setTimeout(redraw, ACK_ANSWER_MS + 100); }
+  redraw();
 }
 function answered(c) { // the daemon answered (acknowledged, or the alert cleared)
   for (const [id, s] of ackSent) {
