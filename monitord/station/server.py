@@ -37,6 +37,9 @@ from monitord.station.model import Changes, StationModel, natural_key
 log = logging.getLogger("monitord.station")
 STATIC = Path(__file__).resolve().parent / "static"
 COOKIE = "monitord_station"
+# The logged-in nurse, kept on the request by the auth middleware: a typed key where this
+# aiohttp has them (3.12+ warns NotAppKeyWarning at a plain string), else the string.
+NURSE: Any = web.RequestKey("nurse", str) if hasattr(web, "RequestKey") else "nurse"
 HEARTBEAT_S = 2.0  # the page goes stale after missing a few of these
 # An idle connection (between requests, or one that never sends a whole request) is closed
 # after this; aiohttp's default keeps it an hour, holding a descriptor and a slot of the
@@ -135,7 +138,7 @@ class Station:
                     return _error(403, "cross-site request refused")
                 if request.headers.get("X-CSRF-Token") != login.csrf:
                     return _error(403, "missing or wrong CSRF token")
-            request["nurse"] = login.nurse
+            request[NURSE] = login.nurse
         elif path == "/api/login" and request.method == "POST" and not self._same_origin(request):
             return _error(403, "cross-site request refused")
         resp = await handler(request)
@@ -204,7 +207,7 @@ class Station:
         q: asyncio.Queue[str | None] = asyncio.Queue()
         self._clients.add(q)
         try:
-            hello = self._hello(request["nurse"])
+            hello = self._hello(request[NURSE])
             await resp.write(f"event: hello\ndata: {json.dumps(hello)}\n\n".encode())
             while request.cookies.get(COOKIE) and self._login(request) is not None:
                 try:
@@ -240,8 +243,8 @@ class Station:
         chair, alert_id = _text(body, "chair"), body.get("alert_id")
         if chair not in self.model.chairs or not isinstance(alert_id, str) or not alert_id:
             return _error(400, "chair and alert_id of a shown alert are required")
-        cmd = {"alert_id": alert_id, "by": request["nurse"], "time": iso(time.time())}
-        log.info("station: %s acknowledges %s on %s", request["nurse"], alert_id, chair)
+        cmd = {"alert_id": alert_id, "by": request[NURSE], "time": iso(time.time())}
+        log.info("station: %s acknowledges %s on %s", request[NURSE], alert_id, chair)
         return await self._send(self.bridge.topic(chair, "cmd/ack"), cmd)
 
     async def session(self, request: web.Request) -> web.StreamResponse:
@@ -251,7 +254,7 @@ class Station:
             return _error(400, "unknown chair")
         if action not in ("start", "dose_start", "dose_end", "end"):
             return _error(400, "action must be start, dose_start, dose_end or end")
-        cmd: dict[str, Any] = {"action": action, "by": request["nurse"], "time": iso(time.time())}
+        cmd: dict[str, Any] = {"action": action, "by": request[NURSE], "time": iso(time.time())}
         if action == "start" and body.get("protocol") is not None:
             if body["protocol"] not in ("esketamine", "iv-ketamine"):
                 return _error(400, "protocol must be esketamine or iv-ketamine")
@@ -269,7 +272,7 @@ class Station:
                 if len(lot.strip()) > 64:
                     return _error(400, "lot: at most 64 characters")
                 cmd["lot"] = lot.strip()
-        log.info("station: %s sends %s to %s", request["nurse"], action, chair)
+        log.info("station: %s sends %s to %s", request[NURSE], action, chair)
         return await self._send(self.bridge.topic(chair, "cmd/session"), cmd)
 
     async def receipt(self, request: web.Request) -> web.StreamResponse:
