@@ -12,22 +12,39 @@ Wire layout: one text line per second, terminated by CR LF, space-separated fiel
   Contec decoders: the Rad-8 manual's sample trend output (p. 4-24) prints
   `SpO2=000 PR=000` with only the SET bit between two readings.
 - Radical-7 lines may start with NUL bytes: stripped.
-- EXC: hex bit field of exceptions (Rad-8 operator's manual, "Trend data format"; the
-  same table in the open masimo-datacapture tools and k-cross/pulse_ox):
+- EXC: hex bit field of exceptions, 6 digits on a Rad-8, 7 on a Radical-7 (Rad-8
+  operator's manual, "Trend data format"; the same low 12 bits in the open
+  masimo-datacapture tools and k-cross/pulse_ox; the bits above 0x800 from MD PnP's
+  Radical-5/7 reader, `other/pox_rad/src/poxrad_discrete.h` in github.com/mdpnp/mdpnp,
+  which quotes the Radical operator's manual):
 
       0x001 no sensor          0x002 defective sensor   0x004 low perfusion
       0x008 pulse search       0x010 interference       0x020 sensor off (patient)
-      0x040 ambient light      0x080 unrecognized sensor
+      0x040 ambient light      0x080 unrecognized sensor 0x100 incompatible sensor
       0x400 low signal IQ      0x800 Masimo SET mode: the *normal* state of a Rad-8
+      0x1000 no cable connected      0x2000 cable life expired
+      0x4000 incompatible cable      0x8000 unrecognized cable   0x10000 defective cable
+      0x20000 sensor calibrating     0x40000 sensor life expired
+      0x80000 emitter temperature out of range   0x100000 sensor current limit exceeded
+      0x200000 SpCO low confidence   0x400000 SpMet low confidence
 
-  A sensor problem (0x001, 0x002, 0x020, 0x080) means no usable measurement and no
-  contact (`probe_off`, `contact: false`, so `tech.sensor_off` can run); pulse search
-  (0x008) means the numbers are not settled: `valid: false`, contact unknown. The other
-  bits are quality flags by name; an unknown bit is kept as `exc_bitN`.
-- ALARM: hex bit field of the monitor's own alarms (masimo-datacapture's bench decode):
-  0x01 SpO2 high, 0x02 SpO2 low, 0x04 BPM high, 0x08 BPM low, 0x10 alarm sounding,
-  0x20 alarm silenced (mute pressed). Mute pressed is not an alarm: `device_alarm` is
-  flagged only for bits 0x01-0x10. The monitor's alarms never drive monitord's rules.
+  A sensor or cable problem that leaves no sensor reading the patient (0x001, 0x002,
+  0x020, 0x080, and their cable counterparts 0x1000 no cable, 0x8000 unrecognized
+  cable, 0x10000 defective cable) means no usable measurement and no contact
+  (`probe_off`, `contact: false`, so `tech.sensor_off` can run: a monitor whose patient
+  cable is unplugged says 0x1000, and while that bit was taken as a quality flag, with
+  contact true and no number, no alarm ran at all). Pulse search (0x008) and sensor
+  calibrating (0x20000) mean the numbers are not settled: `valid: false`, contact
+  unknown. The other bits are quality flags by name (an incompatible sensor or an
+  expired one may still be measuring: a Rad-87 keeps monitoring with an expired sensor
+  until it comes off the patient, Rad-87 operator's manual, "LED display" messages); an
+  unknown bit is kept as `exc_bitN`.
+- ALARM: hex bit field of the monitor's own alarms (masimo-datacapture's bench decode;
+  bits above 0x20 from the same MD PnP reader): 0x01 SpO2 high, 0x02 SpO2 low, 0x04 BPM
+  high, 0x08 BPM low, 0x10 alarm sounding, 0x20 alarm silenced (mute pressed), 0x40 low
+  battery, 0x100/0x200 SpCO high/low, 0x400/0x800 SpMet high/low, 0x1000 desaturation
+  index, 0x2000 PI rate of change. Mute pressed is not an alarm: `device_alarm` is
+  flagged for any other bit. The monitor's alarms never drive monitord's rules.
 - A Rad-8 ships in "ASCII 2" (the mode its TrendCom trend download uses). In a field
   report a Rad-8 in ASCII 2 sent nothing at all: the link's silence warning then gives
   this driver's `silence_advice` (set ASCII 1). A text line without any `KEY=value` field
@@ -71,6 +88,10 @@ EXC_PULSE_SEARCH = 0x008
 EXC_SENSOR_OFF = 0x020
 EXC_UNRECOGNIZED_SENSOR = 0x080
 EXC_SET_MODE = 0x800  # normal operation of a Rad-8 (full SET mode), not an exception
+EXC_NO_CABLE = 0x1000
+EXC_UNRECOGNIZED_CABLE = 0x8000
+EXC_DEFECTIVE_CABLE = 0x10000
+EXC_SENSOR_CALIBRATING = 0x20000
 EXC_NAMES = {
     0x001: "no_sensor",
     0x002: "defective_sensor",
@@ -80,11 +101,34 @@ EXC_NAMES = {
     0x020: "sensor_off",
     0x040: "ambient_light",
     0x080: "unrecognized_sensor",
+    0x100: "incompatible_sensor",
     0x400: "low_signal_iq",
+    0x1000: "no_cable",
+    0x2000: "cable_life_expired",
+    0x4000: "incompatible_cable",
+    0x8000: "unrecognized_cable",
+    0x10000: "defective_cable",
+    0x20000: "sensor_calibrating",
+    0x40000: "sensor_life_expired",
+    0x80000: "emitter_temperature",
+    0x100000: "sensor_current_limit",
+    0x200000: "spco_low_confidence",
+    0x400000: "spmet_low_confidence",
 }
-# no usable sensor on the patient: no value, no contact
-EXC_PROBE_OFF = EXC_NO_SENSOR | EXC_DEFECTIVE_SENSOR | EXC_SENSOR_OFF | EXC_UNRECOGNIZED_SENSOR
-EXC_NOT_VALID = EXC_PROBE_OFF | EXC_PULSE_SEARCH
+# no usable sensor on the patient: no value, no contact. The cable bits are the sensor
+# bits' counterparts one connector up: no sensor can be read through a missing,
+# unrecognized or defective patient cable either.
+EXC_PROBE_OFF = (
+    EXC_NO_SENSOR
+    | EXC_DEFECTIVE_SENSOR
+    | EXC_SENSOR_OFF
+    | EXC_UNRECOGNIZED_SENSOR
+    | EXC_NO_CABLE
+    | EXC_UNRECOGNIZED_CABLE
+    | EXC_DEFECTIVE_CABLE
+)
+# numbers not settled yet (searching for a pulse, the sensor still calibrating)
+EXC_NOT_VALID = EXC_PROBE_OFF | EXC_PULSE_SEARCH | EXC_SENSOR_CALIBRATING
 
 ALARM_SILENCED = 0x20
 ALARM_NAMES = {
@@ -94,6 +138,13 @@ ALARM_NAMES = {
     0x08: "device_alarm_bpm_low",
     0x10: "device_alarm_sounding",
     0x20: "device_alarm_silenced",
+    0x40: "device_alarm_low_battery",
+    0x100: "device_alarm_spco_high",
+    0x200: "device_alarm_spco_low",
+    0x400: "device_alarm_spmet_high",
+    0x800: "device_alarm_spmet_low",
+    0x1000: "device_alarm_desat_index",
+    0x2000: "device_alarm_pi_delta",
 }
 
 ASCII2_ADVICE = (
