@@ -307,20 +307,38 @@ class LineFramer:
 
 
 class MasimoProtocol:
-    """Listen-only: the monitor talks, we never write."""
+    """Listen-only: the monitor talks, we never write.
+
+    The port opens wherever the monitor is in its line (it sends one a second, ~130
+    bytes, without a pause to sync on), so the text before the first terminator of a
+    connection may be the tail of a line. It is decoded like any line (SPO2= and BPM=
+    come before ALARM= and EXC=, so a tail that holds them holds every later field
+    whole: it gives a sound reading or a reject), but a reject of it is counted as
+    `noise` (a cut line), not by what the tail looks like: a tail such as `000800` has
+    no `KEY=value` field and was counted as `wrong_mode`, with the advice to switch a
+    monitor already in ASCII 1 to ASCII 1."""
 
     def __init__(self, settings: DeviceOptions | None = None) -> None:
         pass  # nothing to set: the monitor talks on its own
 
     async def run(self, link: ByteLink, ctx: DeviceContext) -> None:
         framer = LineFramer()
+        first = True  # the next item is the connection's first: maybe a cut line
         while True:
             for item in framer.feed(await link.read()):
+                cut, first = first, False
                 if isinstance(item, Reject):
                     ctx.reject(item)
                     continue
                 m = decode(item)
-                if isinstance(m, Reject):
+                if isinstance(m, Reject) and cut:
+                    # the reason only: a wrong_mode's detail carries its advice
+                    ctx.reject(
+                        Reject(
+                            RejectReason.NOISE, f"first line cut by the port's open ({m.reason})"
+                        )
+                    )
+                elif isinstance(m, Reject):
                     ctx.reject(m)
                 else:
                     link.heard()
