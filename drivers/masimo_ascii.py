@@ -159,7 +159,10 @@ SILENCE_ADVICE = (
     "ASCII 2 and then sends nothing) and the line to 9600 8N1"
 )
 
-_FIELD = re.compile(r"([A-Z][A-Z0-9]*)=(\S*)")
+# A key starts a token: a Masimo Root's module fields (`nibpEXC=`, `eegALARM=`, as the
+# Root reader DiegoVargasVar/MASIMO `pymasimo/parse.py` names them) end in our keys, and
+# matched anywhere `nibpEXC=` was a second `EXC=`: every line a duplicate-field reject.
+_FIELD = re.compile(r"(?<!\S)([A-Z][A-Z0-9]*)=(\S*)")
 _STAMP = re.compile(r"^(\d\d)/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)\s")
 _HEX = re.compile(r"[0-9A-Fa-f]{1,8}")
 _NUMBER = re.compile(r"(\d{1,3}|-{1,3})%?")

@@ -1,5 +1,6 @@
 """Masimo EXC bits above 0x800 (cable, calibration, sensor life) and the ALARM bits above
-0x20, as an independent Radical-5/7 reader names them, and that reader's example lines.
+0x20, as an independent Radical-5/7 reader names them, and that reader's example lines;
+a Masimo Root's module fields (`nibpEXC=` ...) are not the oximeter's `EXC=` (last test).
 
 Source: MD PnP (github.com/mdpnp/mdpnp, commit 76ce3a4f, `other/pox_rad/src/
 poxrad_discrete.h`), a Radical-5/7 serial reader whose exception and alarm tables quote
@@ -93,3 +94,28 @@ def test_radical_exception_and_alarm_bits(what: str, text: str, expected: dict[s
     rec = decode_line(text.encode("ascii"))
     assert not isinstance(rec, Reject), what
     assert {k: rec[k] for k in expected} == expected, MDPNP
+
+
+# DiegoVargasVar/MASIMO pymasimo/parse.py: a Masimo Root reader's keys, module fields
+# prefixed in lower case beside the oximeter's own (`nibpEXC`, `capnoEXC`, `eegEXC`,
+# `nibpALARM`, `eegALARM` ...). Not a capture: the first real Rad-8 line with such fields
+# added. `nibpEXC=` was read as a second `EXC=` (the whole line a duplicate-field reject)
+# and, on a line without the oximeter's own, would have been taken for it.
+ROOT_KEYS = "github.com/DiegoVargasVar/MASIMO pymasimo/parse.py (Masimo Root keys)"
+
+
+@pytest.mark.parametrize(
+    ("text", "status", "contact"),
+    [
+        (RAD8 + " nibpSYS=120 nibpEXC=000001 eegALARM=0001", [], True),
+        (NO_READING.replace(" EXC=000800", "") + " nibpEXC=000001 capnoEXC=000020", [], True),
+        (RAD8.replace("EXC=000800", "EXC=000820") + " tempEXC=000000",
+         ["sensor_off", "probe_off"], False),
+    ],
+)  # fmt: skip
+def test_module_fields_of_a_root_are_not_the_oximeters(
+    text: str, status: list[str], contact: bool
+) -> None:
+    rec = decode_line(text.encode("ascii"))
+    assert not isinstance(rec, Reject), (ROOT_KEYS, rec)
+    assert (rec["status"], rec["contact"]) == (status, contact), ROOT_KEYS
