@@ -316,10 +316,11 @@ class MasimoProtocol:
     bytes, without a pause to sync on), so the text before the first terminator of a
     connection may be the tail of a line. It is decoded like any line (SPO2= and BPM=
     come before ALARM= and EXC=, so a tail that holds them holds every later field
-    whole: it gives a sound reading or a reject), but a reject of it is counted as
-    `noise` (a cut line), not by what the tail looks like: a tail such as `000800` has
-    no `KEY=value` field and was counted as `wrong_mode`, with the advice to switch a
-    monitor already in ASCII 1 to ASCII 1."""
+    whole: it gives a sound reading or a reject). A tail cut inside the last value
+    (`000800`) has no `KEY=value` field: judged as a line it was `wrong_mode`, with the
+    advice to switch a monitor already in ASCII 1 to ASCII 1. On the first line of a
+    connection that reject is counted as `noise` (a cut line), without the advice; the
+    other rejects of a first line are what they say (a line without SPO2= is one)."""
 
     def __init__(self, settings: DeviceOptions | None = None) -> None:
         pass  # nothing to set: the monitor talks on its own
@@ -334,13 +335,8 @@ class MasimoProtocol:
                     ctx.reject(item)
                     continue
                 m = decode(item)
-                if isinstance(m, Reject) and cut:
-                    # the reason only: a wrong_mode's detail carries its advice
-                    ctx.reject(
-                        Reject(
-                            RejectReason.NOISE, f"first line cut by the port's open ({m.reason})"
-                        )
-                    )
+                if isinstance(m, Reject) and cut and m.reason is RejectReason.WRONG_MODE:
+                    ctx.reject(Reject(RejectReason.NOISE, "first line cut by the port's open"))
                 elif isinstance(m, Reject):
                     ctx.reject(m)
                 else:
