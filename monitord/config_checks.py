@@ -9,6 +9,7 @@ refuses the errors and logs each warning once at WARNING.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -171,8 +172,82 @@ def check(cfg: Config, source: str, secrets_dir: Path | None = None) -> tuple[li
                     f"{where(cfg, source, f'chairs[{i}].devices[{j}].{key}')}: warning: not a "
                     f"setting of driver {dev.driver!r}; ignored"
                 )
+    if cfg.annunciator.command and (problem := command_problem(cfg.annunciator.command[0])):
+        errors.append(f"{where(cfg, source, 'annunciator.command')}: {problem}")
+    errors += _shared_links(cfg, source)
     warnings += _acl_fit(cfg, source)
     return errors, warnings
+
+
+def command_problem(exe: str) -> str | None:
+    """Why the annunciator's command `exe` cannot be started (as this user), or None.
+    Checked before the daemon starts: the command runs first at the first change of
+    pattern, an alarm while delivery fails, and a missing or non-executable one was then
+    one ERROR line while the chair's own alarm stayed silent (docs/delivery.md)."""
+    if "/" not in exe:
+        # Found through PATH as the daemon's exec finds it; the unit's PATH is systemd's
+        # default, maybe not this shell's: an absolute path means the same everywhere.
+        if shutil.which(exe) is None:
+            return (
+                f"{exe!r} not found in PATH ({os.environ.get('PATH', '')}); "
+                "give the command's absolute path, e.g. /usr/local/bin/monitord-tone"
+            )
+        return None
+    p = Path(exe)
+    if not p.is_absolute():
+        return (
+            f"{exe}: a relative path is taken from the daemon's working directory "
+            "(/ under the unit): give the absolute path"
+        )
+    try:
+        if not p.is_file():
+            return f"{p}: no such file; install the command there or correct the path"
+    except OSError as e:  # a directory on the way this user may not enter
+        return f"{p}: cannot be reached by this user ({e.strerror or e}); chmod 0755 its folders"
+    if not os.access(p, os.X_OK):
+        mode = stat.S_IMODE(p.stat().st_mode)
+        return f"{p}: not executable (mode {mode:04o}); chmod 0755 {p}"
+    return None
+
+
+def _shared_links(cfg: Config, source: str) -> list[str]:
+    """A serial port or a BLE address named by two devices (of one chair or two): the
+    port takes one reader (the exclusive lock: the other finds it busy for good, and the
+    two swap it on every reconnect), a BLE device one connection. Either way a device is
+    never read while the config looks fine. Ports are compared by the device they name
+    (a /dev/serial/by-id/ link and its /dev/ttyUSB0 are one port)."""
+    from monitord.drivers.ble_gatt import BleLinkSettings
+    from monitord.drivers.serial_link import SerialLinkSettings
+
+    out: list[str] = []
+    first: dict[tuple[str, str], str] = {}  # (kind, the port or address) -> chair/device
+    for i, chair in enumerate(cfg.chairs):
+        for j, dev in enumerate(chair.devices):
+            s = dev.settings
+            if dev.simulate is not None:
+                continue
+            if isinstance(s, SerialLinkSettings) and s.port and "://" not in s.port:
+                key, named, what = ("port", os.path.realpath(s.port)), s.port, "port"
+            elif isinstance(s, BleLinkSettings) and s.address:
+                address = s.address.upper().split("/")[0]
+                key, named, what = ("address", address), s.address, "address"
+            else:
+                continue
+            me = f"{chair.id}/{dev.id}"
+            if (other := first.setdefault(key, me)) == me:
+                continue
+            same = "" if key[1] == named or what == "address" else f" (= {key[1]})"
+            out.append(
+                f"{where(cfg, source, f'chairs[{i}].devices[{j}].{what}')}: {named}{same} is "
+                f"also {other}'s {what}: "
+                + (
+                    "a port has one reader (the other finds it busy for good)"
+                    if what == "port"
+                    else "a BLE device takes one connection (the other never connects)"
+                )
+                + "; give each device its own"
+            )
+    return out
 
 
 def _scenario_problem(path: Path, chair: str) -> str | None:
