@@ -39,6 +39,7 @@ from monitord.commands.checks import (
     tls_context,
 )
 from monitord.commands.doctor_host import (
+    check_annunciator_command,
     check_disk,
     check_serial,
     check_service_files,
@@ -491,7 +492,8 @@ def main(args: argparse.Namespace) -> int:
     creds = _credentials_dir(args.credentials)
     for c in check_config_machine(cfg, args.config, creds):
         emit(c)
-    for maybe in (check_credentials(cfg, creds), check_store_place(cfg)):
+    checks = (check_credentials(cfg, creds), check_store_place(cfg))
+    for maybe in (*checks, check_annunciator_command(cfg)):
         if maybe is not None:
             emit(maybe)
     for c in check_service_files(cfg):

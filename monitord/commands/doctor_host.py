@@ -15,6 +15,7 @@ from pathlib import Path
 
 from monitord.commands.checks import Check, fail, ok, skip
 from monitord.config import Config
+from monitord.config_checks import command_problem
 
 SERVICE_USER = "monitord"
 # The shipped unit's StateDirectory= (ProtectSystem=strict: the only writable place).
@@ -48,9 +49,9 @@ def _may(st: os.stat_result, ids: tuple[int, set[int]], bits: tuple[int, int, in
     return bool(st.st_mode & bits[2])
 
 
-def service_user_blocked(path: Path) -> str | None:
-    """Why the service user could not read `path` (a directory on the way it may not
-    enter, or the file itself), or None when it can or this cannot be told here."""
+def service_user_blocked(path: Path, run: bool = False) -> str | None:
+    """Why the service user could not read `path` (`run`: execute it), a directory on the
+    way it may not enter, or the file itself; None when it can or this cannot be told."""
     ids = _service_ids()
     if ids is None:
         return None
@@ -64,9 +65,39 @@ def service_user_blocked(path: Path) -> str | None:
         st = path.stat()
     except OSError:
         return None  # missing: the config checks say so
-    if not _may(st, ids, (stat.S_IRUSR, stat.S_IRGRP, stat.S_IROTH)):
+    if run and not _may(st, ids, (stat.S_IXUSR, stat.S_IXGRP, stat.S_IXOTH)):
+        mode = f"{stat.S_IMODE(st.st_mode):04o}"
+        return f"user {SERVICE_USER} cannot run {path} (mode {mode}); chmod 0755 {path}"
+    if not run and not _may(st, ids, (stat.S_IRUSR, stat.S_IRGRP, stat.S_IROTH)):
         mode = f"{stat.S_IMODE(st.st_mode):04o}"
         return f"user {SERVICE_USER} cannot read {path} (mode {mode}); chmod 0644 {path}"
+    return None
+
+
+# What the shipped unit hides from the daemon: ProtectHome=yes (/home, /root, /run/user
+# empty) and PrivateTmp=yes (its own empty /tmp, /var/tmp).
+UNIT_HIDDEN = tuple(Path(p) for p in ("/home", "/root", "/run/user", "/tmp", "/var/tmp"))
+
+
+def check_annunciator_command(cfg: Config) -> Check | None:
+    """The annunciator's command as the service will meet it: root (doctor) may run a
+    script in /root or /tmp, or one only root may execute; under the unit it is not
+    there, or not executable, and the chair's own alarm would fail at its first sound."""
+    cmd = cfg.annunciator.command
+    if not cmd or not Path(cmd[0]).is_absolute() or command_problem(cmd[0]) is not None:
+        return None  # none, a bare name, or one root cannot run either: config checks say so
+    exe = Path(os.path.abspath(cmd[0]))
+    hidden = next((d for d in UNIT_HIDDEN if exe.is_relative_to(d)), None)
+    if hidden is not None:
+        return fail(
+            "annunciator.command",
+            f"{exe} is under {hidden}, which the shipped unit hides from the daemon "
+            "(ProtectHome=yes, PrivateTmp=yes): it would not be found at the first alarm",
+            "put it in /usr/local/bin (0755) and name it in annunciator.command",
+        )
+    if why := service_user_blocked(exe, run=True):
+        detail, fix = why.split("; ", 1)
+        return fail("annunciator.command", detail, f"{fix} (docs/delivery.md)")
     return None
 
 

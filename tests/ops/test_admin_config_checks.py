@@ -1,0 +1,126 @@
+"""Config mistakes an IT admin makes on a Pi that `check-config` used to pass (real CLI runs).
+
+Before: an `[annunciator] command` that was not executable passed check-config, doctor
+and `monitord run`'s start; it first ran at the first alarm while delivery failed, and
+failed then (one ERROR line, the chair's own alarm silent). Two devices naming one port
+through two names (its /dev/serial/by-id/ link and the tty itself) passed too: the port's
+exclusive lock let one read, the other was busy for good, the two swapping it at each
+reconnect. A command under /tmp passed doctor as root, while the shipped unit
+(PrivateTmp=yes, ProtectHome=yes) hides it from the daemon.
+
+Now check-config and `monitord run` refuse each with one line naming the file, the key
+and the fix (exit 78), and doctor fails a command the unit would not find. (The plain
+cases are tests/config_cases/annunciator-command-missing, serial-port-on-two-devices,
+ble-address-on-two-devices.)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+BASE = """
+[site]
+id = "clinic-test"
+[mqtt]
+enabled = false
+[influx]
+enabled = false
+[storage]
+path = "{tmp}/outbox.sqlite"
+"""
+
+
+def oximeter(chair: str, port: str | Path) -> str:
+    return (
+        f'[[chairs]]\nid = "{chair}"\n'
+        f'[[chairs.devices]]\nid = "ox"\ndriver = "masimo-ascii"\nport = "{port}"\n'
+    )
+
+
+def monitord(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitord", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.fixture
+def pty() -> Iterator[str]:
+    master, slave = os.openpty()
+    try:
+        yield os.ttyname(slave)
+    finally:
+        os.close(slave)
+        os.close(master)
+
+
+def test_an_annunciator_command_that_cannot_run_stops_check_config_and_run(
+    tmp_path: Path, pty: str
+) -> None:
+    tone = tmp_path / "monitord-tone"
+    tone.write_text("#!/bin/sh\nexit 0\n")
+    tone.chmod(0o644)  # copied over without its execute bit
+    cfg = tmp_path / "m.toml"
+    cfg.write_text(
+        BASE.format(tmp=tmp_path)
+        + f'[annunciator]\ncommand = ["{tone}"]\n'
+        + oximeter("chair-1", pty)
+    )
+    line = f"{cfg}: annunciator.command: {tone}: not executable (mode 0644); chmod 0755 {tone}"
+    for args in (("check-config", str(cfg)), ("run", "-c", str(cfg))):
+        r = monitord(*args)
+        assert (r.returncode, r.stdout, r.stderr.splitlines()) == (78, "", [line]), args
+    assert not (tmp_path / "outbox.sqlite").exists()  # refused before the store opened
+    tone.chmod(0o755)
+    r = monitord("check-config", str(cfg))
+    assert (r.returncode, r.stdout, r.stderr) == (0, "ok\n", "")
+
+
+def test_one_port_under_two_names_is_refused(tmp_path: Path, pty: str) -> None:
+    by_id = tmp_path / "usb-FTDI_FT232R_USB_UART_A10KXYZ1-if00-port0"
+    by_id.symlink_to(pty)
+    cfg = tmp_path / "m.toml"
+    cfg.write_text(
+        BASE.format(tmp=tmp_path) + oximeter("chair-1", by_id) + oximeter("chair-2", pty)
+    )
+    r = monitord("check-config", str(cfg))
+    assert (r.returncode, r.stdout) == (78, "")
+    assert r.stderr.splitlines() == [
+        f"{cfg}: chairs[1].devices[0].port: {pty} is also chair-1/ox's port: a port has "
+        "one reader (the other finds it busy for good); give each device its own"
+    ]
+
+
+def test_doctor_fails_a_command_the_unit_hides(tmp_path: Path) -> None:
+    # Under /tmp (whatever pytest's TMPDIR): the unit's PrivateTmp= gives the daemon its own.
+    place = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        doctor_on(tmp_path, place / "monitord-tone")
+    finally:
+        shutil.rmtree(place)
+
+
+def doctor_on(tmp_path: Path, tone: Path) -> None:
+    tone.write_text("#!/bin/sh\nexit 0\n")
+    tone.chmod(0o755)
+    cfg = tmp_path / "m.toml"
+    cfg.write_text(
+        BASE.format(tmp=tmp_path)
+        + f'[annunciator]\ncommand = ["{tone}"]\n[[chairs]]\nid = "chair-1"\n'
+    )
+    assert monitord("check-config", str(cfg)).returncode == 0  # root runs it: config ok
+    r = monitord("doctor", "-c", str(cfg), "--timeout", "1")
+    assert r.returncode == 1
+    assert (
+        f"FAIL  annunciator.command: {tone} is under /tmp, which the shipped unit hides "
+        "from the daemon (ProtectHome=yes, PrivateTmp=yes): it would not be found at the "
+        "first alarm -> fix: put it in /usr/local/bin (0755) and name it in "
+        "annunciator.command"
+    ) in r.stdout.splitlines()
