@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import sys
 from pathlib import Path
 
 from monitord import credentials
@@ -174,6 +175,17 @@ def check(cfg: Config, source: str, secrets_dir: Path | None = None) -> tuple[li
                 )
     if cfg.annunciator.command and (problem := command_problem(cfg.annunciator.command[0])):
         errors.append(f"{where(cfg, source, 'annunciator.command')}: {problem}")
+    if (chip := cfg.annunciator.gpio_chip) is not None:
+        at = where(cfg, source, "annunciator.gpio_chip")
+        if problem := gpio_chip_problem(chip):
+            errors.append(f"{at}: {problem}")
+        if gpio_binding_missing():
+            warnings.append(
+                f"{at}: warning: the gpiod module (libgpiod's Python binding, v2) is not "
+                "installed in this monitord: the line will not be driven; "
+                f"{sys.executable} -m pip install 'gpiod>=2.1' (again after each upgrade, "
+                "which replaces the virtualenv; docs/delivery.md)"
+            )
     errors += _shared_links(cfg, source)
     warnings += _acl_fit(cfg, source)
     return errors, warnings
@@ -208,6 +220,31 @@ def command_problem(exe: str) -> str | None:
         mode = stat.S_IMODE(p.stat().st_mode)
         return f"{p}: not executable (mode {mode:04o}); chmod 0755 {p}"
     return None
+
+
+def gpio_chip_problem(chip: str) -> str | None:
+    """Why `chip` is no GPIO chip on this machine, or None. The annunciator opens its
+    line at the daemon's start: a wrong path was one ERROR line then, the buzzer or LED
+    dead, while check-config said ok."""
+    try:
+        st = os.stat(chip)
+    except OSError as e:
+        return f"{chip}: {e.strerror or e}; `gpiodetect` lists this machine's GPIO chips"
+    if not stat.S_ISCHR(st.st_mode):
+        return f"{chip}: not a GPIO chip device; `gpiodetect` lists this machine's"
+    return None
+
+
+def gpio_binding_missing() -> bool:
+    """The optional `gpiod` binding (extra `gpio`) is not installed: the Debian package
+    and install.sh leave it out, and an upgrade replaces the virtualenv it was added to.
+    A warning, not an error: refusing the config would stop monitoring after such an
+    upgrade, for want of the buzzer."""
+    try:
+        import gpiod  # noqa: F401
+    except ImportError:
+        return True
+    return False
 
 
 def _shared_links(cfg: Config, source: str) -> list[str]:

@@ -124,3 +124,31 @@ def doctor_on(tmp_path: Path, tone: Path) -> None:
         "first alarm -> fix: put it in /usr/local/bin (0755) and name it in "
         "annunciator.command"
     ) in r.stdout.splitlines()
+
+
+def test_a_gpio_annunciator_without_its_binding_is_warned_of(tmp_path: Path) -> None:
+    # The Debian package and install.sh leave the optional `gpiod` binding out (extra
+    # `gpio`): before, check-config said ok and the daemon's start was one ERROR line,
+    # the buzzer dead. A warning, not a refusal: an upgrade that drops the binding must
+    # not stop monitoring for want of the buzzer. The binding is hidden from a real run of
+    # the CLI (this venv has it); /dev/null stands for the chip (a character device).
+    cfg = tmp_path / "m.toml"
+    cfg.write_text(
+        BASE.format(tmp=tmp_path)
+        + '[annunciator]\ngpio_chip = "/dev/null"\ngpio_line = 17\n'
+        + oximeter("chair-1", "/dev/ttyUSB0")
+    )
+    hide = "import sys; sys.modules['gpiod'] = None; from monitord.cli import main; "
+    r = subprocess.run(
+        [sys.executable, "-c", hide + f"sys.exit(main(['check-config', '{cfg}']))"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (r.returncode, r.stdout) == (0, "ok\n")
+    assert r.stderr.splitlines() == [
+        f"{cfg}: annunciator.gpio_chip: warning: the gpiod module (libgpiod's Python "
+        "binding, v2) is not installed in this monitord: the line will not be driven; "
+        f"{sys.executable} -m pip install 'gpiod>=2.1' (again after each upgrade, which "
+        "replaces the virtualenv; docs/delivery.md)"
+    ]
