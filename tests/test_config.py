@@ -51,6 +51,24 @@ def test_shipped_configs_are_ok(name: str, tmp_path: Path) -> None:
     assert (r.returncode, r.stdout, r.stderr) == (0, "ok\n", "")
 
 
+def test_shipped_station_config_is_ok(tmp_path: Path) -> None:
+    # config/station.toml (the station's example, installed as station.example.toml) names
+    # its files absolutely under /etc/monitord: here under a stand-in folder, each file a
+    # stand-in as docs/install.md ("The nurses' station") has the admin make them.
+    etc = tmp_path / "etc"
+    (etc / "tls").mkdir(parents=True)
+    for name in ("tls/clinic-ca.pem", "tls/station.pem", "tls/station.key"):
+        (etc / name).write_text("stand-in\n")
+    (etc / "nurses").write_text("Alice M:pbkdf2_sha256$200000$c2FsdA$aGFzaA\n")
+    for name in ("nurses", "tls/station.key"):
+        (etc / name).chmod(0o600)
+    text = (ROOT / "config" / "station.toml").read_text()
+    path = tmp_path / "station.toml"
+    path.write_text(text.replace("/etc/monitord/", f"{etc}/"))
+    r = check_config(path, env={"MONITORD_STATION_MQTT_PASSWORD": "stand-in"})
+    assert (r.returncode, r.stdout, r.stderr) == (0, "ok\n", "")
+
+
 SHIPPED = sorted((ROOT / "config").rglob("*.toml"))
 
 
