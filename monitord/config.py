@@ -62,7 +62,13 @@ __all__ = [
     "use_drivers",
 ]
 
-from monitord.config_layers import LayerError, config_files, merge, read_layer
+from monitord.config_layers import (
+    CHAIRS_NOT_A_LIST,
+    LayerError,
+    config_files,
+    merge,
+    read_layer,
+)
 
 # Keys that would put a secret inline. Refused with a hint, before schema validation,
 # so the operator learns *why* rather than just "extra key".
@@ -453,6 +459,9 @@ def parse_config(
         if "\x00" in text:
             said.add(loc)
             errors.append(f"{at(loc)}: contains the NUL character (U+0000)")
+    if isinstance(raw.get("chairs"), Mapping):
+        said.add(("chairs",))
+        errors.append(f"{at(('chairs',))}: {CHAIRS_NOT_A_LIST}")
     # Reported with the schema's errors, not instead of them: the operator fixes the
     # whole file in one pass (a key said once: an inline `password` is no "unknown key").
     if base is not None:
@@ -505,7 +514,10 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     # Each file's relative paths are its own: resolved before the merge.
     for f, layer in zip(files, layers, strict=True):
         _resolve_relative(layer.raw, f.resolve().parent)
-    raw, prov = merge(layers)
+    try:
+        raw, prov = merge(layers)
+    except LayerError as e:
+        raise ConfigError([e.line]) from None
     return parse_config(raw, source=str(files[0]), origin=prov.locate)
 
 

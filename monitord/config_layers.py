@@ -99,10 +99,23 @@ class Provenance:
         return self.main, loc
 
 
+# `chairs` that is a table, not an array of tables: TOML makes one of `[[chairs.devices]]`
+# (or `[chairs]`) with no `[[chairs]]` before it in the file, e.g. a conf.d file that adds
+# devices to a chair another file starts. Merged, it replaced every chair before it, and
+# the schema's "Input should be a valid list" named the previous chair file.
+CHAIRS_NOT_A_LIST = (
+    "[[chairs.devices]] (or [chairs]) with no [[chairs]] before it in this file: start "
+    "each chair with [[chairs]] and its id, and put its [[chairs.devices]] after it in "
+    "the same file"
+)
+
+
 def merge(layers: list[Layer]) -> tuple[dict[str, Any], Provenance]:
     prov = Provenance(main=layers[0].source)
     merged: dict[str, Any] = {}
     for layer in layers:
+        if isinstance(layer.raw.get("chairs"), Mapping):
+            raise LayerError(f"{layer.source}: chairs: {CHAIRS_NOT_A_LIST}")
         for key, value in layer.raw.items():
             if key == "chairs" and isinstance(value, list):
                 have = merged.setdefault("chairs", [])
