@@ -112,8 +112,7 @@ class DeviceCtx:
     def reject(self, reject: Reject) -> None:
         st = self.chair_rt.devices[self.device]
         st.rejects[str(reject.reason)] += 1
-        # Counted always; logged WARNING once per reason until the link is up again, then
-        # DEBUG (house rule).
+        # Counted always; logged WARNING once per reason until the link is up again, then DEBUG.
         self._flog.failure(
             str(reject.reason), f"rejected data: {reject.detail} (counted and skipped)"
         )
@@ -288,6 +287,7 @@ class ChairRuntime:
             elif isinstance(item, LinkChange):
                 st = self.devices.get(item.device)
                 if st is not None and st.link == ("up" if item.up else "down"):
+                    st.link_reason = item.reason or st.link_reason  # status: why it stays down
                     continue  # transports may repeat themselves; the engine sees changes
                 if st is not None:
                     st.link, st.link_reason = ("up" if item.up else "down"), item.reason
