@@ -129,13 +129,24 @@ def check(cfg: Config, source: str, secrets_dir: Path | None = None) -> tuple[li
                     "skips when it loads the secrets directory: put the file itself there"
                 )
                 continue
-            mode = p.stat().st_mode
+            st = p.stat()
+            mode = st.st_mode
+            # The installers lay each secret out empty: an `ok` then read as "ready"
+            # while every login would be refused (doctor said so, check-config did not).
+            # Its text only when this user may read it (else its size: not an error).
+            readable = os.access(p, os.R_OK)
+            empty = st.st_size == 0 or (readable and not p.read_bytes().strip())
         except FileNotFoundError:
             errors.append(f"{where(cfg, source, key)}: {_missing(p, path, env)}")
             continue
         except OSError as e:
             errors.append(f"{where(cfg, source, key)}: {p}: {e.strerror or e}")
             continue
+        if empty:
+            warnings.append(
+                f"{where(cfg, source, key)}: warning: {p} is empty: the login would be "
+                "refused; write the secret into it (one line)"
+            )
         if mode & stat.S_IROTH:
             warnings.append(
                 f"{where(cfg, source, key)}: warning: {p} is readable by every user "

@@ -152,3 +152,29 @@ def test_a_gpio_annunciator_without_its_binding_is_warned_of(tmp_path: Path) -> 
         f"{sys.executable} -m pip install 'gpiod>=2.1' (again after each upgrade, which "
         "replaces the virtualenv; docs/delivery.md)"
     ]
+
+
+def test_an_empty_secret_is_warned_of(tmp_path: Path) -> None:
+    # install.sh and the Debian package lay out each secret empty ("empty until you write
+    # it"): check-config said a bare `ok` of a config whose every login would be refused.
+    # A warning, not a refusal: the config itself is right.
+    secret = tmp_path / "mqtt-password"
+    secret.write_text("\n")
+    secret.chmod(0o600)
+    cfg = tmp_path / "m.toml"
+    cfg.write_text(
+        BASE.format(tmp=tmp_path).replace(
+            "[mqtt]\nenabled = false\n",
+            f'[mqtt]\nusername = "chair-1"\npassword_file = "{secret}"\n',
+        )
+        + oximeter("chair-1", "/dev/ttyUSB0")
+    )
+    r = monitord("check-config", str(cfg))
+    assert (r.returncode, r.stdout) == (0, "ok\n")
+    assert r.stderr.splitlines() == [
+        f"{cfg}: mqtt.password_file: warning: {secret} is empty: the login would be "
+        "refused; write the secret into it (one line)"
+    ]
+    secret.write_text("not-a-real-password\n")
+    r = monitord("check-config", str(cfg))
+    assert (r.returncode, r.stdout, r.stderr) == (0, "ok\n", "")
