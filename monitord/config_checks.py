@@ -184,12 +184,16 @@ def check(cfg: Config, source: str, secrets_dir: Path | None = None) -> tuple[li
                     f"{where(cfg, source, f'chairs[{i}].devices[{j}].{key}')}: warning: not a "
                     f"setting of driver {dev.driver!r}; ignored"
                 )
+    # The annunciator's command and chip are warned of, not refused: the chair's local
+    # alarm is the fallback for a delivery failure, and refusing would stop all monitoring
+    # (at an upgrade, at a boot where the command's disk mounts late) for want of it.
+    silent = " (the chair's own alarm will not sound when delivery fails)"
     if cfg.annunciator.command and (problem := command_problem(cfg.annunciator.command[0])):
-        errors.append(f"{where(cfg, source, 'annunciator.command')}: {problem}")
+        warnings.append(f"{where(cfg, source, 'annunciator.command')}: warning: {problem}{silent}")
     if (chip := cfg.annunciator.gpio_chip) is not None:
         at = where(cfg, source, "annunciator.gpio_chip")
         if problem := gpio_chip_problem(chip):
-            errors.append(f"{at}: {problem}")
+            warnings.append(f"{at}: warning: {problem}{silent}")
         if gpio_binding_missing():
             warnings.append(
                 f"{at}: warning: the gpiod module (libgpiod's Python binding, v2) is not "
