@@ -201,7 +201,10 @@ def test_deb_installs_runs_upgrades_and_purges(
     creds = tmp_path / "credentials"
     creds.mkdir()
     for f in (etc / "secrets").iterdir():
-        (creds / f"secrets_{f.name}").write_bytes(f.read_bytes())
+        # Laid out empty by the package (check-config warns of that): written as the
+        # admin's step 2 does (docs/install.md).
+        assert f.read_bytes() == b"", f
+        (creds / f"secrets_{f.name}").write_bytes(b"not-a-real-secret\n")
         (creds / f"secrets_{f.name}").chmod(0o600)
     c = root.monitord(
         "check-config",
