@@ -492,8 +492,11 @@ def main(args: argparse.Namespace) -> int:
     creds = _credentials_dir(args.credentials)
     for c in check_config_machine(cfg, args.config, creds):
         emit(c)
-    checks = (check_credentials(cfg, creds), check_store_place(cfg))
-    for maybe in (*checks, check_annunciator_command(cfg)):
+    for maybe in (
+        check_credentials(cfg, creds),
+        check_store_place(cfg),
+        check_annunciator_command(cfg),
+    ):
         if maybe is not None:
             emit(maybe)
     for c in check_service_files(cfg):

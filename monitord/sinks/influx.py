@@ -347,10 +347,7 @@ class InfluxSink:
             try:
                 # The chairs' stretches off UTC (influx_clock.py): seldom any.
                 if await self._clock.flush(self._transport.send, (WriteRejected, WriteTooLarge)):
-                    self.link.up()
-                    if self._flog.failing:
-                        self._flog.success(f"backlog {self._backlog_text()}")
-                    self._backoff.reset()
+                    self._accepted()
             except WriteError as e:
                 await self._on_error(e)
                 continue
@@ -476,6 +473,10 @@ class InfluxSink:
         self.stats.batches += 1
         self.stats.points += len(batch)
         self.stats.last_success = time.time()
+        self._accepted()
+
+    def _accepted(self) -> None:
+        """InfluxDB took a write: the link is up, a failure streak ends, backoff restarts."""
         self.link.up()
         if self._flog.failing:
             self._flog.success(f"backlog {self._backlog_text()}")
