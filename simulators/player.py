@@ -191,11 +191,14 @@ class ChairPlayer:
                 for e in step:
                     await self._apply(e, t)  # each one's own condition: met by any one
                 done = partial(_at_least, st, n + len(step))
-            if done is not None and not await self.chair.wait_for(done, EFFECT_TIMEOUT_S):
+            # A device back in range is found and connected again by the daemon's own
+            # reconnect (its backoff, a scan): that takes longer than a reading's effect.
+            wait_s = LINK_UP_TIMEOUT_S if ev.event == "device_back" else EFFECT_TIMEOUT_S
+            if done is not None and not await self.chair.wait_for(done, wait_s):
                 what = " + ".join(e.event for e in step)
                 log.warning(
                     f"{self.chair.cfg.id}: t={ev.t}: {what} had no effect within "
-                    f"{EFFECT_TIMEOUT_S}s (device link down?)"
+                    f"{wait_s}s (device link down?)"
                 )
         final = end_t if end_t is not None else last_t
         self.clock.final = final

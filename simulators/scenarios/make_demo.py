@@ -46,14 +46,18 @@ def esketamine() -> None:
     ev.append({"t": 600, "event": "dose_start"})
     ev.append({"t": 900, "event": "dose_end"})
     ev.append({"t": 2580, "event": "ack", "rule": "bp.severe"})
+    # The strap's drop-out, before the readings: sorted by `t` (stably), the strap comes
+    # back at 5050 before its reading of 5050 is played. After it, a live demo's strap was
+    # still out of range when that reading was due: the reading was lost (a player
+    # WARNING), where replay took it.
+    ev.append({"t": 5000, "event": "device_lost", "device": "hr"})
+    ev.append({"t": 5050, "event": "device_back", "device": "hr"})
     for t in range(5, 7900, 5):
         hr = 125 if 2000 <= t < 2400 else (100 if 2400 <= t < 2700 else 72 + (t // 5) % 5)
         if not 5000 <= t < 5050:  # the strap is out of range
             ev.append({"t": t, "event": "hr", "hr": hr})
         spo2 = 88 if 3300 <= t < 3330 else 97 + (t // 5) % 2
         ev.append({"t": t, "event": "spo2", "spo2": spo2, "pulse": hr})
-    ev.append({"t": 5000, "event": "device_lost", "device": "hr"})
-    ev.append({"t": 5050, "event": "device_back", "device": "hr"})
     ev.append({"t": 7900, "event": "session_end"})
     ev.append({"t": 7920, "event": "end"})
     _write("demo-esketamine.jsonl", ev, "esketamine session: transient hypertension after dose")
