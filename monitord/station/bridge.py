@@ -138,6 +138,9 @@ class Bridge:
                     self._client = client
                     await client.publish(self.status_topic, self._status("online"), 1, True)
                     await client.subscribe([(t, 1) for t in self.model.subscriptions()])
+                    # What was not heard while the station was away is not the chairs'
+                    # silence: each counts as heard from now (model.py).
+                    self.model.listening(time.monotonic())
                     self.connected = True
                     connected_at = time.monotonic()
                     backoff.reset()
@@ -192,7 +195,8 @@ class Bridge:
     def _feed(self, msg: aiomqtt.Message) -> None:
         topic = str(msg.topic)
         payload = msg.payload if isinstance(msg.payload, bytes) else str(msg.payload).encode()
-        changes = self.model.apply(topic, payload)
+        # A retained message (replayed at our subscribe) is no sign that the chair lives.
+        changes = self.model.apply(topic, payload, at=None if msg.retain else time.monotonic())
         self._screened(topic, changes.rejected)
         self.on_change(changes)
 

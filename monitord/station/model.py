@@ -7,6 +7,15 @@ topics: a station config lists none. Messages marked `"doctor": true` (the test 
 of `monitord doctor`) are ignored. Every other message is screened into its typed shape
 first (messages.py): one that does not validate changes nothing, the chair keeps its last
 good state, and the caller logs why (`Changes.rejected`, once per topic: bridge.py).
+
+Whether a chair is still heard (docs/station.md "Silent chairs"): a daemon publishes
+nothing on a timer, no heartbeat; a chair with a streaming device (an oximeter, a
+monitor) publishes its readings at every commit of its outbox (`storage.commit_interval_s`,
+5 s by default). So a chair one of whose kinds of reading arrives live at least twice per
+`SILENT_AFTER_S` streams, and nothing heard from it for `SILENT_AFTER_S` reads NOT HEARD
+on its tile, long before its Last Will (1.5 x `keepalive_s`, up to 45 s) says OFFLINE.
+The caller passes the station's monotonic time of each live message (`apply(at=)`); a
+retained one, replayed at a subscribe, is no sign of life.
 """
 
 from __future__ import annotations
@@ -23,6 +32,12 @@ PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2, "info": 3}
 CHAIR_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # The last refusals kept per chair (shown in words on its tile).
 MAX_ERRORS = 3
+# A streaming chair silent this long (s) is NOT HEARD: three of its heartbeats (readings
+# published at every 5 s commit). A kind of reading streams when it arrives at most half
+# this apart: a cuff's reading every few minutes is no stream, nor are the readings of a
+# daemon whose commit interval is above 7.5 s (never flagged, rather than flagged falsely).
+SILENT_AFTER_S = 15.0
+LOST_RULE = "tech.device_lost"  # its `value.device`: a lost device is expected silent
 
 
 @dataclass
@@ -42,8 +57,26 @@ class ChairView:
     # offline, the tile says "not monitored since" this. A Last Will's own `time` is when
     # the daemon connected (the broker keeps the will from then), so it cannot say it.
     last_seen: str | None = None
+    # The station's monotonic time of the chair's last live message, of each kind's last
+    # live reading, and the kinds that arrive at a stream's pace (-> their device).
+    heard_at: float | None = None
+    kind_at: dict[str, float] = field(default_factory=dict)
+    streams: dict[str, str | None] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
+    def streaming(self) -> bool:
+        """Online, with a kind of reading arriving at a stream's pace from a device that
+        is not lost (its `tech.device_lost` active: the daemon said why it went quiet)."""
+        if self.online is not True:
+            return False
+        lost = {
+            a["value"].get("device")
+            for a in self.alerts
+            if a.get("rule") == LOST_RULE and isinstance(a.get("value"), dict)
+        }
+        return any(d is None or d not in lost for d in self.streams.values())
+
+    def to_json(self, now: float | None = None) -> dict[str, Any]:
+        """The tile's state; `now` (the station's monotonic time) gives `heard_ago_s`."""
         return {
             "id": self.id,
             "online": self.online,
@@ -56,6 +89,14 @@ class ChairView:
             "last_valid": self.last_valid,
             # Retained vitals may come after the retained status: computed when sent.
             "offline_since": self.last_seen if self.online is False else None,
+            # The page says NOT HEARD once a streaming chair is silent SILENT_AFTER_S,
+            # counting on from this age at sending (its own monotonic clock).
+            "streaming": self.streaming(),
+            "heard_ago_s": (
+                round(max(now - self.heard_at, 0.0), 3)
+                if now is not None and self.heard_at is not None
+                else None
+            ),
         }
 
     def seen(self, t: Any) -> None:
@@ -107,8 +148,9 @@ class Changes:
 
 
 class StationModel:
-    def __init__(self, prefix: str, site: str) -> None:
+    def __init__(self, prefix: str, site: str, silent_after_s: float = SILENT_AFTER_S) -> None:
         self.base = f"{prefix}/{site}/"
+        self.silent_after_s = silent_after_s
         self.chairs: dict[str, ChairView] = {}
         self.stations: dict[str, dict[str, Any]] = {}
 
@@ -129,13 +171,23 @@ class StationModel:
             view = self.chairs[chair_id] = ChairView(chair_id)
         return view
 
-    def snapshot(self) -> dict[str, Any]:
+    def listening(self, at: float) -> None:
+        """The station (re)subscribed at `at`: what it missed while away is no chair's
+        silence, so each chair counts as heard now, and the gaps across it are no pace."""
+        for view in self.chairs.values():
+            if view.heard_at is not None:
+                view.heard_at = at
+            view.kind_at.clear()
+
+    def snapshot(self, now: float | None = None) -> dict[str, Any]:
         return {
-            "chairs": [self.chairs[c].to_json() for c in sorted(self.chairs, key=natural_key)],
+            "chairs": [self.chairs[c].to_json(now) for c in sorted(self.chairs, key=natural_key)],
             "stations": self.stations,
         }
 
-    def apply(self, topic: str, payload: bytes) -> Changes:
+    def apply(self, topic: str, payload: bytes, at: float | None = None) -> Changes:
+        """One message; `at`: the station's monotonic time it came, for a live one (None
+        for a retained one replayed at a subscribe: no sign of life)."""
         out = Changes()
         if not topic.startswith(self.base):
             return out
@@ -164,11 +216,18 @@ class StationModel:
             out.stations = True
             return out
         view = self.chair(chair_id)
+        if at is not None:
+            view.heard_at = at
         if isinstance(msg, Status):
             view.seen(msg.time)
             view.online = msg.state == "online"
             view.status_time = msg.time
+            if not view.online:  # a stream is learnt again once it is back
+                view.kind_at.clear()
+                view.streams.clear()
         elif isinstance(msg, Reading):
+            if at is not None:
+                self._pace(view, parts[2], msg.device, at)
             reading = msg.dump()
             view.vitals[parts[2]] = reading
             view.seen(msg.measured_at)
@@ -194,6 +253,16 @@ class StationModel:
             ]
         out.chairs.add(chair_id)
         return out
+
+    def _pace(self, view: ChairView, kind: str, device: str | None, at: float) -> None:
+        """A live reading of `kind`: it streams while its readings come at most half of
+        SILENT_AFTER_S apart (twice in the window the tile waits)."""
+        before = view.kind_at.get(kind)
+        view.kind_at[kind] = at
+        if before is not None and at - before <= self.silent_after_s / 2:
+            view.streams[kind] = device
+        else:
+            view.streams.pop(kind, None)
 
     @staticmethod
     def _event(view: ChairView, ev: AlertEvent) -> None:

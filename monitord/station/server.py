@@ -32,7 +32,7 @@ from monitord.station.admit import ClientCap
 from monitord.station.auth import Logins, NursesFileError, RateLimit, check_login, load_nurses
 from monitord.station.bridge import Bridge, NotSent
 from monitord.station.forwarder import Forwarder
-from monitord.station.model import Changes, StationModel, natural_key
+from monitord.station.model import SILENT_AFTER_S, Changes, StationModel, natural_key
 
 log = logging.getLogger("monitord.station")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -55,7 +55,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 class Station:
     def __init__(
-        self, cfg: Config, notifier: Notifier | None = None, *, keepalive_s: float = KEEPALIVE_S
+        self,
+        cfg: Config,
+        notifier: Notifier | None = None,
+        *,
+        keepalive_s: float = KEEPALIVE_S,
+        silent_after_s: float = SILENT_AFTER_S,
     ) -> None:
         assert cfg.station is not None
         self.cfg = cfg
@@ -65,7 +70,8 @@ class Station:
         # WatchdogSec=): READY=1 once listening, WATCHDOG=1 from the event loop.
         self.notifier = notifier or Notifier()
         self.st = cfg.station
-        self.model = StationModel(cfg.mqtt.prefix, cfg.site.id)
+        # SILENT_AFTER_S; shorter only in the test that waits it out (test_station_silent_chair).
+        self.model = StationModel(cfg.mqtt.prefix, cfg.site.id, silent_after_s)
         self.bridge = Bridge(cfg, self.model, self._changed)
         self.logins = Logins(self.st.session_ttl_s)
         self.limit = RateLimit()
@@ -74,11 +80,15 @@ class Station:
         self._clients: set[asyncio.Queue[str | None]] = set()
         # (alert_id, event, level) -> sounded, of the receipts already published
         self._receipts: OrderedDict[tuple[Any, ...], bool] = OrderedDict()
+        # Receipts being published (-> set when done): the same one asked meanwhile (two
+        # pages' hellos, a live event and the active set after it) waits for its answer.
+        self._sending: dict[tuple[Any, ...], asyncio.Event] = {}
 
     # -- live updates ------------------------------------------------------------------
     def _changed(self, ch: Changes) -> None:
+        now = time.monotonic()
         for cid in sorted(ch.chairs, key=natural_key):
-            self._broadcast("chair", self.model.chairs[cid].to_json())
+            self._broadcast("chair", self.model.chairs[cid].to_json(now))
         for ev in ch.events:
             self._broadcast("alert", ev)
             if self.forwarder is not None:
@@ -114,7 +124,8 @@ class Station:
             "nurse": nurse,
             # The station's clock: the page counts on it, not on its browser's (station.js).
             "time": iso(time.time()),
-            **self.model.snapshot(),
+            "silent_after_s": self.model.silent_after_s,
+            **self.model.snapshot(time.monotonic()),
             **self._stations(),
         }
 
@@ -296,7 +307,12 @@ class Station:
         rule = body.get("rule")
         if rule is not None and not isinstance(rule, str):
             return _error(400, "rule must be the alert's rule id or null")
-        key = (chair, alert_id, event, level, rule)
+        # `raised` is level 0 whatever was sent (receipts.event_key): the page's receipt of
+        # a live `raised` (its level as the event had it) and of the same alert learnt
+        # from the active set (level 0) are one.
+        key = (chair, alert_id, event, 0 if event == "raised" else level, rule)
+        while (busy := self._sending.get(key)) is not None:
+            await busy.wait()
         before = self._receipts.get(key)
         if before is not None and (before or not sounded):
             return web.json_response({"sent": False, "already": True})
@@ -310,7 +326,12 @@ class Station:
             "shown_at": iso(time.time()),
             "sounded": sounded,
         }
-        resp = await self._send(self.bridge.topic(chair, "alerts/receipts"), receipt)
+        done = self._sending[key] = asyncio.Event()
+        try:
+            resp = await self._send(self.bridge.topic(chair, "alerts/receipts"), receipt)
+        finally:
+            del self._sending[key]
+            done.set()
         if resp.status == 200:
             self._receipts[key] = sounded
             while len(self._receipts) > KEEP_RECEIPTS:

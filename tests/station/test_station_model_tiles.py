@@ -1,19 +1,23 @@
 """What the station's model keeps for the tiles, beyond the last message of each topic
-(no browser): chairs in natural order, the last valid reading beside an invalid one, and
-since when an offline chair is not monitored (a Last Will's own time is its connect time).
+(no browser): chairs in natural order, the last valid reading beside an invalid one, since
+when an offline chair is not monitored (a Last Will's own time is its connect time), and
+whether a chair streams, so that its silence says something (docs/station.md).
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from monitord.station.model import StationModel, natural_key
 
 BASE = "monitord/site/"
 
 
-def put(m: StationModel, chair: str, rest: str, body: dict[str, object]) -> None:
-    assert not m.apply(f"{BASE}{chair}/{rest}", json.dumps(body).encode()).rejected
+def put(
+    m: StationModel, chair: str, rest: str, body: dict[str, object], at: float | None = None
+) -> None:
+    assert not m.apply(f"{BASE}{chair}/{rest}", json.dumps(body).encode(), at=at).rejected
 
 
 def test_chairs_in_natural_order() -> None:
@@ -51,3 +55,48 @@ def test_offline_since_is_the_last_sign_of_life() -> None:
     assert m.chairs["chair-1"].to_json()["offline_since"] is None
     put(m, "chair-1", "status", {"state": "offline", "time": "2026-11-30T10:25:00+00:00"})
     assert m.chairs["chair-1"].to_json()["offline_since"] == "2026-11-30T10:25:00+00:00"
+
+
+def test_only_a_streaming_chair_can_be_silent() -> None:
+    m = StationModel("monitord", "site", silent_after_s=15.0)
+
+    def tile(now: float) -> Any:
+        v = m.chairs["chair-1"].to_json(now)
+        return v["streaming"], v["heard_ago_s"]
+
+    put(m, "chair-1", "status", {"state": "online"}, at=0.0)
+    bp = {"kind": "bp", "device": "cuff", "sys_mmHg": 120, "dia_mmHg": 80, "valid": True}
+    hr = {"kind": "hr", "device": "ox", "hr_bpm": 70, "valid": True}
+    # A cuff alone (a reading every few minutes) is no stream: nothing periodic to miss.
+    put(m, "chair-1", "vitals/bp", bp, at=1.0)
+    put(m, "chair-1", "vitals/bp", bp, at=181.0)
+    assert tile(200.0) == (False, 19.0)
+    # Retained readings, replayed at a subscribe, are no sign of life and no pace.
+    put(m, "chair-1", "vitals/hr", hr)
+    put(m, "chair-1", "vitals/hr", hr)
+    assert tile(200.0) == (False, 19.0)
+    # An oximeter's readings at every 5 s commit: a stream, its age counted.
+    put(m, "chair-1", "vitals/hr", hr, at=205.0)
+    put(m, "chair-1", "vitals/hr", hr, at=210.0)
+    assert tile(217.5) == (True, 7.5)
+    # Its device lost (the daemon's tech.device_lost): its silence is said by the daemon.
+    lost = {"alert_id": "a1", "priority": "medium", "ack": False,
+            "rule": "tech.device_lost", "value": {"device": "ox"}}  # fmt: skip
+    put(m, "chair-1", "alerts/active", {"alerts": [lost]}, at=240.0)
+    assert tile(300.0) == (False, 60.0)
+    put(m, "chair-1", "alerts/active", {"alerts": []}, at=301.0)
+    assert tile(302.0) == (True, 1.0)
+    # The station away from the broker: heard again from its resubscribe, pace unknown.
+    m.listening(400.0)
+    assert tile(401.0) == (True, 1.0)
+    put(m, "chair-1", "vitals/hr", hr, at=402.0)
+    put(m, "chair-1", "vitals/hr", hr, at=420.0)  # 18 s apart: no longer a stream
+    assert tile(421.0) == (False, 1.0)
+    put(m, "chair-1", "vitals/hr", hr, at=425.0)
+    assert tile(425.0)[0] is True
+    # Offline: not streaming; back online, the stream is learnt anew.
+    put(m, "chair-1", "status", {"state": "offline"}, at=426.0)
+    assert tile(426.0)[0] is False
+    put(m, "chair-1", "status", {"state": "online"}, at=427.0)
+    put(m, "chair-1", "vitals/hr", hr, at=428.0)
+    assert tile(428.0)[0] is False

@@ -153,7 +153,7 @@ function tileClass(c) {
 // last valid one, with its own age.
 function vital(label, kind, text, c) {
   const r = (c.vitals || {})[kind], bad = r && r.valid === false;
-  const shown = bad ? (c.last_valid || {})[kind] : r, off = c.online === false;
+  const shown = bad ? (c.last_valid || {})[kind] : r, off = c.online === false || silentFor(c) !== null;
   const d = el("div", `vital${off ? " stale" : ""}`);
   d.append(el("div", "small", label), el("div", "v", shown ? text(shown) : "--"));
   const age = (x) => `${mins(chairNow(c) - Date.parse(x.measured_at))} min ago`;
@@ -221,10 +221,13 @@ function render(c) {
   t.replaceChildren();
   const head = el("div", "head");
   head.append(el("span", "name", c.id));
-  const st = c.online === true ? "ONLINE" : c.online === false ? "OFFLINE" : "NO STATUS";
-  head.append(el("span", `state ${c.online === true ? "online" : c.online === false ? "offline" : "unknown"}`, st));
+  const quiet = silentFor(c);
+  t.dataset.silent = quiet === null ? "" : "1"; // redrawn when this changes (start)
+  const st = quiet !== null ? "NOT HEARD" : c.online === true ? "ONLINE" : c.online === false ? "OFFLINE" : "NO STATUS";
+  head.append(el("span", `state ${quiet !== null ? "silent" : c.online === true ? "online" : c.online === false ? "offline" : "unknown"}`, st));
   t.append(head);
   if (c.online === false) t.append(offlineLine(c));
+  if (quiet !== null) t.append(el("div", "silent-banner", SILENT_WORDS(quiet)));
   t.append(el("div", "phase", sessionLine(c)));
   const vit = el("div", "vitals");
   vit.append(
@@ -239,9 +242,10 @@ function render(c) {
   const devices = new Set([...Object.values(v).map((r) => r.device).filter(Boolean), ...lost]);
   links.append("devices: ");
   for (const d of [...devices].sort()) {
-    // An offline chair's links are not known: its last word is no "ok".
-    const word = c.online === false ? "not known (chair offline)" : lost.has(d) ? "LOST" : "ok";
-    links.append(el("span", lost.has(d) ? "lost" : c.online === false ? "unknown" : "", `${d} ${word} `));
+    // An offline or silent chair's links are not known: its last word is no "ok".
+    const unknown = c.online === false ? "not known (chair offline)" : quiet !== null ? "not known (not heard)" : null;
+    const word = unknown || (lost.has(d) ? "LOST" : "ok");
+    links.append(el("span", lost.has(d) ? "lost" : unknown ? "unknown" : "", `${d} ${word} `));
   }
   if (devices.size) t.append(links);
   const ul = el("ul", "alerts");
@@ -395,13 +399,6 @@ function confirmSession(chair, action) {
   cancel.onclick = () => dlg.close();
   dlg.showModal();
 }
-function receipt(ev) { // after the event is on screen (next frame) and its sound decided
-  requestAnimationFrame(() => setTimeout(() => {
-    const sounded = armed() && !isStale() && audio.current === ev.priority &&
-      (ev.priority === "high" || ev.priority === "medium") && (ev.event === "raised" || ev.event === "escalated");
-    post("/api/receipt", { chair: ev.chair, alert_id: ev.alert_id, event: ev.event, level: ev.level ?? null, rule: ev.rule, sounded });
-  }, 0));
-}
 
 // ---------------------------------------------------------------- the stream
 function connect() {
@@ -418,13 +415,16 @@ function connect() {
     const d = Date.parse(hello.time) - Date.now();
     if (Number.isFinite(d)) stationOffset = Math.abs(d) < CLOCK_SLACK_MS ? 0 : d;
     $("site").textContent = `${hello.site} · ${hello.timezone}`;
-    chairs.clear(); clocks.clear(); $("board").replaceChildren();
-    for (const c of hello.chairs) { noteClock(c, null); answered(c); chairs.set(c.id, c); }
+    if (typeof hello.silent_after_s === "number") silentAfterMs = hello.silent_after_s * 1000;
+    chairs.clear(); clocks.clear(); heardAt.clear(); $("board").replaceChildren();
+    for (const c of hello.chairs) { noteClock(c, null); noteHeard(c); answered(c); chairs.set(c.id, c); }
     brokerUp = hello.broker; renderAll(); checkStale();
+    afterShown(() => { for (const c of chairs.values()) setReceipts(c); });
   });
   es.addEventListener("chair", (m) => {
     seen(); const c = JSON.parse(m.data);
-    noteClock(c, chairs.get(c.id)); answered(c); chairs.set(c.id, c); render(c); decideSound();
+    noteClock(c, chairs.get(c.id)); noteHeard(c); answered(c); chairs.set(c.id, c); render(c); decideSound();
+    afterShown(() => setReceipts(chairs.get(c.id)));
   });
   es.addEventListener("alert", (m) => {
     seen(); const ev = JSON.parse(m.data);
@@ -481,6 +481,10 @@ async function start() {
   setInterval(() => {
     if (fmtTime) $("clock").textContent = hhmm(now());
     checkStale();
+    for (const c of chairs.values()) { // a chair going silent (or heard again) is redrawn now
+      const t = $(`tile:${c.id}`);
+      if (nurse && t && (silentFor(c) !== null) !== (t.dataset.silent === "1")) render(c);
+    }
   }, 1000);
   setInterval(() => { if (nurse) renderAll(); }, TICK_MS); // ages and minutes move on
   const r = await fetch("/api/me", { credentials: "same-origin" });

@@ -1,0 +1,69 @@
+// monitord nurses' station page: what proves an alarm was seen, and a chair not heard
+// (docs/station.md). Loaded before station.js, whose state (chairs, isStale, post) these
+// functions read when called.
+"use strict";
+
+// A streaming chair gone silent (its network cut, its daemon hung): said at once, where its
+// Last Will takes up to 1.5 x keepalive (45 s) to say OFFLINE (docs/station.md).
+const SILENT_WORDS = (s) => `NOT HEARD for ${s} s: its readings stopped coming (network cut? daemon stopped?); watch the chair directly`;
+const RECEIPT_RETRY_MS = 10000; // a receipt the station could not send is tried again after this
+const heardAt = new Map();   // id -> mono() of the chair's last live message (its heard_ago_s)
+let silentAfterMs = 15000;   // the station's SILENT_AFTER_S, from each hello
+const receipted = new Map(); // receiptKey -> {sent, sounded, busy, retryAt}: alarm receipts
+
+// ---------------------------------------------------------------- silent chairs
+// The station says whether a chair streams (a kind of reading arriving at least twice per
+// SILENT_AFTER_S) and how long ago it last heard it live; the page counts on from there.
+// A chair with no streaming device publishes nothing periodic: it is never said silent.
+function noteHeard(c) {
+  if (typeof c.heard_ago_s === "number") heardAt.set(c.id, mono() - c.heard_ago_s * 1000);
+  else heardAt.delete(c.id);
+}
+function silentFor(c) { // seconds, or null when not silent (or not known: a stale board)
+  const t = heardAt.get(c.id);
+  if (c.online !== true || !c.streaming || t === undefined || isStale()) return null;
+  const q = mono() - t;
+  return q > silentAfterMs ? Math.floor(q / 1000) : null;
+}
+
+// Receipts (docs/station.md "MQTT"): the page sends them, as it is what shows and sounds
+// an alarm. Each is sent after what it answers is on screen (next frame) and its sound
+// decided. The station publishes each (alert, event, level) once, again if it now sounded.
+const afterShown = (fn) => requestAnimationFrame(() => setTimeout(fn, 0));
+const receiptKey = (chair, id, event, level) => `${chair}|${id}|${event}|${event === "raised" ? 0 : level ?? ""}`;
+async function sendReceipt(key, body) {
+  const prev = receipted.get(key);
+  receipted.set(key, { ...prev, busy: true });
+  const r = await post("/api/receipt", body);
+  receipted.delete(key); // re-inserted: the oldest are forgotten first
+  if (r.ok) receipted.set(key, { sent: true, sounded: body.sounded || !!(prev && prev.sounded) });
+  else receipted.set(key, prev && prev.sent ? prev : { sent: false, retryAt: mono() + RECEIPT_RETRY_MS });
+  while (receipted.size > 2000) receipted.delete(receipted.keys().next().value);
+}
+function receipt(ev) { // a live event: every one is receipted
+  const alarm = ev.alert_id && (ev.event === "raised" || ev.event === "escalated");
+  const key = alarm ? receiptKey(ev.chair, ev.alert_id, ev.event, ev.level) : null;
+  if (key) receipted.set(key, { ...receipted.get(key), busy: true }); // not again from the set
+  afterShown(() => {
+    const sounded = armed() && !isStale() && audio.current === ev.priority &&
+      (ev.priority === "high" || ev.priority === "medium") && (ev.event === "raised" || ev.event === "escalated");
+    const body = { chair: ev.chair, alert_id: ev.alert_id, event: ev.event, level: ev.level ?? null, rule: ev.rule, sounded };
+    if (key) sendReceipt(key, body); else post("/api/receipt", body);
+  });
+}
+// An alarm learnt from a chair's retained active set, not from a live event (a hello: a
+// reload, a new stream, the station restarted; the station back on the broker) is
+// receipted too: the daemon waits for the receipt of its latest event (`raised`, or
+// `escalated` at its level: receipts.py), and `delivery.unheard` stood while a nurse
+// already saw and heard it. High and medium, not acknowledged (an ACK came from a page).
+function setReceipts(c) {
+  if (!c || isStale()) return;
+  for (const a of c.alerts || []) {
+    if ((a.priority !== "high" && a.priority !== "medium") || a.ack) continue;
+    const level = a.level || 0, event = level > 0 ? "escalated" : "raised";
+    const sounded = armed() && audio.current === a.priority && sounding(a);
+    const key = receiptKey(c.id, a.alert_id, event, level), r = receipted.get(key);
+    if (r && (r.busy || (r.sent && (r.sounded || !sounded)) || (!r.sent && mono() < r.retryAt))) continue;
+    sendReceipt(key, { chair: c.id, alert_id: a.alert_id, event, level, rule: a.rule ?? null, sounded });
+  }
+}
