@@ -183,7 +183,9 @@ def piece(snap: dict[str, Any], rest: str) -> Any:
     if rest.startswith("stations/"):
         return snap["stations"].get(rest.split("/")[1])
     chair = rest.split("/")[0]
-    return next((c for c in snap["chairs"] if c["id"] == chair), None)
+    view = next((c for c in snap["chairs"] if c["id"] == chair), None)
+    # Since when the chair was last heard moves with the clock, not with what it showed.
+    return view and {k: v for k, v in view.items() if k != "heard_ago_s"}
 
 
 class Errors(logging.Handler):
