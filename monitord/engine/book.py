@@ -237,7 +237,8 @@ class AlertBook:
             interval = None if a.acked else self.interval_of(ch, a)
             if interval is not None:
                 a.esc_from = t
-                ch.timers[TimerKey(TimerKind.ESCALATE, ak)] = [t + interval, self.rank[a.rule]]
+                due = round(t + interval, 6)  # the 1-us grid (ChairState.set_timer)
+                ch.timers[TimerKey(TimerKind.ESCALATE, ak)] = [due, self.rank[a.rule]]
         ch.recompute()
 
     def _current(self, ch: ChairState, a: Alert) -> tuple[Mapping[str, Any], str]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from monitord.engine.book import AlertBook
 from monitord.engine.rules import BASELINE_MAX_READINGS, BASELINE_MIN_READINGS
-from monitord.engine.state import BpRunReading, BpRuns, ChairState
+from monitord.engine.state import TIME_EPS, BpRunReading, BpRuns, ChairState
 from monitord.engine.text import duration, mmhg, signed_mmhg
 from monitord.engine.text import num as _n
 from monitord.engine.text import readings as _readings
@@ -95,7 +95,8 @@ def _not_declining(
 ) -> _Verdict:
     """bp.not_declining: still high once `after_dose_s` has passed since the dose."""
     assert ch.session is not None and ch.session.dose_start_t is not None
-    late = t >= ch.session.dose_start_t + p["after_dose_s"]
+    # (With the slack of state.TIME_EPS: dose_start + 7200 s may round above a reading's t.)
+    late = t >= ch.session.dose_start_t + p["after_dose_s"] - TIME_EPS
     meets = late and not_declining_terms(p, ch.baseline, s, d)
     text = (
         f"not declining {duration(p['after_dose_s'])} after the dose "

@@ -14,6 +14,7 @@ from typing import Any
 
 from monitord.engine.bp import baseline_mean, not_declining_terms, not_declining_text
 from monitord.engine.rules import RuleSet
+from monitord.engine.state import TIME_EPS
 from monitord.engine.text import duration, mmhg
 from monitord.engine.text import num as _n
 from monitord.models import AlertEvent
@@ -91,7 +92,9 @@ def discharge_criteria(
     # Neither may meet the bp.not_declining terms, whatever the time: a pressure that
     # would be "not declining" at 120 min is not one to go home with before it.
     not_declining = any(not_declining_terms(nd, base, b[0], b[1]) for b in bps)
-    low_spo2 = low_spo2_t is not None and t - low_spo2_t < p["spo2_window_s"]
+    # A sample spo2_window_s old has left the window, also when the float difference
+    # falls a hair short (4096.007 - 3796.007 = 299.99999999999955; state.TIME_EPS).
+    low_spo2 = low_spo2_t is not None and t - low_spo2_t < p["spo2_window_s"] - TIME_EPS
     if not explain:
         return not (high or not_declining or low_spo2), no
     limit = f"{mmhg(smax)}/{mmhg(dmax)}"

@@ -202,7 +202,8 @@ class AlertEngine:
                 if key.kind is TimerKind.ESCALATE or timer[0] >= t:
                     continue
                 elif key.kind in waits:
-                    timer[0] = t + float(self.rules[waits[key.kind]].params["after_s"])
+                    after = float(self.rules[waits[key.kind]].params["after_s"])
+                    timer[0] = round(t + after, 6)  # the 1-us grid (ChairState.set_timer)
                 else:
                     timer[0] = t
             # Escalations under the running config (a rule it no longer escalates, or

@@ -17,6 +17,7 @@ from monitord.engine.discharge import (
 from monitord.engine.inputs import SessionAction
 from monitord.engine.rules import BASELINE_MIN_READINGS, DOSE_PHASES, PROTOCOLS
 from monitord.engine.state import (
+    TIME_EPS,
     ChairState,
     Session,
     TimerKey,
@@ -184,7 +185,10 @@ class SessionRules:
         if ch.phase in DOSE_PHASES and sess is not None and sess.dose_start_t is not None:
             ds = sess.dose_start_t
             p = self.rules[CHECK_MISSED].params
-            if ds + p["window_start_s"] <= t <= ds + p["window_end_s"]:
+            # The closed window, its ends compared with the slack of state.TIME_EPS: a BP
+            # at 64.106 + 3000 s is at its end, though 64.106 + 3000 = 3064.1059999999998.
+            lo, hi = ds + p["window_start_s"], ds + p["window_end_s"]
+            if lo - TIME_EPS <= t <= hi + TIME_EPS:
                 ch.window_bp = True
 
     def check_missed_due(
@@ -262,7 +266,7 @@ class SessionRules:
             return False, {"text": "not in observation"} if explain else no
         met_t = observation_met_t(self._dp, sess.protocol, sess.dose_start_t, sess.dose_end_t)
         assert met_t is not None  # in observation: dose_start and dose_end are known
-        if t < met_t:
+        if t < met_t - TIME_EPS:  # met at met_t, also a float hair before (state.py)
             if not explain:
                 return False, no
             return False, {"text": "observation time not met", "observation_met_t": met_t}

@@ -10,6 +10,15 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+# Event times are seconds as binary floats: live, receive times in whole microseconds; in
+# replay, the scenario's decimals. Their sums and differences are off by up to a few units
+# in the last place (16.4 - 1.4 = 14.999999999999998, 0.577 + 30 = 30.576999999999998), so
+# a boundary the rules fix ("for 15 s", "more than 10 s apart", a timer due at the same t
+# as an input) went either way by rounding. The engine's time resolution is 1 us: deadlines
+# are kept rounded to it (`ChairState.set_timer`) and durations compared with this slack, half of it
+# (above the rounding error of epoch times, ~2.4e-7 s, and below the resolution).
+TIME_EPS = 5e-7
+
 
 class TimerKind(enum.StrEnum):
     """What a timer is for. The values are the names snapshot version 1 used (keyed kinds
@@ -153,6 +162,9 @@ class ChairState:
         self.next_due = min((v[0] for v in self.timers.values()), default=None)
 
     def set_timer(self, key: TimerKey, due: float, rank: int) -> None:
+        # On the 1-us grid of event times (TIME_EPS above): 0.577 + 30 is due at 30.577,
+        # the same t as an input at 30.577, so it fires after it (clinical-rules.md).
+        due = round(due, 6)
         old = self.timers.get(key)
         self.timers[key] = [due, rank]
         if old is not None and old[0] == self.next_due:

@@ -8,13 +8,18 @@ from typing import NamedTuple
 
 from monitord.engine.book import AlertBook
 from monitord.engine.rules import MAX_SAMPLE_GAP_S
-from monitord.engine.state import ChairState, VitalRuns
+from monitord.engine.state import TIME_EPS, ChairState, VitalRuns
 from monitord.engine.text import duration
 from monitord.engine.text import num as _n
 from monitord.models import AlertEvent
 
 HR_RULES = ("hr.high", "hr.very_high", "hr.low", "hr.very_low")
 SPO2_RULES = ("spo2.low", "spo2.very_low")
+
+# Durations compared with TIME_EPS of slack (state.py): 6.1 to 16.1 is not "more than 10 s"
+# apart, though 16.1 - 6.1 = 10.000000000000002; for the same reason `for_s` and
+# `clear_for_s` are kept less TIME_EPS (16.4 - 1.4 = 14.999999999999998 is 15 s).
+_GAP = MAX_SAMPLE_GAP_S + TIME_EPS
 
 # signal -> (label, unit, value field) in messages and values.
 _LABEL = {"hr": ("HR", " bpm", "hr_bpm"), "spo2": ("SpO2", "%", "spo2_pct")}
@@ -64,8 +69,8 @@ class VitalRules:
                     above,
                     float(thr),
                     float(cthr),
-                    float(p["for_s"]),
-                    float(p["clear_for_s"]),
+                    float(p["for_s"]) - TIME_EPS,
+                    float(p["clear_for_s"]) - TIME_EPS,
                     book.inhibitors[rid],
                     rules[rid].latching,
                     inclusive,
@@ -99,7 +104,7 @@ class VitalRules:
         """One valid sample of `signal` through that signal's rules."""
         last = ch.last_valid.get(signal)
         ch.last_valid[signal] = t
-        gap = last is not None and t - last > MAX_SAMPLE_GAP_S
+        gap = last is not None and t - last > _GAP
         alerts = ch.alerts
         ts_runs = ch.ts_runs
         for (
