@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from monitord.engine.rules import ESCALATE_S, RuleDef, RuleSet
-from monitord.engine.state import Alert, ChairState, TimerKey, TimerKind, alert_key
+from monitord.engine.state import TIME_RES, Alert, ChairState, TimerKey, TimerKind, alert_key
 from monitord.engine.text import num as _n
 from monitord.models import AlertEvent
 
@@ -118,7 +118,10 @@ class AlertBook:
         # low and info never escalate, overridden or not.
         if ESCALATE_S[priority] is None:
             return None
-        return ESCALATE_S[priority] if rule.escalate_by_priority else rule.escalate_s
+        interval = ESCALATE_S[priority] if rule.escalate_by_priority else rule.escalate_s
+        # Not under the engine's time resolution (an `escalate_s` of 1e-7 passes the config
+        # check): its deadlines, rounded to 1 us, would fall back onto the same t for ever.
+        return None if interval is None else max(interval, TIME_RES)
 
     def raise_(
         self,
@@ -206,7 +209,10 @@ class AlertBook:
                 f"{a.message} (unacknowledged, level {a.level}){now}",
                 level=a.level,
             )
-        ch.set_timer(key, self._next_deadline(a, due, interval), self.rank[a.rule])
+        # Always a later t: with an interval near the resolution, the grid point computed
+        # from a rounded deadline may round back onto it.
+        nxt = max(self._next_deadline(a, due, interval), due + TIME_RES)
+        ch.set_timer(key, nxt, self.rank[a.rule])
 
     @staticmethod
     def _next_deadline(a: Alert, due: float, interval: float) -> float:

@@ -14,10 +14,11 @@ from typing import Any, NamedTuple
 # replay, the scenario's decimals. Their sums and differences are off by up to a few units
 # in the last place (16.4 - 1.4 = 14.999999999999998, 0.577 + 30 = 30.576999999999998), so
 # a boundary the rules fix ("for 15 s", "more than 10 s apart", a timer due at the same t
-# as an input) went either way by rounding. The engine's time resolution is 1 us: deadlines
-# are kept rounded to it (`ChairState.set_timer`) and durations compared with this slack, half of it
-# (above the rounding error of epoch times, ~2.4e-7 s, and below the resolution).
-TIME_EPS = 5e-7
+# as an input) went either way by rounding. The engine's time resolution is TIME_RES:
+# deadlines are kept rounded to it (`ChairState.set_timer`) and durations compared with
+# TIME_EPS of slack, half of it (above the rounding error of epoch times, ~2.4e-7 s).
+TIME_RES = 1e-6
+TIME_EPS = TIME_RES / 2
 
 
 class TimerKind(enum.StrEnum):
