@@ -40,8 +40,11 @@ class SimulatedChairStarter(Protocol):
 
 
 def device_runner(dev: DeviceConfig, ctx: DeviceCtx, **kw: Any) -> Callable[[], Awaitable[None]]:
-    """The transport task of one device (serial or BLE, as its driver says)."""
+    """The transport task of one device (serial or BLE, as its driver says). The chair's
+    engine is told which, for the advice of the device's `tech.device_lost` (every device
+    of a real or simulated chair starts here)."""
     desc = DRIVERS[dev.driver]
+    ctx.chair_rt.engine.set_transport(ctx.chair, dev.id, desc.transport)
     if desc.transport == "serial":
         from monitord.drivers.serial_link import run_serial_device
 

@@ -232,6 +232,12 @@ class AlertEngine:
         going = any(r.since is not None or r.clear_since is not None for r in ch.ts_runs.values())
         return not going or all(t - last > MAX_SAMPLE_GAP_S for last in ch.last_valid.values())
 
+    def set_transport(self, chair: str, device: str, transport: str) -> None:
+        """`device` of `chair` is reached over `transport` ("serial", "ble"): what its
+        `tech.device_lost` tells the nurse to check. Configuration, not state: not in the
+        snapshot (the daemon sets it as it starts each device)."""
+        self.technical.transports[chair, device] = transport
+
     def phase(self, chair: str) -> str:
         ch = self.chairs.get(chair)
         return "idle" if ch is None else ch.phase

@@ -19,6 +19,16 @@ DEVICE_LOST = "tech.device_lost"
 SENSOR_OFF = "tech.sensor_off"
 
 _SIGNAL_NAME = {"hr": "HR sensor contact lost", "spo2": "SpO2 probe off"}
+# What a lost link's alert tells the nurse to check, by the device's transport. A serial
+# monitor has no range and seldom a battery: it is off, or its cable or USB adapter came
+# out (a nurse told "power and range" looked at the wrong things).
+LOST_ADVICE = {
+    "serial": "check the monitor is on and its serial cable and USB adapter are plugged in",
+    "ble": "check the device is on, charged and within Bluetooth range",
+}
+# An engine not told the transport (`monitord replay`, whose scenarios name no driver):
+# the text it always gave, so recorded replays stay as they were.
+LOST_ADVICE_UNKNOWN = "check power and range"
 _OVERDUE = TimerKey(TimerKind.BP_OVERDUE)
 # Built once: looked up on every HR/SpO2 sample (the dispatcher asks whether a contact
 # loss is timed or alarmed, so that a contact sample ends it).
@@ -30,6 +40,8 @@ class TechnicalRules:
     def __init__(self, book: AlertBook) -> None:
         self.book = book
         self.rules = book.rules
+        # (chair, device) -> "serial" | "ble" (AlertEngine.set_transport)
+        self.transports: dict[tuple[str, str], str] = {}
 
     def handlers(self) -> dict[str, BpHandler]:
         """This family's handlers of a valid BP reading, by rule: a valid BP clears both."""
@@ -128,13 +140,14 @@ class TechnicalRules:
             rule = self.rules[DEVICE_LOST]
             # Priority fixed at raise: high while dosing (clinical-rules.md).
             pr = rule.params["priority_dosing"] if ch.phase == "dosing" else rule.priority
+            transport = self.transports.get((ch.name, dev), "")
+            advice = LOST_ADVICE.get(transport, LOST_ADVICE_UNKNOWN)
             self.book.raise_(
                 ch,
                 DEVICE_LOST,
                 due,
                 {"device": dev, "after_s": rule.params["after_s"]},
-                f"Device {dev}: link down for {duration(rule.params['after_s'])}; "
-                "check power and range",
+                f"Device {dev}: link down for {duration(rule.params['after_s'])}; {advice}",
                 out,
                 key=dev,
                 priority=pr,
