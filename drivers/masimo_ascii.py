@@ -319,8 +319,10 @@ class MasimoProtocol:
     whole: it gives a sound reading or a reject). A tail cut inside the last value
     (`000800`) has no `KEY=value` field: judged as a line it was `wrong_mode`, with the
     advice to switch a monitor already in ASCII 1 to ASCII 1. On the first line of a
-    connection that reject is counted as `noise` (a cut line), without the advice; the
-    other rejects of a first line are what they say (a line without SPO2= is one)."""
+    connection that reject is counted as `noise` (a cut line), without the advice and
+    `expected` (drivers/reject.py: at DEBUG, as the Nonin and Contec readers' first
+    partial frame); the other rejects of a first line are what they say (a line without
+    SPO2= is one)."""
 
     def __init__(self, settings: DeviceOptions | None = None) -> None:
         pass  # nothing to set: the monitor talks on its own
@@ -336,7 +338,8 @@ class MasimoProtocol:
                     continue
                 m = decode(item)
                 if isinstance(m, Reject) and cut and m.reason is RejectReason.WRONG_MODE:
-                    ctx.reject(Reject(RejectReason.NOISE, "first line cut by the port's open"))
+                    why = "first line cut by the port's open"
+                    ctx.reject(Reject(RejectReason.NOISE, why, expected=True))
                 elif isinstance(m, Reject):
                     ctx.reject(m)
                 else:

@@ -159,17 +159,34 @@ class FrameReader:
 
     Bytes that cannot start a valid frame are skipped one at a time; each run of skipped
     bytes is counted once as NOISE (a bad checksum inside a frame-shaped run is counted as
-    BAD_CHECKSUM instead)."""
+    BAD_CHECKSUM instead).
+
+    One reader per connection. The oximeter streams 75 frames a second without a pause to
+    sync on, so the port often opens mid-frame: the 1 to 4 bytes before the first frame
+    are then the rest of the frame the open cut. That run is still NOISE, but `expected`
+    (drivers/reject.py: at DEBUG, not a WARNING at every connect of a sound oximeter).
+    None of a cut frame's bytes can start a frame (its pleth and data bytes are followed
+    by a 7-bit byte, its checksum by 0x01, the status byte has bit 7 set), so a longer
+    run, or one after the first frame, is noise on the line and is warned of."""
 
     def __init__(self) -> None:
         self._buf = bytearray()
         self._skipped = 0
         self._bad_sum = False
+        self._framed = False  # a whole frame was read on this connection
 
     def _flush(self, out: list[Frame | Reject]) -> None:
         if self._skipped:
             if self._bad_sum:
                 out.append(Reject(RejectReason.BAD_CHECKSUM, "frame checksum mismatch"))
+            elif not self._framed and self._skipped < FRAME_LEN:
+                out.append(
+                    Reject(
+                        RejectReason.NOISE,
+                        f"{self._skipped} bytes before the first frame (the port opened mid-frame)",
+                        expected=True,
+                    )
+                )
             else:
                 out.append(Reject(RejectReason.NOISE, f"{self._skipped} bytes out of sync"))
         self._skipped = 0
@@ -184,6 +201,7 @@ class FrameReader:
             if buf[i] == START and buf[i + 1] & ST_ALWAYS and not buf[i + 3] & 0x80:
                 if checksum(buf[i : i + 4]) == buf[i + 4]:
                     self._flush(out)
+                    self._framed = True
                     out.append(Frame(buf[i + 1], buf[i + 2], buf[i + 3]))
                     i += FRAME_LEN
                     continue

@@ -7,6 +7,7 @@ Its own module (re-exported by drivers/base.py) so that the BLE profile descript
 from __future__ import annotations
 
 import enum
+import logging
 from dataclasses import dataclass
 
 
@@ -30,6 +31,21 @@ class RejectReason(enum.StrEnum):
 class Reject:
     reason: RejectReason
     detail: str
+    # What every healthy connection may give once: the partial frame or line before the
+    # first whole one, cut by the port's open (the device streams without a pause to sync
+    # on). Counted like any reject, logged at DEBUG: a WARNING at every connect of a sound
+    # device taught the operator to ignore the warnings that matter.
+    expected: bool = False
+
+    @property
+    def log_class(self) -> str:
+        """What a device's failure log (monitord/log.py `FailureLog`) knows it by: an
+        expected reject is a class of its own, so a later one of its reason still warns."""
+        return f"{self.reason} (expected)" if self.expected else str(self.reason)
+
+    @property
+    def log_level(self) -> int:
+        return logging.DEBUG if self.expected else logging.WARNING
 
     def __str__(self) -> str:
         return f"{self.reason}: {self.detail}"

@@ -112,10 +112,10 @@ class DeviceCtx:
     def reject(self, reject: Reject) -> None:
         st = self.chair_rt.devices[self.device]
         st.rejects[str(reject.reason)] += 1
-        # Counted always; logged WARNING once per reason until the link is up again, then DEBUG.
-        self._flog.failure(
-            str(reject.reason), f"rejected data: {reject.detail} (counted and skipped)"
-        )
+        # Counted; WARNING once per reason until the link is up, then DEBUG; an expected
+        # reject (drivers/reject.py) at DEBUG only, its reason still warned of once after.
+        msg = f"rejected data: {reject.detail} (counted and skipped)"
+        self._flog.failure(reject.log_class, msg, reject.log_level)
 
     def now(self) -> datetime:
         return utc(self.chair_rt.clock.now())
