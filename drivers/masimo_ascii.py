@@ -79,7 +79,15 @@ from monitord.drivers.base import (
 from monitord.drivers.serial_link import SerialLinkSettings
 from monitord.models import Kind
 
-MAX_LINE = 256  # a real line is ~130 bytes (Radical-7 ~190); longer means a lost terminator
+# Longest line taken. A Rad-8 line is ~130 bytes, a Radical-7's ~190; a Masimo Root with
+# a SedLine module prints 352 (a capture: UrielCandelasMeza/OpenICE_RaspberryPi_
+# Implementation scripts/datos_massimo3.txt @83871892; every line was over the former
+# 256, so a Root gave no reading at all), and with every module of a Root reader's key
+# table (DiegoVargasVar/MASIMO pymasimo/parse.py: capnography, NIBP, temperature
+# besides) about 640 by the same field widths, an estimate. Longer is a lost terminator
+# or garbage; 1,024 bytes is also about the most 9600 baud carries in the second between
+# two lines.
+MAX_LINE = 1024
 MAX_VALUE = 10  # longest real value: SN=0000056661; EXC=0000C00 / EXC1=00000000
 
 EXC_NO_SENSOR = 0x001

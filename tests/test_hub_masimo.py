@@ -13,6 +13,7 @@ import pytest
 
 from monitord.config import loads_config
 from monitord.daemon import Daemon
+from monitord.drivers.masimo_ascii import MAX_LINE
 from monitord.models import Kind
 from monitord.simulators._serial_base import SerialSim
 from monitord.simulators.base import SimEvent
@@ -103,7 +104,7 @@ async def test_garbage_is_a_link_down_and_warned_once_per_reject_reason(
         try:
             for _ in range(30):  # 1.5 s: alternating reasons, many of each
                 sim.write(b"\xff\xfe\xfd garbage\r\n")
-                sim.write(b"x" * 300 + b"\r\n")
+                sim.write(b"x" * (MAX_LINE + 1) + b"\r\n")
                 await asyncio.sleep(0.05)
             await daemon.chairs["chair-7"].wait_for(lambda: ox.link == "down", 5)
             assert ox.link == "down" and ox.readings == 0

@@ -40,6 +40,14 @@ DATACAPTURE = "github.com/remkolems/masimo-datacapture masimo-capture.py"
 # 0000145838, read through an RS232-to-WiFi adapter) quoted in the comment above
 # `isMAssimo`; that reader takes SPO2 and BPM from them (97/80, 97/81 ...).
 HANSMUC = "github.com/hansmuc/NellcorN560Seriell src/server/AsixReader.java @af71b37a"
+# github.com/UrielCandelasMeza/OpenICE_RaspberryPi_Implementation scripts/datos_massimo3.txt
+# at commit 83871892188fa7db77e94eacf16a43ff4d39477f: 28 minutes of a Masimo Root (serial
+# 2000134890) with a SedLine EEG module, logged as read (each after a "--- Nuevo Mensaje
+# ---" marker of the logger), 352 bytes each: every one was over the former 256-byte
+# bound, an `oversize` reject. The oximeter's own fields come first, module fields (lower
+# case keys) after its EXC=, EXC1=, EXC2=, ACSEXC=. EXC bit 0x1000000 is in no public
+# table: kept by number. The last line: the sensor taken off, the Root's alarm sounding.
+ROOT = "github.com/UrielCandelasMeza/OpenICE_RaspberryPi_Implementation datos_massimo3.txt"
 
 OK: dict[str, Any] = {"status": [], "contact": True, "valid": True}
 
@@ -127,6 +135,52 @@ CAPTURES: list[tuple[str, str, dict[str, Any]]] = [
         "02/24/18 04:48:58 SN=0000145838 SPO2=097% BPM=080 PI=05.31% SPCO=--.-% "
         "SPMET=--.-% DESAT=-- PIDELTA=+-- ALARM=0000 EXC=000800",
         {"spo2_pct": 97, "pulse_bpm": 80, "measured_at": "2018-02-24T04:48:58+00:00", **OK},
+    ),
+    (
+        ROOT,
+        "08/19/26 14:02:37 SN=2000134890  CHAN=0005 sysALARM=00000000 SPO2=093% BPM=092 "
+        "PI=003.50 SPHB=014.4 SPOC=018.0 DESAT=000 PIDELTA=+-- PVI=030 ALARM=000000 "
+        "ALARM1=00000000 ACSALARM=0000 EXC=1000800 EXC1=00000020 EXC2=00000000 "
+        "ACSEXC=00000000 eegPSI=094 eegEMG=047% eegSR=000% eegSEFL=024.4Hz eegSEFR=---.-Hz "
+        "eegARTF=000% eegALARM=00000002 eegEXC=00000000",
+        {
+            "spo2_pct": 93,
+            "pulse_bpm": 92,
+            "measured_at": "2026-08-19T14:02:37+00:00",
+            **OK,
+            "status": ["exc_bit24"],
+        },
+    ),
+    (
+        ROOT,
+        "08/19/26 14:17:31 SN=2000134890  CHAN=0005 sysALARM=00000000 SPO2=094% BPM=114 "
+        "PI=001.90 SPHB=014.8 SPOC=019.0 DESAT=001 PIDELTA=+-- PVI=019 ALARM=000000 "
+        "ALARM1=00000000 ACSALARM=0000 EXC=1000800 EXC1=00000020 EXC2=00000000 "
+        "ACSEXC=00000000 eegPSI=094 eegEMG=034% eegSR=000% eegSEFL=---.-Hz eegSEFR=---.-Hz "
+        "eegARTF=001% eegALARM=00000002 eegEXC=00000000",
+        {
+            "spo2_pct": 94,
+            "pulse_bpm": 114,
+            "measured_at": "2026-08-19T14:17:31+00:00",
+            **OK,
+            "status": ["exc_bit24"],
+        },
+    ),
+    (
+        ROOT,
+        "08/19/26 14:30:37 SN=2000134890  CHAN=0005 sysALARM=00000001 SPO2=---% BPM=--- "
+        "PI=---.-- SPHB=---.- SPOC=---.- DESAT=--- PIDELTA=+-- PVI=--- ALARM=000010 "
+        "ALARM1=00000000 ACSALARM=0000 EXC=0000820 EXC1=00000000 EXC2=00000000 "
+        "ACSEXC=00000000 eegPSI=--- eegEMG=---% eegSR=---% eegSEFL=---.-Hz eegSEFR=---.-Hz "
+        "eegARTF=---% eegALARM=00000001 eegEXC=00000A00",
+        {
+            "spo2_pct": None,
+            "pulse_bpm": None,
+            "measured_at": "2026-08-19T14:30:37+00:00",
+            "status": ["device_alarm", "device_alarm_sounding", "sensor_off", "probe_off"],
+            "contact": False,
+            "valid": False,
+        },
     ),
 ]
 

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from test_masimo_captures import CAPTURES, DATACAPTURE
+from test_masimo_captures import CAPTURES, DATACAPTURE, ROOT
 from test_serial_nonin_decode import PUFFERFISH
 
 from monitord.drivers import contec_cms50 as C
@@ -76,8 +76,9 @@ RAD8_LINE = re.compile(
 
 def test_rad8_layout_is_the_captures() -> None:
     """The pattern is the captures', not invented: every public Rad-8 line of the full
-    layout fits it (the Radical-7 line and the abbreviated no-sensor comment do not)."""
-    rad8 = [c[1] for c in CAPTURES if c[0] != DATACAPTURE]
+    layout fits it (the Radical-7 line, the abbreviated no-sensor comment and the Masimo
+    Root's lines do not)."""
+    rad8 = [c[1] for c in CAPTURES if c[0] not in (DATACAPTURE, ROOT)]
     assert len(rad8) == 7
     assert all(RAD8_LINE.fullmatch(x.encode() + b"\r\n") for x in rad8)
 
