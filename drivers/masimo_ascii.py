@@ -50,8 +50,27 @@ Wire layout: one text line per second, terminated by CR LF, space-separated fiel
   this driver's `silence_advice` (set ASCII 1). A text line without any `KEY=value` field
   is rejected as `wrong_mode` with the same advice to switch to ASCII 1.
 
+- A cut line is a reject (`bad_length`), never a reading. A line cut by a lost stretch
+  of bytes and then terminated read as whole: `... SPO2=098% BPM=09` gave a pulse of 9,
+  and a line ending `EXC=0008` (the `20` of `EXC=000820` lost) read pulse search where
+  the monitor said sensor off. Every real line of every public source prints its
+  oximeter fields at fixed widths and always carries `EXC=`: Rad-8 (yahnatan/pulseox,
+  k-cross/pulse_ox, masimo-datacapture, hansmuc/NellcorN560Seriell), Radical-7
+  (masimo-datacapture; MD PnP's example), Radical-5 (MD PnP's example) and a Masimo Root
+  with a SedLine module (28 minutes of lines in UrielCandelasMeza/
+  OpenICE_RaspberryPi_Implementation `scripts/datos_massimo3.txt` @83871892). So:
+  SPO2 and BPM must be three characters (`098`, `---`), a line must carry `EXC=`, and
+  on a connection an `EXC=` narrower than the previous line's (6 digits on a Rad-8, 7
+  on a Radical-7 or Root, 3 in MD PnP's Radical-5 example) is a cut value. `EXC=` is not
+  required to be the last field: a Radical-7 prints `EXC1=` after it and a Root its
+  module fields (OpenICE's Radical-7 reader, mdpnp/mdpnp `masimo-radical-7.spec`, wants
+  it last and so would read neither). Not caught: a cut inside the EXC value of a
+  connection's first whole line (no width yet to compare), or a cut after the EXC value
+  (what is read is whole).
+
 The decoder is pure: one line (bytes, without CR LF) in, a `Measurement` or a typed
-`Reject` out (`decode_line` gives the same as the decode CLI's record).
+`Reject` out (`decode_line` gives the same as the decode CLI's record; `decode_sized`
+also checks the EXC width against the connection's).
 Lengths are bounded before any number is parsed (a 5,000-digit "number" is a reject, not
 a ValueError from int()). The `LineFramer` splits a byte stream into lines and rejects
 oversize garbage.
@@ -173,12 +192,16 @@ SILENCE_ADVICE = (
 _FIELD = re.compile(r"(?<!\S)([A-Z][A-Z0-9]*)=(\S*)")
 _STAMP = re.compile(r"^(\d\d)/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)\s")
 _HEX = re.compile(r"[0-9A-Fa-f]{1,8}")
-_NUMBER = re.compile(r"(\d{1,3}|-{1,3})%?")
+# SPO2 and BPM as every real line prints them: three digits or `---` (module docstring)
+_NUMBER = re.compile(r"(\d{3}|-{3})%?")
+_SHORT = re.compile(r"(\d{1,2}|-{1,2})%?")
 
 
 def _int_or_none(text: str, name: str) -> int | Reject | None:
     m = _NUMBER.fullmatch(text)
     if m is None:
+        if _SHORT.fullmatch(text):
+            return Reject(RejectReason.BAD_LENGTH, f"{name}={text!r}: a cut line (3 digits)")
         return Reject(RejectReason.BAD_FORMAT, f"{name}={text!r} is not a number")
     digits = m.group(1)
     return None if digits.startswith("-") else int(digits)
@@ -188,6 +211,10 @@ def _hex(fields: dict[str, str], name: str) -> int | Reject:
     text = fields.get(name)
     if text is None:
         return 0
+    return _hex_value(text, name)
+
+
+def _hex_value(text: str, name: str) -> int | Reject:
     if not _HEX.fullmatch(text):
         return Reject(RejectReason.BAD_FORMAT, f"{name}={text!r} is not hex")
     return int(text, 16)
@@ -204,50 +231,64 @@ def _bit_names(value: int, names: dict[int, str], prefix: str) -> list[str]:
 
 def decode(line: bytes) -> Measurement | Reject:
     """Decode one ASCII-1 line. Never raises."""
+    return decode_sized(line)[0]
+
+
+def decode_sized(line: bytes, exc_digits: int = 0) -> tuple[Measurement | Reject, int]:
+    """Decode one ASCII-1 line whose monitor printed `EXC=` with `exc_digits` digits on
+    the connection's previous line (0: none yet); also the digits of this line's `EXC=`
+    (0 when it has none). Never raises."""
     if len(line) > MAX_LINE:
-        return Reject(RejectReason.OVERSIZE, f"line of {len(line)} bytes, over {MAX_LINE}")
+        return Reject(RejectReason.OVERSIZE, f"line of {len(line)} bytes, over {MAX_LINE}"), 0
     try:
         text = line.lstrip(b"\x00").decode("ascii").strip()
     except UnicodeDecodeError:
-        return Reject(RejectReason.BAD_FORMAT, "non-ASCII bytes in line")
+        return Reject(RejectReason.BAD_FORMAT, "non-ASCII bytes in line"), 0
     if not text:
-        return Reject(RejectReason.NO_VALUE, "empty line")
+        return Reject(RejectReason.NO_VALUE, "empty line"), 0
     pairs = _FIELD.findall(text)
     if not pairs:
         if text.isprintable():
-            return Reject(
-                RejectReason.WRONG_MODE,
-                f"not an ASCII 1 line (no KEY=value field): {ASCII2_ADVICE}",
-            )
-        return Reject(RejectReason.BAD_FORMAT, "control characters in line")
+            why = f"not an ASCII 1 line (no KEY=value field): {ASCII2_ADVICE}"
+            return Reject(RejectReason.WRONG_MODE, why), 0
+        return Reject(RejectReason.BAD_FORMAT, "control characters in line"), 0
     twice = sorted(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
     if twice:
-        return Reject(RejectReason.BAD_FORMAT, f"duplicate field {twice[0]}= in line")
+        return Reject(RejectReason.BAD_FORMAT, f"duplicate field {twice[0]}= in line"), 0
     fields = dict(pairs)
     long = next((k for k, v in pairs if len(v) > MAX_VALUE), None)
     if long is not None:
-        return Reject(RejectReason.BAD_FORMAT, f"{long}= value of {len(fields[long])} characters")
+        why = f"{long}= value of {len(fields[long])} characters"
+        return Reject(RejectReason.BAD_FORMAT, why), 0
     if "SPO2" not in fields or "BPM" not in fields:
-        return Reject(RejectReason.BAD_FORMAT, "line lacks SPO2= or BPM=")
+        return Reject(RejectReason.BAD_FORMAT, "line lacks SPO2= or BPM="), 0
     spo2 = _int_or_none(fields["SPO2"], "SPO2")
     if isinstance(spo2, Reject):
-        return spo2
+        return spo2, 0
     bpm = _int_or_none(fields["BPM"], "BPM")
     if isinstance(bpm, Reject):
-        return bpm
+        return bpm, 0
     if spo2 is not None and spo2 > 100:
-        return Reject(RejectReason.IMPLAUSIBLE, f"SPO2={spo2} above 100 %")
+        return Reject(RejectReason.IMPLAUSIBLE, f"SPO2={spo2} above 100 %"), 0
     if bpm is not None and bpm > 300:
-        return Reject(RejectReason.IMPLAUSIBLE, f"BPM={bpm} above 300")
+        return Reject(RejectReason.IMPLAUSIBLE, f"BPM={bpm} above 300"), 0
     # 000 is the monitor saying it has no number, not a measured 0 % (or 0 bpm) to alarm on
     spo2 = spo2 or None
     bpm = bpm or None
-    exc = _hex(fields, "EXC")
+    exc_text = fields.get("EXC")
+    if exc_text is None:
+        # every real line carries EXC= after SPO2= and BPM=: this one lost its end
+        return Reject(RejectReason.BAD_LENGTH, "line lacks EXC=: a cut line"), 0
+    width = len(exc_text)
+    if width < exc_digits:
+        why = f"EXC={exc_text!r} of {width} digits, the line before had {exc_digits}: a cut line"
+        return Reject(RejectReason.BAD_LENGTH, why), width
+    exc = _hex_value(exc_text, "EXC")
     if isinstance(exc, Reject):
-        return exc
+        return exc, width
     alarm = _hex(fields, "ALARM")
     if isinstance(alarm, Reject):
-        return alarm
+        return alarm, width
     status: list[str] = []
     if alarm & ~ALARM_SILENCED:
         status.append("device_alarm")
@@ -264,7 +305,7 @@ def decode(line: bytes) -> Measurement | Reject:
             device_time = datetime(2000 + y, mo, d, hh, mi, ss, tzinfo=UTC)
         except ValueError:
             status.append("bad_device_clock")
-    return Measurement(
+    reading = Measurement(
         kind=Kind.SPO2,
         values={
             "spo2_pct": None if probe_off else spo2,
@@ -275,6 +316,7 @@ def decode(line: bytes) -> Measurement | Reject:
         flags=tuple(status),
         contact=not probe_off,
     )
+    return reading, width
 
 
 def decode_line(line: bytes) -> dict[str, Any] | Reject:
@@ -338,13 +380,18 @@ class MasimoProtocol:
     async def run(self, link: ByteLink, ctx: DeviceContext) -> None:
         framer = LineFramer()
         first = True  # the next item is the connection's first: maybe a cut line
+        exc_digits = 0  # the width of EXC= on the previous line (module docstring)
         while True:
             for item in framer.feed(await link.read()):
                 cut, first = first, False
                 if isinstance(item, Reject):
                     ctx.reject(item)
                     continue
-                m = decode(item)
+                m, width = decode_sized(item, exc_digits)
+                # From every line that has one, a rejected one too: a monitor whose width
+                # really changed (one that did not zero-pad; no public line shows one)
+                # loses the line at the change, not every line after it.
+                exc_digits = width or exc_digits
                 if isinstance(m, Reject) and cut and m.reason is RejectReason.WRONG_MODE:
                     why = "first line cut by the port's open"
                     ctx.reject(Reject(RejectReason.NOISE, why, expected=True))

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from monitord.drivers.base import Reject
+from monitord.drivers.base import Reject, RejectReason
 from monitord.drivers.masimo_ascii import decode_line
 
 MDPNP = "github.com/mdpnp/mdpnp @76ce3a4f other/pox_rad/src/poxrad_discrete.h"
@@ -108,7 +108,6 @@ ROOT_KEYS = "github.com/DiegoVargasVar/MASIMO pymasimo/parse.py (Masimo Root key
     ("text", "status", "contact"),
     [
         (RAD8 + " nibpSYS=120 nibpEXC=000001 eegALARM=0001", [], True),
-        (NO_READING.replace(" EXC=000800", "") + " nibpEXC=000001 capnoEXC=000020", [], True),
         (RAD8.replace("EXC=000800", "EXC=000820") + " tempEXC=000000",
          ["sensor_off", "probe_off"], False),
     ],
@@ -119,3 +118,13 @@ def test_module_fields_of_a_root_are_not_the_oximeters(
     rec = decode_line(text.encode("ascii"))
     assert not isinstance(rec, Reject), (ROOT_KEYS, rec)
     assert (rec["status"], rec["contact"]) == (status, contact), ROOT_KEYS
+
+
+def test_module_fields_do_not_stand_in_for_a_missing_exc() -> None:
+    """A line without the oximeter's own `EXC=` is a cut line (drivers/masimo_ascii.py:
+    the Root capture of tests/serial/test_masimo_cut_lines.py carries it on every line,
+    module fields after it); `nibpEXC=` is not taken for it."""
+    text = NO_READING.replace(" EXC=000800", "") + " nibpEXC=000001 capnoEXC=000020"
+    rec = decode_line(text.encode("ascii"))
+    assert isinstance(rec, Reject) and rec.reason is RejectReason.BAD_LENGTH, (ROOT_KEYS, rec)
+    assert "lacks EXC=" in rec.detail
