@@ -192,6 +192,7 @@ SILENCE_ADVICE = (
 _FIELD = re.compile(r"(?<!\S)([A-Z][A-Z0-9]*)=(\S*)")
 _STAMP = re.compile(r"^(\d\d)/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)\s")
 _HEX = re.compile(r"[0-9A-Fa-f]{1,8}")
+LACKS_SPO2_BPM = "line lacks SPO2= or BPM="
 # SPO2 and BPM as every real line prints them: three digits or `---` (module docstring)
 _NUMBER = re.compile(r"(\d{3}|-{3})%?")
 _SHORT = re.compile(r"(\d{1,2}|-{1,2})%?")
@@ -261,7 +262,7 @@ def decode_sized(line: bytes, exc_digits: int = 0) -> tuple[Measurement | Reject
         why = f"{long}= value of {len(fields[long])} characters"
         return Reject(RejectReason.BAD_FORMAT, why), 0
     if "SPO2" not in fields or "BPM" not in fields:
-        return Reject(RejectReason.BAD_FORMAT, "line lacks SPO2= or BPM="), 0
+        return Reject(RejectReason.BAD_FORMAT, LACKS_SPO2_BPM), 0
     spo2 = _int_or_none(fields["SPO2"], "SPO2")
     if isinstance(spo2, Reject):
         return spo2, 0
@@ -371,8 +372,9 @@ class MasimoProtocol:
     advice to switch a monitor already in ASCII 1 to ASCII 1. On the first line of a
     connection that reject is counted as `noise` (a cut line), without the advice and
     `expected` (drivers/reject.py: at DEBUG, as the Nonin and Contec readers' first
-    partial frame); the other rejects of a first line are what they say (a line without
-    SPO2= is one)."""
+    partial frame). A tail cut before SPO2= ends (most places the open cuts a line) holds
+    later fields: it stays `bad_format` (lacks SPO2=), also `expected`; the other rejects
+    of a first line are what they say and warn."""
 
     def __init__(self, settings: DeviceOptions | None = None) -> None:
         pass  # nothing to set: the monitor talks on its own
@@ -395,6 +397,11 @@ class MasimoProtocol:
                 if isinstance(m, Reject) and cut and m.reason is RejectReason.WRONG_MODE:
                     why = "first line cut by the port's open"
                     ctx.reject(Reject(RejectReason.NOISE, why, expected=True))
+                elif isinstance(m, Reject) and cut and m.detail == LACKS_SPO2_BPM:
+                    # Where the open cuts a line most often (before its SPO2= ends): the
+                    # tail holds later fields only. Still bad_format, at DEBUG; a monitor
+                    # none of whose lines carry SPO2= is warned of at its next line.
+                    ctx.reject(Reject(m.reason, m.detail, expected=True))
                 elif isinstance(m, Reject):
                     ctx.reject(m)
                 else:
