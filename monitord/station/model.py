@@ -218,6 +218,7 @@ class StationModel:
         view = self.chair(chair_id)
         if at is not None:
             view.heard_at = at
+            self._stopped(view, at)
         if isinstance(msg, Status):
             view.seen(msg.time)
             view.online = msg.state == "online"
@@ -263,6 +264,17 @@ class StationModel:
             view.streams[kind] = device
         else:
             view.streams.pop(kind, None)
+
+    def _stopped(self, view: ChairView, at: float) -> None:
+        """The chair is heard at `at`: a kind of reading overdue by more than _pace allows
+        stopped at its device, not at the chair (link up, nothing measured), and is no
+        stream. Kept, the tile said NOT HEARD 15 s after each later message of a healthy
+        chair. A cut network is heard from no more, so its streams stand."""
+        half = self.silent_after_s / 2
+        for kind in list(view.streams):
+            last = view.kind_at.get(kind)
+            if last is None or at - last > half:
+                del view.streams[kind]
 
     @staticmethod
     def _event(view: ChairView, ev: AlertEvent) -> None:

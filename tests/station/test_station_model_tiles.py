@@ -84,8 +84,13 @@ def test_only_a_streaming_chair_can_be_silent() -> None:
             "rule": "tech.device_lost", "value": {"device": "ox"}}  # fmt: skip
     put(m, "chair-1", "alerts/active", {"alerts": [lost]}, at=240.0)
     assert tile(300.0) == (False, 60.0)
+    # Back (its alert cleared): its stream is learnt anew from its readings, as after
+    # any stop (heard meanwhile, its readings overdue: no stream).
     put(m, "chair-1", "alerts/active", {"alerts": []}, at=301.0)
-    assert tile(302.0) == (True, 1.0)
+    assert tile(302.0) == (False, 1.0)
+    put(m, "chair-1", "vitals/hr", hr, at=305.0)
+    put(m, "chair-1", "vitals/hr", hr, at=310.0)
+    assert tile(311.0) == (True, 1.0)
     # The station away from the broker: heard again from its resubscribe, pace unknown.
     m.listening(400.0)
     assert tile(401.0) == (True, 1.0)
@@ -100,3 +105,23 @@ def test_only_a_streaming_chair_can_be_silent() -> None:
     put(m, "chair-1", "status", {"state": "online"}, at=427.0)
     put(m, "chair-1", "vitals/hr", hr, at=428.0)
     assert tile(428.0)[0] is False
+
+
+def test_a_stream_that_stops_while_the_chair_is_heard_is_no_stream() -> None:
+    """A kind that stops coming while the chair's other messages still do stopped at its
+    device, not at the chair (an IntelliVue skips a poll's echo, link up: the monitor
+    measured nothing since). Before, it counted as a stream for ever: NOT HEARD came back
+    15 s after each later message of a healthy chair (its BP, its alerts)."""
+    m = StationModel("monitord", "site", silent_after_s=15.0)
+    put(m, "chair-1", "status", {"state": "online"}, at=0.0)
+    hr = {"kind": "hr", "device": "mon", "hr_bpm": 70, "valid": True}
+    bp = {"kind": "bp", "device": "mon", "sys_mmHg": 120, "dia_mmHg": 80, "valid": True}
+    for at in (5.0, 10.0, 15.0):
+        put(m, "chair-1", "vitals/hr", hr, at=at)
+    assert m.chairs["chair-1"].to_json(20.0)["streaming"] is True
+    put(m, "chair-1", "vitals/bp", bp, at=40.0)  # heard, its HR 25 s overdue
+    assert m.chairs["chair-1"].to_json(60.0)["streaming"] is False
+    # A cut network, by contrast, is heard from no more: the stream stands, NOT HEARD.
+    for at in (65.0, 70.0):
+        put(m, "chair-1", "vitals/hr", hr, at=at)
+    assert m.chairs["chair-1"].to_json(90.0)["streaming"] is True
