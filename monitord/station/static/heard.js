@@ -37,7 +37,7 @@ async function sendReceipt(key, body) {
   const r = await post("/api/receipt", body);
   receipted.delete(key); // re-inserted: the oldest are forgotten first
   if (r.ok) receipted.set(key, { sent: true, sounded: body.sounded || !!(prev && prev.sounded) });
-  else receipted.set(key, prev && prev.sent ? prev : { sent: false, retryAt: mono() + RECEIPT_RETRY_MS });
+  else receipted.set(key, prev && prev.sent ? { ...prev, busy: false } : { sent: false, retryAt: mono() + RECEIPT_RETRY_MS });
   while (receipted.size > 2000) receipted.delete(receipted.keys().next().value);
 }
 function receipt(ev) { // a live event: every one is receipted
