@@ -12,6 +12,7 @@ driver file, its simulator file, drivers/registry.py and its test table, and now
 from __future__ import annotations
 
 import ast
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,7 @@ def _strings(path: Path) -> set[str]:
 @pytest.mark.parametrize("name", SERIAL)
 def test_only_its_driver_module_names_a_serial_driver(name: str) -> None:
     make = DRIVERS[name].make_protocol
-    assert make is not None
+    assert make is not None, f"descriptor {name!r} sets no make_protocol"
     # resolved: the module is imported through the monitord/drivers link
     own = Path(sys.modules[make.__module__].__file__ or "").resolve()
     named_in = [
@@ -49,9 +50,25 @@ def test_only_its_driver_module_names_a_serial_driver(name: str) -> None:
         if p.resolve() != own and name in _strings(p)
     ]
     assert named_in == [], f"{name!r} is listed outside its driver module"
-    # ... and the registry reaches everything that needs the list
-    assert name in PROFILES and name in SIMULATED
+    # ... and the registry reaches everything that needs the list: each missing piece
+    # named (one assert of all three printed the whole PROFILES mapping)
+    assert name in PROFILES, f"no DecodeProfile named {name!r} in registry.py _PROFILES"
+    assert name in SIMULATED, f"descriptor {name!r} names no simulator ('module:Class')"
     assert simulator_class(name).__module__.startswith("monitord.simulators.")
+
+
+def test_every_driver_module_is_registered() -> None:
+    # A driver module that registry.py does not list is silently unused: the config
+    # refuses its name as an unknown driver, and no check above sees it.
+    registered = {id(d) for d in DRIVERS.values()}  # (descriptors are not hashable)
+    unlisted = [
+        p.name
+        for p in sorted((ROOT / "drivers").glob("*.py"))
+        if (d := getattr(importlib.import_module(f"monitord.drivers.{p.stem}"), "DRIVER", None))
+        is not None
+        and id(d) not in registered
+    ]
+    assert unlisted == [], f"DRIVER not in drivers/registry.py _DRIVERS: {unlisted}"
 
 
 def test_config_imports_nothing_from_drivers() -> None:
