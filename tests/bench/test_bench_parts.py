@@ -6,7 +6,7 @@
   (the fleet's nothing-lost count relies on it) and ignores `"doctor": true`;
 - a two-daemon fleet runs end to end with its counts (~15 s: real daemons, real time);
 - the alert bench runs against a broker and an InfluxDB it did not start (`--broker`,
-  `--influx`: a Pi measuring against the station PC's servers), and several times with one
+  `--influx`: a Pi measuring against the station PC's servers) several times with one
   verdict (`--runs`: judged by the median run);
 - the daemon's CPU per alarm counts every thread's time, the store writer's included (half
   an alarm's work runs there);
@@ -184,29 +184,6 @@ def test_loop_trace_catches_a_blocking_handle_and_joins_it_to_a_probe(tmp_path: 
     assert rep["worst_probes"][1]["handles_ms"] == []
 
 
-async def test_alert_bench_against_servers_it_did_not_start(
-    mosquitto: Mosquitto, influxd: Influxd, tmp_path: Path
-) -> None:
-    """`--broker HOST:PORT --influx URL`: the bench's daemon, its probes and its floor all
-    use the given servers, and the bench's database is created on the given InfluxDB."""
-    influxd.drop_database("bench_alerts")
-    servers = remote_servers(f"{mosquitto.host}:{mosquitto.port}", influxd.url)
-    assert servers is not None
-    res = await alert_latency.run(servers, tmp_path, quick=True, probes=8)
-    assert res["servers"] == (
-        f"remote: broker {mosquitto.host}:{mosquitto.port}, influx {influxd.url}"
-    )
-    assert res["probes"] == 8 and res["alert"]["n"] == 8 and res["floor"]["n"] == 8
-    # The disk floor: a probe every 20 ms for 5 s after the alarms, while the chairs stream.
-    assert res["disk"]["n"] >= 10 and res["disk"]["p50_ms"] > 0
-    # 16 chairs streaming cost the daemon some CPU; the per-alarm share is reported (too
-    # few probes here for its value to mean anything).
-    assert res["daemon_cpu_streaming_pct"] > 0
-    assert isinstance(res["daemon_cpu_per_alarm_ms"], float)
-    names = json.dumps(influxd.query("SHOW DATABASES"))
-    assert '"bench_alerts"' in names
-
-
 @pytest.mark.parametrize(
     ("given", "says"),
     [
@@ -224,11 +201,15 @@ def test_remote_server_options_say_what_is_wrong(
     assert remote_servers(None, None) is None
 
 
-async def test_alert_bench_runs_several_times_and_judges_by_the_median(
+async def test_alert_bench_runs_several_times_against_servers_it_did_not_start(
     mosquitto: Mosquitto, influxd: Influxd
 ) -> None:
     """`python -m bench.alert_latency --runs 2 --probes 4`: two full runs, each with its own
-    daemon and store, and one verdict over them."""
+    daemon and store, and one verdict over them. With `--broker HOST:PORT --influx URL`:
+    the bench's daemon, its probes and its floor all use the given servers, and the
+    bench's database is created on the given InfluxDB. (One test for both: a run takes
+    ~15 s of fixed phases, and a separate in-process run proved nothing this one does not.)"""
+    influxd.drop_database("bench_alerts")
     broker = f"{mosquitto.host}:{mosquitto.port}"
     cmd = [sys.executable, "-m", "bench.alert_latency", "--quick", "--runs", "2", "--probes",
            "4", "--broker", broker, "--influx", influxd.url]  # fmt: skip
@@ -245,6 +226,18 @@ async def test_alert_bench_runs_several_times_and_judges_by_the_median(
     runs = res["runs"]
     assert [r["probes"] for r in runs] == [4, 4]
     assert len({r["daemon_pid_log"] for r in runs}) == 2  # a daemon of its own each run
+    for r in runs:
+        assert r["servers"] == f"remote: broker {broker}, influx {influxd.url}"
+        assert r["alert"]["n"] == 4 and r["floor"]["n"] == 4
+        # The disk floor: a probe every 20 ms for 5 s after the alarms, while the chairs
+        # stream.
+        assert r["disk"]["n"] >= 10 and r["disk"]["p50_ms"] > 0
+        # 16 chairs streaming cost the daemon some CPU; the per-alarm share is reported
+        # (too few probes here for its value to mean anything).
+        assert r["daemon_cpu_streaming_pct"] > 0
+        assert isinstance(r["daemon_cpu_per_alarm_ms"], float)
+    names = json.dumps(influxd.query("SHOW DATABASES"))
+    assert '"bench_alerts"' in names
     v = res["verdict"]
     assert v["runs"] == 2 and v["limit_ms"] == alert_latency.OVER_FLOOR_MS
     assert v["overhead_p99_ms_runs"] == [r["overhead_p99_ms"] for r in runs]
