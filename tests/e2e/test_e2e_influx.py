@@ -34,13 +34,13 @@ from e2e_kit import (
 from monitord.sinks.influx import InfluxSink
 from tests.servers import Influxd, ServerProcess, VictoriaMetrics, json_int
 
-# Long enough for several failed writes at the test's 2-s timeout and 2-s backoff cap
-# (a frozen server is met by timeouts, a stopped one by refusals) and ~50 readings piled
-# up; a longer outage proves nothing more and cost each of the four cases 18 s.
-# Two whole attempt cycles of the sink (timeout_s 2 s + a backoff capped at 2 s): writes
-# fail, are retried after a backoff and fail again before the server is back (12 s, three
-# cycles, proved nothing more and cost 16 s a run of the four cases).
-OUTAGE_S = 8.0
+# The outage lasts until it has shown what it must, a wait on that, not a fixed time: writes
+# failed, were retried after a backoff and failed again (a frozen server is met by
+# timeouts at the test's 2-s write timeout, a stopped one by refusals), and readings piled
+# up meanwhile. A fixed 8 s (two whole attempt cycles of a frozen server) was ~6 s more
+# than a refusing server needs, in two of the four cases.
+FAILED_WRITES = 2
+PILED_UP = 8  # readings stored during the outage (~2 s of the stream's 4 a second)
 # The stream's device clock starts this far behind the wall clock and gains 3 s per wall
 # second (4 lines/s, 1 s apart), so it stays within the 5 min the daemon trusts a device
 # clock for, and never runs ahead of the wall clock (VictoriaMetrics' export, like most
@@ -106,15 +106,20 @@ async def test_influx_outage_mid_stream_every_reading_arrives_once(
         try:
             await eventually(lambda: sink.stats.points >= 10, 20, "first readings delivered")
             await in_thread(down)
-            at_down = store.readings()
-            await asyncio.sleep(OUTAGE_S)
+            at_down, failed0, timeouts0 = store.readings(), sink.stats.retries, sink.stats.timeouts
+
+            def outage_shown() -> bool:
+                failed = sink.stats.retries - failed0
+                # the frozen server was met (timed out), not skipped
+                met = outage == "stop" or sink.stats.timeouts - timeouts0 >= FAILED_WRITES
+                return failed >= FAILED_WRITES and met and store.readings() - at_down >= PILED_UP
+
+            await eventually(outage_shown, 40, "writes failed, retried and failed again")
             at_up = store.readings()
             # the outage was real: readings kept coming, piled up, and writes failed
-            assert at_up - at_down >= OUTAGE_S  # ~4 readings per second fed
+            assert at_up - at_down >= PILED_UP
             assert store.backlog() > 0
-            assert sink.stats.retries > 0
-            if outage == "pause":
-                assert sink.stats.timeouts > 0  # the frozen server was met, not skipped
+            assert sink.stats.retries - failed0 >= FAILED_WRITES
             await in_thread(up)
             await eventually(lambda: store.readings() >= at_up + 10, 20, "stream after restart")
         finally:
