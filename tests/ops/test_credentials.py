@@ -19,6 +19,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -155,11 +156,31 @@ def test_two_chairs_log_in_with_the_shipped_units_credentials(
         stderr=subprocess.STDOUT,
         text=True,
     )
+    # Until both chairs are connected (a fixed 6 s before: most of it spent after that),
+    # or 30 s: the daemon of the bug retries the broker forever, and says why.
+    lines: list[str] = []
+    stdout = d.stdout
+    assert stdout is not None
+
+    def read() -> None:
+        for ln in stdout:
+            lines.append(ln)
+
+    reader = threading.Thread(target=read)
+    reader.start()
     try:
-        time.sleep(6)
+        deadline = time.monotonic() + 30
+        while (
+            time.monotonic() < deadline
+            and d.poll() is None
+            and not all(any(f"MQTT {c}: connected" in ln for ln in list(lines)) for c in USERS)
+        ):
+            time.sleep(0.1)
     finally:
         d.terminate()
-        out, _ = d.communicate(timeout=30)
+        d.wait(30)
+        reader.join(30)
+    out = "".join(lines)
     print(out[-3000:])
     for chair in USERS:
         assert f"MQTT {chair}: connected" in out, chair
