@@ -52,12 +52,13 @@ BULK = 500  # lines per burst
 
 
 async def bulk(ox: Oximeter, n: int) -> None:
-    """`n` lines at about 100 a second, stamped with the current wall second. (Not faster:
-    the outbox keeps InfluxDB stamps unique over the last 256 of a series only, so more
-    than 256 readings within one device second would overwrite each other there.)"""
+    """`n` lines at up to 200 a second (a 5-ms pause after each), stamped with the current
+    wall second. (Never more than 256 a second: the outbox keeps InfluxDB stamps unique
+    over the last 256 of a series only, so more than 256 readings within one device second
+    would overwrite each other there. At 100 a second the three bursts took 16 s.)"""
     for _ in range(n):
         await ox.send(97.0, whole_second())
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.005)
 
 
 async def feed(ox: Oximeter, spo2: float, seconds: float, hz: float = 5.0) -> None:
