@@ -60,6 +60,9 @@ id = "{SITE}"
 {NO_INFLUX}
 [storage]
 path = "{tmp_path / "outbox.sqlite"}"
+# Readings committed every 0.5 s, not 5: the waits for stored BP rows below take a moment,
+# not up to a whole interval each (what is taken or dropped does not depend on it).
+commit_interval_s = 0.5
 [[chairs]]
 id = "{CHAIR}"
   [[chairs.devices]]
