@@ -16,7 +16,14 @@ import pytest
 
 from monitord import __version__
 from monitord.cli import COMMANDS, DEFAULT_CONFIG, EX_PIPE, build_parser
-from tests.e2e.e2e_kit import DaemonProcess, Oximeter, in_thread, whole_second, write_config
+from tests.e2e.e2e_kit import (
+    COUNTING_COMMIT_S,
+    DaemonProcess,
+    Oximeter,
+    in_thread,
+    whole_second,
+    write_config,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -93,7 +100,9 @@ def test_closed_pipe_is_a_quiet_exit(tmp_path: Path) -> None:
 
 
 async def test_status_tells_running_from_stopped(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path)
+    # The daemon's state (what `status` reads) is written with the group commits: every
+    # 0.5 s, not 5, so the wait for it below takes a moment, not up to a whole interval.
+    cfg = write_config(tmp_path, extra=f"commit_interval_s = {COUNTING_COMMIT_S}\n")
     daemon = DaemonProcess(cfg, tmp_path / "daemon.log")
 
     def status() -> str:
