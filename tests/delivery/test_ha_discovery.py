@@ -16,6 +16,7 @@ import aiomqtt
 
 from tests.e2e.e2e_kit import (
     CHAIR,
+    COUNTING_COMMIT_S,
     SITE,
     DaemonProcess,
     Oximeter,
@@ -45,7 +46,9 @@ async def test_chair_appears_in_home_assistant(
 ) -> None:
     ha = f"ha{uuid.uuid4().hex[:8]}"
     mqtt = mqtt_section(mosquitto, mqtt_prefix) + f'ha_discovery = true\nha_prefix = "{ha}"\n'
-    cfg = write_config(tmp_path, mqtt=mqtt)
+    # Readings committed (and so published as vitals) every 0.5 s, not 5: the wait for a
+    # live vitals message below takes a moment, not up to a whole interval.
+    cfg = write_config(tmp_path, mqtt=mqtt, extra=f"commit_interval_s = {COUNTING_COMMIT_S}\n")
     base = f"{mqtt_prefix}/{SITE}/{CHAIR}"
     daemon = DaemonProcess(cfg, tmp_path / "daemon.log")
     async with Oximeter(tmp_path) as ox:
