@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from tests.e2e.e2e_kit import (
+    COUNTING_COMMIT_S,
     DaemonProcess,
     Oximeter,
     Store,
@@ -40,7 +41,13 @@ def second_run(cfg: Path) -> subprocess.CompletedProcess[str]:
 async def test_second_daemon_on_one_store_exits_75_naming_the_first(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
 ) -> None:
-    cfg = write_config(tmp_path, mqtt=mqtt_section(mosquitto, mqtt_prefix))
+    # Readings committed every 0.5 s, not 5: "still storing" below is seen in a moment (at
+    # 5 s it took most of the 5 s the test waits for it).
+    cfg = write_config(
+        tmp_path,
+        mqtt=mqtt_section(mosquitto, mqtt_prefix),
+        extra=f"commit_interval_s = {COUNTING_COMMIT_S}\n",
+    )
     store = Store(tmp_path / "outbox.sqlite")
     first = DaemonProcess(cfg, tmp_path / "first.log")
     third = DaemonProcess(cfg, tmp_path / "third.log")
