@@ -36,7 +36,7 @@ def _quiet(dev: DeviceConfig) -> DeviceConfig:
     return dev if dev.silence_s else dev.model_copy(update={"silence_s": 86400.0})
 
 
-class _PortOpened:
+class PortOpened:
     """A transport tap (monitord/drivers/tap.py) that only notes when the daemon has the
     port open. pyserial flushes a port's input when it opens it, as a real port drops what
     a device sent before anyone listened: a scenario's first bytes, written by a simulator
@@ -67,7 +67,7 @@ async def start_simulated_chair(
 ) -> None:
     async with contextlib.AsyncExitStack() as stack:
         sims: dict[str, Any] = {}
-        opened: dict[str, _PortOpened] = {}
+        opened: dict[str, PortOpened] = {}
         ble_link: Any = None
         links_dir: Path | None = None
         for dev in chair.cfg.devices:
@@ -82,7 +82,7 @@ async def start_simulated_chair(
                 sim: Any = await stack.enter_async_context(
                     make_sim_device(dev.driver, symlink=links_dir / dev.id, repeat=False)
                 )
-                opened[dev.id] = _PortOpened()
+                opened[dev.id] = PortOpened()
                 run = device_runner(_quiet(_pty_line(dev)), ctx, port=sim.port, tap=opened[dev.id])
             else:
                 from monitord.simulators import ble as ble_sims

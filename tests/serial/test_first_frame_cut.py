@@ -24,9 +24,9 @@ from monitord.drivers import contec_cms50, nonin2
 from monitord.drivers.base import Reject, RejectReason
 from monitord.drivers.registry import DRIVERS
 from monitord.drivers.serial_link import PortBackoff, run_serial_device
-from monitord.drivers.tap import Direction
 from monitord.hub import Hub
 from monitord.simulators._serial_base import SerialSim
+from monitord.simulators.chair import PortOpened
 from monitord.simulators.serial_sims import make_sim_device
 from tests.kit import device_config, eventually, make_chair
 
@@ -56,20 +56,6 @@ CASES = {
 }
 
 
-class _Opened:
-    def __init__(self) -> None:
-        self.event = asyncio.Event()
-
-    def connected(self, name: str | None, address: str) -> None:
-        self.event.set()
-
-    def chunk(self, direction: Direction, data: bytes, char: str | None = None) -> None:
-        pass
-
-    def disconnected(self, reason: str) -> None:
-        pass
-
-
 @pytest.mark.parametrize("case", list(CASES))
 async def test_first_cut_frame_is_noise_at_debug_later_noise_warns(
     case: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
@@ -81,7 +67,7 @@ async def test_first_cut_frame_is_noise_at_debug_later_noise_warns(
     ctx = DeviceCtx(chair, "ox")
     async with make_sim_device(driver, repeat=False) as sim:
         assert isinstance(sim, SerialSim)
-        opened = _Opened()
+        opened = PortOpened()
         # a pty carries no parity bit: every simulated device runs 8N1 (simulators/chair.py)
         dev = device_config(id="ox", driver=driver, port=sim.port, parity="N")
         fast = PortBackoff(base_s=0.05, cap_s=0.2)

@@ -22,8 +22,8 @@ from serial_testkit import RecordingContext
 from monitord.drivers.base import RejectReason
 from monitord.drivers.registry import DRIVERS
 from monitord.drivers.serial_link import PortBackoff, run_serial_device
-from monitord.drivers.tap import Direction
 from monitord.models import Kind
+from monitord.simulators.chair import PortOpened
 from monitord.simulators.masimo import MasimoSim
 from tests.kit import device_config
 
@@ -33,27 +33,11 @@ RAD8 = (
 )
 
 
-class _Opened:
-    """A transport tap noting when the port is open (pyserial flushes its input then)."""
-
-    def __init__(self) -> None:
-        self.event = asyncio.Event()
-
-    def connected(self, name: str | None, address: str) -> None:
-        self.event.set()
-
-    def chunk(self, direction: Direction, data: bytes, char: str | None = None) -> None:
-        pass
-
-    def disconnected(self, reason: str) -> None:
-        pass
-
-
 @contextlib.asynccontextmanager
 async def first_bytes(first: bytes, ctx: RecordingContext) -> AsyncIterator[MasimoSim]:
     """A Masimo on a real pty whose transport reads `first` as its first bytes."""
     async with MasimoSim(repeat=False) as sim:
-        opened = _Opened()
+        opened = PortOpened()
         dev = device_config(id="ox", driver="masimo-ascii", port=sim.port)
         fast = PortBackoff(base_s=0.05, cap_s=0.2)
         task = asyncio.create_task(
