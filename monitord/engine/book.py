@@ -11,7 +11,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from monitord.engine.rules import ESCALATE_S, RuleDef, RuleSet
-from monitord.engine.state import TIME_RES, Alert, ChairState, TimerKey, TimerKind, alert_key
+from monitord.engine.state import (
+    TIME_RES,
+    Alert,
+    ChairState,
+    TimerKey,
+    TimerKind,
+    alert_key,
+    on_grid,
+)
 from monitord.engine.text import num as _n
 from monitord.models import AlertEvent
 
@@ -243,7 +251,7 @@ class AlertBook:
             interval = None if a.acked else self.interval_of(ch, a)
             if interval is not None:
                 a.esc_from = t
-                due = round(t + interval, 6)  # the 1-us grid (ChairState.set_timer)
+                due = on_grid(t + interval)
                 ch.timers[TimerKey(TimerKind.ESCALATE, ak)] = [due, self.rank[a.rule]]
         ch.recompute()
 

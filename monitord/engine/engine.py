@@ -29,7 +29,7 @@ from monitord.engine.inputs import Ack, EngineInput, Link, Sample, SessionCmd
 from monitord.engine.rules import HR_RANGE, MAX_SAMPLE_GAP_S, SPO2_RANGE, RuleSet
 from monitord.engine.session import DISCHARGE, SessionRules
 from monitord.engine.sessioninfo import session_info
-from monitord.engine.state import ChairState, TimerKey, TimerKind
+from monitord.engine.state import ChairState, TimerKey, TimerKind, on_grid
 from monitord.engine.technical import SENSOR_ALERT, SENSOR_TIMER, TechnicalRules
 from monitord.engine.validity import bp_invalid_reason
 from monitord.engine.vitals import HR_RULES, SPO2_RULES, VitalRules
@@ -203,7 +203,7 @@ class AlertEngine:
                     continue
                 elif key.kind in waits:
                     after = float(self.rules[waits[key.kind]].params["after_s"])
-                    timer[0] = round(t + after, 6)  # the 1-us grid (ChairState.set_timer)
+                    timer[0] = on_grid(t + after)
                 else:
                     timer[0] = t
             # Escalations under the running config (a rule it no longer escalates, or

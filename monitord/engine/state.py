@@ -21,6 +21,11 @@ TIME_RES = 1e-6
 TIME_EPS = TIME_RES / 2
 
 
+def on_grid(t: float) -> float:
+    """`t` on the engine's TIME_RES (1-us) grid: what every deadline is kept on."""
+    return round(t, 6)
+
+
 class TimerKind(enum.StrEnum):
     """What a timer is for. The values are the names snapshot version 1 used (keyed kinds
     were written as `"<value>|<subject>"`), and their order is the tie-break between
@@ -165,7 +170,7 @@ class ChairState:
     def set_timer(self, key: TimerKey, due: float, rank: int) -> None:
         # On the 1-us grid of event times (TIME_EPS above): 0.577 + 30 is due at 30.577,
         # the same t as an input at 30.577, so it fires after it (clinical-rules.md).
-        due = round(due, 6)
+        due = on_grid(due)
         old = self.timers.get(key)
         self.timers[key] = [due, rank]
         if old is not None and old[0] == self.next_due:
