@@ -7,11 +7,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 
 from monitord.cli import EX_CONFIG, EX_OK
 from monitord.config import NO_CHAIRS, ConfigError, load_config
 from monitord.config_checks import check
 from monitord.log import print_error, setup_logging
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,6 +24,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    # A stop asked for while the daemon starts is a clean stop: from here on SIGTERM (systemd
+    # stopping a unit that is still starting) is remembered, not fatal. Python's default
+    # would kill the process with the store open and its resume state unwritten (the next
+    # start then counts an unclean outage).
+    asked: list[int] = []
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, lambda signum, _frame: asked.append(signum))
     cfg = load_config(args.config)  # a ConfigError is reported by monitord.cli (exit 78)
     errors, warnings = check(cfg, args.config)
     if not cfg.chairs:
@@ -38,7 +48,16 @@ def main(args: argparse.Namespace) -> int:
 
     async def _main() -> None:
         console = (lambda s: print(s, flush=True)) if args.console else None
-        await Daemon(cfg, console=console, simulated=simulated_chairs(cfg)).run()
+        # The loop's handlers replace the early ones before the store opens (Daemon()): a
+        # signal that comes while it opens waits for the loop's first turn, by then handled
+        # by the daemon's own (Daemon.run), so none falls between the two.
+        loop = asyncio.get_running_loop()
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, asked.append, sig)
+        daemon = Daemon(cfg, console=console, simulated=simulated_chairs(cfg))
+        if asked:
+            daemon.stop_event.set()
+        await daemon.run()
 
     try:
         asyncio.run(_main())
