@@ -26,8 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     # A stop asked for while the daemon starts is a clean stop: from here on SIGTERM (systemd
     # stopping a unit that is still starting) is remembered, not fatal. Python's default
-    # would kill the process with the store open and its resume state unwritten (the next
-    # start then counts an unclean outage).
+    # would kill the process, perhaps with the store open and its resume state unwritten.
     asked: list[int] = []
     for sig in STOP_SIGNALS:
         signal.signal(sig, lambda signum, _frame: asked.append(signum))
