@@ -40,7 +40,10 @@ carrying the same SpO2 and pulse (the device repeats its displayed numbers in ev
 packet and changes them about once a second) within the device's ranges (SpO2 0..100,
 pulse 0..250; SpO2 127 and pulse 255 pass as "no value"), or saying finger out or probe
 error. From then on every packet counts until a byte out of place (a noise or cut-packet
-reject) drops the lock. Random bytes fit that by chance about once in 2^45 tries.
+reject) drops the lock. Random bytes fit that by chance about once in 2^45 tries. A
+packet is whole only when the next packet starts right after its 5th byte (`PacketReader`):
+a byte too many inside one (line noise) shifts its fields, the pulse byte read as SpO2,
+so a packet followed by a byte out of place is dropped with that byte, never a reading.
 
 Readings: one per second of device data (every 60th packet in step) or at once when
 validity changes, like the other oximeter drivers. The format carries no clock.
@@ -154,9 +157,17 @@ def decode_packet(pkt: Packet) -> Measurement | Reject:
 class PacketReader:
     """Bytes in any chunking -> whole packets or rejects (pure, incremental, bounded).
 
-    Bytes before a packet start are counted once per run as NOISE; a packet start that
-    arrives before the previous packet is whole cuts it (BAD_LENGTH): a packet is never
-    decoded from the bytes that happened to arrive.
+    A packet is the bytes from one packet start (bit 7 set) to the next, and it is whole
+    only when that next start comes right after its 5th byte: it is passed on then, not
+    when its 5th byte arrives. With no checksum, a byte that line noise put inside a
+    packet shifts its fields (the pulse byte read as SpO2) and shows only as the byte left
+    over after the 5th; a packet followed by such a byte is dropped with it (NOISE, the
+    detail says so), never decoded. A packet start that arrives before the previous
+    packet is whole cuts it (BAD_LENGTH): a packet is never decoded from the bytes that
+    happened to arrive. Other bytes before a packet start are counted once per run as
+    NOISE. The device streams without a pause, so holding each packet until the next
+    starts delays it by one packet (1/60 s); `end()` releases the last one when the input
+    is known to end there (the decode CLI).
 
     One reader per connection. The oximeter streams about 60 packets a second without a
     pause, so the port often opens mid-packet: the 1 to 4 bytes before the first packet
@@ -167,33 +178,50 @@ class PacketReader:
     def __init__(self) -> None:
         self._buf = bytearray()
         self._skipped = 0
+        self._dropped = False  # the run of skipped bytes followed a whole packet
         self._started = False  # a packet start was read on this connection
 
     def feed(self, data: bytes) -> list[Packet | Reject]:
         out: list[Packet | Reject] = []
         for byte in data:
             if byte & SYNC:
-                if self._skipped and not self._started and self._skipped < PACKET_LEN:
-                    detail = f"{self._skipped} bytes before the first packet (the port opened "
-                    out.append(Reject(RejectReason.NOISE, detail + "mid-packet)", expected=True))
-                elif self._skipped:
-                    out.append(Reject(RejectReason.NOISE, f"{self._skipped} bytes out of sync"))
-                self._skipped = 0
-                self._started = True
-                if self._buf:
-                    n = len(self._buf)
-                    out.append(
-                        Reject(RejectReason.BAD_LENGTH, f"packet of {n} bytes, a packet has 5")
-                    )
+                self._close(out)
                 self._buf = bytearray((byte,))
-            elif self._buf:
+            elif 0 < len(self._buf) < PACKET_LEN:
                 self._buf.append(byte)
-                if len(self._buf) == PACKET_LEN:
-                    out.append(Packet(bytes(self._buf)))
-                    self._buf.clear()
             else:
+                if self._buf:  # a 6th byte: the packet is not whole, whatever it holds
+                    self._dropped = True
+                    self._buf.clear()
                 self._skipped += 1
         return out
+
+    def end(self) -> list[Packet]:
+        """The input ends here: the last packet, if whole (nothing came after it)."""
+        whole = len(self._buf) == PACKET_LEN
+        packet = Packet(bytes(self._buf))
+        self._buf.clear()
+        return [packet] if whole else []
+
+    def _close(self, out: list[Packet | Reject]) -> None:
+        """A packet start: settle what came since the previous one."""
+        if self._skipped:
+            if self._dropped:
+                detail = f"{self._skipped} bytes out of sync, the packet before it dropped"
+                out.append(Reject(RejectReason.NOISE, detail + " (they may belong in it)"))
+            elif not self._started and self._skipped < PACKET_LEN:
+                detail = f"{self._skipped} bytes before the first packet (the port opened "
+                out.append(Reject(RejectReason.NOISE, detail + "mid-packet)", expected=True))
+            else:
+                out.append(Reject(RejectReason.NOISE, f"{self._skipped} bytes out of sync"))
+        elif len(self._buf) == PACKET_LEN:
+            out.append(Packet(bytes(self._buf)))
+        elif self._buf:
+            n = len(self._buf)
+            out.append(Reject(RejectReason.BAD_LENGTH, f"packet of {n} bytes, a packet has 5"))
+        self._skipped = 0
+        self._dropped = False
+        self._started = True
 
 
 class PacketLock:
@@ -260,7 +288,8 @@ def decode_hex_packets(data: bytes) -> list[dict[str, Any]] | Reject:
     if not data or len(data) % PACKET_LEN:
         return Reject(RejectReason.BAD_LENGTH, f"{len(data)} bytes is not a multiple of 5")
     out: list[dict[str, Any]] = []
-    for item in PacketReader().feed(data):
+    reader = PacketReader()
+    for item in [*reader.feed(data), *reader.end()]:
         m = item if isinstance(item, Reject) else decode_packet(item)
         if isinstance(m, Reject):
             return m

@@ -95,6 +95,7 @@ async def test_an_impossible_number_is_a_counted_reject_also_in_step(
     # them through and the second's reading carried the number), and the lock holds.
     good = C.make_packet(97, 72)
     stream = good * C.LOCK_PACKETS + bad * C.PACKETS_PER_S + good * C.PACKETS_PER_S
+    stream += good[:1]  # a packet is whole when the next one starts
     link = _Bytes([stream[i : i + 41] for i in range(0, len(stream), 41)])
     with pytest.raises(LinkLost):
         await C.Cms50Protocol().run(link, ctx)
@@ -122,6 +123,7 @@ def test_reader_resyncs_after_noise_and_a_cut_packet() -> None:
         out: list[C.Packet | Reject] = []
         for i in range(0, len(stream), step):
             out += reader.feed(stream[i : i + step])
+        out += reader.end()  # the last packet is whole: the input ends after it
         reasons = [o.reason for o in out if isinstance(o, Reject)]
         assert reasons == [RejectReason.NOISE, RejectReason.BAD_LENGTH], step
         packets = [o for o in out if isinstance(o, C.Packet)]
@@ -222,6 +224,56 @@ async def test_a_simulated_chair_plays_its_scenario(tmp_path: Path) -> None:
     assert got == [(97, True), (96, True), (95, True)]
 
 
+_GOOD = C.make_packet(97, 72)  # 88 40 08 48 61
+_SEARCH = C.make_packet(97, 72, searching=True)  # 88 40 28 48 61
+# A packet with one byte too many (line noise: the packet has no checksum), in step: its
+# fields shift by one, so the pulse byte (72) is read as SpO2. Before, a packet counted
+# as soon as its 5th byte came and only the byte left over dropped the lock, one packet
+# too late: the shifted packet was a reading when it fell on a second's reading slot,
+# and at once when the shift made it valid during a pulse search (validity changed).
+LONG_PACKETS = [
+    (
+        # 0x20 after byte 3: pulse 0x20 = 32, SpO2 0x48 = 72, on the 60th packet after
+        # the lock (the second's reading)
+        "on a second's reading slot",
+        _GOOD,
+        _GOOD * (C.LOCK_PACKETS + C.PACKETS_PER_S - 1) + _GOOD[:3] + b"\x20" + _GOOD[3:],
+        (97, 72, True),
+    ),
+    (
+        # 0x08 after the pleth byte: byte 3 loses the search bit, pulse 0x28 = 40,
+        # SpO2 72 %: a valid reading in the middle of a pulse search
+        "during a pulse search",
+        _SEARCH,
+        _SEARCH * (C.LOCK_PACKETS + 10) + _SEARCH[:2] + b"\x08" + _SEARCH[2:],
+        (97, 72, False),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "packet", "stream", "expected"), LONG_PACKETS, ids=[c[0] for c in LONG_PACKETS]
+)
+async def test_a_packet_with_a_byte_too_many_is_never_a_reading(
+    name: str,
+    packet: bytes,
+    stream: bytes,
+    expected: tuple[int, int, bool],
+    ctx: RecordingContext,
+) -> None:
+    # then the device goes on; one more packet start closes the last packet
+    stream += packet * (C.LOCK_PACKETS + C.PACKETS_PER_S) + packet[:1]
+    link = _Bytes([stream[i : i + 23] for i in range(0, len(stream), 23)])
+    with pytest.raises(LinkLost):
+        await C.Cms50Protocol().run(link, ctx)
+    got = {(r.values["spo2_pct"], r.values["pulse_bpm"], r.valid) for r in ctx.of(Kind.SPO2)}
+    assert got == {expected}, name
+    # one reject: the byte out of place, which drops the packet it follows and the lock
+    assert [(r.reason, "packet before it dropped" in r.detail) for r in ctx.rejects] == [
+        (RejectReason.NOISE, True)
+    ], ctx.rejects
+
+
 async def test_random_bytes_are_never_heard_nor_a_reading(ctx: RecordingContext) -> None:
     # No checksum: random bytes fit the packet shape about 60 times a second, a tenth of
     # them with a valid-looking SpO2 (any number 1..100). They used to keep the link up
@@ -239,7 +291,7 @@ async def test_in_step_after_lock_packets_and_again_after_a_cut(ctx: RecordingCo
     good = C.make_packet(97, 72)
     # a packet cut in the middle of the stream drops the lock: the next LOCK_PACKETS
     # packets take it again, the last of them is the first to count
-    stream = good * C.LOCK_PACKETS + good[:2] + good * C.LOCK_PACKETS
+    stream = good * C.LOCK_PACKETS + good[:2] + good * C.LOCK_PACKETS + good[:1]
     link = _Bytes([stream])
     with pytest.raises(LinkLost):
         await C.Cms50Protocol().run(link, ctx)
@@ -248,7 +300,7 @@ async def test_in_step_after_lock_packets_and_again_after_a_cut(ctx: RecordingCo
     # packets whose numbers change every time never lock; an impossible SpO2 is a reject
     ctx.rejects.clear()
     changing = b"".join(C.make_packet(90 + i % 2, 72) for i in range(30))
-    link = _Bytes([changing + C.make_packet(97, 72)[:4] + b"\x7a"])
+    link = _Bytes([changing + C.make_packet(97, 72)[:4] + b"\x7a" + good[:1]])
     with pytest.raises(LinkLost):
         await C.Cms50Protocol().run(link, ctx)
     assert link.heard_count == 0

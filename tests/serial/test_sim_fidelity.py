@@ -190,7 +190,7 @@ async def test_contec_simulator_packets_lock_within_the_first_second() -> None:
     assert len({p[1] for p in packets}) > 10, "a flat pleth: no pulse wave"
     assert sum(1 for p in packets if p[0] & C.B1_BEEP) in (1, 2)
     reader, lock = C.PacketReader(), C.PacketLock()
-    taken = [lock.take(item) for item in reader.feed(raw)]
+    taken = [lock.take(item) for item in [*reader.feed(raw), *reader.end()]]
     assert not any(isinstance(t, Reject) for t in taken), taken
     first = next(i for i, t in enumerate(taken) if t is not None)
     assert first + 1 == C.LOCK_PACKETS and len(taken) == C.PACKETS_PER_S
