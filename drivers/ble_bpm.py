@@ -160,8 +160,11 @@ def _pressure(
     if isinstance(raw, Special):
         return None
     value = raw * KPA_TO_MMHG if kpa else raw
-    if value < 0 or value > PRESSURE_MAX_mmHg or (value == 0 and not allow_zero):
-        unit = "kPa" if kpa else "mmHg"
+    unit = "kPa" if kpa else "mmHg"
+    if value == 0 and not allow_zero:
+        # 0 is inside the range below: say what is wrong with it (only MAP 0 means absent)
+        return Reject(RejectReason.IMPLAUSIBLE, f"{name} 0 {unit}: no pressure, not a measurement")
+    if value < 0 or value > PRESSURE_MAX_mmHg:
         return Reject(RejectReason.IMPLAUSIBLE, f"{name} {raw:g} {unit} outside 0..300 mmHg")
     return round(value, 1)
 

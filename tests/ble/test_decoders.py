@@ -187,21 +187,27 @@ def test_bpm_user_id_unknown_and_map_zero() -> None:
     assert rec.map_mmHg is None and "map_absent" in rec.status and rec.valid
 
 
+# The detail is what the engineer reads in the log and `monitord decode`: it names the
+# field and what is wrong with it. A 0 is inside 0..300 mmHg: it was reported as
+# "sys 0 mmHg outside 0..300 mmHg", a reason that contradicts itself.
 @pytest.mark.parametrize(
-    ("payload", "reason"),
+    ("payload", "reason", "detail"),
     [
-        ("", RejectReason.BAD_LENGTH),
-        ("16", RejectReason.BAD_LENGTH),
-        ("16 7C 00 56 00 61", RejectReason.BAD_LENGTH),  # 6 bytes: BP fields cut
-        ("00 2D 01 56 00 61 00", RejectReason.IMPLAUSIBLE),  # sys 301 mmHg
-        ("00 FF 0F 56 00 61 00", RejectReason.IMPLAUSIBLE),  # sys -1 mmHg
-        ("00 00 00 56 00 61 00", RejectReason.IMPLAUSIBLE),  # sys 0 mmHg
-        ("01 90 01 6B F0 7C F0", RejectReason.IMPLAUSIBLE),  # sys 400 kPa
+        ("", RejectReason.BAD_LENGTH, "0 bytes, need >= 7"),
+        ("16", RejectReason.BAD_LENGTH, "1 bytes, need >= 7"),
+        ("16 7C 00 56 00 61", RejectReason.BAD_LENGTH, "6 bytes, need >= 7"),  # BP fields cut
+        ("00 2D 01 56 00 61 00", RejectReason.IMPLAUSIBLE, "sys 301 mmHg outside 0..300 mmHg"),
+        ("00 FF 0F 56 00 61 00", RejectReason.IMPLAUSIBLE, "sys -1 mmHg outside 0..300 mmHg"),
+        ("00 00 00 56 00 61 00", RejectReason.IMPLAUSIBLE, "sys 0 mmHg: no pressure"),
+        ("00 7C 00 00 00 61 00", RejectReason.IMPLAUSIBLE, "dia 0 mmHg: no pressure"),
+        ("01 00 00 6B F0 7C F0", RejectReason.IMPLAUSIBLE, "sys 0 kPa: no pressure"),
+        ("01 90 01 6B F0 7C F0", RejectReason.IMPLAUSIBLE, "sys 400 kPa outside 0..300 mmHg"),
     ],
 )
-def test_bpm_rejects(payload: str, reason: RejectReason) -> None:
+def test_bpm_rejects(payload: str, reason: RejectReason, detail: str) -> None:
     rec = decode_bp(h(payload))
     assert isinstance(rec, Reject) and rec.reason == reason
+    assert detail in rec.detail, rec
 
 
 @pytest.mark.parametrize("cut", range(1, 11))
