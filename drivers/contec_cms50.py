@@ -162,7 +162,8 @@ class PacketReader:
     when its 5th byte arrives. With no checksum, a byte that line noise put inside a
     packet shifts its fields (the pulse byte read as SpO2) and shows only as the byte left
     over after the 5th; a packet followed by such a byte is dropped with it (NOISE, the
-    detail says so), never decoded. A packet start that arrives before the previous
+    detail says so), never decoded (atbrask/CMS50Dplus `getLiveData`, too, yields a packet
+    only when the next packet start arrives). A packet start that arrives before the previous
     packet is whole cuts it (BAD_LENGTH): a packet is never decoded from the bytes that
     happened to arrive. Other bytes before a packet start are counted once per run as
     NOISE. The device streams without a pause, so holding each packet until the next
@@ -207,8 +208,8 @@ class PacketReader:
         """A packet start: settle what came since the previous one."""
         if self._skipped:
             if self._dropped:
-                detail = f"{self._skipped} bytes out of sync, the packet before it dropped"
-                out.append(Reject(RejectReason.NOISE, detail + " (they may belong in it)"))
+                detail = f"{self._skipped} bytes out of sync right after a packet, which is "
+                out.append(Reject(RejectReason.NOISE, detail + "dropped (they may belong in it)"))
             elif not self._started and self._skipped < PACKET_LEN:
                 detail = f"{self._skipped} bytes before the first packet (the port opened "
                 out.append(Reject(RejectReason.NOISE, detail + "mid-packet)", expected=True))
