@@ -24,7 +24,10 @@ State machine (one per configured device, runs until cancelled):
   the CCCD is written) are emitted right after it.
 - Silence: no value for `silence_s` seconds (monotonic wall time, also for simulated
   chairs, whose scenario gaps shrink with their speed) means the link is dead even if
-  the stack still says connected. Receive times come from `ctx.now()` only.
+  the stack still says connected. Receive times come from `ctx.now()` only. A value the
+  decoder rejects is no value: up means the device speaks its protocol, as on a serial
+  link (`no data decoded`), so a device whose every value is rejected is a lost link and
+  its `tech.device_lost` comes; before, each reject kept the link up, with no reading.
 - A connection is evidence of life only until one gives nothing: after a connection
   that ended (silent, or hung up by the device) without a single value, the next one
   reports link up with its first value, not on subscribing. Otherwise a device that
@@ -184,7 +187,8 @@ class _Session:
         self.hang_up_warned = False  # a disconnect that did not finish (cleared with warned)
         self.quirks: frozenset[str] = profile.quirks_for(self.target.name, dev.quirks)
         self.cuff_pressure_values = 0
-        self.last_rx = _mono()
+        self.last_rx = _mono()  # the last decoded value (or the connection's start)
+        self.rejected = 0  # values rejected since then
         self.readings_this_connection = 0
         # Readings decoded while this connection's notifications are being enabled; None
         # once the link is reported up (see the module docstring).
@@ -214,6 +218,7 @@ class _Session:
         self.heard_this_connection = False
         self.up_on_value = None
         self.last_rx = _mono()
+        self.rejected = 0
 
     def subscribed(self, reason: str) -> None:
         """Notifications are on: the link is up now, or with the first value when the
@@ -223,6 +228,13 @@ class _Session:
             return
         self.set_link(True, reason)
         self.release_early()
+
+    def silence(self, quiet: float) -> str:
+        """Why the link is lost after `quiet` seconds without a decoded value."""
+        limit = f"{quiet:.0f} s (limit {self.silence_s:g} s)"
+        if self.rejected:
+            return f"undecodable values: {self.rejected} rejected, none decoded for {limit}"
+        return f"silent: no data for {limit}"
 
     def ended(self) -> None:
         """This connection is over (whatever ended it)."""
@@ -266,12 +278,15 @@ class _Session:
             log.debug("%s/%s: %s; retry in %.1f s", self.ctx.chair, self.ctx.device, err, delay)
 
     def on_value(self, sub: BleSubscription, data: bytes) -> None:
-        self.last_rx = _mono()
         result = sub.decode(bytes(data), self.quirks)
         if isinstance(result, Reject):
+            # not a sign of life: the silence timer runs on (module docstring)
             log.debug("%s/%s: %s rejected: %s", self.ctx.chair, self.ctx.device, sub.name, result)
+            self.rejected += 1
             self.ctx.reject(result)
             return
+        self.last_rx = _mono()
+        self.rejected = 0
         self.heard_this_connection = True
         if result is None:
             # Intermediate Cuff Pressure (0x2A36): the BLS sends it only "while a
@@ -395,7 +410,7 @@ async def _connected_session(
                 await within(disconnected.wait(), check)  # never swallows a stop
             quiet = _mono() - s.last_rx
             if not disconnected.is_set() and quiet > s.silence_s:
-                return f"silent: no data for {quiet:.0f} s (limit {s.silence_s:g} s)"
+                return s.silence(quiet)
         return "disconnected by the device"
     finally:
         s.ended()

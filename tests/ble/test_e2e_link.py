@@ -16,12 +16,19 @@ from pathlib import Path
 from typing import Any
 
 from monitord.config import DeviceConfig
+from monitord.drivers.base import RejectReason
 from monitord.drivers.ble_gatt import BleLinkSettings
 from monitord.drivers.ble_link import LinkTiming, Transient, run_ble_device
 from monitord.drivers.registry import DRIVERS
 from monitord.models import Kind
 from monitord.simulators.base import SimEvent
-from monitord.simulators.ble import SimCuff, VirtualBleLink, backends, make_sim_device
+from monitord.simulators.ble import (
+    SimCuff,
+    SimOximeter,
+    VirtualBleLink,
+    backends,
+    make_sim_device,
+)
 
 from .helpers import RecordingContext, wait_until
 
@@ -318,3 +325,49 @@ async def test_connections_that_give_nothing_back_off(vlink: VirtualBleLink) -> 
             await asyncio.gather(task, return_exceptions=True)
     assert silent == [base, base * 2, base * 4, base * 8], rng.steps  # was base, base, ...
     assert rng.steps[marked] == base, rng.steps  # a connection that gave a value resets
+
+
+class _OximeterWithAByteTooMany(SimOximeter):
+    """A PLX oximeter whose every 0x2A5F value carries one byte its flags do not declare
+    (a vendor field, say): the decoder rejects each one (the length must match the flags,
+    drivers/ble_plx.py), so no reading ever comes although the device notifies on."""
+
+    @classmethod
+    def encode(cls, ev: SimEvent) -> bytes:
+        return super().encode(ev) + b"\x00"
+
+
+async def test_values_that_never_decode_are_a_lost_link(vlink: VirtualBleLink) -> None:
+    """Up means the device speaks its protocol, as on a serial link (`no data decoded`):
+    a rejected value is not a sign of life. Before, each rejected notification counted as
+    one and kept the silence timer from firing: the link stayed up for as long as the
+    oximeter notified, with no reading, so `tech.device_lost` never came and the patient's
+    SpO2 went unwatched with no alarm at all."""
+    ctx = RecordingContext(device="spo2")
+    stop = asyncio.Event()
+
+    async with _OximeterWithAByteTooMany("OddOx", vlink) as ox:
+
+        async def notify_on() -> None:  # the oximeter notifies every 0.05 s, as it measures
+            while not stop.is_set():
+                await ox.send(SimEvent(Kind.SPO2, {"spo2_pct": 97, "pulse_bpm": 72}), _now())
+                await asyncio.sleep(0.05)
+
+        talker = asyncio.create_task(notify_on())
+        try:
+            async with running(
+                vlink, ctx, id="spo2", driver="ble-plx", name="OddOx", silence_s=0.3
+            ):
+                await wait_until(lambda: ctx.rejects, what="rejected values")
+                await wait_until(lambda: not ctx.link_up, what="link down: nothing decoded")
+        finally:
+            stop.set()
+            await talker
+    assert ctx.readings == []
+    up, reason = ctx.links[-1]
+    assert not up and "none decoded" in reason and "rejected" in reason, ctx.links
+    assert {r.reason for r in ctx.rejects} == {RejectReason.BAD_LENGTH}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
