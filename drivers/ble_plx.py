@@ -174,11 +174,25 @@ class PulseOxFeatures:
 
 
 def _spo2(raw: float | Special, status: list[str], what: str) -> float | Reject | None:
+    """The primary SpO2: outside 0..100 % the notification is no measurement (a reject)."""
     if isinstance(raw, Special):
         return None
     if not SPO2_RANGE_pct[0] <= raw <= SPO2_RANGE_pct[1]:
         return Reject(RejectReason.IMPLAUSIBLE, f"{what} {raw:g} % outside 0..100")
     return None if raw == 0 else round(raw, 1)  # 0 %: the probe has nothing
+
+
+def _spo2_secondary(raw: float | Special, status: list[str], flag: str) -> float | None:
+    """SpO2 fast or slow, secondary values (ble_gatt.py): outside 0..100 % dropped with
+    `flag`, not the notification with them, which would lose the primary SpO2 and pulse
+    it carries (a device marking "none" with 127 instead of the SFLOAT NaN would then give
+    no reading at all)."""
+    if isinstance(raw, Special):
+        return None
+    if not SPO2_RANGE_pct[0] <= raw <= SPO2_RANGE_pct[1]:
+        status.append(flag)
+        return None
+    return None if raw == 0 else round(raw, 1)
 
 
 def _pr(raw: float | Special, status: list[str]) -> float | None:
@@ -285,11 +299,16 @@ def decode_cont(data: bytes, quirks: frozenset[str] = frozenset()) -> PulseOx | 
     status: list[str] = ["reserved_flags"] if flags & 0xE0 else []
     pairs: list[tuple[float | None, float | None]] = []
     off = 1
-    for present, what in ((True, "SpO2"), (flags & 0x01, "SpO2 fast"), (flags & 0x02, "SpO2 slow")):
+    for present, flag in (
+        (True, ""),
+        (flags & 0x01, "spo2_fast_implausible"),
+        (flags & 0x02, "spo2_slow_implausible"),
+    ):
         if not present:
             pairs.append((None, None))
             continue
-        spo2 = _spo2(sfloat_le(data, off), status, what)
+        raw = sfloat_le(data, off)
+        spo2 = _spo2_secondary(raw, status, flag) if flag else _spo2(raw, status, "SpO2")
         if isinstance(spo2, Reject):
             return spo2
         pairs.append((spo2, _pr(sfloat_le(data, off + 2), status)))

@@ -529,12 +529,33 @@ def test_plx_special_values(raw: int, label: str) -> None:
         (decode_cont, "", RejectReason.BAD_LENGTH),
         (decode_cont, "01 62 00 48 00 61 00", RejectReason.BAD_LENGTH),  # fast pair cut
         (decode_cont, "00 62 00 48 00 00", RejectReason.BAD_LENGTH),
-        (decode_cont, "01 62 00 48 00 FF 0F 48 00", RejectReason.IMPLAUSIBLE),  # fast -1 %
+        (decode_cont, "00 FF 0F 48 00", RejectReason.IMPLAUSIBLE),  # SpO2 -1 %
     ],
 )
 def test_plx_rejects(decoder: Any, payload: str, reason: RejectReason) -> None:
     rec = decoder(h(payload))
     assert isinstance(rec, Reject) and rec.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("payload", "fast", "slow", "flags"),
+    [
+        ("01 62 00 48 00 FF 0F 48 00", None, None, ["spo2_fast_implausible"]),  # fast -1 %
+        ("01 62 00 48 00 7F 00 48 00", None, None, ["spo2_fast_implausible"]),  # fast 127 %
+        ("02 62 00 48 00 7F 00 48 00", None, None, ["spo2_slow_implausible"]),  # slow 127 %
+        ("03 62 00 48 00 61 00 48 00 7F 00 48 00", 97, None, ["spo2_slow_implausible"]),
+    ],
+)
+def test_plx_secondary_spo2_out_of_range_is_dropped_not_the_reading(
+    payload: str, fast: float | None, slow: float | None, flags: list[str]
+) -> None:
+    # SpO2 fast and slow are secondary values (ble_gatt.py): one outside 0..100 % is dropped
+    # with a flag; the primary SpO2 98 % and pulse 72 of the same notification are kept (the
+    # whole notification was rejected, so a device marking "none" with 127 gave no reading).
+    rec = decode_cont(h(payload))
+    assert isinstance(rec, PulseOx), rec
+    assert (rec.spo2_pct, rec.pulse_bpm, rec.valid) == (98, 72, True)
+    assert (rec.spo2_fast_pct, rec.spo2_slow_pct, list(rec.status)) == (fast, slow, flags)
 
 
 def test_plx_features() -> None:
