@@ -71,11 +71,11 @@ from monitord.sinks.commands import (
 from monitord.sinks.homeassistant import discovery
 from monitord.sinks.linkstate import LinkState
 from monitord.sinks.mqtt_errors import (
+    check_suback,
     describe_error,
     nodelay,
     paho_log,
     refusal_text,
-    refused_subscriptions,
 )
 from monitord.sinks.mqtt_events import Written
 from monitord.sinks.mqtt_incoming import Incoming, MqttStats, OnCommand
@@ -380,21 +380,6 @@ class MqttSink:
         self._accepted(c, topic)
         return True
 
-    def _check_suback(self, c: ChairLink, wanted: list[str], granted: Any) -> None:
-        """MQTT v5 SUBACK reason codes: a refused subscription means nurse commands or
-        station receipts for this chair never arrive (mosquitto 2.0 grants them all and
-        filters per message; other brokers answer 0x87 here)."""
-        if refused := refused_subscriptions(wanted, granted):
-            user = self.login(c.chair)[0] or "(anonymous)"
-            c.flog_sub.failure(
-                "suback",
-                f"broker refused subscriptions for user {user}: {', '.join(refused)}; "
-                "nurse commands / station receipts will not arrive; check the ACL "
-                "(docs/delivery.md)",
-            )
-        else:
-            c.flog_sub.success()
-
     def refusals(self) -> dict[str, str]:
         return {c.chair: c.refused for c in self._chairs.values() if c.refused is not None}
 
@@ -413,7 +398,7 @@ class MqttSink:
         subs = self.incoming.subscriptions(c.chair)  # retain as published, see there
         wanted = [t for t, _ in subs]
         granted = await client.subscribe(subs)
-        self._check_suback(c, wanted, granted)
+        check_suback(c.flog_sub, self.login(c.chair)[0], wanted, granted)
         # After the SUBACK, not at connect: a command sent before this line is not queued
         # for us (first connection), so this is the moment a station may send one.
         c.subscribed = True

@@ -16,6 +16,7 @@ from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.reasoncodes import ReasonCode
 
 from monitord.config import MqttConfig
+from monitord.log import FailureLog
 from monitord.mqttv5 import PublishRefused, reason_words
 
 
@@ -122,3 +123,18 @@ def refused_subscriptions(wanted: list[str], granted: Any) -> list[str]:
         for t, code in zip(wanted, codes, strict=False)
         if isinstance(code, ReasonCode) and code.is_failure
     ]
+
+
+def check_suback(flog: FailureLog, user: str | None, wanted: list[str], granted: Any) -> None:
+    """MQTT v5 SUBACK reason codes: a refused subscription means nurse commands or
+    station receipts for this chair never arrive (mosquitto 2.0 grants them all and
+    filters per message; other brokers answer 0x87 here)."""
+    if refused := refused_subscriptions(wanted, granted):
+        flog.failure(
+            "suback",
+            f"broker refused subscriptions for user {user or '(anonymous)'}: "
+            f"{', '.join(refused)}; nurse commands / station receipts will not arrive; "
+            "check the ACL (docs/delivery.md)",
+        )
+    else:
+        flog.success()
