@@ -93,6 +93,10 @@ class V5Client(aiomqtt.Client):
         # Set by a caller whose own `offline` status was acknowledged before it leaves:
         # the Will would only say it again, with an older time.
         self.said_offline = False
+        # Why the connection ended, as paho first told it: (reason, True when the broker
+        # said it in a DISCONNECT packet). aiomqtt's message iterator raises a bare
+        # "Disconnected during message iteration" and drops it (sinks/mqtt_takeover.py).
+        self.lost: tuple[ReasonCode, bool] | None = None
 
     async def __aexit__(
         self,
@@ -136,6 +140,18 @@ class V5Client(aiomqtt.Client):
         # As aiomqtt's own graceful disconnect: the client may be entered again.
         if self._connected.done():
             self._connected = asyncio.get_running_loop().create_future()
+
+    def _on_disconnect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None = None,
+    ) -> None:
+        if self.lost is None:  # paho may call it twice (aiomqtt's own note)
+            self.lost = (reason_code, flags.is_disconnect_packet_from_server)
+        super()._on_disconnect(client, userdata, flags, reason_code, properties)
 
     def _on_publish(
         self,

@@ -208,7 +208,8 @@ _DAEMON_KEYS = {"pid", "started", "version", "site", "summary", "tasks", "connec
 
 
 def render_connections(conns: Any) -> list[str]:
-    """One line per sink: connected since, DOWN since with the last error, or disabled."""
+    """One line per sink: connected since, DOWN since with the last error, or disabled;
+    and one per chair whose connection another client takes over."""
     if not isinstance(conns, dict):
         return []  # a daemon of an earlier version, or none has run
     out = []
@@ -227,6 +228,11 @@ def render_connections(conns: Any) -> list[str]:
             out.append(f"{head}: nothing sent yet (since {since})")
         else:
             out.append(f"{head}: {state} since {since}, no answer yet")
+        # Said apart from the state: taken over, the link is mostly `connected`.
+        taken = c.get("taken_over")
+        for part, t in (taken if isinstance(taken, dict) else {}).items():
+            t = t if isinstance(t, dict) else {}
+            out.append(f"{head}: {part} TAKEN OVER since {t.get('since')}: {t.get('advice')}")
     return out
 
 

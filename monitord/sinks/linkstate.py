@@ -1,7 +1,8 @@
 """A sink's connection as `monitord status` shows it: connected since when, or down since
 when with the last error in one line (the sink's own classified message: a refused login,
 a TLS failure, a refused connection), so an admin can tell "no station is open" from "this
-Pi cannot reach the broker" (docs/operations.md, "monitord status").
+Pi cannot reach the broker" (docs/operations.md, "monitord status"); and each part whose
+connection another client takes over (one MQTT client id on two Pis), while it lasts.
 
 The daemon puts `as_dict()` into its `daemon` live-status item; `on_change` tells it when
 that changed. What changes it is a connection made or lost, or another error text, never a
@@ -35,6 +36,9 @@ class LinkState:
         self.since = time.time()
         self.last_error: str | None = None
         self.error_since: float | None = None
+        # part -> (since, the admin's advice): another client takes that part's connection
+        # over (the MQTT chair's client id in use twice: sinks/mqtt_takeover.py).
+        self.taken_over: dict[str, tuple[float, str]] = {}
         self.on_change: Callable[[], None] | None = None
 
     def up(self, part: str = "") -> None:
@@ -43,8 +47,12 @@ class LinkState:
             self._up[part] = True
             self._update(False)
 
-    def down(self, error: str, part: str = "") -> None:
-        """A connection failed or was lost, or a write failed: `error` in one line."""
+    def down(self, error: str, part: str = "", *, taken_over: bool = False) -> None:
+        """A connection failed or was lost, or a write failed: `error` in one line;
+        `taken_over`: by another client with its id (shown until `kept(part)`)."""
+        new_takeover = taken_over and part not in self.taken_over
+        if new_takeover:
+            self.taken_over[part] = (time.time(), " ".join(error.split()))
         if len(self._up) > 1 and part:
             error = f"{part}: {error}"
         error = " ".join(error.split())  # one line, whatever the library said
@@ -52,7 +60,12 @@ class LinkState:
         if new_error:
             self.last_error, self.error_since = error, time.time()
         self._up[part] = False
-        self._update(new_error)
+        self._update(new_error or new_takeover)
+
+    def kept(self, part: str = "") -> None:
+        """No other client takes `part`'s connection over any more."""
+        if self.taken_over.pop(part, None) is not None:
+            self._update(True)
 
     def _update(self, changed: bool) -> None:
         ups = self._up.values()
@@ -69,4 +82,8 @@ class LinkState:
             "where": self.where,
             "last_error": self.last_error,
             "last_error_since": None if self.error_since is None else iso(self.error_since),
+            "taken_over": {
+                part: {"since": iso(since), "advice": advice}
+                for part, (since, advice) in self.taken_over.items()
+            },
         }

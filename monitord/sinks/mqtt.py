@@ -32,7 +32,8 @@ Alert events leave the outbox only after the broker's PUBACK; a connection lost 
 re-sends them (at-least-once; `alert_id` + `event` identify a duplicate).
 
 What arrives (receipts, station statuses, commands) is handled by sinks/mqtt_incoming.py;
-connection failures are classified with advice by sinks/mqtt_errors.py.
+connection failures are classified with advice by sinks/mqtt_errors.py, and another client
+taking a chair's connection over (its client id in use twice) by sinks/mqtt_takeover.py.
 
 The delivery alarm is not decided here: `down_since()` tells monitord/delivery.py how long
 the alert link has not delivered (a reconnect alone does not count: `ChairLink.delivering`
@@ -80,6 +81,7 @@ from monitord.sinks.mqtt_errors import (
 from monitord.sinks.mqtt_events import Written
 from monitord.sinks.mqtt_incoming import Incoming, MqttStats, OnCommand
 from monitord.sinks.mqtt_link import STALL_S, ChairLink
+from monitord.sinks.mqtt_takeover import client_id
 
 __all__ = [
     "AckCommand",
@@ -134,6 +136,7 @@ class MqttSink:
         self.link = LinkState(f"broker {cfg.host}:{cfg.port}", chairs)
         for link in self._chairs.values():
             link.on_change = self._link_changed
+            link.on_takeover_end = self.link.kept
         # chair -> (username, password file, password env var): per-chair logins
         # ([[chairs]] mqtt_username) or [mqtt]'s for every chair.
         self.logins = logins or {}
@@ -263,8 +266,7 @@ class MqttSink:
     def _client(self, chair: str) -> V5Client:
         username, password_file, env = self.login(chair)
         password = read_secret(password_file, env)
-        ident = self.cfg.client_id
-        ident = f"{ident}-{chair}" if ident else f"monitord-{self.site}-{chair}"
+        ident = client_id(self.cfg.client_id, self.site, chair)
         return V5Client(
             self.cfg.host,
             self.cfg.port,
@@ -311,16 +313,17 @@ class MqttSink:
             except (aiomqtt.MqttError, OSError, ssl.SSLError, TimeoutError) as e:
                 # Lost to the keepalive (a frozen broker, no publish waiting): the outage
                 # dates from the PINGREQ it left unanswered (sinks/mqtt_link.py).
+                taken = c.takeover.lost(client, c.connected, self.login(c.chair)[0])
                 c.down(client.unanswered_ping_since(STALL_S) if client is not None else None)
-                cls, msg = describe_error(e, self.cfg)
+                cls, msg = ("takeover", taken) if taken else describe_error(e, self.cfg)
                 self.stats.last_error = msg
-                self.link.down(msg, c.chair)
+                self.link.down(msg, c.chair, taken_over=taken is not None)
                 delay = backoff.next_delay()
                 flog.failure(
                     cls,
                     f"{msg}; {self.outbox.backlog('mqtt', c.chair)} alert events queued; "
                     f"retrying in {delay:.1f} s",
-                    logging.ERROR if cls in ("auth", "tls") else logging.WARNING,
+                    logging.ERROR if cls in ("auth", "tls", "takeover") else logging.WARNING,
                 )
                 await asyncio.sleep(delay)
             except Exception as e:

@@ -7,7 +7,8 @@ reconnect, and a chair reconnecting at once forever raised no delivery alarm. So
 link is down (`down_since`, read by monitord/delivery.py) from its first loss until it
 delivers: the broker accepted queued alert events, answered one with a refusal (then
 `delivery.refused` says the rest), or nothing was left to send. Only then do the
-reconnect backoff and the failure log reset.
+reconnect backoff and the failure log reset (not while another client takes the
+connection over: sinks/mqtt_takeover.py).
 
 The outage counts from when the broker stopped answering, not from when the loss was
 noticed (an audit found the delivery alarm 40 s after a broker froze, not 30: the loss was
@@ -32,6 +33,7 @@ from monitord.backoff import Backoff
 from monitord.log import FailureLog
 from monitord.models import Reading
 from monitord.sinks.mqtt_events import EventLane
+from monitord.sinks.mqtt_takeover import Takeover
 
 log = logging.getLogger("monitord.sinks.mqtt")
 
@@ -79,6 +81,11 @@ class ChairLink:
         self.flog = FailureLog(log, f"MQTT {chair}")
         self.flog_sub = FailureLog(log, f"MQTT {chair} subscribe")
         self.flog_receipts = FailureLog(log, f"MQTT {chair} receipts")
+        # Another client with this chair's client id (sinks/mqtt_takeover.py): held for
+        # twice the backoff's cap, longer than the other waits between its connects.
+        self.takeover = Takeover(chair, 2 * backoff.cap_s)
+        self.takeover.on_end = self._takeover_ended
+        self.on_takeover_end: Callable[[str], None] | None = None  # the sink's LinkState
 
     @property
     def refused(self) -> str | None:
@@ -88,6 +95,7 @@ class ChairLink:
     def up(self) -> None:
         """Connected (CONNACK): not yet delivering."""
         self.connected = True
+        self.takeover.connected()
 
     def delivering(self) -> None:
         """The connection delivers: up for the delivery alarm; a later loss starts a new
@@ -95,9 +103,18 @@ class ChairLink:
         if self.down_since is None:
             return
         self.down_since = None
-        self.backoff.reset()
-        self.flog.success()
+        # Taken over, each connection delivers until the other client takes it again: the
+        # backoff keeps growing (the two would hammer the broker) and the log quiet.
+        if not self.takeover.active:
+            self.backoff.reset()
+            self.flog.success()
         self._changed()
+
+    def _takeover_ended(self) -> None:
+        self.backoff.reset()
+        self.flog.success("connection held: no other client takes it over now")
+        if self.on_takeover_end is not None:
+            self.on_takeover_end(self.chair)
 
     def down(self, ping_since: float | None = None) -> None:
         """The connection is lost. `ping_since`: when a PINGREQ went out that the broker

@@ -1,0 +1,108 @@
+"""Another client connecting with a chair's client id (an admin copied one Pi's chair file
+to a second Pi and kept its chair id): the broker gives the id to whoever connected last,
+so the two daemons take the connection from each other at every reconnect, and the nurses'
+station shows two patients' vitals under one chair. Only the admin can fix it; the daemon
+says so once at ERROR, `monitord status` shows it while it lasts (sinks/linkstate.py), and
+the reconnects keep their backoff meanwhile instead of resetting it at each connection, so
+the two do not hammer the broker (and alerts still go out between takeovers).
+
+What the connection that is taken over sees (tests/delivery/test_mqtt_takeover.py, with
+Debian 12's mosquitto 2.0.11 that the clinics run):
+- a broker that follows MQTT v5 (mosquitto from 2.0.15, EMQX, HiveMQ) sends DISCONNECT with
+  reason 0x8E "Session taken over" first: certain at once;
+- mosquitto 2.0.11 only closes the socket (its log: "Client ... already connected, closing
+  old connection"). paho then reports "Unspecified error" (0x80) from itself, no packet,
+  the same as for a broker stopped or restarted; aiomqtt's message iterator raises a bare
+  MqttError("Disconnected during message iteration"). `V5Client.lost` keeps paho's word.
+  So, there: `CLOSES` such closes in a row, each time with the next connect accepted at
+  once (a broker that restarts refuses at least one in between, or closes once), and no
+  connection held for `hold_s` in between.
+It ends when a connection is held for `hold_s`: twice the reconnect backoff's cap, longer
+than the other daemon waits before it connects again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from monitord.mqttv5 import V5Client
+
+SESSION_TAKEN_OVER = 0x8E
+# The socket closed with no reason this many times in a row, the broker accepting the
+# next connect each time: one broker restart is one close (an admin restarting it again
+# and again while fixing its config, a few), a flap is a close per connect, a couple a
+# second until the count is reached (the backoff resets at each connection till then).
+CLOSES = 5
+# paho's words for "the socket closed under us" (MQTT_ERR_CONN_LOST), not the broker's.
+_CLOSED = "Unspecified error"
+
+
+def client_id(configured: str | None, site: str, chair: str) -> str:
+    """The MQTT client id of a chair's connection (sinks/mqtt.py `_client`)."""
+    return f"{configured}-{chair}" if configured else f"monitord-{site}-{chair}"
+
+
+def advice(chair: str, ident: str, user: str | None) -> str:
+    """The admin's line: what is wrong and what to do (the log and `monitord status`)."""
+    login = f", user {user}" if user else ""
+    return (
+        f"chair {chair}'s connection (client id {ident}{login}) is taken over by another "
+        "client: another monitord, or any client, uses this chair's id on this broker; "
+        "two Pis with the same chair file? give each Pi its own chair id "
+        "(`monitord status` on each Pi shows its chair ids)"
+    )
+
+
+class Takeover:
+    """One chair's connection: is another client taking it over?"""
+
+    def __init__(self, chair: str, hold_s: float) -> None:
+        self.chair = chair
+        self.hold_s = hold_s
+        self.closes = 0  # reasonless closes in a row, each reconnect accepted at once
+        self.since: float | None = None  # wall clock, for `monitord status`
+        self._held: asyncio.TimerHandle | None = None
+        # Told when it ends (a connection held for `hold_s`).
+        self.on_end: Callable[[], None] | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.since is not None
+
+    def connected(self) -> None:
+        """A CONNACK: the id is ours until another client connects with it."""
+        self._cancel()
+        self._held = asyncio.get_running_loop().call_later(self.hold_s, self._kept)
+
+    def lost(self, client: V5Client | None, was_connected: bool, user: str | None) -> str | None:
+        """A connect failed or a connection ended: the admin's advice when it was taken
+        over, else None."""
+        self._cancel()
+        reason, from_broker = (client.lost if client is not None else None) or (None, False)
+        value = None if reason is None else int(reason.value)
+        if was_connected and from_broker and value == SESSION_TAKEN_OVER:
+            self.closes = max(self.closes + 1, CLOSES)
+        elif was_connected and reason is not None and not from_broker and str(reason) == _CLOSED:
+            self.closes += 1
+        else:  # refused, timed out, a keepalive lost, the broker's own reason: not this
+            self.closes = 0
+        if self.closes < CLOSES or client is None:
+            return None
+        if self.since is None:
+            self.since = time.time()
+        return advice(self.chair, str(client.identifier), user)
+
+    def _kept(self) -> None:
+        self._held = None
+        self.closes = 0
+        if self.since is not None:
+            self.since = None
+            if self.on_end is not None:
+                self.on_end()
+
+    def _cancel(self) -> None:
+        if self._held is not None:
+            self._held.cancel()
+            self._held = None
