@@ -127,6 +127,7 @@ class ChairLink:
             self.down_since = min([time.monotonic(), *asked])
             self._changed()
         self._done_asking()
+        self.takeover.cancel()  # a clean stop too: no timer left behind
         self.connected = False
         self.subscribed = False
         self.vitals.clear()

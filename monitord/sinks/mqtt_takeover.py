@@ -73,13 +73,13 @@ class Takeover:
 
     def connected(self) -> None:
         """A CONNACK: the id is ours until another client connects with it."""
-        self._cancel()
+        self.cancel()
         self._held = asyncio.get_running_loop().call_later(self.hold_s, self._kept)
 
     def lost(self, client: V5Client | None, was_connected: bool, user: str | None) -> str | None:
         """A connect failed or a connection ended: the admin's advice when it was taken
         over, else None."""
-        self._cancel()
+        self.cancel()
         reason, from_broker = (client.lost if client is not None else None) or (None, False)
         value = None if reason is None else int(reason.value)
         if was_connected and from_broker and value == SESSION_TAKEN_OVER:
@@ -102,7 +102,8 @@ class Takeover:
             if self.on_end is not None:
                 self.on_end()
 
-    def _cancel(self) -> None:
+    def cancel(self) -> None:
+        """The connection ended (or the sink stops): not held."""
         if self._held is not None:
             self._held.cancel()
             self._held = None
