@@ -9,18 +9,26 @@ reset each time; nothing named the cause and `monitord status` showed `connected
 Real `monitord run` processes with a simulated chair, on the real mosquitto of
 tests/conftest.py (Debian 12's 2.0.11: it closes the old connection without the MQTT v5
 DISCONNECT 0x8E, so the daemon counts reasonless closes, each reconnect accepted at once).
-A single daemon whose broker restarts is not taken over.
+A single daemon whose broker restarts is not taken over; a takeover ends once the other
+client is gone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from monitord.config import MqttConfig, StorageConfig
+from monitord.outbox import Outbox
+from monitord.sinks.mqtt import Command, MqttSink
 from tests.e2e.e2e_kit import DaemonProcess
 from tests.kit import eventually
 from tests.servers import Mosquitto, unique_name
@@ -170,3 +178,48 @@ async def test_one_daemon_whose_broker_restarts_is_not_taken_over(
     finally:
         mosquitto.ensure_running()
         assert d.stop() == 0, d.output()[-3000:]
+
+
+async def test_the_takeover_ends_when_the_other_client_is_gone(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two sinks in this process with one client id (the backoff's cap 0.5 s, so a
+    connection held 1 s ends it); one stops: the other's status clears, its log says so."""
+    caplog.set_level(logging.INFO, logger="monitord.sinks.mqtt")
+    site = unique_name("site")
+    mq = MqttConfig(host=mosquitto.host, port=mosquitto.port, prefix=mqtt_prefix, timeout_s=2)
+
+    async def no_command(chair: str, cmd: Command) -> str | None:
+        return None
+
+    sinks = []
+    for name in ("a", "b"):
+        path = tmp_path / f"{name}.sqlite"
+        sinks.append(
+            MqttSink(
+                mq,
+                site,
+                [CHAIR],
+                Outbox(path, StorageConfig(path=path)),
+                no_command,
+                backoff_base_s=0.1,
+                backoff_cap_s=0.5,
+            )
+        )
+    a, b = sinks
+    ta, tb = asyncio.create_task(a.run()), asyncio.create_task(b.run())
+    try:
+        await eventually(lambda: CHAIR in a.link.taken_over and CHAIR in b.link.taken_over)
+        assert a.link.as_dict()["taken_over"][CHAIR]["advice"].startswith(f"chair {CHAIR}'s")
+        tb.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await tb
+        await eventually(lambda: a.link.taken_over == {}, what="the takeover's end")
+        assert a.link.as_dict()["taken_over"] == {} and a.link.state == "connected"
+        (said,) = [r.getMessage() for r in caplog.records if "no other client" in r.getMessage()]
+        assert said.startswith(f"MQTT {CHAIR}: recovered after ")
+        assert said.endswith("; connection held: no other client takes it over now")
+    finally:
+        for t in (ta, tb):
+            t.cancel()
+        await asyncio.gather(ta, tb, return_exceptions=True)
