@@ -81,7 +81,7 @@ from monitord.sinks.mqtt_errors import (
 from monitord.sinks.mqtt_events import Written
 from monitord.sinks.mqtt_incoming import Incoming, MqttStats, OnCommand
 from monitord.sinks.mqtt_link import STALL_S, ChairLink
-from monitord.sinks.mqtt_takeover import client_id
+from monitord.sinks.mqtt_takeover import TAKEOVER_RETRY_S, client_id
 
 __all__ = [
     "AckCommand",
@@ -319,6 +319,8 @@ class MqttSink:
                 self.stats.last_error = msg
                 self.link.down(msg, c.chair, taken_over=taken is not None)
                 delay = backoff.next_delay()
+                if taken:  # its alerts go out only while connected: never wait long for that
+                    delay = min(delay, TAKEOVER_RETRY_S)
                 flog.failure(
                     cls,
                     f"{msg}; {self.outbox.backlog('mqtt', c.chair)} alert events queued; "

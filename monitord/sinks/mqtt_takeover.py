@@ -4,7 +4,9 @@ so the two daemons take the connection from each other at every reconnect, and t
 station shows two patients' vitals under one chair. Only the admin can fix it; the daemon
 says so once at ERROR, `monitord status` shows it while it lasts (sinks/linkstate.py), and
 the reconnects keep their backoff meanwhile instead of resetting it at each connection, so
-the two do not hammer the broker (and alerts still go out between takeovers).
+the two do not hammer the broker; but never above `TAKEOVER_RETRY_S`: a chair's alerts go
+out only while it holds the connection, and a backoff grown to its 30-s cap made an alert
+wait up to that long for the next turn.
 
 What the connection that is taken over sees (tests/delivery/test_mqtt_takeover.py, with
 Debian 12's mosquitto 2.0.11 that the clinics run):
@@ -35,6 +37,10 @@ SESSION_TAKEN_OVER = 0x8E
 # and again while fixing its config, a few), a flap is a close per connect, a couple a
 # second until the count is reached (the backoff resets at each connection till then).
 CLOSES = 5
+# The longest wait before reconnecting while taken over (sinks/mqtt.py): an alert waits for
+# the chair's next connection at most this long (plus the connect), and two daemons at it
+# make a connect a second each, nothing to a broker.
+TAKEOVER_RETRY_S = 2.0
 # paho's words for "the socket closed under us" (MQTT_ERR_CONN_LOST), not the broker's.
 _CLOSED = "Unspecified error"
 

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,7 @@ import pytest
 from monitord.config import MqttConfig, StorageConfig
 from monitord.outbox import Outbox
 from monitord.sinks.mqtt import Command, MqttSink
+from monitord.sinks.mqtt_takeover import TAKEOVER_RETRY_S
 from tests.e2e.e2e_kit import DaemonProcess
 from tests.kit import eventually
 from tests.servers import Mosquitto, unique_name
@@ -42,7 +44,9 @@ SCENARIO = "\n".join(
 )
 
 
-def pi(tmp: Path, name: str, broker: Mosquitto, site: str, prefix: str) -> Path:
+def pi(
+    tmp: Path, name: str, broker: Mosquitto, site: str, prefix: str, level: str = "INFO"
+) -> Path:
     """One Pi's config: its own store, the chair file every Pi got a copy of."""
     d = tmp / name
     d.mkdir()
@@ -50,7 +54,7 @@ def pi(tmp: Path, name: str, broker: Mosquitto, site: str, prefix: str) -> Path:
     cfg = d / "monitord.toml"
     cfg.write_text(
         f"""
-log_level = "INFO"
+log_level = "{level}"
 [site]
 id = "{site}"
 [mqtt]
@@ -100,6 +104,17 @@ def error_lines(d: DaemonProcess) -> list[str]:
     return [ln for ln in lines if ERROR in ln and "ERROR monitord.sinks.mqtt: " in ln]
 
 
+def retries(d: DaemonProcess) -> list[float]:
+    """The reconnect waits logged from the takeover's ERROR line on (its repeats at DEBUG)."""
+    lines = d.output().splitlines()
+    first = next((i for i, ln in enumerate(lines) if ERROR in ln), len(lines))
+    return [
+        float(m.group(1))
+        for ln in lines[first:]
+        if ERROR in ln and (m := re.search(r"retrying in ([0-9.]+) s", ln))
+    ]
+
+
 async def wait_status(cfg: Path, pred: Any, what: str, within_s: float = 60) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within_s
@@ -117,7 +132,9 @@ async def test_two_pis_with_one_chair_file_say_so_in_the_log_and_status(
     site = unique_name("site")
     ident = f"monitord-{site}-{CHAIR}"
     daemons = [
-        DaemonProcess(pi(tmp_path, name, mosquitto, site, mqtt_prefix), tmp_path / f"{name}.log")
+        DaemonProcess(
+            pi(tmp_path, name, mosquitto, site, mqtt_prefix, "DEBUG"), tmp_path / f"{name}.log"
+        )
         for name in ("pi-a", "pi-b")
     ]
     for d in daemons:
@@ -145,7 +162,13 @@ async def test_two_pis_with_one_chair_file_say_so_in_the_log_and_status(
             print(text)
             head = f"connection mqtt (broker {mosquitto.host}:{mosquitto.port})"
             assert f"{head}: {CHAIR} TAKEN OVER since 20" in text
-        # Still reconnecting (alerts go out between takeovers): the daemons run on.
+        # Still reconnecting (alerts go out between takeovers): the daemons run on, and a
+        # chair's alerts never wait long for its next turn on the broker: the reconnect
+        # backoff, kept growing while taken over, stops at TAKEOVER_RETRY_S (it went on to
+        # its 30-s cap: 4, 8, 16 s between a chair's connections).
+        await eventually(lambda: all(len(retries(d)) >= 6 for d in daemons), 60, "six retries each")
+        for d in daemons:
+            assert max(retries(d)) <= TAKEOVER_RETRY_S, retries(d)
         assert all(d.alive for d in daemons)
     finally:
         for d in daemons:
