@@ -65,12 +65,19 @@ from bleak import BleakClient, BleakScanner
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
-from bleak.exc import BleakDeviceNotFoundError, BleakError
+from bleak.exc import BleakError
 
 from monitord.aio import within
 from monitord.backoff import capped_delay
 from monitord.config import DeviceConfig
 from monitord.drivers.base import DeviceContext, DriverDescriptor, Reject, stamp
+from monitord.drivers.ble_errors import (
+    BleLinkError,
+    DeviceGone,
+    ProfileMismatch,
+    Transient,
+    classify,
+)
 from monitord.drivers.ble_gatt import (
     Q_EPISODIC,
     Q_SETTLE,
@@ -83,64 +90,6 @@ from monitord.drivers.tap import LinkTap
 from monitord.models import Reading
 
 log = logging.getLogger(__name__)
-
-
-class BleLinkError(Exception):
-    """A classified BLE failure. `advice` is for the operator; backoff is per class."""
-
-    backoff_base_s = 1.0
-    backoff_cap_s = 30.0
-    advice = ""
-
-    def __str__(self) -> str:
-        msg = super().__str__()
-        return f"{msg} ({self.advice})" if self.advice else msg
-
-
-class DeviceGone(BleLinkError):
-    backoff_base_s = 1.0
-    backoff_cap_s = 30.0
-    advice = "check the device is switched on, in range and not connected to a phone"
-
-
-class AdapterBusy(BleLinkError):
-    backoff_base_s = 2.0
-    backoff_cap_s = 60.0
-    advice = (
-        "the Bluetooth adapter is busy or off: check `bluetoothctl show` and that no other "
-        "program is scanning or connecting"
-    )
-
-
-class Transient(BleLinkError):
-    backoff_base_s = 0.5
-    backoff_cap_s = 15.0
-    advice = "retrying; if this repeats, move the device closer to the hub"
-
-
-class ProfileMismatch(BleLinkError):
-    backoff_base_s = 30.0
-    backoff_cap_s = 300.0
-    advice = "the device lacks the expected GATT service: check `driver` for this device"
-
-
-_BUSY_HINTS = ("inprogress", "in progress", "busy", "not ready", "notready", "no discovery")
-
-
-def classify(exc: BaseException) -> BleLinkError:
-    """Map whatever bleak/BlueZ/the OS raised to one of the named error classes."""
-    if isinstance(exc, BleLinkError):
-        return exc
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    if isinstance(exc, BleakDeviceNotFoundError):
-        return DeviceGone(text)
-    if type(exc).__name__ == "BleakBluetoothNotAvailableError":
-        return AdapterBusy(text)
-    if isinstance(exc, BleakError | OSError) and any(
-        h in str(exc).lower().replace(".", "") for h in _BUSY_HINTS
-    ):
-        return AdapterBusy(text)
-    return Transient(text)
 
 
 @dataclass(frozen=True, slots=True)

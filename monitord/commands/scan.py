@@ -139,7 +139,7 @@ async def run(
     try:
         found = await scan(args.seconds, scanner_backend=scanner_backend)
     except Exception as e:  # BlueZ/D-Bus/adapter trouble: one line with advice, no traceback
-        from monitord.drivers.ble_link import AdapterBusy, classify
+        from monitord.drivers.ble_errors import AdapterBusy, classify
 
         err = classify(e)
         if not isinstance(err, AdapterBusy):  # e.g. no D-Bus socket: the adapter is unusable

@@ -17,8 +17,9 @@ from typing import Any
 
 from monitord.config import DeviceConfig
 from monitord.drivers.base import RejectReason
+from monitord.drivers.ble_errors import Transient
 from monitord.drivers.ble_gatt import BleLinkSettings
-from monitord.drivers.ble_link import LinkTiming, Transient, run_ble_device
+from monitord.drivers.ble_link import LinkTiming, run_ble_device
 from monitord.drivers.registry import DRIVERS
 from monitord.models import Kind
 from monitord.simulators.base import SimEvent

@@ -1,4 +1,4 @@
-"""Error classes and backoff of drivers/ble_link.py (no I/O)."""
+"""Error classes (drivers/ble_errors.py) and backoff of drivers/ble_link.py (no I/O)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,8 @@ import random
 import pytest
 from bleak.exc import BleakDeviceNotFoundError, BleakError
 
-from monitord.drivers.ble_link import (
-    AdapterBusy,
-    DeviceGone,
-    LinkTiming,
-    Transient,
-    backoff_delay,
-    classify,
-)
+from monitord.drivers.ble_errors import AdapterBusy, DeviceGone, Transient, classify
+from monitord.drivers.ble_link import LinkTiming, backoff_delay
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,76 @@
+"""BLE link failures sorted into named classes, each with its operator advice and its own
+backoff (bleak-retry-connector style): whatever bleak, BlueZ or the OS raised is mapped to
+one of them by `classify` (drivers/ble_link.py reconnects by it; `monitord scan` says it).
+"""
+
+from __future__ import annotations
+
+from bleak.exc import BleakDeviceNotFoundError, BleakError
+
+
+class BleLinkError(Exception):
+    """A classified BLE failure. `advice` is for the operator; backoff is per class."""
+
+    backoff_base_s = 1.0
+    backoff_cap_s = 30.0
+    advice = ""
+
+    def __str__(self) -> str:
+        msg = super().__str__()
+        return f"{msg} ({self.advice})" if self.advice else msg
+
+
+class DeviceGone(BleLinkError):
+    backoff_base_s = 1.0
+    backoff_cap_s = 30.0
+    advice = "check the device is switched on, in range and not connected to a phone"
+
+
+class AdapterBusy(BleLinkError):
+    backoff_base_s = 2.0
+    backoff_cap_s = 60.0
+    advice = (
+        "the Bluetooth adapter is busy or off: check `bluetoothctl show` and that no other "
+        "program is scanning or connecting"
+    )
+
+
+class Transient(BleLinkError):
+    backoff_base_s = 0.5
+    backoff_cap_s = 15.0
+    advice = "retrying; if this repeats, move the device closer to the hub"
+
+
+class ProfileMismatch(BleLinkError):
+    backoff_base_s = 30.0
+    backoff_cap_s = 300.0
+    advice = "the device lacks the expected GATT service: check `driver` for this device"
+
+
+_BUSY_HINTS = ("inprogress", "in progress", "busy", "not ready", "notready", "no discovery")
+
+
+def classify(exc: BaseException) -> BleLinkError:
+    """Map whatever bleak/BlueZ/the OS raised to one of the named error classes."""
+    if isinstance(exc, BleLinkError):
+        return exc
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, BleakDeviceNotFoundError):
+        return DeviceGone(text)
+    if type(exc).__name__ == "BleakBluetoothNotAvailableError":
+        return AdapterBusy(text)
+    if isinstance(exc, BleakError | OSError) and any(
+        h in str(exc).lower().replace(".", "") for h in _BUSY_HINTS
+    ):
+        return AdapterBusy(text)
+    return Transient(text)
+
+
+__all__ = [
+    "AdapterBusy",
+    "BleLinkError",
+    "DeviceGone",
+    "ProfileMismatch",
+    "Transient",
+    "classify",
+]
