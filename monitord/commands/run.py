@@ -7,14 +7,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 
-from monitord.cli import EX_CONFIG, EX_OK
+from monitord.cli import EX_CONFIG, EX_OK, STOP_SIGNALS, catch_stop_signals, stop_asked
 from monitord.config import NO_CHAIRS, ConfigError, load_config
 from monitord.config_checks import check
 from monitord.log import print_error, setup_logging
-
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,12 +21,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    # A stop asked for while the daemon starts is a clean stop: from here on SIGTERM (systemd
-    # stopping a unit that is still starting) is remembered, not fatal. Python's default
-    # would kill the process, perhaps with the store open and its resume state unwritten.
-    asked: list[int] = []
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, lambda signum, _frame: asked.append(signum))
+    # A stop asked for while the daemon starts is a clean stop: monitord.cli has caught the
+    # stop signals since it knew the command (again here for a caller that did not). Python's
+    # default would kill the process, perhaps with the store open and its resume state
+    # unwritten.
+    catch_stop_signals()
+    asked = stop_asked
     cfg = load_config(args.config)  # a ConfigError is reported by monitord.cli (exit 78)
     errors, warnings = check(cfg, args.config)
     if not cfg.chairs:
