@@ -313,7 +313,9 @@ class MqttSink:
             except (aiomqtt.MqttError, OSError, ssl.SSLError, TimeoutError) as e:
                 # Lost to the keepalive (a frozen broker, no publish waiting): the outage
                 # dates from the PINGREQ it left unanswered (sinks/mqtt_link.py).
-                taken = c.takeover.lost(client, c.connected, self.login(c.chair)[0])
+                user = self.login(c.chair)[0]
+                asked = c.asked_since is not None  # before c.down() forgets it
+                taken = c.takeover.lost(client, c.connected, user, unanswered=asked)
                 c.down(client.unanswered_ping_since(STALL_S) if client is not None else None)
                 cls, msg = ("takeover", taken) if taken else describe_error(e, self.cfg)
                 self.stats.last_error = msg
