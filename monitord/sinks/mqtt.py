@@ -321,7 +321,9 @@ class MqttSink:
                 self.stats.last_error = msg
                 self.link.down(msg, c.chair, taken_over=taken is not None)
                 delay = backoff.next_delay()
-                if taken:  # its alerts go out only while connected: never wait long for that
+                # Its alerts go out only while connected: never wait long for that, also
+                # after a loss of another kind meanwhile (the grown backoff: up to 30 s).
+                if taken or c.takeover.active:
                     delay = min(delay, TAKEOVER_RETRY_S)
                 flog.failure(
                     cls,

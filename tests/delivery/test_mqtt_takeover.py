@@ -285,3 +285,52 @@ async def test_a_broker_that_drops_us_at_an_oversized_publish_is_no_takeover(
     finally:
         broker.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def test_taken_over_the_waits_stay_short_through_a_broker_restart(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Taken over, the backoff is not reset at each connection (it grows) and only the
+    takeover's own closes were capped at TAKEOVER_RETRY_S. A broker restart meanwhile (a
+    connect refused: the count of closes starts again) gave the grown backoff back: waits
+    of 8-30 s between a chair's turns, its alerts with them, until CLOSES more closes."""
+    caplog.set_level(logging.DEBUG, logger="monitord.sinks.mqtt")
+    site = unique_name("site")
+    mq = MqttConfig(host=mosquitto.host, port=mosquitto.port, prefix=mqtt_prefix, timeout_s=2)
+    sinks = []
+    for name in ("a", "b"):
+        path = tmp_path / f"{name}.sqlite"
+        out = Outbox(path, StorageConfig(path=path))
+        sinks.append(MqttSink(mq, site, [CHAIR], out, no_command))  # the default backoff
+    links = [s._chairs[CHAIR] for s in sinks]
+
+    def waits(since: int) -> list[float]:
+        return [
+            float(m.group(1))
+            for r in caplog.records[since:]
+            if r.name == "monitord.sinks.mqtt"
+            and (m := re.search(r"retrying in ([0-9.]+) s", r.getMessage()))
+        ]
+
+    tasks = [asyncio.create_task(s.run()) for s in sinks]
+    try:
+        await eventually(
+            lambda: all(c.takeover.active and c.backoff.attempts >= 5 for c in links),
+            90,
+            "both taken over, the backoff grown (8-16 s uncapped)",
+        )
+        mark = len(caplog.records)
+        mosquitto.stop()
+        # Each refused once (the count of closes starts again), while still taken over.
+        await eventually(lambda: all(c.takeover.closes == 0 for c in links), 30, "refused")
+        assert all(c.takeover.active for c in links)
+        assert waits(mark) and max(waits(mark)) <= TAKEOVER_RETRY_S, waits(mark)
+        mosquitto.start()
+        mark = len(caplog.records)
+        await eventually(lambda: len(waits(mark)) >= 6, 60, "six waits after the restart")
+        assert max(waits(mark)) <= TAKEOVER_RETRY_S, waits(mark)
+    finally:
+        mosquitto.ensure_running()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
