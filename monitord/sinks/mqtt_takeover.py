@@ -20,7 +20,8 @@ Debian 12's mosquitto 2.0.11 that the clinics run):
   once (a broker that restarts refuses at least one in between, or closes once), and no
   connection held for `hold_s` in between. A close while a publish waits for its PUBACK
   is not counted: mosquitto drops a connection at a packet over its `max_packet_size`
-  the same way, and accepts every reconnect too (sinks/mqtt_link.py).
+  the same way, and accepts every reconnect too (sinks/mqtt_link.py); nor one at an
+  unanswered PINGREQ (an idle connection reset by a firewall with a short idle timeout).
 It ends when a connection is held for `hold_s`: twice the reconnect backoff's cap, longer
 than the other daemon waits before it connects again.
 """
@@ -107,9 +108,11 @@ class Takeover:
             # takeover looks. Not counted (nor the count reset: a takeover may hit while
             # an alert's PUBACK is on its way); taken over, a PUBACK comes in ms.
             pass
-        elif closed:
+        elif closed and (client is None or client.unanswered_ping_since(0.0) is None):
             self.closes += 1
-        else:  # refused, timed out, a keepalive lost, the broker's own reason: not this
+        else:  # refused, timed out, a keepalive lost, the broker's own reason: not this;
+            # nor a close at our PINGREQ: the connection sat idle a keepalive long, none
+            # took it, and a firewall that forgets idle flows answers the ping with a reset.
             self.closes = 0
         if self.closes < CLOSES or client is None:
             return None

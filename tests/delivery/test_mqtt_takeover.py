@@ -22,8 +22,10 @@ import json
 import logging
 import re
 import shutil
+import socket
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -334,3 +336,66 @@ async def test_taken_over_the_waits_stay_short_through_a_broker_restart(
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class IdleResetProxy:
+    """A TCP proxy to the broker that forgets a connection idle for `idle_s` (a NAT or
+    firewall with a short idle timeout): the next packet from the client is answered with
+    a reset (RST), the broker's side closed. Each reconnect passes."""
+
+    def __init__(self, target: Mosquitto, idle_s: float) -> None:
+        self.target, self.idle_s = target, idle_s
+        self.resets = 0
+
+    async def _conn(self, cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
+        sr, sw = await asyncio.open_connection(self.target.host, self.target.port)
+        loop = asyncio.get_running_loop()
+        last = [loop.time()]
+
+        async def pump(r: asyncio.StreamReader, w: asyncio.StreamWriter, up: bool) -> None:
+            with contextlib.suppress(OSError):
+                while data := await r.read(65536):
+                    if up and loop.time() - last[0] > self.idle_s:  # the flow is forgotten
+                        self.resets += 1
+                        sock = cw.get_extra_info("socket")
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+                        cw.transport.abort()
+                        break
+                    last[0] = loop.time()
+                    w.write(data)
+                    await w.drain()
+            for x in (sw, cw):
+                x.close()
+
+        await asyncio.gather(pump(cr, sw, True), pump(sr, cw, False), return_exceptions=True)
+
+    @contextlib.asynccontextmanager
+    async def serving(self) -> AsyncIterator[int]:
+        srv = await asyncio.start_server(self._conn, "127.0.0.1", 0)
+        try:
+            yield srv.sockets[0].getsockname()[1]
+        finally:
+            srv.close()
+
+
+async def test_a_network_that_resets_idle_connections_is_no_takeover(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No device on the chair (between patients): only the keepalive's PINGREQ goes out,
+    and a firewall that forgets idle flows sooner than that answers it with a reset. The
+    close has no reason and the next connect is accepted at once, each connection shorter
+    than the takeover's hold (2 x the backoff's cap): after CLOSES of them one daemon said
+    it was taken over (the keepalive 5 s here stands for the default 30 s, hold 60 s)."""
+    caplog.set_level(logging.INFO, logger="monitord.sinks.mqtt")
+    proxy = IdleResetProxy(mosquitto, idle_s=3.0)
+    async with proxy.serving() as port:
+        mq = MqttConfig(host="127.0.0.1", port=port, prefix=mqtt_prefix, timeout_s=2,
+                        keepalive_s=5)  # fmt: skip
+        path = tmp_path / "outbox.sqlite"
+        sink = MqttSink(mq, unique_name("site"), [CHAIR], Outbox(path, StorageConfig(path=path)),
+                        no_command)  # fmt: skip
+        async with running(sink.run):
+            await eventually(lambda: proxy.resets > CLOSES + 1, 120, "idle connections reset")
+            await eventually(lambda: sink.connected, 30, "connected again")
+            assert sink.link.taken_over == {}, sink.link.taken_over
+            assert [r for r in caplog.records if ERROR in r.getMessage()] == []
