@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 
+from monitord.commands.status import render_connections
 from monitord.config import MqttConfig, StorageConfig
 from monitord.outbox import Outbox
 from monitord.sinks.mqtt import Command, MqttSink
@@ -399,3 +400,35 @@ async def test_a_network_that_resets_idle_connections_is_no_takeover(
             await eventually(lambda: sink.connected, 30, "connected again")
             assert sink.link.taken_over == {}, sink.link.taken_over
             assert [r for r in caplog.records if ERROR in r.getMessage()] == []
+
+
+async def test_one_chairs_takeover_leaves_the_other_chairs_alone(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """A daemon with two chairs, one of them in another's chair file too: only that
+    chair is taken over; the other's connection, backoff and status stay as they were."""
+    site = unique_name("site")
+    mq = MqttConfig(host=mosquitto.host, port=mosquitto.port, prefix=mqtt_prefix, timeout_s=2)
+    sinks = []
+    for name, chairs in (("a", [CHAIR, "chair-4"]), ("b", [CHAIR])):
+        path = tmp_path / f"{name}.sqlite"
+        sinks.append(MqttSink(mq, site, chairs, Outbox(path, StorageConfig(path=path)),
+                              no_command, backoff_base_s=0.1, backoff_cap_s=0.5))  # fmt: skip
+    a, b = sinks
+    other = a._chairs["chair-4"]
+    tasks = [asyncio.create_task(s.run()) for s in sinks]
+    try:
+        await eventually(lambda: other.connected, 30, "chair-4 connected")
+        await eventually(lambda: CHAIR in a.link.taken_over and CHAIR in b.link.taken_over)
+        taken = a._chairs[CHAIR]
+        await eventually(lambda: taken.backoff.attempts >= 3, 30, "chair-3's backoff grown")
+        assert list(a.link.taken_over) == [CHAIR]
+        assert other.connected and other.down_since is None
+        assert not other.takeover.active and other.takeover.closes == 0
+        assert other.backoff.attempts == 0 and not other.flog.failing
+        shown = [ln for ln in render_connections({"mqtt": a.link.as_dict()}) if "TAKEN" in ln]
+        assert len(shown) == 1 and f": {CHAIR} TAKEN OVER since " in shown[0], shown
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
