@@ -54,7 +54,6 @@ from typing import Any
 
 import aiomqtt
 
-from monitord import __version__
 from monitord.backoff import Backoff
 from monitord.config import MqttConfig, read_secret
 from monitord.hub import CommittedBatch
@@ -153,11 +152,6 @@ class MqttSink:
     # -- topics --------------------------------------------------------------------------
     def base(self, chair: str) -> str:
         return f"{self.cfg.prefix}/{self.site}/{chair}"
-
-    def _status(self, state: str) -> bytes:
-        return json.dumps(
-            {"state": state, "time": iso(time.time()), "version": __version__}
-        ).encode()
 
     # -- API for the daemon --------------------------------------------------------------
     def on_batch(self, batch: CommittedBatch) -> None:
@@ -277,7 +271,11 @@ class MqttSink:
             # are away (MQTT v5: clean start off plus a session expiry).
             clean_start=False,
             properties=session_properties(),
-            will=aiomqtt.Will(f"{self.base(chair)}/status", self._status("offline"), 1, True),
+            # Taken over, the broker may publish it when the other client takes the id:
+            # the conflict stays on the station's tile meanwhile.
+            will=aiomqtt.Will(
+                f"{self.base(chair)}/status", self._chairs[chair].status("offline"), 1, True
+            ),
             timeout=self.cfg.timeout_s,
             keepalive=self.cfg.keepalive_s,
             tls_context=self._tls_context(),
@@ -303,7 +301,7 @@ class MqttSink:
                         with contextlib.suppress(Exception):
                             await client.publish(
                                 f"{self.base(c.chair)}/status",
-                                self._status("offline"),
+                                c.status("offline"),
                                 1,
                                 True,
                                 timeout=min(self.cfg.timeout_s, 2.0),
@@ -395,7 +393,7 @@ class MqttSink:
     async def _announce(self, c: ChairLink, client: V5Client) -> bool:
         """`online` status and HA discovery: False when refused (retried in `_tx`)."""
         base = self.base(c.chair)
-        ok = await self._checked(c, client, f"{base}/status", self._status("online"), True)
+        ok = await self._checked(c, client, f"{base}/status", c.status("online"), True)
         if self.cfg.ha_discovery:
             for topic, doc in discovery(self.cfg.ha_prefix, base, self.site, c.chair):
                 ok = await self._checked(c, client, topic, json.dumps(doc).encode(), True) and ok
@@ -413,7 +411,9 @@ class MqttSink:
         c.subscribed = True
         log.info("MQTT %s: subscribed to %s/cmd/ack and cmd/session", c.chair, base)
         # "online" only now: a station that sees it may send a command at once.
-        c.announce_due = not await self._announce(c, client)
+        # A takeover ending during it asks for the status again (see `_tx`).
+        c.announce_due = False
+        c.announce_due = not await self._announce(c, client) or c.announce_due
         if self.receipts.subscribed_at is None:
             self.receipts.subscribed_at = time.monotonic()
             # Whoever shows "no station online" is told when it means something.
@@ -481,8 +481,12 @@ class MqttSink:
                     raise
                 c.active_dirty = refused = not ok
             if c.announce_due:
-                c.announce_due = not await self._announce(c, client)
-                refused = refused or c.announce_due
+                # Cleared first: a takeover ending during the publish asks for it again
+                # (its status without `conflict`: ChairLink._takeover_ended).
+                c.announce_due = False
+                ok = await self._announce(c, client)
+                refused = refused or not ok
+                c.announce_due = not ok or c.announce_due
             # 4. live vitals, best effort (QoS 0: written now, nothing to wait for)
             while c.vitals:
                 kind, r = c.vitals.popitem()

@@ -24,16 +24,18 @@ keepalive only, docs/delivery.md has the bound). One timer per wait, none per pu
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
+from monitord import __version__
 from monitord.backoff import Backoff
 from monitord.log import FailureLog
-from monitord.models import Reading
+from monitord.models import Reading, iso
 from monitord.sinks.mqtt_events import EventLane
-from monitord.sinks.mqtt_takeover import Takeover
+from monitord.sinks.mqtt_takeover import CONFLICT, Takeover
 
 log = logging.getLogger("monitord.sinks.mqtt")
 
@@ -71,7 +73,8 @@ class ChairLink:
         # refusal of the retained active set or the status).
         self.refused_on: dict[str, str] = {}
         # The `online` status (or a discovery document) was refused at connect: it is
-        # retried with the active set until the broker takes it.
+        # retried with the active set until the broker takes it. Also set when a takeover
+        # ends: the status again, without its `conflict` (sinks/mqtt.py `_status`).
         self.announce_due = False
         # Retries of a refused publish: capped at 10 s so a fixed ACL (broker reloaded)
         # is picked up soon; a refusal costs the broker one small packet each.
@@ -91,6 +94,16 @@ class ChairLink:
     def refused(self) -> str | None:
         """The refusals standing, in words; None when the broker takes every topic."""
         return "; ".join(self.refused_on.values()) or None
+
+    def status(self, state: str) -> bytes:
+        """The chair's retained `status` (design.md section 6), with `conflict` while
+        another client takes its connection over (docs/mqtt.md): two Pis with one chair
+        id interleave two patients' vitals under it, and the nurses' station says so on
+        the chair's tile."""
+        doc = {"state": state, "time": iso(time.time()), "version": __version__}
+        if self.takeover.active:
+            doc["conflict"] = CONFLICT
+        return json.dumps(doc).encode()
 
     def up(self) -> None:
         """Connected (CONNACK): not yet delivering."""
@@ -113,6 +126,10 @@ class ChairLink:
     def _takeover_ended(self) -> None:
         self.backoff.reset()
         self.flog.success("connection held: no other client takes it over now")
+        # Held, so connected: the tx task publishes the status without `conflict` on this
+        # connection, after any alert events and the active set waiting (alerts first).
+        self.announce_due = True
+        self.wake.set()
         if self.on_takeover_end is not None:
             self.on_takeover_end(self.chair)
 

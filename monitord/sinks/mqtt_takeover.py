@@ -2,7 +2,9 @@
 to a second Pi and kept its chair id): the broker gives the id to whoever connected last,
 so the two daemons take the connection from each other at every reconnect, and the nurses'
 station shows two patients' vitals under one chair. Only the admin can fix it; the daemon
-says so once at ERROR, `monitord status` shows it while it lasts (sinks/linkstate.py), and
+says so once at ERROR, `monitord status` shows it while it lasts (sinks/linkstate.py), the
+chair's retained status carries `CONFLICT` meanwhile for the nurses' station to mark the
+tile (ChairLink.status; republished without it at the end), and
 the reconnects keep their backoff meanwhile instead of resetting it at each connection, so
 the two do not hammer the broker; but never above `TAKEOVER_RETRY_S`: a chair's alerts go
 out only while it holds the connection, and a backoff grown to its 30-s cap made an alert
@@ -44,6 +46,10 @@ CLOSES = 5
 # the chair's next connection at most this long (plus the connect), and two daemons at it
 # make a connect a second each, nothing to a broker.
 TAKEOVER_RETRY_S = 2.0
+# The chair's retained `status` carries this as `conflict` while its takeover lasts
+# (sinks/mqtt.py, docs/mqtt.md): the nurses' station marks the chair's readings as maybe
+# another patient's; only the words' presence counts there, not the words.
+CONFLICT = "another client uses this chair's id"
 # paho's words for "the socket closed under us" (MQTT_ERR_CONN_LOST), not the broker's.
 _CLOSED = "Unspecified error"
 

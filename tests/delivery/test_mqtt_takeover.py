@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import pytest
 
 from monitord.commands.status import render_connections
@@ -432,3 +433,65 @@ async def test_one_chairs_takeover_leaves_the_other_chairs_alone(
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def retained_status(broker: Mosquitto, topic: str) -> dict[str, Any]:
+    """The retained message on `topic`, as a station subscribing now gets it."""
+    async with aiomqtt.Client(broker.host, broker.port, timeout=10) as c:
+        await c.subscribe(topic, qos=1)
+        async with asyncio.timeout(10):
+            async for m in c.messages:
+                doc: dict[str, Any] = json.loads(bytes(m.payload))
+                return doc
+    raise AssertionError(f"no retained message on {topic}")
+
+
+async def test_the_chairs_status_says_conflict_while_taken_over(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """The nurses' station reads the chair's retained `status`: while two sinks with one
+    client id take its connection from each other, it carries `conflict` (the station
+    marks the tile: two patients' vitals under one chair); once one stops and the other's
+    takeover ends, a status without it follows on the held connection (docs/mqtt.md)."""
+    site = unique_name("site")
+    topic = f"{mqtt_prefix}/{site}/{CHAIR}/status"
+    mq = MqttConfig(host=mosquitto.host, port=mosquitto.port, prefix=mqtt_prefix, timeout_s=2)
+    sinks = []
+    for name in ("a", "b"):
+        path = tmp_path / f"{name}.sqlite"
+        sinks.append(MqttSink(mq, site, [CHAIR], Outbox(path, StorageConfig(path=path)),
+                              no_command, backoff_base_s=0.1, backoff_cap_s=0.5))  # fmt: skip
+    a, b = sinks
+    ta, tb = asyncio.create_task(a.run()), asyncio.create_task(b.run())
+    try:
+        await eventually(lambda: CHAIR in a.link.taken_over and CHAIR in b.link.taken_over)
+        # Each connection from now on announces it (and a Will the broker may publish at
+        # the takeover says it too): every retained status read here carries it.
+        seen = a.stats.connects + b.stats.connects
+        await eventually(lambda: a.stats.connects + b.stats.connects > seen + 2, 30, "reconnects")
+        for _ in range(3):
+            doc = await retained_status(mosquitto, topic)
+            assert doc.get("conflict") == "another client uses this chair's id", doc
+        tb.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await tb
+        await eventually(lambda: a.link.taken_over == {}, what="the takeover's end")
+        # The status without it, on the held connection: what a station subscribing
+        # later gets too (a connection's own status, not one of the reconnects).
+        connects = a.stats.connects
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port, timeout=10) as w:
+            await w.subscribe(topic, qos=1)
+            try:
+                async with asyncio.timeout(10):
+                    async for m in w.messages:
+                        if "conflict" not in json.loads(bytes(m.payload)):
+                            break
+            except TimeoutError:
+                raise AssertionError("the status still says `conflict` after the end") from None
+        doc = await retained_status(mosquitto, topic)
+        assert doc["state"] == "online" and set(doc) == {"state", "time", "version"}, doc
+        assert a.stats.connects == connects and a.link.taken_over == {}
+    finally:
+        for t in (ta, tb):
+            t.cancel()
+        await asyncio.gather(ta, tb, return_exceptions=True)
