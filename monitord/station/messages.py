@@ -79,6 +79,8 @@ class Status(_Shape):
     state: OnOff
     time: IsoTime | None = None
     version: Name | None = None
+    # A chair's, while another client takes its connection over (docs/mqtt.md).
+    conflict: Text | None = None
 
 
 class Reading(_Shape):

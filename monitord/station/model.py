@@ -62,6 +62,10 @@ class ChairView:
     heard_at: float | None = None
     kind_at: dict[str, float] = field(default_factory=dict)
     streams: dict[str, str | None] = field(default_factory=dict)
+    # The daemon's `conflict` of its last status: another client (a second Pi with this
+    # chair's id) takes its connection over, and readings under this chair may be the
+    # other patient's (docs/station.md "Two monitors as one chair"). None: no conflict.
+    conflict: str | None = None
 
     def streaming(self) -> bool:
         """Online, with a kind of reading arriving at a stream's pace from a device that
@@ -89,6 +93,7 @@ class ChairView:
             "last_valid": self.last_valid,
             # Retained vitals may come after the retained status: computed when sent.
             "offline_since": self.last_seen if self.online is False else None,
+            "conflict": self.conflict,
             # The page says NOT HEARD once a streaming chair is silent SILENT_AFTER_S,
             # counting on from this age at sending (its own monotonic clock).
             "streaming": self.streaming(),
@@ -223,6 +228,8 @@ class StationModel:
             view.seen(msg.time)
             view.online = msg.state == "online"
             view.status_time = msg.time
+            # Each status says it while it lasts: one without it ends it.
+            view.conflict = msg.conflict
             if not view.online:  # a stream is learnt again once it is back
                 view.kind_at.clear()
                 view.streams.clear()

@@ -12,6 +12,9 @@ const TICK_MS = 5000;        // ages and minute counters are redrawn this often
 const CLOCK_SLACK_MS = 2000; // the browser's clock is kept this close to the station's
 const RETRY_MS = 3000;       // a stream the browser gave up on (an error answer) is retried
 const REFUSAL_SHOWN_MS = 600000; // a daemon's refusal stays on its tile this long
+// A chair whose status says `conflict` (docs/mqtt.md): two Pis run its chair id, and its
+// readings interleave two patients'. A configuration fault, shown, never sounded.
+const CONFLICT_WORDS = "TWO MONITORS REPORT AS THIS CHAIR — readings may be another patient's; call IT";
 const STATE_WORDS = {     // alerts/active `state` (docs/mqtt.md), as a nurse reads it
   clear_pending: "LATCHED: condition over, ACK clears it",
   inhibited: "INHIBITED: silent while a higher alert of the chair is active",
@@ -146,18 +149,21 @@ function tileClass(c) {
     if (open && open.priority === best.priority && best.priority !== "low") cls.push("flash");
   }
   if (c.online === false) cls.push("offline");
+  if (c.conflict) cls.push("conflict");
   return cls.join(" ");
 }
 // A reading the device or the artifact check marked invalid (`valid: false`, flag
 // `implausible`) is shown apart, greyed, never as the chair's value: that stays the
-// last valid one, with its own age.
+// last valid one, with its own age. Two monitors as one chair: greyed as stale, as either
+// patient's reading may be the one shown.
 function vital(label, kind, text, c) {
   const r = (c.vitals || {})[kind], bad = r && r.valid === false;
   const shown = bad ? (c.last_valid || {})[kind] : r, off = c.online === false || silentFor(c) !== null;
-  const d = el("div", `vital${off ? " stale" : ""}`);
+  const d = el("div", `vital${off || c.conflict ? " stale" : ""}`);
   d.append(el("div", "small", label), el("div", "v", shown ? text(shown) : "--"));
   const age = (x) => `${mins(chairNow(c) - Date.parse(x.measured_at))} min ago`;
-  if (shown && shown.measured_at) d.append(el("div", "age", off ? `${age(shown)}, STALE` : age(shown)));
+  const mark = off ? ", STALE" : c.conflict ? ", NOT SURE WHOSE" : "";
+  if (shown && shown.measured_at) d.append(el("div", "age", age(shown) + mark));
   if (bad) {
     const why = (r.quality || []).join(", ") || "device";
     d.append(el("div", "invalid", `invalid (${why}): ${text(r)}${r.measured_at ? ", " + age(r) : ""}`));
@@ -228,6 +234,7 @@ function render(c) {
   t.append(head);
   if (c.online === false) t.append(offlineLine(c));
   if (quiet !== null) t.append(el("div", "silent-banner", SILENT_WORDS(quiet)));
+  if (c.conflict) t.append(el("div", "conflict-banner", CONFLICT_WORDS));
   t.append(el("div", "phase", sessionLine(c)));
   const vit = el("div", "vitals");
   vit.append(
@@ -297,30 +304,32 @@ function controls(c) {
 }
 // The alarm bar, always on screen (sticky under the header): every chair with an
 // unacknowledged alarm, or offline with a patient, highest first, each a link to its tile,
-// so an alarm on a tile below the fold is never only a sound.
+// so an alarm on a tile below the fold is never only a sound; and, after them, each chair
+// two monitors report as (silent: nothing the nurse can fix at the chair).
 function renderSummary() {
   const items = [];
   for (const c of chairs.values()) {
-    const a = worst(c, true), off = offlineAlarm(c);
-    if (!a && !off) continue;
+    const a = worst(c, true), off = offlineAlarm(c), two = !!c.conflict;
+    if (!a && !off && !two) continue;
     // An offline chair ranks after medium: its tone is the technical one (decideSound).
-    items.push({ c, a, off, rank: Math.min(a ? PRIO[a.priority] : 9, off ? 1.5 : 9) });
+    items.push({ c, a, off, two, rank: Math.min(a ? PRIO[a.priority] : 9, off ? 1.5 : 9, two ? 5 : 9) });
   }
   items.sort((x, y) => x.rank - y.rank || naturalCmp(x.c.id, y.c.id));
   const bar = $("alarm-bar");
   // Rebuilt only when it changes: a new link would restart its flashing at every reading.
-  const sig = JSON.stringify(items.map(({ c, a, off }) => [c.id, off, a && [a.priority, a.kind, a.message || a.rule]]));
+  const sig = JSON.stringify(items.map(({ c, a, off, two }) => [c.id, off, two, a && [a.priority, a.kind, a.message || a.rule]]));
   if (bar.dataset.sig === sig) return;
   bar.dataset.sig = sig;
   bar.replaceChildren();
-  for (const { c, a, off } of items) {
+  for (const { c, a, off, two } of items) {
     // A technical alarm reads as one here as on its tile (TECH, a dashed border): a lost
     // monitor is not the patient's BP, and the nurse knows which before reaching the chair.
     const tech = a && a.kind !== "physiological";
-    const link = el("a", `sum${a ? " p-" + a.priority : ""}${a && a.priority !== "low" ? " flash" : ""}${off ? " offline" : ""}${tech ? " technical" : ""}`);
+    const link = el("a", `sum${a ? " p-" + a.priority : ""}${a && a.priority !== "low" ? " flash" : ""}${off ? " offline" : ""}${tech ? " technical" : ""}${two ? " conflict" : ""}`);
     link.href = `#tile:${c.id}`; link.dataset.chair = c.id;
     link.append(el("span", "name", c.id));
     if (off) link.append(el("span", "tag", "OFFLINE"));
+    if (two) link.append(el("span", "tag", "TWO MONITORS"));
     if (a) link.append(el("span", "tag", `${a.priority.toUpperCase()}${tech ? " TECH" : ""}`), el("span", "msg", a.message || a.rule));
     link.addEventListener("click", (ev) => {
       ev.preventDefault();
