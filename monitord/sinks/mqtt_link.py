@@ -74,7 +74,7 @@ class ChairLink:
         self.refused_on: dict[str, str] = {}
         # The `online` status (or a discovery document) was refused at connect: it is
         # retried with the active set until the broker takes it. Also set when a takeover
-        # ends: the status again, without its `conflict` (sinks/mqtt.py `_status`).
+        # ends: the status again, without its `conflict` (`status` below).
         self.announce_due = False
         # Retries of a refused publish: capped at 10 s so a fixed ACL (broker reloaded)
         # is picked up soon; a refusal costs the broker one small packet each.
