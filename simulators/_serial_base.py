@@ -16,6 +16,11 @@ period old; otherwise the next periodic output carries it, and the period restar
 an output made for an event. Output never comes faster than one per `period_s`, however
 events arrive (before, an event was written at once beside the periodic output: two
 Rad-8 lines within a second).
+
+Pace: a device that streams (a CMS50's 60 packets a second) outputs through
+`write_paced`, pieces evenly spaced in real time, an output's pieces after those of the
+one before, not all at once: a second written in one burst left its last packet waiting
+for the next burst in a driver that passes a packet on when the next one starts.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Self
@@ -56,9 +62,13 @@ class SerialSim:
         self.repeat = repeat
         self.latest: dict[Kind, tuple[SimEvent, datetime]] = {}
         self._clock: tuple[datetime, float] | None = None  # (device time, monotonic)
-        self._writes = 0  # write() calls, to tell whether an output hook wrote
+        self._writes = 0  # outputs (write, write_paced), to tell whether a hook wrote
         self._wrote_at: float | None = None  # monotonic time of the last output
         self._task: asyncio.Task[None] | None = None
+        self._paced: deque[bytes] = deque()  # `write_paced` pieces not yet written
+        self._paced_task: asyncio.Task[None] | None = None
+        self._paced_every = 0.0
+        self._paced_next = 0.0  # monotonic time the next paced piece is due
         self.port_obj: SimPort = (
             SocketPort(socket_port, self.on_data)
             if socket_port is not None
@@ -103,6 +113,14 @@ class SerialSim:
             self._task = asyncio.create_task(self._loop())
 
     async def _stop_task(self) -> None:
+        # What was still to be streamed is lost with the link, as a real unplug loses it.
+        self._paced.clear()
+        self._paced_next = 0.0
+        if self._paced_task is not None:
+            self._paced_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._paced_task
+            self._paced_task = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -145,3 +163,33 @@ class SerialSim:
     def write(self, data: bytes) -> None:
         self._writes += 1
         self.port_obj.write(data)
+
+    def write_paced(self, pieces: Iterable[bytes], every_s: float) -> None:
+        """One output written as `pieces`, one every `every_s` real seconds (module
+        docstring: pace): the first now, or, while an earlier output's pieces are still
+        going out, right after them at the same pace, so the line carries a steady stream."""
+        self._writes += 1
+        idle = not self._paced and time.monotonic() >= self._paced_next
+        self._paced.extend(pieces)
+        self._paced_every = every_s
+        if idle and self._paced:
+            self._paced_next = time.monotonic()
+            self._write_piece()
+        if self._paced and self._paced_task is None:
+            self._paced_task = asyncio.create_task(self._pace())
+
+    def _write_piece(self) -> None:
+        self.port_obj.write(self._paced.popleft())
+        # Due a pace after this piece's due time, not after the loop woke: no drift while
+        # streaming (after a stall of the loop the pieces due meanwhile go out together,
+        # as a port's buffer hands over what came while its reader was held up).
+        self._paced_next += self._paced_every
+
+    async def _pace(self) -> None:
+        try:
+            while self._paced:
+                await asyncio.sleep(max(0.0, self._paced_next - time.monotonic()))
+                if self._paced:
+                    self._write_piece()
+        finally:
+            self._paced_task = None

@@ -1,9 +1,23 @@
 """Contec CMS50D+ live-output simulator (the packet is drawn in drivers/contec_cms50.py).
 
-The device streams 60 packets a second; this simulator writes each second of them at
-once (one `spo2` event, or one tick, stands for one second of output), so the driver,
-which emits one reading per second of device data, gives one reading per event.
-`probe_off` sets the finger-out bit with no values, as the device does.
+The device streams 60 packets a second, evenly, without a pause; so does this simulator,
+in writes of `PACKETS_PER_WRITE` packets every 1/10 s (`SerialSim.write_paced`; packet
+by packet would cost six times the wakeups, in tests with many chairs). One `spo2` event,
+or one tick, stands for one second of output, so the driver, which emits one reading per
+second of device data, gives one reading per event; events that come faster than the
+line carries them are streamed back to back. `probe_off` sets the finger-out bit with no
+values, as the device does.
+
+Before, each second was written at once. The driver passes a packet on only when the
+next one starts (`PacketReader`), so a second's last packet waited for the next second's
+burst: a driver whose lock formed on that packet (a port opened, or the lock retaken, a
+few packets before a burst's end) read every second one burst late, and a scenario chair
+(no repeats) never read its last sample. Spread over the second, a packet waits 1/10 s at
+most. Writes of 6 packets also keep the lock off a second's last packet: a port opened
+between two writes finds its first whole packet at 6k+1, so the driver's 5-packet lock
+and with it each second's reading fall on packet 6k+5, released by 6k+6 in the same write
+(with writes of 5 packets the reading of a port opened before the last write would be the
+second's last packet, which a scenario's last sample never gets released).
 
 Within a second the packets carry what the device's do (the packet's fields as the
 independent reader atbrask/CMS50Dplus `LiveDataPoint` has them): the same SpO2 and pulse
@@ -17,10 +31,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from monitord.drivers.contec_cms50 import B1_BEEP, PACKETS_PER_S, make_packet
+from monitord.drivers.contec_cms50 import B1_BEEP, PACKET_LEN, PACKETS_PER_S, make_packet
 from monitord.models import Kind
 from monitord.simulators._serial_base import SerialSim
 from monitord.simulators.base import SimEvent
+
+WRITES_PER_S = 10
+PACKETS_PER_WRITE = PACKETS_PER_S // WRITES_PER_S  # 6: not 5 (module docstring)
 
 
 def _beat(packet: bytes, k: int, per_beat: int) -> bytes:
@@ -45,14 +62,20 @@ def one_second(ev: SimEvent) -> bytes:
     return b"".join(_beat(packet, k, per_beat) for k in range(PACKETS_PER_S))
 
 
+def writes(ev: SimEvent) -> list[bytes]:
+    """One second of output as the simulator writes it, `PACKETS_PER_WRITE` packets each."""
+    data, n = one_second(ev), PACKET_LEN * PACKETS_PER_WRITE
+    return [data[i : i + n] for i in range(0, len(data), n)]
+
+
 class Cms50Sim(SerialSim):
     kinds = (Kind.SPO2,)
 
     def on_event(self, ev: SimEvent, at: datetime) -> None:
         if ev.kind is Kind.SPO2:
-            self.write(one_second(ev))
+            self.write_paced(writes(ev), 1 / WRITES_PER_S)
 
     def tick(self) -> None:
         got = self.latest.get(Kind.SPO2)
         if got is not None:
-            self.write(one_second(got[0]))
+            self.write_paced(writes(got[0]), 1 / WRITES_PER_S)

@@ -224,6 +224,85 @@ async def test_a_simulated_chair_plays_its_scenario(tmp_path: Path) -> None:
     assert got == [(97, True), (96, True), (95, True)]
 
 
+# Three seconds of output, the numbers changing each second (as a scenario's samples).
+_SECONDS = (97, 96, 95)
+
+
+def _second(spo2: int) -> SimEvent:
+    return SimEvent(Kind.SPO2, {"spo2_pct": spo2, "pulse_bpm": 70})
+
+
+async def test_a_port_opened_while_a_second_streams_reads_each_second_and_the_last(
+    ctx: RecordingContext,
+) -> None:
+    """The device streams its packets evenly; the simulator wrote each second at once.
+    Here the daemon's port opens after three seconds were handed to a scenario chair's
+    simulator (no repeats, nothing after them): a second's packets are still coming, so
+    each second from the one streaming at the open is read once, in order, the last one
+    too. Before, the three seconds were on the line before the open, whose flush dropped
+    them: no reading at all (and a lock formed on a burst's last packet read each second
+    a burst late and never the last one)."""
+    async with Cms50Sim(repeat=False) as sim:
+        for value in _SECONDS:
+            await sim.send(_second(value), _now())
+        dev = device_config(id="ox", driver="contec-cms50", port=sim.port, parity="N")
+        task = asyncio.create_task(
+            run_serial_device(dev, DRIVERS["contec-cms50"], ctx, backoff=PortBackoff(0.05, 0.3))
+        )
+        try:
+            await ctx.until(
+                lambda: any(r.values["spo2_pct"] == _SECONDS[-1] for r in ctx.of(Kind.SPO2)),
+                "the last second's reading",
+            )
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    got = [(r.values["spo2_pct"], r.valid) for r in ctx.of(Kind.SPO2)]
+    # one reading per second, in order, from the one streaming at the open to the last
+    assert got and got == [(v, True) for v in _SECONDS[_SECONDS.index(got[0][0]) :]], got
+    assert ctx.rejects == [], ctx.rejects
+
+
+class _Writes(_Bytes):
+    """The simulator's writes, one per read, noting how many readings came before each."""
+
+    def __init__(self, chunks: list[bytes], ctx: RecordingContext) -> None:
+        super().__init__(chunks)
+        self.ctx = ctx
+        self.before: list[int] = []  # readings emitted before each chunk was read
+
+    async def read(self) -> bytes:
+        self.before.append(len(self.ctx.readings))
+        return await super().read()
+
+
+async def test_a_port_opened_between_any_two_writes_reads_each_second_from_its_own() -> None:
+    """A port that opens between two of the simulator's writes (a write is never cut)
+    gets each second's reading from that second's own writes, not from the next one's
+    first packet, and so the last second's reading with nothing written after it (a
+    scenario chair's last sample). Writes of 5 packets failed this for a port opened
+    before a second's last write: the 5-packet lock formed on the second's last packet."""
+    from monitord.simulators import contec_cms50 as S
+
+    written = [(v, w) for v in _SECONDS for w in S.writes(_second(v))]
+    per_second = len(written) // len(_SECONDS)
+    for start in range(len(written)):  # the port opens before write `start`
+        ctx = RecordingContext()
+        link = _Writes([w for _, w in written[start:]], ctx)
+        with pytest.raises(LinkLost):
+            await C.Cms50Protocol().run(link, ctx)
+        # each reading's second: that of the write after which it was emitted
+        came = [
+            written[start + i][0]
+            for i in range(len(link.before) - 1)
+            for _ in range(link.before[i + 1] - link.before[i])
+        ]
+        got = [r.values["spo2_pct"] for r in ctx.of(Kind.SPO2)]
+        want = list(_SECONDS[start // per_second :])
+        assert got == came == want, f"port opened before write {start}: {got=} {came=}"
+
+
 _GOOD = C.make_packet(97, 72)  # 88 40 08 48 61
 _SEARCH = C.make_packet(97, 72, searching=True)  # 88 40 28 48 61
 # A packet with one byte too many (line noise: the packet has no checksum), in step: its
