@@ -166,10 +166,18 @@ class SerialSim:
 
     def write_paced(self, pieces: Iterable[bytes], every_s: float) -> None:
         """One output written as `pieces`, one every `every_s` real seconds (module
-        docstring: pace): the first now, or, while an earlier output's pieces are still
-        going out, right after them at the same pace, so the line carries a steady stream."""
+        docstring: pace): the first now, or, while an earlier output's last piece is not
+        yet due, right after it at the same pace, so the line carries a steady stream. An
+        earlier output still going out when this one comes is written out at once first:
+        faster than real time (a scenario chair at `speed` 60: an output every 1/60 s)
+        the stream is not held back (it fell behind the scenario, its queue growing without
+        end), and the new output's pieces follow it straight away."""
         self._writes += 1
-        idle = not self._paced and time.monotonic() >= self._paced_next
+        if self._paced:
+            self.port_obj.write(b"".join(self._paced))
+            self._paced.clear()
+            self._paced_next = 0.0
+        idle = time.monotonic() >= self._paced_next
         self._paced.extend(pieces)
         self._paced_every = every_s
         if idle and self._paced:
@@ -188,8 +196,10 @@ class SerialSim:
     async def _pace(self) -> None:
         try:
             while self._paced:
-                await asyncio.sleep(max(0.0, self._paced_next - time.monotonic()))
-                if self._paced:
-                    self._write_piece()
+                wait = self._paced_next - time.monotonic()
+                if wait > 0:  # (again after it: `write_paced` may have moved the schedule)
+                    await asyncio.sleep(wait)
+                    continue
+                self._write_piece()
         finally:
             self._paced_task = None

@@ -4,9 +4,10 @@ The device streams 60 packets a second, evenly, without a pause; so does this si
 in writes of `PACKETS_PER_WRITE` packets every 1/10 s (`SerialSim.write_paced`; packet
 by packet would cost six times the wakeups, in tests with many chairs). One `spo2` event,
 or one tick, stands for one second of output, so the driver, which emits one reading per
-second of device data, gives one reading per event; events that come faster than the
-line carries them are streamed back to back. `probe_off` sets the finger-out bit with no
-values, as the device does.
+second of device data, gives one reading per event; an event that comes while the one
+before still streams (a scenario played faster than real time) has the rest of that one
+written at once, so the stream keeps up with the scenario. `probe_off` sets the
+finger-out bit with no values, as the device does.
 
 Before, each second was written at once. The driver passes a packet on only when the
 next one starts (`PacketReader`), so a second's last packet waited for the next second's

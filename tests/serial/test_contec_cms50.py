@@ -264,6 +264,40 @@ async def test_a_port_opened_while_a_second_streams_reads_each_second_and_the_la
     assert ctx.rejects == [], ctx.rejects
 
 
+async def test_a_scenario_played_fast_keeps_up_and_reads_its_last_second(
+    ctx: RecordingContext,
+) -> None:
+    """Twenty seconds handed over at once (a scenario chair at a high `speed`): the line
+    is not held to one second of packets per real second, which left the stream ever
+    further behind the scenario (20 s for these, its queue growing without end); the rest
+    of a second still streaming is written out when the next comes, and the last second
+    streams at its pace and is read."""
+    values = list(range(80, 100))
+    async with Cms50Sim(repeat=False) as sim:
+        dev = device_config(id="ox", driver="contec-cms50", port=sim.port, parity="N")
+        task = asyncio.create_task(
+            run_serial_device(dev, DRIVERS["contec-cms50"], ctx, backoff=PortBackoff(0.05, 0.3))
+        )
+        try:
+            # a first second read: the port is open and the reader in step
+            while not ctx.of(Kind.SPO2):
+                await sim.send(_second(79), _now())
+                await asyncio.sleep(1.0)
+            for value in values:
+                await sim.send(_second(value), _now())
+            await ctx.until(
+                lambda: any(r.values["spo2_pct"] == values[-1] for r in ctx.of(Kind.SPO2)),
+                "the last second's reading",
+                limit_s=8.0,
+            )
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    got = [r.values["spo2_pct"] for r in ctx.of(Kind.SPO2) if r.values["spo2_pct"] != 79]
+    assert got == values, got  # each second once, in order
+
+
 class _Writes(_Bytes):
     """The simulator's writes, one per read, noting how many readings came before each."""
 
