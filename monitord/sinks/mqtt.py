@@ -271,10 +271,12 @@ class MqttSink:
             # are away (MQTT v5: clean start off plus a session expiry).
             clean_start=False,
             properties=session_properties(),
-            # Taken over, the broker may publish it when the other client takes the id:
-            # the conflict stays on the station's tile meanwhile.
+            # Never with `conflict`: it would outlive the takeover (ChairLink.status).
             will=aiomqtt.Will(
-                f"{self.base(chair)}/status", self._chairs[chair].status("offline"), 1, True
+                f"{self.base(chair)}/status",
+                self._chairs[chair].status("offline", will=True),
+                1,
+                True,
             ),
             timeout=self.cfg.timeout_s,
             keepalive=self.cfg.keepalive_s,

@@ -95,13 +95,16 @@ class ChairLink:
         """The refusals standing, in words; None when the broker takes every topic."""
         return "; ".join(self.refused_on.values()) or None
 
-    def status(self, state: str) -> bytes:
+    def status(self, state: str, *, will: bool = False) -> bytes:
         """The chair's retained `status` (design.md section 6), with `conflict` while
         another client takes its connection over (docs/mqtt.md): two Pis with one chair
         id interleave two patients' vitals under it, and the nurses' station says so on
-        the chair's tile."""
+        the chair's tile. Never in the Last Will (`will`): set at the connect, it outlives
+        the takeover's end on that connection, and the broker would publish the conflict,
+        over by then, when the Pi goes away unclean; the station keeps a chair's conflict
+        through an `offline` without it."""
         doc = {"state": state, "time": iso(time.time()), "version": __version__}
-        if self.takeover.active:
+        if self.takeover.active and not will:
             doc["conflict"] = CONFLICT
         return json.dumps(doc).encode()
 

@@ -228,8 +228,10 @@ class StationModel:
             view.seen(msg.time)
             view.online = msg.state == "online"
             view.status_time = msg.time
-            # Each status says it while it lasts: one without it ends it.
-            view.conflict = msg.conflict
+            # Each `online` says it while it lasts: one without it ends it. An `offline`
+            # without it (the Last Will never has it, docs/mqtt.md) leaves it as it was.
+            if view.online or msg.conflict is not None:
+                view.conflict = msg.conflict
             if not view.online:  # a stream is learnt again once it is back
                 view.kind_at.clear()
                 view.streams.clear()
