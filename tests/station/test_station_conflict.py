@@ -15,7 +15,7 @@ from pathlib import Path
 from monitord.models import iso
 from monitord.station.model import StationModel
 from tests.servers import Mosquitto
-from tests.station.station_kit import station_page, tile, vitals
+from tests.station.station_kit import alert, station_page, tile, vitals
 
 CONFLICT = "another client uses this chair's id"  # sinks/mqtt_takeover.py CONFLICT
 BANNER = "TWO MONITORS REPORT AS THIS CHAIR — readings may be another patient's; call IT"
@@ -94,3 +94,33 @@ async def test_the_tile_says_two_monitors_report_as_this_chair(
         assert "NOT SURE WHOSE" not in text, text
         assert await page.js(f"{tile('chair-2')}.querySelectorAll('.vital.stale').length") == 0
         assert await page.js("document.getElementById('alarm-bar').hidden") is True
+
+
+async def test_a_conflict_chairs_alarm_keeps_its_look_on_the_alarm_bar(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """A chair two monitors report as, with a physiological HIGH: its alarm-bar link had a
+    dashed border (purple), the bar's sign of a technical alarm (docs/station.md), and a
+    technical alarm's white dashed border turned purple. The conflict is now a ring inside
+    the link, as the tile's is outside it: the border says what it said before."""
+    async with station_page(tmp_path, mosquitto, mqtt_prefix) as (page, pub):
+        await pub.chair("chair-1", [])
+        high = alert("chair-2", "spo2.very_low", "high", "SpO2 81 < 85 for 10 s")
+        tech = alert("chair-3", "device.lost", "medium", "monitor lost", kind="technical")
+        for c, alerts in (("chair-2", [high]), ("chair-3", [tech])):
+            await pub.chair(c, alerts)
+            body = json.dumps(status("online", CONFLICT))
+            await pub.client.publish(pub.topic(c, "status"), body, 1, True)
+        await page.until("window.__monitordAudio.current?.priority === 'high'", 15, "high tone")
+        bar = "document.getElementById('alarm-bar')"
+        await page.until(f"{bar}.querySelectorAll('a.conflict').length === 2", 15, "marked")
+        looks = await page.js(
+            f"[...{bar}.querySelectorAll('a')].map((a) => {{ const s = getComputedStyle(a);"
+            " return [a.dataset.chair, s.borderTopStyle, s.borderTopColor, s.boxShadow]; })"
+        )
+        (c2, s2, _, ring2), (c3, s3, colour3, ring3) = looks
+        assert (c2, c3) == ("chair-2", "chair-3"), looks  # the high first
+        assert s2 != "dashed", looks  # a physiological alarm: not the technical sign
+        assert (s3, colour3) == ("dashed", "rgb(255, 255, 255)"), looks  # as without it
+        assert "inset" in ring2 and "inset" in ring3, looks
+        await page.screenshot(tmp_path / "conflict_alarm_bar.png")
