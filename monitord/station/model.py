@@ -62,9 +62,10 @@ class ChairView:
     heard_at: float | None = None
     kind_at: dict[str, float] = field(default_factory=dict)
     streams: dict[str, str | None] = field(default_factory=dict)
-    # The daemon's `conflict` of its last status: another client (a second Pi with this
-    # chair's id) takes its connection over, and readings under this chair may be the
-    # other patient's (docs/station.md "Two monitors as one chair"). None: no conflict.
+    # The daemon's `conflict`, from a status with it to an `online` without it: another
+    # client (a second Pi with this chair's id) takes its connection over, and readings
+    # under this chair may be the other patient's (docs/station.md "Two monitors as one
+    # chair"). None: no conflict.
     conflict: str | None = None
 
     def streaming(self) -> bool:
