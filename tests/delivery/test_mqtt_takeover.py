@@ -35,7 +35,7 @@ import pytest
 from monitord.commands.status import render_connections
 from monitord.config import MqttConfig, StorageConfig
 from monitord.outbox import Outbox
-from monitord.sinks.mqtt import Command, MqttSink
+from monitord.sinks.mqtt import MqttSink
 from monitord.sinks.mqtt_takeover import CLOSES, TAKEOVER_RETRY_S
 from tests.delivery.helpers import alert, no_command, running
 from tests.delivery.test_delivery_alarm_flapping import LimitedMosquitto
@@ -86,6 +86,25 @@ id = "{CHAIR}"
 """
     )
     return cfg
+
+
+def sink(
+    tmp: Path,
+    name: str,
+    mq: MqttConfig,
+    site: str,
+    chairs: list[str] | None = None,
+    *,
+    fast: bool = True,
+) -> MqttSink:
+    """One daemon's MQTT sink with a store of its own; `fast`: reconnects 0.1-0.5 s apart,
+    so a connection held 1 s ends a takeover (else the default backoff)."""
+    path = tmp / f"{name}.sqlite"
+    out = Outbox(path, StorageConfig(path=path))
+    if not fast:
+        return MqttSink(mq, site, chairs or [CHAIR], out, no_command)
+    return MqttSink(mq, site, chairs or [CHAIR], out, no_command, backoff_base_s=0.1,
+                    backoff_cap_s=0.5)  # fmt: skip
 
 
 def status_json(cfg: Path) -> dict[str, Any]:
@@ -220,24 +239,7 @@ async def test_the_takeover_ends_when_the_other_client_is_gone(
     site = unique_name("site")
     mq = MqttConfig(host=mosquitto.host, port=mosquitto.port, prefix=mqtt_prefix, timeout_s=2)
 
-    async def no_command(chair: str, cmd: Command) -> str | None:
-        return None
-
-    sinks = []
-    for name in ("a", "b"):
-        path = tmp_path / f"{name}.sqlite"
-        sinks.append(
-            MqttSink(
-                mq,
-                site,
-                [CHAIR],
-                Outbox(path, StorageConfig(path=path)),
-                no_command,
-                backoff_base_s=0.1,
-                backoff_cap_s=0.5,
-            )
-        )
-    a, b = sinks
+    a, b = (sink(tmp_path, name, mq, site) for name in ("a", "b"))
     ta, tb = asyncio.create_task(a.run()), asyncio.create_task(b.run())
     try:
         await eventually(lambda: CHAIR in a.link.taken_over and CHAIR in b.link.taken_over)
@@ -301,11 +303,7 @@ async def test_taken_over_the_waits_stay_short_through_a_broker_restart(
     caplog.set_level(logging.DEBUG, logger="monitord.sinks.mqtt")
     site = unique_name("site")
     mq = MqttConfig(host=mosquitto.host, port=mosquitto.port, prefix=mqtt_prefix, timeout_s=2)
-    sinks = []
-    for name in ("a", "b"):
-        path = tmp_path / f"{name}.sqlite"
-        out = Outbox(path, StorageConfig(path=path))
-        sinks.append(MqttSink(mq, site, [CHAIR], out, no_command))  # the default backoff
+    sinks = [sink(tmp_path, name, mq, site, fast=False) for name in ("a", "b")]
     links = [s._chairs[CHAIR] for s in sinks]
 
     def waits(since: int) -> list[float]:
@@ -410,11 +408,7 @@ async def test_one_chairs_takeover_leaves_the_other_chairs_alone(
     chair is taken over; the other's connection, backoff and status stay as they were."""
     site = unique_name("site")
     mq = MqttConfig(host=mosquitto.host, port=mosquitto.port, prefix=mqtt_prefix, timeout_s=2)
-    sinks = []
-    for name, chairs in (("a", [CHAIR, "chair-4"]), ("b", [CHAIR])):
-        path = tmp_path / f"{name}.sqlite"
-        sinks.append(MqttSink(mq, site, chairs, Outbox(path, StorageConfig(path=path)),
-                              no_command, backoff_base_s=0.1, backoff_cap_s=0.5))  # fmt: skip
+    sinks = [sink(tmp_path, "a", mq, site, [CHAIR, "chair-4"]), sink(tmp_path, "b", mq, site)]
     a, b = sinks
     other = a._chairs["chair-4"]
     tasks = [asyncio.create_task(s.run()) for s in sinks]
@@ -456,12 +450,7 @@ async def test_the_chairs_status_says_conflict_while_taken_over(
     site = unique_name("site")
     topic = f"{mqtt_prefix}/{site}/{CHAIR}/status"
     mq = MqttConfig(host=mosquitto.host, port=mosquitto.port, prefix=mqtt_prefix, timeout_s=2)
-    sinks = []
-    for name in ("a", "b"):
-        path = tmp_path / f"{name}.sqlite"
-        sinks.append(MqttSink(mq, site, [CHAIR], Outbox(path, StorageConfig(path=path)),
-                              no_command, backoff_base_s=0.1, backoff_cap_s=0.5))  # fmt: skip
-    a, b = sinks
+    a, b = (sink(tmp_path, name, mq, site) for name in ("a", "b"))
     ta, tb = asyncio.create_task(a.run()), asyncio.create_task(b.run())
     try:
         await eventually(lambda: CHAIR in a.link.taken_over and CHAIR in b.link.taken_over)
@@ -556,13 +545,11 @@ async def test_a_will_after_the_takeover_ended_says_no_conflict(
     topic = f"{mqtt_prefix}/{site}/{CHAIR}/status"
     proxy = CuttableProxy(mosquitto)
     async with proxy.serving() as port:
-        sinks = []
-        for name, p in (("a", port), ("b", mosquitto.port)):
-            mq = MqttConfig(host=mosquitto.host, port=p, prefix=mqtt_prefix, timeout_s=2)
-            path = tmp_path / f"{name}.sqlite"
-            sinks.append(MqttSink(mq, site, [CHAIR], Outbox(path, StorageConfig(path=path)),
-                                  no_command, backoff_base_s=0.1, backoff_cap_s=0.5))  # fmt: skip
-        a, b = sinks
+        a, b = (
+            sink(tmp_path, name, MqttConfig(host=mosquitto.host, port=p, prefix=mqtt_prefix,
+                                            timeout_s=2), site)
+            for name, p in (("a", port), ("b", mosquitto.port))
+        )  # fmt: skip
         ta, tb = asyncio.create_task(a.run()), asyncio.create_task(b.run())
         try:
             await eventually(lambda: CHAIR in a.link.taken_over and CHAIR in b.link.taken_over)
