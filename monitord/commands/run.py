@@ -26,7 +26,6 @@ def main(args: argparse.Namespace) -> int:
     # default would kill the process, perhaps with the store open and its resume state
     # unwritten.
     catch_stop_signals()
-    asked = stop_asked
     cfg = load_config(args.config)  # a ConfigError is reported by monitord.cli (exit 78)
     errors, warnings = check(cfg, args.config)
     if not cfg.chairs:
@@ -49,9 +48,9 @@ def main(args: argparse.Namespace) -> int:
         # by the daemon's own (Daemon.run), so none falls between the two.
         loop = asyncio.get_running_loop()
         for sig in STOP_SIGNALS:
-            loop.add_signal_handler(sig, asked.append, sig)
+            loop.add_signal_handler(sig, stop_asked.append, sig)
         daemon = Daemon(cfg, console=console, simulated=simulated_chairs(cfg))
-        if asked:
+        if stop_asked:
             daemon.stop_event.set()
         await daemon.run()
 

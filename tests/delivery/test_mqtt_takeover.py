@@ -39,7 +39,7 @@ from monitord.sinks.mqtt import MqttSink
 from monitord.sinks.mqtt_takeover import CLOSES, TAKEOVER_RETRY_S
 from tests.delivery.helpers import alert, no_command, running
 from tests.delivery.test_delivery_alarm_flapping import LimitedMosquitto
-from tests.e2e.e2e_kit import DaemonProcess
+from tests.e2e.e2e_kit import DaemonProcess, mqtt_section
 from tests.kit import eventually
 from tests.servers import Mosquitto, session_tmpdir, unique_name
 
@@ -65,12 +65,7 @@ def pi(
 log_level = "{level}"
 [site]
 id = "{site}"
-[mqtt]
-host = "{broker.host}"
-port = {broker.port}
-prefix = "{prefix}"
-keepalive_s = 5
-timeout_s = 2.0
+{mqtt_section(broker, prefix, alarm_after_s=30.0)}
 [influx]
 enabled = false
 [storage]
