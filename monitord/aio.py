@@ -18,9 +18,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-async def within(aw: Awaitable[T], timeout_s: float) -> T:
-    """The result of `aw`, or TimeoutError after `timeout_s` (then `aw` is cancelled).
-    A cancellation of the caller always propagates (and cancels `aw`)."""
+async def within(aw: Awaitable[T], timeout_s: float | None) -> T:
+    """The result of `aw`, or TimeoutError after `timeout_s` (None: no limit), `aw` then
+    cancelled. A cancellation of the caller always propagates (and cancels `aw`)."""
     task = asyncio.ensure_future(aw)
     try:
         done, _ = await asyncio.wait({task}, timeout=timeout_s)

@@ -23,15 +23,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import time
+from collections.abc import Awaitable
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import aiomqtt
 import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+
+from monitord.aio import within
+
+T = TypeVar("T")
 
 # How long the broker keeps the daemon's session (its command subscriptions and the QoS 1
 # commands queued for it) while the daemon is away: a restart or a network outage of up to
@@ -97,6 +103,18 @@ class V5Client(aiomqtt.Client):
         # said it in a DISCONNECT packet). aiomqtt's message iterator raises a bare
         # "Disconnected during message iteration" and drops it (sinks/mqtt_takeover.py).
         self.lost: tuple[ReasonCode, bool] | None = None
+
+    async def _wait_for(self, fut: Awaitable[T], timeout: float | None) -> T:  # noqa: ASYNC109
+        """aiomqtt's every wait (CONNACK, PUBACK, SUBACK, DISCONNECT) goes through here.
+        Its own uses asyncio.wait_for, which in Python 3.11 swallows a cancellation that
+        comes in the loop turn the answer does (monitord/aio.py): a chair's connection
+        task then went on serving, and the daemon's stop, the station's or a test's
+        waited for it forever. `within` always lets the cancellation through."""
+        limit = self.timeout if timeout is None else timeout
+        try:
+            return await within(fut, None if limit == math.inf else limit)
+        except TimeoutError:
+            raise aiomqtt.MqttError("Operation timed out") from None
 
     async def __aexit__(
         self,
