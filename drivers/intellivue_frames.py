@@ -565,7 +565,8 @@ class Message:
     # release_result, abort, mds_create, mds_create_reply, poll_request, poll_result,
     # error, event_report
     invoke_id: int = 0
-    linked_state: int = 0
+    linked_state: int = 0  # RorlsId state of a linked result part (ROLRS), else 0
+    linked_count: int = 0  # RorlsId count: 1 for the first part
     poll_number: int = 0
     time: datetime | None = None  # poll result abs_time_stamp
     observations: tuple[Observation, ...] = field(default_factory=tuple)
@@ -708,6 +709,45 @@ def poll_result(
     return _rors(invoke_id, CMD_CONFIRMED_ACTION, res)
 
 
+def poll_result_parts(
+    invoke_id: int,
+    poll_number: int,
+    seq: int,
+    time: datetime | None,
+    observations: list[Observation],
+    max_bytes: int,
+) -> list[bytes]:
+    """A poll result as a monitor sends one that does not fit in `max_bytes` (the client's
+    max_mtu_rx): linked results (Guide "Remote Operation Linked Result": RorlsId state
+    RORLS_FIRST, RORLS_NOT_FIRST_NOT_LAST, RORLS_LAST, count from 1), each a whole
+    PollMdibDataReplyExt holding whole ObservationPolls (split between objects, as
+    VSCapture and OpenICE parse every part), then the one RORS that follows the last
+    (the Guide's RorlsId: "last RORLSapdu, one RORSapdu to follow"), here with an empty
+    poll list. A result that fits is one RORS, unlinked."""
+    whole = poll_result(invoke_id, poll_number, seq, time, observations)
+    if len(whole) <= max_bytes:
+        return [whole]
+    chunks: list[list[Observation]] = [[]]
+    for o in observations:
+        trial = chunks[-1] + [o]
+        fits = len(poll_result(invoke_id, poll_number, seq, time, trial, linked_state=1))
+        if chunks[-1] and fits > max_bytes:
+            chunks.append([o])
+        else:
+            chunks[-1] = trial
+    out = []
+    for i, chunk in enumerate(chunks, 1):
+        state = (
+            RORLS_FIRST if i == 1 else RORLS_LAST if i == len(chunks) else RORLS_NOT_FIRST_NOT_LAST
+        )
+        out.append(
+            poll_result(
+                invoke_id, poll_number, seq, time, chunk, linked_state=state, linked_count=i
+            )
+        )
+    return [*out, poll_result(invoke_id, poll_number, seq, time, [])]
+
+
 # ------------------------------------------------------------------------- decoding
 def _attrs(r: _Reader) -> list[tuple[int, bytes]]:
     count = r.u16()
@@ -795,10 +835,9 @@ def _decode(data: bytes) -> Message | Reject:
     r.u16()  # p_context_id
     ro_type = r.u16()
     ro = r.sub(r.u16())
-    linked_state = 0
+    linked_state = linked_count = 0
     if ro_type == ROLRS_APDU:
-        linked_state = ro.u8()
-        ro.u8()  # count
+        linked_state, linked_count = ro.u8(), ro.u8()
     elif ro_type == ROER_APDU:
         return Message("error", invoke_id=ro.u16())
     elif ro_type not in (ROIV_APDU, RORS_APDU):
@@ -835,8 +874,109 @@ def _decode(data: bytes) -> Message | Reject:
             "poll_result",
             invoke_id=invoke_id,
             linked_state=linked_state,
+            linked_count=linked_count,
             poll_number=number,
             time=t,
             observations=tuple(observations),
         )
     return Reject(RejectReason.UNKNOWN_TYPE, f"command type {command}")
+
+
+# ------------------------------------------------------------- linked poll results
+# A monitor answers a poll whose reply exceeds the client's max_mtu_rx with linked results
+# (Guide "Remote Operation Linked Result"): ROLRS parts with the same invoke id, RorlsId
+# state RORLS_FIRST, RORLS_NOT_FIRST_NOT_LAST ..., RORLS_LAST and a count from 1, then "one
+# RORSapdu to follow". Each part is a whole PollMdibDataReplyExt of whole objects, but one
+# measurement's objects (SpO2 and its pulse, NIBP and its pulse) can land in different
+# parts: read alone, a part lost the pulse. OpenICE joins the parts and hands the poll on
+# with the closing RORS; so does this.
+MAX_LINKED_PARTS = 32  # 32 x MTU_RX = 80 kB: far more than every numeric of a monitor
+
+
+def join_parts(parts: list[Message]) -> Message:
+    """The parts of one linked poll result (and its closing RORS) as one poll result."""
+    first = parts[0]
+    return Message(
+        "poll_result",
+        invoke_id=first.invoke_id,
+        poll_number=first.poll_number,
+        time=next((p.time for p in parts if p.time is not None), None),
+        observations=tuple(o for p in parts for o in p.observations),
+    )
+
+
+class LinkedResults:
+    """Poll results in, whole poll results out: a linked result's parts are held until
+    its closing RORS and then handed on joined. Pure and bounded (at most `max_parts`
+    parts, of one poll). Held parts are never handed on in part:
+
+    - the closing RORS missing (the next poll's answer comes first): the parts up to
+      RORLS_LAST are all there, so they are handed on then, joined;
+    - a part missing (a gap in the count, no RORLS_LAST before the RORS or the next
+      poll's answer, a part with no RORLS_FIRST), or more than `max_parts`: the poll's
+      parts are dropped with one reject; the next poll, a poll period later, reads the
+      numerics again. A session that ends (`clear`) drops what it held.
+    """
+
+    def __init__(self, max_parts: int = MAX_LINKED_PARTS) -> None:
+        self.max_parts = max_parts
+        self._parts: list[Message] = []
+        self._last = False  # RORLS_LAST seen: only the closing RORS is still due
+        self._skip: int | None = None  # invoke id of a poll whose parts were dropped
+
+    def clear(self) -> None:
+        self._parts, self._last, self._skip = [], False, None
+
+    def _drop(
+        self, invoke: int, why: str, reason: RejectReason = RejectReason.BAD_FORMAT
+    ) -> Reject:
+        self._parts, self._last, self._skip = [], False, invoke
+        return Reject(reason, f"linked poll result (invoke id {invoke}) dropped: {why}")
+
+    def _flush(self) -> list[Message | Reject]:
+        if not self._parts:
+            return []
+        if self._last:
+            out = join_parts(self._parts)
+            self.clear()
+            return [out]
+        invoke = self._parts[0].invoke_id
+        return [self._drop(invoke, f"no part after part {len(self._parts)}")]
+
+    def feed(self, msg: Message) -> list[Message | Reject]:
+        invoke = msg.invoke_id
+        out: list[Message | Reject] = []
+        if self._parts and self._parts[0].invoke_id != invoke:
+            out += self._flush()  # another poll's answer: the held one ends here
+        if self._skip is not None and self._skip != invoke:
+            self._skip = None
+        if msg.linked_state == RORLS_FIRST:
+            out += self._flush()  # (a FIRST again for the same invoke id: start over)
+            self._skip = None
+        elif self._skip == invoke:
+            return out  # the rest of a poll already dropped
+        if not msg.linked_state:
+            if not self._parts:
+                return [*out, msg]  # a reply that fit in one message
+            if not self._last:
+                why = f"closed after part {len(self._parts)}, which was not the last"
+                return [*out, self._drop(invoke, why)]
+            joined = join_parts([*self._parts, msg])
+            self.clear()
+            return [*out, joined]
+        have, count = len(self._parts), msg.linked_count
+        if self._last or count != have + 1:
+            why = (
+                f"part {count} after the last part {have}"
+                if self._last
+                else f"part {count} after part {have}"
+                if have
+                else f"part {count} without a first part"
+            )
+            return [*out, self._drop(invoke, why)]
+        if have >= self.max_parts:
+            why = f"more than {self.max_parts} parts"
+            return [*out, self._drop(invoke, why, RejectReason.OVERSIZE)]
+        self._parts.append(msg)
+        self._last = msg.linked_state == RORLS_LAST
+        return out

@@ -9,6 +9,8 @@
   carries the time of its own event, the poll result the current device clock; the SpO2
   numerics carry their labels, and `spo2_right` adds a second SpO2 channel ("SpO2 r")
   whose pulse shares the physio id 0x4822, as on a monitor with two SpO2 sensors;
+- `max_reply_bytes` set: a reply longer than that goes out as linked results, as a
+  monitor splits one that exceeds the client's max_mtu_rx (`F.poll_result_parts`);
 - answers a Release Request with a Release Result;
 - on request: `corrupt_next(n)` spoils the FCS of the next n frames, `inject(b)` puts raw
   bytes on the line, `refuse_next` refuses the next association, `silent` stops answering.
@@ -140,6 +142,7 @@ class IntelliVueSim(SerialSim):
         self.releases = 0
         self.rejects: list[str] = []
         self.spo2_right: tuple[float, float] | None = None  # (SpO2 r %, its pulse)
+        self.max_reply_bytes: int | None = None  # split longer replies into linked parts
 
     def corrupt_next(self, n: int = 1) -> None:
         self._corrupt += n
@@ -185,15 +188,16 @@ class IntelliVueSim(SerialSim):
             self.mds_confirmed = True
         elif msg.type == "poll_request" and self.associated:
             self._seq = (self._seq + 1) & 0xFFFF
-            self._send(
-                F.poll_result(
-                    msg.invoke_id,
-                    msg.poll_number,
-                    self._seq,
-                    self.device_now(),
-                    observations(self.latest, self.spo2_right),
-                )
+            parts = F.poll_result_parts(
+                msg.invoke_id,
+                msg.poll_number,
+                self._seq,
+                self.device_now(),
+                observations(self.latest, self.spo2_right),
+                self.max_reply_bytes or F.MTU_RX,
             )
+            for part in parts:
+                self._send(part)
             self.polls += 1
         elif msg.type == "release_request":
             self._send(F.release_result())
