@@ -9,7 +9,8 @@ which holds the framing, constants and message codec):
     <--- MDS Create Event Report (ROIV) ------
     ---- MDS Create Event Result (RORS) ----->
     ---- Extended Poll Request (ROIV, NOM_ACT_POLL_MDIB_DATA_EXT, numerics) -->
-    <--- Poll Result (RORS / linked ROLRS) ---    ... repeated every poll_interval_s
+    <--- Poll Result (RORS, or linked ROLRS   ... repeated every poll_interval_s
+         parts and their closing RORS) -----      (the parts are read as one result)
     ---- Release Request (FN SPDU) ---------->    on stop
     <--- Release Result  (DN SPDU) -----------
 
@@ -313,6 +314,9 @@ class IntelliVueProtocol:
         # kind -> what the last poll answered (device time, values, flags); kept across
         # re-associations and reconnects: a poll echoing it reports nothing new.
         self._answered: dict[Kind, tuple[datetime | None, tuple[Any, ...]]] = {}
+        # The parts of a poll result the monitor split (linked results), read as one poll
+        # result: SpO2 and its pulse can come in different parts (intellivue_frames.py).
+        self._linked = F.LinkedResults()
         self.associations = 0  # how many times an association was established
         # Lost associations: WARNING once per reason, DEBUG while it repeats, INFO when a
         # poll is answered again. Kept across reconnects (this object lives as long as
@@ -378,6 +382,7 @@ class IntelliVueProtocol:
     async def _session(
         self, link: ByteLink, ctx: DeviceContext, queue: asyncio.Queue[F.Message | BaseException]
     ) -> None:
+        self._linked.clear()  # parts of the last association's poll are not completed
         await link.write(F.frame(F.association_request(self.poll_s)))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + ANSWER_TIMEOUT_S
@@ -428,7 +433,11 @@ class IntelliVueProtocol:
                 last_answer = loop.time()
                 if self._lost is not None and self._lost.failing:
                     self._lost.success("IntelliVue polls answered again")
-                self._emit(msg, ctx)
+                for whole in self._linked.feed(msg):
+                    if isinstance(whole, Reject):
+                        ctx.reject(whole)
+                    else:
+                        self._emit(whole, ctx)
             elif msg.type == "abort":
                 raise _Reassociate("monitor aborted the association")
             elif msg.type == "release_request":
