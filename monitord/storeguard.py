@@ -60,16 +60,13 @@ from monitord.store.codec import dumps
 from monitord.store.retention import PruneRun
 from monitord.store.writer import StoreWriter
 from monitord.storebatch import StoreBatch, alarms_first, alarms_to_front, say_lost, tell_held
+from monitord.storeflood import FLOOD_INTERVAL_S, GROUP_COMMIT_READINGS, Flood
 from monitord.techalarm import TechAlarms
 
 log = logging.getLogger("monitord.store")
 
 Live = dict[str, tuple[Any, Any]]  # live state waiting: key -> (value, signature)
 HELD_READINGS_MAX = 50_000
-# Readings queued beyond which the group commit starts without waiting for the interval.
-GROUP_COMMIT_READINGS = 2_000
-# The group commit's delay after one GROUP_COMMIT_READINGS started (a flood's tail).
-FLOOD_INTERVAL_S = 0.2
 # Delivery marks held for the next group commit beyond which it is started at once.
 MARKS_FLUSH_AT = 2_000
 # A group commit of readings alone fsyncs at least this often (else NORMAL, no fsync):
@@ -106,7 +103,7 @@ class StoreGuard:
         self._inflight = 0  # with a writer: batches (a prefix of `held`) being committed
         self._busy = False  # with a writer: a commit is in the thread (maybe of no batch)
         self._alarm = False  # ... and it is an alarm's (in flight in `window`)
-        self._flood = False  # the last commit was started by GROUP_COMMIT_READINGS
+        self._flood = Flood()  # a flood of readings: commits FLOOD_INTERVAL_S apart
         self._again = False  # a commit was wanted while one was in the thread: at once
         self._timer: asyncio.TimerHandle | None = None
         self.held: list[StoreBatch] = []
@@ -206,9 +203,9 @@ class StoreGuard:
             self._kick()
             return
         loop = asyncio.get_running_loop()
-        # Right after a commit a flood filled, the rest goes soon: the interval is for a
-        # trickle (a burst's tail must not wait it out).
-        delay = min(FLOOD_INTERVAL_S, self.commit_interval_s) if self._flood else None
+        # While a flood goes on (monitord/storeflood.py), the rest goes soon: the interval
+        # is for a trickle (a burst's tail must not wait it out).
+        delay = min(FLOOD_INTERVAL_S, self.commit_interval_s) if self._flood.on else None
         self._timer = loop.call_later(delay or self.commit_interval_s, self._kick)
 
     def _waiting(self) -> bool:
@@ -234,7 +231,7 @@ class StoreGuard:
         if not self.held and not self._waiting():
             return
         self._again = False
-        self._flood = not n and self._full()
+        self._flood.commit(self._held_readings, self.commit_interval_s, alarm=bool(n))
         live, self._live = ({}, self._live) if alarm else (self._live, {})
         self._inflight, self._busy, self._alarm = len(batches), True, alarm
         if alarm:

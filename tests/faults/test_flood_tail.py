@@ -1,0 +1,82 @@
+"""Issue 20, group commit: a flood of readings keeps its short interval to its end.
+
+A flood (a backlog, an ingest burst: GROUP_COMMIT_READINGS queued) commits at once, and
+what is left after its commits goes FLOOD_INTERVAL_S later (monitord/storeflood.py).
+Before, the flood ended with the commit right after the one it filled: readings that came
+while that one was in the writer thread, or just after it, waited a whole
+`commit_interval_s` (5 s by default) before they were stored and reached InfluxDB or MQTT
+(bench/ingest.py's real-pty variant: 1,792 of 4,800 readings a second or more late).
+A trickle after the flood goes back to the interval (SD-card writes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from monitord.config import StorageConfig, loads_config
+from monitord.daemon import Daemon
+from monitord.models import Kind
+from monitord.outbox import Outbox
+from monitord.storeflood import FLOOD_INTERVAL_S, GROUP_COMMIT_READINGS
+from tests.faults.writerkit import SlowCommits, reading, running, two_chairs
+from tests.kit import eventually
+
+INTERVAL_S = 60.0  # the trickle's interval: far longer than anything the test waits
+
+
+def timer_s(daemon: Daemon) -> float:
+    """How long until the store's group-commit timer fires (it must be set)."""
+    timer = daemon.store._timer
+    assert timer is not None, "no group commit is scheduled for the readings queued"
+    return timer.when() - asyncio.get_running_loop().time()
+
+
+async def test_a_floods_tail_is_committed_after_the_flood_interval(tmp_path: Path) -> None:
+    daemon = Daemon(loads_config(two_chairs(tmp_path, "flood", interval_s=INTERVAL_S)))
+    slow = SlowCommits(daemon.outbox._db, rows_only=True)
+    daemon.outbox._db = slow  # type: ignore[assignment]  # a test double
+    store = daemon.store
+    async with running(daemon):
+        try:
+            a, b = daemon.chairs["chair-a"], daemon.chairs["chair-b"]
+            # (The start's status rows may wait for the interval: the flood's commit takes
+            # them and cancels that timer; only a commit with readings waits at the gate.)
+            slow.hold.set()
+            flood = GROUP_COMMIT_READINGS + 100
+            for _ in range(flood):
+                a.submit(reading("chair-a", Kind.HR, {"hr_bpm": 72.0}))
+            # The flood's first commit (GROUP_COMMIT_READINGS filled it) waits at the gate;
+            # more readings come meanwhile: they go in the next commit, at once.
+            await asyncio.to_thread(slow.inside.wait, 10)
+            for _ in range(1000):
+                b.submit(reading("chair-b", Kind.HR, {"hr_bpm": 72.0}))
+            await eventually(lambda: a.processed >= flood and b.processed >= 1000,
+                             what="the flood queued for the store")  # fmt: skip
+            slow.hold.clear()
+            slow.gate.set()
+            await eventually(lambda: not store.held and not store._busy,
+                             what="the flood's two commits done")  # fmt: skip
+            # The flood's tail: a few readings more, right after.
+            for hr in (70.0, 71.0, 72.0):
+                a.submit(reading("chair-a", Kind.HR, {"hr_bpm": hr}))
+            await eventually(lambda: a.processed >= flood + 3, what="the tail queued")
+            # Before: the timer of the whole interval (60 s here).
+            tail_s = timer_s(daemon)
+            assert tail_s <= FLOOD_INTERVAL_S, (
+                f"a flood's tail waits {tail_s:.1f} s for its commit, not {FLOOD_INTERVAL_S} s"
+            )
+            await eventually(lambda: not store.held and not store._busy,
+                             what="the tail committed")  # fmt: skip
+            # The flood is over (3 readings in FLOOD_INTERVAL_S): a trickle waits again.
+            b.submit(reading("chair-b", Kind.HR, {"hr_bpm": 72.0}))
+            await eventually(lambda: b.processed >= 1001, what="a trickle's reading queued")
+            trickle_s = timer_s(daemon)
+            assert trickle_s > FLOOD_INTERVAL_S, (
+                f"a trickle after the flood waits {trickle_s:.1f} s, not the interval"
+            )
+        finally:
+            slow.gate.set()  # never leave the writer held: the stop waits for it
+    path = tmp_path / "store.sqlite"
+    with Outbox(path, StorageConfig(path=path), readonly=True) as ob:
+        assert ob.count("reading") == flood + 1000 + 3 + 1  # nothing lost
