@@ -310,6 +310,13 @@ class MqttSink:
                             )
                             client.said_offline = True
                         raise
+            except asyncio.CancelledError:
+                # Also a stop that came while a failed connection was leaving (its
+                # DISCONNECT wait in V5Client.__aexit__): the cancellation replaced the
+                # error the handlers below end the link on. Still ended: not counted as
+                # connected, no stall or takeover timer left to fire after the stop.
+                c.down()
+                raise
             except (aiomqtt.MqttError, OSError, ssl.SSLError, TimeoutError) as e:
                 # Lost to the keepalive (a frozen broker, no publish waiting): the outage
                 # dates from the PINGREQ it left unanswered (sinks/mqtt_link.py).
