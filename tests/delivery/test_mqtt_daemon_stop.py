@@ -70,6 +70,27 @@ def wait_log(d: DaemonProcess, what: str, count: int, limit_s: float) -> None:
         time.sleep(0.02)
 
 
+def stopped_as_the_connacks_come(d: DaemonProcess, broker: Mosquitto, delay: float) -> int:
+    """Start `d` on the paused broker, SIGTERM it once every chair waits for its CONNACK,
+    resume the broker `delay` later; the exit code, or AssertionError on a hung stop."""
+    broker.pause()
+    try:
+        d.start()
+        wait_log(d, "Sending CONNECT", CHAIRS, START_BOUND_S)
+        assert d.proc is not None
+        d.proc.send_signal(signal.SIGTERM)
+        time.sleep(delay)
+    finally:
+        broker.resume()
+    try:
+        return d.proc.wait(STOP_BOUND_S)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(
+            f"the daemon did not exit within {STOP_BOUND_S:g} s of SIGTERM (broker resumed "
+            f"{delay * 1000:.1f} ms after it); its stacks in {d.log}"
+        ) from None
+
+
 @pytest.mark.timeout(900)
 def test_sigterm_as_the_connacks_come_stops_the_daemon(
     mosquitto: Mosquitto, mqtt_prefix: str, tmp_path: Path
@@ -77,23 +98,13 @@ def test_sigterm_as_the_connacks_come_stops_the_daemon(
     delay = FIRST_DELAY_S
     for r in range(ROUNDS):
         d = DaemonProcess(config(tmp_path / f"r{r}", mosquitto, mqtt_prefix), tmp_path / f"{r}.log")
-        mosquitto.pause()
         try:
-            d.start()
-            wait_log(d, "Sending CONNECT", CHAIRS, START_BOUND_S)
-            assert d.proc is not None
-            d.proc.send_signal(signal.SIGTERM)
-            time.sleep(delay)
+            rc = stopped_as_the_connacks_come(d, mosquitto, delay)
+        except AssertionError as e:
+            raise AssertionError(f"round {r}: {e}") from None
         finally:
-            mosquitto.resume()
-        try:
-            rc = d.proc.wait(STOP_BOUND_S)
-        except subprocess.TimeoutExpired:
-            d.stop()  # SIGABRT: every thread's stack into the log
-            raise AssertionError(
-                f"round {r}: the daemon did not exit within {STOP_BOUND_S:g} s of SIGTERM "
-                f"(broker resumed {delay * 1000:.1f} ms after it); stacks in {d.log}"
-            ) from None
+            if d.alive:
+                d.stop()  # SIGTERM again, then SIGABRT: every thread's stack into the log
         assert rc == 0, f"round {r}: exit {rc} on SIGTERM; log {d.log}"
         connected = d.output().count(": connected to ")
         if connected == CHAIRS:
