@@ -90,16 +90,14 @@ def sink(
     site: str,
     chairs: list[str] | None = None,
     *,
-    fast: bool = True,
+    backoff: tuple[float, float] = (0.1, 0.5),
 ) -> MqttSink:
-    """One daemon's MQTT sink with a store of its own; `fast`: reconnects 0.1-0.5 s apart,
-    so a connection held 1 s ends a takeover (else the default backoff)."""
+    """One daemon's MQTT sink with a store of its own; `backoff` (base, cap): by default
+    reconnects 0.1-0.5 s apart, so a connection held 1 s ends a takeover."""
     path = tmp / f"{name}.sqlite"
     out = Outbox(path, StorageConfig(path=path))
-    if not fast:
-        return MqttSink(mq, site, chairs or [CHAIR], out, no_command)
-    return MqttSink(mq, site, chairs or [CHAIR], out, no_command, backoff_base_s=0.1,
-                    backoff_cap_s=0.5)  # fmt: skip
+    return MqttSink(mq, site, chairs or [CHAIR], out, no_command, backoff_base_s=backoff[0],
+                    backoff_cap_s=backoff[1])  # fmt: skip
 
 
 def status_json(cfg: Path) -> dict[str, Any]:
@@ -301,7 +299,9 @@ async def test_taken_over_the_waits_stay_short_through_a_broker_restart(
     caplog.set_level(logging.DEBUG, logger="monitord.sinks.mqtt")
     site = unique_name("site")
     mq = MqttConfig(host=mosquitto.host, port=mosquitto.port, prefix=mqtt_prefix, timeout_s=2)
-    sinks = [sink(tmp_path, name, mq, site, fast=False) for name in ("a", "b")]
+    # The default cap (30 s) from a base of 0.1 s (the default 0.5 s): the flaps before the
+    # takeover is seen (the backoff reset at each connection) come 5 times sooner.
+    sinks = [sink(tmp_path, name, mq, site, backoff=(0.1, 30.0)) for name in ("a", "b")]
     links = [s._chairs[CHAIR] for s in sinks]
 
     def waits(since: int) -> list[float]:
@@ -315,12 +315,11 @@ async def test_taken_over_the_waits_stay_short_through_a_broker_restart(
     tasks = [asyncio.create_task(s.run()) for s in sinks]
     try:
         # Grown enough that an uncapped wait cannot pass for a capped one: the next is
-        # 4-8 s (its attempt 4; 0.5 s x 2^4 at most), TAKEOVER_RETRY_S is 2 s. Each more
-        # attempt costs a turn of both (4 s).
+        # 3.2-6.4 s (its attempt 6; 0.1 s x 2^6 at most), TAKEOVER_RETRY_S is 2 s.
         await eventually(
-            lambda: all(c.takeover.active and c.backoff.attempts >= 4 for c in links),
+            lambda: all(c.takeover.active and c.backoff.attempts >= 6 for c in links),
             90,
-            "both taken over, the backoff grown (4-8 s uncapped)",
+            "both taken over, the backoff grown (3.2-6.4 s uncapped)",
         )
         mark = len(caplog.records)
         mosquitto.stop()
