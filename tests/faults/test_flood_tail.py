@@ -12,6 +12,7 @@ A trickle after the flood goes back to the interval (SD-card writes).
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from monitord.config import StorageConfig, loads_config
@@ -80,3 +81,45 @@ async def test_a_floods_tail_is_committed_after_the_flood_interval(tmp_path: Pat
     path = tmp_path / "store.sqlite"
     with Outbox(path, StorageConfig(path=path), readonly=True) as ob:
         assert ob.count("reading") == flood + 1000 + 3 + 1  # nothing lost
+
+
+async def test_a_clinics_steady_load_under_a_long_interval_is_no_flood(tmp_path: Path) -> None:
+    """With `commit_interval_s = 60` (the longest allowed, chosen to spare the SD card),
+    "faster than a full group per interval" is only 34 readings a second: a clinic's
+    steady load (17 chairs at ~2 a second, 9 IntelliVues polled every 0.5 s). Before, a
+    flood that such a load followed never ended: its commits went 0.2 s apart for as long
+    as the load lasted (5 a second against about one a minute), wearing the card."""
+    daemon = Daemon(loads_config(two_chairs(tmp_path, "steady", interval_s=INTERVAL_S)))
+    store = daemon.store
+    async with running(daemon):
+        a, b = daemon.chairs["chair-a"], daemon.chairs["chair-b"]
+        for _ in range(GROUP_COMMIT_READINGS):
+            a.submit(reading("chair-a", Kind.HR, {"hr_bpm": 72.0}))
+        await eventually(lambda: a.processed >= GROUP_COMMIT_READINGS and not store.held
+                         and not store._busy, what="the flood committed")  # fmt: skip
+        assert store._flood.on, "a commit of GROUP_COMMIT_READINGS did not start a flood"
+        # Then a steady load: 150 readings in 3 s or more, 50 a second at most (a wait
+        # for the readings to come at most that fast, not a timed assertion).
+        await asyncio.sleep(3.0)
+        after = time.monotonic()
+        for _ in range(150):
+            b.submit(reading("chair-b", Kind.HR, {"hr_bpm": 72.0}))
+
+        # Their commit started (the flood's 0.2-s timer) and is done; the flood is judged
+        # as it starts (any of them it missed wait for the next one).
+        def committed() -> bool:
+            started = (store._flood._at or 0.0) > after
+            return b.processed >= 150 and started and not store._busy
+
+        await eventually(committed, what="the steady load's readings committed")
+        b.submit(reading("chair-b", Kind.HR, {"hr_bpm": 72.0}))
+        await eventually(lambda: b.processed >= 151, what="the next reading queued")
+        # Before: 0.2 s, and again after every commit while the load went on.
+        wait_s = timer_s(daemon)
+        assert wait_s > FLOOD_INTERVAL_S, (
+            f"a steady 50 readings a second are committed every {wait_s:.1f} s as a flood, "
+            f"not every {INTERVAL_S:g} s (commit_interval_s)"
+        )
+    path = tmp_path / "store.sqlite"
+    with Outbox(path, StorageConfig(path=path), readonly=True) as ob:
+        assert ob.count("reading") == GROUP_COMMIT_READINGS + 151  # nothing lost
