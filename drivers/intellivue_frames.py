@@ -946,10 +946,13 @@ class LinkedResults:
     def feed(self, msg: Message) -> list[Message | Reject]:
         invoke = msg.invoke_id
         out: list[Message | Reject] = []
-        if self._parts and self._parts[0].invoke_id != invoke:
-            out += self._flush()  # another poll's answer: the held one ends here
+        # Before the flush, which may drop the poll held and skip the rest of it: an older
+        # poll's late answer amid its parts must not end that skip (each part left was a
+        # reject of its own, "without a first part").
         if self._skip is not None and self._skip != invoke:
             self._skip = None
+        if self._parts and self._parts[0].invoke_id != invoke:
+            out += self._flush()  # another poll's answer: the held one ends here
         if msg.linked_state == RORLS_FIRST:
             out += self._flush()  # (a FIRST again for the same invoke id: start over)
             self._skip = None

@@ -162,6 +162,27 @@ def test_last_and_closing_rors_lost_dropped_at_the_next_answer() -> None:
     assert values(got[1:]) == [WHOLE]
 
 
+def test_a_late_answer_amid_the_parts_drops_that_poll_with_one_reject() -> None:
+    """An older poll's answer arrives between a poll's parts (a late one): the poll held
+    is dropped with one reject, and the rest of its parts are skipped, not each taken for
+    another poll's parts without a first one (before: a second reject, "part 2 without a
+    first part", counted for the one poll lost)."""
+    joiner = F.LinkedResults()
+    late = F.decode_message(F.poll_result(6, 6, 1, AT, OBS))
+    assert isinstance(late, F.Message)
+    seven = parts(7)
+    got = [out for m in [seven[0], late, *seven[1:]] for out in joiner.feed(m)]
+    rejects = [r for r in got if isinstance(r, Reject)]
+    assert rejects == [
+        Reject(
+            RejectReason.BAD_FORMAT,
+            "linked poll result (invoke id 7) dropped: no part after part 1",
+        )
+    ], f"one poll lost, {len(rejects)} rejects: {[r.detail for r in rejects]}"
+    assert values(got) == [WHOLE]  # the late answer, read
+    assert values([out for m in parts(8) for out in joiner.feed(m)]) == [WHOLE]
+
+
 def test_parts_held_are_bounded() -> None:
     joiner = F.LinkedResults(max_parts=3)
     got = [out for m in parts(7) for out in joiner.feed(m)]
