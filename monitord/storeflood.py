@@ -33,18 +33,29 @@ class Flood:
 
     def __init__(self) -> None:
         self.on = False
-        self._at: float | None = None  # monotonic start of the last commit
+        self._at: float | None = None  # monotonic start of the last commit judged
 
-    def commit(self, readings: int, interval_s: float, *, alarm: bool) -> None:
-        """A commit of `readings` starts; `alarm`: an alarm's (its own chair's batches
-        only), which ends a flood as before (the other chairs' readings keep their timer)."""
-        now = time.monotonic()
-        if readings >= GROUP_COMMIT_READINGS:
-            self.on = not alarm
-        elif self.on and self._at is not None:
-            # Came faster than a full group per interval (since the last commit started,
-            # at least FLOOD_INTERVAL_S: a commit started at once after a long one).
-            since_s = max(now - self._at, FLOOD_INTERVAL_S)
-            window_s = min(interval_s, FLOOD_WINDOW_S)
-            self.on = not alarm and readings * window_s >= GROUP_COMMIT_READINGS * since_s
+    def commit(
+        self, readings: int, interval_s: float, *, alarm: bool, now: float | None = None
+    ) -> None:
+        """A commit of `readings` starts (at `now`, time.monotonic's by default); `alarm`:
+        an alarm's (its own chair's batches only), which ends a flood as before (the other
+        chairs' readings keep their timer)."""
+        now = time.monotonic() if now is None else now
+        if readings >= GROUP_COMMIT_READINGS or alarm or not self.on or self._at is None:
+            self.on = readings >= GROUP_COMMIT_READINGS and not alarm
+            self._at = now
+            return
+        since_s = now - self._at
+        if since_s < FLOOD_INTERVAL_S:
+            # A commit started early (the sinks' delivery marks, an urgent status, one
+            # wanted while the last was in the thread) carries the readings of a few ms,
+            # which tell no rate: the flood goes on, judged at the next commit (over the
+            # time since the last one judged, a little slower than it is). Judged alone
+            # as FLOOD_INTERVAL_S, 80 readings were needed (2,700 a second after a 30-ms
+            # commit): a flood ended mid-burst and its tail waited the whole interval.
+            return
+        # Came faster than a full group per interval (FLOOD_WINDOW_S at most).
+        window_s = min(interval_s, FLOOD_WINDOW_S)
+        self.on = readings * window_s >= GROUP_COMMIT_READINGS * since_s
         self._at = now

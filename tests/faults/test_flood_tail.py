@@ -19,7 +19,7 @@ from monitord.config import StorageConfig, loads_config
 from monitord.daemon import Daemon
 from monitord.models import Kind
 from monitord.outbox import Outbox
-from monitord.storeflood import FLOOD_INTERVAL_S, GROUP_COMMIT_READINGS
+from monitord.storeflood import FLOOD_INTERVAL_S, GROUP_COMMIT_READINGS, Flood
 from tests.faults.writerkit import SlowCommits, reading, running, two_chairs
 from tests.kit import eventually
 
@@ -123,3 +123,23 @@ async def test_a_clinics_steady_load_under_a_long_interval_is_no_flood(tmp_path:
     path = tmp_path / "store.sqlite"
     with Outbox(path, StorageConfig(path=path), readonly=True) as ob:
         assert ob.count("reading") == GROUP_COMMIT_READINGS + 151  # nothing lost
+
+
+def test_a_commit_started_early_does_not_end_a_flood() -> None:
+    """A commit that starts within FLOOD_INTERVAL_S of the last (the sinks' delivery
+    marks of the flood's readings, MARKS_FLUSH_AT of them, start one at once; so do an
+    urgent status and a commit wanted while the last was in the thread) carries the
+    readings of those few ms: no rate. Before, it was judged as if FLOOD_INTERVAL_S had
+    passed: 20 readings 30 ms after a flood's commit (670 a second) ended the flood, and
+    its tail waited the whole interval. The next commit judges (`now` given: the
+    commits' start times, no clock read)."""
+    flood = Flood()
+    flood.commit(GROUP_COMMIT_READINGS, 5.0, alarm=False, now=100.0)
+    assert flood.on, "a commit of GROUP_COMMIT_READINGS did not start a flood"
+    flood.commit(20, 5.0, alarm=False, now=100.03)
+    assert flood.on, "a commit started 30 ms after the flood's, with 20 readings, ended it"
+    # The next commit, 0.2 s after that one: 120 readings in 0.23 s (520 a second).
+    flood.commit(120, 5.0, alarm=False, now=100.23)
+    assert flood.on, "520 readings a second ended the flood (more than 2,000 per 5 s)"
+    flood.commit(3, 5.0, alarm=False, now=100.45)  # a trickle: the flood is over
+    assert not flood.on, "3 readings in 0.22 s kept the flood going"
