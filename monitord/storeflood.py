@@ -39,11 +39,15 @@ class Flood:
         self, readings: int, interval_s: float, *, alarm: bool, now: float | None = None
     ) -> None:
         """A commit of `readings` starts (at `now`, time.monotonic's by default); `alarm`:
-        an alarm's (its own chair's batches only), which ends a flood as before (the other
-        chairs' readings keep their timer)."""
+        an alarm's (its own chair's batches only)."""
         now = time.monotonic() if now is None else now
-        if readings >= GROUP_COMMIT_READINGS or alarm or not self.on or self._at is None:
-            self.on = readings >= GROUP_COMMIT_READINGS and not alarm
+        if alarm:
+            # It carries one chair's batches (the fast path) and tells nothing of how fast
+            # readings come: the flood neither starts nor ends with it. It ended it, and
+            # a burst's readings queued with the alarm waited the whole interval after it.
+            return
+        if readings >= GROUP_COMMIT_READINGS or not self.on or self._at is None:
+            self.on = readings >= GROUP_COMMIT_READINGS
             self._at = now
             return
         since_s = now - self._at

@@ -143,3 +143,44 @@ def test_a_commit_started_early_does_not_end_a_flood() -> None:
     assert flood.on, "520 readings a second ended the flood (more than 2,000 per 5 s)"
     flood.commit(3, 5.0, alarm=False, now=100.45)  # a trickle: the flood is over
     assert not flood.on, "3 readings in 0.22 s kept the flood going"
+
+
+async def test_an_alarm_amid_a_flood_leaves_its_tail_the_flood_interval(tmp_path: Path) -> None:
+    """An alarm's commit takes its own chair's batches only (the fast path,
+    tests/faults/test_alarm_commit_alone.py) and says nothing of how fast the other
+    readings come. Before, it ended the flood: a burst's 500 readings queued with it
+    waited the whole interval (60 s here, 5 s by default) after the alarm's commit."""
+    alerts = '"spo2.very_low" = { for_s = 0 }\n'
+    daemon = Daemon(
+        loads_config(two_chairs(tmp_path, "alarm", interval_s=INTERVAL_S, alerts=alerts))
+    )
+    slow = SlowCommits(daemon.outbox._db, rows_only=True)
+    daemon.outbox._db = slow  # type: ignore[assignment]  # a test double
+    store = daemon.store
+    async with running(daemon):
+        try:
+            a, b = daemon.chairs["chair-a"], daemon.chairs["chair-b"]
+            slow.hold.set()
+            for _ in range(GROUP_COMMIT_READINGS):
+                b.submit(reading("chair-b", Kind.HR, {"hr_bpm": 72.0}))
+            # The flood's commit waits at the gate; its tail and chair A's alarm come.
+            await asyncio.to_thread(slow.inside.wait, 10)
+            for _ in range(500):
+                b.submit(reading("chair-b", Kind.HR, {"hr_bpm": 72.0}))
+            a.submit(reading("chair-a", Kind.SPO2, {"spo2_pct": 80.0}))
+            queued = GROUP_COMMIT_READINGS + 500
+            await eventually(lambda: b.processed >= queued and a.processed >= 1,
+                             what="the tail and the alarm queued")  # fmt: skip
+            slow.hold.clear()
+            slow.gate.set()
+            # The alarm's commit goes first and alone; the tail follows FLOOD_INTERVAL_S
+            # later (before: after INTERVAL_S, far beyond this wait).
+            await eventually(lambda: not store.held and not store._busy,
+                             within_s=INTERVAL_S / 3,
+                             what="the tail committed after the alarm's")  # fmt: skip
+        finally:
+            slow.gate.set()
+    path = tmp_path / "store.sqlite"
+    with Outbox(path, StorageConfig(path=path), readonly=True) as ob:
+        assert ob.count("reading") == GROUP_COMMIT_READINGS + 500 + 1
+        assert ob.count("alert") >= 1
