@@ -61,22 +61,10 @@ from monitord.models import Reading, iso
 from monitord.mqttv5 import PublishRefused, V5Client, session_properties
 from monitord.outbox import Outbox, StoredAlert
 from monitord.receipts import SETTLE_S, Receipts
-from monitord.sinks.commands import (
-    AckCommand,
-    Command,
-    CommandError,
-    SessionCommand,
-    parse_command,
-)
+from monitord.sinks.commands import AckCommand, Command, CommandError, SessionCommand, parse_command
 from monitord.sinks.homeassistant import discovery
 from monitord.sinks.linkstate import LinkState
-from monitord.sinks.mqtt_errors import (
-    check_suback,
-    describe_error,
-    nodelay,
-    paho_log,
-    refusal_text,
-)
+from monitord.sinks.mqtt_errors import check_suback, describe_error, nodelay, paho_log, refusal_text
 from monitord.sinks.mqtt_events import Written
 from monitord.sinks.mqtt_incoming import Incoming, MqttStats, OnCommand
 from monitord.sinks.mqtt_link import STALL_S, ChairLink
