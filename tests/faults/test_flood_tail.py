@@ -33,10 +33,18 @@ def timer_s(daemon: Daemon) -> float:
     return timer.when() - asyncio.get_running_loop().time()
 
 
-async def test_a_floods_tail_is_committed_after_the_flood_interval(tmp_path: Path) -> None:
-    daemon = Daemon(loads_config(two_chairs(tmp_path, "flood", interval_s=INTERVAL_S)))
+def gated(tmp: Path, name: str, alerts: str = "") -> tuple[Daemon, SlowCommits]:
+    """A two-chair daemon with the trickle's long interval whose commits of rows can be
+    held at a gate (`SlowCommits`)."""
+    cfg = two_chairs(tmp, name, interval_s=INTERVAL_S, alerts=alerts)
+    daemon = Daemon(loads_config(cfg))
     slow = SlowCommits(daemon.outbox._db, rows_only=True)
     daemon.outbox._db = slow  # type: ignore[assignment]  # a test double
+    return daemon, slow
+
+
+async def test_a_floods_tail_is_committed_after_the_flood_interval(tmp_path: Path) -> None:
+    daemon, slow = gated(tmp_path, "flood")
     store = daemon.store
     async with running(daemon):
         try:
@@ -151,11 +159,7 @@ async def test_an_alarm_amid_a_flood_leaves_its_tail_the_flood_interval(tmp_path
     readings come. Before, it ended the flood: a burst's 500 readings queued with it
     waited the whole interval (60 s here, 5 s by default) after the alarm's commit."""
     alerts = '"spo2.very_low" = { for_s = 0 }\n'
-    daemon = Daemon(
-        loads_config(two_chairs(tmp_path, "alarm", interval_s=INTERVAL_S, alerts=alerts))
-    )
-    slow = SlowCommits(daemon.outbox._db, rows_only=True)
-    daemon.outbox._db = slow  # type: ignore[assignment]  # a test double
+    daemon, slow = gated(tmp_path, "alarm", alerts)
     store = daemon.store
     async with running(daemon):
         try:
