@@ -18,6 +18,14 @@ Length is checked against the flags: RR intervals must fill the rest exactly (an
 is a truncated or corrupt notification), and bytes beyond the declared fields are a
 reject, not something to guess at. RR values outside 150..3000 ms are dropped and flagged
 `rr_implausible` (a lost beat, not a heart rhythm).
+
+The RR flag set with no RR value after the fields is read as a rate without RR intervals,
+flagged `rr_flag_without_rr`, not rejected. The flag's spec text says "one or more
+RR-Interval values are present", but the rate sits where the flags put it either way, and
+the strap vendor's own client (Polar BLE SDK, `BleHrClient.kt`) and the Web Bluetooth
+sample parsers read the RR field as "while bytes remain" and keep the rate; rejecting
+would lose a sound heart rate for a missing optional field (Nordic's Android-BLE-Library
+is the strict exception).
 """
 
 from __future__ import annotations
@@ -88,11 +96,14 @@ def decode_hrm(data: bytes, quirks: frozenset[str] = frozenset()) -> HeartRate |
         )
     rest = len(data) - fixed
     if flags & F_RR:
-        if rest == 0 or rest % 2:
+        if rest % 2:
             return Reject(
                 RejectReason.BAD_LENGTH,
-                f"heart rate: {rest} bytes of RR intervals, need a non-zero even count",
+                f"heart rate: {rest} bytes of RR intervals, need an even count",
             )
+        if rest == 0:
+            # the rate is where the flags put it; only the optional RR list is missing
+            status.append("rr_flag_without_rr")
     elif rest:
         return Reject(
             RejectReason.BAD_LENGTH,

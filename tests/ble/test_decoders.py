@@ -371,7 +371,6 @@ def test_hrm_values(payload: str, expected: int | None) -> None:
         ("00", RejectReason.BAD_LENGTH),
         ("01 48", RejectReason.BAD_LENGTH),  # uint16 HR cut
         ("08 48 00", RejectReason.BAD_LENGTH),  # energy cut
-        ("10 48", RejectReason.BAD_LENGTH),  # RR flag, no RR
         ("10 48 00 04 01", RejectReason.BAD_LENGTH),  # odd RR byte
         ("00 48 00", RejectReason.BAD_LENGTH),  # over-long
         ("01 90 01", RejectReason.IMPLAUSIBLE),  # 400 bpm
@@ -380,6 +379,35 @@ def test_hrm_values(payload: str, expected: int | None) -> None:
 def test_hrm_rejects(payload: str, reason: RejectReason) -> None:
     rec = decode_hrm(h(payload))
     assert isinstance(rec, Reject) and rec.reason == reason
+
+
+# The RR flag set with no RR value after the fields: the spec's flag text says "one or more
+# RR-Interval values are present", but the strap vendor's own client reads the RR field
+# as "while offset < length" and reports the rate with an empty RR list and its
+# `rrPresent` true (polarofficial/polar-ble-sdk, sources/Android/android-communications/
+# library/src/main/java/com/polar/androidcommunications/api/ble/model/gatt/client/
+# BleHrClient.kt @01d7dd08, `processServiceData`), as do the Web Bluetooth sample parsers;
+# Nordic's Android-BLE-Library (`HeartRateMeasurementDataCallback`) calls it invalid data.
+# The rate's bytes sit where the flags put them either way: the rate is kept, flagged.
+HRM_RR_FLAG_WITHOUT_RR: list[tuple[str, str, dict[str, Any]]] = [
+    ("uint8 rate, contact detected", "16 48", {"hr_bpm": 72, "contact": True, "energy_kJ": None}),
+    (
+        "uint16 rate, no contact bits",
+        "11 48 00",
+        {"hr_bpm": 72, "contact": None, "energy_kJ": None},
+    ),
+    ("rate and energy", "1E 48 00 01", {"hr_bpm": 72, "contact": True, "energy_kJ": 256}),
+]
+
+
+@pytest.mark.parametrize(("name", "payload", "expected"), HRM_RR_FLAG_WITHOUT_RR)
+def test_hrm_rr_flag_without_rr_keeps_the_rate(
+    name: str, payload: str, expected: dict[str, Any]
+) -> None:
+    rec = decode_hrm(h(payload))
+    assert isinstance(rec, HeartRate), f"{name}: {rec}"
+    assert (rec.hr_bpm, rec.contact, rec.energy_kJ) == tuple(expected.values()), name
+    assert rec.rr_ms == () and rec.status == ("rr_flag_without_rr",) and rec.valid, name
 
 
 def test_hrm_implausible_rr_dropped() -> None:
