@@ -32,10 +32,17 @@ false`). ARTF alone does not invalidate: it marks one beat that did not match th
 interval, frequent with arrhythmia and motion, and readings would flap with every ectopic
 beat; it is kept as the flag `artifact`.
 
-The framer syncs on `0x01, status with bit7 set, ..., valid checksum` and resyncs byte by
-byte after garbage; a packet is decoded when its 25 frames (SYNC first) arrived in order
-without a gap. A packet cut short (a SYNC before frame 25, or bytes lost in between) is
-dropped and counted, never decoded from the frames that happened to arrive.
+The framer syncs on `0x01, status with bit7 set, data with bit7 clear, valid checksum` and
+resyncs byte by byte after garbage (the decode profile refuses such a frame as well, naming
+the byte). Byte 4 as 7-bit is not from Nonin's document (its text was not found): the
+values read from it here fit in 7 bits (HR as 2 + 7 bits, SpO2 0-100; pez-globo
+pufferfish-software masks those bytes with 0x7F too), but no independent reader checks
+the bit (pufferfish checks 0x01, status bit 7 and the checksum; OpenICE, reading format
+#7, the status bit and the checksum). If a real device sets it in any frame, that packet
+is lost as framing noise: decode a capture with the profile, which names the byte.
+A packet is decoded when its 25 frames (SYNC first) arrived in order without a gap. A
+packet cut short (a SYNC before frame 25, or bytes lost in between) is dropped and
+counted, never decoded from the frames that happened to arrive.
 """
 
 from __future__ import annotations
@@ -114,6 +121,9 @@ def decode_frame(b: bytes) -> Frame | Reject:
         return Reject(RejectReason.BAD_LENGTH, f"{len(b)} bytes, a frame has 5")
     if b[0] != START or not b[1] & ST_ALWAYS:
         return Reject(RejectReason.BAD_FORMAT, "no 0x01 start byte / status bit 7")
+    if b[3] & 0x80:
+        # as the live framer (`FrameReader`) takes it: never a frame there, so not here
+        return Reject(RejectReason.BAD_FORMAT, "byte 4 (data) has bit 7 set: data is 7-bit")
     if checksum(b) != b[4]:
         return Reject(RejectReason.BAD_CHECKSUM, f"checksum {b[4]:02x}, expected {checksum(b):02x}")
     return Frame(b[1], b[2], b[3])

@@ -218,6 +218,24 @@ def test_profile_rejects() -> None:
     assert out == [{"frame": 1, "sync": False, "pleth": 0, "data": 0x48, "status": []}]
 
 
+def test_a_data_byte_with_bit_7_is_refused_live_and_by_the_profile_alike() -> None:
+    # The live framer takes byte 4 as 7-bit (the HR and SpO2 bytes are, and pufferfish
+    # masks them with 0x7F; no independent reader checks the bit, and Nonin's document
+    # text was not found: drivers/nonin2.py). Frame 4 (firmware revision 0x30) sent as
+    # 0xB0 with its checksum right: live, the packet gives no reading; the decode profile
+    # decoded it as a sound packet, so a capture decoded by support hid what the daemon
+    # did with it. Both refuse it now, and the profile says which byte.
+    odd = bytearray(PUFFERFISH)
+    odd[3 * N.FRAME_LEN + 3] |= 0x80
+    odd[3 * N.FRAME_LEN + 4] = N.checksum(odd[3 * N.FRAME_LEN : 3 * N.FRAME_LEN + 4])
+    reader, asm = N.FrameReader(), N.PacketAssembler()
+    live = [asm.add(f) for f in reader.feed(bytes(odd) + PUFFERFISH) if isinstance(f, N.Frame)]
+    assert [r.to_record()["pulse_bpm"] for r in live if isinstance(r, Measurement)] == [72]
+    out = N.decode_hex_frames(bytes(odd))
+    assert isinstance(out, Reject) and out.reason is RejectReason.BAD_FORMAT, out
+    assert "frame 4" in out.detail and "byte 4" in out.detail and "bit 7" in out.detail
+
+
 def test_stream_resync_after_noise_and_bad_checksum() -> None:
     good = N.packet_frames(72, 97)
     # noise, a whole packet, 3 frames of a packet cut by a corrupt frame, a whole packet:
