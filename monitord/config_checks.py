@@ -9,6 +9,7 @@ refuses the errors and logs each warning once at WARNING.
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import stat
 import sys
@@ -20,7 +21,7 @@ from monitord.credentials import CredentialMissing, in_unit, outside_unit, unit_
 from monitord.scenario import ScenarioError, ScenarioFile
 
 
-def _secret_files(cfg: Config) -> list[tuple[str, Path, str]]:
+def secret_files(cfg: Config) -> list[tuple[str, Path, str]]:
     """(dotted key, path, environment variable that overrides it) of each secret file."""
     out: list[tuple[str, Path, str]] = []
     if cfg.mqtt.enabled and cfg.mqtt.password_file is not None:
@@ -85,6 +86,20 @@ def _not_checked(source: str, keys: list[str], secrets_dir: Path | None = None) 
     )
 
 
+def _unreadable_secret(p: Path, st: os.stat_result) -> str:
+    """The line for an absolute secret path this user cannot read, with both fixes."""
+    try:
+        me = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        me = f"uid {os.geteuid()}"
+    return (
+        f"{p}: not readable by this user ({me}; mode {stat.S_IMODE(st.st_mode):04o}): the "
+        f"daemon reads an absolute path as its own user; put the file in "
+        f"{credentials.SECRETS_DIR} and name it relatively (the unit passes it), or chgrp "
+        f"monitord {p} and chmod 0640 {p}"
+    )
+
+
 def _unusable(p: Path) -> str | None:
     """Why the service user cannot use TLS file `p` (checked as this user), or None.
     A directory on the way that this user may not enter makes stat() itself fail: one
@@ -110,7 +125,7 @@ def check(cfg: Config, source: str, secrets_dir: Path | None = None) -> tuple[li
     errors: list[str] = []
     warnings: list[str] = []
     unchecked: list[str] = []  # secrets in a directory this user may not open
-    for key, path, env in _secret_files(cfg):
+    for key, path, env in secret_files(cfg):
         if env and os.environ.get(env):
             continue
         try:
@@ -141,6 +156,12 @@ def check(cfg: Config, source: str, secrets_dir: Path | None = None) -> tuple[li
             continue
         except OSError as e:
             errors.append(f"{where(cfg, source, key)}: {p}: {e.strerror or e}")
+            continue
+        if path.is_absolute() and not readable:
+            # Read as it is, by the daemon as itself (a relative name is a credential the
+            # unit passes whatever its mode): unreadable, every login failed as "cannot
+            # reach broker ... Permission denied", retried for ever with the service up.
+            errors.append(f"{where(cfg, source, key)}: {_unreadable_secret(p, st)}")
             continue
         if empty:
             warnings.append(

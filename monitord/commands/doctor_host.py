@@ -15,7 +15,8 @@ from pathlib import Path
 
 from monitord.commands.checks import Check, fail, ok, skip
 from monitord.config import Config
-from monitord.config_checks import command_problem
+from monitord.config_checks import command_problem, secret_files
+from monitord.credentials import SECRETS_DIR
 
 SERVICE_USER = "monitord"
 # The shipped unit's StateDirectory= (ProtectSystem=strict: the only writable place).
@@ -102,10 +103,23 @@ def check_annunciator_command(cfg: Config) -> Check | None:
 
 
 def check_service_files(cfg: Config) -> list[Check]:
-    """TLS files the daemon opens itself (not credentials): root can read them, the
-    service user perhaps not (a CA in a 0700 folder: the daemon would stop with exit 78)."""
-    tls = cfg.mqtt.tls if cfg.mqtt.enabled else None
+    """Files the daemon opens itself: root can read them, the service user perhaps not
+    (the daemon would stop with exit 78): TLS files (a CA in a 0700 folder) and secrets
+    named by an absolute path (a root-only 0600 file). A secret named relatively is a
+    credential the unit passes whatever its mode: not judged here."""
     out = []
+    for key, path, _env in secret_files(cfg):
+        if path.is_absolute() and (why := service_user_blocked(path)):
+            detail = why.split("; ", 1)[0]
+            fix = (
+                f"chgrp {SERVICE_USER} {path} && chmod 0640 {path}, or move it to "
+                f"{SECRETS_DIR} and name it relatively (the unit passes it; docs/operations.md, "
+                "Secrets)"
+            )
+            if not detail.startswith(f"user {SERVICE_USER} cannot read "):
+                fix = why.split("; ", 1)[1] + f", or move it to {SECRETS_DIR} (relative name)"
+            out.append(fail(key, detail, fix))
+    tls = cfg.mqtt.tls if cfg.mqtt.enabled else None
     for key in ("ca_file", "cert_file", "key_file"):
         p = getattr(tls, key) if tls is not None else None
         if p is not None and (why := service_user_blocked(p)):

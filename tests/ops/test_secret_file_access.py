@@ -1,0 +1,116 @@
+"""A secret named by an absolute path that the service user cannot read.
+
+docs/operations.md ("Secrets"): a relative name is passed by the unit
+(`LoadCredential=secrets:/etc/monitord/secrets`, readable by the service whatever the
+file's mode); "an absolute path is read as it is", by the daemon as the unit's user
+`monitord`. Before: a root-only `password_file = "/etc/monitord/mqtt.pass"` (0600 root,
+as an admin makes a secret) passed `check-config` (also as the service user: only an
+empty or world-readable file was said) and `sudo monitord doctor` (root reads it), and
+`monitord run` started, then logged `MQTT chair-1: cannot reach broker ...: [Errno 13]
+Permission denied: '/.../mqtt.pass'` every few seconds, forever: no monitoring reached the
+station, and systemd saw a running service. Now it is exit 78 with one line naming the
+field and the file (systemd does not retry 78), and doctor, as root, fails the line for
+the service user.
+
+As root (the test machines), the commands run as another user (setpriv, as
+tests/ops/test_tls_file_access.py); as any other user the file is closed to itself (mode
+000; only root would read it). Both run the same check, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from monitord.commands import doctor_host
+from monitord.config import load_config
+from tests.ops.test_tls_file_access import NOBODY, as_service_user, public_tmp
+
+AS_ROOT = os.geteuid() == 0
+CLOSED = 0o600 if AS_ROOT else 0o000
+
+
+def write_config(tmp: Path, secret: Path) -> Path:
+    cfg = tmp / "monitord.toml"
+    cfg.write_text(
+        f"""
+[site]
+id = "t"
+[mqtt]
+host = "127.0.0.1"
+port = 1
+username = "chair-1"
+password_file = "{secret}"
+[influx]
+enabled = false
+[storage]
+path = "{tmp}/state/o.sqlite"
+[[chairs]]
+id = "chair-1"
+  [[chairs.devices]]
+  id = "ox"
+  driver = "masimo-ascii"
+  port = "/dev/ttyUSB0"
+"""
+    )
+    cfg.chmod(0o644)
+    return cfg
+
+
+def test_a_secret_the_service_user_cannot_read_is_exit_78_one_line(tmp_path: Path) -> None:
+    tmp = public_tmp(tmp_path)
+    try:
+        (tmp / "state").mkdir(mode=0o777)
+        (tmp / "state").chmod(0o777)  # the daemon's store: the other user may write it
+        secret = tmp / "mqtt.pass"
+        secret.write_text("s3cret\n")
+        secret.chmod(CLOSED)
+        cfg = write_config(tmp, secret)
+        # check-config first: on the old code `run` would retry the login for ever.
+        for cmd in (["check-config", "-c", str(cfg)], ["run", "-c", str(cfg)]):
+            p = as_service_user(*cmd)
+            print(cmd[0], p.returncode, p.stdout, p.stderr)
+            assert p.returncode == 78, p.stderr
+            assert "Traceback" not in p.stderr
+            lines = p.stderr.strip().splitlines()
+            assert len(lines) == 1, lines
+            assert lines[0].startswith(f"{cfg}: mqtt.password_file: {secret}: not readable"), lines
+            assert f"mode {CLOSED:04o}" in lines[0] and "/etc/monitord/secrets" in lines[0]
+        # Readable by the service user (here: every user): the config is accepted.
+        secret.chmod(0o644)
+        p = as_service_user("check-config", "-c", str(cfg))
+        assert (p.returncode, p.stdout.strip()) == (0, "ok"), p.stderr
+    finally:
+        shutil.rmtree(tmp)
+
+
+def test_doctor_as_root_fails_a_secret_the_service_user_cannot_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """doctor runs as root, so it reads every file: it judges the secret as the service
+    user (here another uid than the file's owner) would meet it."""
+    tmp = public_tmp(tmp_path)
+    try:
+        secret = tmp / "mqtt.pass"
+        secret.write_text("s3cret\n")
+        secret.chmod(0o600)
+        cfg = load_config(str(write_config(tmp, secret)))
+        monkeypatch.setattr(doctor_host, "_service_ids", lambda: (NOBODY, {NOBODY}))
+        lines = [c.line() for c in doctor_host.check_service_files(cfg)]
+        print(lines)
+        assert len(lines) == 1 and lines[0].startswith("FAIL  mqtt.password_file: "), lines
+        assert f"user monitord cannot read {secret} (mode 0600)" in lines[0]
+        # The fix keeps it a secret (not 0644) or puts it where the unit passes it.
+        assert "-> fix: chgrp monitord" in lines[0] and "chmod 0640" in lines[0]
+        assert "/etc/monitord/secrets" in lines[0]
+        # A relative name is a credential the unit passes: never judged by its mode here.
+        rel = load_config(str(write_config(tmp, Path("mqtt.pass"))))
+        assert rel.mqtt.password_file == Path("mqtt.pass")
+        assert doctor_host.check_service_files(rel) == []
+        secret.chmod(0o644)
+        assert doctor_host.check_service_files(cfg) == []
+    finally:
+        shutil.rmtree(tmp)
