@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import ssl
 import stat
 import sys
 from pathlib import Path
@@ -105,6 +106,8 @@ def _unusable(p: Path) -> str | None:
     A directory on the way that this user may not enter makes stat() itself fail: one
     line, never a traceback (scripts/make-certs.sh used to make its folder 0700)."""
     try:
+        if p.is_dir():
+            return "a directory, not a file: name the certificate file in it"
         if not p.is_file():
             return "no such file"
     except PermissionError:
@@ -116,6 +119,22 @@ def _unusable(p: Path) -> str | None:
         return f"cannot be checked ({e.strerror or e})"
     if not os.access(p, os.R_OK):
         return "not readable by this user (make it 0644, or 0640 group monitord for a key)"
+    return None
+
+
+def _no_ca(p: Path) -> str | None:
+    """Why CA file `p` (there and readable) does not load as the daemon loads it, or None.
+    The CA's key copied in its place (make-certs.sh writes both side by side), an empty
+    file: the daemon started and failed every TLS handshake, retried for ever."""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=str(p))
+    except ssl.SSLError as e:
+        return (
+            f"no CA certificate in it ({e.reason or e}): name the clinic's CA certificate "
+            "(PEM, e.g. clinic-ca.pem), not its key"
+        )
+    except (OSError, ValueError) as e:
+        return f"cannot be loaded ({getattr(e, 'strerror', None) or e})"
     return None
 
 
@@ -182,7 +201,7 @@ def check(cfg: Config, source: str, secrets_dir: Path | None = None) -> tuple[li
         p = getattr(tls, key) if tls is not None else None
         if p is None:
             continue
-        if problem := _unusable(p):
+        if (problem := _unusable(p)) or (key == "ca_file" and (problem := _no_ca(p))):
             errors.append(f"{where(cfg, source, f'mqtt.tls.{key}')}: {p}: {problem}")
     if cfg.station is not None:
         _check_station(cfg, source, errors, warnings)

@@ -14,6 +14,7 @@ import pytest
 
 from monitord.config import ConfigError, StorageConfig, load_config, loads_config
 from monitord.drivers.registry import DRIVERS
+from tests.ops.test_tls_file_access import make_certs
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = sorted(p for p in (ROOT / "tests" / "config_cases").iterdir() if p.is_dir())
@@ -34,13 +35,13 @@ def test_shipped_configs_are_ok(name: str, tmp_path: Path) -> None:
     src = ROOT / "config" / name
     # The examples name the clinic's CA relative to the config (tls/clinic-ca.pem beside
     # /etc/monitord/monitord.toml), and check-config verifies that it exists (issue 12,
-    # defect 13): a copy gets a stand-in file there, conf.d/ included.
+    # defect 13) and loads as a CA certificate: a copy gets one made by
+    # scripts/make-certs.sh there, conf.d/ included.
     shutil.copytree(src.parent, tmp_path / "cfg")
     # demo.toml plays ../simulators/scenarios/*.jsonl, and check-config reads them.
     shutil.copytree(ROOT / "simulators" / "scenarios", tmp_path / "simulators" / "scenarios")
     path = tmp_path / "cfg" / src.name
-    (tmp_path / "cfg" / "tls").mkdir(exist_ok=True)
-    (tmp_path / "cfg" / "tls" / "clinic-ca.pem").write_text("stand-in\n")
+    make_certs(tmp_path / "cfg" / "tls")
     # The secrets they name, as the unit passes them (check-config refuses a missing one).
     creds = tmp_path / "credentials"
     creds.mkdir()
@@ -57,8 +58,10 @@ def test_shipped_station_config_is_ok(tmp_path: Path) -> None:
     # stand-in as docs/install.md ("The nurses' station") has the admin make them.
     etc = tmp_path / "etc"
     (etc / "tls").mkdir(parents=True)
-    for name in ("tls/clinic-ca.pem", "tls/station.pem", "tls/station.key"):
+    for name in ("tls/station.pem", "tls/station.key"):
         (etc / name).write_text("stand-in\n")
+    make_certs(tmp_path / "certs")  # the CA must load as one (check-config loads it)
+    shutil.copy(tmp_path / "certs" / "clinic-ca.pem", etc / "tls" / "clinic-ca.pem")
     (etc / "nurses").write_text("Alice M:pbkdf2_sha256$200000$c2FsdA$aGFzaA\n")
     for name in ("nurses", "tls/station.key"):
         (etc / name).chmod(0o600)

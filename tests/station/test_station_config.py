@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from monitord.station.auth import (
     verify_pin,
 )
 from monitord.station.model import StationModel
+from tests.ops.test_tls_file_access import make_certs
 from tests.station.station_kit import write_nurses
 
 
@@ -160,8 +162,11 @@ def test_model_follows_events_and_active_sets_ignores_doctor_and_junk() -> None:
 def test_shipped_station_config_is_ok(tmp_path: Path) -> None:
     # Its files at their installed paths are stand-ins here (check-config verifies them).
     text = (Path(__file__).resolve().parents[2] / "config" / "station.toml").read_text()
+    make_certs(tmp_path / "certs")  # the CA must load as one (check-config loads it)
     for name in ("clinic-ca.pem", "station.pem", "station.key", "station-mqtt.pass"):
         (tmp_path / name).write_text("stand-in\n")
+        if name == "clinic-ca.pem":
+            shutil.copy(tmp_path / "certs" / name, tmp_path / name)
         (tmp_path / name).chmod(0o600)
         text = text.replace(f"/etc/monitord/tls/{name}", str(tmp_path / name))
         text = text.replace(f"/etc/monitord/{name}", str(tmp_path / name))
