@@ -245,6 +245,14 @@ class StationModel:
             if msg.valid is True:
                 view.last_valid[parts[2]] = reading
         elif isinstance(msg, ActiveSet):
+            if at is None and msg.time is not None and _later(view.clock, msg.time):
+                # A retained set older than an event or set already heard from the chair:
+                # the broker kept a set from before it (the daemon died or lost its link
+                # between an alarm's event and its set, or the broker restarted from an
+                # older save) and replays it at our resubscribe. It would drop an alarm
+                # heard live, with no daemon left to bring it back. A chair's clock never
+                # goes back (monitord/clock.py), so the held state is the newer one.
+                return out
             # The active set says `ack` but not who: keep the name from the event.
             who = {a.get("alert_id"): a.get("by") for a in view.alerts if a.get("by")}
             view.alerts = [

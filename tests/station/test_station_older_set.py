@@ -1,0 +1,58 @@
+"""A chair's retained `alerts/active` older than what the station already heard from it
+(docs/station.md "MQTT"). A daemon publishes an alarm's event first and its active set
+after the broker took the event (monitord/sinks/mqtt.py `_tx`); killed in between (or
+its network cut there, or a broker restored from a save taken before the set), the
+broker keeps the set from before the alarm. The station applies the event live; then it
+reconnects to the broker (a broker restart, its own link lost) and the broker replays
+the older retained set. Before, that set replaced the chair's alerts: the unacknowledged
+high alarm left the board and its tone stopped, with nothing left to bring it back (its
+daemon is gone), and the phone forwarder ended its countdown for good."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from tests.servers import Mosquitto
+from tests.station.station_kit import (
+    ChairPublisher,
+    alert,
+    mqtt_login,
+    session,
+    station_page,
+    tile,
+)
+
+
+async def test_an_older_retained_set_does_not_drop_an_alarm_heard_live(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    async with station_page(tmp_path, mosquitto, mqtt_prefix) as (page, pub):
+        # The set before the alarm, a minute old: a session in dosing, no alert.
+        await pub.chair("chair-1", [], sess=session("dosing", "esketamine", 10))
+        await pub.active("chair-1", [], session("dosing", "esketamine", 10), t=time.time() - 60)
+        await page.until(f"{tile('chair-1')} !== null", 20, "chair-1's tile")
+        # The alarm's event, live; the daemon dies before its set (its Last Will).
+        a = alert("chair-1", "spo2.very_low", "high", "SpO2 81 < 85 for 10 s", ago_s=1)
+        await pub.event("chair-1", a, "raised")
+        await pub.status("chair-1", "offline")
+        await page.until(f"{tile('chair-1')}.classList.contains('offline')", 10, "offline")
+        await page.until("window.__monitordAudio.current?.priority === 'high'", 10, "high")
+        # The station's broker goes and comes back: the retained set (a minute old) and
+        # the Last Will are replayed at its new subscribe.
+        await asyncio.to_thread(mosquitto.stop)
+        await page.until("document.body.classList.contains('stale')", 15, "stale")
+        await asyncio.to_thread(mosquitto.start)
+        await page.until("!document.body.classList.contains('stale')", 20, "live again")
+        # A message sent after the station subscribed again comes after the replay.
+        async with mqtt_login(mosquitto) as c:
+            await ChairPublisher(c, mqtt_prefix).status("chair-2", "online")
+        await page.until(f"{tile('chair-2')} !== null", 20, "chair-2, after the replay")
+        await page.screenshot(tmp_path / "older_set.png")
+        text = await page.js(f"{tile('chair-1')}.innerText")
+        assert "SpO2 81 < 85" in text, f"the high alarm heard live left the board: {text!r}"
+        sound = await page.js("window.__monitordAudio.current")
+        assert sound is not None and sound["priority"] == "high", (
+            f"an older retained set silenced the unacknowledged high alarm: {sound}"
+        )
