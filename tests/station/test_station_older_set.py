@@ -11,9 +11,12 @@ daemon is gone), and the phone forwarder ended its countdown for good."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
+from typing import Any
 
+from monitord.station.model import StationModel
 from tests.servers import Mosquitto
 from tests.station.station_kit import (
     ChairPublisher,
@@ -56,3 +59,25 @@ async def test_an_older_retained_set_does_not_drop_an_alarm_heard_live(
         assert sound is not None and sound["priority"] == "high", (
             f"an older retained set silenced the unacknowledged high alarm: {sound}"
         )
+
+
+def test_only_a_replayed_set_older_than_the_chair_time_is_kept_out() -> None:
+    """The model alone: a retained set as old as what was heard, or newer, or without a
+    time, replaces the alerts; so does a live one, whatever its time (the broker forwards
+    a chair's messages in the order it sent them)."""
+    m = StationModel("monitord", "site")
+    t = "monitord/site/chair-1/alerts/active"
+    x = {**alert("chair-1", "spo2.very_low", "high", "SpO2 81"), "raised_t": 100.0}
+
+    def put(body: dict[str, Any], at: float | None) -> list[str]:
+        assert not m.apply(t, json.dumps(body).encode(), at=at).rejected
+        return [a["alert_id"] for a in m.chairs["chair-1"].alerts]
+
+    ids = [x["alert_id"]]
+    assert put({"time": "2026-12-03T10:00:05Z", "alerts": [x]}, 1.0) == ids
+    assert put({"time": "2026-12-03T10:00:00Z", "alerts": []}, None) == ids, "older, replayed"
+    assert put({"time": "2026-12-03T10:00:05Z", "alerts": [x]}, None) == ids
+    assert put({"time": "2026-12-03T10:00:05Z", "alerts": []}, None) == [], "as old: applied"
+    assert put({"time": "2026-12-03T10:00:06Z", "alerts": [x]}, None) == ids, "newer: applied"
+    assert put({"alerts": []}, None) == [], "no time: applied"
+    assert put({"time": "2026-12-03T09:00:00Z", "alerts": [x]}, 2.0) == ids, "live: applied"
