@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from monitord.config_station import ForwarderConfig
+from monitord.station.forwarder import Forwarder
 from monitord.station.model import StationModel
 from tests.servers import Mosquitto
 from tests.station.station_kit import (
@@ -81,3 +83,26 @@ def test_only_a_replayed_set_older_than_the_chair_time_is_kept_out() -> None:
     assert put({"time": "2026-12-03T10:00:06Z", "alerts": [x]}, None) == ids, "newer: applied"
     assert put({"alerts": []}, None) == [], "no time: applied"
     assert put({"time": "2026-12-03T09:00:00Z", "alerts": [x]}, 2.0) == ids, "live: applied"
+
+
+def test_the_phone_countdown_of_an_alarm_heard_live_outlives_an_older_replay() -> None:
+    """As the station feeds its forwarder (server.py `_changed`): before, the older set
+    ended the countdown of the alarm it lacked, and an alarm ended is never counted again."""
+    m = StationModel("monitord", "site")
+    f = Forwarder(ForwarderConfig(url="http://127.0.0.1:9/hook", after_s=60.0), "site")
+    base = "monitord/site/chair-1/"
+
+    def feed(rest: str, body: dict[str, Any], at: float | None) -> None:
+        ch = m.apply(base + rest, json.dumps(body).encode(), at=at)
+        assert not ch.rejected, ch.rejected
+        for ev in ch.events:
+            f.on_event(ev)
+        f.on_chairs({c: m.chairs[c] for c in ch.chairs})
+
+    feed("alerts/active", {"time": "2026-12-03T10:00:00Z", "alerts": []}, 1.0)
+    x = alert("chair-1", "spo2.very_low", "high", "SpO2 81")
+    event = {k: x[k] for k in ("alert_id", "rule", "priority", "kind", "message")}
+    feed("alerts/events", {**event, "event": "raised", "time": "2026-12-03T10:00:05Z"}, 2.0)
+    assert x["alert_id"] in f._pending, "the live raise did not start the countdown"
+    feed("alerts/active", {"time": "2026-12-03T10:00:00Z", "alerts": []}, None)  # replayed
+    assert x["alert_id"] in f._pending, "an older replayed set ended the phone countdown"
