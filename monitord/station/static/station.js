@@ -425,9 +425,15 @@ function connect() {
     if (Number.isFinite(d)) stationOffset = Math.abs(d) < CLOCK_SLACK_MS ? 0 : d;
     $("site").textContent = `${hello.site} · ${hello.timezone}`;
     if (typeof hello.silent_after_s === "number") silentAfterMs = hello.silent_after_s * 1000;
+    // A station away from the broker may know fewer chairs than this board: restarted
+    // meanwhile, it knows none until the broker replays them. Those it does not know stay
+    // as last known (not live, their alarms sounding), never an empty board, until the
+    // broker is back and says what they are.
+    const known = new Set(hello.chairs.map((c) => c.id));
+    const kept = hello.broker ? [] : [...chairs.values()].filter((c) => !known.has(c.id));
     chairs.clear(); clocks.clear(); heardAt.clear(); $("board").replaceChildren();
-    for (const c of hello.chairs) { noteClock(c, null); noteHeard(c); answered(c); chairs.set(c.id, c); }
-    brokerUp = hello.broker; renderAll(); checkStale();
+    for (const c of [...hello.chairs, ...kept]) { noteClock(c, null); noteHeard(c); answered(c); chairs.set(c.id, c); }
+    brokerUp = hello.broker; renderAll(); renderSummary(); checkStale();
     afterShown(() => { for (const c of chairs.values()) setReceipts(c); });
   });
   es.addEventListener("chair", (m) => {
