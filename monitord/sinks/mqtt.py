@@ -19,8 +19,8 @@ Every connection is MQTT v5 (monitord/mqttv5.py) so the PUBACK's reason code is 
 publish the broker refused (0x87 not authorized by its ACL, ...) is not delivered. The
 event stays in the outbox, `on_refusal` tells the delivery watch at once (technical alarm
 `delivery.refused`, monitord/delivery.py), and it is tried again with backoff on the same
-connection; the alarm stands until every refused topic took a publish (an ACL may lack
-one line: events accepted, the active set refused). Receipts and station statuses marked
+connection (later events wait, the active set and vitals do not); the alarm stands until
+every refused topic took a publish (an ACL may lack one line). Receipts and statuses marked
 `"doctor": true` (`monitord doctor`'s round trip) are ignored; commands are screened as
 always (doctor sends none).
 
@@ -441,13 +441,16 @@ class MqttSink:
                 raise asyncio.CancelledError
             c.wake.clear()
             # 1. alert events written (by an alarm's commit, or below): their PUBACKs
+            held = False
             if c.lane.unacked:
-                if not await self._settle(c):
-                    # Refused: nothing else goes out before it (order); try again later.
-                    await asyncio.sleep(c.retry.next_delay())
-                continue
+                if await self._settle(c):
+                    continue
+                # Refused: no later event goes out before it (order), but the active set
+                # and the vitals do (their topics may be allowed: the station learns of
+                # the alarm from the retained set); then the events are tried again.
+                held = True
             # 2. queued alert events, in order, each confirmed by the broker
-            if c.events_due:
+            if c.events_due and not held:
                 c.events_due = False
                 rows = self.outbox.fetch("mqtt", EVENT_BATCH, chair=c.chair)
                 if rows:
@@ -491,7 +494,7 @@ class MqttSink:
                     f"{base}/vitals/{kind}", json.dumps(r.to_json()).encode(), 0, True
                 )
                 self.stats.vitals_sent += 1
-            if refused:  # the vitals went on meanwhile; the events do too (top of the loop)
+            if refused or held:  # the vitals went on meanwhile; the events do too
                 await asyncio.sleep(c.retry.next_delay())
                 continue
             # Nothing left to send: everything queued was delivered on this connection.
