@@ -135,7 +135,13 @@ async def test_late_subscriber_sees_retained_and_last_will_on_kill(
         async with asyncio.timeout(20):
             assert (await proc.stdout.readline()).strip() == b"connected"
         base = f"{mqtt_prefix}/{SITE}/chair-1"
-        async with Observer(mosquitto, [f"{base}/status", f"{base}/alerts/active"]) as obs:
+        topics = [f"{base}/status", f"{base}/alerts/active"]
+        # "connected" comes before the status and the active set are published: a first
+        # subscriber may get them live (so under load in CI). Once one has seen both, the
+        # broker holds them, and the late subscriber below must get them retained.
+        async with Observer(mosquitto, topics) as first:
+            await eventually(lambda: first.of("status") and first.of("alerts/active"))
+        async with Observer(mosquitto, topics) as obs:
             await eventually(lambda: obs.of("status") and obs.of("alerts/active"))
             (status,) = obs.of("status")
             assert status["state"] == "online" and status["version"] == __version__
