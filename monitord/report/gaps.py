@@ -51,17 +51,25 @@ def alert_gaps(
         if a.rule not in GAP_RULES:
             continue
         c = closed.get(aid)
-        if a.rule == "tech.device_lost":
-            dev = _value_str(a.value, "device") or "?"
-            # The alarm fires `after_s` after the link went down: the hole starts there.
+        if a.rule in ("tech.device_lost", "tech.sensor_off"):
+            # The alarm fires `after_s` after the link went down (the first probe-off or
+            # contact-lost sample): the hole starts there, not at the alarm.
             after = a.value.get("after_s")
             since = a.t - float(after) if isinstance(after, int | float) else a.t
-            # Down since before the session: the session's hole starts with the session.
+            # Since before the session: the session's hole starts with the session.
             before = " (since before the session start)" if since < t0 else ""
-            detail = f"device {dev} link down{before}: {a.message}"
-            out.append(Gap("device_lost", max(since, t0), c, detail))
-        elif a.rule == "tech.sensor_off":
-            out.append(Gap("sensor_off", max(a.t, t0), c, a.message))
+            if a.rule == "tech.device_lost":
+                dev = _value_str(a.value, "device") or "?"
+                out.append(
+                    Gap(
+                        "device_lost",
+                        max(since, t0),
+                        c,
+                        f"device {dev} link down{before}: {a.message}",
+                    )
+                )
+            else:
+                out.append(Gap("sensor_off", max(since, t0), c, f"{a.message}{before}"))
         elif a.rule == "tech.bp_overdue":
             out.append(_overdue_gap(a, c, ds, t0, valid_bp))
         else:
