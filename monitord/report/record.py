@@ -48,6 +48,7 @@ No patient data anywhere: only the opaque chair and session IDs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -216,7 +217,10 @@ def _invalid_reason(r: Reading) -> str | None:
 
 
 def _hhmm(seconds: float) -> str:
-    m = round(seconds / 60.0)
+    # Rounded down, as every duration the form is judged by (observation.py): rounded to
+    # the nearest minute, 1 h 59 min 40 s read "2 h 00 min" against the 2-hour minimum,
+    # and a session ended 34 min 40 s after the dose "35 min, before the 35-50 min window".
+    m = math.floor(seconds / 60.0)
     return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min"
 
 

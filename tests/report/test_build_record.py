@@ -159,3 +159,34 @@ def test_session_events_must_make_one_session() -> None:
         build_record([], [], sess((600, "dose_start")))
     with pytest.raises(RecordError, match="several sessions"):
         build_record([], [], sess((0, "start")) + sess((10, "end"), sid="s2"))
+
+
+@pytest.mark.parametrize(
+    ("ended_s", "total", "post"),
+    [
+        # 1 h 59 min 40 s: short of the 2-hour minimum. Rounded to the nearest minute the
+        # form's total read "2 h 00 min", the figure the REMS form's 2-hour total is read
+        # against, next to a SHORT observation line.
+        (7180, "1 h 59 min (119.7 min;", None),
+        # Ended 34 min 40 s after the dose: rounded, it read "ended 35 min after the dose,
+        # before the 35-50 min window", a time inside the window it says it ended before.
+        (
+            2080,
+            "34 min (34.7 min;",
+            "session ended 34 min after the dose, before the 35-50 min window",
+        ),
+    ],
+)
+def test_durations_on_the_form_are_rounded_down(
+    ended_s: float, total: str, post: str | None
+) -> None:
+    rec = build_record(
+        [bp(300, 128, 80), bp(540, 130, 82)],
+        [],
+        sess((0, "start"), (600, "dose_start"), (900, "dose_end"), (600 + ended_s, "end")),
+    )
+    lines = {fl.key: fl.value for fl in form_lines(rec)}
+    assert lines["monitoring_time"].startswith(total), lines["monitoring_time"]
+    assert "SHORT" in lines["observation"]
+    if post is not None:
+        assert rec.rems_field("post_dose_40min").missing_reason == post
