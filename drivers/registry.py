@@ -9,8 +9,9 @@ imports drivers (Telegraf's plugin registry works the same way).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
+from typing import Protocol, TypeVar
 
 from monitord.config import use_drivers
 from monitord.drivers import (
@@ -46,7 +47,31 @@ _PROFILES: tuple[DecodeProfile, ...] = (
     ble_plx.PROFILE_CONT,
 )
 
-DRIVERS: Mapping[str, DriverDescriptor] = MappingProxyType({d.name: d for d in _DRIVERS})
-PROFILES: Mapping[str, DecodeProfile] = MappingProxyType({p.name: p for p in _PROFILES})
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+_T = TypeVar("_T", bound=_Named)
+
+
+def _by_name(entries: Iterable[_T], what: str) -> Mapping[str, _T]:
+    """The entries by name; two of one name stop the import. A mapping built by name keeps
+    the later one silently: a new model's descriptor copied from another module and left
+    with its name took that driver's place in every config that names it."""
+    out: dict[str, _T] = {}
+    for e in entries:
+        if e.name in out:
+            raise ValueError(
+                f"drivers/registry.py: {what} named {e.name!r} (a driver and its profile "
+                "are found by that name): give the new one its own"
+            )
+        out[e.name] = e
+    return MappingProxyType(out)
+
+
+DRIVERS: Mapping[str, DriverDescriptor] = _by_name(_DRIVERS, "_DRIVERS lists two descriptors")
+PROFILES: Mapping[str, DecodeProfile] = _by_name(_PROFILES, "_PROFILES lists two profiles")
 
 use_drivers(DRIVERS)

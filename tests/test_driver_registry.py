@@ -71,6 +71,26 @@ def test_every_driver_module_is_registered() -> None:
     assert unlisted == [], f"DRIVER not in drivers/registry.py _DRIVERS: {unlisted}"
 
 
+@pytest.mark.parametrize(("module", "entry"), [("nonin2", "DRIVER"), ("nonin2", "PROFILE")])
+def test_two_entries_of_one_name_stop_the_registry(module: str, entry: str) -> None:
+    # A new model's descriptor (or profile) copied from another driver's module and left
+    # with that driver's name: the mapping by name kept the later one, so a config's
+    # `driver = "masimo-ascii"` (or `decode --profile masimo-ascii`) ran the copy's
+    # protocol, and the checks above blamed the other driver's module.
+    code = (
+        f"import dataclasses, monitord.drivers.{module} as m; "
+        f"m.{entry} = dataclasses.replace(m.{entry}, name='masimo-ascii'); "
+        "import monitord.drivers.registry"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    what = "_DRIVERS lists two descriptors" if entry == "DRIVER" else "_PROFILES lists two profiles"
+    assert out.returncode != 0, "the registry took two entries of one name"
+    assert out.stderr.splitlines()[-1] == (
+        f"ValueError: drivers/registry.py: {what} named 'masimo-ascii' (a driver and its "
+        "profile are found by that name): give the new one its own"
+    )
+
+
 def test_config_imports_nothing_from_drivers() -> None:
     tree = ast.parse((ROOT / "monitord" / "config.py").read_text(encoding="utf-8"))
     imported: list[str] = []
