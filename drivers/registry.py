@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Protocol, TypeVar
 
-from monitord.config import use_drivers
+from monitord.config import DeviceOptions, use_drivers
 from monitord.drivers import (
     ble_bpm,
     ble_hrm,
@@ -24,6 +24,8 @@ from monitord.drivers import (
     nonin2,
 )
 from monitord.drivers.base import DecodeProfile, DriverDescriptor
+from monitord.drivers.ble_gatt import BleLinkSettings
+from monitord.drivers.serial_link import SerialLinkSettings
 
 _DRIVERS: tuple[DriverDescriptor, ...] = (
     masimo_ascii.DRIVER,
@@ -71,7 +73,30 @@ def _by_name(entries: Iterable[_T], what: str) -> Mapping[str, _T]:
     return MappingProxyType(out)
 
 
-DRIVERS: Mapping[str, DriverDescriptor] = _by_name(_DRIVERS, "_DRIVERS lists two descriptors")
+# The model each transport reads a device's settings as (`DeviceConfig.settings_as`).
+_LINK_SETTINGS: Mapping[str, type[DeviceOptions]] = {
+    "serial": SerialLinkSettings,
+    "ble": BleLinkSettings,
+}
+
+
+def _checked(d: DriverDescriptor) -> DriverDescriptor:
+    """A descriptor whose settings its transport can read. Another model (a serial driver
+    naming DeviceOptions) passed every check: check-config said ok, with the port "not a
+    setting" and ignored, and the device's task crashed at every restart."""
+    link = _LINK_SETTINGS[d.transport]
+    if not issubclass(d.settings, link):
+        raise ValueError(
+            f"drivers/registry.py: driver {d.name!r} names settings {d.settings.__name__}, "
+            f"not a {link.__name__} (the {d.transport} transport reads a device's keys with "
+            f"it): name {link.__name__} or a model extending it"
+        )
+    return d
+
+
+DRIVERS: Mapping[str, DriverDescriptor] = _by_name(
+    map(_checked, _DRIVERS), "_DRIVERS lists two descriptors"
+)
 PROFILES: Mapping[str, DecodeProfile] = _by_name(_PROFILES, "_PROFILES lists two profiles")
 
 use_drivers(DRIVERS)

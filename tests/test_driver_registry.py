@@ -96,6 +96,41 @@ def test_two_entries_of_one_name_stop_the_registry(module: str, entry: str) -> N
     )
 
 
+@pytest.mark.parametrize(
+    ("module", "name", "model", "transport", "link"),
+    [
+        ("nonin2", "nonin-2", "monitord.config:DeviceOptions", "serial", "SerialLinkSettings"),
+        (
+            "ble_hrm",
+            "ble-hrm",
+            "monitord.drivers.serial_link:SerialLinkSettings",
+            "ble",
+            "BleLinkSettings",
+        ),
+    ],
+)
+def test_settings_the_transport_cannot_read_stop_the_registry(
+    module: str, name: str, model: str, transport: str, link: str
+) -> None:
+    # A serial descriptor naming DeviceOptions: check-config said ok (the port "not a
+    # setting of driver ...; ignored"), and the daemon's device task crashed at every
+    # restart ("has no SerialLinkSettings"), with every check above passing.
+    where, _, cls = model.partition(":")
+    code = (
+        f"import dataclasses, importlib, monitord.drivers.{module} as m; "
+        f"cls = getattr(importlib.import_module({where!r}), {cls!r}); "
+        "m.DRIVER = dataclasses.replace(m.DRIVER, settings=cls); "
+        "import monitord.drivers.registry"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode != 0, "the registry took settings its transport cannot read"
+    assert out.stderr.splitlines()[-1] == (
+        f"ValueError: drivers/registry.py: driver {name!r} names settings {cls}, not a "
+        f"{link} (the {transport} transport reads a device's keys with it): name "
+        f"{link} or a model extending it"
+    )
+
+
 def test_config_imports_nothing_from_drivers() -> None:
     tree = ast.parse((ROOT / "monitord" / "config.py").read_text(encoding="utf-8"))
     imported: list[str] = []
