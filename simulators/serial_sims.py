@@ -28,6 +28,16 @@ def simulator_class(driver_name: str) -> type[SerialSim]:
     cls = getattr(importlib.import_module(module), name)
     if not (isinstance(cls, type) and issubclass(cls, SerialSim)):
         raise TypeError(f"{desc.simulator} (driver {driver_name!r}) is not a SerialSim")
+    # The scenario player hands a simulator only the events of its `kinds`: one that
+    # forgot them (SerialSim's are ()) wrote nothing, silently, in `monitord simulate`
+    # and in a simulated chair.
+    if set(cls.kinds) != set(desc.kinds):
+        plays = ", ".join(cls.kinds) or "(none)"
+        raise TypeError(
+            f"{desc.simulator} (driver {driver_name!r}) plays kinds {plays}, its driver's "
+            f"descriptor has {', '.join(desc.kinds)}: set the simulator's `kinds` to the "
+            "descriptor's"
+        )
     return cls
 
 

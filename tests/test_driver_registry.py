@@ -22,6 +22,7 @@ import pytest
 from monitord.config import ConfigError, loads_config
 from monitord.config_checks import check
 from monitord.drivers.registry import DRIVERS, PROFILES
+from monitord.simulators.nonin import NoninSim
 from monitord.simulators.serial_sims import SIMULATED, simulator_class
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,6 +129,21 @@ def test_settings_the_transport_cannot_read_stop_the_registry(
         f"ValueError: drivers/registry.py: driver {name!r} names settings {cls}, not a "
         f"{link} (the {transport} transport reads a device's keys with it): name "
         f"{link} or a model extending it"
+    )
+
+
+def test_a_simulator_that_plays_other_kinds_than_its_driver_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A new model's SerialSim that forgot `kinds` (the base class's is ()): the scenario
+    # player handed it no event, so `monitord simulate` wrote nothing and exited 0 and a
+    # simulated chair's device stayed silent, with every check above passing.
+    monkeypatch.setattr(NoninSim, "kinds", ())
+    with pytest.raises(TypeError) as e:
+        simulator_class("nonin-2")
+    assert str(e.value) == (
+        "monitord.simulators.nonin:NoninSim (driver 'nonin-2') plays kinds (none), its "
+        "driver's descriptor has spo2: set the simulator's `kinds` to the descriptor's"
     )
 
 
