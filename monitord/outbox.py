@@ -61,7 +61,9 @@ Timestamps: every record has `t_ns`, the event time in integer nanoseconds, fixe
 insert. InfluxDB rows are keyed by series + timestamp, so a retried write with the same
 `t_ns` overwrites itself (idempotent). Two different records of the same series with the
 same instant would overwrite each other instead, so `t_ns` is made unique per series by
-adding nanoseconds on a collision (a shift of a few ns, recorded nowhere else).
+adding nanoseconds on a collision (a shift of a few ns, recorded nowhere else), against
+bounded memories (monitord/store/stamps.py): a stuck device clock's time keeps counting
+up, and the newest records of the file are read once at start, never per record.
 
 Live state for `monitord status` (written by the daemon with `put_state`):
 - `chair/<id>`: `{"protocol", "session_id", "phase", "devices": {dev: {"driver",

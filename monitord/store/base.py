@@ -7,16 +7,17 @@ from __future__ import annotations
 import contextlib
 import enum
 import functools
+import json
 import logging
 import sqlite3
-from collections import deque
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Self
 
 from monitord.config import StorageConfig
 from monitord.store import checkpoint as checkpoint_mod
-from monitord.store.codec import SINKS
+from monitord.store.codec import SINKS, record_series
 from monitord.store.schema import (
     FRESH_SCHEMA,
     MIGRATIONS,
@@ -26,6 +27,7 @@ from monitord.store.schema import (
     split_sql,
     store_unavailable,
 )
+from monitord.store.stamps import RESTART_IDS, Series, Stamps
 
 log = logging.getLogger("monitord.outbox")
 
@@ -124,10 +126,8 @@ class StoreBase:
         # unknown, worked out from the file before the next reading is appended.
         self._blk_open: int | None = None
         self._blk_span: tuple[int, int] | None = None
-        # Recent t_ns per series, to keep timestamps unique (see module docstring).
-        self._recent: dict[tuple[str, ...], deque[int]] = {}
-        self._recent_sets: dict[tuple[str, ...], set[int]] = {}
-        self._ns_journal: list[tuple[tuple[str, ...], int, int | None]] = []
+        # Stamps given per series, to keep timestamps unique (monitord/store/stamps.py).
+        self._stamps = Stamps(self._stored_stamps)
         self._drop_said = self._over_said = self._early_said = self._frag_said = False
         # The caller's checkpointer, asked after a prune (use_writer); None: the prune
         # checkpoints on its own connection.
@@ -271,10 +271,10 @@ class StoreBase:
         try:
             self._db.execute("ROLLBACK" if rollback else "COMMIT")
             if rollback:
-                self._undo_unique_ns()
+                self._stamps.undo()
                 self._next_id = self._id_at_begin  # never seen outside the transaction
                 self._blk_open = None  # its min/max may hold rolled-back readings
-            self._ns_journal.clear()
+            self._stamps.kept()
         finally:
             self._in_tx = False
             if not self._tx_full:
@@ -298,7 +298,7 @@ class StoreBase:
             self._next_id = self._id_at_begin  # ids of rows that never were
         self._blk_open = None  # the open block's min/max may hold rows that never were
         try:
-            self._undo_unique_ns()
+            self._stamps.undo()
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
         finally:
@@ -343,33 +343,36 @@ class StoreBase:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _unique_ns(self, key: tuple[str, ...], t_ns: int) -> int:
-        dq = self._recent.get(key)
-        if dq is None:
-            dq = self._recent[key] = deque()
-            self._recent_sets[key] = set()
-        seen = self._recent_sets[key]
-        while t_ns in seen:
-            t_ns += 1
-        dq.append(t_ns)
-        seen.add(t_ns)
-        evicted = None
-        if len(dq) > 256:
-            evicted = dq.popleft()
-            seen.discard(evicted)
+    def _unique_ns(self, key: Series, t_ns: int) -> int:
         # Undone by rollback(): a retried write (full disk) must get the same stamps.
-        self._ns_journal.append((key, t_ns, evicted))
-        return t_ns
+        return self._stamps.unique(key, t_ns)
 
-    def _undo_unique_ns(self) -> None:
-        for key, t_ns, evicted in reversed(self._ns_journal):
-            dq, seen = self._recent[key], self._recent_sets[key]
-            dq.pop()
-            seen.discard(t_ns)
-            if evicted is not None:
-                dq.appendleft(evicted)
-                seen.add(evicted)
-        self._ns_journal.clear()
+    def _stored_stamps(self) -> dict[Series, set[int]]:
+        """The stamps per series of the newest `RESTART_IDS` records (ids only grow, so
+        these are the last ones stored): one pass at the first stamp of a run, on the
+        writer thread, never again (monitord/store/stamps.py)."""
+        t0 = time.perf_counter()
+        out: dict[Series, set[int]] = {}
+        rows = self._db.execute(
+            "SELECT id, type, chair, t_ns, body FROM records WHERE id > ?",
+            (self._max_id() - RESTART_IDS,),
+        )
+        for rid, rtype, chair, t_ns, text in rows:
+            try:
+                key = record_series(rtype, chair, json.loads(text))
+            except (ValueError, LookupError, TypeError) as e:
+                # A body no sink can decode either (quarantined at fetch): it is no point
+                # in InfluxDB, and the write that asked for a stamp must not fail on it.
+                log.debug("outbox %s: record %d has no series (%s)", self.path, rid, e)
+                continue
+            out.setdefault(key, set()).add(int(t_ns))
+        log.debug(
+            "outbox %s: %d stamps of the newest records read in %.0f ms",
+            self.path,
+            sum(map(len, out.values())),
+            (time.perf_counter() - t0) * 1000,
+        )
+        return out
 
     # -- counters ------------------------------------------------------------------------
     def _bump(self, name: str, n: int = 1) -> None:

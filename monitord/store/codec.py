@@ -122,6 +122,19 @@ def stored_record(i: int, rtype: str, chair: str, t_ns: int, text: str) -> Store
     raise ValueError(f"record {i}: unknown type {rtype!r}")
 
 
+def record_series(rtype: str, chair: str, b: Any) -> tuple[str, ...]:
+    """The series a stored record's stamp is unique in (monitord/store/stamps.py), from its
+    row's `type` and `chair` and its body (`json.loads` of it, any stored form): the key
+    records.py stamps it with."""
+    if rtype == "reading":
+        return ("reading", chair, b["device"] if isinstance(b, Mapping) else b[R_DEVICE])
+    if rtype == "alert":
+        return ("alert", chair, b["rule"], b["priority"], b["kind"])
+    if rtype == "session":
+        return ("session", chair, b["protocol"])
+    raise ValueError(f"unknown record type {rtype!r}")
+
+
 def to_ns(d: datetime) -> int:
     """Aware datetime -> integer ns since the epoch, exactly (no float rounding)."""
     delta = d - _EPOCH

@@ -1,0 +1,117 @@
+"""Unique event-time stamps per series (monitord/outbox.py "Timestamps").
+
+InfluxDB keys a point by series and timestamp: two records of one series stored with one
+`t_ns` leave one point there, the later, while the outbox marks both delivered. So a
+colliding stamp is moved on by a few ns. A stuck device clock (every BP at one device
+time, all of them taken: monitord/history.py) collides on every reading, so three
+bounded memories are checked, and nothing is asked of the file after the first stamp:
+
+- the **window**: the last `WINDOW` stamps given per series in this run;
+- the **bases**: per series, the stamps that collided (the device time of a stuck clock)
+  and the last stamp given for each, an LRU of `BASES`: the next reading at that time
+  goes on from there (t, t+1, ... t+300) however far it is past the window;
+- the **stored** stamps: those of the newest `RESTART_IDS` records of the file, read in
+  one pass at the first stamp of a run (`load`, given by the store), so the first BP
+  after a restart does not take the stamp of the one before it. Never evicted; bounded
+  by the pass. A stuck stamp older than that (a busy store, or a restart hours after the
+  last reading of that time) can still collide: docs/reliability.md says so.
+
+A rolled-back write (a full disk) is retried and must get the same stamps: `undo` puts
+the window and the bases back as they were at the transaction's start; `kept` forgets
+the journal at its commit.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Callable
+
+# A series: ("reading", chair, device), ("alert", chair, rule, priority, kind) or
+# ("session", chair, protocol): InfluxDB's series or coarser (a coarser key only moves a
+# stamp more often than needed, by a few ns).
+Series = tuple[str, ...]
+
+WINDOW = 256
+BASES = 64
+# Records read at the first stamp of a run. ~0.7 readings/s per chair (design.md's 30 days
+# of one chair, ~1,700 blocks of 1024): 4096 rows are ~100 min of one chair, ~25 min of
+# four on one Pi: longer than a restart (a power cut, an upgrade) plus a cuff's interval.
+# The pass decodes every body once on the writer thread (the first stamp may be an
+# alarm's commit): ~30 ms for 4096 rows on a dev machine, linear in it (16,384: ~110 ms).
+RESTART_IDS = 4096
+
+_NONE: frozenset[int] = frozenset()
+
+
+class Stamps:
+    def __init__(self, load: Callable[[], dict[Series, set[int]]]) -> None:
+        """`load()`: the stored stamps per series of the newest records, asked once."""
+        self._load = load
+        self._stored: dict[Series, set[int]] | None = None
+        self._recent: dict[Series, deque[int]] = {}
+        self._recent_sets: dict[Series, set[int]] = {}
+        self._bases: dict[Series, OrderedDict[int, int]] = {}
+        # Since the transaction began: (series, stamp given, stamp evicted from the window)
+        # and each changed series' bases as they were (None: it had none).
+        self._journal: list[tuple[Series, int, int | None]] = []
+        self._bases_were: dict[Series, OrderedDict[int, int] | None] = {}
+
+    def unique(self, key: Series, t_ns: int) -> int:
+        """`t_ns`, or the first stamp after it that no record of series `key` has."""
+        if self._stored is None:
+            self._stored = self._load()
+        dq = self._recent.get(key)
+        if dq is None:
+            dq = self._recent[key] = deque()
+            self._recent_sets[key] = set()
+        seen = self._recent_sets[key]
+        stored = self._stored.get(key, _NONE)
+        base = t_ns
+        bases = self._bases.get(key)
+        if bases is not None and (last := bases.get(base)) is not None:
+            # Every stamp from `base` to `last` was given or found taken: go on from there.
+            t_ns = last + 1
+        while t_ns in seen or t_ns in stored:
+            t_ns += 1
+        if t_ns != base:
+            self._note_base(key, base, t_ns)
+        dq.append(t_ns)
+        seen.add(t_ns)
+        evicted = None
+        if len(dq) > WINDOW:
+            evicted = dq.popleft()
+            seen.discard(evicted)
+        self._journal.append((key, t_ns, evicted))
+        return t_ns
+
+    def _note_base(self, key: Series, base: int, given: int) -> None:
+        bases = self._bases.get(key)
+        if key not in self._bases_were:  # once per transaction: <= BASES entries
+            self._bases_were[key] = None if bases is None else bases.copy()
+        if bases is None:
+            bases = self._bases[key] = OrderedDict()
+        bases[base] = given
+        bases.move_to_end(base)
+        if len(bases) > BASES:
+            bases.popitem(last=False)
+
+    def kept(self) -> None:
+        """The transaction committed: its stamps stay given."""
+        self._journal.clear()
+        self._bases_were.clear()
+
+    def undo(self) -> None:
+        """The transaction rolled back: its stamps were never given."""
+        for key, t_ns, evicted in reversed(self._journal):
+            dq, seen = self._recent[key], self._recent_sets[key]
+            dq.pop()
+            seen.discard(t_ns)
+            if evicted is not None:
+                dq.appendleft(evicted)
+                seen.add(evicted)
+        for key, was in self._bases_were.items():
+            if was is None:
+                self._bases.pop(key, None)
+            else:
+                self._bases[key] = was
+        self.kept()

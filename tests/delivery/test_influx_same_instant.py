@@ -1,0 +1,126 @@
+"""Readings of one device at one device time (a stuck clock: every measurement carries the
+same time, and all are taken, docs/reliability.md "stuck cuff clock") are distinct points
+in InfluxDB, against the real influxd 1.6. InfluxDB keys a point by series and timestamp,
+so two readings stored with one `t_ns` keep only the last one written: the outbox said
+both were delivered while InfluxDB held one. The store shifts a colliding stamp by a few
+ns, but only against the stamps it remembered in memory: not across a restart of the
+daemon, and not past the last 256 of a series. The store-level tests below check the
+stamps themselves: a retried write after a rollback (full disk) gets the same ones, and
+alert and session events are found in the file after a restart too."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+from helpers import alert, base_time, reading, session
+from test_influx_sink import SITE, drained, running, v1_cfg
+
+from monitord.config import StorageConfig
+from monitord.models import Reading
+from monitord.outbox import Outbox
+from monitord.sinks.influx import InfluxSink
+from monitord.store.codec import to_ns
+from tests.servers import Influxd
+
+
+def bp(sys_mmhg: float) -> Reading:
+    """A BP from a cuff whose clock is stuck two days back: the same device time always."""
+    r = reading(0)
+    at = base_time() - timedelta(days=2)
+    return Reading(r.chair, r.device, r.kind, {**r.values, "sys_mmHg": sys_mmhg}, at, at)
+
+
+def open_store(path: Path) -> Outbox:
+    return Outbox(path, StorageConfig(path=path))
+
+
+async def drain(influxd: Influxd, db: str, outbox: Outbox) -> None:
+    sink = InfluxSink(v1_cfg(influxd, db), SITE, outbox)
+    async with running(sink):
+        await drained(sink)
+
+
+def bp_points(influxd: Influxd, db: str) -> list[float]:
+    rows = influxd.rows("SELECT * FROM vitals WHERE device = 'bp'", db)
+    return [float(str(r["sys_mmHg"])) for r in rows]
+
+
+async def test_stuck_clock_across_restart_two_points(
+    influxd: Influxd, influx_db: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "outbox.sqlite"
+    # First run: the crisis BP, delivered.
+    with open_store(path) as first:
+        first.add_readings([bp(212.0)], {"chair-1": "s-1"})
+        first.commit()
+        await drain(influxd, influx_db, first)
+    assert bp_points(influxd, influx_db) == [212.0]
+    # The daemon restarts (power cut, upgrade) in the same session; the next BP carries
+    # the same stuck device time.
+    with open_store(path) as second:
+        second.add_readings([bp(130.0)], {"chair-1": "s-1"})
+        second.commit()
+        await drain(influxd, influx_db, second)
+        assert second.backlog("influx") == 0  # both marked delivered
+    got = sorted(bp_points(influxd, influx_db))
+    assert got == [130.0, 212.0], f"InfluxDB holds {got} of the 2 BPs stored (one overwritten)"
+
+
+async def test_stuck_clock_past_the_memory_window(
+    influxd: Influxd, influx_db: str, tmp_path: Path
+) -> None:
+    # 300 BPs at one device time in one run (the store remembered the last 256 stamps).
+    n = 300
+    with open_store(tmp_path / "outbox.sqlite") as ob:
+        ob.add_readings([bp(100.0 + i) for i in range(n)], {"chair-1": "s-1"})
+        ob.commit()
+        await drain(influxd, influx_db, ob)
+    got = bp_points(influxd, influx_db)
+    assert len(got) == n, f"InfluxDB holds {len(got)} of the {n} BPs stored (overwritten)"
+
+
+def stamps(path: Path, rtype: str) -> list[int]:
+    with sqlite3.connect(path) as db:
+        q = "SELECT t_ns FROM records WHERE type = ? ORDER BY id"
+        return [int(t) for (t,) in db.execute(q, (rtype,))]
+
+
+def test_stuck_clock_retried_write_gets_the_same_stamps(tmp_path: Path) -> None:
+    # A write that fails (full disk) is rolled back and retried (monitord/storeguard.py):
+    # the retry must stamp as the first try did, and the stuck time's count go on from the
+    # stamps kept, not from the rolled-back ones.
+    path = tmp_path / "outbox.sqlite"
+    t = to_ns(bp(0.0).measured_at)
+    with open_store(path) as ob:
+        ob.add_readings([bp(120.0)], {"chair-1": "s-1"})
+        ob.commit()
+        again = [bp(121.0), bp(122.0)]
+        ob.add_readings(again, {"chair-1": "s-1"})
+        ob.rollback()
+        ob.add_readings(again, {"chair-1": "s-1"})
+        ob.commit()
+        ob.add_readings([bp(123.0)], {"chair-1": "s-1"})
+        ob.commit()
+    got = [s - t for s in stamps(path, "reading")]
+    assert got == [0, 1, 2, 3], f"stamps (ns after the stuck time) {got}, not 0, 1, 2, 3"
+
+
+def test_events_at_one_instant_across_restart_two_stamps(tmp_path: Path) -> None:
+    # Engine time moves on, but a Pi without RTC may restart on an earlier wall clock:
+    # events are found in the file after a restart by the same series as when stamped.
+    path = tmp_path / "outbox.sqlite"
+    a, s = alert(0), session(0)
+    with open_store(path) as first:
+        first.add_alert_events([a])
+        first.add_session_events([s])
+        first.commit()
+    with open_store(path) as second:
+        second.add_alert_events([dataclasses.replace(a, alert_id="a-1", event="cleared")])
+        second.add_session_events([dataclasses.replace(s, action="dose_start")])
+        second.commit()
+    for rtype in ("alert", "session"):
+        got = stamps(path, rtype)
+        assert len(set(got)) == 2, f"{rtype} events stored with stamps {got}: one overwritten"
