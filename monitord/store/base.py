@@ -158,6 +158,9 @@ class StoreBase:
         # queued behind it waited for two fsyncs and the copying). The WAL file is then
         # never truncated to 0; SQLite cuts it back to this size when it is next reused.
         self._db.execute(f"PRAGMA journal_size_limit = {checkpoint_mod.WAL_RESET_BYTES}")
+        # The stored stamps are read here, at the daemon's start, not at the first stamp
+        # on the writer thread, which may be an alarm's commit (monitord/store/stamps.py).
+        self._stamps.load()
 
     # -- schema --------------------------------------------------------------------------
     def _migrate(self, progress: Callable[[str], None] | None = None) -> None:
@@ -349,8 +352,8 @@ class StoreBase:
 
     def _stored_stamps(self) -> dict[Series, set[int]]:
         """The stamps per series of the newest `RESTART_IDS` records (ids only grow, so
-        these are the last ones stored): one pass at the first stamp of a run, on the
-        writer thread, never again (monitord/store/stamps.py)."""
+        these are the last ones stored): one pass, at `use_writer` (a daemon's start) or
+        else at the first stamp of a run, never again (monitord/store/stamps.py)."""
         t0 = time.perf_counter()
         out: dict[Series, set[int]] = {}
         rows = self._db.execute(

@@ -11,7 +11,7 @@ bounded memories are checked, and nothing is asked of the file after the first s
   and the last stamp given for each, an LRU of `BASES`: the next reading at that time
   goes on from there (t, t+1, ... t+300) however far it is past the window;
 - the **stored** stamps: those of the newest `RESTART_IDS` records of the file, read in
-  one pass at the first stamp of a run (`load`, given by the store), so the first BP
+  one pass at the daemon's start (`load`) or else at the first stamp of a run, so the first BP
   after a restart does not take the stamp of the one before it. Never evicted; bounded
   by the pass. A stuck stamp older than that (a busy store, or a restart hours after the
   last reading of that time) can still collide: docs/reliability.md says so.
@@ -36,8 +36,8 @@ BASES = 64
 # Records read at the first stamp of a run. ~0.7 readings/s per chair (design.md's 30 days
 # of one chair, ~1,700 blocks of 1024): 4096 rows are ~100 min of one chair, ~25 min of
 # four on one Pi: longer than a restart (a power cut, an upgrade) plus a cuff's interval.
-# The pass decodes every body once on the writer thread (the first stamp may be an
-# alarm's commit): ~30 ms for 4096 rows on a dev machine, linear in it (16,384: ~110 ms).
+# The pass decodes every body once: ~30 ms for 4096 rows on a dev machine, linear in it
+# (16,384: ~110 ms); a daemon pays it at its start (`load`, from StoreBase.use_writer).
 RESTART_IDS = 4096
 
 _NONE: frozenset[int] = frozenset()
@@ -55,6 +55,12 @@ class Stamps:
         # and each changed series' bases as they were (None: it had none).
         self._journal: list[tuple[Series, int, int | None]] = []
         self._bases_were: dict[Series, OrderedDict[int, int] | None] = {}
+
+    def load(self) -> None:
+        """Read the stored stamps now (a daemon's start, before any chair runs), not at the
+        first stamp, which may be an alarm's commit on the writer thread."""
+        if self._stored is None:
+            self._stored = self._load()
 
     def unique(self, key: Series, t_ns: int) -> int:
         """`t_ns`, or the first stamp after it that no record of series `key` has."""
