@@ -437,12 +437,13 @@ class Daemon:
             sup.spawn("store:stall", stall.run)
         for chair in self.chairs.values():
             sup.spawn(f"chair:{chair.cfg.id}", chair.run)
-            # The set a chair resumes with (a restart keeps its alarms) goes out first.
+            # The set a chair resumes with (a restart keeps its alarms) goes out first, on
+            # the chair's clock as its events (docs/mqtt.md "alerts/active": not the wall).
             chair.active = chair.engine.active(chair.cfg.id)
             self.hub.publish(
                 CommittedBatch(
                     chair.cfg.id,
-                    None,
+                    chair.clock.now(),
                     active=chair.active,
                     session=chair.engine.session_info(chair.cfg.id),
                 )

@@ -37,7 +37,7 @@ class CommittedBatch:
     batch could not change it (no alert or session event)."""
 
     chair: str
-    t: float | None  # the chair's clock at commit; None for the set a chair starts with
+    t: float | None  # the chair's clock at commit (at the start: the set it starts with)
     readings: Sequence[Reading] = ()
     events: Sequence[AlertEvent] = ()
     sessions: Sequence[SessionEvent] = ()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from monitord.clock import SimClock
 from monitord.config import loads_config
 from monitord.daemon import Daemon
 from monitord.hub import CommittedBatch, Hub
@@ -66,8 +67,12 @@ async def test_a_new_listener_sees_everything_the_chair_committed(tmp_path: Path
     daemon.hub.subscribe(batches.append, "station")
     await asyncio.wait_for(daemon.run(), 120)
 
-    # The set it starts with, and its session for the nurses' station (issue 17).
-    assert batches[0] == CommittedBatch("chair-1", None, active=[], session={"phase": "idle"})
+    # The set it starts with, and its session for the nurses' station (issue 17), on the
+    # chair's clock as its events (a simulated chair's: the scenario's start).
+    clock = daemon.chairs["chair-1"].clock
+    assert isinstance(clock, SimClock)
+    start = CommittedBatch("chair-1", clock.start, active=[], session={"phase": "idle"})
+    assert batches[0] == start, (batches[0], clock.start)
     assert all(b.durable and b.chair == "chair-1" for b in batches)
     store = Outbox(tmp_path / "outbox.sqlite", cfg.storage)
     try:
