@@ -345,9 +345,7 @@ class ChairRuntime:
         # too must reach `alerts/active` and status, and the snapshot (design.md section 6).
         shown = bool(events or sessions) or self.engine.held(self.cfg.id) != held
         now = time.monotonic()
-        changed = any(
-            not isinstance(i, Reading) or i.kind == Kind.BP for i in items
-        )  # fmt: skip
+        changed = any(not isinstance(i, Reading) or i.kind == Kind.BP for i in items)
         stepped = isinstance(self.clock, WallClock) and self.clock.row_stale()  # kept offset
         if shown or changed or stepped or now - self._last_snapshot > SNAPSHOT_EVERY_S:
             out.state[f"engine/{self.cfg.id}"] = self.engine.snapshot()
@@ -358,12 +356,13 @@ class ChairRuntime:
             out.state[f"bp-seen/{self.cfg.id}"] = self.history.seen_keys()
             self.history.dirty = False
 
-        # The active set and session as of this batch, taken now: by the time its commit
-        # returns the engine may have gone on with later batches of this chair (queued
-        # for the next commit, not durable yet), whose alarms must not show before their
-        # events are stored.
+        # The active set, session and their chair time as of this batch, taken now (the
+        # engine's time, not the commit's): by the time its commit returns the engine may
+        # have gone on with later batches, whose alarms must not show before their events
+        # are stored, nor read older than this set when it is replayed (hub.py `t`).
         active = self.engine.active(self.cfg.id) if shown else None
         session = self.engine.session_info(self.cfg.id) if shown else None
+        as_of = self._engine_t  # finite: the clock's horizon advanced it above
 
         def stored() -> None:
             # Durable from here on: show it to the world.
@@ -372,7 +371,7 @@ class ChairRuntime:
             self.hub.publish(
                 CommittedBatch(
                     self.cfg.id,
-                    self.clock.now(),
+                    as_of,
                     readings,
                     events,
                     sessions,
@@ -388,9 +387,9 @@ class ChairRuntime:
         out.done = stored
         out.urgent = bool(replies)  # a nurse waits for the answer: no group-commit delay
         # Told later if a commit the writer thread tries fails (the disk is full).
-        out.held = lambda: self._held(events, replies, active, session, dropped=out.dropped)
+        out.held = lambda: self._held(events, replies, active, session, as_of, dropped=out.dropped)
         if not store.write(out):
-            self._held(events, replies, active, session)
+            self._held(events, replies, active, session, as_of)
         self.processed += len(batch)
         if items or events:
             self._notify()
@@ -473,12 +472,13 @@ class ChairRuntime:
         replies: list[tuple[asyncio.Future[str | None], str | None]],
         active: list[dict[str, Any]] | None,
         session: dict[str, Any] | None,
+        as_of: float,
         *,
         dropped: bool = False,
     ) -> None:
         """The store could not take this batch (held in memory, or `dropped` for a bug:
         monitord/storeguard.py): its alarms still show live (the active set as of this
-        batch); its commands are answered now."""
+        batch, at `as_of`: see `process`); its commands are answered now."""
         for fut, err in replies:
             if not fut.done():
                 fut.set_result(err or (APPLIED_DROPPED if dropped else APPLIED_NOT_STORED))
@@ -487,7 +487,7 @@ class ChairRuntime:
             self.hub.publish(
                 CommittedBatch(
                     self.cfg.id,
-                    self.clock.now(),
+                    as_of,
                     events=events,
                     active=active,
                     durable=False,

@@ -37,7 +37,10 @@ class CommittedBatch:
     batch could not change it (no alert or session event)."""
 
     chair: str
-    t: float | None  # the chair's clock at commit (at the start: the set it starts with)
+    # The chair time `active` is as of: the engine's when the batch was processed, not
+    # the commit's (a later batch's events are at or after it: docs/mqtt.md
+    # "alerts/active"); at the start, the chair clock's then.
+    t: float | None
     readings: Sequence[Reading] = ()
     events: Sequence[AlertEvent] = ()
     sessions: Sequence[SessionEvent] = ()
