@@ -52,7 +52,7 @@ from typing import Annotated, Any, Literal
 
 import serial
 import serial_asyncio_fast
-from pydantic import Field, ValidationInfo, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from monitord.backoff import capped_delay
 from monitord.config import DeviceConfig, DeviceOptions
@@ -102,6 +102,20 @@ class SerialLinkSettings(DeviceOptions):
     bytesize: Literal[5, 6, 7, 8] | None = None
     parity: Literal["N", "E", "O"] | None = None
     stopbits: Annotated[float, Field(ge=1, le=2)] | None = None  # 1, 1.5 or 2
+
+    @field_validator("port")
+    @classmethod
+    def _port_in_full(cls, v: str | None) -> str | None:
+        # The service runs in / : "ttyUSB0" (or "dev/ttyUSB0") named no device, passed
+        # check-config, and the link then looked for it for ever as "port missing".
+        if v is not None and not v.startswith("/") and "://" not in v:
+            dev = v.removeprefix("dev/")
+            raise ValueError(
+                f"{v!r} is not a device path: name it in full (/dev/{dev}, or "
+                "/dev/serial/by-id/... for an adapter that keeps its name) or as a "
+                "pyserial URL (socket://HOST:PORT)"
+            )
+        return v
 
     @model_validator(mode="after")
     def _needs_port(self, info: ValidationInfo) -> SerialLinkSettings:
