@@ -156,8 +156,11 @@ def monitoring_text(rec: SessionRecord) -> str:
         if observation_short(rec)
         else ""
     )
+    # Tenths of a minute rounded down too: to the nearest, 1 h 59 min 57 s read
+    # "1 h 59 min (120.0 min; ...)", the 2-hour minimum, beside SHORT.
+    tenths = math.floor(rec.monitoring_s / 6 + 1e-6) / 10
     return (
-        f"{duration_text(rec.monitoring_s)} ({rec.monitoring_s / 60:.1f} min; dose start "
+        f"{duration_text(rec.monitoring_s)} ({tenths:.1f} min; dose start "
         f"{fmt_t(rec, rec.dose_start_t)} to session end {fmt_t(rec, rec.ended_t)})"
         + short
         + (f"; {down}" if down else "")

@@ -167,12 +167,15 @@ def test_session_events_must_make_one_session() -> None:
         # 1 h 59 min 40 s: short of the 2-hour minimum. Rounded to the nearest minute the
         # form's total read "2 h 00 min", the figure the REMS form's 2-hour total is read
         # against, next to a SHORT observation line.
-        (7180, "1 h 59 min (119.7 min;", None),
+        (7180, "1 h 59 min (119.6 min;", None),
+        # 1 h 59 min 57 s: the minutes in brackets were rounded to the nearest tenth and
+        # read "1 h 59 min (120.0 min; ...)", the 2-hour minimum, beside SHORT.
+        (7197, "1 h 59 min (119.9 min;", None),
         # Ended 34 min 40 s after the dose: rounded, it read "ended 35 min after the dose,
         # before the 35-50 min window", a time inside the window it says it ended before.
         (
             2080,
-            "34 min (34.7 min;",
+            "34 min (34.6 min;",
             "session ended 34 min after the dose, before the 35-50 min window",
         ),
     ],

@@ -155,7 +155,7 @@ def test_complete_session_csv_matches_record(complete: SessionRecord, tmp_path: 
     assert form["post_dose_40min_time"]["min_from_dose"] == "+41.0"
     assert form["post_dose_40min"]["detail"].startswith("168/100 mmHg")
     assert form["end_of_monitoring_time"]["time_utc"] == "2024-05-06T11:10:00Z"
-    assert form["monitoring_time"]["detail"].startswith("2 h 01 min (121.7 min;")
+    assert form["monitoring_time"]["detail"].startswith("2 h 01 min (121.6 min;")
     assert sum(1 for r in events if r["source"] == "alert") == len(COMPLETE_ALERTS)
     assert [r["event"] for r in events if r["source"] == "session"] == [
         "start",

@@ -74,7 +74,7 @@ def test_pdf_is_nontrivial_a4_pages(
         assert "MISSING (session not ended)" in text
         assert "Gaps and missing data (6)" in text
     else:
-        assert "168/100 mmHg" in text and "2 h 01 min (121.7 min" in text
+        assert "168/100 mmHg" in text and "2 h 01 min (121.6 min" in text
 
 
 def _chromium(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
