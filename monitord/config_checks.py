@@ -138,9 +138,24 @@ def _no_ca(p: Path) -> str | None:
     return None
 
 
-def check(cfg: Config, source: str, secrets_dir: Path | None = None) -> tuple[list[str], list[str]]:
+def _service_reads(p: Path) -> bool:
+    """The service user (another user than this one, on this machine) may read `p`: an
+    admin outside its group checking a 0640 root:monitord secret, which the daemon reads."""
+    from monitord.commands import doctor_host
+
+    ids = doctor_host._service_ids()
+    if ids is None or ids[0] == os.geteuid():
+        return False
+    return doctor_host.service_user_blocked(p) is None
+
+
+def check(
+    cfg: Config, source: str, secrets_dir: Path | None = None, as_daemon: bool = True
+) -> tuple[list[str], list[str]]:
     """`secrets_dir`: where relative secret names are looked up outside the unit (doctor's
-    --credentials); default as the service does (monitord/credentials.py)."""
+    --credentials); default as the service does (monitord/credentials.py). `as_daemon`:
+    this process reads the secrets itself (`run`, `station`); else (check-config) a secret
+    named by an absolute path is judged for the service user too."""
     errors: list[str] = []
     warnings: list[str] = []
     unchecked: list[str] = []  # secrets in a directory this user may not open
@@ -180,8 +195,11 @@ def check(cfg: Config, source: str, secrets_dir: Path | None = None) -> tuple[li
             # Read as it is, by the daemon as itself (a relative name is a credential the
             # unit passes whatever its mode): unreadable, every login failed as "cannot
             # reach broker ... Permission denied", retried for ever with the service up.
-            errors.append(f"{where(cfg, source, key)}: {_unreadable_secret(p, st)}")
-            continue
+            # Checked by someone else, it is the service user's reading that counts: an
+            # admin outside the group was told to make 0640 root:monitord what already was.
+            if as_daemon or not _service_reads(p):
+                errors.append(f"{where(cfg, source, key)}: {_unreadable_secret(p, st)}")
+                continue
         if empty:
             warnings.append(
                 f"{where(cfg, source, key)}: warning: {p} is empty: the login would be "

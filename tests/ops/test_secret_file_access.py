@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from monitord.commands import doctor_host
 from monitord.config import load_config
-from tests.ops.test_tls_file_access import NOBODY, as_service_user, public_tmp
+from tests.ops.test_tls_file_access import NOBODY, REPO, as_service_user, public_tmp
 
 AS_ROOT = os.geteuid() == 0
 CLOSED = 0o600 if AS_ROOT else 0o000
@@ -112,5 +114,63 @@ def test_doctor_as_root_fails_a_secret_the_service_user_cannot_read(
         assert doctor_host.check_service_files(rel) == []
         secret.chmod(0o644)
         assert doctor_host.check_service_files(cfg) == []
+    finally:
+        shutil.rmtree(tmp)
+
+
+# check-config run by an admin who is neither root nor the service user: the service user
+# (here a stand-in uid/gid, as the doctor test's) is made to exist for doctor_host, in the
+# subprocess that runs as that admin (NOBODY, in no group of the file).
+AS_ADMIN = """
+import sys
+from monitord.commands import doctor_host
+doctor_host._service_ids = lambda: ({uid}, {{{gid}}})
+from monitord.cli import main
+sys.argv = ["monitord", *sys.argv[1:]]
+sys.exit(main())
+"""
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="needs root to hand the file to the service's group")
+def test_check_config_by_an_admin_outside_the_group_accepts_a_0640_service_group_secret(
+    tmp_path: Path,
+) -> None:
+    """docs/operations.md ("Secrets") tells to make an absolute secret 0640 root:monitord.
+    Before, an admin outside the group running `monitord check-config` (install.md step 1,
+    no sudo) got exit 78 whose fix was `chgrp monitord` and `chmod 0640`: what it already
+    was. The service user reads it; `monitord run` by that admin still refuses it (it
+    would read the file as itself)."""
+    service = 4242  # the service user and its group: neither NOBODY nor root
+    tmp = public_tmp(tmp_path)
+    try:
+        (tmp / "state").mkdir(mode=0o777)
+        (tmp / "state").chmod(0o777)
+        secret = tmp / "mqtt.pass"
+        secret.write_text("s3cret\n")
+        os.chown(secret, 0, service)
+        secret.chmod(0o640)
+        cfg = write_config(tmp, secret)
+        script = AS_ADMIN.format(uid=service, gid=service)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *sys.path[1:]])}
+        user = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+
+        def as_admin(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [*user, sys.executable, "-c", script, *args],
+                capture_output=True, text=True, env=env, cwd="/", timeout=60,
+            )  # fmt: skip
+
+        p = as_admin("check-config", "-c", str(cfg))
+        assert (p.returncode, p.stdout.strip()) == (0, "ok"), p.stderr
+        # The service user cannot read it either (0600 root): refused, naming the file.
+        secret.chmod(0o600)
+        p = as_admin("check-config", "-c", str(cfg))
+        assert p.returncode == 78, p.stderr
+        assert p.stderr.startswith(f"{cfg}: mqtt.password_file: {secret}: not readable"), p.stderr
+        # `run` reads it as this user: refused whoever else may read it.
+        secret.chmod(0o640)
+        p = as_admin("run", "-c", str(cfg))
+        assert p.returncode == 78, p.stderr
+        assert f"{secret}: not readable by this user" in p.stderr, p.stderr
     finally:
         shutil.rmtree(tmp)
