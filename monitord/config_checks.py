@@ -222,7 +222,7 @@ def check(
         if (problem := _unusable(p)) or (key == "ca_file" and (problem := _no_ca(p))):
             errors.append(f"{where(cfg, source, f'mqtt.tls.{key}')}: {p}: {problem}")
     if cfg.station is not None:
-        _check_station(cfg, source, errors, warnings)
+        _check_station(cfg, source, errors, warnings, as_daemon)
     for i, chair in enumerate(cfg.chairs):
         if not chair.devices:
             warnings.append(
@@ -379,9 +379,12 @@ def _scenario_problem(path: Path, chair: str) -> str | None:
     return None
 
 
-def _check_station(cfg: Config, source: str, errors: list[str], warnings: list[str]) -> None:
+def _check_station(
+    cfg: Config, source: str, errors: list[str], warnings: list[str], as_daemon: bool = True
+) -> None:
     """[station]: its files exist and are readable before the server starts (a missing
-    nurses file would otherwise lock every nurse out at the first login)."""
+    nurses file would otherwise lock every nurse out at the first login). Its secret named
+    by an absolute path is judged as the chairs' (`check`)."""
     st = cfg.station
     assert st is not None
     files = [("nurses_file", st.nurses_file), ("tls_cert_file", st.tls_cert_file)]
@@ -396,7 +399,16 @@ def _check_station(cfg: Config, source: str, errors: list[str], warnings: list[s
             if key == "mqtt_password_file":  # a secret this user may not look at
                 warnings.append(_not_checked(source, ["station.mqtt_password_file"]))
             continue
-        if problem := _unusable(p):
+        problem = _unusable(p)
+        secret = key == "mqtt_password_file" and p == st.mqtt_password_file  # absolute
+        if secret and problem is not None and problem.startswith("not readable"):
+            # A broker password: never "make it 0644" (the fix for a certificate).
+            if as_daemon or not _service_reads(p):
+                errors.append(
+                    f"{where(cfg, source, 'station.mqtt_password_file')}: "
+                    f"{_unreadable_secret(p, p.stat())}"
+                )
+        elif problem is not None:
             errors.append(f"{where(cfg, source, f'station.{key}')}: {p}: {problem}")
         elif key in ("nurses_file", "mqtt_password_file", "tls_key_file"):
             mode = p.stat().st_mode

@@ -174,3 +174,48 @@ def test_check_config_by_an_admin_outside_the_group_accepts_a_0640_service_group
         assert f"{secret}: not readable by this user" in p.stderr, p.stderr
     finally:
         shutil.rmtree(tmp)
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="needs root to hand the file to the service's group")
+def test_station_secret_by_absolute_path_is_judged_as_the_chairs(tmp_path: Path) -> None:
+    """[station] mqtt_password_file named by an absolute path: the station reads it as the
+    unit's user too. Before, unreadable, its fix said "make it 0644" (a broker password
+    readable by every user, which the next check-config then warned of), and an admin
+    outside the group was refused a 0640 root:monitord file as for the chairs."""
+    from tests.station.station_kit import write_nurses
+
+    service = 4242
+    tmp = public_tmp(tmp_path)
+    try:
+        write_nurses(tmp / "nurses").chmod(0o644)  # this admin reads it (a warning only)
+        secret = tmp / "station.pass"
+        secret.write_text("s3cret\n")
+        secret.chmod(0o600)
+        cfg = tmp / "station.toml"
+        cfg.write_text(
+            '[site]\nid = "clinic-test"\n[station]\nid = "station-1"\nnurses_file = "nurses"\n'
+            f'mqtt_username = "station-1"\nmqtt_password_file = "{secret}"\n'
+        )
+        cfg.chmod(0o644)
+        p = as_service_user("check-config", "-c", str(cfg))
+        assert p.returncode == 78, p.stderr
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1, lines
+        assert lines[0].startswith(
+            f"{cfg}: station.mqtt_password_file: {secret}: not readable by this user"
+        ), lines
+        assert "0644" not in lines[0] and f"chmod 0640 {secret}" in lines[0], lines
+        assert "/etc/monitord/secrets" in lines[0], lines
+        # 0640 in the service's group, checked by an admin outside it: accepted.
+        os.chown(secret, 0, service)
+        secret.chmod(0o640)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *sys.path[1:]])}
+        user = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+        script = AS_ADMIN.format(uid=service, gid=service)
+        p = subprocess.run(
+            [*user, sys.executable, "-c", script, "check-config", "-c", str(cfg)],
+            capture_output=True, text=True, env=env, cwd="/", timeout=60,
+        )  # fmt: skip
+        assert (p.returncode, p.stdout.strip()) == (0, "ok"), p.stderr
+    finally:
+        shutil.rmtree(tmp)
