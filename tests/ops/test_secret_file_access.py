@@ -219,3 +219,46 @@ def test_station_secret_by_absolute_path_is_judged_as_the_chairs(tmp_path: Path)
         assert (p.returncode, p.stdout.strip()) == (0, "ok"), p.stderr
     finally:
         shutil.rmtree(tmp)
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="needs root to hand the file to the service's group")
+def test_check_config_by_an_admin_outside_the_group_accepts_a_0640_client_key(
+    tmp_path: Path,
+) -> None:
+    """docs/install.md: "A client key (`[mqtt.tls] key_file`) is 0640 root:monitord". An
+    admin outside the group was refused it by check-config ("make it 0644, or 0640 group
+    monitord for a key": what it was), as the secrets; `run` as that admin still refuses."""
+    from tests.ops.test_tls_file_access import make_certs
+    from tests.ops.test_tls_file_access import write_config as tls_config
+
+    service = 4242
+    tmp = public_tmp(tmp_path)
+    try:
+        make_certs(tmp / "tls")
+        key = tmp / "tls" / "broker.key"  # a client key stand-in: only its mode is judged
+        os.chown(key, 0, service)
+        key.chmod(0o640)
+        cfg = tls_config(tmp, str(tmp / "tls" / "clinic-ca.pem"))
+        text = cfg.read_text().replace(
+            "  ca_file =",
+            f'  cert_file = "{tmp / "tls" / "broker.pem"}"\n  key_file = "{key}"\n  ca_file =',
+        )
+        cfg.write_text(text)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *sys.path[1:]])}
+        user = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+        script = AS_ADMIN.format(uid=service, gid=service)
+
+        def as_admin(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [*user, sys.executable, "-c", script, *args],
+                capture_output=True, text=True, env=env, cwd="/", timeout=60,
+            )  # fmt: skip
+
+        p = as_admin("check-config", "-c", str(cfg))
+        assert (p.returncode, p.stdout.strip()) == (0, "ok"), p.stderr
+        key.chmod(0o600)  # the service user cannot read it either: refused
+        p = as_admin("check-config", "-c", str(cfg))
+        assert p.returncode == 78, p.stderr
+        assert f"mqtt.tls.key_file: {key}: not readable by this user" in p.stderr, p.stderr
+    finally:
+        shutil.rmtree(tmp)
