@@ -16,7 +16,7 @@ import stat
 import sys
 from pathlib import Path
 
-from monitord import credentials
+from monitord import credentials, serviceuser
 from monitord.config import Config, where
 from monitord.credentials import CredentialMissing, in_unit, outside_unit, unit_directory
 from monitord.scenario import ScenarioError, ScenarioFile
@@ -141,12 +141,10 @@ def _no_ca(p: Path) -> str | None:
 def _service_reads(p: Path) -> bool:
     """The service user (another user than this one, on this machine) may read `p`: an
     admin outside its group checking a 0640 root:monitord secret, which the daemon reads."""
-    from monitord.commands import doctor_host
-
-    ids = doctor_host._service_ids()
+    ids = serviceuser.service_ids()
     if ids is None or ids[0] == os.geteuid():
         return False
-    return doctor_host.service_user_blocked(p) is None
+    return serviceuser.service_user_blocked(p) is None
 
 
 def check(

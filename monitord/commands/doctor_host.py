@@ -7,72 +7,23 @@ from __future__ import annotations
 
 import grp
 import os
-import pwd
 import shutil
 import stat
 import subprocess
 from pathlib import Path
 
+from monitord import serviceuser
 from monitord.commands.checks import Check, fail, ok, skip
 from monitord.config import Config
 from monitord.config_checks import command_problem, secret_files
 from monitord.credentials import SECRETS_DIR
+from monitord.serviceuser import SERVICE_USER, may, service_user_blocked
 
-SERVICE_USER = "monitord"
 # The shipped unit's StateDirectory= (ProtectSystem=strict: the only writable place).
 STATE_DIR = Path("/var/lib/monitord")
 # The shipped unit's `DeviceAllow=char-NAME rw` lines (DevicePolicy=closed): the kernel
 # drivers, by their /proc/devices names, whose devices the daemon may open under it.
 UNIT_DEVICES = ("ttyUSB", "ttyACM")
-
-
-def _service_ids() -> tuple[int, set[int]] | None:
-    """The service user's uid and groups (primary, supplementary, `dialout` from the unit's
-    SupplementaryGroups=); None on a machine without that user."""
-    try:
-        user = pwd.getpwnam(SERVICE_USER)
-    except KeyError:
-        return None
-    groups = {user.pw_gid} | {g.gr_gid for g in grp.getgrall() if SERVICE_USER in g.gr_mem}
-    try:
-        groups.add(grp.getgrnam("dialout").gr_gid)
-    except KeyError:
-        pass
-    return user.pw_uid, groups
-
-
-def _may(st: os.stat_result, ids: tuple[int, set[int]], bits: tuple[int, int, int]) -> bool:
-    uid, groups = ids
-    if st.st_uid == uid:
-        return bool(st.st_mode & bits[0])
-    if st.st_gid in groups:
-        return bool(st.st_mode & bits[1])
-    return bool(st.st_mode & bits[2])
-
-
-def service_user_blocked(path: Path, run: bool = False) -> str | None:
-    """Why the service user could not read `path` (`run`: execute it), a directory on the
-    way it may not enter, or the file itself; None when it can or this cannot be told."""
-    ids = _service_ids()
-    if ids is None:
-        return None
-    path = Path(os.path.abspath(path))
-    try:
-        for d in reversed(path.parents):
-            st = d.stat()
-            if not _may(st, ids, (stat.S_IXUSR, stat.S_IXGRP, stat.S_IXOTH)):
-                mode = f"{stat.S_IMODE(st.st_mode):04o}"
-                return f"user {SERVICE_USER} cannot enter {d} (mode {mode}); chmod 0755 {d}"
-        st = path.stat()
-    except OSError:
-        return None  # missing: the config checks say so
-    if run and not _may(st, ids, (stat.S_IXUSR, stat.S_IXGRP, stat.S_IXOTH)):
-        mode = f"{stat.S_IMODE(st.st_mode):04o}"
-        return f"user {SERVICE_USER} cannot run {path} (mode {mode}); chmod 0755 {path}"
-    if not run and not _may(st, ids, (stat.S_IRUSR, stat.S_IRGRP, stat.S_IROTH)):
-        mode = f"{stat.S_IMODE(st.st_mode):04o}"
-        return f"user {SERVICE_USER} cannot read {path} (mode {mode}); chmod 0644 {path}"
-    return None
 
 
 # What the shipped unit hides from the daemon: ProtectHome=yes (/home, /root, /run/user
@@ -134,13 +85,13 @@ def check_service_files(cfg: Config) -> list[Check]:
 # -- serial ------------------------------------------------------------------------------
 def _service_user_can_use(dev: str) -> str | None:
     """Why the service user could not open `dev` (None when it can, or when unknowable)."""
-    ids = _service_ids()
+    ids = serviceuser.service_ids()
     try:
         st = os.stat(dev)
     except OSError:
         return None
-    read = _may(st, ids, (stat.S_IRUSR, stat.S_IRGRP, stat.S_IROTH)) if ids else True
-    if ids is None or (read and _may(st, ids, (stat.S_IWUSR, stat.S_IWGRP, stat.S_IWOTH))):
+    read = may(st, ids, (stat.S_IRUSR, stat.S_IRGRP, stat.S_IROTH)) if ids else True
+    if ids is None or (read and may(st, ids, (stat.S_IWUSR, stat.S_IWGRP, stat.S_IWOTH))):
         return None
     try:
         gname = grp.getgrgid(st.st_gid).gr_name

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from monitord import serviceuser
 from monitord.commands import doctor_host
 from monitord.config import load_config
 from tests.ops.test_tls_file_access import NOBODY, REPO, as_service_user, public_tmp
@@ -100,7 +101,7 @@ def test_doctor_as_root_fails_a_secret_the_service_user_cannot_read(
         secret.write_text("s3cret\n")
         secret.chmod(0o600)
         cfg = load_config(str(write_config(tmp, secret)))
-        monkeypatch.setattr(doctor_host, "_service_ids", lambda: (NOBODY, {NOBODY}))
+        monkeypatch.setattr(serviceuser, "service_ids", lambda: (NOBODY, {NOBODY}))
         lines = [c.line() for c in doctor_host.check_service_files(cfg)]
         print(lines)
         assert len(lines) == 1 and lines[0].startswith("FAIL  mqtt.password_file: "), lines
@@ -119,12 +120,12 @@ def test_doctor_as_root_fails_a_secret_the_service_user_cannot_read(
 
 
 # check-config run by an admin who is neither root nor the service user: the service user
-# (here a stand-in uid/gid, as the doctor test's) is made to exist for doctor_host, in the
+# (here a stand-in uid/gid, as the doctor test's) is made to exist for monitord.serviceuser, in the
 # subprocess that runs as that admin (NOBODY, in no group of the file).
 AS_ADMIN = """
 import sys
-from monitord.commands import doctor_host
-doctor_host._service_ids = lambda: ({uid}, {{{gid}}})
+from monitord import serviceuser
+serviceuser.service_ids = lambda: ({uid}, {{{gid}}})
 from monitord.cli import main
 sys.argv = ["monitord", *sys.argv[1:]]
 sys.exit(main())

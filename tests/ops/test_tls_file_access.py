@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from monitord import serviceuser
 from monitord.commands import doctor_host
 from monitord.config import load_config
 
@@ -126,7 +127,7 @@ def test_doctor_as_root_names_the_folder_the_service_user_cannot_enter(
         make_certs(tls)
         tls.chmod(0o700)
         cfg = load_config(str(write_config(tmp, str(tls / "clinic-ca.pem"))))
-        monkeypatch.setattr(doctor_host, "_service_ids", lambda: (NOBODY, {NOBODY}))
+        monkeypatch.setattr(serviceuser, "service_ids", lambda: (NOBODY, {NOBODY}))
         lines = [c.line() for c in doctor_host.check_service_files(cfg)]
         print(lines)
         assert len(lines) == 1 and lines[0].startswith("FAIL  mqtt.tls.ca_file")
