@@ -11,6 +11,7 @@ Units are in the value names (`sys_mmHg`), as in design.md section 4.
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -121,6 +122,34 @@ def authoritative_time(
 
 
 AlertEventType = str  # "pending" | "raised" | "escalated" | "acknowledged" | "cleared"
+
+
+class Refusal(str):
+    """Why a command did nothing: its words (a `str`, so it is logged and answered on
+    `cmd/errors` as any refusal) plus a `code` and fields that `cmd/errors` carries too
+    (docs/mqtt.md). A station reads the code, not the words: an ACK that came second
+    (`acknowledged`: a colleague's came first) or late (`cleared`) is no failure to the
+    nurse who tapped, an `unknown` alert is (a wrong id, a wrong chair)."""
+
+    code: str
+    fields: Mapping[str, Any]
+
+    def __new__(cls, text: str, code: str, **fields: Any) -> Refusal:
+        self = super().__new__(cls, text)
+        self.code = code
+        self.fields = MappingProxyType({k: v for k, v in fields.items() if v is not None})
+        return self
+
+    @property
+    def done_already(self) -> bool:
+        """An ACK that found its alert acknowledged or cleared (two nurses tapped it)."""
+        return self.code in ("acknowledged", "cleared")
+
+
+def refusal_level(why: str) -> int:
+    """The log level of a command's refusal: INFO for an ACK that found its alert done
+    already (the normal answer when two pages ack one alarm), WARNING for the rest."""
+    return logging.INFO if isinstance(why, Refusal) and why.done_already else logging.WARNING
 
 
 def iso(t: float) -> str:

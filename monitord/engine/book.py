@@ -21,7 +21,12 @@ from monitord.engine.state import (
     on_grid,
 )
 from monitord.engine.text import num as _n
-from monitord.models import AlertEvent
+from monitord.models import AlertEvent, Refusal, iso
+
+# The last alerts to clear that a chair keeps (alert id -> clear time), to answer an ACK
+# that came after the clear: a page's view is at most seconds behind, so a few dozen
+# cover every alarm still on some screen, and the snapshot stays small.
+CLEARED_KEPT = 32
 
 
 class AlertBook:
@@ -174,6 +179,11 @@ class AlertBook:
     ) -> None:
         a = ch.alerts.pop(ak)
         ch.cancel(TimerKey(TimerKind.ESCALATE, ak))
+        # Kept a while: an ACK tapped on a page before it heard of the clear is answered
+        # "cleared" (and when), not "unknown" (book.ack).
+        ch.cleared[a.id] = t
+        while len(ch.cleared) > CLEARED_KEPT:
+            del ch.cleared[next(iter(ch.cleared))]
         self._emit(ch, out, t, a, "cleared", value, message)
 
     def pending(
@@ -296,11 +306,15 @@ class AlertBook:
             what = f"rule {rule}"
         else:
             return "ack needs a rule or an alert_id"
+        if alert_id is not None and targets and all(a.acked for a in targets):
+            return _acked_before(ch, targets[0])
         targets = [a for a in targets if not a.acked]
         if not targets:
+            if alert_id is not None:
+                return _not_active(ch, alert_id)
             return f"no active, unacknowledged {what} on {ch.name}"
         for a in targets:
-            a.acked = True
+            a.acked, a.acked_by, a.acked_t = True, by, t
             ak = alert_key(a.rule, a.key)
             ch.cancel(TimerKey(TimerKind.ESCALATE, ak))
             who = f" by {by}" if by else ""
@@ -319,3 +333,39 @@ def _raised_dosing(ch: ChairState, a: Alert) -> bool:
     if sess is None or sess.dose_start_t is None or a.raised_t < sess.dose_start_t:
         return False
     return sess.dose_end_t is None or a.raised_t < sess.dose_end_t
+
+
+def _acked_before(ch: ChairState, a: Alert) -> Refusal:
+    """The answer to an ACK of an alert someone acknowledged already: two nurses tapped
+    it, the second ACK reached the daemon after the first. Not a failure to her: the
+    alarm is acknowledged, and by whom and when is said."""
+    by = f" by {a.acked_by}" if a.acked_by else ""
+    at = None if a.acked_t is None else iso(a.acked_t)
+    return Refusal(
+        f"alert {a.id} on {ch.name} is already acknowledged{by}",
+        "acknowledged",
+        alert_id=a.id,
+        rule=a.rule,
+        acked_by=a.acked_by,
+        acked_at=at,
+    )
+
+
+def _not_active(ch: ChairState, alert_id: str) -> Refusal:
+    """The answer to an ACK of an alert id not active on the chair: `cleared` (and when)
+    for one of its last CLEARED_KEPT alerts to clear, `unknown` for anything else
+    (another chair's id, one never raised, or one cleared long before)."""
+    cleared_t = ch.cleared.get(alert_id)
+    if cleared_t is not None:
+        return Refusal(
+            f"alert {alert_id} on {ch.name} is no longer active: it has cleared",
+            "cleared",
+            alert_id=alert_id,
+            rule=alert_id.removeprefix(f"{ch.name}:").split(":", 1)[0],
+            cleared_at=iso(cleared_t),
+        )
+    return Refusal(
+        f"unknown alert {alert_id} on {ch.name}: not one of its alerts",
+        "unknown",
+        alert_id=alert_id,
+    )

@@ -5,7 +5,8 @@ The format is the one written before the state was typed: timers by name (`"over
 session as a mapping. Writing it unchanged keeps snapshots readable both ways across an
 upgrade; the reader turns the names into typed keys. Keys added later are optional when
 reading and written only when they say something the rest does not (an alert's `esc_from`,
-a chair's `session_seq`), so an older reader, which ignores them, reads what it always did.
+`acked_by` and `acked_t`, a chair's `session_seq` and `cleared`), so an older reader, which
+ignores them, reads what it always did.
 """
 
 from __future__ import annotations
@@ -48,11 +49,20 @@ def _alert_to_dict(a: Alert) -> dict[str, Any]:
         # anchor off the raise time: older readers ignore it (they then escalate one
         # interval after the pending deadline, as they did).
         d["esc_from"] = a.esc_from
+    if a.acked_by is not None or a.acked_t is not None:
+        # Added to version 1 later, written only for an acknowledged alert: who and when,
+        # for the answer to a second ACK after a restart. Older readers ignore them.
+        d["acked_by"], d["acked_t"] = a.acked_by, a.acked_t
     return d
 
 
 def _alert_from_dict(a: Mapping[str, Any]) -> Alert:
-    return Alert(**{f: a[f] for f in _ALERT_FIELDS}, esc_from=a.get("esc_from"))
+    return Alert(
+        **{f: a[f] for f in _ALERT_FIELDS},
+        esc_from=a.get("esc_from"),
+        acked_by=a.get("acked_by"),
+        acked_t=a.get("acked_t"),
+    )
 
 
 def chair_to_dict(ch: ChairState) -> dict[str, Any]:
@@ -77,6 +87,10 @@ def chair_to_dict(ch: ChairState) -> dict[str, Any]:
         # Added to version 1 later (optional when reading, ignored by older readers), and
         # written only when the open session's id does not already tell it.
         d["session_seq"] = ch.session_seq
+    if ch.cleared:
+        # Added to version 1 later (optional when reading, ignored by older readers): the
+        # last alerts to clear, so an ACK after a restart is still told they cleared.
+        d["cleared"] = ch.cleared
     return d
 
 
@@ -123,6 +137,7 @@ def chair_from_dict(name: str, d: Mapping[str, Any]) -> ChairState:
         session_seq=(
             list(d["session_seq"]) if "session_seq" in d else _open_session_seq(name, sess)
         ),
+        cleared=dict(d.get("cleared", {})),
     )
     ch.recompute()
     return ch

@@ -92,6 +92,9 @@ class Alert:
     value: dict[str, Any]
     message: str
     acked: bool = False  # acknowledged: no more escalation
+    # Who acknowledged it and when (engine time): a second ACK is answered with them.
+    acked_by: str | None = None
+    acked_t: float | None = None
     held: bool = False  # latching: the clear condition holds, waiting for an ack
     level: int = 0  # escalations emitted so far
     # Escalation deadlines are esc_from + n x interval (clinical-rules.md "Precise
@@ -163,6 +166,9 @@ class ChairState:
     # [second, count] of the last session id generated for a `session_start` without one,
     # so a second start within the same second gets `-2` (session.py); [] before any.
     session_seq: list[int] = field(default_factory=list)
+    # alert id -> clear time of the chair's last alerts to clear (oldest first, at most
+    # book.CLEARED_KEPT): the answer to an ACK that came after the clear.
+    cleared: dict[str, float] = field(default_factory=dict)
 
     def recompute(self) -> None:
         self.next_due = min((v[0] for v in self.timers.values()), default=None)
