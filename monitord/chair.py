@@ -39,7 +39,7 @@ from monitord.engine.validity import judged
 from monitord.history import StoredRecords, upgrade_keys
 from monitord.hub import CommittedBatch, Hub
 from monitord.log import FailureLog
-from monitord.models import AlertEvent, Kind, Reading, SessionEvent, utc
+from monitord.models import AlertEvent, Kind, Reading, SessionEvent, refusal_level, utc
 from monitord.outbox import Outbox
 from monitord.storebatch import StoreBatch
 from monitord.storeguard import APPLIED_NOT_STORED, REFUSED_STORE_FULL, StoreGuard
@@ -323,8 +323,8 @@ class ChairRuntime:
                             lot=inp.lot,
                         )
                     )
-                elif err is not None:
-                    log.warning(f"{self.cfg.id}: command refused: {err}")
+                elif err is not None:  # an ACK after a colleague's is INFO (refusal_level)
+                    log.log(refusal_level(err), f"{self.cfg.id}: command refused: {err}")
                 if item.reply is not None:
                     replies.append((item.reply, err))
         horizon = self.clock.horizon()

@@ -23,7 +23,7 @@ import aiomqtt
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from monitord.log import FailureLog
-from monitord.models import iso
+from monitord.models import Refusal, iso, refusal_level
 from monitord.mqttv5 import PublishRefused, V5Client, is_doctor, reason_words
 from monitord.receipts import BadReceipt, Receipts, parse_receipt
 from monitord.sinks.commands import Command, CommandError, parse_command
@@ -184,7 +184,7 @@ class Incoming:
             log.exception("MQTT %s: command handler failed on %s", chair, topic)
             err = f"internal error: {type(e).__name__}"
         if err:
-            await self.reject(client, base, topic, payload, err)
+            await self.reject(client, base, topic, payload, err, refusal_level(err))
 
     async def reject(
         self,
@@ -203,6 +203,9 @@ class Incoming:
             "error": why,
             "payload": payload[:500].decode("utf-8", "replace"),
         }
+        if isinstance(why, Refusal):
+            # Optional fields (docs/mqtt.md "cmd/errors"): what the engine told of it.
+            body = {**body, "code": why.code, **why.fields}
         try:
             await client.publish_acked(f"{base}/cmd/errors", json.dumps(body).encode(), 1, False)
         except PublishRefused as e:
