@@ -163,6 +163,14 @@ class CmdError(_Shape):
     topic: Annotated[str, Field(max_length=1024)] | None = None
     error: Text | None = None
     payload: Annotated[str, Field(max_length=2048)] | None = None
+    # Optional, from daemons that say what an ACK found (docs/mqtt.md "cmd/errors"):
+    # `acknowledged` (by `acked_by` at `acked_at`), `cleared` (at `cleared_at`), `unknown`.
+    code: Name | None = None
+    alert_id: AlertId | None = None
+    rule: Name | None = None
+    acked_by: Name | None = None
+    acked_at: IsoTime | None = None
+    cleared_at: IsoTime | None = None
 
 
 Message = Status | Reading | ActiveSet | AlertEvent | CmdError

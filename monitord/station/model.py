@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from monitord.sinks.commands import load_bounded
 from monitord.station import messages
 from monitord.station.messages import ActiveSet, AlertEvent, Reading, Status
 
@@ -38,6 +39,8 @@ MAX_ERRORS = 3
 # daemon whose commit interval is above 7.5 s (never flagged, rather than flagged falsely).
 SILENT_AFTER_S = 15.0
 LOST_RULE = "tech.device_lost"  # its `value.device`: a lost device is expected silent
+# What a daemon's `cmd/errors` may say of an ACK it did nothing with (docs/mqtt.md).
+ANSWER_FIELDS = ("code", "alert_id", "rule", "acked_by", "acked_at", "cleared_at")
 
 
 @dataclass
@@ -130,6 +133,17 @@ def _epoch(t: Any) -> float | None:
 def _later(t: Any, than: str | None) -> bool:
     e = _epoch(t)
     return e is not None and (than is None or e > (_epoch(than) or 0.0))
+
+
+def _sender(payload: str | None) -> str | None:
+    """The `by` of a refused command (the nurse whose ACK it was), when its payload (the
+    first 500 characters, untrusted) is a JSON object with a short string there."""
+    try:
+        body = load_bounded((payload or "").encode(), 4)  # a command nests no deeper
+    except ValueError:
+        return None
+    by = body.get("by") if isinstance(body, dict) else None
+    return by if isinstance(by, str) and 0 < len(by) <= 128 else None
 
 
 def sorted_alerts(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -266,9 +280,16 @@ class StationModel:
             self._event(view, msg)
             out.events.append({**msg.dump(), "chair": chair_id})
         else:
+            said = {k: getattr(msg, k) for k in ANSWER_FIELDS}
             view.errors = [
                 *view.errors[-(MAX_ERRORS - 1) :],
-                {"time": msg.time, "error": msg.error or "refused", "topic": msg.topic},
+                {
+                    "time": msg.time,
+                    "error": msg.error or "refused",
+                    "topic": msg.topic,
+                    **{k: v for k, v in said.items() if v is not None},
+                    "sent_by": _sender(msg.payload),
+                },
             ]
         out.chairs.add(chair_id)
         return out

@@ -284,9 +284,27 @@ function render(c) {
   // after, when it read as a problem of the next patient's session.
   const err = (c.errors || [])[c.errors.length - 1];
   const errAge = err && err.time ? chairNow(c) - Date.parse(err.time) : 0;
-  if (err && !(errAge > REFUSAL_SHOWN_MS)) t.append(el("div", "refusal", `Refused${err.time ? " at " + hhmm(Date.parse(err.time)) : ""}: ${err.error}`));
+  if (err && !(errAge > REFUSAL_SHOWN_MS)) t.append(answerLine(err));
   if (focus) { const f = $(focus); if (f) f.focus({ preventScroll: true }); }
   renderSummary();
+}
+// The daemon's answer to a command it did nothing with (`cmd/errors`, its `code`:
+// docs/mqtt.md). Two nurses tap ACK on one alarm: the second ACK finds it acknowledged,
+// or (a latched alert the first ACK ended) cleared. That is no failure: the alarm is
+// taken care of, and every page says by whom and when. Shown as "Refused" it read as an
+// ACK that failed, or an alarm chain that is broken, beside an alarm that IS
+// acknowledged. A wrong ACK (an unknown alert, another chair's) and every other refusal
+// still read "Refused".
+function answerLine(err) {
+  const at = (x) => (x ? ` at ${hhmm(Date.parse(x))}` : "");
+  const whose = `ACK${err.sent_by ? " by " + err.sent_by : ""}${at(err.time)}`;
+  const what = err.rule || "the alert";
+  if (err.code === "acknowledged") {
+    const by = err.acked_by ? ` by ${err.acked_by}` : "";
+    return el("div", "answer acked-already", `${whose}: ${what} was already acknowledged${by}${at(err.acked_at)}`);
+  }
+  if (err.code === "cleared") return el("div", "answer cleared-already", `${whose}: ${what} had already cleared${at(err.cleared_at)}`);
+  return el("div", "refusal", `Refused${at(err.time)}: ${err.error}`);
 }
 function controls(c) {
   const d = el("div", "controls"), phase = (c.session || {}).phase || "idle";
