@@ -24,9 +24,10 @@ from monitord.engine.text import num as _n
 from monitord.models import AlertEvent, Refusal, iso
 
 # The last alerts to clear that a chair keeps (alert id -> clear time), to answer an ACK
-# that came after the clear: a page's view is at most seconds behind, so a few dozen
-# cover every alarm still on some screen, and the snapshot stays small.
-CLEARED_KEPT = 32
+# that came after the clear: a page's view is at most seconds behind, so a few cover every
+# alarm still on some screen. They go into the engine snapshot, which an alarm's commit
+# writes (~60 bytes each): 32 would add ~2 KB to every alarm's fsync (issue 20).
+CLEARED_KEPT = 8
 
 
 class AlertBook:
