@@ -417,6 +417,7 @@ class MqttSink:
             asyncio.get_running_loop().call_later(SETTLE_S + 0.01, self.receipts.settled)
         if c.active is not None:
             c.active_dirty = True  # republish on every reconnect
+        c.set_ahead = False  # the events go first on it, unless refused again (`_tx`)
         c.events_due = True  # whatever waited while we were away
         c.lane.open(client)  # not caught up: the tx task fetches first
         rx = asyncio.create_task(self._rx(c, client))
@@ -480,6 +481,7 @@ class MqttSink:
                     c.active_dirty = True
                     raise
                 c.active_dirty = refused = not ok
+                c.set_ahead |= ok and held  # ahead of held events: again after them
             if c.announce_due:
                 # Cleared first: a takeover ending during the publish asks for it again
                 # (its status without `conflict`: ChairLink._takeover_ended).
@@ -521,6 +523,7 @@ class MqttSink:
     def _delivered(self, c: ChairLink, done: list[Written]) -> None:
         if done:
             c.delivering()
+            c.events_delivered()
         self.outbox.mark_delivered("mqtt", [w.row.id for w in done])
         self.stats.events_sent += len(done)
         now = time.monotonic()

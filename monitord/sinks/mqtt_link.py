@@ -68,6 +68,9 @@ class ChairLink:
         self._stall: asyncio.TimerHandle | None = None
         self.active: dict[str, Any] | None = None
         self.active_dirty = False
+        # The active set went out while refused alert events were held (sinks/mqtt.py
+        # `_tx`): once they are delivered it goes again, after them (`events_delivered`).
+        self.set_ahead = False
         # The broker's refusal per topic, until a publish on that topic is accepted: the
         # alarm stands while any is refused (an accepted alert event does not end the
         # refusal of the retained active set or the status).
@@ -112,6 +115,16 @@ class ChairLink:
         """Connected (CONNACK): not yet delivering."""
         self.connected = True
         self.takeover.connected()
+
+    def events_delivered(self) -> None:
+        """Alert events were delivered. Held by a refusal while the active set went ahead
+        of them, they are followed by the set again: the station applies each event to
+        the tile (a raise, the session phase it carries), and without a set after them it
+        kept the state of the last old event until the chair's set next changed. `_tx`
+        publishes the set once no event is left to write."""
+        if self.set_ahead:
+            self.set_ahead = False
+            self.active_dirty = True
 
     def delivering(self) -> None:
         """The connection delivers: up for the delivery alarm; a later loss starts a new

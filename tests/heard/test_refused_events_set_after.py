@@ -1,0 +1,102 @@
+"""Alert events held by a refusal go out after the active set that already reflected
+them: the set must follow them again, or the station keeps what the old events say.
+
+While `alerts/events` is refused the retained `alerts/active` goes out on its own
+(test_refused_events_topic.py). Once the ACL is fixed the held events are delivered, in
+order, after that newer set; the station applies each event to its tile (its `phase`
+replaces the session's, a raise puts the alarm back), so unless the set is published
+again after them the tile shows the session as it was at the last old event until the
+chair's next change. Found by audit aud30a: the session moved on to OBSERVATION while
+the events raised in DOSING were held; after the flush the station showed DOSING, and
+nothing corrected it until the chair's set next changed.
+
+Real mosquitto 2.0 with the shipped config and ACL (the events line removed), the daemon
+in-process, the station's own model fed with what a station login received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from monitord.config import loads_config
+from monitord.daemon import Daemon
+from monitord.engine.inputs import SessionCmd
+from monitord.models import Kind
+from monitord.station.model import StationModel
+from tests.acl_kit import SITE, AclMosquitto
+from tests.faults.writerkit import reading
+from tests.heard.heard_kit import CHAIR, Station, station, write_config
+from tests.heard.test_refused_events_topic import EVENTS_LINE
+from tests.heard.test_refused_one_topic import running
+from tests.kit import eventually
+
+
+def last_set(st: Station) -> dict[str, object]:
+    got = [p for t, p, _ in st.got if t.endswith(f"{CHAIR}/alerts/active") and p]
+    return dict(json.loads(got[-1])) if got else {}
+
+
+def phase_of(doc: dict[str, object]) -> object:
+    session = doc.get("session")
+    return session.get("phase") if isinstance(session, dict) else None
+
+
+async def test_held_events_are_followed_by_the_active_set(
+    tmp_path: Path, broker: AclMosquitto
+) -> None:
+    acl = broker.acl_file.read_text()
+    assert EVENTS_LINE in acl
+    broker.acl_file.write_text(acl.replace(EVENTS_LINE, ""))
+    broker.stop()
+    broker.start()
+    cfg = write_config(tmp_path, broker, username=CHAIR, devices=False)
+    daemon = Daemon(loads_config(cfg.read_text()))
+    async with station(broker) as st, running(daemon):
+        chair = daemon.chairs[CHAIR]
+        for action in ("start", "dose_start"):  # DOSING (session.no_baseline raised)
+            cmd = SessionCmd(chair.clock.now(), CHAIR, action, "esketamine")
+            assert await chair.command(cmd) is None, action
+        # spo2.very_low raised in DOSING (for_s = 1 in this config): its event refused.
+        chair.submit(reading(CHAIR, Kind.SPO2, {"spo2_pct": 80.0}))
+        await asyncio.sleep(1.2)
+        chair.submit(reading(CHAIR, Kind.SPO2, {"spo2_pct": 80.0}))
+        await eventually(
+            lambda: "delivery.refused" in daemon.alarms.active, 20, "delivery.refused raised"
+        )
+        await eventually(
+            lambda: b"spo2.very_low" in json.dumps(last_set(st)).encode(),
+            20,
+            "spo2.very_low in the active set while alerts/events is refused",
+        )
+        # The session moves on while the events are held: the set says OBSERVATION.
+        end = SessionCmd(chair.clock.now(), CHAIR, "dose_end")
+        assert await chair.command(end) is None
+        await eventually(
+            lambda: phase_of(last_set(st)) == "observation", 20, "the set saying OBSERVATION"
+        )
+        assert not st.events(), "an event went out while alerts/events was refused"
+        # The ACL fixed and the broker reloaded: the held events go out.
+        broker.acl_file.write_text(acl)
+        broker.reload()
+        await eventually(lambda: daemon.outbox.backlog("mqtt") == 0, 30, "events delivered")
+        # A reading after the flush, seen at the station: everything the flush sent on
+        # the chair's connection (a set after the events too) came before it.
+        chair.submit(reading(CHAIR, Kind.SPO2, {"spo2_pct": 93.0}))
+        await eventually(
+            lambda: any(t.endswith(f"{CHAIR}/vitals/spo2") and b"93" in p for t, p, _ in st.got),
+            20,
+            "the reading after the flush at the station",
+        )
+    assert any(e["event"] == "raised" and e.get("phase") == "dosing" for e in st.events())
+    # The station's model, fed what the station received, in order.
+    model = StationModel("monitord", SITE)
+    for i, (topic, payload, retained) in enumerate(st.got):
+        model.apply(topic, payload, None if retained else float(i))
+    view = model.chairs[CHAIR]
+    shown = (view.session or {}).get("phase")
+    assert shown == "observation", (
+        f"the station shows the session in {shown!r} after the held events went out, "
+        "not 'observation' as the chair's newest active set says (no set after the events)"
+    )
