@@ -17,7 +17,7 @@ from typing import Self
 
 from monitord.config import StorageConfig
 from monitord.store import checkpoint as checkpoint_mod
-from monitord.store.codec import SINKS, record_series
+from monitord.store.codec import SINKS, SQL_READING_DEVICE, reading_series, record_series
 from monitord.store.schema import (
     FRESH_SCHEMA,
     MIGRATIONS,
@@ -353,16 +353,25 @@ class StoreBase:
     def _stored_stamps(self) -> dict[Series, set[int]]:
         """The stamps per series of the newest `RESTART_IDS` records (ids only grow, so
         these are the last ones stored): one pass, at `use_writer` (a daemon's start) or
-        else at the first stamp of a run, never again (monitord/store/stamps.py)."""
+        else at the first stamp of a run, never again (monitord/store/stamps.py). SQLite
+        picks out each reading's device; only the few event bodies are decoded here."""
         t0 = time.perf_counter()
         out: dict[Series, set[int]] = {}
         rows = self._db.execute(
-            "SELECT id, type, chair, t_ns, body FROM records WHERE id > ?",
+            f"SELECT id, type, chair, t_ns, "
+            f"CASE WHEN type = 'reading' THEN {SQL_READING_DEVICE} END, "
+            "CASE WHEN type != 'reading' THEN body END "
+            "FROM records WHERE id > ?",
             (self._max_id() - RESTART_IDS,),
         )
-        for rid, rtype, chair, t_ns, text in rows:
+        for rid, rtype, chair, t_ns, device, text in rows:
             try:
-                key = record_series(rtype, chair, json.loads(text))
+                if rtype == "reading":
+                    if not isinstance(device, str):
+                        raise ValueError(f"no device in its body ({device!r})")
+                    key = reading_series(chair, device)
+                else:
+                    key = record_series(rtype, chair, json.loads(text))
             except (ValueError, LookupError, TypeError) as e:
                 # A body no sink can decode either (quarantined at fetch): it is no point
                 # in InfluxDB, and the write that asked for a stamp must not fail on it.

@@ -122,12 +122,29 @@ def stored_record(i: int, rtype: str, chair: str, t_ns: int, text: str) -> Store
     raise ValueError(f"record {i}: unknown type {rtype!r}")
 
 
+def reading_series(chair: str, device: str) -> tuple[str, ...]:
+    """The series a reading's stamp is unique in (monitord/store/stamps.py): its chair and
+    device, as records.py stamps it; its kinds share it, as they share InfluxDB's (`kind`
+    is a field there: an HR and an SpO2 of one oximeter at one instant are one point)."""
+    return ("reading", chair, device)
+
+
+# The device of a stored reading body (a JSON array, or a v1 object) picked out by SQLite
+# (store/base.py `_stored_stamps`: no json.loads of each body in Python); NULL for a body
+# that is no JSON.
+SQL_READING_DEVICE = (
+    "CASE WHEN json_valid(body) THEN "
+    f"coalesce(json_extract(body, '$[{R_DEVICE}]'), "
+    "json_extract(body, '$.device')) END"
+)
+
+
 def record_series(rtype: str, chair: str, b: Any) -> tuple[str, ...]:
     """The series a stored record's stamp is unique in (monitord/store/stamps.py), from its
     row's `type` and `chair` and its body (`json.loads` of it, any stored form): the key
     records.py stamps it with."""
     if rtype == "reading":
-        return ("reading", chair, b["device"] if isinstance(b, Mapping) else b[R_DEVICE])
+        return reading_series(chair, b["device"] if isinstance(b, Mapping) else b[R_DEVICE])
     if rtype == "alert":
         return ("alert", chair, b["rule"], b["priority"], b["kind"])
     if rtype == "session":

@@ -21,6 +21,7 @@ from monitord.store.codec import (
     alert_body,
     dumps,
     reading_body,
+    reading_series,
     seconds_to_ns,
     session_body,
     to_ns,
@@ -84,7 +85,7 @@ class RecordsMixin(BlocksMixin):
         rows = []
         stamps = []
         for i, r in zip(ids, readings, strict=True):
-            t_ns = self._unique_ns(("reading", r.chair, r.device), to_ns(r.measured_at))
+            t_ns = self._unique_ns(reading_series(r.chair, r.device), to_ns(r.measured_at))
             body = dumps(reading_body(r, sessions.get(r.chair), t_ns))
             rows.append((i, "reading", r.chair, t_ns, body, now))
             stamps.append(t_ns)

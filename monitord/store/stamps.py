@@ -33,12 +33,15 @@ Series = tuple[str, ...]
 
 WINDOW = 256
 BASES = 64
-# Records read at the first stamp of a run. ~0.7 readings/s per chair (design.md's 30 days
-# of one chair, ~1,700 blocks of 1024): 4096 rows are ~100 min of one chair, ~25 min of
-# four on one Pi: longer than a restart (a power cut, an upgrade) plus a cuff's interval.
-# The pass decodes every body once: ~30 ms for 4096 rows on a dev machine, linear in it
-# (16,384: ~110 ms); a daemon pays it at its start (`load`, from StoreBase.use_writer).
-RESTART_IDS = 4096
+# Records read at the daemon's start: they must reach back past a restart plus a cuff's
+# interval (10 min, the BP after the restart has the stuck time of the one before it) on
+# a Pi of four chairs at docs/scaling.md's load, HR and SpO2 at 1 Hz: 8 readings a second.
+# 16,384 rows are ~34 min of four chairs, ~2.3 h of one. (4096, sized for ~0.7 readings/s
+# per chair, a 30-day average, were ~8.5 min of four: a restart late in a cuff's cycle
+# lost a BP in InfluxDB.) The pass has SQLite pick out each reading's device (no
+# Python json.loads of every body): ~30 ms for 16,384 rows on a dev machine, ~1 MB of
+# stamps kept; a daemon pays it at its start (`load`, from StoreBase.use_writer).
+RESTART_IDS = 16384
 
 _NONE: frozenset[int] = frozenset()
 
