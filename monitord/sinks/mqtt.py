@@ -417,7 +417,7 @@ class MqttSink:
             asyncio.get_running_loop().call_later(SETTLE_S + 0.01, self.receipts.settled)
         if c.active is not None:
             c.active_dirty = True  # republish on every reconnect
-        c.set_ahead = False  # the events go first on it, unless refused again (`_tx`)
+        c.set_ahead, c.events_retry_at = False, None  # the events go first on it, at once
         c.events_due = True  # whatever waited while we were away
         c.lane.open(client)  # not caught up: the tx task fetches first
         rx = asyncio.create_task(self._rx(c, client))
@@ -442,14 +442,14 @@ class MqttSink:
                 raise asyncio.CancelledError
             c.wake.clear()
             # 1. alert events written (by an alarm's commit, or below): their PUBACKs
-            held = False
+            held = c.events_held()  # refused: tried again only at their retry time
             if c.lane.unacked:
                 if await self._settle(c):
                     continue
                 # Refused: no later event goes out before it (order), but the active set
-                # and the vitals do (their topics may be allowed: the station learns of
-                # the alarm from the retained set); then the events are tried again.
-                held = True
+                # and the vitals do, as they come (their topics may be allowed: the
+                # station learns of the alarm from the set); the events after a backoff.
+                held = c.hold_events()
             # 2. queued alert events, in order, each confirmed by the broker
             if c.events_due and not held:
                 c.events_due = False
@@ -496,8 +496,8 @@ class MqttSink:
                     f"{base}/vitals/{kind}", json.dumps(r.to_json()).encode(), 0, True
                 )
                 self.stats.vitals_sent += 1
-            if refused or held:  # the vitals went on meanwhile; the events do too
-                await asyncio.sleep(c.retry.next_delay())
+            if refused or held:  # a refused set or status: its backoff; held events: theirs
+                await (asyncio.sleep(c.retry.next_delay()) if refused else c.held_wait())
                 continue
             # Nothing left to send: everything queued was delivered on this connection.
             c.delivering()

@@ -24,6 +24,7 @@ keepalive only, docs/delivery.md has the bound). One timer per wait, none per pu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -31,6 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from monitord import __version__
+from monitord.aio import within
 from monitord.backoff import Backoff
 from monitord.log import FailureLog
 from monitord.models import Reading, iso
@@ -71,6 +73,9 @@ class ChairLink:
         # The active set went out while refused alert events were held (sinks/mqtt.py
         # `_tx`): once they are delivered it goes again, after them (`events_delivered`).
         self.set_ahead = False
+        # Refused alert events are tried again from this time on (monotonic; None: not
+        # held). Until then a new active set and the vitals go out as they come.
+        self.events_retry_at: float | None = None
         # The broker's refusal per topic, until a publish on that topic is accepted: the
         # alarm stands while any is refused (an accepted alert event does not end the
         # refusal of the retained active set or the status).
@@ -115,6 +120,27 @@ class ChairLink:
         """Connected (CONNACK): not yet delivering."""
         self.connected = True
         self.takeover.connected()
+
+    def hold_events(self) -> bool:
+        """The broker refused an alert event: the events are tried again after the
+        backoff (`retry`); True (they are held)."""
+        self.events_retry_at = time.monotonic() + self.retry.next_delay()
+        return True
+
+    def events_held(self) -> bool:
+        """Refused events still wait for their retry."""
+        if self.events_retry_at is not None and time.monotonic() < self.events_retry_at:
+            return True
+        self.events_retry_at = None
+        return False
+
+    async def held_wait(self) -> None:
+        """Until the held events' retry, or sooner when woken: a new active set (an alarm
+        raised or acknowledged) and the readings go out at once, not at the events'
+        backoff of up to 10 s (the station learns of the alarm from the set)."""
+        if self.events_retry_at is not None:
+            with contextlib.suppress(TimeoutError):
+                await within(self.wake.wait(), self.events_retry_at - time.monotonic())
 
     def events_delivered(self) -> None:
         """Alert events were delivered. Held by a refusal while the active set went ahead

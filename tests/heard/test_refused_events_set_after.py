@@ -10,6 +10,9 @@ chair's next change. Found by audit aud30a: the session moved on to OBSERVATION 
 the events raised in DOSING were held; after the flush the station showed DOSING, and
 nothing corrected it until the chair's set next changed.
 
+And a new active set goes out as it comes, not at the held events' next retry (their
+backoff grows to 5-10 s): it waited for it.
+
 Real mosquitto 2.0 with the shipped config and ACL (the events line removed), the daemon
 in-process, the station's own model fed with what a station login received.
 """
@@ -22,7 +25,7 @@ from pathlib import Path
 
 from monitord.config import loads_config
 from monitord.daemon import Daemon
-from monitord.engine.inputs import SessionCmd
+from monitord.engine.inputs import Ack, SessionCmd
 from monitord.models import Kind
 from monitord.station.model import StationModel
 from tests.acl_kit import SITE, AclMosquitto
@@ -100,3 +103,46 @@ async def test_held_events_are_followed_by_the_active_set(
         f"the station shows the session in {shown!r} after the held events went out, "
         "not 'observation' as the chair's newest active set says (no set after the events)"
     )
+
+
+async def test_a_new_active_set_does_not_wait_for_the_events_retry(
+    tmp_path: Path, broker: AclMosquitto
+) -> None:
+    # The events' retries back off to 5-10 s; the active set that went out between them
+    # waited for the next retry too, so a change of it (an alarm raised, acknowledged)
+    # reached the station up to 10 s late while alerts/events was refused.
+    acl = broker.acl_file.read_text()
+    broker.acl_file.write_text(acl.replace(EVENTS_LINE, ""))
+    broker.stop()
+    broker.start()
+    cfg = write_config(tmp_path, broker, username=CHAIR, devices=False)
+    daemon = Daemon(loads_config(cfg.read_text()))
+    async with station(broker) as st, running(daemon):
+        chair = daemon.chairs[CHAIR]
+        sink = daemon.mqtt
+        assert sink is not None
+        chair.submit(reading(CHAIR, Kind.SPO2, {"spo2_pct": 80.0}))
+        await asyncio.sleep(1.2)  # spo2.very_low: for_s = 1 in this config
+        chair.submit(reading(CHAIR, Kind.SPO2, {"spo2_pct": 80.0}))
+        await eventually(
+            lambda: b"spo2.very_low" in json.dumps(last_set(st)).encode(),
+            20,
+            "spo2.very_low in the active set while alerts/events is refused",
+        )
+        # Five refusals: the next retry is 5-10 s away (Backoff(0.5, 10), jittered).
+        await eventually(lambda: sink.stats.refused >= 4, 30, "four refusals")
+        n = sink.stats.refused
+        await eventually(lambda: sink.stats.refused > n, 30, "the fifth refusal")
+        n = sink.stats.refused
+        ack = Ack(chair.clock.now(), CHAIR, rule="spo2.very_low", by="nurse-1")
+        assert await chair.command(ack) is None
+
+        def acked() -> bool:
+            alerts = last_set(st).get("alerts")
+            return isinstance(alerts, list) and any(a.get("ack") is True for a in alerts)
+
+        await eventually(acked, 20, "the acknowledged alarm in the active set")
+        assert sink.stats.refused == n, (
+            "the active set after the acknowledgement reached the station only after the "
+            f"events' next retry (refusals {n} -> {sink.stats.refused}): it waited for it"
+        )
