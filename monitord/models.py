@@ -140,10 +140,20 @@ class Refusal(str):
         self.fields = MappingProxyType({k: v for k, v in fields.items() if v is not None})
         return self
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # copy and pickle rebuild it with its code and fields: str's default passes its
+        # text alone to __new__ (TypeError), and a MappingProxyType does not pickle.
+        return (_refusal, (str(self), self.code, dict(self.fields)))
+
     @property
     def done_already(self) -> bool:
         """An ACK that found its alert acknowledged or cleared (two nurses tapped it)."""
         return self.code in ("acknowledged", "cleared")
+
+
+def _refusal(text: str, code: str, fields: Mapping[str, Any]) -> Refusal:
+    """A Refusal rebuilt by copy or pickle (`Refusal.__reduce__`)."""
+    return Refusal(text, code, **fields)
 
 
 def refusal_level(why: str) -> int:

@@ -8,7 +8,9 @@ state alone, also across a restart (the snapshot)."""
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 
 from monitord.engine import Ack, AlertEngine, RuleSet, Sample
 from monitord.engine.book import CLEARED_KEPT
@@ -125,3 +127,24 @@ def test_a_wrong_ack_stays_unknown() -> None:
         assert str(r) == f"unknown alert {bad} on A1: not one of its alerts"
     # And the alarm itself is still there, unacknowledged.
     assert [a["ack"] for a in eng.active("A1") if a["alert_id"] == aid] == [False]
+
+
+def test_an_answer_survives_copy_and_pickle() -> None:
+    """A Refusal is a str with a code and fields: copied or pickled (a future's result
+    handed on, a log record sent to another process) it must stay what it says, not raise
+    (str's default rebuilds it from its text alone; its fields' mapping does not pickle)."""
+    eng = AlertEngine()
+    aid = crisis(eng)
+    eng.feed_ack(Ack(T0 + 5, "A1", alert_id=aid, by="alice"))
+    r = refusal(eng, Ack(T0 + 6, "A1", alert_id=aid, by="bob"))
+    for how, again in (
+        ("copy.copy", lambda: copy.copy(r)),
+        ("copy.deepcopy", lambda: copy.deepcopy(r)),
+        ("pickle", lambda: pickle.loads(pickle.dumps(r))),
+    ):
+        try:
+            got = again()
+        except Exception as e:  # the defect: TypeError naming __new__ or mappingproxy
+            raise AssertionError(f"{how} of an ACK answer raised {e!r}") from None
+        assert isinstance(got, Refusal), (how, type(got))
+        assert (str(got), got.code, dict(got.fields)) == (str(r), r.code, dict(r.fields)), how
