@@ -52,6 +52,10 @@ class ChairView:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     session: dict[str, Any] | None = None
     clock: str | None = None  # the chair's time of its last active set or event
+    # `clock` is an alert event's, heard after the last set applied: a set as old as it
+    # may predate it (an event of a batch is at or after the set before it: docs/mqtt.md
+    # "alerts/active"), and is kept out when replayed (`apply`).
+    clock_by_event: bool = False
     errors: list[dict[str, Any]] = field(default_factory=list)
     # The last valid reading per kind: an invalid one (device or artifact check) is shown
     # marked, never as the chair's current value, so the one before it must be kept.
@@ -133,6 +137,17 @@ def _epoch(t: Any) -> float | None:
 def _later(t: Any, than: str | None) -> bool:
     e = _epoch(t)
     return e is not None and (than is None or e > (_epoch(than) or 0.0))
+
+
+def _kept_out(view: ChairView, t: str) -> bool:
+    """Whether a replayed set at chair time `t` is older than what the chair already said:
+    older than its last set or event, or as old as an event heard after its last set. An
+    event of a flood's next batch, received before the set's time, is taken at that time
+    exactly (chair.py `_feed_checked`), and times go to the millisecond: as old, applied,
+    the set before that batch dropped the alarm heard live."""
+    if _later(view.clock, t):
+        return True
+    return view.clock_by_event and _epoch(view.clock) == _epoch(t)
 
 
 def _sender(payload: str | None) -> str | None:
@@ -259,8 +274,9 @@ class StationModel:
             if msg.valid is True:
                 view.last_valid[parts[2]] = reading
         elif isinstance(msg, ActiveSet):
-            if at is None and msg.time is not None and _later(view.clock, msg.time):
-                # A retained set older than an event or set already heard from the chair:
+            if at is None and msg.time is not None and _kept_out(view, msg.time):
+                # A retained set older than an event or set already heard from the chair
+                # (or as old as an event heard after the last set: `_kept_out`):
                 # the broker kept a set from before it (the daemon died or lost its link
                 # between an alarm's event and its set, or the broker restarted from an
                 # older save) and replays it at our resubscribe. It would drop an alarm
@@ -275,6 +291,7 @@ class StationModel:
             ]
             view.session = msg.session.dump() if msg.session is not None else None
             view.clock = msg.time or view.clock
+            view.clock_by_event = False
             view.seen(msg.time)
         elif isinstance(msg, AlertEvent):
             self._event(view, msg)
@@ -320,6 +337,7 @@ class StationModel:
         """An alert event moves the tile at once; the retained active set that follows
         it confirms (and replaces) the list."""
         view.clock = ev.time or view.clock
+        view.clock_by_event = view.clock_by_event or ev.time is not None
         view.seen(ev.time)
         if ev.phase is not None and view.session is not None:
             view.session = {**view.session, "phase": ev.phase}

@@ -106,3 +106,26 @@ def test_the_phone_countdown_of_an_alarm_heard_live_outlives_an_older_replay() -
     assert x["alert_id"] in f._pending, "the live raise did not start the countdown"
     feed("alerts/active", {"time": "2026-12-03T10:00:00Z", "alerts": []}, None)  # replayed
     assert x["alert_id"] in f._pending, "an older replayed set ended the phone countdown"
+
+
+def test_a_replayed_set_as_old_as_an_event_heard_after_the_last_set_is_kept_out() -> None:
+    """The model alone: an event may have the time of the set before it exactly (a flood's
+    next batch, tests/faults/test_active_set_time_flood.py), so a replayed set as old as
+    an event heard after the last set may lack it: kept out. As old as a set: applied."""
+    m = StationModel("monitord", "site")
+    base = "monitord/site/chair-1/alerts/"
+    x = alert("chair-1", "hr.very_high", "high", "HR 170")
+    event = {k: x[k] for k in ("alert_id", "rule", "priority", "kind", "message")}
+    before = {"time": "2026-12-03T10:00:05Z", "alerts": []}
+
+    def put(rest: str, body: dict[str, Any], at: float | None) -> list[str]:
+        assert not m.apply(base + rest, json.dumps(body).encode(), at=at).rejected
+        return [a["alert_id"] for a in m.chairs["chair-1"].alerts]
+
+    assert put("active", before, 1.0) == []
+    raised = {**event, "event": "raised", "time": "2026-12-03T10:00:05Z"}
+    assert put("events", raised, 2.0) == [x["alert_id"]]
+    assert put("active", before, None) == [x["alert_id"]], "as old as an event after it: kept"
+    # A set heard after it (live) resets that: one as old as that set replaces.
+    assert put("active", {**before, "alerts": [x]}, 3.0) == [x["alert_id"]]
+    assert put("active", before, None) == [], "as old as the last set: applied"
