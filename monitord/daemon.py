@@ -438,12 +438,17 @@ class Daemon:
         for chair in self.chairs.values():
             sup.spawn(f"chair:{chair.cfg.id}", chair.run)
             # The set a chair resumes with (a restart keeps its alarms) goes out first, on
-            # the chair's clock as its events (docs/mqtt.md "alerts/active": not the wall).
+            # the chair's clock as its events (docs/mqtt.md "alerts/active": not the wall),
+            # and no later than its next deadline: a timer that fell due while down fires
+            # at the time the engine resumed (engine.resume, in __init__), before now; its
+            # alarm stamped older than this set, a station kept the set when replayed.
+            as_of = chair.clock.now()
+            due = chair.engine.next_deadline(chair.cfg.id)
             chair.active = chair.engine.active(chair.cfg.id)
             self.hub.publish(
                 CommittedBatch(
                     chair.cfg.id,
-                    chair.clock.now(),
+                    as_of if due is None else min(as_of, due),
                     active=chair.active,
                     session=chair.engine.session_info(chair.cfg.id),
                 )
