@@ -120,8 +120,11 @@ def test_doctor_as_root_fails_a_secret_the_service_user_cannot_read(
 
 
 # check-config run by an admin who is neither root nor the service user: the service user
-# (here a stand-in uid/gid, as the doctor test's) is made to exist for monitord.serviceuser, in the
-# subprocess that runs as that admin (NOBODY, in no group of the file).
+# (here a stand-in uid, as the doctor test's) is made to exist for monitord.serviceuser,
+# in the subprocess that runs as that admin. As root, the admin is NOBODY (setpriv) and
+# the file is root's, in the stand-in's group; as any other user, the admin is this user
+# and the file this user's, readable by its group only (0040: the owner may not read it),
+# the stand-in being in that group. Never a skip: both ways run the same check.
 AS_ADMIN = """
 import sys
 from monitord import serviceuser
@@ -130,9 +133,31 @@ from monitord.cli import main
 sys.argv = ["monitord", *sys.argv[1:]]
 sys.exit(main())
 """
+SERVICE = 4242  # the stand-in service user: neither NOBODY, root nor this user
+SERVICE_GID = SERVICE if AS_ROOT else os.getgid()
 
 
-@pytest.mark.skipif(not AS_ROOT, reason="needs root to hand the file to the service's group")
+def give_to_service(path: Path) -> None:
+    """`path` readable by the service's group and not by the admin: 0640 root:monitord as
+    docs/operations.md says (as root); 0040 in this user's group (else)."""
+    if AS_ROOT:
+        os.chown(path, 0, SERVICE)
+        path.chmod(0o640)
+    else:
+        path.chmod(0o040)
+
+
+def as_admin(*args: str) -> subprocess.CompletedProcess[str]:
+    """`monitord ARGS` run by the admin, with the service user SERVICE in SERVICE_GID."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *sys.path[1:]])}
+    user = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    script = AS_ADMIN.format(uid=SERVICE, gid=SERVICE_GID)
+    return subprocess.run(
+        [*(user if AS_ROOT else []), sys.executable, "-c", script, *args],
+        capture_output=True, text=True, env=env, cwd="/", timeout=60,
+    )  # fmt: skip
+
+
 def test_check_config_by_an_admin_outside_the_group_accepts_a_0640_service_group_secret(
     tmp_path: Path,
 ) -> None:
@@ -141,35 +166,23 @@ def test_check_config_by_an_admin_outside_the_group_accepts_a_0640_service_group
     no sudo) got exit 78 whose fix was `chgrp monitord` and `chmod 0640`: what it already
     was. The service user reads it; `monitord run` by that admin still refuses it (it
     would read the file as itself)."""
-    service = 4242  # the service user and its group: neither NOBODY nor root
     tmp = public_tmp(tmp_path)
     try:
         (tmp / "state").mkdir(mode=0o777)
         (tmp / "state").chmod(0o777)
         secret = tmp / "mqtt.pass"
         secret.write_text("s3cret\n")
-        os.chown(secret, 0, service)
-        secret.chmod(0o640)
+        give_to_service(secret)
         cfg = write_config(tmp, secret)
-        script = AS_ADMIN.format(uid=service, gid=service)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *sys.path[1:]])}
-        user = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
-
-        def as_admin(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(
-                [*user, sys.executable, "-c", script, *args],
-                capture_output=True, text=True, env=env, cwd="/", timeout=60,
-            )  # fmt: skip
-
         p = as_admin("check-config", "-c", str(cfg))
         assert (p.returncode, p.stdout.strip()) == (0, "ok"), p.stderr
-        # The service user cannot read it either (0600 root): refused, naming the file.
-        secret.chmod(0o600)
+        # The service user cannot read it either (0600 root, or 000): refused, naming it.
+        secret.chmod(CLOSED)
         p = as_admin("check-config", "-c", str(cfg))
         assert p.returncode == 78, p.stderr
         assert p.stderr.startswith(f"{cfg}: mqtt.password_file: {secret}: not readable"), p.stderr
         # `run` reads it as this user: refused whoever else may read it.
-        secret.chmod(0o640)
+        give_to_service(secret)
         p = as_admin("run", "-c", str(cfg))
         assert p.returncode == 78, p.stderr
         assert f"{secret}: not readable by this user" in p.stderr, p.stderr
@@ -177,7 +190,6 @@ def test_check_config_by_an_admin_outside_the_group_accepts_a_0640_service_group
         shutil.rmtree(tmp)
 
 
-@pytest.mark.skipif(not AS_ROOT, reason="needs root to hand the file to the service's group")
 def test_station_secret_by_absolute_path_is_judged_as_the_chairs(tmp_path: Path) -> None:
     """[station] mqtt_password_file named by an absolute path: the station reads it as the
     unit's user too. Before, unreadable, its fix said "make it 0644" (a broker password
@@ -185,13 +197,12 @@ def test_station_secret_by_absolute_path_is_judged_as_the_chairs(tmp_path: Path)
     outside the group was refused a 0640 root:monitord file as for the chairs."""
     from tests.station.station_kit import write_nurses
 
-    service = 4242
     tmp = public_tmp(tmp_path)
     try:
         write_nurses(tmp / "nurses").chmod(0o644)  # this admin reads it (a warning only)
         secret = tmp / "station.pass"
         secret.write_text("s3cret\n")
-        secret.chmod(0o600)
+        secret.chmod(CLOSED)
         cfg = tmp / "station.toml"
         cfg.write_text(
             '[site]\nid = "clinic-test"\n[station]\nid = "station-1"\nnurses_file = "nurses"\n'
@@ -207,22 +218,14 @@ def test_station_secret_by_absolute_path_is_judged_as_the_chairs(tmp_path: Path)
         ), lines
         assert "0644" not in lines[0] and f"chmod 0640 {secret}" in lines[0], lines
         assert "/etc/monitord/secrets" in lines[0], lines
-        # 0640 in the service's group, checked by an admin outside it: accepted.
-        os.chown(secret, 0, service)
-        secret.chmod(0o640)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *sys.path[1:]])}
-        user = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
-        script = AS_ADMIN.format(uid=service, gid=service)
-        p = subprocess.run(
-            [*user, sys.executable, "-c", script, "check-config", "-c", str(cfg)],
-            capture_output=True, text=True, env=env, cwd="/", timeout=60,
-        )  # fmt: skip
+        # In the service's group, checked by an admin outside it: accepted.
+        give_to_service(secret)
+        p = as_admin("check-config", "-c", str(cfg))
         assert (p.returncode, p.stdout.strip()) == (0, "ok"), p.stderr
     finally:
         shutil.rmtree(tmp)
 
 
-@pytest.mark.skipif(not AS_ROOT, reason="needs root to hand the file to the service's group")
 def test_check_config_by_an_admin_outside_the_group_accepts_a_0640_client_key(
     tmp_path: Path,
 ) -> None:
@@ -232,32 +235,20 @@ def test_check_config_by_an_admin_outside_the_group_accepts_a_0640_client_key(
     from tests.ops.test_tls_file_access import make_certs
     from tests.ops.test_tls_file_access import write_config as tls_config
 
-    service = 4242
     tmp = public_tmp(tmp_path)
     try:
         make_certs(tmp / "tls")
         key = tmp / "tls" / "broker.key"  # a client key stand-in: only its mode is judged
-        os.chown(key, 0, service)
-        key.chmod(0o640)
+        give_to_service(key)
         cfg = tls_config(tmp, str(tmp / "tls" / "clinic-ca.pem"))
         text = cfg.read_text().replace(
             "  ca_file =",
             f'  cert_file = "{tmp / "tls" / "broker.pem"}"\n  key_file = "{key}"\n  ca_file =',
         )
         cfg.write_text(text)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *sys.path[1:]])}
-        user = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
-        script = AS_ADMIN.format(uid=service, gid=service)
-
-        def as_admin(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(
-                [*user, sys.executable, "-c", script, *args],
-                capture_output=True, text=True, env=env, cwd="/", timeout=60,
-            )  # fmt: skip
-
         p = as_admin("check-config", "-c", str(cfg))
         assert (p.returncode, p.stdout.strip()) == (0, "ok"), p.stderr
-        key.chmod(0o600)  # the service user cannot read it either: refused
+        key.chmod(CLOSED)  # the service user cannot read it either: refused
         p = as_admin("check-config", "-c", str(cfg))
         assert p.returncode == 78, p.stderr
         assert f"mqtt.tls.key_file: {key}: not readable by this user" in p.stderr, p.stderr
