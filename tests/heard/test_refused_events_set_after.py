@@ -23,15 +23,13 @@ import asyncio
 import json
 from pathlib import Path
 
-from monitord.config import loads_config
-from monitord.daemon import Daemon
 from monitord.engine.inputs import Ack, SessionCmd
 from monitord.models import Kind
 from monitord.station.model import StationModel
 from tests.acl_kit import SITE, AclMosquitto
 from tests.faults.writerkit import reading
-from tests.heard.heard_kit import CHAIR, Station, station, write_config
-from tests.heard.test_refused_events_topic import EVENTS_LINE
+from tests.heard.heard_kit import CHAIR, Station, station
+from tests.heard.test_refused_events_topic import refusing_events
 from tests.heard.test_refused_one_topic import running
 from tests.kit import eventually
 
@@ -49,13 +47,7 @@ def phase_of(doc: dict[str, object]) -> object:
 async def test_held_events_are_followed_by_the_active_set(
     tmp_path: Path, broker: AclMosquitto
 ) -> None:
-    acl = broker.acl_file.read_text()
-    assert EVENTS_LINE in acl
-    broker.acl_file.write_text(acl.replace(EVENTS_LINE, ""))
-    broker.stop()
-    broker.start()
-    cfg = write_config(tmp_path, broker, username=CHAIR, devices=False)
-    daemon = Daemon(loads_config(cfg.read_text()))
+    daemon, acl = refusing_events(tmp_path, broker)
     async with station(broker) as st, running(daemon):
         chair = daemon.chairs[CHAIR]
         for action in ("start", "dose_start"):  # DOSING (session.no_baseline raised)
@@ -111,12 +103,7 @@ async def test_a_new_active_set_does_not_wait_for_the_events_retry(
     # The events' retries back off to 5-10 s; the active set that went out between them
     # waited for the next retry too, so a change of it (an alarm raised, acknowledged)
     # reached the station up to 10 s late while alerts/events was refused.
-    acl = broker.acl_file.read_text()
-    broker.acl_file.write_text(acl.replace(EVENTS_LINE, ""))
-    broker.stop()
-    broker.start()
-    cfg = write_config(tmp_path, broker, username=CHAIR, devices=False)
-    daemon = Daemon(loads_config(cfg.read_text()))
+    daemon, _ = refusing_events(tmp_path, broker)
     async with station(broker) as st, running(daemon):
         chair = daemon.chairs[CHAIR]
         sink = daemon.mqtt

@@ -30,16 +30,22 @@ from tests.kit import eventually
 EVENTS_LINE = f"pattern write monitord/{SITE}/%u/alerts/events\n"
 
 
-async def test_refused_events_do_not_hold_the_active_set_or_the_vitals(
-    tmp_path: Path, broker: AclMosquitto
-) -> None:
+def refusing_events(tmp_path: Path, broker: AclMosquitto) -> tuple[Daemon, str]:
+    """The broker restarted with the shipped ACL minus its `alerts/events` line, and a
+    daemon of one chair for it; the ACL's text as shipped, to put back."""
     acl = broker.acl_file.read_text()
     assert EVENTS_LINE in acl
     broker.acl_file.write_text(acl.replace(EVENTS_LINE, ""))
     broker.stop()
     broker.start()
     cfg = write_config(tmp_path, broker, username=CHAIR, devices=False)
-    daemon = Daemon(loads_config(cfg.read_text()))
+    return Daemon(loads_config(cfg.read_text())), acl
+
+
+async def test_refused_events_do_not_hold_the_active_set_or_the_vitals(
+    tmp_path: Path, broker: AclMosquitto
+) -> None:
+    daemon, acl = refusing_events(tmp_path, broker)
     async with station(broker) as st, running(daemon):
         chair = daemon.chairs[CHAIR]
         chair.submit(reading(CHAIR, Kind.SPO2, {"spo2_pct": 80.0}))

@@ -17,33 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ops.test_tls_file_access import make_certs
-
-
-def write_config(tmp: Path, ca: Path) -> Path:
-    cfg = tmp / "monitord.toml"
-    cfg.write_text(
-        f"""
-[site]
-id = "t"
-[mqtt]
-host = "b.lan"
-port = 8883
-  [mqtt.tls]
-  ca_file = "{ca}"
-[influx]
-enabled = false
-[storage]
-path = "{tmp}/state/o.sqlite"
-[[chairs]]
-id = "chair-1"
-  [[chairs.devices]]
-  id = "ox"
-  driver = "masimo-ascii"
-  port = "/dev/ttyUSB0"
-"""
-    )
-    return cfg
+from tests.ops.test_tls_file_access import make_certs, write_config
 
 
 def check_config(cfg: Path) -> subprocess.CompletedProcess[str]:
@@ -68,7 +42,7 @@ def test_a_ca_file_that_is_no_certificate_is_exit_78_one_line(
     make_certs(tls)
     (tls / "empty.pem").touch()
     (tls / "folder").mkdir()
-    p = check_config(write_config(tmp_path, tls / wrong))
+    p = check_config(write_config(tmp_path, str(tls / wrong)))
     print(p.returncode, p.stdout, p.stderr)
     assert p.returncode == 78 and "Traceback" not in p.stderr
     lines = p.stderr.strip().splitlines()
@@ -76,5 +50,5 @@ def test_a_ca_file_that_is_no_certificate_is_exit_78_one_line(
     assert lines[0].startswith(f"{tmp_path}/monitord.toml: mqtt.tls.ca_file: {tls / wrong}: ")
     assert reason in lines[0], lines
     # The CA certificate itself is accepted.
-    p = check_config(write_config(tmp_path, tls / "clinic-ca.pem"))
+    p = check_config(write_config(tmp_path, str(tls / "clinic-ca.pem")))
     assert (p.returncode, p.stdout.strip()) == (0, "ok"), p.stderr
