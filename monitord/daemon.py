@@ -33,7 +33,7 @@ from monitord.chair import ChairRuntime, DeviceCtx, load_seen
 from monitord.clock import SimClock, WallClock
 from monitord.config import Config
 from monitord.console import ConsoleListener
-from monitord.delivery import FAILING_KEYS, DeliveryWatch
+from monitord.delivery import FAILING_KEYS, DeliveryWatch, LaterLink
 from monitord.devices import BleBackends, SimulatedChairStarter, start_real_devices
 from monitord.engine import AlertEngine
 from monitord.engine.rules import RuleSet
@@ -387,7 +387,7 @@ class Daemon:
 
             self.delivery = watch = DeliveryWatch(
                 self.cfg.mqtt.delivery_alarm_after_s,
-                _DownSince(self),
+                LaterLink(lambda: self.mqtt),
                 lambda: any(c.active for c in self.chairs.values()),
                 self.alarms,
                 receipts=self.receipts,
@@ -539,17 +539,6 @@ def _poke_on_active(poke: Callable[[], None], batch: CommittedBatch) -> None:
 
 class _Stopped(Exception):
     pass
-
-
-class _DownSince:
-    """The MQTT sink's `down_since` for the delivery watch, which is made before the
-    sink (the sink reports refusals to it)."""
-
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-
-    def down_since(self) -> float | None:
-        return self.daemon.mqtt.down_since() if self.daemon.mqtt is not None else None
 
 
 __all__ = ["ChairRuntime", "Daemon", "DeviceCtx"]

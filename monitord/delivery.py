@@ -58,6 +58,18 @@ class AlertLink(Protocol):
         """Monotonic time since when some chair's link has been down; None when all are up."""
 
 
+class LaterLink:
+    """The link of a sink made after the watch (the sink reports refusals to the watch):
+    `get()` gives it, or None (none made: never down)."""
+
+    def __init__(self, get: Callable[[], AlertLink | None]) -> None:
+        self.get = get
+
+    def down_since(self) -> float | None:
+        link = self.get()
+        return link.down_since() if link is not None else None
+
+
 class DeliveryWatch:
     def __init__(
         self,
