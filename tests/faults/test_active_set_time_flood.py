@@ -15,19 +15,16 @@ silencing it, with no daemon left to bring it back.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from monitord.config import loads_config
 from monitord.daemon import Daemon
 from monitord.hub import CommittedBatch
 from monitord.models import Kind, iso
-from monitord.station.model import StationModel
+from tests.faults.test_active_set_time_as_committed import ALERTS, rules_after_replay
 from tests.faults.writerkit import reading, running, two_chairs
 from tests.kit import eventually
 
-# Each rule raises on one reading.
-ALERTS = '"spo2.very_low" = { for_s = 0 }\n"hr.very_high" = { for_s = 0 }\n'
 BATCH_MAX = 1000  # chair.py `run`: the most items one batch takes from the queue
 
 
@@ -53,17 +50,7 @@ async def test_a_replayed_set_as_old_as_an_alarm_heard_live_keeps_it(tmp_path: P
     (hr,) = [e for e in second.events if e.rule == "hr.very_high" and e.event == "raised"]
     assert first.active is not None and first.t is not None
     assert "hr.very_high" not in {x["rule"] for x in first.active}, first.active
-    # As the station gets them (sinks/mqtt.py set_active, models.AlertEvent.to_mqtt): the
-    # first set live, the HR alarm's event live, then the first set replayed by the broker.
-    m = StationModel("monitord", "site")
-    base = "monitord/site/chair-a/alerts/"
-    live_set = {"time": iso(first.t), "alerts": list(first.active), "session": first.session}
-    assert not m.apply(base + "active", json.dumps(live_set).encode(), at=1.0).rejected
-    live = m.apply(base + "events", json.dumps(hr.to_mqtt()).encode(), at=2.0)
-    assert not live.rejected, live.rejected
-    ch = m.apply(base + "active", json.dumps(live_set).encode(), at=None)
-    assert not ch.rejected, ch.rejected
-    rules = [x.get("rule") for x in m.chairs["chair-a"].alerts]
+    rules = rules_after_replay(first, hr, set_live_first=True)
     assert "hr.very_high" in rules, (
         f"the first batch's set, stamped {iso(first.t)}, replayed after the HR alarm heard "
         f"live at {iso(hr.t)}, took it off the board: {rules}"
