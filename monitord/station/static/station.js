@@ -284,7 +284,7 @@ function render(c) {
   // after, when it read as a problem of the next patient's session.
   const err = (c.errors || [])[c.errors.length - 1];
   const errAge = err && err.time ? chairNow(c) - Date.parse(err.time) : 0;
-  if (err && !(errAge > REFUSAL_SHOWN_MS)) t.append(answerLine(err));
+  if (err && !(errAge > REFUSAL_SHOWN_MS)) t.append(answerLine(err, c));
   if (focus) { const f = $(focus); if (f) f.focus({ preventScroll: true }); }
   renderSummary();
 }
@@ -295,16 +295,21 @@ function render(c) {
 // ACK that failed, or an alarm chain that is broken, beside an alarm that IS
 // acknowledged. A wrong ACK (an unknown alert, another chair's) and every other refusal
 // still read "Refused".
-function answerLine(err) {
+// The tapped alert may be done while the same rule sounds again under a new id (a crisis
+// cleared, then a new one; another monitor lost): then the answer says so, not in green.
+// Before, "bp.crisis had already cleared" read as all clear beside a new, unacknowledged
+// crisis.
+function answerLine(err, c) {
   const at = (x) => (x ? ` at ${hhmm(Date.parse(x))}` : "");
   const whose = `ACK${err.sent_by ? " by " + err.sent_by : ""}${at(err.time)}`;
   const what = err.rule || "the alert";
-  if (err.code === "acknowledged") {
-    const by = err.acked_by ? ` by ${err.acked_by}` : "";
-    return el("div", "answer acked-already", `${whose}: ${what} was already acknowledged${by}${at(err.acked_at)}`);
-  }
-  if (err.code === "cleared") return el("div", "answer cleared-already", `${whose}: ${what} had already cleared${at(err.cleared_at)}`);
-  return el("div", "refusal", `Refused${at(err.time)}: ${err.error}`);
+  let said = null;
+  if (err.code === "acknowledged") said = `was already acknowledged${err.acked_by ? ` by ${err.acked_by}` : ""}${at(err.acked_at)}`;
+  if (err.code === "cleared") said = `had already cleared${at(err.cleared_at)}`;
+  if (said === null) return el("div", "refusal", `Refused${at(err.time)}: ${err.error}`);
+  const again = (c.alerts || []).some((a) => err.rule && a.rule === err.rule && a.alert_id !== err.alert_id && !a.ack && a.priority !== "info");
+  if (again) return el("div", "answer again", `${whose}: that ${what} ${said}; another ${what} is active, NOT acknowledged`);
+  return el("div", `answer ${err.code === "cleared" ? "cleared" : "acked"}-already`, `${whose}: ${what} ${said}`);
 }
 function controls(c) {
   const d = el("div", "controls"), phase = (c.session || {}).phase || "idle";
