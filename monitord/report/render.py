@@ -163,11 +163,13 @@ _VALUE_COLS = ("sys_mmHg", "dia_mmHg", "map_mmHg", "hr_bpm", "spo2_pct", "pulse_
 
 
 def vitals_rows(rec: SessionRecord) -> Iterator[dict[str, str]]:
-    """One row per time: readings at the same time with the same verdict (valid, stored)
-    share a row (HR and SpO2 of one sample); a value that would collide in a column (a BP
-    pulse and an SpO2 pulse at the same instant) starts its own row."""
+    """One row per time: live readings at the same time with the same verdict and device
+    time share a row (HR and SpO2 of one sample); a value that would collide in a column
+    (a BP pulse and an SpO2 pulse at the same instant) starts its own row, and a stored
+    record always has a row of its own, marked stored."""
     row: dict[str, str] | None = None
-    key: tuple[float, bool, bool] | None = None  # (time, valid, own row)
+    # (time, valid, device time); None after a stored record: nothing joins its row.
+    key: tuple[float, bool, float | None] | None = None
     devices: list[str] = []
 
     def fresh(v: Vital) -> dict[str, str]:
@@ -185,13 +187,16 @@ def vitals_rows(rec: SessionRecord) -> Iterator[dict[str, str]]:
 
     for v in rec.vitals:
         vals = {k: x for k, x in v.values.items() if k in _VALUE_COLS and x is not None}
-        # A stored record keeps its own row: its device time is its own.
-        k = (v.t, v.valid, v.stored or v.device_time is not None)
-        if row is None or k != key or any(row[c] != "" for c in vals):
+        # A stored record (history, fed to no alarm) never shares a row: merged with a
+        # live reading of the same instant, the row took the first one's `stored` flag and
+        # device time, and a stored BP read as live.
+        k = None if v.stored else (v.t, v.valid, v.device_time)
+        if row is None or k is None or k != key or any(row[c] != "" for c in vals):
             if row is not None:
                 row["device"] = "+".join(devices)
                 yield row
-            row, key, devices = fresh(v), k, []
+            row, devices = fresh(v), []
+        key = k
         for c, x in vals.items():
             row[c] = f"{x:g}"
         if v.device not in devices:

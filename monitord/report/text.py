@@ -423,11 +423,13 @@ def gap_lines(rec: SessionRecord) -> list[str]:
 
 
 def stored_lines(rec: SessionRecord) -> list[str]:
-    """One line per stored record: received time, device, values, the device's time."""
+    """One line per stored record: where the record places it, device, values, the
+    device's time. Local, as every time on the page (a UTC "Z" time here read as hours
+    off the others); fmt_t adds the date or zone when they differ from the treatment's."""
     out = []
     for v in rec.stored:
         vals = " ".join(f"{k}={x:g}" for k, x in v.values.items() if x is not None)
-        dev_t = fmt_iso_utc(v.device_time) if v.device_time is not None else "unknown"
+        dev_t = fmt_t(rec, v.device_time) if v.device_time is not None else "unknown"
         out.append(
             f"{fmt_t(rec, v.t)} {v.kind}/{v.device} {vals or 'no values'} "
             f"(device time {dev_t}{'' if v.valid else '; invalid: ' + str(v.reason)})"
