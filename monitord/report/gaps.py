@@ -184,9 +184,12 @@ def outage_count(gaps: Sequence[Gap]) -> tuple[int, float]:
 
 
 def span_text(s: float) -> str:
-    """A duration in words, to the second under an hour (a restart's gap is seconds)."""
-    m = round(s) // 60
-    if m >= 60:
+    """A duration in words, to the second under an hour (a restart's gap is seconds).
+    From an hour on, in minutes rounded up: a hole (monitord down, a value's age) is never
+    shown shorter than it was (1 h 00 min 59 s read "1 h 00 min")."""
+    whole = round(s)
+    if whole >= 3600:
+        m = -(-whole // 60)
         return f"{m // 60} h {m % 60:02d} min"
     return min_s_text(s)
 

@@ -76,7 +76,18 @@ def minutes(rec: SessionRecord, t: float) -> float:
 
 
 def fmt_rel(rec: SessionRecord, t: float | None) -> str:
-    return "" if t is None else f"{minutes(rec, t):+.1f}"
+    """Minutes from the dose, rounded down to the tenth (never later than the fact): to
+    the nearest, a BP at 34 min 57 s read "+35.0" beside "no valid BP 35-50 min after the
+    dose", which left it out. (The 1e-6 absorbs float error: 35 min exactly stays 35.0.)"""
+    if t is None:
+        return ""
+    return f"{math.floor(minutes(rec, t) * 10 + 1e-6) / 10:+.1f}"
+
+
+def minutes_up(x: float) -> int:
+    """Whole minutes rounded up, for a time the patient could have left (never earlier
+    than the criteria were met): to the nearest, 50 min 20 s read "50 min"."""
+    return math.ceil(x - 1e-6)
 
 
 def fmt_bp(b: BpReading | None) -> str:
@@ -211,10 +222,10 @@ def could_leave_text(rec: SessionRecord) -> str:
         text = f"discharge criteria (without the {minimum} minimum): no answer, {r.reason}"
     else:
         # The form asks for minutes from the start of administration.
-        text = f"{minutes(rec, r.met_t):.0f} min from administration"
+        text = f"{minutes_up(minutes(rec, r.met_t))} min from administration"
         if not rec.rems_applies and rec.dose_end_t is not None:
             # IV ketamine: no REMS question; the infusion's end is its natural origin.
-            text += f", {(r.met_t - rec.dose_end_t) / 60:.0f} min after the dose end"
+            text += f", {minutes_up((r.met_t - rec.dose_end_t) / 60)} min after the dose end"
         text += (
             f": discharge criteria met from {fmt_t(rec, r.met_t)} until {to}, "
             f"without the {minimum} minimum"
@@ -222,8 +233,8 @@ def could_leave_text(rec: SessionRecord) -> str:
     if rec.discharge_ready_t is not None:
         t = rec.discharge_ready_t
         text += (
-            f"; session.discharge_ready raised at {fmt_t(rec, t)} ({minutes(rec, t):.0f} min) "
-            "and standing at the end"
+            f"; session.discharge_ready raised at {fmt_t(rec, t)} "
+            f"({minutes_up(minutes(rec, t))} min) and standing at the end"
         )
     if r.met_t is not None and outage_count(rec.gaps)[0]:
         # The criteria are unknown while monitord was not running: counted after it.

@@ -177,8 +177,9 @@ def test_evidence_says_when_an_hr_or_spo2_value_is_old(tmp_path: Path) -> None:
     f = form(rec)
     # 30 s before the dose: current (a sample stands for up to 60 s, summary.py).
     assert "; HR 71; SpO2 97 % (last valid at 09:03:00, 7 min 00 s before);" in f["acceptable_pre"]
+    # 2 h 00 min 30 s: an age of an hour or more is rounded up (never shown fresher).
     assert (
-        "; HR 71 (last valid at 09:09:30, 2 h 00 min before); "
+        "; HR 71 (last valid at 09:09:30, 2 h 01 min before); "
         "SpO2 97 % (last valid at 09:03:00, 2 h 07 min before);" in f["acceptable_end"]
     )
 

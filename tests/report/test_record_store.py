@@ -169,7 +169,7 @@ def test_complete_session_csv_matches_record(complete: SessionRecord, tmp_path: 
     assert rows[0] == {
         "time_utc": "2024-05-06T09:00:05Z",
         "time_local": "2024-05-06T09:00:05+00:00",
-        "min_from_dose": "-9.9",
+        "min_from_dose": "-10.0",  # -9.92 rounded down: never later than the fact
         "sys_mmHg": "",
         "dia_mmHg": "",
         "map_mmHg": "",

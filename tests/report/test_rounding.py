@@ -1,0 +1,82 @@
+"""The report's remaining roundings, each in the direction that never reads better than the
+fact (as the form's durations, rounded down since 1ba87ed):
+
+- minutes from the dose (`fmt_rel`, the CSVs' `min_from_dose`, the event list) rounded
+  down to the tenth: to the nearest, a BP at 34 min 57 s read "+35.0" beside the
+  40-minute field's "no valid BP 35-50 min after the dose", which left it out;
+- the time the patient could have left rounded up to the minute: to the nearest, criteria
+  met 50 min 20 s after the dose read "50 min", a minute before they were met;
+- a hole of an hour or more (monitord down, a value's age) in minutes rounded up: rounded
+  down, 1 h 00 min 59 s read "1 h 00 min".
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from monitord.models import Kind, Reading, SessionEvent, utc
+from monitord.report import build_record
+from monitord.report.gaps import span_text
+from monitord.report.render import vitals_rows
+from monitord.report.text import fmt_rel
+
+from .reportkit import form, play_record
+from .storeplay import T0
+
+CHAIR = "chair-3"
+
+
+def test_minutes_from_the_dose_never_read_later_than_the_fact() -> None:
+    dose = T0 + 600
+    at = dose + 34 * 60 + 57  # 3 s before the 40-minute window opens
+    session = [
+        SessionEvent(T0 + t, CHAIR, a, "esketamine", "s-rel")
+        for t, a in ((0, "start"), (600, "dose_start"), (900, "dose_end"), (8000, "end"))
+    ]
+    bp = Reading(CHAIR, "nibp", Kind.BP, {"sys_mmHg": 130.0, "dia_mmHg": 80.0}, utc(at), utc(at))
+    rec = build_record([bp], [], session)
+    post = rec.rems_field("post_dose_40min")
+    assert post.reading is None and post.missing_reason == "no valid BP 35-50 min after the dose"
+    (row,) = [r for r in vitals_rows(rec) if r["sys_mmHg"] == "130"]
+    assert row["min_from_dose"] == "+34.9", (
+        f"min_from_dose {row['min_from_dose']} for a BP 34 min 57 s after the dose: "
+        "it reads as inside the 35-50 min window that left it out"
+    )
+    # Exact tenths stay as they are (no float error pushes them a tenth down), and a time
+    # before the dose is not shown after it.
+    assert fmt_rel(rec, dose + 35 * 60) == "+35.0"
+    assert fmt_rel(rec, dose + 0.3 * 60) == "+0.3"
+    assert fmt_rel(rec, dose - 3) == "-0.1"
+
+
+def test_time_the_patient_could_have_left_is_never_before_the_criteria(tmp_path: Path) -> None:
+    dose = 300
+    lines: list[dict[str, object]] = [
+        {"t": 0, "event": "session_start", "protocol": "esketamine", "session_id": "s-up"},
+        {"t": 60, "event": "bp", "sys": 120, "dia": 80},
+        {"t": 120, "event": "bp", "sys": 122, "dia": 80},
+        {"t": dose, "event": "dose_start"},
+        {"t": 600, "event": "dose_end"},
+        {"t": dose + 40 * 60, "event": "bp", "sys": 121, "dia": 79},
+        # The second post-dose BP, 50 min 20 s after the dose: the criteria are met from it.
+        {"t": dose + 50 * 60 + 20, "event": "bp", "sys": 121, "dia": 79},
+    ]
+    lines += [
+        {"t": dose + m * 60, "event": "bp", "sys": 121, "dia": 79} for m in range(60, 131, 10)
+    ]
+    end = dose + 135 * 60
+    lines += [{"t": end, "event": "session_end"}, {"t": end + 100, "event": "end"}]
+    rec = play_record(tmp_path, "".join(json.dumps(x) + "\n" for x in lines))
+    assert rec.readiness.met_t == T0 + dose + 50 * 60 + 20
+    value = form(rec)["could_leave"]
+    assert value.startswith("51 min from administration: discharge criteria met from 09:55:20"), (
+        f"could_leave {value!r}: criteria met 50 min 20 s after the dose must read 51 min, "
+        "never a minute before they were met"
+    )
+
+
+def test_an_hour_long_hole_is_never_shown_shorter() -> None:
+    assert span_text(3659) == "1 h 01 min"
+    assert span_text(3600) == "1 h 00 min"
+    assert span_text(3599) == "59 min 59 s"
