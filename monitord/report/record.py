@@ -441,11 +441,12 @@ def build_record(
         if v.kind == "hr" and v.valid and not v.stored and v.values.get("hr_bpm") is not None
     ]
     # The SpO2 summary covers the monitoring time (from the dose), or the whole session
-    # when no dose was recorded.
+    # when no dose was recorded, to the session end (or the last data of one not ended).
     s_lo = ds if ds is not None else t0
 
     # The end of monitoring the readiness is judged to: session end, or the last data.
     last_data = max([v.t for v in vitals] + [a.t for a in al], default=None)
+    s_hi = end if end is not None else max(last_data or s_lo, s_lo)
     ready = criteria_met_from(
         rules,
         t0,
@@ -493,7 +494,11 @@ def build_record(
         bands=tuple(bands),
         gaps=gaps,
         episodes=eps,
-        spo2=spo2_summary([p for p in sp if p[0] >= s_lo]),
+        spo2=spo2_summary(
+            [p for p in sp if p[0] >= s_lo],
+            (s_lo, s_hi),
+            [v.t for v in vitals if v.kind == "spo2" and not v.stored],
+        ),
         pre_evidence=evidence(ds, until_then=True),
         end_evidence=evidence(end),
         tz=tz,

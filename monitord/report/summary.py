@@ -8,7 +8,9 @@ never decides); these only put the numbers next to the box they tick.
 
 from __future__ import annotations
 
+import bisect
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,6 +28,12 @@ class Spo2Summary:
     min_pct: float | None
     min_t: float | None
     below_s: float  # time below SPO2_LOW_PCT
+    # The time the summary covers (dose start, or session start, to the session end or the
+    # last data) and how much of it valid samples stand for: the minimum and the time below
+    # 90 % say nothing of the rest (an oximeter lost for most of a session read "0.0 min
+    # below 90 %" as if SpO2 had been fine throughout).
+    span_s: float = 0.0
+    covered_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,20 +50,46 @@ class Evidence:
     spo2_t: float | None = None
 
 
-NO_SPO2 = Spo2Summary(0, None, None, 0.0)
+NO_SPO2 = Spo2Summary(0, None, None, 0.0)  # no summary built (the record's default)
 NO_EVIDENCE = Evidence(None, None, None, ())
 
 
-def spo2_summary(points: Sequence[tuple[float, float]]) -> Spo2Summary:
-    """`points`: (t, spo2) of valid live samples in time order."""
+def spo2_summary(
+    points: Sequence[tuple[float, float]],
+    span: tuple[float, float] | None = None,
+    sample_ts: Sequence[float] = (),
+) -> Spo2Summary:
+    """`points`: (t, spo2) of valid live samples in time order; `span`: the time the
+    summary covers (from, to); `sample_ts`: the times of every live SpO2 sample, valid
+    or not, in order (an invalid one, probe off, ends the time a valid one stands for)."""
+    lo, hi = span if span is not None else (0.0, 0.0)
+    span_s = max(0.0, hi - lo)
     if not points:
-        return NO_SPO2
+        return Spo2Summary(0, None, None, 0.0, span_s, 0.0)
     t_min, v_min = min(points, key=lambda p: (p[1], p[0]))
     below = 0.0
     for (t, v), (t2, _) in itertools.pairwise(points):
         if v < SPO2_LOW_PCT:
             below += min(t2 - t, SPO2_HOLD_MAX_S)
-    return Spo2Summary(len(points), v_min, t_min, below)
+    return Spo2Summary(
+        len(points), v_min, t_min, below, span_s, _covered(points, lo, hi, sample_ts)
+    )
+
+
+def _covered(
+    points: Sequence[tuple[float, float]], lo: float, hi: float, sample_ts: Sequence[float]
+) -> float:
+    """The time in [lo, hi] valid samples stand for: each until the next sample of any
+    verdict, at most SPO2_HOLD_MAX_S (as for the time below 90 %: a longer silence is a
+    hole), the last until `hi` within that limit."""
+    ts = sorted({*sample_ts, *(t for t, _ in points)})
+    covered = 0.0
+    for t, _ in points:
+        i = bisect.bisect_right(ts, t)
+        nxt = ts[i] if i < len(ts) else math.inf
+        a, b = max(t, lo), min(nxt, t + SPO2_HOLD_MAX_S, hi)
+        covered += max(0.0, b - a)
+    return covered
 
 
 def last_point(points: Sequence[tuple[float, float]], at: float) -> tuple[float, float] | None:

@@ -251,10 +251,39 @@ def spo2_text(rec: SessionRecord) -> str:
         # The summary covers the dose on (record.py): say so, an earlier sample exists.
         since = " from the dose on" if rec.dose_start_t is not None else ""
         return f"MISSING (no valid SpO2 reading{since})"
+    # Time below 90 % rounded up to the tenth: a dip of a few seconds never reads 0.0.
+    below = math.ceil(s.below_s / 6 - 1e-6) / 10
     return (
         f"minimum {s.min_pct:g} % at {fmt_t(rec, s.min_t)}; "
-        f"{s.below_s / 60:.1f} min below 90 % ({s.samples} valid samples)"
+        f"{below:.1f} min below 90 % ({s.samples} valid samples); {spo2_coverage_text(rec)}"
     )
+
+
+def spo2_not_continuous(rec: SessionRecord) -> bool:
+    """Valid SpO2 stood for less of the summary's time than all of it but a minute (the
+    hold of one sample): the minimum and the time below 90 % do not cover the session."""
+    s = rec.spo2
+    return s.span_s - s.covered_s > SPO2_HOLD_MAX_S
+
+
+def spo2_coverage_text(rec: SessionRecord) -> str:
+    """How much of the time the SpO2 line speaks for had valid SpO2; minutes and the
+    percentage rounded down (never more coverage than there was)."""
+    s = rec.spo2
+    origin = "dose start" if rec.dose_start_t is not None else "session start"
+    to = "session end" if rec.ended else "the last data (session not ended)"
+    pct = math.floor(100 * s.covered_s / s.span_s + 1e-9) if s.span_s > 0 else 100
+    # Tenths as the total monitoring time's, so the two figures read alike.
+    text = (
+        f"valid SpO2 for {math.floor(s.covered_s / 6 + 1e-6) / 10:.1f} of the "
+        f"{math.floor(s.span_s / 6 + 1e-6) / 10:.1f} min from {origin} to {to} ({pct} %)"
+    )
+    if spo2_not_continuous(rec):
+        return (
+            f"NOT CONTINUOUS: {text}; the minimum and the time below 90 % speak for those "
+            "minutes only (see gaps)"
+        )
+    return text
 
 
 def evidence_text(rec: SessionRecord, bp: RemsField, ev: Evidence) -> str:
@@ -339,7 +368,12 @@ def form_lines(rec: SessionRecord) -> list[FormLine]:
             "Vitals acceptable prior to completion of monitoring",
             "[ ] yes  [ ] no   evidence: " + evidence_text(rec, end, rec.end_evidence),
         ),
-        FormLine("spo2", "SpO2 (pulse oximetry)", spo2_text(rec), rec.spo2.min_pct is None),
+        FormLine(
+            "spo2",
+            "SpO2 (pulse oximetry)",
+            spo2_text(rec),
+            rec.spo2.min_pct is None or spo2_not_continuous(rec),
+        ),
         FormLine("could_leave", "Time the patient could have left", could_leave_text(rec)),
     ]
     # First, in red: every time below it (and in the CSVs) is off UTC for its stretch.

@@ -1,0 +1,73 @@
+"""The SpO2 line says how much of the monitored time had valid SpO2: an oximeter lost 12
+min after the dose for the rest of a 130-minute session read "minimum 97 %; 0.0 min below
+90 % (144 valid samples)", as if SpO2 had been fine throughout (only the gaps list showed
+the loss). The HR and BP have no such summary line on the form (the evidence gives each
+value's age; the BP fields are single readings with their times)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from monitord.report.render import render_html
+from monitord.report.text import form_lines
+
+from .reportkit import play_record
+
+DOSE = 600
+
+
+def _scenario(spo2_until: int, end: int, dip: bool = False, off: range = range(0)) -> str:
+    lines: list[dict[str, object]] = [
+        {"t": 0, "event": "session_start", "protocol": "esketamine", "session_id": "s-ox"},
+        {"t": 60, "event": "bp", "sys": 124, "dia": 78},
+        {"t": DOSE, "event": "dose_start"},
+        {"t": 900, "event": "dose_end"},
+    ]
+    for t in range(DOSE, spo2_until, 5):
+        # With `dip`, one sample of 89 % followed 2 s later by 97 %: 2 s below 90 %.
+        low = dip and t == DOSE + 300
+        probe = {"probe_off": True} if t in off else {}
+        lines.append({"t": t, "event": "spo2", "spo2": 89 if low else 97, **probe})
+        if low:
+            lines.append({"t": t + 2, "event": "spo2", "spo2": 97})
+    if spo2_until < end:
+        lines.append({"t": spo2_until, "event": "device_lost", "device": "spo2"})
+    lines += [{"t": end, "event": "session_end"}, {"t": end + 10, "event": "end"}]
+    return "".join(json.dumps(x) + "\n" for x in sorted(lines, key=lambda x: x["t"]))  # type: ignore[arg-type,return-value]
+
+
+def test_an_oximeter_lost_for_most_of_the_session_is_no_full_spo2_line(tmp_path: Path) -> None:
+    # Valid SpO2 from the dose for 12 min, then the link lost to the end, 130 min after
+    # the dose: 12.9 min covered (the last sample stands for at most 60 s, as for the
+    # time below 90 %).
+    rec = play_record(tmp_path, _scenario(DOSE + 12 * 60, DOSE + 130 * 60))
+    (line,) = [f for f in form_lines(rec) if f.key == "spo2"]
+    want = "valid SpO2 for 12.9 of the 130.0 min from dose start to session end (9 %)"
+    assert want in line.value, (
+        f"SpO2 line {line.value!r}: it must say how much of the 130 monitored min had SpO2"
+    )
+    assert line.value.startswith("minimum 97 % at "), line.value
+    assert "NOT CONTINUOUS" in line.value and line.missing, "a partial SpO2 line must be flagged"
+    assert "NOT CONTINUOUS: valid SpO2 for 12.9 of the 130.0 min" in render_html(rec)
+
+
+def test_an_oximeter_there_throughout_is_not_flagged(tmp_path: Path) -> None:
+    rec = play_record(tmp_path, _scenario(DOSE + 130 * 60, DOSE + 130 * 60, dip=True))
+    (line,) = [f for f in form_lines(rec) if f.key == "spo2"]
+    # The 2-s dip below 90 % is not rounded away to "0.0 min".
+    assert line.value.startswith("minimum 89 % at 09:15:00; 0.1 min below 90 %"), line.value
+    want = "valid SpO2 for 130.0 of the 130.0 min from dose start to session end (100 %)"
+    assert line.value.endswith(want), line.value
+    assert not line.missing
+
+
+def test_a_probe_off_stretch_is_not_counted_as_covered(tmp_path: Path) -> None:
+    # The probe off for 40 s (its samples invalid): the valid sample before it stands until
+    # the first probe-off sample, not for the 60 s a silence would be bridged.
+    off = range(DOSE + 600, DOSE + 640)
+    rec = play_record(tmp_path, _scenario(DOSE + 130 * 60, DOSE + 130 * 60, off=off))
+    assert rec.spo2.span_s - rec.spo2.covered_s == 40.0
+    (line,) = [f for f in form_lines(rec) if f.key == "spo2"]
+    want = "valid SpO2 for 129.3 of the 130.0 min from dose start to session end (99 %)"
+    assert line.value.endswith(want), line.value
