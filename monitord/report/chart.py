@@ -5,7 +5,8 @@ session start, dose start/end, the 40-minute target and session end; shaded band
 alerts were active (colour by priority); dashed lines at the `bp.severe` thresholds;
 invalid readings as red crosses (a cuff error without values sits on the axis floor);
 the three REMS readings circled; stored records (a device's memory, history) as hollow
-grey markers, apart from the live series.
+grey markers, apart from the live series; the holes (device lost, sensor off, monitord not
+running) hatched and named in the legend.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ matplotlib.use("Agg")
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from monitord.report.record import POST_DOSE_TARGET_S, SessionRecord, Vital
 
@@ -91,22 +93,42 @@ def _markers(ax: Axes, rec: SessionRecord, labels: bool, x_hi: float) -> None:
             )
 
 
-def _gaps(ax: Axes, rec: SessionRecord, x_end: float) -> None:
-    """Device-lost holes hatched, so a missing stretch never looks like a quiet one; the
-    times monitord itself was not running cross-hatched darker (nothing was monitored)."""
+# The holes hatched on the chart, so a missing stretch never looks like a quiet one: what
+# the legend calls each, its hatch and colour. A sensor off (probe off, contact lost) is
+# one too: its samples carry no valid value, but a device may still send the last one
+# (plotted as red crosses at e.g. 97 %), and a stretch under a minute left the line drawn
+# across it, both reading as monitored normal values.
+HOLES = {
+    "device_lost": ("device lost", "////", "#7f7f7f"),
+    "sensor_off": ("sensor off", "\\\\\\\\", "#e377c2"),
+    "daemon_down": ("monitord not running", "xxxx", "#404040"),
+}
+
+
+def _gaps(ax: Axes, rec: SessionRecord, x_end: float, panel: str) -> set[str]:
+    """Hatch the holes of the record on `ax` (`panel` "bp": the BP/HR axes, "spo2"); a
+    sensor off only on the panel of its signal (HR on the BP/HR axes), the others on
+    both. Returns the kinds hatched, for the legend."""
+    drawn: set[str] = set()
     for g in rec.gaps:
-        if g.what in ("device_lost", "daemon_down") and g.start is not None:
-            x0 = minutes(rec, g.start)
-            x1 = minutes(rec, g.end) if g.end is not None else x_end
-            down = g.what == "daemon_down"
-            ax.axvspan(
-                x0,
-                max(x1, x0 + 0.3) if down else x1,  # a restart's seconds stay visible
-                facecolor="none",
-                edgecolor="#404040" if down else "#7f7f7f",
-                hatch="xxxx" if down else "////",
-                lw=0,
-            )
+        if g.what not in HOLES or g.start is None:
+            continue
+        if g.what == "sensor_off" and g.signal is not None:
+            if (g.signal == "spo2") != (panel == "spo2"):
+                continue
+        x0 = minutes(rec, g.start)
+        x1 = minutes(rec, g.end) if g.end is not None else x_end
+        _, hatch, colour = HOLES[g.what]
+        ax.axvspan(
+            x0,
+            max(x1, x0 + 0.3),  # a restart's or a short probe-off's seconds stay visible
+            facecolor="none",
+            edgecolor=colour,
+            hatch=hatch,
+            lw=0,
+        )
+        drawn.add(g.what)
+    return drawn
 
 
 def _bands(ax: Axes, rec: SessionRecord, x_end: float) -> None:
@@ -130,9 +152,10 @@ def draw(fig: Figure, rec: SessionRecord, rect_bp: Rect, rect_spo2: Rect) -> Non
     last_t = max([v.t for v in vs] + [rec.ended_t or rec.started_t])
     x_lo = minutes(rec, rec.started_t) - 2
     x_hi = minutes(rec, last_t) + 2
-    for a in (ax, ax2):
+    holes: set[str] = set()
+    for a, panel in ((ax, "bp"), (ax2, "spo2")):
         _bands(a, rec, x_hi)
-        _gaps(a, rec, x_hi)
+        holes |= _gaps(a, rec, x_hi, panel)
         a.grid(True, lw=0.3, alpha=0.5)
         a.tick_params(labelsize=7)
     _markers(ax, rec, labels=True, x_hi=x_hi)
@@ -174,12 +197,22 @@ def draw(fig: Figure, rec: SessionRecord, rect_bp: Rect, rect_spo2: Rect) -> Non
     ax.set_ylabel("mmHg / bpm", fontsize=8)
     top = max([*sy, *oy, *(y for y in hy if not math.isnan(y)), *iy, SEVERE_SYS]) + 15
     ax.set_ylim(BP_FLOOR - 5, top)
+    # Every hatch drawn is named: a hatched stretch is no data, not a shading to guess.
+    for what in HOLES:
+        if what in holes:
+            name, hatch, colour = HOLES[what]
+            ax.add_patch(
+                Rectangle(
+                    (0, 0), 0, 0, facecolor="none", edgecolor=colour, hatch=hatch, lw=0, label=name
+                )
+            )
     # Above the chart, right-aligned: inside it covered the marks' labels and data.
     ax.legend(
         loc="lower right",
         bbox_to_anchor=(1.0, 1.0),
         fontsize=6,
-        ncol=5,
+        # One row: a second one ran into the PDF's header (chair, session) above it.
+        ncol=len(ax.get_legend_handles_labels()[0]),
         frameon=False,
         borderaxespad=0.2,
         handlelength=1.5,

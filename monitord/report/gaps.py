@@ -24,6 +24,7 @@ class Gap:
     start: float | None
     end: float | None
     detail: str
+    signal: str | None = None  # sensor_off: the signal whose sensor was off ("hr", "spo2")
 
 
 def alert_gaps(
@@ -69,7 +70,8 @@ def alert_gaps(
                     )
                 )
             else:
-                out.append(Gap("sensor_off", max(since, t0), c, f"{a.message}{before}"))
+                sig = _value_str(a.value, "signal")
+                out.append(Gap("sensor_off", max(since, t0), c, f"{a.message}{before}", sig))
         elif a.rule == "tech.bp_overdue":
             out.append(_overdue_gap(a, c, ds, t0, valid_bp))
         else:
