@@ -25,6 +25,7 @@ class Gap:
     end: float | None
     detail: str
     signal: str | None = None  # sensor_off: the signal whose sensor was off ("hr", "spo2")
+    device: str | None = None  # device_lost: the device whose link went down
 
 
 def alert_gaps(
@@ -67,6 +68,7 @@ def alert_gaps(
                         max(since, t0),
                         c,
                         f"device {dev} link down{before}: {a.message}",
+                        device=_value_str(a.value, "device"),
                     )
                 )
             else:

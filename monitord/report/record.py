@@ -498,6 +498,7 @@ def build_record(
             [p for p in sp if p[0] >= s_lo],
             (s_lo, s_hi),
             [v.t for v in vitals if v.kind == "spo2" and not v.stored],
+            spo2_holes(gaps, {v.device for v in vitals if v.kind == "spo2"}, s_hi),
         ),
         pre_evidence=evidence(ds, until_then=True),
         end_evidence=evidence(end),
@@ -510,6 +511,23 @@ def build_record(
         readiness=ready,
         observation=judge_observation(rules, start.protocol, ds, de, end, gaps),
     )
+
+
+def spo2_holes(gaps: Sequence[Gap], oximeters: set[str], until: float) -> list[tuple[float, float]]:
+    """The gaps no SpO2 can have come in: monitord not running, an oximeter's link down
+    (a device that sent SpO2 in the session), the SpO2 probe off; one still open runs to
+    `until`."""
+    out = []
+    for g in gaps:
+        if g.start is None:
+            continue
+        if (
+            g.what == "daemon_down"
+            or (g.what == "device_lost" and g.device in oximeters)
+            or (g.what == "sensor_off" and g.signal in (None, "spo2"))
+        ):
+            out.append((g.start, g.end if g.end is not None else until))
+    return out
 
 
 def duration_text(seconds: float | None) -> str:

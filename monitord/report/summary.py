@@ -58,10 +58,13 @@ def spo2_summary(
     points: Sequence[tuple[float, float]],
     span: tuple[float, float] | None = None,
     sample_ts: Sequence[float] = (),
+    holes: Sequence[tuple[float, float]] = (),
 ) -> Spo2Summary:
     """`points`: (t, spo2) of valid live samples in time order; `span`: the time the
     summary covers (from, to); `sample_ts`: the times of every live SpO2 sample, valid
-    or not, in order (an invalid one, probe off, ends the time a valid one stands for)."""
+    or not, in order (an invalid one, probe off, ends the time a valid one stands for);
+    `holes`: (from, to) known to have no SpO2 (the oximeter's link down, its probe off,
+    monitord not running): the last sample before one does not stand into it."""
     lo, hi = span if span is not None else (0.0, 0.0)
     span_s = max(0.0, hi - lo)
     if not points:
@@ -72,23 +75,37 @@ def spo2_summary(
         if v < SPO2_LOW_PCT:
             below += min(t2 - t, SPO2_HOLD_MAX_S)
     return Spo2Summary(
-        len(points), v_min, t_min, below, span_s, _covered(points, lo, hi, sample_ts)
+        len(points), v_min, t_min, below, span_s, _covered(points, lo, hi, sample_ts, holes)
     )
 
 
 def _covered(
-    points: Sequence[tuple[float, float]], lo: float, hi: float, sample_ts: Sequence[float]
+    points: Sequence[tuple[float, float]],
+    lo: float,
+    hi: float,
+    sample_ts: Sequence[float],
+    holes: Sequence[tuple[float, float]] = (),
 ) -> float:
     """The time in [lo, hi] valid samples stand for: each until the next sample of any
     verdict, at most SPO2_HOLD_MAX_S (as for the time below 90 %: a longer silence is a
-    hole), the last until `hi` within that limit."""
+    hole), the last until `hi` within that limit; none of it inside a known hole."""
     ts = sorted({*sample_ts, *(t for t, _ in points)})
+    merged: list[list[float]] = []
+    for h0, h1 in sorted(holes):
+        if merged and h0 <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], h1)
+        else:
+            merged.append([h0, h1])
     covered = 0.0
     for t, _ in points:
         i = bisect.bisect_right(ts, t)
         nxt = ts[i] if i < len(ts) else math.inf
         a, b = max(t, lo), min(nxt, t + SPO2_HOLD_MAX_S, hi)
-        covered += max(0.0, b - a)
+        if b <= a:
+            continue
+        # The samples' intervals are disjoint (each ends at the next sample), the merged
+        # holes too: what a hole overlaps is subtracted once.
+        covered += b - a - sum(max(0.0, min(b, h1) - max(a, h0)) for h0, h1 in merged)
     return covered
 
 

@@ -39,17 +39,17 @@ def _scenario(spo2_until: int, end: int, dip: bool = False, off: range = range(0
 
 def test_an_oximeter_lost_for_most_of_the_session_is_no_full_spo2_line(tmp_path: Path) -> None:
     # Valid SpO2 from the dose for 12 min, then the link lost to the end, 130 min after
-    # the dose: 12.9 min covered (the last sample stands for at most 60 s, as for the
-    # time below 90 %).
+    # the dose: 12.0 min covered (the last sample, 5 s before the link went down, stands
+    # until then, not for the 60 s a silence is bridged).
     rec = play_record(tmp_path, _scenario(DOSE + 12 * 60, DOSE + 130 * 60))
     (line,) = [f for f in form_lines(rec) if f.key == "spo2"]
-    want = "valid SpO2 for 12.9 of the 130.0 min from dose start to session end (9 %)"
+    want = "valid SpO2 for 12.0 of the 130.0 min from dose start to session end (9 %)"
     assert want in line.value, (
         f"SpO2 line {line.value!r}: it must say how much of the 130 monitored min had SpO2"
     )
     assert line.value.startswith("minimum 97 % at "), line.value
     assert "NOT CONTINUOUS" in line.value and line.missing, "a partial SpO2 line must be flagged"
-    assert "NOT CONTINUOUS: valid SpO2 for 12.9 of the 130.0 min" in render_html(rec)
+    assert "NOT CONTINUOUS: valid SpO2 for 12.0 of the 130.0 min" in render_html(rec)
 
 
 def test_an_oximeter_there_throughout_is_not_flagged(tmp_path: Path) -> None:
