@@ -227,7 +227,9 @@ def could_leave_text(rec: SessionRecord) -> str:
             # IV ketamine: no REMS question; the infusion's end is its natural origin.
             text += f", {minutes_up((r.met_t - rec.dose_end_t) / 60)} min after the dose end"
         text += (
-            f": discharge criteria met from {fmt_t(rec, r.met_t)} until {to}, "
+            # The clock time rounded up to the second too (fmt_t drops the fraction: a BP
+            # received at 09:55:20.4 read "met from 09:55:20", before the fact).
+            f": discharge criteria met from {fmt_t(rec, math.ceil(r.met_t - 1e-6))} until {to}, "
             f"without the {minimum} minimum"
         )
     if rec.discharge_ready_t is not None:

@@ -50,7 +50,9 @@ def test_minutes_from_the_dose_never_read_later_than_the_fact() -> None:
     assert fmt_rel(rec, dose - 3) == "-0.1"
 
 
-def test_time_the_patient_could_have_left_is_never_before_the_criteria(tmp_path: Path) -> None:
+def _could_leave(tmp_path: Path, second_bp_s: float) -> tuple[float | None, str]:
+    """(met_t - T0, could_leave) of a session dosed at 300 s whose second post-dose BP,
+    `second_bp_s` after the dose, is where the criteria are met from."""
     dose = 300
     lines: list[dict[str, object]] = [
         {"t": 0, "event": "session_start", "protocol": "esketamine", "session_id": "s-up"},
@@ -59,8 +61,8 @@ def test_time_the_patient_could_have_left_is_never_before_the_criteria(tmp_path:
         {"t": dose, "event": "dose_start"},
         {"t": 600, "event": "dose_end"},
         {"t": dose + 40 * 60, "event": "bp", "sys": 121, "dia": 79},
-        # The second post-dose BP, 50 min 20 s after the dose: the criteria are met from it.
-        {"t": dose + 50 * 60 + 20, "event": "bp", "sys": 121, "dia": 79},
+        # The second post-dose BP: the criteria are met from it.
+        {"t": dose + second_bp_s, "event": "bp", "sys": 121, "dia": 79},
     ]
     lines += [
         {"t": dose + m * 60, "event": "bp", "sys": 121, "dia": 79} for m in range(60, 131, 10)
@@ -68,8 +70,13 @@ def test_time_the_patient_could_have_left_is_never_before_the_criteria(tmp_path:
     end = dose + 135 * 60
     lines += [{"t": end, "event": "session_end"}, {"t": end + 100, "event": "end"}]
     rec = play_record(tmp_path, "".join(json.dumps(x) + "\n" for x in lines))
-    assert rec.readiness.met_t == T0 + dose + 50 * 60 + 20
-    value = form(rec)["could_leave"]
+    met = rec.readiness.met_t
+    return (None if met is None else met - T0), form(rec)["could_leave"]
+
+
+def test_time_the_patient_could_have_left_is_never_before_the_criteria(tmp_path: Path) -> None:
+    met, value = _could_leave(tmp_path, 50 * 60 + 20)
+    assert met == 300 + 50 * 60 + 20
     assert value.startswith("51 min from administration: discharge criteria met from 09:55:20"), (
         f"could_leave {value!r}: criteria met 50 min 20 s after the dose must read 51 min, "
         "never a minute before they were met"
@@ -80,3 +87,12 @@ def test_an_hour_long_hole_is_never_shown_shorter() -> None:
     assert span_text(3659) == "1 h 01 min"
     assert span_text(3600) == "1 h 00 min"
     assert span_text(3599) == "59 min 59 s"
+
+
+def test_the_clock_time_criteria_were_met_from_is_never_before_the_fact(tmp_path: Path) -> None:
+    # A reading received at a fraction of a second (the daemon's receive time).
+    met, value = _could_leave(tmp_path, 50 * 60 + 20.4)
+    assert met is not None and abs(met - (300 + 50 * 60 + 20.4)) < 1e-6
+    assert value.startswith("51 min from administration: discharge criteria met from 09:55:21"), (
+        f"could_leave {value!r}: criteria met at 09:55:20.4 must not read 09:55:20"
+    )
