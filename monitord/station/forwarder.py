@@ -16,6 +16,14 @@ it (so it is posted `after_s` after the raise, at once when that is past), else 
 it is seen. Before (an audit found it), such an alert was never forwarded however long it
 stayed unacknowledged. `raised_t` is the chair's clock: one ahead of the station's counts
 from when seen, so a countdown is never longer than `after_s` from then.
+
+What ends it: only an acknowledgement or a clear the station sees (an `acknowledged` or
+`cleared` event, or the alert shown with `ack`), or its POST. An alert merely missing from
+the station's view (a set of the same millisecond without it, two daemons on one chair id,
+a replayed set then a live one) pauses its countdown: shown again unacknowledged, it
+resumes, due no later than before (posted at once when that is past). Before, missing
+once ended it for good, and the alarm shown again was never forwarded however long it
+stayed unacknowledged.
 """
 
 from __future__ import annotations
@@ -40,7 +48,8 @@ log = logging.getLogger("monitord.station.forwarder")
 RETRY_S = 5.0
 # Alert ids forwarded, acknowledged or cleared in this process: never counted down again
 # when a retained active set shows them once more (a broker reconnect). Thousands of
-# alerts: weeks of a clinic.
+# alerts: weeks of a clinic. As many paused countdowns are kept (an alert cleared while
+# the station was away is missing for good and never resumes: the oldest are forgotten).
 KEEP_DONE = 4096
 
 
@@ -58,6 +67,9 @@ class Forwarder:
         self.site = site
         self._pending: dict[str, _Pending] = {}
         self._done: OrderedDict[str, None] = OrderedDict()
+        # Countdowns of alerts missing from the view, neither acknowledged nor cleared
+        # there: resumed if the alert shows again (`_count_down`).
+        self._paused: OrderedDict[str, _Pending] = OrderedDict()
         self._doze = Doze()  # the wait for the next deadline: a new alert ends it
         self._flog = FailureLog(log, "phone forwarder")
         self.sent = 0
@@ -73,21 +85,29 @@ class Forwarder:
 
     def on_chairs(self, chairs: Mapping[str, ChairView]) -> None:
         """The chairs' alerts as the station holds them (their retained active sets, and
-        the events applied since). An alert acknowledged or gone ends its countdown (an ack
-        made while the station was away arrives as the retained set only); a high one not
-        acknowledged and not yet counted down starts it from its raise time."""
+        the events applied since). An alert shown acknowledged ends its countdown for good
+        (an ack made while the station was away arrives as the retained set only); one
+        missing pauses it (`_pause`); a high one not acknowledged and not counting down
+        starts it from its raise time, or resumes its paused one."""
         for aid, p in list(self._pending.items()):
             view = chairs.get(p.chair)
             if view is None:
                 continue
             match = [a for a in view.alerts if a.get("alert_id") == aid]
-            if not match or match[0].get("ack"):
+            if not match:
+                self._pause(aid)
+            elif match[0].get("ack"):
                 self._end(aid)
         now, wall = time.monotonic(), time.time()
         for chair, view in chairs.items():
             for a in view.alerts:
                 key = a.get("alert_id")
-                if a.get("priority") != "high" or a.get("ack") or not isinstance(key, str):
+                if not isinstance(key, str):
+                    continue
+                if a.get("ack"):
+                    self._end(key)  # seen acknowledged: also a paused or future countdown
+                    continue
+                if a.get("priority") != "high":
                     continue
                 raised = a.get("raised_t")
                 if isinstance(raised, int | float) and not isinstance(raised, bool):
@@ -101,15 +121,34 @@ class Forwarder:
 
     def _count_down(self, aid: str, chair: str, ev: dict[str, Any], since: float) -> None:
         """Start `aid`'s countdown from `since` (monotonic), unless it is counting down
-        already or was forwarded or ended in this process: once per alert."""
+        already or was forwarded or ended in this process: once per alert. A paused one
+        resumes, due no later than it was (the earlier deadline of the two)."""
         if aid in self._pending or aid in self._done:
             return
-        self._pending[aid] = _Pending(chair, ev, since + self.cfg.after_s)
+        due = since + self.cfg.after_s
+        paused = self._paused.pop(aid, None)
+        if paused is not None:
+            due = min(due, paused.due)
+            ev = {**paused.event, **ev}  # the raise's `time` when this view lacks it
+        self._pending[aid] = _Pending(chair, ev, due)
         self._doze.rouse()
 
-    def _end(self, aid: str) -> None:
-        if self._pending.pop(aid, None) is not None:
+    def _pause(self, aid: str) -> None:
+        """`aid` is missing from its chair's view, with no ack or clear seen: its
+        countdown waits for it to show again. One already posted is done (never twice)."""
+        p = self._pending.pop(aid)
+        if p.sent:
             self._remember(aid)
+            return
+        self._paused[aid] = p
+        while len(self._paused) > KEEP_DONE:
+            self._paused.popitem(last=False)
+
+    def _end(self, aid: str) -> None:
+        """An ack or a clear seen: `aid` is never counted down again in this process."""
+        self._paused.pop(aid, None)
+        self._pending.pop(aid, None)
+        self._remember(aid)
 
     def _remember(self, aid: str) -> None:
         self._done[aid] = None

@@ -16,7 +16,15 @@ from aiohttp import web
 from monitord.models import iso
 from tests.kit import eventually
 from tests.servers import Mosquitto, free_port
-from tests.station.station_kit import SITE, mqtt_login, station_config, station_process
+from tests.station.station_kit import (
+    SITE,
+    ChairPublisher,
+    alert,
+    mqtt_login,
+    show_logs,
+    station_config,
+    station_process,
+)
 
 
 def event(chair: str, kind: str, n: int) -> dict[str, Any]:
@@ -148,3 +156,50 @@ async def test_a_high_alarm_active_before_the_station_started_is_forwarded(
     assert len(got) == 1, got
     doc = json.loads(got[0])
     assert doc["alert_id"] == "chair-1:bp.crisis:1" and doc["raised_at"] == iso(now - 120)
+
+
+async def test_an_alarm_missing_from_the_view_a_while_is_still_forwarded(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """Before, an alarm missing once from the station's view (a set of the same
+    millisecond without it, two daemons on one chair id, a replayed set then a live one)
+    ended its countdown for good: shown again, unacknowledged, the nurse's phone was never
+    called. Now missing only pauses it: shown again with a raise 2 min ago and `after_s =
+    30`, it is posted at once; and, posted, it is never posted twice however it comes and
+    goes. A later marker alarm, posted after it, shows nothing else was."""
+    got: list[bytes] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        got.append(await request.read())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    extra = f'[station.forwarder]\nurl = "http://127.0.0.1:{port}/hook"\nafter_s = 30\n'
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, extra=extra)
+    a = alert("chair-1", "bp.crisis", "high", "BP 212/124 >= 200/120", ago_s=120)
+    b = alert("chair-2", "spo2.very_low", "high", "SpO2 81 < 85 for 10 s", ago_s=120)
+    try:
+        async with (
+            mqtt_login(mosquitto) as c,
+            station_process(cfg, tmp_path / "station.log") as (station, _),
+            show_logs(station),
+        ):
+            pub = ChairPublisher(c, mqtt_prefix)
+            await eventually(lambda: "station MQTT: connected" in station.output(), 20, "up")
+            await pub.event("chair-1", a, "raised")  # live: counts down from now (30 s)
+            await pub.active("chair-1", [])  # a set without it: missing a moment
+            await pub.active("chair-1", [a])  # back, unacknowledged, raised 2 min ago
+            await eventually(lambda: len(got) >= 1, 10, "the alarm shown again forwarded")
+            await pub.active("chair-1", [])  # posted: gone and back posts nothing more
+            await pub.active("chair-1", [a])
+            await pub.active("chair-2", [b])  # the marker
+            await eventually(lambda: len(got) >= 2, 10, "the marker forwarded")
+    finally:
+        await runner.cleanup()
+    ids = [json.loads(body)["alert_id"] for body in got]
+    assert ids == [a["alert_id"], b["alert_id"]], ids
