@@ -28,6 +28,10 @@ from monitord.models import AlertEvent, Refusal, iso
 # alarm still on some screen. They go into the engine snapshot, which an alarm's commit
 # writes (~60 bytes each): 32 would add ~2 KB to every alarm's fsync (issue 20).
 CLEARED_KEPT = 8
+# The longest acknowledger's name `alerts/active` carries (`by`): a station refuses a
+# longer name, and with it the whole set (monitord/station/messages.py `Name`). cmd/ack
+# takes 64 (sinks/commands.py); a scenario's `ack` is not bounded.
+MAX_BY = 128
 
 
 class AlertBook:
@@ -68,6 +72,10 @@ class AlertBook:
                     "level": a.level,
                     "message": a.message,
                     "value": dict(a.value),
+                    # Who acknowledged it, for a station that starts after the ACK (its
+                    # `acknowledged` event is gone by then); bounded as a station reads a
+                    # name (messages.py Name): a longer one refused the whole set there.
+                    **({"by": a.acked_by[:MAX_BY]} if a.acked and a.acked_by else {}),
                 }
             )
         return out
