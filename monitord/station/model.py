@@ -283,10 +283,13 @@ class StationModel:
                 # heard live, with no daemon left to bring it back. A chair's clock never
                 # goes back (monitord/clock.py), so the held state is the newer one.
                 return out
-            # The active set says `ack` but not who: keep the name from the event.
+            # The set says who acknowledged (`by`); a daemon older than that says `ack`
+            # only: keep the name from the event then.
             who = {a.get("alert_id"): a.get("by") for a in view.alerts if a.get("by")}
             view.alerts = [
-                {**a.dump(), "by": who[a.alert_id]} if a.ack and a.alert_id in who else a.dump()
+                {**a.dump(), "by": who[a.alert_id]}
+                if a.ack and a.by is None and a.alert_id in who
+                else a.dump()
                 for a in msg.alerts
             ]
             view.session = msg.session.dump() if msg.session is not None else None
