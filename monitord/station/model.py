@@ -56,6 +56,13 @@ class ChairView:
     # may predate it (an event of a batch is at or after the set before it: docs/mqtt.md
     # "alerts/active"), and is kept out when replayed (`apply`).
     clock_by_event: bool = False
+    # `clock` never steps back (an event older than it, heard live after it, is a re-send
+    # or one held behind a refusal, docs/mqtt.md; stepped back, an older replayed set
+    # read as newer and took an alarm heard live off the board), except to the first live
+    # set after a live `online`: a daemon that (re)connected republishes its whole set,
+    # and one whose clock is behind (a replaced Pi, a fresh store) would else have its
+    # newer sets kept out when replayed, the alarms they add unshown.
+    reclock: bool = False
     errors: list[dict[str, Any]] = field(default_factory=list)
     # The last valid reading per kind: an invalid one (device or artifact check) is shown
     # marked, never as the chair's current value, so the one before it must be kept.
@@ -258,6 +265,8 @@ class StationModel:
             view.seen(msg.time)
             view.online = msg.state == "online"
             view.status_time = msg.time
+            if at is not None and view.online:
+                view.reclock = True  # its set, republished at its connect, sets the clock
             # Each `online` says it while it lasts: one without it ends it. An `offline`
             # without it (the Last Will never has it, docs/mqtt.md) leaves it as it was.
             if view.online or msg.conflict is not None:
@@ -293,8 +302,15 @@ class StationModel:
                 for a in msg.alerts
             ]
             view.session = msg.session.dump() if msg.session is not None else None
-            view.clock = msg.time or view.clock
+            if msg.time is not None and (
+                (view.reclock and at is not None) or not _later(view.clock, msg.time)
+            ):
+                view.clock = msg.time
+            # No event heard after this set (one heard before it and later than it keeps
+            # the clock: a replay as old as that event is then applied, as it was).
             view.clock_by_event = False
+            if at is not None:
+                view.reclock = False
             view.seen(msg.time)
         elif isinstance(msg, AlertEvent):
             self._event(view, msg)
@@ -339,8 +355,9 @@ class StationModel:
     def _event(view: ChairView, ev: AlertEvent) -> None:
         """An alert event moves the tile at once; the retained active set that follows
         it confirms (and replaces) the list."""
-        view.clock = ev.time or view.clock
-        view.clock_by_event = view.clock_by_event or ev.time is not None
+        if ev.time is not None and not _later(view.clock, ev.time):
+            view.clock = ev.time  # at or after what was heard: never back (`reclock`)
+            view.clock_by_event = True
         view.seen(ev.time)
         if ev.phase is not None and view.session is not None:
             view.session = {**view.session, "phase": ev.phase}
