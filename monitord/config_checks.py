@@ -31,6 +31,16 @@ def secret_files(cfg: Config) -> list[tuple[str, Path, str]]:
         if cfg.mqtt.enabled and chair.mqtt_password_file is not None:
             # No environment override: each chair has its own secret.
             out.append((f"chairs[{i}].mqtt_password_file", chair.mqtt_password_file, ""))
+    if cfg.station is not None and cfg.station.mqtt_password_file is not None:
+        # The station's own login: read by the same user from the same credentials (its
+        # unit loads the same secrets directory), so judged by the same checks.
+        out.append(
+            (
+                "station.mqtt_password_file",
+                cfg.station.mqtt_password_file,
+                "MONITORD_STATION_MQTT_PASSWORD",
+            )
+        )
     if cfg.influx.enabled:
         if cfg.influx.token_file is not None:
             out.append(("influx.token_file", cfg.influx.token_file, "MONITORD_INFLUX_TOKEN"))
@@ -387,34 +397,19 @@ def _check_station(
     cfg: Config, source: str, errors: list[str], warnings: list[str], as_daemon: bool = True
 ) -> None:
     """[station]: its files exist and are readable before the server starts (a missing
-    nurses file would otherwise lock every nurse out at the first login). Its secret named
-    by an absolute path is judged as the chairs' (`check`)."""
+    nurses file would otherwise lock every nurse out at the first login). Its secret is
+    one of `secret_files`, judged as the chairs' (`check`)."""
     st = cfg.station
     assert st is not None
     files = [("nurses_file", st.nurses_file), ("tls_cert_file", st.tls_cert_file)]
     files.append(("tls_key_file", st.tls_key_file))
-    if st.mqtt_password_file is not None and not os.environ.get("MONITORD_STATION_MQTT_PASSWORD"):
-        try:
-            files.append(("mqtt_password_file", _resolve_secret(st.mqtt_password_file)))
-        except CredentialMissing as e:
-            errors.append(f"{where(cfg, source, 'station.mqtt_password_file')}: {e}")
     for key, p in files:
         if p is None:
-            if key == "mqtt_password_file":  # a secret this user may not look at
-                warnings.append(_not_checked(source, ["station.mqtt_password_file"]))
             continue
         problem = _unusable(p)
-        secret = key == "mqtt_password_file" and p == st.mqtt_password_file  # absolute
-        if secret and problem is not None and problem.startswith("not readable"):
-            # A broker password: never "make it 0644" (the fix for a certificate).
-            if as_daemon or not _service_reads(p):
-                errors.append(
-                    f"{where(cfg, source, 'station.mqtt_password_file')}: "
-                    f"{_unreadable_secret(p, p.stat())}"
-                )
-        elif problem is not None:
+        if problem is not None:
             errors.append(f"{where(cfg, source, f'station.{key}')}: {p}: {problem}")
-        elif key in ("nurses_file", "mqtt_password_file", "tls_key_file"):
+        elif key in ("nurses_file", "tls_key_file"):
             mode = p.stat().st_mode
             if mode & stat.S_IROTH:
                 warnings.append(

@@ -111,6 +111,7 @@ def check_credentials(cfg: Config, creds: Path | None) -> Check | None:
             *(c.mqtt_password_file for c in cfg.chairs),
             cfg.influx.token_file,
             cfg.influx.password_file,
+            cfg.station.mqtt_password_file if cfg.station is not None else None,
         )
         if p is not None and not p.is_absolute()
     ]

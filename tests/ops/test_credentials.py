@@ -245,6 +245,58 @@ def test_check_config_outside_the_unit_looks_where_the_unit_loads(
     assert check(cfg, "m.toml") == ([], [])
 
 
+def test_check_config_judges_the_station_secret_as_the_chairs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """[station] mqtt_password_file, a name in the secrets directory the station's unit
+    loads: a symlink there (systemd skips it) is an error and an empty file (the
+    install's placeholder) a warning, as for a chair's. Before, check-config said `ok`
+    to both: the station then stopped at start ("'pw' was not passed to the service")
+    or was refused by the broker for ever."""
+    sec = tmp_path / "secrets"
+    sec.mkdir(mode=0o700)
+    cfg = tmp_path / "station.toml"
+    cfg.write_text(
+        '[site]\nid = "clinic-north"\n[station]\nid = "station-1"\n'
+        f'nurses_file = "{write_nurses(tmp_path / "nurses")}"\n'
+        'mqtt_username = "station-1"\nmqtt_password_file = "station-mqtt-password"\n'
+    )
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    monkeypatch.delenv("MONITORD_STATION_MQTT_PASSWORD", raising=False)
+    monkeypatch.setattr(credentials, "SECRETS_DIR", sec)
+    c = load_config(str(cfg))
+    secret = sec / "station-mqtt-password"
+    (tmp_path / "elsewhere").write_text("pw\n")
+    secret.symlink_to(tmp_path / "elsewhere")
+    assert check(c, "s.toml") == (
+        [
+            f"s.toml: station.mqtt_password_file: {secret} is a symbolic link, which systemd "
+            "skips when it loads the secrets directory: put the file itself there"
+        ],
+        [],
+    )
+    secret.unlink()
+    secret.write_text("")
+    secret.chmod(0o600)
+    assert check(c, "s.toml") == (
+        [],
+        [
+            f"s.toml: station.mqtt_password_file: warning: {secret} is empty: the login "
+            "would be refused; write the secret into it (one line)"
+        ],
+    )
+    secret.unlink()
+    (errors, _) = check(c, "s.toml")
+    assert len(errors) == 1 and errors[0].startswith(
+        f"s.toml: station.mqtt_password_file: {secret}: no such file "
+        "(nor MONITORD_STATION_MQTT_PASSWORD set); the unit passes "
+        f"{sec}/station-mqtt-password as credential secrets_station-mqtt-password: write"
+    ), errors
+    # What the station does read: in the environment, the file is not looked at.
+    monkeypatch.setenv("MONITORD_STATION_MQTT_PASSWORD", "pw")
+    assert check(c, "s.toml") == ([], [])
+
+
 def test_doctor_looks_up_names_as_the_unit_and_says_it_runs_outside(
     tmp_path: Path, broker: Mosquitto
 ) -> None:

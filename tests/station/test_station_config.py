@@ -66,9 +66,10 @@ def test_check_config_names_missing_station_files(tmp_path: Path) -> None:
     r = monitord("check-config", str(cfg))
     assert r.returncode == 78, r.stderr
     assert r.stderr.splitlines() == [
+        f"{cfg}: station.mqtt_password_file: {tmp_path / 'nope.pass'}: no such file "
+        "(nor MONITORD_STATION_MQTT_PASSWORD set)",
         f"{cfg}: station.tls_cert_file: {tmp_path / 'c.pem'}: no such file",
         f"{cfg}: station.tls_key_file: {tmp_path / 'k.pem'}: no such file",
-        f"{cfg}: station.mqtt_password_file: {tmp_path / 'nope.pass'}: no such file",
         f"{cfg}: station.nurses_file: line 1: expected 'name:pbkdf2_sha256$...' (see --add-nurse)",
     ]
 
