@@ -25,7 +25,10 @@ from monitord.scenario import ScenarioError, ScenarioFile
 def secret_files(cfg: Config) -> list[tuple[str, Path, str]]:
     """(dotted key, path, environment variable that overrides it) of each secret file."""
     out: list[tuple[str, Path, str]] = []
-    if cfg.mqtt.enabled and cfg.mqtt.password_file is not None:
+    # [mqtt]'s login is only the chairs' without their own: unused, its file is not read
+    # (a missing one refused a valid config where every chair has its own login).
+    shared = any(chair.mqtt_username is None for chair in cfg.chairs)
+    if cfg.mqtt.enabled and cfg.mqtt.password_file is not None and shared:
         out.append(("mqtt.password_file", cfg.mqtt.password_file, "MONITORD_MQTT_PASSWORD"))
     for i, chair in enumerate(cfg.chairs):
         if cfg.mqtt.enabled and chair.mqtt_password_file is not None:

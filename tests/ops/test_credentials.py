@@ -297,6 +297,38 @@ def test_check_config_judges_the_station_secret_as_the_chairs(
     assert check(c, "s.toml") == ([], [])
 
 
+DEVICE = '  [[chairs.devices]]\n  id = "ox"\n  driver = "masimo-ascii"\n  port = "socket://127.0.0.1:1"\n'
+
+
+def test_mqtt_password_file_is_checked_only_when_a_chair_uses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """[mqtt] password_file is the login of the chairs without their own (config/example.toml
+    names it; docs/delivery.md then gives each chair its own). Before, with every chair on
+    its own login, a missing mqtt-password (never read) was exit 78."""
+    chairs = "".join(
+        f'[[chairs]]\nid = "{c}"\nmqtt_username = "{c}"\nmqtt_password_file = '
+        f'"mqtt-password-{c}"\n{DEVICE}'
+        for c in USERS
+    )
+    cfg = tmp_path / "monitord.toml"
+    cfg.write_text(
+        '[site]\nid = "clinic-north"\n[mqtt]\nusername = "chair-1"\n'
+        f'password_file = "mqtt-password"\n[influx]\nenabled = false\n{chairs}'
+    )
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    monkeypatch.delenv("MONITORD_MQTT_PASSWORD", raising=False)
+    sec = secrets_dir(tmp_path, USERS)  # no mqtt-password in it
+    monkeypatch.setattr(credentials, "SECRETS_DIR", sec)
+    assert check(load_config(str(cfg)), "m.toml") == ([], [])
+    # A chair on [mqtt]'s login: its file is read, and missing it is refused.
+    cfg.write_text(cfg.read_text() + f'[[chairs]]\nid = "chair-1"\n{DEVICE}')
+    (errors, _) = check(load_config(str(cfg)), "m.toml")
+    assert len(errors) == 1 and errors[0].startswith(
+        f"m.toml: mqtt.password_file: {sec}/mqtt-password: no such file"
+    ), errors
+
+
 def test_doctor_looks_up_names_as_the_unit_and_says_it_runs_outside(
     tmp_path: Path, broker: Mosquitto
 ) -> None:
