@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import ssl
 import stat
 import sys
 from pathlib import Path
 
 from monitord import credentials, serviceuser
 from monitord.config import Config, where
+from monitord.config_tls import ca_problem, station_problems
 from monitord.credentials import CredentialMissing, in_unit, outside_unit, unit_directory
 from monitord.scenario import ScenarioError, ScenarioFile
 
@@ -135,22 +135,6 @@ def _unusable(p: Path) -> str | None:
     return None
 
 
-def _no_ca(p: Path) -> str | None:
-    """Why CA file `p` (there and readable) does not load as the daemon loads it, or None.
-    The CA's key copied in its place (make-certs.sh writes both side by side), an empty
-    file: the daemon started and failed every TLS handshake, retried for ever."""
-    try:
-        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=str(p))
-    except ssl.SSLError as e:
-        return (
-            f"no CA certificate in it ({e.reason or e}): name the clinic's CA certificate "
-            "(PEM, e.g. clinic-ca.pem), not its key"
-        )
-    except (OSError, ValueError) as e:
-        return f"cannot be loaded ({getattr(e, 'strerror', None) or e})"
-    return None
-
-
 def _service_reads(p: Path) -> bool:
     """The service user (another user than this one, on this machine) may read `p`: an
     admin outside its group checking a 0640 root:monitord secret, which the daemon reads."""
@@ -236,7 +220,7 @@ def check(
             # outside the group cannot read, but the daemon will, is no error.
             if _service_reads(p):
                 continue
-        if problem or (key == "ca_file" and (problem := _no_ca(p))):
+        if problem or (key == "ca_file" and (problem := ca_problem(p))):
             errors.append(f"{where(cfg, source, f'mqtt.tls.{key}')}: {p}: {problem}")
     if cfg.station is not None:
         _check_station(cfg, source, errors, warnings, as_daemon)
@@ -419,6 +403,12 @@ def _check_station(
                     f"{where(cfg, source, f'station.{key}')}: warning: {p} is readable by "
                     f"every user (mode {stat.S_IMODE(mode):04o}); chmod o-r it"
                 )
+    cert, tls_key = st.tls_cert_file, st.tls_key_file
+    if cert and tls_key and _unusable(cert) is None and _unusable(tls_key) is None:
+        # Loaded as the station loads them: a key named as the certificate stopped it at
+        # start with "cannot listen on ...: [SSL] PEM lib", naming neither.
+        for name, p, why in station_problems(cert, tls_key):
+            errors.append(f"{where(cfg, source, f'station.{name}')}: {p}: {why}")
     if _unusable(st.nurses_file) is None:
         from monitord.station.auth import NursesFileError, load_nurses
 

@@ -58,10 +58,15 @@ def test_shipped_station_config_is_ok(tmp_path: Path) -> None:
     # stand-in as docs/install.md ("The nurses' station") has the admin make them.
     etc = tmp_path / "etc"
     (etc / "tls").mkdir(parents=True)
-    for name in ("tls/station.pem", "tls/station.key"):
-        (etc / name).write_text("stand-in\n")
-    make_certs(tmp_path / "certs")  # the CA must load as one (check-config loads it)
-    shutil.copy(tmp_path / "certs" / "clinic-ca.pem", etc / "tls" / "clinic-ca.pem")
+    # Each must load as what it is (check-config loads them as the station does): the
+    # broker's pair from make-certs.sh stands in for the station's.
+    make_certs(tmp_path / "certs")
+    for src, name in [
+        ("clinic-ca.pem", "clinic-ca.pem"),
+        ("broker.pem", "station.pem"),
+        ("broker.key", "station.key"),
+    ]:
+        shutil.copy(tmp_path / "certs" / src, etc / "tls" / name)
     (etc / "nurses").write_text("Alice M:pbkdf2_sha256$200000$c2FsdA$aGFzaA\n")
     for name in ("nurses", "tls/station.key"):
         (etc / name).chmod(0o600)

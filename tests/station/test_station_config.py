@@ -163,11 +163,15 @@ def test_model_follows_events_and_active_sets_ignores_doctor_and_junk() -> None:
 def test_shipped_station_config_is_ok(tmp_path: Path) -> None:
     # Its files at their installed paths are stand-ins here (check-config verifies them).
     text = (Path(__file__).resolve().parents[2] / "config" / "station.toml").read_text()
-    make_certs(tmp_path / "certs")  # the CA must load as one (check-config loads it)
+    # Each TLS file must load as what it is (check-config loads the CA as the daemon, the
+    # pair as the station): the broker's pair from make-certs.sh stands in for the station's.
+    make_certs(tmp_path / "certs")
+    made = {"clinic-ca.pem": "clinic-ca.pem", "station.pem": "broker.pem"}
+    made["station.key"] = "broker.key"
     for name in ("clinic-ca.pem", "station.pem", "station.key", "station-mqtt.pass"):
         (tmp_path / name).write_text("stand-in\n")
-        if name == "clinic-ca.pem":
-            shutil.copy(tmp_path / "certs" / name, tmp_path / name)
+        if name in made:
+            shutil.copy(tmp_path / "certs" / made[name], tmp_path / name)
         (tmp_path / name).chmod(0o600)
         text = text.replace(f"/etc/monitord/tls/{name}", str(tmp_path / name))
         text = text.replace(f"/etc/monitord/{name}", str(tmp_path / name))

@@ -1,0 +1,120 @@
+"""What is in a TLS file the config names, judged by loading it as its reader does:
+the broker's CA (`[mqtt.tls] ca_file`: the daemon, the station, doctor) and the station's
+own certificate and key (`[station] tls_cert_file` / `tls_key_file`: its HTTPS listener).
+
+Each problem is the end of one line (monitord/config_checks.py puts the key and the file
+before it): what the file holds instead, and how to get the right one. Without these the
+file was found "ok" and then failed where the reason is lost: every TLS handshake of the
+daemon refused and retried for ever, or the station stopping with "cannot listen on ...:
+[SSL] PEM lib".
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+PEM = b"-----BEGIN "
+
+
+def _read(p: Path) -> bytes:
+    try:
+        return p.read_bytes()
+    except OSError:
+        return b""  # unreadable: config_checks says so, with its own fix
+
+
+def _der_certificate(data: bytes) -> bool:
+    """`data` is one certificate in DER (binary ASN.1), which OpenSSL loads as cadata."""
+    if PEM in data or not data.startswith(b"\x30"):
+        return False
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=data)
+    except (ssl.SSLError, ValueError):
+        return False
+    return True
+
+
+def _convert(p: Path, what: str) -> str:
+    """The command turning DER file `p` into PEM (`what`: x509 or pkey), and the result."""
+    out = p.with_suffix(".pem") if p.suffix != ".pem" else p.with_name(f"{p.stem}-pem.pem")
+    return f"openssl {what} -inform der -in {p} -out {out}, and name {out}"
+
+
+def _no_certificate(p: Path, data: bytes, wanted: str) -> str:
+    """Why `p` holds no PEM certificate (`wanted` says which one to name instead)."""
+    if _der_certificate(data):
+        return (
+            "a DER-encoded (binary) certificate; monitord reads PEM (text): convert it "
+            f"with {_convert(p, 'x509')}"
+        )
+    if b"PRIVATE KEY-----" in data:
+        return f"a private key, not a certificate: name {wanted}, not its key"
+    if not data.strip():
+        return f"empty: name {wanted}"
+    return f"no PEM certificate in it: name {wanted}"
+
+
+def ca_problem(p: Path) -> str | None:
+    """Why CA file `p` (there and readable) does not load as the daemon loads it, or None.
+    The CA's key copied in its place (make-certs.sh writes both side by side), an empty
+    file, a CA exported in DER: the daemon started and failed every TLS handshake."""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=str(p))
+    except ssl.SSLError as e:
+        why = _no_certificate(p, _read(p), "the clinic's CA certificate (PEM, e.g. clinic-ca.pem)")
+        return f"no CA certificate in it ({e.reason or e}): {why}"
+    except (OSError, ValueError) as e:
+        return f"cannot be loaded ({getattr(e, 'strerror', None) or e})"
+    return None
+
+
+def _no_passphrase() -> bytes:
+    # Never OpenSSL's prompt on the terminal: the station under its unit has none.
+    return b""
+
+
+def station_problems(cert: Path, key: Path) -> list[tuple[str, Path, str]]:
+    """(setting, file, why) of the station's certificate and key that do not load as the
+    station loads them (monitord/station/server.py, `Station.ssl_context`); [] if they do."""
+    try:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(str(cert), str(key), password=_no_passphrase)
+    except ssl.SSLError as e:
+        reason = e.reason or ""
+    except OSError as e:
+        return [("tls_cert_file", cert, f"cannot be loaded ({e.strerror or e})")]
+    else:
+        return []
+    data = _read(cert)
+    if b"CERTIFICATE-----" not in data:
+        wanted = "the station's certificate (PEM, e.g. station.pem)"
+        return [("tls_cert_file", cert, _no_certificate(cert, data, wanted))]
+    if reason == "KEY_VALUES_MISMATCH":
+        return [
+            (
+                "tls_key_file",
+                key,
+                f"not the key of the certificate in {cert}: name the key made with it",
+            )
+        ]
+    text = _read(key)
+    if b"ENCRYPTED" in text:
+        return [
+            (
+                "tls_key_file",
+                key,
+                "encrypted with a passphrase, which the station cannot be asked for at "
+                f"start: write it unencrypted (openssl pkey -in {key} -out NEW; 0640 "
+                "root:monitord) and name that",
+            )
+        ]
+    if b"PRIVATE KEY-----" not in text:
+        if PEM not in text and text.startswith(b"\x30"):
+            why = f"binary (DER?); monitord reads PEM: convert it with {_convert(key, 'pkey')}"
+        else:
+            kind = "a certificate, not a private key" if b"CERTIFICATE-----" in text else ""
+            why = f"{kind or 'no PEM private key in it'}: name the station's key (station.key)"
+        return [("tls_key_file", key, why)]
+    # Both look right and still do not load together (a damaged file, an unsupported key).
+    return [("tls_cert_file", cert, f"does not load with {key} ({reason or 'SSL error'})")]
