@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,10 +46,21 @@ class SecretProblem(Exception):
     """A configured secret that cannot be used; the message says which file and why."""
 
 
-def secret(path: Path | None, creds: Path | None, what: str) -> str | None:
+def secret(path: Path | None, creds: Path | None, what: str, env: str | None = None) -> str | None:
     """The secret's text, like monitord.config.read_secret, but naming the file on errors."""
+    return sourced_secret(path, creds, what, env)[0]
+
+
+def sourced_secret(
+    path: Path | None, creds: Path | None, what: str, env: str | None = None
+) -> tuple[str | None, str]:
+    """(the secret's text, where it was read: `env` or the file), as the service reads it:
+    the environment variable `env` first when it is set, as monitord.config.read_secret
+    (the daemon and the station) does; else `path` (`secret` says how it is found)."""
+    if env and os.environ.get(env):
+        return os.environ[env], f"environment variable {env}"
     if path is None:
-        return None
+        return None, ""
     # A relative name is found as the service finds it (monitord/credentials.py): in the
     # unit's $CREDENTIALS_DIRECTORY under its own name or as `secrets_<name>`, else in the
     # secrets directory the unit loads; never in the working directory.
@@ -71,13 +83,14 @@ def secret(path: Path | None, creds: Path | None, what: str) -> str | None:
                 ) from None
             if not text:
                 raise SecretProblem(f"{what} {p} is empty; write the secret into it (one line)")
-            return text
+            return text, str(p)
+    nor = f" (nor {env} set)" if env else ""
     where = str(candidates[0])
     if path.is_absolute() or candidates[0].parent in (SECRETS_DIR, unit_directory()):
-        raise SecretProblem(f"{what} not found at {where}; create it (root-only, mode 0600)")
+        raise SecretProblem(f"{what} not found at {where}{nor}; create it (root-only, mode 0600)")
     # doctor's --credentials DIR: the service reads the unit's directory, not DIR.
     raise SecretProblem(
-        f"{what} not found at {where} (--credentials); the unit reads "
+        f"{what} not found at {where} (--credentials){nor}; the unit reads "
         f"{SECRETS_DIR / path}: write it there (root-only, mode 0600)"
     )
 

@@ -34,8 +34,8 @@ from monitord.commands.checks import (
     SecretProblem,
     fail,
     ok,
-    secret,
     skip,
+    sourced_secret,
     tls_context,
 )
 from monitord.commands.doctor_host import (
@@ -208,26 +208,27 @@ async def check_mqtt(cfg: Config, creds: Path | None, limit_s: float) -> Check:
     mqtt_username): the first that fails is the line; else one ok line."""
     if not cfg.mqtt.enabled:
         return skip("mqtt", "disabled in config (mqtt.enabled = false)")
-    logins = dict.fromkeys(
-        (c.mqtt_login(cfg.mqtt)[0], c.mqtt_login(cfg.mqtt)[1], bool(c.mqtt_username))
-        for c in cfg.chairs
-    )
-    results = [await _check_login(cfg, user, pw, own, creds, limit_s) for user, pw, own in logins]
+    # (user, password file, environment variable): the env is [mqtt]'s (None: own login).
+    logins = dict.fromkeys(c.mqtt_login(cfg.mqtt) for c in cfg.chairs)
+    results = [await _check_login(cfg, *login, creds, limit_s) for login in logins]
     failed = [r for r in results if r.status != "ok"]
     if failed or len(results) == 1:
         return (failed or results)[0]
-    users = ", ".join(str(u) for u, _pw, _own in logins)
-    return ok("mqtt", results[0].detail.split(": connected", 1)[0] + f": connected as {users}")
+    users = ", ".join(str(u) for u, _pw, _env in logins)
+    detail = results[0].detail.split(": connected", 1)[0] + f": connected as {users}"
+    return ok("mqtt", detail, "; ".join(r.hint for r in results if r.hint))
 
 
 async def _check_login(
     cfg: Config,
     username: str | None,
     password_file: Path | None,
-    own: bool,
+    env: str | None,
     creds: Path | None,
     limit_s: float,
 ) -> Check:
+    """One login; `env` is the variable the daemon reads before `password_file` ([mqtt]'s
+    login: MONITORD_MQTT_PASSWORD), None for a chair's own login (which has none)."""
     import aiomqtt
 
     from monitord.mqttv5 import V5Client
@@ -235,9 +236,10 @@ async def _check_login(
 
     m = cfg.mqtt
     where = f"{'mqtts' if m.tls else 'mqtt'}://{m.host}:{m.port}"
+    own = env is None
     pw_key = "chairs.mqtt_password_file" if own else "mqtt.password_file"
     try:
-        password = secret(password_file, creds, pw_key)
+        password, source = sourced_secret(password_file, creds, pw_key, env)
     except SecretProblem as e:
         return fail("mqtt", f"{where}: cannot log in", str(e))
     try:
@@ -281,6 +283,9 @@ async def _check_login(
             keys = (
                 "the chair's mqtt_username and mqtt_password_file"
                 if own
+                else f"mqtt.username and the password in {env} (which the daemon "
+                "reads before mqtt.password_file)"
+                if source.startswith("environment")
                 else "mqtt.username and the password in mqtt.password_file"
             )
             return fail(
@@ -307,7 +312,9 @@ async def _check_login(
             "start the broker (systemctl status mosquitto) or fix mqtt.host/port",
         )
     auth = f"as {username}" if username else "anonymously"
-    return ok("mqtt", f"{where}: connected {auth}{' over TLS' if tls else ''}")
+    # Where the password came from: the environment wins over the file, as in the daemon.
+    note = f"{username}'s password from {source}" if password is not None else ""
+    return ok("mqtt", f"{where}: connected {auth}{' over TLS' if tls else ''}", note)
 
 
 # -- InfluxDB ----------------------------------------------------------------------------
@@ -329,11 +336,18 @@ def _http(
 
 def _influx_sync(i: InfluxConfig, creds: Path | None, limit_s: float) -> Check:
     name = f"influx {i.api}"
+    source, pw, token = "", None, None
     try:
+        # The environment first, as the daemon's sink (monitord.config.read_secret).
         if i.api == "v1":
-            pw = secret(i.password_file, creds, "influx.password_file") if i.username else None
+            if i.username:
+                pw, source = sourced_secret(
+                    i.password_file, creds, "influx.password_file", "MONITORD_INFLUX_PASSWORD"
+                )
         else:
-            token = secret(i.token_file, creds, "influx.token_file")
+            token, source = sourced_secret(
+                i.token_file, creds, "influx.token_file", "MONITORD_INFLUX_TOKEN"
+            )
     except SecretProblem as e:
         return fail(name, f"{i.url}: cannot authenticate", str(e))
     try:
@@ -374,13 +388,15 @@ def _influx_sync(i: InfluxConfig, creds: Path | None, limit_s: float) -> Check:
         )
     if status in (401, 403):
         who = f"user {i.username}" if i.api == "v1" else "the token"
+        # The environment variable, when it was used: the daemon reads it before the file.
+        held = source if source.startswith("environment") else ""
         fix = (
             (
-                "check influx.username and influx.password_file; GRANT WRITE ON "
+                f"check influx.username and {held or 'influx.password_file'}; GRANT WRITE ON "
                 f'"{i.database}" TO "{i.username}"'
             )
             if i.api == "v1"
-            else ("check influx.token_file holds a token with write access to the bucket")
+            else f"check {held or 'influx.token_file'} holds a token that may write the bucket"
         )
         return fail(name, f"{i.url}: {who} may not write to {target} ({body})", fix)
     if status == 404:
@@ -394,7 +410,8 @@ def _influx_sync(i: InfluxConfig, creds: Path | None, limit_s: float) -> Check:
     if status >= 500:
         return fail(name, f"{i.url}: server error HTTP {status} ({body})", "see the database's log")
     auth = f" as {i.username}" if i.api == "v1" and i.username else ""
-    return ok(name, f"{i.url}: {target} writable{auth}")
+    what = "password" if i.api == "v1" else "token"
+    return ok(name, f"{i.url}: {target} writable{auth}", f"{what} from {source}" if source else "")
 
 
 async def check_influx(cfg: Config, creds: Path | None, limit_s: float) -> Check:

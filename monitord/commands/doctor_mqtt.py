@@ -40,6 +40,8 @@ STATION_WAIT_S = 1.0  # retained station statuses come right after the SUBACK
 class StationLogin:
     username: str
     password_file: Path | None
+    # The variable the station reads before its file ([station]'s login only).
+    env: str | None = None
 
 
 def station_login(cfg: Config, user: str | None, password_file: str | None) -> StationLogin | None:
@@ -51,7 +53,8 @@ def station_login(cfg: Config, user: str | None, password_file: str | None) -> S
     name = getattr(table, "mqtt_username", None)
     if isinstance(name, str) and name:
         pw = getattr(table, "mqtt_password_file", None)
-        return StationLogin(name, Path(pw) if pw is not None else None)
+        pw_file = Path(pw) if pw is not None else None
+        return StationLogin(name, pw_file, "MONITORD_STATION_MQTT_PASSWORD")
     return None
 
 
@@ -86,12 +89,15 @@ async def round_trip(
     limit_s: float,
 ) -> Check:
     name = f"mqtt round trip {chair.id}"
-    user, pw_file, _env = chair.mqtt_login(cfg.mqtt)
+    user, pw_file, env = chair.mqtt_login(cfg.mqtt)
     base = f"{cfg.mqtt.prefix}/{cfg.site.id}/{chair.id}"
     try:
-        password = secret(pw_file, creds, "password file")
+        # Each password as its reader takes it: the environment first (read_secret).
+        password = secret(pw_file, creds, "password file", env)
         station_pw = (
-            secret(station.password_file, creds, "station password file") if station else None
+            secret(station.password_file, creds, "station password file", station.env)
+            if station
+            else None
         )
     except SecretProblem as e:
         return fail(name, "cannot log in", str(e))
@@ -161,9 +167,9 @@ async def stations_online(
     """Whether any station's retained status says `online` (read with the first chair's
     login: chairs may read `{prefix}/{site}/stations/#`)."""
     topic = f"{cfg.mqtt.prefix}/{cfg.site.id}/stations/+"
-    user, pw_file, _env = cfg.chairs[0].mqtt_login(cfg.mqtt)
+    user, pw_file, env = cfg.chairs[0].mqtt_login(cfg.mqtt)
     try:
-        password = secret(pw_file, creds, "password file")
+        password = secret(pw_file, creds, "password file", env)
     except SecretProblem as e:
         return fail("stations", "cannot log in", str(e))
     seen: dict[str, str] = {}

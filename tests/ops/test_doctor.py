@@ -78,7 +78,7 @@ id = "chair-1"
     return cfg
 
 
-def doctor(cfg: Path) -> tuple[int, dict[str, str]]:
+def doctor(cfg: Path, env: dict[str, str] | None = None) -> tuple[int, dict[str, str]]:
     p = subprocess.run(
         [
             sys.executable,
@@ -95,6 +95,7 @@ def doctor(cfg: Path) -> tuple[int, dict[str, str]]:
         capture_output=True,
         text=True,
         timeout=60,
+        env={**os.environ, **(env or {})},
     )
     assert p.stderr == "", p.stderr
     print(p.stdout)
@@ -157,6 +158,48 @@ def test_wrong_password_fails_mqtt_line(
     assert lines["mqtt"].startswith("FAIL "), lines["mqtt"]
     assert "login refused for user monitord" in lines["mqtt"]
     assert "-> fix: check mqtt.username and the password" in lines["mqtt"]
+
+
+def test_passwords_in_the_environment_are_the_ones_judged(
+    tmp_path: Path,
+    mosquitto_tls: Mosquitto,
+    tls_material: TlsMaterial,
+    influxd: Influxd,
+    influx_db: str,
+    pty_port: str,
+) -> None:
+    """MONITORD_MQTT_PASSWORD / MONITORD_INFLUX_PASSWORD take the files' place in the
+    daemon (monitord.config.read_secret) and in doctor's config line. Before, the mqtt
+    and influx lines read the files anyway: `FAIL mqtt: login refused` for a stale file
+    the daemon never reads, `FAIL influx v1: cannot authenticate` for a missing one."""
+    cfg = write_config(
+        tmp_path, mosquitto_tls, tls_material, influxd, influx_db, pty_port, password="stale"
+    )
+    # A v1 login whose password file is not there: the environment's is used.
+    cfg.write_text(
+        cfg.read_text().replace(
+            'api = "v1"\n', 'api = "v1"\nusername = "writer"\npassword_file = "influx-password"\n'
+        )
+    )
+    env = {"MONITORD_MQTT_PASSWORD": TLS_USERS["monitord"], "MONITORD_INFLUX_PASSWORD": "pw"}
+    rc, lines = doctor(cfg, env)
+    assert rc == 0, "\n".join(lines.values())
+    assert lines["mqtt"].startswith("ok ") and lines["influx v1"].startswith("ok "), lines
+    # Which secret was used, said on the line.
+    assert (
+        "(monitord's password from environment variable MONITORD_MQTT_PASSWORD)" in (lines["mqtt"])
+    )
+    assert "(password from environment variable MONITORD_INFLUX_PASSWORD)" in lines["influx v1"]
+    # Without them, the files: the stale one refused, the missing one named.
+    rc, lines = doctor(cfg, {"MONITORD_MQTT_PASSWORD": "", "MONITORD_INFLUX_PASSWORD": ""})
+    assert rc == 1
+    assert "login refused for user monitord" in lines["mqtt"], lines["mqtt"]
+    assert "influx.password_file not found at " in lines["influx v1"], lines["influx v1"]
+    # A wrong one in the environment is the one the fix names.
+    rc, lines = doctor(cfg, {**env, "MONITORD_MQTT_PASSWORD": "wrong"})
+    assert (
+        "-> fix: check mqtt.username and the password in MONITORD_MQTT_PASSWORD" in (lines["mqtt"])
+    ), lines["mqtt"]
 
 
 def test_empty_secret_file_is_named(cfg: Path) -> None:
