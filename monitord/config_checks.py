@@ -144,6 +144,14 @@ def _service_reads(p: Path) -> bool:
     return serviceuser.service_user_blocked(p) is None
 
 
+def _unread_counts(p: Path, as_daemon: bool) -> bool:
+    """File `p`, which this user cannot read, is an error: this process is its reader
+    (`run`, `station`), or the service user cannot read it either. Checked by an admin
+    outside the service's group (check-config), a 0640 root:monitord file the service
+    reads is none: its fix (chgrp, chmod 0640) would have been what it already was."""
+    return as_daemon or not _service_reads(p)
+
+
 def check(
     cfg: Config, source: str, secrets_dir: Path | None = None, as_daemon: bool = True
 ) -> tuple[list[str], list[str]]:
@@ -190,9 +198,7 @@ def check(
             # Read as it is, by the daemon as itself (a relative name is a credential the
             # unit passes whatever its mode): unreadable, every login failed as "cannot
             # reach broker ... Permission denied", retried for ever with the service up.
-            # Checked by someone else, it is the service user's reading that counts: an
-            # admin outside the group was told to make 0640 root:monitord what already was.
-            if as_daemon or not _service_reads(p):
+            if _unread_counts(p, as_daemon):
                 errors.append(f"{where(cfg, source, key)}: {_unreadable_secret(p, st)}")
                 continue
         if empty:
@@ -215,11 +221,8 @@ def check(
         if p is None:
             continue
         problem = _unusable(p)
-        if problem is not None and problem.startswith("not readable") and not as_daemon:
-            # As for a secret: a key 0640 root:monitord (docs/install.md) that an admin
-            # outside the group cannot read, but the daemon will, is no error.
-            if _service_reads(p):
-                continue
+        if problem and problem.startswith("not readable") and not _unread_counts(p, as_daemon):
+            continue  # a key 0640 root:monitord (docs/install.md), as for a secret
         if problem or (key == "ca_file" and (problem := ca_problem(p))):
             errors.append(f"{where(cfg, source, f'mqtt.tls.{key}')}: {p}: {problem}")
     if cfg.station is not None:
@@ -394,6 +397,8 @@ def _check_station(
         if p is None:
             continue
         problem = _unusable(p)
+        if problem and problem.startswith("not readable") and not _unread_counts(p, as_daemon):
+            continue  # the nurses file and key belong to monitord (docs/install.md)
         if problem is not None:
             errors.append(f"{where(cfg, source, f'station.{key}')}: {p}: {problem}")
         elif key in ("nurses_file", "tls_key_file"):

@@ -254,3 +254,43 @@ def test_check_config_by_an_admin_outside_the_group_accepts_a_0640_client_key(
         assert f"mqtt.tls.key_file: {key}: not readable by this user" in p.stderr, p.stderr
     finally:
         shutil.rmtree(tmp)
+
+
+def test_check_config_by_an_admin_outside_the_group_accepts_the_stations_own_files(
+    tmp_path: Path,
+) -> None:
+    """docs/install.md ("The nurses' station"): the nurses file and the station's TLS key
+    belong to the service's user. An admin outside its group was refused both ("not
+    readable by this user (make it 0644, ...)": PIN hashes for every user to read) while
+    the station reads them; `monitord station` by that admin still refuses them."""
+    from tests.ops.test_tls_file_access import make_certs
+    from tests.station.station_kit import write_nurses
+
+    tmp = public_tmp(tmp_path)
+    try:
+        make_certs(tmp / "tls")
+        nurses, key = write_nurses(tmp / "nurses"), tmp / "tls" / "broker.key"
+        for f in (nurses, key):
+            give_to_service(f)
+        cfg = tmp / "station.toml"
+        cfg.write_text(
+            '[site]\nid = "clinic-test"\n[station]\nid = "station-1"\n'
+            f'nurses_file = "{nurses}"\ntls_cert_file = "{tmp / "tls" / "broker.pem"}"\n'
+            f'tls_key_file = "{key}"\n'
+        )
+        cfg.chmod(0o644)
+        p = as_admin("check-config", "-c", str(cfg))
+        assert (p.returncode, p.stdout.strip()) == (0, "ok"), p.stderr
+        # Closed to the service user too: refused, each naming its file.
+        for f in (nurses, key):
+            f.chmod(CLOSED)
+        p = as_admin("check-config", "-c", str(cfg))
+        assert p.returncode == 78, p.stderr
+        lines = p.stderr.strip().splitlines()
+        assert [ln.split(": ")[1:3] for ln in lines] == [
+            ["station.nurses_file", str(nurses)],
+            ["station.tls_key_file", str(key)],
+        ], lines
+        assert all("not readable by this user" in ln for ln in lines), lines
+    finally:
+        shutil.rmtree(tmp)
