@@ -52,6 +52,7 @@ from monitord.config_checks import check as config_checks
 from monitord.credentials import SECRETS_DIR, unit_directory
 
 DEFAULT_CREDENTIALS = str(SECRETS_DIR)
+STATION_ENV = "MONITORD_STATION_MQTT_PASSWORD"  # read before [station] mqtt_password_file
 SYSTEM_BUS = "/run/dbus/system_bus_socket"
 
 
@@ -210,6 +211,12 @@ async def check_mqtt(cfg: Config, creds: Path | None, limit_s: float) -> Check:
         return skip("mqtt", "disabled in config (mqtt.enabled = false)")
     # (user, password file, environment variable): the env is [mqtt]'s (None: own login).
     logins = dict.fromkeys(c.mqtt_login(cfg.mqtt) for c in cfg.chairs)
+    if not logins and cfg.station is not None:
+        # A station's config (no chairs): its own login, as `monitord station` logs in.
+        st = cfg.station
+        logins = {(st.mqtt_username, st.mqtt_password_file, STATION_ENV): None}
+    if not logins:
+        return skip("mqtt", "no [[chairs]] and no [station] in the config: nothing logs in")
     results = [await _check_login(cfg, *login, creds, limit_s) for login in logins]
     failed = [r for r in results if r.status != "ok"]
     if failed or len(results) == 1:
@@ -237,7 +244,8 @@ async def _check_login(
     m = cfg.mqtt
     where = f"{'mqtts' if m.tls else 'mqtt'}://{m.host}:{m.port}"
     own = env is None
-    pw_key = "chairs.mqtt_password_file" if own else "mqtt.password_file"
+    pw_keys = {None: "chairs.mqtt_password_file", STATION_ENV: "station.mqtt_password_file"}
+    pw_key = pw_keys.get(env, "mqtt.password_file")
     try:
         password, source = sourced_secret(password_file, creds, pw_key, env)
     except SecretProblem as e:
@@ -283,6 +291,9 @@ async def _check_login(
             keys = (
                 "the chair's mqtt_username and mqtt_password_file"
                 if own
+                else "[station] mqtt_username and its password (MONITORD_STATION_MQTT_PASSWORD "
+                "or mqtt_password_file)"
+                if env == STATION_ENV
                 else f"mqtt.username and the password in {env} (which the daemon "
                 "reads before mqtt.password_file)"
                 if source.startswith("environment")
@@ -417,6 +428,9 @@ def _influx_sync(i: InfluxConfig, creds: Path | None, limit_s: float) -> Check:
 async def check_influx(cfg: Config, creds: Path | None, limit_s: float) -> Check:
     if not cfg.influx.enabled:
         return skip("influx", "disabled in config (influx.enabled = false)")
+    if not cfg.chairs:
+        # `monitord station` writes no database: [influx] (its defaults) is not read.
+        return skip("influx", "no [[chairs]] in this config (a station's): nothing writes it")
     return await asyncio.to_thread(_influx_sync, cfg.influx, creds, limit_s)
 
 
@@ -484,6 +498,8 @@ async def run_checks(
             emit(c)
     if cfg.mqtt.enabled and mqtt.status == "ok":
         who = station_login(cfg, *station)
+        if not cfg.chairs:
+            emit(skip("mqtt round trip", "no [[chairs]] in this config (a station's)"))
         for chair in cfg.chairs:
             emit(await round_trip(cfg, chair, creds, who, limit_s))
         emit(await stations_online(cfg, creds, who, limit_s))

@@ -167,7 +167,12 @@ async def stations_online(
     """Whether any station's retained status says `online` (read with the first chair's
     login: chairs may read `{prefix}/{site}/stations/#`)."""
     topic = f"{cfg.mqtt.prefix}/{cfg.site.id}/stations/+"
-    user, pw_file, env = cfg.chairs[0].mqtt_login(cfg.mqtt)
+    if cfg.chairs:
+        user, pw_file, env = cfg.chairs[0].mqtt_login(cfg.mqtt)
+    elif station is not None:  # a station's config: read as the station (it may)
+        user, pw_file, env = station.username, station.password_file, station.env
+    else:
+        return skip("stations", "no [[chairs]] and no station login to read them with")
     try:
         password = secret(pw_file, creds, "password file", env)
     except SecretProblem as e:

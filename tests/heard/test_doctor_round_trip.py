@@ -55,10 +55,8 @@ def station_args(tmp: Path) -> list[str]:
     ]
 
 
-async def test_doctor_fails_on_the_mismatched_acl_and_passes_on_the_right_login(
-    tmp_path: Path, broker: AclMosquitto
-) -> None:
-    # A station online (its retained status, as the station app keeps it).
+async def publish_online(broker: AclMosquitto) -> None:
+    """A station online (its retained status, as the station app keeps it)."""
     assert broker.tls is not None
     async with aiomqtt.Client(
         broker.host,
@@ -75,6 +73,11 @@ async def test_doctor_fails_on_the_mismatched_acl_and_passes_on_the_right_login(
             retain=True,
         )
 
+
+async def test_doctor_fails_on_the_mismatched_acl_and_passes_on_the_right_login(
+    tmp_path: Path, broker: AclMosquitto
+) -> None:
+    await publish_online(broker)
     bad = write_config(tmp_path, broker, username="chair-1", devices=False)
     rc, lines, text = doctor(bad, *station_args(tmp_path))
     print(text)
@@ -109,3 +112,35 @@ async def test_doctor_fails_on_the_mismatched_acl_and_passes_on_the_right_login(
     doc = {t.removeprefix(mine): json.loads(p) for t, p, _r in st.got if t.startswith(mine)}
     assert set(doc) == {"alerts/events", "alerts/active", "vitals/bp", "status"}, st.got
     assert all(d["doctor"] is True for d in doc.values()), doc
+
+
+async def test_doctor_on_a_station_config_logs_in_as_the_station(
+    tmp_path: Path, broker: AclMosquitto
+) -> None:
+    """install.md: `monitord doctor` (`-c PATH` for another config) before a service is
+    enabled; on the station's machine that config is station.toml, with no [[chairs]].
+    Before, doctor died there with a traceback (IndexError in the mqtt check, which logged
+    in only with the chairs' logins), after checking nothing on the network."""
+    from tests.station.station_kit import write_nurses
+
+    assert broker.tls is not None
+    await publish_online(broker)
+    cfg = tmp_path / "station.toml"
+    cfg.write_text(
+        f'[site]\nid = "{SITE}"\n[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\n'
+        f'  [mqtt.tls]\n  ca_file = "{broker.tls.ca_file}"\n[station]\nid = "station-1"\n'
+        f'nurses_file = "{write_nurses(tmp_path / "nurses")}"\nmqtt_username = "station-1"\n'
+        f'mqtt_password_file = "{password_file(tmp_path, "station-1")}"\n'
+    )
+    rc, lines, text = doctor(cfg)
+    print(text)
+    assert rc == 0 and "Traceback" not in text, text
+    assert lines["mqtt"].startswith("ok ") and "connected as station-1" in lines["mqtt"], text
+    assert lines["mqtt round trip"].startswith("skip ") and "no [[chairs]]" in text, text
+    assert lines["stations"].startswith("ok ") and "online: station-1" in lines["stations"]
+    assert lines["influx"].startswith("skip "), lines["influx"]
+    # A wrong password: the station's login is the one the fix names.
+    (tmp_path / "station-1.pass").write_text("wrong\n")
+    rc, lines, text = doctor(cfg)
+    assert rc == 1 and "login refused for user station-1" in lines["mqtt"], text
+    assert "-> fix: check [station] mqtt_username" in lines["mqtt"], text
