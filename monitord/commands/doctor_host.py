@@ -79,6 +79,27 @@ def check_service_files(cfg: Config) -> list[Check]:
             out.append(
                 fail(f"mqtt.tls.{key}", detail, f"{fix} (docs/install.md, TLS certificates)")
             )
+    st = cfg.station
+    files = (
+        []
+        if st is None
+        else [
+            ("nurses_file", st.nurses_file),
+            ("tls_cert_file", st.tls_cert_file),
+            ("tls_key_file", st.tls_key_file),
+        ]
+    )
+    for key, p in files:
+        # The station reads them as `monitord` (its unit's User=), root (doctor) any file:
+        # `--add-nurse` under sudo makes the nurses file 0600 root, which the station then
+        # refuses at start (exit 78) while check-config as root said ok.
+        if p is not None and (why := service_user_blocked(p)):
+            detail, fix = why.split("; ", 1)
+            if key != "tls_cert_file" and detail.startswith(f"user {SERVICE_USER} cannot read"):
+                fix = f"chown {SERVICE_USER}:{SERVICE_USER} {p} && chmod 0600 {p}"
+            out.append(
+                fail(f"station.{key}", detail, f"{fix} (docs/install.md, The nurses' station)")
+            )
     return out
 
 

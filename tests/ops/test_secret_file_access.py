@@ -294,3 +294,32 @@ def test_check_config_by_an_admin_outside_the_group_accepts_the_stations_own_fil
         assert all("not readable by this user" in ln for ln in lines), lines
     finally:
         shutil.rmtree(tmp)
+
+
+def test_doctor_as_root_fails_station_files_the_service_user_cannot_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/install.md ("The nurses' station"): `sudo monitord station --add-nurse` makes
+    the nurses file 0600 root; the station (user monitord) then stops at start with exit
+    78. `sudo check-config` reads it as root; before, `sudo monitord doctor` said nothing
+    of it either (it judged only the chairs' secrets and TLS files for the service)."""
+    from tests.station.station_kit import write_nurses
+
+    tmp = public_tmp(tmp_path)
+    try:
+        nurses = write_nurses(tmp / "nurses")  # 0600, this user's: as --add-nurse made it
+        cfg = tmp / "station.toml"
+        cfg.write_text(
+            f'[site]\nid = "clinic-test"\n[station]\nid = "station-1"\nnurses_file = "{nurses}"\n'
+        )
+        monkeypatch.setattr(serviceuser, "service_ids", lambda: (NOBODY, {NOBODY}))
+        lines = [c.line() for c in doctor_host.check_service_files(load_config(str(cfg)))]
+        print(lines)
+        assert len(lines) == 1 and lines[0].startswith("FAIL  station.nurses_file: "), lines
+        assert f"user monitord cannot read {nurses} (mode 0600)" in lines[0], lines
+        # The fix keeps the PIN hashes private (never 0644): the service user's own file.
+        assert f"-> fix: chown monitord:monitord {nurses} && chmod 0600 {nurses}" in lines[0]
+        monkeypatch.setattr(serviceuser, "service_ids", lambda: (os.geteuid(), {os.getegid()}))
+        assert doctor_host.check_service_files(load_config(str(cfg))) == []
+    finally:
+        shutil.rmtree(tmp)
