@@ -105,8 +105,8 @@ def station_problems(cert: Path, key: Path) -> list[tuple[str, Path, str]]:
                 "tls_key_file",
                 key,
                 "encrypted with a passphrase, which the station cannot be asked for at "
-                f"start: write it unencrypted (openssl pkey -in {key} -out NEW; 0640 "
-                "root:monitord) and name that",
+                f"start: write it unencrypted (openssl pkey -in {key} -out NEW; owned by "
+                "monitord, 0600: docs/install.md) and name that",
             )
         ]
     if b"PRIVATE KEY-----" not in text:

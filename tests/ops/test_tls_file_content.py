@@ -82,6 +82,8 @@ def station_config(tmp: Path, cert: Path, key: Path) -> Path:
         ("broker.key", "broker.key", "tls_cert_file", "a private key, not a certificate"),
         ("broker.pem", "clinic-ca.key", "tls_key_file", "not the key of the certificate in"),
         ("broker.pem", "broker.pem", "tls_key_file", "a certificate, not a private key"),
+        # Never a passphrase prompt (the unit has no terminal): said, with the fix.
+        ("broker.pem", "enc.key", "tls_key_file", "encrypted with a passphrase"),
     ],
 )
 def test_a_station_certificate_or_key_that_does_not_load_is_exit_78_one_line(
@@ -91,6 +93,8 @@ def test_a_station_certificate_or_key_that_does_not_load_is_exit_78_one_line(
     on 127.0.0.1:PORT: [SSL] PEM lib (_ssl.c:3905)", naming neither setting nor file."""
     tls = tmp_path / "tls"
     make_certs(tls)
+    enc = ["openssl", "pkey", "-in", str(tls / "broker.key"), "-aes256", "-passout", "pass:x"]
+    subprocess.run([*enc, "-out", str(tls / "enc.key")], check=True)
     cfg = station_config(tmp_path, tls / cert, tls / key)
     named = tls / (cert if wrong == "tls_cert_file" else key)
     for command in ("check-config", "station"):
