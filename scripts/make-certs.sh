@@ -1,33 +1,45 @@
 #!/usr/bin/env bash
-# The clinic's own certificate authority and the broker's TLS certificate, with openssl.
+# The clinic's own certificate authority, and the broker's or the station's TLS
+# certificate signed by it, with openssl.
 #
 #   bash scripts/make-certs.sh --out DIR --broker NAME [--ip ADDR]... [--days N]
+#   bash scripts/make-certs.sh --out DIR --station NAME [--ip ADDR]... [--days N]
 #
 # Writes into DIR (created; made 0755 so the service user can reach the CA certificate in
 # it: a config may name it there, docs/install.md; the private keys in it are 0600):
 #   clinic-ca.pem   the CA certificate: copy it to every Pi (/etc/monitord/tls/clinic-ca.pem,
 #                   [mqtt.tls] ca_file) and every station; not a secret
 #   clinic-ca.key   the CA's private key (0600): keep it offline, it signs new certificates
-#   broker.pem      the broker's certificate for NAME (and each --ip), signed by the CA
+#   broker.pem      (--broker) the broker's certificate for NAME (and each --ip)
 #   broker.key      the broker's private key (0600): only for mosquitto
 #                   (/etc/mosquitto/certs/, `certfile`/`keyfile` in monitord.conf)
-# An existing CA in DIR is reused, so running it again (a renewed or second broker
-# certificate) does not invalidate the CA the Pis already trust.
-# Clients check the broker's name: NAME must be the [mqtt] host the Pis use.
+#   station.pem     (--station) the nurses' station's HTTPS certificate for NAME (and each
+#                   --ip): /etc/monitord/tls/station.pem, [station] tls_cert_file
+#   station.key     its private key (0600): /etc/monitord/tls/station.key, owned by monitord
+# An existing CA in DIR is reused, so running it again (a renewed or second certificate)
+# does not invalidate the CA the Pis, the stations and the nurses' browsers already trust.
+# Clients check the name: NAME must be the [mqtt] host the Pis use (--broker), or the
+# host name or address the nurses' browsers open (--station).
 set -euo pipefail
 
-out=""; broker=""; days=825; ips=()
+out=""; broker=""; station=""; days=825; ips=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) out="${2:?--out needs a directory}"; shift 2;;
         --broker) broker="${2:?--broker needs a host name}"; shift 2;;
+        --station) station="${2:?--station needs a host name}"; shift 2;;
         --ip) ips+=("${2:?--ip needs an address}"); shift 2;;
         --days) days="${2:?--days needs a number}"; shift 2;;
         -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0"; exit 0;;
         *) echo "make-certs: unknown option: $1 (see --help)" >&2; exit 2;;
     esac
 done
-[ -n "$out" ] && [ -n "$broker" ] || { echo "make-certs: needs --out DIR and --broker NAME" >&2; exit 2; }
+[ -n "$out" ] && { [ -n "$broker" ] || [ -n "$station" ]; } \
+    || { echo "make-certs: needs --out DIR and --broker NAME or --station NAME" >&2; exit 2; }
+[ -z "$broker" ] || [ -z "$station" ] \
+    || { echo "make-certs: one certificate a run: --broker NAME or --station NAME, not both" >&2; exit 2; }
+# Which certificate: its files (broker.pem/.key or station.pem/.key) and its name.
+if [ -n "$broker" ]; then who=broker; name="$broker"; else who=station; name="$station"; fi
 command -v openssl >/dev/null || { echo "make-certs: needs openssl (apt-get install openssl)" >&2; exit 69; }
 
 # The folder (and any parent made for it) is traversable: with `umask 077` it was 0700
@@ -50,15 +62,15 @@ else
     echo "make-certs: reusing the CA in $out"
 fi
 
-san="DNS:$broker"
+san="DNS:$name"
 for ip in "${ips[@]}"; do san="$san,IP:$ip"; done
-ext="$(mktemp)"; trap 'rm -f "$ext" broker.csr' EXIT
+ext="$(mktemp)"; trap 'rm -f "$ext" "$who.csr"' EXIT
 printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' \
     "$san" >"$ext"
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -keyout broker.key -out broker.csr -subj "/CN=$broker" 2>/dev/null
-openssl x509 -req -in broker.csr -CA clinic-ca.pem -CAkey clinic-ca.key -CAcreateserial \
-    -out broker.pem -days "$days" -extfile "$ext" 2>/dev/null
-chmod 0644 clinic-ca.pem broker.pem
-chmod 0600 clinic-ca.key broker.key
-echo "make-certs: broker certificate $out/broker.pem for $san, valid $days days"
+    -keyout "$who.key" -out "$who.csr" -subj "/CN=$name" 2>/dev/null
+openssl x509 -req -in "$who.csr" -CA clinic-ca.pem -CAkey clinic-ca.key -CAcreateserial \
+    -out "$who.pem" -days "$days" -extfile "$ext" 2>/dev/null
+chmod 0644 clinic-ca.pem "$who.pem"
+chmod 0600 clinic-ca.key "$who.key"
+echo "make-certs: $who certificate $out/$who.pem for $san, valid $days days"
