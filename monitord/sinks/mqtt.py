@@ -306,13 +306,13 @@ class MqttSink:
                 c.down()
                 raise
             except (aiomqtt.MqttError, OSError, ssl.SSLError, TimeoutError) as e:
-                # Lost to the keepalive (a frozen broker, no publish waiting): the outage
-                # dates from the PINGREQ it left unanswered (sinks/mqtt_link.py).
-                user = self.login(c.chair)[0]
+                # Lost to the keepalive (a frozen broker): from its unanswered PINGREQ.
+                user, _, env = self.login(c.chair)
                 asked = c.asked_since is not None  # before c.down() forgets it
                 taken = c.takeover.lost(client, c.connected, user, unanswered=asked)
                 c.down(client.unanswered_ping_since(STALL_S) if client is not None else None)
-                cls, msg = ("takeover", taken) if taken else describe_error(e, self.cfg)
+                why = describe_error(e, self.cfg, c.chair, env)  # its advice names the login
+                cls, msg = ("takeover", taken) if taken else why
                 self.stats.last_error = msg
                 self.link.down(msg, c.chair, taken_over=taken is not None)
                 delay = backoff.next_delay()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 import ssl
 from typing import Any
@@ -18,6 +19,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 from monitord.config import MqttConfig
 from monitord.log import FailureLog
 from monitord.mqttv5 import PublishRefused, reason_words
+
+ENV = "MONITORD_MQTT_PASSWORD"  # [mqtt]'s password, in place of its file
 
 
 class _LateAckFilter(logging.Filter):
@@ -67,17 +70,31 @@ def _cause(e: BaseException) -> BaseException:
     return e
 
 
-def describe_error(e: BaseException, cfg: MqttConfig) -> tuple[str, str]:
+def login_words(chair: str | None, env: str | None) -> str:
+    """Where a refused login came from, for the advice: `chair`'s own login (`[[chairs]]
+    mqtt_username`: no environment variable), a password from the environment (it
+    replaces the file: config.read_secret), or [mqtt]'s. Before, the advice always named
+    [mqtt]'s keys, also when the daemon had used neither."""
+    if chair is not None and env is None:
+        return f"chair {chair}'s mqtt_username and mqtt_password_file"
+    if env and os.environ.get(env):
+        return f"mqtt.username and the password in {env} (it replaces mqtt.password_file)"
+    return "mqtt.username and mqtt.password_file"
+
+
+def describe_error(
+    e: BaseException, cfg: MqttConfig, chair: str | None = None, env: str | None = ENV
+) -> tuple[str, str]:
     """(class, one-line message with advice) for a failed or lost connection, classified
-    by exception type and MQTT return code, never by the wording of the message."""
+    by exception type and MQTT return code, never by the wording of the message. `chair`
+    and `env`: whose login it was and its password's environment variable (None for a
+    chair's own login), as the sink's `login` gives them."""
     text = str(e)
     where = f"{cfg.host}:{cfg.port}"
     if isinstance(e, MqttConnectError):
         if _rc(e) in _AUTH_CONNACK:
-            return "auth", (
-                f"broker {where} refused the login ({text}); check mqtt.username and "
-                "mqtt.password_file"
-            )
+            words = login_words(chair, env)
+            return "auth", f"broker {where} refused the login ({text}); check {words}"
         return "refused", f"broker {where} refused the connection ({text})"
     if isinstance(e, aiomqtt.MqttCodeError):
         return "lost", f"connection to broker {where} lost: {text}"

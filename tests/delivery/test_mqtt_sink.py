@@ -249,6 +249,17 @@ async def test_tls_with_password(
     assert outbox.backlog("mqtt") == 0
 
 
+# Where the refused login came from, as its advice names it: [mqtt]'s file; the
+# environment variable that replaces it (the daemon reads that, not the file); a chair's
+# own login. Before, the advice named [mqtt]'s keys in all three.
+LOGINS = {
+    "mqtt-file": "check mqtt.username and mqtt.password_file",
+    "environment": "check mqtt.username and the password in MONITORD_MQTT_PASSWORD (it replaces",
+    "chair-own": "check chair chair-1's mqtt_username and mqtt_password_file",
+}
+
+
+@pytest.mark.parametrize("login", list(LOGINS))
 async def test_wrong_password_is_one_clear_line_and_backoff(
     mosquitto_tls: Mosquitto,
     tls_material: TlsMaterial,
@@ -256,21 +267,30 @@ async def test_wrong_password_is_one_clear_line_and_backoff(
     outbox: Outbox,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    login: str,
 ) -> None:
     pw = tmp_path / "mqtt.pass"
     pw.write_text("wrong\n")
+    monkeypatch.delenv("MONITORD_MQTT_PASSWORD", raising=False)
+    if login == "environment":
+        pw.write_text(TLS_USERS["monitord"])  # right, but the variable takes its place
+        monkeypatch.setenv("MONITORD_MQTT_PASSWORD", "wrong")
     c = cfg(
         mosquitto_tls,
         mqtt_prefix,
         tls=TlsConfig(ca_file=tls_material.ca_file),
         username="monitord",
-        password_file=pw,
+        password_file=pw if login != "chair-own" else None,
     )
+    own = {"chair-1": ("monitord", pw, None)} if login == "chair-own" else None
 
     async def on_cmd(chair: str, cmd: Command) -> str | None:
         return None
 
-    sink = MqttSink(c, SITE, ["chair-1"], outbox, on_cmd, backoff_base_s=0.05, backoff_cap_s=0.2)
+    sink = MqttSink(
+        c, SITE, ["chair-1"], outbox, on_cmd, backoff_base_s=0.05, backoff_cap_s=0.2, logins=own
+    )
     caplog.set_level(logging.DEBUG, logger="monitord")
     async with running(sink) as task:
         await eventually(
@@ -281,5 +301,5 @@ async def test_wrong_password_is_one_clear_line_and_backoff(
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1  # once, not once per retry
     msg = errors[0].getMessage()
-    assert "refused the login" in msg and "mqtt.password_file" in msg and "\n" not in msg
+    assert "refused the login" in msg and LOGINS[login] in msg and "\n" not in msg
     assert not sink.connected
