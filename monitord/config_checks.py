@@ -418,9 +418,16 @@ def _check_station(
         from monitord.station.auth import NursesFileError, load_nurses
 
         try:
-            load_nurses(st.nurses_file)
+            nurses = load_nurses(st.nurses_file)
         except NursesFileError as e:
             errors.append(f"{where(cfg, source, 'station.nurses_file')}: {e}")
+        else:
+            if not nurses:  # re-read at each login: a warning, the station may start
+                warnings.append(
+                    f"{where(cfg, source, 'station.nurses_file')}: warning: "
+                    f"{st.nurses_file} names no nurse: nobody can log in to acknowledge an "
+                    "alarm; add each with monitord station -c CONFIG --add-nurse NAME"
+                )
 
 
 def _acl_fit(cfg: Config, source: str) -> list[str]:

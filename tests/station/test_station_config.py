@@ -55,6 +55,21 @@ def test_station_only_config_ok_for_check_config_refused_by_run(tmp_path: Path) 
     ]
 
 
+def test_a_nurses_file_naming_nobody_is_a_warning(tmp_path: Path) -> None:
+    """Nobody could log in to acknowledge an alarm, and check-config said ok. A warning,
+    not an error: the file is re-read at each login, so nurses added later are let in."""
+    (tmp_path / "nurses").write_text("# one line per nurse: --add-nurse NAME\n\n")
+    (tmp_path / "nurses").chmod(0o600)
+    cfg = station_only(tmp_path, 'id = "station-1"\nnurses_file = "nurses"\n')
+    r = monitord("check-config", str(cfg))
+    assert (r.returncode, r.stdout) == (0, "ok\n"), r.stderr
+    assert r.stderr.splitlines() == [
+        f"{cfg}: station.nurses_file: warning: {tmp_path / 'nurses'} names no nurse: nobody "
+        "can log in to acknowledge an alarm; add each with monitord station -c CONFIG "
+        "--add-nurse NAME"
+    ]
+
+
 def test_check_config_names_missing_station_files(tmp_path: Path) -> None:
     (tmp_path / "nurses").write_text("alice:not-a-hash\n")
     cfg = station_only(
