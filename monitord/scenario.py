@@ -129,7 +129,9 @@ class DeviceBack(_Event):
 class AckEvent(_Event):
     event: Literal["ack"]
     rule: str = Field(min_length=1)
-    by: str | None = None
+    # As a nurse's name in `cmd/ack` (sinks/commands.py): a longer one went into the
+    # `acknowledged` event, which a station refuses whole (more than 128 characters).
+    by: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class End(_Event):

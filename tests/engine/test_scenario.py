@@ -39,6 +39,10 @@ BAD = [
     ('{"t": NaN, "event": "end"}', 1, "not JSON: NaN"),
     # Valid JSON, but a float overflows to infinity: no reading is infinite.
     ('{"t": 1, "event": "hr", "hr": 1e999}', 1, "hr: hr: Input should be a finite number"),
+    # A nurse's name as `cmd/ack` takes it (64): a longer one went into the `acknowledged`
+    # event, which a station refuses whole past 128 characters.
+    ('{"t": 1, "event": "ack", "rule": "bp.crisis", "by": "%s"}' % ("x" * 65), 1, "ack: by: "),
+    ('{"t": 1, "event": "ack", "rule": "bp.crisis", "by": ""}', 1, "ack: by: "),
 ]
 
 
