@@ -221,6 +221,10 @@ do_install() {
     # 3. Config: the example is always refreshed; monitord.toml is the operator's and is
     #    created from the example only when absent (never overwritten).
     install -d -m 0755 "$R$ETC"
+    # As the .deb makes them: drop-ins (one per chair) and the certificates the docs copy
+    # in (the CA; the station's pair). Before, `cp clinic-ca.pem /etc/monitord/tls/`
+    # failed on an install.sh Pi while install.md promised the .deb's layout.
+    install -d -m 0755 "$R$ETC/conf.d" "$R$ETC/tls"
     install_file 0644 "$src_conf" "$ETC/monitord.example.toml"
     # The station's example only: station.toml is written by the admin of the station machine.
     install_file 0644 "$src_station_conf" "$ETC/station.example.toml"
@@ -301,7 +305,7 @@ do_uninstall() {
     done
     # --purge: all of /etc/monitord, as the .deb's purge (conf.d/, tls/, nurses included).
     [ -n "$purge" ] && rm -rf "$R$ETC"
-    rmdir "$R$ETC/secrets" 2>/dev/null || true
+    rmdir "$R$ETC/secrets" "$R$ETC/conf.d" "$R$ETC/tls" 2>/dev/null || true  # if empty
     rmdir "$R$ETC" 2>/dev/null || true
 
     rm -rf "$R$PREFIX"

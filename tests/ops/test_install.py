@@ -194,12 +194,11 @@ def test_uninstall_keeps_operator_changes_until_purge(installed: Installed, tmp_
     station_secret = etc / "secrets/station-mqtt-password"
     assert station_secret.read_bytes() == b""  # the placeholder the unit's credential needs
     station_secret.write_text("not-a-real-station-password\n")
-    # A fleet's chair file and the broker's CA (docs/install.md: conf.d, TLS).
+    # A fleet's chair file and the broker's CA (docs/install.md: conf.d, TLS), in the
+    # folders the install made for them.
     chair_file = etc / "conf.d/50-chair.toml"
-    chair_file.parent.mkdir()
     chair_file.write_text('[[chairs]]\nid = "chair-7"\n')
     ca = etc / "tls/ca.crt"
-    ca.parent.mkdir()
     ca.write_text("not a real certificate\n")
 
     p = run("uninstall", "--root", str(root))
