@@ -292,6 +292,9 @@ def test_check_config_by_an_admin_outside_the_group_accepts_the_stations_own_fil
             ["station.tls_key_file", str(key)],
         ], lines
         assert all("not readable by this user" in ln for ln in lines), lines
+        # Their fix keeps PIN hashes and the key private: never "make it 0644".
+        assert all("(make it owned by monitord, mode 0600)" in ln for ln in lines), lines
+        assert not any("0644" in ln for ln in lines), lines
     finally:
         shutil.rmtree(tmp)
 
