@@ -51,18 +51,19 @@ class ChairView:
     vitals: dict[str, dict[str, Any]] = field(default_factory=dict)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     session: dict[str, Any] | None = None
-    clock: str | None = None  # the chair's time of its last active set or event
+    # The chair's time of what the station holds: its last live active set's (the daemon's
+    # state then, also back: a replaced Pi's clock behind), a later set or event since.
+    # An event or replayed set older than it never steps it back (a re-send, one held
+    # behind a refusal, docs/mqtt.md; stepped back, an older replayed set read as newer and
+    # took an alarm heard live off the board). Kept ahead of a live set applied (as only
+    # after a live `online` it was), the board held that set's alarms as of a time it was
+    # not: every newer set of a daemon behind, replayed, was kept out (a cleared alarm
+    # stayed, a new one unshown).
+    clock: str | None = None
     # `clock` is an alert event's, heard after the last set applied: a set as old as it
     # may predate it (an event of a batch is at or after the set before it: docs/mqtt.md
     # "alerts/active"), and is kept out when replayed (`apply`).
     clock_by_event: bool = False
-    # `clock` never steps back (an event older than it, heard live after it, is a re-send
-    # or one held behind a refusal, docs/mqtt.md; stepped back, an older replayed set
-    # read as newer and took an alarm heard live off the board), except to the first live
-    # set after a live `online`: a daemon that (re)connected republishes its whole set,
-    # and one whose clock is behind (a replaced Pi, a fresh store) would else have its
-    # newer sets kept out when replayed, the alarms they add unshown.
-    reclock: bool = False
     errors: list[dict[str, Any]] = field(default_factory=list)
     # The last valid reading per kind: an invalid one (device or artifact check) is shown
     # marked, never as the chair's current value, so the one before it must be kept.
@@ -265,8 +266,6 @@ class StationModel:
             view.seen(msg.time)
             view.online = msg.state == "online"
             view.status_time = msg.time
-            if at is not None and view.online:
-                view.reclock = True  # its set, republished at its connect, sets the clock
             # Each `online` says it while it lasts: one without it ends it. An `offline`
             # without it (the Last Will never has it, docs/mqtt.md) leaves it as it was.
             if view.online or msg.conflict is not None:
@@ -302,15 +301,11 @@ class StationModel:
                 for a in msg.alerts
             ]
             view.session = msg.session.dump() if msg.session is not None else None
-            if msg.time is not None and (
-                (view.reclock and at is not None) or not _later(view.clock, msg.time)
-            ):
+            # What the station now holds is as of this set: its time, a live one's also
+            # back (`clock`); a replayed one applied is not older (`_kept_out`).
+            if msg.time is not None:
                 view.clock = msg.time
-            # No event heard after this set (one heard before it and later than it keeps
-            # the clock: a replay as old as that event is then applied, as it was).
-            view.clock_by_event = False
-            if at is not None:
-                view.reclock = False
+            view.clock_by_event = False  # no event heard after this set
             view.seen(msg.time)
         elif isinstance(msg, AlertEvent):
             self._event(view, msg)
@@ -356,7 +351,7 @@ class StationModel:
         """An alert event moves the tile at once; the retained active set that follows
         it confirms (and replaces) the list."""
         if ev.time is not None and not _later(view.clock, ev.time):
-            view.clock = ev.time  # at or after what was heard: never back (`reclock`)
+            view.clock = ev.time  # at or after what was heard: never back (`clock`)
             view.clock_by_event = True
         view.seen(ev.time)
         if ev.phase is not None and view.session is not None:

@@ -7,9 +7,10 @@ reconnect (at least once), one held behind a refusal while the set went ahead of
 time back to its own, and an older retained set, replayed at the station's next
 subscribe (the daemon died between an alarm's event and its set), read as newer than
 what the station held: applied, it took the unacknowledged high alarm heard live off the
-board, with no daemon left to bring it back. A daemon that connects anew is the one
-exception: its first live set sets the time, also back (a replaced Pi's clock behind),
-else its newer sets, replayed, were kept out and the alarms they add never shown."""
+board, with no daemon left to bring it back. A set heard live is the one exception: it
+sets the time, also back (a replaced Pi's clock behind), else the daemon's newer sets,
+replayed, were kept out and the alarms they add never shown
+(tests/station/test_station_live_set_clock.py)."""
 
 from __future__ import annotations
 
