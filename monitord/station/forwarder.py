@@ -127,15 +127,23 @@ class Forwarder:
             return
         due = since + self.cfg.after_s
         paused = self._paused.pop(aid, None)
-        if paused is not None:
-            due = min(due, paused.due)
-            ev = {**paused.event, **ev}  # the raise's `time` when this view lacks it
-        self._pending[aid] = _Pending(chair, ev, due)
+        if paused is None:
+            self._pending[aid] = _Pending(chair, ev, due)
+        elif paused.sent:  # its POST, in flight when it went missing, was taken
+            self._remember(aid)
+            return
+        else:
+            # The same countdown, not a new one: its POST may be in flight (`run` marks
+            # that object sent). A new one, due at once and never marked, posted it twice.
+            paused.due = min(due, paused.due)
+            paused.event = {**paused.event, **ev}  # the raise's `time` when this view lacks it
+            self._pending[aid] = paused
         self._doze.rouse()
 
     def _pause(self, aid: str) -> None:
         """`aid` is missing from its chair's view, with no ack or clear seen: its
-        countdown waits for it to show again. One already posted is done (never twice)."""
+        countdown waits for it to show again. One already posted is done (never twice);
+        one whose POST is in flight is marked sent when it is taken (`_count_down`)."""
         p = self._pending.pop(aid)
         if p.sent:
             self._remember(aid)

@@ -1,0 +1,84 @@
+"""A phone POST in flight while its alert goes missing from the station's view and shows
+again (two daemons on one chair id, a set of the same millisecond without it): the alert
+was posted a second time. The forwarder's pause kept the countdown being posted; resumed,
+a new countdown took its place, due at once and never marked sent (the POST marked the
+old one), so the nurse's phone was called twice for one alarm. Against the real station
+(in this process, so the webhook holds its answer until the alert came and went) and a
+local aiohttp webhook on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from tests.kit import eventually
+from tests.servers import Mosquitto, free_port
+from tests.station.station_kit import (
+    ChairPublisher,
+    alert,
+    mqtt_login,
+    station_config,
+    station_in_process,
+)
+
+
+@pytest.mark.parametrize("back", ["while in flight", "after it"])
+async def test_an_alert_missing_while_its_post_is_in_flight_is_posted_once(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, back: str
+) -> None:
+    got: list[str] = []
+    release = asyncio.Event()
+
+    async def hook(request: web.Request) -> web.Response:
+        got.append(json.loads(await request.read())["alert_id"])
+        if len(got) == 1:
+            await release.wait()  # the first POST in flight until the test lets it answer
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    extra = (
+        f'[station.forwarder]\nurl = "http://127.0.0.1:{port}/hook"\nafter_s = 30\ntimeout_s = 60\n'
+    )
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, extra=extra)
+    a = alert("chair-1", "bp.crisis", "high", "BP 212/124 >= 200/120", ago_s=120)
+    marker = alert("chair-2", "spo2.very_low", "high", "SpO2 81 < 85 for 10 s", ago_s=120)
+    try:
+        async with station_in_process(cfg) as (st, _), mqtt_login(mosquitto) as c:
+            await eventually(lambda: st.bridge.connected, 20, "the station on the broker")
+            pub = ChairPublisher(c, mqtt_prefix)
+
+            def shown() -> list[object]:
+                view = st.model.chairs.get("chair-1")
+                return [] if view is None else [x["alert_id"] for x in view.alerts]
+
+            await pub.active("chair-1", [a])  # raised 2 min ago: posted at once
+            await eventually(lambda: len(got) == 1, 10, "the POST in flight")
+            await pub.active("chair-1", [])  # missing while its POST is in flight
+            await eventually(lambda: shown() == [], 10, "the alert missing")
+            if back == "while in flight":
+                await pub.active("chair-1", [a])
+                await eventually(lambda: shown() == [a["alert_id"]], 10, "the alert back")
+            release.set()
+            fwd = st.forwarder
+            assert fwd is not None
+            await eventually(lambda: fwd.sent == 1, 10, "the first POST taken")
+            if back == "after it":
+                await pub.active("chair-1", [a])
+                await eventually(lambda: shown() == [a["alert_id"]], 10, "the alert back")
+            # The marker is due later than a second POST of `a` would be: it comes after.
+            await pub.active("chair-2", [marker])
+            await eventually(lambda: marker["alert_id"] in got, 10, "the marker forwarded")
+    finally:
+        await runner.cleanup()
+    assert got == [a["alert_id"], marker["alert_id"]], (
+        f"the phone was called {got.count(a['alert_id'])} times for one alarm: {got}"
+    )
