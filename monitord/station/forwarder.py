@@ -202,7 +202,11 @@ class Forwarder:
             while True:
                 now = time.monotonic()
                 for aid, p in list(self._pending.items()):
-                    if p.sent or p.due > now:
+                    if p.sent or p.due > now or self._pending.get(aid) is not p:
+                        # Not `p` any more: acknowledged, cleared or missing while an
+                        # earlier POST of this pass was in flight (up to timeout_s each).
+                        # Posted from the list taken before, an alarm the nurse had just
+                        # acknowledged called her phone.
                         continue
                     try:
                         await self._post(session, p)
