@@ -18,7 +18,13 @@ from monitord.report.audit import Episode
 from monitord.report.clockoff import offset_text
 from monitord.report.gaps import UNKNOWN, min_s_text, outage_count, span_text, unknown_outages
 from monitord.report.observation import clock_text
-from monitord.report.record import BpReading, RemsField, SessionRecord, duration_text
+from monitord.report.record import (
+    POST_DOSE_WINDOW_S,
+    BpReading,
+    RemsField,
+    SessionRecord,
+    duration_text,
+)
 from monitord.report.summary import SPO2_HOLD_MAX_S, Evidence
 
 PATIENT_REF_LABEL = "Patient reference (clinic, by hand)"
@@ -78,10 +84,22 @@ def minutes(rec: SessionRecord, t: float) -> float:
 def fmt_rel(rec: SessionRecord, t: float | None) -> str:
     """Minutes from the dose, rounded down to the tenth (never later than the fact): to
     the nearest, a BP at 34 min 57 s read "+35.0" beside "no valid BP 35-50 min after the
-    dose", which left it out. (The 1e-6 absorbs float error: 35 min exactly stays 35.0.)"""
+    dose", which left it out. (The 1e-6 absorbs float error: 35 min exactly stays 35.0.)
+    Never on the other side of an edge of that window than the time itself: rounded down,
+    a BP 50 min 03 s after the dose read "+50.0", inside the window that left it out; it
+    reads "+50.1" (and one a few microseconds before 35 min, "+34.9")."""
     if t is None:
         return ""
-    return f"{math.floor(minutes(rec, t) * 10 + 1e-6) / 10:+.1f}"
+    x = math.floor(minutes(rec, t) * 10 + 1e-6) / 10
+    ds = rec.dose_start_t
+    if ds is not None:
+        # The window as record.py judges it: closed, [ds + 35 min, ds + 50 min].
+        lo, hi = POST_DOSE_WINDOW_S
+        if t > ds + hi and x <= hi / 60:
+            x = hi / 60 + 0.1
+        elif t < ds + lo and x >= lo / 60:
+            x = lo / 60 - 0.1
+    return f"{x:+.1f}"
 
 
 def minutes_up(x: float) -> int:

@@ -96,3 +96,31 @@ def test_the_clock_time_criteria_were_met_from_is_never_before_the_fact(tmp_path
     assert value.startswith("51 min from administration: discharge criteria met from 09:55:21"), (
         f"could_leave {value!r}: criteria met at 09:55:20.4 must not read 09:55:20"
     )
+
+
+def test_minutes_from_the_dose_never_read_inside_the_window_after_it_closed() -> None:
+    # The mirror of the 34 min 57 s case: rounded down, a BP 50 min 03 s after the dose
+    # read "+50.0" beside "no valid BP 35-50 min after the dose" (the window is closed at
+    # 50 min: it was left out).
+    dose = T0 + 600
+    at = dose + 50 * 60 + 3
+    session = [
+        SessionEvent(T0 + t, CHAIR, a, "esketamine", "s-rel")
+        for t, a in ((0, "start"), (600, "dose_start"), (900, "dose_end"), (8000, "end"))
+    ]
+    bp = Reading(CHAIR, "nibp", Kind.BP, {"sys_mmHg": 130.0, "dia_mmHg": 80.0}, utc(at), utc(at))
+    rec = build_record([bp], [], session)
+    post = rec.rems_field("post_dose_40min")
+    assert post.reading is None and post.missing_reason == "no valid BP 35-50 min after the dose"
+    (row,) = [r for r in vitals_rows(rec) if r["sys_mmHg"] == "130"]
+    assert row["min_from_dose"] == "+50.1", (
+        f"min_from_dose {row['min_from_dose']} for a BP 50 min 03 s after the dose: "
+        "it reads as inside the 35-50 min window that left it out"
+    )
+    # The window's own edge stays inside, and the times past the edge are rounded down.
+    assert fmt_rel(rec, dose + 50 * 60) == "+50.0"
+    assert fmt_rel(rec, dose + 50 * 60 + 9) == "+50.1"
+    assert fmt_rel(rec, dose + 50 * 60 + 7) == "+50.1"
+    assert fmt_rel(rec, dose + 51 * 60 + 5) == "+51.0"
+    # Nor a time a few microseconds before the window opens (the 1e-6 above is 6 us).
+    assert fmt_rel(rec, dose + 35 * 60 - 4e-6) == "+34.9"
