@@ -97,7 +97,9 @@ def _covered(
         else:
             merged.append([h0, h1])
     covered = 0.0
-    for t, _ in points:
+    # Each instant once: two valid samples placed at one time (two oximeters) stand for
+    # the same stretch, and counted twice the coverage ran past the span (200 %).
+    for t in sorted({t for t, _ in points}):
         i = bisect.bisect_right(ts, t)
         nxt = ts[i] if i < len(ts) else math.inf
         a, b = max(t, lo), min(nxt, t + SPO2_HOLD_MAX_S, hi)

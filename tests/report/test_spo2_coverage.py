@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from monitord.models import Kind, Reading, SessionEvent, utc
+from monitord.report import build_record
 from monitord.report.render import render_html
 from monitord.report.text import form_lines
 
@@ -71,3 +73,24 @@ def test_a_probe_off_stretch_is_not_counted_as_covered(tmp_path: Path) -> None:
     (line,) = [f for f in form_lines(rec) if f.key == "spo2"]
     want = "valid SpO2 for 129.3 of the 130.0 min from dose start to session end (99 %)"
     assert line.value.endswith(want), line.value
+
+
+def test_two_samples_of_one_instant_stand_for_it_once() -> None:
+    # Two oximeters on the chair whose samples are placed at the same instants (the same
+    # receive time): each instant's stretch was counted once per sample, so the coverage
+    # read "valid SpO2 for 20.0 of the 10.0 min ... (200 %)", more than the span.
+    t0 = 1714986000.0
+    session = [
+        SessionEvent(t0 + t, "chair-3", a, "esketamine", "s-two")
+        for t, a in ((0, "start"), (60, "dose_start"), (660, "end"))
+    ]
+    samples = [
+        Reading("chair-3", dev, Kind.SPO2, {"spo2_pct": 97.0}, utc(t0 + t), utc(t0 + t))
+        for t in range(60, 660, 5)
+        for dev in ("ox-a", "ox-b")
+    ]
+    rec = build_record(samples, [], session)
+    assert rec.spo2.covered_s == rec.spo2.span_s == 600.0, rec.spo2
+    (line,) = [f for f in form_lines(rec) if f.key == "spo2"]
+    want = "valid SpO2 for 10.0 of the 10.0 min from dose start to session end (100 %)"
+    assert line.value.endswith(want), f"SpO2 line {line.value!r}: coverage beyond the span"
