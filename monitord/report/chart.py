@@ -22,7 +22,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from monitord.report.record import POST_DOSE_TARGET_S, SessionRecord, Vital
+from monitord.report.record import POST_DOSE_TARGET_S, SessionRecord, Vital, signal_holes
 
 BAND_COLOURS = {"high": "#d62728", "medium": "#ff7f0e", "low": "#e6c200", "info": "#2ca02c"}
 SEVERE_SYS, SEVERE_DIA = 180.0, 110.0  # clinical-rules.md bp.severe (default thresholds)
@@ -42,23 +42,43 @@ def minutes(rec: SessionRecord, t: float) -> float:
 
 
 def _series(
-    vs: Sequence[Vital], rec: SessionRecord, key: str, break_s: float | None = None
+    vs: Sequence[Vital],
+    rec: SessionRecord,
+    key: str,
+    break_s: float | None = None,
+    holes: Sequence[tuple[float, float]] = (),
 ) -> tuple[list[float], list[float]]:
-    """Valid values of `key`. With `break_s`, a NaN goes between samples further apart so
-    the line breaks at a hole in the data instead of drawing across it."""
+    """Valid values of `key`. With `break_s`, a NaN goes between samples further apart,
+    and between two with an invalid sample (probe off) or a hole (`holes`: monitord not
+    running, the device's link down, its sensor off) between them, so the line breaks
+    where the SpO2 coverage stops (summary.py) instead of drawing across it: a probe off
+    or a restart under a minute left the line joined across the hatched stretch, as if
+    the signal had been monitored."""
     xs: list[float] = []
     ys: list[float] = []
     last: float | None = None
+    cut = False  # an invalid sample since `last`
     for v in vs:
         y = v.values.get(key)
-        if v.valid and y is not None:
-            if break_s is not None and last is not None and v.t - last > break_s:
+        if not v.valid:
+            cut = True
+            continue
+        if y is None:
+            continue
+        if break_s is not None and last is not None:
+            if cut or v.t - last > break_s or any(h0 < v.t and h1 > last for h0, h1 in holes):
                 xs.append(minutes(rec, v.t))
                 ys.append(math.nan)
-            xs.append(minutes(rec, v.t))
-            ys.append(float(y))
-            last = v.t
+        xs.append(minutes(rec, v.t))
+        ys.append(float(y))
+        last, cut = v.t, False
     return xs, ys
+
+
+def _holes(rec: SessionRecord, signal: str, until: float) -> list[tuple[float, float]]:
+    """The record's holes for `signal` ("hr", "spo2"), as the SpO2 coverage counts them."""
+    devices = {v.device for v in rec.vitals if v.kind == signal}
+    return signal_holes(rec.gaps, signal, devices, until)
 
 
 def _markers(ax: Axes, rec: SessionRecord, labels: bool, x_hi: float) -> None:
@@ -163,7 +183,7 @@ def draw(fig: Figure, rec: SessionRecord, rect_bp: Rect, rect_spo2: Rect) -> Non
     ax.axhline(SEVERE_SYS, color="#d62728", lw=0.7, ls=":")
     ax.axhline(SEVERE_DIA, color="#d62728", lw=0.7, ls=":")
 
-    hx, hy = _series(hr, rec, "hr_bpm", LINE_BREAK_S)
+    hx, hy = _series(hr, rec, "hr_bpm", LINE_BREAK_S, _holes(rec, "hr", last_t))
     ax.plot(hx, hy, color="#2ca02c", lw=0.7, alpha=0.8, label="HR (bpm)")
     sx, sy = _series(bp, rec, "sys_mmHg")
     dx, dy = _series(bp, rec, "dia_mmHg")
@@ -219,7 +239,7 @@ def draw(fig: Figure, rec: SessionRecord, rect_bp: Rect, rect_spo2: Rect) -> Non
         columnspacing=1.0,
     )
 
-    px, py = _series(sp, rec, "spo2_pct", LINE_BREAK_S)
+    px, py = _series(sp, rec, "spo2_pct", LINE_BREAK_S, _holes(rec, "spo2", last_t))
     ax2.plot(px, py, color="#8c564b", lw=0.8, label="SpO2 (%)")
     bx, by = [], []
     for v in sp:

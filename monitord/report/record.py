@@ -498,7 +498,7 @@ def build_record(
             [p for p in sp if p[0] >= s_lo],
             (s_lo, s_hi),
             [v.t for v in vitals if v.kind == "spo2" and not v.stored],
-            spo2_holes(gaps, {v.device for v in vitals if v.kind == "spo2"}, s_hi),
+            signal_holes(gaps, "spo2", {v.device for v in vitals if v.kind == "spo2"}, s_hi),
         ),
         pre_evidence=evidence(ds, until_then=True),
         end_evidence=evidence(end),
@@ -513,18 +513,21 @@ def build_record(
     )
 
 
-def spo2_holes(gaps: Sequence[Gap], oximeters: set[str], until: float) -> list[tuple[float, float]]:
-    """The gaps no SpO2 can have come in: monitord not running, an oximeter's link down
-    (a device that sent SpO2 in the session), the SpO2 probe off; one still open runs to
-    `until`."""
+def signal_holes(
+    gaps: Sequence[Gap], signal: str, devices: set[str], until: float
+) -> list[tuple[float, float]]:
+    """The gaps no value of `signal` ("spo2", "hr") can have come in: monitord not
+    running, the link down of one of `devices` (those that sent it in the session), its
+    sensor off (probe off, contact lost); one still open runs to `until`. The SpO2
+    coverage stops at them, and the chart's lines break at them."""
     out = []
     for g in gaps:
         if g.start is None:
             continue
         if (
             g.what == "daemon_down"
-            or (g.what == "device_lost" and g.device in oximeters)
-            or (g.what == "sensor_off" and g.signal in (None, "spo2"))
+            or (g.what == "device_lost" and g.device in devices)
+            or (g.what == "sensor_off" and g.signal in (None, signal))
         ):
             out.append((g.start, g.end if g.end is not None else until))
     return out

@@ -6,16 +6,21 @@ band, the same yellow as every low-priority alarm, marked it)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from monitord.report import SessionRecord, chart
+from monitord.models import Kind, Reading, SessionEvent, utc
+from monitord.report import SessionRecord, build_record, chart
 from monitord.report.pdf import PDF_CHART
+from monitord.store.outages import Outage
 
 from .reportkit import play_record
 from .test_sensor_off_gap import _scenario
+from .test_spo2_coverage import DOSE
+from .test_spo2_coverage import _scenario as spo2_scenario
 
 SENSOR_OFF = "sensor off"
 
@@ -68,3 +73,58 @@ def test_a_device_lost_hatch_is_named_too(complete: SessionRecord) -> None:
     assert legend is not None
     names = [t.get_text() for t in legend.get_texts()]
     assert "device lost" in names and SENSOR_OFF not in names, names
+
+
+def _drawn_across(ax: object, label: str, x0: float, x1: float) -> list[tuple[float, float]]:
+    """The segments of the line `label` on `ax` joining a point before `x1` to one after
+    `x0`, across (part of) the stretch x0..x1 (minutes)."""
+    (line,) = [x for x in ax.get_lines() if x.get_label() == label]  # type: ignore[attr-defined]
+    xs, ys = line.get_xdata(), line.get_ydata()
+    return [
+        (float(xs[i]), float(xs[i + 1]))
+        for i in range(len(xs) - 1)
+        if not (math.isnan(ys[i]) or math.isnan(ys[i + 1]))
+        and xs[i] < x1
+        and xs[i + 1] > x0
+        and xs[i + 1] > xs[i]
+    ]
+
+
+def test_the_spo2_line_is_not_drawn_across_a_short_probe_off(tmp_path: Path) -> None:
+    # Probe off for 40 s (under the 60 s a silence is bridged): hatched, and the coverage
+    # leaves it out (test_spo2_coverage.py), but the line was drawn across it from the
+    # last valid sample to the next, as if SpO2 had been monitored.
+    off = range(DOSE + 600, DOSE + 640)
+    rec = play_record(tmp_path, spo2_scenario(DOSE + 130 * 60, DOSE + 130 * 60, off=off))
+    (gap,) = [g for g in rec.gaps if g.what == "sensor_off"]
+    assert gap.start is not None and gap.end is not None
+    fig = Figure()
+    chart.draw(fig, rec, *PDF_CHART)
+    x0, x1 = chart.minutes(rec, gap.start), chart.minutes(rec, gap.end)
+    across = _drawn_across(fig.axes[1], "SpO2 (%)", x0, x1)
+    assert across == [], (
+        f"SpO2 line segments {across} drawn across the probe-off stretch {x0:.2f}..{x1:.2f} min"
+    )
+
+
+def test_no_line_is_drawn_across_a_restart() -> None:
+    # monitord not running for 20 s between two samples 30 s apart: hatched, but the HR
+    # and SpO2 lines joined the samples either side of it.
+    t0 = 1714986000.0
+    session = [
+        SessionEvent(t0 + t, "chair-3", a, "esketamine", "s-down")
+        for t, a in ((0, "start"), (60, "dose_start"), (1260, "end"))
+    ]
+    readings = []
+    for t in range(60, 1260, 30):
+        at = utc(t0 + t)
+        readings.append(Reading("chair-3", "ox", Kind.SPO2, {"spo2_pct": 97.0}, at, at))
+        readings.append(Reading("chair-3", "ecg", Kind.HR, {"hr_bpm": 70.0}, at, at))
+    down = Outage(t0 + 605, t0 + 625, False, "s-down")
+    rec = build_record(readings, [], session, outages=[down])
+    fig = Figure()
+    chart.draw(fig, rec, *PDF_CHART)
+    x0, x1 = chart.minutes(rec, down.start), chart.minutes(rec, down.end)
+    for ax, label in ((fig.axes[0], "HR (bpm)"), (fig.axes[1], "SpO2 (%)")):
+        across = _drawn_across(ax, label, x0, x1)
+        assert across == [], f"{label} line segments {across} drawn across monitord's restart"
