@@ -89,3 +89,18 @@ def test_the_report_cuts_the_stretches_to_the_session_and_words_them() -> None:
     assert offset_text((), str) is None
     going = offset_text((ClockOff(1.0, None, 60.0),), str) or ""
     assert "to the end of this record are 1 min 00 s behind" in going
+
+
+def test_an_offset_of_hours_is_given_to_the_second() -> None:
+    # The offset is what the reader adds to every printed time: since e93602e rounded a
+    # duration of an hour or more up to the minute (right for a hole, never shown
+    # shorter), a step of 3 h 00 min 20 s read "add 3 h 01 min", every corrected time
+    # 40 s late (and 3 h 00 min 01 s, 59 s late).
+    for off, want in ((3 * H + 20, "3 h 00 min 20 s"), (3 * H + 1, "3 h 00 min 01 s")):
+        text = offset_text((ClockOff(0.0, 10.0, off),), str) or ""
+        assert f"are {want} behind" in text and f"add {want} to them for UTC" in text, (
+            f"offset {off} s worded {text!r}: the offset to add must be exact to the second"
+        )
+    # Whole hours and minutes as before.
+    text = offset_text((ClockOff(0.0, 10.0, -(2 * H + 5 * 60)),), str) or ""
+    assert "subtract 2 h 05 min from them for UTC" in text, text

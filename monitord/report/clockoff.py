@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitord.clock import STEP_S, offsets_of
-from monitord.report.gaps import span_text
+from monitord.report.gaps import min_s_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +52,24 @@ def stored_offsets(ob: Any, chair: str, lo: float, hi: float | None) -> tuple[Cl
     return session_offsets(offsets_of(row), lo, hi)
 
 
+def offset_span(s: float) -> str:
+    """An offset in words, to the second also from an hour on ("3 h 00 min 20 s"; whole
+    minutes without the seconds): it is what the reader adds to every printed time, so
+    not a hole's length (gaps.span_text, rounded up to the minute from an hour on, read
+    "add 3 h 01 min" for a step of 3 h 00 min 20 s: every corrected time 40 s late)."""
+    whole = round(s)
+    if whole < 3600:
+        return min_s_text(s)
+    h, rest = divmod(whole, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h} h {m:02d} min" + (f" {sec:02d} s" if sec else "")
+
+
 def offset_text(offs: Sequence[ClockOff], fmt_t: Callable[[float], str]) -> str | None:
     """The stretches in one phrase for the form, or None when the times are on UTC."""
     parts = []
     for o in offs:
-        d = span_text(abs(o.off_s))
+        d = offset_span(abs(o.off_s))
         until = fmt_t(o.end_t) if o.end_t is not None else "the end of this record"
         if o.off_s > 0:
             why = "a clock step monitord did not follow while alarm timers were running"
