@@ -46,15 +46,18 @@ def fmt_day(rec: SessionRecord, t: float | None = None) -> str:
 
 def fmt_t(rec: SessionRecord, t: float | None) -> str:
     """Local clock time; with the date in front when it is not the treatment date (a
-    session across local midnight), and the zone's abbreviation after it when it is not
-    the treatment's, which the page names (a session across a daylight-saving change:
-    01:45 EST is no time under "EDT")."""
+    session across local midnight; the year too when it is another), and the zone's
+    abbreviation after it when it is not the treatment's, which the page names (a
+    session across a daylight-saving change: 01:45 EST is no time under "EDT")."""
     if t is None:
         return "missing"
     d = local(rec, t)
     s = d.strftime("%H:%M:%S")
-    if d.strftime("%Y-%m-%d") != fmt_day(rec):
-        s = d.strftime("%m-%d ") + s
+    day = fmt_day(rec)
+    if d.strftime("%Y-%m-%d") != day:
+        # With the year when it is not the treatment's: a stored record's device time a
+        # year off read "05-07 05:50:00", the day after a treatment on 2024-05-06.
+        s = d.strftime("%Y-%m-%d " if d.strftime("%Y") != day[:4] else "%m-%d ") + s
     if d.tzname() != local(rec, treatment_t(rec)).tzname():
         s += f" {d.tzname()}"
     return s

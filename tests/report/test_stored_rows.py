@@ -56,3 +56,25 @@ def test_stored_device_time_is_local_like_every_other_time() -> None:
         f"stored record line {line!r}: the device time must be local (EDT), as the page"
     )
     assert "Z)" not in render_html(rec)
+
+
+def test_a_device_time_in_another_year_carries_the_year() -> None:
+    # A cuff whose clock is a year behind (or a record from last year's memory): the
+    # stored list gave "device time 05-07 05:50:00" on a page dated 2024-05-06, the day
+    # after the treatment to the reader (a time on another day carried month-day only).
+    year = 365 * 86400.0
+    old = Reading(
+        CHAIR,
+        "cuff",
+        Kind.BP,
+        {"sys_mmHg": 150.0, "dia_mmHg": 95.0},
+        utc(AT),
+        utc(AT + 600),
+        device_time=utc(AT - year),
+        stored=True,
+    )
+    rec = build_record([old], [], SESSION, tz="America/New_York")
+    (line,) = stored_lines(rec)
+    assert line.endswith("(device time 2023-05-07 05:50:00)"), (
+        f"stored record line {line!r}: a device time in another year must name the year"
+    )
