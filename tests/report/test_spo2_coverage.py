@@ -94,3 +94,35 @@ def test_two_samples_of_one_instant_stand_for_it_once() -> None:
     (line,) = [f for f in form_lines(rec) if f.key == "spo2"]
     want = "valid SpO2 for 10.0 of the 10.0 min from dose start to session end (100 %)"
     assert line.value.endswith(want), f"SpO2 line {line.value!r}: coverage beyond the span"
+
+
+def test_the_time_below_90_is_no_more_than_the_low_samples_stand_for() -> None:
+    # A valid 85 % sample, then the probe off for 40 s (its samples invalid), then 97 %:
+    # the coverage stops at the first probe-off sample, but the time below 90 % counted
+    # the low until the next *valid* sample: "0.8 min below 90 %" for 5 s of data, more
+    # than the low sample stood for, beside a line saying the figures speak for the
+    # covered minutes only.
+    t0 = 1714986000.0
+    session = [
+        SessionEvent(t0 + t, "chair-3", a, "esketamine", "s-low")
+        for t, a in ((0, "start"), (60, "dose_start"), (660, "end"))
+    ]
+    readings = []
+    for t in range(60, 660, 5):
+        at = utc(t0 + t)
+        off = 305 <= t < 345
+        pct = 85.0 if t == 300 else 97.0
+        readings.append(
+            Reading(
+                "chair-3", "ox", Kind.SPO2, {"spo2_pct": pct}, at, at,
+                valid=not off, flags=("probe_off",) if off else (), contact=not off,
+            )
+        )  # fmt: skip
+    rec = build_record(readings, [], session)
+    assert rec.spo2.covered_s == 600.0 - 40.0, rec.spo2
+    assert rec.spo2.below_s == 5.0, (
+        f"time below 90 % {rec.spo2.below_s} s: the 85 % sample stood for 5 s, until the "
+        "first probe-off sample"
+    )
+    (line,) = [f for f in form_lines(rec) if f.key == "spo2"]
+    assert "; 0.1 min below 90 %" in line.value, line.value
