@@ -75,8 +75,8 @@ def spo2_summary(
     # (0.8 min below 90 % for a low sample 5 s before a 40-s probe off), more than the
     # covered minutes the line says the figures speak for.
     low = _lowest(points)
-    below = sum(s for t, s in stands.items() if low[t] < SPO2_LOW_PCT)
-    return Spo2Summary(len(points), v_min, t_min, below, span_s, sum(stands.values()))
+    below = sum((s for t, s in stands.items() if low[t] < SPO2_LOW_PCT), 0.0)
+    return Spo2Summary(len(points), v_min, t_min, below, span_s, sum(stands.values(), 0.0))
 
 
 def _lowest(points: Sequence[tuple[float, float]]) -> dict[float, float]:
