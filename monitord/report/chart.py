@@ -127,14 +127,23 @@ HOLES = {
 
 def _gaps(ax: Axes, rec: SessionRecord, x_end: float, panel: str) -> set[str]:
     """Hatch the holes of the record on `ax` (`panel` "bp": the BP/HR axes, "spo2"); a
-    sensor off only on the panel of its signal (HR on the BP/HR axes), the others on
-    both. Returns the kinds hatched, for the legend."""
+    sensor off only on the panel of its signal (HR on the BP/HR axes), a device lost only
+    on the panels of the signals it sent in the session (both when it sent none, or is
+    not named), monitord not running on both. Returns the kinds hatched, for the legend."""
     drawn: set[str] = set()
     for g in rec.gaps:
         if g.what not in HOLES or g.start is None:
             continue
         if g.what == "sensor_off" and g.signal is not None:
             if (g.signal == "spo2") != (panel == "spo2"):
+                continue
+        if g.what == "device_lost" and g.device is not None:
+            # An HR monitor's link loss hatched the SpO2 panel too, under the SpO2 line
+            # of another device there throughout: read as SpO2 lost.
+            panels = {
+                _PANEL[v.kind] for v in rec.vitals if v.device == g.device and v.kind in _PANEL
+            }
+            if panels and panel not in panels:
                 continue
         x0 = minutes(rec, g.start)
         x1 = minutes(rec, g.end) if g.end is not None else x_end
@@ -149,6 +158,10 @@ def _gaps(ax: Axes, rec: SessionRecord, x_end: float, panel: str) -> set[str]:
         )
         drawn.add(g.what)
     return drawn
+
+
+# The panel each kind of reading is drawn on.
+_PANEL = {"bp": "bp", "hr": "bp", "spo2": "spo2"}
 
 
 def _bands(ax: Axes, rec: SessionRecord, x_end: float) -> None:

@@ -128,3 +128,18 @@ def test_no_line_is_drawn_across_a_restart() -> None:
     for ax, label in ((fig.axes[0], "HR (bpm)"), (fig.axes[1], "SpO2 (%)")):
         across = _drawn_across(ax, label, x0, x1)
         assert across == [], f"{label} line segments {across} drawn across monitord's restart"
+
+
+def test_a_device_lost_is_hatched_on_the_panels_of_its_signals(complete: SessionRecord) -> None:
+    # The complete session's HR monitor lost 2700-2900 s: the SpO2 panel was hatched
+    # "device lost" too, with the SpO2 line (another device, there throughout) drawn
+    # through the hatch and the form saying SpO2 was covered.
+    fig = Figure()
+    chart.draw(fig, complete, *PDF_CHART)
+    ax_bp, ax_spo2 = fig.axes
+    x0, x1 = (2700 - 600) / 60, (2900 - 600) / 60
+    assert [(a, b) for a, b, _ in _hatched(ax_bp)] == [(round(x0, 2), round(x1, 2))]
+    assert _hatched(ax_spo2) == [], (
+        f"hatched on the SpO2 panel {_hatched(ax_spo2)}: the HR monitor's link loss says "
+        "nothing of the SpO2"
+    )
