@@ -295,7 +295,9 @@ def spo2_coverage_text(rec: SessionRecord) -> str:
     s = rec.spo2
     origin = "dose start" if rec.dose_start_t is not None else "session start"
     to = "session end" if rec.ended else "the last data (session not ended)"
-    pct = math.floor(100 * s.covered_s / s.span_s + 1e-9) if s.span_s > 0 else 100
+    # No time to cover (a record ending at the dose instant) is no full coverage: "0.0 of
+    # the 0.0 min (100 %)" read as monitored throughout.
+    pct = math.floor(100 * s.covered_s / s.span_s + 1e-9) if s.span_s > 0 else 0
     # Tenths as the total monitoring time's, so the two figures read alike.
     text = (
         f"valid SpO2 for {math.floor(s.covered_s / 6 + 1e-6) / 10:.1f} of the "

@@ -126,3 +126,21 @@ def test_the_time_below_90_is_no_more_than_the_low_samples_stand_for() -> None:
     )
     (line,) = [f for f in form_lines(rec) if f.key == "spo2"]
     assert "; 0.1 min below 90 %" in line.value, line.value
+
+
+def test_no_time_to_cover_is_not_full_coverage() -> None:
+    # A session whose record ends at the dose instant (nothing after it), with an SpO2
+    # sample at that instant: "valid SpO2 for 0.0 of the 0.0 min ... (100 %)" read as
+    # monitored throughout.
+    t0 = 1714986000.0
+    session = [
+        SessionEvent(t0 + t, "chair-3", a, "esketamine", "s-zero")
+        for t, a in ((0, "start"), (60, "dose_start"))
+    ]
+    at = utc(t0 + 60)
+    rec = build_record(
+        [Reading("chair-3", "ox", Kind.SPO2, {"spo2_pct": 97.0}, at, at)], [], session
+    )
+    assert rec.spo2.span_s == 0.0 and rec.spo2.samples == 1, rec.spo2
+    (line,) = [f for f in form_lines(rec) if f.key == "spo2"]
+    assert line.value.endswith("(0 %)"), f"SpO2 line {line.value!r}: 0 of 0 min is no 100 %"
