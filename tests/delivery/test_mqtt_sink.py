@@ -283,7 +283,9 @@ async def test_wrong_password_is_one_clear_line_and_backoff(
         username="monitord",
         password_file=pw if login != "chair-own" else None,
     )
-    own = {"chair-1": ("monitord", pw, None)} if login == "chair-own" else None
+    own: dict[str, tuple[str | None, Path | None, str | None]] | None = (
+        {"chair-1": ("monitord", pw, None)} if login == "chair-own" else None
+    )
 
     async def on_cmd(chair: str, cmd: Command) -> str | None:
         return None
