@@ -134,6 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = next((a for a in argv if not a.startswith("-")), None)
     if chosen == "run":
         catch_stop_signals()  # before the imports of its start (pydantic: ~0.3 s)
+        # No automatic collection over the objects the start builds (monitord/gcpacer.py).
+        from monitord.gcpacer import hold_until_paced
+
+        hold_until_paced()
     # Checked before parsing: without the simulators, `simulate`'s arguments are unknown.
     if chosen in NEEDS_SIM and (gone := missing_sim()) is not None:
         print(

@@ -18,6 +18,13 @@ At start, `gc.freeze()` moves everything alive then (modules, classes, the confi
 schemas: ~55,000 objects) out of the collector's sight, so a full collection scans only
 what was made since (it took 15-35 ms before).
 
+Before that, from the first moment of `monitord run` to READY=1 (`hold_until_paced`),
+automatic collection is off too: the start builds ~50,000 long-lived objects (modules,
+classes, pydantic schemas, the config) and allocates almost no cycles, yet CPython's
+trigger ran ~100 collections over them, a full one among them once the start had grown
+past ~10 generation-1 collections (20-30 ms): 45-65 ms of a 0.45-s start's CPU on the bench
+VM, more on a Pi. pace()'s first `gc.collect()` frees whatever cycles the start made.
+
 Several daemons in one process (the tests) share the collector: the first to start
 turns automatic collection off, the last to stop turns it back on.
 """
@@ -30,6 +37,16 @@ from collections.abc import Awaitable, Callable
 
 _users = 0
 _was_enabled = True
+_held = False  # turned off by hold_until_paced(): pace() hands it back when it ends
+
+
+def hold_until_paced() -> None:
+    """No automatic collection until pace() owns the collector (`monitord run`, before
+    its imports): see the module's docstring. A start that fails exits the process."""
+    global _held
+    if gc.isenabled():
+        gc.disable()
+        _held = True
 
 
 def due(count: tuple[int, int, int], threshold: tuple[int, int, int]) -> int | None:
@@ -66,9 +83,10 @@ async def pace(
     about once a second, not ten times (a wake of a cold Python process costs ~0.3 ms of
     CPU here), and a busy one every 100-200 ms. Restores automatic collection when the
     last user ends."""
-    global _users, _was_enabled
+    global _users, _was_enabled, _held
     if _users == 0:
-        _was_enabled = gc.isenabled()
+        _was_enabled = gc.isenabled() or _held
+        _held = False
         gc.collect()
         gc.freeze()
         gc.disable()
