@@ -57,6 +57,22 @@ def deb() -> Iterator[Path]:
         shutil.rmtree(out, ignore_errors=True)
 
 
+def assert_precompiled(site: Path) -> None:
+    """Every module of monitord and its dependencies has bytecode next to it, current for
+    its source, naming the source by its path on the target (/opt/monitord/...)."""
+    import importlib.util
+    import marshal
+
+    sources = [p for top in ("monitord", "pydantic", "aiohttp") for p in (site / top).rglob("*.py")]
+    assert len(sources) > 100, sources
+    missing = [p for p in sources if not Path(importlib.util.cache_from_source(str(p))).is_file()]
+    assert not missing, f"{len(missing)} modules without bytecode, e.g. {missing[:3]}"
+    pyc = Path(importlib.util.cache_from_source(str(site / "monitord/cli.py")))
+    code = marshal.loads(pyc.read_bytes()[16:])  # after the 16-byte header (PEP 552)
+    root = str(site).split("/opt/monitord/")[0]
+    assert code.co_filename == str(site / "monitord/cli.py").removeprefix(root), code.co_filename
+
+
 def upgrade_of(deb: Path, tmp: Path) -> Path:
     """The same package as a later version (what the next build would be)."""
     tree = tmp / "next"
@@ -191,6 +207,9 @@ def test_deb_installs_runs_upgrades_and_purges(
     assert (site / "monitord/simulators/scenarios/demo-esketamine.jsonl").is_file()
     assert not (site / "drivers").exists() and not (site / "simulators").exists()
     assert not (site / "bumble").exists()
+    # Bytecode made by postinst, for the installed paths: the service (which may not write
+    # under /opt) compiled every module again at each start (~1 s of CPU before READY=1).
+    assert_precompiled(site)
 
     # check-config on the shipped example, as the operator finds it (monitord.toml made
     # from it by postinst), once the clinic's CA is in place
@@ -262,6 +281,7 @@ def test_deb_installs_runs_upgrades_and_purges(
     assert root.version() == f"{__version__}+next1"
     assert {p: p.read_bytes() for p in theirs} == theirs  # config, conf.d, secrets, TLS, store
     assert root.monitord("--version").returncode == 0
+    assert_precompiled(site)  # prerm removed the old bytecode, postinst made the new
 
     root.dpkg("--remove", "monitord")
     assert not (root / "opt/monitord").exists()
