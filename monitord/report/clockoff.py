@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitord.clock import STEP_S, offsets_of
-from monitord.report.gaps import min_s_text
+from monitord.report.gaps import m_s_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +59,7 @@ def offset_span(s: float) -> str:
     "add 3 h 01 min" for a step of 3 h 00 min 20 s: every corrected time 40 s late)."""
     whole = round(s)
     if whole < 3600:
-        return min_s_text(s)
+        return m_s_text(whole)
     h, rest = divmod(whole, 3600)
     m, sec = divmod(rest, 60)
     return f"{h} h {m:02d} min" + (f" {sec:02d} s" if sec else "")

@@ -5,6 +5,7 @@ outages in, `Gap` tuples out."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -183,24 +184,37 @@ def outage_count(gaps: Sequence[Gap]) -> tuple[int, float]:
         for g in gaps
         if g.what == "daemon_down" and g.start is not None and g.end is not None
     ]
-    # Summed as each is shown (to the second), so the total adds up on the page.
-    return len(spans), float(sum(round(x) for x in spans))
+    # Summed as each is shown (to the second, rounded up), so the total adds up on the page.
+    return len(spans), float(sum(whole_s_up(x) for x in spans))
 
 
 def span_text(s: float) -> str:
     """A duration in words, to the second under an hour (a restart's gap is seconds).
     From an hour on, in minutes rounded up: a hole (monitord down, a value's age) is never
     shown shorter than it was (1 h 00 min 59 s read "1 h 00 min")."""
-    whole = round(s)
+    whole = whole_s_up(s)
     if whole >= 3600:
         m = -(-whole // 60)
         return f"{m // 60} h {m % 60:02d} min"
-    return min_s_text(s)
+    return m_s_text(whole)
+
+
+def whole_s_up(s: float) -> int:
+    """Whole seconds rounded up (the 1e-6 absorbs the float error of a difference of epoch
+    times: 40 s stays 40 s). To the nearest, a 40.4-s hole read "40 s" and a 4.5-s clean
+    stop "4 s" (halves round to even): up to half a second shorter than it was."""
+    return max(0, math.ceil(s - 1e-6))
 
 
 def min_s_text(s: float) -> str:
-    """A duration in minutes and seconds ("2 min 05 s", "40 s")."""
-    m, sec = divmod(round(s), 60)
+    """A duration (a hole, a time to acknowledge) in minutes and seconds ("2 min 05 s",
+    "40 s"), rounded up to the second: never shorter than it was."""
+    return m_s_text(whole_s_up(s))
+
+
+def m_s_text(whole: int) -> str:
+    """Whole seconds in minutes and seconds, as given."""
+    m, sec = divmod(whole, 60)
     return f"{m} min {sec:02d} s" if m else f"{sec} s"
 
 

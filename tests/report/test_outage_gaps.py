@@ -37,7 +37,7 @@ def test_outages_in_the_session_are_gaps_clipped_to_it() -> None:
         (
             T0 + 5000,
             T0 + 5004.5,
-            "monitord stopped (clean stop): no monitoring and no alarms for 4 s",
+            "monitord stopped (clean stop): no monitoring and no alarms for 5 s",
         ),
         (T0 + 7900, T0 + 8000, down[2][2]),
     ]

@@ -8,6 +8,8 @@ fact (as the form's durations, rounded down since 1ba87ed):
   met 50 min 20 s after the dose read "50 min", a minute before they were met;
 - a hole of an hour or more (monitord down, a value's age) in minutes rounded up: rounded
   down, 1 h 00 min 59 s read "1 h 00 min".
+- a hole under an hour to the second rounded up: to the nearest, a 40.4-s outage read
+  "40 s".
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from pathlib import Path
 
 from monitord.models import Kind, Reading, SessionEvent, utc
 from monitord.report import build_record
+from monitord.report.clockoff import offset_span
 from monitord.report.gaps import span_text
 from monitord.report.render import vitals_rows
-from monitord.report.text import fmt_rel
+from monitord.report.text import fmt_rel, gap_lines
+from monitord.store.outages import Outage
 
 from .reportkit import form, play_record
 from .storeplay import T0
@@ -124,3 +128,30 @@ def test_minutes_from_the_dose_never_read_inside_the_window_after_it_closed() ->
     assert fmt_rel(rec, dose + 51 * 60 + 5) == "+51.0"
     # Nor a time a few microseconds before the window opens (the 1e-6 above is 6 us).
     assert fmt_rel(rec, dose + 35 * 60 - 4e-6) == "+34.9"
+
+
+def test_a_hole_under_an_hour_is_never_shown_shorter() -> None:
+    # To the nearest second, a 40.4-s hole read "40 s" and a clean stop of 4.5 s "4 s"
+    # (Python rounds halves to even): up to half a second short.
+    assert span_text(40.4) == "41 s", "a 40.4-s hole must not read 40 s"
+    assert span_text(4.5) == "5 s", "a 4.5-s hole must not read 4 s"
+    assert span_text(125.2) == "2 min 06 s"
+    assert span_text(3599.4) == "1 h 00 min"
+    # Whole seconds stay whole, also with the float error of epoch differences.
+    assert span_text((T0 + 40.0) - T0) == "40 s"
+    assert span_text(40.0000001) == "40 s"
+    outage = Outage(T0 + 1000, T0 + 1040.4, False, "s-hole")
+    session = [
+        SessionEvent(T0 + t, CHAIR, a, "esketamine", "s-hole")
+        for t, a in ((0, "start"), (600, "dose_start"), (900, "dose_end"), (8000, "end"))
+    ]
+    rec = build_record([], [], session, outages=[outage])
+    (line,) = [x for x in gap_lines(rec) if "daemon_down" in x]
+    assert "(41 s), no alarms" in line, f"gap line {line!r}: a 40.4-s outage read shorter"
+    assert "41 s in all" in form(rec)["monitoring_time"], form(rec)["monitoring_time"]
+
+
+def test_a_clock_offset_is_still_given_to_the_nearest_second() -> None:
+    # Not a hole: what the reader adds to every printed time (clockoff.offset_span).
+    assert offset_span(40.4) == "40 s"
+    assert offset_span(3 * 3600 + 20.4) == "3 h 00 min 20 s"
