@@ -31,8 +31,18 @@ PATIENT_REF_LABEL = "Patient reference (clinic, by hand)"
 STORED_NOTE = "pushed from the device's memory on connect: history, fed to no alarm"
 
 
+def shown_s(t: float) -> float:
+    """The whole second a time is shown at: rounded up, never before the fact (the 1e-6
+    absorbs the float error of an epoch time: a whole second stays as it is). Truncated,
+    an advisory raised at 11:05:00.4 read "raised at 11:05:00", before it was, beside
+    criteria "met from" rounded up; every time on the page and in the CSVs is this one,
+    so the form, the audit and the event list give one instant the same second. Stored
+    data keeps the fraction."""
+    return float(math.ceil(t - 1e-6))
+
+
 def local(rec: SessionRecord, t: float) -> datetime:
-    return datetime.fromtimestamp(t, tz=ZoneInfo(rec.tz))
+    return datetime.fromtimestamp(shown_s(t), tz=ZoneInfo(rec.tz))
 
 
 def treatment_t(rec: SessionRecord) -> float:
@@ -72,7 +82,8 @@ def fmt_tz(rec: SessionRecord, t: float | None = None) -> str:
 def fmt_iso_utc(t: float | None) -> str:
     if t is None:
         return ""
-    return datetime.fromtimestamp(t, tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    iso = datetime.fromtimestamp(shown_s(t), tz=UTC).isoformat(timespec="seconds")
+    return iso.replace("+00:00", "Z")
 
 
 def fmt_iso_local(rec: SessionRecord, t: float | None) -> str:
@@ -248,9 +259,9 @@ def could_leave_text(rec: SessionRecord) -> str:
             # IV ketamine: no REMS question; the infusion's end is its natural origin.
             text += f", {minutes_up((r.met_t - rec.dose_end_t) / 60)} min after the dose end"
         text += (
-            # The clock time rounded up to the second too (fmt_t drops the fraction: a BP
-            # received at 09:55:20.4 read "met from 09:55:20", before the fact).
-            f": discharge criteria met from {fmt_t(rec, math.ceil(r.met_t - 1e-6))} until {to}, "
+            # The clock time rounded up to the second too, as every time (shown_s): a BP
+            # received at 09:55:20.4 read "met from 09:55:20", before the fact.
+            f": discharge criteria met from {fmt_t(rec, r.met_t)} until {to}, "
             f"without the {minimum} minimum"
         )
     if rec.discharge_ready_t is not None:

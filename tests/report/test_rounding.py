@@ -22,7 +22,7 @@ from monitord.report import build_record
 from monitord.report.clockoff import offset_span
 from monitord.report.gaps import span_text
 from monitord.report.render import vitals_rows
-from monitord.report.text import fmt_rel, gap_lines
+from monitord.report.text import event_line, fmt_iso_utc, fmt_rel, fmt_t, gap_lines
 from monitord.store.outages import Outage
 
 from .reportkit import form, play_record
@@ -155,3 +155,39 @@ def test_a_clock_offset_is_still_given_to_the_nearest_second() -> None:
     # Not a hole: what the reader adds to every printed time (clockoff.offset_span).
     assert offset_span(40.4) == "40 s"
     assert offset_span(3 * 3600 + 20.4) == "3 h 00 min 20 s"
+
+
+def test_the_discharge_ready_raise_is_never_shown_before_the_fact(tmp_path: Path) -> None:
+    # A dose given at 09:05:00.4: the advisory is raised when the observation time is met,
+    # 2 h later, at 11:05:00.4. Its time dropped the fraction ("raised at 11:05:00"), a
+    # time before it was raised, while "met from" beside it was rounded up (48699de).
+    dose = 300.4
+    lines: list[dict[str, object]] = [
+        {"t": 0, "event": "session_start", "protocol": "esketamine", "session_id": "s-up"},
+        {"t": 60, "event": "bp", "sys": 120, "dia": 80},
+        {"t": 120, "event": "bp", "sys": 122, "dia": 80},
+        {"t": dose, "event": "dose_start"},
+        {"t": 600, "event": "dose_end"},
+        {"t": 300 + 40 * 60 + 20.4, "event": "bp", "sys": 121, "dia": 79},
+        {"t": 300 + 50 * 60 + 20.4, "event": "bp", "sys": 121, "dia": 79},
+    ]
+    end = 300 + 135 * 60
+    lines += [{"t": end, "event": "session_end"}, {"t": end + 100, "event": "end"}]
+    rec = play_record(tmp_path, "".join(json.dumps(x) + "\n" for x in lines))
+    raised = rec.discharge_ready_t
+    assert raised is not None and abs(raised - (T0 + dose + 7200)) < 1e-6, raised
+    value = form(rec)["could_leave"]
+    assert "discharge criteria met from 09:55:21 " in value, value
+    assert "discharge_ready raised at 11:05:01 (120 min)" in value, (
+        f"could_leave {value!r}: an advisory raised at 11:05:00.4 must not read 11:05:00"
+    )
+    # The event list gives the same second for the same raise.
+    (line,) = [
+        event_line(rec, i)
+        for i, a in enumerate(rec.alerts)
+        if a.rule == "session.discharge_ready" and a.event == "raised"
+    ]
+    assert line.startswith("11:05:01 "), f"event line {line!r}: not the form's raise time"
+    # And every time shown is that second: the stored data keeps the fraction.
+    assert fmt_t(rec, T0 + 7.0) == "09:00:07" and fmt_t(rec, T0 + 7.2) == "09:00:08"
+    assert fmt_iso_utc(T0 + 7.2) == "2024-05-06T09:00:08Z"
