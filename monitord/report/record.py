@@ -64,11 +64,13 @@ from monitord.report.readiness import NOT_JUDGED, Readiness, criteria_met_from
 from monitord.report.summary import (
     NO_EVIDENCE,
     NO_SPO2,
+    SPO2_HOLD_MAX_S,
     Evidence,
     Spo2Summary,
     active_at,
     last_point,
     spo2_summary,
+    spo2_unexplained,
 )
 from monitord.store.outages import Outage
 
@@ -476,6 +478,22 @@ def build_record(
             o[0] if o else None,
         )
 
+    # -- SpO2 summary; the stretches it leaves out that no gap names -------------------
+    sp_ts = [v.t for v in vitals if v.kind == "spo2" and not v.stored]
+    sp_holes = signal_holes(gaps, "spo2", {v.device for v in vitals if v.kind == "spo2"}, s_hi)
+    sp_points = [p for p in sp if p[0] >= s_lo]
+    spo2 = spo2_summary(sp_points, (s_lo, s_hi), sp_ts, sp_holes)
+    if sp_points and spo2.span_s - spo2.covered_s > SPO2_HOLD_MAX_S:
+        # The SpO2 line says NOT CONTINUOUS "(see gaps)": a stretch with no alarm behind
+        # it (before the oximeter's first sample, a link up sending no SpO2) was in no gap,
+        # and the list it pointed to had nothing in it.
+        gaps = tuple(
+            sorted(
+                [*gaps, *no_spo2_gaps(spo2_unexplained(sp_points, (s_lo, s_hi), sp_ts, sp_holes))],
+                key=lambda g: (g.start is None, g.start or 0.0),
+            )
+        )
+
     return SessionRecord(
         session_id=start.session_id,
         chair=chair,
@@ -494,12 +512,7 @@ def build_record(
         bands=tuple(bands),
         gaps=gaps,
         episodes=eps,
-        spo2=spo2_summary(
-            [p for p in sp if p[0] >= s_lo],
-            (s_lo, s_hi),
-            [v.t for v in vitals if v.kind == "spo2" and not v.stored],
-            signal_holes(gaps, "spo2", {v.device for v in vitals if v.kind == "spo2"}, s_hi),
-        ),
+        spo2=spo2,
         pre_evidence=evidence(ds, until_then=True),
         end_evidence=evidence(end),
         tz=tz,
@@ -531,6 +544,19 @@ def signal_holes(
         ):
             out.append((g.start, g.end if g.end is not None else until))
     return out
+
+
+def no_spo2_gaps(stretches: Sequence[tuple[float, float]]) -> list[Gap]:
+    """A `no_spo2` gap per stretch (from, to); float dust (a hole's start a hair after a
+    sample's hold ends) left out."""
+    return [
+        Gap("no_spo2", a, b, NO_SPO2_DETAIL, signal="spo2") for a, b in stretches if b - a > 1e-3
+    ]
+
+
+# "recorded": a report --from influx cannot see monitord's outages (docs/report.md).
+# One printed line per stretch: a session with SpO2 in bursts has many.
+NO_SPO2_DETAIL = "no device-lost or sensor-off alarm, no outage recorded"
 
 
 def duration_text(seconds: float | None) -> str:

@@ -98,25 +98,62 @@ def _stands(
     """For each valid sample time, the time in [lo, hi] it stands for: until the next
     sample of any verdict, at most SPO2_HOLD_MAX_S (a longer silence is a hole), the last
     until `hi` within that limit; none of it inside a known hole."""
+    merged = _merge(holes)
+    # The samples' intervals are disjoint (each ends at the next sample), the merged
+    # holes too: what a hole overlaps is subtracted once.
+    return {
+        t: b - a - sum(max(0.0, min(b, h1) - max(a, h0)) for h0, h1 in merged)
+        for t, (a, b) in _stand_spans(points, lo, hi, sample_ts).items()
+    }
+
+
+def _stand_spans(
+    points: Sequence[tuple[float, float]], lo: float, hi: float, sample_ts: Sequence[float]
+) -> dict[float, tuple[float, float]]:
+    """For each valid sample time, the stretch (from, to) of [lo, hi] it stands for,
+    holes not taken out (see _stands)."""
     ts = sorted({*sample_ts, *(t for t, _ in points)})
-    merged: list[list[float]] = []
-    for h0, h1 in sorted(holes):
-        if merged and h0 <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], h1)
-        else:
-            merged.append([h0, h1])
-    out: dict[float, float] = {}
+    out: dict[float, tuple[float, float]] = {}
     # Each instant once: two valid samples placed at one time (two oximeters) stand for
     # the same stretch, and counted twice the coverage ran past the span (200 %).
     for t in sorted({t for t, _ in points}):
         i = bisect.bisect_right(ts, t)
         nxt = ts[i] if i < len(ts) else math.inf
         a, b = max(t, lo), min(nxt, t + SPO2_HOLD_MAX_S, hi)
-        if b <= a:
-            continue
-        # The samples' intervals are disjoint (each ends at the next sample), the merged
-        # holes too: what a hole overlaps is subtracted once.
-        out[t] = b - a - sum(max(0.0, min(b, h1) - max(a, h0)) for h0, h1 in merged)
+        if b > a:
+            out[t] = (a, b)
+    return out
+
+
+def _merge(spans: Sequence[tuple[float, float]]) -> list[list[float]]:
+    merged: list[list[float]] = []
+    for h0, h1 in sorted(spans):
+        if merged and h0 <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], h1)
+        else:
+            merged.append([h0, h1])
+    return merged
+
+
+def spo2_unexplained(
+    points: Sequence[tuple[float, float]],
+    span: tuple[float, float],
+    sample_ts: Sequence[float] = (),
+    holes: Sequence[tuple[float, float]] = (),
+) -> list[tuple[float, float]]:
+    """The stretches of `span` no valid SpO2 stands for (as spo2_summary counts it) that
+    no known hole covers either: no sample or only invalid ones, and no alarm said so
+    (before the oximeter's first sample; a device whose link stays up but sends no
+    SpO2). With the holes, they are all the time the coverage leaves out."""
+    lo, hi = span
+    known = _merge([*_stand_spans(points, lo, hi, sample_ts).values(), *holes])
+    out, at = [], lo
+    for a, b in known:
+        if a > at and at < hi:
+            out.append((at, min(a, hi)))
+        at = max(at, b)
+    if at < hi:
+        out.append((at, hi))
     return out
 
 

@@ -489,6 +489,12 @@ def gap_lines(rec: SessionRecord) -> list[str]:
                 f"({span_text(g.end - g.start)}), no alarms (daemon_down)"
             )
             continue
+        if g.what == "no_spo2" and g.start is not None and g.end is not None:
+            out.append(
+                f"no valid SpO2 from {fmt_t(rec, g.start)} to {fmt_t(rec, g.end)} "
+                f"({span_text(g.end - g.start)}): {g.detail} (no_spo2)"
+            )
+            continue
         if g.start is None:
             span = ""
         elif g.end == g.start:

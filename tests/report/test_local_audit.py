@@ -181,6 +181,7 @@ def test_pdf_of_200_escalations_holds_every_episode(
         timeout=60,
     )
     pages = sorted(tmp_path.glob("p-*.png"))
-    assert len(pages) == 3
+    # 4: the gaps name each stretch between the SpO2 bursts (no_spo2, 41 lines).
+    assert len(pages) == 4
     for png in pages:
         assert_nontrivial(png, min_colours=8)

@@ -12,7 +12,7 @@ from pathlib import Path
 from monitord.models import Kind, Reading, SessionEvent, utc
 from monitord.report import build_record
 from monitord.report.render import render_html
-from monitord.report.text import form_lines
+from monitord.report.text import form_lines, gap_lines
 
 from .reportkit import play_record
 
@@ -144,3 +144,45 @@ def test_no_time_to_cover_is_not_full_coverage() -> None:
     assert rec.spo2.span_s == 0.0 and rec.spo2.samples == 1, rec.spo2
     (line,) = [f for f in form_lines(rec) if f.key == "spo2"]
     assert line.value.endswith("(0 %)"), f"SpO2 line {line.value!r}: 0 of 0 min is no 100 %"
+
+
+def test_a_stretch_without_spo2_and_without_an_alarm_is_in_the_gaps(tmp_path: Path) -> None:
+    # The oximeter's first sample 5 min after the dose, and later 4 min with none while
+    # the link stayed up (HR came throughout): no device-lost or sensor-off alarm, so the
+    # gaps list the "NOT CONTINUOUS ... (see gaps)" line pointed to had nothing in it.
+    lines: list[dict[str, object]] = [
+        {"t": 0, "event": "session_start", "protocol": "esketamine", "session_id": "s-none"},
+        {"t": 60, "event": "bp", "sys": 124, "dia": 78},
+        {"t": DOSE, "event": "dose_start"},
+        {"t": 900, "event": "dose_end"},
+    ]
+    lines += [{"t": t, "event": "hr", "hr": 72} for t in range(0, DOSE + 3600, 5)]
+    quiet = range(DOSE + 30 * 60, DOSE + 35 * 60)
+    lines += [
+        {"t": t, "event": "spo2", "spo2": 97}
+        for t in range(DOSE + 300, DOSE + 3600, 5)
+        if t not in quiet
+    ]
+    lines += [{"t": DOSE + 3600, "event": "session_end"}, {"t": DOSE + 3610, "event": "end"}]
+    text = "".join(json.dumps(x) + "\n" for x in sorted(lines, key=lambda x: x["t"]))  # type: ignore[arg-type,return-value]
+    rec = play_record(tmp_path, text)
+    assert not [g for g in rec.gaps if g.what in ("device_lost", "sensor_off")], rec.gaps
+    (line,) = [f for f in form_lines(rec) if f.key == "spo2"]
+    assert "NOT CONTINUOUS" in line.value and "(see gaps)" in line.value, line.value
+    why = "no device-lost or sensor-off alarm, no outage recorded (no_spo2)"
+    spo2 = [x for x in gap_lines(rec) if "SpO2" in x]
+    assert spo2 == [
+        "no valid SpO2 from 09:10:00 to 09:15:00 (5 min 00 s): " + why,
+        # The last sample before the silence stands for a minute (as the coverage counts).
+        "no valid SpO2 from 09:40:55 to 09:45:00 (4 min 05 s): " + why,
+    ], f"gaps {gap_lines(rec)}: the SpO2 line says 'see gaps' for stretches none names"
+    # Together with the coverage: the listed stretches are what it left out.
+    spans = [(g.start, g.end) for g in rec.gaps if g.what == "no_spo2"]
+    missing = sum(b - a for a, b in spans if a is not None and b is not None)
+    assert missing == rec.spo2.span_s - rec.spo2.covered_s == 545.0, rec.spo2
+
+
+def test_an_spo2_line_not_flagged_adds_no_gap(tmp_path: Path) -> None:
+    # Under a minute without SpO2 (the line is not NOT CONTINUOUS): nothing to point to.
+    rec = play_record(tmp_path, _scenario(DOSE + 130 * 60, DOSE + 130 * 60, dip=True))
+    assert not [g for g in rec.gaps if g.what == "no_spo2"], rec.gaps
