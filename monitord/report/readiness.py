@@ -25,6 +25,7 @@ the clinician's call (clinical-rules.md).
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,6 +43,12 @@ class Readiness:
     met_t: float | None  # criteria met from this time, without a break until `until_t`
     until_t: float | None  # the end of monitoring it was judged to (or the last data)
     reason: str | None  # why there is no `met_t`
+    # The stretches (from, to) of [met_t, until_t] with no valid SpO2 in the window before
+    # (spo2_window_s): the criteria count SpO2 only when seen then, so they held there with
+    # none to test; the report says so beside the verdict, which stays the rule's.
+    spo2_unseen: tuple[tuple[float, float], ...] = ()
+    spo2_window_s: float = 0.0
+    spo2_ge: float = 0.0  # the criteria's SpO2 limit (the clinic's override, if any)
 
 
 NOT_JUDGED = Readiness(None, None, "not judged")
@@ -115,4 +122,20 @@ def criteria_met_from(
             if hi >= until_t:
                 return Readiness(None, until_t, "monitord was not running until the end")
             since = hi
-    return Readiness(since, until_t, None)
+    unseen = spo2_unseen([t for t, _ in spo2], window, since, until_t)
+    return Readiness(since, until_t, None, unseen, window, float(p["spo2_ge"]))
+
+
+def spo2_unseen(
+    ts: Sequence[float], window: float, lo: float, hi: float
+) -> tuple[tuple[float, float], ...]:
+    """The stretches of [lo, hi] at whose every time no sample of `ts` (valid SpO2, any
+    value) was in the `window` before: from a sample + window to the next sample."""
+    out = []
+    prev = -math.inf
+    for s in [*sorted(ts), math.inf]:
+        a, b = max(prev + window, lo), min(s, hi)
+        if b > a:
+            out.append((a, b))
+        prev = s
+    return tuple(out)

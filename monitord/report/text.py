@@ -264,6 +264,7 @@ def could_leave_text(rec: SessionRecord) -> str:
             f": discharge criteria met from {fmt_t(rec, r.met_t)} until {to}, "
             f"without the {minimum} minimum"
         )
+        text += spo2_unseen_text(rec)
     if rec.discharge_ready_t is not None:
         t = rec.discharge_ready_t
         text += (
@@ -277,6 +278,38 @@ def could_leave_text(rec: SessionRecord) -> str:
             "counted from its end at the earliest, never across it"
         )
     return text + "; the clinician decides"
+
+
+def spo2_unseen_text(rec: SessionRecord) -> str:
+    """Beside the criteria met: the stretches with no valid SpO2 in the window before
+    (readiness.py). The rule counts SpO2 only when seen then, so it reported the criteria
+    met while no SpO2 was seen at all (an oximeter lost, the SpO2 line NOT CONTINUOUS),
+    and nothing here said so. The verdict stays the rule's; this is the fact."""
+    r = rec.readiness
+    if not r.spo2_unseen:
+        return ""
+    w = clock_text(r.spo2_window_s)
+    term = f"the SpO2 criterion (>= {r.spo2_ge:g} % if seen in the last {w})"
+    if not any(v.kind == "spo2" and v.valid and not v.stored for v in rec.vitals):
+        return f"; no valid SpO2 in the session: {term} had none to test"
+    spans = [f"from {fmt_t(rec, a)} to {fmt_t(rec, b)}" for a, b in r.spo2_unseen]
+    first = r.spo2_unseen[0][0]
+    before = [
+        v.t for v in rec.vitals if v.kind == "spo2" and v.valid and not v.stored and v.t <= first
+    ]
+    # When the first stretch opens with the criteria (the sample older than the window,
+    # or none), when the last SpO2 was; otherwise it is the window before its start.
+    if not before:
+        last = f" (no valid SpO2 before {fmt_t(rec, first)})"
+    elif first - max(before) > r.spo2_window_s + 1e-6:
+        last = f" (the last valid SpO2 before {fmt_t(rec, first)} at {fmt_t(rec, max(before))})"
+    else:
+        last = ""
+    return (
+        f"; no valid SpO2 in the {w} before any time {spans[0]}{last}"
+        + "".join(f", {x}" for x in spans[1:])
+        + f": {term} had no SpO2 to test then"
+    )
 
 
 def spo2_text(rec: SessionRecord) -> str:

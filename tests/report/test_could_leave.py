@@ -53,6 +53,11 @@ def test_answered_without_the_2_hour_minimum(tmp_path: Path) -> None:
     value = form(rec)["could_leave"]
     assert value.startswith("50 min from administration: discharge criteria met from")
     assert "without the 2-hour minimum" in value and "the clinician decides" in value
+    # No oximeter in this session: the SpO2 criterion had nothing to test (say so).
+    assert (
+        "without the 2-hour minimum; no valid SpO2 in the session: the SpO2 criterion (>= 94 % "
+        "if seen in the last 5 min) had none to test; session.discharge_ready" in value
+    ), value
 
 
 def test_a_readiness_lost_again_counts_from_the_regain(tmp_path: Path) -> None:
@@ -99,3 +104,49 @@ def test_iv_ketamine_counts_from_the_dose_and_names_the_infusion_end(tmp_path: P
     value = form(rec)["could_leave"]
     assert value.startswith("20 min from administration, 15 min after the dose end")
     assert "without the observation minimum" in value
+
+
+def _with_spo2(bps: list[tuple[int, int, int]], spo2_s: range, end_min: int = 135) -> str:
+    """`_session` with a valid 97 % SpO2 sample at each of `spo2_s` (s from the dose)."""
+    text = _session(bps, end_min)
+    lines = text.splitlines()
+    lines[4:4] = [f'{{"t": {300 + s}, "event": "spo2", "spo2": 97}}' for s in spo2_s]
+    return "\n".join(sorted(lines, key=lambda x: float(x.split(",")[0][6:]))) + "\n"
+
+
+def test_criteria_met_with_no_spo2_seen_say_so(tmp_path: Path) -> None:
+    # The oximeter's last sample at 39 min 55 s: "SpO2 >= 94 if seen in the last 5 min"
+    # held from 45 min on with no SpO2 to test, and the answer read "met from 09:55:00
+    # until completion" beside an SpO2 line saying NOT CONTINUOUS, with nothing here to
+    # say the SpO2 term was never tested.
+    bps = [(m, 121, 79) for m in range(40, 131, 10)]
+    rec = play_record(tmp_path, _with_spo2(bps, range(0, 40 * 60, 5)))
+    assert rec.readiness.met_t == DOSE + 50 * 60  # the rule's verdict is kept
+    value = form(rec)["could_leave"]
+    assert value.startswith(
+        "50 min from administration: discharge criteria met from 09:55:00 until completion"
+    ), value
+    fact = (
+        "without the 2-hour minimum; no valid SpO2 in the 5 min before any time from "
+        "09:55:00 to 11:20:00 (the last valid SpO2 before 09:55:00 at 09:44:55): the SpO2 "
+        "criterion (>= 94 % if seen in the last 5 min) had no SpO2 to test then; "
+        "session.discharge_ready raised at 11:05:00"
+    )
+    assert fact in value, f"could_leave {value!r}: must say no SpO2 was seen then"
+
+
+def test_a_second_stretch_without_spo2_is_named_too(tmp_path: Path) -> None:
+    # SpO2 from the dose to 60 min and from 100 min on: seen in the 5 min before every
+    # time except 65-100 min.
+    bps = [(m, 121, 79) for m in range(40, 131, 10)]
+    spo2 = [s for s in range(0, 135 * 60, 5) if not 60 * 60 <= s < 100 * 60]
+    rec = play_record(tmp_path, _with_spo2(bps, spo2))  # type: ignore[arg-type]
+    value = form(rec)["could_leave"]
+    assert "; no valid SpO2 in the 5 min before any time from 10:09:55 to 10:45:00:" in value, value
+
+
+def test_spo2_seen_throughout_adds_nothing(tmp_path: Path) -> None:
+    bps = [(m, 121, 79) for m in range(40, 131, 10)]
+    rec = play_record(tmp_path, _with_spo2(bps, range(0, 135 * 60, 5)))
+    value = form(rec)["could_leave"]
+    assert "SpO2" not in value, value
