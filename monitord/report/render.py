@@ -56,7 +56,7 @@ text-align:left;vertical-align:top}.missing{color:#b00000;font-weight:bold}
 height:1.4em;vertical-align:middle}.note{font-style:italic;font-size:.85em}
 tr.active td{color:#b00000;font-weight:bold}pre{font-size:.9em}
 tr.sec th{border:none;padding:0}tr.sec h2{font-size:1.17em}
-table.list td{border:none;padding:1px 6px}tr,pre{break-inside:avoid}
+table.list td{border:none;padding:1px 6px}tr,pre,.keep{break-inside:avoid}
 """
 
 
@@ -107,8 +107,10 @@ def render_html(rec: SessionRecord) -> str:
         cls = ' class="missing"' if fl.missing else ""
         out.append(f'<tr id="f-{e(fl.key)}"><th>{e(fl.label)}</th><td{cls}>{e(fl.value)}</td></tr>')
     out.append("</tbody></table>")
-    out.append("<h2>Observed during monitoring (tick by hand)</h2><pre>")
-    out.append(e("\n".join((*CLINICAL_BOXES, "", *SIGNATURE_LINES))) + "</pre>")
+    # The heading kept with its boxes: printed, a form a few lines longer left it alone
+    # at the foot of page 1 and the boxes opened page 2 with no heading.
+    out.append('<div class="keep"><h2>Observed during monitoring (tick by hand)</h2><pre>')
+    out.append(e("\n".join((*CLINICAL_BOXES, "", *SIGNATURE_LINES))) + "</pre></div>")
     out.append(f'<table id="audit">{_thead(audit_title(rec), audit_header())}<tbody>')
     for ep in rec.episodes:
         cls = ' class="active"' if ep.active_at_end else ""
