@@ -75,6 +75,21 @@ def _series(
     return xs, ys
 
 
+STORED_LABEL = "stored record (memory)"
+
+
+def _stored(
+    vs: Sequence[Vital], rec: SessionRecord, kind: str, key: str
+) -> tuple[list[float], list[float]]:
+    """The stored records of `kind` with a value of `key`: points, never a line."""
+    pts = [
+        (minutes(rec, v.t), float(y))
+        for v in vs
+        if v.kind == kind and v.stored and (y := v.values.get(key)) is not None
+    ]
+    return [x for x, _ in pts], [y for _, y in pts]
+
+
 def _holes(rec: SessionRecord, signal: str, until: float) -> list[tuple[float, float]]:
     """The record's holes for `signal` ("hr", "spo2"), as the SpO2 coverage counts them."""
     devices = {v.device for v in rec.vitals if v.kind == signal}
@@ -180,8 +195,11 @@ def draw(fig: Figure, rec: SessionRecord, rect_bp: Rect, rect_spo2: Rect) -> Non
     vs = rec.vitals
     bp = [v for v in vs if v.kind == "bp" and not v.stored]
     old = [v for v in vs if v.kind == "bp" and v.stored]
-    hr = [v for v in vs if v.kind == "hr"]
-    sp = [v for v in vs if v.kind == "spo2"]
+    # Live only: a stored HR or SpO2 record (history, fed to no alarm) was joined into the
+    # live line, a stored 150 bpm reading as a live one between two live samples; drawn
+    # apart below, as stored BPs are.
+    hr = [v for v in vs if v.kind == "hr" and not v.stored]
+    sp = [v for v in vs if v.kind == "spo2" and not v.stored]
     last_t = max([v.t for v in vs] + [rec.ended_t or rec.started_t])
     x_lo = minutes(rec, rec.started_t) - 2
     x_hi = minutes(rec, last_t) + 2
@@ -205,7 +223,12 @@ def draw(fig: Figure, rec: SessionRecord, rect_bp: Rect, rect_spo2: Rect) -> Non
     ax.plot(dx, dy, "^", color="#17becf", ms=5, label="diastolic (mmHg)")
     ox, oy = _series(old, rec, "sys_mmHg")
     if ox:
-        ax.plot(ox, oy, "v", mfc="none", mec="#7f7f7f", ms=5, label="stored record (memory)")
+        ax.plot(ox, oy, "v", mfc="none", mec="#7f7f7f", ms=5, label=STORED_LABEL)
+    hox, hoy = _stored(vs, rec, "hr", "hr_bpm")
+    sox, soy = _stored(vs, rec, "spo2", "spo2_pct")
+    if hox or (sox and not ox):
+        # Named once in the legend (above the BP/HR axes), also for a stored SpO2 alone.
+        ax.plot(hox, hoy, "o", mfc="none", mec="#7f7f7f", ms=4, label=None if ox else STORED_LABEL)
     # REMS readings circled.
     for f in rec.rems:
         if f.reading is not None:
@@ -228,7 +251,7 @@ def draw(fig: Figure, rec: SessionRecord, rect_bp: Rect, rect_spo2: Rect) -> Non
     if ix:
         ax.plot(ix, iy, "x", color="#d62728", ms=7, mew=1.6, label="invalid reading")
     ax.set_ylabel("mmHg / bpm", fontsize=8)
-    top = max([*sy, *oy, *(y for y in hy if not math.isnan(y)), *iy, SEVERE_SYS]) + 15
+    top = max([*sy, *oy, *hoy, *(y for y in hy if not math.isnan(y)), *iy, SEVERE_SYS]) + 15
     ax.set_ylim(BP_FLOOR - 5, top)
     # Every hatch drawn is named: a hatched stretch is no data, not a shading to guess.
     for what in HOLES:
@@ -262,6 +285,8 @@ def draw(fig: Figure, rec: SessionRecord, rect_bp: Rect, rect_spo2: Rect) -> Non
             by.append(min(100.0, max(80.0, float(y))) if y is not None else 80.0)
     if bx:
         ax2.plot(bx, by, "x", color="#d62728", ms=5, mew=1.2)
+    if sox:
+        ax2.plot(sox, [min(100.0, max(80.0, y)) for y in soy], "o", mfc="none", mec="#7f7f7f", ms=4)
     ax2.axhline(90, color="#d62728", lw=0.7, ls=":")
     ax2.set_ylim(79, 101)
     ax2.set_ylabel("SpO2 %", fontsize=8)
