@@ -22,7 +22,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from monitord.report.record import POST_DOSE_TARGET_S, SessionRecord, Vital, signal_holes
+from monitord.report.gaps import signal_holes
+from monitord.report.record import POST_DOSE_TARGET_S, SessionRecord, Vital
 
 BAND_COLOURS = {"high": "#d62728", "medium": "#ff7f0e", "low": "#e6c200", "info": "#2ca02c"}
 SEVERE_SYS, SEVERE_DIA = 180.0, 110.0  # clinical-rules.md bp.severe (default thresholds)

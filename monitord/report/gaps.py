@@ -221,3 +221,36 @@ def m_s_text(whole: int) -> str:
 def _value_str(value: Mapping[str, Any], key: str) -> str | None:
     x = value.get(key)
     return None if x is None else str(x)
+
+
+def signal_holes(
+    gaps: Sequence[Gap], signal: str, devices: set[str], until: float
+) -> list[tuple[float, float]]:
+    """The gaps no value of `signal` ("spo2", "hr") can have come in: monitord not
+    running, the link down of one of `devices` (those that sent it in the session), its
+    sensor off (probe off, contact lost); one still open runs to `until`. The SpO2
+    coverage stops at them, and the chart's lines break at them."""
+    out = []
+    for g in gaps:
+        if g.start is None:
+            continue
+        if (
+            g.what == "daemon_down"
+            or (g.what == "device_lost" and g.device in devices)
+            or (g.what == "sensor_off" and g.signal in (None, signal))
+        ):
+            out.append((g.start, g.end if g.end is not None else until))
+    return out
+
+
+def no_spo2_gaps(stretches: Sequence[tuple[float, float]]) -> list[Gap]:
+    """A `no_spo2` gap per stretch (from, to); float dust (a hole's start a hair after a
+    sample's hold ends) left out."""
+    return [
+        Gap("no_spo2", a, b, NO_SPO2_DETAIL, signal="spo2") for a, b in stretches if b - a > 1e-3
+    ]
+
+
+# "recorded": a report --from influx cannot see monitord's outages (docs/report.md).
+# One printed line per stretch: a session with SpO2 in bursts has many.
+NO_SPO2_DETAIL = "no device-lost or sensor-off alarm, no outage recorded"

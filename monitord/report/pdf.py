@@ -27,19 +27,21 @@ from matplotlib.figure import Figure
 
 from monitord import __version__
 from monitord.report import chart
+from monitord.report.lists import (
+    audit_header,
+    audit_row,
+    audit_title,
+    event_line,
+    gap_lines,
+    stored_lines,
+)
 from monitord.report.record import SessionRecord
 from monitord.report.text import (
     CLINICAL_BOXES,
     PATIENT_REF_LABEL,
     SIGNATURE_LINES,
-    audit_header,
-    audit_row,
-    audit_title,
-    event_line,
     fmt_tz,
     form_lines,
-    gap_lines,
-    stored_lines,
     title,
 )
 

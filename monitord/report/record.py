@@ -58,7 +58,7 @@ from monitord.engine.validity import bp_invalid_reason, device_valid, invalid_re
 from monitord.models import AlertEvent, Kind, Reading, SessionEvent
 from monitord.report.audit import Episode, carried_in, episodes
 from monitord.report.clockoff import ClockOff
-from monitord.report.gaps import Gap, alert_gaps
+from monitord.report.gaps import Gap, alert_gaps, no_spo2_gaps, signal_holes
 from monitord.report.observation import NO_OBSERVATION, Observation, judge_observation
 from monitord.report.readiness import NOT_JUDGED, Readiness, criteria_met_from
 from monitord.report.summary import (
@@ -524,39 +524,6 @@ def build_record(
         readiness=ready,
         observation=judge_observation(rules, start.protocol, ds, de, end, gaps),
     )
-
-
-def signal_holes(
-    gaps: Sequence[Gap], signal: str, devices: set[str], until: float
-) -> list[tuple[float, float]]:
-    """The gaps no value of `signal` ("spo2", "hr") can have come in: monitord not
-    running, the link down of one of `devices` (those that sent it in the session), its
-    sensor off (probe off, contact lost); one still open runs to `until`. The SpO2
-    coverage stops at them, and the chart's lines break at them."""
-    out = []
-    for g in gaps:
-        if g.start is None:
-            continue
-        if (
-            g.what == "daemon_down"
-            or (g.what == "device_lost" and g.device in devices)
-            or (g.what == "sensor_off" and g.signal in (None, signal))
-        ):
-            out.append((g.start, g.end if g.end is not None else until))
-    return out
-
-
-def no_spo2_gaps(stretches: Sequence[tuple[float, float]]) -> list[Gap]:
-    """A `no_spo2` gap per stretch (from, to); float dust (a hole's start a hair after a
-    sample's hold ends) left out."""
-    return [
-        Gap("no_spo2", a, b, NO_SPO2_DETAIL, signal="spo2") for a, b in stretches if b - a > 1e-3
-    ]
-
-
-# "recorded": a report --from influx cannot see monitord's outages (docs/report.md).
-# One printed line per stretch: a session with SpO2 in bursts has many.
-NO_SPO2_DETAIL = "no device-lost or sensor-off alarm, no outage recorded"
 
 
 def duration_text(seconds: float | None) -> str:

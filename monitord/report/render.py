@@ -15,23 +15,19 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from monitord import __version__
+from monitord.report.lists import audit_header, audit_row, audit_title, gap_lines, stored_lines
 from monitord.report.record import SessionRecord, Vital
 from monitord.report.text import (
     CLINICAL_BOXES,
     PATIENT_REF_LABEL,
     SIGNATURE_LINES,
     STORED_NOTE,
-    audit_header,
-    audit_row,
-    audit_title,
     fmt_iso_local,
     fmt_iso_utc,
     fmt_rel,
     fmt_t,
     fmt_tz,
     form_lines,
-    gap_lines,
-    stored_lines,
     title,
 )
 

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from monitord.report.audit import Episode
 from monitord.report.clockoff import offset_text
-from monitord.report.gaps import UNKNOWN, min_s_text, outage_count, span_text, unknown_outages
+from monitord.report.gaps import min_s_text, outage_count, span_text, unknown_outages
 from monitord.report.observation import clock_text
 from monitord.report.record import (
     POST_DOSE_WINDOW_S,
@@ -460,109 +459,3 @@ SIGNATURE_LINES = (
     "Healthcare provider (name) ______________________________",
     "Signature ______________________________   Date __________",
 )
-
-
-# Priorities a nurse is expected to acknowledge (they escalate until then); a low or info
-# alert that was never acknowledged is no finding.
-ACK_EXPECTED = ("high", "medium")
-
-
-def audit_title(rec: SessionRecord) -> str:
-    """The audit's heading: episodes, those still active at the end, escalations."""
-    eps = rec.episodes
-    active = sum(1 for e in eps if e.active_at_end)
-    # A session not ended has no session end to be active at: its data ends.
-    end = "session end" if rec.ended else "the end of the data (session not ended)"
-    return (
-        f"Alarm audit ({len(eps)} episodes, {active} still active at {end}, "
-        f"{sum(e.escalations for e in eps)} escalations counted)"
-    )
-
-
-def audit_header() -> tuple[str, ...]:
-    return ("raised", "rule", "priority", "to ack", "ack by", "cleared", "escal.", "message")
-
-
-def audit_row(rec: SessionRecord, e: Episode) -> tuple[str, ...]:
-    cleared = fmt_t(rec, e.cleared_t) if e.cleared_t is not None else "ACTIVE AT END"
-    esc = str(e.escalations) + (f" (lvl {e.max_level})" if e.max_level else "")
-    raised = fmt_t(rec, e.raised_t)
-    if not e.raise_known:
-        raised = "before " + raised
-    if e.before_session:
-        raised += " (before session)"
-    return (
-        raised,
-        e.rule,
-        e.priority,
-        fmt_dur(e.time_to_ack_s)
-        if e.ack_t is not None
-        else ("NOT ACKED" if e.priority in ACK_EXPECTED else "-"),
-        e.ack_by or "-",
-        cleared,
-        esc,
-        e.message,
-    )
-
-
-def gap_lines(rec: SessionRecord) -> list[str]:
-    out = []
-    for g in rec.gaps:
-        if g.what == "daemon_down" and g.start is not None and g.end is not None:
-            # In words a clinical lead reads without the legend: from, to, how long.
-            how = g.detail.split(": no monitoring")[0]
-            if UNKNOWN in g.detail:
-                out.append(
-                    f"{how}: no monitoring from {fmt_t(rec, g.start)} {UNKNOWN}, no alarms "
-                    "(daemon_down)"
-                )
-                continue
-            out.append(
-                f"{how}: no monitoring from {fmt_t(rec, g.start)} to {fmt_t(rec, g.end)} "
-                f"({span_text(g.end - g.start)}), no alarms (daemon_down)"
-            )
-            continue
-        if g.what == "no_spo2" and g.start is not None and g.end is not None:
-            out.append(
-                f"no valid SpO2 from {fmt_t(rec, g.start)} to {fmt_t(rec, g.end)} "
-                f"({span_text(g.end - g.start)}): {g.detail} (no_spo2)"
-            )
-            continue
-        if g.start is None:
-            span = ""
-        elif g.end == g.start:
-            span = f"{fmt_t(rec, g.start)} "
-        else:
-            if g.end is not None:
-                end = fmt_t(rec, g.end)
-            else:
-                end = "still open at session end" if rec.ended else "open at end of data"
-            span = f"{fmt_t(rec, g.start)}-{end} "
-        out.append(f"{span}{g.what}: {g.detail}")
-    return out
-
-
-def stored_lines(rec: SessionRecord) -> list[str]:
-    """One line per stored record: where the record places it, device, values, the
-    device's time. Local, as every time on the page (a UTC "Z" time here read as hours
-    off the others); fmt_t adds the date or zone when they differ from the treatment's."""
-    out = []
-    for v in rec.stored:
-        vals = " ".join(f"{k}={x:g}" for k, x in v.values.items() if x is not None)
-        dev_t = fmt_t(rec, v.device_time) if v.device_time is not None else "unknown"
-        out.append(
-            f"{fmt_t(rec, v.t)} {v.kind}/{v.device} {vals or 'no values'} "
-            f"(device time {dev_t}{'' if v.valid else '; invalid: ' + str(v.reason)})"
-        )
-    return out
-
-
-def event_line(rec: SessionRecord, i: int) -> str:
-    a = rec.alerts[i]
-    extra = f" level {a.level}" if a.level is not None else ""
-    if a.by is not None:
-        extra += f" by {a.by}"
-    return (
-        f"{fmt_t(rec, a.t)} ({fmt_rel(rec, a.t)}) {a.rule} {a.event}{extra} "
-        f"[{a.priority}]: {a.message}"
-    )

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from monitord.report.lists import audit_row, event_line, gap_lines
 from monitord.report.render import render_html
-from monitord.report.text import audit_row, event_line, gap_lines
 
 from .reportkit import form, play_record
 from .storeplay import T0

@@ -20,7 +20,8 @@ from monitord.config import InfluxConfig, StorageConfig
 from monitord.outbox import Outbox
 from monitord.report import influxload, record_for, session_spans
 from monitord.report.influxload import InfluxReader
-from monitord.report.text import audit_row, form_lines, gap_lines
+from monitord.report.lists import audit_row, gap_lines
+from monitord.report.text import form_lines
 from monitord.sinks.influx import InfluxSink
 from monitord.store.base import Durability
 from tests.kit import eventually

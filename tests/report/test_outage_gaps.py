@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from monitord.report import build_record
 from monitord.report.gaps import Gap, alert_gaps
+from monitord.report.lists import gap_lines
 from monitord.report.render import render_html
-from monitord.report.text import form_lines, gap_lines
+from monitord.report.text import form_lines
 from monitord.store.outages import Outage
 
 from .test_build_record import CHAIR, T0, bp, sess

@@ -21,8 +21,9 @@ from monitord.models import Kind, Reading, SessionEvent, utc
 from monitord.report import build_record
 from monitord.report.clockoff import offset_span
 from monitord.report.gaps import span_text
+from monitord.report.lists import event_line, gap_lines
 from monitord.report.render import vitals_rows
-from monitord.report.text import event_line, fmt_iso_utc, fmt_rel, fmt_t, gap_lines
+from monitord.report.text import fmt_iso_utc, fmt_rel, fmt_t
 from monitord.store.outages import Outage
 
 from .reportkit import form, play_record

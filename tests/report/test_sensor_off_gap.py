@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 
 from monitord.report import SessionRecord
+from monitord.report.lists import event_line, gap_lines
 from monitord.report.render import events_rows, render_html, vitals_rows
-from monitord.report.text import event_line, gap_lines
 
 from .reportkit import play_record
 from .storeplay import T0

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from monitord.models import Kind, Reading, SessionEvent, utc
 from monitord.report import build_record
+from monitord.report.lists import gap_lines
 from monitord.report.render import render_html
-from monitord.report.text import form_lines, gap_lines
+from monitord.report.text import form_lines
 
 from .reportkit import play_record
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from monitord.models import Kind, Reading, SessionEvent, utc
 from monitord.report import SessionRecord, build_record
+from monitord.report.lists import stored_lines
 from monitord.report.render import render_html, vitals_rows
-from monitord.report.text import stored_lines
 
 T0 = 1714986000.0  # 2024-05-06 09:00:00 UTC, 05:00:00 EDT
 CHAIR = "chair-3"
