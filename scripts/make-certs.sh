@@ -17,7 +17,8 @@
 #                   --ip): /etc/monitord/tls/station.pem, [station] tls_cert_file
 #   station.key     its private key (0600): /etc/monitord/tls/station.key, owned by monitord
 # An existing CA in DIR is reused, so running it again (a renewed or second certificate)
-# does not invalidate the CA the Pis, the stations and the nurses' browsers already trust.
+# does not invalidate the CA the Pis, the stations and the nurses' browsers already trust;
+# with clinic-ca.pem there and its key not (kept offline) it stops (exit 66), changing nothing.
 # Clients check the name: NAME must be the [mqtt] host the Pis use (--broker), or the
 # host name or address the nurses' browsers open (--station).
 set -euo pipefail
@@ -51,6 +52,12 @@ chmod go+rx "$out"
 umask 077
 cd "$out"
 
+if [ -f clinic-ca.pem ] && [ ! -f clinic-ca.key ]; then
+    # The CA's key kept offline (docs/install.md): a new CA here would replace the one every
+    # Pi, station and browser trusts, and the broker's pair would no longer verify against it.
+    echo "make-certs: $out/clinic-ca.pem is there but not its key $out/clinic-ca.key (kept offline?): put the key back beside it to sign with that CA (remove clinic-ca.pem only to start a new CA for every Pi)" >&2
+    exit 66
+fi
 if [ ! -f clinic-ca.key ]; then
     # 10 years: replacing the CA means touching every Pi and station.
     openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \

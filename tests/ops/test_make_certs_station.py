@@ -74,3 +74,30 @@ async def test_make_certs_makes_the_stations_pair_beside_the_brokers(
         else:
             w.close()
             raise AssertionError("a client accepted the station's certificate for another name")
+
+
+def test_make_certs_never_replaces_a_ca_whose_key_is_kept_offline(tmp_path: Path) -> None:
+    """docs/install.md: `clinic-ca.key stays offline`. Taken out of the folder, the next run
+    (the station's pair, a renewal) made a new CA over clinic-ca.pem: the broker's pair no
+    longer verified against it and every Pi trusted the other one. It stops instead, with
+    one line naming the missing key, and leaves the folder as it was."""
+    tls = tmp_path / "tls"
+    assert make_certs("--out", str(tls), "--broker", "broker.clinic.lan").returncode == 0
+    (tls / "clinic-ca.key").rename(tmp_path / "clinic-ca.key")  # kept offline
+    before = {p.name: p.read_bytes() for p in tls.iterdir()}
+    made = make_certs("--out", str(tls), "--station", "station.clinic.lan")
+    assert made.returncode == 66, (made.returncode, made.stdout, made.stderr)
+    line = made.stderr.strip()
+    assert "\n" not in line and "clinic-ca.key" in line and str(tls) in line, line
+    assert {p.name: p.read_bytes() for p in tls.iterdir()} == before
+    # Put back, the CA is reused and the new pair verifies against the CA the Pis trust.
+    (tmp_path / "clinic-ca.key").rename(tls / "clinic-ca.key")
+    made = make_certs("--out", str(tls), "--station", "station.clinic.lan")
+    assert made.returncode == 0 and "reusing the CA" in made.stdout, made
+    assert (tls / "clinic-ca.pem").read_bytes() == before["clinic-ca.pem"]
+    ok = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(tls / "clinic-ca.pem"),
+         str(tls / "broker.pem"), str(tls / "station.pem")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stdout + ok.stderr
