@@ -399,9 +399,15 @@ def _check_station(
         problem = _unusable(p)
         if problem and problem.startswith("not readable") and not _unread_counts(p, as_daemon):
             continue  # the nurses file and key belong to monitord (docs/install.md)
-        if problem is not None and key != "tls_cert_file" and problem.startswith("not read"):
-            # PIN hashes and a private key: never "make it 0644" (docs/install.md).
-            problem = "not readable by this user (make it owned by monitord, mode 0600)"
+        if problem is not None and key != "tls_cert_file" and problem.startswith("not rea"):
+            # PIN hashes and a private key: never "make it 0644" (docs/install.md), also
+            # when a closed directory is the cause (a key left in /etc/ssl/private).
+            problem = (
+                "not reachable by this user (a directory on its path is closed to it: make "
+                "the directories 0755; the file stays owned by monitord, mode 0600)"
+                if problem.startswith("not reachable")
+                else "not readable by this user (make it owned by monitord, mode 0600)"
+            )
         if problem is not None:
             errors.append(f"{where(cfg, source, f'station.{key}')}: {p}: {problem}")
         elif key in ("nurses_file", "tls_key_file"):

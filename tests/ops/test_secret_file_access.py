@@ -326,3 +326,45 @@ def test_doctor_as_root_fails_station_files_the_service_user_cannot_read(
         assert doctor_host.check_service_files(load_config(str(cfg))) == []
     finally:
         shutil.rmtree(tmp)
+
+
+def test_station_files_in_a_closed_directory_are_never_told_0644(tmp_path: Path) -> None:
+    """The station's nurses file and TLS key behind a directory its reader may not enter
+    (a key left in /etc/ssl/private, 0710 root:ssl-cert; a folder made under umask 077).
+    Before: "make the directories 0755 and the file 0644", the fix of a certificate: PIN
+    hashes and a private key readable by every user. Now the directories are opened and
+    the files stay monitord's, 0600."""
+    from tests.ops.test_tls_file_access import CLOSED as CLOSED_DIR
+    from tests.ops.test_tls_file_access import make_certs
+    from tests.station.station_kit import write_nurses
+
+    tmp = public_tmp(tmp_path)
+    private = tmp / "private"
+    try:
+        make_certs(tmp / "tls")
+        private.mkdir()
+        nurses = write_nurses(private / "nurses")
+        key = private / "station.key"
+        shutil.copy(tmp / "tls" / "broker.key", key)
+        private.chmod(CLOSED_DIR)
+        cfg = tmp / "station.toml"
+        cfg.write_text(
+            '[site]\nid = "clinic-test"\n[station]\nid = "station-1"\n'
+            f'nurses_file = "{nurses}"\ntls_cert_file = "{tmp / "tls" / "broker.pem"}"\n'
+            f'tls_key_file = "{key}"\n'
+        )
+        cfg.chmod(0o644)
+        p = as_service_user("check-config", "-c", str(cfg))
+        assert p.returncode == 78, p.stderr
+        lines = p.stderr.strip().splitlines()
+        assert [ln.split(": ")[1:3] for ln in lines] == [
+            ["station.nurses_file", str(nurses)],
+            ["station.tls_key_file", str(key)],
+        ], lines
+        assert all("not reachable by this user" in ln for ln in lines), lines
+        assert all("owned by monitord, mode 0600" in ln for ln in lines), lines
+        assert not any("0644" in ln for ln in lines), lines
+    finally:
+        if private.exists():
+            private.chmod(0o755)
+        shutil.rmtree(tmp)
