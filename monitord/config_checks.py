@@ -223,6 +223,9 @@ def check(
         problem = _unusable(p)
         if problem and problem.startswith("not readable") and not _unread_counts(p, as_daemon):
             continue  # a key 0640 root:monitord (docs/install.md), as for a secret
+        if problem and key == "key_file" and problem.startswith("not reachable"):
+            # A private key: the certificates' "file 0644" would give it to every user.
+            problem = problem.replace("the file 0644", "the key 0640 group monitord")
         if problem or (key == "ca_file" and (problem := ca_problem(p))):
             errors.append(f"{where(cfg, source, f'mqtt.tls.{key}')}: {p}: {problem}")
     if cfg.station is not None:

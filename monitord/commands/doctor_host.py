@@ -75,6 +75,8 @@ def check_service_files(cfg: Config) -> list[Check]:
         p = getattr(tls, key) if tls is not None else None
         if p is not None and (why := service_user_blocked(p)):
             detail, fix = why.split("; ", 1)
+            if key == "key_file" and detail.startswith(f"user {SERVICE_USER} cannot read"):
+                fix = f"chgrp {SERVICE_USER} {p} && chmod 0640 {p}"  # a private key: never 0644
             # Without it `monitord run` stops with exit 78 (config_checks).
             out.append(
                 fail(f"mqtt.tls.{key}", detail, f"{fix} (docs/install.md, TLS certificates)")

@@ -368,3 +368,47 @@ def test_station_files_in_a_closed_directory_are_never_told_0644(tmp_path: Path)
         if private.exists():
             private.chmod(0o755)
         shutil.rmtree(tmp)
+
+
+def test_a_client_key_the_service_user_cannot_read_is_never_told_0644(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/install.md: a client key (`[mqtt.tls] key_file`) is 0640 root:monitord. A
+    root-only 0600 one: `sudo monitord doctor` said "chmod 0644 KEY" (the certificates'
+    fix: the private key for every user); behind a folder the service user may not enter,
+    check-config said "the file 0644". Both now keep it 0640 group monitord."""
+    from tests.ops.test_tls_file_access import CLOSED as CLOSED_DIR
+    from tests.ops.test_tls_file_access import make_certs
+    from tests.ops.test_tls_file_access import write_config as tls_config
+
+    tmp = public_tmp(tmp_path)
+    private = tmp / "private"
+    try:
+        make_certs(tmp / "tls")
+        private.mkdir()
+        key = private / "client.key"  # a client key stand-in: only its mode is judged
+        shutil.copy(tmp / "tls" / "broker.key", key)
+        key.chmod(0o600)
+        cfg = tls_config(tmp, str(tmp / "tls" / "clinic-ca.pem"))
+        cfg.write_text(
+            cfg.read_text().replace(
+                "  ca_file =",
+                f'  cert_file = "{tmp / "tls" / "broker.pem"}"\n  key_file = "{key}"\n  ca_file =',
+            )
+        )
+        monkeypatch.setattr(serviceuser, "service_ids", lambda: (NOBODY, {NOBODY}))
+        lines = [c.line() for c in doctor_host.check_service_files(load_config(str(cfg)))]
+        assert len(lines) == 1 and lines[0].startswith("FAIL  mqtt.tls.key_file: "), lines
+        assert f"chgrp monitord {key} && chmod 0640 {key}" in lines[0], lines
+        assert "0644" not in lines[0], lines
+        monkeypatch.undo()
+        private.chmod(CLOSED_DIR)
+        p = as_service_user("check-config", "-c", str(cfg))
+        assert p.returncode == 78, p.stderr
+        line = p.stderr.strip()
+        assert f"mqtt.tls.key_file: {key}: not reachable by this user" in line, line
+        assert "0640 group monitord" in line and "0644" not in line, line
+    finally:
+        if private.exists():
+            private.chmod(0o755)
+        shutil.rmtree(tmp)
