@@ -39,6 +39,9 @@ done
     || { echo "make-certs: needs --out DIR and --broker NAME or --station NAME" >&2; exit 2; }
 [ -z "$broker" ] || [ -z "$station" ] \
     || { echo "make-certs: one certificate a run: --broker NAME or --station NAME, not both" >&2; exit 2; }
+case "$days" in
+    ''|*[!0-9]*|0) echo "make-certs: --days needs a whole number of days, not '$days'" >&2; exit 2;;
+esac
 # Which certificate: its files (broker.pem/.key or station.pem/.key) and its name.
 if [ -n "$broker" ]; then who=broker; name="$broker"; else who=station; name="$station"; fi
 command -v openssl >/dev/null || { echo "make-certs: needs openssl (apt-get install openssl)" >&2; exit 69; }
@@ -71,13 +74,27 @@ fi
 
 san="DNS:$name"
 for ip in "${ips[@]}"; do san="$san,IP:$ip"; done
-ext="$(mktemp)"; trap 'rm -f "$ext" "$who.csr"' EXIT
+ext="$(mktemp)"; trap 'rm -f "$ext" "$who.csr" "$who.key.new" "$who.pem.new"' EXIT
 printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' \
     "$san" >"$ext"
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -keyout "$who.key" -out "$who.csr" -subj "/CN=$name" 2>/dev/null
-openssl x509 -req -in "$who.csr" -CA clinic-ca.pem -CAkey clinic-ca.key -CAcreateserial \
-    -out "$who.pem" -days "$days" -extfile "$ext" 2>/dev/null
-chmod 0644 clinic-ca.pem "$who.pem"
-chmod 0600 clinic-ca.key "$who.key"
+# Made beside the pair and put in its place only once both are signed: a renewal openssl
+# refuses (a mistyped --ip) left the old certificate beside a new key not its own, and
+# said nothing (exit 1).
+refused() {
+    local why
+    # OpenSSL 3's first `...:error:code:library:function:reason:file:line:data` line says
+    # what it refused (e.g. "bad ip address, value=192.0.2.300"); else its last line.
+    why="$(printf '%s\n' "$1" | awk -F: '/:error:/ { print $6 ($9 ? ", " $9 : ""); exit }')"
+    [ -n "$why" ] || why="$(printf '%s\n' "$1" | tail -n1)"
+    echo "make-certs: openssl refused the $who certificate for $san (${why:-no reason given}); $out/$who.pem and $who.key left as they were" >&2
+    exit 1
+}
+err="$(openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$who.key.new" -out "$who.csr" -subj "/CN=$name" 2>&1 >/dev/null)" || refused "$err"
+err="$(openssl x509 -req -in "$who.csr" -CA clinic-ca.pem -CAkey clinic-ca.key -CAcreateserial \
+    -out "$who.pem.new" -days "$days" -extfile "$ext" 2>&1 >/dev/null)" || refused "$err"
+chmod 0644 clinic-ca.pem "$who.pem.new"
+chmod 0600 clinic-ca.key "$who.key.new"
+mv -f "$who.key.new" "$who.key"
+mv -f "$who.pem.new" "$who.pem"
 echo "make-certs: $who certificate $out/$who.pem for $san, valid $days days"

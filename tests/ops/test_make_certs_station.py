@@ -101,3 +101,25 @@ def test_make_certs_never_replaces_a_ca_whose_key_is_kept_offline(tmp_path: Path
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+def test_a_renewal_openssl_refuses_keeps_the_pair_and_says_why(tmp_path: Path) -> None:
+    """A renewal with a mistyped address (--ip 192.0.2.300) or --days: openssl refused to
+    sign after the new key had been written over station.key. The script stopped with exit
+    1 and no word (its openssl output went to /dev/null), leaving the old certificate
+    beside a key not its own: installed, the station stops at start ("KEY_VALUES_MISMATCH",
+    mosquitto likewise for the broker's). Now one line says why, and the pair is as it was."""
+    tls = tmp_path / "tls"
+    assert make_certs("--out", str(tls), "--station", "station.clinic.lan").returncode == 0
+    pair = {n: (tls / n).read_bytes() for n in ("station.pem", "station.key")}
+    bad_ip = make_certs("--out", str(tls), "--station", "station.clinic.lan", "--ip", "192.0.2.300")
+    assert bad_ip.returncode == 1, (bad_ip.stdout, bad_ip.stderr)
+    line = bad_ip.stderr.strip()
+    assert "\n" not in line and "192.0.2.300" in line and "station" in line, line
+    bad_days = make_certs("--out", str(tls), "--station", "station.clinic.lan", "--days", "2y")
+    assert bad_days.returncode == 2, (bad_days.stdout, bad_days.stderr)
+    assert bad_days.stderr.strip() == "make-certs: --days needs a whole number of days, not '2y'"
+    assert {n: (tls / n).read_bytes() for n in pair} == pair
+    assert sorted(p.name for p in tls.iterdir()) == [
+        "clinic-ca.key", "clinic-ca.pem", "clinic-ca.srl", "station.key", "station.pem"
+    ]  # fmt: skip
