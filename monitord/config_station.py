@@ -62,6 +62,15 @@ class StationConfig(_Strict):
             raise ValueError("tls_cert_file and tls_key_file go together (both or neither)")
         return v
 
+    @field_validator("mqtt_password_file")
+    @classmethod
+    def _login_pair(cls, v: Path | None, info: ValidationInfo) -> Path | None:
+        # The MQTT client sends a password only with a user name: without one the station
+        # logged in anonymously, refused by the broker for ever, while check-config said ok.
+        if v is not None and info.data.get("mqtt_username") is None:
+            raise ValueError("mqtt_password_file needs mqtt_username (the station's own login)")
+        return v
+
     @property
     def host(self) -> str:
         return self.listen.rpartition(":")[0].strip("[]")
