@@ -83,17 +83,22 @@ def login_words(chair: str | None, env: str | None) -> str:
 
 
 def describe_error(
-    e: BaseException, cfg: MqttConfig, chair: str | None = None, env: str | None = ENV
+    e: BaseException,
+    cfg: MqttConfig,
+    chair: str | None = None,
+    env: str | None = ENV,
+    login: str | None = None,
 ) -> tuple[str, str]:
     """(class, one-line message with advice) for a failed or lost connection, classified
     by exception type and MQTT return code, never by the wording of the message. `chair`
     and `env`: whose login it was and its password's environment variable (None for a
-    chair's own login), as the sink's `login` gives them."""
+    chair's own login), as the sink's `login` gives them; `login`: the settings' words
+    instead (the station's own login)."""
     text = str(e)
     where = f"{cfg.host}:{cfg.port}"
     if isinstance(e, MqttConnectError):
         if _rc(e) in _AUTH_CONNACK:
-            words = login_words(chair, env)
+            words = login or login_words(chair, env)
             return "auth", f"broker {where} refused the login ({text}); check {words}"
         return "refused", f"broker {where} refused the connection ({text})"
     if isinstance(e, aiomqtt.MqttCodeError):

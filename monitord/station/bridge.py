@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import ssl
 import time
 from collections.abc import Callable
@@ -43,6 +44,7 @@ from monitord.config import Config, read_secret
 from monitord.log import FailureLog
 from monitord.models import iso
 from monitord.mqttv5 import PublishRefused, V5Client, reason_words
+from monitord.sinks.mqtt_errors import describe_error
 from monitord.station.model import Changes, StationModel
 
 log = logging.getLogger("monitord.station.mqtt")
@@ -50,6 +52,17 @@ log = logging.getLogger("monitord.station.mqtt")
 BUG_RESET_S = 60.0
 # The topics whose refused messages are remembered (to warn once each): more than a site has.
 MAX_BAD_TOPICS = 1024
+
+
+STATION_ENV = "MONITORD_STATION_MQTT_PASSWORD"  # in place of [station] mqtt_password_file
+
+
+def _login_words() -> str:
+    """The settings a refused station login came from (the daemon's are [mqtt]'s or a
+    chair's: sinks/mqtt_errors.login_words)."""
+    if os.environ.get(STATION_ENV):
+        return f"station.mqtt_username and the password in {STATION_ENV}"
+    return "station.mqtt_username and station.mqtt_password_file"
 
 
 class NotSent(RuntimeError):
@@ -94,7 +107,7 @@ class Bridge:
         return t.client_context() if t is not None else None
 
     def _make_client(self) -> V5Client:
-        password = read_secret(self.station.mqtt_password_file, "MONITORD_STATION_MQTT_PASSWORD")
+        password = read_secret(self.station.mqtt_password_file, STATION_ENV)
         return V5Client(
             self.cfg.mqtt.host,
             self.cfg.mqtt.port,
@@ -165,7 +178,10 @@ class Bridge:
             except (aiomqtt.MqttError, OSError, ssl.SSLError, TimeoutError) as e:
                 self._lost()
                 delay = backoff.next_delay()
-                self._flog.failure(type(e).__name__, f"{e}; retrying in {delay:.1f} s")
+                # Classified, with advice naming the station's own login: a refused one
+                # was logged as the bare "[code:135] Not authorized" (sinks/mqtt_errors.py).
+                cls, said = describe_error(e, self.cfg.mqtt, login=_login_words())
+                self._flog.failure(cls, f"{said}; retrying in {delay:.1f} s")
                 await asyncio.sleep(delay)
             except Exception as e:
                 self._lost()
