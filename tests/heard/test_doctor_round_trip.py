@@ -139,6 +139,7 @@ async def test_doctor_on_a_station_config_logs_in_as_the_station(
     assert lines["mqtt round trip"].startswith("skip ") and "no [[chairs]]" in text, text
     assert lines["stations"].startswith("ok ") and "online: station-1" in lines["stations"]
     assert lines["influx"].startswith("skip "), lines["influx"]
+    assert lines["disk"].startswith("skip ") and "no outbox" in lines["disk"], lines["disk"]
     # A wrong password: the station's login is the one the fix names.
     (tmp_path / "station-1.pass").write_text("wrong\n")
     rc, lines, text = doctor(cfg)
