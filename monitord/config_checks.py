@@ -17,6 +17,7 @@ from pathlib import Path
 
 from monitord import credentials, serviceuser
 from monitord.config import Config, where
+from monitord.config_station import STATION_PASSWORD_ENV
 from monitord.config_tls import ca_problem, station_problems
 from monitord.credentials import CredentialMissing, in_unit, outside_unit, unit_directory
 from monitord.scenario import ScenarioError, ScenarioFile
@@ -41,7 +42,7 @@ def secret_files(cfg: Config) -> list[tuple[str, Path, str]]:
             (
                 "station.mqtt_password_file",
                 cfg.station.mqtt_password_file,
-                "MONITORD_STATION_MQTT_PASSWORD",
+                STATION_PASSWORD_ENV,
             )
         )
     if cfg.influx.enabled:

@@ -29,6 +29,11 @@ class ForwarderConfig(_Strict):
         return no_url_password(v, "the forwarder takes no credentials; remove user:password@")
 
 
+# The station's broker password in the environment, read before `mqtt_password_file` (as
+# MONITORD_MQTT_PASSWORD before [mqtt]'s): by the station, check-config and doctor.
+STATION_PASSWORD_ENV = "MONITORD_STATION_MQTT_PASSWORD"
+
+
 class StationConfig(_Strict):
     """`[station]`: the nurses' station web server (`monitord station`, docs/station.md)."""
 

@@ -49,10 +49,10 @@ from monitord.commands.doctor_mqtt import round_trip, station_login, stations_on
 from monitord.commands.doctor_probe import RENEW, check_cert_expiry, mismatch, quiet_paho
 from monitord.config import Config, ConfigError, InfluxConfig, load_config
 from monitord.config_checks import check as config_checks
+from monitord.config_station import STATION_PASSWORD_ENV
 from monitord.credentials import SECRETS_DIR, unit_directory
 
 DEFAULT_CREDENTIALS = str(SECRETS_DIR)
-STATION_ENV = "MONITORD_STATION_MQTT_PASSWORD"  # read before [station] mqtt_password_file
 SYSTEM_BUS = "/run/dbus/system_bus_socket"
 
 
@@ -214,7 +214,7 @@ async def check_mqtt(cfg: Config, creds: Path | None, limit_s: float) -> Check:
     if not logins and cfg.station is not None:
         # A station's config (no chairs): its own login, as `monitord station` logs in.
         st = cfg.station
-        logins = {(st.mqtt_username, st.mqtt_password_file, STATION_ENV): None}
+        logins = {(st.mqtt_username, st.mqtt_password_file, STATION_PASSWORD_ENV): None}
     if not logins:
         return skip("mqtt", "no [[chairs]] and no [station] in the config: nothing logs in")
     results = [await _check_login(cfg, *login, creds, limit_s) for login in logins]
@@ -244,7 +244,10 @@ async def _check_login(
     m = cfg.mqtt
     where = f"{'mqtts' if m.tls else 'mqtt'}://{m.host}:{m.port}"
     own = env is None
-    pw_keys = {None: "chairs.mqtt_password_file", STATION_ENV: "station.mqtt_password_file"}
+    pw_keys = {
+        None: "chairs.mqtt_password_file",
+        STATION_PASSWORD_ENV: "station.mqtt_password_file",
+    }
     pw_key = pw_keys.get(env, "mqtt.password_file")
     try:
         password, source = sourced_secret(password_file, creds, pw_key, env)
@@ -291,9 +294,9 @@ async def _check_login(
             keys = (
                 "the chair's mqtt_username and mqtt_password_file"
                 if own
-                else "[station] mqtt_username and its password (MONITORD_STATION_MQTT_PASSWORD "
+                else f"[station] mqtt_username and its password ({STATION_PASSWORD_ENV} "
                 "or mqtt_password_file)"
-                if env == STATION_ENV
+                if env == STATION_PASSWORD_ENV
                 else f"mqtt.username and the password in {env} (which the daemon "
                 "reads before mqtt.password_file)"
                 if source.startswith("environment")

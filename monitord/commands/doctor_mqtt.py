@@ -29,6 +29,7 @@ import aiomqtt
 
 from monitord.commands.checks import Check, SecretProblem, fail, ok, secret, skip, tls_context
 from monitord.config import ChairConfig, Config
+from monitord.config_station import STATION_PASSWORD_ENV
 from monitord.models import iso
 from monitord.mqttv5 import PublishRefused, V5Client, reason_words
 
@@ -54,7 +55,7 @@ def station_login(cfg: Config, user: str | None, password_file: str | None) -> S
     if isinstance(name, str) and name:
         pw = getattr(table, "mqtt_password_file", None)
         pw_file = Path(pw) if pw is not None else None
-        return StationLogin(name, pw_file, "MONITORD_STATION_MQTT_PASSWORD")
+        return StationLogin(name, pw_file, STATION_PASSWORD_ENV)
     return None
 
 

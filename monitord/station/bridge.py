@@ -41,6 +41,7 @@ import aiomqtt
 from monitord import __version__
 from monitord.backoff import Backoff
 from monitord.config import Config, read_secret
+from monitord.config_station import STATION_PASSWORD_ENV
 from monitord.log import FailureLog
 from monitord.models import iso
 from monitord.mqttv5 import PublishRefused, V5Client, reason_words
@@ -54,14 +55,11 @@ BUG_RESET_S = 60.0
 MAX_BAD_TOPICS = 1024
 
 
-STATION_ENV = "MONITORD_STATION_MQTT_PASSWORD"  # in place of [station] mqtt_password_file
-
-
 def _login_words() -> str:
     """The settings a refused station login came from (the daemon's are [mqtt]'s or a
     chair's: sinks/mqtt_errors.login_words)."""
-    if os.environ.get(STATION_ENV):
-        return f"station.mqtt_username and the password in {STATION_ENV}"
+    if os.environ.get(STATION_PASSWORD_ENV):
+        return f"station.mqtt_username and the password in {STATION_PASSWORD_ENV}"
     return "station.mqtt_username and station.mqtt_password_file"
 
 
@@ -107,7 +105,7 @@ class Bridge:
         return t.client_context() if t is not None else None
 
     def _make_client(self) -> V5Client:
-        password = read_secret(self.station.mqtt_password_file, STATION_ENV)
+        password = read_secret(self.station.mqtt_password_file, STATION_PASSWORD_ENV)
         return V5Client(
             self.cfg.mqtt.host,
             self.cfg.mqtt.port,
