@@ -64,7 +64,6 @@ from monitord.report.readiness import NOT_JUDGED, Readiness, criteria_met_from
 from monitord.report.summary import (
     NO_EVIDENCE,
     NO_SPO2,
-    SPO2_HOLD_MAX_S,
     Evidence,
     Spo2Summary,
     active_at,
@@ -483,7 +482,7 @@ def build_record(
     sp_holes = signal_holes(gaps, "spo2", {v.device for v in vitals if v.kind == "spo2"}, s_hi)
     sp_points = [p for p in sp if p[0] >= s_lo]
     spo2 = spo2_summary(sp_points, (s_lo, s_hi), sp_ts, sp_holes)
-    if sp_points and spo2.span_s - spo2.covered_s > SPO2_HOLD_MAX_S:
+    if sp_points and spo2.not_continuous:
         # The SpO2 line says NOT CONTINUOUS "(see gaps)": a stretch with no alarm behind
         # it (before the oximeter's first sample, a link up sending no SpO2) was in no gap,
         # and the list it pointed to had nothing in it.

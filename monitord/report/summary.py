@@ -34,6 +34,12 @@ class Spo2Summary:
     span_s: float = 0.0
     covered_s: float = 0.0
 
+    @property
+    def not_continuous(self) -> bool:
+        """Valid SpO2 stood for less of the span than all of it but a minute (the hold of
+        one sample): the minimum and the time below 90 % do not cover the session."""
+        return self.span_s - self.covered_s > SPO2_HOLD_MAX_S
+
 
 @dataclass(frozen=True, slots=True)
 class Evidence:

@@ -326,10 +326,8 @@ def spo2_text(rec: SessionRecord) -> str:
 
 
 def spo2_not_continuous(rec: SessionRecord) -> bool:
-    """Valid SpO2 stood for less of the summary's time than all of it but a minute (the
-    hold of one sample): the minimum and the time below 90 % do not cover the session."""
-    s = rec.spo2
-    return s.span_s - s.covered_s > SPO2_HOLD_MAX_S
+    """The SpO2 line reads NOT CONTINUOUS (Spo2Summary.not_continuous)."""
+    return rec.spo2.not_continuous
 
 
 def spo2_coverage_text(rec: SessionRecord) -> str:
