@@ -28,9 +28,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import datetime
+import email.utils
 import gzip
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -115,13 +118,24 @@ class WriteRejected(WriteError):
     """HTTP 400: some point in the batch is invalid for the server (reason in message)."""
 
 
-def _parse_retry_after(v: str | None) -> float | None:
+def _parse_retry_after(v: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (RFC 9110: delay-seconds or an HTTP date,
+    read against this machine's wall clock `now`), capped; None when absent or unreadable."""
     if not v:
         return None
     try:
-        return max(0.0, min(MAX_RETRY_AFTER_S, float(v)))
+        wait = float(v)
     except ValueError:
-        return None  # an HTTP date: rare for these servers; fall back to our backoff
+        try:
+            when = email.utils.parsedate_to_datetime(v)
+        except (TypeError, ValueError, IndexError):
+            return None  # unreadable: our own backoff
+        if when.tzinfo is None:  # "-0000": UTC by RFC 5322
+            when = when.replace(tzinfo=datetime.UTC)
+        wait = when.timestamp() - (time.time() if now is None else now)
+    if math.isnan(wait):
+        return None
+    return max(0.0, min(MAX_RETRY_AFTER_S, wait))
 
 
 def _classify(status: int, reason: str, retry_after: str | None) -> WriteError:
