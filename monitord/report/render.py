@@ -86,8 +86,10 @@ def render_html(rec: SessionRecord) -> str:
         f"<title>{e(title(rec))}: {e(rec.session_id)}</title>",
         f"<style>{_CSS}</style></head><body>",
         f"<h1>{e(title(rec))}</h1>",
-        '<p class="note">No patient data is held by monitord: identify the patient by hand. '
-        f"Times are local ({e(fmt_tz(rec))}).</p>",
+        # The version heads the page: as the last line, printed, it went onto a page of
+        # its own when the alert events filled the one before (a page with nothing else).
+        '<p class="note" id="version">No patient data is held by monitord: identify the '
+        f"patient by hand. Times are local ({e(fmt_tz(rec))}). monitord {e(__version__)}.</p>",
         f'<p>{e(PATIENT_REF_LABEL)}: <span class="ref" id="patient-ref"></span></p>',
     ]
     pdf = pdf_renderer()
@@ -131,7 +133,7 @@ def render_html(rec: SessionRecord) -> str:
             f"<td>{e(a.message)}</td></tr>"
         )
     out.append("</tbody></table>")
-    out.append(f'<p class="note">monitord {e(__version__)}</p></body></html>')
+    out.append("</body></html>")
     return "\n".join(out) + "\n"
 
 

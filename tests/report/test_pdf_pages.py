@@ -137,3 +137,20 @@ def test_the_html_printed_by_a_browser_repeats_headings_and_column_headers(
     # The lists and the event table ran onto a second page (else the test proves
     # nothing); the audit fits the page it starts (its header: the PDF test above).
     assert spans["audit"] >= 1 and min(spans["events"], spans["gaps"], spans["stored"]) >= 2, spans
+
+
+def test_the_printed_html_ends_with_the_alert_events_not_a_lone_footer(tmp_path: Path) -> None:
+    """Regression: the HTML ended with a line of its own after the alert events (the
+    version); printed by Chromium with 81 stored records (docs' example scenario above),
+    the last page held only that line. Nothing follows the last table now, so whatever a
+    browser's page breaks, the last page holds rows; the version heads the page."""
+    from monitord import __version__
+    from monitord.report.render import render_html
+
+    rec = play_record(tmp_path / "play", _many_alarms(2, stored=3))
+    page = render_html(rec)
+    body = page[: page.rindex("</body>")]
+    assert body.rstrip().endswith("</table>"), body[-300:]
+    assert body.rindex("<table") == body.index('<table id="alerts"'), "the last table"
+    head = page[page.index('<p class="note" id="version">') :]
+    assert f"monitord {__version__}." in head[: head.index("</p>")], head[:300]
