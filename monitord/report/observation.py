@@ -10,9 +10,10 @@ that event to `session_end` (the completion of monitoring on the form).
 
 Three verdicts, and "cannot be judged" whenever the record does not show which holds:
 - `met`: the session ended at or after the minimum, and monitord was running for the
-  whole minimum window. A device lost or a sensor off inside the window does not count
-  against it: monitord kept the session's clock and alarmed the hole (the observation
-  time is a time on the clock, as the engine's; such gaps are listed with the gaps).
+  whole minimum window. A device lost, a sensor off or a stretch without valid SpO2
+  inside the window does not count against it: monitord kept the session's clock (and
+  alarmed the first two; the observation time is a time on the clock, as the engine's);
+  the met line counts such gaps, as the gaps list shows them.
 - `short`: the session ended before the minimum. Session events are dated when monitord
   receives them, never earlier, so an outage after the event counted from cannot make a
   short session long; one before it can (a command sent while monitord was not running
@@ -35,8 +36,10 @@ from monitord.engine.discharge import DISCHARGE, observation_minimum
 from monitord.engine.rules import RuleSet
 from monitord.report.gaps import UNKNOWN, Gap
 
-# Holes in the data during which monitord ran and alarmed: noted, never a break.
-DEVICE_GAPS = ("device_lost", "sensor_off")
+# Holes in the data during which monitord ran: noted, never a break. `no_spo2` (a
+# stretch without valid SpO2 and no alarm: SpO2 not watched) too, or the met line counted
+# fewer gaps inside the window than the gaps list shows there.
+DEVICE_GAPS = ("device_lost", "sensor_off", "no_spo2")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +49,7 @@ class Observation:
     minimum_s: float  # the protocol's minimum (the engine's parameter)
     observed_s: float | None  # origin to session end; None when either is missing
     reason: str | None  # why not judged, in words for the form
-    device_gaps: int = 0  # device-lost / sensor-off gaps inside the minimum window
+    device_gaps: int = 0  # device-lost / sensor-off / no-SpO2 gaps inside the minimum window
 
 
 NO_OBSERVATION = Observation("not_judged", "dose_start", 0.0, None, "not judged")

@@ -187,3 +187,37 @@ def test_an_spo2_line_not_flagged_adds_no_gap(tmp_path: Path) -> None:
     # Under a minute without SpO2 (the line is not NOT CONTINUOUS): nothing to point to.
     rec = play_record(tmp_path, _scenario(DOSE + 130 * 60, DOSE + 130 * 60, dip=True))
     assert not [g for g in rec.gaps if g.what == "no_spo2"], rec.gaps
+
+
+def _quiet_spo2(end: int, quiet: list[range]) -> str:
+    """HR throughout, SpO2 every 5 s from the dose except in `quiet` (the link up, no
+    SpO2: no alarm), session end at `end` (s)."""
+    lines: list[dict[str, object]] = [
+        {"t": 0, "event": "session_start", "protocol": "esketamine", "session_id": "s-q"},
+        {"t": 60, "event": "bp", "sys": 124, "dia": 78},
+        {"t": DOSE, "event": "dose_start"},
+        {"t": 900, "event": "dose_end"},
+    ]
+    lines += [{"t": t, "event": "hr", "hr": 72} for t in range(0, end, 5)]
+    lines += [
+        {"t": t, "event": "spo2", "spo2": 97}
+        for t in range(DOSE, end, 5)
+        if not any(t in q for q in quiet)
+    ]
+    lines += [{"t": end, "event": "session_end"}, {"t": end + 10, "event": "end"}]
+    return "".join(json.dumps(x) + "\n" for x in sorted(lines, key=lambda x: x["t"]))  # type: ignore[arg-type,return-value]
+
+
+def test_a_met_line_counts_the_no_spo2_gaps_the_list_shows(tmp_path: Path) -> None:
+    # Regression: the met line counted device-lost and sensor-off gaps only, so a
+    # session whose SpO2 stopped twice with no alarm read "met: ..." with no gap inside
+    # the minimum window, while the gaps list showed two there (SpO2 not watched).
+    quiet = [range(DOSE + 30 * 60, DOSE + 35 * 60), range(DOSE + 60 * 60, DOSE + 70 * 60)]
+    rec = play_record(tmp_path, _quiet_spo2(DOSE + 130 * 60, quiet))
+    listed = [x for x in gap_lines(rec) if x.endswith("(no_spo2)")]
+    assert len(listed) == 2, gap_lines(rec)
+    assert not [g for g in rec.gaps if g.what in ("device_lost", "sensor_off")], rec.gaps
+    assert rec.observation.verdict == "met" and rec.observation.device_gaps == 2
+    (line,) = [f for f in form_lines(rec) if f.key == "observation"]
+    assert line.value.endswith("; 2 device data gaps inside the minimum window (see gaps)"), line
+
