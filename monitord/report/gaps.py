@@ -27,6 +27,9 @@ class Gap:
     detail: str
     signal: str | None = None  # sensor_off: the signal whose sensor was off ("hr", "spo2")
     device: str | None = None  # device_lost: the device whose link went down
+    # no_spo2: the stretches without valid SpO2 this line stands for (several when they
+    # came close together, NO_SPO2_MERGE_S); their sum is the time missing, exactly.
+    stretches: tuple[tuple[float, float], ...] = ()
 
 
 def alert_gaps(
@@ -244,13 +247,37 @@ def signal_holes(
 
 
 def no_spo2_gaps(stretches: Sequence[tuple[float, float]]) -> list[Gap]:
-    """A `no_spo2` gap per stretch (from, to); float dust (a hole's start a hair after a
-    sample's hold ends) left out."""
-    return [
-        Gap("no_spo2", a, b, NO_SPO2_DETAIL, signal="spo2") for a, b in stretches if b - a > 1e-3
-    ]
+    """A `no_spo2` gap per stretch (from, to), or per run of stretches each less than
+    NO_SPO2_MERGE_S from the next (SpO2 in bursts); float dust (a hole's start a hair
+    after a sample's hold ends) left out."""
+    runs: list[list[tuple[float, float]]] = []
+    for a, b in stretches:
+        if b - a <= 1e-3:
+            continue
+        if runs and a - runs[-1][-1][1] < NO_SPO2_MERGE_S:
+            runs[-1].append((a, b))
+        else:
+            runs.append([(a, b)])
+    out = []
+    for run in runs:
+        detail = NO_SPO2_DETAIL
+        if len(run) > 1:
+            total = sum(b - a for a, b in run)
+            longest = max(b - a for a, b in run)
+            detail = (
+                f"{len(run)} stretches, each less than {NO_SPO2_MERGE_S / 60:g} min from the "
+                f"next, {span_text(total)} in all (the longest {span_text(longest)}): {detail}"
+            )
+        out.append(
+            Gap("no_spo2", run[0][0], run[-1][1], detail, signal="spo2", stretches=tuple(run))
+        )
+    return out
 
 
 # "recorded": a report --from influx cannot see monitord's outages (docs/report.md).
-# One printed line per stretch: a session with SpO2 in bursts has many.
 NO_SPO2_DETAIL = "no device-lost or sensor-off alarm, no outage recorded"
+# SpO2 in bursts (a minute or two of samples every few minutes) left a line per silence,
+# 41 on one form: silences this close together are one line, with their count, total
+# and longest (docs/report.md "Gaps and missing data"). A presentation choice: what is
+# missing and when stays exact (the total, and every sample in the vitals CSV).
+NO_SPO2_MERGE_S = 300.0

@@ -71,9 +71,13 @@ def gap_lines(rec: SessionRecord) -> list[str]:
             )
             continue
         if g.what == "no_spo2" and g.start is not None and g.end is not None:
+            # Several stretches in one line (SpO2 in bursts): "between", as SpO2 came
+            # in between them; the detail gives their count and total.
+            many = len(g.stretches) > 1
             out.append(
-                f"no valid SpO2 from {fmt_t(rec, g.start)} to {fmt_t(rec, g.end)} "
-                f"({span_text(g.end - g.start)}): {g.detail} (no_spo2)"
+                f"no valid SpO2 {'between' if many else 'from'} {fmt_t(rec, g.start)} "
+                f"{'and' if many else 'to'} {fmt_t(rec, g.end)} "
+                f"({span_text(g.end - g.start)}){' in' if many else ':'} {g.detail} (no_spo2)"
             )
             continue
         if g.start is None:

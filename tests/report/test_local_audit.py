@@ -181,7 +181,14 @@ def test_pdf_of_200_escalations_holds_every_episode(
         timeout=60,
     )
     pages = sorted(tmp_path.glob("p-*.png"))
-    # 4: the gaps name each stretch between the SpO2 bursts (no_spo2, 41 lines).
-    assert len(pages) == 4
+    # 3: the 41 stretches between the SpO2 bursts are one gap line (they were 41 lines
+    # and a fourth page), its count and total exact (the SpO2 line's missing minutes).
+    assert len(pages) == 3
+    (burst,) = [g for g in rec.gaps if g.what == "no_spo2"]
+    assert len(burst.stretches) == 41
+    missing = sum(b - a for a, b in burst.stretches)
+    assert missing == rec.spo2.span_s - rec.spo2.covered_s == 19860.0  # 5 h 31 min
+    flat = " ".join(text.split())  # the PDF wraps the line
+    assert "in 41 stretches, each less than 5 min from the next, 5 h 31 min in all" in flat
     for png in pages:
         assert_nontrivial(png, min_colours=8)

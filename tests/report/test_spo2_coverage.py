@@ -221,3 +221,27 @@ def test_a_met_line_counts_the_no_spo2_gaps_the_list_shows(tmp_path: Path) -> No
     (line,) = [f for f in form_lines(rec) if f.key == "observation"]
     assert line.value.endswith("; 2 device data gaps inside the minimum window (see gaps)"), line
 
+
+def test_spo2_in_bursts_is_one_gap_line_with_exact_totals() -> None:
+    # Regression: SpO2 in bursts (a sample standing for a minute every few minutes) left
+    # one no_spo2 line per silence (41 in test_local_audit's night), unreadable on the
+    # printed form. Silences less than NO_SPO2_MERGE_S apart are one line now, with the
+    # count, the total and the longest; those further apart keep their own line.
+    from monitord.report.gaps import NO_SPO2_DETAIL, NO_SPO2_MERGE_S, no_spo2_gaps
+
+    assert NO_SPO2_MERGE_S == 300.0  # the "5 min" of the words below
+    t = 1000.0
+    bursts = [(t + k * 600 + 120, t + (k + 1) * 600) for k in range(10)]  # 8 min each
+    alone = (bursts[-1][1] + 900, bursts[-1][1] + 1200)  # 15 min after: its own line
+    gaps = no_spo2_gaps([*bursts, alone])
+    assert len(gaps) == 2, gaps
+    run, single = gaps
+    assert (run.start, run.end, run.stretches) == (bursts[0][0], bursts[-1][1], tuple(bursts))
+    assert run.detail == (
+        "10 stretches, each less than 5 min from the next, 1 h 20 min in all "
+        f"(the longest 8 min 00 s): {NO_SPO2_DETAIL}"
+    )
+    assert (single.start, single.end, single.detail) == (*alone, NO_SPO2_DETAIL)
+    # Exact: the stretches the lines stand for are every second the input had.
+    missing = sum(b - a for g in gaps for a, b in g.stretches)
+    assert missing == sum(b - a for a, b in [*bursts, alone]) == 10 * 480 + 300
