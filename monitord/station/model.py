@@ -21,6 +21,7 @@ retained one, replayed at a subscribe, is no sign of life.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -41,6 +42,8 @@ SILENT_AFTER_S = 15.0
 LOST_RULE = "tech.device_lost"  # its `value.device`: a lost device is expected silent
 # What a daemon's `cmd/errors` may say of an ACK it did nothing with (docs/mqtt.md).
 ANSWER_FIELDS = ("code", "alert_id", "rule", "acked_by", "acked_at", "cleared_at")
+# Cleared alert ids kept per chair (a late raise of one is ignored): weeks of a chair's alarms.
+KEEP_CLEARED = 256
 
 
 @dataclass
@@ -64,6 +67,10 @@ class ChairView:
     # may predate it (an event of a batch is at or after the set before it: docs/mqtt.md
     # "alerts/active"), and is kept out when replayed (`apply`).
     clock_by_event: bool = False
+    # Alert ids heard `cleared` (-> that event's time), the last KEEP_CLEARED: a `raised`
+    # or `escalated` of one of them heard later (re-sent, held behind a refusal) is of an
+    # episode already over (ids are unique per episode, docs/mqtt.md) and adds nothing.
+    cleared: OrderedDict[str, str | None] = field(default_factory=OrderedDict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     # The last valid reading per kind: an invalid one (device or artifact check) is shown
     # marked, never as the chair's current value, so the one before it must be kept.
@@ -156,6 +163,13 @@ def _kept_out(view: ChairView, t: str) -> bool:
     if _later(view.clock, t):
         return True
     return view.clock_by_event and _epoch(view.clock) == _epoch(t)
+
+
+def _over(view: ChairView, aid: str, t: str | None) -> bool:
+    """Whether alert `aid` was heard cleared at or after chair time `t`."""
+    if aid not in view.cleared:
+        return False
+    return not _later(t, view.cleared[aid])
 
 
 def _sender(payload: str | None) -> str | None:
@@ -362,6 +376,15 @@ class StationModel:
         found = next((a for a in view.alerts if a.get("alert_id") == aid), None)
         if ev.event == "cleared":
             view.alerts = [a for a in view.alerts if a.get("alert_id") != aid]
+            view.cleared[aid] = ev.time
+            while len(view.cleared) > KEEP_CLEARED:
+                view.cleared.popitem(last=False)
+        elif ev.event in ("raised", "escalated") and found is None and _over(view, aid, ev.time):
+            # Heard after its clear (re-sent after a reconnect, or held behind a refusal
+            # while the clear went ahead): re-added, the cleared alarm showed and sounded
+            # again until the chair's next active set, which may be hours away. One newer
+            # than the clear is shown (an alarm missing is worse than one shown twice).
+            return
         elif ev.event == "acknowledged":
             if found is not None:
                 found["ack"] = True
