@@ -14,8 +14,13 @@ or restarted, or reconnected to the broker after the raise; or an `escalated` ev
 alert it never saw raised), starts it too: from the alert's `raised_t` when the set carries
 it (so it is posted `after_s` after the raise, at once when that is past), else from when
 it is seen. Before (an audit found it), such an alert was never forwarded however long it
-stayed unacknowledged. `raised_t` is the chair's clock: one ahead of the station's counts
-from when seen, so a countdown is never longer than `after_s` from then.
+stayed unacknowledged. `raised_t` is the chair's clock, so the alert's age is read on that
+clock as the station learnt it from the chair's sets and events heard live
+(`ChairView.chair_time`, never ahead of it): a chair clock behind the station's no longer
+reads the alert as old (its phone was called at once, up to `after_s` early). Before the
+station heard the chair live (it started after the raise), its clock is taken as the
+station's. Read ahead, the age counts from when seen: a countdown is never longer than
+`after_s` from then.
 
 What ends it: only an acknowledgement or a clear the station sees (an `acknowledged` or
 `cleared` event, or the alert shown with `ack`), or its POST. An alert merely missing from
@@ -112,8 +117,13 @@ class Forwarder:
                 raised = a.get("raised_t")
                 if isinstance(raised, int | float) and not isinstance(raised, bool):
                     if math.isfinite(raised):
-                        # How long it has been up; a chair clock ahead counts from now.
-                        age = min(max(wall - raised, 0.0), self.cfg.after_s)
+                        # How long it has been up, on the chair's clock (`raised_t` is on
+                        # it): one behind the station's read the alert as old, and the
+                        # phone was called at once. Heard nothing live from the chair, its
+                        # clock is taken as the station's. One ahead counts from now.
+                        at = view.chair_time(now)
+                        age = (wall if at is None else at) - raised
+                        age = min(max(age, 0.0), self.cfg.after_s)
                         ev = {**a, "chair": chair, "time": iso(raised)}
                         self._count_down(key, chair, ev, now - age)
                         continue

@@ -67,6 +67,12 @@ class ChairView:
     # may predate it (an event of a batch is at or after the set before it: docs/mqtt.md
     # "alerts/active"), and is kept out when replayed (`apply`).
     clock_by_event: bool = False
+    # The chair's clock against the station's monotonic one: the largest (chair time of a
+    # set or event heard live) - (station time it came) since the chair's daemon last said
+    # `online` live (a replaced Pi may run behind the one before). Each such time is at or
+    # before the chair's time then (stamped at the batch, sent after its commit), so
+    # `chair_time()` never reads the chair's clock ahead. None: nothing heard live yet.
+    offset: float | None = None
     # Alert ids heard `cleared` (-> that event's time), the last KEEP_CLEARED: a `raised`
     # or `escalated` of one of them heard later (re-sent, held behind a refusal) is of an
     # episode already over (ids are unique per episode, docs/mqtt.md) and adds nothing.
@@ -126,6 +132,17 @@ class ChairView:
                 else None
             ),
         }
+
+    def chair_time(self, now: float) -> float | None:
+        """The chair's clock (epoch seconds) at the station's monotonic `now`, read no later
+        than it is; None when nothing was heard live from it (its offset unknown)."""
+        return None if self.offset is None else now + self.offset
+
+    def heard_time(self, t: str | None, at: float) -> None:
+        """A set or event stamped `t` on the chair's clock came live at `at`."""
+        e = _epoch(t)
+        if e is not None and (self.offset is None or e - at > self.offset):
+            self.offset = e - at
 
     def seen(self, t: Any) -> None:
         if _later(t, self.last_seen):
@@ -280,6 +297,8 @@ class StationModel:
             view.seen(msg.time)
             view.online = msg.state == "online"
             view.status_time = msg.time
+            if at is not None and view.online:
+                view.offset = None  # its daemon (re)connected: maybe another Pi, its own clock
             # Each `online` says it while it lasts: one without it ends it. An `offline`
             # without it (the Last Will never has it, docs/mqtt.md) leaves it as it was.
             if view.online or msg.conflict is not None:
@@ -321,7 +340,11 @@ class StationModel:
                 view.clock = msg.time
             view.clock_by_event = False  # no event heard after this set
             view.seen(msg.time)
+            if at is not None:
+                view.heard_time(msg.time, at)
         elif isinstance(msg, AlertEvent):
+            if at is not None:
+                view.heard_time(msg.time, at)
             self._event(view, msg)
             out.events.append({**msg.dump(), "chair": chair_id})
         else:
