@@ -7,13 +7,14 @@ protocol waiting for a frame) the task then never ends, and `monitord` hangs on 
 systemd kills it. `within()` waits the same way without that flaw.
 
 `Doze` is the cheapest wait a task can do until a timeout or until something rouses it.
+`cancelled_all()` stops a caller's own tasks without swallowing the caller's own stop.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -31,6 +32,22 @@ async def within(aw: Awaitable[T], timeout_s: float | None) -> T:
         task.cancel()
         raise TimeoutError
     return task.result()
+
+
+async def cancelled_all(*tasks: asyncio.Task[Any]) -> None:
+    """Cancel `tasks` (the caller's own) and wait until each has ended. A cancellation of
+    the caller meanwhile propagates at once: `suppress(CancelledError)` around each
+    `await task` cannot tell the task's CancelledError (expected: we cancelled it) from
+    the caller's own, and a stop of the caller that came while a task was still ending
+    (the station's bridge saying `offline`, up to 2 s) was swallowed: the caller went on
+    as if never stopped. A task's own error other than its cancellation is raised once
+    all have ended (the first of them)."""
+    for t in tasks:
+        t.cancel()
+    ended = await asyncio.gather(*tasks, return_exceptions=True)
+    for r in ended:
+        if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError):
+            raise r
 
 
 class Doze:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from monitord.aio import within
+from monitord.aio import cancelled_all, within
 from monitord.alarmwindow import AlarmWindow
 from monitord.config import InfluxConfig, StorageConfig
 from monitord.config_station import ForwarderConfig
@@ -90,3 +90,50 @@ async def test_the_phone_forwarders_wait_ends_on_a_stop_racing_a_new_alert() -> 
         fwd.on_event({"alert_id": f"a-{next(ids)}", "event": "raised", "priority": "high"})
 
     await stop_racing(fwd.run, new_alert, rounds=50)
+
+
+async def test_cancelled_all_lets_a_stop_of_the_caller_through() -> None:
+    """monitord.aio.cancelled_all, as the station's serve() stops its tasks: a task that
+    takes a while to end (the bridge saying `offline` to a slow broker) and the caller
+    stopped meanwhile. Before, `suppress(CancelledError)` around `await task` swallowed
+    the caller's stop: it went on as if never stopped (and returned normally)."""
+    ending, let_end = asyncio.Event(), asyncio.Event()
+
+    async def slow_to_end() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            ending.set()
+            await let_end.wait()  # its own clean-up, still under way
+            raise
+
+    went_on: list[str] = []
+
+    async def caller(task: asyncio.Task[None]) -> None:
+        await cancelled_all(task)
+        went_on.append("after")
+
+    task = asyncio.create_task(slow_to_end())
+    await asyncio.sleep(0)  # under way
+    stopper = asyncio.create_task(caller(task))
+    await ending.wait()
+    stopper.cancel()  # the caller stopped while the task ends
+    let_end.set()
+    await asyncio.wait([stopper, task])
+    assert stopper.cancelled() and not went_on, "the caller's own stop was swallowed"
+    assert task.cancelled()
+
+
+async def test_cancelled_all_raises_a_tasks_own_error_once_all_ended() -> None:
+    async def fails_on_stop() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            raise RuntimeError("a bug in its clean-up")
+
+    quiet = asyncio.create_task(asyncio.Event().wait())
+    bad = asyncio.create_task(fails_on_stop())
+    await asyncio.sleep(0)
+    with pytest.raises(RuntimeError, match="clean-up"):
+        await cancelled_all(bad, quiet)
+    assert quiet.cancelled()

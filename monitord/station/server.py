@@ -11,7 +11,6 @@ nurses file, the config and the MQTT credentials never leave the process.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import ssl
@@ -24,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from monitord import __version__
-from monitord.aio import within
+from monitord.aio import cancelled_all, within
 from monitord.config import Config
 from monitord.models import iso
 from monitord.sdnotify import Notifier, pace_watchdog
@@ -393,22 +392,22 @@ class Station:
         if self.forwarder is not None:
             tasks.append(asyncio.create_task(self.forwarder.run(), name="station-forwarder"))
         self.notifier.ready(f"serving {url}; {self.summary()}")
+        waiter = asyncio.create_task(stop.wait())
         try:
-            waiter = asyncio.create_task(stop.wait())
             done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
             for t in done:
                 if t is not waiter:
                     t.result()
         finally:
             self.notifier.stopping()
-            for t in [*tasks, watchdog]:
-                t.cancel()
-            for t in [*tasks, watchdog]:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await t
-            listener.close()  # no new connections; runner.cleanup() closes the open ones
-            await runner.cleanup()
-            self.notifier.close()
+            try:
+                # A stop of serve() itself while they end goes on up (aio.py); the waiter
+                # too, else left pending when a task ended first.
+                await cancelled_all(*tasks, watchdog, waiter)
+            finally:
+                listener.close()  # no new connections; runner.cleanup() closes the open ones
+                await runner.cleanup()
+                self.notifier.close()
 
 
 def _error(status: int, why: str) -> web.Response:
