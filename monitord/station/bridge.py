@@ -166,7 +166,11 @@ class Bridge:
                             self._feed(msg)
                             topic = None
                     except asyncio.CancelledError:
-                        self.connected = False
+                        # The station stopping: the site is no longer read from here on.
+                        # Told now, the pages say CONNECTION LOST at once; before, they
+                        # showed the board live until their stream was cut (the offline
+                        # publish below, up to 2 s, and the server's shutdown after it).
+                        self._lost(keep_client=True)
                         with contextlib.suppress(Exception):
                             await client.publish(
                                 self.status_topic, self._status("offline"), 1, True, timeout=2.0
@@ -198,9 +202,10 @@ class Bridge:
                 self._flog.failure("bug", f"internal error {e!r}", logging.DEBUG)  # recovery
                 await asyncio.sleep(delay)
 
-    def _lost(self) -> None:
+    def _lost(self, keep_client: bool = False) -> None:
         self.connected = False
-        self._client = None
+        if not keep_client:
+            self._client = None
         try:
             self.on_change(Changes(stations=True))  # the pages say CONNECTION LOST
         except Exception:
