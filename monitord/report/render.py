@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from monitord import __version__
+from monitord.report.gaps import NO_SPO2_DETAIL
 from monitord.report.lists import audit_header, audit_row, audit_title, gap_lines, stored_lines
 from monitord.report.record import SessionRecord, Vital
 from monitord.report.text import (
@@ -240,16 +241,21 @@ def events_rows(rec: SessionRecord) -> Iterator[dict[str, str]]:
                 "detail": f.rule,
             }
     for g in rec.gaps:
-        yield {
-            **blank,
-            "time_utc": fmt_iso_utc(g.start),
-            "time_local": fmt_iso_local(rec, g.start),
-            "min_from_dose": fmt_rel(rec, g.start),
-            "source": "gap",
-            "name": g.what,
-            "event": fmt_iso_utc(g.end) if g.end is not None else "",
-            "detail": g.detail,
-        }
+        # A printed line standing for several stretches without SpO2 (bursts) is a row
+        # per stretch here: a row's start and end must bound what was missing, for a
+        # spreadsheet summing them (the line's span holds the bursts of SpO2 too).
+        spans = g.stretches if len(g.stretches) > 1 else ((g.start, g.end),)
+        for start, end in spans:
+            yield {
+                **blank,
+                "time_utc": fmt_iso_utc(start),
+                "time_local": fmt_iso_local(rec, start),
+                "min_from_dose": fmt_rel(rec, start),
+                "source": "gap",
+                "name": g.what,
+                "event": fmt_iso_utc(end) if end is not None else "",
+                "detail": g.detail if len(spans) == 1 else NO_SPO2_DETAIL,
+            }
     timeline: list[tuple[float, int, dict[str, str]]] = []
     for t, what, by in (
         (rec.started_t, "start", rec.started_by),

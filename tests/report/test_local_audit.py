@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ import pytest
 from monitord.config import StorageConfig
 from monitord.outbox import Outbox
 from monitord.report import SessionRecord, record_for, session_spans
+from monitord.report.render import events_rows
 from monitord.report.text import fmt_t
 from tests.servers import json_float
 
@@ -192,3 +194,16 @@ def test_pdf_of_200_escalations_holds_every_episode(
     assert "in 41 stretches, each less than 5 min from the next, 5 h 31 min in all" in flat
     for png in pages:
         assert_nontrivial(png, min_colours=8)
+
+
+def test_events_csv_has_a_gap_row_per_stretch_without_spo2(rec: SessionRecord) -> None:
+    # The printed form merges the 41 stretches into one line; the CSV is for a
+    # spreadsheet: a row per stretch, each bounding only what was missing (one row
+    # from the first stretch's start to the last's end held 6 h 51 min, the bursts too).
+    rows = [r for r in events_rows(rec) if r["source"] == "gap" and r["name"] == "no_spo2"]
+    assert len(rows) == 41, rows[:3]
+    total = sum(
+        (datetime.fromisoformat(r["event"]) - datetime.fromisoformat(r["time_utc"])).total_seconds()
+        for r in rows
+    )
+    assert total == rec.spo2.span_s - rec.spo2.covered_s == 19860.0
