@@ -84,6 +84,7 @@ def _missing(p: Path, name: Path, env: str) -> str:
     else:
         what = f"no such file{nor}"
     looked = "" if p.parent == unit_dir else f" (looked up in --credentials {p.parent})"
+    looked += credentials.misnamed(p.parents[len(name.parts) - 1], name)
     return (
         f"{p}: {what}{looked}; the unit passes {unit_dir / name} as credential {ident}: "
         f"write the secret there (a regular file; directory 0700, file 0600, root-only)"

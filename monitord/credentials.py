@@ -82,3 +82,20 @@ def outside_unit(name: Path, secrets_dir: Path | None = None) -> Path | None:
     except OSError:
         return None
     return secrets_dir / name
+
+
+def misnamed(secrets_dir: Path, name: Path) -> str:
+    """For a secret missing outside the unit: a note when the admin wrote it as
+    `secrets_<name>` (the name it has *under* the unit). systemd would pass that file as
+    `secrets_secrets_<name>`, which the service does not look for; "" when no such file."""
+    twin = secrets_dir / credential_ids(name)[1]
+    try:
+        if not twin.is_file():
+            return ""
+    except OSError:
+        return ""
+    return (
+        f"; {twin} is there, but the unit passes it as credential "
+        f"{DIR_CREDENTIAL}_{twin.name}, which the service does not read: rename it to "
+        f"{secrets_dir / name}"
+    )

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from monitord.config import MqttConfig
-from monitord.credentials import SECRETS_DIR, credential_ids, unit_directory
+from monitord.credentials import SECRETS_DIR, credential_ids, misnamed, unit_directory
 
 # `warn`: worth fixing, but monitord runs (a config_checks warning); exit stays 0.
 Status = Literal["ok", "FAIL", "skip", "warn"]
@@ -63,12 +63,15 @@ def sourced_secret(
         return None, ""
     # A relative name is found as the service finds it (monitord/credentials.py): in the
     # unit's $CREDENTIALS_DIRECTORY under its own name or as `secrets_<name>`, else in the
-    # secrets directory the unit loads; never in the working directory.
+    # secrets directory the unit loads, under its own name only (systemd passes a
+    # `secrets_<name>` file there as `secrets_secrets_<name>`, which the service never
+    # reads); never in the working directory.
     candidates = [path]
+    base = creds or SECRETS_DIR
+    inside = creds is not None and creds == unit_directory()
     if not path.is_absolute():
-        base = creds or SECRETS_DIR
-        candidates = [base / ident for ident in credential_ids(path)]
-        if base != unit_directory() and candidates[0].is_symlink():
+        candidates = [base / ident for ident in credential_ids(path)] if inside else [base / path]
+        if not inside and candidates[0].is_symlink():
             raise SecretProblem(
                 f"{what} {candidates[0]} is a symbolic link, which systemd skips when it "
                 "loads the secrets directory; put the file itself there"
@@ -86,11 +89,14 @@ def sourced_secret(
             return text, str(p)
     nor = f" (nor {env} set)" if env else ""
     where = str(candidates[0])
+    twin = "" if path.is_absolute() or inside else misnamed(base, path)
     if path.is_absolute() or candidates[0].parent in (SECRETS_DIR, unit_directory()):
-        raise SecretProblem(f"{what} not found at {where}{nor}; create it (root-only, mode 0600)")
+        raise SecretProblem(
+            f"{what} not found at {where}{nor}{twin or '; create it (root-only, mode 0600)'}"
+        )
     # doctor's --credentials DIR: the service reads the unit's directory, not DIR.
     raise SecretProblem(
-        f"{what} not found at {where} (--credentials){nor}; the unit reads "
+        f"{what} not found at {where} (--credentials){nor}{twin}; the unit reads "
         f"{SECRETS_DIR / path}: write it there (root-only, mode 0600)"
     )
 

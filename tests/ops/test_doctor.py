@@ -79,6 +79,12 @@ id = "chair-1"
 
 
 def doctor(cfg: Path, env: dict[str, str] | None = None) -> tuple[int, dict[str, str]]:
+    """(exit code, the last line of each check name)."""
+    rc, all_lines = doctor_lines(cfg, env)
+    return rc, {ln.split(None, 1)[1].split(":", 1)[0]: ln for ln in all_lines}
+
+
+def doctor_lines(cfg: Path, env: dict[str, str] | None = None) -> tuple[int, list[str]]:
     p = subprocess.run(
         [
             sys.executable,
@@ -99,12 +105,9 @@ def doctor(cfg: Path, env: dict[str, str] | None = None) -> tuple[int, dict[str,
     )
     assert p.stderr == "", p.stderr
     print(p.stdout)
-    lines: dict[str, str] = {}
-    for ln in p.stdout.splitlines():
-        status, rest = ln.split(None, 1)
-        name = rest.split(":", 1)[0]
-        lines[name] = ln
-        assert status in ("ok", "FAIL", "skip", "warn"), ln
+    lines = p.stdout.splitlines()
+    for ln in lines:
+        assert ln.split(None, 1)[0] in ("ok", "FAIL", "skip", "warn"), ln
     return p.returncode, lines
 
 
@@ -207,6 +210,21 @@ def test_empty_secret_file_is_named(cfg: Path) -> None:
     rc, lines = doctor(cfg)
     assert rc == 1
     assert "mqtt-password is empty" in lines["mqtt"], lines["mqtt"]
+
+
+def test_secret_named_as_under_the_unit_fails_every_line(cfg: Path) -> None:
+    """`secrets_mqtt-password` in the secrets directory is the name the credential has
+    *under* the unit; systemd would pass that file as `secrets_secrets_mqtt-password`, which
+    the daemon never reads. Doctor's mqtt line used to find it (and log in: ok) while its
+    config line failed it: the admin got both answers."""
+    creds = cfg.parent / "creds"
+    (creds / "mqtt-password").rename(creds / "secrets_mqtt-password")
+    rc, lines = doctor_lines(cfg)
+    assert rc == 1
+    fix = f"rename it to {creds / 'mqtt-password'}"
+    for name in ("config checks", "mqtt"):
+        said = [ln for ln in lines if ln.startswith(f"FAIL  {name}:") and fix in ln]
+        assert said, f"no FAIL {name} line naming the fix:\n" + "\n".join(lines)
 
 
 def test_wrong_ca_fails_tls(cfg: Path, tmp_path: Path) -> None:
