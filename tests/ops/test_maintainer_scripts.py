@@ -245,6 +245,26 @@ def test_a_stopped_service_stays_stopped_and_a_fresh_install_starts_nothing(pi: 
     assert pi.calls() == ["daemon-reload"]
 
 
+def test_files_that_do_not_compile_are_counted_and_named(pi: Pi) -> None:
+    """One vendored file that does not compile used to print only "/opt/monitord not
+    precompiled (slower starts)", as if none were: the admin could not tell whether it
+    mattered."""
+    opt = pi.base / "opt" / "monitord"
+    (opt / "bin" / "python").symlink_to(sys.executable)
+    lib = opt / "lib" / "site-packages"
+    (lib / "vendored" / "tests").mkdir(parents=True)
+    for i in range(6):
+        (lib / f"good{i}.py").write_text("x = 1\n")
+    for i in range(4):  # Python 2 tests, say, that nothing imports
+        (lib / "vendored" / "tests" / f"py2_{i}.py").write_text("print 'x'\n")
+    err = pi.run("postinst", "configure", "").stderr
+    said = [ln for ln in err.splitlines() if "precompiled" in ln]
+    assert len(said) == 1, err
+    assert f"4 of 10 Python files under {opt} not precompiled" in said[0], said[0]
+    assert f"{lib / 'vendored' / 'tests'}/py2_" in said[0] and "(+1 more)" in said[0], said[0]
+    assert (lib / "__pycache__").is_dir()  # the others were compiled
+
+
 def test_an_unpack_that_fails_starts_the_old_version_again(pi: Pi) -> None:
     """dpkg's unwinding when the new files cannot be unpacked: new postrm abort-upgrade,
     then old postinst abort-upgrade; the old files are back, so what was stopped runs."""
