@@ -147,6 +147,32 @@ def test_a_simulator_that_plays_other_kinds_than_its_driver_is_refused(
     )
 
 
+@pytest.mark.parametrize(
+    ("entry", "wrong"),
+    [
+        ("monitord.simulators.nonin:NoninSimm", "monitord.simulators.nonin has no NoninSimm"),
+        ("monitord.simulators.nonim:NoninSim", "no module monitord.simulators.nonim"),
+    ],
+)
+def test_a_typo_in_a_simulator_entry_is_one_line_naming_it(
+    entry: str, wrong: str, tmp_path: Path
+) -> None:
+    # `monitord simulate` ended in an AttributeError (ModuleNotFoundError) traceback.
+    scenario = tmp_path / "s.jsonl"
+    scenario.write_text('{"t": 0, "event": "spo2", "spo2": 97}\n')
+    code = (
+        "import dataclasses, sys, monitord.drivers.nonin2 as m; "
+        f"m.DRIVER = dataclasses.replace(m.DRIVER, simulator={entry!r}); "
+        "from monitord.cli import main; "
+        f"sys.exit(main(['simulate', '--driver', 'nonin-2', {str(scenario)!r}]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (out.returncode, out.stdout) == (70, ""), out.stderr
+    assert out.stderr.splitlines() == [
+        f"monitord simulate: driver 'nonin-2': its descriptor's simulator={entry!r}: {wrong}"
+    ]
+
+
 def test_config_imports_nothing_from_drivers() -> None:
     tree = ast.parse((ROOT / "monitord" / "config.py").read_text(encoding="utf-8"))
     imported: list[str] = []

@@ -4,7 +4,8 @@
 Runs one serial device simulator and plays the scenario's bp/hr/spo2 events (design.md
 section 5) in real time divided by `--speed`. The first line of stdout is the port to
 open (the pty path, the `--link` symlink, or `socket://127.0.0.1:PORT`); progress goes to
-stderr. Exits 0 at the end of the scenario (or on Ctrl-C), 65 on a bad scenario line.
+stderr. Exits 0 at the end of the scenario (or on Ctrl-C), 65 on a bad scenario line, 70
+with one line when the driver's descriptor names no usable simulator (`simulator=`).
 
 With `--capture`, a serial `monitord capture` file is played back instead
 (simulators/capture_play.py): the recorded bytes, timing divided by `--speed`, starting
@@ -29,6 +30,8 @@ from monitord.cli import EX_DATAERR, EX_OK
 from monitord.drivers.registry import DRIVERS as _REGISTRY
 from monitord.models import Kind
 from monitord.simulators.base import SimEvent
+
+EX_SOFTWARE = 70  # a driver descriptor naming no usable simulator (sysexits.h)
 
 # the serial drivers that name a simulator (drivers/registry.py is the one list)
 DRIVERS = tuple(d.name for d in _REGISTRY.values() if d.transport == "serial" and d.simulator)
@@ -172,4 +175,11 @@ def main(args: argparse.Namespace) -> int:
     except ScenarioError as e:
         print(f"monitord simulate: {args.scenario}: {e}", file=sys.stderr)
         return EX_DATAERR
+    from monitord.simulators.serial_sims import SimulatorEntryError, simulator_class
+
+    try:
+        simulator_class(args.driver)  # a broken registry entry: one line, not a traceback
+    except SimulatorEntryError as e:
+        print(f"monitord simulate: {e}", file=sys.stderr)
+        return EX_SOFTWARE
     return asyncio.run(_play(args, steps))
