@@ -94,9 +94,17 @@ class SerialProtocol(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class SerialDefaults:
-    """A serial driver's line settings when the device's config does not set them."""
+    """A serial driver's line settings when the device's config does not set them. Every
+    serial driver states its own (drivers/registry.py refuses one without): a driver that
+    left them out read its device at 9600 8N1, silently, whatever the device sends. The
+    baud rate and the output period have no default; the frame is 8N1 unless stated."""
 
-    baudrate: int = 9600
+    baudrate: int
+    # Longest normal interval between two lines or packets the protocol decodes (calls
+    # `heard()` for) from a working device, as the device sets it; a polled device's poll
+    # interval adds to it (its options model checks that). `silence_s` must be longer:
+    # the registry checks the driver's, check-config warns of a device's shorter one.
+    period_s: float
     bytesize: int = 8
     parity: Literal["N", "E", "O"] = "N"
     stopbits: float = 1
@@ -128,6 +136,11 @@ class DriverDescriptor:
     # Serial drivers: "module:Class" of the device's simulator (a monitord.simulators._serial_base
     # SerialSim), looked up by name so that drivers never import simulators.
     simulator: str | None = None
+
+    @property
+    def period_s(self) -> float | None:
+        """The device's output period (`SerialDefaults.period_s`); None for BLE drivers."""
+        return self.serial.period_s if self.serial is not None else None
 
     @property
     def accepted_quirks(self) -> frozenset[str]:

@@ -338,7 +338,7 @@ DRIVER = DriverDescriptor(
     summary="Contec CMS50D+ finger oximeter, live 5-byte serial output (SpO2, pulse rate)",
     settings=SerialLinkSettings,
     make_protocol=Cms50Protocol,
-    serial=SerialDefaults(baudrate=19200, parity="O", silence_s=3.0),
+    serial=SerialDefaults(baudrate=19200, parity="O", period_s=1 / 60, silence_s=3.0),
     simulator="monitord.simulators.contec_cms50:Cms50Sim",
 )
 PROFILE = DecodeProfile(

@@ -469,8 +469,9 @@ DRIVER = DriverDescriptor(
     settings=IntelliVueOptions,
     make_protocol=IntelliVueProtocol,
     # The monitor answers a poll within a second; 5 s of silence with polls going out at
-    # poll_interval_s means the cable or the monitor is gone.
-    serial=SerialDefaults(baudrate=115200, silence_s=SILENCE_S),
+    # poll_interval_s means the cable or the monitor is gone. period_s: that second; the
+    # poll interval adds to it, which IntelliVueOptions checks against silence_s.
+    serial=SerialDefaults(baudrate=115200, period_s=ANSWER_MARGIN_S, silence_s=SILENCE_S),
     simulator="monitord.simulators.intellivue:IntelliVueSim",
 )
 PROFILE = DecodeProfile(

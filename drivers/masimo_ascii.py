@@ -421,7 +421,7 @@ DRIVER = DriverDescriptor(
     summary="Masimo Rad-8/Radical-7 ASCII 1 text output (SpO2, pulse rate)",
     settings=SerialLinkSettings,
     make_protocol=MasimoProtocol,
-    serial=SerialDefaults(baudrate=9600, silence_s=5.0),
+    serial=SerialDefaults(baudrate=9600, period_s=1.0, silence_s=5.0),  # a line a second
     silence_advice=SILENCE_ADVICE,
     simulator="monitord.simulators.masimo:MasimoSim",
 )

@@ -331,7 +331,7 @@ DRIVER = DriverDescriptor(
     summary="Nonin OEM pulse oximeter, serial data format #2 (SpO2, pulse rate)",
     settings=SerialLinkSettings,
     make_protocol=NoninProtocol,
-    serial=SerialDefaults(baudrate=9600, silence_s=2.0),
+    serial=SerialDefaults(baudrate=9600, period_s=1 / 3, silence_s=2.0),  # a packet: 1/3 s
     simulator="monitord.simulators.nonin:NoninSim",
 )
 PROFILE = DecodeProfile(

@@ -91,7 +91,28 @@ def _checked(d: DriverDescriptor) -> DriverDescriptor:
             f"not a {link.__name__} (the {d.transport} transport reads a device's keys with "
             f"it): name {link.__name__} or a model extending it"
         )
+    if d.transport == "serial":
+        _check_serial(d)
     return d
+
+
+def _check_serial(d: DriverDescriptor) -> None:
+    """A serial driver states its line settings and output period, and its silence is
+    longer than that period. Without `serial=` the transport read the device at 9600 8N1,
+    silently; a silence shorter than the period dropped and reopened a working link
+    between two of its lines (only IntelliVue's poll interval was checked)."""
+    s = d.serial
+    if s is None:
+        raise ValueError(
+            f"drivers/registry.py: serial driver {d.name!r} states no line settings: set "
+            "serial=SerialDefaults(baudrate=..., period_s=...) from the device's manual"
+        )
+    if s.silence_s <= s.period_s:
+        raise ValueError(
+            f"drivers/registry.py: driver {d.name!r}: serial silence_s = {s.silence_s:g} is "
+            f"not longer than its period_s = {s.period_s:g} (the device's output period): "
+            "a working link would be dropped between two lines; make silence_s longer"
+        )
 
 
 DRIVERS: Mapping[str, DriverDescriptor] = _by_name(

@@ -269,9 +269,16 @@ class _StreamLink:
             log.debug("closing port failed", exc_info=True)
 
 
+def _defaults(desc: DriverDescriptor) -> SerialDefaults:
+    # drivers/registry.py refuses a serial descriptor without them: no 9600 8N1 assumed.
+    if desc.serial is None:
+        raise ValueError(f"driver {desc.name!r} states no serial line settings (serial=)")
+    return desc.serial
+
+
 def line_settings(link: SerialLinkSettings, desc: DriverDescriptor) -> dict[str, Any]:
     """pyserial's line settings: the device's, else its driver's defaults."""
-    d = desc.serial or SerialDefaults()
+    d = _defaults(desc)
     return {
         "baudrate": link.baudrate or d.baudrate,
         "bytesize": link.bytesize or d.bytesize,
@@ -310,7 +317,7 @@ async def run_serial_device(
     if not url:
         raise ValueError(f"device {dev.id!r}: no port configured")
     settings = line_settings(link_settings, desc)
-    silence_s = dev.silence_s or (desc.serial or SerialDefaults()).silence_s
+    silence_s = dev.silence_s or _defaults(desc).silence_s
     backoff = backoff or PortBackoff()
     protocol = desc.make_protocol(dev.settings)
     warned: set[LinkError] = set()

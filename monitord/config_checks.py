@@ -17,6 +17,7 @@ from pathlib import Path
 
 from monitord import credentials, serviceuser
 from monitord.config import Config, where
+from monitord.config_devices import DeviceConfig, driver_schema
 from monitord.config_station import STATION_PASSWORD_ENV
 from monitord.config_tls import ca_problem, station_problems
 from monitord.credentials import CredentialMissing, in_unit, outside_unit, unit_directory
@@ -88,6 +89,25 @@ def _missing(p: Path, name: Path, env: str) -> str:
     return (
         f"{p}: {what}{looked}; the unit passes {unit_dir / name} as credential {ident}: "
         f"write the secret there (a regular file; directory 0700, file 0600, root-only)"
+    )
+
+
+def _silence_within_period(dev: DeviceConfig) -> str:
+    """Why a device's `silence_s` is too short for its driver's output period, or "". A
+    warning, not refused (as the annunciator's below): refusing would stop all monitoring
+    at an upgrade; such a link is dropped and reopened between two lines, readings lost,
+    not silently gone. A simulated device plays on its own clock."""
+    desc = driver_schema(dev.driver)
+    period = desc.period_s if desc is not None else None
+    if dev.silence_s is None or period is None or dev.simulate is not None:
+        return ""
+    if dev.silence_s > period:
+        return ""
+    return (
+        f"{dev.silence_s:g} s is not longer than driver {dev.driver!r}'s output period "
+        f"({period:.3g} s between lines): the link would be dropped and reopened between "
+        f"two of them, readings lost; set silence_s above {period:.3g} (or remove it for "
+        "the driver's default)"
     )
 
 
@@ -246,6 +266,10 @@ def check(
                     errors.append(
                         f"{where(cfg, source, f'chairs[{i}].devices[{j}].simulate')}: {problem}"
                     )
+            if short := _silence_within_period(dev):
+                warnings.append(
+                    f"{where(cfg, source, f'chairs[{i}].devices[{j}].silence_s')}: warning: {short}"
+                )
             for key in dev.ignored:
                 warnings.append(
                     f"{where(cfg, source, f'chairs[{i}].devices[{j}].{key}')}: warning: not a "

@@ -65,6 +65,11 @@ class DriverSchema(Protocol):
     @property
     def accepted_quirks(self) -> frozenset[str]: ...
 
+    @property
+    def period_s(self) -> float | None:
+        """The device's output period (serial drivers); None when it has none."""
+        ...
+
 
 # The drivers the config is validated against, registered by drivers/registry.py when it
 # is imported (the registry imports this module, never the reverse).
@@ -75,6 +80,11 @@ def use_drivers(drivers: Mapping[str, DriverSchema]) -> None:
     """Register the driver catalog (drivers/registry.py does this on import)."""
     global _drivers
     _drivers = drivers
+
+
+def driver_schema(name: str) -> DriverSchema | None:
+    """The registered driver `name` (None if unknown) for checks beyond the schema."""
+    return _catalog().get(name)
 
 
 def _catalog() -> Mapping[str, DriverSchema]:

@@ -223,3 +223,55 @@ def test_a_key_of_another_driver_is_ignored_with_a_warning_as_before() -> None:
     with pytest.raises(ConfigError) as e:
         loads_config(_device("intellivue", 'port = "/dev/ttyUSB0"\npoll_interval_s = 0.2\n'))
     assert "poll_interval_s: 0.2 s is faster than an IntelliVue accepts" in e.value.lines[0]
+
+
+@pytest.mark.parametrize(
+    ("serial", "line"),
+    [
+        (
+            "None",
+            "serial driver 'nonin-2' states no line settings: set serial=SerialDefaults("
+            "baudrate=..., period_s=...) from the device's manual",
+        ),
+        (
+            "dataclasses.replace(m.DRIVER.serial, silence_s=0.3)",
+            "driver 'nonin-2': serial silence_s = 0.3 is not longer than its period_s = "
+            "0.333333 (the device's output period): a working link would be dropped between "
+            "two lines; make silence_s longer",
+        ),
+    ],
+)
+def test_a_serial_driver_states_its_line_and_a_silence_longer_than_its_period(
+    serial: str, line: str
+) -> None:
+    # Without `serial=` the transport read the device at 9600 8N1, silently; a silence
+    # within the output period was checked for IntelliVue's polls only.
+    code = (
+        "import dataclasses, monitord.drivers.nonin2 as m; "
+        f"m.DRIVER = dataclasses.replace(m.DRIVER, serial={serial}); "
+        "import monitord.drivers.registry"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode != 0, "the registry took the descriptor"
+    assert out.stderr.splitlines()[-1] == f"ValueError: drivers/registry.py: {line}"
+
+
+@pytest.mark.parametrize("name", SERIAL)
+def test_every_serial_driver_states_a_period_shorter_than_its_silence(name: str) -> None:
+    s = DRIVERS[name].serial
+    assert s is not None and 0 < s.period_s < s.silence_s, name
+
+
+def test_a_device_silence_within_its_drivers_period_is_warned_of() -> None:
+    # A Rad-8 sends a line a second: `silence_s = 1` drops and reopens a working link
+    # between two lines. check-config said nothing (only IntelliVue's poll was checked).
+    port = 'port = "/dev/ttyUSB0"\n'
+    cfg = loads_config(_device("masimo-ascii", f"{port}silence_s = 1\n"))
+    assert check(cfg, "c.toml")[1] == [
+        "c.toml: chairs[0].devices[0].silence_s: warning: 1 s is not longer than driver "
+        "'masimo-ascii''s output period (1 s between lines): the link would be dropped and "
+        "reopened between two of them, readings lost; set silence_s above 1 (or remove it "
+        "for the driver's default)"
+    ]
+    for ok in (f"{port}silence_s = 1.5\n", port, 'simulate = "s.jsonl"\nsilence_s = 1\n'):
+        assert check(loads_config(_device("masimo-ascii", ok)), "c.toml")[1] == [], ok
