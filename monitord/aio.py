@@ -36,18 +36,28 @@ async def within(aw: Awaitable[T], timeout_s: float | None) -> T:
 
 async def cancelled_all(*tasks: asyncio.Task[Any]) -> None:
     """Cancel `tasks` (the caller's own) and wait until each has ended. A cancellation of
-    the caller meanwhile propagates at once: `suppress(CancelledError)` around each
-    `await task` cannot tell the task's CancelledError (expected: we cancelled it) from
-    the caller's own, and a stop of the caller that came while a task was still ending
-    (the station's bridge saying `offline`, up to 2 s) was swallowed: the caller went on
-    as if never stopped. A task's own error other than its cancellation is raised once
-    all have ended (the first of them)."""
+    the caller meanwhile goes on up once they have ended: `suppress(CancelledError)`
+    around each `await task` cannot tell the task's CancelledError (expected: we cancelled
+    it) from the caller's own, and a stop of the caller that came while a task was still
+    ending (the station's bridge saying `offline`, up to 2 s) was swallowed: the caller
+    went on as if never stopped. Waited with asyncio.wait, not gather: a gather stopped
+    meanwhile cancels its tasks a second time (cutting their clean-up short: the bridge's
+    `offline` never said) and returns at once, leaving them running past their caller.
+    Stopped a second time while they end, it goes on up at once. A task's own error
+    other than its cancellation is raised once all have ended (the first of them)."""
+    if not tasks:
+        return
     for t in tasks:
         t.cancel()
-    ended = await asyncio.gather(*tasks, return_exceptions=True)
-    for r in ended:
-        if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError):
-            raise r
+    try:
+        await asyncio.wait(tasks)
+    except asyncio.CancelledError:
+        await asyncio.wait(tasks)  # ours were cancelled already: let them finish ending
+        raise
+    for t in tasks:
+        err = None if t.cancelled() else t.exception()
+        if err is not None:
+            raise err
 
 
 class Doze:

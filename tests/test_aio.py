@@ -137,3 +137,35 @@ async def test_cancelled_all_raises_a_tasks_own_error_once_all_ended() -> None:
     with pytest.raises(RuntimeError, match="clean-up"):
         await cancelled_all(bad, quiet)
     assert quiet.cancelled()
+
+
+async def test_cancelled_all_stopped_lets_its_tasks_finish_ending() -> None:
+    """The caller stopped while a task ends: the task's clean-up (the bridge saying
+    `offline`) is not cut short by a second cancel, and the caller's stop goes on up only
+    once the task has ended. Before (asyncio.gather), the stop cancelled the task again,
+    mid clean-up, and the caller ended at once with the task still running."""
+    ending, let_end = asyncio.Event(), asyncio.Event()
+    cleaned: list[str] = []
+
+    async def slow_to_end() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            ending.set()
+            await let_end.wait()  # its own clean-up, still under way
+            cleaned.append("done")
+            raise
+
+    task = asyncio.create_task(slow_to_end())
+    await asyncio.sleep(0)
+    stopper = asyncio.create_task(cancelled_all(task))
+    await ending.wait()
+    stopper.cancel()
+    for _ in range(20):  # loop turns, not time: the stop is handled by now
+        await asyncio.sleep(0)
+    early = stopper.done() and not task.done()
+    let_end.set()
+    await asyncio.wait([stopper, task])
+    assert not early, "the caller's stop returned with its task still running"
+    assert cleaned == ["done"], "the task's clean-up was cancelled a second time"
+    assert stopper.cancelled() and task.cancelled()
