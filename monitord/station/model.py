@@ -69,7 +69,7 @@ class ChairView:
     clock_by_event: bool = False
     # The chair's clock against the station's monotonic one: the largest (chair time of a
     # set or event heard live) - (station time it came) since the chair's daemon last said
-    # `online` live (a replaced Pi may run behind the one before). Each such time is at or
+    # `online` (live, or replayed anew: a replaced Pi may run behind the one before). Each such time is at or
     # before the chair's time then (stamped at the batch, sent after its commit), so
     # `chair_time()` never reads the chair's clock ahead. None: nothing heard live yet.
     offset: float | None = None
@@ -294,11 +294,15 @@ class StationModel:
             view.heard_at = at
             self._stopped(view, at)
         if isinstance(msg, Status):
+            # Its daemon (re)connected, maybe another Pi on its own clock: said live, or
+            # replayed with another time than the `online` held (it connected anew while
+            # the station was off the broker). Only the live one reset it: the old
+            # daemon's clock, ahead, read the new one's alerts old and called at once.
+            if msg.state == "online" and (at is not None or msg.time != view.status_time):
+                view.offset = None
             view.seen(msg.time)
             view.online = msg.state == "online"
             view.status_time = msg.time
-            if at is not None and view.online:
-                view.offset = None  # its daemon (re)connected: maybe another Pi, its own clock
             # Each `online` says it while it lasts: one without it ends it. An `offline`
             # without it (the Last Will never has it, docs/mqtt.md) leaves it as it was.
             if view.online or msg.conflict is not None:

@@ -98,3 +98,37 @@ def test_a_chair_never_heard_live_is_read_on_the_stations_clock() -> None:
     a = alert("c", time.time() - 25)
     put(m, f, "c", "alerts/active", {"time": iso(time.time() - 25), "alerts": [a]}, None)
     assert 25 < left(f, a) <= 35, f"due in {left(f, a):.1f} s, not 35 s"
+
+
+def test_a_daemon_that_connected_anew_while_the_station_was_away_is_learnt_anew() -> None:
+    """The station off the broker while the chair's Pi was replaced (its clock an hour
+    behind the one before): the new daemon's `online` comes replayed, with its own time.
+    Before, only a live `online` forgot the old clock, and the new daemon's alarm read an
+    hour old: its phone was called at once."""
+    m = StationModel("monitord", "site")
+    f = Forwarder(ForwarderConfig(url="http://127.0.0.1:9/hook", after_s=AFTER_S), "site")
+    wall = time.time()
+    ahead = wall + 3600.0  # the old Pi
+    put(m, f, "c", "status", {"state": "online", "time": iso(ahead - 60)}, time.monotonic())
+    put(m, f, "c", "alerts/active", {"time": iso(ahead), "alerts": []}, time.monotonic())
+    # Back on the broker: the new Pi's status replayed, then its next set live (an alarm
+    # raised 10 s ago on its clock, the station's).
+    put(m, f, "c", "status", {"state": "online", "time": iso(wall - 30)}, None)
+    a = alert("c", wall - 10)
+    put(m, f, "c", "alerts/active", {"time": iso(wall), "alerts": [a]}, time.monotonic())
+    assert 40 < left(f, a) <= 51, f"due in {left(f, a):.1f} s, not 50 s"
+
+
+def test_the_same_connection_replayed_keeps_the_chairs_clock() -> None:
+    """The station back on the broker, the chair's daemon still on its connection: its
+    replayed `online` is the one held, and the clock learnt live stands."""
+    m = StationModel("monitord", "site")
+    f = Forwarder(ForwarderConfig(url="http://127.0.0.1:9/hook", after_s=AFTER_S), "site")
+    behind = time.time() - 3600.0
+    online = {"state": "online", "time": iso(behind - 60)}
+    put(m, f, "c", "status", online, time.monotonic())
+    put(m, f, "c", "alerts/active", {"time": iso(behind), "alerts": []}, time.monotonic())
+    put(m, f, "c", "status", online, None)
+    a = alert("c", behind - 10)
+    put(m, f, "c", "alerts/active", {"time": iso(behind), "alerts": [a]}, None)
+    assert 40 < left(f, a) <= 51, f"due in {left(f, a):.1f} s, not 50 s"
