@@ -17,10 +17,10 @@ it is seen. Before (an audit found it), such an alert was never forwarded howeve
 stayed unacknowledged. `raised_t` is the chair's clock, so the alert's age is read on that
 clock as the station learnt it from the chair's sets and events heard live
 (`ChairView.chair_time`, never ahead of it; learnt anew at each new connection's `online`,
-also one replayed as the station gets the broker back): a chair clock behind the station's no longer
-reads the alert as old (its phone was called at once, up to `after_s` early). Before the
-station heard the chair live (it started after the raise), its clock is taken as the
-station's. Read ahead, the age counts from when seen: a countdown is never longer than
+also one replayed as the station gets the broker back): a chair clock behind the station's
+no longer reads the alert as old (its phone was called at once, up to `after_s` early).
+Before the station heard the chair live (it started after the raise), its clock is taken
+as the station's. Read ahead, the age counts from when seen: a countdown is never longer than
 `after_s` from then.
 
 What ends it: only an acknowledgement or a clear the station sees (an `acknowledged` or

@@ -69,9 +69,10 @@ class ChairView:
     clock_by_event: bool = False
     # The chair's clock against the station's monotonic one: the largest (chair time of a
     # set or event heard live) - (station time it came) since the chair's daemon last said
-    # `online` (live, or replayed anew: a replaced Pi may run behind the one before). Each such time is at or
-    # before the chair's time then (stamped at the batch, sent after its commit), so
-    # `chair_time()` never reads the chair's clock ahead. None: nothing heard live yet.
+    # `online` (live, or replayed anew: a replaced Pi may run behind the one before). Each
+    # such time is at or before the chair's time then (stamped at the batch, sent after its
+    # commit), so `chair_time()` never reads the chair's clock ahead. None: nothing heard
+    # live yet.
     offset: float | None = None
     # Alert ids heard `cleared` (-> that event's time), the last KEEP_CLEARED: a `raised`
     # or `escalated` of one of them heard later (re-sent, held behind a refusal) is of an
