@@ -11,9 +11,9 @@ that event to `session_end` (the completion of monitoring on the form).
 Three verdicts, and "cannot be judged" whenever the record does not show which holds:
 - `met`: the session ended at or after the minimum, and monitord was running for the
   whole minimum window. A device lost, a sensor off or a stretch without valid SpO2
-  inside the window does not count against it: monitord kept the session's clock (and
-  alarmed the first two; the observation time is a time on the clock, as the engine's);
-  the met line counts such gaps, as the gaps list shows them.
+  inside the window does not count against it: monitord kept the session's clock (the
+  observation time is a time on the clock, as the engine's). The met line counts them
+  apart: the first two were alarmed, a stretch without valid SpO2 (`no_spo2`) was not.
 - `short`: the session ended before the minimum. Session events are dated when monitord
   receives them, never earlier, so an outage after the event counted from cannot make a
   short session long; one before it can (a command sent while monitord was not running
@@ -36,10 +36,8 @@ from monitord.engine.discharge import DISCHARGE, observation_minimum
 from monitord.engine.rules import RuleSet
 from monitord.report.gaps import UNKNOWN, Gap
 
-# Holes in the data during which monitord ran: noted, never a break. `no_spo2` (a
-# stretch without valid SpO2 and no alarm: SpO2 not watched) too, or the met line counted
-# fewer gaps inside the window than the gaps list shows there.
-DEVICE_GAPS = ("device_lost", "sensor_off", "no_spo2")
+# Holes in the data during which monitord ran and alarmed: noted, never a break.
+DEVICE_GAPS = ("device_lost", "sensor_off")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +47,11 @@ class Observation:
     minimum_s: float  # the protocol's minimum (the engine's parameter)
     observed_s: float | None  # origin to session end; None when either is missing
     reason: str | None  # why not judged, in words for the form
-    device_gaps: int = 0  # device-lost / sensor-off / no-SpO2 gaps inside the minimum window
+    device_gaps: int = 0  # device-lost / sensor-off gaps inside the minimum window
+    # Stretches without valid SpO2 and no alarm (`no_spo2`) inside the minimum window,
+    # each counted, not each gap line: a line merges stretches close together (SpO2 in
+    # bursts) and may run past the window's edge (docs/report.md "Which gaps count").
+    spo2_gaps: int = 0
 
 
 NO_OBSERVATION = Observation("not_judged", "dose_start", 0.0, None, "not judged")
@@ -118,7 +120,16 @@ def judge_observation(
         and g.start < met_t
         and (g.end is None or g.end > t)
     )
-    return Observation("met", origin, minimum, observed, None, holes)
+    # Per stretch: the gap's start and end are its line's (first stretch to last, the
+    # bursts of SpO2 between them included), so 41 silences read as one gap.
+    spo2 = sum(
+        1
+        for g in gaps
+        if g.what == "no_spo2"
+        for a, b in (g.stretches or ((g.start, g.end),))
+        if a is not None and a < met_t and (b is None or b > t)
+    )
+    return Observation("met", origin, minimum, observed, None, holes, spo2)
 
 
 def list_flag(o: Observation, ended: bool) -> str:

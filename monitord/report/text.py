@@ -226,10 +226,18 @@ def observation_text(rec: SessionRecord) -> str:
         lack = clock_text(math.ceil(o.minimum_s - o.observed_s - 1e-6))
         return f"SHORT: {span}, under {minimum} ({lack} short)"
     text = f"met: {span}, at least {minimum}"
+    # Not a break, but the lead should see them: device gaps monitord alarmed, and apart
+    # the stretches without valid SpO2 no alarm covered (a link up, no SpO2 sent: not a
+    # device gap in a clinician's words, and no alarm sounded for it).
+    holes = []
     if o.device_gaps:
-        # Not a break (monitord ran and alarmed them), but the lead should see them.
         n = o.device_gaps
-        text += f"; {n} device data gap{'s' if n > 1 else ''} inside the minimum window (see gaps)"
+        holes.append(f"{n} device data gap{'s' if n > 1 else ''}")
+    if o.spo2_gaps:
+        n = o.spo2_gaps
+        holes.append(f"{n} stretch{'es' if n > 1 else ''} without valid SpO2 (no alarm)")
+    if holes:
+        text += f"; {' and '.join(holes)} inside the minimum window (see gaps)"
     return text
 
 

@@ -217,9 +217,11 @@ def test_a_met_line_counts_the_no_spo2_gaps_the_list_shows(tmp_path: Path) -> No
     listed = [x for x in gap_lines(rec) if x.endswith("(no_spo2)")]
     assert len(listed) == 2, gap_lines(rec)
     assert not [g for g in rec.gaps if g.what in ("device_lost", "sensor_off")], rec.gaps
-    assert rec.observation.verdict == "met" and rec.observation.device_gaps == 2
+    assert rec.observation.verdict == "met" and rec.observation.spo2_gaps == 2
     (line,) = [f for f in form_lines(rec) if f.key == "observation"]
-    assert line.value.endswith("; 2 device data gaps inside the minimum window (see gaps)"), line
+    # Not "device data gaps": the link was up and no alarm sounded.
+    tail = "; 2 stretches without valid SpO2 (no alarm) inside the minimum window (see gaps)"
+    assert line.value.endswith(tail), line
 
 
 def test_spo2_in_bursts_is_one_gap_line_with_exact_totals() -> None:
@@ -245,3 +247,42 @@ def test_spo2_in_bursts_is_one_gap_line_with_exact_totals() -> None:
     # Exact: the stretches the lines stand for are every second the input had.
     missing = sum(b - a for g in gaps for a, b in g.stretches)
     assert missing == sum(b - a for a, b in [*bursts, alone]) == 10 * 480 + 300
+
+
+def test_a_met_line_counts_each_stretch_of_a_merged_line_inside_the_window(
+    tmp_path: Path,
+) -> None:
+    # Regression: a gaps line merging SpO2 silences (bursts) was counted once by the met
+    # line, from its first stretch to its last: 10 silences, 5 inside the minimum
+    # window, read "1 device data gap inside the minimum window" while the list said
+    # "in 10 stretches"; and a link up sending no SpO2, with no alarm, was called a
+    # device gap. The HR monitor lost for 2 min inside the window is one (alarmed).
+    # 180 s without SpO2 every 240 s, from 100 to 140 min after the dose: a stretch of
+    # 125 s each (the last sample stands 60 s), 115 s apart; 5 start before `win`.
+    quiet = [range(DOSE + 6000 + 240 * k, DOSE + 6180 + 240 * k) for k in range(10)]
+    text = _quiet_spo2(DOSE + 150 * 60, quiet)
+    lost = DOSE + 30 * 60
+    lines = [json.loads(x) for x in text.splitlines()]
+    lines = [x for x in lines if not (x["event"] == "hr" and lost <= x["t"] < lost + 120)]
+    lines += [
+        {"t": lost, "event": "device_lost", "device": "hr"},
+        {"t": lost + 120, "event": "device_back", "device": "hr"},
+    ]
+    lines.sort(key=lambda x: x["t"])
+    rec = play_record(tmp_path, "".join(json.dumps(x) + "\n" for x in lines))
+    assert rec.dose_start_t is not None
+    win = rec.dose_start_t + 120 * 60  # the esketamine minimum window's end
+    (burst,) = [g for g in rec.gaps if g.what == "no_spo2"]
+    assert len(burst.stretches) == 10 and burst.start is not None and burst.end is not None
+    assert burst.start < win < burst.end  # the line straddles the window's end
+    inside = [(a, b) for a, b in burst.stretches if a < win]
+    assert len(inside) == 5, burst.stretches
+    assert [g.what for g in rec.gaps if g.what == "device_lost"] == ["device_lost"]
+    (line,) = [f for f in form_lines(rec) if f.key == "observation"]
+    assert line.value.endswith(
+        "; 1 device data gap and 5 stretches without valid SpO2 (no alarm) inside the "
+        "minimum window (see gaps)"
+    ), line
+    o = rec.observation
+    assert (o.verdict, o.device_gaps, o.spo2_gaps) == ("met", 1, 5), o
+    assert any("in 10 stretches" in x for x in gap_lines(rec)), gap_lines(rec)
