@@ -224,3 +224,18 @@ def test_a_met_minimum_is_not_flagged_in_html(tmp_path: Path) -> None:
     rec = _record("esketamine", _esk(135))
     row = render_html(rec).split('id="f-observation"')[1].split("</tr>")[0]
     assert "<td>met: 2 h 15 min from dose start" in row and "missing" not in row
+
+
+def test_a_merged_no_spo2_line_counts_its_stretches_inside_the_window_only() -> None:
+    # A gaps line merging SpO2 silences (bursts) from the infusion into the observation:
+    # IV ketamine's window starts at dose_end, so only the stretches after it count (the
+    # line's start is before the window, its end after): 4 of 6, not 1 per line.
+    from monitord.report.gaps import no_spo2_gaps
+    from monitord.report.observation import judge_observation
+
+    de = DS + 40 * MIN
+    stretches = [(de - 360 + 180 * k, de - 240 + 180 * k) for k in range(6)]
+    (line,) = no_spo2_gaps(stretches)
+    assert line.start is not None and line.start < de and len(line.stretches) == 6
+    o = judge_observation(RuleSet.default(), "iv-ketamine", DS, de, de + 70 * MIN, [line])
+    assert (o.verdict, o.device_gaps, o.spo2_gaps) == ("met", 0, 4), o
