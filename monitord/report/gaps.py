@@ -246,15 +246,25 @@ def signal_holes(
     return out
 
 
-def no_spo2_gaps(stretches: Sequence[tuple[float, float]]) -> list[Gap]:
+def no_spo2_gaps(
+    stretches: Sequence[tuple[float, float]], holes: Sequence[tuple[float, float]] = ()
+) -> list[Gap]:
     """A `no_spo2` gap per stretch (from, to), or per run of stretches each less than
-    NO_SPO2_MERGE_S from the next (SpO2 in bursts); float dust (a hole's start a hair
-    after a sample's hold ends) left out."""
+    NO_SPO2_MERGE_S from the next with only SpO2 between (bursts); float dust (a hole's
+    start a hair after a sample's hold ends) left out. `holes`: the known ones (device
+    lost, sensor off, monitord not running; signal_holes): one between two stretches
+    keeps them apart, as a line "between" them says SpO2 came there and "no device-lost
+    or sensor-off alarm, no outage recorded" over its whole span."""
     runs: list[list[tuple[float, float]]] = []
     for a, b in stretches:
         if b - a <= 1e-3:
             continue
-        if runs and a - runs[-1][-1][1] < NO_SPO2_MERGE_S:
+        prev = runs[-1][-1][1] if runs else None
+        if (
+            prev is not None
+            and a - prev < NO_SPO2_MERGE_S
+            and not any(h0 < a and h1 > prev for h0, h1 in holes)
+        ):
             runs[-1].append((a, b))
         else:
             runs.append([(a, b)])

@@ -488,7 +488,12 @@ def build_record(
         # and the list it pointed to had nothing in it.
         gaps = tuple(
             sorted(
-                [*gaps, *no_spo2_gaps(spo2_unexplained(sp_points, (s_lo, s_hi), sp_ts, sp_holes))],
+                [
+                    *gaps,
+                    *no_spo2_gaps(
+                        spo2_unexplained(sp_points, (s_lo, s_hi), sp_ts, sp_holes), sp_holes
+                    ),
+                ],
                 key=lambda g: (g.start is None, g.start or 0.0),
             )
         )

@@ -286,3 +286,28 @@ def test_a_met_line_counts_each_stretch_of_a_merged_line_inside_the_window(
     o = rec.observation
     assert (o.verdict, o.device_gaps, o.spo2_gaps) == ("met", 1, 5), o
     assert any("in 10 stretches" in x for x in gap_lines(rec)), gap_lines(rec)
+
+
+def test_no_spo2_stretches_apart_by_a_device_loss_are_not_one_line(tmp_path: Path) -> None:
+    # Regression: two silences of an oximeter (link up, no SpO2) 2 min apart were merged
+    # into "no valid SpO2 between A and B in 2 stretches ...: no device-lost or
+    # sensor-off alarm", though between them no SpO2 came either: its link was down
+    # (the device-lost line said so). A known hole between stretches keeps them apart.
+    quiet = [range(DOSE + 1800, DOSE + 2400)]
+    lines = [json.loads(x) for x in _quiet_spo2(DOSE + 130 * 60, quiet).splitlines()]
+    lines += [
+        {"t": DOSE + 2000, "event": "device_lost", "device": "spo2"},
+        {"t": DOSE + 2120, "event": "device_back", "device": "spo2"},
+    ]
+    lines.sort(key=lambda x: x["t"])
+    rec = play_record(tmp_path, "".join(json.dumps(x) + "\n" for x in lines))
+    assert rec.dose_start_t is not None
+    ds = rec.dose_start_t
+    (lost,) = [g for g in rec.gaps if g.what == "device_lost"]
+    assert (lost.start, lost.end) == (ds + 2000, ds + 2120 + 0.0), lost
+    quiet_gaps = [g for g in rec.gaps if g.what == "no_spo2"]
+    assert [(g.start, g.end) for g in quiet_gaps] == [
+        (ds + 1855, ds + 2000),
+        (ds + 2120, ds + 2400),
+    ], quiet_gaps
+    assert not [x for x in gap_lines(rec) if " stretches, " in x], gap_lines(rec)
