@@ -144,6 +144,10 @@ class IntelliVueOptions(SerialLinkSettings):
 
     poll_interval_s: Annotated[float, Field(gt=0, le=60)] | None = None
 
+    def poll_s(self) -> float:
+        # The default poll counts as well: check-config weighs silence_s against it.
+        return self.poll_interval_s or DEFAULT_POLL_S
+
     @field_validator("poll_interval_s")
     @classmethod
     def _poll_interval(cls, v: float | None, info: ValidationInfo) -> float | None:
@@ -307,8 +311,8 @@ class IntelliVueProtocol:
     """Client side of the Data Export session over one connected byte link."""
 
     def __init__(self, settings: DeviceOptions | None = None) -> None:
-        poll = settings.poll_interval_s if isinstance(settings, IntelliVueOptions) else None
-        self.poll_s = float(poll or DEFAULT_POLL_S)
+        poll = settings.poll_s() if isinstance(settings, IntelliVueOptions) else DEFAULT_POLL_S
+        self.poll_s = float(poll)
         self._invoke = 0
         self._poll_number = 0
         # kind -> what the last poll answered (device time, values, flags); kept across

@@ -101,6 +101,19 @@ def _silence_within_period(dev: DeviceConfig) -> str:
     period = desc.period_s if desc is not None else None
     if dev.silence_s is None or period is None or dev.simulate is not None:
         return ""
+    # A polled device (IntelliVue) talks only to answer: its poll interval, the default
+    # one included, comes before the answer's `period_s`. That sum already allows the
+    # slowest answer, so a silence equal to it is enough (IntelliVueOptions: "at least").
+    poll = dev.settings.poll_s()
+    if poll is not None:
+        if dev.silence_s >= poll + period:
+            return ""
+        return (
+            f"{dev.silence_s:g} s is shorter than a poll every {poll:g} s and its answer "
+            f"(within {period:g} s) of driver {dev.driver}: the link would be dropped and "
+            f"reopened between two answers, readings lost; set silence_s to at least "
+            f"{poll + period:g} (or remove it for the driver's default)"
+        )
     if dev.silence_s > period:
         return ""
     return (

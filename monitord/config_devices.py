@@ -46,6 +46,11 @@ class DeviceOptions(_Strict):
     `silence_s` (the device's, when set in its table; else the driver's default applies).
     """
 
+    def poll_s(self) -> float | None:
+        """A polled device's poll interval, default included (it talks only to answer, so
+        the interval adds to its driver's `period_s`); None for a device that streams."""
+        return None
+
 
 _O = TypeVar("_O", bound=DeviceOptions)
 

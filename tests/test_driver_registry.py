@@ -275,3 +275,21 @@ def test_a_device_silence_within_its_drivers_period_is_warned_of() -> None:
     ]
     for ok in (f"{port}silence_s = 1.5\n", port, 'simulate = "s.jsonl"\nsilence_s = 1\n'):
         assert check(loads_config(_device("masimo-ascii", ok)), "c.toml")[1] == [], ok
+
+
+def test_a_polled_monitors_silence_is_weighed_against_its_poll_default_included() -> None:
+    # An IntelliVue talks only to answer a poll (every 1 s unless poll_interval_s says
+    # otherwise). The warning weighed silence_s against the answer's 1 s alone: 1.5 s,
+    # shorter than a poll and its answer, passed; poll_interval_s = 1 with the same
+    # silence_s is refused by IntelliVueOptions.
+    port = 'port = "/dev/ttyUSB0"\n'
+    cfg = loads_config(_device("intellivue", f"{port}silence_s = 1.5\n"))
+    assert check(cfg, "c.toml")[1] == [
+        "c.toml: chairs[0].devices[0].silence_s: warning: 1.5 s is shorter than a poll every "
+        "1 s and its answer (within 1 s) of driver intellivue: the link would be dropped and "
+        "reopened between two answers, readings lost; set silence_s to at least 2 (or "
+        "remove it for the driver's default)"
+    ]
+    # what IntelliVueOptions' own error asks for ("at least") is not warned of
+    for ok in ("silence_s = 2\n", "poll_interval_s = 10\nsilence_s = 11\n", ""):
+        assert check(loads_config(_device("intellivue", f"{port}{ok}")), "c.toml")[1] == [], ok
