@@ -80,12 +80,15 @@ def _missing(p: Path, name: Path, env: str) -> str:
     # unit loads credentials.SECRETS_DIR whatever directory doctor's --credentials named.
     unit_dir = credentials.SECRETS_DIR
     ident = credentials.credential_ids(name)[1]
-    if not p.parent.exists():
-        what = f"no such file: the secrets directory {p.parent} does not exist{nor}"
+    # The secrets directory, not the file's own: a nested name (`sub/name`) has one of
+    # its own, which was said to be --credentials' when no --credentials was given.
+    base = p.parents[len(name.parts) - 1]
+    if not base.exists():
+        what = f"no such file: the secrets directory {base} does not exist{nor}"
     else:
         what = f"no such file{nor}"
-    looked = "" if p.parent == unit_dir else f" (looked up in --credentials {p.parent})"
-    looked += credentials.misnamed(p.parents[len(name.parts) - 1], name)
+    looked = "" if base == unit_dir else f" (looked up in --credentials {base})"
+    looked += credentials.misnamed(base, name)
     return (
         f"{p}: {what}{looked}; the unit passes {unit_dir / name} as credential {ident}: "
         f"write the secret there (a regular file; directory 0700, file 0600, root-only)"

@@ -90,7 +90,14 @@ def sourced_secret(
     nor = f" (nor {env} set)" if env else ""
     where = str(candidates[0])
     twin = "" if path.is_absolute() or inside else misnamed(base, path)
-    if path.is_absolute() or candidates[0].parent in (SECRETS_DIR, unit_directory()):
+    if inside:  # the unit's copies, read-only: the file is written where the unit loads it
+        raise SecretProblem(
+            f"{what} not found at {where}{nor}: the unit did not pass it; write it to "
+            f"{SECRETS_DIR / path} (root-only, mode 0600), then restart the service"
+        )
+    # `base`, not the file's own directory: a nested name (`sub/name`) is in a directory
+    # of its own, and was said to be looked up in --credentials when none was given.
+    if path.is_absolute() or base == SECRETS_DIR:
         raise SecretProblem(
             f"{what} not found at {where}{nor}{twin or '; create it (root-only, mode 0600)'}"
         )

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from monitord import credentials
-from monitord.config import load_config, read_secret
+from monitord.config import load_config, loads_config, read_secret
 from monitord.config_checks import check
 from tests.servers import Mosquitto, free_port, session_tmpdir
 from tests.station.station_kit import write_nurses
@@ -426,3 +426,43 @@ mqtt_password_file = "broker-pass"
     print(text[-3000:])
     assert "station MQTT: connected" in text, text
     assert "was not passed" not in text and "not authori" not in text.lower()
+
+
+def test_a_nested_secret_name_is_said_where_it_is_looked_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name with a directory (`sub/pw`, which the unit passes as `secrets_sub_pw`) was
+    judged by its file's own directory: with no --credentials given, both checks said it
+    was looked up in --credentials, and doctor's line sent the admin to the unit's file
+    as if it were elsewhere; inside the unit it was told to "create" the unit's copy."""
+    from monitord.commands import checks
+
+    sec = tmp_path / "secrets"
+    sec.mkdir()
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    monkeypatch.setattr(credentials, "SECRETS_DIR", sec)
+    monkeypatch.setattr(checks, "SECRETS_DIR", sec)
+    cfg = loads_config(
+        '[site]\nid = "c"\n[mqtt]\nusername = "u"\npassword_file = "sub/pw"\n'
+        '[[chairs]]\nid = "chair-1"\n'
+    )
+    (error,) = check(cfg, "m.toml")[0]
+    assert error == (
+        f"m.toml: mqtt.password_file: {sec}/sub/pw: no such file (nor MONITORD_MQTT_PASSWORD "
+        f"set); the unit passes {sec}/sub/pw as credential secrets_sub_pw: write the secret "
+        "there (a regular file; directory 0700, file 0600, root-only)"
+    )
+    with pytest.raises(checks.SecretProblem) as e:
+        checks.secret(Path("sub/pw"), None, "password file")
+    assert (
+        str(e.value) == f"password file not found at {sec}/sub/pw; create it (root-only, mode 0600)"
+    )
+    unit = tmp_path / "unit-credentials"
+    unit.mkdir()
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(unit))
+    with pytest.raises(checks.SecretProblem) as e:
+        checks.secret(Path("sub/pw"), unit, "password file")
+    assert str(e.value) == (
+        f"password file not found at {unit}/sub/pw: the unit did not pass it; write it to "
+        f"{sec}/sub/pw (root-only, mode 0600), then restart the service"
+    )
