@@ -37,6 +37,14 @@ DEFAULT_CONFIG = "/etc/monitord/monitord.toml"
 # (issue 15): the entry points that can play one (`run`, `demo`) attach it by name, as
 # the command table below names the commands' modules.
 SIMULATED_CHAIRS = ("monitord.simulators.chair", "start_simulated_chair")
+# Its check of the serial simulators the config's simulated devices need (one line each).
+SIMULATOR_PROBLEMS = ("monitord.simulators.chair", "simulator_problems")
+EX_SOFTWARE = 70  # a driver descriptor naming no usable simulator (sysexits.h)
+
+
+class SimulatorsUnusable(Exception):
+    """A simulated device's driver names no usable simulator; the message is one line."""
+
 
 # name -> (module, one-line help); `simulate` lives with the simulators it runs.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -78,7 +86,13 @@ def simulated_chairs(cfg: Config) -> SimulatedChairStarter | None:
     if not any(c.simulated for c in cfg.chairs):
         return None
     module, name = SIMULATED_CHAIRS
-    return cast("SimulatedChairStarter", getattr(importlib.import_module(module), name))
+    starter = getattr(importlib.import_module(module), name)
+    # Checked before the daemon starts: the chair's player raised it inside the daemon,
+    # a traceback "(a bug: please report it)" restarted forever, and `demo` never ended.
+    module, name = SIMULATOR_PROBLEMS
+    if problems := getattr(importlib.import_module(module), name)(cfg):
+        raise SimulatorsUnusable(problems[0])
+    return cast("SimulatedChairStarter", starter)
 
 
 def common_options() -> argparse.ArgumentParser:

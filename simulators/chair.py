@@ -20,13 +20,30 @@ from pathlib import Path
 from typing import Any
 
 from monitord.chair import ChairRuntime, DeviceCtx
-from monitord.config import DeviceConfig
+from monitord.config import Config, DeviceConfig
 from monitord.devices import device_runner
 from monitord.drivers.registry import DRIVERS
 from monitord.drivers.tap import Direction
 from monitord.models import utc
 from monitord.simulators.player import ChairPlayer
 from monitord.supervisor import Supervisor
+
+
+def simulator_problems(cfg: Config) -> list[str]:
+    """One line per serial driver of a simulated device whose descriptor names no usable
+    simulator (`simulator=`), as `monitord simulate` says it; [] when all are usable."""
+    from monitord.simulators.serial_sims import SimulatorEntryError, simulator_class
+
+    problems: list[str] = []
+    drivers = {d.driver for c in cfg.chairs for d in c.devices if d.simulate is not None}
+    for name in sorted(drivers):
+        if DRIVERS[name].transport != "serial":
+            continue
+        try:
+            simulator_class(name)
+        except (SimulatorEntryError, ValueError) as e:
+            problems.append(str(e))
+    return problems
 
 
 def _quiet(dev: DeviceConfig) -> DeviceConfig:

@@ -293,3 +293,32 @@ def test_a_polled_monitors_silence_is_weighed_against_its_poll_default_included(
     # what IntelliVueOptions' own error asks for ("at least") is not warned of
     for ok in ("silence_s = 2\n", "poll_interval_s = 10\nsilence_s = 11\n", ""):
         assert check(loads_config(_device("intellivue", f"{port}{ok}")), "c.toml")[1] == [], ok
+
+
+@pytest.mark.parametrize("command", ["run", "demo"])
+def test_a_simulated_chair_whose_driver_names_no_simulator_is_one_line(
+    command: str, tmp_path: Path
+) -> None:
+    # `monitord simulate` says so in one line (exit 70); `run` / `demo` started the daemon,
+    # whose chair player crashed on it: a traceback "(a bug: please report it)", restarted
+    # forever, and `demo` never ended.
+    scenario = Path(__file__).parents[1] / "simulators/scenarios/demo-esketamine.jsonl"
+    cfg = tmp_path / "m.toml"
+    cfg.write_text(
+        '[site]\nid = "c"\n[mqtt]\nenabled = false\n[influx]\nenabled = false\n'
+        f'[storage]\npath = "{tmp_path / "o.sqlite"}"\n[[chairs]]\nid = "chair-1"\n'
+        f'[[chairs.devices]]\nid = "ox"\ndriver = "masimo-ascii"\nsimulate = "{scenario}"\n'
+    )
+    store = ["--store", str(tmp_path / "demo.sqlite"), "--offline"]
+    argv = [command, "-c", str(cfg)] if command == "run" else [command, *store]
+    code = (
+        "import dataclasses, sys, monitord.drivers.masimo_ascii as m; "
+        "m.DRIVER = dataclasses.replace(m.DRIVER, simulator='monitord.simulators.masimo:Nope'); "
+        f"from monitord.cli import main; sys.exit(main({argv!r}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 70, out.stderr[-2000:]
+    assert out.stderr.splitlines()[-1].endswith(
+        "driver 'masimo-ascii': its descriptor's simulator='monitord.simulators.masimo:Nope': "
+        "monitord.simulators.masimo has no Nope"
+    ), out.stderr

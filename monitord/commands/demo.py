@@ -80,7 +80,7 @@ def main(args: argparse.Namespace) -> int:
     store.parent.mkdir(parents=True, exist_ok=True)
     cfg, notes = demo_config(store, args.speed, args.offline)
     setup_logging("WARNING")
-    from monitord.cli import simulated_chairs
+    from monitord.cli import EX_SOFTWARE, SimulatorsUnusable, simulated_chairs
     from monitord.daemon import Daemon
 
     speed = cfg.chairs[0].speed if cfg.chairs else 1.0
@@ -109,6 +109,9 @@ def main(args: argparse.Namespace) -> int:
     except SchemaTooNew as e:
         print(f"monitord demo: refusing to start: {e}", file=sys.stderr)
         return EX_CONFIG
+    except SimulatorsUnusable as e:
+        print(f"monitord demo: {e}", file=sys.stderr)
+        return EX_SOFTWARE
     asyncio.run(daemon.run())
     print("monitord demo: scenario finished. " + daemon.summary(), flush=True)
     # Session reports (REMS monitoring record) for the sessions this run played.

@@ -36,7 +36,7 @@ def main(args: argparse.Namespace) -> int:
     setup_logging(cfg.log_level)
     for line in warnings:
         logging.getLogger("monitord").warning(line)
-    from monitord.cli import simulated_chairs
+    from monitord.cli import EX_SOFTWARE, SimulatorsUnusable, simulated_chairs
     from monitord.daemon import Daemon
     from monitord.outbox import SchemaTooNew
     from monitord.storeopen import EX_TEMPFAIL, StoreLocked
@@ -62,4 +62,7 @@ def main(args: argparse.Namespace) -> int:
     except SchemaTooNew as e:
         print_error(f"monitord: refusing to start: {e}")
         return EX_CONFIG
+    except SimulatorsUnusable as e:
+        print_error(f"monitord: {e}")
+        return EX_SOFTWARE
     return EX_OK
