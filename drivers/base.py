@@ -102,7 +102,7 @@ class SerialDefaults:
     baudrate: int
     # Longest normal interval between two lines or packets the protocol decodes (calls
     # `heard()` for) from a working device, as the device sets it; a polled device's poll
-    # interval adds to it (its options model checks that). `silence_s` must be longer:
+    # interval adds to it (its options model's `poll_s()`). `silence_s` must be longer:
     # the registry checks the driver's, check-config warns of a device's shorter one.
     period_s: float
     bytesize: int = 8

@@ -107,6 +107,11 @@ def _check_serial(d: DriverDescriptor) -> None:
             f"drivers/registry.py: serial driver {d.name!r} states no line settings: set "
             "serial=SerialDefaults(baudrate=..., period_s=...) from the device's manual"
         )
+    if not s.period_s > 0:  # 0 (or a typo's sign) made every silence_s "longer": no check
+        raise ValueError(
+            f"drivers/registry.py: driver {d.name!r}: serial period_s = {s.period_s:g} is not "
+            "a time: set the device's output period in seconds (above 0)"
+        )
     if s.silence_s <= s.period_s:
         raise ValueError(
             f"drivers/registry.py: driver {d.name!r}: serial silence_s = {s.silence_s:g} is "

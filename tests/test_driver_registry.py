@@ -239,6 +239,11 @@ def test_a_key_of_another_driver_is_ignored_with_a_warning_as_before() -> None:
             "0.333333 (the device's output period): a working link would be dropped between "
             "two lines; make silence_s longer",
         ),
+        (
+            "dataclasses.replace(m.DRIVER.serial, period_s=0)",
+            "driver 'nonin-2': serial period_s = 0 is not a time: set the device's output "
+            "period in seconds (above 0)",
+        ),
     ],
 )
 def test_a_serial_driver_states_its_line_and_a_silence_longer_than_its_period(
