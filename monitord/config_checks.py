@@ -112,18 +112,18 @@ def _silence_within_period(dev: DeviceConfig) -> str:
         if dev.silence_s >= poll + period:
             return ""
         return (
-            f"{dev.silence_s:g} s is shorter than a poll every {poll:g} s and its answer "
-            f"(within {period:g} s) of driver {dev.driver}: the link would be dropped and "
-            f"reopened between two answers, readings lost; set silence_s to at least "
+            f"{dev.silence_s:g} s is shorter than the {dev.driver} device's poll (every "
+            f"{poll:g} s) and its answer (within {period:g} s): the link would be dropped and "
+            f"reopened while the device works, readings lost; set silence_s to at least "
             f"{poll + period:g} (or remove it for the driver's default)"
         )
     if dev.silence_s > period:
         return ""
     return (
-        f"{dev.silence_s:g} s is not longer than driver {dev.driver!r}'s output period "
-        f"({period:.3g} s between lines): the link would be dropped and reopened between "
-        f"two of them, readings lost; set silence_s above {period:.3g} (or remove it for "
-        "the driver's default)"
+        f"{dev.silence_s:g} s is not longer than the {dev.driver} device's output period "
+        f"({period:.3g} s between two lines or packets): the link would be dropped and "
+        f"reopened while the device works, readings lost; set silence_s above {period:.3g} "
+        "(or remove it for the driver's default)"
     )
 
 

@@ -273,10 +273,10 @@ def test_a_device_silence_within_its_drivers_period_is_warned_of() -> None:
     port = 'port = "/dev/ttyUSB0"\n'
     cfg = loads_config(_device("masimo-ascii", f"{port}silence_s = 1\n"))
     assert check(cfg, "c.toml")[1] == [
-        "c.toml: chairs[0].devices[0].silence_s: warning: 1 s is not longer than driver "
-        "'masimo-ascii''s output period (1 s between lines): the link would be dropped and "
-        "reopened between two of them, readings lost; set silence_s above 1 (or remove it "
-        "for the driver's default)"
+        "c.toml: chairs[0].devices[0].silence_s: warning: 1 s is not longer than the "
+        "masimo-ascii device's output period (1 s between two lines or packets): the link "
+        "would be dropped and reopened while the device works, readings lost; set silence_s "
+        "above 1 (or remove it for the driver's default)"
     ]
     for ok in (f"{port}silence_s = 1.5\n", port, 'simulate = "s.jsonl"\nsilence_s = 1\n'):
         assert check(loads_config(_device("masimo-ascii", ok)), "c.toml")[1] == [], ok
@@ -290,10 +290,10 @@ def test_a_polled_monitors_silence_is_weighed_against_its_poll_default_included(
     port = 'port = "/dev/ttyUSB0"\n'
     cfg = loads_config(_device("intellivue", f"{port}silence_s = 1.5\n"))
     assert check(cfg, "c.toml")[1] == [
-        "c.toml: chairs[0].devices[0].silence_s: warning: 1.5 s is shorter than a poll every "
-        "1 s and its answer (within 1 s) of driver intellivue: the link would be dropped and "
-        "reopened between two answers, readings lost; set silence_s to at least 2 (or "
-        "remove it for the driver's default)"
+        "c.toml: chairs[0].devices[0].silence_s: warning: 1.5 s is shorter than the "
+        "intellivue device's poll (every 1 s) and its answer (within 1 s): the link would be "
+        "dropped and reopened while the device works, readings lost; set silence_s to at "
+        "least 2 (or remove it for the driver's default)"
     ]
     # what IntelliVueOptions' own error asks for ("at least") is not warned of
     for ok in ("silence_s = 2\n", "poll_interval_s = 10\nsilence_s = 11\n", ""):
