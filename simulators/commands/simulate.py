@@ -26,12 +26,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from monitord.cli import EX_DATAERR, EX_OK
+from monitord.cli import EX_DATAERR, EX_OK, EX_SOFTWARE
 from monitord.drivers.registry import DRIVERS as _REGISTRY
 from monitord.models import Kind
 from monitord.simulators.base import SimEvent
-
-EX_SOFTWARE = 70  # a driver descriptor naming no usable simulator (sysexits.h)
 
 # the serial drivers that name a simulator (drivers/registry.py is the one list)
 DRIVERS = tuple(d.name for d in _REGISTRY.values() if d.transport == "serial" and d.simulator)
