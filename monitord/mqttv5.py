@@ -15,7 +15,9 @@ A client with a Last Will that leaves its `async with` on an exception (a bug, a
 publish, a cancellation) says goodbye with reason 0x04 "Disconnect with Will Message":
 aiomqtt always sends a normal DISCONNECT (0x00), on which the broker discards the Will,
 so a retained `online` status stayed while the link was down. A caller that published its
-own `offline` first (a clean stop) sets `said_offline` and leaves normally.
+own `offline` first (a clean stop) sets `said_offline` and leaves normally. Leaving on
+an exception, an MqttError of the leave itself (a stalled broker) never replaces it: a
+stop stays a stop (`V5Client._leave`).
 """
 
 from __future__ import annotations
@@ -133,7 +135,7 @@ class V5Client(aiomqtt.Client):
                     await self._leave_with_will()
             finally:
                 # Returns at once when we left above (releases the client's lock).
-                await super().__aexit__(exc_type, exc, tb)
+                await self._leave(exc_type, exc, tb)
         finally:
             # aiomqtt keeps an unexpected disconnect's reason in a future that only its
             # message iterator and `publish` read; when neither was waiting (a failed
@@ -144,6 +146,32 @@ class V5Client(aiomqtt.Client):
             gone = self._disconnected
             if gone.done() and not gone.cancelled():
                 gone.exception()
+
+    async def _leave(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """aiomqtt's graceful disconnect, whose wait for the DISCONNECT to be written
+        times out against a stalled broker whose socket is full. Leaving on an exception
+        (a stop's CancelledError above all), that timeout's MqttError must not replace it:
+        the station's bridge and the daemon's chair loop reconnect on an MqttError, so a
+        stop after our `offline` was acknowledged went on until systemd killed the
+        process. A normal exit still raises it. Either way the client is left as
+        aiomqtt's own forced disconnect leaves it, which its timeout skipped: marked
+        disconnected, its lock released (the client may be entered again)."""
+        try:
+            await super().__aexit__(exc_type, exc, tb)
+        except aiomqtt.MqttError:
+            if not self._disconnected.done():
+                self._disconnected.set_result(None)
+            if self._lock.locked():
+                self._lock.release()
+            if self._connected.done():
+                self._connected = asyncio.get_running_loop().create_future()
+            if exc_type is None:
+                raise
 
     async def _leave_with_will(self) -> None:
         """aiomqtt's graceful disconnect with reason 0x04, so the broker publishes the
