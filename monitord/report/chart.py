@@ -6,7 +6,7 @@ alerts were active (colour by priority); dashed lines at the `bp.severe` thresho
 invalid readings as red crosses (a cuff error without values sits on the axis floor);
 the three REMS readings circled; stored records (a device's memory, history) as hollow
 grey markers, apart from the live series; the holes (device lost, sensor off, monitord not
-running) hatched and named in the legend.
+running, no valid SpO2 with no alarm) hatched and named in the legend.
 """
 
 from __future__ import annotations
@@ -138,6 +138,10 @@ HOLES = {
     "device_lost": ("device lost", "////", "#7f7f7f"),
     "sensor_off": ("sensor off", "\\\\\\\\", "#e377c2"),
     "daemon_down": ("monitord not running", "xxxx", "#404040"),
+    # The SpO2 line only broke there: a lead could not tell "SpO2 not recorded" (the
+    # gaps list's no_spo2 line) from a pause in the drawing. SpO2 panel only; each of a
+    # gap line's stretches apart, as SpO2 came between them.
+    "no_spo2": ("no valid SpO2 (no alarm)", "....", "#8c564b"),
 }
 
 
@@ -145,7 +149,8 @@ def _gaps(ax: Axes, rec: SessionRecord, x_end: float, panel: str) -> set[str]:
     """Hatch the holes of the record on `ax` (`panel` "bp": the BP/HR axes, "spo2"); a
     sensor off only on the panel of its signal (HR on the BP/HR axes), a device lost only
     on the panels of the signals it sent in the session (both when it sent none, or is
-    not named), monitord not running on both. Returns the kinds hatched, for the legend."""
+    not named), monitord not running on both, no valid SpO2 (no_spo2) per stretch on the
+    SpO2 panel. Returns the kinds hatched, for the legend."""
     drawn: set[str] = set()
     for g in rec.gaps:
         if g.what not in HOLES or g.start is None:
@@ -161,17 +166,21 @@ def _gaps(ax: Axes, rec: SessionRecord, x_end: float, panel: str) -> set[str]:
             }
             if panels and panel not in panels:
                 continue
-        x0 = minutes(rec, g.start)
-        x1 = minutes(rec, g.end) if g.end is not None else x_end
+        if g.what == "no_spo2" and panel != "spo2":
+            continue
+        spans = g.stretches or ((g.start, g.end),)
         _, hatch, colour = HOLES[g.what]
-        ax.axvspan(
-            x0,
-            max(x1, x0 + 0.3),  # a restart's or a short probe-off's seconds stay visible
-            facecolor="none",
-            edgecolor=colour,
-            hatch=hatch,
-            lw=0,
-        )
+        for start, end in spans:
+            x0 = minutes(rec, start)
+            x1 = minutes(rec, end) if end is not None else x_end
+            ax.axvspan(
+                x0,
+                max(x1, x0 + 0.3),  # a restart's or a short probe-off's seconds stay visible
+                facecolor="none",
+                edgecolor=colour,
+                hatch=hatch,
+                lw=0,
+            )
         drawn.add(g.what)
     return drawn
 
@@ -187,6 +196,26 @@ def _bands(ax: Axes, rec: SessionRecord, x_end: float) -> None:
         x0 = minutes(rec, b.start)
         x1 = minutes(rec, b.end) if b.end is not None else x_end
         ax.axvspan(x0, max(x1, x0 + 0.3), color=BAND_COLOURS.get(b.priority, "#999999"), alpha=0.13)
+
+
+def _legend(fig: Figure, ax: Axes) -> None:
+    """Above the chart, right-aligned: inside it covered the marks' labels and data. One
+    row: a second one ran into the PDF's header (chair, session) above it. Smaller type
+    when the row is wider than the figure: with every kind of hole and stored records
+    (9 entries) its first ones ran off the page's left edge."""
+    for size in (6.0, 5.5, 5.0, 4.5):
+        leg = ax.legend(
+            loc="lower right",
+            bbox_to_anchor=(1.0, 1.0),
+            fontsize=size,
+            ncol=len(ax.get_legend_handles_labels()[0]),
+            frameon=False,
+            borderaxespad=0.2,
+            handlelength=1.5,
+            columnspacing=1.0,
+        )
+        if leg.get_window_extent().x0 >= 0.01 * fig.bbox.width:
+            return
 
 
 def draw(fig: Figure, rec: SessionRecord, rect_bp: Rect, rect_spo2: Rect) -> None:
@@ -263,18 +292,7 @@ def draw(fig: Figure, rec: SessionRecord, rect_bp: Rect, rect_spo2: Rect) -> Non
                     (0, 0), 0, 0, facecolor="none", edgecolor=colour, hatch=hatch, lw=0, label=name
                 )
             )
-    # Above the chart, right-aligned: inside it covered the marks' labels and data.
-    ax.legend(
-        loc="lower right",
-        bbox_to_anchor=(1.0, 1.0),
-        fontsize=6,
-        # One row: a second one ran into the PDF's header (chair, session) above it.
-        ncol=len(ax.get_legend_handles_labels()[0]),
-        frameon=False,
-        borderaxespad=0.2,
-        handlelength=1.5,
-        columnspacing=1.0,
-    )
+    _legend(fig, ax)
 
     px, py = _series(sp, rec, "spo2_pct", LINE_BREAK_S, _holes(rec, "spo2", last_t))
     ax2.plot(px, py, color="#8c564b", lw=0.8, label="SpO2 (%)")

@@ -41,7 +41,9 @@ def test_a_sensor_off_stretch_is_hatched_and_named(tmp_path: Path) -> None:
     chart.draw(fig, rec, *PDF_CHART)
     ax_bp, ax_spo2 = fig.axes
     x0, x1 = (1100 - 600) / 60, (1200 - 600) / 60
-    spans = _hatched(ax_spo2)
+    # The sensor-off hatch only: the time before the oximeter's first sample (1000 s)
+    # has the no-SpO2 one (test_no_spo2_lines.py).
+    spans = [x for x in _hatched(ax_spo2) if x[2] == chart.HOLES["sensor_off"][1]]
     assert [(a, b) for a, b, _ in spans] == [(round(x0, 2), round(x1, 2))], (
         f"hatched spans on the SpO2 chart {spans}: the probe-off stretch "
         f"{x0:.2f}..{x1:.2f} min must be hatched"

@@ -1,0 +1,93 @@
+"""Stretches without valid SpO2 and no alarm (`no_spo2`) as a clinical lead reads them: a
+gaps line merging several (SpO2 in bursts), its heading, its hatch on the chart and its
+rows in the events CSV. Regressions found by the report audit: the chart only broke the
+SpO2 line (no hatch, nothing in the legend), a merged line put its span where a single
+line has the missing time, the heading counted printed lines (not gaps) and a stretch's
+CSV row did not say which printed line it belonged to."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from matplotlib.figure import Figure
+
+from monitord.report import SessionRecord, chart
+from monitord.report.gaps import Gap
+from monitord.report.pdf import A4_IN, PDF_CHART
+
+from .reportkit import play_record
+from .test_chart_sensor_off import _hatched
+from .test_spo2_coverage import DOSE, _quiet_spo2
+
+# Three silences of 180 s every 240 s from 30 min after the dose (each stretch 125 s: the
+# last sample stands 60 s; 115 s apart, so one line), and one alone at 80 min (245 s).
+BURSTS = [range(DOSE + 1800 + 240 * k, DOSE + 1980 + 240 * k) for k in range(3)]
+ALONE = range(DOSE + 4800, DOSE + 5100)
+LABEL = "no valid SpO2 (no alarm)"
+
+
+@pytest.fixture(scope="module")
+def rec(tmp_path_factory: pytest.TempPathFactory) -> SessionRecord:
+    text = _quiet_spo2(DOSE + 130 * 60, [*BURSTS, ALONE])
+    r = play_record(tmp_path_factory.mktemp("nospo2"), text)
+    quiet = [g for g in r.gaps if g.what == "no_spo2"]
+    assert [len(g.stretches) for g in quiet] == [3, 1], quiet
+    # One BP only, before the dose: BP overdue and the 40-minute check missed too.
+    assert sorted(g.what for g in r.gaps) == ["bp_overdue", "check_missed", "no_spo2", "no_spo2"]
+    return r
+
+
+def _min(rec: SessionRecord, t: float) -> float:
+    return round(chart.minutes(rec, t), 2)
+
+
+def test_each_stretch_without_spo2_is_hatched_on_the_spo2_panel_and_named(
+    rec: SessionRecord,
+) -> None:
+    fig = Figure()
+    chart.draw(fig, rec, *PDF_CHART)
+    ax_bp, ax_spo2 = fig.axes
+    want = [(_min(rec, a), _min(rec, b)) for g in rec.gaps for a, b in g.stretches]
+    spans = [(a, b) for a, b, _ in _hatched(ax_spo2)]
+    # Each stretch, not the merged line's span: SpO2 came between them.
+    assert spans == want, f"hatched {spans}: every no_spo2 stretch {want} must be hatched"
+    # HR and BP came throughout: the panel above is not hatched.
+    assert _hatched(ax_bp) == []
+    legend = ax_bp.get_legend()
+    assert legend is not None
+    names = [t.get_text() for t in legend.get_texts()]
+    assert LABEL in names, f"legend {names}: the hatch drawn must be named"
+
+
+def test_a_legend_with_every_kind_of_hole_stays_on_the_page(rec: SessionRecord) -> None:
+    # The no-SpO2 hatch is a ninth legend entry possible (with stored records, an invalid
+    # reading and the other three holes): in one row at 6 pt its first entries ran off
+    # the page's left edge (HR gone). Every entry on the page, still in one row.
+    ds = rec.dose_start_t
+    assert ds is not None
+    bp = next(v for v in rec.vitals if v.kind == "bp")
+    crowded = replace(
+        rec,
+        gaps=(
+            *rec.gaps,
+            Gap("device_lost", ds + 600, ds + 700, "device hr link down", device="hr"),
+            Gap("sensor_off", ds + 900, ds + 1000, "probe off", "spo2"),
+            Gap("daemon_down", ds + 2000, ds + 2100, "monitord stopped (clean stop)"),
+        ),
+        vitals=(
+            *rec.vitals,
+            replace(bp, t=ds + 300, stored=True),
+            replace(bp, t=ds + 400, valid=False, reason="cuff error"),
+        ),
+    )
+    fig = Figure(figsize=A4_IN)
+    chart.draw(fig, crowded, *PDF_CHART)
+    legend = fig.axes[0].get_legend()
+    assert legend is not None
+    names = [t.get_text() for t in legend.get_texts()]
+    assert len(names) == 9 and names[0] == "HR (bpm)" and names[-1] == LABEL, names
+    box = legend.get_window_extent()
+    assert 0 <= box.x0 and box.x1 <= fig.bbox.width, (box, fig.bbox)
+    # One row: the texts side by side, none under another.
+    assert len({round(t.get_window_extent().y0) for t in legend.get_texts()}) == 1
