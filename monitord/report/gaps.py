@@ -272,11 +272,11 @@ def no_spo2_gaps(
     for run in runs:
         detail = NO_SPO2_DETAIL
         if len(run) > 1:
-            total = sum(b - a for a, b in run)
+            # The count and the total open the printed line (lists.gap_lines).
             longest = max(b - a for a, b in run)
             detail = (
-                f"{len(run)} stretches, each less than {NO_SPO2_MERGE_S / 60:g} min from the "
-                f"next, {span_text(total)} in all (the longest {span_text(longest)}): {detail}"
+                f"each less than {NO_SPO2_MERGE_S / 60:g} min from the next (the longest "
+                f"{span_text(longest)}): {detail}"
             )
         out.append(
             Gap("no_spo2", run[0][0], run[-1][1], detail, signal="spo2", stretches=tuple(run))

@@ -71,13 +71,20 @@ def gap_lines(rec: SessionRecord) -> list[str]:
             )
             continue
         if g.what == "no_spo2" and g.start is not None and g.end is not None:
-            # Several stretches in one line (SpO2 in bursts): "between", as SpO2 came
-            # in between them; the detail gives their count and total.
-            many = len(g.stretches) > 1
+            if len(g.stretches) > 1:
+                # Several stretches in one line (SpO2 in bursts): the time missing first,
+                # where a single line has it; the span after it, as SpO2 came in between
+                # (the span first read as the missing time: 6 h 51 min for 5 h 31 min).
+                missing = sum(b - a for a, b in g.stretches)
+                out.append(
+                    f"no valid SpO2 for {span_text(missing)} in {len(g.stretches)} stretches "
+                    f"between {fmt_t(rec, g.start)} and {fmt_t(rec, g.end)} (a span of "
+                    f"{span_text(g.end - g.start)}), {g.detail} (no_spo2)"
+                )
+                continue
             out.append(
-                f"no valid SpO2 {'between' if many else 'from'} {fmt_t(rec, g.start)} "
-                f"{'and' if many else 'to'} {fmt_t(rec, g.end)} "
-                f"({span_text(g.end - g.start)}){' in' if many else ':'} {g.detail} (no_spo2)"
+                f"no valid SpO2 from {fmt_t(rec, g.start)} to {fmt_t(rec, g.end)} "
+                f"({span_text(g.end - g.start)}): {g.detail} (no_spo2)"
             )
             continue
         if g.start is None:

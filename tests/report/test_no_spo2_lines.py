@@ -13,8 +13,10 @@ import pytest
 from matplotlib.figure import Figure
 
 from monitord.report import SessionRecord, chart
-from monitord.report.gaps import Gap
+from monitord.report.gaps import NO_SPO2_DETAIL, Gap
+from monitord.report.lists import gap_lines
 from monitord.report.pdf import A4_IN, PDF_CHART
+from monitord.report.text import fmt_t
 
 from .reportkit import play_record
 from .test_chart_sensor_off import _hatched
@@ -58,6 +60,23 @@ def test_each_stretch_without_spo2_is_hatched_on_the_spo2_panel_and_named(
     assert legend is not None
     names = [t.get_text() for t in legend.get_texts()]
     assert LABEL in names, f"legend {names}: the hatch drawn must be named"
+
+
+def test_a_merged_line_gives_the_missing_time_first(rec: SessionRecord) -> None:
+    merged, single = (g for g in rec.gaps if g.what == "no_spo2")
+    assert merged.start is not None and merged.end is not None
+    lines = [x for x in gap_lines(rec) if x.endswith("(no_spo2)")]
+    # 3 x 125 s missing over a span of 605 s (the bursts of SpO2 between).
+    assert lines[0] == (
+        f"no valid SpO2 for 6 min 15 s in 3 stretches between {fmt_t(rec, merged.start)} "
+        f"and {fmt_t(rec, merged.end)} (a span of 10 min 05 s), each less than 5 min from "
+        f"the next (the longest 2 min 05 s): {NO_SPO2_DETAIL} (no_spo2)"
+    ), lines[0]
+    assert single.start is not None and single.end is not None
+    assert lines[1] == (
+        f"no valid SpO2 from {fmt_t(rec, single.start)} to {fmt_t(rec, single.end)} "
+        f"(4 min 05 s): {NO_SPO2_DETAIL} (no_spo2)"
+    ), lines[1]
 
 
 def test_a_legend_with_every_kind_of_hole_stays_on_the_page(rec: SessionRecord) -> None:
