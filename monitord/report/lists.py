@@ -101,6 +101,24 @@ def gap_lines(rec: SessionRecord) -> list[str]:
     return out
 
 
+def gaps_title(rec: SessionRecord, lines: int) -> str:
+    """The gaps list's heading over its `lines` printed lines: how many gaps, and when a
+    no_spo2 line stands for several stretches, how many lines and what they merge (the
+    count of lines alone read "Gaps (3)" over 43 gaps, 43 rows in the events CSV)."""
+    head = "Gaps and missing data"
+    if not lines:
+        return f"{head} (none)"
+    merged = [len(g.stretches) for g in rec.gaps if len(g.stretches) > 1]
+    if not merged:
+        return f"{head} ({lines})"
+    total = lines - len(merged) + sum(merged)
+    n = len(merged)
+    return (
+        f"{head} ({total} gaps in {lines} line{'s' * (lines > 1)}; {sum(merged)} stretches "
+        f"without valid SpO2 in {n} line{'s' * (n > 1)})"
+    )
+
+
 def stored_lines(rec: SessionRecord) -> list[str]:
     """One line per stored record: where the record places it, device, values, the
     device's time. Local, as every time on the page (a UTC "Z" time here read as hours

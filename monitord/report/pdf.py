@@ -33,6 +33,7 @@ from monitord.report.lists import (
     audit_title,
     event_line,
     gap_lines,
+    gaps_title,
     stored_lines,
 )
 from monitord.report.record import SessionRecord
@@ -170,7 +171,7 @@ def layout(rec: SessionRecord) -> list[_Page]:
     else:
         f.mono("no alarm raised")
     gl = gap_lines(rec)
-    f.heading(f"Gaps and missing data ({len(gl) or 'none'})", color=RED if gl else "black")
+    f.heading(gaps_title(rec, len(gl)), color=RED if gl else "black")
     for g in gl:
         f.mono("! " + g, color=RED)
     sl = stored_lines(rec)

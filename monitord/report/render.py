@@ -16,7 +16,14 @@ from pathlib import Path
 
 from monitord import __version__
 from monitord.report.gaps import NO_SPO2_DETAIL
-from monitord.report.lists import audit_header, audit_row, audit_title, gap_lines, stored_lines
+from monitord.report.lists import (
+    audit_header,
+    audit_row,
+    audit_title,
+    gap_lines,
+    gaps_title,
+    stored_lines,
+)
 from monitord.report.record import SessionRecord, Vital
 from monitord.report.text import (
     CLINICAL_BOXES,
@@ -123,7 +130,7 @@ def render_html(rec: SessionRecord) -> str:
             )
         )
     gl = gap_lines(rec)
-    out.append(_list("gaps", "gaps", f"Gaps and missing data ({len(gl) or 'none'})", gl))
+    out.append(_list("gaps", "gaps", gaps_title(rec, len(gl)), gl))
     cols = (f"time ({fmt_tz(rec)})", "min from dose", "rule", "event", "priority", "by", "message")
     out.append(f'<table id="alerts">{_thead(f"Alert events ({len(rec.alerts)})", cols)}<tbody>')
     for a in rec.alerts:

@@ -7,7 +7,10 @@ CSV row did not say which printed line it belonged to."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from matplotlib.figure import Figure
@@ -15,7 +18,8 @@ from matplotlib.figure import Figure
 from monitord.report import SessionRecord, chart
 from monitord.report.gaps import NO_SPO2_DETAIL, Gap
 from monitord.report.lists import gap_lines
-from monitord.report.pdf import A4_IN, PDF_CHART
+from monitord.report.pdf import A4_IN, PDF_CHART, write_pdf
+from monitord.report.render import events_rows, render_html
 from monitord.report.text import fmt_t
 
 from .reportkit import play_record
@@ -77,6 +81,35 @@ def test_a_merged_line_gives_the_missing_time_first(rec: SessionRecord) -> None:
         f"no valid SpO2 from {fmt_t(rec, single.start)} to {fmt_t(rec, single.end)} "
         f"(4 min 05 s): {NO_SPO2_DETAIL} (no_spo2)"
     ), lines[1]
+
+
+def _pdf_text(rec: SessionRecord, tmp_path: Path) -> str:
+    tool = shutil.which("pdftotext")
+    assert tool is not None, "pdftotext not found: install the Debian package poppler-utils"
+    pdf = tmp_path / "r.pdf"
+    write_pdf(rec, pdf)
+    out = subprocess.run([tool, str(pdf), "-"], capture_output=True, text=True, check=True)
+    return " ".join(out.stdout.split())  # a heading is one line; the text may wrap
+
+
+def test_the_gaps_heading_counts_the_stretches_a_line_stands_for(
+    rec: SessionRecord, tmp_path: Path
+) -> None:
+    # 4 printed lines for 6 gaps (the events CSV's 6 gap rows): "(4)" read as 4.
+    head = "Gaps and missing data (6 gaps in 4 lines; 3 stretches without valid SpO2 in 1 line)"
+    assert f"<h2>{head}</h2>" in render_html(rec), [
+        x for x in render_html(rec).splitlines() if "Gaps and" in x
+    ]
+    assert head in _pdf_text(rec, tmp_path)
+    rows = [r for r in events_rows(rec) if r["source"] == "gap"]
+    assert len(rows) == 6, rows
+
+
+def test_a_list_without_merged_stretches_keeps_its_plain_count(rec: SessionRecord) -> None:
+    # The heading is unchanged where each line is one gap, and says none when none.
+    plain = replace(rec, gaps=tuple(g for g in rec.gaps if len(g.stretches) < 2))
+    assert "<h2>Gaps and missing data (3)</h2>" in render_html(plain)
+    assert "<h2>Gaps and missing data (none)</h2>" in render_html(replace(rec, gaps=()))
 
 
 def test_a_legend_with_every_kind_of_hole_stays_on_the_page(rec: SessionRecord) -> None:
