@@ -252,7 +252,10 @@ def events_rows(rec: SessionRecord) -> Iterator[dict[str, str]]:
         # per stretch here: a row's start and end must bound what was missing, for a
         # spreadsheet summing them (the line's span holds the bursts of SpO2 too).
         spans = g.stretches if len(g.stretches) > 1 else ((g.start, g.end),)
-        for start, end in spans:
+        for i, (start, end) in enumerate(spans, 1):
+            # Which printed line a stretch's row belongs to, so the CSV and the form can
+            # be matched (the detail alone was the same on every stretch of every line).
+            of = f"stretch {i} of {len(spans)} of the line from {fmt_t(rec, g.start or 0.0)}"
             yield {
                 **blank,
                 "time_utc": fmt_iso_utc(start),
@@ -261,7 +264,7 @@ def events_rows(rec: SessionRecord) -> Iterator[dict[str, str]]:
                 "source": "gap",
                 "name": g.what,
                 "event": fmt_iso_utc(end) if end is not None else "",
-                "detail": g.detail if len(spans) == 1 else NO_SPO2_DETAIL,
+                "detail": g.detail if len(spans) == 1 else f"{of}: {NO_SPO2_DETAIL}",
             }
     timeline: list[tuple[float, int, dict[str, str]]] = []
     for t, what, by in (

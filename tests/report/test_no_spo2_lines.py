@@ -112,6 +112,19 @@ def test_a_list_without_merged_stretches_keeps_its_plain_count(rec: SessionRecor
     assert "<h2>Gaps and missing data (none)</h2>" in render_html(replace(rec, gaps=()))
 
 
+def test_each_stretch_row_names_its_printed_line(rec: SessionRecord) -> None:
+    merged, single = (g for g in rec.gaps if g.what == "no_spo2")
+    assert merged.start is not None
+    rows = [r for r in events_rows(rec) if r["source"] == "gap" and r["name"] == "no_spo2"]
+    at = fmt_t(rec, merged.start)
+    assert [r["detail"] for r in rows] == [
+        *(f"stretch {i} of 3 of the line from {at}: {NO_SPO2_DETAIL}" for i in (1, 2, 3)),
+        single.detail,
+    ], [r["detail"] for r in rows]
+    # The line it names is on the form, opening with that time.
+    assert any(f"between {at} and" in x for x in gap_lines(rec))
+
+
 def test_a_legend_with_every_kind_of_hole_stays_on_the_page(rec: SessionRecord) -> None:
     # The no-SpO2 hatch is a ninth legend entry possible (with stored records, an invalid
     # reading and the other three holes): in one row at 6 pt its first entries ran off
