@@ -209,15 +209,22 @@ async def check_mqtt(cfg: Config, creds: Path | None, limit_s: float) -> Check:
     mqtt_username): the first that fails is the line; else one ok line."""
     if not cfg.mqtt.enabled:
         return skip("mqtt", "disabled in config (mqtt.enabled = false)")
-    # (user, password file, environment variable): the env is [mqtt]'s (None: own login).
-    logins = dict.fromkeys(c.mqtt_login(cfg.mqtt) for c in cfg.chairs)
+    from monitord.sinks.mqtt_errors import chair_login_words, station_login_words
+
+    # (user, password file, environment variable): the env is [mqtt]'s (None: own login),
+    # each with the words of its settings for a refused one (the daemon's, sinks/mqtt_errors).
+    logins: dict[tuple[str | None, Path | None, str | None], str] = {}
+    for c in cfg.chairs:
+        login = c.mqtt_login(cfg.mqtt)
+        logins.setdefault(login, chair_login_words(c.id, login[2]))
     if not logins and cfg.station is not None:
         # A station's config (no chairs): its own login, as `monitord station` logs in.
         st = cfg.station
-        logins = {(st.mqtt_username, st.mqtt_password_file, STATION_PASSWORD_ENV): None}
+        login = (st.mqtt_username, st.mqtt_password_file, STATION_PASSWORD_ENV)
+        logins[login] = station_login_words()
     if not logins:
         return skip("mqtt", "no [[chairs]] and no [station] in the config: nothing logs in")
-    results = [await _check_login(cfg, *login, creds, limit_s) for login in logins]
+    results = [await _check_login(cfg, *login, w, creds, limit_s) for login, w in logins.items()]
     failed = [r for r in results if r.status != "ok"]
     if failed or len(results) == 1:
         return (failed or results)[0]
@@ -231,11 +238,13 @@ async def _check_login(
     username: str | None,
     password_file: Path | None,
     env: str | None,
+    keys: str,
     creds: Path | None,
     limit_s: float,
 ) -> Check:
     """One login; `env` is the variable the daemon reads before `password_file` ([mqtt]'s
-    login: MONITORD_MQTT_PASSWORD), None for a chair's own login (which has none)."""
+    login: MONITORD_MQTT_PASSWORD), None for a chair's own login (which has none); `keys`
+    the words of its settings (sinks/mqtt_errors.login_words)."""
     import aiomqtt
 
     from monitord.mqttv5 import V5Client
@@ -243,7 +252,6 @@ async def _check_login(
 
     m = cfg.mqtt
     where = f"{'mqtts' if m.tls else 'mqtt'}://{m.host}:{m.port}"
-    own = env is None
     pw_keys = {
         None: "chairs.mqtt_password_file",
         STATION_PASSWORD_ENV: "station.mqtt_password_file",
@@ -291,17 +299,6 @@ async def _check_login(
         if "certificate has expired" in text:
             return fail("mqtt", f"{where}: TLS failed ({text})", f"{RENEW}; check this Pi's clock")
         if cls == "auth":
-            keys = (
-                "the chair's mqtt_username and mqtt_password_file"
-                if own
-                else f"[station] mqtt_username and its password ({STATION_PASSWORD_ENV} "
-                "or mqtt_password_file)"
-                if env == STATION_PASSWORD_ENV
-                else f"mqtt.username and the password in {env} (which the daemon "
-                "reads before mqtt.password_file)"
-                if source.startswith("environment")
-                else "mqtt.username and the password in mqtt.password_file"
-            )
             return fail(
                 "mqtt",
                 f"{where}: login refused for user {user} ({text})",

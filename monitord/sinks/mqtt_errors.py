@@ -17,6 +17,7 @@ from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.reasoncodes import ReasonCode
 
 from monitord.config import MqttConfig
+from monitord.config_station import STATION_PASSWORD_ENV
 from monitord.log import FailureLog
 from monitord.mqttv5 import PublishRefused, reason_words
 
@@ -70,16 +71,28 @@ def _cause(e: BaseException) -> BaseException:
     return e
 
 
-def login_words(chair: str | None, env: str | None) -> str:
-    """Where a refused login came from, for the advice: `chair`'s own login (`[[chairs]]
-    mqtt_username`: no environment variable), a password from the environment (it
-    replaces the file: config.read_secret), or [mqtt]'s. Before, the advice always named
-    [mqtt]'s keys, also when the daemon had used neither."""
-    if chair is not None and env is None:
-        return f"chair {chair}'s mqtt_username and mqtt_password_file"
+def login_words(user_key: str, password_key: str, env: str | None) -> str:
+    """The settings a refused login came from, in the one wording the sink, the station
+    and `doctor` give (each adds its own around it): the login's user key and where its
+    password was read, the variable `env` when it is set (it replaces the file:
+    config.read_secret), else the file's key."""
     if env and os.environ.get(env):
-        return f"mqtt.username and the password in {env} (it replaces mqtt.password_file)"
-    return "mqtt.username and mqtt.password_file"
+        return f"{user_key} and the password in {env} (it replaces {password_key})"
+    return f"{user_key} and {password_key}"
+
+
+def chair_login_words(chair: str | None, env: str | None) -> str:
+    """A chair's login: its own (`[[chairs]] mqtt_username`, no environment variable:
+    `env` None) or [mqtt]'s. Before, the advice always named [mqtt]'s keys, also when
+    the daemon had used neither."""
+    if chair is not None and env is None:
+        return login_words(f"chair {chair}'s mqtt_username", "mqtt_password_file", None)
+    return login_words("mqtt.username", "mqtt.password_file", env)
+
+
+def station_login_words() -> str:
+    """The station's own login ([station]), as `monitord station` reads its password."""
+    return login_words("station.mqtt_username", "station.mqtt_password_file", STATION_PASSWORD_ENV)
 
 
 def describe_error(
@@ -98,7 +111,7 @@ def describe_error(
     where = f"{cfg.host}:{cfg.port}"
     if isinstance(e, MqttConnectError):
         if _rc(e) in _AUTH_CONNACK:
-            words = login or login_words(chair, env)
+            words = login or chair_login_words(chair, env)
             return "auth", f"broker {where} refused the login ({text}); check {words}"
         return "refused", f"broker {where} refused the connection ({text})"
     if isinstance(e, aiomqtt.MqttCodeError):

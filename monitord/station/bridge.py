@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import ssl
 import time
 from collections.abc import Callable
@@ -45,7 +44,7 @@ from monitord.config_station import STATION_PASSWORD_ENV
 from monitord.log import FailureLog
 from monitord.models import iso
 from monitord.mqttv5 import PublishRefused, V5Client, reason_words
-from monitord.sinks.mqtt_errors import describe_error
+from monitord.sinks.mqtt_errors import describe_error, station_login_words
 from monitord.station.model import Changes, StationModel
 
 log = logging.getLogger("monitord.station.mqtt")
@@ -53,14 +52,6 @@ log = logging.getLogger("monitord.station.mqtt")
 BUG_RESET_S = 60.0
 # The topics whose refused messages are remembered (to warn once each): more than a site has.
 MAX_BAD_TOPICS = 1024
-
-
-def _login_words() -> str:
-    """The settings a refused station login came from (the daemon's are [mqtt]'s or a
-    chair's: sinks/mqtt_errors.login_words)."""
-    if os.environ.get(STATION_PASSWORD_ENV):
-        return f"station.mqtt_username and the password in {STATION_PASSWORD_ENV}"
-    return "station.mqtt_username and station.mqtt_password_file"
 
 
 class NotSent(RuntimeError):
@@ -182,7 +173,7 @@ class Bridge:
                 delay = backoff.next_delay()
                 # Classified, with advice naming the station's own login: a refused one
                 # was logged as the bare "[code:135] Not authorized" (sinks/mqtt_errors.py).
-                cls, said = describe_error(e, self.cfg.mqtt, login=_login_words())
+                cls, said = describe_error(e, self.cfg.mqtt, login=station_login_words())
                 self._flog.failure(cls, f"{said}; retrying in {delay:.1f} s")
                 await asyncio.sleep(delay)
             except Exception as e:

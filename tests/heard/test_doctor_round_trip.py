@@ -144,4 +144,4 @@ async def test_doctor_on_a_station_config_logs_in_as_the_station(
     (tmp_path / "station-1.pass").write_text("wrong\n")
     rc, lines, text = doctor(cfg)
     assert rc == 1 and "login refused for user station-1" in lines["mqtt"], text
-    assert "-> fix: check [station] mqtt_username" in lines["mqtt"], text
+    assert "-> fix: check station.mqtt_username and station.mqtt_password_file" in lines["mqtt"]

@@ -160,7 +160,7 @@ def test_wrong_password_fails_mqtt_line(
     assert rc == 1
     assert lines["mqtt"].startswith("FAIL "), lines["mqtt"]
     assert "login refused for user monitord" in lines["mqtt"]
-    assert "-> fix: check mqtt.username and the password" in lines["mqtt"]
+    assert "-> fix: check mqtt.username and mqtt.password_file against" in lines["mqtt"]
 
 
 def test_passwords_in_the_environment_are_the_ones_judged(
