@@ -22,6 +22,16 @@ from monitord.config_station import STATION_PASSWORD_ENV
 from monitord.config_tls import ca_problem, station_problems
 from monitord.credentials import CredentialMissing, in_unit, outside_unit, unit_directory
 from monitord.scenario import ScenarioError, ScenarioFile
+from monitord.serviceuser import FileKind
+
+
+def file_kind(key: str) -> FileKind:
+    """What the file of dotted `key` is, for the fix that keeps it so (serviceuser.file_fix):
+    the client key is read through the service's group, the station's key and nurses file
+    are monitord's own (docs/install.md); certificates and CAs are no secret."""
+    if key == "mqtt.tls.key_file":
+        return "group"
+    return "own" if key in ("station.nurses_file", "station.tls_key_file") else "public"
 
 
 def secret_files(cfg: Config) -> list[tuple[str, Path, str]]:
@@ -147,15 +157,18 @@ def _unreadable_secret(p: Path, st: os.stat_result) -> str:
     return (
         f"{p}: not readable by this user ({me}; mode {stat.S_IMODE(st.st_mode):04o}): the "
         f"daemon reads an absolute path as its own user; put the file in "
-        f"{credentials.SECRETS_DIR} and name it relatively (the unit passes it), or chgrp "
-        f"monitord {p} and chmod 0640 {p}"
+        f"{credentials.SECRETS_DIR} and name it relatively (the unit passes it), or "
+        f"{serviceuser.file_fix(p, 'group')[1]}"
     )
 
 
-def _unusable(p: Path) -> str | None:
-    """Why the service user cannot use TLS file `p` (checked as this user), or None.
-    A directory on the way that this user may not enter makes stat() itself fail: one
-    line, never a traceback (scripts/make-certs.sh used to make its folder 0700)."""
+def _unusable(p: Path, kind: FileKind = "public") -> str | None:
+    """Why the service user cannot use file `p` (checked as this user), or None; its fix
+    keeps a file of `kind` so (serviceuser.file_fix: a private key or the nurses file is
+    never told 0644). A directory on the way that this user may not enter makes stat()
+    itself fail: one line, never a traceback (scripts/make-certs.sh used to make its
+    folder 0700)."""
+    mode = serviceuser.file_fix(p, kind)[0]
     try:
         if p.is_dir():
             return "a directory, not a file: name the certificate file in it"
@@ -164,12 +177,12 @@ def _unusable(p: Path) -> str | None:
     except PermissionError:
         return (
             "not reachable by this user (a directory on its path is closed to it: "
-            "make the directories 0755 and the file 0644, docs/install.md)"
+            f"make the directories 0755 and the file {mode}, docs/install.md)"
         )
     except OSError as e:
         return f"cannot be checked ({e.strerror or e})"
     if not os.access(p, os.R_OK):
-        return "not readable by this user (make it 0644, or 0640 group monitord for a key)"
+        return f"not readable by this user (make it {mode})"
     return None
 
 
@@ -258,12 +271,9 @@ def check(
         p = getattr(tls, key) if tls is not None else None
         if p is None:
             continue
-        problem = _unusable(p)
+        problem = _unusable(p, file_kind(f"mqtt.tls.{key}"))  # a client key: never 0644
         if problem and problem.startswith("not readable") and not _unread_counts(p, as_daemon):
             continue  # a key 0640 root:monitord (docs/install.md), as for a secret
-        if problem and key == "key_file" and problem.startswith("not reachable"):
-            # A private key: the certificates' "file 0644" would give it to every user.
-            problem = problem.replace("the file 0644", "the key 0640 group monitord")
         if problem or (key == "ca_file" and (problem := ca_problem(p))):
             errors.append(f"{where(cfg, source, f'mqtt.tls.{key}')}: {p}: {problem}")
     if cfg.station is not None:
@@ -441,18 +451,11 @@ def _check_station(
     for key, p in files:
         if p is None:
             continue
-        problem = _unusable(p)
+        # PIN hashes and a private key: monitord's own, never "make it 0644", also when a
+        # closed directory is the cause (a key left in /etc/ssl/private).
+        problem = _unusable(p, file_kind(f"station.{key}"))
         if problem and problem.startswith("not readable") and not _unread_counts(p, as_daemon):
             continue  # the nurses file and key belong to monitord (docs/install.md)
-        if problem is not None and key != "tls_cert_file" and problem.startswith("not rea"):
-            # PIN hashes and a private key: never "make it 0644" (docs/install.md), also
-            # when a closed directory is the cause (a key left in /etc/ssl/private).
-            problem = (
-                "not reachable by this user (a directory on its path is closed to it: make "
-                "the directories 0755; the file stays owned by monitord, mode 0600)"
-                if problem.startswith("not reachable")
-                else "not readable by this user (make it owned by monitord, mode 0600)"
-            )
         if problem is not None:
             errors.append(f"{where(cfg, source, f'station.{key}')}: {p}: {problem}")
         elif key in ("nurses_file", "tls_key_file"):

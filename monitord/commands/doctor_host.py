@@ -15,7 +15,7 @@ from pathlib import Path
 from monitord import serviceuser
 from monitord.commands.checks import Check, fail, ok, skip
 from monitord.config import Config
-from monitord.config_checks import command_problem, secret_files
+from monitord.config_checks import command_problem, file_kind, secret_files
 from monitord.credentials import SECRETS_DIR
 from monitord.serviceuser import SERVICE_USER, may, service_user_blocked
 
@@ -60,23 +60,19 @@ def check_service_files(cfg: Config) -> list[Check]:
     credential the unit passes whatever its mode: not judged here."""
     out = []
     for key, path, _env in secret_files(cfg):
-        if path.is_absolute() and (why := service_user_blocked(path)):
-            detail = why.split("; ", 1)[0]
-            fix = (
-                f"chgrp {SERVICE_USER} {path} && chmod 0640 {path}, or move it to "
-                f"{SECRETS_DIR} and name it relatively (the unit passes it; docs/operations.md, "
-                "Secrets)"
+        if path.is_absolute() and (why := service_user_blocked(path, kind="group")):
+            detail, fix = why.split("; ", 1)
+            fix += (
+                f", or move it to {SECRETS_DIR} and name it relatively (the unit passes it; "
+                "docs/operations.md, Secrets)"
             )
-            if not detail.startswith(f"user {SERVICE_USER} cannot read "):
-                fix = why.split("; ", 1)[1] + f", or move it to {SECRETS_DIR} (relative name)"
             out.append(fail(key, detail, fix))
     tls = cfg.mqtt.tls if cfg.mqtt.enabled else None
     for key in ("ca_file", "cert_file", "key_file"):
         p = getattr(tls, key) if tls is not None else None
-        if p is not None and (why := service_user_blocked(p)):
+        kind = file_kind(f"mqtt.tls.{key}")  # a client key: never 0644
+        if p is not None and (why := service_user_blocked(p, kind=kind)):
             detail, fix = why.split("; ", 1)
-            if key == "key_file" and detail.startswith(f"user {SERVICE_USER} cannot read"):
-                fix = f"chgrp {SERVICE_USER} {p} && chmod 0640 {p}"  # a private key: never 0644
             # Without it `monitord run` stops with exit 78 (config_checks).
             out.append(
                 fail(f"mqtt.tls.{key}", detail, f"{fix} (docs/install.md, TLS certificates)")
@@ -95,10 +91,8 @@ def check_service_files(cfg: Config) -> list[Check]:
         # The station reads them as `monitord` (its unit's User=), root (doctor) any file:
         # `--add-nurse` under sudo makes the nurses file 0600 root, which the station then
         # refuses at start (exit 78) while check-config as root said ok.
-        if p is not None and (why := service_user_blocked(p)):
+        if p is not None and (why := service_user_blocked(p, kind=file_kind(f"station.{key}"))):
             detail, fix = why.split("; ", 1)
-            if key != "tls_cert_file" and detail.startswith(f"user {SERVICE_USER} cannot read"):
-                fix = f"chown {SERVICE_USER}:{SERVICE_USER} {p} && chmod 0600 {p}"
             out.append(
                 fail(f"station.{key}", detail, f"{fix} (docs/install.md, The nurses' station)")
             )
