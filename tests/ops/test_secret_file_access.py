@@ -402,20 +402,15 @@ def test_a_client_key_the_service_user_cannot_read_is_never_told_0644(
         assert f"chgrp monitord {key} && chmod 0640 {key}" in lines[0], lines
         assert "0644" not in lines[0], lines
         monkeypatch.undo()
-        # Its reader itself cannot read it (`run`, check-config as the service user): the
-        # prose said "make it 0644, or 0640 group monitord for a key"; now doctor's fix.
-        key.chmod(CLOSED)
-        p = as_service_user("check-config", "-c", str(cfg))
-        assert p.returncode == 78, p.stderr
-        line = p.stderr.strip()
-        assert f"mqtt.tls.key_file: {key}: not readable by this user" in line, line
-        assert "(make it 0640 group monitord)" in line and "0644" not in line, line
-        private.chmod(CLOSED_DIR)
-        p = as_service_user("check-config", "-c", str(cfg))
-        assert p.returncode == 78, p.stderr
-        line = p.stderr.strip()
-        assert f"mqtt.tls.key_file: {key}: not reachable by this user" in line, line
-        assert "0640 group monitord" in line and "0644" not in line, line
+        # Closed to its reader itself (`run`, check-config as the service user): the file,
+        # whose prose said "make it 0644, or 0640 group monitord for a key", then a folder.
+        for closed, said in ((key, "not readable"), (private, "not reachable")):
+            closed.chmod(CLOSED if closed == key else CLOSED_DIR)
+            p = as_service_user("check-config", "-c", str(cfg))
+            assert p.returncode == 78, p.stderr
+            line = p.stderr.strip()
+            assert f"mqtt.tls.key_file: {key}: {said} by this user" in line, line
+            assert "0640 group monitord" in line and "0644" not in line, line
     finally:
         if private.exists():
             private.chmod(0o755)
