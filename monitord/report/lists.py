@@ -113,6 +113,10 @@ def gaps_title(rec: SessionRecord, lines: int) -> str:
         return f"{head} ({lines})"
     total = lines - len(merged) + sum(merged)
     n = len(merged)
+    if n == lines:
+        # Every line a merged one: "(41 gaps in 1 line; 41 stretches without valid SpO2
+        # in 1 line)" said the same count twice, as if 82.
+        return f"{head} ({total} stretches without valid SpO2 in {n} line{'s' * (n > 1)})"
     return (
         f"{head} ({total} gaps in {lines} line{'s' * (lines > 1)}; {sum(merged)} stretches "
         f"without valid SpO2 in {n} line{'s' * (n > 1)})"

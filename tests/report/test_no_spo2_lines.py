@@ -112,6 +112,17 @@ def test_a_list_without_merged_stretches_keeps_its_plain_count(rec: SessionRecor
     assert "<h2>Gaps and missing data (none)</h2>" in render_html(replace(rec, gaps=()))
 
 
+def test_a_list_of_merged_lines_only_counts_its_stretches_once(rec: SessionRecord) -> None:
+    # Every printed line a merged one: "(3 gaps in 1 line; 3 stretches without valid SpO2
+    # in 1 line)" gave the count twice, as if 6 gaps (the events CSV has 3 gap rows).
+    only = replace(rec, gaps=tuple(g for g in rec.gaps if len(g.stretches) > 1))
+    head = "Gaps and missing data (3 stretches without valid SpO2 in 1 line)"
+    assert f"<h2>{head}</h2>" in render_html(only), [
+        x for x in render_html(only).splitlines() if "Gaps and" in x
+    ]
+    assert len([r for r in events_rows(only) if r["source"] == "gap"]) == 3
+
+
 def test_each_stretch_row_names_its_printed_line(rec: SessionRecord) -> None:
     merged, single = (g for g in rec.gaps if g.what == "no_spo2")
     assert merged.start is not None
