@@ -61,12 +61,18 @@ class ChairView:
     # took an alarm heard live off the board). Kept ahead of a live set applied (as only
     # after a live `online` it was), the board held that set's alarms as of a time it was
     # not: every newer set of a daemon behind, replayed, was kept out (a cleared alarm
-    # stayed, a new one unshown).
+    # stayed, a new one unshown). None again at a replayed `online` of a connection the
+    # station did not hear (`apply`): its sets are judged by what it said.
     clock: str | None = None
     # `clock` is an alert event's, heard after the last set applied: a set as old as it
     # may predate it (an event of a batch is at or after the set before it: docs/mqtt.md
     # "alerts/active"), and is kept out when replayed (`apply`).
     clock_by_event: bool = False
+    # The last replayed set kept out (`_kept_out`) since the station's (re)subscribe, and
+    # nothing newer heard since: retained messages of different topics come in any order,
+    # and a replayed `online` of a new connection after it (a replaced Pi, clock behind)
+    # shows it was that connection's newest state, not an older one: applied then.
+    kept_set: ActiveSet | None = None
     # The chair's clock against the station's monotonic one: the largest (chair time of a
     # set or event heard live) - (station time it came) since the chair's daemon last said
     # `online` (live, or replayed anew: a replaced Pi may run behind the one before). Each
@@ -253,6 +259,7 @@ class StationModel:
             if view.heard_at is not None:
                 view.heard_at = at
             view.kind_at.clear()
+            view.kept_set = None  # of the replay before: this one replays anew
 
     def snapshot(self, now: float | None = None) -> dict[str, Any]:
         return {
@@ -299,8 +306,18 @@ class StationModel:
             # replayed with another time than the `online` held (it connected anew while
             # the station was off the broker). Only the live one reset it: the old
             # daemon's clock, ahead, read the new one's alerts old and called at once.
-            if msg.state == "online" and (at is not None or msg.time != view.status_time):
+            anew = msg.state == "online" and msg.time != view.status_time
+            if msg.state == "online" and (at is not None or anew):
                 view.offset = None
+            if anew and at is None:
+                # A connection the station did not hear (a replaced Pi, its clock behind
+                # the one before): its sets are judged by what it said, not by the held
+                # time of the daemon before. Kept, its replayed set (its HIGH alarm) was
+                # kept out, unshown and never phoned, until its next live set: hours.
+                # The same `online` replayed (a daemon that died) leaves it: `_kept_out`.
+                view.clock, view.clock_by_event = None, False
+                if view.kept_set is not None:  # replayed before this `online`
+                    self._set(view, view.kept_set, None)
             view.seen(msg.time)
             view.online = msg.state == "online"
             view.status_time = msg.time
@@ -320,36 +337,13 @@ class StationModel:
             if msg.valid is True:
                 view.last_valid[parts[2]] = reading
         elif isinstance(msg, ActiveSet):
-            if at is None and msg.time is not None and _kept_out(view, msg.time):
-                # A retained set older than an event or set already heard from the chair
-                # (or as old as an event heard after the last set: `_kept_out`):
-                # the broker kept a set from before it (the daemon died or lost its link
-                # between an alarm's event and its set, or the broker restarted from an
-                # older save) and replays it at our resubscribe. It would drop an alarm
-                # heard live, with no daemon left to bring it back. A chair's clock never
-                # goes back (monitord/clock.py), so the held state is the newer one.
+            if not self._set(view, msg, at):
                 return out
-            # The set says who acknowledged (`by`); a daemon older than that says `ack`
-            # only: keep the name from the event then.
-            who = {a.get("alert_id"): a.get("by") for a in view.alerts if a.get("by")}
-            view.alerts = [
-                {**a.dump(), "by": who[a.alert_id]}
-                if a.ack and a.by is None and a.alert_id in who
-                else a.dump()
-                for a in msg.alerts
-            ]
-            view.session = msg.session.dump() if msg.session is not None else None
-            # What the station now holds is as of this set: its time, a live one's also
-            # back (`clock`); a replayed one applied is not older (`_kept_out`).
-            if msg.time is not None:
-                view.clock = msg.time
-            view.clock_by_event = False  # no event heard after this set
-            view.seen(msg.time)
-            if at is not None:
-                view.heard_time(msg.time, at)
         elif isinstance(msg, AlertEvent):
             if at is not None:
                 view.heard_time(msg.time, at)
+                # Newer than a set kept out: the daemon is live, its set follows.
+                view.kept_set = None
             self._event(view, msg)
             out.events.append({**msg.dump(), "chair": chair_id})
         else:
@@ -366,6 +360,41 @@ class StationModel:
             ]
         out.chairs.add(chair_id)
         return out
+
+    @staticmethod
+    def _set(view: ChairView, msg: ActiveSet, at: float | None) -> bool:
+        """Apply an active set (`at`: live, or None: replayed); False when kept out."""
+        if at is None and msg.time is not None and _kept_out(view, msg.time):
+            # A retained set older than an event or set already heard from the chair
+            # (or as old as an event heard after the last set: `_kept_out`):
+            # the broker kept a set from before it (the daemon died or lost its link
+            # between an alarm's event and its set, or the broker restarted from an
+            # older save) and replays it at our resubscribe. It would drop an alarm
+            # heard live, with no daemon left to bring it back. A chair's clock never
+            # goes back (monitord/clock.py), so the held state is the newer one. Unless
+            # its connection's `online`, replayed after it, says it is a new one.
+            view.kept_set = msg
+            return False
+        view.kept_set = None  # this set is newer than any kept out
+        # The set says who acknowledged (`by`); a daemon older than that says `ack`
+        # only: keep the name from the event then.
+        who = {a.get("alert_id"): a.get("by") for a in view.alerts if a.get("by")}
+        view.alerts = [
+            {**a.dump(), "by": who[a.alert_id]}
+            if a.ack and a.by is None and a.alert_id in who
+            else a.dump()
+            for a in msg.alerts
+        ]
+        view.session = msg.session.dump() if msg.session is not None else None
+        # What the station now holds is as of this set: its time, a live one's also
+        # back (`clock`); a replayed one applied is not older (`_kept_out`).
+        if msg.time is not None:
+            view.clock = msg.time
+        view.clock_by_event = False  # no event heard after this set
+        view.seen(msg.time)
+        if at is not None:
+            view.heard_time(msg.time, at)
+        return True
 
     def _pace(self, view: ChairView, kind: str, device: str | None, at: float) -> None:
         """A live reading of `kind`: it streams while its readings come at most half of
