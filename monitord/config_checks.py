@@ -24,14 +24,23 @@ from monitord.credentials import CredentialMissing, in_unit, outside_unit, unit_
 from monitord.scenario import ScenarioError, ScenarioFile
 from monitord.serviceuser import FileKind
 
+# What the file of each dotted key is, for the fix that keeps it so (serviceuser.file_fix):
+# the client key is read through the service's group, the station's key and nurses file
+# are monitord's own (docs/install.md); certificates and CAs are no secret. Listed whole:
+# a key left out is a KeyError, never a quiet "0644" for a file that may be a secret.
+FILE_KINDS: dict[str, FileKind] = {
+    "mqtt.tls.ca_file": "public",
+    "mqtt.tls.cert_file": "public",
+    "mqtt.tls.key_file": "group",
+    "station.tls_cert_file": "public",
+    "station.tls_key_file": "own",
+    "station.nurses_file": "own",
+}
+
 
 def file_kind(key: str) -> FileKind:
-    """What the file of dotted `key` is, for the fix that keeps it so (serviceuser.file_fix):
-    the client key is read through the service's group, the station's key and nurses file
-    are monitord's own (docs/install.md); certificates and CAs are no secret."""
-    if key == "mqtt.tls.key_file":
-        return "group"
-    return "own" if key in ("station.nurses_file", "station.tls_key_file") else "public"
+    """What the file of dotted `key` is (FILE_KINDS)."""
+    return FILE_KINDS[key]
 
 
 def secret_files(cfg: Config) -> list[tuple[str, Path, str]]:

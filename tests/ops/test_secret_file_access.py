@@ -415,3 +415,17 @@ def test_a_client_key_the_service_user_cannot_read_is_never_told_0644(
         if private.exists():
             private.chmod(0o755)
         shutil.rmtree(tmp)
+
+
+def test_every_file_kind_is_listed_and_an_unlisted_key_is_no_quiet_0644() -> None:
+    # The advice for a file the service reads depends on what it is; a key missing from
+    # the list fell through to "public" (0644), also for a secret added later.
+    from monitord.config_checks import FILE_KINDS, file_kind
+
+    assert {k for k, v in FILE_KINDS.items() if v != "public"} == {
+        "mqtt.tls.key_file",
+        "station.tls_key_file",
+        "station.nurses_file",
+    }
+    with pytest.raises(KeyError):
+        file_kind("station.mqtt_password_file")
