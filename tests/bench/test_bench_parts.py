@@ -148,7 +148,11 @@ async def test_mini_fleet_counts_everything(influxd: Influxd, tmp_path: Path) ->
     servers = Servers.__new__(Servers)  # the fleet starts its own broker; influxd shared
     servers.workdir, servers.influxd = tmp_path, influxd
     influxd.drop_database("bench_fleet")  # counts start at zero
-    res = await fleet.run(servers, tmp_path, chairs_n=2, probes=4, warmup_s=3.0)
+    # Group commits at 0.5 s (not 5 s): the baseline settles in 3.5 s, not 12.5 s; the
+    # probes start 1 s into the stream, not 5 s (the fleet's figures are not checked here).
+    res = await fleet.run(
+        servers, tmp_path, chairs_n=2, probes=4, warmup_s=3.0, commit_s=0.5, warm_s=1.0
+    )
     assert res["probes"] == 4 and res["receipt"]["n"] == 4
     assert res["nothing_lost"], res
     assert res["daemon_exit_codes"] == [0]
@@ -208,11 +212,12 @@ async def test_alert_bench_runs_several_times_against_servers_it_did_not_start(
     daemon and store, and one verdict over them. With `--broker HOST:PORT --influx URL`:
     the bench's daemon, its probes and its floor all use the given servers, and the
     bench's database is created on the given InfluxDB. (One test for both: a run takes
-    ~15 s of fixed phases, and a separate in-process run proved nothing this one does not.)"""
+    ~9 s of fixed phases, its CPU and disk windows cut to 2 s by `--window-s`, and a
+    separate in-process run proved nothing this one does not.)"""
     influxd.drop_database("bench_alerts")
     broker = f"{mosquitto.host}:{mosquitto.port}"
     cmd = [sys.executable, "-m", "bench.alert_latency", "--quick", "--runs", "2", "--probes",
-           "4", "--broker", broker, "--influx", influxd.url]  # fmt: skip
+           "4", "--broker", broker, "--influx", influxd.url, "--window-s", "2"]  # fmt: skip
     proc = await asyncio.create_subprocess_exec(
         *cmd,
         cwd=REPO,
@@ -229,8 +234,8 @@ async def test_alert_bench_runs_several_times_against_servers_it_did_not_start(
     for r in runs:
         assert r["servers"] == f"remote: broker {broker}, influx {influxd.url}"
         assert r["alert"]["n"] == 4 and r["floor"]["n"] == 4
-        # The disk floor: a probe every 20 ms for 5 s after the alarms, while the chairs
-        # stream.
+        # The disk floor: a probe every 20 ms for 2 s (`--window-s`) after the alarms,
+        # while the chairs stream.
         assert r["disk"]["n"] >= 10 and r["disk"]["p50_ms"] > 0
         # 16 chairs streaming cost the daemon some CPU; the per-alarm share is reported
         # (too few probes here for its value to mean anything).
