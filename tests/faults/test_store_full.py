@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,16 @@ async def feed(ox: Oximeter, spo2: float, seconds: float, hz: float = 5.0) -> No
         await asyncio.sleep(1 / hz)
 
 
+async def feed_until(ox: Oximeter, spo2: float, shown: Callable[[], bool], what: str) -> None:
+    """Lines at 5 a second, as `feed`, until `shown()`: a desaturation (or recovery) as
+    long as spo2.very_low's `for_s` (`clear_for_s`) needs, not a fixed 4 s."""
+    for _ in range(150):  # 30 s
+        await feed(ox, spo2, 0.2)
+        if shown():
+            return
+    raise AssertionError(f"{what} not shown within 30 s of SpO2 {spo2:g}")
+
+
 async def test_full_disk_loses_nothing_and_raises_a_technical_alarm(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, influxd: Influxd, influx_db: str
 ) -> None:
@@ -85,7 +96,9 @@ async def test_full_disk_loses_nothing_and_raises_a_technical_alarm(
         store = Store(disk / "outbox.sqlite")
         daemon = DaemonProcess(cfg, tmp_path / "daemon.log")
         async with (
-            Observer(mosquitto, [f"{base}/alerts/events", f"{base}/cmd/errors"]) as nurse,
+            Observer(
+                mosquitto, [f"{base}/alerts/events", f"{base}/cmd/errors", f"{base}/alerts/active"]
+            ) as nurse,
             Oximeter(tmp_path) as ox,
         ):
             daemon.start()
@@ -110,9 +123,15 @@ async def test_full_disk_loses_nothing_and_raises_a_technical_alarm(
                 assert "CRITICAL" in daemon.output()
                 stored_at_full = store.readings()
 
-                # The patient desaturates and recovers while nothing can be written.
-                await feed(ox, 80.0, 4)
-                await feed(ox, 97.0, 4)
+                # The patient desaturates and recovers while nothing can be written: the
+                # held batches still show in the retained active set (monitord/storeguard.py).
+                def very_low_shown() -> bool:
+                    last = nurse.of("alerts/active")[-1:]
+                    sets = [b["alerts"] for b in last if isinstance(b, dict)]
+                    return any(a["rule"] == "spo2.very_low" for al in sets for a in al)
+
+                await feed_until(ox, 80.0, very_low_shown, "spo2.very_low active")
+                await feed_until(ox, 97.0, lambda: not very_low_shown(), "spo2.very_low over")
                 # A nurse starts a session: answered at once (refused), never left hanging.
                 await mosquitto_pub(
                     mosquitto, f"{base}/cmd/session", json.dumps({"action": "start"})
