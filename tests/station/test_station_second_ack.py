@@ -38,16 +38,17 @@ from tests.station.station_kit import (
 )
 
 # Readings of a simulated IntelliVue, in seconds from the daemon's start: a crisis at 6 s,
-# its condition over from 32 s (two readings below 180/110): latched, acknowledged by
-# then, so it clears at the second one. The 26 s between are for alice's ACK and bob's
-# answer (a few seconds on a loaded machine); the test was 70 s with 48 s there.
+# its condition over from 20 s (two readings below 180/110): latched, acknowledged by
+# then, so it clears at the second one, at 24 s. The 18 s to the clear are for alice's
+# ACK and bob's answer (0.3 s on a 2-core machine at load 2, a few seconds loaded); the
+# test was 70 s with 48 s there, then 44 s with 32 s, idle after the answers.
 CRISIS = [
     {"t": 1, "event": "hr", "hr": 72},
     {"t": 1, "event": "spo2", "spo2": 97, "pulse": 72},
     {"t": 2, "event": "bp", "sys": 124, "dia": 82},
     {"t": 6, "event": "bp", "sys": 212, "dia": 124},
-    {"t": 32, "event": "bp", "sys": 150, "dia": 90},
-    {"t": 38, "event": "bp", "sys": 148, "dia": 88},
+    {"t": 20, "event": "bp", "sys": 150, "dia": 90},
+    {"t": 24, "event": "bp", "sys": 148, "dia": 88},
     {"t": 3600, "event": "end"},
 ]
 T1 = tile("chair-1")
