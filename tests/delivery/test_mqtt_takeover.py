@@ -390,7 +390,7 @@ async def test_a_network_that_resets_idle_connections_is_no_takeover(
     than the takeover's hold (2 x the backoff's cap): after CLOSES of them one daemon said
     it was taken over (the keepalive 2 s here stands for the default 30 s, hold 60 s)."""
     caplog.set_level(logging.INFO, logger="monitord.sinks.mqtt")
-    proxy = IdleResetProxy(mosquitto, idle_s=1.0)
+    proxy = IdleResetProxy(mosquitto, idle_s=1.5)
     async with proxy.serving() as port:
         mq = MqttConfig(host="127.0.0.1", port=port, prefix=mqtt_prefix, timeout_s=2)
         # 2 s, under the config's floor of 5 s (validated for operators; model_copy does
