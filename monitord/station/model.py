@@ -44,6 +44,8 @@ LOST_RULE = "tech.device_lost"  # its `value.device`: a lost device is expected 
 ANSWER_FIELDS = ("code", "alert_id", "rule", "acked_by", "acked_at", "cleared_at")
 # Cleared alert ids kept per chair (a late raise of one is ignored): weeks of a chair's alarms.
 KEEP_CLEARED = 256
+# Status times kept per chair (each names one connection of its daemon: `ChairView.said`).
+KEEP_STATUSES = 64
 
 
 @dataclass
@@ -73,6 +75,12 @@ class ChairView:
     # and a replayed `online` of a new connection after it (a replaced Pi, clock behind)
     # shows it was that connection's newest state, not an older one: applied then.
     kept_set: ActiveSet | None = None
+    # The times of the statuses heard from the chair (live or replayed), the last
+    # KEEP_STATUSES: an `online` (and its Last Will) carries its connection's time, so a
+    # replayed one with a time in here is a connection the station already heard. Only
+    # the last one was compared: a broker restored from an older save replays an older
+    # `online`, read as a new connection, and its older set took a live alarm off the board.
+    said: OrderedDict[str, None] = field(default_factory=OrderedDict)
     # The chair's clock against the station's monotonic one: the largest (chair time of a
     # set or event heard live) - (station time it came) since the chair's daemon last said
     # `online` (live, or replayed anew: a replaced Pi may run behind the one before). Each
@@ -303,10 +311,11 @@ class StationModel:
             self._stopped(view, at)
         if isinstance(msg, Status):
             # Its daemon (re)connected, maybe another Pi on its own clock: said live, or
-            # replayed with another time than the `online` held (it connected anew while
-            # the station was off the broker). Only the live one reset it: the old
+            # replayed with a time the station never heard from it (it connected anew
+            # while the station was off the broker). Only the live one reset it: the old
             # daemon's clock, ahead, read the new one's alerts old and called at once.
-            anew = msg.state == "online" and msg.time != view.status_time
+            # One without a time names no connection: taken as the one held (`_kept_out`).
+            anew = msg.state == "online" and msg.time is not None and msg.time not in view.said
             if msg.state == "online" and (at is not None or anew):
                 view.offset = None
             if anew and at is None:
@@ -318,6 +327,11 @@ class StationModel:
                 view.clock, view.clock_by_event = None, False
                 if view.kept_set is not None:  # replayed before this `online`
                     self._set(view, view.kept_set, None)
+            if msg.time is not None:
+                view.said[msg.time] = None
+                view.said.move_to_end(msg.time)
+            while len(view.said) > KEEP_STATUSES:
+                view.said.popitem(last=False)
             view.seen(msg.time)
             view.online = msg.state == "online"
             view.status_time = msg.time

@@ -143,3 +143,25 @@ def test_a_set_kept_out_then_a_live_event_is_not_applied_at_the_online() -> None
     s.feed("alerts/events", {**EVENT, "event": "raised", "time": "2026-12-03T10:00:40Z"}, 4.0)
     s.feed("status", NEW_ONLINE, None)
     assert s.ids() == [HIGH["alert_id"]], "a kept-out set applied after a live event"
+
+
+def test_an_older_save_replayed_does_not_drop_a_live_alarm_in_either_order() -> None:
+    """The broker restored from a save taken before the daemon's last reconnect (and its
+    alarm), the daemon dead since: its older `online`, heard live before, and its older
+    set are replayed. That `online` is a connection the station heard, not a new one;
+    read as new, its older set was applied and the live HIGH alarm left the board."""
+    first = {"state": "online", "time": "2026-12-03T09:00:00Z", "version": "1"}
+    saved = {"time": "2026-12-03T09:00:05Z", "alerts": []}
+    replays: list[list[tuple[str, dict[str, Any]]]] = [
+        [("status", first), ("alerts/active", saved)],
+        [("alerts/active", saved), ("status", first)],
+    ]
+    for replay in replays:
+        s = Station()
+        s.feed("status", first, 0.5)
+        s.feed("alerts/active", saved, 0.6)
+        _died_between_event_and_set(s, NEW_ONLINE, 1.0)  # reconnected, alarm, died
+        for rest, body in replay:
+            s.feed(rest, body, None)
+        assert s.ids() == [HIGH["alert_id"]], f"the live alarm dropped by {replay}"
+        assert HIGH["alert_id"] in s.f._pending, f"the phone countdown ended by {replay}"
