@@ -315,7 +315,7 @@ class StationModel:
             # while the station was off the broker). Only the live one reset it: the old
             # daemon's clock, ahead, read the new one's alerts old and called at once.
             # One without a time names no connection: taken as the one held (`_kept_out`).
-            anew = msg.state == "online" and msg.time is not None and msg.time not in view.said
+            anew = msg.time is not None and msg.time not in view.said
             if msg.state == "online" and (at is not None or anew):
                 view.offset = None
             if anew and at is None:
@@ -323,7 +323,8 @@ class StationModel:
                 # the one before): its sets are judged by what it said, not by the held
                 # time of the daemon before. Kept, its replayed set (its HIGH alarm) was
                 # kept out, unshown and never phoned, until its next live set: hours.
-                # The same `online` replayed (a daemon that died) leaves it: `_kept_out`.
+                # Also its Last Will (that connection's time): the new Pi gone since.
+                # A status heard before (a daemon that died, an older save) leaves it.
                 view.clock, view.clock_by_event = None, False
                 if view.kept_set is not None:  # replayed before this `online`
                     self._set(view, view.kept_set, None)

@@ -165,3 +165,21 @@ def test_an_older_save_replayed_does_not_drop_a_live_alarm_in_either_order() -> 
             s.feed(rest, body, None)
         assert s.ids() == [HIGH["alert_id"]], f"the live alarm dropped by {replay}"
         assert HIGH["alert_id"] in s.f._pending, f"the phone countdown ended by {replay}"
+
+
+def test_a_replaced_pis_alarm_is_shown_when_its_last_will_is_replayed() -> None:
+    """The new Pi connected, raised its alarm and went away (its Last Will, with its
+    connection's time) while the station was off the broker: its set is its newest state.
+    Before, only an `online` said a new connection: the set stayed out, the old Pi's state
+    on the board and the new Pi's HIGH alarm never shown nor phoned."""
+    will = {"state": "offline", "time": NEW_ONLINE["time"], "version": "1"}
+    for replay in (
+        [("alerts/active", _new_set()), ("status", will)],
+        [("status", will), ("alerts/active", _new_set())],
+    ):
+        s = Station()
+        s.old_pi_heard_live()
+        for rest, body in replay:
+            s.feed(rest, body, None)
+        assert s.ids() == [HIGH["alert_id"]], f"the new Pi's HIGH alarm unshown by {replay}"
+        assert HIGH["alert_id"] in s.f._pending, f"never phoned by {replay}"
