@@ -183,3 +183,32 @@ def test_a_replaced_pis_alarm_is_shown_when_its_last_will_is_replayed() -> None:
             s.feed(rest, body, None)
         assert s.ids() == [HIGH["alert_id"]], f"the new Pi's HIGH alarm unshown by {replay}"
         assert HIGH["alert_id"] in s.f._pending, f"never phoned by {replay}"
+
+
+def test_a_replayed_online_without_a_time_is_no_new_connection() -> None:
+    """An `online` with no time names no connection: an older set replayed with it stays
+    out. Before, any time but the held one (None too) read as a new connection."""
+    for replay in (
+        [("status", {"state": "online"}), ("alerts/active", {"time": "2026-12-03T10:00:30Z"})],
+        [("alerts/active", {"time": "2026-12-03T10:00:30Z"}), ("status", {"state": "online"})],
+    ):
+        s = Station()
+        _died_between_event_and_set(s, NEW_ONLINE, 1.0)
+        for rest, body in replay:
+            s.feed(rest, {"alerts": [], **body}, None)
+        assert s.ids() == [HIGH["alert_id"]], f"the live alarm dropped by {replay}"
+
+
+def test_a_replaced_pis_alarm_cleared_live_is_not_brought_back_by_a_late_raise() -> None:
+    """The new Pi's kept set applied at its `online`; its alarm then cleared live; a
+    re-sent `raised` of it heard after does not put it back, nor its phone countdown."""
+    s = Station()
+    s.old_pi_heard_live()
+    s.feed("alerts/active", _new_set(), None)
+    s.feed("status", NEW_ONLINE, None)
+    assert s.ids() == [HIGH["alert_id"]]
+    s.feed("alerts/events", {**EVENT, "event": "cleared", "time": "2026-12-03T10:01:00Z"}, 5.0)
+    s.feed("alerts/active", {"time": "2026-12-03T10:01:00Z", "alerts": []}, 6.0)
+    s.feed("alerts/events", {**EVENT, "event": "raised", "time": "2026-12-03T10:00:25Z"}, 7.0)
+    assert s.ids() == [], "a cleared alarm shown again"
+    assert HIGH["alert_id"] not in s.f._pending, "a cleared alarm's phone countdown restarted"
