@@ -19,7 +19,9 @@ machine). Floor: bare QoS 1 publish -> receive on the same broker, interleaved.
 Nothing lost: after the probes the streams stop, the outboxes drain, and the counts in
 InfluxDB (SpO2 rows per chair = Masimo lines written since a baseline taken once every
 link is up; `spo2.very_low` alert rows per chair = 2 x probes) and at the station (events
-per chair, receipts sent = received here) are checked.
+per chair, receipts sent = received here) are checked. The oximeters' `silence_s` outlasts
+the baseline pause (`oximeter_silence_s`), so no link drops while the streams stop;
+`link_drops` counts any from the baseline to the probes' end.
 RSS is summed over the 32 daemons; CPU of the daemons, mosquitto, influxd, the station and
 this bench process (it plays 64 devices) over the probe window.
 """
@@ -52,6 +54,21 @@ from tests.servers import Mosquitto, json_int
 SITE = "fleet"
 PREFIX = "monitord"
 NIBP_EVERY_S = 60.0
+
+
+def baseline_pause_max_s(commit_s: float) -> float:
+    """The longest the streams stop for the baseline (`_settled_counts`: 0.5 s, then up
+    to four reads a sink flush plus a group commit apart): 24.5 s with the 5-s default."""
+    return 0.5 + 4 * (1.0 + commit_s)
+
+
+def oximeter_silence_s(commit_s: float) -> float:
+    """The fleet's Masimo `silence_s`: longer than the baseline pause, with the driver's
+    own 5 s to spare for a loaded machine. With the default 5 s every oximeter link went
+    silent, was dropped and reopened with growing backoff during the pause (6.5-24.5 s),
+    so the first probes could meet a link still reconnecting. Only the link watch reads
+    it: readings, alerts and the latency path are the same."""
+    return baseline_pause_max_s(commit_s) + 5.0
 
 
 class FleetMosquitto(Mosquitto):
@@ -100,6 +117,7 @@ id = "{chair}"
   id = "ox"
   driver = "masimo-ascii"
   port = "{ox}"
+  silence_s = {oximeter_silence_s(commit_s)}
   [[chairs.devices]]
   id = "mon"
   driver = "intellivue"
@@ -164,7 +182,7 @@ async def _settled_counts(servers: Servers, commit_s: float) -> dict[str, int]:
     """SpO2 rows per chair once two reads agree that are further apart than the sinks'
     flush (1 s) plus the store's group commit (`storage.commit_interval_s`: readings wait
     that long to be committed, and only then go to InfluxDB)."""
-    gap = 1.0 + commit_s
+    gap = 1.0 + commit_s  # baseline_pause_max_s (the oximeters' silence_s) follows these
     await asyncio.sleep(0.5 + gap)
     last = (await asyncio.to_thread(_influx_counts, servers))[0]
     for _ in range(3):
@@ -189,6 +207,22 @@ def _influx_counts(servers: Servers) -> tuple[dict[str, int], dict[str, int]]:
     ):
         alerts[str(row["chair"])] = json_int(row["count"])
     return spo2, alerts
+
+
+def link_drops(log: Path, start: int = 0) -> int:
+    """Serial links a daemon's log says it lost after byte `start`: one WARNING per loss
+    (a run of failures while down is DEBUG after the first; serial_link.py `went_down`)."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(start)
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return 0
+    return sum(
+        1
+        for ln in text.splitlines()
+        if "monitord.drivers.serial_link:" in ln and "retrying with backoff" in ln
+    )
 
 
 class CpuWatch:
@@ -288,13 +322,16 @@ async def run(
         for d in daemons.values():
             await asyncio.to_thread(d.wait_ready, 120.0)
         await _wait_online(mqtt, chairs)
-        # Warm-up stream: a serial link silent for 5 s (silence_s) reconnects with backoff,
+        # Warm-up stream: a serial link silent for its silence_s reconnects with backoff,
         # and lines arriving while it is closed never reach the daemon, as on a real port.
-        # The daemons started one by one, so the first ones were silent that long: stream
-        # until every link is up again, then pause (< 5 s), take InfluxDB's counts as the
-        # baseline and count lines from there.
+        # The daemons started one by one, so on a slow boot the first ones were silent that
+        # long: stream until every link is up again, then pause (shorter than the
+        # oximeters' silence_s, see oximeter_silence_s), take InfluxDB's counts as the
+        # baseline and count lines from there. `link_drops` counts the drops from there to
+        # the probes' end (a drop at boot is what the warm-up is for).
         streamer = asyncio.create_task(_stream(oxs, mons, stop, sent, NIBP_EVERY_S))
         await asyncio.sleep(warmup_s)
+        log_marks = {c: d.log_path.stat().st_size for c, d in daemons.items()}
         stop.set()
         streamer.cancel()
         base_spo2 = await _settled_counts(servers, commit_s)
@@ -352,6 +389,9 @@ async def run(
                 if i % 10 == 0:
                     rss.append(sum(ProcSampler(d.pid).rss_mb() for d in daemons.values()))
             res["cpu_pct"] = cpu.stop()
+            res["link_drops"] = sum(
+                link_drops(d.log_path, log_marks[c]) for c, d in daemons.items()
+            )
             res["window_s"] = round(time.monotonic() - t_window, 1)
             res["load_during"] = [round(x, 2) for x in os.getloadavg()]
             res["load_before"] = [round(x, 2) for x in load0]

@@ -4,7 +4,10 @@
   slow-disk run mean nothing otherwise);
 - the bare station of the fleet bench answers alert events with receipts per the contract
   (the fleet's nothing-lost count relies on it) and ignores `"doctor": true`;
-- a two-daemon fleet runs end to end with its counts (~15 s: real daemons, real time);
+- a two-daemon fleet runs end to end with its counts and no serial link dropped from its
+  baseline to its probes' end (~15 s: real daemons, real time);
+- the fleet's oximeters outlast the bench's baseline pause at any group commit (a Masimo
+  link silent for its `silence_s` is dropped and reopened with backoff);
 - the alert bench runs against a broker and an InfluxDB it did not start (`--broker`,
   `--influx`: a Pi measuring against the station PC's servers) several times with one
   verdict (`--runs`: judged by the median run);
@@ -32,7 +35,8 @@ import pytest
 
 from bench import alert_latency, fleet, prunewait, sdcard, slowdisk
 from bench.common import Servers, child_env, cpu_ns, remote_servers
-from monitord.config import loads_config
+from monitord.config import StorageConfig, loads_config
+from monitord.drivers.registry import DRIVERS
 from tests.servers import Influxd, Mosquitto
 
 REPO = Path(__file__).resolve().parents[2]
@@ -156,6 +160,31 @@ async def test_mini_fleet_counts_everything(influxd: Influxd, tmp_path: Path) ->
     assert res["probes"] == 4 and res["receipt"]["n"] == 4
     assert res["nothing_lost"], res
     assert res["daemon_exit_codes"] == [0]
+    assert res["link_drops"] == 0, res  # the daemons' logs are fleet-chair-*.log here
+
+
+@pytest.mark.parametrize("commit_s", [0.5, StorageConfig().commit_interval_s])
+def test_fleet_oximeters_outlast_the_baseline_pause(tmp_path: Path, commit_s: float) -> None:
+    """The fleet's daemon config, as `monitord run` reads it: the oximeter's silence
+    (its own, else the driver's 5 s) is longer than the streams stop for the baseline.
+    Before, with the default group commit the pause (6.5-24.5 s) outlasted the 5 s and
+    every oximeter link dropped in it (the mini fleet with its short knobs pauses ~2 s)."""
+    servers = Servers.__new__(Servers)
+    servers.influxd = Influxd(tmp_path / "influxd")  # not started: its address only
+    cfg = fleet.daemon_config(
+        tmp_path,
+        Mosquitto(tmp_path / "mqtt"),
+        servers,
+        "chair-01",
+        "/dev/null",
+        "/dev/null",
+        commit_s,
+    )
+    (dev,) = (d for c in loads_config(cfg.read_text()).chairs for d in c.devices if d.id == "ox")
+    driver = DRIVERS[dev.driver].serial
+    assert driver is not None
+    silence = dev.silence_s or driver.silence_s
+    assert silence > fleet.baseline_pause_max_s(commit_s), silence
 
 
 def test_loop_trace_catches_a_blocking_handle_and_joins_it_to_a_probe(tmp_path: Path) -> None:
