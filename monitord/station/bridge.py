@@ -161,7 +161,7 @@ class Bridge:
                         # Told now, the pages say CONNECTION LOST at once; before, they
                         # showed the board live until their stream was cut (the offline
                         # publish below, up to 2 s, and the server's shutdown after it).
-                        self._lost(keep_client=True)
+                        self._lost()
                         with contextlib.suppress(Exception):
                             await client.publish(
                                 self.status_topic, self._status("offline"), 1, True, timeout=2.0
@@ -193,10 +193,9 @@ class Bridge:
                 self._flog.failure("bug", f"internal error {e!r}", logging.DEBUG)  # recovery
                 await asyncio.sleep(delay)
 
-    def _lost(self, keep_client: bool = False) -> None:
+    def _lost(self) -> None:
         self.connected = False
-        if not keep_client:
-            self._client = None
+        self._client = None
         try:
             self.on_change(Changes(stations=True))  # the pages say CONNECTION LOST
         except Exception:
