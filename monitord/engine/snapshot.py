@@ -66,31 +66,37 @@ def _alert_from_dict(a: Mapping[str, Any]) -> Alert:
 
 
 def chair_to_dict(ch: ChairState) -> dict[str, Any]:
+    """The chair's state as of now, sharing no container the engine changes in place
+    (runs, baseline and session readings, timers, episode counts): the chair task hands
+    it to the store's writer thread, which may encode it after the next batch went
+    through the engine, and that batch's runs beside this batch's alerts lose a reading
+    of a confirmation run if the daemon dies before the next commit. The readings inside
+    (`[t, sys, dia, map]`) are never changed once made, so they are shared."""
     d: dict[str, Any] = {
         "alerts": {k: _alert_to_dict(a) for k, a in ch.alerts.items()},
-        "base_bp": ch.base_bp,
+        "base_bp": ch.base_bp[:],
         "baseline": ch.baseline,
-        "bp_runs": {rid: [r.meets, r.clears] for rid, r in ch.bp_runs.items()},
-        "current": ch.current,
-        "episodes": ch.episodes,
+        "bp_runs": {rid: [r.meets[:], r.clears[:]] for rid, r in ch.bp_runs.items()},
+        "current": ch.current.copy(),
+        "episodes": {k: v[:] for k, v in ch.episodes.items()},
         "invalid_samples": ch.invalid_samples,
-        "last_valid": ch.last_valid,
+        "last_valid": ch.last_valid.copy(),
         "low_spo2_t": ch.low_spo2_t,
         "phase": ch.phase,
         "session": None if ch.session is None else asdict(ch.session),
-        "session_bp": ch.session_bp,
-        "timers": {k.name(): v for k, v in ch.timers.items()},
+        "session_bp": ch.session_bp[:],
+        "timers": {k.name(): v[:] for k, v in ch.timers.items()},
         "ts_runs": {rid: [r.since, r.clear_since] for rid, r in ch.ts_runs.items()},
         "window_bp": ch.window_bp,
     }
     if ch.session_seq and ch.session_seq != _open_session_seq(ch.name, ch.session):
         # Added to version 1 later (optional when reading, ignored by older readers), and
         # written only when the open session's id does not already tell it.
-        d["session_seq"] = ch.session_seq
+        d["session_seq"] = ch.session_seq[:]
     if ch.cleared:
         # Added to version 1 later (optional when reading, ignored by older readers): the
         # last alerts to clear, so an ACK after a restart is still told they cleared.
-        d["cleared"] = ch.cleared
+        d["cleared"] = ch.cleared.copy()
     return d
 
 
