@@ -10,9 +10,7 @@ writer and the sinks. So nothing is acknowledged before it is durable, and a res
 resumes the engine exactly where the last commit left it. When the disk cannot take a
 batch (full), its output is held in memory and retried, never dropped
 (monitord/storeguard.py); its alarms are published as a batch that is not `durable`.
-
-The chair knows nothing of the daemon that runs it: the store, the hub and what it
-resumes from are given to it.
+The chair knows nothing of the daemon that runs it: store, hub and resume state are given.
 """
 
 from __future__ import annotations
@@ -93,6 +91,7 @@ class DeviceStatus:
     link_reason: str = ""
     readings: int = 0
     stored: int = 0  # of `readings`: records pushed from the device's memory (history)
+    invalid: int = 0  # live ones every rule skipped: a sensor sending only these alarms nothing
     rejects: Counter[str] = field(default_factory=Counter)
     last: dict[str, Any] | None = None
 
@@ -164,8 +163,7 @@ class ChairRuntime:
 
     @property
     def duplicates(self) -> int:
-        """Re-sent records dropped (BP, PLX spot-check: same device time and values as one
-        already taken; monitord/history.py)."""
+        """Re-sent records dropped (same device time and values; monitord/history.py)."""
         return self.history.repeats
 
     # -- input side ------------------------------------------------------------------
@@ -282,6 +280,7 @@ class ChairRuntime:
                     st.stored += item.stored
                     if not item.stored:
                         st.last = kept.to_json()
+                        st.invalid += not kept.valid or kept.contact is False
                 if not item.stored:  # history: stored and reported, fed to no rule
                     events += self._feed(sample_from_reading(item))
             elif isinstance(item, LinkChange):
@@ -522,6 +521,7 @@ class ChairRuntime:
                     "reason": d.link_reason,
                     "readings": d.readings,
                     "stored": d.stored,
+                    "invalid": d.invalid,
                     "rejects": dict(d.rejects),
                 }
                 for d in self.devices.values()

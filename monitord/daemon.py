@@ -525,7 +525,7 @@ def _steady(chair_status: dict[str, Any]) -> dict[str, Any]:
     """A chair's status without the counters that tick with every reading: a change of
     the rest (links, alerts, phase) is written at once, the counts with the heartbeat."""
     devices = {
-        d: {k: v for k, v in dv.items() if k not in ("readings", "stored", "rejects")}
+        d: {k: v for k, v in dv.items() if k not in ("readings", "stored", "invalid", "rejects")}
         for d, dv in chair_status.get("devices", {}).items()
     }
     return {**chair_status, "devices": devices}
