@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitord.chair import DeviceStatus
+from monitord.chair import DeviceStatus, Item
 from monitord.commands.status import render
 from monitord.hub import Hub
 from monitord.models import Kind, Reading
@@ -18,21 +18,26 @@ from tests.kit import SetClock, make_chair
 T0 = 1_800_000_000.0
 
 
-def _reading(t: float, kind: Kind, values: dict[str, float], **kw: object) -> Reading:
+def _spo2(
+    t: float, v: float, valid: bool = True, contact: bool | None = None, stored: bool = False
+) -> Reading:
     at = datetime.fromtimestamp(T0 + t, UTC)
-    return Reading("chair-1", "oxi", kind, values, at, at, **kw)  # type: ignore[arg-type]
+    values = {"spo2_pct": v}
+    return Reading(
+        "chair-1", "oxi", Kind.SPO2, values, at, at, valid, contact=contact, stored=stored
+    )
 
 
 def test_status_counts_the_samples_every_rule_skipped(tmp_path: Path) -> None:
     clock = SetClock(T0)
     chair = make_chair(tmp_path, Hub(), clock=clock)
     chair.devices = {"oxi": DeviceStatus("oxi", "masimo-ascii")}
-    items = [
-        _reading(1, Kind.SPO2, {"spo2_pct": 80.0}, valid=False),  # the device's verdict
-        _reading(2, Kind.SPO2, {"spo2_pct": 97.0}, contact=False),  # probe off
-        _reading(3, Kind.SPO2, {"spo2_pct": 30.0}),  # out of range: implausible
-        _reading(4, Kind.SPO2, {"spo2_pct": 97.0}),  # valid
-        _reading(5, Kind.SPO2, {"spo2_pct": 80.0}, valid=False, stored=True),  # history
+    items: list[Item] = [
+        _spo2(1, 80.0, valid=False),  # the device's verdict
+        _spo2(2, 97.0, contact=False),  # probe off
+        _spo2(3, 30.0),  # out of range: implausible
+        _spo2(4, 97.0),  # valid
+        _spo2(5, 80.0, valid=False, stored=True),  # history
     ]
     clock.t = T0 + 5
     chair.process(items)
