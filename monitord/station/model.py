@@ -359,8 +359,8 @@ class StationModel:
                 view.heard_time(msg.time, at)
                 # Newer than a set kept out: the daemon is live, its set follows.
                 view.kept_set = None
-            self._event(view, msg)
-            out.events.append({**msg.dump(), "chair": chair_id})
+            if self._event(view, msg):
+                out.events.append({**msg.dump(), "chair": chair_id})
         else:
             said = {k: getattr(msg, k) for k in ANSWER_FIELDS}
             view.errors = [
@@ -433,9 +433,10 @@ class StationModel:
                 del view.streams[kind]
 
     @staticmethod
-    def _event(view: ChairView, ev: AlertEvent) -> None:
+    def _event(view: ChairView, ev: AlertEvent) -> bool:
         """An alert event moves the tile at once; the retained active set that follows
-        it confirms (and replaces) the list."""
+        it confirms (and replaces) the list. False: a raise of an episode already over,
+        shown to no one (not sent to the pages: `apply`)."""
         if ev.time is not None and not _later(view.clock, ev.time):
             view.clock = ev.time  # at or after what was heard: never back (`clock`)
             view.clock_by_event = True
@@ -444,7 +445,7 @@ class StationModel:
             view.session = {**view.session, "phase": ev.phase}
         aid = ev.alert_id
         if aid is None:
-            return  # `pending`: no alert yet
+            return True  # `pending`: no alert yet
         found = next((a for a in view.alerts if a.get("alert_id") == aid), None)
         if ev.event == "cleared":
             view.alerts = [a for a in view.alerts if a.get("alert_id") != aid]
@@ -456,7 +457,10 @@ class StationModel:
             # while the clear went ahead): re-added, the cleared alarm showed and sounded
             # again until the chair's next active set, which may be hours away. One newer
             # than the clear is shown (an alarm missing is worse than one shown twice).
-            return
+            # Nor sent to the pages: each page receipts every alert event it is sent, as
+            # shown, `sounded` when another alarm of its priority sounded; the daemon took
+            # that as the nurse shown and hearing an alarm that was over.
+            return False
         elif ev.event == "acknowledged":
             if found is not None:
                 found["ack"] = True
@@ -477,3 +481,4 @@ class StationModel:
             else:
                 found.update(fields)
                 found["level"] = ev.level or found.get("level")
+        return True

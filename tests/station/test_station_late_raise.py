@@ -50,3 +50,19 @@ def test_other_alarms_and_newer_ones_are_shown() -> None:
     assert shown(m, cleared, event("raised", "2026-12-03T10:10:00Z", other)) == [other]
     # The same id stamped after its clear cannot be a re-send: shown (the safe side).
     assert shown(m, event("raised", "2026-12-03T10:06:00Z")) == [other, AID]
+
+
+def test_a_raise_heard_after_its_clear_is_not_sent_to_the_pages() -> None:
+    """Each page receipts every alert event it is sent (station.js `receipt`), `sounded`
+    when an alarm of that priority sounds there, maybe another one: a late raise the tile
+    ignores went out as shown and heard to the daemon. Only what the board shows is sent."""
+    m = StationModel("monitord", "site")
+    sent = []
+    late = [event("raised", "2026-12-03T10:00:00Z"), event("cleared", "2026-12-03T10:05:00Z")]
+    late += [event("raised", "2026-12-03T10:00:00Z")]
+    late += [{**event("escalated", "2026-12-03T10:02:00Z"), "level": 1}]
+    for i, body in enumerate(late):
+        ch = m.apply(BASE + "alerts/events", json.dumps(body).encode(), at=float(i))
+        assert not ch.rejected
+        sent += [e["event"] for e in ch.events]
+    assert sent == ["raised", "cleared"], f"the pages were sent {sent}"
