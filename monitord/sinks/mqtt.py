@@ -48,7 +48,7 @@ import json
 import logging
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,11 +84,7 @@ __all__ = [
 
 _describe = describe_error  # its old name (tests/delivery/test_mqtt_error_class.py)
 log = logging.getLogger("monitord.sinks.mqtt")
-
-
 EVENT_BATCH = 100
-
-
 # -- commands: models and screening live in sinks/commands.py --------------------------
 # (chair, the refusal in words with its fix) when the broker refuses a publish; (chair,
 # None) when a publish is accepted again.
@@ -110,13 +106,17 @@ class MqttSink:
         receipts: Receipts | None = None,
         on_refusal: OnRefusal | None = None,
         on_link: Callable[[], None] | None = None,
+        clocks: Mapping[str, Callable[[], float]] | None = None,  # chair -> its clock's now
     ) -> None:
         self.cfg = cfg
         self.site = site
         self.outbox = outbox
         self.on_command = on_command
         self.stats = MqttStats()
-        self._chairs = {c: ChairLink(c, Backoff(backoff_base_s, backoff_cap_s)) for c in chairs}
+        self._chairs = {
+            c: ChairLink(c, Backoff(backoff_base_s, backoff_cap_s), (clocks or {}).get(c))
+            for c in chairs
+        }
         # Told when a chair's link goes down or delivers again (the delivery watch).
         self.on_link = on_link
         # For `monitord status` (sinks/linkstate.py): the daemon sets its `on_change`.

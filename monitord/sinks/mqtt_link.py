@@ -48,8 +48,12 @@ STALL_S = 1.0
 
 
 class ChairLink:
-    def __init__(self, chair: str, backoff: Backoff) -> None:
+    def __init__(
+        self, chair: str, backoff: Backoff, clock: Callable[[], float] | None = None
+    ) -> None:
         self.chair = chair
+        # The chair's clock (monitord/clock.py), on which its alert times are: `status`.
+        self.clock = clock
         self.wake = asyncio.Event()
         self.connected = False
         self.subscribed = False  # the SUBACK for the command topics came back
@@ -110,8 +114,18 @@ class ChairLink:
         the chair's tile. Never in the Last Will (`will`): set at the connect, it outlives
         the takeover's end on that connection, and the broker would publish the conflict,
         over by then, when the Pi goes away unclean; the station keeps a chair's conflict
-        through an `offline` without it."""
+        through an `offline` without it.
+
+        `chair_time`: the chair's clock as the status is built, just before it is sent
+        (its alert times' clock, which can run off the wall clock of `time`), so a station
+        that hears it live knows that clock no later than it is: its phone forwarder counts
+        an alarm raised while the link was down from its raise, not from when it came.
+        `time` stays the wall clock: its meaning is the contract's (a station reading it as
+        the chair's clock from an older daemon would read that clock ahead). Not in the
+        Last Will either: its time is the connect's, not when the broker sends it."""
         doc = {"state": state, "time": iso(time.time()), "version": __version__}
+        if self.clock is not None and not will:
+            doc["chair_time"] = iso(self.clock())
         if self.takeover.active and not will:
             doc["conflict"] = CONFLICT
         return json.dumps(doc).encode()

@@ -8,7 +8,10 @@ the station's monotonic clock; it is a forwarding delay, not alert logic. A fail
 retried every few seconds until the alert is acknowledged or cleared (logged at WARNING
 once, DEBUG on repeats).
 
-Where the countdown starts: at a live `raised` event, when the station sees it. An alert
+Where the countdown starts: at a live `raised` event, from its time on the chair's clock
+(`on_event`: a raise held in the daemon's outbox while its link was down comes late), at
+once when the clock is not known better than the event (a daemon that sends no
+`chair_time` in its `online`, docs/mqtt.md). An alert
 the station learns otherwise, from a chair's retained `alerts/active` (the station started
 or restarted, or reconnected to the broker after the raise; or an `escalated` event of an
 alert it never saw raised), starts it too: from the alert's `raised_t` when the set carries
@@ -80,12 +83,20 @@ class Forwarder:
         self._flog = FailureLog(log, "phone forwarder")
         self.sent = 0
 
-    def on_event(self, ev: Mapping[str, Any]) -> None:
+    def on_event(self, ev: Mapping[str, Any], view: ChairView | None = None) -> None:
+        """A live alert event of the chair `view` (as the model holds it, this applied)."""
         aid, kind = ev.get("alert_id"), ev.get("event")
         if not isinstance(aid, str):
             return
         if kind == "raised" and ev.get("priority") == "high":
-            self._count_down(aid, str(ev.get("chair")), dict(ev), time.monotonic())
+            now = time.monotonic()
+            # From the raise, on the chair's clock: a raise held in the daemon's outbox
+            # while its link was down comes late, and counted from when it came it was
+            # phoned up to `after_s` late. Never read ahead (`ChairView.chair_time`):
+            # a clock not known better than this event counts from now.
+            age = None if view is None else view.age(ev.get("time"), now)
+            age = min(max(age or 0.0, 0.0), self.cfg.after_s)
+            self._count_down(aid, str(ev.get("chair")), dict(ev), now - age)
         elif kind in ("acknowledged", "cleared"):
             self._end(aid)
 

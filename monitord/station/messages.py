@@ -81,6 +81,8 @@ class Status(_Shape):
     version: Name | None = None
     # A chair's, while another client takes its connection over (docs/mqtt.md).
     conflict: Text | None = None
+    # A chair's clock when it sent this (its alert times' clock; `time` is the wall's).
+    chair_time: IsoTime | None = None
 
 
 class Reading(_Shape):

@@ -82,7 +82,8 @@ class ChairView:
     # `online`, read as a new connection, and its older set took a live alarm off the board.
     said: OrderedDict[str, None] = field(default_factory=OrderedDict)
     # The chair's clock against the station's monotonic one: the largest (chair time of a
-    # set or event heard live) - (station time it came) since the chair's daemon last said
+    # set, event or `online`'s `chair_time` heard live) - (station time it came) since the
+    # chair's daemon last said
     # `online` (live, or replayed anew: a replaced Pi may run behind the one before). Each
     # such time is at or before the chair's time then (stamped at the batch, sent after its
     # commit), so `chair_time()` never reads the chair's clock ahead. None: nothing heard
@@ -152,6 +153,12 @@ class ChairView:
         """The chair's clock (epoch seconds) at the station's monotonic `now`, read no later
         than it is; None when nothing was heard live from it (its offset unknown)."""
         return None if self.offset is None else now + self.offset
+
+    def age(self, t: str | None, now: float) -> float | None:
+        """How long before the station's monotonic `now` the chair's clock read `t`, on
+        that clock (never more than it is: `chair_time`); None when either is unknown."""
+        at, e = self.chair_time(now), _epoch(t)
+        return None if at is None or e is None else at - e
 
     def heard_time(self, t: str | None, at: float) -> None:
         """A set or event stamped `t` on the chair's clock came live at `at`."""
@@ -318,6 +325,12 @@ class StationModel:
             anew = msg.time is not None and msg.time not in view.said
             if msg.state == "online" and (at is not None or anew):
                 view.offset = None
+            if msg.state == "online" and at is not None:
+                # Its clock as the daemon sent it (`chair_time`, docs/mqtt.md): known from
+                # the connect, not from its first set, which after an outage carries its
+                # last change's time (an alarm raised meanwhile was phoned up to `after_s`
+                # late). Never from a replayed one or a Last Will: their time is past.
+                view.heard_time(msg.chair_time, at)
             if anew and at is None:
                 # A connection the station did not hear (a replaced Pi, its clock behind
                 # the one before): its sets are judged by what it said, not by the held

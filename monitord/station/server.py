@@ -91,7 +91,7 @@ class Station:
         for ev in ch.events:
             self._broadcast("alert", ev)
             if self.forwarder is not None:
-                self.forwarder.on_event(ev)
+                self.forwarder.on_event(ev, self.model.chairs.get(ev["chair"]))
         if ch.chairs and self.forwarder is not None:
             self.forwarder.on_chairs({c: self.model.chairs[c] for c in ch.chairs})
         if ch.stations:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -195,11 +196,18 @@ async def test_late_subscriber_sees_retained_status_and_active_then_last_will_on
                 )
                 (status,) = late.of("status")
                 assert status["state"] == "online" and status["version"] == __version__
+                # The chair's clock rides along (docs/mqtt.md `chair_time`), no later than
+                # the retained message's wall `time` allows (no step here: the two agree).
+                chair_t, wall_t = (
+                    datetime.fromisoformat(status[k]) for k in ("chair_time", "time")
+                )
+                assert abs((chair_t - wall_t).total_seconds()) < 2.0, status
                 assert all(retained for _, _, retained in late.msgs)
                 assert daemon.alive
                 await in_thread(daemon.kill)
                 await eventually(lambda: len(late.of("status")) == 2, 30, "Last Will")
                 assert late.of("status")[1]["state"] == "offline"
+                assert "chair_time" not in late.of("status")[1]  # the Will's is the connect's
                 assert late.msgs[-1][2] is False  # delivered live, as the Will fired
         finally:
             if daemon.alive:
