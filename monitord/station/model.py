@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from monitord.models import iso
 from monitord.sinks.commands import load_bounded
 from monitord.station import messages
 from monitord.station.messages import ActiveSet, AlertEvent, Reading, Status
@@ -89,6 +90,10 @@ class ChairView:
     # commit), so `chair_time()` never reads the chair's clock ahead. None: nothing heard
     # live yet.
     offset: float | None = None
+    # `offset` was learnt from a live `online`'s `chair_time` (the chair's clock as it
+    # spoke, not a set's time, which can be hours old): the page may count on it, also
+    # behind the station's clock (`to_json`'s `chair_now`).
+    told: bool = False
     # Alert ids heard `cleared` (-> that event's time), the last KEEP_CLEARED: a `raised`
     # or `escalated` of one of them heard later (re-sent, held behind a refusal) is of an
     # episode already over (ids are unique per episode, docs/mqtt.md) and adds nothing.
@@ -147,7 +152,15 @@ class ChairView:
                 if now is not None and self.heard_at is not None
                 else None
             ),
+            # The chair's clock as this is sent (no later than it is), when learnt from its
+            # live `online`: the page counts the tile's durations on it. Without it a page
+            # could tell only a chair ahead, and one behind (a wall-clock step it did not
+            # follow) read its alarms and dose an hour old, observation met an hour early.
+            "chair_now": iso(at) if (at := self._told_time(now)) is not None else None,
         }
+
+    def _told_time(self, now: float | None) -> float | None:
+        return self.chair_time(now) if now is not None and self.told else None
 
     def chair_time(self, now: float) -> float | None:
         """The chair's clock (epoch seconds) at the station's monotonic `now`, read no later
@@ -324,13 +337,14 @@ class StationModel:
             # One without a time names no connection: taken as the one held (`_kept_out`).
             anew = msg.time is not None and msg.time not in view.said
             if msg.state == "online" and (at is not None or anew):
-                view.offset = None
+                view.offset, view.told = None, False
             if msg.state == "online" and at is not None:
                 # Its clock as the daemon sent it (`chair_time`, docs/mqtt.md): known from
                 # the connect, not from its first set, which after an outage carries its
                 # last change's time (an alarm raised meanwhile was phoned up to `after_s`
                 # late). Never from a replayed one or a Last Will: their time is past.
                 view.heard_time(msg.chair_time, at)
+                view.told = view.offset is not None
             if anew and at is None:
                 # A connection the station did not hear (a replaced Pi, its clock behind
                 # the one before): its sets are judged by what it said, not by the held

@@ -6,7 +6,9 @@ active set's time, so "dose +N min" and the reading ages froze."""
 
 from __future__ import annotations
 
+import json
 import time
+from datetime import datetime
 from pathlib import Path
 
 from monitord.models import iso
@@ -90,3 +92,31 @@ async def test_dose_minutes_and_reading_ages_tick_with_a_live_daemon(
         hr = await page.js(f"{tile('chair-1')}.querySelectorAll('.vital')[1].innerText")
         assert "0 min ago" in hr, hr
         await page.close()
+
+
+async def test_a_chair_whose_clock_is_behind_is_counted_on_its_clock(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """A chair whose clock runs an hour behind the station's (a wall-clock step it did not
+    follow during a session, monitord/clock.py): its live `online` says its clock
+    (`chair_time`, docs/mqtt.md), and the tile counts on it. Before, a page could learn
+    only a chair clock ahead of its own (from set times, which may be old): this one read
+    its dose an hour older, its readings an hour old, observation met an hour early."""
+    chair_now = time.time() - 3600
+    async with station_page(tmp_path, mosquitto, mqtt_prefix) as (page, pub):
+        body = {"state": "online", "time": iso(time.time()), "chair_time": iso(chair_now)}
+        await pub.client.publish(pub.topic("chair-1", "status"), json.dumps(body), 1, True)
+        sess = dosing(25 * 60 + 30)  # half a minute clear of the minute's edge
+        for k in ("started", "dose_start", "observation_met", "bp_due"):  # on its clock
+            sess[k] = iso(_epoch(str(sess[k])) - 3600)
+        await pub.active("chair-1", [], sess, t=chair_now - 25 * 60)
+        await pub.vitals("chair-1", vitals("chair-1", 124, 78, 72, 98, ago_s=3600))
+        await page.until(f"{tile('chair-1')}.innerText.includes('124/78')", 20, "tile")
+        text = await page.js(f"{tile('chair-1')}.innerText")
+        await page.screenshot(tmp_path / "behind.png")
+        assert "dose +25 min" in text, text
+        assert "0 min ago" in text and "60 min ago" not in text, text
+
+
+def _epoch(t: str) -> float:
+    return datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp()

@@ -21,7 +21,7 @@ const STATE_WORDS = {     // alerts/active `state` (docs/mqtt.md), as a nurse re
 };
 let csrf = null, nurse = null, hello = null, es = null;
 const chairs = new Map();    // id -> chair view (server model)
-const clocks = new Map();    // id -> {clock, offset}: the chair's clock against ours
+const clocks = new Map();    // id -> {clock, offset, told}: the chair's clock against ours
 const ackSent = new Map();   // alert_id -> {chair, at}: an ACK sent, not answered yet
 const offlineAck = new Set(); // `${chair}|${status_time}`: offline tone acknowledged here
 // Intervals (staleness, stream retries, the audio pause) are measured on the
@@ -56,18 +56,25 @@ const mmHg = (v) => (v === null || v === undefined ? "--" : String(Math.round(v)
 // it only shows the chair's clock is at least that far ahead: the offset is the largest
 // seen, never below zero (a chair behind ours cannot be told from an old message), and
 // starts again when the chair comes back online (a new daemon, maybe a simulated clock).
+// Unless the station says where the chair's clock is (`chair_now`: learnt from the chair's
+// live `online`, docs/mqtt.md `chair_time`): then it is counted on that, also behind ours.
 function noteClock(c, prev) {
   let k = clocks.get(c.id);
   if (!k || (prev && prev.online !== true && c.online === true)) {
-    k = { clock: null, offset: 0 }; clocks.set(c.id, k);
+    k = { clock: null, offset: -Infinity, told: NaN }; clocks.set(c.id, k);
   }
   if (c.clock && c.clock !== k.clock) {
     k.clock = c.clock;
     const seen = Date.parse(c.clock) - now();
     if (Number.isFinite(seen)) k.offset = Math.max(k.offset, seen);
   }
+  k.told = c.chair_now ? Date.parse(c.chair_now) - now() : NaN; // as of this message
 }
-function chairNow(c) { const k = clocks.get(c.id); return now() + (k ? k.offset : 0); }
+function chairNow(c) {
+  const k = clocks.get(c.id);
+  if (!k) return now();
+  return now() + (Number.isFinite(k.told) ? Math.max(k.told, k.offset) : Math.max(k.offset, 0));
+}
 // chair-2 before chair-10; the server orders alike (model.py natural_key).
 function naturalKey(s) { return (s.match(/\d+|\D+/g) || []).map((r) => (/^\d/.test(r) ? [1, Number(r), r] : [0, 0, r])); }
 function naturalCmp(a, b) {
