@@ -49,7 +49,9 @@ max_mb = 1
 
     def online(st_got: list[tuple[str, bytes, bool]], chair: str) -> bool:
         return any(
-            t == f"monitord/{SITE}/{chair}/status" and json.loads(p)["state"] == "online"
+            t == f"monitord/{SITE}/{chair}/status"
+            and json.loads(p)["state"] == "online"
+            and "chair_time" in json.loads(p)  # each chair's own clock (docs/mqtt.md)
             for t, p, _r in st_got
             if p
         )
