@@ -84,8 +84,8 @@ class ChairView:
     said: OrderedDict[str, None] = field(default_factory=OrderedDict)
     # The chair's clock against the station's monotonic one: the largest (chair time of a
     # set, event or `online`'s `chair_time` heard live) - (station time it came) since the
-    # chair's daemon last said
-    # `online` (live, or replayed anew: a replaced Pi may run behind the one before). Each
+    # chair's daemon last said `online` (live, or replayed anew: a replaced Pi may run
+    # behind the one before). Each
     # such time is at or before the chair's time then (stamped at the batch, sent after its
     # commit), so `chair_time()` never reads the chair's clock ahead. None: nothing heard
     # live yet.
