@@ -111,6 +111,17 @@ class SerialDefaults:
     # Longest normal silence between bytes; longer means the device is gone (unplugged
     # USB-serial adapters often keep the tty open but deliver nothing).
     silence_s: float = 5.0
+    # Longest interval between two decoded lines or packets when line noise costs one
+    # frame or line: the reader drops what it was assembling and waits for the next
+    # start. None: one output period more (`2 * period_s`: a Rad-8's cut line, a Nonin
+    # frame's bad checksum losing its packet). A silence_s within it drops and reopens a
+    # working link on a single noisy frame (`tech.device_lost` while the device works).
+    resync_s: float | None = None
+
+    @property
+    def one_lost_s(self) -> float:
+        """The interval between two decoded units around one lost to line noise."""
+        return self.resync_s if self.resync_s is not None else 2 * self.period_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +152,11 @@ class DriverDescriptor:
     def period_s(self) -> float | None:
         """The device's output period (`SerialDefaults.period_s`); None for BLE drivers."""
         return self.serial.period_s if self.serial is not None else None
+
+    @property
+    def one_lost_s(self) -> float | None:
+        """`SerialDefaults.one_lost_s`; None for BLE drivers."""
+        return self.serial.one_lost_s if self.serial is not None else None
 
     @property
     def accepted_quirks(self) -> frozenset[str]:

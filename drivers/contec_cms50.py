@@ -338,7 +338,15 @@ DRIVER = DriverDescriptor(
     summary="Contec CMS50D+ finger oximeter, live 5-byte serial output (SpO2, pulse rate)",
     settings=SerialLinkSettings,
     make_protocol=Cms50Protocol,
-    serial=SerialDefaults(baudrate=19200, parity="O", period_s=1 / 60, silence_s=3.0),
+    # One noisy byte drops its packet and the lock: the next reading comes after the
+    # LOCK_PACKETS of a new lock-in, and the packet that releases the last of them.
+    serial=SerialDefaults(
+        baudrate=19200,
+        parity="O",
+        period_s=1 / 60,
+        silence_s=3.0,
+        resync_s=(LOCK_PACKETS + 2) / PACKETS_PER_S,
+    ),
     simulator="monitord.simulators.contec_cms50:Cms50Sim",
 )
 PROFILE = DecodeProfile(

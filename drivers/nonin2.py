@@ -331,7 +331,9 @@ DRIVER = DriverDescriptor(
     summary="Nonin OEM pulse oximeter, serial data format #2 (SpO2, pulse rate)",
     settings=SerialLinkSettings,
     make_protocol=NoninProtocol,
-    serial=SerialDefaults(baudrate=9600, period_s=1 / 3, silence_s=2.0),  # a packet: 1/3 s
+    # A packet every 1/3 s; a frame lost to noise loses its packet, so 2/3 s between two
+    # readings then (SerialDefaults.one_lost_s): a silence_s must be longer.
+    serial=SerialDefaults(baudrate=9600, period_s=1 / 3, silence_s=2.0),
     simulator="monitord.simulators.nonin:NoninSim",
 )
 PROFILE = DecodeProfile(

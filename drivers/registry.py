@@ -118,6 +118,13 @@ def _check_serial(d: DriverDescriptor) -> None:
             f"not longer than its period_s = {s.period_s:g} (the device's output period): "
             "a working link would be dropped between two lines; make silence_s longer"
         )
+    if s.silence_s <= s.one_lost_s:
+        raise ValueError(
+            f"drivers/registry.py: driver {d.name!r}: serial silence_s = {s.silence_s:g} is "
+            f"not longer than the {s.one_lost_s:g} s between two readings around one lost to "
+            "line noise (resync_s): one noisy frame would drop a working link; make "
+            "silence_s longer"
+        )
 
 
 DRIVERS: Mapping[str, DriverDescriptor] = _by_name(

@@ -136,13 +136,23 @@ def _silence_within_period(dev: DeviceConfig) -> str:
             f"reopened while the device works, readings lost; set silence_s to at least "
             f"{poll + period:g} (or remove it for the driver's default)"
         )
-    if dev.silence_s > period:
+    if dev.silence_s <= period:
+        return (
+            f"{dev.silence_s:g} s is not longer than the {dev.driver} device's output period "
+            f"({period:.3g} s between two lines or packets): the link would be dropped and "
+            f"reopened while the device works, readings lost; set silence_s above "
+            f"{period:.3g} (or remove it for the driver's default)"
+        )
+    # One frame lost to line noise costs the packet or line it was in (the reader waits
+    # for the next start): a silence within that drops a working link on one noisy frame.
+    lost = desc.one_lost_s if desc is not None else None
+    if lost is None or dev.silence_s > lost:
         return ""
     return (
-        f"{dev.silence_s:g} s is not longer than the {dev.driver} device's output period "
-        f"({period:.3g} s between two lines or packets): the link would be dropped and "
-        f"reopened while the device works, readings lost; set silence_s above {period:.3g} "
-        "(or remove it for the driver's default)"
+        f"{dev.silence_s:g} s is not longer than the {lost:.3g} s the {dev.driver} device "
+        f"takes to give the next reading when one frame or line is lost to line noise: "
+        f"one noisy frame would drop and reopen the working link (tech.device_lost), "
+        f"readings lost; set silence_s above {lost:.3g} (or remove it for the driver's default)"
     )
 
 

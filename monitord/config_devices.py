@@ -75,6 +75,12 @@ class DriverSchema(Protocol):
         """The device's output period (serial drivers); None when it has none."""
         ...
 
+    @property
+    def one_lost_s(self) -> float | None:
+        """The interval between two decoded lines or packets around one lost to line
+        noise (serial drivers); None when the device has no output period."""
+        ...
+
 
 # The drivers the config is validated against, registered by drivers/registry.py when it
 # is imported (the registry imports this module, never the reverse).

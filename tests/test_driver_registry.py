@@ -278,8 +278,34 @@ def test_a_device_silence_within_its_drivers_period_is_warned_of() -> None:
         "would be dropped and reopened while the device works, readings lost; set silence_s "
         "above 1 (or remove it for the driver's default)"
     ]
-    for ok in (f"{port}silence_s = 1.5\n", port, 'simulate = "s.jsonl"\nsilence_s = 1\n'):
+    for ok in (f"{port}silence_s = 2.5\n", port, 'simulate = "s.jsonl"\nsilence_s = 1\n'):
         assert check(loads_config(_device("masimo-ascii", ok)), "c.toml")[1] == [], ok
+
+
+@pytest.mark.parametrize(
+    ("driver", "silence", "lost"),
+    [("nonin-2", "0.5", "0.667"), ("masimo-ascii", "1.5", "2"), ("contec-cms50", "0.1", "0.117")],
+)
+def test_a_silence_within_the_gap_one_noisy_frame_leaves_is_warned_of(
+    driver: str, silence: str, lost: str
+) -> None:
+    # A Nonin frame with a bad checksum loses its packet: the next reading comes 2/3 s
+    # after the last one. `silence_s = 0.5` was longer than the 1/3 s period and passed
+    # check-config, yet one noisy frame dropped the working link (tech.device_lost).
+    cfg = loads_config(_device(driver, f'port = "/dev/ttyUSB0"\nsilence_s = {silence}\n'))
+    assert check(cfg, "c.toml")[1] == [
+        f"c.toml: chairs[0].devices[0].silence_s: warning: {silence} s is not longer than the "
+        f"{lost} s the {driver} device takes to give the next reading when one frame or line "
+        "is lost to line noise: one noisy frame would drop and reopen the working link "
+        f"(tech.device_lost), readings lost; set silence_s above {lost} (or remove it for the "
+        "driver's default)"
+    ]
+
+
+@pytest.mark.parametrize("name", SERIAL)
+def test_every_serial_drivers_silence_outlasts_one_lost_frame(name: str) -> None:
+    s = DRIVERS[name].serial
+    assert s is not None and s.period_s < s.one_lost_s < s.silence_s, name
 
 
 def test_a_polled_monitors_silence_is_weighed_against_its_poll_default_included() -> None:
