@@ -34,12 +34,15 @@ beat; it is kept as the flag `artifact`.
 
 The framer syncs on `0x01, status with bit7 set, data with bit7 clear, valid checksum` and
 resyncs byte by byte after garbage (the decode profile refuses such a frame as well, naming
-the byte). Byte 4 as 7-bit is not from Nonin's document (its text was not found): the
-values read from it here fit in 7 bits (HR as 2 + 7 bits, SpO2 0-100; pez-globo
-pufferfish-software masks those bytes with 0x7F too), but no independent reader checks
-the bit (pufferfish checks 0x01, status bit 7 and the checksum; OpenICE, reading format
-#7, the status bit and the checksum). If a real device sets it in any frame, that packet
-is lost as framing noise: decode a capture with the profile, which names the byte.
+the byte). Byte 4 as 7-bit is from independent readers, not Nonin's document (its text was
+not found) nor a capture: a format #2 reader (`NoninFrame.java`, package
+`com.iiitd.sensor.pulseox`, University of Washington 2013, Apache-2.0) refuses a frame
+whose byte 4 has bit 7 set, and Oxford IBME's reader (`uk.ac.ox.ibme.nonin.NoninPacket`)
+draws the HR MSB byte `0 R R R R R HR8 HR7`; the values read from it fit in 7 bits (HR as
+2 + 7 bits, SpO2 0-100; pez-globo pufferfish-software masks those bytes with 0x7F), while
+pufferfish (0x01, status bit 7, checksum) and OpenICE (format #7: status bit, checksum) do
+not check it. If a real device sets it in any frame, that packet is lost as framing noise:
+decode a capture with the profile, which names the byte.
 A packet is decoded when its 25 frames (SYNC first) arrived in order without a gap. A
 packet cut short (a SYNC before frame 25, or bytes lost in between) is dropped and
 counted, never decoded from the frames that happened to arrive.
