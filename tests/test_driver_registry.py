@@ -240,6 +240,12 @@ def test_a_key_of_another_driver_is_ignored_with_a_warning_as_before() -> None:
             "two lines; make silence_s longer",
         ),
         (
+            "dataclasses.replace(m.DRIVER.serial, silence_s=0.5)",
+            "driver 'nonin-2': serial silence_s = 0.5 is not longer than the 0.666667 s "
+            "between two readings around one lost to line noise (resync_s): one noisy frame "
+            "would drop a working link; make silence_s longer",
+        ),
+        (
             "dataclasses.replace(m.DRIVER.serial, period_s=0)",
             "driver 'nonin-2': serial period_s = 0 is not a time: set the device's output "
             "period in seconds (above 0)",
