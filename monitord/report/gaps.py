@@ -230,16 +230,19 @@ def signal_holes(
     gaps: Sequence[Gap], signal: str, devices: set[str], until: float
 ) -> list[tuple[float, float]]:
     """The gaps no value of `signal` ("spo2", "hr") can have come in: monitord not
-    running, the link down of one of `devices` (those that sent it in the session), its
-    sensor off (probe off, contact lost); one still open runs to `until`. The SpO2
-    coverage stops at them, and the chart's lines break at them."""
+    running, the link down of one of `devices` (those that sent it in the session) or of
+    a device not named, its sensor off (probe off, contact lost); one still open runs to
+    `until`. The SpO2 coverage stops at them, and the chart's lines break at them."""
     out = []
     for g in gaps:
         if g.start is None:
             continue
         if (
             g.what == "daemon_down"
-            or (g.what == "device_lost" and g.device in devices)
+            # Not named (an alarm without its device, e.g. from another version): it may
+            # be this signal's device, and the chart hatches it on both panels; left
+            # out, its stretch also read "no device-lost ... alarm" under its own line.
+            or (g.what == "device_lost" and (g.device is None or g.device in devices))
             or (g.what == "sensor_off" and g.signal in (None, signal))
         ):
             out.append((g.start, g.end if g.end is not None else until))
