@@ -265,6 +265,26 @@ def test_files_that_do_not_compile_are_counted_and_named(pi: Pi) -> None:
     assert (lib / "__pycache__").is_dir()  # the others were compiled
 
 
+def test_files_not_compiled_in_another_root_are_named_as_on_the_target(pi: Pi) -> None:
+    """Installing into an image (DPKG_ROOT): the line says "under /opt/monitord" and named
+    the files with the image's directory in front, a path that exists on no Pi."""
+    root = pi.base / "image"
+    opt = pi.base / "opt" / "monitord"  # the scripts' /opt/monitord (Pi above)
+    lib = Path(f"{root}{opt}") / "lib"
+    (lib.parent / "bin").mkdir(parents=True)
+    (lib.parent / "bin" / "python").symlink_to(sys.executable)
+    (lib / "vendored").mkdir(parents=True)
+    (lib / "good.py").write_text("x = 1\n")
+    (lib / "vendored" / "py2.py").write_text("print 'x'\n")
+    etc = Path(f"{root}{pi.etc}")
+    etc.mkdir(parents=True)
+    (etc / "monitord.example.toml").write_text(ACCEPTED)
+    err = pi.run("postinst", "configure", "", DPKG_ROOT=str(root)).stderr
+    (said,) = [ln for ln in err.splitlines() if "precompiled" in ln]
+    assert f"1 of 2 Python files under {opt} not precompiled" in said, said
+    assert said.endswith(f": {opt}/lib/vendored/py2.py"), f"{said!r}: the path on the target"
+
+
 def test_an_unpack_that_fails_starts_the_old_version_again(pi: Pi) -> None:
     """dpkg's unwinding when the new files cannot be unpacked: new postrm abort-upgrade,
     then old postinst abort-upgrade; the old files are back, so what was stopped runs."""
