@@ -277,9 +277,17 @@ def check(
                 "refused; write the secret into it (one line)"
             )
         if mode & stat.S_IROTH:
+            # By absolute path the daemon reads it as itself (group monitord); a name in
+            # the secrets directory is root-only (docs/install.md), the service reads
+            # systemd's copy: 0640 root:monitord there gave the group a root-only secret.
+            fix = (
+                "chmod o-r it (e.g. 0640 root:monitord)"
+                if path.is_absolute()
+                else "chmod 0600 it (root-only: systemd hands the service a copy)"
+            )
             warnings.append(
                 f"{where(cfg, source, key)}: warning: {p} is readable by every user "
-                f"(mode {stat.S_IMODE(mode):04o}); chmod o-r it (e.g. 0640 root:monitord)"
+                f"(mode {stat.S_IMODE(mode):04o}); {fix}"
             )
     if unchecked:
         warnings.append(_not_checked(source, unchecked, secrets_dir))

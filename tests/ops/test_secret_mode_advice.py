@@ -1,0 +1,47 @@
+"""A secret readable by every user is warned of with the mode to give it. The warning said
+"e.g. 0640 root:monitord" for every secret: right for one named by an absolute path (the
+daemon reads it as itself), wrong for one in the secrets directory, which is root-only
+0600 (docs/install.md; systemd hands the service a copy): following it gave the group a
+root-only secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from monitord.config import loads_config
+from monitord.config_checks import check
+
+CONFIG = """[site]
+id = "north"
+[mqtt]
+username = "chair-1"
+password_file = "{name}"
+[[chairs]]
+id = "chair-1"
+"""
+
+
+def _warning(tmp_path: Path, name: str, secrets: Path) -> str:
+    cfg = loads_config(CONFIG.format(name=name))
+    errors, warnings = check(cfg, "c.toml", secrets_dir=secrets, as_daemon=False)
+    assert not errors, errors
+    (line,) = [w for w in warnings if "readable by every user" in w]
+    return line
+
+
+def test_a_secret_in_the_secrets_directory_is_told_root_only(tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir(mode=0o700)
+    (secrets / "mqtt-password").write_text("pw\n")
+    (secrets / "mqtt-password").chmod(0o644)
+    line = _warning(tmp_path, "mqtt-password", secrets)
+    assert line.endswith("chmod 0600 it (root-only: systemd hands the service a copy)"), line
+    assert "monitord" not in line.split("(mode 0644)")[1], line
+
+
+def test_a_secret_by_absolute_path_is_told_the_service_group(tmp_path: Path) -> None:
+    secret = tmp_path / "mqtt-password"
+    secret.write_text("pw\n")
+    secret.chmod(0o644)
+    line = _warning(tmp_path, str(secret), tmp_path / "unused")
+    assert line.endswith("chmod o-r it (e.g. 0640 root:monitord)"), line
