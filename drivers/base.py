@@ -159,6 +159,12 @@ class DriverDescriptor:
         return self.serial.one_lost_s if self.serial is not None else None
 
     @property
+    def default_silence_s(self) -> float | None:
+        """The link's silence when a device sets none (`SerialDefaults.silence_s`); None
+        for BLE drivers."""
+        return self.serial.silence_s if self.serial is not None else None
+
+    @property
     def accepted_quirks(self) -> frozenset[str]:
         """Quirk names a device of this driver may list in its `quirks` config."""
         return self.ble_profile.accepted_quirks if self.ble_profile is not None else frozenset()

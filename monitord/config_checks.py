@@ -127,6 +127,8 @@ def _silence_within_period(dev: DeviceConfig) -> str:
     # one included, comes before the answer's `period_s`. That sum already allows the
     # slowest answer, so a silence equal to it is enough (IntelliVueOptions: "at least").
     poll = dev.settings.poll_s()
+    default = desc.default_silence_s if desc is not None else None  # with its number
+    unset = f"remove it for the driver's default, {default:g} s" if default else "remove it"
     if poll is not None:
         if dev.silence_s >= poll + period:
             return ""
@@ -134,17 +136,16 @@ def _silence_within_period(dev: DeviceConfig) -> str:
             f"{dev.silence_s:g} s is shorter than the {dev.driver} device's poll (every "
             f"{poll:g} s) and its answer (within {period:g} s): the link would be dropped and "
             f"reopened while the device works, readings lost; set silence_s to at least "
-            f"{poll + period:g} (or remove it for the driver's default)"
+            f"{poll + period:g} (or {unset})"
         )
     if dev.silence_s <= period:
         return (
             f"{dev.silence_s:g} s is not longer than the {dev.driver} device's output period "
             f"({period:.3g} s between two lines or packets): the link would be dropped and "
             f"reopened while the device works, readings lost; set silence_s above "
-            f"{period:.3g} (or remove it for the driver's default)"
+            f"{period:.3g} (or {unset})"
         )
-    # One frame lost to line noise costs the packet or line it was in (the reader waits
-    # for the next start): a silence within that drops a working link on one noisy frame.
+    # One frame lost to noise costs its packet or line (the reader waits for the next).
     lost = desc.one_lost_s if desc is not None else None
     if lost is None or dev.silence_s > lost:
         return ""
@@ -152,7 +153,7 @@ def _silence_within_period(dev: DeviceConfig) -> str:
         f"{dev.silence_s:g} s is not longer than the {lost:.3g} s the {dev.driver} device "
         f"takes to give the next reading when one frame or line is lost to line noise: "
         f"one noisy frame would drop and reopen the working link (tech.device_lost), "
-        f"readings lost; set silence_s above {lost:.3g} (or remove it for the driver's default)"
+        f"readings lost; set silence_s above {lost:.3g} (or {unset})"
     )
 
 

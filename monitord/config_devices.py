@@ -81,6 +81,11 @@ class DriverSchema(Protocol):
         noise (serial drivers); None when the device has no output period."""
         ...
 
+    @property
+    def default_silence_s(self) -> float | None:
+        """The silence a device of this driver gets when it sets none (serial drivers)."""
+        ...
+
 
 # The drivers the config is validated against, registered by drivers/registry.py when it
 # is imported (the registry imports this module, never the reverse).

@@ -282,18 +282,25 @@ def test_a_device_silence_within_its_drivers_period_is_warned_of() -> None:
         "c.toml: chairs[0].devices[0].silence_s: warning: 1 s is not longer than the "
         "masimo-ascii device's output period (1 s between two lines or packets): the link "
         "would be dropped and reopened while the device works, readings lost; set silence_s "
-        "above 1 (or remove it for the driver's default)"
+        "above 1 (or remove it for the driver's default, 5 s)"
     ]
+    # The default named with its number, the driver's own (a CMS50's is 3 s, not 5).
+    (line,) = check(loads_config(_device("contec-cms50", f"{port}silence_s = 0.01\n")), "c")[1]
+    assert line.endswith("(or remove it for the driver's default, 3 s)"), line
     for ok in (f"{port}silence_s = 2.5\n", port, 'simulate = "s.jsonl"\nsilence_s = 1\n'):
         assert check(loads_config(_device("masimo-ascii", ok)), "c.toml")[1] == [], ok
 
 
 @pytest.mark.parametrize(
-    ("driver", "silence", "lost"),
-    [("nonin-2", "0.5", "0.667"), ("masimo-ascii", "1.5", "2"), ("contec-cms50", "0.1", "0.117")],
+    ("driver", "silence", "lost", "default"),
+    [
+        ("nonin-2", "0.5", "0.667", "2"),
+        ("masimo-ascii", "1.5", "2", "5"),
+        ("contec-cms50", "0.1", "0.117", "3"),
+    ],
 )
 def test_a_silence_within_the_gap_one_noisy_frame_leaves_is_warned_of(
-    driver: str, silence: str, lost: str
+    driver: str, silence: str, lost: str, default: str
 ) -> None:
     # A Nonin frame with a bad checksum loses its packet: the next reading comes 2/3 s
     # after the last one. `silence_s = 0.5` was longer than the 1/3 s period and passed
@@ -304,7 +311,7 @@ def test_a_silence_within_the_gap_one_noisy_frame_leaves_is_warned_of(
         f"{lost} s the {driver} device takes to give the next reading when one frame or line "
         "is lost to line noise: one noisy frame would drop and reopen the working link "
         f"(tech.device_lost), readings lost; set silence_s above {lost} (or remove it for the "
-        "driver's default)"
+        f"driver's default, {default} s)"
     ]
 
 
@@ -325,7 +332,7 @@ def test_a_polled_monitors_silence_is_weighed_against_its_poll_default_included(
         "c.toml: chairs[0].devices[0].silence_s: warning: 1.5 s is shorter than the "
         "intellivue device's poll (every 1 s) and its answer (within 1 s): the link would be "
         "dropped and reopened while the device works, readings lost; set silence_s to at "
-        "least 2 (or remove it for the driver's default)"
+        "least 2 (or remove it for the driver's default, 5 s)"
     ]
     # what IntelliVueOptions' own error asks for ("at least") is not warned of
     for ok in ("silence_s = 2\n", "poll_interval_s = 10\nsilence_s = 11\n", ""):
