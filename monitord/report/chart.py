@@ -202,13 +202,16 @@ def _legend(fig: Figure, ax: Axes) -> None:
     """Above the chart, right-aligned: inside it covered the marks' labels and data. One
     row: a second one ran into the PDF's header (chair, session) above it. Smaller type
     when the row is wider than the figure: with every kind of hole and stored records
-    (9 entries) its first ones ran off the page's left edge."""
-    for size in (6.0, 5.5, 5.0, 4.5):
+    (9 entries) its first ones ran off the page's left edge. Still too wide at the
+    smallest type (4.5 pt: more entries than the 9 of today), two rows: the first
+    entries (HR) ran off the page, and two rows at 4.5 pt stay under the header."""
+    n = len(ax.get_legend_handles_labels()[0])
+    for size, ncol in ((6.0, n), (5.5, n), (5.0, n), (4.5, n), (4.5, math.ceil(n / 2))):
         leg = ax.legend(
             loc="lower right",
             bbox_to_anchor=(1.0, 1.0),
             fontsize=size,
-            ncol=len(ax.get_legend_handles_labels()[0]),
+            ncol=max(ncol, 1),
             frameon=False,
             borderaxespad=0.2,
             handlelength=1.5,
