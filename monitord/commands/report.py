@@ -157,8 +157,11 @@ def main(args: argparse.Namespace) -> int:
     if args.date is not None:
         try:
             day = date.fromisoformat(args.date)
-        except ValueError:
-            print(f"monitord report: --date {args.date!r}: not YYYY-MM-DD", file=sys.stderr)
+        except ValueError as e:
+            # "2024-13-01: not YYYY-MM-DD" told a lead who typed that form to use it.
+            shaped = len(args.date) == 10 and args.date[4] == args.date[7] == "-"
+            why = f"no such date ({e})" if shaped else "not YYYY-MM-DD"
+            print(f"monitord report: --date {args.date!r}: {why}", file=sys.stderr)
             return EX_DATAERR
     if not (args.list or args.session or args.chair or day):
         print(

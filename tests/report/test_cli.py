@@ -63,6 +63,11 @@ def test_report_errors_are_one_line(complete_db: Path, tmp_path: Path) -> None:
     assert "no session on chair 'chair-1' started on 2024-05-07 (UTC)" in r.stderr
     r = _report("--db", complete_db, "--chair", "chair-1", "--date", "06/05/2024")
     assert r.returncode == 65 and "not YYYY-MM-DD" in r.stderr
+    # In the form asked for but no day of the calendar: what is wrong with it.
+    r = _report("--db", complete_db, "--chair", "chair-1", "--date", "2024-13-01")
+    assert r.returncode == 65, r.stderr
+    want = "monitord report: --date '2024-13-01': no such date (month must be in 1..12)"
+    assert r.stderr.strip() == want, r.stderr
     r = _report("--db", complete_db)
     assert r.returncode == 65 and r.stderr.count("\n") == 1 and "--session ID" in r.stderr
     r = _report("--db", tmp_path / "missing.sqlite", "--session", "x")
