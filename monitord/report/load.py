@@ -122,7 +122,10 @@ def span_observation(
     """The record's verdict on the protocol's minimum observation (its `observation`)
     from the session events and monitord's outages alone: it needs no readings, so
     `--list` can flag every session of a store kept for months without building each
-    record. Same inputs, same function as build_record: the two cannot disagree."""
+    record. Same inputs, same function as build_record: the verdicts cannot disagree (it
+    rests on the session events and the outages alone). Its counts can: the device and
+    SpO2 gaps inside the window (the met line's) need the alarms and vitals, so they are 0
+    here; use the verdict only."""
     start, ds, de, end = session_bounds(span.events)
     end_t = end.t if end is not None else None
     return judge_observation(
