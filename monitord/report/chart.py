@@ -94,7 +94,8 @@ def _stored(
 def _holes(rec: SessionRecord, signal: str, until: float) -> list[tuple[float, float]]:
     """The record's holes for `signal` ("hr", "spo2"), as the SpO2 coverage counts them."""
     devices = {v.device for v in rec.vitals if v.kind == signal}
-    return signal_holes(rec.gaps, signal, devices, until)
+    ts = [v.t for v in rec.vitals if v.kind == signal and not v.stored]
+    return signal_holes(rec.gaps, signal, devices, until, ts)
 
 
 def _markers(ax: Axes, rec: SessionRecord, labels: bool, x_hi: float) -> None:
@@ -149,8 +150,9 @@ def _gaps(ax: Axes, rec: SessionRecord, x_end: float, panel: str) -> set[str]:
     """Hatch the holes of the record on `ax` (`panel` "bp": the BP/HR axes, "spo2"); a
     sensor off only on the panel of its signal (HR on the BP/HR axes), a device lost only
     on the panels of the signals it sent in the session (both when it sent none, or is
-    not named), monitord not running on both, no valid SpO2 (no_spo2) per stretch on the
-    SpO2 panel. Returns the kinds hatched, for the legend."""
+    not named: then on the SpO2 panel only when no SpO2 came inside it), monitord not
+    running on both, no valid SpO2 (no_spo2) per stretch on the SpO2 panel. Returns the
+    kinds hatched, for the legend."""
     drawn: set[str] = set()
     for g in rec.gaps:
         if g.what not in HOLES or g.start is None:
@@ -165,6 +167,13 @@ def _gaps(ax: Axes, rec: SessionRecord, x_end: float, panel: str) -> set[str]:
                 _PANEL[v.kind] for v in rec.vitals if v.device == g.device and v.kind in _PANEL
             }
             if panels and panel not in panels:
+                continue
+        if g.what == "device_lost" and g.device is None and panel == "spo2":
+            # Not named: SpO2 samples inside it say it was another device's (as the SpO2
+            # coverage counts it, gaps.signal_holes); hatched, a BP cuff's loss read as
+            # SpO2 lost under the SpO2 line drawn through it.
+            till = g.end if g.end is not None else math.inf
+            if any(g.start < v.t < till for v in rec.vitals if v.kind == "spo2" and not v.stored):
                 continue
         if g.what == "no_spo2" and panel != "spo2":
             continue

@@ -227,26 +227,44 @@ def _value_str(value: Mapping[str, Any], key: str) -> str | None:
 
 
 def signal_holes(
-    gaps: Sequence[Gap], signal: str, devices: set[str], until: float
+    gaps: Sequence[Gap],
+    signal: str,
+    devices: set[str],
+    until: float,
+    sample_ts: Sequence[float] = (),
 ) -> list[tuple[float, float]]:
     """The gaps no value of `signal` ("spo2", "hr") can have come in: monitord not
     running, the link down of one of `devices` (those that sent it in the session) or of
-    a device not named, its sensor off (probe off, contact lost); one still open runs to
-    `until`. The SpO2 coverage stops at them, and the chart's lines break at them."""
+    a device not named that may have been its device (no live sample of `signal`, times
+    `sample_ts`, came inside it), its sensor off (probe off, contact lost); one still open
+    runs to `until`. The SpO2 coverage stops at them, and the chart's lines break at them."""
     out = []
     for g in gaps:
         if g.start is None:
             continue
+        end = g.end if g.end is not None else until
         if (
             g.what == "daemon_down"
-            # Not named (an alarm without its device, e.g. from another version): it may
-            # be this signal's device, and the chart hatches it on both panels; left
-            # out, its stretch also read "no device-lost ... alarm" under its own line.
-            or (g.what == "device_lost" and (g.device is None or g.device in devices))
+            or (g.what == "device_lost" and g.device in devices)
+            or (
+                g.what == "device_lost"
+                and g.device is None
+                and not _any_in(sample_ts, g.start, end)
+            )
             or (g.what == "sensor_off" and g.signal in (None, signal))
         ):
-            out.append((g.start, g.end if g.end is not None else until))
+            out.append((g.start, end))
     return out
+
+
+def _any_in(ts: Sequence[float], lo: float, hi: float) -> bool:
+    """Whether a time of `ts` falls strictly inside (lo, hi). An alarm naming no
+    device (e.g. from another version) may be this signal's device: counted as its hole,
+    its stretch also read "no device-lost ... alarm" under its own line. But samples of the
+    signal inside it show it was another device's (a BP cuff's loss under an oximeter
+    sending throughout took 20 min off the SpO2 coverage, and hid an unexplained silence
+    of the oximeter inside it)."""
+    return any(lo < t < hi for t in ts)
 
 
 def no_spo2_gaps(

@@ -479,7 +479,8 @@ def build_record(
 
     # -- SpO2 summary; the stretches it leaves out that no gap names -------------------
     sp_ts = [v.t for v in vitals if v.kind == "spo2" and not v.stored]
-    sp_holes = signal_holes(gaps, "spo2", {v.device for v in vitals if v.kind == "spo2"}, s_hi)
+    sp_devices = {v.device for v in vitals if v.kind == "spo2"}
+    sp_holes = signal_holes(gaps, "spo2", sp_devices, s_hi, sp_ts)
     sp_points = [p for p in sp if p[0] >= s_lo]
     spo2 = spo2_summary(sp_points, (s_lo, s_hi), sp_ts, sp_holes)
     if sp_points and spo2.not_continuous:
