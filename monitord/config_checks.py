@@ -278,14 +278,11 @@ def check(
                 "refused; write the secret into it (one line)"
             )
         if mode & stat.S_IROTH:
-            # By absolute path the daemon reads it as itself (group monitord); a name in
-            # the secrets directory is root-only (docs/install.md), the service reads
-            # systemd's copy: 0640 root:monitord there gave the group a root-only secret.
-            fix = (
-                "chmod o-r it (e.g. 0640 root:monitord)"
-                if path.is_absolute()
-                else "chmod 0600 it (root-only: systemd hands the service a copy)"
-            )
+            # By absolute path the daemon reads it as itself (group monitord: "chmod o-r"
+            # left root:root 0640, unreadable); in the secrets directory root-only (docs).
+            fix = "chmod 0600 it (root-only: systemd hands the service a copy)"
+            if path.is_absolute():
+                fix = serviceuser.file_fix(p, "group")[1]
             warnings.append(
                 f"{where(cfg, source, key)}: warning: {p} is readable by every user "
                 f"(mode {stat.S_IMODE(mode):04o}); {fix}"
@@ -489,9 +486,11 @@ def _check_station(
         elif key in ("nurses_file", "tls_key_file"):
             mode = p.stat().st_mode
             if mode & stat.S_IROTH:
+                # monitord's own, 0600 (docs/install.md): "chmod o-r" left 0640, wrong owner.
                 warnings.append(
                     f"{where(cfg, source, f'station.{key}')}: warning: {p} is readable by "
-                    f"every user (mode {stat.S_IMODE(mode):04o}); chmod o-r it"
+                    f"every user (mode {stat.S_IMODE(mode):04o}); "
+                    + serviceuser.file_fix(p, file_kind(f"station.{key}"))[1]
                 )
     cert, tls_key = st.tls_cert_file, st.tls_key_file
     if cert and tls_key and _unusable(cert) is None and _unusable(tls_key) is None:

@@ -70,7 +70,7 @@ async def test_world_readable_secret_is_warned_by_check_config_and_run(
     cfg = write_config(tmp_path, mqtt=mqtt)
     line = (
         f"{cfg}: mqtt.password_file: warning: {secret} is readable by every user (mode 0644); "
-        "chmod o-r it (e.g. 0640 root:monitord)"
+        f"chgrp monitord {secret} && chmod 0640 {secret}"
     )
     r = monitord("check-config", str(cfg))
     assert (r.returncode, r.stdout, r.stderr.splitlines()) == (0, "ok\n", [line])

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from monitord.config import loads_config
 from monitord.config_checks import check
+from tests.station.station_kit import write_nurses
 
 CONFIG = """[site]
 id = "north"
@@ -44,4 +45,20 @@ def test_a_secret_by_absolute_path_is_told_the_service_group(tmp_path: Path) -> 
     secret.write_text("pw\n")
     secret.chmod(0o644)
     line = _warning(tmp_path, str(secret), tmp_path / "unused")
-    assert line.endswith("chmod o-r it (e.g. 0640 root:monitord)"), line
+    # "chmod o-r it" alone left a root:root file 0640: the daemon could not read it.
+    assert line.endswith(f"chgrp monitord {secret} && chmod 0640 {secret}"), line
+
+
+def test_a_world_readable_nurses_file_is_told_monitord_0600(tmp_path: Path) -> None:
+    # "chmod o-r it" left the PIN hashes 0640 (its group could read them) and kept the
+    # owner: docs/install.md says the station's nurses file and TLS key are monitord's, 0600.
+    nurses = write_nurses(tmp_path / "nurses")
+    nurses.chmod(0o644)
+    cfg = loads_config(
+        f'[site]\nid = "north"\n[station]\nid = "station-1"\nnurses_file = "{nurses}"\n'
+    )
+    errors, warnings = check(cfg, "s.toml", as_daemon=False)
+    assert not errors, errors
+    (line,) = [w for w in warnings if "readable by every user" in w]
+    want = f"chown monitord:monitord {nurses} && chmod 0600 {nurses}"
+    assert line.endswith(f"(mode 0644); {want}"), line
