@@ -1,4 +1,7 @@
-"""The install steps in config/mosquitto/monitord.conf's header are docs/install.md's broker
+"""docs/install.md's blocks for the broker host and the database host, as far as they can be
+checked without root on those hosts.
+
+The install steps in config/mosquitto/monitord.conf's header are docs/install.md's broker
 block ("The broker and its ACL"), command for command. They were not: the header never
 copied the CA or the broker's key (mosquitto then does not start: "Unable to load CA
 certificates", or its key 0600 root, "Permission denied"), while the docs did. The block
@@ -23,9 +26,9 @@ def _commands(lines: list[str]) -> list[str]:
     return out
 
 
-def _docs_block() -> list[str]:
+def _docs_block(heading: str = "## The broker and its ACL") -> list[str]:
     text = (REPO / "docs" / "install.md").read_text()
-    section = text[text.index("## The broker and its ACL") :]
+    section = text[text.index(heading) :]
     return section.split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
 
 
@@ -38,3 +41,13 @@ def test_the_shipped_broker_config_installs_as_the_docs_say() -> None:
     docs = _commands(_docs_block())
     assert any("certs/broker.key" in c for c in docs), docs
     assert _commands(_conf_header()) == docs
+
+
+def test_the_influxdb_block_installs_the_cli_it_runs() -> None:
+    # Debian's `influxdb` package is the server alone (/usr/bin/influxd); the `influx` CLI
+    # the block runs is in `influxdb-client`, which it neither depends on nor recommends:
+    # the block's first line failed with "influx: command not found".
+    cmds = _commands(_docs_block("## InfluxDB 1.6"))
+    first = next(i for i, c in enumerate(cmds) if c.startswith("influx "))
+    installs = [c for c in cmds[:first] if c.startswith("apt-get install")]
+    assert any("influxdb-client" in c.split() for c in installs), cmds[: first + 1]
