@@ -9,9 +9,10 @@ retried every few seconds until the alert is acknowledged or cleared (logged at 
 once, DEBUG on repeats).
 
 Where the countdown starts: at a live `raised` event, from its time on the chair's clock
-(`on_event`: a raise held in the daemon's outbox while its link was down comes late), at
-once when the clock is not known better than the event (a daemon that sends no
-`chair_time` in its `online`, docs/mqtt.md). An alert
+when it was stamped before its connection's live `online` said that clock (`chair_time`,
+docs/mqtt.md: a raise held in the daemon's outbox while its link was down comes late), as
+of that `online` (`ChairView.age`); at once otherwise (a raise stamped later came live; a
+daemon that sends no `chair_time`). An alert
 the station learns otherwise, from a chair's retained `alerts/active` (the station started
 or restarted, or reconnected to the broker after the raise; or an `escalated` event of an
 alert it never saw raised), starts it too: from the alert's `raised_t` when the set carries
@@ -92,8 +93,8 @@ class Forwarder:
             now = time.monotonic()
             # From the raise, on the chair's clock: a raise held in the daemon's outbox
             # while its link was down comes late, and counted from when it came it was
-            # phoned up to `after_s` late. Never read ahead (`ChairView.chair_time`):
-            # a clock not known better than this event counts from now.
+            # phoned up to `after_s` late. Only one stamped before the `online` said the
+            # chair's clock (`ChairView.age`): a later one came live, counted from now.
             age = None if view is None else view.age(ev.get("time"), now)
             age = min(max(age or 0.0, 0.0), self.cfg.after_s)
             self._count_down(aid, str(ev.get("chair")), dict(ev), now - age)

@@ -94,6 +94,9 @@ class ChairView:
     # spoke, not a set's time, which can be hours old): the page may count on it, also
     # behind the station's clock (`to_json`'s `chair_now`).
     told: bool = False
+    # (its chair time, station time it came) of the connection's live `online` with
+    # `chair_time`: a live raise stamped before it was held across an outage (`age`).
+    told_at: tuple[float, float] | None = None
     # Alert ids heard `cleared` (-> that event's time), the last KEEP_CLEARED: a `raised`
     # or `escalated` of one of them heard later (re-sent, held behind a refusal) is of an
     # episode already over (ids are unique per episode, docs/mqtt.md) and adds nothing.
@@ -168,10 +171,17 @@ class ChairView:
         return None if self.offset is None else now + self.offset
 
     def age(self, t: str | None, now: float) -> float | None:
-        """How long before the station's monotonic `now` the chair's clock read `t`, on
-        that clock (never more than it is: `chair_time`); None when either is unknown."""
-        at, e = self.chair_time(now), _epoch(t)
-        return None if at is None or e is None else at - e
+        """How long before the station's monotonic `now` the chair's clock read `t`, when
+        `t` is before its connection's live `online` said that clock (a raise held across
+        the outage): from that `online`, the station's seconds since added. None otherwise:
+        a raise stamped later came live. Carried forward from the `online` on the station's
+        clock (`chair_time`), a chair clock slower than it (a simulated chair below speed 1,
+        a Pi's clock slewed back) was read ahead by all it lost over a connection of days,
+        and each live raise read that old: phoned up to `after_s` early."""
+        spoke, raised = self.told_at, _epoch(t)
+        if spoke is None or raised is None or raised > spoke[0]:
+            return None
+        return spoke[0] + (now - spoke[1]) - raised
 
     def heard_time(self, t: str | None, at: float) -> None:
         """A set or event stamped `t` on the chair's clock came live at `at`."""
@@ -337,7 +347,7 @@ class StationModel:
             # One without a time names no connection: taken as the one held (`_kept_out`).
             anew = msg.time is not None and msg.time not in view.said
             if msg.state == "online" and (at is not None or anew):
-                view.offset, view.told = None, False
+                view.offset, view.told, view.told_at = None, False, None
             if msg.state == "online" and at is not None:
                 # Its clock as the daemon sent it (`chair_time`, docs/mqtt.md): known from
                 # the connect, not from its first set, which after an outage carries its
@@ -345,6 +355,8 @@ class StationModel:
                 # late). Never from a replayed one or a Last Will: their time is past.
                 view.heard_time(msg.chair_time, at)
                 view.told = view.offset is not None
+                if (spoke := _epoch(msg.chair_time)) is not None:
+                    view.told_at = (spoke, at)
             if anew and at is None:
                 # A connection the station did not hear (a replaced Pi, its clock behind
                 # the one before): its sets are judged by what it said, not by the held
