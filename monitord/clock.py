@@ -65,6 +65,9 @@ class WallClock:
         #: outage), and whether the wall clock measured the time down.
         self.down_from: float | None = None
         self.downtime_known = True
+        #: Chair seconds this clock leapt forward in this run, over time that did not pass
+        #: (`leapt`).
+        self._leapt = 0.0
         t, w = _row(floor)
         if t is not None and w is None:
             self._base = max(wall, t)  # no wall time stored with it: no earlier than it
@@ -80,6 +83,9 @@ class WallClock:
                 # Nothing pending for a jump to fire or delay: on the wall clock, never
                 # back (a clock set ahead by mistake loses the time down, as it did).
                 self._base = max(wall, self.down_from)
+                # Past the previous run's clock gone on by the time measured down: a leap.
+                down = max(0.0, wall - last_wall) if self.downtime_known else 0.0
+                self._leapt = max(0.0, self._base - (self.down_from + down))
             else:
                 # Timers pending: the offset from the wall clock stays the chair's own (a
                 # step it had not followed is still not followed, it would fire them at
@@ -116,6 +122,13 @@ class WallClock:
     def now(self) -> float:
         return self._base + (time.monotonic() - self._m0)
 
+    def leapt(self) -> float:
+        """Chair seconds this clock leapt forward in this run over time that did not pass
+        (a wall-clock step followed, a start onto the wall clock ahead of the last run's):
+        a time before a leap read on this clock as an age is that much too old
+        (sinks/mqtt_link.py `ChairLink.status`). Never decreases."""
+        return self._leapt
+
     def horizon(self) -> float:
         return self.now()
 
@@ -137,6 +150,7 @@ class WallClock:
         if off > 0 and idle(now):
             self._mark(now, None)
             self._base += off
+            self._leapt += off
             self._said = 0.0
             return f"wall clock stepped {off:+.0f} s; the chair clock followed (no timer pending)"
         self._mark(now, off)
@@ -215,6 +229,10 @@ class SimClock:
     def now(self) -> float:
         t = min(self._free(), self.next_event)
         return t if self.final is None else min(t, self.final)
+
+    def leapt(self) -> float:
+        """Virtual seconds run beyond the wall's seconds (at `speed` above 1): as `WallClock`."""
+        return max(0.0, (self.now() - self.start) - (time.monotonic() - self._m0))
 
     def horizon(self) -> float:
         if self.final is not None:

@@ -402,7 +402,7 @@ class Daemon:
                 receipts=self.receipts,
                 on_refusal=watch.refusal,
                 on_link=watch.poke,
-                clocks={c: rt.clock.now for c, rt in self.chairs.items()},  # `chair_time`
+                clocks={c: rt.clock for c, rt in self.chairs.items()},  # `chair_time`
             )
             self.sinks.append(self.mqtt)
             self.mqtt.link.on_change = self._link_changed

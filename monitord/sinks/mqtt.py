@@ -67,7 +67,7 @@ from monitord.sinks.linkstate import LinkState
 from monitord.sinks.mqtt_errors import check_suback, describe_error, nodelay, paho_log, refusal_text
 from monitord.sinks.mqtt_events import Written
 from monitord.sinks.mqtt_incoming import Incoming, MqttStats, OnCommand
-from monitord.sinks.mqtt_link import STALL_S, ChairLink
+from monitord.sinks.mqtt_link import STALL_S, ChairClock, ChairLink
 from monitord.sinks.mqtt_takeover import TAKEOVER_RETRY_S, client_id
 
 __all__ = [
@@ -106,7 +106,7 @@ class MqttSink:
         receipts: Receipts | None = None,
         on_refusal: OnRefusal | None = None,
         on_link: Callable[[], None] | None = None,
-        clocks: Mapping[str, Callable[[], float]] | None = None,  # chair -> its clock's now
+        clocks: Mapping[str, ChairClock] | None = None,  # chair -> its clock (`chair_time`)
     ) -> None:
         self.cfg = cfg
         self.site = site

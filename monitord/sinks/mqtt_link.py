@@ -29,7 +29,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from monitord import __version__
 from monitord.aio import within
@@ -47,13 +47,22 @@ log = logging.getLogger("monitord.sinks.mqtt")
 STALL_S = 1.0
 
 
+class ChairClock(Protocol):
+    """A chair's clock (monitord/clock.py: `WallClock`, `SimClock`)."""
+
+    def now(self) -> float: ...
+
+    def leapt(self) -> float: ...
+
+
 class ChairLink:
-    def __init__(
-        self, chair: str, backoff: Backoff, clock: Callable[[], float] | None = None
-    ) -> None:
+    def __init__(self, chair: str, backoff: Backoff, clock: ChairClock | None = None) -> None:
         self.chair = chair
         # The chair's clock (monitord/clock.py), on which its alert times are: `status`.
         self.clock = clock
+        # Its `leapt()` when the link last went down: a run starts down, so its start's
+        # leap counts (`status`).
+        self._leapt_at_down = 0.0
         self.wake = asyncio.Event()
         self.connected = False
         self.subscribed = False  # the SUBACK for the command topics came back
@@ -125,7 +134,11 @@ class ChairLink:
         Last Will either: its time is the connect's, not when the broker sends it."""
         doc = {"state": state, "time": iso(time.time()), "version": __version__}
         if self.clock is not None and not will:
-            doc["chair_time"] = iso(self.clock())
+            # Less the leaps it made since the link went down: a raise held across them
+            # was read that much older than it is (an hour's step followed: phoned at
+            # once). Behind the clock by them is safe: a raise after them is read younger.
+            leaps = max(0.0, self.clock.leapt() - self._leapt_at_down)
+            doc["chair_time"] = iso(self.clock.now() - leaps)
         if self.takeover.active and not will:
             doc["conflict"] = CONFLICT
         return json.dumps(doc).encode()
@@ -198,6 +211,8 @@ class ChairLink:
         if self.down_since is None:
             asked = [t for t in (self.asked_since, ping_since) if t is not None]
             self.down_since = min([time.monotonic(), *asked])
+            if self.clock is not None:
+                self._leapt_at_down = self.clock.leapt()
             self._changed()
         self._done_asking()
         self.takeover.cancel()  # a clean stop too: no timer left behind

@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from monitord.backoff import Backoff
+from monitord.clock import SimClock
 from monitord.config_station import ForwarderConfig
 from monitord.models import iso
 from monitord.sinks.mqtt_link import ChairLink
@@ -114,7 +115,7 @@ def test_a_raise_stamped_after_the_chairs_clock_counts_from_now() -> None:
 def test_the_daemon_stamps_each_chairs_status_with_that_chairs_clock() -> None:
     """`chair_time` is the chair's own clock (a daemon runs several, each its offset from
     the wall clock); the Last Will has none (set at the connect). `time` stays the wall's."""
-    link = ChairLink("c", Backoff(0.5, 30.0), lambda: 1_700_000_000.25)
+    link = ChairLink("c", Backoff(0.5, 30.0), SimClock(1_700_000_000.25, 1.0))  # held there
     doc = json.loads(link.status("online"))
     assert doc["chair_time"] == "2023-11-14T22:13:20.250Z", doc
     assert abs(time.time() - (_epoch(doc["time"]) or 0.0)) < 3600, doc

@@ -1,0 +1,67 @@
+"""The daemon's clock may leap forward while its link is down (`WallClock.follow` catching
+up with a wall clock that stepped once nothing is pending, a restart onto the wall clock,
+a simulated chair's speed): the leap is no time passed. Its `online`'s `chair_time` said
+the clock with the leap, and the station read a raise held across the outage as old by
+it: phoned up to `after_s` early (an hour's step: at once). The `online` says the chair's
+clock less its leaps since the link went down (monitord/sinks/mqtt_link.py
+`ChairLink.status`): a raise before them is read as old as it is, one after as younger
+(counted from when seen at worst, as before `chair_time`). Audit A1."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from monitord.backoff import Backoff
+from monitord.clock import WallClock
+from monitord.sinks.mqtt_link import ChairLink
+from monitord.station.model import _epoch
+from tests.station.test_forwarder_outage_raise import AFTER_S, left, put, raised, setup
+
+
+def _through_station(link: ChairLink, raise_t: float) -> float:
+    m, f = setup()
+    put(m, f, "c", "status", json.loads(link.status("online")), time.monotonic())
+    ev = raised("c", raise_t)
+    put(m, f, "c", "alerts/events", ev, time.monotonic())
+    return left(f, ev)
+
+
+def test_a_clock_that_follows_a_wall_step_while_the_link_is_down_is_no_age() -> None:
+    # A chair clock an hour behind the wall (a step it did not follow: timers pending).
+    wall = time.time()
+    clock = WallClock({"t": wall - 3600, "wall": wall}, None, idle=False)
+    link = ChairLink("c", Backoff(0.5, 30.0), clock)
+    link.delivering()
+    raise_t = clock.now()  # raised, held: the link goes down
+    link.down()
+    assert clock.follow(lambda _now: True) is not None  # idle now: it leaps the hour
+    assert clock.now() - raise_t > 3000
+    assert AFTER_S - 10 < _through_station(link, raise_t) <= AFTER_S, "phoned early"
+
+
+def test_a_restart_onto_the_wall_clock_is_no_age() -> None:
+    """The previous run's clock an hour behind the wall; it stopped 10 s ago with a raise
+    in its outbox; the new run starts idle, on the wall clock: that hour passed for no one."""
+    wall = time.time()
+    clock = WallClock({"t": wall - 3610, "wall": wall - 10}, wall - 10, idle=True)
+    assert clock.now() > wall - 5  # on the wall clock
+    link = ChairLink("c", Backoff(0.5, 30.0), clock)
+    raise_t = wall - 3610  # stamped on the old run's clock as it stopped
+    assert AFTER_S - 20 < _through_station(link, raise_t) <= AFTER_S - 5, "not ~10 s old"
+
+
+def test_a_clean_offline_says_the_clock_less_no_leap_of_an_outage_over() -> None:
+    wall = time.time()
+    clock = WallClock({"t": wall - 3600, "wall": wall}, None, idle=False)
+    link = ChairLink("c", Backoff(0.5, 30.0), clock)
+    link.down()
+    clock.follow(lambda _now: True)
+    link.delivering()
+    link.down()  # a new outage (the clean stop's): the leap before it is the clock's own
+    doc = json.loads(link.status("offline"))
+    assert abs(doc["chair_time"] and (clock.now() - _e(doc["chair_time"]))) < 5, doc
+
+
+def _e(t: str) -> float:
+    return _epoch(t) or 0.0
