@@ -42,3 +42,40 @@ def test_snapshot_is_not_changed_by_later_inputs() -> None:
     restored = AlertEngine.restore(json.loads(json.dumps(snap)), RuleSet.default())
     out = restored.feed(_bp(1240.0, 187, 102))  # (tech.bp_overdue, due at 820, aside)
     assert [(e.rule, e.event) for e in out if e.rule.startswith("bp.")] == [("bp.severe", "raised")]
+
+
+def test_no_container_of_the_snapshot_changes_with_the_engine() -> None:
+    """Each container the engine changes in place, one step each: the test above reaches
+    only the runs, `current`, `last_valid`, `session_bp` and the episodes' mapping."""
+    eng = AlertEngine()
+    c = "chair-1"
+
+    def step(name: str, *inputs: Sample | SessionCmd) -> None:
+        snap = eng.snapshot()
+        before = json.dumps(snap)
+        for i in inputs:
+            eng.feed(i)
+        assert json.dumps(snap) == before, f"the snapshot changed with {name}"
+
+    bad = {"sys_mmHg": 80, "dia_mmHg": 90}  # systolic not above diastolic: tech.bp_invalid
+    # session_seq: [5, 1] once the session it named ended; a start in that second counts on
+    eng.feed(SessionCmd(5.1, c, "start", protocol="esketamine"))
+    eng.feed(SessionCmd(5.2, c, "end"))
+    step("a second session started in the same second", SessionCmd(5.3, c, "start"))
+    # base_bp: a second baseline reading appended
+    eng.feed(_bp(10.0, 120, 80))
+    step("a baseline reading", _bp(20.0, 121, 81))
+    # cleared: a second alert cleared (tech.bp_invalid raised, then cleared by a valid BP)
+    eng.feed(Sample(30.0, c, "bp", Kind.BP, bad))
+    eng.feed(_bp(30.0, 122, 82))
+    step("a clear", Sample(40.0, c, "bp", Kind.BP, bad), _bp(41.0, 122, 82))
+    # episodes: the same alert raised again within the same millisecond counts on
+    eng.feed(Sample(50.0, c, "bp", Kind.BP, bad))
+    eng.feed(_bp(50.0, 122, 82))
+    step("a raise in the same ms", Sample(50.0, c, "bp", Kind.BP, bad))
+    # timers: a restart moves a deadline that fell due in place
+    eng.feed(SessionCmd(60.0, c, "dose_start"))
+    snap = eng.snapshot()
+    before = json.dumps(snap)
+    eng.resume(100_000.0)
+    assert json.dumps(snap) == before, "the snapshot changed with a timer moved"
