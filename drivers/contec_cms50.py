@@ -338,14 +338,17 @@ DRIVER = DriverDescriptor(
     summary="Contec CMS50D+ finger oximeter, live 5-byte serial output (SpO2, pulse rate)",
     settings=SerialLinkSettings,
     make_protocol=Cms50Protocol,
-    # One noisy byte drops its packet and the lock: the next reading comes after the
-    # LOCK_PACKETS of a new lock-in, and the packet that releases the last of them.
+    # One noisy byte drops its packet, the one before it (held until the next start) and
+    # the lock. The new lock-in takes LOCK_PACKETS with the same numbers: when the numbers
+    # change (once a second) at its last one, it starts again there, LOCK_PACKETS - 1
+    # more; then the packet that releases the last of them. 11/60 s, not the 7/60 of a
+    # lock-in without a change (tests/serial/test_one_lost_frame.py).
     serial=SerialDefaults(
         baudrate=19200,
         parity="O",
         period_s=1 / 60,
         silence_s=3.0,
-        resync_s=(LOCK_PACKETS + 2) / PACKETS_PER_S,
+        resync_s=(2 * LOCK_PACKETS + 1) / PACKETS_PER_S,
     ),
     simulator="monitord.simulators.contec_cms50:Cms50Sim",
 )
