@@ -286,7 +286,10 @@ def decode_sized(line: bytes, exc_digits: int = 0) -> tuple[Measurement | Reject
         return Reject(RejectReason.BAD_LENGTH, why), width
     exc = _hex_value(exc_text, "EXC")
     if isinstance(exc, Reject):
-        return exc, width
+        # No width: a byte of line noise in or after the value (`000\x00800`, `000800r`
+        # of a garbled CR) is not the monitor printing wider, and learnt it cost the next
+        # sound line too (narrower than this one: a cut line), 3 s between two readings.
+        return exc, 0
     alarm = _hex(fields, "ALARM")
     if isinstance(alarm, Reject):
         return alarm, width
