@@ -474,8 +474,16 @@ DRIVER = DriverDescriptor(
     make_protocol=IntelliVueProtocol,
     # The monitor answers a poll within a second; 5 s of silence with polls going out at
     # poll_interval_s means the cable or the monitor is gone. period_s: that second; the
-    # poll interval adds to it, which IntelliVueOptions checks against silence_s.
-    serial=SerialDefaults(baudrate=115200, period_s=ANSWER_MARGIN_S, silence_s=SILENCE_S),
+    # poll interval adds to it, which IntelliVueOptions checks against silence_s. An
+    # answer lost to line noise (bad frame check) is not asked again: the next is heard
+    # two polls and up to an answer's second after the last (check-config weighs a
+    # device's own poll interval).
+    serial=SerialDefaults(
+        baudrate=115200,
+        period_s=ANSWER_MARGIN_S,
+        silence_s=SILENCE_S,
+        resync_s=2 * DEFAULT_POLL_S + ANSWER_MARGIN_S,
+    ),
     simulator="monitord.simulators.intellivue:IntelliVueSim",
 )
 PROFILE = DecodeProfile(

@@ -129,24 +129,23 @@ def _silence_within_period(dev: DeviceConfig) -> str:
     poll = dev.settings.poll_s()
     default = desc.default_silence_s if desc is not None else None  # with its number
     unset = f"remove it for the driver's default, {default:g} s" if default else "remove it"
-    if poll is not None:
-        if dev.silence_s >= poll + period:
-            return ""
+    if poll is not None and dev.silence_s < poll + period:
         return (
             f"{dev.silence_s:g} s is shorter than the {dev.driver} device's poll (every "
             f"{poll:g} s) and its answer (within {period:g} s): the link would be dropped and "
             f"reopened while the device works, readings lost; set silence_s to at least "
             f"{poll + period:g} (or {unset})"
         )
-    if dev.silence_s <= period:
+    if poll is None and dev.silence_s <= period:
         return (
             f"{dev.silence_s:g} s is not longer than the {dev.driver} device's output period "
             f"({period:.3g} s between two lines or packets): the link would be dropped and "
             f"reopened while the device works, readings lost; set silence_s above "
             f"{period:.3g} (or {unset})"
         )
-    # One frame lost to noise costs its packet or line (the reader waits for the next).
-    lost = desc.one_lost_s if desc is not None else None
+    # One frame lost to noise costs its packet or line (the reader waits for the next);
+    # a polled device's answer: the next comes a poll later (polls are not repeated).
+    lost = (2 * poll + period) if poll is not None else desc.one_lost_s if desc else None
     if lost is None or dev.silence_s > lost:
         return ""
     return (
