@@ -45,8 +45,11 @@ function receipt(ev) { // a live event: every one is receipted
   const key = alarm ? receiptKey(ev.chair, ev.alert_id, ev.event, ev.level) : null;
   if (key) receipted.set(key, { ...receipted.get(key), busy: true }); // not again from the set
   afterShown(() => {
-    const sounded = armed() && !isStale() && audio.current === ev.priority &&
-      (ev.priority === "high" || ev.priority === "medium") && (ev.event === "raised" || ev.event === "escalated");
+    // Whether THIS alert sounds here (as setReceipts asks), not whether a tone of its
+    // priority plays: another chair's alarm made an acknowledged or inhibited alert, silent
+    // on this board, read as heard by the daemon's delivery watch.
+    const c = chairs.get(ev.chair), a = c && (c.alerts || []).find((x) => x.alert_id === ev.alert_id);
+    const sounded = !!alarm && !!a && armed() && !isStale() && sounding(a) && audio.current === a.priority;
     const body = { chair: ev.chair, alert_id: ev.alert_id, event: ev.event, level: ev.level ?? null, rule: ev.rule, sounded };
     if (key) sendReceipt(key, body); else post("/api/receipt", body);
   });
