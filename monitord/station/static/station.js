@@ -199,7 +199,11 @@ function bpDue(c) {
 }
 function offlineLine(c) {
   const d = el("div", "offline-banner");
-  const since = c.offline_since ? ` since ${hhmm(Date.parse(c.offline_since))}` : "";
+  // The last sign of life on the chair's clock, as the alert lines' times, and how long
+  // ago on that clock: for a chair whose clock is off the station's, HH:MM alone read as
+  // hours more (or less) unmonitored than it was.
+  const at = c.offline_since ? Date.parse(c.offline_since) : NaN;
+  const since = Number.isFinite(at) ? ` since ${hhmm(at)} (${mins(chairNow(c) - at)} min)` : "";
   d.append(el("span", "", `OFFLINE — not monitored${since}`));
   if (offlineAlarm(c)) {
     if (offlineAck.has(offlineKey(c))) d.append(el("span", "ackby", "ACK (this screen)"));
