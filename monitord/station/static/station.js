@@ -75,6 +75,10 @@ function chairNow(c) {
   if (!k) return now();
   return now() + (Number.isFinite(k.told) ? Math.max(k.told, k.offset) : Math.max(k.offset, 0));
 }
+// A chair-clock time as HH:MM on the station's clock (the header's), which a nurse reads
+// it against: a chair an hour behind read "observation met in 95 min (02:45)" at 02:10.
+// Within CLOCK_SLACK_MS it is left as it is (the chair's offset is learnt a little late).
+function onStation(c, ms) { const d = chairNow(c) - now(); return Math.abs(d) < CLOCK_SLACK_MS ? ms : ms - d; }
 // chair-2 before chair-10; the server orders alike (model.py natural_key).
 function naturalKey(s) { return (s.match(/\d+|\D+/g) || []).map((r) => (/^\d/.test(r) ? [1, Number(r), r] : [0, 0, r])); }
 function naturalCmp(a, b) {
@@ -184,7 +188,7 @@ function sessionLine(c) {
   if (s.dose_start) parts.push(`dose +${mins(now - Date.parse(s.dose_start))} min`);
   if (s.observation_met) {
     const left = Date.parse(s.observation_met) - now;
-    parts.push(left > 0 ? `observation met in ${Math.ceil(left / 60000)} min (${hhmm(Date.parse(s.observation_met))})` : "observation time met");
+    parts.push(left > 0 ? `observation met in ${Math.ceil(left / 60000)} min (${hhmm(onStation(c, Date.parse(s.observation_met)))})` : "observation time met");
   }
   return parts.join(" · ");
 }
@@ -199,11 +203,9 @@ function bpDue(c) {
 }
 function offlineLine(c) {
   const d = el("div", "offline-banner");
-  // The last sign of life on the chair's clock, as the alert lines' times, and how long
-  // ago on that clock: for a chair whose clock is off the station's, HH:MM alone read as
-  // hours more (or less) unmonitored than it was.
+  // The last sign of life (on the chair's clock) and how long ago, as the alert lines say.
   const at = c.offline_since ? Date.parse(c.offline_since) : NaN;
-  const since = Number.isFinite(at) ? ` since ${hhmm(at)} (${mins(chairNow(c) - at)} min)` : "";
+  const since = Number.isFinite(at) ? ` since ${hhmm(onStation(c, at))} (${mins(chairNow(c) - at)} min)` : "";
   d.append(el("span", "", `OFFLINE — not monitored${since}`));
   if (offlineAlarm(c)) {
     if (offlineAck.has(offlineKey(c))) d.append(el("span", "ackby", "ACK (this screen)"));
@@ -278,11 +280,11 @@ function render(c) {
     // an ongoing alarm beside readings that say otherwise.
     const word = STATE_WORDS[a.state];
     if (word) txt.append(el("span", `state-word ${a.state}`, word));
-    // When it was raised (the chair's clock, in the site's zone) and how long ago: a nurse
+    // When it was raised (on the station's clock, in the site's zone) and how long ago: a nurse
     // reaching the board tells a fresh alarm from one that has sounded for 20 min.
     if (typeof a.raised_t === "number") {
       const at = a.raised_t * 1000;
-      txt.append(el("span", "since", `since ${hhmm(at)} (${mins(chairNow(c) - at)} min)`));
+      txt.append(el("span", "since", `since ${hhmm(onStation(c, at))} (${mins(chairNow(c) - at)} min)`));
     }
     li.append(txt);
     if (a.ack) li.append(el("span", "ackby", `ACK ${a.by || ""}`.trim()));
