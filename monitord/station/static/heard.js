@@ -47,7 +47,7 @@ function receipt(ev) { // a live event: every one is receipted
   afterShown(() => {
     // Whether THIS alert sounds here (as setReceipts asks), not whether a tone of its
     // priority plays: another chair's alarm made an acknowledged or inhibited alert, silent
-    // on this board, read as heard by the daemon's delivery watch.
+    // on this board, reported to its daemon as heard.
     const c = chairs.get(ev.chair), a = c && (c.alerts || []).find((x) => x.alert_id === ev.alert_id);
     const sounded = !!alarm && !!a && armed() && !isStale() && sounding(a) && audio.current === a.priority;
     const body = { chair: ev.chair, alert_id: ev.alert_id, event: ev.event, level: ev.level ?? null, rule: ev.rule, sounded };
