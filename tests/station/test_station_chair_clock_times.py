@@ -5,7 +5,8 @@ chair's. Before, "observation met in 95 min (02:45)" read at 02:10 on the header
 discharge an hour early by the wall), its alarm "since" an hour before it was raised; and
 the status's wall-clock `time` (docs/mqtt.md "status") of a daemon that connected 30 min
 ago read as later than every reading on its clock since: "not monitored since" the
-connect, 30 min before it was lost. Real station, real mosquitto, real headless Chromium.
+connect, 30 min before it was lost; the daemon's answer to an ACK said its times on
+the chair's clock too. Real station, real mosquitto, real headless Chromium.
 """
 
 from __future__ import annotations
@@ -49,6 +50,17 @@ async def test_hh_mm_are_on_the_station_clock(
         assert "dose +25 min" in text, text
         assert any(f"observation met in 95 min ({x})" in text for x in hm(now + 5670)), text
         assert any(f"since {x} (2 min)" in text for x in hm(now - 150)), text
+        # bob's ACK finds it acknowledged by alice a minute ago (the daemon's answer, its
+        # times on the chair's clock): the answer line's times are the header's too.
+        answer = {"time": iso(now - behind), "topic": pub.topic("chair-1", "cmd/ack"),
+                  "error": "already acknowledged", "payload": json.dumps({"by": "bob"}),
+                  "code": "acknowledged", "alert_id": low["alert_id"], "rule": low["rule"],
+                  "acked_by": "alice", "acked_at": iso(now - behind - 60)}  # fmt: skip
+        await pub.client.publish(pub.topic("chair-1", "cmd/errors"), json.dumps(answer), 1)
+        line = f"{tile('chair-1')}.querySelector('.answer')?.innerText"
+        text = await page.until(line, 10, "the daemon's answer")
+        assert any(f"ACK by bob at {x}" in text for x in hm(now)), text
+        assert any(f"acknowledged by alice at {x}" in text for x in hm(now - 60)), text
         # Lost: its Last Will carries the wall time of the connect, and no chair_time.
         will = {"state": "offline", "time": iso(now - 1800), "version": "0.1.0"}
         await pub.client.publish(pub.topic("chair-1", "status"), json.dumps(will), 1, True)
