@@ -222,7 +222,7 @@ function ackButton(c, a) {
   const sent = ackSent.get(a.alert_id);
   if (sent && sent.sending) { b.disabled = true; b.textContent = "sending…"; }
   else if (sent && sent.failed) { b.textContent = "not sent, retry"; b.title = sent.failed; b.classList.add("retry"); }
-  else if (sent && Date.now() - sent.at < ACK_ANSWER_MS) { b.disabled = true; b.textContent = "sent"; }
+  else if (sent && mono() - sent.at < ACK_ANSWER_MS) { b.disabled = true; b.textContent = "sent"; }
   else if (sent) { b.textContent = "no answer, retry"; b.classList.add("retry"); }
   b.addEventListener("click", () => ack(c.id, a.alert_id));
   return b;
@@ -397,15 +397,17 @@ async function post(path, body) {
 // daemon's `acknowledged` or `cleared` arrives, or ACK_ANSWER_MS pass: "no answer, retry".
 // It says "sent" only once the broker took it (the station answers after its PUBACK):
 // "sending…" until then, so a broker that stopped answering (up to the station's MQTT
-// timeout) is never shown as an ACK on its way to the chair.
+// timeout) is never shown as an ACK on its way to the chair. ACK_ANSWER_MS is counted on
+// the monotonic clock: on the wall clock, one stepped back (NTP) kept "sent" on an ACK
+// nobody answered for as long as the step.
 async function ack(chair, alertId) {
   const redraw = () => { const c = chairs.get(chair); if (c) render(c); };
-  ackSent.set(alertId, { chair, at: Date.now(), sending: true }); redraw();
+  ackSent.set(alertId, { chair, at: mono(), sending: true }); redraw();
   const r = await post("/api/ack", { chair, alert_id: alertId });
   if (!ackSent.has(alertId)) return; // answered already (acknowledged or cleared)
   // Said on the button, not in a dialog: a modal alert() would stop this page's timers.
-  if (!r.ok) ackSent.set(alertId, { chair, at: Date.now(), failed: `ACK not sent: ${r.data.error || r.status}` });
-  else { ackSent.set(alertId, { chair, at: Date.now() }); setTimeout(redraw, ACK_ANSWER_MS + 100); }
+  if (!r.ok) ackSent.set(alertId, { chair, at: mono(), failed: `ACK not sent: ${r.data.error || r.status}` });
+  else { ackSent.set(alertId, { chair, at: mono() }); setTimeout(redraw, ACK_ANSWER_MS + 100); }
   redraw();
 }
 function answered(c) { // the daemon answered (acknowledged, or the alert cleared)
