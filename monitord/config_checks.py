@@ -124,17 +124,19 @@ def _silence_within_period(dev: DeviceConfig) -> str:
     if dev.silence_s is None or period is None or dev.simulate is not None:
         return ""
     # A polled device (IntelliVue) talks only to answer: its poll interval, the default
-    # one included, comes before the answer's `period_s`. That sum already allows the
-    # slowest answer, so a silence equal to it is enough (IntelliVueOptions: "at least").
+    # one included, comes before the answer's `period_s`. A silence shorter than that sum
+    # drops the link between every two answers; the advice (as IntelliVueOptions') also
+    # outlasts one answer lost to noise (below): "at least poll + 1" was warned of then.
     poll = dev.settings.poll_s()
     default = desc.default_silence_s if desc is not None else None  # with its number
     unset = f"remove it for the driver's default, {default:g} s" if default else "remove it"
+    lost = (2 * poll + period) if poll is not None else desc.one_lost_s if desc else None
     if poll is not None and dev.silence_s < poll + period:
         return (
             f"{dev.silence_s:g} s is shorter than the {dev.driver} device's poll (every "
             f"{poll:g} s) and its answer (within {period:g} s): the link would be dropped and "
-            f"reopened while the device works, readings lost; set silence_s to at least "
-            f"{poll + period:g} (or {unset})"
+            f"reopened while the device works, readings lost; set silence_s above {lost:g} "
+            f"(two polls and an answer, one lost to line noise; or {unset})"
         )
     if poll is None and dev.silence_s <= period:
         return (
@@ -145,7 +147,6 @@ def _silence_within_period(dev: DeviceConfig) -> str:
         )
     # One frame lost to noise costs its packet or line (the reader waits for the next);
     # a polled device's answer: the next comes a poll later (polls are not repeated).
-    lost = (2 * poll + period) if poll is not None else desc.one_lost_s if desc else None
     if lost is None or dev.silence_s > lost:
         return ""
     return (

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -331,11 +332,31 @@ def test_a_polled_monitors_silence_is_weighed_against_its_poll_default_included(
     assert check(cfg, "c.toml")[1] == [
         "c.toml: chairs[0].devices[0].silence_s: warning: 1.5 s is shorter than the "
         "intellivue device's poll (every 1 s) and its answer (within 1 s): the link would be "
-        "dropped and reopened while the device works, readings lost; set silence_s to at "
-        "least 2 (or remove it for the driver's default, 5 s)"
+        "dropped and reopened while the device works, readings lost; set silence_s above 3 "
+        "(two polls and an answer, one lost to line noise; or remove it for the driver's "
+        "default, 5 s)"
     ]
     for ok in ("silence_s = 3.5\n", "poll_interval_s = 10\nsilence_s = 22\n", ""):
         assert check(loads_config(_device("intellivue", f"{port}{ok}")), "c.toml")[1] == [], ok
+
+
+@pytest.mark.parametrize("poll", ["", "poll_interval_s = 10\n"])
+def test_a_polled_monitors_silence_advice_once_followed_is_not_warned_of(poll: str) -> None:
+    # IntelliVueOptions refused `poll_interval_s = 10` with a 5-s silence saying "set
+    # silence_s to at least 11", check-config's warning of a 1.5-s silence said "at least
+    # 2"; either done, check-config warned that it did not outlast one lost answer (21 s,
+    # 3 s). The advice is now the value that passes both.
+    port = 'port = "/dev/ttyUSB0"\n'
+    try:
+        cfg = loads_config(_device("intellivue", f"{port}{poll}silence_s = 1.5\n"))
+        advice = check(cfg, "c.toml")[1][0]
+    except ConfigError as e:
+        advice = str(e)
+    value = re.search(r"set silence_s (?:to at least|above) ([0-9.]+)", advice)
+    assert value is not None, advice
+    followed = float(value.group(1)) + 0.5  # "above" it, or "at least"
+    cfg = loads_config(_device("intellivue", f"{port}{poll}silence_s = {followed}\n"))
+    assert check(cfg, "c.toml")[1] == [], advice
 
 
 @pytest.mark.parametrize(("poll", "silence", "lost"), [("", "2", "3"), ("10", "11", "21")])
