@@ -60,13 +60,15 @@ Wire layout: one text line per second, terminated by CR LF, space-separated fiel
   with a SedLine module (28 minutes of lines in UrielCandelasMeza/
   OpenICE_RaspberryPi_Implementation `scripts/datos_massimo3.txt` @83871892). So:
   SPO2 and BPM must be three characters (`098`, `---`), a line must carry `EXC=`, and
-  on a connection an `EXC=` narrower than the previous line's (6 digits on a Rad-8, 7
-  on a Radical-7 or Root, 3 in MD PnP's Radical-5 example) is a cut value. `EXC=` is not
+  on a connection an `EXC=` narrower than the connection's (6 digits on a Rad-8, 7
+  on a Radical-7 or Root, 3 in MD PnP's Radical-5 example) is a cut value. The
+  connection's width is its widest line's, or a narrower one that two lines in a row
+  print (a monitor that changed); not a width from a value that is not hex (noise). `EXC=` is not
   required to be the last field: a Radical-7 prints `EXC1=` after it and a Root its
   module fields (OpenICE's Radical-7 reader, mdpnp/mdpnp `masimo-radical-7.spec`, wants
   it last and so would read neither). Not caught: a cut inside the EXC value of a
-  connection's first whole line (no width yet to compare), or a cut after the EXC value
-  (what is read is whole).
+  connection's first whole line (no width yet to compare), the second of two lines in a
+  row cut to the same EXC width, or a cut after the EXC value (what is read is whole).
 
 The decoder is pure: one line (bytes, without CR LF) in, a `Measurement` or a typed
 `Reject` out (`decode_line` gives the same as the decode CLI's record; `decode_sized`
@@ -236,9 +238,9 @@ def decode(line: bytes) -> Measurement | Reject:
 
 
 def decode_sized(line: bytes, exc_digits: int = 0) -> tuple[Measurement | Reject, int]:
-    """Decode one ASCII-1 line whose monitor printed `EXC=` with `exc_digits` digits on
-    the connection's previous line (0: none yet); also the digits of this line's `EXC=`
-    (0 when it has none). Never raises."""
+    """Decode one ASCII-1 line whose monitor prints `EXC=` with `exc_digits` digits on
+    this connection (0: none yet); also the digits of this line's `EXC=` (0 when it has
+    none, or one that is not hex). Never raises."""
     if len(line) > MAX_LINE:
         return Reject(RejectReason.OVERSIZE, f"line of {len(line)} bytes, over {MAX_LINE}"), 0
     try:
@@ -280,16 +282,17 @@ def decode_sized(line: bytes, exc_digits: int = 0) -> tuple[Measurement | Reject
     if exc_text is None:
         # every real line carries EXC= after SPO2= and BPM=: this one lost its end
         return Reject(RejectReason.BAD_LENGTH, "line lacks EXC=: a cut line"), 0
-    width = len(exc_text)
-    if width < exc_digits:
-        why = f"EXC={exc_text!r} of {width} digits, the line before had {exc_digits}: a cut line"
-        return Reject(RejectReason.BAD_LENGTH, why), width
     exc = _hex_value(exc_text, "EXC")
     if isinstance(exc, Reject):
         # No width: a byte of line noise in or after the value (`000\x00800`, `000800r`
         # of a garbled CR) is not the monitor printing wider, and learnt it cost the next
-        # sound line too (narrower than this one: a cut line), 3 s between two readings.
+        # sound line too (narrower than this one: a cut line), 3 s between two readings;
+        # nor narrower (a second narrow line in a row sets the connection's width).
         return exc, 0
+    width = len(exc_text)
+    if width < exc_digits:
+        why = f"EXC={exc_text!r} of {width} digits, the monitor prints {exc_digits}: a cut line"
+        return Reject(RejectReason.BAD_LENGTH, why), width
     alarm = _hex(fields, "ALARM")
     if isinstance(alarm, Reject):
         return alarm, width
@@ -385,7 +388,8 @@ class MasimoProtocol:
     async def run(self, link: ByteLink, ctx: DeviceContext) -> None:
         framer = LineFramer()
         first = True  # the next item is the connection's first: maybe a cut line
-        exc_digits = 0  # the width of EXC= on the previous line (module docstring)
+        exc_digits = 0  # the connection's width of EXC= (module docstring)
+        previous = 0  # the width of EXC= on the previous line (0: none)
         while True:
             for item in framer.feed(await link.read()):
                 cut, first = first, False
@@ -393,10 +397,15 @@ class MasimoProtocol:
                     ctx.reject(item)
                     continue
                 m, width = decode_sized(item, exc_digits)
-                # From every line that has one, a rejected one too: a monitor whose width
-                # really changed (one that did not zero-pad; no public line shows one)
-                # loses the line at the change, not every line after it.
-                exc_digits = width or exc_digits
+                if 0 < width < exc_digits and width == previous:
+                    # The second line in a row this narrow: a monitor whose width really
+                    # changed (one that does not zero-pad; no public line shows one)
+                    # loses the line at the change, not every line after it. Learnt from
+                    # one refused line, the next line cut less short read as whole.
+                    exc_digits = width
+                    m, width = decode_sized(item, exc_digits)
+                previous = width
+                exc_digits = max(exc_digits, width)  # a wider line (a cut is narrower)
                 if isinstance(m, Reject) and cut and m.reason is RejectReason.WRONG_MODE:
                     why = "first line cut by the port's open"
                     ctx.reject(Reject(RejectReason.NOISE, why, expected=True))

@@ -107,3 +107,27 @@ async def test_a_narrower_exc_costs_one_line_not_every_line() -> None:
         await ctx.until(lambda: len(ctx.of(Kind.SPO2)) == 3, "three of the four lines")
     assert [r.reason for r in ctx.rejects] == [RejectReason.BAD_LENGTH], ctx.rejects
     assert [r.contact for r in ctx.of(Kind.SPO2)] == [True, False, True]
+
+
+@pytest.mark.parametrize("noisy", [b"", b"EXC=0r"], ids=["cut, cut", "cut, noise, cut"])
+async def test_two_cut_lines_in_a_row_the_second_cut_less_short_gives_no_reading(
+    noisy: bytes,
+) -> None:
+    """The width was learnt from every line, a refused cut one too: after a Rad-8 line
+    cut to `EXC=00`, the next one cut to `EXC=00082` (a sensor-off `000820` losing its
+    last digit) was wider than that and read as whole: 0x82, an unrecognized sensor
+    where the monitor said sensor off. A narrower width is the monitor's only when two
+    lines in a row print it, in hex (`0r`: a byte of noise)."""
+    ctx = RecordingContext()
+    last = CAPTURES[1][1]  # the capture's next whole line (BPM=096): the end of the stream
+    stream = RAD8.encode() + b"\r\n" + _cut(RAD8_OFF, "EXC=00") + b"\r\n"
+    if noisy:
+        stream += _cut(RAD8_OFF, "ALARM=0000 ") + noisy + b"\r\n"
+    stream += _cut(RAD8_OFF, "EXC=00082") + b"\r\n" + last.encode() + b"\r\n"
+    async with first_bytes(stream, ctx):
+        await ctx.until(
+            lambda: any(r.values["pulse_bpm"] == 96 for r in ctx.of(Kind.SPO2)), "the last line"
+        )
+    rejects = [RejectReason.BAD_LENGTH] + [RejectReason.BAD_FORMAT] * bool(noisy)
+    assert [r.reason for r in ctx.rejects] == [*rejects, RejectReason.BAD_LENGTH], ctx.rejects
+    assert [r.values["pulse_bpm"] for r in ctx.of(Kind.SPO2)] == [97, 96]
