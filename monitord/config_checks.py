@@ -17,7 +17,7 @@ from pathlib import Path
 
 from monitord import credentials, serviceuser
 from monitord.config import Config, where
-from monitord.config_devices import DeviceConfig, driver_schema
+from monitord.config_silence import silence_warning
 from monitord.config_station import STATION_PASSWORD_ENV
 from monitord.config_tls import ca_problem, station_problems
 from monitord.credentials import CredentialMissing, in_unit, outside_unit, unit_directory
@@ -111,49 +111,6 @@ def _missing(p: Path, name: Path, env: str) -> str:
     return (
         f"{p}: {what}{looked}; the unit passes {unit_dir / name} as credential {ident}: "
         f"write the secret there (a regular file; directory 0700, file 0600, root-only)"
-    )
-
-
-def _silence_within_period(dev: DeviceConfig) -> str:
-    """Why a device's `silence_s` is too short for its driver's output period, or "". A
-    warning, not refused (as the annunciator's below): refusing would stop all monitoring
-    at an upgrade; such a link is dropped and reopened between two lines, readings lost,
-    not silently gone. A simulated device plays on its own clock."""
-    desc = driver_schema(dev.driver)
-    period = desc.period_s if desc is not None else None
-    if dev.silence_s is None or period is None or dev.simulate is not None:
-        return ""
-    # A polled device (IntelliVue) talks only to answer: its poll interval, the default
-    # one included, comes before the answer's `period_s`. A silence shorter than that sum
-    # drops the link between every two answers; the advice (as IntelliVueOptions') also
-    # outlasts one answer lost to noise (below): "at least poll + 1" was warned of then.
-    poll = dev.settings.poll_s()
-    default = desc.default_silence_s if desc is not None else None  # with its number
-    unset = f"remove it for the driver's default, {default:g} s" if default else "remove it"
-    lost = (2 * poll + period) if poll is not None else desc.one_lost_s if desc else None
-    if poll is not None and dev.silence_s < poll + period:
-        return (
-            f"{dev.silence_s:g} s is shorter than the {dev.driver} device's poll (every "
-            f"{poll:g} s) and its answer (within {period:g} s): the link would be dropped and "
-            f"reopened while the device works, readings lost; set silence_s above {lost:g} "
-            f"(two polls and an answer, one lost to line noise; or {unset})"
-        )
-    if poll is None and dev.silence_s <= period:
-        return (
-            f"{dev.silence_s:g} s is not longer than the {dev.driver} device's output period "
-            f"({period:.3g} s between two lines or packets): the link would be dropped and "
-            f"reopened while the device works, readings lost; set silence_s above "
-            f"{period:.3g} (or {unset})"
-        )
-    # One frame lost to noise costs its packet or line (the reader waits for the next);
-    # a polled device's answer: the next comes a poll later (polls are not repeated).
-    if lost is None or dev.silence_s > lost:
-        return ""
-    return (
-        f"{dev.silence_s:g} s is not longer than the {lost:.3g} s the {dev.driver} device "
-        f"takes to give the next reading when one frame or line is lost to line noise: "
-        f"one noisy frame would drop and reopen the working link (tech.device_lost), "
-        f"readings lost; set silence_s above {lost:.3g} (or {unset})"
     )
 
 
@@ -317,9 +274,10 @@ def check(
                     errors.append(
                         f"{where(cfg, source, f'chairs[{i}].devices[{j}].simulate')}: {problem}"
                     )
-            if short := _silence_within_period(dev):
+            key, short = silence_warning(dev)
+            if short:
                 warnings.append(
-                    f"{where(cfg, source, f'chairs[{i}].devices[{j}].silence_s')}: warning: {short}"
+                    f"{where(cfg, source, f'chairs[{i}].devices[{j}].{key}')}: warning: {short}"
                 )
             for key in dev.ignored:
                 warnings.append(
