@@ -23,7 +23,18 @@ def silence_warning(dev: DeviceConfig) -> tuple[str, str]:
     lost = (2 * poll + period) if poll is not None else desc.one_lost_s
     default = desc.default_silence_s
     if dev.silence_s is None:
-        return "", ""
+        # The driver's default silence outlasts one lost unit at its own default poll
+        # (drivers/registry.py checks it), not at every poll a device sets: polled every
+        # 3 s, one noisy answer left 7 s without one and the default 5 s dropped the link.
+        if poll is None or default is None or lost is None or default > lost:
+            return "", ""
+        return "poll_interval_s", (
+            f"polled every {poll:g} s, the {dev.driver} device gives no answer for up to "
+            f"{lost:g} s when one is lost to line noise (two polls and an answer), not within "
+            f"the driver's default silence_s of {default:g} s: one noisy answer would drop and "
+            f"reopen the working link (tech.device_lost), readings lost; set silence_s above "
+            f"{lost:g} or poll_interval_s below {(default - period) / 2:g}"
+        )
     unset = f"remove it for the driver's default, {default:g} s" if default else "remove it"
     if poll is not None and dev.silence_s < poll + period:
         # The advice (as IntelliVueOptions') also outlasts one answer lost to noise:

@@ -359,6 +359,23 @@ def test_a_polled_monitors_silence_advice_once_followed_is_not_warned_of(poll: s
     assert check(cfg, "c.toml")[1] == [], advice
 
 
+def test_a_polled_monitors_default_silence_within_one_lost_answer_is_warned_of() -> None:
+    # Polled every 3 s with the driver's default 5-s silence: IntelliVueOptions passes it
+    # (3 + 1 <= 5), and check-config weighed only a silence_s set in the file, yet one
+    # answer lost to line noise leaves 7 s without one: the working link dropped.
+    port = 'port = "/dev/ttyUSB0"\n'
+    cfg = loads_config(_device("intellivue", f"{port}poll_interval_s = 3\n"))
+    assert check(cfg, "c.toml")[1] == [
+        "c.toml: chairs[0].devices[0].poll_interval_s: warning: polled every 3 s, the "
+        "intellivue device gives no answer for up to 7 s when one is lost to line noise "
+        "(two polls and an answer), not within the driver's default silence_s of 5 s: one "
+        "noisy answer would drop and reopen the working link (tech.device_lost), readings "
+        "lost; set silence_s above 7 or poll_interval_s below 2"
+    ]
+    for ok in ("poll_interval_s = 1.5\n", "poll_interval_s = 3\nsilence_s = 7.5\n"):
+        assert check(loads_config(_device("intellivue", f"{port}{ok}")), "c.toml")[1] == [], ok
+
+
 @pytest.mark.parametrize(("poll", "silence", "lost"), [("", "2", "3"), ("10", "11", "21")])
 def test_a_polled_monitors_silence_within_one_lost_answer_is_warned_of(
     poll: str, silence: str, lost: str
