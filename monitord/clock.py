@@ -220,19 +220,73 @@ class SimClock:
         self.start = start
         self.speed = speed
         self._m0 = time.monotonic()
-        self.next_event: float = start  # the clock may reach but not pass this
-        self.final: float | None = None  # the scenario's `end`: the clock stops there
+        #: Virtual seconds it jumped when the player let it on after holding it (`leapt`).
+        self._jumped = 0.0
+        #: Wall seconds it was held short of its free-running time, in segments before the
+        #: current one (`leapt`), and when the current one began (wall seconds since `_m0`).
+        self._held = 0.0
+        self._seg = 0.0
+        self._next_event = start
+        self._final: float | None = None
+
+    @property
+    def next_event(self) -> float:
+        """The clock may reach but not pass this (the player's next scenario event)."""
+        return self._next_event
+
+    @next_event.setter
+    def next_event(self, t: float) -> None:
+        self._cap(t, self._final)
+
+    @property
+    def final(self) -> float | None:
+        """The scenario's `end`: the clock stops there."""
+        return self._final
+
+    @final.setter
+    def final(self, t: float | None) -> None:
+        self._cap(self._next_event, t)
+
+    def _elapsed(self) -> float:
+        return time.monotonic() - self._m0
+
+    def _held_in_segment(self, e: float) -> float:
+        """Wall seconds of the current segment (same caps) up to elapsed `e` during which
+        the clock stood at its cap while its free-running time went on."""
+        cap = self._next_event if self._final is None else min(self._next_event, self._final)
+        reach = (cap - self.start) / self.speed  # elapsed when the free time reaches it
+        return max(0.0, e - max(self._seg, reach))
+
+    def _cap(self, next_event: float, final: float | None) -> None:
+        e = self._elapsed()
+        before = self._at(e)
+        self._held += self._held_in_segment(e)
+        self._seg = e
+        self._next_event, self._final = next_event, final
+        self._jumped += max(0.0, self._at(e) - before)
 
     def _free(self) -> float:
-        return self.start + (time.monotonic() - self._m0) * self.speed
+        return self.start + self._elapsed() * self.speed
+
+    def _at(self, e: float) -> float:
+        t = min(self.start + e * self.speed, self._next_event)
+        return t if self._final is None else min(t, self._final)
 
     def now(self) -> float:
-        t = min(self._free(), self.next_event)
-        return t if self.final is None else min(t, self.final)
+        return self._at(self._elapsed())
 
     def leapt(self) -> float:
-        """Virtual seconds run beyond the wall's seconds (at `speed` above 1): as `WallClock`."""
-        return max(0.0, (self.now() - self.start) - (time.monotonic() - self._m0))
+        """Virtual seconds run beyond the wall's seconds, as `WallClock`: `speed - 1` for
+        each wall second it ran free (at `speed` above 1), and each jump when the player
+        let it on after holding it at an event (its free time went on meanwhile). Never
+        decreases: a difference of two (sinks/mqtt_link.py `ChairLink.status`) bounds how
+        much more it ran than the wall between them. As the clock less the wall time run,
+        which falls while the clock is held (an event's effect awaited: up to 20 s, and
+        for good at the scenario's end), a raise during a hold after the link went down
+        was read as old as the hold more than it was (phoned that much early)."""
+        e = self._elapsed()
+        free = e - self._held - self._held_in_segment(e)
+        return self._jumped + max(0.0, self.speed - 1.0) * free
 
     def horizon(self) -> float:
         if self.final is not None:
