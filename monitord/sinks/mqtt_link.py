@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -128,17 +129,23 @@ class ChairLink:
         `chair_time`: the chair's clock as the status is built, just before it is sent
         (its alert times' clock, which can run off the wall clock of `time`), so a station
         that hears it live knows that clock no later than it is: its phone forwarder counts
-        an alarm raised while the link was down from its raise, not from when it came.
+        an alarm raised while the link was down from its raise, not from when it came;
+        `leapt_s` how far that clock leapt forward since the link went down.
         `time` stays the wall clock: its meaning is the contract's (a station reading it as
         the chair's clock from an older daemon would read that clock ahead). Not in the
         Last Will either: its time is the connect's, not when the broker sends it."""
-        doc = {"state": state, "time": iso(time.time()), "version": __version__}
+        doc: dict[str, Any] = {"state": state, "time": iso(time.time()), "version": __version__}
         if self.clock is not None and not will:
-            # Less the leaps it made since the link went down: a raise held across them
-            # was read that much older than it is (an hour's step followed: phoned at
-            # once). Behind the clock by them is safe: a raise after them is read younger.
+            # With the leaps it made since the link went down (`leapt_s`): a raise held
+            # across them is read that much younger (the station counts from the clock
+            # less them), not older (an hour's step followed: phoned at once). Not taken
+            # off `chair_time` itself: the station's page counts the chair's durations
+            # on it, and the chair's readings after the leap read an hour old (and a BP
+            # before it due an hour late) until its next active set or alert event.
             leaps = max(0.0, self.clock.leapt() - self._leapt_at_down)
-            doc["chair_time"] = iso(self.clock.now() - leaps)
+            doc["chair_time"] = iso(self.clock.now())
+            if leaps > 0:
+                doc["leapt_s"] = math.ceil(leaps * 1000.0) / 1000.0  # never less
         if self.takeover.active and not will:
             doc["conflict"] = CONFLICT
         return json.dumps(doc).encode()

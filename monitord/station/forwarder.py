@@ -20,9 +20,10 @@ it (so it is posted `after_s` after the raise, at once when that is past), else 
 it is seen. Before (an audit found it), such an alert was never forwarded however long it
 stayed unacknowledged. `raised_t` is the chair's clock, so the alert's age is read on that
 clock as the station learnt it from the chair's sets and events heard live
-(`ChairView.chair_time`, never ahead of it; learnt anew at each new connection's `online`,
-also one replayed as the station gets the broker back): a chair clock behind the station's
-no longer reads the alert as old (its phone was called at once, up to `after_s` early).
+(`ChairView.age_clock`: never ahead of it, less the leaps its `online` said; learnt anew
+at each new connection's `online`, also one replayed as the station gets the broker
+back): a chair clock behind the station's no longer reads the alert as old (its phone
+was called at once, up to `after_s` early).
 Before the station heard the chair live (it started after the raise), its clock is taken
 as the station's. Read ahead, the age counts from when seen: a countdown is never longer than
 `after_s` from then.
@@ -134,7 +135,7 @@ class Forwarder:
                         # it): one behind the station's read the alert as old, and the
                         # phone was called at once. Heard nothing live from the chair, its
                         # clock is taken as the station's. One ahead counts from now.
-                        at = view.chair_time(now)
+                        at = view.age_clock(now)
                         age = (wall if at is None else at) - raised
                         age = min(max(age, 0.0), self.cfg.after_s)
                         ev = {**a, "chair": chair, "time": iso(raised)}

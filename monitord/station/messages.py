@@ -83,6 +83,8 @@ class Status(_Shape):
     conflict: Text | None = None
     # A chair's clock when it sent this (its alert times' clock; `time` is the wall's).
     chair_time: IsoTime | None = None
+    # Seconds that clock leapt forward since the chair's link went down (docs/mqtt.md).
+    leapt_s: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] | None = None
 
 
 class Reading(_Shape):

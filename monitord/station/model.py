@@ -97,6 +97,10 @@ class ChairView:
     # (its chair time, station time it came) of the connection's live `online` with
     # `chair_time`: a live raise stamped before it was held across an outage (`age`).
     told_at: tuple[float, float] | None = None
+    # Chair seconds its clock leapt forward since its link went down, as that `online`
+    # said (`leapt_s`): a raise held across them is aged on the clock less them (`age`,
+    # `age_clock`); `chair_time` and the page's `chair_now` are the clock itself.
+    leapt: float = 0.0
     # Alert ids heard `cleared` (-> that event's time), the last KEEP_CLEARED: a `raised`
     # or `escalated` of one of them heard later (re-sent, held behind a refusal) is of an
     # episode already over (ids are unique per episode, docs/mqtt.md) and adds nothing.
@@ -172,6 +176,13 @@ class ChairView:
         """The chair's clock (epoch seconds) at the station's monotonic `now`, read no later
         than it is; None when nothing was heard live from it (its offset unknown)."""
         return None if self.offset is None else now + self.offset
+
+    def age_clock(self, now: float) -> float | None:
+        """The chair's clock at `now` less its leaps since its link went down, to age an
+        alert on (the phone forwarder): one raised before a leap is read as old as it is,
+        one after it younger (counted from when seen at worst)."""
+        at = self.chair_time(now)
+        return None if at is None else at - self.leapt
 
     def age(self, t: str | None, now: float) -> float | None:
         """How long before the station's monotonic `now` the chair's clock read `t`, when
@@ -350,7 +361,7 @@ class StationModel:
             # One without a time names no connection: taken as the one held (`_kept_out`).
             anew = msg.time is not None and msg.time not in view.said
             if msg.state == "online" and (at is not None or anew):
-                view.offset, view.told, view.told_at = None, False, None
+                view.offset, view.told, view.told_at, view.leapt = None, False, None, 0.0
             if msg.state == "online" and at is not None:
                 # Its clock as the daemon sent it (`chair_time`, docs/mqtt.md): known from
                 # the connect, not from its first set, which after an outage carries its
@@ -359,7 +370,8 @@ class StationModel:
                 view.heard_time(msg.chair_time, at)
                 view.told = view.offset is not None
                 if (spoke := _epoch(msg.chair_time)) is not None:
-                    view.told_at = (spoke, at)
+                    view.leapt = msg.leapt_s or 0.0
+                    view.told_at = (spoke - view.leapt, at)
             if anew and at is None:
                 # A connection the station did not hear (a replaced Pi, its clock behind
                 # the one before): its sets are judged by what it said, not by the held
