@@ -372,6 +372,8 @@ class StationModel:
                 if (spoke := _epoch(msg.chair_time)) is not None:
                     view.leapt = msg.leapt_s or 0.0
                     view.told_at = (spoke - view.leapt, at)
+            if msg.state == "offline":  # its connection is over: no raise after is held on it
+                view.told_at = None  # (its next one's events may come before its `online`)
             if anew and at is None:
                 # A connection the station did not hear (a replaced Pi, its clock behind
                 # the one before): its sets are judged by what it said, not by the held

@@ -3,8 +3,9 @@ followed once nothing was pending, a restart onto the wall clock, a simulated ch
 speed) said the clock less that leap as `chair_time` (so a raise held across it was not
 read older): the station's page counts the chair's durations on it (`chair_now`), so
 every reading after the leap read as old as the leap ("60 min ago" for one just taken),
-an alert's HH:MM an hour off the header, and a BP due before it an hour late, until the
-chair's next active set or alert event. `chair_time` is the clock now; the leap comes as
+an alert's HH:MM an hour off the header (and for a simulated chair, whose clock leaps
+with a session open, a BP due late by its leap), until the chair's next active set or
+alert event. `chair_time` is the clock now; the leap comes as
 `leapt_s`, and only the phone forwarder's ages take it off. Audit A4."""
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import time
 
 from monitord.backoff import Backoff
 from monitord.clock import WallClock
+from monitord.models import iso
 from monitord.sinks.mqtt_link import ChairLink
 from monitord.station.model import _epoch
-from tests.station.test_forwarder_outage_raise import AFTER_S, left, put, raised, setup
+from tests.station.test_forwarder_outage_raise import AFTER_S, left, online, put, raised, setup
 
 
 def _leapt_link() -> tuple[WallClock, ChairLink]:
@@ -62,3 +64,17 @@ def test_a_bad_leapt_s_is_refused_with_one_line() -> None:
     ch = m.apply("monitord/site/c/status", json.dumps(bad).encode(), at=time.monotonic())
     assert ch.rejected is not None and "leapt_s" in ch.rejected, ch.rejected
     assert "\n" not in ch.rejected
+
+
+def test_a_raise_after_the_connection_ended_is_not_aged_from_its_online() -> None:
+    """The `online` of the connection after is refused (an ACL; retried with the active
+    set) and its alert events go first: a raise on a clock behind the one before (a
+    replaced Pi) was aged from the ended connection's `online`, phoned at once."""
+    m, f = setup()
+    t = time.time()
+    put(m, f, "c", "status", online(t), time.monotonic())
+    will = {"state": "offline", "time": iso(t - 3)}
+    put(m, f, "c", "status", will, time.monotonic())
+    ev = raised("c", t - 600)
+    put(m, f, "c", "alerts/events", ev, time.monotonic())
+    assert AFTER_S - 10 < left(f, ev) <= AFTER_S, f"phoned in {left(f, ev):.1f} s"
