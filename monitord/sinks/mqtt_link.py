@@ -62,8 +62,10 @@ class ChairLink:
         # The chair's clock (monitord/clock.py), on which its alert times are: `status`.
         self.clock = clock
         # Its `leapt()` when the link last went down: a run starts down, so its start's
-        # leap counts (`status`).
+        # leap counts (`status`). Down from an unanswered publish, as of that publish's
+        # wait (`_leapt_asked`): an alarm's event written then is held from there.
         self._leapt_at_down = 0.0
+        self._leapt_asked: float | None = None
         self.wake = asyncio.Event()
         self.connected = False
         self.subscribed = False  # the SUBACK for the command topics came back
@@ -218,8 +220,7 @@ class ChairLink:
         if self.down_since is None:
             asked = [t for t in (self.asked_since, ping_since) if t is not None]
             self.down_since = min([time.monotonic(), *asked])
-            if self.clock is not None:
-                self._leapt_at_down = self.clock.leapt()
+            self._leapt_down()
             self._changed()
         self._done_asking()
         self.takeover.cancel()  # a clean stop too: no timer left behind
@@ -228,10 +229,22 @@ class ChairLink:
         self.vitals.clear()
 
     # -- is the broker answering? -------------------------------------------------------
+    def _leapt_now(self) -> float | None:
+        return None if self.clock is None else self.clock.leapt()
+
+    def _leapt_down(self) -> None:
+        """The link went down: its clock's leaps from here, or from the wait of the oldest
+        publish still unanswered (a raise written when the broker froze is held from its
+        write: taken at the timeout's end, a simulated chair at speed 10 had leapt 90 s
+        over its `timeout_s` of 10, read as its age: phoned at once)."""
+        at = [x for x in (self._leapt_now(), self._leapt_asked) if x is not None]
+        self._leapt_at_down = min(at, default=0.0)
+
     def asking(self) -> None:
         """A publish went out that the broker must answer (a PUBACK)."""
         if self.asked_since is None:
             self.asked_since = time.monotonic()
+            self._leapt_asked = self._leapt_now()
             if self._stall is None:
                 self._stall = asyncio.get_running_loop().call_later(STALL_S, self._stalled)
 
@@ -240,11 +253,12 @@ class ChairLink:
         from this answer: the broker was there)."""
         if more:
             self.asked_since = time.monotonic()
+            self._leapt_asked = self._leapt_now()
         else:
             self._done_asking()
 
     def _done_asking(self) -> None:
-        self.asked_since = None
+        self.asked_since = self._leapt_asked = None
         if self._stall is not None:
             self._stall.cancel()
             self._stall = None
@@ -261,6 +275,7 @@ class ChairLink:
             # Down from the unanswered publish: the delivery watch counts `after_s` from
             # it. An answer that comes after all makes it deliver again (`delivering`).
             self.down_since = since
+            self._leapt_down()
             self._changed()
 
     def _changed(self) -> None:

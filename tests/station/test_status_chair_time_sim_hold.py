@@ -9,6 +9,7 @@ Audit A4. Wall time is moved by the clock's own base (`_m0`), not slept."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -63,3 +64,30 @@ def test_at_speed_1_and_below_a_clock_running_free_leaps_nothing() -> None:
         clock.next_event = clock.start + 10_000
         _wall_passes(clock, 100)
         assert clock.leapt() < 0.01, speed  # (the microseconds before the player set it)
+
+
+def test_a_raise_written_as_the_broker_froze_is_held_from_its_write() -> None:
+    """The link goes down (`down`) when the unanswered publish's `timeout_s` ends: the
+    clock's leaps were taken from then, and those of the wait went into the raise's age."""
+
+    async def run() -> tuple[ChairLink, float]:
+        clock = SimClock(1_700_000_000.0, 10.0)
+        link = ChairLink("c", Backoff(0.5, 30.0), clock)
+        clock.next_event = clock.start + 10_000
+        _wall_passes(clock, 100)
+        link.delivering()
+        raise_t = clock.now()
+        link.asking()  # its event written; the broker never answers
+        _wall_passes(clock, 10)  # `timeout_s`: the connection is given up
+        link.down()
+        _wall_passes(clock, 5)  # reconnected
+        return link, raise_t
+
+    link, raise_t = asyncio.run(run())
+    m, f = setup()
+    put(m, f, "c", "status", json.loads(link.status("online")), time.monotonic())
+    ev = raised("c", raise_t)
+    put(m, f, "c", "alerts/events", ev, time.monotonic())
+    assert AFTER_S - 25 < left(f, ev) <= AFTER_S - 14, (
+        f"phoned in {left(f, ev):.1f} s, raised 15 s ago"
+    )
