@@ -71,6 +71,9 @@ class WallClock:
         t, w = _row(floor)
         if t is not None and w is None:
             self._base = max(wall, t)  # no wall time stored with it: no earlier than it
+            # The time down unknown, all it moved on counts as a leap (as below): a raise
+            # held across the restart, read that much older, was phoned early.
+            self._leapt = self._base - t
         elif t is not None and w is not None:
             lag = since - w if since is not None and math.isfinite(since) else 0.0
             lag = min(max(lag, 0.0), ROW_LAG_S)

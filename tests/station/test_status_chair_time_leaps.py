@@ -65,3 +65,14 @@ def test_a_clean_offline_says_the_clock_less_no_leap_of_an_outage_over() -> None
 
 def _e(t: str) -> float:
     return _epoch(t) or 0.0
+
+
+def test_a_restart_from_an_older_stores_row_is_no_age() -> None:
+    """An older version's row is the chair time alone: the time down is unknown, and the
+    clock that moves on to the wall clock from it leaps (its outbox's raise not that old)."""
+    wall = time.time()
+    clock = WallClock(wall - 3600, None, idle=True)  # it stopped an hour behind the wall
+    assert clock.now() > wall - 5
+    link = ChairLink("c", Backoff(0.5, 30.0), clock)
+    raise_t = wall - 3610  # stamped 10 s before it stopped
+    assert AFTER_S - 20 < _through_station(link, raise_t) <= AFTER_S - 5, "not ~10 s old"
