@@ -94,8 +94,8 @@ class ChairView:
     # spoke, not a set's time, which can be hours old): the page may count on it, also
     # behind the station's clock (`to_json`'s `chair_now`).
     told: bool = False
-    # (its chair time, station time it came) of the connection's live `online` with
-    # `chair_time`: a live raise stamped before it was held across an outage (`age`).
+    # (its chair time less `leapt`, station time it came) of the connection's live `online`
+    # with `chair_time`: a live raise stamped before it was held across an outage (`age`).
     told_at: tuple[float, float] | None = None
     # Chair seconds its clock leapt forward since its link went down, as that `online`
     # said (`leapt_s`): a raise held across them is aged on the clock less them (`age`,
