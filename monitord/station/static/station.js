@@ -228,6 +228,7 @@ function ackButton(c, a) {
   return b;
 }
 function render(c) {
+  if (heldBack(c.id)) return; // a finger is down on it: redrawn at the release (press.js)
   let t = $(`tile:${c.id}`);
   if (!t) {
     t = el("section", "tile"); t.id = `tile:${c.id}`; t.dataset.chair = c.id; t.tabIndex = -1;

@@ -1,0 +1,31 @@
+// monitord nurses' station page: a tap on a tile is not lost to its redraw (docs/station.md
+// "Tiles"). Loaded before station.js, which asks `heldBack` in render.
+"use strict";
+
+// A tile is redrawn from scratch on every message (each reading, every TICK_MS). A click is
+// the press and the release on one element: redrawn between them (a finger down ~100 ms,
+// readings each second), the button pressed was gone at the release and the tap did
+// nothing: an ACK tapped on a sounding alarm was not sent. While a pointer is down on a
+// tile its redraw waits for the release, at most PRESS_HOLD_MS: a hand resting on the
+// screen must not freeze a tile's alarms (the sound is decided apart, never held).
+const PRESS_HOLD_MS = 1000;
+const press = { chair: null, timer: null, waiting: false };
+function letGo() {
+  const id = press.chair, waiting = press.waiting;
+  clearTimeout(press.timer); press.chair = null; press.timer = null; press.waiting = false;
+  const c = id && waiting ? chairs.get(id) : null;
+  if (c) render(c);
+}
+document.addEventListener("pointerdown", (e) => {
+  const t = e.target instanceof Element ? e.target.closest(".tile") : null;
+  if (!t) return;
+  letGo(); press.chair = t.dataset.chair; press.timer = setTimeout(letGo, PRESS_HOLD_MS);
+}, true);
+// After the release's click has run (it is dispatched in the same task as the release).
+for (const kind of ["pointerup", "pointercancel"]) document.addEventListener(kind, () => setTimeout(letGo, 0), true);
+// Whether chair `id`'s redraw waits for a pointer's release (render asks; then it is done then).
+function heldBack(id) {
+  if (press.chair !== id) return false;
+  press.waiting = true;
+  return true;
+}
