@@ -74,8 +74,15 @@ async def test_session_from_the_page_reaches_the_daemon_with_dose_lot_and_nurse(
         await page.until(phase_is("BASELINE"), 20, "baseline from the daemon")
         assert "esketamine" in await page.js(f"document.querySelector('{TILE} .phase').textContent")
         await confirm(page, "dose_start", {"#confirm-dose": "56", "#confirm-lot": "LOT-A17"})
-        await page.until(phase_is("DOSING"), 20, "dosing")
-        text = await page.js(f"document.querySelector('{TILE} .phase').textContent")
+        # The daemon's `session.no_baseline` event (phase dosing) comes before the set that
+        # carries dose_start (events first, sinks/mqtt.py): the tile reads "DOSING" without
+        # its dose until the set. Read at the event, the line had no "dose +0 min" (flaky).
+        line = f"document.querySelector('{TILE} .phase')?.textContent"
+        text = await page.until(
+            f"{phase_is('DOSING')} && {line}.includes('observation met') && {line}",
+            20,
+            "dosing, with its dose from the set",
+        )
         assert "dose +0 min" in text and "observation met in 120 min" in text, text
         # A command the daemon refuses (start while a session is open), sent by the page.
         r = await page.js("post('/api/session', {chair: 'chair-2', action: 'start'})")
