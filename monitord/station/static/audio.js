@@ -60,6 +60,10 @@ function play(kind) { // kind: a repeating pattern, or null for silence
   audio.current = kind;
   window.__monitordAudio.current = kind ? { priority: kind, pulses: PATTERNS[kind].offsets.length, repeat_s: PATTERNS[kind].repeat_s } : null;
   if (!kind) return;
+  // An alarm receipted silent (a higher one sounding, audio paused or not yet armed) that
+  // sounds now is receipted again, sounded (heard.js): before, only at its chair's next
+  // message, which a chair with no streaming reading may not send for many minutes.
+  afterShown(() => { for (const c of chairs.values()) setReceipts(c); });
   burst(kind);
   audio.timer = setInterval(() => burst(kind), PATTERNS[kind].repeat_s * 1000);
 }
