@@ -77,8 +77,9 @@ function chairNow(c) {
 }
 // A chair-clock time as HH:MM on the station's clock (the header's), which a nurse reads
 // it against: a chair an hour behind read "observation met in 95 min (02:45)" at 02:10.
-// Within CLOCK_SLACK_MS it is left as it is (the chair's offset is learnt a little late).
-function onStation(c, ms) { const d = chairNow(c) - now(); return Math.abs(d) < CLOCK_SLACK_MS ? ms : ms - d; }
+// Within CLOCK_SLACK_MS it is left as it is (the chair's offset is learnt a little late),
+// unless `late` (a time waited for): then the later of the two, never read early.
+function onStation(c, ms, late) { const d = chairNow(c) - now(); return Math.abs(d) >= CLOCK_SLACK_MS ? ms - d : late ? Math.max(ms, ms - d) : ms; }
 // chair-2 before chair-10; the server orders alike (model.py natural_key).
 function naturalKey(s) { return (s.match(/\d+|\D+/g) || []).map((r) => (/^\d/.test(r) ? [1, Number(r), r] : [0, 0, r])); }
 function naturalCmp(a, b) {
@@ -188,7 +189,9 @@ function sessionLine(c) {
   if (s.dose_start) parts.push(`dose +${mins(now - Date.parse(s.dose_start))} min`);
   if (s.observation_met) {
     const left = Date.parse(s.observation_met) - now;
-    parts.push(left > 0 ? `observation met in ${Math.ceil(left / 60000)} min (${hhmm(onStation(c, Date.parse(s.observation_met)))})` : "observation time met");
+    // Never early (a discharge waits for it): floored, met at 10:45:40 read "10:45" at 10:45:00.
+    const at = onStation(c, Date.parse(s.observation_met), true);
+    parts.push(left > 0 ? `observation met in ${Math.ceil(left / 60000)} min (${hhmm(Math.ceil(at / 60000) * 60000)})` : "observation time met");
   }
   return parts.join(" · ");
 }
