@@ -1,5 +1,5 @@
 // monitord nurses' station page: a tap on a tile is not lost to its redraw (docs/station.md
-// "Tiles"). Loaded before station.js, which asks `heldBack` in render.
+// "ACK"). Loaded before station.js, which asks `heldBack` in render.
 "use strict";
 
 // A tile is redrawn from scratch on every message (each reading, every TICK_MS). A click is
@@ -9,11 +9,11 @@
 // tile its redraw waits for the release, at most PRESS_HOLD_MS: a hand resting on the
 // screen must not freeze a tile's alarms (the sound is decided apart, never held).
 const PRESS_HOLD_MS = 1000;
-const press = { chair: null, timer: null, waiting: false };
+const press = { chair: null, timer: null, held: null };
 function letGo() {
-  const id = press.chair, waiting = press.waiting;
-  clearTimeout(press.timer); press.chair = null; press.timer = null; press.waiting = false;
-  const c = id && waiting ? chairs.get(id) : null;
+  clearTimeout(press.timer); press.timer = null; press.chair = null;
+  const id = press.held, c = id ? chairs.get(id) : null;
+  press.held = null;
   if (c) render(c);
 }
 document.addEventListener("pointerdown", (e) => {
@@ -21,11 +21,13 @@ document.addEventListener("pointerdown", (e) => {
   if (!t) return;
   letGo(); press.chair = t.dataset.chair; press.timer = setTimeout(letGo, PRESS_HOLD_MS);
 }, true);
-// After the release's click has run (it is dispatched in the same task as the release).
+// The click is on its way (its target found): what its handler redraws is drawn at once.
+document.addEventListener("click", () => { press.chair = null; }, true);
+// A redraw held is done once the release's click has run (dispatched in the same task).
 for (const kind of ["pointerup", "pointercancel"]) document.addEventListener(kind, () => setTimeout(letGo, 0), true);
-// Whether chair `id`'s redraw waits for a pointer's release (render asks; then it is done then).
+// Whether chair `id`'s redraw waits for a pointer's release (render asks; done at letGo).
 function heldBack(id) {
   if (press.chair !== id) return false;
-  press.waiting = true;
+  press.held = id;
   return true;
 }
