@@ -113,8 +113,7 @@ class ChairView:
     # offline, the tile says "not monitored since" this. A Last Will's own `time` is when
     # the daemon connected (the broker keeps the will from then), so it cannot say it.
     last_seen: str | None = None
-    # The chair's daemon sends `chair_time` in its statuses: their `time` is its wall
-    # clock, not the clock of the times `last_seen` compares (`apply`).
+    # Its daemon sends `chair_time` in statuses (their `time` is the wall's): `apply`.
     chair_clocked: bool = False
     # The station's monotonic time of the chair's last live message, of each kind's last
     # live reading, and the kinds that arrive at a stream's pace (-> their device).
@@ -389,12 +388,12 @@ class StationModel:
                 view.said.move_to_end(msg.time)
             while len(view.said) > KEEP_STATUSES:
                 view.said.popitem(last=False)
-            # The last sign of life on the chair's clock, the clock of its readings, sets
-            # and events: a status's `time` is the wall clock (docs/mqtt.md), so for a chair
-            # whose clock runs behind it an `online` read as later than every reading after
-            # it ("not monitored since" the connect, maybe hours early). Its Last Will has
-            # no `chair_time` and its `time` (the connect) cannot say it; an older daemon's
-            # statuses have only `time`, taken as before.
+            # The last sign of life on the chair's clock (its readings', sets', events'): a
+            # status's `time` is the wall's (docs/mqtt.md), for a chair behind later than all
+            # after it. A Last Will's `time` (the connect) cannot say it; an older daemon has
+            # only `time`. A live `online` starts it anew (kept, a replaced Pi read the old's).
+            if msg.state == "online" and at is not None:
+                view.last_seen, view.chair_clocked = None, False
             if msg.chair_time is not None:
                 view.chair_clocked = True
                 view.seen(msg.chair_time)
