@@ -82,19 +82,26 @@ class WallClock:
             # The wall clock behind the last sign of life: a Pi without RTC after a power
             # cut (or a clock set back); how long it was down is unknown.
             self.downtime_known = wall >= last_wall - STEP_S
+            down = max(0.0, wall - last_wall) if self.downtime_known else 0.0
+            ran = _ran(floor, lag)
+            if self.downtime_known and ran is not None and abs(down - ran) > STEP_S:
+                # Stopped on this boot, and the wall clock stepped meanwhile (an operator,
+                # NTP after a quick restart): the monotonic clock says the time down. The
+                # step counted as time down was no leap: a raise held across it read that
+                # much older (an hour: phoned at once), and timers pending fired early.
+                down = ran
             if idle:
                 # Nothing pending for a jump to fire or delay: on the wall clock, never
                 # back (a clock set ahead by mistake loses the time down, as it did).
                 self._base = max(wall, self.down_from)
                 # Past the previous run's clock gone on by the time measured down: a leap.
-                down = max(0.0, wall - last_wall) if self.downtime_known else 0.0
                 self._leapt = max(0.0, self._base - (self.down_from + down))
             else:
                 # Timers pending: the offset from the wall clock stays the chair's own (a
                 # step it had not followed is still not followed, it would fire them at
-                # the start) and the time down counts as the wall clock measured it; not
-                # known, the clock goes on from where it was, in its events' frame.
-                down = max(0.0, wall - last_wall) if self.downtime_known else 0.0
+                # the start, and so is one made while it was stopped) and the time down
+                # counts as measured; not known, the clock goes on from where it was, in
+                # its events' frame.
                 self._base = self.down_from + down
             if self.offsets and self.offsets[-1][1] is None:
                 # Open at the last sign of life: it ends there unless `follow` finds the
@@ -111,7 +118,11 @@ class WallClock:
         the stretches it ran off the wall clock (`offsets`, for the session report)."""
         t, wall = self.now(), time.time()
         self._row_off = wall - t
-        row: dict[str, Any] = {"t": t, "wall": wall}
+        # The monotonic clock and the boot it counts from: a restart on the same boot
+        # measures the time down on it, not on a wall clock that may step meanwhile.
+        row: dict[str, Any] = {"t": t, "wall": wall, "mono": time.monotonic()}
+        if (boot := boot_id()) is not None:
+            row["boot"] = boot
         if self.offsets:
             row["offsets"] = [list(o) for o in self.offsets[-MAX_OFFSETS:]]
         return row
@@ -206,6 +217,31 @@ def offsets_of(floor: object) -> list[list[float | None]]:
 def _num(x: object) -> float | None:
     ok = isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
     return float(x) if ok else None  # type: ignore[arg-type]
+
+
+def boot_id() -> str | None:
+    """This boot's id (Linux): a monotonic time stored in a row is comparable only on it."""
+    global _BOOT
+    if _BOOT is None:
+        try:
+            with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+                _BOOT = f.read().strip() or ""
+        except OSError:
+            _BOOT = ""
+    return _BOOT or None
+
+
+_BOOT: str | None = None
+
+
+def _ran(floor: object, lag: float) -> float | None:
+    """Monotonic seconds from the last sign of life (`lag` after the row) to now, when the
+    row was written on this boot; else None (the wall clock measures the time down)."""
+    if not isinstance(floor, dict) or floor.get("boot") != boot_id() or boot_id() is None:
+        return None
+    m = _num(floor.get("mono"))
+    ran = None if m is None else time.monotonic() - (m + lag)
+    return ran if ran is not None and ran >= 0.0 else None
 
 
 def _row(floor: object) -> tuple[float | None, float | None]:

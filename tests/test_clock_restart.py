@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from monitord.clock import WallClock
+from monitord.clock import WallClock, boot_id
 
 H = 3600.0
 
@@ -62,3 +62,17 @@ def test_a_stale_last_sign_of_life_moves_the_clock_a_minute_at_most() -> None:
     assert c.down_from is not None and near(c.down_from, now + 86400 - 5 + 60)
     assert not c.downtime_known  # the wall clock is behind that: not measured
     assert near(c.now(), now + 86400 + 55)
+
+
+def test_a_wall_step_while_stopped_is_not_time_down() -> None:
+    """Stopped 20 s on this boot (the monotonic clock says so), the wall clock set an hour
+    on meanwhile, a session open: the clock goes on 20 s after its last sign of life, the
+    hour not followed (as a step while it runs). Before, the hour counted as time down:
+    the session's deadlines fired at the start and a raise held across it read an hour
+    old (its phone called at once). Another boot: the wall clock measures it, as before."""
+    now, mono = time.time(), time.monotonic()
+    row = {"t": now - H - 30, "wall": now - H - 30, "mono": mono - 30, "boot": boot_id()}
+    c = WallClock(row, since=now - H - 20)
+    assert c.downtime_known and c.down_from is not None
+    assert near(c.now(), now - H) and c.leapt() == 0.0
+    assert near(WallClock({**row, "boot": "another"}, since=now - H - 20).now(), now)

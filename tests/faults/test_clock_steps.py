@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from monitord.models import Kind
 from monitord.simulators.base import SimEvent
 from monitord.simulators.serial_sims import make_sim_device
 from tests.e2e.e2e_kit import Store
-from tests.faults.clock_kit import FakeWall, FakeWallDaemon, events, started, write_config
+from tests.faults.clock_kit import CHAIR, FakeWall, FakeWallDaemon, events, started, write_config
 from tests.kit import eventually
 
 # The escalation interval, set through `[alerts]`: the test waits for seven of them (2 s
@@ -66,6 +67,19 @@ async def more_escalations(store: Store, n: int, what: str) -> list[dict[str, An
     return escalations(store)[have:]
 
 
+def reboot(path: Path) -> None:
+    """The chair's clock row as if written on another boot (monitord/clock.py `boot_id`)."""
+    db = sqlite3.connect(path)
+    try:
+        with db:
+            db.execute(
+                "UPDATE state SET value = json_set(value, '$.boot', 'another boot') WHERE key = ?",
+                (f"clock/{CHAIR}",),
+            )
+    finally:
+        db.close()
+
+
 def assert_steady(esc: list[dict[str, Any]]) -> None:
     """Consecutive levels, one interval apart in event time: no burst, no gap."""
     for a, b in itertools.pairwise(esc):
@@ -97,9 +111,12 @@ async def test_wall_clock_steps_neither_fire_nor_stall_escalations(tmp_path: Pat
                 wall.check()
                 minus = await more_escalations(store, 1, "an escalation after -1 h")
                 live = escalations(store)
-                # Down for 2 h (the wall clock says so at the next start).
+                # Down for 2 h (the wall clock says so at the next start): a reboot, as
+                # its row says; on the same boot the monotonic clock measures the time
+                # down, and a 2-h wall step while stopped is a step (test_clock_restart).
                 daemon.stop()
                 stop_real = time.time()
+                reboot(tmp_path / "outbox.sqlite")
                 wall.set(7200)
                 daemon.start()
                 after = await more_escalations(store, 2, "2 escalations after the restart")

@@ -13,7 +13,7 @@ import json
 import time
 
 from monitord.backoff import Backoff
-from monitord.clock import WallClock
+from monitord.clock import WallClock, boot_id
 from monitord.sinks.mqtt_link import ChairLink
 from monitord.station.model import _epoch
 from tests.station.test_forwarder_outage_raise import AFTER_S, left, put, raised, setup
@@ -75,4 +75,18 @@ def test_a_restart_from_an_older_stores_row_is_no_age() -> None:
     assert clock.now() > wall - 5
     link = ChairLink("c", Backoff(0.5, 30.0), clock)
     raise_t = wall - 3610  # stamped 10 s before it stopped
+    assert AFTER_S - 20 < _through_station(link, raise_t) <= AFTER_S - 5, "not ~10 s old"
+
+
+def test_a_wall_step_while_the_daemon_was_stopped_is_no_age() -> None:
+    """Stopped 10 s (same boot: the monotonic clock measured it) while the wall clock was
+    set an hour on; the new run starts idle, on the wall clock. Before, the wall clock's
+    hour counted as time down, not as a leap: a raise held across it read an hour old
+    (phoned at once). Audit A7."""
+    wall, mono = time.time(), time.monotonic()
+    row = {"t": wall - 3610, "wall": wall - 3610, "mono": mono - 10, "boot": boot_id()}
+    clock = WallClock(row, wall - 3610, idle=True)
+    assert clock.now() > wall - 5  # on the wall clock
+    link = ChairLink("c", Backoff(0.5, 30.0), clock)
+    raise_t = wall - 3610  # stamped on the old run's clock as it stopped
     assert AFTER_S - 20 < _through_station(link, raise_t) <= AFTER_S - 5, "not ~10 s old"
