@@ -44,7 +44,7 @@ function receipt(ev) { // a live event: every one is receipted
   const alarm = ev.alert_id && (ev.event === "raised" || ev.event === "escalated");
   const key = alarm ? receiptKey(ev.chair, ev.alert_id, ev.event, ev.level) : null;
   if (key) receipted.set(key, { ...receipted.get(key), busy: true }); // not again from the set
-  afterShown(() => {
+  afterShown(() => whenDrawn(ev.chair, () => {
     // Whether THIS alert sounds here (as setReceipts asks), not whether a tone of its
     // priority plays: another chair's alarm made an acknowledged or inhibited alert, silent
     // on this board, reported to its daemon as heard.
@@ -52,7 +52,7 @@ function receipt(ev) { // a live event: every one is receipted
     const sounded = !!alarm && !!a && armed() && !isStale() && sounding(a) && audio.current === a.priority;
     const body = { chair: ev.chair, alert_id: ev.alert_id, event: ev.event, level: ev.level ?? null, rule: ev.rule, sounded };
     if (key) sendReceipt(key, body); else post("/api/receipt", body);
-  });
+  }));
 }
 // An alarm learnt from a chair's retained active set, not from a live event (a hello: a
 // reload, a new stream, the station restarted; the station back on the broker) is
@@ -61,6 +61,7 @@ function receipt(ev) { // a live event: every one is receipted
 // already saw and heard it. High and medium, not acknowledged (an ACK came from a page).
 function setReceipts(c) {
   if (!c || isStale()) return;
+  if (press.held === c.id) { whenDrawn(c.id, () => setReceipts(chairs.get(c.id))); return; } // not drawn yet
   for (const a of c.alerts || []) {
     if ((a.priority !== "high" && a.priority !== "medium") || a.ack) continue;
     const level = a.level || 0, event = level > 0 ? "escalated" : "raised";

@@ -9,13 +9,24 @@
 // tile its redraw waits for the release, at most PRESS_HOLD_MS: a hand resting on the
 // screen must not freeze a tile's alarms (the sound is decided apart, never held).
 const PRESS_HOLD_MS = 1000;
-const press = { chair: null, timer: null, held: null };
+// `waiting`: what must follow the held redraw (an alarm's receipt says it is on screen:
+// sent while its tile was held, it told the daemon of an alarm not drawn yet).
+const press = { chair: null, timer: null, held: null, waiting: [] };
 function letGo() {
   clearTimeout(press.timer); press.timer = null; press.chair = null;
-  const id = press.held, c = id ? chairs.get(id) : null;
+  const id = press.held, c = id ? chairs.get(id) : null, after = press.waiting.splice(0);
   press.held = null;
   if (c) render(c);
+  for (const fn of after) afterShown(fn);
 }
+// The board rebuilt (a hello): the tile pressed is gone from under the finger, so nothing
+// is held (held, the chair's tile was missing from the board until the release).
+function dropHold() {
+  clearTimeout(press.timer); press.timer = null; press.chair = press.held = null;
+  for (const fn of press.waiting.splice(0)) afterShown(fn);
+}
+// Runs fn now, or after chair `id`'s held redraw (its receipts: heard.js).
+function whenDrawn(id, fn) { if (press.held === id) press.waiting.push(fn); else fn(); }
 document.addEventListener("pointerdown", (e) => {
   const t = e.target instanceof Element ? e.target.closest(".tile") : null;
   if (!t) return;

@@ -231,7 +231,7 @@ function ackButton(c, a) {
   return b;
 }
 function render(c) {
-  if (heldBack(c.id)) return; // a finger is down on it: redrawn at the release (press.js)
+  if (heldBack(c.id)) { renderSummary(); return; } // a finger on it: redrawn at the release (press.js); the bar is not
   let t = $(`tile:${c.id}`);
   if (!t) {
     t = el("section", "tile"); t.id = `tile:${c.id}`; t.dataset.chair = c.id; t.tabIndex = -1;
@@ -473,7 +473,7 @@ function connect() {
     // broker is back and says what they are.
     const known = new Set(hello.chairs.map((c) => c.id));
     const kept = hello.broker ? [] : [...chairs.values()].filter((c) => !known.has(c.id));
-    chairs.clear(); clocks.clear(); heardAt.clear(); $("board").replaceChildren();
+    chairs.clear(); clocks.clear(); heardAt.clear(); dropHold(); $("board").replaceChildren();
     for (const c of [...hello.chairs, ...kept]) { noteClock(c, null); noteHeard(c); answered(c); chairs.set(c.id, c); }
     brokerUp = hello.broker; renderAll(); renderSummary(); checkStale();
     afterShown(() => { for (const c of chairs.values()) setReceipts(c); });
