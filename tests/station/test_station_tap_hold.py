@@ -15,7 +15,7 @@ from typing import Any
 
 from tests.servers import Mosquitto
 from tests.station.cdp import Page
-from tests.station.station_kit import alert, session, station_page, tile
+from tests.station.station_kit import alert, session, station_page, tile, vitals
 
 # Every receipt the page posts, as it posts it (the station's fetch, unchanged).
 RECORD = (
@@ -94,3 +94,50 @@ async def test_a_board_rebuilt_while_a_tile_is_held_keeps_that_tile(
         )
         assert await page.js(f"{tile('chair-1')}?.innerText.includes('212/124') ?? false")
         await press(page, "chair-1", "mouseReleased")
+
+
+# A JS function: the middle of an element, in viewport coordinates.
+BOX = (
+    "(e) => { const r = e.getBoundingClientRect();"
+    " return {x: r.x + r.width / 2, y: r.y + r.height / 2}; }"
+)
+
+
+async def touch(page: Page, kind: str, at: dict[str, Any] | None) -> None:
+    points = [] if at is None else [{"x": at["x"], "y": at["y"]}]
+    await page.send("Input.dispatchTouchEvent", type=kind, touchPoints=points)
+
+
+async def test_a_touchscreen_taps_ack_and_a_touch_that_scrolls_lets_go(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """A wallboard with a touchscreen (Chromium's touch emulation: touch events, pointers
+    of type touch, the click from the tap gesture): a reading during the tap does not lose
+    the ACK, and a touch that becomes a scroll (pointercancel) ends the hold, the 1 s cap
+    stopped."""
+    async with station_page(tmp_path, mosquitto, mqtt_prefix, size=(800, 500)) as (page, pub):
+        await page.send("Emulation.setTouchEmulationEnabled", enabled=True, maxTouchPoints=5)
+        sess = session("dosing", "esketamine", 10)
+        crisis = {i: alert(f"chair-{i}", "bp.crisis", "high", "BP 212/124") for i in range(1, 5)}
+        for i, a in crisis.items():
+            await pub.chair(f"chair-{i}", [a], sess=sess)
+        button = f"{tile('chair-1')}.querySelector('button.ack')"
+        await page.until(f"!!{tile('chair-4')} && {button}?.textContent === 'ACK'", 20, "board")
+        at: dict[str, Any] = await page.js(f"({BOX})({button})")
+        await touch(page, "touchStart", at)
+        assert await page.js("press.chair === 'chair-1' && (clearTimeout(press.timer), true)")
+        await pub.vitals("chair-1", vitals("chair-1", 150, 90, 91, 97))
+        await page.until("chairs.get('chair-1').vitals.hr.hr_bpm === 91", 10, "the reading")
+        await touch(page, "touchEnd", None)
+        await page.until(f"ackSent.has({crisis[1]['alert_id']!r})", 10, "the touched ACK sent")
+        await page.until(f"{tile('chair-1')}.innerText.includes('150/90')", 10, "redrawn")
+        # A finger down on chair-2's tile that scrolls the board.
+        at = await page.js(f"({BOX})({tile('chair-2')}.querySelector('.name'))")
+        await touch(page, "touchStart", at)
+        assert await page.js("press.chair === 'chair-2' && (clearTimeout(press.timer), true)")
+        for dy in range(10, 200, 20):
+            await touch(page, "touchMove", {"x": at["x"], "y": at["y"] - dy})
+        await page.until("window.scrollY > 0", 10, "scrolled")
+        await pub.vitals("chair-2", vitals("chair-2", 160, 95, 93, 97))
+        await page.until(f"{tile('chair-2')}.innerText.includes('160/95')", 10, "not held")
+        await touch(page, "touchEnd", None)
