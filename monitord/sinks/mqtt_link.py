@@ -132,7 +132,8 @@ class ChairLink:
         (its alert times' clock, which can run off the wall clock of `time`), so a station
         that hears it live knows that clock no later than it is: its phone forwarder counts
         an alarm raised while the link was down from its raise, not from when it came;
-        `leapt_s` how far that clock leapt forward since the link went down.
+        `leapt_s` how far that clock leapt forward since the link went down (or since
+        the oldest publish the broker left unanswered, when that came first).
         `time` stays the wall clock: its meaning is the contract's (a station reading it as
         the chair's clock from an older daemon would read that clock ahead). Not in the
         Last Will either: its time is the connect's, not when the broker sends it."""

@@ -523,8 +523,8 @@ class StationModel:
             # again until the chair's next active set, which may be hours away. One newer
             # than the clear is shown (an alarm missing is worse than one shown twice).
             # Nor sent to the pages: each page receipts every alert event it is sent, as
-            # shown, `sounded` when another alarm of its priority sounded; the daemon took
-            # that as the nurse shown and hearing an alarm that was over.
+            # shown (heard.js), and the daemon took that as the nurse shown an alarm that
+            # was over, `sounded` when another alarm sounded (before heard.js asked its own).
             return False
         elif ev.event == "acknowledged":
             if found is not None:
