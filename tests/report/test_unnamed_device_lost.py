@@ -25,19 +25,7 @@ from .test_spo2_coverage import DOSE, _scenario
 
 
 def test_a_device_lost_naming_no_device_is_an_spo2_hole(tmp_path: Path) -> None:
-    scen = tmp_path / "s.jsonl"
-    scen.write_text(_scenario(DOSE + 12 * 60, DOSE + 130 * 60))
-    db = tmp_path / "o.sqlite"
-    play_into_store(scen, db)
-    with sqlite3.connect(db) as c:
-        n = c.execute(
-            "UPDATE records SET body = json_remove(body, '$.value.device') WHERE type = 'alert'"
-            " AND json_extract(body, '$.rule') = 'tech.device_lost'"
-        ).rowcount
-    assert n >= 1, "the scenario must raise a device-lost alarm"
-    with Outbox(db, StorageConfig(path=db), readonly=True) as ob:
-        (span,) = session_spans(ob)
-        rec = record_for(ob, span)
+    rec = _unnamed_record(tmp_path, _scenario(DOSE + 12 * 60, DOSE + 130 * 60))
     lost = [g for g in rec.gaps if g.what == "device_lost"]
     assert len(lost) == 1 and lost[0].device is None, lost
     quiet = [g for g in rec.gaps if g.what == "no_spo2"]
