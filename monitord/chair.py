@@ -11,6 +11,7 @@ resumes the engine exactly where the last commit left it. When the disk cannot t
 batch (full), its output is held in memory and retried, never dropped
 (monitord/storeguard.py); its alarms are published as a batch that is not `durable`.
 The chair knows nothing of the daemon that runs it: store, hub and resume state are given.
+The queue's items and the devices' handle are monitord/chair_inputs.py.
 """
 
 from __future__ import annotations
@@ -19,25 +20,22 @@ import asyncio
 import logging
 import math
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
 from monitord.aio import Doze, within
+from monitord.chair_inputs import DeviceCtx, DeviceStatus, Item, LinkChange, QueuedCommand
 from monitord.clock import SimClock, WallClock
 from monitord.config import ChairConfig
 from monitord.console import n
-from monitord.drivers.base import Reject
 from monitord.engine import AlertEngine
 from monitord.engine.inputs import Ack, EngineInput, Link, SessionCmd, sample_from_reading
 from monitord.engine.validity import judged
 from monitord.history import StoredRecords, upgrade_keys
 from monitord.hub import CommittedBatch, Hub
-from monitord.log import FailureLog
-from monitord.models import AlertEvent, Kind, Reading, SessionEvent, refusal_level, utc
+from monitord.models import AlertEvent, Kind, Reading, SessionEvent, refusal_level
 from monitord.outbox import Outbox
 from monitord.storebatch import StoreBatch
 from monitord.storeguard import APPLIED_NOT_STORED, REFUSED_STORE_FULL, StoreGuard
@@ -60,69 +58,6 @@ QUEUE_MAX = 10_000  # per chair; ~3 h of 1 Hz HR+SpO2 for a stalled chair task
 # last sample is > 10 s back, which restart anyway). Every 2 s before issue 20's SD-card
 # change: one state row rewrite per group commit, ~a third of the pages written.
 SNAPSHOT_EVERY_S = 30.0
-
-
-@dataclass
-class LinkChange:
-    device: str
-    up: bool
-    t: float
-    reason: str = ""
-
-
-@dataclass
-class QueuedCommand:
-    """A session action or an acknowledgement, from MQTT, the CLI or the scenario player."""
-
-    engine_input: SessionCmd | Ack
-    reply: asyncio.Future[str | None] | None = None
-
-
-Item = Reading | LinkChange | QueuedCommand
-
-
-@dataclass
-class DeviceStatus:
-    id: str
-    driver: str
-    # up | down; "unknown" until the first report, so that the daemon's own "not connected
-    # yet" at start is a change the engine sees (it starts the device_lost timer).
-    link: str = "unknown"
-    link_reason: str = ""
-    readings: int = 0
-    stored: int = 0  # of `readings`: records pushed from the device's memory (history)
-    invalid: int = 0  # live ones every rule skipped: a sensor sending only these alarms nothing
-    rejects: Counter[str] = field(default_factory=Counter)
-    last: dict[str, Any] | None = None
-
-
-class DeviceCtx:
-    """`monitord.drivers.base.DeviceContext` for one device of one chair."""
-
-    def __init__(self, chair: ChairRuntime, device: str) -> None:
-        self.chair_rt = chair
-        self.chair = chair.cfg.id
-        self.device = device
-        self._flog = FailureLog(log, f"{self.chair}/{device}")
-
-    def emit(self, reading: Reading) -> None:
-        self.chair_rt.submit(reading)
-
-    def reject(self, reject: Reject) -> None:
-        st = self.chair_rt.devices[self.device]
-        st.rejects[str(reject.reason)] += 1
-        # Counted; WARNING once per reason until the link is up, then DEBUG; an expected
-        # reject (drivers/reject.py) at DEBUG only, its reason still warned of once after.
-        msg = f"rejected data: {reject.detail} (counted and skipped)"
-        self._flog.failure(reject.log_class, msg, reject.log_level)
-
-    def now(self) -> datetime:
-        return utc(self.chair_rt.clock.now())
-
-    def link(self, up: bool, reason: str = "") -> None:
-        if up:
-            self._flog.reset()
-        self.chair_rt.submit(LinkChange(self.device, up, self.chair_rt.clock.now(), reason))
 
 
 class ChairRuntime:
@@ -547,4 +482,12 @@ def load_seen(ob: Outbox, chair: str) -> list[str]:
     return keys
 
 
-__all__ = ["ChairRuntime", "DeviceCtx", "Item", "LinkChange", "QueuedCommand", "load_seen"]
+__all__ = [
+    "ChairRuntime",
+    "DeviceCtx",
+    "DeviceStatus",
+    "Item",
+    "LinkChange",
+    "QueuedCommand",
+    "load_seen",
+]
