@@ -11,7 +11,8 @@ resumes the engine exactly where the last commit left it. When the disk cannot t
 batch (full), its output is held in memory and retried, never dropped
 (monitord/storeguard.py); its alarms are published as a batch that is not `durable`.
 The chair knows nothing of the daemon that runs it: store, hub and resume state are given.
-The queue's items and the devices' handle are monitord/chair_inputs.py.
+The queue's items and the devices' handle are monitord/chair_inputs.py; how a batch's
+stored records and repeats are sorted before the engine sees it, monitord/chair_records.py.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from typing import Any
 
 from monitord.aio import Doze, within
 from monitord.chair_inputs import DeviceCtx, DeviceStatus, Item, LinkChange, QueuedCommand
+from monitord.chair_records import StoredSort
 from monitord.clock import SimClock, WallClock
 from monitord.config import ChairConfig
-from monitord.console import n
 from monitord.engine import AlertEngine
 from monitord.engine.inputs import Ack, EngineInput, Link, SessionCmd, sample_from_reading
 from monitord.engine.validity import judged
@@ -92,7 +93,7 @@ class ChairRuntime:
         # rule twice. A simulated chair starts afresh like its engine.
         self.history = StoredRecords(() if cfg.simulated else seen)
         self.closing = False  # shutdown: held bursts resolve now
-        self._repeat_logged: set[str] = set()
+        self._records = StoredSort(cfg.id, self.history)
         # The chair task's idle wait: ended by `submit` and `wake` (see `run`).
         self._doze = Doze()
 
@@ -188,7 +189,7 @@ class ChairRuntime:
         store = self.store
         out = StoreBatch(self.cfg.id)
         held = self.engine.held(self.cfg.id)
-        items = self._sort_stored(batch)
+        items = self._records.sort(batch, self.closing)
         events: list[AlertEvent] = []
         sessions: list[SessionEvent] = []
         readings: list[Reading] = []
@@ -361,44 +362,6 @@ class ChairRuntime:
             out[f"clock/{self.cfg.id}"] = self.clock.row()
         out[f"bp-seen/{self.cfg.id}"] = self.history.seen_keys()
         return out
-
-    def _sort_stored(self, batch: list[Item]) -> list[Item]:
-        """The batch with repeats dropped, connection bursts held back until they end,
-        and ended bursts put in (their history marked `stored`), see monitord/history.py."""
-        mono = time.monotonic()
-        out: list[Item] = []
-        for item in batch:
-            if isinstance(item, Reading):
-                ready, repeat = self.history.offer(item, mono)
-                if repeat:
-                    self._log_repeat(item)
-                out += ready
-                continue
-            if isinstance(item, LinkChange):
-                out += self.history.link(item.device, item.up, mono)
-                self._repeat_logged.discard(item.device)
-            out.append(item)
-        out += self.history.flush() if self.closing else self.history.due(mono)
-        return out
-
-    def _log_repeat(self, r: Reading) -> None:
-        # Counted always (status); told once per device and connection, then DEBUG: a
-        # cuff re-pushes its whole memory on every connection.
-        what = (
-            f"BP {n(r.values.get('sys_mmHg'))}/{n(r.values.get('dia_mmHg'))}"
-            if r.kind == Kind.BP
-            else f"{r.kind} " + " ".join(f"{k}={n(v)}" for k, v in r.values.items())
-        )
-        text = (
-            f"{self.cfg.id}/{r.device}: {what} measured at "
-            f"{r.device_time.isoformat() if r.device_time else '?'} already taken; repeat "
-            f"ignored ({self.history.repeats} so far)"
-        )
-        if r.device in self._repeat_logged:
-            log.debug(text)
-        else:
-            self._repeat_logged.add(r.device)
-            log.info(text)
 
     def _held(
         self,
