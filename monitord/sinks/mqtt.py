@@ -34,6 +34,8 @@ re-sends them (at-least-once; `alert_id` + `event` identify a duplicate).
 What arrives (receipts, station statuses, commands) is handled by sinks/mqtt_incoming.py;
 connection failures are classified with advice by sinks/mqtt_errors.py, and another client
 taking a chair's connection over (its client id in use twice) by sinks/mqtt_takeover.py.
+Each chair's connection is made (login, TLS, session, Will) and kept (reconnect, backoff)
+by sinks/mqtt_connect.py.
 
 The delivery alarm is not decided here: `down_since()` tells monitord/delivery.py how long
 the alert link has not delivered (a reconnect alone does not count: `ChairLink.delivering`
@@ -43,32 +45,29 @@ in sinks/mqtt_link.py), and the alarm is one of the daemon's technical alarms.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import aiomqtt
 
 from monitord.backoff import Backoff
-from monitord.config import MqttConfig, read_secret
+from monitord.config import MqttConfig
 from monitord.hub import CommittedBatch
 from monitord.models import Reading, iso
-from monitord.mqttv5 import PublishRefused, V5Client, session_properties
+from monitord.mqttv5 import PublishRefused, V5Client
 from monitord.outbox import Outbox, StoredAlert
 from monitord.receipts import SETTLE_S, Receipts
 from monitord.sinks.commands import AckCommand, Command, CommandError, SessionCommand, parse_command
 from monitord.sinks.homeassistant import discovery
 from monitord.sinks.linkstate import LinkState
-from monitord.sinks.mqtt_errors import check_suback, describe_error, nodelay, paho_log, refusal_text
+from monitord.sinks.mqtt_connect import Connector, Login
+from monitord.sinks.mqtt_errors import check_suback, describe_error, nodelay, refusal_text
 from monitord.sinks.mqtt_events import Written
 from monitord.sinks.mqtt_incoming import Incoming, MqttStats, OnCommand
-from monitord.sinks.mqtt_link import STALL_S, ChairClock, ChairLink
-from monitord.sinks.mqtt_takeover import TAKEOVER_RETRY_S, client_id
+from monitord.sinks.mqtt_link import ChairClock, ChairLink
 
 __all__ = [
     "AckCommand",
@@ -102,7 +101,7 @@ class MqttSink:
         *,
         backoff_base_s: float = 0.5,
         backoff_cap_s: float = 30.0,
-        logins: dict[str, tuple[str | None, Path | None, str | None]] | None = None,
+        logins: dict[str, Login] | None = None,
         receipts: Receipts | None = None,
         on_refusal: OnRefusal | None = None,
         on_link: Callable[[], None] | None = None,
@@ -124,9 +123,10 @@ class MqttSink:
         for link in self._chairs.values():
             link.on_change = self._link_changed
             link.on_takeover_end = self.link.kept
-        # chair -> (username, password file, password env var): per-chair logins
-        # ([[chairs]] mqtt_username) or [mqtt]'s for every chair.
-        self.logins = logins or {}
+        # Makes and keeps each chair's connection (sinks/mqtt_connect.py).
+        self.connector = Connector(
+            cfg, site, logins or {}, self.stats, self.link, outbox, self.base
+        )
         self.receipts = receipts or Receipts(cfg.receipt_timeout_s)
         self.on_refusal = on_refusal
         self.incoming = Incoming(
@@ -229,7 +229,14 @@ class MqttSink:
 
     # -- main loop -----------------------------------------------------------------------
     async def run(self) -> None:
-        tasks = [asyncio.create_task(self._chair_loop(c)) for c in self._chairs.values()]
+        def connect(chair: str) -> V5Client:
+            # `_client` looked up at each connect: a test wraps it (test_mqtt_stop_leaving.py).
+            return self._client(chair)
+
+        tasks = [
+            asyncio.create_task(self.connector.keep(c, connect, self._serve))
+            for c in self._chairs.values()
+        ]
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -237,111 +244,11 @@ class MqttSink:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _tls_context(self) -> ssl.SSLContext | None:
-        return self.cfg.tls.client_context() if self.cfg.tls is not None else None
-
-    def login(self, chair: str) -> tuple[str | None, Path | None, str | None]:
-        return self.logins.get(
-            chair, (self.cfg.username, self.cfg.password_file, "MONITORD_MQTT_PASSWORD")
-        )
+    def login(self, chair: str) -> Login:
+        return self.connector.login(chair)
 
     def _client(self, chair: str) -> V5Client:
-        username, password_file, env = self.login(chair)
-        password = read_secret(password_file, env)
-        ident = client_id(self.cfg.client_id, self.site, chair)
-        return V5Client(
-            self.cfg.host,
-            self.cfg.port,
-            username=username,
-            password=password,
-            identifier=ident,
-            # The broker keeps our command subscription and queued commands while we
-            # are away (MQTT v5: clean start off plus a session expiry).
-            clean_start=False,
-            properties=session_properties(),
-            # Never with `conflict`: it would outlive the takeover (ChairLink.status).
-            will=aiomqtt.Will(
-                f"{self.base(chair)}/status",
-                self._chairs[chair].status("offline", will=True),
-                1,
-                True,
-            ),
-            timeout=self.cfg.timeout_s,
-            keepalive=self.cfg.keepalive_s,
-            tls_context=self._tls_context(),
-            logger=paho_log,
-        )
-
-    async def _chair_loop(self, c: ChairLink) -> None:
-        backoff, flog = c.backoff, c.flog
-        while True:
-            client: V5Client | None = None
-            try:
-                client = self._client(c.chair)
-                async with client:
-                    c.up()
-                    self.link.up(c.chair)
-                    self.stats.connects += 1
-                    log.info("MQTT %s: connected to %s:%d", c.chair, self.cfg.host, self.cfg.port)
-                    try:
-                        await self._serve(c, client)
-                    except asyncio.CancelledError:
-                        # Clean stop: say so; unanswered, the Will says it (mqttv5.py).
-                        c.down()
-                        with contextlib.suppress(Exception):
-                            await client.publish(
-                                f"{self.base(c.chair)}/status",
-                                c.status("offline"),
-                                1,
-                                True,
-                                timeout=min(self.cfg.timeout_s, 2.0),
-                            )
-                            client.said_offline = True
-                        raise
-            except asyncio.CancelledError:
-                # Also a stop that came while a failed connection was leaving (its
-                # DISCONNECT wait in V5Client.__aexit__): the cancellation replaced the
-                # error the handlers below end the link on. Still ended: not counted as
-                # connected, no stall or takeover timer left to fire after the stop.
-                c.down()
-                raise
-            except (aiomqtt.MqttError, OSError, ssl.SSLError, TimeoutError) as e:
-                # Lost to the keepalive (a frozen broker): from its unanswered PINGREQ.
-                user, _, env = self.login(c.chair)
-                asked = c.asked_since is not None  # before c.down() forgets it
-                taken = c.takeover.lost(client, c.connected, user, unanswered=asked)
-                c.down(client.unanswered_ping_since(STALL_S) if client is not None else None)
-                why = describe_error(e, self.cfg, c.chair, env)  # its advice names the login
-                cls, msg = ("takeover", taken) if taken else why
-                self.stats.last_error = msg
-                self.link.down(msg, c.chair, taken_over=taken is not None)
-                delay = backoff.next_delay()
-                # Its alerts go out only while connected: never wait long for that, also
-                # after a loss of another kind meanwhile (the grown backoff: up to 30 s).
-                if taken or c.takeover.active:
-                    delay = min(delay, TAKEOVER_RETRY_S)
-                flog.failure(
-                    cls,
-                    f"{msg}; {self.outbox.backlog('mqtt', c.chair)} alert events queued; "
-                    f"retrying in {delay:.1f} s",
-                    logging.ERROR if cls in ("auth", "tls", "takeover") else logging.WARNING,
-                )
-                await asyncio.sleep(delay)
-            except Exception as e:
-                # A bug on one chair's connection: reconnect that chair only. Letting it
-                # end the sink task would tear down every chair's connection with it
-                # (and re-trigger the bug on each restart if it came from the broker).
-                c.down()
-                self.stats.last_error = f"internal error: {e!r}"
-                self.link.down(self.stats.last_error, c.chair)
-                delay = backoff.next_delay()
-                flog.failure(
-                    "bug",
-                    f"internal error {e!r} (a bug: please report it with this line); "
-                    f"reconnecting in {delay:.1f} s",
-                    logging.ERROR,
-                )
-                await asyncio.sleep(delay)
+        return self.connector.client(self._chairs[chair])
 
     # -- refusals (MQTT v5 reason codes) ------------------------------------------------
     def _refused(self, c: ChairLink, e: PublishRefused) -> None:

@@ -1,0 +1,168 @@
+"""Making and keeping each chair's broker connection (extracted from sinks/mqtt.py).
+
+The client of one chair: its login (per chair, or [mqtt]'s), TLS, the persistent MQTT v5
+session (clean start off, a session expiry: commands sent while we were away are
+delivered on reconnect) and its Last Will (`offline`, retained). The loop around it:
+connect, serve until the connection ends (`serve`: sinks/mqtt.py), say `offline` on a
+clean stop, classify a loss with its advice (sinks/mqtt_errors.py; another client taking
+the connection over: sinks/mqtt_takeover.py) and reconnect after the chair's backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiomqtt
+
+from monitord.config import MqttConfig, read_secret
+from monitord.mqttv5 import V5Client, session_properties
+from monitord.outbox import Outbox
+from monitord.sinks.linkstate import LinkState
+from monitord.sinks.mqtt_errors import describe_error, paho_log
+from monitord.sinks.mqtt_incoming import MqttStats
+from monitord.sinks.mqtt_link import STALL_S, ChairLink
+from monitord.sinks.mqtt_takeover import TAKEOVER_RETRY_S, client_id
+
+log = logging.getLogger("monitord.sinks.mqtt")
+
+# (username, password file, password env var)
+Login = tuple[str | None, Path | None, str | None]
+# Serves a connection until it ends (sinks/mqtt.py `MqttSink._serve`).
+Serve = Callable[[ChairLink, V5Client], Awaitable[None]]
+
+
+class Connector:
+    """Connects each chair and keeps it connected (one instance serves every chair)."""
+
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        site: str,
+        logins: dict[str, Login],
+        stats: MqttStats,
+        link: LinkState,
+        outbox: Outbox,
+        base: Callable[[str], str],
+    ) -> None:
+        self.cfg = cfg
+        self.site = site
+        # chair -> (username, password file, password env var): per-chair logins
+        # ([[chairs]] mqtt_username) or [mqtt]'s for every chair.
+        self.logins = logins
+        self.stats = stats
+        self.link = link
+        self.outbox = outbox
+        self.base = base
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        return self.cfg.tls.client_context() if self.cfg.tls is not None else None
+
+    def login(self, chair: str) -> Login:
+        return self.logins.get(
+            chair, (self.cfg.username, self.cfg.password_file, "MONITORD_MQTT_PASSWORD")
+        )
+
+    def client(self, c: ChairLink) -> V5Client:
+        chair = c.chair
+        username, password_file, env = self.login(chair)
+        password = read_secret(password_file, env)
+        ident = client_id(self.cfg.client_id, self.site, chair)
+        return V5Client(
+            self.cfg.host,
+            self.cfg.port,
+            username=username,
+            password=password,
+            identifier=ident,
+            # The broker keeps our command subscription and queued commands while we
+            # are away (MQTT v5: clean start off plus a session expiry).
+            clean_start=False,
+            properties=session_properties(),
+            # Never with `conflict`: it would outlive the takeover (ChairLink.status).
+            will=aiomqtt.Will(
+                f"{self.base(chair)}/status",
+                c.status("offline", will=True),
+                1,
+                True,
+            ),
+            timeout=self.cfg.timeout_s,
+            keepalive=self.cfg.keepalive_s,
+            tls_context=self._tls_context(),
+            logger=paho_log,
+        )
+
+    async def keep(self, c: ChairLink, connect: Callable[[str], V5Client], serve: Serve) -> None:
+        """Connects `c` (`connect`), serves it (`serve`), reconnects it; until cancelled."""
+        backoff, flog = c.backoff, c.flog
+        while True:
+            client: V5Client | None = None
+            try:
+                client = connect(c.chair)
+                async with client:
+                    c.up()
+                    self.link.up(c.chair)
+                    self.stats.connects += 1
+                    log.info("MQTT %s: connected to %s:%d", c.chair, self.cfg.host, self.cfg.port)
+                    try:
+                        await serve(c, client)
+                    except asyncio.CancelledError:
+                        # Clean stop: say so; unanswered, the Will says it (mqttv5.py).
+                        c.down()
+                        with contextlib.suppress(Exception):
+                            await client.publish(
+                                f"{self.base(c.chair)}/status",
+                                c.status("offline"),
+                                1,
+                                True,
+                                timeout=min(self.cfg.timeout_s, 2.0),
+                            )
+                            client.said_offline = True
+                        raise
+            except asyncio.CancelledError:
+                # Also a stop that came while a failed connection was leaving (its
+                # DISCONNECT wait in V5Client.__aexit__): the cancellation replaced the
+                # error the handlers below end the link on. Still ended: not counted as
+                # connected, no stall or takeover timer left to fire after the stop.
+                c.down()
+                raise
+            except (aiomqtt.MqttError, OSError, ssl.SSLError, TimeoutError) as e:
+                # Lost to the keepalive (a frozen broker): from its unanswered PINGREQ.
+                user, _, env = self.login(c.chair)
+                asked = c.asked_since is not None  # before c.down() forgets it
+                taken = c.takeover.lost(client, c.connected, user, unanswered=asked)
+                c.down(client.unanswered_ping_since(STALL_S) if client is not None else None)
+                why = describe_error(e, self.cfg, c.chair, env)  # its advice names the login
+                cls, msg = ("takeover", taken) if taken else why
+                self.stats.last_error = msg
+                self.link.down(msg, c.chair, taken_over=taken is not None)
+                delay = backoff.next_delay()
+                # Its alerts go out only while connected: never wait long for that, also
+                # after a loss of another kind meanwhile (the grown backoff: up to 30 s).
+                if taken or c.takeover.active:
+                    delay = min(delay, TAKEOVER_RETRY_S)
+                flog.failure(
+                    cls,
+                    f"{msg}; {self.outbox.backlog('mqtt', c.chair)} alert events queued; "
+                    f"retrying in {delay:.1f} s",
+                    logging.ERROR if cls in ("auth", "tls", "takeover") else logging.WARNING,
+                )
+                await asyncio.sleep(delay)
+            except Exception as e:
+                # A bug on one chair's connection: reconnect that chair only. Letting it
+                # end the sink task would tear down every chair's connection with it
+                # (and re-trigger the bug on each restart if it came from the broker).
+                c.down()
+                self.stats.last_error = f"internal error: {e!r}"
+                self.link.down(self.stats.last_error, c.chair)
+                delay = backoff.next_delay()
+                flog.failure(
+                    "bug",
+                    f"internal error {e!r} (a bug: please report it with this line); "
+                    f"reconnecting in {delay:.1f} s",
+                    logging.ERROR,
+                )
+                await asyncio.sleep(delay)
