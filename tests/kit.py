@@ -4,7 +4,7 @@ observer standing in for the nurses' station.
 `eventually` bounds how long an outcome may take to happen (a liveness bound: the tests
 never assert how fast anything is). `RecordingContext` is a small real
 `monitord.drivers.base.DeviceContext` that records what a transport and protocol report, for tests
-below the daemon (the daemon's own context is `monitord.chair.DeviceCtx`).
+below the daemon (the daemon's own context is `monitord.chair_inputs.DeviceCtx`).
 """
 
 from __future__ import annotations
