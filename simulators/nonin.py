@@ -11,6 +11,20 @@ frame 4 the firmware revision, and besides frames 1-3 (HR, SpO2) the display, fa
 beat-to-beat and extended averages (frames 9-11, 14-17, 20-23), which a steady reading
 makes equal to the plain ones. The driver reads frames 1-3 only; a reader that shows the
 display averages, as Nonin recommends, must not see zeros from the simulator.
+
+Status bits as a device sets them while it tracks a pulse (independent readers of the
+format's status byte: Oxford IBME's `NoninFrame`, "only present for 12 packets (160
+milliseconds) during a pulse"; pufferfish's `PacketReceiver`, "ARTF: a detected pulse
+beat didn't match the current pulse interval"; no byte capture of a real stream was
+found, so the timing is theirs, not seen):
+- perfusion: GPRF (green, a high-quality pulse signal) in the 12 frames from each beat's
+  onset, none between beats; the beats run at the pulse rate, on a frame count that
+  carries over from packet to packet.
+- ARTF on every `ARTIFACT_EVERY`th beat's frames, as a real module flags an ectopic beat
+  (frequent with arrhythmia and motion): the driver must keep such a reading valid.
+OOT (out of track) and SNSA are not sent: they say the numbers are lost, and no
+scenario field asks for that (a scenario's `probe_off` is SNSD). No pulse (probe off, no
+value): no perfusion nor artifact bits.
 """
 
 from __future__ import annotations
@@ -21,6 +35,8 @@ from monitord.drivers.nonin2 import (
     FRAMES_PER_PACKET,
     HR_MISSING,
     SPO2_MISSING,
+    ST_ARTF,
+    ST_GPRF,
     ST_SNSD,
     ST_SYNC,
     make_frame,
@@ -34,9 +50,31 @@ PLETH = 1  # that packet's pleth byte
 # 1-based frames carrying a 9-bit HR (MSB frame, LSB frame) and a SpO2 byte
 HR_FRAMES = ((1, 2), (14, 15), (20, 21), (22, 23))  # HR, E-HR, HR-D, E-HR-D
 SPO2_FRAMES = (3, 9, 10, 11, 16, 17)  # SpO2, SpO2-D, fast, beat-to-beat, E-SpO2, E-SpO2-D
+FRAMES_PER_MINUTE = 75 * 60
+PERFUSION_FRAMES = 12  # 160 ms of a beat (module docstring)
+ARTIFACT_EVERY = 20  # beats; one ectopic beat in 20 (module docstring)
 
 
-def packet_bytes(hr: int | None, spo2: int | None, status: int = 0) -> bytes:
+def pulse_status(hr: int | None, first: int, n: int = FRAMES_PER_PACKET) -> list[int]:
+    """The beat bits of frames `first` .. `first + n - 1` (counted from the stream's
+    start) at `hr` beats a minute: a beat begins where `frame * hr` passes a multiple of
+    75 * 60 (frames a minute)."""
+    if not hr or hr >= HR_MISSING:
+        return [0] * n
+    out = []
+    for g in range(first, first + n):
+        beat, into = divmod(g * hr, FRAMES_PER_MINUTE)
+        if into >= PERFUSION_FRAMES * hr:
+            out.append(0)  # between beats: no perfusion indication
+        else:
+            out.append(ST_GPRF | (ST_ARTF if beat % ARTIFACT_EVERY == ARTIFACT_EVERY - 1 else 0))
+    return out
+
+
+def packet_bytes(
+    hr: int | None, spo2: int | None, status: int = 0, beats: list[int] | None = None
+) -> bytes:
+    """One packet; `beats` is each frame's beat bits (`pulse_status`), none if omitted."""
     h = HR_MISSING if hr is None else hr
     s = SPO2_MISSING if spo2 is None else spo2
     data = [0] * (FRAMES_PER_PACKET + 1)  # index = frame number
@@ -45,31 +83,39 @@ def packet_bytes(hr: int | None, spo2: int | None, status: int = 0) -> bytes:
         data[msb], data[lsb] = (h >> 7) & 0x03, h & 0x7F
     for f in SPO2_FRAMES:
         data[f] = s & 0x7F
+    bits = beats or [0] * FRAMES_PER_PACKET
     return b"".join(
-        make_frame(status | (ST_SYNC if f == 1 else 0), PLETH, data[f])
+        make_frame(status | bits[f - 1] | (ST_SYNC if f == 1 else 0), PLETH, data[f])
         for f in range(1, FRAMES_PER_PACKET + 1)
     )
 
 
-def packet(ev: SimEvent) -> bytes:
+def packet(ev: SimEvent, first_frame: int = 0) -> bytes:
+    """The packet for `ev` whose first frame is the stream's `first_frame`."""
     if ev.contact is False:
         return packet_bytes(None, None, status=ST_SNSD)
     spo2 = ev.values.get("spo2_pct")
     pulse = ev.values.get("pulse_bpm")
-    return packet_bytes(
-        None if pulse is None else round(pulse), None if spo2 is None else round(spo2)
-    )
+    hr = None if pulse is None else round(pulse)
+    beats = pulse_status(hr, first_frame)
+    return packet_bytes(hr, None if spo2 is None else round(spo2), beats=beats)
 
 
 class NoninSim(SerialSim):
     kinds = (Kind.SPO2,)
     period_s = 1.0 / 3  # one packet every 1/3 s
 
+    _frames = 0  # frames sent on this stream: the beats' phase carries across packets
+
+    def _send(self, ev: SimEvent) -> None:
+        self.write(packet(ev, self._frames))
+        self._frames += FRAMES_PER_PACKET
+
     def on_event(self, ev: SimEvent, at: datetime) -> None:
         if ev.kind is Kind.SPO2:
-            self.write(packet(ev))
+            self._send(ev)
 
     def tick(self) -> None:
         got = self.latest.get(Kind.SPO2)
         if got is not None:
-            self.write(packet(got[0]))
+            self._send(got[0])

@@ -156,18 +156,33 @@ def frames(raw: bytes) -> list[bytes]:
     return [raw[i : i + N.FRAME_LEN] for i in range(0, len(raw), N.FRAME_LEN)]
 
 
+def without_beat_bits(raw: bytes) -> bytes:
+    """`raw` with the perfusion and artifact bits cleared (checksums recomputed)."""
+    out = bytearray(raw)
+    for k in range(0, len(out), N.FRAME_LEN):
+        out[k + 1] &= ~(N.ST_RPRF | N.ST_GPRF | N.ST_ARTF) & 0xFF
+        out[k + 4] = N.checksum(out[k : k + 4])
+    return bytes(out)
+
+
 async def test_nonin_simulator_sends_the_oem3_packet() -> None:
-    """72 bpm / 97 % is the independent implementation's packet byte for byte: every
-    frame it fills (firmware revision, display and extended averages), not only the
-    three the driver reads. Probe off: SNSD in every frame, every value missing."""
+    """72 bpm / 97 % is the independent implementation's packet byte for byte (its
+    test packet has no status bits) once the beat's bits are left aside: every frame it
+    fills (firmware revision, display and extended averages), not only the three the
+    driver reads. The stream starts on a beat: green perfusion in frames 1-12 (160 ms,
+    Oxford IBME's `NoninFrame`), none after. Probe off: SNSD in every frame, every value
+    missing, no beat."""
     packet_len = N.FRAME_LEN * N.FRAMES_PER_PACKET
     async with NoninSim(repeat=False) as sim:
         raw = await off_the_pty(sim, [spo2(97, 72)], packet_len)
-    assert raw == PUFFERFISH, [f.hex() for f in frames(raw)]
+    assert without_beat_bits(raw) == PUFFERFISH, [f.hex() for f in frames(raw)]
+    beat = [f[1] & (N.ST_RPRF | N.ST_GPRF | N.ST_ARTF) for f in frames(raw)]
+    assert beat == [N.ST_GPRF] * 12 + [0] * 13, beat
     async with NoninSim(repeat=False) as sim:
         raw = await off_the_pty(sim, [SimEvent(Kind.SPO2, {}, contact=False)], packet_len)
     fs = frames(raw)
     assert all(f[1] & N.ST_SNSD and f[4] == N.checksum(f[:4]) for f in fs)
+    assert not any(f[1] & (N.ST_RPRF | N.ST_GPRF | N.ST_ARTF) for f in fs)
     data = {i + 1: f[3] for i, f in enumerate(fs)}
     hr_frames = [(1, 2), (14, 15), (20, 21), (22, 23)]
     assert all((data[m] << 7 | data[lo]) == N.HR_MISSING for m, lo in hr_frames), data
