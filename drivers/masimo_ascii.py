@@ -69,6 +69,8 @@ Wire layout: one text line per second, terminated by CR LF, space-separated fiel
   it last and so would read neither). Not caught: a cut inside the EXC value of a
   connection's first whole line (no width yet to compare), the second of two lines in a
   row cut to the same EXC width, or a cut after the EXC value (what is read is whole).
+  A monitor that never prints `EXC=` (no public line shows one) is refused too, but
+  said as such from its second line in a row ending at the same field (`_NoExcRun`).
 
 The decoder is pure: one line (bytes, without CR LF) in, a `Measurement` or a typed
 `Reject` out (`decode_line` gives the same as the decode CLI's record; `decode_sized`
@@ -195,6 +197,7 @@ _FIELD = re.compile(r"(?<!\S)([A-Z][A-Z0-9]*)=(\S*)")
 _STAMP = re.compile(r"^(\d\d)/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)\s")
 _HEX = re.compile(r"[0-9A-Fa-f]{1,8}")
 LACKS_SPO2_BPM = "line lacks SPO2= or BPM="
+LACKS_EXC = "line lacks EXC=: a cut line"
 # SPO2 and BPM as every real line prints them: three digits or `---` (module docstring)
 _NUMBER = re.compile(r"(\d{3}|-{3})%?")
 _SHORT = re.compile(r"(\d{1,2}|-{1,2})%?")
@@ -281,7 +284,7 @@ def decode_sized(line: bytes, exc_digits: int = 0) -> tuple[Measurement | Reject
     exc_text = fields.get("EXC")
     if exc_text is None:
         # every real line carries EXC= after SPO2= and BPM=: this one lost its end
-        return Reject(RejectReason.BAD_LENGTH, "line lacks EXC=: a cut line"), 0
+        return Reject(RejectReason.BAD_LENGTH, LACKS_EXC), 0
     exc = _hex_value(exc_text, "EXC")
     if isinstance(exc, Reject):
         # No width: a byte of line noise in or after the value (`000\x00800`, `000800r`
@@ -366,6 +369,34 @@ class LineFramer:
                     out.append(line)
 
 
+class _NoExcRun:
+    """Lines without `EXC=` in a row, to tell a monitor that never prints it from cut
+    lines. Both are refused (without EXC= a sensor off reads as a sound line), but a
+    firmware without the field had every line counted as "a cut line", which sent the
+    operator after the cable. A cut loses a line's end at a random place; lines that
+    all stop at the same last field, two in a row, are the monitor's own layout: said
+    as such (`bad_format`, a WARNING of its own class). The first stays a cut line."""
+
+    def __init__(self) -> None:
+        self._keys: tuple[str, ...] | None = None
+        self._run = 0
+
+    def reset(self) -> None:
+        self._keys, self._run = None, 0
+
+    def judge(self, line: bytes, cut: Reject) -> Reject:
+        keys = tuple(k for k, _ in _FIELD.findall(line.lstrip(b"\x00").decode("ascii")))
+        self._run = self._run + 1 if keys == self._keys else 1
+        self._keys = keys
+        if self._run < 2:
+            return cut
+        why = (
+            f"no EXC= field: {self._run} lines in a row end at {keys[-1]}= (the monitor's "
+            "layout, not cut lines); without EXC= a sensor off cannot be told, lines refused"
+        )
+        return Reject(RejectReason.BAD_FORMAT, why)
+
+
 class MasimoProtocol:
     """Listen-only: the monitor talks, we never write.
 
@@ -390,6 +421,7 @@ class MasimoProtocol:
         first = True  # the next item is the connection's first: maybe a cut line
         exc_digits = 0  # the connection's width of EXC= (module docstring)
         previous = 0  # the width of EXC= on the previous line (0: none)
+        no_exc = _NoExcRun()
         while True:
             for item in framer.feed(await link.read()):
                 cut, first = first, False
@@ -414,9 +446,13 @@ class MasimoProtocol:
                     # tail holds later fields only. Still bad_format, at DEBUG; a monitor
                     # none of whose lines carry SPO2= is warned of at its next line.
                     ctx.reject(Reject(m.reason, m.detail, expected=True))
+                elif isinstance(m, Reject) and m.detail == LACKS_EXC:
+                    ctx.reject(no_exc.judge(item, m))
                 elif isinstance(m, Reject):
+                    no_exc.reset()
                     ctx.reject(m)
                 else:
+                    no_exc.reset()
                     link.heard()
                     ctx.emit(stamp(m, ctx))
 

@@ -131,3 +131,24 @@ async def test_two_cut_lines_in_a_row_the_second_cut_less_short_gives_no_reading
     rejects = [RejectReason.BAD_LENGTH] + [RejectReason.BAD_FORMAT] * bool(noisy)
     assert [r.reason for r in ctx.rejects] == [*rejects, RejectReason.BAD_LENGTH], ctx.rejects
     assert [r.values["pulse_bpm"] for r in ctx.of(Kind.SPO2)] == [97, 96]
+
+
+async def test_a_monitor_that_never_prints_exc_is_told_from_cut_lines() -> None:
+    """A firmware whose lines carry no `EXC=` (none of the public sources shows one; the
+    Rad-8 capture's line without it) had every line counted as "a cut line". Still
+    refused (without EXC= a sensor off reads as a sound line), but from the second such
+    line in a row ending at the same field it says what it sees; two cut lines cut at
+    different places stay cut lines, and a whole line ends the run."""
+    ctx = RecordingContext()
+    no_exc = RAD8.replace(" EXC=000800", "").encode() + b"\r\n"
+    cut_a = _cut(RAD8, "ALARM=0000") + b"\r\n"  # cut after ALARM=: the same end as no_exc
+    cut_b = _cut(RAD8, "PIDELTA=+--") + b"\r\n"
+    stream = cut_b + cut_a + RAD8.encode() + b"\r\n" + no_exc * 3
+    async with first_bytes(stream, ctx):
+        await ctx.until(lambda: len(ctx.rejects) == 5, "five refused lines")
+    reasons = [(r.reason, r.detail.split(":")[0]) for r in ctx.rejects]
+    cut = (RejectReason.BAD_LENGTH, "line lacks EXC=")
+    layout = (RejectReason.BAD_FORMAT, "no EXC= field")
+    assert reasons == [cut, cut, cut, layout, layout], ctx.rejects
+    assert "3 lines in a row end at ALARM=" in ctx.rejects[-1].detail
+    assert len(ctx.of(Kind.SPO2)) == 1
