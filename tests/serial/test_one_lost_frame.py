@@ -3,23 +3,28 @@ silence (drivers/base.py `SerialDefaults.resync_s`): the registry and `check-con
 `silence_s` against that number, so it must be what the decoders really do. Each driver's
 protocol reads its device's stream (one chunk per frame, packet or line, at the time its
 last byte arrives) with one byte changed, dropped or added at every place of a unit; the
-longest interval between two `heard()` (what keeps the link up) must be within it."""
+longest interval between two `heard()` (what keeps the link up) must be within it. The
+polled IntelliVue likewise, its answers hit one at a time (its own test below)."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from monitord.drivers import contec_cms50 as C
+from monitord.drivers import intellivue as IV
+from monitord.drivers import intellivue_frames as IF
 from monitord.drivers import masimo_ascii as M
 from monitord.drivers import nonin2 as N
 from monitord.drivers.base import LinkLost
 from monitord.drivers.registry import DRIVERS
 from monitord.models import Kind
 from monitord.simulators.base import SimEvent
+from monitord.simulators.intellivue import observations
 from monitord.simulators.masimo import line
 from tests.kit import RecordingContext
 
@@ -105,3 +110,88 @@ async def test_one_noisy_byte_costs_at_most_one_lost_s(driver: str) -> None:
                 worst = max(worst, (gap, f"unit {k} byte {i} {name}"))
     lost = DRIVERS[driver].one_lost_s
     assert lost is not None and worst[0] <= lost + 1e-9, (driver, worst, lost)
+
+
+class _PolledLink:
+    """An IntelliVue on the other end of the port, answering the driver's frames at once
+    (simulators/intellivue.py's dialog, without its pty): association result and MDS
+    create event to an association request, to poll request k the poll result
+    `answer(k)` gives (one fault in it, or none). The link's clock is the device's: a
+    poll interval per poll request (`DEFAULT_POLL_S`; the protocol itself is paced much
+    faster, to keep the test short: nothing is timed on the wall clock)."""
+
+    def __init__(self, answer: Callable[[int, bytes], bytes], polls: int) -> None:
+        self._answer = answer
+        self._polls_max = polls
+        self._in: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._reader = IF.FrameReader()
+        self.polls = 0
+        self.heard_at: list[float] = []
+
+    async def read(self) -> bytes:
+        data = await self._in.get()
+        if data is None:
+            raise LinkLost("end of test data")
+        return data
+
+    async def write(self, data: bytes) -> None:
+        for item in self._reader.feed(data):
+            assert isinstance(item, bytes), item
+            msg = IF.decode_message(item)
+            assert isinstance(msg, IF.Message), msg
+            if msg.type == "assoc_request":
+                self._in.put_nowait(IF.frame(IF.association_result()))
+                self._in.put_nowait(IF.frame(IF.mds_create_event(1)))
+            elif msg.type == "poll_request":
+                self.polls += 1
+                if self.polls > self._polls_max:
+                    self._in.put_nowait(None)
+                    return
+                t = datetime(2026, 12, 4, tzinfo=UTC) + timedelta(seconds=self.polls)
+                obs = observations({Kind.SPO2: (SimEvent(Kind.SPO2, _SPO2), t)})
+                result = IF.poll_result(msg.invoke_id, msg.poll_number, self.polls, t, obs)
+                self._in.put_nowait(self._answer(self.polls, IF.frame(result)))
+
+    def heard(self) -> None:
+        self.heard_at.append(self.polls * IV.DEFAULT_POLL_S)
+
+
+_SPO2: dict[str, float | None] = {"spo2_pct": 97, "pulse_bpm": 72}
+
+
+async def test_intellivue_one_noisy_byte_costs_at_most_one_answer() -> None:
+    """The polled monitor: every fault at every byte of a poll answer, each in its own
+    answer with a sound one between (one session, so the whole costs about a second).
+    An answer lost is not asked again (drivers/intellivue.py), so two heard answers are
+    at most two polls apart, the second up to an answer's margin after its poll: within
+    `one_lost_s` (`lost_answer_s`) only if one noisy byte never costs a second answer."""
+    sound = IF.frame(IF.poll_result(1, 1, 1, datetime(2026, 12, 4, tzinfo=UTC), []))
+    probe = _PolledLink(lambda k, u: u, 1)
+    await probe.write(IF.frame(IF.poll_request(1, 1, attr_group=0)))
+    length = len(await probe.read())  # the length of an answer, the faults' places
+    assert length > len(sound)
+    faults = [(i, f) for i in range(length) for f in FAULTS.values()]
+
+    def answer(k: int, unit: bytes) -> bytes:
+        # polls 1-2 sound, then a fault every other poll, sound answers between and after
+        n = k - 3
+        if n < 0 or n % 2 or n // 2 >= len(faults):
+            return unit
+        at, fault = faults[n // 2]
+        return fault(unit, at)
+
+    link = _PolledLink(answer, 3 + 2 * len(faults) + 2)
+    proto = IV.IntelliVueProtocol()
+    proto.poll_s = 1e-6  # the pace only: the link's clock counts polls
+    ctx = RecordingContext()
+    with pytest.raises(LinkLost):
+        await proto.run(link, ctx)
+    heard = link.heard_at
+    assert heard[-1] == link.polls - 1, "not back in step at the end"
+    # and no noisy answer was read as another number (the frame check catches them all)
+    assert len(ctx.readings) == len(heard)
+    assert all(r.values == _SPO2 and r.valid for r in ctx.readings), ctx.readings[:3]
+    worst = max(b - a for a, b in itertools.pairwise(heard))
+    lost = DRIVERS["intellivue"].one_lost_s
+    assert lost is not None and worst + IV.ANSWER_MARGIN_S <= lost + 1e-9, (worst, lost)
+    assert proto.associations == 1  # no fault was taken for the monitor ending the session
