@@ -284,7 +284,9 @@ def decode_hex_frames(data: bytes) -> list[dict[str, Any]] | Reject:
                 "sync": f.sync,
                 "pleth": f.pleth,
                 "data": f.data,
-                "status": [name for bit, name in _STATUS_NAMES if f.status & bit],
+                # the frame's perfusion too: a beat's frames carry it (simulators/nonin.py)
+                "status": [name for bit, name in _STATUS_NAMES if f.status & bit]
+                + [name for bits, name in _PERFUSION if f.status & (ST_RPRF | ST_GPRF) == bits],
             }
         )
         i += 1

@@ -216,6 +216,12 @@ def test_profile_rejects() -> None:
     # frames without a packet start are shown, not invented into a reading
     out = N.decode_hex_frames(bytes.fromhex("01800048c9"))
     assert out == [{"frame": 1, "sync": False, "pleth": 0, "data": 0x48, "status": []}]
+    # a lone frame shows its perfusion as a packet does (before, it was left out: a beat's
+    # frame read as one without any status); RPRF|GPRF yellow, as in NONIN_PACKETS
+    for bits, name in [(N.ST_GPRF, "green_perfusion"), (N.ST_RPRF | N.ST_GPRF | N.ST_ARTF,
+                        "artifact yellow_perfusion"), (N.ST_RPRF, "red_perfusion")]:  # fmt: skip
+        out = N.decode_hex_frames(N.make_frame(bits, 0, 0x48))
+        assert isinstance(out, list) and out[0]["status"] == name.split(), (bits, out)
 
 
 def test_a_data_byte_with_bit_7_is_refused_live_and_by_the_profile_alike() -> None:
