@@ -10,8 +10,20 @@ files in tests/ops/test_mosquitto_acl.py."""
 
 from __future__ import annotations
 
+import base64
+import grp
+import os
 import re
+import shutil
+import stat
+import subprocess
+import urllib.error
+import urllib.request
 from pathlib import Path
+
+import pytest
+
+from tests.servers import Influxd, find_binary, session_tmpdir
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,6 +60,123 @@ def test_the_influxdb_block_installs_the_cli_it_runs() -> None:
     # the block runs is in `influxdb-client`, which it neither depends on nor recommends:
     # the block's first line failed with "influx: command not found".
     cmds = _commands(_docs_block("## InfluxDB 1.6"))
-    first = next(i for i, c in enumerate(cmds) if c.startswith("influx "))
+    first = next(i for i, c in enumerate(cmds) if "influx" in c.split())
     installs = [c for c in cmds[:first] if c.startswith("apt-get install")]
     assert any("influxdb-client" in c.split() for c in installs), cmds[: first + 1]
+
+
+def _broker_block_runnable() -> bool:
+    try:
+        grp.getgrnam("mosquitto")
+    except KeyError:
+        return False
+    return os.geteuid() == 0 and shutil.which("mosquitto_passwd") is not None
+
+
+@pytest.mark.skipif(
+    not _broker_block_runnable(), reason="needs root, mosquitto_passwd, group mosquitto"
+)
+def test_the_broker_block_never_leaves_password_hashes_readable_by_all(tmp_path: Path) -> None:
+    """The block run for real, /etc/mosquitto moved to a temporary folder; after each
+    command no file holding a hash is readable by others. mosquitto_passwd copies the
+    file's hashes to FILE.tmp (created 0666 & ~umask, then removed): a symlink in its place
+    keeps that copy, made with the block's umask, where the test can see it. It was:
+    `mosquitto_passwd -c` made the file 0644 until the `chmod` three lines later, and each
+    later mosquitto_passwd wrote the earlier hashes to a 0644 FILE.tmp."""
+    etc, spy = tmp_path / "etc", tmp_path / "spy"
+    for d in (
+        etc / "certs",
+        etc / "conf.d",
+        spy,
+        tmp_path / "certs",
+        tmp_path / "config" / "mosquitto",
+    ):
+        d.mkdir(parents=True)
+    for name in ("monitord.conf", "monitord.acl"):
+        shutil.copy(REPO / "config" / "mosquitto" / name, tmp_path / "config" / "mosquitto")
+    for name in ("clinic-ca.pem", "broker.pem", "broker.key"):
+        (tmp_path / "certs" / name).write_text("test\n")
+    passwd = etc / "monitord.passwd"
+    lines = [c for c in _commands(_docs_block()) if not c.startswith("systemctl ")]
+    for n, line in enumerate(lines):
+        if "mosquitto_passwd" in line and passwd.exists():
+            (etc / "monitord.passwd.tmp").symlink_to(spy / f"copy-{n}")
+        cmd = line.replace("/etc/mosquitto/", f"{etc}/")
+        subprocess.run(
+            ["bash", "-e", "-c", cmd],
+            cwd=tmp_path,
+            input=b"pw-1\npw-1\n",
+            check=True,
+            capture_output=True,
+            umask=0o022,
+        )
+        (etc / "monitord.passwd.tmp").unlink(missing_ok=True)
+        for f in [*etc.rglob("*"), *spy.iterdir()]:
+            if f.is_file() and "$7$" in f.read_text(errors="replace"):
+                assert not f.stat().st_mode & stat.S_IROTH, (line, f, oct(f.stat().st_mode))
+    assert any(spy.iterdir()), "no mosquitto_passwd line copied the file: nothing was checked"
+    assert passwd.read_text().count("$7$") == 2
+    st = passwd.stat()
+    assert (stat.S_IMODE(st.st_mode), grp.getgrgid(st.st_gid).gr_name) == (0o640, "mosquitto")
+
+
+def _influx_as(srv: Influxd, user: str, password: str, path: str, body: str) -> int:
+    """The HTTP status of POST `path` (`/query?db=monitord` or `/write?db=monitord`) as
+    `user`: 200/204 done, 401/403 refused (a query refused for want of a right: 403)."""
+    req = urllib.request.Request(f"{srv.url}{path}", body.encode(), method="POST")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    req.add_header("Authorization", f"Basic {token}")
+    if path.startswith("/query"):
+        req.add_header("Content-Type", "application/x-www-form-urlencoded")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return 403 if '"error"' in r.read().decode() else int(r.status)
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_the_influxdb_block_puts_no_password_on_a_command_line(tmp_path: Path) -> None:
+    """The block run for real against a scratch influxd with auth on; every `influx` it
+    starts goes through a shim that records its arguments, then runs the real CLI. It was:
+    `influx -username admin -password change-me -execute "CREATE USER monitord WITH
+    PASSWORD 'pi-secret'"`, each password in `ps` and in the shell's history."""
+    real = find_binary(["/usr/bin/influx", "influx"], "influxdb-client")
+    srv = Influxd(session_tmpdir("influxd-block"))
+    srv.conf.write_text(srv.conf.read_text().replace("auth-enabled = false", "auth-enabled = true"))
+    shim = tmp_path / "bin" / "influx"
+    shim.parent.mkdir()
+    argv_log = tmp_path / "argv"
+    shim.write_text(
+        f'#!/bin/bash\nprintf "%s\\n" "$*" >> {argv_log}\nexec {real} -port {srv.port} "$@"\n'
+    )
+    shim.chmod(0o755)
+    passwords = {"admin": "adm-pw-1", "monitord": "pi-pw-2", "grafana": "ro-pw-3"}
+    block = "\n".join(
+        ln
+        for ln in _docs_block("## InfluxDB 1.6")
+        if not ln.startswith(("apt-get ", "systemctl ", "#"))
+    )
+    try:
+        srv.start()
+        subprocess.run(
+            ["bash", "-e", "-c", block],
+            input="".join(f"{p}\n" for p in passwords.values()).encode(),
+            env={**os.environ, "PATH": f"{shim.parent}:{os.environ['PATH']}"},
+            check=True,
+            capture_output=True,
+        )
+        argvs = argv_log.read_text().splitlines()
+        assert argvs, "the block ran no influx"
+        for argv in argvs:
+            assert "password" not in argv.lower(), argv
+            assert not any(p in argv for p in passwords.values()), argv
+        pw = passwords
+        q = "/query?db=monitord"
+        assert _influx_as(srv, "admin", pw["admin"], q, "q=SHOW USERS") == 200
+        assert _influx_as(srv, "monitord", pw["monitord"], "/write?db=monitord", "x v=1") == 204
+        assert _influx_as(srv, "monitord", "wrong", "/write?db=monitord", "x v=2") == 401
+        assert _influx_as(srv, "grafana", pw["grafana"], q, "q=SELECT * FROM x") == 200
+        assert _influx_as(srv, "grafana", pw["grafana"], "/write?db=monitord", "x v=3") == 403
+    finally:
+        srv.stop()
+        shutil.rmtree(srv.workdir, ignore_errors=True)
