@@ -8,6 +8,7 @@ refuses the errors and logs each warning once at WARNING.
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import shutil
@@ -421,6 +422,23 @@ def _scenario_problem(path: Path, chair: str) -> str | None:
     return None
 
 
+def _open_to(p: Path) -> str | None:
+    """Who besides its owner may use file `p`, in words with its mode, or None (0600)."""
+    st = p.stat()
+    mode = stat.S_IMODE(st.st_mode)
+    if not mode & 0o077:
+        return None
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    if mode & stat.S_IROTH:
+        return f"readable by every user (mode {mode:04o})"
+    if mode & stat.S_IRGRP:
+        return f"readable by group {group} (mode {mode:04o})"
+    return f"open to users other than its owner (mode {mode:04o}, group {group})"
+
+
 def _check_station(
     cfg: Config, source: str, errors: list[str], warnings: list[str], as_daemon: bool = True
 ) -> None:
@@ -441,15 +459,13 @@ def _check_station(
             continue  # the nurses file and key belong to monitord (docs/install.md)
         if problem is not None:
             errors.append(f"{where(cfg, source, f'station.{key}')}: {p}: {problem}")
-        elif key in ("nurses_file", "tls_key_file"):
-            mode = p.stat().st_mode
-            if mode & stat.S_IROTH:
-                # monitord's own, 0600 (docs/install.md): "chmod o-r" left 0640, wrong owner.
-                warnings.append(
-                    f"{where(cfg, source, f'station.{key}')}: warning: {p} is readable by "
-                    f"every user (mode {stat.S_IMODE(mode):04o}); "
-                    + serviceuser.file_fix(p, file_kind(f"station.{key}"))[1]
-                )
+        elif key in ("nurses_file", "tls_key_file") and (who := _open_to(p)):
+            # monitord's own, 0600 (docs/install.md): "chmod o-r" left 0640, wrong owner;
+            # a 0640 file gives its group the PIN hashes or the private key.
+            warnings.append(
+                f"{where(cfg, source, f'station.{key}')}: warning: {p} is {who}; "
+                + serviceuser.file_fix(p, file_kind(f"station.{key}"))[1]
+            )
     cert, tls_key = st.tls_cert_file, st.tls_key_file
     if cert and tls_key and _unusable(cert) is None and _unusable(tls_key) is None:
         # Loaded as the station loads them: a key named as the certificate stopped it at

@@ -6,10 +6,14 @@ root-only secret."""
 
 from __future__ import annotations
 
+import grp
+import os
+import shutil
 from pathlib import Path
 
 from monitord.config import loads_config
 from monitord.config_checks import check
+from tests.servers import make_tls_material
 from tests.station.station_kit import write_nurses
 
 CONFIG = """[site]
@@ -62,3 +66,27 @@ def test_a_world_readable_nurses_file_is_told_monitord_0600(tmp_path: Path) -> N
     (line,) = [w for w in warnings if "readable by every user" in w]
     want = f"chown monitord:monitord {nurses} && chmod 0600 {nurses}"
     assert line.endswith(f"(mode 0644); {want}"), line
+
+
+def test_a_group_readable_nurses_file_or_station_key_is_told_monitord_0600(
+    tmp_path: Path,
+) -> None:
+    # docs/install.md: monitord's own, 0600. A 0640 file (`chmod o-r` of a 0644 one, or
+    # `install -m 0640`) gave its group the PIN hashes or the private key, with no warning.
+    tls = make_tls_material(tmp_path / "tls")
+    nurses = write_nurses(tmp_path / "nurses")
+    key = tmp_path / "station.key"
+    shutil.copy(tls.server_key, key)
+    for f in (nurses, key):
+        f.chmod(0o640)
+    cfg = loads_config(
+        f'[site]\nid = "north"\n[station]\nid = "station-1"\nnurses_file = "{nurses}"\n'
+        f'tls_cert_file = "{tls.server_cert}"\ntls_key_file = "{key}"\n'
+    )
+    errors, warnings = check(cfg, "s.toml", as_daemon=False)
+    assert not errors, errors
+    group = grp.getgrgid(os.getgid()).gr_name
+    for key_name, f in (("nurses_file", nurses), ("tls_key_file", key)):
+        (line,) = [w for w in warnings if f"station.{key_name}: warning" in w]
+        want = f"chown monitord:monitord {f} && chmod 0600 {f}"
+        assert line.endswith(f"readable by group {group} (mode 0640); {want}"), line
