@@ -285,6 +285,20 @@ def test_files_not_compiled_in_another_root_are_named_as_on_the_target(pi: Pi) -
     assert said.endswith(f": {opt}/lib/vendored/py2.py"), f"{said!r}: the path on the target"
 
 
+@pytest.mark.parametrize("root", ["/", "//"])
+def test_dpkg_root_slash_is_this_machine(pi: Pi, root: str) -> None:
+    """DPKG_ROOT=/ names this machine's root, as an empty one does. It was taken for an
+    image: the daemon kept running while dpkg replaced /opt/monitord under it, no user was
+    made ("installing into /: user 'monitord' not created"), and the lines named
+    "//opt/monitord/bin/python"."""
+    pi.running(DAEMON)
+    out = pi.upgrade(DPKG_ROOT=root)
+    assert pi.active_during_unpack == set(), "stopped for the unpack"
+    assert pi.active() == {DAEMON}
+    said = out.stdout + out.stderr
+    assert "installing into" not in said and "//" not in said, said
+
+
 def test_an_unpack_that_fails_starts_the_old_version_again(pi: Pi) -> None:
     """dpkg's unwinding when the new files cannot be unpacked: new postrm abort-upgrade,
     then old postinst abort-upgrade; the old files are back, so what was stopped runs."""
