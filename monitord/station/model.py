@@ -23,15 +23,14 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from monitord.models import iso
 from monitord.sinks.commands import load_bounded
 from monitord.station import messages
 from monitord.station.messages import ActiveSet, AlertEvent, Reading, Status
+from monitord.station.order import _epoch, _later, natural_key, sorted_alerts
 
-PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2, "info": 3}
 CHAIR_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # The last refusals kept per chair (shown in words on its tile).
 MAX_ERRORS = 3
@@ -207,28 +206,6 @@ class ChairView:
             self.last_seen = t
 
 
-def natural_key(chair_id: str) -> tuple[tuple[int, int, str], ...]:
-    """chair-2 before chair-10: digit runs compare as numbers (station.js sorts alike)."""
-    return tuple(
-        (1, int(run), run) if run.isdigit() else (0, 0, run)
-        for run in re.findall(r"\d+|\D+", chair_id)
-    )
-
-
-def _epoch(t: Any) -> float | None:
-    if not isinstance(t, str):
-        return None
-    try:
-        return datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def _later(t: Any, than: str | None) -> bool:
-    e = _epoch(t)
-    return e is not None and (than is None or e > (_epoch(than) or 0.0))
-
-
 def _kept_out(view: ChairView, t: str) -> bool:
     """Whether a replayed set at chair time `t` is older than what the chair already said:
     older than its last set or event, or as old as an event heard after its last set. An
@@ -256,19 +233,6 @@ def _sender(payload: str | None) -> str | None:
         return None
     by = body.get("by") if isinstance(body, dict) else None
     return by if isinstance(by, str) and 0 < len(by) <= 128 else None
-
-
-def sorted_alerts(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Highest priority first, then the oldest raised first (one learnt from an event,
-    not yet in an active set, has no `raised_t`: first of its priority)."""
-
-    def key(a: dict[str, Any]) -> tuple[int, float]:
-        t = a.get("raised_t")
-        # Validated finite numbers (messages.py); anything else sorts as 0, never raises.
-        when = float(t) if isinstance(t, int | float) and not isinstance(t, bool) else 0.0
-        return (PRIORITY_ORDER.get(str(a.get("priority")), 9), when)
-
-    return sorted(alerts, key=key)
 
 
 @dataclass

@@ -31,7 +31,8 @@ from monitord.station.admit import ClientCap
 from monitord.station.auth import Logins, NursesFileError, RateLimit, check_login, load_nurses
 from monitord.station.bridge import Bridge, NotSent
 from monitord.station.forwarder import Forwarder
-from monitord.station.model import SILENT_AFTER_S, Changes, StationModel, natural_key
+from monitord.station.model import SILENT_AFTER_S, Changes, StationModel
+from monitord.station.order import natural_key
 
 log = logging.getLogger("monitord.station")
 STATIC = Path(__file__).resolve().parent / "static"

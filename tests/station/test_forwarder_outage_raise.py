@@ -21,7 +21,8 @@ from monitord.config_station import ForwarderConfig
 from monitord.models import iso
 from monitord.sinks.mqtt_link import ChairLink
 from monitord.station.forwarder import Forwarder
-from monitord.station.model import StationModel, _epoch
+from monitord.station.model import StationModel
+from monitord.station.order import _epoch
 
 AFTER_S = 60.0
 BASE = "monitord/site/"

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from monitord.station.model import StationModel, natural_key
+from monitord.station.model import StationModel
+from monitord.station.order import natural_key
 
 BASE = "monitord/site/"
 

@@ -15,7 +15,7 @@ import time
 from monitord.backoff import Backoff
 from monitord.clock import WallClock, boot_id
 from monitord.sinks.mqtt_link import ChairLink
-from monitord.station.model import _epoch
+from monitord.station.order import _epoch
 from tests.station.test_forwarder_outage_raise import AFTER_S, left, put, raised, setup
 
 

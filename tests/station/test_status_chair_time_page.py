@@ -17,7 +17,7 @@ from monitord.backoff import Backoff
 from monitord.clock import WallClock
 from monitord.models import iso
 from monitord.sinks.mqtt_link import ChairLink
-from monitord.station.model import _epoch
+from monitord.station.order import _epoch
 from tests.station.test_forwarder_outage_raise import AFTER_S, left, online, put, raised, setup
 
 

@@ -1,0 +1,52 @@
+// monitord nurses' station page: the station's clock and each chair's (docs/station.md
+// "The chair's clock"). Loaded before station.js, which sets `stationOffset` at each hello
+// and calls these when drawing.
+"use strict";
+
+const CLOCK_SLACK_MS = 2000; // the browser's clock is kept this close to the station's
+const clocks = new Map();    // id -> {clock, offset, told}: the chair's clock against ours
+
+// The station's clock, not the browser's: a wallboard's clock can be minutes off (no NTP
+// on a kiosk PC), and counted on it a reading measured now read "15 min ago" and the
+// observation time was met 15 min early. The offset is taken from each `hello` (the
+// station's time as it sent it; the delivery delay is milliseconds on the LAN), so a
+// browser clock stepped later is caught up at the next connection.
+let stationOffset = 0;
+const now = () => Date.now() + stationOffset;
+let fmtTime = null;
+function setZone(tz) {
+  fmtTime = new Intl.DateTimeFormat("en-US", { timeZone: tz, hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" });
+}
+const hhmm = (ms) => (fmtTime ? fmtTime.format(new Date(ms)) : new Date(ms).toISOString());
+const mins = (ms) => Math.floor(Math.abs(ms) / 60000);
+// The chair's clock, for its durations (its session times are on it): ours plus an offset
+// learnt only from messages that carry the chair's time (`clock`: its active set and alert
+// events), never from vitals, which arrive every few seconds without it. Such a time is
+// when the set changed, not "now" (a retained or republished set can be an hour old), so
+// it only shows the chair's clock is at least that far ahead: the offset is the largest
+// seen, never below zero (a chair behind ours cannot be told from an old message), and
+// starts again when the chair comes back online (a new daemon, maybe a simulated clock).
+// Unless the station says where the chair's clock is (`chair_now`: learnt from the chair's
+// live `online`, docs/mqtt.md `chair_time`): then it is counted on that, also behind ours.
+function noteClock(c, prev) {
+  let k = clocks.get(c.id);
+  if (!k || (prev && prev.online !== true && c.online === true)) {
+    k = { clock: null, offset: -Infinity, told: NaN }; clocks.set(c.id, k);
+  }
+  if (c.clock && c.clock !== k.clock) {
+    k.clock = c.clock;
+    const seen = Date.parse(c.clock) - now();
+    if (Number.isFinite(seen)) k.offset = Math.max(k.offset, seen);
+  }
+  k.told = c.chair_now ? Date.parse(c.chair_now) - now() : NaN; // as of this message
+}
+function chairNow(c) {
+  const k = clocks.get(c.id);
+  if (!k) return now();
+  return now() + (Number.isFinite(k.told) ? Math.max(k.told, k.offset) : Math.max(k.offset, 0));
+}
+// A chair-clock time as HH:MM on the station's clock (the header's), which a nurse reads
+// it against: a chair an hour behind read "observation met in 95 min (02:45)" at 02:10.
+// Within CLOCK_SLACK_MS it is left as it is (the chair's offset is learnt a little late),
+// unless `late` (a time waited for): then the later of the two, never read early.
+function onStation(c, ms, late) { const d = chairNow(c) - now(); return Math.abs(d) >= CLOCK_SLACK_MS ? ms - d : late ? Math.max(ms, ms - d) : ms; }
