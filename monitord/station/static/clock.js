@@ -50,3 +50,6 @@ function chairNow(c) {
 // Within CLOCK_SLACK_MS it is left as it is (the chair's offset is learnt a little late),
 // unless `late` (a time waited for): then the later of the two, never read early.
 function onStation(c, ms, late) { const d = chairNow(c) - now(); return Math.abs(d) >= CLOCK_SLACK_MS ? ms - d : late ? Math.max(ms, ms - d) : ms; }
+// The header clock, drawn at each hello (its zone and time are known from then) and each
+// second: drawn only by the second's timer, it was empty for up to a second after loading.
+function drawClock() { if (fmtTime) $("clock").textContent = hhmm(now()); }
