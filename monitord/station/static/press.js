@@ -19,12 +19,6 @@ function letGo() {
   if (c) render(c);
   for (const fn of after) afterShown(fn);
 }
-// The board rebuilt (a hello): the tile pressed is gone from under the finger, so nothing
-// is held (held, the chair's tile was missing from the board until the release).
-function dropHold() {
-  clearTimeout(press.timer); press.timer = null; press.chair = press.held = null;
-  for (const fn of press.waiting.splice(0)) afterShown(fn);
-}
 // Runs fn now, or after chair `id`'s held redraw (its receipts: heard.js).
 function whenDrawn(id, fn) { if (press.held === id) press.waiting.push(fn); else fn(); }
 document.addEventListener("pointerdown", (e) => {

@@ -426,8 +426,12 @@ function connect() {
     // broker is back and says what they are.
     const known = new Set(hello.chairs.map((c) => c.id));
     const kept = hello.broker ? [] : [...chairs.values()].filter((c) => !known.has(c.id));
-    chairs.clear(); clocks.clear(); heardAt.clear(); dropHold(); $("board").replaceChildren();
+    chairs.clear(); clocks.clear(); heardAt.clear();
     for (const c of [...hello.chairs, ...kept]) { noteClock(c, null); noteHeard(c); answered(c); chairs.set(c.id, c); }
+    // Each tile redrawn in place, the one under a finger at its release (press.js), and
+    // only the tiles of chairs gone taken off: emptied and drawn anew, the board lost a
+    // tap under way (the button pressed was gone at the release: an ACK not sent).
+    for (const t of [...$("board").children]) if (!chairs.has(t.dataset.chair)) t.remove();
     brokerUp = hello.broker; renderAll(); renderSummary(); checkStale();
     afterShown(() => { for (const c of chairs.values()) setReceipts(c); });
   });
