@@ -153,7 +153,8 @@ class ChairView:
             "offline_since": self.last_seen if self.online is False else None,
             "conflict": self.conflict,
             # The page says NOT HEARD once a streaming chair is silent SILENT_AFTER_S,
-            # counting on from this age at sending (its own monotonic clock).
+            # counting on from this age at sending (its own monotonic clock); an offline
+            # chair's banner says since when, on the station's clock (clock.js).
             "streaming": self.streaming(),
             "heard_ago_s": (
                 round(max(now - self.heard_at, 0.0), 3)
@@ -271,7 +272,7 @@ class StationModel:
         """The station (re)subscribed at `at`: what it missed while away is no chair's
         silence, so each chair counts as heard now, and the gaps across it are no pace."""
         for view in self.chairs.values():
-            if view.heard_at is not None:
+            if view.heard_at is not None and view.online is not False:  # offline: as lost
                 view.heard_at = at
             view.kind_at.clear()
             view.kept_set = None  # of the replay before: this one replays anew
@@ -313,9 +314,15 @@ class StationModel:
             out.stations = True
             return out
         view = self.chair(chair_id)
+        gone = isinstance(msg, Status) and msg.state == "offline"
         if at is not None:
-            view.heard_at = at
+            # An `offline` (its Last Will, a clean stop) is no sign of life: `heard_at`
+            # stays the last one, the station-clock "since" of its offline banner.
+            if not gone:
+                view.heard_at = at
             self._stopped(view, at)
+        elif gone and view.online is True:
+            view.heard_at = None  # lost while the station was away: when is not known
         if isinstance(msg, Status):
             # Its daemon (re)connected, maybe another Pi on its own clock: said live, or
             # replayed with a time the station never heard from it (it connected anew

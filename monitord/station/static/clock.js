@@ -53,3 +53,17 @@ function onStation(c, ms, late) { const d = chairNow(c) - now(); return Math.abs
 // The header clock, drawn at each hello (its zone and time are known from then) and each
 // second: drawn only by the second's timer, it was empty for up to a second after loading.
 function drawClock() { if (fmtTime) $("clock").textContent = hhmm(now()); }
+// An offline chair's last sign of life and how long ago. On the station's clock when the
+// station heard the chair live (`heard_ago_s`: its last message before the `offline`).
+// Else its chair-clock time (`offline_since`), on the station's clock as the alert lines'
+// when the chair's clock is known (`chair_now`); not known, it is the chair's own time,
+// said so, without a count: a chair an hour behind read "since 09:10 (60 min)" at 10:10,
+// lost a minute before.
+function offlineSince(c) {
+  const heard = heardAt.get(c.id), at = c.offline_since ? Date.parse(c.offline_since) : NaN;
+  if (heard !== undefined) { const ago = mono() - heard; return ` since ${hhmm(now() - ago)} (${mins(ago)} min)`; }
+  if (!Number.isFinite(at)) return "";
+  const k = clocks.get(c.id);
+  if (k && Number.isFinite(k.told)) return ` since ${hhmm(onStation(c, at))} (${mins(chairNow(c) - at)} min)`;
+  return ` since ${hhmm(at)} on the chair's clock (not known here)`;
+}

@@ -159,10 +159,7 @@ function bpDue(c) {
 }
 function offlineLine(c) {
   const d = el("div", "offline-banner");
-  // The last sign of life (on the chair's clock) and how long ago, as the alert lines say.
-  const at = c.offline_since ? Date.parse(c.offline_since) : NaN;
-  const since = Number.isFinite(at) ? ` since ${hhmm(onStation(c, at))} (${mins(chairNow(c) - at)} min)` : "";
-  d.append(el("span", "", `OFFLINE — not monitored${since}`));
+  d.append(el("span", "", `OFFLINE — not monitored${offlineSince(c)}`));
   if (offlineAlarm(c)) {
     if (offlineAck.has(offlineKey(c))) d.append(el("span", "ackby", "ACK (this screen)"));
     else {
