@@ -157,3 +157,50 @@ async def test_a_touchscreen_taps_ack_and_a_touch_that_scrolls_lets_go(
         await pub.vitals("chair-2", vitals("chair-2", 160, 95, 93, 97))
         await page.until(f"{tile('chair-2')}.innerText.includes('160/95')", 10, "not held")
         await touch(page, "touchEnd", None)
+
+
+async def test_a_tap_is_not_lost_when_the_board_moves_under_it(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """Between the press and the release of an ACK on chair-4 (second row), chair-1 (the
+    row above) gets two more alarms and grows, and a banner shows above the board. Before,
+    the board moved down under the finger, the release landed beside the button, and the
+    ACK was not sent. The pressed tile now stays where it was until the release."""
+    async with station_page(tmp_path, mosquitto, mqtt_prefix) as (page, pub):
+        sess = session("dosing", "esketamine", 10)
+        for i in range(1, 4):
+            await pub.chair(f"chair-{i}", [], sess=sess)
+        crisis = alert("chair-4", "bp.crisis", "high", "BP 212/124 >= 180/110")
+        await pub.chair("chair-4", [crisis], sess=sess)
+        button = f"{tile('chair-4')}.querySelector('button.ack')"
+        await page.until(f"{button}?.textContent === 'ACK'", 20, "board")
+        y = f"{tile('chair-4')}.getBoundingClientRect().top"
+        assert await page.js(f"{y} > {tile('chair-1')}.getBoundingClientRect().bottom")
+        at: dict[str, Any] = await page.js(f"({BOX})({button})")
+        await page.send(
+            "Input.dispatchMouseEvent", type="mousePressed", x=at["x"], y=at["y"],
+            button="left", clickCount=1,
+        )  # fmt: skip
+        assert await page.js("press.chair === 'chair-4' && (clearTimeout(press.timer), true)")
+        before = await page.js(y)
+        # What lies above chair-4: the header, banners and alarm bar, and chair-1's row.
+        above = f"document.getElementById('top').offsetHeight + {tile('chair-1')}.offsetHeight"
+        height = await page.js(above)
+        more = [
+            alert("chair-1", "hr.high", "medium", "HR 128 > 120 for 5 min"),
+            alert("chair-1", "spo2.low", "low", "SpO2 93 < 94"),
+        ]
+        await pub.active("chair-1", more, sess)
+        await page.until(f"{tile('chair-1')}.querySelectorAll('li.alert').length === 2", 10)
+        await page.js("document.getElementById('gap-banner').hidden = false")  # one more line
+        grown = await page.js(above) - height
+        assert grown > 40, grown  # chair-4's place on the board is that much lower now
+        await page.screenshot(tmp_path / "tap_pinned.png")  # chair-4 where it was
+        await page.send(
+            "Input.dispatchMouseEvent", type="mouseReleased", x=at["x"], y=at["y"],
+            button="left", clickCount=1,
+        )  # fmt: skip
+        await page.until(f"ackSent.has({crisis['alert_id']!r})", 10, "the tapped ACK sent")
+        await page.until(f"{tile('chair-4')}.querySelector('button.ack')?.textContent === 'sent'")
+        await page.until(f"Math.abs({y} - {before + grown}) < 2", 10, "in its place again")
+        await page.screenshot(tmp_path / "tap_moved.png")

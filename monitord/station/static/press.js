@@ -11,9 +11,25 @@
 const PRESS_HOLD_MS = 1000;
 // `waiting`: what must follow the held redraw (an alarm's receipt says it is on screen:
 // sent while its tile was held, it told the daemon of an alarm not drawn yet).
-const press = { chair: null, timer: null, held: null, waiting: [] };
+const press = { chair: null, timer: null, held: null, waiting: [], tile: null, at: null, dx: 0, dy: 0 };
+// The pressed tile stays under the finger until the release: a change above it (the alarm
+// bar or a banner shown or gone, a tile of a row above grown) moved the board, the release
+// landed beside the button pressed, and the tap did nothing (an ACK not sent). The board
+// is shifted back (a transform: no layout change) until the release, at most PRESS_HOLD_MS;
+// checked after every change of the page (a mutation observer's turn comes before the
+// next input event's).
+const pinned = new MutationObserver(() => pin());
+const pagePos = (t) => { const r = t.getBoundingClientRect(); return { x: r.left + scrollX, y: r.top + scrollY }; };
+function pin() {
+  const t = press.tile;
+  if (!t || !t.isConnected) return;
+  const p = pagePos(t);
+  press.dx -= p.x - press.at.x; press.dy -= p.y - press.at.y;
+  $("board").style.transform = press.dx || press.dy ? `translate(${press.dx}px, ${press.dy}px)` : "";
+}
 function letGo() {
   clearTimeout(press.timer); press.timer = null; press.chair = null;
+  pinned.disconnect(); press.tile = null; press.dx = press.dy = 0; $("board").style.transform = "";
   const id = press.held, c = id ? chairs.get(id) : null, after = press.waiting.splice(0);
   press.held = null;
   if (c) render(c);
@@ -25,6 +41,8 @@ document.addEventListener("pointerdown", (e) => {
   const t = e.target instanceof Element ? e.target.closest(".tile") : null;
   if (!t) return;
   letGo(); press.chair = t.dataset.chair; press.timer = setTimeout(letGo, PRESS_HOLD_MS);
+  press.tile = t; press.at = pagePos(t);
+  pinned.observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
 }, true);
 // The click is on its way (its target found): what its handler redraws is drawn at once.
 document.addEventListener("click", () => { press.chair = null; }, true);
