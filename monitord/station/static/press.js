@@ -25,7 +25,9 @@ function pin() {
   if (!t || !t.isConnected) return;
   const p = pagePos(t);
   press.dx -= p.x - press.at.x; press.dy -= p.y - press.at.y;
-  $("board").style.transform = press.dx || press.dy ? `translate(${press.dx}px, ${press.dy}px)` : "";
+  const to = press.dx || press.dy ? `translate(${press.dx}px, ${press.dy}px)` : "";
+  // set only on a change: the observer sees attribute changes (no feedback loop)
+  if ($("board").style.transform !== to) $("board").style.transform = to;
 }
 function letGo() {
   clearTimeout(press.timer); press.timer = null; press.chair = null;
