@@ -27,10 +27,21 @@ reported as status flags (both set in a frame: `yellow_perfusion`); the packet l
 
 Status is judged over the whole packet: the STATUS bytes of all 25 frames are ORed, so a
 sensor disconnect in frame 7 counts (pez-globo pufferfish-software and mdpnp OpenICE do the
-same). SNSD, OOT and SNSA mean loss of signal: `valid: false` (SNSD also `contact:
-false`). ARTF alone does not invalidate: it marks one beat that did not match the pulse
-interval, frequent with arrhythmia and motion, and readings would flap with every ectopic
-beat; it is kept as the flag `artifact`.
+same). SNSD, OOT and SNSA mean loss of signal: `valid: false`. SNSD and SNSA are also probe
+off (`contact: false`, flag `probe_off`, so `tech.sensor_off` runs): SNSD is the sensor
+unplugged or inoperable ("Sensor is not connected to oximeter or sensor is inoperable",
+pufferfish's `PacketReceiver`), SNSA the finger out of a sensor still plugged in: "device
+is providing unusable data for analysis; set when the finger is removed" (Oxford IBME's
+format #2 reader, `NoninFrame` by O. Gibson and D. Salvi); the same words for SNSA in
+Nonin's format #8 (its STATUS2 byte) in two other readers (`NoninData`, S. Hors Fraile
+2010; `PulseOxReading`, J. Daly and G. Clifford, University of Oxford 2012). Not
+confirmed by a capture. Before, only SNSD cleared contact: a finger pulled out gave
+invalid readings with contact true, and no alarm ran at all. OOT ("an absence of
+consecutive good pulse signals") is not taken for probe off: the text the readers quote
+does not say finger out (only pufferfish's screen label calls it "sensor not detecting
+finger"; an open question, docs/devices.md). ARTF alone does not invalidate: it marks one
+beat that did not match the pulse interval, frequent with arrhythmia and motion, and
+readings would flap with every ectopic beat; it is kept as the flag `artifact`.
 
 The framer syncs on `0x01, status with bit7 set, data with bit7 clear, valid checksum` and
 resyncs byte by byte after garbage (the decode profile refuses such a frame as well, naming
@@ -96,6 +107,8 @@ _PERFUSION = ((ST_RPRF, "red_perfusion"), (ST_RPRF | ST_GPRF, "yellow_perfusion"
 # Loss of signal: the numbers are not a measurement (sensor off, out of track, sensor
 # alarm). ARTF is not here: see the module docstring.
 _NOT_VALID = ST_SNSD | ST_OOT | ST_SNSA
+# No sensor reading the patient: unplugged (SNSD) or the finger out (SNSA; docstring).
+_PROBE_OFF = ST_SNSD | ST_SNSA
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +164,8 @@ def decode_packet(frames: list[Frame]) -> Measurement:
     for f in frames:
         status |= f.status
     flags = [name for bit, name in _STATUS_NAMES if status & bit]
+    if status & ST_SNSA and not status & ST_SNSD:
+        flags.append("probe_off")  # the finger out (SNSD names itself probe_off)
     seen = {f.status & (ST_RPRF | ST_GPRF) for f in frames}
     flags += [name for bits, name in _PERFUSION if bits in seen]
     spo2_v = None if spo2 == SPO2_MISSING else spo2
@@ -163,7 +178,7 @@ def decode_packet(frames: list[Frame]) -> Measurement:
         values={"spo2_pct": spo2_v, "pulse_bpm": hr_v},
         valid=spo2_v is not None and not status & _NOT_VALID,
         flags=tuple(flags),
-        contact=not status & ST_SNSD,
+        contact=not status & _PROBE_OFF,
     )
 
 

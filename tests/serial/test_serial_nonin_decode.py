@@ -132,7 +132,14 @@ NONIN_PACKETS = [
     ),
     ("SNSD in frame 7", with_status(PUFFERFISH, 7, N.ST_SNSD), ["probe_off"], False, False),
     ("OOT in frame 25", with_status(PUFFERFISH, 25, N.ST_OOT), ["out_of_track"], True, False),
-    ("SNSA in frame 13", with_status(PUFFERFISH, 13, N.ST_SNSA), ["sensor_alarm"], True, False),
+    # SNSA: "set when the finger is removed" (Oxford IBME's NoninFrame): probe off, as SNSD
+    (
+        "SNSA in frame 13",
+        with_status(PUFFERFISH, 13, N.ST_SNSA),
+        ["sensor_alarm", "probe_off"],
+        False,
+        False,
+    ),
     (
         "ARTF and SNSD in frame 20",
         with_status(PUFFERFISH, 20, N.ST_ARTF | N.ST_SNSD),
