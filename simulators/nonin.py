@@ -1,8 +1,12 @@
 """Nonin data format #2 simulator (the format is drawn in drivers/nonin2.py).
 
 Streams 75 frames/s (3 packets of 25) once the first `spo2` event arrived, carrying the
-latest SpO2 and pulse rate; `probe_off` sets the sensor-disconnect bit, in every frame of
-the packet as a real module does while the sensor is off, with no values. The driver ORs
+latest SpO2 and pulse rate; `probe_off` (the finger out of a sensor still plugged in)
+sets the sensor-alarm bit SNSA, in every frame of the packet while the finger is out, with
+the missing markers 511/127 for every value (independent readers of Nonin's text: SNSA
+"set when the finger is removed"; HR and SpO2 "immediately change to an error value if
+finger is removed", Oxford IBME's `NoninFrame`/`NoninPacket`; drivers/nonin2.py). Before,
+it sent SNSD, the sensor unplugged, which is not what a finger out sends. The driver ORs
 the status over all 25 frames, so a packet is only decoded once it is whole.
 
 A packet fills every frame an OEM III fills, as the independent implementation's packet
@@ -22,9 +26,9 @@ found, so the timing is theirs, not seen):
   carries over from packet to packet.
 - ARTF on every `ARTIFACT_EVERY`th beat's frames, as a real module flags an ectopic beat
   (frequent with arrhythmia and motion): the driver must keep such a reading valid.
-OOT (out of track) and SNSA are not sent: they say the numbers are lost, and no
-scenario field asks for that (a scenario's `probe_off` is SNSD). No pulse (probe off, no
-value): no perfusion nor artifact bits.
+OOT (out of track) and SNSD (sensor unplugged) are not sent: no scenario field asks for
+them (a scenario's `probe_off` is the finger out: SNSA). No pulse (probe off, no value):
+no perfusion nor artifact bits.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from monitord.drivers.nonin2 import (
     SPO2_MISSING,
     ST_ARTF,
     ST_GPRF,
-    ST_SNSD,
+    ST_SNSA,
     ST_SYNC,
     make_frame,
 )
@@ -93,7 +97,7 @@ def packet_bytes(
 def packet(ev: SimEvent, first_frame: int = 0) -> bytes:
     """The packet for `ev` whose first frame is the stream's `first_frame`."""
     if ev.contact is False:
-        return packet_bytes(None, None, status=ST_SNSD)
+        return packet_bytes(None, None, status=ST_SNSA)  # the finger out (docstring)
     spo2 = ev.values.get("spo2_pct")
     pulse = ev.values.get("pulse_bpm")
     hr = None if pulse is None else round(pulse)

@@ -170,8 +170,9 @@ async def test_nonin_simulator_sends_the_oem3_packet() -> None:
     test packet has no status bits) once the beat's bits are left aside: every frame it
     fills (firmware revision, display and extended averages), not only the three the
     driver reads. The stream starts on a beat: green perfusion in frames 1-12 (160 ms,
-    Oxford IBME's `NoninFrame`), none after. Probe off: SNSD in every frame, every value
-    missing, no beat."""
+    Oxford IBME's `NoninFrame`), none after. Probe off (the finger out, the sensor still
+    plugged in): SNSA in every frame, not SNSD (the sensor unplugged), every value
+    missing, no beat (drivers/nonin2.py: SNSA "set when the finger is removed")."""
     packet_len = N.FRAME_LEN * N.FRAMES_PER_PACKET
     async with NoninSim(repeat=False) as sim:
         raw = await off_the_pty(sim, [spo2(97, 72)], packet_len)
@@ -181,7 +182,8 @@ async def test_nonin_simulator_sends_the_oem3_packet() -> None:
     async with NoninSim(repeat=False) as sim:
         raw = await off_the_pty(sim, [SimEvent(Kind.SPO2, {}, contact=False)], packet_len)
     fs = frames(raw)
-    assert all(f[1] & N.ST_SNSD and f[4] == N.checksum(f[:4]) for f in fs)
+    assert all(f[1] & N.ST_SNSA and f[4] == N.checksum(f[:4]) for f in fs)
+    assert not any(f[1] & N.ST_SNSD for f in fs)
     assert not any(f[1] & (N.ST_RPRF | N.ST_GPRF | N.ST_ARTF) for f in fs)
     data = {i + 1: f[3] for i, f in enumerate(fs)}
     hr_frames = [(1, 2), (14, 15), (20, 21), (22, 23)]
