@@ -322,9 +322,11 @@ class ChairRuntime:
         out.done = stored
         out.urgent = bool(replies)  # a nurse waits for the answer: no group-commit delay
         # Told later if a commit the writer thread tries fails (the disk is full).
-        out.held = lambda: self._held(events, replies, active, session, as_of, dropped=out.dropped)
+        out.held = lambda: self._held(
+            events, sessions, replies, active, session, as_of, dropped=out.dropped
+        )
         if not store.write(out):
-            self._held(events, replies, active, session, as_of)
+            self._held(events, sessions, replies, active, session, as_of)
         self.processed += len(batch)
         if items or events:
             self._notify()
@@ -366,6 +368,7 @@ class ChairRuntime:
     def _held(
         self,
         events: list[AlertEvent],
+        sessions: list[SessionEvent],
         replies: list[tuple[asyncio.Future[str | None], str | None]],
         active: list[dict[str, Any]] | None,
         session: dict[str, Any] | None,
@@ -375,17 +378,25 @@ class ChairRuntime:
     ) -> None:
         """The store could not take this batch (held in memory, or `dropped` for a bug:
         monitord/storeguard.py): its alarms still show live (the active set as of this
-        batch, at `as_of`: see `process`); its commands are answered now."""
+        batch, at `as_of`: see `process`); its commands are answered now.
+
+        Shown whenever the batch changed what the station shows (`active` is set), not
+        only with alert events: a nurse's session command answered "applied, not stored"
+        (dose start, end of observation) or a latched alert's clear starting or ceasing
+        to hold changes the tile's phase and timers or the set's `state`. Held back until
+        the disk took a batch, the station showed the old phase and set for as long as
+        the disk was full."""
         for fut, err in replies:
             if not fut.done():
                 fut.set_result(err or (APPLIED_DROPPED if dropped else APPLIED_NOT_STORED))
-        if events and active is not None:
+        if active is not None:
             self.active = active
             self.hub.publish(
                 CommittedBatch(
                     self.cfg.id,
                     as_of,
                     events=events,
+                    sessions=sessions,
                     active=active,
                     durable=False,
                     session=session,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from monitord.hub import CommittedBatch
-from monitord.models import AlertEvent, Reading, iso
+from monitord.models import AlertEvent, Reading, SessionEvent, iso
 
 
 class ConsoleListener:
@@ -15,14 +15,17 @@ class ConsoleListener:
 
     def __call__(self, batch: CommittedBatch) -> None:
         if not batch.durable:
-            # The disk is full: its alarms still show, marked as such (storeguard.py).
+            # The disk is full: its alarms and session changes still show, marked as such
+            # (storeguard.py); they are printed again once stored.
+            for s in batch.sessions:
+                self.write(fmt_session(s) + " (NOT STORED YET)")
             for e in batch.events:
                 self.write(fmt_event(e) + " (NOT STORED YET)")
             return
         for r in batch.readings:
             self.write(fmt_reading(r))
         for s in batch.sessions:
-            self.write(f"{iso(s.t)} {s.chair} session {s.action} ({s.protocol}, {s.session_id})")
+            self.write(fmt_session(s))
         for e in batch.events:
             self.write(fmt_event(e))
 
@@ -40,6 +43,10 @@ def fmt_reading(r: Reading) -> str:
         dt = r.device_time.isoformat() if r.device_time else "unknown"
         flags += f" STORED record (device time {dt}; not fed to alarms)"
     return f"{iso(r.t)} {r.chair}/{r.device} {text}{flags}"
+
+
+def fmt_session(s: SessionEvent) -> str:
+    return f"{iso(s.t)} {s.chair} session {s.action} ({s.protocol}, {s.session_id})"
 
 
 def n(x: float | None) -> str:

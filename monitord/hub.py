@@ -34,7 +34,8 @@ class CommittedBatch:
     `durable` is False when the disk could not take the batch (monitord/storeguard.py):
     its alarms are shown live but nothing is in the outbox yet, so sinks have nothing new
     to drain. `active` is the chair's active alert set after the batch, or None when the
-    batch could not change it (no alert or session event)."""
+    batch could not change it (no alert or session event, no latched clear starting or
+    ending to hold)."""
 
     chair: str
     # The chair time `active` is as of: the engine's when the batch was processed, not
