@@ -181,6 +181,18 @@ def _unread_counts(p: Path, as_daemon: bool) -> bool:
     return as_daemon or not _service_reads(p)
 
 
+def not_text(data: bytes) -> str | None:
+    """What is wrong with a secret file's bytes for config.read_secret, or None."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return (
+            f"is not UTF-8 text (an invalid byte at offset {e.start}): the login would "
+            "fail; write the secret as one line of plain text"
+        )
+    return None
+
+
 def check(
     cfg: Config, source: str, secrets_dir: Path | None = None, as_daemon: bool = True
 ) -> tuple[list[str], list[str]]:
@@ -216,7 +228,8 @@ def check(
             # while every login would be refused (doctor said so, check-config did not).
             # Its text only when this user may read it (else its size: not an error).
             readable = os.access(p, os.R_OK)
-            empty = st.st_size == 0 or (readable and not p.read_bytes().strip())
+            data = p.read_bytes() if readable else b""
+            empty = st.st_size == 0 or (readable and not data.strip())
         except FileNotFoundError:
             errors.append(f"{where(cfg, source, key)}: {_missing(p, path, env)}")
             continue
@@ -230,6 +243,11 @@ def check(
             if _unread_counts(p, as_daemon):
                 errors.append(f"{where(cfg, source, key)}: {_unreadable_secret(p, st)}")
                 continue
+        if bad := not_text(data):
+            # Read as UTF-8 text (config.read_secret): every login would fail, as an
+            # "internal error" the sink retried for ever, with the service up.
+            errors.append(f"{where(cfg, source, key)}: {p} {bad}")
+            continue
         if empty:
             warnings.append(
                 f"{where(cfg, source, key)}: warning: {p} is empty: the login would be "

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from monitord.config import MqttConfig
+from monitord.config_checks import not_text
 from monitord.credentials import SECRETS_DIR, credential_ids, misnamed, unit_directory
 
 # `warn`: worth fixing, but monitord runs (a config_checks warning); exit stays 0.
@@ -84,6 +85,8 @@ def sourced_secret(
                 raise SecretProblem(
                     f"{what} {p} unreadable ({e.strerror}); run doctor as root (sudo)"
                 ) from None
+            except UnicodeDecodeError:  # was a traceback that ended doctor
+                raise SecretProblem(f"{what} {p} {not_text(p.read_bytes())}") from None
             if not text:
                 raise SecretProblem(f"{what} {p} is empty; write the secret into it (one line)")
             return text, str(p)

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import aiomqtt
 
-from monitord.config import MqttConfig, read_secret
+from monitord.config import MqttConfig
 from monitord.mqttv5 import V5Client, session_properties
 from monitord.outbox import Outbox
 from monitord.sinks.linkstate import LinkState
-from monitord.sinks.mqtt_errors import describe_error, paho_log
+from monitord.sinks.mqtt_errors import describe_error, paho_log, read_password
 from monitord.sinks.mqtt_incoming import MqttStats
 from monitord.sinks.mqtt_link import STALL_S, ChairLink
 from monitord.sinks.mqtt_takeover import TAKEOVER_RETRY_S, client_id
@@ -70,7 +70,7 @@ class Connector:
     def client(self, c: ChairLink) -> V5Client:
         chair = c.chair
         username, password_file, env = self.login(chair)
-        password = read_secret(password_file, env)
+        password = read_password(password_file, env)  # PasswordUnreadable: an OSError
         ident = client_id(self.cfg.client_id, self.site, chair)
         return V5Client(
             self.cfg.host,

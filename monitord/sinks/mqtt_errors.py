@@ -10,14 +10,16 @@ import logging
 import os
 import socket
 import ssl
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.reasoncodes import ReasonCode
 
-from monitord.config import MqttConfig
+from monitord.config import MqttConfig, read_secret
 from monitord.config_station import STATION_PASSWORD_ENV
+from monitord.credentials import CredentialMissing, secret_path
 from monitord.log import FailureLog
 from monitord.mqttv5 import PublishRefused, reason_words
 
@@ -71,6 +73,31 @@ def _cause(e: BaseException) -> BaseException:
     return e
 
 
+class PasswordUnreadable(OSError):
+    """The broker password's file could not be read: missing, unreadable, or not UTF-8
+    text. A login problem, said as one line naming the file (`describe_error`): a file
+    of another encoding fell into the sink's "internal error (a bug)" branch, whose
+    line printed the exception with the bytes read, i.e. the password, into the
+    journal; a missing one was "cannot reach broker"."""
+
+
+def read_password(path: Path | None, env: str | None) -> str | None:
+    """A broker password as config.read_secret reads it, its failure as PasswordUnreadable
+    (never with the file's content)."""
+    try:
+        return read_secret(path, env)
+    except CredentialMissing as e:
+        raise PasswordUnreadable(str(e)) from None
+    except UnicodeDecodeError as e:
+        where = secret_path(path) if path is not None else path
+        raise PasswordUnreadable(
+            f"{where} is not UTF-8 text (an invalid byte at offset {e.start}); write the password "
+            "as one line of plain text"
+        ) from None
+    except OSError as e:
+        raise PasswordUnreadable(f"{e.filename or path}: {e.strerror or e}") from None
+
+
 def login_words(user_key: str, password_key: str, env: str | None) -> str:
     """The settings a refused login came from, in the one wording the sink, the station
     and `doctor` give (each adds its own around it): the login's user key and where its
@@ -109,6 +136,9 @@ def describe_error(
     instead (the station's own login)."""
     text = str(e)
     where = f"{cfg.host}:{cfg.port}"
+    if isinstance(e, PasswordUnreadable):
+        words = login or chair_login_words(chair, env)
+        return "auth", f"no login to broker {where}: password file {text}; check {words}"
     if isinstance(e, MqttConnectError):
         if _rc(e) in _AUTH_CONNACK:
             words = login or chair_login_words(chair, env)

@@ -39,12 +39,12 @@ import aiomqtt
 
 from monitord import __version__
 from monitord.backoff import Backoff
-from monitord.config import Config, read_secret
+from monitord.config import Config
 from monitord.config_station import STATION_PASSWORD_ENV
 from monitord.log import FailureLog
 from monitord.models import iso
 from monitord.mqttv5 import PublishRefused, V5Client, reason_words
-from monitord.sinks.mqtt_errors import describe_error, station_login_words
+from monitord.sinks.mqtt_errors import describe_error, read_password, station_login_words
 from monitord.station.model import Changes, StationModel
 
 log = logging.getLogger("monitord.station.mqtt")
@@ -96,7 +96,7 @@ class Bridge:
         return t.client_context() if t is not None else None
 
     def _make_client(self) -> V5Client:
-        password = read_secret(self.station.mqtt_password_file, STATION_PASSWORD_ENV)
+        password = read_password(self.station.mqtt_password_file, STATION_PASSWORD_ENV)
         return V5Client(
             self.cfg.mqtt.host,
             self.cfg.mqtt.port,
