@@ -30,6 +30,11 @@ from monitord.sinks.mqtt_takeover import TAKEOVER_RETRY_S, client_id
 
 log = logging.getLogger("monitord.sinks.mqtt")
 
+# A failed connection's log line counts the chair's queued alert events up to this many
+# ("over N"): it runs on the event loop at every retry, and an exact count reads every
+# pending row of an outage (as sinks/influx.py's LOG_BACKLOG_AT_MOST); `monitord status`
+# gives the exact figure.
+LOG_BACKLOG_AT_MOST = 10_000
 # (username, password file, password env var)
 Login = tuple[str | None, Path | None, str | None]
 # Serves a connection until it ends (sinks/mqtt.py `MqttSink._serve`).
@@ -61,6 +66,10 @@ class Connector:
 
     def _tls_context(self) -> ssl.SSLContext | None:
         return self.cfg.tls.client_context() if self.cfg.tls is not None else None
+
+    def _queued(self, chair: str) -> str:
+        n = self.outbox.backlog("mqtt", chair, at_most=LOG_BACKLOG_AT_MOST)
+        return f"over {LOG_BACKLOG_AT_MOST:,}" if n > LOG_BACKLOG_AT_MOST else str(n)
 
     def login(self, chair: str) -> Login:
         return self.logins.get(
@@ -146,7 +155,7 @@ class Connector:
                     delay = min(delay, TAKEOVER_RETRY_S)
                 flog.failure(
                     cls,
-                    f"{msg}; {self.outbox.backlog('mqtt', c.chair)} alert events queued; "
+                    f"{msg}; {self._queued(c.chair)} alert events queued; "
                     f"retrying in {delay:.1f} s",
                     logging.ERROR if cls in ("auth", "tls", "takeover") else logging.WARNING,
                 )
