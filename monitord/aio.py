@@ -88,3 +88,12 @@ class Doze:
 def _release(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
+
+
+def on_loop() -> bool:
+    """Whether this thread is running an event loop (the store's close runs off it)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

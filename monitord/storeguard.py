@@ -51,7 +51,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from monitord.aio import Doze
+from monitord.aio import Doze, on_loop
 from monitord.alarmwindow import AlarmWindow
 from monitord.log import FailureLog
 from monitord.outbox import SINKS, Durability, Outbox, store_unavailable
@@ -431,6 +431,10 @@ class StoreGuard:
         )
         self.failures = 0
         self._retry_s = RETRY_INITIAL_S
+        if self.writer is not None and not on_loop():
+            # At stop, in the store-close thread (close_report's flush, which wrote the
+            # held marks): no loop to time a commit on. Asked, it raised (exit 1).
+            return
         for sink in SINKS:  # delivery marks the full disk refused
             self.outbox.mark_delivered(sink, [])
 

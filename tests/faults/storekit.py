@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import os
@@ -11,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -56,3 +58,18 @@ def monitord(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+
+
+async def until_held(daemon: Any, chair: str) -> None:
+    """On a filled disk: readings for `chair` of an in-process daemon until the store
+    refuses a commit (the WAL's reusable space used up too) and holds."""
+    from monitord.models import Kind
+    from tests.faults.writerkit import reading
+
+    for _ in range(500):
+        if "store.unwritable" in daemon.alarms.active:
+            break
+        for _ in range(200):
+            daemon.chairs[chair].submit(reading(chair, Kind.HR, {"hr_bpm": 70.0}))
+        await asyncio.sleep(0.05)
+    assert daemon.store.holding, "the full disk never refused a write"
