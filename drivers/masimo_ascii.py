@@ -374,20 +374,30 @@ class _NoExcRun:
     lines. Both are refused (without EXC= a sensor off reads as a sound line), but a
     firmware without the field had every line counted as "a cut line", which sent the
     operator after the cable. A cut loses a line's end at a random place; lines that
-    all stop at the same last field, two in a row, are the monitor's own layout: said
-    as such (`bad_format`, a WARNING of its own class). The first stays a cut line."""
+    all stop at the same place, two in a row, are the monitor's own layout: said as
+    such (`bad_format`, a WARNING of its own class). The first stays a cut line.
+
+    The same place is the same fields and the same length: every real line prints its
+    fields at fixed widths (module docstring), so a monitor's lines without EXC= are as
+    long as each other. Judged by the fields alone, two cable cuts in a row inside the
+    same field (`ALARM=00`, then `ALARM=0000`: one pair in seven of the Rad-8 line's
+    cuts without EXC=) were said to be "the monitor's layout, not cut lines", sending
+    the operator after the monitor's settings while the cable was at fault. Two cuts at
+    the same byte (one pair in 60) still read as the layout, for that line only."""
 
     def __init__(self) -> None:
-        self._keys: tuple[str, ...] | None = None
+        self._shape: tuple[int, tuple[str, ...]] | None = None
         self._run = 0
 
     def reset(self) -> None:
-        self._keys, self._run = None, 0
+        self._shape, self._run = None, 0
 
     def judge(self, line: bytes, cut: Reject) -> Reject:
-        keys = tuple(k for k, _ in _FIELD.findall(line.lstrip(b"\x00").decode("ascii")))
-        self._run = self._run + 1 if keys == self._keys else 1
-        self._keys = keys
+        text = line.lstrip(b"\x00").decode("ascii").strip()  # as decode_sized reads it
+        keys = tuple(k for k, _ in _FIELD.findall(text))
+        shape = (len(text), keys)
+        self._run = self._run + 1 if shape == self._shape else 1
+        self._shape = shape
         if self._run < 2:
             return cut
         why = (

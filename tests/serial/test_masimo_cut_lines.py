@@ -152,3 +152,21 @@ async def test_a_monitor_that_never_prints_exc_is_told_from_cut_lines() -> None:
     assert reasons == [cut, cut, cut, layout, layout], ctx.rejects
     assert "3 lines in a row end at ALARM=" in ctx.rejects[-1].detail
     assert len(ctx.of(Kind.SPO2)) == 1
+
+
+async def test_cut_lines_ending_in_the_same_field_stay_cut_lines() -> None:
+    """Cable cuts fall anywhere: two in a row inside the same field (here ALARM=) are
+    lines of different lengths, not a monitor's layout. Before, lines ending at the same
+    last field were said to be "no EXC= field ... not cut lines" from the second on (one
+    pair in seven of the Rad-8 line's cuts without EXC=), hiding a cable fault behind a
+    firmware one. A monitor's own lines without EXC= are alike: still told as such."""
+    ctx = RecordingContext()
+    cuts = [_cut(RAD8, end) + b"\r\n" for end in ("ALARM=00", "ALARM=0000 EX", "ALARM=000")]
+    no_exc = RAD8.replace(" EXC=000800", "").encode() + b"\r\n"
+    stream = RAD8.encode() + b"\r\n" + b"".join(cuts) + no_exc * 2
+    async with first_bytes(stream, ctx):
+        await ctx.until(lambda: len(ctx.rejects) == 5, "five refused lines")
+    reasons = [(r.reason, r.detail.split(":")[0]) for r in ctx.rejects]
+    cut = (RejectReason.BAD_LENGTH, "line lacks EXC=")
+    layout = (RejectReason.BAD_FORMAT, "no EXC= field")
+    assert reasons == [cut, cut, cut, cut, layout], ctx.rejects
