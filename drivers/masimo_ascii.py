@@ -34,11 +34,17 @@ Wire layout: one text line per second, terminated by CR LF, space-separated fiel
   (`probe_off`, `contact: false`, so `tech.sensor_off` can run: a monitor whose patient
   cable is unplugged says 0x1000, and while that bit was taken as a quality flag, with
   contact true and no number, no alarm ran at all). Pulse search (0x008) and sensor
-  calibrating (0x20000) mean the numbers are not settled: `valid: false`, contact
-  unknown. The other bits are quality flags by name (an incompatible sensor or an
-  expired one may still be measuring: a Rad-87 keeps monitoring with an expired sensor
-  until it comes off the patient, Rad-87 operator's manual, "LED display" messages); an
-  unknown bit is kept as `exc_bitN`.
+  calibrating (0x20000) mean the numbers are not settled: `valid: false`, but not probe
+  off: `contact: true`, which ends a running `tech.sensor_off` timer or alarm (so would
+  an absent contact: clinical-rules.md, "contact back on a sample whose contact is true
+  or absent"). No source says pulse search means the finger out: the Rad-8 manual's
+  trend sample shows it beside sensor off (`828:Search,OffPat,SET`, probe off by 0x020),
+  and a Root's finger out (the capture below) went from `1000800` straight to `0000820`
+  without a pulse-search line (an open question in docs/devices.md). The other bits
+  are quality flags by name (an incompatible sensor or an expired one may still be
+  measuring: a Rad-87 keeps monitoring with an expired sensor until it comes off the
+  patient, Rad-87 operator's manual, "LED display" messages); an unknown bit is kept as
+  `exc_bitN`.
 - ALARM: hex bit field of the monitor's own alarms (masimo-datacapture's bench decode;
   bits above 0x20 from the same MD PnP reader): 0x01 SpO2 high, 0x02 SpO2 low, 0x04 BPM
   high, 0x08 BPM low, 0x10 alarm sounding, 0x20 alarm silenced (mute pressed), 0x40 low
