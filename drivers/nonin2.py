@@ -155,6 +155,15 @@ def packet_frames(hr: int | None, spo2: int | None, status: int = 0, pleth: int 
     )
 
 
+def status_names(status: int) -> list[str]:
+    """The loss-of-signal and artifact bits of a status byte (or a packet's OR) by name;
+    a finger out (SNSA) is also `probe_off`, as SNSD names itself (module docstring)."""
+    names = [name for bit, name in _STATUS_NAMES if status & bit]
+    if status & ST_SNSA and not status & ST_SNSD:
+        names.append("probe_off")
+    return names
+
+
 def decode_packet(frames: list[Frame]) -> Measurement:
     """One whole packet (25 frames, SYNC first) -> a measurement (the format has no
     clock: no device time)."""
@@ -163,9 +172,7 @@ def decode_packet(frames: list[Frame]) -> Measurement:
     status = 0
     for f in frames:
         status |= f.status
-    flags = [name for bit, name in _STATUS_NAMES if status & bit]
-    if status & ST_SNSA and not status & ST_SNSD:
-        flags.append("probe_off")  # the finger out (SNSD names itself probe_off)
+    flags = status_names(status)
     seen = {f.status & (ST_RPRF | ST_GPRF) for f in frames}
     flags += [name for bits, name in _PERFUSION if bits in seen]
     spo2_v = None if spo2 == SPO2_MISSING else spo2
@@ -300,7 +307,9 @@ def decode_hex_frames(data: bytes) -> list[dict[str, Any]] | Reject:
                 "pleth": f.pleth,
                 "data": f.data,
                 # the frame's perfusion too: a beat's frames carry it (simulators/nonin.py)
-                "status": [name for bit, name in _STATUS_NAMES if f.status & bit]
+                # SNSA named probe_off as in a packet: before, a frame showed SNSD
+                # as probe_off and SNSA as a sensor alarm alone, as if not probe off
+                "status": status_names(f.status)
                 + [name for bits, name in _PERFUSION if f.status & (ST_RPRF | ST_GPRF) == bits],
             }
         )

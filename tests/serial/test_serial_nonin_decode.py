@@ -229,6 +229,12 @@ def test_profile_rejects() -> None:
                         "artifact yellow_perfusion"), (N.ST_RPRF, "red_perfusion")]:  # fmt: skip
         out = N.decode_hex_frames(N.make_frame(bits, 0, 0x48))
         assert isinstance(out, list) and out[0]["status"] == name.split(), (bits, out)
+    # a lone frame's SNSA (the finger out) is probe off as in a packet; before, the frame
+    # said "sensor_alarm" alone, while an SNSD frame said "probe_off"
+    for bits, names in [(N.ST_SNSA, ["sensor_alarm", "probe_off"]),
+                        (N.ST_SNSD | N.ST_SNSA, ["probe_off", "sensor_alarm"])]:  # fmt: skip
+        out = N.decode_hex_frames(N.make_frame(bits, 0, 0x48))
+        assert isinstance(out, list) and out[0]["status"] == names, (bits, out)
 
 
 def test_a_data_byte_with_bit_7_is_refused_live_and_by_the_profile_alike() -> None:
