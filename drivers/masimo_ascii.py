@@ -39,8 +39,8 @@ Wire layout: one text line per second, terminated by CR LF, space-separated fiel
   an absent contact: clinical-rules.md, "contact back on a sample whose contact is true
   or absent"). No source says pulse search means the finger out: the Rad-8 manual's
   trend sample shows it beside sensor off (`828:Search,OffPat,SET`, probe off by 0x020),
-  and a Root's finger out (the capture below) went from `1000800` straight to `0000820`
-  without a pulse-search line (an open question in docs/devices.md). The other bits
+  and a Root's sensor coming off (the capture below) went from `1000800` straight to
+  `0000820` without a pulse-search line (an open question in docs/devices.md). The other bits
   are quality flags by name (an incompatible sensor or an expired one may still be
   measuring: a Rad-87 keeps monitoring with an expired sensor until it comes off the
   patient, Rad-87 operator's manual, "LED display" messages); an unknown bit is kept as
