@@ -204,3 +204,43 @@ async def test_a_tap_is_not_lost_when_the_board_moves_under_it(
         await page.until(f"{tile('chair-4')}.querySelector('button.ack')?.textContent === 'sent'")
         await page.until(f"Math.abs({y} - {before + grown}) < 2", 10, "in its place again")
         await page.screenshot(tmp_path / "tap_moved.png")
+
+
+async def test_a_tap_on_a_scrolled_board_stays_on_its_button(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """The board taller than the screen, scrolled to chair-5 (third row); chair-1, above the
+    screen, grows by two alarms while chair-5's ACK is pressed. The browser keeps what is on
+    screen in place itself (scroll anchoring: it scrolls the page by the growth). Before,
+    the page shifted the board back by the growth on top of that (it kept the tile's place
+    on the page, not on the screen): the ACK moved 100 px up from under the finger, the
+    release landed on chair-7's name, and the ACK was not sent."""
+    async with station_page(tmp_path, mosquitto, mqtt_prefix, size=(800, 600)) as (page, pub):
+        sess = session("dosing", "esketamine", 10)
+        crisis = alert("chair-5", "bp.crisis", "high", "BP 212/124 >= 180/110")
+        for i in range(1, 8):
+            await pub.chair(f"chair-{i}", [crisis] if i == 5 else [], sess=sess)
+        button = f"{tile('chair-5')}.querySelector('button.ack')"
+        await page.until(f"{button}?.textContent === 'ACK' && !!{tile('chair-7')}", 20, "board")
+        await page.js(f"{tile('chair-5')}.scrollIntoView({{block: 'center'}})")
+        assert await page.js(f"{tile('chair-1')}.getBoundingClientRect().bottom < 0")
+        at: dict[str, Any] = await page.js(f"({BOX})({button})")
+        await page.send(
+            "Input.dispatchMouseEvent", type="mousePressed", x=at["x"], y=at["y"],
+            button="left", clickCount=1,
+        )  # fmt: skip
+        assert await page.js("press.chair === 'chair-5' && (clearTimeout(press.timer), true)")
+        more = [
+            alert("chair-1", "hr.high", "medium", "HR 128 > 120 for 5 min"),
+            alert("chair-1", "spo2.low", "low", "SpO2 93 < 94"),
+        ]
+        await pub.active("chair-1", more, sess)
+        await page.until(f"{tile('chair-1')}.querySelectorAll('li.alert').length === 2", 10)
+        under = f"document.elementFromPoint({at['x']}, {at['y']})"
+        await page.until(f"{under} === {button}", 10, "the ACK still under the finger")
+        await page.screenshot(tmp_path / "tap_scrolled.png")
+        await page.send(
+            "Input.dispatchMouseEvent", type="mouseReleased", x=at["x"], y=at["y"],
+            button="left", clickCount=1,
+        )  # fmt: skip
+        await page.until(f"ackSent.has({crisis['alert_id']!r})", 10, "the tapped ACK sent")

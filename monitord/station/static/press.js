@@ -17,13 +17,15 @@ const press = { chair: null, timer: null, held: null, waiting: [], tile: null, a
 // landed beside the button pressed, and the tap did nothing (an ACK not sent). The board
 // is shifted back (a transform: no layout change) until the release, at most PRESS_HOLD_MS;
 // checked after every change of the page (a mutation observer's turn comes before the
-// next input event's).
+// next input event's) and every scroll. Where the finger is, is the viewport's: on the
+// page's, a scrolled board was shifted off the finger, as the browser already keeps what
+// is on screen in place when content above it grows (scroll anchoring), moving the page.
 const pinned = new MutationObserver(() => pin());
-const pagePos = (t) => { const r = t.getBoundingClientRect(); return { x: r.left + scrollX, y: r.top + scrollY }; };
+const onScreen = (t) => { const r = t.getBoundingClientRect(); return { x: r.left, y: r.top }; };
 function pin() {
   const t = press.tile;
   if (!t || !t.isConnected) return;
-  const p = pagePos(t);
+  const p = onScreen(t);
   press.dx -= p.x - press.at.x; press.dy -= p.y - press.at.y;
   const to = press.dx || press.dy ? `translate(${press.dx}px, ${press.dy}px)` : "";
   // set only on a change: the observer sees attribute changes (no feedback loop)
@@ -43,9 +45,10 @@ document.addEventListener("pointerdown", (e) => {
   const t = e.target instanceof Element ? e.target.closest(".tile") : null;
   if (!t) return;
   letGo(); press.chair = t.dataset.chair; press.timer = setTimeout(letGo, PRESS_HOLD_MS);
-  press.tile = t; press.at = pagePos(t);
+  press.tile = t; press.at = onScreen(t);
   pinned.observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
 }, true);
+addEventListener("scroll", () => pin(), { capture: true, passive: true });
 // The click is on its way (its target found): what its handler redraws is drawn at once.
 document.addEventListener("click", () => { press.chair = null; }, true);
 // A redraw held is done once the release's click has run (dispatched in the same task).
