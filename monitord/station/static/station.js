@@ -305,29 +305,37 @@ function renderSummary() {
     items.push({ c, a, off, two, rank: Math.min(a ? PRIO[a.priority] : 9, off ? 1.5 : 9, two ? 5 : 9) });
   }
   items.sort((x, y) => x.rank - y.rank || naturalCmp(x.c.id, y.c.id));
-  const bar = $("alarm-bar");
-  // Rebuilt only when it changes: a new link would restart its flashing at every reading.
-  const sig = JSON.stringify(items.map(({ c, a, off, two }) => [c.id, off, two, a && [a.priority, a.kind, a.message || a.rule]]));
-  if (bar.dataset.sig === sig) return;
-  bar.dataset.sig = sig;
-  bar.replaceChildren();
-  for (const { c, a, off, two } of items) {
-    // A technical alarm reads as one here as on its tile (TECH, a dashed border): a lost
-    // monitor is not the patient's BP, and the nurse knows which before reaching the chair.
-    const tech = a && a.kind !== "physiological";
-    const link = el("a", `sum${a ? " p-" + a.priority : ""}${a && a.priority !== "low" ? " flash" : ""}${off ? " offline" : ""}${tech ? " technical" : ""}${two ? " conflict" : ""}`);
-    link.href = `#tile:${c.id}`; link.dataset.chair = c.id;
-    link.append(el("span", "name", c.id));
-    if (off) link.append(el("span", "tag", "OFFLINE"));
-    if (two) link.append(el("span", "tag", "TWO MONITORS"));
-    if (a) link.append(el("span", "tag", `${a.priority.toUpperCase()}${tech ? " TECH" : ""}`), el("span", "msg", a.message || a.rule));
-    link.addEventListener("click", (ev) => {
-      ev.preventDefault();
-      const t = $(`tile:${c.id}`);
-      if (t) { t.scrollIntoView({ block: "center" }); t.focus({ preventScroll: true }); }
-    });
-    bar.append(link);
-  }
+  // Each chair's link is kept, changed in place only when its own item changes: rebuilt,
+  // a link restarted its flashing at every reading, and the bar rebuilt at any change of
+  // it between the press and the release of a tap on it lost the tap (the element pressed
+  // was gone: no click), so the tile the nurse asked for was not brought into view.
+  const bar = $("alarm-bar"), old = new Map([...bar.children].map((l) => [l.dataset.chair, l]));
+  items.forEach(({ c, a, off, two }, i) => {
+    let link = old.get(c.id);
+    old.delete(c.id);
+    if (!link) {
+      link = el("a"); link.href = `#tile:${c.id}`; link.dataset.chair = c.id;
+      link.addEventListener("click", (ev) => {
+        ev.preventDefault();
+        const t = $(`tile:${c.id}`);
+        if (t) { t.scrollIntoView({ block: "center" }); t.focus({ preventScroll: true }); }
+      });
+    }
+    const sig = JSON.stringify([off, two, a && [a.priority, a.kind, a.message || a.rule]]);
+    if (link.dataset.sig !== sig) {
+      link.dataset.sig = sig;
+      // A technical alarm reads as one here as on its tile (TECH, a dashed border): a lost
+      // monitor is not the patient's BP, and the nurse knows which before reaching the chair.
+      const tech = a && a.kind !== "physiological";
+      link.className = `sum${a ? " p-" + a.priority : ""}${a && a.priority !== "low" ? " flash" : ""}${off ? " offline" : ""}${tech ? " technical" : ""}${two ? " conflict" : ""}`;
+      link.replaceChildren(el("span", "name", c.id)); // its spans take no press (station.css)
+      if (off) link.append(el("span", "tag", "OFFLINE"));
+      if (two) link.append(el("span", "tag", "TWO MONITORS"));
+      if (a) link.append(el("span", "tag", `${a.priority.toUpperCase()}${tech ? " TECH" : ""}`), el("span", "msg", a.message || a.rule));
+    }
+    if (bar.children[i] !== link) bar.insertBefore(link, bar.children[i] || null);
+  });
+  for (const l of old.values()) l.remove();
   bar.hidden = items.length === 0;
 }
 function renderAll() { for (const c of chairs.values()) render(c); }
