@@ -19,6 +19,7 @@ from tests.station.station_kit import (
     chair_config,
     daemon_process,
     login_page,
+    session,
     show_logs,
     station_config,
     station_page,
@@ -120,3 +121,24 @@ async def test_a_chair_whose_clock_is_behind_is_counted_on_its_clock(
 
 def _epoch(t: str) -> float:
     return datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp()
+
+
+async def test_a_time_ahead_reads_now_and_an_overdue_bp_its_lateness(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """A reading stamped 3 min ahead (its device's clock fast, within the 5 min a device
+    time is kept: models.py) came now. Before, the page dropped the sign of a time ahead
+    and read it "3 min ago", counting down as it aged. A BP overdue still says by how
+    much (its count is of a time past: the sign the other way)."""
+    async with station_page(tmp_path, mosquitto, mqtt_prefix) as (page, pub):
+        sess = session("dosing", "esketamine", 10)
+        sess.update(bp_due=iso(time.time() - 150), bp_cycle_s=60.0)
+        await pub.chair("chair-1", [], sess=sess)
+        await pub.vitals("chair-1", {"bp": vitals("chair-1", 124, 78, 72, 98, ago_s=300)["bp"]})
+        await pub.vitals("chair-1", {"hr": vitals("chair-1", 124, 78, 72, 98, ago_s=-180)["hr"]})
+        age = f"{tile('chair-1')}.querySelectorAll('.vital')[1].querySelector('.age')?.innerText"
+        await page.until("chairs.get('chair-1').vitals.hr.measured_at > new Date().toISOString()")
+        await page.until(f"!!{age}", 10, "the reading's age")
+        assert await page.js(age) == "0 min ago"
+        due = f"{tile('chair-1')}.querySelector('.bpdue').innerText"
+        assert await page.js(due) == "BP overdue by 2 min"

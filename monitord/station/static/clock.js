@@ -18,7 +18,10 @@ function setZone(tz) {
   fmtTime = new Intl.DateTimeFormat("en-US", { timeZone: tz, hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" });
 }
 const hhmm = (ms) => (fmtTime ? fmtTime.format(new Date(ms)) : new Date(ms).toISOString());
-const mins = (ms) => Math.floor(Math.abs(ms) / 60000);
+// Whole minutes since a time; a time ahead of the clock counts as now (0). With the sign
+// dropped, a reading stamped ahead (a device clock up to 5 min fast, models.py) read
+// "3 min ago" when it came and counted down to 0 as it aged.
+const mins = (ms) => Math.max(0, Math.floor(ms / 60000));
 // The chair's clock, for its durations (its session times are on it): ours plus an offset
 // learnt only from messages that carry the chair's time (`clock`: its active set and alert
 // events), never from vitals, which arrive every few seconds without it. Such a time is

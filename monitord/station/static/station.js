@@ -155,7 +155,7 @@ function bpDue(c) {
   const bp = (c.last_valid || {}).bp;
   if (bp && s.bp_cycle_s) due = Math.max(due, Date.parse(bp.measured_at) + s.bp_cycle_s * 1000);
   const left = due - chairNow(c);
-  return left >= 0 ? `next BP due in ${Math.ceil(left / 60000)} min` : `BP overdue by ${mins(left)} min`;
+  return left >= 0 ? `next BP due in ${Math.ceil(left / 60000)} min` : `BP overdue by ${mins(-left)} min`;
 }
 function offlineLine(c) {
   const d = el("div", "offline-banner");
