@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from monitord.models import iso
 from monitord.station.model import StationModel
 from tests.servers import Mosquitto
-from tests.station.station_kit import TZ, session, station_page, tile, vitals
+from tests.station.station_kit import TZ, alert, session, station_page, tile, vitals
 
 
 def hm(t: float) -> tuple[str, str]:
@@ -64,3 +64,37 @@ def test_the_last_live_message_is_what_the_offline_banner_counts_from() -> None:
     put("chair-2", "status", {"state": "offline", "time": t}, None)
     assert m.chairs["chair-1"].to_json(200.0)["heard_ago_s"] == 90.0
     assert m.chairs["chair-2"].to_json(200.0)["heard_ago_s"] is None
+
+
+async def test_a_chair_kept_across_a_hello_keeps_its_counts(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """A station restarted without its broker knows no chair, and its `hello` says so
+    (`broker: false`, no chairs: tests/station/test_station_restart_no_broker.py); the page
+    keeps its chairs as last known. Such a hello 20 min after chair-1 was lost is sent to
+    the page here (as that test's station sends it), the page's clocks moved on 20 min.
+    Before, the page took the kept chair's last `heard_ago_s` and `chair_now` again as of
+    the hello: lost 20 min before read "(0 min)", its alarm raised 30 min before "(10 min)"."""
+    async with station_page(tmp_path, mosquitto, mqtt_prefix) as (page, pub):
+        now = time.time()
+        body = {"state": "online", "time": iso(now), "chair_time": iso(now), "version": "0.1.0"}
+        await pub.client.publish(pub.topic("chair-1", "status"), json.dumps(body), 1, True)
+        crisis = alert("chair-1", "bp.crisis", "high", "BP 212/124", ago_s=630)
+        await pub.active("chair-1", [crisis], session("dosing", "esketamine", 20))
+        await pub.vitals("chair-1", vitals("chair-1", 124, 78, 72, 98))
+        await pub.status("chair-1", "offline")
+        banner = f"{tile('chair-1')}.querySelector('.offline-banner')?.innerText"
+        since = f"{tile('chair-1')}.querySelector('.alert .since').innerText"
+        await page.until(f"{banner}?.includes('(0 min)')", 20, "offline")
+        await page.until("chairs.get('chair-1').chair_now !== null", 10, "its clock known")
+        assert "(10 min)" in await page.js(since)
+        later = iso(now + 1200)
+        await page.js(
+            "heardAt.set('chair-1', heardAt.get('chair-1') - 1200000);"
+            " es.dispatchEvent(new MessageEvent('hello', {data: JSON.stringify("
+            f"{{...hello, time: {later!r}, broker: false, chairs: []}})}})); true"
+        )
+        await page.until("!hello.broker", 10, "the hello")
+        await page.screenshot(tmp_path / "kept_across_hello.png")
+        assert "(20 min)" in await page.js(banner)
+        assert "(30 min)" in await page.js(since)

@@ -431,8 +431,16 @@ function connect() {
     // broker is back and says what they are.
     const known = new Set(hello.chairs.map((c) => c.id));
     const kept = hello.broker ? [] : [...chairs.values()].filter((c) => !known.has(c.id));
+    // A chair kept keeps what the page learnt of it: its last message's `heard_ago_s` and
+    // `chair_now` were as of when it came, and taken as of now its offline banner and its
+    // durations read short by all the time since (lost 30 min before: "(0 min)").
+    const was = { clocks: new Map(clocks), heard: new Map(heardAt) };
     chairs.clear(); clocks.clear(); heardAt.clear();
-    for (const c of [...hello.chairs, ...kept]) { noteClock(c, null); noteHeard(c); answered(c); chairs.set(c.id, c); }
+    for (const c of hello.chairs) { noteClock(c, null); noteHeard(c); answered(c); chairs.set(c.id, c); }
+    for (const c of kept) {
+      for (const [m, old] of [[clocks, was.clocks], [heardAt, was.heard]]) if (old.has(c.id)) m.set(c.id, old.get(c.id));
+      answered(c); chairs.set(c.id, c);
+    }
     // Each tile redrawn in place, the one under a finger at its release (press.js), and
     // only the tiles of chairs gone taken off: emptied and drawn anew, the board lost a
     // tap under way (the button pressed was gone at the release: an ACK not sent).
