@@ -120,6 +120,39 @@ def test_the_broker_block_never_leaves_password_hashes_readable_by_all(tmp_path:
     assert (stat.S_IMODE(st.st_mode), grp.getgrgid(st.st_gid).gr_name) == (0o640, "mosquitto")
 
 
+@pytest.mark.skipif(
+    not _broker_block_runnable(), reason="needs root, mosquitto_passwd, group mosquitto"
+)
+def test_the_broker_block_run_again_keeps_the_accounts(tmp_path: Path) -> None:
+    """An operator adding a chair re-runs the block (or pastes it whole): its `install
+    ... /dev/null` line emptied the password file, every account made before was gone
+    and each chair's and station's login refused at the broker's restart. The line now
+    makes the file only where there is none."""
+    etc = tmp_path / "etc"
+    for d in (etc / "certs", etc / "conf.d", tmp_path / "certs", tmp_path / "config" / "mosquitto"):
+        d.mkdir(parents=True)
+    for name in ("monitord.conf", "monitord.acl"):
+        shutil.copy(REPO / "config" / "mosquitto" / name, tmp_path / "config" / "mosquitto")
+    for name in ("clinic-ca.pem", "broker.pem", "broker.key"):
+        (tmp_path / "certs" / name).write_text("test\n")
+    passwd = etc / "monitord.passwd"
+    lines = [c for c in _commands(_docs_block()) if not c.startswith("systemctl ")]
+    # The first install, an account added by hand (chair-9), then the block once more.
+    added = f"(umask 077; mosquitto_passwd {passwd} chair-9)"
+    for line in [*lines, added, *lines]:
+        subprocess.run(
+            ["bash", "-e", "-c", line.replace("/etc/mosquitto/", f"{etc}/")],
+            cwd=tmp_path,
+            input=b"pw-1\npw-1\n",
+            check=True,
+            capture_output=True,
+        )
+    users = sorted(ln.split(":", 1)[0] for ln in passwd.read_text().splitlines() if ln)
+    assert users == ["chair-3", "chair-9", "station-1"], users
+    st = passwd.stat()
+    assert (stat.S_IMODE(st.st_mode), grp.getgrgid(st.st_gid).gr_name) == (0o640, "mosquitto")
+
+
 def _influx_as(srv: Influxd, user: str, password: str, path: str, body: str) -> int:
     """The HTTP status of POST `path` (`/query?db=monitord` or `/write?db=monitord`) as
     `user`: 200/204 done, 401/403 refused (a query refused for want of a right: 403)."""
