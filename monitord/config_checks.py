@@ -253,16 +253,20 @@ def check(
                 f"{where(cfg, source, key)}: warning: {p} is empty: the login would be "
                 "refused; write the secret into it (one line)"
             )
+        # By absolute path the daemon reads it as itself (0640 group monitord: "chmod o-r"
+        # left root:root 0640, unreadable); in the secrets directory root-only 0600
+        # (docs/install.md): a 0640 one gave its group the password, unwarned. Under the
+        # unit `p` is systemd's copy (the service's own), not the operator's file.
+        who = None
         if mode & stat.S_IROTH:
-            # By absolute path the daemon reads it as itself (group monitord: "chmod o-r"
-            # left root:root 0640, unreadable); in the secrets directory root-only (docs).
+            who = f"readable by every user (mode {stat.S_IMODE(mode):04o})"
+        elif not path.is_absolute() and unit_directory() is None:
+            who = _open_to(p)
+        if who:
             fix = "chmod 0600 it (root-only: systemd hands the service a copy)"
             if path.is_absolute():
                 fix = serviceuser.file_fix(p, "group")[1]
-            warnings.append(
-                f"{where(cfg, source, key)}: warning: {p} is readable by every user "
-                f"(mode {stat.S_IMODE(mode):04o}); {fix}"
-            )
+            warnings.append(f"{where(cfg, source, key)}: warning: {p} is {who}; {fix}")
     if unchecked:
         warnings.append(_not_checked(source, unchecked, secrets_dir))
     tls = cfg.mqtt.tls if cfg.mqtt.enabled else None

@@ -11,6 +11,8 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from monitord.config import loads_config
 from monitord.config_checks import check
 from tests.servers import make_tls_material
@@ -90,3 +92,43 @@ def test_a_group_readable_nurses_file_or_station_key_is_told_monitord_0600(
         (line,) = [w for w in warnings if f"station.{key_name}: warning" in w]
         want = f"chown monitord:monitord {f} && chmod 0600 {f}"
         assert line.endswith(f"readable by group {group} (mode 0640); {want}"), line
+
+
+def test_a_group_readable_secret_in_the_secrets_directory_is_told_root_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # docs/install.md: the secrets directory's files are root-only 0600. One 0640 (`install
+    # -m 0640`, or "chmod o-r" of a 0644 one) gave its group the broker password, and only
+    # a world-readable one was warned of. One by absolute path is 0640 group monitord.
+    secrets = tmp_path / "secrets"
+    secrets.mkdir(mode=0o700)
+    (secrets / "mqtt-password").write_text("pw\n")
+    (secrets / "mqtt-password").chmod(0o640)
+    cfg = loads_config(CONFIG.format(name="mqtt-password"))
+    errors, warnings = check(cfg, "c.toml", secrets_dir=secrets, as_daemon=False)
+    assert not errors, errors
+    group = grp.getgrgid(os.getgid()).gr_name
+    (line,) = [w for w in warnings if "mqtt.password_file: warning" in w]
+    assert line.endswith(
+        f"is readable by group {group} (mode 0640); "
+        "chmod 0600 it (root-only: systemd hands the service a copy)"
+    ), line
+    (secrets / "mqtt-password").chmod(0o600)
+    assert not _about_secret(check(cfg, "c.toml", secrets_dir=secrets, as_daemon=False)[1])
+    absolute = tmp_path / "pw"
+    absolute.write_text("pw\n")
+    absolute.chmod(0o640)
+    cfg = loads_config(CONFIG.format(name=absolute))
+    assert not _about_secret(check(cfg, "c.toml", as_daemon=False)[1])
+    # Under the unit the file read is systemd's copy, the service's own: no advice on it.
+    creds = tmp_path / "credentials"
+    creds.mkdir()
+    (creds / "secrets_mqtt-password").write_text("pw\n")
+    (creds / "secrets_mqtt-password").chmod(0o640)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    cfg = loads_config(CONFIG.format(name="mqtt-password"))
+    assert not _about_secret(check(cfg, "c.toml")[1])
+
+
+def _about_secret(warnings: list[str]) -> list[str]:
+    return [w for w in warnings if "mqtt.password_file" in w]
