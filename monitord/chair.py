@@ -86,6 +86,9 @@ class ChairRuntime:
         self.last_beat = time.monotonic()
         self.devices = {d.id: DeviceStatus(d.id, d.driver) for d in cfg.devices}
         self.active: list[dict[str, Any]] = []
+        # The batches that changed the active set, numbered, and the newest one's number
+        # whose set was shown (`_show`): held batches are shown before they are stored.
+        self._sets = self._shown = 0
         self._last_snapshot = 0.0
         # Stored records and repeats (monitord/history.py): BP measurements already taken
         # (device, device time, values) are kept with the engine snapshot, so an IntelliVue
@@ -298,11 +301,12 @@ class ChairRuntime:
         active = self.engine.active(self.cfg.id) if shown else None
         session = self.engine.session_info(self.cfg.id) if shown else None
         as_of = self._engine_t  # finite: the clock's horizon advanced it above
+        self._sets += shown
+        n = self._sets
 
         def stored() -> None:
             # Durable from here on: show it to the world.
-            if active is not None:
-                self.active = active
+            new = self._show(n, active)
             self.hub.publish(
                 CommittedBatch(
                     self.cfg.id,
@@ -310,8 +314,8 @@ class ChairRuntime:
                     readings,
                     events,
                     sessions,
-                    active,
-                    session=session,
+                    active if new else None,
+                    session=session if new else None,
                     stored=out.alerts,
                 )
             )
@@ -323,10 +327,10 @@ class ChairRuntime:
         out.urgent = bool(replies)  # a nurse waits for the answer: no group-commit delay
         # Told later if a commit the writer thread tries fails (the disk is full).
         out.held = lambda: self._held(
-            events, sessions, replies, active, session, as_of, dropped=out.dropped
+            events, sessions, replies, active, session, as_of, n, dropped=out.dropped
         )
         if not store.write(out):
-            self._held(events, sessions, replies, active, session, as_of)
+            self._held(events, sessions, replies, active, session, as_of, n)
         self.processed += len(batch)
         if items or events:
             self._notify()
@@ -373,6 +377,7 @@ class ChairRuntime:
         active: list[dict[str, Any]] | None,
         session: dict[str, Any] | None,
         as_of: float,
+        n: int,
         *,
         dropped: bool = False,
     ) -> None:
@@ -389,8 +394,7 @@ class ChairRuntime:
         for fut, err in replies:
             if not fut.done():
                 fut.set_result(err or (APPLIED_DROPPED if dropped else APPLIED_NOT_STORED))
-        if active is not None:
-            self.active = active
+        if self._show(n, active):
             self.hub.publish(
                 CommittedBatch(
                     self.cfg.id,
@@ -402,6 +406,15 @@ class ChairRuntime:
                     session=session,
                 )
             )
+
+    def _show(self, n: int, active: list[dict[str, Any]] | None) -> bool:
+        """Whether batch `n`'s active set is to be shown (then it is the chair's now): not
+        when a newer batch's was (held, shown live before this one was stored: stepped
+        back, the station and status showed the older set until the newer was stored)."""
+        if active is None or n < self._shown:
+            return False
+        self._shown, self.active = n, active
+        return True
 
     def _notify(self) -> None:
         """A batch was processed: wake the `wait_for` callers whose condition now holds

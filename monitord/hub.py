@@ -35,7 +35,7 @@ class CommittedBatch:
     its alarms are shown live but nothing is in the outbox yet, so sinks have nothing new
     to drain. `active` is the chair's active alert set after the batch, or None when the
     batch could not change it (no alert or session event, no latched clear starting or
-    ending to hold)."""
+    ending to hold) or a newer batch's set was shown first (held: chair.py `_show`)."""
 
     chair: str
     # The chair time `active` is as of: the engine's when the batch was processed, not
