@@ -16,10 +16,13 @@ from pathlib import Path
 
 from monitord.config import StorageConfig, loads_config
 from monitord.daemon import Daemon
-from monitord.models import Kind
+from monitord.models import Kind, Reading
 from monitord.outbox import Outbox
+from tests.e2e.e2e_kit import mqtt_section
 from tests.faults.storekit import fill, tmpfs, until_held
-from tests.faults.writerkit import running, two_chairs
+from tests.faults.writerkit import reading, running, two_chairs
+from tests.kit import Observer, eventually
+from tests.servers import Mosquitto
 
 
 async def test_a_stop_after_the_disk_was_freed_stores_what_was_held(tmp_path: Path) -> None:
@@ -42,3 +45,49 @@ async def test_a_stop_after_the_disk_was_freed_stores_what_was_held(tmp_path: Pa
         finally:
             ob.close()
         assert stored >= held
+
+
+def _bp(chair: str) -> Reading:
+    return reading(chair, Kind.BP, {"sys_mmHg": 210.0, "dia_mmHg": 100.0})  # bp.crisis
+
+
+def _mqtt_backlog(path: Path) -> int:
+    ob = Outbox(path, StorageConfig(path=path))
+    try:
+        return ob.backlog("mqtt")
+    finally:
+        ob.close()
+
+
+async def test_after_the_freed_disk_stop_a_restart_sends_each_alarm_once(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    # The stop's flush runs off the loop and asks for no group commit (storeguard.py
+    # `_recovered`): the delivery mark the full disk refused (chair-a's alarm, sent) must
+    # still be written by it, else the restart sends that alarm again; the held alarm
+    # (chair-b's, never sent) must be left pending, else it is never sent.
+    login = mqtt_section(mosquitto, mqtt_prefix).replace("[mqtt]\n", "")
+    with tmpfs(tmp_path / "disk", "2m") as disk:
+        cfg = loads_config(two_chairs(disk, "freed-restart", mqtt=login))
+        path = disk / "store.sqlite"
+        async with Observer(mosquitto, [f"{mqtt_prefix}/#"]) as obs:
+            daemon = Daemon(cfg)
+            async with running(daemon):
+                await eventually(lambda: daemon.mqtt is not None and daemon.mqtt.connected, 10)
+                daemon.chairs["chair-a"].submit(_bp("chair-a"))
+                await eventually(lambda: len(obs.of("chair-a/alerts/events")) == 1, 10, "sent")
+                filler = fill(disk)
+                try:
+                    await until_held(daemon, "chair-a")
+                    daemon.store._next_try = math.inf  # the stop meets the freed disk
+                    daemon.chairs["chair-b"].submit(_bp("chair-b"))
+                    held = daemon.store.held
+                    await eventually(lambda: any(b.events for b in held), 10, "chair-b held")
+                finally:
+                    filler.unlink()
+            assert _mqtt_backlog(path) == 1  # chair-b's alarm alone
+            async with running(Daemon(cfg)):
+                await eventually(lambda: obs.of("chair-b/alerts/events"), 10, "sent at restart")
+            assert _mqtt_backlog(path) == 0
+        assert len(obs.of("chair-a/alerts/events")) == 1
+        assert len(obs.of("chair-b/alerts/events")) == 1
