@@ -394,16 +394,17 @@ class ChairRuntime:
         for fut, err in replies:
             if not fut.done():
                 fut.set_result(err or (APPLIED_DROPPED if dropped else APPLIED_NOT_STORED))
-        if self._show(n, active):
+        new = self._show(n, active)
+        if new or events or sessions:  # an older set is not shown; its events still are
             self.hub.publish(
                 CommittedBatch(
                     self.cfg.id,
                     as_of,
                     events=events,
                     sessions=sessions,
-                    active=active,
+                    active=active if new else None,
                     durable=False,
-                    session=session,
+                    session=session if new else None,
                 )
             )
 
