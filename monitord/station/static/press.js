@@ -6,16 +6,30 @@
 // the press and the release on one element: redrawn between them (a finger down ~100 ms,
 // readings each second), the button pressed was gone at the release and the tap did
 // nothing: an ACK tapped on a sounding alarm was not sent. While a pointer is down on a
-// tile its redraw waits for the release, at most PRESS_HOLD_MS: a hand resting on the
-// screen must not freeze a tile's alarms (the sound is decided apart, never held).
+// tile its redraw waits for the release (and its click, CLICK_WAIT_MS below), at most
+// PRESS_HOLD_MS while down: a hand resting on the screen must not freeze a tile's alarms
+// (the sound is decided apart, never held).
 const PRESS_HOLD_MS = 1000;
+// A touchscreen's click is not its release's: Chromium makes it from the tap gesture, an
+// input event of its own after the pointerup, hit-tested then (a mouse's click is
+// dispatched with its release). Let go at the pointerup, the board shifted back and the
+// tile redrawn before the tap was hit-tested: it landed on what was then under the finger,
+// another chair's ACK (another patient's alarm silenced) or a node gone (no ACK). So the
+// hold lasts past the release until the click, at most CLICK_WAIT_MS (no click comes
+// after a drag or a long press). From the release the wait replaces PRESS_HOLD_MS (the
+// hand is off the screen): at the cap a click may still be on its way.
+const CLICK_WAIT_MS = 400;
 // `waiting`: what must follow the held redraw (an alarm's receipt says it is on screen:
-// sent while its tile was held, it told the daemon of an alarm not drawn yet).
-const press = { chair: null, timer: null, held: null, waiting: [], tile: null, at: null, dx: 0, dy: 0 };
+// sent while its tile was held, it told the daemon of an alarm not drawn yet). `pointer`:
+// the pointer pressing the tile (another finger's release is not its).
+const press = {
+  chair: null, timer: null, held: null, waiting: [], tile: null, at: null, dx: 0, dy: 0,
+  pointer: null,
+};
 // The pressed tile stays under the finger until the release: a change above it (the alarm
 // bar or a banner shown or gone, a tile of a row above grown) moved the board, the release
 // landed beside the button pressed, and the tap did nothing (an ACK not sent). The board
-// is shifted back (a transform: no layout change) until the release, at most PRESS_HOLD_MS;
+// is shifted back (a transform: no layout change) as long as its redraw is held;
 // checked after every change of the page (a mutation observer's turn comes before the
 // next input event's) and every scroll. Where the finger is, is the viewport's: on the
 // page's, a scrolled board was shifted off the finger, as the browser already keeps what
@@ -32,7 +46,7 @@ function pin() {
   if ($("board").style.transform !== to) $("board").style.transform = to;
 }
 function letGo() {
-  clearTimeout(press.timer); press.timer = null; press.chair = null;
+  clearTimeout(press.timer); press.timer = null; press.chair = null; press.pointer = null;
   pinned.disconnect(); press.tile = null; press.dx = press.dy = 0; $("board").style.transform = "";
   const id = press.held, c = id ? chairs.get(id) : null, after = press.waiting.splice(0);
   press.held = null;
@@ -45,14 +59,23 @@ document.addEventListener("pointerdown", (e) => {
   const t = e.target instanceof Element ? e.target.closest(".tile") : null;
   if (!t) return;
   letGo(); press.chair = t.dataset.chair; press.timer = setTimeout(letGo, PRESS_HOLD_MS);
-  press.tile = t; press.at = onScreen(t);
+  press.tile = t; press.at = onScreen(t); press.pointer = e.pointerId;
   pinned.observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
 }, true);
 addEventListener("scroll", () => pin(), { capture: true, passive: true });
-// The click is on its way (its target found): what its handler redraws is drawn at once.
-document.addEventListener("click", () => { press.chair = null; }, true);
-// A redraw held is done once the release's click has run (dispatched in the same task).
-for (const kind of ["pointerup", "pointercancel"]) document.addEventListener(kind, () => setTimeout(letGo, 0), true);
+// Released: held on until its click (or CLICK_WAIT_MS). Cancelled (the touch became a
+// scroll, the browser took it): no click follows, let go at once.
+document.addEventListener("pointerup", (e) => {
+  if (!press.tile || e.pointerId !== press.pointer) return;
+  clearTimeout(press.timer); press.timer = setTimeout(letGo, CLICK_WAIT_MS);
+}, true);
+document.addEventListener("pointercancel", (e) => { if (press.tile && e.pointerId === press.pointer) letGo(); }, true);
+document.addEventListener("click", (e) => {
+  // The click is on its way (its target found): what its handler redraws is drawn at once,
+  // the rest at the next task (the click has run).
+  press.chair = null;
+  if (press.tile && e.detail > 0) { clearTimeout(press.timer); press.timer = setTimeout(letGo, 0); }
+}, true);
 // Whether chair `id`'s redraw waits for a pointer's release (render asks; done at letGo).
 function heldBack(id) {
   if (press.chair !== id) return false;
