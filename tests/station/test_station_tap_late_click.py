@@ -103,3 +103,23 @@ async def test_a_tap_clicked_after_its_release_acks_the_chair_pressed(
         )
         await page.screenshot(tmp_path / "late_click_back.png")
         assert await page.js("[...ackSent.keys()]") == [ids["chair-4"]]
+
+
+async def test_a_click_after_the_page_let_go_acks_nothing(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """No click within the wait: the board comes back, and a click that comes later still
+    (the tile redrawn, chair-1's ACK under the finger) is dropped. Before, it ACKed
+    chair-1. A mouse's tap on chair-1's ACK then is not."""
+    async with pressed_while_the_page_moves(tmp_path, mosquitto, mqtt_prefix, False) as got:
+        page, at, ids = got
+        board = "document.getElementById('board')"
+        await page.until(f"!press.tile && {board}.style.transform === ''", 10, "let go")
+        hit = await page.js(f"({TAP_CLICK})({at['x']}, {at['y']})")
+        assert hit == f"ack:chair-1:{ids['chair-1']}"  # the late click hit chair-1's ACK
+        assert await page.js("ackSent.size") == 0, await page.js("[...ackSent.keys()]")
+        await page.send("Emulation.setTouchEmulationEnabled", enabled=False)
+        await page.tap(".tile[data-chair='chair-1'] button.ack")
+        await page.until(f"ackSent.has({ids['chair-1']!r})", 10, "a mouse's tap sent")
+        assert await page.js("ackSent.size") == 1
+        await page.screenshot(tmp_path / "late_click_dropped.png")

@@ -21,10 +21,11 @@ const PRESS_HOLD_MS = 1000;
 const CLICK_WAIT_MS = 400;
 // `waiting`: what must follow the held redraw (an alarm's receipt says it is on screen:
 // sent while its tile was held, it told the daemon of an alarm not drawn yet). `pointer`:
-// the pointer pressing the tile (another finger's release is not its).
+// the pointer pressing the tile (another finger's release is not its); `down`: what the
+// last pointer pressed, and whether in a tile (a click is checked against it).
 const press = {
   chair: null, timer: null, held: null, waiting: [], tile: null, at: null, dx: 0, dy: 0,
-  pointer: null,
+  pointer: null, down: null,
 };
 // The pressed tile stays under the finger until the release: a change above it (the alarm
 // bar or a banner shown or gone, a tile of a row above grown) moved the board, the release
@@ -57,6 +58,7 @@ function letGo() {
 function whenDrawn(id, fn) { if (press.held === id) press.waiting.push(fn); else fn(); }
 document.addEventListener("pointerdown", (e) => {
   const t = e.target instanceof Element ? e.target.closest(".tile") : null;
+  press.down = { target: e.target, tile: !!t };
   if (!t) return;
   letGo(); press.chair = t.dataset.chair; press.timer = setTimeout(letGo, PRESS_HOLD_MS);
   press.tile = t; press.at = onScreen(t); press.pointer = e.pointerId;
@@ -70,7 +72,23 @@ document.addEventListener("pointerup", (e) => {
   clearTimeout(press.timer); press.timer = setTimeout(letGo, CLICK_WAIT_MS);
 }, true);
 document.addEventListener("pointercancel", (e) => { if (press.tile && e.pointerId === press.pointer) letGo(); }, true);
+// A pointer's click whose target does not hold what its press was on, where either is on a
+// tile: the page moved between the press and the click's hit test (a click later than
+// CLICK_WAIT_MS, or after the cap). It is dropped: a tap that lands on another chair's
+// ACK would silence another patient's alarm; lost, it is tapped again (the ACK still
+// reads ACK). A mouse's click goes to what holds both its press and its release, so a
+// click on what was pressed is never dropped. The keyboard's (detail 0) goes where the
+// focus is, not where a pointer was.
+function stray(e) {
+  const d = press.down, to = e.target instanceof Node ? e.target : null;
+  if (e.detail === 0 || !(d?.tile || (to instanceof Element && to.closest(".tile")))) return false;
+  return !(d && to && to.contains(d.target));
+}
 document.addEventListener("click", (e) => {
+  if (stray(e)) {
+    e.preventDefault(); e.stopImmediatePropagation();
+    console.warn("station: a tap's click landed away from what was pressed (the page moved under it): dropped");
+  }
   // The click is on its way (its target found): what its handler redraws is drawn at once,
   // the rest at the next task (the click has run).
   press.chair = null;
