@@ -299,7 +299,9 @@ class Config(_Strict):
     @field_validator("chairs")
     @classmethod
     def _some_chairs(cls, v: list[ChairConfig], info: ValidationInfo) -> list[ChairConfig]:
-        if not v and info.data.get("station") is None:
+        # `monitord report` reads only [site], [influx], [storage] (a central machine's).
+        optional = (info.context or {}).get("chairs_optional", False)
+        if not v and info.data.get("station") is None and not optional:
             raise PydanticCustomError("no_chairs", NO_CHAIRS)
         return v
 
@@ -435,6 +437,7 @@ def parse_config(
     source: str = "<config>",
     base: Path | None = None,
     origin: Origin | None = None,
+    chairs_optional: bool = False,
 ) -> Config:
     """`raw` validated; `origin` names the file of each key when `raw` merges several."""
 
@@ -467,7 +470,7 @@ def parse_config(
     if base is not None:
         _resolve_relative(raw, base)
     try:
-        cfg = Config.model_validate(raw)
+        cfg = Config.model_validate(raw, context={"chairs_optional": chairs_optional})
     except ValidationError as e:
         for err in e.errors():
             loc = _flat_loc(tuple(err["loc"]))
@@ -501,7 +504,7 @@ def parse_config(
     return cfg
 
 
-def load_config(path: str | os.PathLike[str]) -> Config:
+def load_config(path: str | os.PathLike[str], chairs_optional: bool = False) -> Config:
     """`path` and then, for a `monitord.toml`, `conf.d/*.toml` beside it, merged
     (monitord/config_layers.py)."""
     files = config_files(Path(path))
@@ -510,7 +513,8 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     except LayerError as e:
         raise ConfigError([e.line]) from None
     if len(layers) == 1:
-        return parse_config(layers[0].raw, source=str(files[0]), base=files[0].resolve().parent)
+        base = files[0].resolve().parent
+        return parse_config(layers[0].raw, str(files[0]), base, chairs_optional=chairs_optional)
     # Each file's relative paths are its own: resolved before the merge.
     for f, layer in zip(files, layers, strict=True):
         _resolve_relative(layer.raw, f.resolve().parent)
@@ -518,7 +522,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         raw, prov = merge(layers)
     except LayerError as e:
         raise ConfigError([e.line]) from None
-    return parse_config(raw, source=str(files[0]), origin=prov.locate)
+    return parse_config(raw, str(files[0]), origin=prov.locate, chairs_optional=chairs_optional)
 
 
 def loads_config(text: str, source: str = "<config>", base: Path | None = None) -> Config:

@@ -106,12 +106,12 @@ async def test_report_cli_from_influx(influxd: Influxd, influx_db: str, tmp_path
     play_into_store(CASES / "complete_session.jsonl", db, session_fields=FIELDS)
     await _drain(db, influxd, influx_db)
     cfg = tmp_path / "central.toml"
-    # The central machine's config: [site] and [influx] are read (a config needs a chair
-    # to be valid; any Pi's config of the site does); its store is not.
+    # The central machine's config: [site] and [influx] are read, its store is not; it
+    # monitors no chair, so it has no [[chairs]] (any Pi's config of the site does too).
     cfg.write_text(
         f'[site]\nid = "{SITE}"\ntimezone = "{TZ}"\n'
         f'[influx]\nurl = "{influxd.url}"\napi = "v1"\ndatabase = "{influx_db}"\n'
-        f'[storage]\npath = "{tmp_path / "none.sqlite"}"\n[[chairs]]\nid = "chair-9"\n'
+        f'[storage]\npath = "{tmp_path / "none.sqlite"}"\n'
     )
     r = _report("--from", "influx", "--list", "-c", cfg)
     assert r.returncode == 0, r.stderr
@@ -155,6 +155,31 @@ def test_influx_unreachable_is_one_line(tmp_path: Path) -> None:
     assert r.returncode == 69
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert r.stderr.startswith("monitord report: cannot query http://127.0.0.1:")
+
+
+def test_central_config_without_chairs(tmp_path: Path) -> None:
+    # docs/report.md: `--from influx -c central.toml`, a central machine's [site] and
+    # [influx]; it was refused with "chairs: no [[chairs]]: this config monitors nothing"
+    # (exit 78), so the clinic's one report machine needed a made-up chair.
+    from tests.servers import free_port
+
+    cfg = tmp_path / "central.toml"
+    cfg.write_text(
+        f'[site]\nid = "{SITE}"\n[influx]\nurl = "http://127.0.0.1:{free_port()}"\n'
+        'api = "v1"\ndatabase = "monitord"\ntimeout_s = 5\n'
+    )
+    r = _report("--from", "influx", "--list", "-c", cfg)
+    # Past the config: the (absent) database is what stops it.
+    assert r.returncode == 69, r.stderr
+    assert r.stderr.startswith("monitord report: cannot query http://127.0.0.1:"), r.stderr
+    r = subprocess.run(
+        [sys.executable, "-m", "monitord", "check-config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # A daemon's config still needs its chairs.
+    assert r.returncode == 78 and "no [[chairs]]" in r.stderr, r.stderr
 
 
 async def test_times_off_utc_reach_influx_across_an_outage(
