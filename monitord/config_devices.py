@@ -23,6 +23,10 @@ from monitord.config_base import Ident, PathSetting
 from monitord.config_base import Strict as _Strict
 
 
+# A simulated chair's virtual-clock speed: `simulate_speed`, `monitord demo --speed`.
+MAX_SIMULATE_SPEED = 10_000
+
+
 class SimMemoryRecord(_Strict):
     """One record in a simulated cuff's memory (`simulate_memory`): what it pushes on
     connect, stamped `age_s` seconds before the chair starts (docs/operations.md)."""
@@ -127,7 +131,7 @@ class DeviceConfig(_Strict):
     quirks: list[str] | None = None
     silence_s: Annotated[float, Field(gt=0)] | None = None
     simulate: PathSetting | None = None
-    simulate_speed: Annotated[float, Field(gt=0, le=10_000)] = 1.0
+    simulate_speed: Annotated[float, Field(gt=0, le=MAX_SIMULATE_SPEED)] = 1.0
     simulate_memory: list[SimMemoryRecord] = Field(default_factory=list)  # ble-bpm only
     # The transport's and the driver's keys (port, address, poll_interval_s ...),
     # validated by the driver's model; last: its validator needs `driver` and `simulate`.

@@ -20,7 +20,10 @@ from urllib.parse import urlparse
 
 from monitord.cli import EX_CONFIG, EX_OK
 from monitord.config import Config, parse_config
+from monitord.config_devices import MAX_SIMULATE_SPEED
 from monitord.log import setup_logging
+
+EX_USAGE = 64  # sysexits.h: a bad option value, as `capture` and `scan`
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -76,6 +79,14 @@ def demo_config(store: Path, speed: float | None, offline: bool) -> tuple[Config
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.speed is not None and not 0 < args.speed <= MAX_SIMULATE_SPEED:  # also NaN
+        # Checked here: the config's check named each simulated device of the embedded
+        # defaults ("<demo defaults>: chairs[0].devices[0].simulate_speed: ..."), not --speed.
+        print(
+            f"monitord demo: --speed {args.speed:g}: must be > 0 and at most {MAX_SIMULATE_SPEED}",
+            file=sys.stderr,
+        )
+        return EX_USAGE
     store = Path(args.store)
     store.parent.mkdir(parents=True, exist_ok=True)
     cfg, notes = demo_config(store, args.speed, args.offline)

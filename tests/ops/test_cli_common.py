@@ -134,3 +134,15 @@ async def test_status_tells_running_from_stopped(tmp_path: Path) -> None:
     assert "not live" in text
     js = json.loads(monitord("status", "-c", str(cfg), "--json").stdout)
     assert js["running"] is False and js["daemon"]["pid"] == pid
+
+
+@pytest.mark.parametrize("speed", ["0", "-2", "nan", "20000"])
+def test_demo_bad_speed_is_one_line_naming_the_option(speed: str, tmp_path: Path) -> None:
+    # It was four lines naming the embedded defaults' devices ("<demo defaults>:
+    # chairs[0].devices[0].simulate_speed: ..."), exit 78 (a bad config) for an option.
+    r = monitord("demo", f"--speed={speed}", "--offline", "--store", str(tmp_path / "d.sqlite"))
+    assert r.returncode == 64, r.stderr
+    assert r.stderr.splitlines() == [
+        f"monitord demo: --speed {float(speed):g}: must be > 0 and at most 10000"
+    ]
+    assert not (tmp_path / "d.sqlite").exists()
