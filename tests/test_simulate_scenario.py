@@ -27,3 +27,22 @@ def test_form_feed_and_u2028_do_not_shift_lines(tmp_path: Path) -> None:
     )
     with pytest.raises(ScenarioError, match="line 3: 'hr' needs 'hr'"):
         read_scenario(f)
+
+
+@pytest.mark.parametrize("speed", ["0", "-1", "nan"])
+def test_bad_speed_is_a_usage_error(speed: str) -> None:
+    # NaN passed `speed <= 0` and played the whole scenario at once; 0 was exit 65, the
+    # code of a bad scenario line (docs/commands.md).
+    import subprocess
+    import sys
+
+    scenario = Path(__file__).parents[1] / "simulators" / "scenarios" / "demo-esketamine.jsonl"
+    r = subprocess.run(
+        [sys.executable, "-m", "monitord", "simulate", "--driver", "masimo-ascii"]
+        + ["--socket", "0", f"--speed={speed}", str(scenario)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 64, (r.stdout[-500:], r.stderr)
+    assert r.stderr.splitlines() == [f"monitord simulate: --speed {float(speed):g}: must be > 0"]

@@ -31,6 +31,8 @@ from monitord.drivers.registry import DRIVERS as _REGISTRY
 from monitord.models import Kind
 from monitord.simulators.base import SimEvent
 
+EX_USAGE = 64  # sysexits.h: a bad option (as simulate_capture.py's)
+
 # the serial drivers that name a simulator (drivers/registry.py is the one list)
 DRIVERS = tuple(d.name for d in _REGISTRY.values() if d.transport == "serial" and d.simulator)
 
@@ -156,9 +158,10 @@ async def _play(args: argparse.Namespace, steps: list[_Step]) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.speed <= 0:
-        print("monitord simulate: --speed must be > 0", file=sys.stderr)
-        return EX_DATAERR
+    if not args.speed > 0:  # NaN too: it played the whole scenario at once
+        # A bad option, not a bad scenario line (65): 64 as the other usage errors.
+        print(f"monitord simulate: --speed {args.speed:g}: must be > 0", file=sys.stderr)
+        return EX_USAGE
     if args.capture is not None or args.scenario is None or args.driver is None:
         from monitord.simulators.commands.simulate_capture import main_capture
 
