@@ -42,7 +42,8 @@ class ScenarioError(ValueError):
     """A malformed scenario line. `str()` is the one line to print."""
 
     def __init__(self, line_no: int, message: str, source: str = "<scenario>") -> None:
-        super().__init__(f"{source}:{line_no}: {message}")
+        # Line 0: the file itself (it cannot be read); "FILE:0:" named a line there is not.
+        super().__init__(f"{source}:{line_no}: {message}" if line_no else f"{source}: {message}")
         self.line_no = line_no
         self.message = message
         self.source = source

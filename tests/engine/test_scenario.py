@@ -112,7 +112,10 @@ def test_replay_exit_65_names_the_line(tmp_path: Path) -> None:
 
 def test_replay_missing_file_is_65(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["replay", str(tmp_path / "nope.jsonl")]) == 65
-    assert "cannot read" in capsys.readouterr().err
+    # One line naming the file, no line number (it was "nope.jsonl:0: cannot read ...").
+    assert capsys.readouterr().err == (
+        f"monitord replay: {tmp_path / 'nope.jsonl'}: cannot read: No such file or directory\n"
+    )
 
 
 def test_replay_bad_config_is_78(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
