@@ -145,21 +145,28 @@ def find_spans(
     day: date | None = None,
     tz: str = "UTC",
 ) -> list[SessionSpan]:
-    """Spans by session id, or by chair (None: every chair) and the local day (in `tz`,
-    the site's zone) the session started."""
-    if session_id is not None:
-        hit = [s for s in spans if s.session_id == session_id]
-        if not hit:
-            raise NoSuchSession(f"no session {session_id!r} in the store")
-        return hit
-    assert day is not None
-    zone = ZoneInfo(tz)
-    # Local midnight to local midnight: 23 or 25 hours on a daylight-saving change.
-    lo = datetime(day.year, day.month, day.day, tzinfo=zone).timestamp()
-    nxt = day + timedelta(days=1)
-    hi = datetime(nxt.year, nxt.month, nxt.day, tzinfo=zone).timestamp()
-    hit = [s for s in spans if (chair is None or s.chair == chair) and lo <= s.start_t < hi]
+    """Spans by session id, chair (None: every chair) and the local day (in `tz`, the
+    site's zone) the session started; each given narrows the others. With an id, the
+    chair and the day pick among the sessions of an id the station reused: they were
+    ignored, and `--session ID --chair chair-2` reported chair-1's session."""
+    lo = hi = 0.0
+    if day is not None:
+        zone = ZoneInfo(tz)
+        # Local midnight to local midnight: 23 or 25 hours on a daylight-saving change.
+        lo = datetime(day.year, day.month, day.day, tzinfo=zone).timestamp()
+        nxt = day + timedelta(days=1)
+        hi = datetime(nxt.year, nxt.month, nxt.day, tzinfo=zone).timestamp()
+    hit = [
+        s
+        for s in spans
+        if (session_id is None or s.session_id == session_id)
+        and (chair is None or s.chair == chair)
+        and (day is None or lo <= s.start_t < hi)
+    ]
     if not hit:
-        where = f"on chair {chair!r}" if chair is not None else "on any chair"
-        raise NoSuchSession(f"no session {where} started on {day.isoformat()} ({tz})")
+        what = "session" if session_id is None else f"session {session_id!r}"
+        where = f" on chair {chair!r}" if chair is not None else ""
+        if day is not None:
+            where = (where or " on any chair") + f" started on {day.isoformat()} ({tz})"
+        raise NoSuchSession(f"no {what}{where}" + ("" if where else " in the store"))
     return hit

@@ -6,6 +6,7 @@ negative "total monitoring time")."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from monitord.commands.report import write_reports
@@ -64,3 +65,31 @@ def test_the_same_session_id_on_two_chairs_is_two_sessions() -> None:
         ("chair-2", T0 + 5, None),
     ]
     assert {e.chair for e in spans[1].events} == {"chair-2"}
+
+
+def test_chair_and_date_pick_among_the_sessions_of_a_reused_id() -> None:
+    # `--session s1 --chair chair-2` reported chair-1's session too (and `--chair chair-9`
+    # beside it changed nothing): with an id, the chair and the day were ignored.
+    import pytest
+
+    from monitord.report import NoSuchSession, find_spans
+
+    spans = spans_from_events(
+        [
+            SessionEvent(T0, "chair-1", "start", "esketamine", "s1"),
+            SessionEvent(T0 + 5, "chair-2", "start", "iv-ketamine", "s1"),
+            SessionEvent(T0 + 86_400, "chair-2", "start", "iv-ketamine", "s1"),
+        ]
+    )
+    assert len(find_spans(spans, "s1")) == 3
+    day = date(2024, 5, 6)  # T0: 2024-05-06 09:00 UTC
+    assert [(s.chair, s.start_t) for s in find_spans(spans, "s1", "chair-2", day)] == [
+        ("chair-2", T0 + 5)
+    ]
+    assert [s.chair for s in find_spans(spans, "s1", "chair-2")] == ["chair-2", "chair-2"]
+    with pytest.raises(NoSuchSession, match="^no session 's1' on chair 'chair-9'$"):
+        find_spans(spans, "s1", "chair-9")
+    with pytest.raises(
+        NoSuchSession, match=r"^no session 's1' on any chair started on 2024-05-08 \(UTC\)$"
+    ):
+        find_spans(spans, "s1", None, date(2024, 5, 8))
