@@ -23,7 +23,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from monitord.cli import EX_CONFIG, EX_DATAERR, EX_OK
+from monitord.cli import DEFAULT_CONFIG, EX_CONFIG, EX_DATAERR, EX_OK
 from monitord.config import ConfigError, StorageConfig, load_config
 from monitord.engine.rules import RuleSet
 from monitord.outbox import Outbox, OutboxError
@@ -173,15 +173,18 @@ def main(args: argparse.Namespace) -> int:
     db: Path | None = args.db
     tz = "UTC"
     cfg = None
-    if db is None or args.source == "influx" or Path(args.config).exists():
+    # Without one, --db alone reports in UTC with the default rules. A config named, or
+    # the default one present, is read, and a bad one refused: it was dropped without a
+    # word beside --db, so the record came out in UTC instead of the site's time zone.
+    named = args.config != DEFAULT_CONFIG
+    if db is None or args.source == "influx" or named or Path(args.config).exists():
         try:
             # A central machine's config has no [[chairs]] (docs/report.md "From InfluxDB").
             cfg = load_config(args.config, chairs_optional=True)
         except ConfigError as e:
-            if db is None or args.source == "influx":
-                for line in e.lines:
-                    print(line, file=sys.stderr)
-                return EX_CONFIG
+            for line in e.lines:
+                print(line, file=sys.stderr)
+            return EX_CONFIG
     rules = None
     if cfg is not None:
         tz = cfg.site.timezone

@@ -73,3 +73,26 @@ def test_report_errors_are_one_line(complete_db: Path, tmp_path: Path) -> None:
     r = _report("--db", tmp_path / "missing.sqlite", "--session", "x")
     assert r.returncode == 66 and "no outbox here" in r.stderr
     assert not list(tmp_path.glob("*.pdf"))
+
+
+def test_a_bad_or_missing_config_beside_db_is_refused(complete_db: Path, tmp_path: Path) -> None:
+    # A config beside --db was dropped without a word when it did not load: the record
+    # came out in UTC (and default rules) instead of the site's zone the lead asked for.
+    cfg = tmp_path / "site.toml"
+    cfg.write_text('[site]\nid = "report-test"\ntimezone = "America/NewYork"\n')
+    r = _report("-c", cfg, "--db", complete_db, "--list")
+    assert r.returncode == 78, r.stdout
+    assert r.stderr.splitlines() == [
+        f"{cfg}: site.timezone: unknown time zone 'America/NewYork': use an IANA name "
+        "such as 'America/New_York'"
+    ]
+    r = _report("-c", tmp_path / "none.toml", "--db", complete_db, "--list")
+    assert (r.returncode, r.stderr.strip()) == (
+        78,
+        f"{tmp_path / 'none.toml'}: cannot read: No such file or directory",
+    )
+    # A good one gives its zone (no [[chairs]] needed to make a report).
+    cfg.write_text('[site]\nid = "report-test"\ntimezone = "America/New_York"\n')
+    r = _report("-c", cfg, "--db", complete_db, "--list")
+    assert r.returncode == 0, r.stderr
+    assert " EDT\t" in r.stdout
