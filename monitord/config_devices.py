@@ -22,7 +22,6 @@ from pydantic import (
 from monitord.config_base import Ident, PathSetting
 from monitord.config_base import Strict as _Strict
 
-
 # A simulated chair's virtual-clock speed: `simulate_speed`, `monitord demo --speed`.
 MAX_SIMULATE_SPEED = 10_000
 

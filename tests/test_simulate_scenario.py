@@ -37,9 +37,9 @@ def test_bad_speed_is_a_usage_error(speed: str) -> None:
     import sys
 
     scenario = Path(__file__).parents[1] / "simulators" / "scenarios" / "demo-esketamine.jsonl"
+    args = ["--driver", "masimo-ascii", "--socket", "0", f"--speed={speed}", str(scenario)]
     r = subprocess.run(
-        [sys.executable, "-m", "monitord", "simulate", "--driver", "masimo-ascii"]
-        + ["--socket", "0", f"--speed={speed}", str(scenario)],
+        [sys.executable, "-m", "monitord", "simulate", *args],
         capture_output=True,
         text=True,
         timeout=60,

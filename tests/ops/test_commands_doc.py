@@ -33,7 +33,8 @@ def codes(module_name: str) -> set[int]:
     source = Path(str(module.__file__)).read_text()
     out: set[int] = set()
     for name in RETURNED.findall(source):
-        out.add(int(name) if name.isdigit() else getattr(module, name, LOCAL.get(name)))
+        code: int = int(name) if name.isdigit() else getattr(module, name, LOCAL.get(name, -1))
+        out.add(code)
     return out
 
 

@@ -87,7 +87,7 @@ def test_chair_and_date_pick_among_the_sessions_of_a_reused_id() -> None:
         ("chair-2", T0 + 5)
     ]
     assert [s.chair for s in find_spans(spans, "s1", "chair-2")] == ["chair-2", "chair-2"]
-    with pytest.raises(NoSuchSession, match="^no session 's1' on chair 'chair-9'$"):
+    with pytest.raises(NoSuchSession, match=r"^no session 's1' on chair 'chair-9'$"):
         find_spans(spans, "s1", "chair-9")
     with pytest.raises(
         NoSuchSession, match=r"^no session 's1' on any chair started on 2024-05-08 \(UTC\)$"
