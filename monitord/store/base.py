@@ -75,7 +75,17 @@ class StoreBase:
             if not self.path.exists():
                 raise OutboxError(f"{self.path}: no outbox here (has the daemon run yet?)")
             uri = f"file:{self.path}?mode=ro"
-            self._db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=5)
+            db = None
+            try:  # a directory, an empty or other file: one line, not an SQLite traceback
+                db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=5)
+                db.execute("SELECT 1 FROM records LIMIT 0")
+            except sqlite3.Error as e:
+                if db is not None:
+                    db.close()
+                raise OutboxError(
+                    f"{self.path}: cannot read it as a monitord store ({e})"
+                ) from None
+            self._db = db
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # check_same_thread=False: the daemon's writer thread (monitord/store/writer.py)

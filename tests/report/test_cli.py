@@ -96,3 +96,19 @@ def test_a_bad_or_missing_config_beside_db_is_refused(complete_db: Path, tmp_pat
     r = _report("-c", cfg, "--db", complete_db, "--list")
     assert r.returncode == 0, r.stderr
     assert " EDT\t" in r.stdout
+
+
+def test_a_store_that_is_not_one_is_one_line(tmp_path: Path) -> None:
+    # An empty file, a text file or a folder given as --db was an SQLite traceback.
+    (tmp_path / "empty.sqlite").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("not a store\n")
+    for db, why in (
+        (tmp_path / "empty.sqlite", "no such table: records"),
+        (tmp_path / "notes.txt", "file is not a database"),
+        (tmp_path, None),
+    ):
+        r = _report("--db", db, "--list")
+        assert r.returncode == 66, r.stderr
+        (line,) = r.stderr.splitlines()
+        assert line.startswith(f"monitord report: {db}: cannot read it as a monitord store ("), line
+        assert why is None or why in line, line
