@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 EX_NOINPUT = 66  # sysexits.h: no such session / no store
 EX_UNAVAILABLE = 69  # sysexits.h: the database does not answer
+EX_CANTCREAT = 73  # sysexits.h: --out cannot be written
 NO_PDF_NOTICE = (
     "monitord report: PDF renderer not installed (matplotlib: the monitord[report] extra), "
     "wrote HTML and CSV only; see docs/report.md"
@@ -81,15 +82,26 @@ def _select(
     return list(spans)
 
 
+class CannotWrite(Exception):
+    """The reports cannot be written into `--out`; the message is the one line."""
+
+
 def write_records(records: Sequence[SessionRecord], out: Path) -> tuple[list[Path], bool]:
-    """Reports of the records into `out`; the paths, and whether PDFs were written."""
+    """Reports of the records into `out`; the paths, and whether PDFs were written.
+    Raises CannotWrite (`out` a file, not writable, the disk full)."""
     from monitord.report.render import pdf_renderer, write_all
 
     paths: list[Path] = []
     ids = Counter(r.session_id for r in records)
-    for rec in records:
-        # A session id the station reused names several sessions: one file set each.
-        paths += write_all(rec, out, unique=ids[rec.session_id] > 1)
+    try:
+        for rec in records:
+            # A session id the station reused names several sessions: one file set each.
+            paths += write_all(rec, out, unique=ids[rec.session_id] > 1)
+    except OSError as e:  # was a traceback
+        if out.exists() and not out.is_dir():
+            raise CannotWrite(f"--out {out}: a file, not a folder") from None
+        name = "" if e.filename in (None, str(out)) else f"{e.filename}: "
+        raise CannotWrite(f"--out {out}: cannot write: {name}{e.strerror or e}") from None
     return paths, pdf_renderer() is not None or not records
 
 
@@ -220,6 +232,9 @@ def main(args: argparse.Namespace) -> int:
     except InfluxReadError as e:
         print(f"monitord report: {e}", file=sys.stderr)
         return EX_UNAVAILABLE
+    except CannotWrite as e:
+        print(f"monitord report: {e}", file=sys.stderr)
+        return EX_CANTCREAT
     if not pdf:
         print(NO_PDF_NOTICE, file=sys.stderr)
     for p in paths:

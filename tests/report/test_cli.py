@@ -112,3 +112,13 @@ def test_a_store_that_is_not_one_is_one_line(tmp_path: Path) -> None:
         (line,) = r.stderr.splitlines()
         assert line.startswith(f"monitord report: {db}: cannot read it as a monitord store ("), line
         assert why is None or why in line, line
+
+
+def test_out_that_cannot_be_written_is_one_line(complete_db: Path, tmp_path: Path) -> None:
+    # `--out` naming a file was a FileExistsError traceback.
+    (tmp_path / "taken").write_text("")
+    r = _report("--db", complete_db, "--session", "s-complete", "--out", tmp_path / "taken")
+    assert (r.returncode, r.stderr) == (
+        73,
+        f"monitord report: --out {tmp_path / 'taken'}: a file, not a folder\n",
+    )
