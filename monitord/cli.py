@@ -95,6 +95,18 @@ def simulated_chairs(cfg: Config) -> SimulatedChairStarter | None:
     return cast("SimulatedChairStarter", starter)
 
 
+def positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds > 0 (`doctor --timeout 0` timed every
+    check out at once, -5 read "timed out after -5.0 seconds"). argparse says which option."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < v < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be > 0 seconds: {text!r}")
+    return v
+
+
 def common_options() -> argparse.ArgumentParser:
     """The parent parser every command shares: `-c/--config` with one default. A command
     may redefine `--config` in its own `add_arguments` (conflict_handler="resolve" lets

@@ -29,6 +29,7 @@ import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from monitord.cli import positive_seconds
 from monitord.commands.checks import (
     Check,
     SecretProblem,
@@ -64,7 +65,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         f"else {DEFAULT_CREDENTIALS})",
     )
     p.add_argument(
-        "--timeout", type=float, default=5.0, help="seconds per network check (default 5)"
+        "--timeout",
+        type=positive_seconds,
+        default=5.0,
+        help="seconds per network check (default 5)",
     )
     p.add_argument(
         "--station-user",

@@ -146,3 +146,14 @@ def test_demo_bad_speed_is_one_line_naming_the_option(speed: str, tmp_path: Path
         f"monitord demo: --speed {float(speed):g}: must be > 0 and at most 10000"
     ]
     assert not (tmp_path / "d.sqlite").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf", "abc"])
+def test_doctor_timeout_must_be_seconds(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # 0 timed every network check out at once, -5 read "timed out after -5.0 seconds":
+    # a bad option value is argparse's one line naming the option, exit 2.
+    with pytest.raises(SystemExit) as stop:
+        build_parser(only="doctor").parse_args(["doctor", f"--timeout={value}"])
+    assert stop.value.code == 2
+    assert "monitord doctor: error: argument --timeout: " in capsys.readouterr().err
+    assert build_parser(only="doctor").parse_args(["doctor", "--timeout=0.5"]).timeout == 0.5
