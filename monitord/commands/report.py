@@ -67,18 +67,13 @@ def _select(
     chair: str | None,
     day: date | None,
     tz: str,
+    within: str = "in the store",
 ) -> list[SessionSpan]:
     from monitord.report import find_spans
 
-    if session_id is not None or day is not None:
-        return find_spans(spans, session_id, chair, day, tz)
-    if chair is not None:
-        from monitord.report import NoSuchSession
-
-        hit = [s for s in spans if s.chair == chair]
-        if not hit:
-            raise NoSuchSession(f"no session on chair {chair!r}")
-        return hit
+    if session_id is not None or chair is not None or day is not None:
+        # "no session 'x' in the store" was said of InfluxDB too.
+        return find_spans(spans, session_id, chair, day, tz, within)
     return list(spans)
 
 
@@ -208,7 +203,8 @@ def main(args: argparse.Namespace) -> int:
         if args.source == "influx":
             assert cfg is not None
             reader = InfluxReader(cfg.influx, cfg.site.id)
-            spans = _select(reader.spans(), args.session, args.chair, day, tz)
+            within = f"in InfluxDB (site {cfg.site.id})"
+            spans = _select(reader.spans(), args.session, args.chair, day, tz, within)
             if args.list:
                 # InfluxDB holds no outages (docs/report.md "Local only"): as its reports.
                 _print_list(spans, tz, rules, lambda _: ())

@@ -144,6 +144,7 @@ def find_spans(
     chair: str | None = None,
     day: date | None = None,
     tz: str = "UTC",
+    within: str = "in the store",
 ) -> list[SessionSpan]:
     """Spans by session id, chair (None: every chair) and the local day (in `tz`, the
     site's zone) the session started; each given narrows the others. With an id, the
@@ -168,5 +169,5 @@ def find_spans(
         where = f" on chair {chair!r}" if chair is not None else ""
         if day is not None:
             where = (where or " on any chair") + f" started on {day.isoformat()} ({tz})"
-        raise NoSuchSession(f"no {what}{where}" + ("" if where else " in the store"))
+        raise NoSuchSession(f"no {what}{where}" + ("" if where else f" {within}"))
     return hit

@@ -116,6 +116,12 @@ async def test_report_cli_from_influx(influxd: Influxd, influx_db: str, tmp_path
     r = _report("--from", "influx", "--list", "-c", cfg)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["chair-1\t2024-05-06 05:00 EDT\tesketamine\ts-complete\tmet"]
+    # It said "in the store" of InfluxDB.
+    r = _report("--from", "influx", "--list", "-c", cfg, "--session", "nope")
+    assert (r.returncode, r.stderr) == (
+        66,
+        f"monitord report: no session 'nope' in InfluxDB (site {SITE})\n",
+    )
     r = _report(
         "--from",
         "influx",
