@@ -139,9 +139,14 @@ async def test_simulated_chair_raises_what_replay_raises(tmp_path: Path, setup: 
         "tech.bp_overdue",
     } <= rules
 
+    # The player holds the chair clock at each event until its effect is seen, so the speed
+    # only sets how long the clock runs free between events: at 1200 (was 300) the run is
+    # bound by the readings' own path, not by waiting out 5-s gaps (BLE 12 -> ~4 s). The
+    # IntelliVue's readings come with its polls: a 2-ms poll (was 10) halves its run
+    # (~13 -> ~7 s) for the same CPU time.
     devices = "".join(
         f'[[chairs.devices]]\nid = "{i}"\ndriver = "{d}"\nsimulate = "{path}"\n'
-        f"simulate_speed = 300\n" + ("poll_interval_s = 0.01\n" if d == "intellivue" else "")
+        f"simulate_speed = 1200\n" + ("poll_interval_s = 0.002\n" if d == "intellivue" else "")
         for i, d in devs
     )
     cfg = loads_config(
