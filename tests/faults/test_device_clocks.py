@@ -2,7 +2,7 @@
 
 Real daemon (`monitord run` subprocess), two oximeters on one chair: `fast`, whose clock
 runs 4 min ahead (inside the old 5-min tolerance), and `blip`, whose clock is right and
-whose cable is pulled for 5 s. The engine runs on the daemon's receive time, so `fast`'s
+whose cable is pulled for 2 s. The engine runs on the daemon's receive time, so `fast`'s
 readings cannot move the clock on to `blip`'s device_lost deadline (30 s after the
 unplug), and no event is stamped before the one it follows. The device time is still
 recorded with each reading (`measured_at` for reports and InfluxDB, `device_time`).
@@ -55,12 +55,16 @@ async def test_fast_device_clock_fires_no_timer_of_another_device(tmp_path: Path
             await eventually(
                 lambda: link_log("fast", "up") and link_log("blip", "up"), 30, "links up"
             )
-            await asyncio.sleep(2)
-            # A 5 s blip of `blip`: unplugged, then plugged in again.
+            await asyncio.sleep(1)  # `fast`'s readings (4 min ahead) flowing
+            # A 2 s blip of `blip`: unplugged, then plugged in again. Long enough for `fast`
+            # to send ~4 readings while `blip` is down: with the engine on device time the
+            # first of them carried the clock past blip's device_lost deadline (checked by
+            # stamping engine samples with `measured_at`: tech.device_lost raised with a
+            # 1-s blip too). 5 s (and 2 s before it) was 4 s more of the same.
             downs, ups = link_log("blip", "down"), link_log("blip", "up")
             await blip.drop_link()
             await eventually(lambda: link_log("blip", "down") > downs, 30, "blip's link down")
-            await asyncio.sleep(5)
+            await asyncio.sleep(2)
             await blip.restore_link()
             await eventually(lambda: link_log("blip", "up") > ups, 30, "blip's link back")
             # `fast` keeps talking (its readings used to carry the engine 4 min ahead).
