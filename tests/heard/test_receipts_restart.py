@@ -26,6 +26,12 @@ def _raised(st: Station) -> list[dict[str, Any]]:
     return [e for e in st.events() if e["rule"] == "spo2.very_low" and e["event"] == "raised"]
 
 
+def _onlines(st: Station) -> list[bytes]:
+    """chair-2's `online` status messages the station has seen."""
+    return [p for t, p, _r in st.got
+            if t == f"{BASE}/status" and p and json.loads(p)["state"] == "online"]  # fmt: skip
+
+
 def _chair_2(tmp_path: Path, broker: AclMosquitto) -> tuple[Path, JournalDaemon]:
     """chair-2 with its own login and a 3-s receipt timeout: its store and its daemon."""
     cfg = write_config(tmp_path, broker, username="chair-2", per_chair=True,
@@ -83,8 +89,14 @@ async def test_a_receipted_alarm_is_not_unheard_after_a_crash(
                 await asyncio.sleep(0.5)  # its receipt reached the daemon
                 assert "delivery.unheard" not in alarms(db)["active"]
                 daemon.kill()  # well within storage.commit_interval_s (5 s) of the PUBACK
+                onlines = len(_onlines(st))
                 daemon.start()
-                await asyncio.sleep(8.0)  # > 2x receipt_timeout_s after the restart
+                # Its waits are restored before it connects; from its live `online`, more
+                # than the receipt timeout (3 s) with room for a loaded machine: a wait
+                # restored would be overdue by then. (A fixed 8 s from the start also sat
+                # out the start-up.)
+                await eventually(lambda: len(_onlines(st)) > onlines, 20, "restarted, online")
+                await asyncio.sleep(3.0 + 1.5)
                 active = alarms(db)["active"]
                 assert "delivery.unheard" not in active, active["delivery.unheard"]["text"]
         finally:
