@@ -85,7 +85,9 @@ async def test_readings_go_at_once_when_their_timer_fired_during_a_commit(tmp_pa
             a.submit(alarm())
             await asyncio.to_thread(slow.inside.wait, 10)  # A's commit (A's batch only) is stuck
             assert store.held[0].chair == "chair-a" and store._inflight == 1
-            await asyncio.sleep(2.5)  # B's timer fires while A's commit is in the thread
+            # B's timer fires while A's commit is in the thread (the timer clears itself
+            # when it fires; a fixed 2.5 s waited out its 1 s and more).
+            await eventually(lambda: store._timer is None, what="chair B's timer fired")
             slow.hold.clear()
             slow.gate.set()
             await eventually(lambda: after_alarm, what="chair A's alarm published")
