@@ -158,32 +158,33 @@ def vm_site() -> str:
     return unique_name("site")
 
 
-# The files whose tests take longest (seconds in all, `--durations` of a full run on two
-# cores, 2026-12-02; those sped up since: a run of the file alone), longest first. They
-# are collected first, and the suite hands whole files to the worker that is free in
+# The files whose tests take longest (seconds: each file run alone on 2026-12-04, on the
+# two cores shared with other work, load 2.5-8; the two ops files: a full run of 2026-12-02,
+# not re-measured), longest first. They are collected first, and the suite hands whole
+# files to the worker that is free in
 # collection order (`--dist loadfile --no-loadscope-reorder`, scripts/setup.sh), so both
 # workers start on them and end on the many short files: in plain collection order a
 # 2-min file could start near the end while the other worker had nothing left (the suite's
 # wall time is the busier worker's). Only the order changes; a stale list costs balance,
 # not coverage.
 LONG_FIRST = (
-    "e2e/test_e2e_influx.py",  # 80 (the four outages of 8 s: 96 before)
-    "bench/test_bench_parts.py",  # 74
+    "e2e/test_e2e_influx.py",  # 66 (the four outages of 8 s: 96 before)
     "ops/test_deb.py",  # 62 (builds the .deb once: a module fixture)
-    "faults/test_store_budget.py",  # 56
-    "report/test_render.py",  # 52
     "ops/test_install.py",  # 50 (installs once: tests/ops/conftest.py)
-    "faults/test_clock_steps.py",  # 39
-    "faults/test_store_full.py",  # 33
-    "station/test_station_tile_clock.py",  # 27
-    "test_sim_equivalence.py",  # 27
-    "test_static_checks.py",  # 26
-    "station/test_station_daemon_loop.py",  # 25
+    "bench/test_bench_parts.py",  # 43
+    "faults/test_store_budget.py",  # 35
+    "station/test_station_daemon_loop.py",  # 29
+    "test_static_checks.py",  # 25
+    "station/test_station_tile_clock.py",  # 23
+    "faults/test_store_full.py",  # 22
     "faults/test_serial_stall.py",  # 21
-    "faults/test_config_faults.py",  # 21
-    "faults/test_device_missing.py",  # 21
-    "faults/test_group_commit_kill.py",  # 21
-    "heard/test_receipts.py",  # 19
+    "faults/test_clock_steps.py",  # 20
+    "faults/test_group_commit_kill.py",  # 20
+    "faults/test_device_missing.py",  # 17
+    "heard/test_receipts.py",  # 17
+    "report/test_render.py",  # 12
+    "test_sim_equivalence.py",  # 12 (26 at simulate_speed 300 and a 10-ms poll)
+    "faults/test_config_faults.py",  # 8
 )
 
 
