@@ -21,11 +21,13 @@ const PRESS_HOLD_MS = 1000;
 const CLICK_WAIT_MS = 400;
 // `waiting`: what must follow the held redraw (an alarm's receipt says it is on screen:
 // sent while its tile was held, it told the daemon of an alarm not drawn yet). `pointer`:
-// the pointer pressing the tile (another finger's release is not its); `down`: what the
-// last pointer pressed, and whether in a tile (a click is checked against it).
+// the pointer pressing the tile (another finger's release is not its); `downs`: what each
+// pointer last pressed, and whether in a tile (a click is checked against its own
+// pointer's press: a tap's click carries its touch's pointerId, and comes after its
+// release, when the next tap's finger may be down already); `down`: the last pointer's.
 const press = {
   chair: null, timer: null, held: null, waiting: [], tile: null, at: null, dx: 0, dy: 0,
-  pointer: null, down: null,
+  pointer: null, down: null, downs: new Map(),
 };
 // The pressed tile stays under the finger until the release: a change above it (the alarm
 // bar or a banner shown or gone, a tile of a row above grown) moved the board, the release
@@ -59,6 +61,8 @@ function whenDrawn(id, fn) { if (press.held === id) press.waiting.push(fn); else
 document.addEventListener("pointerdown", (e) => {
   const t = e.target instanceof Element ? e.target.closest(".tile") : null;
   press.down = { target: e.target, tile: !!t };
+  press.downs.delete(e.pointerId); press.downs.set(e.pointerId, press.down);
+  if (press.downs.size > 16) press.downs.delete(press.downs.keys().next().value); // the oldest
   if (!t) return;
   letGo(); press.chair = t.dataset.chair; press.timer = setTimeout(letGo, PRESS_HOLD_MS);
   press.tile = t; press.at = onScreen(t); press.pointer = e.pointerId;
@@ -79,8 +83,9 @@ document.addEventListener("pointercancel", (e) => { if (press.tile && e.pointerI
 // reads ACK). A mouse's click goes to what holds both its press and its release, so a
 // click on what was pressed is never dropped. The keyboard's (detail 0) goes where the
 // focus is, not where a pointer was.
+// A click of no pointer seen pressing (a synthetic one) is checked against the last press.
 function stray(e) {
-  const d = press.down, to = e.target instanceof Node ? e.target : null;
+  const d = press.downs.get(e.pointerId) || press.down, to = e.target instanceof Node ? e.target : null;
   if (e.detail === 0 || !(d?.tile || (to instanceof Element && to.closest(".tile")))) return false;
   return !(d && to && to.contains(d.target));
 }
@@ -90,7 +95,12 @@ document.addEventListener("click", (e) => {
     console.warn("station: a tap's click landed away from what was pressed (the page moved under it): dropped");
   }
   // The click is on its way (its target found): what its handler redraws is drawn at once,
-  // the rest at the next task (the click has run).
+  // the rest at the next task (the click has run). Only the pressing pointer's click (or
+  // one of no pointer seen pressing): an earlier tap's click, come after the next finger
+  // went down, let go of the tile under that finger, redrawn before its release.
+  const own = e.pointerId === press.pointer || !press.downs.has(e.pointerId);
+  press.downs.delete(e.pointerId);
+  if (!own) return;
   press.chair = null;
   if (press.tile && e.detail > 0) { clearTimeout(press.timer); press.timer = setTimeout(letGo, 0); }
 }, true);
