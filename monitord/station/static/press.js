@@ -27,7 +27,7 @@ const CLICK_WAIT_MS = 400;
 // release, when the next tap's finger may be down already); `down`: the last pointer's.
 const press = {
   chair: null, timer: null, held: null, waiting: [], tile: null, at: null, dx: 0, dy: 0,
-  pointer: null, down: null, downs: new Map(),
+  pointer: null, down: null, downs: new Map(), heldAt: 0,
 };
 // The pressed tile stays under the finger until the release: a change above it (the alarm
 // bar or a banner shown or gone, a tile of a row above grown) moved the board, the release
@@ -51,6 +51,9 @@ function pin() {
 function letGo() {
   clearTimeout(press.timer); press.timer = null; press.chair = null; press.pointer = null;
   pinned.disconnect(); press.tile = null; press.dx = press.dy = 0; $("board").style.transform = "";
+  drawHeld();
+}
+function drawHeld() {
   const id = press.held, c = id ? chairs.get(id) : null, after = press.waiting.splice(0);
   press.held = null;
   if (c) render(c);
@@ -64,6 +67,20 @@ document.addEventListener("pointerdown", (e) => {
   press.downs.delete(e.pointerId); press.downs.set(e.pointerId, press.down);
   if (press.downs.size > 16) press.downs.delete(press.downs.keys().next().value); // the oldest
   if (!t) return;
+  // A press while the last is still held (released, its click awaited and none came: a
+  // long press; or another finger's). Let go of first, the tile was redrawn and the board
+  // moved back under this finger between its press and its click: the tap was dropped
+  // (the button pressed gone or moved). The board stays, this tile is pinned from where
+  // it is, and the held tile is redrawn now only if it is another; this one's held redraw
+  // waits on, within PRESS_HOLD_MS of its start (tapping again must not freeze it).
+  const now = performance.now(), same = press.tile === t;
+  if (press.tile && !(same && press.held && now - press.heldAt >= PRESS_HOLD_MS)) {
+    clearTimeout(press.timer);
+    press.chair = t.dataset.chair; press.tile = t; press.at = onScreen(t); press.pointer = e.pointerId;
+    press.timer = setTimeout(letGo, same && press.held ? PRESS_HOLD_MS - (now - press.heldAt) : PRESS_HOLD_MS);
+    if (!same) drawHeld();
+    return;
+  }
   letGo(); press.chair = t.dataset.chair; press.timer = setTimeout(letGo, PRESS_HOLD_MS);
   press.tile = t; press.at = onScreen(t); press.pointer = e.pointerId;
   pinned.observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
@@ -107,6 +124,7 @@ document.addEventListener("click", (e) => {
 // Whether chair `id`'s redraw waits for a pointer's release (render asks; done at letGo).
 function heldBack(id) {
   if (press.chair !== id) return false;
+  if (press.held !== id) press.heldAt = performance.now(); // since when it waits
   press.held = id;
   return true;
 }
