@@ -82,9 +82,7 @@ class StoreBase:
             except sqlite3.Error as e:
                 if db is not None:
                     db.close()
-                raise OutboxError(
-                    f"{self.path}: cannot read it as a monitord store ({e})"
-                ) from None
+                raise OutboxError(self._unreadable(e)) from None
             self._db = db
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -142,6 +140,20 @@ class StoreBase:
         # The caller's checkpointer, asked after a prune (use_writer); None: the prune
         # checkpoints on its own connection.
         self._ask_checkpoint: Callable[[], None] | None = None
+
+    def _unreadable(self, e: sqlite3.Error) -> str:
+        """The one line for a store the read-only open refused."""
+        if getattr(e, "sqlite_errorname", "") == "SQLITE_READONLY_DIRECTORY":
+            # A store copied without its -shm into a folder this user cannot write: it is
+            # one ("attempt to write a readonly database" said it was not); SQLite makes
+            # the -shm of a WAL store even to read it.
+            return (
+                f"{self.path}: cannot open it read-only here: a store in WAL mode needs "
+                f"{self.path.name}-shm beside it and this user cannot make files in "
+                f"{self.path.parent}: copy the store (with its -wal file when there is one) "
+                "to a folder this user can write"
+            )
+        return f"{self.path}: cannot read it as a monitord store ({e})"
 
     def use_writer(
         self,
