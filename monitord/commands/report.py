@@ -16,6 +16,8 @@ Read-only on the store and the database: safe while the daemon runs.
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -156,6 +158,28 @@ def _protocol(span: SessionSpan) -> str:
     return next((e.protocol for e in span.events if e.action == "start"), "?")
 
 
+def _as_root(args: argparse.Namespace) -> str:
+    """This command again with sudo: the installed executable by its full path (sudo's
+    PATH may not have /opt/monitord/bin), with the options given."""
+    exe = sys.argv[0] if os.path.basename(sys.argv[0]) == "monitord" else "monitord"
+    cmd = [exe, "report"]
+    for opt, value in (
+        ("--session", args.session),
+        ("--chair", args.chair),
+        ("--date", args.date),
+        ("--db", args.db),
+    ):
+        if value is not None:
+            cmd += [opt, str(value)]
+    if args.config != DEFAULT_CONFIG:
+        cmd += ["-c", str(args.config)]
+    if args.list:
+        cmd.append("--list")
+    else:
+        cmd += ["--out", str(args.out)]
+    return "sudo " + shlex.join(cmd)
+
+
 def main(args: argparse.Namespace) -> int:
     from monitord.report import NoSuchSession
     from monitord.report.influxload import InfluxReader, InfluxReadError
@@ -212,7 +236,18 @@ def main(args: argparse.Namespace) -> int:
             paths, pdf = write_records([reader.record(s, tz, rules) for s in spans], args.out)
         else:
             assert db is not None
+            from monitord.commands.status import denied
             from monitord.report import record_for, session_spans
+
+            # A non-root lead on an installed Pi: the store's folder is the service
+            # user's, 0700 (docs/install.md); it was a PermissionError traceback.
+            shut = denied(db)
+            if shut is not None:
+                print(
+                    f"monitord report: cannot read {db}: {shut}: run it as root: {_as_root(args)}",
+                    file=sys.stderr,
+                )
+                return EX_NOINPUT
             from monitord.report.load import span_outages
 
             with Outbox(db, StorageConfig(path=db), readonly=True) as ob:
