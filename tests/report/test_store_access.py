@@ -95,3 +95,27 @@ def test_a_store_copied_alone_into_a_folder_it_cannot_write(open_tmp: Path) -> N
             "store (with its -wal file when there is one) to a folder this user can write"
         ],
     ), r.stderr
+
+
+def test_a_store_the_daemon_is_writing_is_read(tmp_path: Path) -> None:
+    """The read-only open's check (a query of `records`) never waits on, nor refuses, a
+    store a daemon holds: what it committed is still in the WAL (not checkpointed) and it
+    has a write transaction open. (By hand: 40 `report --list` and a `status` against a
+    running `monitord demo`, all read.)"""
+    from monitord.models import SessionEvent
+    from monitord.report import session_spans
+
+    db = tmp_path / "outbox.sqlite"
+    daemon = Outbox(db, StorageConfig(path=db))
+    try:
+        daemon.add_session_events([SessionEvent(1.7e9, "chair-1", "start", "esketamine", "s1")])
+        daemon.commit()
+        daemon.add_session_events(
+            [SessionEvent(1.7e9 + 60, "chair-1", "start", "esketamine", "s2")]
+        )  # not committed: the daemon's write transaction stays open
+        assert Path(f"{db}-wal").stat().st_size > 0
+        with Outbox(db, StorageConfig(path=db), readonly=True) as ob:
+            assert [s.session_id for s in session_spans(ob)] == ["s1"]
+    finally:
+        daemon.rollback()
+        daemon.close()
