@@ -104,7 +104,13 @@ def positive_seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
     if not 0 < v < float("inf"):
         raise argparse.ArgumentTypeError(f"must be > 0 seconds: {text!r}")
+    if v > MAX_SECONDS:
+        # 1e300 passed and ended in an OverflowError traceback from the event loop.
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SECONDS} seconds: {text!r}")
     return v
+
+
+MAX_SECONDS = 3600  # `positive_seconds`: an hour, far above any network check's wait
 
 
 def common_options() -> argparse.ArgumentParser:

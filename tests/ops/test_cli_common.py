@@ -148,7 +148,7 @@ def test_demo_bad_speed_is_one_line_naming_the_option(speed: str, tmp_path: Path
     assert not (tmp_path / "d.sqlite").exists()
 
 
-@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf", "abc"])
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf", "abc", "1e300", "3601"])
 def test_doctor_timeout_must_be_seconds(value: str, capsys: pytest.CaptureFixture[str]) -> None:
     # 0 timed every network check out at once, -5 read "timed out after -5.0 seconds":
     # a bad option value is argparse's one line naming the option, exit 2.
