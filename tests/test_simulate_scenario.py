@@ -29,9 +29,10 @@ def test_form_feed_and_u2028_do_not_shift_lines(tmp_path: Path) -> None:
         read_scenario(f)
 
 
-@pytest.mark.parametrize("speed", ["0", "-1", "nan"])
+@pytest.mark.parametrize("speed", ["0", "-1", "nan", "inf"])
 def test_bad_speed_is_a_usage_error(speed: str) -> None:
-    # NaN passed `speed <= 0` and played the whole scenario at once; 0 was exit 65, the
+    # NaN passed `speed <= 0` and played the whole scenario at once (inf passed the
+    # `not speed > 0` that replaced it, and did the same); 0 was exit 65, the
     # code of a bad scenario line (docs/commands.md).
     import subprocess
     import sys
@@ -45,4 +46,6 @@ def test_bad_speed_is_a_usage_error(speed: str) -> None:
         timeout=60,
     )
     assert r.returncode == 64, (r.stdout[-500:], r.stderr)
-    assert r.stderr.splitlines() == [f"monitord simulate: --speed {float(speed):g}: must be > 0"]
+    assert r.stderr.splitlines() == [
+        f"monitord simulate: --speed {float(speed):g}: must be > 0 and finite"
+    ]

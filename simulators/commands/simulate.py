@@ -158,9 +158,9 @@ async def _play(args: argparse.Namespace, steps: list[_Step]) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    if not args.speed > 0:  # NaN too: it played the whole scenario at once
+    if not 0 < args.speed < float("inf"):  # NaN and inf played the whole scenario at once
         # A bad option, not a bad scenario line (65): 64 as the other usage errors.
-        print(f"monitord simulate: --speed {args.speed:g}: must be > 0", file=sys.stderr)
+        print(f"monitord simulate: --speed {args.speed:g}: must be > 0 and finite", file=sys.stderr)
         return EX_USAGE
     if args.capture is not None or args.scenario is None or args.driver is None:
         from monitord.simulators.commands.simulate_capture import main_capture
