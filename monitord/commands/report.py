@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from monitord.cli import DEFAULT_CONFIG, EX_CONFIG, EX_DATAERR, EX_OK
 from monitord.config import ConfigError, StorageConfig, load_config
+from monitord.credentials import CredentialMissing
 from monitord.engine.rules import RuleSet
 from monitord.outbox import Outbox, OutboxError
 
@@ -171,6 +172,8 @@ def _as_root(args: argparse.Namespace) -> str:
     ):
         if value is not None:
             cmd += [opt, str(value)]
+    if args.source == "influx":
+        cmd += ["--from", "influx"]
     if args.config != DEFAULT_CONFIG:
         cmd += ["-c", str(args.config)]
     if args.list:
@@ -178,6 +181,23 @@ def _as_root(args: argparse.Namespace) -> str:
     else:
         cmd += ["--out", str(args.out)]
     return "sudo " + shlex.join(cmd)
+
+
+def _secret_problem(e: OSError, args: argparse.Namespace) -> str:
+    """The one line for `[influx] password_file` unreadable: the secrets folder is
+    root-only on an installed machine (docs/install.md)."""
+    from monitord.commands.status import denied
+
+    if isinstance(e, CredentialMissing) or e.filename is None:
+        return str(e)
+    file = Path(e.filename)
+    why = denied(file)
+    if why is not None:
+        return (
+            f"influx.password_file: cannot read {file}: {why}: run it as root: "
+            f"{_as_root(args)} (or set MONITORD_INFLUX_PASSWORD)"
+        )
+    return f"influx.password_file: cannot read {file}: {e.strerror or e}"
 
 
 def main(args: argparse.Namespace) -> int:
@@ -226,7 +246,11 @@ def main(args: argparse.Namespace) -> int:
     try:
         if args.source == "influx":
             assert cfg is not None
-            reader = InfluxReader(cfg.influx, cfg.site.id)
+            try:
+                reader = InfluxReader(cfg.influx, cfg.site.id)
+            except OSError as e:  # its password_file: was a traceback
+                print(f"monitord report: {_secret_problem(e, args)}", file=sys.stderr)
+                return EX_CONFIG
             within = f"in InfluxDB (site {cfg.site.id})"
             spans = _select(reader.spans(), args.session, args.chair, day, tz, within)
             if args.list:

@@ -36,6 +36,7 @@ AS_ROOT = os.geteuid() == 0
 
 def report(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *sys.path[1:]])}
+    env.pop("MONITORD_INFLUX_PASSWORD", None)  # it would stand in for the file
     user = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
     return subprocess.run(
         [*(user if AS_ROOT else []), sys.executable, "-m", "monitord", "report", *args],
@@ -119,3 +120,40 @@ def test_a_store_the_daemon_is_writing_is_read(tmp_path: Path) -> None:
     finally:
         daemon.rollback()
         daemon.close()
+
+
+def test_an_influx_password_this_user_cannot_read_names_sudo(open_tmp: Path) -> None:
+    # `--from influx` reads [influx] password_file, root-only on an installed machine
+    # (/etc/monitord/secrets, 0700): a non-root lead got a PermissionError traceback, and
+    # a missing one a FileNotFoundError traceback.
+    secrets = open_tmp / "secrets"
+    secrets.mkdir()
+    (secrets / "influx-password").write_text("pw\n")
+    cfg = open_tmp / "central.toml"
+    cfg.write_text(
+        '[site]\nid = "clinic-north"\n[influx]\nurl = "http://127.0.0.1:9"\napi = "v1"\n'
+        f'database = "monitord"\nusername = "reader"\npassword_file = "{secrets}/influx-password"\n'
+    )
+    closed = 0o700 if AS_ROOT else 0o000
+    secrets.chmod(closed)
+    r = report("--from", "influx", "-c", str(cfg), "--list")
+    owner = pwd.getpwuid(os.geteuid()).pw_name
+    why = f"permission denied (folder {secrets} is {owner}'s, mode {closed:04o})"
+    assert (r.returncode, r.stderr.splitlines()) == (
+        78,
+        [
+            f"monitord report: influx.password_file: cannot read {secrets}/influx-password: "
+            f"{why}: run it as root: sudo monitord report --from influx -c {cfg} --list "
+            "(or set MONITORD_INFLUX_PASSWORD)"
+        ],
+    ), r.stderr
+    secrets.chmod(0o755)
+    (secrets / "influx-password").unlink()
+    r = report("--from", "influx", "-c", str(cfg), "--list")
+    assert (r.returncode, r.stderr.splitlines()) == (
+        78,
+        [
+            f"monitord report: influx.password_file: cannot read {secrets}/influx-password: "
+            "No such file or directory"
+        ],
+    ), r.stderr
