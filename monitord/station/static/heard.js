@@ -31,6 +31,17 @@ function silentFor(c) { // seconds, or null when not silent (or not known: a sta
 // decided. The station publishes each (alert, event, level) once, again if it now sounded.
 const afterShown = (fn) => requestAnimationFrame(() => setTimeout(fn, 0));
 const receiptKey = (chair, id, event, level) => `${chair}|${id}|${event}|${event === "raised" ? 0 : level ?? ""}`;
+// The alert as chair `id`'s tile shows it now, or null: its line drawn on a live board,
+// the tile's redraw not waiting under a finger. A receipt tells the daemon a nurse was
+// shown the alarm, and it stops waiting (no `delivery.unheard`): before, an alarm gone
+// from the board before it was drawn (raised and cleared under a finger, or within a
+// frame) was receipted all the same, as was an event ahead of its chair's update.
+function drawnAlert(id, alertId) {
+  const c = chairs.get(id), t = $(`tile:${id}`);
+  if (!c || !t || press.held === id || isStale()) return null;
+  const a = (c.alerts || []).find((x) => x.alert_id === alertId);
+  return a && [...t.querySelectorAll("li.alert")].some((li) => li.dataset.alertId === alertId) ? a : null;
+}
 async function sendReceipt(key, body) {
   const prev = receipted.get(key);
   receipted.set(key, { ...prev, busy: true });
@@ -40,30 +51,39 @@ async function sendReceipt(key, body) {
   else receipted.set(key, prev && prev.sent ? { ...prev, busy: false } : { sent: false, retryAt: mono() + RECEIPT_RETRY_MS });
   while (receipted.size > 2000) receipted.delete(receipted.keys().next().value);
 }
-function receipt(ev) { // a live event: every one is receipted
+function receipt(ev) { // a live event: every one is receipted once shown
   const alarm = ev.alert_id && (ev.event === "raised" || ev.event === "escalated");
   const key = alarm ? receiptKey(ev.chair, ev.alert_id, ev.event, ev.level) : null;
   if (key) receipted.set(key, { ...receipted.get(key), busy: true }); // not again from the set
-  afterShown(() => whenDrawn(ev.chair, () => {
+  const send = () => {
+    if (press.held === ev.chair) { whenDrawn(ev.chair, send); return; } // held again
+    const body = { chair: ev.chair, alert_id: ev.alert_id, event: ev.event, level: ev.level ?? null, rule: ev.rule, sounded: false };
+    if (!key) { post("/api/receipt", body); return; }
+    const a = drawnAlert(ev.chair, ev.alert_id);
+    if (!a) { // not on screen: none now; setReceipts sends it once a set draws it
+      const r = receipted.get(key);
+      if (r && r.sent) receipted.set(key, { ...r, busy: false }); else receipted.delete(key);
+      return;
+    }
     // Whether THIS alert sounds here (as setReceipts asks), not whether a tone of its
     // priority plays: another chair's alarm made an acknowledged or inhibited alert, silent
     // on this board, reported to its daemon as heard.
-    const c = chairs.get(ev.chair), a = c && (c.alerts || []).find((x) => x.alert_id === ev.alert_id);
-    const sounded = !!alarm && !!a && armed() && !isStale() && sounding(a) && audio.current === a.priority;
-    const body = { chair: ev.chair, alert_id: ev.alert_id, event: ev.event, level: ev.level ?? null, rule: ev.rule, sounded };
-    if (key) sendReceipt(key, body); else post("/api/receipt", body);
-  }));
+    body.sounded = armed() && sounding(a) && audio.current === a.priority;
+    sendReceipt(key, body);
+  };
+  afterShown(() => whenDrawn(ev.chair, send));
 }
 // An alarm learnt from a chair's retained active set, not from a live event (a hello: a
 // reload, a new stream, the station restarted; the station back on the broker) is
 // receipted too: the daemon waits for the receipt of its latest event (`raised`, or
 // `escalated` at its level: receipts.py), and `delivery.unheard` stood while a nurse
-// already saw and heard it. High and medium, not acknowledged (an ACK came from a page).
+// already saw and heard it. High and medium, not acknowledged (an ACK came from a page),
+// each once drawn (`drawnAlert`).
 function setReceipts(c) {
   if (!c || isStale()) return;
   if (press.held === c.id) { whenDrawn(c.id, () => setReceipts(chairs.get(c.id))); return; } // not drawn yet
   for (const a of c.alerts || []) {
-    if ((a.priority !== "high" && a.priority !== "medium") || a.ack) continue;
+    if ((a.priority !== "high" && a.priority !== "medium") || a.ack || !drawnAlert(c.id, a.alert_id)) continue;
     const level = a.level || 0, event = level > 0 ? "escalated" : "raised";
     const sounded = armed() && audio.current === a.priority && sounding(a);
     const key = receiptKey(c.id, a.alert_id, event, level), r = receipted.get(key);
