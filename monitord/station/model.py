@@ -119,6 +119,10 @@ class ChairView:
     heard_at: float | None = None
     kind_at: dict[str, float] = field(default_factory=dict)
     streams: dict[str, str | None] = field(default_factory=dict)
+    # `heard_at` is the station's (re)subscribe (`listening`), not a message: nothing heard
+    # live from the chair since. A Last Will then may be of a chair lost while the station
+    # was away (the broker sends it up to 45 s late): when is not known (`apply`).
+    heard_at_resubscribe: bool = False
     # The daemon's `conflict`, from a status with it to an `online` without it: another
     # client (a second Pi with this chair's id) takes its connection over, and readings
     # under this chair may be the other patient's (docs/station.md "Two monitors as one
@@ -273,7 +277,7 @@ class StationModel:
         silence, so each chair counts as heard now, and the gaps across it are no pace."""
         for view in self.chairs.values():
             if view.heard_at is not None and view.online is not False:  # offline: as lost
-                view.heard_at = at
+                view.heard_at, view.heard_at_resubscribe = at, True
             view.kind_at.clear()
             view.kept_set = None  # of the replay before: this one replays anew
 
@@ -319,7 +323,12 @@ class StationModel:
             # An `offline` (its Last Will, a clean stop) is no sign of life: `heard_at`
             # stays the last one, the station-clock "since" of its offline banner.
             if not gone:
-                view.heard_at = at
+                view.heard_at, view.heard_at_resubscribe = at, False
+            elif view.heard_at_resubscribe:
+                # Nothing heard live since the station's resubscribe: the chair may have
+                # been lost while the station was away. Counted from the resubscribe, the
+                # banner read it monitored up to 45 s longer than it was.
+                view.heard_at, view.heard_at_resubscribe = None, False
             self._stopped(view, at)
         elif gone and view.online is True:
             view.heard_at = None  # lost while the station was away: when is not known

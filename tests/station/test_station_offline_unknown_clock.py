@@ -8,16 +8,19 @@ message it heard live (a Last Will, or a clean stop's `offline`, is no sign of l
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import aiomqtt
+
 from monitord.models import iso
 from monitord.station.model import StationModel
 from tests.servers import Mosquitto
-from tests.station.station_kit import TZ, alert, session, station_page, tile, vitals
+from tests.station.station_kit import SITE, STATION, TZ, alert, session, station_page, tile, vitals
 
 
 def hm(t: float) -> tuple[str, str]:
@@ -64,6 +67,67 @@ def test_the_last_live_message_is_what_the_offline_banner_counts_from() -> None:
     put("chair-2", "status", {"state": "offline", "time": t}, None)
     assert m.chairs["chair-1"].to_json(200.0)["heard_ago_s"] == 90.0
     assert m.chairs["chair-2"].to_json(200.0)["heard_ago_s"] is None
+
+
+def test_a_last_will_after_the_station_s_resubscribe_says_no_time_of_its_own() -> None:
+    """The station back on the broker at 200 counts each online chair as heard then (its
+    silence meanwhile is no chair's). A chair lost while the station was away has its Last
+    Will sent by the broker up to 1.5 x keepalive later, here after the resubscribe: when
+    it was lost is not known, the banner counts from its own last time (`offline_since`).
+    Before, it read "since" the resubscribe, up to 45 s short of how long it was
+    unmonitored. One heard live after the resubscribe counts from that message."""
+    m = StationModel("monitord", "site")
+
+    def put(chair: str, rest: str, body: dict[str, object], at: float | None) -> None:
+        changes = m.apply(f"monitord/site/{chair}/{rest}", json.dumps(body).encode(), at)
+        assert not changes.rejected
+
+    t = iso(time.time())
+    for chair in ("chair-1", "chair-2"):
+        put(chair, "status", {"state": "online", "time": t}, 100.0)
+        put(chair, "vitals/hr", {"kind": "hr", "hr_bpm": 70, "measured_at": t}, 110.0)
+    m.listening(200.0)
+    assert m.chairs["chair-1"].to_json(201.0)["heard_ago_s"] == 1.0  # not silent meanwhile
+    put("chair-2", "vitals/hr", {"kind": "hr", "hr_bpm": 71, "measured_at": t}, 205.0)
+    for chair in ("chair-1", "chair-2"):
+        put(chair, "status", {"state": "offline", "time": t}, 230.0)  # Last Wills, live
+    lost = m.chairs["chair-1"].to_json(240.0)
+    assert lost["heard_ago_s"] is None and lost["offline_since"] == t, lost  # not 40
+    assert m.chairs["chair-2"].to_json(240.0)["heard_ago_s"] == 35.0
+
+
+async def test_a_chair_lost_while_the_station_was_away_reads_its_own_last_time(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """The page of the case above: the station's broker connection taken over (a client
+    with its id: the broker drops the station, which reconnects and resubscribes), then
+    the chair's Last Will. Before, the banner read "since" the resubscribe, "(0 min)"."""
+    async with station_page(tmp_path, mosquitto, mqtt_prefix) as (page, pub):
+        now, ago = time.time(), 180.0
+        await pub.status("chair-1", "online", t=now - ago)
+        await pub.active("chair-1", [], session("dosing", "esketamine", None), t=now - ago)
+        await pub.vitals("chair-1", vitals("chair-1", 124, 78, 72, 98, ago_s=ago))
+        await page.until(f"{tile('chair-1')}.innerText.includes('124/78')", 20, "readings")
+        await page.until("heardAt.has('chair-1')", 10, "heard live")
+        lost = "(m) => { if (!JSON.parse(m.data).broker) window.__lost = true; }"
+        await page.js(f"window.__lost = false; es.addEventListener('stations', {lost}); true")
+        taker = aiomqtt.Client(
+            mosquitto.host, mosquitto.port, identifier=f"monitord-station-{SITE}-{STATION}",
+            protocol=aiomqtt.ProtocolVersion.V5,
+        )  # fmt: skip
+        with contextlib.suppress(aiomqtt.MqttError):  # the station may take it back first
+            async with taker:
+                await page.until("window.__lost", 10, "the station off the broker")
+        gone = taker._disconnected  # its reason read here, not logged in a later test
+        if gone.done() and not gone.cancelled():
+            gone.exception()
+        await page.until("brokerUp && !isStale()", 20, "the station back on the broker")
+        await pub.status("chair-1", "offline", t=now - ago)  # its Last Will, after
+        banner = f"{tile('chair-1')}.querySelector('.offline-banner')?.innerText"
+        text = await page.until(banner, 10, "offline")
+        await page.screenshot(tmp_path / "offline_after_resubscribe.png")
+        assert any(f"since {x} " in text for x in hm(now - ago)), text
+        assert "on the chair's clock (not known here)" in text, text
 
 
 async def test_a_chair_kept_across_a_hello_keeps_its_counts(
