@@ -61,15 +61,17 @@ case "$mode" in
         need_debs python3-venv mosquitto mosquitto-clients influxdb victoria-metrics \
                   poppler-utils chromium systemd faketime gcc libc6-dev openssl
         ensure_venv test
-        # The whole suite on two workers: its tests mostly wait on real time (servers,
-        # ptys, group commits, timeouts), so this halves the wall time (~20 -> ~10 min).
+        # The whole suite on three workers on two cores: its tests mostly wait on real time
+        # (servers, ptys, group commits, timeouts, browsers), so a third worker fills the
+        # waits (one worker ~25 min, two ~13, three ~11 on a 2-core VM; a run with three
+        # and two other jobs loading the machine passed in 12:27).
         # `loadfile`: a test file at a time to the worker that is free, so a costly module
         # fixture (the .deb build, the installed tree) is made once; in collection order
         # (`--no-loadscope-reorder`), which puts the longest files first
         # (tests/conftest.py LONG_FIRST) and ends both workers on short ones. (`loadgroup`
         # does not group under pytest 9: xdist 3.8 renames node ids it can no longer set.)
         # With arguments (a file, -k ...) pytest runs as asked, in one process.
-        [ $# -eq 0 ] && set -- -n 2 --dist loadfile --no-loadscope-reorder
+        [ $# -eq 0 ] && set -- -n 3 --dist loadfile --no-loadscope-reorder
         exec .venv/bin/python -m pytest "$@"
         ;;
     *)
