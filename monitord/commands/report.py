@@ -20,7 +20,7 @@ import os
 import shlex
 import sys
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -84,17 +84,35 @@ class CannotWrite(Exception):
     """The reports cannot be written into `--out`; the message is the one line."""
 
 
-def write_records(records: Sequence[SessionRecord], out: Path) -> tuple[list[Path], bool]:
+def reused_ids(spans: Sequence[SessionSpan]) -> set[str]:
+    """The session ids naming more than one session of the source (an id the station
+    reused, later or on another chair)."""
+    return {i for i, n in Counter(s.session_id for s in spans).items() if n > 1}
+
+
+def write_records(
+    records: Sequence[SessionRecord], out: Path, reused: Collection[str] = ()
+) -> tuple[list[Path], bool]:
     """Reports of the records into `out`; the paths, and whether PDFs were written.
-    Raises CannotWrite (`out` a file, not writable, the disk full)."""
-    from monitord.report.render import pdf_renderer, write_all
+    `reused`: ids the source holds for several sessions (reused_ids of all its sessions,
+    not only those asked for). Raises CannotWrite (`out` a file, not writable, the disk
+    full, a file there of another session)."""
+    from monitord.report.render import NotThisSession, check_free, pdf_renderer, write_all
 
     paths: list[Path] = []
     ids = Counter(r.session_id for r in records)
+    # A session id the station reused names several sessions: one file set each, named
+    # apart whenever the source holds the id twice, not only when one run writes both
+    # (`--session s1 --chair chair-2` replaced chair-1's s1.pdf without a word).
+    unique = [ids[r.session_id] > 1 or r.session_id in reused for r in records]
     try:
-        for rec in records:
-            # A session id the station reused names several sessions: one file set each.
-            paths += write_all(rec, out, unique=ids[rec.session_id] > 1)
+        if out.is_dir():  # every record checked before any file is written
+            for rec, u in zip(records, unique, strict=True):
+                check_free(rec, out, u)
+        for rec, u in zip(records, unique, strict=True):
+            paths += write_all(rec, out, unique=u)
+    except NotThisSession as e:
+        raise CannotWrite(f"--out {out}: {e}") from None
     except OSError as e:  # was a traceback
         if out.exists() and not out.is_dir():
             raise CannotWrite(f"--out {out}: a file, not a folder") from None
@@ -119,13 +137,13 @@ def write_reports(
     from monitord.report import record_for, session_spans
 
     with Outbox(db, StorageConfig(path=db), readonly=True) as ob:
-        spans = session_spans(ob)
+        spans = every = session_spans(ob)
         if session_id is not None or chair is not None or day is not None:
             spans = _select(spans, session_id, chair, day, tz)
         elif since_t is not None:
             spans = [s for s in spans if s.start_t >= since_t]
         records = [record_for(ob, s, tz, rules) for s in spans]
-    return write_records(records, out)[0]
+    return write_records(records, out, reused_ids(every))[0]
 
 
 def list_line(span: SessionSpan, protocol: str, tz: str, flag: str) -> str:
@@ -252,12 +270,14 @@ def main(args: argparse.Namespace) -> int:
                 print(f"monitord report: {_secret_problem(e, args)}", file=sys.stderr)
                 return EX_CONFIG
             within = f"in InfluxDB (site {cfg.site.id})"
-            spans = _select(reader.spans(), args.session, args.chair, day, tz, within)
+            every = reader.spans()
+            spans = _select(every, args.session, args.chair, day, tz, within)
             if args.list:
                 # InfluxDB holds no outages (docs/report.md "Local only"): as its reports.
                 _print_list(spans, tz, rules, lambda _: ())
                 return EX_OK
-            paths, pdf = write_records([reader.record(s, tz, rules) for s in spans], args.out)
+            records = [reader.record(s, tz, rules) for s in spans]
+            paths, pdf = write_records(records, args.out, reused_ids(every))
         else:
             assert db is not None
             from monitord.commands.status import denied
@@ -275,12 +295,13 @@ def main(args: argparse.Namespace) -> int:
             from monitord.report.load import span_outages
 
             with Outbox(db, StorageConfig(path=db), readonly=True) as ob:
-                spans = _select(session_spans(ob), args.session, args.chair, day, tz)
+                every = session_spans(ob)
+                spans = _select(every, args.session, args.chair, day, tz)
                 if args.list:
                     _print_list(spans, tz, rules, lambda s: span_outages(ob, s))
                     return EX_OK
                 records = [record_for(ob, s, tz, rules) for s in spans]
-            paths, pdf = write_records(records, args.out)
+            paths, pdf = write_records(records, args.out, reused_ids(every))
     except (OutboxError, NoSuchSession) as e:
         print(f"monitord report: {e}", file=sys.stderr)
         return EX_NOINPUT

@@ -16,7 +16,7 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import matplotlib
 
@@ -225,7 +225,7 @@ def _figure(rec: SessionRecord, page: _Page, n: int, total: int) -> Figure:
     return fig
 
 
-def write_pdf(rec: SessionRecord, path: Path) -> None:
+def write_pdf(rec: SessionRecord, path: Path | IO[bytes]) -> None:
     pages = layout(rec)
     with PdfPages(path) as pdf:
         for i, p in enumerate(pages, 1):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import html
+import io
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -333,21 +335,87 @@ def stem(rec: SessionRecord, unique: bool = False) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in s)
 
 
+class NotThisSession(Exception):
+    """A file of the name a report would take holds another session's report (or one
+    whose session cannot be told); the message is the one line."""
+
+
+def _owner(events_csv: Path) -> tuple[str, str] | None:
+    """(chair, start time UTC) of the session an events CSV was written for, or None when
+    it cannot be read as one."""
+    chair = start = None
+    try:
+        with events_csv.open(newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                if row.get("source") == "form" and row.get("name") == "chair":
+                    chair = row.get("detail")
+                elif row.get("source") == "session" and row.get("event") == "start":
+                    start = row.get("time_utc")
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    return (chair, start) if chair is not None and start is not None else None
+
+
+def check_free(rec: SessionRecord, out_dir: Path, unique: bool = False) -> None:
+    """Raises NotThisSession when a file of the names `write_all` would write is there and
+    is not this session's: a re-run replaces its own files, never another session's (an id
+    the station reused, a store of another station into the same folder)."""
+    s = stem(rec, unique)
+    names = [f"{s}.pdf", f"{s}.html", f"{s}.csv", f"{s}-events.csv"]
+    there = [n for n in names if (out_dir / n).exists()]
+    if not there:
+        return
+    owner = _owner(out_dir / names[-1])
+    if owner == (rec.chair, fmt_iso_utc(rec.started_t)):
+        return
+    whose = (
+        f"session {rec.session_id!r} of {owner[0]} started {owner[1]}"
+        if owner is not None
+        else "a report whose session cannot be told (no readable events CSV)"
+    )
+    raise NotThisSession(
+        f"{out_dir / there[0]}: holds {whose}, not this one ({rec.chair}, started "
+        f"{fmt_iso_utc(rec.started_t)}): not replaced; write into another --out"
+    )
+
+
 def write_all(
     rec: SessionRecord, out_dir: Path, pdf: bool = True, unique: bool = False
 ) -> list[Path]:
     """PDF (when the renderer is installed and `pdf`), HTML, vitals CSV and events CSV for
     one session into `out_dir`; returns the paths written (the PDF first when written:
-    a caller tells the fallback by its absence). `unique`: see `stem`."""
+    a caller tells the fallback by its absence). `unique`: see `stem`.
+
+    Each file is written to a temporary name in `out_dir`, and only when all are written
+    are they renamed into place: a full disk left a truncated PDF, or a new PDF beside an
+    older run's HTML and CSVs. An OSError then says which files were not written (the
+    ones already there are left as they were). Raises NotThisSession (check_free)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    check_free(rec, out_dir, unique)
     s = stem(rec, unique)
     html_p, vit_p, ev_p = out_dir / f"{s}.html", out_dir / f"{s}.csv", out_dir / f"{s}-events.csv"
     renderer = pdf_renderer() if pdf else None
-    paths: list[Path] = []
-    if renderer is not None:
-        paths.append(out_dir / f"{s}.pdf")
-        renderer.write_pdf(rec, paths[0])  # type: ignore[attr-defined]
-    write_html(rec, html_p)
-    write_csvs(rec, vit_p, ev_p)
+    paths: list[Path] = [out_dir / f"{s}.pdf"] if renderer is not None else []
     paths += [html_p, vit_p, ev_p]
+    # The events CSV last: it tells the next run whose files these are (check_free).
+    temps = {p: p.with_name(f".{p.name}.{os.getpid()}.part") for p in paths}
+    placed: list[Path] = []
+    try:
+        if renderer is not None:
+            # Drawn in memory, then written: matplotlib's PdfPages on a full disk raised a
+            # zlib.error over the OSError (a traceback, not the one line).
+            buf = io.BytesIO()
+            renderer.write_pdf(rec, buf)  # type: ignore[attr-defined]
+            temps[paths[0]].write_bytes(buf.getvalue())
+        write_html(rec, temps[html_p])
+        write_csvs(rec, temps[vit_p], temps[ev_p])
+        for p in paths:
+            os.replace(temps[p], p)
+            placed.append(p)
+    except OSError as e:
+        missed = ", ".join(p.name for p in paths if p not in placed)
+        raise OSError(e.errno, f"{e.strerror or e}: not written: {missed}") from e
+    finally:
+        for t in temps.values():
+            t.unlink(missing_ok=True)
     return paths

@@ -1,0 +1,118 @@
+"""The files a clinical lead files with the REMS form (task C8): a run never silently
+replaces another session's files, never leaves a half-written set. Real stores, a real
+full tmpfs, the real command line (in process: `monitord.cli.main`)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from monitord import cli
+from monitord.config import StorageConfig
+from monitord.models import SessionEvent
+from monitord.outbox import Outbox
+from tests.faults.storekit import fill, tmpfs
+
+from .storeplay import T0
+
+
+def _store(db: Path, *sessions: tuple[str, str, float]) -> Path:
+    """A real store holding (chair, session id, start) sessions of ten minutes each."""
+    with Outbox(db, StorageConfig(path=db)) as ob:
+        for chair, sid, t in sessions:
+            ob.add_session_events(
+                [
+                    SessionEvent(t, chair, "start", "esketamine", sid),
+                    SessionEvent(t + 600, chair, "end", "esketamine", sid),
+                ]
+            )
+    return db
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, list[str], str]:
+    rc = cli.main(["report", *map(str, args)])
+    out, err = capsys.readouterr()
+    return rc, out.split(), err
+
+
+def _chair_of(events_csv: Path) -> str:
+    with events_csv.open(newline="", encoding="utf-8") as fh:
+        return next(r["detail"] for r in csv.DictReader(fh) if r["name"] == "chair")
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_narrowed_runs_of_a_reused_id_do_not_overwrite_each_other(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `--session s1 --chair chair-1`, then `--chair chair-2` into the same --out: the
+    # second replaced chair-1's s1.pdf with chair-2's session (names were made unique
+    # only when one run wrote both).
+    db = _store(tmp_path / "o.sqlite", ("chair-1", "s1", T0), ("chair-2", "s1", T0 + 5))
+    out = tmp_path / "out"
+    written: list[Path] = []
+    for chair in ("chair-1", "chair-2"):
+        rc, paths, err = _run(capsys, "--db", db, "--session", "s1", "--chair", chair, "--out", out)
+        assert rc == 0, err
+        written += [Path(p) for p in paths]
+    assert len(set(written)) == len(written) in (6, 8)
+    assert {p.name for p in written} == {p.name for p in out.iterdir()}
+    one, two = sorted(out.glob("*-events.csv"))
+    assert one.name == f"s1-chair-1-{int(T0)}-events.csv"
+    assert (_chair_of(one), _chair_of(two)) == ("chair-1", "chair-2")
+
+
+def test_a_rerun_replaces_its_own_files_never_another_sessions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    here = _store(tmp_path / "a.sqlite", ("chair-1", "s2", T0))
+    rc, first, err = _run(capsys, "--db", here, "--session", "s2", "--out", out)
+    assert rc == 0, err
+    rc, again, err = _run(capsys, "--db", here, "--session", "s2", "--out", out)
+    assert (rc, again) == (0, first), err  # the same session: replaced
+    before = _files(out)
+    # Another station's store (its own id s2, chair-3) into the same folder.
+    there = _store(tmp_path / "b.sqlite", ("chair-3", "s2", T0 + 3600))
+    rc, paths, err = _run(capsys, "--db", there, "--session", "s2", "--out", out)
+    assert (rc, paths) == (73, [])
+    (line,) = err.splitlines()
+    assert line.startswith(f"monitord report: --out {out}: {out}/s2."), line
+    assert "holds session 's2' of chair-1 started 2024-05-06T09:00:00Z" in line, line
+    assert "not this one (chair-3, started 2024-05-06T10:00:00Z): not replaced" in line, line
+    assert _files(out) == before
+
+
+def test_a_full_disk_leaves_no_half_written_set(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A failed write left a truncated PDF (a zlib.error traceback), or a new PDF beside
+    # the older HTML and CSVs.
+    from monitord.report.render import pdf_renderer
+
+    db = _store(tmp_path / "o.sqlite", ("chair-1", "s3", T0))
+    names = ["s3.pdf"] if pdf_renderer() is not None else []
+    names += ["s3.html", "s3.csv", "s3-events.csv"]
+    args = ("--db", db, "--session", "s3")
+    with tmpfs(tmp_path / "disk", "2m") as disk:
+        out = disk / "reports"
+        out.mkdir()
+        filler = fill(disk)
+        rc, paths, err = _run(capsys, *args, "--out", out)
+        assert (rc, paths) == (73, [])
+        (line,) = err.splitlines()
+        assert line.startswith(f"monitord report: --out {out}: cannot write: "), line
+        assert line.endswith("not written: " + ", ".join(names)), line
+        assert list(out.iterdir()) == []  # no truncated file, no temporary one
+        filler.unlink()
+        rc, paths, err = _run(capsys, *args, "--out", out)
+        assert (rc, [Path(p).name for p in paths]) == (0, names), err
+        before = _files(out)
+        filler = fill(disk)
+        rc, paths, err = _run(capsys, *args, "--out", out)
+        assert (rc, paths) == (73, [])
+        assert _files(out) == before  # the earlier set whole, nothing beside it
