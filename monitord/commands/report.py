@@ -45,6 +45,16 @@ NO_PDF_NOTICE = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    # No default here (the common one was DEFAULT_CONFIG): `-c /etc/monitord/monitord.toml`
+    # typed is named, and refused when missing, as any named config (docs/report.md); it
+    # read as the default and was skipped beside --db (the report came out in UTC).
+    p.add_argument(
+        "-c",
+        "--config",
+        metavar="PATH",
+        default=None,
+        help=f"config file (default: {DEFAULT_CONFIG} when there is one)",
+    )
     p.add_argument("--session", metavar="ID", help="one session by its id")
     p.add_argument("--chair", metavar="ID", help="sessions of this chair (with --date: that day)")
     p.add_argument(
@@ -192,7 +202,7 @@ def _as_root(args: argparse.Namespace) -> str:
             cmd += [opt, str(value)]
     if args.source == "influx":
         cmd += ["--from", "influx"]
-    if args.config != DEFAULT_CONFIG:
+    if args.config is not None:
         cmd += ["-c", str(args.config)]
     if args.list:
         cmd.append("--list")
@@ -245,11 +255,12 @@ def main(args: argparse.Namespace) -> int:
     # Without one, --db alone reports in UTC with the default rules. A config named, or
     # the default one present, is read, and a bad one refused: it was dropped without a
     # word beside --db, so the record came out in UTC instead of the site's time zone.
-    named = args.config != DEFAULT_CONFIG
-    if db is None or args.source == "influx" or named or Path(args.config).exists():
+    named = args.config is not None
+    config = args.config if named else DEFAULT_CONFIG
+    if db is None or args.source == "influx" or named or Path(config).exists():
         try:
             # A central machine's config has no [[chairs]] (docs/report.md "From InfluxDB").
-            cfg = load_config(args.config, chairs_optional=True)
+            cfg = load_config(config, chairs_optional=True)
         except ConfigError as e:
             for line in e.lines:
                 print(line, file=sys.stderr)

@@ -1,6 +1,7 @@
 """The files a clinical lead files with the REMS form (task C8): a run never silently
-replaces another session's files, never leaves a half-written set. Real stores, a real
-full tmpfs, the real command line (in process: `monitord.cli.main`)."""
+replaces another session's files, never leaves a half-written set, and a `-c` typed is a
+named config even when it is the default path. Real stores, a real full tmpfs, the real
+command line (in process: `monitord.cli.main`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from monitord import cli
+from monitord.commands import report
 from monitord.config import StorageConfig
 from monitord.models import SessionEvent
 from monitord.outbox import Outbox
@@ -116,3 +118,22 @@ def test_a_full_disk_leaves_no_half_written_set(
         rc, paths, err = _run(capsys, *args, "--out", out)
         assert (rc, paths) == (73, [])
         assert _files(out) == before  # the earlier set whole, nothing beside it
+
+
+def test_a_typed_default_config_that_is_missing_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `-c /etc/monitord/monitord.toml` typed beside --db, that file missing, read as "no
+    # -c" and was skipped: the report came out in UTC. The default path is moved into
+    # tmp_path so the test does not depend on this machine's /etc.
+    default = tmp_path / "etc" / "monitord.toml"
+    monkeypatch.setattr(cli, "DEFAULT_CONFIG", str(default))
+    monkeypatch.setattr(report, "DEFAULT_CONFIG", str(default))
+    db = _store(tmp_path / "o.sqlite", ("chair-1", "s4", T0))
+    out = tmp_path / "out"
+    rc, _, err = _run(capsys, "--db", db, "--session", "s4", "--out", out)
+    assert rc == 0, err  # not typed, not there: UTC and the default rules, as documented
+    rc, paths, err = _run(capsys, "-c", default, "--db", db, "--session", "s4", "--out", out)
+    assert (rc, paths) == (78, [])
+    (line,) = err.splitlines()
+    assert str(default) in line, line
