@@ -63,8 +63,8 @@ case "$mode" in
         ensure_venv test
         # The whole suite on three workers on two cores: its tests mostly wait on real time
         # (servers, ptys, group commits, timeouts, browsers), so a third worker fills the
-        # waits (one worker ~25 min, two ~13, three ~11 on a 2-core VM; a run with three
-        # and two other jobs loading the machine passed in 12:27).
+        # waits (on a 2-core VM: two workers ~13 min, three ~9.5; with two other jobs
+        # loading the machine, three passed in 12:27 where two had taken 15:45).
         # `loadfile`: a test file at a time to the worker that is free, so a costly module
         # fixture (the .deb build, the installed tree) is made once; in collection order
         # (`--no-loadscope-reorder`), which puts the longest files first
