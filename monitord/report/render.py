@@ -14,6 +14,7 @@ import html
 import io
 import os
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from monitord import __version__
@@ -356,6 +357,24 @@ def _owner(events_csv: Path) -> tuple[str, str] | None:
     return (chair, start) if chair is not None and start is not None else None
 
 
+def _owner_010(report_csv: Path) -> tuple[str, str] | None:
+    """(chair, start UTC "YYYY-MM-DD HH:MM:SS") from a 0.1.0 report CSV (columns section,
+    name, value; no events CSV then), or None: a folder of 0.1.0 files refused every
+    re-run of its own sessions."""
+    got: dict[str, str] = {}
+    try:
+        with report_csv.open(newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                if row.get("section") == "session" and row.get("name"):
+                    got[row["name"]] = row.get("value") or ""
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    chair, day, start = got.get("Chair"), got.get("Date (UTC)"), got.get("Session start")
+    if chair is None or not day or not start:
+        return None
+    return (chair, f"{day} {start.removesuffix(' UTC')}")
+
+
 def check_free(rec: SessionRecord, out_dir: Path, unique: bool = False) -> None:
     """Raises NotThisSession when a file of the names `write_all` would write is there and
     is not this session's: a re-run replaces its own files, never another session's (an id
@@ -368,6 +387,11 @@ def check_free(rec: SessionRecord, out_dir: Path, unique: bool = False) -> None:
     owner = _owner(out_dir / names[-1])
     if owner == (rec.chair, fmt_iso_utc(rec.started_t)):
         return
+    if owner is None and not (out_dir / names[-1]).exists():
+        # 0.1.0 wrote no events CSV; its start is to the second, truncated as then.
+        started = datetime.fromtimestamp(rec.started_t, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+        if _owner_010(out_dir / names[2]) == (rec.chair, started):
+            return
     whose = (
         f"session {rec.session_id!r} of {owner[0]} started {owner[1]}"
         if owner is not None

@@ -137,3 +137,35 @@ def test_a_typed_default_config_that_is_missing_is_refused(
     assert (rc, paths) == (78, [])
     (line,) = err.splitlines()
     assert str(default) in line, line
+
+
+def _old_010_set(out: Path, sid: str, chair: str, day: str, start: str) -> None:
+    """The files 0.1.0 wrote for a session: PDF, HTML and one CSV (columns section, time_utc,
+    min_from_dose, name, value, detail; no events CSV)."""
+    out.mkdir(exist_ok=True)
+    (out / f"{sid}.pdf").write_bytes(b"%PDF-1.4 old\n")
+    (out / f"{sid}.html").write_text("<html>old</html>\n", encoding="utf-8")
+    rows = [("Chair", chair), ("Session", sid), ("Date (UTC)", day), ("Session start", start)]
+    with (out / f"{sid}.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(("section", "time_utc", "min_from_dose", "name", "value", "detail"))
+        w.writerows(("session", "", "", k, v, "") for k, v in rows)
+
+
+def test_a_folder_of_010_files_is_rerun_into_and_still_guarded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A clinic's folder from 0.1.0 (no events CSV): every re-run of its own sessions was
+    # refused with 73 ("cannot be told"), so the daily run stopped writing at all.
+    db = _store(tmp_path / "o.sqlite", ("chair-1", "s1", T0), ("chair-2", "s2", T0 + 3600))
+    out = tmp_path / "out"
+    _old_010_set(out, "s1", "chair-1", "2024-05-06", "09:00:00 UTC")
+    rc, paths, err = _run(capsys, "--db", db, "--session", "s1", "--out", out)
+    assert rc == 0, err
+    assert _chair_of(out / "s1-events.csv") == "chair-1"
+    # Another session's 0.1.0 files under that name are still not replaced.
+    _old_010_set(out, "s2", "chair-9", "2024-05-06", "10:00:00 UTC")
+    before = _files(out)
+    rc, paths, err = _run(capsys, "--db", db, "--session", "s2", "--out", out)
+    assert (rc, paths) == (73, []), err
+    assert _files(out) == before
