@@ -126,17 +126,27 @@ def main(args: argparse.Namespace) -> int:
     asyncio.run(daemon.run())
     print("monitord demo: scenario finished. " + daemon.summary(), flush=True)
     # Session reports (REMS monitoring record) for the sessions this run played.
-    from monitord.commands.report import NO_PDF_NOTICE, write_reports
+    from monitord.commands.report import (
+        EX_CANTCREAT,
+        NO_PDF_NOTICE,
+        CannotWrite,
+        write_reports,
+    )
     from monitord.engine.rules import RuleSet
 
     if importlib.util.find_spec("matplotlib") is None:  # the `report` extra
         print(NO_PDF_NOTICE.replace("monitord report", "monitord demo"), flush=True)
-    for path in write_reports(
-        store,
-        store.parent / "reports",
-        since_t=started,
-        tz=cfg.site.timezone,
-        rules=RuleSet.from_overrides(cfg.alerts),
-    ):
+    try:
+        written = write_reports(
+            store,
+            store.parent / "reports",
+            since_t=started,
+            tz=cfg.site.timezone,
+            rules=RuleSet.from_overrides(cfg.alerts),
+        )
+    except CannotWrite as e:  # was a traceback after the whole scenario had run
+        print(f"monitord demo: reports not written: {e}", file=sys.stderr)
+        return EX_CANTCREAT
+    for path in written:
         print(f"monitord demo: report {path}", flush=True)
     return EX_OK

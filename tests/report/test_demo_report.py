@@ -4,6 +4,7 @@ command (offline, fast clock) in a scratch directory."""
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,3 +39,22 @@ def test_demo_writes_a_report_per_session(tmp_path: Path) -> None:
         vitals = c.with_name(c.name.removesuffix("-events.csv") + ".csv")
         assert len(list(csv.DictReader(vitals.open()))) > 10
     assert protocols == {"esketamine", "iv-ketamine"}
+
+
+def test_demo_reports_that_cannot_be_written_are_one_line(tmp_path: Path) -> None:
+    # var/reports a file: the demo's CannotWrite from write_reports was a traceback.
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "reports").write_text("not a folder\n")
+    r = subprocess.run(
+        [sys.executable, "-m", "monitord", "demo", "--offline", "--speed", "2000"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        # This checkout's monitord, not the one the venv has installed (cwd is tmp_path).
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    assert r.returncode == 73, r.stderr[-3000:]
+    assert "Traceback" not in r.stderr, r.stderr[-3000:]
+    (line,) = [ln for ln in r.stderr.splitlines() if "reports not written" in ln]
+    assert line.startswith("monitord demo: reports not written: --out var/reports"), line
