@@ -65,17 +65,17 @@ def test_the_influxdb_block_installs_the_cli_it_runs() -> None:
     assert any("influxdb-client" in c.split() for c in installs), cmds[: first + 1]
 
 
-def _broker_block_runnable() -> bool:
+def _need_broker_block_runnable() -> None:
+    """The README's test command runs as root with Debian's mosquitto installed (its
+    group, mosquitto_passwd); anything else fails here by name, never skipped."""
     try:
         grp.getgrnam("mosquitto")
     except KeyError:
-        return False
-    return os.geteuid() == 0 and shutil.which("mosquitto_passwd") is not None
+        pytest.fail("the broker block needs the group mosquitto (apt-get install mosquitto)")
+    assert os.geteuid() == 0, "the broker block runs install -o root -g mosquitto: run as root"
+    assert shutil.which("mosquitto_passwd"), "mosquitto_passwd not found (mosquitto)"
 
 
-@pytest.mark.skipif(
-    not _broker_block_runnable(), reason="needs root, mosquitto_passwd, group mosquitto"
-)
 def test_the_broker_block_never_leaves_password_hashes_readable_by_all(tmp_path: Path) -> None:
     """The block run for real, /etc/mosquitto moved to a temporary folder; after each
     command no file holding a hash is readable by others. mosquitto_passwd copies the
@@ -83,6 +83,7 @@ def test_the_broker_block_never_leaves_password_hashes_readable_by_all(tmp_path:
     keeps that copy, made with the block's umask, where the test can see it. It was:
     `mosquitto_passwd -c` made the file 0644 until the `chmod` three lines later, and each
     later mosquitto_passwd wrote the earlier hashes to a 0644 FILE.tmp."""
+    _need_broker_block_runnable()
     etc, spy = tmp_path / "etc", tmp_path / "spy"
     for d in (
         etc / "certs",
@@ -120,14 +121,12 @@ def test_the_broker_block_never_leaves_password_hashes_readable_by_all(tmp_path:
     assert (stat.S_IMODE(st.st_mode), grp.getgrgid(st.st_gid).gr_name) == (0o640, "mosquitto")
 
 
-@pytest.mark.skipif(
-    not _broker_block_runnable(), reason="needs root, mosquitto_passwd, group mosquitto"
-)
 def test_the_broker_block_run_again_keeps_the_accounts(tmp_path: Path) -> None:
     """An operator adding a chair re-runs the block (or pastes it whole): its `install
     ... /dev/null` line emptied the password file, every account made before was gone
     and each chair's and station's login refused at the broker's restart. The line now
     makes the file only where there is none."""
+    _need_broker_block_runnable()
     etc = tmp_path / "etc"
     for d in (etc / "certs", etc / "conf.d", tmp_path / "certs", tmp_path / "config" / "mosquitto"):
         d.mkdir(parents=True)
