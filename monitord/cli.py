@@ -22,8 +22,11 @@ if TYPE_CHECKING:
     from monitord.devices import SimulatedChairStarter
 
 EX_OK = 0
+# A bad option value a command checks itself (argparse's own usage errors are 2).
+EX_USAGE = 64  # sysexits.h
 EX_DATAERR = 65  # bad scenario / rejected payload (sysexits.h)
 EX_UNAVAILABLE = 69  # a feature this install lacks, e.g. the simulators (sysexits.h)
+EX_CANTCREAT = 73  # an output file or folder cannot be written (sysexits.h)
 EX_CONFIG = 78  # bad configuration (sysexits.h)
 # What a program killed by SIGPIPE returns in a shell (128 + 13): `monitord replay X | head`
 # ends like `yes | head`, without a traceback.

@@ -25,12 +25,10 @@ from typing import IO, Any
 
 from monitord import __version__
 from monitord.capturefile import CaptureWriter, reading_record
-from monitord.cli import EX_OK
+from monitord.cli import EX_CANTCREAT, EX_OK, EX_USAGE
 from monitord.drivers.base import Reject
 from monitord.models import Reading
 
-EX_USAGE = 64
-EX_CANTCREAT = 73
 EX_IOERR = 74
 
 DESCRIPTION = """\

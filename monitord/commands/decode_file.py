@@ -11,10 +11,8 @@ import argparse
 import json
 import sys
 
-from monitord.cli import EX_DATAERR, EX_OK
+from monitord.cli import EX_DATAERR, EX_OK, EX_USAGE
 from monitord.drivers.base import Reject
-
-EX_USAGE = 64
 
 
 def main_file(args: argparse.Namespace) -> int:

@@ -18,12 +18,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from monitord.cli import EX_CONFIG, EX_OK
+from monitord.cli import EX_CANTCREAT, EX_CONFIG, EX_OK, EX_USAGE
 from monitord.config import Config, parse_config
 from monitord.config_devices import MAX_SIMULATE_SPEED
 from monitord.log import setup_logging
-
-EX_USAGE = 64  # sysexits.h: a bad option value, as `capture` and `scan`
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -127,7 +125,6 @@ def main(args: argparse.Namespace) -> int:
     print("monitord demo: scenario finished. " + daemon.summary(), flush=True)
     # Session reports (REMS monitoring record) for the sessions this run played.
     from monitord.commands.report import (
-        EX_CANTCREAT,
         NO_PDF_NOTICE,
         CannotWrite,
         write_reports,

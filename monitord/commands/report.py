@@ -25,7 +25,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from monitord.cli import DEFAULT_CONFIG, EX_CONFIG, EX_DATAERR, EX_OK
+from monitord.cli import DEFAULT_CONFIG, EX_CANTCREAT, EX_CONFIG, EX_DATAERR, EX_OK
 from monitord.config import ConfigError, StorageConfig, load_config
 from monitord.credentials import CredentialMissing
 from monitord.engine.rules import RuleSet
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 EX_NOINPUT = 66  # sysexits.h: no such session / no store
 EX_UNAVAILABLE = 69  # sysexits.h: the database does not answer
-EX_CANTCREAT = 73  # sysexits.h: --out cannot be written
 NO_PDF_NOTICE = (
     "monitord report: PDF renderer not installed (matplotlib: the monitord[report] extra), "
     "wrote HTML and CSV only; see docs/report.md"

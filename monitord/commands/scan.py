@@ -18,9 +18,8 @@ import sys
 from dataclasses import dataclass
 from typing import IO
 
-from monitord.cli import EX_OK
+from monitord.cli import EX_OK, EX_USAGE
 
-EX_USAGE = 64
 EX_UNAVAILABLE = 69  # no Bluetooth adapter / BlueZ not reachable (sysexits.h)
 
 # service UUID (bleak's 128-bit string) -> (short name, driver, config id)

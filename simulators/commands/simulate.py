@@ -26,12 +26,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from monitord.cli import EX_DATAERR, EX_OK, EX_SOFTWARE
+from monitord.cli import EX_DATAERR, EX_OK, EX_SOFTWARE, EX_USAGE
 from monitord.drivers.registry import DRIVERS as _REGISTRY
 from monitord.models import Kind
 from monitord.simulators.base import SimEvent
-
-EX_USAGE = 64  # sysexits.h: a bad option (as simulate_capture.py's)
 
 # the serial drivers that name a simulator (drivers/registry.py is the one list)
 DRIVERS = tuple(d.name for d in _REGISTRY.values() if d.transport == "serial" and d.simulator)

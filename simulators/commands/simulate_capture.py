@@ -8,9 +8,7 @@ import argparse
 import asyncio
 import sys
 
-from monitord.cli import EX_DATAERR, EX_OK
-
-EX_USAGE = 64
+from monitord.cli import EX_DATAERR, EX_OK, EX_USAGE
 
 
 async def _play(args: argparse.Namespace, capture: object) -> int:

@@ -24,7 +24,7 @@ HELPERS = {
     "simulate": ["monitord.simulators.commands.simulate_capture"],
 }
 # Names imported inside a function (not in the module's globals).
-LOCAL = {"EX_TEMPFAIL": 75, "EX_SOFTWARE": 70, "EX_CANTCREAT": 73}
+LOCAL = {"EX_TEMPFAIL": 75, "EX_SOFTWARE": 70}
 RETURNED = re.compile(r"(?:return|rc =) (EX_[A-Z]+|\d+)\b")
 
 
