@@ -10,6 +10,7 @@ import contextlib
 import importlib
 import importlib.util
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Sequence
@@ -114,6 +115,14 @@ def positive_seconds(text: str) -> float:
 
 
 MAX_SECONDS = 3600  # `positive_seconds`: an hour, far above any network check's wait
+
+
+def as_root(command: str, options: Sequence[str]) -> str:
+    """`command` with `options` again under sudo, for a one-line "run it as root" advice:
+    the installed executable by its full path (sudo's PATH may not have
+    /opt/monitord/bin)."""
+    exe = sys.argv[0] if os.path.basename(sys.argv[0]) == "monitord" else "monitord"
+    return "sudo " + shlex.join([exe, command, *options])
 
 
 def common_options() -> argparse.ArgumentParser:

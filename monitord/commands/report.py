@@ -16,8 +16,6 @@ Read-only on the store and the database: safe while the daemon runs.
 from __future__ import annotations
 
 import argparse
-import os
-import shlex
 import sys
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
@@ -25,7 +23,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from monitord.cli import DEFAULT_CONFIG, EX_CANTCREAT, EX_CONFIG, EX_DATAERR, EX_OK
+from monitord.cli import DEFAULT_CONFIG, EX_CANTCREAT, EX_CONFIG, EX_DATAERR, EX_OK, as_root
 from monitord.config import ConfigError, StorageConfig, load_config
 from monitord.credentials import CredentialMissing
 from monitord.engine.rules import RuleSet
@@ -187,10 +185,8 @@ def _protocol(span: SessionSpan) -> str:
 
 
 def _as_root(args: argparse.Namespace) -> str:
-    """This command again with sudo: the installed executable by its full path (sudo's
-    PATH may not have /opt/monitord/bin), with the options given."""
-    exe = sys.argv[0] if os.path.basename(sys.argv[0]) == "monitord" else "monitord"
-    cmd = [exe, "report"]
+    """This command again with sudo, with the options given."""
+    opts: list[str] = []
     for opt, value in (
         ("--session", args.session),
         ("--chair", args.chair),
@@ -198,16 +194,16 @@ def _as_root(args: argparse.Namespace) -> str:
         ("--db", args.db),
     ):
         if value is not None:
-            cmd += [opt, str(value)]
+            opts += [opt, str(value)]
     if args.source == "influx":
-        cmd += ["--from", "influx"]
+        opts += ["--from", "influx"]
     if args.config is not None:
-        cmd += ["-c", str(args.config)]
+        opts += ["-c", str(args.config)]
     if args.list:
-        cmd.append("--list")
+        opts.append("--list")
     else:
-        cmd += ["--out", str(args.out)]
-    return "sudo " + shlex.join(cmd)
+        opts += ["--out", str(args.out)]
+    return as_root("report", opts)
 
 
 def _secret_problem(e: OSError, args: argparse.Namespace) -> str:

@@ -12,7 +12,6 @@ import fcntl
 import json
 import os
 import pwd
-import shlex
 import sqlite3
 import stat
 import sys
@@ -20,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from monitord.cli import DEFAULT_CONFIG, EX_OK
+from monitord.cli import DEFAULT_CONFIG, EX_OK, as_root
 from monitord.config import StorageConfig, load_config
 from monitord.outbox import SINKS, Outbox, OutboxError
 from monitord.techalarm import alarm_file, load_alarm_file
@@ -119,17 +118,15 @@ def denied(path: Path) -> str | None:
 
 
 def _as_root(args: argparse.Namespace) -> str:
-    """The command to run again with sudo: the installed executable by its full path (sudo's
-    PATH may not have /opt/monitord/bin), with the options given."""
-    exe = sys.argv[0] if os.path.basename(sys.argv[0]) == "monitord" else "monitord"
-    cmd = [exe, "status"]
+    """This command again with sudo, with the options given."""
+    opts: list[str] = []
     if args.config != DEFAULT_CONFIG:
-        cmd += ["-c", args.config]
+        opts += ["-c", args.config]
     if args.db is not None:
-        cmd += ["--db", str(args.db)]
+        opts += ["--db", str(args.db)]
     if args.json:
-        cmd.append("--json")
-    return "sudo " + shlex.join(cmd)
+        opts.append("--json")
+    return as_root("status", opts)
 
 
 def running(store: Path) -> bool:
