@@ -336,6 +336,12 @@ def stem(rec: SessionRecord, unique: bool = False) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in s)
 
 
+def file_names(stem_: str) -> tuple[str, str, str, str]:
+    """The PDF, HTML, vitals CSV and events CSV a report set of `stem_` takes (one list for
+    `write_all` and the check of what it would replace, `check_free`)."""
+    return f"{stem_}.pdf", f"{stem_}.html", f"{stem_}.csv", f"{stem_}-events.csv"
+
+
 class NotThisSession(Exception):
     """A file of the name a report would take holds another session's report (or one
     whose session cannot be told); the message is the one line."""
@@ -379,8 +385,7 @@ def check_free(rec: SessionRecord, out_dir: Path, unique: bool = False) -> None:
     """Raises NotThisSession when a file of the names `write_all` would write is there and
     is not this session's: a re-run replaces its own files, never another session's (an id
     the station reused, a store of another station into the same folder)."""
-    s = stem(rec, unique)
-    names = [f"{s}.pdf", f"{s}.html", f"{s}.csv", f"{s}-events.csv"]
+    names = file_names(stem(rec, unique))
     there = [n for n in names if (out_dir / n).exists()]
     if not there:
         return
@@ -416,10 +421,9 @@ def write_all(
     ones already there are left as they were). Raises NotThisSession (check_free)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     check_free(rec, out_dir, unique)
-    s = stem(rec, unique)
-    html_p, vit_p, ev_p = out_dir / f"{s}.html", out_dir / f"{s}.csv", out_dir / f"{s}-events.csv"
+    pdf_p, html_p, vit_p, ev_p = (out_dir / n for n in file_names(stem(rec, unique)))
     renderer = pdf_renderer() if pdf else None
-    paths: list[Path] = [out_dir / f"{s}.pdf"] if renderer is not None else []
+    paths: list[Path] = [pdf_p] if renderer is not None else []
     paths += [html_p, vit_p, ev_p]
     # The events CSV last: it tells the next run whose files these are (check_free).
     temps = {p: p.with_name(f".{p.name}.{os.getpid()}.part") for p in paths}
