@@ -223,7 +223,6 @@ def check(
                 )
                 continue
             st = p.stat()
-            mode = st.st_mode
             # The installers lay each secret out empty: an `ok` then read as "ready"
             # while every login would be refused (doctor said so, check-config did not).
             # Its text only when this user may read it (else its size: not an error).
@@ -257,12 +256,7 @@ def check(
         # left root:root 0640, unreadable); in the secrets directory root-only 0600
         # (docs/install.md): a 0640 one gave its group the password, unwarned. Under the
         # unit `p` is systemd's copy (the service's own), not the operator's file.
-        who = None
-        if mode & stat.S_IROTH:
-            who = f"readable by every user (mode {stat.S_IMODE(mode):04o})"
-        elif not path.is_absolute() and unit_directory() is None:
-            who = _open_to(p)
-        if who:
+        if who := _open_to(p, by_group=not path.is_absolute() and unit_directory() is None):
             fix = "chmod 0600 it (root-only: systemd hands the service a copy)"
             if path.is_absolute():
                 fix = serviceuser.file_fix(p, "group")[1]
@@ -444,11 +438,12 @@ def _scenario_problem(path: Path, chair: str) -> str | None:
     return None
 
 
-def _open_to(p: Path) -> str | None:
-    """Who besides its owner may use file `p`, in words with its mode, or None (0600)."""
+def _open_to(p: Path, by_group: bool = True) -> str | None:
+    """Who besides its owner may use file `p`, in words with its mode, or None (0600);
+    without `by_group`, only a file every user can read is told."""
     st = p.stat()
     mode = stat.S_IMODE(st.st_mode)
-    if not mode & 0o077:
+    if not mode & (0o077 if by_group else stat.S_IROTH):
         return None
     try:
         group = grp.getgrgid(st.st_gid).gr_name
