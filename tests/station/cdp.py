@@ -12,7 +12,7 @@ import json
 import shutil
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,9 @@ class Page:
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.console: list[str] = []
         self.target_id = ""  # the tab's DevTools target (Browser.new_page)
+        # DevTools events a test listens to (method -> handler of its params), e.g.
+        # `Fetch.requestPaused` to hold a request of the page on its way.
+        self.on: dict[str, Callable[[dict[str, Any]], None]] = {}
         self._reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -45,6 +48,8 @@ class Page:
                 )
             elif data.get("method") == "Runtime.exceptionThrown":
                 self.console.append("EXCEPTION " + json.dumps(data["params"]["exceptionDetails"]))
+            elif (handler := self.on.get(data.get("method", ""))) is not None:
+                handler(data["params"])
 
     async def send(self, method: str, **params: Any) -> dict[str, Any]:
         i = next(self._ids)

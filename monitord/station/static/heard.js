@@ -50,6 +50,11 @@ async function sendReceipt(key, body) {
   if (r.ok) receipted.set(key, { sent: true, sounded: body.sounded || !!(prev && prev.sounded) });
   else receipted.set(key, prev && prev.sent ? { ...prev, busy: false } : { sent: false, retryAt: mono() + RECEIPT_RETRY_MS });
   while (receipted.size > 2000) receipted.delete(receipted.keys().next().value);
+  // Its tone may have started while it was on its way (a higher alarm acknowledged, the
+  // pause over, audio armed): setReceipts skipped it as busy then, so it is asked now.
+  // Before, `sounded: true` waited for the chair's next message (minutes for a chair with
+  // no streaming reading). Sent, or failed and not due again, it sends nothing more.
+  if (r.ok) setReceipts(chairs.get(body.chair));
 }
 function receipt(ev) { // a live event: every one is receipted once shown
   const alarm = ev.alert_id && (ev.event === "raised" || ev.event === "escalated");
