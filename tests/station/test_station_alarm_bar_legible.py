@@ -1,7 +1,9 @@
 """The alarm bar on a realistic 8-chair board at 1280x720 (a wallboard's usual screen):
-every link says which chair and how urgent (docs/station.md "Alarm bar"). Before, a
-chair id of 32 characters filled its link and cut off its priority and message (a
-yellow link that said only the chair's name). Real station, real mosquitto, real headless Chromium.
+every link says which chair and how urgent, legibly, in both halves of its flash
+(docs/station.md "Alarm bar"). Before, a chair id of 32 characters filled its link and
+cut off its priority and message (a yellow link that said only the chair's name), and a
+flashing medium link's black words stood on near-black in the dark half of the flash,
+unreadable half the time. Real station, real mosquitto, real headless Chromium.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ async def test_the_alarm_bar_names_chair_and_priority_legibly_at_1280x720(
         assert [x["chair"] for x in links] == ["chair-1", "chair-2", LONG, "chair-3", "chair-7"]
         for x in links:
             assert x["whole"], x  # which chair and how urgent, whole
+            assert min(x["contrast"]) >= 4.5, x  # WCAG AA, in both halves of the flash
         # The bar sits under the header, on screen, above the first tiles.
         assert await page.js(
             "document.getElementById('alarm-bar').getBoundingClientRect().bottom < 720 / 2"
