@@ -66,7 +66,9 @@ function checkStale() {
     $("gap-banner").hidden = false;
   }
   if (!s) staleSince = null;
+  const was = document.body.classList.contains("stale");
   document.body.classList.toggle("stale", s);
+  if (was !== s) renderAll(); // what a tile says is known (its device links) changed
   $("stale-banner").hidden = !s;
   if (s) $("stale-since").textContent = `since ${hhmm(staleWall)}`;
   decideSound();
@@ -216,8 +218,11 @@ function render(c) {
   const devices = new Set([...Object.values(v).map((r) => r.device).filter(Boolean), ...lost]);
   links.append("devices: ");
   for (const d of [...devices].sort()) {
-    // An offline or silent chair's links are not known: its last word is no "ok".
-    const unknown = c.online === false ? "not known (chair offline)" : quiet !== null ? "not known (not heard)" : null;
+    // An offline or silent chair's links are not known: its last word is no "ok". Nor are
+    // any on a stale board (its ONLINE badges are greyed alike): "ok" read as a link seen
+    // working now, on a board that has heard nothing since the connection was lost.
+    const unknown = c.online === false ? "not known (chair offline)" : quiet !== null ? "not known (not heard)"
+      : isStale() ? "not known (board not live)" : null;
     const word = unknown || (lost.has(d) ? "LOST" : "ok");
     links.append(el("span", lost.has(d) ? "lost" : unknown ? "unknown" : "", `${d} ${word} `));
   }
