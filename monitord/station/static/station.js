@@ -218,11 +218,12 @@ function render(c) {
   const devices = new Set([...Object.values(v).map((r) => r.device).filter(Boolean), ...lost]);
   links.append("devices: ");
   for (const d of [...devices].sort()) {
-    // An offline or silent chair's links are not known: its last word is no "ok". Nor are
-    // any on a stale board (its ONLINE badges are greyed alike): "ok" read as a link seen
-    // working now, on a board that has heard nothing since the connection was lost.
+    // An offline or silent chair's links are not known: its last word is no "ok". Nor is
+    // an "ok" on a stale board (its ONLINE badges are greyed alike): it read as a link seen
+    // working now, on a board that has heard nothing since the connection was lost. A link
+    // last known LOST still says so there (its alarm line is shown, last known, too).
     const unknown = c.online === false ? "not known (chair offline)" : quiet !== null ? "not known (not heard)"
-      : isStale() ? "not known (board not live)" : null;
+      : isStale() && !lost.has(d) ? "not known (board not live)" : null;
     const word = unknown || (lost.has(d) ? "LOST" : "ok");
     links.append(el("span", lost.has(d) ? "lost" : unknown ? "unknown" : "", `${d} ${word} `));
   }
