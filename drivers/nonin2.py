@@ -54,6 +54,15 @@ draws the HR MSB byte `0 R R R R R HR8 HR7`; the values read from it fit in 7 bi
 pufferfish (0x01, status bit 7, checksum) and OpenICE (format #7: status bit, checksum) do
 not check it. If a real device sets it in any frame, that packet is lost as framing noise:
 decode a capture with the profile, which names the byte.
+Readings: one a second from three packets (`PacketWindow`), and what it says is what any of
+the three said, as a packet says what any of its frames said: probe off if any packet was,
+artifact or red perfusion if any packet had it. Oxford IBME's `NoninPacket` likewise keeps
+"any frame with" artifact, out of track and sensor alarm over a packet
+(`hasAnySensorAlarm`: "unusable data for analysis. This happens when the finger is
+removed"), and Nonin's values in frames 1-3 "immediately change to an error value if
+finger is removed", so a finger out shows in every packet the module sends; whether a
+module ever puts an OOT-only packet inside a finger out is not known (no capture), but
+the driver's own choice of one packet in three must not be what reads the finger back in.
 A packet is decoded when its 25 frames (SYNC first) arrived in order without a gap. A
 packet cut short (a SYNC before frame 25, or bytes lost in between) is dropped and
 counted, never decoded from the frames that happened to arrive.
@@ -61,7 +70,7 @@ counted, never decoded from the frames that happened to arrive.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from monitord.config import DeviceOptions
@@ -318,12 +327,55 @@ def decode_hex_frames(data: bytes) -> list[dict[str, Any]] | Reject:
 
 
 EMIT_EVERY_PACKETS = 3  # one reading per second of device data (3 packets a second)
+# The names a packet's STATUS bits give (`status_names`, `_PERFUSION`): a reading carries
+# them from every packet it stands for. The value flags (`pulse_implausible` ...) stay the
+# last packet's, whose values the reading carries.
+_STATUS_FLAGS = frozenset(
+    [name for _, name in _STATUS_NAMES] + [name for _, name in _PERFUSION] + ["probe_off"]
+)
+
+
+class PacketWindow:
+    """Packets -> readings: one per `EMIT_EVERY_PACKETS` packets (1 s of *device* data,
+    the 1 Hz cadence of the other oximeter drivers), or at once when validity changes.
+
+    A reading stands for every packet since the last one, as a packet stands for its 25
+    frames: the values are the last packet's, the status is what any of them said (probe
+    off, not valid, artifact, perfusion), so a finger out is never read back in by the
+    driver's choice of packet. Before, the reading was the packet the count fell on: a
+    module that puts an OOT-only packet between the SNSA packets of a finger out (not
+    seen in a capture; nothing in the format forbids it) read contact back whenever the
+    OOT packet was the one kept, and that reading ended the 15-s `tech.sensor_off` timer,
+    each second anew; an ARTF or red perfusion in the two packets not kept was lost. The
+    count restarts at each reading, so a window is always whole seconds of packets or
+    ends at a validity change (a lone OOT packet cannot become a window of its own)."""
+
+    def __init__(self, every: int = EMIT_EVERY_PACKETS) -> None:
+        self._every = every
+        self._held: list[Measurement] = []
+        self._last_valid: bool | None = None
+
+    def add(self, m: Measurement) -> Measurement | None:
+        self._held.append(m)
+        held = self._held
+        merged = replace(
+            m,
+            valid=all(p.valid for p in held),
+            contact=all(p.contact is not False for p in held),
+            flags=tuple(
+                dict.fromkeys([f for p in held[:-1] for f in p.flags if f in _STATUS_FLAGS])
+                | dict.fromkeys(m.flags)
+            ),
+        )
+        if len(held) < self._every and merged.valid == self._last_valid:
+            return None
+        self._held = []
+        self._last_valid = merged.valid
+        return merged
 
 
 class NoninProtocol:
-    """Listen-only. One SpO2 reading per packet would be 3 per second; readings are emitted
-    once per `EMIT_EVERY_PACKETS` (1 s of *device* data) or on change of validity, which
-    matches the 1 Hz cadence of the other oximeter drivers."""
+    """Listen-only: packets as `PacketWindow` makes readings of them."""
 
     def __init__(self, settings: DeviceOptions | None = None) -> None:
         self._every = EMIT_EVERY_PACKETS  # no options of its own: the link's settings
@@ -331,8 +383,7 @@ class NoninProtocol:
     async def run(self, link: ByteLink, ctx: DeviceContext) -> None:
         framer = FrameReader()
         asm = PacketAssembler()
-        count = 0
-        last_valid: bool | None = None
+        window = PacketWindow(self._every)
         while True:
             for item in framer.feed(await link.read()):
                 if isinstance(item, Reject):
@@ -346,11 +397,9 @@ class NoninProtocol:
                     ctx.reject(m)
                     continue
                 link.heard()
-                count += 1
-                if count % self._every and m.valid == last_valid:
-                    continue
-                last_valid = m.valid
-                ctx.emit(stamp(m, ctx))
+                reading = window.add(m)
+                if reading is not None:
+                    ctx.emit(stamp(reading, ctx))
 
 
 DRIVER = DriverDescriptor(
