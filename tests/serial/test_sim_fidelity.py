@@ -191,6 +191,32 @@ async def test_nonin_simulator_sends_the_oem3_packet() -> None:
     assert all(data[k] == N.SPO2_MISSING for k in (3, 9, 10, 11, 16, 17)), data
 
 
+async def test_nonin_simulator_holds_the_display_values_10_s_after_a_finger_out() -> None:
+    """A finger out after a reading of 97 % / 72 bpm, packet after packet off the pty: the
+    values formatted for recording (frames 1-3, 10, 11, 14-16) are missing at once; the
+    ones formatted for display (SpO2-D frame 9, E-SpO2-D 17, HR-D 20-21, E-HR-D 22-23)
+    keep 97 / 72 for 10 s of the device's frames (30 packets), then are missing too
+    (Oxford IBME's `NoninPacket`: "stays at last value for 10 seconds after finger is
+    removed"). Before, the display values went missing at once."""
+    packet_len = N.FRAME_LEN * N.FRAMES_PER_PACKET
+    out = SimEvent(Kind.SPO2, {}, contact=False)
+    packets: list[dict[int, int]] = []
+    async with NoninSim(repeat=False) as sim:
+        for ev in [spo2(97, 72)] + [out] * 31:
+            raw = await off_the_pty(sim, [ev], packet_len)
+            packets.append({i + 1: f[3] for i, f in enumerate(frames(raw))})
+
+    def hr(data: dict[int, int], msb: int) -> int:
+        return data[msb] << 7 | data[msb + 1]
+
+    for k, data in enumerate(packets[1:]):
+        assert [hr(data, m) for m in (1, 14)] == [N.HR_MISSING] * 2, (k, data)
+        assert [data[f] for f in (3, 10, 11, 16)] == [N.SPO2_MISSING] * 4, (k, data)
+        held = k < 30  # 30 packets of 25 frames: 10 s at 75 frames a second
+        assert [hr(data, m) for m in (20, 22)] == [72 if held else N.HR_MISSING] * 2, k
+        assert [data[f] for f in (9, 17)] == [97 if held else N.SPO2_MISSING] * 2, k
+
+
 async def test_contec_simulator_packets_lock_within_the_first_second() -> None:
     """A second of the simulator's packets, off the pty: every packet has bit 7 on its
     first byte only; SpO2 and pulse repeat in every packet while the pleth wave moves
