@@ -36,6 +36,7 @@ from monitord.config_devices import (
     SimMemoryRecord,
     use_drivers,
 )
+from monitord.config_keys import unknown_key
 from monitord.config_station import AnnunciatorConfig, ForwarderConfig, StationConfig
 
 # Re-exported: the schema is imported from here (its sections live in config_*.py).
@@ -478,7 +479,7 @@ def parse_config(
             if loc in said:
                 continue
             if err["type"] == "extra_forbidden":
-                msg = "unknown key"
+                msg = unknown_key(Config, raw, tuple(err["loc"]))
             elif loc in (("site",), ("site", "id")) and err["type"] == "missing":
                 loc, msg = ("site", "id"), _NO_SITE
             elif loc == ("chairs",) and err["type"] == "duplicate_chair":

@@ -1,0 +1,88 @@
+"""The nearest known key for an unknown one in the config (`check-config`, the daemon's
+start): `baud` in a serial device's table reads "unknown key (did you mean baudrate?)",
+where it said "unknown key" alone and left the operator to the docs.
+
+The keys known at a place are the fields of the schema's model there, found by walking
+the config model along the error's location (lists, optional sections and tables of
+tables on the way). A `[[chairs.devices]]` table is flat in TOML: its keys are the
+device's own (`DeviceConfig`) and those of its driver's settings model, as the table
+itself names the driver; the internal `settings` / `ignored` are never suggested."""
+
+from __future__ import annotations
+
+import difflib
+import types
+from collections.abc import Mapping
+from typing import Any, Union, get_args, get_origin
+
+from pydantic import BaseModel
+
+from monitord.config_devices import DeviceConfig, driver_schema
+
+Loc = tuple[int | str, ...]
+_INTERNAL = frozenset({"settings", "ignored"})  # DeviceConfig fields no TOML key names
+
+
+def _inner(tp: Any) -> list[Any]:
+    """The types a field's annotation holds one level down (Optional, Annotated, list's
+    item, dict's value), the annotation itself if none."""
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType) or getattr(origin, "__name__", "") == "Annotated":
+        return [t for a in get_args(tp) for t in _inner(a)]
+    if origin in (list, tuple, dict) or (isinstance(origin, type) and issubclass(origin, Mapping)):
+        args = get_args(tp)
+        return _inner(args[-1]) if args else []
+    return [tp]
+
+
+def _models(tp: Any) -> list[type[BaseModel]]:
+    return [t for t in _inner(tp) if isinstance(t, type) and issubclass(t, BaseModel)]
+
+
+def _device_keys(raw: Any) -> set[str]:
+    keys = set(DeviceConfig.model_fields) - _INTERNAL
+    desc = driver_schema(raw.get("driver", "")) if isinstance(raw, Mapping) else None
+    if desc is not None:
+        keys |= set(desc.settings.model_fields)
+    return keys
+
+
+def known_keys(root: type[BaseModel], raw: Any, loc: Loc) -> set[str]:
+    """The keys the schema knows in the table holding `loc` (pydantic's location of an
+    unknown key in `raw`, validated by `root`); empty where it cannot tell."""
+    model: type[BaseModel] | None = root
+    data: Any = raw
+    tp: Any = None
+    for part in loc[:-1]:
+        if model is DeviceConfig and part == "settings":
+            return _device_keys(data)  # the flat device table (module docstring)
+        if isinstance(part, str) and model is not None:
+            field = model.model_fields.get(part)
+            if field is None:
+                return set()
+            tp, model = field.annotation, None
+        elif tp is not None:  # a list's item or a table's value, one level down
+            tp = get_args(tp)[-1] if get_args(tp) else None
+        found = _models(tp)
+        if found:
+            model, tp = found[0], None
+        data = data[part] if _has(data, part) else None
+    if model is DeviceConfig:
+        return _device_keys(data)
+    return set(model.model_fields) if model is not None else set()
+
+
+def _has(data: Any, part: int | str) -> bool:
+    if isinstance(part, int):
+        return isinstance(data, list) and 0 <= part < len(data)
+    return isinstance(data, Mapping) and part in data
+
+
+def unknown_key(root: type[BaseModel], raw: Any, loc: Loc) -> str:
+    """ "unknown key", with the nearest known key of its table when one is close."""
+    key = loc[-1] if loc else None
+    if isinstance(key, str):
+        near = difflib.get_close_matches(key, sorted(known_keys(root, raw, loc)), n=1)
+        if near:
+            return f"unknown key (did you mean {near[0]}?)"
+    return "unknown key"
