@@ -16,10 +16,23 @@ has bit 7 set, which is how a reader finds the packet start (there is no checksu
 
 Sources: the line settings (19200 baud, 8 data bits, odd parity, 1 stop bit) and the 5-byte
 live packet with bit 7 marking its first byte: Apnea Board wiki "Contec CMS50X Data
-Format"; the bit fields above: atbrask/CMS50Dplus (`LiveDataPoint`, a CMS50D+ reader and
-writer of this packet). Another independent decoder names byte 1's 0x10 "searching too
-long" rather than "finger out"; either way the numbers are not a measurement. CMS50D+
-units with firmware 4.6 and later speak a different framed protocol: not this driver.
+Format" (http://www.apneaboard.com/wiki/index.php/Contec_CMS50X_Data_Format; it names
+no bit of byte 1 but its sync bit); the bit fields above: atbrask/CMS50Dplus
+(`LiveDataPoint`, a CMS50D+ reader and writer of this packet;
+https://github.com/atbrask/CMS50Dplus, file `cms50dplus/cms50dplus.py`).
+CMS50D+ units with firmware 4.6 and later speak a different framed protocol: not this
+driver.
+
+Byte 1 bit 0x10: the sources disagree on its name, and no Contec text or capture settles
+it. atbrask/CMS50Dplus calls it `fingerOut`; Yujia-Yan/CMS50SerialProtocolKit
+(https://github.com/Yujia-Yan/CMS50SerialProtocolKit, file `CMS50Protocol/src/CMS50.java`)
+calls it `searchingTooLong`, beside byte 3's 0x20 `searching`. Taken as
+probe off (`contact: false`, flag `probe_off`, not valid), the safe reading of the two: a
+finger out must reach `tech.sensor_off` after 15 s, and an oximeter that has searched too
+long for a pulse is not measuring the patient either, so the alarm asks the nurse to look
+at the finger in both cases; read as a search (contact true) a finger out would never
+alarm. Byte 3's 0x20 (searching, which both sources name alike) stays a search: not
+valid, contact true (docs/devices.md, "A finger out").
 
 Not confirmed by a public source: how the device marks "no value". The sources above
 and the other open readers of this packet (nonspecialist/cms-p, Yujia-Yan/

@@ -95,6 +95,10 @@ ROWS = [
         "pulse_search"),
     Row("contec-cms50: finger out, byte 1 bit 0x10", "atbrask/CMS50Dplus LiveDataPoint",
         lambda: cms50("9000000000"), False, False, "probe_off"),
+    # the same bit read as "searching too long" with the last numbers still in the packet:
+    # probe off all the same, the safe reading of two sources that disagree (the driver)
+    Row("contec-cms50: byte 1 bit 0x10 with numbers", "Yujia-Yan/CMS50SerialProtocolKit",
+        lambda: cms50("9840004861"), False, False, "probe_off"),
     Row("contec-cms50: probe error, byte 3 bit 0x10", "atbrask/CMS50Dplus LiveDataPoint",
         lambda: cms50("8800104861"), False, False, "probe_error"),
     Row("contec-cms50: searching, byte 3 bit 0x20", "atbrask/CMS50Dplus LiveDataPoint",
