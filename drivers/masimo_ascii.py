@@ -69,7 +69,10 @@ Wire layout: one text line per second, terminated by CR LF, space-separated fiel
   on a connection an `EXC=` narrower than the connection's (6 digits on a Rad-8, 7
   on a Radical-7 or Root, 3 in MD PnP's Radical-5 example) is a cut value. The
   connection's width is its widest line's, or a narrower one that two lines in a row
-  print (a monitor that changed); not a width from a value that is not hex (noise). `EXC=` is not
+  print (a monitor that changed); not a width from a value that is not hex (noise). An
+  `EXC=` wider than any the connection has read is a byte too many (line noise: a doubled
+  `0` in `000820` drops the sensor-off bit), a `bad_length` reject, unless the line
+  before was as wide (a monitor that prints wider: read from its second line). `EXC=` is not
   required to be the last field: a Radical-7 prints `EXC1=` after it and a Root its
   module fields (OpenICE's Radical-7 reader, mdpnp/mdpnp `masimo-radical-7.spec`, wants
   it last and so would read neither). Not caught: a cut inside the EXC value of a
@@ -437,6 +440,7 @@ class MasimoProtocol:
         first = True  # the next item is the connection's first: maybe a cut line
         exc_digits = 0  # the connection's width of EXC= (module docstring)
         previous = 0  # the width of EXC= on the previous line (0: none)
+        widest = 0  # the widest EXC= the connection has read: wider is noise once
         no_exc = _NoExcRun()
         while True:
             for item in framer.feed(await link.read()):
@@ -452,8 +456,22 @@ class MasimoProtocol:
                     # one refused line, the next line cut less short read as whole.
                     exc_digits = width
                     m, width = decode_sized(item, exc_digits)
+                elif 0 < widest < width != previous and not isinstance(m, Reject):
+                    # One line wider than the monitor prints: a byte too many (line
+                    # noise), its EXC misread (`0008200`, a 0 doubled, lost the sensor-off
+                    # bit: contact back). Before, it read, and set the width, refusing the
+                    # next sound line as cut. A monitor that prints wider (two lines in a
+                    # row) is read from its second line; a width it printed before (a
+                    # monitor that does not zero-pad, back from a narrow EXC) at once.
+                    why = f"EXC= of {width} digits, the monitor prints {exc_digits}"
+                    m = Reject(RejectReason.BAD_LENGTH, f"{why}: a byte too many (line noise)")
+                    previous = width
+                    no_exc.reset()
+                    ctx.reject(m)
+                    continue
                 previous = width
                 exc_digits = max(exc_digits, width)  # a wider line (a cut is narrower)
+                widest = max(widest, width)
                 if isinstance(m, Reject) and cut and m.reason is RejectReason.WRONG_MODE:
                     why = "first line cut by the port's open"
                     ctx.reject(Reject(RejectReason.NOISE, why, expected=True))

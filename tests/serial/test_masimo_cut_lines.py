@@ -170,3 +170,31 @@ async def test_cut_lines_ending_in_the_same_field_stay_cut_lines() -> None:
     cut = (RejectReason.BAD_LENGTH, "line lacks EXC=")
     layout = (RejectReason.BAD_FORMAT, "no EXC= field")
     assert reasons == [cut, cut, cut, cut, layout], ctx.rejects
+
+
+async def test_an_exc_one_digit_wider_than_the_monitor_prints_is_no_reading() -> None:
+    """A Rad-8 with its sensor off (6-digit EXC), one line carrying a byte twice (line
+    noise: `EXC=0008200`, the last `0` doubled, 0x8200 without the sensor-off bit
+    0x020): that line is a `bad_length` reject, not a reading with contact back (which
+    ends a running `tech.sensor_off` timer), and the sound lines around it all read.
+    Before, it read contact true, set the connection's width to 7, and the next sound
+    line was refused as a cut one."""
+    ctx = RecordingContext()
+    noisy = RAD8_OFF.replace("EXC=000820", "EXC=0008200")
+    stream = "".join(x + "\r\n" for x in (RAD8_OFF, noisy, RAD8_OFF, RAD8_OFF)).encode()
+    async with first_bytes(stream, ctx):
+        await ctx.until(lambda: len(ctx.of(Kind.SPO2)) == 3, "the three sound lines")
+    assert [r.reason for r in ctx.rejects] == [RejectReason.BAD_LENGTH], ctx.rejects
+    assert "a byte too many" in ctx.rejects[0].detail
+    assert [r.contact for r in ctx.of(Kind.SPO2)] == [False, False, False]
+
+
+async def test_a_monitor_printing_wider_is_read_from_its_second_line() -> None:
+    """A Rad-8's line (6-digit EXC), then a Root's (7 digits, the public capture) on the
+    same connection, as a monitor swapped on the cable: the first wider line is taken
+    for noise, the second in a row is the monitor's width and reads, and so on."""
+    ctx = RecordingContext()
+    stream = "".join(x + "\r\n" for x in (RAD8, ROOT, ROOT, ROOT)).encode()
+    async with first_bytes(stream, ctx):
+        await ctx.until(lambda: len(ctx.of(Kind.SPO2)) == 3, "three of the four lines")
+    assert [r.reason for r in ctx.rejects] == [RejectReason.BAD_LENGTH], ctx.rejects
