@@ -419,6 +419,10 @@ class IntelliVueProtocol:
             if msg.type == "mds_create":
                 await link.write(F.frame(F.mds_create_result(msg.invoke_id)))
                 break
+            # The monitor ending the association it just accepted: answered as when
+            # polling. Before, ignored: 5 s waited out, no release result sent, and the
+            # log said "no MDS create event". Anything else here is ignored as before.
+            await self._ended(msg, link)
         self.associations += 1
         log.info("%s/%s: IntelliVue associated", ctx.chair, ctx.device)
         # 3. poll, forever
@@ -452,15 +456,21 @@ class IntelliVueProtocol:
                         ctx.reject(whole)
                     else:
                         self._emit(whole, ctx)
-            elif msg.type == "abort":
-                raise _Reassociate("monitor aborted the association")
-            elif msg.type == "release_request":
-                await link.write(F.frame(F.release_result()))
-                raise _Reassociate("monitor released the association")
+            elif msg.type in ("abort", "release_request"):
+                await self._ended(msg, link)
             elif msg.type == "mds_create":  # monitor restarted its side: answer again
                 await link.write(F.frame(F.mds_create_result(msg.invoke_id)))
             elif msg.type == "error":
                 ctx.reject(Reject(RejectReason.UNKNOWN_TYPE, "monitor answered a remote error"))
+
+    async def _ended(self, msg: F.Message, link: ByteLink) -> None:
+        """An abort or a release request ends the association (a release is answered
+        first, the Guide's release dialog); any other message does nothing."""
+        if msg.type == "abort":
+            raise _Reassociate("monitor aborted the association")
+        if msg.type == "release_request":
+            await link.write(F.frame(F.release_result()))
+            raise _Reassociate("monitor released the association")
 
     def _emit(self, msg: F.Message, ctx: DeviceContext) -> None:
         for m in numerics(msg):
