@@ -138,11 +138,12 @@ class Connector:
                 # connected, no stall or takeover timer left to fire after the stop.
                 c.down()
                 raise
-            except (aiomqtt.MqttError, OSError, ssl.SSLError, TimeoutError) as e:
-                # Lost to the keepalive (a frozen broker): from its unanswered PINGREQ.
+            # (ssl.SSLError and TimeoutError are OSErrors: a TLS failure or a timeout ends here)
+            except (aiomqtt.MqttError, OSError) as e:
                 user, _, env = self.login(c.chair)
                 asked = c.asked_since is not None  # before c.down() forgets it
                 taken = c.takeover.lost(client, c.connected, user, unanswered=asked)
+                # Lost to the keepalive (a frozen broker): from its unanswered PINGREQ.
                 c.down(client.unanswered_ping_since(STALL_S) if client is not None else None)
                 why = describe_error(e, self.cfg, c.chair, env)  # its advice names the login
                 cls, msg = ("takeover", taken) if taken else why
