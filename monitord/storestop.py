@@ -38,6 +38,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from monitord.store.checkpoint import Checkpointer
 from monitord.store.writer import StoreWriter
@@ -131,7 +132,8 @@ class StoreStop:
         # checkpoint (the close's TRUNCATE). A disk that starts to hang there held the
         # main thread for ever, silent until systemd's SIGKILL. So they run in a thread
         # the stop can give up, within the same budget; the main thread only waits, so
-        # what they call back (a stored batch's `done`, the alarms) runs one at a time.
+        # what they call back (the alarms) runs one at a time. A stored batch's `done`
+        # runs here once the thread is done (`_Closing.stored`).
         steps = _Closing(g, self.checkpointer)
         thread = threading.Thread(target=steps.run, name="store-close", daemon=True)
         thread.start()
@@ -142,6 +144,11 @@ class StoreStop:
             return  # its connection is the hung thread's; the lock is the process's
         if steps.error is not None:
             raise steps.error
+        # What the thread stored is told here, on the caller's thread (the loop's, which
+        # waited above): the listeners (the MQTT sink's wake, the console, the
+        # annunciator's poke) and commands' futures belong to the loop, not to that thread.
+        for done in steps.stored:
+            done()
         g.outbox.close_reads()
         self.lock.release()
 
@@ -156,10 +163,19 @@ class _Closing:
         self.step = "report"
         self.abandoned = False  # the stop gave it up: nothing more is done or said
         self.error: BaseException | None = None
+        # The held batches' `done`, taken off them for the thread (it must not call the
+        # loop's listeners); set once `close_report` stored them, for `close` to run.
+        self.stored: list[Callable[[], None]] = []
 
     def run(self) -> None:
         try:
+            held = [b for b in self.guard.held if b.done is not None]
+            dones = [b.done for b in held if b.done is not None]
+            for b in held:
+                b.done = None
             self.guard.close_report()
+            if held and not self.guard.held:  # stored (a full disk left them held: lost)
+                self.stored = dones
             self.step = "checkpointer"
             if self.checkpointer is not None and not self.abandoned:
                 self.checkpointer.stop()

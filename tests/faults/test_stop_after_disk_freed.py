@@ -12,10 +12,13 @@ lock) not run. A real tmpfs filled to ENOSPC; the guard's own retry is kept from
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 
+from monitord.aio import on_loop
 from monitord.config import StorageConfig, loads_config
 from monitord.daemon import Daemon
+from monitord.hub import CommittedBatch
 from monitord.models import Kind, Reading
 from monitord.outbox import Outbox
 from tests.e2e.e2e_kit import mqtt_section
@@ -91,3 +94,33 @@ async def test_after_the_freed_disk_stop_a_restart_sends_each_alarm_once(
             assert _mqtt_backlog(path) == 0
         assert len(obs.of("chair-a/alerts/events")) == 1
         assert len(obs.of("chair-b/alerts/events")) == 1
+
+
+async def test_the_stop_tells_the_listeners_of_what_it_stored_on_the_loop(tmp_path: Path) -> None:
+    """The batches the stop's flush stores (the store-close thread writes them) are told
+    to the hub's listeners on the loop's thread, as every commit's are: before, their
+    `done` ran in the store-close thread, calling the listeners (the MQTT sink, the
+    console, the annunciator's poke) and resolving commands' futures off their loop."""
+    told: list[tuple[str, bool]] = []  # (chair, on the loop's thread)
+    with tmpfs(tmp_path / "disk", "2m") as disk:
+        daemon = Daemon(loads_config(two_chairs(disk, "freed-listeners")))
+        loop_thread = threading.current_thread()
+
+        def listener(batch: CommittedBatch) -> None:
+            told.append((batch.chair, threading.current_thread() is loop_thread and on_loop()))
+
+        daemon.hub.subscribe(listener, "test")
+        async with running(daemon):
+            filler = fill(disk)
+            try:
+                await until_held(daemon, "chair-a")
+                daemon.store._next_try = math.inf  # no retry: the stop meets the freed disk
+                held = [b for b in daemon.store.held if b.chair == "chair-a"]
+                assert held
+                before = len(told)
+            finally:
+                filler.unlink()
+        assert not daemon.store.held
+        at_stop = told[before:]
+        assert len([c for c, _ in at_stop if c == "chair-a"]) >= len(held), at_stop
+        assert all(on for _, on in at_stop), at_stop
