@@ -35,6 +35,10 @@ State machine (one per configured device, runs until cancelled):
   counts and the once-per-class memory; bytes alone do not, or a device sending only
   garbage (a wrong baud rate) was reopened at the shortest delay forever. A silent line
   gets the driver's own advice when its descriptor has one (`silence_advice`).
+- A protocol that raises anything but `LinkLost` (a bug in the driver) is a lost link of
+  its own class (`driver error`, at ERROR with its traceback once per outage); the next
+  connection is up only once the protocol decoded a second unit, so a driver crashing on
+  each line its device sends is down (and `tech.device_lost` comes), not up once a line.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ class LinkError(enum.Enum):
     LINE_SETTINGS = "line settings refused"
     IO = "I/O error"
     GARBLED = "undecodable data"
+    DRIVER_BUG = "driver error"
 
     @property
     def advice(self) -> str:
@@ -90,6 +95,9 @@ class LinkError(enum.Enum):
             "stopbits match the device's output settings, its output mode, that the "
             "configured driver is this device's, and (IntelliVue) that no other client "
             "holds its Data Export",
+            LinkError.DRIVER_BUG: "a bug in monitord's driver for this device, on the data "
+            "it sends: no reading of it arrives; please report this line and the "
+            "traceback logged with it",
         }[self]
 
 
@@ -178,6 +186,7 @@ class _StreamLink:
         silence_s: float,
         on_first_heard: Callable[[], None],
         tap: LinkTap | None = None,
+        up_after: int = 1,
     ) -> None:
         self._reader = reader
         self._writer = writer
@@ -185,6 +194,10 @@ class _StreamLink:
         self._on_first = on_first_heard
         self._tap = tap
         self.talking = False  # the protocol decoded something on this connection
+        # Decoded units it takes to be up: 2 after a session that ended in a driver bug,
+        # so a protocol that crashes on each unit it decoded is not up (see the loop).
+        self._up_after = up_after
+        self._heard_n = 0
         self.lost_reason = ""
         self.silent = False  # lost because nothing came for `silence_s`
         self.garbled = False  # lost because only undecodable bytes came for `silence_s`
@@ -196,7 +209,8 @@ class _StreamLink:
 
     def heard(self) -> None:
         self._unheard_s = 0.0
-        if not self.talking:
+        self._heard_n += 1
+        if not self.talking and self._heard_n >= self._up_after:
             self.talking = True
             self._on_first()
 
@@ -334,7 +348,9 @@ async def run_serial_device(
         log.info("%s: link up", where)
         ctx.link(True)
 
-    def went_down(error: LinkError, reason: str, advice: str | None = None) -> None:
+    def went_down(
+        error: LinkError, reason: str, advice: str | None = None, bug: Exception | None = None
+    ) -> None:
         nonlocal up, reported_down, failure
         failure = error
         if up or not reported_down:
@@ -345,12 +361,14 @@ async def run_serial_device(
             tap.disconnected(reason)
         if error not in warned:
             warned.add(error)
-            log.warning(
+            log.log(
+                logging.ERROR if bug is not None else logging.WARNING,
                 "%s: %s: %s; retrying with backoff (%s)",
                 where,
                 error.value,
                 reason,
                 advice or error.advice,
+                exc_info=bug,
             )
         else:
             log.debug("%s: %s again: %s", where, error.value, reason)
@@ -368,7 +386,8 @@ async def run_serial_device(
         except (OSError, serial.SerialException, ValueError, termios.error) as e:
             went_down(classify(e), f"cannot open: {e}")
         else:
-            link = _StreamLink(reader, writer, silence_s, went_up, tap)
+            up_after = 2 if failure is LinkError.DRIVER_BUG else 1
+            link = _StreamLink(reader, writer, silence_s, went_up, tap, up_after)
             if tap is not None:
                 tap.connected(None, url)
             try:
@@ -385,8 +404,12 @@ async def run_serial_device(
                 link.close()
                 raise
             except Exception as e:  # a protocol bug must not kill the device loop
-                log.exception("%s: protocol %s failed", where, desc.name)
-                went_down(LinkError.IO, f"protocol error: {e!r}")
+                # Said once (with its traceback) per outage, not at every line: the bug
+                # recurs on each reconnect. Its link is down until a connection outlives
+                # the first unit it decoded (`up_after`): a protocol that crashed on each
+                # line flapped up and down once a line, so `tech.device_lost` never came
+                # while no reading arrived, and reconnected at once for ever.
+                went_down(LinkError.DRIVER_BUG, f"protocol {desc.name} failed: {e!r}", bug=e)
             finally:
                 link.close()
         if link is not None and link.talking:
