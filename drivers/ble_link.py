@@ -28,6 +28,7 @@ State machine (one per configured device, runs until cancelled):
   decoder rejects is no value: up means the device speaks its protocol, as on a serial
   link (`no data decoded`), so a device whose every value is rejected is a lost link and
   its `tech.device_lost` comes; before, each reject kept the link up, with no reading.
+  A decoder that raises (a bug) gives no value either; said at ERROR once per run.
 - A connection is evidence of life only until one gives nothing: after a connection
   that ended (silent, or hung up by the device) without a single value, the next one
   reports link up with its first value, not on subscribing. Otherwise a device that
@@ -138,6 +139,10 @@ class _Session:
         self.cuff_pressure_values = 0
         self.last_rx = _mono()  # the last decoded value (or the connection's start)
         self.rejected = 0  # values rejected since then
+        # The last decoder error since then (a bug: the decoder raised), for the link's
+        # reason; and the errors already logged with their traceback (once per run).
+        self.bug: str | None = None
+        self.bugs_told: set[tuple[str, str]] = set()
         self.readings_this_connection = 0
         # Readings decoded while this connection's notifications are being enabled; None
         # once the link is reported up (see the module docstring).
@@ -168,6 +173,7 @@ class _Session:
         self.up_on_value = None
         self.last_rx = _mono()
         self.rejected = 0
+        self.bug = None
 
     def subscribed(self, reason: str) -> None:
         """Notifications are on: the link is up now, or with the first value when the
@@ -181,6 +187,10 @@ class _Session:
     def silence(self, quiet: float) -> str:
         """Why the link is lost after `quiet` seconds without a decoded value."""
         limit = f"{quiet:.0f} s (limit {self.silence_s:g} s)"
+        if self.bug is not None:
+            return (
+                f"driver error: {self.bug}: {self.rejected} values lost, none decoded for {limit}"
+            )
         if self.rejected:
             return f"undecodable values: {self.rejected} rejected, none decoded for {limit}"
         return f"silent: no data for {limit}"
@@ -227,7 +237,11 @@ class _Session:
             log.debug("%s/%s: %s; retry in %.1f s", self.ctx.chair, self.ctx.device, err, delay)
 
     def on_value(self, sub: BleSubscription, data: bytes) -> None:
-        result = sub.decode(bytes(data), self.quirks)
+        try:
+            result = sub.decode(bytes(data), self.quirks)
+        except Exception as e:  # a decoder bug, raised in the backend's callback
+            self.decoder_failed(sub, e)
+            return
         if isinstance(result, Reject):
             # not a sign of life: the silence timer runs on (module docstring)
             log.debug("%s/%s: %s rejected: %s", self.ctx.chair, self.ctx.device, sub.name, result)
@@ -236,6 +250,7 @@ class _Session:
             return
         self.last_rx = _mono()
         self.rejected = 0
+        self.bug = None
         self.heard_this_connection = True
         if result is None:
             # Intermediate Cuff Pressure (0x2A36): the BLS sends it only "while a
@@ -249,6 +264,26 @@ class _Session:
             reason, self.up_on_value = self.up_on_value, None
             self.set_link(True, f"{reason}; first value")
             self.release_early()
+
+    def decoder_failed(self, sub: BleSubscription, e: Exception) -> None:
+        """A decoder that raised (a bug) gave no value: no sign of life, as a reject.
+        Raised into the backend's callback, it was logged there (asyncio: an ERROR per
+        value) and the link went down as "silent: no data" while values came."""
+        self.rejected += 1
+        self.bug = f"{sub.name} decoder raised {type(e).__name__}: {e}"
+        told = (sub.uuid, type(e).__name__)
+        level = logging.DEBUG if told in self.bugs_told else logging.ERROR
+        self.bugs_told.add(told)
+        log.log(
+            level,
+            "%s/%s: %s (a bug: please report this line and its traceback); the value is "
+            "lost and the link is lost if none decodes for %g s",
+            self.ctx.chair,
+            self.ctx.device,
+            self.bug,
+            self.silence_s,
+            exc_info=e if level == logging.ERROR else None,
+        )
 
 
 def _matcher(
