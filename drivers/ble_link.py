@@ -28,7 +28,8 @@ State machine (one per configured device, runs until cancelled):
   decoder rejects is no value: up means the device speaks its protocol, as on a serial
   link (`no data decoded`), so a device whose every value is rejected is a lost link and
   its `tech.device_lost` comes; before, each reject kept the link up, with no reading.
-  A decoder that raises (a bug) gives no value either; said at ERROR once per run.
+  A decoder that raises (a bug) gives no value either; said at ERROR once per run. A
+  feature characteristic's decoder that raises is said so too, and the link goes on.
 - A connection is evidence of life only until one gives nothing: after a connection
   that ended (silent, or hung up by the device) without a single value, the next one
   reports link up with its first value, not on subscribing. Otherwise a device that
@@ -87,6 +88,7 @@ from monitord.drivers.ble_gatt import (
     BleProfile,
     BleSubscription,
 )
+from monitord.drivers.ble_hangup import hang_up
 from monitord.drivers.tap import LinkTap
 from monitord.models import Reading
 
@@ -142,7 +144,7 @@ class _Session:
         # The last decoder error since then (a bug: the decoder raised), for the link's
         # reason; and the errors already logged with their traceback (once per run).
         self.bug: str | None = None
-        self.bugs_told: set[tuple[str, str]] = set()
+        self.bugs_told: set[tuple[str, str, str]] = set()
         self.readings_this_connection = 0
         # Readings decoded while this connection's notifications are being enabled; None
         # once the link is reported up (see the module docstring).
@@ -271,17 +273,23 @@ class _Session:
         value) and the link went down as "silent: no data" while values came."""
         self.rejected += 1
         self.bug = f"{sub.name} decoder raised {type(e).__name__}: {e}"
-        told = (sub.uuid, type(e).__name__)
-        level = logging.DEBUG if told in self.bugs_told else logging.ERROR
-        self.bugs_told.add(told)
+        lost = f"the value is lost; the link too if none decodes for {self.silence_s:g} s"
+        self.told_once(("value", sub.uuid, type(e).__name__), sub.name, e, lost)
+
+    def told_once(self, key: tuple[str, str, str], what: str, e: Exception, then: str) -> None:
+        """A decoder's bug at ERROR with its traceback once per run, DEBUG after."""
+        level = logging.DEBUG if key in self.bugs_told else logging.ERROR
+        self.bugs_told.add(key)
         log.log(
             level,
-            "%s/%s: %s (a bug: please report this line and its traceback); the value is "
-            "lost and the link is lost if none decodes for %g s",
+            "%s/%s: %s decoder raised %s: %s (a bug: please report this line and its "
+            "traceback); %s",
             self.ctx.chair,
             self.ctx.device,
-            self.bug,
-            self.silence_s,
+            what,
+            type(e).__name__,
+            e,
+            then,
             exc_info=e if level == logging.ERROR else None,
         )
 
@@ -346,7 +354,7 @@ async def _connected_session(
     try:
         await within(connecting, s.timing.connect_timeout_s)  # never swallows a stop
     except BaseException as e:
-        await _hang_up(s, client, connecting)
+        await hang_up(s, client, connecting)
         if isinstance(e, TimeoutError) and not str(e):  # (it said "TimeoutError: ")
             why = f"TimeoutError: connect not done in {s.timing.connect_timeout_s:g} s"
             raise Transient(why) from e
@@ -374,6 +382,11 @@ async def _connected_session(
             except BleakError as e:
                 log.info("%s/%s: %s not readable: %s", s.ctx.chair, s.ctx.device, feat.name, e)
                 continue
+            except Exception as e:  # a decoder bug: the features are only logged, and
+                # raised from here it failed every connection (no reading ever came)
+                why = "its features go unlogged; its readings go on"
+                s.told_once(("feature", feat.uuid, type(e).__name__), feat.name, e, why)
+                continue
             if isinstance(decoded, Reject):
                 s.ctx.reject(decoded)
             else:
@@ -399,58 +412,7 @@ async def _connected_session(
     finally:
         s.ended()
         s.release_early()  # nothing decoded is dropped, whatever ended the connection
-        await _hang_up(s, client)
-
-
-# Hang-ups still running after their caller was stopped (the loop keeps weak references).
-_hanging_up: set[asyncio.Future[None]] = set()
-
-
-async def _hang_up(
-    s: _Session, client: BleakClient, connecting: asyncio.Future[None] | None = None
-) -> None:
-    """Disconnect `client`, shielded (a stop while it runs does not abandon it) and
-    bounded by `disconnect_timeout_s` (a stack that never answers does not hold the link).
-    `connecting`: a connect cut short, whose own clean-up (bleak's, the backend's) is let
-    finish first so the disconnect does not race it."""
-    job = asyncio.ensure_future(_disconnect(s, client, connecting))
-    _hanging_up.add(job)
-    job.add_done_callback(_hanging_up.discard)
-    try:
-        await asyncio.shield(job)
-    except asyncio.CancelledError:
-        # A second stop (the daemon's task group ending) is passed on once the bounded
-        # hang-up is done: left in the background, asyncio.run cancelled it as it closed
-        # the loop and the link stayed up (the device not advertising for the next start).
-        await asyncio.wait({job})
-        raise
-
-
-async def _disconnect(
-    s: _Session, client: BleakClient, connecting: asyncio.Future[None] | None
-) -> None:
-    limit = s.timing.disconnect_timeout_s
-    if connecting is not None:
-        await asyncio.wait({connecting}, timeout=limit)
-        if connecting.done() and not connecting.cancelled():
-            connecting.exception()  # retrieved: the caller already has its own error
-    try:
-        await within(client.disconnect(), limit)
-    except TimeoutError:
-        # The device may still be connected to this hub (and not advertising): said once
-        # per outage, as the link's own errors are.
-        log_at = logging.DEBUG if s.hang_up_warned else logging.WARNING
-        s.hang_up_warned = True
-        log.log(
-            log_at,
-            "%s/%s: disconnect from %s not done in %g s; it may stay connected to this hub",
-            s.ctx.chair,
-            s.ctx.device,
-            client.address,
-            limit,
-        )
-    except Exception as e:  # mostly: already disconnected
-        log.debug("%s/%s: disconnect: %s: %s", s.ctx.chair, s.ctx.device, type(e).__name__, e)
+        await hang_up(s, client)
 
 
 def replay_session(dev: DeviceConfig, desc: DriverDescriptor, ctx: DeviceContext) -> _Session:

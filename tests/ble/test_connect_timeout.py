@@ -19,7 +19,7 @@ from bumble.att import Bearer
 from bumble.device import Connection
 from bumble.gatt import Service
 
-from monitord.drivers import ble_link
+from monitord.drivers import ble_hangup
 from monitord.drivers.ble_link import LinkTiming, run_ble_device
 from monitord.drivers.registry import DRIVERS
 from monitord.models import Kind
@@ -142,7 +142,7 @@ async def test_a_second_stop_does_not_leave_the_hang_up_to_the_loop_s_end(
             await asyncio.sleep(0)
             task.cancel()  # the task group's
             await asyncio.gather(task, return_exceptions=True)
-        left = list(ble_link._hanging_up)
+        left = list(ble_hangup._hanging_up)
         await asyncio.gather(*left, return_exceptions=True)  # (done before the next test)
         assert left == [], "a hang-up was left running when its device task ended"
         await wait_until(lambda: ox.service.closed, 5.0, "the stuck connection closed")

@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
-from monitord.config import DeviceConfig
 from monitord.drivers.base import DriverDescriptor
 from monitord.drivers.ble_link import LinkTiming, run_ble_device
 from monitord.drivers.registry import DRIVERS
 from monitord.models import Kind
 from monitord.simulators.base import SimEvent
 from monitord.simulators.ble import VirtualBleLink, backends, make_sim_device
+from tests.kit import device_config
 
 from .helpers import RecordingContext, wait_until
 
@@ -56,7 +56,7 @@ async def test_a_decoder_raising_loses_its_link_loudly_once_and_spares_the_other
     ):
         # (the good strap's silence outlasts the test: its link must never drop)
         for ctx, desc, quiet in ((bad_ctx, _buggy(), 0.5), (good_ctx, DRIVERS["ble-hrm"], 30.0)):
-            dev = DeviceConfig(
+            dev = device_config(
                 id=ctx.device, driver="ble-hrm", name=f"Strap-{ctx.device}", silence_s=quiet
             )
             run = run_ble_device(
@@ -94,3 +94,45 @@ async def test_a_decoder_raising_loses_its_link_loudly_once_and_spares_the_other
     ]  # fmt: skip
     assert len(loud) == 1, [r.getMessage() for r in loud]
     assert loud[0].levelno == logging.ERROR and loud[0].exc_info, loud[0].getMessage()
+
+
+def _features_bug(data: bytes) -> Any:
+    raise ValueError("decoder bug: a supported-features bit this decoder has no name for")
+
+
+async def test_a_feature_decoder_raising_leaves_the_readings_flowing(
+    vlink: VirtualBleLink, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The features a device states (read at each connection) are only logged: a bug
+    in their decoder made every connection fail (`Transient`, retried for ever), so the
+    oximeter gave no reading at all, with a WARNING on the radio and no traceback."""
+    caplog.set_level(logging.DEBUG, "monitord")
+    real = DRIVERS["ble-plx"]
+    assert real.ble_profile is not None
+    feats = tuple(dataclasses.replace(f, decode=_features_bug) for f in real.ble_profile.features)
+    profile = dataclasses.replace(real.ble_profile, features=feats)
+    desc = dataclasses.replace(real, name="ble-plx-buggy", ble_profile=profile)
+    ctx = RecordingContext(device="spo2")
+    client, scanner = backends(vlink)
+    dev = device_config(id="spo2", driver="ble-plx", name="SimOx")
+    async with make_sim_device("ble-plx", "SimOx", vlink) as ox:
+        task = asyncio.create_task(
+            run_ble_device(dev, desc, ctx, client_backend=client, scanner_backend=scanner,
+                           timing=FAST, rng=random.Random(1))
+        )  # fmt: skip
+        try:
+            await wait_until(lambda: ctx.link_up, what="link up")
+            for _ in range(3):
+                await ox.send(
+                    SimEvent(Kind.SPO2, {"spo2_pct": 97, "pulse_bpm": 72}), datetime.now(UTC)
+                )
+            await wait_until(lambda: len(ctx.readings) == 3, what="readings")
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    assert [up for up, _ in ctx.links] == [True], ctx.links
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(loud) == 1 and loud[0].levelno == logging.ERROR and loud[0].exc_info, [
+        r.getMessage() for r in loud
+    ]
+    assert "decoder bug" in str(loud[0].exc_info[1])
