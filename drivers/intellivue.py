@@ -338,6 +338,7 @@ class IntelliVueProtocol:
         # every association, and each refusal was a WARNING, every few seconds for as
         # long as it lasted (the serial link's reconnects started them afresh).
         self._lost: FailureLog | None = None
+        self._ended_early = 0  # associations in a row the monitor ended, no poll answered
 
     def _next_invoke(self) -> int:
         self._invoke = (self._invoke + 1) & 0xFFFF
@@ -449,6 +450,7 @@ class IntelliVueProtocol:
                 # association (export taken by another client) talks, but gives no data.
                 link.heard()
                 last_answer = loop.time()
+                self._ended_early = 0
                 if self._lost is not None and self._lost.failing:
                     self._lost.success("IntelliVue polls answered again")
                 for whole in self._linked.feed(msg):
@@ -465,11 +467,21 @@ class IntelliVueProtocol:
 
     async def _ended(self, msg: F.Message, link: ByteLink) -> None:
         """An abort or a release request ends the association (a release is answered
-        first, the Guide's release dialog); any other message does nothing."""
+        first, the Guide's release dialog); any other message does nothing. The first end
+        re-associates at once; a second in a row with no poll answered between waits
+        ANSWER_TIMEOUT_S first, as a refusal does: at once, a monitor that ends every
+        association it accepts was sent association requests as fast as it answered
+        (thousands a second)."""
+        if msg.type not in ("abort", "release_request"):
+            return
+        if msg.type == "release_request":
+            await link.write(F.frame(F.release_result()))
+        self._ended_early += 1
+        if self._ended_early > 1:
+            await asyncio.sleep(ANSWER_TIMEOUT_S)
         if msg.type == "abort":
             raise _Reassociate("monitor aborted the association")
         if msg.type == "release_request":
-            await link.write(F.frame(F.release_result()))
             raise _Reassociate("monitor released the association")
 
     def _emit(self, msg: F.Message, ctx: DeviceContext) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 import pytest
 
@@ -72,3 +73,64 @@ async def test_the_monitor_ending_the_association_before_its_mds_create_is_answe
     assert monitor.sent[:2] == ["assoc_request", answer], monitor.sent
     assert why in caplog.text
     assert "no MDS create event" not in caplog.text
+
+
+class _AbortingMonitor:
+    """Ends every association it accepts with an abort: right after its association
+    result (`at_poll` False) or, after its MDS create event was answered, at the driver's
+    first poll; notes the loop time of each association request; ends the link at the
+    third."""
+
+    def __init__(self, at_poll: bool) -> None:
+        self._at_poll = at_poll
+        self._in: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._reader = F.FrameReader()
+        self.requests: list[float] = []
+
+    async def read(self) -> bytes:
+        data = await self._in.get()
+        if data is None:
+            raise LinkLost("end of test data")
+        return data
+
+    async def write(self, data: bytes) -> None:
+        for item in self._reader.feed(data):
+            assert isinstance(item, bytes), item
+            msg = F.decode_message(item)
+            assert not isinstance(msg, Reject), msg
+            if msg.type == "poll_request":
+                self._in.put_nowait(F.frame(F.abort()))
+            if msg.type != "assoc_request":
+                continue
+            self.requests.append(asyncio.get_running_loop().time())
+            if len(self.requests) == 3:
+                self._in.put_nowait(None)
+            elif self._at_poll:
+                self._in.put_nowait(
+                    F.frame(F.association_result()) + F.frame(F.mds_create_event(1))
+                )
+            else:
+                self._in.put_nowait(F.frame(F.association_result()) + F.frame(F.abort()))
+
+    def heard(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("at_poll", [False, True], ids=["before MDS create", "at first poll"])
+async def test_a_monitor_aborting_every_association_is_not_asked_again_at_once(
+    at_poll: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first abort with no poll answered is re-associated at once; the second in a
+    row waits as a refusal does (ANSWER_TIMEOUT_S, made short here). Before, every abort
+    was answered at once with a new association request: a monitor that aborts each one
+    got association requests as fast as it answered (thousands a second)."""
+    driver = sys.modules[IntelliVueProtocol.__module__]
+    pause = 0.3
+    monkeypatch.setattr(driver, "ANSWER_TIMEOUT_S", pause)
+    monitor = _AbortingMonitor(at_poll)
+    with pytest.raises(LinkLost):
+        await IntelliVueProtocol().run(monitor, RecordingContext())
+    _, second, third = monitor.requests
+    # a lower bound only: the pause is the driver's own wait (asyncio's timers may fire a
+    # clock tick early, hence the small margin)
+    assert third - second >= pause - 0.01, monitor.requests
