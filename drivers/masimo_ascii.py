@@ -70,8 +70,9 @@ Wire layout: one text line per second, terminated by CR LF, space-separated fiel
   on a Radical-7 or Root, 3 in MD PnP's Radical-5 example) is a cut value. The
   connection's width is its widest line's, or a narrower one that two lines in a row
   print (a monitor that changed); not a width from a value that is not hex (noise). An
-  `EXC=` wider than any the connection has read is a byte too many (line noise: a doubled
-  `0` in `000820` drops the sensor-off bit), a `bad_length` reject, unless the line
+  `EXC=` wider than any the connection has read is a byte too many (line noise: in `0008200`
+  the SET bit 0x800 moved up to 0x8000, unrecognized cable, a probe off with the wrong
+  cause, on a measuring line too), a `bad_length` reject, unless the line
   before was as wide (a monitor that prints wider: read from its second line). `EXC=` is not
   required to be the last field: a Radical-7 prints `EXC1=` after it and a Root its
   module fields (OpenICE's Radical-7 reader, mdpnp/mdpnp `masimo-radical-7.spec`, wants
@@ -458,8 +459,9 @@ class MasimoProtocol:
                     m, width = decode_sized(item, exc_digits)
                 elif 0 < widest < width != previous and not isinstance(m, Reject):
                     # One line wider than the monitor prints: a byte too many (line
-                    # noise), its EXC misread (`0008200`, a 0 doubled, lost the sensor-off
-                    # bit: contact back). Before, it read, and set the width, refusing the
+                    # noise), its EXC misread (`0008200`: the SET bit 0x800 moved up to
+                    # 0x8000, unrecognized cable, probe off even on a measuring line).
+                    # Before, it read, and set the width, refusing the
                     # next sound line as cut. A monitor that prints wider (two lines in a
                     # row) is read from its second line; a width it printed before (a
                     # monitor that does not zero-pad, back from a narrow EXC) at once.

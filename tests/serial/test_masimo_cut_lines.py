@@ -174,11 +174,11 @@ async def test_cut_lines_ending_in_the_same_field_stay_cut_lines() -> None:
 
 async def test_an_exc_one_digit_wider_than_the_monitor_prints_is_no_reading() -> None:
     """A Rad-8 with its sensor off (6-digit EXC), one line carrying a byte twice (line
-    noise: `EXC=0008200`, the last `0` doubled, 0x8200 without the sensor-off bit
-    0x020): that line is a `bad_length` reject, not a reading with contact back (which
-    ends a running `tech.sensor_off` timer), and the sound lines around it all read.
-    Before, it read contact true, set the connection's width to 7, and the next sound
-    line was refused as a cut one."""
+    noise: `EXC=0008200`, the last `0` doubled: 0x8200, the SET bit 0x800 moved up to
+    0x8000, unrecognized cable): that line is a `bad_length` reject, not a probe off
+    with the wrong cause, and the sound lines around it all read. Before, it read (as an
+    unrecognized cable), set the connection's width to 7, and the next sound line was
+    refused as a cut one."""
     ctx = RecordingContext()
     noisy = RAD8_OFF.replace("EXC=000820", "EXC=0008200")
     stream = "".join(x + "\r\n" for x in (RAD8_OFF, noisy, RAD8_OFF, RAD8_OFF)).encode()
