@@ -77,8 +77,11 @@ Wire layout: one text line per second, terminated by CR LF, space-separated fiel
   required to be the last field: a Radical-7 prints `EXC1=` after it and a Root its
   module fields (OpenICE's Radical-7 reader, mdpnp/mdpnp `masimo-radical-7.spec`, wants
   it last and so would read neither). Not caught: a cut inside the EXC value of a
-  connection's first whole line (no width yet to compare), the second of two lines in a
-  row cut to the same EXC width, or a cut after the EXC value (what is read is whole).
+  connection's first whole line (no width yet to compare), a byte too many there (it
+  reads and sets the width), a byte too many in an EXC as wide as one the connection read
+  before a narrower width took over (`widest` keeps it: a Root then a Rad-8 on one cable),
+  the second of two lines in a row cut to the same EXC width, or a cut after the EXC
+  value (what is read is whole).
   A monitor that never prints `EXC=` (no public line shows one) is refused too, but
   said as such from its second line in a row ending at the same field (`_NoExcRun`).
 
