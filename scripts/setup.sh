@@ -57,8 +57,10 @@ case "$mode" in
         # unit-file tests; faketime (libfaketime) steps a daemon's wall clock in
         # tests/faults; gcc builds the bench's slow-storage shim (bench/slowdisk.c, tested
         # in tests/bench); openssl runs scripts/make-certs.sh in the docs test; dpkg-deb
-        # (dpkg, always there) builds and dpkg installs the .deb in tests/ops/test_deb.py.
-        need_debs python3-venv mosquitto mosquitto-clients influxdb victoria-metrics \
+        # (dpkg, always there) builds and dpkg installs the .deb in tests/ops/test_deb.py;
+        # influxdb-client gives the `influx` CLI that docs/install.md's InfluxDB block runs
+        # (tests/ops/test_install_blocks.py runs it for real; `influxdb` does not pull it in).
+        need_debs python3-venv mosquitto mosquitto-clients influxdb influxdb-client victoria-metrics \
                   poppler-utils chromium systemd faketime gcc libc6-dev openssl
         ensure_venv test
         # The whole suite on three workers on two cores: its tests mostly wait on real time
