@@ -347,26 +347,30 @@ class NotThisSession(Exception):
     whose session cannot be told); the message is the one line."""
 
 
-def _owner(events_csv: Path) -> tuple[str, str] | None:
-    """(chair, start time UTC) of the session an events CSV was written for, or None when
-    it cannot be read as one."""
-    chair = start = None
+def _owner(events_csv: Path) -> tuple[str, str, str] | None:
+    """(session id, chair, start time UTC) of the session an events CSV was written for,
+    or None when it cannot be read as one."""
+    session = chair = start = None
     try:
         with events_csv.open(newline="", encoding="utf-8") as fh:
             for row in csv.DictReader(fh):
                 if row.get("source") == "form" and row.get("name") == "chair":
                     chair = row.get("detail")
+                elif row.get("source") == "form" and row.get("name") == "session":
+                    session = row.get("detail")
                 elif row.get("source") == "session" and row.get("event") == "start":
                     start = row.get("time_utc")
     except (OSError, UnicodeDecodeError, csv.Error):
         return None
-    return (chair, start) if chair is not None and start is not None else None
+    if chair is None or start is None:
+        return None
+    return (session or "?", chair, start)
 
 
-def _owner_010(report_csv: Path) -> tuple[str, str] | None:
-    """(chair, start UTC "YYYY-MM-DD HH:MM:SS") from a 0.1.0 report CSV (columns section,
-    name, value; no events CSV then), or None: a folder of 0.1.0 files refused every
-    re-run of its own sessions."""
+def _owner_010(report_csv: Path) -> tuple[str, str, str] | None:
+    """(session id, chair, start UTC "YYYY-MM-DD HH:MM:SS") from a 0.1.0 report CSV
+    (columns section, name, value; no events CSV then), or None: a folder of 0.1.0 files
+    refused every re-run of its own sessions."""
     got: dict[str, str] = {}
     try:
         with report_csv.open(newline="", encoding="utf-8") as fh:
@@ -378,7 +382,7 @@ def _owner_010(report_csv: Path) -> tuple[str, str] | None:
     chair, day, start = got.get("Chair"), got.get("Date (UTC)"), got.get("Session start")
     if chair is None or not day or not start:
         return None
-    return (chair, f"{day} {start.removesuffix(' UTC')}")
+    return (got.get("Session") or "?", chair, f"{day} {start.removesuffix(' UTC')} UTC")
 
 
 def check_free(rec: SessionRecord, out_dir: Path, unique: bool = False) -> None:
@@ -389,22 +393,27 @@ def check_free(rec: SessionRecord, out_dir: Path, unique: bool = False) -> None:
     there = [n for n in names if (out_dir / n).exists()]
     if not there:
         return
-    owner = _owner(out_dir / names[-1])
-    if owner == (rec.chair, fmt_iso_utc(rec.started_t)):
-        return
-    if owner is None and not (out_dir / names[-1]).exists():
-        # 0.1.0 wrote no events CSV; its start is to the second, truncated as then.
-        started = datetime.fromtimestamp(rec.started_t, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
-        if _owner_010(out_dir / names[2]) == (rec.chair, started):
+    if (out_dir / names[-1]).exists():
+        owner = _owner(out_dir / names[-1])
+        if owner is not None and owner[1:] == (rec.chair, fmt_iso_utc(rec.started_t)):
             return
+    else:
+        # 0.1.0 wrote no events CSV; its start is to the second, truncated as then.
+        owner = _owner_010(out_dir / names[2])
+        started = datetime.fromtimestamp(rec.started_t, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+        if owner is not None and owner[1:] == (rec.chair, f"{started} UTC"):
+            return
+    # The holder named by its own files: the new record's id was said in its place, which
+    # is another id when two ids make one file name ("s/2" and "s_2") or a 0.1.0 set.
     whose = (
-        f"session {rec.session_id!r} of {owner[0]} started {owner[1]}"
+        f"session {owner[0]!r} of {owner[1]} started {owner[2]}"
         if owner is not None
         else "a report whose session cannot be told (no readable events CSV)"
     )
     raise NotThisSession(
-        f"{out_dir / there[0]}: holds {whose}, not this one ({rec.chair}, started "
-        f"{fmt_iso_utc(rec.started_t)}): not replaced; write into another --out"
+        f"{out_dir / there[0]}: holds {whose}, not this one ({rec.session_id!r} of "
+        f"{rec.chair}, started {fmt_iso_utc(rec.started_t)}): not replaced; write into "
+        "another --out"
     )
 
 

@@ -85,8 +85,25 @@ def test_a_rerun_replaces_its_own_files_never_another_sessions(
     (line,) = err.splitlines()
     assert line.startswith(f"monitord report: --out {out}: {out}/s2."), line
     assert "holds session 's2' of chair-1 started 2024-05-06T09:00:00Z" in line, line
-    assert "not this one (chair-3, started 2024-05-06T10:00:00Z): not replaced" in line, line
+    assert "not this one ('s2' of chair-3, started 2024-05-06T10:00:00Z): not replaced" in line
     assert _files(out) == before
+
+
+def test_the_refusal_names_the_holders_own_session(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Two ids that make one file name (`/` is written `_`): the line said the holder was
+    # session 's/2' (the new record's id), and it is 's_2'.
+    out = tmp_path / "out"
+    here = _store(tmp_path / "a.sqlite", ("chair-1", "s_2", T0))
+    rc, _, err = _run(capsys, "--db", here, "--session", "s_2", "--out", out)
+    assert rc == 0, err
+    there = _store(tmp_path / "b.sqlite", ("chair-3", "s/2", T0 + 3600))
+    rc, paths, err = _run(capsys, "--db", there, "--session", "s/2", "--out", out)
+    assert (rc, paths) == (73, [])
+    (line,) = err.splitlines()
+    assert "holds session 's_2' of chair-1 started 2024-05-06T09:00:00Z, " in line, line
+    assert "not this one ('s/2' of chair-3, started 2024-05-06T10:00:00Z)" in line, line
 
 
 def test_a_full_disk_leaves_no_half_written_set(
@@ -168,4 +185,6 @@ def test_a_folder_of_010_files_is_rerun_into_and_still_guarded(
     before = _files(out)
     rc, paths, err = _run(capsys, "--db", db, "--session", "s2", "--out", out)
     assert (rc, paths) == (73, []), err
+    # The holder named from its 0.1.0 CSV ("cannot be told" was said of a set that tells).
+    assert "holds session 's2' of chair-9 started 2024-05-06 10:00:00 UTC, " in err, err
     assert _files(out) == before
