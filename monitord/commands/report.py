@@ -103,10 +103,19 @@ def write_records(
     """Reports of the records into `out`; the paths, and whether PDFs were written.
     `reused`: ids the source holds for several sessions (reused_ids of all its sessions,
     not only those asked for). Raises CannotWrite (`out` a file, not writable, the disk
-    full, a file there of another session)."""
-    from monitord.report.render import NotThisSession, check_free, pdf_renderer, write_all
+    full, a file there of another session). Without the PDF renderer, an earlier run's
+    PDF of a session written is removed, and a line on stderr names it."""
+    from monitord.report.render import (
+        NotThisSession,
+        check_free,
+        file_names,
+        pdf_renderer,
+        stem,
+        write_all,
+    )
 
     paths: list[Path] = []
+    stale: list[Path] = []
     ids = Counter(r.session_id for r in records)
     # A session id the station reused names several sessions: one file set each, named
     # apart whenever the source holds the id twice, not only when one run writes both
@@ -117,7 +126,11 @@ def write_records(
             for rec, u in zip(records, unique, strict=True):
                 check_free(rec, out, u)
         for rec, u in zip(records, unique, strict=True):
+            old_pdf = out / file_names(stem(rec, u))[0]
+            had_pdf = old_pdf.exists()
             paths += write_all(rec, out, unique=u)
+            if had_pdf and not old_pdf.exists():
+                stale.append(old_pdf)
     except NotThisSession as e:
         raise CannotWrite(f"--out {out}: {e}") from None
     except OSError as e:  # was a traceback
@@ -125,6 +138,12 @@ def write_records(
             raise CannotWrite(f"--out {out}: a file, not a folder") from None
         name = "" if e.filename in (None, str(out)) else f"{e.filename}: "
         raise CannotWrite(f"--out {out}: cannot write: {name}{e.strerror or e}") from None
+    for p in stale:
+        print(
+            f"monitord report: removed {p}: an earlier run's PDF of this session, older than "
+            "the HTML and CSV written now (no PDF renderer here to replace it)",
+            file=sys.stderr,
+        )
     return paths, pdf_renderer() is not None or not records
 
 

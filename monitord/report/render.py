@@ -422,7 +422,8 @@ def write_all(
 ) -> list[Path]:
     """PDF (when the renderer is installed and `pdf`), HTML, vitals CSV and events CSV for
     one session into `out_dir`; returns the paths written (the PDF first when written:
-    a caller tells the fallback by its absence). `unique`: see `stem`.
+    a caller tells the fallback by its absence). `unique`: see `stem`. Without a PDF, an
+    earlier run's PDF of this session is removed once the new set is in place.
 
     Each file is written to a temporary name in `out_dir`, and only when all are written
     are they renamed into place: a full disk left a truncated PDF, or a new PDF beside an
@@ -455,4 +456,10 @@ def write_all(
     finally:
         for t in temps.values():
             t.unlink(missing_ok=True)
+    if renderer is None:
+        # This session's PDF of an earlier run (check_free: the set is this session's) is
+        # older than the set just written: left beside it, the folder held two versions
+        # of one record and the lead could file the wrong one. (A failure to remove it is
+        # the caller's one line naming the file.)
+        pdf_p.unlink(missing_ok=True)
     return paths

@@ -6,6 +6,9 @@ command line (in process: `monitord.cli.main`)."""
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,8 @@ from monitord.outbox import Outbox
 from tests.faults.storekit import fill, tmpfs
 
 from .storeplay import T0
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _store(db: Path, *sessions: tuple[str, str, float]) -> Path:
@@ -188,3 +193,45 @@ def test_a_folder_of_010_files_is_rerun_into_and_still_guarded(
     # The holder named from its 0.1.0 CSV ("cannot be told" was said of a set that tells).
     assert "holds session 's2' of chair-9 started 2024-05-06 10:00:00 UTC, " in err, err
     assert _files(out) == before
+
+
+def _without_matplotlib(tmp_path: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """`monitord report` of this checkout where matplotlib cannot be imported (a Pi
+    install without the report extra): a package of its name that refuses to load, first
+    on the path."""
+    stub = tmp_path / "no-matplotlib" / "matplotlib"
+    stub.mkdir(parents=True, exist_ok=True)
+    (stub / "__init__.py").write_text('raise ImportError("no matplotlib on this machine")\n')
+    path = os.pathsep.join((str(stub.parent), str(REPO)))
+    return subprocess.run(
+        [sys.executable, "-m", "monitord", "report", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": path},
+    )
+
+
+def test_a_rerun_without_the_pdf_renderer_leaves_no_older_pdf(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The first run (renderer installed) wrote s5.pdf; a re-run without matplotlib wrote
+    # the HTML and CSVs and left that older PDF beside them: two versions of one record.
+    db = _store(tmp_path / "o.sqlite", ("chair-1", "s5", T0))
+    out = tmp_path / "out"
+    rc, _, err = _run(capsys, "--db", db, "--session", "s5", "--out", out)
+    assert rc == 0, err
+    assert (out / "s5.pdf").exists()
+    r = _without_matplotlib(tmp_path, "--db", db, "--session", "s5", "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["s5-events.csv", "s5.csv", "s5.html"]
+    assert [Path(p).name for p in r.stdout.split()] == ["s5.html", "s5.csv", "s5-events.csv"]
+    assert f"monitord report: removed {out}/s5.pdf: an earlier run's PDF" in r.stderr, r.stderr
+    assert report.NO_PDF_NOTICE in r.stderr
+    # Another session's PDF under that name is still never touched (check_free first).
+    (out / "s5-events.csv").unlink()
+    (out / "s5.pdf").write_bytes(b"%PDF-1.4 another session's\n")
+    other = _store(tmp_path / "b.sqlite", ("chair-3", "s5", T0 + 3600))
+    r = _without_matplotlib(tmp_path, "--db", other, "--session", "s5", "--out", out)
+    assert r.returncode == 73, r.stderr
+    assert (out / "s5.pdf").read_bytes() == b"%PDF-1.4 another session's\n"
