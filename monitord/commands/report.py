@@ -106,9 +106,11 @@ def write_records(
     full, a file there of another session). Without the PDF renderer, an earlier run's
     PDF of a session written is removed, and a line on stderr names it."""
     from monitord.report.render import (
+        Busy,
         NotThisSession,
         check_free,
         file_names,
+        out_lock,
         pdf_renderer,
         stem,
         write_all,
@@ -116,22 +118,34 @@ def write_records(
 
     paths: list[Path] = []
     stale: list[Path] = []
+    if not records:
+        return paths, True
     ids = Counter(r.session_id for r in records)
     # A session id the station reused names several sessions: one file set each, named
     # apart whenever the source holds the id twice, not only when one run writes both
     # (`--session s1 --chair chair-2` replaced chair-1's s1.pdf without a word).
     unique = [ids[r.session_id] > 1 or r.session_id in reused for r in records]
     try:
-        if out.is_dir():  # every record checked before any file is written
-            for rec, u in zip(records, unique, strict=True):
+        out.mkdir(parents=True, exist_ok=True)
+        # Held from the checks to the last rename: two runs into one folder could each
+        # find a name free and both write it; and a killed run's `.part` files are only
+        # told from a running one's with the folder held.
+        with out_lock(out) as leftovers:
+            for left in leftovers:
+                print(
+                    f"monitord report: removed {left}: a temporary file of a run that "
+                    "was stopped while writing",
+                    file=sys.stderr,
+                )
+            for rec, u in zip(records, unique, strict=True):  # all checked, then written
                 check_free(rec, out, u)
-        for rec, u in zip(records, unique, strict=True):
-            old_pdf = out / file_names(stem(rec, u))[0]
-            had_pdf = old_pdf.exists()
-            paths += write_all(rec, out, unique=u)
-            if had_pdf and not old_pdf.exists():
-                stale.append(old_pdf)
-    except NotThisSession as e:
+            for rec, u in zip(records, unique, strict=True):
+                old_pdf = out / file_names(stem(rec, u))[0]
+                had_pdf = old_pdf.exists()
+                paths += write_all(rec, out, unique=u)
+                if had_pdf and not old_pdf.exists():
+                    stale.append(old_pdf)
+    except (NotThisSession, Busy) as e:
         raise CannotWrite(f"--out {out}: {e}") from None
     except OSError as e:  # was a traceback
         if out.exists() and not out.is_dir():

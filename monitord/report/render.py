@@ -10,10 +10,13 @@ Times are local in the site's zone, with the zone named; the CSVs carry UTC and 
 from __future__ import annotations
 
 import csv
+import fcntl
 import html
 import io
 import os
+import re
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -415,6 +418,44 @@ def check_free(rec: SessionRecord, out_dir: Path, unique: bool = False) -> None:
         f"{rec.chair}, started {fmt_iso_utc(rec.started_t)}): not replaced; write into "
         "another --out"
     )
+
+
+class Busy(Exception):
+    """Another run holds `--out` (out_lock); the message is the one line."""
+
+
+# write_all's temporary names: `.NAME.PID.part`.
+_PART = re.compile(r"\..+\.\d+\.part")
+
+
+@contextmanager
+def out_lock(out_dir: Path) -> Iterator[list[Path]]:
+    """Holds `out_dir` for one run's writes (an flock on the folder, freed when the run
+    ends or is killed), and removes the temporary files of runs killed while writing
+    there: with the lock held no other run is writing, so each `.NAME.PID.part` is such a
+    leftover (it stayed, hidden, for good). Yields the leftovers removed. Raises Busy when
+    another run holds the folder. Where the file system has no locks, nothing is removed
+    (a leftover cannot be told from a file in use)."""
+    fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Busy(
+                "another monitord report is writing into this folder now: run it again "
+                "when that one has finished, or write into another --out"
+            ) from None
+        except OSError:
+            yield []
+            return
+        removed: list[Path] = []
+        for f in sorted(out_dir.iterdir()):
+            if _PART.fullmatch(f.name) and f.is_file():
+                f.unlink(missing_ok=True)
+                removed.append(f)
+        yield removed
+    finally:
+        os.close(fd)  # frees the lock
 
 
 def write_all(

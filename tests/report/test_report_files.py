@@ -235,3 +235,51 @@ def test_a_rerun_without_the_pdf_renderer_leaves_no_older_pdf(
     r = _without_matplotlib(tmp_path, "--db", other, "--session", "s5", "--out", out)
     assert r.returncode == 73, r.stderr
     assert (out / "s5.pdf").read_bytes() == b"%PDF-1.4 another session's\n"
+
+
+def test_a_killed_runs_temporary_files_are_removed_by_the_next(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A run killed while writing left its hidden `.NAME.PID.part` files in --out for good.
+    db = _store(tmp_path / "o.sqlite", ("chair-1", "s6", T0))
+    out = tmp_path / "out"
+    out.mkdir()
+    left = out / ".s6.html.4242.part"
+    left.write_text("<html>half", encoding="utf-8")
+    mine = out / "notes.part"  # not a name of ours: left alone
+    mine.write_text("the lead's\n", encoding="utf-8")
+    rc, paths, err = _run(capsys, "--db", db, "--session", "s6", "--out", out)
+    assert rc == 0, err
+    assert not left.exists()
+    assert mine.exists()
+    assert f"monitord report: removed {left}: a temporary file of a run" in err, err
+    assert {p.name for p in out.iterdir()} == {Path(p).name for p in paths} | {"notes.part"}
+
+
+def test_a_run_never_removes_the_files_of_a_run_writing_now(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Two runs into one folder: the other run holds the folder (its lock) while its
+    # `.part` files are there; this one neither removes them nor writes beside them.
+    import fcntl
+
+    db = _store(tmp_path / "o.sqlite", ("chair-1", "s7", T0))
+    out = tmp_path / "out"
+    out.mkdir()
+    busy = out / ".s7.html.4343.part"
+    busy.write_text("<html>being written", encoding="utf-8")
+    fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        rc, paths, err = _run(capsys, "--db", db, "--session", "s7", "--out", out)
+        assert (rc, paths) == (73, [])
+        assert err.splitlines() == [
+            f"monitord report: --out {out}: another monitord report is writing into this "
+            "folder now: run it again when that one has finished, or write into another --out"
+        ]
+        assert [p.name for p in out.iterdir()] == [busy.name]
+    finally:
+        os.close(fd)
+    rc, paths, err = _run(capsys, "--db", db, "--session", "s7", "--out", out)
+    assert rc == 0, err
+    assert not busy.exists()  # that run is gone: its file is a leftover now
