@@ -9,6 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+# This checkout's monitord, not the one the venv has installed (editable from another
+# checkout: cwd is tmp_path, so `-m monitord` would import that one).
+CHECKOUT = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+
 
 def test_demo_writes_a_report_per_session(tmp_path: Path) -> None:
     r = subprocess.run(
@@ -17,6 +21,7 @@ def test_demo_writes_a_report_per_session(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=240,
+        env=CHECKOUT,
     )
     assert r.returncode == 0, r.stderr[-3000:]
     lines = [
@@ -51,8 +56,7 @@ def test_demo_reports_that_cannot_be_written_are_one_line(tmp_path: Path) -> Non
         capture_output=True,
         text=True,
         timeout=240,
-        # This checkout's monitord, not the one the venv has installed (cwd is tmp_path).
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        env=CHECKOUT,
     )
     assert r.returncode == 73, r.stderr[-3000:]
     assert "Traceback" not in r.stderr, r.stderr[-3000:]
