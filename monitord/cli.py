@@ -99,22 +99,23 @@ def simulated_chairs(cfg: Config) -> SimulatedChairStarter | None:
     return cast("SimulatedChairStarter", starter)
 
 
-def positive_seconds(text: str) -> float:
-    """An argparse type: a finite number of seconds > 0 (`doctor --timeout 0` timed every
-    check out at once, -5 read "timed out after -5.0 seconds"). argparse says which option."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 < v < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be > 0 seconds: {text!r}")
-    if v > MAX_SECONDS:
-        # 1e300 passed and ended in an OverflowError traceback from the event loop.
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_SECONDS} seconds: {text!r}")
-    return v
+def bad_seconds(command: str, option: str, value: float, most: float) -> bool:
+    """True, with one line on stderr, when `value` is no number of seconds for `option`
+    (> 0, finite, at most `most`): the caller exits EX_USAGE, as for every option value out
+    of range (docs/commands.md); a value that is no number is argparse's (exit 2).
+    `doctor --timeout 0` timed every check out at once, -5 read "timed out after -5.0
+    seconds", 1e300 ended in an OverflowError traceback; it was exit 2 where `capture` and
+    `scan --seconds 0` were 64, and `--seconds nan` was taken."""
+    if 0 < value <= most:  # False for NaN too
+        return False
+    print(
+        f"monitord {command}: {option} {value:g}: must be > 0 and at most {most:g}", file=sys.stderr
+    )
+    return True
 
 
-MAX_SECONDS = 3600  # `positive_seconds`: an hour, far above any network check's wait
+MAX_SECONDS = 3600  # doctor --timeout, scan --seconds: an hour, far above any wait of theirs
+MAX_CAPTURE_SECONDS = 7 * 86400  # capture --seconds: a week, far above a session's field capture
 
 
 def as_root(command: str, options: Sequence[str]) -> str:

@@ -25,7 +25,7 @@ from typing import IO, Any
 
 from monitord import __version__
 from monitord.capturefile import CaptureWriter, reading_record
-from monitord.cli import EX_CANTCREAT, EX_OK, EX_USAGE
+from monitord.cli import EX_CANTCREAT, EX_OK, EX_USAGE, MAX_CAPTURE_SECONDS, bad_seconds
 from monitord.drivers.base import Reject
 from monitord.models import Reading
 
@@ -107,6 +107,11 @@ async def capture(
     from monitord.drivers.registry import DRIVERS
 
     out = out or sys.stdout
+    # The option's own value first: it needs no config nor device to be judged.
+    if args.seconds is not None and bad_seconds(
+        "capture", "--seconds", args.seconds, MAX_CAPTURE_SECONDS
+    ):
+        return EX_USAGE
     cfg = load_config(args.config)
     chair_id, _, dev_id = str(args.device).partition("/")
     chair = next((c for c in cfg.chairs if c.id == chair_id), None)
@@ -124,9 +129,6 @@ async def capture(
             "there is no real device to record",
             file=sys.stderr,
         )
-        return EX_USAGE
-    if args.seconds is not None and args.seconds <= 0:
-        print("monitord capture: --seconds must be > 0", file=sys.stderr)
         return EX_USAGE
     desc = DRIVERS[dev.driver]
     try:

@@ -29,7 +29,7 @@ import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from monitord.cli import positive_seconds
+from monitord.cli import EX_USAGE, MAX_SECONDS, bad_seconds
 from monitord.commands.checks import (
     Check,
     SecretProblem,
@@ -66,7 +66,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--timeout",
-        type=positive_seconds,
+        type=float,
         default=5.0,
         help="seconds per network check (default 5)",
     )
@@ -518,6 +518,8 @@ async def run_checks(
 
 
 def main(args: argparse.Namespace) -> int:
+    if bad_seconds("doctor", "--timeout", args.timeout, MAX_SECONDS):
+        return EX_USAGE
     failed = False
 
     def emit(c: Check) -> None:

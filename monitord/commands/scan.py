@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from typing import IO
 
-from monitord.cli import EX_OK, EX_USAGE
+from monitord.cli import EX_OK, EX_USAGE, MAX_SECONDS, bad_seconds
 
 EX_UNAVAILABLE = 69  # no Bluetooth adapter / BlueZ not reachable (sysexits.h)
 
@@ -132,8 +132,7 @@ async def run(
 ) -> int:
     """The command; `scanner_backend` as for `scan()` (tests pass a simulated link's)."""
     out = out or sys.stdout
-    if args.seconds <= 0:
-        print("monitord scan: --seconds must be > 0", file=sys.stderr)
+    if bad_seconds("scan", "--seconds", args.seconds, MAX_SECONDS):
         return EX_USAGE
     try:
         found = await scan(args.seconds, scanner_backend=scanner_backend)

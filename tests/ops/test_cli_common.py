@@ -152,12 +152,38 @@ def test_demo_bad_speed_is_one_line_naming_the_option(speed: str, tmp_path: Path
     assert not (tmp_path / "d.sqlite").exists()
 
 
-@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf", "abc", "1e300", "3601"])
-def test_doctor_timeout_must_be_seconds(value: str, capsys: pytest.CaptureFixture[str]) -> None:
-    # 0 timed every network check out at once, -5 read "timed out after -5.0 seconds":
-    # a bad option value is argparse's one line naming the option, exit 2.
+@pytest.mark.parametrize(
+    ("command", "option", "most"),
+    [("doctor", "--timeout", 3600), ("scan", "--seconds", 3600), ("capture", "--seconds", 604800)],
+)
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf", "1e300", "604801"])
+def test_seconds_out_of_range_are_64_as_every_such_option(
+    command: str, option: str, most: int, value: str, tmp_path: Path
+) -> None:
+    # doctor --timeout 0 was argparse's exit 2 while capture/scan --seconds 0 were 64 (the
+    # table: an option value out of range is 64, as demo's and simulate's --speed);
+    # --seconds nan was taken; 0 timed every doctor check out at once, 1e300 a traceback.
+    args = [command, f"{option}={value}", "-c", str(tmp_path / "none.toml")]
+    if command == "capture":
+        args += ["--device", "chair-1/ox", "--out", str(tmp_path / "cap.jsonl")]
+    r = monitord(*args)
+    assert (r.returncode, r.stdout) == (64, ""), r.stderr
+    assert r.stderr.splitlines() == [
+        f"monitord {command}: {option} {float(value):g}: must be > 0 and at most {most}"
+    ]
+    assert not (tmp_path / "cap.jsonl").exists()
+
+
+@pytest.mark.parametrize("command", ["doctor", "scan", "capture"])
+def test_seconds_that_are_no_number_are_the_parsers_2(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    option = "--timeout" if command == "doctor" else "--seconds"
+    args = [command, f"{option}=abc"]
+    if command == "capture":
+        args += ["--device", "chair-1/ox", "--out", "x"]
     with pytest.raises(SystemExit) as stop:
-        build_parser(only="doctor").parse_args(["doctor", f"--timeout={value}"])
+        build_parser(only=command).parse_args(args)
     assert stop.value.code == 2
-    assert "monitord doctor: error: argument --timeout: " in capsys.readouterr().err
+    assert f"monitord {command}: error: argument {option}: " in capsys.readouterr().err
     assert build_parser(only="doctor").parse_args(["doctor", "--timeout=0.5"]).timeout == 0.5
