@@ -22,11 +22,17 @@ error names the file that wrote the key, with the index a chair has *in that fil
 
 from __future__ import annotations
 
+import grp
+import os
+import pwd
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from monitord import serviceuser
 
 Loc = tuple[int | str, ...]
 
@@ -60,10 +66,38 @@ class LayerError(Exception):
         self.line = line
 
 
+def _name(table: str, ident: int) -> str:
+    try:
+        return pwd.getpwuid(ident).pw_name if table == "pwd" else grp.getgrgid(ident).gr_name
+    except KeyError:
+        return str(ident)
+
+
+def _closed_hint(path: Path) -> str:
+    """What to do about a config file this user may not read (a conf.d file made 0640
+    root:root was refused with "Permission denied" alone, where every other mode error
+    names the fix): who it is, its mode and owner, and the fix. A config holds no secret
+    (docs/install.md: 0644, the daemon reads it as its own user), so the fix is 0644,
+    worded as the other checks' (serviceuser.file_fix); or run it as root."""
+    try:
+        st = path.stat()
+    except OSError:  # a directory on the way is closed: the file's mode is not to be had
+        return ": make the directories on its path 0755 (docs/install.md), or run it with sudo"
+    me = _name("pwd", os.geteuid())
+    owner = f"{_name('pwd', st.st_uid)}:{_name('grp', st.st_gid)}"
+    return (
+        f" (this user {me}; mode {stat.S_IMODE(st.st_mode):04o}, {owner}): a config file holds "
+        f"no secret and the daemon reads it as user {serviceuser.SERVICE_USER}: "
+        f"{serviceuser.file_fix(path, 'public')[1]} (docs/install.md), or run it with sudo"
+    )
+
+
 def read_layer(path: Path) -> Layer:
     """One file's TOML, or a LayerError naming the file."""
     try:
         text = path.read_text(encoding="utf-8")
+    except PermissionError as e:
+        raise LayerError(f"{path}: cannot read: {e.strerror or e}{_closed_hint(path)}") from None
     except OSError as e:
         raise LayerError(f"{path}: cannot read: {e.strerror or e}") from None
     except UnicodeDecodeError:

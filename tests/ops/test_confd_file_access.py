@@ -1,0 +1,73 @@
+"""A conf.d file the admin made 0640 root:root (ops audit, item 6): check-config as another
+user said "cannot read: Permission denied" and nothing else, where every other mode error
+names the fix. Now the one line says who, the mode and owner, and the fix (0644: a config
+holds no secret, docs/install.md; or sudo). As root the command runs as `nobody`
+(setpriv, as tests/ops/test_tls_file_access.py); as any other user the file is closed to
+itself (mode 000)."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.ops.test_tls_file_access import AS_ROOT, NOBODY, REPO, public_tmp
+
+MAIN = """
+[site]
+id = "t"
+[influx]
+enabled = false
+"""
+CHAIR = """
+[[chairs]]
+id = "chair-1"
+  [[chairs.devices]]
+  id = "ox"
+  driver = "masimo-ascii"
+  port = "/dev/ttyUSB0"
+"""
+
+
+def test_a_closed_conf_d_file_is_one_line_with_the_fix(tmp_path: Path) -> None:
+    tmp = public_tmp(tmp_path)
+    try:
+        main = tmp / "monitord.toml"
+        main.write_text(MAIN)
+        main.chmod(0o644)
+        (tmp / "conf.d").mkdir(mode=0o755)
+        chair = tmp / "conf.d" / "20-chair.toml"
+        chair.write_text(CHAIR)
+        mode = 0o640 if AS_ROOT else 0o000  # root:root 0640: closed to all but root
+        chair.chmod(mode)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *sys.path[1:]])}
+        user = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+        p = subprocess.run(
+            [*(user if AS_ROOT else []), sys.executable, "-m", "monitord", "check-config",
+             str(main)],
+            capture_output=True, text=True, env=env, cwd="/", timeout=60,
+        )  # fmt: skip
+        assert (p.returncode, p.stdout) == (78, ""), p.stderr
+        me = pwd.getpwuid(NOBODY if AS_ROOT else os.geteuid()).pw_name
+        st = chair.stat()
+        owner = f"{pwd.getpwuid(st.st_uid).pw_name}:"
+        (line,) = p.stderr.splitlines()
+        assert line.startswith(
+            f"{chair}: cannot read: Permission denied (this user {me}; mode {mode:04o}, {owner}"
+        ), line
+        assert line.endswith(
+            "a config file holds no secret and the daemon reads it as user monitord: "
+            f"chmod 0644 {chair} (docs/install.md), or run it with sudo"
+        ), line
+        chair.chmod(0o644)  # the fix given: then it is read
+        p = subprocess.run(
+            [*(user if AS_ROOT else []), sys.executable, "-m", "monitord", "check-config",
+             str(main)],
+            capture_output=True, text=True, env=env, cwd="/", timeout=60,
+        )  # fmt: skip
+        assert (p.returncode, p.stdout) == (0, "ok\n"), p.stderr
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
