@@ -1,5 +1,6 @@
-"""`monitord check-config [PATH | -c PATH]`: prints `ok` (warnings, if any, on stderr), or
-one line per problem on stderr, exit 78."""
+"""`monitord check-config [--central] [PATH | -c PATH]`: prints `ok` (warnings, if any, on
+stderr), or one line per problem on stderr, exit 78. `--central`: the config of a central
+machine, which runs only `monitord report --from influx` and needs no [[chairs]]."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import argparse
 import sys
 
 from monitord.cli import DEFAULT_CONFIG, EX_OK
-from monitord.config import ConfigError, load_config
+from monitord.config import NO_CHAIRS, ConfigError, load_config, where
 from monitord.config_checks import check
 
 EX_USAGE = 2  # as argparse's own usage errors
@@ -22,6 +23,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="the config to check (the same as -c PATH)",
     )
+    # The role is said by the admin, not guessed: a central machine's config ([site] and
+    # [influx]) and a chair Pi's that lost its [[chairs]] read the same, and the Pi's must
+    # still be refused (it would run and monitor nothing). A station's says [station].
+    p.add_argument(
+        "--central",
+        action="store_true",
+        help="a central machine's config, for `monitord report --from influx` only "
+        "(no [[chairs]] needed, as report reads it)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -34,9 +44,25 @@ def main(args: argparse.Namespace) -> int:
         )
         return EX_USAGE
     path = args.path or args.config
-    cfg = load_config(path)  # a ConfigError is reported by monitord.cli (exit 78)
+    try:
+        # A ConfigError is reported by monitord.cli (exit 78).
+        cfg = load_config(path, chairs_optional=args.central)
+    except ConfigError as e:
+        # The IT admin checking the central machine's config was refused with "monitors
+        # nothing" and no word of the way that config is checked.
+        hint = (
+            " (a central machine's config, for `monitord report --from influx` alone: "
+            f"check it with `monitord check-config --central {path}`)"
+        )
+        lines = [ln + hint if ln.endswith(NO_CHAIRS) else ln for ln in e.lines]
+        raise ConfigError(lines) from None
     # Judged for the daemon: a secret the service user reads is no error for an admin.
     errors, warnings = check(cfg, path, as_daemon=False)
+    if args.central and cfg.influx.api != "v1":
+        from monitord.report.influxload import V1_ONLY
+
+        # `ok` would have been said of a config every `report --from influx` refuses.
+        errors.append(f"{where(cfg, path, 'influx.api')}: {V1_ONLY}")
     if errors:
         raise ConfigError(errors)
     for line in warnings:

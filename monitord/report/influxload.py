@@ -46,13 +46,17 @@ def _q(s: str) -> str:
     return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+# Also check-config --central's line: a central config it accepts must be one report reads.
+V1_ONLY = (
+    "reports from InfluxDB read with InfluxQL: set [influx] api = 'v1' and "
+    "database (InfluxDB 2.x: its v1 compatibility API and a DBRP mapping)"
+)
+
+
 class InfluxReader:
     def __init__(self, cfg: InfluxConfig, site: str) -> None:
         if cfg.api != "v1":
-            raise InfluxReadError(
-                "reports from InfluxDB read with InfluxQL: set [influx] api = 'v1' and "
-                "database (InfluxDB 2.x: its v1 compatibility API and a DBRP mapping)"
-            )
+            raise InfluxReadError(V1_ONLY)
         self.cfg = cfg
         self.site = site
         self._headers: dict[str, str] = {}

@@ -178,14 +178,34 @@ def test_central_config_without_chairs(tmp_path: Path) -> None:
     # Past the config: the (absent) database is what stops it.
     assert r.returncode == 69, r.stderr
     assert r.stderr.startswith("monitord report: cannot query http://127.0.0.1:"), r.stderr
-    r = subprocess.run(
-        [sys.executable, "-m", "monitord", "check-config", str(cfg)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    # A daemon's config still needs its chairs.
+
+    def check_config(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "monitord", "check-config", *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    r = check_config(cfg)
+    # A daemon's (a chair Pi's) config still needs its chairs; the line says how the
+    # central one is checked (the IT admin got the refusal alone).
     assert r.returncode == 78 and "no [[chairs]]" in r.stderr, r.stderr
+    assert r.stderr.splitlines()[0].endswith(
+        f"check it with `monitord check-config --central {cfg}`)"
+    ), r.stderr
+    # The central machine's config is checked as report reads it: ok.
+    r = check_config("--central", cfg)
+    assert (r.returncode, r.stdout) == (0, "ok\n"), r.stderr
+    # ... and one report cannot read is not ok (api v2: InfluxQL reads need v1).
+    v2 = tmp_path / "central-v2.toml"
+    v2.write_text(f'[site]\nid = "{SITE}"\n[influx]\napi = "v2"\nbucket = "monitord"\n')
+    r = check_config("--central", v2)
+    assert r.returncode == 78, r.stderr
+    assert r.stderr.splitlines() == [
+        f"{v2}: influx.api: reports from InfluxDB read with InfluxQL: set [influx] api = 'v1' "
+        "and database (InfluxDB 2.x: its v1 compatibility API and a DBRP mapping)"
+    ]
 
 
 async def test_times_off_utc_reach_influx_across_an_outage(
