@@ -258,7 +258,8 @@ do_install() {
 
 monitord $("$R$PREFIX/bin/monitord" --version | awk '{print $2}') is installed${R:+ under $R}.
 Next steps:
-  1. Edit $ETC/monitord.toml (site id, broker, database, chairs and devices).
+  1. Edit $ETC/monitord.toml (site id, time zone: the example's is America/New_York,
+     broker, database, chairs and devices).
   2. Write the secrets it names (one line each, root-only):
        $ETC/secrets/mqtt-password   $ETC/secrets/influx-token   $ETC/secrets/influx-password
   3. Check everything:   sudo $PREFIX/bin/monitord doctor -c $ETC/monitord.toml

@@ -16,6 +16,7 @@ Read-only on the store and the database: safe while the daemon runs.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
@@ -256,6 +257,55 @@ def _secret_problem(e: OSError, args: argparse.Namespace) -> str:
     return f"influx.password_file: cannot read {file}: {e.strerror or e}"
 
 
+def machine_zone() -> str | None:
+    """This machine's own time zone: TZ, else /etc/timezone (Debian), else the zone
+    /etc/localtime links to; None when none of them names a zone."""
+    from zoneinfo import ZoneInfo
+
+    names = [os.environ.get("TZ", "").removeprefix(":")]
+    try:
+        names.append(Path("/etc/timezone").read_text(encoding="utf-8").strip())
+    except (OSError, UnicodeDecodeError):
+        pass
+    try:
+        names.append(os.readlink("/etc/localtime").partition("zoneinfo/")[2])
+    except OSError:
+        pass
+    for name in filter(None, names):
+        try:
+            ZoneInfo(name)
+        except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
+            continue
+        return name
+    return None
+
+
+def _same_zone(a: str, b: str) -> bool:
+    """The two zones keep the same clock (US/Eastern and America/New_York; UTC and
+    Etc/UTC): their offsets at the 1st and 15th of each month of 2024-2026 agree."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    za, zb = ZoneInfo(a), ZoneInfo(b)
+    days = [
+        datetime(y, m, d, 12) for y in (2024, 2025, 2026) for m in range(1, 13) for d in (1, 15)
+    ]
+    return all(t.replace(tzinfo=za).utcoffset() == t.replace(tzinfo=zb).utcoffset() for t in days)
+
+
+def zone_note(tz: str, config: str) -> str | None:
+    """One line when the report's zone is not this machine's: a fresh install's config
+    (made from the example) says America/New_York, and a clinic elsewhere got New York
+    times with nothing said but the zone's name on the page."""
+    here = machine_zone()
+    if here is None or _same_zone(tz, here):
+        return None
+    return (
+        f"monitord report: times are in {tz} ([site] timezone of {config}), not this "
+        f"machine's zone ({here}): if the clinic is not in {tz}, set [site] timezone there"
+    )
+
+
 def main(args: argparse.Namespace) -> int:
     from monitord.report import NoSuchSession
     from monitord.report.influxload import InfluxReader, InfluxReadError
@@ -294,8 +344,10 @@ def main(args: argparse.Namespace) -> int:
                 print(line, file=sys.stderr)
             return EX_CONFIG
     rules = None
+    note: str | None = None  # said last, of a run that wrote or listed (not over an error)
     if cfg is not None:
         tz = cfg.site.timezone
+        note = zone_note(tz, str(config))
         db = db or cfg.storage.path
         # The clinic's [alerts] overrides, so the report judges the discharge criteria
         # as the engine did (load_config has validated them against the rule table).
@@ -314,7 +366,7 @@ def main(args: argparse.Namespace) -> int:
             if args.list:
                 # InfluxDB holds no outages (docs/report.md "Local only"): as its reports.
                 _print_list(spans, tz, rules, lambda _: ())
-                return EX_OK
+                return _ok(note)
             records = [reader.record(s, tz, rules) for s in spans]
             paths, pdf = write_records(records, args.out, reused_ids(every))
         else:
@@ -338,7 +390,7 @@ def main(args: argparse.Namespace) -> int:
                 spans = _select(every, args.session, args.chair, day, tz)
                 if args.list:
                     _print_list(spans, tz, rules, lambda s: span_outages(ob, s))
-                    return EX_OK
+                    return _ok(note)
                 records = [record_for(ob, s, tz, rules) for s in spans]
             paths, pdf = write_records(records, args.out, reused_ids(every))
     except (OutboxError, NoSuchSession) as e:
@@ -354,4 +406,10 @@ def main(args: argparse.Namespace) -> int:
         print(NO_PDF_NOTICE, file=sys.stderr)
     for p in paths:
         print(p)
+    return _ok(note)
+
+
+def _ok(note: str | None) -> int:
+    if note is not None:
+        print(note, file=sys.stderr)
     return EX_OK

@@ -122,3 +122,40 @@ def test_out_that_cannot_be_written_is_one_line(complete_db: Path, tmp_path: Pat
         73,
         f"monitord report: --out {tmp_path / 'taken'}: a file, not a folder\n",
     )
+
+
+def test_a_zone_that_is_not_the_machines_is_said(complete_db: Path, tmp_path: Path) -> None:
+    # A fresh install's monitord.toml (made from the example) says America/New_York: a
+    # clinic in Berlin got New York times with nothing said but the zone on the page. The
+    # machine's zone is TZ here (else /etc/timezone, else /etc/localtime).
+    import os
+
+    cfg = tmp_path / "monitord.toml"
+    cfg.write_text('[site]\nid = "report-test"\ntimezone = "America/New_York"\n')
+    args = ("-c", cfg, "--db", complete_db, "--session", "s-complete", "--out", tmp_path / "o")
+
+    def run(zone: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "monitord", "report", *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "TZ": zone},
+        )
+
+    r = run("Europe/Berlin")
+    assert r.returncode == 0, r.stderr
+    notes = [ln for ln in r.stderr.splitlines() if "not this machine's zone" in ln]
+    assert notes == [
+        f"monitord report: times are in America/New_York ([site] timezone of {cfg}), not "
+        "this machine's zone (Europe/Berlin): if the clinic is not in America/New_York, "
+        "set [site] timezone there"
+    ], r.stderr
+    # The page names the zone it uses (the HTML's opening note; the PDF's every footer).
+    html = (tmp_path / "o" / "s-complete.html").read_text(encoding="utf-8")
+    assert "Times are local (EDT, America/New_York)." in html
+    # The machine in the config's zone (also by another name of it): nothing said.
+    for zone in ("America/New_York", "US/Eastern"):
+        r = run(zone)
+        assert r.returncode == 0, r.stderr
+        assert "machine's zone" not in r.stderr, r.stderr

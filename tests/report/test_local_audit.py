@@ -13,6 +13,7 @@ start 23:30 EDT on 2024-05-06 (03:30 UTC on 05-07), dose 23:40, a crisis 210/100
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -89,11 +90,14 @@ def rec(night: tuple[Path, Path]) -> SessionRecord:
 
 
 def _report(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    # Run as on the clinic's machine, in the config's zone: on another, the report says
+    # the zone is not the machine's (one line on stderr, docs/report.md).
     return subprocess.run(
         [sys.executable, "-m", "monitord", "report", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, "TZ": TZ},
     )
 
 
