@@ -60,3 +60,34 @@ async def test_each_link_names_its_chair_and_priority_whole_however_long_the_id(
         for x in links:
             assert x["whole"], x
             assert x["parts"][0] == x["chair"] and x["parts"][1].split()[0] in ("HIGH", "MEDIUM")
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (800, 480)])
+async def test_twelve_chairs_in_alarm_leave_the_board_on_screen(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, size: tuple[int, int]
+) -> None:
+    async with station_page(tmp_path, mosquitto, mqtt_prefix, size=size) as (page, pub):
+        await in_alarm(pub, 12)
+        await page.until("document.querySelectorAll('#alarm-bar a').length === 12", 20, "links")
+        await page.screenshot(tmp_path / "bar.png")
+        # The sticky top (header, banners, bar) leaves at least 40 % of the screen to
+        # the board, and a tile's ACK can be reached there.
+        top = await page.js("document.getElementById('top').getBoundingClientRect().bottom")
+        assert top <= 0.6 * size[1], top
+        # Every link can be reached: the bar scrolls within its own box, the last link
+        # brought into view inside the screen, and a tap on it brings its tile into view.
+        last = "document.querySelector('#alarm-bar a:last-child')"
+        await page.js(f"{last}.scrollIntoView({{block: 'nearest'}})")
+        box = await page.js(
+            f"(() => {{ const r = {last}.getBoundingClientRect(); return [r.top, r.bottom]; }})()"
+        )
+        assert 0 <= box[0] and box[1] <= size[1], box
+        chair = await page.js(f"{last}.dataset.chair")
+        await page.tap("#alarm-bar a:last-child")
+        await page.until(
+            f"(() => {{ const t = document.getElementById('tile:{chair}').getBoundingClientRect();"
+            " const top = document.getElementById('top').getBoundingClientRect().bottom;"
+            " return t.top < innerHeight && t.bottom > top; })()",
+            10,
+            "the tapped chair's tile below the bar, on screen",
+        )
