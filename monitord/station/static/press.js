@@ -26,7 +26,7 @@ const CLICK_WAIT_MS = 400;
 // pointer's press: a tap's click carries its touch's pointerId, and comes after its
 // release, when the next tap's finger may be down already); `down`: the last pointer's.
 const press = {
-  chair: null, timer: null, held: null, waiting: [], tile: null, at: null, dx: 0, dy: 0,
+  chair: null, timer: null, held: null, waiting: [], tile: null, spot: null, at: null, dx: 0, dy: 0,
   pointer: null, down: null, downs: new Map(), heldAt: 0,
 };
 // The pressed tile stays under the finger until the release: a change above it (the alarm
@@ -39,10 +39,20 @@ const press = {
 // is on screen in place when content above it grows (scroll anchoring), moving the page.
 const pinned = new MutationObserver(() => pin());
 const onScreen = (t) => { const r = t.getBoundingClientRect(); return { x: r.left, y: r.top }; };
+// What is kept in place is what was pressed (`spot`), not only its tile: a change inside
+// the held tile that no redraw makes moved the button within it (the board gone stale
+// puts its "STALE: last known, not live" line at the top of every tile, CSS): the tile
+// stayed, its ACK went down by a line under the finger, the release landed above it and
+// the ACK was not sent. Once what was pressed is gone (its tile redrawn after its
+// click), the tile is kept in place from where it is then.
+function spotOf(tile, target) {
+  return target instanceof Element && tile.contains(target) ? target : tile;
+}
 function pin() {
   const t = press.tile;
   if (!t || !t.isConnected) return;
-  const p = onScreen(t);
+  if (!press.spot.isConnected || !t.contains(press.spot)) { press.spot = t; press.at = onScreen(t); }
+  const p = onScreen(press.spot);
   press.dx -= p.x - press.at.x; press.dy -= p.y - press.at.y;
   const to = press.dx || press.dy ? `translate(${press.dx}px, ${press.dy}px)` : "";
   // set only on a change: the observer sees attribute changes (no feedback loop)
@@ -50,7 +60,7 @@ function pin() {
 }
 function letGo() {
   clearTimeout(press.timer); press.timer = null; press.chair = null; press.pointer = null;
-  pinned.disconnect(); press.tile = null; press.dx = press.dy = 0; $("board").style.transform = "";
+  pinned.disconnect(); press.tile = press.spot = null; press.dx = press.dy = 0; $("board").style.transform = "";
   drawHeld();
 }
 function drawHeld() {
@@ -76,13 +86,14 @@ document.addEventListener("pointerdown", (e) => {
   const now = performance.now(), same = press.tile === t;
   if (press.tile && !(same && press.held && now - press.heldAt >= PRESS_HOLD_MS)) {
     clearTimeout(press.timer);
-    press.chair = t.dataset.chair; press.tile = t; press.at = onScreen(t); press.pointer = e.pointerId;
+    press.chair = t.dataset.chair; press.tile = t; press.spot = spotOf(t, e.target);
+    press.at = onScreen(press.spot); press.pointer = e.pointerId;
     press.timer = setTimeout(letGo, same && press.held ? PRESS_HOLD_MS - (now - press.heldAt) : PRESS_HOLD_MS);
     if (!same) drawHeld();
     return;
   }
   letGo(); press.chair = t.dataset.chair; press.timer = setTimeout(letGo, PRESS_HOLD_MS);
-  press.tile = t; press.at = onScreen(t); press.pointer = e.pointerId;
+  press.tile = t; press.spot = spotOf(t, e.target); press.at = onScreen(press.spot); press.pointer = e.pointerId;
   pinned.observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
 }, true);
 addEventListener("scroll", () => pin(), { capture: true, passive: true });
