@@ -36,7 +36,7 @@ State machine (one per configured device, runs until cancelled):
   garbage (a wrong baud rate) was reopened at the shortest delay forever. A silent line
   gets the driver's own advice when its descriptor has one (`silence_advice`).
 - A protocol that raises anything but `LinkLost` (a bug in the driver) is a lost link of
-  its own class (`driver error`, at ERROR with its traceback once per outage); the next
+  its own class (`driver error`, at ERROR with its traceback once per bug a run); the next
   connection is up only once the protocol decoded a second unit, so a driver crashing on
   each line its device sends is down (and `tech.device_lost` comes), not up once a line.
 """
@@ -283,6 +283,15 @@ class _StreamLink:
             log.debug("closing port failed", exc_info=True)
 
 
+def _bug_key(e: BaseException) -> tuple[str, str]:
+    """A driver bug's identity: its exception type and the line that raised it."""
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    at = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else ""
+    return type(e).__qualname__, at
+
+
 def _defaults(desc: DriverDescriptor) -> SerialDefaults:
     # drivers/registry.py refuses a serial descriptor without them: no 9600 8N1 assumed.
     if desc.serial is None:
@@ -335,6 +344,11 @@ async def run_serial_device(
     backoff = backoff or PortBackoff()
     protocol = desc.make_protocol(dev.settings)
     warned: set[LinkError] = set()
+    # Driver bugs told with their traceback, once per run per bug (its exception type and
+    # where it was raised): not per outage, as a bug that strikes after a connection went
+    # up (its second line) would be told again at each reconnect; and a different bug is
+    # told even in the same outage (`warned` holds one memory per class).
+    bugs_told: set[tuple[str, str]] = set()
     attempts: dict[LinkError, int] = {}  # failures per class since the link was last up
     failure = LinkError.IO  # the class of the last failure (set by went_down)
     up = False
@@ -359,16 +373,27 @@ async def run_serial_device(
         up = False
         if tap is not None:  # (a capture stopped by cancelling records no disconnect)
             tap.disconnected(reason)
-        if error not in warned:
+        told = _bug_key(bug) if bug is not None else None
+        if told is not None and told not in bugs_told:
+            bugs_told.add(told)
             warned.add(error)
-            log.log(
-                logging.ERROR if bug is not None else logging.WARNING,
+            log.error(
                 "%s: %s: %s; retrying with backoff (%s)",
                 where,
                 error.value,
                 reason,
                 advice or error.advice,
                 exc_info=bug,
+            )
+        elif error not in warned:
+            warned.add(error)
+            log.warning(
+                "%s: %s: %s; retrying with backoff (%s)%s",
+                where,
+                error.value,
+                reason,
+                advice or error.advice,
+                " (its traceback was logged before)" if told is not None else "",
             )
         else:
             log.debug("%s: %s again: %s", where, error.value, reason)
@@ -404,11 +429,12 @@ async def run_serial_device(
                 link.close()
                 raise
             except Exception as e:  # a protocol bug must not kill the device loop
-                # Said once (with its traceback) per outage, not at every line: the bug
-                # recurs on each reconnect. Its link is down until a connection outlives
-                # the first unit it decoded (`up_after`): a protocol that crashed on each
-                # line flapped up and down once a line, so `tech.device_lost` never came
-                # while no reading arrived, and reconnected at once for ever.
+                # Said once a run (with its traceback) per bug, not at every line: the
+                # bug recurs on each reconnect (`bugs_told`). Its link is down until a
+                # connection outlives the first unit it decoded (`up_after`): a protocol
+                # that crashed on each line flapped up and down once a line, so
+                # `tech.device_lost` never came while no reading arrived, and reconnected
+                # at once for ever.
                 went_down(LinkError.DRIVER_BUG, f"protocol {desc.name} failed: {e!r}", bug=e)
             finally:
                 link.close()
