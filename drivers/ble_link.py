@@ -72,7 +72,7 @@ from bleak.exc import BleakError
 from monitord.aio import within
 from monitord.backoff import capped_delay
 from monitord.config import DeviceConfig
-from monitord.drivers.base import DeviceContext, DriverDescriptor, Reject, stamp
+from monitord.drivers.base import DeviceContext, DriverDescriptor, Reject, RejectReason, stamp
 from monitord.drivers.ble_errors import (
     BleLinkError,
     DeviceGone,
@@ -273,6 +273,10 @@ class _Session:
         value) and the link went down as "silent: no data" while values came."""
         self.rejected += 1
         self.bug = f"{sub.name} decoder raised {type(e).__name__}: {e}"
+        # Counted as the device's rejects are: while another characteristic decodes (a
+        # cuff's pressure beside its lost measurement) the link stays up, and the count
+        # in its status is where the loss shows (it read 0 with every value lost).
+        self.ctx.reject(Reject(RejectReason.DRIVER_BUG, self.bug))
         lost = f"the value is lost; the link too if none decodes for {self.silence_s:g} s"
         self.told_once(("value", sub.uuid, type(e).__name__), sub.name, e, lost)
 

@@ -25,6 +25,9 @@ class RejectReason(enum.StrEnum):
     # the device speaks another output mode of its own (a Rad-8 left in ASCII 2): the
     # operator must change a setting on the device, so it is told apart from noise
     WRONG_MODE = "wrong_mode"
+    # the driver's decoder raised on the payload (a bug in monitord, not the device's data
+    # necessarily): the value is lost, counted here so a device's status shows the loss
+    DRIVER_BUG = "driver_bug"
 
 
 @dataclass(frozen=True, slots=True)

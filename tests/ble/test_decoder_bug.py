@@ -136,3 +136,45 @@ async def test_a_feature_decoder_raising_leaves_the_readings_flowing(
         r.getMessage() for r in loud
     ]
     assert "decoder bug" in str(loud[0].exc_info[1])
+
+
+async def test_a_measurement_lost_to_a_decoder_bug_is_counted_while_its_cuff_pressure_flows(
+    vlink: VirtualBleLink, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A cuff whose 0x2A35 decoder raises while its cuff pressure (0x2A36) decodes: the
+    link stays up (the pressure is the cuff measuring; `tech.bp_overdue` is the alarm for
+    no BP), and each measurement lost is counted as a reject, as a reject is counted.
+    Before, nothing counted it: the device's rejects read 0 with every BP lost, one ERROR
+    line in the journal the only trace."""
+    caplog.set_level(logging.DEBUG, "monitord")
+    real = DRIVERS["ble-bpm"]
+    assert real.ble_profile is not None
+    subs = tuple(
+        dataclasses.replace(s, decode=_raising) if "2a35" in s.uuid.lower() else s
+        for s in real.ble_profile.subscriptions
+    )
+    assert subs != real.ble_profile.subscriptions
+    profile = dataclasses.replace(real.ble_profile, subscriptions=subs)
+    desc = dataclasses.replace(real, name="ble-bpm-buggy", ble_profile=profile)
+    ctx = RecordingContext(device="cuff")
+    client, scanner = backends(vlink)
+    dev = device_config(id="cuff", driver="ble-bpm", name="SimCuff")
+    async with make_sim_device("ble-bpm", "SimCuff", vlink) as cuff:
+        task = asyncio.create_task(
+            run_ble_device(dev, desc, ctx, client_backend=client, scanner_backend=scanner,
+                           timing=FAST, rng=random.Random(1))
+        )  # fmt: skip
+        try:
+            await wait_until(lambda: ctx.link_up, what="link up")
+            ev = SimEvent(Kind.BP, {"sys_mmHg": 120, "dia_mmHg": 80, "pulse_bpm": 70})
+            await cuff.send(ev, datetime.now(UTC))
+            await wait_until(lambda: len(ctx.rejects) >= 1, what="measurement 1 counted")
+            await cuff.send(ev, datetime.now(UTC))
+            await wait_until(lambda: len(ctx.rejects) >= 2, what="measurement 2 counted")
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    assert ctx.readings == []
+    assert [up for up, _ in ctx.links] == [True], ctx.links
+    assert [str(r.reason) for r in ctx.rejects] == ["driver_bug", "driver_bug"], ctx.rejects
+    assert "decoder bug" in ctx.rejects[0].detail, ctx.rejects
