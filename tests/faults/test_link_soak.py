@@ -13,6 +13,7 @@ default executor's threads start on first use).
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import random
 import shutil
@@ -44,7 +45,11 @@ def counts() -> tuple[int, int, int]:
     """(open fds, asyncio tasks, threads) of this process. The loop's default executor
     (asyncio.to_thread: the serial port's path look-ups) is a pool that may start another
     worker when the last one is not idle yet on a busy machine: bounded by its
-    max_workers (checked), not a leak, so its workers are not counted."""
+    max_workers (checked), not a leak, so its workers are not counted. Garbage is
+    collected first: an earlier test's port or socket in a reference cycle, closed by the
+    collector in the middle of the soak, read as fewer fds after than before (a failure
+    when the test ran after others); what a leak holds is reachable, never collected."""
+    gc.collect()
     pool = [t for t in threading.enumerate() if t.name.startswith("asyncio_")]
     executor = getattr(asyncio.get_running_loop(), "_default_executor", None)
     if executor is not None:
