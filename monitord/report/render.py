@@ -424,8 +424,9 @@ class Busy(Exception):
     """Another run holds `--out` (out_lock); the message is the one line."""
 
 
-# write_all's temporary names: `.NAME.PID.part`.
-_PART = re.compile(r"\..+\.\d+\.part")
+# write_all's temporary names: `.NAME.PID.part`, NAME one of file_names' (a PDF, HTML or
+# CSV): any `.X.NUMBER.part` took a file the lead keeps there (`.budget.2026.part`).
+_PART = re.compile(r"\..+\.(?:pdf|html|csv)\.\d+\.part")
 
 
 @contextmanager

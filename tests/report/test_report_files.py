@@ -283,3 +283,26 @@ def test_a_run_never_removes_the_files_of_a_run_writing_now(
     rc, paths, err = _run(capsys, "--db", db, "--session", "s7", "--out", out)
     assert rc == 0, err
     assert not busy.exists()  # that run is gone: its file is a leftover now
+
+
+def test_the_leads_own_hidden_part_files_are_never_removed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Any `.X.NUMBER.part` in --out was taken for a killed run's leftover and removed with
+    # a line: a file the lead keeps there (`.budget.2026.part`) was deleted. Only the
+    # names a run writes (`.NAME.pdf|html|csv.PID.part`) are ours.
+    db = _store(tmp_path / "o.sqlite", ("chair-1", "s8", T0))
+    out = tmp_path / "out"
+    out.mkdir()
+    kept = {".x.123.part": b"the lead's\n", ".budget.2026.part": b"the lead's budget\n"}
+    for name, data in kept.items():
+        (out / name).write_bytes(data)
+    left = out / ".s8-events.csv.4242.part"
+    left.write_text("half", encoding="utf-8")
+    rc, _, err = _run(capsys, "--db", db, "--session", "s8", "--out", out)
+    assert rc == 0, err
+    assert {n: (out / n).read_bytes() for n in kept} == kept
+    assert not left.exists()
+    assert err.splitlines() == [
+        f"monitord report: removed {left}: a temporary file of a run that was stopped while writing"
+    ], err
