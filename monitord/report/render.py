@@ -435,9 +435,16 @@ def out_lock(out_dir: Path) -> Iterator[list[Path]]:
     ends or is killed), and removes the temporary files of runs killed while writing
     there: with the lock held no other run is writing, so each `.NAME.PID.part` is such a
     leftover (it stayed, hidden, for good). Yields the leftovers removed. Raises Busy when
-    another run holds the folder. Where the file system has no locks, nothing is removed
-    (a leftover cannot be told from a file in use)."""
-    fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY)
+    another run holds the folder. Where the file system has no locks, or the folder may be
+    written but not read, nothing is removed (a leftover cannot be told from a file in use)."""
+    try:
+        fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except PermissionError:
+        # A drop folder (mode 0300: write and enter, not list) cannot be opened to hold
+        # nor listed, yet takes the files: refusing it stopped every run that wrote there.
+        # Written as where there are no locks: nothing removed.
+        yield []
+        return
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

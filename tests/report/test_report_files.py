@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -306,3 +307,38 @@ def test_the_leads_own_hidden_part_files_are_never_removed(
     assert err.splitlines() == [
         f"monitord report: removed {left}: a temporary file of a run that was stopped while writing"
     ], err
+
+
+def test_a_folder_the_run_may_write_but_not_list_is_written(tmp_path: Path) -> None:
+    # A drop folder (mode 0300: write and enter, not list) took every run's set until the
+    # lock: opening it to hold it was refused, and the run wrote nothing, "cannot write:
+    # Permission denied", exit 73. As root the run is `nobody` (setpriv) and the folder
+    # is nobody's; as any other user the folder is the user's own, 0300 alike.
+    from tests.ops.test_tls_file_access import AS_ROOT, NOBODY, public_tmp
+
+    tmp = public_tmp(tmp_path)
+    try:
+        (tmp / "store").mkdir(mode=0o777)
+        (tmp / "store").chmod(0o777)  # the store's -shm is made beside it
+        db = _store(tmp / "store" / "o.sqlite", ("chair-1", "s9", T0))
+        db.chmod(0o666)
+        out = tmp / "drop"
+        out.mkdir()
+        if AS_ROOT:
+            os.chown(out, NOBODY, NOBODY)
+        out.chmod(0o300)
+        user = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+        env = {**os.environ, "PYTHONPATH": str(REPO), "MPLCONFIGDIR": str(out)}
+        p = subprocess.run(
+            [*(user if AS_ROOT else []), sys.executable, "-m", "monitord", "report",
+             "--db", str(db), "--session", "s9", "--out", str(out)],
+            capture_output=True, text=True, env=env, cwd="/", timeout=120,
+        )  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        names = {"s9.html", "s9.csv", "s9-events.csv"}
+        assert names <= {Path(x).name for x in p.stdout.split()}, p.stdout
+        out.chmod(0o700)
+        assert names <= {f.name for f in out.iterdir()}
+    finally:
+        (tmp / "drop").chmod(0o700)
+        shutil.rmtree(tmp, ignore_errors=True)
