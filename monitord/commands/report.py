@@ -119,6 +119,7 @@ def write_records(
 
     paths: list[Path] = []
     stale: list[Path] = []
+    kept: list[Path] = []  # an earlier run's PDF the lead changed since (signed, edited)
     if not records:
         return paths, True
     ids = Counter(r.session_id for r in records)
@@ -146,6 +147,8 @@ def write_records(
                 paths += write_all(rec, out, unique=u)
                 if had_pdf and not old_pdf.exists():
                     stale.append(old_pdf)
+                elif had_pdf and old_pdf not in paths:
+                    kept.append(old_pdf)
     except (NotThisSession, Busy) as e:
         raise CannotWrite(f"--out {out}: {e}") from None
     except OSError as e:  # was a traceback
@@ -157,6 +160,13 @@ def write_records(
         print(
             f"monitord report: removed {p}: an earlier run's PDF of this session, older than "
             "the HTML and CSV written now (no PDF renderer here to replace it)",
+            file=sys.stderr,
+        )
+    for p in kept:
+        print(
+            f"monitord report: kept {p}: changed after the run that wrote it (signed or "
+            "edited?), so not removed; it is older than the HTML and CSV written now (no PDF "
+            "renderer here to replace it): file the version you mean",
             file=sys.stderr,
         )
     return paths, pdf_renderer() is not None or not records

@@ -420,6 +420,19 @@ def check_free(rec: SessionRecord, out_dir: Path, unique: bool = False) -> None:
     )
 
 
+def changed_after_its_set(pdf: Path, set_csv: Path) -> bool:
+    """Whether a PDF there was changed after the run that wrote it: a run writes its PDF
+    before its CSVs, so a PDF newer than the set's CSV (the events CSV; a 0.1.0 set's
+    CSV) was saved over since, signed or annotated by the lead: a record to keep, never
+    removed as stale. When it cannot be told (a stat fails), it is kept too."""
+    try:
+        return pdf.stat().st_mtime_ns > set_csv.stat().st_mtime_ns
+    except FileNotFoundError:
+        return pdf.exists()  # no PDF: nothing to keep; no set CSV: cannot be told
+    except OSError:
+        return True
+
+
 class Busy(Exception):
     """Another run holds `--out` (out_lock); the message is the one line."""
 
@@ -472,7 +485,8 @@ def write_all(
     """PDF (when the renderer is installed and `pdf`), HTML, vitals CSV and events CSV for
     one session into `out_dir`; returns the paths written (the PDF first when written:
     a caller tells the fallback by its absence). `unique`: see `stem`. Without a PDF, an
-    earlier run's PDF of this session is removed once the new set is in place.
+    earlier run's PDF of this session is removed once the new set is in place, unless it
+    was changed after that run (changed_after_its_set).
 
     Each file is written to a temporary name in `out_dir`, and only when all are written
     are they renamed into place: a full disk left a truncated PDF, or a new PDF beside an
@@ -484,6 +498,8 @@ def write_all(
     renderer = pdf_renderer() if pdf else None
     paths: list[Path] = [pdf_p] if renderer is not None else []
     paths += [html_p, vit_p, ev_p]
+    # Told before the set is replaced: the earlier run's set dates its PDF.
+    keep_pdf = renderer is None and changed_after_its_set(pdf_p, ev_p if ev_p.exists() else vit_p)
     # The events CSV last: it tells the next run whose files these are (check_free).
     temps = {p: p.with_name(f".{p.name}.{os.getpid()}.part") for p in paths}
     placed: list[Path] = []
@@ -505,7 +521,7 @@ def write_all(
     finally:
         for t in temps.values():
             t.unlink(missing_ok=True)
-    if renderer is None:
+    if renderer is None and not keep_pdf:
         # This session's PDF of an earlier run (check_free: the set is this session's) is
         # older than the set just written: left beside it, the folder held two versions
         # of one record and the lead could file the wrong one. (A failure to remove it is

@@ -342,3 +342,25 @@ def test_a_folder_the_run_may_write_but_not_list_is_written(tmp_path: Path) -> N
     finally:
         (tmp / "drop").chmod(0o700)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_a_rerun_without_the_pdf_renderer_keeps_a_pdf_changed_since_its_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The lead signed (or annotated) s10.pdf in a PDF viewer and saved it in place; a
+    # re-run on a machine without matplotlib deleted it as "an earlier run's PDF": the
+    # signed record gone. A PDF changed after the set it was written with is kept.
+    db = _store(tmp_path / "o.sqlite", ("chair-1", "s10", T0))
+    out = tmp_path / "out"
+    rc, _, err = _run(capsys, "--db", db, "--session", "s10", "--out", out)
+    assert rc == 0, err
+    pdf, events = out / "s10.pdf", out / "s10-events.csv"
+    signed = pdf.read_bytes() + b"%% signed by the clinical lead\n"
+    pdf.write_bytes(signed)
+    later = events.stat().st_mtime_ns + 60 * 10**9  # saved a minute after the run
+    os.utime(pdf, ns=(later, later))
+    r = _without_matplotlib(tmp_path, "--db", db, "--session", "s10", "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert pdf.read_bytes() == signed
+    assert f"monitord report: kept {pdf}: changed after the run that wrote it" in r.stderr, r.stderr
+    assert "monitord report: removed" not in r.stderr, r.stderr
