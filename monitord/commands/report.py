@@ -20,7 +20,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -290,17 +290,37 @@ def machine_zone() -> str | None:
     return None
 
 
+def _days() -> list[datetime]:
+    """The noons _same_zone compares: the 1st and 15th of each month of 2024-2026."""
+    return [
+        datetime(y, m, d, 12) for y in (2024, 2025, 2026) for m in range(1, 13) for d in (1, 15)
+    ]
+
+
 def _same_zone(a: str, b: str) -> bool:
     """The two zones keep the same clock (US/Eastern and America/New_York; UTC and
     Etc/UTC): their offsets at the 1st and 15th of each month of 2024-2026 agree."""
-    from datetime import datetime
     from zoneinfo import ZoneInfo
 
     za, zb = ZoneInfo(a), ZoneInfo(b)
-    days = [
-        datetime(y, m, d, 12) for y in (2024, 2025, 2026) for m in range(1, 13) for d in (1, 15)
-    ]
-    return all(t.replace(tzinfo=za).utcoffset() == t.replace(tzinfo=zb).utcoffset() for t in days)
+    return all(
+        t.replace(tzinfo=za).utcoffset() == t.replace(tzinfo=zb).utcoffset() for t in _days()
+    )
+
+
+def _keeps_tz_rule(zone: str) -> bool:
+    """`zone` keeps this process's clock, as TZ's POSIX rule sets it (the C library's
+    local time, not the wall clock: the offsets at _same_zone's days)."""
+    import time
+    from zoneinfo import ZoneInfo
+
+    z = ZoneInfo(zone)
+    for d in _days():
+        t = d.replace(tzinfo=z)
+        off = t.utcoffset()
+        if off is None or time.localtime(t.timestamp()).tm_gmtoff != off.total_seconds():
+            return False
+    return True
 
 
 def zone_note(tz: str, config: str) -> str | None:
@@ -308,7 +328,14 @@ def zone_note(tz: str, config: str) -> str | None:
     (made from the example) says America/New_York, and a clinic elsewhere got New York
     times with nothing said but the zone's name on the page."""
     here = machine_zone()
-    if here is None or _same_zone(tz, here):
+    rule = os.environ.get("TZ", "").removeprefix(":")
+    if rule and here != rule:
+        # TZ set, but no zone name: a POSIX rule (EST5EDT,M3.2.0,M11.1.0) is the clock the
+        # machine keeps, whatever /etc/timezone says; compared by the offsets it gives.
+        if _keeps_tz_rule(tz):
+            return None
+        here = f"TZ={rule}"
+    elif here is None or _same_zone(tz, here):
         return None
     return (
         f"monitord report: times are in {tz} ([site] timezone of {config}), not this "

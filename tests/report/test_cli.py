@@ -159,3 +159,36 @@ def test_a_zone_that_is_not_the_machines_is_said(complete_db: Path, tmp_path: Pa
         r = run(zone)
         assert r.returncode == 0, r.stderr
         assert "machine's zone" not in r.stderr, r.stderr
+
+
+def test_a_machine_zone_set_as_a_posix_tz_rule_is_compared_by_its_clock(
+    complete_db: Path, tmp_path: Path
+) -> None:
+    # TZ as a POSIX rule (no zone name) was passed over for /etc/timezone or the
+    # /etc/localtime link: a machine keeping New York's clock (TZ=EST5EDT,M3.2.0,M11.1.0)
+    # was told its America/New_York report was not in its zone, naming a zone (the
+    # image's Etc/UTC) the machine's clock does not keep.
+    import os
+
+    cfg = tmp_path / "monitord.toml"
+    cfg.write_text('[site]\nid = "report-test"\ntimezone = "America/New_York"\n')
+    args = ("-c", cfg, "--db", complete_db, "--session", "s-complete", "--out", tmp_path / "o")
+
+    def notes(zone: str) -> list[str]:
+        r = subprocess.run(
+            [sys.executable, "-m", "monitord", "report", *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "TZ": zone},
+        )
+        assert r.returncode == 0, r.stderr
+        return [ln for ln in r.stderr.splitlines() if "machine's zone" in ln]
+
+    assert notes("EST5EDT,M3.2.0,M11.1.0") == []
+    berlin = "CET-1CEST,M3.5.0,M10.5.0/3"
+    assert notes(berlin) == [
+        f"monitord report: times are in America/New_York ([site] timezone of {cfg}), not "
+        f"this machine's zone (TZ={berlin}): if the clinic is not in America/New_York, "
+        "set [site] timezone there"
+    ]
