@@ -291,15 +291,16 @@ def machine_zone() -> str | None:
 
 
 def _days() -> list[datetime]:
-    """The noons _same_zone compares: the 1st and 15th of each month of 2024-2026."""
-    return [
-        datetime(y, m, d, 12) for y in (2024, 2025, 2026) for m in range(1, 13) for d in (1, 15)
-    ]
+    """The noons _same_zone compares: the 1st and 15th of each month from last year to
+    two years on (a fixed 2024-2026 stopped seeing a rule change as 2027 came)."""
+    year = datetime.now().year
+    years = range(year - 1, year + 3)
+    return [datetime(y, m, d, 12) for y in years for m in range(1, 13) for d in (1, 15)]
 
 
 def _same_zone(a: str, b: str) -> bool:
     """The two zones keep the same clock (US/Eastern and America/New_York; UTC and
-    Etc/UTC): their offsets at the 1st and 15th of each month of 2024-2026 agree."""
+    Etc/UTC): their offsets at the noons of `_days` agree."""
     from zoneinfo import ZoneInfo
 
     za, zb = ZoneInfo(a), ZoneInfo(b)
