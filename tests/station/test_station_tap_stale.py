@@ -36,9 +36,19 @@ async def test_an_ack_pressed_as_the_board_goes_stale_is_sent(
             await pub.status(cid, "online")
             await pub.vitals(cid, vitals(cid, 131, 84, 71, 97, 5))
             await pub.active(cid, [alerts[cid]], sess)
+        # The whole board drawn first: chairs 6-8's alarms arriving after chair-5's ACK was
+        # measured grew the alarm bar above it and moved the button from under the press
+        # (seen on a loaded CI run).
+        await page.until(
+            "document.querySelectorAll('#alarm-bar .sum').length === 8 &&"
+            " document.querySelectorAll('.tile button.ack').length === 8",
+            20,
+            "eight chairs in alarm drawn",
+        )
         ack = f"{tile('chair-5')}.querySelector('button.ack')"
         at: dict[str, Any] = await page.until(
-            f"{ack} && (() => {{ const r = {ack}.getBoundingClientRect();"
+            f"{ack} && (() => {{ {ack}.scrollIntoView({{block: 'center'}});"
+            f" const r = {ack}.getBoundingClientRect();"
             " return {x: r.x + r.width / 2, y: r.y + r.height / 2}; })()",
             20,
             "chair-5's ACK",
