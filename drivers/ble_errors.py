@@ -41,6 +41,19 @@ class Transient(BleLinkError):
     advice = "retrying; if this repeats, move the device closer to the hub"
 
 
+class NoBluez(BleLinkError):
+    # Not the device's fault: no D-Bus system bus (its socket missing: bleak raises a bare
+    # FileNotFoundError) or no bluetoothd on it (org.bluez "not provided"). Said as
+    # Transient's "move the device closer to the hub", a biomedical engineer went to the
+    # chair while the fix is on the Pi (`monitord doctor`'s bluetooth line says the same).
+    backoff_base_s = 2.0
+    backoff_cap_s = 30.0
+    advice = (
+        "BlueZ is not reachable on the D-Bus system bus: check `systemctl status dbus "
+        "bluetooth` (apt-get install bluez) and `monitord doctor`"
+    )
+
+
 class ProfileMismatch(BleLinkError):
     backoff_base_s = 30.0
     backoff_cap_s = 300.0
@@ -50,6 +63,14 @@ class ProfileMismatch(BleLinkError):
 _BUSY_HINTS = ("inprogress", "in progress", "busy", "not ready", "notready", "no discovery")
 
 
+_NO_BLUEZ_HINTS = ("org.freedesktop.DBus.Error.ServiceUnknown", "org.bluez was not provided")
+
+
+def _no_bluez(exc: BaseException) -> bool:
+    """bluetoothd is not on the bus (bleak's BleakDBusError names the D-Bus error)."""
+    return isinstance(exc, BleakError) and any(h in str(exc) for h in _NO_BLUEZ_HINTS)
+
+
 def classify(exc: BaseException) -> BleLinkError:
     """Map whatever bleak/BlueZ/the OS raised to one of the named error classes."""
     if isinstance(exc, BleLinkError):
@@ -57,6 +78,8 @@ def classify(exc: BaseException) -> BleLinkError:
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if isinstance(exc, BleakDeviceNotFoundError):
         return DeviceGone(text)
+    if isinstance(exc, FileNotFoundError | ConnectionRefusedError) or _no_bluez(exc):
+        return NoBluez(text)
     if type(exc).__name__ == "BleakBluetoothNotAvailableError":
         return AdapterBusy(text)
     if isinstance(exc, BleakError | OSError) and any(
@@ -70,6 +93,7 @@ __all__ = [
     "AdapterBusy",
     "BleLinkError",
     "DeviceGone",
+    "NoBluez",
     "ProfileMismatch",
     "Transient",
     "classify",

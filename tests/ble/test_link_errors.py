@@ -1,13 +1,20 @@
-"""Error classes (drivers/ble_errors.py) and backoff of drivers/ble_link.py (no I/O)."""
+"""Error classes (drivers/ble_errors.py) and backoff of drivers/ble_link.py (no I/O, but
+for the errors bleak really raises on a Pi without BlueZ: a real dbus-daemon)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import random
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
+from bleak import BleakScanner
 from bleak.exc import BleakDeviceNotFoundError, BleakError
 
-from monitord.drivers.ble_errors import AdapterBusy, DeviceGone, Transient, classify
+from monitord.drivers.ble_errors import AdapterBusy, DeviceGone, NoBluez, Transient, classify
 from monitord.drivers.ble_link import LinkTiming, backoff_delay
 
 
@@ -40,3 +47,56 @@ def test_backoff_is_capped_exponential_with_jitter() -> None:
     assert max(delays) <= err.backoff_cap_s
     assert len({round(d, 6) for d in delays[6:]}) > 1  # jitter: capped steps differ
     assert backoff_delay(err, 3, LinkTiming(backoff_scale=0.01), rng) <= 0.04
+
+
+_BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig><type>system</type><listen>unix:path={sock}</listen><auth>EXTERNAL</auth>
+<policy context="default"><allow user="*"/><allow own="*"/><allow send_type="method_call"/>
+<allow receive_type="method_return"/><allow receive_type="error"/>
+<allow receive_type="signal"/></policy></busconfig>
+"""
+
+
+def _bleak_error_on(bus_address: str) -> BaseException:
+    """What bleak really raises on this machine when the link looks for a cuff."""
+
+    async def find() -> None:
+        await BleakScanner.find_device_by_address("A4:C1:38:12:34:56", timeout=1.0)
+
+    old = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")
+    os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = bus_address
+    try:
+        asyncio.run(find())
+    except Exception as e:
+        return e
+    finally:
+        if old is None:
+            del os.environ["DBUS_SYSTEM_BUS_ADDRESS"]
+        else:
+            os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = old
+    raise AssertionError("bleak found a device with no BlueZ")
+
+
+def test_no_bluez_on_the_pi_is_said_as_such_not_as_the_device_too_far(tmp_path: Path) -> None:
+    # A Pi without D-Bus running (its socket missing) and one whose bus has no bluetoothd:
+    # `monitord status` showed "retrying; if this repeats, move the device closer to the
+    # hub" for both, sending the biomedical engineer to the chair; doctor said "no D-Bus".
+    no_bus = classify(_bleak_error_on(f"unix:path={tmp_path}/no-such-bus"))
+    sock = tmp_path / "bus.sock"
+    conf = tmp_path / "bus.conf"
+    conf.write_text(_BUS_CONF.format(sock=sock))
+    bus = subprocess.Popen(["dbus-daemon", f"--config-file={conf}", "--nofork"])
+    try:
+        for _ in range(200):
+            if sock.exists():
+                break
+            time.sleep(0.05)
+        no_bluez = classify(_bleak_error_on(f"unix:path={sock}"))
+    finally:
+        bus.terminate()
+        bus.wait(10)
+    for err in (no_bus, no_bluez):
+        assert type(err) is NoBluez, repr(err)
+        assert "closer" not in str(err)
+        assert "systemctl status dbus bluetooth" in str(err)
