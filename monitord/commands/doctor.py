@@ -46,6 +46,7 @@ from monitord.commands.doctor_host import (
     check_service_files,
     check_store_place,
 )
+from monitord.commands.doctor_live import done, live_mqtt_checks
 from monitord.commands.doctor_mqtt import round_trip, station_login, stations_online
 from monitord.commands.doctor_probe import RENEW, check_cert_expiry, mismatch, quiet_paho
 from monitord.config import Config, ConfigError, InfluxConfig, load_config
@@ -488,9 +489,10 @@ async def run_checks(
     for c in check_serial(cfg):
         emit(c)
     # The network checks are independent: run them together, print them in order.
+    live = live_mqtt_checks(cfg)  # a running daemon's: no login as its chairs (why: there)
     slow: list[Awaitable[Check]] = [
         check_bluetooth(cfg, limit_s),
-        check_mqtt(cfg, creds, limit_s),
+        check_mqtt(cfg, creds, limit_s) if live is None else done(live[0]),
         check_influx(cfg, creds, limit_s),
     ]
     bluetooth, mqtt, influx = await asyncio.gather(*slow)
@@ -500,19 +502,20 @@ async def run_checks(
     if tls is not None:
         for c in await check_cert_expiry(cfg.mqtt.host, cfg.mqtt.port, tls, limit_s):
             emit(c)
-    if cfg.mqtt.enabled and mqtt.status == "ok":
+    for c in (live or [])[1:]:
+        emit(c)
+    if live is None and cfg.mqtt.enabled and mqtt.status == "ok":
         who = station_login(cfg, *station)
         if not cfg.chairs:
             emit(skip("mqtt round trip", "no [[chairs]] in this config (a station's)"))
         for chair in cfg.chairs:
             emit(await round_trip(cfg, chair, creds, who, limit_s))
         emit(await stations_online(cfg, creds, who, limit_s))
-    elif cfg.mqtt.enabled:
+    elif live is None and cfg.mqtt.enabled:
         emit(skip("mqtt round trip", "the broker check failed (above)"))
     emit(influx)
     emit(check_clock(limit_s))
-    # A station keeps no outbox: its free space "for the outbox" and a /var/lib/monitord
-    # "made at first start" spoke of a store that never comes.
+    # A station keeps no outbox: no free space "for the outbox", no store "made at start".
     no_store = skip("disk", "no [[chairs]] in this config (a station's): it keeps no outbox")
     emit(check_disk(cfg) if cfg.chairs else no_store)
 
