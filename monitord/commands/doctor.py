@@ -46,7 +46,7 @@ from monitord.commands.doctor_host import (
     check_service_files,
     check_store_place,
 )
-from monitord.commands.doctor_live import done, live_mqtt_checks
+from monitord.commands.doctor_live import done, live_mqtt_checks, live_station_checks
 from monitord.commands.doctor_mqtt import round_trip, station_login, stations_online
 from monitord.commands.doctor_probe import RENEW, check_cert_expiry, mismatch, quiet_paho
 from monitord.config import Config, ConfigError, InfluxConfig, load_config
@@ -489,7 +489,7 @@ async def run_checks(
     for c in check_serial(cfg):
         emit(c)
     # The network checks are independent: run them together, print them in order.
-    live = live_mqtt_checks(cfg)  # a running daemon's: no login as its chairs (why: there)
+    live = live_mqtt_checks(cfg) or live_station_checks(cfg)  # no takeover (doctor_live)
     slow: list[Awaitable[Check]] = [
         check_bluetooth(cfg, limit_s),
         check_mqtt(cfg, creds, limit_s) if live is None else done(live[0]),

@@ -7,11 +7,16 @@ Last Will marked the chair offline at the station, and two doctor runs in a row 
 five reasonless closes that read as two Pis with one chair file (`TAKEN OVER`, the tile
 *TWO MONITORS REPORT AS THIS CHAIR*, sinks/mqtt_takeover.py). While a daemon holds this
 config's store (its lock, as `monitord status` tells), doctor does not log in as its
-chairs: the daemon's connection, as the daemon last wrote it, is the answer.
+chairs: the daemon's connection, as the daemon last wrote it, is the answer. The same on
+the station machine: `doctor -c station.toml` logged in as the station's user while the
+station ran, took its connection (the wallboard reconnected, the chairs saw no station for
+a moment) and then failed its own `stations` line when the station took it back
+("Disconnected during message iteration -> fix: see the mqtt line", that line `ok`).
 """
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 from typing import Any
 
@@ -93,3 +98,34 @@ def live_mqtt_checks(cfg: Config) -> list[Check] | None:
             )
         )
     return out
+
+
+def _serving(host: str, port: int) -> bool:
+    """Whether something accepts connections on the station's listen address here."""
+    target = "127.0.0.1" if host in ("", "0.0.0.0") else "::1" if host == "::" else host
+    try:
+        with socket.create_connection((target, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def live_station_checks(cfg: Config) -> list[Check] | None:
+    """A station config whose station serves on this machine: no login as its user (the
+    mqtt, round-trip and stations lines say why); None when it does not serve here."""
+    st = cfg.station
+    if cfg.chairs or st is None or not cfg.mqtt.enabled or not st.mqtt_username:
+        return None
+    if not _serving(st.host, st.port):
+        return None
+    who = f"a station serves on {st.listen} here (monitord-station)"
+    why = (
+        f"not logged in as {st.mqtt_username}: the broker would hand it that station's "
+        "connection (docs/delivery.md); its own broker state: systemctl status "
+        "monitord-station (its status line) or the wallboard; stop it for doctor's login"
+    )
+    return [
+        skip("mqtt", f"{who}; {why}"),
+        skip("mqtt round trip", "no [[chairs]] in this config (a station's)"),
+        skip("stations", f"{who}: see the mqtt line"),
+    ]
