@@ -46,7 +46,7 @@ from monitord.commands.doctor_host import (
     check_service_files,
     check_store_place,
 )
-from monitord.commands.doctor_live import done, live_mqtt_checks, live_station_checks
+from monitord.commands.doctor_live import done, live_mqtt_checks, live_station_checks, no_account
 from monitord.commands.doctor_mqtt import round_trip, station_login, stations_online
 from monitord.commands.doctor_probe import RENEW, check_cert_expiry, mismatch, quiet_paho
 from monitord.config import Config, ConfigError, InfluxConfig, load_config
@@ -307,7 +307,7 @@ async def _check_login(
             return fail(
                 "mqtt",
                 f"{where}: login refused for user {user} ({text})",
-                f"check {keys} against the broker's password file",
+                f"check {keys} against the broker's password file{no_account(username)}",
             )
         if cls == "tls":
             return fail(

@@ -163,6 +163,24 @@ def test_wrong_password_fails_mqtt_line(
     assert "-> fix: check mqtt.username and mqtt.password_file against" in lines["mqtt"]
 
 
+def test_a_user_the_broker_has_no_account_for_is_told_how_to_add_one(
+    tmp_path: Path,
+    mosquitto_tls: Mosquitto,
+    tls_material: TlsMaterial,
+    influxd: Influxd,
+    influx_db: str,
+    pty_port: str,
+) -> None:
+    # The fleet's eighth chair whose account nobody made on the broker: mosquitto refuses
+    # it exactly as a wrong password, and the fix named only the Pi's own files.
+    cfg = write_config(tmp_path, mosquitto_tls, tls_material, influxd, influx_db, pty_port)
+    cfg.write_text(cfg.read_text().replace('username = "monitord"', 'username = "chair-8"'))
+    rc, lines = doctor(cfg)
+    assert rc == 1
+    assert "login refused for user chair-8" in lines["mqtt"], lines["mqtt"]
+    assert "mosquitto_passwd /etc/mosquitto/monitord.passwd chair-8)" in lines["mqtt"]
+
+
 def test_passwords_in_the_environment_are_the_ones_judged(
     tmp_path: Path,
     mosquitto_tls: Mosquitto,
