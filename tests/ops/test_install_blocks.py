@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import Influxd, find_binary, session_tmpdir
+from tests.acl_kit import AclMosquitto
+from tests.servers import Influxd, TlsMaterial, find_binary, session_tmpdir
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -212,3 +213,65 @@ def test_the_influxdb_block_puts_no_password_on_a_command_line(tmp_path: Path) -
     finally:
         srv.stop()
         shutil.rmtree(srv.workdir, ignore_errors=True)
+
+
+def _mosquitto_client_blocks() -> list[str]:
+    text = (REPO / "docs" / "operations.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```sh\n")[1:]]
+    return [b for b in blocks if "mosquitto_sub" in b or "mosquitto_pub" in b or "-P %s" in b]
+
+
+def test_no_docs_block_puts_a_password_on_a_command_line() -> None:
+    # operations.md's station clients ran `mosquitto_sub ... -P "$(cat FILE)"`: the
+    # password in the arguments every user of the machine reads with `ps`.
+    for doc in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        for block in doc.read_text().split("```sh\n")[1:]:
+            cmd = block.split("```", 1)[0]
+            assert not re.search(r"\s-P\s+[\"'$]", cmd), f"{doc.name}: {cmd}"
+            assert '-P "$(' not in cmd and "--pw " not in cmd, f"{doc.name}: {cmd}"
+
+
+def test_the_station_clients_log_in_from_their_option_files(
+    tmp_path: Path, tls_material: TlsMaterial
+) -> None:
+    """The block that writes ~/.config/mosquitto_sub and mosquitto_pub, run by bash with the
+    password typed on its input; then mosquitto_pub with no -u/-P logs in with it (a real
+    mosquitto under the shipped config), and is refused when the block got a wrong one."""
+    setup = next(b for b in _mosquitto_client_blocks() if "read -rsp" in b)
+    tool = find_binary(["/usr/bin/mosquitto_pub", "mosquitto_pub"], "mosquitto-clients")
+    workdir = session_tmpdir("mosquitto-clients-doc")
+    srv = AclMosquitto(workdir, tls=tls_material, users={"station-2": "pw-2 with space"})
+    srv.start()
+    try:
+        for typed, want in (("pw-2 with space", 0), ("wrong", None)):
+            home = tmp_path / typed.replace(" ", "_")
+            home.mkdir()
+            env = {**os.environ, "HOME": str(home)}
+            p = subprocess.run(
+                ["bash", "-c", "set -euo pipefail\n" + setup],
+                input=typed + "\n",
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            assert p.returncode == 0, p.stderr
+            for name in ("mosquitto_sub", "mosquitto_pub"):
+                f = home / ".config" / name
+                assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+            assert tls_material.ca_file is not None
+            pub = [tool, "-h", srv.host, "-p", str(srv.port), "--cafile", str(tls_material.ca_file)]
+            r = subprocess.run(
+                [*pub, "-q", "1", "-t", "monitord/clinic-north/chair-1/cmd/ack", "-m", "{}"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            if want == 0:
+                assert r.returncode == 0, r.stderr
+            else:
+                assert r.returncode != 0 and "refused" in r.stderr.lower(), r.stderr
+    finally:
+        srv.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
