@@ -1,17 +1,15 @@
 """`monitord doctor [--config PATH]`: is this Pi ready to run monitord?
 
 One line per check, in the order an operator fixes things: config (and its checks against
-this machine, monitord/config_checks.py), serial ports, Bluetooth adapter, broker, the
-round trip of each chair's messages to a station and whether one is online
-(monitord/commands/doctor_mqtt.py), database, clock, disk. A failing line says what is
-wrong and how to fix it; `warn` lines what is worth fixing; `skip` lines say why a check
-did not apply. Exit 1 if any check failed (design.md section 4).
-
+this machine, config_checks.py), serial ports, Bluetooth adapter, broker, each chair's round
+trip to a station and whether one is online (doctor_mqtt.py; a running daemon's or
+station's own state instead of a login that would take its connection: doctor_live.py),
+database, clock, disk. A failing line says what is wrong and how to fix it, `warn` what is
+worth fixing, `skip` why a check did not apply. Exit 1 if any check failed (design.md 4).
 Run it as root (sudo) on the Pi: secrets are root-only. A relative `password_file` /
 `token_file` is a systemd credential name (LoadCredential= in the unit), found in
 `--credentials` (default: $CREDENTIALS_DIRECTORY, else /etc/monitord/secrets).
 """
-
 from __future__ import annotations
 
 import argparse
