@@ -10,6 +10,7 @@ Run it as root (sudo) on the Pi: secrets are root-only. A relative `password_fil
 `token_file` is a systemd credential name (LoadCredential= in the unit), found in
 `--credentials` (default: $CREDENTIALS_DIRECTORY, else /etc/monitord/secrets).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -375,8 +376,7 @@ def _influx_sync(i: InfluxConfig, creds: Path | None, limit_s: float) -> Check:
         )
     if status not in (200, 204):
         return fail(name, f"{i.url}/ping answered HTTP {status}", "is influx.url an InfluxDB?")
-    # A write of nothing: the server checks the credentials and the target exactly as for
-    # a real write, and stores nothing.
+    # A write of nothing: the server checks credentials and target as for a real write.
     if i.api == "v1":
         params = {"db": i.database or "", "precision": "ns"}
         if i.retention_policy:
