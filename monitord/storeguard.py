@@ -57,10 +57,10 @@ from monitord.log import FailureLog
 from monitord.outbox import SINKS, Durability, Outbox, store_unavailable
 from monitord.store.checkpoint import Checkpointer
 from monitord.store.codec import dumps
-from monitord.store.retention import PruneRun
 from monitord.store.writer import StoreWriter
 from monitord.storebatch import StoreBatch, alarms_first, alarms_to_front, say_lost, tell_held
 from monitord.storeflood import FLOOD_INTERVAL_S, GROUP_COMMIT_READINGS, Flood
+from monitord.storeprune import prune_here, prune_in_writer
 from monitord.techalarm import TechAlarms
 
 log = logging.getLogger("monitord.store")
@@ -490,48 +490,12 @@ class StoreGuard:
             await self._doze(max(delay, 0.05))
 
     async def prune_async(self) -> dict[str, int]:
-        """`prune` in the writer thread, one bounded step per job: an alarm's commit waits
-        for the step under way, not the whole prune (a store that just reached its budget
-        deletes a tenth of itself: seconds on a Pi; issue 20)."""
+        """`prune` in the writer thread, one bounded step per job (monitord/storeprune.py)."""
         assert self.writer is not None
-        run = PruneRun(time.time_ns())
-        try:
-            while await self.writer.call(lambda: self._prune_store(run)):
-                pass
-        except _Unavailable as e:
-            self._flog.failure("prune", f"prune failed: {e}", logging.WARNING)
-            return {}
-        return self._pruned(run.done)
-
-    def _prune_store(self, run: PruneRun) -> bool:
-        try:
-            return self.outbox.prune_step(run)
-        except (sqlite3.Error, OSError) as e:
-            self.outbox.rollback()
-            if not store_unavailable(e):
-                raise
-            raise _Unavailable(str(e)) from e
+        return await prune_in_writer(self.outbox, self.writer, self._flog, self.alarms)
 
     def prune(self) -> dict[str, int]:
-        run = PruneRun(time.time_ns())
-        try:
-            while self._prune_store(run):
-                pass
-        except _Unavailable as e:
-            self._flog.failure("prune", f"prune failed: {e}", logging.WARNING)
-            return {}
-        return self._pruned(run.done)
-
-    def _pruned(self, done: dict[str, int]) -> dict[str, int]:
-        if done.get("dropped_readings"):
-            total = self.outbox.counters().get("dropped_readings", 0)
-            self.alarms.raise_(
-                "store.budget",
-                f"the store reached storage.max_mb = {self.outbox.cfg.max_mb:g} with "
-                f"undelivered data: {total} undelivered readings dropped so far (alert "
-                "and session events are kept); check InfluxDB or raise storage.max_mb",
-            )
-        return done
+        return prune_here(self.outbox, self._flog, self.alarms)
 
     def close_report(self) -> None:
         """At stop (after the writer thread stopped): delivery marks still held are
@@ -544,7 +508,3 @@ class StoreGuard:
         if self.held and not self.flush():
             why = f"the store {self.outbox.path} cannot be written (disk full?)"
             say_lost(self.held, why, self.alarms.console)
-
-
-class _Unavailable(sqlite3.OperationalError):
-    """A prune the disk refused (already rolled back): logged, retried next interval."""
