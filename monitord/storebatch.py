@@ -35,6 +35,9 @@ class StoreBatch:
     # `events` as stored (their record ids), set by the transaction that stored them: what
     # `done` hands the sinks so an alarm is published from its commit (issue 20).
     alerts: list[StoredAlert] = field(default_factory=list)
+    # Set by the transaction that stored it, once committed (in the writer thread): what
+    # a stop whose commit callback never ran goes by (StoreGuard.writer_stopped).
+    committed: bool = False
 
     def n_readings(self) -> int:
         return sum(len(r) for r, _ in self.runs)

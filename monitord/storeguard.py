@@ -115,6 +115,7 @@ class StoreGuard:
         self._next_try = 0.0
         self._flog = FailureLog(log, f"store {outbox.path}")
         self._doze = Doze()  # the task's wait; a failed write ends it (retry timing)
+        self._stopped = False  # the writer thread ended (a stop): `writer_stopped` ran
         self.stalled = False  # a write hangs in the thread: held, like a failure (storestall)
         self.window = AlarmWindow()
         # Live state (status) to write with the next group commit: key -> value. The
@@ -242,6 +243,8 @@ class StoreGuard:
 
     def _committed(self, batches: list[StoreBatch], fut: concurrent.futures.Future[None]) -> None:
         """On the loop: the writer thread committed `batches` (or failed to)."""
+        if self._stopped:  # the stop took the commit's batches off `held` and told them
+            return
         self._inflight, self._busy = 0, False
         if self._alarm:  # closed after this callback, i.e. after the dones published it
             asyncio.get_running_loop().call_soon(self.window.close)
@@ -326,6 +329,8 @@ class StoreGuard:
             ob.rollback()
             raise
         self._live_written.update(wrote)
+        for b in batches:
+            b.committed = True
         ob.marks_committed(written)
         if batches and sync:
             self._synced_at = now
@@ -496,6 +501,25 @@ class StoreGuard:
 
     def prune(self) -> dict[str, int]:
         return prune_here(self.outbox, self._flog, self.alarms)
+
+    def writer_stopped(self) -> None:
+        """At stop, on the loop's thread, once the writer thread ended: the batches its
+        last commit stored are taken off `held` and told (their `done`), as `_committed`
+        would have. Its callback waits for the loop, which the stop blocks: on a stop
+        without the drain (a task crashed) they were still held when the close's flush
+        ran, and stored a second time (each alert event twice, sent twice). That callback,
+        should the loop still run it, does nothing."""
+        self._stopped = True
+        stored = [b for b in self.held if b.committed]
+        if not stored:
+            return
+        self.held = [b for b in self.held if not b.committed]
+        self._held_readings = sum(b.n_readings() for b in self.held)
+        self._inflight, self._busy, self._trim_at = 0, False, 0
+        for b in alarms_first(stored):
+            done, b.done = b.done, None
+            if done is not None:
+                done()
 
     def close_report(self) -> None:
         """At stop (after the writer thread stopped): delivery marks still held are

@@ -116,6 +116,8 @@ class StoreStop:
                 self.hung = self._why()
             elif not w.stop(self._join_s()):  # a stop without `drain`: a task crashed
                 self.hung = self._why()
+            else:  # what its last commit stored is no longer held (stored once)
+                g.writer_stopped()
         if self.hung is not None:
             if w is not None:
                 w.abandon()
