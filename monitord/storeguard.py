@@ -518,8 +518,11 @@ class StoreGuard:
         self._inflight, self._busy, self._trim_at = 0, False, 0
         for b in alarms_first(stored):
             done, b.done = b.done, None
-            if done is not None:
-                done()
+            try:
+                if done is not None:
+                    done()
+            except Exception:  # a bug: the rest must still be told, the held still stored
+                log.exception("store: telling a batch stored at stop failed (a bug)")
 
     def close_report(self) -> None:
         """At stop (after the writer thread stopped): delivery marks still held are

@@ -132,3 +132,32 @@ async def test_a_crash_at_stop_with_an_alarm_in_the_writer_sends_it_once_after_r
     # What the stop told (the listeners of the commit's batch) found the store open.
     bugs = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert not any("a bug" in m for m in bugs), bugs
+
+
+async def test_a_bug_in_telling_a_committed_batch_at_stop_loses_nothing_held(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The batches the writer committed are told before the close's flush stores the rest:
+    # a `done` that raises (a bug) must not keep the held batches from the store.
+    path = tmp_path / "outbox.sqlite"
+    lock = lock_store(path)
+    ob = Outbox(path, StorageConfig(path=path))
+    writer, ck = StoreWriter(), Checkpointer(path, every_s=3600)
+    ob.use_writer(writer.submit, ck.kick)
+    guard = StoreGuard(ob, TechAlarms(console=None), writer, 0.0, checkpointer=ck)
+    stop = StoreStop(guard, writer, ck, lock)
+    told: list[int] = []
+
+    def bug() -> None:
+        raise RuntimeError("a listener's bug")
+
+    first = StoreBatch("chair-1", runs=[([reading(110)], "s-1")], events=[alert(1)], done=bug)
+    second = StoreBatch("chair-2", runs=[([reading(120, "chair-2")], "s-2")],
+                        events=[alert(2, "chair-2")], done=lambda: told.append(2))  # fmt: skip
+    guard.write(first)  # in the writer thread
+    guard.write(second)  # held behind it: for the close's flush
+    with caplog.at_level(logging.ERROR, "monitord.store"):
+        stop.close()
+    assert _stored(path) == (2, 2)
+    assert told == [2]
+    assert any("a bug" in r.getMessage() for r in caplog.records)
