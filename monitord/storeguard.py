@@ -436,9 +436,9 @@ class StoreGuard:
         )
         self.failures = 0
         self._retry_s = RETRY_INITIAL_S
-        if self.writer is not None and not on_loop():
-            # At stop, in the store-close thread (close_report's flush, which wrote the
-            # held marks): no loop to time a commit on. Asked, it raised (exit 1).
+        if self.writer is not None and (self._stopped or not on_loop()):
+            # At stop (the writer ended; close_report writes the held marks), or in the
+            # store-close thread: no loop to time a commit on. Asked, it raised (exit 1).
             return
         for sink in SINKS:  # delivery marks the full disk refused
             self.outbox.mark_delivered(sink, [])
@@ -516,6 +516,8 @@ class StoreGuard:
         self.held = [b for b in self.held if not b.committed]
         self._held_readings = sum(b.n_readings() for b in self.held)
         self._inflight, self._busy, self._trim_at = 0, False, 0
+        if self.failures:  # the guard's retry took them: `store.unwritable` clears
+            self._recovered(stored)
         for b in alarms_first(stored):
             done, b.done = b.done, None
             try:

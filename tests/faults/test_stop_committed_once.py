@@ -35,6 +35,7 @@ from monitord.storestop import StoreStop
 from monitord.techalarm import TechAlarms
 from tests.delivery.helpers import alert, reading
 from tests.e2e.e2e_kit import mqtt_section
+from tests.faults.storekit import fill, tmpfs
 from tests.faults.writerkit import SlowCommits, running, two_chairs
 from tests.faults.writerkit import reading as reading_of
 from tests.kit import Observer, eventually
@@ -161,3 +162,36 @@ async def test_a_bug_in_telling_a_committed_batch_at_stop_loses_nothing_held(
     assert _stored(path) == (2, 2)
     assert told == [2]
     assert any("a bug" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_retry_committed_at_a_stop_without_the_drain_clears_the_store_alarm(
+    tmp_path: Path,
+) -> None:
+    # A full disk held the batches; space freed, the guard's retry is in the writer when
+    # the crash stops the daemon: stored once, and `store.unwritable` cleared (the side
+    # file the annunciator and `monitord status` read), as the retry's callback would.
+    alarms = TechAlarms(console=None)
+    with tmpfs(tmp_path / "disk", "1m") as disk:
+        path = disk / "outbox.sqlite"
+        lock = lock_store(path)
+        ob = Outbox(path, StorageConfig(path=path))
+        writer, ck = StoreWriter(), Checkpointer(path, every_s=3600)
+        ob.use_writer(writer.submit, ck.kick)
+        guard = StoreGuard(ob, alarms, writer, 0.0, checkpointer=ck)
+        stop = StoreStop(guard, writer, ck, lock)
+        filler = fill(disk)
+        n = 0
+        while not guard.holding:  # until the WAL's reusable space is used up too
+            n += 1
+            guard.write(StoreBatch("chair-1", runs=[([reading(100 + n)], "s-1")],
+                                   events=[alert(n)]))  # fmt: skip
+            await eventually(lambda: guard.in_write == 0)
+            assert n < 2000, "the full disk never refused a write"
+        assert "store.unwritable" in alarms.active
+        filler.unlink()
+        guard._kick()  # the guard's retry (StoreGuard.run), handed to the writer thread
+        assert guard.in_write > 0
+        stop.close()
+        alerts, _ = _stored(path)
+    assert alerts == n
+    assert "store.unwritable" not in alarms.active
