@@ -21,9 +21,9 @@ import sqlite3
 from typing import Any
 
 from monitord.commands.checks import Check, fail, ok, skip
-from monitord.commands.status import collect, running
-from monitord.config import Config, StorageConfig
-from monitord.outbox import Outbox, OutboxError
+from monitord.commands.status import read, running
+from monitord.config import Config
+from monitord.outbox import OutboxError
 
 NOT_AGAIN = (
     "not logged in again as its chairs: the broker would hand it the daemon's connection "
@@ -42,11 +42,7 @@ def _daemon_state(cfg: Config) -> dict[str, Any] | None:
     if not cfg.chairs or not cfg.mqtt.enabled or not running(path):
         return None
     try:
-        ob = Outbox(path, StorageConfig(path=path), readonly=True)
-        try:
-            st = collect(ob)
-        finally:
-            ob.close()
+        st = read(path)
     except (OutboxError, OSError, sqlite3.Error):
         return {}  # held but unreadable (not root): said as such, no login either
     daemon = st.get("daemon")

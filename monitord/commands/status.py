@@ -30,6 +30,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
+def read(path: Path) -> dict[str, Any]:
+    """`collect` from a read-only look at the store at `path` (status, doctor_live)."""
+    with Outbox(path, StorageConfig(path=path), readonly=True) as ob:
+        return collect(ob)
+
+
 def collect(ob: Outbox) -> dict[str, Any]:
     """Everything status shows, as plain JSON."""
     chairs: dict[str, Any] = {}
@@ -330,11 +336,7 @@ def main(args: argparse.Namespace) -> int:
         path = load_config(args.config).storage.path  # ConfigError: see monitord.cli
     tech = technical(path)
     try:
-        ob = Outbox(path, StorageConfig(path=path), readonly=True)
-        try:
-            st = collect(ob)
-        finally:
-            ob.close()
+        st = read(path)
     except (OutboxError, OSError, sqlite3.Error) as e:
         for line in render_technical(tech):
             print(line)
