@@ -18,12 +18,18 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 from monitord.commands.checks import Check, fail, ok, skip
 from monitord.commands.status import read, running
 from monitord.config import Config
 from monitord.outbox import OutboxError
+from monitord.storeguard import LIVE_HEARTBEAT_S
+
+# A running daemon rewrites its state row at least once a heartbeat (monitord/storeguard.py):
+# a row older than three of them is not the daemon's present state but a hung daemon's last.
+STALE_AFTER_S = 3 * LIVE_HEARTBEAT_S
 
 NOT_AGAIN = (
     "not logged in again as its chairs: the broker would hand it the daemon's connection "
@@ -46,7 +52,45 @@ def _daemon_state(cfg: Config) -> dict[str, Any] | None:
     except (OutboxError, OSError, sqlite3.Error):
         return {}  # held but unreadable (not root): said as such, no login either
     daemon = st.get("daemon")
-    return daemon if isinstance(daemon, dict) else {}
+    if not isinstance(daemon, dict):
+        return {}
+    return {**daemon, "_age_s": st.get("daemon_state_age_s"), "_holder": _holder(path)}
+
+
+def _holder(store: Path) -> int | None:
+    """The pid the lock holder wrote into `<store>.lock` (monitord/storeopen.py)."""
+    try:
+        return int(store.with_name(store.name + ".lock").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _not_live(daemon: dict[str, Any], where: str) -> list[Check] | None:
+    """The state row is not the running daemon's present state: said, not read as `ok`.
+    A daemon stopped uncleanly leaves its row (its pid, `connected`) to the next one,
+    which holds the lock before it writes its own; a hung daemon keeps the lock and
+    stops writing. Either way the row's `connected` and stations were not checked now."""
+    pid, holder, age = daemon.get("pid"), daemon.get("_holder"), daemon.get("_age_s")
+    if holder and pid and holder != pid:
+        why = (
+            f"the daemon holding the store (pid {holder}) has not written its state yet; "
+            f"the last state is pid {pid}'s, which no longer holds it"
+        )
+        line = Check("warn", "mqtt", f"{where}: {why}", f"run monitord doctor again; {NOT_AGAIN}")
+    elif isinstance(age, (int, float)) and age > STALE_AFTER_S:
+        why = f"the running daemon (pid {holder or pid}) has not written its state for {age:.0f} s"
+        line = fail(
+            "mqtt",
+            f"{where}: {why} (hung?): its broker connection is not known",
+            "journalctl -u monitord; systemctl restart monitord",
+        )
+    else:
+        return None
+    return [
+        line,
+        skip("mqtt round trip", f"{why}; {NOT_AGAIN}"),
+        skip("stations", f"{why}: its stations are not known"),
+    ]
 
 
 def live_mqtt_checks(cfg: Config) -> list[Check] | None:
@@ -56,6 +100,9 @@ def live_mqtt_checks(cfg: Config) -> list[Check] | None:
         return None
     m = cfg.mqtt
     where = f"{'mqtts' if m.tls else 'mqtt'}://{m.host}:{m.port}"
+    stale = _not_live(daemon, where)
+    if stale is not None:
+        return stale
     pid = daemon.get("pid")
     who = f"the running daemon{f' (pid {pid})' if pid else ''}"
     conns = daemon.get("connections")

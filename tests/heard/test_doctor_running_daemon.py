@@ -12,7 +12,10 @@ reports the daemon's own connection and stations instead of logging in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +77,56 @@ async def test_doctor_leaves_the_running_daemons_connection_alone(
     _rc, lines, out = doctor(cfg)
     assert "connected as chair-2 over TLS" in lines["mqtt"], out
     assert lines["mqtt round trip chair-2"].startswith("ok"), out
+
+
+def hold_lock(store: Path) -> subprocess.Popen[str]:
+    """A process holding the store's lock as a daemon starting does, before its row."""
+    code = (
+        "import sys, time; from pathlib import Path; from monitord.storeopen import lock_store;"
+        "lock = lock_store(Path(sys.argv[1])); print('held', flush=True); time.sleep(120)"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code, str(store)], stdout=subprocess.PIPE, text=True
+    )
+
+
+async def test_doctor_does_not_read_a_stale_daemon_row_as_ok(
+    tmp_path: Path, broker: AclMosquitto
+) -> None:
+    """Before: doctor read the state row as the daemon's present state whatever its age
+    or writer: a hung daemon (the lock held, nothing written for ten minutes) and a new
+    daemon holding the lock before writing its own row (the old one killed) were both
+    `ok ... the running daemon (pid OLD) is connected`, exit 0, nothing checked."""
+    await publish_online(broker)
+    cfg = write_config(tmp_path, broker, username="chair-2", devices=False)
+    store = tmp_path / "outbox.sqlite"
+    daemon = DaemonProcess(cfg, tmp_path / "daemon.log")
+    daemon.start()
+    assert daemon.proc is not None
+    try:
+        await eventually(
+            lambda: mqtt_state(cfg).get("state") == "connected", 60, "the daemon connected"
+        )
+        # Hung: the process keeps its lock and stops; its last row is ten minutes old.
+        daemon.proc.send_signal(signal.SIGSTOP)
+        with contextlib.closing(sqlite3.connect(store, timeout=30)) as db, db:
+            db.execute(
+                "UPDATE state SET updated_ns = updated_ns - 600000000000 WHERE key = 'daemon'"
+            )
+        rc, lines, out = doctor(cfg)
+        assert rc == 1, out
+        assert lines["mqtt"].startswith("FAIL") and "has not written its state" in out, out
+        assert lines["stations"].startswith("skip"), out
+    finally:
+        daemon.kill()
+    # Killed; a new daemon holds the lock and has not written its row yet.
+    holder = hold_lock(store)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        _rc, lines, out = doctor(cfg)
+        assert not lines["mqtt"].startswith("ok"), out
+        assert f"pid {holder.pid}" in lines["mqtt"], out
+        assert lines["stations"].startswith("skip"), out
+    finally:
+        holder.kill()
+        holder.wait(10)
