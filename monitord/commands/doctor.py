@@ -2,13 +2,12 @@
 
 One line per check, in the order an operator fixes things: config (and its checks against
 this machine, config_checks.py), serial ports, Bluetooth adapter, broker, each chair's round
-trip to a station and whether one is online (doctor_mqtt.py; a running daemon's or
-station's own state instead of a login that would take its connection: doctor_live.py),
-database, clock, disk. A failing line says what is wrong and how to fix it, `warn` what is
-worth fixing, `skip` why a check did not apply. Exit 1 if any check failed (design.md 4).
-Run it as root (sudo) on the Pi: secrets are root-only. A relative `password_file` /
-`token_file` is a systemd credential name (LoadCredential= in the unit), found in
-`--credentials` (default: $CREDENTIALS_DIRECTORY, else /etc/monitord/secrets).
+trip to a station and whether one is online (doctor_mqtt.py; doctor_live.py: a running
+daemon's or station's state, not a login taking its connection), database, clock, disk. A
+failing line says what is wrong and how to fix it, `warn` what is worth fixing, `skip` why
+a check did not apply. Exit 1 if any check failed (design.md 4). Run as root (sudo): secrets
+are root-only; a relative `password_file`/`token_file` is a systemd credential (LoadCredential=)
+in `--credentials` (default: $CREDENTIALS_DIRECTORY, else /etc/monitord/secrets).
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from monitord.cli import EX_USAGE, MAX_SECONDS, bad_seconds
+from monitord.commands import doctor_live as dl
 from monitord.commands.checks import (
     Check,
     SecretProblem,
@@ -45,7 +45,6 @@ from monitord.commands.doctor_host import (
     check_service_files,
     check_store_place,
 )
-from monitord.commands.doctor_live import done, live_mqtt_checks, live_station_checks, no_account
 from monitord.commands.doctor_mqtt import round_trip, station_login, stations_online
 from monitord.commands.doctor_probe import RENEW, check_cert_expiry, mismatch, quiet_paho
 from monitord.config import Config, ConfigError, InfluxConfig, load_config
@@ -306,7 +305,7 @@ async def _check_login(
             return fail(
                 "mqtt",
                 f"{where}: login refused for user {user} ({text})",
-                f"check {keys} against the broker's password file{no_account(username)}",
+                f"check {keys} against the broker's password file{dl.no_account(username)}",
             )
         if cls == "tls":
             return fail(
@@ -487,10 +486,10 @@ async def run_checks(
     for c in check_serial(cfg):
         emit(c)
     # The network checks are independent: run them together, print them in order.
-    live = live_mqtt_checks(cfg) or live_station_checks(cfg)  # no takeover (doctor_live)
+    live = dl.live_mqtt_checks(cfg) or dl.live_station_checks(cfg)  # no takeover (doctor_live)
     slow: list[Awaitable[Check]] = [
         check_bluetooth(cfg, limit_s),
-        check_mqtt(cfg, creds, limit_s) if live is None else done(live[0]),
+        check_mqtt(cfg, creds, limit_s) if live is None else dl.done(live[0]),
         check_influx(cfg, creds, limit_s),
     ]
     bluetooth, mqtt, influx = await asyncio.gather(*slow)
@@ -543,7 +542,7 @@ def main(args: argparse.Namespace) -> int:
     ):
         if maybe is not None:
             emit(maybe)
-    for c in check_service_files(cfg):
+    for c in [*check_service_files(cfg), *dl.station_listen(cfg)]:  # doctor_live
         emit(c)
     station = (args.station_user, args.station_password_file)
     asyncio.run(run_checks(cfg, creds, args.timeout, emit, station))

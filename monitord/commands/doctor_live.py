@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -143,23 +144,71 @@ def live_mqtt_checks(cfg: Config) -> list[Check] | None:
     return out
 
 
-def _serving(host: str, port: int) -> bool:
-    """Whether something accepts connections on the station's listen address here."""
+# What the station's own page says it is (monitord/station/static/index.html): something
+# else answering on its listen address is not a station whose connection a login would take.
+STATION_TITLE = b"<title>monitord station</title>"
+
+
+def _answer(host: str, port: int, tls: bool) -> bytes | None:
+    """The page on the station's listen address here; None when nothing listens there,
+    b"" when what listens gives no page (not HTTP, or not TLS as the config says)."""
     target = "127.0.0.1" if host in ("", "0.0.0.0") else "::1" if host == "::" else host
     try:
-        with socket.create_connection((target, port), timeout=1.0):
-            return True
+        sock = socket.create_connection((target, port), timeout=1.0)
     except OSError:
-        return False
+        return None
+    try:
+        if tls:  # identifying the program only: its certificate is not what is checked
+            ctx = ssl.create_default_context()
+            ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+            sock = ctx.wrap_socket(sock, server_hostname=target)
+        sock.sendall(f"GET / HTTP/1.0\r\nHost: {target}:{port}\r\n\r\n".encode())
+        body = b""
+        while len(body) < 65536 and (chunk := sock.recv(4096)):
+            body += chunk
+        return body
+    except TimeoutError:
+        # Accepted but no page in time: a hung station (its watchdog restarts it) as well
+        # as another program; its connection is not taken either (the skip, as before).
+        return STATION_TITLE
+    except OSError:
+        return b""
+    finally:
+        sock.close()
+
+
+def _station_here(cfg: Config) -> bool | None:
+    """True: the station serves on its listen address here; False: another program holds
+    that address; None: nothing listens there (or no station login to protect)."""
+    st = cfg.station
+    if cfg.chairs or st is None or not cfg.mqtt.enabled or not st.mqtt_username:
+        return None
+    page = _answer(st.host, st.port, st.tls_cert_file is not None)
+    return None if page is None else STATION_TITLE in page
+
+
+def station_listen(cfg: Config) -> list[Check]:
+    """A `FAIL` when another program answers on the station's listen address: the station
+    cannot listen there (and doctor's login as its user is made, not skipped)."""
+    if _station_here(cfg) is not False:
+        return []
+    assert cfg.station is not None
+    where = cfg.station.listen
+    return [
+        fail(
+            "station listen",
+            f"{where} is answered here by another program, not the monitord station: "
+            "the station cannot listen there",
+            f"ss -ltnp 'sport = :{cfg.station.port}' names it; stop it or change [station] listen",
+        )
+    ]
 
 
 def live_station_checks(cfg: Config) -> list[Check] | None:
     """A station config whose station serves on this machine: no login as its user (the
     mqtt, round-trip and stations lines say why); None when it does not serve here."""
     st = cfg.station
-    if cfg.chairs or st is None or not cfg.mqtt.enabled or not st.mqtt_username:
-        return None
-    if not _serving(st.host, st.port):
+    if st is None or not _station_here(cfg):
         return None
     who = f"a station serves on {st.listen} here (monitord-station)"
     why = (
