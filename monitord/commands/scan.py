@@ -137,10 +137,11 @@ async def run(
     try:
         found = await scan(args.seconds, scanner_backend=scanner_backend)
     except Exception as e:  # BlueZ/D-Bus/adapter trouble: one line with advice, no traceback
-        from monitord.drivers.ble_errors import AdapterBusy, classify
+        from monitord.drivers.ble_errors import AdapterBusy, NoBluez, classify
 
         err = classify(e)
-        if not isinstance(err, AdapterBusy):  # e.g. no D-Bus socket: the adapter is unusable
+        # No D-Bus or no bluetoothd keeps its own advice (`bluetoothctl show` needs both).
+        if not isinstance(err, AdapterBusy | NoBluez):  # anything else: the adapter's fault
             err = AdapterBusy(f"{type(e).__name__}: {e}")
         print(f"monitord scan: cannot scan: {err}", file=sys.stderr)
         return EX_UNAVAILABLE

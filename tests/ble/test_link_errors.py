@@ -7,6 +7,7 @@ import asyncio
 import os
 import random
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -100,3 +101,34 @@ def test_no_bluez_on_the_pi_is_said_as_such_not_as_the_device_too_far(tmp_path: 
         assert type(err) is NoBluez, repr(err)
         assert "closer" not in str(err)
         assert "systemctl status dbus bluetooth" in str(err)
+
+
+def _scan_on(bus_address: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": bus_address}
+    run = [sys.executable, "-m", "monitord", "scan", "--seconds", "1"]
+    return subprocess.run(run, capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_scan_without_bluez_gives_the_bluez_advice_not_the_adapters(tmp_path: Path) -> None:
+    # Before: `monitord scan` turned every class but AdapterBusy into AdapterBusy, so on a
+    # Pi without D-Bus or bluetoothd it said "the Bluetooth adapter is busy or off: check
+    # `bluetoothctl show`" (which itself needs bluetoothd), not NoBluez's advice.
+    sock = tmp_path / "bus.sock"
+    conf = tmp_path / "bus.conf"
+    conf.write_text(_BUS_CONF.format(sock=sock))
+    bus = subprocess.Popen(["dbus-daemon", f"--config-file={conf}", "--nofork"])
+    try:
+        for _ in range(200):
+            if sock.exists():
+                break
+            time.sleep(0.05)
+        runs = [_scan_on(f"unix:path={tmp_path}/no-such-bus"), _scan_on(f"unix:path={sock}")]
+    finally:
+        bus.terminate()
+        bus.wait(10)
+    for p in runs:
+        err = p.stderr.splitlines()
+        assert p.returncode == 69, p
+        assert len(err) == 1 and err[0].startswith("monitord scan: cannot scan: "), err
+        assert "systemctl status dbus bluetooth" in err[0], err
+        assert "busy or off" not in err[0], err

@@ -112,5 +112,5 @@ async def test_scan_without_adapter_is_one_line(capsys: pytest.CaptureFixture[st
     assert await run(argparse.Namespace(seconds=0.3), scanner_backend=_NoAdapter, out=out) == 69
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("monitord scan: cannot scan: "), err
-    assert "bluetoothctl show" in err[0]  # the operator's next step
+    assert "systemctl status dbus bluetooth" in err[0]  # the operator's next step (NoBluez)
     assert out.getvalue() == ""
