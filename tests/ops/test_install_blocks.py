@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.acl_kit import AclMosquitto
-from tests.servers import Influxd, TlsMaterial, find_binary, session_tmpdir
+from tests.servers import Influxd, TlsMaterial, find_binary, session_tmpdir, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -235,16 +235,26 @@ def test_the_station_clients_log_in_from_their_option_files(
     tmp_path: Path, tls_material: TlsMaterial
 ) -> None:
     """The block that writes ~/.config/mosquitto_sub and mosquitto_pub, run by bash with the
-    password typed on its input; then mosquitto_pub with no -u/-P logs in with it (a real
-    mosquitto under the shipped config), and is refused when the block got a wrong one."""
+    passwords typed on its input; then mosquitto_sub and mosquitto_pub with no -u/-P log in
+    with them (a real mosquitto under the shipped config), and are refused when the block
+    got wrong ones. Before: both files held one account (station-2), so an acknowledgement
+    sent while the follower ran took the follower's connection (client id = user name:
+    "already connected, closing old connection") and, with mosquitto_pub's clean session,
+    dropped the follower's persistent session."""
     setup = next(b for b in _mosquitto_client_blocks() if "read -rsp" in b)
-    tool = find_binary(["/usr/bin/mosquitto_pub", "mosquitto_pub"], "mosquitto-clients")
+    tools = {
+        n: find_binary([f"/usr/bin/{n}", n], "mosquitto-clients")
+        for n in ("mosquitto_pub", "mosquitto_sub")
+    }
     workdir = session_tmpdir("mosquitto-clients-doc")
-    srv = AclMosquitto(workdir, tls=tls_material, users={"station-2": "pw-2 with space"})
+    users = {"station-2": "pw-2 with space", "station-3": "pw-3"}
+    srv = AclMosquitto(workdir, tls=tls_material, users=users)
     srv.start()
+    assert tls_material.ca_file is not None
+    where = ["-h", srv.host, "-p", str(srv.port), "--cafile", str(tls_material.ca_file)]
     try:
-        for typed, want in (("pw-2 with space", 0), ("wrong", None)):
-            home = tmp_path / typed.replace(" ", "_")
+        for typed, want in (("pw-2 with space\npw-3", 0), ("wrong\nwrong", None)):
+            home = tmp_path / str(want)
             home.mkdir()
             env = {**os.environ, "HOME": str(home)}
             p = subprocess.run(
@@ -259,19 +269,36 @@ def test_the_station_clients_log_in_from_their_option_files(
             for name in ("mosquitto_sub", "mosquitto_pub"):
                 f = home / ".config" / name
                 assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
-            assert tls_material.ca_file is not None
-            pub = [tool, "-h", srv.host, "-p", str(srv.port), "--cafile", str(tls_material.ca_file)]
-            r = subprocess.run(
-                [*pub, "-q", "1", "-t", "monitord/clinic-north/chair-1/cmd/ack", "-m", "{}"],
+            sub = subprocess.Popen(
+                [tools["mosquitto_sub"], *where, "-c", "-i", "x", "-q", "1", "-t", "t/#"],
                 env=env,
-                capture_output=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
                 text=True,
-                timeout=30,
             )
-            if want == 0:
-                assert r.returncode == 0, r.stderr
-            else:
-                assert r.returncode != 0 and "refused" in r.stderr.lower(), r.stderr
+            try:
+                if want == 0:  # the follower connected before the acknowledgement
+                    assert wait_for(lambda: "as station-2" in srv_log(workdir), 15)
+                r = subprocess.run(
+                    [*[tools["mosquitto_pub"], *where], "-q", "1", "-t", "t/1", "-m", "{}"],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                )
+                if want == 0:
+                    assert r.returncode == 0, r.stderr
+                    assert "closing old connection" not in srv_log(workdir), srv_log(workdir)
+                    assert "as station-3" in srv_log(workdir)
+                else:
+                    assert r.returncode != 0 and "refused" in r.stderr.lower(), r.stderr
+            finally:
+                sub.kill()
+                sub.wait(10)
     finally:
         srv.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def srv_log(workdir: Path) -> str:
+    return (workdir / "mosquitto-broker.log").read_text(errors="replace")
