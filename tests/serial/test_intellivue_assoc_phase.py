@@ -23,16 +23,13 @@ from monitord.drivers.intellivue import IntelliVueProtocol
 from tests.kit import RecordingContext
 
 
-class _Monitor:
-    """Answers the first association request with a result and then `then`; records the
-    types of the driver's messages; ends the link at the driver's second association
-    request (the re-association) or its release result."""
+class _Scripted:
+    """A link to a scripted monitor: `on` answers each message the driver writes, `put`
+    queues what the monitor sends (None: the link ends)."""
 
-    def __init__(self, then: bytes) -> None:
-        self._then = then
+    def __init__(self) -> None:
         self._in: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._reader = F.FrameReader()
-        self.sent: list[str] = []
 
     async def read(self) -> bytes:
         data = await self._in.get()
@@ -45,14 +42,34 @@ class _Monitor:
             assert isinstance(item, bytes), item
             msg = F.decode_message(item)
             assert not isinstance(msg, Reject), msg
-            self.sent.append(msg.type)
-            if msg.type == "assoc_request" and self.sent.count("assoc_request") == 1:
-                self._in.put_nowait(F.frame(F.association_result()) + F.frame(self._then))
-            elif msg.type in ("assoc_request", "release_result"):
-                self._in.put_nowait(None)
+            self.on(msg.type)
+
+    def put(self, data: bytes | None) -> None:
+        self._in.put_nowait(data)
+
+    def on(self, kind: str) -> None:
+        raise NotImplementedError
 
     def heard(self) -> None:
         pass
+
+
+class _Monitor(_Scripted):
+    """Answers the first association request with a result and then `then`; records the
+    types of the driver's messages; ends the link at the driver's second association
+    request (the re-association) or its release result."""
+
+    def __init__(self, then: bytes) -> None:
+        super().__init__()
+        self._then = then
+        self.sent: list[str] = []
+
+    def on(self, kind: str) -> None:
+        self.sent.append(kind)
+        if kind == "assoc_request" and self.sent.count("assoc_request") == 1:
+            self.put(F.frame(F.association_result()) + F.frame(self._then))
+        elif kind in ("assoc_request", "release_result"):
+            self.put(None)
 
 
 @pytest.mark.parametrize(
@@ -75,45 +92,29 @@ async def test_the_monitor_ending_the_association_before_its_mds_create_is_answe
     assert "no MDS create event" not in caplog.text
 
 
-class _AbortingMonitor:
+class _AbortingMonitor(_Scripted):
     """Ends every association it accepts with an abort: right after its association
     result (`at_poll` False) or, after its MDS create event was answered, at the driver's
     first poll; notes the loop time of each association request; ends the link at the
     third."""
 
     def __init__(self, at_poll: bool) -> None:
+        super().__init__()
         self._at_poll = at_poll
-        self._in: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self._reader = F.FrameReader()
         self.requests: list[float] = []
 
-    async def read(self) -> bytes:
-        data = await self._in.get()
-        if data is None:
-            raise LinkLost("end of test data")
-        return data
-
-    async def write(self, data: bytes) -> None:
-        for item in self._reader.feed(data):
-            assert isinstance(item, bytes), item
-            msg = F.decode_message(item)
-            assert not isinstance(msg, Reject), msg
-            if msg.type == "poll_request":
-                self._in.put_nowait(F.frame(F.abort()))
-            if msg.type != "assoc_request":
-                continue
-            self.requests.append(asyncio.get_running_loop().time())
-            if len(self.requests) == 3:
-                self._in.put_nowait(None)
-            elif self._at_poll:
-                self._in.put_nowait(
-                    F.frame(F.association_result()) + F.frame(F.mds_create_event(1))
-                )
-            else:
-                self._in.put_nowait(F.frame(F.association_result()) + F.frame(F.abort()))
-
-    def heard(self) -> None:
-        pass
+    def on(self, kind: str) -> None:
+        if kind == "poll_request":
+            self.put(F.frame(F.abort()))
+        if kind != "assoc_request":
+            return
+        self.requests.append(asyncio.get_running_loop().time())
+        if len(self.requests) == 3:
+            self.put(None)
+        elif self._at_poll:
+            self.put(F.frame(F.association_result()) + F.frame(F.mds_create_event(1)))
+        else:
+            self.put(F.frame(F.association_result()) + F.frame(F.abort()))
 
 
 @pytest.mark.parametrize("at_poll", [False, True], ids=["before MDS create", "at first poll"])
