@@ -58,9 +58,15 @@ class StoreLock:
             self.fd = None
 
 
+def lock_path(store: Path) -> Path:
+    """`<store>.lock`: the lock a daemon holds on its store for its whole life, its pid
+    written in it (lock_store; status and doctor read it)."""
+    return store.with_name(store.name + ".lock")
+
+
 def lock_store(store: Path) -> StoreLock:
     """Take `<store>.lock` or raise StoreLocked naming the holder's pid."""
-    path = store.with_name(store.name + ".lock")
+    path = lock_path(store)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -27,6 +27,7 @@ from monitord.commands.status import read, running
 from monitord.config import Config
 from monitord.outbox import OutboxError
 from monitord.storeguard import LIVE_HEARTBEAT_S
+from monitord.storeopen import lock_path
 
 # A running daemon rewrites its state row at least once a heartbeat (monitord/storeguard.py):
 # a row older than three of them is not the daemon's present state but a hung daemon's last.
@@ -61,7 +62,7 @@ def _daemon_state(cfg: Config) -> dict[str, Any] | None:
 def _holder(store: Path) -> int | None:
     """The pid the lock holder wrote into `<store>.lock` (monitord/storeopen.py)."""
     try:
-        return int(store.with_name(store.name + ".lock").read_text().strip())
+        return int(lock_path(store).read_text().strip())
     except (OSError, ValueError):
         return None
 

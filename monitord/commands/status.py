@@ -22,6 +22,7 @@ from typing import Any
 from monitord.cli import DEFAULT_CONFIG, EX_OK, as_root
 from monitord.config import StorageConfig, load_config
 from monitord.outbox import SINKS, Outbox, OutboxError
+from monitord.storeopen import lock_path
 from monitord.techalarm import alarm_file, load_alarm_file
 
 
@@ -142,7 +143,7 @@ def running(store: Path) -> bool:
     taken and dropped at once (a daemon starting in that instant exits 75 and systemd
     starts it again)."""
     try:
-        fd = os.open(store.with_name(store.name + ".lock"), os.O_RDONLY)
+        fd = os.open(lock_path(store), os.O_RDONLY)
     except OSError:
         return False  # never started here (or no lock file could be made: see storeopen)
     try:
