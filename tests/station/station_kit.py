@@ -362,6 +362,27 @@ class ChairPublisher:
         await self.vitals(chair, vitals(chair, 124, 78, 72, 98, ago_s=30))
         await self.active(chair, alerts, sess)
 
+    @contextlib.asynccontextmanager
+    async def receipts(self) -> AsyncIterator[dict[tuple[str, str, int | None], list[bool]]]:
+        """Every chair's receipts as the daemon would hear them: (alert_id, event, level)
+        -> the `sounded` of each receipt, in order, while the block runs."""
+        got: dict[tuple[str, str, int | None], list[bool]] = {}
+        pattern = self.topic("+", "alerts/receipts")
+        await self.client.subscribe(pattern, qos=1)
+
+        async def read() -> None:
+            async for msg in self.client.messages:
+                if msg.topic.matches(pattern):
+                    assert isinstance(msg.payload, bytes)
+                    r = json.loads(msg.payload)
+                    got.setdefault((r["alert_id"], r["event"], r["level"]), []).append(r["sounded"])
+
+        reader = asyncio.create_task(read())
+        try:
+            yield got
+        finally:
+            reader.cancel()
+
 
 @contextlib.asynccontextmanager
 async def station_page(

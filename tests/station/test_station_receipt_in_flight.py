@@ -10,13 +10,12 @@ headless Chromium.
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
 from tests.kit import eventually
 from tests.servers import Mosquitto
-from tests.station.station_kit import SITE, alert, session, station_page
+from tests.station.station_kit import alert, session, station_page
 
 SOUND = "window.__monitordAudio.current?.priority ?? null"
 
@@ -24,19 +23,7 @@ SOUND = "window.__monitordAudio.current?.priority ?? null"
 async def test_a_receipt_in_flight_when_its_tone_starts_is_sent_again_sounded(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
 ) -> None:
-    got: dict[tuple[str, str, int | None], list[bool]] = {}
-    async with station_page(tmp_path, mosquitto, mqtt_prefix) as (page, pub):
-        topic = f"{mqtt_prefix}/{SITE}/+/alerts/receipts"
-        await pub.client.subscribe(topic, qos=1)
-
-        async def read() -> None:
-            async for msg in pub.client.messages:
-                if msg.topic.matches(topic):
-                    assert isinstance(msg.payload, bytes)
-                    r = json.loads(msg.payload)
-                    got.setdefault((r["alert_id"], r["event"], r["level"]), []).append(r["sounded"])
-
-        reader = asyncio.create_task(read())
+    async with station_page(tmp_path, mosquitto, mqtt_prefix) as (page, pub), pub.receipts() as got:
         held: list[str] = []
         release = False
         sent: list[asyncio.Task[Any]] = []
@@ -83,4 +70,3 @@ async def test_a_receipt_in_flight_when_its_tone_starts_is_sent_again_sounded(
             await asyncio.gather(*sent)
         finally:
             page.on.pop("Fetch.requestPaused", None)
-            reader.cancel()

@@ -8,13 +8,11 @@ its alerts change). Real station, real mosquitto, real headless Chromium.
 
 from __future__ import annotations
 
-import asyncio
-import json
 from pathlib import Path
 
 from tests.kit import eventually
 from tests.servers import Mosquitto
-from tests.station.station_kit import SITE, alert, session, station_page
+from tests.station.station_kit import alert, session, station_page
 
 SOUND = "window.__monitordAudio.current?.priority ?? null"
 
@@ -22,32 +20,17 @@ SOUND = "window.__monitordAudio.current?.priority ?? null"
 async def test_a_silent_receipt_is_sent_again_when_its_tone_starts(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
 ) -> None:
-    got: dict[tuple[str, str, int | None], list[bool]] = {}
-    async with station_page(tmp_path, mosquitto, mqtt_prefix) as (page, pub):
-        topic = f"{mqtt_prefix}/{SITE}/+/alerts/receipts"
-        await pub.client.subscribe(topic, qos=1)
-
-        async def read() -> None:
-            async for msg in pub.client.messages:
-                if msg.topic.matches(topic):
-                    assert isinstance(msg.payload, bytes)
-                    r = json.loads(msg.payload)
-                    got.setdefault((r["alert_id"], r["event"], r["level"]), []).append(r["sounded"])
-
-        reader = asyncio.create_task(read())
-        try:
-            sess = session("dosing", "esketamine", 10)
-            loud = alert("chair-1", "bp.crisis", "high", "BP 212/124 >= 180/110")
-            medium = alert("chair-2", "hr.high", "medium", "HR 128 > 120 for 5 min")
-            await pub.chair("chair-1", [loud], sess=sess)
-            await page.until(f"{SOUND} === 'high'", 20, "chair-1 sounding")
-            await pub.chair("chair-2", [medium], sess=sess)
-            key = (medium["alert_id"], "raised", 0)
-            await eventually(lambda: key in got, 10, "chair-2's receipt")
-            assert got[key] == [False], got  # shown; the high tone is chair-1's
-            # chair-1 acknowledged (a message of chair-1 only): chair-2's tone starts.
-            await pub.active("chair-1", [{**loud, "ack": True, "by": "alice"}], sess)
-            await page.until(f"{SOUND} === 'medium'", 10, "chair-2 sounding")
-            await eventually(lambda: got[key] == [False, True], 10, f"sounded now: {got}")
-        finally:
-            reader.cancel()
+    async with station_page(tmp_path, mosquitto, mqtt_prefix) as (page, pub), pub.receipts() as got:
+        sess = session("dosing", "esketamine", 10)
+        loud = alert("chair-1", "bp.crisis", "high", "BP 212/124 >= 180/110")
+        medium = alert("chair-2", "hr.high", "medium", "HR 128 > 120 for 5 min")
+        await pub.chair("chair-1", [loud], sess=sess)
+        await page.until(f"{SOUND} === 'high'", 20, "chair-1 sounding")
+        await pub.chair("chair-2", [medium], sess=sess)
+        key = (medium["alert_id"], "raised", 0)
+        await eventually(lambda: key in got, 10, "chair-2's receipt")
+        assert got[key] == [False], got  # shown; the high tone is chair-1's
+        # chair-1 acknowledged (a message of chair-1 only): chair-2's tone starts.
+        await pub.active("chair-1", [{**loud, "ack": True, "by": "alice"}], sess)
+        await page.until(f"{SOUND} === 'medium'", 10, "chair-2 sounding")
+        await eventually(lambda: got[key] == [False, True], 10, f"sounded now: {got}")
