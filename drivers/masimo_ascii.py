@@ -82,8 +82,10 @@ Wire layout: one text line per second, terminated by CR LF, space-separated fiel
   before a narrower width took over (`widest` keeps it: a Root then a Rad-8 on one cable),
   the second of two lines in a row cut to the same EXC width, or a cut after the EXC
   value (what is read is whole).
+  An `ALARM=` wider than any the connection has read is the same byte too many (`0038`,
+  BPM low, sounding and silenced, read as `00388`: SpCO high and low), refused alike.
   A monitor that never prints `EXC=` (no public line shows one) is refused too, but
-  said as such from its second line in a row ending at the same field (`_NoExcRun`).
+  said as such from its second line in a row ending at the same field (`masimo_runs.NoExcRun`).
 
 The decoder is pure: one line (bytes, without CR LF) in, a `Measurement` or a typed
 `Reject` out (`decode_line` gives the same as the decode CLI's record; `decode_sized`
@@ -112,6 +114,8 @@ from monitord.drivers.base import (
     SerialDefaults,
     stamp,
 )
+from monitord.drivers.masimo_runs import FIELD as _FIELD
+from monitord.drivers.masimo_runs import NoExcRun, WidestRun, alarm_digits
 from monitord.drivers.serial_link import SerialLinkSettings
 from monitord.models import Kind
 
@@ -203,10 +207,6 @@ SILENCE_ADVICE = (
     "ASCII 2 and then sends nothing) and the line to 9600 8N1"
 )
 
-# A key starts a token: a Masimo Root's module fields (`nibpEXC=`, `eegALARM=`, as the
-# Root reader DiegoVargasVar/MASIMO `pymasimo/parse.py` names them) end in our keys, and
-# matched anywhere `nibpEXC=` was a second `EXC=`: every line a duplicate-field reject.
-_FIELD = re.compile(r"(?<!\S)([A-Z][A-Z0-9]*)=(\S*)")
 _STAMP = re.compile(r"^(\d\d)/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)\s")
 _HEX = re.compile(r"[0-9A-Fa-f]{1,8}")
 LACKS_SPO2_BPM = "line lacks SPO2= or BPM="
@@ -382,44 +382,6 @@ class LineFramer:
                     out.append(line)
 
 
-class _NoExcRun:
-    """Lines without `EXC=` in a row, to tell a monitor that never prints it from cut
-    lines. Both are refused (without EXC= a sensor off reads as a sound line), but a
-    firmware without the field had every line counted as "a cut line", which sent the
-    operator after the cable. A cut loses a line's end at a random place; lines that
-    all stop at the same place, two in a row, are the monitor's own layout: said as
-    such (`bad_format`, a WARNING of its own class). The first stays a cut line.
-
-    The same place is the same fields and the same length: every real line prints its
-    fields at fixed widths (module docstring), so a monitor's lines without EXC= are as
-    long as each other. Judged by the fields alone, two cable cuts in a row inside the
-    same field (`ALARM=00`, then `ALARM=0000`: one pair in seven of the Rad-8 line's
-    cuts without EXC=) were said to be "the monitor's layout, not cut lines", sending
-    the operator after the monitor's settings while the cable was at fault. Two cuts at
-    the same byte (one pair in 60) still read as the layout, for that line only."""
-
-    def __init__(self) -> None:
-        self._shape: tuple[int, tuple[str, ...]] | None = None
-        self._run = 0
-
-    def reset(self) -> None:
-        self._shape, self._run = None, 0
-
-    def judge(self, line: bytes, cut: Reject) -> Reject:
-        text = line.lstrip(b"\x00").decode("ascii").strip()  # as decode_sized reads it
-        keys = tuple(k for k, _ in _FIELD.findall(text))
-        shape = (len(text), keys)
-        self._run = self._run + 1 if shape == self._shape else 1
-        self._shape = shape
-        if self._run < 2:
-            return cut
-        why = (
-            f"no EXC= field: {self._run} lines in a row end at {keys[-1]}= (the monitor's "
-            "layout, not cut lines); without EXC= a sensor off cannot be told, lines refused"
-        )
-        return Reject(RejectReason.BAD_FORMAT, why)
-
-
 class MasimoProtocol:
     """Listen-only: the monitor talks, we never write.
 
@@ -445,7 +407,8 @@ class MasimoProtocol:
         exc_digits = 0  # the connection's width of EXC= (module docstring)
         previous = 0  # the width of EXC= on the previous line (0: none)
         widest = 0  # the widest EXC= the connection has read: wider is noise once
-        no_exc = _NoExcRun()
+        no_exc = NoExcRun()
+        alarm = WidestRun()  # ALARM='s width, as EXC='s wider check
         while True:
             for item in framer.feed(await link.read()):
                 cut, first = first, False
@@ -453,6 +416,7 @@ class MasimoProtocol:
                     ctx.reject(item)
                     continue
                 m, width = decode_sized(item, exc_digits)
+                alarm_wide = alarm.too_wide(alarm_digits(item))  # every line, as EXC's
                 if 0 < width < exc_digits and width == previous:
                     # The second line in a row this narrow: a monitor whose width really
                     # changed (one that does not zero-pad; no public line shows one)
@@ -477,6 +441,12 @@ class MasimoProtocol:
                 previous = width
                 exc_digits = max(exc_digits, width)  # a wider line (a cut is narrower)
                 widest = max(widest, width)
+                if alarm_wide and not isinstance(m, Reject):
+                    # The same byte too many in ALARM= (EXC= whole): `0038` (BPM low,
+                    # sounding, silenced) doubled to `00388` read SpCO high and low, the
+                    # sounding and silenced flags gone. Before, it read.
+                    why = f"ALARM= of {alarm.previous} digits, the monitor prints {alarm.widest}"
+                    m = Reject(RejectReason.BAD_LENGTH, f"{why}: a byte too many (line noise)")
                 if isinstance(m, Reject) and cut and m.reason is RejectReason.WRONG_MODE:
                     why = "first line cut by the port's open"
                     ctx.reject(Reject(RejectReason.NOISE, why, expected=True))

@@ -1,0 +1,78 @@
+"""The Masimo ASCII 1 reader's judgements across lines of one connection
+(drivers/masimo_ascii.py, "A cut line"): lines without `EXC=` in a row, and a field
+printed wider than the connection's (a byte of line noise)."""
+
+from __future__ import annotations
+
+import re
+
+from monitord.drivers.base import Reject, RejectReason
+
+# A key starts a token: a Masimo Root's module fields (`nibpEXC=`, `eegALARM=`, as the
+# Root reader DiegoVargasVar/MASIMO `pymasimo/parse.py` names them) end in our keys, and
+# matched anywhere `nibpEXC=` was a second `EXC=`: every line a duplicate-field reject.
+FIELD = re.compile(r"(?<!\S)([A-Z][A-Z0-9]*)=(\S*)")
+
+
+class NoExcRun:
+    """Lines without `EXC=` in a row, to tell a monitor that never prints it from cut
+    lines. Both are refused (without EXC= a sensor off reads as a sound line), but a
+    firmware without the field had every line counted as "a cut line", which sent the
+    operator after the cable. A cut loses a line's end at a random place; lines that
+    all stop at the same place, two in a row, are the monitor's own layout: said as
+    such (`bad_format`, a WARNING of its own class). The first stays a cut line.
+
+    The same place is the same fields and the same length: every real line prints its
+    fields at fixed widths (module docstring), so a monitor's lines without EXC= are as
+    long as each other. Judged by the fields alone, two cable cuts in a row inside the
+    same field (`ALARM=00`, then `ALARM=0000`: one pair in seven of the Rad-8 line's
+    cuts without EXC=) were said to be "the monitor's layout, not cut lines", sending
+    the operator after the monitor's settings while the cable was at fault. Two cuts at
+    the same byte (one pair in 60) still read as the layout, for that line only."""
+
+    def __init__(self) -> None:
+        self._shape: tuple[int, tuple[str, ...]] | None = None
+        self._run = 0
+
+    def reset(self) -> None:
+        self._shape, self._run = None, 0
+
+    def judge(self, line: bytes, cut: Reject) -> Reject:
+        text = line.lstrip(b"\x00").decode("ascii").strip()  # as decode_sized reads it
+        keys = tuple(k for k, _ in FIELD.findall(text))
+        shape = (len(text), keys)
+        self._run = self._run + 1 if shape == self._shape else 1
+        self._shape = shape
+        if self._run < 2:
+            return cut
+        why = (
+            f"no EXC= field: {self._run} lines in a row end at {keys[-1]}= (the monitor's "
+            "layout, not cut lines); without EXC= a sensor off cannot be told, lines refused"
+        )
+        return Reject(RejectReason.BAD_FORMAT, why)
+
+
+_ALARM = re.compile(rb"(?<!\S)ALARM=([0-9A-Fa-f]+)(?!\S)")
+
+
+def alarm_digits(line: bytes) -> int:
+    """The digits of a line's `ALARM=` (0: none)."""
+    m = _ALARM.search(line)
+    return len(m.group(1)) if m else 0
+
+
+class WidestRun:
+    """A field one or more digits wider than any the connection has read is a byte too
+    many, unless the line before was as wide (a monitor that prints wider, read from its
+    second line); a width it printed before reads at once."""
+
+    def __init__(self) -> None:
+        self.widest = 0
+        self.previous = 0
+
+    def too_wide(self, width: int) -> bool:
+        wide = 0 < self.widest < width != self.previous
+        self.previous = width
+        if not wide:
+            self.widest = max(self.widest, width)
+        return wide

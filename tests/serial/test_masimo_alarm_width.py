@@ -1,0 +1,47 @@
+"""A Masimo `ALARM=` one digit wider than the monitor prints (a byte of line noise) is a
+`bad_length` reject, as such an `EXC=` is (drivers/masimo_ascii.py, "A cut line"): the
+digits before the extra one move up a place and the line reads as another bit field.
+
+The line is k-cross/pulse_ox's real Rad-8 line (tests/serial/test_masimo_captures.py):
+`ALARM=0038`, BPM low + alarm sounding + alarm silenced. With its last `8` doubled,
+`ALARM=00388` read 0x388: BPM low, SpCO high and low and an unknown bit, the sounding and
+silenced flags gone. No public capture shows a noisy line: the test widens a real one.
+"""
+
+from __future__ import annotations
+
+from serial_testkit import RecordingContext
+from test_masimo_captures import CAPTURES, KCROSS
+from test_masimo_first_line import first_bytes
+
+from monitord.drivers.base import RejectReason
+from monitord.models import Kind
+
+REAL = next(t for s, t, _ in CAPTURES if s == KCROSS)  # ALARM=0038 EXC=000800
+NOISY = REAL.replace("ALARM=0038", "ALARM=00388")
+SOUNDING = ("device_alarm_bpm_low", "device_alarm_sounding", "device_alarm_silenced")
+
+
+def _stream(*lines: str) -> bytes:
+    return "".join(x + "\r\n" for x in lines).encode()
+
+
+async def test_an_alarm_one_digit_wider_than_the_monitor_prints_is_no_reading() -> None:
+    ctx = RecordingContext()
+    async with first_bytes(_stream(REAL, NOISY, REAL, REAL), ctx):
+        await ctx.until(lambda: len(ctx.of(Kind.SPO2)) >= 3, "the three sound lines")
+    assert [r.reason for r in ctx.rejects] == [RejectReason.BAD_LENGTH], ctx.rejects
+    assert "ALARM=" in ctx.rejects[0].detail and "a byte too many" in ctx.rejects[0].detail
+    for reading in ctx.of(Kind.SPO2):
+        assert reading.flags == ("device_alarm", *SOUNDING), reading.flags
+
+
+async def test_a_monitor_printing_a_wider_alarm_is_read_from_its_second_line() -> None:
+    """As for EXC: two lines in a row as wide are the monitor's width (a monitor swapped
+    on the cable: a Radical-7 prints `ALARM=000000`, a Rad-8 `ALARM=0000`)."""
+    ctx = RecordingContext()
+    wider = REAL.replace("ALARM=0038", "ALARM=000038")
+    async with first_bytes(_stream(REAL, wider, wider, wider), ctx):
+        await ctx.until(lambda: len(ctx.of(Kind.SPO2)) >= 3, "three of the four lines")
+    assert [r.reason for r in ctx.rejects] == [RejectReason.BAD_LENGTH], ctx.rejects
+    assert all(r.flags == ("device_alarm", *SOUNDING) for r in ctx.of(Kind.SPO2))
