@@ -179,6 +179,22 @@ def test_bpm_special_values_are_no_value(raw: int, label: str) -> None:
     assert pulse_nan.valid  # a NaN pulse does not spoil a sound BP
 
 
+@pytest.mark.parametrize("field", ["year", "month", "day"])
+def test_bpm_timestamp_year_0_is_unknown(field: str) -> None:
+    """Year 0 (and month or day 0) is "not known" (shared/protocols.md), not a time: the
+    public 124/86 capture with its 2024-06-15 zeroed. The reading stands, without a time,
+    and the pulse after the timestamp is where the flags say."""
+    real = h("16 7C 00 56 00 61 00 E8 07 06 0F 11 11 1B 33 00 00 00")
+    at = {"year": slice(7, 9), "month": slice(9, 10), "day": slice(10, 11)}[field]
+    zeroed = bytearray(real)
+    zeroed[at] = bytes(at.stop - at.start)
+    rec = decode_bp(bytes(zeroed))
+    assert isinstance(rec, BloodPressure)
+    assert rec.measured_at is None and "device_clock_unset" in rec.status
+    assert (rec.sys_mmHg, rec.dia_mmHg, rec.map_mmHg, rec.pulse_bpm) == (124, 86, 97, 51)
+    assert rec.valid
+
+
 def test_bpm_user_id_unknown_and_map_zero() -> None:
     rec = decode_bp(build_bpm(0x08, user=0xFF))
     assert isinstance(rec, BloodPressure) and rec.user_id is None
@@ -477,10 +493,14 @@ def test_plx_cont_every_flag_combination(flags: int) -> None:
 )
 def test_plx_probe_off(dev_status: int, flag: str) -> None:
     data = bytes([0x08]) + struct.pack("<HH", 0x0062, 0x0048) + dev_status.to_bytes(3, "little")
-    rec = decode_cont(data)
-    assert isinstance(rec, PulseOx)
-    assert rec.contact is False and not rec.valid
-    assert flag in rec.status and "probe_off" in rec.status
+    # the spot check's device and sensor status is its flag bit 2, after the timestamp
+    # and the measurement status (both present here, so a field read out of order shows)
+    spot = bytes([0x07]) + struct.pack("<HH", 0x0062, 0x0048) + TS_BYTES
+    spot += struct.pack("<H", 0x0080) + dev_status.to_bytes(3, "little")
+    for rec in (decode_cont(data), decode_spot(spot)):
+        assert isinstance(rec, PulseOx)
+        assert rec.contact is False and not rec.valid
+        assert flag in rec.status and "probe_off" in rec.status
 
 
 # Measurement status (PLX service spec, GATT Specification Supplement): the bits 10-15 are
@@ -540,11 +560,31 @@ def test_plx_device_status_validity(dev_status: int, name: str, valid: bool) -> 
     assert rec.contact is True  # a faulty sensor is not a probe off the patient
 
 
-@pytest.mark.parametrize(("raw", "label"), [(NAN, "NaN"), (NRES, "NRes"), (PINF, "+INF")])
+SPECIALS = [(NAN, "NaN"), (NRES, "NRes"), (PINF, "+INF"), (NINF, "-INF"), (RSVD, "rsvd")]
+
+
+@pytest.mark.parametrize(("raw", "label"), SPECIALS)
 def test_plx_special_values(raw: int, label: str) -> None:
-    rec = decode_spot(bytes([0]) + struct.pack("<HH", raw, raw))
+    """Every SFLOAT special, the reserved 0x0801 too (shared/protocols.md), is no value in
+    each SFLOAT field of both characteristics, never a number (0x0801 read as a plain
+    SFLOAT is -2047)."""
+    for decoder in (decode_spot, decode_cont):
+        rec = decoder(bytes([0]) + struct.pack("<HH", raw, raw))
+        assert isinstance(rec, PulseOx), label
+        assert rec.spo2_pct is None and rec.pulse_bpm is None and not rec.valid
+    # the fast and slow pairs and the PAI beside a sound primary reading
+    rec = decode_cont(bytes([0x13]) + struct.pack("<HHHHHHH", 0x62, 0x48, *[raw] * 5))
     assert isinstance(rec, PulseOx), label
-    assert rec.spo2_pct is None and rec.pulse_bpm is None and not rec.valid
+    assert (rec.spo2_pct, rec.pulse_bpm, rec.valid) == (98.0, 72.0, True)
+    assert (rec.spo2_fast_pct, rec.pulse_fast_bpm, rec.spo2_slow_pct, rec.pulse_slow_bpm) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    assert rec.pai_pct is None
+    spot = decode_spot(bytes([0x08]) + struct.pack("<HHH", 0x62, 0x48, raw))
+    assert isinstance(spot, PulseOx) and spot.pai_pct is None and spot.valid, label
 
 
 @pytest.mark.parametrize(

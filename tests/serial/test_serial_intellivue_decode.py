@@ -239,7 +239,8 @@ def test_unset_device_clock_gives_no_time() -> None:
     assert rec["measured_at"] is None and rec["valid"] is True
 
 
-@pytest.mark.parametrize("special", [0x7FFFFF, 0x800000, 0x7FFFFE, 0x800002])
+# NaN, NRes, +INF, -INF and the reserved 0x00800001 (shared/protocols.md; IEEE 11073-20601)
+@pytest.mark.parametrize("special", [0x7FFFFF, 0x800000, 0x7FFFFE, 0x800002, 0x800001])
 def test_float_specials_are_no_value(special: int) -> None:
     assert F.decode_float(special) is None
     assert F.decode_float((0xFE << 24) | special) is None

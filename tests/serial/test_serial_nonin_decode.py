@@ -201,6 +201,30 @@ def test_status_over_all_25_frames(
     assert recs == [expected]
 
 
+def with_data(packet: bytes, frame: int, data: int) -> bytes:
+    """`packet` with the DATA byte of `frame` (1-based) set to `data`."""
+    out = bytearray(packet)
+    k = (frame - 1) * N.FRAME_LEN
+    out[k + 3] = data
+    out[k + 4] = N.checksum(out[k : k + 4])
+    return bytes(out)
+
+
+def test_hr_511_and_spo2_127_are_missing_each_on_its_own() -> None:
+    """HR 511 (MSB 3, LSB 0x7F) and SpO2 127 each mean "missing" (shared/protocols.md),
+    not 511 bpm or 127 %, and one missing leaves the other: the pufferfish packet."""
+    no_hr = with_data(with_data(PUFFERFISH, 1, 0x03), 2, 0x7F)
+    assert N.decode_hex_frames(no_hr) == [
+        {"spo2_pct": 97, "pulse_bpm": None, "measured_at": None}
+        | {"status": [], "contact": True, "valid": True}
+    ]
+    no_spo2 = with_data(PUFFERFISH, 3, 0x7F)
+    assert N.decode_hex_frames(no_spo2) == [
+        {"spo2_pct": None, "pulse_bpm": 72, "measured_at": None}
+        | {"status": [], "contact": True, "valid": False}
+    ]
+
+
 def test_short_packet_is_counted_not_decoded() -> None:
     # 10 frames of a packet (SNSD in frame 9), then the next packet's SYNC: the cut packet
     # is one BAD_LENGTH reject, never a reading made of the frames that arrived.
