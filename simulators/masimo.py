@@ -5,7 +5,8 @@ clock is the device clock (`at` of the event, advancing with the chair's speed).
 Lines are shaped like the real Rad-8 captures cited in tests/serial/test_masimo_captures.py:
 a normal reading carries `EXC=000800` (Masimo SET mode), a probe off `EXC=000820` (sensor
 off, SET bit still on: the Rad-8 manual's sample trend output, p. 4-24, shows
-`EXC=820:OffPat,SET`) with `---` values.
+`EXC=820:OffPat,SET`) with `---` values and the perfusion index dashed (`PI=--.--%`, as a
+real Rad-8's sensor-off line in tests/serial/test_masimo_captures.py prints it).
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ def line(ev: SimEvent, at: datetime, serial_no: int = 1) -> bytes:
     s = "---" if spo2 is None or off else f"{round(spo2):03d}"
     b = "---" if bpm is None or off else f"{round(bpm):03d}"
     exc = EXC_SET_MODE | (EXC_SENSOR_OFF if off else 0)
+    # no perfusion index without a finger: a Rad-8 with its sensor off prints `--.--`
+    pi = "--.--" if off else "03.60"
     return (
-        f"{at:%m/%d/%y %H:%M:%S} SN={serial_no:010d} SPO2={s}% BPM={b} PI=03.60% "
+        f"{at:%m/%d/%y %H:%M:%S} SN={serial_no:010d} SPO2={s}% BPM={b} PI={pi}% "
         f"SPCO=--.-% SPMET=--.-% DESAT=-- PIDELTA=+-- ALARM=0000 EXC={exc:06X}\r\n"
     ).encode("ascii")
 

@@ -47,6 +47,13 @@ HANSMUC = "github.com/hansmuc/NellcorN560Seriell src/server/AsixReader.java @af7
 # bound, an `oversize` reject. The oximeter's own fields come first, module fields (lower
 # case keys) after its EXC=, EXC1=, EXC2=, ACSEXC=. EXC bit 0x1000000 is in no public
 # table: kept by number. The last line: the sensor taken off, the Root's alarm sounding.
+# A public Rad-8 reader (Python, serial to websocket, logging to RAD8.log; the search
+# index holds the file, id 27531834270, without naming its repository): the line it was
+# written against, from a Rad-8 (serial 0000182948), in a comment above its readline. The
+# sensor off (0x020) beside low perfusion (0x004) and the SET bit, the monitor's alarm
+# sounding (0x10), PI dashed, and SPO2 and BPM still printed: no value, as the driver reads
+# any probe off (the numbers of a sensor that is off are not the patient's now).
+RAD8_OFF = "Rad-8 reader, search-index file 27531834270 (serial 0000182948)"
 ROOT = "github.com/UrielCandelasMeza/OpenICE_RaspberryPi_Implementation datos_massimo3.txt"
 
 OK: dict[str, Any] = {"status": [], "contact": True, "valid": True}
@@ -135,6 +142,25 @@ CAPTURES: list[tuple[str, str, dict[str, Any]]] = [
         "02/24/18 04:48:58 SN=0000145838 SPO2=097% BPM=080 PI=05.31% SPCO=--.-% "
         "SPMET=--.-% DESAT=-- PIDELTA=+-- ALARM=0000 EXC=000800",
         {"spo2_pct": 97, "pulse_bpm": 80, "measured_at": "2018-02-24T04:48:58+00:00", **OK},
+    ),
+    (
+        RAD8_OFF,
+        "05/20/21 14:06:02 SN=0000182948 SPO2=098% BPM=101 PI=--.--% SPCO=--.-% "
+        "SPMET=--.-% DESAT=-- PIDELTA=+-- ALARM=0010 EXC=000824",
+        {
+            "spo2_pct": None,
+            "pulse_bpm": None,
+            "measured_at": "2021-05-20T14:06:02+00:00",
+            "status": [
+                "device_alarm",
+                "device_alarm_sounding",
+                "low_perfusion",
+                "sensor_off",
+                "probe_off",
+            ],
+            "contact": False,
+            "valid": False,
+        },
     ),
     (
         ROOT,

@@ -66,10 +66,11 @@ def spo2(value: float, pulse: float) -> SimEvent:
 
 # The layout of a Rad-8's ASCII 1 line as the public captures have it: field order,
 # widths, zero padding, single spaces, a 10-digit serial, 4-hex ALARM, 6-hex EXC, CR LF
-# and no NUL (those are the Radical-7's). `---` only where the device has no number.
+# and no NUL (those are the Radical-7's). `---` only where the device has no number; PI
+# `--.--` with the sensor off (the Rad-8 sensor-off capture).
 RAD8_LINE = re.compile(
     rb"\d\d/\d\d/\d\d \d\d:\d\d:\d\d SN=\d{10} SPO2=(\d{3}|---)% BPM=(\d{3}|---) "
-    rb"PI=\d\d\.\d\d% SPCO=--\.-% SPMET=--\.-% DESAT=-- PIDELTA=\+-- "
+    rb"PI=(\d\d\.\d\d|--\.--)% SPCO=--\.-% SPMET=--\.-% DESAT=-- PIDELTA=\+-- "
     rb"ALARM=[0-9A-F]{4} EXC=[0-9A-F]{6}\r\n"
 )
 
@@ -79,7 +80,7 @@ def test_rad8_layout_is_the_captures() -> None:
     layout fits it (the Radical-7 line, the abbreviated no-sensor comment and the Masimo
     Root's lines do not)."""
     rad8 = [c[1] for c in CAPTURES if c[0] not in (DATACAPTURE, ROOT)]
-    assert len(rad8) == 7
+    assert len(rad8) == 8
     assert all(RAD8_LINE.fullmatch(x.encode() + b"\r\n") for x in rad8)
 
 
@@ -97,6 +98,10 @@ async def test_masimo_simulator_sends_rad8_lines() -> None:
     assert normal.startswith(b"02/22/16 22:47:45 ") and b"SPO2=098% BPM=097 " in normal
     # sensor off: no numbers, the SET bit kept (the Rad-8 manual's "EXC=820:OffPat,SET")
     assert b"SPO2=---% BPM=--- " in off and off.endswith(b"ALARM=0000 EXC=000820\r\n")
+    # and no perfusion index: a real Rad-8 with its sensor off prints `PI=--.--%` (the
+    # sensor-off capture in test_masimo_captures.py; a Root's prints `PI=---.--`). Before,
+    # the simulator printed a perfusion index of 3.60 % with no finger in the sensor.
+    assert b" PI=--.--% " in off and b" PI=03.60% " in normal, raw
 
 
 class _TimedMasimo(MasimoSim):
