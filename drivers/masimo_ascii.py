@@ -83,7 +83,9 @@ Wire layout: one text line per second, terminated by CR LF, space-separated fiel
   the second of two lines in a row cut to the same EXC width, or a cut after the EXC
   value (what is read is whole).
   An `ALARM=` wider than any the connection has read is the same byte too many (`0038`,
-  BPM low, sounding and silenced, read as `00388`: SpCO high and low), refused alike.
+  BPM low, sounding and silenced, read as `00388`: SpCO high and low), and one narrower
+  than the connection's, on a line whose `EXC=` is whole, a byte lost (`008`: BPM low
+  alone), refused alike (`masimo_runs.FieldWidth`).
   A monitor that never prints `EXC=` (no public line shows one) is refused too, but
   said as such from its second line in a row ending at the same field (`masimo_runs.NoExcRun`).
 
@@ -115,7 +117,7 @@ from monitord.drivers.base import (
     stamp,
 )
 from monitord.drivers.masimo_runs import FIELD as _FIELD
-from monitord.drivers.masimo_runs import NoExcRun, WidestRun, alarm_digits
+from monitord.drivers.masimo_runs import FieldWidth, NoExcRun, alarm_digits
 from monitord.drivers.serial_link import SerialLinkSettings
 from monitord.models import Kind
 
@@ -408,7 +410,7 @@ class MasimoProtocol:
         previous = 0  # the width of EXC= on the previous line (0: none)
         widest = 0  # the widest EXC= the connection has read: wider is noise once
         no_exc = NoExcRun()
-        alarm = WidestRun()  # ALARM='s width, as EXC='s wider check
+        alarm = FieldWidth()  # ALARM='s width, judged as EXC='s
         while True:
             for item in framer.feed(await link.read()):
                 cut, first = first, False
@@ -416,7 +418,9 @@ class MasimoProtocol:
                     ctx.reject(item)
                     continue
                 m, width = decode_sized(item, exc_digits)
-                alarm_wide = alarm.too_wide(alarm_digits(item))  # every line, as EXC's
+                # every line, as EXC's; a line without a whole EXC= may be cut inside
+                # ALARM= (`ALARM=00`): its width is not the monitor's
+                alarm_wrong = alarm.judge(alarm_digits(item) if width else 0)
                 if 0 < width < exc_digits and width == previous:
                     # The second line in a row this narrow: a monitor whose width really
                     # changed (one that does not zero-pad; no public line shows one)
@@ -441,12 +445,12 @@ class MasimoProtocol:
                 previous = width
                 exc_digits = max(exc_digits, width)  # a wider line (a cut is narrower)
                 widest = max(widest, width)
-                if alarm_wide and not isinstance(m, Reject):
-                    # The same byte too many in ALARM= (EXC= whole): `0038` (BPM low,
-                    # sounding, silenced) doubled to `00388` read SpCO high and low, the
-                    # sounding and silenced flags gone. Before, it read.
-                    why = f"ALARM= of {alarm.previous} digits, the monitor prints {alarm.widest}"
-                    m = Reject(RejectReason.BAD_LENGTH, f"{why}: a byte too many (line noise)")
+                if alarm_wrong and not isinstance(m, Reject):
+                    # A byte too many or lost in ALARM= (EXC= whole): `0038` (BPM low,
+                    # sounding, silenced) read `00388` (SpCO high and low) or `008` (BPM
+                    # low alone), the sounding and silenced flags gone. Before, it read.
+                    why = f"ALARM= of {alarm.previous} digits, the monitor prints {alarm.digits}"
+                    m = Reject(RejectReason.BAD_LENGTH, f"{why}: {alarm_wrong} (line noise)")
                 if isinstance(m, Reject) and cut and m.reason is RejectReason.WRONG_MODE:
                     why = "first line cut by the port's open"
                     ctx.reject(Reject(RejectReason.NOISE, why, expected=True))

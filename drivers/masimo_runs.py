@@ -61,18 +61,28 @@ def alarm_digits(line: bytes) -> int:
     return len(m.group(1)) if m else 0
 
 
-class WidestRun:
-    """A field one or more digits wider than any the connection has read is a byte too
-    many, unless the line before was as wide (a monitor that prints wider, read from its
-    second line); a width it printed before reads at once."""
+class FieldWidth:
+    """The width a monitor prints a hex field at on one connection (`ALARM=`), judged as
+    `EXC=`'s is in MasimoProtocol.run: one or more digits wider than any the connection
+    has read is a byte too many, one narrower than its width a byte lost (each digit
+    before the change then read a place off: another bit field), unless the line before
+    was as wide (a monitor that prints wider or narrower, read from its second line); a
+    width it printed before reads at once when wider."""
 
     def __init__(self) -> None:
+        self.digits = 0  # the connection's width (0: none yet)
         self.widest = 0
         self.previous = 0
 
-    def too_wide(self, width: int) -> bool:
-        wide = 0 < self.widest < width != self.previous
-        self.previous = width
-        if not wide:
+    def judge(self, width: int) -> str | None:
+        """None for a width to read, else what is wrong with it; every line counts."""
+        wrong: str | None = None
+        if 0 < width < self.digits and width != self.previous:
+            wrong = "a byte lost"
+        elif 0 < self.widest < width != self.previous:
+            wrong = "a byte too many"
+        elif width:
+            self.digits = width if width < self.digits else max(self.digits, width)
             self.widest = max(self.widest, width)
-        return wide
+        self.previous = width
+        return wrong

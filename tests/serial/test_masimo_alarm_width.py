@@ -45,3 +45,38 @@ async def test_a_monitor_printing_a_wider_alarm_is_read_from_its_second_line() -
         await ctx.until(lambda: len(ctx.of(Kind.SPO2)) >= 3, "three of the four lines")
     assert [r.reason for r in ctx.rejects] == [RejectReason.BAD_LENGTH], ctx.rejects
     assert all(r.flags == ("device_alarm", *SOUNDING) for r in ctx.of(Kind.SPO2))
+
+
+async def test_an_alarm_one_digit_narrower_than_the_monitor_prints_is_no_reading() -> None:
+    """A byte lost inside `ALARM=` with the line's end whole (so not a cut line, which
+    lacks `EXC=`): `0038` losing its `3` read `008`, BPM low alone, the sounding and
+    silenced flags gone; losing its `8`, `003`, SpO2 high and low. Refused as `EXC=` one
+    digit narrower is; two lines in a row as narrow are the monitor's width."""
+    ctx = RecordingContext()
+    lost_3 = REAL.replace("ALARM=0038", "ALARM=008")
+    lost_8 = REAL.replace("ALARM=0038", "ALARM=003")
+    async with first_bytes(_stream(REAL, lost_3, REAL, lost_8, REAL), ctx):
+        await ctx.until(lambda: len(ctx.of(Kind.SPO2)) >= 3, "the three sound lines")
+        await ctx.until(lambda: len(ctx.rejects) + len(ctx.of(Kind.SPO2)) >= 5, "five lines")
+    assert [r.reason for r in ctx.rejects] == [RejectReason.BAD_LENGTH] * 2, ctx.rejects
+    assert all("ALARM=" in r.detail and "a byte lost" in r.detail for r in ctx.rejects)
+    assert all(r.flags == ("device_alarm", *SOUNDING) for r in ctx.of(Kind.SPO2))
+    ctx = RecordingContext()
+    narrower = REAL.replace("ALARM=0038", "ALARM=38")
+    async with first_bytes(_stream(REAL, narrower, narrower, REAL), ctx):
+        await ctx.until(lambda: len(ctx.of(Kind.SPO2)) >= 3, "three of the four lines")
+    assert [r.reason for r in ctx.rejects] == [RejectReason.BAD_LENGTH], ctx.rejects
+
+
+async def test_lines_cut_inside_alarm_set_no_alarm_width() -> None:
+    """Two lines cut inside `ALARM=` (no `EXC=`: cut lines, refused) are not a monitor
+    printing it narrower: the next line with a byte lost there is still refused."""
+    ctx = RecordingContext()
+    cut = REAL[: REAL.index("ALARM=003") + len("ALARM=003")]
+    lost_8 = REAL.replace("ALARM=0038", "ALARM=003")
+    async with first_bytes(_stream(REAL, cut, cut, lost_8, REAL), ctx):
+        await ctx.until(lambda: len(ctx.of(Kind.SPO2)) >= 2, "the two sound lines")
+    # the second cut, alike to the first, is told as a layout without EXC= (NoExcRun)
+    cut_twice = [RejectReason.BAD_LENGTH, RejectReason.BAD_FORMAT, RejectReason.BAD_LENGTH]
+    assert [r.reason for r in ctx.rejects] == cut_twice, ctx.rejects
+    assert "a byte lost" in ctx.rejects[-1].detail
