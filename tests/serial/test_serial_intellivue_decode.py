@@ -51,6 +51,17 @@ def test_guide_messages_byte_exact() -> None:
     assert F.release_request() == GUIDE_RLRQ
 
 
+def test_system_types_in_the_association_messages() -> None:
+    """MDSEUserInfoStd's system type: SYST_CLIENT 0x80000000 in our association request,
+    SYST_SERVER 0x00800000 in the (simulated) monitor's result (shared/protocols.md; the
+    same constants in independent readers: OpenICE's Java `SYST_SERVER = 0x00800000L`,
+    VSCapture, Go and Python IntelliVue clients), after the protocol and nomenclature
+    versions and the functional units, before the cold start mode."""
+    head = struct.pack(">III", 0x80000000, 0x40000000, 0)
+    assert head + struct.pack(">II", 0x80000000, 0x20000000) in F.association_request()
+    assert head + struct.pack(">II", 0x00800000, 0x20000000) in F.association_result()
+
+
 def _hand_frame(user: bytes) -> bytes:
     body = bytes((0x11, 0x01)) + struct.pack(">H", len(user)) + user
     fcs = F.fcs16(body) ^ 0xFFFF
