@@ -16,6 +16,7 @@ a raw U+2028 inside a JSON string is valid, and a form feed does not start a lin
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import os
@@ -26,9 +27,18 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from monitord.engine.inputs import Ack, EngineInput, Link, Sample, SessionCmd
+from monitord.engine.rules import RULE_IDS
 from monitord.models import Kind
 
 DEFAULT_CHAIR = "chair-1"
@@ -133,6 +143,18 @@ class AckEvent(_Event):
     # As a nurse's name in `cmd/ack` (sinks/commands.py): a longer one went into the
     # `acknowledged` event, which a station refuses whole (more than 128 characters).
     by: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @field_validator("rule")
+    @classmethod
+    def _known_rule(cls, v: str) -> str:
+        # A rule that is none of the table's (a typo) acknowledged nothing, in silence,
+        # as an ack with nothing to acknowledge does: the replay of a scenario written to
+        # show an ack stopping escalation showed it not stopping, and nothing said why.
+        if v not in RULE_IDS:
+            near = difflib.get_close_matches(v, RULE_IDS, n=1)
+            hint = f"did you mean {near[0]}?" if near else f"known: {', '.join(RULE_IDS)}"
+            raise ValueError(f"unknown rule {v!r} ({hint})")
+        return v
 
 
 class End(_Event):

@@ -43,6 +43,14 @@ BAD = [
     # event, which a station refuses whole past 128 characters.
     ('{"t": 1, "event": "ack", "rule": "bp.crisis", "by": "%s"}' % ("x" * 65), 1, "ack: by: "),
     ('{"t": 1, "event": "ack", "rule": "bp.crisis", "by": ""}', 1, "ack: by: "),
+    # A rule that is not one of clinical-rules.md's: a typo's ack acknowledged nothing, in
+    # silence, like an ack with nothing to acknowledge (design.md section 5: `rule`).
+    (
+        '{"t": 1, "event": "ack", "rule": "bp.sever"}',
+        1,
+        "ack: rule: unknown rule 'bp.sever' (did you mean bp.severe?)",
+    ),
+    ('{"t": 1, "event": "ack", "rule": "delivery"}', 1, "ack: rule: unknown rule 'delivery' ("),
 ]
 
 
@@ -210,6 +218,14 @@ BAD_FILES = [
         1,
         "spo2: pulse: Input should be a finite number",
         id="overflow-to-infinity",
+    ),
+    pytest.param(
+        # An ack of no rule: exit 65 before anything is played (it acknowledged nothing).
+        b'{"t": 0, "event": "bp", "sys": 210, "dia": 80}\n'
+        b'{"t": 10, "event": "ack", "rule": "bp.crisiss"}\n{"t": 130, "event": "end"}\n',
+        2,
+        "ack: rule: unknown rule 'bp.crisiss' (did you mean bp.crisis?)",
+        id="ack-unknown-rule",
     ),
     pytest.param(
         b'{"t": 0, "event": "end"}\n{"t": 1, "event": "end", "by": "\xff"}\n',
