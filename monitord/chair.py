@@ -99,6 +99,8 @@ class ChairRuntime:
         self._records = StoredSort(cfg.id, self.history)
         # The chair task's idle wait: ended by `submit` and `wake` (see `run`).
         self._doze = Doze()
+        # A device link went up or down: told at once (`monitord status`, not a commit later).
+        self.on_link: Callable[[], None] | None = None
 
     @property
     def duplicates(self) -> int:
@@ -233,6 +235,8 @@ class ChairRuntime:
                     f"{self.cfg.id}/{item.device}: link {'up' if item.up else 'down'}"
                     + (f" ({item.reason})" if item.reason else "")
                 )
+                if self.on_link is not None:
+                    self.on_link()
                 events += self._feed(Link(item.t, self.cfg.id, item.device, item.up))
             else:
                 if store.holding:

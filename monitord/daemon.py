@@ -191,6 +191,7 @@ class Daemon:
                     open_sessions[c.id] = outage_mod.Resumed(sid, resumed, clock.down_from, known)
             seen = () if c.simulated else load_seen(self.outbox, c.id)
             self.chairs[c.id] = ChairRuntime(c, engine, clock, self.store, self.hub, seen)
+            self.chairs[c.id].on_link = self._link_changed
         if not self.outbox.memory:
             self._note_outages(alive, open_sessions)
 
@@ -208,20 +209,23 @@ class Daemon:
 
     # -- results ---------------------------------------------------------------------
     def _status_listener(self, batch: CommittedBatch) -> None:
-        if batch.durable and time.monotonic() - self._status_written > 1.0:
+        if batch.active is not None:  # an alarm raised or ended: status shows it with it
+            self.write_status(now=True)
+        elif batch.durable and time.monotonic() - self._status_written > 1.0:
             self.write_status()
 
-    def write_status(self, final: bool = False) -> None:
+    def write_status(self, final: bool = False, now: bool = False) -> None:
+        """With the next group commit, and only what changed (SD-card writes, issue 20);
+        `now`: an alarm or a link changed, which a nurse looking at `monitord status` as it
+        sounds must see, not a group commit later (one small NORMAL commit per change)."""
         self._status_written = time.monotonic()
         if self.store.holding:
             return  # the disk is full: status shows the alarm side file instead
-
-        # With the next group commit, and only what changed (SD-card writes, issue 20).
         for c in self.chairs.values():
             st = c.status()
             # At stop, the last counts too (`monitord status` of a stopped daemon).
             self.store.put_live(f"chair/{c.cfg.id}", st, None if final else _steady(st))
-        self.store.put_live("daemon", self.status())
+        self.store.put_live("daemon", self.status(), now=now)
         # Its constant signature: rewritten on the heartbeat, in the `daemon` row's commit.
         self.store.put_live(outage_mod.ALIVE_KEY, {"t": time.time()}, "alive")
 
@@ -257,10 +261,10 @@ class Daemon:
         }
 
     def _link_changed(self) -> None:
-        # A connection made or lost, or a new error: rare (never per reading or per retry
-        # of the same error), and the store writes it with its next group commit.
+        # A sink's or a device's link made or lost, or a new error: rare (never per reading
+        # or per retry of the same error), written at once in a small commit of its own.
         if not self.stop_event.is_set():
-            self.write_status()
+            self.write_status(now=True)
 
     def summary(self) -> str:
         up = sum(d.link == "up" for c in self.chairs.values() for d in c.devices.values())

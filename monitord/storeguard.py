@@ -36,10 +36,10 @@ published anywhere); alert and session events never wait (docs/reliability.md). 
 a writer (tests, a store in memory) everything commits at once on the caller.
 
 SD-card writes (issue 20): delivery marks (held by the outbox, skipped by fetches) and
-live status (`put_live`, rewritten only on change or as a 60-s heartbeat) go into the next
-group commit that is not an alarm's; a commit of readings alone is NORMAL (no fsync; the
-next alert's FULL commit, a readings commit at least every SYNC_EVERY_S or a checkpoint
-syncs it), so an alert never queues behind a readings fsync."""
+live status (`put_live`, rewritten on change or as a 60-s heartbeat; an alarm's or link's
+change in a small commit at once) go into the next group commit not an alarm's; one of
+readings alone is NORMAL (no fsync; the next alert's FULL commit, a readings commit at
+least every SYNC_EVERY_S or a checkpoint syncs it): an alert never queues behind it."""
 
 from __future__ import annotations
 
@@ -105,6 +105,7 @@ class StoreGuard:
         self._alarm = False  # ... and it is an alarm's (in flight in `window`)
         self._flood = Flood()  # a flood of readings: commits FLOOD_INTERVAL_S apart
         self._again = False  # a commit was wanted while one was in the thread: at once
+        self._live_now = False  # live state to commit at once, alone (`put_live(now=)`)
         self._timer: asyncio.TimerHandle | None = None
         self.held: list[StoreBatch] = []
         self._held_readings = 0  # readings in `held`, kept as a count (no rescans)
@@ -169,17 +170,22 @@ class StoreGuard:
         `commit_interval_s`), and only if it changed since it was last written; with a
         `signature`, only if that changed (counters that tick with every reading are left
         out of it by the caller) or LIVE_HEARTBEAT_S passed. Without a writer: at once.
-        `now`: commit it and the marks held at once (NORMAL: survives a crash, not a
-        power loss)."""
+        `now`: commit it and the marks held at once, without the batches of readings that
+        wait for the interval (NORMAL: survives a crash, not a power loss)."""
         if self.writer is None or not self.writer.alive:
             put = self.outbox.put_state
             self._try_write(lambda: put(key, value, durability=Durability.NORMAL, commit=False))
             return
         self._live[key] = (value, value if signature is None else signature)
         if now and not self.failures:
-            self._kick()
+            self._live_now = True  # next turn: a commit's callback may take it along
+            asyncio.get_running_loop().call_soon(self._kick_live)
         else:
             self._soon()
+
+    def _kick_live(self) -> None:  # `put_live(now=True)`
+        if self._live_now and self._live:
+            self._kick(live_only=True)
 
     def _full(self) -> bool:
         """Enough readings queued to commit without waiting out the interval (a backlog,
@@ -213,27 +219,30 @@ class StoreGuard:
         """Anything to write besides batches (live state, delivery marks)?"""
         return bool(self._live) or self.outbox.marks_held() > 0
 
-    def _kick(self) -> None:
+    def _kick(self, live_only: bool = False) -> None:
         """With a writer: hand every queued batch, the live state and the delivery marks
-        held to the thread as one transaction, unless one is being committed (then they
-        go next, when it returns)."""
+        held to the thread as one transaction, unless one is being committed (then they go
+        next, when it returns); `live_only`: live state and marks alone (an alarm first)."""
         # An alarm's commit takes its chair's batches only (alarms_to_front): the other
         # chairs' readings, status rows and delivery marks keep their timer, so it stays
         # small (they cost up to ~0.2 ms before its fsync) and no burst of vitals follows.
         n = 0 if self.failures or self._busy or not self.writer else alarms_to_front(self.held)
-        batches = list(self.held[:n] if n else self.held)
+        live_only = live_only and not n
+        batches = [] if live_only else list(self.held[:n] if n else self.held)
         alarm = not self._busy and any(b.now() for b in batches)
-        if self._timer is not None and not n and not (alarm and self._waiting()):
+        if self._timer is not None and not n and not live_only and not (alarm and self._waiting()):
             self._timer.cancel()
             self._timer = None
         if self._busy or self.writer is None:
-            self._again = self._busy  # the interval's timer fired during a commit, say
+            self._again |= self._busy and not live_only  # a timer fired during a commit, say
             return
         if not self.held and not self._waiting():
             return
-        self._again = False
-        self._flood.commit(self._held_readings, self.commit_interval_s, alarm=bool(n))
+        if not live_only:
+            self._again = False
+            self._flood.commit(self._held_readings, self.commit_interval_s, alarm=bool(n))
         live, self._live = ({}, self._live) if alarm else (self._live, {})
+        self._live_now = self._live_now and alarm
         self._inflight, self._busy, self._alarm = len(batches), True, alarm
         if alarm:
             self.window.open()
@@ -265,6 +274,8 @@ class StoreGuard:
                 and (any(b.now() for b in self.held) or self.commit_interval_s <= 0 or self._full())
             ):
                 self._kick()
+            elif self._live_now:
+                self._kick_live()
             elif self.held or self._waiting():
                 self._soon()
             return
