@@ -144,15 +144,24 @@ class StoreStop:
             steps.abandoned = True
             self.hung = steps.say_left(STOP_WAIT_S)
             return  # its connection is the hung thread's; the lock is the process's
-        if steps.error is not None:
-            raise steps.error
+        if steps.error is not None:  # a bug, not the disk: what was stored is told all the same
+            log.error(f"store close: {steps.step} failed (a bug)", exc_info=steps.error)
         # What the thread stored is told here, on the caller's thread (the loop's, which
         # waited above): the listeners (the MQTT sink's wake, the console, the
         # annunciator's poke) and commands' futures belong to the loop, not to that thread.
-        for done in steps.stored:
-            done()
-        g.outbox.close_reads()
-        self.lock.release()
+        # Each on its own: a bug in one must not keep the others untold, nor the lock held.
+        try:
+            for done in steps.stored:
+                try:
+                    done()
+                except Exception as e:
+                    log.error(f"store close: telling a stored batch failed (a bug): {e!r}",
+                              exc_info=e)  # fmt: skip
+        finally:
+            try:
+                g.outbox.close_reads()
+            finally:
+                self.lock.release()
 
 
 class _Closing:
