@@ -251,7 +251,7 @@ async def _check_login(
     import aiomqtt
 
     from monitord.mqttv5 import V5Client
-    from monitord.sinks.mqtt_errors import describe_error
+    from monitord.sinks.mqtt_errors import describe_error, no_account
 
     m = cfg.mqtt
     where = f"{'mqtts' if m.tls else 'mqtt'}://{m.host}:{m.port}"
@@ -305,7 +305,7 @@ async def _check_login(
             return fail(
                 "mqtt",
                 f"{where}: login refused for user {user} ({text})",
-                f"check {keys} against the broker's password file{dl.no_account(username)}",
+                f"check {keys} against the broker's password file{no_account(username)}",
             )
         if cls == "tls":
             return fail(

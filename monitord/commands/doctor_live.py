@@ -222,16 +222,3 @@ def live_station_checks(cfg: Config) -> list[Check] | None:
         skip("mqtt round trip", "no [[chairs]] in this config (a station's)"),
         skip("stations", f"{who}: see the mqtt line"),
     ]
-
-
-def no_account(user: str | None) -> str:
-    """A refused login's other cause: mosquitto refuses an account missing from its password
-    file as it refuses a wrong password (both reason 135, 0x87), and the fleet's ninth chair
-    is exactly that, yet the fix named only this Pi's files."""
-    if not user:
-        return ""
-    return (
-        f"; a user the broker has no account for is refused the same way: on the broker, "
-        f"(umask 077; mosquitto_passwd /etc/mosquitto/monitord.passwd {user}) and "
-        'systemctl reload mosquitto (docs/install.md, "The broker and its ACL")'
-    )

@@ -23,7 +23,13 @@ from monitord.config import MqttConfig
 from monitord.mqttv5 import V5Client, session_properties
 from monitord.outbox import Outbox
 from monitord.sinks.linkstate import LinkState
-from monitord.sinks.mqtt_errors import describe_error, paho_log, read_password
+from monitord.sinks.mqtt_errors import (
+    PasswordUnreadable,
+    describe_error,
+    no_account,
+    paho_log,
+    read_password,
+)
 from monitord.sinks.mqtt_incoming import MqttStats
 from monitord.sinks.mqtt_link import STALL_S, ChairLink
 from monitord.sinks.mqtt_takeover import TAKEOVER_RETRY_S, client_id
@@ -147,6 +153,9 @@ class Connector:
                 c.down(client.unanswered_ping_since(STALL_S) if client is not None else None)
                 why = describe_error(e, self.cfg, c.chair, env)  # its advice names the login
                 cls, msg = ("takeover", taken) if taken else why
+                # The journal's line, read first, names a missing account as doctor does.
+                refused = cls == "auth" and not isinstance(e, PasswordUnreadable)
+                advice = no_account(user) if refused else ""
                 self.stats.last_error = msg
                 self.link.down(msg, c.chair, taken_over=taken is not None)
                 delay = backoff.next_delay()
@@ -156,7 +165,7 @@ class Connector:
                     delay = min(delay, TAKEOVER_RETRY_S)
                 flog.failure(
                     cls,
-                    f"{msg}; {self._queued(c.chair)} alert events queued; "
+                    f"{msg}{advice}; {self._queued(c.chair)} alert events queued; "
                     f"retrying in {delay:.1f} s",
                     logging.ERROR if cls in ("auth", "tls", "takeover") else logging.WARNING,
                 )

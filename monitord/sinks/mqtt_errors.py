@@ -158,6 +158,19 @@ def describe_error(
     return "lost", f"connection to broker {where} lost: {text or type(e).__name__}"
 
 
+def no_account(user: str | None) -> str:
+    """A refused login's other cause: mosquitto refuses an account missing from its password
+    file as it refuses a wrong password (both reason 135, 0x87), and the fleet's ninth chair
+    is exactly that, yet the fix named only this Pi's files (doctor, the sink's log line)."""
+    if not user:
+        return ""
+    return (
+        f"; a user the broker has no account for is refused the same way: on the broker, "
+        f"(umask 077; mosquitto_passwd /etc/mosquitto/monitord.passwd {user}) and "
+        'systemctl reload mosquitto (docs/install.md, "The broker and its ACL")'
+    )
+
+
 def refusal_text(e: PublishRefused, user: str) -> str:
     """A refused publish in words, with the fix (the delivery alarm's text)."""
     return f"broker refused publish on {e.topic} for user {user}: {reason_words(e.code)}; " + (
