@@ -28,12 +28,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import datetime
-import email.utils
 import gzip
-import json
 import logging
-import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -50,13 +46,25 @@ from monitord.hub import CommittedBatch
 from monitord.log import FailureLog
 from monitord.outbox import Outbox, StoredRecord
 from monitord.sinks.influx_clock import ClockOffsets
+from monitord.sinks.influx_http import (
+    WriteAuthError,
+    WriteError,
+    WriteNotFound,
+    WriteRejected,
+    WriteThrottled,
+    WriteTimeout,
+    WriteTooLarge,
+    _classify,
+    _http_errors,
+    _reason_from_body,
+    ping,
+)
 from monitord.sinks.influx_rows import row_line
 from monitord.sinks.lineproto import LineProtocolError
 from monitord.sinks.linkstate import LinkState
 
 log = logging.getLogger("monitord.sinks.influx")
 
-MAX_RETRY_AFTER_S = 300.0
 # The event-loop time a flush takes in one go before a loop turn (InfluxSink._fetch,
 # _deliver): an alarm's reading or commit callback never waits behind a whole flush. One
 # done in one go held the loop up to 9 ms under the alert bench's 16 chairs (~200 rows a
@@ -68,103 +76,14 @@ FETCH_ROWS = 256
 # A failure message's backlog is counted up to this many rows, which reads in about a
 # millisecond here; an exact count of a long outage's backlog held the loop tens.
 LOG_BACKLOG_AT_MOST = 10_000
+# Nothing sent this long: the server is probed (`InfluxSink._probe`), so that status does
+# not say "connected" of a server gone while the clinic is idle. One GET a minute, no disk.
+PROBE_IDLE_S = 60.0
 # Distinct refusal reasons logged at ERROR in a run; past this, all at DEBUG (a server
 # naming each refused value would otherwise log one ERROR per point).
 REFUSAL_REASONS_LOGGED = 100
 # InfluxDB 1.x ends a refusal with the count of points it dropped; not part of the reason.
 _DROPPED = re.compile(r"\s*dropped=\d+\s*$")
-
-
-# -- errors (one class per backoff policy) -----------------------------------------------
-class WriteError(Exception):
-    """A write that did not succeed; subclasses say what to do about it."""
-
-    advice = ""
-
-
-class WriteUnreachable(WriteError):
-    advice = "is InfluxDB running and influx.url right?"
-
-
-class WriteTimeout(WriteError):
-    advice = "the server is slow or frozen; the batch may have landed and is retried as is"
-
-
-class WriteServerError(WriteError):
-    advice = "server-side error; retrying"
-
-
-class WriteAuthError(WriteError):
-    advice = "check influx.token_file (v2) or influx.username/password_file (v1)"
-
-
-class WriteNotFound(WriteError):
-    advice = "create the database/bucket, or fix influx.database/bucket/org"
-
-
-class WriteThrottled(WriteError):
-    def __init__(self, msg: str, retry_after_s: float | None) -> None:
-        super().__init__(msg)
-        self.retry_after_s = retry_after_s
-
-    advice = "server asked us to slow down"
-
-
-class WriteTooLarge(WriteError):
-    advice = "batch too large for the server; splitting"
-
-
-class WriteRejected(WriteError):
-    """HTTP 400: some point in the batch is invalid for the server (reason in message)."""
-
-
-def _parse_retry_after(v: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (RFC 9110: delay-seconds or an HTTP date,
-    read against this machine's wall clock `now`), capped; None when absent or unreadable."""
-    if not v:
-        return None
-    try:
-        wait = float(v)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(v)
-        except (TypeError, ValueError, IndexError):
-            return None  # unreadable: our own backoff
-        if when.tzinfo is None:  # "-0000": UTC by RFC 5322
-            when = when.replace(tzinfo=datetime.UTC)
-        wait = when.timestamp() - (time.time() if now is None else now)
-    if math.isnan(wait):
-        return None
-    return max(0.0, min(MAX_RETRY_AFTER_S, wait))
-
-
-def _classify(status: int, reason: str, retry_after: str | None) -> WriteError:
-    if status == 400 or status == 422:
-        return WriteRejected(f"HTTP {status}: {reason}")
-    if status in (401, 403):
-        return WriteAuthError(f"HTTP {status}: {reason}")
-    if status == 404:
-        return WriteNotFound(f"HTTP {status}: {reason}")
-    if status == 413:
-        return WriteTooLarge(f"HTTP {status}: {reason}")
-    if status in (429, 503):
-        return WriteThrottled(f"HTTP {status}: {reason}", _parse_retry_after(retry_after))
-    return WriteServerError(f"HTTP {status}: {reason}")
-
-
-def _reason_from_body(body: bytes | str | None) -> str:
-    if body is None:
-        return ""
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    try:
-        obj = json.loads(text)
-    except ValueError:
-        return text.strip()[:500]
-    if isinstance(obj, dict):
-        for k in ("error", "message"):
-            if isinstance(obj.get(k), str):
-                return str(obj[k])[:500]
-    return text.strip()[:500]
 
 
 # -- transports --------------------------------------------------------------------------
@@ -198,7 +117,7 @@ class _V1Transport:
         if self.cfg.gzip:
             # zlib releases the GIL: compress off the event loop, on the other core.
             body = await asyncio.to_thread(gzip.compress, body, compresslevel=5)
-        try:
+        with _http_errors(self.cfg):
             async with self._session.post(
                 f"{self.cfg.url}/write", params=self._params, data=body, headers=self._headers
             ) as resp:
@@ -210,14 +129,6 @@ class _V1Transport:
                     _reason_from_body(text) or resp.reason or "",
                     resp.headers.get("Retry-After"),
                 )
-        except WriteError:
-            raise
-        except TimeoutError as e:
-            raise WriteTimeout(f"no answer within {self.cfg.timeout_s} s") from e
-        except aiohttp.ClientConnectorError as e:
-            raise WriteUnreachable(f"cannot connect to {self.cfg.url}: {e.os_error}") from e
-        except (aiohttp.ClientError, OSError) as e:
-            raise WriteUnreachable(f"{type(e).__name__}: {e}") from e
 
     async def close(self) -> None:
         if self._session is not None:
@@ -246,23 +157,18 @@ class _V2Transport:
                 enable_gzip=self.cfg.gzip,
             )
             self._write = self._client.write_api()
-        try:
-            await self._write.write(
-                bucket=self.cfg.bucket,
-                org=self.cfg.org or "-",
-                record="\n".join(lines),
-                write_precision=WritePrecision.NS,
-            )
-        except InfluxDBError as e:
-            status = int(getattr(e, "status", 0) or getattr(e.response, "status", 0) or 0)
-            reason = str(getattr(e, "message", "") or e)
-            raise _classify(status, reason[:500], getattr(e, "retry_after", None)) from e
-        except TimeoutError as e:
-            raise WriteTimeout(f"no answer within {self.cfg.timeout_s} s") from e
-        except aiohttp.ClientConnectorError as e:
-            raise WriteUnreachable(f"cannot connect to {self.cfg.url}: {e.os_error}") from e
-        except (aiohttp.ClientError, OSError) as e:
-            raise WriteUnreachable(f"{type(e).__name__}: {e}") from e
+        with _http_errors(self.cfg):
+            try:
+                await self._write.write(
+                    bucket=self.cfg.bucket,
+                    org=self.cfg.org or "-",
+                    record="\n".join(lines),
+                    write_precision=WritePrecision.NS,
+                )
+            except InfluxDBError as e:
+                status = int(getattr(e, "status", 0) or getattr(e.response, "status", 0) or 0)
+                reason = str(getattr(e, "message", "") or e)
+                raise _classify(status, reason[:500], getattr(e, "retry_after", None)) from e
 
     async def close(self) -> None:
         if self._client is not None:
@@ -323,6 +229,7 @@ class InfluxSink:
         self._refusals_logged: set[str] = set()
         # The chairs' stretches off UTC, from their clock rows (not outbox records).
         self._clock = ClockOffsets(outbox, site)
+        self._tried = time.monotonic()  # the last write or probe, answered or not
 
     def on_batch(self, batch: CommittedBatch) -> None:
         """Hub listener (monitord/hub.py): rows were committed to the outbox.
@@ -370,6 +277,8 @@ class InfluxSink:
                 first_pending = None
                 self._room = None
                 self._idle.set()
+                if time.monotonic() - self._tried >= PROBE_IDLE_S and not await self._probe():
+                    continue
                 await self._wait(None)
                 continue
             now = time.monotonic()
@@ -419,6 +328,7 @@ class InfluxSink:
 
     async def _on_error(self, e: WriteError) -> None:
         cls = type(e).__name__
+        self._tried = time.monotonic()
         self.stats.retries += 1
         self.stats.last_error = f"{cls}: {e}"
         self.link.down(f"{e} ({e.advice})")
@@ -489,8 +399,23 @@ class InfluxSink:
         self.stats.last_success = time.time()
         self._accepted()
 
+    async def _probe(self) -> bool:
+        """Nothing sent for PROBE_IDLE_S: does the server still answer? A write's success
+        is all `monitord status` knows, so before, it kept "connected since" for ever
+        after InfluxDB stopped while nothing was sent. False: it did not (said, backed off)."""
+        if self.link.state == "untried":  # nothing to say before a first write
+            return True
+        try:
+            await ping(self.cfg)
+        except WriteError as e:
+            await self._on_error(e)
+            return False
+        self._accepted()
+        return True
+
     def _accepted(self) -> None:
         """InfluxDB took a write: the link is up, a failure streak ends, backoff restarts."""
+        self._tried = time.monotonic()
         self.link.up()
         if self._flog.failing:
             self._flog.success(f"backlog {self._backlog_text()}")

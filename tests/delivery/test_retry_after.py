@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitord.sinks.influx import MAX_RETRY_AFTER_S, _parse_retry_after
+from monitord.sinks.influx_http import MAX_RETRY_AFTER_S, _parse_retry_after
 
 NOW = 1_780_000_000.0  # 2026-05-28T20:26:40Z
 

@@ -1,0 +1,137 @@
+"""InfluxDB's HTTP side, for both wire APIs (monitord/sinks/influx.py): a write's failure
+as one class per backoff policy (`_classify` from the HTTP status, `_http_errors` from the
+client and the socket), a Retry-After read, the server's reason, and `ping`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import email.utils
+import json
+import math
+import time
+from collections.abc import Iterator
+
+import aiohttp
+
+from monitord.config import InfluxConfig
+
+MAX_RETRY_AFTER_S = 300.0
+
+
+# -- errors (one class per backoff policy) -----------------------------------------------
+class WriteError(Exception):
+    """A write that did not succeed; subclasses say what to do about it."""
+
+    advice = ""
+
+
+class WriteUnreachable(WriteError):
+    advice = "is InfluxDB running and influx.url right?"
+
+
+class WriteTimeout(WriteError):
+    advice = "the server is slow or frozen; the batch may have landed and is retried as is"
+
+
+class WriteServerError(WriteError):
+    advice = "server-side error; retrying"
+
+
+class WriteAuthError(WriteError):
+    advice = "check influx.token_file (v2) or influx.username/password_file (v1)"
+
+
+class WriteNotFound(WriteError):
+    advice = "create the database/bucket, or fix influx.database/bucket/org"
+
+
+class WriteThrottled(WriteError):
+    def __init__(self, msg: str, retry_after_s: float | None) -> None:
+        super().__init__(msg)
+        self.retry_after_s = retry_after_s
+
+    advice = "server asked us to slow down"
+
+
+class WriteTooLarge(WriteError):
+    advice = "batch too large for the server; splitting"
+
+
+class WriteRejected(WriteError):
+    """HTTP 400: some point in the batch is invalid for the server (reason in message)."""
+
+
+def _parse_retry_after(v: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (RFC 9110: delay-seconds or an HTTP date,
+    read against this machine's wall clock `now`), capped; None when absent or unreadable."""
+    if not v:
+        return None
+    try:
+        wait = float(v)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(v)
+        except (TypeError, ValueError, IndexError):
+            return None  # unreadable: our own backoff
+        if when.tzinfo is None:  # "-0000": UTC by RFC 5322
+            when = when.replace(tzinfo=datetime.UTC)
+        wait = when.timestamp() - (time.time() if now is None else now)
+    if math.isnan(wait):
+        return None
+    return max(0.0, min(MAX_RETRY_AFTER_S, wait))
+
+
+def _classify(status: int, reason: str, retry_after: str | None) -> WriteError:
+    if status == 400 or status == 422:
+        return WriteRejected(f"HTTP {status}: {reason}")
+    if status in (401, 403):
+        return WriteAuthError(f"HTTP {status}: {reason}")
+    if status == 404:
+        return WriteNotFound(f"HTTP {status}: {reason}")
+    if status == 413:
+        return WriteTooLarge(f"HTTP {status}: {reason}")
+    if status in (429, 503):
+        return WriteThrottled(f"HTTP {status}: {reason}", _parse_retry_after(retry_after))
+    return WriteServerError(f"HTTP {status}: {reason}")
+
+
+def _reason_from_body(body: bytes | str | None) -> str:
+    if body is None:
+        return ""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return text.strip()[:500]
+    if isinstance(obj, dict):
+        for k in ("error", "message"):
+            if isinstance(obj.get(k), str):
+                return str(obj[k])[:500]
+    return text.strip()[:500]
+
+
+@contextlib.contextmanager
+def _http_errors(cfg: InfluxConfig) -> Iterator[None]:
+    """The client's and the socket's failures as WriteErrors (a WriteError as it is)."""
+    try:
+        yield
+    except WriteError:
+        raise
+    except TimeoutError as e:
+        raise WriteTimeout(f"no answer within {cfg.timeout_s} s") from e
+    except aiohttp.ClientConnectorError as e:
+        raise WriteUnreachable(f"cannot connect to {cfg.url}: {e.os_error}") from e
+    except (aiohttp.ClientError, OSError) as e:
+        raise WriteUnreachable(f"{type(e).__name__}: {e}") from e
+
+
+async def ping(cfg: InfluxConfig) -> None:
+    """`GET /ping` (InfluxDB 1.x and 2.x, VictoriaMetrics): whether the server answers
+    at all, for a sink with nothing to send (`InfluxSink._probe`); a WriteError if not."""
+    timeout = aiohttp.ClientTimeout(total=cfg.timeout_s)
+    with _http_errors(cfg):
+        async with aiohttp.ClientSession(timeout=timeout) as s, s.get(f"{cfg.url}/ping") as r:
+            if r.status >= 300:
+                raise _classify(r.status, r.reason or "", r.headers.get("Retry-After"))
