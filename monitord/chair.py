@@ -100,7 +100,7 @@ class ChairRuntime:
         # The chair task's idle wait: ended by `submit` and `wake` (see `run`).
         self._doze = Doze()
         # A device link went up or down: told at once (`monitord status`, not a commit later).
-        self.on_link: Callable[[], None] | None = None
+        self.on_link: Callable[[str], None] | None = None
 
     @property
     def duplicates(self) -> int:
@@ -236,7 +236,7 @@ class ChairRuntime:
                     + (f" ({item.reason})" if item.reason else "")
                 )
                 if self.on_link is not None:
-                    self.on_link()
+                    self.on_link(f"{self.cfg.id}/{item.device}")
                 events += self._feed(Link(item.t, self.cfg.id, item.device, item.up))
             else:
                 if store.holding:
@@ -460,6 +460,16 @@ class ChairRuntime:
         }
 
 
+def steady(chair_status: dict[str, Any]) -> dict[str, Any]:
+    """A chair's status without the counters that tick with every reading: a change of
+    the rest (links, alerts, phase) is written at once, the counts with the heartbeat."""
+    devices = {
+        d: {k: v for k, v in dv.items() if k not in ("readings", "stored", "invalid", "rejects")}
+        for d, dv in chair_status.get("devices", {}).items()
+    }
+    return {**chair_status, "devices": devices}
+
+
 def load_seen(ob: Outbox, chair: str) -> list[str]:
     """The BP measurements a real chair has already taken (kept with its snapshot)."""
     keys, lost = upgrade_keys(
@@ -482,4 +492,5 @@ __all__ = [
     "LinkChange",
     "QueuedCommand",
     "load_seen",
+    "steady",
 ]

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitord import __version__
 from monitord.annunciator import Annunciator, Pattern, decide, high_active
-from monitord.chair import ChairRuntime, DeviceCtx, load_seen
+from monitord.chair import ChairRuntime, DeviceCtx, load_seen, steady
 from monitord.clock import SimClock, WallClock
 from monitord.config import Config
 from monitord.console import ConsoleListener
@@ -64,6 +64,9 @@ log = logging.getLogger("monitord")
 
 # How often an idle daemon looks whether its status heartbeat is due.
 ALIVE_POLL_S = 10.0
+# A link's change is in status at once, but one that flaps (a loose plug, a driver bug)
+# LINK_BURST times, then once per LINK_PROMPT_S; the rest with the group commits (issue 20).
+LINK_BURST, LINK_PROMPT_S = 3.0, 10.0
 
 
 class Daemon:
@@ -164,6 +167,7 @@ class Daemon:
         self.supervisor: Supervisor | None = None
         self.crashes: list[TaskState] = []
         self._status_written = 0.0
+        self._link_prompts: dict[str, tuple[float, float]] = {}  # link -> (tokens, when)
         self.started = time.time()
         self._players_done = 0
         sim_start = float(int(time.time()))  # whole seconds: device clocks have 1-s fields
@@ -216,15 +220,15 @@ class Daemon:
 
     def write_status(self, final: bool = False, now: bool = False) -> None:
         """With the next group commit, and only what changed (SD-card writes, issue 20);
-        `now`: an alarm or a link changed, which a nurse looking at `monitord status` as it
-        sounds must see, not a group commit later (one small NORMAL commit per change)."""
+        `now`: an alarm or a link changed, which `monitord status` must show as it sounds,
+        not a group commit later (one small NORMAL commit per change)."""
         self._status_written = time.monotonic()
         if self.store.holding:
             return  # the disk is full: status shows the alarm side file instead
         for c in self.chairs.values():
             st = c.status()
             # At stop, the last counts too (`monitord status` of a stopped daemon).
-            self.store.put_live(f"chair/{c.cfg.id}", st, None if final else _steady(st))
+            self.store.put_live(f"chair/{c.cfg.id}", st, None if final else steady(st))
         self.store.put_live("daemon", self.status(), now=now)
         # Its constant signature: rewritten on the heartbeat, in the `daemon` row's commit.
         self.store.put_live(outage_mod.ALIVE_KEY, {"t": time.time()}, "alive")
@@ -260,11 +264,14 @@ class Daemon:
             for name, sink in (("mqtt", self.mqtt), ("influx", self.influx))
         }
 
-    def _link_changed(self) -> None:
-        # A sink's or a device's link made or lost, or a new error: rare (never per reading
-        # or per retry of the same error), written at once in a small commit of its own.
+    def _link_changed(self, key: str) -> None:
+        # A sink's or a device's link made or lost, or a new error (never per reading or
+        # per retry of the same error): at once, in a small commit of its own.
         if not self.stop_event.is_set():
-            self.write_status(now=True)
+            at, (tokens, since) = time.monotonic(), self._link_prompts.get(key, (LINK_BURST, 0))
+            tokens = min(LINK_BURST, tokens + (at - since) / LINK_PROMPT_S)
+            self._link_prompts[key] = (tokens - (tokens >= 1), at)
+            self.write_status(now=tokens >= 1)
 
     def summary(self) -> str:
         up = sum(d.link == "up" for c in self.chairs.values() for d in c.devices.values())
@@ -409,7 +416,7 @@ class Daemon:
                 clocks={c: rt.clock for c, rt in self.chairs.items()},  # `chair_time`
             )
             self.sinks.append(self.mqtt)
-            self.mqtt.link.on_change = self._link_changed
+            self.mqtt.link.on_change = functools.partial(self._link_changed, "mqtt")
             self.hub.subscribe(self.mqtt.on_batch, "mqtt")  # first: the alarm's path
             # What the watch decides on tells it (it does not poll: issue 20); the
             # receipts' hooks are its own (DeliveryWatch.__init__).
@@ -430,7 +437,7 @@ class Daemon:
                 step_aside=self.store.window.step_aside,
             )
             self.sinks.append(influx)
-            influx.link.on_change = self._link_changed
+            influx.link.on_change = functools.partial(self._link_changed, "influx")
             self.hub.subscribe(influx.on_batch, "influx")
             sup.spawn("sink:influx", influx.run)
         if self.console is not None:
@@ -524,16 +531,6 @@ class Daemon:
             return f"stale chairs {stale}" if stale else None
 
         await pace_watchdog(self.notifier, stale_chairs, self.summary)
-
-
-def _steady(chair_status: dict[str, Any]) -> dict[str, Any]:
-    """A chair's status without the counters that tick with every reading: a change of
-    the rest (links, alerts, phase) is written at once, the counts with the heartbeat."""
-    devices = {
-        d: {k: v for k, v in dv.items() if k not in ("readings", "stored", "invalid", "rejects")}
-        for d, dv in chair_status.get("devices", {}).items()
-    }
-    return {**chair_status, "devices": devices}
 
 
 def _poke_on_active(poke: Callable[[], None], batch: CommittedBatch) -> None:

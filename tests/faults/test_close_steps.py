@@ -66,7 +66,7 @@ async def _stop_with_held(
                 assert n < 2000, "the full disk never refused a write"
         finally:
             filler.unlink()  # freed: the stop's flush stores what is held
-        held = [b.events[0].alert_id for b in guard.held]
+        held = [str(b.events[0].alert_id) for b in guard.held]
         assert held
         if done_bug:
             first = guard.held[0]
@@ -81,7 +81,7 @@ async def _stop_with_held(
         real_stop = ck.stop
         if checkpointer_bug:
 
-            def stop_bug(*_: object) -> None:
+            def stop_bug(timeout: float | None = None) -> bool:
                 raise _Bug("the checkpointer's bug")
 
             ck.stop = stop_bug  # type: ignore[method-assign]  # the injected bug

@@ -37,7 +37,8 @@ def chair(store: Path) -> dict[str, Any]:
 
 
 def link(store: Path) -> str | None:
-    return chair(store).get("devices", {}).get("ox", {}).get("link")
+    got = chair(store).get("devices", {}).get("ox", {}).get("link")
+    return None if got is None else str(got)
 
 
 def alerts(store: Path) -> set[str]:
