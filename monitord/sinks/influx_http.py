@@ -129,9 +129,11 @@ def _http_errors(cfg: InfluxConfig) -> Iterator[None]:
 
 async def ping(cfg: InfluxConfig) -> None:
     """`GET /ping` (InfluxDB 1.x and 2.x, VictoriaMetrics): whether the server answers
-    at all, for a sink with nothing to send (`InfluxSink._probe`); a WriteError if not."""
+    at all, for a sink with nothing to send (`InfluxSink._probe`); a WriteError if not.
+    Any answer below 500 is one: a server that wants a login for /ping too (401) is up,
+    and its writes, not this probe, say whether the login is right."""
     timeout = aiohttp.ClientTimeout(total=cfg.timeout_s)
     with _http_errors(cfg):
         async with aiohttp.ClientSession(timeout=timeout) as s, s.get(f"{cfg.url}/ping") as r:
-            if r.status >= 300:
+            if r.status >= 500:
                 raise _classify(r.status, r.reason or "", r.headers.get("Retry-After"))
