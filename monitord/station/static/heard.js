@@ -6,10 +6,15 @@
 // A streaming chair gone silent (its network cut, its daemon hung): said at once, where its
 // Last Will takes up to 1.5 x keepalive (45 s) to say OFFLINE (docs/station.md).
 const SILENT_WORDS = (s) => `NOT HEARD for ${s} s: its readings stopped coming (network cut? daemon stopped?); watch the chair directly`;
-const RECEIPT_RETRY_MS = 10000; // a receipt the station could not send is tried again after this
+// A receipt the station could not send (no answer, 503) is tried again on its own, 1 s after
+// the first failure, doubling to at most every 10 s, until it is answered: the daemon raises
+// `delivery.unheard` 15 s after an alarm's event with no receipt. Before, only the chair's
+// next message tried again, and the new alarm's own set was what brought it.
+const RECEIPT_RETRY_FIRST_MS = 1000;
+const RECEIPT_RETRY_MS = 10000;
 const heardAt = new Map();   // id -> mono() of the chair's last live message (its heard_ago_s)
 let silentAfterMs = 15000;   // the station's SILENT_AFTER_S, from each hello
-const receipted = new Map(); // receiptKey -> {sent, sounded, busy, retryAt}: alarm receipts
+const receipted = new Map(); // receiptKey -> {sent, sounded, busy, retryAt, fails}: alarm receipts
 
 // ---------------------------------------------------------------- silent chairs
 // The station says whether a chair streams (a kind of reading arriving at least twice per
@@ -48,7 +53,19 @@ async function sendReceipt(key, body) {
   const r = await post("/api/receipt", body);
   receipted.delete(key); // re-inserted: the oldest are forgotten first
   if (r.ok) receipted.set(key, { sent: true, sounded: body.sounded || !!(prev && prev.sounded) });
-  else receipted.set(key, prev && prev.sent ? { ...prev, busy: false } : { sent: false, retryAt: mono() + RECEIPT_RETRY_MS });
+  else {
+    const fails = ((prev && prev.fails) || 0) + 1;
+    const wait = Math.min(RECEIPT_RETRY_FIRST_MS * 2 ** (fails - 1), RECEIPT_RETRY_MS);
+    const retryAt = mono() + wait;
+    receipted.set(key, prev && prev.sent ? { ...prev, busy: false, fails, retryAt } : { sent: false, fails, retryAt });
+    // setReceipts asks again only for what is still drawn, unacknowledged, on a live board;
+    // a board stale meanwhile asks at its next hello (station.js).
+    setTimeout(() => {
+      const q = receipted.get(key);
+      if (q && !q.busy) receipted.set(key, { ...q, retryAt: 0 }); // due now (a timer may run a tick early)
+      setReceipts(chairs.get(body.chair));
+    }, wait);
+  }
   while (receipted.size > 2000) receipted.delete(receipted.keys().next().value);
   // Its tone may have started while it was on its way (a higher alarm acknowledged, the
   // pause over, audio armed): setReceipts skipped it as busy then, so it is asked now.
