@@ -50,7 +50,7 @@ async def board(pub: ChairPublisher, ids: list[str], *, words: bool) -> None:
         tech = alert(cid, "tech.device_lost", "low", f"{device} lost", kind="technical",
                      value={"device": device})  # fmt: skip
         await pub.status(cid, "online" if i != 5 else "offline")
-        readings = vitals(cid, 131, 84, 71, 97, 20)
+        readings = vitals(cid, 212, 124, 128, 100, 20)
         for r in readings.values():
             r["device"] = device
         await pub.vitals(cid, readings)
@@ -90,6 +90,23 @@ OUTSIDE = """(() => {
   }
   return out;
 })()"""
+# Each reading's value not on one line, and the vitals' values overlapping each other.
+ONE_LINE = """(() => {
+  const out = [];
+  for (const t of document.querySelectorAll('.tile')) {
+    const vs = [...t.querySelectorAll('.vital .v')];
+    vs.forEach((v, i) => {
+      const g = document.createRange();
+      g.selectNodeContents(v);
+      const rs = [...g.getClientRects()];
+      if (rs.length !== 1) out.push(`${t.dataset.chair.slice(0, 12)}: ${v.textContent} broken`);
+      const next = vs[i + 1] && vs[i + 1].getBoundingClientRect();
+      if (next && rs.length && rs[rs.length - 1].right > next.left && next.top < rs[0].bottom)
+        out.push(`${t.dataset.chair.slice(0, 12)}: ${v.textContent} over the next value`);
+    });
+  }
+  return out;
+})()"""
 # What a nurse must see of each tile, each inside the screen: its id whole, its state, each
 # alert's priority and ACK (or who acknowledged it), the answer's words.
 SEEN = """[...document.querySelectorAll('.tile')].map((t) => {
@@ -119,6 +136,8 @@ async def check(page: Page, tmp: Path, ids: list[str]) -> None:
     assert await page.js(OUTSIDE) == []
     tiles: list[dict[str, Any]] = await page.js(SEEN)
     assert sorted(t["chair"] for t in tiles) == sorted(ids)
+    # A value is never broken across lines: "212/12" over "4" reads as another BP.
+    assert await page.js(ONE_LINE) == []
     for t in tiles:
         assert t["name"] == t["chair"] and t["nameWhole"], t
         # the id, the state, 3 alert tags, 2 ACKs, 1 "ACK by", the answer (offline: its ACK)
@@ -133,3 +152,13 @@ async def test_chair_ids_as_long_as_a_config_allows_stay_inside_their_tiles(
     async with station_page(tmp_path, mosquitto, mqtt_prefix, size=size) as (page, pub):
         await board(pub, IDS, words=False)
         await check(page, tmp_path, IDS)
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (800, 480)])
+async def test_long_device_ids_names_and_words_stay_inside_their_tiles(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, size: tuple[int, int]
+) -> None:
+    ids = [f"chair-{i}" for i in range(1, 9)]
+    async with station_page(tmp_path, mosquitto, mqtt_prefix, size=size) as (page, pub):
+        await board(pub, ids, words=True)
+        await check(page, tmp_path, ids)
