@@ -162,3 +162,42 @@ async def test_long_device_ids_names_and_words_stay_inside_their_tiles(
     async with station_page(tmp_path, mosquitto, mqtt_prefix, size=size) as (page, pub):
         await board(pub, ids, words=True)
         await check(page, tmp_path, ids)
+
+
+# The confirmation's words and its two buttons, each inside the dialog and the screen.
+DIALOG = """(() => {
+  const vw = document.documentElement.clientWidth, vh = document.documentElement.clientHeight;
+  const d = document.getElementById('confirm'), box = d.getBoundingClientRect();
+  const inside = (r) => r.left >= Math.max(box.left, 0) - 0.5
+    && r.right <= Math.min(box.right, vw) + 0.5
+    && r.top >= Math.max(box.top, 0) - 0.5 && r.bottom <= Math.min(box.bottom, vh) + 0.5;
+  const g = document.createRange();
+  g.selectNodeContents(document.getElementById('confirm-text'));
+  return {
+    open: d.open, text: document.getElementById('confirm-text').textContent,
+    words: [...g.getClientRects()].every(inside),
+    buttons: ['confirm-ok', 'confirm-cancel'].map(
+      (id) => inside(document.getElementById(id).getBoundingClientRect())),
+    page: document.documentElement.scrollWidth <= vw,
+  };
+})()"""
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (800, 480)])
+async def test_the_confirmation_names_a_long_chair_id_whole_with_its_buttons_in_view(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, size: tuple[int, int]
+) -> None:
+    cid = IDS[0]
+    async with station_page(tmp_path, mosquitto, mqtt_prefix, size=size) as (page, pub):
+        await pub.chair(cid, [], sess=session("dosing", "esketamine", 20))
+        button = f"document.getElementById('cmd:{cid}:end')"
+        await page.until(f"!!{button}", 20, "the chair's End session")
+        await page.js(f"{button}.scrollIntoView({{block: 'center'}})")
+        await page.js(f"{button}.click()")
+        await page.until("document.getElementById('confirm').open", 10, "the confirmation")
+        await page.screenshot(tmp_path / "confirm.png")
+        got = await page.js(DIALOG)
+        assert got == {
+            "open": True, "text": f"END the session on {cid}, as alice?",
+            "words": True, "buttons": [True, True], "page": True,
+        }  # fmt: skip
