@@ -405,69 +405,81 @@ class MasimoProtocol:
 
     async def run(self, link: ByteLink, ctx: DeviceContext) -> None:
         framer = LineFramer()
-        first = True  # the next item is the connection's first: maybe a cut line
-        exc_digits = 0  # the connection's width of EXC= (module docstring)
-        previous = 0  # the width of EXC= on the previous line (0: none)
-        widest = 0  # the widest EXC= the connection has read: wider is noise once
-        no_exc = NoExcRun()
-        alarm = FieldWidth()  # ALARM='s width, judged as EXC='s
+        lines = ConnectionLines()  # per connection: a reconnect learns the widths anew
         while True:
             for item in framer.feed(await link.read()):
-                cut, first = first, False
-                if isinstance(item, Reject):
-                    ctx.reject(item)
-                    continue
-                m, width = decode_sized(item, exc_digits)
-                # every line, as EXC's; a line without a whole EXC= may be cut inside
-                # ALARM= (`ALARM=00`): its width is not the monitor's
-                alarm_wrong = alarm.judge(alarm_digits(item) if width else 0)
-                if 0 < width < exc_digits and width == previous:
-                    # The second line in a row this narrow: a monitor whose width really
-                    # changed (one that does not zero-pad; no public line shows one)
-                    # loses the line at the change, not every line after it. Learnt from
-                    # one refused line, the next line cut less short read as whole.
-                    exc_digits = width
-                    m, width = decode_sized(item, exc_digits)
-                elif 0 < widest < width != previous and not isinstance(m, Reject):
-                    # One line wider than the monitor prints: a byte too many (line
-                    # noise), its EXC misread (`0008200`: the SET bit 0x800 moved up to
-                    # 0x8000, unrecognized cable, probe off even on a measuring line).
-                    # Before, it read, and set the width, refusing the
-                    # next sound line as cut. A monitor that prints wider (two lines in a
-                    # row) is read from its second line; a width it printed before (a
-                    # monitor that does not zero-pad, back from a narrow EXC) at once.
-                    why = f"EXC= of {width} digits, the monitor prints {exc_digits}"
-                    m = Reject(RejectReason.BAD_LENGTH, f"{why}: a byte too many (line noise)")
-                    previous = width
-                    no_exc.reset()
-                    ctx.reject(m)
-                    continue
-                previous = width
-                exc_digits = max(exc_digits, width)  # a wider line (a cut is narrower)
-                widest = max(widest, width)
-                if alarm_wrong and not isinstance(m, Reject):
-                    # A byte too many or lost in ALARM= (EXC= whole): `0038` (BPM low,
-                    # sounding, silenced) read `00388` (SpCO high and low) or `008` (BPM
-                    # low alone), the sounding and silenced flags gone. Before, it read.
-                    why = f"ALARM= of {alarm.previous} digits, the monitor prints {alarm.digits}"
-                    m = Reject(RejectReason.BAD_LENGTH, f"{why}: {alarm_wrong} (line noise)")
-                if isinstance(m, Reject) and cut and m.reason is RejectReason.WRONG_MODE:
-                    why = "first line cut by the port's open"
-                    ctx.reject(Reject(RejectReason.NOISE, why, expected=True))
-                elif isinstance(m, Reject) and cut and m.detail == LACKS_SPO2_BPM:
-                    # Where the open cuts a line most often (before its SPO2= ends): the
-                    # tail holds later fields only. Still bad_format, at DEBUG; a monitor
-                    # none of whose lines carry SPO2= is warned of at its next line.
-                    ctx.reject(Reject(m.reason, m.detail, expected=True))
-                elif isinstance(m, Reject) and m.detail == LACKS_EXC:
-                    ctx.reject(no_exc.judge(item, m))
-                elif isinstance(m, Reject):
-                    no_exc.reset()
-                    ctx.reject(m)
+                got = lines.take(item)
+                if isinstance(got, Reject):
+                    ctx.reject(got)
                 else:
-                    no_exc.reset()
                     link.heard()
-                    ctx.emit(stamp(m, ctx))
+                    ctx.emit(stamp(got, ctx))
+
+
+class ConnectionLines:
+    """One connection's lines in order, each judged against the lines before it (the
+    widths of `EXC=` and `ALARM=`, lines without `EXC=` in a row; module docstring, "A
+    cut line"): what MasimoProtocol.run emits or rejects for each. Synchronous, so a test
+    can put every mutation of a real line through the very judgement the daemon makes."""
+
+    def __init__(self) -> None:
+        self.first = True  # the next item is the connection's first: maybe a cut line
+        self.exc_digits = 0  # the connection's width of EXC= (module docstring)
+        self.previous = 0  # the width of EXC= on the previous line (0: none)
+        self.widest = 0  # the widest EXC= the connection has read: wider is noise once
+        self.no_exc = NoExcRun()
+        self.alarm = FieldWidth()  # ALARM='s width, judged as EXC='s
+
+    def take(self, item: bytes | Reject) -> Measurement | Reject:
+        """A framed line (or the framer's reject): the reading or the reject for it."""
+        cut, self.first = self.first, False
+        if isinstance(item, Reject):
+            return item
+        exc_digits, previous = self.exc_digits, self.previous
+        m, width = decode_sized(item, exc_digits)
+        # every line, as EXC's; a line without a whole EXC= may be cut inside
+        # ALARM= (`ALARM=00`): its width is not the monitor's
+        alarm_wrong = self.alarm.judge(alarm_digits(item) if width else 0)
+        if 0 < width < exc_digits and width == previous:
+            # The second line in a row this narrow: a monitor whose width really
+            # changed (one that does not zero-pad; no public line shows one)
+            # loses the line at the change, not every line after it. Learnt from
+            # one refused line, the next line cut less short read as whole.
+            self.exc_digits = width
+            m, width = decode_sized(item, width)
+        elif 0 < self.widest < width != previous and not isinstance(m, Reject):
+            # One line wider than the monitor prints: a byte too many (line
+            # noise), its EXC misread (`0008200`: the SET bit 0x800 moved up to
+            # 0x8000, unrecognized cable, probe off even on a measuring line).
+            # Before, it read, and set the width, refusing the
+            # next sound line as cut. A monitor that prints wider (two lines in a
+            # row) is read from its second line; a width it printed before (a
+            # monitor that does not zero-pad, back from a narrow EXC) at once.
+            why = f"EXC= of {width} digits, the monitor prints {exc_digits}"
+            self.previous = width
+            self.no_exc.reset()
+            return Reject(RejectReason.BAD_LENGTH, f"{why}: a byte too many (line noise)")
+        self.previous = width
+        self.exc_digits = max(self.exc_digits, width)  # a wider line (a cut is narrower)
+        self.widest = max(self.widest, width)
+        if alarm_wrong and not isinstance(m, Reject):
+            # A byte too many or lost in ALARM= (EXC= whole): `0038` (BPM low,
+            # sounding, silenced) read `00388` (SpCO high and low) or `008` (BPM
+            # low alone), the sounding and silenced flags gone. Before, it read.
+            alarm = self.alarm
+            why = f"ALARM= of {alarm.previous} digits, the monitor prints {alarm.digits}"
+            m = Reject(RejectReason.BAD_LENGTH, f"{why}: {alarm_wrong} (line noise)")
+        if isinstance(m, Reject) and cut and m.reason is RejectReason.WRONG_MODE:
+            return Reject(RejectReason.NOISE, "first line cut by the port's open", expected=True)
+        if isinstance(m, Reject) and cut and m.detail == LACKS_SPO2_BPM:
+            # Where the open cuts a line most often (before its SPO2= ends): the
+            # tail holds later fields only. Still bad_format, at DEBUG; a monitor
+            # none of whose lines carry SPO2= is warned of at its next line.
+            return Reject(m.reason, m.detail, expected=True)
+        if isinstance(m, Reject) and m.detail == LACKS_EXC:
+            return self.no_exc.judge(item, m)
+        self.no_exc.reset()
+        return m
 
 
 def _decode_profile(data: bytes) -> list[dict[str, Any]] | Reject:
