@@ -85,7 +85,11 @@ Wire layout: one text line per second, terminated by CR LF, space-separated fiel
   An `ALARM=` wider than any the connection has read is the same byte too many (`0038`,
   BPM low, sounding and silenced, read as `00388`: SpCO high and low), and one narrower
   than the connection's, on a line whose `EXC=` is whole, a byte lost (`008`: BPM low
-  alone), refused alike (`masimo_runs.FieldWidth`).
+  alone), refused alike, and so is a line without `ALARM=` where the connection's lines
+  carry it (its key garbled: `ALRM=0038` read as no alarm at all), from the fields the
+  decoder reads (`masimo_runs.FieldWidth`, `alarm_digits`). Every single-byte error of
+  every real line is refused or reads as the line did, but a digit of SPO2, BPM, ALARM
+  or EXC replaced by another (no checksum): tests/serial/test_masimo_byte_errors.py.
   A monitor that never prints `EXC=` (no public line shows one) is refused too, but
   said as such from its second line in a row ending at the same field (`masimo_runs.NoExcRun`).
 
@@ -428,7 +432,7 @@ class ConnectionLines:
         self.previous = 0  # the width of EXC= on the previous line (0: none)
         self.widest = 0  # the widest EXC= the connection has read: wider is noise once
         self.no_exc = NoExcRun()
-        self.alarm = FieldWidth()  # ALARM='s width, judged as EXC='s
+        self.alarm = FieldWidth("ALARM")  # ALARM='s width, judged as EXC='s
 
     def take(self, item: bytes | Reject) -> Measurement | Reject:
         """A framed line (or the framer's reject): the reading or the reject for it."""
@@ -439,7 +443,7 @@ class ConnectionLines:
         m, width = decode_sized(item, exc_digits)
         # every line, as EXC's; a line without a whole EXC= may be cut inside
         # ALARM= (`ALARM=00`): its width is not the monitor's
-        alarm_wrong = self.alarm.judge(alarm_digits(item) if width else 0)
+        alarm_wrong = self.alarm.judge(alarm_digits(item) if width else None)
         if 0 < width < exc_digits and width == previous:
             # The second line in a row this narrow: a monitor whose width really
             # changed (one that does not zero-pad; no public line shows one)
@@ -462,13 +466,12 @@ class ConnectionLines:
         self.previous = width
         self.exc_digits = max(self.exc_digits, width)  # a wider line (a cut is narrower)
         self.widest = max(self.widest, width)
-        if alarm_wrong and not isinstance(m, Reject):
+        if alarm_wrong is not None and not isinstance(m, Reject):
             # A byte too many or lost in ALARM= (EXC= whole): `0038` (BPM low,
             # sounding, silenced) read `00388` (SpCO high and low) or `008` (BPM
-            # low alone), the sounding and silenced flags gone. Before, it read.
-            alarm = self.alarm
-            why = f"ALARM= of {alarm.previous} digits, the monitor prints {alarm.digits}"
-            m = Reject(RejectReason.BAD_LENGTH, f"{why}: {alarm_wrong} (line noise)")
+            # low alone), the sounding and silenced flags gone; or its key garbled
+            # (`ALRM=0038`), read as no alarm at all. Before, each read.
+            m = alarm_wrong
         if isinstance(m, Reject) and cut and m.reason is RejectReason.WRONG_MODE:
             return Reject(RejectReason.NOISE, "first line cut by the port's open", expected=True)
         if isinstance(m, Reject) and cut and m.detail == LACKS_SPO2_BPM:

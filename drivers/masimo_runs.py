@@ -52,36 +52,58 @@ class NoExcRun:
         return Reject(RejectReason.BAD_FORMAT, why)
 
 
-_ALARM = re.compile(rb"(?<!\S)ALARM=([0-9A-Fa-f]+)(?!\S)")
+_HEX = re.compile(r"[0-9A-Fa-f]+")
 
 
-def alarm_digits(line: bytes) -> int:
-    """The digits of a line's `ALARM=` (0: none)."""
-    m = _ALARM.search(line)
-    return len(m.group(1)) if m else 0
+def alarm_digits(line: bytes) -> int | None:
+    """The digits of a line's `ALARM=` (0: no such field; None: one that is not hex, or a
+    line that is not ASCII), read from the fields decode_sized reads. Before, a pattern of
+    its own on the bytes took 0x1c-0x1f for part of a value, which str.split and FIELD
+    take for a space: `ALARM=00\x1c8` read `ALARM=00` (the BPM low alarm gone), unchecked."""
+    try:
+        text = line.lstrip(b"\x00").decode("ascii").strip()  # as decode_sized reads it
+    except UnicodeDecodeError:
+        return None
+    value = dict(FIELD.findall(text)).get("ALARM")
+    if value is None:
+        return 0
+    return len(value) if _HEX.fullmatch(value) else None
 
 
 class FieldWidth:
     """The width a monitor prints a hex field at on one connection (`ALARM=`), judged as
-    `EXC=`'s is in MasimoProtocol.run: one or more digits wider than any the connection
+    `EXC=`'s is in ConnectionLines.take: one or more digits wider than any the connection
     has read is a byte too many, one narrower than its width a byte lost (each digit
-    before the change then read a place off: another bit field), unless the line before
-    was as wide (a monitor that prints wider or narrower, read from its second line); a
-    width it printed before reads at once when wider."""
+    before the change then read a place off: another bit field), and no such field at
+    all, where the connection's lines carry it, its key garbled (`ALRM=0038`, `AL\x00ARM=`:
+    read as no alarm, the monitor's sounding BPM low alarm gone), unless the line before
+    was alike (a monitor that prints wider, narrower or without it, read from its second
+    line); a width it printed before reads at once when wider."""
 
-    def __init__(self) -> None:
-        self.digits = 0  # the connection's width (0: none yet)
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.digits = 0  # the connection's width (0: none yet, or a monitor without it)
         self.widest = 0
-        self.previous = 0
+        self.previous: int | None = None
 
-    def judge(self, width: int) -> str | None:
-        """None for a width to read, else what is wrong with it; every line counts."""
-        wrong: str | None = None
-        if 0 < width < self.digits and width != self.previous:
-            wrong = "a byte lost"
+    def judge(self, width: int | None) -> Reject | None:
+        """None for a width to read, else the line's reject; `width` None for a line not
+        judged (cut before its end, or the field not hex), 0 for a line without the
+        field. Every line counts."""
+        wrong: Reject | None = None
+        field, prints = f"{self.name}=", f"the monitor prints {self.digits}"
+        if width is None:
+            pass
+        elif width == 0 and self.digits and self.previous != 0:
+            why = f"no {field} where the monitor prints it ({self.digits} digits)"
+            wrong = Reject(RejectReason.BAD_FORMAT, f"{why}: its key garbled (line noise)")
+        elif 0 < width < self.digits and width != self.previous:
+            why = f"{field} of {width} digits, {prints}: a byte lost (line noise)"
+            wrong = Reject(RejectReason.BAD_LENGTH, why)
         elif 0 < self.widest < width != self.previous:
-            wrong = "a byte too many"
-        elif width:
+            why = f"{field} of {width} digits, {prints}: a byte too many (line noise)"
+            wrong = Reject(RejectReason.BAD_LENGTH, why)
+        else:
             self.digits = width if width < self.digits else max(self.digits, width)
             self.widest = max(self.widest, width)
         self.previous = width

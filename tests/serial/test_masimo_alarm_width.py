@@ -80,3 +80,35 @@ async def test_lines_cut_inside_alarm_set_no_alarm_width() -> None:
     cut_twice = [RejectReason.BAD_LENGTH, RejectReason.BAD_FORMAT, RejectReason.BAD_LENGTH]
     assert [r.reason for r in ctx.rejects] == cut_twice, ctx.rejects
     assert "a byte lost" in ctx.rejects[-1].detail
+
+
+async def test_an_alarm_whose_key_is_garbled_is_no_reading() -> None:
+    """A byte lost, added or replaced in the key (`ALRM=0038`, `AL\\x00ARM=0038`) left a
+    line without `ALARM=`: read as no alarm at all, the monitor's sounding BPM low alarm
+    gone. Every line of every public source carries `ALARM=`: where the connection's do,
+    a line without it is refused; two in a row are a monitor without it (as for widths).
+    A byte 0x1c-0x1f in the value (`ALARM=00\\x1c8`) is a space to the decoder, which read
+    `ALARM=00`, and was part of the value to the width check, which let it by."""
+    ctx = RecordingContext()
+    garbled = [
+        REAL.replace("ALARM=", "ALRM="),
+        REAL.replace("ALARM=", "AL\x00ARM="),
+        REAL.replace("ALARM=0038", "ALARM=00\x1c8"),
+    ]
+    async with first_bytes(
+        _stream(REAL, garbled[0], REAL, garbled[1], REAL, garbled[2], REAL), ctx
+    ):
+        await ctx.until(lambda: len(ctx.of(Kind.SPO2)) >= 4, "the four sound lines")
+        await ctx.until(lambda: len(ctx.rejects) + len(ctx.of(Kind.SPO2)) >= 7, "seven lines")
+    assert [r.reason for r in ctx.rejects] == [
+        RejectReason.BAD_FORMAT,
+        RejectReason.BAD_FORMAT,
+        RejectReason.BAD_LENGTH,
+    ], ctx.rejects
+    assert "no ALARM=" in ctx.rejects[0].detail and "a byte lost" in ctx.rejects[2].detail
+    assert all(r.flags == ("device_alarm", *SOUNDING) for r in ctx.of(Kind.SPO2))
+    ctx = RecordingContext()
+    bare = REAL.replace(" ALARM=0038", "")  # a monitor printing no ALARM= (none known)
+    async with first_bytes(_stream(REAL, bare, bare, bare), ctx):
+        await ctx.until(lambda: len(ctx.of(Kind.SPO2)) >= 3, "three of the four lines")
+    assert [r.reason for r in ctx.rejects] == [RejectReason.BAD_FORMAT], ctx.rejects
