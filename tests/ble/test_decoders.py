@@ -501,6 +501,10 @@ def test_plx_probe_off(dev_status: int, flag: str) -> None:
         assert isinstance(rec, PulseOx)
         assert rec.contact is False and not rec.valid
         assert flag in rec.status and "probe_off" in rec.status
+    # Each status from its own place, nothing else: with the timestamp not skipped, the
+    # device status read from the timestamp's bytes (06 0F 11) has bit 11 set too, so
+    # for `sensor_unconnected` the checks above held on a misread spot check.
+    assert isinstance(rec, PulseOx) and rec.status == ("validated", flag, "probe_off")
 
 
 # Measurement status (PLX service spec, GATT Specification Supplement): the bits 10-15 are
