@@ -90,6 +90,8 @@ Wire layout: one text line per second, terminated by CR LF, space-separated fiel
   decoder reads (`masimo_runs.FieldWidth`, `alarm_digits`). Every single-byte error of
   every real line is refused or reads as the line did, but a digit of SPO2, BPM, ALARM
   or EXC replaced by another (no checksum): tests/serial/test_masimo_byte_errors.py.
+  Not caught, as for EXC: an error in the ALARM of a connection's first line, or a byte
+  too many in it after a monitor that printed it wider (a Root, then a Rad-8: `widest`).
   A monitor that never prints `EXC=` (no public line shows one) is refused too, but
   said as such from its second line in a row ending at the same field (`masimo_runs.NoExcRun`).
 
