@@ -15,6 +15,11 @@ const RECEIPT_RETRY_MS = 10000;
 const heardAt = new Map();   // id -> mono() of the chair's last live message (its heard_ago_s)
 let silentAfterMs = 15000;   // the station's SILENT_AFTER_S, from each hello
 const receipted = new Map(); // receiptKey -> {sent, sounded, busy, retryAt, fails}: alarm receipts
+// One retry timer per receipt: a new failure replaces the last one's. Before, each failure
+// left its own timer, each firing made the receipt due at once and failed again with a
+// timer more, and a chair's messages tried a sounded receipt again with no backoff: a
+// streaming chair's page POSTed faster and faster while the station answered 503.
+const retryTimers = new Map(); // receiptKey -> setTimeout handle
 
 // ---------------------------------------------------------------- silent chairs
 // The station says whether a chair streams (a kind of reading arriving at least twice per
@@ -60,12 +65,15 @@ async function sendReceipt(key, body) {
     receipted.set(key, prev && prev.sent ? { ...prev, busy: false, fails, retryAt } : { sent: false, fails, retryAt });
     // setReceipts asks again only for what is still drawn, unacknowledged, on a live board;
     // a board stale meanwhile asks at its next hello (station.js).
-    setTimeout(() => {
+    clearTimeout(retryTimers.get(key));
+    retryTimers.set(key, setTimeout(() => {
+      retryTimers.delete(key);
       const q = receipted.get(key);
       if (q && !q.busy) receipted.set(key, { ...q, retryAt: 0 }); // due now (a timer may run a tick early)
       setReceipts(chairs.get(body.chair));
-    }, wait);
+    }, wait));
   }
+  if (r.ok) { clearTimeout(retryTimers.get(key)); retryTimers.delete(key); }
   while (receipted.size > 2000) receipted.delete(receipted.keys().next().value);
   // Its tone may have started while it was on its way (a higher alarm acknowledged, the
   // pause over, audio armed): setReceipts skipped it as busy then, so it is asked now.
@@ -109,7 +117,8 @@ function setReceipts(c) {
     const level = a.level || 0, event = level > 0 ? "escalated" : "raised";
     const sounded = armed() && audio.current === a.priority && sounding(a);
     const key = receiptKey(c.id, a.alert_id, event, level), r = receipted.get(key);
-    if (r && (r.busy || (r.sent && (r.sounded || !sounded)) || (!r.sent && mono() < r.retryAt))) continue;
+    // A failed one waits out its backoff, also one sent silent now asked again sounded.
+    if (r && (r.busy || (r.sent && (r.sounded || !sounded)) || mono() < (r.retryAt || 0))) continue;
     sendReceipt(key, { chair: c.id, alert_id: a.alert_id, event, level, rule: a.rule ?? null, sounded });
   }
 }
