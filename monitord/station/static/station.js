@@ -510,6 +510,10 @@ async function start() {
   $("pause").addEventListener("click", pauseAudio);
   $("resume").addEventListener("click", () => { audio.pausedUntil = 0; decideSound(); });
   $("gap-ok").addEventListener("click", () => { $("gap-banner").hidden = true; });
+  // The alarm bar's share of the top is what the header and banners leave (station.css).
+  const above = new ResizeObserver(() => $("top").style.setProperty("--above",
+    `${$("bar").getBoundingClientRect().height + $("banners").getBoundingClientRect().height}px`));
+  above.observe($("bar")); above.observe($("banners"));
   $("logout").addEventListener("click", async () => { await post("/api/logout", {}); showLogin(""); });
   setInterval(() => {
     drawClock();
