@@ -8,7 +8,8 @@ with the retain flag came from the broker's retained store because we (re)subscr
 is refused on `cmd/errors`, cleared, and never executed (a retained `end` would end the
 open session at every reconnect): live too, as the command topics are subscribed with
 "retain as published" (`subscriptions`). An empty command is refused unless it is retained
-(then it is the clearing of a retained one).
+(then it is the clearing of a retained one). A message on any other topic (a
+subscription the broker kept from an earlier configuration) is ignored, never a command.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ from monitord.receipts import BadReceipt, Receipts, parse_receipt
 from monitord.sinks.commands import Command, CommandError, parse_command
 
 log = logging.getLogger("monitord.sinks.mqtt")
+
+# Foreign topics remembered as said (a WARNING each); past this many, each is said again:
+# a flood of them cannot grow the daemon's memory.
+FOREIGN_SAID_MAX = 256
 
 OnCommand = Callable[[str, Command], Awaitable[str | None]]
 
@@ -71,6 +76,8 @@ class Incoming:
         # two WARNINGs per reconnect (a broker restart, a network flap) until a station
         # account cleared it: now once per payload, then DEBUG.
         self._retained_said: dict[str, bytes] = {}
+        # Topics of no subscription we made, said once each (bounded: see `_foreign`).
+        self._foreign_said: set[str] = set()
 
     def subscriptions(self, chair: str) -> list[tuple[str, SubscribeOptions]]:
         """What `chair`'s connection subscribes to, QoS 1.
@@ -107,6 +114,14 @@ class Incoming:
         if topic.startswith(stations):
             if not is_doctor(payload):
                 self.receipts.station_status(topic.removeprefix(stations), payload)
+            return
+        if topic not in (f"{base}/cmd/ack", f"{base}/cmd/session", f"{base}/alerts/receipts"):
+            # The broker keeps our session (clean start off, a day's expiry) with every
+            # subscription in it, also one of an earlier configuration of this client id
+            # (another mqtt.prefix): a command there was taken for this chair's by its
+            # last topic level and executed (a `start` sent to the old prefix started a
+            # session here). Not ours: never a command.
+            self._foreign(chair, topic)
             return
         if not payload and (msg.retain or not topic.startswith(f"{base}/cmd/")):
             # A retained empty message clears a retained one (a station's, or ours below
@@ -185,6 +200,19 @@ class Incoming:
             err = f"internal error: {type(e).__name__}"
         if err:
             await self.reject(client, base, topic, payload, err, refusal_level(err))
+
+    def _foreign(self, chair: str, topic: str) -> None:
+        said = topic in self._foreign_said
+        if not said and len(self._foreign_said) < FOREIGN_SAID_MAX:
+            self._foreign_said.add(topic)
+        log.log(
+            logging.DEBUG if said else logging.WARNING,
+            "MQTT %s: message on %s ignored: not one of this chair's topics (a subscription "
+            "the broker kept in this client's session from an earlier configuration, e.g. "
+            "another mqtt.prefix; it ends with the session, within a day)",
+            chair,
+            topic,
+        )
 
     async def reject(
         self,
