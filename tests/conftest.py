@@ -169,6 +169,7 @@ def vm_site() -> str:
 # not coverage.
 LONG_FIRST = (
     "e2e/test_e2e_influx.py",  # 66 (the four outages of 8 s: 96 before)
+    "faults/test_chain_chaos.py",  # 64 (two seeds, 2026-12-04)
     "ops/test_deb.py",  # 62 (builds the .deb once: a module fixture)
     "ops/test_install.py",  # 50 (installs once: tests/ops/conftest.py)
     "bench/test_bench_parts.py",  # 43
