@@ -9,7 +9,8 @@ is refused on `cmd/errors`, cleared, and never executed (a retained `end` would 
 open session at every reconnect): live too, as the command topics are subscribed with
 "retain as published" (`subscriptions`). An empty command is refused unless it is retained
 (then it is the clearing of a retained one). A message on any other topic (a
-subscription the broker kept from an earlier configuration) is ignored, never a command.
+subscription the broker kept from an earlier configuration) is ignored, never a command,
+and that subscription is ended.
 """
 
 from __future__ import annotations
@@ -34,6 +35,15 @@ log = logging.getLogger("monitord.sinks.mqtt")
 # Foreign topics remembered as said (a WARNING each); past this many, each is said again:
 # a flood of them cannot grow the daemon's memory.
 FOREIGN_SAID_MAX = 256
+
+
+def stale_filter(topic: str) -> str:
+    """The filter an earlier configuration subscribed that `topic` came by: the shapes of
+    `Incoming.subscriptions`, the topic itself or, for a station's status, `stations/+`
+    (unsubscribing a filter the session does not hold is harmless)."""
+    parent, _, _ = topic.rpartition("/")
+    return f"{parent}/+" if parent.endswith("/stations") else topic
+
 
 OnCommand = Callable[[str, Command], Awaitable[str | None]]
 
@@ -120,8 +130,10 @@ class Incoming:
             # subscription in it, also one of an earlier configuration of this client id
             # (another mqtt.prefix): a command there was taken for this chair's by its
             # last topic level and executed (a `start` sent to the old prefix started a
-            # session here). Not ours: never a command.
+            # session here). Not ours: never a command; and the subscription goes (the
+            # session would keep it as long as we reconnect within its expiry).
             self._foreign(chair, topic)
+            await client.unsubscribe(stale_filter(topic))
             return
         if not payload and (msg.retain or not topic.startswith(f"{base}/cmd/")):
             # A retained empty message clears a retained one (a station's, or ours below
@@ -202,6 +214,7 @@ class Incoming:
             await self.reject(client, base, topic, payload, err, refusal_level(err))
 
     def _foreign(self, chair: str, topic: str) -> None:
+        """Says (once per topic) that a message on `topic` is not this chair's."""
         said = topic in self._foreign_said
         if not said and len(self._foreign_said) < FOREIGN_SAID_MAX:
             self._foreign_said.add(topic)
@@ -209,9 +222,10 @@ class Incoming:
             logging.DEBUG if said else logging.WARNING,
             "MQTT %s: message on %s ignored: not one of this chair's topics (a subscription "
             "the broker kept in this client's session from an earlier configuration, e.g. "
-            "another mqtt.prefix; it ends with the session, within a day)",
+            "another mqtt.prefix); unsubscribing %s",
             chair,
             topic,
+            stale_filter(topic),
         )
 
     async def reject(

@@ -7,7 +7,9 @@ took whatever arrived there for a command of its chair, by the topic's last leve
 `cmd/session start` sent on the OLD prefix started a session on the chair, and an old
 prefix's station status was refused as a malformed command on `cmd/errors`. Found by
 tests/faults/test_chain_chaos.py (its seeds share the broker, site and chair ids, not the
-prefix). Now such a message is ignored with one WARNING naming its topic.
+prefix). Now such a message is ignored with one WARNING naming its topic, and the
+subscription it came by is ended (the session would keep it for as long as the daemon
+reconnects within its expiry).
 """
 
 from __future__ import annotations
@@ -64,6 +66,18 @@ async def test_a_command_on_an_earlier_prefix_is_not_executed(
         await eventually(lambda: "unknown alert sentinel" in daemon.output(), 30, "sentinel")
     finally:
         assert daemon.stop() == 0, daemon.output()[-3000:]
+    # The old subscriptions are gone: a third run is sent nothing on the old prefix.
+    await publish(mosquitto, f"{old}/{site}/{CHAIR}/cmd/session", start)
+    await publish(mosquitto, f"{old}/{site}/stations/station-9", {"state": "offline"})
+    third = DaemonProcess(tmp_path / "monitord.toml", tmp_path / "daemon3.log")
+    third.start()
+    try:
+        await eventually(lambda: f"MQTT {CHAIR}: subscribed to" in third.output(), 30, "up")
+        await publish(mosquitto, f"{new}/{site}/{CHAIR}/cmd/ack", sentinel)
+        await eventually(lambda: "unknown alert sentinel" in third.output(), 30, "sentinel")
+    finally:
+        assert third.stop() == 0, third.output()[-3000:]
+    assert f"{old}/" not in third.output(), third.output()[-3000:]
     store = Store(tmp_path / "outbox.sqlite")
     started = store._q("SELECT body FROM records WHERE type='session'")
     assert started == [], started
