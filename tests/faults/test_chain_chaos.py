@@ -492,7 +492,7 @@ async def test_chain_under_mixed_faults(
             f"delivered {sum(got.values())}, duplicates {sum(dups.values())}; "
             f"daemon kills {killed_daemon}; acks sent {len(nurse.sent)}, refused at the "
             f"broker {nurse.failed}, refusals on cmd/errors {len(watcher.errors)}; "
-            f"active at the end {len(seen['daemon'])}"
+            f"active at the end {len(seen['daemon'])}; duplicated {sorted(dups)[:6]}"
         )
     except BaseException:
         for d in daemons:
