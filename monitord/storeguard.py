@@ -119,10 +119,9 @@ class StoreGuard:
         self._stopped = False  # the writer thread ended (a stop): `writer_stopped` ran
         self.stalled = False  # a write hangs in the thread: held, like a failure (storestall)
         self.window = AlarmWindow()
-        # Live state (status) to write with the next group commit: key -> value. The
-        # writer thread keeps what it last wrote per key and rewrites only a change.
         self.checkpointer = checkpointer
         self._synced_at = time.monotonic()  # the last fsynced group commit (thread)
+        # Live state (status) for the next group commit; the thread rewrites only a change.
         self._live: Live = {}
         self._live_written: dict[str, tuple[str, float]] = {}  # key -> (JSON, monotonic)
         if writer is not None:
@@ -183,8 +182,9 @@ class StoreGuard:
         else:
             self._soon()
 
-    def _kick_live(self) -> None:  # `put_live(now=True)`
-        if self._live_now and self._live:
+    def _kick_live(self) -> None:  # `put_live(now=True)`; its turn may follow a failure:
+        # a disk refusing batches may take status alone, which is no recovery (`_recovered`)
+        if self._live_now and self._live and not self.failures:
             self._kick(live_only=True)
 
     def _full(self) -> bool:
