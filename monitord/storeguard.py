@@ -166,14 +166,15 @@ class StoreGuard:
 
     def put_live(self, key: str, value: Any, signature: Any = None, *, now: bool = False) -> None:
         """Live state (`monitord status`): written with the next group commit (within
-        `commit_interval_s`), and only if it changed since it was last written; with a
-        `signature`, only if that changed (counters that tick with every reading are left
-        out of it by the caller) or LIVE_HEARTBEAT_S passed. Without a writer: at once.
-        `now`: commit it and the marks held at once, without the batches of readings that
-        wait for the interval (NORMAL: survives a crash, not a power loss)."""
-        if self.writer is None or not self.writer.alive:
+        `commit_interval_s`), only if it changed since last written; with a `signature`,
+        if that changed (the caller leaves out counters that tick with every reading) or
+        LIVE_HEARTBEAT_S passed. Without a writer: at once; once it stopped, never (the
+        stop's close owns the store, and closes it). `now`: it and the marks held at once,
+        without the readings waiting for the interval (NORMAL: survives a crash)."""
+        if self.writer is None:
             put = self.outbox.put_state
             self._try_write(lambda: put(key, value, durability=Durability.NORMAL, commit=False))
+        if self.writer is None or not self.writer.alive:
             return
         self._live[key] = (value, value if signature is None else signature)
         if now and not self.failures:
@@ -282,8 +283,7 @@ class StoreGuard:
         if not batches and store_unavailable(e):
             # Only live state and delivery marks: the marks stay held (written by the
             # next commit that succeeds), status is rewritten later; no alarm for that.
-            self._flog.failure("marks", f"delivery marks and status not written: {e}",
-                               logging.DEBUG)  # fmt: skip
+            self._flog.failure("marks", f"marks and status not written: {e}", logging.DEBUG)
             return
         if not store_unavailable(e):
             del self.held[: len(batches)]
