@@ -326,12 +326,16 @@ class InfluxSink:
         # a task per wait (a flush interval's wait is the sink's most frequent step).
         await self._doze(max(t, 0.001))
 
-    async def _on_error(self, e: WriteError) -> None:
+    async def _on_error(self, e: WriteError, *, probe: bool = False) -> None:
+        """A write failed (or, `probe`, the idle probe did: no batch was sent, and the
+        next one comes after PROBE_IDLE_S or with the next write): said, backed off."""
         cls = type(e).__name__
         self._tried = time.monotonic()
         self.stats.retries += 1
         self.stats.last_error = f"{cls}: {e}"
-        self.link.down(f"{e} ({e.advice})")
+        advice = (e.probe_advice or e.advice) if probe else e.advice
+        what = f"GET /ping: {e} ({advice})" if probe else f"{e} ({advice})"
+        self.link.down(what)
         self.stats.errors_by_class[cls] = self.stats.errors_by_class.get(cls, 0) + 1
         if isinstance(e, WriteTimeout):
             self.stats.timeouts += 1
@@ -340,11 +344,12 @@ class InfluxSink:
             at_least = e.retry_after_s
         delay = self._backoff.next_delay(at_least)
         level = logging.ERROR if isinstance(e, WriteAuthError | WriteNotFound) else logging.WARNING
-        self._flog.failure(
-            cls,
-            f"{e} ({e.advice}); backlog {self._backlog_text()}, retrying in {delay:.1f} s",
-            level,
+        then = (
+            f"asked again in {PROBE_IDLE_S:g} s, or at the next write"
+            if probe
+            else f"backlog {self._backlog_text()}, retrying in {delay:.1f} s"
         )
+        self._flog.failure(cls, f"{what}; {then}", level)
         await asyncio.sleep(delay)
 
     def _backlog_text(self) -> str:
@@ -408,7 +413,7 @@ class InfluxSink:
         try:
             await ping(self.cfg)
         except WriteError as e:
-            await self._on_error(e)
+            await self._on_error(e, probe=True)
             return False
         self._accepted()
         return True

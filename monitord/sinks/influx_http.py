@@ -22,9 +22,11 @@ MAX_RETRY_AFTER_S = 300.0
 
 # -- errors (one class per backoff policy) -----------------------------------------------
 class WriteError(Exception):
-    """A write that did not succeed; subclasses say what to do about it."""
+    """A write that did not succeed; subclasses say what to do about it (`probe_advice`:
+    when it was the idle probe, `ping`, that failed: no batch was sent)."""
 
     advice = ""
+    probe_advice: str | None = None  # None: `advice`
 
 
 class WriteUnreachable(WriteError):
@@ -33,6 +35,7 @@ class WriteUnreachable(WriteError):
 
 class WriteTimeout(WriteError):
     advice = "the server is slow or frozen; the batch may have landed and is retried as is"
+    probe_advice = "the server is slow or frozen"
 
 
 class WriteServerError(WriteError):
