@@ -70,6 +70,9 @@ class StoreStop:
         self.checkpointer = checkpointer
         self.lock = lock
         self.hung: str | None = None  # why the stop gave the disk up
+        # A bug in the close (logged at ERROR): `monitord run` then exits 70, not 0, so
+        # systemd marks the unit failed rather than "Deactivated successfully".
+        self.bug: str | None = None
         self._t0: float | None = None
 
     def _left(self) -> float:
@@ -145,7 +148,8 @@ class StoreStop:
             self.hung = steps.say_left(STOP_WAIT_S)
             return  # its connection is the hung thread's; the lock is the process's
         if steps.error is not None:  # a bug, not the disk: what was stored is told all the same
-            log.error(f"store close: {steps.step} failed (a bug)", exc_info=steps.error)
+            self.bug = f"store close: {steps.step} failed (a bug)"
+            log.error(self.bug, exc_info=steps.error)
         # What the thread stored is told here, on the caller's thread (the loop's, which
         # waited above): the listeners (the MQTT sink's wake, the console, the
         # annunciator's poke) and commands' futures belong to the loop, not to that thread.
@@ -155,6 +159,7 @@ class StoreStop:
                 try:
                     done()
                 except Exception as e:
+                    self.bug = self.bug or f"store close: telling a stored batch failed: {e!r}"
                     log.error(f"store close: telling a stored batch failed (a bug): {e!r}",
                               exc_info=e)  # fmt: skip
         finally:

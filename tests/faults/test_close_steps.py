@@ -107,5 +107,6 @@ async def test_the_close_runs_every_step_after_a_bug(
     # Every batch the stop stored is told, in order (before: none, or none after the bug).
     assert told[-len(held) :] == held, (held, told)
     assert stop.lock.fd is None  # the store's lock released
+    assert stop.bug is not None  # `monitord run` exits 70 (test_close_bug_exit.py)
     bugs = [r for r in caplog.records if "bug" in r.getMessage()]
     assert len(bugs) == 1 and bugs[0].exc_info is not None, caplog.text
