@@ -54,6 +54,19 @@ class NoBluez(BleLinkError):
     )
 
 
+class AmbiguousName(BleLinkError):
+    # A device configured by `name` alone, advertised by two or more devices: cuffs of one
+    # model share their name, so one may be the next chair's (its patient's readings
+    # taken as this chair's). Not a fault that goes by retrying fast: the other device
+    # stays in range until the config names the address.
+    backoff_base_s = 5.0
+    backoff_cap_s = 60.0
+    advice = (
+        "set `address` for this device (the one on this chair: `monitord scan` lists each "
+        "with its signal; or `bluetoothctl info` on its address) so that only it is read"
+    )
+
+
 class ProfileMismatch(BleLinkError):
     backoff_base_s = 30.0
     backoff_cap_s = 300.0
@@ -91,6 +104,7 @@ def classify(exc: BaseException) -> BleLinkError:
 
 __all__ = [
     "AdapterBusy",
+    "AmbiguousName",
     "BleLinkError",
     "DeviceGone",
     "NoBluez",

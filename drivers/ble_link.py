@@ -7,7 +7,11 @@ State machine (one per configured device, runs until cancelled):
         |  not found,       | error                    v
         +---- BACKOFF <-----+---------------------- (link down)
 
-- Find by `address`, else advertised `name`, else the profile's service UUID.
+- Find by `address`, else advertised `name`, else the profile's service UUID
+  (drivers/ble_find.py). A name advertised at two or more addresses is not connected to
+  (one may be the next chair's cuff: its patient's readings taken as this one's); a
+  device configured by name that comes back at another address is taken and said at
+  WARNING (an address that rotates, or another device of that name).
 - Subscribe to the profile's characteristics (bleak's start_notify enables indications
   for 0x2A35/0x2A5E and notifications for the rest), read the feature characteristics.
 - Each value goes through the profile's pure decoder; its measurements are stamped
@@ -63,10 +67,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bleak import BleakClient, BleakScanner
+from bleak import BleakClient
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.device import BLEDevice
-from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
 
 from monitord.aio import within
@@ -80,6 +83,7 @@ from monitord.drivers.ble_errors import (
     Transient,
     classify,
 )
+from monitord.drivers.ble_find import find
 from monitord.drivers.ble_gatt import (
     Q_EPISODIC,
     Q_SETTLE,
@@ -104,6 +108,7 @@ class LinkTiming:
     backoff_scale: float = 1.0  # multiplies every class's base and cap
     silence_check_s: float = 1.0  # longest real-time gap between silence checks
     disconnect_timeout_s: float = 5.0  # each step of a hang-up (bleak-retry-connector's)
+    name_window_s: float = 3.0  # a scan by name goes on this long for a second advertiser
 
 
 def backoff_delay(err: BleLinkError, attempt: int, timing: LinkTiming, rng: random.Random) -> float:
@@ -154,6 +159,7 @@ class _Session:
         self.heard_this_connection = False
         self.gave_nothing = False
         self.up_on_value: str | None = None  # the link-up reason held for the first value
+        self.address: str | None = None  # the last connection's (told when it changes)
 
     def connected(self, name: str | None) -> None:
         """A new connection to a device advertising `name`: its model's quirks apply
@@ -176,6 +182,23 @@ class _Session:
         self.last_rx = _mono()
         self.rejected = 0
         self.bug = None
+
+    def at_address(self, address: str) -> None:
+        """A connection to `address`. Configured by name, the device may come back at
+        another address: its own, rotated (a resolvable private address), or another
+        device of that name switched on while this one was not. Taken (refusing would
+        lose a device that rotates), but said: readings now come from elsewhere."""
+        if self.address is not None and address != self.address:
+            log.warning(
+                "%s/%s: %r now at %s, was %s: a device that changes its address, or "
+                "another device of that name; if it is not this chair's, set `address`",
+                self.ctx.chair,
+                self.ctx.device,
+                self.target.name,
+                address,
+                self.address,
+            )
+        self.address = address
 
     def subscribed(self, reason: str) -> None:
         """Notifications are on: the link is up now, or with the first value when the
@@ -298,32 +321,6 @@ class _Session:
         )
 
 
-def _matcher(
-    target: BleLinkSettings, profile: BleProfile
-) -> tuple[str, Callable[[BLEDevice, AdvertisementData], bool]]:
-    if target.address:
-        wanted = target.address.split("/")[0].upper()
-        return f"address {wanted}", lambda d, ad: d.address.upper() == wanted
-    if target.name:
-        name = target.name
-        return f"name {name!r}", lambda d, ad: ad.local_name == name or d.name == name
-    service = profile.service_uuid.lower()
-    return f"service {service}", lambda d, ad: service in (u.lower() for u in ad.service_uuids)
-
-
-async def _find(
-    target: BleLinkSettings, profile: BleProfile, timing: LinkTiming, scanner_backend: type | None
-) -> BLEDevice:
-    what, match = _matcher(target, profile)
-    kwargs: dict[str, Any] = {}
-    if scanner_backend is not None:
-        kwargs["backend"] = scanner_backend
-    found = await BleakScanner.find_device_by_filter(match, timeout=timing.scan_timeout_s, **kwargs)
-    if found is None:
-        raise DeviceGone(f"no device with {what} seen in {timing.scan_timeout_s:g} s")
-    return found
-
-
 def _callback(
     s: _Session, sub: BleSubscription
 ) -> Callable[[BleakGATTCharacteristic, bytearray], None]:
@@ -365,6 +362,8 @@ async def _connected_session(
         raise
     try:
         s.connected(target.name)  # only a connection that came up, so ended() balances it
+        if not s.target.address:
+            s.at_address(target.address)
         if s.tap is not None:
             s.tap.connected(target.name, target.address)
         chars: list[tuple[BleSubscription, BleakGATTCharacteristic]] = []
@@ -468,7 +467,7 @@ async def run_ble_device(
         if me is not None and me.cancelling():
             raise asyncio.CancelledError
         try:
-            target = await _find(s.target, profile, timing, scanner_backend)
+            target = await find(s.target, profile, timing, scanner_backend)
             reason = await _connected_session(s, target, client_backend)
         except asyncio.CancelledError:
             raise

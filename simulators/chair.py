@@ -102,6 +102,7 @@ async def start_simulated_chair(
                 opened[dev.id] = PortOpened()
                 run = device_runner(_quiet(_pty_line(dev)), ctx, port=sim.port, tap=opened[dev.id])
             else:
+                from monitord.drivers.ble_link import LinkTiming
                 from monitord.simulators import ble as ble_sims
 
                 if ble_link is None:
@@ -110,8 +111,16 @@ async def start_simulated_chair(
                 sim, run_dev = ble_sims.attach_simulated(dev, chair.cfg.id, ble_link, start)
                 sim = await stack.enter_async_context(sim)
                 client, scanner = ble_sims.backends(ble_link)
+                # Its name is unique on this chair's own link (attach_simulated): no second
+                # advertiser to listen for after it (drivers/ble_find.py), whose 3 s per
+                # connection an episodic cuff played 10x fast paid as 30 s of scenario.
+                timing = LinkTiming(name_window_s=0.0)
                 run = device_runner(
-                    _quiet(run_dev), ctx, client_backend=client, scanner_backend=scanner
+                    _quiet(run_dev),
+                    ctx,
+                    client_backend=client,
+                    scanner_backend=scanner,
+                    timing=timing,
                 )
             sims[dev.id] = sim
             task = f"device:{chair.cfg.id}/{dev.id}"

@@ -1,0 +1,114 @@
+"""Two devices advertising one name: every cuff of a model says the same name (two A&D
+UA-651BLE at neighbouring chairs both say "A&D_UA-651"), so a device configured by `name`
+alone may be the next chair's. Real bumble peripherals on the virtual link, bleak, the
+real drivers/ble_link.py."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import pytest
+
+from monitord.drivers.ble_link import LinkTiming, run_ble_device
+from monitord.drivers.registry import DRIVERS
+from monitord.models import Kind
+from monitord.simulators.base import SimEvent
+from monitord.simulators.ble import SimCuff, VirtualBleLink, backends, make_sim_device
+from tests.kit import device_config
+
+from .helpers import RecordingContext
+
+FAST = LinkTiming(scan_timeout_s=1.0, connect_timeout_s=5.0, backoff_scale=0.01)
+NAME = "A&D_UA-651"
+
+
+def bp(sys_: float) -> SimEvent:
+    values = {"sys_mmHg": sys_, "dia_mmHg": 80.0, "map_mmHg": 95.0, "pulse_bpm": 70.0}
+    return SimEvent(Kind.BP, values)
+
+
+@asynccontextmanager
+async def by_name(vlink: VirtualBleLink, ctx: RecordingContext) -> AsyncIterator[None]:
+    dev = device_config(id="bp", driver="ble-bpm", name=NAME)
+    client, scanner = backends(vlink)
+    task = asyncio.create_task(
+        run_ble_device(
+            dev,
+            DRIVERS[dev.driver],
+            ctx,
+            client_backend=client,
+            scanner_backend=scanner,
+            timing=FAST,
+            rng=random.Random(1),
+        )
+    )
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_name_two_cuffs_advertise_reads_neither_and_says_which(
+    vlink: VirtualBleLink,
+) -> None:
+    # Before: the first advertiser of the name was taken, whichever chair it stood at, and
+    # the next chair's patient's 190/110 was stored and alerted on as this chair's.
+    ctx = RecordingContext(device="bp")
+    ours = make_sim_device("ble-bpm", NAME, vlink)
+    assert isinstance(ours, SimCuff)
+    async with ours:
+        async with by_name(vlink, ctx):
+            async with make_sim_device("ble-bpm", NAME, vlink) as theirs:
+                assert isinstance(theirs, SimCuff)
+                await ctx.until(
+                    lambda: any("2 devices advertise" in why for _up, why in ctx.links),
+                    "the ambiguity said",
+                )
+                # the next chair's cuff measures its patient: nobody here may read it
+                await theirs.send(bp(190.0), datetime.now(UTC))
+                await ours.send(bp(121.0), datetime.now(UTC))
+                await asyncio.sleep(0.5)
+                assert ctx.readings == []
+                assert theirs.connection is None and ours.connection is None
+                assert [up for up, _ in ctx.links] == [False], ctx.links
+            why = ctx.links[0][1]
+            assert ours.address_str in why and theirs.address_str in why, why
+            assert "set `address`" in why and "\n" not in why, why
+            # the next chair's cuff gone: this chair's is the only one, and is read (its
+            # stored 121 pushed on connecting)
+            await ctx.until(lambda: ctx.link_up and ctx.readings, "this chair's cuff read")
+    assert [r.values["sys_mmHg"] for r in ctx.readings] == [121.0]
+
+
+async def test_a_device_by_name_back_at_another_address_is_said(
+    vlink: VirtualBleLink, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Before: a device configured by name that came back at another address (its own,
+    # rotated, or another cuff of the model switched on meanwhile) was taken silently.
+    caplog.set_level(logging.INFO, logger="monitord.drivers.ble_link")
+    ctx = RecordingContext(device="bp")
+    async with by_name(vlink, ctx):
+        async with make_sim_device("ble-bpm", NAME, vlink) as first:
+            await ctx.until(lambda: ctx.link_up, "connected to the first")
+        await ctx.until(lambda: not ctx.link_up, "the first gone")
+        async with make_sim_device("ble-bpm", NAME, vlink) as second:
+            # (up with its first value: the last connection gave none, ble_link.py)
+            await ctx.until(lambda: second.connection is not None, "connected to the second")
+            await second.send(bp(118.0), datetime.now(UTC))
+            await ctx.until(lambda: ctx.link_up and ctx.readings, "the second read")
+    told = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and "now at" in r.getMessage()
+    ]
+    assert told == [
+        f"chair-1/bp: {NAME!r} now at {second.address_str}, was {first.address_str}: a "
+        "device that changes its address, or another device of that name; if it is not "
+        "this chair's, set `address`"
+    ], told
