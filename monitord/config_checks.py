@@ -18,6 +18,7 @@ from pathlib import Path
 
 from monitord import credentials, serviceuser
 from monitord.config import Config, where
+from monitord.config_links import shared_links, shared_names
 from monitord.config_silence import silence_warning
 from monitord.config_station import STATION_PASSWORD_ENV
 from monitord.config_tls import ca_problem, station_problems
@@ -318,7 +319,8 @@ def check(
                 f"{sys.executable} -m pip install 'gpiod>=2.1' (again after each upgrade, "
                 "which replaces the virtualenv; docs/delivery.md)"
             )
-    errors += _shared_links(cfg, source)
+    errors += shared_links(cfg, source)
+    warnings += shared_names(cfg, source)
     warnings += _acl_fit(cfg, source)
     return errors, warnings
 
@@ -377,46 +379,6 @@ def gpio_binding_missing() -> bool:
     except ImportError:
         return True
     return False
-
-
-def _shared_links(cfg: Config, source: str) -> list[str]:
-    """A serial port or a BLE address named by two devices (of one chair or two): the
-    port takes one reader (the exclusive lock: the other finds it busy for good, and the
-    two swap it on every reconnect), a BLE device one connection. Either way a device is
-    never read while the config looks fine. Ports are compared by the device they name
-    (a /dev/serial/by-id/ link and its /dev/ttyUSB0 are one port)."""
-    from monitord.drivers.ble_gatt import BleLinkSettings
-    from monitord.drivers.serial_link import SerialLinkSettings
-
-    out: list[str] = []
-    first: dict[tuple[str, str], str] = {}  # (kind, the port or address) -> chair/device
-    for i, chair in enumerate(cfg.chairs):
-        for j, dev in enumerate(chair.devices):
-            s = dev.settings
-            if dev.simulate is not None:
-                continue
-            if isinstance(s, SerialLinkSettings) and s.port and "://" not in s.port:
-                key, named, what = ("port", os.path.realpath(s.port)), s.port, "port"
-            elif isinstance(s, BleLinkSettings) and s.address:
-                address = s.address.upper().split("/")[0]
-                key, named, what = ("address", address), s.address, "address"
-            else:
-                continue
-            me = f"{chair.id}/{dev.id}"
-            if (other := first.setdefault(key, me)) == me:
-                continue
-            same = "" if key[1] == named or what == "address" else f" (= {key[1]})"
-            out.append(
-                f"{where(cfg, source, f'chairs[{i}].devices[{j}].{what}')}: {named}{same} is "
-                f"also {other}'s {what}: "
-                + (
-                    "a port has one reader (the other finds it busy for good)"
-                    if what == "port"
-                    else "a BLE device takes one connection (the other never connects)"
-                )
-                + "; give each device its own"
-            )
-    return out
 
 
 def _scenario_problem(path: Path, chair: str) -> str | None:

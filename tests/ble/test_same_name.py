@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from monitord.config import loads_config
+from monitord.config_checks import check
 from monitord.drivers.ble_link import LinkTiming, run_ble_device
 from monitord.drivers.registry import DRIVERS
 from monitord.models import Kind
@@ -112,3 +114,43 @@ async def test_a_device_by_name_back_at_another_address_is_said(
         "device that changes its address, or another device of that name; if it is not "
         "this chair's, set `address`"
     ], told
+
+
+_TWO_CHAIRS = """
+[site]
+id = "clinic-test"
+[[chairs]]
+id = "chair-1"
+  [[chairs.devices]]
+  id = "bp"
+  driver = "ble-bpm"
+  name = "A&D_UA-651"
+[[chairs]]
+id = "chair-2"
+  [[chairs.devices]]
+  id = "bp"
+  driver = "ble-bpm"
+  name = "A&D_UA-651"
+  {address}
+  [[chairs.devices]]
+  id = "spo2"
+  driver = "ble-plx"
+  name = "Nonin3230"
+"""
+
+
+@pytest.mark.parametrize("address", ["", 'address = "C4:A5:DF:44:55:66"'])
+def test_check_config_warns_of_one_name_on_two_chairs_without_an_address(address: str) -> None:
+    # Before: said ok; each chair read whichever cuff of the model advertised.
+    cfg = loads_config(_TWO_CHAIRS.format(address=address))
+    errors, warnings = check(cfg, "c.toml")
+    assert errors == []
+    why = (
+        "'A&D_UA-651' is also {other}'s name and this device has no address: devices of one "
+        "model advertise one name, so this chair may read the other's device (another "
+        "patient's readings); set `address` (`monitord scan` lists them)"
+    )
+    told = [f"c.toml: chairs[0].devices[0].name: warning: {why.format(other='chair-2/bp')}"]
+    if not address:  # chair-2's cuff, found by its address, reads only its own
+        told.append(f"c.toml: chairs[1].devices[0].name: warning: {why.format(other='chair-1/bp')}")
+    assert warnings == told
