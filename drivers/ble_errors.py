@@ -67,6 +67,27 @@ class AmbiguousName(BleLinkError):
     )
 
 
+class NeedsPairing(BleLinkError):
+    # The device answers the subscription (the CCCD write) or a read with "insufficient
+    # authentication/encryption": it talks to a bonded central only (A&D UA-651BLE: obniz
+    # parts/Ble/UA651BLE README). BlueZ tried to pair on its own and failed (no bond, the
+    # cuff not in its pairing mode). Said as Transient's "move the device closer", an
+    # engineer moved a cuff that no retry would ever read.
+    backoff_base_s = 5.0
+    backoff_cap_s = 60.0
+    advice = (
+        "the device accepts only a paired hub: put it in pairing mode (A&D: hold the "
+        "start button until `Pr` shows) and pair it once on the hub: "
+        "`bluetoothctl`, `scan on`, `pair ADDRESS`, `trust ADDRESS` (docs/devices.md "
+        '"Pairing and bonding")'
+    )
+    address: str | None = None  # the device's, when known: put in the advice
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return text.replace("ADDRESS", self.address) if self.address else text
+
+
 class ProfileMismatch(BleLinkError):
     backoff_base_s = 30.0
     backoff_cap_s = 300.0
@@ -75,6 +96,19 @@ class ProfileMismatch(BleLinkError):
 
 _BUSY_HINTS = ("inprogress", "in progress", "busy", "not ready", "notready", "no discovery")
 
+
+# ATT insufficient authentication 0x05, encryption key size 0x0C, encryption 0x0F, as
+# BlueZ says them through bleak ("Operation failed with ATT error: 0x05 (Insufficient
+# Authentication)": BlueZ src/gatt-client.c, bleak exc.py), and BlueZ's own pairing
+# failures (org.bluez.Error.AuthenticationFailed, ...Rejected, ...Canceled, ...Timeout).
+_PAIRING_HINTS = (
+    "att error: 0x05",
+    "att error: 0x0c",
+    "att error: 0x0f",
+    "insufficient authentication",
+    "insufficient encryption",
+    "org.bluez.error.authentication",
+)
 
 _NO_BLUEZ_HINTS = ("org.freedesktop.DBus.Error.ServiceUnknown", "org.bluez was not provided")
 
@@ -93,6 +127,8 @@ def classify(exc: BaseException) -> BleLinkError:
         return DeviceGone(text)
     if isinstance(exc, FileNotFoundError | ConnectionRefusedError) or _no_bluez(exc):
         return NoBluez(text)
+    if isinstance(exc, BleakError) and any(h in str(exc).lower() for h in _PAIRING_HINTS):
+        return NeedsPairing(text)
     if type(exc).__name__ == "BleakBluetoothNotAvailableError":
         return AdapterBusy(text)
     if isinstance(exc, BleakError | OSError) and any(
@@ -107,6 +143,7 @@ __all__ = [
     "AmbiguousName",
     "BleLinkError",
     "DeviceGone",
+    "NeedsPairing",
     "NoBluez",
     "ProfileMismatch",
     "Transient",

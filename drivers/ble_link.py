@@ -79,6 +79,7 @@ from monitord.drivers.base import DeviceContext, DriverDescriptor, Reject, Rejec
 from monitord.drivers.ble_errors import (
     BleLinkError,
     DeviceGone,
+    NeedsPairing,
     ProfileMismatch,
     Transient,
     classify,
@@ -400,7 +401,13 @@ async def _connected_session(
             await asyncio.sleep(SETTLE_S)
         s.early = []
         for sub, ch in chars:
-            await client.start_notify(ch, _callback(s, sub))
+            try:
+                await client.start_notify(ch, _callback(s, sub))
+            except BleakError as e:  # which characteristic refused (pairing: ble_errors)
+                err = type(classify(e))(f"enabling {sub.name}: {classify(e).args[0]}")
+                if isinstance(err, NeedsPairing):
+                    err.address = target.address
+                raise err from e
         s.warned.clear()
         s.hang_up_warned = False
         s.subscribed(f"connected to {target.address}")

@@ -24,9 +24,9 @@ from bleak.backends.descriptor import BleakGATTDescriptor
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
-from bleak.exc import BleakDeviceNotFoundError, BleakError
+from bleak.exc import BleakDBusError, BleakDeviceNotFoundError, BleakError
 from bleak.uuids import normalize_uuid_str
-from bumble import hci
+from bumble import att, hci
 from bumble.core import UUID
 from bumble.device import Advertisement, Connection, Device, Peer
 from bumble.gatt import Characteristic
@@ -45,6 +45,24 @@ _PROPS: tuple[tuple[Characteristic.Properties, CharacteristicPropertyName], ...]
     (Characteristic.Properties.NOTIFY, "notify"),
     (Characteristic.Properties.INDICATE, "indicate"),
 )
+
+
+# ATT errors of a GATT request, raised as BlueZ raises them through bleak. BlueZ gives most
+# codes no D-Bus error of their own: `org.bluez.Error.Failed` "Operation failed with ATT
+# error: 0x%02x" (BlueZ src/gatt-client.c, `create_gatt_dbus_error`, default branch; bleak's
+# BleakDBusError appends the code's name: "... 0x05 (Insufficient Authentication)"). Only
+# the security codes are translated: insufficient authentication 0x05, encryption key size
+# 0x0C, encryption 0x0F (a device that needs pairing). BlueZ first raises the link's
+# security itself (pairs, with the device in its pairing mode) and answers with this only
+# when that fails; this backend does not pair, so it answers at once.
+_BLUEZ_FAILED_ATT = frozenset({0x05, 0x0C, 0x0F})
+
+
+def _as_bluez(e: att.ATT_Error) -> BaseException:
+    if e.error_code in _BLUEZ_FAILED_ATT:
+        failed = f"Operation failed with ATT error: 0x{e.error_code:02x}"
+        return BleakDBusError("org.bluez.Error.Failed", [failed])
+    return e
 
 
 def _uuid_str(uuid: UUID) -> str:
@@ -296,7 +314,10 @@ class BumbleClient(BaseBleakClient):
         self, characteristic: BleakGATTCharacteristic, *, use_cached: bool = False, **kw: Any
     ) -> bytearray:
         self._require()
-        return bytearray(await characteristic.obj.read_value())
+        try:
+            return bytearray(await characteristic.obj.read_value())
+        except att.ATT_Error as e:
+            raise _as_bluez(e) from e
 
     async def read_gatt_descriptor(
         self, descriptor: BleakGATTDescriptor, *, use_cached: bool = False, **kw: Any
@@ -323,7 +344,11 @@ class BumbleClient(BaseBleakClient):
             callback(bytearray(value))
 
         self._subscribers[characteristic.handle] = deliver
-        await peer.subscribe(characteristic.obj, deliver)
+        try:
+            await peer.subscribe(characteristic.obj, deliver)
+        except att.ATT_Error as e:
+            self._subscribers.pop(characteristic.handle, None)
+            raise _as_bluez(e) from e
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
         peer = self._require()

@@ -13,9 +13,16 @@ from pathlib import Path
 
 import pytest
 from bleak import BleakScanner
-from bleak.exc import BleakDeviceNotFoundError, BleakError
+from bleak.exc import BleakDBusError, BleakDeviceNotFoundError, BleakError
 
-from monitord.drivers.ble_errors import AdapterBusy, DeviceGone, NoBluez, Transient, classify
+from monitord.drivers.ble_errors import (
+    AdapterBusy,
+    DeviceGone,
+    NeedsPairing,
+    NoBluez,
+    Transient,
+    classify,
+)
 from monitord.drivers.ble_link import LinkTiming, backoff_delay
 
 
@@ -29,6 +36,20 @@ from monitord.drivers.ble_link import LinkTiming, backoff_delay
         (BleakError("Not connected"), Transient),
         (TimeoutError(), Transient),
         (EOFError(), Transient),
+        # BlueZ's words for a device that takes a paired hub only (src/gatt-client.c)
+        (
+            BleakDBusError("org.bluez.Error.Failed", ["Operation failed with ATT error: 0x05"]),
+            NeedsPairing,
+        ),
+        (
+            BleakDBusError("org.bluez.Error.Failed", ["Operation failed with ATT error: 0x0f"]),
+            NeedsPairing,
+        ),
+        (BleakDBusError("org.bluez.Error.AuthenticationFailed", []), NeedsPairing),
+        (
+            BleakDBusError("org.bluez.Error.Failed", ["Operation failed with ATT error: 0x0e"]),
+            Transient,
+        ),
     ],
 )
 def test_classify(exc: BaseException, cls: type) -> None:
