@@ -1,0 +1,98 @@
+"""Faults of real BLE devices at a chair that end in no reading, each said in one line
+with advice and a link down from the start (so `tech.device_lost` comes after its 30 s):
+a cuff held by the vendor's phone app (connected to another central, it does not
+advertise), and a device of the right name without the configured service (a firmware
+variant). Real bumble peripherals on the virtual link, bleak, drivers/ble_link.py."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+from bleak import BleakClient
+
+from monitord.drivers.ble_link import LinkTiming, run_ble_device
+from monitord.drivers.registry import DRIVERS
+from monitord.simulators.ble import VirtualBleLink, backends, make_sim_device
+from tests.kit import device_config
+
+from .helpers import RecordingContext
+
+FAST = LinkTiming(scan_timeout_s=0.5, connect_timeout_s=5.0, backoff_scale=0.01)
+LOGGER = "monitord.drivers.ble_link"
+
+
+@asynccontextmanager
+async def linked(vlink: VirtualBleLink, ctx: RecordingContext, **table: str) -> AsyncIterator[None]:
+    dev = device_config(id="bp", driver="ble-bpm", **table)
+    client, scanner = backends(vlink)
+    task = asyncio.create_task(
+        run_ble_device(
+            dev,
+            DRIVERS[dev.driver],
+            ctx,
+            client_backend=client,
+            scanner_backend=scanner,
+            timing=FAST,
+            rng=random.Random(1),
+        )
+    )
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def told(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == level and "retry in" in r.getMessage()
+    ]
+
+
+@pytest.mark.parametrize("by", ["address", "name"])
+async def test_a_cuff_held_by_a_phone_is_down_from_the_start_with_the_phone_named(
+    vlink: VirtualBleLink, caplog: pytest.LogCaptureFixture, by: str
+) -> None:
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    ctx = RecordingContext(device="bp")
+    async with make_sim_device("ble-bpm", "A&D_UA-651", vlink) as cuff:
+        client, _scanner = backends(vlink)
+        phone = BleakClient(cuff.address_str, backend=client, timeout=5.0)
+        await phone.connect()  # the vendor's app: the cuff stops advertising
+        try:
+            target = cuff.address_str if by == "address" else "A&D_UA-651"
+            async with linked(vlink, ctx, **{by: target}):
+                await ctx.until(lambda: len(told(caplog, logging.DEBUG)) >= 2, "retries")
+        finally:
+            await phone.disconnect()
+    assert [up for up, _ in ctx.links] == [False], ctx.links
+    why = ctx.links[0][1]
+    assert why.startswith(f"no device with {by} "), why
+    assert why.endswith("(check the device is switched on, in range and not connected to a phone)")
+    assert len(told(caplog, logging.WARNING)) == 1
+
+
+async def test_a_device_without_the_service_is_one_line_not_a_crash_loop(
+    vlink: VirtualBleLink, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the right name, the wrong firmware: a heart-rate service, no blood pressure one
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    ctx = RecordingContext(device="bp")
+    async with make_sim_device("ble-hrm", "A&D_UA-651", vlink) as strap:
+        async with linked(vlink, ctx, name="A&D_UA-651"):
+            await ctx.until(lambda: len(told(caplog, logging.DEBUG)) >= 2, "retries")
+    assert [up for up, _ in ctx.links] == [False], ctx.links
+    assert ctx.links[0][1] == (
+        f"{strap.address_str} has none of 0x2A36 intermediate cuff pressure, 0x2A35 blood "
+        "pressure measurement (the device lacks the expected GATT service: check "
+        "`driver` for this device)"
+    )
+    assert len(told(caplog, logging.WARNING)) == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
