@@ -26,6 +26,22 @@ class DeviceGone(BleLinkError):
     advice = "check the device is switched on, in range and not connected to a phone"
 
 
+class AddressNotSeen(DeviceGone):
+    # The configured address is not on the air while other devices advertise its service.
+    # One may be this device at a new address: a resolvable private address changes every
+    # ~15 min (Core spec Vol 3 Part C Appendix A: TGAP(private_addr_int), 15 min
+    # recommended), and only a bonded host
+    # holding the device's IRK resolves it to the device's identity address (BlueZ: the
+    # kernel resolves with the keys of `pair`ed devices; mgmt-api "Load Identity
+    # Resolving Keys").
+    advice = (
+        "if one of these is this device, it changes its address: pair it on the hub once "
+        "(`bluetoothctl`: `scan on`, `pair` and `trust` the address it shows now) and set "
+        "`address` to the one `bluetoothctl devices` then lists for it, or configure it by "
+        "`name` alone; else check it is switched on, in range and not connected to a phone"
+    )
+
+
 class AdapterBusy(BleLinkError):
     backoff_base_s = 2.0
     backoff_cap_s = 60.0
@@ -140,6 +156,7 @@ def classify(exc: BaseException) -> BleLinkError:
 
 __all__ = [
     "AdapterBusy",
+    "AddressNotSeen",
     "AmbiguousName",
     "BleLinkError",
     "DeviceGone",

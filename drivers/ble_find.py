@@ -7,6 +7,12 @@ stored and alerted on as this chair's patient's. After the first advertiser of t
 the scan goes on for a short window; two or more addresses advertising it is refused
 (`AmbiguousName`: no connection, the link stays down, so `tech.device_lost` comes), with
 the addresses to configure. A name seen at one address only is taken.
+
+By `address`, a device not seen while others advertise the profile's service is said
+with them (`AddressNotSeen`): a device whose address rotates (a resolvable private
+address, new every ~15 min on many devices; BlueZ knows it by its own address only once
+paired) is one of them, and "check it is switched on and in range" sent the engineer to a
+device that was on, in range and advertising.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from bleak import BleakScanner
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 
-from monitord.drivers.ble_errors import AmbiguousName, DeviceGone
+from monitord.drivers.ble_errors import AddressNotSeen, AmbiguousName, DeviceGone
 from monitord.drivers.ble_gatt import BleLinkSettings, BleProfile
 
 
@@ -56,43 +62,49 @@ async def find(
 ) -> BLEDevice:
     """The device to connect to, or a `DeviceGone` / `AmbiguousName` error."""
     what, match = _matcher(target, profile)
+    service = profile.service_uuid.lower()
     kwargs: dict[str, Any] = {}
     if scanner_backend is not None:
         kwargs["backend"] = scanner_backend
-    if target.address or not target.name:
-        # an address is one device; no address nor name: simulated chairs only (the
-        # config requires one of them otherwise), each on its own virtual link
-        found = await BleakScanner.find_device_by_filter(
-            match, timeout=timing.scan_timeout_s, **kwargs
-        )
-        if found is None:
-            raise DeviceGone(f"no device with {what} seen in {timing.scan_timeout_s:g} s")
-        return found
+    by_name = bool(target.name and not target.address)
     seen: dict[str, tuple[BLEDevice, int]] = {}  # address -> (device, strongest RSSI)
+    others: dict[str, tuple[str | None, int]] = {}  # the service's other advertisers
     first = asyncio.Event()
 
     def on_adv(dev: BLEDevice, ad: AdvertisementData) -> None:
-        if not match(dev, ad):
-            return
-        rssi = max(ad.rssi, seen[dev.address][1]) if dev.address in seen else ad.rssi
-        seen[dev.address] = (dev, rssi)
-        first.set()
+        if match(dev, ad):
+            rssi = max(ad.rssi, seen[dev.address][1]) if dev.address in seen else ad.rssi
+            seen[dev.address] = (dev, rssi)
+            first.set()
+        elif service in (u.lower() for u in ad.service_uuids):
+            rssi = max(ad.rssi, others[dev.address][1]) if dev.address in others else ad.rssi
+            others[dev.address] = (ad.local_name or dev.name, rssi)
 
     async with BleakScanner(detection_callback=on_adv, **kwargs):
         try:
             async with asyncio.timeout(timing.scan_timeout_s):
                 await first.wait()
         except TimeoutError:
-            raise DeviceGone(f"no device with {what} seen in {timing.scan_timeout_s:g} s") from None
-        await asyncio.sleep(name_window(timing))
+            gone = f"no device with {what} seen in {timing.scan_timeout_s:g} s"
+            if target.address and others:
+                raise AddressNotSeen(f"{gone}; advertising its service: {_heard(others)}") from None
+            raise DeviceGone(gone) from None
+        if by_name:
+            await asyncio.sleep(name_window(timing))
     if len(seen) > 1:
-        heard = ", ".join(
-            f"{address} (RSSI {rssi} dBm)"
-            for address, (_d, rssi) in sorted(seen.items(), key=lambda kv: -kv[1][1])
-        )
+        heard = _heard({address: (None, rssi) for address, (_d, rssi) in seen.items()})
         raise AmbiguousName(
             f"{len(seen)} devices advertise {what}: {heard}; not connecting to any, one may "
             "be another chair's"
         )
-    [(dev, _rssi)] = seen.values()
-    return dev
+    return next(iter(seen.values()))[0]
+
+
+def _heard(devices: dict[str, tuple[str | None, int]], most: int = 3) -> str:
+    """`C4:..:33 'A&D_UA-651' (RSSI -52 dBm), ...`: the strongest `most`, and how many more."""
+    ranked = sorted(devices.items(), key=lambda kv: -kv[1][1])
+    out = ", ".join(
+        f"{address}{f' {name!r}' if name else ''} (RSSI {rssi} dBm)"
+        for address, (name, rssi) in ranked[:most]
+    )
+    return out + (f" and {len(ranked) - most} more" if len(ranked) > most else "")

@@ -29,6 +29,7 @@ from bumble import hci
 from bumble.core import UUID
 from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, Service
+from bumble.hci import Address
 from bumble.utils import cancel_on_event
 
 from monitord.drivers.ble_gatt import encode_date_time
@@ -78,7 +79,7 @@ class _Peripheral:
     def __init__(self, name: str, link: VirtualBleLink) -> None:
         self.name = name
         self.link = link
-        self.address = link.new_address(0xD)
+        self.address = self._new_address()
         self.device: Device = link.new_device(name, self.address)
         self.device.add_services(self._services())
         self.connection: Connection | None = None
@@ -88,6 +89,11 @@ class _Peripheral:
         self._subscribed: dict[int, asyncio.Event] = {}
         self.device.on("connection", self._on_connection)
         self.device.on("characteristic_subscription", self._on_subscription)
+
+    def _new_address(self) -> Address:
+        """The address it advertises and is connected at (a random static one; a
+        subclass may give a resolvable private one, as tests of address rotation do)."""
+        return self.link.new_address(0xD)
 
     @property
     def address_str(self) -> str:

@@ -14,10 +14,11 @@ from contextlib import asynccontextmanager
 
 import pytest
 from bleak import BleakClient
+from bumble.hci import Address
 
 from monitord.drivers.ble_link import LinkTiming, run_ble_device
 from monitord.drivers.registry import DRIVERS
-from monitord.simulators.ble import VirtualBleLink, backends, make_sim_device
+from monitord.simulators.ble import SimCuff, VirtualBleLink, backends, make_sim_device
 from tests.kit import device_config
 
 from .helpers import RecordingContext
@@ -96,3 +97,41 @@ async def test_a_device_without_the_service_is_one_line_not_a_crash_loop(
     )
     assert len(told(caplog, logging.WARNING)) == 1
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+IRK = bytes(range(16))  # the cuff's identity resolving key, known to no central here
+
+
+class RotatingCuff(SimCuff):
+    """A cuff advertising at a resolvable private address made from its IRK: a new one
+    each time it is made, as a device that rotates its address every ~15 min looks to a
+    central that is not bonded with it (and so cannot resolve it)."""
+
+    def _new_address(self) -> Address:
+        return Address.generate_private_address(IRK)
+
+
+async def test_a_cuff_by_address_that_rotates_it_is_said_with_where_it_is_now(
+    vlink: VirtualBleLink, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Before: "no device with address 41:... seen in 0.5 s (check the device is switched
+    # on, in range and not connected to a phone)" while the cuff was on, in range and
+    # advertising at its new address; nothing pointed at the address or at pairing.
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    ctx = RecordingContext(device="bp")
+    async with RotatingCuff("A&D_UA-651", vlink) as before:
+        assert before.address.is_resolvable
+        async with linked(vlink, ctx, address=before.address_str):
+            await ctx.until(lambda: ctx.link_up, "connected at its first address")
+            async with RotatingCuff("A&D_UA-651", vlink) as after:
+                await before.drop_link()  # (its old address is gone from the air)
+                await ctx.until(lambda: len(told(caplog, logging.DEBUG)) >= 2, "retries")
+    assert after.address_str != before.address_str
+    assert [up for up, _ in ctx.links] == [True, False], ctx.links
+    [why] = told(caplog, logging.WARNING)
+    assert why.startswith(
+        f"chair-1/bp: no device with address {before.address_str} seen in 0.5 s; "
+        f"advertising its service: {after.address_str} 'A&D_UA-651' (RSSI "
+    ), why
+    assert "it changes its address: pair it on the hub once" in why, why
+    assert ctx.readings == []
