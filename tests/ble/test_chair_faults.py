@@ -18,7 +18,7 @@ from bumble.hci import Address
 
 from monitord.drivers.ble_link import LinkTiming, run_ble_device
 from monitord.drivers.registry import DRIVERS
-from monitord.simulators.ble import SimCuff, VirtualBleLink, backends, make_sim_device
+from monitord.simulators.ble import SimCuff, SimStrap, VirtualBleLink, backends
 from tests.kit import device_config
 
 from .helpers import RecordingContext
@@ -63,7 +63,7 @@ async def test_a_cuff_held_by_a_phone_is_down_from_the_start_with_the_phone_name
 ) -> None:
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     ctx = RecordingContext(device="bp")
-    async with make_sim_device("ble-bpm", "A&D_UA-651", vlink) as cuff:
+    async with SimCuff("A&D_UA-651", vlink) as cuff:
         client, _scanner = backends(vlink)
         phone = BleakClient(cuff.address_str, backend=client, timeout=5.0)
         await phone.connect()  # the vendor's app: the cuff stops advertising
@@ -86,7 +86,7 @@ async def test_a_device_without_the_service_is_one_line_not_a_crash_loop(
     # the right name, the wrong firmware: a heart-rate service, no blood pressure one
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     ctx = RecordingContext(device="bp")
-    async with make_sim_device("ble-hrm", "A&D_UA-651", vlink) as strap:
+    async with SimStrap("A&D_UA-651", vlink) as strap:
         async with linked(vlink, ctx, name="A&D_UA-651"):
             await ctx.until(lambda: len(told(caplog, logging.DEBUG)) >= 2, "retries")
     assert [up for up, _ in ctx.links] == [False], ctx.links

@@ -20,7 +20,7 @@ from monitord.drivers.ble_link import LinkTiming, run_ble_device
 from monitord.drivers.registry import DRIVERS
 from monitord.models import Kind
 from monitord.simulators.base import SimEvent
-from monitord.simulators.ble import SimCuff, VirtualBleLink, backends, make_sim_device
+from monitord.simulators.ble import SimCuff, VirtualBleLink, backends
 from tests.kit import device_config
 
 from .helpers import RecordingContext
@@ -30,7 +30,12 @@ NAME = "A&D_UA-651"
 
 
 def bp(sys_: float) -> SimEvent:
-    values = {"sys_mmHg": sys_, "dia_mmHg": 80.0, "map_mmHg": 95.0, "pulse_bpm": 70.0}
+    values: dict[str, float | None] = {
+        "sys_mmHg": sys_,
+        "dia_mmHg": 80.0,
+        "map_mmHg": 95.0,
+        "pulse_bpm": 70.0,
+    }
     return SimEvent(Kind.BP, values)
 
 
@@ -62,12 +67,10 @@ async def test_a_name_two_cuffs_advertise_reads_neither_and_says_which(
     # Before: the first advertiser of the name was taken, whichever chair it stood at, and
     # the next chair's patient's 190/110 was stored and alerted on as this chair's.
     ctx = RecordingContext(device="bp")
-    ours = make_sim_device("ble-bpm", NAME, vlink)
-    assert isinstance(ours, SimCuff)
+    ours = SimCuff(NAME, vlink)
     async with ours:
         async with by_name(vlink, ctx):
-            async with make_sim_device("ble-bpm", NAME, vlink) as theirs:
-                assert isinstance(theirs, SimCuff)
+            async with SimCuff(NAME, vlink) as theirs:
                 await ctx.until(
                     lambda: any("2 devices advertise" in why for _up, why in ctx.links),
                     "the ambiguity said",
@@ -84,7 +87,7 @@ async def test_a_name_two_cuffs_advertise_reads_neither_and_says_which(
             assert "set `address`" in why and "\n" not in why, why
             # the next chair's cuff gone: this chair's is the only one, and is read (its
             # stored 121 pushed on connecting)
-            await ctx.until(lambda: ctx.link_up and ctx.readings, "this chair's cuff read")
+            await ctx.until(lambda: ctx.link_up and bool(ctx.readings), "this chair's cuff read")
     assert [r.values["sys_mmHg"] for r in ctx.readings] == [121.0]
 
 
@@ -96,14 +99,14 @@ async def test_a_device_by_name_back_at_another_address_is_said(
     caplog.set_level(logging.INFO, logger="monitord.drivers.ble_link")
     ctx = RecordingContext(device="bp")
     async with by_name(vlink, ctx):
-        async with make_sim_device("ble-bpm", NAME, vlink) as first:
+        async with SimCuff(NAME, vlink) as first:
             await ctx.until(lambda: ctx.link_up, "connected to the first")
         await ctx.until(lambda: not ctx.link_up, "the first gone")
-        async with make_sim_device("ble-bpm", NAME, vlink) as second:
+        async with SimCuff(NAME, vlink) as second:
             # (up with its first value: the last connection gave none, ble_link.py)
             await ctx.until(lambda: second.connection is not None, "connected to the second")
             await second.send(bp(118.0), datetime.now(UTC))
-            await ctx.until(lambda: ctx.link_up and ctx.readings, "the second read")
+            await ctx.until(lambda: ctx.link_up and bool(ctx.readings), "the second read")
     told = [
         r.getMessage()
         for r in caplog.records
