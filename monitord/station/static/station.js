@@ -324,7 +324,7 @@ function renderSummary() {
       link.addEventListener("click", (ev) => {
         ev.preventDefault();
         const t = $(`tile:${c.id}`);
-        if (t) { t.scrollIntoView({ block: "center" }); t.focus({ preventScroll: true }); }
+        if (t) { showTile(t); t.focus({ preventScroll: true }); } // view.js
       });
     }
     const sig = JSON.stringify([off, two, a && [a.priority, a.kind, a.message || a.rule]]);

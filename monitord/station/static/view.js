@@ -1,0 +1,24 @@
+// monitord nurses' station page: what the page brings into view goes below the sticky top
+// (header, banners, alarm bar), never under it (docs/station.md "Alarm bar"). Loaded
+// before station.js, whose alarm bar links call `showTile`.
+"use strict";
+
+// A tap on a chair in the alarm bar. Centred in the whole window (`scrollIntoView`), a
+// tile taller than the space under the top (a 64-character id at 800x480; any tile with
+// the audio paused and the board NOT LIVE) had its heading, the chair id, under the top.
+// Now centred in the space under the top where it fits; else its top first, or its
+// heading's where the tile's top and heading do not fit together (an id of eight lines):
+// the chair id tells the nurse where to go, the ACK follows it on the tile. The top is
+// measured now: a banner may have come or gone since the last frame. (Not the root's
+// scroll-padding: with it the browser took the top's own controls for hidden, and a
+// Tab to Audio pause or Resume scrolled the board away.)
+function showTile(t) {
+  const top = $("top").getBoundingClientRect().bottom, space = innerHeight - top;
+  const box = t.getBoundingClientRect(), head = t.querySelector(".head");
+  const h = head ? head.getBoundingClientRect() : box;
+  let y; // where the tile's top goes
+  if (box.height <= space) y = top + (space - box.height) / 2;
+  else if (h.bottom - box.top <= space) y = top;
+  else y = top - (h.top - box.top);
+  window.scrollBy(0, box.top - y);
+}
