@@ -22,3 +22,19 @@ function showTile(t) {
   else y = top - (h.top - box.top);
   window.scrollBy(0, box.top - y);
 }
+
+// A control reached with the keyboard (Tab, Shift+Tab) under the top: the browser
+// scrolls only for what is out of the window, and the top is in it; the ACK took the
+// focus where nobody saw it. Brought out below the top. Only the keyboard's, and only
+// on the board: a redraw focuses its control again (station.js render) and must not
+// move the board under a finger, and the top's own controls are never under it.
+let tabbing = false;
+document.addEventListener("keydown", (e) => {
+  if (e.key !== "Tab") return;
+  tabbing = true; setTimeout(() => { tabbing = false; }); // the focus moves within this task
+}, true);
+document.addEventListener("focusin", (e) => {
+  if (!tabbing || !(e.target instanceof Element) || !e.target.closest("#board")) return;
+  const top = $("top").getBoundingClientRect().bottom, r = e.target.getBoundingClientRect();
+  if (r.top < top) window.scrollBy(0, r.top - top - 8); // 8 px: its focus ring too
+});
