@@ -6,7 +6,12 @@ first advertiser of the name may be the next chair's cuff, and its readings woul
 stored and alerted on as this chair's patient's. After the first advertiser of the name
 the scan goes on for a short window; two or more addresses advertising it is refused
 (`AmbiguousName`: no connection, the link stays down, so `tech.device_lost` comes), with
-the addresses to configure. A name seen at one address only is taken.
+the addresses to configure. A name seen at one address only is taken. Once connected,
+the device is known by its address (`known`): a reconnect takes that address as soon as
+it is heard, without the window, also while another device of the name advertises (a
+strap back after a drop had 3 s more gap in its readings, an episodic cuff's wake-up 3 s
+more before it is fetched, and either was refused, lost, once the next chair's device of
+the model was on).
 
 By `address`, a device not seen while others advertise the profile's service is said
 with them (`AddressNotSeen`): a device whose address rotates (a resolvable private
@@ -18,6 +23,7 @@ device that was on, in range and advertising.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -58,24 +64,33 @@ def name_window(timing: ScanTiming) -> float:
 
 
 async def find(
-    target: BleLinkSettings, profile: BleProfile, timing: ScanTiming, scanner_backend: type | None
+    target: BleLinkSettings,
+    profile: BleProfile,
+    timing: ScanTiming,
+    scanner_backend: type | None,
+    known: str | None = None,
 ) -> BLEDevice:
-    """The device to connect to, or a `DeviceGone` / `AmbiguousName` error."""
+    """The device to connect to, or a `DeviceGone` / `AmbiguousName` error. `known`: the
+    address a device by name was last connected at (taken at once when heard)."""
     what, match = _matcher(target, profile)
     service = profile.service_uuid.lower()
     kwargs: dict[str, Any] = {}
     if scanner_backend is not None:
         kwargs["backend"] = scanner_backend
     by_name = bool(target.name and not target.address)
+    known_up = (known or "").upper()
     seen: dict[str, tuple[BLEDevice, int]] = {}  # address -> (device, strongest RSSI)
     others: dict[str, tuple[str | None, int]] = {}  # the service's other advertisers
     first = asyncio.Event()
+    again = asyncio.Event()  # the known address heard: no window
 
     def on_adv(dev: BLEDevice, ad: AdvertisementData) -> None:
         if match(dev, ad):
             rssi = max(ad.rssi, seen[dev.address][1]) if dev.address in seen else ad.rssi
             seen[dev.address] = (dev, rssi)
             first.set()
+            if known is not None and dev.address.upper() == known.upper():
+                again.set()
         elif service in (u.lower() for u in ad.service_uuids):
             rssi = max(ad.rssi, others[dev.address][1]) if dev.address in others else ad.rssi
             others[dev.address] = (ad.local_name or dev.name, rssi)
@@ -89,8 +104,12 @@ async def find(
             if target.address and others:
                 raise AddressNotSeen(f"{gone}; advertising its service: {_heard(others)}") from None
             raise DeviceGone(gone) from None
-        if by_name:
-            await asyncio.sleep(name_window(timing))
+        if by_name and not again.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(name_window(timing)):
+                    await again.wait()
+    if again.is_set():
+        return next(dev for address, (dev, _r) in seen.items() if address.upper() == known_up)
     if len(seen) > 1:
         heard = _heard({address: (None, rssi) for address, (_d, rssi) in seen.items()})
         raise AmbiguousName(

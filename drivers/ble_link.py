@@ -474,7 +474,7 @@ async def run_ble_device(
         if me is not None and me.cancelling():
             raise asyncio.CancelledError
         try:
-            target = await find(s.target, profile, timing, scanner_backend)
+            target = await find(s.target, profile, timing, scanner_backend, s.address)
             reason = await _connected_session(s, target, client_backend)
         except asyncio.CancelledError:
             raise

@@ -11,6 +11,7 @@ import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -40,8 +41,10 @@ def bp(sys_: float) -> SimEvent:
 
 
 @asynccontextmanager
-async def by_name(vlink: VirtualBleLink, ctx: RecordingContext) -> AsyncIterator[None]:
-    dev = device_config(id="bp", driver="ble-bpm", name=NAME)
+async def by_name(
+    vlink: VirtualBleLink, ctx: RecordingContext, **table: Any
+) -> AsyncIterator[None]:
+    dev = device_config(id="bp", driver="ble-bpm", name=NAME, **table)
     client, scanner = backends(vlink)
     task = asyncio.create_task(
         run_ble_device(
