@@ -34,6 +34,32 @@ from bleak.backends.scanner import AdvertisementData
 from monitord.drivers.ble_errors import AddressNotSeen, AmbiguousName, DeviceGone
 from monitord.drivers.ble_gatt import BleLinkSettings, BleProfile
 
+# Addresses read by a device of this daemon, on each air (the adapter; a simulated link):
+# configured as its `address`, or connected to by its `name` in this run. A scan by name or
+# service never takes one for another device: one Pi serving two chairs, chair-2's cuff by
+# address, waking (an episodic cuff) while chair-2's link waited in its backoff, was taken by
+# chair-1's scan by name: chair-2's patient's reading stored and alerted on as chair-1's,
+# and lost to chair-2 (a cuff pushes a record once; Omron X4 deletes it after transfer).
+_claims: dict[tuple[int, str], tuple[str, object]] = {}  # (air, ADDRESS) -> (owner, token)
+
+
+def air(scanner_backend: type | None) -> int:
+    """Which air a scanner hears: the adapter (None), or a bumble backend's virtual link."""
+    return id(getattr(scanner_backend, "_vlink", None))
+
+
+def claim(on: int, address: str, owner: str, token: object) -> None:
+    """`owner` ("chair/device") reads `address` on air `on`; `token` is the run that says so
+    (its last claim replaces its earlier one; a restarted device's old run, ending late,
+    releases its own claims only)."""
+    release(token)
+    _claims[(on, address.split("/")[0].upper())] = (owner, token)
+
+
+def release(token: object) -> None:
+    for key in [k for k, (_o, t) in _claims.items() if t is token]:
+        del _claims[key]
+
 
 class ScanTiming(Protocol):
     @property
@@ -69,9 +95,11 @@ async def find(
     timing: ScanTiming,
     scanner_backend: type | None,
     known: str | None = None,
+    owner: str = "",
 ) -> BLEDevice:
     """The device to connect to, or a `DeviceGone` / `AmbiguousName` error. `known`: the
-    address a device by name was last connected at (taken at once when heard)."""
+    address a device by name was last connected at (taken at once when heard). `owner`
+    ("chair/device"): by name or service, addresses other devices claimed are not taken."""
     what, match = _matcher(target, profile)
     service = profile.service_uuid.lower()
     kwargs: dict[str, Any] = {}
@@ -84,8 +112,14 @@ async def find(
     first = asyncio.Event()
     again = asyncio.Event()  # the known address heard: no window
 
+    held: dict[str, tuple[str | None, int]] = {}  # matching, but another device's
+    on = air(scanner_backend)
+
     def on_adv(dev: BLEDevice, ad: AdvertisementData) -> None:
-        if match(dev, ad):
+        other = _claims.get((on, dev.address.upper()), (owner, None))[0]
+        if match(dev, ad) and other != owner and not target.address:
+            held[dev.address] = (other, ad.rssi)
+        elif match(dev, ad):
             rssi = max(ad.rssi, seen[dev.address][1]) if dev.address in seen else ad.rssi
             seen[dev.address] = (dev, rssi)
             first.set()
@@ -103,6 +137,9 @@ async def find(
             gone = f"no device with {what} seen in {timing.scan_timeout_s:g} s"
             if target.address and others:
                 raise AddressNotSeen(f"{gone}; advertising its service: {_heard(others)}") from None
+            if held:
+                # (the owner in the name's place: "C4:..:66 'chair-2/bp' (RSSI -60 dBm)")
+                gone += f" but {_heard(held)}, read by that device here, not taken"
             raise DeviceGone(gone) from None
         if by_name and not again.is_set():
             with contextlib.suppress(TimeoutError):

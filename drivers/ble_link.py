@@ -84,7 +84,7 @@ from monitord.drivers.ble_errors import (
     Transient,
     classify,
 )
-from monitord.drivers.ble_find import find
+from monitord.drivers.ble_find import air, claim, find, release
 from monitord.drivers.ble_gatt import (
     Q_EPISODIC,
     Q_SETTLE,
@@ -161,6 +161,8 @@ class _Session:
         self.gave_nothing = False
         self.up_on_value: str | None = None  # the link-up reason held for the first value
         self.address: str | None = None  # the last connection's (told when it changes)
+        self.owner = f"{ctx.chair}/{ctx.device}"
+        self.air = 0  # its scanner's (ble_find.air), set by run_ble_device
 
     def connected(self, name: str | None) -> None:
         """A new connection to a device advertising `name`: its model's quirks apply
@@ -200,6 +202,7 @@ class _Session:
                 self.address,
             )
         self.address = address
+        claim(self.air, address, self.owner, self)  # no other device here takes it (ble_find)
 
     def subscribed(self, reason: str) -> None:
         """Notifications are on: the link is up now, or with the first value when the
@@ -457,6 +460,26 @@ async def run_ble_device(
     timing = timing or LinkTiming()
     rng = rng or random.Random()
     s = _Session(dev, profile, ctx, timing, tap)  # unknown quirk names: refused by the config
+    s.air = air(scanner_backend)
+    if s.target.address:
+        claim(s.air, s.target.address, s.owner, s)
+    try:
+        await _run(s, profile, ctx, timing, rng, scanner_backend, client_backend, tap)
+    finally:
+        release(s)
+
+
+async def _run(
+    s: _Session,
+    profile: BleProfile,
+    ctx: DeviceContext,
+    timing: LinkTiming,
+    rng: random.Random,
+    scanner_backend: type | None,
+    client_backend: type | None,
+    tap: LinkTap | None,
+) -> None:
+    """run_ble_device's loop: find, connect, watch, back off; forever."""
     # attempts per error class since a connection last gave a value (module docstring)
     attempts: dict[type[BleLinkError], int] = {}
 
@@ -474,7 +497,7 @@ async def run_ble_device(
         if me is not None and me.cancelling():
             raise asyncio.CancelledError
         try:
-            target = await find(s.target, profile, timing, scanner_backend, s.address)
+            target = await find(s.target, profile, timing, scanner_backend, s.address, s.owner)
             reason = await _connected_session(s, target, client_backend)
         except asyncio.CancelledError:
             raise

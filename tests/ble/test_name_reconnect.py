@@ -7,9 +7,16 @@ drivers/ble_link.py (tests/ble/test_same_name.py: the first connection)."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
 from datetime import UTC, datetime
 
-from monitord.simulators.ble import SimCuff, VirtualBleLink
+import pytest
+
+from monitord.drivers.ble_link import LinkTiming, run_ble_device
+from monitord.drivers.registry import DRIVERS
+from monitord.simulators.ble import SimCuff, VirtualBleLink, backends
+from tests.kit import device_config
 
 from .helpers import RecordingContext
 from .test_same_name import NAME, bp, by_name
@@ -61,3 +68,55 @@ async def test_episodic_cuff_record_is_fetched_while_the_next_chairs_advertises(
                 )
                 assert theirs.connection is None
     assert {r.values["sys_mmHg"] for r in ctx.readings} == {118.0, 124.0}
+
+
+async def test_a_cuff_another_chair_here_reads_by_address_is_not_taken_by_name(
+    vlink: VirtualBleLink, caplog: pytest.LogCaptureFixture
+) -> None:
+    # One Pi serving two chairs: chair-2's cuff configured by its address, chair-1's by
+    # name alone (check-config warns of chair-1 only). Before: chair-2's cuff, awake while
+    # chair-2's link waited in its backoff between scans, was taken by chair-1's scan by
+    # name (this chair's cuff off): chair-2's patient's 190/80 stored and alerted on as
+    # chair-1's patient's, with nothing said.
+    caplog.set_level(logging.DEBUG, logger="monitord.drivers.ble_link")
+
+    def told() -> list[str]:  # chair-1's lines naming chair-2's device
+        lines = (r.getMessage() for r in caplog.records)
+        return [m for m in lines if m.startswith("chair-1/bp:") and "chair-2/bp" in m]
+
+    ours_ctx = RecordingContext(device="bp")
+    theirs_ctx = RecordingContext(chair="chair-2", device="bp")
+    theirs = SimCuff(NAME, vlink)
+    slow = LinkTiming(scan_timeout_s=0.5, connect_timeout_s=5.0, backoff_scale=1000.0)
+    dev2 = device_config(id="bp", driver="ble-bpm", name=NAME, address=theirs.address_str)
+    client, scanner = backends(vlink)
+    chair2 = asyncio.create_task(
+        run_ble_device(
+            dev2,
+            DRIVERS[dev2.driver],
+            theirs_ctx,
+            client_backend=client,
+            scanner_backend=scanner,
+            timing=slow,
+            rng=random.Random(1),
+        )
+    )
+    try:
+        # chair-2's cuff off at its first scan: its link now waits (its backoff)
+        await theirs_ctx.until(lambda: theirs_ctx.links != [], "chair-2's first scan")
+        async with by_name(vlink, ours_ctx):
+            async with theirs:
+                await theirs.send(bp(190.0), datetime.now(UTC))
+                await ours_ctx.until(
+                    lambda: bool(told()), "chair-1 said chair-2's cuff is heard, not taken"
+                )
+                assert theirs.connection is None
+            async with SimCuff(NAME, vlink) as ours:  # this chair's cuff switched on
+                await ours.send(bp(121.0), datetime.now(UTC))
+                await ours_ctx.until(lambda: bool(ours_ctx.readings), "this chair's cuff read")
+    finally:
+        chair2.cancel()
+        await asyncio.gather(chair2, return_exceptions=True)
+    assert [r.values["sys_mmHg"] for r in ours_ctx.readings] == [121.0]
+    assert f"{theirs.address_str} 'chair-2/bp'" in told()[0], told()
+    assert "read by that device here, not taken" in told()[0], told()
