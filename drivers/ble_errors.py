@@ -5,7 +5,12 @@ one of them by `classify` (drivers/ble_link.py reconnects by it; `monitord scan`
 
 from __future__ import annotations
 
-from bleak.exc import BleakDeviceNotFoundError, BleakError
+from bleak.exc import (
+    BleakDBusError,
+    BleakDeviceNotFoundError,
+    BleakError,
+    BleakGATTProtocolError,
+)
 
 
 class BleLinkError(Exception):
@@ -113,10 +118,16 @@ class ProfileMismatch(BleLinkError):
 _BUSY_HINTS = ("inprogress", "in progress", "busy", "not ready", "notready", "no discovery")
 
 
-# ATT insufficient authentication 0x05, encryption key size 0x0C, encryption 0x0F, as
-# BlueZ says them through bleak ("Operation failed with ATT error: 0x05 (Insufficient
-# Authentication)": BlueZ src/gatt-client.c, bleak exc.py), and BlueZ's own pairing
-# failures (org.bluez.Error.AuthenticationFailed, ...Rejected, ...Canceled, ...Timeout).
+# ATT insufficient authentication 0x05, encryption key size 0x0C, encryption 0x0F. BlueZ
+# says all three as `org.bluez.Error.NotPermitted` "Not paired" (src/gatt-client.c,
+# `create_gatt_dbus_error`; BlueZ 5.4x `org.bluez.Error.NotPaired` "Not Paired"), which
+# bleak 3 raises as a BleakDBusError "[org.bluez.Error.NotPermitted] Not paired": that text
+# matched none of the hints below, and a cuff needing pairing was told "move the device
+# closer". Other bleak backends name the code (BleakGATTProtocolError, or "ATT error:
+# 0x05"). BlueZ's own pairing failures: org.bluez.Error.AuthenticationFailed, ...Rejected,
+# ...Canceled, ...Timeout.
+_NOT_PAIRED = {"org.bluez.Error.NotPaired": None, "org.bluez.Error.NotPermitted": "not paired"}
+_PAIRING_CODES = frozenset({0x05, 0x0C, 0x0F})
 _PAIRING_HINTS = (
     "att error: 0x05",
     "att error: 0x0c",
@@ -134,6 +145,16 @@ def _no_bluez(exc: BaseException) -> bool:
     return isinstance(exc, BleakError) and any(h in str(exc) for h in _NO_BLUEZ_HINTS)
 
 
+def _not_paired(exc: BaseException) -> bool:
+    """BlueZ's "Not paired" (its D-Bus error for ATT 0x05/0x0C/0x0F), or bleak's code."""
+    if isinstance(exc, BleakGATTProtocolError):
+        return int(exc.code) in _PAIRING_CODES
+    if isinstance(exc, BleakDBusError) and exc.dbus_error in _NOT_PAIRED:
+        wanted = _NOT_PAIRED[exc.dbus_error]
+        return wanted is None or (exc.dbus_error_details or "").strip().lower() == wanted
+    return False
+
+
 def classify(exc: BaseException) -> BleLinkError:
     """Map whatever bleak/BlueZ/the OS raised to one of the named error classes."""
     if isinstance(exc, BleLinkError):
@@ -143,7 +164,9 @@ def classify(exc: BaseException) -> BleLinkError:
         return DeviceGone(text)
     if isinstance(exc, FileNotFoundError | ConnectionRefusedError) or _no_bluez(exc):
         return NoBluez(text)
-    if isinstance(exc, BleakError) and any(h in str(exc).lower() for h in _PAIRING_HINTS):
+    if _not_paired(exc) or (
+        isinstance(exc, BleakError) and any(h in str(exc).lower() for h in _PAIRING_HINTS)
+    ):
         return NeedsPairing(text)
     if type(exc).__name__ == "BleakBluetoothNotAvailableError":
         return AdapterBusy(text)

@@ -47,21 +47,23 @@ _PROPS: tuple[tuple[Characteristic.Properties, CharacteristicPropertyName], ...]
 )
 
 
-# ATT errors of a GATT request, raised as BlueZ raises them through bleak. BlueZ gives most
-# codes no D-Bus error of their own: `org.bluez.Error.Failed` "Operation failed with ATT
-# error: 0x%02x" (BlueZ src/gatt-client.c, `create_gatt_dbus_error`, default branch; bleak's
-# BleakDBusError appends the code's name: "... 0x05 (Insufficient Authentication)"). Only
-# the security codes are translated: insufficient authentication 0x05, encryption key size
-# 0x0C, encryption 0x0F (a device that needs pairing). BlueZ first raises the link's
-# security itself (pairs, with the device in its pairing mode) and answers with this only
-# when that fails; this backend does not pair, so it answers at once.
-_BLUEZ_FAILED_ATT = frozenset({0x05, 0x0C, 0x0F})
+# ATT errors of a GATT request, raised as BlueZ raises them through bleak. BlueZ answers
+# the security codes, insufficient authentication 0x05, encryption key size 0x0C and
+# encryption 0x0F (a device that needs pairing), with one D-Bus error of its own:
+# `org.bluez.Error.NotPermitted` "Not paired" (BlueZ src/gatt-client.c,
+# `create_gatt_dbus_error`; BlueZ 5.4x: `org.bluez.Error.NotPaired` "Not Paired"), also for
+# StartNotify's CCCD write; bleak 3 passes it on as a BleakDBusError (bluezdbus/utils.py
+# `assert_gatt_reply`: "REVISIT: could also be 'Not paired'"). BlueZ first raises the
+# link's security itself (pairs, with the device in its pairing mode) and answers with this
+# only when that fails; this backend does not pair, so it answers at once. (Before, this
+# backend said "Operation failed with ATT error: 0x05", BlueZ's text for codes it has no
+# error for, and the classification it tested never met a real BlueZ.)
+_BLUEZ_NOT_PAIRED = frozenset({0x05, 0x0C, 0x0F})
 
 
 def _as_bluez(e: att.ATT_Error) -> BaseException:
-    if e.error_code in _BLUEZ_FAILED_ATT:
-        failed = f"Operation failed with ATT error: 0x{e.error_code:02x}"
-        return BleakDBusError("org.bluez.Error.Failed", [failed])
+    if e.error_code in _BLUEZ_NOT_PAIRED:
+        return BleakDBusError("org.bluez.Error.NotPermitted", ["Not paired"])
     return e
 
 

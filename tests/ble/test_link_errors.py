@@ -13,7 +13,12 @@ from pathlib import Path
 
 import pytest
 from bleak import BleakScanner
-from bleak.exc import BleakDBusError, BleakDeviceNotFoundError, BleakError
+from bleak.exc import (
+    BleakDBusError,
+    BleakDeviceNotFoundError,
+    BleakError,
+    BleakGATTProtocolError,
+)
 
 from monitord.drivers.ble_errors import (
     AdapterBusy,
@@ -36,7 +41,17 @@ from monitord.drivers.ble_link import LinkTiming, backoff_delay
         (BleakError("Not connected"), Transient),
         (TimeoutError(), Transient),
         (EOFError(), Transient),
-        # BlueZ's words for a device that takes a paired hub only (src/gatt-client.c)
+        # BlueZ's words for a device that takes a paired hub only (src/gatt-client.c
+        # create_gatt_dbus_error: ATT 0x05, 0x0C, 0x0F; BlueZ 5.4x NotPaired), as bleak 3
+        # raises them; before, Transient ("move the device closer")
+        (BleakDBusError("org.bluez.Error.NotPermitted", ["Not paired"]), NeedsPairing),
+        (BleakDBusError("org.bluez.Error.NotPaired", ["Not Paired"]), NeedsPairing),
+        (BleakGATTProtocolError(0x05), NeedsPairing),
+        (BleakGATTProtocolError(0x0C), NeedsPairing),
+        # not a pairing matter: a read or write the device never allows, ATT 0x0E
+        (BleakDBusError("org.bluez.Error.NotPermitted", ["Write not permitted"]), Transient),
+        (BleakGATTProtocolError(0x0E), Transient),
+        # other backends' text naming the code
         (
             BleakDBusError("org.bluez.Error.Failed", ["Operation failed with ATT error: 0x05"]),
             NeedsPairing,

@@ -82,10 +82,11 @@ async def test_a_cuff_that_needs_pairing_says_pair_it_once_and_stays_down(
             await asyncio.gather(task, return_exceptions=True)
     assert ctx.links and [up for up, _ in ctx.links] == [False], ctx.links  # no flapping
     why = ctx.links[0][1]
+    # BlueZ's own words for ATT 0x05 (simulators/bleak_bumble.py `_as_bluez`); before,
+    # said "(retrying; if this repeats, move the device closer to the hub)"
     assert why.startswith(
         "enabling 0x2A36 intermediate cuff pressure: BleakDBusError: "
-        "[org.bluez.Error.Failed] Operation failed with ATT error: 0x05 (Insufficient "
-        "Authentication) (the device accepts only a paired hub"
+        "[org.bluez.Error.NotPermitted] Not paired (the device accepts only a paired hub"
     ), why
     pair = f"`pair {cuff.address_str}`, `trust {cuff.address_str}`"
     assert pair in why and "closer" not in why, why
