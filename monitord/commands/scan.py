@@ -33,6 +33,16 @@ _SERVICES: dict[str, tuple[int, str, str, str]] = {
 }
 
 
+# Run beside a monitord that reads this chair's cuff, the scan lists the other chairs'
+# cuffs of the model only (a connected device does not advertise), each with an address
+# ready to paste: configured so, the chair reads another patient's cuff with no warning.
+NOT_LISTED = (
+    "# a device connected now (to a running monitord, or to a phone) does not advertise "
+    "and is not listed: stop monitord (`systemctl stop monitord`) and wake each device "
+    "before choosing its address"
+)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = (
         "List nearby BLE devices advertising the BP (0x1810), HR (0x180D) or PLX (0x1822) "
@@ -147,8 +157,10 @@ async def run(
         return EX_UNAVAILABLE
     if not found:
         out.write(f"# no device advertising BP, HR or PLX services seen in {args.seconds:g} s\n")
+        out.write(NOT_LISTED + "\n")
         return EX_OK
     out.write(f"# {len(found)} device(s) seen in {args.seconds:g} s; paste under [[chairs]]\n")
+    out.write(NOT_LISTED + "\n")
     out.write("\n".join(config_lines(found)))
     return EX_OK
 

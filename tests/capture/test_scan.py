@@ -114,3 +114,48 @@ async def test_scan_without_adapter_is_one_line(capsys: pytest.CaptureFixture[st
     assert len(err) == 1 and err[0].startswith("monitord scan: cannot scan: "), err
     assert "systemctl status dbus bluetooth" in err[0]  # the operator's next step (NoBluez)
     assert out.getvalue() == ""
+
+
+async def test_scan_says_a_device_connected_to_monitord_is_not_listed() -> None:
+    # Two cuffs of one model: this chair's held by a running monitord (connected, so not
+    # advertising), the next chair's advertising. Before: the output listed the next
+    # chair's cuff alone, its address ready to paste, and nothing said this chair's was
+    # missing: the admin configured the other patient's cuff by address (then read with
+    # no warning ever).
+    import asyncio
+    import random
+
+    from monitord.drivers.ble_link import LinkTiming, run_ble_device
+    from tests.kit import RecordingContext, device_config
+
+    air = VirtualBleLink()
+    client, scanner = backends(air)
+    ctx = RecordingContext(device="bp")
+    out = io.StringIO()
+    async with SimCuff("A&D_UA-651", air) as ours, SimCuff("A&D_UA-651", air) as theirs:
+        dev = device_config(id="bp", driver="ble-bpm", address=ours.address_str)
+        daemon = asyncio.create_task(
+            run_ble_device(
+                dev,
+                DRIVERS[dev.driver],
+                ctx,
+                client_backend=client,
+                scanner_backend=scanner,
+                timing=LinkTiming(scan_timeout_s=1.0, backoff_scale=0.01),
+                rng=random.Random(1),
+            )
+        )
+        try:
+            await ctx.until(lambda: ctx.link_up, "this chair's cuff connected")
+            rc = await run(argparse.Namespace(seconds=0.5), scanner_backend=scanner, out=out)
+        finally:
+            daemon.cancel()
+            await asyncio.gather(daemon, return_exceptions=True)
+    assert rc == 0
+    text = out.getvalue()
+    assert ours.address_str not in text and theirs.address_str in text, text
+    assert (
+        "# a device connected now (to a running monitord, or to a phone) does not advertise "
+        "and is not listed: stop monitord (`systemctl stop monitord`) and wake each device "
+        "before choosing its address"
+    ) in text.splitlines(), text
