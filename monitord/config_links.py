@@ -1,6 +1,6 @@
 """Two devices of a config that would read one device, or each other's: a serial port or
-a BLE address named twice (an error), a BLE name without an address named twice (a
-warning). Part of `check-config` (monitord/config_checks.py)."""
+a BLE address named twice (an error), a BLE name without an address (a warning; named
+twice, one naming the other device). Part of `check-config` (monitord/config_checks.py)."""
 
 from __future__ import annotations
 
@@ -73,6 +73,19 @@ def shared_names(cfg: Config, source: str) -> list[str]:
     for i, j, name, me in by_name:
         others = [d for d in naming[name] if d != me]
         if not others:
+            # One chair per Pi: no other device of this config names it, but the next
+            # chair's cuff of the model (its own Pi) advertises the same name; whenever
+            # this one is off or out of range that one is taken, its patient's readings
+            # stored and alerted on as this chair's (drivers/ble_find.py can refuse only
+            # two heard at once). Said, not refused: whether `address` is required is
+            # the planners' (a model may put its serial in its name).
+            out.append(
+                f"{where(cfg, source, f'chairs[{i}].devices[{j}].name')}: warning: {name!r} "
+                "without an address: a device of the same model in range (the next "
+                "chair's) is read as this chair's whenever this one is off or out of "
+                "range; set `address` (`monitord scan` lists them) unless this model's "
+                "name is unique to each device"
+            )
             continue
         out.append(
             f"{where(cfg, source, f'chairs[{i}].devices[{j}].name')}: warning: {name!r} is "

@@ -159,4 +159,29 @@ def test_check_config_warns_of_one_name_on_two_chairs_without_an_address(address
     told = [f"c.toml: chairs[0].devices[0].name: warning: {why.format(other='chair-2/bp')}"]
     if not address:  # chair-2's cuff, found by its address, reads only its own
         told.append(f"c.toml: chairs[1].devices[0].name: warning: {why.format(other='chair-1/bp')}")
+    told.append(f"c.toml: chairs[1].devices[1].name: warning: 'Nonin3230' {ALONE}")
+    assert warnings == told
+
+
+ALONE = (
+    "without an address: a device of the same model in range (the next chair's) is read as "
+    "this chair's whenever this one is off or out of range; set `address` (`monitord scan` "
+    "lists them) unless this model's name is unique to each device"
+)
+
+
+@pytest.mark.parametrize("address", ["", 'address = "C4:A5:DF:44:55:66"'])
+def test_check_config_warns_of_a_name_alone_on_a_pi_of_one_chair(address: str) -> None:
+    # One chair per Pi (the usual install): no other device of the config names the cuff,
+    # but the next chair's cuff of the model, on its own Pi, advertises the same name and is
+    # taken whenever this one is off (drivers/ble_find.py refuses only two heard at once).
+    # Before: said ok.
+    cfg = loads_config(
+        _TWO_CHAIRS.split('[[chairs]]\nid = "chair-2"')[0].replace(
+            'name = "A&D_UA-651"', f'name = "A&D_UA-651"\n  {address}'
+        )
+    )
+    errors, warnings = check(cfg, "c.toml")
+    assert errors == []
+    told = [] if address else [f"c.toml: chairs[0].devices[0].name: warning: 'A&D_UA-651' {ALONE}"]
     assert warnings == told
