@@ -18,7 +18,7 @@ from pathlib import Path
 
 from monitord import credentials, serviceuser
 from monitord.config import Config, where
-from monitord.config_links import shared_links, shared_names
+from monitord.config_links import numbered_ports, shared_links, shared_names
 from monitord.config_silence import silence_warning
 from monitord.config_station import STATION_PASSWORD_ENV
 from monitord.config_tls import ca_problem, station_problems
@@ -321,6 +321,7 @@ def check(
             )
     errors += shared_links(cfg, source)
     warnings += shared_names(cfg, source)
+    warnings += numbered_ports(cfg, source)
     warnings += _acl_fit(cfg, source)
     return errors, warnings
 

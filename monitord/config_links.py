@@ -1,10 +1,13 @@
 """Two devices of a config that would read one device, or each other's: a serial port or
 a BLE address named twice (an error), a BLE name without an address (a warning; named
-twice, one naming the other device). Part of `check-config` (monitord/config_checks.py)."""
+twice, one naming the other device), a serial port named by the kernel's number (a
+warning: a reboot may give it to another adapter). Part of `check-config`
+(monitord/config_checks.py)."""
 
 from __future__ import annotations
 
 import os
+import re
 
 from monitord.config import Config, where
 
@@ -92,5 +95,74 @@ def shared_names(cfg: Config, source: str) -> list[str]:
             f"also {others[0]}'s name and this device has no address: devices of one model "
             "advertise one name, so this chair may read the other's device (another "
             "patient's readings); set `address` (`monitord scan` lists them)"
+        )
+    return out
+
+
+# The names Linux gives USB serial adapters (usb-serial: FTDI, Prolific, CH340, CP210x; and
+# cdc-acm) in the order they enumerate, which a reboot or a replug may change. Not ttyAMA
+# or ttyS: a Pi's own UARTs (and a PC's) are numbered by the board, the same at each boot.
+KERNEL_NUMBERED = re.compile(r"/dev/tty(USB|ACM)[0-9]+")
+
+BY_ID_ADVICE = (
+    "name it by its adapter: /dev/serial/by-id/... (`ls -l /dev/serial/by-id/` lists "
+    "each adapter and the tty it is now; unplug one to tell whose it is), or "
+    "/dev/serial/by-path/... (the USB socket) for identical adapters without a serial "
+    "number, which share one by-id name"
+)
+
+
+def numbered_ports(cfg: Config, source: str) -> list[str]:
+    """A real serial device on a kernel-numbered port (/dev/ttyUSB0): the number goes to
+    whichever adapter enumerates first, so after a reboot or a replug it may be another
+    device's. With another serial device of the same driver on this machine the two can
+    swap silently (each chair decodes the other's patient, stored and alerted on as its
+    own); with another of another driver neither decodes (both lost); alone, another USB
+    serial device (a second adapter, a USB modem) may take its number (this one lost).
+    A warning, not an error: refusing the config would stop monitoring at an upgrade."""
+    from monitord.drivers.serial_link import SerialLinkSettings
+
+    serial: list[tuple[int, int, str, str, str]] = []  # (i, j, chair/device, driver, port)
+    for i, chair in enumerate(cfg.chairs):
+        for j, dev in enumerate(chair.devices):
+            s = dev.settings
+            if dev.simulate is None and isinstance(s, SerialLinkSettings) and s.port:
+                if "://" not in s.port:  # socket:// and the like: no adapter to renumber
+                    serial.append((i, j, f"{chair.id}/{dev.id}", dev.driver, s.port))
+    out: list[str] = []
+    for i, j, me, driver, port in serial:
+        if not KERNEL_NUMBERED.fullmatch(os.path.normpath(port)):
+            continue
+        # Any other adapter counts, a by-id one too: after a renumbering this port may
+        # be the very tty that other device's link now points at. Each other device as
+        # (another chair's?, chair/device, driver), another chair's first (in config
+        # order): a swap with it reads another patient.
+        others = [(oi != i, who, d) for oi, _, who, d, _ in serial if who != me]
+        others.sort(key=lambda o: not o[0])
+        same = [(elsewhere, who) for elsewhere, who, d in others if d == driver]
+        if same and same[0][0]:
+            risk = (
+                f"with {same[0][1]}'s adapter (the same driver) on this machine the two "
+                "may swap, each chair then reading the other's patient with no fault shown"
+            )
+        elif same:
+            risk = (
+                f"with {same[0][1]}'s adapter (the same driver) on this machine the two "
+                "may swap, each device's readings then stored as the other's"
+            )
+        elif others:
+            risk = (
+                f"with {others[0][1]}'s adapter on this machine the two may swap, and "
+                "neither decodes the other's device: both lost"
+            )
+        else:
+            risk = (
+                "another USB serial device (a second adapter, a USB modem) may take its "
+                "number: this device then lost"
+            )
+        out.append(
+            f"{where(cfg, source, f'chairs[{i}].devices[{j}].port')}: warning: {port} is "
+            "numbered by the kernel in the order USB adapters appear, which a reboot or "
+            f"a replug can change: {risk}; {BY_ID_ADVICE}"
         )
     return out

@@ -13,7 +13,8 @@ from monitord.cli import main as cli_main
 CHAIR = (
     '[site]\nid = "alerts-test"\n'
     '[[chairs]]\nid = "chair-1"\n'
-    '[[chairs.devices]]\nid = "ox"\ndriver = "masimo-ascii"\nport = "/dev/ttyUSB0"\n'
+    '[[chairs.devices]]\nid = "ox"\ndriver = "masimo-ascii"\n'
+    'port = "/dev/serial/by-id/usb-ox-if00"\n'  # a stable name: /dev/ttyUSB0 is warned of
 )
 
 

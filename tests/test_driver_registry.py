@@ -30,6 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PRODUCT = ("monitord", "drivers", "simulators")  # folders (monitord/ holds links to the others)
 SERIAL = [d.name for d in DRIVERS.values() if d.transport == "serial"]
 
+# A stable port name: a kernel-numbered /dev/ttyUSB0 is a warning of its own
+# (tests/ops/test_serial_port_names.py), and these tests expect their own warning alone.
+BY_ID = "/dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A10KXYZ1-if00-port0"
+
 
 def _strings(path: Path) -> set[str]:
     return {
@@ -214,7 +218,7 @@ def test_config_validates_a_device_with_its_drivers_settings_model(name: str) ->
 def test_a_key_of_another_driver_is_ignored_with_a_warning_as_before() -> None:
     # poll_interval_s is IntelliVue's: an oximeter's config keeps loading (it always did),
     # and check-config says it means nothing there
-    cfg = loads_config(_device("masimo-ascii", 'port = "/dev/ttyUSB0"\npoll_interval_s = 1\n'))
+    cfg = loads_config(_device("masimo-ascii", f'port = "{BY_ID}"\npoll_interval_s = 1\n'))
     assert cfg.chairs[0].devices[0].ignored == ("poll_interval_s",)
     assert check(cfg, "c.toml")[1] == [
         "c.toml: chairs[0].devices[0].poll_interval_s: warning: not a setting of driver "
@@ -222,7 +226,7 @@ def test_a_key_of_another_driver_is_ignored_with_a_warning_as_before() -> None:
     ]
     # ... and IntelliVue's own model still checks it
     with pytest.raises(ConfigError) as e:
-        loads_config(_device("intellivue", 'port = "/dev/ttyUSB0"\npoll_interval_s = 0.2\n'))
+        loads_config(_device("intellivue", f'port = "{BY_ID}"\npoll_interval_s = 0.2\n'))
     assert "poll_interval_s: 0.2 s is faster than an IntelliVue accepts" in e.value.lines[0]
 
 
@@ -277,7 +281,7 @@ def test_every_serial_driver_states_a_period_shorter_than_its_silence(name: str)
 def test_a_device_silence_within_its_drivers_period_is_warned_of() -> None:
     # A Rad-8 sends a line a second: `silence_s = 1` drops and reopens a working link
     # between two lines. check-config said nothing (only IntelliVue's poll was checked).
-    port = 'port = "/dev/ttyUSB0"\n'
+    port = f'port = "{BY_ID}"\n'
     cfg = loads_config(_device("masimo-ascii", f"{port}silence_s = 1\n"))
     assert check(cfg, "c.toml")[1] == [
         "c.toml: chairs[0].devices[0].silence_s: warning: 1 s is not longer than the "
@@ -306,7 +310,7 @@ def test_a_silence_within_the_gap_one_noisy_frame_leaves_is_warned_of(
     # A Nonin frame with a bad checksum loses its packet: the next reading comes 2/3 s
     # after the last one. `silence_s = 0.5` was longer than the 1/3 s period and passed
     # check-config, yet one noisy frame dropped the working link (tech.device_lost).
-    cfg = loads_config(_device(driver, f'port = "/dev/ttyUSB0"\nsilence_s = {silence}\n'))
+    cfg = loads_config(_device(driver, f'port = "{BY_ID}"\nsilence_s = {silence}\n'))
     assert check(cfg, "c.toml")[1] == [
         f"c.toml: chairs[0].devices[0].silence_s: warning: {silence} s is not longer than the "
         f"{lost} s the {driver} device takes to give the next reading when one frame or line "
@@ -327,7 +331,7 @@ def test_a_polled_monitors_silence_is_weighed_against_its_poll_default_included(
     # otherwise). The warning weighed silence_s against the answer's 1 s alone: 1.5 s,
     # shorter than a poll and its answer, passed; poll_interval_s = 1 with the same
     # silence_s is refused by IntelliVueOptions.
-    port = 'port = "/dev/ttyUSB0"\n'
+    port = f'port = "{BY_ID}"\n'
     cfg = loads_config(_device("intellivue", f"{port}silence_s = 1.5\n"))
     assert check(cfg, "c.toml")[1] == [
         "c.toml: chairs[0].devices[0].silence_s: warning: 1.5 s is shorter than the "
@@ -346,7 +350,7 @@ def test_a_polled_monitors_silence_advice_once_followed_is_not_warned_of(poll: s
     # silence_s to at least 11", check-config's warning of a 1.5-s silence said "at least
     # 2"; either done, check-config warned that it did not outlast one lost answer (21 s,
     # 3 s). The advice is now the value that passes both.
-    port = 'port = "/dev/ttyUSB0"\n'
+    port = f'port = "{BY_ID}"\n'
     try:
         cfg = loads_config(_device("intellivue", f"{port}{poll}silence_s = 1.5\n"))
         advice = check(cfg, "c.toml")[1][0]
@@ -363,7 +367,7 @@ def test_a_polled_monitors_default_silence_within_one_lost_answer_is_warned_of()
     # Polled every 3 s with the driver's default 5-s silence: IntelliVueOptions passes it
     # (3 + 1 <= 5), and check-config weighed only a silence_s set in the file, yet one
     # answer lost to line noise leaves 7 s without one: the working link dropped.
-    port = 'port = "/dev/ttyUSB0"\n'
+    port = f'port = "{BY_ID}"\n'
     cfg = loads_config(_device("intellivue", f"{port}poll_interval_s = 3\n"))
     assert check(cfg, "c.toml")[1] == [
         "c.toml: chairs[0].devices[0].poll_interval_s: warning: polled every 3 s, the "
@@ -384,7 +388,7 @@ def test_a_polled_monitors_silence_within_one_lost_answer_is_warned_of(
     # comes two polls (and up to an answer's second) after the last. `silence_s = 2` with
     # the 1-s default poll, or 11 with a 10-s poll (what IntelliVueOptions' refusal asks
     # for at least), passed check-config, yet one noisy answer dropped the working link.
-    keys = f'port = "/dev/ttyUSB0"\n{"poll_interval_s = " + poll + chr(10) if poll else ""}'
+    keys = f'port = "{BY_ID}"\n{"poll_interval_s = " + poll + chr(10) if poll else ""}'
     cfg = loads_config(_device("intellivue", f"{keys}silence_s = {silence}\n"))
     assert check(cfg, "c.toml")[1] == [
         f"c.toml: chairs[0].devices[0].silence_s: warning: {silence} s is not longer than the "

@@ -40,6 +40,11 @@ path = "{tmp}/outbox.sqlite"
 """
 
 
+# The adapter's stable name (a kernel-numbered /dev/ttyUSB0 is a warning of its own,
+# tests/ops/test_serial_port_names.py): these tests expect their warning alone.
+BY_ID = "/dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A10KXYZ1-if00-port0"
+
+
 def oximeter(chair: str, port: str | Path) -> str:
     return (
         f'[[chairs]]\nid = "{chair}"\n'
@@ -168,7 +173,7 @@ def test_a_gpio_annunciator_without_its_binding_is_warned_of(tmp_path: Path) -> 
     cfg.write_text(
         BASE.format(tmp=tmp_path)
         + '[annunciator]\ngpio_chip = "/dev/null"\ngpio_line = 17\n'
-        + oximeter("chair-1", "/dev/ttyUSB0")
+        + oximeter("chair-1", BY_ID)
     )
     hide = "import sys; sys.modules['gpiod'] = None; from monitord.cli import main; "
     r = subprocess.run(
@@ -199,7 +204,7 @@ def test_an_empty_secret_is_warned_of(tmp_path: Path) -> None:
             "[mqtt]\nenabled = false\n",
             f'[mqtt]\nusername = "chair-1"\npassword_file = "{secret}"\n',
         )
-        + oximeter("chair-1", "/dev/ttyUSB0")
+        + oximeter("chair-1", BY_ID)
     )
     r = monitord("check-config", str(cfg))
     assert (r.returncode, r.stdout) == (0, "ok\n")
