@@ -26,6 +26,11 @@ STATE_DIR = Path("/var/lib/monitord")
 UNIT_DEVICES = ("ttyUSB", "ttyACM")
 
 
+# udev's stable names of USB serial adapters (systemd's rules.d/60-serial.rules): by-id
+# from the adapter's vendor, model and serial number, by-path from its USB socket.
+SERIAL_LINKS = (Path("/dev/serial/by-id"), Path("/dev/serial/by-path"))
+
+
 # What the shipped unit hides from the daemon: ProtectHome=yes (/home, /root, /run/user
 # empty) and PrivateTmp=yes (its own empty /tmp, /var/tmp).
 UNIT_HIDDEN = tuple(Path(p) for p in ("/home", "/root", "/run/user", "/tmp", "/var/tmp"))
@@ -172,6 +177,30 @@ def check_unit_device(name: str, port: str) -> Check | None:
     )
 
 
+def adapter_note(port: str, who: str) -> str:
+    """For a port named by its device node (/dev/ttyUSB0: a kernel number, which a reboot
+    may give to another adapter), the stable name udev now gives that adapter, to paste
+    into the config (check-config warns of the number); "" for a port named by a link
+    (by-id, by-path, an admin's own udev rule) or with none leading to it."""
+    if os.path.islink(port):
+        return ""
+    real = os.path.realpath(port)
+    for base in SERIAL_LINKS:
+        try:
+            links = sorted(base.iterdir())
+        except OSError:
+            continue
+        for link in links:
+            if os.path.realpath(link) == real:
+                # Now: after a swap the link leads to the other chair's adapter, hence the
+                # check before pasting it.
+                return (
+                    f"{port} is {link} now: set that as its port once you have checked "
+                    f"it is {who}'s device (unplug it: the link goes)"
+                )
+    return ""
+
+
 def check_serial(cfg: Config) -> list[Check]:
     """Each serial port opens, with the line settings and the exclusive lock the daemon
     uses (drivers/serial_link.py). termios settings belong to the tty, not to our file
@@ -206,6 +235,7 @@ def check_serial(cfg: Config) -> list[Check]:
                 f"{settings['baudrate']} {settings['bytesize']}{settings['parity']}"
                 f"{settings['stopbits']:g}"
             )
+            note = "" if url else adapter_note(d.port, f"{chair.id}/{dev.id}")
             try:
                 extra = {} if url else {"exclusive": True}
                 s = serial.serial_for_url(d.port, timeout=0, **settings, **extra)
@@ -227,6 +257,7 @@ def check_serial(cfg: Config) -> list[Check]:
                             f"{d.port} present and in use (held by another process: the "
                             "running monitord, or `monitord capture`); not opened, its "
                             "settings left as they are",
+                            note,
                         )
                     )
                 else:
@@ -242,7 +273,7 @@ def check_serial(cfg: Config) -> list[Check]:
                     )
                 )
             else:
-                out.append(ok(name, f"{d.port} present and opens ({line})"))
+                out.append(ok(name, f"{d.port} present and opens ({line})", note))
             if not url and (blocked := check_unit_device(name, d.port)) is not None:
                 out.append(blocked)
     if not out:

@@ -132,3 +132,30 @@ def test_the_allowed_device_list_is_the_units() -> None:
         if ln.startswith("DeviceAllow=")
     ]
     assert tuple(allowed) == UNIT_DEVICES
+
+
+def test_a_port_named_by_its_node_is_told_its_adapters_stable_name(
+    tmp_path: Path, pty: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A port named by its kernel number (/dev/ttyUSB0) passed doctor with a bare `ok`: the
+    admin, warned by check-config to use the adapter's /dev/serial/by-id/ name, had to find
+    which link leads to it. Now the ok line names the link udev gives that adapter, to be
+    checked as this chair's before it is pasted. A folder of links stands in for udev's
+    /dev/serial/by-id (none on a test machine), a pty for the adapter's tty."""
+    import monitord.commands.doctor_host as doctor_host
+
+    by_id = tmp_path / "by-id"
+    by_id.mkdir()
+    link = by_id / "usb-FTDI_FT232R_USB_UART_A10KXYZ1-if00-port0"
+    link.symlink_to(pty)
+    (by_id / "usb-FTDI_FT232R_USB_UART_A10KXYZ2-if00-port0").symlink_to("/dev/null")
+    monkeypatch.setattr(doctor_host, "SERIAL_LINKS", (by_id, tmp_path / "no-by-path"))
+    lines = check_serial(config(tmp_path, pty, "masimo-ascii"))
+    assert lines[0].line() == (
+        f"ok    serial chair-1/ox: {pty} present and opens (9600 8N1) ({pty} is {link} "
+        "now: set that as its port once you have checked it is chair-1/ox's device "
+        "(unplug it: the link goes))"
+    )
+    # Named by the link already: nothing to add.
+    lines = check_serial(config(tmp_path, str(link), "masimo-ascii"))
+    assert lines[0].line() == f"ok    serial chair-1/ox: {link} present and opens (9600 8N1)"
