@@ -10,6 +10,7 @@ import os
 import shutil
 import stat
 import subprocess
+import termios
 from pathlib import Path
 
 from monitord import serviceuser
@@ -210,7 +211,7 @@ def check_serial(cfg: Config) -> list[Check]:
     import serial
 
     from monitord.drivers.registry import DRIVERS
-    from monitord.drivers.serial_link import SerialLinkSettings, line_settings
+    from monitord.drivers.serial_link import LinkError, SerialLinkSettings, line_settings
 
     out: list[Check] = []
     for chair in cfg.chairs:
@@ -246,6 +247,18 @@ def check_serial(cfg: Config) -> list[Check]:
                         name,
                         f"{d.port}: permission denied",
                         f"usermod -a -G dialout {SERVICE_USER} (and run doctor as root)",
+                    )
+                )
+                continue
+            except termios.error as e:
+                # The tty refused the driver's line settings: pyserial lets termios.error
+                # through, which ended doctor with a traceback (the daemon says it as
+                # LinkError.LINE_SETTINGS, drivers/serial_link.py).
+                out.append(
+                    fail(
+                        name,
+                        f"{d.port}: the port refused the line settings {line} ({e.args[-1]})",
+                        LinkError.LINE_SETTINGS.advice,
                     )
                 )
                 continue

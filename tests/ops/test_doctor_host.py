@@ -159,3 +159,19 @@ def test_a_port_named_by_its_node_is_told_its_adapters_stable_name(
     # Named by the link already: nothing to add.
     lines = check_serial(config(tmp_path, str(link), "masimo-ascii"))
     assert lines[0].line() == f"ok    serial chair-1/ox: {link} present and opens (9600 8N1)"
+
+
+def test_line_settings_the_tty_refuses_are_a_fail_line(tmp_path: Path, pty: str) -> None:
+    """A tty that refuses the driver's line settings (tcsetattr: EINVAL) ended doctor with
+    a termios.error traceback, every later check unsaid: pyserial lets termios.error
+    through, doctor caught OSError and serial's own errors only. A Linux pty opened once
+    with odd parity refuses the same settings at its next open: it stands in for such a
+    port. Now it is one FAIL line, with the daemon's advice for it."""
+    first = serial.Serial(pty, baudrate=19200, parity="O", timeout=0)
+    first.close()
+    lines = check_serial(config(tmp_path, pty))
+    assert [c.line() for c in lines][:1] == [
+        f"FAIL  serial chair-1/ox: {pty}: the port refused the line settings 19200 8O1 "
+        "(Invalid argument) -> fix: the port does not take this device's baud rate, parity "
+        "or stop bits: check baudrate/parity/stopbits and that the adapter supports them"
+    ]
