@@ -14,6 +14,11 @@ alarms at all:
   someone may want the data back), a fresh store is created, and a technical alarm says so;
 - written by a newer monitord: refused (exit 78 with the reason), not moved aside: a
   downgrade must not hide the newer data; the operator decides;
+- an existing store on a full disk (SQLite says "database or disk is full", or "disk I/O
+  error" when it cannot create the -shm file): not a bad store, so kept where it is, not
+  moved aside (that hid its undelivered backlog and the engines' snapshot, and the next
+  start, space freed, began empty); this run works from memory as below, the alarm says
+  the disk is full, and the next start opens the store with everything in it;
 - nothing can be written where the store lives (read-only mount, no permission, no space
   even for an empty store): the daemon runs on a store in memory, with a technical alarm
   that stays up. We chose this over exiting for systemd to retry: a read-only file system
@@ -41,6 +46,9 @@ from monitord.techalarm import TechAlarms
 log = logging.getLogger("monitord.store")
 
 EX_TEMPFAIL = 75  # sysexits.h: another instance holds the store; systemd may retry later
+# Below this much free space where the store lives, a failed open is the disk's, not the
+# file's: SQLite needs room for its -shm (32 KiB), a WAL frame and the pages it grows by.
+FULL_DISK_BYTES = 1 << 20
 
 
 class StoreLocked(Exception):
@@ -117,6 +125,15 @@ def open_store(
         why = _why(e)
     if not os.path.lexists(path):
         return _in_memory(path, cfg, alarms, f"cannot create it ({why})")
+    free = _free_bytes(path)
+    if free is not None and free < FULL_DISK_BYTES:
+        return _in_memory(
+            path,
+            cfg,
+            alarms,
+            f"on a full disk ({free} bytes free; {why}): kept as it is, not moved aside; "
+            "free disk space",
+        )
     try:
         bad = move_aside(path)
     except OSError as e:
@@ -190,6 +207,15 @@ def move_aside(path: Path) -> Path:
                 os.rename(side, bad.with_name(bad.name + suffix))
     log.debug("moved the unusable store %s to %s (kept, not deleted)", path, bad)
     return bad
+
+
+def _free_bytes(path: Path) -> int | None:
+    """Space free to this user on the store's file system, or None if it cannot be read."""
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
 
 
 def _why(e: BaseException) -> str:
