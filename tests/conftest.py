@@ -173,6 +173,7 @@ LONG_FIRST = (
     "ops/test_deb.py",  # 62 (builds the .deb once: a module fixture)
     "ops/test_install.py",  # 50 (installs once: tests/ops/conftest.py)
     "bench/test_bench_parts.py",  # 43
+    "faults/test_chain_chaos_store.py",  # 42 (one seed, 2026-12-04)
     "faults/test_store_budget.py",  # 35
     "station/test_station_daemon_loop.py",  # 29
     "test_static_checks.py",  # 25

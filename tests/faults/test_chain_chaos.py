@@ -109,8 +109,9 @@ class Watcher:
     """The observer: persistent session (clean_session=False), QoS 1, reconnecting on its
     own; keeps every event, every refusal and each chair's latest active set."""
 
-    def __init__(self, broker: Mosquitto, prefix: str) -> None:
+    def __init__(self, broker: Mosquitto, prefix: str, login: dict[str, Any] | None = None) -> None:
         self.broker, self.base = broker, f"{prefix}/{SITE}"
+        self.login = login or {}  # username, password, tls_context on the shipped broker
         self.ident = unique_name("chaos-watch")
         self.events: list[dict[str, Any]] = []
         self.errors: list[dict[str, Any]] = []
@@ -126,6 +127,7 @@ class Watcher:
                     identifier=self.ident,
                     clean_session=False,
                     timeout=2,
+                    **self.login,
                 ) as c:
                     await c.subscribe(
                         [
@@ -161,8 +163,15 @@ class Nurse:
     counts as sent only once the broker acknowledged it (PUBACK); one refused at the
     connection is one she saw fail."""
 
-    def __init__(self, broker: Mosquitto, prefix: str, rng: random.Random) -> None:
+    def __init__(
+        self,
+        broker: Mosquitto,
+        prefix: str,
+        rng: random.Random,
+        login: dict[str, Any] | None = None,
+    ) -> None:
         self.broker, self.base, self.rng = broker, f"{prefix}/{SITE}", rng
+        self.login = login or {}
         self.sent: list[tuple[str, str, str]] = []  # (chair, alert_id, by)
         self.failed = 0
 
@@ -182,7 +191,9 @@ class Nurse:
         chair, alert_id = self.rng.choice(choices)
         by = f"nurse-{len(self.sent) + self.failed}"
         try:
-            async with aiomqtt.Client(self.broker.host, self.broker.port, timeout=3) as c:
+            async with aiomqtt.Client(
+                self.broker.host, self.broker.port, timeout=3, **self.login
+            ) as c:
                 body = json.dumps({"alert_id": alert_id, "by": by})
                 await c.publish(f"{self.base}/{chair}/cmd/ack", body, qos=1)
         except aiomqtt.MqttError:
