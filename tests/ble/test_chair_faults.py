@@ -8,45 +8,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 
 import pytest
 from bleak import BleakClient
 from bumble.hci import Address
 
-from monitord.drivers.ble_link import LinkTiming, run_ble_device
-from monitord.drivers.registry import DRIVERS
+from monitord.drivers.ble_link import LinkTiming
 from monitord.simulators.ble import SimCuff, SimStrap, VirtualBleLink, backends
-from tests.kit import device_config
 
 from .helpers import RecordingContext
+from .test_e2e_link import running
 
 FAST = LinkTiming(scan_timeout_s=0.5, connect_timeout_s=5.0, backoff_scale=0.01)
 LOGGER = "monitord.drivers.ble_link"
 
 
-@asynccontextmanager
-async def linked(vlink: VirtualBleLink, ctx: RecordingContext, **table: str) -> AsyncIterator[None]:
-    dev = device_config(id="bp", driver="ble-bpm", **table)
-    client, scanner = backends(vlink)
-    task = asyncio.create_task(
-        run_ble_device(
-            dev,
-            DRIVERS[dev.driver],
-            ctx,
-            client_backend=client,
-            scanner_backend=scanner,
-            timing=FAST,
-            rng=random.Random(1),
-        )
-    )
-    try:
-        yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+def linked(
+    vlink: VirtualBleLink, ctx: RecordingContext, **table: str
+) -> AbstractAsyncContextManager[asyncio.Task[None]]:
+    """A cuff by `address` or `name` (tests/ble/test_e2e_link.py `running`)."""
+    return running(vlink, ctx, FAST, id="bp", driver="ble-bpm", **table)
 
 
 def told(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:

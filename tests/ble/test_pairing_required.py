@@ -7,9 +7,7 @@ to pair fails (simulators/bleak_bumble.py `_as_bluez`)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 
 import pytest
 from bumble.att import Attribute
@@ -20,12 +18,11 @@ from bumble.gatt import (
     Service,
 )
 
-from monitord.drivers.ble_link import LinkTiming, run_ble_device
-from monitord.drivers.registry import DRIVERS
-from monitord.simulators.ble import SimCuff, VirtualBleLink, backends
-from tests.kit import device_config
+from monitord.drivers.ble_link import LinkTiming
+from monitord.simulators.ble import SimCuff, VirtualBleLink
 
 from .helpers import RecordingContext
+from .test_e2e_link import running
 
 FAST = LinkTiming(scan_timeout_s=1.0, connect_timeout_s=5.0, backoff_scale=0.01)
 LOGGER = "monitord.drivers.ble_link"
@@ -59,27 +56,11 @@ async def test_a_cuff_that_needs_pairing_says_pair_it_once_and_stays_down(
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     ctx = RecordingContext(device="bp")
     async with PairedOnlyCuff("A&D_UA-651", vlink) as cuff:
-        dev = device_config(id="bp", driver="ble-bpm", address=cuff.address_str)
-        client, scanner = backends(vlink)
-        task = asyncio.create_task(
-            run_ble_device(
-                dev,
-                DRIVERS[dev.driver],
-                ctx,
-                client_backend=client,
-                scanner_backend=scanner,
-                timing=FAST,
-                rng=random.Random(1),
-            )
-        )
-        try:
+        async with running(vlink, ctx, FAST, id="bp", driver="ble-bpm", address=cuff.address_str):
             await ctx.until(
                 lambda: sum("retry in" in r.getMessage() for r in caplog.records) >= 3,
                 "three refused subscriptions",
             )
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
     assert ctx.links and [up for up, _ in ctx.links] == [False], ctx.links  # no flapping
     why = ctx.links[0][1]
     # BlueZ's own words for ATT 0x05 (simulators/bleak_bumble.py `_as_bluez`); before,

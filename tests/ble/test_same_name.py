@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,14 +15,13 @@ import pytest
 
 from monitord.config import loads_config
 from monitord.config_checks import check
-from monitord.drivers.ble_link import LinkTiming, run_ble_device
-from monitord.drivers.registry import DRIVERS
+from monitord.drivers.ble_link import LinkTiming
 from monitord.models import Kind
 from monitord.simulators.base import SimEvent
-from monitord.simulators.ble import SimCuff, VirtualBleLink, backends
-from tests.kit import device_config
+from monitord.simulators.ble import SimCuff, VirtualBleLink
 
 from .helpers import RecordingContext
+from .test_e2e_link import running
 
 FAST = LinkTiming(scan_timeout_s=1.0, connect_timeout_s=5.0, backoff_scale=0.01)
 NAME = "A&D_UA-651"
@@ -40,28 +37,11 @@ def bp(sys_: float) -> SimEvent:
     return SimEvent(Kind.BP, values)
 
 
-@asynccontextmanager
-async def by_name(
+def by_name(
     vlink: VirtualBleLink, ctx: RecordingContext, **table: Any
-) -> AsyncIterator[None]:
-    dev = device_config(id="bp", driver="ble-bpm", name=NAME, **table)
-    client, scanner = backends(vlink)
-    task = asyncio.create_task(
-        run_ble_device(
-            dev,
-            DRIVERS[dev.driver],
-            ctx,
-            client_backend=client,
-            scanner_backend=scanner,
-            timing=FAST,
-            rng=random.Random(1),
-        )
-    )
-    try:
-        yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+) -> AbstractAsyncContextManager[asyncio.Task[None]]:
+    """This chair's cuff by its advertised name alone (tests/ble/test_e2e_link.py `running`)."""
+    return running(vlink, ctx, FAST, id="bp", driver="ble-bpm", name=NAME, **table)
 
 
 async def test_a_name_two_cuffs_advertise_reads_neither_and_says_which(
