@@ -14,11 +14,13 @@ alarms at all:
   someone may want the data back), a fresh store is created, and a technical alarm says so;
 - written by a newer monitord: refused (exit 78 with the reason), not moved aside: a
   downgrade must not hide the newer data; the operator decides;
-- an existing store on a full disk (SQLite says "database or disk is full", or "disk I/O
+- an intact store on a full disk (SQLite says "database or disk is full", or "disk I/O
   error" when it cannot create the -shm file): not a bad store, so kept where it is, not
   moved aside (that hid its undelivered backlog and the engines' snapshot, and the next
   start, space freed, began empty); this run works from memory as below, the alarm says
-  the disk is full, and the next start opens the store with everything in it;
+  the disk is full, and the next start opens the store with everything in it. A store
+  SQLite calls not a database or malformed, or that fails its check, is bad whatever the
+  space: moved aside as above (kept, it sent every start to memory on a small volume);
 - nothing can be written where the store lives (read-only mount, no permission, no space
   even for an empty store): the daemon runs on a store in memory, with a technical alarm
   that stays up. We chose this over exiting for systemd to retry: a read-only file system
@@ -122,11 +124,11 @@ def open_store(
     except SchemaTooNew:
         raise
     except (sqlite3.Error, OutboxError, OSError) as e:
-        why = _why(e)
+        why, bad_file = _why(e), _bad_file(e)
     if not os.path.lexists(path):
         return _in_memory(path, cfg, alarms, f"cannot create it ({why})")
     free = _free_bytes(path)
-    if free is not None and free < FULL_DISK_BYTES:
+    if not bad_file and free is not None and free < FULL_DISK_BYTES:
         return _in_memory(
             path,
             cfg,
@@ -216,6 +218,21 @@ def _free_bytes(path: Path) -> int | None:
     except OSError:
         return None
     return st.f_bavail * st.f_frsize
+
+
+# SQLite's verdicts on the file itself (not a database; malformed): no amount of free space
+# opens it. Without this a garbage or corrupt store on a small, nearly full volume (under
+# FULL_DISK_BYTES free, yet room for a fresh store) was kept and every start ran from
+# memory, the alarm blaming a full disk.
+FILE_FAULTS = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
+
+
+def _bad_file(e: BaseException) -> bool:
+    """The open failed on the file's content (a directory, a failed integrity check, not a
+    database, malformed), whatever the space: moved aside even on a full disk."""
+    if isinstance(e, OutboxError):
+        return True
+    return isinstance(e, sqlite3.Error) and getattr(e, "sqlite_errorcode", None) in FILE_FAULTS
 
 
 def _why(e: BaseException) -> str:

@@ -18,6 +18,7 @@ that died without closing it: WAL and -shm on disk).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -26,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from monitord.config import StorageConfig
-from monitord.storeopen import open_store
+from monitord.storeopen import FULL_DISK_BYTES, open_store
 from monitord.techalarm import TechAlarms
 from tests.faults.storekit import fill, tmpfs
 
@@ -84,3 +85,57 @@ def test_store_on_a_full_disk_is_kept_not_moved_aside(tmp_path: Path, ended: str
         ob.close()
         assert alarms.active == {}
         assert records(store) == 20 * 21
+
+
+CORRUPT = """
+import os, sys
+from pathlib import Path
+from monitord.config import StorageConfig
+from monitord.outbox import Outbox
+from tests.delivery.helpers import alert, reading
+path = Path(sys.argv[1])
+ob = Outbox(path, StorageConfig(path=path))
+for i in range(40):
+    ob.add_readings([reading(i * 20 + j) for j in range(20)], {"chair-1": "s-1"})
+    ob.add_alert_events([alert(i)])
+    ob.commit()
+ob.close()
+with open(path, "r+b") as f:  # one b-tree page overwritten (a bad SD card sector)
+    f.seek(4096 * 5)
+    f.write(os.urandom(4096))
+"""
+
+
+@pytest.mark.parametrize(
+    ("spoil", "said"),
+    [("garbage", "not a database"), ("corrupt", "malformed")],
+)
+def test_bad_store_on_a_nearly_full_disk_is_replaced(tmp_path: Path, spoil: str, said: str) -> None:
+    """A store that is not a database, or that SQLite finds malformed, on a small disk
+    with under 1 MiB free but room for a fresh store (a small volume, a container's
+    tmpfs): the file is the fault, not the disk. Before, the free space alone decided: it
+    was kept, every start ran from memory (nothing kept across a restart) and the alarm
+    blamed a full disk. Now it is moved aside and a fresh store made on disk, as for any
+    bad store."""
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        store = disk / "outbox.sqlite"
+        if spoil == "garbage":
+            store.write_bytes(b"not a database " * 1000)
+        else:
+            subprocess.run([sys.executable, "-c", CORRUPT, str(store)], check=True)
+        filler = fill(disk)
+        # Leave 512 KiB: under the 1 MiB mark, ample for a fresh store.
+        os.truncate(filler, filler.stat().st_size - (512 << 10))
+        assert os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize < FULL_DISK_BYTES
+
+        alarms = TechAlarms()
+        ob = open_store(StorageConfig(path=store), alarms)
+        try:
+            assert not ob.memory, alarms.active
+        finally:
+            ob.close()
+        assert list(alarms.active) == ["store.replaced"], alarms.active
+        assert said in alarms.active["store.replaced"]["text"]
+        bad = [p.name for p in disk.iterdir() if p.name.startswith("outbox.sqlite.bad-")]
+        assert len([n for n in bad if not n.endswith(("-wal", "-shm"))]) == 1, bad
+        assert records(store) == 0
