@@ -186,20 +186,30 @@ def adapter_note(port: str, who: str) -> str:
     if os.path.islink(port):
         return ""
     real = os.path.realpath(port)
+    found: dict[Path, dict[str, Path]] = {}  # base -> {the tty it leads to: the link}
     for base in SERIAL_LINKS:
         try:
             links = sorted(base.iterdir())
         except OSError:
-            continue
-        for link in links:
-            if os.path.realpath(link) == real:
-                # Now: after a swap the link leads to the other chair's adapter, hence the
-                # check before pasting it.
-                return (
-                    f"{port} is {link} now: set that as its port once you have checked "
-                    f"it is {who}'s device (unplug it: the link goes)"
-                )
-    return ""
+            links = []
+        found[base] = {os.path.realpath(link): link for link in links}
+    by_id, by_path = (found[base] for base in SERIAL_LINKS)
+    # Identical adapters without a serial number share one by-id name (CH340s are all
+    # usb-1a86_USB2.0-Serial-if00-port0 in public configs), which leads to one of them:
+    # an adapter with a by-path link and no by-id one is such a twin, and the shared name
+    # may lead to the other chair's after a reboot. Then the socket's link, not by-id.
+    shared = any(tty not in by_id for tty in by_path)
+    link = (
+        (by_path.get(real) or by_id.get(real)) if shared else (by_id.get(real) or by_path.get(real))
+    )
+    if link is None:
+        return ""
+    # Now: after a swap the link leads to the other chair's adapter, hence the check
+    # before pasting it.
+    return (
+        f"{port} is {link} now: set that as its port once you have checked "
+        f"it is {who}'s device (unplug it: the link goes)"
+    )
 
 
 def check_serial(cfg: Config) -> list[Check]:

@@ -175,3 +175,37 @@ def test_line_settings_the_tty_refuses_are_a_fail_line(tmp_path: Path, pty: str)
         "(Invalid argument) -> fix: the port does not take this device's baud rate, parity "
         "or stop bits: check baudrate/parity/stopbits and that the adapter supports them"
     ]
+
+
+def test_twin_adapters_without_a_serial_number_are_told_their_socket_link(
+    tmp_path: Path, pty: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two identical adapters without a serial number (CH340s: udev names both
+    usb-1a86_USB2.0-Serial-if00-port0, as public configs show) share one by-id name, which
+    leads to one of them: doctor told that one's chair to set the shared name as its port,
+    the very name check-config and docs/install.md say not to use for such twins (after a
+    reboot it may lead to the other chair's adapter). Now, with an adapter on this machine
+    that has a by-path link and no by-id one (the twin the shared name does not lead to),
+    the note gives the adapter's by-path link. Two ptys stand in for the two adapters."""
+    import monitord.commands.doctor_host as doctor_host
+
+    master, twin_fd = os.openpty()
+    try:
+        twin = os.ttyname(twin_fd)
+        by_id, by_path = tmp_path / "by-id", tmp_path / "by-path"
+        by_id.mkdir()
+        by_path.mkdir()
+        (by_id / "usb-1a86_USB2.0-Serial-if00-port0").symlink_to(pty)
+        socket = by_path / "platform-fd500000.pcie-pci-0000:01:00.0-usb-0:1.3:1.0-port0"
+        socket.symlink_to(pty)
+        (by_path / "platform-fd500000.pcie-pci-0000:01:00.0-usb-0:1.4:1.0-port0").symlink_to(twin)
+        monkeypatch.setattr(doctor_host, "SERIAL_LINKS", (by_id, by_path))
+        lines = check_serial(config(tmp_path, pty, "masimo-ascii"))
+    finally:
+        os.close(twin_fd)
+        os.close(master)
+    assert lines[0].line() == (
+        f"ok    serial chair-1/ox: {pty} present and opens (9600 8N1) ({pty} is {socket} "
+        "now: set that as its port once you have checked it is chair-1/ox's device "
+        "(unplug it: the link goes))"
+    )
