@@ -212,9 +212,11 @@ def move_aside(path: Path) -> Path:
 
 
 def _free_bytes(path: Path) -> int | None:
-    """Space free to this user on the store's file system, or None if it cannot be read."""
+    """Space free to this user on the store's file system, or None if it cannot be read.
+    Where the file is, not its link: a store linked from elsewhere (another disk) was
+    measured where the link lives, and the link moved aside as a bad store."""
     try:
-        st = os.statvfs(path.parent)
+        st = os.statvfs(Path(os.path.realpath(path)).parent)
     except OSError:
         return None
     return st.f_bavail * st.f_frsize

@@ -139,3 +139,30 @@ def test_bad_store_on_a_nearly_full_disk_is_replaced(tmp_path: Path, spoil: str,
         bad = [p.name for p in disk.iterdir() if p.name.startswith("outbox.sqlite.bad-")]
         assert len([n for n in bad if not n.endswith(("-wal", "-shm"))]) == 1, bad
         assert records(store) == 0
+
+
+def test_store_linked_to_a_full_disk_is_kept(tmp_path: Path) -> None:
+    """`storage.path` a symlink to the store on another disk (a bigger card, an SSD
+    mounted elsewhere): the free space was read where the link lives, not where the
+    store does, so the full disk's refusal read as a bad store again and the link was
+    moved aside (the store out of reach of the next start). Now the space is the store's."""
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        real = disk / "outbox.sqlite"
+        subprocess.run([sys.executable, "-c", WRITE, str(real), "closed"], check=True)
+        store = tmp_path / "outbox.sqlite"
+        store.symlink_to(real)
+        filler = fill(disk)
+
+        alarms = TechAlarms()
+        ob = open_store(StorageConfig(path=store), alarms)
+        ob.close()
+        assert list(alarms.active) == ["store.memory"], alarms.active
+        assert "full disk" in alarms.active["store.memory"]["text"]
+        assert store.is_symlink() and not [p for p in tmp_path.iterdir() if ".bad-" in p.name]
+
+        filler.unlink()
+        alarms = TechAlarms()
+        ob = open_store(StorageConfig(path=store), alarms)
+        ob.close()
+        assert alarms.active == {}
+        assert records(real) == 20 * 21
