@@ -27,6 +27,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from monitord.config_base import ChairIdent as _ChairIdent
 from monitord.config_base import Ident, PathSetting, Port, SessionProtocol, no_url_password
 from monitord.config_base import Strict as _Strict
 from monitord.config_devices import (
@@ -236,11 +237,10 @@ class StorageConfig(_Strict):
 
 
 class ChairConfig(_Strict):
-    id: Ident
+    id: _ChairIdent
     protocol: SessionProtocol = "esketamine"
     devices: list[DeviceConfig] = Field(default_factory=list)
-    # This chair's own broker login (several chairs on one Pi: one account each, as the
-    # shipped ACL wants, docs/delivery.md); unset: [mqtt] username / password_file.
+    # This chair's own broker login (one account per chair: docs/delivery.md); unset: [mqtt]'s.
     mqtt_username: str | None = None
     mqtt_password_file: PathSetting | None = None
 

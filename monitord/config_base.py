@@ -8,10 +8,27 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+
+
+def _chair_id(v: str) -> str:
+    # `stations` is the topic level of the stations' status (`<prefix>/<site>/stations/+`,
+    # which every chair's connection subscribes to): a chair of that id had its ACKs
+    # (`.../stations/cmd/ack`) taken for a station's status and never run, and its own
+    # status read as a station's on every other chair.
+    if v == "stations":
+        raise ValueError(
+            "'stations' is reserved: the stations' status topic level "
+            "(<prefix>/<site>/stations/+); a chair of that id would have its ACKs read as a "
+            "station's status, never run"
+        )
+    return v
+
+
+ChairIdent = Annotated[Ident, AfterValidator(_chair_id)]
 SessionProtocol = Literal["esketamine", "iv-ketamine"]
 # TOML has no path type: a path setting is a TOML string, so it alone is converted (every
 # other field takes only its own TOML type, see `Strict`).
