@@ -29,6 +29,7 @@ import os
 import random
 import sqlite3
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -349,127 +350,182 @@ class Station:
         return p is not None and p.poll() is None
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-async def test_chain_under_mixed_faults(
-    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, seed: int
-) -> None:
-    rng = random.Random(seed)
-    store = tmp_path / "outbox.sqlite"
-    cfg = daemon_config(tmp_path, mosquitto, mqtt_prefix)
-    (tmp_path / "st").mkdir()
-    scfg = station_config(tmp_path / "st", mosquitto, acl=False, prefix=mqtt_prefix)
-    watcher = Watcher(mosquitto, mqtt_prefix)
-    # Her own generator: what she can pick from depends on timing, the schedule must not.
-    nurse = Nurse(mosquitto, mqtt_prefix, random.Random(-seed))
-    daemons: list[DaemonProcess] = []
-    killed_daemon = 0
-    schedule: list[str] = []
+# The actions of the first test's schedule, which the store test mixes with its own.
+ACTIONS = ("broker", "station", "daemon", "pty", "patient", "ack")
 
-    def start_daemon() -> None:
-        d = DaemonProcess(cfg, tmp_path / f"daemon{len(daemons) + 1}.log")
+
+def refused_alert(e: dict[str, Any]) -> Any:
+    """The alert a `cmd/errors` refusal names (its `alert_id` field, docs/mqtt.md)."""
+    return e.get("alert_id")
+
+
+def refuses(e: dict[str, Any], alert_id: str, _by: str) -> bool:
+    """The refusal `e` answers the nurse's ACK of `alert_id` (by the alert it names)."""
+    return bool(refused_alert(e) == alert_id)
+
+
+class Chain:
+    """What both chaos tests run the same way: the daemons (one store), the station, the
+    oximeter's cable, the observer and the nurse; the common fault steps, the exit checks
+    after each, the "everything back, then agree" settling and the MQTT invariants. Each
+    test keeps only its own faults, restarts and counts."""
+
+    def __init__(
+        self,
+        tmp: Path,
+        cfg: Path,
+        scfg: Path,
+        store: Path,
+        broker: Mosquitto,
+        watcher: Watcher,
+        nurse: Nurse,
+    ) -> None:
+        self.tmp, self.cfg, self.store, self.broker = tmp, cfg, store, broker
+        self.watcher, self.nurse = watcher, nurse
+        self.daemons: list[DaemonProcess] = []
+        self.killed_daemon = 0
+        self.schedule: list[str] = []
+        self.seen: dict[str, Any] = {}
+        self.watch = asyncio.create_task(watcher.run())
+        self.station = Station(scfg, tmp)
+        self.cable = Cable(tmp)
+
+    def start_daemon(self) -> None:
+        d = DaemonProcess(self.cfg, self.tmp / f"daemon{len(self.daemons) + 1}.log")
         d.start()
-        daemons.append(d)
+        self.daemons.append(d)
 
-    watch = asyncio.create_task(watcher.run())
-    station = Station(scfg, tmp_path)
-    cable = Cable(tmp_path)
-    await cable.plug(97.0)
-    try:
-        await asyncio.wait_for(watcher.connected.wait(), 10)
-        start_daemon()
-        station.start()
-        await station.up()
-        await eventually(lambda: len(watcher.active) == 2, 40, "both chairs' active sets")
+    async def start(self) -> None:
+        """Observer connected, daemon and station up, both chairs' active sets seen."""
+        await asyncio.wait_for(self.watcher.connected.wait(), 10)
+        self.start_daemon()
+        self.station.start()
+        await self.station.up()
+        await eventually(lambda: len(self.watcher.active) == 2, 40, "both chairs' active sets")
 
-        loop = asyncio.get_running_loop()
-        for _ in range(STEPS):
+    async def run(
+        self,
+        rng: random.Random,
+        steps: int,
+        actions: list[str],
+        own: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        """`steps` times: a pause of 0.3-1.5 s, then an action drawn from `actions` (one of
+        ACTIONS here, any other by `own`); after each, the exit checks."""
+        for _ in range(steps):
             await asyncio.sleep(rng.uniform(0.3, 1.5))
-            what = rng.choice(["broker", "station", "daemon", "pty", "patient", "ack", "ack"])
-            schedule.append(what)
-            if what == "broker":
-                # In a thread: both wait (the port freed, the broker ready) and the feed,
-                # the observer and the nurse go on meanwhile.
-                await asyncio.to_thread(mosquitto.stop if mosquitto.running else mosquitto.start)
-            elif what == "station":
-                if station.alive:
-                    assert station.proc is not None
-                    station.proc.kill()
-                    station.killed = True
-                else:
-                    station.start()
-            elif what == "daemon":
-                if daemons[-1].alive:
-                    daemons[-1].kill()
-                    killed_daemon += 1
-                else:
-                    start_daemon()
-            elif what == "pty":
-                if cable.feed is not None:
-                    await cable.unplug()
-                else:
-                    await cable.plug(rng.choice([80.0, 97.0]))
-            elif what == "patient" and cable.feed is not None:
-                cable.feed.spo2 = 97.0 if cable.feed.spo2 < 90 else 80.0
-            elif what == "ack":
-                await nurse.ack(watcher)
-            # The station and every daemon but the running one ended by our SIGKILL only.
-            assert station.alive or station.killed, station.logs[-1].output()[-3000:]
-            for d in daemons[:-1]:
-                assert d.proc is not None and d.proc.returncode == -9, d.output()[-3000:]
-            if daemons[-1].proc is not None and daemons[-1].proc.poll() is not None:
-                assert daemons[-1].proc.returncode == -9, daemons[-1].output()[-3000:]
+            what = rng.choice(actions)
+            self.schedule.append(what)
+            if what in ACTIONS:
+                await self.step(what, rng)
+            elif own is not None:
+                await own(what)
+            self.check_exits()
 
-        # Everything back; chair-2's patient as the seed says; then settle.
-        mosquitto.ensure_running()
-        if not daemons[-1].alive:
-            start_daemon()
+    async def step(self, what: str, rng: random.Random) -> None:
+        station, cable = self.station, self.cable
+        if what == "broker":
+            # In a thread: both wait (the port freed, the broker ready) and the feed,
+            # the observer and the nurse go on meanwhile.
+            await asyncio.to_thread(self.broker.stop if self.broker.running else self.broker.start)
+        elif what == "station":
+            if station.alive:
+                assert station.proc is not None
+                station.proc.kill()
+                station.killed = True
+            else:
+                station.start()
+        elif what == "daemon":
+            if self.daemons[-1].alive:
+                self.daemons[-1].kill()
+                self.killed_daemon += 1
+            else:
+                self.start_daemon()
+        elif what == "pty":
+            if cable.feed is not None:
+                await cable.unplug()
+            else:
+                await cable.plug(rng.choice([80.0, 97.0]))
+        elif what == "patient" and cable.feed is not None:
+            cable.feed.spo2 = 97.0 if cable.feed.spo2 < 90 else 80.0
+        elif what == "ack":
+            await self.nurse.ack(self.watcher)
+
+    def check_exits(self) -> None:
+        """The station and every daemon but the running one ended by our SIGKILL only."""
+        station, daemons = self.station, self.daemons
+        assert station.alive or station.killed, station.logs[-1].output()[-3000:]
+        for d in daemons[:-1]:
+            assert d.proc is not None and d.proc.returncode == -9, d.output()[-3000:]
+        if daemons[-1].proc is not None and daemons[-1].proc.poll() is not None:
+            assert daemons[-1].proc.returncode == -9, daemons[-1].output()[-3000:]
+
+    async def bring_back(self, rng: random.Random) -> None:
+        """The daemon, chair-2's patient (as the seed says) and the station back (the
+        broker is the caller's, with whatever else it stopped)."""
+        if not self.daemons[-1].alive:
+            self.start_daemon()
         spo2 = rng.choice([80.0, 97.0])
-        if cable.feed is None:
-            await cable.plug(spo2)
-        assert cable.feed is not None
-        cable.feed.spo2 = spo2
-        if not station.alive:
-            station.start()
-        await station.up()
+        if self.cable.feed is None:
+            await self.cable.plug(spo2)
+        assert self.cable.feed is not None
+        self.cable.feed.spo2 = spo2
+        if not self.station.alive:
+            self.station.start()
+        await self.station.up()
 
-        seen: dict[str, Any] = {}
+    async def agreed(self) -> bool:
+        daemon_active = engine_active(self.store)
+        shown = await station_view(self.station.url)
+        held = scenario_held(self.store)
+        published = self.watcher.active_ids()
+        self.seen.update(daemon=daemon_active, published=published, station=shown)
+        return held and daemon_active == self.watcher.active_ids() == shown
 
-        async def agreed() -> bool:
-            daemon_active = engine_active(store)
-            shown = await station_view(station.url)
-            held = scenario_held(store)
-            seen.update(daemon=daemon_active, published=watcher.active_ids(), station=shown)
-            return held and daemon_active == watcher.active_ids() == shown
-
-        # chair-1's scenario plays its falls for FALLS_S / SPEED s of wall time after a
-        # start, then holds (escalating); chair-2 holds: within 90 s all must agree.
+    async def settle(self) -> None:
+        """chair-1's scenario plays its falls for FALLS_S / SPEED s of wall time after a
+        start, then holds (escalating); chair-2 holds: within 90 s all must agree, still a
+        moment later (not a passing coincidence), and the MQTT outbox drains."""
+        loop = asyncio.get_running_loop()
         deadline = loop.time() + 90
-        while not await agreed():
-            assert loop.time() < deadline, f"never agreed: {seen}; schedule {schedule}"
+        while not await self.agreed():
+            assert loop.time() < deadline, f"never agreed: {self.seen}; schedule {self.schedule}"
             await asyncio.sleep(0.5)
-        # Still agreed a moment later (not a passing coincidence).
         await asyncio.sleep(2)
-        assert await agreed(), f"agreement did not hold: {seen}"
+        assert await self.agreed(), f"agreement did not hold: {self.seen}"
         # Nothing left for the broker (an escalation may be on its way: it goes out).
-        await eventually(lambda: mqtt_pending(store) == 0, 30, "outbox drained")
+        await eventually(lambda: mqtt_pending(self.store) == 0, 30, "MQTT outbox drained")
 
+    def stop_clean(self) -> None:
+        """The final stops exit 0, chair-2's alarms resumed across every restart, and no
+        log has a traceback."""
+        daemons, store = self.daemons, self.store
         assert daemons[-1].stop() == 0, daemons[-1].output()[-3000:]
         # A real chair resumes its alarms across every restart: what its stored events say
         # is active is what its engine holds (a simulated chair starts afresh, by design:
         # monitord/daemon.py, so an alarm of a killed run is left without `cleared`).
         real = {a for a in active_from_events(stored_events(store)) if a.startswith("chair-2:")}
         assert real == {a for a in engine_active(store) if a.startswith("chair-2:")}
-        last = station.logs[-1]
+        last = self.station.logs[-1]
         assert last.stop() == 0, last.output()[-3000:]
-        logs = [d.output() for d in daemons] + [p.output() for p in station.logs]
+        logs = [d.output() for d in daemons] + [p.output() for p in self.station.logs]
         for text in logs:
             assert "Traceback" not in text, text[-5000:]
 
-        stored = stored_events(store)
+    def check_mqtt(
+        self,
+        refuses: Callable[[dict[str, Any], str, str], bool] = refuses,
+        refused_alert: Callable[[dict[str, Any]], Any] = refused_alert,
+    ) -> tuple[list[dict[str, Any]], Counter[tuple[str, str, Any]]]:
+        """Every stored alert event delivered, in stored order per chair; every ACK the
+        broker took answered (acknowledged, or a refusal for which `refuses`); and no
+        refusal but of an alert she sent an ACK for (`refused_alert`). Returns the stored
+        events and the count delivered of each."""
+        watcher, nurse, schedule = self.watcher, self.nurse, self.schedule
+        stored = stored_events(self.store)
         got = Counter(key(e) for e in watcher.events)
         want = Counter(key(e) for e in stored)
         lost = {k: n - got[k] for k, n in want.items() if got[k] < n}
-        dups = {k: got[k] - n for k, n in want.items() if got[k] > n}
         assert not lost, f"stored but never delivered: {lost}; schedule {schedule}"
         # Order per chair: the stored events are, in their order, a subsequence of what
         # was delivered (a resent event repeats a stretch; nothing comes before its turn).
@@ -488,7 +544,7 @@ async def test_chain_under_mixed_faults(
                 e["alert_id"] == alert_id and e["event"] == "acknowledged" and e.get("by") == by
                 for e in stored
             )
-            refused = any(e.get("alert_id") == alert_id for e in watcher.errors)
+            refused = any(refuses(e, alert_id, by) for e in watcher.errors)
             if not (acked or refused):
                 unheard.append((chair, alert_id, by))
         assert not unheard, f"ACKs lost without a word: {unheard}; errors {watcher.errors}"
@@ -496,30 +552,66 @@ async def test_chain_under_mixed_faults(
         # daemon once took a message kept in its broker session from the seed before, on
         # that seed's prefix, for a command: tests/faults/test_mqtt_old_prefix.py).
         sent_ids = {alert_id for _c, alert_id, _b in nurse.sent}
-        strays = [e for e in watcher.errors if e.get("alert_id") not in sent_ids]
+        strays = [e for e in watcher.errors if refused_alert(e) not in sent_ids]
         assert not strays, f"refusals of commands nobody sent: {strays}"
-        print(
-            f"FIGURE seed {seed}: schedule {Counter(schedule)}; stored events {len(stored)}, "
-            f"delivered {sum(got.values())}, duplicates {sum(dups.values())}; "
-            f"daemon kills {killed_daemon}; acks sent {len(nurse.sent)}, refused at the "
-            f"broker {nurse.failed}, refusals on cmd/errors {len(watcher.errors)}; "
-            f"active at the end {len(seen['daemon'])}; duplicated {sorted(dups)[:6]}"
-        )
-    except BaseException:
-        for d in daemons:
+        return stored, got
+
+    def dump(self) -> None:
+        """Each process's last words, for a failure."""
+        for d in self.daemons:
             print(f"--- {d.log.name} ---\n{d.output()[-3000:]}")
-        for p in station.logs:
+        for p in self.station.logs:
             print(f"--- {p.log.name} ---\n{p.output()[-1500:]}")
-        raise
-    finally:
-        for d in daemons:
+
+    async def close(self) -> None:
+        for d in self.daemons:
             if d.alive:
                 d.stop()
-        if station.alive:
-            assert station.proc is not None
-            station.proc.stop()
-        await cable.unplug()
-        watch.cancel()
+        if self.station.alive:
+            assert self.station.proc is not None
+            self.station.proc.stop()
+        await self.cable.unplug()
+        self.watch.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await watch
+            await self.watch
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+async def test_chain_under_mixed_faults(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, seed: int
+) -> None:
+    rng = random.Random(seed)
+    store = tmp_path / "outbox.sqlite"
+    cfg = daemon_config(tmp_path, mosquitto, mqtt_prefix)
+    (tmp_path / "st").mkdir()
+    scfg = station_config(tmp_path / "st", mosquitto, acl=False, prefix=mqtt_prefix)
+    watcher = Watcher(mosquitto, mqtt_prefix)
+    # Her own generator: what she can pick from depends on timing, the schedule must not.
+    nurse = Nurse(mosquitto, mqtt_prefix, random.Random(-seed))
+    chain = Chain(tmp_path, cfg, scfg, store, mosquitto, watcher, nurse)
+    await chain.cable.plug(97.0)
+    try:
+        await chain.start()
+        await chain.run(rng, STEPS, [*ACTIONS, "ack"])
+
+        # Everything back; chair-2's patient as the seed says; then settle.
+        mosquitto.ensure_running()
+        await chain.bring_back(rng)
+        await chain.settle()
+        chain.stop_clean()
+        stored, got = chain.check_mqtt()
+        want = Counter(key(e) for e in stored)
+        dups = {k: got[k] - n for k, n in want.items() if got[k] > n}
+        print(
+            f"FIGURE seed {seed}: schedule {Counter(chain.schedule)}; stored events "
+            f"{len(stored)}, delivered {sum(got.values())}, duplicates {sum(dups.values())}; "
+            f"daemon kills {chain.killed_daemon}; acks sent {len(nurse.sent)}, refused at the "
+            f"broker {nurse.failed}, refusals on cmd/errors {len(watcher.errors)}; "
+            f"active at the end {len(chain.seen['daemon'])}; duplicated {sorted(dups)[:6]}"
+        )
+    except BaseException:
+        chain.dump()
+        raise
+    finally:
+        await chain.close()
         mosquitto.ensure_running()

@@ -27,7 +27,6 @@ the same schedule of faults).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import random
@@ -45,23 +44,17 @@ from monitord.sinks.influx_rows import row_point
 from monitord.store.codec import stored_record
 from monitord.techalarm import read_alarm_file
 from tests.acl_kit import AclMosquitto
-from tests.e2e.e2e_kit import FAST_SPO2_ALERT, DaemonProcess, influx_v1, port_path
+from tests.e2e.e2e_kit import FAST_SPO2_ALERT, influx_v1, port_path
 from tests.faults.storekit import fill, tmpfs
 from tests.faults.test_chain_chaos import (
+    ACTIONS,
     CHAIRS,
     SPEED,
-    Cable,
+    Chain,
     Nurse,
-    Station,
     Watcher,
-    active_from_events,
-    engine_active,
     key,
-    mqtt_pending,
     scenario,
-    scenario_held,
-    station_view,
-    stored_events,
 )
 from tests.kit import eventually
 from tests.servers import Influxd, TlsMaterial, session_tmpdir
@@ -235,6 +228,12 @@ def unwritable_active(store: Path) -> bool:
     return "store.unwritable" in doc["active"]
 
 
+def refuses_ack(e: dict[str, Any], alert_id: str, by: str) -> bool:
+    """The refusal `e` answers the nurse's ACK (alert_id, by): on the shipped broker a
+    refusal may name no alert but carry the refused payload (`answers`)."""
+    return answers(e) == (alert_id, by)
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 async def test_chain_with_influx_full_disk_and_shipped_broker(
     tmp_path: Path, shipped_broker: AclMosquitto, influxd: Influxd, influx_db: str, seed: int
@@ -248,82 +247,37 @@ async def test_chain_with_influx_full_disk_and_shipped_broker(
         scfg = station_config(tmp_path / "st", broker, acl=True, prefix=PREFIX)
         watcher = Watcher(broker, PREFIX, login(broker, "station-2"))
         nurse = Nurse(broker, PREFIX, random.Random(-seed), login(broker, "station-3"))
-        daemons: list[DaemonProcess] = []
-        schedule: list[str] = []
         filler: Path | None = None
         fills = 0
-
-        def start_daemon() -> None:
-            d = DaemonProcess(cfg, tmp_path / f"daemon{len(daemons) + 1}.log")
-            d.start()
-            daemons.append(d)
-
-        watch = asyncio.create_task(watcher.run())
-        station = Station(scfg, tmp_path)
-        cable = Cable(tmp_path)
-        await cable.plug(97.0)
         frozen = False
-        try:
-            await asyncio.wait_for(watcher.connected.wait(), 10)
-            start_daemon()
-            station.start()
-            await station.up()
-            await eventually(lambda: len(watcher.active) == 2, 40, "both chairs' active sets")
 
-            loop = asyncio.get_running_loop()
-            for _ in range(STEPS):
-                await asyncio.sleep(rng.uniform(0.3, 1.5))
-                what = rng.choice(
-                    [
-                        *("broker", "station", "daemon", "pty", "patient", "ack"),
-                        *("influx", "freeze", "disk", "disk"),
-                    ]
-                )
-                schedule.append(what)
-                if what == "broker":
-                    await asyncio.to_thread(broker.stop if broker.running else broker.start)
-                elif what == "station":
-                    if station.alive:
-                        assert station.proc is not None
-                        station.proc.kill()
-                        station.killed = True
-                    else:
-                        station.start()
-                elif what == "daemon":
-                    if daemons[-1].alive:
-                        daemons[-1].kill()
-                    else:
-                        start_daemon()
-                elif what == "pty":
-                    if cable.feed is not None:
-                        await cable.unplug()
-                    else:
-                        await cable.plug(rng.choice([80.0, 97.0]))
-                elif what == "patient" and cable.feed is not None:
-                    cable.feed.spo2 = 97.0 if cable.feed.spo2 < 90 else 80.0
-                elif what == "ack":
-                    await nurse.ack(watcher)
-                elif what == "influx" and not frozen:
-                    await asyncio.to_thread(influxd.stop if influxd.running else influxd.start)
-                elif what == "freeze" and influxd.running:
-                    (influxd.resume if frozen else influxd.pause)()
-                    frozen = not frozen
-                elif what == "disk":
-                    if filler is None:
-                        filler = await asyncio.to_thread(fill, disk)
-                        fills += 1
-                    else:
-                        filler.unlink()
-                        filler = None
-                assert station.alive or station.killed, station.logs[-1].output()[-3000:]
-                for d in daemons[:-1]:
-                    assert d.proc is not None and d.proc.returncode == -9, d.output()[-3000:]
-                if daemons[-1].proc is not None and daemons[-1].proc.poll() is not None:
-                    assert daemons[-1].proc.returncode == -9, daemons[-1].output()[-3000:]
+        async def own(what: str) -> None:
+            """This test's faults: influxd stopped/started, frozen/thawed, the disk full."""
+            nonlocal filler, fills, frozen
+            if what == "influx" and not frozen:
+                await asyncio.to_thread(influxd.stop if influxd.running else influxd.start)
+            elif what == "freeze" and influxd.running:
+                (influxd.resume if frozen else influxd.pause)()
+                frozen = not frozen
+            elif what == "disk":
+                if filler is None:
+                    filler = await asyncio.to_thread(fill, disk)
+                    fills += 1
+                else:
+                    filler.unlink()
+                    filler = None
+
+        chain = Chain(tmp_path, cfg, scfg, store, broker, watcher, nurse)
+        daemons = chain.daemons
+        await chain.cable.plug(97.0)
+        try:
+            await chain.start()
+            actions = [*ACTIONS, *("influx", "freeze", "disk", "disk")]
+            await chain.run(rng, STEPS, actions, own)
 
             # Everything back; chair-2's patient as the seed says; then settle.
             if filler is not None:
-                filler.unlink()
+                await asyncio.to_thread(filler.unlink)
                 filler = None
             if frozen:
                 influxd.resume()
@@ -334,33 +288,8 @@ async def test_chain_with_influx_full_disk_and_shipped_broker(
                 # Started on the full disk: it runs from memory, the store kept as it was
                 # (monitord/storeopen.py); its alarm says to free space and restart.
                 assert daemons[-1].stop() == 0, daemons[-1].output()[-3000:]
-            if not daemons[-1].alive:
-                start_daemon()
-            spo2 = rng.choice([80.0, 97.0])
-            if cable.feed is None:
-                await cable.plug(spo2)
-            assert cable.feed is not None
-            cable.feed.spo2 = spo2
-            if not station.alive:
-                station.start()
-            await station.up()
-
-            seen: dict[str, Any] = {}
-
-            async def agreed() -> bool:
-                daemon_active = engine_active(store)
-                shown = await station_view(station.url)
-                held = scenario_held(store)
-                seen.update(daemon=daemon_active, published=watcher.active_ids(), station=shown)
-                return held and daemon_active == watcher.active_ids() == shown
-
-            deadline = loop.time() + 90
-            while not await agreed():
-                assert loop.time() < deadline, f"never agreed: {seen}; schedule {schedule}"
-                await asyncio.sleep(0.5)
-            await asyncio.sleep(2)
-            assert await agreed(), f"agreement did not hold: {seen}"
-            await eventually(lambda: mqtt_pending(store) == 0, 30, "MQTT outbox drained")
+            await chain.bring_back(rng)
+            await chain.settle()
 
             # InfluxDB settled too: everything stored so far marked delivered. (Not "the
             # backlog is empty": with readings in every group commit it seldom is, as the
@@ -369,49 +298,21 @@ async def test_chain_with_influx_full_disk_and_shipped_broker(
             await eventually(
                 lambda: influx_waiting(store, upto) == 0, 60, "InfluxDB outbox drained"
             )
-            assert daemons[-1].stop() == 0, daemons[-1].output()[-3000:]
+            chain.stop_clean()
             # The full disk was said while it refused writes and is over now.
             assert not unwritable_active(store), read_alarm_file(store)
-            real = {a for a in active_from_events(stored_events(store)) if a.startswith("chair-2:")}
-            assert real == {a for a in engine_active(store) if a.startswith("chair-2:")}
-            last = station.logs[-1]
-            assert last.stop() == 0, last.output()[-3000:]
-            logs = [d.output() for d in daemons] + [p.output() for p in station.logs]
-            for text in logs:
-                assert "Traceback" not in text, text[-5000:]
             # A run from memory keeps nothing across its restart (docs/reliability.md), so
             # what it published is not in the store: those seeds count it, not assert it.
             in_memory = sum("store.memory" in d.output() for d in daemons)
             said_full = sum(d.output().count("TECHNICAL ALARM store.unwritable") for d in daemons)
 
-            # MQTT, as the first test counts it.
-            stored = stored_events(store)
-            got = Counter(key(e) for e in watcher.events)
-            want = Counter(key(e) for e in stored)
-            lost = {k: n - got[k] for k, n in want.items() if got[k] < n}
-            assert not lost, f"stored but never delivered: {lost}; schedule {schedule}"
+            # MQTT, as the first test counts it; a refusal answers an ACK by `answers`.
+            stored, got = chain.check_mqtt(refuses_ack, lambda e: answers(e)[0])
             # Nothing lost to the full disk: every event published was stored.
+            want = Counter(key(e) for e in stored)
             unstored = [k for k in got if k not in want]
             if not in_memory:
-                assert not unstored, f"published but never stored: {unstored}; {schedule}"
-            for chair in CHAIRS:
-                mine = [key(e) for e in stored if e["chair"] == chair]
-                heard = iter(key(e) for e in watcher.events if e["chair"] == chair)
-                missing = [k for k in mine if k not in heard]
-                assert not missing, f"{chair}: delivered out of stored order from {missing[0]}"
-            unheard = []
-            for chair, alert_id, by in nurse.sent:
-                acked = any(
-                    e["alert_id"] == alert_id and e["event"] == "acknowledged" and e.get("by") == by
-                    for e in stored
-                )
-                refused = any(answers(e) == (alert_id, by) for e in watcher.errors)
-                if not (acked or refused):
-                    unheard.append((chair, alert_id, by))
-            assert not unheard, f"ACKs lost without a word: {unheard}; errors {watcher.errors}"
-            sent_ids = {alert_id for _c, alert_id, _b in nurse.sent}
-            strays = [e for e in watcher.errors if answers(e)[0] not in sent_ids]
-            assert not strays, f"refusals of commands nobody sent: {strays}"
+                assert not unstored, f"published but never stored: {unstored}; {chain.schedule}"
 
             # InfluxDB: sent = stored = delivered, but for the rows stored after its last
             # flush before the stop, still waiting for it (the next start sends them).
@@ -425,7 +326,7 @@ async def test_chain_with_influx_full_disk_and_shipped_broker(
             if not in_memory:
                 assert not extra_points, f"in InfluxDB, not stored: {sorted(extra_points)[:5]}"
             print(
-                f"FIGURE seed {seed}: schedule {Counter(schedule)}; stored records "
+                f"FIGURE seed {seed}: schedule {Counter(chain.schedule)}; stored records "
                 f"{len(want_points)} = InfluxDB points {len(have)} + waiting at the stop "
                 f"{len(waiting - set(have))} "
                 f"{Counter((m, dict(t).get('chair')) for m, t, _ in have)}; alert events stored "
@@ -436,25 +337,13 @@ async def test_chain_with_influx_full_disk_and_shipped_broker(
                 f"at the broker {nurse.failed}, refusals {len(watcher.errors)}"
             )
         except BaseException:
-            for d in daemons:
-                print(f"--- {d.log.name} ---\n{d.output()[-3000:]}")
-            for p in station.logs:
-                print(f"--- {p.log.name} ---\n{p.output()[-1500:]}")
-            print(f"schedule {schedule}")
+            chain.dump()
+            print(f"schedule {chain.schedule}")
             raise
         finally:
             if frozen:
                 influxd.resume()
-            for d in daemons:
-                if d.alive:
-                    d.stop()
-            if station.alive:
-                assert station.proc is not None
-                station.proc.stop()
-            await cable.unplug()
-            watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watch
+            await chain.close()
             if filler is not None:
                 filler.unlink()
             influxd.ensure_running()
