@@ -66,7 +66,20 @@ def scenario() -> list[dict[str, Any]]:
     return lines
 
 
-def daemon_config(tmp: Path, broker: Mosquitto, prefix: str) -> Path:
+def daemon_config(
+    tmp: Path,
+    broker: Mosquitto,
+    prefix: str,
+    *,
+    mqtt_tls: str = "",
+    influx: str = "[influx]\nenabled = false",
+    store_dir: Path | None = None,
+    logins: dict[str, str] | None = None,
+) -> Path:
+    """The two chairs, publishing to `broker` (over `mqtt_tls` lines, each chair as its
+    `logins` lines if given), the store in `store_dir` (default `tmp`)."""
+    tls = f"{mqtt_tls}\n" if mqtt_tls else ""
+    login = {c: f"{(logins or {})[c]}\n" if logins else "" for c in CHAIRS}
     sim = tmp / "chair-1.jsonl"
     sim.write_text("".join(json.dumps(e) + "\n" for e in scenario()))
     cfg = tmp / "monitord.toml"
@@ -81,15 +94,14 @@ port = {broker.port}
 prefix = "{prefix}"
 keepalive_s = 5
 timeout_s = 2.0
-[influx]
-enabled = false
+{tls}{influx}
 [storage]
-path = "{tmp / "outbox.sqlite"}"
+path = "{(store_dir or tmp) / "outbox.sqlite"}"
 commit_interval_s = 0.5
 {FAST_SPO2_ALERT}
 [[chairs]]
 id = "chair-1"
-  [[chairs.devices]]
+{login["chair-1"]}  [[chairs.devices]]
   id = "monitor"
   driver = "intellivue"
   poll_interval_s = 0.02
@@ -97,7 +109,7 @@ id = "chair-1"
   simulate_speed = {SPEED}
 [[chairs]]
 id = "chair-2"
-  [[chairs.devices]]
+{login["chair-2"]}  [[chairs.devices]]
   id = "ox"
   driver = "masimo-ascii"
   port = "{port_path(tmp)}"

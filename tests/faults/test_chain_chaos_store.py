@@ -44,18 +44,17 @@ from monitord.sinks.influx_rows import row_point
 from monitord.store.codec import stored_record
 from monitord.techalarm import read_alarm_file
 from tests.acl_kit import AclMosquitto
-from tests.e2e.e2e_kit import FAST_SPO2_ALERT, influx_v1, port_path
+from tests.e2e.e2e_kit import influx_v1
 from tests.faults.storekit import fill, tmpfs
 from tests.faults.test_chain_chaos import (
     ACTIONS,
     CHAIRS,
-    SPEED,
     Chain,
     Nurse,
     Watcher,
     key,
-    scenario,
 )
+from tests.faults.test_chain_chaos import daemon_config as chain_config
 from tests.kit import eventually
 from tests.servers import Influxd, TlsMaterial, session_tmpdir
 from tests.station.station_kit import SITE, USERS, station_config
@@ -103,52 +102,16 @@ def daemon_config(tmp: Path, disk: Path, broker: AclMosquitto, influx: str) -> P
     """The first test's two chairs, each publishing as its own broker account over TLS,
     writing to InfluxDB, the store on `disk`."""
     assert broker.tls is not None
-    sim = tmp / "chair-1.jsonl"
-    sim.write_text("".join(json.dumps(e) + "\n" for e in scenario()))
     logins = {}
     for chair in CHAIRS:
         pw = tmp / f"{chair}.pass"
         pw.write_text(USERS[chair])
         pw.chmod(0o600)
         logins[chair] = f'mqtt_username = "{chair}"\nmqtt_password_file = "{pw}"'
-    cfg = tmp / "monitord.toml"
-    cfg.write_text(
-        f"""
-log_level = "INFO"
-[site]
-id = "{SITE}"
-[mqtt]
-host = "{broker.host}"
-port = {broker.port}
-prefix = "{PREFIX}"
-keepalive_s = 5
-timeout_s = 2.0
-  [mqtt.tls]
-  ca_file = "{broker.tls.ca_file}"
-{influx}
-[storage]
-path = "{disk / "outbox.sqlite"}"
-commit_interval_s = 0.5
-{FAST_SPO2_ALERT}
-[[chairs]]
-id = "chair-1"
-{logins["chair-1"]}
-  [[chairs.devices]]
-  id = "monitor"
-  driver = "intellivue"
-  poll_interval_s = 0.02
-  simulate = "{sim}"
-  simulate_speed = {SPEED}
-[[chairs]]
-id = "chair-2"
-{logins["chair-2"]}
-  [[chairs.devices]]
-  id = "ox"
-  driver = "masimo-ascii"
-  port = "{port_path(tmp)}"
-"""
+    tls = f'  [mqtt.tls]\n  ca_file = "{broker.tls.ca_file}"'
+    return chain_config(
+        tmp, broker, PREFIX, mqtt_tls=tls, influx=influx, store_dir=disk, logins=logins
     )
-    return cfg
 
 
 PointKey = tuple[str, tuple[tuple[str, str], ...], int]
