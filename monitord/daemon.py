@@ -223,7 +223,7 @@ class Daemon:
         `now`: an alarm or a link changed, which `monitord status` must show as it sounds,
         not a group commit later (one small NORMAL commit per change); `only`: that chair's
         row (rebuilding all 16 for one's change cost ~0.5 ms an alarm: bench/results.md)."""
-        self._status_written = time.monotonic() if only is None else self._status_written
+        self._status_written = time.monotonic()  # also for `only`: the others' rows can wait
         if self.store.holding:
             return  # the disk is full: status shows the alarm side file instead
         for c in (self.chairs[only],) if only in self.chairs else self.chairs.values():
