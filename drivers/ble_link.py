@@ -407,7 +407,8 @@ async def _connected_session(
             try:
                 await client.start_notify(ch, _callback(s, sub))
             except BleakError as e:  # which characteristic refused (pairing: ble_errors)
-                err = type(classify(e))(f"enabling {sub.name}: {classify(e).args[0]}")
+                known = classify(e)
+                err = type(known)(f"enabling {sub.name}: {known.args[0]}")
                 if isinstance(err, NeedsPairing):
                     err.address = target.address
                 raise err from e
