@@ -8,8 +8,18 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 
-from monitord.config import Config, where
+from monitord.config import Config, DeviceConfig, where
+
+
+def _real_devices(cfg: Config) -> Iterator[tuple[int, int, str, DeviceConfig]]:
+    """Each device read from hardware (not simulated): its chair's and its own index in
+    the config, and `chair/device`."""
+    for i, chair in enumerate(cfg.chairs):
+        for j, dev in enumerate(chair.devices):
+            if dev.simulate is None:
+                yield i, j, f"{chair.id}/{dev.id}", dev
 
 
 def shared_links(cfg: Config, source: str) -> list[str]:
@@ -23,32 +33,28 @@ def shared_links(cfg: Config, source: str) -> list[str]:
 
     out: list[str] = []
     first: dict[tuple[str, str], str] = {}  # (kind, the port or address) -> chair/device
-    for i, chair in enumerate(cfg.chairs):
-        for j, dev in enumerate(chair.devices):
-            s = dev.settings
-            if dev.simulate is not None:
-                continue
-            if isinstance(s, SerialLinkSettings) and s.port and "://" not in s.port:
-                key, named, what = ("port", os.path.realpath(s.port)), s.port, "port"
-            elif isinstance(s, BleLinkSettings) and s.address:
-                address = s.address.upper().split("/")[0]
-                key, named, what = ("address", address), s.address, "address"
-            else:
-                continue
-            me = f"{chair.id}/{dev.id}"
-            if (other := first.setdefault(key, me)) == me:
-                continue
-            same = "" if key[1] == named or what == "address" else f" (= {key[1]})"
-            out.append(
-                f"{where(cfg, source, f'chairs[{i}].devices[{j}].{what}')}: {named}{same} is "
-                f"also {other}'s {what}: "
-                + (
-                    "a port has one reader (the other finds it busy for good)"
-                    if what == "port"
-                    else "a BLE device takes one connection (the other never connects)"
-                )
-                + "; give each device its own"
+    for i, j, me, dev in _real_devices(cfg):
+        s = dev.settings
+        if isinstance(s, SerialLinkSettings) and s.port and "://" not in s.port:
+            key, named, what = ("port", os.path.realpath(s.port)), s.port, "port"
+        elif isinstance(s, BleLinkSettings) and s.address:
+            address = s.address.upper().split("/")[0]
+            key, named, what = ("address", address), s.address, "address"
+        else:
+            continue
+        if (other := first.setdefault(key, me)) == me:
+            continue
+        same = "" if key[1] == named or what == "address" else f" (= {key[1]})"
+        out.append(
+            f"{where(cfg, source, f'chairs[{i}].devices[{j}].{what}')}: {named}{same} is "
+            f"also {other}'s {what}: "
+            + (
+                "a port has one reader (the other finds it busy for good)"
+                if what == "port"
+                else "a BLE device takes one connection (the other never connects)"
             )
+            + "; give each device its own"
+        )
     return out
 
 
@@ -63,12 +69,9 @@ def shared_names(cfg: Config, source: str) -> list[str]:
 
     naming: dict[str, list[str]] = {}  # advertised name -> the chair/devices naming it
     by_name: list[tuple[int, int, str, str]] = []  # devices found by name alone
-    for i, chair in enumerate(cfg.chairs):
-        for j, dev in enumerate(chair.devices):
-            s = dev.settings
-            if dev.simulate is not None or not isinstance(s, BleLinkSettings) or not s.name:
-                continue
-            me = f"{chair.id}/{dev.id}"
+    for i, j, me, dev in _real_devices(cfg):
+        s = dev.settings
+        if isinstance(s, BleLinkSettings) and s.name:
             naming.setdefault(s.name, []).append(me)
             if not s.address:
                 by_name.append((i, j, s.name, me))
@@ -123,12 +126,11 @@ def numbered_ports(cfg: Config, source: str) -> list[str]:
     from monitord.drivers.serial_link import SerialLinkSettings
 
     serial: list[tuple[int, int, str, str, str]] = []  # (i, j, chair/device, driver, port)
-    for i, chair in enumerate(cfg.chairs):
-        for j, dev in enumerate(chair.devices):
-            s = dev.settings
-            if dev.simulate is None and isinstance(s, SerialLinkSettings) and s.port:
-                if "://" not in s.port:  # socket:// and the like: no adapter to renumber
-                    serial.append((i, j, f"{chair.id}/{dev.id}", dev.driver, s.port))
+    for i, j, me, dev in _real_devices(cfg):
+        s = dev.settings
+        # socket:// and the like: no adapter to renumber
+        if isinstance(s, SerialLinkSettings) and s.port and "://" not in s.port:
+            serial.append((i, j, me, dev.driver, s.port))
     out: list[str] = []
     for i, j, me, driver, port in serial:
         if not KERNEL_NUMBERED.fullmatch(os.path.normpath(port)):
