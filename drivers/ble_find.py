@@ -123,7 +123,7 @@ async def find(
             rssi = max(ad.rssi, seen[dev.address][1]) if dev.address in seen else ad.rssi
             seen[dev.address] = (dev, rssi)
             first.set()
-            if known is not None and dev.address.upper() == known.upper():
+            if known is not None and dev.address.upper() == known_up:
                 again.set()
         elif service in (u.lower() for u in ad.service_uuids):
             rssi = max(ad.rssi, others[dev.address][1]) if dev.address in others else ad.rssi
