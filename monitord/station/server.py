@@ -220,6 +220,7 @@ class Station:
         try:
             hello = self._hello(request[NURSE])
             await resp.write(f"event: hello\ndata: {json.dumps(hello)}\n\n".encode())
+            login = self._login(request)
             while request.cookies.get(COOKIE) and self._login(request) is not None:
                 try:
                     # `within`, not asyncio.wait_for: in 3.11 that loses a stop (a page
@@ -231,7 +232,12 @@ class Station:
                     resp.force_close()
                     return resp
                 await resp.write(msg.encode())
-            await resp.write(b"event: logout\ndata: {}\n\n")
+            # Why, for the page's words: a login ended before its time was logged out,
+            # with this browser's cookie (another tab of it); "expired" read then as a
+            # fault of the station's logins.
+            expired = login is None or login.expires <= self.logins.clock()
+            why = {"reason": "expired" if expired else "logged_out"}
+            await resp.write(f"event: logout\ndata: {json.dumps(why)}\n\n".encode())
         except ConnectionResetError:
             # A page closed: aiohttp does not cancel the handler (handler_cancellation is
             # off), the next write (a ping within HEARTBEAT_S) fails. A cancellation

@@ -31,6 +31,8 @@ let staleWall = null;        // the station's time when the stale time began, to
 let staleWasUp = false;      // the stale time began after the board had been live
 let attemptAt = mono();  // when the stream was last (re)opened or its login re-checked
 let relogin = false;         // the station no longer knows this login: the board is kept, not live
+// Answered 401, the page cannot tell why; the stream's `logout` says which (server.py).
+const LOGIN_ENDED = "The station no longer knows this login (logged out on another tab of this browser, expired, or the station restarted): log in again. The board below is NOT LIVE.";
 
 const mmHg = (v) => (v === null || v === undefined ? "--" : String(Math.round(v)));
 // chair-2 before chair-10; the server orders alike (order.py natural_key).
@@ -92,7 +94,7 @@ function superviseStream() {
 async function recheck() {
   let r;
   try { r = await fetch("/api/me", { credentials: "same-origin" }); } catch (e) { return; } // station down: later
-  if (r.status === 401) needLogin("The station no longer knows this login (it restarted, or the login ended): log in again. The board below is NOT LIVE.");
+  if (r.status === 401) needLogin(LOGIN_ENDED);
   else if (r.ok && !relogin) { csrf = (await r.json()).csrf; connect(); }
 }
 
@@ -358,7 +360,7 @@ async function post(path, body) {
   } catch (e) { return { ok: false, status: 0, data: { error: "the station does not answer" } }; }
   let data = {};
   try { data = await r.json(); } catch (e) { /* empty */ }
-  if (r.status === 401) needLogin("Logged out: log in again. The board below is NOT LIVE.");
+  if (r.status === 401) needLogin(LOGIN_ENDED);
   return { ok: r.ok, status: r.status, data };
 }
 // "sent" is kept here, not in the button (tiles are redrawn on every message), until the
@@ -466,7 +468,10 @@ function connect() {
   });
   es.addEventListener("stations", (m) => { seen(); brokerUp = JSON.parse(m.data).broker; checkStale(); });
   es.addEventListener("ping", () => { seen(); });
-  es.addEventListener("logout", () => { es.close(); needLogin("Login expired: log in again. The board below is NOT LIVE."); });
+  es.addEventListener("logout", (m) => { // why (server.py): a tab of this browser logged out, or the login's time is over
+    es.close(); const out = JSON.parse(m.data || "{}").reason === "logged_out";
+    needLogin(`${out ? "Logged out on another tab of this browser" : "Login expired"}: log in again. The board below is NOT LIVE.`);
+  });
   es.onerror = () => { streamUp = false; checkStale(); };
 }
 

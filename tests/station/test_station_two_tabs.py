@@ -1,0 +1,67 @@
+"""Two tabs of one browser on the station (a tablet, a nurse's PC): they share its login
+cookie, so a login or log out in one is the other's too (docs/station.md "Reconnecting").
+Real station, real mosquitto, real headless Chromium with two tabs.
+
+- One tab logs out while the other shows a high alarm: the tab logged out is emptied and
+  silent (only *Log out* does that), the other keeps its board, stale and sounding, under
+  the login form. Before, that form said "Login expired", a wrong reason minutes into a
+  login: a nurse could take the station's logins for broken.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.servers import Mosquitto
+from tests.station.cdp import browser
+from tests.station.station_kit import (
+    ChairPublisher,
+    alert,
+    login_page,
+    mqtt_login,
+    station_config,
+    station_process,
+    tile,
+)
+
+HIGH = "window.__monitordAudio.current?.priority === 'high'"
+SILENT = "window.__monitordAudio.current === null"
+STALE = "document.body.classList.contains('stale')"
+LOGIN_SHOWN = "!document.getElementById('login-view').hidden"
+BOARD_SHOWN = "!document.getElementById('board').hidden"
+LOGIN_SAYS = "document.getElementById('login-error').textContent"
+
+
+async def test_a_log_out_in_one_tab_leaves_the_other_sounding_and_says_why(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
+    async with (
+        mqtt_login(mosquitto) as c,
+        station_process(cfg, tmp_path / "station.log") as (_, url),
+        browser() as b,
+    ):
+        await ChairPublisher(c, mqtt_prefix).chair(
+            "chair-1", [alert("chair-1", "bp.crisis", "high", "BP 212/124")]
+        )
+        one, two = await b.new_page(), await b.new_page()
+        await login_page(one, url)
+        await two.goto(url + "/")  # the browser's login: no PIN asked
+        await two.until(BOARD_SHOWN, 20, "tab two logged in by the shared login")
+        for page in (one, two):
+            await page.until(HIGH, 20, "high alarm sounding")
+        await one.tap("#logout")
+        await one.until(f"{LOGIN_SHOWN} && !{BOARD_SHOWN}", 20, "tab one logged out")
+        assert await one.js(SILENT)
+        await two.until(LOGIN_SHOWN, 20, "tab two asks a login, its login ended")
+        await two.screenshot(tmp_path / "other_tab_logged_out.png")
+        assert await two.js(BOARD_SHOWN)
+        assert await two.js(STALE)
+        assert await two.js(HIGH)
+        assert await two.js(f"{tile('chair-1')}.classList.contains('p-high')")
+        msg = await two.js(LOGIN_SAYS)
+        # The stream's `logout` says it was a log out; a POST answered 401 first, that
+        # it may have been.
+        assert "logged out on another tab" in msg.lower() and "NOT LIVE" in msg, msg
+        await one.close()
+        await two.close()
