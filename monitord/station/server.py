@@ -148,7 +148,11 @@ class Station:
                 if not self._same_origin(request):
                     return _error(403, "cross-site request refused")
                 if request.headers.get("X-CSRF-Token") != login.csrf:
-                    return _error(403, "missing or wrong CSRF token")
+                    # `code`: the page tells a login replaced by another tab of its
+                    # browser (the cookie is shared, its token is not) and asks a login.
+                    return web.json_response(
+                        {"error": "missing or wrong CSRF token", "code": "csrf"}, status=403
+                    )
             request[NURSE] = login.nurse
         elif path == "/api/login" and request.method == "POST" and not self._same_origin(request):
             return _error(403, "cross-site request refused")

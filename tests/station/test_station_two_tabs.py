@@ -6,6 +6,11 @@ Real station, real mosquitto, real headless Chromium with two tabs.
   silent (only *Log out* does that), the other keeps its board, stale and sounding, under
   the login form. Before, that form said "Login expired", a wrong reason minutes into a
   login: a nurse could take the station's logins for broken.
+- Another tab logs in (as another nurse): the browser's cookie is now that login's, and
+  this tab's commands carry the old login's CSRF token: refused 403. Before, the tab went
+  on as if logged in: its header named the nurse before, its ACK read "not sent, retry"
+  at every tap, for ever, and its receipts were refused (the daemon told nobody saw the
+  alarm). Now the tab asks a login over its board, which stays stale and sounding.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from pathlib import Path
 from tests.servers import Mosquitto
 from tests.station.cdp import browser
 from tests.station.station_kit import (
+    NURSES,
     ChairPublisher,
     alert,
     login_page,
@@ -30,6 +36,8 @@ STALE = "document.body.classList.contains('stale')"
 LOGIN_SHOWN = "!document.getElementById('login-view').hidden"
 BOARD_SHOWN = "!document.getElementById('board').hidden"
 LOGIN_SAYS = "document.getElementById('login-error').textContent"
+
+ACK = ".tile[data-chair='chair-1'] button.ack"
 
 
 async def test_a_log_out_in_one_tab_leaves_the_other_sounding_and_says_why(
@@ -63,5 +71,54 @@ async def test_a_log_out_in_one_tab_leaves_the_other_sounding_and_says_why(
         # The stream's `logout` says it was a log out; a POST answered 401 first, that
         # it may have been.
         assert "logged out on another tab" in msg.lower() and "NOT LIVE" in msg, msg
+        await one.close()
+        await two.close()
+
+
+async def test_a_login_replaced_in_another_tab_asks_a_login_not_a_silent_retry(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
+    async with (
+        mqtt_login(mosquitto) as c,
+        station_process(cfg, tmp_path / "station.log") as (_, url),
+        browser() as b,
+    ):
+        await ChairPublisher(c, mqtt_prefix).chair(
+            "chair-1", [alert("chair-1", "bp.crisis", "high", "BP 212/124")]
+        )
+        one, two = await b.new_page(), await b.new_page()
+        await login_page(one, url, "alice")
+        await one.until(HIGH, 20, "high alarm sounding")
+        await two.goto(url + "/")
+        await two.until(BOARD_SHOWN, 20, "tab two logged in by the shared login")
+        # bob logs in on tab two as its page does (the same request): the browser's
+        # cookie is now his login's. alice's tab still has its stream and her token.
+        status = await two.js(
+            "fetch('/api/login', {method: 'POST', credentials: 'same-origin',"
+            " headers: {'Content-Type': 'application/json'},"
+            f" body: JSON.stringify({{name: 'bob', pin: '{NURSES['bob']}'}})}})"
+            ".then((r) => r.status)"
+        )
+        assert status == 200
+        await one.tap(ACK)
+        await one.until(LOGIN_SHOWN, 20, "tab one asks a login, its login replaced")
+        await one.screenshot(tmp_path / "login_replaced.png")
+        msg = await one.js(LOGIN_SAYS)
+        assert "another" in msg and "NOT LIVE" in msg, msg
+        assert await one.js(BOARD_SHOWN)
+        assert await one.js(HIGH)
+        assert await one.js(STALE)
+        # Logged in again, alice's ACK goes out (as hers) and the page is live.
+        await one.type_into("#login-name", "alice")
+        await one.type_into("#login-pin", NURSES["alice"])
+        await one.tap("#login-go")
+        await one.until(f"!{STALE} && !{LOGIN_SHOWN}", 20, "live again after the login")
+        await one.tap(ACK)
+        await one.until(
+            f"{tile('chair-1')}.querySelector('button.ack')?.textContent === 'sent'",
+            20,
+            "the ACK sent",
+        )
         await one.close()
         await two.close()

@@ -361,6 +361,9 @@ async function post(path, body) {
   let data = {};
   try { data = await r.json(); } catch (e) { /* empty */ }
   if (r.status === 401) needLogin(LOGIN_ENDED);
+  // Another tab of this browser logged in: the cookie is its login's, this page's token is
+  // not. Going on, every ACK and receipt of this page was refused, under its nurse's name.
+  if (r.status === 403 && data.code === "csrf") needLogin("Another login on this browser (another tab) replaced this one: log in again. The board below is NOT LIVE.");
   return { ok: r.ok, status: r.status, data };
 }
 // "sent" is kept here, not in the button (tiles are redrawn on every message), until the
