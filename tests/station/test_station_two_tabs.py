@@ -122,3 +122,44 @@ async def test_a_login_replaced_in_another_tab_asks_a_login_not_a_silent_retry(
         )
         await one.close()
         await two.close()
+
+
+async def test_a_login_replaced_in_another_tab_is_not_taken_over_at_a_reconnect(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """The tab's stream given up by the browser (an error answer: `es` closed here) has
+    the page ask the station for its login again (`/api/me`), which answers with the
+    login the cookie now holds: bob's, logged in on the other tab. Before, the page took
+    that login's token and went on with alice in its header: its ACK went out as bob's
+    (the station names the cookie's nurse). Now a login of another nurse is a login
+    replaced: the tab asks a login over its board."""
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
+    async with (
+        mqtt_login(mosquitto) as c,
+        station_process(cfg, tmp_path / "station.log") as (station, url),
+        browser() as b,
+    ):
+        await ChairPublisher(c, mqtt_prefix).chair(
+            "chair-1", [alert("chair-1", "bp.crisis", "high", "BP 212/124")]
+        )
+        one, two = await b.new_page(), await b.new_page()
+        await login_page(one, url, "alice")
+        await one.until(HIGH, 20, "high alarm sounding")
+        await two.goto(url + "/")
+        await two.until(BOARD_SHOWN, 20, "tab two logged in by the shared login")
+        status = await two.js(
+            "fetch('/api/login', {method: 'POST', credentials: 'same-origin',"
+            " headers: {'Content-Type': 'application/json'},"
+            f" body: JSON.stringify({{name: 'bob', pin: '{NURSES['bob']}'}})}})"
+            ".then((r) => r.status)"
+        )
+        assert status == 200
+        await one.js("es.close()")  # as the browser does at an error answer
+        await one.until(LOGIN_SHOWN, 20, "tab one asks a login, its login replaced")
+        msg = await one.js(LOGIN_SAYS)
+        assert "another" in msg and "NOT LIVE" in msg, msg
+        assert await one.js(HIGH)
+        assert "nurse: alice" in await one.js("document.getElementById('nurse').textContent")
+        assert "bob acknowledges" not in station.output()
+        await one.close()
+        await two.close()

@@ -32,6 +32,7 @@ let staleWasUp = false;      // the stale time began after the board had been li
 let attemptAt = mono();  // when the stream was last (re)opened or its login re-checked
 let relogin = false;         // the station no longer knows this login: the board is kept, not live
 // Answered 401, the page cannot tell why; the stream's `logout` says which (server.py).
+const LOGIN_REPLACED = "Another login on this browser (another tab) replaced this one: log in again. The board below is NOT LIVE.";
 const LOGIN_ENDED = "The station no longer knows this login (logged out on another tab of this browser, expired, or the station restarted): log in again. The board below is NOT LIVE.";
 
 const mmHg = (v) => (v === null || v === undefined ? "--" : String(Math.round(v)));
@@ -94,8 +95,12 @@ function superviseStream() {
 async function recheck() {
   let r;
   try { r = await fetch("/api/me", { credentials: "same-origin" }); } catch (e) { return; } // station down: later
-  if (r.status === 401) needLogin(LOGIN_ENDED);
-  else if (r.ok && !relogin) { csrf = (await r.json()).csrf; connect(); }
+  if (r.status === 401) { needLogin(LOGIN_ENDED); return; }
+  if (!r.ok || relogin) return;
+  // The browser's login may be another nurse's now (logged in on another tab): taken on,
+  // this page's commands went out under that name beside this nurse's in its header.
+  const me = await r.json();
+  if (me.nurse !== nurse) needLogin(LOGIN_REPLACED); else { csrf = me.csrf; connect(); }
 }
 
 // ---------------------------------------------------------------- rendering
@@ -363,7 +368,7 @@ async function post(path, body) {
   if (r.status === 401) needLogin(LOGIN_ENDED);
   // Another tab of this browser logged in: the cookie is its login's, this page's token is
   // not. Going on, every ACK and receipt of this page was refused, under its nurse's name.
-  if (r.status === 403 && data.code === "csrf") needLogin("Another login on this browser (another tab) replaced this one: log in again. The board below is NOT LIVE.");
+  if (r.status === 403 && data.code === "csrf") needLogin(LOGIN_REPLACED);
   return { ok: r.ok, status: r.status, data };
 }
 // "sent" is kept here, not in the button (tiles are redrawn on every message), until the
