@@ -38,6 +38,7 @@ from monitord.history import StoredRecords, upgrade_keys
 from monitord.hub import CommittedBatch, Hub
 from monitord.models import AlertEvent, Kind, Reading, SessionEvent, refusal_level
 from monitord.outbox import Outbox
+from monitord.simstart import sim_key
 from monitord.storebatch import StoreBatch
 from monitord.storeguard import APPLIED_NOT_STORED, REFUSED_STORE_FULL, StoreGuard
 
@@ -293,6 +294,8 @@ class ChairRuntime:
             out.state[f"engine/{self.cfg.id}"] = self.engine.snapshot()
             if isinstance(self.clock, WallClock):  # the next start's clock begins no earlier
                 out.state[f"clock/{self.cfg.id}"] = self.clock.row()
+            else:  # a next run's virtual clock starts after it (monitord/simstart.py)
+                out.state[sim_key(self.cfg.id)] = {"t": self.clock.now()}
             self._last_snapshot = now
         if self.history.dirty:  # in the same transaction as the BP reading itself
             out.state[f"bp-seen/{self.cfg.id}"] = self.history.seen_keys()
@@ -370,6 +373,8 @@ class ChairRuntime:
         out: dict[str, Any] = {f"engine/{self.cfg.id}": self.engine.snapshot()}
         if isinstance(self.clock, WallClock):  # the next start's clock begins no earlier
             out[f"clock/{self.cfg.id}"] = self.clock.row()
+        else:
+            out[sim_key(self.cfg.id)] = {"t": self.clock.now()}
         out[f"bp-seen/{self.cfg.id}"] = self.history.seen_keys()
         return out
 

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from monitord import __version__
+from monitord import __version__, simstart
 from monitord.annunciator import Annunciator, Pattern, decide, high_active
 from monitord.chair import ChairRuntime, DeviceCtx, load_seen, steady
 from monitord.clock import SimClock, WallClock
@@ -170,7 +170,8 @@ class Daemon:
         self._link_prompts: dict[str, tuple[float, float]] = {}  # link -> (tokens, when)
         self.started = time.time()
         self._players_done = 0
-        sim_start = float(int(time.time()))  # whole seconds: device clocks have 1-s fields
+        # After what an earlier run's simulated chairs reached (monitord/simstart.py).
+        self.sim_start = sim_start = simstart.sim_start(self.outbox, cfg.chairs, time.time())
         open_sessions: dict[str, outage_mod.Resumed] = {}
         for c in cfg.chairs:
             # A real chair resumes its alarms across a restart; a simulated chair replays its

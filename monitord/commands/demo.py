@@ -137,7 +137,9 @@ def main(args: argparse.Namespace) -> int:
         written = write_reports(
             store,
             store.parent / "reports",
-            since_t=started,
+            # This run's sessions: its simulated clocks start after an earlier run's
+            # on this store (monitord/simstart.py), so `started` could take that in.
+            since_t=max(started, daemon.sim_start),
             tz=cfg.site.timezone,
             rules=RuleSet.from_overrides(cfg.alerts),
         )
