@@ -141,6 +141,7 @@ class _Session:
         self.timing = timing
         self.silence_s = dev.silence_s if dev.silence_s is not None else profile.silence_s
         self.link_up: bool | None = None  # None until the first attempt
+        self.down_kind: str | None = None  # the cause of the down last told (set_link)
         self.warned: set[type[BleLinkError]] = set()
         self.hang_up_warned = False  # a disconnect that did not finish (cleared with warned)
         self.quirks: frozenset[str] = profile.quirks_for(self.target.name, dev.quirks)
@@ -234,10 +235,14 @@ class _Session:
         return next((sub for sub in self.profile.subscriptions if sub.uuid == wanted), None)
 
     # link state: report transitions, and every connection (the hub marks bursts by it)
-    def set_link(self, up: bool, reason: str) -> None:
-        if self.link_up is up and not up:
+    def set_link(self, up: bool, reason: str, kind: str = "") -> None:
+        # A down repeated is told when its cause changed (the device gone, then needing
+        # pairing): the status kept the first cause and its advice for the whole outage.
+        # Not each retry of one cause (`kind`: its class, or the text before a colon).
+        kind = kind or reason.partition(":")[0]
+        if self.link_up is up and not up and kind == self.down_kind:
             return
-        self.link_up = up
+        self.link_up, self.down_kind = up, (None if up else kind)
         log.info(
             "%s/%s: BLE link %s (%s)",
             self.ctx.chair,
@@ -523,7 +528,7 @@ async def _run(
                 else:
                     s.report(err, delay)
             else:
-                s.set_link(False, str(err))
+                s.set_link(False, str(err), type(err).__name__)
                 s.report(err, delay)
             await asyncio.sleep(delay)
             continue

@@ -8,8 +8,9 @@ State machine (one per configured device, runs until cancelled):
       |   open failed    |  LinkLost (EOF, read error, silence > silence_s,
       |                  |            bytes but no frame decoded for silence_s)
       +---- BACKOFF <----+-----------------------------+  (ctx.link(False, reason) when
-                                                   it was up, or on the first failure
-                                                   after start)
+                                                   it was up, on the first failure
+                                                   after start, or when the failure's
+                                                   class changed)
 
 - Up means the device speaks its protocol, not that bytes arrive: the protocol calls
   `link.heard()` for each line, packet or message it decodes. A port that delivers only
@@ -352,12 +353,12 @@ async def run_serial_device(
     attempts: dict[LinkError, int] = {}  # failures per class since the link was last up
     failure = LinkError.IO  # the class of the last failure (set by went_down)
     up = False
-    reported_down = False
+    reported_down: LinkError | None = None  # the class of the down last told
     where = f"{ctx.chair}/{ctx.device} ({url})"
 
     def went_up() -> None:
         nonlocal up, reported_down
-        up, reported_down = True, False
+        up, reported_down = True, None
         warned.clear()
         log.info("%s: link up", where)
         ctx.link(True)
@@ -367,9 +368,11 @@ async def run_serial_device(
     ) -> None:
         nonlocal up, reported_down, failure
         failure = error
-        if up or not reported_down:
+        # A down is told again when its class changed (the port gone, then permission
+        # denied): the status kept the first reason for the whole outage.
+        if up or reported_down is not error:
             ctx.link(False, reason)
-            reported_down = True
+            reported_down = error
         up = False
         if tap is not None:  # (a capture stopped by cancelling records no disconnect)
             tap.disconnected(reason)

@@ -228,7 +228,11 @@ class ChairRuntime:
             elif isinstance(item, LinkChange):
                 st = self.devices.get(item.device)
                 if st is not None and st.link == ("up" if item.up else "down"):
-                    st.link_reason = item.reason or st.link_reason  # status: why it stays down
+                    told, st.link_reason = st.link_reason, item.reason or st.link_reason
+                    # A down's new cause (its advice) goes to `monitord status` at once;
+                    # the transports repeat a down only when its cause changed.
+                    if not item.up and st.link_reason != told and self.on_link is not None:
+                        self.on_link(f"{self.cfg.id}/{item.device}")
                     continue  # transports may repeat themselves; the engine sees changes
                 if st is not None:
                     st.link, st.link_reason = ("up" if item.up else "down"), item.reason
