@@ -124,8 +124,11 @@ _BUSY_HINTS = ("inprogress", "in progress", "busy", "not ready", "notready", "no
 # bleak 3 raises as a BleakDBusError "[org.bluez.Error.NotPermitted] Not paired": that text
 # matched none of the hints below, and a cuff needing pairing was told "move the device
 # closer". Other bleak backends name the code (BleakGATTProtocolError, or "ATT error:
-# 0x05"). BlueZ's own pairing failures: org.bluez.Error.AuthenticationFailed, ...Rejected,
-# ...Canceled, ...Timeout.
+# 0x05"). BlueZ's answers to a failed pairing (src/device.c new_authentication_return):
+# AuthenticationFailed (keys refused, pairing unsupported: the default) and ...Rejected
+# (MGMT rejected or busy; HCI 0x06 key missing, 0x18 pairing not allowed) are a pairing
+# matter; ...Canceled (MGMT cancelled, no resources, disconnected) and ...Timeout (no
+# answer) are not: retried as Transient, they cost no 5-60 s wait and no pairing advice.
 _NOT_PAIRED = {"org.bluez.Error.NotPaired": None, "org.bluez.Error.NotPermitted": "not paired"}
 _PAIRING_CODES = frozenset({0x05, 0x0C, 0x0F})
 _PAIRING_HINTS = (
@@ -134,7 +137,8 @@ _PAIRING_HINTS = (
     "att error: 0x0f",
     "insufficient authentication",
     "insufficient encryption",
-    "org.bluez.error.authentication",
+    "org.bluez.error.authenticationfailed",
+    "org.bluez.error.authenticationrejected",
 )
 
 _NO_BLUEZ_HINTS = ("org.freedesktop.DBus.Error.ServiceUnknown", "org.bluez was not provided")

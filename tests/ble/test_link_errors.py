@@ -60,7 +60,23 @@ from monitord.drivers.ble_link import LinkTiming, backoff_delay
             BleakDBusError("org.bluez.Error.Failed", ["Operation failed with ATT error: 0x0f"]),
             NeedsPairing,
         ),
+        # BlueZ's answers to a failed pairing (src/device.c new_authentication_return):
+        # Failed (bad keys, pairing unsupported) and Rejected (the device refused) are a
+        # pairing matter; Canceled (the link dropped, no resources) and Timeout (no
+        # answer) pass by retrying: before, NeedsPairing (pairing advice, 5-60 s waits)
         (BleakDBusError("org.bluez.Error.AuthenticationFailed", []), NeedsPairing),
+        (
+            BleakDBusError("org.bluez.Error.AuthenticationRejected", ["Authentication Rejected"]),
+            NeedsPairing,
+        ),
+        (
+            BleakDBusError("org.bluez.Error.AuthenticationCanceled", ["Authentication Canceled"]),
+            Transient,
+        ),
+        (
+            BleakDBusError("org.bluez.Error.AuthenticationTimeout", ["Authentication Timeout"]),
+            Transient,
+        ),
         (
             BleakDBusError("org.bluez.Error.Failed", ["Operation failed with ATT error: 0x0e"]),
             Transient,
