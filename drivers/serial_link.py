@@ -50,6 +50,7 @@ import errno
 import logging
 import os
 import random
+import re
 import termios
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,6 +101,28 @@ class LinkError(enum.Enum):
             "it sends: no reading of it arrives; please report this line and the "
             "traceback logged with it",
         }[self]
+
+
+# A port named by the kernel's number for its adapter: the number goes to whichever adapter
+# enumerates first, so after a reboot or a replug it may be another's (config_links warns).
+KERNEL_NUMBERED = re.compile(r"/dev/tty(USB|ACM)[0-9]+")
+BY_ID_ADVICE = (
+    "name it by its adapter: /dev/serial/by-id/... (`ls -l /dev/serial/by-id/` lists "
+    "each adapter and the tty it is now; unplug one to tell whose it is), or "
+    "/dev/serial/by-path/... (the USB socket) for identical adapters without a serial "
+    "number, which share one by-id name"
+)
+
+
+def renumbered_advice(port: str | None) -> str:
+    """For undecodable data on a kernel-numbered port: it may now be another adapter,
+    another monitor's at another baud rate (a reboot swapped them); "" for other ports."""
+    if not port or not KERNEL_NUMBERED.fullmatch(os.path.normpath(port)):
+        return ""
+    return (
+        f"; {port} is numbered by the kernel: after a reboot or a replug it may be another "
+        f"adapter, another device's: {BY_ID_ADVICE}"
+    )
 
 
 class SerialLinkSettings(DeviceOptions):
@@ -337,7 +360,8 @@ async def run_serial_device(
     if desc.make_protocol is None:
         raise ValueError(f"driver {desc.name!r} has no serial protocol")
     link_settings = dev.settings_as(SerialLinkSettings)
-    url = port or link_settings.port
+    named = link_settings.port  # as configured: the name the admin may have to change
+    url = port or named
     if not url:
         raise ValueError(f"device {dev.id!r}: no port configured")
     settings = line_settings(link_settings, desc)
@@ -425,6 +449,8 @@ async def run_serial_device(
                 # A silent line has a likelier cause per device than "it stopped answering"
                 advice = desc.silence_advice if link.silent else None
                 error = LinkError.GARBLED if link.garbled else LinkError.IO
+                if error is LinkError.GARBLED and (swapped := renumbered_advice(named)):
+                    advice = error.advice + swapped
                 went_down(error, str(e) or "link lost", advice)
             except (OSError, serial.SerialException) as e:
                 went_down(classify(e), f"I/O error: {e}")

@@ -7,7 +7,6 @@ warning: a reboot may give it to another adapter). Part of `check-config`
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 
 from monitord.config import Config, DeviceConfig, where
@@ -105,16 +104,6 @@ def shared_names(cfg: Config, source: str) -> list[str]:
 # The names Linux gives USB serial adapters (usb-serial: FTDI, Prolific, CH340, CP210x; and
 # cdc-acm) in the order they enumerate, which a reboot or a replug may change. Not ttyAMA
 # or ttyS: a Pi's own UARTs (and a PC's) are numbered by the board, the same at each boot.
-KERNEL_NUMBERED = re.compile(r"/dev/tty(USB|ACM)[0-9]+")
-
-BY_ID_ADVICE = (
-    "name it by its adapter: /dev/serial/by-id/... (`ls -l /dev/serial/by-id/` lists "
-    "each adapter and the tty it is now; unplug one to tell whose it is), or "
-    "/dev/serial/by-path/... (the USB socket) for identical adapters without a serial "
-    "number, which share one by-id name"
-)
-
-
 def numbered_ports(cfg: Config, source: str) -> list[str]:
     """A real serial device on a kernel-numbered port (/dev/ttyUSB0): the number goes to
     whichever adapter enumerates first, so after a reboot or a replug it may be another
@@ -123,7 +112,7 @@ def numbered_ports(cfg: Config, source: str) -> list[str]:
     own); with another of another driver neither decodes (both lost); alone, another USB
     serial device (a second adapter, a USB modem) may take its number (this one lost).
     A warning, not an error: refusing the config would stop monitoring at an upgrade."""
-    from monitord.drivers.serial_link import SerialLinkSettings
+    from monitord.drivers.serial_link import BY_ID_ADVICE, KERNEL_NUMBERED, SerialLinkSettings
 
     serial: list[tuple[int, int, str, str, str]] = []  # (i, j, chair/device, driver, port)
     for i, j, me, dev in _real_devices(cfg):
