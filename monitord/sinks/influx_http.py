@@ -50,6 +50,16 @@ class WriteNotFound(WriteError):
     advice = "create the database/bucket, or fix influx.database/bucket/org"
 
 
+class PingNotInflux(WriteNotFound):
+    """The idle probe's `GET /ping` answered with what no InfluxDB answers (404 from a
+    proxy or another web server at influx.url): not a database or bucket to create."""
+
+    probe_advice = (
+        "influx.url answers, but not as InfluxDB (its /ping answers 204): check influx.url, "
+        "a reverse proxy's path included"
+    )
+
+
 class WriteThrottled(WriteError):
     def __init__(self, msg: str, retry_after_s: float | None) -> None:
         super().__init__(msg)
@@ -133,10 +143,13 @@ def _http_errors(cfg: InfluxConfig) -> Iterator[None]:
 async def ping(cfg: InfluxConfig) -> None:
     """`GET /ping` (InfluxDB 1.x and 2.x, VictoriaMetrics): whether the server answers
     at all, for a sink with nothing to send (`InfluxSink._probe`); a WriteError if not.
-    Any answer below 500 is one: a server that wants a login for /ping too (401) is up,
-    and its writes, not this probe, say whether the login is right."""
+    InfluxDB answers 204 (2xx); a server that wants a login for /ping too (401, 403) is
+    up, and its writes, not this probe, say whether the login is right. Anything else
+    below 500 (a proxy's 404) is not InfluxDB answering: before, it read "connected"."""
     timeout = aiohttp.ClientTimeout(total=cfg.timeout_s)
     with _http_errors(cfg):
         async with aiohttp.ClientSession(timeout=timeout) as s, s.get(f"{cfg.url}/ping") as r:
             if r.status >= 500:
                 raise _classify(r.status, r.reason or "", r.headers.get("Retry-After"))
+            if not 200 <= r.status < 300 and r.status not in (401, 403):
+                raise PingNotInflux(f"HTTP {r.status}: {r.reason or ''}".rstrip(": "))
