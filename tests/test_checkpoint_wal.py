@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from tests.kit import eventually
 from tests.test_lifecycle import sim_config
 
 LIMIT = 64 << 10
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def wal_db(path: Path) -> sqlite3.Connection:
@@ -219,6 +222,54 @@ async def test_a_wal_grown_large_is_cut_back_when_reused(
         assert ck.done == 1
         await store_readings(guard, 10, per_batch=10)  # the next commit reuses the WAL
         assert size_of(wal) <= LIMIT + 16 * 1024, (grown, size_of(wal))
+    finally:
+        ck.stop()
+        writer.stop()
+        ob.close()
+
+
+LEFT_BEHIND = """
+import os, sys
+from pathlib import Path
+from monitord.config import StorageConfig
+from monitord.outbox import Outbox
+from tests.delivery.helpers import reading
+path = Path(sys.argv[1])
+ob = Outbox(path, StorageConfig(path=path))
+ob._db.execute("PRAGMA wal_autocheckpoint = 0")  # as the daemon's writer connection
+for i in range(0, 3000, 500):
+    ob.add_readings([reading(j) for j in range(i, i + 500)], {})
+    ob.commit()
+os._exit(0)  # the close (its TRUNCATE checkpoint) never runs, as after a hung stop
+"""
+
+
+async def test_a_wal_left_large_by_a_stop_without_its_checkpoint_is_cut_back_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stop whose checkpointer or final checkpoint failed (a hung disk: storestop.py
+    gives it up) leaves the WAL as large as it grew, the close's TRUNCATE skipped. It does
+    not grow from run to run: the next run's first commit sees it past `WAL_RESET_BYTES`
+    and kicks a checkpoint, and the write after that reuses the WAL, cut back to the
+    limit (`journal_size_limit`). A real process ends without closing the store."""
+    monkeypatch.setattr(checkpoint, "WAL_RESET_BYTES", LIMIT)
+    path = tmp_path / "outbox.sqlite"
+    argv = [sys.executable, "-c", LEFT_BEHIND, str(path)]
+    await asyncio.to_thread(subprocess.run, argv, check=True, cwd=ROOT)
+    wal = Path(f"{path}-wal")
+    left = size_of(wal)
+    assert left > 8 * LIMIT, left
+    ob = Outbox(path, StorageConfig(path=path))
+    writer = StoreWriter()
+    ck = Checkpointer(path, every_s=3600)  # its timer never fires here: only the kick
+    ob.use_writer(writer.submit, ck.kick)
+    guard = StoreGuard(ob, TechAlarms(), writer, commit_interval_s=0, checkpointer=ck)
+    try:
+        await store_readings(guard, 10, per_batch=10)  # the next run's first commit
+        await asyncio.to_thread(wait_checkpoints, ck, 1, 10.0)
+        assert ck.done >= 1, "the large WAL kicked no checkpoint"
+        await store_readings(guard, 10, per_batch=10)  # reuses the WAL: cut back
+        assert size_of(wal) <= LIMIT + 16 * 1024, (left, size_of(wal))
     finally:
         ck.stop()
         writer.stop()
