@@ -43,7 +43,7 @@ from monitord.commands.doctor_host import (
     check_disk,
     check_serial,
     check_service_files,
-    check_store_place,
+    check_store,
 )
 from monitord.commands.doctor_mqtt import round_trip, station_login, stations_online
 from monitord.commands.doctor_probe import RENEW, check_cert_expiry, mismatch, quiet_paho
@@ -537,12 +537,11 @@ def main(args: argparse.Namespace) -> int:
         emit(c)
     for maybe in (
         check_credentials(cfg, creds),
-        check_store_place(cfg),
         check_annunciator_command(cfg),
     ):
         if maybe is not None:
             emit(maybe)
-    for c in [*check_service_files(cfg), *dl.station_listen(cfg)]:  # doctor_live
+    for c in [*check_store(cfg), *check_service_files(cfg), *dl.station_listen(cfg)]:
         emit(c)
     station = (args.station_user, args.station_password_file)
     asyncio.run(run_checks(cfg, creds, args.timeout, emit, station))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import grp
 import os
 import shutil
+import sqlite3
 import stat
 import subprocess
 import termios
@@ -18,6 +19,7 @@ from monitord.commands.checks import Check, fail, ok, skip
 from monitord.config import Config
 from monitord.config_checks import command_problem, file_kind, secret_files
 from monitord.credentials import SECRETS_DIR
+from monitord.outbox import SCHEMA_VERSION
 from monitord.serviceuser import SERVICE_USER, may, service_user_blocked
 
 # The shipped unit's StateDirectory= (ProtectSystem=strict: the only writable place).
@@ -344,3 +346,72 @@ def check_store_place(cfg: Config) -> Check | None:
         f"use {STATE_DIR}/outbox.sqlite, or add ReadWritePaths={path.parent} in a "
         "drop-in (systemctl edit monitord)",
     )
+
+
+def check_store(cfg: Config) -> list[Check]:
+    """The outbox's place and, when one is kept there, its schema."""
+    return [c for c in (check_store_place(cfg), check_store_schema(cfg)) if c is not None]
+
+
+def check_store_schema(cfg: Config) -> Check | None:
+    """The store's schema as the daemon's start will judge it. One written by a newer
+    monitord (a Pi taken back to an older package with its store kept) is refused at
+    start (exit 78, no monitoring); doctor said every line ok, and the first the admin
+    heard of it was the unit failing after `systemctl enable --now`. An older one is
+    migrated at start, every record kept: said, so an admin who upgrades sees it coming.
+    Read only: nothing in the store changes, nothing is moved aside.
+    None when there is no store yet, or it cannot be read here (the daemon's start moves
+    a file that is not a store aside and begins a new one: docs/operations.md)."""
+    path = Path(os.path.abspath(cfg.storage.path))
+    if not cfg.chairs or not path.is_file():  # a station's config keeps no outbox
+        return None
+    version = _schema_version(path)
+    if version is None:
+        return None
+    if version > SCHEMA_VERSION:
+        return fail(
+            "store",
+            f"{path}: schema v{version} is newer than this monitord (v{SCHEMA_VERSION}): "
+            "a newer monitord wrote it, and the daemon refuses to start on it (exit 78, "
+            "no monitoring); it is never rewritten",
+            "install the newer monitord again, or let it deliver what it holds and move "
+            f"every {path.name}* file aside (docs/install.md, going back to an older version)",
+        )
+    if 0 < version < SCHEMA_VERSION:
+        return ok(
+            "store",
+            f"{path}: schema v{version}, migrated to v{SCHEMA_VERSION} at the daemon's next "
+            "start (every record kept; an older monitord cannot read it after that)",
+        )
+    return None
+
+
+def _schema_version(path: Path) -> int | None:
+    """The store's `user_version`; None if it is not an SQLite file or cannot be read.
+    Without a -wal file (the daemon stopped) the file's own header holds it, read without
+    SQLite: a read-only connection to a WAL store leaves a -wal and -shm behind. With one,
+    the newest version may be in the WAL, so SQLite reads it (read-only)."""
+    if not Path(f"{path}-wal").exists():
+        try:
+            with path.open("rb") as f:
+                head = f.read(_HEADER_BYTES)
+        except OSError:
+            return None
+        if len(head) < _HEADER_BYTES or not head.startswith(_SQLITE_MAGIC):
+            return None
+        return int.from_bytes(head[_USER_VERSION_AT:_HEADER_BYTES], "big", signed=True)
+    try:
+        db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            return int(db.execute("PRAGMA user_version").fetchone()[0])
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
+
+
+# SQLite's file format (sqlite.org/fileformat.html, "The Database Header"): the magic
+# string, and the user version as a 4-byte big-endian integer at offset 60.
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_USER_VERSION_AT = 60
+_HEADER_BYTES = 64

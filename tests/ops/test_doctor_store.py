@@ -1,0 +1,142 @@
+"""`monitord doctor` and the store an upgrade or a rollback leaves (docs/install.md,
+"Going back to an older version"; docs/operations.md, `monitord doctor`).
+
+Before: doctor did not look at the store. On a Pi taken back to an older package with the
+newer version's store kept, every line was ok (exit 0), and the daemon then refused to
+start on that store (exit 78: no monitoring) at `systemctl enable --now monitord`, the
+step the docs give right after doctor. Now its `store` line fails, naming the schema and
+what to do; a store from an older version (0.1.0 wrote schema v3) is said to be migrated at
+the next start. Doctor only reads: the store's bytes are the same after it, nothing is
+moved aside.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from monitord.config import StorageConfig
+from monitord.outbox import SCHEMA_VERSION, Outbox
+
+# Written by the 0.1.0 store code (d9b47eb): tests/delivery/data/make_v3_store.py.
+V3_STORE = Path(__file__).parents[1] / "delivery" / "data" / "outbox-v3.sqlite"
+
+
+@pytest.fixture
+def pty_port() -> Iterator[str]:
+    master, slave = os.openpty()
+    try:
+        yield os.ttyname(slave)
+    finally:
+        os.close(slave)
+        os.close(master)
+
+
+def config(tmp: Path, port: str) -> Path:
+    cfg = tmp / "monitord.toml"
+    cfg.write_text(
+        '[site]\nid = "doctor-store"\n[mqtt]\nenabled = false\n[influx]\nenabled = false\n'
+        f'[storage]\npath = "{tmp / "state" / "outbox.sqlite"}"\nmax_mb = 1\n'
+        '[[chairs]]\nid = "chair-1"\n'
+        f'[[chairs.devices]]\nid = "ox"\ndriver = "masimo-ascii"\nport = "{port}"\n'
+    )
+    return cfg
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitord", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def doctor(cfg: Path) -> tuple[int, dict[str, str]]:
+    p = run("doctor", "--config", str(cfg), "--credentials", str(cfg.parent), "--timeout", "3")
+    print(p.stdout, p.stderr)
+    assert p.stderr == "", p.stderr
+    return p.returncode, {ln.split(None, 1)[1].split(":", 1)[0]: ln for ln in p.stdout.splitlines()}
+
+
+def files(folder: Path) -> dict[str, str]:
+    """Every file in the store's folder and a digest of its bytes."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_a_store_from_a_newer_monitord_fails_its_line(tmp_path: Path, pty_port: str) -> None:
+    cfg = config(tmp_path, pty_port)
+    store = tmp_path / "state" / "outbox.sqlite"
+    Outbox(store, StorageConfig(path=store)).close()
+    # What a newer monitord's migration leaves: the next schema version (its tables are
+    # this one's or not; nothing here may read them).
+    with sqlite3.connect(store) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    before = files(store.parent)
+
+    rc, lines = doctor(cfg)
+    assert rc == 1
+    line = lines["store"]
+    assert line.startswith("FAIL  store: "), line
+    assert f"schema v{SCHEMA_VERSION + 1} is newer than this monitord (v{SCHEMA_VERSION})" in line
+    assert "refuses to start" in line and "docs/install.md" in line
+    assert files(store.parent) == before
+
+    # What doctor foretells: the daemon's start refuses it, one line, the store untouched.
+    p = run("run", "-c", str(cfg))
+    assert p.returncode == 78, p.stderr
+    said = [ln for ln in p.stderr.splitlines() if "newer than this monitord" in ln]
+    assert len(said) == 1, p.stderr
+    assert store.is_file() and not [n for n in os.listdir(store.parent) if ".bad-" in n]
+    with sqlite3.connect(f"{store.as_uri()}?mode=ro", uri=True) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+    db.close()
+
+
+def test_a_newer_version_still_in_the_wal_is_seen(tmp_path: Path, pty_port: str) -> None:
+    """A newer daemon stopped before its checkpoint (killed, power cut): its migration is
+    in the -wal file, the store's own header still says this version."""
+    cfg = config(tmp_path, pty_port)
+    store = tmp_path / "state" / "outbox.sqlite"
+    Outbox(store, StorageConfig(path=store)).close()
+    db = sqlite3.connect(store, isolation_level=None)
+    try:
+        db.execute("PRAGMA wal_autocheckpoint = 0")
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        assert store.read_bytes()[60:64] == SCHEMA_VERSION.to_bytes(4, "big")
+        rc, lines = doctor(cfg)
+    finally:
+        db.close()
+    assert rc == 1
+    assert lines["store"].startswith("FAIL  store: "), lines["store"]
+
+
+def test_a_store_from_0_1_0_is_said_to_be_migrated(tmp_path: Path, pty_port: str) -> None:
+    cfg = config(tmp_path, pty_port)
+    store = tmp_path / "state" / "outbox.sqlite"
+    store.parent.mkdir()
+    shutil.copy(V3_STORE, store)
+    before = files(store.parent)
+
+    rc, lines = doctor(cfg)
+    line = lines["store"]
+    assert line.startswith("ok    store: "), line
+    assert f"schema v3, migrated to v{SCHEMA_VERSION} at the daemon's next start" in line
+    assert files(store.parent) == before
+    assert rc == 0
+
+
+def test_a_current_store_or_none_has_no_line(tmp_path: Path, pty_port: str) -> None:
+    cfg = config(tmp_path, pty_port)
+    rc, lines = doctor(cfg)
+    assert "store" not in lines and rc == 0
+    store = tmp_path / "state" / "outbox.sqlite"
+    Outbox(store, StorageConfig(path=store)).close()
+    rc, lines = doctor(cfg)
+    assert "store" not in lines and rc == 0
