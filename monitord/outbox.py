@@ -102,6 +102,7 @@ from monitord.store.retention import RetentionMixin
 from monitord.store.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
+    MigrationFailed,
     OutboxError,
     SchemaTooNew,
     split_sql,
@@ -120,6 +121,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "SINKS",
     "Durability",
+    "MigrationFailed",
     "Outbox",
     "OutboxError",
     "RecordType",

@@ -42,7 +42,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from monitord.config import StorageConfig
-from monitord.outbox import SCHEMA_VERSION, Outbox, OutboxError, SchemaTooNew
+from monitord.outbox import SCHEMA_VERSION, MigrationFailed, Outbox, OutboxError, SchemaTooNew
 from monitord.techalarm import TechAlarms
 
 log = logging.getLogger("monitord.store")
@@ -123,6 +123,10 @@ def open_store(
         return _open_checked(path, cfg, progress)
     except SchemaTooNew:
         raise
+    except MigrationFailed as e:
+        # An intact store an upgrade could not migrate (no room on the disk): kept, not
+        # moved aside (its backlog and the engines' snapshot stay for the next start).
+        return _in_memory(path, cfg, alarms, str(e))
     except (sqlite3.Error, OutboxError, OSError) as e:
         why, bad_file = _why(e), _bad_file(e)
     if not os.path.lexists(path):

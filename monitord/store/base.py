@@ -9,6 +9,7 @@ import enum
 import functools
 import json
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from monitord.store.schema import (
     FRESH_SCHEMA,
     MIGRATIONS,
     SCHEMA_VERSION,
+    MigrationFailed,
     OutboxError,
     SchemaTooNew,
     split_sql,
@@ -205,18 +207,49 @@ class StoreBase:
                 # Every ~100k SQLite instructions while the step runs (a large store's
                 # step can take minutes); returns 0: never aborts it.
                 self._db.set_progress_handler(functools.partial(progress, what), 100_000)
+            failed: MigrationFailed | None = None
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for stmt in split_sql(script):
                     self._db.execute(stmt)
                 self._db.execute(f"PRAGMA user_version = {to}")
                 self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            except BaseException as e:
+                # SQLite rolls the whole transaction back itself on some errors (a full
+                # disk): a second ROLLBACK then raised "cannot rollback - no transaction
+                # is active" in place of the reason.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                if v == 0 or not isinstance(e, sqlite3.Error):
+                    raise
+                failed = MigrationFailed(self._step_failed(to - 1, to, e))
+                failed.__cause__ = e
             finally:
                 self._db.set_progress_handler(None, 0)
+            if failed is not None:
+                self._db.close()  # the store is the caller's to keep: nothing holds it
+                raise failed
             log.info("outbox %s: schema migrated to v%d", self.path, to)
+
+    def _step_failed(self, at: int, to: int, e: sqlite3.Error) -> str:
+        """The line for a failed migration step, once its frames are given back: the WAL
+        it grew (up to the whole disk when the disk ran out) is truncated, so the rest of
+        the machine (its journal) is not left without space by a step that did nothing."""
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        size = self.path.stat().st_size if self.path.exists() else 0
+        try:
+            st = os.statvfs(self.path.parent)
+            free = f"{st.f_bavail * st.f_frsize / 1e6:.0f} MB free now"
+        except OSError:
+            free = "free space unknown"
+        said = f"not migrated to schema v{to} ({e}): rolled back, kept as it was (v{at}); "
+        if (getattr(e, "sqlite_errorcode", 0) or 0) & 0xFF not in (10, 13):  # IOERR, FULL
+            return said + "report it with the journal (a failed step is a bug)"
+        return said + (
+            "a step rewrites up to the whole store: free a little more space beside it "
+            f"than the store's {size / 1e6:.0f} MB ({free})"
+        )
 
     def schema_version(self) -> int:
         v: int = self._db.execute("PRAGMA user_version").fetchone()[0]

@@ -206,6 +206,14 @@ class OutboxError(Exception):
     """The store cannot be used (newer schema, unreadable file); message says what to do."""
 
 
+class MigrationFailed(Exception):
+    """A step of the schema chain failed on an intact store (a disk without room for the
+    step's rewrite, typically: an upgrade on a nearly full card). The step was rolled back
+    and the store is as the older monitord left it: never a bad file to move aside (that
+    put its backlog and the engines' snapshot out of reach), so not an OutboxError. The
+    message names the step, SQLite's reason and the space the step needs."""
+
+
 class SchemaTooNew(OutboxError):
     """The store was written by a newer monitord: refused, never moved aside or rewritten
     (a downgrade must not throw away what the newer version kept)."""
