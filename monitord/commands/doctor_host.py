@@ -377,13 +377,22 @@ def check_store_schema(cfg: Config) -> Check | None:
             "install the newer monitord again, or let it deliver what it holds and move "
             f"every {path.name}* file aside (docs/install.md, going back to an older version)",
         )
-    if 0 < version < SCHEMA_VERSION:
-        return ok(
+    if not 0 < version < SCHEMA_VERSION:
+        return None
+    said = f"{path}: schema v{version}, migrated to v{SCHEMA_VERSION} at the daemon's next start"
+    size, free = path.stat().st_size, shutil.disk_usage(path.parent).free
+    if free <= size:
+        # A step may rewrite the whole store (store/schema.py); without the room it is
+        # rolled back and the daemon runs from memory (alarm store.memory) until there is.
+        return Check(
+            "warn",
             "store",
-            f"{path}: schema v{version}, migrated to v{SCHEMA_VERSION} at the daemon's next "
-            "start (every record kept; an older monitord cannot read it after that)",
+            f"{said}, which may rewrite the whole store: {free / 1e6:.0f} MB free beside it, "
+            f"the store is {size / 1e6:.0f} MB (without the room the daemon runs on a store "
+            "in memory, alarm store.memory)",
+            "free a little more space than the store's size before the daemon starts",
         )
-    return None
+    return ok("store", f"{said} (every record kept; an older monitord cannot read it after that)")
 
 
 def _schema_version(path: Path) -> int | None:

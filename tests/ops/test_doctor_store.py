@@ -25,6 +25,7 @@ import pytest
 
 from monitord.config import StorageConfig
 from monitord.outbox import SCHEMA_VERSION, Outbox
+from tests.faults.storekit import tmpfs
 
 # Written by the 0.1.0 store code (d9b47eb): tests/delivery/data/make_v3_store.py.
 V3_STORE = Path(__file__).parents[1] / "delivery" / "data" / "outbox-v3.sqlite"
@@ -140,3 +141,17 @@ def test_a_current_store_or_none_has_no_line(tmp_path: Path, pty_port: str) -> N
     Outbox(store, StorageConfig(path=store)).close()
     rc, lines = doctor(cfg)
     assert "store" not in lines and rc == 0
+
+
+def test_a_store_to_migrate_without_room_is_warned_of(tmp_path: Path, pty_port: str) -> None:
+    """The 0.1.0 store on a card with less free space than its size: the migration's step
+    would fail at the daemon's start (tests/faults/test_migration_no_room.py)."""
+    cfg = config(tmp_path, pty_port)
+    with tmpfs(tmp_path / "state", "100k") as card:
+        shutil.copy(V3_STORE, card / "outbox.sqlite")
+        before = files(card)
+        _, lines = doctor(cfg)  # exit 1: the full card also fails the disk line
+        assert files(card) == before
+    line = lines["store"]
+    assert line.startswith("warn  store: "), line
+    assert "which may rewrite the whole store" in line and "store.memory" in line
