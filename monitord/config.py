@@ -37,7 +37,7 @@ from monitord.config_devices import (
     SimMemoryRecord,
     use_drivers,
 )
-from monitord.config_keys import unknown_key
+from monitord.config_keys import error_text, unknown_key
 from monitord.config_station import AnnunciatorConfig, ForwarderConfig, StationConfig
 
 # Re-exported: the schema is imported from here (its sections live in config_*.py).
@@ -475,7 +475,7 @@ def parse_config(
     except ValidationError as e:
         for err in e.errors():
             loc = _flat_loc(tuple(err["loc"]))
-            msg = err["msg"].removeprefix("Value error, ")
+            msg = error_text(err)
             if loc in said:
                 continue
             if err["type"] == "extra_forbidden":

@@ -11,11 +11,12 @@ itself names the driver; the internal `settings` / `ignored` are never suggested
 from __future__ import annotations
 
 import difflib
+import json
 import types
 from collections.abc import Mapping
 from typing import Any, Union, get_args, get_origin
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from monitord.config_devices import DeviceConfig, driver_schema
 
@@ -86,3 +87,33 @@ def unknown_key(root: type[BaseModel], raw: Any, loc: Loc) -> str:
         if near:
             return f"unknown key (did you mean {near[0]}?)"
     return "unknown key"
+
+
+# pydantic's error types for a value of the wrong type, and the type each wants.
+_WANTS: dict[str, type] = {"int_type": int, "float_type": float, "bool_type": bool}
+_KIND = {str: "text (in quotes)", bool: "a boolean", int: "a number", float: "a number"}
+_WRITE = {int: "a whole number", float: "a number", bool: "true or false"}
+
+
+def _toml(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return json.dumps(v) if isinstance(v, str) else str(v)
+
+
+def error_text(err: Mapping[str, Any]) -> str:
+    """pydantic's message for one error of the config, as check-config says it."""
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    want, got = _WANTS.get(str(err["type"])), err.get("input")
+    if want is None or type(got) not in _KIND:
+        return msg
+    said = f"{msg}: {_toml(got)} is {_KIND[type(got)]}"
+    try:  # as 0.1.0 read it (pydantic's lax mode)
+        was: object = TypeAdapter(want).validate_python(got)
+    except ValidationError:
+        return f"{said}: write {_WRITE[want]}, without quotes"
+    if isinstance(got, bool):  # true for a port was port 1: never what was meant
+        return f"{said}: write {_WRITE[want]} (0.1.0 converted it to {_toml(was)})"
+    return f"{said}: write {_toml(was)}, without quotes (0.1.0 converted it so; this one does not)"
