@@ -334,6 +334,13 @@ def line_settings(link: SerialLinkSettings, desc: DriverDescriptor) -> dict[str,
     }
 
 
+def line_text(settings: dict[str, Any]) -> str:
+    """`line_settings` as a monitor's menu says them: "9600 8N1"."""
+    return (
+        f"{settings['baudrate']} {settings['bytesize']}{settings['parity']}{settings['stopbits']:g}"
+    )
+
+
 async def open_port(
     url: str, settings: dict[str, Any]
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -449,8 +456,12 @@ async def run_serial_device(
                 # A silent line has a likelier cause per device than "it stopped answering"
                 advice = desc.silence_advice if link.silent else None
                 error = LinkError.GARBLED if link.garbled else LinkError.IO
-                if error is LinkError.GARBLED and (swapped := renumbered_advice(named)):
-                    advice = error.advice + swapped
+                if link.garbled:
+                    # What to compare with the monitor's menu: the advice alone sent the
+                    # engineer to the config and the driver's defaults to learn it.
+                    advice = f"this port is read at {line_text(settings)}; {error.advice}"
+                    if swapped := renumbered_advice(named):
+                        advice += swapped
                 went_down(error, str(e) or "link lost", advice)
             except (OSError, serial.SerialException) as e:
                 went_down(classify(e), f"I/O error: {e}")

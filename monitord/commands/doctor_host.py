@@ -223,7 +223,7 @@ def check_serial(cfg: Config) -> list[Check]:
     import serial
 
     from monitord.drivers.registry import DRIVERS
-    from monitord.drivers.serial_link import LinkError, SerialLinkSettings, line_settings
+    from monitord.drivers.serial_link import LinkError, SerialLinkSettings, line_settings, line_text
 
     out: list[Check] = []
     for chair in cfg.chairs:
@@ -244,10 +244,7 @@ def check_serial(cfg: Config) -> list[Check]:
                 )
                 continue
             settings = line_settings(d, DRIVERS[dev.driver])
-            line = (
-                f"{settings['baudrate']} {settings['bytesize']}{settings['parity']}"
-                f"{settings['stopbits']:g}"
-            )
+            line = line_text(settings)
             note = "" if url else adapter_note(d.port, f"{chair.id}/{dev.id}")
             try:
                 extra = {} if url else {"exclusive": True}
