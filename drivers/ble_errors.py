@@ -56,6 +56,25 @@ class AdapterBusy(BleLinkError):
     )
 
 
+class NoAdapter(AdapterBusy):
+    # No powered adapter on the hub: the USB dongle pulled out, `rfkill block`, hci0 down or
+    # reset. bleak's BlueZ backend raises BleakBluetoothNotAvailableError "No Bluetooth
+    # adapters found." or "No powered Bluetooth adapters found." (bleak 3
+    # bluezdbus/manager.py `get_default_adapter`), BlueZ answers StartDiscovery and Connect
+    # on an adapter powered off with org.bluez.Error.NotReady (src/adapter.c
+    # start_discovery, src/device.c connect_profiles). Said as AdapterBusy, "busy or off:
+    # check that no other program is scanning", with its 60-s cap: a dongle plugged back in
+    # after a few minutes was used up to a minute later, every BLE chair without readings
+    # (and their alarms) meanwhile. Looking for it costs a D-Bus call: a short cap.
+    backoff_base_s = 1.0
+    backoff_cap_s = 5.0
+    advice = (
+        "no powered Bluetooth adapter on this hub, every BLE device on it is down: check "
+        "the USB Bluetooth dongle is plugged in, `rfkill list` (blocked: `rfkill unblock "
+        "bluetooth`) and `bluetoothctl show` (Powered: no: `bluetoothctl power on`)"
+    )
+
+
 class Transient(BleLinkError):
     backoff_base_s = 0.5
     backoff_cap_s = 15.0
@@ -115,7 +134,30 @@ class ProfileMismatch(BleLinkError):
     advice = "the device lacks the expected GATT service: check `driver` for this device"
 
 
-_BUSY_HINTS = ("inprogress", "in progress", "busy", "not ready", "notready", "no discovery")
+# Airs (`ble_find.air`: the hub's adapter, or a simulated link) whose missing adapter was
+# said at WARNING: once for the hub, not once per BLE device on it, until a device connects.
+_adapter_said: set[int] = set()
+
+
+def said_for_hub(err: BleLinkError, on: int) -> bool:
+    """`err` is the hub's adapter gone and another device already said so on air `on`."""
+    if not isinstance(err, NoAdapter):
+        return False
+    said = on in _adapter_said
+    _adapter_said.add(on)
+    return said
+
+
+def adapter_works(on: int) -> None:
+    """A device connected through air `on`: its adapter, when it goes again, is said again."""
+    _adapter_said.discard(on)
+
+
+_BUSY_HINTS = ("inprogress", "in progress", "busy", "no discovery")
+# bleak's reasons for no adapter to use (BleakBluetoothNotAvailableReason names), BlueZ's
+# error for an adapter powered off, and bleak's words for a named adapter not there.
+_NO_ADAPTER_REASONS = ("NO_BLUETOOTH", "POWERED_OFF")
+_NO_ADAPTER_HINTS = ("org.bluez.error.notready", "not ready", "notready")
 
 
 # ATT insufficient authentication 0x05, encryption key size 0x0C, encryption 0x0F. BlueZ
@@ -159,11 +201,24 @@ def _not_paired(exc: BaseException) -> bool:
     return False
 
 
+def _no_adapter(exc: BaseException) -> bool:
+    """No powered adapter (NoAdapter's comment): bleak's reason, or BlueZ's NotReady."""
+    reason = getattr(getattr(exc, "reason", None), "name", None)
+    if type(exc).__name__ == "BleakBluetoothNotAvailableError":
+        return reason in _NO_ADAPTER_REASONS
+    text = str(exc).lower()
+    if isinstance(exc, BleakError) and "adapter '" in text and "' not found" in text:
+        return True
+    return isinstance(exc, BleakError | OSError) and any(h in text for h in _NO_ADAPTER_HINTS)
+
+
 def classify(exc: BaseException) -> BleLinkError:
     """Map whatever bleak/BlueZ/the OS raised to one of the named error classes."""
     if isinstance(exc, BleLinkError):
         return exc
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if _no_adapter(exc) and len(exc.args) == 2:  # bleak's (message, reason): the message
+        text = f"{type(exc).__name__}: {exc.args[0]}"
     if isinstance(exc, BleakDeviceNotFoundError):
         return DeviceGone(text)
     if isinstance(exc, FileNotFoundError | ConnectionRefusedError) or _no_bluez(exc):
@@ -172,6 +227,8 @@ def classify(exc: BaseException) -> BleLinkError:
         isinstance(exc, BleakError) and any(h in str(exc).lower() for h in _PAIRING_HINTS)
     ):
         return NeedsPairing(text)
+    if _no_adapter(exc):
+        return NoAdapter(text)
     if type(exc).__name__ == "BleakBluetoothNotAvailableError":
         return AdapterBusy(text)
     if isinstance(exc, BleakError | OSError) and any(
@@ -188,8 +245,11 @@ __all__ = [
     "BleLinkError",
     "DeviceGone",
     "NeedsPairing",
+    "NoAdapter",
     "NoBluez",
     "ProfileMismatch",
     "Transient",
+    "adapter_works",
     "classify",
+    "said_for_hub",
 ]

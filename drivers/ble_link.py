@@ -75,6 +75,7 @@ from bleak.exc import BleakError
 from monitord.aio import within
 from monitord.backoff import capped_delay
 from monitord.config import DeviceConfig
+from monitord.drivers import ble_errors as hub_adapter  # NoAdapter: said once a hub, not per device
 from monitord.drivers.base import DeviceContext, DriverDescriptor, Reject, RejectReason, stamp
 from monitord.drivers.ble_errors import (
     BleLinkError,
@@ -264,11 +265,10 @@ class _Session:
             self.ctx.emit(r)
 
     def report(self, err: BleLinkError, delay: float) -> None:
-        if type(err) not in self.warned:
-            self.warned.add(type(err))
-            log.warning("%s/%s: %s; retry in %.1f s", self.ctx.chair, self.ctx.device, err, delay)
-        else:
-            log.debug("%s/%s: %s; retry in %.1f s", self.ctx.chair, self.ctx.device, err, delay)
+        again = type(err) in self.warned or hub_adapter.said_for_hub(err, self.air)
+        self.warned.add(type(err))
+        level = logging.DEBUG if again else logging.WARNING
+        log.log(level, "%s/%s: %s; retry in %.1f s", self.ctx.chair, self.ctx.device, err, delay)
 
     def on_value(self, sub: BleSubscription, data: bytes) -> None:
         try:
@@ -419,6 +419,7 @@ async def _connected_session(
                 raise err from e
         s.warned.clear()
         s.hang_up_warned = False
+        hub_adapter.adapter_works(s.air)
         s.subscribed(f"connected to {target.address}")
         while not disconnected.is_set():
             check = min(s.timing.silence_check_s, max(0.05, s.silence_s / 10))

@@ -7,7 +7,9 @@ runs unchanged: only the classes passed as `client_backend` / `scanner_backend` 
 from production, where they are None and bleak picks BlueZ.
 
 Each client or scanner instance is its own central (bumble Device + Controller) on the
-link, like separate adapters: a stuck connect in one never blocks another.
+link, like separate adapters: a stuck connect in one never blocks another. All of them
+stand for the hub's one adapter (`HostAdapter`): unplugging it ends every connection and
+makes every scan and connect fail as bleak's BlueZ backend then fails.
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ from bleak.backends.descriptor import BleakGATTDescriptor
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
-from bleak.exc import BleakDBusError, BleakDeviceNotFoundError, BleakError
+from bleak.exc import (
+    BleakBluetoothNotAvailableError,
+    BleakBluetoothNotAvailableReason,
+    BleakDBusError,
+    BleakDeviceNotFoundError,
+    BleakError,
+)
 from bleak.uuids import normalize_uuid_str
 from bumble import att, hci
 from bumble.core import UUID
@@ -67,6 +75,32 @@ def _as_bluez(e: att.ATT_Error) -> BaseException:
     return e
 
 
+class HostAdapter:
+    """The hub's Bluetooth adapter as the daemon sees it through bleak. `unplug()` is the
+    USB dongle pulled out (or `rfkill block`, an hci0 reset): its connections end, its
+    scans hear nothing, and a scan or connect started then raises what bleak's BlueZ
+    backend raises with no adapter (bleak 3 bluezdbus/manager.py `get_default_adapter`:
+    "No Bluetooth adapters found.", NO_BLUETOOTH). `plug()` brings it back."""
+
+    def __init__(self) -> None:
+        self.present = True
+        self._clients: set[BumbleClient] = set()
+
+    def check(self) -> None:
+        if not self.present:
+            raise BleakBluetoothNotAvailableError(
+                "No Bluetooth adapters found.", BleakBluetoothNotAvailableReason.NO_BLUETOOTH
+            )
+
+    async def unplug(self) -> None:
+        self.present = False
+        for client in list(self._clients):
+            await client.adapter_gone()
+
+    def plug(self) -> None:
+        self.present = True
+
+
 def _uuid_str(uuid: UUID) -> str:
     return normalize_uuid_str(uuid.to_hex_str("-").lower())
 
@@ -101,6 +135,7 @@ class BumbleScanner(BaseBleakScanner):
     """Scans the virtual link; a subclass per link is made by `backends()`."""
 
     _vlink: VirtualBleLink
+    _adapter: HostAdapter
 
     def __init__(
         self,
@@ -113,6 +148,8 @@ class BumbleScanner(BaseBleakScanner):
         self._device: Device | None = None
 
     def _on_advertisement(self, adv: Advertisement) -> None:
+        if not self._adapter.present:
+            return  # the adapter's scan ended with it
         name, uuids, mfr = parse_advertising(adv.data_bytes)
         if not self.is_allowed_uuid(uuids):
             return
@@ -130,6 +167,7 @@ class BumbleScanner(BaseBleakScanner):
         self.call_detection_callbacks(device, data)
 
     async def start(self) -> None:
+        self._adapter.check()
         self.seen_devices = {}
         self._device = self._vlink.new_device("bleak-scanner")
         self._device.on("advertisement", self._on_advertisement)
@@ -152,6 +190,7 @@ class BumbleClient(BaseBleakClient):
 
     _vlink: VirtualBleLink
     _scanner: type[BumbleScanner]
+    _adapter: HostAdapter
 
     def __init__(
         self,
@@ -211,6 +250,7 @@ class BumbleClient(BaseBleakClient):
             await scanner.stop()
 
     async def connect(self, pair: bool = False, **kwargs: Any) -> None:
+        self._adapter.check()
         target = self._target or await self._find_target()
         device = self._vlink.new_device("bleak-client")
         self._device = device
@@ -221,6 +261,7 @@ class BumbleClient(BaseBleakClient):
             except (TimeoutError, hci.HCI_Error) as e:
                 raise BleakError(f"connect to {self.address} failed: {e}") from e
             self._connection = connection
+            self._adapter._clients.add(self)
             connection.on(connection.EVENT_DISCONNECTION, self._on_disconnection)
             self._peer = Peer(connection)
             await self._peer.discover_all()  # type: ignore[no-untyped-call]
@@ -235,7 +276,19 @@ class BumbleClient(BaseBleakClient):
             # connected to nobody, never advertised again, and no disconnect() could end it.
             raise
 
+    async def adapter_gone(self) -> None:
+        """The adapter left under this connection: it ends as a link lost (the device
+        sees its supervision timeout and advertises again); the daemon is told it was
+        disconnected, as bleak tells it when BlueZ drops the device's connection."""
+        connection, device = self._connection, self._device
+        if connection is None or device is None:
+            return
+        await self._vlink.hang_up(device, connection, hci.HCI_CONNECTION_TIMEOUT_ERROR)
+        if self._connection is connection:  # no disconnection event came: end it here
+            self._on_disconnection(hci.HCI_CONNECTION_TIMEOUT_ERROR)
+
     def _on_disconnection(self, reason: int) -> None:
+        self._adapter._clients.discard(self)
         self._connection = None
         self._peer = None
         closing, self._closing = self._closing, False
@@ -303,6 +356,7 @@ class BumbleClient(BaseBleakClient):
                     why,
                 )
         await self._close()
+        self._adapter._clients.discard(self)
         self._connection = None
         self._peer = None
 
@@ -358,8 +412,16 @@ class BumbleClient(BaseBleakClient):
         await peer.unsubscribe(characteristic.obj, sub)
 
 
-def backends(link: VirtualBleLink) -> tuple[type[BaseBleakClient], type[BaseBleakScanner]]:
-    """(client_backend, scanner_backend) classes bound to `link`, for run_ble_device."""
-    scanner = type("BumbleScannerOnLink", (BumbleScanner,), {"_vlink": link})
-    client = type("BumbleClientOnLink", (BumbleClient,), {"_vlink": link, "_scanner": scanner})
+def backends(
+    link: VirtualBleLink, adapter: HostAdapter | None = None
+) -> tuple[type[BaseBleakClient], type[BaseBleakScanner]]:
+    """(client_backend, scanner_backend) classes bound to `link`, for run_ble_device;
+    through `adapter` (the hub's: one per daemon), a present one of their own if None."""
+    adapter = adapter or HostAdapter()
+    scanner = type("BumbleScannerOnLink", (BumbleScanner,), {"_vlink": link, "_adapter": adapter})
+    client = type(
+        "BumbleClientOnLink",
+        (BumbleClient,),
+        {"_vlink": link, "_scanner": scanner, "_adapter": adapter},
+    )
     return client, scanner
