@@ -225,6 +225,10 @@ class _StreamLink:
         self.lost_reason = ""
         self.silent = False  # lost because nothing came for `silence_s`
         self.garbled = False  # lost because only undecodable bytes came for `silence_s`
+        # Lost because the port went away under the read (a read error or end of file: a
+        # USB adapter pulled out or reset, the socket's server gone), not the device's
+        # silence: the port's own class, whose advice is the cable and adapter's.
+        self.hung_up = False
         # Line time since the last decoded frame while bytes kept coming; each gap between
         # chunks counts at most silence_s / 2, so a stall of the daemon itself (SIGSTOP,
         # swapping) cannot make the bytes it then reads look undecodable.
@@ -265,9 +269,11 @@ class _StreamLink:
                         self.lost_reason = f"silent for {self._silence:g} s"
                         raise LinkLost(self.lost_reason) from None
         except (OSError, serial.SerialException) as e:
+            self.hung_up = True
             self.lost_reason = f"read error: {e}"
             raise LinkLost(self.lost_reason) from e
         if not data:
+            self.hung_up = True
             self.lost_reason = "end of file (device closed or unplugged)"
             raise LinkLost(self.lost_reason)
         if self._tap is not None:
@@ -456,6 +462,12 @@ async def run_serial_device(
                 # A silent line has a likelier cause per device than "it stopped answering"
                 advice = desc.silence_advice if link.silent else None
                 error = LinkError.GARBLED if link.garbled else LinkError.IO
+                if link.hung_up:
+                    # An unplug was told as IO, "the device stopped answering: check the
+                    # monitor is on", then as the missing port it is at the reopen: two
+                    # lines for one unplug, the first sending the nurse to a monitor that
+                    # was on. As the port's class, the reopen's failure repeats it.
+                    error = LinkError.PORT_MISSING
                 if link.garbled:
                     # What to compare with the monitor's menu: the advice alone sent the
                     # engineer to the config and the driver's defaults to learn it.
