@@ -105,6 +105,7 @@ oversize garbage.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter
 from datetime import UTC, datetime
@@ -126,6 +127,8 @@ from monitord.drivers.masimo_runs import FIELD as _FIELD
 from monitord.drivers.masimo_runs import FieldWidth, NoExcRun, alarm_digits
 from monitord.drivers.serial_link import SerialLinkSettings
 from monitord.models import Kind
+
+log = logging.getLogger(__name__)
 
 # Longest line taken. A Rad-8 line is ~130 bytes, a Radical-7's ~190; a Masimo Root with
 # a SedLine module prints 352 (a capture: UrielCandelasMeza/OpenICE_RaspberryPi_
@@ -390,6 +393,11 @@ class LineFramer:
                     out.append(line)
 
 
+# A whole SN= field (a Rad-8's "SN=0000056661", github.com/yahnatan/pulseox); a line cut
+# inside it has no "SN=" left, so a partial number is never read as another monitor's.
+_SERIAL_NO = re.compile(rb"(?:^|[\s\x00])SN=([0-9A-Za-z]+)(?=\s|$)")
+
+
 class MasimoProtocol:
     """Listen-only: the monitor talks, we never write.
 
@@ -407,7 +415,9 @@ class MasimoProtocol:
     of a first line are what they say and warn."""
 
     def __init__(self, settings: DeviceOptions | None = None) -> None:
-        pass  # nothing to set: the monitor talks on its own
+        # The serial number (`SN=`) of the monitor last read on this port, across its
+        # reconnects: the one field that tells two monitors of a model apart on the wire.
+        self.serial_no: str | None = None
 
     async def run(self, link: ByteLink, ctx: DeviceContext) -> None:
         framer = LineFramer()
@@ -419,7 +429,30 @@ class MasimoProtocol:
                     ctx.reject(got)
                 else:
                     link.heard()
+                    if isinstance(item, bytes):
+                        self._same_monitor(item, ctx)
                     ctx.emit(stamp(got, ctx))
+
+    def _same_monitor(self, line: bytes, ctx: DeviceContext) -> None:
+        """Say when the monitor on this port is another one (its SN= changed): two chairs'
+        USB adapters swapped, a monitor exchanged. Its readings are still taken (which
+        chair it stands at is not on the wire), but no longer silently."""
+        m = _SERIAL_NO.search(line)
+        if m is None:
+            return  # a line without SN= (or cut before it) says nothing of the monitor
+        sn = m.group(1).decode("ascii")
+        if self.serial_no is not None and sn != self.serial_no:
+            log.warning(
+                "%s/%s: the monitor on this port is now SN=%s, was SN=%s: another monitor "
+                "(USB adapters swapped between ports or chairs, or the monitor exchanged); "
+                "its readings are taken as %s's: check which monitor is at this chair",
+                ctx.chair,
+                ctx.device,
+                sn,
+                self.serial_no,
+                ctx.chair,
+            )
+        self.serial_no = sn
 
 
 class ConnectionLines:

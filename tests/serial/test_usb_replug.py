@@ -152,3 +152,50 @@ async def test_an_adapter_pulled_out_is_one_line_and_the_first_frame_back_is_not
     assert len(told) == 1, told  # one line for one unplug
     assert LinkError.PORT_MISSING.advice in told[0], told
     assert LinkError.IO.advice not in told[0], told
+
+
+async def test_a_masimo_adapter_swapped_with_another_chairs_is_said_by_serial_number(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Two chairs' Rad-8s on identical adapters; the admin replugs them into each other's
+    # ports: this chair's by-id link now leads to the other chair's monitor. Its lines
+    # are as valid as this one's; only their SN= differs (a real Rad-8 prints its serial
+    # number in every ASCII 1 line: github.com/yahnatan/pulseox). Before: its readings
+    # taken as this chair's without a word.
+    caplog.set_level(logging.DEBUG)
+    by_id = tmp_path / "usb-FTDI_FT232R_USB_UART_A9XK1C2B-if00-port0"
+    ctx = RecordingContext(device="ox")
+    fast = PortBackoff(base_s=0.05, cap_s=0.3, missing_cap_s=0.1)
+    ours, theirs = 56661, 77012
+
+    def out(sn: int, spo2: int) -> bytes:
+        return line(_ev(spo2, 70), datetime.now(UTC).replace(microsecond=0), serial_no=sn)
+
+    dev = device_config(id="ox", driver="masimo-ascii", port=str(by_id), silence_s=1.0)
+    task = asyncio.create_task(run_serial_device(dev, DRIVERS[dev.driver], ctx, backoff=fast))
+    try:
+        async with MasimoSim(repeat=False, symlink=by_id) as sim:
+            for _ in range(100):
+                sim.write(out(ours, 97))
+                if len(ctx.readings) >= 2:
+                    break
+                await asyncio.sleep(0.1)
+        await ctx.until(lambda: not ctx.link_up, "unplugged")
+        async with MasimoSim(repeat=False, symlink=by_id) as other:  # the swapped adapter
+            for _ in range(100):
+                other.write(out(theirs, 88))
+                if any(r.values["spo2_pct"] == 88 for r in ctx.readings):
+                    break
+                await asyncio.sleep(0.1)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    said = [r.getMessage() for r in caplog.records if "is now SN=" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("chair-1/ox: "), said
+    assert f"now SN={theirs:010d}, was SN={ours:010d}" in said[0], said
+    assert "swapped" in said[0], said
+    assert [r.levelname for r in caplog.records if "is now SN=" in r.getMessage()] == ["WARNING"]
+    # what holds: the other monitor's readings are still read (nothing on the wire says
+    # which chair it stands at), now said
+    assert {r.values["spo2_pct"] for r in ctx.readings} == {97, 88}
