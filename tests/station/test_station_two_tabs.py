@@ -11,6 +11,8 @@ Real station, real mosquitto, real headless Chromium with two tabs.
   on as if logged in: its header named the nurse before, its ACK read "not sent, retry"
   at every tap, for ever, and its receipts were refused (the daemon told nobody saw the
   alarm). Now the tab asks a login over its board, which stays stale and sounding.
+- The same nurse logs in again in another tab: this tab takes on her new login and goes
+  on; its refused command is sent again.
 """
 
 from __future__ import annotations
@@ -161,5 +163,50 @@ async def test_a_login_replaced_in_another_tab_is_not_taken_over_at_a_reconnect(
         assert await one.js(HIGH)
         assert "nurse: alice" in await one.js("document.getElementById('nurse').textContent")
         assert "bob acknowledges" not in station.output()
+        await one.close()
+        await two.close()
+
+
+async def test_the_same_nurse_logging_in_again_in_another_tab_leaves_this_tab_working(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """alice logs in again on the other tab (after a station restart both tabs ask a
+    login; she answers one, then the other): the browser's cookie is her new login, this
+    tab's token her old one's. Before, this tab's ACK was refused (403) and the tab asked
+    her PIN again, saying another login replaced hers; her login there replaced the other
+    tab's in turn, whose next ACK was refused alike: two tabs of one nurse took turns
+    asking a PIN and dropping ACKs. Now the tab takes on the browser's login when it is
+    its own nurse's (as it does at a reconnect) and its ACK goes out, as hers."""
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
+    async with (
+        mqtt_login(mosquitto) as c,
+        station_process(cfg, tmp_path / "station.log") as (station, url),
+        browser() as b,
+    ):
+        await ChairPublisher(c, mqtt_prefix).chair(
+            "chair-1", [alert("chair-1", "bp.crisis", "high", "BP 212/124")]
+        )
+        one, two = await b.new_page(), await b.new_page()
+        await login_page(one, url, "alice")
+        await one.until(HIGH, 20, "high alarm sounding")
+        await two.goto(url + "/")
+        await two.until(BOARD_SHOWN, 20, "tab two logged in by the shared login")
+        status = await two.js(
+            "fetch('/api/login', {method: 'POST', credentials: 'same-origin',"
+            " headers: {'Content-Type': 'application/json'},"
+            f" body: JSON.stringify({{name: 'alice', pin: '{NURSES['alice']}'}})}})"
+            ".then((r) => r.status)"
+        )
+        assert status == 200
+        await one.tap(ACK)
+        await one.until(
+            f"{tile('chair-1')}.querySelector('button.ack')?.textContent === 'sent'",
+            20,
+            "the ACK sent",
+        )
+        await one.screenshot(tmp_path / "same_nurse_again.png")
+        assert not await one.js(LOGIN_SHOWN)
+        assert not await one.js(STALE)
+        assert "alice acknowledges" in station.output()
         await one.close()
         await two.close()

@@ -31,9 +31,6 @@ let staleWall = null;        // the station's time when the stale time began, to
 let staleWasUp = false;      // the stale time began after the board had been live
 let attemptAt = mono();  // when the stream was last (re)opened or its login re-checked
 let relogin = false;         // the station no longer knows this login: the board is kept, not live
-// Answered 401, the page cannot tell why; the stream's `logout` says which (server.py).
-const LOGIN_REPLACED = "Another login on this browser (another tab) replaced this one: log in again. The board below is NOT LIVE.";
-const LOGIN_ENDED = "The station no longer knows this login (logged out on another tab of this browser, expired, or the station restarted): log in again. The board below is NOT LIVE.";
 
 const mmHg = (v) => (v === null || v === undefined ? "--" : String(Math.round(v)));
 // chair-2 before chair-10; the server orders alike (order.py natural_key).
@@ -91,16 +88,6 @@ function superviseStream() {
     return;
   }
   if (t - Math.max(lastMsg, attemptAt) > STALE_AFTER_MS) { streamUp = false; connect(); }
-}
-async function recheck() {
-  let r;
-  try { r = await fetch("/api/me", { credentials: "same-origin" }); } catch (e) { return; } // station down: later
-  if (r.status === 401) { needLogin(LOGIN_ENDED); return; }
-  if (!r.ok || relogin) return;
-  // The browser's login may be another nurse's now (logged in on another tab): taken on,
-  // this page's commands went out under that name beside this nurse's in its header.
-  const me = await r.json();
-  if (me.nurse !== nurse) needLogin(LOGIN_REPLACED); else { csrf = me.csrf; connect(); }
 }
 
 // ---------------------------------------------------------------- rendering
@@ -354,7 +341,7 @@ function renderSummary() {
 function renderAll() { for (const c of chairs.values()) render(c); }
 
 // ---------------------------------------------------------------- commands
-async function post(path, body) {
+async function post(path, body, again = false) {
   let r;
   try {
     r = await fetch(path, {
@@ -368,7 +355,13 @@ async function post(path, body) {
   if (r.status === 401) needLogin(LOGIN_ENDED);
   // Another tab of this browser logged in: the cookie is its login's, this page's token is
   // not. Going on, every ACK and receipt of this page was refused, under its nurse's name.
-  if (r.status === 403 && data.code === "csrf") needLogin(LOGIN_REPLACED);
+  // The same nurse's login (logged in again there) is taken on, as at a reconnect
+  // (recheck), and the command sent again: refused 403, the station did nothing with it.
+  // Before, the tab asked her PIN, and her login there replaced the other tab's in turn.
+  if (r.status === 403 && data.code === "csrf") {
+    if (!again && (await ownLogin())) return post(path, body, true);
+    if (!relogin) needLogin(LOGIN_REPLACED);
+  }
   return { ok: r.ok, status: r.status, data };
 }
 // "sent" is kept here, not in the button (tiles are redrawn on every message), until the
@@ -483,31 +476,8 @@ function connect() {
   es.onerror = () => { streamUp = false; checkStale(); };
 }
 
-// ---------------------------------------------------------------- login
-// A login the nurse did not end (it expired, or the station restarted and forgot it): the
-// form shows above the board, which stays as last known, stale, its alarms sounding,
-// until someone logs in. Only "Log out" (showLogin) empties and silences the screen.
-function needLogin(msg) {
-  if (!nurse) { showLogin(msg); return; }
-  relogin = true; streamUp = false; everUp = true; if (es) es.close();
-  $("login-view").hidden = false; $("login-error").textContent = msg;
-  checkStale();
-}
-function showLogin(msg) {
-  nurse = null; relogin = false; if (es) es.close(); play(null);
-  $("board").hidden = true; $("alarm-bar").hidden = true; $("login-view").hidden = false;
-  $("logout").hidden = $("pause").hidden = true; $("stale-banner").hidden = true; $("audio-banner").hidden = true;
-  $("gap-banner").hidden = true;
-  document.body.classList.remove("stale");
-  $("login-error").textContent = msg || "";
-}
-function loggedIn(data) {
-  nurse = data.nurse; csrf = data.csrf; relogin = false;
-  $("nurse").textContent = `nurse: ${nurse}`;
-  $("login-view").hidden = true; $("board").hidden = false;
-  $("logout").hidden = $("pause").hidden = false;
-  ensureCtx(); updateAudioBanner(); connect();
-}
+// ---------------------------------------------------------------- start
+// (the login itself: login.js)
 async function start() {
   $("login").addEventListener("submit", async (ev) => {
     ev.preventDefault();

@@ -1,0 +1,55 @@
+// monitord nurses' station page: the nurse's login as this page holds it (docs/station.md
+// "Reconnecting"). Loaded before station.js, whose state (nurse, csrf, relogin, es) and
+// functions (connect, checkStale) these read and call when called.
+"use strict";
+
+// Answered 401, the page cannot tell why; the stream's `logout` says which (server.py).
+const LOGIN_REPLACED = "Another login on this browser (another tab) replaced this one: log in again. The board below is NOT LIVE.";
+const LOGIN_ENDED = "The station no longer knows this login (logged out on another tab of this browser, expired, or the station restarted): log in again. The board below is NOT LIVE.";
+
+// A login the nurse did not end (it expired, or the station restarted and forgot it): the
+// form shows above the board, which stays as last known, stale, its alarms sounding,
+// until someone logs in. Only "Log out" (showLogin) empties and silences the screen.
+function needLogin(msg) {
+  if (!nurse) { showLogin(msg); return; }
+  relogin = true; streamUp = false; everUp = true; if (es) es.close();
+  $("login-view").hidden = false; $("login-error").textContent = msg;
+  checkStale();
+}
+function showLogin(msg) {
+  nurse = null; relogin = false; if (es) es.close(); play(null);
+  $("board").hidden = true; $("alarm-bar").hidden = true; $("login-view").hidden = false;
+  $("logout").hidden = $("pause").hidden = true; $("stale-banner").hidden = true; $("audio-banner").hidden = true;
+  $("gap-banner").hidden = true;
+  document.body.classList.remove("stale");
+  $("login-error").textContent = msg || "";
+}
+function loggedIn(data) {
+  nurse = data.nurse; csrf = data.csrf; relogin = false;
+  $("nurse").textContent = `nurse: ${nurse}`;
+  $("login-view").hidden = true; $("board").hidden = false;
+  $("logout").hidden = $("pause").hidden = false;
+  ensureCtx(); updateAudioBanner(); connect();
+}
+
+// The browser's login checked again (a stream the browser gave up on, station.js).
+async function recheck() {
+  let r;
+  try { r = await fetch("/api/me", { credentials: "same-origin" }); } catch (e) { return; } // station down: later
+  if (r.status === 401) { needLogin(LOGIN_ENDED); return; }
+  if (!r.ok || relogin) return;
+  // The browser's login may be another nurse's now (logged in on another tab): taken on,
+  // this page's commands went out under that name beside this nurse's in its header.
+  const me = await r.json();
+  if (me.nurse !== nurse) needLogin(LOGIN_REPLACED); else { csrf = me.csrf; connect(); }
+}
+// The browser's login is this page's nurse's: its token taken on. Another nurse's, or none
+// (401: needLogin), is not.
+async function ownLogin() {
+  let r;
+  try { r = await fetch("/api/me", { credentials: "same-origin" }); } catch (e) { return false; }
+  if (r.status === 401) { needLogin(LOGIN_ENDED); return false; }
+  const me = r.ok ? await r.json().catch(() => ({})) : {};
+  if (!nurse || relogin || me.nurse !== nurse) return false;
+  csrf = me.csrf; return true;
+}
