@@ -245,8 +245,9 @@ def dose_text(rec: SessionRecord) -> str:
     parts = []
     parts.append(f"{rec.dose_mg:g} mg" if rec.dose_mg is not None else "dose not recorded")
     parts.append(f"lot {rec.lot}" if rec.lot is not None else "lot not recorded")
-    if rec.dose_by is not None:
-        parts.append(f"given by {rec.dose_by}")
+    # Said when missing, as the dose and lot are: left out, the field read as complete
+    # and nobody was asked who gave the dose.
+    parts.append(f"given by {rec.dose_by}" if rec.dose_by is not None else "given by not recorded")
     return ", ".join(parts)
 
 
