@@ -93,10 +93,16 @@ class InfluxReader:
         return out
 
     def _rows(
-        self, measurement: str, chair: str | None, lo_ns: int | None, hi_ns: int | None
+        self,
+        measurement: str,
+        chair: str | None,
+        lo_ns: int | None,
+        hi_ns: int | None,
+        also: str | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Every point of the site (and chair) in [lo, hi], paged by time."""
-        where = [f'"site" = {_q(self.site)}']
+        """Every point of the site (and chair) in [lo, hi] (and meeting `also`, an
+        InfluxQL condition), paged by time."""
+        where = [f'"site" = {_q(self.site)}', *([f"({also})"] if also else [])]
         if chair is not None:
             where.append(f'"chair" = {_q(chair)}')
         if hi_ns is not None:
@@ -154,9 +160,10 @@ class InfluxReader:
             _reading(r)
             for r in self._rows("vitals", span.chair, lo - skew, hi + skew if hi else None)
         ]
+        week = lo - int(CARRY_LOOKBACK_S * 1e9)
         alerts = [
-            _alert(r)
-            for r in self._rows("alerts", span.chair, lo - int(CARRY_LOOKBACK_S * 1e9), hi)
+            *self._active_at(span.chair, week - 1),
+            *(_alert(r) for r in self._rows("alerts", span.chair, week, hi)),
         ]
         if span.end_t is None and span.next_start_t is not None:
             readings = [r for r in readings if placed_t(r) < span.next_start_t]
@@ -169,6 +176,21 @@ class InfluxReader:
             for r in self._rows("clock_offset", span.chair, None, hi)
         ]
         return replace(rec, clock_offs=session_offsets(offs, span.start_t, hi_t))
+
+    def _active_at(self, chair: str, at_ns: int) -> list[AlertEvent]:
+        """As the store's `alert_events_active_at`: every point up to `at_ns` of the
+        chair's alert episodes still active then (their last raise or clear a raise),
+        however old; the raises and clears found first, escalations left on the server."""
+        marks = "\"event\" = 'raised' OR \"event\" = 'cleared'"
+        last: dict[str, str] = {}
+        for r in self._rows("alerts", chair, None, at_ns, marks):
+            if r.get("alert_id"):
+                last[r["alert_id"]] = r["event"]
+        active = sorted(aid for aid, event in last.items() if event != "cleared")
+        if not active:
+            return []
+        ids = " OR ".join(f'"alert_id" = {_q(aid)}' for aid in active)
+        return [_alert(r) for r in self._rows("alerts", chair, None, at_ns, ids)]
 
 
 def _time(iso: str | None) -> float | None:

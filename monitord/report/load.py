@@ -100,6 +100,9 @@ def record_for(
     # events of a bounded look-back (indexed by chair and time; the alert and session
     # rows only), never the whole history of a store kept for months.
     alerts = ob.alert_events(span.chair, utc(lo - CARRY_LOOKBACK_S), until)
+    # And those raised before that week, active all along: a low alarm (never escalated)
+    # had no event in it, and was in no line of the record (audit, gaps, evidence).
+    alerts = [*ob.alert_events_active_at(span.chair, utc(lo - CARRY_LOOKBACK_S)), *alerts]
     if span.end_t is None and span.next_start_t is not None:
         # Not ended but a later session began: never let that session's data in.
         readings = [r for r in readings if placed_t(r) < span.next_start_t]

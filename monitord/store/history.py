@@ -104,6 +104,37 @@ class HistoryMixin(BlocksMixin):
     ) -> list[AlertEvent]:
         return [alert_from_body(b) for _, b in self._history("alert", chair, since, until)]
 
+    def alert_events_active_at(self, chair: str, at: datetime) -> list[AlertEvent]:
+        """Every event before `at` of the chair's alert episodes still active at `at` (their
+        last raise or clear before it a raise), however old. The report reads a week of
+        events before a session (report/load.py); a low alarm raised before that week and
+        active all along (a probe left off: low never escalates) had no event there and was
+        missing from the record. Raises and clears are picked in SQL (escalations, the
+        bulk of an old history, are not decoded); then the events of the episodes found."""
+        where = "FROM records WHERE type = 'alert' AND type != 'reading' AND chair = ? AND t_ns < ?"
+        args: list[Any] = [chair, to_ns(at)]
+        last: dict[str, str] = {}
+        for aid, event in self._rdb.execute(
+            "SELECT json_extract(body, '$.alert_id'), json_extract(body, '$.event') "
+            f"{where} AND json_extract(body, '$.event') IN ('raised', 'cleared') "
+            "ORDER BY t_ns, id",
+            args,
+        ):
+            if aid is not None:
+                last[aid] = event
+        active = sorted(aid for aid, event in last.items() if event != "cleared")
+        if not active:
+            return []
+        ids = ",".join("?" * len(active))
+        return [
+            alert_from_body(json.loads(b))
+            for (b,) in self._rdb.execute(
+                f"SELECT body {where} AND json_extract(body, '$.alert_id') IN ({ids}) "
+                "ORDER BY t_ns, id",
+                [*args, *active],
+            )
+        ]
+
     def session_events(
         self,
         chair: str | None = None,
