@@ -209,12 +209,6 @@ def whole_s_up(s: float) -> int:
     return max(0, math.ceil(s - 1e-6))
 
 
-def min_s_text(s: float) -> str:
-    """A duration (a hole, a time to acknowledge) in minutes and seconds ("2 min 05 s",
-    "40 s"), rounded up to the second: never shorter than it was."""
-    return m_s_text(whole_s_up(s))
-
-
 def m_s_text(whole: int) -> str:
     """Whole seconds in minutes and seconds, as given."""
     m, sec = divmod(whole, 60)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from monitord.report.clockoff import offset_text
-from monitord.report.gaps import min_s_text, outage_count, span_text, unknown_outages
+from monitord.report.gaps import outage_count, span_text, unknown_outages
 from monitord.report.observation import clock_text
 from monitord.report.record import (
     POST_DOSE_WINDOW_S,
@@ -133,7 +133,9 @@ def fmt_bp(b: BpReading | None) -> str:
 
 
 def fmt_dur(seconds: float | None) -> str:
-    return "-" if seconds is None else min_s_text(seconds)
+    """A time to acknowledge, as a hole's length (docs/report.md "Times"): never shorter,
+    and from an hour on in hours and minutes ("61 min 00 s" before)."""
+    return "-" if seconds is None else span_text(seconds)
 
 
 def title(rec: SessionRecord) -> str:

@@ -21,7 +21,7 @@ from monitord.models import Kind, Reading, SessionEvent, utc
 from monitord.report import build_record
 from monitord.report.clockoff import offset_span
 from monitord.report.gaps import span_text
-from monitord.report.lists import event_line, gap_lines
+from monitord.report.lists import audit_row, event_line, gap_lines
 from monitord.report.render import vitals_rows
 from monitord.report.text import fmt_iso_utc, fmt_rel, fmt_t
 from monitord.store.outages import Outage
@@ -192,3 +192,27 @@ def test_the_discharge_ready_raise_is_never_shown_before_the_fact(tmp_path: Path
     # And every time shown is that second: the stored data keeps the fraction.
     assert fmt_t(rec, T0 + 7.0) == "09:00:07" and fmt_t(rec, T0 + 7.2) == "09:00:08"
     assert fmt_iso_utc(T0 + 7.2) == "2024-05-06T09:00:08Z"
+
+
+def test_a_time_to_acknowledge_reads_as_a_hole_does(tmp_path: Path) -> None:
+    """docs/report.md "Times": a time to acknowledge is never shown shorter than it was,
+    "under an hour to the second rounded up ..., from an hour on in minutes rounded up
+    (1 h 00 min 59 s reads 1 h 01 min)". Before, the audit gave it in minutes and seconds
+    whatever its length: an ACK 1 h 00 min 59.4 s after the raise read "61 min 00 s"."""
+    ev = [
+        {"t": 0, "event": "session_start", "protocol": "esketamine"},
+        {"t": 60, "event": "bp", "sys": 120, "dia": 80},
+        {"t": 300, "event": "dose_start"},
+        {"t": 600, "event": "dose_end"},
+        {"t": 1000, "event": "device_lost", "device": "hr"},  # raised 30 s later
+        {"t": 1030 + 3659.4, "event": "ack", "rule": "tech.device_lost", "by": "nurse-7"},
+        {"t": 5000, "event": "device_lost", "device": "spo2"},
+        {"t": 5030 + 40.4, "event": "ack", "rule": "tech.device_lost", "by": "nurse-7"},
+        {"t": 7800, "event": "session_end"},
+        {"t": 7900, "event": "end"},
+    ]
+    rec = play_record(tmp_path, "".join(json.dumps(e) + "\n" for e in ev))
+    got = sorted(
+        (e.raised_t - T0, audit_row(rec, e)[3]) for e in rec.episodes if e.ack_t is not None
+    )
+    assert got == [(1030.0, "1 h 01 min"), (5030.0, "41 s")], got
