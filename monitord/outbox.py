@@ -100,6 +100,7 @@ from monitord.store.history import HistoryMixin
 from monitord.store.records import RecordsMixin
 from monitord.store.retention import RetentionMixin
 from monitord.store.schema import (
+    FILE_FAULTS,
     MIGRATIONS,
     SCHEMA_VERSION,
     MigrationFailed,
@@ -116,6 +117,7 @@ _split_sql = split_sql
 
 __all__ = [
     "DELIVERED",
+    "FILE_FAULTS",
     "QUARANTINED",
     "ROUTES",
     "SCHEMA_VERSION",

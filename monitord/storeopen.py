@@ -42,7 +42,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from monitord.config import StorageConfig
-from monitord.outbox import SCHEMA_VERSION, MigrationFailed, Outbox, OutboxError, SchemaTooNew
+from monitord.outbox import (
+    FILE_FAULTS,
+    SCHEMA_VERSION,
+    MigrationFailed,
+    Outbox,
+    OutboxError,
+    SchemaTooNew,
+)
 from monitord.techalarm import TechAlarms
 
 log = logging.getLogger("monitord.store")
@@ -226,11 +233,10 @@ def _free_bytes(path: Path) -> int | None:
     return st.f_bavail * st.f_frsize
 
 
-# SQLite's verdicts on the file itself (not a database; malformed): no amount of free space
-# opens it. Without this a garbage or corrupt store on a small, nearly full volume (under
+# FILE_FAULTS (outbox): SQLite's verdicts on the file itself (not a database; malformed).
+# Without them a garbage or corrupt store on a small, nearly full volume (under
 # FULL_DISK_BYTES free, yet room for a fresh store) was kept and every start ran from
 # memory, the alarm blaming a full disk.
-FILE_FAULTS = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
 
 
 def _bad_file(e: BaseException) -> bool:
@@ -238,7 +244,12 @@ def _bad_file(e: BaseException) -> bool:
     database, malformed), whatever the space: moved aside even on a full disk."""
     if isinstance(e, OutboxError):
         return True
-    return isinstance(e, sqlite3.Error) and getattr(e, "sqlite_errorcode", None) in FILE_FAULTS
+    return isinstance(e, sqlite3.Error) and _code(e) in FILE_FAULTS
+
+
+def _code(e: sqlite3.Error) -> int:
+    """SQLite's primary result code (an extended one, SQLITE_CORRUPT_INDEX, is 11 too)."""
+    return (getattr(e, "sqlite_errorcode", 0) or 0) & 0xFF
 
 
 def _why(e: BaseException) -> str:

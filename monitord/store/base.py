@@ -20,6 +20,7 @@ from monitord.config import StorageConfig
 from monitord.store import checkpoint as checkpoint_mod
 from monitord.store.codec import SINKS, SQL_READING_DEVICE, reading_series, record_series
 from monitord.store.schema import (
+    FILE_FAULTS,
     FRESH_SCHEMA,
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -208,6 +209,7 @@ class StoreBase:
                 # step can take minutes); returns 0: never aborts it.
                 self._db.set_progress_handler(functools.partial(progress, what), 100_000)
             failed: MigrationFailed | None = None
+            bad: sqlite3.Error | None = None
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for stmt in split_sql(script):
@@ -222,10 +224,20 @@ class StoreBase:
                     self._db.execute("ROLLBACK")
                 if v == 0 or not isinstance(e, sqlite3.Error):
                     raise
-                failed = MigrationFailed(self._step_failed(to - 1, to, e))
-                failed.__cause__ = e
+                if (getattr(e, "sqlite_errorcode", 0) or 0) & 0xFF in FILE_FAULTS:
+                    # SQLite met a malformed page in the step (quick_check does not
+                    # compare an index with its table): the file is bad, not the step,
+                    # and goes aside as any bad store (monitord/storeopen.py). Kept, it
+                    # failed again at every start and the daemon ran from memory for good.
+                    bad = e
+                else:
+                    failed = MigrationFailed(self._step_failed(to - 1, to, e))
+                    failed.__cause__ = e
             finally:
                 self._db.set_progress_handler(None, 0)
+            if bad is not None:
+                self._db.close()  # nothing holds the file it is moved aside
+                raise bad
             if failed is not None:
                 self._db.close()  # the store is the caller's to keep: nothing holds it
                 raise failed

@@ -202,6 +202,11 @@ FRESH_SCHEMA = """
 """
 
 
+# SQLite's verdicts on the file itself (SQLITE_CORRUPT, SQLITE_NOTADB): no amount of free
+# space or retrying opens it; such a store is moved aside (monitord/storeopen.py).
+FILE_FAULTS = (11, 26)
+
+
 class OutboxError(Exception):
     """The store cannot be used (newer schema, unreadable file); message says what to do."""
 
