@@ -21,6 +21,9 @@ alarms at all:
   the disk is full, and the next start opens the store with everything in it. A store
   SQLite calls not a database or malformed, or that fails its check, is bad whatever the
   space: moved aside as above (kept, it sent every start to memory on a small volume);
+- an intact store SQLite refuses access to (another process holds its lock; this user may
+  not write it; its file system is read-only): kept where it is, this run from memory,
+  the alarm naming which and what to do (ACCESS_FAULTS below);
 - nothing can be written where the store lives (read-only mount, no permission, no space
   even for an empty store): the daemon runs on a store in memory, with a technical alarm
   that stays up. We chose this over exiting for systemd to retry: a read-only file system
@@ -135,9 +138,16 @@ def open_store(
         # moved aside (its backlog and the engines' snapshot stay for the next start).
         return _in_memory(path, cfg, alarms, str(e))
     except (sqlite3.Error, OutboxError, OSError) as e:
-        why, bad_file = _why(e), _bad_file(e)
+        why, bad_file, access = _why(e), _bad_file(e), _access_fault(e, path)
     if not os.path.lexists(path):
         return _in_memory(path, cfg, alarms, f"cannot create it ({why})")
+    if access is not None:
+        return _in_memory(
+            path,
+            cfg,
+            alarms,
+            f"{access} ({why}): kept as it is, not moved aside; {ACCESS_FIX[access]}",
+        )
     free = _free_bytes(path)
     if not bad_file and free is not None and free < FULL_DISK_BYTES:
         return _in_memory(
@@ -199,7 +209,7 @@ def _in_memory(path: Path, cfg: StorageConfig, alarms: TechAlarms, why: str) -> 
     alarms.raise_(
         "store.memory",
         f"the store {path} is {why}: running on a store in memory; alarms still go out "
-        "live, but nothing is kept across a restart; fix the disk and restart monitord",
+        "live, but nothing is kept across a restart until that is fixed and monitord restarted",
     )
     return Outbox(path, cfg, memory=True)
 
@@ -250,6 +260,38 @@ def _bad_file(e: BaseException) -> bool:
 def _code(e: sqlite3.Error) -> int:
     """SQLite's primary result code (an extended one, SQLITE_CORRUPT_INDEX, is 11 too)."""
     return (getattr(e, "sqlite_errorcode", 0) or 0) & 0xFF
+
+
+# SQLite refusing access to an intact file, not judging it: another process holds its lock
+# (SQLITE_BUSY, SQLITE_LOCKED: an sqlite3 shell or a copy tool in a write transaction, or
+# in exclusive locking mode) or this user may not write it (SQLITE_READONLY, SQLITE_PERM: a
+# store left root's by a run as root). Such a store was moved aside as unusable, its
+# backlog and the engines' snapshot (active alarms) with it, and the other process went on
+# writing to the .bad file. Kept now: the run works from memory and the alarm says what
+# to do; the next start, the cause gone, opens the store whole.
+ACCESS_FAULTS = {
+    5: "held by another process",
+    6: "held by another process",
+    8: "not writable by this user",
+    3: "not writable by this user",
+}
+ACCESS_FIX = {
+    "held by another process": "close the program that has it open (an sqlite3 shell, a "
+    "backup or copy tool) and restart monitord",
+    "not writable by this user": "give it (with its -wal and -shm files) to the user "
+    "monitord runs as, and restart monitord",
+    "on a read-only file system": "remount it read-write (a card that remounted itself "
+    "read-only is failing: replace it) and restart monitord",
+}
+
+
+def _access_fault(e: BaseException, path: Path) -> str | None:
+    if not isinstance(e, sqlite3.Error) or _code(e) not in ACCESS_FAULTS:
+        return None
+    with contextlib.suppress(OSError):
+        if os.statvfs(Path(os.path.realpath(path)).parent).f_flag & os.ST_RDONLY:
+            return "on a read-only file system"  # no user may write it: not a matter of owner
+    return ACCESS_FAULTS[_code(e)]
 
 
 def _why(e: BaseException) -> str:

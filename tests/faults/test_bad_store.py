@@ -105,11 +105,13 @@ def moved_aside(d: Path) -> list[Path]:
 class Run:
     """`monitord run --console` in the background, output in a file."""
 
-    def __init__(self, cfg: Path, log: Path) -> None:
+    def __init__(self, cfg: Path, log: Path, prefix: tuple[str, ...] = ()) -> None:
+        """`prefix`: a command the daemon runs under (setpriv, to drop a capability)."""
         self.log = log
+        argv = [*prefix, sys.executable, "-m", "monitord", "run", "--console", "--config"]
         with open(log, "wb") as f:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "monitord", "run", "--console", "--config", str(cfg)],
+                [*argv, str(cfg)],
                 stdout=f,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
