@@ -360,9 +360,13 @@ def check_store_schema(cfg: Config) -> Check | None:
     None when there is no store yet, or it cannot be read here (the daemon's start moves
     a file that is not a store aside and begins a new one: docs/operations.md)."""
     path = Path(os.path.abspath(cfg.storage.path))
-    if not cfg.chairs or not path.is_file():  # a station's config keeps no outbox
+    # Where the file is: SQLite keeps the -wal beside a linked store's target, and its
+    # migration needs the room there (read at the link, a newer version in the target's
+    # -wal was missed and the link's disk measured).
+    real = Path(os.path.realpath(path))
+    if not cfg.chairs or not real.is_file():  # a station's config keeps no outbox
         return None
-    version = _schema_version(path)
+    version = _schema_version(real)
     if version is None:
         return None
     if version > SCHEMA_VERSION:
@@ -377,7 +381,7 @@ def check_store_schema(cfg: Config) -> Check | None:
     if not 0 < version < SCHEMA_VERSION:
         return None
     said = f"{path}: schema v{version}, migrated to v{SCHEMA_VERSION} at the daemon's next start"
-    size, free = path.stat().st_size, shutil.disk_usage(path.parent).free
+    size, free = real.stat().st_size, shutil.disk_usage(real.parent).free
     if free <= size:
         # A step may rewrite the whole store (store/schema.py); without the room it is
         # rolled back and the daemon runs from memory (alarm store.memory) until there is.

@@ -155,3 +155,46 @@ def test_a_store_to_migrate_without_room_is_warned_of(tmp_path: Path, pty_port: 
     line = lines["store"]
     assert line.startswith("warn  store: "), line
     assert "which may rewrite the whole store" in line and "store.memory" in line
+
+
+def newer_in_the_wal(store: Path) -> sqlite3.Connection:
+    """What a newer daemon killed before its checkpoint leaves: its migration in the -wal
+    (and the -shm), the store's own header still at this version. Open until closed."""
+    Outbox(store, StorageConfig(path=store)).close()
+    db = sqlite3.connect(store, isolation_level=None)
+    db.execute("PRAGMA wal_autocheckpoint = 0")
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    assert store.read_bytes()[60:64] == SCHEMA_VERSION.to_bytes(4, "big")
+    return db
+
+
+def test_a_linked_store_is_read_where_it_is(tmp_path: Path, pty_port: str) -> None:
+    """storage.path a symlink to the store elsewhere (another disk): SQLite keeps the -wal
+    beside the link's target, and a migration needs its room there. Before, doctor read
+    `<link>-wal` (none: the header's version, `ok`) and measured the link's disk."""
+    cfg = config(tmp_path, pty_port)
+    link = tmp_path / "state" / "outbox.sqlite"
+    link.parent.mkdir()
+    target = tmp_path / "elsewhere" / "outbox.sqlite"
+    target.parent.mkdir()
+    db = newer_in_the_wal(target)
+    try:
+        link.symlink_to(target)
+        rc, lines = doctor(cfg)
+    finally:
+        db.close()
+    assert rc == 1
+    assert lines["store"].startswith("FAIL  store: "), lines["store"]
+    assert f"schema v{SCHEMA_VERSION + 1} is newer" in lines["store"]
+
+    link.unlink()
+    with tmpfs(tmp_path / "stick", "100k") as stick:
+        shutil.copy(V3_STORE, stick / "outbox.sqlite")
+        link.symlink_to(stick / "outbox.sqlite")
+        before = files(stick)
+        _, lines = doctor(cfg)
+        assert files(stick) == before
+    # (the link's own disk, where tmp_path is, has room to spare)
+    assert shutil.disk_usage(tmp_path).free > 10 * V3_STORE.stat().st_size
+    line = lines["store"]
+    assert line.startswith("warn  store: ") and "which may rewrite the whole store" in line, line
