@@ -8,7 +8,6 @@ from __future__ import annotations
 import grp
 import os
 import shutil
-import sqlite3
 import stat
 import subprocess
 import termios
@@ -21,6 +20,7 @@ from monitord.config_checks import command_problem, file_kind, secret_files
 from monitord.credentials import SECRETS_DIR
 from monitord.outbox import SCHEMA_VERSION
 from monitord.serviceuser import SERVICE_USER, may, service_user_blocked
+from monitord.store import fileheader
 
 # The shipped unit's StateDirectory= (ProtectSystem=strict: the only writable place).
 STATE_DIR = Path("/var/lib/monitord")
@@ -366,7 +366,8 @@ def check_store_schema(cfg: Config) -> Check | None:
     real = Path(os.path.realpath(path))
     if not cfg.chairs or not real.is_file():  # a station's config keeps no outbox
         return None
-    version = _schema_version(real)
+    # From the files' bytes: an SQLite connection, read-only too, makes a -shm file.
+    version = fileheader.user_version(real)
     if version is None:
         return None
     if version > SCHEMA_VERSION:
@@ -394,34 +395,3 @@ def check_store_schema(cfg: Config) -> Check | None:
             "free a little more space than the store's size before the daemon starts",
         )
     return ok("store", f"{said} (every record kept; an older monitord cannot read it after that)")
-
-
-def _schema_version(path: Path) -> int | None:
-    """The store's `user_version`; None if it is not an SQLite file or cannot be read.
-    Without a -wal file (the daemon stopped) the file's own header holds it, read without
-    SQLite: a read-only connection to a WAL store leaves a -wal and -shm behind. With one,
-    the newest version may be in the WAL, so SQLite reads it (read-only)."""
-    if not Path(f"{path}-wal").exists():
-        try:
-            with path.open("rb") as f:
-                head = f.read(_HEADER_BYTES)
-        except OSError:
-            return None
-        if len(head) < _HEADER_BYTES or not head.startswith(_SQLITE_MAGIC):
-            return None
-        return int.from_bytes(head[_USER_VERSION_AT:_HEADER_BYTES], "big", signed=True)
-    try:
-        db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)
-        try:
-            return int(db.execute("PRAGMA user_version").fetchone()[0])
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return None
-
-
-# SQLite's file format (sqlite.org/fileformat.html, "The Database Header"): the magic
-# string, and the user version as a 4-byte big-endian integer at offset 60.
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-_USER_VERSION_AT = 60
-_HEADER_BYTES = 64

@@ -198,3 +198,30 @@ def test_a_linked_store_is_read_where_it_is(tmp_path: Path, pty_port: str) -> No
     assert shutil.disk_usage(tmp_path).free > 10 * V3_STORE.stat().st_size
     line = lines["store"]
     assert line.startswith("warn  store: ") and "which may rewrite the whole store" in line, line
+
+
+def test_doctor_makes_no_file_beside_the_store(tmp_path: Path, pty_port: str) -> None:
+    """A store with its -wal and no -shm (copied from a Pi to look at, or the -shm
+    removed): the newer version is in the -wal. Before, doctor read it through SQLite,
+    which made the -shm file (as root: chowned to the store's owner) although doctor only
+    reads; its bytes are read now (monitord/store/fileheader.py), nothing made."""
+    cfg = config(tmp_path, pty_port)
+    work = tmp_path / "work" / "outbox.sqlite"
+    work.parent.mkdir()
+    store = tmp_path / "state" / "outbox.sqlite"
+    store.parent.mkdir()
+    db = newer_in_the_wal(work)
+    try:
+        shutil.copy(work, store)
+        shutil.copy(f"{work}-wal", f"{store}-wal")
+    finally:
+        db.close()
+    before = files(store.parent)
+    assert sorted(before) == ["outbox.sqlite", "outbox.sqlite-wal"]
+    rc, lines = doctor(cfg)
+    assert files(store.parent) == before
+    assert rc == 1 and lines["store"].startswith("FAIL  store: "), lines["store"]
+    # SQLite reads the same version (it then makes the -shm: not doctor's to do).
+    with sqlite3.connect(f"{store.as_uri()}?mode=ro", uri=True) as ro:
+        assert ro.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+    ro.close()
