@@ -37,7 +37,8 @@ from monitord.config_devices import (
     SimMemoryRecord,
     use_drivers,
 )
-from monitord.config_keys import error_text, unknown_key
+from monitord.config_keys import error_text, refusal, unknown_key
+from monitord.config_keys import flat_loc as _flat_loc
 from monitord.config_station import AnnunciatorConfig, ForwarderConfig, StationConfig
 
 # Re-exported: the schema is imported from here (its sections live in config_*.py).
@@ -365,18 +366,6 @@ def _printable(key: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in key)
 
 
-def _flat_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
-    """A device's driver settings are its own keys in the flat TOML table: drop the
-    `settings` step after `devices[j]` from an error's location."""
-    return tuple(
-        p
-        for k, p in enumerate(loc)
-        if not (
-            p == "settings" and k >= 2 and loc[k - 2] == "devices" and isinstance(loc[k - 1], int)
-        )
-    )
-
-
 def _walk(obj: Any, loc: tuple[int | str, ...] = ()) -> Iterator[tuple[tuple[int | str, ...], str]]:
     if isinstance(obj, Mapping):
         for k, v in obj.items():
@@ -471,11 +460,11 @@ def parse_config(
     if base is not None:
         _resolve_relative(raw, base)
     try:
-        cfg = Config.model_validate(raw, context={"chairs_optional": chairs_optional})
+        cfg = Config.model_validate(raw, context=(context := {"chairs_optional": chairs_optional}))
     except ValidationError as e:
         for err in e.errors():
             loc = _flat_loc(tuple(err["loc"]))
-            msg = error_text(err)
+            msg = error_text(err, refusal(Config, raw, context, loc))
             if loc in said:
                 continue
             if err["type"] == "extra_forbidden":

@@ -10,10 +10,11 @@ itself names the driver; the internal `settings` / `ignored` are never suggested
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -89,31 +90,88 @@ def unknown_key(root: type[BaseModel], raw: Any, loc: Loc) -> str:
     return "unknown key"
 
 
+def flat_loc(loc: Loc) -> Loc:
+    """A device's driver settings are its own keys in the flat TOML table: drop the
+    `settings` step after `devices[j]` from an error's location."""
+    return tuple(
+        p
+        for k, p in enumerate(loc)
+        if not (
+            p == "settings" and k >= 2 and loc[k - 2] == "devices" and isinstance(loc[k - 1], int)
+        )
+    )
+
+
 # pydantic's error types for a value of the wrong type, and the type each wants.
 _WANTS: dict[str, type] = {"int_type": int, "float_type": float, "bool_type": bool}
-_KIND = {str: "text (in quotes)", bool: "a boolean", int: "a number", float: "a number"}
+_KIND = {
+    str: "text (in quotes)",
+    bool: "a boolean",
+    int: "a whole number",
+    float: "a decimal number",
+}
 _WRITE = {int: "a whole number", float: "a number", bool: "true or false"}
 
 
 def _toml(v: object) -> str:
+    """`v` as TOML writes it (1883.0 stays 1883.0: it is not what the operator wrote as
+    1883)."""
     if isinstance(v, bool):
         return "true" if v else "false"
+    return json.dumps(v) if isinstance(v, str) else repr(v)
+
+
+def _number(v: object) -> str:
+    """A value 0.1.0's conversion gave, as the line tells it to be written."""
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
-    return json.dumps(v) if isinstance(v, str) else str(v)
+    return _toml(v)
 
 
-def error_text(err: Mapping[str, Any]) -> str:
-    """pydantic's message for one error of the config, as check-config says it."""
+Refusal = Callable[[object], "str | None"]
+
+
+def refusal(root: type[BaseModel], raw: Mapping[str, Any], context: Any, loc: Loc) -> Refusal:
+    """What the schema says of another value at `loc` (its message, None if taken): the
+    file validated again with that value in place of the one written."""
+
+    def said(value: object) -> str | None:
+        data: Any = copy.deepcopy(dict(raw))
+        node = data
+        for step in loc[:-1]:
+            node = node[step]
+        node[loc[-1]] = value
+        try:
+            root.model_validate(data, context=context)
+        except ValidationError as e:
+            for err in e.errors():
+                if flat_loc(tuple(err["loc"])) == loc:
+                    return str(err["msg"]).removeprefix("Value error, ")
+        except (KeyError, IndexError, TypeError):
+            return None
+        return None
+
+    return said
+
+
+def error_text(err: Mapping[str, Any], refused: Refusal | None = None) -> str:
+    """pydantic's message for one error of the config, as check-config says it.
+    `refused(value)`: the schema's message for `value` in place of the one written (None
+    if it takes it): a value is never advised that the key refuses (`port = "99999"`)."""
     msg = str(err["msg"]).removeprefix("Value error, ")
     want, got = _WANTS.get(str(err["type"])), err.get("input")
     if want is None or type(got) not in _KIND:
         return msg
     said = f"{msg}: {_toml(got)} is {_KIND[type(got)]}"
+    quotes = ", without quotes" if isinstance(got, str) else ""
     try:  # as 0.1.0 read it (pydantic's lax mode)
         was: object = TypeAdapter(want).validate_python(got)
     except ValidationError:
-        return f"{said}: write {_WRITE[want]}, without quotes"
+        return f"{said}: write {_WRITE[want]}{quotes}"
+    why = refused(was) if refused is not None else None
+    if why is not None:  # 0.1.0 refused it too, or this key refuses it now
+        return f"{said}: write {_WRITE[want]}{quotes}; {_number(was)} is refused too ({why})"
     if isinstance(got, bool):  # true for a port was port 1: never what was meant
-        return f"{said}: write {_WRITE[want]} (0.1.0 converted it to {_toml(was)})"
-    return f"{said}: write {_toml(was)}, without quotes (0.1.0 converted it so; this one does not)"
+        return f"{said}: write {_WRITE[want]} (0.1.0 read {_toml(got)} as {_number(was)})"
+    # Said of 0.1.0's conversion, not of this key: it may be one 0.1.0 did not have.
+    return f"{said}: write {_number(was)}{quotes} (0.1.0 converted such values; this one does not)"
