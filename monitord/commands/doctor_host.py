@@ -364,10 +364,24 @@ def check_store_schema(cfg: Config) -> Check | None:
     # migration needs the room there (read at the link, a newer version in the target's
     # -wal was missed and the link's disk measured).
     real = Path(os.path.realpath(path))
-    if not cfg.chairs or not real.is_file():  # a station's config keeps no outbox
+    if not cfg.chairs:  # a station's config keeps no outbox
         return None
-    # From the files' bytes: an SQLite connection, read-only too, makes a -shm file.
-    version = fileheader.user_version(real)
+    try:
+        if not stat.S_ISREG(real.stat().st_mode):
+            return None
+        # From the files' bytes: an SQLite connection, read-only too, makes a -shm file.
+        version = fileheader.user_version(real)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        # Not silence: a newer monitord's store (in its -wal too) stops the daemon's start.
+        return Check(
+            "warn",
+            "store",
+            f"{path}: cannot read it here ({e.strerror}: {e.filename}): its schema is not "
+            "checked (a store a newer monitord wrote stops the daemon's start, exit 78)",
+            "run doctor as root: sudo monitord doctor",
+        )
     if version is None:
         return None
     if version > SCHEMA_VERSION:

@@ -26,20 +26,14 @@ WAL_MAGIC = (0x377F0682, 0x377F0683)  # checksums of little- / big-endian 32-bit
 
 def user_version(path: Path) -> int | None:
     """The store's `PRAGMA user_version` as SQLite would read it now; None if the file
-    is not an SQLite database (or empty) or cannot be read here. Raises nothing."""
-    try:
-        with path.open("rb") as f:
-            head = f.read(HEADER_BYTES)
-    except OSError:
-        return None
+    is not an SQLite database (or empty). OSError if it or its -wal cannot be read here
+    (a -wal this user cannot read may hold a newer version: unknown, not the header's)."""
+    with path.open("rb") as f:
+        head = f.read(HEADER_BYTES)
     if len(head) < HEADER_BYTES or not head.startswith(MAGIC):
         return None
-    version = _version_of(head)
-    try:
-        in_wal = _wal_page1(Path(f"{path}-wal"))
-    except OSError:
-        return None  # a -wal this user cannot read may hold a newer version: unknown
-    return version if in_wal is None else _version_of(in_wal)
+    in_wal = _wal_page1(Path(f"{path}-wal"))
+    return _version_of(head if in_wal is None else in_wal)
 
 
 def _version_of(page1: bytes) -> int:

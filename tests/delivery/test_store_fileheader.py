@@ -10,6 +10,8 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from monitord.store.fileheader import user_version
 
 
@@ -85,4 +87,5 @@ def test_the_version_read_from_the_bytes_is_sqlites(tmp_path: Path) -> None:
     (tmp_path / "text").write_text("not a database\n" * 20)
     assert user_version(tmp_path / "empty") is None
     assert user_version(tmp_path / "text") is None
-    assert user_version(tmp_path / "missing") is None
+    with pytest.raises(FileNotFoundError):  # doctor tells "no store" from "unreadable"
+        user_version(tmp_path / "missing")

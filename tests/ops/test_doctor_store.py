@@ -225,3 +225,33 @@ def test_doctor_makes_no_file_beside_the_store(tmp_path: Path, pty_port: str) ->
     with sqlite3.connect(f"{store.as_uri()}?mode=ro", uri=True) as ro:
         assert ro.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
     ro.close()
+
+
+def test_a_store_doctor_cannot_read_is_said(tmp_path: Path, pty_port: str) -> None:
+    """Doctor run by an admin who cannot read the store's -wal (the service user's, mode
+    0600): the newer version it holds is unknown. Before, no store line at all (as for no
+    store), and the daemon's start then refused it (exit 78). Here root without the
+    capabilities that let it read anyway, the files another user's."""
+    cfg = config(tmp_path, pty_port)
+    store = tmp_path / "state" / "outbox.sqlite"
+    store.parent.mkdir()
+    db = newer_in_the_wal(store)
+    try:
+        for name in os.listdir(store.parent):
+            os.chown(store.parent / name, 65534, 65534)
+        os.chmod(f"{store}-wal", 0o600)
+        no_override = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner"]
+        doctor_argv = ["doctor", "--config", str(cfg), "--credentials", str(tmp_path)]
+        p = subprocess.run(
+            [*no_override, sys.executable, "-m", "monitord", *doctor_argv, "--timeout", "3"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        db.close()
+    lines = {ln.split(None, 1)[1].split(":", 1)[0]: ln for ln in p.stdout.splitlines()}
+    line = lines.get("store", "")
+    assert line.startswith("warn  store: "), p.stdout
+    assert f"cannot read it here (Permission denied: {store}-wal)" in line, line
+    assert "run doctor as root" in line
