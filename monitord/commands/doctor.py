@@ -3,27 +3,22 @@
 One line per check, in the order an operator fixes things: config (and its checks against
 this machine, config_checks.py), serial ports, Bluetooth adapter, broker, each chair's round
 trip to a station and whether one is online (doctor_mqtt.py; doctor_live.py: a running
-daemon's or station's state, not a login taking its connection), database, clock, disk. A
-failing line says what is wrong and how to fix it, `warn` what is worth fixing, `skip` why
-a check did not apply. Exit 1 if any check failed (design.md 4). Run as root (sudo): secrets
-are root-only; a relative `password_file`/`token_file` is a systemd credential (LoadCredential=)
-in `--credentials` (default: $CREDENTIALS_DIRECTORY, else /etc/monitord/secrets).
+daemon's or station's state, not a login taking its connection), database (doctor_influx.py),
+clock, disk. A failing line says what is wrong and how to fix it, `warn` what is worth
+fixing, `skip` why a check did not apply. Exit 1 if any check failed (design.md 4). Run as
+root (sudo): secrets are root-only; a relative `password_file`/`token_file` is a systemd
+credential (LoadCredential=) in `--credentials` (default: $CREDENTIALS_DIRECTORY, else
+/etc/monitord/secrets).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import contextlib
-import json
 import os
 import shutil
 import ssl
 import subprocess
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -45,9 +40,10 @@ from monitord.commands.doctor_host import (
     check_service_files,
     check_store,
 )
+from monitord.commands.doctor_influx import check_influx
 from monitord.commands.doctor_mqtt import round_trip, station_login, stations_online
 from monitord.commands.doctor_probe import RENEW, check_cert_expiry, mismatch, quiet_paho
-from monitord.config import Config, ConfigError, InfluxConfig, load_config
+from monitord.config import Config, ConfigError, load_config
 from monitord.config_checks import check as config_checks
 from monitord.config_station import STATION_PASSWORD_ENV
 from monitord.credentials import SECRETS_DIR, unit_directory
@@ -329,111 +325,6 @@ async def _check_login(
     # Where the password came from: the environment wins over the file, as in the daemon.
     note = f"{username}'s password from {source}" if password is not None else ""
     return ok("mqtt", f"{where}: connected {auth}{' over TLS' if tls else ''}", note)
-
-
-# -- InfluxDB ----------------------------------------------------------------------------
-def _http(
-    url: str, limit_s: float, data: bytes | None = None, headers: dict[str, str] | None = None
-) -> tuple[int, str]:
-    req = urllib.request.Request(
-        url, data=data, headers=headers or {}, method="POST" if data is not None else "GET"
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=limit_s) as r:
-            return int(r.status), r.read(2000).decode("utf-8", "replace")
-    except urllib.error.HTTPError as e:
-        body = e.read(2000).decode("utf-8", "replace")
-        with contextlib.suppress(ValueError, AttributeError):
-            body = str(json.loads(body).get("error") or json.loads(body).get("message") or body)
-        return int(e.code), body.strip()
-
-
-def _influx_sync(i: InfluxConfig, creds: Path | None, limit_s: float) -> Check:
-    name = f"influx {i.api}"
-    source, pw, token = "", None, None
-    try:
-        # The environment first, as the daemon's sink (monitord.config.read_secret).
-        if i.api == "v1":
-            if i.username:
-                pw, source = sourced_secret(
-                    i.password_file, creds, "influx.password_file", "MONITORD_INFLUX_PASSWORD"
-                )
-        else:
-            token, source = sourced_secret(
-                i.token_file, creds, "influx.token_file", "MONITORD_INFLUX_TOKEN"
-            )
-    except SecretProblem as e:
-        return fail(name, f"{i.url}: cannot authenticate", str(e))
-    try:
-        status, body = _http(f"{i.url}/ping", limit_s)
-    except (urllib.error.URLError, OSError, TimeoutError) as e:
-        reason = getattr(e, "reason", e)
-        return fail(
-            name,
-            f"{i.url}: not reachable ({reason})",
-            "is the database running (systemctl status influxdb)? check influx.url",
-        )
-    if status not in (200, 204):
-        return fail(name, f"{i.url}/ping answered HTTP {status}", "is influx.url an InfluxDB?")
-    # A write of nothing: the server checks credentials and target as for a real write.
-    if i.api == "v1":
-        params = {"db": i.database or "", "precision": "ns"}
-        if i.retention_policy:
-            params["rp"] = i.retention_policy
-        headers = {"Content-Type": "text/plain; charset=utf-8"}
-        if i.username:
-            cred = base64.b64encode(f"{i.username}:{pw or ''}".encode()).decode()
-            headers["Authorization"] = f"Basic {cred}"
-        target = f"database {i.database}"
-        url = f"{i.url}/write?{urllib.parse.urlencode(params)}"
-    else:
-        params = {"org": i.org or "-", "bucket": i.bucket or "", "precision": "ns"}
-        headers = {"Content-Type": "text/plain; charset=utf-8", "Authorization": f"Token {token}"}
-        target = f"bucket {i.bucket}"
-        url = f"{i.url}/api/v2/write?{urllib.parse.urlencode(params)}"
-    try:
-        status, body = _http(url, limit_s, data=b"", headers=headers)
-    except (urllib.error.URLError, OSError, TimeoutError) as e:
-        return fail(
-            name,
-            f"{i.url}: write check failed ({getattr(e, 'reason', e)})",
-            "is the database overloaded or behind a proxy?",
-        )
-    if status in (401, 403):
-        who = f"user {i.username}" if i.api == "v1" else "the token"
-        # The environment variable, when it was used: the daemon reads it before the file.
-        held = source if source.startswith("environment") else ""
-        fix = (
-            (
-                f"check influx.username and {held or 'influx.password_file'}; GRANT WRITE ON "
-                f'"{i.database}" TO "{i.username}"'
-            )
-            if i.api == "v1"
-            else f"check {held or 'influx.token_file'} holds a token that may write the bucket"
-        )
-        return fail(name, f"{i.url}: {who} may not write to {target} ({body})", fix)
-    if status == 404:
-        fix = (
-            f'CREATE DATABASE "{i.database}" (influx CLI)'
-            if i.api == "v1"
-            else "create the bucket, or fix influx.org/bucket"
-        )
-        return fail(name, f"{i.url}: {target} not found ({body})", fix)
-    # 2xx, or 400 for an empty body on servers that insist on data: credentials passed.
-    if status >= 500:
-        return fail(name, f"{i.url}: server error HTTP {status} ({body})", "see the database's log")
-    auth = f" as {i.username}" if i.api == "v1" and i.username else ""
-    what = "password" if i.api == "v1" else "token"
-    return ok(name, f"{i.url}: {target} writable{auth}", f"{what} from {source}" if source else "")
-
-
-async def check_influx(cfg: Config, creds: Path | None, limit_s: float) -> Check:
-    if not cfg.influx.enabled:
-        return skip("influx", "disabled in config (influx.enabled = false)")
-    if not cfg.chairs:
-        # `monitord station` writes no database: [influx] (its defaults) is not read.
-        return skip("influx", "no [[chairs]] in this config (a station's): nothing writes it")
-    return await asyncio.to_thread(_influx_sync, cfg.influx, creds, limit_s)
 
 
 # -- clock -------------------------------------------------------------------------------

@@ -52,7 +52,8 @@ class WriteNotFound(WriteError):
 
 class PingNotInflux(WriteNotFound):
     """The idle probe's `GET /ping` answered with what no InfluxDB answers (404 from a
-    proxy or another web server at influx.url): not a database or bucket to create."""
+    proxy or another web server at influx.url, a login page it was redirected to): not a
+    database or bucket to create."""
 
     probe_advice = (
         "influx.url answers, but not as InfluxDB (its /ping answers 204): check influx.url, "
@@ -140,16 +141,35 @@ def _http_errors(cfg: InfluxConfig) -> Iterator[None]:
         raise WriteUnreachable(f"{type(e).__name__}: {e}") from e
 
 
+def not_influx(status: int, reason: str, content_type: str, moved_to: str | None) -> str | None:
+    """Why an answer below 500 to `GET /ping` is not InfluxDB's, or None. InfluxDB 1.x and
+    2.x answer 204 (1.x JSON-typed), VictoriaMetrics 204 untyped (lib/httpserver "/ping"):
+    any 2xx but a web page. A server that wants a login for /ping too (401, 403) is up, and
+    its writes, not this probe, say whether the login is right. Anything else (a proxy's
+    404) is not InfluxDB; nor a 200 HTML page, as a proxy's login page it redirected to
+    (followed, as an http->https redirect to InfluxDB must be): before, that was "up".
+    `monitord doctor` judges its /ping by this too."""
+    what = f"HTTP {status}: {reason}".rstrip(": ")
+    page = content_type.partition(";")[0].strip().lower() == "text/html"
+    if status in (401, 403) or (200 <= status < 300 and not page):
+        return None
+    return (
+        what
+        + (" (a web page)" if page else "")
+        + (f", redirected to {moved_to}" if moved_to else "")
+    )
+
+
 async def ping(cfg: InfluxConfig) -> None:
     """`GET /ping` (InfluxDB 1.x and 2.x, VictoriaMetrics): whether the server answers
-    at all, for a sink with nothing to send (`InfluxSink._probe`); a WriteError if not.
-    InfluxDB answers 204 (2xx); a server that wants a login for /ping too (401, 403) is
-    up, and its writes, not this probe, say whether the login is right. Anything else
-    below 500 (a proxy's 404) is not InfluxDB answering: before, it read "connected"."""
+    at all, for a sink with nothing to send (`InfluxSink._probe`); a WriteError if not
+    (`not_influx`: an answer, but not InfluxDB's)."""
     timeout = aiohttp.ClientTimeout(total=cfg.timeout_s)
     with _http_errors(cfg):
         async with aiohttp.ClientSession(timeout=timeout) as s, s.get(f"{cfg.url}/ping") as r:
             if r.status >= 500:
                 raise _classify(r.status, r.reason or "", r.headers.get("Retry-After"))
-            if not 200 <= r.status < 300 and r.status not in (401, 403):
-                raise PingNotInflux(f"HTTP {r.status}: {r.reason or ''}".rstrip(": "))
+            moved = str(r.url) if r.history else None
+            why = not_influx(r.status, r.reason or "", r.headers.get("Content-Type", ""), moved)
+            if why is not None:
+                raise PingNotInflux(why)

@@ -1,0 +1,131 @@
+"""`monitord doctor`'s database line: does InfluxDB answer `/ping` as the daemon's idle probe
+judges it (monitord/sinks/influx_http.py `not_influx`), and take a write of nothing with the
+daemon's credentials (its database or bucket there, the login allowed to write it)?
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from monitord.commands.checks import Check, SecretProblem, fail, ok, skip, sourced_secret
+from monitord.config import Config, InfluxConfig
+from monitord.sinks.influx_http import PingNotInflux, not_influx
+
+
+def _http(
+    url: str, limit_s: float, data: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, str, Any]:
+    """(status, body, the answer: its reason, headers and geturl(), redirects followed)."""
+    req = urllib.request.Request(
+        url, data=data, headers=headers or {}, method="POST" if data is not None else "GET"
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=limit_s) as r:
+            return int(r.status), r.read(2000).decode("utf-8", "replace"), r
+    except urllib.error.HTTPError as e:
+        body = e.read(2000).decode("utf-8", "replace")
+        with contextlib.suppress(ValueError, AttributeError):
+            body = str(json.loads(body).get("error") or json.loads(body).get("message") or body)
+        return int(e.code), body.strip(), e
+
+
+def _influx_sync(i: InfluxConfig, creds: Path | None, limit_s: float) -> Check:
+    name = f"influx {i.api}"
+    source, pw, token = "", None, None
+    try:
+        # The environment first, as the daemon's sink (monitord.config.read_secret).
+        if i.api == "v1":
+            if i.username:
+                pw, source = sourced_secret(
+                    i.password_file, creds, "influx.password_file", "MONITORD_INFLUX_PASSWORD"
+                )
+        else:
+            token, source = sourced_secret(
+                i.token_file, creds, "influx.token_file", "MONITORD_INFLUX_TOKEN"
+            )
+    except SecretProblem as e:
+        return fail(name, f"{i.url}: cannot authenticate", str(e))
+    try:
+        status, body, r = _http(f"{i.url}/ping", limit_s)
+    except (urllib.error.URLError, OSError, TimeoutError) as e:
+        reason = getattr(e, "reason", e)
+        return fail(
+            name,
+            f"{i.url}: not reachable ({reason})",
+            "is the database running (systemctl status influxdb)? check influx.url",
+        )
+    # As the daemon's probe judges it: a login wanted (401/403) is up, its write says more;
+    # before, that failed here, and a login page redirected to passed ("writable").
+    if status >= 500:  # as the daemon's probe: a server error, not another server
+        return fail(name, f"{i.url}/ping answered HTTP {status} ({body})", "see the database's log")
+    moved = r.geturl() if r.geturl() != f"{i.url}/ping" else None
+    why = not_influx(status, r.reason, r.headers.get("Content-Type", ""), moved)
+    if why is not None:
+        return fail(name, f"{i.url}/ping answered {why}", PingNotInflux.probe_advice)
+    # A write of nothing: the server checks credentials and target as for a real write.
+    if i.api == "v1":
+        params = {"db": i.database or "", "precision": "ns"}
+        if i.retention_policy:
+            params["rp"] = i.retention_policy
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if i.username:
+            cred = base64.b64encode(f"{i.username}:{pw or ''}".encode()).decode()
+            headers["Authorization"] = f"Basic {cred}"
+        target = f"database {i.database}"
+        url = f"{i.url}/write?{urllib.parse.urlencode(params)}"
+    else:
+        params = {"org": i.org or "-", "bucket": i.bucket or "", "precision": "ns"}
+        headers = {"Content-Type": "text/plain; charset=utf-8", "Authorization": f"Token {token}"}
+        target = f"bucket {i.bucket}"
+        url = f"{i.url}/api/v2/write?{urllib.parse.urlencode(params)}"
+    try:
+        status, body, _ = _http(url, limit_s, data=b"", headers=headers)
+    except (urllib.error.URLError, OSError, TimeoutError) as e:
+        return fail(
+            name,
+            f"{i.url}: write check failed ({getattr(e, 'reason', e)})",
+            "is the database overloaded or behind a proxy?",
+        )
+    if status in (401, 403):
+        who = f"user {i.username}" if i.api == "v1" else "the token"
+        # The environment variable, when it was used: the daemon reads it before the file.
+        held = source if source.startswith("environment") else ""
+        fix = (
+            (
+                f"check influx.username and {held or 'influx.password_file'}; GRANT WRITE ON "
+                f'"{i.database}" TO "{i.username}"'
+            )
+            if i.api == "v1"
+            else f"check {held or 'influx.token_file'} holds a token that may write the bucket"
+        )
+        return fail(name, f"{i.url}: {who} may not write to {target} ({body})", fix)
+    if status == 404:
+        fix = (
+            f'CREATE DATABASE "{i.database}" (influx CLI)'
+            if i.api == "v1"
+            else "create the bucket, or fix influx.org/bucket"
+        )
+        return fail(name, f"{i.url}: {target} not found ({body})", fix)
+    # 2xx, or 400 for an empty body on servers that insist on data: credentials passed.
+    if status >= 500:
+        return fail(name, f"{i.url}: server error HTTP {status} ({body})", "see the database's log")
+    auth = f" as {i.username}" if i.api == "v1" and i.username else ""
+    what = "password" if i.api == "v1" else "token"
+    return ok(name, f"{i.url}: {target} writable{auth}", f"{what} from {source}" if source else "")
+
+
+async def check_influx(cfg: Config, creds: Path | None, limit_s: float) -> Check:
+    if not cfg.influx.enabled:
+        return skip("influx", "disabled in config (influx.enabled = false)")
+    if not cfg.chairs:
+        # `monitord station` writes no database: [influx] (its defaults) is not read.
+        return skip("influx", "no [[chairs]] in this config (a station's): nothing writes it")
+    return await asyncio.to_thread(_influx_sync, cfg.influx, creds, limit_s)
