@@ -142,7 +142,7 @@ class _Session:
         self.timing = timing
         self.silence_s = dev.silence_s if dev.silence_s is not None else profile.silence_s
         self.link_up: bool | None = None  # None until the first attempt
-        self.down_kind: str | None = None  # the cause of the down last told (set_link)
+        self.told: list[str] = []  # the causes of this outage's downs told, the last one now
         self.warned: set[type[BleLinkError]] = set()
         self.hang_up_warned = False  # a disconnect that did not finish (cleared with warned)
         self.quirks: frozenset[str] = profile.quirks_for(self.target.name, dev.quirks)
@@ -237,20 +237,16 @@ class _Session:
 
     # link state: report transitions, and every connection (the hub marks bursts by it)
     def set_link(self, up: bool, reason: str, kind: str = "") -> None:
-        # A down repeated is told when its cause changed (the device gone, then needing
-        # pairing): the status kept the first cause and its advice for the whole outage.
-        # Not each retry of one cause (`kind`: its class, or the text before a colon).
+        # A down is told again when its cause changed (the device gone, then needing pairing:
+        # the status kept the first cause), not per retry of one (`kind`: its class, or the
+        # text before a colon); a cause back again (two alternating) is journalled at DEBUG.
         kind = kind or reason.partition(":")[0]
-        if self.link_up is up and not up and kind == self.down_kind:
+        told = self.told if self.link_up is False else []
+        if not up and told[-1:] == [kind]:
             return
-        self.link_up, self.down_kind = up, (None if up else kind)
-        log.info(
-            "%s/%s: BLE link %s (%s)",
-            self.ctx.chair,
-            self.ctx.device,
-            "up" if up else "down",
-            reason,
-        )
+        self.link_up, self.told = up, ([] if up else [*(k for k in told if k != kind), kind])
+        level = logging.DEBUG if not up and kind in told else logging.INFO
+        log.log(level, "%s: BLE link %s (%s)", self.owner, "up" if up else "down", reason)
         self.ctx.link(up, reason)
 
     def emit(self, reading: Reading) -> None:
