@@ -17,7 +17,7 @@ from typing import Any
 
 from monitord.commands.checks import Check, SecretProblem, fail, ok, skip, sourced_secret
 from monitord.config import Config, InfluxConfig
-from monitord.sinks.influx_http import PingNotInflux, not_influx
+from monitord.sinks.influx_http import NotInflux, not_influx
 
 
 def _http(
@@ -69,7 +69,7 @@ def _influx_sync(i: InfluxConfig, creds: Path | None, limit_s: float) -> Check:
     moved = r.geturl() if r.geturl() != f"{i.url}/ping" else None
     why = not_influx(status, r.reason, r.headers.get("Content-Type", ""), moved)
     if why is not None:
-        return fail(name, f"{i.url}/ping answered {why}", PingNotInflux.probe_advice)
+        return fail(name, f"{i.url}/ping answered {why}", NotInflux.probe_advice)
     # A write of nothing: the server checks credentials and target as for a real write.
     if i.api == "v1":
         params = {"db": i.database or "", "precision": "ns"}

@@ -47,6 +47,7 @@ from monitord.log import FailureLog
 from monitord.outbox import Outbox, StoredRecord
 from monitord.sinks.influx_clock import ClockOffsets
 from monitord.sinks.influx_http import (
+    NotInflux,
     WriteAuthError,
     WriteError,
     WriteNotFound,
@@ -57,6 +58,7 @@ from monitord.sinks.influx_http import (
     _classify,
     _http_errors,
     _reason_from_body,
+    not_influx,
     ping,
 )
 from monitord.sinks.influx_rows import row_line
@@ -122,7 +124,13 @@ class _V1Transport:
                 f"{self.cfg.url}/write", params=self._params, data=body, headers=self._headers
             ) as resp:
                 if 200 <= resp.status < 300:
-                    return
+                    # A web page (a proxy's login page a redirect led to) is not a write
+                    # taken: before, its 200 marked the batch delivered, and it was lost.
+                    moved = str(resp.url) if resp.history else None
+                    kind = resp.headers.get("Content-Type", "")
+                    if (why := not_influx(resp.status, resp.reason or "", kind, moved)) is None:
+                        return
+                    raise NotInflux(why)
                 text = await resp.read()
                 raise _classify(
                     resp.status,

@@ -50,12 +50,13 @@ class WriteNotFound(WriteError):
     advice = "create the database/bucket, or fix influx.database/bucket/org"
 
 
-class PingNotInflux(WriteNotFound):
-    """The idle probe's `GET /ping` answered with what no InfluxDB answers (404 from a
-    proxy or another web server at influx.url, a login page it was redirected to): not a
-    database or bucket to create."""
+class NotInflux(WriteNotFound):
+    """What answered at influx.url is not InfluxDB (`not_influx`): the idle probe's
+    `GET /ping` answered 404 (a proxy or another web server), or it or a write answered
+    with a web page (a proxy's login page it was redirected to). Not a database or bucket
+    to create; a write is retried, never taken as delivered."""
 
-    probe_advice = (
+    advice = probe_advice = (
         "influx.url answers, but not as InfluxDB (its /ping answers 204): check influx.url, "
         "a reverse proxy's path included"
     )
@@ -172,4 +173,4 @@ async def ping(cfg: InfluxConfig) -> None:
             moved = str(r.url) if r.history else None
             why = not_influx(r.status, r.reason or "", r.headers.get("Content-Type", ""), moved)
             if why is not None:
-                raise PingNotInflux(why)
+                raise NotInflux(why)

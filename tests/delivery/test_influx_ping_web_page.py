@@ -183,3 +183,41 @@ async def test_doctor_takes_a_login_wanted_for_ping_as_the_daemon_does(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             outbox.close()
+
+
+async def test_a_write_redirected_to_a_login_page_is_not_delivered(
+    influxd: Influxd, influx_db: str, tmp_path: Path
+) -> None:
+    # The proxy's login page answers the redirected write (aiohttp follows a 302 for a
+    # POST as a GET) with 200: before, a 2xx was a write InfluxDB took, so the rows were
+    # marked delivered and never reached it (the clinic's history without them, and
+    # `monitord status` "connected"). Now they wait in the outbox, the link DOWN naming
+    # the redirect, and go once the proxy forwards again.
+    proxy = Proxy(influxd.url)
+    proxy.mode = "login"
+    async with serving(proxy):
+        cfg = InfluxConfig(
+            url=proxy.url, api="v1", database=influx_db, flush_interval_s=0.05, timeout_s=2.0
+        )
+        path = tmp_path / "outbox.sqlite"
+        outbox = Outbox(path, StorageConfig(path=path))
+        outbox.add_readings([reading(i) for i in range(3)], {})
+        outbox.commit()
+        sink = InfluxSink(cfg, "site-a", outbox, backoff_base_s=0.05, backoff_cap_s=0.2)
+        task = asyncio.create_task(sink.run())
+        try:
+            await eventually(lambda: sink.link.state != "untried", 20, "a write answered")
+            assert sink.link.state == "down", sink.link.as_dict()
+            error = str(sink.link.as_dict()["last_error"])
+            assert f"(a web page), redirected to {proxy.url}/login" in error, error
+            assert "not as InfluxDB" in error and "check influx.url" in error, error
+            assert outbox.backlog("influx") == 3
+            proxy.mode = "forward"
+            await eventually(lambda: outbox.backlog("influx") == 0, 20, "written via the proxy")
+            assert sink.link.as_dict()["state"] == "connected"
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            outbox.close()
+    assert len(influxd.rows("SELECT * FROM vitals", influx_db)) == 3
