@@ -167,12 +167,15 @@ class _V2Transport:
             self._write = self._client.write_api()
         with _http_errors(self.cfg):
             try:
-                await self._write.write(
+                # False: a 2xx but not InfluxDB's 201/204 (a proxy's login page, after the
+                # redirect it follows): before, unread, and the batch was taken as delivered.
+                if not await self._write.write(
                     bucket=self.cfg.bucket,
                     org=self.cfg.org or "-",
                     record="\n".join(lines),
                     write_precision=WritePrecision.NS,
-                )
+                ):
+                    raise NotInflux("answered 2xx, but not 201/204 as InfluxDB (a web page?)")
             except InfluxDBError as e:
                 status = int(getattr(e, "status", 0) or getattr(e.response, "status", 0) or 0)
                 reason = str(getattr(e, "message", "") or e)

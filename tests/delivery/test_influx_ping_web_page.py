@@ -32,7 +32,7 @@ from monitord.sinks import influx
 from monitord.sinks.influx import InfluxSink
 from monitord.sinks.influx_http import ping
 from tests.kit import eventually
-from tests.servers import Influxd
+from tests.servers import Influxd, VictoriaMetrics
 
 HOP = {"host", "content-encoding", "content-length", "transfer-encoding", "connection"}
 LOGIN_PAGE = "<!doctype html><html><body><form action=/login>Sign in</form></body></html>"
@@ -221,3 +221,39 @@ async def test_a_write_redirected_to_a_login_page_is_not_delivered(
                 await task
             outbox.close()
     assert len(influxd.rows("SELECT * FROM vitals", influx_db)) == 3
+
+
+async def test_a_v2_write_redirected_to_a_login_page_is_not_delivered(
+    victoria_metrics: VictoriaMetrics, vm_site: str, tmp_path: Path
+) -> None:
+    # The same through `api = "v2"` (influxdb-client, VictoriaMetrics behind the proxy):
+    # the client follows the redirect too and answers False for a 2xx other than 201/204,
+    # which the sink did not read, so the login page's 200 was a batch delivered.
+    proxy = Proxy(victoria_metrics.url)
+    proxy.mode = "login"
+    async with serving(proxy):
+        cfg = InfluxConfig(
+            url=proxy.url, api="v2", org="clinic", bucket="monitord", flush_interval_s=0.05
+        )
+        path = tmp_path / "outbox.sqlite"
+        outbox = Outbox(path, StorageConfig(path=path))
+        outbox.add_readings([reading(i) for i in range(3)], {})
+        outbox.commit()
+        sink = InfluxSink(cfg, vm_site, outbox, backoff_base_s=0.05, backoff_cap_s=0.2)
+        task = asyncio.create_task(sink.run())
+        try:
+            await eventually(lambda: sink.link.state != "untried", 20, "a write answered")
+            assert sink.link.state == "down", sink.link.as_dict()
+            error = str(sink.link.as_dict()["last_error"])
+            assert "not as InfluxDB" in error and "check influx.url" in error, error
+            assert outbox.backlog("influx") == 3
+            proxy.mode = "forward"
+            await eventually(lambda: outbox.backlog("influx") == 0, 20, "written via the proxy")
+            assert sink.link.as_dict()["state"] == "connected"
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            outbox.close()
+    match = f'{{__name__="vitals_valid",site="{vm_site}"}}'
+    assert await asyncio.to_thread(victoria_metrics.wait_samples, match, 3) == 3
