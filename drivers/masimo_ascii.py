@@ -125,6 +125,7 @@ from monitord.drivers.base import (
 )
 from monitord.drivers.masimo_runs import FIELD as _FIELD
 from monitord.drivers.masimo_runs import FieldWidth, NoExcRun, alarm_digits
+from monitord.drivers.masimo_serial_no import SerialNumber
 from monitord.drivers.serial_link import SerialLinkSettings
 from monitord.models import Kind
 
@@ -393,11 +394,6 @@ class LineFramer:
                     out.append(line)
 
 
-# A whole SN= field (a Rad-8's "SN=0000056661", github.com/yahnatan/pulseox); a line cut
-# inside it has no "SN=" left, so a partial number is never read as another monitor's.
-_SERIAL_NO = re.compile(rb"(?:^|[\s\x00])SN=([0-9A-Za-z]+)(?=\s|$)")
-
-
 class MasimoProtocol:
     """Listen-only: the monitor talks, we never write.
 
@@ -417,7 +413,7 @@ class MasimoProtocol:
     def __init__(self, settings: DeviceOptions | None = None) -> None:
         # The serial number (`SN=`) of the monitor last read on this port, across its
         # reconnects: the one field that tells two monitors of a model apart on the wire.
-        self.serial_no: str | None = None
+        self.serial_no = SerialNumber()
 
     async def run(self, link: ByteLink, ctx: DeviceContext) -> None:
         framer = LineFramer()
@@ -437,22 +433,18 @@ class MasimoProtocol:
         """Say when the monitor on this port is another one (its SN= changed): two chairs'
         USB adapters swapped, a monitor exchanged. Its readings are still taken (which
         chair it stands at is not on the wire), but no longer silently."""
-        m = _SERIAL_NO.search(line)
-        if m is None:
-            return  # a line without SN= (or cut before it) says nothing of the monitor
-        sn = m.group(1).decode("ascii")
-        if self.serial_no is not None and sn != self.serial_no:
+        was = self.serial_no.read(line)  # a number confirmed: noise is not (its module)
+        if was is not None:
             log.warning(
                 "%s/%s: the monitor on this port is now SN=%s, was SN=%s: another monitor "
                 "(USB adapters swapped between ports or chairs, or the monitor exchanged); "
                 "its readings are taken as %s's: check which monitor is at this chair",
                 ctx.chair,
                 ctx.device,
-                sn,
-                self.serial_no,
+                self.serial_no.known,
+                was,
                 ctx.chair,
             )
-        self.serial_no = sn
 
 
 class ConnectionLines:
