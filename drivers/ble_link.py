@@ -64,7 +64,6 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from bleak import BleakClient
@@ -73,7 +72,6 @@ from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError
 
 from monitord.aio import within
-from monitord.backoff import capped_delay
 from monitord.config import DeviceConfig
 from monitord.drivers import ble_errors as hub_adapter  # NoAdapter: said once a hub, not per device
 from monitord.drivers.base import DeviceContext, DriverDescriptor, Reject, RejectReason, stamp
@@ -95,28 +93,12 @@ from monitord.drivers.ble_gatt import (
     BleSubscription,
 )
 from monitord.drivers.ble_hangup import hang_up
+from monitord.drivers.ble_timing import LinkTiming as LinkTiming
+from monitord.drivers.ble_timing import backoff_delay as backoff_delay
 from monitord.drivers.tap import LinkTap
 from monitord.models import Reading
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class LinkTiming:
-    """Real-time knobs. Tests shrink them; production keeps the defaults."""
-
-    scan_timeout_s: float = 20.0
-    connect_timeout_s: float = 20.0
-    backoff_scale: float = 1.0  # multiplies every class's base and cap
-    silence_check_s: float = 1.0  # longest real-time gap between silence checks
-    disconnect_timeout_s: float = 5.0  # each step of a hang-up (bleak-retry-connector's)
-    name_window_s: float = 3.0  # a scan by name goes on this long for a second advertiser
-
-
-def backoff_delay(err: BleLinkError, attempt: int, timing: LinkTiming, rng: random.Random) -> float:
-    """Capped exponential backoff with jitter (50-100 % of the capped step)."""
-    k = timing.backoff_scale
-    return capped_delay(attempt, err.backoff_base_s * k, err.backoff_cap_s * k, rng)
 
 
 def _mono() -> float:
