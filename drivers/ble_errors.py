@@ -134,25 +134,6 @@ class ProfileMismatch(BleLinkError):
     advice = "the device lacks the expected GATT service: check `driver` for this device"
 
 
-# Airs (`ble_find.air`: the hub's adapter, or a simulated link) whose missing adapter was
-# said at WARNING: once for the hub, not once per BLE device on it, until a device connects.
-_adapter_said: set[int] = set()
-
-
-def said_for_hub(err: BleLinkError, on: int) -> bool:
-    """`err` is the hub's adapter gone and another device already said so on air `on`."""
-    if not isinstance(err, NoAdapter):
-        return False
-    said = on in _adapter_said
-    _adapter_said.add(on)
-    return said
-
-
-def adapter_works(on: int) -> None:
-    """A device connected through air `on`: its adapter, when it goes again, is said again."""
-    _adapter_said.discard(on)
-
-
 _BUSY_HINTS = ("inprogress", "in progress", "busy", "no discovery")
 # bleak's reasons for no adapter to use (BleakBluetoothNotAvailableReason names), BlueZ's
 # error for an adapter powered off, and bleak's words for a named adapter not there.
@@ -249,7 +230,5 @@ __all__ = [
     "NoBluez",
     "ProfileMismatch",
     "Transient",
-    "adapter_works",
     "classify",
-    "said_for_hub",
 ]

@@ -73,12 +73,13 @@ from bleak.exc import BleakError
 
 from monitord.aio import within
 from monitord.config import DeviceConfig
-from monitord.drivers import ble_errors as hub_adapter  # NoAdapter: said once a hub, not per device
 from monitord.drivers.base import DeviceContext, DriverDescriptor, Reject, RejectReason, stamp
 from monitord.drivers.ble_errors import (
+    AmbiguousName,
     BleLinkError,
     DeviceGone,
     NeedsPairing,
+    NoAdapter,
     ProfileMismatch,
     Transient,
     classify,
@@ -93,6 +94,7 @@ from monitord.drivers.ble_gatt import (
     BleSubscription,
 )
 from monitord.drivers.ble_hangup import hang_up
+from monitord.drivers.ble_hub import hub_of  # NoAdapter: said once a hub, not per device
 from monitord.drivers.ble_timing import LinkTiming as LinkTiming
 from monitord.drivers.ble_timing import backoff_delay as backoff_delay
 from monitord.drivers.tap import LinkTap
@@ -147,6 +149,7 @@ class _Session:
         self.address: str | None = None  # the last connection's (told when it changes)
         self.owner = f"{ctx.chair}/{ctx.device}"
         self.air = 0  # its scanner's (ble_find.air), set by run_ble_device
+        self.hub = hub_of(None)  # its adapter (ble_hub), set by run_ble_device
 
     def connected(self, name: str | None) -> None:
         """A new connection to a device advertising `name`: its model's quirks apply
@@ -243,7 +246,9 @@ class _Session:
             self.ctx.emit(r)
 
     def report(self, err: BleLinkError, delay: float) -> None:
-        again = type(err) in self.warned or hub_adapter.said_for_hub(err, self.air)
+        # the hub's adapter gone: said by the first of its devices to meet it (ble_hub)
+        hub = isinstance(err, NoAdapter)
+        again = not self.hub.first_gone() if hub else type(err) in self.warned
         self.warned.add(type(err))
         level = logging.DEBUG if again else logging.WARNING
         log.log(level, "%s/%s: %s; retry in %.1f s", self.ctx.chair, self.ctx.device, err, delay)
@@ -397,7 +402,7 @@ async def _connected_session(
                 raise err from e
         s.warned.clear()
         s.hang_up_warned = False
-        hub_adapter.adapter_works(s.air)
+        s.hub.answers(f"connected to {target.address}")
         s.subscribed(f"connected to {target.address}")
         while not disconnected.is_set():
             check = min(s.timing.silence_check_s, max(0.05, s.silence_s / 10))
@@ -445,7 +450,7 @@ async def run_ble_device(
     timing = timing or LinkTiming()
     rng = rng or random.Random()
     s = _Session(dev, profile, ctx, timing, tap)  # unknown quirk names: refused by the config
-    s.air = air(scanner_backend)
+    s.air, s.hub = air(scanner_backend), hub_of(scanner_backend)
     if s.target.address:
         claim(s.air, s.target.address, s.owner, s)
     try:
@@ -483,11 +488,14 @@ async def _run(
             raise asyncio.CancelledError
         try:
             target = await find(s.target, profile, timing, scanner_backend, s.address, s.owner)
+            s.hub.answers(f"a scan found {target.address}")
             reason = await _connected_session(s, target, client_backend)
         except asyncio.CancelledError:
             raise
         except Exception as e:  # classified below; nothing escapes but cancellation
             err = classify(e)
+            if isinstance(err, DeviceGone | AmbiguousName):  # a scan ran: the adapter is there
+                s.hub.answers(f"a scan: {type(err).__name__}")
             if tap is not None:  # (a capture stopped by cancelling records no disconnect)
                 tap.disconnected(str(err))
             delay = next_delay(err)

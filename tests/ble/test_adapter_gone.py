@@ -230,3 +230,107 @@ async def test_an_adapter_pulled_out_is_one_line_every_device_down_and_back(
         downs = [r for up, r in ctx.links if not up and "No Bluetooth adapters" in r]
         assert downs and "plugged in" in downs[0], ctx.links
         assert ctx.link_up
+
+
+def _adapter_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and "No Bluetooth adapters" in r.getMessage()
+    ]
+
+
+async def test_the_adapter_gone_again_is_said_again_though_no_device_connected_between(
+    vlink: VirtualBleLink, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A hub whose one BLE device is not on the air (a cuff asleep between measurements,
+    # an oximeter switched off between patients): the dongle is pulled out (said), put
+    # back (the scans run again: the adapter answers), and pulled out again later in the
+    # day. Before: the hub's "said" memory, and the device's own, were cleared only by a
+    # connection, so the second loss was at DEBUG: nothing in the journal.
+    caplog.set_level(logging.DEBUG, logger="monitord.drivers.ble_link")
+    adapter = HostAdapter()
+    client, scanner = backends(vlink, adapter)
+    ctx = RecordingContext(chair="chair-1", device="ox")
+    dev = device_config(id="ox", driver="ble-plx", name="Ox-A", silence_s=30.0)
+    task = asyncio.create_task(
+        run_ble_device(
+            dev,
+            DRIVERS[dev.driver],
+            ctx,
+            client_backend=client,
+            scanner_backend=scanner,
+            timing=FAST,
+            rng=random.Random(2),
+        )
+    )
+
+    def downs_for_adapter() -> int:
+        return sum(not up and "No Bluetooth adapters" in r for up, r in ctx.links)
+
+    def looks() -> int:
+        return sum("No Bluetooth" in r.getMessage() for r in caplog.records)
+
+    async def outage(n: int) -> None:
+        await adapter.unplug()
+        await ctx.until(lambda: downs_for_adapter() == n, f"down for the adapter ({n})")
+        await wait_until(lambda: looks() >= 3 * n, what="a few looks for the adapter")
+        adapter.plug()
+        # the adapter answers: the device is down for its own cause again
+        await ctx.until(
+            lambda: not ctx.links[-1][0] and "No Bluetooth" not in ctx.links[-1][1],
+            "the scan runs again",
+        )
+
+    try:
+        await ctx.until(lambda: bool(ctx.links), "the device looked for")
+        await outage(1)
+        await outage(2)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    said = _adapter_lines(caplog)
+    assert len(said) == 2, said  # once per outage (before: 1, the second at DEBUG)
+    assert all("rfkill unblock bluetooth" in m for m in said), said
+
+
+async def test_two_hubs_on_one_air_each_say_their_own_adapter(
+    vlink: VirtualBleLink, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Two daemons' hubs in one process (as tests run them), each its own adapter on one
+    # simulated air: each adapter pulled out is said. Before: the memory was keyed by the
+    # air (the link's id()), so the second hub's adapter was said at DEBUG only.
+    caplog.set_level(logging.DEBUG, logger="monitord.drivers.ble_link")
+    hubs = [HostAdapter(), HostAdapter()]
+    ctxs = [RecordingContext(chair=f"chair-{i}", device="ox") for i in (1, 2)]
+    tasks = []
+    for i, (hub, ctx) in enumerate(zip(hubs, ctxs, strict=True)):
+        client, scanner = backends(vlink, hub)
+        dev = device_config(id="ox", driver="ble-plx", name=f"Ox-{i}", silence_s=30.0)
+        tasks.append(
+            asyncio.create_task(
+                run_ble_device(
+                    dev,
+                    DRIVERS[dev.driver],
+                    ctx,
+                    client_backend=client,
+                    scanner_backend=scanner,
+                    timing=FAST,
+                    rng=random.Random(i),
+                )
+            )
+        )
+    try:
+        for hub in hubs:
+            await hub.unplug()
+        for ctx in ctxs:
+            await ctx.until(
+                lambda c=ctx: any("No Bluetooth" in r for _, r in c.links),  # type: ignore[misc]
+                "down for its adapter",
+            )
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    said = _adapter_lines(caplog)
+    assert sorted(m.split("/")[0] for m in said) == ["chair-1", "chair-2"], said
