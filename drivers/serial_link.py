@@ -496,4 +496,10 @@ async def run_serial_device(
             attempts.clear()
         n = attempts.get(failure, 0)
         attempts[failure] = n + 1
-        await asyncio.sleep(backoff.delay(n, error=failure))
+        # A port that opened and ended at once, nothing decoded (a socket:// server that
+        # closes each connection, an adapter failing while plugged in), is there: told as
+        # the port's class, paced as any failure. At a missing path's steady cap it was
+        # reopened about once a second for ever. An unplug's reopen finds the path
+        # missing, and that is looked for at the short cap.
+        pace = LinkError.IO if link is not None and link.hung_up and not link.talking else failure
+        await asyncio.sleep(backoff.delay(n, error=pace))
