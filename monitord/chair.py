@@ -172,7 +172,8 @@ class ChairRuntime:
                 log.warning(f"{self.cfg.id}: {msg}")
             deadline = self.engine.next_deadline()
             timeout = 1.0  # heartbeat for the watchdog
-            if deadline is not None:
+            waiting = self._records.waiting_at()  # timers wait with the command (`process`)
+            if deadline is not None and (waiting is None or deadline <= waiting):
                 timeout = min(timeout, self.clock.wall_delay(deadline))
             held = self.history.next_due()  # a held burst of stored records ends
             if held is not None:
@@ -275,6 +276,12 @@ class ChairRuntime:
                 if item.reply is not None:
                     replies.append((item.reply, err))
         horizon = self.clock.horizon()
+        waiting = self._records.waiting_at()
+        if waiting is not None:
+            # A session command waits for a held burst (chair_records.py): the timers
+            # due after it wait too, not fired in the session it ends (an overdue BP of
+            # the patient gone) or before the one it starts.
+            horizon = min(horizon, waiting)
         if horizon > self.ticked_to:
             events += self.engine.advance(horizon)
             self.ticked_to = horizon

@@ -2,19 +2,39 @@
 records re-sent by a device dropped as repeats (counted, told once per device and
 connection), connection bursts held back until they end, and ended bursts put in with
 their history marked `stored`. The bookkeeping itself is monitord/history.py.
+
+A held record keeps its place among what was received: it belongs to the session open
+when it was received (clinical-rules.md "Baseline", "Precise semantics": a reading of one
+patient never confirms an alarm for the next; the report places a live reading at its
+receive time). Other devices' readings, link changes and ACKs go on past a held record,
+as they always did (holding them would hold every SpO2 alarm for BURST_GAP_S after each
+cuff connection), but a session command received after it waits until its burst ends,
+and so does everything received after that command: the records come out first, are
+fed and stored in the session they arrived in, then the command.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
 
-from monitord.chair_inputs import Item, LinkChange
+from monitord.chair_inputs import Item, LinkChange, QueuedCommand
 from monitord.console import n
+from monitord.engine.inputs import SessionCmd
 from monitord.history import StoredRecords
 from monitord.models import Kind, Reading
 
 log = logging.getLogger("monitord")
+
+
+@dataclass
+class _Slot:
+    """The place of a held burst record among the chair's inputs; `got` once it ended."""
+
+    got: Reading | None = None
 
 
 class StoredSort:
@@ -24,25 +44,73 @@ class StoredSort:
         self.chair = chair
         self.history = history
         self._repeat_logged: set[str] = set()
+        # Received and not given out yet, in arrival order: held records' slots and,
+        # from a session command that waits for them on, everything after it.
+        self._line: list[Item | _Slot] = []
+        # Per device, the slots of its held records, oldest first (a burst ends whole and
+        # in order: history.py `_end`).
+        self._held: dict[str, deque[_Slot]] = {}
 
     def sort(self, batch: list[Item], closing: bool) -> list[Item]:
         """The batch with repeats dropped, connection bursts held back until they end,
         and ended bursts put in (their history marked `stored`), see monitord/history.py.
         `closing` (shutdown): a held burst resolves now."""
         mono = time.monotonic()
-        out: list[Item] = []
         for item in batch:
             if isinstance(item, Reading):
                 ready, repeat = self.history.offer(item, mono)
                 if repeat:
                     self._log_repeat(item)
-                out += ready
+                    continue
+                self._fill(r for r in ready if r is not item)
+                if any(r is item for r in ready):
+                    self._line.append(item)
+                else:  # held: its place is kept
+                    slot = _Slot()
+                    self._held.setdefault(item.device, deque()).append(slot)
+                    self._line.append(slot)
                 continue
             if isinstance(item, LinkChange):
-                out += self.history.link(item.device, item.up, mono)
+                self._fill(self.history.link(item.device, item.up, mono))
                 self._repeat_logged.discard(item.device)
-            out.append(item)
-        out += self.history.flush() if closing else self.history.due(mono)
+            self._line.append(item)
+        self._fill(self.history.flush() if closing else self.history.due(mono))
+        return self._release()
+
+    def waiting_at(self) -> float | None:
+        """The time of the session command that waits for a held burst, if one does: the
+        engine must not run its timers past it meanwhile (they would fire in the session
+        the command ends or before the one it starts)."""
+        for e in self._line:
+            if isinstance(e, QueuedCommand):
+                return e.engine_input.t
+        return None
+
+    def _fill(self, ended: Iterable[Reading]) -> None:
+        for r in ended:
+            self._held[r.device].popleft().got = r
+
+    def _release(self) -> list[Item]:
+        out: list[Item] = []
+        keep: list[Item | _Slot] = []
+        held_before = False
+        for i, e in enumerate(self._line):
+            if isinstance(e, _Slot):
+                if e.got is None:
+                    held_before = True
+                    keep.append(e)
+                else:
+                    out.append(e.got)
+            elif (
+                held_before
+                and isinstance(e, QueuedCommand)
+                and isinstance(e.engine_input, SessionCmd)
+            ):
+                keep += self._line[i:]
+                break
+            else:
+                out.append(e)
+        self._line = keep
         return out
 
     def _log_repeat(self, r: Reading) -> None:

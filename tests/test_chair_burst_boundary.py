@@ -1,0 +1,105 @@
+"""A BP record held while its connection's burst is sorted (monitord/history.py) keeps its
+place among the chair's inputs: a session command received after it waits for the burst
+to end (monitord/chair_records.py), so the reading is taken in the phase and session it
+was received in (clinical-rules.md "Baseline": the readings taken in `baseline`), and the
+engine's timers wait with the command (none fires in the session it ends). The whole path
+on a real BLE cuff: tests/ble/test_burst_session_boundary.py; here the chair is given its
+inputs at set times (tests/test_chair_engine_time.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+import monitord.chair as chair_mod
+from monitord.chair import ChairRuntime, LinkChange, QueuedCommand
+from monitord.engine.inputs import SessionCmd
+from monitord.hub import CommittedBatch, Hub
+from monitord.models import Kind, Reading
+from tests.kit import SetClock, make_chair
+
+T0 = 1_800_000_000.0  # the chair clock at the start (epoch s)
+
+
+def bp(t: float, sys_: float) -> Reading:
+    at = datetime.fromtimestamp(T0 + t, UTC)
+    return Reading("chair-1", "cuff", Kind.BP, {"sys_mmHg": sys_, "dia_mmHg": 80.0}, at, at)
+
+
+def cmd(t: float, action: Literal["start", "dose_start", "end"]) -> QueuedCommand:
+    return QueuedCommand(SessionCmd(T0 + t, "chair-1", action, "esketamine"))
+
+
+class Chair:
+    """A chair on a set clock; the burst bookkeeping's monotonic time follows it 1:1."""
+
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        hub = Hub()
+        self.batches: list[CommittedBatch] = []
+        hub.subscribe(self.batches.append, "test")
+        self.clock = SetClock(T0)
+        self.rt: ChairRuntime = make_chair(tmp_path, hub, clock=self.clock)
+        monkeypatch.setattr("monitord.chair.time.monotonic", lambda: self.clock.t - T0 + 1000.0)
+        monkeypatch.setattr(
+            "monitord.chair_records.time.monotonic", lambda: self.clock.t - T0 + 1000.0
+        )
+
+    def at(self, t: float, *items: chair_mod.Item) -> None:
+        self.clock.t = T0 + t
+        self.rt.process(list(items))
+
+    def measured(self, t: float, sys_: float) -> None:
+        """The cuff connects, sends its new measurement (held: a burst may follow)."""
+        self.at(t - 0.5, LinkChange("cuff", True, T0 + t - 0.5))
+        self.at(t, bp(t, sys_))
+        assert self.rt.history.holding == 1
+
+    def events(self) -> list[tuple[str, str, float]]:
+        return [(e.rule, e.event, e.t - T0) for b in self.batches for e in b.events]
+
+
+def test_a_bp_received_in_baseline_counts_in_the_baseline_though_dose_start_came_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = Chair(tmp_path, monkeypatch)
+    c.at(0.0, cmd(0.0, "start"))
+    c.measured(60.0, 122.0)
+    c.at(70.0, LinkChange("cuff", False, T0 + 70.0))  # it hangs up: the burst ends
+    c.measured(300.0, 124.0)  # the second baseline BP, held ...
+    c.at(300.5, cmd(300.5, "dose_start"))  # ... when the nurse starts the dose
+    for t in (301.5, 302.5, 303.5):  # the chair task's ticks: the burst ends
+        c.at(t)
+    assert c.rt.history.holding == 0
+    # Two baseline BPs: a baseline (before: dose_start went first, one BP in baseline,
+    # session.no_baseline raised and baseline-relative rules off for the session).
+    assert [e for e in c.events() if e[0] == "session.no_baseline"] == []
+    assert c.rt.engine.phase("chair-1") == "dosing"
+    sessions = [(s.action, s.t - T0) for b in c.batches for s in b.sessions]
+    assert sessions == [("start", 0.0), ("dose_start", 300.5)]
+
+
+def test_timers_wait_with_a_session_end_that_waits_for_a_held_bp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = Chair(tmp_path, monkeypatch)
+    c.at(0.0, cmd(0.0, "start"))
+    c.at(10.0, cmd(10.0, "dose_start"))  # no baseline: session.no_baseline, overdue at 790
+    c.measured(788.5, 118.0)  # the BP due, received before the overdue time
+    c.at(789.0, cmd(789.0, "end"))  # the nurse ends the session: waits for the burst
+    for t in (789.5, 790.5, 791.5):  # ticks past the overdue time; the burst ends at 791.5
+        c.at(t)
+    assert c.rt.history.holding == 0
+    got = c.events()
+    # The BP came in time and the session ended before the overdue time: no overdue alarm
+    # (before the timers waited, it was raised at 790 while the reading was held).
+    assert [e for e in got if e[0] == "tech.bp_overdue"] == [], got
+    assert [(r, ev) for r, ev, _ in got] == [
+        ("session.no_baseline", "raised"),
+        ("session.no_baseline", "cleared"),
+    ]
+    times = [t for *_, t in got]
+    assert times == sorted(times)
+    assert c.rt.engine.phase("chair-1") == "idle"
