@@ -10,9 +10,13 @@ runs' patients and alarms. So the start is the wall clock, or just after the lat
 simulated chair of this store has reached, whichever is later.
 
 Each simulated chair keeps the time its clock reached in its `sim/<chair>` state row,
-written with its engine snapshot (monitord/chair.py) and at a clean stop; records stored
-after the row (an abrupt stop) are looked up from it: the readings, alert and session
-events since that time, a bounded range of the store's indexes.
+written with its engine snapshot (monitord/chair.py) and at a clean stop. The chair's
+records stamped after the wall clock count too, whatever the row says: those an abrupt stop
+left after the row, and those of a store whose row is missing (kept by an older version,
+or the chair not simulated when it ran ahead). Only what lies ahead of the wall clock can
+hold a run back, so only that is read: a row left far behind (the chair real for months
+since) once made the start read every reading of the chair since then (seconds and
+hundreds of MB per day of readings, before any chair ran).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import math
 from collections.abc import Iterable
 
 from monitord.config import ChairConfig
-from monitord.models import utc
+from monitord.models import MAX_DEVICE_SKEW_S, utc
 from monitord.outbox import Outbox
 
 
@@ -30,20 +34,26 @@ def sim_key(chair: str) -> str:
     return f"sim/{chair}"
 
 
-def reached(ob: Outbox, chair: str) -> float | None:
-    """The latest time a simulated chair's clock is known to have reached in this store
-    (None: no row, a chair never simulated on it)."""
+def _row_t(ob: Outbox, chair: str) -> float | None:
+    """The time in the chair's row; None when there is none."""
     row = ob.get_state(sim_key(chair))
     t = row.get("t") if isinstance(row, dict) else None
     if not isinstance(t, (int, float)) or isinstance(t, bool) or not math.isfinite(t):
         return None
-    since = utc(float(t))
-    later = [float(t)]
-    # A simulated reading's receive time is its measured time (the chair clock's).
+    return float(t)
+
+
+def reached(ob: Outbox, chair: str, wall: float) -> float | None:
+    """The latest time a simulated chair's clock is known to have reached in this store,
+    if at or after `wall - MAX_DEVICE_SKEW_S` or in its row (None: nothing of it there)."""
+    later = [t] if (t := _row_t(ob, chair)) is not None else []
+    # By measured time (the index); a live reading's receive time, where the report places
+    # it, is at most MAX_DEVICE_SKEW_S from it (a simulated one's is the same time).
+    since = utc(wall - MAX_DEVICE_SKEW_S)
     later += [max(r.t, r.received_at.timestamp()) for r, _ in ob.readings(chair, since)]
     later += [e.t for e in ob.alert_events(chair, since)]
     later += [e.t for e in ob.session_events(chair, since)]
-    return max(later)
+    return max(later, default=None)
 
 
 def sim_start(ob: Outbox, chairs: Iterable[ChairConfig], wall: float) -> float:
@@ -52,7 +62,7 @@ def sim_start(ob: Outbox, chairs: Iterable[ChairConfig], wall: float) -> float:
     they reached."""
     start = float(int(wall))
     for chair in chairs:
-        t = reached(ob, chair.id) if chair.simulated else None
+        t = reached(ob, chair.id, wall) if chair.simulated else None
         if t is not None and t >= start:
             start = float(math.floor(t) + 1)
     return start

@@ -13,13 +13,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from monitord.config import Config, loads_config
 from monitord.daemon import Daemon
+from monitord.models import Kind, Reading
 from monitord.outbox import Outbox
 from monitord.report import record_for, session_spans
+from monitord.simstart import sim_key
 from monitord.simulators.chair import start_simulated_chair
+from monitord.store.base import Durability
 
 SCENARIO: list[dict[str, object]] = [
     {"t": 0, "event": "session_start", "protocol": "esketamine"},
@@ -101,9 +109,58 @@ async def test_a_run_killed_after_its_last_clock_row_is_still_played_after(
         first_end = last_t(ob)
         start = min(e.t for e in ob.session_events("chair-1"))
         # The row as an abrupt stop can leave it: the run's first seconds.
-        from monitord.simstart import sim_key
-        from monitord.store.base import Durability
-
         ob.put_state(sim_key("chair-1"), {"t": start + 1.0}, durability=Durability.SYNC)
     await run_once(cfg)
     check_two_runs(cfg, first_end)
+
+
+def put_row(cfg: Config, value: object) -> float:
+    """Set chair-1's clock row to `value` (None: as a store without one) after a first
+    run; returns the latest time that run stored."""
+    with Outbox(cfg.storage.path, cfg.storage) as ob:
+        ob.put_state(sim_key("chair-1"), value, durability=Durability.SYNC)
+        return last_t(ob)
+
+
+async def test_a_store_without_the_clock_row_is_still_played_after(tmp_path: Path) -> None:
+    """A store kept by a version before the row (or by a run of the chair not simulated
+    then) has the first run's records ahead of the wall clock and no row: before, the
+    second run started at the wall clock, among them."""
+    cfg = config(tmp_path)
+    await run_once(cfg)
+    first_end = put_row(cfg, None)
+    await run_once(cfg)
+    check_two_runs(cfg, first_end)
+
+
+async def test_a_row_left_far_behind_does_not_make_the_start_read_the_chairs_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chair simulated once, then real for days (its row left behind, its readings
+    after it), then simulated again: before, the start read every reading of the chair
+    since the row (400,000 readings: 5 s and 430 MB before any chair ran). What lies
+    before the wall clock cannot hold the run back: none of it is read."""
+    cfg = config(tmp_path)
+    now = time.time()
+    with Outbox(cfg.storage.path, cfg.storage) as ob:
+        ob.put_state(sim_key("chair-1"), {"t": now - 90000.0}, durability=Durability.SYNC)
+        for h in range(24):  # a day of a real chair's HR to an hour ago, one a minute
+            rs = []
+            for m in range(60):
+                at = datetime.fromtimestamp(now - 90000.0 + h * 3600 + m * 60, UTC)
+                rs.append(Reading("chair-1", "monitor", Kind.HR, {"hr_bpm": 70.0}, at, at))
+            ob.add_readings(rs, {"chair-1": None})
+            ob.commit()
+    read: list[int] = []
+    real = Outbox.readings
+
+    def counted(self: Outbox, *a: Any, **kw: Any) -> list[tuple[Reading, str | None]]:
+        got = real(self, *a, **kw)
+        read.append(len(got))
+        return got
+
+    monkeypatch.setattr(Outbox, "readings", counted)
+    daemon = Daemon(cfg, stop_when_played=True, simulated=start_simulated_chair)
+    assert read == [0]  # the start's look at the chair's readings: nothing ahead
+    assert daemon.sim_start >= int(now)
+    await asyncio.wait_for(daemon.run(), 60)
