@@ -13,20 +13,24 @@ Each simulated chair keeps the time its clock reached in its `sim/<chair>` state
 written with its engine snapshot (monitord/chair.py) and at a clean stop. The chair's
 records stamped after the wall clock count too, whatever the row says: those an abrupt stop
 left after the row, and those of a store whose row is missing (kept by an older version,
-or the chair not simulated when it ran ahead). Only what lies ahead of the wall clock can
-hold a run back, so only that is read: a row left far behind (the chair real for months
-since) once made the start read every reading of the chair since then (seconds and
+or the chair not simulated when it ran ahead) or holds no time (said, and ignored: it
+once stopped the daemon's start with a traceback). Only what lies ahead of the wall clock
+can hold a run back, so only that is read: a row left far behind (the chair real for
+months since) once made the start read every reading of the chair since then (seconds and
 hundreds of MB per day of readings, before any chair ran).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable
 
 from monitord.config import ChairConfig
 from monitord.models import MAX_DEVICE_SKEW_S, utc
 from monitord.outbox import Outbox
+
+log = logging.getLogger("monitord")
 
 
 def sim_key(chair: str) -> str:
@@ -35,12 +39,22 @@ def sim_key(chair: str) -> str:
 
 
 def _row_t(ob: Outbox, chair: str) -> float | None:
-    """The time in the chair's row; None when there is none."""
+    """The time in the chair's row; None when there is none, or (said) no time in it."""
     row = ob.get_state(sim_key(chair))
-    t = row.get("t") if isinstance(row, dict) else None
-    if not isinstance(t, (int, float)) or isinstance(t, bool) or not math.isfinite(t):
+    if row is None:
         return None
-    return float(t)
+    t = row.get("t") if isinstance(row, dict) else None
+    if isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t):
+        try:
+            utc(float(t))  # a clock there could stamp no reading (beyond year 9999)
+            return float(t)
+        except (ValueError, OverflowError, OSError):
+            pass
+    log.warning(
+        f"{chair}: the store's {sim_key(chair)} row {row!r} holds no time its clock could "
+        "reach; ignored (the chair's stored records after the wall clock are looked at)"
+    )
+    return None
 
 
 def reached(ob: Outbox, chair: str, wall: float) -> float | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -131,6 +132,24 @@ async def test_a_store_without_the_clock_row_is_still_played_after(tmp_path: Pat
     first_end = put_row(cfg, None)
     await run_once(cfg)
     check_two_runs(cfg, first_end)
+
+
+async def test_a_clock_row_with_no_time_in_it_is_said_and_played_after(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row whose time no clock can reach (milliseconds for seconds: year 33658): before,
+    the daemon did not start (ValueError: year 33658 is out of range, a traceback)."""
+    cfg = config(tmp_path)
+    await run_once(cfg)
+    first_end = put_row(cfg, {"t": 1e12})
+    caplog.set_level(logging.WARNING, logger="monitord")
+    await run_once(cfg)
+    check_two_runs(cfg, first_end)
+    said = [r.getMessage() for r in caplog.records if "sim/chair-1" in r.getMessage()]
+    assert said == [
+        "chair-1: the store's sim/chair-1 row {'t': 1000000000000.0} holds no time its clock "
+        "could reach; ignored (the chair's stored records after the wall clock are looked at)"
+    ]
 
 
 async def test_a_row_left_far_behind_does_not_make_the_start_read_the_chairs_history(
