@@ -103,3 +103,26 @@ def test_timers_wait_with_a_session_end_that_waits_for_a_held_bp(
     times = [t for *_, t in got]
     assert times == sorted(times)
     assert c.rt.engine.phase("chair-1") == "idle"
+
+
+def test_a_held_bp_of_one_patient_never_confirms_an_alarm_for_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = Chair(tmp_path, monkeypatch)
+    c.at(0.0, cmd(0.0, "start"))
+    c.measured(600.0, 186.0)  # A's last BP (bp.severe: 1 of 2), held ...
+    c.at(600.5, cmd(600.5, "end"))  # ... when A's session ends
+    c.at(601.0, cmd(601.0, "start"))  # and B's starts
+    for t in (602.0, 603.0):
+        c.at(t)
+    assert c.rt.history.holding == 0
+    c.at(700.0, LinkChange("cuff", False, T0 + 700.0))
+    c.measured(900.0, 184.0)  # B's first BP
+    for t in (901.0, 902.0, 903.0):
+        c.at(t)
+    severe = [(ev, t) for r, ev, t in c.events() if r == "bp.severe"]
+    # "Every BP confirmation ... restarts at session_start": A's pending, then B's own
+    # first reading pending again; before, A's BP (fed after B's start) and B's first
+    # confirmed bp.severe for B.
+    assert [ev for ev, _ in severe] == ["pending", "pending"], severe
+    assert severe[0][1] <= 600.5 < 601.0 <= severe[1][1]
