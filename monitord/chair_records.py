@@ -10,7 +10,10 @@ receive time). Other devices' readings, link changes and ACKs go on past a held 
 as they always did (holding them would hold every SpO2 alarm for BURST_GAP_S after each
 cuff connection), but a session command received after it waits until its burst ends,
 and so does everything received after that command: the records come out first, are
-fed and stored in the session they arrived in, then the command.
+fed and stored in the session they arrived in, then the command. At most `WAIT_MAX_S`
+though: a device that keeps a burst going (a long memory, or records every < 2 s without
+end) must not hold the chair's vitals and alarms behind the command for longer; the
+command then goes ahead, its held records after it (as before this wait existed).
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ from monitord.models import Kind, Reading
 
 log = logging.getLogger("monitord")
 
+# How long a session command waits for held bursts (monotonic s since it was received).
+# A cuff pushes a few records a second; the chair's other vitals wait with the command.
+WAIT_MAX_S = 10.0
+
 
 @dataclass
 class _Slot:
@@ -46,7 +53,7 @@ class StoredSort:
         self._repeat_logged: set[str] = set()
         # Received and not given out yet, in arrival order: held records' slots and,
         # from a session command that waits for them on, everything after it.
-        self._line: list[Item | _Slot] = []
+        self._line: list[tuple[Item | _Slot, float]] = []  # (entry, mono when received)
         # Per device, the slots of its held records, oldest first (a burst ends whole and
         # in order: history.py `_end`).
         self._held: dict[str, deque[_Slot]] = {}
@@ -64,24 +71,24 @@ class StoredSort:
                     continue
                 self._fill(r for r in ready if r is not item)
                 if any(r is item for r in ready):
-                    self._line.append(item)
+                    self._line.append((item, mono))
                 else:  # held: its place is kept
                     slot = _Slot()
                     self._held.setdefault(item.device, deque()).append(slot)
-                    self._line.append(slot)
+                    self._line.append((slot, mono))
                 continue
             if isinstance(item, LinkChange):
                 self._fill(self.history.link(item.device, item.up, mono))
                 self._repeat_logged.discard(item.device)
-            self._line.append(item)
+            self._line.append((item, mono))
         self._fill(self.history.flush() if closing else self.history.due(mono))
-        return self._release()
+        return self._release(mono)
 
     def waiting_at(self) -> float | None:
         """The time of the session command that waits for a held burst, if one does: the
         engine must not run its timers past it meanwhile (they would fire in the session
         the command ends or before the one it starts)."""
-        for e in self._line:
+        for e, _ in self._line:
             if isinstance(e, QueuedCommand):
                 return e.engine_input.t
         return None
@@ -90,21 +97,22 @@ class StoredSort:
         for r in ended:
             self._held[r.device].popleft().got = r
 
-    def _release(self) -> list[Item]:
+    def _release(self, mono: float) -> list[Item]:
         out: list[Item] = []
-        keep: list[Item | _Slot] = []
+        keep: list[tuple[Item | _Slot, float]] = []
         held_before = False
-        for i, e in enumerate(self._line):
+        for i, (e, at) in enumerate(self._line):
             if isinstance(e, _Slot):
                 if e.got is None:
                     held_before = True
-                    keep.append(e)
+                    keep.append((e, at))
                 else:
                     out.append(e.got)
             elif (
                 held_before
                 and isinstance(e, QueuedCommand)
                 and isinstance(e.engine_input, SessionCmd)
+                and mono - at <= WAIT_MAX_S
             ):
                 keep += self._line[i:]
                 break

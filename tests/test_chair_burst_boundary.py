@@ -16,6 +16,7 @@ import pytest
 
 import monitord.chair as chair_mod
 from monitord.chair import ChairRuntime, LinkChange, QueuedCommand
+from monitord.chair_records import WAIT_MAX_S
 from monitord.engine.inputs import SessionCmd
 from monitord.hub import CommittedBatch, Hub
 from monitord.models import Kind, Reading
@@ -126,3 +127,24 @@ def test_a_held_bp_of_one_patient_never_confirms_an_alarm_for_the_next(
     # confirmed bp.severe for B.
     assert [ev for ev, _ in severe] == ["pending", "pending"], severe
     assert severe[0][1] <= 600.5 < 601.0 <= severe[1][1]
+
+
+def test_a_burst_that_goes_on_holds_a_session_command_and_the_vitals_after_it_at_most_the_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = Chair(tmp_path, monkeypatch)
+    c.at(0.0, cmd(0.0, "start"))
+    c.measured(100.0, 120.0)  # a device that goes on sending records 1.5 s apart
+    c.at(100.5, cmd(100.5, "end"))
+    spo2_at = datetime.fromtimestamp(T0 + 101.0, UTC)
+    c.at(101.0, Reading("chair-1", "ox", Kind.SPO2, {"spo2_pct": 97.0}, spo2_at, spo2_at))
+    t = 100.0
+    while t < 100.5 + WAIT_MAX_S + 3.0:
+        t += 1.5
+        c.at(t, bp(t, 120.0 + t / 100))
+        if c.rt.engine.phase("chair-1") == "idle":
+            break
+    assert c.rt.history.holding > 0  # the burst still goes on ...
+    # ... and the command went ahead once it had waited WAIT_MAX_S, the SpO2 after it too.
+    assert 100.5 + WAIT_MAX_S <= t <= 100.5 + WAIT_MAX_S + 1.5
+    assert [r.kind for b in c.batches for r in b.readings] == [Kind.SPO2]
