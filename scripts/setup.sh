@@ -63,6 +63,22 @@ case "$mode" in
         need_debs python3-venv mosquitto mosquitto-clients influxdb influxdb-client victoria-metrics \
                   poppler-utils chromium systemd faketime gcc libc6-dev openssl
         ensure_venv test
+        # Node-RED for tests/forward/test_forward_nodered.py (the shipped flow run in the
+        # real thing), at the version tests/forward/nodered/package-lock.json pins, in the
+        # virtualenv (outside the tree the linters and pytest walk); Node.js and npm from
+        # Debian where the machine has none (one that has them keeps its own).
+        command -v node >/dev/null 2>&1 || need_debs nodejs
+        command -v npm >/dev/null 2>&1 || need_debs npm
+        nr=.venv/node-red
+        if [ ! -f "$nr/node_modules/.package-lock.json" ] ||
+           [ tests/forward/nodered/package-lock.json -nt "$nr/node_modules/.package-lock.json" ]; then
+            echo "setup: installing Node-RED into $nr (log: $nr/npm.log)" >&2
+            mkdir -p "$nr"
+            cp tests/forward/nodered/package.json tests/forward/nodered/package-lock.json "$nr/"
+            if ! (cd "$nr" && npm ci --no-audit --no-fund) >"$nr/npm.log" 2>&1; then
+                cat "$nr/npm.log" >&2; exit 1
+            fi
+        fi
         # The whole suite on three workers on two cores: its tests mostly wait on real time
         # (servers, ptys, group commits, timeouts, browsers), so a third worker fills the
         # waits (on a 2-core VM: two workers ~13 min, three ~9.5; with two other jobs

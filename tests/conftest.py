@@ -184,6 +184,8 @@ LONG_FIRST = (
     "faults/test_group_commit_kill.py",  # 20
     "faults/test_device_missing.py",  # 17
     "heard/test_receipts.py",  # 17
+    "forward/test_forward_nodered.py",  # 22 (2026-12-04: Node-RED, a daemon, a broker)
+    "forward/test_forward_homeassistant.py",  # 20
     "report/test_render.py",  # 12
     "test_sim_equivalence.py",  # 12 (26 at simulate_speed 300 and a 10-ms poll)
     "faults/test_config_faults.py",  # 8
