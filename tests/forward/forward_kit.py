@@ -65,15 +65,22 @@ def passwords(*users: str) -> dict[str, str]:
     return {u: f"pw-{u}" for u in (CHAIR, WALLBOARD, *users)}
 
 
-def start_broker(workdir: Path, tls: Any, users: dict[str, str]) -> AclMosquitto:
+def start_broker(
+    workdir: Path, tls: Any, users: dict[str, str], without: tuple[str, str] | None = None
+) -> AclMosquitto:
     """The shipped broker config and ACL, with a station block (the ACL's own
     instruction: "copy this block with its id in the user and the last line") for every
-    station account other than the wallboard's."""
+    station account other than the wallboard's; `without` (account, line): that line
+    left out of that account's block, as a site's mistake would."""
     srv = AclMosquitto(workdir, tls=tls, users=users)
     srv.start()
     text = srv.acl_file.read_text()
     block = text[text.index(f"user {WALLBOARD}") :]
     extra = [block.replace(WALLBOARD, u) for u in users if u.startswith("station-")]
+    if without is not None:
+        user, line = without
+        extra = [b.replace(line + "\n", "") if f"user {user}\n" in b else b for b in extra]
+        assert all(line in b for b in extra if f"user {user}\n" not in b)
     srv.acl_file.write_text(text + "".join("\n" + b for b in extra if b != block))
     srv.stop()
     srv.start()

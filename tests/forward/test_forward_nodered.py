@@ -31,7 +31,7 @@ from tests.forward.forward_kit import (
     passwords,
     start_broker,
 )
-from tests.forward.nodered_kit import NodeRed, account
+from tests.forward.nodered_kit import NodeRed, account, flow_nodes, node
 from tests.kit import eventually
 from tests.servers import TlsMaterial, session_tmpdir
 
@@ -125,3 +125,64 @@ def check(
     assert sorted(str(e.get("by")) for e in acked) == sorted([NURSE] + ["station-nodered"] * 2)
     errors = [p for t, p, _ in got if t == f"{BASE}/cmd/errors"]
     assert errors == [], f"refused: {errors}"
+
+
+async def test_node_red_says_when_an_ack_is_not_sent_or_refused(
+    tmp_path: Path, tls_material: TlsMaterial
+) -> None:
+    """The ACK inject node pressed as shipped (no chair, no alert id), and an ACK the
+    broker refuses (a site whose ACL block for the flow's account lacks the `cmd/#`
+    line): both said in Node-RED's log, where its catch and status nodes see errors.
+    Before: the first was sent as `{"alert_id": ""}` to chair-3 (refused on cmd/errors,
+    which the flow does not read, or heard by no chair), the second vanished: under MQTT
+    3.1.1 the broker acknowledges a publish its ACL refused (docs/mqtt.md)."""
+    user = account()
+    cut = (user, f"topic write monitord/{SITE}/+/cmd/#")
+    broker = start_broker(session_tmpdir("mosquitto-fwd-nr2"), tls_material, passwords(user), cut)
+    (tmp_path / "node-red").mkdir()
+    red = NodeRed(tmp_path / "node-red", broker)
+    try:
+        await red.start()
+        await red.inject("ack-in", node(flow_nodes(), "ack-in")["props"])
+        await eventually(
+            lambda: "ACK not sent: it needs msg.chair and msg.alert_id" in red.output(),
+            20,
+            "an error for the ACK pressed without a chair and an alert id",
+        )
+        await red.inject("ack-in", [
+            {"p": "chair", "v": CHAIR, "vt": "str"},
+            {"p": "alert_id", "v": f"{CHAIR}:spo2.low:1", "vt": "str"},
+        ])  # fmt: skip
+        await eventually(
+            lambda: "Not authorized" in red.output(),
+            20,
+            "an error for the ACK the broker refused",
+        )
+    finally:
+        red.stop()
+        broker.stop()
+
+
+async def test_node_red_gets_the_alerts_raised_while_it_was_down(
+    tmp_path: Path, tls_material: TlsMaterial
+) -> None:
+    """The broker keeps the flow's session (MQTT 5: clean start off, a day's session
+    expiry): an alert raised while Node-RED restarts is notified when it is back."""
+    user = account()
+    broker = start_broker(session_tmpdir("mosquitto-fwd-nr3"), tls_material, passwords(user))
+    (tmp_path / "node-red").mkdir()
+    red = NodeRed(tmp_path / "node-red", broker)
+    try:
+        await red.start()
+        red.stop()
+        async with login(broker, CHAIR, []) as chair:
+            await chair.client.publish(EVENTS, json.dumps(LAST).encode(), qos=1)
+        await red.start()
+        await eventually(
+            lambda: [n["alert_id"] for n in red.notified()] == [LAST["alert_id"]],
+            20,
+            "the alert raised while Node-RED was down, notified once it is back",
+        )
+    finally:
+        red.stop()
+        broker.stop()
