@@ -4,11 +4,14 @@ config/nodered/): the shipped broker config and ACL on a real mosquitto
 that the test feeds (tests/e2e/e2e_kit.py), the nurses' wallboard logged in as
 `station-1` (docs/install.md "The nurses' station"), and a capture of what the chair
 published on `alerts/events`: raised and escalated alerts of high, medium and low
-priority, a technical alarm, acknowledgements (one with a nurse's name in non-ASCII
-letters), clears, and `monitord doctor`'s test messages.
+priority, two technical alarms (a probe off; the oximeter unplugged), acknowledgements
+(one with a nurse's name in non-ASCII letters), clears, and `monitord doctor`'s test
+messages.
 
 The chair's id is long (42 characters, as a site naming chairs by wing and room may: the
-config takes 64), so its alert ids (`<chair>:<rule>:<ms>`) are longer than 64 bytes.
+config takes 64), so its alert ids (`<chair>:<rule>:<ms>`) are longer than 64 bytes; the
+device's id too (62), so tech.device_lost's id (139 bytes) and message (180 characters)
+are the longest the test sees.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from tests.kit import eventually
 CHAIR = "north-wing-treatment-room-2-recliner-chair"
 BASE = f"monitord/{SITE}/{CHAIR}"
 EVENTS = f"{BASE}/alerts/events"
+# A long device id (the config takes 64): tech.device_lost's id and message carry it.
+DEVICE = "masimo-rad8-pulse-oximeter-north-wing-room-2-recliner-left-arm"
 WALLBOARD = "station-1"  # the wallboard's account (docs/install.md, docs/station.md)
 NURSE = "Zoë Ñúñez (看護師)"  # who acknowledges one alert at the wallboard
 
@@ -44,7 +49,8 @@ NODERED_FILE = REPO / "config" / "nodered" / "alerts-flow.json"
 
 # spo2.low (medium) and spo2.very_low (high) confirmed after 1 s and re-notified every 2 s
 # (not 300 s and 120 s) so the test sees `escalated` of both within seconds; a probe off
-# for 1 s raises tech.sensor_off (low, technical) at once. Nothing latches.
+# for 1 s raises tech.sensor_off (low, technical), a link down for 1 s tech.device_lost
+# (medium, technical) at once. Nothing latches.
 ALERTS = """
 [alerts."spo2.low"]
 for_s = 1
@@ -57,6 +63,8 @@ clear_for_s = 1
 escalate_s = 2
 latching = false
 [alerts."tech.sensor_off"]
+after_s = 1
+[alerts."tech.device_lost"]
 after_s = 1
 """
 
@@ -116,7 +124,7 @@ max_mb = 1
 [[chairs]]
 id = "{CHAIR}"
   [[chairs.devices]]
-  id = "ox"
+  id = "{DEVICE}"
   driver = "masimo-ascii"
   port = "{port_path(tmp)}"
 """
@@ -176,24 +184,37 @@ def events(got: list[tuple[str, bytes, bool]]) -> list[dict[str, Any]]:
 
 class Patient:
     """The oximeter's 1-Hz line, stamped with that second: SpO2 `spo2`, the probe on or
-    off (`on`); `running` False stops the lines."""
+    off (`on`). `unplug()` closes the oximeter's pty (its link goes down), `replug()`
+    opens a new one behind the same path (as udev's by-id link after a replug)."""
 
-    def __init__(self, ox: Oximeter) -> None:
-        self.ox, self.spo2, self.on = ox, 97.0, True
+    def __init__(self, tmp: Path) -> None:
+        self.tmp, self.spo2, self.on = tmp, 97.0, True
+        self.ox: Oximeter | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
         last = -1
         while True:
             s = int(time.time())
-            if s != last:
+            if s != last and self.ox is not None:
                 values: dict[str, float | None] = {"spo2_pct": self.spo2, "pulse_bpm": 70.0}
                 ev = SimEvent(Kind.SPO2, values, contact=None if self.on else False)
                 await self.ox.sim.send(ev, whole_second(s))
                 last = s
             await asyncio.sleep(0.05)
 
+    async def unplug(self) -> None:
+        ox, self.ox = self.ox, None
+        if ox is not None:
+            await ox.__aexit__(None, None, None)
+
+    async def replug(self) -> None:
+        ox = Oximeter(self.tmp)
+        await ox.__aenter__()
+        self.ox = ox
+
     async def __aenter__(self) -> Patient:
+        await self.replug()
         self._task = asyncio.create_task(self._run())
         return self
 
@@ -202,6 +223,7 @@ class Patient:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+        await self.unplug()
 
 
 def doctor(cfg: Path) -> str:
@@ -232,7 +254,7 @@ async def chair_running(tmp: Path, broker: AclMosquitto) -> AsyncIterator[tuple[
     """`monitord run` of the chair, its oximeter fed at SpO2 97; stopped on leaving."""
     cfg = write_config(tmp, broker)
     daemon = DaemonProcess(cfg, tmp / "daemon.log")
-    async with Oximeter(tmp) as ox, Patient(ox) as patient:
+    async with Patient(tmp) as patient:
         daemon.start()
         try:
             yield cfg, patient
@@ -248,10 +270,12 @@ async def drive(
     nurse_ack: Callable[[dict[str, Any]], Awaitable[None]],
 ) -> None:
     """The patient desaturates (spo2.low, medium, then spo2.very_low, high: each raised
-    and escalated), the probe comes off (tech.sensor_off, low, technical). The
-    forwarder's ACK button (`forwarder_ack(raised event)`) acknowledges the high and the
-    low alert, a nurse at the wallboard the medium one (`nurse_ack`); then the patient
-    recovers and every alert clears. Each event is waited for on the wallboard."""
+    and escalated), the probe comes off (tech.sensor_off, low, technical), the oximeter
+    is unplugged (tech.device_lost, medium, technical: its id and message carry the long
+    device id). The forwarder's ACK button (`forwarder_ack(raised event)`) acknowledges
+    the high alert and both technical ones, a nurse at the wallboard the medium one
+    (`nurse_ack`); then the oximeter is plugged back, the patient recovers and every
+    alert clears. Each event is waited for on the wallboard."""
     patient.spo2 = 88.0
     low = await wait_event(wallboard, "spo2.low", "raised")
     await wait_event(wallboard, "spo2.low", "escalated")
@@ -260,9 +284,14 @@ async def drive(
     await wait_event(wallboard, "spo2.very_low", "escalated")
     patient.on = False
     off = await wait_event(wallboard, "tech.sensor_off", "raised")
-    for raised, ack in ((very_low, forwarder_ack), (off, forwarder_ack), (low, nurse_ack)):
+    await patient.unplug()
+    lost = await wait_event(wallboard, "tech.device_lost", "raised")
+    acks = ((very_low, forwarder_ack), (off, forwarder_ack), (lost, forwarder_ack),
+            (low, nurse_ack))  # fmt: skip
+    for raised, ack in acks:
         await ack(raised)
         await wait_event(wallboard, raised["rule"], "acknowledged")
     patient.on, patient.spo2 = True, 97.0
-    for rule in ("tech.sensor_off", "spo2.very_low", "spo2.low"):
+    await patient.replug()
+    for rule in ("tech.device_lost", "tech.sensor_off", "spo2.very_low", "spo2.low"):
         await wait_event(wallboard, rule, "cleared")

@@ -172,7 +172,7 @@ def check(
 
     # The ACKs the button sent: taken by the daemon (an `acknowledged` event naming the
     # alert), none refused on cmd/errors, never retained.
-    assert len(published) == 2
+    assert len(published) == 3
     acked = {e["alert_id"]: e for e in real if e["event"] == "acknowledged"}
     for topic, payload, qos, retain in published:
         assert topic == f"{BASE}/cmd/ack" and qos == 1 and retain is False

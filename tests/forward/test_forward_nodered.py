@@ -121,8 +121,10 @@ def check(
     # The two ACKs from the inject node: taken (acknowledged, by the flow's name), none
     # refused on cmd/errors.
     acked = [e for e in real if e["event"] == "acknowledged"]
-    assert sorted(e["rule"] for e in acked) == ["spo2.low", "spo2.very_low", "tech.sensor_off"]
-    assert sorted(str(e.get("by")) for e in acked) == sorted([NURSE] + ["station-nodered"] * 2)
+    assert sorted(e["rule"] for e in acked) == [
+        "spo2.low", "spo2.very_low", "tech.device_lost", "tech.sensor_off"
+    ]  # fmt: skip
+    assert sorted(str(e.get("by")) for e in acked) == sorted([NURSE] + ["station-nodered"] * 3)
     errors = [p for t, p, _ in got if t == f"{BASE}/cmd/errors"]
     assert errors == [], f"refused: {errors}"
 
