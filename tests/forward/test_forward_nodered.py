@@ -53,6 +53,8 @@ async def test_node_red_forwards_and_acks_on_the_real_daemon(
     red = NodeRed(tmp_path / "node-red", broker)
     try:
         await run(tmp_path, broker, red, user)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\nNode-RED's log:\n{red.output()[-3000:]}") from None
     finally:
         red.stop()
         broker.stop()
