@@ -11,25 +11,23 @@ With `--capture`, a serial `monitord capture` file is played back instead
 (simulators/capture_play.py): the recorded bytes, timing divided by `--speed`, starting
 when the daemon opens the port.
 
-The scenario reader here is deliberately small and private; monitord/scenario.py (pydantic
-models) will replace it.
+Scenario lines are read by monitord/scenario.py, the reader of `monitord replay`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from monitord.cli import EX_DATAERR, EX_OK, EX_SOFTWARE, EX_USAGE
 from monitord.drivers.registry import DRIVERS as _REGISTRY
-from monitord.models import Kind
+from monitord.scenario import ScenarioError, ScenarioFile
 from monitord.simulators.base import SimEvent
+from monitord.simulators.player import sim_event
 
 # the serial drivers that name a simulator (drivers/registry.py is the one list)
 DRIVERS = tuple(d.name for d in _REGISTRY.values() if d.transport == "serial" and d.simulator)
@@ -57,73 +55,18 @@ class _Step:
     sim: SimEvent | None = None
 
 
-class ScenarioError(Exception):
-    pass
-
-
-def _num(rec: dict[str, Any], key: str, line: int, required: bool = False) -> float | None:
-    v = rec.get(key)
-    if v is None:
-        if required:
-            raise ScenarioError(f"line {line}: {rec.get('event')!r} needs {key!r}")
-        return None
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise ScenarioError(f"line {line}: {key!r} must be a number")
-    return float(v)
-
-
 def read_scenario(path: Path) -> list[_Step]:
+    """The scenario's steps, read by the contract's reader (monitord/scenario.py, as
+    `monitord replay` and a simulated chair read it). A reader of its own let through
+    what the contract refuses, in silence: an unknown event (not played), a misspelt
+    field (`probe_of`: the finger out never sent), a string for a bool (`"no"` read as
+    true); and it refused a cuff error (`"error": true`) for want of `sys`."""
     steps: list[_Step] = []
-    last_t = 0.0
-    # Lines end at \n only, as in `monitord replay` (a U+2028 inside a JSON string is valid
-    # and a form feed must not shift line numbers).
-    for n, raw in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
-        text = raw.strip()
-        if not text or text.startswith("#"):
-            continue
-        try:
-            rec = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ScenarioError(f"line {n}: not JSON: {e.msg}") from None
-        except RecursionError:
-            raise ScenarioError(f"line {n}: nested too deeply") from None
-        if not isinstance(rec, dict) or "event" not in rec:
-            raise ScenarioError(f"line {n}: needs an object with 'event'")
-        t = _num(rec, "t", n, required=True)
-        assert t is not None
-        if t < last_t:
-            raise ScenarioError(f"line {n}: t={t:g} goes back in time")
-        last_t = t
-        ev = rec["event"]
-        sim: SimEvent | None = None
-        if ev == "bp":
-            sim = SimEvent(
-                Kind.BP,
-                {
-                    "sys_mmHg": _num(rec, "sys", n, required=True),
-                    "dia_mmHg": _num(rec, "dia", n, required=True),
-                    "map_mmHg": _num(rec, "map", n),
-                    "pulse_bpm": _num(rec, "pulse", n),
-                },
-                error=bool(rec.get("error", False)),
-            )
-        elif ev == "hr":
-            contact = rec.get("contact")
-            sim = SimEvent(
-                Kind.HR,
-                {"hr_bpm": _num(rec, "hr", n, required=True)},
-                contact=None if contact is None else bool(contact),
-            )
-        elif ev == "spo2":
-            sim = SimEvent(
-                Kind.SPO2,
-                {
-                    "spo2_pct": _num(rec, "spo2", n, required=True),
-                    "pulse_bpm": _num(rec, "pulse", n),
-                },
-                contact=False if rec.get("probe_off") else None,
-            )
-        steps.append(_Step(t, str(ev), sim))
+    for ev in ScenarioFile(path):
+        # A simulated device has no memory to push: a stored record is not played, as
+        # in a simulated chair (docs/scenarios.md).
+        sim = None if getattr(ev, "stored", False) else sim_event(ev)
+        steps.append(_Step(ev.t, ev.event, sim))
     return steps
 
 
@@ -166,13 +109,8 @@ def main(args: argparse.Namespace) -> int:
         return main_capture(args)
     try:
         steps = read_scenario(args.scenario)
-    except OSError as e:
-        print(
-            f"monitord simulate: {args.scenario}: cannot read: {e.strerror or e}", file=sys.stderr
-        )
-        return EX_DATAERR
-    except ScenarioError as e:
-        print(f"monitord simulate: {args.scenario}: {e}", file=sys.stderr)
+    except ScenarioError as e:  # its text starts with the file (and the line)
+        print(f"monitord simulate: {e}", file=sys.stderr)
         return EX_DATAERR
     from monitord.simulators.serial_sims import SimulatorEntryError, simulator_class
 
