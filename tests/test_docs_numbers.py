@@ -1,0 +1,171 @@
+"""The numbers docs/reliability.md and docs/devices.md state are the code's.
+
+The engineer reads how long a link waits (a reconnect's backoff, a scan, a connect, a
+hang-up), how long a hung disk is waited for and what is kept in memory, in the docs, not
+in the code; the link numbers decide how soon a replugged adapter or a paired cuff is read
+again and its `tech.device_lost` cleared. No test held most of them: the tests compare
+with the module's own constants, so a changed constant and a stale sentence passed
+together. Each row is a sentence of the docs (whitespace folded) and the constant it
+states; a change to either fails here.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from monitord.config import MqttConfig
+from monitord.drivers.ble_errors import AmbiguousName, NeedsPairing, NoAdapter, Transient
+from monitord.drivers.ble_link import LinkTiming
+from monitord.drivers.registry import DRIVERS
+from monitord.drivers.serial_link import PortBackoff
+
+DOCS = Path(__file__).parents[1] / "docs"
+
+
+def _text(name: str) -> str:
+    return re.sub(r"\s+", " ", (DOCS / name).read_text(encoding="utf-8"))
+
+
+def _g(x: float) -> str:
+    return f"{x:g}"
+
+
+_PORT = PortBackoff()
+_BLE = LinkTiming()
+
+ROWS: list[tuple[str, str]] = [
+    # serial reconnects (reliability.md "the serial reconnect backoff")
+    ("reliability.md", f"shortest delay ({_g(_PORT.min_s)} to {_g(_PORT.base_s)} s)"),
+    ("reliability.md", f"capped at {_g(_PORT.missing_cap_s)} s (`PortBackoff.missing_cap_s`"),
+    ("reliability.md", f"The other classes keep the {_g(_PORT.cap_s)} s cap"),
+    ("reliability.md", f"(its cable and USB adapter advice, its {_g(_PORT.missing_cap_s)}-s cap)"),
+    # BLE reconnects, per error class
+    (
+        "reliability.md",
+        f"(`Transient`: {_g(Transient.backoff_base_s)} s doubling to "
+        f"{_g(Transient.backoff_cap_s)} s)",
+    ),
+    (
+        "reliability.md",
+        f"backoff of {_g(AmbiguousName.backoff_base_s)} s doubling to "
+        f"{_g(AmbiguousName.backoff_cap_s)} s",
+    ),
+    (
+        "reliability.md",
+        f"retried from {_g(NeedsPairing.backoff_base_s)} s up to "
+        f"{_g(NeedsPairing.backoff_cap_s)} s",
+    ),
+    (
+        "devices.md",
+        f"retried every {_g(NeedsPairing.backoff_base_s)} s doubling to "
+        f"{_g(NeedsPairing.backoff_cap_s)} s",
+    ),
+    ("reliability.md", f"at most {_g(NoAdapter.backoff_cap_s)} s apart, however long"),
+    # BLE scan, name window, connect and hang-up
+    (
+        "reliability.md",
+        f"for `name_window_s` ({_g(_BLE.name_window_s)} s; at most a quarter of the "
+        f"{_g(_BLE.scan_timeout_s)}-s scan)",
+    ),
+    ("devices.md", f"the scan goes on for up to {_g(_BLE.name_window_s)} s"),
+    ("devices.md", f"A connect that does not finish in {_g(_BLE.connect_timeout_s)} s"),
+    (
+        "devices.md",
+        f"(at most {_g(_BLE.disconnect_timeout_s)} s, {_g(2 * _BLE.disconnect_timeout_s)} s "
+        "for a connect cut short)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("doc", "sentence"), ROWS, ids=[s for _, s in ROWS])
+def test_the_docs_state_the_codes_number(doc: str, sentence: str) -> None:
+    assert sentence in _text(doc), f"docs/{doc} does not say: {sentence}"
+
+
+def test_the_serial_silences_devices_md_states() -> None:
+    # devices.md, "A serial device's silence": the default and each driver's own
+    silence = {name: DRIVERS[name].default_silence_s for name in ("nonin-2", "contec-cms50")}
+    default = DRIVERS["masimo-ascii"].default_silence_s
+    assert default is not None
+    said = (
+        f"(default: {_g(default)} s; Nonin {_g(silence['nonin-2'] or 0)} s, "
+        f"CMS50 {_g(silence['contec-cms50'] or 0)} s)"
+    )
+    assert said in _text("devices.md"), said
+
+
+def _n(x: float) -> str:
+    """A count as the docs print it (50,000; 16,384)."""
+    return f"{x:,.0f}"
+
+
+def _store_rows() -> list[tuple[str, str]]:
+    from monitord.config import StorageConfig
+    from monitord.daemon import Daemon
+    from monitord.history import SEEN_MAX
+    from monitord.receipts import KEEP_BAD_STATIONS, KEEP_EARLY, KEEP_HEARD, KEEP_WAITING
+    from monitord.sinks.commands import MAX_COMMAND_BYTES, MAX_COMMAND_DEPTH
+    from monitord.sinks.mqtt_incoming import FOREIGN_SAID_MAX
+    from monitord.store.stamps import BASES, RESTART_IDS, WINDOW
+    from monitord.storeguard import HELD_READINGS_MAX, RETRY_CAP_S, RETRY_INITIAL_S
+    from monitord.storeopen import FULL_DISK_BYTES
+    from monitord.storestall import CLEAR_AFTER
+    from monitord.storestop import STOP_WAIT_S
+    from monitord.supervisor import HEALTHY_AFTER_S, RELAPSE_WINDOW_S
+    from monitord.taskalarm import CRASH_ALARM_AFTER
+
+    stall = StorageConfig.model_fields["stall_alarm_after_s"].default
+    restart_cap = inspect.signature(Daemon).parameters["restart_backoff_s"].default[1]
+    age = MqttConfig.model_fields["command_max_age_s"].default
+    return [
+        # "Full disk"
+        (
+            "reliability.md",
+            f"(retries with backoff {_g(RETRY_INITIAL_S)} s to {_g(RETRY_CAP_S)} s)",
+        ),
+        ("reliability.md", f"held readings beyond {_n(HELD_READINGS_MAX)} are dropped oldest"),
+        # "A disk that hangs"
+        ("reliability.md", f"`storage.stall_alarm_after_s` ({_g(stall)} s)"),
+        (
+            "reliability.md",
+            f"for {CLEAR_AFTER} x `stall_alarm_after_s` ({_g(CLEAR_AFTER * stall)} s by default)",
+        ),
+        ("reliability.md", f"for at most {_g(STOP_WAIT_S)} s from its start (`STOP_WAIT_S`;"),
+        # "A task that crashes at every start"
+        ("reliability.md", f"after a backoff capped at {_g(restart_cap)} s"),
+        (
+            "reliability.md",
+            f"crashed {CRASH_ALARM_AFTER} times in a row (no run in between lasting "
+            f"{_g(HEALTHY_AFTER_S)} s)",
+        ),
+        ("reliability.md", f"once the task has run {_g(HEALTHY_AFTER_S)} s since its last"),
+        (
+            "reliability.md",
+            f"crashed {CRASH_ALARM_AFTER} times within {_g(RELAPSE_WINDOW_S / 60)} min",
+        ),
+        # "Retained and stale commands", "Hostile commands"
+        ("reliability.md", f"`[mqtt] command_max_age_s` ({_g(age)} s)"),
+        ("reliability.md", f"more than {MAX_COMMAND_BYTES // 1024} KiB is refused before"),
+        ("reliability.md", f"nesting deeper than {MAX_COMMAND_DEPTH} levels is refused"),
+        # "A bad store at start"
+        ("reliability.md", f"(under {FULL_DISK_BYTES >> 20} MiB free where its file is"),
+        # "A months-long run": the bounds of the long-lived maps
+        ("reliability.md", f"`SEEN_MAX` ({SEEN_MAX})"),
+        ("reliability.md", f"| {KEEP_WAITING}, {KEEP_EARLY}, {KEEP_HEARD} |"),
+        ("reliability.md", f"refused ones capped at {KEEP_BAD_STATIONS}"),
+        ("reliability.md", f"| {WINDOW} stamps each |"),
+        ("reliability.md", f"| {BASES} each / the newest {_n(RESTART_IDS)} records"),
+        ("reliability.md", f"| {FOREIGN_SAID_MAX} (`FOREIGN_SAID_MAX`;"),
+    ]
+
+
+STORE_ROWS = _store_rows()
+
+
+@pytest.mark.parametrize(("doc", "sentence"), STORE_ROWS, ids=[s for _, s in STORE_ROWS])
+def test_the_store_and_task_numbers_are_the_codes(doc: str, sentence: str) -> None:
+    assert sentence in _text(doc), f"docs/{doc} does not say: {sentence}"
