@@ -169,3 +169,51 @@ STORE_ROWS = _store_rows()
 @pytest.mark.parametrize(("doc", "sentence"), STORE_ROWS, ids=[s for _, s in STORE_ROWS])
 def test_the_store_and_task_numbers_are_the_codes(doc: str, sentence: str) -> None:
     assert sentence in _text(doc), f"docs/{doc} does not say: {sentence}"
+
+
+def _commit_rows() -> list[tuple[str, str]]:
+    from monitord.alarmwindow import MAX_WAIT_S
+    from monitord.chair import SNAPSHOT_EVERY_S
+    from monitord.config import StorageConfig
+    from monitord.gcpacer import pace
+    from monitord.sinks.influx import LOG_BACKLOG_AT_MOST
+    from monitord.store.checkpoint import CHECKPOINT_EVERY_S, CHECKPOINT_READINGS, WAL_RESET_BYTES
+    from monitord.storeflood import FLOOD_INTERVAL_S, GROUP_COMMIT_READINGS
+    from monitord.storeguard import SYNC_EVERY_S
+
+    commit = StorageConfig.model_fields["commit_interval_s"].default
+    prune = StorageConfig.model_fields["prune_interval_s"].default
+    gc_wait = inspect.signature(pace).parameters
+    wal = f"{WAL_RESET_BYTES >> 20} MiB"
+    return [
+        # "Commits off the event loop, group commit and the loss window"
+        ("reliability.md", f'("backlog over {_n(LOG_BACKLOG_AT_MOST)} rows")'),
+        ("reliability.md", f"`storage.commit_interval_s` (default {_g(commit)} s"),
+        ("reliability.md", f"(a backlog, a burst: {_n(GROUP_COMMIT_READINGS)} queued)"),
+        ("reliability.md", f"after each of its commits follows {_g(FLOOD_INTERVAL_S)} s later"),
+        # "SD-card writes"
+        (
+            "reliability.md",
+            f"(PASSIVE, every {_g(CHECKPOINT_EVERY_S)} s, after {_n(CHECKPOINT_READINGS)} "
+            f"readings, or once the WAL file has grown past {wal})",
+        ),
+        ("reliability.md", f"a readings commit at least every {_g(SYNC_EVERY_S)} s"),
+        ("reliability.md", f"otherwise every {_g(SNAPSHOT_EVERY_S)} s (was 2 s)"),
+        # "The alarm's right of way", "The collector and the WAL", "A prune"
+        ("reliability.md", f"the writer waits for it, at most {_g(MAX_WAIT_S * 1000)} ms"),
+        (
+            "reliability.md",
+            f"a loop timer every {_g(gc_wait['interval_s'].default * 1000)} ms to "
+            f"{_g(gc_wait['max_interval_s'].default)} s",
+        ),
+        ("reliability.md", f"checkpoints early once the file has grown past {wal}"),
+        ("reliability.md", f"every `storage.prune_interval_s` ({_g(prune)} s)"),
+    ]
+
+
+COMMIT_ROWS = _commit_rows()
+
+
+@pytest.mark.parametrize(("doc", "sentence"), COMMIT_ROWS, ids=[s for _, s in COMMIT_ROWS])
+def test_the_commit_and_checkpoint_numbers_are_the_codes(doc: str, sentence: str) -> None:
+    assert sentence in _text(doc), f"docs/{doc} does not say: {sentence}"
