@@ -217,3 +217,43 @@ COMMIT_ROWS = _commit_rows()
 @pytest.mark.parametrize(("doc", "sentence"), COMMIT_ROWS, ids=[s for _, s in COMMIT_ROWS])
 def test_the_commit_and_checkpoint_numbers_are_the_codes(doc: str, sentence: str) -> None:
     assert sentence in _text(doc), f"docs/{doc} does not say: {sentence}"
+
+
+def _prune_rows() -> list[tuple[str, str]]:
+    from monitord.daemon import ALIVE_POLL_S
+    from monitord.store.base import PAGE_SIZE
+    from monitord.store.outages import ALIVE_WITHIN_S
+    from monitord.store.retention import (
+        PRUNE_STEP_ROWS,
+        SCAN_STEP_IDS,
+        VACUUM_FREE_SHARE,
+        VACUUM_STEP_PAGES,
+    )
+    from monitord.storeguard import LIVE_HEARTBEAT_S
+
+    return [
+        # "A prune off the alarm's path"
+        (
+            "reliability.md",
+            f"at most {PRUNE_STEP_ROWS} rows deleted or "
+            f"{VACUUM_STEP_PAGES * PAGE_SIZE >> 20} MiB of free pages given back",
+        ),
+        ("reliability.md", f"no step deletes more than {PRUNE_STEP_ROWS} rows"),
+        ("reliability.md", f"A step also reads at most {_n(SCAN_STEP_IDS)} ids"),
+        (
+            "reliability.md",
+            f"only when free pages are over {VACUUM_FREE_SHARE * 100:g} % of the file",
+        ),
+        # "A daemon outage in a session is a gap of its report"
+        ("reliability.md", f"on its {_g(LIVE_HEARTBEAT_S)}-s heartbeat"),
+        ("reliability.md", f"(it looks every {_g(ALIVE_POLL_S)} s whether one is due)"),
+        ("reliability.md", f"its stop is dated within about {_g(ALIVE_WITHIN_S)} s"),
+    ]
+
+
+PRUNE_ROWS = _prune_rows()
+
+
+@pytest.mark.parametrize(("doc", "sentence"), PRUNE_ROWS, ids=[s for _, s in PRUNE_ROWS])
+def test_the_prune_and_outage_numbers_are_the_codes(doc: str, sentence: str) -> None:
+    assert sentence in _text(doc), f"docs/{doc} does not say: {sentence}"
