@@ -8,6 +8,7 @@ inputs at set times (tests/test_chair_engine_time.py)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -17,7 +18,7 @@ import pytest
 import monitord.chair as chair_mod
 from monitord.chair import ChairRuntime, LinkChange, QueuedCommand
 from monitord.chair_records import WAIT_MAX_S
-from monitord.engine.inputs import SessionCmd
+from monitord.engine.inputs import Ack, SessionCmd
 from monitord.hub import CommittedBatch, Hub
 from monitord.models import Kind, Reading
 from tests.kit import SetClock, make_chair
@@ -148,3 +149,104 @@ def test_a_burst_that_goes_on_holds_a_session_command_and_the_vitals_after_it_at
     # ... and the command went ahead once it had waited WAIT_MAX_S, the SpO2 after it too.
     assert 100.5 + WAIT_MAX_S <= t <= 100.5 + WAIT_MAX_S + 1.5
     assert [r.kind for b in c.batches for r in b.readings] == [Kind.SPO2]
+
+
+def cuff_bp(device: str, t: float, sys_: float) -> Reading:
+    at = datetime.fromtimestamp(T0 + t, UTC)
+    return Reading("chair-1", device, Kind.BP, {"sys_mmHg": sys_, "dia_mmHg": 80.0}, at, at)
+
+
+def start(t: float, sid: str) -> QueuedCommand:
+    return QueuedCommand(SessionCmd(T0 + t, "chair-1", "start", "esketamine", session_id=sid))
+
+
+def stored_bps(c: Chair) -> list[tuple[str, float | None, str | None]]:
+    """The BP readings in the store, (device, sys, session id), by measured time."""
+    return [
+        (r.device, r.values["sys_mmHg"], sid)
+        for r, sid in c.rt.store.outbox.readings("chair-1")
+        if r.kind == Kind.BP
+    ]
+
+
+async def test_a_shutdown_while_a_command_waits_takes_the_held_bp_then_the_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The daemon's stop (daemon.py `_shutdown`: inputs stopped, then `drain`) resolves a
+    # held burst at once: the waiting commands go after its reading, and are answered.
+    c = Chair(tmp_path, monkeypatch)
+    c.at(0.0, start(0.0, "A"))
+    c.measured(600.0, 150.0)
+    loop = asyncio.get_running_loop()
+    end_reply: asyncio.Future[str | None] = loop.create_future()
+    start_reply: asyncio.Future[str | None] = loop.create_future()
+    end = QueuedCommand(SessionCmd(T0 + 600.5, "chair-1", "end", "esketamine"), end_reply)
+    c.at(600.5, end)
+    c.clock.t = T0 + 601.0
+    c.rt.submit(QueuedCommand(start(601.0, "B").engine_input, start_reply))
+    assert not end_reply.done()  # waits for the burst
+    c.rt.drain()
+    assert c.rt.history.holding == 0
+    assert end_reply.result() is None and start_reply.result() is None
+    assert stored_bps(c) == [("cuff", 150.0, "A")]
+    sessions = [(s.action, s.session_id) for b in c.batches for s in b.sessions]
+    assert sessions == [("start", "A"), ("end", "A"), ("start", "B")]
+
+
+def test_a_burst_ended_by_its_link_going_down_while_a_command_waits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = Chair(tmp_path, monkeypatch)
+    c.at(0.0, start(0.0, "A"))
+    c.measured(600.0, 150.0)
+    c.at(600.5, cmd(600.5, "end"))
+    spo2_at = datetime.fromtimestamp(T0 + 600.7, UTC)
+    c.at(600.7, Reading("chair-1", "ox", Kind.SPO2, {"spo2_pct": 97.0}, spo2_at, spo2_at))
+    assert [r for b in c.batches for r in b.readings if r.kind == Kind.SPO2] == []
+    c.at(601.0, LinkChange("cuff", False, T0 + 601.0))  # the cuff hangs up: burst over
+    got = [(r.kind, sid) for r, sid in c.rt.store.outbox.readings("chair-1")]
+    assert got == [(Kind.BP, "A"), (Kind.SPO2, None)]  # the SpO2 came after the end
+    assert c.rt.engine.phase("chair-1") == "idle"
+
+
+def test_two_cuffs_bursts_overlapping_a_session_end_both_stay_in_the_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = Chair(tmp_path, monkeypatch)
+    c.at(0.0, start(0.0, "A"))
+    c.at(599.0, LinkChange("cuff", True, T0 + 599.0), LinkChange("arm2", True, T0 + 599.0))
+    c.at(600.0, cuff_bp("cuff", 600.0, 150.0))
+    c.at(600.3, cuff_bp("arm2", 600.3, 140.0))
+    c.at(600.5, cmd(600.5, "end"))
+    c.at(601.0, LinkChange("arm2", False, T0 + 601.0))  # the second's burst ends first
+    assert c.rt.engine.phase("chair-1") == "baseline"  # the end still waits for the first
+    c.at(601.5, start(601.5, "B"))
+    for t in (602.1, 602.6):  # the first cuff's burst ends (2 s quiet)
+        c.at(t)
+    assert c.rt.history.holding == 0
+    assert stored_bps(c) == [("cuff", 150.0, "A"), ("arm2", 140.0, "A")]  # by measured time
+    sessions = [(s.action, s.session_id) for b in c.batches for s in b.sessions]
+    assert sessions == [("start", "A"), ("end", "A"), ("start", "B")]
+
+
+async def test_an_ack_behind_a_waiting_command_is_answered_after_it_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = Chair(tmp_path, monkeypatch)
+    c.at(0.0, start(0.0, "A"))
+    c.measured(600.0, 150.0)
+    loop = asyncio.get_running_loop()
+    answers: list[str] = []
+    end_reply: asyncio.Future[str | None] = loop.create_future()
+    ack_reply: asyncio.Future[str | None] = loop.create_future()
+    end_reply.add_done_callback(lambda _: answers.append("end"))
+    ack_reply.add_done_callback(lambda _: answers.append("ack"))
+    c.at(600.5, QueuedCommand(SessionCmd(T0 + 600.5, "chair-1", "end", "esketamine"), end_reply))
+    c.at(600.7, QueuedCommand(Ack(T0 + 600.7, "chair-1", alert_id="chair-1:x:1"), ack_reply))
+    assert not end_reply.done() and not ack_reply.done()
+    for t in (601.5, 602.5):
+        c.at(t)
+    await asyncio.sleep(0)  # the futures' callbacks
+    assert end_reply.result() is None
+    assert ack_reply.result()  # nothing to acknowledge: refused, answered
+    assert answers == ["end", "ack"]
