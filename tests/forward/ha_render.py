@@ -16,7 +16,15 @@ What is Home Assistant's and re-stated here from its source (home-assistant/core
   Python literal where it is one (a number, a list, a dict; text stays the rendered
   text); a parsed dict handed to a string field (`mqtt.publish` `payload`: cv.string)
   becomes the rendered text again (ResultWrapper.render_result);
-- a template condition is true when its result reads as true.
+- a template condition is true when its result reads as true;
+- `choose`: the first option whose conditions are all true runs its `sequence`, else
+  `default` (helpers/script.py, _async_choose_step);
+- an automation's `mode: queued` with `max` (default 10): a trigger whose conditions hold
+  (checked before the run is queued: components/automation, async_trigger) starts a run;
+  its runs go one at a time, in the order triggered; a trigger while `max` runs are
+  running or waiting is dropped, only logged ("Maximum number of runs exceeded":
+  helpers/script.py, Script.async_run). Two automations are two scripts, each with its
+  own runs, run at once.
 
 What the phone does with the notification's `data` is the Companion app's push relay
 (home-assistant/mobile-apps-fcm-push, functions/legacy.js): on iOS `data.tag` becomes
@@ -30,6 +38,9 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import re
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +66,13 @@ ENV = jinja2.sandbox.ImmutableSandboxedEnvironment(undefined=jinja2.Undefined)
 ENV.filters["to_json"] = _to_json
 for _name in ("md5", "sha1", "sha256", "sha512"):
     ENV.filters[_name] = ENV.globals[_name] = _hasher(_name)
+
+
+def ha_account(text: str) -> str:
+    """The broker account the file's instructions name for Home Assistant."""
+    found = re.search(r"`(station-[A-Za-z0-9_.-]+)`", text)
+    assert found, "the file names no station account for Home Assistant"
+    return found.group(1)
 
 
 class Rendered(dict[str, Any]):
@@ -134,12 +152,107 @@ class Automations:
         return str(step["service"])
 
     def _run(self, automation: str, variables: dict[str, Any]) -> dict[str, Any] | None:
+        call = self.call(automation, variables)
+        return None if call is None else call[1]
+
+    def call(self, automation: str, variables: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """The service and the `data` of the service call the automation makes, or None
+        when its conditions say no."""
         a = self.by_id[automation]
-        for cond in a.get("condition", []):
-            assert cond["condition"] == "template", cond
-            if not truthy(cond["value_template"], variables):
-                return None
-        (step,) = a["action"]
-        data = render(step["data"], variables)
-        assert isinstance(data, dict)
-        return data
+        if not _conditions(a.get("condition", []), variables):
+            return None
+        return _step(a["action"], variables)
+
+    def mqtt_automations(self, topic: str) -> list[str]:
+        """The automations an MQTT message on `topic` triggers, in the file's order."""
+        return [
+            a["id"]
+            for a in self.by_id.values()
+            if any(t.get("platform") == "mqtt" and topic_matches(t["topic"], topic)
+                   for t in a["trigger"])
+        ]  # fmt: skip
+
+
+def _conditions(conditions: list[dict[str, Any]], variables: dict[str, Any]) -> bool:
+    for cond in conditions:
+        assert cond["condition"] == "template", cond
+        if not truthy(cond["value_template"], variables):
+            return False
+    return True
+
+
+def _step(steps: list[dict[str, Any]], variables: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The one service call of an action (a `service` step, or a `choose` of them)."""
+    (step,) = steps
+    if "choose" in step:
+        for option in step["choose"]:
+            if _conditions(option["conditions"], variables):
+                return _step(option["sequence"], variables)
+        return _step(step["default"], variables)
+    data = render(step["data"], variables)
+    assert isinstance(data, dict)
+    return str(step["service"]), data
+
+
+def topic_matches(pattern: str, topic: str) -> bool:
+    """An MQTT subscription's `+`/`#` wildcards against a topic."""
+    rx = "/".join("[^/]+" if p == "+" else ".*" if p == "#" else re.escape(p)
+                  for p in pattern.split("/"))  # fmt: skip
+    return re.fullmatch(rx, topic) is not None
+
+
+@dataclass
+class Phone:
+    """What a phone shows: one notification per tag, replaced by one of the same tag,
+    taken off by `clear_notification` of that tag (the Companion app)."""
+
+    shown: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sent: list[dict[str, Any]] = field(default_factory=list)
+
+    def receive(self, data: dict[str, Any]) -> None:
+        tag = data["data"]["tag"]
+        if data["message"] == "clear_notification":
+            self.shown.pop(tag, None)
+        else:
+            self.sent.append(data)
+            self.shown[tag] = data
+
+
+@dataclass
+class QueuedRuns:
+    """Home Assistant's runs of the automations MQTT messages trigger (the module's
+    docstring): `trigger` each message as it arrives, then `drain` when a burst has
+    arrived faster than one run (a notify call to the push relay) takes. The scripts of
+    different automations run at once: here each in turn makes one call, as runs of equal
+    length do; any order between them is Home Assistant's to pick."""
+
+    ha: Automations
+    queues: dict[str, deque[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
+    dropped: list[tuple[str, str]] = field(default_factory=list)  # (automation, payload)
+
+    def trigger(self, topic: str, payload: bytes) -> None:
+        text = payload.decode()
+        trig: dict[str, Any] = {"platform": "mqtt", "topic": topic, "payload": text}
+        try:
+            trig["payload_json"] = json.loads(text)
+        except ValueError:
+            pass
+        for name in self.ha.mqtt_automations(topic):
+            a = self.ha.by_id[name]
+            assert a.get("mode") == "queued", f"{name}: mode {a.get('mode')!r}"
+            call = self.ha.call(name, {"trigger": trig})
+            if call is None:
+                continue
+            runs = self.queues.setdefault(name, deque())
+            if len(runs) >= int(a.get("max", 10)):
+                self.dropped.append((name, text))
+            else:
+                runs.append(call)
+
+    def drain(self, phone: Phone) -> None:
+        while any(self.queues.values()):
+            for runs in self.queues.values():
+                if runs:
+                    service, data = runs.popleft()
+                    assert service.startswith("notify."), service
+                    phone.receive(data)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -37,20 +36,14 @@ from tests.forward.forward_kit import (
     passwords,
     start_broker,
 )
-from tests.forward.ha_render import Automations, as_string
+from tests.forward.ha_render import Automations, as_string, ha_account
 from tests.kit import eventually
 from tests.servers import TlsMaterial, session_tmpdir
 
-FORWARD, CLEAR, ACK = "monitord_alert_forward", "monitord_alert_clear", "monitord_alert_ack"
+# One automation notifies and clears (one queue: tests/forward/test_forward_ha_backlog.py)
+FORWARD, ACK = "monitord_alert_forward", "monitord_alert_ack"
 STATUS = f"monitord/{SITE}/stations/{WALLBOARD}"  # the wallboard's own status topic
 APNS_COLLAPSE_ID_MAX = 64  # bytes (Apple: apns-collapse-id), what `tag` becomes on iOS
-
-
-def ha_account(text: str) -> str:
-    """The broker account the file's instructions name for Home Assistant."""
-    found = re.search(r"`(station-[A-Za-z0-9_.-]+)`", text)
-    assert found, "the file names no station account for Home Assistant"
-    return found.group(1)
 
 
 async def test_home_assistant_forwards_clears_and_acks_on_the_real_daemon(
@@ -68,7 +61,6 @@ async def test_home_assistant_forwards_clears_and_acks_on_the_real_daemon(
 
 async def run(tmp_path: Path, broker: Any, ha: Automations, account: str) -> None:
     topic = ha.mqtt_topic(FORWARD)
-    assert ha.mqtt_topic(CLEAR) == topic
     published: list[tuple[str, str, int, bool]] = []
     async with login(broker, WALLBOARD, [f"{BASE}/#", STATUS]) as wall:
         # Home Assistant's MQTT integration connects while the wallboard is up, as it
@@ -128,7 +120,6 @@ def check(
     assert doctor_msgs
     for t, p in doctor_msgs:
         assert ha.on_message(FORWARD, t, p) is None, f"doctor's test message forwarded: {p!r}"
-        assert ha.on_message(CLEAR, t, p) is None, f"doctor's test message cleared: {p!r}"
 
     forwarded = {(e["alert_id"], e["event"], e.get("level")) for e in real
                  if e["event"] in ("raised", "escalated")}  # fmt: skip
@@ -139,10 +130,12 @@ def check(
         e = json.loads(p)
         if e.get("doctor"):
             continue
-        note = ha.on_message(FORWARD, t, p)
-        clear = ha.on_message(CLEAR, t, p)
+        call = ha.on_message(FORWARD, t, p)
         if e["event"] in ("raised", "escalated"):
-            assert note is not None and clear is None, f"not forwarded: {e}"
+            note = call
+            assert note is not None and note["message"] != "clear_notification", (
+                f"not forwarded: {e}"
+            )
             forwarded.discard((e["alert_id"], e["event"], e.get("level")))
             d = note["data"]
             tag = d["tag"]
@@ -162,11 +155,10 @@ def check(
             assert note["title"] == f"{e['priority'].upper()} {CHAIR}: {e['rule']}"
             assert note["message"] == f"{e['message']} ({e['time']})"
         elif e["event"] in ("acknowledged", "cleared"):
-            assert note is None and clear is not None, f"not cleared: {e}"
-            assert clear["message"] == "clear_notification"
-            assert clear["data"]["tag"] == tags[e["alert_id"]], "clears another notification"
+            assert call is not None and call["message"] == "clear_notification", f"not cleared: {e}"
+            assert call["data"]["tag"] == tags[e["alert_id"]], "clears another notification"
         else:
-            assert note is None and clear is None, e
+            assert call is None, e
     assert not forwarded, f"never forwarded: {forwarded}"
     assert len(set(tags.values())) == len(tags), "two alerts share one notification"
 
