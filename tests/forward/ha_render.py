@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.nodes
 import jinja2.sandbox
 import yaml
 
@@ -62,10 +63,47 @@ def _hasher(name: str) -> Any:
     return digest
 
 
+# Home Assistant's own filters re-stated here, with the release that added each (its
+# pull request into home-assistant/core and that release's date): a file using one needs
+# that release. On an older one Jinja2 fails the template where it meets the filter (at
+# run time when the filter is in a branch of an `if`): the service call is not made.
+HA_FILTERS: dict[str, tuple[str, str]] = {
+    # core#27909, merged 2019-10; docs home-assistant.io#10952 for the next release
+    "to_json": ("0.101", "home-assistant/core#27909"),
+    # core#140192, merged 2025-03-09, after 2025.3 (2025-03-05); docs
+    # home-assistant.io#37884 on `next`, released with 2025.4
+    **{h: ("2025.4", "home-assistant/core#140192") for h in ("md5", "sha1", "sha256", "sha512")},
+}
 ENV = jinja2.sandbox.ImmutableSandboxedEnvironment(undefined=jinja2.Undefined)
 ENV.filters["to_json"] = _to_json
 for _name in ("md5", "sha1", "sha256", "sha512"):
     ENV.filters[_name] = ENV.globals[_name] = _hasher(_name)
+_JINJA_FILTERS = set(jinja2.Environment().filters)
+
+
+def ha_filters_used(text: str) -> set[str]:
+    """The Home Assistant filters (not Jinja2's own) the templates of a file use."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+        elif isinstance(value, str) and "{{" in value:
+            for f in ENV.parse(value).find_all(jinja2.nodes.Filter):
+                if f.name not in _JINJA_FILTERS:
+                    assert f.name in HA_FILTERS, f"which release added filter {f.name!r}?"
+                    found.add(f.name)
+
+    walk(yaml.safe_load(text))
+    return found
+
+
+def release(version: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in version.split("."))
 
 
 def ha_account(text: str) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 import aiomqtt
 
-from tests.acl_kit import SITE
+from tests.acl_kit import REPO, SITE
 from tests.forward.forward_kit import (
     BASE,
     CHAIR,
@@ -36,7 +36,14 @@ from tests.forward.forward_kit import (
     passwords,
     start_broker,
 )
-from tests.forward.ha_render import Automations, as_string, ha_account
+from tests.forward.ha_render import (
+    HA_FILTERS,
+    Automations,
+    as_string,
+    ha_account,
+    ha_filters_used,
+    release,
+)
 from tests.kit import eventually
 from tests.servers import TlsMaterial, session_tmpdir
 
@@ -179,3 +186,17 @@ def check(
 def test_home_assistant_ack_ignores_other_buttons() -> None:
     # Another automation's notification button publishes nothing.
     assert Automations(HA_FILE).on_action(ACK, "OPEN_DOOR:front") is None
+
+
+def test_home_assistant_release_needed_is_said() -> None:
+    """The file and docs/operations.md say the Home Assistant release it needs: the
+    newest one among those that added the filters it uses (`md5`: 2025.4). On an older
+    one the tag of an alert id over 64 bytes fails to render, so that alert is never
+    notified (nor cleared), and only Home Assistant's log says why."""
+    used = ha_filters_used(HA_FILE.read_text())
+    assert "md5" in used
+    needed = max((HA_FILTERS[f][0] for f in used), key=release)
+    said = f"Home Assistant {needed} or later"
+    assert said in " ".join(HA_FILE.read_text().replace("#", " ").split()), said
+    ops = (REPO / "docs" / "operations.md").read_text()
+    assert said in " ".join(ops.split()), f"docs/operations.md: {said}"
