@@ -59,7 +59,10 @@ def free_port() -> int:
 class NodeRed:
     """`node red.js` with its own user directory, the editor on a loopback port."""
 
-    def __init__(self, workdir: Path, broker: AclMosquitto) -> None:
+    def __init__(
+        self, workdir: Path, broker: AclMosquitto, nodes: list[dict[str, Any]] | None = None
+    ) -> None:
+        """`nodes`: the flow as the user edited it (default: as shipped)."""
         node_bin = shutil.which("node")
         if node_bin is None or not RED_JS.exists():
             pytest.fail(
@@ -71,7 +74,7 @@ class NodeRed:
         self.node_bin, self.dir, self.port = node_bin, workdir, free_port()
         self.out = workdir / "notified.jsonl"
         self.log = workdir / "node-red.log"
-        nodes = flow_nodes()
+        nodes = flow_nodes() if nodes is None else nodes
         b = node(nodes, "monitord-broker")
         user = b["credentials"]["user"]
         b.update(broker=broker.host, port=str(broker.port))
