@@ -190,3 +190,27 @@ async def test_node_red_gets_the_alerts_raised_while_it_was_down(
     finally:
         red.stop()
         broker.stop()
+
+
+async def test_node_red_never_forwards_a_doctor_marked_alert_event(
+    tmp_path: Path, tls_material: TlsMaterial
+) -> None:
+    """docs/mqtt.md "The doctor marker": every consumer ignores a message whose JSON has
+    `"doctor": true`, the flow included. Before, the flow dropped `monitord doctor`'s
+    test message only because it carries no `event`: a marked alert event (a test tool
+    exercising the path with a real-looking `raised`) was notified as an alarm."""
+    user = account()
+    broker = start_broker(session_tmpdir("mosquitto-fwd-nr4"), tls_material, passwords(user))
+    (tmp_path / "node-red").mkdir()
+    red = NodeRed(tmp_path / "node-red", broker)
+    test = {**LAST, "alert_id": f"{CHAIR}:spo2.low:0", "message": "a test", "doctor": True}
+    try:
+        await red.start()
+        async with login(broker, CHAIR, []) as chair:
+            for body in (test, LAST):
+                await chair.client.publish(EVENTS, json.dumps(body).encode(), qos=1)
+        await eventually(lambda: len(red.notified()) >= 1, 20, "the last event notified")
+        assert [n["alert_id"] for n in red.notified()] == [LAST["alert_id"]]
+    finally:
+        red.stop()
+        broker.stop()
