@@ -95,3 +95,24 @@ async def test_node_red_at_another_site_set_up_as_told(
     finally:
         red.stop()
         broker.stop()
+
+
+def test_the_account_steps_are_the_ones_the_broker_block_installs() -> None:
+    """docs/operations.md "Forwarding alerts": the forwarder's account goes in the ACL
+    file docs/install.md's broker block installs (the checkout's), and that block, run
+    again, is what makes the broker read it. Before: "in `monitord.acl`" and a
+    mosquitto_passwd line, no file named nor any restart: the broker kept refusing the
+    new login, and an edit of /etc/mosquitto/monitord.acl was undone by the block's next
+    run (to add a chair), the forwarder's subscription refused from then on."""
+    install = (REPO / "docs" / "install.md").read_text()
+    block = install[install.index("## The broker and its ACL") :].split("```sh\n", 1)[1]
+    block = block.split("```", 1)[0]
+    (acl_line,) = [ln for ln in block.splitlines() if "monitord.acl" in ln]
+    source = next(w for w in acl_line.split() if w.endswith("monitord.acl"))
+    assert "systemctl restart mosquitto" in block
+    ops = (REPO / "docs" / "operations.md").read_text()
+    section = ops[ops.index("## Forwarding alerts") : ops.index("- Node-RED: import")]
+    flat = " ".join(section.split())
+    assert f"`{source}`" in flat, f"the forwarder's ACL lines: in which file? ({source})"
+    assert '"The broker and its ACL"' in flat and "run that block again" in flat
+    assert "mosquitto_passwd /etc/mosquitto/monitord.passwd station-ha" in flat
