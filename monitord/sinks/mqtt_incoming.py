@@ -45,6 +45,21 @@ def stale_filter(topic: str) -> str:
     return f"{parent}/+" if parent.endswith("/stations") else topic
 
 
+# `cmd/errors` echoes the refused command's first ECHO_CHARS characters (docs/mqtt.md).
+ECHO_CHARS = 500
+
+
+def echo(payload: bytes) -> str:
+    """The first ECHO_CHARS characters of a refused command, for `cmd/errors`.
+
+    Characters, not bytes: cut at 500 bytes, a command in Greek or CJK (a name and a lot
+    of 64 characters are up to 192 bytes each) lost its end mid-JSON, and the station
+    could no longer read whose command it was. Only the bytes that can hold them are
+    decoded (at most 4 per character; a bad byte is one replacement character), never a
+    whole oversized payload."""
+    return payload[: 4 * ECHO_CHARS].decode("utf-8", "replace")[:ECHO_CHARS]
+
+
 OnCommand = Callable[[str, Command], Awaitable[str | None]]
 
 
@@ -243,7 +258,7 @@ class Incoming:
             "time": iso(time.time()),
             "topic": topic,
             "error": why,
-            "payload": payload[:500].decode("utf-8", "replace"),
+            "payload": echo(payload),
         }
         if isinstance(why, Refusal):
             # Optional fields (docs/mqtt.md "cmd/errors"): what the engine told of it.
