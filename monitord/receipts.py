@@ -101,6 +101,8 @@ def parse_receipt(payload: bytes) -> ParsedReceipt:
     receipt every event they show (docs/station.md): its receipt carries null too. `level`
     is the shown event's `level` (null or absent when it has none; receipts of stations
     older than the field lack it)."""
+    if not payload:
+        raise BadReceipt("empty: a receipt is a JSON object")
     try:
         doc = json.loads(payload)
     except ValueError as e:

@@ -150,10 +150,11 @@ class Incoming:
             self._foreign(chair, topic)
             await client.unsubscribe(stale_filter(topic))
             return
-        if not payload and (msg.retain or not topic.startswith(f"{base}/cmd/")):
+        if not payload and msg.retain:
             # A retained empty message clears a retained one (a station's, or ours below
-            # when no local is not honoured): nothing was sent. An empty command that is
-            # not retained is malformed: refused below like any other.
+            # when no local is not honoured): nothing was sent. An empty command or
+            # receipt that is not retained is malformed: refused below like any other
+            # (a receipt's was dropped without a word, docs/delivery.md says it is logged).
             self._retained_said.pop(topic, None)
             return
         if topic == f"{base}/alerts/receipts":
