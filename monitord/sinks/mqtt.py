@@ -180,16 +180,22 @@ class MqttSink:
             c.wake.set()
 
     def publish_vitals(self, reading: Reading) -> None:
-        """Latest value per kind, QoS 0 retained; dropped (counted) while disconnected.
-        Never blocks, never raises."""
+        """Latest value per kind, QoS 0 retained; one superseded before it went out is
+        dropped (counted). Never blocks, never raises.
+
+        While the chair's link is down the newest of each kind waits for it (at most one
+        per kind, never a queue) and goes out once it is back, after the alerts: dropped
+        too, the broker kept the value from before the outage as the chair's last (a BP
+        taken during a broker restart was not on `vitals/bp` until the next cycle)."""
         c = self._chairs.get(reading.chair)
-        if c is None or not c.connected:
+        if c is None:
             self.stats.vitals_dropped += 1
             return
         if str(reading.kind) in c.vitals:
             self.stats.vitals_dropped += 1  # superseded before it went out
         c.vitals[str(reading.kind)] = reading
-        c.wake.set()
+        if c.connected:
+            c.wake.set()
 
     def set_active(
         self,

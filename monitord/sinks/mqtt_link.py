@@ -227,7 +227,8 @@ class ChairLink:
         self.takeover.cancel()  # a clean stop too: no timer left behind
         self.connected = False
         self.subscribed = False
-        self.vitals.clear()
+        # `vitals` is kept: the newest reading of each kind goes out on the next
+        # connection (sinks/mqtt.py `publish_vitals`).
 
     # -- is the broker answering? -------------------------------------------------------
     def _leapt_now(self) -> float | None:
