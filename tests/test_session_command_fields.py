@@ -62,3 +62,57 @@ def test_time_out_of_range_is_refused_with_a_reason(which: str, when: str) -> No
 def test_empty_payload_is_refused() -> None:
     with pytest.raises(CommandError, match=r"^payload is empty: a command is a JSON object$"):
         parse_command("session", b"")
+
+
+def _nested(depth: int) -> bytes:
+    """A `cmd/session` whose `by` nests `depth` levels in all (the object itself is 1)."""
+    inner = "1"
+    for _ in range(depth - 1):
+        inner = f"[{inner}]"
+    return f'{{"action": "end", "by": {inner}}}'.encode()
+
+
+@pytest.mark.parametrize(
+    ("which", "body", "refused"),
+    [
+        # docs/mqtt.md "Commands": the numbers given to stations, at and past each edge.
+        ("session", {"action": "dose_start", "dose_mg": 1000}, None),
+        ("session", {"action": "dose_start", "dose_mg": 1000.5}, "dose_mg: Input should be less"),
+        ("session", {"action": "end", "by": "b" * 64}, None),
+        ("session", {"action": "end", "by": "b" * 65}, "by: String should have at most 64"),
+        ("session", {"action": "dose_start", "lot": "L" * 64}, None),
+        (
+            "session",
+            {"action": "dose_start", "lot": "L" * 65},
+            "lot: String should have at most 64",
+        ),
+        ("ack", {"alert_id": "a-1", "by": "b" * 64}, None),
+        ("ack", {"alert_id": "a-1", "by": "b" * 65}, "by: String should have at most 64"),
+    ],
+)
+def test_the_documented_limits_hold_at_their_edges(
+    which: str, body: dict[str, object], refused: str | None
+) -> None:
+    payload = json.dumps(body).encode()
+    if refused is None:
+        parse_command(which, payload)
+    else:
+        with pytest.raises(CommandError, match=refused):
+            parse_command(which, payload)
+
+
+def test_size_and_nesting_are_refused_past_the_documented_4_kib_and_4_levels() -> None:
+    """ "larger than 4 KiB, nested deeper than 4 levels" (docs/mqtt.md): a command nested 5
+    deep is refused for its nesting before its schema is read; 4 deep it is the schema's."""
+    with pytest.raises(CommandError, match=r"^payload is nested deeper than 4 levels$"):
+        parse_command("session", _nested(5))
+    with pytest.raises(CommandError, match=r"^by: Input should be a valid string$"):
+        parse_command("session", _nested(4))
+    pad = 4096 - len(b'{"action": "end", "by": ""}')
+    exact = json.dumps({"action": "end", "by": " " * pad}).encode()
+    assert len(exact) == 4096
+    with pytest.raises(CommandError) as ei:  # refused for its `by` (all blank), not its size
+        parse_command("session", exact)
+    assert "too large" not in str(ei.value)
+    with pytest.raises(CommandError, match=r"^command too large \(4097 bytes; limit 4096 bytes\)$"):
+        parse_command("session", exact[:-2] + b' "}')
