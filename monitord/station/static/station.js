@@ -421,12 +421,24 @@ function confirmSession(chair, action) {
 // ---------------------------------------------------------------- the stream
 function connect() {
   if (es) es.close();
-  es = new EventSource("/api/events");
+  const me = new EventSource("/api/events");
+  es = me;
   attemptAt = mono();
   if (!everUp) lastMsg = attemptAt; // the first hello is awaited from here, not the page load
-  const seen = () => { lastMsg = mono(); streamUp = true; everUp = true; };
+  // A message read more than STALE_AFTER_MS after the last one, with the board not yet
+  // found stale, comes to a page that did not run meanwhile: a tab the browser froze (its
+  // timers, the stale check too, stopped with it) and resumed. Its stream then hands over
+  // what it held back: taken as live, the board never said it had not been, and the
+  // alarms raised and cleared meanwhile (not shown, not sounded then) went by as a burst
+  // of tones. Now the page is found stale from its last message, that stream is dropped
+  // for a new one (its hello: the state now), and the NOT LIVE banner says for how long.
+  const seen = () => {
+    if (mono() - lastMsg > STALE_AFTER_MS) { checkStale(); if (es !== me) return false; }
+    lastMsg = mono(); streamUp = true; everUp = true; return true;
+  };
   es.addEventListener("hello", (m) => {
-    seen(); hello = JSON.parse(m.data); setZone(hello.timezone);
+    if (!seen()) return;
+    hello = JSON.parse(m.data); setZone(hello.timezone);
     // Read late by the delivery (tens of ms), the station's time is always a little behind:
     // within CLOCK_SLACK_MS the browser's clock is kept (minutes are shown, not seconds),
     // so a clock that is right is never set back by that delay.
@@ -458,16 +470,18 @@ function connect() {
     afterShown(() => { for (const c of chairs.values()) setReceipts(c); });
   });
   es.addEventListener("chair", (m) => {
-    seen(); const c = JSON.parse(m.data);
+    if (!seen()) return;
+    const c = JSON.parse(m.data);
     noteClock(c, chairs.get(c.id)); noteHeard(c); answered(c); chairs.set(c.id, c); render(c); decideSound();
     afterShown(() => setReceipts(chairs.get(c.id)));
   });
   es.addEventListener("alert", (m) => {
-    seen(); const ev = JSON.parse(m.data);
+    if (!seen()) return;
+    const ev = JSON.parse(m.data);
     window.__monitordShown.push({ alert_id: ev.alert_id, event: ev.event, time: ev.time, shown: Date.now() });
     receipt(ev);
   });
-  es.addEventListener("stations", (m) => { seen(); brokerUp = JSON.parse(m.data).broker; checkStale(); });
+  es.addEventListener("stations", (m) => { if (!seen()) return; brokerUp = JSON.parse(m.data).broker; checkStale(); });
   es.addEventListener("ping", () => { seen(); });
   es.addEventListener("logout", (m) => { // why (server.py): a tab of this browser logged out, or the login's time is over
     es.close(); const out = JSON.parse(m.data || "{}").reason === "logged_out";
@@ -493,6 +507,9 @@ async function start() {
   $("pause").addEventListener("click", pauseAudio);
   $("resume").addEventListener("click", () => { audio.pausedUntil = 0; decideSound(); });
   $("gap-ok").addEventListener("click", () => { $("gap-banner").hidden = true; });
+  // A frozen tab resumed (Page Lifecycle): found stale at once, before its stream's held
+  // messages or its timers run (seen() above catches it too, whichever comes first).
+  document.addEventListener("resume", checkStale);
   // The alarm bar's share of the top is what the header and banners leave (station.css).
   const above = new ResizeObserver(() => $("top").style.setProperty("--above",
     `${$("bar").getBoundingClientRect().height + $("banners").getBoundingClientRect().height}px`));
