@@ -21,7 +21,7 @@ function showLogin(msg) {
   $("board").hidden = true; $("alarm-bar").hidden = true; $("login-view").hidden = false;
   $("logout").hidden = $("pause").hidden = true; $("stale-banner").hidden = true; $("audio-banner").hidden = true;
   $("gap-banner").hidden = true;
-  document.body.classList.remove("stale");
+  document.body.classList.remove("stale"); document.title = TITLE;
   $("login-error").textContent = msg || "";
 }
 function loggedIn(data) {

@@ -68,7 +68,8 @@ function checkStale() {
   if (!s) staleSince = null;
   const was = document.body.classList.contains("stale");
   document.body.classList.toggle("stale", s);
-  if (was !== s) renderAll(); // what a tile says is known (its device links) changed
+  // What a tile says is known (its device links) changed, and the tab's title (NOT LIVE).
+  if (was !== s) { renderAll(); renderSummary(); }
   $("stale-banner").hidden = !s;
   if (s) $("stale-since").textContent = `since ${hhmm(staleWall)}`;
   decideSound();
@@ -337,6 +338,7 @@ function renderSummary() {
   });
   for (const l of old.values()) l.remove();
   bar.hidden = items.length === 0;
+  drawTitle(items);
 }
 function renderAll() { for (const c of chairs.values()) render(c); }
 
