@@ -117,8 +117,19 @@ function setReceipts(c) {
     const level = a.level || 0, event = level > 0 ? "escalated" : "raised";
     const sounded = armed() && audio.current === a.priority && sounding(a);
     const key = receiptKey(c.id, a.alert_id, event, level), r = receipted.get(key);
+    // A page out of view (a background tab, a minimised window, a screen off) shows it to
+    // nobody: its first receipt waits until the page is seen. Most asks wait for a frame
+    // (afterShown), and a hidden page gets none; a receipt's retry or answer asks here at
+    // once, and receipted the alarms of its chair drawn in the hidden tab from a set alone.
+    // One already sent or tried was on screen then: its retry, or `sounded` once its tone
+    // starts, goes on.
+    if (!r && document.visibilityState !== "visible") continue;
     // A failed one waits out its backoff, also one sent silent now asked again sounded.
     if (r && (r.busy || (r.sent && (r.sounded || !sounded)) || mono() < (r.retryAt || 0))) continue;
     sendReceipt(key, { chair: c.id, alert_id: a.alert_id, event, level, rule: a.rule ?? null, sounded });
   }
 }
+// Back in view: what was drawn while hidden is on screen now, and receipted.
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") afterShown(() => { for (const c of chairs.values()) setReceipts(c); });
+});
