@@ -31,6 +31,7 @@ let staleWall = null;        // the station's time when the stale time began, to
 let staleWasUp = false;      // the stale time began after the board had been live
 let attemptAt = mono();  // when the stream was last (re)opened or its login re-checked
 let relogin = false;         // the station no longer knows this login: the board is kept, not live
+let ticker = null;           // the worker of the stale check's tick (start), kept referenced
 
 const mmHg = (v) => (v === null || v === undefined ? "--" : String(Math.round(v)));
 // chair-2 before chair-10; the server orders alike (order.py natural_key).
@@ -517,14 +518,20 @@ async function start() {
     `${$("bar").getBoundingClientRect().height + $("banners").getBoundingClientRect().height}px`));
   above.observe($("bar")); above.observe($("banners"));
   $("logout").addEventListener("click", async () => { await post("/api/logout", {}); showLogin(""); });
-  setInterval(() => {
+  const everySecond = () => {
     drawClock();
     checkStale();
     for (const c of chairs.values()) { // a chair going silent (or heard again) is redrawn now
       const t = $(`tile:${c.id}`);
       if (nurse && t && (silentFor(c) !== null) !== (t.dataset.silent === "1")) render(c);
     }
-  }, 1000);
+  };
+  setInterval(everySecond, 1000);
+  // And from a worker (tick.js): in a tab hidden for a minute and silent (the EHR in front),
+  // Chromium runs the page's own timers once a minute, and a station gone silent (hung, a
+  // half-open connection) was found STALE, its technical tone with it, up to a minute late.
+  // Both run it: it only looks at the time, and a worker that cannot start leaves the timer.
+  try { ticker = new Worker("/static/tick.js"); ticker.onmessage = everySecond; } catch (e) { /* the timer alone */ }
   setInterval(() => { if (nurse) renderAll(); }, TICK_MS); // ages and minutes move on
   const r = await fetch("/api/me", { credentials: "same-origin" });
   if (r.ok) loggedIn(await r.json()); else showLogin("");
