@@ -168,6 +168,8 @@ def vm_site() -> str:
 # wall time is the busier worker's). Only the order changes; a stale list costs balance,
 # not coverage.
 LONG_FIRST = (
+    "station/test_station_hidden_stale.py",  # ~140 (75 s hidden, then a throttled run)
+    "station/test_station_hidden_sound.py",  # ~120 (the same wait)
     "e2e/test_e2e_influx.py",  # 66 (the four outages of 8 s: 96 before)
     "faults/test_chain_chaos.py",  # 64 (two seeds, 2026-12-04)
     "ops/test_deb.py",  # 62 (builds the .deb once: a module fixture)
