@@ -257,3 +257,121 @@ PRUNE_ROWS = _prune_rows()
 @pytest.mark.parametrize(("doc", "sentence"), PRUNE_ROWS, ids=[s for _, s in PRUNE_ROWS])
 def test_the_prune_and_outage_numbers_are_the_codes(doc: str, sentence: str) -> None:
     assert sentence in _text(doc), f"docs/{doc} does not say: {sentence}"
+
+
+def _operations_rows() -> list[tuple[str, str]]:
+    from annotated_types import MaxLen
+
+    from monitord.chair_records import WAIT_MAX_S
+    from monitord.config import InfluxConfig, StorageConfig
+    from monitord.daemon import Daemon
+    from monitord.history import BURST_GAP_S, BURST_OPEN_S, SEEN_MAX
+    from monitord.scenario import Bp
+    from monitord.simulators.player import LINK_UP_TIMEOUT_S
+    from monitord.sinks.commands import MAX_COMMAND_BYTES, MAX_COMMAND_DEPTH
+    from monitord.sinks.influx import PROBE_IDLE_S
+    from monitord.sinks.mqtt import MqttSink
+    from monitord.sinks.mqtt_takeover import CLOSES, TAKEOVER_RETRY_S
+    from monitord.storeopen import EX_TEMPFAIL
+    from monitord.supervisor import HEALTHY_AFTER_S, RELAPSE_WINDOW_S
+    from monitord.taskalarm import CRASH_ALARM_AFTER
+
+    mqtt = MqttConfig.model_fields
+    hold = 2 * inspect.signature(MqttSink).parameters["backoff_cap_s"].default
+    stall = StorageConfig.model_fields["stall_alarm_after_s"].default
+    ping = InfluxConfig.model_fields["timeout_s"].default
+    restart_cap = inspect.signature(Daemon).parameters["restart_backoff_s"].default[1]
+    chair_max = next(
+        m.max_length for m in Bp.model_fields["chair"].metadata if isinstance(m, MaxLen)
+    )
+    assert RELAPSE_WINDOW_S == 3600  # "within an hour", "in the last hour"
+    assert PROBE_IDLE_S == 60  # "for a minute", "within about a minute"
+    return [
+        # "Stored records (device memory) and repeated BP measurements"
+        ("operations.md", f"The last {SEEN_MAX} taken per chair are kept in the store"),
+        (
+            "operations.md",
+            f"BP records arriving within {_g(BURST_OPEN_S)} s of a device's connection, and "
+            f"then each within {_g(BURST_GAP_S)} s of the previous one, are one burst",
+        ),
+        (
+            "operations.md",
+            f"(~{_g(BURST_GAP_S)} s after its last record; never more than {_g(WAIT_MAX_S)} s:",
+        ),
+        # "`monitord status`: the broker and the database"
+        ("operations.md", f"no answer within {ping:.1f} s (the server is slow or frozen)"),
+        ("operations.md", f"it asks again in {_g(PROBE_IDLE_S)} s, or at the next write"),
+        ("operations.md", f"twice the reconnect backoff's cap ({_g(hold)} s)"),
+        ("operations.md", f"it is said after {CLOSES} such closes in a row"),
+        ("operations.md", f"reconnecting at most {_g(TAKEOVER_RETRY_S)} s apart while it lasts"),
+        # Commands (the station's, by hand)
+        (
+            "operations.md",
+            f"`[mqtt] command_max_age_s` ({_g(mqtt['command_max_age_s'].default)} s)",
+        ),
+        (
+            "operations.md",
+            f"Commands over {MAX_COMMAND_BYTES // 1024} KiB or nested deeper than "
+            f"{MAX_COMMAND_DEPTH} levels are refused before they are parsed",
+        ),
+        # "The local store and its technical alarms"
+        ("operations.md", f"a second `monitord run` on it exits {EX_TEMPFAIL} naming"),
+        ("operations.md", f"`storage.stall_alarm_after_s` (default {_g(stall)} s)"),
+        (
+            "operations.md",
+            f"`mqtt.delivery_alarm_after_s` ({_g(mqtt['delivery_alarm_after_s'].default)} s)",
+        ),
+        (
+            "operations.md",
+            f"high/medium alarm within {_g(mqtt['receipt_timeout_s'].default)} s: docs/delivery.md",
+        ),
+        (
+            "operations.md",
+            f"crashed {CRASH_ALARM_AFTER} times in a row, none of its runs in between lasting "
+            f"{_g(HEALTHY_AFTER_S)} s, or {CRASH_ALARM_AFTER} times within an hour",
+        ),
+        ("operations.md", f"(backoff up to {_g(restart_cap)} s)"),
+        ("operations.md", f"It clears once the task has run {_g(HEALTHY_AFTER_S)} s since"),
+        ("operations.md", f"once fewer than {CRASH_ALARM_AFTER} such crashes remain"),
+        # docs/scenarios.md
+        ("scenarios.md", f"up to {chair_max} characters"),
+        (
+            "scenarios.md",
+            f"(up to {_g(LINK_UP_TIMEOUT_S)} s for the ports, then {_g(LINK_UP_TIMEOUT_S)} s "
+            "for the BLE links;",
+        ),
+    ]
+
+
+OPERATIONS_ROWS = _operations_rows()
+
+
+@pytest.mark.parametrize(("doc", "sentence"), OPERATIONS_ROWS, ids=[s for _, s in OPERATIONS_ROWS])
+def test_the_operations_and_scenario_numbers_are_the_codes(doc: str, sentence: str) -> None:
+    assert sentence in _text(doc), f"docs/{doc} does not say: {sentence}"
+
+
+def _setting(path: str, key: str) -> str:
+    """The value of `key` in a shipped config file (`Key=value` or `key value`)."""
+    text = (Path(__file__).parents[1] / path).read_text(encoding="utf-8")
+    m = re.search(rf"^{re.escape(key)}[ =](\S+)\s*$", text, re.M)
+    assert m, f"{path} sets no {key}"
+    return m.group(1)
+
+
+def test_the_shipped_units_and_broker_settings_operations_md_states() -> None:
+    # The admin reads these in docs/operations.md, not in the unit or the broker's file.
+    ops = _text("operations.md")
+    station_dog = _setting("systemd/monitord-station.service", "WatchdogSec")
+    assert f"(`Type=notify`, `WatchdogSec={station_dog}`)" in ops
+    burst = _setting("systemd/monitord.service", "StartLimitBurst")
+    assert f"systemd would give up after {burst} restarts" in ops
+    listener = _setting("config/mosquitto/monitord.conf", "listener")
+    assert f"TLS listener on {listener} only" in ops
+    packet = int(_setting("config/mosquitto/monitord.conf", "max_packet_size"))
+    assert f"It refuses MQTT packets over {packet // 1024} KiB (`max_packet_size`)" in ops
+    autosave = _setting("config/mosquitto/monitord.conf", "autosave_interval")
+    assert autosave == "1" and "saves its state every second (`autosave_interval 1`)" in ops
+    dash = (Path(__file__).parents[1] / "config/grafana/monitord-dashboard.json").read_text()
+    assert "time > now() - 2m GROUP BY" in dash
+    assert "(online: a reading stored in the last 2 minutes)" in ops
