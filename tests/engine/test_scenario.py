@@ -115,7 +115,8 @@ def test_replay_exit_65_names_the_line(tmp_path: Path) -> None:
     assert r.returncode == 65
     assert r.stdout == ""
     (line,) = r.stderr.splitlines()
-    assert f"{p}:2: bp: sys: " in line
+    # As docs/scenarios.md "Errors" prints it (and `monitord simulate: PATH:LINE: reason`).
+    assert line.startswith(f"monitord replay: {p}:2: bp: sys: "), line
 
 
 def test_replay_missing_file_is_65(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
