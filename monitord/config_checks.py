@@ -19,11 +19,11 @@ from pathlib import Path
 from monitord import credentials, serviceuser
 from monitord.config import Config, where
 from monitord.config_links import numbered_ports, shared_links, shared_names
+from monitord.config_scenarios import scenario_errors
 from monitord.config_silence import silence_warning
 from monitord.config_station import STATION_PASSWORD_ENV
 from monitord.config_tls import ca_problem, station_problems
 from monitord.credentials import CredentialMissing, in_unit, outside_unit, unit_directory
-from monitord.scenario import ScenarioError, ScenarioFile
 from monitord.serviceuser import FileKind
 
 # What the file of each dotted key is, for the fix that keeps it so (serviceuser.file_fix):
@@ -278,20 +278,14 @@ def check(
             errors.append(f"{where(cfg, source, f'mqtt.tls.{key}')}: {p}: {problem}")
     if cfg.station is not None:
         _check_station(cfg, source, errors, warnings, as_daemon)
+    errors.extend(scenario_errors(cfg, source))
     for i, chair in enumerate(cfg.chairs):
         if not chair.devices:
             warnings.append(
                 f"{where(cfg, source, f'chairs[{i}].devices')}: warning: chair {chair.id!r} "
                 "has no devices; it monitors nothing"
             )
-        scenarios: set[Path] = set()
         for j, dev in enumerate(chair.devices):
-            if dev.simulate is not None and dev.simulate not in scenarios:
-                scenarios.add(dev.simulate)
-                if problem := _scenario_problem(dev.simulate, chair.id):
-                    errors.append(
-                        f"{where(cfg, source, f'chairs[{i}].devices[{j}].simulate')}: {problem}"
-                    )
             key, short = silence_warning(dev)
             if short:
                 warnings.append(
@@ -380,25 +374,6 @@ def gpio_binding_missing() -> bool:
     except ImportError:
         return True
     return False
-
-
-def _scenario_problem(path: Path, chair: str) -> str | None:
-    """What keeps a simulated chair's scenario from playing on `chair`, as one line, or
-    None. Checked before the daemon starts: the player would stop the chair at its first
-    bad line, and a multi-chair scenario that does not name `chair` would play nothing on
-    it, silently (design.md section 5: a scenario naming several chairs plays each line on
-    the chair it names)."""
-    f = ScenarioFile(path)
-    try:
-        f.check()
-    except ScenarioError as e:
-        return str(e)
-    if len(f.chairs) > 1 and chair not in f.chairs:
-        return (
-            f"{path}: names chairs {', '.join(f.chairs)} but not {chair}: nothing would "
-            f"play on this chair (name it on its lines, or attach a scenario of its own)"
-        )
-    return None
 
 
 def _open_to(p: Path, by_group: bool = True) -> str | None:

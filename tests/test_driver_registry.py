@@ -406,7 +406,10 @@ def test_a_simulated_chair_whose_driver_names_no_simulator_is_one_line(
     # `monitord simulate` says so in one line (exit 70); `run` / `demo` started the daemon,
     # whose chair player crashed on it: a traceback "(a bug: please report it)", restarted
     # forever, and `demo` never ended.
-    scenario = Path(__file__).parents[1] / "simulators/scenarios/demo-esketamine.jsonl"
+    # SpO2 only: an oximeter-only chair cannot play a scenario's BP or HR lines, which
+    # check-config refuses before the simulators are looked up (monitord/config_scenarios.py).
+    scenario = tmp_path / "spo2.jsonl"
+    scenario.write_text('{"t": 0, "event": "spo2", "spo2": 97}\n{"t": 5, "event": "end"}\n')
     cfg = tmp_path / "m.toml"
     cfg.write_text(
         '[site]\nid = "c"\n[mqtt]\nenabled = false\n[influx]\nenabled = false\n'
