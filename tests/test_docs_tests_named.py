@@ -32,5 +32,8 @@ def test_each_test_a_page_names_exists(doc: Path) -> None:
     text = doc.read_text("utf-8")
     files = set(re.findall(r"\btests/[\w/.-]+\.py\b", text))
     assert not sorted(f for f in files if not (ROOT / f).is_file()), "no such test file"
+    # A case folder or file (`tests/config_cases/NAME`, `tests/report/cases/X.jsonl`) too.
+    cases = set(re.findall(r"\btests/[\w/-]*cases/[\w.-]+", text))
+    assert not sorted(c for c in cases if not (ROOT / c).exists()), "no such test case"
     names = set(re.findall(r"`(test_\w+)`", text))
     assert not sorted(names - DEFINED), "no such test"
