@@ -16,6 +16,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from monitord.cli import main as cli_main
 from monitord.clock import SimClock
 from monitord.config import loads_config
 from monitord.daemon import Daemon
@@ -47,7 +50,9 @@ def config(tmp: Path, scenario: list[dict[str, Any]], speed: float = 10.0) -> st
     )
 
 
-async def test_memory_push_raises_nothing_live_measurement_raises_crisis(tmp_path: Path) -> None:
+async def test_memory_push_raises_nothing_live_measurement_raises_crisis(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     scenario = [
         {"t": 0, "event": "session_start", "protocol": "esketamine"},
         {"t": 20, "event": "bp", "sys": 212, "dia": 124, "pulse": 90},  # live, after memory
@@ -103,3 +108,14 @@ async def test_memory_push_raises_nothing_live_measurement_raises_crisis(tmp_pat
     ]
     html = render_html(rec)
     assert "Stored records (5)" in html and "190" in html.split('id="stored"')[1]
+
+    # What the admin reads (docs/operations.md, "Where it shows"): `monitord status`'s
+    # device-memory line and per-device `stored=`, and the JSON keys of `--json`.
+    capsys.readouterr()
+    assert cli_main(["status", "--db", str(cfg.storage.path)]) == 0
+    text = capsys.readouterr().out
+    assert "  device memory: 5 stored record(s) kept as history, 6 BP repeat(s) ignored\n" in text
+    assert "stored=5" in next(ln for ln in text.splitlines() if "device cuff:" in ln)
+    assert cli_main(["status", "--db", str(cfg.storage.path), "--json"]) == 0
+    chair = json.loads(capsys.readouterr().out)["chairs"]["chair-1"]["state"]
+    assert (chair["stored_records"], chair["duplicate_bp_ignored"]) == (5, 6)
