@@ -138,6 +138,8 @@ async def test_status_tells_running_from_stopped(tmp_path: Path) -> None:
     assert "not live" in text
     js = json.loads(monitord("status", "-c", str(cfg), "--json").stdout)
     assert js["running"] is False and js["daemon"]["pid"] == pid
+    # docs/operations.md: a fleet script reads `running` and `daemon_state_age_s`.
+    assert isinstance(js["daemon_state_age_s"], float) and js["daemon_state_age_s"] >= 0, js
 
 
 @pytest.mark.parametrize("speed", ["0", "-2", "nan", "20000"])
