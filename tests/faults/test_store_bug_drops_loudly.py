@@ -9,8 +9,12 @@ audit of delivery)."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
+
+import pytest
 
 from monitord.chair import APPLIED_DROPPED
 from monitord.config import loads_config
@@ -25,7 +29,9 @@ from tests.kit import eventually
 ALERTS = '"spo2.very_low" = { for_s = 0 }\n"hr.very_high" = { for_s = 0 }\n'
 
 
-async def test_a_batch_dropped_by_a_bug_still_shows_its_alarm(tmp_path: Path) -> None:
+async def test_a_batch_dropped_by_a_bug_still_shows_its_alarm(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     daemon = Daemon(loads_config(two_chairs(tmp_path, "store-bug", alerts=ALERTS)))
     ob = daemon.outbox
     real = ob.add_alerts
@@ -53,6 +59,10 @@ async def test_a_batch_dropped_by_a_bug_still_shows_its_alarm(tmp_path: Path) ->
         await eventually(lambda: shown, 10, "the dropped batch shown")
         assert shown[0] == (["spo2.very_low"], ["spo2.very_low"], False)
         assert "1 alert event(s)" in daemon.alarms.active["store.dropped"]["text"]
+        # The journal line docs/operations.md tells the admin to report it with.
+        said = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+        line = r"store: .* cannot be stored \(TypeError: a value the store cannot take\): dropped"
+        assert any(re.fullmatch(line, m) for m in said), said
         broken[0] = False
         a.submit(reading("chair-a", Kind.HR, {"hr_bpm": 170.0}))
         await eventually(lambda: "store.dropped" not in daemon.alarms.active, 10, "cleared")
