@@ -375,3 +375,21 @@ def test_the_shipped_units_and_broker_settings_operations_md_states() -> None:
     dash = (Path(__file__).parents[1] / "config/grafana/monitord-dashboard.json").read_text()
     assert "time > now() - 2m GROUP BY" in dash
     assert "(online: a reading stored in the last 2 minutes)" in ops
+
+
+def test_the_polls_scenarios_md_states() -> None:
+    # docs/scenarios.md: "a real-time scenario keeps its pace at the default 1-s poll" and
+    # "`config/demo.toml` polls every 2 ms at 120x": the demo's pace depends on both.
+    import tomllib
+
+    from monitord.drivers.intellivue import DEFAULT_POLL_S
+
+    text = _text("scenarios.md")
+    assert f"at the default {_g(DEFAULT_POLL_S)}-s poll" in text
+    demo = tomllib.loads((DOCS.parent / "config/demo.toml").read_text(encoding="utf-8"))
+    (monitor,) = (d for c in demo["chairs"] for d in c["devices"] if d["driver"] == "intellivue")
+    said = (
+        f"`config/demo.toml` polls every {_g(monitor['poll_interval_s'] * 1000)} ms at "
+        f"{_g(monitor['simulate_speed'])}x"
+    )
+    assert said in text, said
