@@ -266,7 +266,7 @@ def _operations_rows() -> list[tuple[str, str]]:
     from monitord.config import InfluxConfig, StorageConfig
     from monitord.daemon import Daemon
     from monitord.history import BURST_GAP_S, BURST_OPEN_S, SEEN_MAX
-    from monitord.scenario import Bp
+    from monitord.scenario import AckEvent, Bp
     from monitord.simulators.player import LINK_UP_TIMEOUT_S
     from monitord.sinks.commands import MAX_COMMAND_BYTES, MAX_COMMAND_DEPTH
     from monitord.sinks.influx import PROBE_IDLE_S
@@ -283,6 +283,9 @@ def _operations_rows() -> list[tuple[str, str]]:
     restart_cap = inspect.signature(Daemon).parameters["restart_backoff_s"].default[1]
     chair_max = next(
         m.max_length for m in Bp.model_fields["chair"].metadata if isinstance(m, MaxLen)
+    )
+    by_max = next(
+        m.max_length for m in AckEvent.model_fields["by"].metadata if isinstance(m, MaxLen)
     )
     assert RELAPSE_WINDOW_S == 3600  # "within an hour", "in the last hour"
     assert PROBE_IDLE_S == 60  # "for a minute", "within about a minute"
@@ -335,6 +338,7 @@ def _operations_rows() -> list[tuple[str, str]]:
         ("operations.md", f"once fewer than {CRASH_ALARM_AFTER} such crashes remain"),
         # docs/scenarios.md
         ("scenarios.md", f"up to {chair_max} characters"),
+        ("scenarios.md", f"optional `by` (the nurse, 1 to {by_max} characters, as in `cmd/ack`)"),
         (
             "scenarios.md",
             f"(up to {_g(LINK_UP_TIMEOUT_S)} s for the ports, then {_g(LINK_UP_TIMEOUT_S)} s "
