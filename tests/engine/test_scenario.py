@@ -32,6 +32,9 @@ BAD = [
     ("[1, 2]", 1, "must be a JSON object"),
     ('{"t": -1, "event": "end"}', 1, "t: "),
     ('{"t": 1, "event": "hr", "hr": 80, "chair": "bad chair!"}', 1, "chair"),
+    # docs/scenarios.md: starting with a letter or digit, up to 64 characters.
+    ('{"t": 1, "event": "hr", "hr": 80, "chair": "-a"}', 1, "hr: chair: "),
+    ('{"t": 1, "event": "end", "chair": "%s"}' % ("c" * 65), 1, "end: chair: "),
     # JSON (RFC 8259) has no NaN or Infinity, though Python's json reads them.
     ('{"t": 1, "event": "spo2", "spo2": NaN}', 1, "not JSON: NaN is not a JSON number"),
     ('{"t": 1, "event": "hr", "hr": Infinity}', 1, "not JSON: Infinity is not"),
