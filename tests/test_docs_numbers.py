@@ -368,6 +368,10 @@ def test_the_shipped_units_and_broker_settings_operations_md_states() -> None:
     ops = _text("operations.md")
     station_dog = _setting("systemd/monitord-station.service", "WatchdogSec")
     assert f"(`Type=notify`, `WatchdogSec={station_dog}`)" in ops
+    install = _text("install.md")
+    for unit in ("monitord.service", "monitord-station.service"):
+        dog = _setting(f"systemd/{unit}", "WatchdogSec").removesuffix("s")
+        assert f"`Type=notify` with a {dog} s watchdog" in install, unit
     burst = _setting("systemd/monitord.service", "StartLimitBurst")
     assert f"systemd would give up after {burst} restarts" in ops
     listener = _setting("config/mosquitto/monitord.conf", "listener")

@@ -102,6 +102,9 @@ def test_security_exposure_at_most_2(unit: Path) -> None:
     level, report = exposure(unit)
     print(f"FIGURE {unit.name}: exposure {level}")
     assert level <= MAX_EXPOSURE, report
+    if unit == UNIT:  # the figure docs/install.md, "The unit", gives the admin
+        install = " ".join((unit.parents[1] / "docs/install.md").read_text().split())
+        assert f"is sandboxed to an exposure of {level:g} in" in install, level
 
 
 @UNITS
