@@ -307,6 +307,9 @@ def _operations_rows() -> list[tuple[str, str]]:
         ("operations.md", f"twice the reconnect backoff's cap ({_g(hold)} s)"),
         ("operations.md", f"it is said after {CLOSES} such closes in a row"),
         ("operations.md", f"reconnecting at most {_g(TAKEOVER_RETRY_S)} s apart while it lasts"),
+        # install.md, "Fleet configuration": two Pis with one chair file
+        ("install.md", f"until a connection holds for a {'minute' if hold == 60 else hold}."),
+        ("install.md", f"reconnecting, at most {_g(TAKEOVER_RETRY_S)} s apart, so each chair's"),
         # Commands (the station's, by hand)
         (
             "operations.md",
