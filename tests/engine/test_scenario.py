@@ -54,6 +54,17 @@ BAD = [
         "ack: rule: unknown rule 'bp.sever' (did you mean bp.severe?)",
     ),
     ('{"t": 1, "event": "ack", "rule": "delivery"}', 1, "ack: rule: unknown rule 'delivery' ("),
+    # A field given twice: JSON parsers keep the last, so a 120 the author also wrote was
+    # read as 250 in silence (a bp.crisis raised, or one hidden the other way round).
+    ('{"t": 1, "event": "bp", "sys": 120, "dia": 80, "sys": 250}', 1, "bp: sys: given twice"),
+    ('{"t": 1, "event": "bp", "sys": 120, "dia": 80, "sys" : 120}', 1, "bp: sys: given twice"),
+    ('{"t": 1, "t": 0, "event": "end"}', 1, "end: t: given twice"),
+    ('{"event": "hr", "t": 1, "hr": 80, "event": "spo2"}', 1, "event: given twice"),
+    (
+        '{"t": 1, "event": "ack", "rule": "bp.crisis", "by": "a\\":", "by": "b"}',
+        1,
+        "ack: by: given twice",
+    ),
 ]
 
 
@@ -65,6 +76,20 @@ def test_bad_line_names_line_and_reason(line: str, line_no: int, reason: str) ->
     assert msg.startswith(f"s.jsonl:{line_no + 2}: ")
     assert reason in msg
     assert "\n" not in msg
+
+
+TWICE = [(line, reason) for line, _, reason in BAD if "given twice" in reason]
+
+
+@pytest.mark.parametrize(("line", "reason"), TWICE)
+def test_a_field_given_twice_is_refused_in_a_file(line: str, reason: str, tmp_path: Path) -> None:
+    # Files are read as bytes through pydantic's own JSON parser (the fast path), which
+    # keeps the last of two values as json.loads does.
+    p = tmp_path / "twice.jsonl"
+    p.write_text('{"t": 0, "event": "session_start"}\n' + line + "\n")
+    with pytest.raises(ScenarioError) as ei:
+        load_scenario(p)
+    assert str(ei.value).startswith(f"{p}:2: ") and reason in str(ei.value), str(ei.value)
 
 
 def test_time_must_not_go_backwards() -> None:
