@@ -25,6 +25,16 @@ from monitord.log import setup_logging
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    # The shared -c/--config (monitord.cli.common_options) redefined: the demo plays its
+    # embedded defaults; a config named here was taken and ignored, its chairs never played.
+    p.add_argument(
+        "-c",
+        "--config",
+        metavar="PATH",
+        default=None,
+        help="not read: the demo plays its embedded defaults (a config's simulated chairs: "
+        "monitord run -c PATH)",
+    )
     p.add_argument(
         "--speed",
         type=float,
@@ -77,6 +87,13 @@ def demo_config(store: Path, speed: float | None, offline: bool) -> tuple[Config
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.config is not None:
+        print(
+            f"monitord demo: -c {args.config}: the demo plays its embedded defaults and reads "
+            f"no config; play a config's simulated chairs with: monitord run -c {args.config}",
+            file=sys.stderr,
+        )
+        return EX_USAGE
     if args.speed is not None and not 0 < args.speed <= MAX_SIMULATE_SPEED:  # also NaN
         # Checked here: the config's check named each simulated device of the embedded
         # defaults ("<demo defaults>: chairs[0].devices[0].simulate_speed: ..."), not --speed.

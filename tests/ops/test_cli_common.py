@@ -49,10 +49,16 @@ def test_every_command_takes_dash_c_with_one_default(command: str) -> None:
     # report's is None in argparse so that a typed `-c` equal to the default is told from
     # none typed (a typed one that is missing is refused), and it reads DEFAULT_CONFIG
     # when there is one, as its help says.
-    default = {"replay": None, "station": "/etc/monitord/station.toml", "report": None}
+    # demo plays its embedded defaults and refuses a config (it would not read it).
+    default = {
+        "replay": None,
+        "station": "/etc/monitord/station.toml",
+        "report": None,
+        "demo": None,
+    }
     assert opts["-c"].default == default.get(command, DEFAULT_CONFIG)
     shown = DEFAULT_CONFIG if command == "report" else opts["-c"].default
-    assert command == "replay" or shown in " ".join(parser.format_help().split())
+    assert command in ("replay", "demo") or shown in " ".join(parser.format_help().split())
 
 
 def test_the_station_default_is_the_one_its_unit_passes() -> None:
@@ -140,6 +146,22 @@ async def test_status_tells_running_from_stopped(tmp_path: Path) -> None:
     assert js["running"] is False and js["daemon"]["pid"] == pid
     # docs/operations.md: a fleet script reads `running` and `daemon_state_age_s`.
     assert isinstance(js["daemon_state_age_s"], float) and js["daemon_state_age_s"] >= 0, js
+
+
+def test_demo_refuses_a_config_it_would_not_read(tmp_path: Path) -> None:
+    # The demo runs on its embedded defaults (design.md: `monitord demo`); `-c my.toml`
+    # was taken and ignored: the embedded chairs played, never the config's, and nothing
+    # said so. The store is never touched.
+    cfg = tmp_path / "my.toml"
+    cfg.write_text('[site]\nid = "mine"\n[[chairs]]\nid = "chair-9"\n')
+    store = tmp_path / "d.sqlite"
+    r = monitord("demo", "-c", str(cfg), "--offline", "--store", str(store))
+    assert r.returncode == 64, (r.returncode, r.stdout[-500:], r.stderr[-2000:])
+    assert r.stdout == "" and not store.exists()
+    assert r.stderr == (
+        f"monitord demo: -c {cfg}: the demo plays its embedded defaults and reads no config; "
+        f"play a config's simulated chairs with: monitord run -c {cfg}\n"
+    )
 
 
 @pytest.mark.parametrize("speed", ["0", "-2", "nan", "20000"])
