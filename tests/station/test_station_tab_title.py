@@ -98,3 +98,25 @@ async def test_a_background_tab_not_live_says_so_in_its_title(
         proc.stop()  # the station gone: the board is not live
         await eventually_title(page, "NOT LIVE · HIGH chair-1 — monitord station", 20)
         await page.close()
+
+
+async def test_a_technical_alarm_says_tech_in_the_title_as_in_the_bar(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """A lost monitor is no patient's SpO2: the bar and the tile tag it HIGH TECH, and the
+    title, "the alarm bar's first chair in its words", says so too. Before, the title read
+    "HIGH chair-2" for a monitor lost as for a patient desaturating."""
+    async with station_page(tmp_path, mosquitto, mqtt_prefix) as (page, pub):
+        sess = session("dosing", "esketamine", 10)
+        lost = alert("chair-2", "tech.device_lost", "high", "monitor lost", kind="technical")
+        await pub.chair("chair-2", [lost], sess=sess)
+        await page.until("!!document.querySelector('#alarm-bar a.sum')", 20, "the bar")
+        bar = await page.js("document.querySelector('#alarm-bar a.sum .tag').textContent")
+        assert bar == "HIGH TECH"
+        await eventually_title(page, "HIGH TECH chair-2 — monitord station")
+        # A patient's alarm on another chair, lower: after it, as in the bar.
+        hr = alert("chair-1", "hr.high", "medium", "HR 128 > 120 for 5 min")
+        await pub.chair("chair-1", [hr], sess=sess)
+        await eventually_title(page, "HIGH TECH chair-2 +1 — monitord station")
+        await pub.active("chair-2", [], sess)
+        await eventually_title(page, "MEDIUM chair-1 — monitord station")

@@ -14,7 +14,10 @@ function drawTitle(items) {
   if (nurse && isStale()) words.push("NOT LIVE");
   if (items.length) {
     const { c, a, off, rank } = items[0];
-    const what = a && rank === PRIO[a.priority] ? a.priority.toUpperCase() : off ? "OFFLINE" : "TWO MONITORS";
+    // A technical alarm (a monitor lost, a probe off) says TECH, as its tag in the bar and on
+    // its tile do: before, a lost monitor's HIGH read "HIGH chair-2" like a patient's SpO2.
+    const tech = a && a.kind !== "physiological" ? " TECH" : "";
+    const what = a && rank === PRIO[a.priority] ? `${a.priority.toUpperCase()}${tech}` : off ? "OFFLINE" : "TWO MONITORS";
     words.push(`${what} ${c.id}${items.length > 1 ? ` +${items.length - 1}` : ""}`);
   }
   document.title = words.length ? `${words.join(" · ")} — ${TITLE}` : TITLE;
