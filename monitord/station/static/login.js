@@ -18,6 +18,11 @@ function needLogin(msg) {
 }
 function showLogin(msg) {
   nurse = null; relogin = false; if (es) es.close(); play(null);
+  // The next login starts a board anew, as a fresh page does: kept, the last message from
+  // before the logout made the next login's first one read as a tab resumed from frozen
+  // (station.js seen()), and each login after a logout sounded the technical tone and said
+  // NOT LIVE for the time on this form.
+  everUp = false; streamUp = false; brokerUp = true; staleSince = null;
   $("board").hidden = true; $("alarm-bar").hidden = true; $("login-view").hidden = false;
   $("logout").hidden = $("pause").hidden = true; $("stale-banner").hidden = true; $("audio-banner").hidden = true;
   $("gap-banner").hidden = true;

@@ -1,0 +1,47 @@
+"""A nurse logs out and the next logs in on the same tab (a shift change): the board starts
+anew, live, as on a fresh page (docs/station.md "Stale"). Before, the page took the
+logged-out time for a board not live: its first message came "over 6 s after the last"
+(the last before the logout) and read as a tab resumed from frozen, so every login after
+a logout sounded a burst of the technical tone and showed "NOT LIVE from (the logout) to
+(the login): alarms raised and cleared in that time were not shown or sounded here", as if
+the station had failed. Real station, real mosquitto, real headless Chromium.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tests.servers import Mosquitto
+from tests.station.station_kit import NURSES, alert, session, station_page
+
+GAP = "document.getElementById('gap-banner')"
+SOUND = "window.__monitordAudio.current?.priority ?? null"
+
+
+async def test_a_login_after_a_logout_is_live_without_a_gap_or_a_tone(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    async with station_page(tmp_path, mosquitto, mqtt_prefix) as (page, pub):
+        sess = session("dosing", "esketamine", 10)
+        await pub.chair("chair-1", [], sess=sess)
+        await page.until("!!document.querySelector('.tile')", 20, "chair-1's tile")
+        await page.tap("#logout")
+        await page.until("!document.getElementById('login-view').hidden", 10, "logged out")
+        await asyncio.sleep(8)  # longer than the stale time (6 s) on the login form
+        await page.js("window.__monitordAudio.log.length = 0; 1")
+        await page.type_into("#login-name", "bob")
+        await page.type_into("#login-pin", NURSES["bob"])
+        await page.tap("#login-go")
+        await page.until("!document.getElementById('board').hidden", 20, "logged in")
+        # A new alarm after the login is shown and sounds: the stream's messages were read.
+        high = alert("chair-1", "spo2.very_low", "high", "SpO2 82 < 85", ago_s=1)
+        await pub.active("chair-1", [high], sess)
+        await page.until(f"{SOUND} === 'high'", 10, "chair-1 sounding")
+        assert await page.js(f"{GAP}.hidden") is True, await page.js(
+            "document.getElementById('gap-text').textContent"
+        )
+        tones = await page.js("window.__monitordAudio.log.map((x) => x.priority)")
+        assert "technical" not in tones, tones
+        assert await page.js("document.body.classList.contains('stale')") is False
+        await page.screenshot(tmp_path / "logged-in-again.png")
