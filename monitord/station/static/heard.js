@@ -40,6 +40,16 @@ function silentFor(c) { // seconds, or null when not silent (or not known: a sta
 // an alarm. Each is sent after what it answers is on screen (next frame) and its sound
 // decided. The station publishes each (alert, event, level) once, again if it now sounded.
 const afterShown = (fn) => requestAnimationFrame(() => setTimeout(fn, 0));
+// A chair's receipts asked after its next frame, once however many of its messages came
+// before it: a hidden tab (the EHR in front for a shift) gets no frames, and one callback
+// was kept per message, a streaming chair's several a second, all run at once back in view.
+// setReceipts reads the chair as it is when it runs, so one ask covers them all.
+const receiptsAsked = new Set(); // chair ids with an ask waiting for a frame
+function receiptsWhenShown(id) {
+  if (receiptsAsked.has(id)) return;
+  receiptsAsked.add(id);
+  afterShown(() => { receiptsAsked.delete(id); setReceipts(chairs.get(id)); });
+}
 const receiptKey = (chair, id, event, level) => `${chair}|${id}|${event}|${event === "raised" ? 0 : level ?? ""}`;
 // The alert as chair `id`'s tile shows it now, or null: its line drawn on a live board,
 // the tile's redraw not waiting under a finger. A receipt tells the daemon a nurse was

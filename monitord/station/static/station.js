@@ -476,7 +476,7 @@ function connect() {
     if (!seen()) return;
     const c = JSON.parse(m.data);
     noteClock(c, chairs.get(c.id)); noteHeard(c); answered(c); chairs.set(c.id, c); render(c); decideSound();
-    afterShown(() => setReceipts(chairs.get(c.id)));
+    receiptsWhenShown(c.id); // heard.js
   });
   es.addEventListener("alert", (m) => {
     if (!seen()) return;
