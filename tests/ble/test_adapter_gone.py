@@ -29,15 +29,15 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.service import ServiceInterface, dbus_property
 
 from monitord.drivers.ble_errors import AdapterBusy, NoAdapter, classify
-from monitord.drivers.ble_link import LinkTiming, backoff_delay, run_ble_device
-from monitord.drivers.registry import DRIVERS
+from monitord.drivers.ble_link import LinkTiming, backoff_delay
 from monitord.models import Kind
 from monitord.simulators.base import SimEvent
 from monitord.simulators.ble import SimOximeter, SimStrap, VirtualBleLink
-from monitord.simulators.bleak_bumble import HostAdapter, backends
+from monitord.simulators.bleak_bumble import HostAdapter
 from tests.kit import device_config
 
 from .helpers import RecordingContext, wait_until
+from .test_e2e_link import start_link
 
 # A system bus that lets a test process own org.bluez and answer method calls.
 _BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
@@ -153,9 +153,6 @@ def test_no_adapter_or_one_off_is_said_as_the_adapter_with_its_fix(tmp_path: Pat
     assert isinstance(classify(gone), AdapterBusy)
 
 
-FAST = LinkTiming(scan_timeout_s=1.0, connect_timeout_s=5.0, backoff_scale=0.01)
-
-
 async def test_an_adapter_pulled_out_is_one_line_every_device_down_and_back(
     vlink: VirtualBleLink, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -163,7 +160,6 @@ async def test_an_adapter_pulled_out_is_one_line_every_device_down_and_back(
     # The dongle is pulled out, then plugged back in.
     caplog.set_level(logging.DEBUG, logger="monitord.drivers.ble_link")
     adapter = HostAdapter()
-    client, scanner = backends(vlink, adapter)
     ox_ctx = RecordingContext(chair="chair-1", device="ox")
     hr_ctx = RecordingContext(chair="chair-2", device="hr")
     devs = [
@@ -173,20 +169,7 @@ async def test_an_adapter_pulled_out_is_one_line_every_device_down_and_back(
     spo2 = SimEvent(Kind.SPO2, {"spo2_pct": 97, "pulse_bpm": 71}, contact=True)
     beat = SimEvent(Kind.HR, {"hr_bpm": 64}, contact=True)
     async with SimOximeter("Ox-A", vlink) as ox, SimStrap("Strap-B", vlink) as strap:
-        tasks = [
-            asyncio.create_task(
-                run_ble_device(
-                    dev,
-                    DRIVERS[dev.driver],
-                    ctx,
-                    client_backend=client,
-                    scanner_backend=scanner,
-                    timing=FAST,
-                    rng=random.Random(1),
-                )
-            )
-            for ctx, dev in devs
-        ]
+        tasks = [start_link(vlink, ctx, dev, adapter=adapter) for ctx, dev in devs]
 
         async def values_flow(what: str) -> None:
             got = (len(ox_ctx.readings), len(hr_ctx.readings))
@@ -250,20 +233,9 @@ async def test_the_adapter_gone_again_is_said_again_though_no_device_connected_b
     # connection, so the second loss was at DEBUG: nothing in the journal.
     caplog.set_level(logging.DEBUG, logger="monitord.drivers.ble_link")
     adapter = HostAdapter()
-    client, scanner = backends(vlink, adapter)
     ctx = RecordingContext(chair="chair-1", device="ox")
     dev = device_config(id="ox", driver="ble-plx", name="Ox-A", silence_s=30.0)
-    task = asyncio.create_task(
-        run_ble_device(
-            dev,
-            DRIVERS[dev.driver],
-            ctx,
-            client_backend=client,
-            scanner_backend=scanner,
-            timing=FAST,
-            rng=random.Random(2),
-        )
-    )
+    task = start_link(vlink, ctx, dev, adapter=adapter, seed=2)
 
     def downs_for_adapter() -> int:
         return sum(not up and "No Bluetooth adapters" in r for up, r in ctx.links)
@@ -305,21 +277,8 @@ async def test_two_hubs_on_one_air_each_say_their_own_adapter(
     ctxs = [RecordingContext(chair=f"chair-{i}", device="ox") for i in (1, 2)]
     tasks = []
     for i, (hub, ctx) in enumerate(zip(hubs, ctxs, strict=True)):
-        client, scanner = backends(vlink, hub)
         dev = device_config(id="ox", driver="ble-plx", name=f"Ox-{i}", silence_s=30.0)
-        tasks.append(
-            asyncio.create_task(
-                run_ble_device(
-                    dev,
-                    DRIVERS[dev.driver],
-                    ctx,
-                    client_backend=client,
-                    scanner_backend=scanner,
-                    timing=FAST,
-                    rng=random.Random(i),
-                )
-            )
-        )
+        tasks.append(start_link(vlink, ctx, dev, adapter=hub, seed=i))
     try:
         for hub in hubs:
             await hub.unplug()

@@ -30,6 +30,7 @@ from monitord.simulators.ble import (
     backends,
     make_sim_device,
 )
+from monitord.simulators.bleak_bumble import HostAdapter
 
 from .helpers import RecordingContext, wait_until
 
@@ -44,13 +45,18 @@ def bp(sys_: float, dia: float, map_: float, pulse: float, error: bool = False) 
     )
 
 
-@asynccontextmanager
-async def running(
-    vlink: VirtualBleLink, ctx: RecordingContext, timing: LinkTiming = FAST, **dev_kw: Any
-) -> AsyncIterator[asyncio.Task[None]]:
-    dev = DeviceConfig(**dev_kw)
-    client, scanner = backends(vlink)
-    task = asyncio.create_task(
+def start_link(
+    vlink: VirtualBleLink,
+    ctx: RecordingContext,
+    dev: DeviceConfig,
+    *,
+    adapter: HostAdapter | None = None,
+    timing: LinkTiming = FAST,
+    seed: int = 1,
+) -> asyncio.Task[None]:
+    """The real link of `dev` over `vlink` (through the hub's `adapter`), as a task."""
+    client, scanner = backends(vlink, adapter)
+    return asyncio.create_task(
         run_ble_device(
             dev,
             DRIVERS[dev.driver],
@@ -58,9 +64,16 @@ async def running(
             client_backend=client,
             scanner_backend=scanner,
             timing=timing,
-            rng=random.Random(1),
+            rng=random.Random(seed),
         )
     )
+
+
+@asynccontextmanager
+async def running(
+    vlink: VirtualBleLink, ctx: RecordingContext, timing: LinkTiming = FAST, **dev_kw: Any
+) -> AsyncIterator[asyncio.Task[None]]:
+    task = start_link(vlink, ctx, DeviceConfig(**dev_kw), timing=timing)
     try:
         yield task
     finally:
