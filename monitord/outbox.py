@@ -106,6 +106,7 @@ from monitord.store.schema import (
     MigrationFailed,
     OutboxError,
     SchemaTooNew,
+    primary_code,
     split_sql,
     store_unavailable,
 )
@@ -136,6 +137,7 @@ __all__ = [
     "StoredSession",
     "alert_from_body",
     "from_ns",
+    "primary_code",
     "reading_dict",
     "reading_from_body",
     "seconds_to_ns",

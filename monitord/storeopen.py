@@ -52,6 +52,7 @@ from monitord.outbox import (
     Outbox,
     OutboxError,
     SchemaTooNew,
+    primary_code,
 )
 from monitord.techalarm import TechAlarms
 
@@ -254,12 +255,7 @@ def _bad_file(e: BaseException) -> bool:
     database, malformed), whatever the space: moved aside even on a full disk."""
     if isinstance(e, OutboxError):
         return True
-    return isinstance(e, sqlite3.Error) and _code(e) in FILE_FAULTS
-
-
-def _code(e: sqlite3.Error) -> int:
-    """SQLite's primary result code (an extended one, SQLITE_CORRUPT_INDEX, is 11 too)."""
-    return (getattr(e, "sqlite_errorcode", 0) or 0) & 0xFF
+    return isinstance(e, sqlite3.Error) and primary_code(e) in FILE_FAULTS
 
 
 # SQLite refusing access to an intact file, not judging it: another process holds its lock
@@ -286,12 +282,12 @@ ACCESS_FIX = {
 
 
 def _access_fault(e: BaseException, path: Path) -> str | None:
-    if not isinstance(e, sqlite3.Error) or _code(e) not in ACCESS_FAULTS:
+    if not isinstance(e, sqlite3.Error) or primary_code(e) not in ACCESS_FAULTS:
         return None
     with contextlib.suppress(OSError):
         if os.statvfs(Path(os.path.realpath(path)).parent).f_flag & os.ST_RDONLY:
             return "on a read-only file system"  # no user may write it: not a matter of owner
-    return ACCESS_FAULTS[_code(e)]
+    return ACCESS_FAULTS[primary_code(e)]
 
 
 def _why(e: BaseException) -> str:

@@ -27,6 +27,7 @@ from monitord.store.schema import (
     MigrationFailed,
     OutboxError,
     SchemaTooNew,
+    primary_code,
     split_sql,
     store_unavailable,
 )
@@ -224,7 +225,7 @@ class StoreBase:
                     self._db.execute("ROLLBACK")
                 if v == 0 or not isinstance(e, sqlite3.Error):
                     raise
-                if (getattr(e, "sqlite_errorcode", 0) or 0) & 0xFF in FILE_FAULTS:
+                if primary_code(e) in FILE_FAULTS:
                     # SQLite met a malformed page in the step (quick_check does not
                     # compare an index with its table): the file is bad, not the step,
                     # and goes aside as any bad store (monitord/storeopen.py). Kept, it
@@ -256,7 +257,7 @@ class StoreBase:
         except OSError:
             free = "free space unknown"
         said = f"not migrated to schema v{to} ({e}): rolled back, kept as it was (v{at}); "
-        if (getattr(e, "sqlite_errorcode", 0) or 0) & 0xFF not in (10, 13):  # IOERR, FULL
+        if primary_code(e) not in (10, 13):  # IOERR, FULL
             return said + "report it with the journal (a failed step is a bug)"
         return said + (
             "a step rewrites up to the whole store: free a little more space beside it "

@@ -230,6 +230,12 @@ class SchemaTooNew(OutboxError):
 _UNAVAILABLE = {5, 6, 8, 10, 13, 14}  # BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN
 
 
+def primary_code(e: BaseException) -> int:
+    """SQLite's primary result code of `e` (an extended one, SQLITE_CORRUPT_INDEX, counts
+    as its primary, SQLITE_CORRUPT); 0 for an error without one."""
+    return (getattr(e, "sqlite_errorcode", 0) or 0) & 0xFF
+
+
 def store_unavailable(e: BaseException) -> bool:
     """True if `e` says the store cannot be written now (disk full, I/O error, read-only)."""
     if isinstance(e, OSError):
