@@ -89,7 +89,12 @@ class Reading:
             "device": self.device,
             "kind": str(self.kind),
             **{k: v for k, v in self.values.items()},
-            "measured_at": self.measured_at.isoformat().replace("+00:00", "Z"),
+            # The contract's one time format (ms, UTC, Z; docs/mqtt.md): isoformat() gave
+            # microseconds, or no fraction at all for a whole second, to a consumer
+            # parsing one format.
+            "measured_at": self.measured_at.astimezone(UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "valid": self.valid,
             "quality": list(self.flags),
         }

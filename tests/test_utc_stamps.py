@@ -46,7 +46,7 @@ def test_alert_event_and_reading_times_are_utc(far_zone: None) -> None:
     )  # fmt: skip
     assert ev.to_mqtt()["time"] == "2026-01-05T09:00:00.000Z"
     r = Reading("chair-1", "ox", Kind.SPO2, {"spo2_pct": 97.0}, AT, AT)
-    assert r.to_json()["measured_at"] == "2026-01-05T09:00:00Z"
+    assert r.to_json()["measured_at"] == "2026-01-05T09:00:00.000Z"  # as the alert's time
 
 
 def test_a_device_clock_is_read_as_utc_whatever_the_host_zone(
