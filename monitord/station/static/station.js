@@ -339,6 +339,7 @@ function renderSummary() {
   });
   for (const l of old.values()) l.remove();
   bar.hidden = items.length === 0;
+  fitBar(); // view.js
   drawTitle(items);
 }
 function renderAll() { for (const c of chairs.values()) render(c); }
@@ -514,8 +515,8 @@ async function start() {
   // messages or its timers run (seen() above catches it too, whichever comes first).
   document.addEventListener("resume", checkStale);
   // The alarm bar's share of the top is what the header and banners leave (station.css).
-  const above = new ResizeObserver(() => $("top").style.setProperty("--above",
-    `${$("bar").getBoundingClientRect().height + $("banners").getBoundingClientRect().height}px`));
+  const above = new ResizeObserver(() => { $("top").style.setProperty("--above",
+    `${$("bar").getBoundingClientRect().height + $("banners").getBoundingClientRect().height}px`); fitBar(); });
   above.observe($("bar")); above.observe($("banners"));
   $("logout").addEventListener("click", async () => { await post("/api/logout", {}); showLogin(""); });
   const everySecond = () => {

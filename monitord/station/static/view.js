@@ -38,3 +38,16 @@ document.addEventListener("focusin", (e) => {
   const top = $("top").getBoundingClientRect().bottom, r = e.target.getBoundingClientRect();
   if (r.top < top) window.scrollBy(0, r.top - top - 8); // 8 px: its focus ring too
 });
+
+// The alarm bar with more chairs in alarm than it shows whole: each link keeps its chair
+// and priority only (station.css `.crowded`), the message is on the tile. Before, every
+// link kept its message, one or two links a row: a portrait tablet showed 6 of 8 chairs
+// in alarm, a laptop 9 of 16, and the rest only by scrolling the bar, which nobody does
+// from across the room. Measured without it first, so a bar that empties gets its
+// messages back; the bar still scrolls where even the short links do not fit.
+function fitBar() {
+  const bar = $("alarm-bar");
+  bar.classList.remove("crowded");
+  if (!bar.hidden && bar.scrollHeight > bar.clientHeight + 1) bar.classList.add("crowded");
+}
+addEventListener("resize", fitBar);
