@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from monitord.engine import RuleSet, validate_overrides
 from monitord.engine.ruledoc import render, rules_table
 from monitord.engine.rules import RULE_IDS
 
@@ -64,6 +65,9 @@ SEMANTICS = [
     "whole mmHg for baselines and differences",
     "durations in minutes when over 90 s",
     "on escalations the current reading",
+    # "Overrides": a duration is of the engine's clock, not of the device's
+    # (tests/faults/test_device_clocks.py, tests/test_chair_engine_time.py hold it live).
+    "event time (live, the daemon's receive time of each input, never the device's clock",
 ]
 
 
@@ -85,3 +89,29 @@ def test_every_rule_has_a_row() -> None:
 @pytest.mark.parametrize("phrase", SEMANTICS)
 def test_semantics_stated(phrase: str) -> None:
     assert _flat(phrase) in _flat(DOC.read_text(encoding="utf-8"))
+
+
+def _unknown(rule_id: str, key: str, value: object) -> bool:
+    problems = validate_overrides({rule_id: {key: value}})
+    return any(k == f"{rule_id}.{key}" and "unknown parameter" in r for k, r in problems)
+
+
+def test_the_keys_besides_the_parameters_table_are_the_ones_the_page_names() -> None:
+    """docs/alerts.md "Overrides" said `latching` could be set "where the table marks it
+    so": the table marks bp.crisis alone, and check-config takes `latching` on every
+    physiological rule (a clinic read that it could not latch spo2.very_low, or took
+    bp.severe's accepted `latching` for a typo); nor did it say session.discharge_ready
+    takes no `priority`."""
+    text = _flat(DOC.read_text(encoding="utf-8"))
+    assert "every physiological rule takes `latching` (`true` or `false`" in text
+    assert "every rule but `session.discharge_ready` (always `info`) takes `priority`" in text
+    rs = RuleSet.default()
+    for rid in RULE_IDS:
+        if rs[rid].kind == "physiological":
+            assert validate_overrides({rid: {"latching": True}}) == [], rid
+        else:
+            assert _unknown(rid, "latching", True), rid
+        assert rs[rid].latching is (rid == "bp.crisis"), "only bp.crisis latches by default"
+        discharge = rid == "session.discharge_ready"
+        assert _unknown(rid, "priority", "low") is discharge, rid
+        assert _unknown(rid, "escalate_s", 0) is discharge, rid
