@@ -65,6 +65,8 @@ SEMANTICS = [
     "whole mmHg for baselines and differences",
     "durations in minutes when over 90 s",
     "on escalations the current reading",
+    # a restored alert raised low (tests/faults/test_engine_resume.py)
+    "raised `low`, it stays `low` and never escalates, whatever the running config gives",
     # "Overrides": a duration is of the engine's clock, not of the device's
     # (tests/faults/test_device_clocks.py, tests/test_chair_engine_time.py hold it live).
     "event time (live, the daemon's receive time of each input, never the device's clock",

@@ -110,6 +110,38 @@ def test_restored_alert_of_a_rule_that_escalates_again_escalates_one_interval_on
     ]
 
 
+@pytest.mark.parametrize("rule", ["bp.severe", "bp.rise"])
+def test_a_restored_low_alert_stays_low_under_a_config_that_escalates_its_rule(rule: str) -> None:
+    """docs/alerts.md said a restored alert of a rule made `low` stays silent and "the
+    other way round, it escalates one interval after the start": an alert raised `low`
+    (bp.severe overridden low; bp.rise, low by default) restarted under a config giving
+    its rule `medium` stays low and silent ("low never escalates"), as the station shows
+    it; the rule's next alert is medium and escalates."""
+    bp = [(10.0, 185.0), (20.0, 185.0)] if rule == "bp.severe" else [(10.0, 170.0), (20.0, 170.0)]
+    eng = AlertEngine(RuleSet.from_overrides({"bp.severe": {"priority": "low"}}))
+    if rule == "bp.rise":
+        eng = AlertEngine()
+        eng.feed(SessionCmd(0.0, C, "start", "esketamine"))
+        for t in (1.0, 2.0):
+            eng.feed(Sample(t, C, "cuff", Kind.BP, {"sys_mmHg": 120.0, "dia_mmHg": 80.0}))
+        eng.feed(SessionCmd(3.0, C, "dose_start"))
+    for t, sys_ in bp:
+        eng.feed(Sample(t, C, "cuff", Kind.BP, {"sys_mmHg": sys_, "dia_mmHg": 90.0}))
+    (act,) = (a for a in eng.active(C) if a["rule"] == rule)
+    assert act["priority"] == "low"
+    running = RuleSet.from_overrides({rule: {"priority": "medium"}})
+    eng = AlertEngine.restore(json.loads(json.dumps(eng.snapshot())), running)
+    eng.resume(1000.0)
+    assert [e for e in eng.advance(5000.0) if e.rule == rule] == []
+    (act,) = (a for a in eng.active(C) if a["rule"] == rule)
+    assert act["priority"] == "low" and act["level"] == 0
+    # Cleared, then raised again: the new alert is the running config's medium.
+    for t, sys_ in [(5010.0, 130.0), (5020.0, 130.0), *((t + 5020.0, s) for t, s in bp)]:
+        eng.feed(Sample(t, C, "cuff", Kind.BP, {"sys_mmHg": sys_, "dia_mmHg": 80.0}))
+    out = [(e.event, e.priority, e.t) for e in eng.advance(5400.0) if e.rule == rule]
+    assert out == [("escalated", "medium", 5340.0)], out
+
+
 def test_after_a_restart_at_a_fractional_time_deadlines_are_start_plus_n_intervals() -> None:
     """After a restart the deadlines are start + n x interval exactly: adding 120 to the
     previous deadline drifts in floating point (from 146.323 the 8th sum is
