@@ -117,3 +117,12 @@ def test_the_keys_besides_the_parameters_table_are_the_ones_the_page_names() -> 
         discharge = rid == "session.discharge_ready"
         assert _unknown(rid, "priority", "low") is discharge, rid
         assert _unknown(rid, "escalate_s", 0) is discharge, rid
+
+
+def test_each_rule_cites_its_source_as_the_page_says() -> None:
+    # "each rule's source is cited in `monitord/engine/rules.py`": the row of
+    # clinical-rules.md it implements, which cites the label or study (or DESIGN).
+    assert "each rule's source is cited in `monitord/engine/rules.py`" in _flat(DOC.read_text())
+    rs = RuleSet.default()
+    for rid in RULE_IDS:
+        assert rs[rid].source == f"clinical-rules.md Rules: {rid}", rid

@@ -83,6 +83,8 @@ def test_alert_id_unique_per_episode_across_a_restore() -> None:
     again = restored.feed(Sample(10.0004, "c1", "bp", Kind.BP, {}, valid=False))
     assert [e.event for e in first + again] == ["raised", "cleared", "raised"]
     assert first[0].alert_id != again[0].alert_id
+    # docs/alerts.md "Alert events": "the id then gets a `-2`, `-3` ... suffix"
+    assert again[0].alert_id == f"{first[0].alert_id}-2"
 
 
 def test_snapshot_written_before_issue_14_still_loads() -> None:
