@@ -273,3 +273,35 @@ def test_the_override_example_is_a_valid_override_of_the_stated_defaults() -> No
     assert f"{_g(new['bp.severe'].p('sys_ge'))} mmHg systolic" in block
     assert f"instead of {_g(spo2.p('for_s'))} s\n" in block
     assert f"{_g(new['spo2.low'].p('for_s'))} s confirmation" in block
+
+
+def _raised_alarm_keys() -> set[str]:
+    """Every technical alarm key the daemon raises (TechAlarms.raise_): the literal ones
+    and the named constants of the modules that raise them."""
+    from monitord import delivery, storestall, taskalarm
+
+    keys = {delivery.KEY, delivery.REFUSED_KEY, delivery.UNHEARD_KEY, storestall.KEY}
+    keys.add(taskalarm.PREFIX + "<task>")
+    for f in (REPO / "monitord").rglob("*.py"):
+        keys |= set(re.findall(r'alarms\.raise_\(\s*"([\w.]+)"', f.read_text("utf-8")))
+    return keys
+
+
+def test_every_technical_alarm_the_daemon_raises_is_listed() -> None:
+    """`monitord status` prints `TECHNICAL ALARM <key>`: the admin looks the key up in
+    docs/operations.md's list, the clinical lead in docs/alerts.md's local alarms (which
+    sends the store's own to operations.md). `store.held_dropped` was in neither."""
+    from monitord.storeguard import HELD_READINGS_MAX
+
+    keys = _raised_alarm_keys()
+    assert {"store.unwritable", "store.held_dropped", "delivery"} <= keys, keys
+    alerts, ops = _text("docs/alerts.md"), _text("docs/operations.md")
+    listed = alerts.split("<!-- BEGIN local -->")[1].split("<!-- END local -->")[0]
+    for key in sorted(keys):
+        # a bullet of its own, or one shared (`- `delivery.refused`, `delivery.unheard`:`)
+        named = (f"- `{key}`", f", `{key}`:")
+        assert any(n in ops for n in named), f"docs/operations.md: {key}"
+        if not key.startswith("store."):
+            assert f"| `{key}` |" in listed, f"docs/alerts.md local alarms: {key}"
+    assert "The store's own technical alarms (`store.*`" in alerts
+    assert f"more than {HELD_READINGS_MAX:,} readings were held in memory" in ops
