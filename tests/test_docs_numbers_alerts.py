@@ -305,3 +305,13 @@ def test_every_technical_alarm_the_daemon_raises_is_listed() -> None:
             assert f"| `{key}` |" in listed, f"docs/alerts.md local alarms: {key}"
     assert "The store's own technical alarms (`store.*`" in alerts
     assert f"more than {HELD_READINGS_MAX:,} readings were held in memory" in ops
+
+
+def test_the_decode_profiles_commands_md_lists_are_the_parsers() -> None:
+    # docs/commands.md says what each `--profile` takes; a profile added to the registry
+    # (or one renamed) left the list short with every test passing.
+    from monitord.drivers.registry import PROFILES
+
+    text = _text("docs/commands.md")
+    listed = text.split("`decode` profiles:")[1].split("Output field names")[0]
+    assert set(re.findall(r"`([a-z0-9-]+)`", listed)) == set(PROFILES)
