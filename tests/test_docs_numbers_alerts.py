@@ -171,6 +171,7 @@ def _scaling_rows() -> list[tuple[str, str]]:
     from monitord.store.base import PAGE_SIZE
     from monitord.store.blocks import BLOCK_IDS
     from monitord.store.checkpoint import CHECKPOINT_EVERY_S, WAL_RESET_BYTES
+    from monitord.store.schema import SCHEMA_VERSION
     from monitord.storeguard import SYNC_EVERY_S
 
     storage = StorageConfig.model_fields
@@ -190,6 +191,9 @@ def _scaling_rows() -> list[tuple[str, str]]:
             f"every {_g(CHECKPOINT_EVERY_S)} s (sooner past {WAL_RESET_BYTES >> 20} MiB of WAL",
         ),
         ("docs/scaling.md", f"new stores use {PAGE_SIZE >> 10} KiB pages"),
+        # existing stores "move to schema vN at start": the newest schema, or the page
+        # tells the admin of an upgrade that is not the one a start makes
+        ("docs/scaling.md", f"they move to schema v{SCHEMA_VERSION} at start"),
         ("docs/scaling.md", f"the time range of each block of {BLOCK_IDS} record ids"),
         ("docs/scaling.md", f"it fsyncs its WAL at least every {_g(SYNC_EVERY_S)} s"),
         ("docs/scaling.md", f"at the default `influx.flush_interval_s = {flush}`"),
