@@ -319,3 +319,33 @@ def test_the_decode_profiles_commands_md_lists_are_the_parsers() -> None:
     text = _text("docs/commands.md")
     listed = text.split("`decode` profiles:")[1].split("Output field names")[0]
     assert set(re.findall(r"`([a-z0-9-]+)`", listed)) == set(PROFILES)
+
+
+def test_every_path_the_readme_names_exists() -> None:
+    # README "Layout" and "Documentation": the newcomer's map of the repository. Every
+    # backticked repository path (a folder, or a file with an extension) names one there.
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`((?:[\w.-]+/)+(?:[\w.-]+\.\w+)?)`", text))
+    named |= set(re.findall(r"`([\w-]+\.(?:py|md|toml|sh|png))`", text))
+    assert {"monitord/", "docs/alerts.md", "bench/results.md", "tools/"} <= named, named
+    # Made at run time, not shipped: the virtualenv, the fleet's drop-in folder, the demo's
+    # store.
+    made = {".venv/", "conf.d/", "var/demo-outbox.sqlite"}
+    under = ["monitord/", "drivers/", "simulators/", "packaging/", "tools/", "config/"]
+    under += ["scripts/", "bench/"]
+    missing = []
+    for path in sorted(named - made):
+        here = REPO / path
+        if not here.exists() and not any((REPO / d / path).exists() for d in under):
+            missing.append(path)
+    assert missing == [], missing
+
+
+def test_the_readme_names_every_command() -> None:
+    # README "Commands" is where a newcomer learns what the program can do.
+    from monitord.cli import COMMANDS
+
+    section = (REPO / "README.md").read_text(encoding="utf-8").split("## Commands")[1]
+    section = section.split("\n## ")[0]
+    named = {m.split()[0] for m in re.findall(r"`(?:monitord )?([a-z-]+[^`]*)`", section)}
+    assert set(COMMANDS) - named == set(), sorted(set(COMMANDS) - named)
