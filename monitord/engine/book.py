@@ -30,7 +30,7 @@ from monitord.models import AlertEvent, Refusal, iso
 CLEARED_KEPT = 8
 # The longest acknowledger's name `alerts/active` carries (`by`): a station refuses a
 # longer name, and with it the whole set (monitord/station/messages.py `Name`). cmd/ack
-# takes 64 (sinks/commands.py); a scenario's `ack` is not bounded.
+# takes 64 (sinks/commands.py), a scenario's `ack` 64 too (docs/scenarios.md).
 MAX_BY = 128
 
 
