@@ -139,6 +139,10 @@ class FailureLog:
             self.repeats += 1
             self.logger.debug("%s: %s (repeat %d)", self.what, message, self.repeats)
 
+    def warned(self, cls: str) -> bool:
+        """This class was already logged in this run of failures (its repeats are DEBUG)."""
+        return cls in self._warned
+
     def reset(self) -> None:
         """Start afresh without a recovery line (a device's rejects, once its link is up
         again: the link's own log says so)."""

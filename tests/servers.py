@@ -226,7 +226,9 @@ class TlsMaterial:
     client_key: Path
 
 
-def make_tls_material(dirpath: Path) -> TlsMaterial:
+def make_tls_material(dirpath: Path, server_from: dt.datetime | None = None) -> TlsMaterial:
+    """`server_from`: the server certificate's notBefore (default a day ago, as the CA's):
+    a time ahead of the clock is a certificate "not yet valid", as on a Pi booted behind."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -280,13 +282,14 @@ def make_tls_material(dirpath: Path) -> TlsMaterial:
 
     def leaf(cn: str, server: bool) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
         k = key()
+        start = server_from if server and server_from is not None else valid_from
         b = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
             .issuer_name(ca_name)
             .public_key(k.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(valid_from)
+            .not_valid_before(start)
             .not_valid_after(valid_to)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(

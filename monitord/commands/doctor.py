@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import os
 import shutil
 import ssl
@@ -47,6 +48,7 @@ from monitord.config import Config, ConfigError, load_config
 from monitord.config_checks import check as config_checks
 from monitord.config_station import STATION_PASSWORD_ENV
 from monitord.credentials import SECRETS_DIR, unit_directory
+from monitord.tlsclock import CLOCK_FIX, clock_fact, peer_validity
 
 DEFAULT_CREDENTIALS = str(SECRETS_DIR)
 SYSTEM_BUS = "/run/dbus/system_bus_socket"
@@ -297,6 +299,14 @@ async def _check_login(
             )
         if "certificate has expired" in text:
             return fail("mqtt", f"{where}: TLS failed ({text})", f"{RENEW}; check this Pi's clock")
+        if cls == "clock":  # a Pi booted behind (monitord/tlsclock.py); ask the dates
+            dates = (
+                await peer_validity(m.host, m.port, m.tls.client_context(), limit_s)
+                if m.tls
+                else None
+            )
+            fact = clock_fact("broker", dt.datetime.now(dt.UTC), dates)
+            return fail("mqtt", f"{where}: TLS failed: {fact}", CLOCK_FIX)
         if cls == "auth":
             return fail(
                 "mqtt",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,7 @@ from monitord.sinks.mqtt_errors import (
 from monitord.sinks.mqtt_incoming import MqttStats
 from monitord.sinks.mqtt_link import STALL_S, ChairLink
 from monitord.sinks.mqtt_takeover import TAKEOVER_RETRY_S, client_id
+from monitord.tlsclock import CLOCK_RETRY_S, clock_words, peer_validity
 
 log = logging.getLogger("monitord.sinks.mqtt")
 
@@ -72,6 +74,15 @@ class Connector:
 
     def _tls_context(self) -> ssl.SSLContext | None:
         return self.cfg.tls.client_context() if self.cfg.tls is not None else None
+
+    async def _clock_words(self, e: BaseException) -> tuple[str, str]:
+        """The clock failure's line with the broker certificate's dates (tlsclock.py)."""
+        now = dt.datetime.now(dt.UTC)  # the clock OpenSSL judged by, as near as we can
+        tls = self._tls_context()
+        dates = None
+        if tls is not None:
+            dates = await peer_validity(self.cfg.host, self.cfg.port, tls, self.cfg.timeout_s)
+        return "clock", clock_words("broker", f"{self.cfg.host}:{self.cfg.port}", now, dates)
 
     def _queued(self, chair: str) -> str:
         n = self.outbox.backlog("mqtt", chair, at_most=LOG_BACKLOG_AT_MOST)
@@ -152,6 +163,8 @@ class Connector:
                 # Lost to the keepalive (a frozen broker): from its unanswered PINGREQ.
                 c.down(client.unanswered_ping_since(STALL_S) if client is not None else None)
                 why = describe_error(e, self.cfg, c.chair, env)  # its advice names the login
+                if why[0] == "clock" and not flog.warned("clock"):
+                    why = await self._clock_words(e)  # the line said: with the cert's dates
                 cls, msg = ("takeover", taken) if taken else why
                 # The journal's line, read first, names a missing account as doctor does.
                 refused = cls == "auth" and not isinstance(e, PasswordUnreadable)
@@ -163,6 +176,10 @@ class Connector:
                 # after a loss of another kind meanwhile (the grown backoff: up to 30 s).
                 if taken or c.takeover.active:
                     delay = min(delay, TAKEOVER_RETRY_S)
+                # A Pi at boot: the clock is stepped at any moment, and the chair's alerts
+                # wait for it: never a backoff grown to 30 s then.
+                if cls == "clock":
+                    delay = min(delay, CLOCK_RETRY_S)
                 flog.failure(
                     cls,
                     f"{msg}{advice}; {self._queued(c.chair)} alert events queued; "

@@ -6,6 +6,7 @@ broker socket. No state: the sink (sinks/mqtt.py) and `monitord doctor` use thes
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import os
 import socket
@@ -22,6 +23,7 @@ from monitord.config_station import STATION_PASSWORD_ENV
 from monitord.credentials import CredentialMissing, secret_path
 from monitord.log import FailureLog
 from monitord.mqttv5 import PublishRefused, reason_words
+from monitord.tlsclock import clock_words, not_yet_valid
 
 ENV = "MONITORD_MQTT_PASSWORD"  # [mqtt]'s password, in place of its file
 
@@ -147,6 +149,10 @@ def describe_error(
     if isinstance(e, aiomqtt.MqttCodeError):
         return "lost", f"connection to broker {where} lost: {text}"
     cause = _cause(e)
+    if not_yet_valid(cause):
+        # The Pi's clock, not the certificates (monitord/tlsclock.py); the sink adds the
+        # certificate's dates (MqttConnector.keep).
+        return "clock", clock_words("broker", where, dt.datetime.now(dt.UTC), None)
     if isinstance(cause, ssl.SSLError | ssl.CertificateError):
         return "tls", f"TLS with {where} failed ({text}); check mqtt.tls (ca_file, certs, port)"
     if isinstance(cause, ConnectionRefusedError):

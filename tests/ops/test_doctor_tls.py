@@ -82,3 +82,24 @@ def test_an_expired_certificate_says_renew(cfg: Path) -> None:
     print(line)
     assert p.returncode == 1 and line.startswith("FAIL") and "certificate has expired" in line
     assert "-> fix: renew it with scripts/make-certs.sh" in line and "clock" in line
+
+
+def test_a_clock_behind_the_certificate_says_wait_for_time_sync(cfg: Path) -> None:
+    """A Pi booted on fake-hwclock's saved time, 3 days behind: the broker's certificate
+    (valid from yesterday) is "not yet valid". Before, doctor sent the admin to the
+    certificates ("check mqtt.tls.ca_file is the broker's CA ..."); now it names the
+    clock, the certificate's first valid time and the fix."""
+    assert FAKETIME, "libfaketime missing: install the Debian package faketime"
+    env = {**os.environ, "FAKETIME": "-3d", "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+           "LD_PRELOAD": FAKETIME[0]}  # fmt: skip
+    p = subprocess.run(
+        [sys.executable, "-m", "monitord", "doctor", "-c", str(cfg),
+         "--credentials", str(cfg.parent / "creds"), "--timeout", "3"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    line = next(ln for ln in p.stdout.splitlines() if ln.split()[1:2] == ["mqtt:"])
+    print(line)
+    assert p.returncode == 1 and line.startswith("FAIL"), line
+    assert "TLS failed: the clock is 20" in line and "certificate is valid from 20" in line
+    assert "-> fix: this machine's clock is behind" in line and "wait for time sync" in line
+    assert "ca_file is the broker's CA" not in line

@@ -1,0 +1,127 @@
+"""A TLS handshake that failed on this machine's clock, said as such.
+
+A Raspberry Pi has no real-time clock: it boots on fake-hwclock's last saved time (hours
+or days behind, 1970 on a fresh image) and systemd-timesyncd steps it forward once NTP
+answers, possibly minutes after monitord started. Until then OpenSSL finds the broker's
+certificate "not yet valid" (X509_V_ERR_CERT_NOT_YET_VALID, 9) and the handshake fails.
+Before, the journal said "TLS ... failed ...; check mqtt.tls (ca_file, certs, port)": an IT
+admin went to re-copy certificates that were right. The line now names the clock, the
+certificate's first valid time and the fix (wait for time sync), and the sink retries at a
+short fixed interval so it connects as soon as the clock is stepped.
+
+The certificate's dates are read from a second handshake that does not verify (its only
+use: the dates for the message; nothing is sent on it), parsed from the DER with the few
+lines below (the standard library has no public X.509 parser; `cryptography` is not a
+dependency of the daemon).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import ssl
+
+# OpenSSL's verify results (include/openssl/x509_vfy.h).
+NOT_YET_VALID = 9  # X509_V_ERR_CERT_NOT_YET_VALID
+CLOCK_RETRY_S = 2.0  # a handshake every 2 s is cheap; the clock is stepped at any moment
+
+
+def not_yet_valid(e: BaseException) -> bool:
+    """A certificate verify failure because a certificate's notBefore is after our clock."""
+    return isinstance(e, ssl.SSLCertVerificationError) and e.verify_code == NOT_YET_VALID
+
+
+def _tlv(b: bytes, i: int) -> tuple[int, int, int]:
+    """(tag, start, end) of the DER element at `i`: its content is b[start:end]."""
+    tag, n = b[i], b[i + 1]
+    i += 2
+    if n & 0x80:
+        k = n & 0x7F
+        n = int.from_bytes(b[i : i + k], "big")
+        i += k
+    return tag, i, i + n
+
+
+def _time(tag: int, raw: bytes) -> dt.datetime:
+    text = raw.decode("ascii").rstrip("Z")
+    fmt = "%y%m%d%H%M%S" if tag == 0x17 else "%Y%m%d%H%M%S"  # UTCTime / GeneralizedTime
+    return dt.datetime.strptime(text, fmt).replace(tzinfo=dt.UTC)
+
+
+def der_validity(der: bytes) -> tuple[dt.datetime, dt.datetime] | None:
+    """(notBefore, notAfter) of a DER certificate (RFC 5280 4.1), None if not parsable."""
+    try:
+        _, i, _ = _tlv(der, 0)  # Certificate ::= SEQUENCE
+        _, i, end = _tlv(der, i)  # tbsCertificate ::= SEQUENCE
+        tag, _, nxt = _tlv(der, i)
+        if tag == 0xA0:  # [0] version, optional
+            i = nxt
+        for _ in range(3):  # serialNumber, signature, issuer
+            i = _tlv(der, i)[2]
+        tag, i, _ = _tlv(der, i)  # validity ::= SEQUENCE { notBefore, notAfter }
+        t1, s1, e1 = _tlv(der, i)
+        t2, s2, e2 = _tlv(der, e1)
+        if tag != 0x30 or e2 > end:
+            return None
+        return _time(t1, der[s1:e1]), _time(t2, der[s2:e2])
+    except (IndexError, ValueError, UnicodeDecodeError):
+        return None
+
+
+async def peer_validity(
+    host: str, port: int, ctx: ssl.SSLContext, timeout_s: float
+) -> tuple[dt.datetime, dt.datetime] | None:
+    """The server certificate's dates, from a handshake that does not verify it (the one
+    that does verify is what failed). `ctx`: a fresh copy of the connection's context
+    (its client certificate, if the broker asks for one); its checks are turned off here.
+    None when the server cannot be reached again."""
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        async with asyncio.timeout(timeout_s):
+            _, writer = await asyncio.open_connection(host, port, ssl=ctx, server_hostname=host)
+    except (OSError, TimeoutError):
+        return None
+    try:
+        sslobj = writer.get_extra_info("ssl_object")
+        der = sslobj.getpeercert(binary_form=True) if sslobj is not None else None
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError, TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await writer.wait_closed()
+    return der_validity(der) if der else None
+
+
+def _stamp(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+# What to do, the same words in the daemon's journal line and in `monitord doctor`.
+CLOCK_FIX = (
+    "this machine's clock is behind (a Pi has no real-time clock: it boots on the last "
+    "saved time); wait for time sync (`timedatectl` shows 'System clock synchronized: "
+    "yes'; NTP must be reachable); the certificates are not at fault"
+)
+
+
+def clock_fact(
+    what: str, now: dt.datetime, validity: tuple[dt.datetime, dt.datetime] | None
+) -> str:
+    """The clock and the certificate's first valid time. `what`: whose server ("broker");
+    `now`: this machine's wall clock at the failure; `validity`: peer_validity's answer."""
+    if validity is None:  # its dates unknown (the second handshake failed too)
+        cert = f"the {what}'s certificate is not valid yet"
+    elif validity[0] > now:
+        cert = f"the {what}'s certificate is valid from {_stamp(validity[0])}"
+    else:  # the server's own certificate is valid: a CA in the chain is not, yet
+        cert = f"a certificate of the {what}'s chain (the CA: ca_file) is not valid yet"
+    return f"the clock is {_stamp(now)}, {cert}"
+
+
+def clock_words(
+    what: str, where: str, now: dt.datetime, validity: tuple[dt.datetime, dt.datetime] | None
+) -> str:
+    """One line: the clock, the certificate's first valid time, the fix."""
+    return f"TLS with {where} failed: {clock_fact(what, now, validity)}: {CLOCK_FIX}"

@@ -1,0 +1,120 @@
+"""A Pi's boot as the broker connection sees it (docs/install.md, "A Pi's first boot").
+
+A Pi has no real-time clock: it boots on fake-hwclock's last saved time, behind, and
+NTP steps it forward later.
+
+- Clock behind the broker's certificate: a real mosquitto on TLS whose certificate is valid
+  from a few seconds ahead (real OpenSSL handshakes, no mock of ssl). Before, the line said
+  "TLS ... failed (... certificate is not yet valid ...); check mqtt.tls (ca_file, certs,
+  port)", sending the IT admin to certificates that were right, and the retries backed off
+  to 30 s, so the chair stayed offline up to 30 s after the clock was right. Now: one line
+  naming the clock, the certificate's first valid time and the fix (wait for time sync),
+  retries every 2 s (the delays the sink logs), connected once the certificate is valid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from monitord.config import MqttConfig, StorageConfig, TlsConfig
+from monitord.outbox import Outbox
+from monitord.sinks.mqtt import Command, MqttSink
+from tests.kit import eventually
+from tests.servers import Mosquitto, TlsMaterial, make_tls_material
+
+# The certificate becomes valid this long after the broker starts: long enough for the old
+# backoff (0.5 s doubling) to pass 2 s between attempts (its 5th delay is 2-4 s).
+AHEAD_S = 14
+# The longest wait between attempts at boot (monitord/tlsclock.py CLOCK_RETRY_S).
+CLOCK_RETRY_S = 2.0
+
+
+@pytest.fixture
+def future_cert(tmp_path: Path) -> Iterator[tuple[TlsMaterial, dt.datetime]]:
+    valid_from = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=AHEAD_S)
+    yield make_tls_material(tmp_path / "tls", server_from=valid_from), valid_from
+    shutil.rmtree(tmp_path / "tls", ignore_errors=True)
+
+
+@pytest.fixture
+def broker(tmp_path: Path, future_cert: tuple[TlsMaterial, dt.datetime]) -> Iterator[Mosquitto]:
+    srv = Mosquitto(tmp_path / "broker", tls=future_cert[0])
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+async def _run_sink(
+    cfg: MqttConfig, tmp_path: Path, until: object, caplog: pytest.LogCaptureFixture
+) -> MqttSink:
+    store = tmp_path / "outbox.sqlite"
+    outbox = Outbox(store, StorageConfig(path=store))
+
+    async def on_cmd(chair: str, cmd: Command) -> str | None:
+        return None
+
+    # The daemon's own backoff (0.5 s doubling to a 30 s cap): what a Pi runs.
+    sink = MqttSink(cfg, "site-a", ["chair-1"], outbox, on_cmd)
+    caplog.set_level(logging.DEBUG, logger="monitord")
+    task = asyncio.create_task(sink.run())
+    try:
+        await eventually(lambda: until(sink), within_s=60, what=str(until))  # type: ignore[operator]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        outbox.close()
+    return sink
+
+
+def _delays(caplog: pytest.LogCaptureFixture, words: str) -> list[float]:
+    return [
+        float(m.group(1))
+        for r in caplog.records
+        if words in r.getMessage() and (m := re.search(r"retrying in ([\d.]+) s", r.getMessage()))
+    ]
+
+
+async def test_clock_behind_the_certificate_is_named_and_connects_once_valid(
+    broker: Mosquitto,
+    future_cert: tuple[TlsMaterial, dt.datetime],
+    mqtt_prefix: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tls, valid_from = future_cert
+    cfg = MqttConfig(
+        host=broker.host,
+        port=broker.port,
+        prefix=mqtt_prefix,
+        timeout_s=2,
+        tls=TlsConfig(ca_file=tls.ca_file),
+    )
+
+    def connected(sink: MqttSink) -> bool:
+        return any("connected to" in r.getMessage() for r in caplog.records)
+
+    await _run_sink(cfg, tmp_path, connected, caplog)
+    failed = [r for r in caplog.records if "TLS with" in r.getMessage()]
+    assert failed, "no handshake failed: the certificate was valid at once"
+    first = failed[0].getMessage()
+    assert failed[0].levelno >= logging.WARNING and "\n" not in first, first
+    stamp = valid_from.strftime("%Y-%m-%d %H:%M:%SZ")
+    assert f"the broker's certificate is valid from {stamp}" in first, first
+    assert "the clock is 20" in first and "wait for time sync" in first, first
+    assert "ca_file" not in first.split("chain")[0], first  # not sent to the certificates
+    # Said once; the retries at DEBUG, every one within the short clock interval.
+    assert all(r.levelno == logging.DEBUG for r in failed[1:])
+    delays = _delays(caplog, "TLS with")
+    assert len(delays) >= 5 and max(delays) <= CLOCK_RETRY_S, delays
