@@ -307,6 +307,13 @@ async def _check_login(
             )
             fact = clock_fact("broker", dt.datetime.now(dt.UTC), dates)
             return fail("mqtt", f"{where}: TLS failed: {fact}", CLOCK_FIX)
+        if cls == "dns":
+            return fail(
+                "mqtt",
+                f"{where}: the host name does not resolve ({text})",
+                f"is this machine's network up (DHCP, Wi-Fi, cable)? check mqtt.host and "
+                f"`getent hosts {m.host}`",
+            )
         if cls == "auth":
             return fail(
                 "mqtt",

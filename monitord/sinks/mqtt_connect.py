@@ -176,9 +176,9 @@ class Connector:
                 # after a loss of another kind meanwhile (the grown backoff: up to 30 s).
                 if taken or c.takeover.active:
                     delay = min(delay, TAKEOVER_RETRY_S)
-                # A Pi at boot: the clock is stepped at any moment, and the chair's alerts
-                # wait for it: never a backoff grown to 30 s then.
-                if cls == "clock":
+                # A Pi at boot: the clock is stepped, the network comes up, at any moment,
+                # and the chair's alerts wait for it: never a backoff grown to 30 s then.
+                if cls in ("clock", "dns"):
                     delay = min(delay, CLOCK_RETRY_S)
                 flog.failure(
                     cls,

@@ -155,6 +155,14 @@ def describe_error(
         return "clock", clock_words("broker", where, dt.datetime.now(dt.UTC), None)
     if isinstance(cause, ssl.SSLError | ssl.CertificateError):
         return "tls", f"TLS with {where} failed ({text}); check mqtt.tls (ca_file, certs, port)"
+    if isinstance(cause, socket.gaierror):
+        # At boot before the network (DHCP, Wi-Fi) is up, or a misspelt name: before, "cannot
+        # reach broker HOST:PORT: [Errno -3] Temporary failure in name resolution", no advice.
+        return "dns", (
+            f"broker host {cfg.host} does not resolve ({cause.strerror or text}): this "
+            f"machine's network or DNS is not up yet, or mqtt.host is misspelt; check with "
+            f"`getent hosts {cfg.host}`"
+        )
     if isinstance(cause, ConnectionRefusedError):
         return "refused", f"broker {where} not reachable (connection refused); is it running?"
     if isinstance(cause, TimeoutError):

@@ -1,7 +1,7 @@
 """A Pi's boot as the broker connection sees it (docs/install.md, "A Pi's first boot").
 
 A Pi has no real-time clock: it boots on fake-hwclock's last saved time, behind, and
-NTP steps it forward later.
+NTP steps it forward later; its network (DHCP, Wi-Fi) may come up after monitord started.
 
 - Clock behind the broker's certificate: a real mosquitto on TLS whose certificate is valid
   from a few seconds ahead (real OpenSSL handshakes, no mock of ssl). Before, the line said
@@ -10,6 +10,10 @@ NTP steps it forward later.
   to 30 s, so the chair stayed offline up to 30 s after the clock was right. Now: one line
   naming the clock, the certificate's first valid time and the fix (wait for time sync),
   retries every 2 s (the delays the sink logs), connected once the certificate is valid.
+- Broker name not resolvable (a real resolver failure: `.invalid`, RFC 6761). Before,
+  "cannot reach broker broker.invalid:1883: [Errno -2] Name or service not known", no
+  advice, backing off to 30 s. Now: one line saying the name does not resolve and what to
+  check, retried every 2 s.
 """
 
 from __future__ import annotations
@@ -118,3 +122,22 @@ async def test_clock_behind_the_certificate_is_named_and_connects_once_valid(
     assert all(r.levelno == logging.DEBUG for r in failed[1:])
     delays = _delays(caplog, "TLS with")
     assert len(delays) >= 5 and max(delays) <= CLOCK_RETRY_S, delays
+
+
+async def test_a_broker_name_that_does_not_resolve_is_said_and_retried_promptly(
+    mqtt_prefix: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = MqttConfig(host="broker.invalid", port=1883, prefix=mqtt_prefix, timeout_s=2)
+
+    def tried(sink: MqttSink) -> bool:
+        return sum("retrying in" in r.getMessage() for r in caplog.records) >= 6
+
+    await _run_sink(cfg, tmp_path, tried, caplog)
+    failed = [r for r in caplog.records if "retrying in" in r.getMessage()]
+    first = failed[0].getMessage()
+    assert failed[0].levelno == logging.WARNING and "\n" not in first, first
+    assert "broker host broker.invalid does not resolve" in first, first
+    assert "network or DNS is not up yet" in first and "getent hosts broker.invalid" in first
+    assert all(r.levelno == logging.DEBUG for r in failed[1:])
+    delays = _delays(caplog, "retrying in")
+    assert max(delays) <= CLOCK_RETRY_S, delays

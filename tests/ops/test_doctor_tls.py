@@ -103,3 +103,16 @@ def test_a_clock_behind_the_certificate_says_wait_for_time_sync(cfg: Path) -> No
     assert "TLS failed: the clock is 20" in line and "certificate is valid from 20" in line
     assert "-> fix: this machine's clock is behind" in line and "wait for time sync" in line
     assert "ca_file is the broker's CA" not in line
+
+
+def test_a_broker_name_that_does_not_resolve(cfg: Path, mosquitto_tls: Mosquitto) -> None:
+    """The network not up yet at boot (or a misspelt mqtt.host): before, "not reachable
+    ([Errno -2] Name or service not known) -> fix: start the broker"."""
+    cfg.write_text(
+        cfg.read_text().replace(f'host = "{mosquitto_tls.host}"', 'host = "broker.invalid"')
+    )
+    rc, lines = doctor(cfg)
+    assert rc == 1
+    line = lines["mqtt"]
+    assert line.startswith("FAIL") and "the host name does not resolve" in line, line
+    assert "`getent hosts broker.invalid`" in line and "start the broker" not in line, line
