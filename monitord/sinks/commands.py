@@ -194,15 +194,27 @@ def parse_command(
 
 
 def _check_age(sent: dt.datetime, now: float, max_age_s: float) -> None:
+    """Each refusal names this machine's clock beside the command's: the station stamps its
+    commands with its own clock, and after a Pi boots on fake-hwclock's saved time, before
+    NTP, it is this Pi's clock that is off. Before, a command from a station whose clock
+    was right was refused as "in the future ...: check the station's clock", sending the
+    admin to the clock that was right."""
     age = now - sent.timestamp()
     when = sent.astimezone(dt.UTC).isoformat(timespec="seconds")
+    here = dt.datetime.fromtimestamp(now, dt.UTC).isoformat(timespec="seconds")
+    clocks = (
+        "this Pi's clock not yet synchronized after a boot (`timedatectl` on the Pi: "
+        "'System clock synchronized: no'; it boots on the last saved time), or the station's"
+    )
     if age > max_age_s:
         raise CommandError(
-            f"command is stale: sent {when}, {age:.0f} s ago, older than {max_age_s:g} s "
-            "(mqtt.command_max_age_s); send it again if it is still meant"
+            f"command is stale: sent {when}, {age:.0f} s before this Pi's clock ({here}), "
+            f"older than {max_age_s:g} s (mqtt.command_max_age_s); send it again if it is "
+            f"still meant; if it was just sent, one of the two clocks is wrong: {clocks}"
         )
     if -age > max_age_s:
         raise CommandError(
-            f"command time {when} is {-age:.0f} s in the future (more than "
-            f"{max_age_s:g} s): check the station's clock"
+            f"command time {when} is {-age:.0f} s ahead of this Pi's clock ({here}; more "
+            f"than {max_age_s:g} s): one of the two clocks is wrong: {clocks}; the command "
+            "was not carried out"
         )
