@@ -46,6 +46,7 @@ from monitord.models import iso
 from monitord.mqttv5 import PublishRefused, V5Client, reason_words
 from monitord.sinks.mqtt_errors import describe_error, read_password, station_login_words
 from monitord.station.model import Changes, StationModel
+from monitord.tlsclock import CLOCK_RETRY_S
 
 log = logging.getLogger("monitord.station.mqtt")
 # A connection that lasted this long before a bug: the bug's backoff starts afresh.
@@ -174,6 +175,8 @@ class Bridge:
                 # Classified, with advice naming the station's own login: a refused one
                 # was logged as the bare "[code:135] Not authorized" (sinks/mqtt_errors.py).
                 cls, said = describe_error(e, self.cfg.mqtt, login=station_login_words())
+                if cls in ("clock", "dns"):  # at boot: NTP, the network come up any moment
+                    delay = min(delay, CLOCK_RETRY_S)  # the wallboards wait: not 15 s late
                 self._flog.failure(cls, f"{said}; retrying in {delay:.1f} s")
                 await asyncio.sleep(delay)
             except Exception as e:
