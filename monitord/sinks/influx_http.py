@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import aiohttp
 
 from monitord.config import InfluxConfig
+from monitord.tlsclock import CLOCK_FIX, clock_fact, not_yet_valid
 
 MAX_RETRY_AFTER_S = 300.0
 
@@ -31,6 +32,14 @@ class WriteError(Exception):
 
 class WriteUnreachable(WriteError):
     advice = "is InfluxDB running and influx.url right?"
+
+
+class WriteClockBehind(WriteUnreachable):
+    """HTTPS: the server's certificate is not yet valid on this machine's clock, a Pi booted
+    on its last saved time before NTP (monitord/tlsclock.py). Before, "cannot connect ...
+    certificate is not yet valid (is InfluxDB running and influx.url right?)"."""
+
+    advice = probe_advice = CLOCK_FIX
 
 
 class WriteTimeout(WriteError):
@@ -136,6 +145,12 @@ def _http_errors(cfg: InfluxConfig) -> Iterator[None]:
         raise
     except TimeoutError as e:
         raise WriteTimeout(f"no answer within {cfg.timeout_s} s") from e
+    except aiohttp.ClientConnectorCertificateError as e:
+        if not_yet_valid(e.certificate_error):
+            now = datetime.datetime.now(datetime.UTC)
+            fact = clock_fact("InfluxDB server", now, None)
+            raise WriteClockBehind(f"TLS with {cfg.url} failed: {fact}") from e
+        raise WriteUnreachable(f"cannot connect to {cfg.url}: {e.certificate_error}") from e
     except aiohttp.ClientConnectorError as e:
         raise WriteUnreachable(f"cannot connect to {cfg.url}: {e.os_error}") from e
     except (aiohttp.ClientError, OSError) as e:

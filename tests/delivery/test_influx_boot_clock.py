@@ -1,0 +1,75 @@
+"""InfluxDB over HTTPS from a Pi booted with its clock behind the server's certificate
+(fake-hwclock's saved time, before NTP; docs/operations.md, "`monitord status`").
+
+A real `monitord run` (influx `api = "v1"`, https) whose CA bundle is the test CA
+(SSL_CERT_FILE, as a clinic installs its CA in the system store), a real TLS server with a
+certificate valid from an hour ahead (real OpenSSL handshakes; nothing past the handshake
+is needed), a Masimo oximeter on a pty feeding readings. Before, the journal said "cannot
+connect to https://...: ... certificate is not yet valid ... (is InfluxDB running and
+influx.url right?)". Now it names the clock and the fix (wait for time sync).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import ssl
+from pathlib import Path
+
+from tests.e2e.e2e_kit import DaemonProcess, Oximeter, write_config
+from tests.kit import eventually
+from tests.servers import make_tls_material
+
+WARNED = "WARNING monitord.sinks.influx"  # the sink's first failure, said once
+
+
+class CaDaemon(DaemonProcess):
+    def __init__(self, cfg: Path, log: Path, ca: Path) -> None:
+        super().__init__(cfg, log)
+        self.ca = ca
+
+    def env(self) -> dict[str, str] | None:
+        return {**os.environ, "SSL_CERT_FILE": str(self.ca)}
+
+
+async def test_https_influx_with_the_clock_behind_its_certificate_names_the_clock(
+    tmp_path: Path,
+) -> None:
+    ahead = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(hours=1)
+    tls = make_tls_material(tmp_path / "tls", server_from=ahead)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tls.server_cert, tls.server_key)
+
+    async def serve(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        w.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=ctx)
+    port = server.sockets[0].getsockname()[1]
+    influx = (
+        f'\n[influx]\nurl = "https://localhost:{port}"\napi = "v1"\ndatabase = "monitord"\n'
+        "flush_interval_s = 0.2\ntimeout_s = 2.0\n"
+    )
+    cfg = write_config(tmp_path, influx=influx)
+    daemon = CaDaemon(cfg, tmp_path / "daemon.log", tls.ca_file)
+    async with server, Oximeter(tmp_path) as ox:
+        daemon.start()
+        stop = asyncio.Event()
+        feed = asyncio.create_task(ox.stream(dt.datetime.now(dt.UTC), stop))
+        try:
+            await eventually(lambda: WARNED in _log(daemon), 30, "the failure")
+        finally:
+            stop.set()
+            await feed
+            daemon.stop()
+    line = next(ln for ln in _log(daemon).splitlines() if WARNED in ln)
+    assert (
+        "TLS with https://" in line
+        and "the clock is 20" in line
+        and "certificate is not valid yet" in line
+    ), line
+    assert "wait for time sync" in line and "is InfluxDB running" not in line, line
+
+
+def _log(daemon: DaemonProcess) -> str:
+    return daemon.log.read_text(errors="replace")
