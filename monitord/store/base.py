@@ -12,7 +12,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Self
 
@@ -73,6 +73,11 @@ class StoreBase:
         # Delivery marks the disk could not take (full): kept here, hidden from fetch() and
         # backlog(), written with the next transaction that succeeds (see _set_state).
         self._held_marks: dict[str, set[int]] = {s: set() for s in SINKS}
+        # Where the next prune's retention walk starts (monitord/store/retention.py): the
+        # rows below it were deleted or kept when a walk passed them, and stay kept until
+        # their queue row goes (`_unkept`, the lowest such id since: None, none).
+        self._expire_from = 0
+        self._unkept_low: int | None = None
         if memory:
             self._db = sqlite3.connect(":memory:", isolation_level=None)
         elif readonly:
@@ -351,6 +356,13 @@ class StoreBase:
             if not self._tx_full:
                 self._db.execute("PRAGMA synchronous = FULL")
                 self._tx_full = True
+
+    def _unkept(self, ids: Iterable[int]) -> None:
+        """Queue rows of `ids` are being deleted (delivered, quarantined, released): rows
+        a retention walk kept may be deletable now, so the next walk starts at them."""
+        low = min(ids, default=None)
+        if low is not None and (self._unkept_low is None or low < self._unkept_low):
+            self._unkept_low = low
 
     def commit(self) -> None:
         """Make everything appended so far durable (fsync) and visible to the sinks.

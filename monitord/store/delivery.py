@@ -83,6 +83,7 @@ class DeliveryMixin(StoreBase):
         if not ids and not held:
             return
         todo = held | set(ids)
+        self._unkept(todo)
         own_tx = not self._in_tx
         try:
             if own_tx:
@@ -156,6 +157,7 @@ class DeliveryMixin(StoreBase):
             if not todo:
                 continue
             self._begin(Durability.NORMAL)  # marks alone need no fsync; joins a SYNC one
+            self._unkept(todo)
             for chunk in chunks(sorted(todo), 500):
                 marks = ",".join("?" * len(chunk))
                 self._db.execute(

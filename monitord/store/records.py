@@ -50,6 +50,7 @@ class RecordsMixin(BlocksMixin):
             f"SELECT count(*) FROM pending WHERE sink IN ({marks})", off
         ).fetchone()
         if n:
+            self._unkept_low = 0  # any row may have waited for them alone
             # NORMAL: a power loss may bring the rows back; the next start releases them.
             self._begin(Durability.NORMAL)
             self._db.execute(f"DELETE FROM pending WHERE sink IN ({marks})", off)

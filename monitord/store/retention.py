@@ -58,6 +58,9 @@ class PruneRun:
     # Where the next step's search starts: the rows below were deleted or are kept (not
     # delivered); each step reading them again would make an outage's rows cost each step.
     from_id: int = 0
+    # The first id the walk kept for its measured time (a delivered row stamped past the
+    # cutoff: a chair clock ahead of the wall clock): the next walk starts there.
+    held_at: int | None = None
     expired_any: bool = False
     budget: int = 0  # the round's budget for the counted bytes (0: not measured)
     counted: int = 0  # the counted bytes when the round began
@@ -207,6 +210,14 @@ class RetentionMixin(DeliveryMixin):
         self._settle_bytes()
         run.cutoff_ns = run.now_ns - int(self.cfg.retention_days * 86_400 * 1e9)
         run.bound = self._expiry_bound(run.cutoff_ns)
+        # The walk starts where the last one ended, or lower at a row whose queue row went
+        # since (delivered after an outage): a row it kept is kept until then. From 0 at
+        # every prune, an InfluxDB outage made each minute's prune read every row past
+        # retention again (45 days of one chair's outage: 940,000 rows in 188 steps).
+        if self._unkept_low is not None:
+            self._expire_from = min(self._expire_from, self._unkept_low)
+            self._unkept_low = None
+        run.from_id = self._expire_from
 
     def _expire_step(self, run: PruneRun) -> bool:
         """Delete up to PRUNE_STEP_ROWS delivered rows past retention; True if there may
@@ -217,7 +228,7 @@ class RetentionMixin(DeliveryMixin):
             self._db.execute("DELETE FROM quarantine WHERE at_ns < ?", (run.cutoff_ns,))
         # From the first row on: ids below it were deleted (months of them, at a prune
         # each minute), and windows of empty ids would be steps for nothing.
-        run.from_id = self._first_id_from(run.from_id)
+        run.from_id = start = self._first_id_from(run.from_id)
         upto = min(run.bound, run.from_id + SCAN_STEP_IDS)
         ids = [
             rid
@@ -234,7 +245,19 @@ class RetentionMixin(DeliveryMixin):
         run.expired_any = True
         run.done["expired"] += len(ids)
         run.from_id = max(ids) + 1 if len(ids) == PRUNE_STEP_ROWS else upto
-        return run.from_id < run.bound  # the budget's rounds start from 0 again
+        if run.held_at is None and start < run.from_id:
+            # Kept for its times, not its queue (measured past the cutoff: a chair clock
+            # ahead of the wall clock; added so: before a wall-clock step back): no mark
+            # will say when it may go, so the next walk starts at it.
+            (run.held_at,) = self._db.execute(
+                "SELECT min(id) FROM records WHERE id >= ? AND id < ? AND "
+                "(t_ns >= ? OR added_ns >= ?)",
+                (start, run.from_id, run.cutoff_ns, run.cutoff_ns),
+            ).fetchone()
+        if run.from_id < run.bound:
+            return True  # the budget's rounds start from 0 again
+        self._expire_from = run.bound if run.held_at is None else min(run.held_at, run.bound)
+        return False
 
     def _budget_step(self, run: PruneRun) -> bool:
         """Up to PRUNE_STEP_ROWS rows toward the budget; True while over it.
