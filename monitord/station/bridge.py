@@ -22,6 +22,17 @@ it must not end the station (every page would drop until systemd restarted it). 
 connection left on the error leaves with the Last Will (`offline`, mqttv5.py); the
 reconnect says `online` again and re-reads the retained state the model may have applied
 only in part.
+
+Another client taking the station's connection over (two `monitord station` processes on
+one broker account: a second nurses' room's station.toml copied with `mqtt_username`
+kept; the shipped broker config makes the user name the client id, so the two take the
+id from each other at every connect) is told apart from a lost broker as a chair's is
+(sinks/mqtt_takeover.py): one ERROR naming the account and the fix, `systemctl status`
+says so while it lasts, and the backoff is not reset at each connect. Before, each
+station logged a WARNING "connection ... lost: Disconnected during message iteration"
+and an INFO "recovered" two or three times a second, for ever, naming no cause, while
+its pages flickered between live and CONNECTION LOST
+(tests/station/test_station_takeover.py).
 """
 
 from __future__ import annotations
@@ -45,6 +56,7 @@ from monitord.log import FailureLog
 from monitord.models import iso
 from monitord.mqttv5 import PublishRefused, V5Client, reason_words
 from monitord.sinks.mqtt_errors import describe_error, read_password, station_login_words
+from monitord.sinks.mqtt_takeover import TAKEOVER_RETRY_S, Takeover
 from monitord.station.model import Changes, StationModel
 from monitord.tlsclock import CLOCK_RETRY_S
 
@@ -53,6 +65,8 @@ log = logging.getLogger("monitord.station.mqtt")
 BUG_RESET_S = 60.0
 # The topics whose refused messages are remembered (to warn once each): more than a site has.
 MAX_BAD_TOPICS = 1024
+# The reconnect backoff's cap (s); a takeover ends once a connection is held twice that.
+BACKOFF_CAP_S = 15.0
 
 
 class NotSent(RuntimeError):
@@ -83,6 +97,10 @@ class Bridge:
         self._refusals = FailureLog(log, "station MQTT publish")
         # topic -> its run of refused messages, forgotten at the topic's next good one.
         self._bad: dict[str, FailureLog] = {}
+        # Another client with this station's client id (the module's docstring).
+        self.takeover = Takeover(self.station.id, 2 * BACKOFF_CAP_S)
+        self.takeover.on_end = self._takeover_ended
+        self._backoff = Backoff(0.5, BACKOFF_CAP_S)
 
     def topic(self, chair: str, rest: str) -> str:
         return f"{self.cfg.mqtt.prefix}/{self.cfg.site.id}/{chair}/{rest}"
@@ -129,15 +147,20 @@ class Bridge:
         self._refusals.success()
 
     async def run(self) -> None:
-        backoff = Backoff(0.5, 15.0)
+        backoff = self._backoff
         # A bug's own backoff, not reset by the connect after it: a message that raises at
         # every connect (a retained one) is retried at the cap, not every half second.
         bugs = Backoff(0.5, 15.0)
         connected_at = time.monotonic()
         while True:
             topic: str | None = None  # the message being handled, for a bug's log line
+            client: V5Client | None = None
+            up = False  # its CONNACK came: a loss after it may be a takeover
             try:
-                async with self._make_client() as client:
+                client = self._make_client()
+                async with client:
+                    up = True
+                    self.takeover.connected()
                     self._client = client
                     await client.publish(self.status_topic, self._status("online"), 1, True)
                     await client.subscribe([(t, 1) for t in self.model.subscriptions()])
@@ -146,10 +169,16 @@ class Bridge:
                     self.model.listening(time.monotonic())
                     self.connected = True
                     connected_at = time.monotonic()
-                    backoff.reset()
-                    self._flog.success()
-                    log.info(
-                        "station MQTT: connected to %s:%d", self.cfg.mqtt.host, self.cfg.mqtt.port
+                    # Taken over, each connection holds until the other client takes it
+                    # again: the log stays quiet and the backoff kept until one holds.
+                    if not self.takeover.active:
+                        backoff.reset()
+                        self._flog.success()
+                    log.log(
+                        logging.DEBUG if self.takeover.active else logging.INFO,
+                        "station MQTT: connected to %s:%d",
+                        self.cfg.mqtt.host,
+                        self.cfg.mqtt.port,
                     )
                     self.on_change(Changes(stations=True))
                     try:
@@ -170,14 +199,24 @@ class Bridge:
                             client.said_offline = True  # else the Will says it (mqttv5.py)
                         raise
             except (aiomqtt.MqttError, OSError, ssl.SSLError, TimeoutError) as e:
+                taken = self.takeover.lost(client, up, self.station.mqtt_username) is not None
                 self._lost()
                 delay = backoff.next_delay()
-                # Classified, with advice naming the station's own login: a refused one
-                # was logged as the bare "[code:135] Not authorized" (sinks/mqtt_errors.py).
-                cls, said = describe_error(e, self.cfg.mqtt, login=station_login_words())
-                if cls in ("clock", "dns"):  # at boot: NTP, the network come up any moment
-                    delay = min(delay, CLOCK_RETRY_S)  # the wallboards wait: not 15 s late
-                self._flog.failure(cls, f"{said}; retrying in {delay:.1f} s")
+                if taken and client is not None:
+                    # The ACKs and receipts go out only while connected: never wait long.
+                    delay = min(delay, TAKEOVER_RETRY_S)
+                    self._flog.failure(
+                        "takeover",
+                        f"{self.takeover_words(str(client.identifier))}; retrying in {delay:.1f} s",
+                        logging.ERROR,
+                    )
+                else:
+                    # Classified, with advice naming the station's own login: a refused
+                    # one was logged as the bare "[code:135] Not authorized".
+                    cls, said = describe_error(e, self.cfg.mqtt, login=station_login_words())
+                    if cls in ("clock", "dns"):  # at boot: NTP, the network come up any moment
+                        delay = min(delay, CLOCK_RETRY_S)  # the wallboards wait: not 15 s late
+                    self._flog.failure(cls, f"{said}; retrying in {delay:.1f} s")
                 await asyncio.sleep(delay)
             except Exception as e:
                 self._lost()
@@ -196,7 +235,28 @@ class Bridge:
                 self._flog.failure("bug", f"internal error {e!r}", logging.DEBUG)  # recovery
                 await asyncio.sleep(delay)
 
+    def takeover_words(self, ident: str) -> str:
+        """The admin's line: what is wrong and what to do (the log, `systemctl status`)."""
+        user = self.station.mqtt_username
+        same = (
+            f"broker account {user} (the shipped broker config makes the user name the client id)"
+            if user
+            else f"client id {ident}"
+        )
+        return (
+            f"station {self.station.id}'s broker connection is taken over by another "
+            f"client: another monitord station (or any client) connects with the same {same}; "
+            "give each station its own [station] id and mqtt_username, with its own lines "
+            "in the broker ACL (docs/station.md, 'Several stations')"
+        )
+
+    def _takeover_ended(self) -> None:
+        self._backoff.reset()
+        self._flog.success("connection held: no other client takes it over now")
+        self.on_change(Changes(stations=True))  # `systemctl status` says so no more
+
     def _lost(self) -> None:
+        self.takeover.cancel()  # a connection ended (or the stop): not held
         self.connected = False
         self._client = None
         try:

@@ -350,6 +350,10 @@ class Station:
 
     def summary(self) -> str:
         broker = "connected" if self.bridge.connected else "not connected"
+        if self.bridge.takeover.active:
+            # Connected or not at this instant, it keeps losing the broker to the other
+            # client: `systemctl status` says why, as the log said once.
+            broker = "taken over by another client with its id: see the log"
         return f"broker {broker}; {len(self.model.chairs)} chairs; {len(self._clients)} pages"
 
     # -- app ---------------------------------------------------------------------------
