@@ -95,6 +95,9 @@ class Bridge:
         self._client: V5Client | None = None
         self._flog = FailureLog(log, "station MQTT")
         self._refusals = FailureLog(log, "station MQTT publish")
+        # The station's `online` refused by the broker (its ACL): said in `systemctl status`.
+        self.status_refused: str | None = None
+        self._status_log = FailureLog(log, "station MQTT status")
         # topic -> its run of refused messages, forgotten at the topic's next good one.
         self._bad: dict[str, FailureLog] = {}
         # Another client with this station's client id (the module's docstring).
@@ -162,7 +165,7 @@ class Bridge:
                     up = True
                     self.takeover.connected()
                     self._client = client
-                    await client.publish(self.status_topic, self._status("online"), 1, True)
+                    await self._announce(client)
                     await client.subscribe([(t, 1) for t in self.model.subscriptions()])
                     # What was not heard while the station was away is not the chairs'
                     # silence: each counts as heard from now (model.py).
@@ -234,6 +237,33 @@ class Bridge:
                 )
                 self._flog.failure("bug", f"internal error {e!r}", logging.DEBUG)  # recovery
                 await asyncio.sleep(delay)
+
+    async def _announce(self, client: V5Client) -> None:
+        """Publishes `online` and waits for the broker's answer. A refusal is said at
+        ERROR: the chairs then count no station online (`monitord status` says NONE, their
+        annunciators sound while an alert is active) though this one serves its pages.
+        Before, it was not looked at: a station whose `[station] id` is not the one its
+        account may write in the ACL (a copied station.toml, the account changed and not
+        the id) was silently never online for the chairs
+        (tests/station/test_station_status_refused.py)."""
+        try:
+            await client.publish_acked(self.status_topic, self._status("online"), 1, True)
+        except PublishRefused as e:
+            user = self.station.mqtt_username
+            self.status_refused = reason_words(e.code)
+            self._status_log.failure(
+                "refused",
+                f"the broker refused the station's status on {self.status_topic} for user "
+                f"{user}: {self.status_refused}; the chairs count no station online (their "
+                "annunciators sound while an alert is active). The ACL lets a station "
+                f"account write only its own stations/<id>: make [station] id the id in "
+                f"{user}'s lines of the broker ACL (by convention the account name), or "
+                "add the line, reload the broker, then restart the station",
+                logging.ERROR,
+            )
+            return
+        self.status_refused = None
+        self._status_log.success("the broker took the station's status")
 
     def takeover_words(self, ident: str) -> str:
         """The admin's line: what is wrong and what to do (the log, `systemctl status`)."""

@@ -354,6 +354,8 @@ class Station:
             # Connected or not at this instant, it keeps losing the broker to the other
             # client: `systemctl status` says why, as the log said once.
             broker = "taken over by another client with its id: see the log"
+        elif self.bridge.status_refused is not None and self.bridge.connected:
+            broker = "connected, its status refused: chairs count it not online (see the log)"
         return f"broker {broker}; {len(self.model.chairs)} chairs; {len(self._clients)} pages"
 
     # -- app ---------------------------------------------------------------------------
