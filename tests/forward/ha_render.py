@@ -42,6 +42,7 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import jinja2
@@ -178,12 +179,44 @@ class Automations:
             pass
         return self._run(automation, {"trigger": trig})
 
-    def on_action(self, automation: str, action: str) -> dict[str, Any] | None:
-        """The `data` of the service call for a notification's button pressed."""
+    def on_action(
+        self,
+        automation: str,
+        action: str,
+        user_id: str | None = None,
+        persons: dict[str, str | None] | None = None,
+    ) -> dict[str, Any] | None:
+        """The `data` of the service call for a notification's button pressed on the
+        phone of Home Assistant user `user_id`; `persons`: the `person` entities, by
+        name, each with the user it is linked to (or None).
+
+        Home Assistant's, re-stated (home-assistant/core): mobile_app fires the app's
+        event with the registration's context, `Context(user_id=<the user the app logged
+        in as>)` (mobile_app/webhook.py `webhook_fire_event`, `registration_context` in
+        mobile_app/helpers.py), so `trigger.event.context.user_id` is the phone's user;
+        a person linked to a user has it as its `user_id` state attribute, absent when
+        none is linked (person/__init__.py); `states.person` iterates the person states
+        in entity id order, each with `name` (its friendly name) and `attributes`
+        (helpers/template, TemplateState)."""
         (trigger,) = self.by_id[automation]["trigger"]
         assert trigger == {"platform": "event", "event_type": "mobile_app_notification_action"}
-        event = {"event_type": trigger["event_type"], "data": {"action": action}}
-        return self._run(automation, {"trigger": {"platform": "event", "event": event}})
+        event = {
+            "event_type": trigger["event_type"],
+            "data": {"action": action},
+            "context": {"user_id": user_id, "id": "01J000000000000000000000", "parent_id": None},
+        }
+        people = [
+            SimpleNamespace(
+                entity_id=f"person.{name.lower().replace(' ', '_')}",
+                name=name,
+                state="home",
+                attributes={"friendly_name": name} | ({"user_id": uid} if uid else {}),
+            )
+            for name, uid in (persons or {}).items()
+        ]
+        states = SimpleNamespace(person=sorted(people, key=lambda p: p.entity_id))
+        variables = {"trigger": {"platform": "event", "event": event}, "states": states}
+        return self._run(automation, variables)
 
     def service(self, automation: str) -> str:
         (step,) = self.by_id[automation]["action"]

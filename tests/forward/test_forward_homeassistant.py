@@ -51,6 +51,9 @@ from tests.servers import TlsMaterial, session_tmpdir
 FORWARD, ACK = "monitord_alert_forward", "monitord_alert_ack"
 STATUS = f"monitord/{SITE}/stations/{WALLBOARD}"  # the wallboard's own status topic
 APNS_COLLAPSE_ID_MAX = 64  # bytes (Apple: apns-collapse-id), what `tag` becomes on iOS
+# The phone's Home Assistant user, linked to a person (ha_render.py `on_action`).
+PHONE_USER, PHONE_NURSE = "5b1f0c7e9a", "Carol N"
+PERSONS: dict[str, str | None] = {"Carol N": PHONE_USER, "Dan K": "77aa0f", "Eve": None}
 
 
 async def test_home_assistant_forwards_clears_and_acks_on_the_real_daemon(
@@ -91,7 +94,7 @@ async def run(tmp_path: Path, broker: Any, ha: Automations, account: str) -> Non
             async def press_ack(raised: dict[str, Any]) -> None:
                 actions = notification(raised["alert_id"])["data"]["actions"]
                 (button,) = [a for a in actions if a["title"] == "Acknowledge"]
-                data = ha.on_action(ACK, button["action"])
+                data = ha.on_action(ACK, button["action"], PHONE_USER, PERSONS)
                 assert data is not None, f"the ACK automation ignored {button['action']!r}"
                 assert ha.service(ACK) == "mqtt.publish"
                 pub = (str(data["topic"]), as_string(data["payload"]), int(data["qos"]),
@@ -181,6 +184,34 @@ def check(
     errors = [p for t, p, _ in wall_got if t == f"{BASE}/cmd/errors"]
     assert errors == [], f"refused: {errors}"
     assert any(e.get("by") == NURSE for e in acked.values())
+    # The phone's ACKs name the nurse whose phone it was, as the daemon recorded them.
+    assert published and all(
+        json.loads(p)["by"] == f"{PHONE_NURSE} (phone)" for _, p, _, _ in published
+    ), published
+
+
+def test_home_assistant_ack_names_the_nurse_whose_phone_it_was() -> None:
+    """The stations show, and the chair records, who acknowledged: the person linked to
+    the Companion app's user. Before, every phone's ACK said `home-assistant`: nobody
+    could tell which nurse silenced the alarm. A phone whose user no person is linked to
+    (or an event with no user) still says `home-assistant`; a long name is cut to fit the
+    command's 64 characters (docs/mqtt.md "Commands"), with its "(phone)"."""
+    ha = Automations(HA_FILE)
+    action = "MONITORD_ACK:chair-1:a-chair-1-17"
+
+    def by(user: str | None, persons: dict[str, str | None]) -> str:
+        data = ha.on_action(ACK, action, user, persons)
+        assert data is not None
+        body = json.loads(as_string(data["payload"]))
+        assert body["alert_id"] == "a-chair-1-17", body
+        return str(body["by"])
+
+    assert by(PHONE_USER, PERSONS) == "Carol N (phone)"
+    assert by("77aa0f", PERSONS) == "Dan K (phone)"
+    assert by("no-person", PERSONS) == "home-assistant"
+    assert by(None, PERSONS) == "home-assistant"
+    long = by(PHONE_USER, {"N" * 80: PHONE_USER})
+    assert long == "N" * 56 + " (phone)" and len(long) <= 64
 
 
 def test_home_assistant_ack_ignores_other_buttons() -> None:
