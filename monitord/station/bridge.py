@@ -256,9 +256,10 @@ class Bridge:
                 f"the broker refused the station's status on {self.status_topic} for user "
                 f"{user}: {self.status_refused}; the chairs count no station online (their "
                 "annunciators sound while an alert is active). The ACL lets a station "
-                f"account write only its own stations/<id>: make [station] id the id in "
-                f"{user}'s lines of the broker ACL (by convention the account name), or "
-                "add the line, reload the broker, then restart the station",
+                "account write only its own {prefix}/{site}/stations/<id>: make [station] "
+                f"id the id in {user}'s lines of the broker ACL (by convention the account "
+                "name) and [site] id the site they name, or add the line, reload the "
+                "broker, then restart the station",
                 logging.ERROR,
             )
             return

@@ -50,3 +50,18 @@ async def test_station_on_its_own_account_says_nothing_of_it(
     ):
         await eventually(lambda: "station MQTT: connected" in st.output(), 20, "connected")
     assert "refused the station's status" not in st.output()
+
+
+async def test_station_of_a_mistyped_site_says_so(acl_broker: AclMosquitto, tmp_path: Path) -> None:
+    """`[site] id` mistyped in the station's config: the ACL names the real site, so the
+    broker refuses the status (and sends the station none of the chairs' messages: its
+    board stays empty). The ERROR names the topic, so the site in it."""
+    cfg = station_config(tmp_path, acl_broker)
+    text = cfg.read_text()
+    assert 'id = "clinic-north"' in text
+    cfg.write_text(text.replace('id = "clinic-north"', 'id = "clinic-nrth"'))
+    async with station_process(cfg, tmp_path / "station.log") as (st, _):
+        await eventually(lambda: REFUSED in st.output(), 20, "the refused status said")
+        line = next(ln for ln in st.output().splitlines() if REFUSED in ln)
+        assert f"monitord/clinic-nrth/stations/{STATION} for user {STATION}" in line, line
+        assert "and [site] id the site they name" in line, line
