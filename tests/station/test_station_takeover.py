@@ -16,6 +16,7 @@ Real station processes, the shipped ACL on the real mosquitto of tests/station/c
 from __future__ import annotations
 
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -36,10 +37,29 @@ def closes(broker: AclMosquitto) -> int:
     return broker.broker_log().count(BROKER_SAYS)
 
 
+class Systemd:
+    """Station A's NOTIFY_SOCKET: the STATUS= lines `systemctl status` shows."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.path = str(tmp / "notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.said: list[str] = []
+
+    def statuses(self) -> list[str]:
+        while True:
+            try:
+                data = self.sock.recv(4096, socket.MSG_DONTWAIT).decode()
+            except BlockingIOError:
+                return [ln[7:] for ln in self.said if ln.startswith("STATUS=")]
+            self.said.extend(data.split("\n"))
+
+
 @pytest.mark.parametrize("second_id", [STATION, "station-2"], ids=["same-file", "id-changed"])
 async def test_two_stations_on_one_account_say_takeover_once(
-    acl_broker: AclMosquitto, tmp_path: Path, second_id: str
+    acl_broker: AclMosquitto, tmp_path: Path, second_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    systemd = Systemd(tmp_path)
     a_dir, b_dir = tmp_path / "room-a", tmp_path / "room-b"
     a_dir.mkdir()
     b_dir.mkdir()
@@ -49,7 +69,12 @@ async def test_two_stations_on_one_account_say_takeover_once(
         text = cfg_b.read_text()
         cfg_b.write_text(text.replace(f'id = "{STATION}"\nlisten', f'id = "{second_id}"\nlisten'))
         assert f'id = "{second_id}"' in cfg_b.read_text()
+    # Station A runs as under systemd (its status line each watchdog ping, 1 s); B not.
+    monkeypatch.setenv("NOTIFY_SOCKET", systemd.path)
+    monkeypatch.setenv("WATCHDOG_USEC", "2000000")
     async with station_process(cfg_a, tmp_path / "a.log") as (a, _):
+        monkeypatch.delenv("NOTIFY_SOCKET")
+        monkeypatch.delenv("WATCHDOG_USEC")
         await eventually(lambda: "station MQTT: connected" in a.output(), 20, "A connected")
         async with station_process(cfg_b, tmp_path / "b.log") as (b, _):
             await eventually(lambda: TAKEN in a.output(), 30, "A says taken over")
@@ -64,6 +89,10 @@ async def test_two_stations_on_one_account_say_takeover_once(
             # said again: as many takeovers again as it took to find it.
             seen = closes(acl_broker)
             await eventually(lambda: closes(acl_broker) >= seen + 2 * CLOSES, 60, "flaps")
+            taken = "broker taken over by another client with its id: see the log"
+            await eventually(
+                lambda: any(taken in st for st in systemd.statuses()), 10, "systemctl status"
+            )
             for n, p in (("A", a), ("B", b)):
                 out = p.output()
                 after = out[out.index(TAKEN) :]
@@ -74,5 +103,8 @@ async def test_two_stations_on_one_account_say_takeover_once(
             lambda: "connection held: no other client takes it over now" in a.output(),
             60,
             "A's takeover over",
+        )
+        await eventually(
+            lambda: systemd.statuses()[-1].startswith("broker connected;"), 10, "status back"
         )
     shutil.rmtree(a_dir, ignore_errors=True)
