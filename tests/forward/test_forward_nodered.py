@@ -36,6 +36,8 @@ from tests.kit import eventually
 from tests.servers import TlsMaterial, session_tmpdir
 
 STATUS = f"monitord/{SITE}/stations/{WALLBOARD}"
+# A nurse named by the notifier (a pager's or chat's reply sets msg.by).
+PAGER_NURSE = "Dan K (pager)"
 # After `monitord doctor`, the chair publishes one more raised event: once the notifier
 # has it, Node-RED has handled every message before it (one `mqtt in`, in order).
 LAST = {"time": "2026-12-04T12:00:00.000Z", "chair": CHAIR, "rule": "spo2.low",
@@ -71,6 +73,8 @@ async def run(tmp_path: Path, broker: AclMosquitto, red: NodeRed, user: str) -> 
             f"({WALLBOARD}): the broker's client id is the user name"
         )
 
+        pressed: list[str] = []
+
         async def press_ack(raised: dict[str, Any]) -> None:
             await eventually(
                 lambda: any(n["alert_id"] == raised["alert_id"] for n in red.notified()),
@@ -78,9 +82,14 @@ async def run(tmp_path: Path, broker: AclMosquitto, red: NodeRed, user: str) -> 
                 f"Node-RED's notification of {raised['rule']}",
             )
             n = next(n for n in red.notified() if n["alert_id"] == raised["alert_id"])
+            # The first ACK says who (a notifier that knows the nurse sets msg.by), the
+            # others leave `by` as shipped, empty.
+            by = PAGER_NURSE if not pressed else ""
+            pressed.append(raised["alert_id"])
             await red.inject("ack-in", [
                 {"p": "chair", "v": n["chair"], "vt": "str"},
                 {"p": "alert_id", "v": n["alert_id"], "vt": "str"},
+                {"p": "by", "v": by, "vt": "str"},
             ])  # fmt: skip
 
         async def nurse_ack(raised: dict[str, Any]) -> None:
@@ -126,7 +135,11 @@ def check(
     assert sorted(e["rule"] for e in acked) == [
         "spo2.low", "spo2.very_low", "tech.device_lost", "tech.sensor_off"
     ]  # fmt: skip
-    assert sorted(str(e.get("by")) for e in acked) == sorted([NURSE] + ["station-nodered"] * 3)
+    # The ACK given a nurse's name (msg.by) names her; before, every ACK from the flow
+    # said `station-nodered`, whoever acknowledged.
+    assert sorted(str(e.get("by")) for e in acked) == sorted(
+        [NURSE, PAGER_NURSE] + ["station-nodered"] * 2
+    )
     errors = [p for t, p, _ in got if t == f"{BASE}/cmd/errors"]
     assert errors == [], f"refused: {errors}"
 
