@@ -467,6 +467,19 @@ def _acl_fit(cfg: Config, source: str) -> list[str]:
                 f'alerts; give the chair its own login ([[chairs]] mqtt_username = "{chair.id}" '
                 "and mqtt_password_file, docs/delivery.md) or extend the ACL"
             )
+    st = cfg.station
+    if st is not None and st.mqtt_username is not None and st.mqtt_username != st.id:
+        # The ACL's station block lets the account write only stations/<account>: the
+        # station's `online` is refused, the chairs count no station online from it
+        # (their annunciators sound while an alert is active), and the station said
+        # nothing of it (monitord/station/bridge.py now says it at run time).
+        out.append(
+            f"{where(cfg, source, 'station.id')}: warning: station {st.id!r} logs in as "
+            f"{st.mqtt_username!r}, which the shipped ACL (config/mosquitto/monitord.acl) "
+            f"does not let publish its status on {cfg.mqtt.prefix}/{cfg.site.id}/stations/"
+            f"{st.id}: the chairs would count no station online from it; give it the id "
+            f'of its account (id = "{st.mqtt_username}") or extend the ACL'
+        )
     for user, chairs in users.items():
         if len(chairs) > 1:
             out.append(

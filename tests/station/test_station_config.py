@@ -202,3 +202,29 @@ def test_shipped_station_config_is_ok(tmp_path: Path) -> None:
     (creds / "secrets_station-mqtt-password").chmod(0o600)
     r = monitord("check-config", str(cfg), env={"CREDENTIALS_DIRECTORY": str(creds)})
     assert (r.returncode, r.stdout, r.stderr) == (0, "ok\n", "")
+
+
+def test_a_station_whose_id_is_not_its_account_is_warned(tmp_path: Path) -> None:
+    """A second room's station.toml copied from the first, its account changed and its
+    id kept: the shipped ACL lets the account write only its own stations/<account>, so
+    the broker refuses the station's status and the chairs count no station online from
+    it. check-config said ok (tests/station/test_station_status_refused.py is the same
+    at run time)."""
+    write_nurses(tmp_path / "nurses")
+    pw = tmp_path / "station-mqtt.pass"
+    pw.write_text("pw")
+    pw.chmod(0o600)
+    login = f'mqtt_username = "station-2"\nmqtt_password_file = "{pw}"\n'
+    cfg = station_only(tmp_path, f'id = "station-1"\nnurses_file = "nurses"\n{login}')
+    r = monitord("check-config", str(cfg))
+    assert (r.returncode, r.stdout) == (0, "ok\n"), r.stderr
+    assert r.stderr.splitlines() == [
+        f"{cfg}: station.id: warning: station 'station-1' logs in as 'station-2', which the "
+        "shipped ACL (config/mosquitto/monitord.acl) does not let publish its status on "
+        "monitord/clinic-test/stations/station-1: the chairs would count no station online "
+        'from it; give it the id of its account (id = "station-2") or extend the ACL'
+    ]
+    # Its own account's id: nothing to say.
+    cfg.write_text(cfg.read_text().replace('id = "station-1"', 'id = "station-2"'))
+    r = monitord("check-config", str(cfg))
+    assert (r.returncode, r.stdout, r.stderr) == (0, "ok\n", "")
