@@ -42,12 +42,28 @@ def stderr_is_journal(environ: dict[str, str] | None = None) -> bool:
         return False
 
 
+# What journalctl takes for binary in a message (systemd src/basic/utf8.c,
+# `unichar_is_control`: C0 controls but tab and newline, DEL, C1), and the Unicode line
+# and paragraph separators a reader (Python's splitlines, an editor) breaks a line at. One
+# of them in a message, and `journalctl` printed "[N blob data]" in place of its text.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """`text` as one printable line: its line breaks (\\n, \\r\\n) as " | ", every other
+    control character (a lone \\r too) as its Python escape: visible, and a name that
+    holds one is still findable. Whatever a message carries from outside (a station's command, a
+    server's answer, an exception's text) can hold them."""
+    text = text.replace("\r\n", "\n").replace("\n", " | ")
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
+
+
 def print_error(line: str) -> None:
     """One line on stderr that a command prints as it gives up (a bad config, exit 78):
     at priority 3 (err) when stderr is the journal, so `journalctl -p err` shows why the
     unit failed; as it is in a terminal."""
     prefix = f"<{_PRIORITY[logging.ERROR]}>" if stderr_is_journal() else ""
-    print(prefix + line, file=sys.stderr)
+    print(prefix + one_line(line), file=sys.stderr)
 
 
 def priority(levelno: int) -> int:
@@ -67,12 +83,11 @@ class _OneLine(logging.Formatter):
         return f"<{priority(record.levelno)}>{line}" if self.journal else line
 
     def _line(self, record: logging.LogRecord) -> str:
-        msg = record.getMessage().replace("\n", " | ")
+        msg = record.getMessage()
         if record.exc_info and record.levelno >= logging.ERROR:
             # Tracebacks only for real bugs (ERROR and above), folded to one line.
-            exc = self.formatException(record.exc_info).replace("\n", " | ")
-            msg += f" exc={exc}"
-        return f"{record.levelname} {record.name}: {redact_urls(msg)}"
+            msg += f" exc={self.formatException(record.exc_info)}"
+        return f"{record.levelname} {record.name}: {redact_urls(one_line(msg))}"
 
 
 # The userinfo of a URL (`user:password@` after `scheme://`), wherever a line has one.
