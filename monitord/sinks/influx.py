@@ -58,6 +58,7 @@ from monitord.sinks.influx_http import (
     _classify,
     _http_errors,
     _reason_from_body,
+    is_page,
     not_influx,
     ping,
 )
@@ -131,11 +132,13 @@ class _V1Transport:
                     if (why := not_influx(resp.status, resp.reason or "", kind, moved)) is None:
                         return
                     raise NotInflux(why)
-                text = await resp.read()
+                text = (await resp.read()).decode("utf-8", "replace")
+                kind = resp.headers.get("Content-Type", "")
                 raise _classify(
                     resp.status,
-                    _reason_from_body(text) or resp.reason or "",
+                    _reason_from_body(text, kind) or resp.reason or "",
                     resp.headers.get("Retry-After"),
+                    page=is_page(kind, text),
                 )
 
     async def close(self) -> None:
@@ -178,8 +181,18 @@ class _V2Transport:
                     raise NotInflux("answered 2xx, but not 201/204 as InfluxDB (a web page?)")
             except InfluxDBError as e:
                 status = int(getattr(e, "status", 0) or getattr(e.response, "status", 0) or 0)
-                reason = str(getattr(e, "message", "") or e)
-                raise _classify(status, reason[:500], getattr(e, "retry_after", None)) from e
+                # The client's message is the body as it came (bytes when not JSON): a
+                # proxy's page is named by its title, as on v1.
+                said = getattr(e, "message", "") or str(e)
+                headers = getattr(e, "headers", None)
+                kind = str(headers.get("Content-Type", "")) if headers is not None else ""
+                text = said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
+                raise _classify(
+                    status,
+                    _reason_from_body(text, kind),
+                    getattr(e, "retry_after", None),
+                    page=is_page(kind, text),
+                ) from e
 
     async def close(self) -> None:
         if self._client is not None:

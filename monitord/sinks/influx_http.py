@@ -8,8 +8,10 @@ from __future__ import annotations
 import contextlib
 import datetime
 import email.utils
+import html
 import json
 import math
+import re
 import time
 from collections.abc import Iterator
 
@@ -107,13 +109,16 @@ def _parse_retry_after(v: str | None, now: float | None = None) -> float | None:
     return max(0.0, min(MAX_RETRY_AFTER_S, wait))
 
 
-def _classify(status: int, reason: str, retry_after: str | None) -> WriteError:
+def _classify(status: int, reason: str, retry_after: str | None, page: bool = False) -> WriteError:
+    """`page`: the answer was a web page. A 404 page is a proxy's or another web server's
+    (InfluxDB answers its 404s in JSON): its advice is to check influx.url, not to create
+    a database or bucket."""
     if status == 400 or status == 422:
         return WriteRejected(f"HTTP {status}: {reason}")
     if status in (401, 403):
         return WriteAuthError(f"HTTP {status}: {reason}")
     if status == 404:
-        return WriteNotFound(f"HTTP {status}: {reason}")
+        return (NotInflux if page else WriteNotFound)(f"HTTP {status}: {reason}")
     if status == 413:
         return WriteTooLarge(f"HTTP {status}: {reason}")
     if status in (429, 503):
@@ -121,19 +126,43 @@ def _classify(status: int, reason: str, retry_after: str | None) -> WriteError:
     return WriteServerError(f"HTTP {status}: {reason}")
 
 
-def _reason_from_body(body: bytes | str | None) -> str:
+REASON_CHARS = 500  # of the server's own words (InfluxDB's can name several fields)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def is_page(content_type: str, text: str) -> bool:
+    """True when an answer is a web page (by its type, or by its start when untyped)."""
+    kind = content_type.partition(";")[0].strip().lower()
+    start = text.lstrip()[:14].lower()
+    return kind in ("text/html", "application/xhtml+xml") or start.startswith(
+        ("<!doctype html", "<html")
+    )
+
+
+def _reason_from_body(body: bytes | str | None, content_type: str = "") -> str:
+    """The server's reason as one short line. A web page (a proxy's 502 "Bad Gateway", a
+    login page) is named by its title and "(a web page)": before, its first 500
+    characters of markup, carriage returns and all, went into the journal at every retry
+    and into `monitord status` as the last error."""
     if body is None:
         return ""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    if is_page(content_type, text):
+        m = _TITLE.search(text)
+        words = html.unescape(_TAG.sub(" ", m.group(1) if m else text))
+        title = " ".join(words.split())[:120]
+        return f"{title} (a web page)" if title else "a web page"
     try:
         obj = json.loads(text)
     except ValueError:
-        return text.strip()[:500]
+        obj = None
     if isinstance(obj, dict):
         for k in ("error", "message"):
             if isinstance(obj.get(k), str):
-                return str(obj[k])[:500]
-    return text.strip()[:500]
+                text = obj[k]
+                break
+    return " ".join(text.split())[:REASON_CHARS]
 
 
 @contextlib.contextmanager

@@ -1,0 +1,111 @@
+"""What answers a write at influx.url with a web page, not InfluxDB's JSON: a reverse
+proxy's "502 Bad Gateway" while InfluxDB is down, or its "404 Not Found" for a path it
+does not forward (docs/operations.md, the `influx` connection).
+
+Before, the sink took the page's first 500 characters as the server's reason: markup and
+carriage returns in the journal at the first failure and in `monitord status` as the last
+error at every retry, and a 404 page was told as "create the database/bucket", when no
+database was missing. Now the reason is the page's title, "(a web page)", and a 404 page
+is what answers at influx.url not being InfluxDB. Against a real aiohttp server answering
+as nginx does (its stock error pages, CRLF line ends, padding a browser needs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from helpers import reading
+
+from monitord.config import InfluxConfig, StorageConfig
+from monitord.outbox import Outbox
+from monitord.sinks.influx import InfluxSink
+from tests.kit import eventually
+
+
+def nginx_page(status: str) -> str:
+    """nginx's stock error page (ngx_http_special_response.c), with the comment padding
+    it adds for old browsers: about 2 KB."""
+    lines = [
+        "<html>",
+        f"<head><title>{status}</title></head>",
+        "<body>",
+        f"<center><h1>{status}</h1></center>",
+        "<hr><center>nginx/1.24.0</center>",
+        "</body>",
+        "</html>",
+        *["<!-- a padding to disable MSIE and Chrome friendly error page -->"] * 6,
+    ]
+    return "\r\n".join(lines) + "\r\n" + " " * 1500
+
+
+@contextlib.asynccontextmanager
+async def proxy(status: int, title: str) -> AsyncIterator[str]:
+    async def handle(request: web.Request) -> web.Response:
+        return web.Response(status=status, text=nginx_page(title), content_type="text/html")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("api", ["v1", "v2"])
+@pytest.mark.parametrize(
+    ("status", "title", "advice"),
+    [
+        (502, "502 Bad Gateway", "server-side error"),
+        (404, "404 Not Found", "not as InfluxDB"),
+    ],
+)
+async def test_a_proxys_error_page_is_told_by_its_title(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    api: str,
+    status: int,
+    title: str,
+    advice: str,
+) -> None:
+    monkeypatch.setenv("MONITORD_INFLUX_TOKEN", "t0ken")
+    caplog.set_level(logging.DEBUG, logger="monitord.sinks.influx")
+    async with proxy(status, title) as url:
+        where = {"database": "vitals"} if api == "v1" else {"bucket": "vitals", "org": "clinic"}
+        cfg = InfluxConfig.model_validate(
+            {"url": url, "api": api, "flush_interval_s": 0.05, "timeout_s": 2.0, **where}
+        )
+        path = tmp_path / "outbox.sqlite"
+        outbox = Outbox(path, StorageConfig(path=path))
+        outbox.add_readings([reading(i) for i in range(3)], {})
+        outbox.commit()
+        sink = InfluxSink(cfg, "site-a", outbox, backoff_base_s=0.05, backoff_cap_s=0.1)
+        task = asyncio.create_task(sink.run())
+        try:
+            await eventually(lambda: sink.stats.retries >= 3, 20, "retried")
+            assert outbox.backlog("influx") == 3  # nothing taken as delivered
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            outbox.close()
+    said = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(said) == 1, [r.getMessage() for r in said]  # once; repeats at DEBUG
+    line = said[0].getMessage()
+    error = str(sink.stats.last_error)
+    for text in (line, error):
+        assert f"HTTP {status}: {title} (a web page)" in text, text
+        assert "<" not in text and "\r" not in text and "\n" not in text, text
+        assert len(text) < 400, text
+    assert advice in line, line
+    assert "create the database" not in line, line
