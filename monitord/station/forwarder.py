@@ -46,6 +46,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -83,6 +84,10 @@ class Forwarder:
         self._paused: OrderedDict[str, _Pending] = OrderedDict()
         self._doze = Doze()  # the wait for the next deadline: a new alert ends it
         self._flog = FailureLog(log, "phone forwarder")
+        # The webhook as the journal names it: its scheme and host only. Its path and
+        # query may be the credential (a Slack-style webhook's path, ntfy's `?auth=`).
+        parts = urlsplit(cfg.url)
+        self._where = f"{parts.scheme}://{parts.netloc}"
         self.sent = 0
 
     def on_event(self, ev: Mapping[str, Any], view: ChairView | None = None) -> None:
@@ -200,6 +205,16 @@ class Forwarder:
             "unacknowledged_s": self.cfg.after_s,
         }
 
+    def _why(self, e: BaseException) -> str:
+        """What went wrong with a POST, in words, without the URL's path or query (an
+        ntfy token is `?auth=...`): a TimeoutError's text is empty, a refusal's repeats
+        the whole URL."""
+        if isinstance(e, TimeoutError):
+            return f"no answer within {self.cfg.timeout_s:g} s (station.forwarder.timeout_s)"
+        if isinstance(e, aiohttp.ClientResponseError):
+            return f"HTTP {e.status} {e.message}".rstrip()
+        return f"{type(e).__name__}: {e}".replace(self.cfg.url, self._where)
+
     async def _post(self, session: aiohttp.ClientSession, p: _Pending) -> None:
         body = self._body(p)
         timeout = aiohttp.ClientTimeout(total=self.cfg.timeout_s)
@@ -236,7 +251,12 @@ class Forwarder:
                         await self._post(session, p)
                     except (aiohttp.ClientError, TimeoutError, OSError) as e:
                         p.due = time.monotonic() + RETRY_S
-                        self._flog.failure(type(e).__name__, f"{self.cfg.url}: {e}")
+                        self._flog.failure(
+                            type(e).__name__,
+                            f"{aid} on {p.chair} not posted to {self._where}: "
+                            f"{self._why(e)}; retried every {RETRY_S:g} s until acknowledged "
+                            "(check the webhook service and station.forwarder.url)",
+                        )
                         continue
                     self._flog.success()
                     p.sent = True

@@ -1,0 +1,88 @@
+"""The journal's line when the phone forwarder's POST fails (monitord/station/forwarder.py):
+it says what went wrong, with which alarm, and what the admin checks, and it never
+prints the webhook URL's query (an ntfy server with access control takes its token as
+`?auth=...`, the only way this POST, which sends no credentials, can carry one).
+
+Before: a webhook that did not answer within `timeout_s` logged "phone forwarder:
+http://...: " (a TimeoutError's text is empty: nothing said what failed), a refusal logged
+the full URL twice (`404, message='Not Found', url='...?auth=TOKEN'`), and no line said
+which alarm or what to check. Against a real aiohttp webhook on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from monitord.config_station import ForwarderConfig
+from monitord.station import forwarder
+from monitord.station.forwarder import Forwarder
+from tests.kit import eventually
+
+TOKEN = "tk_AgQdq7mVBoFD37zQVN29RhuMzNIz2"
+
+
+@contextlib.asynccontextmanager
+async def webhook(status: int, delay_s: float) -> AsyncIterator[tuple[str, list[int]]]:
+    posts: list[int] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        posts.append(1)
+        await asyncio.sleep(delay_s)
+        return web.Response(status=status, text="forbidden: no such topic or token")
+
+    app = web.Application()
+    app.router.add_post("/alarms", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}", posts
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("status", "delay_s", "why"),
+    [
+        (200, 2.0, "no answer within 0.3 s (station.forwarder.timeout_s)"),
+        (403, 0.0, "HTTP 403 Forbidden"),
+    ],
+)
+async def test_a_failed_post_says_why_which_alarm_and_no_token(
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    status: int,
+    delay_s: float,
+    why: str,
+) -> None:
+    monkeypatch.setattr(forwarder, "RETRY_S", 0.2)  # retried soon, for the DEBUG repeat
+    caplog.set_level(logging.DEBUG, logger="monitord.station.forwarder")
+    async with webhook(status, delay_s) as (base, posts):
+        url = f"{base}/alarms?auth={TOKEN}"
+        fwd = Forwarder(ForwarderConfig(url=url, after_s=0.05, timeout_s=0.3), "site-a")
+        fwd.on_event(
+            {"alert_id": "chair-2:bp.crisis:7", "event": "raised", "priority": "high",
+             "chair": "chair-2", "message": "BP 212/124"}
+        )  # fmt: skip
+        task = asyncio.create_task(fwd.run())
+        try:
+            await eventually(lambda: len(posts) >= 2, 20, "posted, then retried")
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warned) == 1, warned  # once; the retries at DEBUG
+    line = warned[0]
+    assert why in line, line
+    assert "chair-2:bp.crisis:7" in line and "chair-2" in line, line
+    assert base in line and "station.forwarder.url" in line, line  # where, and what to check
+    every = " ".join(r.getMessage() for r in caplog.records)
+    assert TOKEN not in every and "auth=" not in every, every
