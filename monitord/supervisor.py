@@ -114,6 +114,9 @@ class Supervisor:
                     type(e).__name__,
                     f"crashed: {st.last_error}; restart {st.restarts} in {st.last_delay_s:.1f}s "
                     "(a bug: please report it with this log line and its traceback)",
+                    # ERROR: the formatter folds a traceback in at ERROR and above only
+                    # (monitord/log.py); at WARNING the one asked for was never written.
+                    logging.ERROR,
                     exc_info=e,
                 )
                 if self._on_crash is not None:

@@ -144,10 +144,11 @@ async def test_crashing_device_task_is_restarted_with_growing_delays(
         assert crashed["restarts"] >= 5 and "decoder bug" in crashed["last_error"]
         assert "task(s) restarting" in daemon.summary() or crashed["state"] == "running"
         assert any("task device:chair-1/ox crashed" in line for line in lines)
-        # The journal: the first crash at WARNING with its traceback (the bug report's
-        # substance), the repeats at DEBUG without one.
+        # The journal: the first crash at ERROR with its traceback (the bug report's
+        # substance; the formatter writes one at ERROR and above only), the repeats at
+        # DEBUG without one.
         told = [r for r in caplog.records if r.getMessage().startswith("task device:chair-1/ox")]
-        assert told[0].levelno == logging.WARNING and told[0].exc_info is not None
+        assert told[0].levelno == logging.ERROR and told[0].exc_info is not None
         assert "decoder bug #1" in str(told[0].exc_info[1])
         assert all(r.levelno == logging.DEBUG and not r.exc_info for r in told[1:]), told
     finally:
