@@ -98,6 +98,7 @@ class Bridge:
         # The station's `online` refused by the broker (its ACL): said in `systemctl status`.
         self.status_refused: str | None = None
         self._status_log = FailureLog(log, "station MQTT status")
+        self._bugs = FailureLog(log, "station MQTT")  # `run`'s internal errors
         # topic -> its run of refused messages, forgotten at the topic's next good one.
         self._bad: dict[str, FailureLog] = {}
         # Another client with this station's client id (the module's docstring).
@@ -225,14 +226,17 @@ class Bridge:
                 self._lost()
                 if time.monotonic() - connected_at > BUG_RESET_S:
                     bugs.reset()
+                    self._bugs.reset()
                 delay = bugs.next_delay()
                 what = f"the message on {topic}" if topic is not None else "the connection"
-                log.error(
-                    "station MQTT: internal error %r handling %s (a bug: please report it with "
-                    "this traceback); reconnecting in %.1f s",
-                    e,
-                    what,
-                    delay,
+                # Once per bug and topic at ERROR with its traceback: a retained message
+                # raises again at every reconnect, and each was an ERROR with the whole
+                # traceback every 15 s. Said afresh after a connection that held.
+                self._bugs.failure(
+                    f"{type(e).__name__} {what}",
+                    f"internal error {e!r} handling {what} (a bug: please report it with "
+                    f"this traceback); reconnecting in {delay:.1f} s",
+                    logging.ERROR,
                     exc_info=e,
                 )
                 self._flog.failure("bug", f"internal error {e!r}", logging.DEBUG)  # recovery

@@ -80,3 +80,43 @@ async def test_a_message_the_model_cannot_handle_does_not_end_the_station(
                     10,
                     "the next message applied",
                 )
+
+
+async def test_a_retained_message_that_raises_at_every_connect_is_one_error(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A retained message the station cannot handle is replayed at every reconnect, and
+    # raises again each time: before, each was an ERROR line with its whole traceback,
+    # every 15 s (the bug backoff's cap) for as long as the message stays retained, some
+    # 5,000 a day in the journal. Now the first is the ERROR with its traceback and its
+    # topic; the repeats of that bug on that topic are DEBUG, counted.
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
+    bad_topic = f"{mqtt_prefix}/{SITE}/chair-1/alerts/active"
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port) as chair:
+        await chair.publish(bad_topic, json.dumps(BAD), 1, retain=True)
+    try:
+        async with station_in_process(cfg) as (station, _url):
+            shown = station.bridge.on_change
+            raised: list[int] = []
+
+            def on_change(ch: Changes) -> None:
+                if "chair-1" in ch.chairs:
+                    raised.append(1)
+                    raise Bug("a bug in showing chair-1")
+                shown(ch)
+
+            station.bridge.on_change = on_change
+            with caplog.at_level(logging.DEBUG, "monitord.station.mqtt"):
+                await eventually(lambda: len(raised) >= 3, 30, "raised at three connects")
+            bugs = [r for r in caplog.records if "internal error" in r.getMessage()]
+            errors = [r for r in bugs if r.levelno >= logging.WARNING]
+            assert len(errors) == 1, [r.getMessage() for r in errors]
+            assert errors[0].levelno == logging.ERROR and errors[0].exc_info is not None
+            assert bad_topic in errors[0].getMessage()
+            repeats = [
+                r for r in bugs if r.levelno == logging.DEBUG and "(repeat " in r.getMessage()
+            ]
+            assert len(repeats) >= 2, [r.getMessage() for r in bugs]
+    finally:
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as chair:
+            await chair.publish(bad_topic, b"", 1, retain=True)
