@@ -103,6 +103,8 @@ class Incoming:
         self._retained_said: dict[str, bytes] = {}
         # Topics of no subscription we made, said once each (bounded: see `_foreign`).
         self._foreign_said: set[str] = set()
+        # Error replies on a chair's cmd/errors the broker refused, by the chair's base topic.
+        self._replies: dict[str, FailureLog] = {}
 
     def subscriptions(self, chair: str) -> list[tuple[str, SubscribeOptions]]:
         """What `chair`'s connection subscribes to, QoS 1.
@@ -264,7 +266,21 @@ class Incoming:
         if isinstance(why, Refusal):
             # Optional fields (docs/mqtt.md "cmd/errors"): what the engine told of it.
             body = {**body, "code": why.code, **why.fields}
+        replies = self._replies.get(base)
+        if replies is None:
+            replies = self._replies[base] = FailureLog(log, f"MQTT {base.rsplit('/', 1)[-1]}")
         try:
             await client.publish_acked(f"{base}/cmd/errors", json.dumps(body).encode(), 1, False)
         except PublishRefused as e:
-            log.warning("MQTT: error reply on %s/cmd/errors refused: %s", base, e)
+            # Once per chair and reason at WARNING, then DEBUG: each refused command was a
+            # WARNING that named the topic twice and not the fix.
+            replies.failure(
+                reason_words(e.code),
+                f"the broker refused the error reply on {base}/cmd/errors "
+                f"({reason_words(e.code)}): the station is not told why its commands are "
+                "refused; let the chair write there in the broker ACL "
+                f"(config/mosquitto/monitord.acl: pattern write {self.prefix}/{self.site}/"
+                "%u/cmd/errors), then reload mosquitto",
+            )
+        else:
+            replies.success()
