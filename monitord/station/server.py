@@ -31,6 +31,7 @@ from monitord.station.admit import ClientCap
 from monitord.station.auth import Logins, NursesFileError, RateLimit, check_login, load_nurses
 from monitord.station.bridge import Bridge, NotSent
 from monitord.station.forwarder import Forwarder
+from monitord.station.httplog import quiet_bad_requests
 from monitord.station.model import SILENT_AFTER_S, Changes, StationModel
 from monitord.station.order import natural_key
 
@@ -380,6 +381,7 @@ class Station:
         return ctx
 
     async def serve(self, stop: asyncio.Event, ready: Callable[[str], None] | None = None) -> None:
+        quiet_bad_requests()  # a malformed request: one line, not aiohttp's traceback
         # Open event streams are cut at stop rather than waited for.
         runner = web.AppRunner(
             self.app(), access_log=None, shutdown_timeout=1.0, keepalive_timeout=self.keepalive_s

@@ -1,0 +1,60 @@
+"""aiohttp's own log of a request it could not parse, as one line of the station's.
+
+aiohttp answers a malformed request (a broken client, a port scanner, a header without
+its colon) with 400 and logs "Error handling request from ADDR" at ERROR with the
+parser's traceback, whose text quotes the request's bad bytes (a header line, which may
+be a cookie). That is a fault of the network, not a bug of the station, and anyone who
+reaches the port can repeat it: the house rule is one WARNING line naming what was wrong,
+its repeats at DEBUG. Everything else aiohttp logs passes as it is (a handler's real bug
+keeps its traceback).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp.http_exceptions import HttpProcessingError
+
+from monitord.log import one_line
+
+SERVER_LOGGER = "aiohttp.server"
+KEEP_SAID = 256  # kinds of fault remembered as said (bounded: a scanner tries many)
+
+
+class BadRequests(logging.Filter):
+    """On aiohttp's server logger: its "Error handling request" for a request it could
+    not parse becomes one line; the first of each kind at WARNING, repeats at DEBUG."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.said: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HttpProcessingError):
+            return True
+        # Its first line only ("Invalid header token"): the lines after quote the bytes.
+        what = one_line(str(exc.message).strip().split("\n")[0].rstrip(": "))[:120]
+        peer = str(record.args[0]) if isinstance(record.args, tuple) and record.args else "?"
+        kind = f"{type(exc).__name__}: {what}"
+        again = kind in self.said
+        if not again and len(self.said) < KEEP_SAID:
+            self.said.add(kind)
+        level = logging.DEBUG if again else logging.WARNING
+        if not logging.getLogger(record.name).isEnabledFor(level):
+            return False
+        record.levelno, record.levelname = level, logging.getLevelName(level)
+        record.msg = (
+            "station: a request from %s the station cannot read, answered 400 (%s, %s): a "
+            "client or a scanner on the network sends malformed HTTP; the station is fine%s"
+        )
+        record.args = (peer, type(exc).__name__, what, "" if again else "; repeats at DEBUG")
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+def quiet_bad_requests() -> None:
+    """Put the filter on aiohttp's server logger, once per process."""
+    logger = logging.getLogger(SERVER_LOGGER)
+    if not any(isinstance(f, BadRequests) for f in logger.filters):
+        logger.addFilter(BadRequests())

@@ -1,0 +1,54 @@
+"""A request the station's HTTP server cannot parse (a broken client, a port scanner, a
+tool with a malformed header on the clinic network) is answered 400 by aiohttp, which
+logged it as "Error handling request" at ERROR with the parser's traceback: some twenty
+journal lines' worth folded onto one, the request's bad bytes in it (a header line, which
+may hold a cookie), and again at every such request, from anyone who can reach the port.
+It is an expected fault of the network, not a bug of the station: now one WARNING line
+naming the client and what was wrong, repeats of that fault at DEBUG, no traceback.
+Real station in process, a real socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.servers import Mosquitto
+from tests.station.station_kit import station_config, station_in_process
+
+SECRET = "sid=0123456789abcdef"
+BAD = f"GET / HTTP/1.1\r\nHost: x\r\nCookie {SECRET}\r\n\r\n".encode()  # no colon
+
+
+async def send(url: str, payload: bytes) -> bytes:
+    u = urlsplit(url)
+    assert u.hostname is not None and u.port is not None
+    reader, writer = await asyncio.open_connection(u.hostname, u.port)
+    writer.write(payload)
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(200), 10)
+    writer.close()
+    return answer
+
+
+async def test_a_malformed_request_is_one_warning_without_a_traceback(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
+    caplog.set_level(logging.DEBUG)
+    async with station_in_process(cfg) as (_station, url):
+        for _ in range(3):
+            assert (await send(url, BAD)).split(b"\r\n")[0].endswith(b" 400 Bad Request")
+    told = [r for r in caplog.records if r.name.startswith("aiohttp")]
+    loud = [r for r in told if r.levelno >= logging.WARNING]
+    assert len(loud) == 1, [r.getMessage() for r in loud]
+    assert not any(r.exc_info for r in told)
+    line = loud[0].getMessage()
+    assert loud[0].levelno == logging.WARNING, line
+    assert "127.0.0.1" in line and "400" in line and "Invalid header token" in line, line
+    assert "\n" not in line and SECRET not in line, line
+    assert all(r.levelno == logging.DEBUG for r in told if r is not loud[0])
