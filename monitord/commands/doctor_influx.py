@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
-import json
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -17,7 +15,7 @@ from typing import Any
 
 from monitord.commands.checks import Check, SecretProblem, fail, ok, skip, sourced_secret
 from monitord.config import Config, InfluxConfig
-from monitord.sinks.influx_http import NotInflux, not_influx
+from monitord.sinks.influx_http import NotInflux, _reason_from_body, not_influx
 
 
 def _http(
@@ -31,10 +29,10 @@ def _http(
         with urllib.request.urlopen(req, timeout=limit_s) as r:
             return int(r.status), r.read(2000).decode("utf-8", "replace"), r
     except urllib.error.HTTPError as e:
+        # As the daemon's sink reads it: InfluxDB's JSON error, or a proxy's page by its
+        # title (its markup, line breaks and all, was printed into the check's line).
         body = e.read(2000).decode("utf-8", "replace")
-        with contextlib.suppress(ValueError, AttributeError):
-            body = str(json.loads(body).get("error") or json.loads(body).get("message") or body)
-        return int(e.code), body.strip(), e
+        return int(e.code), _reason_from_body(body, e.headers.get("Content-Type", "")), e
 
 
 def _influx_sync(i: InfluxConfig, creds: Path | None, limit_s: float) -> Check:
@@ -107,6 +105,8 @@ def _influx_sync(i: InfluxConfig, creds: Path | None, limit_s: float) -> Check:
             else f"check {held or 'influx.token_file'} holds a token that may write the bucket"
         )
         return fail(name, f"{i.url}: {who} may not write to {target} ({body})", fix)
+    if status == 404 and body.endswith("(a web page)"):  # InfluxDB's own 404 is JSON
+        return fail(name, f"{i.url}: write answered HTTP 404: {body}", NotInflux.advice)
     if status == 404:
         fix = (
             f'CREATE DATABASE "{i.database}" (influx CLI)'

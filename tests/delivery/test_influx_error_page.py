@@ -22,6 +22,7 @@ import pytest
 from aiohttp import web
 from helpers import reading
 
+from monitord.commands.doctor_influx import _influx_sync
 from monitord.config import InfluxConfig, StorageConfig
 from monitord.outbox import Outbox
 from monitord.sinks.influx import InfluxSink
@@ -45,8 +46,13 @@ def nginx_page(status: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def proxy(status: int, title: str) -> AsyncIterator[str]:
+async def proxy(status: int, title: str, ping_ok: bool = False) -> AsyncIterator[str]:
+    """Every path answered with nginx's page for `status`; `ping_ok`: /ping forwarded to an
+    InfluxDB that answers it (204), the writes not."""
+
     async def handle(request: web.Request) -> web.Response:
+        if ping_ok and request.path == "/ping":
+            return web.Response(status=204)
         return web.Response(status=status, text=nginx_page(title), content_type="text/html")
 
     app = web.Application()
@@ -109,3 +115,25 @@ async def test_a_proxys_error_page_is_told_by_its_title(
         assert len(text) < 400, text
     assert advice in line, line
     assert "create the database" not in line, line
+
+
+@pytest.mark.parametrize(
+    ("status", "title", "ping_ok", "said", "advice"),
+    [
+        (502, "502 Bad Gateway", False, "/ping answered HTTP 502", "see the database's log"),
+        (404, "404 Not Found", True, "HTTP 404", "not as InfluxDB"),
+    ],
+)
+async def test_doctor_names_a_proxys_page_by_its_title(
+    status: int, title: str, ping_ok: bool, said: str, advice: str
+) -> None:
+    # `monitord doctor`'s influx line printed the page's first 2,000 characters, its line
+    # breaks and all, and a write answered by a proxy's 404 page said `CREATE DATABASE`.
+    async with proxy(status, title, ping_ok=ping_ok) as url:
+        cfg = InfluxConfig(url=url, api="v1", database="vitals", timeout_s=2.0)
+        check = await asyncio.to_thread(_influx_sync, cfg, None, 3.0)
+    line = check.line()
+    assert check.status == "FAIL", line
+    assert said in line and f"{title} (a web page)" in line, line
+    assert "<" not in line and "\n" not in line and "\r" not in line, line
+    assert advice in line and "CREATE DATABASE" not in line, line
