@@ -197,8 +197,9 @@ class Connector:
                 delay = backoff.next_delay()
                 flog.failure(
                     "bug",
-                    f"internal error {e!r} (a bug: please report it with this line); "
-                    f"reconnecting in {delay:.1f} s",
+                    f"internal error {e!r} (a bug: please report it with this line and its "
+                    f"traceback); reconnecting in {delay:.1f} s",
                     logging.ERROR,
+                    exc_info=e,  # without it the report could not say where the bug was
                 )
                 await asyncio.sleep(delay)
