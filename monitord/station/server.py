@@ -25,6 +25,7 @@ from aiohttp import web
 from monitord import __version__
 from monitord.aio import cancelled_all, within
 from monitord.config import Config
+from monitord.log import FailureLog
 from monitord.models import iso
 from monitord.sdnotify import Notifier, pace_watchdog
 from monitord.station.admit import ClientCap
@@ -76,6 +77,8 @@ class Station:
         self.bridge = Bridge(cfg, self.model, self._changed)
         self.logins = Logins(self.st.session_ttl_s)
         self.limit = RateLimit()
+        # The nurses file unreadable: once at ERROR, not at every nurse's login attempt.
+        self._nurses_log = FailureLog(log, "station: the nurses file")
         self.forwarder = Forwarder(self.st.forwarder, cfg.site.id) if self.st.forwarder else None
         # A client's queue; None in it: dropped for falling behind (events() ends its stream).
         self._clients: set[asyncio.Queue[str | None]] = set()
@@ -181,8 +184,16 @@ class Station:
             nurses = load_nurses(self.st.nurses_file)
         except (OSError, NursesFileError) as e:
             self.limit.succeeded(who)  # the station's fault, not a guess
-            log.error("station: cannot read the nurses file %s: %s", self.st.nurses_file, e)
+            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            self._nurses_log.failure(
+                type(e).__name__,
+                f"{self.st.nurses_file} cannot be read ({why}): no nurse can log in; write "
+                "it with `monitord station --add-nurse NAME` (one `name:pbkdf2_sha256$...` "
+                "line each), readable by the station's service user",
+                logging.ERROR,
+            )
             return _error(500, "the nurses file cannot be read; see the station's log")
+        self._nurses_log.success()
         if not await asyncio.to_thread(check_login, nurses, name, pin):
             log.warning("station: failed login for %r from %s", name[:64], who)
             return _error(401, "wrong name or PIN")
