@@ -40,13 +40,21 @@ class _LateAckFilter(logging.Filter):
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
             record.exc_info, record.exc_text = None, None
             record.msg = f"{record.msg} (an answer to a request given up on; ignored)"
-            return paho_log.isEnabledFor(logging.DEBUG)
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
         return True
 
 
-# aiomqtt and paho log here (as `logger=`), apart from our own lines.
-paho_log = logging.getLogger("monitord.sinks.mqtt.paho")
-paho_log.addFilter(_LateAckFilter())
+def paho_logger(name: str) -> logging.Logger:
+    """The logger an aiomqtt client is given (`logger=`): aiomqtt's and paho's lines,
+    apart from our own, with the late answers filtered. Without one a client logs to
+    aiomqtt's default `mqtt` logger, unfiltered (the station's did)."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, _LateAckFilter) for f in logger.filters):
+        logger.addFilter(_LateAckFilter())
+    return logger
+
+
+paho_log = paho_logger("monitord.sinks.mqtt.paho")  # the daemon's clients
 
 
 # -- error classes for connection failures (each with operator advice) -------------------

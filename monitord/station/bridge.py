@@ -55,7 +55,12 @@ from monitord.config_station import STATION_PASSWORD_ENV
 from monitord.log import FailureLog
 from monitord.models import iso
 from monitord.mqttv5 import PublishRefused, V5Client, reason_words
-from monitord.sinks.mqtt_errors import describe_error, read_password, station_login_words
+from monitord.sinks.mqtt_errors import (
+    describe_error,
+    paho_logger,
+    read_password,
+    station_login_words,
+)
 from monitord.sinks.mqtt_takeover import TAKEOVER_RETRY_S, Takeover
 from monitord.station.model import Changes, StationModel
 from monitord.tlsclock import CLOCK_RETRY_S
@@ -130,6 +135,7 @@ class Bridge:
             keepalive=self.cfg.mqtt.keepalive_s,
             timeout=self.cfg.mqtt.timeout_s,
             tls_context=self._tls(),
+            logger=paho_logger("monitord.station.mqtt.paho"),  # a late SUBACK: no traceback
         )
 
     async def publish(self, topic: str, body: dict[str, Any]) -> None:
