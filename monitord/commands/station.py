@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import getpass
 import logging
 import os
@@ -60,6 +61,27 @@ def _add_nurse(path: os.PathLike[str], name: str) -> int:
     return EX_OK
 
 
+def _listen_problem(e: OSError, port: int) -> str:
+    """Why the listener could not open, and the fix: the socket's own text ("[Errno 98]
+    error while attempting to bind on address (...)") said neither in words."""
+    if e.errno == errno.EADDRINUSE:
+        return (
+            f"the port is in use by another process (ss -ltnp 'sport = :{port}' names it): "
+            "stop it, or set station.listen to a free port"
+        )
+    if e.errno == errno.EADDRNOTAVAIL:
+        return (
+            "no interface of this machine has that address (ip -brief address lists "
+            "them): set station.listen to one of them, or 0.0.0.0 for all"
+        )
+    if e.errno == errno.EACCES:
+        return (
+            "a port below 1024 needs a privilege the service does not have: set "
+            "station.listen to a port above 1023 (the default is 8080)"
+        )
+    return f"{e.strerror or e}: check station.listen"
+
+
 def main(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)  # a ConfigError is reported by monitord.cli (exit 78)
     if cfg.station is None:
@@ -84,6 +106,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         asyncio.run(_main())
     except OSError as e:  # the listen address is taken or not ours
-        print_error(f"monitord station: cannot listen on {cfg.station.listen}: {e}")
+        why = _listen_problem(e, cfg.station.port)
+        print_error(f"monitord station: cannot listen on {cfg.station.listen}: {why}")
         return EX_CONFIG
     return EX_OK
