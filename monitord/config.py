@@ -201,6 +201,14 @@ class InfluxConfig(_Strict):
     def _url(cls, v: str) -> str:
         if not re.match(r"^https?://[^/\s]+", v):
             raise ValueError("must be an http:// or https:// URL")
+        if "?" in v:
+            # InfluxDB 1.x takes its login as `?u=...&p=...` too: that password would be
+            # in every log line naming the server (and the write, /write appended after
+            # the query, went to `/`).
+            raise ValueError(
+                "has a query (?...): influx.url is the server's address (and a proxy's path) "
+                "only; credentials go in password_file / token_file"
+            )
         return no_url_password(v.rstrip("/"), "credentials go in password_file / token_file")
 
     @model_validator(mode="after")
