@@ -141,7 +141,16 @@ def open_store(
     except (sqlite3.Error, OutboxError, OSError) as e:
         why, bad_file, access = _why(e), _bad_file(e), _access_fault(e, path)
     if not os.path.lexists(path):
-        return _in_memory(path, cfg, alarms, f"cannot create it ({why})")
+        # Said as a sentence, with the fix: it read "the store ... is cannot create it".
+        return _in_memory(
+            path,
+            cfg,
+            alarms,
+            f"({why}); set storage.path to a file in a folder writable by the user monitord "
+            "runs as (the shipped unit's is /var/lib/monitord: its StateDirectory, the only "
+            "one it may write)",
+            state="cannot be created",
+        )
     if access is not None:
         return _in_memory(
             path,
@@ -206,10 +215,12 @@ def _open_checked(
     return Outbox(path, cfg, progress=progress)
 
 
-def _in_memory(path: Path, cfg: StorageConfig, alarms: TechAlarms, why: str) -> Outbox:
+def _in_memory(
+    path: Path, cfg: StorageConfig, alarms: TechAlarms, why: str, *, state: str = "is"
+) -> Outbox:
     alarms.raise_(
         "store.memory",
-        f"the store {path} is {why}: running on a store in memory; alarms still go out "
+        f"the store {path} {state} {why}: running on a store in memory; alarms still go out "
         "live, but nothing is kept across a restart until that is fixed and monitord restarted",
     )
     return Outbox(path, cfg, memory=True)
