@@ -75,6 +75,7 @@ class LinkError(enum.Enum):
     missing port also its own cap, `PortBackoff.missing_cap_s`) and advice."""
 
     PORT_MISSING = "port missing"
+    NOT_A_PORT = "not a serial port"
     PERMISSION = "permission denied or port busy"
     LINE_SETTINGS = "line settings refused"
     IO = "I/O error"
@@ -86,6 +87,9 @@ class LinkError(enum.Enum):
         return {
             LinkError.PORT_MISSING: "check the cable/USB adapter is plugged in and the port "
             "path (prefer /dev/serial/by-id/...)",
+            LinkError.NOT_A_PORT: "port names a directory or a device that is no "
+            "serial line (/dev/null, a disk): set it to the adapter's own path, "
+            "/dev/serial/by-id/... (`ls -l /dev/serial/by-id/` lists each adapter)",
             LinkError.PERMISSION: "add the monitord user to the 'dialout' group, and make sure "
             "no other program (or a second monitord) holds the port",
             LinkError.LINE_SETTINGS: "the port does not take this device's baud rate, "
@@ -187,9 +191,17 @@ def classify(exc: BaseException) -> LinkError:
         return LinkError.LINE_SETTINGS
     err = getattr(exc, "errno", None)
     text = str(exc).lower()
+    # Not a serial port: a directory (EISDIR, "[Errno 21]": it held "errno 2" and was
+    # told as a missing port), or a device without a line to configure (ENOTTY, pyserial's
+    # "Could not configure port: (25, 'Inappropriate ioctl for device')": it was told as
+    # a monitor that stopped answering).
+    if isinstance(exc, IsADirectoryError) or err in (errno.EISDIR, errno.ENOTTY):
+        return LinkError.NOT_A_PORT
+    if "is a directory" in text or "inappropriate ioctl" in text:
+        return LinkError.NOT_A_PORT
     if isinstance(exc, FileNotFoundError) or err in (errno.ENOENT, errno.ENODEV, errno.ENXIO):
         return LinkError.PORT_MISSING
-    if "no such file" in text or ("could not open port" in text and "errno 2" in text):
+    if "no such file" in text or ("could not open port" in text and "[errno 2]" in text):
         return LinkError.PORT_MISSING
     if isinstance(exc, PermissionError) or err in (errno.EACCES, errno.EBUSY, errno.EPERM):
         return LinkError.PERMISSION
