@@ -195,7 +195,14 @@ class Station:
             return _error(500, "the nurses file cannot be read; see the station's log")
         self._nurses_log.success()
         if not await asyncio.to_thread(check_login, nurses, name, pin):
-            log.warning("station: failed login for %r from %s", name[:64], who)
+            # A name that is no nurse's is not echoed: the commonest slip at a login form
+            # is the PIN typed in the name field, and the journal is kept for months.
+            named = (
+                repr(name)
+                if name in nurses
+                else f"a name that is no nurse's ({len(name)} characters)"
+            )
+            log.warning("station: failed login for %s from %s", named, who)
             return _error(401, "wrong name or PIN")
         self.limit.succeeded(who)
         token, login = self.logins.open(name)
