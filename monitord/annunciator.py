@@ -215,7 +215,8 @@ class Annunciator:
                 logging.ERROR,
             )
             return None
-        self._gpio_log.success()
+        # Not `success()` here: an open is no recovery until a write goes through. Said
+        # here, a line whose writes fail logged ERROR, then "recovered", every LOOK_S.
         return out
 
     def _set(self, gpio: tuple[GpioLine, Any, Any], pattern: Pattern, tick: int) -> bool:
@@ -225,9 +226,17 @@ class Annunciator:
         try:
             req.set_value(self.cfg.gpio_line, active if cycle[tick % len(cycle)] else inactive)
         except Exception as e:
-            self._gpio_log.failure(type(e).__name__, f"line write failed: {e}", logging.ERROR)
+            self._gpio_log.failure(
+                f"write {type(e).__name__}",  # not an open's failure: said on its own
+                f"writing {self.cfg.gpio_chip} line {self.cfg.gpio_line} failed: {e}; the "
+                "light/buzzer on it is not driven while this lasts (reopened and retried "
+                f"every {LOOK_S:g} s): check the HAT or wiring, and annunciator.gpio_chip/"
+                "gpio_line (gpioinfo)",
+                logging.ERROR,
+            )
             self._release(gpio)
             return False
+        self._gpio_log.success()
         return True
 
     def _release(self, gpio: tuple[GpioLine, Any, Any]) -> None:
