@@ -180,9 +180,11 @@ def _scaling_rows() -> list[tuple[str, str]]:
     return [
         (
             "docs/scaling.md",
-            f"pruned after `storage.retention_days` ({_g(storage['retention_days'].default)}) "
-            f"once delivered, capped by `storage.max_mb` ({_g(storage['max_mb'].default)})",
+            f"Pruned after `storage.retention_days` ({_g(storage['retention_days'].default)}) "
+            "once delivered",
         ),
+        ("docs/scaling.md", f"capped by `storage.max_mb` ({_g(storage['max_mb'].default)})"),
+        ("docs/scaling.md", f"reach {_g(storage['max_mb'].default)} MB in ~14 days"),
         ("docs/scaling.md", f"`storage.commit_interval_s` ({commit} s; alerts at once)"),
         ("docs/scaling.md", f"the readings of the last 10 s instead of {commit}"),
         ("docs/scaling.md", f"after the monitor took them instead of {commit}"),
