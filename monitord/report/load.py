@@ -16,6 +16,7 @@ from monitord.report.gaps import outage_gaps
 from monitord.report.observation import Observation, judge_observation
 from monitord.report.record import SessionRecord, build_record, placed_t, session_bounds
 from monitord.store.outages import Outage, outages
+from monitord.store.retention import PRUNED_KEY
 
 # How far before a session's start the record looks for the alarms still active at it
 # (a monitor missing at boot, a BP alarm from readings before the session): a week of
@@ -109,7 +110,19 @@ def record_for(
         alerts = [a for a in alerts if a.t < span.next_start_t]
     rec = build_record(readings, alerts, span.events, tz, rules, span_outages(ob, span))
     # Times off UTC (a wall-clock step not followed): the chair's clock row keeps them.
-    return replace(rec, clock_offs=stored_offsets(ob, span.chair, lo, hi))
+    return replace(
+        rec, clock_offs=stored_offsets(ob, span.chair, lo, hi), pruned_to_t=pruned_to(ob, span)
+    )
+
+
+def pruned_to(ob: Outbox, span: SessionSpan) -> float | None:
+    """The newest measured time (epoch s) of this chair's rows the store deleted before
+    their retention (its disk budget, `storage.max_mb`), when the session's readings
+    reach back to it: the record may lack some of them (docs/report.md)."""
+    t_ns = ob.get_state(PRUNED_KEY + span.chair)
+    if not isinstance(t_ns, int) or t_ns / 1e9 < span.start_t - MAX_DEVICE_SKEW_S:
+        return None
+    return float(t_ns / 1e9)
 
 
 def span_outages(ob: Outbox, span: SessionSpan) -> list[Outage]:

@@ -182,6 +182,9 @@ class SessionRecord:
     observation: Observation = NO_OBSERVATION
     # Stretches whose times are off UTC by a clock step the chair did not follow (clockoff.py).
     clock_offs: tuple[ClockOff, ...] = ()
+    # The chair's store deleted rows measured up to this time (epoch s) before their
+    # retention, for its disk budget, and this session lies at or before it (load.py).
+    pruned_to_t: float | None = None
 
     @property
     def rems_applies(self) -> bool:

@@ -456,7 +456,20 @@ def form_lines(rec: SessionRecord) -> list[FormLine]:
     # First, in red: every time below it (and in the CSVs) is off UTC for its stretch.
     if off := offset_text(rec.clock_offs, lambda t: fmt_t(rec, t)):
         lines.insert(0, FormLine("times_off_utc", "TIMES OFF UTC", off, True))
+    # First of all: a MISSING line below may be the store's deletion, not the chair's.
+    if rec.pruned_to_t is not None:
+        lines.insert(0, FormLine("incomplete", "INCOMPLETE RECORD", pruned_text(rec), True))
     return lines
+
+
+def pruned_text(rec: SessionRecord) -> str:
+    return (
+        "this chair's store deleted records measured up to "
+        f"{fmt_t(rec, rec.pruned_to_t)} before their retention, to keep within its disk "
+        "budget (storage.max_mb): readings and events of this session may be missing "
+        "here, and a MISSING line may be one of them; make this record from InfluxDB "
+        "(monitord report --from influx)"
+    )
 
 
 CLINICAL_BOXES = (

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from monitord.store.base import Durability
@@ -26,6 +27,10 @@ VACUUM_STEP_PAGES = 2048  # 2 MiB of 1-KiB pages given back per step
 # delivered: an outage's) cost a step too.
 SCAN_STEP_IDS = 5000
 MAX_BUDGET_ROUNDS = 4  # the budget is measured again after each round (_budget_step)
+# State key (+ chair): the newest measured time (t_ns) of that chair's rows the budget
+# deleted before their retention. A report from this store of a session at or before it
+# lacks them, and says so (monitord/report/load.py).
+PRUNED_KEY = "pruned/"
 # Delivered (or quarantined, or never routed) to every sink: nothing queued. A lookup of
 # the queue's key per row; `id NOT IN (SELECT record_id FROM pending)` read the whole
 # queue into a list at each statement (37 ms with 100,000 rows queued, each step).
@@ -415,6 +420,25 @@ class RetentionMixin(DeliveryMixin):
             args,
         )
 
+    def _note_pruned(self, marks: str, ids: Sequence[int]) -> None:
+        """Raise each chair's PRUNED_KEY to the newest measured time of the rows `ids`,
+        about to be deleted early (in their transaction). Without it a report of a
+        session whose readings went for the budget (four chairs reach 512 MB in about two
+        weeks, docs/scaling.md) read "MISSING (no valid BP ...)" and "SpO2 MISSING", as if
+        no vital sign had been taken, with nothing saying the store had deleted them."""
+        self._db.executemany(
+            "INSERT INTO state (key, value, updated_ns) VALUES (?, CAST(? AS TEXT), ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = CAST(max(CAST(value AS INTEGER), "
+            "CAST(excluded.value AS INTEGER)) AS TEXT), updated_ns = excluded.updated_ns",
+            [
+                (PRUNED_KEY + chair, t_ns, time.time_ns())
+                for chair, t_ns in self._db.execute(
+                    f"SELECT chair, max(t_ns) FROM records WHERE id IN ({marks}) GROUP BY chair",
+                    ids,
+                )
+            ],
+        )
+
     def _shrink(
         self, where: str, target: int, counter: str, at_most: int, from_id: int
     ) -> tuple[int, bool, int]:
@@ -448,6 +472,7 @@ class RetentionMixin(DeliveryMixin):
             self._begin(Durability.NORMAL)
             for chunk in chunks(ids, 500):
                 marks = ",".join("?" * len(chunk))
+                self._note_pruned(marks, chunk)
                 self._db.execute(f"DELETE FROM records WHERE id IN ({marks})", chunk)
                 # An undelivered reading dropped leaves its queues too (one range per
                 # sink: the queue's key is (sink, record_id)).
