@@ -8,7 +8,7 @@ the local store or, for the whole clinic, from InfluxDB (docs/report.md).
     monitord report --list [--from influx] [--chair ID] [--date YYYY-MM-DD]
 
 Prints the paths written, one per line (or, with --list, one session per line, its
-observation flagged: NOT ENDED, SHORT, CANNOT BE JUDGED or met). Without
+observation flagged: INCOMPLETE, NOT ENDED, SHORT, CANNOT BE JUDGED or met). Without
 the PDF renderer (matplotlib) it writes HTML and CSV and says so in one line on stderr.
 Read-only on the store and the database: safe while the daemon runs.
 """
@@ -215,12 +215,17 @@ def _print_list(
     tz: str,
     rules: RuleSet | None,
     outages: Callable[[SessionSpan], Sequence[Outage]],
+    incomplete: Callable[[SessionSpan], bool] = lambda _: False,
 ) -> None:
     from monitord.report.load import span_observation
     from monitord.report.observation import list_flag
 
     for s in spans:
         flag = list_flag(span_observation(s, rules, outages(s)), s.end_t is not None)
+        if incomplete(s):
+            # Its record opens with INCOMPLETE RECORD: the verdict rests on rows the
+            # store's budget may have deleted (docs/report.md).
+            flag = "INCOMPLETE"
         print(list_line(s, _protocol(s), tz, flag))
 
 
@@ -421,13 +426,19 @@ def main(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return EX_NOINPUT
-            from monitord.report.load import span_outages
+            from monitord.report.load import pruned_to, span_outages
 
             with Outbox(db, StorageConfig(path=db), readonly=True) as ob:
                 every = session_spans(ob)
                 spans = _select(every, args.session, args.chair, day, tz)
                 if args.list:
-                    _print_list(spans, tz, rules, lambda s: span_outages(ob, s))
+                    _print_list(
+                        spans,
+                        tz,
+                        rules,
+                        lambda s: span_outages(ob, s),
+                        lambda s: pruned_to(ob, s) is not None,
+                    )
                     return _ok(note)
                 records = [record_for(ob, s, tz, rules) for s in spans]
             paths, pdf = write_records(records, args.out, reused_ids(every))

@@ -8,7 +8,7 @@ start and dose)" and "SpO2 MISSING", observation "met", as if no vital sign had 
 taken, with no word that the store had deleted them. Now the store keeps, per chair, the
 newest measured time of the rows it deleted early (retention.py `_note_pruned`), and the
 record of a session reaching back to it opens with INCOMPLETE RECORD, naming the report
-from InfluxDB.
+from InfluxDB; `--list` flags it INCOMPLETE (it read `met`).
 """
 
 from __future__ import annotations
@@ -79,3 +79,10 @@ def test_a_session_whose_readings_the_budget_deleted_is_reported_incomplete(
     ), form["incomplete"]
     # What it warns of: the pre-dose BP went with the readings.
     assert form["pre_dose"].startswith("MISSING"), form
+    # And the list a clinical lead files from flags it (it read `met`).
+    r = subprocess.run(
+        [sys.executable, "-m", "monitord", "report", "--db", str(db), "--list"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\t")[-1].strip() == "INCOMPLETE", r.stdout
