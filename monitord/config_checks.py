@@ -472,13 +472,19 @@ def _acl_fit(cfg: Config, source: str) -> list[str]:
         # The ACL's station block lets the account write only stations/<account>: the
         # station's `online` is refused, the chairs count no station online from it
         # (their annunciators sound while an alert is active), and the station said
-        # nothing of it (monitord/station/bridge.py now says it at run time).
+        # nothing of it (monitord/station/bridge.py now says it at run time). The copy
+        # may also have kept the account and changed the id (a second room's station):
+        # then the id of its account makes it the first station's twin, whose connections
+        # take each other over (bridge.py), and its own account is the fix.
         out.append(
             f"{where(cfg, source, 'station.id')}: warning: station {st.id!r} logs in as "
             f"{st.mqtt_username!r}, which the shipped ACL (config/mosquitto/monitord.acl) "
             f"does not let publish its status on {cfg.mqtt.prefix}/{cfg.site.id}/stations/"
             f"{st.id}: the chairs would count no station online from it; give it the id "
-            f'of its account (id = "{st.mqtt_username}") or extend the ACL'
+            f'of its account (id = "{st.mqtt_username}") or extend the ACL; but if another '
+            f"station already logs in as {st.mqtt_username!r}, give this one its own account "
+            f'(mqtt_username = "{st.id}", with its block in the broker ACL): two stations on '
+            "one account take the broker connection from each other"
         )
     for user, chairs in users.items():
         if len(chairs) > 1:

@@ -269,12 +269,25 @@ class Bridge:
                 "account write only its own {prefix}/{site}/stations/<id>: make [station] "
                 f"id the id in {user}'s lines of the broker ACL (by convention the account "
                 "name) and [site] id the site they name, or add the line, reload the "
-                "broker, then restart the station",
+                f"broker, then restart the station{self._twin_words()}",
                 logging.ERROR,
             )
             return
         self.status_refused = None
         self._status_log.success("the broker took the station's status")
+
+    def _twin_words(self) -> str:
+        """The refusal's other fix: a copy that kept the account and changed the id (a
+        second room's station) made the id of its account the first station's twin, whose
+        connections take each other over; its own account is the fix there."""
+        user, sid = self.station.mqtt_username, self.station.id
+        if user is None or user == sid:
+            return ""
+        return (
+            f"; but if another station already logs in as {user}, give this one its own "
+            f'account (mqtt_username = "{sid}", with its block in the broker ACL): two '
+            "stations on one account take the broker connection from each other"
+        )
 
     def takeover_words(self, ident: str) -> str:
         """The admin's line: what is wrong and what to do (the log, `systemctl status`)."""

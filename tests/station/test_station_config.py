@@ -222,9 +222,35 @@ def test_a_station_whose_id_is_not_its_account_is_warned(tmp_path: Path) -> None
         f"{cfg}: station.id: warning: station 'station-1' logs in as 'station-2', which the "
         "shipped ACL (config/mosquitto/monitord.acl) does not let publish its status on "
         "monitord/clinic-test/stations/station-1: the chairs would count no station online "
-        'from it; give it the id of its account (id = "station-2") or extend the ACL'
+        'from it; give it the id of its account (id = "station-2") or extend the ACL; but '
+        "if another station already logs in as 'station-2', give this one its own account "
+        '(mqtt_username = "station-1", with its block in the broker ACL): two stations on one '
+        "account take the broker connection from each other"
     ]
     # Its own account's id: nothing to say.
     cfg.write_text(cfg.read_text().replace('id = "station-1"', 'id = "station-2"'))
     r = monitord("check-config", str(cfg))
     assert (r.returncode, r.stdout, r.stderr) == (0, "ok\n", "")
+
+
+def test_a_second_room_whose_copy_kept_the_account_is_told_its_own_account(
+    tmp_path: Path,
+) -> None:
+    """The other copy: a second room's station.toml with its id changed to station-2 and
+    the first room's account kept. The advice was only "give it the id of its account (id
+    = "station-1")": followed, it made the two stations twins on one account, whose broker
+    connections take each other over 2-3 times a second
+    (tests/station/test_station_takeover.py). It now names the other fix too: its own
+    account."""
+    write_nurses(tmp_path / "nurses")
+    pw = tmp_path / "station-mqtt.pass"
+    pw.write_text("pw")
+    pw.chmod(0o600)
+    login = f'mqtt_username = "station-1"\nmqtt_password_file = "{pw}"\n'
+    cfg = station_only(tmp_path, f'id = "station-2"\nnurses_file = "nurses"\n{login}')
+    r = monitord("check-config", str(cfg))
+    assert (r.returncode, r.stdout) == (0, "ok\n"), r.stderr
+    (line,) = r.stderr.splitlines()
+    assert "station 'station-2' logs in as 'station-1'" in line, line
+    assert "if another station already logs in as 'station-1'" in line, line
+    assert 'its own account (mqtt_username = "station-2"' in line, line

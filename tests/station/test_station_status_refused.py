@@ -65,3 +65,23 @@ async def test_station_of_a_mistyped_site_says_so(acl_broker: AclMosquitto, tmp_
         line = next(ln for ln in st.output().splitlines() if REFUSED in ln)
         assert f"monitord/clinic-nrth/stations/{STATION} for user {STATION}" in line, line
         assert "and [site] id the site they name" in line, line
+
+
+async def test_a_second_room_whose_copy_kept_the_account_is_told_its_own_account(
+    acl_broker: AclMosquitto, tmp_path: Path
+) -> None:
+    """A second room's station.toml with its id changed to station-2 and station-1's
+    account kept: the status on stations/station-2 is refused. The advice was only "make
+    [station] id the id in station-1's lines of the broker ACL": followed, it made this
+    station the first one's twin on one account, whose connections take each other over
+    (tests/station/test_station_takeover.py). It now names its own account too."""
+    cfg = station_config(tmp_path, acl_broker)
+    text = cfg.read_text()
+    assert f'id = "{STATION}"\nlisten' in text
+    cfg.write_text(text.replace(f'id = "{STATION}"\nlisten', 'id = "station-2"\nlisten'))
+    async with station_process(cfg, tmp_path / "station.log") as (st, _):
+        await eventually(lambda: REFUSED in st.output(), 20, "the refused status said")
+        line = next(ln for ln in st.output().splitlines() if REFUSED in ln)
+        assert f"stations/station-2 for user {STATION}" in line, line
+        assert f"if another station already logs in as {STATION}" in line, line
+        assert 'its own account (mqtt_username = "station-2"' in line, line
