@@ -174,7 +174,9 @@ class NodeRed:
         )
 
         def post() -> int:
-            with urllib.request.urlopen(req, timeout=10) as r:
+            # 30 s: Node-RED's single thread answers an inject in ms, but a loaded CI machine
+            # (3 workers, Chromium beside) once took over 10 s (URLError, a timeout).
+            with urllib.request.urlopen(req, timeout=30) as r:
                 return int(r.status)
 
         assert await asyncio.to_thread(post) == 200
