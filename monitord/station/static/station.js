@@ -312,6 +312,7 @@ function renderSummary() {
   // it between the press and the release of a tap on it lost the tap (the element pressed
   // was gone: no click), so the tile the nurse asked for was not brought into view.
   const bar = $("alarm-bar"), old = new Map([...bar.children].map((l) => [l.dataset.chair, l]));
+  let changed = bar.hidden !== (items.length === 0) || old.size !== items.length;
   items.forEach(({ c, a, off, two }, i) => {
     let link = old.get(c.id);
     old.delete(c.id);
@@ -325,7 +326,7 @@ function renderSummary() {
     }
     const sig = JSON.stringify([off, two, a && [a.priority, a.kind, a.message || a.rule]]);
     if (link.dataset.sig !== sig) {
-      link.dataset.sig = sig;
+      link.dataset.sig = sig; changed = true;
       // A technical alarm reads as one here as on its tile (TECH, a dashed border): a lost
       // monitor is not the patient's BP, and the nurse knows which before reaching the chair.
       const tech = a && a.kind !== "physiological";
@@ -335,11 +336,12 @@ function renderSummary() {
       if (two) link.append(el("span", "tag", "TWO MONITORS"));
       if (a) link.append(el("span", "tag", `${a.priority.toUpperCase()}${tech ? " TECH" : ""}`), el("span", "msg", a.message || a.rule));
     }
-    if (bar.children[i] !== link) bar.insertBefore(link, bar.children[i] || null);
+    if (bar.children[i] !== link) { bar.insertBefore(link, bar.children[i] || null); changed = true; }
   });
   for (const l of old.values()) l.remove();
   bar.hidden = items.length === 0;
-  fitBar(); // view.js
+  // Fitted again only when it changed: every reading of every chair comes here (view.js).
+  if (changed) fitBar();
   drawTitle(items);
 }
 function renderAll() { for (const c of chairs.values()) render(c); }

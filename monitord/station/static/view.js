@@ -45,9 +45,19 @@ document.addEventListener("focusin", (e) => {
 // in alarm, a laptop 9 of 16, and the rest only by scrolling the bar, which nobody does
 // from across the room. Measured without it first, so a bar that empties gets its
 // messages back; the bar still scrolls where even the short links do not fit.
-function fitBar() {
+// The measure is a layout of the page: asked for at every change of the bar or of its
+// room (fitBar), it is done once, at the next frame (fitNow). Done at once on every
+// redraw (each reading of each chair redraws the bar), 32 chairs with readings each
+// second were 32 forced layouts a second, one a frame does.
+const fit = { frame: 0 };
+function fitBar() { if (!fit.frame) fit.frame = requestAnimationFrame(fitNow); }
+function fitNow() {
+  fit.frame = 0;
   const bar = $("alarm-bar");
   bar.classList.remove("crowded");
   if (!bar.hidden && bar.scrollHeight > bar.clientHeight + 1) bar.classList.add("crowded");
 }
+// Its room changed: the window (a resize, a zoom), the bar's own width (the page's
+// scrollbar come or gone). The header's and banners' share: station.js's observer.
 addEventListener("resize", fitBar);
+new ResizeObserver(() => fitBar()).observe(document.getElementById("alarm-bar")); // ($ is station.js's, loaded after)
