@@ -49,14 +49,33 @@ document.addEventListener("focusin", (e) => {
 // room (fitBar), it is done once, at the next frame (fitNow). Done at once on every
 // redraw (each reading of each chair redraws the bar), 32 chairs with readings each
 // second were 32 forced layouts a second, one a frame does.
-const fit = { frame: 0 };
+// Not while a pointer presses a link of the bar: gone crowded under the finger (chairs
+// raising alarms meanwhile), the link pressed shrank, the release landed on another link
+// or between two, and the tap did nothing (a mouse's click) or brought another chair into
+// view (a touchscreen's, hit-tested after the release). Fitted at the press's click, or
+// CLICK_WAIT_MS after its release (press.js), at most PRESS_HOLD_MS while down: a hand
+// resting on the bar must not keep chairs in alarm out of it.
+const fit = { frame: 0, pointer: null, timer: null };
 function fitBar() { if (!fit.frame) fit.frame = requestAnimationFrame(fitNow); }
 function fitNow() {
   fit.frame = 0;
+  if (fit.pointer !== null) return; // fitted at the press's end (barLetGo)
   const bar = $("alarm-bar");
   bar.classList.remove("crowded");
   if (!bar.hidden && bar.scrollHeight > bar.clientHeight + 1) bar.classList.add("crowded");
 }
+function barLetGo() { clearTimeout(fit.timer); fit.timer = null; fit.pointer = null; fitBar(); }
+document.addEventListener("pointerdown", (e) => {
+  if (!(e.target instanceof Element) || !e.target.closest("#alarm-bar")) return;
+  clearTimeout(fit.timer); fit.pointer = e.pointerId; fit.timer = setTimeout(barLetGo, PRESS_HOLD_MS);
+}, true);
+document.addEventListener("pointerup", (e) => {
+  if (e.pointerId !== fit.pointer) return;
+  clearTimeout(fit.timer); fit.timer = setTimeout(barLetGo, CLICK_WAIT_MS);
+}, true);
+document.addEventListener("pointercancel", (e) => { if (e.pointerId === fit.pointer) barLetGo(); }, true);
+// After the click's own handler (the tile brought into view), not before it.
+document.addEventListener("click", (e) => { if (e.pointerId === fit.pointer) setTimeout(barLetGo); }, true);
 // Its room changed: the window (a resize, a zoom), the bar's own width (the page's
 // scrollbar come or gone). The header's and banners' share: station.js's observer.
 addEventListener("resize", fitBar);

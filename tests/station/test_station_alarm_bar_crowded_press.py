@@ -1,0 +1,95 @@
+"""The alarm bar going crowded (view.js fitBar: the messages dropped, every link shorter)
+under a nurse's finger (docs/station.md "Alarm bar").
+
+A tap on chair-12's link in the bar, its message under the finger; before the release
+fifteen more chairs raise an alarm and the bar goes crowded. Before, the bar was re-fitted
+at once: chair-12's link shrank to its chair and priority under the finger, the release
+landed on another link (or between links), and the tap did nothing (a mouse's click goes
+to what holds both the press and the release: the bar) or brought another chair into view
+(a touchscreen's click is hit-tested after the release: another chair's link). Now the bar
+keeps its form while pressed, until the tap's click, and is re-fitted then. Real station,
+real mosquitto, real headless Chromium (Chromium's own touch events and tap gesture).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.servers import Mosquitto
+from tests.station.cdp import Page
+from tests.station.station_kit import ChairPublisher, alert, session, station_page, tile, vitals
+
+CROWDED = "document.getElementById('alarm-bar').classList.contains('crowded')"
+LINK = "document.querySelector('#alarm-bar a[data-chair=\"chair-12\"]')"
+IN_VIEW = (
+    "(() => {{ const r = {}.getBoundingClientRect();"
+    " return r.top >= document.getElementById('top').getBoundingClientRect().bottom"
+    " && r.top < innerHeight; }})()"
+)
+
+
+async def board(pub: ChairPublisher) -> None:
+    """16 chairs, only chair-12 (below the fold at 1366x768) in alarm."""
+    sess = session("dosing", "esketamine", 20)
+    for i in range(1, 17):
+        c = f"chair-{i:02d}"
+        crisis = alert(c, "bp.crisis", "high", "BP 212/124 >= 180/110, recheck the cuff")
+        await pub.status(c, "online")
+        await pub.vitals(c, vitals(c, 131, 84, 71, 97, 5))
+        await pub.active(c, [crisis] if i == 12 else [], sess)
+
+
+async def crowd(pub: ChairPublisher) -> None:
+    """The fifteen others raise a low alarm each: after chair-12 in the bar, which goes
+    crowded at 1366x768 (16 links with their messages take more than its 30 %)."""
+    sess = session("dosing", "esketamine", 20)
+    for i in range(1, 17):
+        c = f"chair-{i:02d}"
+        if i != 12:
+            await pub.active(c, [alert(c, "spo2.low", "low", "SpO2 93 < 94 for 15 s")], sess)
+
+
+async def press_then_crowd(page: Page, pub: ChairPublisher, touch: bool) -> dict[str, Any]:
+    await board(pub)
+    await page.until(f"!!{LINK} && !!{tile('chair-12')}", 20, "chair-12 in the bar")
+    assert not await page.js(CROWDED)
+    assert not await page.js(IN_VIEW.format(tile("chair-12")))  # below the fold
+    # The finger on the link's message, the part the crowded bar drops.
+    at: dict[str, Any] = await page.js(
+        f"(() => {{ const r = {LINK}.querySelector('.msg').getBoundingClientRect();"
+        " return {x: r.x + r.width * 0.75, y: r.y + r.height / 2}; })()"
+    )
+    if touch:
+        await page.send("Input.dispatchTouchEvent", type="touchStart", touchPoints=[at])
+    else:
+        mouse = {**at, "button": "left", "clickCount": 1}
+        await page.send("Input.dispatchMouseEvent", type="mousePressed", **mouse)
+    await crowd(pub)
+    await page.until("document.querySelectorAll('#alarm-bar a').length === 16", 10, "16 links")
+    # What the release would land on if the bar re-fitted under the finger now.
+    await page.js("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    if touch:
+        await page.send("Input.dispatchTouchEvent", type="touchEnd", touchPoints=[])
+    else:
+        await page.send("Input.dispatchMouseEvent", type="mouseReleased", **mouse)
+    return at
+
+
+@pytest.mark.parametrize("touch", [False, True], ids=["mouse", "touch"])
+async def test_a_tap_on_the_bar_is_not_lost_when_the_bar_goes_crowded(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, touch: bool
+) -> None:
+    async with station_page(tmp_path, mosquitto, mqtt_prefix, size=(1366, 768)) as (page, pub):
+        if touch:
+            await page.send("Emulation.setTouchEmulationEnabled", enabled=True, maxTouchPoints=5)
+        await press_then_crowd(page, pub, touch)
+        await page.until(
+            f"document.activeElement === {tile('chair-12')}", 10, "chair-12's tile focused"
+        )
+        assert await page.js(IN_VIEW.format(tile("chair-12")))
+        # The tap done, the bar is fitted: every chair in alarm without scrolling it.
+        await page.until(CROWDED, 10, "the bar crowded after the tap")
+        await page.screenshot(tmp_path / "after.png")
