@@ -7,7 +7,9 @@ at once: chair-12's link shrank to its chair and priority under the finger, the 
 landed on another link (or between links), and the tap did nothing (a mouse's click goes
 to what holds both the press and the release: the bar) or brought another chair into view
 (a touchscreen's click is hit-tested after the release: another chair's link). Now the bar
-keeps its form while pressed, until the tap's click, and is re-fitted then. Real station,
+keeps its form while pressed, until the tap's click, and is re-fitted then. So with a
+higher alarm's link come before the one pressed (the bar redrawn at once, the link moved
+from under the finger): the bar's redraw waits for the tap too. Real station,
 real mosquitto, real headless Chromium (Chromium's own touch events and tap gesture).
 """
 
@@ -68,8 +70,8 @@ async def press_then_crowd(page: Page, pub: ChairPublisher, touch: bool) -> dict
         mouse = {**at, "button": "left", "clickCount": 1}
         await page.send("Input.dispatchMouseEvent", type="mousePressed", **mouse)
     await crowd(pub)
-    await page.until("document.querySelectorAll('#alarm-bar a').length === 16", 10, "16 links")
-    # What the release would land on if the bar re-fitted under the finger now.
+    # Every tile in alarm (the bar, redrawn at once, had gone crowded by then), and a frame.
+    await page.until("document.querySelectorAll('.tile.p-low').length === 15", 10, "15 alarms")
     await page.js("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
     if touch:
         await page.send("Input.dispatchTouchEvent", type="touchEnd", touchPoints=[])
@@ -93,3 +95,50 @@ async def test_a_tap_on_the_bar_is_not_lost_when_the_bar_goes_crowded(
         # The tap done, the bar is fitted: every chair in alarm without scrolling it.
         await page.until(CROWDED, 10, "the bar crowded after the tap")
         await page.screenshot(tmp_path / "after.png")
+
+
+@pytest.mark.parametrize("touch", [False, True], ids=["mouse", "touch"])
+async def test_a_tap_on_the_bar_is_not_lost_to_a_higher_alarm_come_before_it(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, touch: bool
+) -> None:
+    """chair-12's link pressed, chair-11's before it (both low); before the release chair-1
+    raises a high alarm, whose link comes first. Before, the bar was redrawn at once: the
+    links pressed moved right by a link from under the finger, and the release landed on
+    chair-11's (a touchscreen: chair-11's tile brought into view, not chair-12's) or
+    between two (a mouse: nothing). The bar's redraw now waits for the tap."""
+    async with station_page(tmp_path, mosquitto, mqtt_prefix, size=(1366, 768)) as (page, pub):
+        if touch:
+            await page.send("Emulation.setTouchEmulationEnabled", enabled=True, maxTouchPoints=5)
+        sess = session("dosing", "esketamine", 10)
+        for i in range(1, 17):
+            c = f"chair-{i:02d}"
+            low = [alert(c, "spo2.low", "low", "SpO2 93 < 94")] if i in (11, 12) else []
+            await pub.chair(c, low, sess=sess)
+        await page.until(f"!!{LINK} && !!{tile('chair-12')}", 20, "chair-12 in the bar")
+        assert not await page.js(IN_VIEW.format(tile("chair-12")))  # below the fold
+        at: dict[str, Any] = await page.js(
+            f"(() => {{ const r = {LINK}.getBoundingClientRect();"
+            " return {x: r.x + r.width * 0.3, y: r.y + r.height / 2}; })()"
+        )
+        mouse = {**at, "button": "left", "clickCount": 1}
+        if touch:
+            await page.send("Input.dispatchTouchEvent", type="touchStart", touchPoints=[at])
+        else:
+            await page.send("Input.dispatchMouseEvent", type="mousePressed", **mouse)
+        crisis = alert("chair-01", "bp.crisis", "high", "BP 212/124 >= 180/110")
+        await pub.active("chair-01", [crisis], sess)
+        # Its tile says so (not held), and the tab's title: only the bar waits.
+        await page.until(f"{tile('chair-01')}.classList.contains('p-high')", 10, "chair-01")
+        await page.until("document.title.startsWith('HIGH chair-01')", 10, "the tab's title")
+        if touch:
+            await page.send("Input.dispatchTouchEvent", type="touchEnd", touchPoints=[])
+        else:
+            await page.send("Input.dispatchMouseEvent", type="mouseReleased", **mouse)
+        await page.until(
+            f"document.activeElement === {tile('chair-12')}", 10, "chair-12's tile focused"
+        )
+        assert await page.js(IN_VIEW.format(tile("chair-12")))
+        # The tap done, the bar is drawn: chair-01 first.
+        await page.until(
+            "document.querySelector('#alarm-bar a').dataset.chair === 'chair-01'", 10, "chair-01"
+        )

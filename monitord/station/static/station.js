@@ -307,6 +307,7 @@ function renderSummary() {
     items.push({ c, a, off, two, rank: Math.min(a ? PRIO[a.priority] : 9, off ? 1.5 : 9, two ? 5 : 9) });
   }
   items.sort((x, y) => x.rank - y.rank || naturalCmp(x.c.id, y.c.id));
+  if (barHeld()) { drawTitle(items); return; } // a press on the bar: redrawn at its click (view.js)
   // Each chair's link is kept, changed in place only when its own item changes: rebuilt,
   // a link restarted its flashing at every reading, and the bar rebuilt at any change of
   // it between the press and the release of a tap on it lost the tap (the element pressed

@@ -52,10 +52,13 @@ document.addEventListener("focusin", (e) => {
 // Not while a pointer presses a link of the bar: gone crowded under the finger (chairs
 // raising alarms meanwhile), the link pressed shrank, the release landed on another link
 // or between two, and the tap did nothing (a mouse's click) or brought another chair into
-// view (a touchscreen's, hit-tested after the release). Fitted at the press's click, or
-// CLICK_WAIT_MS after its release (press.js), at most PRESS_HOLD_MS while down: a hand
-// resting on the bar must not keep chairs in alarm out of it.
-const fit = { frame: 0, pointer: null, timer: null };
+// view (a touchscreen's, hit-tested after the release). Nor is the bar redrawn then
+// (barHeld): a higher alarm's link come before the one pressed moved it from under the
+// finger, with the same outcome. Both wait for the press's click, or CLICK_WAIT_MS after
+// its release (press.js), at most PRESS_HOLD_MS while down: a hand resting on the bar
+// must not keep chairs in alarm out of it. The tiles, the sound and the tab's title are
+// not held.
+const fit = { frame: 0, pointer: null, timer: null, summary: false };
 function fitBar() { if (!fit.frame) fit.frame = requestAnimationFrame(fitNow); }
 function fitNow() {
   fit.frame = 0;
@@ -64,7 +67,15 @@ function fitNow() {
   bar.classList.remove("crowded");
   if (!bar.hidden && bar.scrollHeight > bar.clientHeight + 1) bar.classList.add("crowded");
 }
-function barLetGo() { clearTimeout(fit.timer); fit.timer = null; fit.pointer = null; fitBar(); }
+// Whether the alarm bar's redraw waits for a press on it (renderSummary asks).
+function barHeld() { if (fit.pointer === null) return false; fit.summary = true; return true; }
+function barLetGo() {
+  clearTimeout(fit.timer); fit.timer = null; fit.pointer = null;
+  // (Not after a logout meanwhile: its login form has no alarm bar.)
+  if (fit.summary && nurse) renderSummary(); // station.js
+  fit.summary = false;
+  fitBar();
+}
 document.addEventListener("pointerdown", (e) => {
   if (!(e.target instanceof Element) || !e.target.closest("#alarm-bar")) return;
   clearTimeout(fit.timer); fit.pointer = e.pointerId; fit.timer = setTimeout(barLetGo, PRESS_HOLD_MS);
