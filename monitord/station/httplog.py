@@ -12,13 +12,30 @@ keeps its traceback).
 from __future__ import annotations
 
 import logging
+import re
 
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http_exceptions import HttpProcessingError, InvalidURLError
 
 from monitord.log import one_line
 
 SERVER_LOGGER = "aiohttp.server"
 KEEP_SAID = 256  # kinds of fault remembered as said (bounded: a scanner tries many)
+# A quoted repr of the request's bytes in a parser's message, to the last quote of its kind
+# (or the end, if cut): "Invalid HTTP header: b'Cookie sid=...'", "Got more than 8190
+# bytes when reading: b'Cookie: ...'", "Bad status line '...'".
+_QUOTED = re.compile(r"""b?(['"]).*\1|b?['"].*""")
+
+
+def fault_words(exc: HttpProcessingError) -> str:
+    """What was wrong with a request, in the parser's words without the request's bytes:
+    aiohttp's pure-Python parser (used where its compiled one is not installed) quotes the
+    bad header line itself, both parsers quote an over-long line's first 100 bytes (a big
+    Cookie header), and an invalid URL's text is the URL. Without the bytes, the kinds of
+    fault are few, so its repeats are DEBUG as said, not a new WARNING per request."""
+    if isinstance(exc, InvalidURLError):
+        return "Invalid character in the URL"
+    first = str(exc.message).strip().split("\n")[0]
+    return one_line(_QUOTED.sub("(bytes withheld)", first).rstrip(": ."))[:120]
 
 
 class BadRequests(logging.Filter):
@@ -34,7 +51,7 @@ class BadRequests(logging.Filter):
         if not isinstance(exc, HttpProcessingError):
             return True
         # Its first line only ("Invalid header token"): the lines after quote the bytes.
-        what = one_line(str(exc.message).strip().split("\n")[0].rstrip(": "))[:120]
+        what = fault_words(exc)
         peer = str(record.args[0]) if isinstance(record.args, tuple) and record.args else "?"
         kind = f"{type(exc).__name__}: {what}"
         again = kind in self.said

@@ -16,6 +16,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from aiohttp import web_protocol
+from aiohttp.http_parser import HttpRequestParserPy
 
 from tests.servers import Mosquitto
 from tests.station.station_kit import station_config, station_in_process
@@ -52,3 +54,53 @@ async def test_a_malformed_request_is_one_warning_without_a_traceback(
     assert "127.0.0.1" in line and "400" in line and "Invalid header token" in line, line
     assert "\n" not in line and SECRET not in line, line
     assert all(r.levelno == logging.DEBUG for r in told if r is not loud[0])
+
+
+def leaky(secret: str) -> list[bytes]:
+    """Malformed requests whose parser message quoted the request's bytes: a header line
+    without its colon (aiohttp's pure-Python parser), an over-long Cookie header (both
+    parsers: its first 100 bytes), a bad status line, a URL with a control character."""
+    return [
+        f"GET / HTTP/1.1\r\nHost: x\r\nCookie {secret}\r\n\r\n".encode(),
+        f"GET / HTTP/1.1\r\nHost: x\r\nCookie: {secret}{'s' * 9000}\r\n\r\n".encode(),
+        f"GET / HTTP/9.{secret}\r\nHost: x\r\n\r\n".encode(),
+        f"GET /?t={secret}\x01 HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
+    ]
+
+
+@pytest.mark.parametrize("parser", ["compiled", "python"])
+async def test_no_request_bytes_and_one_warning_per_fault(
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    mqtt_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    parser: str,
+) -> None:
+    """Each fault's message quoted the request's bytes (a cookie) into the WARNING, and as
+    the bytes were part of the fault's kind, each request with other bytes was a new
+    WARNING: no bound. aiohttp's own pure-Python parser is the one it runs where its
+    compiled parser is not installed (AIOHTTP_NO_EXTENSIONS=1, a platform without the
+    wheel)."""
+    if parser == "python":
+        monkeypatch.setattr(web_protocol, "HttpRequestParser", HttpRequestParserPy)
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
+    caplog.set_level(logging.DEBUG)
+    secrets = [f"sid{n}SECRET{n}" for n in range(3)]
+
+    def loud() -> list[str]:
+        return [
+            r.getMessage()
+            for r in caplog.records
+            if r.name.startswith("aiohttp") and r.levelno >= logging.WARNING
+        ]
+
+    async with station_in_process(cfg) as (_station, url):
+        for n, secret in enumerate(secrets):
+            for payload in leaky(secret):
+                assert (await send(url, payload)).split(b"\r\n")[0].endswith(b" 400 Bad Request")
+            if n == 0:
+                first = loud()
+    told = [r.getMessage() for r in caplog.records if r.name.startswith("aiohttp")]
+    assert not [m for m in told if "SECRET" in m], told
+    assert first and loud() == first  # the same faults again: DEBUG, whatever the bytes
