@@ -1,9 +1,10 @@
 """Supervised tasks on one `asyncio.TaskGroup`.
 
 Every device link, sink and chair engine runs under `Supervisor.spawn`. A task that raises
-is restarted after a capped exponential backoff with jitter, counted, logged (WARNING the
-first time, DEBUG on repeats) and reported through `on_crash`, so a bug in one driver
-never takes the daemon, or the other chairs, down.
+is restarted after a capped exponential backoff with jitter, counted, logged (ERROR with
+its traceback the first time, DEBUG on repeats, ERROR again after a relapse window without
+a crash) and reported through `on_crash`, so a bug in one driver never takes the daemon,
+or the other chairs, down.
 
 Restarting is not recovering: a bug triggered by a chair's state crashes its task again at
 every start. `TaskState.streak` counts the failures in a row (none of its runs in between
@@ -104,7 +105,13 @@ class Supervisor:
                     st.streak = 0
                 st.streak += 1
                 if st.streak == 1:  # a relapse: the task had been running healthy
-                    st.relapses = [*self._in_window(st, now), now]
+                    earlier = self._in_window(st, now)
+                    if not earlier:
+                        # Quiet a whole relapse window: said afresh at ERROR. Remembered
+                        # for the process's life, a crash a day after the first was DEBUG
+                        # only; a slow loop (one per NIBP reading) stays one line an hour.
+                        flog.reset()
+                    st.relapses = [*earlier, now]
                 st.restarts += 1
                 st.last_error = f"{type(e).__name__}: {e}"
                 st.last_delay_s = backoff.next_delay()
