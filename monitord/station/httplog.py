@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import re
+import time
+from collections.abc import Callable
 
 from aiohttp.http_exceptions import HttpProcessingError, InvalidURLError
 
@@ -20,6 +22,9 @@ from monitord.log import one_line
 
 SERVER_LOGGER = "aiohttp.server"
 KEEP_SAID = 256  # kinds of fault remembered as said (bounded: a scanner tries many)
+# A kind not seen for this long is said at WARNING again: remembered for the process's
+# life, a client broken a month after a scanner's visit was a DEBUG line only.
+QUIET_S = 3600.0
 # A quoted repr of the request's bytes in a parser's message, to the last quote of its kind
 # (or the end, if cut): "Invalid HTTP header: b'Cookie sid=...'", "Got more than 8190
 # bytes when reading: b'Cookie: ...'", "Bad status line '...'".
@@ -40,11 +45,13 @@ def fault_words(exc: HttpProcessingError) -> str:
 
 class BadRequests(logging.Filter):
     """On aiohttp's server logger: its "Error handling request" for a request it could
-    not parse becomes one line; the first of each kind at WARNING, repeats at DEBUG."""
+    not parse becomes one line; the first of each kind at WARNING, repeats at DEBUG, and
+    at WARNING again after `QUIET_S` without it. `clock`: monotonic seconds."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
-        self.said: set[str] = set()
+        self.clock = clock
+        self.said: dict[str, float] = {}  # kind -> when it was last seen
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
@@ -54,9 +61,13 @@ class BadRequests(logging.Filter):
         what = fault_words(exc)
         peer = str(record.args[0]) if isinstance(record.args, tuple) and record.args else "?"
         kind = f"{type(exc).__name__}: {what}"
-        again = kind in self.said
-        if not again and len(self.said) < KEEP_SAID:
-            self.said.add(kind)
+        now = self.clock()
+        seen = self.said.get(kind)
+        again = seen is not None and now - seen < QUIET_S
+        if seen is None and len(self.said) >= KEEP_SAID:  # forget the kinds gone quiet
+            self.said = {k: t for k, t in self.said.items() if now - t < QUIET_S}
+        if seen is not None or len(self.said) < KEEP_SAID:
+            self.said[kind] = now
         level = logging.DEBUG if again else logging.WARNING
         if not logging.getLogger(record.name).isEnabledFor(level):
             return False

@@ -19,11 +19,24 @@ import pytest
 from aiohttp import web_protocol
 from aiohttp.http_parser import HttpRequestParserPy
 
+from monitord.station.httplog import QUIET_S, SERVER_LOGGER, BadRequests, quiet_bad_requests
 from tests.servers import Mosquitto
 from tests.station.station_kit import station_config, station_in_process
 
 SECRET = "sid=0123456789abcdef"
 BAD = f"GET / HTTP/1.1\r\nHost: x\r\nCookie {SECRET}\r\n\r\n".encode()  # no colon
+
+
+def the_filter() -> BadRequests:
+    """The filter the station puts on aiohttp's logger, once per process."""
+    quiet_bad_requests()
+    return next(f for f in logging.getLogger(SERVER_LOGGER).filters if isinstance(f, BadRequests))
+
+
+@pytest.fixture(autouse=True)
+def nothing_said_yet() -> None:
+    """The filter is the process's: a fault another test sent is not said again here."""
+    the_filter().said.clear()
 
 
 async def send(url: str, payload: bytes) -> bytes:
@@ -104,3 +117,23 @@ async def test_no_request_bytes_and_one_warning_per_fault(
     told = [r.getMessage() for r in caplog.records if r.name.startswith("aiohttp")]
     assert not [m for m in told if "SECRET" in m], told
     assert first and loud() == first  # the same faults again: DEBUG, whatever the bytes
+
+
+async def test_a_fault_quiet_for_an_hour_is_said_again(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A kind of fault said once was DEBUG for the life of the station: a client broken a
+    month after a scanner's visit (the same fault) never reached the journal's warnings.
+    After an hour without it, it is said at WARNING again. The filter's clock is set
+    forward, not waited for."""
+    now = [1000.0]
+    the_filter().clock = lambda: now[0]
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
+    caplog.set_level(logging.DEBUG)
+    async with station_in_process(cfg) as (_station, url):
+        for step in (0.0, 60.0, QUIET_S + 1, 60.0):
+            now[0] += step
+            await send(url, BAD)
+    told = [r for r in caplog.records if r.name.startswith("aiohttp")]
+    levels = [r.levelname for r in told]
+    assert levels == ["WARNING", "DEBUG", "WARNING", "DEBUG"], [r.getMessage() for r in told]
