@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -16,6 +18,23 @@ from typing import Any
 from monitord.commands.checks import Check, SecretProblem, fail, ok, skip, sourced_secret
 from monitord.config import Config, InfluxConfig
 from monitord.sinks.influx_http import NotInflux, _reason_from_body, not_influx
+from monitord.tlsclock import CLOCK_FIX, clock_fact, not_yet_valid, peer_validity
+
+
+def _clock_behind(i: InfluxConfig, limit_s: float) -> Check:
+    """HTTPS to a server whose certificate is not yet valid on this machine's clock (a Pi
+    booted behind, before NTP; monitord/tlsclock.py): the clock and the certificate's first
+    valid time, as the daemon's line. Before, "not reachable (...) -> fix: is the database
+    running?", sending the IT admin to a server that was running."""
+    now = dt.datetime.now(dt.UTC)
+    u = urllib.parse.urlsplit(i.url)
+    host, port = u.hostname or "", u.port or 443
+    dates = asyncio.run(peer_validity(host, port, ssl.create_default_context(), limit_s))
+    return fail(
+        f"influx {i.api}",
+        f"{i.url}: TLS failed: {clock_fact('InfluxDB server', now, dates)}",
+        CLOCK_FIX,
+    )
 
 
 def _http(
@@ -55,6 +74,8 @@ def _influx_sync(i: InfluxConfig, creds: Path | None, limit_s: float) -> Check:
         status, body, r = _http(f"{i.url}/ping", limit_s)
     except (urllib.error.URLError, OSError, TimeoutError) as e:
         reason = getattr(e, "reason", e)
+        if isinstance(reason, BaseException) and not_yet_valid(reason):
+            return _clock_behind(i, limit_s)
         return fail(
             name,
             f"{i.url}: not reachable ({reason})",
