@@ -45,8 +45,10 @@ def _tlv(b: bytes, i: int) -> tuple[int, int, int]:
 
 def _time(tag: int, raw: bytes) -> dt.datetime:
     text = raw.decode("ascii").rstrip("Z")
-    fmt = "%y%m%d%H%M%S" if tag == 0x17 else "%Y%m%d%H%M%S"  # UTCTime / GeneralizedTime
-    return dt.datetime.strptime(text, fmt).replace(tzinfo=dt.UTC)
+    if tag == 0x17:  # UTCTime: RFC 5280 4.1.2.5.1, YY >= 50 is 19YY (strptime's %y: 20YY
+        # up to 68, so a certificate valid "from 1950" read as from 2050)
+        text = ("19" if int(text[:2]) >= 50 else "20") + text
+    return dt.datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
 
 
 def der_validity(der: bytes) -> tuple[dt.datetime, dt.datetime] | None:
