@@ -104,7 +104,9 @@ def _stamp(t: dt.datetime) -> str:
 CLOCK_FIX = (
     "this machine's clock is behind (a Pi has no real-time clock: it boots on the last "
     "saved time); wait for time sync (`timedatectl` shows 'System clock synchronized: "
-    "yes'; NTP must be reachable); the certificates are not at fault"
+    "yes'; NTP must be reachable); if it says yes already, the clock is right and the "
+    "certificate is wrong (issued valid from a time ahead, or not the broker's own: see "
+    "its dates with `openssl s_client`)"
 )
 
 
