@@ -154,6 +154,10 @@ class FailureLog:
             self.repeats += 1
             self.logger.debug("%s: %s (repeat %d)", self.what, message, self.repeats)
 
+    def failing_for(self) -> float:
+        """Seconds since this run of failures began (0 before its first)."""
+        return time.monotonic() - self._since if self._since is not None else 0.0
+
     def warned(self, cls: str) -> bool:
         """This class was already logged in this run of failures (its repeats are DEBUG)."""
         return cls in self._warned

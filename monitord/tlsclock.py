@@ -25,6 +25,30 @@ import ssl
 # OpenSSL's verify results (include/openssl/x509_vfy.h).
 NOT_YET_VALID = 9  # X509_V_ERR_CERT_NOT_YET_VALID
 CLOCK_RETRY_S = 2.0  # a handshake every 2 s is cheap; the clock is stepped at any moment
+# The short retry lasts this long into a run of failures: a boot's network and NTP are up
+# within minutes. Past it, the cause is no boot (a misspelt mqtt.host, a certificate issued
+# with a start ahead): retried every 2 s forever, a DNS query or TLS handshake every 2 s
+# per chair from every Pi, for days; now the usual backoff, and said once more.
+BOOT_WINDOW_S = 600.0
+BOOT_CLASSES = ("clock", "dns")  # describe_error's classes the short retry is for
+_LATE = {
+    "clock": "if `timedatectl` on this machine says 'System clock synchronized: yes', the "
+    "certificate is wrong (issued valid from a time ahead): reissue it",
+    "dns": "mqtt.host is misspelt or the DNS server does not know it; check with `getent "
+    "hosts` and /etc/resolv.conf",
+}
+
+
+def boot_retry(cls: str, msg: str, failing_for_s: float, delay: float) -> tuple[str, str, float]:
+    """(class, line, delay) of a failure `failing_for_s` into its run: a boot's classes
+    retried every CLOCK_RETRY_S within BOOT_WINDOW_S; past it, a class of their own (its
+    WARNING said once more: "not a boot") at the backoff's `delay`."""
+    if cls not in BOOT_CLASSES:
+        return cls, msg, delay
+    if failing_for_s < BOOT_WINDOW_S:
+        return cls, msg, min(delay, CLOCK_RETRY_S)
+    late = f"still so after {failing_for_s / 60:.0f} min, longer than a boot takes"
+    return f"{cls}-late", f"{msg}; {late}: {_LATE[cls]}", delay
 
 
 def not_yet_valid(e: BaseException) -> bool:

@@ -33,6 +33,7 @@ from monitord.sinks.influx_http import MAX_RETRY_AFTER_S
 from monitord.sinks.mqtt import MqttSink
 from monitord.sinks.mqtt_incoming import ECHO_CHARS
 from monitord.sinks.mqtt_link import STALL_S, ChairLink
+from monitord.tlsclock import BOOT_WINDOW_S, CLOCK_RETRY_S
 
 DOCS = Path(__file__).parents[1] / "docs"
 
@@ -79,6 +80,17 @@ ROWS: list[tuple[str, str]] = [
         "keeps a chair's session, subscriptions included, for a "
         + {86_400: "day"}.get(_SESSION.SessionExpiryInterval, "?"),
     ),
+    # docs/operations.md, docs/install.md, docs/station.md: a boot's short retry, bounded
+    (
+        "operations.md",
+        f"The clock and the name are retried every {_g(CLOCK_RETRY_S)} s for the first "
+        f"{_g(BOOT_WINDOW_S / 60)} minutes",
+    ),
+    (
+        "install.md",
+        f"The {_g(CLOCK_RETRY_S)} s retry lasts the first {_g(BOOT_WINDOW_S / 60)} minutes",
+    ),
+    ("station.md", f"That lasts the first {_g(BOOT_WINDOW_S / 60)} minutes of the failure"),
     # docs/delivery.md
     ("delivery.md", f"after `mqtt.delivery_alarm_after_s` ({_g(_M.delivery_alarm_after_s)} s)"),
     ("delivery.md", f"after `mqtt.receipt_timeout_s` ({_g(_M.receipt_timeout_s)} s)"),

@@ -34,7 +34,7 @@ from monitord.sinks.mqtt_errors import (
 from monitord.sinks.mqtt_incoming import MqttStats
 from monitord.sinks.mqtt_link import STALL_S, ChairLink
 from monitord.sinks.mqtt_takeover import TAKEOVER_RETRY_S, client_id
-from monitord.tlsclock import CLOCK_RETRY_S, clock_words, peer_validity
+from monitord.tlsclock import boot_retry, clock_words, peer_validity
 
 log = logging.getLogger("monitord.sinks.mqtt")
 
@@ -163,23 +163,26 @@ class Connector:
                 # Lost to the keepalive (a frozen broker): from its unanswered PINGREQ.
                 c.down(client.unanswered_ping_since(STALL_S) if client is not None else None)
                 why = describe_error(e, self.cfg, c.chair, env)  # its advice names the login
-                if why[0] == "clock" and not flog.warned("clock"):
-                    why = await self._clock_words(e)  # the line said: with the cert's dates
+                delay = backoff.next_delay()
+                # A Pi at boot: the clock is stepped, the network comes up, at any moment,
+                # and the chair's alerts wait for it: retried every 2 s then, not after a
+                # backoff grown to 30 s; past a boot's minutes, the backoff (tlsclock.py).
+                late = boot_retry(why[0], why[1], flog.failing_for(), delay)
+                if why[0] == "clock" and not flog.warned(late[0]):
+                    # The line said (WARNING): with the certificate's dates.
+                    dated = await self._clock_words(e)
+                    late = boot_retry(why[0], dated[1], flog.failing_for(), delay)
+                why, delay = (late[0], late[1]), late[2]
                 cls, msg = ("takeover", taken) if taken else why
                 # The journal's line, read first, names a missing account as doctor does.
                 refused = cls == "auth" and not isinstance(e, PasswordUnreadable)
                 advice = no_account(user) if refused else ""
                 self.stats.last_error = msg
                 self.link.down(msg, c.chair, taken_over=taken is not None)
-                delay = backoff.next_delay()
                 # Its alerts go out only while connected: never wait long for that, also
                 # after a loss of another kind meanwhile (the grown backoff: up to 30 s).
                 if taken or c.takeover.active:
                     delay = min(delay, TAKEOVER_RETRY_S)
-                # A Pi at boot: the clock is stepped, the network comes up, at any moment,
-                # and the chair's alerts wait for it: never a backoff grown to 30 s then.
-                if cls in ("clock", "dns"):
-                    delay = min(delay, CLOCK_RETRY_S)
                 flog.failure(
                     cls,
                     f"{msg}{advice}; {self._queued(c.chair)} alert events queued; "

@@ -63,7 +63,7 @@ from monitord.sinks.mqtt_errors import (
 )
 from monitord.sinks.mqtt_takeover import TAKEOVER_RETRY_S, Takeover
 from monitord.station.model import Changes, StationModel
-from monitord.tlsclock import CLOCK_RETRY_S
+from monitord.tlsclock import boot_retry
 
 log = logging.getLogger("monitord.station.mqtt")
 # A connection that lasted this long before a bug: the bug's backoff starts afresh.
@@ -224,8 +224,9 @@ class Bridge:
                     # Classified, with advice naming the station's own login: a refused
                     # one was logged as the bare "[code:135] Not authorized".
                     cls, said = describe_error(e, self.cfg.mqtt, login=station_login_words())
-                    if cls in ("clock", "dns"):  # at boot: NTP, the network come up any moment
-                        delay = min(delay, CLOCK_RETRY_S)  # the wallboards wait: not 15 s late
+                    # At boot NTP, the network come up any moment: the wallboards wait,
+                    # retried every 2 s; past a boot's minutes, the backoff (tlsclock.py).
+                    cls, said, delay = boot_retry(cls, said, self._flog.failing_for(), delay)
                     self._flog.failure(cls, f"{said}; retrying in {delay:.1f} s")
                 await asyncio.sleep(delay)
             except Exception as e:

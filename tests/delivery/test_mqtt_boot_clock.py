@@ -141,3 +141,84 @@ async def test_a_broker_name_that_does_not_resolve_is_said_and_retried_promptly(
     assert all(r.levelno == logging.DEBUG for r in failed[1:])
     delays = _delays(caplog, "retrying in")
     assert max(delays) <= CLOCK_RETRY_S, delays
+
+
+# Past a boot's minutes (monitord/tlsclock.py BOOT_WINDOW_S, 10 min), shortened here: what
+# the Pi does is the same, only sooner.
+SHORT_WINDOW_S = 3.0
+
+
+async def test_a_misspelt_broker_name_is_not_queried_every_2_s_for_days(
+    mqtt_prefix: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A misspelt mqtt.host (not a boot): before, a DNS query every 2 s per chair from every
+    Pi, forever, and the only WARNING the first one ("network or DNS is not up yet"). Now,
+    past a boot's minutes, one more WARNING saying it is no boot and what to check, and the
+    usual backoff (growing to 30 s)."""
+    monkeypatch.setattr("monitord.tlsclock.BOOT_WINDOW_S", SHORT_WINDOW_S)
+    cfg = MqttConfig(host="broker.invalid", port=1883, prefix=mqtt_prefix, timeout_s=2)
+
+    def late(sink: MqttSink) -> bool:
+        return any("longer than a boot takes" in r.getMessage() for r in caplog.records)
+
+    await _run_sink(cfg, tmp_path, late, caplog)
+    said = [r for r in caplog.records if "retrying in" in r.getMessage()]
+    warned = [r.getMessage() for r in said if r.levelno >= logging.WARNING]
+    assert len(warned) == 2, warned  # the boot's line, then the late one
+    assert "longer than a boot takes" in warned[1] and "misspelt" in warned[1], warned[1]
+    assert "getent hosts" in warned[1] and "\n" not in warned[1], warned[1]
+    assert _delays(caplog, "longer than a boot takes")[0] > CLOCK_RETRY_S, warned[1]
+
+
+@pytest.fixture
+def next_month_broker(tmp_path: Path) -> Iterator[tuple[Mosquitto, TlsMaterial, dt.datetime]]:
+    """A broker whose certificate an admin issued valid from next month: the clock right."""
+    valid_from = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=30)
+    tls = make_tls_material(tmp_path / "tls", server_from=valid_from)
+    srv = Mosquitto(tmp_path / "broker", tls=tls)
+    srv.start()
+    try:
+        yield srv, tls, valid_from
+    finally:
+        srv.stop()
+
+
+async def test_a_certificate_issued_valid_from_next_month_is_said_to_be_wrong(
+    next_month_broker: tuple[Mosquitto, TlsMaterial, dt.datetime],
+    mqtt_prefix: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The clock right (NTP synchronized), the certificate wrong: before, "... wait for time
+    sync ...; the certificates are not at fault" and a handshake every 2 s, forever: the
+    admin waited for an NTP that had long answered. Now the line says what it means if
+    `timedatectl` already says synchronized, and past a boot's minutes it is said again,
+    with the certificate's date, at the usual backoff."""
+    monkeypatch.setattr("monitord.tlsclock.BOOT_WINDOW_S", SHORT_WINDOW_S)
+    broker, tls, valid_from = next_month_broker
+    cfg = MqttConfig(
+        host=broker.host,
+        port=broker.port,
+        prefix=mqtt_prefix,
+        timeout_s=2,
+        tls=TlsConfig(ca_file=tls.ca_file),
+    )
+
+    def late(sink: MqttSink) -> bool:
+        return any("longer than a boot takes" in r.getMessage() for r in caplog.records)
+
+    await _run_sink(cfg, tmp_path, late, caplog)
+    said = [r for r in caplog.records if "TLS with" in r.getMessage()]
+    warned = [r.getMessage() for r in said if r.levelno >= logging.WARNING]
+    assert len(warned) == 2, warned
+    stamp = valid_from.strftime("%Y-%m-%d %H:%M:%SZ")
+    for line in warned:
+        assert f"the broker's certificate is valid from {stamp}" in line, line
+        assert "not at fault" not in line, line
+        assert "if it says yes already, the clock is right and the certificate is wrong" in line
+    assert "longer than a boot takes" in warned[1] and "reissue it" in warned[1], warned[1]
+    assert _delays(caplog, "longer than a boot takes")[0] > CLOCK_RETRY_S, warned[1]

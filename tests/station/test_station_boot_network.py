@@ -55,3 +55,43 @@ async def test_a_broker_name_that_does_not_resolve_is_retried_every_2_s(
     assert "getent hosts broker.invalid" in first, first
     delays = [float(m.group(1)) for t in tries() if (m := re.search(r"in ([\d.]+) s", t))]
     assert max(delays) <= PROMPT_S, delays
+
+
+async def test_a_misspelt_broker_name_is_not_queried_every_2_s_for_days(
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    mqtt_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not a boot: a misspelt mqtt.host on the station. Before, a DNS query every 2 s for
+    as long as it ran, said once as "not up yet". Now, past a boot's minutes (tlsclock.py
+    BOOT_WINDOW_S, 10 min; 3 s here), said once more as no boot, at the usual backoff."""
+    monkeypatch.setattr("monitord.tlsclock.BOOT_WINDOW_S", 3.0)
+    path = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
+    path.write_text(path.read_text().replace(f'host = "{mosquitto.host}"', 'host = "x.invalid"'))
+    cfg = load_config(path)
+
+    def on_change(ch: Changes) -> None:
+        pass
+
+    caplog.set_level(logging.DEBUG, logger="monitord")
+    bridge = Bridge(cfg, StationModel(cfg.mqtt.prefix, cfg.site.id), on_change)
+    task = asyncio.create_task(bridge.run())
+
+    def warned() -> list[str]:
+        return [
+            r.getMessage()
+            for r in caplog.records
+            if "retrying in" in r.getMessage() and r.levelno >= logging.WARNING
+        ]
+
+    try:
+        await eventually(lambda: len(warned()) >= 2, 60, "the line past a boot")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    late = warned()[1]
+    assert "longer than a boot takes" in late and "misspelt" in late, late
+    m = re.search(r"retrying in ([\d.]+) s", late)
+    assert m is not None and float(m.group(1)) > PROMPT_S, late
