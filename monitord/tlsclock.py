@@ -10,9 +10,9 @@ certificate's first valid time and the fix (wait for time sync), and the sink re
 short fixed interval so it connects as soon as the clock is stepped.
 
 The certificate's dates are read from a second handshake that does not verify (its only
-use: the dates for the message; nothing is sent on it), parsed from the DER with the few
-lines below (the standard library has no public X.509 parser; `cryptography` is not a
-dependency of the daemon).
+use: the dates for the message; no MQTT, no client certificate sent on it), parsed from
+the DER with the few lines below (the standard library has no public X.509 parser;
+`cryptography` is not a dependency of the daemon).
 """
 
 from __future__ import annotations
@@ -96,12 +96,17 @@ def der_validity(der: bytes) -> tuple[dt.datetime, dt.datetime] | None:
 
 
 async def peer_validity(
-    host: str, port: int, ctx: ssl.SSLContext, timeout_s: float
+    host: str, port: int, timeout_s: float
 ) -> tuple[dt.datetime, dt.datetime] | None:
     """The server certificate's dates, from a handshake that does not verify it (the one
-    that does verify is what failed). `ctx`: a fresh copy of the connection's context
-    (its client certificate, if the broker asks for one); its checks are turned off here.
-    None when the server cannot be reached again."""
+    that does verify is what failed). Its own context, without the connection's client
+    certificate: whoever answers is not verified (a machine in between may serve a
+    future-dated certificate), so it gets neither that certificate nor a signature by its
+    key. Before, the connection's context was used. (TLS 1.3: the server's certificate is
+    read before the server could ask for ours; a TLS 1.2 broker that requires one may end
+    the handshake first: then no dates, the line says "not valid yet".) None when the
+    server cannot be reached again."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     try:

@@ -300,11 +300,7 @@ async def _check_login(
         if "certificate has expired" in text:
             return fail("mqtt", f"{where}: TLS failed ({text})", f"{RENEW}; check this Pi's clock")
         if cls == "clock":  # a Pi booted behind (monitord/tlsclock.py); ask the dates
-            dates = (
-                await peer_validity(m.host, m.port, m.tls.client_context(), limit_s)
-                if m.tls
-                else None
-            )
+            dates = await peer_validity(m.host, m.port, limit_s) if m.tls else None
             fact = clock_fact("broker", dt.datetime.now(dt.UTC), dates)
             return fail("mqtt", f"{where}: TLS failed: {fact}", CLOCK_FIX)
         if cls == "dns":

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
-import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,7 +28,7 @@ def _clock_behind(i: InfluxConfig, limit_s: float) -> Check:
     now = dt.datetime.now(dt.UTC)
     u = urllib.parse.urlsplit(i.url)
     host, port = u.hostname or "", u.port or 443
-    dates = asyncio.run(peer_validity(host, port, ssl.create_default_context(), limit_s))
+    dates = asyncio.run(peer_validity(host, port, limit_s))
     return fail(
         f"influx {i.api}",
         f"{i.url}: TLS failed: {clock_fact('InfluxDB server', now, dates)}",

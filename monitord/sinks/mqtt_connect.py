@@ -78,10 +78,9 @@ class Connector:
     async def _clock_words(self, e: BaseException) -> tuple[str, str]:
         """The clock failure's line with the broker certificate's dates (tlsclock.py)."""
         now = dt.datetime.now(dt.UTC)  # the clock OpenSSL judged by, as near as we can
-        tls = self._tls_context()
         dates = None
-        if tls is not None:
-            dates = await peer_validity(self.cfg.host, self.cfg.port, tls, self.cfg.timeout_s)
+        if self.cfg.tls is not None:
+            dates = await peer_validity(self.cfg.host, self.cfg.port, self.cfg.timeout_s)
         return "clock", clock_words("broker", f"{self.cfg.host}:{self.cfg.port}", now, dates)
 
     def _queued(self, chair: str) -> str:

@@ -24,6 +24,7 @@ import datetime as dt
 import logging
 import re
 import shutil
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -222,3 +223,43 @@ async def test_a_certificate_issued_valid_from_next_month_is_said_to_be_wrong(
         assert "if it says yes already, the clock is right and the certificate is wrong" in line
     assert "longer than a boot takes" in warned[1] and "reissue it" in warned[1], warned[1]
     assert _delays(caplog, "longer than a boot takes")[0] > CLOCK_RETRY_S, warned[1]
+
+
+async def test_the_unverified_handshake_for_the_dates_presents_no_client_certificate(
+    tmp_path: Path, mqtt_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The certificate's dates come from a second handshake that does not verify the
+    server: whoever answers (a machine in between serving a future-dated certificate) got
+    the chair's client certificate and a signature by its key on that handshake. Now it
+    presents none: the server's certificate is all it reads. A real OpenSSL server that
+    asks for (and would verify) a client certificate records what each handshake gave."""
+    valid_from = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=30)
+    tls = make_tls_material(tmp_path / "tls", server_from=valid_from)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tls.server_cert, tls.server_key)
+    ctx.load_verify_locations(tls.ca_file)
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+    presented: list[object] = []
+
+    async def serve(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        presented.append(w.get_extra_info("peercert"))  # {} or None: no client certificate
+        w.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=ctx)
+    port = server.sockets[0].getsockname()[1]
+    cfg = MqttConfig(
+        host="localhost",
+        port=port,
+        prefix=mqtt_prefix,
+        timeout_s=2,
+        tls=TlsConfig(ca_file=tls.ca_file, cert_file=tls.client_cert, key_file=tls.client_key),
+    )
+
+    def said(sink: MqttSink) -> bool:
+        return any("TLS with" in r.getMessage() for r in caplog.records)
+
+    async with server:
+        await _run_sink(cfg, tmp_path, said, caplog)
+    line = next(r.getMessage() for r in caplog.records if "TLS with" in r.getMessage())
+    assert f"valid from {valid_from:%Y-%m-%d %H:%M:%SZ}" in line, line  # the dates were read
+    assert presented and not any(presented), presented
