@@ -30,12 +30,14 @@ CLOCK_RETRY_S = 2.0  # a handshake every 2 s is cheap; the clock is stepped at a
 # with a start ahead): retried every 2 s forever, a DNS query or TLS handshake every 2 s
 # per chair from every Pi, for days; now the usual backoff, and said once more.
 BOOT_WINDOW_S = 600.0
-BOOT_CLASSES = ("clock", "dns")  # describe_error's classes the short retry is for
+BOOT_CLASSES = ("clock", "dns", "net")  # describe_error's classes the short retry is for
 _LATE = {
     "clock": "if `timedatectl` on this machine says 'System clock synchronized: yes', the "
     "certificate is wrong (issued valid from a time ahead): reissue it",
     "dns": "mqtt.host is misspelt or the DNS server does not know it; check with `getent "
     "hosts` and /etc/resolv.conf",
+    "net": "this machine's network stays down, or mqtt.host is on no network it reaches; "
+    "check the cable or Wi-Fi and `ip route get`",
 }
 
 

@@ -310,6 +310,13 @@ async def _check_login(
                 f"is this machine's network up (DHCP, Wi-Fi, cable)? check mqtt.host and "
                 f"`getent hosts {m.host}`",
             )
+        if cls == "net":  # an address and no route to it: the network not up yet
+            return fail(
+                "mqtt",
+                f"{where}: not reachable: no route to it ({text})",
+                f"is this machine's network up (DHCP, Wi-Fi, cable)? check mqtt.host and "
+                f"`ip route get {m.host}`",
+            )
         if cls == "auth":
             return fail(
                 "mqtt",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import logging
 import os
 import socket
@@ -170,6 +171,16 @@ def describe_error(
             f"broker host {cfg.host} does not resolve ({cause.strerror or text}): this "
             f"machine's network or DNS is not up yet, or mqtt.host is misspelt; check with "
             f"`getent hosts {cfg.host}`"
+        )
+    if isinstance(cause, OSError) and cause.errno == errno.ENETUNREACH:
+        # A broker named by its address, at boot before the network (DHCP, Wi-Fi) is up:
+        # no route at all. Before, "cannot reach broker 192.168.1.10:8883: [Errno 101]
+        # Network is unreachable", no advice, a backoff grown to 30 s; doctor: "start the
+        # broker". As the name that does not resolve yet: retried every 2 s at boot.
+        return "net", (
+            f"broker {where} not reachable: this machine has no route to it (network is "
+            f"unreachable): its network is not up yet (DHCP, Wi-Fi, cable), or mqtt.host "
+            f"is wrong; check with `ip route get {cfg.host}`"
         )
     if isinstance(cause, ConnectionRefusedError):
         return "refused", f"broker {where} not reachable (connection refused); is it running?"
