@@ -24,6 +24,7 @@ import ssl
 
 # OpenSSL's verify results (include/openssl/x509_vfy.h).
 NOT_YET_VALID = 9  # X509_V_ERR_CERT_NOT_YET_VALID
+EXPIRED = 10  # X509_V_ERR_CERT_HAS_EXPIRED
 CLOCK_RETRY_S = 2.0  # a handshake every 2 s is cheap; the clock is stepped at any moment
 # The short retry lasts this long into a run of failures: a boot's network and NTP are up
 # within minutes. Past it, the cause is no boot (a misspelt mqtt.host, a certificate issued
@@ -56,6 +57,19 @@ def boot_retry(cls: str, msg: str, failing_for_s: float, delay: float) -> tuple[
 def not_yet_valid(e: BaseException) -> bool:
     """A certificate verify failure because a certificate's notBefore is after our clock."""
     return isinstance(e, ssl.SSLCertVerificationError) and e.verify_code == NOT_YET_VALID
+
+
+def expired(e: BaseException) -> bool:
+    """A certificate verify failure because a certificate's notAfter is past our clock."""
+    return isinstance(e, ssl.SSLCertVerificationError) and e.verify_code == EXPIRED
+
+
+# An expired certificate is no boot (the clock boots behind, never ahead): renew it, as
+# `monitord doctor` says (commands/doctor_probe.py RENEW); a clock set ahead is the rest.
+EXPIRED_FIX = (
+    "renew it with scripts/make-certs.sh (docs/install.md; the CA is reused) and restart "
+    "the broker; if this machine's clock is ahead (`timedatectl`), fix the clock instead"
+)
 
 
 def _tlv(b: bytes, i: int) -> tuple[int, int, int]:

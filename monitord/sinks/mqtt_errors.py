@@ -24,7 +24,7 @@ from monitord.config_station import STATION_PASSWORD_ENV
 from monitord.credentials import CredentialMissing, secret_path
 from monitord.log import FailureLog
 from monitord.mqttv5 import PublishRefused, reason_words
-from monitord.tlsclock import clock_words, not_yet_valid
+from monitord.tlsclock import EXPIRED_FIX, clock_words, expired, not_yet_valid
 
 ENV = "MONITORD_MQTT_PASSWORD"  # [mqtt]'s password, in place of its file
 
@@ -162,6 +162,9 @@ def describe_error(
         # The Pi's clock, not the certificates (monitord/tlsclock.py); the sink adds the
         # certificate's dates (MqttConnector.keep).
         return "clock", clock_words("broker", where, dt.datetime.now(dt.UTC), None)
+    if expired(cause):
+        # Before, "...; check mqtt.tls (ca_file, certs, port)": files that were right.
+        return "tls", f"TLS with {where} failed ({text}): {EXPIRED_FIX}"
     if isinstance(cause, ssl.SSLError | ssl.CertificateError):
         return "tls", f"TLS with {where} failed ({text}); check mqtt.tls (ca_file, certs, port)"
     if isinstance(cause, socket.gaierror):
