@@ -160,15 +160,7 @@ class Station:
             request[NURSE] = login.nurse
         elif path == "/api/login" and request.method == "POST" and not self._same_origin(request):
             return _error(403, "cross-site request refused")
-        resp = await handler(request)
-        resp.headers.setdefault("Cache-Control", "no-store")
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("X-Frame-Options", "DENY")
-        resp.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
-        )
-        return resp
+        return await handler(request)
 
     async def login(self, request: web.Request) -> web.StreamResponse:
         who = request.remote or "?"
@@ -380,6 +372,7 @@ class Station:
     # -- app ---------------------------------------------------------------------------
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY)
+        app.on_response_prepare.append(_protect)
         app.router.add_get("/", self.index)
         app.router.add_post("/api/login", self.login)
         app.router.add_post("/api/logout", self.logout)
@@ -445,6 +438,26 @@ class Station:
                 listener.close()  # no new connections; runner.cleanup() closes the open ones
                 await runner.cleanup()
                 self.notifier.close()
+
+
+# Sent with every answer (docs/station.md "Security"). Set as each answer's headers go out,
+# not on what a handler returns: the guard's refusals (401, 403), the router's 404 and
+# 405 and the event stream (headers sent before its handler returns) had none of them.
+# Referrer `same-origin`: the page's own requests keep theirs, none goes to another site.
+PROTECT = {
+    "Cache-Control": "no-store",  # a shared tablet's cache keeps no alarms or nurse names
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",  # no other page frames the ACK buttons (clickjacking)
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": (
+        "default-src 'self'; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
+    ),
+}
+
+
+async def _protect(request: web.Request, resp: web.StreamResponse) -> None:
+    for k, v in PROTECT.items():
+        resp.headers.setdefault(k, v)
 
 
 def _error(status: int, why: str) -> web.Response:
