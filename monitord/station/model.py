@@ -229,15 +229,16 @@ def _over(view: ChairView, aid: str, t: str | None) -> bool:
     return not _later(t, view.cleared[aid])
 
 
-def _sender(payload: str | None) -> str | None:
-    """The `by` of a refused command (the nurse whose ACK it was), when its payload (the
-    first 500 characters, untrusted) is a JSON object with a short string there."""
+def _sent(payload: str | None, key: str) -> str | None:
+    """A field of a refused command: `by` (the nurse whose ACK or session command it was)
+    or `action` (which session command), when its payload (the first 500 characters,
+    untrusted) is a JSON object with a short string there."""
     try:
         body = load_bounded((payload or "").encode(), 4)  # a command nests no deeper
     except ValueError:
         return None
-    by = body.get("by") if isinstance(body, dict) else None
-    return by if isinstance(by, str) and 0 < len(by) <= 128 else None
+    v = body.get(key) if isinstance(body, dict) else None
+    return v if isinstance(v, str) and 0 < len(v) <= 128 else None
 
 
 @dataclass
@@ -415,7 +416,10 @@ class StationModel:
                     "error": msg.error or "refused",
                     "topic": msg.topic,
                     **{k: v for k, v in said.items() if v is not None},
-                    "sent_by": _sender(msg.payload),
+                    "sent_by": _sent(msg.payload, "by"),
+                    # The page words a refused session command by what it was (a second
+                    # Dose start is no failure): station.js answerLine.
+                    "sent_action": _sent(msg.payload, "action"),
                 },
             ]
         out.chairs.add(chair_id)

@@ -13,7 +13,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from monitord.station.model import _sender
+from monitord.station.model import _sent
 from tests.e2e.e2e_kit import DaemonProcess, Oximeter
 from tests.faults.test_mqtt_commands import base, config, connects, publish
 from tests.kit import Observer, eventually
@@ -56,7 +56,7 @@ async def test_refused_command_is_echoed_by_characters_not_bytes(
             first, second = nurse.of("cmd/errors")
             assert "stale" in first["error"], first
             assert first["payload"] == text, first["payload"][-20:]
-            assert _sender(first["payload"]) == NAME  # the station names the nurse
+            assert _sent(first["payload"], "by") == NAME  # the station names the nurse
             assert "unknown field" in second["error"], second
             assert second["payload"] == long_text[:500], second["payload"][-20:]
         finally:

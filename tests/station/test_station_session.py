@@ -90,7 +90,11 @@ async def test_session_from_the_page_reaches_the_daemon_with_dose_lot_and_nurse(
         refusal = await page.until(
             f"document.querySelector('{TILE} .refusal')?.textContent", 20, "refusal shown"
         )
-        assert refusal.startswith("Refused at ") and "session" in refusal, refusal
+        # Whose command it was, what the daemon said, and what to do (a Start while a
+        # session is open comes from a page behind: the tile offers no Start then).
+        assert refusal.startswith("Start session by bob refused at "), refusal
+        assert "a session is already open (dosing)" in refusal, refusal
+        assert refusal.endswith("; End session first, then Start"), refusal
         await confirm(page, "dose_end")
         await page.until(phase_is("OBSERVATION"), 20, "observation")
         await confirm(page, "end")
