@@ -2,10 +2,15 @@
 with a real daemon, real mosquitto (the shipped ACL), the real station and two nurses in
 two headless Chromiums.
 
+- Two nurses press Dose start on one chair at once (or one taps twice): the daemon applies
+  one and refuses the other (clinical-rules.md: `dose_start` outside `baseline` is refused).
+  Before, the second read "Refused at 22:01: chair-2: dose_start needs a session in
+  baseline (dosing)" in red, on both pages and naming nobody: a dose start that failed, for
+  a dose that had started. Now it says whose it was and that the dose had already started,
+  not in red.
 - A command refused for real (a Dose end confirmed after another nurse ended the session):
-  before, "Refused at 22:01: chair-2: dose_end needs ..." on every page, naming nobody:
-  each nurse read it as hers. Now it names the command and the nurse who pressed it, and
-  says that no session is open.
+  before, the same anonymous red line on every page, each nurse reading it as hers. Now it
+  names the command and the nurse who pressed it, and says that no session is open.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ async def line(page: Page, has: str) -> tuple[str, str]:
     return str(got[0]), str(got[1])
 
 
-async def test_a_late_dose_end_says_whose_it_was_and_that_no_session_is_open(
+async def test_a_second_dose_start_and_a_late_dose_end_say_whose_and_what_happened(
     tmp_path: Path, acl_broker: AclMosquitto
 ) -> None:
     scfg = station_config(tmp_path, acl_broker)
@@ -71,8 +76,16 @@ async def test_a_late_dose_end_says_whose_it_was_and_that_no_session_is_open(
         await confirm_as(alice, "alice", "start")
         for page in (alice, bob):
             await page.until(phase_is("BASELINE"), 20, "baseline")
+        # Both at Dose start: bob's confirmation open, alice confirms hers first.
+        await open_dialog(bob, "dose_start", {"#confirm-dose": "84"})
         await confirm_as(alice, "alice", "dose_start", {"#confirm-dose": "56"})
-        await bob.until(phase_is("DOSING"), 20, "dosing on bob's page")
+        await bob.until(phase_is("DOSING"), 20, "dosing on bob's page, under his dialog")
+        await ok(bob)
+        for page in (bob, alice):
+            cls, text = await line(page, "Dose start by bob")
+            assert "refusal" not in cls and "answer" in cls, (cls, text)
+            assert "the dose had already started at " in text, text
+            assert "not recorded" in text, text  # his 84 mg is not the dose on record
         # alice at Dose end while bob ends the session: hers comes to a chair with none.
         await open_dialog(alice, "dose_end")
         await confirm_as(bob, "bob", "end")

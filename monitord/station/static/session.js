@@ -4,17 +4,37 @@
 "use strict";
 
 const SESSION_WORDS = { start: "Start session", dose_start: "Dose start", dose_end: "Dose end", end: "End session" };
+// A Start refused this soon after the open session's own start is the same start twice
+// (a double tap, two nurses at once); later it is a session nobody ended.
+const START_AGAIN_MS = 120000;
+// The refusal's time is the daemon's wall clock, the session's times its engine's
+// (docs/mqtt.md): they may differ by this much.
+const SESSION_CLOCK_SLACK_MS = 5000;
 
-// Before, every refused session command read "Refused at 22:01: chair-2: dose_end needs a
-// session in dosing (idle)" on every page, naming nobody: each nurse read another's
-// refusal as her own. Now the line names the command and who pressed it, and says what to
-// do. Null for anything that is not a session command's refusal.
+// Before, every refused session command read "Refused at 22:01: chair-2: dose_start needs a
+// session in baseline (dosing)" in red, on every page: a second Dose start (a double tap,
+// two nurses at once) that changed nothing looked like a failed dose start, and each nurse
+// read another's refusal as her own. Now the line names the command and who pressed it; a
+// command already done (the dose started before it) says so, not in red; a real refusal
+// says what to do. Null for anything that is not a session command's refusal.
 function sessionAnswer(err, c) {
   const what = SESSION_WORDS[err.sent_action];
   if (!what || !String(err.topic || "").endsWith("/cmd/session")) return null;
   const at = (x) => (x ? ` at ${hhmm(onStation(c, Date.parse(x)))}` : "");
   const who = `${what}${err.sent_by ? " by " + err.sent_by : ""}`;
-  const s = c.session || { phase: "idle" };
+  const s = c.session || { phase: "idle" }, t = Date.parse(err.time || "");
+  // Done before the refused command (of this session, not the next patient's).
+  const before = (x) => Boolean(x) && !(Date.parse(x) > t + SESSION_CLOCK_SLACK_MS);
+  let done = null;
+  if (err.sent_action === "start" && s.phase === "baseline" && before(s.started) && !(t - Date.parse(s.started) > START_AGAIN_MS)) {
+    done = `the session had already started${at(s.started)} (${s.protocol || "protocol unknown"})`;
+  }
+  if (err.sent_action === "dose_start" && before(s.started) && before(s.dose_start)) {
+    done = `the dose had already started${at(s.dose_start)}; this one (its dose and lot) was not recorded`;
+  }
+  if (err.sent_action === "dose_end" && before(s.started) && before(s.dose_end)) done = `the dose had already ended${at(s.dose_end)}`;
+  if (err.sent_action === "end" && s.phase === "idle") done = "no session was open (already ended)";
+  if (done) return el("div", "answer session-done", `${who}${at(err.time)}: ${done}`);
   let todo = "";
   if (err.sent_action === "start" && s.phase !== "idle") todo = "; End session first, then Start";
   else if (s.phase === "idle") todo = err.sent_action === "dose_start" ? "; no session is open: Start session first" : "; no session is open";
