@@ -144,6 +144,10 @@ function sessionLine(c) {
     const at = onStation(c, Date.parse(s.observation_met), true);
     parts.push(left > 0 ? `observation met in ${Math.ceil(left / 60000)} min (${hhmm(Math.ceil(at / 60000) * 60000)})` : "observation time met");
   }
+  // Discharge-ready is judged in observation only (clinical-rules.md): a Dose end not
+  // recorded kept an esketamine chair "observation time met" for ever, never ready, and an
+  // iv-ketamine chair without an observation clock, the page saying neither.
+  if (s.phase === "dosing") parts.push(s.protocol === "iv-ketamine" ? "observation starts at Dose end" : "not discharge-ready before Dose end");
   return parts.join(" · ");
 }
 function bpDue(c) {
