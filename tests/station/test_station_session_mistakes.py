@@ -107,3 +107,45 @@ async def confirm_as(
     text = await page.js("document.getElementById('confirm-text').textContent")
     assert "chair-2" in text and nurse in text, text
     await ok(page)
+
+
+CRISIS = [
+    {"t": 1, "event": "hr", "hr": 70},
+    {"t": 2, "event": "bp", "sys": 210, "dia": 125},
+    {"t": 3600, "event": "end"},
+]
+RULES = f"[...document.querySelectorAll('{TILE} li.alert')].map((li) => li.dataset.rule)"
+
+
+async def test_end_session_during_a_crisis_leaves_the_crisis_on_the_tile(
+    tmp_path: Path, acl_broker: AclMosquitto
+) -> None:
+    """End session pressed while a crisis is active: the session's alerts go, the absolute
+    ones carry on (clinical-rules.md, `session_end`). The tile, in IDLE, keeps the
+    unacknowledged crisis with its ACK; `session.no_baseline` is gone."""
+    scfg = station_config(tmp_path, acl_broker)
+    ccfg = chair_config(tmp_path, acl_broker, "chair-2", CRISIS)
+    async with (
+        station_process(scfg, tmp_path / "station.log") as (station, url),
+        daemon_process(ccfg, tmp_path / "chair-2.log") as daemon,
+        show_logs(station, daemon),
+        browser() as b,
+    ):
+        page = await b.new_page()
+        await login_page(page, url, "bob")
+        await page.until(f"{RULES}.includes('bp.crisis')", 40, "the crisis on the tile")
+        await confirm_as(page, "bob", "start")
+        await page.until(phase_is("BASELINE"), 20, "baseline")
+        await confirm_as(page, "bob", "dose_start")
+        await page.until(f"{RULES}.includes('session.no_baseline')", 20, "no baseline")
+        await confirm_as(page, "bob", "end")
+        await page.until(phase_is("IDLE"), 20, "idle")
+        rules = await page.until(
+            f"!{RULES}.includes('session.no_baseline') && {RULES}", 20, "session alert gone"
+        )
+        assert rules == ["bp.crisis"], rules
+        crisis = f"document.querySelector('{TILE} li.alert[data-rule=\"bp.crisis\"]')"
+        assert await page.js(f"{crisis}.classList.contains('high')")
+        assert await page.js(f"{crisis}.querySelector('button.ack') !== null")
+        assert await page.js("document.title.startsWith('HIGH chair-2')")
+        await page.close()
