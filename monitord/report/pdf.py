@@ -36,6 +36,7 @@ from monitord.report.lists import (
     gaps_title,
     stored_lines,
 )
+from monitord.report.pdffonts import fit_fonts
 from monitord.report.record import SessionRecord
 from monitord.report.text import (
     CLINICAL_BOXES,
@@ -225,11 +226,17 @@ def _figure(rec: SessionRecord, page: _Page, n: int, total: int) -> Figure:
     return fig
 
 
-def write_pdf(rec: SessionRecord, path: Path | IO[bytes]) -> None:
+def write_pdf(rec: SessionRecord, path: Path | IO[bytes]) -> list[str]:
+    """Writes the PDF; returns the characters no installed font has, written in it as
+    <U+XXXX> (pdffonts), once each in order of first use."""
     pages = layout(rec)
+    lacking: list[str] = []
     with PdfPages(path) as pdf:
         for i, p in enumerate(pages, 1):
-            pdf.savefig(_figure(rec, p, i, len(pages)))
+            fig = _figure(rec, p, i, len(pages))
+            lacking += fit_fonts(fig)
+            pdf.savefig(fig)
+    return list(dict.fromkeys(lacking))
 
 
 def chart_svg(rec: SessionRecord) -> str:

@@ -15,6 +15,7 @@ import html
 import io
 import os
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -508,8 +509,16 @@ def write_all(
             # Drawn in memory, then written: matplotlib's PdfPages on a full disk raised a
             # zlib.error over the OSError (a traceback, not the one line).
             buf = io.BytesIO()
-            renderer.write_pdf(rec, buf)  # type: ignore[attr-defined]
+            lacking = renderer.write_pdf(rec, buf)  # type: ignore[attr-defined]
             temps[paths[0]].write_bytes(buf.getvalue())
+            if lacking:  # printed as boxes before, with nothing said (pdffonts.py)
+                print(
+                    f"monitord report: {pdf_p.name}: no font on this machine has "
+                    f"{' '.join(lacking)}: written as <U+XXXX> in the PDF (the HTML and CSVs "
+                    "have them); install a font that has them (Debian: fonts-noto-cjk for "
+                    "Chinese, Japanese, Korean) and run the report again",
+                    file=sys.stderr,
+                )
         write_html(rec, temps[html_p])
         write_csvs(rec, temps[vit_p], temps[ev_p])
         for p in paths:

@@ -1,0 +1,76 @@
+"""Characters the PDF's own fonts lack (docs/report.md, "ID.pdf").
+
+matplotlib draws the PDF in DejaVu Sans and DejaVu Sans Mono: Latin, Greek, Cyrillic, but
+no Chinese, Japanese or Korean. A nurse's name is free text (station `name`, a command's
+`by`): "given by 佐藤 花子" on the form was printed as four empty boxes, with nothing said,
+and the filed record no longer told who gave the dose. A character a page's font lacks is
+now drawn in an installed font that has it; where no installed font has it, it is written
+as <U+XXXX> (its code point: nothing lost, the HTML and CSVs carry it as written) and the
+caller says so on stderr, with the fix (a font package).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from matplotlib import font_manager
+from matplotlib.figure import Figure
+from matplotlib.ft2font import FT2Font
+from matplotlib.text import Text
+
+
+@cache
+def _charmap(path: str) -> frozenset[int]:
+    try:
+        return frozenset(FT2Font(path).get_charmap())
+    except (OSError, RuntimeError, ValueError):  # a font file FreeType cannot read
+        return frozenset()
+
+
+@cache
+def _installed() -> tuple[str, ...]:
+    # From the font folders, not matplotlib's font cache: that cache is written once, and a
+    # font package installed after it (the fix told on stderr) was never seen.
+    return tuple(sorted(font_manager.findSystemFonts()))
+
+
+@cache
+def _family_with(code: int) -> str | None:
+    """The family name of the first installed font (by path: the same on each run) that
+    has the character; made known to matplotlib. None when no installed font has it."""
+    for path in _installed():
+        if code in _charmap(path):
+            font_manager.fontManager.addfont(path)
+            return font_manager.FontProperties(fname=path).get_name()
+    return None
+
+
+def _missing(text: Text) -> list[str]:
+    have = _charmap(font_manager.findfont(text.get_fontproperties()))
+    return sorted({c for c in text.get_text() if c.isprintable() and ord(c) not in have})
+
+
+def fit_fonts(fig: Figure) -> list[str]:
+    """Gives each text of `fig` with characters its font lacks the installed fonts that
+    have them (matplotlib's per-character fallback), and writes the characters no
+    installed font has as <U+XXXX>; returns those characters."""
+    lacking: list[str] = []
+    for text in fig.findobj(Text):
+        assert isinstance(text, Text)
+        missing = _missing(text)
+        if not missing:
+            continue
+        families = list(text.get_fontfamily())
+        none = []
+        for c in missing:
+            fam = _family_with(ord(c))
+            if fam is None:
+                none.append(c)
+            elif fam not in families:
+                families.append(fam)
+        text.set_fontfamily(families)
+        if none:
+            s = text.get_text()
+            text.set_text("".join(f"<U+{ord(c):04X}>" if c in none else c for c in s))
+            lacking += none
+    return lacking

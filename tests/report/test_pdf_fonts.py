@@ -1,0 +1,93 @@
+"""A name on the PDF in a script its own fonts (DejaVu) lack (docs/report.md, "ID.pdf"):
+a nurse's name is free text (station `name`, a command's `by`), and a clinic in Tokyo
+files "given by 佐藤 花子". It was drawn as four empty boxes with nothing said: the filed
+form no longer told who gave the dose. It is drawn in an installed font that has it
+(the test machine's fonts-wqy-zenhei, scripts/setup.sh); a character no installed font
+has (an Egyptian hieroglyph here) is written as <U+XXXX>, and stderr says which and the fix.
+Read back from the PDF itself: the fonts embedded (pdffonts) and its text (pdftotext)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitord.config import StorageConfig
+from monitord.outbox import Outbox
+from monitord.report import record_for, session_spans
+from monitord.report.render import write_all
+
+from .storeplay import play_into_store
+
+T0 = 1715053800.0  # 2024-05-07T03:50:00Z = 12:50 JST
+NURSE = "佐藤 花子"
+NOWHERE = "\U00013000"  # EGYPTIAN HIEROGLYPH A001: in none of the machine's fonts
+
+
+def _pdf(tmp_path: Path, dose_by: str, end_by: str) -> Path:
+    scen, db = tmp_path / "s.jsonl", tmp_path / "o.sqlite"
+    events = [
+        {"t": 0, "event": "session_start", "protocol": "esketamine"},
+        {"t": 60, "event": "bp", "sys": 128, "dia": 80},
+        {"t": 900, "event": "dose_start"},
+        {"t": 1200, "event": "dose_end"},
+        {"t": 8400, "event": "session_end"},
+        {"t": 8400, "event": "end"},
+    ]
+    scen.write_text("".join(json.dumps(e) + "\n" for e in events))
+    fields: dict[str, dict[str, Any]] = {
+        "dose_start": {"by": dose_by, "dose_mg": 56.0, "lot": "L1"},
+        "end": {"by": end_by},
+    }
+    play_into_store(scen, db, t0=T0, session_fields=fields)
+    with Outbox(db, StorageConfig(path=db), readonly=True) as ob:
+        (span,) = session_spans(ob)
+        rec = record_for(ob, span, "Asia/Tokyo")
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        pdf, *_ = write_all(rec, tmp_path / "out")
+    # matplotlib's own word for a box drawn in place of a character
+    assert not [w for w in said if "missing from font" in str(w.message)]
+    return pdf
+
+
+def _run(tool: str, *args: str) -> str:
+    exe = shutil.which(tool)
+    assert exe is not None, f"{tool} not installed (poppler-utils: scripts/setup.sh test)"
+    return subprocess.run([exe, *args], capture_output=True, text=True, check=True).stdout
+
+
+def _page1(pdf: Path) -> str:
+    """Page 1's text, each line's runs of spaces one space (-layout keeps a line a line:
+    without it pdftotext moved the name, in another font, away from its field)."""
+    text = _run("pdftotext", "-layout", "-f", "1", "-l", "1", str(pdf), "-")
+    return "\n".join(" ".join(line.split()) for line in text.splitlines())
+
+
+def test_a_japanese_name_is_drawn_in_a_font_that_has_it(tmp_path: Path) -> None:
+    pdf = _pdf(tmp_path, NURSE, "nurse-b")
+    assert f"given by {NURSE}\n" in _page1(pdf)
+    fonts = _run("pdffonts", str(pdf))
+    # Before: DejaVu only, the name's glyphs the font's empty box.
+    assert "WenQuanYi" in fonts, fonts
+
+
+def test_a_character_no_font_has_is_written_as_its_code_point_and_said(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pdf = _pdf(tmp_path, NURSE, f"Jürgen {NOWHERE}")
+    text = _page1(pdf)
+    assert "by Jürgen <U+13000>\n" in text
+    assert f"given by {NURSE}\n" in text
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith(f"monitord report: {pdf.name}: no font on this machine has {NOWHERE}:")
+    assert "fonts-noto-cjk" in err[0]
+    # The HTML and the events CSV keep the name as written.
+    html = pdf.with_suffix(".html").read_text(encoding="utf-8")
+    assert f"Jürgen {NOWHERE}" in html
