@@ -329,10 +329,11 @@ def _keeps_tz_rule(zone: str) -> bool:
     return True
 
 
-def zone_note(tz: str, config: str) -> str | None:
+def zone_note(tz: str, config: str | None) -> str | None:
     """One line when the report's zone is not this machine's: a fresh install's config
     (made from the example) says America/New_York, and a clinic elsewhere got New York
-    times with nothing said but the zone's name on the page."""
+    times with nothing said but the zone's name on the page. `config` None: none was read
+    (`--db` alone), the report is in UTC."""
     here = machine_zone()
     rule = os.environ.get("TZ", "").removeprefix(":")
     if rule and here != rule:
@@ -343,6 +344,15 @@ def zone_note(tz: str, config: str) -> str | None:
         here = f"TZ={rule}"
     elif here is None or _same_zone(tz, here):
         return None
+    if config is None:
+        # A store copied to the lead's machine in Auckland: every time, the treatment date
+        # and --date's day were UTC (a morning session there is the day before in UTC),
+        # with nothing said but "UTC" on the page.
+        return (
+            f"monitord report: times are in {tz} (no config read, so no [site] timezone), "
+            f"not this machine's zone ({here}), and --date is a {tz} day: give the clinic's "
+            "config with -c"
+        )
     return (
         f"monitord report: times are in {tz} ([site] timezone of {config}), not this "
         f"machine's zone ({here}): if the clinic is not in {tz}, set [site] timezone there"
@@ -395,6 +405,8 @@ def main(args: argparse.Namespace) -> int:
         # The clinic's [alerts] overrides, so the report judges the discharge criteria
         # as the engine did (load_config has validated them against the rule table).
         rules = RuleSet.from_overrides(cfg.alerts)
+    else:
+        note = zone_note(tz, None)
     try:
         if args.source == "influx":
             assert cfg is not None

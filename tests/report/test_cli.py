@@ -192,3 +192,36 @@ def test_a_machine_zone_set_as_a_posix_tz_rule_is_compared_by_its_clock(
         f"this machine's zone (TZ={berlin}): if the clinic is not in America/New_York, "
         "set [site] timezone there"
     ]
+
+
+def test_a_report_in_utc_without_a_config_on_a_machine_elsewhere_is_said(
+    complete_db: Path, tmp_path: Path
+) -> None:
+    # `--db` alone (a store copied to the clinical lead's machine, no config there) reports
+    # in UTC: in Auckland (+13) a morning session's treatment date was the day before and
+    # `--date` a UTC day, with nothing said but "UTC" on the page.
+    import os
+
+    args = ("--db", complete_db, "--session", "s-complete", "--out", tmp_path / "o")
+
+    def notes(zone: str) -> list[str]:
+        r = subprocess.run(
+            [sys.executable, "-m", "monitord", "report", *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "TZ": zone},
+        )
+        assert r.returncode == 0, r.stderr
+        return [ln for ln in r.stderr.splitlines() if "machine's zone" in ln]
+
+    assert notes("Pacific/Auckland") == [
+        "monitord report: times are in UTC (no config read, so no [site] timezone), not "
+        "this machine's zone (Pacific/Auckland), and --date is a UTC day: give the "
+        "clinic's config with -c"
+    ]
+    html = (tmp_path / "o" / "s-complete.html").read_text(encoding="utf-8")
+    assert "Times are local (UTC)." in html
+    # A machine on UTC (a Pi's systemd default; Etc/UTC, another name of it): nothing said.
+    for zone in ("UTC", "Etc/UTC"):
+        assert notes(zone) == []
