@@ -13,7 +13,6 @@ with a one-line notice when it is absent (docs/report.md, "The PDF renderer").
 
 from __future__ import annotations
 
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -36,7 +35,7 @@ from monitord.report.lists import (
     gaps_title,
     stored_lines,
 )
-from monitord.report.pdffonts import fit_fonts
+from monitord.report.pdffonts import fit_fonts, wrap
 from monitord.report.record import SessionRecord
 from monitord.report.text import (
     CLINICAL_BOXES,
@@ -99,7 +98,7 @@ class _Flow:
 
     def mono(self, s: str, indent: int = 0, hang: int = 4, **kw: Any) -> None:
         """One logical line, wrapped (continuation lines indented by `hang`); never cut."""
-        chunks = textwrap.wrap(
+        chunks = wrap(
             s,
             WRAP - indent,
             subsequent_indent=" " * hang,
@@ -134,10 +133,10 @@ def _table(flow: _Flow, header: tuple[str, ...], rows: list[tuple[str, ...]]) ->
         )
         # A cell wider than its column (rare: a long rule id) pushes the rest right;
         # the wrap below still keeps every character.
-        msg = textwrap.wrap(cells[-1], room, break_long_words=True) or [""]
+        msg = wrap(cells[-1], room, break_long_words=True) or [""]
         line = first + " " + msg[0]
         kw = {"family": "monospace", "size": MONO_PT, "color": colour}
-        parts = textwrap.wrap(line, WRAP, break_long_words=True, subsequent_indent=" " * lead)
+        parts = wrap(line, WRAP, break_long_words=True, subsequent_indent=" " * lead)
         out = [
             (LEFT + 0.01, LINE, p, {**kw, "weight": "bold" if bold else "normal"}) for p in parts
         ]

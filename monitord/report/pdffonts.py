@@ -6,12 +6,16 @@ no Chinese, Japanese or Korean. A nurse's name is free text (station `name`, a c
 and the filed record no longer told who gave the dose. A character a page's font lacks is
 now drawn in an installed font that has it; where no installed font has it, it is written
 as <U+XXXX> (its code point: nothing lost, the HTML and CSVs carry it as written) and the
-caller says so on stderr, with the fix (a font package).
+caller says so on stderr, with the fix (a font package). Lines are wrapped with such a
+character counted as two columns (`wrap`).
 """
 
 from __future__ import annotations
 
+import textwrap
 from functools import cache
+from typing import Any
+from unicodedata import east_asian_width
 
 from matplotlib import font_manager
 from matplotlib.figure import Figure
@@ -74,3 +78,17 @@ def fit_fonts(fig: Figure) -> list[str]:
             text.set_text("".join(f"<U+{ord(c):04X}>" if c in none else c for c in s))
             lacking += none
     return lacking
+
+
+# Stands after each wide character while wrapping, so that it counts two columns: not
+# whitespace (textwrap breaks only there) and never in a report's text.
+_PAD = "\x00"
+
+
+def wrap(text: str, width: int, **kw: Any) -> list[str]:
+    """textwrap.wrap for the PDF's monospace columns, a wide character (Chinese, Japanese,
+    Korean: about 1.7 DejaVu Sans Mono columns in the fallback font) counted as two: a
+    64-character name in Japanese, counted as 64 columns, ran past the page's right edge
+    and was cut off there."""
+    padded = "".join(c + _PAD if east_asian_width(c) in "WF" else c for c in text)
+    return [line.replace(_PAD, "") for line in textwrap.wrap(padded, width, **kw)]

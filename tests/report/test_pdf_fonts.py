@@ -9,6 +9,7 @@ Read back from the PDF itself: the fonts embedded (pdffonts) and its text (pdfto
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import warnings
@@ -91,3 +92,20 @@ def test_a_character_no_font_has_is_written_as_its_code_point_and_said(
     # The HTML and the events CSV keep the name as written.
     html = pdf.with_suffix(".html").read_text(encoding="utf-8")
     assert f"Jürgen {NOWHERE}" in html
+
+
+def test_a_long_name_in_wide_characters_wraps_inside_the_page(tmp_path: Path) -> None:
+    # 64 characters, the longest `by`: wrapped as 64 columns of DejaVu Sans Mono, the line
+    # ran about 100 pt past the A4 page's right edge, the name's end cut off the form.
+    name = "佐藤花子" * 16
+    pdf = _pdf(tmp_path, name, "nurse-b")
+    bbox = _run("pdftotext", "-bbox", "-f", "1", "-l", "1", str(pdf), "-")
+    page = re.search(r'<page width="([\d.]+)"', bbox)
+    assert page is not None, bbox[:300]
+    words = re.findall(
+        r'<word xMin="[\d.]+" yMin="[\d.]+" xMax="([\d.]+)" [^>]*>([^<]*)</word>', bbox
+    )
+    assert words
+    right = float(page.group(1)) - 10  # inside the page, not on its edge
+    assert [w for x, w in words if float(x) > right] == []
+    assert name in "".join(w for _, w in words if "佐" in w or "子" in w)
