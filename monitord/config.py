@@ -12,7 +12,6 @@ import os
 import re
 import ssl
 import tomllib
-import zoneinfo
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -28,7 +27,14 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from monitord.config_base import ChairIdent as _ChairIdent
-from monitord.config_base import Ident, PathSetting, Port, SessionProtocol, no_url_password
+from monitord.config_base import (
+    Ident,
+    PathSetting,
+    Port,
+    SessionProtocol,
+    no_url_password,
+    zone_name,
+)
 from monitord.config_base import Strict as _Strict
 from monitord.config_devices import (
     DeviceConfig,
@@ -89,13 +95,7 @@ class SiteConfig(_Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, v: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(v)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {v!r}: use an IANA name such as 'America/New_York'"
-            ) from None
-        return v
+        return zone_name(v)
 
 
 class TlsConfig(_Strict):

@@ -4,6 +4,8 @@ and the constrained types shared by its sections (config_devices.py, config_stat
 
 from __future__ import annotations
 
+import functools
+import zoneinfo
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -57,3 +59,32 @@ def no_url_password(url: str, hint: str) -> str:
     if password is not None:
         raise ValueError(f"has a password in the URL: {hint}")
     return url
+
+
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def zone_name(v: str) -> str:
+    """`v` when it is a zone's name (`[site] timezone`). Files of the
+    zone database that Python loads but are no zone's name are refused: the station
+    page's browser refuses them (Intl: RangeError) and its board stayed empty (no clock,
+    no chairs, no alarms); `localtime` also put whatever zone the machine had on the
+    REMS form under the name "localtime"."""
+    try:
+        zoneinfo.ZoneInfo(v)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {v!r}: use an IANA name such as 'America/New_York'"
+        ) from None
+    if v == "localtime":
+        raise ValueError(
+            "'localtime' is this machine's zone, not a zone's name: name the clinic's "
+            "zone, such as 'Europe/Berlin' (timedatectl shows this machine's)"
+        )
+    if v == "Factory" or v not in _zone_names():
+        hint = v.partition("/")[2] if v.startswith(("posix/", "right/")) else ""
+        use = repr(hint) if hint in _zone_names() else "an IANA name such as 'America/New_York'"
+        raise ValueError(f"{v!r} is a file of the zone database, not a zone's name: use {use}")
+    return v
