@@ -14,8 +14,19 @@ const clocks = new Map();    // id -> {clock, offset, told}: the chair's clock a
 let stationOffset = 0;
 const now = () => Date.now() + stationOffset;
 let fmtTime = null;
+let zoneNote = ""; // after the zone's name in the header when this browser does not know it
+// A zone this browser's time zone data does not have (a name newer than a kiosk's old
+// build: Europe/Kyiv, America/Ciudad_Juarez) threw a RangeError in the hello: no clock,
+// no chairs, no alarms on the board. The times are then in UTC, named so on each time.
 function setZone(tz) {
-  fmtTime = new Intl.DateTimeFormat("en-US", { timeZone: tz, hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" });
+  const opts = { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" };
+  try {
+    fmtTime = new Intl.DateTimeFormat("en-US", { ...opts, timeZone: tz }); zoneNote = "";
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    fmtTime = new Intl.DateTimeFormat("en-US", { ...opts, timeZone: "UTC" });
+    zoneNote = " (not known to this browser: times in UTC)";
+  }
 }
 const hhmm = (ms) => (fmtTime ? fmtTime.format(new Date(ms)) : new Date(ms).toISOString());
 // Whole minutes since a time; a time ahead of the clock counts as now (0). With the sign

@@ -457,7 +457,7 @@ function connect() {
     // so a clock that is right is never set back by that delay.
     const d = Date.parse(hello.time) - Date.now();
     if (Number.isFinite(d)) stationOffset = Math.abs(d) < CLOCK_SLACK_MS ? 0 : d;
-    $("site").textContent = `${hello.site} · ${hello.timezone}`; drawClock();
+    $("site").textContent = `${hello.site} · ${hello.timezone}${zoneNote}`; drawClock();
     if (typeof hello.silent_after_s === "number") silentAfterMs = hello.silent_after_s * 1000;
     // A station away from the broker may know fewer chairs than this board: restarted
     // meanwhile, it knows none until the broker replays them. Those it does not know stay
