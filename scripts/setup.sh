@@ -55,9 +55,9 @@ case "$mode" in
         # Real servers for the fixtures; poppler-utils renders report PDFs and chromium
         # (headless) the report HTML and the station page in tests; systemd gives systemd-analyze for the
         # unit-file tests; faketime (libfaketime) steps a daemon's wall clock in
-        # tests/faults; fonts-wqy-zenhei is the CJK font a nurse's name in Japanese is drawn in
-        # on the report PDF (tests/report/test_pdf_fonts.py); gcc builds the bench's slow-storage shim (bench/slowdisk.c, tested
-        # in tests/bench); openssl runs scripts/make-certs.sh in the docs test; dpkg-deb
+        # tests/faults; fonts-wqy-zenhei is the CJK font a nurse's name in Japanese is drawn
+        # in on the report PDF (tests/report/test_pdf_fonts.py); gcc builds the bench's
+        # slow-storage shim (bench/slowdisk.c, tested in tests/bench); openssl runs scripts/make-certs.sh in the docs test; dpkg-deb
         # (dpkg, always there) builds and dpkg installs the .deb in tests/ops/test_deb.py;
         # influxdb-client gives the `influx` CLI that docs/install.md's InfluxDB block runs
         # (tests/ops/test_install_blocks.py runs it for real; `influxdb` does not pull it in).
