@@ -20,11 +20,14 @@ from tests.kit import eventually
 class SlowCommits:
     """Delegates to a sqlite3 connection; a COMMIT waits for `gate` while `hold` is set.
     `rows_only`: only a COMMIT whose transaction added records (readings, events) waits;
-    one of status or delivery marks alone, which a timer may start at any moment, passes."""
+    one of status or delivery marks alone, which a timer may start at any moment, passes.
+    `each`: the gate closes behind each COMMIT it let through, so the next one waits for a
+    `gate.set()` of its own (the test queues more while that one is in the thread)."""
 
-    def __init__(self, db: Any, *, rows_only: bool = False) -> None:
+    def __init__(self, db: Any, *, rows_only: bool = False, each: bool = False) -> None:
         self._db = db
         self.rows_only = rows_only
+        self.each = each
         self.hold = threading.Event()
         self.gate = threading.Event()
         self.inside = threading.Event()  # a COMMIT is waiting at the gate now
@@ -51,6 +54,8 @@ class SlowCommits:
             try:
                 self.gate.wait(10)
             finally:
+                if self.each:
+                    self.gate.clear()
                 self.inside.clear()
         return self._db.execute(sql, *args)
 
