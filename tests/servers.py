@@ -33,6 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
+# The IPv6 loopback: a server started with `host=LOOPBACK6` listens there only (a clinic
+# network addressed in IPv6, tests/ops/test_ipv6.py).
+LOOPBACK6 = "::1"
 
 # Every process started here, so a crashing session still reaps them (atexit in conftest).
 _LIVE: weakref.WeakSet[ServerProcess] = weakref.WeakSet()
@@ -55,9 +58,10 @@ def find_binary(names: list[str], package: str) -> str:
     )
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
+def free_port(host: str = LOOPBACK) -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
         port: int = s.getsockname()[1]
         return port
 
@@ -97,10 +101,10 @@ class ServerProcess:
     binaries: list[str] = []  # noqa: RUF012
     ready_timeout_s = 30.0
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, host: str = LOOPBACK) -> None:
         self.binary = find_binary(self.binaries, self.package)
-        self.host = LOOPBACK
-        self.port = free_port()
+        self.host = host
+        self.port = free_port(host)
         self.workdir = workdir
         self.datadir = workdir / "data"
         self.datadir.mkdir(parents=True, exist_ok=True)
@@ -108,6 +112,11 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.paused = False
         _LIVE.add(self)
+
+    @property
+    def netloc_host(self) -> str:
+        """The host as a URL or a `host:port` writes it: an IPv6 address in brackets."""
+        return f"[{self.host}]" if ":" in self.host else self.host
 
     # -- to override ---------------------------------------------------------------------
     def command(self) -> list[str]:
@@ -308,6 +317,7 @@ def make_tls_material(dirpath: Path, server_from: dt.datetime | None = None) -> 
                     [
                         x509.DNSName("localhost"),
                         x509.IPAddress(ipaddress.ip_address(LOOPBACK)),
+                        x509.IPAddress(ipaddress.ip_address(LOOPBACK6)),
                     ]
                 ),
                 critical=False,
@@ -347,8 +357,9 @@ class Mosquitto(ServerProcess):
         tls: TlsMaterial | None = None,
         users: dict[str, str] | None = None,
         require_client_cert: bool = False,
+        host: str = LOOPBACK,
     ) -> None:
-        super().__init__(workdir)
+        super().__init__(workdir, host)
         self.tls = tls
         self.users = dict(users or {})
         self.require_client_cert = require_client_cert
@@ -357,7 +368,7 @@ class Mosquitto(ServerProcess):
 
     @property
     def url(self) -> str:
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.netloc_host}:{self.port}"
 
     def _write_config(self) -> None:
         lines = [
@@ -421,18 +432,20 @@ class Influxd(ServerProcess):
     package = "influxdb"
     binaries = ["/usr/bin/influxd", "influxd"]  # noqa: RUF012
 
-    def __init__(self, workdir: Path, max_body_size: int | None = None) -> None:
+    def __init__(
+        self, workdir: Path, max_body_size: int | None = None, host: str = LOOPBACK
+    ) -> None:
         """`max_body_size`: the `[http] max-body-size` in bytes (HTTP 413 above it);
         InfluxDB's own default (25 MB) when None."""
-        super().__init__(workdir)
-        self.rpc_port = free_port()
+        super().__init__(workdir, host)
+        self.rpc_port = free_port(host)
         body_limit = "" if max_body_size is None else f"\n  max-body-size = {max_body_size}"
         self.conf = workdir / "influxdb.conf"
         d = self.datadir
         self.conf.write_text(
             f"""\
 reporting-disabled = true
-bind-address = "{self.host}:{self.rpc_port}"
+bind-address = "{self.netloc_host}:{self.rpc_port}"
 
 [meta]
   dir = "{d / "meta"}"
@@ -455,7 +468,7 @@ bind-address = "{self.host}:{self.rpc_port}"
 
 [http]
   enabled = true
-  bind-address = "{self.host}:{self.port}"
+  bind-address = "{self.netloc_host}:{self.port}"
   auth-enabled = false
   log-enabled = false
   pprof-enabled = false
@@ -484,7 +497,7 @@ bind-address = "{self.host}:{self.rpc_port}"
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"http://{self.netloc_host}:{self.port}"
 
     def command(self) -> list[str]:
         return [self.binary, "run", "-config", str(self.conf)]
@@ -554,7 +567,7 @@ class VictoriaMetrics(ServerProcess):
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"http://{self.netloc_host}:{self.port}"
 
     def command(self) -> list[str]:
         return [

@@ -77,7 +77,10 @@ def station_config(
     extra: str = "",
     acl: bool = True,
     prefix: str = PREFIX,
+    host: str = "127.0.0.1",
 ) -> Path:
+    """`host`: the address the station listens on (an IPv6 one is written in brackets)."""
+    listen = f"[{host}]" if ":" in host else host
     nurses = write_nurses(tmp / "nurses")
     pw = tmp / "station-mqtt.pass"
     pw.write_text(USERS[STATION])
@@ -92,7 +95,7 @@ timezone = "{TZ}"
 {mqtt_section(broker, None, tmp, prefix)}
 [station]
 id = "{STATION}"
-listen = "127.0.0.1:{port or free_port()}"
+listen = "{listen}:{port or free_port(host)}"
 nurses_file = "{nurses}"
 session_ttl_s = 3600
 {creds}
@@ -386,11 +389,17 @@ class ChairPublisher:
 
 @contextlib.asynccontextmanager
 async def station_page(
-    tmp: Path, broker: Mosquitto, prefix: str, *, size: tuple[int, int] = (1400, 900)
+    tmp: Path,
+    broker: Mosquitto,
+    prefix: str,
+    *,
+    size: tuple[int, int] = (1400, 900),
+    host: str = "127.0.0.1",
 ) -> AsyncIterator[tuple[Page, ChairPublisher]]:
     """The real station on a plain broker and a page logged in as alice (audio armed: the
-    browser allows autoplay), with a publisher for the chairs' messages."""
-    cfg = station_config(tmp, broker, acl=False, prefix=prefix)
+    browser allows autoplay), with a publisher for the chairs' messages. `host`: the
+    station's listen address (the page is opened there)."""
+    cfg = station_config(tmp, broker, acl=False, prefix=prefix, host=host)
     async with (
         mqtt_login(broker) as c,
         station_process(cfg, tmp / "station.log") as (proc, url),

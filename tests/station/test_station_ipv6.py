@@ -1,0 +1,40 @@
+"""A clinic network addressed in IPv6 (docs/station.md "Listen address"): the broker at
+`::1`, the station listening on `[::1]:port`, the nurse's browser at `http://[::1]:port/`.
+The login (a POST whose Origin must equal the station's own, a bracketed host) and an ACK
+(a POST with the CSRF token) are taken, and the ACK reaches the broker. Real mosquitto on
+::1, the real station, real headless Chromium."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import LOOPBACK6, Mosquitto
+from tests.station.station_kit import alert, session, station_page, tile
+
+
+@pytest.fixture
+def broker6(tmp_path: Path) -> Iterator[Mosquitto]:
+    (tmp_path / "broker").mkdir()
+    m = Mosquitto(tmp_path / "broker", host=LOOPBACK6)
+    m.start()
+    try:
+        yield m
+    finally:
+        m.stop()
+
+
+async def test_a_nurse_logs_in_and_acks_at_an_ipv6_station(
+    tmp_path: Path, broker6: Mosquitto, mqtt_prefix: str
+) -> None:
+    async with station_page(tmp_path, broker6, mqtt_prefix, host=LOOPBACK6) as (page, pub):
+        assert (await page.js("location.host")).startswith("[::1]:")
+        a = alert("chair-1", "bp.crisis", "high", "BP 212/124 >= 180/110")
+        await pub.chair("chair-1", [a], sess=session("dosing", "esketamine", 10))
+        button = f"{tile('chair-1')}.querySelector('button.ack')"
+        await page.until(f"{button}?.textContent === 'ACK'", 20, "ACK button")
+        await page.tap(".tile[data-chair='chair-1'] button.ack")
+        await page.until(f"{button}.textContent === 'sent'", 10, "ACK taken by the broker")
+        await page.screenshot(tmp_path / "ipv6-station.png")
