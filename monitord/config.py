@@ -46,6 +46,7 @@ from monitord.config_devices import (
 from monitord.config_keys import error_text, refusal, unknown_key
 from monitord.config_keys import flat_loc as _flat_loc
 from monitord.config_station import AnnunciatorConfig, ForwarderConfig, StationConfig
+from monitord.netaddr import server_host
 
 # Re-exported: the schema is imported from here (its sections live in config_*.py).
 __all__ = [
@@ -163,8 +164,9 @@ class MqttConfig(_Strict):
 
     @field_validator("host", "username", "client_id")
     @classmethod
-    def _text(cls, v: str | None) -> str | None:
-        return None if v is None else _no_control(v)
+    def _text(cls, v: str | None, info: ValidationInfo) -> str | None:
+        v = None if v is None else _no_control(v)
+        return server_host(v) if v is not None and info.field_name == "host" else v
 
 
 MAX_PREFIX_BYTES = 200

@@ -12,6 +12,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from monitord.config_base import Ident, PathSetting, no_url_password
 from monitord.config_base import Strict as _Strict
+from monitord.netaddr import split_listen
 
 
 class ForwarderConfig(_Strict):
@@ -54,9 +55,7 @@ class StationConfig(_Strict):
     @field_validator("listen")
     @classmethod
     def _listen(cls, v: str) -> str:
-        host, sep, port = v.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-            raise ValueError("must be host:port, e.g. '0.0.0.0:8443' or '127.0.0.1:8080'")
+        split_listen(v)  # ValueError: what is wrong with it
         return v
 
     @field_validator("tls_key_file")
@@ -78,11 +77,11 @@ class StationConfig(_Strict):
 
     @property
     def host(self) -> str:
-        return self.listen.rpartition(":")[0].strip("[]")
+        return split_listen(self.listen)[0]
 
     @property
     def port(self) -> int:
-        return int(self.listen.rpartition(":")[2])
+        return split_listen(self.listen)[1]
 
 
 class AnnunciatorConfig(_Strict):

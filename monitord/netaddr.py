@@ -1,0 +1,61 @@
+"""Host names and addresses as a clinic's network writes them, IPv6 included: `::1`,
+`fd00::10`, a link-local `fe80::1%eth0`, `broker.local` (mDNS), `[fd00::30]:8443`.
+
+An IPv6 address has colons of its own, so `host:port` is only readable with the address in
+brackets (RFC 3986 section 3.2.2): every `host:port` the code writes or reads goes through
+here, never a bare `rpartition(":")`, which read `fd00::30` as host `fd00:`, port 30.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+
+def is_ipv6(host: str) -> bool:
+    """`host` is an IPv6 address (a link-local one may carry its interface: `%eth0`)."""
+    try:
+        ipaddress.IPv6Address(host.partition("%")[0])
+    except ValueError:
+        return False
+    return True
+
+
+def hostport(host: str, port: int) -> str:
+    """`host:port` as a URL or a log line writes it: `[fd00::10]:1883`, `broker:1883`."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def server_host(v: str) -> str:
+    """A `host` setting (a server's name or address without its port): an IPv6 address in
+    brackets is taken without them (getaddrinfo knows no brackets: `[fd00::10]` was never
+    found); a name with `:port` is refused, the port has its own setting."""
+    if v.startswith("[") and v.endswith("]") and is_ipv6(v[1:-1]):
+        return v[1:-1]
+    if (":" in v and not is_ipv6(v)) or "[" in v or "]" in v:
+        raise ValueError(
+            f"{v!r} is not a host name or an IP address; a port goes in `port`, "
+            "an IPv6 address is written as it is (e.g. 'fd00::10')"
+        )
+    return v
+
+
+LISTEN_FORMAT = "must be host:port, e.g. '0.0.0.0:8443', '127.0.0.1:8080' or '[::]:8443'"
+
+
+def split_listen(v: str) -> tuple[str, int]:
+    """(host, port) of a `listen` setting: `0.0.0.0:8443`, `[::]:8443`, `[fd00::30]:8443`.
+    An IPv6 address without brackets is refused: `fd00::30` was read as host `fd00:`,
+    port 30, and `::1:8443` may be the address ::1:8443 or ::1 port 8443."""
+    host, sep, port = v.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        if not is_ipv6(host[1:-1]):
+            raise ValueError(f"{host} is not an IPv6 address; {LISTEN_FORMAT}")
+        host = host[1:-1]
+    elif ":" in host or is_ipv6(v):
+        raise ValueError(
+            f"{v!r}: an IPv6 address is written in brackets before its port, "
+            "e.g. '[fd00::30]:8443' ('[::]:8443' for every address)"
+        )
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(LISTEN_FORMAT)
+    return host, int(port)
