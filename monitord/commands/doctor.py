@@ -48,6 +48,7 @@ from monitord.config import Config, ConfigError, load_config
 from monitord.config_checks import check as config_checks
 from monitord.config_station import STATION_PASSWORD_ENV
 from monitord.credentials import SECRETS_DIR, unit_directory
+from monitord.netaddr import hostport
 from monitord.tlsclock import CLOCK_FIX, clock_fact, peer_validity
 
 DEFAULT_CREDENTIALS = str(SECRETS_DIR)
@@ -252,7 +253,7 @@ async def _check_login(
     from monitord.sinks.mqtt_errors import describe_error, no_account
 
     m = cfg.mqtt
-    where = f"{'mqtts' if m.tls else 'mqtt'}://{m.host}:{m.port}"
+    where = f"{'mqtts' if m.tls else 'mqtt'}://{hostport(m.host, m.port)}"
     pw_keys = {
         None: "chairs.mqtt_password_file",
         STATION_PASSWORD_ENV: "station.mqtt_password_file",

@@ -25,6 +25,7 @@ from typing import Any
 from monitord.commands.checks import Check, fail, ok, skip
 from monitord.commands.status import read, running
 from monitord.config import Config
+from monitord.netaddr import hostport
 from monitord.outbox import OutboxError
 from monitord.storeguard import LIVE_HEARTBEAT_S
 from monitord.storeopen import lock_path
@@ -101,7 +102,7 @@ def live_mqtt_checks(cfg: Config) -> list[Check] | None:
     if daemon is None:
         return None
     m = cfg.mqtt
-    where = f"{'mqtts' if m.tls else 'mqtt'}://{m.host}:{m.port}"
+    where = f"{'mqtts' if m.tls else 'mqtt'}://{hostport(m.host, m.port)}"
     stale = _not_live(daemon, where)
     if stale is not None:
         return stale
@@ -163,7 +164,7 @@ def _answer(host: str, port: int, tls: bool) -> bytes | None:
             ctx = ssl.create_default_context()
             ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
             sock = ctx.wrap_socket(sock, server_hostname=target)
-        sock.sendall(f"GET / HTTP/1.0\r\nHost: {target}:{port}\r\n\r\n".encode())
+        sock.sendall(f"GET / HTTP/1.0\r\nHost: {hostport(target, port)}\r\n\r\n".encode())
         body = b""
         while len(body) < 65536 and (chunk := sock.recv(4096)):
             body += chunk

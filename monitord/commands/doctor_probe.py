@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitord.commands.checks import Check
+from monitord.netaddr import hostport
 
 # paho logs "failed to receive on socket: ..." at ERROR on the client's logger; doctor's
 # line already says what went wrong, so nothing of it may reach stderr.
@@ -134,7 +135,7 @@ async def check_cert_expiry(
                 Check(
                     "warn",
                     "mqtt tls",
-                    f"the {what} of {host}:{port} expires {end:%Y-%m-%d %H:%M} UTC "
+                    f"the {what} of {hostport(host, port)} expires {end:%Y-%m-%d %H:%M} UTC "
                     f"(in {max(days, 0):.0f} days)",
                     RENEW,
                 )

@@ -58,6 +58,7 @@ from monitord.config import MqttConfig
 from monitord.hub import CommittedBatch
 from monitord.models import Reading, iso
 from monitord.mqttv5 import PublishRefused, V5Client
+from monitord.netaddr import hostport
 from monitord.outbox import Outbox, StoredAlert
 from monitord.receipts import SETTLE_S, Receipts
 from monitord.sinks.commands import AckCommand, Command, CommandError, SessionCommand, parse_command
@@ -119,7 +120,7 @@ class MqttSink:
         # Told when a chair's link goes down or delivers again (the delivery watch).
         self.on_link = on_link
         # For `monitord status` (sinks/linkstate.py): the daemon sets its `on_change`.
-        self.link = LinkState(f"broker {cfg.host}:{cfg.port}", chairs)
+        self.link = LinkState(f"broker {hostport(cfg.host, cfg.port)}", chairs)
         for link in self._chairs.values():
             link.on_change = self._link_changed
             link.on_takeover_end = self.link.kept

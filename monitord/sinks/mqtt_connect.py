@@ -22,6 +22,7 @@ import aiomqtt
 
 from monitord.config import MqttConfig
 from monitord.mqttv5 import V5Client, session_properties
+from monitord.netaddr import hostport
 from monitord.outbox import Outbox
 from monitord.sinks.linkstate import LinkState
 from monitord.sinks.mqtt_errors import (
@@ -81,7 +82,7 @@ class Connector:
         dates = None
         if self.cfg.tls is not None:
             dates = await peer_validity(self.cfg.host, self.cfg.port, self.cfg.timeout_s)
-        return "clock", clock_words("broker", f"{self.cfg.host}:{self.cfg.port}", now, dates)
+        return "clock", clock_words("broker", hostport(self.cfg.host, self.cfg.port), now, dates)
 
     def _queued(self, chair: str) -> str:
         n = self.outbox.backlog("mqtt", chair, at_most=LOG_BACKLOG_AT_MOST)
@@ -131,7 +132,9 @@ class Connector:
                     c.up()
                     self.link.up(c.chair)
                     self.stats.connects += 1
-                    log.info("MQTT %s: connected to %s:%d", c.chair, self.cfg.host, self.cfg.port)
+                    log.info(
+                        "MQTT %s: connected to %s", c.chair, hostport(self.cfg.host, self.cfg.port)
+                    )
                     try:
                         await serve(c, client)
                     except asyncio.CancelledError:

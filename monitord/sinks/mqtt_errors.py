@@ -24,6 +24,7 @@ from monitord.config_station import STATION_PASSWORD_ENV
 from monitord.credentials import CredentialMissing, secret_path
 from monitord.log import FailureLog
 from monitord.mqttv5 import PublishRefused, reason_words
+from monitord.netaddr import hostport
 from monitord.tlsclock import EXPIRED_FIX, clock_words, expired, not_yet_valid
 
 ENV = "MONITORD_MQTT_PASSWORD"  # [mqtt]'s password, in place of its file
@@ -146,7 +147,7 @@ def describe_error(
     chair's own login), as the sink's `login` gives them; `login`: the settings' words
     instead (the station's own login)."""
     text = str(e)
-    where = f"{cfg.host}:{cfg.port}"
+    where = hostport(cfg.host, cfg.port)
     if isinstance(e, PasswordUnreadable):
         words = login or chair_login_words(chair, env)
         return "auth", f"no login to broker {where}: password file {text}; check {words}"

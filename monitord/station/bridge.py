@@ -55,6 +55,7 @@ from monitord.config_station import STATION_PASSWORD_ENV
 from monitord.log import FailureLog
 from monitord.models import iso
 from monitord.mqttv5 import PublishRefused, V5Client, reason_words
+from monitord.netaddr import hostport
 from monitord.sinks.mqtt_errors import (
     describe_error,
     paho_logger,
@@ -186,9 +187,8 @@ class Bridge:
                         self._flog.success()
                     log.log(
                         logging.DEBUG if self.takeover.active else logging.INFO,
-                        "station MQTT: connected to %s:%d",
-                        self.cfg.mqtt.host,
-                        self.cfg.mqtt.port,
+                        "station MQTT: connected to %s",
+                        hostport(self.cfg.mqtt.host, self.cfg.mqtt.port),
                     )
                     self.on_change(Changes(stations=True))
                     try:

@@ -1,0 +1,115 @@
+"""A clinic network addressed in IPv6: the broker at `::1` (as `fd00::10` on a clinic's
+LAN), InfluxDB at `http://[::1]:port`. Real mosquitto (with TLS, its certificate naming
+::1 as an IP address) and real InfluxDB listening on ::1 only, the real daemon and doctor.
+
+Before, every line naming the broker wrote its address and port as `::1:1883` (doctor's
+`mqtt://::1:1883`, the status line's `broker ::1:1883`, the journal's `connected to
+::1:1883`): not an address an admin can paste into mosquitto_sub, a browser or `ss`, and
+ambiguous (the address `::1:1883`, or port 1883 of `::1`?). Now it is `[::1]:1883`, as
+URLs write it (RFC 3986 section 3.2.2)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TLS_USERS
+from tests.e2e.e2e_kit import DaemonProcess, Oximeter, mqtt_section, whole_second, write_config
+from tests.ops.test_doctor import doctor_lines, pty_port
+from tests.ops.test_doctor import write_config as doctor_config
+from tests.ops.test_status_connections import line, wait_status
+from tests.servers import LOOPBACK6, Influxd, Mosquitto, TlsMaterial, wait_for
+
+__all__ = ["pty_port"]  # the fixture, used by name
+
+
+@pytest.fixture
+def broker6(tmp_path: Path, tls_material: TlsMaterial) -> Iterator[Mosquitto]:
+    (tmp_path / "mq").mkdir()
+    m = Mosquitto(tmp_path / "mq", tls=tls_material, users=TLS_USERS, host=LOOPBACK6)
+    m.start()
+    try:
+        yield m
+    finally:
+        m.stop()
+
+
+@pytest.fixture
+def plain_broker6(tmp_path: Path) -> Iterator[Mosquitto]:
+    (tmp_path / "mq6").mkdir()
+    m = Mosquitto(tmp_path / "mq6", host=LOOPBACK6)
+    m.start()
+    try:
+        yield m
+    finally:
+        m.stop()
+
+
+@pytest.fixture
+def influxd6(tmp_path: Path) -> Iterator[Influxd]:
+    (tmp_path / "influx").mkdir()
+    i = Influxd(tmp_path / "influx", host=LOOPBACK6)
+    i.start()
+    i.create_database("clinic")
+    try:
+        yield i
+    finally:
+        i.stop()
+
+
+def test_doctor_names_an_ipv6_broker_in_brackets_and_checks_its_ip_certificate(
+    tmp_path: Path, broker6: Mosquitto, tls_material: TlsMaterial, influxd6: Influxd, pty_port: str
+) -> None:
+    cfg = doctor_config(tmp_path, broker6, tls_material, influxd6, "clinic", pty_port)
+    assert 'host = "::1"' in cfg.read_text()
+    rc, lines = doctor_lines(cfg)
+    by_name = {ln.split(None, 1)[1].split(":", 1)[0]: ln for ln in lines}
+    mqtt, influx = by_name["mqtt"], by_name["influx v1"]
+    # Hostname checking on (the default): the server certificate's IP address ::1 matched.
+    head = f"ok    mqtt: mqtts://[::1]:{broker6.port}: connected as monitord over TLS "
+    assert mqtt.startswith(head), mqtt
+    # The test certificates expire within a month: the warning names the broker too.
+    tls = [ln for ln in lines if ln.startswith("warn  mqtt tls: ")]
+    assert tls and all(f" of [::1]:{broker6.port} expires " in ln for ln in tls), tls
+    assert influx.startswith(f"ok    influx v1: http://[::1]:{influxd6.port}: "), influx
+    assert rc == 0, "\n".join(lines)
+
+
+async def test_the_daemon_delivers_to_ipv6_servers_and_names_them_in_brackets(
+    tmp_path: Path, plain_broker6: Mosquitto, influxd6: Influxd
+) -> None:
+    influx = f'\n[influx]\nurl = "{influxd6.url}"\napi = "v1"\ndatabase = "clinic"\n'
+    cfg = write_config(
+        tmp_path,
+        mqtt=mqtt_section(plain_broker6, "monitord"),
+        influx=influx,
+        extra="commit_interval_s = 0.2\n",
+    )
+    where = f"[::1]:{plain_broker6.port}"
+    daemon = DaemonProcess(cfg, tmp_path / "daemon.log")
+    async with Oximeter(tmp_path) as ox:
+        daemon.start()
+        try:
+            text = await wait_status(cfg, "mqtt", "connected")
+            assert line(text, "mqtt").startswith(f"connection mqtt (broker {where}): "), text
+            for _ in range(5):
+                await ox.send(97.0, whole_second())
+                await asyncio.sleep(0.2)
+            # The readings reach InfluxDB at its bracketed URL.
+            assert await asyncio.to_thread(
+                wait_for, lambda: bool(influxd6.rows("SELECT * FROM /.*/", "clinic")), 30
+            ), daemon.output()[-3000:]
+            plain_broker6.stop()
+            text = await wait_status(cfg, "mqtt", "down")
+            for _ in range(50):
+                if "not reachable" in line(text, "mqtt"):
+                    break
+                await asyncio.sleep(0.2)
+                text = await wait_status(cfg, "mqtt", "down")
+            assert f"broker {where} not reachable" in line(text, "mqtt"), text
+        finally:
+            assert daemon.stop() == 0, daemon.output()[-3000:]
+    assert f"MQTT chair-1: connected to {where}" in daemon.output(), daemon.output()[-3000:]
