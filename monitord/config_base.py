@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from monitord.netaddr import url_address
+
 Port = Annotated[int, Field(ge=1, le=65535)]
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 
@@ -51,10 +53,12 @@ class Strict(BaseModel):
 
 def no_url_password(url: str, hint: str) -> str:
     """`url` unless its userinfo carries a password: a password there is inline (design.md
-    section 8, never inline) and would be printed wherever the URL is logged."""
+    section 8, never inline) and would be printed wherever the URL is logged. Or unless
+    its address cannot be read (an IPv6 one without brackets: monitord/netaddr.py)."""
+    url_address(url)
     try:
         password = urlsplit(url).password
-    except ValueError:  # an unparsable netloc (a bad port): the URL check says why
+    except ValueError:  # not reached: url_address refused an unreadable netloc above
         return url
     if password is not None:
         raise ValueError(f"has a password in the URL: {hint}")

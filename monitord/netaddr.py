@@ -9,6 +9,7 @@ here, never a bare `rpartition(":")`, which read `fd00::30` as host `fd00:`, por
 from __future__ import annotations
 
 import ipaddress
+from urllib.parse import urlsplit
 
 
 def is_ipv6(host: str) -> bool:
@@ -59,3 +60,25 @@ def split_listen(v: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise ValueError(LISTEN_FORMAT)
     return host, int(port)
+
+
+def url_address(v: str) -> str:
+    """`v` (an http(s) URL setting) unless its address cannot be read: an IPv6 address
+    without brackets (`http://fd00::20:8086`, which check-config took and every write then
+    failed as "not reachable"), unbalanced brackets, a port that is no number."""
+    netloc = v.partition("://")[2].split("/", 1)[0].rpartition("@")[2]
+    if not netloc:
+        raise ValueError("has no host")
+    if not netloc.startswith("[") and netloc.count(":") > 1:
+        raise ValueError(
+            f"{netloc!r}: an IPv6 address in a URL is written in brackets before its port, "
+            "e.g. 'http://[fd00::20]:8086'"
+        )
+    try:
+        parts = urlsplit(v)
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError as e:
+        raise ValueError(f"{netloc!r} is not a host[:port] ({e})") from None
+    if not parts.hostname:
+        raise ValueError("has no host")
+    return v

@@ -15,7 +15,7 @@ import pytest
 from monitord.config import Config, ConfigError, load_config
 
 
-def config(tmp_path: Path, mqtt_host: str, listen: str = "127.0.0.1:8080") -> Path:
+def config(tmp_path: Path, mqtt_host: str, listen: str = "127.0.0.1:8080", extra: str = "") -> Path:
     (tmp_path / "nurses").write_text("")
     cfg = tmp_path / "station.toml"
     cfg.write_text(
@@ -30,18 +30,21 @@ host = "{mqtt_host}"
 id = "desk"
 listen = "{listen}"
 nurses_file = "nurses"
+{extra}
 """
     )
     return cfg
 
 
-def load(tmp_path: Path, mqtt_host: str, listen: str = "127.0.0.1:8080") -> Config:
-    return load_config(config(tmp_path, mqtt_host, listen), chairs_optional=True)
+def load(tmp_path: Path, mqtt_host: str, listen: str = "127.0.0.1:8080", extra: str = "") -> Config:
+    return load_config(config(tmp_path, mqtt_host, listen, extra), chairs_optional=True)
 
 
-def refusal(tmp_path: Path, mqtt_host: str, listen: str = "127.0.0.1:8080") -> list[str]:
+def refusal(
+    tmp_path: Path, mqtt_host: str, listen: str = "127.0.0.1:8080", extra: str = ""
+) -> list[str]:
     with pytest.raises(ConfigError) as e:
-        load(tmp_path, mqtt_host, listen)
+        load(tmp_path, mqtt_host, listen, extra)
     return e.value.lines
 
 
@@ -98,3 +101,43 @@ def test_an_ipv6_listen_address_without_brackets_is_refused(tmp_path: Path, list
 def test_a_bracketed_listen_host_must_be_an_ipv6_address(tmp_path: Path) -> None:
     lines = refusal(tmp_path, "::1", "[station]:8443")
     assert len(lines) == 1 and "is not an IPv6 address" in lines[0], lines
+
+
+def urls(influx: str, forwarder: str) -> str:
+    return (
+        f'[station.forwarder]\nurl = "{forwarder}"\n\n'
+        f'[influx]\nurl = "{influx}"\napi = "v1"\ndatabase = "clinic"\n'
+    )
+
+
+def test_urls_with_a_bracketed_ipv6_address_are_taken(tmp_path: Path) -> None:
+    extra = urls("http://[fd00::20]:8086", "https://[fe80::1%25eth0]:8443/hook")
+    cfg = load(tmp_path, "::1", extra=extra)
+    assert cfg.influx.url == "http://[fd00::20]:8086"
+    assert cfg.station is not None and cfg.station.forwarder is not None
+    assert cfg.station.forwarder.url == "https://[fe80::1%25eth0]:8443/hook"
+
+
+@pytest.mark.parametrize(
+    ("influx", "forwarder", "key"),
+    [
+        ("http://fd00::20:8086", "https://ntfy.clinic.lan/x", "influx.url"),
+        ("http://[fd00::20]:8086", "https://fd00::40/hook", "station.forwarder.url"),
+    ],
+)
+def test_a_url_with_an_ipv6_address_without_brackets_is_refused(
+    tmp_path: Path, influx: str, forwarder: str, key: str
+) -> None:
+    """Before: taken by check-config; every write then failed, and doctor said the
+    database was "not reachable (timed out)", never that the URL was unreadable."""
+    lines = refusal(tmp_path, "::1", extra=urls(influx, forwarder))
+    assert len(lines) == 1, lines
+    assert f"{key}: " in lines[0] and "written in brackets" in lines[0], lines
+    assert "'http://[fd00::20]:8086'" in lines[0], lines
+
+
+@pytest.mark.parametrize("influx", ["http://[fd00::20:8086", "http://influx:99999"])
+def test_a_url_whose_address_cannot_be_read_is_refused(tmp_path: Path, influx: str) -> None:
+    lines = refusal(tmp_path, "::1", extra=urls(influx, "https://ntfy.clinic.lan/x"))
+    assert len(lines) == 1 and "influx.url: " in lines[0], lines
+    assert "is not a host[:port]" in lines[0], lines
