@@ -402,8 +402,11 @@ class Station:
         assert server is not None  # set up
         # Our own listener instead of web.TCPSite: its connections pass the per-client cap
         # first (admit.py: one host's idle connections must not use up the descriptors).
+        # `[::]` is every address, IPv4 too, as admins read it: asyncio makes an IPv6
+        # socket IPv6-only, so "::" alone refused every IPv4 browser. None binds both.
+        host = None if self.st.host == "::" else self.st.host
         listener = await asyncio.get_running_loop().create_server(
-            ClientCap().factory(server), self.st.host, self.st.port,
+            ClientCap().factory(server), host, self.st.port,
             ssl=self.ssl_context(), backlog=128,
             # The caps see a TLS connection only once its handshake is done: one that
             # never finishes it is closed as soon as an idle plain one (asyncio: 60 s).

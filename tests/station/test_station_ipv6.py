@@ -2,17 +2,30 @@
 `::1`, the station listening on `[::1]:port`, the nurse's browser at `http://[::1]:port/`.
 The login (a POST whose Origin must equal the station's own, a bracketed host) and an ACK
 (a POST with the CSRF token) are taken, and the ACK reaches the broker. Real mosquitto on
-::1, the real station, real headless Chromium."""
+::1, the real station, real headless Chromium.
+
+And `listen = "[::]:8443"`, every address as admins read it (docs/station.md), serves the
+IPv4 browsers of a dual-stack LAN too. Before, asyncio made its socket IPv6-only: a
+wallboard or tablet at an IPv4 address was refused ("connection refused"), the station
+running and `doctor` (which asks at ::1) saying it served."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from tests.servers import LOOPBACK6, Mosquitto
-from tests.station.station_kit import alert, session, station_page, tile
+from tests.station.station_kit import (
+    alert,
+    session,
+    station_config,
+    station_in_process,
+    station_page,
+    tile,
+)
 
 
 @pytest.fixture
@@ -38,3 +51,15 @@ async def test_a_nurse_logs_in_and_acks_at_an_ipv6_station(
         await page.tap(".tile[data-chair='chair-1'] button.ack")
         await page.until(f"{button}.textContent === 'sent'", 10, "ACK taken by the broker")
         await page.screenshot(tmp_path / "ipv6-station.png")
+
+
+async def test_listen_on_every_address_serves_ipv4_and_ipv6_browsers(
+    tmp_path: Path, broker6: Mosquitto
+) -> None:
+    cfg = station_config(tmp_path, broker6, acl=False, host="::")
+    async with station_in_process(cfg) as (st, url), aiohttp.ClientSession() as http:
+        assert url.startswith("http://[::]:")
+        for host in ("127.0.0.1", "[::1]"):
+            async with http.get(f"http://{host}:{st.st.port}/") as r:
+                assert r.status == 200, host
+                assert "<title>monitord station</title>" in await r.text(), host
