@@ -72,8 +72,16 @@ else
     echo "make-certs: reusing the CA in $out"
 fi
 
-san="DNS:$name"
-for ip in "${ips[@]}"; do san="$san,IP:$ip"; done
+# NAME given as an address (the [mqtt] host `192.168.1.20` or `fd00::10`, the station's
+# `https://[fd00::30]:8443/`) is an IP entry: clients match an address against IP entries
+# only, so its DNS entry alone failed every chair's TLS ("IP address mismatch").
+name="${name#[}"; name="${name%]}"
+if [[ "$name" == *:* || "$name" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
+    san="IP:$name"
+else
+    san="DNS:$name"
+fi
+for ip in "${ips[@]}"; do san="$san,IP:${ip#[}"; san="${san%]}"; done
 ext="$(mktemp)"; trap 'rm -f "$ext" "$who.csr" "$who.key.new" "$who.pem.new"' EXIT
 printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' \
     "$san" >"$ext"

@@ -6,11 +6,18 @@ Before, every line naming the broker wrote its address and port as `::1:1883` (d
 `mqtt://::1:1883`, the status line's `broker ::1:1883`, the journal's `connected to
 ::1:1883`): not an address an admin can paste into mosquitto_sub, a browser or `ss`, and
 ambiguous (the address `::1:1883`, or port 1883 of `::1`?). Now it is `[::1]:1883`, as
-URLs write it (RFC 3986 section 3.2.2)."""
+URLs write it (RFC 3986 section 3.2.2).
+
+And `scripts/make-certs.sh --broker fd00::10` (NAME must be the `[mqtt] host` the Pis use,
+docs/install.md) wrote the address as a DNS name only (`DNS:fd00::10`; `--broker
+192.168.1.20` likewise): a client matches an address against the certificate's IP entries
+only, so every chair's TLS failed ("IP address mismatch") with the certificate just made.
+Now an address given as NAME is an IP entry."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +27,7 @@ from tests.conftest import TLS_USERS
 from tests.e2e.e2e_kit import DaemonProcess, Oximeter, mqtt_section, whole_second, write_config
 from tests.ops.test_doctor import doctor_lines, pty_port
 from tests.ops.test_doctor import write_config as doctor_config
+from tests.ops.test_script_help import REPO
 from tests.ops.test_status_connections import line, wait_status
 from tests.servers import LOOPBACK6, Influxd, Mosquitto, TlsMaterial, wait_for
 
@@ -113,3 +121,37 @@ async def test_the_daemon_delivers_to_ipv6_servers_and_names_them_in_brackets(
         finally:
             assert daemon.stop() == 0, daemon.output()[-3000:]
     assert f"MQTT chair-1: connected to {where}" in daemon.output(), daemon.output()[-3000:]
+
+
+def test_a_broker_certificate_made_for_an_ipv6_address_is_accepted_for_it(
+    tmp_path: Path, influxd6: Influxd, pty_port: str
+) -> None:
+    certs = tmp_path / "certs"
+    made = subprocess.run(
+        ["bash", str(REPO / "scripts/make-certs.sh"), "--out", str(certs), "--broker", "::1"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert "for IP:::1," in made.stdout, made.stdout
+    tls = TlsMaterial(
+        dir=certs,
+        ca_file=certs / "clinic-ca.pem",
+        server_cert=certs / "broker.pem",
+        server_key=certs / "broker.key",
+        client_cert=certs / "none.pem",  # no client certificates here
+        client_key=certs / "none.key",
+    )
+    (tmp_path / "mq").mkdir()
+    broker = Mosquitto(tmp_path / "mq", tls=tls, users=TLS_USERS, host=LOOPBACK6)
+    broker.start()
+    try:
+        cfg = doctor_config(tmp_path, broker, tls, influxd6, "clinic", pty_port)
+        rc, lines = doctor_lines(cfg)
+    finally:
+        broker.stop()
+    (mqtt,) = [ln for ln in lines if ln.startswith(("ok    mqtt: ", "FAIL  mqtt: "))]
+    # Hostname checking on (the default): the certificate's IP entry ::1 matched.
+    assert mqtt.startswith(
+        f"ok    mqtt: mqtts://[::1]:{broker.port}: connected as monitord over TLS"
+    ), mqtt
+    assert rc == 0, "\n".join(lines)
