@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # `tests` is a package of the repo, not installed
     sys.path.insert(0, str(REPO))
 
+from monitord.netaddr import split_listen  # noqa: E402
 from tests.servers import Influxd, Mosquitto, VictoriaMetrics, reap_all  # noqa: E402
 
 
@@ -152,12 +153,13 @@ def remote_servers(broker: str | None, influx: str | None) -> RemoteServers | No
         return None
     if broker is None or influx is None:
         raise SystemExit("--broker HOST:PORT and --influx URL go together")
-    host, sep, port = broker.rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        raise SystemExit(f"--broker: expected HOST:PORT, got {broker!r}")
+    try:  # an IPv6 broker in brackets: `fd00::10` alone was host 'fd00:', port 10
+        host, port = split_listen(broker)
+    except ValueError as e:
+        raise SystemExit(f"--broker: expected HOST:PORT, got {broker!r} ({e})") from None
     if not influx.startswith(("http://", "https://")):
         raise SystemExit(f"--influx: expected an http(s):// URL, got {influx!r}")
-    return RemoteServers(RemoteBroker(host.strip("[]"), int(port)), RemoteInflux(influx))
+    return RemoteServers(RemoteBroker(host, port), RemoteInflux(influx))
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

@@ -223,6 +223,7 @@ def test_loop_trace_catches_a_blocking_handle_and_joins_it_to_a_probe(tmp_path: 
         (("127.0.0.1:1883", None), "go together"),
         ((None, "http://127.0.0.1:8086"), "go together"),
         (("127.0.0.1", "http://x:8086"), "expected HOST:PORT"),
+        (("fd00::10", "http://x:8086"), "in brackets"),  # was host 'fd00:', port 10
         (("127.0.0.1:1883", "x:8086"), "expected an http(s):// URL"),
     ],
 )
@@ -232,6 +233,8 @@ def test_remote_server_options_say_what_is_wrong(
     with pytest.raises(SystemExit, match=re.escape(says)):
         remote_servers(*given)
     assert remote_servers(None, None) is None
+    remote = remote_servers("[fd00::10]:1883", "http://[fd00::20]:8086")
+    assert remote is not None and (remote.mqtt.host, remote.mqtt.port) == ("fd00::10", 1883)
 
 
 async def test_alert_bench_runs_several_times_against_servers_it_did_not_start(
