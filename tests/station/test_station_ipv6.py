@@ -2,7 +2,8 @@
 `::1`, the station listening on `[::1]:port`, the nurse's browser at `http://[::1]:port/`.
 The login (a POST whose Origin must equal the station's own, a bracketed host) and an ACK
 (a POST with the CSRF token) are taken, and the ACK reaches the broker. Real mosquitto on
-::1, the real station, real headless Chromium.
+::1, the real station, real headless Chromium. The phone forwarder posts to a webhook at
+an IPv6 URL.
 
 And `listen = "[::]:8443"`, every address as admins read it (docs/station.md), serves the
 IPv4 browsers of a dual-stack LAN too. Before, asyncio made its socket IPv6-only: a
@@ -16,14 +17,19 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 
-from tests.servers import LOOPBACK6, Mosquitto
+from tests.kit import eventually
+from tests.servers import LOOPBACK6, Mosquitto, free_port
 from tests.station.station_kit import (
+    ChairPublisher,
     alert,
+    mqtt_login,
     session,
     station_config,
     station_in_process,
     station_page,
+    station_process,
     tile,
 )
 
@@ -63,3 +69,35 @@ async def test_listen_on_every_address_serves_ipv4_and_ipv6_browsers(
             async with http.get(f"http://{host}:{st.st.port}/") as r:
                 assert r.status == 200, host
                 assert "<title>monitord station</title>" in await r.text(), host
+
+
+async def test_the_forwarder_posts_to_an_ipv6_webhook(
+    tmp_path: Path, broker6: Mosquitto, mqtt_prefix: str
+) -> None:
+    got: list[bytes] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        got.append(await request.read())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port(LOOPBACK6)
+    await web.TCPSite(runner, LOOPBACK6, port).start()
+    extra = f'[station.forwarder]\nurl = "http://[::1]:{port}/hook"\nafter_s = 1\n'
+    cfg = station_config(tmp_path, broker6, acl=False, prefix=mqtt_prefix, extra=extra)
+    try:
+        async with (
+            station_process(cfg, tmp_path / "station.log") as (station, _),
+            mqtt_login(broker6) as chair,
+        ):
+            await eventually(lambda: "station MQTT: connected" in station.output(), 20, "up")
+            assert f"connected to [::1]:{broker6.port}" in station.output(), station.output()
+            a = alert("chair-1", "bp.crisis", "high", "BP 212/124 >= 180/110")
+            await ChairPublisher(chair, mqtt_prefix).chair("chair-1", [a], sess=None)
+            await eventually(lambda: bool(got), 20, "forwarded to the IPv6 webhook")
+    finally:
+        await runner.cleanup()
+    assert b"chair-1" in got[0]
