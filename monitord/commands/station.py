@@ -72,7 +72,8 @@ def _listen_problem(e: OSError, port: int) -> str:
     if e.errno == errno.EADDRNOTAVAIL:
         return (
             "no interface of this machine has that address (ip -brief address lists "
-            "them): set station.listen to one of them, or 0.0.0.0 for all"
+            f"them): set station.listen to one of them, or every address: '[::]:{port}' "
+            f"(IPv4 and IPv6; '0.0.0.0:{port}' IPv4 only)"
         )
     if e.errno == errno.EACCES:
         return (

@@ -32,7 +32,7 @@ def config(tmp_path: Path, listen: str) -> Path:
     return cfg
 
 
-@pytest.mark.parametrize("case", ["in use", "not this machine's"])
+@pytest.mark.parametrize("case", ["in use", "not this machine's", "not this machine's IPv6"])
 def test_cannot_listen_says_why_and_what_to_do(tmp_path: Path, case: str) -> None:
     port = free_port()
     holder = socket.socket()
@@ -41,10 +41,16 @@ def test_cannot_listen_says_why_and_what_to_do(tmp_path: Path, case: str) -> Non
             holder.bind(("127.0.0.1", port))
             holder.listen()
             listen = f"127.0.0.1:{port}"
-            said = ("is in use by another process", f"ss -ltnp 'sport = :{port}'")
-        else:
+            said: tuple[str, ...] = ("is in use by another process", f"ss -ltnp 'sport = :{port}'")
+        elif case == "not this machine's":
             listen = f"192.0.2.7:{port}"  # TEST-NET-1 (RFC 5737): no interface has it
-            said = ("no interface of this machine has", "ip -brief address")
+            said = ("no interface of this machine has", "ip -brief address", "'[::]:")
+        else:
+            # The IPv6 documentation prefix (RFC 3849): no interface has it. The advice
+            # names every-address forms for IPv4 and IPv6 both (before: 0.0.0.0 only,
+            # which would leave an IPv6 clinic's browsers out).
+            listen = f"[2001:db8::7]:{port}"
+            said = ("no interface of this machine has", "0.0.0.0", f"'[::]:{port}'")
         p = subprocess.run(
             [sys.executable, "-m", "monitord", "station", "-c", str(config(tmp_path, listen))],
             capture_output=True, text=True, timeout=60,
