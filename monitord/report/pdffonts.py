@@ -12,6 +12,7 @@ character counted as two columns (`wrap`).
 
 from __future__ import annotations
 
+import logging
 import textwrap
 from functools import cache
 from typing import Any
@@ -38,6 +39,25 @@ def _installed() -> tuple[str, ...]:
     return tuple(sorted(font_manager.findSystemFonts()))
 
 
+# The families `_family_with` gave a text. matplotlib asks each for the text's weight
+# (normal) and, the font having one weight only (WenQuanYi Zen Hei: 500), logged "findfont:
+# Failed to find font weight normal for WenQuanYi Zen Hei, now using 500." on the report's
+# stderr under every PDF with such a name: a failure said where the name was drawn.
+_fallbacks: set[str] = set()
+
+
+def _not_our_fallbacks_weight(record: logging.LogRecord) -> bool:
+    args = record.args if isinstance(record.args, tuple) else ()
+    return not (
+        str(record.msg).startswith("findfont: Failed to find font weight")
+        and len(args) == 3
+        and args[1] in _fallbacks
+    )
+
+
+logging.getLogger(font_manager.__name__).addFilter(_not_our_fallbacks_weight)
+
+
 @cache
 def _family_with(code: int) -> str | None:
     """The family name of the first installed font (by path: the same on each run) that
@@ -45,7 +65,9 @@ def _family_with(code: int) -> str | None:
     for path in _installed():
         if code in _charmap(path):
             font_manager.fontManager.addfont(path)
-            return font_manager.FontProperties(fname=path).get_name()
+            name = font_manager.FontProperties(fname=path).get_name()
+            _fallbacks.add(name)
+            return name
     return None
 
 

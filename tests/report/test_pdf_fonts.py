@@ -9,9 +9,11 @@ Read back from the PDF itself: the fonts embedded (pdffonts) and its text (pdfto
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,11 @@ NURSE = "佐藤 花子"
 NOWHERE = "\U00013000"  # EGYPTIAN HIEROGLYPH A001: in none of the machine's fonts
 
 
-def _pdf(tmp_path: Path, dose_by: str, end_by: str) -> Path:
+REPORT = [sys.executable, "-m", "monitord", "report"]
+CHAIR_DAY = ["--chair", "chair-1", "--date", "2024-05-07"]  # T0's session
+
+
+def _store(tmp_path: Path, dose_by: str, end_by: str) -> Path:
     scen, db = tmp_path / "s.jsonl", tmp_path / "o.sqlite"
     events = [
         {"t": 0, "event": "session_start", "protocol": "esketamine"},
@@ -46,6 +52,11 @@ def _pdf(tmp_path: Path, dose_by: str, end_by: str) -> Path:
         "end": {"by": end_by},
     }
     play_into_store(scen, db, t0=T0, session_fields=fields)
+    return db
+
+
+def _pdf(tmp_path: Path, dose_by: str, end_by: str) -> Path:
+    db = _store(tmp_path, dose_by, end_by)
     with Outbox(db, StorageConfig(path=db), readonly=True) as ob:
         (span,) = session_spans(ob)
         rec = record_for(ob, span, "Asia/Tokyo")
@@ -109,3 +120,22 @@ def test_a_long_name_in_wide_characters_wraps_inside_the_page(tmp_path: Path) ->
     right = float(page.group(1)) - 10  # inside the page, not on its edge
     assert [w for x, w in words if float(x) > right] == []
     assert name in "".join(w for _, w in words if "佐" in w or "子" in w)
+
+
+def test_the_report_says_nothing_of_the_font_it_found(tmp_path: Path) -> None:
+    # matplotlib's "findfont: Failed to find font weight normal for WenQuanYi Zen Hei, now
+    # using 500." came on stderr under every report with a Japanese name: a line saying a
+    # font search failed when the name was drawn, the one stderr line a report may have
+    # (a character no font has) no longer the only one.
+    db = _store(tmp_path, NURSE, "nurse-b")
+    r = subprocess.run(
+        [*REPORT, "--db", str(db), "--out", str(tmp_path / "o"), *CHAIR_DAY],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TZ": "UTC"},  # no word of the machine's zone (report --db)
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    (pdf,) = (Path(p) for p in r.stdout.split() if p.endswith(".pdf"))
+    assert f"given by {NURSE}\n" in _page1(pdf)
