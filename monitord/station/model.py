@@ -420,6 +420,8 @@ class StationModel:
                     # The page words a refused session command by what it was (a second
                     # Dose start is no failure): station.js answerLine.
                     "sent_action": _sent(msg.payload, "action"),
+                    # A Start of another protocol than the open session's is no duplicate.
+                    "sent_protocol": _sent(msg.payload, "protocol"),
                 },
             ]
         out.chairs.add(chair_id)

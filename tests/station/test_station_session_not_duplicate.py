@@ -1,0 +1,65 @@
+"""A refused session command shown as a harmless duplicate (not red) must be one: the same
+command, already done (docs/station.md "Session controls"). Real daemon, real mosquitto
+(the shipped ACL), the real station, two nurses in two headless Chromiums.
+
+- A Start refused because a session of ANOTHER protocol is open on the chair: bob chose
+  iv-ketamine for his patient while alice had just started an esketamine session there.
+  Before, bob read, not in red, "Start session by bob at 14:02: the session had already
+  started at 14:02 (esketamine)", as if his start were done: his patient would be watched
+  on the esketamine rules (and discharge clock). Now it is a refusal, in red, naming the
+  open session's protocol and what to do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.acl_kit import AclMosquitto
+from tests.station.cdp import browser
+from tests.station.station_kit import (
+    chair_config,
+    daemon_process,
+    login_page,
+    show_logs,
+    station_config,
+    station_process,
+)
+from tests.station.test_station_session import IDLE, phase_is
+from tests.station.test_station_session_mistakes import confirm_as, line, ok, open_dialog
+
+
+async def test_a_start_refused_for_a_session_of_another_protocol_is_red(
+    tmp_path: Path, acl_broker: AclMosquitto
+) -> None:
+    scfg = station_config(tmp_path, acl_broker)
+    ccfg = chair_config(tmp_path, acl_broker, "chair-2", IDLE)
+    async with (
+        station_process(scfg, tmp_path / "station.log") as (station, url),
+        daemon_process(ccfg, tmp_path / "chair-2.log") as daemon,
+        show_logs(station, daemon),
+        browser() as ba,
+        browser() as bb,
+    ):
+        alice, bob = await ba.new_page(), await bb.new_page()
+        await login_page(alice, url, "alice")
+        await login_page(bob, url, "bob")
+        for page in (alice, bob):
+            await page.until(phase_is("IDLE"), 40, "chair-2 idle")
+        # bob's Start (iv-ketamine) open; alice starts an esketamine session first.
+        await open_dialog(bob, "start")
+        await bob.js(
+            "(() => { const s = document.getElementById('confirm-protocol');"
+            " s.value = 'iv-ketamine'; return s.value; })()"
+        )
+        await confirm_as(alice, "alice", "start")
+        await bob.until(phase_is("BASELINE"), 20, "baseline on bob's page, under his dialog")
+        await ok(bob)
+        for page in (bob, alice):
+            cls, text = await line(page, "Start session by bob")
+            assert cls == "refusal", (cls, text)
+            assert text.startswith("Start session by bob refused at "), text
+            assert "esketamine" in text and "iv-ketamine" in text, text
+            assert "End session first" in text, text
+        await bob.screenshot(tmp_path / "bob.png")
+        await alice.close()
+        await bob.close()
