@@ -8,10 +8,17 @@ command, already done (docs/station.md "Session controls"). Real daemon, real mo
   started at 14:02 (esketamine)", as if his start were done: his patient would be watched
   on the esketamine rules (and discharge clock). Now it is a refusal, in red, naming the
   open session's protocol and what to do.
+- A Dose start confirmed minutes after the chair's dose started (a confirmation left open,
+  a page behind; or the previous patient's session nobody ended): before, green "the dose
+  had already started at 14:02; this one was not recorded", a duplicate, hiding that the
+  open session's dose is not the one the nurse is giving. Now only a Dose start within
+  2 min of the dose start (a double tap, two nurses at once) is a duplicate; later it is
+  a refusal, in red, saying when this session's dose started and what to do.
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from tests.acl_kit import AclMosquitto
@@ -60,6 +67,42 @@ async def test_a_start_refused_for_a_session_of_another_protocol_is_red(
             assert text.startswith("Start session by bob refused at "), text
             assert "esketamine" in text and "iv-ketamine" in text, text
             assert "End session first" in text, text
+        await bob.screenshot(tmp_path / "bob.png")
+        await alice.close()
+        await bob.close()
+
+
+async def test_a_dose_start_refused_minutes_after_the_dose_started_is_red(
+    tmp_path: Path, acl_broker: AclMosquitto
+) -> None:
+    scfg = station_config(tmp_path, acl_broker)
+    ccfg = chair_config(tmp_path, acl_broker, "chair-2", IDLE)
+    async with (
+        station_process(scfg, tmp_path / "station.log") as (station, url),
+        daemon_process(ccfg, tmp_path / "chair-2.log") as daemon,
+        show_logs(station, daemon),
+        browser() as ba,
+        browser() as bb,
+    ):
+        alice, bob = await ba.new_page(), await bb.new_page()
+        await login_page(alice, url, "alice")
+        await login_page(bob, url, "bob")
+        for page in (alice, bob):
+            await page.until(phase_is("IDLE"), 40, "chair-2 idle")
+        await confirm_as(alice, "alice", "start")
+        await bob.until(phase_is("BASELINE"), 20, "baseline")
+        # bob's Dose start left open; alice records the dose; bob confirms past 2 min.
+        await open_dialog(bob, "dose_start", {"#confirm-dose": "84"})
+        await confirm_as(alice, "alice", "dose_start", {"#confirm-dose": "56"})
+        await bob.until(phase_is("DOSING"), 20, "dosing on bob's page, under his dialog")
+        await asyncio.sleep(130)  # past the 2 min of a double tap (START_AGAIN_MS)
+        await ok(bob)
+        for page in (bob, alice):
+            cls, text = await line(page, "Dose start by bob")
+            assert cls == "refusal", (cls, text)
+            assert text.startswith("Dose start by bob refused at "), text
+            assert "; this session's dose started at " in text, text
+            assert text.endswith("End session first, then Start"), text
         await bob.screenshot(tmp_path / "bob.png")
         await alice.close()
         await bob.close()

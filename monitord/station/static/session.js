@@ -26,7 +26,8 @@ function sessionAnswer(err, c) {
   // Done before the refused command (of this session, not the next patient's).
   const before = (x) => Boolean(x) && !(Date.parse(x) > t + SESSION_CLOCK_SLACK_MS);
   let done = null;
-  // Done just before it (a double tap, two nurses at once), not a session nobody ended.
+  // Done just before it (a double tap, two nurses at once); hours before, it is a session
+  // nobody ended (the previous patient's) or a page left open, never a duplicate.
   const just = (x) => before(x) && !(t - Date.parse(x) > START_AGAIN_MS);
   // A Start of another protocol is another start (the wrong session open for its patient),
   // shown green it read as started as asked.
@@ -34,10 +35,10 @@ function sessionAnswer(err, c) {
   if (err.sent_action === "start" && s.phase === "baseline" && same && just(s.started)) {
     done = `the session had already started${at(s.started)} (${s.protocol || "protocol unknown"})`;
   }
-  if (err.sent_action === "dose_start" && before(s.started) && before(s.dose_start)) {
+  if (err.sent_action === "dose_start" && before(s.started) && just(s.dose_start)) {
     done = `the dose had already started${at(s.dose_start)}; this one (its dose and lot) was not recorded`;
   }
-  if (err.sent_action === "dose_end" && before(s.started) && before(s.dose_end)) {
+  if (err.sent_action === "dose_end" && before(s.started) && just(s.dose_end)) {
     done = `the dose had already ended${at(s.dose_end)}`;
   }
   if (err.sent_action === "end" && s.phase === "idle") done = "no session was open (already ended)";
@@ -46,6 +47,8 @@ function sessionAnswer(err, c) {
   if (err.sent_action === "start" && s.phase !== "idle") {
     const asked = err.sent_protocol && err.sent_protocol !== s.protocol ? `, not ${err.sent_protocol}` : "";
     todo = `; the open session is ${s.protocol || "of unknown protocol"}${asked}, started${at(s.started)}; End session first, then Start`;
+  } else if (s.phase !== "idle" && s.dose_start && err.sent_action === "dose_start") {
+    todo = `; this session's dose started${at(s.dose_start)}; if this is another patient, End session first, then Start`;
   }
   if (s.phase === "idle") todo = err.sent_action === "dose_start" ? "; no session is open: Start session first" : "; no session is open";
   return el("div", "refusal", `${who} refused${at(err.time)}: ${err.error}${todo}`);
