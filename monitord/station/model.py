@@ -422,6 +422,9 @@ class StationModel:
                     "sent_action": _sent(msg.payload, "action"),
                     # A Start of another protocol than the open session's is no duplicate.
                     "sent_protocol": _sent(msg.payload, "protocol"),
+                    # The session open when it came: judged against the chair's session
+                    # of later (ended, or the next patient's), a duplicate turned red.
+                    "session_then": view.session,
                 },
             ]
         out.chairs.add(chair_id)

@@ -14,6 +14,12 @@ command, already done (docs/station.md "Session controls"). Real daemon, real mo
   open session's dose is not the one the nurse is giving. Now only a Dose start within
   2 min of the dose start (a double tap, two nurses at once) is a duplicate; later it is
   a refusal, in red, saying when this session's dose started and what to do.
+- A double-tapped Dose start (green, a duplicate) and then the session ended while its line
+  is still up (10 min): before, the line was judged again against the chair's session of
+  now (none) and turned red, "Dose start by bob refused at 14:02: ...; no session is open:
+  Start session first", sending the nurse to start a session and record the dose again.
+  Now a refusal is judged against the session open when it came (the station keeps it):
+  it stays "the dose had already started at 14:02".
 """
 
 from __future__ import annotations
@@ -103,6 +109,50 @@ async def test_a_dose_start_refused_minutes_after_the_dose_started_is_red(
             assert text.startswith("Dose start by bob refused at "), text
             assert "; this session's dose started at " in text, text
             assert text.endswith("End session first, then Start"), text
+        await bob.screenshot(tmp_path / "bob.png")
+        await alice.close()
+        await bob.close()
+
+
+async def test_a_duplicate_dose_start_stays_a_duplicate_after_end_session(
+    tmp_path: Path, acl_broker: AclMosquitto
+) -> None:
+    scfg = station_config(tmp_path, acl_broker)
+    ccfg = chair_config(tmp_path, acl_broker, "chair-2", IDLE)
+    async with (
+        station_process(scfg, tmp_path / "station.log") as (station, url),
+        daemon_process(ccfg, tmp_path / "chair-2.log") as daemon,
+        show_logs(station, daemon),
+        browser() as ba,
+        browser() as bb,
+    ):
+        alice, bob = await ba.new_page(), await bb.new_page()
+        await login_page(alice, url, "alice")
+        await login_page(bob, url, "bob")
+        for page in (alice, bob):
+            await page.until(phase_is("IDLE"), 40, "chair-2 idle")
+        await confirm_as(alice, "alice", "start")
+        await bob.until(phase_is("BASELINE"), 20, "baseline")
+        await open_dialog(bob, "dose_start", {"#confirm-dose": "84"})
+        await confirm_as(alice, "alice", "dose_start", {"#confirm-dose": "56"})
+        await bob.until(phase_is("DOSING"), 20, "dosing on bob's page, under his dialog")
+        await ok(bob)
+        cls, text = await line(bob, "Dose start by bob")
+        assert cls == "answer session-done", (cls, text)
+        # The session ended (the wrong chair, a patient who withdrew) within the 10 min.
+        await confirm_as(alice, "alice", "dose_end")
+        await alice.until(phase_is("OBSERVATION"), 20, "observation")
+        await confirm_as(alice, "alice", "end")
+        for page in (alice, bob):
+            await page.until(phase_is("IDLE"), 20, "idle again")
+        # alice's page loaded again after the end: it is told the refusal by the station.
+        await alice.goto(url + "/")
+        await alice.until("!document.getElementById('board').hidden", 20, "board again")
+        for page in (bob, alice):
+            cls, text = await line(page, "Dose start by bob")
+            assert cls == "answer session-done", (cls, text)
+            assert "the dose had already started at " in text, text
+            assert "Start session first" not in text, text
         await bob.screenshot(tmp_path / "bob.png")
         await alice.close()
         await bob.close()

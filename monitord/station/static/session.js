@@ -22,9 +22,16 @@ function sessionAnswer(err, c) {
   if (!what || !String(err.topic || "").endsWith("/cmd/session")) return null;
   const at = (x) => (x ? ` at ${hhmm(onStation(c, Date.parse(x)))}` : "");
   const who = `${what}${err.sent_by ? " by " + err.sent_by : ""}`;
-  const s = c.session || { phase: "idle" }, t = Date.parse(err.time || "");
+  const t = Date.parse(err.time || "");
   // Done before the refused command (of this session, not the next patient's).
   const before = (x) => Boolean(x) && !(Date.parse(x) > t + SESSION_CLOCK_SLACK_MS);
+  // Judged against the session open at the refusal: the chair's now (its latest times)
+  // while it is that one, else the one the station kept with the refusal. Before, a
+  // duplicate Dose start turned red "no session is open: Start session first" once the
+  // session ended, sending the nurse to record the dose again.
+  const now = c.session || { phase: "idle" };
+  const then = err.session_then === undefined ? null : err.session_then || { phase: "idle" };
+  const s = (now.session_id && before(now.started)) || !then ? now : then;
   let done = null;
   // Done just before it (a double tap, two nurses at once); hours before, it is a session
   // nobody ended (the previous patient's) or a page left open, never a duplicate.
