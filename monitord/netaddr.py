@@ -9,6 +9,7 @@ here, never a bare `rpartition(":")`, which read `fd00::30` as host `fd00:`, por
 from __future__ import annotations
 
 import ipaddress
+import re
 from urllib.parse import urlsplit
 
 
@@ -66,7 +67,9 @@ def url_address(v: str) -> str:
     """`v` (an http(s) URL setting) unless its address cannot be read: an IPv6 address
     without brackets (`http://fd00::20:8086`, which check-config took and every write then
     failed as "not reachable"), unbalanced brackets, a port that is no number."""
-    netloc = v.partition("://")[2].split("/", 1)[0].rpartition("@")[2]
+    # The address ends at '/', '?' or '#' (RFC 3986 section 3.2): a query's colons right
+    # after it (`https://hooks.lan?at=08:00:00`) are not the address's.
+    netloc = re.split(r"[/?#]", v.partition("://")[2], maxsplit=1)[0].rpartition("@")[2]
     if not netloc:
         raise ValueError("has no host")
     if not netloc.startswith("[") and netloc.count(":") > 1:

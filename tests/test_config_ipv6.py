@@ -141,3 +141,20 @@ def test_a_url_whose_address_cannot_be_read_is_refused(tmp_path: Path, influx: s
     lines = refusal(tmp_path, "::1", extra=urls(influx, "https://ntfy.clinic.lan/x"))
     assert len(lines) == 1 and "influx.url: " in lines[0], lines
     assert "is not a host[:port]" in lines[0], lines
+
+
+@pytest.mark.parametrize(
+    "forwarder",
+    [
+        "https://hooks.clinic.lan:8443?topic=ward:north",
+        "https://hooks.clinic.lan?since=08:00:00",
+        "https://hooks.clinic.lan:8443#ward:north",
+    ],
+)
+def test_a_forwarder_url_whose_query_has_a_colon_is_taken(tmp_path: Path, forwarder: str) -> None:
+    """The host ends at '?' or '#' as it does at '/' (RFC 3986 section 3.2): a query right
+    after the host, with a colon in it, was counted as the host's and the URL refused as
+    'an IPv6 address without brackets', a forwarder that ran before this round."""
+    cfg = load(tmp_path, "::1", extra=urls("http://[fd00::20]:8086", forwarder))
+    assert cfg.station is not None and cfg.station.forwarder is not None
+    assert cfg.station.forwarder.url == forwarder
