@@ -154,7 +154,7 @@ STATION_TITLE = b"<title>monitord station</title>"
 def _answer(host: str, port: int, tls: bool) -> bytes | None:
     """The page on the station's listen address here; None when nothing listens there,
     b"" when what listens gives no page (not HTTP, or not TLS as the config says)."""
-    target = "127.0.0.1" if host in ("", "0.0.0.0") else "::1" if host == "::" else host
+    target = "127.0.0.1" if host in ("", "0.0.0.0") else host
     try:
         sock = socket.create_connection((target, port), timeout=1.0)
     except OSError:
@@ -185,8 +185,13 @@ def _station_here(cfg: Config) -> bool | None:
     st = cfg.station
     if cfg.chairs or st is None or not cfg.mqtt.enabled or not st.mqtt_username:
         return None
-    page = _answer(st.host, st.port, st.tls_cert_file is not None)
-    return None if page is None else STATION_TITLE in page
+    # `::` is every IPv4 and IPv6 address (station/server.py): the station needs the port
+    # on both, so another program on either half is one it cannot start beside, and a
+    # machine whose IPv6 is off serves the station on 127.0.0.1 alone.
+    targets = ["127.0.0.1", "::1"] if st.host == "::" else [st.host]
+    pages = [_answer(t, st.port, st.tls_cert_file is not None) for t in targets]
+    found = [STATION_TITLE in page for page in pages if page is not None]
+    return None if not found else all(found)
 
 
 def station_listen(cfg: Config) -> list[Check]:

@@ -118,3 +118,31 @@ async def test_a_tls_station_is_told_from_another_program(
         assert await asyncio.to_thread(station_listen, cfg) == []
         live = await asyncio.to_thread(live_station_checks, cfg)
     assert live is not None and "a station serves on" in live[0].detail, live
+
+
+async def test_doctor_tells_another_program_on_the_ipv4_half_of_every_address(
+    tmp_path: Path, acl_broker: AclMosquitto
+) -> None:
+    """`listen = "[::]:PORT"` is every IPv4 and IPv6 address: the station needs the port on
+    both. Before: doctor looked for it on ::1 only, so another program's web server on the
+    IPv4 port (a forgotten one on 0.0.0.0, or any machine whose IPv6 is off) was not seen:
+    no `station listen` line, while the station could not start there."""
+    port = free_port()
+    cfg = station_config(tmp_path, acl_broker, port=port, host="::")
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "index.html").write_text("<title>someone else</title>\n")
+    other = other_web_server(tmp_path / "www", port)
+    try:
+        await eventually(lambda: serving(port), 30, "the other program listens")
+        rc, lines = await asyncio.to_thread(doctor_rc, cfg)
+        run = [sys.executable, "-m", "monitord", "station", "-c", str(cfg)]
+        station = await asyncio.to_thread(
+            subprocess.run, run, capture_output=True, text=True, timeout=60
+        )
+    finally:
+        other.kill()
+        other.wait(10)
+    assert station.returncode != 0 and "cannot listen on" in station.stderr, station.stderr
+    assert rc == 1, lines
+    assert lines["station listen"].startswith("FAIL"), lines
+    assert "another program" in lines["station listen"], lines
