@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -22,12 +23,38 @@ class ForwarderConfig(_Strict):
     after_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
     mode: Literal["json", "ntfy"] = "json"
     timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    # The webhook's access token, sent as `Authorization: Bearer <token>` (design.md §8:
+    # secrets from files or the environment, never inline; before, an ntfy server that
+    # needs a token got it in the URL, `?auth=...`, held in clear in the config).
+    token_file: PathSetting | None = None
 
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        # The forwarder has no credential setting: a password here would only reach logs.
-        return no_url_password(v, "the forwarder takes no credentials; remove user:password@")
+        # user:password@ is never sent as such (aiohttp would make it Basic auth, and
+        # the URL reaches logs): a token goes in token_file.
+        return no_url_password(v, "remove user:password@; a token goes in token_file")
+
+
+# The forwarder's token in the environment, read before `token_file` (as the station's
+# broker password's MONITORD_STATION_MQTT_PASSWORD): by the station and check-config.
+FORWARDER_TOKEN_ENV = "MONITORD_STATION_FORWARDER_TOKEN"
+# Query parameters that carry a credential (ntfy's `?auth=`, a webhook's `?token=`,
+# `?key=` ...), compared without case: still taken (a station that ran yesterday must
+# start), but warned by check-config and at the station's start.
+CREDENTIAL_PARAMS = frozenset(
+    ("auth", "token", "access_token", "key", "apikey", "password", "secret")
+)
+
+
+def url_credential_params(url: str) -> list[str]:
+    """The names (as written, each once) of `url`'s query parameters that look like a
+    credential (CREDENTIAL_PARAMS); never their values."""
+    names: list[str] = []
+    for name, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True):
+        if name.lower() in CREDENTIAL_PARAMS and name not in names:
+            names.append(name)
+    return names
 
 
 # The station's broker password in the environment, read before `mqtt_password_file` (as

@@ -52,8 +52,10 @@ import aiohttp
 
 from monitord.aio import Doze
 from monitord.config import ForwarderConfig
+from monitord.config_station import FORWARDER_TOKEN_ENV
 from monitord.log import FailureLog
 from monitord.models import iso
+from monitord.sinks.mqtt_errors import read_password
 from monitord.station.model import ChairView
 
 log = logging.getLogger("monitord.station.forwarder")
@@ -215,9 +217,19 @@ class Forwarder:
             return f"HTTP {e.status} {e.message}".rstrip()
         return f"{type(e).__name__}: {e}".replace(self.cfg.url, self._where)
 
+    def _auth(self) -> dict[str, str]:
+        """`Authorization: Bearer <token>` from `token_file` (or FORWARDER_TOKEN_ENV),
+        read at each POST so a token replaced is used without a restart; none without
+        one. ntfy takes its access tokens so (docs.ntfy.sh/publish "Access tokens"), as
+        a JSON webhook does. Unreadable: an OSError naming the file, never its content
+        (read_password), logged as a failed POST and retried."""
+        token = read_password(self.cfg.token_file, FORWARDER_TOKEN_ENV)
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
     async def _post(self, session: aiohttp.ClientSession, p: _Pending) -> None:
         body = self._body(p)
         timeout = aiohttp.ClientTimeout(total=self.cfg.timeout_s)
+        auth = self._auth()
         if self.cfg.mode == "ntfy":
             text = (
                 f"{p.chair}: {body['message']} - not acknowledged for {self.cfg.after_s / 60:g} min"
@@ -226,10 +238,11 @@ class Forwarder:
                 "Title": f"monitord {self.site} {p.chair}: HIGH alarm",
                 "Priority": "5",
                 "Tags": "rotating_light",
+                **auth,
             }
             req = session.post(self.cfg.url, data=text.encode(), headers=headers, timeout=timeout)
         else:
-            req = session.post(self.cfg.url, json=body, timeout=timeout)
+            req = session.post(self.cfg.url, json=body, headers=auth, timeout=timeout)
         async with req as resp:
             if resp.status >= 300:
                 raise aiohttp.ClientResponseError(
