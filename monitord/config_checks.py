@@ -24,6 +24,7 @@ from monitord.config_silence import silence_warning
 from monitord.config_station import (
     FORWARDER_TOKEN_ENV,
     STATION_PASSWORD_ENV,
+    token_problem,
     url_credential_params,
 )
 from monitord.config_tls import ca_problem, station_problems
@@ -255,6 +256,9 @@ def check(
             # Read as UTF-8 text (config.read_secret): every login would fail, as an
             # "internal error" the sink retried for ever, with the service up.
             errors.append(f"{where(cfg, source, key)}: {p} {bad}")
+            continue
+        if key == "station.forwarder.token_file" and (bad := token_problem(data.decode().strip())):
+            errors.append(f"{where(cfg, source, key)}: {p} {bad}")  # a header: one line
             continue
         if empty:
             warnings.append(

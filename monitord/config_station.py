@@ -47,6 +47,18 @@ CREDENTIAL_PARAMS = frozenset(
 )
 
 
+def token_problem(token: str) -> str | None:
+    """What keeps `token` (as read, stripped) out of an HTTP header, or None: a line break
+    or another control character (aiohttp refuses it as header injection, a ValueError
+    that ended the forwarder and with it the station). Never the token itself."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in token):
+        return (
+            "holds a line break or control character, which an HTTP header cannot carry; "
+            "write the token as one line"
+        )
+    return None
+
+
 def url_credential_params(url: str) -> list[str]:
     """The names (as written, each once) of `url`'s query parameters that look like a
     credential (CREDENTIAL_PARAMS); never their values."""

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -52,10 +53,10 @@ import aiohttp
 
 from monitord.aio import Doze
 from monitord.config import ForwarderConfig
-from monitord.config_station import FORWARDER_TOKEN_ENV
+from monitord.config_station import FORWARDER_TOKEN_ENV, token_problem
 from monitord.log import FailureLog
 from monitord.models import iso
-from monitord.sinks.mqtt_errors import read_password
+from monitord.sinks.mqtt_errors import PasswordUnreadable, read_password
 from monitord.station.model import ChairView
 
 log = logging.getLogger("monitord.station.forwarder")
@@ -224,6 +225,10 @@ class Forwarder:
         a JSON webhook does. Unreadable: an OSError naming the file, never its content
         (read_password), logged as a failed POST and retried."""
         token = read_password(self.cfg.token_file, FORWARDER_TOKEN_ENV)
+        if token and (bad := token_problem(token)):
+            # Refused by aiohttp as a ValueError, it ended the forwarder and the station.
+            where = FORWARDER_TOKEN_ENV if os.environ.get(FORWARDER_TOKEN_ENV) else None
+            raise PasswordUnreadable(f"{where or self.cfg.token_file}: the token {bad}")
         return {"Authorization": f"Bearer {token}"} if token else {}
 
     async def _post(self, session: aiohttp.ClientSession, p: _Pending) -> None:

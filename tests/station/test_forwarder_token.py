@@ -195,3 +195,40 @@ async def test_the_environment_token_is_sent_and_an_unreadable_file_is_one_line(
     assert "c:r:1" in warned[0]
     every = " ".join(r.getMessage() for r in caplog.records)
     assert TOKEN not in every, every
+
+
+async def test_a_token_of_two_lines_is_a_failed_post_not_the_end_of_the_station(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A header cannot carry a line break: aiohttp raised ValueError ("header injection"),
+    which ended the forwarder's task and with it the station. Now a failed POST naming
+    the file, retried (a fixed file is used at the next try); check-config refuses it."""
+    token = tmp_path / "forwarder-token"
+    token.write_text(f"{TOKEN}\nsecond-line\n")
+    token.chmod(0o600)
+    async with webhook() as (base, got):
+        cfg = ForwarderConfig(url=f"{base}/hook", after_s=0.05, token_file=token)
+        fwd = Forwarder(cfg, "site-a")
+        fwd.on_event({"alert_id": "c:r:1", "event": "raised", "priority": "high", "chair": "c"})
+        task = asyncio.create_task(fwd.run())
+        try:
+            await eventually(lambda: "not posted" in caplog.text, 20, "failure said")
+            assert not task.done()  # the forwarder (and the station) still runs
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    assert got == []
+    warned = [r.getMessage() for r in caplog.records if "not posted" in r.getMessage()]
+    assert len(warned) == 1 and f"{token}: the token holds a line break" in warned[0], warned
+    assert TOKEN not in caplog.text
+    (tmp_path / "nurses").write_text("")
+    station = station_only(
+        tmp_path,
+        'id = "station-1"\nnurses_file = "nurses"\n[station.forwarder]\n'
+        f'url = "https://ntfy.clinic.lan/north"\ntoken_file = "{token}"\n',
+    )
+    r = monitord("check-config", str(station))
+    assert r.returncode == 78, r
+    assert f"{station}: station.forwarder.token_file: {token} holds a line break" in r.stderr
+    assert TOKEN not in r.stderr
