@@ -29,6 +29,7 @@ from typing import Any
 from monitord.aio import Doze, within
 from monitord.chair_inputs import DeviceCtx, DeviceStatus, Item, LinkChange, QueuedCommand
 from monitord.chair_records import StoredSort
+from monitord.chair_session import SessionGuard
 from monitord.clock import SimClock, WallClock
 from monitord.config import ChairConfig
 from monitord.engine import AlertEngine
@@ -100,6 +101,8 @@ class ChairRuntime:
         self._records = StoredSort(cfg.id, self.history)
         # The chair task's idle wait: ended by `submit` and `wake` (see `run`).
         self._doze = Doze()
+        # Refuses a session command for a session not open (monitord/chair_session.py).
+        self._guard = SessionGuard(cfg.id)
         # A device link went up or down: told at once (`monitord status`, not a commit later).
         self.on_link: Callable[[str], None] | None = None
 
@@ -254,8 +257,15 @@ class ChairRuntime:
                     continue
                 inp = item.engine_input
                 before = self.engine.session(self.cfg.id)
-                evs, err = self._feed_checked(inp)
-                events += evs
+                err: str | None = None
+                if isinstance(inp, SessionCmd):
+                    err = self._guard.check(inp, before)
+                if err is None:  # a command for another session never reaches the engine
+                    evs, err = self._feed_checked(inp)
+                    events += evs
+                    if isinstance(inp, SessionCmd) and inp.action == "end" and err is None:
+                        if before:  # ended at the engine's time (`_feed_checked`)
+                            self._guard.ended(str(before["session_id"]), self._engine_t)
                 if isinstance(inp, SessionCmd) and err is None:
                     # `end` closes the session: its record names the session it ended.
                     sess = self.engine.session(self.cfg.id) or before or {}
