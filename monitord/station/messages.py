@@ -175,6 +175,12 @@ class CmdError(_Shape):
     acked_by: Name | None = None
     acked_at: IsoTime | None = None
     cleared_at: IsoTime | None = None
+    # `session`: a session command for a session that is not the chair's open one (a page
+    # behind): the session it was for (and when it ended) and the one open now.
+    sent_session_id: Name | None = None
+    sent_session_ended: IsoTime | None = None
+    open_session_id: Name | None = None
+    open_session_started: IsoTime | None = None
 
 
 Message = Status | Reading | ActiveSet | AlertEvent | CmdError

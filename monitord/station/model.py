@@ -41,7 +41,10 @@ MAX_ERRORS = 3
 SILENT_AFTER_S = 15.0
 LOST_RULE = "tech.device_lost"  # its `value.device`: a lost device is expected silent
 # What a daemon's `cmd/errors` may say of an ACK it did nothing with (docs/mqtt.md).
-ANSWER_FIELDS = ("code", "alert_id", "rule", "acked_by", "acked_at", "cleared_at")
+# and of a session command for a session no longer open (code `session`).
+ANSWER_FIELDS: tuple[str, ...] = ("code", "alert_id", "rule", "acked_by", "acked_at")
+ANSWER_FIELDS += ("cleared_at", "sent_session_id", "sent_session_ended")
+ANSWER_FIELDS += ("open_session_id", "open_session_started")
 # Cleared alert ids kept per chair (a late raise of one is ignored): weeks of a chair's alarms.
 KEEP_CLEARED = 256
 # Status times kept per chair (each names one connection of its daemon: `ChairView.said`).

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import ssl
 import time
 from collections import OrderedDict
@@ -51,6 +52,8 @@ HEARTBEAT_S = 2.0  # the page goes stale after missing a few of these
 KEEPALIVE_S = 10.0
 MAX_BODY = 4096
 KEEP_RECEIPTS = 2000
+# The daemon's cmd/session session_id (monitord/sinks/commands.py SessionCommand).
+_SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -291,6 +294,13 @@ class Station:
             if body["protocol"] not in ("esketamine", "iv-ketamine"):
                 return _error(400, "protocol must be esketamine or iv-ketamine")
             cmd["protocol"] = body["protocol"]
+        if action != "start" and body.get("session_id") is not None:
+            # The session the page showed when the nurse confirmed: the daemon refuses the
+            # command if the chair has another one open by now (monitord/chair_session.py).
+            sid = body["session_id"]
+            if not isinstance(sid, str) or not _SESSION_ID.fullmatch(sid):
+                return _error(400, "session_id must be the id of the session shown")
+            cmd["session_id"] = sid
         if action == "dose_start":
             dose, lot = body.get("dose_mg"), body.get("lot")
             if dose not in (None, ""):

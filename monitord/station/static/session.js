@@ -11,6 +11,16 @@ const START_AGAIN_MS = 120000;
 // (docs/mqtt.md): they may differ by this much.
 const SESSION_CLOCK_SLACK_MS = 5000;
 
+// The session a Dose start, Dose end or End session is for: the one the tile showed when
+// the nurse pressed, kept from then, not read when she confirms (by then the tile may show
+// the next patient's). The daemon refuses it if the chair has another session open by
+// then (a colleague ended this one and started the next patient's): before, the page sent
+// none, and the tap was applied to the next patient's session (docs/station.md).
+function sessionShown(c, action) {
+  const id = ((c || {}).session || {}).session_id;
+  return action !== "start" && id ? { session_id: id } : {};
+}
+
 // Before, every refused session command read "Refused at 22:01: chair-2: dose_start needs a
 // session in baseline (dosing)" in red, on every page: a second Dose start (a double tap,
 // two nurses at once) that changed nothing looked like a failed dose start, and each nurse
@@ -22,6 +32,14 @@ function sessionAnswer(err, c) {
   if (!what || !String(err.topic || "").endsWith("/cmd/session")) return null;
   const at = (x) => (x ? ` at ${hhmm(onStation(c, Date.parse(x)))}` : "");
   const who = `${what}${err.sent_by ? " by " + err.sent_by : ""}`;
+  if (err.code === "session") {
+    // For a session no longer open (this page was behind: a colleague ended it and
+    // started the next patient): never applied, never a duplicate; always red, saying
+    // which session it was for and which is open now.
+    const was = `session ${err.sent_session_id || "?"}${err.sent_session_ended ? `, ended${at(err.sent_session_ended)}` : ""}`;
+    const now = `the chair now has session ${err.open_session_id || "?"} (started${at(err.open_session_started)})`;
+    return el("div", "refusal", `${who} refused${at(err.time)}: this ${what} was for ${was}; ${now}: press again on the board as it is now`);
+  }
   const t = Date.parse(err.time || "");
   // Done before the refused command (of this session, not the next patient's).
   const before = (x) => Boolean(x) && !(Date.parse(x) > t + SESSION_CLOCK_SLACK_MS);

@@ -417,10 +417,11 @@ function confirmSession(chair, action) {
     l.append(proto); fields.append(l);
   }
   if (action === "dose_start") { dose = input("Dose (mg, optional)", "confirm-dose", "number"); lot = input("Lot (optional)", "confirm-lot"); }
+  const shown = sessionShown(chairs.get(chair), action); // as pressed, not as confirmed
   const ok = $("confirm-ok"), cancel = $("confirm-cancel");
   ok.onclick = async (ev) => {
     ev.preventDefault();
-    const body = { chair, action };
+    const body = { chair, action, ...shown };
     if (proto) body.protocol = proto.value;
     if (dose && dose.value) body.dose_mg = dose.value;
     if (lot && lot.value) body.lot = lot.value;
