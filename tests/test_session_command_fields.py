@@ -116,3 +116,17 @@ def test_size_and_nesting_are_refused_past_the_documented_4_kib_and_4_levels() -
     assert "too large" not in str(ei.value)
     with pytest.raises(CommandError, match=r"^command too large \(4097 bytes; limit 4096 bytes\)$"):
         parse_command("session", exact[:-2] + b' "}')
+
+
+def test_a_session_id_over_64_names_a_generated_session_but_is_not_given_at_start() -> None:
+    # `<chair>-<second>` for a chair id of 60: a dose_start, dose_end or end names it
+    # (the station sends the id its tile shows); a nurse's own id at start stays within 64.
+    sid = "b" * 60 + "-1796423269-2"
+    for action in ("dose_start", "dose_end", "end"):
+        cmd = parse_command("session", json.dumps({"action": action, "session_id": sid}).encode())
+        inp = engine_input(cmd, 1.0, "c")
+        assert isinstance(inp, SessionCmd) and inp.session_id == sid
+    with pytest.raises(CommandError, match="session_id on start: at most 64 characters"):
+        parse_command("session", json.dumps({"action": "start", "session_id": sid}).encode())
+    with pytest.raises(CommandError, match="session_id"):
+        parse_command("session", json.dumps({"action": "end", "session_id": "c" * 97}).encode())

@@ -29,6 +29,7 @@ from monitord.config import Config
 from monitord.log import FailureLog
 from monitord.models import iso
 from monitord.sdnotify import Notifier, pace_watchdog
+from monitord.sinks.commands import MAX_SESSION_ID
 from monitord.station.admit import ClientCap
 from monitord.station.auth import Logins, NursesFileError, RateLimit, check_login, load_nurses
 from monitord.station.bridge import Bridge, NotSent
@@ -52,8 +53,9 @@ HEARTBEAT_S = 2.0  # the page goes stale after missing a few of these
 KEEPALIVE_S = 10.0
 MAX_BODY = 4096
 KEEP_RECEIPTS = 2000
-# The daemon's cmd/session session_id (monitord/sinks/commands.py SessionCommand).
-_SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+# The daemon's cmd/session session_id (monitord/sinks/commands.py SessionCommand): as long
+# as one the daemon generates for a long chair id, `<chair>-<second>-<n>` (over 64).
+_SESSION_ID = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_SESSION_ID - 1}}}")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
