@@ -33,6 +33,17 @@ IN_VIEW = (
 )
 
 
+async def painted(page: Page) -> None:
+    """Until a frame is painted. The tap's click brings the tile into view below the top;
+    the bar's redraw held for it follows in a task of its own (view.js barLetGo) and the
+    fit at the next frame (fitNow). Between the two the top is briefly the uncrowded bar's
+    height, and Chromium's scroll anchoring keeps the tile where it is on screen, so a
+    check run in that task's gap (a loaded CI machine) found the tile under the top. That
+    state is never painted (the fit runs in the frame, before its paint): what the nurse
+    sees is the frame after the fit, looked at here."""
+    await page.js("new Promise((r) => requestAnimationFrame(() => setTimeout(r)))")
+
+
 async def board(pub: ChairPublisher) -> None:
     """16 chairs, only chair-12 (below the fold at 1366x768) in alarm."""
     sess = session("dosing", "esketamine", 20)
@@ -91,9 +102,10 @@ async def test_a_tap_on_the_bar_is_not_lost_when_the_bar_goes_crowded(
         await page.until(
             f"document.activeElement === {tile('chair-12')}", 10, "chair-12's tile focused"
         )
-        assert await page.js(IN_VIEW.format(tile("chair-12")))
         # The tap done, the bar is fitted: every chair in alarm without scrolling it.
         await page.until(CROWDED, 10, "the bar crowded after the tap")
+        await painted(page)
+        assert await page.js(IN_VIEW.format(tile("chair-12")))
         await page.screenshot(tmp_path / "after.png")
 
 
@@ -137,8 +149,9 @@ async def test_a_tap_on_the_bar_is_not_lost_to_a_higher_alarm_come_before_it(
         await page.until(
             f"document.activeElement === {tile('chair-12')}", 10, "chair-12's tile focused"
         )
-        assert await page.js(IN_VIEW.format(tile("chair-12")))
         # The tap done, the bar is drawn: chair-01 first.
         await page.until(
             "document.querySelector('#alarm-bar a').dataset.chair === 'chair-01'", 10, "chair-01"
         )
+        await painted(page)
+        assert await page.js(IN_VIEW.format(tile("chair-12")))
