@@ -12,7 +12,7 @@
 // measured now: a banner may have come or gone since the last frame. (Not the root's
 // scroll-padding: with it the browser took the top's own controls for hidden, and a
 // Tab to Audio pause or Resume scrolled the board away.)
-function showTile(t) {
+function showTile(t, again = false) {
   const top = $("top").getBoundingClientRect().bottom, space = innerHeight - top;
   const box = t.getBoundingClientRect(), head = t.querySelector(".head");
   const h = head ? head.getBoundingClientRect() : box;
@@ -21,6 +21,7 @@ function showTile(t) {
   else if (h.bottom - box.top <= space) y = top;
   else y = top - (h.top - box.top);
   window.scrollBy(0, box.top - y);
+  if (!again) { fit.shown = t; fitBar(); } // looked at again once the bar is fitted (fitNow)
 }
 
 // A control reached with the keyboard (Tab, Shift+Tab) under the top: the browser
@@ -58,7 +59,13 @@ document.addEventListener("focusin", (e) => {
 // its release (press.js), at most PRESS_HOLD_MS while down: a hand resting on the bar
 // must not keep chairs in alarm out of it. The tiles, the sound and the tab's title are
 // not held.
-const fit = { frame: 0, pointer: null, timer: null, summary: false };
+// `shown`: the tile a tap brought into view, placed under the top as it was then. The
+// bar's redraw held for the tap and its fit follow (barLetGo), and the top grows with
+// them (a tablet: one link at the tap, three crowded rows after); Chromium's scroll
+// anchoring keeps the tile where it was on screen, so its heading, the chair id, went
+// under the bar. At the first fit after the tap it is brought out again if it is still
+// focused and under the top; never later (a redraw moves nothing under a nurse reading).
+const fit = { frame: 0, pointer: null, timer: null, summary: false, shown: null };
 function fitBar() { if (!fit.frame) fit.frame = requestAnimationFrame(fitNow); }
 function fitNow() {
   fit.frame = 0;
@@ -66,6 +73,9 @@ function fitNow() {
   const bar = $("alarm-bar");
   bar.classList.remove("crowded");
   if (!bar.hidden && bar.scrollHeight > bar.clientHeight + 1) bar.classList.add("crowded");
+  const t = fit.shown; fit.shown = null;
+  if (t && document.activeElement === t
+      && t.getBoundingClientRect().top < $("top").getBoundingClientRect().bottom) showTile(t, true);
 }
 // Whether the alarm bar's redraw waits for a press on it (renderSummary asks).
 function barHeld() { if (fit.pointer === null) return false; fit.summary = true; return true; }
