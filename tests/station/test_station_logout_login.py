@@ -4,7 +4,11 @@ logged-out time for a board not live: its first message came "over 6 s after the
 (the last before the logout) and read as a tab resumed from frozen, so every login after
 a logout sounded a burst of the technical tone and showed "NOT LIVE from (the logout) to
 (the login): alarms raised and cleared in that time were not shown or sounded here", as if
-the station had failed. Real station, real mosquitto, real headless Chromium.
+the station had failed. And the first login on a page opened more than the stale time
+before (a nurse typing her name and PIN) sounded the technical tone once: arming the audio
+at the tap asked the board whether it was live before its stream was opened, and the time
+since the page loaded read as a stream silent for that long. Real station, real mosquitto,
+real headless Chromium.
 """
 
 from __future__ import annotations
@@ -13,7 +17,16 @@ import asyncio
 from pathlib import Path
 
 from tests.servers import Mosquitto
-from tests.station.station_kit import NURSES, alert, session, station_page
+from tests.station.cdp import browser
+from tests.station.station_kit import (
+    NURSES,
+    alert,
+    session,
+    show_logs,
+    station_config,
+    station_page,
+    station_process,
+)
 
 GAP = "document.getElementById('gap-banner')"
 SOUND = "window.__monitordAudio.current?.priority ?? null"
@@ -45,3 +58,29 @@ async def test_a_login_after_a_logout_is_live_without_a_gap_or_a_tone(
         assert "technical" not in tones, tones
         assert await page.js("document.body.classList.contains('stale')") is False
         await page.screenshot(tmp_path / "logged-in-again.png")
+
+
+async def test_the_first_login_after_a_slow_typist_sounds_no_tone(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
+    async with (
+        station_process(cfg, tmp_path / "station.log") as (proc, url),
+        show_logs(proc),
+        browser() as b,
+    ):
+        page = await b.new_page()
+        await page.goto(url + "/")
+        await page.until("!document.getElementById('login-view').hidden", 20, "login form")
+        await page.type_into("#login-name", "alice")
+        await page.type_into("#login-pin", NURSES["alice"])
+        await asyncio.sleep(8)  # longer than the stale time (6 s) typing them
+        await page.tap("#login-go")
+        await page.until("!document.getElementById('board').hidden", 20, "logged in")
+        await page.until("window.__monitordAudio.armed", 10, "audio armed")
+        # Live: the station's hello read (the board would say NOT LIVE otherwise).
+        await page.until("!!document.getElementById('stale-banner').hidden", 10, "live")
+        await asyncio.sleep(1)  # a tone at the arming would be in the log by now
+        tones = await page.js("window.__monitordAudio.log.map((x) => x.priority)")
+        assert tones == [], tones
+        assert await page.js("document.body.classList.contains('stale')") is False

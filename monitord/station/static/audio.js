@@ -91,7 +91,9 @@ const offlineKey = (c) => `${c.id}|${c.status_time || ""}`; // one key per offli
 // nobody here acknowledged it. It sounds below high and medium (one of those already
 // calls a nurse to the board, where the banner and the alarm bar name the lost chair).
 function technicalNow() {
-  if (isStale()) return true;
+  // Not before a login: the audio is armed at the login tap, before the stream is opened,
+  // and the time on the form (a nurse typing her PIN) read as a board silent that long.
+  if (nurse && isStale()) return true;
   for (const c of chairs.values()) if (offlineAlarm(c) && !offlineAck.has(offlineKey(c))) return true;
   return false;
 }
