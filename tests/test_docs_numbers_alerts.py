@@ -262,8 +262,9 @@ def test_the_readme_states_the_demo_and_test_command() -> None:
     assert f"kept locally (`{store.group(1)}`)" in _text("docs/commands.md")
     setup = (REPO / "scripts/setup.sh").read_text()
     workers = re.search(r"set -- -n (\d+) ", setup)
-    assert workers and workers.group(1) == "3"
-    assert "the whole suite on three pytest-xdist workers" in text
+    words = {"2": "two", "3": "three", "4": "four", "5": "five", "6": "six"}
+    assert workers and workers.group(1) in words, workers
+    assert f"the whole suite on {words[workers.group(1)]} pytest-xdist workers" in text
 
 
 def test_the_override_example_is_a_valid_override_of_the_stated_defaults() -> None:
