@@ -61,6 +61,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("monitord.commands.status", "state of chairs, devices, links, outbox"),
     "doctor": ("monitord.commands.doctor", "check ports, adapter, broker, database"),
     "report": ("monitord.commands.report", "session monitoring report (PDF/HTML/CSV)"),
+    "backup": ("monitord.commands.backup", "a consistent copy of the store, also while it runs"),
     "capture": ("monitord.commands.capture", "record what a device sends, for field support"),
     "scan": ("monitord.commands.scan", "list nearby BLE BP/HR/SpO2 devices, with config lines"),
     "station": ("monitord.commands.station", "the nurses' station: live wallboard, alarms, acks"),

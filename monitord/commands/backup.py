@@ -1,0 +1,150 @@
+"""`monitord backup DEST`: a consistent copy of the daemon's store, safe while it runs.
+
+The store is SQLite in WAL mode: what was committed since the last checkpoint is in
+`outbox.sqlite-wal`, not in `outbox.sqlite`. A `cp` of the store while the daemon runs
+copies the main file without those commits (on a store younger than its first checkpoint
+that is an empty database: the daemon then starts on it as new, without a word), or the
+two files at different instants, which SQLite then reads as one database made of pages of
+two times. This copy is SQLite's own backup (sqlite3_backup, one step: one read
+transaction, so one instant), from a read-only connection that never blocks the daemon's
+writes, into a single self-contained file (rollback journal, no -wal to go with it),
+checked (`quick_check`) and fsynced before it takes its name. docs/operations.md,
+"Backup and restore".
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+from monitord.cli import DEFAULT_CONFIG, EX_CANTCREAT, EX_DATAERR, EX_OK, as_root
+from monitord.commands.status import denied
+from monitord.config import load_config
+from monitord.store.schema import FILE_FAULTS, primary_code
+
+EX_NOINPUT = 66  # sysexits.h: no store, or one this user cannot read
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "dest",
+        metavar="DEST",
+        type=Path,
+        help="the copy to write (a new file), or an existing folder to write "
+        "<store>-<UTC time>.sqlite in",
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    store = Path(load_config(args.config).storage.path)  # ConfigError: see monitord.cli
+    dest: Path = args.dest
+    # os.path, not Path: Path.exists() and .is_dir() raise PermissionError behind a folder
+    # this user may not enter (an installed Pi's /var/lib/monitord is 0700).
+    if os.path.isdir(dest):
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        dest = dest / f"{store.stem}-{stamp}.sqlite"
+    if os.path.lexists(dest):
+        return _fail(EX_CANTCREAT, f"{dest} exists: not overwritten (name a new file)")
+    if not os.path.exists(store):
+        why = denied(store)
+        if why:
+            return _fail(EX_NOINPUT, f"cannot read {store}: {why}: run it as root: {_again(args)}")
+        return _fail(EX_NOINPUT, f"no store at {store} (has the daemon run yet?)")
+    part = dest.with_name(dest.name + ".part")
+    try:
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as e:
+        return _fail(EX_CANTCREAT, f"cannot write {dest}: {e.strerror or e}")
+    os.close(fd)
+    try:
+        try:
+            src = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=10)
+        except sqlite3.Error as e:
+            return _unreadable(args, store, e)
+        try:
+            copied = _copy(src, part)
+        except sqlite3.Error as e:
+            return _unreadable(args, store, e)
+        finally:
+            src.close()
+        check, line = copied
+        if check != "ok":
+            # No file passed off as a backup: SQLite copies pages as they are, so a page
+            # the card rotted is in the copy too (the unlink below removes it).
+            return _damaged(store, f"integrity check: {check}")
+        _fsync(part)
+        os.rename(part, dest)
+        _fsync(dest.parent)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            part.unlink()
+    print(f"{dest}: {line}")
+    return EX_OK
+
+
+def _copy(src: sqlite3.Connection, part: Path) -> tuple[str, str]:
+    """Back `src` up into `part`; (its quick_check, what it holds as one line)."""
+    dst = sqlite3.connect(part, isolation_level=None)
+    try:
+        src.backup(dst)  # pages=-1: the whole database in one step, at one instant
+        # One file: restored alone it is whole (the daemon turns WAL back on at start).
+        dst.execute("PRAGMA journal_mode = DELETE")
+        rows = dst.execute("PRAGMA quick_check(5)").fetchall()
+        check = "; ".join(str(r[0]) for r in rows)
+        version = dst.execute("PRAGMA user_version").fetchone()[0]
+        line = f"schema v{version}"
+        with contextlib.suppress(sqlite3.Error):  # a store of another schema: its version only
+            n, newest = dst.execute("SELECT count(*), max(t_ns) FROM records").fetchone()
+            line += f", {n} records"
+            if newest is not None:
+                line += ", the newest of " + time.strftime(
+                    "%Y-%m-%dT%H:%M:%SZ", time.gmtime(newest / 1e9)
+                )
+            # As `monitord status` says it: what a restore of this copy sends again.
+            waiting = dict(dst.execute("SELECT sink, count(*) FROM pending GROUP BY sink"))
+            for sink in ("influx", "mqtt"):
+                line += f", outbox {sink}: {waiting.get(sink, 0)} pending"
+    finally:
+        dst.close()
+    return check, line
+
+
+def _unreadable(args: argparse.Namespace, store: Path, e: sqlite3.Error) -> int:
+    why = denied(store)
+    if why:
+        return _fail(EX_NOINPUT, f"cannot read {store}: {why}: run it as root: {_again(args)}")
+    if primary_code(e) in FILE_FAULTS:  # not a database, or malformed: the card's rot
+        return _damaged(store, str(e))
+    return _fail(EX_NOINPUT, f"cannot read {store} as a store ({e})")
+
+
+def _damaged(store: Path, why: str) -> int:
+    why = "; ".join(part.strip() for part in why.splitlines() if part.strip())
+    return _fail(
+        EX_DATAERR,
+        f"{store} is damaged ({why}): no copy written; replace the SD card (the daemon "
+        "moves such a store aside at its next start, kept for inspection)",
+    )
+
+
+def _again(args: argparse.Namespace) -> str:
+    opts = [] if args.config == DEFAULT_CONFIG else ["-c", str(args.config)]
+    return as_root("backup", [*opts, str(args.dest)])
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fail(code: int, line: str) -> int:
+    print(f"monitord backup: {line}", file=sys.stderr)
+    return code
