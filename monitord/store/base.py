@@ -125,7 +125,13 @@ class StoreBase:
         else:
             v = self._db.execute("PRAGMA user_version").fetchone()[0]
             if v > SCHEMA_VERSION:
-                raise SchemaTooNew(f"{self.path}: schema v{v} is newer than this monitord")
+                # Both versions and what to do: `status` and `report` on a Pi taken back to
+                # an older package said only "newer than this monitord".
+                raise SchemaTooNew(
+                    f"{self.path}: schema v{v} is newer than this monitord (v{SCHEMA_VERSION}): "
+                    "a newer monitord wrote it; read it with that version or a later one "
+                    "(docs/install.md, going back to an older version)"
+                )
         self._in_tx = False
         self._tx_pinned = False  # `begin()`: the level is fixed until the commit
         # Was the open transaction begun with synchronous=FULL? Only one holding nothing
