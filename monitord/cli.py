@@ -165,14 +165,19 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 # `monitord run`: a stop signal (systemd stopping a unit that is still starting) is a clean
 # stop from the first moment the command is known, not only once the daemon's loop handles
 # it: Python's default would kill the process, or raise KeyboardInterrupt mid-start. The
-# signals asked for are kept here for monitord/commands/run.py.
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# signals asked for are kept here for monitord/commands/run.py. SIGHUP is one of them when it
+# means the terminal went; sent to a service it means "reload", kept in `reload_asked` to be
+# said once logging is set up, never the default's death (monitord/hangup.py).
 stop_asked: list[int] = []
+reload_asked: list[int] = []
 
 
 def catch_stop_signals() -> None:
-    for sig in STOP_SIGNALS:
+    from monitord import hangup
+
+    for sig in hangup.stop_signals():
         signal.signal(sig, lambda signum, _frame: stop_asked.append(signum))
+    hangup.early_reload(reload_asked)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,17 +17,15 @@ Simulated chairs are played by a `SimulatedChairStarter` the entry point injects
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import os
-import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from monitord import __version__, simstart
+from monitord import __version__, hangup, simstart
 from monitord.annunciator import Annunciator, Pattern, decide, high_active
 from monitord.chair import ChairRuntime, DeviceCtx, load_seen, steady
 from monitord.clock import SimClock, WallClock
@@ -358,9 +356,7 @@ class Daemon:
                 lp.default_exception_handler(context)
 
         loop.set_exception_handler(on_loop_error)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self.stop_event.set)
+        hangup.on_loop(loop, self.stop_event.set, "run")
         try:
             async with asyncio.TaskGroup() as tg:
                 sup = Supervisor(

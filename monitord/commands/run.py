@@ -1,6 +1,7 @@
-"""`monitord run --config PATH`: the daemon. Exit 0 on SIGTERM/SIGINT, 78 on a bad config
-or a store written by a newer monitord, 75 when another daemon holds the store (one line
-on stderr each; monitord/storeopen.py)."""
+"""`monitord run --config PATH`: the daemon. Exit 0 on SIGTERM/SIGINT (and on SIGHUP from a
+closing terminal; sent to the service it is said and changes nothing: monitord/hangup.py),
+78 on a bad config or a store written by a newer monitord, 75 when another daemon holds the
+store (one line on stderr each; monitord/storeopen.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import argparse
 import asyncio
 import logging
 
-from monitord.cli import EX_CONFIG, EX_OK, STOP_SIGNALS, catch_stop_signals, stop_asked
+from monitord import hangup
+from monitord.cli import EX_CONFIG, EX_OK, catch_stop_signals, reload_asked, stop_asked
 from monitord.config import NO_CHAIRS, ConfigError, load_config
 from monitord.config_checks import check
 from monitord.log import print_error, setup_logging
@@ -34,8 +36,9 @@ def main(args: argparse.Namespace) -> int:
     if errors:
         raise ConfigError(errors)
     setup_logging(cfg.log_level)
+    log = logging.getLogger("monitord")
     for line in warnings:
-        logging.getLogger("monitord").warning(line)
+        log.warning(line)
     from monitord.cli import EX_SOFTWARE, SimulatorsUnusable, simulated_chairs
     from monitord.daemon import Daemon
     from monitord.outbox import SchemaTooNew
@@ -47,8 +50,9 @@ def main(args: argparse.Namespace) -> int:
         # signal that comes while it opens waits for the loop's first turn, by then handled
         # by the daemon's own (Daemon.run), so none falls between the two.
         loop = asyncio.get_running_loop()
-        for sig in STOP_SIGNALS:
-            loop.add_signal_handler(sig, stop_asked.append, sig)
+        hangup.on_loop(loop, lambda: stop_asked.append(0), "run")  # which one: no matter
+        if reload_asked:  # a SIGHUP (sent by hand) while the command started
+            log.warning(hangup.reload_warning("run"))
         daemon = Daemon(cfg, console=console, simulated=simulated_chairs(cfg))
         if stop_asked:
             daemon.stop_event.set()

@@ -1,0 +1,108 @@
+"""What SIGHUP means to a long-running command (`run`, `station`, `capture`).
+
+Python's default for SIGHUP is to die at once: no clean stop (the store's last commit, its
+clean-stop row and `offline` status unwritten), and systemd's `Restart=on-failure` does not
+restart a unit ended by SIGHUP (systemd.service(5), "Restart=": SIGHUP, SIGINT, SIGTERM
+and SIGPIPE count as a clean exit). One `kill -HUP`, an admin's reflex after editing
+/etc/monitord/*.toml, ended monitoring for good, with nothing in the journal.
+
+The signal has two meanings, told apart by where the process runs:
+
+- with a controlling terminal (a foreground run in an SSH session): the kernel sends it
+  when that terminal goes (the session closes); the usual meaning is "stop", so it stops
+  as SIGTERM does, cleanly;
+- without one (the systemd units, any service manager): only a person or a program sends
+  it, meaning "reload the config". monitord reads its config only at start: it says so at
+  WARNING, with how to apply an edit, and monitoring goes on.
+
+Whether there is a controlling terminal is decided once, at start: once the terminal is
+gone, /dev/tty can no longer be opened. A SIGHUP ignored at start (`nohup monitord run`)
+stays ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Callable
+
+log = logging.getLogger("monitord")
+
+# Per command (the shipped units' names): what goes on, and how an admin applies an edit.
+APPLY = {
+    "run": ("monitoring goes on", "monitord check-config, then systemctl restart monitord"),
+    "station": (
+        "the station goes on serving",
+        "monitord check-config -c /etc/monitord/station.toml, "
+        "then systemctl restart monitord-station",
+    ),
+}
+
+_meaning: str | None = None  # "stop", "reload" or "ignored", fixed by the first look
+
+
+def _has_terminal() -> bool:
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def meaning() -> str:
+    """ "stop" (a terminal's hangup), "reload" (sent by hand, no terminal) or "ignored"
+    (ignored when the process started, as `nohup` does); decided at the first call."""
+    global _meaning
+    if _meaning is None:
+        if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+            _meaning = "ignored"
+        else:
+            _meaning = "stop" if _has_terminal() else "reload"
+    return _meaning
+
+
+def stop_signals() -> tuple[signal.Signals, ...]:
+    """The signals that stop the command cleanly: SIGTERM, SIGINT, and SIGHUP when it
+    means the terminal went."""
+    base = (signal.SIGTERM, signal.SIGINT)
+    return (*base, signal.SIGHUP) if meaning() == "stop" else base
+
+
+def reload_warning(command: str) -> str:
+    goes_on, apply = APPLY[command]
+    return (
+        f"SIGHUP: nothing reloaded, {goes_on}: monitord {command} reads its config only at "
+        f"start; to apply an edit: {apply}"
+    )
+
+
+def early_reload(asked: list[int]) -> None:
+    """Before the event loop runs: a SIGHUP meaning "reload" is kept in `asked` (the
+    loop's handler says it once logging is set up) instead of killing the process."""
+    if meaning() == "reload":
+        signal.signal(signal.SIGHUP, lambda signum, _frame: asked.append(signum))
+
+
+def on_loop(
+    loop: asyncio.AbstractEventLoop, stop: Callable[[], None], command: str
+) -> list[signal.Signals]:
+    """The event loop's handlers: the stop signals call `stop`; a SIGHUP meaning "reload"
+    logs `reload_warning` and nothing else. Returns the signals handled."""
+    handled: list[signal.Signals] = []
+    for sig in stop_signals():
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop)
+            handled.append(sig)
+    if meaning() == "reload":
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGHUP, _warn, command)
+            handled.append(signal.SIGHUP)
+    return handled
+
+
+def _warn(command: str) -> None:
+    log.warning(reload_warning(command))

@@ -1,0 +1,175 @@
+"""SIGHUP to `monitord run` (docs/operations.md, "Signals"). Python's default is to die at
+once: the store's clean-stop row and the chair's `offline` status unwritten, and systemd's
+Restart=on-failure does not restart a unit ended by SIGHUP (it counts as clean,
+systemd.service(5)): one `kill -HUP`, an admin's reflex after editing the config, ended
+monitoring for good. Two real daemons on a real pty-fed oximeter and a real mosquitto:
+
+- run as a service (no controlling terminal, as under systemd): a SIGHUP is said at
+  WARNING (the config is read at start only, and how to apply an edit) and monitoring goes
+  on: readings fed after it are stored;
+- run in a terminal that closes (an SSH session's end: the kernel's hangup of the pty):
+  a clean stop, as SIGTERM's: exit 0, the clean-stop row in the store, `offline` retained.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from tests.delivery.test_status_clean_stop import status_of
+from tests.e2e.e2e_kit import (
+    CHAIR,
+    NO_INFLUX,
+    SITE,
+    DaemonProcess,
+    LiveFeed,
+    Oximeter,
+    Store,
+    mqtt_section,
+    write_config,
+)
+from tests.kit import eventually
+from tests.servers import Mosquitto
+
+# A monitord WARNING line's start and what it must say (monitord/hangup.py).
+SAID = "SIGHUP: nothing reloaded, monitoring goes on"
+APPLY = "monitord check-config, then systemctl restart monitord"
+
+
+class ServiceDaemon(DaemonProcess):
+    """`monitord run` without a controlling terminal, as systemd starts it."""
+
+    def start(self) -> None:
+        env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+        with open(self.log, "ab") as f:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "monitord", "run", "--config", str(self.cfg_path)],
+                stdout=f,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,  # a session of its own: no terminal
+            )
+
+
+# Makes the pty on fd 0 the controlling terminal of the new session, then runs monitord:
+# what a login shell's foreground command has.
+WITH_TERMINAL = (
+    "import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'monitord', *sys.argv[1:]])"
+)
+
+
+class TerminalDaemon(DaemonProcess):
+    """`monitord run` in the foreground of a terminal (a pty: stdin, stdout and stderr),
+    whose output the test reads until `hang_up()` closes the terminal's master side."""
+
+    def start(self) -> None:
+        self.master, slave = pty.openpty()
+        self.seen = bytearray()
+        self.closing = threading.Event()
+        env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", WITH_TERMINAL, "run", "--config", str(self.cfg_path)],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            start_new_session=True,
+        )
+        os.close(slave)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        # Never blocked in read(): a close() of the master from another thread would not
+        # release it while a read is under way, and the terminal would never hang up.
+        while not self.closing.is_set():
+            if not select.select([self.master], [], [], 0.1)[0]:
+                continue
+            try:
+                data = os.read(self.master, 4096)
+            except OSError:  # EIO once the child's side is gone
+                return
+            if not data:
+                return
+            self.seen += data
+
+    def hang_up(self) -> None:
+        """The SSH session ends: its pty's master closes and the kernel sends SIGHUP."""
+        self.closing.set()
+        self.reader.join(5)
+        os.close(self.master)
+
+    def output(self) -> str:
+        return self.seen.decode(errors="replace")
+
+
+async def test_a_sighup_to_the_service_is_said_and_monitoring_goes_on(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    cfg = write_config(tmp_path, influx=NO_INFLUX, mqtt=mqtt_section(mosquitto, mqtt_prefix))
+    store = Store(tmp_path / "outbox.sqlite")
+    daemon = ServiceDaemon(cfg, tmp_path / "daemon.log")
+    async with Oximeter(tmp_path) as ox, LiveFeed(ox, period_s=0.2):
+        daemon.start()
+        try:
+            await eventually(lambda: store.readings() > 0, 30, "a reading stored")
+            assert daemon.proc is not None
+            daemon.proc.send_signal(signal.SIGHUP)
+            await eventually(lambda: SAID in daemon.output() or not daemon.alive, 15, "said")
+            assert daemon.alive, daemon.output()[-3000:]
+            line = next(ln for ln in daemon.output().splitlines() if SAID in ln)
+            assert "WARNING" in line and APPLY in line, line
+            after = store.readings()
+            await eventually(lambda: store.readings() > after + 5, 30, "readings go on")
+            # A second one is said again, not a death the second time.
+            daemon.proc.send_signal(signal.SIGHUP)
+            await eventually(lambda: daemon.output().count(SAID) == 2, 15, "said twice")
+            assert daemon.alive
+        finally:
+            assert daemon.stop() == 0, daemon.output()[-3000:]
+    assert store.state("daemon/stopped") is not None
+
+
+async def test_the_terminal_closing_stops_the_daemon_cleanly(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    cfg = write_config(tmp_path, influx=NO_INFLUX, mqtt=mqtt_section(mosquitto, mqtt_prefix))
+    store = Store(tmp_path / "outbox.sqlite")
+    topic = f"{mqtt_prefix}/{SITE}/{CHAIR}/status"
+    daemon = TerminalDaemon(cfg, tmp_path / "daemon.log")
+    async with Oximeter(tmp_path) as ox, LiveFeed(ox, period_s=0.2):
+        daemon.start()
+        try:
+            await eventually(lambda: f"MQTT {CHAIR}: subscribed to" in daemon.output(), 30, "up")
+            await eventually(lambda: store.readings() > 0, 30, "a reading stored")
+            online: dict[str, object] = {}
+            for _ in range(100):
+                online = await status_of(mosquitto, topic)
+                if online.get("state") == "online":
+                    break
+            assert online.get("state") == "online", online
+            daemon.hang_up()
+            assert daemon.proc is not None
+            # Within the unit's TimeoutStopSec, as a SIGTERM's stop (DaemonProcess.stop).
+            code = await eventually_exit(daemon.proc, 20)
+        finally:
+            if daemon.alive:
+                daemon.stop()
+    assert code == 0, (code, daemon.output()[-3000:])
+    assert store.state("daemon/stopped") is not None  # the clean stop's row
+    offline = await status_of(mosquitto, topic)
+    assert offline["state"] == "offline", offline
+    assert "chair_time" in offline, offline  # the daemon's own, not the Last Will
+
+
+async def eventually_exit(proc: subprocess.Popen[bytes], within_s: float) -> int | None:
+    await eventually(lambda: proc.poll() is not None, within_s, "the daemon's exit")
+    return proc.returncode
