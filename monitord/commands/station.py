@@ -1,7 +1,8 @@
 """`monitord station -c PATH`: the nurses' station web server (docs/station.md).
 `monitord station -c PATH --add-nurse NAME` appends a nurse to `[station] nurses_file`
 (the PIN is asked twice on a terminal, or read as one line from stdin).
-Exit 0 on SIGTERM/SIGINT, 78 on a bad config (one line per error)."""
+Exit 0 on SIGTERM/SIGINT (and on SIGHUP from a closing terminal; sent to the service it is
+said and changes nothing: monitord/hangup.py), 78 on a bad config (one line per error)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import errno
 import getpass
 import logging
 import os
-import signal
 import sys
 
+from monitord import hangup
 from monitord.cli import EX_CONFIG, EX_DATAERR, EX_OK
 from monitord.config import ConfigError, load_config
 from monitord.config_checks import check
@@ -100,8 +101,7 @@ def main(args: argparse.Namespace) -> int:
     async def _main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        hangup.on_loop(loop, stop.set, "station")
         await Station(cfg).serve(stop, ready=lambda url: print(f"station: {url}", flush=True))
 
     try:

@@ -1,0 +1,62 @@
+"""SIGHUP to `monitord station` run as a service (no controlling terminal, as under
+systemd/monitord-station.service). Python's default killed it at once, and systemd's
+Restart=on-failure does not restart a unit ended by SIGHUP (a clean exit to it,
+systemd.service(5)): one `kill -HUP` after an edit of station.toml left every wallboard
+without its server for good. Now it is said at WARNING with how to apply an edit, and the
+station goes on serving. Real station, real broker (docs/operations.md, "Signals")."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from tests.kit import eventually
+from tests.servers import Mosquitto
+from tests.station.station_kit import Proc, station_config
+
+SAID = "SIGHUP: nothing reloaded, the station goes on serving: monitord station reads its"
+APPLY = "then systemctl restart monitord-station"
+
+
+class ServiceProc(Proc):
+    """The station in a session of its own: no terminal, as systemd starts it."""
+
+    def start(self) -> Proc:
+        with open(self.log, "ab") as f:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "monitord", *self.args],
+                stdout=f,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        return self
+
+
+def status_of(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return int(r.status)
+
+
+async def test_a_sighup_to_the_station_service_is_said_and_it_goes_on_serving(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
+    p = ServiceProc(["station", "-c", str(cfg)], tmp_path / "station.log").start()
+    proc = p.proc
+    assert proc is not None
+    try:
+        await eventually(lambda: "station: http" in p.output() or proc.poll() is not None, 30)
+        assert proc.poll() is None, p.output()
+        url = next(ln for ln in p.output().splitlines() if ln.startswith("station: "))[9:]
+        proc.send_signal(signal.SIGHUP)
+        await eventually(lambda: SAID in p.output() or proc.poll() is not None, 15, "said")
+        assert proc.poll() is None, (proc.returncode, p.output()[-3000:])
+        line = next(ln for ln in p.output().splitlines() if SAID in ln)
+        assert "WARNING" in line and APPLY in line, line
+        assert status_of(url) == 200  # still serving the wallboards
+    finally:
+        assert p.stop() == 0, p.output()[-3000:]
