@@ -7,7 +7,7 @@ docs/devices.md "Field captures"). The device runs its normal protocol through t
 daemon's own transport and decoder (an IntelliVue is associated and polled), and each
 reading decoded live is printed on stdout as `monitord decode --file` prints it.
 
-Stop with Ctrl-C / SIGTERM, or after `--seconds N`. The daemon must not hold the device
+Stop with Ctrl-C / SIGTERM / SIGHUP, or after `--seconds N`. The daemon must not hold the device
 meanwhile (a serial port is opened exclusively; a BLE device takes one central).
 """
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
-from monitord import __version__
+from monitord import __version__, hangup
 from monitord.capturefile import CaptureWriter, reading_record
 from monitord.cli import EX_CANTCREAT, EX_OK, EX_USAGE, MAX_CAPTURE_SECONDS, bad_seconds
 from monitord.drivers.base import Reject
@@ -168,7 +168,11 @@ async def capture(
             tap=writer,
         )
     handled: list[signal.Signals] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP too (a terminal that closes, or a kill -HUP): Python's default would end the
+    # capture without its `end` record or its summary (monitord/hangup.py). Ignored at
+    # start (`nohup`), it stays ignored.
+    hup = () if hangup.meaning() == "ignored" else (signal.SIGHUP,)
+    for sig in (signal.SIGINT, signal.SIGTERM, *hup):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
             handled.append(sig)

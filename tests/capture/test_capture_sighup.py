@@ -1,0 +1,50 @@
+"""`monitord capture` ended by SIGHUP (its SSH session's terminal closing, or a `kill -HUP`):
+Python's default killed it at once, the file without its `end` record and the command
+without its summary line. Now a SIGHUP ends it as Ctrl-C and SIGTERM do: exit 0, the file
+closed with `end`, the summary said. A real `monitord capture` on a Masimo simulator's pty
+(docs/operations.md, "Signals")."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from datetime import UTC, datetime
+from pathlib import Path
+
+from monitord.models import Kind
+from monitord.simulators.base import SimEvent
+from monitord.simulators.capture_play import pty_openers
+from monitord.simulators.serial_sims import make_sim_device
+from tests.capture.capture_kit import CHAIR, config, monitord
+from tests.capture.test_roundtrip_serial import _pty_path
+from tests.kit import eventually
+
+
+async def test_a_sighup_ends_the_capture_with_its_end_record(tmp_path: Path) -> None:
+    cfg = config(tmp_path, "cap", f'  id = "mon"\n  driver = "masimo-ascii"\n'
+                 f'  port = "{tmp_path / "cap.tty"}"\n')  # fmt: skip
+    out = tmp_path / "field.capture.jsonl"
+    sim = make_sim_device("masimo-ascii", symlink=tmp_path / "cap.tty", repeat=False)
+    async with sim:
+        cap = await monitord(
+            "capture", "--config", str(cfg), "--device", f"{CHAIR}/mon", "--out", str(out)
+        )
+        try:
+            slave = _pty_path(sim)
+            await eventually(lambda: pty_openers(slave) > 1, 30, "port opened")
+            await sim.send(SimEvent(Kind.SPO2, {"spo2_pct": 97.0, "pulse_bpm": 70.0}),
+                           datetime.now(UTC).replace(microsecond=0))  # fmt: skip
+            assert cap.stdout is not None
+            first = await asyncio.wait_for(cap.stdout.readline(), 30)  # the reading, live
+            assert json.loads(first)["kind"] == "spo2", first
+            cap.send_signal(signal.SIGHUP)
+            _rest, err = await asyncio.wait_for(cap.communicate(), 30)
+        finally:
+            if cap.returncode is None:
+                cap.kill()
+                await cap.wait()
+    assert cap.returncode == 0, (cap.returncode, err.decode())
+    assert "1 reading(s)" in err.decode(), err.decode()
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert records[-1]["event"] == "end", records[-3:]
