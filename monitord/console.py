@@ -3,10 +3,50 @@ each chair committed, one line per reading, session event and alert event."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import sys
 from collections.abc import Callable
+from typing import IO
 
 from monitord.hub import CommittedBatch
 from monitord.models import AlertEvent, Reading, SessionEvent, iso
+
+log = logging.getLogger("monitord")
+
+
+class StdoutConsole:
+    """`monitord run --console`'s lines on stdout. A stdout that goes (the `| head` or
+    `| tee` reading it ended, its terminal closed) ends the console, said once at WARNING;
+    monitoring goes on. Before, the write's error went up into whatever printed: the
+    start stopped (exit 141) on a technical alarm's line, a live one's raise was cut short
+    (its side file, that `monitord status` reads, unwritten), and the readings' listener
+    logged a bug."""
+
+    def __init__(self, out: IO[str] | None = None) -> None:
+        self.out = out
+        self.gone = False
+
+    def __call__(self, line: str) -> None:
+        if self.gone:
+            return
+        out = self.out or sys.stdout
+        try:
+            print(line, file=out, flush=True)
+        except (OSError, ValueError) as e:
+            self.gone = True
+            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            log.warning(
+                f"console: stdout is closed ({why}): no more console lines; monitoring "
+                "goes on (alarms are still logged)"
+            )
+            # The line is still in the stream's buffer: the interpreter's flush at exit
+            # would fail again and end a clean stop with exit 120. It goes to /dev/null.
+            with contextlib.suppress(OSError, ValueError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, out.fileno())
+                os.close(devnull)
 
 
 class ConsoleListener:

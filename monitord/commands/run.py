@@ -13,6 +13,7 @@ from monitord import hangup
 from monitord.cli import EX_CONFIG, EX_OK, catch_stop_signals, reload_asked, stop_asked
 from monitord.config import NO_CHAIRS, ConfigError, load_config
 from monitord.config_checks import check
+from monitord.console import StdoutConsole
 from monitord.log import print_error, setup_logging
 
 
@@ -45,7 +46,7 @@ def main(args: argparse.Namespace) -> int:
     from monitord.storeopen import EX_TEMPFAIL, StoreLocked
 
     async def _main() -> int:
-        console = (lambda s: print(s, flush=True)) if args.console else None
+        console = StdoutConsole() if args.console else None
         # The loop's handlers replace the early ones before the store opens (Daemon()): a
         # signal that comes while it opens waits for the loop's first turn, by then handled
         # by the daemon's own (Daemon.run), so none falls between the two.
