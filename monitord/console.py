@@ -14,6 +14,11 @@ from monitord.hub import CommittedBatch
 from monitord.models import AlertEvent, Reading, SessionEvent, iso
 
 log = logging.getLogger("monitord")
+# Said once when `--console`'s stdout goes (docs/operations.md, "Signals").
+CLOSED = (
+    "console: stdout is closed ({why}): no more console lines; monitoring goes on "
+    "(alarms are still logged)"
+)
 
 
 class StdoutConsole:
@@ -37,10 +42,7 @@ class StdoutConsole:
         except (OSError, ValueError) as e:
             self.gone = True
             why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-            log.warning(
-                f"console: stdout is closed ({why}): no more console lines; monitoring "
-                "goes on (alarms are still logged)"
-            )
+            log.warning(CLOSED.format(why=why))
             # The line is still in the stream's buffer: the interpreter's flush at exit
             # would fail again and end a clean stop with exit 120. It goes to /dev/null.
             with contextlib.suppress(OSError, ValueError):
