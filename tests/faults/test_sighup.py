@@ -8,15 +8,19 @@ monitoring for good. Two real daemons on a real pty-fed oximeter and a real mosq
   WARNING (the config is read at start only, and how to apply an edit) and monitoring goes
   on: readings fed after it are stored;
 - run in a terminal that closes (an SSH session's end: the kernel's hangup of the pty):
-  a clean stop, as SIGTERM's: exit 0, the clean-stop row in the store, `offline` retained.
+  a clean stop, as SIGTERM's: exit 0, the clean-stop row in the store, `offline` retained,
+  and a sounding annunciator command ended (it runs in a session of its own, which the
+  terminal's hangup does not reach: the killed daemon left it sounding).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +29,7 @@ from pathlib import Path
 from tests.delivery.test_status_clean_stop import status_of
 from tests.e2e.e2e_kit import (
     CHAIR,
+    FAST_SPO2_ALERT,
     NO_INFLUX,
     SITE,
     DaemonProcess,
@@ -34,6 +39,7 @@ from tests.e2e.e2e_kit import (
     mqtt_section,
     write_config,
 )
+from tests.heard.test_annunciator_command import PLAYER, alive, calls, loop_script
 from tests.kit import eventually
 from tests.servers import Mosquitto
 
@@ -173,3 +179,45 @@ async def test_the_terminal_closing_stops_the_daemon_cleanly(
 async def eventually_exit(proc: subprocess.Popen[bytes], within_s: float) -> int | None:
     await eventually(lambda: proc.poll() is not None, within_s, "the daemon's exit")
     return proc.returncode
+
+
+async def test_the_terminal_closing_ends_a_sounding_annunciator_command(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "player.sh").write_text(PLAYER)
+    (tmp_path / "player.sh").chmod(0o755)
+    script = loop_script(tmp_path)
+    extra = FAST_SPO2_ALERT + f'[annunciator]\ncommand = ["{script}"]\n'
+    # A broker that is not there: alarms cannot be delivered, so the chair sounds its own.
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    nowhere = f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\ndelivery_alarm_after_s = 1.0\n'
+    cfg = write_config(tmp_path, mqtt=nowhere, extra=extra)
+    daemon = TerminalDaemon(cfg, tmp_path / "daemon.log")
+    marker = str(tmp_path)
+    try:
+        async with Oximeter(tmp_path) as ox, LiveFeed(ox, spo2=80.0):
+            daemon.start()
+            try:
+                # spo2.very_low undelivered: the `high` tone, a command looping until ended.
+                await eventually(lambda: ("loop.sh", "high") in alive(marker), 60, "sounding")
+                daemon.hang_up()
+                assert daemon.proc is not None
+                code = await eventually_exit(daemon.proc, 20)
+            finally:
+                if daemon.alive:
+                    daemon.stop()
+        assert code == 0, (code, daemon.output()[-3000:])
+        await eventually(lambda: not alive(marker), 10, "the tone ended")
+        assert calls(tmp_path)[-1] == "off", calls(tmp_path)
+    finally:
+        silence(marker)
+
+
+def silence(marker: str) -> None:
+    """What a failing run left sounding (the old code's orphaned tone)."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            if marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(int(pid), signal.SIGKILL)
