@@ -85,6 +85,8 @@ def _listen_problem(e: OSError, port: int) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    # What a SIGHUP means is decided while the terminal, if any, is still there (hangup.py).
+    hangup.meaning()
     cfg = load_config(args.config)  # a ConfigError is reported by monitord.cli (exit 78)
     if cfg.station is None:
         raise ConfigError([f"{args.config}: station: missing: add a [station] section"])
