@@ -41,6 +41,8 @@ APPLY = {
     ),
 }
 
+HUNG_UP = "SIGHUP: the terminal closed: stopping"
+
 _meaning: str | None = None  # "stop", "reload" or "ignored", fixed by the first look
 
 
@@ -95,13 +97,21 @@ def on_loop(
     handled: list[signal.Signals] = []
     for sig in stop_signals():
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop)
+            if sig == signal.SIGHUP:  # said, for an output kept in a file (`2>>run.log`)
+                loop.add_signal_handler(sig, _hung_up, stop)
+            else:
+                loop.add_signal_handler(sig, stop)
             handled.append(sig)
     if meaning() == "reload":
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, _warn, command)
             handled.append(signal.SIGHUP)
     return handled
+
+
+def _hung_up(stop: Callable[[], None]) -> None:
+    log.info(HUNG_UP)
+    stop()
 
 
 def _warn(command: str) -> None:

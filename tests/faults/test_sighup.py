@@ -26,6 +26,7 @@ import sys
 import threading
 from pathlib import Path
 
+from monitord.hangup import HUNG_UP
 from tests.delivery.test_status_clean_stop import status_of
 from tests.e2e.e2e_kit import (
     CHAIR,
@@ -73,22 +74,26 @@ WITH_TERMINAL = (
 
 
 class TerminalDaemon(DaemonProcess):
-    """`monitord run` in the foreground of a terminal (a pty: stdin, stdout and stderr),
-    whose output the test reads until `hang_up()` closes the terminal's master side."""
+    """`monitord run` in the foreground of a terminal (a pty: stdin, stdout and stderr,
+    or with `log_in_file` its stderr in the log file, as `2>>run.log`), whose output the
+    test reads until `hang_up()` closes the terminal's master side."""
+
+    log_in_file = False
 
     def start(self) -> None:
         self.master, slave = pty.openpty()
         self.seen = bytearray()
         self.closing = threading.Event()
         env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", WITH_TERMINAL, "run", "--config", str(self.cfg_path)],
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            env=env,
-            start_new_session=True,
-        )
+        with open(self.log, "ab") as f:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", WITH_TERMINAL, "run", "--config", str(self.cfg_path)],
+                stdin=slave,
+                stdout=slave,
+                stderr=f if self.log_in_file else slave,
+                env=env,
+                start_new_session=True,
+            )
         os.close(slave)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -114,7 +119,11 @@ class TerminalDaemon(DaemonProcess):
         os.close(self.master)
 
     def output(self) -> str:
-        return self.seen.decode(errors="replace")
+        return self.seen.decode(errors="replace") + super().output()
+
+
+class TerminalDaemonLogged(TerminalDaemon):
+    log_in_file = True
 
 
 async def test_a_sighup_to_the_service_is_said_and_monitoring_goes_on(
@@ -194,7 +203,7 @@ async def test_the_terminal_closing_ends_a_sounding_annunciator_command(
         port = free.getsockname()[1]
     nowhere = f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\ndelivery_alarm_after_s = 1.0\n'
     cfg = write_config(tmp_path, mqtt=nowhere, extra=extra)
-    daemon = TerminalDaemon(cfg, tmp_path / "daemon.log")
+    daemon = TerminalDaemonLogged(cfg, tmp_path / "daemon.log")
     marker = str(tmp_path)
     try:
         async with Oximeter(tmp_path) as ox, LiveFeed(ox, spo2=80.0):
@@ -209,6 +218,7 @@ async def test_the_terminal_closing_ends_a_sounding_annunciator_command(
                 if daemon.alive:
                     daemon.stop()
         assert code == 0, (code, daemon.output()[-3000:])
+        assert f"INFO monitord: {HUNG_UP}" in daemon.output()  # why it stopped, in its log
         await eventually(lambda: not alive(marker), 10, "the tone ended")
         assert calls(tmp_path)[-1] == "off", calls(tmp_path)
     finally:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from monitord.console import CLOSED
-from monitord.hangup import reload_warning
+from monitord.hangup import HUNG_UP, reload_warning
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = (REPO / "docs" / "operations.md").read_text()
@@ -24,6 +24,10 @@ FLAT = re.sub(r"\s+", " ", SECTION)
 @pytest.mark.parametrize("command", ["run", "station"])
 def test_the_sighup_line_is_quoted_as_written(command: str) -> None:
     assert f"`WARNING monitord: {reload_warning(command)}`" in FLAT
+
+
+def test_the_hangup_line_is_quoted_as_written() -> None:
+    assert f"`INFO monitord: {HUNG_UP}`" in FLAT
 
 
 def test_the_closed_console_line_is_quoted_as_written() -> None:
