@@ -18,9 +18,28 @@ const audio = {
   ctx: null, timer: null, current: null, pausedUntil: 0, lowSeen: new Set(),
   pausedFor: new Set(), // the alarms sounding when the pause was tapped (soundingKeys)
 };
-// Test hook: records what was scheduled; it never makes sound itself.
-window.__monitordAudio = { log: [], current: null, armed: false, paused: false };
-window.__monitordShown = []; // test hook: when each alert event reached the page
+// Test hook: records what was scheduled (the last KEEP_LOG bursts, and how many in all);
+// it never makes sound itself.
+window.__monitordAudio = { log: [], bursts: 0, current: null, armed: false, paused: false };
+window.__monitordShown = []; // test hook: when each alert event reached the page (the last KEEP_LOG)
+// A wallboard's page is never reloaded: what it keeps per alarm, burst and offline episode
+// is forgotten once over, or it grew for as long as the page was open (months): an entry
+// per burst of each tone (every 5 to 10 s while one sounds), per alert event, per low alert
+// (docs/station.md "A page left open"; tests/station/test_station_long_open.py).
+const KEEP_LOG = 200;
+// Low alerts already sounded are forgotten once more than this, those off the board: an id
+// is one episode's (docs/mqtt.md), one gone does not come back. Not at every message: a
+// chair missing from one hello (the station restarted, the broker not yet replayed it)
+// would sound its low alert again when back.
+const LOW_SEEN_KEEP = 64;
+function keepLast(list, entry) { list.push(entry); if (list.length > KEEP_LOG) list.splice(0, list.length - KEEP_LOG); }
+function noteShown(ev) { keepLast(window.__monitordShown, { alert_id: ev.alert_id, event: ev.event, time: ev.time, shown: Date.now() }); }
+function forgetOver() {
+  if (audio.lowSeen.size <= LOW_SEEN_KEEP) return;
+  const on = new Set();
+  for (const c of chairs.values()) for (const a of c.alerts || []) on.add(a.alert_id);
+  for (const id of audio.lowSeen) if (!on.has(id)) audio.lowSeen.delete(id);
+}
 
 function ensureCtx() {
   if (!audio.ctx) {
@@ -52,7 +71,8 @@ function burst(kind) {
     osc.start(t0 + off);
     osc.stop(t0 + off + p.pulse + 0.02);
   }
-  window.__monitordAudio.log.push({ priority: kind, pulses: p.offsets.length, repeat_s: p.repeat_s, freq: p.freq, at: t0 });
+  keepLast(window.__monitordAudio.log, { priority: kind, pulses: p.offsets.length, repeat_s: p.repeat_s, freq: p.freq, at: t0 });
+  window.__monitordAudio.bursts += 1;
 }
 function play(kind) { // kind: a repeating pattern, or null for silence
   if (audio.current === kind) return;
@@ -98,6 +118,7 @@ function technicalNow() {
   return false;
 }
 function decideSound() {
+  forgetOver();
   // The pause is for the alarms the nurse heard when tapping it: on a board of many
   // chairs, a new one (another chair, another episode, a higher priority, a chair lost,
   // the board gone stale) ends it at once, or it would be on screen only, for up to

@@ -492,7 +492,7 @@ function connect() {
   es.addEventListener("alert", (m) => {
     if (!seen()) return;
     const ev = JSON.parse(m.data);
-    window.__monitordShown.push({ alert_id: ev.alert_id, event: ev.event, time: ev.time, shown: Date.now() });
+    noteShown(ev); // audio.js
     receipt(ev);
   });
   es.addEventListener("stations", (m) => { if (!seen()) return; brokerUp = JSON.parse(m.data).broker; checkStale(); });
