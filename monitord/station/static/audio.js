@@ -35,6 +35,13 @@ const LOW_SEEN_KEEP = 64;
 function keepLast(list, entry) { list.push(entry); if (list.length > KEEP_LOG) list.splice(0, list.length - KEEP_LOG); }
 function noteShown(ev) { keepLast(window.__monitordShown, { alert_id: ev.alert_id, event: ev.event, time: ev.time, shown: Date.now() }); }
 function forgetOver() {
+  // An offline episode acknowledged here is over once its chair says another status (the
+  // key is its status's time). A chair off the board keeps its key, for its return as it
+  // was (the station restarted, not yet replayed it): one per chair at most.
+  for (const k of offlineAck) {
+    const c = chairs.get(k.slice(0, k.indexOf("|")));
+    if (c && offlineKey(c) !== k) offlineAck.delete(k);
+  }
   if (audio.lowSeen.size <= LOW_SEEN_KEEP) return;
   const on = new Set();
   for (const c of chairs.values()) for (const a of c.alerts || []) on.add(a.alert_id);
