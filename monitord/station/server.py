@@ -11,10 +11,13 @@ nurses file, the config and the MQTT credentials never leave the process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
+import socket
 import ssl
+import struct
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -85,8 +88,9 @@ class Station:
         # The nurses file unreadable: once at ERROR, not at every nurse's login attempt.
         self._nurses_log = FailureLog(log, "station: the nurses file")
         self.forwarder = Forwarder(self.st.forwarder, cfg.site.id) if self.st.forwarder else None
-        # A client's queue; None in it: dropped for falling behind (events() ends its stream).
-        self._clients: set[asyncio.Queue[str | None]] = set()
+        # A client's queue -> its connection; None in the queue: dropped for falling behind
+        # (events() ends its stream; _broadcast cuts the connection).
+        self._clients: dict[asyncio.Queue[str | None], asyncio.Transport | None] = {}
         # (alert_id, event, level) -> sounded, of the receipts already published
         self._receipts: OrderedDict[tuple[Any, ...], bool] = OrderedDict()
         # Receipts being published (-> set when done): the same one asked meanwhile (two
@@ -112,15 +116,21 @@ class Station:
 
     def _broadcast(self, kind: str, data: Any) -> None:
         msg = f"event: {kind}\ndata: {json.dumps(data)}\n\n"
-        for q in list(self._clients):
+        for q, conn in list(self._clients.items()):
             if q.qsize() > 1000:
                 # A browser that stopped reading: drop it and end its stream (events()).
                 # Left open, it would get the heartbeats but no updates: a frozen page
                 # that looks live. Ended, its EventSource reconnects and gets a hello.
-                self._clients.discard(q)
+                del self._clients[q]
                 while not q.empty():
                     q.get_nowait()
                 q.put_nowait(None)
+                # And cut: one that reads nothing at all (a TV asleep, its network on: its
+                # TCP window full) holds events() in a write that never ends, so it never
+                # reads the None; before, its connection, descriptor and slot of the caps
+                # stayed until the browser read again, days (test_station_stream_stalled).
+                if conn is not None:
+                    _reset(conn)
                 continue
             q.put_nowait(msg)
 
@@ -236,7 +246,7 @@ class Station:
         )
         await resp.prepare(request)
         q: asyncio.Queue[str | None] = asyncio.Queue()
-        self._clients.add(q)
+        self._clients[q] = request.transport
         try:
             hello = self._hello(request[NURSE])
             await resp.write(f"event: hello\ndata: {json.dumps(hello)}\n\n".encode())
@@ -264,7 +274,7 @@ class Station:
             # (the station stopping) goes on up: aiohttp expects it back.
             pass
         finally:
-            self._clients.discard(q)
+            self._clients.pop(q, None)
         return resp
 
     # -- commands ----------------------------------------------------------------------
@@ -477,6 +487,16 @@ async def _protect(request: web.Request, resp: web.StreamResponse) -> None:
 
 def _error(status: int, why: str) -> web.Response:
     return web.json_response({"error": why}, status=status)
+
+
+def _reset(conn: asyncio.Transport) -> None:
+    """Cut a connection at once with a reset: closed plainly, the kernel would hold its
+    unsent stream (a full send buffer) waiting for a window the client never opens."""
+    sock = conn.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.abort()
 
 
 async def _json(request: web.Request) -> dict[str, Any]:
