@@ -1,6 +1,7 @@
 // monitord nurses' station page: the daemon's answer to a session command it refused
-// (docs/station.md "Session controls"). Loaded before station.js, whose answerLine calls
-// `sessionAnswer` and whose `el` this uses when called.
+// (docs/station.md "Session controls") and the confirmation of a session command. Loaded
+// before station.js, whose answerLine calls `sessionAnswer` and its controls
+// `confirmSession`, and whose `el`, `post` and state (chairs, nurse) these use when called.
 "use strict";
 
 const SESSION_WORDS = { start: "Start session", dose_start: "Dose start", dose_end: "Dose end", end: "End session" };
@@ -77,4 +78,36 @@ function sessionAnswer(err, c) {
   }
   if (s.phase === "idle") todo = err.sent_action === "dose_start" ? "; no session is open: Start session first" : "; no session is open";
   return el("div", "refusal", `${who} refused${at(err.time)}: ${err.error}${todo}`);
+}
+
+function confirmSession(chair, action) {
+  const dlg = $("confirm"), fields = $("confirm-fields");
+  fields.replaceChildren(); $("confirm-error").textContent = "";
+  const words = { start: "Start a session", dose_start: "Record DOSE START", dose_end: "Record DOSE END", end: "END the session" };
+  $("confirm-text").textContent = `${words[action]} on ${chair}, as ${nurse}?`;
+  const input = (label, id, type) => {
+    const l = el("label", "", label + " "), i = el("input"); i.id = id; i.type = type || "text";
+    l.append(i); fields.append(l); return i;
+  };
+  let proto = null, dose = null, lot = null;
+  if (action === "start") {
+    const l = el("label", "", "Protocol "); proto = el("select"); proto.id = "confirm-protocol";
+    for (const p of ["esketamine", "iv-ketamine"]) { const o = el("option", "", p); o.value = p; proto.append(o); }
+    l.append(proto); fields.append(l);
+  }
+  if (action === "dose_start") { dose = input("Dose (mg, optional)", "confirm-dose", "number"); lot = input("Lot (optional)", "confirm-lot"); }
+  const shown = sessionShown(chairs.get(chair), action); // as pressed, not as confirmed
+  const ok = $("confirm-ok"), cancel = $("confirm-cancel");
+  ok.onclick = async (ev) => {
+    ev.preventDefault();
+    const body = { chair, action, ...shown };
+    if (proto) body.protocol = proto.value;
+    if (dose && dose.value) body.dose_mg = dose.value;
+    if (lot && lot.value) body.lot = lot.value;
+    const r = await post("/api/session", body);
+    if (r.ok) dlg.close(); else $("confirm-error").textContent = r.data.error || `error ${r.status}`;
+  };
+  cancel.onclick = () => dlg.close();
+  dlg.onclose = () => focusBack(chair, action); // a11y.js
+  dlg.showModal();
 }

@@ -258,7 +258,8 @@ function render(c) {
   const err = (c.errors || [])[c.errors.length - 1];
   const errAge = err && err.time ? chairNow(c) - Date.parse(err.time) : 0;
   if (err && !(errAge > REFUSAL_SHOWN_MS)) t.append(answerLine(err, c));
-  if (focus) { const f = $(focus); if (f) f.focus({ preventScroll: true }); }
+  // Gone or disabled (an ACK sent: "sending…"), the tile keeps it: else it fell to the body (a11y.js).
+  if (focus) { const f = $(focus); (f && !f.disabled ? f : t).focus({ preventScroll: true }); }
   renderSummary();
 }
 // The daemon's answer to a command it did nothing with (`cmd/errors`, its `code`:
@@ -400,36 +401,6 @@ function answered(c) { // the daemon answered (acknowledged, or the alert cleare
     const a = (c.alerts || []).find((x) => x.alert_id === id);
     if (!a || a.ack) ackSent.delete(id);
   }
-}
-function confirmSession(chair, action) {
-  const dlg = $("confirm"), fields = $("confirm-fields");
-  fields.replaceChildren(); $("confirm-error").textContent = "";
-  const words = { start: "Start a session", dose_start: "Record DOSE START", dose_end: "Record DOSE END", end: "END the session" };
-  $("confirm-text").textContent = `${words[action]} on ${chair}, as ${nurse}?`;
-  const input = (label, id, type) => {
-    const l = el("label", "", label + " "), i = el("input"); i.id = id; i.type = type || "text";
-    l.append(i); fields.append(l); return i;
-  };
-  let proto = null, dose = null, lot = null;
-  if (action === "start") {
-    const l = el("label", "", "Protocol "); proto = el("select"); proto.id = "confirm-protocol";
-    for (const p of ["esketamine", "iv-ketamine"]) { const o = el("option", "", p); o.value = p; proto.append(o); }
-    l.append(proto); fields.append(l);
-  }
-  if (action === "dose_start") { dose = input("Dose (mg, optional)", "confirm-dose", "number"); lot = input("Lot (optional)", "confirm-lot"); }
-  const shown = sessionShown(chairs.get(chair), action); // as pressed, not as confirmed
-  const ok = $("confirm-ok"), cancel = $("confirm-cancel");
-  ok.onclick = async (ev) => {
-    ev.preventDefault();
-    const body = { chair, action, ...shown };
-    if (proto) body.protocol = proto.value;
-    if (dose && dose.value) body.dose_mg = dose.value;
-    if (lot && lot.value) body.lot = lot.value;
-    const r = await post("/api/session", body);
-    if (r.ok) dlg.close(); else $("confirm-error").textContent = r.data.error || `error ${r.status}`;
-  };
-  cancel.onclick = () => dlg.close();
-  dlg.showModal();
 }
 
 // ---------------------------------------------------------------- the stream
