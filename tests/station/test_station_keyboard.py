@@ -14,7 +14,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.servers import Mosquitto
+from tests.station.contrast import AT_PHASE, RESUME, RING
 from tests.station.keys import focused, press, tab_to
 from tests.station.station_kit import (
     ChairPublisher,
@@ -119,3 +122,50 @@ async def test_a_confirmation_escaped_acts_not_and_gives_the_focus_back(
                     break
                 await asyncio.sleep(0.05)
             assert [c["action"] for c in sent] == ["dose_start"], sent
+
+
+@pytest.mark.parametrize("media", ["normal", "forced-colors"])
+async def test_every_control_shows_a_focus_ring_that_stands_out(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, media: str
+) -> None:
+    """Tab through the whole page, the board in alarm (high, medium, low rows; an offline
+    chair's ACK; the alarm bar's links; the audio paused banner's Resume): every control
+    the focus reaches shows a ring at least 2 px wide at 3:1 against what is under it, at
+    both halves of the alarm's flash, also with forced colours. Before, the browser's own
+    ring: 1 px, near-black (#101010), about 1:1 on the dark page and its dark buttons:
+    the nurse could not see where the focus was."""
+    async with station_page(tmp_path, mosquitto, mqtt_prefix) as (page, pub):
+        if media == "forced-colors":
+            await page.send("Emulation.setEmulatedMedia", features=FORCED)
+        for cid, prio in (("c-1", "high"), ("c-2", "medium"), ("c-3", "low")):
+            a = alert(cid, "spo2.low", prio, f"SpO2 86 < 90 ({prio})")
+            await pub.chair(cid, [a], sess=session("dosing", "esketamine", 10))
+        await pub.chair("c-4", [], online=False, sess=session("baseline", "esketamine", None))
+        await page.until("document.querySelectorAll('button.ack').length === 4", 20, "4 ACKs")
+        await page.tap("#pause")
+        await page.until("!document.getElementById('paused-banner').hidden", 10, "paused")
+        seen: dict[str, Any] = {}
+        for _ in range(60):
+            await press(page, "Tab")
+            what = await page.js(
+                "(e => e.id || `${e.tagName}:${e.dataset.chair || ''}`)(document.activeElement)"
+            )
+            if what in seen or what == "BODY:":
+                continue
+            await page.screenshot(tmp_path / f"focus-{media}-{len(seen)}.png")
+            rings = []
+            for phase in (0.25, 0.75):
+                await page.js(AT_PHASE % phase)
+                rings.append(await page.js(RING))
+            await page.js(RESUME)
+            seen[what] = rings
+        assert {"resume", "logout", "cmd:c-4:dose_start", "offack:c-4"} <= set(seen), seen
+        assert sum(k.startswith("ack:") for k in seen) == 3, seen
+        assert {"A:c-1", "A:c-2", "A:c-3", "A:c-4"} <= set(seen), seen  # the alarm bar
+        bad = {
+            k: r
+            for k, rings in seen.items()
+            for r in rings
+            if r["style"] in ("none", "auto") or r["width"] < 2 or r["ratio"] < 3
+        }
+        assert bad == {}, bad
