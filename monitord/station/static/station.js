@@ -165,7 +165,7 @@ function offlineLine(c) {
   if (offlineAlarm(c)) {
     if (offlineAck.has(offlineKey(c))) d.append(el("span", "ackby", "ACK (this screen)"));
     else {
-      const b = el("button", "ack offline-ack", "ACK offline"); b.type = "button"; b.id = `offack:${c.id}`;
+      const b = named(el("button", "ack offline-ack", "ACK offline"), c.id); b.type = "button"; b.id = `offack:${c.id}`;
       b.addEventListener("click", () => { offlineAck.add(offlineKey(c)); render(c); decideSound(); });
       d.append(b);
     }
@@ -179,7 +179,7 @@ function ackButton(c, a) {
   else if (sent && sent.failed) { b.textContent = "not sent, retry"; b.title = sent.failed; b.classList.add("retry"); }
   else if (sent && mono() - sent.at < ACK_ANSWER_MS) { b.disabled = true; b.textContent = "sent"; }
   else if (sent) { b.textContent = "no answer, retry"; b.classList.add("retry"); }
-  b.addEventListener("click", () => ack(c.id, a.alert_id));
+  named(b, c.id, a); b.addEventListener("click", () => ack(c.id, a.alert_id));
   return b;
 }
 function render(c) {
@@ -195,7 +195,7 @@ function render(c) {
   t.className = `tile ${tileClass(c)}`;
   t.replaceChildren();
   const head = el("div", "head");
-  head.append(el("span", "name", c.id));
+  head.append(tileHeading(t, c)); // a11y.js
   const quiet = silentFor(c);
   t.dataset.silent = quiet === null ? "" : "1"; // redrawn when this changes (start)
   const st = quiet !== null ? "NOT HEARD" : c.online === true ? "ONLINE" : c.online === false ? "OFFLINE" : "NO STATUS";
@@ -292,7 +292,7 @@ function controls(c) {
   const add = (label, action) => {
     const b = el("button", `cmd ${action}`, label); b.type = "button"; b.dataset.action = action;
     b.id = `cmd:${c.id}:${action}`;
-    b.addEventListener("click", () => confirmSession(c.id, action));
+    named(b, c.id); b.addEventListener("click", () => confirmSession(c.id, action));
     d.append(b);
   };
   if (phase === "idle") add("Start session", "start");
