@@ -20,6 +20,7 @@ from tests.servers import Mosquitto
 from tests.station.contrast import AT_PHASE, RESUME, RING
 from tests.station.keys import focused, press, tab_to
 from tests.station.station_kit import (
+    NURSES,
     ChairPublisher,
     alert,
     session,
@@ -169,3 +170,30 @@ async def test_every_control_shows_a_focus_ring_that_stands_out(
             if r["style"] in ("none", "auto") or r["width"] < 2 or r["ratio"] < 3
         }
         assert bad == {}, bad
+
+
+async def test_log_out_and_in_with_the_keyboard_a_wrong_pin_said(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """Log out with Tab and Enter, a wrong PIN typed and Enter: the refusal is said (the
+    form's error is an alert: before, a plain paragraph, silent to a screen reader, the
+    nurse waiting on a board that never came); the right PIN and Enter: the board."""
+    async with station_page(tmp_path, mosquitto, mqtt_prefix) as (page, _pub):
+        await tab_to(page, "#logout")
+        await press(page, "Enter")
+        await page.until("!document.getElementById('login-view').hidden", 10, "logged out")
+        await tab_to(page, "#login-pin")
+        await page.type_into("#login-name", "alice")
+        await page.type_into("#login-pin", "0000000")
+        await press(page, "Enter")
+        error = "document.getElementById('login-error')"
+        said = await page.until(f"{error}.textContent && {error}.textContent", 10, "refused")
+        alerts = [
+            n
+            for n in (await page.send("Accessibility.getFullAXTree"))["nodes"]
+            if n.get("role", {}).get("value") == "alert" and not n.get("ignored")
+        ]
+        assert alerts, f"{said!r} not said: no alert"
+        await page.type_into("#login-pin", NURSES["alice"])
+        await press(page, "Enter")
+        await page.until("!document.getElementById('board').hidden", 10, "logged in")

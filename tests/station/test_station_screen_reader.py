@@ -7,12 +7,13 @@ station, real mosquitto, real headless Chromium.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from tests.servers import Mosquitto
 from tests.station.cdp import Page
-from tests.station.station_kit import alert, session, station_page
+from tests.station.station_kit import alert, session, station_page, tile, vitals
 
 
 async def ax_nodes(page: Page) -> list[dict[str, Any]]:
@@ -60,3 +61,47 @@ async def test_every_control_says_which_chair_and_which_alarm(
         assert "c-1" in regions and "c-2" in regions, regions
         links = [n["name"] for n in nodes if n["role"] == "link"]
         assert links[0].startswith("c-1 HIGH"), links  # the alarm bar: chair, priority
+
+
+SAID = "[...document.querySelectorAll('[aria-live={}] > *')].map((e) => e.textContent)"
+
+
+async def test_a_new_alarm_is_announced_once_and_banners_are_said(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """A new high alarm is said at once (an assertive live region), a medium one when the
+    screen reader is free (polite); each once, not again at the next reading (every second
+    with a streaming monitor: a flood that drowns the next alarm). The banners are said as
+    they come up: STALE (assertive), audio paused (polite). Before, the page said nothing
+    by itself: no live region at all, a new alarm silent to a screen reader whose user had
+    the audio paused or the sound low."""
+    async with station_page(tmp_path, mosquitto, mqtt_prefix) as (page, pub):
+        await pub.chair("c-1", [], sess=session("dosing", "esketamine", 10))
+        await page.until(f"!!{tile('c-1')}", 20, "tile")
+        hi = alert("c-1", "spo2.low", "high", "SpO2 86 < 90 for 15 s")
+        med = alert("c-1", "bp.high", "medium", "BP 165/95 >= 160/90")
+        await pub.active("c-1", [hi, med], session("dosing", "esketamine", 10))
+        urgent = await page.until(f"(s => s.length && s)({SAID.format('assertive')})", 10)
+        polite = await page.until(f"(s => s.length && s)({SAID.format('polite')})", 10)
+        assert urgent == ["c-1: new HIGH alarm: SpO2 86 < 90 for 15 s"], urgent
+        assert polite == ["c-1: new MEDIUM alarm: BP 165/95 >= 160/90"], polite
+        live = [n for n in await ax_nodes(page) if n.get("live") in ("assertive", "polite")]
+        assert {n["live"] for n in live} == {"assertive", "polite"}, live
+        for hr in range(60, 66):  # readings, each redrawing the tile and the alarm bar
+            await pub.vitals("c-1", vitals("c-1", 120, 80, hr, 97, 0))
+            await page.until(f"{tile('c-1')}.querySelectorAll('.v')[1].textContent === '{hr}'", 10)
+        await pub.active("c-1", [hi, med], session("dosing", "esketamine", 11))
+        await page.until("chairs.get('c-1').session.dose_start !== null", 10)
+        assert await page.js(SAID.format("assertive")) == urgent
+        assert await page.js(SAID.format("polite")) == polite
+        await page.tap("#pause")
+        await page.until(f"{SAID.format('polite')}.some((t) => t.startsWith('AUDIO PAUSED'))", 10)
+        await asyncio.to_thread(mosquitto.stop)
+        try:
+            await page.until(
+                f"{SAID.format('assertive')}.some((t) => t.startsWith('STALE, CONNECTION LOST'))",
+                15,
+                "STALE said",
+            )
+        finally:
+            await asyncio.to_thread(mosquitto.start)

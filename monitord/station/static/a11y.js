@@ -25,6 +25,50 @@ function tileHeading(t, c) {
   return h;
 }
 
+// What the page says by itself, in its live regions (index.html): assertive for a high
+// alarm and the banners that the board or the sound cannot be trusted (STALE, audio not
+// armed), polite for the rest. Each line is a new child (a screen reader says what is
+// added), the last few kept. `window.__monitordSaid`: every line, for the tests.
+window.__monitordSaid = [];
+function say(text, urgent) {
+  const box = document.getElementById(urgent ? "say-urgent" : "say-polite");
+  box.append(el("div", "", text));
+  while (box.children.length > 4) box.firstElementChild.remove();
+  window.__monitordSaid.push({ urgent, text });
+}
+// A new alarm is said once, when it comes: a chair's every message (a reading a second)
+// redraws its tile, and saying its alarms at each was a flood that hid the next alarm.
+// Acknowledged or inhibited ones are not said (silent: no news); one that becomes active
+// is. An offline chair that sounds the technical tone is said as it goes offline.
+// `told`: what was said, by chair, forgotten once gone from the chair (bounded).
+const told = new Map();
+function announce(c) {
+  const now = new Set(), was = told.get(c.id) || new Set();
+  for (const a of c.alerts || []) {
+    if (a.ack || a.priority === "info" || a.state === "inhibited") { if (was.has(a.alert_id)) now.add(a.alert_id); continue; }
+    now.add(a.alert_id);
+    if (!was.has(a.alert_id)) say(`${c.id}: new ${alarmWords(a)}`, a.priority === "high");
+  }
+  if (offlineAlarm(c)) {
+    const key = `offline|${offlineKey(c)}`;
+    now.add(key);
+    if (!was.has(key)) say(`${c.id}: OFFLINE, not monitored`, false);
+  }
+  told.set(c.id, now);
+}
+
+// A banner coming up is said (its words, not its button's): STALE and AUDIO NOT ARMED
+// at once, the others politely. Before, a screen reader said none of them.
+const URGENT_BANNERS = new Set(["stale-banner", "audio-banner"]);
+new MutationObserver((changes) => {
+  for (const m of changes) {
+    const b = m.target;
+    if (!(b instanceof HTMLElement) || b.parentElement?.id !== "banners" || b.hidden || m.oldValue === null) continue;
+    const words = [...b.childNodes].filter((n) => !(n instanceof HTMLButtonElement)).map((n) => n.textContent).join(" ");
+    say(words.replace(/\s+/g, " ").trim(), URGENT_BANNERS.has(b.id));
+  }
+}).observe(document.getElementById("banners"), { subtree: true, attributes: true, attributeFilter: ["hidden"], attributeOldValue: true });
+
 // The confirmation closed (Escape, Cancel, Confirm): the focus back on the control that
 // opened it, found again by its id (a reading redrew the tile meanwhile: the browser gave
 // the focus back to the button gone, and it fell to the page's body), else on its chair's

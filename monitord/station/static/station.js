@@ -442,7 +442,7 @@ function connect() {
     // durations read short by all the time since (lost 30 min before: "(0 min)").
     const was = { clocks: new Map(clocks), heard: new Map(heardAt) };
     chairs.clear(); clocks.clear(); heardAt.clear();
-    for (const c of hello.chairs) { noteClock(c, null); noteHeard(c); answered(c); chairs.set(c.id, c); }
+    for (const c of hello.chairs) { noteClock(c, null); noteHeard(c); answered(c); chairs.set(c.id, c); announce(c); }
     for (const c of kept) {
       for (const [m, old] of [[clocks, was.clocks], [heardAt, was.heard]]) if (old.has(c.id)) m.set(c.id, old.get(c.id));
       answered(c); chairs.set(c.id, c);
@@ -457,7 +457,7 @@ function connect() {
   es.addEventListener("chair", (m) => {
     if (!seen()) return;
     const c = JSON.parse(m.data);
-    noteClock(c, chairs.get(c.id)); noteHeard(c); answered(c); chairs.set(c.id, c); render(c); decideSound();
+    noteClock(c, chairs.get(c.id)); noteHeard(c); answered(c); chairs.set(c.id, c); render(c); decideSound(); announce(c);
     receiptsWhenShown(c.id); // heard.js
   });
   es.addEventListener("alert", (m) => {
