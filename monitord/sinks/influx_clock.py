@@ -87,7 +87,14 @@ class ClockOffsets:
                 continue
             self._read[key] = ns
             chair = key[len(_PREFIX) :]
-            for fr, to, off in offsets_of(self.outbox.get_state(key)):
+            stretches = offsets_of(self.outbox.get_state(key))
+            # What was sent of the stretches the row no longer holds (it keeps the last
+            # MAX_OFFSETS): never sent again, so not remembered either. Kept, it grew by
+            # one line per clock step for as long as the daemon ran.
+            starts = {seconds_to_ns(fr) for fr, _, _ in stretches if fr is not None}
+            for k in [k for k in self._sent if k[0] == chair and k[1] not in starts]:
+                del self._sent[k]
+            for fr, to, off in stretches:
                 if fr is None or off is None or abs(off) <= STEP_S:
                     continue
                 try:
