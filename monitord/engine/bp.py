@@ -252,6 +252,11 @@ class BpRules:
                 return
             if rule.latching and not a.acked:
                 a.held = True  # latched: stays active (and escalating) until acknowledged
+                # The run's last `clear_n` readings are all a clear needs (the ack clears
+                # a held alert with its raise value, book.py): every further reading was
+                # kept, in memory and in each engine snapshot stored, for as long as
+                # nobody acknowledged (a monitor's automatic NIBP every 5 min, for days).
+                del runs.clears[:-clear_n]
                 return
             value = _value(s, d, m, runs.clears, ch)
             runs.restart()
