@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 
 from tests.servers import Mosquitto
+from tests.station.session_kit import IDLE
 from tests.station.station_kit import (
     NURSES,
     STATION,
@@ -28,7 +29,6 @@ from tests.station.station_kit import (
     station_process,
     topic,
 )
-from tests.station.test_station_session import IDLE
 
 # 60 characters: a chair id within the configured 64, its generated session id over 64.
 LONG = "infusion-bay-east-wing-second-floor-recliner-number-twelve-a"

@@ -20,8 +20,8 @@ from typing import Any
 import aiomqtt
 
 from tests.acl_kit import AclMosquitto
+from tests.station.session_kit import IDLE
 from tests.station.station_kit import STATION, chair_config, daemon_process, mqtt_login, topic
-from tests.station.test_station_session import IDLE
 
 Messages = list[dict[str, Any]]
 

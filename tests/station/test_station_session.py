@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from tests.acl_kit import AclMosquitto
-from tests.station.cdp import Page, browser
+from tests.station.cdp import browser
+from tests.station.session_kit import IDLE, TILE, confirm_as, phase_is
 from tests.station.station_kit import (
     chair_config,
     daemon_process,
@@ -23,17 +24,6 @@ from tests.station.station_kit import (
     station_process,
 )
 
-IDLE = [
-    {"t": 1, "event": "hr", "hr": 70},
-    {"t": 2, "event": "bp", "sys": 118, "dia": 76},
-    {"t": 3600, "event": "end"},
-]
-TILE = '.tile[data-chair="chair-2"]'
-
-
-def phase_is(phase: str) -> str:
-    return f"document.querySelector('{TILE} .phase')?.textContent.startsWith('{phase}') === true"
-
 
 def sessions(db: Path) -> list[dict[str, object]]:
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
@@ -42,17 +32,6 @@ def sessions(db: Path) -> list[dict[str, object]]:
     finally:
         con.close()
     return [json.loads(b) for (b,) in rows]
-
-
-async def confirm(page: Page, action: str, fields: dict[str, str] | None = None) -> None:
-    await page.tap(f"{TILE} button.cmd.{action}")
-    await page.until("document.getElementById('confirm').open", 10, "confirmation")
-    text = await page.js("document.getElementById('confirm-text').textContent")
-    assert "chair-2" in text and "bob" in text, text
-    for sel, value in (fields or {}).items():
-        await page.type_into(sel, value)
-    await page.tap("#confirm-ok")
-    await page.until("!document.getElementById('confirm').open", 10, "dialog closed")
 
 
 async def test_session_from_the_page_reaches_the_daemon_with_dose_lot_and_nurse(
@@ -70,10 +49,12 @@ async def test_session_from_the_page_reaches_the_daemon_with_dose_lot_and_nurse(
         page = await b.new_page()
         await login_page(page, url, "bob")
         await page.until(phase_is("IDLE"), 40, "chair-2 idle")
-        await confirm(page, "start")
+        await confirm_as(page, "bob", "start")
         await page.until(phase_is("BASELINE"), 20, "baseline from the daemon")
         assert "esketamine" in await page.js(f"document.querySelector('{TILE} .phase').textContent")
-        await confirm(page, "dose_start", {"#confirm-dose": "56", "#confirm-lot": "LOT-A17"})
+        await confirm_as(
+            page, "bob", "dose_start", {"#confirm-dose": "56", "#confirm-lot": "LOT-A17"}
+        )
         # The daemon's `session.no_baseline` event (phase dosing) comes before the set that
         # carries dose_start (events first, sinks/mqtt.py): the tile reads "DOSING" without
         # its dose until the set. Read at the event, the line had no "dose +0 min" (flaky).
@@ -95,9 +76,9 @@ async def test_session_from_the_page_reaches_the_daemon_with_dose_lot_and_nurse(
         assert refusal.startswith("Start session by bob refused at "), refusal
         assert "a session is already open (dosing)" in refusal, refusal
         assert refusal.endswith("; End session first, then Start"), refusal
-        await confirm(page, "dose_end")
+        await confirm_as(page, "bob", "dose_end")
         await page.until(phase_is("OBSERVATION"), 20, "observation")
-        await confirm(page, "end")
+        await confirm_as(page, "bob", "end")
         await page.until(phase_is("IDLE"), 20, "idle again")
         await page.close()
     got = sessions(db)

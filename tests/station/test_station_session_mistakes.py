@@ -18,7 +18,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.acl_kit import AclMosquitto
-from tests.station.cdp import Page, browser
+from tests.station.cdp import browser
+from tests.station.session_kit import (
+    TILE,
+    confirm_as,
+    dose_started_under_bobs_dialog,
+    line,
+    ok,
+    open_dialog,
+    phase_is,
+    two_nurses,
+)
 from tests.station.station_kit import (
     chair_config,
     daemon_process,
@@ -27,59 +37,16 @@ from tests.station.station_kit import (
     station_config,
     station_process,
 )
-from tests.station.test_station_session import IDLE, TILE, phase_is
-
-ANSWER = f"document.querySelector('{TILE} .answer, {TILE} .refusal')"
-
-
-async def open_dialog(page: Page, action: str, fields: dict[str, str] | None = None) -> None:
-    """The nurse taps a session control and fills its confirmation, not yet confirmed."""
-    await page.tap(f"{TILE} button.cmd.{action}")
-    await page.until("document.getElementById('confirm').open", 10, "confirmation")
-    for sel, value in (fields or {}).items():
-        await page.type_into(sel, value)
-
-
-async def ok(page: Page) -> None:
-    await page.tap("#confirm-ok")
-    await page.until("!document.getElementById('confirm').open", 10, "dialog closed")
-
-
-async def line(page: Page, has: str) -> tuple[str, str]:
-    """The tile's answer line once it says `has`: (its class, its text)."""
-    got = await page.until(
-        f"{ANSWER}?.textContent.includes({has!r})"
-        f" ? [{ANSWER}.className, {ANSWER}.textContent] : null",
-        20,
-        f"the tile's answer saying {has!r}",
-    )
-    return str(got[0]), str(got[1])
 
 
 async def test_a_second_dose_start_and_a_late_dose_end_say_whose_and_what_happened(
     tmp_path: Path, acl_broker: AclMosquitto
 ) -> None:
-    scfg = station_config(tmp_path, acl_broker)
-    ccfg = chair_config(tmp_path, acl_broker, "chair-2", IDLE)
-    async with (
-        station_process(scfg, tmp_path / "station.log") as (station, url),
-        daemon_process(ccfg, tmp_path / "chair-2.log") as daemon,
-        show_logs(station, daemon),
-        browser() as ba,
-        browser() as bb,
-    ):
-        alice, bob = await ba.new_page(), await bb.new_page()
-        await login_page(alice, url, "alice")
-        await login_page(bob, url, "bob")
-        for page in (alice, bob):
-            await page.until(phase_is("IDLE"), 40, "chair-2 idle")
+    async with two_nurses(tmp_path, acl_broker) as (alice, bob, _url):
         await confirm_as(alice, "alice", "start")
         for page in (alice, bob):
             await page.until(phase_is("BASELINE"), 20, "baseline")
-        # Both at Dose start: bob's confirmation open, alice confirms hers first.
-        await open_dialog(bob, "dose_start", {"#confirm-dose": "84"})
-        await confirm_as(alice, "alice", "dose_start", {"#confirm-dose": "56"})
-        await bob.until(phase_is("DOSING"), 20, "dosing on bob's page, under his dialog")
+        await dose_started_under_bobs_dialog(alice, bob)
         await ok(bob)
         for page in (bob, alice):
             cls, text = await line(page, "Dose start by bob")
@@ -96,17 +63,6 @@ async def test_a_second_dose_start_and_a_late_dose_end_say_whose_and_what_happen
             assert cls == "refusal", (cls, text)
             assert text.startswith("Dose end by alice refused at "), text
             assert text.endswith("; no session is open"), text
-        await alice.close()
-        await bob.close()
-
-
-async def confirm_as(
-    page: Page, nurse: str, action: str, fields: dict[str, str] | None = None
-) -> None:
-    await open_dialog(page, action, fields)
-    text = await page.js("document.getElementById('confirm-text').textContent")
-    assert "chair-2" in text and nurse in text, text
-    await ok(page)
 
 
 CRISIS = [

@@ -28,36 +28,21 @@ import asyncio
 from pathlib import Path
 
 from tests.acl_kit import AclMosquitto
-from tests.station.cdp import browser
-from tests.station.station_kit import (
-    chair_config,
-    daemon_process,
-    login_page,
-    show_logs,
-    station_config,
-    station_process,
+from tests.station.session_kit import (
+    confirm_as,
+    dose_started_under_bobs_dialog,
+    line,
+    ok,
+    open_dialog,
+    phase_is,
+    two_nurses,
 )
-from tests.station.test_station_session import IDLE, phase_is
-from tests.station.test_station_session_mistakes import confirm_as, line, ok, open_dialog
 
 
 async def test_a_start_refused_for_a_session_of_another_protocol_is_red(
     tmp_path: Path, acl_broker: AclMosquitto
 ) -> None:
-    scfg = station_config(tmp_path, acl_broker)
-    ccfg = chair_config(tmp_path, acl_broker, "chair-2", IDLE)
-    async with (
-        station_process(scfg, tmp_path / "station.log") as (station, url),
-        daemon_process(ccfg, tmp_path / "chair-2.log") as daemon,
-        show_logs(station, daemon),
-        browser() as ba,
-        browser() as bb,
-    ):
-        alice, bob = await ba.new_page(), await bb.new_page()
-        await login_page(alice, url, "alice")
-        await login_page(bob, url, "bob")
-        for page in (alice, bob):
-            await page.until(phase_is("IDLE"), 40, "chair-2 idle")
+    async with two_nurses(tmp_path, acl_broker) as (alice, bob, _url):
         # bob's Start (iv-ketamine) open; alice starts an esketamine session first.
         await open_dialog(bob, "start")
         await bob.js(
@@ -74,33 +59,16 @@ async def test_a_start_refused_for_a_session_of_another_protocol_is_red(
             assert "esketamine" in text and "iv-ketamine" in text, text
             assert "End session first" in text, text
         await bob.screenshot(tmp_path / "bob.png")
-        await alice.close()
-        await bob.close()
 
 
 async def test_a_dose_start_refused_minutes_after_the_dose_started_is_red(
     tmp_path: Path, acl_broker: AclMosquitto
 ) -> None:
-    scfg = station_config(tmp_path, acl_broker)
-    ccfg = chair_config(tmp_path, acl_broker, "chair-2", IDLE)
-    async with (
-        station_process(scfg, tmp_path / "station.log") as (station, url),
-        daemon_process(ccfg, tmp_path / "chair-2.log") as daemon,
-        show_logs(station, daemon),
-        browser() as ba,
-        browser() as bb,
-    ):
-        alice, bob = await ba.new_page(), await bb.new_page()
-        await login_page(alice, url, "alice")
-        await login_page(bob, url, "bob")
-        for page in (alice, bob):
-            await page.until(phase_is("IDLE"), 40, "chair-2 idle")
+    async with two_nurses(tmp_path, acl_broker) as (alice, bob, _url):
         await confirm_as(alice, "alice", "start")
         await bob.until(phase_is("BASELINE"), 20, "baseline")
         # bob's Dose start left open; alice records the dose; bob confirms past 2 min.
-        await open_dialog(bob, "dose_start", {"#confirm-dose": "84"})
-        await confirm_as(alice, "alice", "dose_start", {"#confirm-dose": "56"})
-        await bob.until(phase_is("DOSING"), 20, "dosing on bob's page, under his dialog")
+        await dose_started_under_bobs_dialog(alice, bob)
         await asyncio.sleep(130)  # past the 2 min of a double tap (START_AGAIN_MS)
         await ok(bob)
         for page in (bob, alice):
@@ -110,32 +78,15 @@ async def test_a_dose_start_refused_minutes_after_the_dose_started_is_red(
             assert "; this session's dose started at " in text, text
             assert text.endswith("End session first, then Start"), text
         await bob.screenshot(tmp_path / "bob.png")
-        await alice.close()
-        await bob.close()
 
 
 async def test_a_duplicate_dose_start_stays_a_duplicate_after_end_session(
     tmp_path: Path, acl_broker: AclMosquitto
 ) -> None:
-    scfg = station_config(tmp_path, acl_broker)
-    ccfg = chair_config(tmp_path, acl_broker, "chair-2", IDLE)
-    async with (
-        station_process(scfg, tmp_path / "station.log") as (station, url),
-        daemon_process(ccfg, tmp_path / "chair-2.log") as daemon,
-        show_logs(station, daemon),
-        browser() as ba,
-        browser() as bb,
-    ):
-        alice, bob = await ba.new_page(), await bb.new_page()
-        await login_page(alice, url, "alice")
-        await login_page(bob, url, "bob")
-        for page in (alice, bob):
-            await page.until(phase_is("IDLE"), 40, "chair-2 idle")
+    async with two_nurses(tmp_path, acl_broker) as (alice, bob, url):
         await confirm_as(alice, "alice", "start")
         await bob.until(phase_is("BASELINE"), 20, "baseline")
-        await open_dialog(bob, "dose_start", {"#confirm-dose": "84"})
-        await confirm_as(alice, "alice", "dose_start", {"#confirm-dose": "56"})
-        await bob.until(phase_is("DOSING"), 20, "dosing on bob's page, under his dialog")
+        await dose_started_under_bobs_dialog(alice, bob)
         await ok(bob)
         cls, text = await line(bob, "Dose start by bob")
         assert cls == "answer session-done", (cls, text)
@@ -154,5 +105,3 @@ async def test_a_duplicate_dose_start_stays_a_duplicate_after_end_session(
             assert "the dose had already started at " in text, text
             assert "Start session first" not in text, text
         await bob.screenshot(tmp_path / "bob.png")
-        await alice.close()
-        await bob.close()

@@ -17,17 +17,7 @@ import json
 from pathlib import Path
 
 from tests.acl_kit import AclMosquitto
-from tests.station.cdp import browser
-from tests.station.station_kit import (
-    chair_config,
-    daemon_process,
-    login_page,
-    show_logs,
-    station_config,
-    station_process,
-)
-from tests.station.test_station_session import IDLE, phase_is
-from tests.station.test_station_session_mistakes import confirm_as, line, ok, open_dialog
+from tests.station.session_kit import confirm_as, line, ok, open_dialog, phase_is, two_nurses
 
 SID = "(chairs.get('chair-2')?.session?.session_id || null)"
 
@@ -35,22 +25,9 @@ SID = "(chairs.get('chair-2')?.session?.session_id || null)"
 async def test_a_dose_start_confirmed_after_the_next_patient_started_is_refused_red(
     tmp_path: Path, acl_broker: AclMosquitto
 ) -> None:
-    scfg = station_config(tmp_path, acl_broker)
-    ccfg = chair_config(tmp_path, acl_broker, "chair-2", IDLE)
     shots = tmp_path / "shots"
     shots.mkdir()
-    async with (
-        station_process(scfg, tmp_path / "station.log") as (station, url),
-        daemon_process(ccfg, tmp_path / "chair-2.log") as daemon,
-        show_logs(station, daemon),
-        browser() as ba,
-        browser() as bb,
-    ):
-        alice, bob = await ba.new_page(), await bb.new_page()
-        await login_page(alice, url, "alice")
-        await login_page(bob, url, "bob")
-        for page in (alice, bob):
-            await page.until(phase_is("IDLE"), 40, "chair-2 idle")
+    async with two_nurses(tmp_path, acl_broker) as (alice, bob, _url):
         await confirm_as(alice, "alice", "start")
         for page in (alice, bob):
             await page.until(phase_is("BASELINE"), 20, "baseline")
@@ -82,5 +59,3 @@ async def test_a_dose_start_confirmed_after_the_next_patient_started_is_refused_
         await confirm_as(bob, "bob", "dose_start")
         for page in (alice, bob):
             await page.until(phase_is("DOSING"), 20, "dosing")
-        await alice.close()
-        await bob.close()
