@@ -37,12 +37,13 @@ WARNING = (
     "station.forwarder.token_file (sent as Authorization: Bearer; ntfy: ?auth= -> "
     "token_file) and remove it from the URL"
 )
+Posts = list[tuple[dict[str, str], str, bytes]]  # (headers, query string, body) of each POST
 
 
 @contextlib.asynccontextmanager
-async def webhook() -> AsyncIterator[tuple[str, list[tuple[dict[str, str], str, bytes]]]]:
+async def webhook() -> AsyncIterator[tuple[str, Posts]]:
     """(base URL, [(headers, query string, body)] of each POST)."""
-    got: list[tuple[dict[str, str], str, bytes]] = []
+    got: Posts = []
 
     async def hook(request: web.Request) -> web.Response:
         got.append((dict(request.headers), request.query_string, await request.read()))
@@ -59,6 +60,41 @@ async def webhook() -> AsyncIterator[tuple[str, list[tuple[dict[str, str], str, 
         await runner.cleanup()
 
 
+async def forwarded_by_the_station(
+    tmp_path: Path, mosquitto: Mosquitto, prefix: str, query: str, settings: str
+) -> tuple[Posts, str, Path]:
+    """The real `monitord station` forwarding to a webhook at `/hook?{query}`, with
+    `settings` added to its `[station.forwarder]`: (the webhook's POSTs, the station's
+    log, its config) once chair-1's unacknowledged crisis has been forwarded."""
+    async with webhook() as (base, got):
+        extra = f'[station.forwarder]\nurl = "{base}/hook?{query}"\nafter_s = 0.5\n{settings}'
+        cfg = station_config(tmp_path, mosquitto, acl=False, prefix=prefix, extra=extra)
+        async with (
+            station_process(cfg, tmp_path / "station.log") as (station, _),
+            mqtt_login(mosquitto) as chair,
+        ):
+            await eventually(lambda: "station MQTT: connected" in station.output(), 20, "up")
+            t = f"{prefix}/{SITE}/chair-1/alerts/events"
+            await chair.publish(t, json.dumps(event("chair-1", "raised", 1)), 1)
+            await eventually(lambda: len(got) >= 1, 20, "forwarded")
+    return got, station.output(), cfg
+
+
+@contextlib.asynccontextmanager
+async def forwarder_running(cfg: ForwarderConfig) -> AsyncIterator[asyncio.Task[None]]:
+    """The station's forwarder in this process, one unacknowledged alert (c:r:1) due at
+    once; its task, cancelled at the end."""
+    fwd = Forwarder(cfg, "site-a")
+    fwd.on_event({"alert_id": "c:r:1", "event": "raised", "priority": "high", "chair": "c"})
+    task = asyncio.create_task(fwd.run())
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 @pytest.mark.parametrize("mode", ["json", "ntfy"])
 async def test_the_token_file_is_sent_as_a_bearer_header_never_in_the_url_or_log(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, mode: str
@@ -66,21 +102,10 @@ async def test_the_token_file_is_sent_as_a_bearer_header_never_in_the_url_or_log
     token = tmp_path / "forwarder-token"
     token.write_text(TOKEN + "\n")
     token.chmod(0o600)
-    async with webhook() as (base, got):
-        extra = (
-            f'[station.forwarder]\nurl = "{base}/hook?topic=north"\nafter_s = 0.5\n'
-            f'mode = "{mode}"\ntoken_file = "{token}"\n'
-        )
-        cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, extra=extra)
-        async with (
-            station_process(cfg, tmp_path / "station.log") as (station, _),
-            mqtt_login(mosquitto) as chair,
-        ):
-            await eventually(lambda: "station MQTT: connected" in station.output(), 20, "up")
-            t = f"{mqtt_prefix}/{SITE}/chair-1/alerts/events"
-            await chair.publish(t, json.dumps(event("chair-1", "raised", 1)), 1)
-            await eventually(lambda: len(got) >= 1, 20, "forwarded")
-        log = station.output()
+    settings = f'mode = "{mode}"\ntoken_file = "{token}"\n'
+    got, log, _ = await forwarded_by_the_station(
+        tmp_path, mosquitto, mqtt_prefix, "topic=north", settings
+    )
     headers, query, body = got[0]
     assert headers["Authorization"] == f"Bearer {TOKEN}", headers
     assert query == "topic=north"  # the token never in the URL
@@ -94,20 +119,9 @@ async def test_a_token_in_the_url_still_forwards_and_is_warned_once_without_its_
 ) -> None:
     """A station that ran yesterday with `?auth=` starts and forwards as before (refusing
     it would stop the nurses' phones), warned once at start; the token never logged."""
-    async with webhook() as (base, got):
-        extra = (
-            f'[station.forwarder]\nurl = "{base}/hook?auth={TOKEN}"\nafter_s = 0.5\nmode = "ntfy"\n'
-        )
-        cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, extra=extra)
-        async with (
-            station_process(cfg, tmp_path / "station.log") as (station, _),
-            mqtt_login(mosquitto) as chair,
-        ):
-            await eventually(lambda: "station MQTT: connected" in station.output(), 20, "up")
-            t = f"{mqtt_prefix}/{SITE}/chair-1/alerts/events"
-            await chair.publish(t, json.dumps(event("chair-1", "raised", 1)), 1)
-            await eventually(lambda: len(got) >= 1, 20, "forwarded")
-        log = station.output()
+    got, log, cfg = await forwarded_by_the_station(
+        tmp_path, mosquitto, mqtt_prefix, f"auth={TOKEN}", 'mode = "ntfy"\n'
+    )
     assert got[0][1] == f"auth={TOKEN}"  # as configured: the admin's server still takes it
     assert "Authorization" not in got[0][0]
     warned = [ln for ln in log.splitlines() if "looks like a credential" in ln]
@@ -177,18 +191,11 @@ async def test_the_environment_token_is_sent_and_an_unreadable_file_is_one_line(
                 monkeypatch.delenv("MONITORD_STATION_FORWARDER_TOKEN")
             else:
                 monkeypatch.setenv("MONITORD_STATION_FORWARDER_TOKEN", env)
-            fwd = Forwarder(cfg, "site-a")
-            fwd.on_event({"alert_id": "c:r:1", "event": "raised", "priority": "high", "chair": "c"})
-            task = asyncio.create_task(fwd.run())
-            try:
+            async with forwarder_running(cfg):
                 if env is not None:
                     await eventually(lambda: len(got) >= 1, 20, "posted")
                 else:
                     await eventually(lambda: "not posted" in caplog.text, 20, "failure said")
-            finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
     assert len(got) == 1 and got[0][0]["Authorization"] == f"Bearer {TOKEN}"
     warned = [r.getMessage() for r in caplog.records if "not posted" in r.getMessage()]
     assert len(warned) == 1 and f"{bad} is not UTF-8 text" in warned[0], warned
@@ -208,16 +215,9 @@ async def test_a_token_of_two_lines_is_a_failed_post_not_the_end_of_the_station(
     token.chmod(0o600)
     async with webhook() as (base, got):
         cfg = ForwarderConfig(url=f"{base}/hook", after_s=0.05, token_file=token)
-        fwd = Forwarder(cfg, "site-a")
-        fwd.on_event({"alert_id": "c:r:1", "event": "raised", "priority": "high", "chair": "c"})
-        task = asyncio.create_task(fwd.run())
-        try:
+        async with forwarder_running(cfg) as task:
             await eventually(lambda: "not posted" in caplog.text, 20, "failure said")
             assert not task.done()  # the forwarder (and the station) still runs
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
     assert got == []
     warned = [r.getMessage() for r in caplog.records if "not posted" in r.getMessage()]
     assert len(warned) == 1 and f"{token}: the token holds a line break" in warned[0], warned
