@@ -34,26 +34,27 @@ from tests.servers import LOOPBACK6, Influxd, Mosquitto, TlsMaterial, wait_for
 __all__ = ["pty_port"]  # the fixture, used by name
 
 
-@pytest.fixture
-def broker6(tmp_path: Path, tls_material: TlsMaterial) -> Iterator[Mosquitto]:
-    (tmp_path / "mq").mkdir()
-    m = Mosquitto(tmp_path / "mq", tls=tls_material, users=TLS_USERS, host=LOOPBACK6)
+def mosquitto6(
+    workdir: Path, tls: TlsMaterial | None = None, users: dict[str, str] | None = None
+) -> Iterator[Mosquitto]:
+    """A mosquitto listening on ::1 only, for a fixture: stopped after the test."""
+    workdir.mkdir()
+    m = Mosquitto(workdir, tls=tls, users=users, host=LOOPBACK6)
     m.start()
     try:
         yield m
     finally:
         m.stop()
+
+
+@pytest.fixture
+def broker6(tmp_path: Path, tls_material: TlsMaterial) -> Iterator[Mosquitto]:
+    yield from mosquitto6(tmp_path / "mq", tls=tls_material, users=TLS_USERS)
 
 
 @pytest.fixture
 def plain_broker6(tmp_path: Path) -> Iterator[Mosquitto]:
-    (tmp_path / "mq6").mkdir()
-    m = Mosquitto(tmp_path / "mq6", host=LOOPBACK6)
-    m.start()
-    try:
-        yield m
-    finally:
-        m.stop()
+    yield from mosquitto6(tmp_path / "mq6")
 
 
 @pytest.fixture
