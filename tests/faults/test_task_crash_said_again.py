@@ -9,42 +9,21 @@ supervisor and formatter, in a child process whose stderr is read as the journal
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from tests.faults.crashkit import crash_lines
 
-CHILD = """
-import asyncio
-from monitord.log import setup_logging
-from monitord.supervisor import Supervisor
-
-setup_logging("DEBUG")
+# Run 1 crashes at once; run 2 after longer than the relapse window (1 s) of quiet; run 3
+# after a healthy run (over 0.05 s) but within the window of run 2's crash.
+TASK = """
 runs = []
 
 async def task():
     runs.append(1)
-    # Run 1 crashes at once; run 2 after longer than the relapse window (1 s) of quiet;
-    # run 3 after a healthy run (over 0.05 s) but within the window of run 2's crash.
     await asyncio.sleep({1: 0, 2: 1.3, 3: 0.15}.get(len(runs), 60))
     raise KeyError("chair-9")
-
-async def main():
-    async with asyncio.TaskGroup() as tg:
-        sup = Supervisor(
-            tg, backoff_initial_s=0.01, backoff_cap_s=0.01, healthy_after_s=0.05,
-            relapse_window_s=1.0,
-        )
-        sup.spawn("chair:chair-9", task)
-        while sup.tasks["chair:chair-9"].restarts < 3:
-            await asyncio.sleep(0.01)
-        for t in sup._handles.values():
-            t.cancel()
-
-asyncio.run(main())
 """
 
 
 def test_a_crash_after_a_quiet_window_is_said_again_at_error() -> None:
-    r = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=60)
-    lines = [ln for ln in r.stderr.split("\n") if "crashed" in ln]
-    assert [ln.split(" ", 1)[0] for ln in lines] == ["ERROR", "ERROR", "DEBUG"], r.stderr
+    lines, stderr = crash_lines(TASK, "healthy_after_s=0.05, relapse_window_s=1.0")
+    assert [ln.split(" ", 1)[0] for ln in lines] == ["ERROR", "ERROR", "DEBUG"], stderr
     assert "restart 2 " in lines[1] and "exc=Traceback" in lines[1], lines[1]

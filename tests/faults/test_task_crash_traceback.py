@@ -9,39 +9,20 @@ stderr is read as the journal would get it.
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from tests.faults.crashkit import crash_lines
 
-CHILD = """
-import asyncio
-from monitord.log import setup_logging
-from monitord.supervisor import Supervisor
-
-setup_logging("DEBUG")
-
+TASK = """
 def lookup(chair):
     return {}[chair]
 
-async def main():
-    async def task():
-        lookup("chair-9")
-
-    async with asyncio.TaskGroup() as tg:
-        sup = Supervisor(tg, backoff_initial_s=0.01, backoff_cap_s=0.01)
-        sup.spawn("chair:chair-9", task)
-        while sup.tasks["chair:chair-9"].restarts < 3:
-            await asyncio.sleep(0.01)
-        for t in sup._handles.values():
-            t.cancel()
-
-asyncio.run(main())
+async def task():
+    lookup("chair-9")
 """
 
 
 def test_a_crash_is_logged_once_at_error_with_its_traceback() -> None:
-    r = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=60)
-    lines = [ln for ln in r.stderr.split("\n") if "crashed" in ln]
-    assert len(lines) >= 3, r.stderr
+    lines, stderr = crash_lines(TASK)
+    assert len(lines) >= 3, stderr
     first, *repeats = lines
     assert first.startswith("ERROR monitord.supervisor: task chair:chair-9: crashed: KeyError"), (
         first
