@@ -12,18 +12,20 @@ influx.url right?)". Now it names the clock and the fix (wait for time sync).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import ssl
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.e2e_kit import DaemonProcess, Oximeter, write_config
 from tests.kit import eventually
-from tests.servers import make_tls_material
+from tests.servers import TlsMaterial, make_tls_material
 
 WARNED = "WARNING monitord.sinks.influx"  # the sink's first failure, said once
 
@@ -37,6 +39,24 @@ class CaDaemon(DaemonProcess):
         return {**os.environ, "SSL_CERT_FILE": str(self.ca)}
 
 
+@contextlib.asynccontextmanager
+async def server_ahead(tmp: Path) -> AsyncIterator[tuple[int, TlsMaterial, dt.datetime]]:
+    """A TLS server on 127.0.0.1 whose certificate is valid from an hour ahead, for a
+    client whose clock is behind it (nothing past the handshake is needed: it closes
+    each connection): (its port, its TLS material, the certificate's notBefore)."""
+    ahead = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(hours=1)
+    tls = make_tls_material(tmp / "tls", server_from=ahead)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tls.server_cert, tls.server_key)
+
+    async def serve(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        w.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=ctx)
+    async with server:
+        yield server.sockets[0].getsockname()[1], tls, ahead
+
+
 # v2 goes through the influxdb-client library's own aiohttp session: the same line.
 API = {
     "v1": 'api = "v1"\ndatabase = "monitord"\n',
@@ -48,23 +68,13 @@ API = {
 async def test_https_influx_with_the_clock_behind_its_certificate_names_the_clock(
     tmp_path: Path, api: str
 ) -> None:
-    ahead = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(hours=1)
-    tls = make_tls_material(tmp_path / "tls", server_from=ahead)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(tls.server_cert, tls.server_key)
-
-    async def serve(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        w.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=ctx)
-    port = server.sockets[0].getsockname()[1]
-    influx = (
-        f'\n[influx]\nurl = "https://localhost:{port}"\n{API[api]}'
-        "flush_interval_s = 0.2\ntimeout_s = 2.0\n"
-    )
-    cfg = write_config(tmp_path, influx=influx)
-    daemon = CaDaemon(cfg, tmp_path / "daemon.log", tls.ca_file)
-    async with server, Oximeter(tmp_path) as ox:
+    async with server_ahead(tmp_path) as (port, tls, _), Oximeter(tmp_path) as ox:
+        influx = (
+            f'\n[influx]\nurl = "https://localhost:{port}"\n{API[api]}'
+            "flush_interval_s = 0.2\ntimeout_s = 2.0\n"
+        )
+        cfg = write_config(tmp_path, influx=influx)
+        daemon = CaDaemon(cfg, tmp_path / "daemon.log", tls.ca_file)
         daemon.start()
         stop = asyncio.Event()
         feed = asyncio.create_task(ox.stream(dt.datetime.now(dt.UTC), stop))
@@ -93,20 +103,10 @@ async def test_doctor_names_the_clock_for_https_influx(tmp_path: Path, api: str)
     reachable ([SSL: CERTIFICATE_VERIFY_FAILED] ... certificate is not yet valid) -> fix:
     is the database running (systemctl status influxdb)? check influx.url", sending the
     IT admin to a server that was running."""
-    ahead = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(hours=1)
-    tls = make_tls_material(tmp_path / "tls", server_from=ahead)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(tls.server_cert, tls.server_key)
-
-    async def serve(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        w.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=ctx)
-    port = server.sockets[0].getsockname()[1]
-    influx = f'\n[influx]\nurl = "https://localhost:{port}"\n{API[api]}'
-    cfg = write_config(tmp_path, influx=influx)
-    env = {**os.environ, "SSL_CERT_FILE": str(tls.ca_file), "MONITORD_INFLUX_TOKEN": "t"}
-    async with server:
+    async with server_ahead(tmp_path) as (port, tls, ahead):
+        influx = f'\n[influx]\nurl = "https://localhost:{port}"\n{API[api]}'
+        cfg = write_config(tmp_path, influx=influx)
+        env = {**os.environ, "SSL_CERT_FILE": str(tls.ca_file), "MONITORD_INFLUX_TOKEN": "t"}
         p = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "monitord", "doctor", "-c", str(cfg), "--timeout", "3",
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
