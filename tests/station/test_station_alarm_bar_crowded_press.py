@@ -65,6 +65,24 @@ async def crowd(pub: ChairPublisher) -> None:
             await pub.active(c, [alert(c, "spo2.low", "low", "SpO2 93 < 94 for 15 s")], sess)
 
 
+async def press(page: Page, at: dict[str, Any], touch: bool) -> None:
+    """A finger (a touchscreen's, `touch`) or the mouse's left button down at `at`."""
+    if touch:
+        await page.send("Input.dispatchTouchEvent", type="touchStart", touchPoints=[at])
+    else:
+        mouse = {**at, "button": "left", "clickCount": 1}
+        await page.send("Input.dispatchMouseEvent", type="mousePressed", **mouse)
+
+
+async def release(page: Page, at: dict[str, Any], touch: bool) -> None:
+    """The press at `at` let go: the tap's end."""
+    if touch:
+        await page.send("Input.dispatchTouchEvent", type="touchEnd", touchPoints=[])
+    else:
+        mouse = {**at, "button": "left", "clickCount": 1}
+        await page.send("Input.dispatchMouseEvent", type="mouseReleased", **mouse)
+
+
 async def press_then_crowd(page: Page, pub: ChairPublisher, touch: bool) -> dict[str, Any]:
     await board(pub)
     await page.until(f"!!{LINK} && !!{tile('chair-12')}", 20, "chair-12 in the bar")
@@ -75,27 +93,21 @@ async def press_then_crowd(page: Page, pub: ChairPublisher, touch: bool) -> dict
         f"(() => {{ const r = {LINK}.querySelector('.msg').getBoundingClientRect();"
         " return {x: r.x + r.width * 0.75, y: r.y + r.height / 2}; })()"
     )
-    if touch:
-        await page.send("Input.dispatchTouchEvent", type="touchStart", touchPoints=[at])
-    else:
-        mouse = {**at, "button": "left", "clickCount": 1}
-        await page.send("Input.dispatchMouseEvent", type="mousePressed", **mouse)
+    await press(page, at, touch)
     await crowd(pub)
     # Every tile in alarm (the bar, redrawn at once, had gone crowded by then), and a frame.
     await page.until("document.querySelectorAll('.tile.p-low').length === 15", 10, "15 alarms")
     await page.js("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
-    if touch:
-        await page.send("Input.dispatchTouchEvent", type="touchEnd", touchPoints=[])
-    else:
-        await page.send("Input.dispatchMouseEvent", type="mouseReleased", **mouse)
+    await release(page, at, touch)
     return at
 
 
-@pytest.mark.parametrize("touch", [False, True], ids=["mouse", "touch"])
-async def test_a_tap_on_the_bar_is_not_lost_when_the_bar_goes_crowded(
-    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, touch: bool
+async def tap_while_crowding_shows_chair_12(
+    tmp_path: Path, mosquitto: Mosquitto, prefix: str, touch: bool, size: tuple[int, int]
 ) -> None:
-    async with station_page(tmp_path, mosquitto, mqtt_prefix, size=(1366, 768)) as (page, pub):
+    """chair-12's link tapped as the bar goes crowded, on a screen of `size`: the tap
+    focuses chair-12's tile, the bar is fitted after it, and the tile is in view below it."""
+    async with station_page(tmp_path, mosquitto, prefix, size=size) as (page, pub):
         if touch:
             await page.send("Emulation.setTouchEmulationEnabled", enabled=True, maxTouchPoints=5)
         await press_then_crowd(page, pub, touch)
@@ -107,6 +119,13 @@ async def test_a_tap_on_the_bar_is_not_lost_when_the_bar_goes_crowded(
         await painted(page)
         assert await page.js(IN_VIEW.format(tile("chair-12")))
         await page.screenshot(tmp_path / "after.png")
+
+
+@pytest.mark.parametrize("touch", [False, True], ids=["mouse", "touch"])
+async def test_a_tap_on_the_bar_is_not_lost_when_the_bar_goes_crowded(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, touch: bool
+) -> None:
+    await tap_while_crowding_shows_chair_12(tmp_path, mosquitto, mqtt_prefix, touch, (1366, 768))
 
 
 @pytest.mark.parametrize("touch", [False, True], ids=["mouse", "touch"])
@@ -132,20 +151,13 @@ async def test_a_tap_on_the_bar_is_not_lost_to_a_higher_alarm_come_before_it(
             f"(() => {{ const r = {LINK}.getBoundingClientRect();"
             " return {x: r.x + r.width * 0.3, y: r.y + r.height / 2}; })()"
         )
-        mouse = {**at, "button": "left", "clickCount": 1}
-        if touch:
-            await page.send("Input.dispatchTouchEvent", type="touchStart", touchPoints=[at])
-        else:
-            await page.send("Input.dispatchMouseEvent", type="mousePressed", **mouse)
+        await press(page, at, touch)
         crisis = alert("chair-01", "bp.crisis", "high", "BP 212/124 >= 180/110")
         await pub.active("chair-01", [crisis], sess)
         # Its tile says so (not held), and the tab's title: only the bar waits.
         await page.until(f"{tile('chair-01')}.classList.contains('p-high')", 10, "chair-01")
         await page.until("document.title.startsWith('HIGH chair-01')", 10, "the tab's title")
-        if touch:
-            await page.send("Input.dispatchTouchEvent", type="touchEnd", touchPoints=[])
-        else:
-            await page.send("Input.dispatchMouseEvent", type="mouseReleased", **mouse)
+        await release(page, at, touch)
         await page.until(
             f"document.activeElement === {tile('chair-12')}", 10, "chair-12's tile focused"
         )
@@ -166,14 +178,4 @@ async def test_a_tablet_tap_shows_the_chair_below_the_bar_crowded_after_it(
     kept it where it was on screen as the top grew, and its heading, the chair id, was
     under the bar (its top 65 px above the top's bottom). It is now brought out again at
     the bar's fit after the tap (view.js fitNow)."""
-    async with station_page(tmp_path, mosquitto, mqtt_prefix, size=(800, 480)) as (page, pub):
-        if touch:
-            await page.send("Emulation.setTouchEmulationEnabled", enabled=True, maxTouchPoints=5)
-        await press_then_crowd(page, pub, touch)
-        await page.until(
-            f"document.activeElement === {tile('chair-12')}", 10, "chair-12's tile focused"
-        )
-        await page.until(CROWDED, 10, "the bar crowded after the tap")
-        await painted(page)
-        assert await page.js(IN_VIEW.format(tile("chair-12")))
-        await page.screenshot(tmp_path / "after.png")
+    await tap_while_crowding_shows_chair_12(tmp_path, mosquitto, mqtt_prefix, touch, (800, 480))
