@@ -26,10 +26,11 @@ import asyncio
 import contextlib
 import json
 import math
+import threading
 import time
 from collections.abc import Awaitable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import aiomqtt
 import paho.mqtt.client as paho
@@ -105,6 +106,57 @@ class V5Client(aiomqtt.Client):
         # said it in a DISCONNECT packet). aiomqtt's message iterator raises a bare
         # "Disconnected during message iteration" and drops it (sinks/mqtt_takeover.py).
         self.lost: tuple[ReasonCode, bool] | None = None
+        # An entry given up (cancelled, or its CONNACK timed out) and whether paho's
+        # connect, in aiomqtt's executor thread, had opened the socket by then; the lock
+        # orders the two threads' looks at them (`__aenter__`, `_client_connect`).
+        self._connect_lock = threading.Lock()
+        self._given_up = False
+        self._socket_open = False
+
+    def _client_connect(self) -> None:
+        """paho's connect, run by aiomqtt's `__aenter__` in an executor thread, which goes
+        on when the entry is cancelled (a stop, or a connect in a loop's turn cancelled).
+        Before, the connection it then opened was nobody's: socket open, aiomqtt's reader
+        and its keepalive task running on the loop, a connection with the chair's (or the
+        station's) client id left on the broker, closed only when the object was
+        collected (in the tests, after its loop had closed: "Exception ignored in
+        Client.__del__: Event loop is closed"). Now a connect that ends after its entry
+        was given up closes what it opened."""
+        super()._client_connect()
+        with self._connect_lock:
+            self._socket_open = True
+            given_up = self._given_up
+        if given_up:
+            self._drop_connection()
+
+    def _drop_connection(self) -> None:
+        """Close the socket of an entry given up, on the loop (paho's close calls
+        aiomqtt's loop callbacks), after aiomqtt's own callbacks for the new socket
+        (add_reader, the keepalive task) that the connect queued before it."""
+        try:
+            self._loop.call_soon_threadsafe(self._close_socket)
+        except RuntimeError:  # the loop closed meanwhile: nothing of ours runs on it
+            self._close_socket()
+
+    def _close_socket(self) -> None:
+        # paho's close tells aiomqtt's callback, which may find the loop closed.
+        with contextlib.suppress(RuntimeError):
+            self._client._sock_close()
+
+    async def __aenter__(self) -> Self:
+        with self._connect_lock:
+            self._given_up = self._socket_open = False
+        try:
+            return await super().__aenter__()
+        except BaseException:
+            # aiomqtt leaves the socket as it is: open after a CONNACK that did not come in
+            # time, or opened later by the thread (above) after a cancellation.
+            with self._connect_lock:
+                self._given_up = True
+                opened = self._socket_open
+            if opened:
+                self._drop_connection()
+            raise
 
     async def _wait_for(self, fut: Awaitable[T], timeout: float | None) -> T:  # noqa: ASYNC109
         """aiomqtt's every wait (CONNACK, PUBACK, SUBACK, DISCONNECT) goes through here.

@@ -1,0 +1,85 @@
+"""A connection attempt given up leaves no connection behind (monitord/mqttv5.py).
+
+aiomqtt's `__aenter__` runs paho's connect in an executor thread, then waits for the
+CONNACK. Given up in either step, it left the socket as it was:
+- cancelled (a stop, a restart of the chair's link) while the thread connects: the
+  thread went on and opened the connection after the cancellation;
+- the CONNACK not in time (a stalled broker, which the kernel still accepts for):
+  the connection stayed open after the MqttError.
+Either way a connection nobody owned stayed up with the chair's client id, aiomqtt's
+reader and keepalive task running on the loop, until the object was collected; in the
+suite that was after its loop had closed, and CI printed "Exception ignored in
+Client.__del__: RuntimeError: Event loop is closed" under a later test. Now the socket
+of an attempt given up is closed. Real mosquitto; only the thread's connect is held
+(an Event) so that the cancellation lands inside it every time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from monitord.mqttv5 import V5Client
+from tests.kit import eventually
+from tests.servers import Mosquitto
+
+
+def closed(client: V5Client) -> bool:
+    """No socket left, and aiomqtt's keepalive task for it ended."""
+    misc = client._misc_task
+    return client._client.socket() is None and (misc is None or misc.done())
+
+
+async def test_a_connect_cancelled_in_its_thread_leaves_no_connection(
+    mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    client = V5Client(mosquitto.host, mosquitto.port, identifier=f"{mqtt_prefix}-given-up")
+    paho_connect = client._client.connect
+    in_thread, go_on, connected = threading.Event(), threading.Event(), threading.Event()
+
+    def held_connect(*args: Any, **kwargs: Any) -> Any:
+        in_thread.set()
+        go_on.wait(10)
+        try:
+            return paho_connect(*args, **kwargs)
+        finally:
+            connected.set()
+
+    client._client.connect = held_connect  # type: ignore[method-assign]
+
+    async def enter() -> None:
+        async with client:
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(enter())
+    try:
+        assert await asyncio.to_thread(in_thread.wait, 10), "paho's connect not called"
+        task.cancel()  # the stop, while the thread connects
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    finally:
+        go_on.set()
+    assert await asyncio.to_thread(connected.wait, 10), "paho's connect did not end"
+    # The thread has opened the connection by now: it must not stay open.
+    await eventually(lambda: closed(client), 10, "the connection given up closed")
+
+
+async def test_a_connack_not_in_time_leaves_no_connection(
+    mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    client = V5Client(
+        mosquitto.host, mosquitto.port, identifier=f"{mqtt_prefix}-stalled", timeout=0.5
+    )
+    mosquitto.pause()
+    try:
+        with pytest.raises(aiomqtt.MqttError, match="timed out"):
+            async with client:
+                pass
+        await eventually(lambda: closed(client), 10, "the connection given up closed")
+    finally:
+        mosquitto.resume()
