@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from tests.acl_kit import AclMosquitto
 from tests.station.cdp import Page, browser
@@ -68,19 +69,27 @@ async def line(page: Page, has: str) -> tuple[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def two_nurses(tmp: Path, broker: AclMosquitto) -> AsyncIterator[tuple[Page, Page, str]]:
-    """(alice's page, bob's page, the station's URL): each logged in on a browser of her
-    own and showing chair-2 idle (no session); the daemon's and the station's logs
+async def chair_2_served(
+    tmp: Path, broker: AclMosquitto, scenario: list[dict[str, Any]]
+) -> AsyncIterator[str]:
+    """chair-2's daemon (its simulated devices playing `scenario`) and the station, both
+    real processes on the broker with the shipped ACL: the station's URL. Their logs are
     printed if the test fails."""
     scfg = station_config(tmp, broker)
-    ccfg = chair_config(tmp, broker, "chair-2", IDLE)
+    ccfg = chair_config(tmp, broker, "chair-2", scenario)
     async with (
         station_process(scfg, tmp / "station.log") as (station, url),
         daemon_process(ccfg, tmp / "chair-2.log") as daemon,
         show_logs(station, daemon),
-        browser() as ba,
-        browser() as bb,
     ):
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def two_nurses(tmp: Path, broker: AclMosquitto) -> AsyncIterator[tuple[Page, Page, str]]:
+    """(alice's page, bob's page, the station's URL): each logged in on a browser of her
+    own and showing chair-2 idle (no session)."""
+    async with chair_2_served(tmp, broker, IDLE) as url, browser() as ba, browser() as bb:
         alice, bob = await ba.new_page(), await bb.new_page()
         await login_page(alice, url, "alice")
         await login_page(bob, url, "bob")

@@ -14,15 +14,8 @@ from pathlib import Path
 
 from tests.acl_kit import AclMosquitto
 from tests.station.cdp import browser
-from tests.station.session_kit import IDLE, TILE, confirm_as, phase_is
-from tests.station.station_kit import (
-    chair_config,
-    daemon_process,
-    login_page,
-    show_logs,
-    station_config,
-    station_process,
-)
+from tests.station.session_kit import IDLE, TILE, chair_2_served, confirm_as, phase_is
+from tests.station.station_kit import login_page
 
 
 def sessions(db: Path) -> list[dict[str, object]]:
@@ -37,15 +30,9 @@ def sessions(db: Path) -> list[dict[str, object]]:
 async def test_session_from_the_page_reaches_the_daemon_with_dose_lot_and_nurse(
     tmp_path: Path, acl_broker: AclMosquitto
 ) -> None:
-    scfg = station_config(tmp_path, acl_broker)
-    ccfg = chair_config(tmp_path, acl_broker, "chair-2", IDLE)
     db = tmp_path / "chair-2" / "outbox.sqlite"
-    async with (
-        station_process(scfg, tmp_path / "station.log") as (station, url),
-        daemon_process(ccfg, tmp_path / "chair-2.log") as daemon,
-        show_logs(station, daemon),
-        browser() as b,
-    ):
+    ccfg = tmp_path / "chair-2" / "monitord.toml"  # chair_config's, as chair_2_served writes it
+    async with chair_2_served(tmp_path, acl_broker, IDLE) as url, browser() as b:
         page = await b.new_page()
         await login_page(page, url, "bob")
         await page.until(phase_is("IDLE"), 40, "chair-2 idle")

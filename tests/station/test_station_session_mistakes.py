@@ -21,6 +21,7 @@ from tests.acl_kit import AclMosquitto
 from tests.station.cdp import browser
 from tests.station.session_kit import (
     TILE,
+    chair_2_served,
     confirm_as,
     dose_started_under_bobs_dialog,
     line,
@@ -29,14 +30,7 @@ from tests.station.session_kit import (
     phase_is,
     two_nurses,
 )
-from tests.station.station_kit import (
-    chair_config,
-    daemon_process,
-    login_page,
-    show_logs,
-    station_config,
-    station_process,
-)
+from tests.station.station_kit import login_page
 
 
 async def test_a_second_dose_start_and_a_late_dose_end_say_whose_and_what_happened(
@@ -79,14 +73,7 @@ async def test_end_session_during_a_crisis_leaves_the_crisis_on_the_tile(
     """End session pressed while a crisis is active: the session's alerts go, the absolute
     ones carry on (clinical-rules.md, `session_end`). The tile, in IDLE, keeps the
     unacknowledged crisis with its ACK; `session.no_baseline` is gone."""
-    scfg = station_config(tmp_path, acl_broker)
-    ccfg = chair_config(tmp_path, acl_broker, "chair-2", CRISIS)
-    async with (
-        station_process(scfg, tmp_path / "station.log") as (station, url),
-        daemon_process(ccfg, tmp_path / "chair-2.log") as daemon,
-        show_logs(station, daemon),
-        browser() as b,
-    ):
+    async with chair_2_served(tmp_path, acl_broker, CRISIS) as url, browser() as b:
         page = await b.new_page()
         await login_page(page, url, "bob")
         await page.until(f"{RULES}.includes('bp.crisis')", 40, "the crisis on the tile")
