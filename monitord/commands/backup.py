@@ -25,9 +25,15 @@ from pathlib import Path
 from monitord.cli import DEFAULT_CONFIG, EX_CANTCREAT, EX_DATAERR, EX_OK, as_root
 from monitord.commands.status import denied
 from monitord.config import load_config
+from monitord.store.checkpoint import WAL_RESET_BYTES
 from monitord.store.schema import FILE_FAULTS, primary_code
+from monitord.storeopen import FULL_DISK_BYTES
 
 EX_NOINPUT = 66  # sysexits.h: no store, or one this user cannot read
+SQLITE_FULL = 13  # the copy's disk ran out (the store is only read: never its own)
+# Left free beside the room the store may still grow to, on its own disk: its WAL between
+# checkpoints (monitord/store/checkpoint.py) and what SQLite needs to open it at all.
+STORE_SLACK_BYTES = WAL_RESET_BYTES + FULL_DISK_BYTES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -41,7 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    store = Path(load_config(args.config).storage.path)  # ConfigError: see monitord.cli
+    storage = load_config(args.config).storage  # ConfigError: see monitord.cli
+    store = Path(storage.path)
     dest: Path = args.dest
     # os.path, not Path: Path.exists() and .is_dir() raise PermissionError behind a folder
     # this user may not enter (an installed Pi's /var/lib/monitord is 0700).
@@ -67,8 +74,14 @@ def main(args: argparse.Namespace) -> int:
         except sqlite3.Error as e:
             return _unreadable(args, store, e)
         try:
+            short = _no_room(src, store, dest, storage.max_mb)
+            if short:
+                return _fail(EX_CANTCREAT, short)
             copied = _copy(src, part)
         except sqlite3.Error as e:
+            if primary_code(e) == SQLITE_FULL:  # filled meanwhile (the check is a moment's)
+                full = f"cannot write {dest}: its disk is full: no copy written"
+                return _fail(EX_CANTCREAT, full)
             return _unreadable(args, store, e)
         finally:
             src.close()
@@ -81,10 +94,46 @@ def main(args: argparse.Namespace) -> int:
         os.rename(part, dest)
         _fsync(dest.parent)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            part.unlink()
+        # With its rollback journal: a copy that failed mid-way (a full disk) leaves it.
+        for left in (part, part.with_name(part.name + "-journal")):
+            with contextlib.suppress(FileNotFoundError):
+                left.unlink()
     print(f"{dest}: {line}")
     return EX_OK
+
+
+def _no_room(src: sqlite3.Connection, store: Path, dest: Path, max_mb: float) -> str | None:
+    """Why the copy must not be written where `dest` is, for want of space, or None.
+
+    A full disk mid-copy failed with SQLite's "database or disk is full", said as the
+    store's fault. Worse, on the store's own disk (`monitord backup /var/backups/` on the
+    Pi's card) a copy as large as the store took the room the store still grows into up to
+    `storage.max_mb`: the daemon's commits then met a full disk mid-session
+    (`store.unwritable`, its alarms held in memory). There the copy must leave that room."""
+    page_size = src.execute("PRAGMA page_size").fetchone()[0]
+    size = int(src.execute("PRAGMA page_count").fetchone()[0]) * int(page_size)
+    try:
+        st = os.statvfs(dest.parent)
+        same_disk = os.stat(dest.parent).st_dev == os.stat(store).st_dev
+    except OSError:
+        return None  # said by the write itself, as it fails
+    free = st.f_bavail * st.f_frsize
+    if not same_disk:
+        if size + FULL_DISK_BYTES <= free:
+            return None
+        return (
+            f"cannot write {dest}: {free / 1e6:.1f} MB free there, the copy needs "
+            f"{size / 1e6:.1f} MB: no copy written"
+        )
+    keep = max(0, int(max_mb * 1024 * 1024) - size) + STORE_SLACK_BYTES
+    if free - size >= keep:
+        return None
+    return (
+        f"{dest}: the copy ({size / 1e6:.1f} MB) would leave {max(0, free - size) / 1e6:.1f} "
+        f"MB free on the store's own disk, where the store may still grow by "
+        f"{keep / 1e6:.1f} MB (storage.max_mb = {max_mb:g}, and its WAL): no copy written; "
+        "write it to another disk (a USB stick: monitord backup /mnt/usb/)"
+    )
 
 
 def _copy(src: sqlite3.Connection, part: Path) -> tuple[str, str]:
