@@ -12,6 +12,9 @@ alarms at all:
 - garbage, truncated or corrupt (`PRAGMA quick_check`, read-only), or a directory at the path: the
   bad file is moved aside to `<store>.bad-<UTC time>` (with its -wal/-shm; never deleted,
   someone may want the data back), a fresh store is created, and a technical alarm says so;
+- a restored `monitord backup` copy put over the main file beside the replaced store's
+  -wal: that -wal and -shm are renamed aside before anything opens it (applied, they
+  overwrote the copy; `_set_foreign_wal_aside`);
 - written by a newer monitord: refused (exit 78 with the reason), not moved aside: a
   downgrade must not hide the newer data; the operator decides;
 - an intact store on a full disk (SQLite says "database or disk is full", or "disk I/O
@@ -54,6 +57,7 @@ from monitord.outbox import (
     SchemaTooNew,
     primary_code,
 )
+from monitord.store.fileheader import foreign_wal
 from monitord.techalarm import TechAlarms
 
 log = logging.getLogger("monitord.store")
@@ -130,6 +134,9 @@ def open_store(
     the module docstring). Raises SchemaTooNew only. `progress(what)` is called often
     while its integrity check or a migration runs (monitord/sdnotify.py StartExtender)."""
     path = Path(cfg.path)
+    stuck = _set_foreign_wal_aside(path)
+    if stuck is not None:
+        return _in_memory(path, cfg, alarms, stuck)
     try:
         return _open_checked(path, cfg, progress)
     except SchemaTooNew:
@@ -224,6 +231,42 @@ def _in_memory(
         "live, but nothing is kept across a restart until that is fixed and monitord restarted",
     )
     return Outbox(path, cfg, memory=True)
+
+
+def _set_foreign_wal_aside(path: Path) -> str | None:
+    """A restored `monitord backup` copy put over the main file only, beside the -wal of
+    the store it replaced (monitord/store/fileheader.py, `foreign_wal`): SQLite applied
+    that -wal to the copy, and the first checkpoint wrote the replaced store's pages over
+    the copy's, the restored history gone without a word (`quick_check` ok). That -wal
+    and its -shm are renamed to `<store>.foreign-<UTC time>-wal`/`-shm` (kept, never
+    deleted) before anything opens the store. None when done or not needed; else why it
+    could not be (this run then works from memory, the copy untouched)."""
+    try:
+        if not os.path.isfile(path) or not foreign_wal(path):
+            return None
+    except OSError:
+        return None  # unreadable: the open says why
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    aside = path.with_name(f"{path.name}.foreign-{stamp}")
+    try:
+        for suffix in ("-wal", "-shm"):
+            side = path.with_name(path.name + suffix)
+            if os.path.lexists(side):
+                os.rename(side, aside.with_name(aside.name + suffix))
+    except OSError as e:
+        return (
+            f"a restored copy beside another store's -wal, which cannot be moved aside "
+            f"({e.strerror}): kept as it is, not opened (SQLite would apply that -wal over "
+            f"the copy); move {path.name}-wal and {path.name}-shm away and restart monitord"
+        )
+    log.warning(
+        "outbox %s: a restored copy, beside the -wal of another store (the one it "
+        "replaced, with commits in it): that -wal and its -shm moved to %s-wal/-shm, "
+        "kept, not applied (they would have overwritten the copy)",
+        path,
+        aside.name,
+    )
+    return None
 
 
 def move_aside(path: Path) -> Path:

@@ -40,40 +40,63 @@ def _version_of(page1: bytes) -> int:
     return int.from_bytes(page1[USER_VERSION_AT : USER_VERSION_AT + 4], "big", signed=True)
 
 
+def foreign_wal(path: Path) -> bool:
+    """True when `path` is in rollback-journal mode and a -wal beside it holds committed
+    transactions: the -wal is another database's. The daemon's store is always in WAL
+    mode (header bytes 18 and 19 are 2); a `monitord backup` copy is in rollback mode (1),
+    so this is a restored copy put over the main file only, beside the -wal of the store
+    it replaced (a daemon killed, or a card's power cut, leaves commits there). SQLite
+    applies any -wal whose own checksums hold, whatever file it sits beside: the replaced
+    store's pages over the copy's, its checkpoint then writing them into the file."""
+    with path.open("rb") as f:
+        head = f.read(HEADER_BYTES)
+    if len(head) < HEADER_BYTES or not head.startswith(MAGIC) or head[18:20] != b"\x01\x01":
+        return False
+    return _wal_scan(Path(f"{path}-wal"))[1]
+
+
 def _wal_page1(wal: Path) -> bytes | None:
     """The newest committed copy of page 1 in `wal`, None if it holds none (or no -wal)."""
+    return _wal_scan(wal)[0]
+
+
+def _wal_scan(wal: Path) -> tuple[bytes | None, bool]:
+    """(the newest committed copy of page 1 in `wal` or None, whether it holds any
+    committed transaction); (None, False) with no -wal."""
     try:
         f = wal.open("rb")
     except FileNotFoundError:
-        return None
+        return None, False
     with f:
         head = f.read(WAL_HEADER)
         if len(head) < WAL_HEADER:
-            return None
+            return None, False
         magic, _, page_size, _, salt1, salt2, c1, c2 = struct.unpack(">8I", head)
         if magic not in WAL_MAGIC or page_size < 512 or page_size & (page_size - 1):
-            return None
+            return None, False
         order = ">" if magic & 1 else "<"
         sums = _checksum(order, head[:24], (0, 0))
         if sums != (c1, c2):
-            return None
+            return None, False
         committed = pending = None
+        commits = False
         while True:
             frame = f.read(FRAME_HEADER + page_size)
             if len(frame) < FRAME_HEADER + page_size:
-                return committed
+                return committed, commits
             page, commit, s1, s2, f1, f2 = struct.unpack(">6I", frame[:FRAME_HEADER])
             if (s1, s2) != (salt1, salt2):
-                return committed
+                return committed, commits
             sums = _checksum(order, frame[:8], sums)
             sums = _checksum(order, frame[FRAME_HEADER:], sums)
             if sums != (f1, f2):
-                return committed
+                return committed, commits
             if page == 1:
                 pending = frame[FRAME_HEADER:]
             if commit:  # the last frame of a transaction: what it wrote is the database's
                 committed = pending if pending is not None else committed
                 pending = None
+                commits = True
 
 
 def _checksum(order: str, data: bytes, sums: tuple[int, int]) -> tuple[int, int]:
