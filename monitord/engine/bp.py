@@ -243,11 +243,11 @@ class BpRules:
                     )
                 return
             if not clears:
-                runs.clears.clear()
+                runs.clear_run()
                 a.held = False  # a reading that breaks the clear run cancels a held clear
                 return
             runs.clears.append(reading)
-            n = len(runs.clears)
+            n = runs.clear_count()
             if n < clear_n:
                 return
             if rule.latching and not a.acked:
@@ -256,7 +256,13 @@ class BpRules:
                 # a held alert with its raise value, book.py): every further reading was
                 # kept, in memory and in each engine snapshot stored, for as long as
                 # nobody acknowledged (a monitor's automatic NIBP every 5 min, for days).
-                del runs.clears[:-clear_n]
+                # Those dropped are still counted (`clears_before`): restored under a
+                # config that no longer latches this rule, or asks more readings, the
+                # alert clears at the reading it did when every one was kept.
+                drop = len(runs.clears) - clear_n
+                if drop > 0:
+                    runs.clears_before += drop
+                    del runs.clears[:drop]
                 return
             value = _value(s, d, m, runs.clears, ch)
             runs.restart()

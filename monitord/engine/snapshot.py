@@ -97,6 +97,12 @@ def chair_to_dict(ch: ChairState) -> dict[str, Any]:
         # Added to version 1 later (optional when reading, ignored by older readers): the
         # last alerts to clear, so an ACK after a restart is still told they cleared.
         d["cleared"] = ch.cleared.copy()
+    before = {rid: r.clears_before for rid, r in ch.bp_runs.items() if r.clears_before}
+    if before:
+        # Added to version 1 later (optional when reading, ignored by older readers, which
+        # count the kept readings only): the readings a held latched clear run no longer
+        # keeps, by rule (state.py BpRuns).
+        d["bp_clears_before"] = before
     return d
 
 
@@ -145,6 +151,9 @@ def chair_from_dict(name: str, d: Mapping[str, Any]) -> ChairState:
         ),
         cleared=dict(d.get("cleared", {})),
     )
+    for rid, n in d.get("bp_clears_before", {}).items():
+        if rid in ch.bp_runs:
+            ch.bp_runs[rid].clears_before = int(n)
     ch.recompute()
     return ch
 

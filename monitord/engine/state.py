@@ -123,10 +123,23 @@ class BpRuns:
 
     meets: list[BpRunReading] = field(default_factory=list)
     clears: list[BpRunReading] = field(default_factory=list)
+    # Readings of the clear run before `clears`: a held latched clear keeps only its last
+    # `clear` readings (bp.py), and the run's length is still counted in full, so a
+    # restart with a config that no longer latches, or asks more readings, clears when
+    # the whole run would have (and says how many readings it had).
+    clears_before: int = 0
 
     def restart(self) -> None:
         self.meets.clear()
+        self.clear_run()
+
+    def clear_run(self) -> None:
         self.clears.clear()
+        self.clears_before = 0
+
+    def clear_count(self) -> int:
+        """How many readings the clear run has, those no longer kept included."""
+        return self.clears_before + len(self.clears)
 
 
 @dataclass(slots=True)

@@ -56,3 +56,22 @@ def test_a_held_crisis_keeps_only_the_readings_a_clear_needs() -> None:
         t = 120.0 + 300.0 * clearing + 1.0
         done = eng.feed(Ack(t, C, rule=RULE, by="nurse"))
         assert [(e.rule, e.event) for e in done] == [(RULE, "acknowledged"), (RULE, "cleared")]
+
+
+def test_restarted_without_latching_a_held_crisis_clears_at_the_next_reading() -> None:
+    """A daemon restarted after `[alerts] bp.crisis.latching = false` (and a clear count
+    of 4) was added: the run of 50 clearing readings held before the restart is a clear
+    run of 50, as when every reading was kept, so the next clearing reading clears the
+    crisis, and says so with the whole run counted. With only the last 2 readings
+    counted, it stayed raised, escalating, for 2 more readings (10 minutes)."""
+    eng, _ = run(50)
+    snap = json.loads(json.dumps(eng.snapshot()))
+    edited = RuleSet.from_overrides({RULE: {"latching": False, "clear": 4}})
+    eng = AlertEngine.restore(snap, edited)
+    t = 120.0 + 300.0 * 50 + 60.0
+    eng.resume(t)
+    t += 30.0  # before its next escalation (one interval after the restart)
+    done = eng.feed(bp(t, 125, 80))
+    assert [(e.rule, e.event) for e in done] == [(RULE, "cleared")], done
+    assert done[0].message == "BP 125/80 < 180/110 (51 readings): cleared"
+    assert eng.active(C) == []
