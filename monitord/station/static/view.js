@@ -3,6 +3,11 @@
 // before station.js, whose alarm bar links call `showTile`.
 "use strict";
 
+// Not station.js's `$`: a fit asked for while the page loads (a resize, the bar's observer)
+// runs at the next frame, and the browser paints frames before station.js has run; with `$`
+// it threw `ReferenceError: $ is not defined` at many a page load.
+const byId = (id) => document.getElementById(id);
+
 // A tap on a chair in the alarm bar. Centred in the whole window (`scrollIntoView`), a
 // tile taller than the space under the top (a 64-character id at 800x480; any tile with
 // the audio paused and the board NOT LIVE) had its heading, the chair id, under the top.
@@ -13,7 +18,7 @@
 // scroll-padding: with it the browser took the top's own controls for hidden, and a
 // Tab to Audio pause or Resume scrolled the board away.)
 function showTile(t, again = false) {
-  const top = $("top").getBoundingClientRect().bottom, space = innerHeight - top;
+  const top = byId("top").getBoundingClientRect().bottom, space = innerHeight - top;
   const box = t.getBoundingClientRect(), head = t.querySelector(".head");
   const h = head ? head.getBoundingClientRect() : box;
   let y; // where the tile's top goes
@@ -36,7 +41,7 @@ document.addEventListener("keydown", (e) => {
 }, true);
 document.addEventListener("focusin", (e) => {
   if (!tabbing || !(e.target instanceof Element) || !e.target.closest("#board")) return;
-  const top = $("top").getBoundingClientRect().bottom, r = e.target.getBoundingClientRect();
+  const top = byId("top").getBoundingClientRect().bottom, r = e.target.getBoundingClientRect();
   if (r.top < top) window.scrollBy(0, r.top - top - 8); // 8 px: its focus ring too
 });
 
@@ -70,12 +75,12 @@ function fitBar() { if (!fit.frame) fit.frame = requestAnimationFrame(fitNow); }
 function fitNow() {
   fit.frame = 0;
   if (fit.pointer !== null) return; // fitted at the press's end (barLetGo)
-  const bar = $("alarm-bar");
+  const bar = byId("alarm-bar");
   bar.classList.remove("crowded");
   if (!bar.hidden && bar.scrollHeight > bar.clientHeight + 1) bar.classList.add("crowded");
   const t = fit.shown; fit.shown = null;
   if (t && document.activeElement === t
-      && t.getBoundingClientRect().top < $("top").getBoundingClientRect().bottom) showTile(t, true);
+      && t.getBoundingClientRect().top < byId("top").getBoundingClientRect().bottom) showTile(t, true);
 }
 // Whether the alarm bar's redraw waits for a press on it (renderSummary asks).
 function barHeld() { if (fit.pointer === null) return false; fit.summary = true; return true; }
@@ -100,4 +105,4 @@ document.addEventListener("click", (e) => { if (e.pointerId === fit.pointer) set
 // Its room changed: the window (a resize, a zoom), the bar's own width (the page's
 // scrollbar come or gone). The header's and banners' share: station.js's observer.
 addEventListener("resize", fitBar);
-new ResizeObserver(() => fitBar()).observe(document.getElementById("alarm-bar")); // ($ is station.js's, loaded after)
+new ResizeObserver(() => fitBar()).observe(byId("alarm-bar"));
