@@ -41,21 +41,45 @@ function say(text, urgent) {
 // Acknowledged or inhibited ones are not said (silent: no news); one that becomes active
 // is. An offline chair that sounds the technical tone is said as it goes offline.
 // `told`: what was said, by chair, forgotten once gone from the chair (bounded).
+// `tally`: instead of saying each, count it (a board shown anew: announceBoard).
 const told = new Map();
-function announce(c) {
+function announce(c, tally) {
   const now = new Set(), was = told.get(c.id) || new Set();
   for (const a of c.alerts || []) {
     if (a.ack || a.priority === "info" || a.state === "inhibited") { if (was.has(a.alert_id)) now.add(a.alert_id); continue; }
     now.add(a.alert_id);
-    if (!was.has(a.alert_id)) say(`${c.id}: new ${alarmWords(a)}`, a.priority === "high");
+    if (was.has(a.alert_id)) continue;
+    if (tally) tally[a.priority] = (tally[a.priority] || 0) + 1;
+    else say(`${c.id}: new ${alarmWords(a)}`, a.priority === "high");
   }
   if (offlineAlarm(c)) {
     const key = `offline|${offlineKey(c)}`;
     now.add(key);
-    if (!was.has(key)) say(`${c.id}: OFFLINE, not monitored`, false);
+    if (!was.has(key)) { if (tally) tally.offline = (tally.offline || 0) + 1; else say(`${c.id}: OFFLINE, not monitored`, false); }
   }
   told.set(c.id, now);
 }
+// The chairs of a hello (the stream's first message: the board as it is now). A board
+// shown anew (the page opened, a login after a Log out) is said in one line, what is on
+// it: "32 alarms active: 32 high", at once with a high among them. Before, each of its
+// alarms was said as "new" (raised 20 min before), 32 lines one after another at a
+// station start with 32 chairs in alarm, the reader busy with them for minutes. After a
+// reconnect or a relogin (the board kept) only what came meanwhile is said, each.
+let boardNew = true;
+function announceBoard(list) {
+  const tally = boardNew ? {} : null;
+  boardNew = false;
+  for (const c of list) announce(c, tally);
+  if (!tally) return;
+  const prios = ["high", "medium", "low"].filter((p) => tally[p]);
+  const n = prios.reduce((s, p) => s + tally[p], 0);
+  const words = [];
+  if (n) words.push(`${n} alarm${n > 1 ? "s" : ""} active: ${prios.map((p) => `${tally[p]} ${p}`).join(", ")}`);
+  if (tally.offline) words.push(`${tally.offline} chair${tally.offline > 1 ? "s" : ""} OFFLINE, not monitored`);
+  if (words.length) say(words.join("; "), !!tally.high);
+}
+// Logged out: the next login shows the board anew (login.js showLogin).
+function announceAfresh() { told.clear(); boardNew = true; }
 
 // A banner coming up is said (its words, not its button's): STALE and AUDIO NOT ARMED
 // at once, the others politely. Before, a screen reader said none of them.

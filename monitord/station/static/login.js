@@ -28,6 +28,7 @@ function showLogin(msg) {
   $("gap-banner").hidden = true;
   document.body.classList.remove("stale"); document.title = TITLE;
   $("login-error").textContent = msg || "";
+  announceAfresh(); // a11y.js
 }
 function loggedIn(data) {
   nurse = data.nurse; csrf = data.csrf; relogin = false;

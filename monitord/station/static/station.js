@@ -442,7 +442,8 @@ function connect() {
     // durations read short by all the time since (lost 30 min before: "(0 min)").
     const was = { clocks: new Map(clocks), heard: new Map(heardAt) };
     chairs.clear(); clocks.clear(); heardAt.clear();
-    for (const c of hello.chairs) { noteClock(c, null); noteHeard(c); answered(c); chairs.set(c.id, c); announce(c); }
+    for (const c of hello.chairs) { noteClock(c, null); noteHeard(c); answered(c); chairs.set(c.id, c); }
+    announceBoard(hello.chairs); // a11y.js
     for (const c of kept) {
       for (const [m, old] of [[clocks, was.clocks], [heardAt, was.heard]]) if (old.has(c.id)) m.set(c.id, old.get(c.id));
       answered(c); chairs.set(c.id, c);
