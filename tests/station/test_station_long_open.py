@@ -5,7 +5,8 @@ after a compressed run of alarms and offline episodes (a clinic's week has hundr
 
 Before, every low alert's id stayed in the page's set of low alerts already sounded, every
 offline episode acknowledged on the board stayed in its set of acknowledged ones, and each
-tone burst and alert event stayed in its logs: for as long as the page was open."""
+tone burst, alert event and line said to a screen reader (a11y.js) stayed in its logs: for
+as long as the page was open."""
 
 from __future__ import annotations
 
@@ -41,10 +42,11 @@ async def test_a_week_of_low_alerts_keeps_a_bounded_memory(
         )
         await page.until(f"{BURSTS} === {LOWS + 1}", 20, "each new low alert sounded once")
         sizes = await page.js(
-            "[audio.lowSeen.size, window.__monitordAudio.log.length, window.__monitordShown.length]"
+            "[audio.lowSeen.size, window.__monitordAudio.log.length, window.__monitordShown.length,"
+            " window.__monitordSaid.length]"
         )
         assert sizes[0] <= LOW_SEEN_KEEP + 2, sizes  # + the two on the board
-        assert sizes[1] <= KEEP_LOG and sizes[2] <= KEEP_LOG, sizes
+        assert sizes[1] <= KEEP_LOG and sizes[2] <= KEEP_LOG and sizes[3] <= KEEP_LOG, sizes
         # What was forgotten is only what left the board: the standing alert (the oldest
         # sounded) and the last one, redrawn, do not sound again.
         await pub.active("chair-1", [standing, {**low, "message": "BP over baseline again"}])

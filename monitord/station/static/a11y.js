@@ -28,13 +28,15 @@ function tileHeading(t, c) {
 // What the page says by itself, in its live regions (index.html): assertive for a high
 // alarm and the banners that the board or the sound cannot be trusted (STALE, audio not
 // armed), polite for the rest. Each line is a new child (a screen reader says what is
-// added), the last few kept. `window.__monitordSaid`: every line, for the tests.
+// added), the last few kept. `window.__monitordSaid`: the lines said, for the tests, the
+// last KEEP_LOG (audio.js): a wallboard's page is never reloaded, and kept all it grew by a
+// line per alarm for months.
 window.__monitordSaid = [];
 function say(text, urgent) {
   const box = document.getElementById(urgent ? "say-urgent" : "say-polite");
   box.append(el("div", "", text));
   while (box.children.length > 4) box.firstElementChild.remove();
-  window.__monitordSaid.push({ urgent, text });
+  keepLast(window.__monitordSaid, { urgent, text }); // audio.js
 }
 // A new alarm is said once, when it comes: a chair's every message (a reading a second)
 // redraws its tile, and saying its alarms at each was a flood that hid the next alarm.
