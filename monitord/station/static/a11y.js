@@ -84,16 +84,24 @@ function announceBoard(list) {
 function announceAfresh() { told.clear(); boardNew = true; }
 
 // A banner coming up is said (its words, not its button's): STALE and AUDIO NOT ARMED
-// at once, the others politely. Before, a screen reader said none of them.
+// at once, the others politely. Before, a screen reader said none of them. NOT LIVE stays
+// until a nurse taps Seen: a second outage ending before that rewrites it in place, and is
+// said too (before, only as the banner came up: the second outage's NOT LIVE was never
+// said). Not the other banners' words changing (AUDIO PAUSED's time left, each second).
 const URGENT_BANNERS = new Set(["stale-banner", "audio-banner"]);
 new MutationObserver((changes) => {
+  const tell = new Set(); // a banner shown and its words set in one task: said once
   for (const m of changes) {
+    if (m.type === "childList") { if (m.target instanceof HTMLElement && m.target.id === "gap-text") tell.add(m.target.parentElement); continue; }
     const b = m.target;
-    if (!(b instanceof HTMLElement) || b.parentElement?.id !== "banners" || b.hidden || m.oldValue === null) continue;
+    if (b instanceof HTMLElement && b.parentElement?.id === "banners" && m.oldValue !== null) tell.add(b);
+  }
+  for (const b of tell) {
+    if (!b || b.hidden) continue;
     const words = [...b.childNodes].filter((n) => !(n instanceof HTMLButtonElement)).map((n) => n.textContent).join(" ");
     say(words.replace(/\s+/g, " ").trim(), URGENT_BANNERS.has(b.id));
   }
-}).observe(document.getElementById("banners"), { subtree: true, attributes: true, attributeFilter: ["hidden"], attributeOldValue: true });
+}).observe(document.getElementById("banners"), { subtree: true, childList: true, attributes: true, attributeFilter: ["hidden"], attributeOldValue: true });
 
 // The confirmation closed (Escape, Cancel, Confirm): the focus back on the control that
 // opened it, found again by its id (a reading redrew the tile meanwhile: the browser gave

@@ -1,0 +1,45 @@
+"""The NOT LIVE banner of each outage is said (docs/station.md "Keyboard and screen reader"):
+the board live again says for how long it was not ("NOT LIVE from 14:02 to 14:03 (40 s):
+alarms raised and cleared in that time were not shown or sounded here"). The banner stays
+until a nurse taps Seen; a second outage ending before that rewrites its words in place.
+Before, a screen reader was told of a banner only as it came up: the second outage's
+NOT LIVE was never said (its STALE was, at its start), a nurse with low vision not told
+that alarms may have come and gone unseen a second time. Real station, real mosquitto
+(stopped and started), real headless Chromium; read from the page's live regions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tests.servers import Mosquitto
+from tests.station.cdp import Page
+from tests.station.station_kit import station_page
+
+SAID = "window.__monitordSaid.map((s) => s.text).filter((t) => t.startsWith('{}')).length"
+LIVE = "!document.body.classList.contains('stale')"
+
+
+async def outage(page: Page, mosquitto: Mosquitto) -> None:
+    await asyncio.to_thread(mosquitto.stop)
+    try:
+        await page.until("document.body.classList.contains('stale')", 15, "stale")
+    finally:
+        await asyncio.to_thread(mosquitto.start)
+    await page.until(LIVE, 30, "live again")
+
+
+async def test_each_outage_s_not_live_is_said(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    async with station_page(tmp_path, mosquitto, mqtt_prefix) as (page, _pub):
+        await outage(page, mosquitto)
+        await page.until(f"{SAID.format('NOT LIVE from')} === 1", 10, "the first NOT LIVE said")
+        assert await page.js("!document.getElementById('gap-banner').hidden")  # nobody tapped Seen
+        await outage(page, mosquitto)
+        await page.until(f"{SAID.format('STALE')} === 2", 10, "the second STALE said")
+        await page.until(f"{SAID.format('NOT LIVE from')} === 2", 10, "the second NOT LIVE said")
+        # Said as it is now, once: not again at the page's next ticks.
+        await page.js("new Promise((r) => setTimeout(() => r(true), 1500))")
+        assert await page.js(SAID.format("NOT LIVE from")) == 2
