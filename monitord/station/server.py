@@ -268,10 +268,14 @@ class Station:
             expired = login is None or login.expires <= self.logins.clock()
             why = {"reason": "expired" if expired else "logged_out"}
             await resp.write(f"event: logout\ndata: {json.dumps(why)}\n\n".encode())
-        except ConnectionResetError:
+        except ConnectionError:
             # A page closed: aiohttp does not cancel the handler (handler_cancellation is
             # off), the next write (a ping within HEARTBEAT_S) fails. A cancellation
-            # (the station stopping) goes on up: aiohttp expects it back.
+            # (the station stopping) goes on up: aiohttp expects it back. Not only a
+            # ConnectionResetError: a page gone while a write waited for room (its socket
+            # full: a tab frozen then resumed, a TV switched off) fails that write with
+            # aiohttp's plain ConnectionError("Connection lost"), which went on up and was
+            # logged at ERROR with a traceback (test_station_stream_gone_log).
             pass
         finally:
             self._clients.pop(q, None)
