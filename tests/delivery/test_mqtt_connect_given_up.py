@@ -19,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from importlib.metadata import version
 from typing import Any
 
 import aiomqtt
+import paho.mqtt.client as paho
 import pytest
 
 from monitord.mqttv5 import V5Client
@@ -83,3 +85,24 @@ async def test_a_connack_not_in_time_leaves_no_connection(
         await eventually(lambda: closed(client), 10, "the connection given up closed")
     finally:
         mosquitto.resume()
+
+
+async def test_aiomqtt_connects_through_the_method_v5client_overrides(
+    mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """Both closes above hang on V5Client's override of aiomqtt's private
+    `_client_connect` (it notes that the socket is open). aiomqtt 2.0 to 2.4 call paho's
+    connect from `__aenter__` directly and a later 2.x may rename it: the override is then
+    never called and no attempt given up is closed, silently. pyproject.toml asks for
+    aiomqtt 2.5 or later; this says it at once when the installed one connects otherwise."""
+    client = V5Client(mosquitto.host, mosquitto.port, identifier=f"{mqtt_prefix}-override")
+    async with client:
+        pass
+    assert client._socket_open, (
+        f"aiomqtt {version('aiomqtt')} did not connect through Client._client_connect: "
+        "V5Client's close of an attempt given up (monitord/mqttv5.py) never runs; port it"
+    )
+    assert callable(getattr(paho.Client, "_sock_close", None)), (
+        f"paho-mqtt {version('paho-mqtt')} has no Client._sock_close, which V5Client "
+        "closes an attempt given up with (monitord/mqttv5.py)"
+    )
