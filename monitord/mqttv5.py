@@ -127,18 +127,24 @@ class V5Client(aiomqtt.Client):
             self._socket_open = True
             given_up = self._given_up
         if given_up:
-            self._drop_connection()
+            self._drop_connection(self._client._sock)
 
-    def _drop_connection(self) -> None:
-        """Close the socket of an entry given up, on the loop (paho's close calls
+    def _drop_connection(self, sock: object) -> None:
+        """Close `sock`, the socket of an entry given up, on the loop (paho's close calls
         aiomqtt's loop callbacks), after aiomqtt's own callbacks for the new socket
         (add_reader, the keepalive task) that the connect queued before it."""
         try:
-            self._loop.call_soon_threadsafe(self._close_socket)
+            self._loop.call_soon_threadsafe(self._close_socket, sock)
         except RuntimeError:  # the loop closed meanwhile: nothing of ours runs on it
-            self._close_socket()
+            self._close_socket(sock)
 
-    def _close_socket(self) -> None:
+    def _close_socket(self, sock: object) -> None:
+        # Only the socket given up, which the close was queued for: the client entered
+        # again at once (a CONNACK not in time, then `async with` again) has by now the
+        # next attempt's socket, opened by paho's connect after it closed this one;
+        # closing whatever paho held then failed that attempt.
+        if sock is None or self._client._sock is not sock:
+            return
         # paho's close tells aiomqtt's callback, which may find the loop closed.
         with contextlib.suppress(RuntimeError):
             self._client._sock_close()
@@ -155,7 +161,7 @@ class V5Client(aiomqtt.Client):
                 self._given_up = True
                 opened = self._socket_open
             if opened:
-                self._drop_connection()
+                self._drop_connection(self._client._sock)
             raise
 
     async def _wait_for(self, fut: Awaitable[T], timeout: float | None) -> T:  # noqa: ASYNC109

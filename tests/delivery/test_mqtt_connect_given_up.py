@@ -19,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from importlib.metadata import version
-from typing import Any
+from typing import Any, TypeVar
 
 import aiomqtt
 import paho.mqtt.client as paho
@@ -29,6 +31,8 @@ import pytest
 from monitord.mqttv5 import V5Client
 from tests.kit import eventually
 from tests.servers import Mosquitto
+
+T = TypeVar("T")
 
 
 def closed(client: V5Client) -> bool:
@@ -106,3 +110,42 @@ async def test_aiomqtt_connects_through_the_method_v5client_overrides(
         f"paho-mqtt {version('paho-mqtt')} has no Client._sock_close, which V5Client "
         "closes an attempt given up with (monitord/mqttv5.py)"
     )
+
+
+class ThreadFirst(ThreadPoolExecutor):
+    """Each job has ended in its thread before `submit` returns to the loop: the order a
+    quick executor thread gets against a busy loop, here every time."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        job = super().submit(fn, *args, **kwargs)
+        wait([job])
+        return job
+
+
+async def test_entered_again_after_a_connack_not_in_time_it_connects(
+    mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """aiomqtt's client may be entered again (its lock is released after a CONNACK not
+    in time). The close of the attempt given up, queued on the loop, ran after the next
+    attempt's thread had opened its socket and closed that one: the next attempt failed
+    ("Operation timed out") against a broker that answered. No monitord caller enters a
+    client twice today (each attempt makes its own); this holds the reuse aiomqtt offers."""
+    loop = asyncio.get_running_loop()
+    default = loop._default_executor  # type: ignore[attr-defined]
+    loop.set_default_executor(ThreadFirst(max_workers=1))
+    client = V5Client(
+        mosquitto.host, mosquitto.port, identifier=f"{mqtt_prefix}-again", timeout=0.5
+    )
+    try:
+        mosquitto.pause()
+        with pytest.raises(aiomqtt.MqttError, match="timed out"):
+            async with client:
+                pass
+        mosquitto.resume()
+        client.timeout = 5
+        async with client:  # its thread connects before the loop turns
+            await client.publish(f"{mqtt_prefix}/again", b"up", 1)
+    finally:
+        mosquitto.resume()
+        loop._default_executor.shutdown(wait=False)  # type: ignore[attr-defined]
+        loop._default_executor = default  # type: ignore[attr-defined]
