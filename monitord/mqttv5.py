@@ -150,6 +150,12 @@ class V5Client(aiomqtt.Client):
             self._client._sock_close()
 
     async def __aenter__(self) -> Self:
+        if self._lock.locked():
+            # Entered while another entry holds the client: aiomqtt refuses it
+            # (MqttReentrantError) before any wait. Not this entry's flags to touch: marked
+            # given up here, they had the other entry's connection, still under way,
+            # closed as soon as its thread had opened it.
+            return await super().__aenter__()
         with self._connect_lock:
             self._given_up = self._socket_open = False
         try:

@@ -28,6 +28,7 @@ import aiomqtt
 import paho.mqtt.client as paho
 import pytest
 
+from monitord.aio import within
 from monitord.mqttv5 import V5Client
 from tests.kit import eventually
 from tests.servers import Mosquitto
@@ -149,3 +150,38 @@ async def test_entered_again_after_a_connack_not_in_time_it_connects(
         mosquitto.resume()
         loop._default_executor.shutdown(wait=False)  # type: ignore[attr-defined]
         loop._default_executor = default  # type: ignore[attr-defined]
+
+
+async def test_an_entry_aiomqtt_refuses_leaves_the_one_under_way_connecting(
+    mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """A second `async with` while the first connects is refused by aiomqtt
+    (MqttReentrantError); it marked the first one's attempt given up, and the first one's
+    connection was closed as soon as its thread had opened it."""
+    client = V5Client(mosquitto.host, mosquitto.port, identifier=f"{mqtt_prefix}-twice", timeout=5)
+    paho_connect = client._client.connect
+    in_thread, go_on = threading.Event(), threading.Event()
+
+    def held_connect(*args: Any, **kwargs: Any) -> Any:
+        in_thread.set()
+        go_on.wait(10)
+        return paho_connect(*args, **kwargs)
+
+    client._client.connect = held_connect  # type: ignore[method-assign]
+    up = asyncio.Event()
+
+    async def first() -> None:
+        async with client:
+            up.set()
+            await client.publish(f"{mqtt_prefix}/twice", b"up", 1)
+
+    task = asyncio.create_task(first())
+    try:
+        assert await asyncio.to_thread(in_thread.wait, 10), "paho's connect not called"
+        with pytest.raises(aiomqtt.MqttReentrantError):
+            async with client:
+                pass
+    finally:
+        go_on.set()
+    await within(task, 10)  # the first entry connected and published: not closed
+    assert up.is_set()
