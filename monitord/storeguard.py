@@ -57,6 +57,7 @@ from monitord.log import FailureLog
 from monitord.outbox import SINKS, Durability, Outbox, store_unavailable
 from monitord.store.checkpoint import Checkpointer
 from monitord.store.codec import dumps
+from monitord.store.schema import unwritable_advice as advice
 from monitord.store.writer import StoreWriter
 from monitord.storebatch import StoreBatch, alarms_first, alarms_to_front, say_lost, tell_held
 from monitord.storeflood import FLOOD_INTERVAL_S, GROUP_COMMIT_READINGS, Flood
@@ -425,13 +426,12 @@ class StoreGuard:
         self._next_try = time.monotonic() + self._retry_s
         self._retry_s = min(self._retry_s * 2, RETRY_CAP_S)
         self._flog.failure(type(e).__name__, f"write failed: {e}", logging.DEBUG)
-        readings = self._held_readings
-        events = sum(len(b.events) for b in self.held)
-        self.alarms.raise_(
+        readings, events = self._held_readings, sum(len(b.events) for b in self.held)
+        self.alarms.raise_(  # the advice: a full disk is freed, a failing card replaced
             "store.unwritable",
-            f"the store {self.outbox.path} cannot be written ({e}): {readings} readings "
-            f"and {events} alert events held in memory, retrying; alerts show here but "
-            "reach neither the nurses' station nor InfluxDB until it can; free disk space",
+            f"the store {self.outbox.path} cannot be written ({e}): {readings} readings and "
+            f"{events} alert events held in memory, retrying; alerts show here but reach "
+            f"neither the nurses' station nor InfluxDB until it can; {advice(e, self.outbox.path)}",
         )
         self._doze.rouse()
 

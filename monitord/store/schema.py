@@ -3,7 +3,10 @@ errors a store can raise. Never edit a released step; append a new one."""
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
+from pathlib import Path
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -244,6 +247,35 @@ def store_unavailable(e: BaseException) -> bool:
     if isinstance(e, sqlite3.Error) and code is not None:
         return (code & 0xFF) in _UNAVAILABLE
     return isinstance(e, sqlite3.OperationalError)
+
+
+_SQLITE_FULL, _SQLITE_READONLY, _SQLITE_IOERR = 13, 8, 10
+_CARD_ERRNOS = {errno.EIO, errno.EROFS}
+
+
+def unwritable_advice(e: BaseException, store: Path) -> str:
+    """What to do about `store`, which refused a write with `e` (`store.unwritable`). A
+    full disk is freed; a failing SD card is replaced: ext4 hitting an I/O error remounts
+    it read-only (Raspberry Pi OS's `errors=remount-ro`) and every write then fails, which
+    SQLite reports as an I/O error (SQLITE_IOERR: it keeps EIO and EROFS apart only from
+    ENOSPC, SQLITE_FULL), so freeing space would fix nothing and waste the technician's
+    time. The file system's read-only flag, where the kernel set it, is named too."""
+    code = primary_code(e)
+    no = e.errno if isinstance(e, OSError) else None
+    if code == _SQLITE_FULL or no == errno.ENOSPC:
+        return "the disk is full: free disk space"
+    try:
+        readonly = bool(os.statvfs(store.parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        readonly = False
+    if readonly or code in (_SQLITE_IOERR, _SQLITE_READONLY) or no in _CARD_ERRNOS:
+        now = "its file system is now read-only" if readonly else "an I/O error"
+        return (
+            f"{now}: the SD card is failing or was remounted read-only after an I/O "
+            "error (freeing space will not help): replace it, then restore the store "
+            "(docs/reliability.md)"
+        )
+    return "see the journal"
 
 
 def split_sql(script: str) -> list[str]:

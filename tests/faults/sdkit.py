@@ -1,0 +1,47 @@
+"""A failing SD card under a running daemon (the fault tests): tests/faults/sdfail.c, an
+LD_PRELOAD shim built here with gcc, makes the writes and syncs of the files under one
+directory fail with EROFS or EIO while a gate file exists. (A real read-only remount of a
+tmpfs is refused while the daemon holds its store open for writing: EBUSY.)"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from tests.e2e.e2e_kit import DaemonProcess
+
+SOURCE = Path(__file__).with_name("sdfail.c")
+
+
+def build(dest_dir: Path) -> Path:
+    """Compile the shim into `dest_dir` (a test's tmp dir) and return it."""
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    assert gcc is not None, "the failing-card tests need gcc"
+    so = dest_dir / "sdfail.so"
+    subprocess.run(
+        [gcc, "-shared", "-fPIC", "-O2", "-Wall", "-o", str(so), str(SOURCE), "-ldl"],
+        check=True,
+        capture_output=True,
+    )
+    return so
+
+
+class FailingCardDaemon(DaemonProcess):
+    """`monitord run` whose writes under `card` fail with `errno_` while `gate` exists."""
+
+    def __init__(
+        self, cfg: Path, log: Path, shim: Path, card: Path, gate: Path, errno_: int
+    ) -> None:
+        super().__init__(cfg, log)
+        self.shim, self.card, self.gate, self.errno_ = shim, card, gate, errno_
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "LD_PRELOAD": str(self.shim),
+            "MONITORD_TEST_SDFAIL_DIR": str(self.card.resolve()),
+            "MONITORD_TEST_SDFAIL_GATE": str(self.gate),
+            "MONITORD_TEST_SDFAIL_ERRNO": str(self.errno_),
+        }

@@ -1,0 +1,131 @@
+"""A failing SD card under a running daemon (the usual end of a Raspberry Pi's card): ext4
+hits an I/O error and, with Raspberry Pi OS's `errors=remount-ro`, every later write fails
+with EROFS; or the card's writes and syncs fail with EIO. Not a full disk
+(test_store_full.py): freeing space fixes nothing here, the card must be replaced.
+
+Real parts: `monitord run` reading a Masimo oximeter on a pty, publishing to a real
+mosquitto, its store on a directory whose writes and syncs fail (errno EROFS or EIO) from
+the moment the test opens a gate: tests/faults/sdfail.c, an LD_PRELOAD shim, under the
+system's own libsqlite3 (no mock of SQLite). While the card fails the patient desaturates.
+
+Proves: the alarm is still raised and shown in the retained active set on MQTT; the
+technical alarm `store.unwritable` is raised once, names the failing card ("replace it")
+and not a full disk ("free disk space"); no
+traceback, no crashed task; a card that works again (the gate closed) stores what was held.
+"""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from monitord.store.schema import unwritable_advice
+from tests.e2e.e2e_kit import (
+    CHAIR,
+    COUNTING_COMMIT_S,
+    FAST_SPO2_ALERT,
+    SITE,
+    Oximeter,
+    Store,
+    mqtt_section,
+    warm_up,
+    write_config,
+)
+from tests.faults.sdkit import FailingCardDaemon, build
+from tests.faults.storekit import remount, tmpfs
+from tests.faults.test_store_full import feed, feed_until
+from tests.kit import Observer, eventually
+from tests.servers import Mosquitto
+
+
+@pytest.mark.parametrize("errno_", [errno.EROFS, errno.EIO], ids=["EROFS", "EIO"])
+async def test_a_failing_card_says_replace_it_and_alarms_still_show(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, errno_: int
+) -> None:
+    base = f"{mqtt_prefix}/{SITE}/{CHAIR}"
+    card = tmp_path / "card"
+    card.mkdir()
+    cfg = write_config(
+        tmp_path,
+        mqtt=mqtt_section(mosquitto, mqtt_prefix),
+        extra=f"commit_interval_s = {COUNTING_COMMIT_S}\n" + FAST_SPO2_ALERT,
+    )
+    cfg.write_text(
+        cfg.read_text().replace(str(tmp_path / "outbox.sqlite"), str(card / "outbox.sqlite"))
+    )
+    store = Store(card / "outbox.sqlite")
+    gate = tmp_path / "failing"
+    daemon = FailingCardDaemon(cfg, tmp_path / "daemon.log", build(tmp_path), card, gate, errno_)
+    async with (
+        Observer(mosquitto, [f"{base}/alerts/active"]) as nurse,
+        Oximeter(tmp_path) as ox,
+    ):
+        daemon.start()
+        try:
+            _, warm_stored = await warm_up(ox, store)
+            assert warm_stored, daemon.output()
+            gate.touch()  # the card fails from here on
+            for _ in range(100):
+                await feed(ox, 97.0, 0.3)
+                if "TECHNICAL ALARM store.unwritable" in daemon.output():
+                    break
+            else:
+                raise AssertionError(daemon.output()[-3000:])
+
+            def very_low_shown() -> bool:
+                last = nurse.of("alerts/active")[-1:]
+                sets = [b["alerts"] for b in last if isinstance(b, dict)]
+                return any(a["rule"] == "spo2.very_low" for al in sets for a in al)
+
+            await feed_until(ox, 80.0, very_low_shown, "spo2.very_low active")
+            gate.unlink()  # a card that works again: what was held is stored
+            await feed_until(ox, 97.0, lambda: not very_low_shown(), "spo2.very_low over")
+            await eventually(
+                lambda: "technical alarm store.unwritable cleared" in daemon.output(),
+                30,
+                "store alarm cleared",
+            )
+        finally:
+            rc = daemon.stop()
+    out = daemon.output()
+    assert rc == 0, out[-3000:]
+    assert "Traceback" not in out and "crashed" not in out, out[-3000:]
+    said = [ln for ln in out.splitlines() if "TECHNICAL ALARM store.unwritable" in ln]
+    assert len(said) == 1, said  # once, not a line per failed commit
+    assert "replace it" in said[0] and "SD card is failing" in said[0], said[0]
+    assert "free disk space" not in said[0], said[0]
+
+
+def write_error(store: Path) -> sqlite3.Error:
+    """The error of a real SQLite write to `store` (a commit the file system refuses)."""
+    db = sqlite3.connect(store, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("CREATE TABLE IF NOT EXISTS t (x BLOB)")
+    except sqlite3.Error as e:
+        return e
+    try:
+        for _ in range(10_000):
+            db.execute("INSERT INTO t VALUES (randomblob(65536))")
+    except sqlite3.Error as e:
+        return e
+    finally:
+        db.close()
+    raise AssertionError("the file system took every write")
+
+
+def test_the_advice_tells_a_full_disk_from_a_card_gone_read_only(tmp_path: Path) -> None:
+    """Real file systems: a full tmpfs (SQLITE_FULL) is freed; a read-only one (the kernel's
+    flag, as ext4 `errors=remount-ro` sets it) is the card to replace."""
+    with tmpfs(tmp_path / "full", "2m") as full:
+        e = write_error(full / "outbox.sqlite")
+        assert unwritable_advice(e, full / "outbox.sqlite") == "the disk is full: free disk space"
+    with tmpfs(tmp_path / "ro", "2m") as ro:
+        sqlite3.connect(ro / "outbox.sqlite").close()
+        remount(ro, "ro")
+        text = unwritable_advice(write_error(ro / "outbox.sqlite"), ro / "outbox.sqlite")
+        assert text.startswith("its file system is now read-only: the SD card is failing"), text
+        assert "replace it" in text and "free disk space" not in text, text
