@@ -6,12 +6,16 @@ Each condition is said once at CRITICAL in the journal, on the console (`!!! ...
 kept in a small side file beside the store, `<store>.alarms`, that `monitord status`
 reads. The side file is allocated once at start and rewritten in place, so it can still be
 updated when the disk is full (a rewrite of allocated blocks needs no new ones), which is
-exactly when the store itself cannot take the news.
+exactly when the store itself cannot take the news. A failing SD card takes no write at
+all (EIO, or EROFS once ext4 remounted it read-only): so the same document is also kept in
+RAM, in the runtime directory (`$RUNTIME_DIRECTORY`, the unit's `RuntimeDirectory=`, else
+/run/monitord when it exists), and `monitord status` reads the newer of the two.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -31,6 +35,13 @@ def alarm_file(store: Path) -> Path:
     return store.with_name(store.name + ".alarms")
 
 
+def runtime_alarm_file(store: Path) -> Path:
+    """The copy in RAM (a tmpfs: writable when the card is not), one per store."""
+    base = (os.environ.get("RUNTIME_DIRECTORY") or "/run/monitord").split(":")[0]
+    key = hashlib.sha256(os.fsencode(os.path.realpath(store))).hexdigest()[:16]
+    return Path(base) / f"alarms-{key}.json"
+
+
 class TechAlarms:
     """Active technical conditions by key; `raise_` and `clear` are idempotent."""
 
@@ -38,30 +49,31 @@ class TechAlarms:
         self.console = console
         self.active: dict[str, dict[str, Any]] = {}
         self.cleared: dict[str, dict[str, Any]] = {}
-        self._fd: int | None = None
+        self._fds: list[int] = []  # the card's side file, then the copy in RAM
         # Told when a condition is raised or cleared (not when its text changes).
         self.on_change: Callable[[], None] | None = None
 
     def attach(self, store: Path) -> None:
-        """Keep the side file beside `store` (skipped where nothing can be written)."""
-        path = alarm_file(store)
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as e:
-            log.debug("no alarm side file %s: %s", path, e)
-            return
-        try:
-            os.posix_fallocate(fd, 0, ALARM_FILE_BYTES)
-        except OSError as e:
-            log.debug("cannot allocate %s: %s", path, e)
-        self._fd = fd
+        """Keep the side file beside `store` and its copy in RAM (each skipped where it
+        cannot be written: no runtime directory outside systemd, a read-only card)."""
+        for path in (alarm_file(store), runtime_alarm_file(store)):
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as e:
+                log.debug("no alarm side file %s: %s", path, e)
+                continue
+            try:
+                os.posix_fallocate(fd, 0, ALARM_FILE_BYTES)
+            except OSError as e:
+                log.debug("cannot allocate %s: %s", path, e)
+            self._fds.append(fd)
         self._write()
 
     def close(self) -> None:
-        if self._fd is not None:
+        for fd in self._fds:
             with contextlib.suppress(OSError):
-                os.close(self._fd)
-            self._fd = None
+                os.close(fd)
+        self._fds = []
 
     def raise_(self, key: str, text: str, *, line: str | None = None) -> None:
         """Raise (or update the text of) condition `key`; said loudly the first time, as
@@ -97,7 +109,7 @@ class TechAlarms:
         return "; ".join(f"ALARM {k}" for k in self.active)
 
     def _write(self) -> None:
-        if self._fd is None:
+        if not self._fds:
             return
         doc = {
             "pid": os.getpid(),
@@ -110,10 +122,11 @@ class TechAlarms:
             doc["cleared"] = {}
             data = json.dumps(doc).encode()[:ALARM_FILE_BYTES]
         # In place, padded with spaces (valid JSON whitespace): no new block is needed.
-        try:
-            os.pwrite(self._fd, data.ljust(ALARM_FILE_BYTES), 0)
-        except OSError as e:
-            log.debug("alarm side file not updated: %s", e)
+        for fd in self._fds:
+            try:
+                os.pwrite(fd, data.ljust(ALARM_FILE_BYTES), 0)
+            except OSError as e:
+                log.debug("alarm side file not updated: %s", e)
 
 
 def load_alarm_file(store: Path) -> dict[str, Any] | None:
@@ -121,7 +134,25 @@ def load_alarm_file(store: Path) -> dict[str, Any] | None:
     it holds nothing yet); OSError (e.g. PermissionError) or ValueError when it cannot be
     read: `monitord status` says so rather than show no technical alarms."""
     try:
-        data = alarm_file(store).read_bytes()
+        ram = _load(runtime_alarm_file(store))
+    except (OSError, ValueError):
+        ram = None  # not ours to read (root's RAM copy): the card's file says it
+    try:
+        card = _load(alarm_file(store))
+    except (OSError, ValueError):
+        if ram is None:
+            raise
+        card = None
+    if ram is None or card is None:
+        return card or ram
+    # The newer: the card's stays behind while the card fails, the RAM one is gone
+    # after a reboot; a tie (both written) is the same document.
+    return card if str(card.get("updated", "")) > str(ram.get("updated", "")) else ram
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    try:
+        data = path.read_bytes()
     except FileNotFoundError:
         return None
     text = data.decode("utf-8", "replace").strip()

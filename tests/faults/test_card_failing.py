@@ -10,7 +10,8 @@ system's own libsqlite3 (no mock of SQLite). While the card fails the patient de
 
 Proves: the alarm is still raised and shown in the retained active set on MQTT; the
 technical alarm `store.unwritable` is raised once, names the failing card ("replace it")
-and not a full disk ("free disk space"); no
+and not a full disk ("free disk space"), in the journal and in `monitord status` (from
+the copy in RAM: the side file beside the store is on the failing card too); no
 traceback, no crashed task; a card that works again (the gate closed) stores what was held.
 """
 
@@ -30,12 +31,13 @@ from tests.e2e.e2e_kit import (
     SITE,
     Oximeter,
     Store,
+    in_thread,
     mqtt_section,
     warm_up,
     write_config,
 )
 from tests.faults.sdkit import FailingCardDaemon, build
-from tests.faults.storekit import remount, tmpfs
+from tests.faults.storekit import monitord, remount, tmpfs
 from tests.faults.test_store_full import feed, feed_until
 from tests.kit import Observer, eventually
 from tests.servers import Mosquitto
@@ -43,8 +45,15 @@ from tests.servers import Mosquitto
 
 @pytest.mark.parametrize("errno_", [errno.EROFS, errno.EIO], ids=["EROFS", "EIO"])
 async def test_a_failing_card_says_replace_it_and_alarms_still_show(
-    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, errno_: int
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    mqtt_prefix: str,
+    errno_: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The unit's RuntimeDirectory= (a tmpfs: /run), for the daemon and `monitord status`.
+    (tmp_path / "run").mkdir()
+    monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path / "run"))
     base = f"{mqtt_prefix}/{SITE}/{CHAIR}"
     card = tmp_path / "card"
     card.mkdir()
@@ -81,6 +90,7 @@ async def test_a_failing_card_says_replace_it_and_alarms_still_show(
                 return any(a["rule"] == "spo2.very_low" for al in sets for a in al)
 
             await feed_until(ox, 80.0, very_low_shown, "spo2.very_low active")
+            st = await in_thread(lambda: monitord("status", "--config", str(cfg)))
             gate.unlink()  # a card that works again: what was held is stored
             await feed_until(ox, 97.0, lambda: not very_low_shown(), "spo2.very_low over")
             await eventually(
@@ -97,6 +107,10 @@ async def test_a_failing_card_says_replace_it_and_alarms_still_show(
     assert len(said) == 1, said  # once, not a line per failed commit
     assert "replace it" in said[0] and "SD card is failing" in said[0], said[0]
     assert "free disk space" not in said[0], said[0]
+    # `monitord status` while the card failed: the alarm, though the side file beside the
+    # store could not be written (before: no technical alarm at all, "daemon: running").
+    shown = [ln for ln in st.stdout.splitlines() if "TECHNICAL ALARM store.unwritable" in ln]
+    assert shown and "replace it" in shown[0], st
 
 
 def write_error(store: Path) -> sqlite3.Error:
