@@ -110,8 +110,14 @@ def lock_store(store: Path) -> StoreLock:
             f"monitord: {store} is in use by another monitord ({who}); "
             "refusing to start a second daemon on the same store"
         ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except OSError as e:
+        # A failing card (EIO) opens for writing but refuses the write: the lock is the
+        # kernel's and holds all the same; only our pid is not there for a second daemon's
+        # refusal to name. Not a reason to stop: the store opens from memory if need be.
+        log.info("cannot write the pid into the lock file %s (%s); locked without it", path, e)
     return StoreLock(fd, path)
 
 

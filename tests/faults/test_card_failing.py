@@ -143,3 +143,40 @@ def test_the_advice_tells_a_full_disk_from_a_card_gone_read_only(tmp_path: Path)
         text = unwritable_advice(write_error(ro / "outbox.sqlite"), ro / "outbox.sqlite")
         assert text.startswith("its file system is now read-only: the SD card is failing"), text
         assert "replace it" in text and "free disk space" not in text, text
+
+
+async def test_a_restart_on_a_card_whose_writes_fail_monitors(tmp_path: Path) -> None:
+    """systemd restarts the daemon on a card whose writes fail with EIO (it still opens
+    files for writing, unlike a read-only one): the daemon starts and reads the oximeter,
+    with a technical alarm, rather than exit 1 with a traceback at every start (before:
+    `os.ftruncate` of `<store>.lock` raised EIO: a restart loop, then no daemon at all)."""
+    card = tmp_path / "card"
+    card.mkdir()
+    cfg = write_config(tmp_path, extra=f"commit_interval_s = {COUNTING_COMMIT_S}\n")
+    cfg.write_text(
+        cfg.read_text().replace(str(tmp_path / "outbox.sqlite"), str(card / "outbox.sqlite"))
+    )
+    gate, shim = tmp_path / "failing", build(tmp_path)
+    first = FailingCardDaemon(cfg, tmp_path / "first.log", shim, card, gate, errno.EIO)
+    second = FailingCardDaemon(cfg, tmp_path / "second.log", shim, card, gate, errno.EIO)
+    async with Oximeter(tmp_path) as ox:
+        first.start()
+        try:
+            await warm_up(ox, Store(card / "outbox.sqlite"))
+        finally:
+            assert first.stop() == 0, first.output()[-3000:]
+        gate.touch()  # the card fails while the daemon is down
+        second.start()
+        try:
+            for _ in range(100):
+                await feed(ox, 97.0, 0.2)
+                if "link up" in second.output() or (second.proc and second.proc.poll()):
+                    break
+            assert second.proc is not None and second.proc.poll() is None, second.output()
+            await feed(ox, 97.0, 1)
+            assert second.proc.poll() is None, second.output()
+        finally:
+            rc = second.stop()
+    out = second.output()
+    assert rc == 0 and "Traceback" not in out, out[-3000:]
+    assert "ready" in out and "TECHNICAL ALARM store." in out, out[-3000:]
