@@ -24,6 +24,9 @@ alarms at all:
   the disk is full, and the next start opens the store with everything in it. A store
   SQLite calls not a database or malformed, or that fails its check, is bad whatever the
   space: moved aside as above (kept, it sent every start to memory on a small volume);
+- an intact store the card fails to read or write (SQLITE_IOERR, EIO, EROFS: a failing
+  SD card) after the full-disk case: kept where it is, this run from memory, the alarm
+  saying to replace the card (moved aside, its backlog and snapshot went with it);
 - an intact store SQLite refuses access to (another process holds its lock; this user may
   not write it; its file system is read-only): kept where it is, this run from memory,
   the alarm naming which and what to do (ACCESS_FAULTS below);
@@ -39,6 +42,7 @@ alarms at all:
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -58,6 +62,7 @@ from monitord.outbox import (
     primary_code,
 )
 from monitord.store.fileheader import foreign_wal
+from monitord.store.schema import unwritable_advice
 from monitord.techalarm import TechAlarms
 
 log = logging.getLogger("monitord.store")
@@ -66,6 +71,7 @@ EX_TEMPFAIL = 75  # sysexits.h: another instance holds the store; systemd may re
 # Below this much free space where the store lives, a failed open is the disk's, not the
 # file's: SQLite needs room for its -shm (32 KiB), a WAL frame and the pages it grows by.
 FULL_DISK_BYTES = 1 << 20
+SQLITE_IOERR = 10
 
 
 class StoreLocked(Exception):
@@ -153,6 +159,7 @@ def open_store(
         return _in_memory(path, cfg, alarms, str(e))
     except (sqlite3.Error, OutboxError, OSError) as e:
         why, bad_file, access = _why(e), _bad_file(e), _access_fault(e, path)
+        card = unwritable_advice(e, path) if _card_fault(e) else None
     if not os.path.lexists(path):
         # Said as a sentence, with the fix: it read "the store ... is cannot create it".
         return _in_memory(
@@ -180,6 +187,11 @@ def open_store(
             f"on a full disk ({free} bytes free; {why}): kept as it is, not moved aside; "
             "free disk space",
         )
+    if not bad_file and card is not None:
+        # The card, not the file: SQLite judged nothing (its verdicts are FILE_FAULTS),
+        # a read or write of it failed. Moved aside, the backlog and the engines' snapshot
+        # went with it (a fresh store failed on the same card all the same).
+        return _in_memory(path, cfg, alarms, f"kept as it is, not moved aside ({why}): {card}")
     try:
         bad = move_aside(path)
     except OSError as e:
@@ -348,6 +360,13 @@ def _access_fault(e: BaseException, path: Path) -> str | None:
         if os.statvfs(Path(os.path.realpath(path)).parent).f_flag & os.ST_RDONLY:
             return "on a read-only file system"  # no user may write it: not a matter of owner
     return ACCESS_FAULTS[primary_code(e)]
+
+
+def _card_fault(e: BaseException) -> bool:
+    """An I/O error (SQLITE_IOERR, EIO, EROFS): a failing SD card, not a bad file."""
+    if isinstance(e, OSError):
+        return e.errno in (errno.EIO, errno.EROFS)
+    return isinstance(e, sqlite3.Error) and primary_code(e) == SQLITE_IOERR
 
 
 def _why(e: BaseException) -> str:

@@ -148,7 +148,8 @@ def test_the_advice_tells_a_full_disk_from_a_card_gone_read_only(tmp_path: Path)
 async def test_a_restart_on_a_card_whose_writes_fail_monitors(tmp_path: Path) -> None:
     """systemd restarts the daemon on a card whose writes fail with EIO (it still opens
     files for writing, unlike a read-only one): the daemon starts and reads the oximeter,
-    with a technical alarm, rather than exit 1 with a traceback at every start (before:
+    with a technical alarm saying to replace the card and the store kept where it is (not
+    moved aside as a bad file), rather than exit 1 with a traceback at every start (before:
     `os.ftruncate` of `<store>.lock` raised EIO: a restart loop, then no daemon at all)."""
     card = tmp_path / "card"
     card.mkdir()
@@ -180,3 +181,8 @@ async def test_a_restart_on_a_card_whose_writes_fail_monitors(tmp_path: Path) ->
     out = second.output()
     assert rc == 0 and "Traceback" not in out, out[-3000:]
     assert "ready" in out and "TECHNICAL ALARM store." in out, out[-3000:]
+    # The store is intact (its check reads it): kept where it is for the next start or a
+    # copy off the card, not moved aside as a bad file with its backlog and snapshot.
+    assert sorted(p.name for p in card.glob("*.bad-*")) == [], out[-3000:]
+    said = [ln for ln in out.splitlines() if "TECHNICAL ALARM store.memory" in ln]
+    assert said and "not moved aside" in said[0] and "replace it" in said[0], out[-3000:]
