@@ -3,7 +3,8 @@
  * exists, every write, pwrite, fsync, fdatasync and ftruncate of a file under the
  * directory MONITORD_TEST_SDFAIL_DIR (as /proc/self/fd shows the path) fails with errno
  * MONITORD_TEST_SDFAIL_ERRNO (30 EROFS: ext4 `errors=remount-ro` remounted the card
- * read-only; 5 EIO: the card's writes fail); opens and reads are left alone. Why a shim and not `mount -o remount,ro`: Linux refuses to remount a
+ * read-only; 5 EIO: the card's writes fail); opens are left alone, and reads too unless
+ * MONITORD_TEST_SDFAIL_READS is set (then read, pread fail with EIO: unreadable pages). Why a shim and not `mount -o remount,ro`: Linux refuses to remount a
  * file system read-only while a process holds a file on it open for writing (EBUSY: the
  * daemon's store), which ext4's own error handling does not ask. SQLite reaches these
  * through libc's dynamic symbols (the system libsqlite3), so its commits really fail. */
@@ -21,6 +22,7 @@
 static const char *gate, *dir;
 static int fail_errno = EIO;
 static size_t dir_len;
+static int reads_fail;
 
 __attribute__((constructor)) static void sdfail_init(void) {
     gate = getenv("MONITORD_TEST_SDFAIL_GATE");
@@ -28,6 +30,7 @@ __attribute__((constructor)) static void sdfail_init(void) {
     const char *e = getenv("MONITORD_TEST_SDFAIL_ERRNO");
     if (e != NULL && atoi(e) > 0) fail_errno = atoi(e);
     dir_len = dir ? strlen(dir) : 0;
+    reads_fail = getenv("MONITORD_TEST_SDFAIL_READS") != NULL;
 }
 
 static int under(const char *path) {
@@ -60,3 +63,13 @@ int fsync(int fd) { FAIL_IF(fd); return REAL(fsync)(fd); }
 int fdatasync(int fd) { FAIL_IF(fd); return REAL(fdatasync)(fd); }
 int ftruncate(int fd, off_t len) { FAIL_IF(fd); return REAL(ftruncate)(fd, len); }
 int ftruncate64(int fd, off64_t len) { FAIL_IF(fd); return REAL(ftruncate64)(fd, len); }
+
+#define READ_FAIL_IF(fd) do { if (reads_fail && fails(fd)) { errno = EIO; return -1; } } while (0)
+
+ssize_t read(int fd, void *buf, size_t n) { READ_FAIL_IF(fd); return REAL(read)(fd, buf, n); }
+ssize_t pread(int fd, void *buf, size_t n, off_t off) {
+    READ_FAIL_IF(fd); return REAL(pread)(fd, buf, n, off);
+}
+ssize_t pread64(int fd, void *buf, size_t n, off64_t off) {
+    READ_FAIL_IF(fd); return REAL(pread64)(fd, buf, n, off);
+}

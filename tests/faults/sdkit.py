@@ -29,13 +29,22 @@ def build(dest_dir: Path) -> Path:
 
 
 class FailingCardDaemon(DaemonProcess):
-    """`monitord run` whose writes under `card` fail with `errno_` while `gate` exists."""
+    """`monitord run` whose writes under `card` fail with `errno_` while `gate` exists
+    (and its reads with EIO, given `reads`)."""
 
     def __init__(
-        self, cfg: Path, log: Path, shim: Path, card: Path, gate: Path, errno_: int
+        self,
+        cfg: Path,
+        log: Path,
+        shim: Path,
+        card: Path,
+        gate: Path,
+        errno_: int,
+        reads: bool = False,
     ) -> None:
         super().__init__(cfg, log)
         self.shim, self.card, self.gate, self.errno_ = shim, card, gate, errno_
+        self.reads = reads  # reads of the card fail too (EIO)
 
     def env(self) -> dict[str, str]:
         return {
@@ -44,4 +53,5 @@ class FailingCardDaemon(DaemonProcess):
             "MONITORD_TEST_SDFAIL_DIR": str(self.card.resolve()),
             "MONITORD_TEST_SDFAIL_GATE": str(self.gate),
             "MONITORD_TEST_SDFAIL_ERRNO": str(self.errno_),
+            **({"MONITORD_TEST_SDFAIL_READS": "1"} if self.reads else {}),
         }

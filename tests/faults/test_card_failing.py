@@ -145,12 +145,15 @@ def test_the_advice_tells_a_full_disk_from_a_card_gone_read_only(tmp_path: Path)
         assert "replace it" in text and "free disk space" not in text, text
 
 
-async def test_a_restart_on_a_card_whose_writes_fail_monitors(tmp_path: Path) -> None:
+@pytest.mark.parametrize("reads", [False, True], ids=["writes", "reads-and-writes"])
+async def test_a_restart_on_a_card_whose_writes_fail_monitors(tmp_path: Path, reads: bool) -> None:
     """systemd restarts the daemon on a card whose writes fail with EIO (it still opens
     files for writing, unlike a read-only one): the daemon starts and reads the oximeter,
     with a technical alarm saying to replace the card and the store kept where it is (not
     moved aside as a bad file), rather than exit 1 with a traceback at every start (before:
-    `os.ftruncate` of `<store>.lock` raised EIO: a restart loop, then no daemon at all)."""
+    `os.ftruncate` of `<store>.lock` raised EIO: a restart loop, then no daemon at all).
+    `reads`: its reads fail too (EIO), so the store's check at start fails: still the
+    card's fault, the file kept (before: moved aside as unusable)."""
     card = tmp_path / "card"
     card.mkdir()
     cfg = write_config(tmp_path, extra=f"commit_interval_s = {COUNTING_COMMIT_S}\n")
@@ -159,7 +162,7 @@ async def test_a_restart_on_a_card_whose_writes_fail_monitors(tmp_path: Path) ->
     )
     gate, shim = tmp_path / "failing", build(tmp_path)
     first = FailingCardDaemon(cfg, tmp_path / "first.log", shim, card, gate, errno.EIO)
-    second = FailingCardDaemon(cfg, tmp_path / "second.log", shim, card, gate, errno.EIO)
+    second = FailingCardDaemon(cfg, tmp_path / "second.log", shim, card, gate, errno.EIO, reads)
     async with Oximeter(tmp_path) as ox:
         first.start()
         try:
