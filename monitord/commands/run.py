@@ -45,8 +45,9 @@ def main(args: argparse.Namespace) -> int:
     from monitord.outbox import SchemaTooNew
     from monitord.storeopen import EX_TEMPFAIL, StoreLocked
 
+    console = StdoutConsole() if args.console else None
+
     async def _main() -> int:
-        console = StdoutConsole() if args.console else None
         # The loop's handlers replace the early ones before the store opens (Daemon()): a
         # signal that comes while it opens waits for the loop's first turn, by then handled
         # by the daemon's own (Daemon.run), so none falls between the two.
@@ -73,4 +74,7 @@ def main(args: argparse.Namespace) -> int:
     except SimulatorsUnusable as e:
         print_error(f"monitord: {e}")
         return EX_SOFTWARE
+    finally:
+        if console is not None:  # its last lines (the stop's), if its reader takes them
+            console.drain()
     return code

@@ -3,7 +3,8 @@ ones monitord writes (monitord/hangup.py, monitord/console.py), every signal an 
 the system may send is there, and the units' restart on SIGHUP it names is in them. What
 each signal does is shown on real processes by tests/faults/test_sighup.py,
 tests/station/test_station_sighup.py, tests/capture/test_capture_sighup.py and
-tests/faults/test_console_gone.py."""
+tests/faults/test_console_gone.py and
+tests/faults/test_console_slow.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from monitord.console import CLOSED
+from monitord.console import BACKLOG, BEHIND, CLOSED
 from monitord.hangup import HUNG_UP, reload_warning
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,6 +33,11 @@ def test_the_hangup_line_is_quoted_as_written() -> None:
 
 def test_the_closed_console_line_is_quoted_as_written() -> None:
     assert f"`WARNING monitord: {CLOSED.format(why='Broken pipe')}`" in FLAT
+
+
+def test_the_slow_console_line_is_quoted_as_written() -> None:
+    assert f"`WARNING monitord: {BEHIND}`" in FLAT
+    assert f"once {BACKLOG} lines wait for it" in FLAT
 
 
 @pytest.mark.parametrize(
