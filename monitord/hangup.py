@@ -13,7 +13,9 @@ The signal has two meanings, told apart by where the process runs:
   as SIGTERM does, cleanly;
 - without one (the systemd units, any service manager): only a person or a program sends
   it, meaning "reload the config". monitord reads its config only at start: it says so at
-  WARNING, with how to apply an edit, and monitoring goes on.
+  WARNING, with how to apply an edit, and monitoring goes on. A SIGHUP sent again and again
+  (a logrotate `postrotate`, a config-management run every few minutes) is said at WARNING
+  once an hour at most, at DEBUG in between (`Repeats`): not a line a minute for months.
 
 Whether there is a controlling terminal is decided once, at start: once the terminal is
 gone, /dev/tty can no longer be opened. A SIGHUP ignored at start (`nohup monitord run`)
@@ -27,6 +29,7 @@ import contextlib
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable
 
 log = logging.getLogger("monitord")
@@ -82,6 +85,38 @@ def reload_warning(command: str) -> str:
     )
 
 
+# A WARNING said again after this long (the house style: once at WARNING, DEBUG on repeats,
+# said again after an hour), counting the ones said at DEBUG in between.
+SAY_AGAIN_AFTER_S = 3600.0
+
+
+class Repeats:
+    """Says the SIGHUP warning at WARNING the first time and again once `SAY_AGAIN_AFTER_S`
+    have gone by since it was; at DEBUG in between. `now`: a monotonic clock (this is not
+    alert logic: no event time to go by)."""
+
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+        self.now = now
+        self.warned_at: float | None = None
+        self.since = 0  # said at DEBUG since the last WARNING
+
+    def say(self, command: str) -> None:
+        t = self.now()
+        if self.warned_at is None or t - self.warned_at >= SAY_AGAIN_AFTER_S:
+            more = f" ({self.since} more since it was last said)" if self.since else ""
+            log.warning(reload_warning(command) + more)
+            self.warned_at, self.since = t, 0
+        else:
+            self.since += 1
+            log.debug(
+                "SIGHUP again: nothing reloaded (said at WARNING %.0f s ago; again after an hour)",
+                t - self.warned_at,
+            )
+
+
+_repeats = Repeats()
+
+
 def early_reload(asked: list[int]) -> None:
     """Before the event loop runs: a SIGHUP meaning "reload" is kept in `asked` (the
     loop's handler says it once logging is set up) instead of killing the process."""
@@ -115,4 +150,9 @@ def _hung_up(stop: Callable[[], None]) -> None:
 
 
 def _warn(command: str) -> None:
-    log.warning(reload_warning(command))
+    _repeats.say(command)
+
+
+def say_reload(command: str) -> None:
+    """A SIGHUP meaning "reload" that came before the loop handled it (run's start)."""
+    _repeats.say(command)

@@ -54,7 +54,7 @@ def main(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         hangup.on_loop(loop, lambda: stop_asked.append(0), "run")  # which one: no matter
         if reload_asked:  # a SIGHUP (sent by hand) while the command started
-            log.warning(hangup.reload_warning("run"))
+            hangup.say_reload("run")
         daemon = Daemon(cfg, console=console, simulated=simulated_chairs(cfg))
         if stop_asked:
             daemon.stop_event.set()

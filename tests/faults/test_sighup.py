@@ -16,6 +16,7 @@ monitoring for good. Two real daemons on a real pty-fed oximeter and a real mosq
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pty
 import select
@@ -24,9 +25,12 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
-from monitord.hangup import HUNG_UP
+import pytest
+
+from monitord.hangup import HUNG_UP, SAY_AGAIN_AFTER_S, Repeats, reload_warning
 from tests.delivery.test_status_clean_stop import status_of
 from tests.e2e.e2e_kit import (
     CHAIR,
@@ -144,13 +148,62 @@ async def test_a_sighup_to_the_service_is_said_and_monitoring_goes_on(
             assert "WARNING" in line and APPLY in line, line
             after = store.readings()
             await eventually(lambda: store.readings() > after + 5, 30, "readings go on")
-            # A second one is said again, not a death the second time.
-            daemon.proc.send_signal(signal.SIGHUP)
-            await eventually(lambda: daemon.output().count(SAID) == 2, 15, "said twice")
-            assert daemon.alive
         finally:
             assert daemon.stop() == 0, daemon.output()[-3000:]
     assert store.state("daemon/stopped") is not None
+
+
+# Said at DEBUG in between (monitord/hangup.py, Repeats).
+AGAIN = "DEBUG monitord: SIGHUP again: nothing reloaded"
+
+
+async def test_sighups_sent_again_and_again_are_said_once_an_hour_not_each_time(
+    tmp_path: Path,
+) -> None:
+    """A logrotate `postrotate` or a config-management run sending SIGHUP every few
+    minutes wrote the WARNING (with its advice) each time: a line a minute in the journal
+    for months, the other warnings lost among them. Now once at WARNING, the repeats at
+    DEBUG (each one seen handled here, the daemon alive), again at WARNING after an hour
+    (the test after this one)."""
+    cfg = write_config(tmp_path)
+    cfg.write_text(cfg.read_text().replace('log_level = "INFO"', 'log_level = "DEBUG"'))
+    store = Store(tmp_path / "outbox.sqlite")
+    daemon = ServiceDaemon(cfg, tmp_path / "daemon.log")
+    async with Oximeter(tmp_path) as ox, LiveFeed(ox, period_s=0.2):
+        daemon.start()
+        try:
+            await eventually(lambda: store.readings() > 0, 30, "a reading stored")
+            assert daemon.proc is not None
+            daemon.proc.send_signal(signal.SIGHUP)
+            await eventually(lambda: SAID in daemon.output() or not daemon.alive, 15, "said")
+            for n in (1, 2, 3):  # each waited for: signals sent at once would merge into one
+                daemon.proc.send_signal(signal.SIGHUP)
+                await eventually(said_again(daemon, n), 15, f"repeat {n} said at DEBUG")
+                assert daemon.alive, daemon.output()[-3000:]
+            after = store.readings()
+            await eventually(lambda: store.readings() > after + 5, 30, "readings go on")
+        finally:
+            assert daemon.stop() == 0, daemon.output()[-3000:]
+    assert store.state("daemon/stopped") is not None
+
+
+def said_again(daemon: DaemonProcess, n: int) -> Callable[[], bool]:
+    return lambda: daemon.output().count(AGAIN) == n or not daemon.alive
+
+
+def test_a_sighup_an_hour_after_the_warning_is_said_at_warning_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    t = [1000.0]
+    repeats = Repeats(now=lambda: t[0])
+    with caplog.at_level(logging.DEBUG, logger="monitord"):
+        for step in (0.0, 60.0, 60.0, SAY_AGAIN_AFTER_S - 120.0 - 1, 1.0, 10.0):
+            t[0] += step
+            repeats.say("run")
+    levels = [r.levelname for r in caplog.records]
+    assert levels == ["WARNING", "DEBUG", "DEBUG", "DEBUG", "WARNING", "DEBUG"], levels
+    again = caplog.records[4].getMessage()
+    assert again == reload_warning("run") + " (3 more since it was last said)", again
 
 
 async def test_the_terminal_closing_stops_the_daemon_cleanly(

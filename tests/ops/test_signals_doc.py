@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from monitord.console import BACKLOG, BEHIND, CLOSED
-from monitord.hangup import HUNG_UP, reload_warning
+from monitord.hangup import HUNG_UP, SAY_AGAIN_AFTER_S, reload_warning
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = (REPO / "docs" / "operations.md").read_text()
@@ -25,6 +25,11 @@ FLAT = re.sub(r"\s+", " ", SECTION)
 @pytest.mark.parametrize("command", ["run", "station"])
 def test_the_sighup_line_is_quoted_as_written(command: str) -> None:
     assert f"`WARNING monitord: {reload_warning(command)}`" in FLAT
+
+
+def test_the_repeats_are_said_as_they_are() -> None:
+    assert SAY_AGAIN_AFTER_S == 3600
+    assert "at WARNING once an hour at most, at DEBUG in between" in FLAT
 
 
 def test_the_hangup_line_is_quoted_as_written() -> None:
