@@ -79,8 +79,11 @@ class Daemon:
         crash_alarm: tuple[int, float, float] = CRASH_ALARM,
         ble_backends: BleBackends | None = None,
         simulated: SimulatedChairStarter | None = None,
+        command: str = "run",
     ) -> None:
         self.cfg = cfg
+        # The command it runs in (`run` or `demo`): the words of a SIGHUP's warning.
+        self.command = command
         # Plays simulated chairs; given by the entry points that can (simulators/chair.py).
         self.simulated = simulated
         for c in cfg.chairs:
@@ -356,7 +359,7 @@ class Daemon:
                 lp.default_exception_handler(context)
 
         loop.set_exception_handler(on_loop_error)
-        hangup.on_loop(loop, self.stop_event.set, "run")
+        hangup.on_loop(loop, self.stop_event.set, self.command)
         try:
             async with asyncio.TaskGroup() as tg:
                 sup = Supervisor(

@@ -34,14 +34,17 @@ from collections.abc import Callable
 
 log = logging.getLogger("monitord")
 
-# Per command (the shipped units' names): what goes on, and how an admin applies an edit.
-APPLY = {
+# Per command (the shipped units' names): what goes on, and how an admin applies an edit
+# (None: the command reads no config, `monitord demo` plays its embedded defaults: neither
+# check-config nor a unit to restart is its advice).
+APPLY: dict[str, tuple[str, str | None]] = {
     "run": ("monitoring goes on", "monitord check-config, then systemctl restart monitord"),
     "station": (
         "the station goes on serving",
         "monitord check-config -c /etc/monitord/station.toml, "
         "then systemctl restart monitord-station",
     ),
+    "demo": ("the demo goes on", None),
 }
 
 HUNG_UP = "SIGHUP: the terminal closed: stopping"
@@ -79,6 +82,8 @@ def stop_signals() -> tuple[signal.Signals, ...]:
 
 def reload_warning(command: str) -> str:
     goes_on, apply = APPLY[command]
+    if apply is None:
+        return f"SIGHUP: nothing reloaded, {goes_on}: monitord {command} reads no config"
     return (
         f"SIGHUP: nothing reloaded, {goes_on}: monitord {command} reads its config only at "
         f"start; to apply an edit: {apply}"

@@ -127,7 +127,11 @@ def main(args: argparse.Namespace) -> int:
 
     try:
         daemon = Daemon(
-            cfg, console=console, stop_when_played=True, simulated=simulated_chairs(cfg)
+            cfg,
+            console=console,
+            stop_when_played=True,
+            simulated=simulated_chairs(cfg),
+            command="demo",
         )
     except StoreLocked as e:  # another demo or daemon on this store (monitord/storeopen.py)
         print(e, file=sys.stderr)

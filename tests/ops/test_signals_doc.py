@@ -3,8 +3,8 @@ ones monitord writes (monitord/hangup.py, monitord/console.py), every signal an 
 the system may send is there, and the units' restart on SIGHUP it names is in them. What
 each signal does is shown on real processes by tests/faults/test_sighup.py,
 tests/station/test_station_sighup.py, tests/capture/test_capture_sighup.py and
-tests/faults/test_console_gone.py and
-tests/faults/test_console_slow.py."""
+tests/faults/test_console_gone.py,
+tests/faults/test_console_slow.py and tests/faults/test_demo_sighup.py."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ SECTION = DOC.split("\n## Signals\n", 1)[1].split("\n## ", 1)[0]
 FLAT = re.sub(r"\s+", " ", SECTION)
 
 
-@pytest.mark.parametrize("command", ["run", "station"])
+@pytest.mark.parametrize("command", ["run", "station", "demo"])
 def test_the_sighup_line_is_quoted_as_written(command: str) -> None:
     assert f"`WARNING monitord: {reload_warning(command)}`" in FLAT
 
