@@ -380,6 +380,7 @@ class Daemon:
                 self.notifier.ready(self.summary())
                 log.info(f"monitord {__version__} ready: {self.summary()}")
                 await self.stop_event.wait()
+                hangup.quiet(loop)
                 self.notifier.stopping()
                 log.info("stopping")
                 await self._shutdown(sup)
@@ -387,6 +388,7 @@ class Daemon:
         except* _Stopped:
             pass
         finally:
+            hangup.quiet(loop)  # also when the stop is a failure's, not a signal's
             # The writer thread runs what is queued, the store is closed, its lock
             # released; unless the disk hangs: then what is lost is said (storestop.py).
             self.stopping.close()

@@ -161,3 +161,35 @@ def _warn(command: str) -> None:
 def say_reload(command: str) -> None:
     """A SIGHUP meaning "reload" that came before the loop handled it (run's start)."""
     _repeats.say(command)
+
+
+def quiet(loop: asyncio.AbstractEventLoop) -> None:
+    """The clean stop is under way: SIGTERM, SIGINT and SIGHUP have nothing left to ask. The
+    loop's handlers change nothing from now on (a SIGHUP said "stopping" a second time, or
+    "monitoring goes on" while it stopped); the loop restores the defaults as it closes,
+    so a caller in the same process (a test) finds them as they were."""
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        if sig == signal.SIGHUP and meaning() == "ignored":
+            continue  # `nohup`: stays ignored
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, _nothing)
+
+
+def _nothing() -> None:
+    pass
+
+
+def to_exit(loop: asyncio.AbstractEventLoop) -> None:
+    """For a command's process only (its top coroutine, its loop still running), once its
+    work is done: SIGTERM, SIGINT and SIGHUP ignored to the process's exit. The loop's
+    handlers are reset to the default's death when it closes: a SIGHUP then (the terminal
+    closed during a Ctrl-C's stop, a logrotate's during `systemctl stop`) ended a stop done
+    cleanly by the signal, not exit 0, and one between the loop closing its wakeup pipe and
+    removing them wrote a traceback ("Exception ignored when trying to write to the signal
+    wakeup fd"). Not for a caller that goes on in the same process: ignored signals are
+    inherited by the processes it starts."""
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            signal.signal(sig, signal.SIG_IGN)
+            loop.remove_signal_handler(sig)  # resets it: ignored again at once, below
+            signal.signal(sig, signal.SIG_IGN)

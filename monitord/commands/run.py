@@ -58,7 +58,10 @@ def main(args: argparse.Namespace) -> int:
         daemon = Daemon(cfg, console=console, simulated=simulated_chairs(cfg))
         if stop_asked:
             daemon.stop_event.set()
-        await daemon.run()
+        try:
+            await daemon.run()
+        finally:
+            hangup.to_exit(loop)  # main() is the process's command (monitord.cli)
         # A bug in the store's close (logged at ERROR): not a clean stop, and systemd
         # should say so (a unit marked failed), not "Deactivated successfully".
         return EX_SOFTWARE if daemon.stopping.bug is not None else EX_OK

@@ -104,7 +104,10 @@ def main(args: argparse.Namespace) -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         hangup.on_loop(loop, stop.set, "station")
-        await Station(cfg).serve(stop, ready=lambda url: print(f"station: {url}", flush=True))
+        try:
+            await Station(cfg).serve(stop, ready=lambda url: print(f"station: {url}", flush=True))
+        finally:
+            hangup.to_exit(loop)  # main() is the process's command (monitord.cli)
 
     try:
         asyncio.run(_main())

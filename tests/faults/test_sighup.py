@@ -15,6 +15,7 @@ monitoring for good. Two real daemons on a real pty-fed oximeter and a real mosq
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -284,3 +285,41 @@ def silence(marker: str) -> None:
         with contextlib.suppress(OSError):
             if marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
                 os.kill(int(pid), signal.SIGKILL)
+
+
+async def hup_until_exit(proc: subprocess.Popen[bytes]) -> int:
+    """SIGTERM, then a SIGHUP every few ms until the process is gone: one lands in each
+    part of the clean stop, up to the interpreter's exit (a terminal closed during a
+    Ctrl-C's stop, a logrotate's SIGHUP during `systemctl stop`)."""
+    proc.send_signal(signal.SIGTERM)
+    while proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGHUP)
+        await asyncio.sleep(0.002)
+    return proc.returncode
+
+
+@pytest.mark.parametrize("where", [ServiceDaemon, TerminalDaemonLogged])
+async def test_sighups_during_the_clean_stop_change_nothing(
+    tmp_path: Path, where: type[DaemonProcess]
+) -> None:
+    """A SIGHUP once the loop had closed met the default's death (its handlers reset as it
+    closed): a stop done cleanly ended by the signal, not exit 0 (6 runs of 6), and one
+    between the loop closing its wakeup pipe and removing them wrote a traceback. Now the
+    stop signals are ignored once the clean stop is under way."""
+    cfg = write_config(tmp_path)
+    store = Store(tmp_path / "outbox.sqlite")
+    daemon = where(cfg, tmp_path / "daemon.log")
+    async with Oximeter(tmp_path) as ox, LiveFeed(ox, period_s=0.2):
+        daemon.start()
+        try:
+            await eventually(lambda: store.readings() > 0, 30, "a reading stored")
+            assert daemon.proc is not None
+            code = await hup_until_exit(daemon.proc)
+        finally:
+            if daemon.alive:
+                daemon.stop()
+    out = daemon.output()
+    assert code == 0, (code, out[-3000:])
+    assert "Traceback" not in out and "Exception ignored" not in out, out[-3000:]
+    assert store.state("daemon/stopped") is not None

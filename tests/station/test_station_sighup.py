@@ -13,6 +13,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from tests.faults.test_sighup import hup_until_exit
 from tests.kit import eventually
 from tests.servers import Mosquitto
 from tests.station.station_kit import Proc, station_config
@@ -60,3 +61,24 @@ async def test_a_sighup_to_the_station_service_is_said_and_it_goes_on_serving(
         assert status_of(url) == 200  # still serving the wallboards
     finally:
         assert p.stop() == 0, p.output()[-3000:]
+
+
+async def test_sighups_during_the_stations_stop_change_nothing(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """A SIGHUP once the station's loop had closed met the default's death: its stop,
+    asked by SIGTERM, ended by the signal, not exit 0. Now ignored once the stop is under
+    way (monitord/hangup.py, stopping)."""
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
+    p = ServiceProc(["station", "-c", str(cfg)], tmp_path / "station.log").start()
+    proc = p.proc
+    assert proc is not None
+    try:
+        await eventually(lambda: "station: http" in p.output() or proc.poll() is not None, 30)
+        assert proc.poll() is None, p.output()
+        code = await hup_until_exit(proc)
+    finally:
+        if proc.poll() is None:
+            p.stop()
+    assert code == 0, (code, p.output()[-3000:])
+    assert "Traceback" not in p.output(), p.output()[-3000:]
