@@ -167,7 +167,6 @@ async def capture(
             scanner_backend=scanner_backend,
             tap=writer,
         )
-    handled: list[signal.Signals] = []
     # SIGHUP too (a terminal that closes, or a kill -HUP): Python's default would end the
     # capture without its `end` record or its summary (monitord/hangup.py). Ignored at
     # start (`nohup`), it stays ignored.
@@ -175,15 +174,16 @@ async def capture(
     for sig in (signal.SIGINT, signal.SIGTERM, *hup):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
-            handled.append(sig)
     print(f"monitord capture: recording {args.device} into {args.out}", file=sys.stderr)
     task = asyncio.create_task(device, name=f"capture:{args.device}")
     stopper = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait({task, stopper}, timeout=args.seconds, return_when="FIRST_COMPLETED")
     finally:
-        for sig in handled:
-            loop.remove_signal_handler(sig)
+        # Handled to the loop's end, changing nothing, not removed (reset to the default's
+        # death): a SIGHUP as the terminal closes after a Ctrl-C ended it without its
+        # `end` record (monitord/hangup.py).
+        hangup.quiet(loop)
         stopper.cancel()
         task.cancel()
         results = await asyncio.gather(task, stopper, return_exceptions=True)
@@ -208,4 +208,10 @@ async def capture(
 
 
 def main(args: argparse.Namespace) -> int:
-    return asyncio.run(capture(args))
+    async def to_exit() -> int:
+        try:
+            return await capture(args)
+        finally:  # a signal after the summary: not a death by it (monitord/hangup.py)
+            hangup.to_exit(asyncio.get_running_loop())
+
+    return asyncio.run(to_exit())
