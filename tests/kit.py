@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -199,3 +200,10 @@ class Observer:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+
+
+def sighup_default() -> None:
+    """A `preexec_fn`: the child's SIGHUP at its default, whatever the test run's. A suite
+    run under `nohup` ignores SIGHUP, every child inherits that, and monitord keeps an
+    ignored SIGHUP ignored (monitord/hangup.py): the SIGHUP tests then saw nothing."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)

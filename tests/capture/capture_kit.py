@@ -13,6 +13,7 @@ from typing import Any
 from monitord.config import StorageConfig
 from monitord.models import Reading
 from monitord.outbox import Outbox
+from tests.kit import sighup_default
 
 CHAIR = "chair-1"
 
@@ -43,6 +44,7 @@ async def monitord(*args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "monitord", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        preexec_fn=sighup_default,
     )  # fmt: skip
 
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from monitord.hangup import reload_warning
-from tests.kit import eventually
+from tests.kit import eventually, sighup_default
 
 
 def start_demo(tmp_path: Path) -> subprocess.Popen[bytes]:
@@ -22,6 +22,7 @@ def start_demo(tmp_path: Path) -> subprocess.Popen[bytes]:
              "--store", str(tmp_path / "demo.sqlite")],
             stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=tmp_path,
             start_new_session=True,  # no controlling terminal
+            preexec_fn=sighup_default,
         )  # fmt: skip
 
 

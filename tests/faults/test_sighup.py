@@ -46,7 +46,7 @@ from tests.e2e.e2e_kit import (
     write_config,
 )
 from tests.heard.test_annunciator_command import PLAYER, alive, calls, loop_script
-from tests.kit import eventually
+from tests.kit import eventually, sighup_default
 from tests.servers import Mosquitto
 
 # A monitord WARNING line's start and what it must say (monitord/hangup.py).
@@ -67,6 +67,7 @@ class ServiceDaemon(DaemonProcess):
                 stdin=subprocess.DEVNULL,
                 env=env,
                 start_new_session=True,  # a session of its own: no terminal
+                preexec_fn=sighup_default,
             )
 
 
@@ -98,6 +99,7 @@ class TerminalDaemon(DaemonProcess):
                 stderr=f if self.log_in_file else slave,
                 env=env,
                 start_new_session=True,
+                preexec_fn=sighup_default,
             )
         os.close(slave)
         self.reader = threading.Thread(target=self._read, daemon=True)

@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.faults.test_sighup import hup_until_exit
-from tests.kit import eventually
+from tests.kit import eventually, sighup_default
 from tests.servers import Mosquitto
 from tests.station.station_kit import Proc, station_config
 
@@ -33,6 +33,7 @@ class ServiceProc(Proc):
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=sighup_default,
             )
         return self
 
