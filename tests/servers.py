@@ -235,9 +235,15 @@ class TlsMaterial:
     client_key: Path
 
 
-def make_tls_material(dirpath: Path, server_from: dt.datetime | None = None) -> TlsMaterial:
+def make_tls_material(
+    dirpath: Path,
+    server_from: dt.datetime | None = None,
+    client_until: dt.datetime | None = None,
+) -> TlsMaterial:
     """`server_from`: the server certificate's notBefore (default a day ago, as the CA's):
-    a time ahead of the clock is a certificate "not yet valid", as on a Pi booted behind."""
+    a time ahead of the clock is a certificate "not yet valid", as on a Pi booted behind.
+    `client_until`: the client certificate's notAfter (default the CA's, 30 days ahead): a
+    time past is a chair's own certificate expired, a time soon one about to."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -292,6 +298,8 @@ def make_tls_material(dirpath: Path, server_from: dt.datetime | None = None) -> 
     def leaf(cn: str, server: bool) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
         k = key()
         start = server_from if server and server_from is not None else valid_from
+        end = client_until if not server and client_until is not None else valid_to
+        start = min(start, end - dt.timedelta(days=1))
         b = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
@@ -299,7 +307,7 @@ def make_tls_material(dirpath: Path, server_from: dt.datetime | None = None) -> 
             .public_key(k.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(start)
-            .not_valid_after(valid_to)
+            .not_valid_after(end)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
                 x509.ExtendedKeyUsage(

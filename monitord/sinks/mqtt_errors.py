@@ -19,6 +19,7 @@ import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.reasoncodes import ReasonCode
 
+from monitord.certfiles import expired_client
 from monitord.config import MqttConfig, read_secret
 from monitord.config_station import STATION_PASSWORD_ENV
 from monitord.credentials import CredentialMissing, secret_path
@@ -159,6 +160,15 @@ def describe_error(
     if isinstance(e, aiomqtt.MqttCodeError):
         return "lost", f"connection to broker {where} lost: {text}"
     cause = _cause(e)
+    if (
+        cfg.tls is not None
+        and not isinstance(cause, ConnectionRefusedError | socket.gaierror)
+        and (line := expired_client(cfg.tls.cert_file, dt.datetime.now(dt.UTC)))
+    ):
+        # The broker's TLS alert ("certificate expired") reaches paho after its handshake:
+        # the connection only timed out, said "no answer from broker" (the network, the
+        # broker); the expiry is read from the local file (certfiles.py).
+        return "tls", f"TLS with {where} failed ({text or type(cause).__name__}): {line}"
     if not_yet_valid(cause):
         # The Pi's clock, not the certificates (monitord/tlsclock.py); the sink adds the
         # certificate's dates (MqttConnector.keep).
