@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from monitord import __version__, hangup, simstart
+from monitord import __version__, certfiles, hangup, simstart
 from monitord.annunciator import Annunciator, Pattern, decide, high_active
 from monitord.chair import ChairRuntime, DeviceCtx, load_seen, steady
 from monitord.clock import SimClock, WallClock
@@ -377,6 +377,8 @@ class Daemon:
                 tg.create_task(self._alive(), name="alive")
                 # The collector runs on a timer, out of an alarm's way (monitord/gcpacer.py).
                 tg.create_task(pace_gc(step_aside=self.store.window.step_aside), name="gc")
+                if self.cfg.mqtt.enabled:  # its certificates' expiry, said ahead (certfiles.py)
+                    tg.create_task(certfiles.watch(certfiles.mqtt_files(self.cfg.mqtt.tls)))
                 self.notifier.ready(self.summary())
                 log.info(f"monitord {__version__} ready: {self.summary()}")
                 await self.stop_event.wait()

@@ -26,7 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
-from monitord import __version__
+from monitord import __version__, certfiles
 from monitord.aio import cancelled_all, within
 from monitord.config import Config
 from monitord.log import FailureLog
@@ -448,6 +448,11 @@ class Station:
             pace_watchdog(self.notifier, status=self.summary), name="station-watchdog"
         )
         tasks = [asyncio.create_task(self.bridge.run(), name="station-mqtt")]
+        # Its own HTTPS certificate, the broker's CA, said ahead of their expiry (certfiles.py).
+        certs = certfiles.mqtt_files(self.cfg.mqtt.tls)
+        if self.st.tls_cert_file is not None:
+            certs.insert(0, ("station.tls_cert_file", self.st.tls_cert_file, "station"))
+        expiry = asyncio.create_task(certfiles.watch(certs), name="station-certs")
         if self.forwarder is not None:
             tasks.append(asyncio.create_task(self.forwarder.run(), name="station-forwarder"))
         self.notifier.ready(f"serving {url}; {self.summary()}")
@@ -462,7 +467,7 @@ class Station:
             try:
                 # A stop of serve() itself while they end goes on up (aio.py); the waiter
                 # too, else left pending when a task ended first.
-                await cancelled_all(*tasks, watchdog, waiter)
+                await cancelled_all(*tasks, watchdog, expiry, waiter)
             finally:
                 listener.close()  # no new connections; runner.cleanup() closes the open ones
                 await runner.cleanup()

@@ -1,0 +1,66 @@
+"""Certificates made on install day all expire on one day: the broker refuses every chair
+whose own certificate expired, every tablet's browser refuses the station page. Before,
+only `monitord doctor` said so ahead, and only when run; the running daemon and station
+said nothing until the day. Now each says it in the journal (WARNING) at start and once a
+day within 30 days of the expiry, naming the file, its setting, the date and how to renew
+it (monitord/certfiles.py). A real `monitord run` and a real `monitord station` on TLS, with
+certificates expiring in 10 days (the chair's) and 30 (the test CA and the station's).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from tests.e2e.e2e_kit import DaemonProcess, mqtt_section, write_config
+from tests.kit import eventually
+from tests.servers import Mosquitto, TlsMaterial, make_tls_material
+from tests.station.station_kit import station_config, station_process
+
+
+def _warned(text: str) -> list[str]:
+    return [ln for ln in text.splitlines() if ln.startswith("WARNING monitord.certfiles")]
+
+
+async def test_the_daemon_says_its_certificates_expire_ahead(
+    tmp_path: Path, mosquitto_tls: Mosquitto, tls_material: TlsMaterial, mqtt_prefix: str
+) -> None:
+    # Same CA as the broker's (the session's material): a chair certificate from another
+    # CA would do too, the broker does not ask for one; only the files' dates matter here.
+    soon = make_tls_material(
+        tmp_path / "chair", client_until=dt.datetime.now(dt.UTC) + dt.timedelta(days=10)
+    )
+    mqtt = mqtt_section(mosquitto_tls, mqtt_prefix) + (
+        f'\n  [mqtt.tls]\n  ca_file = "{tls_material.ca_file}"\n'
+        f'  cert_file = "{soon.client_cert}"\n  key_file = "{soon.client_key}"\n'
+    )
+    daemon = DaemonProcess(write_config(tmp_path, mqtt=mqtt), tmp_path / "daemon.log")
+    daemon.start()
+    try:
+        await eventually(
+            lambda: len(_warned(daemon.log.read_text(errors="replace"))) >= 2, 30, "two warnings"
+        )
+    finally:
+        daemon.stop()
+    lines = _warned(daemon.log.read_text(errors="replace"))
+    chair = next(ln for ln in lines if str(soon.client_cert) in ln)
+    assert "(mqtt.tls.cert_file) expires " in chair and "(in 10 days)" in chair, chair
+    assert "issue a new one from the clinic CA" in chair, chair
+    ca = next(ln for ln in lines if str(tls_material.ca_file) in ln)
+    assert "(mqtt.tls.ca_file) expires " in ca and "clinic-ca.pem" in ca, ca
+    assert len(lines) == 2, lines  # once each, not at every reconnect
+
+
+async def test_the_station_says_its_https_certificate_expires_ahead(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, tls_material: TlsMaterial
+) -> None:
+    m = tls_material
+    tls = f'tls_cert_file = "{m.server_cert}"\ntls_key_file = "{m.server_key}"'
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, extra=tls)
+    async with station_process(cfg, tmp_path / "station.log") as (proc, url):
+        assert url.startswith("https://"), url
+        await eventually(lambda: bool(_warned(proc.output())), 30, "the station's warning")
+        line = _warned(proc.output())[0]
+    assert f"TLS certificate {m.server_cert} (station.tls_cert_file) expires " in line, line
+    assert "scripts/make-certs.sh --out certs --station" in line, line
+    assert "restart monitord-station" in line, line
