@@ -44,8 +44,8 @@ RENEW = {
     "the new clinic-ca.pem to every Pi, station and browser (docs/install.md, TLS "
     "certificates for the broker)",
     "station": "renew it with `bash scripts/make-certs.sh --out certs --station NAME` "
-    "(docs/install.md; the CA is reused), put station.pem/.key in place and restart "
-    "monitord-station (it reads them at start)",
+    "(docs/install.md; the CA is reused) and put station.pem/.key in place: served within "
+    "a minute, no restart",
 }
 
 

@@ -40,6 +40,7 @@ from monitord.station.forwarder import Forwarder
 from monitord.station.httplog import quiet_bad_requests
 from monitord.station.model import SILENT_AFTER_S, Changes, StationModel
 from monitord.station.order import natural_key
+from monitord.station.tlsreload import RELOAD_CHECK_S, follow
 
 log = logging.getLogger("monitord.station")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -71,9 +72,11 @@ class Station:
         *,
         keepalive_s: float = KEEPALIVE_S,
         silent_after_s: float = SILENT_AFTER_S,
+        tls_reload_s: float = RELOAD_CHECK_S,
     ) -> None:
         assert cfg.station is not None
         self.cfg = cfg
+        self.tls_reload_s = tls_reload_s  # shorter only in tests (station/tlsreload.py)
         # KEEPALIVE_S; shorter only in the tests that wait it out (test_station_keepalive.py).
         self.keepalive_s = keepalive_s
         # sd_notify as the daemon does it (systemd/monitord-station.service: Type=notify,
@@ -431,9 +434,10 @@ class Station:
         # `[::]` is every address, IPv4 too, as admins read it: asyncio makes an IPv6
         # socket IPv6-only, so "::" alone refused every IPv4 browser. None binds both.
         host = None if self.st.host == "::" else self.st.host
+        ctx = self.ssl_context()
         listener = await asyncio.get_running_loop().create_server(
             ClientCap().factory(server), host, self.st.port,
-            ssl=self.ssl_context(), backlog=128,
+            ssl=ctx, backlog=128,
             # The caps see a TLS connection only once its handshake is done: one that
             # never finishes it is closed as soon as an idle plain one (asyncio: 60 s).
             ssl_handshake_timeout=self.keepalive_s if self.st.tls_cert_file else None,
@@ -452,7 +456,11 @@ class Station:
         certs = certfiles.mqtt_files(self.cfg.mqtt.tls)
         if self.st.tls_cert_file is not None:
             certs.insert(0, ("station.tls_cert_file", self.st.tls_cert_file, "station"))
-        expiry = asyncio.create_task(certfiles.watch(certs), name="station-certs")
+        side = [asyncio.create_task(certfiles.watch(certs), name="station-certs")]
+        if ctx is not None and self.st.tls_cert_file and self.st.tls_key_file:
+            # A renewed pair served without a restart, which would forget every login.
+            pair = (self.st.tls_cert_file, self.st.tls_key_file)
+            side.append(asyncio.create_task(follow(ctx, *pair, self.tls_reload_s)))
         if self.forwarder is not None:
             tasks.append(asyncio.create_task(self.forwarder.run(), name="station-forwarder"))
         self.notifier.ready(f"serving {url}; {self.summary()}")
@@ -467,7 +475,7 @@ class Station:
             try:
                 # A stop of serve() itself while they end goes on up (aio.py); the waiter
                 # too, else left pending when a task ended first.
-                await cancelled_all(*tasks, watchdog, expiry, waiter)
+                await cancelled_all(*tasks, watchdog, *side, waiter)
             finally:
                 listener.close()  # no new connections; runner.cleanup() closes the open ones
                 await runner.cleanup()

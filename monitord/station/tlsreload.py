@@ -1,0 +1,75 @@
+"""The station's HTTPS certificate renewed in place, served without a restart.
+
+The station built its TLS context once, at start: a renewed station.pem/.key (the 825-day
+certificate made on install day, docs/install.md "Renewal") was served only after a restart,
+and a restart forgets every login (they live in the station's memory: docs/station.md), so
+every wallboard asked a nurse's PIN again. Now the pair's files are looked at every
+RELOAD_CHECK_S; once changed and loading together, they replace the pair in the listener's
+context (new connections get it; open ones keep theirs). A pair that does not load (the
+certificate copied, its key not yet) is said once per change and the previous pair served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import ssl
+from pathlib import Path
+
+from monitord.certfiles import not_after
+
+log = logging.getLogger("monitord.station")
+
+# How often the files are looked at: a stat of two files, cheap; a renewal is served
+# within a minute of being put in place.
+RELOAD_CHECK_S = 60.0
+
+Stamp = tuple[tuple[int, int, int], ...]
+
+
+def _stamp(*paths: Path) -> Stamp | None:
+    try:
+        return tuple((s.st_mtime_ns, s.st_size, s.st_ino) for s in map(os.stat, paths))
+    except OSError:
+        return None  # being replaced (mv, cp): looked at again next time
+
+
+def _no_passphrase() -> bytes:
+    return b""  # never OpenSSL's prompt: the station under its unit has no terminal
+
+
+def _load(ctx: ssl.SSLContext, cert: Path, key: Path) -> None:
+    ctx.load_cert_chain(str(cert), str(key), password=_no_passphrase)
+
+
+async def follow(ctx: ssl.SSLContext, cert: Path, key: Path, every_s: float) -> None:
+    """Reloads `cert`/`key` into the listener's `ctx` when they change; until cancelled."""
+    seen = _stamp(cert, key)
+    while True:
+        await asyncio.sleep(every_s)
+        now = _stamp(cert, key)
+        if now is None or now == seen:
+            continue
+        seen = now
+        try:
+            # Tried on a context of its own first: a pair that fails half way through on
+            # the listener's own (a new certificate, the old key) would leave it unusable.
+            _load(ssl.create_default_context(ssl.Purpose.CLIENT_AUTH), cert, key)
+        except (ssl.SSLError, OSError) as e:
+            log.warning(
+                "station: TLS certificate %s or key %s changed and do not load together (%s): "
+                "still serving the previous pair; put both in place (make-certs.sh writes "
+                "them as a pair), it is tried again at their next change",
+                cert,
+                key,
+                getattr(e, "reason", None) or e,
+            )
+            continue
+        _load(ctx, cert, key)
+        end = not_after(cert)
+        log.info(
+            "station: TLS certificate %s renewed on disk, now served to new connections%s",
+            cert,
+            f" (expires {end:%Y-%m-%d %H:%M} UTC)" if end else "",
+        )

@@ -1,0 +1,61 @@
+"""The station's HTTPS certificate renewed in place (docs/install.md, "Renewal"), followed
+literally: station.pem and station.key copied over the old pair while the station runs.
+Before, it served the old certificate until restarted (its context built once at start),
+and a restart forgets every login, so every wallboard asked a nurse's PIN again. Now the
+new pair is served to new connections without a restart; a certificate copied without its
+key yet is said once and the previous pair kept serving (monitord/station/tlsreload.py).
+Real station over TLS, real handshakes, two test CAs (the old pair's and the new one's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import ssl
+from pathlib import Path
+
+import pytest
+
+from tests.kit import eventually
+from tests.servers import Mosquitto, make_tls_material
+from tests.station.station_kit import station_config, station_in_process
+
+RELOAD_S = 0.2  # the station's look at its files (RELOAD_CHECK_S, 60 s): not waited out
+
+
+async def _verifies(host: str, port: int, ca: Path) -> bool:
+    """A full handshake with the station verified against `ca` (and the name checked)."""
+    ctx = ssl.create_default_context(cafile=str(ca))
+    try:
+        _, w = await asyncio.open_connection(host, port, ssl=ctx, server_hostname=host)
+    except ssl.SSLCertVerificationError:
+        return False
+    w.close()
+    return True
+
+
+async def test_a_renewed_station_certificate_is_served_without_a_restart(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="monitord.station")
+    old = make_tls_material(tmp_path / "old")
+    new = make_tls_material(tmp_path / "new")
+    cert, key = tmp_path / "station.pem", tmp_path / "station.key"
+    shutil.copy(old.server_cert, cert)
+    shutil.copy(old.server_key, key)
+    tls = f'tls_cert_file = "{cert}"\ntls_key_file = "{key}"'
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, extra=tls)
+    async with station_in_process(cfg, tls_reload_s=RELOAD_S) as (_, url):
+        host, port = url.removeprefix("https://").rstrip("/").rsplit(":", 1)
+        assert await _verifies(host, int(port), old.ca_file)
+        # Half way: the new certificate beside the old key. The old pair served, said why.
+        shutil.copy(new.server_cert, cert)
+        await eventually(lambda: "do not load together" in caplog.text, 10, "the half pair said")
+        assert await _verifies(host, int(port), old.ca_file)
+        shutil.copy(new.server_key, key)
+        await eventually(lambda: "now served to new connections" in caplog.text, 10, "reloaded")
+        assert await _verifies(host, int(port), new.ca_file), "the renewed pair not served"
+        assert not await _verifies(host, int(port), old.ca_file)
+    said = [r.getMessage() for r in caplog.records if "do not load together" in r.getMessage()]
+    assert len(said) == 1, said  # once per change, not at every look
