@@ -84,11 +84,16 @@ def expiry_line(setting: str, path: Path, kind: str, end: dt.datetime, now: dt.d
     return f"TLS certificate {path} ({setting}) {when}: {RENEW[kind]}"
 
 
+def expired_file(setting: str, path: Path | None, kind: str, now: dt.datetime) -> str | None:
+    """The file's line when a certificate in it has expired on this clock, else None."""
+    if path is None or (end := not_after(path)) is None or end > now:
+        return None
+    return expiry_line(setting, path, kind, end, now)
+
+
 def expired_client(cert_file: Path | None, now: dt.datetime) -> str | None:
     """The client certificate's line when it has expired on this clock, else None."""
-    if cert_file is None or (end := not_after(cert_file)) is None or end > now:
-        return None
-    return expiry_line("mqtt.tls.cert_file", cert_file, "client", end, now)
+    return expired_file("mqtt.tls.cert_file", cert_file, "client", now)
 
 
 # (setting, file, kind: a key of RENEW)

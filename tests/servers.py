@@ -239,11 +239,13 @@ def make_tls_material(
     dirpath: Path,
     server_from: dt.datetime | None = None,
     client_until: dt.datetime | None = None,
+    ca_until: dt.datetime | None = None,
 ) -> TlsMaterial:
     """`server_from`: the server certificate's notBefore (default a day ago, as the CA's):
     a time ahead of the clock is a certificate "not yet valid", as on a Pi booted behind.
     `client_until`: the client certificate's notAfter (default the CA's, 30 days ahead): a
-    time past is a chair's own certificate expired, a time soon one about to."""
+    time past is a chair's own certificate expired, a time soon one about to. `ca_until`: the
+    CA's notAfter (default 30 days ahead): a time past is the clinic's CA expired."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -275,7 +277,7 @@ def make_tls_material(
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(valid_from)
-        .not_valid_after(valid_to)
+        .not_valid_after(ca_until or valid_to)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(

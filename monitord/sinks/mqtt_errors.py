@@ -19,7 +19,7 @@ import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.reasoncodes import ReasonCode
 
-from monitord.certfiles import expired_client
+from monitord.certfiles import expired_client, expired_file
 from monitord.config import MqttConfig, read_secret
 from monitord.config_station import STATION_PASSWORD_ENV
 from monitord.credentials import CredentialMissing, secret_path
@@ -29,6 +29,8 @@ from monitord.netaddr import hostport
 from monitord.tlsclock import EXPIRED_FIX, clock_words, expired, not_yet_valid
 
 ENV = "MONITORD_MQTT_PASSWORD"  # [mqtt]'s password, in place of its file
+# A certificate file found expired on this machine's clock: the clock may be the one wrong.
+AHEAD = "; if this machine's clock is ahead (`timedatectl`), fix the clock instead"
 
 
 class _LateAckFilter(logging.Filter):
@@ -168,12 +170,17 @@ def describe_error(
         # The broker's TLS alert ("certificate expired") reaches paho after its handshake:
         # the connection only timed out, said "no answer from broker" (the network, the
         # broker); the expiry is read from the local file (certfiles.py).
-        return "tls", f"TLS with {where} failed ({text or type(cause).__name__}): {line}"
+        return "tls", f"TLS with {where} failed ({text or type(cause).__name__}): {line}{AHEAD}"
     if not_yet_valid(cause):
         # The Pi's clock, not the certificates (monitord/tlsclock.py); the sink adds the
         # certificate's dates (MqttConnector.keep).
         return "clock", clock_words("broker", where, dt.datetime.now(dt.UTC), None)
     if expired(cause):
+        ca = cfg.tls.ca_file if cfg.tls is not None else None
+        if line := expired_file("mqtt.tls.ca_file", ca, "ca", dt.datetime.now(dt.UTC)):
+            # The clinic's CA itself (10 years): renewing the broker's certificate, as the
+            # line below says, would not help.
+            return "tls", f"TLS with {where} failed ({text}): {line}{AHEAD}"
         # Before, "...; check mqtt.tls (ca_file, certs, port)": files that were right.
         return "tls", f"TLS with {where} failed ({text}): {EXPIRED_FIX}"
     if isinstance(cause, ssl.SSLError | ssl.CertificateError):

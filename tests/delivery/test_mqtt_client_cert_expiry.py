@@ -69,3 +69,35 @@ async def test_an_expired_client_certificate_is_named_and_its_renewal_read_witho
         daemon.stop()
         broker.stop()
         shutil.rmtree(broker.workdir, ignore_errors=True)
+
+
+async def test_an_expired_ca_is_named_not_the_broker_certificate(
+    tmp_path: Path, mqtt_prefix: str
+) -> None:
+    """The clinic's CA (`ca_file`, 10 years from make-certs.sh) expired: OpenSSL says
+    "certificate has expired" for the chain, and the line said to renew the broker's
+    certificate, which would not help. Now it names the CA file and what renewing it takes."""
+    m = make_tls_material(
+        tmp_path / "tls", ca_until=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    )
+    workdir = session_tmpdir("mosquitto-oldca")
+    broker = Mosquitto(workdir, tls=m)
+    mqtt = mqtt_section(broker, mqtt_prefix) + f'\n  [mqtt.tls]\n  ca_file = "{m.ca_file}"\n'
+    daemon = DaemonProcess(write_config(tmp_path, mqtt=mqtt), tmp_path / "daemon.log")
+
+    def failures() -> list[str]:
+        text = daemon.log.read_text(errors="replace")
+        return [ln for ln in text.splitlines() if "sinks.mqtt:" in ln and "retrying" in ln]
+
+    broker.start()
+    daemon.start()
+    try:
+        await eventually(lambda: bool(failures()), 30, "a failed connection's line")
+    finally:
+        daemon.stop()
+        broker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    first = failures()[0]
+    assert "certificate has expired" in first, first
+    assert f"TLS certificate {m.ca_file} (mqtt.tls.ca_file) expired " in first, first
+    assert "make a new CA" in first and "restart the broker" not in first, first

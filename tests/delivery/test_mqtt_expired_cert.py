@@ -9,14 +9,16 @@ that were right; now it says to renew the certificate, or fix a clock that is ah
 
 from __future__ import annotations
 
+import datetime as dt
 import glob
 import os
 import re
+import shutil
 from pathlib import Path
 
 from tests.e2e.e2e_kit import DaemonProcess, mqtt_section, write_config
 from tests.kit import eventually
-from tests.servers import Mosquitto, TlsMaterial
+from tests.servers import Mosquitto, make_tls_material, session_tmpdir
 
 FAKETIME = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
 PROMPT_S = 2.0  # the boot's retry (tlsclock.CLOCK_RETRY_S): not for this
@@ -30,8 +32,15 @@ class AheadDaemon(DaemonProcess):
 
 
 async def test_an_expired_broker_certificate_is_a_tls_failure_at_the_usual_backoff(
-    tmp_path: Path, mosquitto_tls: Mosquitto, tls_material: TlsMaterial, mqtt_prefix: str
+    tmp_path: Path, mqtt_prefix: str
 ) -> None:
+    # The CA valid for a year: 40 days ahead only the broker's certificate (30 days) has
+    # expired (an expired CA is named as such: test_mqtt_client_cert_expiry.py).
+    year = dt.datetime.now(dt.UTC) + dt.timedelta(days=365)
+    tls_material = make_tls_material(tmp_path / "tls", ca_until=year)
+    workdir = session_tmpdir("mosquitto-expired")
+    mosquitto_tls = Mosquitto(workdir, tls=tls_material)
+    mosquitto_tls.start()
     mqtt = (
         mqtt_section(mosquitto_tls, mqtt_prefix)
         + f'\n  [mqtt.tls]\n  ca_file = "{tls_material.ca_file}"\n'
@@ -52,6 +61,8 @@ async def test_an_expired_broker_certificate_is_a_tls_failure_at_the_usual_backo
         await eventually(lambda: any(d > PROMPT_S for d in delays()), 60, "a delay over 2 s")
     finally:
         daemon.stop()
+        mosquitto_tls.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
     first = tries()[0]
     assert first.startswith("ERROR") and "certificate has expired" in first, first
     assert "time sync" not in first and "check mqtt.tls (ca_file" not in first, first
