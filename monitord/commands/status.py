@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import fcntl
 import json
 import os
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from monitord import certfiles
 from monitord.cli import DEFAULT_CONFIG, EX_OK, as_root
 from monitord.config import StorageConfig, load_config
 from monitord.outbox import SINKS, Outbox, OutboxError
@@ -274,6 +276,7 @@ def render(st: dict[str, Any]) -> str:
     out += render_daemon(st)
     out += render_connections(st.get("connections"))
     out += render_technical(st.get("technical"))
+    out += st.get("certificates") or []
     out += render_delivery(st.get("daemon"))
     if not st["chairs"]:
         out.append("chairs: none recorded yet")
@@ -333,13 +336,18 @@ def render(st: dict[str, Any]) -> str:
 
 def main(args: argparse.Namespace) -> int:
     path: Path | None = args.db
+    certs: list[str] = []
     if path is None:
-        path = load_config(args.config).storage.path  # ConfigError: see monitord.cli
+        cfg = load_config(args.config)  # ConfigError: see monitord.cli
+        path = cfg.storage.path
+        # The daemon's certificate files near their expiry (its journal says it daily).
+        if cfg.mqtt.enabled:
+            certs = certfiles.near(certfiles.mqtt_files(cfg.mqtt.tls), dt.datetime.now(dt.UTC))
     tech = technical(path)
     try:
         st = read(path)
     except (OutboxError, OSError, sqlite3.Error) as e:
-        for line in render_technical(tech):
+        for line in render_technical(tech) + certs:
             print(line)
         # A non-root admin on an installed Pi: the store's folder is the service user's.
         why = denied(path)
@@ -347,6 +355,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"monitord status: {msg}", file=sys.stderr)
         return 1
     st["technical"] = tech
+    st["certificates"] = certs
     st["running"] = running(path)
     print(json.dumps(st, indent=2) if args.json else render(st))
     return EX_OK

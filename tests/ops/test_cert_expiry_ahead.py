@@ -3,13 +3,17 @@ whose own certificate expired, every tablet's browser refuses the station page. 
 only `monitord doctor` said so ahead, and only when run; the running daemon and station
 said nothing until the day. Now each says it in the journal (WARNING) at start and once a
 day within 30 days of the expiry, naming the file, its setting, the date and how to renew
-it (monitord/certfiles.py). A real `monitord run` and a real `monitord station` on TLS, with
-certificates expiring in 10 days (the chair's) and 30 (the test CA and the station's).
+it (monitord/certfiles.py); `monitord status` too. A real `monitord run` and a real
+`monitord station` on TLS, with certificates expiring in 10 days (the chair's) and 30 (the
+test CA and the station's).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.e2e.e2e_kit import DaemonProcess, mqtt_section, write_config
@@ -49,6 +53,18 @@ async def test_the_daemon_says_its_certificates_expire_ahead(
     ca = next(ln for ln in lines if str(tls_material.ca_file) in ln)
     assert "(mqtt.tls.ca_file) expires " in ca and "clinic-ca.pem" in ca, ca
     assert len(lines) == 2, lines  # once each, not at every reconnect
+    # `monitord status` says the same, read from the files (docs/operations.md).
+    status = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "monitord", "status", "-c", str(daemon.cfg_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert status.returncode == 0, status.stderr
+    said = [ln for ln in status.stdout.splitlines() if ln.startswith("TLS certificate ")]
+    assert len(said) == 2 and str(soon.client_cert) in said[0], status.stdout
+    assert "(in 10 days)" in said[0], said
 
 
 async def test_the_station_says_its_https_certificate_expires_ahead(
