@@ -240,12 +240,14 @@ def make_tls_material(
     server_from: dt.datetime | None = None,
     client_until: dt.datetime | None = None,
     ca_until: dt.datetime | None = None,
+    server_until: dt.datetime | None = None,
 ) -> TlsMaterial:
     """`server_from`: the server certificate's notBefore (default a day ago, as the CA's):
     a time ahead of the clock is a certificate "not yet valid", as on a Pi booted behind.
     `client_until`: the client certificate's notAfter (default the CA's, 30 days ahead): a
     time past is a chair's own certificate expired, a time soon one about to. `ca_until`: the
-    CA's notAfter (default 30 days ahead): a time past is the clinic's CA expired."""
+    CA's notAfter (default 30 days ahead): a time past is the clinic's CA expired.
+    `server_until`: the server certificate's notAfter (default the CA's)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -300,7 +302,7 @@ def make_tls_material(
     def leaf(cn: str, server: bool) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
         k = key()
         start = server_from if server and server_from is not None else valid_from
-        end = client_until if not server and client_until is not None else valid_to
+        end = (client_until if not server else server_until) or valid_to
         start = min(start, end - dt.timedelta(days=1))
         b = (
             x509.CertificateBuilder()

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import aiohttp
 
 from monitord.config import InfluxConfig
-from monitord.tlsclock import CLOCK_FIX, clock_fact, not_yet_valid
+from monitord.tlsclock import CLOCK_FIX, clock_fact, expired, not_yet_valid
 
 MAX_RETRY_AFTER_S = 300.0
 
@@ -42,6 +42,19 @@ class WriteClockBehind(WriteUnreachable):
     certificate is not yet valid (is InfluxDB running and influx.url right?)"."""
 
     advice = probe_advice = CLOCK_FIX
+
+
+class WriteCertExpired(WriteUnreachable):
+    """HTTPS: the server's certificate (or its CA) has expired on this machine's clock:
+    made on install day with the broker's, it expires with them. Before, "cannot connect
+    ... certificate has expired (is InfluxDB running and influx.url right?)": a server
+    that was running."""
+
+    advice = probe_advice = (
+        "renew the InfluxDB server's certificate (influxdb.conf [http] https-certificate; "
+        "docs/install.md, Renewal) and restart influxdb; if this machine's clock is ahead "
+        "(`timedatectl`), fix the clock instead"
+    )
 
 
 class WriteTimeout(WriteError):
@@ -179,6 +192,8 @@ def _http_errors(cfg: InfluxConfig) -> Iterator[None]:
             now = datetime.datetime.now(datetime.UTC)
             fact = clock_fact("InfluxDB server", now, None)
             raise WriteClockBehind(f"TLS with {cfg.url} failed: {fact}") from e
+        if expired(e.certificate_error):
+            raise WriteCertExpired(f"TLS with {cfg.url} failed: {e.certificate_error}") from e
         raise WriteUnreachable(f"cannot connect to {cfg.url}: {e.certificate_error}") from e
     except aiohttp.ClientConnectorError as e:
         raise WriteUnreachable(f"cannot connect to {cfg.url}: {e.os_error}") from e
