@@ -23,6 +23,7 @@ import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from monitord import certfiles
 from monitord.cli import EX_USAGE, MAX_SECONDS, bad_seconds
 from monitord.commands import doctor_live as dl
 from monitord.commands.checks import (
@@ -411,6 +412,10 @@ async def run_checks(
     if tls is not None:
         for c in await check_cert_expiry(cfg.mqtt.host, cfg.mqtt.port, tls, limit_s):
             emit(c)
+    # This machine's own files, read without a handshake: the chair's client certificate,
+    # the station's HTTPS one, the CA when the broker was not reached (certfiles.py).
+    for line in certfiles.near(local_cert_files(cfg, with_ca=tls is None), dt.datetime.now(dt.UTC)):
+        emit(Check("warn", "tls files", line))
     for c in (live or [])[1:]:
         emit(c)
     if live is None and cfg.mqtt.enabled and mqtt.status == "ok":
@@ -458,3 +463,13 @@ def main(args: argparse.Namespace) -> int:
     station = (args.station_user, args.station_password_file)
     asyncio.run(run_checks(cfg, creds, args.timeout, emit, station))
     return 1 if failed else 0
+
+
+def local_cert_files(cfg: Config, with_ca: bool) -> list[certfiles.CertFile]:
+    """The certificate files of this machine's config that doctor reads for their expiry."""
+    files = certfiles.mqtt_files(cfg.mqtt.tls) if cfg.mqtt.enabled else []
+    if not with_ca:
+        files = [f for f in files if f[2] != "ca"]  # said by check_cert_expiry
+    if cfg.station is not None and cfg.station.tls_cert_file is not None:
+        files.append(("station.tls_cert_file", cfg.station.tls_cert_file, "station"))
+    return files

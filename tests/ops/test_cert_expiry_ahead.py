@@ -65,6 +65,16 @@ async def test_the_daemon_says_its_certificates_expire_ahead(
     said = [ln for ln in status.stdout.splitlines() if ln.startswith("TLS certificate ")]
     assert len(said) == 2 and str(soon.client_cert) in said[0], status.stdout
     assert "(in 10 days)" in said[0], said
+    # And `monitord doctor`, which before read only the broker's certificate and the CA.
+    doctor = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "monitord", "doctor", "-c", str(daemon.cfg_path), "--timeout", "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    told = [ln for ln in doctor.stdout.splitlines() if str(soon.client_cert) in ln]
+    assert len(told) == 1 and told[0].startswith("warn  tls files: TLS certificate"), doctor.stdout
 
 
 async def test_the_station_says_its_https_certificate_expires_ahead(
