@@ -303,7 +303,8 @@ def make_tls_material(
         k = key()
         start = server_from if server and server_from is not None else valid_from
         end = (client_until if not server else server_until) or valid_to
-        start = min(start, end - dt.timedelta(days=1))
+        if end != valid_to:  # an end given in the past: valid for a day before it
+            start = min(start, end - dt.timedelta(days=1))
         b = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
