@@ -226,10 +226,10 @@ async def test_node_red_never_forwards_a_doctor_marked_alert_event(
         ids: list[str] = []
         async with login(broker, CHAIR, []) as chair:
             for n in range(12):
-                real = {**LAST, "alert_id": f"{CHAIR}:spo2.low:{n + 1}"}
-                for body in (test, real):
+                real_id = f"{CHAIR}:spo2.low:{n + 1}"
+                for body in (test, {**LAST, "alert_id": real_id}):
                     await chair.client.publish(EVENTS, json.dumps(body).encode(), qos=1)
-                ids.append(real["alert_id"])
+                ids.append(real_id)
                 with contextlib.suppress(AssertionError):
                     await eventually(lambda: bool(red.notified()), 3, "a real event notified")
                 if red.notified():
