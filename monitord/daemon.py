@@ -82,8 +82,7 @@ class Daemon:
         command: str = "run",
     ) -> None:
         self.cfg = cfg
-        # The command it runs in (`run` or `demo`): the words of a SIGHUP's warning.
-        self.command = command
+        self.command = command  # `run` or `demo`: the words of a SIGHUP's warning
         # Plays simulated chairs; given by the entry points that can (simulators/chair.py).
         self.simulated = simulated
         for c in cfg.chairs:
