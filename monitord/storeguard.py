@@ -427,8 +427,8 @@ class StoreGuard:
         self._retry_s = min(self._retry_s * 2, RETRY_CAP_S)
         self._flog.failure(type(e).__name__, f"write failed: {e}", logging.DEBUG)
         readings, events = self._held_readings, sum(len(b.events) for b in self.held)
-        self.alarms.raise_(  # the advice: a full disk is freed, a failing card replaced
-            "store.unwritable",
+        self.alarms.raise_(
+            "store.unwritable",  # the advice: a full disk is freed, a failing card replaced
             f"the store {self.outbox.path} cannot be written ({e}): {readings} readings and "
             f"{events} alert events held in memory, retrying; alerts show here but reach "
             f"neither the nurses' station nor InfluxDB until it can; {advice(e, self.outbox.path)}",
