@@ -40,8 +40,8 @@ from monitord.hub import CommittedBatch, Hub
 from monitord.models import AlertEvent, Kind, Reading, SessionEvent, refusal_level
 from monitord.outbox import Outbox
 from monitord.simstart import sim_key
-from monitord.storebatch import StoreBatch
-from monitord.storeguard import APPLIED_NOT_STORED, REFUSED_STORE_FULL, StoreGuard
+from monitord.storebatch import StoreBatch, not_stored, refused
+from monitord.storeguard import StoreGuard
 
 # The answer to a command whose batch the store dropped for a bug (`store.dropped`).
 APPLIED_DROPPED = (
@@ -251,9 +251,10 @@ class ChairRuntime:
                 if store.holding:
                     # The store cannot take it now: refused unapplied and answered at once,
                     # never left waiting on the disk (monitord/storeguard.py).
-                    log.info(f"{self.cfg.id}: command refused: {REFUSED_STORE_FULL}")
+                    answer = refused(store.trouble())
+                    log.info(f"{self.cfg.id}: command refused: {answer}")
                     if item.reply is not None and not item.reply.done():
-                        item.reply.set_result(REFUSED_STORE_FULL)
+                        item.reply.set_result(answer)
                     continue
                 inp = item.engine_input
                 before = self.engine.session(self.cfg.id)
@@ -421,9 +422,10 @@ class ChairRuntime:
         to hold changes the tile's phase and timers or the set's `state`. Held back until
         the disk took a batch, the station showed the old phase and set for as long as
         the disk was full."""
+        cause = self.store.trouble()
         for fut, err in replies:
             if not fut.done():
-                fut.set_result(err or (APPLIED_DROPPED if dropped else APPLIED_NOT_STORED))
+                fut.set_result(err or (APPLIED_DROPPED if dropped else not_stored(cause)))
         new = self._show(n, active)
         if new or events or sessions:  # an older set is not shown; its events still are
             self.hub.publish(

@@ -14,6 +14,23 @@ from monitord.store.codec import StoredAlert
 log = logging.getLogger("monitord.store")
 
 
+def refused(cause: str) -> str:
+    """The answer to a command while the store cannot be written (on cmd/errors): `cause`
+    from `StoreGuard.trouble` (it read "(disk full?)" on a failing card too)."""
+    return (
+        f"not applied: the local store cannot be written ({cause}); "
+        "try again when the store alarm clears"
+    )
+
+
+def not_stored(cause: str) -> str:
+    """The answer to a command applied in a batch the store could not take (held)."""
+    return (
+        f"applied, but not yet stored: the local store cannot be written ({cause}); "
+        "held in memory until it can be"
+    )
+
+
 @dataclass
 class StoreBatch:
     """What one chair batch must store, in order, and what to do once it is stored."""

@@ -58,6 +58,7 @@ from monitord.outbox import SINKS, Durability, Outbox, store_unavailable
 from monitord.store.checkpoint import Checkpointer
 from monitord.store.codec import dumps
 from monitord.store.schema import unwritable_advice as advice
+from monitord.store.schema import unwritable_cause
 from monitord.store.writer import StoreWriter
 from monitord.storebatch import StoreBatch, alarms_first, alarms_to_front, say_lost, tell_held
 from monitord.storeflood import FLOOD_INTERVAL_S, GROUP_COMMIT_READINGS, Flood
@@ -76,16 +77,6 @@ SYNC_EVERY_S = 30.0
 # Live state that did not change is rewritten this often all the same (its age is shown).
 LIVE_HEARTBEAT_S = 60.0
 RETRY_INITIAL_S, RETRY_CAP_S = 0.5, 5.0
-
-# The answer to a command while the store cannot be written (published on cmd/errors).
-REFUSED_STORE_FULL = (
-    "not applied: the local store cannot be written (disk full?); "
-    "try again when the store alarm clears"
-)
-APPLIED_NOT_STORED = (
-    "applied, but not yet stored: the local store cannot be written (disk full?); "
-    "held in memory until it can be"
-)
 
 
 class StoreGuard:
@@ -113,6 +104,7 @@ class StoreGuard:
         self._trim_at = 0
         self.dropped_held = 0
         self.failures = 0
+        self.last_error: BaseException | None = None  # of the last failed write
         self._retry_s = RETRY_INITIAL_S
         self._next_try = 0.0
         self._flog = FailureLog(log, f"store {outbox.path}")
@@ -135,6 +127,12 @@ class StoreGuard:
         """The disk refused the last commit: output is held in memory (not merely queued
         for the writer thread)."""
         return bool(self.held) and (self.writer is None or self.failures > 0 or self.stalled)
+
+    def trouble(self) -> str:
+        """Why output is held, in a few words (a command's answer, the loss said at stop)."""
+        if self.failures and self.last_error is not None:
+            return unwritable_cause(self.last_error, self.outbox.path)
+        return "its writes hang" if self.stalled else "see the store alarm"
 
     @property
     def in_write(self) -> int:
@@ -422,7 +420,7 @@ class StoreGuard:
                                "as events to the station; report it with the journal")  # fmt: skip
 
     def _failed(self, e: BaseException) -> None:
-        self.failures += 1
+        self.failures, self.last_error = self.failures + 1, e
         self._next_try = time.monotonic() + self._retry_s
         self._retry_s = min(self._retry_s * 2, RETRY_CAP_S)
         self._flog.failure(type(e).__name__, f"write failed: {e}", logging.DEBUG)
@@ -546,5 +544,5 @@ class StoreGuard:
             except (sqlite3.Error, OSError) as e:  # the rows are resent after a restart
                 log.warning("store: delivery marks not written at stop: %s", e)
         if self.held and not self.flush():
-            why = f"the store {self.outbox.path} cannot be written (disk full?)"
+            why = f"the store {self.outbox.path} cannot be written ({self.trouble()})"
             say_lost(self.held, why, self.alarms.console)

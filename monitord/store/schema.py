@@ -253,6 +253,25 @@ _SQLITE_FULL, _SQLITE_READONLY, _SQLITE_IOERR = 13, 8, 10
 _CARD_ERRNOS = {errno.EIO, errno.EROFS}
 
 
+def unwritable_cause(e: BaseException, store: Path) -> str:
+    """The cause of `e` (a refused write to `store`) in a few words, said where the fix is
+    not: a command's answer, the loss said at stop. Before, those guessed "disk full?" on
+    a failing card too (see `unwritable_advice`)."""
+    code = primary_code(e)
+    no = e.errno if isinstance(e, OSError) else None
+    if code == _SQLITE_FULL or no == errno.ENOSPC:
+        return "the disk is full"
+    try:
+        readonly = bool(os.statvfs(store.parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        readonly = False
+    if readonly:
+        return "its file system is now read-only: the SD card is failing"
+    if code in (_SQLITE_IOERR, _SQLITE_READONLY) or no in _CARD_ERRNOS:
+        return "an I/O error: the SD card is failing"
+    return "see the journal"
+
+
 def unwritable_advice(e: BaseException, store: Path) -> str:
     """What to do about `store`, which refused a write with `e` (`store.unwritable`). A
     full disk is freed; a failing SD card is replaced: ext4 hitting an I/O error remounts
@@ -260,22 +279,16 @@ def unwritable_advice(e: BaseException, store: Path) -> str:
     SQLite reports as an I/O error (SQLITE_IOERR: it keeps EIO and EROFS apart only from
     ENOSPC, SQLITE_FULL), so freeing space would fix nothing and waste the technician's
     time. The file system's read-only flag, where the kernel set it, is named too."""
-    code = primary_code(e)
-    no = e.errno if isinstance(e, OSError) else None
-    if code == _SQLITE_FULL or no == errno.ENOSPC:
+    cause = unwritable_cause(e, store)
+    if cause == "the disk is full":
         return "the disk is full: free disk space"
-    try:
-        readonly = bool(os.statvfs(store.parent).f_flag & os.ST_RDONLY)
-    except OSError:
-        readonly = False
-    if readonly or code in (_SQLITE_IOERR, _SQLITE_READONLY) or no in _CARD_ERRNOS:
-        now = "its file system is now read-only" if readonly else "an I/O error"
+    if cause.endswith("the SD card is failing"):
         return (
-            f"{now}: the SD card is failing or was remounted read-only after an I/O "
-            "error (freeing space will not help): replace it, then restore the store "
+            f"{cause.split(':')[0]}: the SD card is failing or was remounted read-only after "
+            "an I/O error (freeing space will not help): replace it, then restore the store "
             "(docs/reliability.md)"
         )
-    return "see the journal"
+    return cause
 
 
 def split_sql(script: str) -> list[str]:

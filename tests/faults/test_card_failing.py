@@ -18,6 +18,7 @@ traceback, no crashed task; a card that works again (the gate closed) stores wha
 from __future__ import annotations
 
 import errno
+import json
 import sqlite3
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from tests.e2e.e2e_kit import (
     Oximeter,
     Store,
     in_thread,
+    mosquitto_pub,
     mqtt_section,
     warm_up,
     write_config,
@@ -69,7 +71,7 @@ async def test_a_failing_card_says_replace_it_and_alarms_still_show(
     gate = tmp_path / "failing"
     daemon = FailingCardDaemon(cfg, tmp_path / "daemon.log", build(tmp_path), card, gate, errno_)
     async with (
-        Observer(mosquitto, [f"{base}/alerts/active"]) as nurse,
+        Observer(mosquitto, [f"{base}/alerts/active", f"{base}/cmd/errors"]) as nurse,
         Oximeter(tmp_path) as ox,
     ):
         daemon.start()
@@ -90,6 +92,9 @@ async def test_a_failing_card_says_replace_it_and_alarms_still_show(
                 return any(a["rule"] == "spo2.very_low" for al in sets for a in al)
 
             await feed_until(ox, 80.0, very_low_shown, "spo2.very_low active")
+            # A nurse starts a session: refused at once, the answer naming the card.
+            await mosquitto_pub(mosquitto, f"{base}/cmd/session", json.dumps({"action": "start"}))
+            await eventually(lambda: nurse.of("cmd/errors"), 20, "answer on cmd/errors")
             st = await in_thread(lambda: monitord("status", "--config", str(cfg)))
             gate.unlink()  # a card that works again: what was held is stored
             await feed_until(ox, 97.0, lambda: not very_low_shown(), "spo2.very_low over")
@@ -111,6 +116,10 @@ async def test_a_failing_card_says_replace_it_and_alarms_still_show(
     # store could not be written (before: no technical alarm at all, "daemon: running").
     shown = [ln for ln in st.stdout.splitlines() if "TECHNICAL ALARM store.unwritable" in ln]
     assert shown and "replace it" in shown[0], st
+    # The command's answer (before: "cannot be written (disk full?)" on a failing card).
+    refusal = nurse.of("cmd/errors")[0]["error"]
+    assert "not applied" in refusal and "the SD card is failing" in refusal, refusal
+    assert "disk full" not in refusal, refusal
 
 
 def write_error(store: Path) -> sqlite3.Error:
@@ -189,3 +198,36 @@ async def test_a_restart_on_a_card_whose_writes_fail_monitors(tmp_path: Path, re
     assert sorted(p.name for p in card.glob("*.bad-*")) == [], out[-3000:]
     said = [ln for ln in out.splitlines() if "TECHNICAL ALARM store.memory" in ln]
     assert said and "not moved aside" in said[0] and "replace it" in said[0], out[-3000:]
+
+
+async def test_a_stop_while_the_card_fails_says_what_is_lost_and_why(tmp_path: Path) -> None:
+    """The daemon stopped while its card fails with EIO: what it held in memory is LOST,
+    said at CRITICAL with the card as the cause (before: "cannot be written (disk
+    full?)", sending the technician to free space on a card that must be replaced)."""
+    card = tmp_path / "card"
+    card.mkdir()
+    cfg = write_config(tmp_path, extra=f"commit_interval_s = {COUNTING_COMMIT_S}\n")
+    cfg.write_text(
+        cfg.read_text().replace(str(tmp_path / "outbox.sqlite"), str(card / "outbox.sqlite"))
+    )
+    gate = tmp_path / "failing"
+    daemon = FailingCardDaemon(cfg, tmp_path / "d.log", build(tmp_path), card, gate, errno.EIO)
+    async with Oximeter(tmp_path) as ox:
+        daemon.start()
+        try:
+            await warm_up(ox, Store(card / "outbox.sqlite"))
+            gate.touch()
+            for _ in range(100):
+                await feed(ox, 97.0, 0.3)
+                if "TECHNICAL ALARM store.unwritable" in daemon.output():
+                    break
+            else:
+                raise AssertionError(daemon.output()[-3000:])
+            await feed(ox, 97.0, 1)
+        finally:
+            rc = daemon.stop()
+    out = daemon.output()
+    assert rc == 0 and "Traceback" not in out, out[-3000:]
+    lost = [ln for ln in out.splitlines() if "stopping while" in ln and "LOST" in ln]
+    assert lost and "the SD card is failing" in lost[0], out[-3000:]
+    assert "disk full" not in lost[0], lost[0]

@@ -25,7 +25,7 @@ from monitord.daemon import Daemon
 from monitord.engine.inputs import SessionCmd
 from monitord.hub import CommittedBatch
 from monitord.models import Kind, Reading
-from monitord.storeguard import APPLIED_NOT_STORED
+from monitord.storebatch import not_stored
 from tests.faults.storekit import fill, tmpfs, until_held
 from tests.faults.writerkit import SlowCommits, reading, running, two_chairs
 from tests.kit import eventually
@@ -95,7 +95,7 @@ async def test_a_session_command_held_by_a_hung_write_shows_on_the_station(
             slow.hold.set()
             start = SessionCmd(a.clock.now(), "chair-a", "start", "esketamine")
             answer = await asyncio.wait_for(a.command(start), 10)
-            assert answer == APPLIED_NOT_STORED  # answered by the stall, not by the disk
+            assert answer == not_stored("its writes hang")  # the stall, not the disk
             assert "store.stalled" in daemon.alarms.active
             # Before: nothing reached the hub; the station kept the chair idle.
             await eventually(lambda: len(shown) > n, 5, "the held session start shown")
