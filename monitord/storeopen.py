@@ -47,6 +47,7 @@ import fcntl
 import logging
 import os
 import sqlite3
+import struct
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -91,7 +92,8 @@ class StoreLock:
 
 def lock_path(store: Path) -> Path:
     """`<store>.lock`: the lock a daemon holds on its store for its whole life, its pid
-    written in it (lock_store; status and doctor read it)."""
+    written in it for a reader's eyes (the holder itself is asked of the kernel:
+    `lock_holder`)."""
     return store.with_name(store.name + ".lock")
 
 
@@ -109,7 +111,7 @@ def lock_store(store: Path) -> StoreLock:
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        pid = _holder(fd)
+        pid = lock_holder(fd)
         os.close(fd)
         who = f"pid {pid}" if pid else "another process"
         raise StoreLocked(
@@ -127,16 +129,23 @@ def lock_store(store: Path) -> StoreLock:
     return StoreLock(fd, path)
 
 
-def _holder(fd: int) -> int | None:
-    """The pid holding the lock: from the lock file, where the holder wrote it (retried
-    briefly: it may have locked without having written yet)."""
-    for _ in range(20):
-        with contextlib.suppress(OSError, ValueError):
-            text = os.pread(fd, 32, 0).decode().strip()
-            if text:
-                return int(text)
-        time.sleep(0.05)
-    return None
+def lock_holder(fd: int) -> int | None:
+    """The pid holding a write lock on `fd`'s file, as the kernel says (F_GETLK), or None
+    (no holder, or one outside this pid namespace). Not the pid written in the file: a
+    daemon on a card failing with EIO cannot write it, and the file kept the previous,
+    dead daemon's, which a refusal then named (an admin told to stop a process gone, or
+    another one that got its pid)."""
+    query = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+    try:
+        kind, _, _, _, pid = struct.unpack(_FLOCK, fcntl.fcntl(fd, fcntl.F_GETLK, query))
+    except OSError:
+        return None
+    return pid if kind != fcntl.F_UNLCK and pid > 0 else None
+
+
+# struct flock: l_type, l_whence (short), l_start, l_len (off_t: 64 bits, Python is built
+# with large-file support, F_GETLK then being F_GETLK64 on 32-bit ARM), l_pid (pid_t).
+_FLOCK = "@hhqqi"
 
 
 def open_store(

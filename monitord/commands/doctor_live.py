@@ -16,6 +16,7 @@ a moment) and then failed its own `stations` line when the station took it back
 
 from __future__ import annotations
 
+import os
 import socket
 import sqlite3
 import ssl
@@ -28,7 +29,7 @@ from monitord.config import Config
 from monitord.netaddr import hostport
 from monitord.outbox import OutboxError
 from monitord.storeguard import LIVE_HEARTBEAT_S
-from monitord.storeopen import lock_path
+from monitord.storeopen import lock_holder, lock_path
 
 # A running daemon rewrites its state row at least once a heartbeat (monitord/storeguard.py):
 # a row older than three of them is not the daemon's present state but a hung daemon's last.
@@ -61,11 +62,16 @@ def _daemon_state(cfg: Config) -> dict[str, Any] | None:
 
 
 def _holder(store: Path) -> int | None:
-    """The pid the lock holder wrote into `<store>.lock` (monitord/storeopen.py)."""
+    """The pid holding `<store>.lock`, as the kernel says (monitord/storeopen.py): the pid
+    written in the file is the previous daemon's when the holder's card refused the write."""
     try:
-        return int(lock_path(store).read_text().strip())
-    except (OSError, ValueError):
+        fd = os.open(lock_path(store), os.O_RDONLY)
+    except OSError:
         return None
+    try:
+        return lock_holder(fd)
+    finally:
+        os.close(fd)
 
 
 def _not_live(daemon: dict[str, Any], where: str) -> list[Check] | None:

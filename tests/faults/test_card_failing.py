@@ -231,3 +231,40 @@ async def test_a_stop_while_the_card_fails_says_what_is_lost_and_why(tmp_path: P
     lost = [ln for ln in out.splitlines() if "stopping while" in ln and "LOST" in ln]
     assert lost and "the SD card is failing" in lost[0], out[-3000:]
     assert "disk full" not in lost[0], lost[0]
+
+
+async def test_a_second_daemon_on_a_failing_card_names_the_holder_not_a_dead_pid(
+    tmp_path: Path,
+) -> None:
+    """The daemon restarted on a card failing with EIO holds the store's lock but cannot
+    write its pid into `<store>.lock`, which keeps the previous daemon's. A second
+    `monitord run` on the same store is refused (exit 75) naming the pid that holds the
+    lock, as the kernel says (before: the dead previous daemon's pid, read from the file:
+    an admin told to stop a process that is gone, or another one by then)."""
+    card = tmp_path / "card"
+    card.mkdir()
+    cfg = write_config(tmp_path, extra=f"commit_interval_s = {COUNTING_COMMIT_S}\n")
+    cfg.write_text(
+        cfg.read_text().replace(str(tmp_path / "outbox.sqlite"), str(card / "outbox.sqlite"))
+    )
+    gate, shim = tmp_path / "failing", build(tmp_path)
+    first = FailingCardDaemon(cfg, tmp_path / "first.log", shim, card, gate, errno.EIO)
+    holder = FailingCardDaemon(cfg, tmp_path / "holder.log", shim, card, gate, errno.EIO)
+    async with Oximeter(tmp_path) as ox:
+        first.start()
+        try:
+            await warm_up(ox, Store(card / "outbox.sqlite"))
+        finally:
+            assert first.stop() == 0, first.output()[-3000:]
+        gate.touch()  # the card fails while the daemon is down
+        holder.start()
+        try:
+            await eventually(lambda: " ready" in holder.output(), 30, "the holder ready")
+            r = await in_thread(lambda: monitord("run", "--config", str(cfg)))
+        finally:
+            assert holder.stop() == 0, holder.output()[-3000:]
+    assert first.proc is not None and holder.proc is not None
+    assert r.returncode == 75, r
+    line = r.stderr.strip().splitlines()[-1]
+    assert f"pid {holder.proc.pid}" in line, line
+    assert f"pid {first.proc.pid}" not in line, line
