@@ -76,6 +76,14 @@ def truncated(p: Path) -> None:
     os.truncate(p, p.stat().st_size // 2)
 
 
+def truncated_mid_page(p: Path) -> None:
+    """Cut inside a page: SQLite's read of it comes up short (SQLITE_IOERR_SHORT_READ),
+    which it zero-fills and then judges malformed: a bad file, moved aside, not kept as
+    a failing card's I/O error (monitord/storeopen.py `_card_fault`)."""
+    good_store(p)
+    os.truncate(p, p.stat().st_size // 2 + 1234)
+
+
 def corrupt(p: Path) -> None:
     good_store(p)
     with open(p, "r+b") as f:  # one b-tree page overwritten (a bad SD card sector)
@@ -135,7 +143,9 @@ class Run:
 
 
 @pytest.mark.parametrize(
-    "spoil", [garbage, truncated, corrupt, directory], ids=lambda f: f.__name__
+    "spoil",
+    [garbage, truncated, truncated_mid_page, corrupt, directory],
+    ids=lambda f: f.__name__,
 )
 async def test_bad_store_is_moved_aside_and_monitoring_starts(
     tmp_path: Path, spoil: Callable[[Path], None]
