@@ -56,9 +56,10 @@ class TechAlarms:
     def attach(self, store: Path) -> None:
         """Keep the side file beside `store` and its copy in RAM (each skipped where it
         cannot be written: no runtime directory outside systemd, a read-only card)."""
-        for path in (alarm_file(store), runtime_alarm_file(store)):
+        ram = runtime_alarm_file(store)
+        for path in (alarm_file(store), ram):
             try:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+                fd = _open(path, replace=path == ram)
             except OSError as e:
                 log.debug("no alarm side file %s: %s", path, e)
                 continue
@@ -127,6 +128,20 @@ class TechAlarms:
                 os.pwrite(fd, data.ljust(ALARM_FILE_BYTES), 0)
             except OSError as e:
                 log.debug("alarm side file not updated: %s", e)
+
+
+def _open(path: Path, *, replace: bool) -> int:
+    """`path` open for writing; `replace`: a file this user may not write (the RAM copy a
+    run as another user left, root's by hand with the service stopped) is replaced, the
+    runtime directory being ours: kept, it was never updated, and while the card failed
+    `monitord status` showed that run's stale alarms or the card's, not the failure."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except PermissionError:
+        if not replace:
+            raise
+    os.unlink(path)
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
 
 
 def load_alarm_file(store: Path) -> dict[str, Any] | None:

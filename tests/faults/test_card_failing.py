@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from monitord.store.schema import unwritable_advice
+from monitord.techalarm import runtime_alarm_file
 from tests.e2e.e2e_kit import (
     CHAIR,
     COUNTING_COMMIT_S,
@@ -40,9 +44,12 @@ from tests.e2e.e2e_kit import (
 )
 from tests.faults.sdkit import FailingCardDaemon, build
 from tests.faults.storekit import monitord, remount, tmpfs
+from tests.faults.test_bad_store import good_store
 from tests.faults.test_store_full import feed, feed_until
 from tests.kit import Observer, eventually
 from tests.servers import Mosquitto
+
+NOBODY = 65534
 
 
 @pytest.mark.parametrize("errno_", [errno.EROFS, errno.EIO], ids=["EROFS", "EIO"])
@@ -268,3 +275,56 @@ async def test_a_second_daemon_on_a_failing_card_names_the_holder_not_a_dead_pid
     line = r.stderr.strip().splitlines()[-1]
     assert f"pid {holder.proc.pid}" in line, line
     assert f"pid {first.proc.pid}" not in line, line
+
+
+def without_dac_override(cfg: Path, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`monitord run` as root without CAP_DAC_OVERRIDE: kept out of others' files."""
+    drop = ("setpriv", "--inh-caps=-dac_override", "--bounding-set=-dac_override")
+    with open(log, "wb") as f:
+        return subprocess.Popen(
+            [*drop, sys.executable, "-m", "monitord", "run", "--config", str(cfg)],
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+
+
+async def test_a_copy_in_ram_left_by_another_user_is_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The RAM copy a run by hand as another user left in the runtime directory (root's,
+    with the service stopped: the directory is kept until reboot) is the daemon's to
+    replace. Before, the daemon could not open it for writing (one DEBUG line), never
+    updated it, and a card failing from the start showed in `monitord status` that run's
+    stale document: no technical alarm. As root here, the roles are swapped: the stale copy
+    is `nobody`'s and the daemon runs without CAP_DAC_OVERRIDE (setpriv), which is what
+    keeps the service user out of root's file: the same refusal (EACCES)."""
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    monkeypatch.setenv("RUNTIME_DIRECTORY", str(run))
+    card = tmp_path / "card"
+    card.mkdir()
+    store = card / "outbox.sqlite"
+    cfg = write_config(tmp_path, extra=f"commit_interval_s = {COUNTING_COMMIT_S}\n")
+    cfg.write_text(cfg.read_text().replace(str(tmp_path / "outbox.sqlite"), str(store)))
+    stale = runtime_alarm_file(store)
+    stale.write_text(
+        json.dumps({"pid": 1, "updated": "2026-01-01T00:00:00Z", "active": {}, "cleared": {}})
+    )
+    os.chown(stale, NOBODY, NOBODY)
+    good_store(store)  # a previous run's
+    gate = tmp_path / "failing"
+    gate.touch()  # the card fails from the start: the side file beside the store too
+    env = FailingCardDaemon(cfg, tmp_path / "x", build(tmp_path), card, gate, errno.EIO).env()
+    log = tmp_path / "daemon.log"
+    proc = without_dac_override(cfg, log, env)
+    try:
+        await eventually(lambda: "TECHNICAL ALARM store." in log.read_text(), 30, "store alarm")
+        st = await in_thread(lambda: monitord("status", "--config", str(cfg)))
+    finally:
+        proc.terminate()
+        rc = proc.wait(20)
+    out = log.read_text()
+    assert rc == 0 and "Traceback" not in out, out[-3000:]
+    assert "TECHNICAL ALARM store.memory" in st.stdout, st
