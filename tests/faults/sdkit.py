@@ -15,16 +15,20 @@ from tests.e2e.e2e_kit import DaemonProcess
 SOURCE = Path(__file__).with_name("sdfail.c")
 
 
-def build(dest_dir: Path) -> Path:
-    """Compile the shim into `dest_dir` (a test's tmp dir) and return it."""
+def build(dest_dir: Path, source: Path = SOURCE) -> Path:
+    """Compile the shim into `dest_dir` (a test's tmp dir) and return it, with the flags
+    bench/slowdisk.py builds its shim with. No gcc, or a build that fails, fails the test
+    with gcc's own words (before: a bare CalledProcessError, gcc's stderr captured and
+    never shown)."""
     gcc = shutil.which("gcc") or shutil.which("cc")
-    assert gcc is not None, "the failing-card tests need gcc"
+    assert gcc is not None, "the failing-card tests need gcc (apt-get install gcc)"
     so = dest_dir / "sdfail.so"
-    subprocess.run(
-        [gcc, "-shared", "-fPIC", "-O2", "-Wall", "-o", str(so), str(SOURCE), "-ldl"],
-        check=True,
+    r = subprocess.run(
+        [gcc, "-shared", "-fPIC", "-O2", "-Wall", "-o", str(so), str(source), "-ldl"],
         capture_output=True,
+        text=True,
     )
+    assert r.returncode == 0, f"building {source.name} failed:\n{r.stderr}"
     return so
 
 

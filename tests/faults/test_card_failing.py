@@ -328,3 +328,12 @@ async def test_a_copy_in_ram_left_by_another_user_is_replaced(
     out = log.read_text()
     assert rc == 0 and "Traceback" not in out, out[-3000:]
     assert "TECHNICAL ALARM store.memory" in st.stdout, st
+
+
+def test_a_shim_that_does_not_build_fails_with_gccs_words(tmp_path: Path) -> None:
+    """The kit's build: a source gcc refuses fails the test with gcc's error, not a bare
+    exit status (what a CI image with a different compiler would show)."""
+    broken = tmp_path / "broken.c"
+    broken.write_text("int f(void) { return undeclared_name; }\n")
+    with pytest.raises(AssertionError, match="undeclared_name"):
+        build(tmp_path, broken)
