@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 from tests.servers import Mosquitto, find_binary
@@ -55,6 +56,21 @@ class AclMosquitto(Mosquitto):
         self.conf.write_text(text + "\n" + "\n".join(extra) + "\n")
 
     def reload(self) -> None:
-        """SIGHUP: mosquitto re-reads its ACL and password files (as `systemctl reload`)."""
+        """SIGHUP: mosquitto re-reads its ACL and password files (as `systemctl reload`).
+        Sent once mosquitto catches it: `start()` returns when its port is open, which can
+        be before it sets its handler, and a SIGHUP then ends it (seen under load: the
+        broker gone, every client "Connection failed")."""
         assert self.proc is not None and self.running
+        deadline = time.monotonic() + 10
+        while not catches(self.proc.pid, signal.SIGHUP):
+            assert time.monotonic() < deadline, "mosquitto never set its SIGHUP handler"
+            time.sleep(0.02)
         self.proc.send_signal(signal.SIGHUP)
+
+
+def catches(pid: int, sig: signal.Signals) -> bool:
+    """Whether process `pid` has a handler set for `sig` (/proc/PID/status SigCgt)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    return False
