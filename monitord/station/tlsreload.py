@@ -35,6 +35,10 @@ def _stamp(*paths: Path) -> Stamp | None:
         return None  # being replaced (mv, cp): looked at again next time
 
 
+def _missing(*paths: Path) -> list[Path]:
+    return [p for p in paths if not p.exists()]
+
+
 def _no_passphrase() -> bytes:
     return b""  # never OpenSSL's prompt: the station under its unit has no terminal
 
@@ -46,10 +50,25 @@ def _load(ctx: ssl.SSLContext, cert: Path, key: Path) -> None:
 async def follow(ctx: ssl.SSLContext, cert: Path, key: Path, every_s: float) -> None:
     """Reloads `cert`/`key` into the listener's `ctx` when they change; until cancelled."""
     seen = _stamp(cert, key)
+    gone = 0  # looks in a row with a file missing
     while True:
         await asyncio.sleep(every_s)
         now = _stamp(cert, key)
-        if now is None or now == seen:
+        if now is None:
+            # Missing at two looks in a row, no copy under way: said once (before, never,
+            # and the station's next restart failed on it). The pair in memory still serves.
+            gone += 1
+            if gone == 2 and (lost := _missing(cert, key)):
+                log.warning(
+                    "station: TLS %s %s missing: still serving the pair loaded before, but the "
+                    "station will not start again without it; put station.pem/.key back "
+                    "(or renew them with make-certs.sh, docs/install.md)",
+                    " and ".join(f"{'certificate' if p == cert else 'key'} {p}" for p in lost),
+                    "is" if len(lost) == 1 else "are",
+                )
+            continue
+        gone = 0
+        if now == seen:
             continue
         seen = now
         try:

@@ -59,3 +59,32 @@ async def test_a_renewed_station_certificate_is_served_without_a_restart(
         assert not await _verifies(host, int(port), old.ca_file)
     said = [r.getMessage() for r in caplog.records if "do not load together" in r.getMessage()]
     assert len(said) == 1, said  # once per change, not at every look
+
+
+async def test_a_removed_station_key_is_said_once_and_the_pair_kept_serving(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """station.key removed (an `rm` before a copy that never came, a clean-up gone wrong):
+    before, nothing was said at any look (the files' stat failing was taken for a copy under
+    way) and the next restart of the station failed. Now one WARNING naming the missing
+    file, the pair in memory kept serving, not said again at every look."""
+    caplog.set_level(logging.INFO, logger="monitord.station")
+    old = make_tls_material(tmp_path / "old")
+    cert, key = tmp_path / "station.pem", tmp_path / "station.key"
+    shutil.copy(old.server_cert, cert)
+    shutil.copy(old.server_key, key)
+    tls = f'tls_cert_file = "{cert}"\ntls_key_file = "{key}"'
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, extra=tls)
+    async with station_in_process(cfg, tls_reload_s=RELOAD_S) as (_, url):
+        host, port = url.removeprefix("https://").rstrip("/").rsplit(":", 1)
+        key.unlink()
+        await eventually(lambda: "is missing" in caplog.text, 10, "the missing key said")
+        assert await _verifies(host, int(port), old.ca_file)
+        looks = caplog.text.count("is missing")
+        await asyncio.sleep(RELOAD_S * 10)  # ten more looks at the files
+        assert caplog.text.count("is missing") == looks == 1, caplog.text
+        shutil.copy(old.server_key, key)  # put back: served again, said
+        await eventually(lambda: "now served to new connections" in caplog.text, 10, "back")
+        assert await _verifies(host, int(port), old.ca_file)
+    said = [r for r in caplog.records if "is missing" in r.getMessage()]
+    assert said[0].levelno == logging.WARNING and str(key) in said[0].getMessage(), said
