@@ -15,6 +15,7 @@ import asyncio
 import logging
 import os
 import ssl
+import tempfile
 from pathlib import Path
 
 from monitord.certfiles import not_after
@@ -47,6 +48,17 @@ def _load(ctx: ssl.SSLContext, cert: Path, key: Path) -> None:
     ctx.load_cert_chain(str(cert), str(key), password=_no_passphrase)
 
 
+def _snapshot(cert: Path, key: Path, into: Path) -> tuple[Path, Path]:
+    """The pair's bytes read once, into private copies: the try and the listener's load
+    see the same pair (read twice, a key rewritten between passed the try and then failed
+    half way into the listener's context: its new certificate in, no key, every handshake
+    refused)."""
+    copies = into / "cert.pem", into / "key.pem"
+    for src, dst in zip((cert, key), copies, strict=True):
+        dst.write_bytes(src.read_bytes())
+    return copies
+
+
 async def follow(ctx: ssl.SSLContext, cert: Path, key: Path, every_s: float) -> None:
     """Reloads `cert`/`key` into the listener's `ctx` when they change; until cancelled."""
     seen = _stamp(cert, key)
@@ -71,22 +83,31 @@ async def follow(ctx: ssl.SSLContext, cert: Path, key: Path, every_s: float) -> 
         if now == seen:
             continue
         seen = now
-        try:
-            # Tried on a context of its own first: a pair that fails half way through on
-            # the listener's own (a new certificate, the old key) would leave it unusable.
-            _load(ssl.create_default_context(ssl.Purpose.CLIENT_AUTH), cert, key)
-        except (ssl.SSLError, OSError) as e:
+        pair: tuple[Path, Path] | None = None
+        why: object = None
+        end = None
+        with tempfile.TemporaryDirectory(prefix="station-tls-") as tmp:
+            try:
+                pair = _snapshot(cert, key, Path(tmp))
+                # Tried on a context of its own first: a pair that fails half way through
+                # on the listener's own (a new certificate, the old key) leaves it unusable.
+                _load(ssl.create_default_context(ssl.Purpose.CLIENT_AUTH), *pair)
+            except (ssl.SSLError, OSError) as e:
+                pair = None
+                why = getattr(e, "reason", None) or e
+            else:
+                _load(ctx, *pair)
+                end = not_after(pair[0])
+        if pair is None:
             log.warning(
                 "station: TLS certificate %s or key %s changed and do not load together (%s): "
                 "still serving the previous pair; put both in place (make-certs.sh writes "
                 "them as a pair), it is tried again at their next change",
                 cert,
                 key,
-                getattr(e, "reason", None) or e,
+                why,
             )
             continue
-        _load(ctx, cert, key)
-        end = not_after(cert)
         log.info(
             "station: TLS certificate %s renewed on disk, now served to new connections%s",
             cert,

@@ -10,9 +10,13 @@ Real station over TLS, real handshakes, two test CAs (the old pair's and the new
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
 import shutil
 import ssl
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -88,3 +92,67 @@ async def test_a_removed_station_key_is_said_once_and_the_pair_kept_serving(
         assert await _verifies(host, int(port), old.ca_file)
     said = [r for r in caplog.records if "is missing" in r.getMessage()]
     assert said[0].levelno == logging.WARNING and str(key) in said[0].getMessage(), said
+
+
+def _feed(fifo: Path, payloads: list[bytes], stop: threading.Event) -> None:
+    """Each reader opening `fifo` in turn gets the next payload (the last one repeated):
+    a file whose content changes between two reads, at exactly that moment."""
+    i = 0
+    while not stop.is_set():
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as e:
+            if e.errno != errno.ENXIO:  # ENXIO: no reader yet
+                raise
+            time.sleep(0.005)
+            continue
+        with os.fdopen(fd, "wb") as w:
+            os.set_blocking(fd, True)
+            w.write(payloads[min(i, len(payloads) - 1)])
+            # A fresh FIFO in its place before this one's end: the next opener is the next
+            # reader, never this reader again (it gets its end of file at the close).
+            fresh = fifo.with_name(fifo.name + ".next")
+            os.mkfifo(fresh)
+            os.replace(fresh, fifo)
+        i += 1
+
+
+async def test_a_key_changing_between_the_check_and_the_load_leaves_the_station_serving(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The pair was read twice: once to try it on a context of its own, again into the
+    listener's. A key rewritten between the two reads (an editor saving it in place, a
+    second copy) passed the try and then raised in the listener's load: the reload task
+    died with it, unsaid, and no renewal was served again until a restart (which forgets
+    every login); OpenSSL may also have put the new certificate in beside no key. FIFOs
+    stand for the key changing at exactly that moment. Now the pair is read once and the
+    same bytes tried and loaded."""
+    caplog.set_level(logging.INFO, logger="monitord.station")
+    old = make_tls_material(tmp_path / "old")
+    new = make_tls_material(tmp_path / "new")
+    cert, key = tmp_path / "station.pem", tmp_path / "station.key"
+    shutil.copy(old.server_cert, cert)
+    shutil.copy(old.server_key, key)
+    tls = f'tls_cert_file = "{cert}"\ntls_key_file = "{key}"'
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, extra=tls)
+    stop = threading.Event()
+    feeders: list[threading.Thread] = []
+    async with station_in_process(cfg, tls_reload_s=RELOAD_S) as (_, url):
+        host, port = url.removeprefix("https://").rstrip("/").rsplit(":", 1)
+        assert await _verifies(host, int(port), old.ca_file)
+        for path, payloads in (
+            (cert, [new.server_cert.read_bytes()]),
+            (key, [new.server_key.read_bytes(), old.server_key.read_bytes()]),
+        ):
+            fifo = path.with_name(path.name + ".fifo")
+            os.mkfifo(fifo)
+            os.replace(fifo, path)
+            feeders.append(threading.Thread(target=_feed, args=(path, payloads, stop)))
+            feeders[-1].start()
+        try:
+            await eventually(lambda: "now served to new connections" in caplog.text, 10, "reloaded")
+            assert await _verifies(host, int(port), new.ca_file), "the renewed pair not served"
+        finally:
+            stop.set()
+            for t in feeders:
+                t.join()
