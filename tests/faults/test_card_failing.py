@@ -33,6 +33,7 @@ from tests.e2e.e2e_kit import (
     CHAIR,
     COUNTING_COMMIT_S,
     FAST_SPO2_ALERT,
+    NO_MQTT,
     SITE,
     Oximeter,
     Store,
@@ -52,6 +53,20 @@ from tests.servers import Mosquitto
 NOBODY = 65534
 
 
+def config_on_card(tmp_path: Path, mqtt: str = NO_MQTT, extra: str = "") -> tuple[Path, Path]:
+    """The one-chair config with its store on `tmp_path/card` (the directory the shim
+    fails) and the counting commit interval; returns the config and the card."""
+    card = tmp_path / "card"
+    card.mkdir()
+    cfg = write_config(
+        tmp_path, mqtt=mqtt, extra=f"commit_interval_s = {COUNTING_COMMIT_S}\n" + extra
+    )
+    cfg.write_text(
+        cfg.read_text().replace(str(tmp_path / "outbox.sqlite"), str(card / "outbox.sqlite"))
+    )
+    return cfg, card
+
+
 @pytest.mark.parametrize("errno_", [errno.EROFS, errno.EIO], ids=["EROFS", "EIO"])
 async def test_a_failing_card_says_replace_it_and_alarms_still_show(
     tmp_path: Path,
@@ -64,15 +79,8 @@ async def test_a_failing_card_says_replace_it_and_alarms_still_show(
     (tmp_path / "run").mkdir()
     monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path / "run"))
     base = f"{mqtt_prefix}/{SITE}/{CHAIR}"
-    card = tmp_path / "card"
-    card.mkdir()
-    cfg = write_config(
-        tmp_path,
-        mqtt=mqtt_section(mosquitto, mqtt_prefix),
-        extra=f"commit_interval_s = {COUNTING_COMMIT_S}\n" + FAST_SPO2_ALERT,
-    )
-    cfg.write_text(
-        cfg.read_text().replace(str(tmp_path / "outbox.sqlite"), str(card / "outbox.sqlite"))
+    cfg, card = config_on_card(
+        tmp_path, mqtt=mqtt_section(mosquitto, mqtt_prefix), extra=FAST_SPO2_ALERT
     )
     store = Store(card / "outbox.sqlite")
     gate = tmp_path / "failing"
@@ -170,12 +178,7 @@ async def test_a_restart_on_a_card_whose_writes_fail_monitors(tmp_path: Path, re
     `os.ftruncate` of `<store>.lock` raised EIO: a restart loop, then no daemon at all).
     `reads`: its reads fail too (EIO), so the store's check at start fails: still the
     card's fault, the file kept (before: moved aside as unusable)."""
-    card = tmp_path / "card"
-    card.mkdir()
-    cfg = write_config(tmp_path, extra=f"commit_interval_s = {COUNTING_COMMIT_S}\n")
-    cfg.write_text(
-        cfg.read_text().replace(str(tmp_path / "outbox.sqlite"), str(card / "outbox.sqlite"))
-    )
+    cfg, card = config_on_card(tmp_path)
     gate, shim = tmp_path / "failing", build(tmp_path)
     first = FailingCardDaemon(cfg, tmp_path / "first.log", shim, card, gate, errno.EIO)
     second = FailingCardDaemon(cfg, tmp_path / "second.log", shim, card, gate, errno.EIO, reads)
@@ -211,12 +214,7 @@ async def test_a_stop_while_the_card_fails_says_what_is_lost_and_why(tmp_path: P
     """The daemon stopped while its card fails with EIO: what it held in memory is LOST,
     said at CRITICAL with the card as the cause (before: "cannot be written (disk
     full?)", sending the technician to free space on a card that must be replaced)."""
-    card = tmp_path / "card"
-    card.mkdir()
-    cfg = write_config(tmp_path, extra=f"commit_interval_s = {COUNTING_COMMIT_S}\n")
-    cfg.write_text(
-        cfg.read_text().replace(str(tmp_path / "outbox.sqlite"), str(card / "outbox.sqlite"))
-    )
+    cfg, card = config_on_card(tmp_path)
     gate = tmp_path / "failing"
     daemon = FailingCardDaemon(cfg, tmp_path / "d.log", build(tmp_path), card, gate, errno.EIO)
     async with Oximeter(tmp_path) as ox:
@@ -248,12 +246,7 @@ async def test_a_second_daemon_on_a_failing_card_names_the_holder_not_a_dead_pid
     `monitord run` on the same store is refused (exit 75) naming the pid that holds the
     lock, as the kernel says (before: the dead previous daemon's pid, read from the file:
     an admin told to stop a process that is gone, or another one by then)."""
-    card = tmp_path / "card"
-    card.mkdir()
-    cfg = write_config(tmp_path, extra=f"commit_interval_s = {COUNTING_COMMIT_S}\n")
-    cfg.write_text(
-        cfg.read_text().replace(str(tmp_path / "outbox.sqlite"), str(card / "outbox.sqlite"))
-    )
+    cfg, card = config_on_card(tmp_path)
     gate, shim = tmp_path / "failing", build(tmp_path)
     first = FailingCardDaemon(cfg, tmp_path / "first.log", shim, card, gate, errno.EIO)
     holder = FailingCardDaemon(cfg, tmp_path / "holder.log", shim, card, gate, errno.EIO)
@@ -303,11 +296,8 @@ async def test_a_copy_in_ram_left_by_another_user_is_replaced(
     run = tmp_path / "run"
     run.mkdir(mode=0o700)
     monkeypatch.setenv("RUNTIME_DIRECTORY", str(run))
-    card = tmp_path / "card"
-    card.mkdir()
+    cfg, card = config_on_card(tmp_path)
     store = card / "outbox.sqlite"
-    cfg = write_config(tmp_path, extra=f"commit_interval_s = {COUNTING_COMMIT_S}\n")
-    cfg.write_text(cfg.read_text().replace(str(tmp_path / "outbox.sqlite"), str(store)))
     stale = runtime_alarm_file(store)
     stale.write_text(
         json.dumps({"pid": 1, "updated": "2026-01-01T00:00:00Z", "active": {}, "cleared": {}})
