@@ -10,6 +10,7 @@ Real station over TLS, real handshakes, two test CAs (the old pair's and the new
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -17,12 +18,14 @@ import shutil
 import ssl
 import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
 from tests.kit import eventually
-from tests.servers import Mosquitto, make_tls_material
+from tests.servers import Mosquitto, TlsMaterial, make_tls_material
 from tests.station.station_kit import station_config, station_in_process
 
 RELOAD_S = 0.2  # the station's look at its files (RELOAD_CHECK_S, 60 s): not waited out
@@ -39,28 +42,48 @@ async def _verifies(host: str, port: int, ca: Path) -> bool:
     return True
 
 
-async def test_a_renewed_station_certificate_is_served_without_a_restart(
-    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO, logger="monitord.station")
+class Served(NamedTuple):
+    """Where the station listens and the pair of files it serves from."""
+
+    host: str
+    port: int
+    cert: Path
+    key: Path
+
+
+@contextlib.asynccontextmanager
+async def station_on_its_first_pair(
+    tmp_path: Path, mosquitto: Mosquitto, prefix: str
+) -> AsyncIterator[tuple[Served, TlsMaterial]]:
+    """A station in process over TLS, serving station.pem/station.key copied from a test
+    CA's pair (yielded with it), looking at the files every RELOAD_S."""
     old = make_tls_material(tmp_path / "old")
-    new = make_tls_material(tmp_path / "new")
     cert, key = tmp_path / "station.pem", tmp_path / "station.key"
     shutil.copy(old.server_cert, cert)
     shutil.copy(old.server_key, key)
     tls = f'tls_cert_file = "{cert}"\ntls_key_file = "{key}"'
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, extra=tls)
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=prefix, extra=tls)
     async with station_in_process(cfg, tls_reload_s=RELOAD_S) as (_, url):
         host, port = url.removeprefix("https://").rstrip("/").rsplit(":", 1)
-        assert await _verifies(host, int(port), old.ca_file)
+        yield Served(host, int(port), cert, key), old
+
+
+async def test_a_renewed_station_certificate_is_served_without_a_restart(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="monitord.station")
+    new = make_tls_material(tmp_path / "new")
+    async with station_on_its_first_pair(tmp_path, mosquitto, mqtt_prefix) as (on, old):
+        host, port, cert, key = on.host, on.port, on.cert, on.key
+        assert await _verifies(host, port, old.ca_file)
         # Half way: the new certificate beside the old key. The old pair served, said why.
         shutil.copy(new.server_cert, cert)
         await eventually(lambda: "do not load together" in caplog.text, 10, "the half pair said")
-        assert await _verifies(host, int(port), old.ca_file)
+        assert await _verifies(host, port, old.ca_file)
         shutil.copy(new.server_key, key)
         await eventually(lambda: "now served to new connections" in caplog.text, 10, "reloaded")
-        assert await _verifies(host, int(port), new.ca_file), "the renewed pair not served"
-        assert not await _verifies(host, int(port), old.ca_file)
+        assert await _verifies(host, port, new.ca_file), "the renewed pair not served"
+        assert not await _verifies(host, port, old.ca_file)
     said = [r.getMessage() for r in caplog.records if "do not load together" in r.getMessage()]
     assert len(said) == 1, said  # once per change, not at every look
 
@@ -73,23 +96,17 @@ async def test_a_removed_station_key_is_said_once_and_the_pair_kept_serving(
     way) and the next restart of the station failed. Now one WARNING naming the missing
     file, the pair in memory kept serving, not said again at every look."""
     caplog.set_level(logging.INFO, logger="monitord.station")
-    old = make_tls_material(tmp_path / "old")
-    cert, key = tmp_path / "station.pem", tmp_path / "station.key"
-    shutil.copy(old.server_cert, cert)
-    shutil.copy(old.server_key, key)
-    tls = f'tls_cert_file = "{cert}"\ntls_key_file = "{key}"'
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, extra=tls)
-    async with station_in_process(cfg, tls_reload_s=RELOAD_S) as (_, url):
-        host, port = url.removeprefix("https://").rstrip("/").rsplit(":", 1)
+    async with station_on_its_first_pair(tmp_path, mosquitto, mqtt_prefix) as (on, old):
+        host, port, key = on.host, on.port, on.key
         key.unlink()
         await eventually(lambda: "is missing" in caplog.text, 10, "the missing key said")
-        assert await _verifies(host, int(port), old.ca_file)
+        assert await _verifies(host, port, old.ca_file)
         looks = caplog.text.count("is missing")
         await asyncio.sleep(RELOAD_S * 10)  # ten more looks at the files
         assert caplog.text.count("is missing") == looks == 1, caplog.text
         shutil.copy(old.server_key, key)  # put back: served again, said
         await eventually(lambda: "now served to new connections" in caplog.text, 10, "back")
-        assert await _verifies(host, int(port), old.ca_file)
+        assert await _verifies(host, port, old.ca_file)
     said = [r for r in caplog.records if "is missing" in r.getMessage()]
     assert said[0].levelno == logging.WARNING and str(key) in said[0].getMessage(), said
 
@@ -128,18 +145,12 @@ async def test_a_key_changing_between_the_check_and_the_load_leaves_the_station_
     stand for the key changing at exactly that moment. Now the pair is read once and the
     same bytes tried and loaded."""
     caplog.set_level(logging.INFO, logger="monitord.station")
-    old = make_tls_material(tmp_path / "old")
     new = make_tls_material(tmp_path / "new")
-    cert, key = tmp_path / "station.pem", tmp_path / "station.key"
-    shutil.copy(old.server_cert, cert)
-    shutil.copy(old.server_key, key)
-    tls = f'tls_cert_file = "{cert}"\ntls_key_file = "{key}"'
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, extra=tls)
     stop = threading.Event()
     feeders: list[threading.Thread] = []
-    async with station_in_process(cfg, tls_reload_s=RELOAD_S) as (_, url):
-        host, port = url.removeprefix("https://").rstrip("/").rsplit(":", 1)
-        assert await _verifies(host, int(port), old.ca_file)
+    async with station_on_its_first_pair(tmp_path, mosquitto, mqtt_prefix) as (on, old):
+        host, port, cert, key = on.host, on.port, on.cert, on.key
+        assert await _verifies(host, port, old.ca_file)
         for path, payloads in (
             (cert, [new.server_cert.read_bytes()]),
             (key, [new.server_key.read_bytes(), old.server_key.read_bytes()]),
@@ -151,7 +162,7 @@ async def test_a_key_changing_between_the_check_and_the_load_leaves_the_station_
             feeders[-1].start()
         try:
             await eventually(lambda: "now served to new connections" in caplog.text, 10, "reloaded")
-            assert await _verifies(host, int(port), new.ca_file), "the renewed pair not served"
+            assert await _verifies(host, port, new.ca_file), "the renewed pair not served"
         finally:
             stop.set()
             for t in feeders:
