@@ -172,8 +172,12 @@ class Proc:
 
 
 @contextlib.asynccontextmanager
-async def station_process(cfg: Path, log: Path) -> AsyncIterator[tuple[Proc, str]]:
-    p = Proc(["station", "-c", str(cfg)], log).start()
+async def station_process(
+    cfg: Path, log: Path, kind: type[Proc] = Proc
+) -> AsyncIterator[tuple[Proc, str]]:
+    """`monitord station` started as `kind` starts it, yielded once it serves (with its
+    URL); stopped at the end if still running."""
+    p = kind(["station", "-c", str(cfg)], log).start()
     proc = p.proc
     assert proc is not None  # started
     try:

@@ -16,7 +16,7 @@ from pathlib import Path
 from tests.faults.test_sighup import hup_until_exit
 from tests.kit import eventually, sighup_default
 from tests.servers import Mosquitto
-from tests.station.station_kit import Proc, station_config
+from tests.station.station_kit import Proc, station_config, station_process
 
 SAID = "SIGHUP: nothing reloaded, the station goes on serving: monitord station reads its"
 APPLY = "then systemctl restart monitord-station"
@@ -47,20 +47,15 @@ async def test_a_sighup_to_the_station_service_is_said_and_it_goes_on_serving(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
 ) -> None:
     cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
-    p = ServiceProc(["station", "-c", str(cfg)], tmp_path / "station.log").start()
-    proc = p.proc
-    assert proc is not None
-    try:
-        await eventually(lambda: "station: http" in p.output() or proc.poll() is not None, 30)
-        assert proc.poll() is None, p.output()
-        url = next(ln for ln in p.output().splitlines() if ln.startswith("station: "))[9:]
+    async with station_process(cfg, tmp_path / "station.log", ServiceProc) as (p, url):
+        proc = p.proc
+        assert proc is not None
         proc.send_signal(signal.SIGHUP)
         await eventually(lambda: SAID in p.output() or proc.poll() is not None, 15, "said")
         assert proc.poll() is None, (proc.returncode, p.output()[-3000:])
         line = next(ln for ln in p.output().splitlines() if SAID in ln)
         assert "WARNING" in line and APPLY in line, line
         assert status_of(url) == 200  # still serving the wallboards
-    finally:
         assert p.stop() == 0, p.output()[-3000:]
 
 
@@ -71,15 +66,8 @@ async def test_sighups_during_the_stations_stop_change_nothing(
     asked by SIGTERM, ended by the signal, not exit 0. Now ignored once the stop is under
     way (monitord/hangup.py, stopping)."""
     cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
-    p = ServiceProc(["station", "-c", str(cfg)], tmp_path / "station.log").start()
-    proc = p.proc
-    assert proc is not None
-    try:
-        await eventually(lambda: "station: http" in p.output() or proc.poll() is not None, 30)
-        assert proc.poll() is None, p.output()
-        code = await hup_until_exit(proc)
-    finally:
-        if proc.poll() is None:
-            p.stop()
+    async with station_process(cfg, tmp_path / "station.log", ServiceProc) as (p, _):
+        assert p.proc is not None
+        code = await hup_until_exit(p.proc)
     assert code == 0, (code, p.output()[-3000:])
     assert "Traceback" not in p.output(), p.output()[-3000:]
