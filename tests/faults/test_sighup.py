@@ -26,7 +26,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -133,26 +133,38 @@ class TerminalDaemonLogged(TerminalDaemon):
     log_in_file = True
 
 
+@contextlib.asynccontextmanager
+async def storing(
+    tmp_path: Path, daemon: DaemonProcess, store: Store
+) -> AsyncIterator[subprocess.Popen[bytes]]:
+    """The daemon started on a live-fed oximeter, yielded once a reading is stored;
+    stopped at the end if still running."""
+    async with Oximeter(tmp_path) as ox, LiveFeed(ox, period_s=0.2):
+        daemon.start()
+        try:
+            await eventually(lambda: store.readings() > 0, 30, "a reading stored")
+            assert daemon.proc is not None
+            yield daemon.proc
+        finally:
+            if daemon.alive:
+                daemon.stop()
+
+
 async def test_a_sighup_to_the_service_is_said_and_monitoring_goes_on(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
 ) -> None:
     cfg = write_config(tmp_path, influx=NO_INFLUX, mqtt=mqtt_section(mosquitto, mqtt_prefix))
     store = Store(tmp_path / "outbox.sqlite")
     daemon = ServiceDaemon(cfg, tmp_path / "daemon.log")
-    async with Oximeter(tmp_path) as ox, LiveFeed(ox, period_s=0.2):
-        daemon.start()
-        try:
-            await eventually(lambda: store.readings() > 0, 30, "a reading stored")
-            assert daemon.proc is not None
-            daemon.proc.send_signal(signal.SIGHUP)
-            await eventually(lambda: SAID in daemon.output() or not daemon.alive, 15, "said")
-            assert daemon.alive, daemon.output()[-3000:]
-            line = next(ln for ln in daemon.output().splitlines() if SAID in ln)
-            assert "WARNING" in line and APPLY in line, line
-            after = store.readings()
-            await eventually(lambda: store.readings() > after + 5, 30, "readings go on")
-        finally:
-            assert daemon.stop() == 0, daemon.output()[-3000:]
+    async with storing(tmp_path, daemon, store) as proc:
+        proc.send_signal(signal.SIGHUP)
+        await eventually(lambda: SAID in daemon.output() or not daemon.alive, 15, "said")
+        assert daemon.alive, daemon.output()[-3000:]
+        line = next(ln for ln in daemon.output().splitlines() if SAID in ln)
+        assert "WARNING" in line and APPLY in line, line
+        after = store.readings()
+        await eventually(lambda: store.readings() > after + 5, 30, "readings go on")
+        assert daemon.stop() == 0, daemon.output()[-3000:]
     assert store.state("daemon/stopped") is not None
 
 
@@ -172,21 +184,16 @@ async def test_sighups_sent_again_and_again_are_said_once_an_hour_not_each_time(
     cfg.write_text(cfg.read_text().replace('log_level = "INFO"', 'log_level = "DEBUG"'))
     store = Store(tmp_path / "outbox.sqlite")
     daemon = ServiceDaemon(cfg, tmp_path / "daemon.log")
-    async with Oximeter(tmp_path) as ox, LiveFeed(ox, period_s=0.2):
-        daemon.start()
-        try:
-            await eventually(lambda: store.readings() > 0, 30, "a reading stored")
-            assert daemon.proc is not None
-            daemon.proc.send_signal(signal.SIGHUP)
-            await eventually(lambda: SAID in daemon.output() or not daemon.alive, 15, "said")
-            for n in (1, 2, 3):  # each waited for: signals sent at once would merge into one
-                daemon.proc.send_signal(signal.SIGHUP)
-                await eventually(said_again(daemon, n), 15, f"repeat {n} said at DEBUG")
-                assert daemon.alive, daemon.output()[-3000:]
-            after = store.readings()
-            await eventually(lambda: store.readings() > after + 5, 30, "readings go on")
-        finally:
-            assert daemon.stop() == 0, daemon.output()[-3000:]
+    async with storing(tmp_path, daemon, store) as proc:
+        proc.send_signal(signal.SIGHUP)
+        await eventually(lambda: SAID in daemon.output() or not daemon.alive, 15, "said")
+        for n in (1, 2, 3):  # each waited for: signals sent at once would merge into one
+            proc.send_signal(signal.SIGHUP)
+            await eventually(said_again(daemon, n), 15, f"repeat {n} said at DEBUG")
+            assert daemon.alive, daemon.output()[-3000:]
+        after = store.readings()
+        await eventually(lambda: store.readings() > after + 5, 30, "readings go on")
+        assert daemon.stop() == 0, daemon.output()[-3000:]
     assert store.state("daemon/stopped") is not None
 
 
@@ -312,15 +319,8 @@ async def test_sighups_during_the_clean_stop_change_nothing(
     cfg = write_config(tmp_path)
     store = Store(tmp_path / "outbox.sqlite")
     daemon = where(cfg, tmp_path / "daemon.log")
-    async with Oximeter(tmp_path) as ox, LiveFeed(ox, period_s=0.2):
-        daemon.start()
-        try:
-            await eventually(lambda: store.readings() > 0, 30, "a reading stored")
-            assert daemon.proc is not None
-            code = await hup_until_exit(daemon.proc)
-        finally:
-            if daemon.alive:
-                daemon.stop()
+    async with storing(tmp_path, daemon, store) as proc:
+        code = await hup_until_exit(proc)
     out = daemon.output()
     assert code == 0, (code, out[-3000:])
     assert "Traceback" not in out and "Exception ignored" not in out, out[-3000:]
