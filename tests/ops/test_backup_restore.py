@@ -41,7 +41,10 @@ def backup(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def rows(path: Path) -> list[tuple[int, str, int, str]]:
+Row = tuple[int, str, int, str]  # a record: id, type, t_ns, body
+
+
+def rows(path: Path) -> list[Row]:
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
         got = db.execute("SELECT id, type, t_ns, body FROM records ORDER BY id").fetchall()
     return [(int(i), str(t), int(n), str(b)) for i, t, n, b in got]
@@ -57,6 +60,28 @@ def stored(path: Path) -> int:
     return 0
 
 
+async def until_stored(run: Run, store: Path, count: int, what: str) -> None:
+    """Until `store` holds at least `count` records, or the daemon has exited."""
+    await eventually(lambda: run.proc.poll() is not None or stored(store) >= count, 60, what)
+
+
+async def run_restored(
+    cfg: Path, store: Path, copied: list[Row], log: Path
+) -> tuple[str, list[Row]]:
+    """A daemon started on the restored copy until 20 records past it, stopped (exit 0):
+    its output and the store's records, the copy's kept as they were restored."""
+    run = Run(cfg, log)
+    try:
+        await until_stored(run, store, len(copied) + 21, "readings stored after the restore")
+    finally:
+        rc = run.stop()
+    out = run.out()
+    assert rc == 0, out
+    after = rows(store)
+    assert after[: len(copied)] == copied, out  # the restored history, kept
+    return out, after
+
+
 async def test_a_backup_of_a_running_store_is_one_whole_file_a_daemon_restores(
     tmp_path: Path,
 ) -> None:
@@ -66,9 +91,7 @@ async def test_a_backup_of_a_running_store_is_one_whole_file_a_daemon_restores(
     dest.parent.mkdir()
     run = Run(cfg, tmp_path / "daemon.log")
     try:
-        await eventually(
-            lambda: run.proc.poll() is not None or stored(store) >= 40, 60, "readings stored"
-        )
+        await until_stored(run, store, 40, "readings stored")
         assert run.proc.poll() is None, run.out()
         r = backup("-c", str(cfg), str(dest))
         await eventually(lambda: stored(store) > len(rows(dest)), 60, "stored after the copy")
@@ -97,20 +120,9 @@ async def test_a_backup_of_a_running_store_is_one_whole_file_a_daemon_restores(
         if p.name.startswith("outbox.sqlite"):
             shutil.move(p, aside / p.name)
     shutil.copy(dest, store)
-    run = Run(cfg, tmp_path / "restored.log")
-    try:
-        await eventually(
-            lambda: run.proc.poll() is not None or stored(store) > len(copied) + 20,
-            60,
-            "readings stored after the restore",
-        )
-    finally:
-        rc = run.stop()
-    out = run.out()
-    assert rc == 0, out
+    out, after = await run_restored(cfg, store, copied, tmp_path / "restored.log")
     assert "store.replaced" not in out and "CRITICAL" not in out and "Traceback" not in out, out
-    after = rows(store)
-    assert after[: len(copied)] == copied  # kept as restored, new records after them
+    # New records after the restored ones.
     assert min(i for i, *_ in after[len(copied) :]) > copied[-1][0]
 
 

@@ -16,22 +16,24 @@ import shutil
 from pathlib import Path
 
 from tests.faults.test_bad_store import Run, config
-from tests.kit import eventually
-from tests.ops.test_backup_restore import backup, rows, stored
+from tests.ops.test_backup_restore import backup, rows, run_restored, until_stored
+
+
+def card(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A card's store (in a folder of its own) and its daemon's config."""
+    store = tmp_path / name / "outbox.sqlite"
+    store.parent.mkdir()
+    return store, config(store.parent, store)
 
 
 async def test_a_copy_restored_beside_the_replaced_stores_wal_keeps_its_history(
     tmp_path: Path,
 ) -> None:
     # The old card's store, and its copy.
-    old = tmp_path / "old" / "outbox.sqlite"
-    old.parent.mkdir()
-    old_cfg = config(old.parent, old)
+    old, old_cfg = card(tmp_path, "old")
     run = Run(old_cfg, tmp_path / "old.log")
     try:
-        await eventually(
-            lambda: run.proc.poll() is not None or stored(old) >= 60, 60, "old card's readings"
-        )
+        await until_stored(run, old, 60, "old card's readings")
     finally:
         assert run.stop() == 0, run.out()
     copy = tmp_path / "usb" / "chair-1.sqlite"
@@ -42,14 +44,10 @@ async def test_a_copy_restored_beside_the_replaced_stores_wal_keeps_its_history(
     assert len(copied) >= 60
 
     # The new card: its daemon ran and was killed, its commits in the -wal.
-    new = tmp_path / "new" / "outbox.sqlite"
-    new.parent.mkdir()
-    cfg = config(new.parent, new)
+    new, cfg = card(tmp_path, "new")
     run = Run(cfg, tmp_path / "new.log")
     try:
-        await eventually(
-            lambda: run.proc.poll() is not None or stored(new) >= 20, 60, "new card's readings"
-        )
+        await until_stored(run, new, 20, "new card's readings")
     finally:
         run.proc.kill()
         run.proc.wait()
@@ -59,19 +57,7 @@ async def test_a_copy_restored_beside_the_replaced_stores_wal_keeps_its_history(
 
     # The copy over the main file only.
     shutil.copyfile(copy, new)
-    run = Run(cfg, tmp_path / "restored.log")
-    try:
-        await eventually(
-            lambda: run.proc.poll() is not None or stored(new) > len(copied) + 20,
-            60,
-            "readings stored after the restore",
-        )
-    finally:
-        rc = run.stop()
-    out = run.out()
-    assert rc == 0, out
-    after = rows(new)
-    assert after[: len(copied)] == copied, out  # the restored history, kept
+    out, _ = await run_restored(cfg, new, copied, tmp_path / "restored.log")
     (kept,) = [p for p in new.parent.iterdir() if p.name.endswith("-wal") and p != wal]
     assert kept.name.startswith("outbox.sqlite.foreign-"), kept
     assert kept.read_bytes() == stale  # the replaced store's commits, kept as they were
