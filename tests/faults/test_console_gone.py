@@ -7,6 +7,7 @@ WARNING, and monitoring goes on. Real daemons, a real pty-fed oximeter, real pip
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -22,8 +23,12 @@ class PipedDaemon(DaemonProcess):
     """`monitord run --console`, its stdout a pipe the test reads and then closes; its
     stderr (the log) in a file."""
 
+    pipe_size: int | None = None  # the pipe's buffer in bytes: the kernel's (64 KiB) if None
+
     def start(self) -> None:
         self.read_end, write_end = os.pipe()
+        if self.pipe_size is not None:
+            fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, self.pipe_size)
         env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
         with open(self.log, "ab") as f:
             self.proc = subprocess.Popen(

@@ -11,34 +11,23 @@ pty-fed oximeter, a real pipe of one page that nothing reads."""
 from __future__ import annotations
 
 import fcntl
-import os
-import subprocess
 import sys
 import termios
 from pathlib import Path
 
-from tests.e2e.e2e_kit import DaemonProcess, LiveFeed, Oximeter, Store, write_config
+from tests.e2e.e2e_kit import LiveFeed, Oximeter, Store, write_config
+from tests.faults.test_console_gone import PipedDaemon
 from tests.kit import eventually
 
 BEHIND = "console: stdout is not read fast enough"
 PAGE = 4096
 
 
-class UnreadDaemon(DaemonProcess):
+class UnreadDaemon(PipedDaemon):
     """`monitord run --console`, its stdout a pipe of one page that the test holds open
     and never reads; its stderr (the log) in a file."""
 
-    def start(self) -> None:
-        self.read_end, write_end = os.pipe()
-        fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PAGE)  # full after ~50 lines, not 64 KiB
-        env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
-        with open(self.log, "ab") as f:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "monitord", "run", "--console", "--config",
-                 str(self.cfg_path)],
-                stdout=write_end, stderr=f, stdin=subprocess.DEVNULL, env=env,
-            )  # fmt: skip
-        os.close(write_end)
+    pipe_size = PAGE  # full after ~50 lines, not 64 KiB
 
     def unread(self) -> int:
         """Bytes written into the pipe and not read."""
@@ -70,7 +59,7 @@ async def test_a_console_nobody_reads_holds_up_no_reading_and_no_stop(tmp_path: 
             finally:
                 rc = daemon.stop()  # the reader still there, still not reading
     finally:
-        os.close(daemon.read_end)
+        daemon.close_reader()
     out = daemon.output()
     assert rc == 0, (rc, out[-3000:])
     line = next(ln for ln in out.splitlines() if BEHIND in ln)
