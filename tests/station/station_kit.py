@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import signal
 import ssl
 import subprocess
@@ -210,6 +211,28 @@ async def station_in_process(cfg: Path, **kw: Any) -> AsyncIterator[tuple[Statio
     finally:
         stop.set()
         await asyncio.wait_for(served, 15)
+
+
+@contextlib.asynccontextmanager
+async def broker_and_station(
+    tmp: Path, broker: Mosquitto, prefix: str
+) -> AsyncIterator[tuple[aiomqtt.Client, Station, str]]:
+    """A client logged in to `broker` (to publish as the chairs) and the station in this
+    process on it (no ACL): the client, the station and its URL."""
+    cfg = station_config(tmp, broker, acl=False, prefix=prefix)
+    async with mqtt_login(broker) as c, station_in_process(cfg) as (st, url):
+        yield c, st, url
+
+
+def faults(records: list[logging.LogRecord]) -> list[str]:
+    """The records that read as a fault of the station: ERROR and above, or a traceback."""
+    return [
+        f"{r.name} {r.levelname} {r.getMessage()} {r.exc_info[1]!r}"
+        if r.exc_info
+        else f"{r.name} {r.levelname} {r.getMessage()}"
+        for r in records
+        if r.levelno >= logging.ERROR or r.exc_info is not None
+    ]
 
 
 @contextlib.asynccontextmanager

@@ -22,11 +22,10 @@ from tests.servers import Mosquitto
 from tests.station.cdp import browser
 from tests.station.station_kit import (
     ChairPublisher,
+    broker_and_station,
+    faults,
     login_page,
-    mqtt_login,
     session,
-    station_config,
-    station_in_process,
     tile,
 )
 
@@ -39,10 +38,8 @@ async def test_a_page_cut_off_behind_says_not_live_then_is_live_again(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
     async with (
-        mqtt_login(mosquitto) as c,
-        station_in_process(cfg) as (st, url),
+        broker_and_station(tmp_path, mosquitto, mqtt_prefix) as (c, st, url),
         browser() as b,
     ):
         page = await b.new_page()
@@ -68,9 +65,5 @@ async def test_a_page_cut_off_behind_says_not_live_then_is_live_again(
         assert "technical" in tones, tones  # the time it was not live sounded as such
         await page.until("window.__monitordAudio.current === null", 10, "silent when live")
         await eventually(lambda: len(st._clients) == 1, 10, "its new stream")
-    faults = [
-        f"{r.name} {r.levelname} {r.getMessage()}"
-        for r in caplog.records
-        if r.levelno >= logging.ERROR or r.exc_info is not None
-    ]
-    assert not faults, faults
+    said = faults(caplog.records)
+    assert not said, said

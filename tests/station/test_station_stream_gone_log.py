@@ -26,9 +26,8 @@ from tests.servers import Mosquitto
 from tests.station.station_kit import (
     NURSES,
     ChairPublisher,
-    mqtt_login,
-    station_config,
-    station_in_process,
+    broker_and_station,
+    faults,
 )
 from tests.station.test_station_stream_stalled import PAD
 
@@ -45,10 +44,8 @@ async def test_a_page_gone_with_its_stream_backed_up_is_no_error_of_the_station(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
     async with (
-        mqtt_login(mosquitto) as c,
-        station_in_process(cfg) as (st, url),
+        broker_and_station(tmp_path, mosquitto, mqtt_prefix) as (c, st, url),
         aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
     ):
         await eventually(lambda: st.bridge.connected, 20, "station on the broker")
@@ -80,11 +77,5 @@ async def test_a_page_gone_with_its_stream_backed_up_is_no_error_of_the_station(
         assert st._clients, "dropped: this is the test of a stream still served"
         page.close()  # data unread: the kernel resets the connection
         await eventually(lambda: not st._clients, 10, "the page's stream ended")
-    faults = [
-        f"{r.name} {r.levelname} {r.getMessage()} {r.exc_info[1]!r}"
-        if r.exc_info
-        else f"{r.name} {r.levelname} {r.getMessage()}"
-        for r in caplog.records
-        if r.levelno >= logging.ERROR or r.exc_info is not None
-    ]
-    assert not faults, faults
+    said = faults(caplog.records)
+    assert not said, said
