@@ -67,6 +67,15 @@ def config_on_card(tmp_path: Path, mqtt: str = NO_MQTT, extra: str = "") -> tupl
     return cfg, card
 
 
+async def warm_and_stop(ox: Oximeter, first: FailingCardDaemon, card: Path) -> None:
+    """A first daemon stores readings on the card (still working) and stops cleanly."""
+    first.start()
+    try:
+        await warm_up(ox, Store(card / "outbox.sqlite"))
+    finally:
+        assert first.stop() == 0, first.output()[-3000:]
+
+
 @pytest.mark.parametrize("errno_", [errno.EROFS, errno.EIO], ids=["EROFS", "EIO"])
 async def test_a_failing_card_says_replace_it_and_alarms_still_show(
     tmp_path: Path,
@@ -183,11 +192,7 @@ async def test_a_restart_on_a_card_whose_writes_fail_monitors(tmp_path: Path, re
     first = FailingCardDaemon(cfg, tmp_path / "first.log", shim, card, gate, errno.EIO)
     second = FailingCardDaemon(cfg, tmp_path / "second.log", shim, card, gate, errno.EIO, reads)
     async with Oximeter(tmp_path) as ox:
-        first.start()
-        try:
-            await warm_up(ox, Store(card / "outbox.sqlite"))
-        finally:
-            assert first.stop() == 0, first.output()[-3000:]
+        await warm_and_stop(ox, first, card)
         gate.touch()  # the card fails while the daemon is down
         second.start()
         try:
@@ -251,11 +256,7 @@ async def test_a_second_daemon_on_a_failing_card_names_the_holder_not_a_dead_pid
     first = FailingCardDaemon(cfg, tmp_path / "first.log", shim, card, gate, errno.EIO)
     holder = FailingCardDaemon(cfg, tmp_path / "holder.log", shim, card, gate, errno.EIO)
     async with Oximeter(tmp_path) as ox:
-        first.start()
-        try:
-            await warm_up(ox, Store(card / "outbox.sqlite"))
-        finally:
-            assert first.stop() == 0, first.output()[-3000:]
+        await warm_and_stop(ox, first, card)
         gate.touch()  # the card fails while the daemon is down
         holder.start()
         try:
