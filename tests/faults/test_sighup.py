@@ -234,10 +234,7 @@ async def test_the_terminal_closing_stops_the_daemon_cleanly(
                 if online.get("state") == "online":
                     break
             assert online.get("state") == "online", online
-            daemon.hang_up()
-            assert daemon.proc is not None
-            # Within the unit's TimeoutStopSec, as a SIGTERM's stop (DaemonProcess.stop).
-            code = await eventually_exit(daemon.proc, 20)
+            code = await hang_up_until_exit(daemon)
         finally:
             if daemon.alive:
                 daemon.stop()
@@ -248,8 +245,13 @@ async def test_the_terminal_closing_stops_the_daemon_cleanly(
     assert "chair_time" in offline, offline  # the daemon's own, not the Last Will
 
 
-async def eventually_exit(proc: subprocess.Popen[bytes], within_s: float) -> int | None:
-    await eventually(lambda: proc.poll() is not None, within_s, "the daemon's exit")
+async def hang_up_until_exit(daemon: TerminalDaemon) -> int | None:
+    """The terminal closes; the daemon's exit code, within the unit's TimeoutStopSec
+    (20 s), as a SIGTERM's stop (DaemonProcess.stop)."""
+    daemon.hang_up()
+    proc = daemon.proc
+    assert proc is not None
+    await eventually(lambda: proc.poll() is not None, 20, "the daemon's exit")
     return proc.returncode
 
 
@@ -274,9 +276,7 @@ async def test_the_terminal_closing_ends_a_sounding_annunciator_command(
             try:
                 # spo2.very_low undelivered: the `high` tone, a command looping until ended.
                 await eventually(lambda: ("loop.sh", "high") in alive(marker), 60, "sounding")
-                daemon.hang_up()
-                assert daemon.proc is not None
-                code = await eventually_exit(daemon.proc, 20)
+                code = await hang_up_until_exit(daemon)
             finally:
                 if daemon.alive:
                     daemon.stop()
