@@ -76,6 +76,15 @@ async def warm_and_stop(ox: Oximeter, first: FailingCardDaemon, card: Path) -> N
         assert first.stop() == 0, first.output()[-3000:]
 
 
+async def feed_until_unwritable(ox: Oximeter, daemon: FailingCardDaemon) -> None:
+    """Readings fed (SpO2 97) until the daemon says the card's technical alarm."""
+    for _ in range(100):
+        await feed(ox, 97.0, 0.3)
+        if "TECHNICAL ALARM store.unwritable" in daemon.output():
+            return
+    raise AssertionError(daemon.output()[-3000:])
+
+
 @pytest.mark.parametrize("errno_", [errno.EROFS, errno.EIO], ids=["EROFS", "EIO"])
 async def test_a_failing_card_says_replace_it_and_alarms_still_show(
     tmp_path: Path,
@@ -103,12 +112,7 @@ async def test_a_failing_card_says_replace_it_and_alarms_still_show(
             _, warm_stored = await warm_up(ox, store)
             assert warm_stored, daemon.output()
             gate.touch()  # the card fails from here on
-            for _ in range(100):
-                await feed(ox, 97.0, 0.3)
-                if "TECHNICAL ALARM store.unwritable" in daemon.output():
-                    break
-            else:
-                raise AssertionError(daemon.output()[-3000:])
+            await feed_until_unwritable(ox, daemon)
 
             def very_low_shown() -> bool:
                 last = nurse.of("alerts/active")[-1:]
@@ -227,12 +231,7 @@ async def test_a_stop_while_the_card_fails_says_what_is_lost_and_why(tmp_path: P
         try:
             await warm_up(ox, Store(card / "outbox.sqlite"))
             gate.touch()
-            for _ in range(100):
-                await feed(ox, 97.0, 0.3)
-                if "TECHNICAL ALARM store.unwritable" in daemon.output():
-                    break
-            else:
-                raise AssertionError(daemon.output()[-3000:])
+            await feed_until_unwritable(ox, daemon)
             await feed(ox, 97.0, 1)
         finally:
             rc = daemon.stop()
