@@ -27,8 +27,8 @@ from monitord.tlsclock import der_validity
 
 log = logging.getLogger("monitord.certfiles")
 
-# Warn this long ahead (as `monitord doctor`, commands/doctor_probe.py EXPIRY_WARN_DAYS):
-# time to make new certificates and copy them to every Pi and station.
+# Warn this long ahead (the daemon, the station, status and `monitord doctor` alike): time
+# to make new certificates and copy them to every Pi and station.
 WARN_DAYS = 30
 # The journal's warning is said again this often while the expiry is near (a journal read
 # weeks later still has one from the last day), never more often.

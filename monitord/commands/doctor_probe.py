@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from monitord.certfiles import WARN_DAYS as EXPIRY_WARN_DAYS
 from monitord.commands.checks import Check
 from monitord.netaddr import hostport
 
@@ -115,10 +116,6 @@ async def broker_certificates(
         if end := not_after(ca):
             out.append(("CA certificate", end))
     return out
-
-
-# Warn this long before a certificate expires: time to renew and copy it around.
-EXPIRY_WARN_DAYS = 30
 
 
 async def check_cert_expiry(
