@@ -11,13 +11,18 @@ count, and one INFO line when it recovers.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import re
 import sys
 import time
+from collections.abc import Callable
+from types import TracebackType
 
-_configured = False
+from monitord.logwriter import DRAIN_S, LogWriter
+
+_writer: LogWriter | None = None  # setup_logging's, once set up
 
 # syslog priorities (sd-daemon(3) prefixes): CRITICAL 2, ERROR 3, WARNING 4, INFO 6, DEBUG 7.
 _PRIORITY = {
@@ -62,6 +67,7 @@ def print_error(line: str) -> None:
     """One line on stderr that a command prints as it gives up (a bad config, exit 78):
     at priority 3 (err) when stderr is the journal, so `journalctl -p err` shows why the
     unit failed; as it is in a terminal."""
+    drain()  # after the log's last lines, not among them
     prefix = f"<{_PRIORITY[logging.ERROR]}>" if stderr_is_journal() else ""
     print(prefix + one_line(line), file=sys.stderr)
 
@@ -103,17 +109,43 @@ def redact_urls(text: str) -> str:
 
 
 def setup_logging(level: str = "INFO") -> None:
-    global _configured
+    """The process's logging, once (a second call sets the level only): every record,
+    ours and the libraries', one line on stderr, written by a thread of its own
+    (monitord/logwriter.py: a log that is not read never holds up the event loop), the
+    lines still held written at exit (bounded: `logwriter.DRAIN_S`)."""
+    global _writer
     root = logging.getLogger()
-    if not _configured:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(_OneLine(journal=stderr_is_journal()))
-        root.handlers[:] = [handler]
-        _configured = True
+    if _writer is None:
+        _writer = LogWriter(sys.stderr)
+        _writer.setFormatter(_OneLine(journal=stderr_is_journal()))
+        root.handlers[:] = [_writer]
+        atexit.register(drain)
+        sys.excepthook = _after_the_log(sys.excepthook)
     root.setLevel(level)
     # Third-party chatter stays out of the journal unless asked for.
     for noisy in ("bleak", "bumble", "aiomqtt", "urllib3", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def drain(within_s: float = DRAIN_S) -> None:
+    """The log's lines still held, written (if its reader takes them within `within_s`):
+    before anything else is written to stderr (a command's last line, a crash's
+    traceback), so the log's lines come before it, and at exit."""
+    if _writer is not None:
+        _writer.drain(within_s)
+
+
+def _after_the_log(
+    hook: Callable[[type[BaseException], BaseException, TracebackType | None], object],
+) -> Callable[[type[BaseException], BaseException, TracebackType | None], None]:
+    """A crash's traceback (written by `hook`, Python's, straight to stderr) after the
+    log's lines still held, which say what led to it."""
+
+    def excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        drain()
+        hook(kind, exc, tb)
+
+    return excepthook
 
 
 class FailureLog:

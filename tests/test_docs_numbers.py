@@ -214,6 +214,31 @@ def _commit_rows() -> list[tuple[str, str]]:
 COMMIT_ROWS = _commit_rows()
 
 
+def _log_rows() -> list[tuple[str, str]]:
+    from monitord.logwriter import BACKLOG, DRAIN_S, RESERVE
+
+    return [
+        (
+            "reliability.md",
+            f"The queue holds {_n(BACKLOG)} lines, and {_n(RESERVE)} more for WARNING and above",
+        ),
+        ("reliability.md", f"A clean stop waits {_g(DRAIN_S)} s at most for the lines still held"),
+        (
+            "operations.md",
+            f"({_n(BACKLOG)} lines, and {_n(RESERVE)} more for WARNING and above)",
+        ),
+        ("operations.md", f"A clean stop waits {_g(DRAIN_S)} s at most for the lines still held"),
+    ]
+
+
+LOG_ROWS = _log_rows()
+
+
+@pytest.mark.parametrize(("doc", "sentence"), LOG_ROWS, ids=[s for _, s in LOG_ROWS])
+def test_the_log_queues_numbers_are_the_codes(doc: str, sentence: str) -> None:
+    assert sentence in _text(doc), f"docs/{doc} does not say: {sentence}"
+
+
 @pytest.mark.parametrize(("doc", "sentence"), COMMIT_ROWS, ids=[s for _, s in COMMIT_ROWS])
 def test_the_commit_and_checkpoint_numbers_are_the_codes(doc: str, sentence: str) -> None:
     assert sentence in _text(doc), f"docs/{doc} does not say: {sentence}"

@@ -1,0 +1,177 @@
+"""The log's lines written by a thread of their own, never by the caller (the event loop).
+
+A write to stderr blocks for as long as its reader does not read: `monitord run 2>&1 | less`
+left on its first page, a terminal paused with Ctrl-S, a journald that hangs (its stream
+socket fills while journald is blocked in an fsync on a slow SD card, or is restarted under
+load). Written by the event loop, the first line that did not fit stopped the loop in that
+write, and with it every chair's readings, alarms and MQTT for as long as nobody read.
+
+Now a record is formatted by its caller and queued; `LogWriter`'s thread writes the lines
+in order. The queue is bounded: past `BACKLOG` lines held, lines below WARNING are dropped,
+past `BACKLOG + RESERVE` every line is (WARNING and above keep room of their own: an
+alarm's CRITICAL line is not lost to DEBUG chatter). Where lines were dropped, or could not
+be written (EIO from a hung-up terminal, a full disk under `2>>run.log`), one WARNING line
+says how many, in their place, once the log takes lines again. A clean stop waits
+`DRAIN_S` at most for the lines still held (`drain`): a log that is not read holds up no
+stop. The thread writes the file descriptor, not the stream: blocked in a write it holds
+no lock of `sys.stderr` (a crash's traceback, the interpreter's final flush).
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import logging
+import os
+import select
+import threading
+import time
+from dataclasses import dataclass
+from typing import IO
+
+# Lines held for a log that is not read: a few minutes of a busy daemon's INFO, ~200 KB.
+BACKLOG = 1000
+# Room for WARNING and above once BACKLOG lines are held.
+RESERVE = 1000
+# How long a clean stop waits for the lines still held to be written.
+DRAIN_S = 2.0
+
+DROPPED = (
+    "log: {n} line(s) dropped here: the log was not read fast enough (a pager left open, "
+    "output paused, journald stalled?); monitoring went on"
+)
+UNWRITTEN = "log: {n} line(s) could not be written here ({why}); monitoring went on"
+
+
+@dataclass
+class _Gap:
+    """Where lines were lost, in the queue's order: how many, and why."""
+
+    n: int
+    why: str = ""  # "": dropped (the queue was full); else the write's error
+
+
+class LogWriter(logging.Handler):
+    """A handler whose `emit` only queues the formatted line (see the module's doc)."""
+
+    def __init__(self, stream: IO[str], logger: str = "monitord") -> None:
+        super().__init__()
+        self.stream = stream
+        self.logger = logger  # the name the gap lines are logged under
+        self.encoding = getattr(stream, "encoding", None) or "utf-8"
+        self.errors = getattr(stream, "errors", None) or "backslashreplace"
+        self._items: collections.deque[str | _Gap] = collections.deque()
+        self._held = 0  # lines in _items (gaps not counted: one at most after each line)
+        self._busy = False  # a line taken and not yet written
+        self._cond = threading.Condition()
+        self.written = 0
+        self._gave_up_at: int | None = None  # `written` when a drain last timed out
+        # A daemon thread: one blocked in a write to a reader that never reads again must
+        # not keep the process from exiting.
+        self._thread = threading.Thread(target=self._write_lines, name="log", daemon=True)
+        self._thread.start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        limit = BACKLOG + RESERVE if record.levelno >= logging.WARNING else BACKLOG
+        with self._cond:
+            if self._held >= limit:
+                self._lose(1, "")
+                return
+            self._items.append(line)
+            self._held += 1
+            self._cond.notify_all()
+
+    def _lose(self, n: int, why: str) -> None:
+        """Counts `n` lines lost at the queue's end (its lock held)."""
+        last = self._items[-1] if self._items else None
+        if isinstance(last, _Gap) and last.why == why:
+            last.n += n
+        else:
+            self._items.append(_Gap(n, why))
+        self._cond.notify_all()
+
+    def drain(self, within_s: float = DRAIN_S) -> bool:
+        """Waits up to `within_s` for every line held to be written; True if they were. A
+        log that did not take a line during the last drain that gave up is not waited for
+        again (the stop's several drains would add up)."""
+        deadline = time.monotonic() + within_s
+        with self._cond:
+            if self._gave_up_at is not None and self._gave_up_at == self.written:
+                return not self._items and not self._busy
+            while self._items or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._gave_up_at = self.written
+                    return False
+                self._cond.wait(left)
+            return True
+
+    def _write_lines(self) -> None:
+        unsaid: list[_Gap] = []  # lines lost and not yet said, in order (this thread's)
+        while True:
+            with self._cond:
+                while not self._items:
+                    self._cond.wait()
+                item = self._items.popleft()
+                if isinstance(item, _Gap):
+                    _add(unsaid, item)
+                    if self._items:  # said with the line after it
+                        continue
+                else:
+                    self._held -= 1
+                self._busy = True
+            lines = [self.format(self._said(gap)) for gap in unsaid]
+            if isinstance(item, str):
+                lines.append(item)
+            why = self._write("".join(line + "\n" for line in lines))
+            if why:  # the gaps stay unsaid, the line is lost too
+                if isinstance(item, str):
+                    _add(unsaid, _Gap(1, why))
+            else:
+                unsaid.clear()
+            with self._cond:
+                self._busy = False
+                self.written += 1
+                self._cond.notify_all()
+
+    def _said(self, gap: _Gap) -> logging.LogRecord:
+        text = UNWRITTEN if gap.why else DROPPED
+        return logging.makeLogRecord(
+            {"name": self.logger, "levelno": logging.WARNING, "levelname": "WARNING",
+             "msg": text.format(n=gap.n, why=gap.why)}
+        )  # fmt: skip
+
+    def _write(self, text: str) -> str:
+        """Writes `text` whole; "" or why it could not be."""
+        data = text.encode(self.encoding, self.errors)
+        try:
+            fd = self.stream.fileno()
+        except (OSError, ValueError, AttributeError):  # no descriptor (a test's capture)
+            try:
+                self.stream.write(text)
+                self.stream.flush()
+            except (OSError, ValueError) as e:
+                return str(e)
+            return ""
+        while data:
+            try:
+                data = data[os.write(fd, data) :]
+            except BlockingIOError:  # a non-blocking descriptor shared with another program
+                select.select([], [fd], [], 1.0)
+            except InterruptedError:
+                continue
+            except OSError as e:
+                return e.strerror or errno.errorcode.get(e.errno or 0, str(e))
+        return ""
+
+
+def _add(gaps: list[_Gap], gap: _Gap) -> None:
+    if gaps and gaps[-1].why == gap.why:
+        gaps[-1].n += gap.n
+    else:
+        gaps.append(_Gap(gap.n, gap.why))

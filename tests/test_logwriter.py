@@ -1,0 +1,143 @@
+"""The log's writer (monitord/logwriter.py) on a real pipe of one page that is not read,
+then read again: no log call waits for the reader; the lines held are written in order
+once it reads; where lines were dropped one WARNING line says how many, and every line
+logged is either written or counted; WARNING and above keep room of their own."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from monitord.logwriter import BACKLOG, DROPPED, UNWRITTEN, LogWriter
+
+PAGE = 4096
+NOTICE = re.compile(re.escape(DROPPED).replace(r"\{n\}", r"(\d+)"))
+
+
+def test_an_unread_log_holds_up_no_caller_and_counts_what_it_drops(tmp_path: Path) -> None:
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PAGE)
+    stream = os.fdopen(write_end, "w")
+    writer = LogWriter(stream, logger="test")
+    writer.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    log = logging.getLogger("test.logwriter")
+    log.propagate = False
+    log.handlers[:] = [writer]
+    log.setLevel(logging.DEBUG)
+    pad = "x" * 80
+    chatter = BACKLOG + 500  # more than the pipe and the queue hold together
+    try:
+        # Each call returns while nothing reads (a blocking write would hang the test).
+        for i in range(chatter):
+            log.debug("d %d %s", i, pad)
+        for i in range(10):
+            log.warning("w %d", i)  # the queue is full of DEBUG: kept all the same
+        log.debug("d late")  # dropped, after the warnings
+        got = bytearray()
+        reader = threading.Thread(target=lambda: read_into(read_end, got), daemon=True)
+        reader.start()  # the pager scrolls on
+        assert writer.drain(30), "the lines held were not written once read"
+    finally:
+        log.handlers.clear()
+        stream.close()
+    reader.join(10)
+    os.close(read_end)
+    lines = got.decode().splitlines()
+    # Walked in order: each DEBUG line the next one logged, each notice the count of those
+    # skipped in its place (the writer took lines while the queue filled: gaps may be more
+    # than one), then the ten warnings, then the late one, counted.
+    expected, gaps = 0, 0
+    warnings: list[str] = []
+    for line in lines:
+        if m := NOTICE.search(line):
+            assert line.startswith("WARNING "), line
+            assert not warnings or line == lines[-1], line  # after them: only the late one
+            expected += int(m.group(1))
+            gaps += 1
+        elif line.startswith("DEBUG d "):
+            assert not warnings and int(line.split()[2]) == expected, line
+            expected += 1
+        else:
+            warnings.append(line)
+    assert gaps >= 2  # the queue was full: some dropped; and the late one
+    assert expected == chatter + 1  # every line written or counted, once
+    assert warnings == [f"WARNING w {i}" for i in range(10)]  # kept all, in order
+    last = NOTICE.search(lines[-1])
+    assert last is not None and last.group(1) == "1", lines[-1]
+    assert "DEBUG d late" not in lines
+
+
+def test_lines_that_could_not_be_written_are_counted_once_it_writes_again() -> None:
+    """A log whose writes fail (a full disk under `2>>run.log`: /dev/full here), then
+    succeed (room made: the same descriptor, now a pipe)."""
+    fd = os.open("/dev/full", os.O_WRONLY)
+    stream = os.fdopen(fd, "w")
+    writer = LogWriter(stream, logger="test")
+    writer.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    log = logging.getLogger("test.logwriter.full")
+    log.propagate = False
+    log.handlers[:] = [writer]
+    log.setLevel(logging.INFO)
+    read_end, write_end = os.pipe()
+    try:
+        for i in range(3):
+            log.info("lost %d", i)
+        assert writer.drain(30)
+        os.dup2(write_end, fd)
+        log.info("written")
+        assert writer.drain(30)
+    finally:
+        log.handlers.clear()
+        stream.close()
+        os.close(write_end)
+    got = bytearray()
+    read_into(read_end, got)
+    os.close(read_end)
+    said = UNWRITTEN.format(n=3, why=os.strerror(errno.ENOSPC))
+    assert got.decode().splitlines() == [f"WARNING {said}", "INFO written"], got
+
+
+CRASH = """
+import logging
+from monitord.log import setup_logging
+setup_logging("INFO")
+log = logging.getLogger("monitord.test")
+for i in range(200):
+    log.info("before the crash %d", i)
+raise RuntimeError("the crash")
+"""
+
+
+def test_a_crash_traceback_comes_after_the_log_lines_that_led_to_it(tmp_path: Path) -> None:
+    """Its stderr a pipe of one page, read from half a second after the start: the crash
+    comes while the log's lines wait for it (Python's hook writes the traceback straight to
+    stderr, not through the log's queue)."""
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PAGE)
+    proc = subprocess.Popen([sys.executable, "-c", CRASH], stderr=write_end)
+    os.close(write_end)
+    got = bytearray()
+    try:
+        time.sleep(0.5)  # the reader comes back (not a bound on anything: any wait will do)
+        read_into(read_end, got)
+    finally:
+        os.close(read_end)
+    assert proc.wait(30) == 1, got.decode()[-3000:]
+    lines = got.decode().splitlines()
+    said = [ln for ln in lines if "before the crash" in ln]
+    assert said == [f"INFO monitord.test: before the crash {i}" for i in range(200)], said[-3:]
+    assert lines.index("Traceback (most recent call last):") > lines.index(said[-1]), lines
+    assert lines[-1] == "RuntimeError: the crash", lines[-3:]
+
+
+def read_into(fd: int, got: bytearray) -> None:
+    while data := os.read(fd, 65536):
+        got += data
