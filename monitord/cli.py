@@ -181,6 +181,13 @@ def catch_stop_signals() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _command(argv)
+    finally:
+        _end_output()
+
+
+def _command(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     chosen = next((a for a in argv if not a.startswith("-")), None)
     if chosen == "run":
@@ -220,6 +227,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return _closed_pipe()
     return rc
+
+
+def _end_output() -> None:
+    """Once the command is done (or crashed, before its traceback): the log's last lines
+    written, then stdout and stderr flushed. One that cannot be (EIO: `sudo monitord run`
+    whose SSH session dropped, sudo's pty gone; EPIPE: its reader ended) is pointed at
+    /dev/null: the interpreter's final flush would fail on it again and turn the command's
+    exit code, a clean stop's 0 included, into 120. Nothing more can reach that output."""
+    from monitord.log import drain
+
+    drain()
+    for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # started with the descriptor closed
+            continue
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            with contextlib.suppress(OSError, ValueError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stream.fileno())
+                os.close(devnull)
 
 
 def _closed_pipe() -> int:

@@ -90,7 +90,7 @@ class TerminalDaemon(DaemonProcess):
         self.master, slave = pty.openpty()
         self.seen = bytearray()
         self.closing = threading.Event()
-        env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+        env = {**(self.env() or os.environ), "PYTHONFAULTHANDLER": "1"}
         with open(self.log, "ab") as f:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", WITH_TERMINAL, "run", "--config", str(self.cfg_path)],
