@@ -38,7 +38,7 @@ from monitord.engine.rules import RuleSet
 from monitord.gcpacer import pace as pace_gc
 from monitord.hub import CommittedBatch, Hub
 from monitord.models import iso
-from monitord.outbox import SINKS, Durability, Sink
+from monitord.outbox import Durability
 from monitord.receipts import Receipts
 from monitord.sdnotify import Notifier, StartExtender, pace_watchdog
 from monitord.sinks.commands import Command, engine_input
@@ -47,6 +47,7 @@ from monitord.store.checkpoint import Checkpointer
 from monitord.store.writer import StoreWriter
 from monitord.storeguard import StoreGuard
 from monitord.storeopen import lock_store, open_store
+from monitord.storeroutes import route_queues
 from monitord.storestall import StallWatch
 from monitord.storestop import StoreStop
 from monitord.supervisor import Supervisor, TaskState
@@ -117,16 +118,9 @@ class Daemon:
             self.store_lock.release()
             self.alarms.close()
             raise
-        # Records wait only for the sinks this config enables; a disabled sink's leftover
-        # queue is released (docs/reliability.md, "A disabled sink holds nothing").
-        off: list[Sink] = [s for s in SINKS if not getattr(cfg, s).enabled]
-        if released := self.outbox.route_to(s for s in SINKS if s not in off):
-            log.info(
-                "store: released %d queued deliveries for disabled sink(s) %s; the records "
-                "stay as local history until retention",
-                released,
-                ", ".join(off),
-            )
+        # Records wait only for the sinks and chairs this config has; a disabled sink's or
+        # a departed chair's leftover queue is released, and said (monitord/storeroutes.py).
+        route_queues(self.outbox, cfg)
         # Commits, marks, status and pruning run in a writer thread (issue 20): the loop
         # never waits for an fsync. A store in memory has none to wait for.
         self.writer = None if self.outbox.memory else StoreWriter()

@@ -57,6 +57,31 @@ class RecordsMixin(BlocksMixin):
             self.commit()
         return int(n)
 
+    def release_chairs(self, sink: Sink, chairs: Iterable[str]) -> dict[str, int]:
+        """Release the rows queued for `sink` of every chair not in `chairs` (a chair id
+        the config no longer has: the Pi moved to another chair, a typo fixed). A sink
+        that drains per chair (MQTT: one connection, login and topic per configured
+        chair) never fetches them, so they would wait for ever and keep `monitord
+        status`'s backlog and its age growing. They stay in the store as local history
+        (reports, InfluxDB's own queue). Returns {chair: rows released}."""
+        keep = set(chairs)
+        if self.readonly:
+            return {}
+        found = self._db.execute(
+            "SELECT chair, count(*) FROM pending WHERE sink = ? GROUP BY chair", (sink,)
+        ).fetchall()
+        gone = {str(c): int(n) for c, n in found if c not in keep}
+        if gone:
+            self._unkept_low = 0  # as in route_to: a row may have waited for this sink alone
+            # NORMAL: a power loss may bring the rows back; the next start releases them.
+            self._begin(Durability.NORMAL)
+            marks = ", ".join("?" * len(gone))
+            self._db.execute(
+                f"DELETE FROM pending WHERE sink = ? AND chair IN ({marks})", (sink, *gone)
+            )
+            self.commit()
+        return gone
+
     def _insert(self, rtype: RecordType, chair: str, t_ns: int, body: dict[str, Any]) -> int:
         # No byte counter to bump (schema v5): the budget sums the rows added since its
         # last look (monitord/store/retention.py).

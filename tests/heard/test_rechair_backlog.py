@@ -1,0 +1,132 @@
+"""A Pi moved to another chair: its config's chair id edited (chair-1 -> chair-2, chair-2's
+Pi broke) and the daemon restarted, under the shipped broker config and ACL (user name =
+chair id). A real `monitord run`, a real mosquitto with config/mosquitto/monitord.acl, a
+Masimo oximeter on a pty.
+
+Before: the alert events chair-1 had not delivered when the edit came (the broker was
+away) stayed queued for MQTT for ever: the MQTT sink drains per configured chair, so no
+connection ever fetched them (and chair-2's login may not publish under chair-1 anyway);
+`monitord status` showed the backlog and its age growing every day, and nothing said why.
+Now the start releases them from the MQTT queue and says so in one WARNING line naming the
+chair and the count; the records stay in the store (reports).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from tests.acl_kit import SITE, AclMosquitto
+from tests.e2e.e2e_kit import (
+    FAST_SPO2_ALERT,
+    DaemonProcess,
+    Oximeter,
+    Store,
+    port_path,
+    whole_second,
+)
+from tests.heard.heard_kit import password_file, station, status_text
+from tests.kit import eventually
+
+
+def chair_config(tmp: Path, broker: AclMosquitto, chair: str) -> Path:
+    """One chair `chair`, logging in as itself (the shipped ACL's way), an oximeter."""
+    assert broker.tls is not None
+    cfg = tmp / "monitord.toml"
+    cfg.write_text(
+        f"""
+log_level = "INFO"
+[site]
+id = "{SITE}"
+[mqtt]
+host = "{broker.host}"
+port = {broker.port}
+username = "{chair}"
+password_file = "{password_file(tmp, chair)}"
+keepalive_s = 5
+timeout_s = 5.0
+  [mqtt.tls]
+  ca_file = "{broker.tls.ca_file}"
+[influx]
+enabled = false
+[storage]
+path = "{tmp / "outbox.sqlite"}"
+commit_interval_s = 0.5
+{FAST_SPO2_ALERT}
+[[chairs]]
+id = "{chair}"
+  [[chairs.devices]]
+  id = "ox"
+  driver = "masimo-ascii"
+  port = "{port_path(tmp)}"
+"""
+    )
+    return cfg
+
+
+def backlog_of(store: Store, chair: str) -> int:
+    rows = store._q("SELECT count(*) FROM pending WHERE sink = 'mqtt' AND chair = ?", chair)
+    return int(rows[0][0]) if rows else 0
+
+
+async def test_old_chairs_undelivered_alerts_are_released_and_said(
+    tmp_path: Path, broker: AclMosquitto
+) -> None:
+    store = Store(tmp_path / "outbox.sqlite")
+    # chair-1's day: the broker is away, SpO2 falls, spo2.very_low is raised and waits.
+    broker.stop()
+    first = DaemonProcess(chair_config(tmp_path, broker, "chair-1"), tmp_path / "first.log")
+    async with Oximeter(tmp_path) as ox:
+        first.start()
+        try:
+            for _ in range(150):
+                await ox.send(80.0, whole_second())
+                await asyncio.sleep(0.2)
+                if any(e["event"] == "raised" for e in store.alert_events()):
+                    break
+            await eventually(lambda: backlog_of(store, "chair-1") > 0, 20, "chair-1's queue")
+        finally:
+            assert first.stop() == 0, first.output()
+    queued = backlog_of(store, "chair-1")
+    raised = [e for e in store.alert_events() if e["event"] == "raised"]
+    assert raised and all(e["chair"] == "chair-1" for e in raised), store.alert_events()
+    assert not any(e["event"] == "cleared" for e in store.alert_events())  # active at stop
+
+    # The Pi now serves chair-2; the broker is back.
+    broker.start()
+    second = DaemonProcess(chair_config(tmp_path, broker, "chair-2"), tmp_path / "second.log")
+    async with station(broker) as st:
+        second.start()
+        try:
+            await eventually(
+                lambda: any(
+                    t == f"monitord/{SITE}/chair-2/status" and b'"online"' in p
+                    for t, p, _r in st.got
+                ),
+                30,
+                "chair-2 online",
+            )
+            await eventually(
+                lambda: any(t == f"monitord/{SITE}/chair-2/alerts/active" for t, _p, _r in st.got),
+                30,
+                "chair-2's active set",
+            )
+            # chair-2 is connected and serving: nothing of chair-1 can go out any more.
+            assert backlog_of(store, "chair-1") == 0, second.output()
+        finally:
+            assert second.stop() == 0, second.output()
+    out = second.output()
+    line = next((ln for ln in out.splitlines() if "chair 'chair-1'" in ln), "")
+    assert "WARNING" in line and f"{queued} alert event(s)" in line, out
+    assert "no longer has" in line and "A Pi moved to another chair" in line, line
+    # Kept in the store for reports, and nothing of chair-1 published under chair-2.
+    assert [e for e in store.alert_events() if e["event"] == "raised"] == raised
+    assert not st.events("chair-1") and all(
+        e.get("chair") == "chair-2" for e in st.events("chair-2")
+    )
+    # chair-1's alarm (still active at its stop) is not resumed as chair-2's: the engine
+    # snapshot is the chair id's, and the patient did not move with the Pi.
+    sets = [json.loads(p) for t, p, _r in st.got if t == f"monitord/{SITE}/chair-2/alerts/active"]
+    assert sets and all(s["alerts"] == [] for s in sets), sets
+    assert "outbox mqtt: 0 pending" in status_text(tmp_path / "outbox.sqlite")
