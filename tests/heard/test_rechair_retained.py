@@ -1,0 +1,118 @@
+"""A Pi moved to another chair leaves the old chair id's retained messages on the broker:
+its `status` (`offline` after the clean stop) and its `alerts/active` with the alarm it
+stopped with. Every station (re)subscribing reads the old chair as OFFLINE with that
+alarm sounding, and no daemon answers its id any more. docs/operations.md, "A Pi moved to
+another chair", says how to clear them: logged in as the old chair's account (the shipped
+ACL lets only a chair write its own topics), an empty retained message on each of its
+topics. This runs that block as written (`old=chair-3`, the clinic's broker and CA
+replaced by the test's) against a real mosquitto with config/mosquitto/monitord.acl,
+after a real `monitord run` as chair-1 and then, the Pi moved, as chair-2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+from tests.acl_kit import SITE, AclMosquitto
+from tests.e2e.e2e_kit import DaemonProcess, Oximeter, whole_second
+from tests.heard.heard_kit import USERS, station
+from tests.heard.test_rechair_backlog import chair_config
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
+
+
+def clearing_block() -> str:
+    """The documented clearing loop, as written."""
+    text = DOC.read_text()
+    section = text[text.index("## A Pi moved to another chair") :]
+    m = re.search(
+        r"```sh\n# tested by: tests/heard/test_rechair_retained.py[^\n]*\n(.*?)```", section, re.S
+    )
+    assert m, "operations.md has no clearing block tested by this file"
+    return m.group(1)
+
+
+def retained(broker: AclMosquitto, chair: str) -> dict[str, bytes]:
+    """What a station subscribing now is given for `chair` (the broker's retained set)."""
+    assert broker.tls is not None
+    p = subprocess.run(
+        [
+            "mosquitto_sub", "-h", broker.host, "-p", str(broker.port),
+            "--cafile", str(broker.tls.ca_file), "-u", "station-1", "-P", USERS["station-1"],
+            "-t", f"monitord/{SITE}/{chair}/#", "-v", "-W", "2", "--retained-only",
+        ],
+        capture_output=True,
+        timeout=30,
+    )  # fmt: skip
+    out: dict[str, bytes] = {}
+    for line in p.stdout.splitlines():
+        topic, _, payload = line.partition(b" ")
+        out[topic.decode()] = payload
+    return out
+
+
+async def test_documented_clearing_removes_the_old_chairs_retained_alarm(
+    tmp_path: Path, broker: AclMosquitto
+) -> None:
+    assert broker.tls is not None
+    first = DaemonProcess(chair_config(tmp_path, broker, "chair-1"), tmp_path / "first.log")
+    async with Oximeter(tmp_path) as ox, station(broker) as st:
+        first.start()
+        try:
+            for _ in range(150):
+                await ox.send(80.0, whole_second())
+                await asyncio.sleep(0.2)
+                if any(e["event"] == "raised" for e in st.events("chair-1")):
+                    break
+            assert any(e["event"] == "raised" for e in st.events("chair-1")), first.output()
+        finally:
+            assert first.stop() == 0, first.output()
+    second = DaemonProcess(chair_config(tmp_path, broker, "chair-2"), tmp_path / "second.log")
+    second.start()
+    try:
+        # The defect as the admin meets it: chair-1 offline, its alarm kept for ever.
+        topic2 = f"monitord/{SITE}/chair-2/status"
+        for _ in range(30):
+            if b"online" in (await asyncio.to_thread(retained, broker, "chair-2")).get(topic2, b""):
+                break
+            await asyncio.sleep(0.5)
+        kept = await asyncio.to_thread(retained, broker, "chair-1")
+        assert json.loads(kept[f"monitord/{SITE}/chair-1/status"])["state"] == "offline"
+        active = json.loads(kept[f"monitord/{SITE}/chair-1/alerts/active"])["alerts"]
+        assert [a["rule"] for a in active] == ["spo2.very_low"], active
+
+        # The procedure: chair-1's login in an options file of its own, then the block.
+        conf = tmp_path / "home" / ".config" / "retire-chair"
+        conf.mkdir(parents=True)
+        (conf / "mosquitto_pub").write_text(f"-u chair-1\n-P {USERS['chair-1']}\n")
+        (conf / "mosquitto_pub").chmod(0o600)
+        block = (
+            clearing_block()
+            .replace("old=chair-3", "old=chair-1")
+            .replace("broker.clinic.lan", broker.host)
+            .replace("-p 8883", f"-p {broker.port}")
+            .replace("/etc/monitord/tls/clinic-ca.pem", str(broker.tls.ca_file))
+            .replace("clinic-north", SITE)
+        )
+        r = await asyncio.to_thread(
+            subprocess.run,
+            ["bash", "-c", "set -euo pipefail\n" + block],
+            env={**os.environ, "HOME": str(tmp_path / "home")},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode == 0, r.stderr
+        assert await asyncio.to_thread(retained, broker, "chair-1") == {}
+        # chair-2's own state is untouched.
+        assert (
+            json.loads(retained(broker, "chair-2")[f"monitord/{SITE}/chair-2/status"])["state"]
+            == "online"
+        )
+    finally:
+        assert second.stop() == 0, second.output()
