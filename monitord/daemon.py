@@ -238,6 +238,7 @@ class Daemon:
             "version": __version__,
             "site": self.cfg.site.id,
             "summary": self.summary(),
+            "chairs": list(self.chairs),  # status tells a departed chair's row by it
             **(self.delivery_status() if self.mqtt is not None else {}),
             "connections": self.connections(),
             "tasks": [

@@ -55,6 +55,13 @@ def collect(ob: Outbox) -> dict[str, Any]:
     # A chair whose task is not running (restarting after a crash): what its own row
     # holds is its last state, not live; said at the chair (the daemon's `tasks`).
     tasks = (daemon[0].get("tasks") if daemon else None) or []
+    # A chair id the daemon's config no longer has (the Pi moved to another chair, an id
+    # edited): its row is the old id's last state, kept in the store, no longer live.
+    running = daemon[0].get("chairs") if daemon else None
+    if isinstance(running, list):
+        for chair, info in chairs.items():
+            if chair not in running:
+                info["departed"] = True
     for t in tasks:
         name = str(t.get("name", "")) if isinstance(t, dict) else ""
         chair = name.removeprefix("chair:")
@@ -289,6 +296,11 @@ def render(st: dict[str, Any]) -> str:
         if info["updated"] is not None:
             head += f"  (state updated {info['updated']:.0f} s ago)"
         out.append(head)
+        if info.get("departed"):
+            out.append(
+                "  NOT IN THE DAEMON'S CONFIG (chair id changed or removed): what follows is "
+                "this id's last state, not live; its alarms are not evaluated on this Pi"
+            )
         if isinstance(task := info.get("task"), dict):
             how = (
                 "restarting after a crash" if task.get("state") == "backoff" else task.get("state")

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.acl_kit import SITE, AclMosquitto
 from tests.e2e.e2e_kit import (
@@ -26,7 +28,7 @@ from tests.e2e.e2e_kit import (
     port_path,
     whole_second,
 )
-from tests.heard.heard_kit import password_file, station, status_text
+from tests.heard.heard_kit import Station, password_file, station, status_text
 from tests.kit import eventually
 
 
@@ -70,11 +72,23 @@ def backlog_of(store: Store, chair: str) -> int:
     return int(rows[0][0]) if rows else 0
 
 
-async def test_old_chairs_undelivered_alerts_are_released_and_said(
-    tmp_path: Path, broker: AclMosquitto
-) -> None:
+@dataclass
+class Moved:
+    """What a Pi moved from chair-1 to chair-2 left: see `move_pi`."""
+
+    store: Store
+    queued: int  # chair-1's alert events queued for MQTT at its stop
+    raised: list[dict[str, Any]]
+    left_after_start: int  # chair-1's MQTT queue once chair-2 is online and serving
+    log: str  # the second run's
+    station: Station
+    status: str  # `monitord status --db` after the second run
+
+
+async def move_pi(tmp_path: Path, broker: AclMosquitto) -> Moved:
+    """chair-1's run raises spo2.very_low with the broker away (still active at its stop),
+    then the same Pi and store run as chair-2 with the broker back, watched by station-1."""
     store = Store(tmp_path / "outbox.sqlite")
-    # chair-1's day: the broker is away, SpO2 falls, spo2.very_low is raised and waits.
     broker.stop()
     first = DaemonProcess(chair_config(tmp_path, broker, "chair-1"), tmp_path / "first.log")
     async with Oximeter(tmp_path) as ox:
@@ -113,20 +127,44 @@ async def test_old_chairs_undelivered_alerts_are_released_and_said(
                 "chair-2's active set",
             )
             # chair-2 is connected and serving: nothing of chair-1 can go out any more.
-            assert backlog_of(store, "chair-1") == 0, second.output()
+            left = backlog_of(store, "chair-1")
         finally:
             assert second.stop() == 0, second.output()
-    out = second.output()
-    line = next((ln for ln in out.splitlines() if "chair 'chair-1'" in ln), "")
-    assert "WARNING" in line and f"{queued} alert event(s)" in line, out
+    status = await asyncio.to_thread(status_text, tmp_path / "outbox.sqlite")
+    return Moved(store, queued, raised, left, second.output(), st, status)
+
+
+async def test_old_chairs_undelivered_alerts_are_released_and_said(
+    tmp_path: Path, broker: AclMosquitto
+) -> None:
+    m = await move_pi(tmp_path, broker)
+    assert m.left_after_start == 0, m.log
+    line = next((ln for ln in m.log.splitlines() if "chair 'chair-1'" in ln), "")
+    assert "WARNING" in line and f"{m.queued} alert event(s)" in line, m.log
     assert "no longer has" in line and "A Pi moved to another chair" in line, line
     # Kept in the store for reports, and nothing of chair-1 published under chair-2.
-    assert [e for e in store.alert_events() if e["event"] == "raised"] == raised
-    assert not st.events("chair-1") and all(
-        e.get("chair") == "chair-2" for e in st.events("chair-2")
+    assert [e for e in m.store.alert_events() if e["event"] == "raised"] == m.raised
+    assert not m.station.events("chair-1") and all(
+        e.get("chair") == "chair-2" for e in m.station.events("chair-2")
     )
     # chair-1's alarm (still active at its stop) is not resumed as chair-2's: the engine
     # snapshot is the chair id's, and the patient did not move with the Pi.
-    sets = [json.loads(p) for t, p, _r in st.got if t == f"monitord/{SITE}/chair-2/alerts/active"]
+    topic = f"monitord/{SITE}/chair-2/alerts/active"
+    sets = [json.loads(p) for t, p, _r in m.station.got if t == topic]
     assert sets and all(s["alerts"] == [] for s in sets), sets
-    assert "outbox mqtt: 0 pending" in status_text(tmp_path / "outbox.sqlite")
+    assert "outbox mqtt: 0 pending" in m.status
+
+
+async def test_status_says_the_old_chairs_row_is_not_live(
+    tmp_path: Path, broker: AclMosquitto
+) -> None:
+    """Before: `monitord status` on the moved Pi listed chair-1 with `ALERT high
+    spo2.very_low` as any chair of the Pi, for ever (its last state row), nothing saying
+    that no daemon runs that id here any more. Now its block says so, first."""
+    m = await move_pi(tmp_path, broker)
+    blocks = {b.split()[0]: b for b in m.status.split("\nchair ")[1:]}
+    old, new = blocks["chair-1"], blocks["chair-2"]
+    assert "spo2.very_low" in old, m.status  # its last state, still shown
+    note = "NOT IN THE DAEMON'S CONFIG (chair id changed or removed)"
+    assert note in old and old.index(note) < old.index("ALERT"), m.status
+    assert note not in new and "active alerts: none" in new, m.status
