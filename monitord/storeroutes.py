@@ -22,7 +22,10 @@ log = logging.getLogger("monitord")
 
 
 def route_queues(outbox: Outbox, cfg: Config) -> None:
-    """Release the queues this config does not drain, saying what was released."""
+    """Release the queues this config does not drain, saying what was released; say
+    which chairs of the last run this config no longer has (before this run writes its
+    own `daemon` row over the last run's)."""
+    say_departed(outbox, cfg)
     off: list[Sink] = [s for s in SINKS if not getattr(cfg, s).enabled]
     if released := outbox.route_to(s for s in SINKS if s not in off):
         log.info(
@@ -47,4 +50,31 @@ def route_queues(outbox: Outbox, cfg: Config) -> None:
             chair,
             ", and go to InfluxDB under that id" if cfg.influx.enabled else "",
             chair,
+        )
+
+
+def say_departed(outbox: Outbox, cfg: Config) -> None:
+    """The last run's chairs this config no longer has: once, at the first start after
+    the edit (the `daemon` row names the chairs of the run that wrote it). The broker
+    keeps such a chair's retained `status` and `alerts/active`, which no daemon will
+    replace: every station shows it OFFLINE with the alarms it stopped with until an
+    admin clears them, and nothing else on the Pi would tell the admin so."""
+    if not cfg.chairs or outbox.memory:
+        return
+    last = outbox.get_state("daemon")
+    ran = last.get("chairs") if isinstance(last, dict) else None
+    if not isinstance(ran, list):
+        return  # a daemon older than that key, or none yet
+    for chair in sorted({str(c) for c in ran} - {c.id for c in cfg.chairs}):
+        row = outbox.get_state(f"chair/{chair}")
+        active = row.get("active_alerts") if isinstance(row, dict) else None
+        rules = [str(a.get("rule")) for a in active or [] if isinstance(a, dict)]
+        alarms = f"{len(rules)} active alert(s): {', '.join(rules)}" if rules else "no alert"
+        log.warning(
+            "chair %r ran on this Pi until the last stop and is not in this config (chair id "
+            "changed or removed): the broker keeps its retained status (offline) and its "
+            "active set (%s), which every station shows until they are cleared with that "
+            'chair\'s own login: docs/operations.md, "A Pi moved to another chair"',
+            chair,
+            alarms,
         )

@@ -139,7 +139,7 @@ async def test_old_chairs_undelivered_alerts_are_released_and_said(
 ) -> None:
     m = await move_pi(tmp_path, broker)
     assert m.left_after_start == 0, m.log
-    line = next((ln for ln in m.log.splitlines() if "chair 'chair-1'" in ln), "")
+    line = next((ln for ln in m.log.splitlines() if "of chair 'chair-1'" in ln), "")
     assert "WARNING" in line and f"{m.queued} alert event(s)" in line, m.log
     assert "no longer has" in line and "A Pi moved to another chair" in line, line
     # Kept in the store for reports, and nothing of chair-1 published under chair-2.
@@ -168,3 +168,24 @@ async def test_status_says_the_old_chairs_row_is_not_live(
     note = "NOT IN THE DAEMON'S CONFIG (chair id changed or removed)"
     assert note in old and old.index(note) < old.index("ALERT"), m.status
     assert note not in new and "active alerts: none" in new, m.status
+
+
+async def test_start_says_the_old_chairs_retained_alarm_stays_on_the_broker(
+    tmp_path: Path, broker: AclMosquitto
+) -> None:
+    """Before: the first start as chair-2 said nothing of chair-1 (when its queue was
+    empty, nothing at all), while every station went on showing chair-1 OFFLINE with
+    spo2.very_low. Now one WARNING names it and its alarms, the first start after the
+    edit only (the run after it names chair-2 alone)."""
+    m = await move_pi(tmp_path, broker)
+    said = [ln for ln in m.log.splitlines() if "chair 'chair-1' ran on this Pi" in ln]
+    assert len(said) == 1 and "WARNING" in said[0], m.log
+    assert "1 active alert(s): spo2.very_low" in said[0], said
+    assert "A Pi moved to another chair" in said[0], said
+    again = DaemonProcess(chair_config(tmp_path, broker, "chair-2"), tmp_path / "third.log")
+    again.start()
+    try:
+        await eventually(lambda: " ready: " in again.output(), 30, "the third run ready")
+    finally:
+        assert again.stop() == 0, again.output()
+    assert "ran on this Pi" not in again.output(), again.output()
