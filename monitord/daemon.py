@@ -239,6 +239,7 @@ class Daemon:
             "site": self.cfg.site.id,
             "summary": self.summary(),
             "chairs": list(self.chairs),  # status tells a departed chair's row by it
+            "prefix": self.cfg.mqtt.prefix,  # with `site`: the next start tells a new base
             **(self.delivery_status() if self.mqtt is not None else {}),
             "connections": self.connections(),
             "tasks": [

@@ -62,6 +62,20 @@ def say_departed(outbox: Outbox, cfg: Config) -> None:
     if not cfg.chairs or outbox.memory:
         return
     last = outbox.get_state("daemon")
+    if isinstance(last, dict) and cfg.mqtt.enabled and isinstance(last.get("site"), str):
+        # Every topic's base changed: the old base's retained messages stay, each chair's.
+        was = f"{last.get('prefix', cfg.mqtt.prefix)}/{last['site']}"
+        if was != (now := f"{cfg.mqtt.prefix}/{cfg.site.id}"):
+            log.warning(
+                "the MQTT base changed from %r to %r since the last run (site or prefix "
+                "edited): the broker keeps this Pi's chairs' retained status (offline) and "
+                "active sets under %r, which every station of it shows until they are "
+                "cleared with each chair's own login: docs/operations.md, \"A Pi moved to "
+                'another chair"',
+                was,
+                now,
+                was + "/",
+            )
     ran = last.get("chairs") if isinstance(last, dict) else None
     if not isinstance(ran, list):
         return  # a daemon older than that key, or none yet
