@@ -235,6 +235,13 @@ class TlsMaterial:
     client_key: Path
 
 
+#: How long the test certificates are valid by default: a leaf's life from make-certs.sh
+#: (825 days), well past monitord's expiry warning (certfiles.WARN_DAYS), so that a TLS
+#: process's log has no "expires ..." WARNING unless a test asks for a certificate that
+#: expires soon (`client_until`, `ca_until`, `server_until`).
+VALID_DAYS = 825
+
+
 def make_tls_material(
     dirpath: Path,
     server_from: dt.datetime | None = None,
@@ -244,9 +251,9 @@ def make_tls_material(
 ) -> TlsMaterial:
     """`server_from`: the server certificate's notBefore (default a day ago, as the CA's):
     a time ahead of the clock is a certificate "not yet valid", as on a Pi booted behind.
-    `client_until`: the client certificate's notAfter (default the CA's, 30 days ahead): a
-    time past is a chair's own certificate expired, a time soon one about to. `ca_until`: the
-    CA's notAfter (default 30 days ahead): a time past is the clinic's CA expired.
+    `client_until`: the client certificate's notAfter (default the CA's, VALID_DAYS ahead):
+    a time past is a chair's own certificate expired, a time soon one about to. `ca_until`:
+    the CA's notAfter (default VALID_DAYS ahead): a time past is the clinic's CA expired.
     `server_until`: the server certificate's notAfter (default the CA's)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -255,7 +262,7 @@ def make_tls_material(
 
     dirpath.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
-    valid_from, valid_to = now - dt.timedelta(days=1), now + dt.timedelta(days=30)
+    valid_from, valid_to = now - dt.timedelta(days=1), now + dt.timedelta(days=VALID_DAYS)
 
     def key() -> ec.EllipticCurvePrivateKey:
         return ec.generate_private_key(ec.SECP256R1())

@@ -36,8 +36,9 @@ async def test_an_expired_broker_certificate_is_a_tls_failure_at_the_usual_backo
 ) -> None:
     # The CA valid for a year: 40 days ahead only the broker's certificate (30 days) has
     # expired (an expired CA is named as such: test_mqtt_client_cert_expiry.py).
-    year = dt.datetime.now(dt.UTC) + dt.timedelta(days=365)
-    tls_material = make_tls_material(tmp_path / "tls", ca_until=year)
+    now = dt.datetime.now(dt.UTC)
+    year, month = now + dt.timedelta(days=365), now + dt.timedelta(days=30)
+    tls_material = make_tls_material(tmp_path / "tls", ca_until=year, server_until=month)
     workdir = session_tmpdir("mosquitto-expired")
     mosquitto_tls = Mosquitto(workdir, tls=tls_material)
     mosquitto_tls.start()

@@ -4,21 +4,22 @@ only `monitord doctor` said so ahead, and only when run; the running daemon and 
 said nothing until the day. Now each says it in the journal (WARNING) at start and once a
 day within 30 days of the expiry, naming the file, its setting, the date and how to renew
 it (monitord/certfiles.py); `monitord status` too. A real `monitord run` and a real
-`monitord station` on TLS, with certificates expiring in 10 days (the chair's) and 30 (the
-test CA and the station's).
+`monitord station` on TLS, with certificates expiring in 10 days (the chair's), 25 (the
+clinic CA's) and 20 (the station's); the tests' other certificates are valid far longer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.e2e.e2e_kit import DaemonProcess, mqtt_section, write_config
 from tests.kit import eventually
-from tests.servers import Mosquitto, TlsMaterial, make_tls_material
+from tests.servers import Mosquitto, make_tls_material, session_tmpdir
 from tests.station.station_kit import station_config, station_process
 
 
@@ -27,18 +28,24 @@ def _warned(text: str) -> list[str]:
 
 
 async def test_the_daemon_says_its_certificates_expire_ahead(
-    tmp_path: Path, mosquitto_tls: Mosquitto, tls_material: TlsMaterial, mqtt_prefix: str
+    tmp_path: Path, mqtt_prefix: str
 ) -> None:
-    # Same CA as the broker's (the session's material): a chair certificate from another
-    # CA would do too, the broker does not ask for one; only the files' dates matter here.
+    # The clinic CA (expiring in 25 days) signed the broker's certificate and the chair's
+    # (10 days); a broker of the test's own serves with them.
+    now = dt.datetime.now(dt.UTC)
     soon = make_tls_material(
-        tmp_path / "chair", client_until=dt.datetime.now(dt.UTC) + dt.timedelta(days=10)
+        tmp_path / "chair",
+        client_until=now + dt.timedelta(days=10),
+        ca_until=now + dt.timedelta(days=25),
     )
-    mqtt = mqtt_section(mosquitto_tls, mqtt_prefix) + (
-        f'\n  [mqtt.tls]\n  ca_file = "{tls_material.ca_file}"\n'
+    workdir = session_tmpdir("mosquitto-soon")
+    broker = Mosquitto(workdir, tls=soon)
+    mqtt = mqtt_section(broker, mqtt_prefix) + (
+        f'\n  [mqtt.tls]\n  ca_file = "{soon.ca_file}"\n'
         f'  cert_file = "{soon.client_cert}"\n  key_file = "{soon.client_key}"\n'
     )
     daemon = DaemonProcess(write_config(tmp_path, mqtt=mqtt), tmp_path / "daemon.log")
+    broker.start()
     daemon.start()
     try:
         await eventually(
@@ -46,11 +53,13 @@ async def test_the_daemon_says_its_certificates_expire_ahead(
         )
     finally:
         daemon.stop()
+        broker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
     lines = _warned(daemon.log.read_text(errors="replace"))
     chair = next(ln for ln in lines if str(soon.client_cert) in ln)
     assert "(mqtt.tls.cert_file) expires " in chair and "(in 10 days)" in chair, chair
     assert "issue a new one from the clinic CA" in chair, chair
-    ca = next(ln for ln in lines if str(tls_material.ca_file) in ln)
+    ca = next(ln for ln in lines if str(soon.ca_file) in ln)
     assert "(mqtt.tls.ca_file) expires " in ca and "clinic-ca.pem" in ca, ca
     assert len(lines) == 2, lines  # once each, not at every reconnect
     # `monitord status` says the same, read from the files (docs/operations.md).
@@ -78,9 +87,10 @@ async def test_the_daemon_says_its_certificates_expire_ahead(
 
 
 async def test_the_station_says_its_https_certificate_expires_ahead(
-    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, tls_material: TlsMaterial
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
 ) -> None:
-    m = tls_material
+    ahead = dt.datetime.now(dt.UTC) + dt.timedelta(days=20)
+    m = make_tls_material(tmp_path / "station-tls", server_until=ahead)
     tls = f'tls_cert_file = "{m.server_cert}"\ntls_key_file = "{m.server_key}"'
     cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, extra=tls)
     async with station_process(cfg, tmp_path / "station.log") as (proc, url):

@@ -9,17 +9,21 @@ is the broker's CA ..." (no word of renewing).
 
 from __future__ import annotations
 
+import datetime as dt
 import glob
 import os
 import re
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import TLS_USERS
 from tests.ops.test_doctor import doctor, pty_port, write_config  # noqa: F401 (fixture)
-from tests.servers import Influxd, Mosquitto, TlsMaterial
+from tests.servers import Influxd, Mosquitto, TlsMaterial, make_tls_material, session_tmpdir
 
 FAKETIME = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
 
@@ -59,16 +63,39 @@ def test_tls_config_against_the_plain_listener(
     assert "-> fix: check [mqtt] port and [mqtt.tls]" in lines["mqtt"]
 
 
-def test_a_certificate_expiring_within_30_days_is_warned(cfg: Path) -> None:
-    """The test broker's certificate (and CA) are valid for 30 days from yesterday."""
-    rc, lines = doctor(cfg)
+@pytest.fixture
+def soon_cfg(
+    tmp_path: Path,
+    influxd: Influxd,
+    influx_db: str,
+    pty_port: str,  # noqa: F811
+) -> Iterator[Path]:
+    """doctor's config against a broker of its own whose certificate expires in 20 days
+    (the session's test broker's is valid far longer)."""
+    ahead = dt.datetime.now(dt.UTC) + dt.timedelta(days=20)
+    m = make_tls_material(tmp_path / "tls-soon", server_until=ahead)
+    workdir = session_tmpdir("mosquitto-soon")
+    broker = Mosquitto(workdir, tls=m, users=TLS_USERS)
+    broker.start()
+    try:
+        yield write_config(tmp_path, broker, m, influxd, influx_db, pty_port)
+    finally:
+        broker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_a_certificate_expiring_within_30_days_is_warned(soon_cfg: Path) -> None:
+    """The broker's certificate expires in 20 days."""
+    rc, lines = doctor(soon_cfg)
     assert rc == 0, lines
     warn = lines["mqtt tls"]
     assert warn.startswith("warn") and "certificate of" in warn and " expires 20" in warn
     assert "scripts/make-certs.sh" in warn
 
 
-def test_an_expired_certificate_says_renew(cfg: Path) -> None:
+def test_an_expired_certificate_says_renew(soon_cfg: Path) -> None:
+    """40 days ahead, the broker's certificate (20 days) has expired."""
+    cfg = soon_cfg
     # Never a skip: scripts/setup.sh installs it for the tests (Debian package faketime).
     assert FAKETIME, "libfaketime missing: install the Debian package faketime"
     env = {**os.environ, "FAKETIME": "+40d", "FAKETIME_DONT_FAKE_MONOTONIC": "1",

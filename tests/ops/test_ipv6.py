@@ -17,6 +17,7 @@ Now an address given as NAME is an IP entry."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +30,7 @@ from tests.ops.test_doctor import doctor_lines, pty_port
 from tests.ops.test_doctor import write_config as doctor_config
 from tests.ops.test_script_help import REPO
 from tests.ops.test_status_connections import line, wait_status
-from tests.servers import LOOPBACK6, Influxd, Mosquitto, TlsMaterial, wait_for
+from tests.servers import LOOPBACK6, Influxd, Mosquitto, TlsMaterial, make_tls_material, wait_for
 
 __all__ = ["pty_port"]  # the fixture, used by name
 
@@ -48,8 +49,16 @@ def mosquitto6(
 
 
 @pytest.fixture
-def broker6(tmp_path: Path, tls_material: TlsMaterial) -> Iterator[Mosquitto]:
-    yield from mosquitto6(tmp_path / "mq", tls=tls_material, users=TLS_USERS)
+def tls_soon(tmp_path: Path) -> TlsMaterial:
+    """Test material whose broker certificate expires in 20 days: doctor warns of it, and
+    the warning names the broker (the session's material is valid far longer)."""
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=20)
+    return make_tls_material(tmp_path / "tls", server_until=soon)
+
+
+@pytest.fixture
+def broker6(tmp_path: Path, tls_soon: TlsMaterial) -> Iterator[Mosquitto]:
+    yield from mosquitto6(tmp_path / "mq", tls=tls_soon, users=TLS_USERS)
 
 
 @pytest.fixture
@@ -70,9 +79,9 @@ def influxd6(tmp_path: Path) -> Iterator[Influxd]:
 
 
 def test_doctor_names_an_ipv6_broker_in_brackets_and_checks_its_ip_certificate(
-    tmp_path: Path, broker6: Mosquitto, tls_material: TlsMaterial, influxd6: Influxd, pty_port: str
+    tmp_path: Path, broker6: Mosquitto, tls_soon: TlsMaterial, influxd6: Influxd, pty_port: str
 ) -> None:
-    cfg = doctor_config(tmp_path, broker6, tls_material, influxd6, "clinic", pty_port)
+    cfg = doctor_config(tmp_path, broker6, tls_soon, influxd6, "clinic", pty_port)
     assert 'host = "::1"' in cfg.read_text()
     rc, lines = doctor_lines(cfg)
     by_name = {ln.split(None, 1)[1].split(":", 1)[0]: ln for ln in lines}
@@ -80,7 +89,7 @@ def test_doctor_names_an_ipv6_broker_in_brackets_and_checks_its_ip_certificate(
     # Hostname checking on (the default): the server certificate's IP address ::1 matched.
     head = f"ok    mqtt: mqtts://[::1]:{broker6.port}: connected as monitord over TLS "
     assert mqtt.startswith(head), mqtt
-    # The test certificates expire within a month: the warning names the broker too.
+    # The broker's certificate expires in 20 days: the warning names the broker too.
     tls = [ln for ln in lines if ln.startswith("warn  mqtt tls: ")]
     assert tls and all(f" of [::1]:{broker6.port} expires " in ln for ln in tls), tls
     assert influx.startswith(f"ok    influx v1: http://[::1]:{influxd6.port}: "), influx
