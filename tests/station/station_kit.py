@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiomqtt
 
@@ -27,7 +27,7 @@ from monitord.station.auth import hash_pin
 from monitord.station.server import Station
 from tests.kit import eventually
 from tests.servers import Mosquitto, free_port
-from tests.station.cdp import Page, browser
+from tests.station.cdp import Browser, Page, browser
 
 SITE = "clinic-north"  # the site of config/mosquitto/monitord.acl
 PREFIX = "monitord"
@@ -414,6 +414,40 @@ class ChairPublisher:
             reader.cancel()
 
 
+class Unlogged(NamedTuple):
+    """What `station_and_browser` yields: a client on the broker (to publish as the chairs),
+    a publisher on it, the station's process and URL, and a browser with no page yet."""
+
+    client: aiomqtt.Client
+    pub: ChairPublisher
+    proc: Proc
+    url: str
+    browser: Browser
+
+
+@contextlib.asynccontextmanager
+async def station_and_browser(
+    tmp: Path,
+    broker: Mosquitto,
+    prefix: str,
+    *,
+    cfg: Path | None = None,
+    size: tuple[int, int] = (1400, 900),
+) -> AsyncIterator[Unlogged]:
+    """The real station (`monitord station`, its log shown on a failure) on a plain broker,
+    a client logged in to the broker and a browser, before any page or login: for the tests
+    that open the page themselves (a script put in first, a login of their own). `cfg`: a
+    station config the test wrote or changed (default: `station_config`'s, no ACL)."""
+    cfg = cfg or station_config(tmp, broker, acl=False, prefix=prefix)
+    async with (
+        mqtt_login(broker) as c,
+        station_process(cfg, tmp / "station.log") as (proc, url),
+        show_logs(proc),
+        browser(size=size) as b,
+    ):
+        yield Unlogged(c, ChairPublisher(c, prefix), proc, url, b)
+
+
 @contextlib.asynccontextmanager
 async def station_page(
     tmp: Path,
@@ -427,16 +461,11 @@ async def station_page(
     browser allows autoplay), with a publisher for the chairs' messages. `host`: the
     station's listen address (the page is opened there)."""
     cfg = station_config(tmp, broker, acl=False, prefix=prefix, host=host)
-    async with (
-        mqtt_login(broker) as c,
-        station_process(cfg, tmp / "station.log") as (proc, url),
-        show_logs(proc),
-        browser(size=size) as b,
-    ):
-        page = await b.new_page()
-        await login_page(page, url, "alice")
+    async with station_and_browser(tmp, broker, prefix, cfg=cfg, size=size) as s:
+        page = await s.browser.new_page()
+        await login_page(page, s.url, "alice")
         await page.until("window.__monitordAudio.armed", 10, "audio armed")
-        yield page, ChairPublisher(c, prefix)
+        yield page, s.pub
         await page.close()
 
 

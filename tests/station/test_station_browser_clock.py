@@ -15,14 +15,10 @@ from pathlib import Path
 import pytest
 
 from tests.servers import Mosquitto
-from tests.station.cdp import browser
 from tests.station.station_kit import (
-    ChairPublisher,
     login_page,
-    mqtt_login,
     session,
-    station_config,
-    station_process,
+    station_and_browser,
     tile,
     vitals,
 )
@@ -32,13 +28,7 @@ from tests.station.station_kit import (
 async def test_durations_count_on_the_station_clock_when_the_browser_is_15_min_off(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, off_min: int
 ) -> None:
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
-    async with (
-        mqtt_login(mosquitto) as c,
-        station_process(cfg, tmp_path / "station.log") as (_, url),
-        browser() as b,
-    ):
-        pub = ChairPublisher(c, mqtt_prefix)
+    async with station_and_browser(tmp_path, mosquitto, mqtt_prefix) as (_, pub, _, url, b):
         await pub.status("chair-1", "online")
         # Dose 30 min ago: the set last changed then; the readings are measured now.
         await pub.active("chair-1", [], session("dosing", "esketamine", 30), t=time.time() - 1800)

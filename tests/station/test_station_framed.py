@@ -15,13 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from tests.servers import Mosquitto, free_port
-from tests.station.cdp import browser
-from tests.station.station_kit import (
-    login_page,
-    show_logs,
-    station_config,
-    station_process,
-)
+from tests.station.station_kit import login_page, station_and_browser
 
 
 def frames(tree: dict[str, object]) -> list[dict[str, object]]:
@@ -36,12 +30,7 @@ def frames(tree: dict[str, object]) -> list[dict[str, object]]:
 async def test_another_page_cannot_frame_the_station(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
 ) -> None:
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
-    async with (
-        station_process(cfg, tmp_path / "station.log") as (proc, url),
-        show_logs(proc),
-        browser() as b,
-    ):
+    async with station_and_browser(tmp_path, mosquitto, mqtt_prefix) as (_, _, _, url, b):
         page = await b.new_page()
         await login_page(page, url, "alice")  # the nurse's cookie is in this browser
         evil = (

@@ -14,8 +14,7 @@ import pytest
 
 from monitord.station.auth import hash_pin
 from tests.servers import Mosquitto
-from tests.station.cdp import browser
-from tests.station.station_kit import show_logs, station_config, station_process
+from tests.station.station_kit import station_and_browser, station_config
 
 NURSE = "Margaretha-" + "W" * 53  # 64 characters, no space to break at
 PIN = "5307"
@@ -44,11 +43,8 @@ async def test_a_long_nurse_name_leaves_the_header_buttons_on_screen(
     cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
     nurses = tmp_path / "nurses"
     nurses.write_text(nurses.read_text() + f"{NURSE}:{hash_pin(PIN, iterations=1000)}\n")
-    async with (
-        station_process(cfg, tmp_path / "station.log") as (proc, url),
-        show_logs(proc),
-        browser(size=size) as b,
-    ):
+    setup = station_and_browser(tmp_path, mosquitto, mqtt_prefix, cfg=cfg, size=size)
+    async with setup as (_, _, _, url, b):
         page = await b.new_page()
         await page.goto(url + "/")
         await page.until("!document.getElementById('login-view').hidden", 20, "login form")

@@ -13,16 +13,11 @@ from pathlib import Path
 
 from tests.kit import eventually
 from tests.servers import Mosquitto
-from tests.station.cdp import browser
 from tests.station.station_kit import (
-    ChairPublisher,
     alert,
     login_page,
-    mqtt_login,
     session,
-    show_logs,
-    station_config,
-    station_process,
+    station_and_browser,
     vitals,
 )
 
@@ -41,14 +36,7 @@ UPDATES = 40  # readings per chair while hidden
 async def test_a_hidden_tab_keeps_no_frame_callback_per_message(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
 ) -> None:
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
-    async with (
-        mqtt_login(mosquitto) as c,
-        station_process(cfg, tmp_path / "station.log") as (proc, url),
-        show_logs(proc),
-        browser() as b,
-    ):
-        pub = ChairPublisher(c, mqtt_prefix)
+    async with station_and_browser(tmp_path, mosquitto, mqtt_prefix) as (_, pub, _, url, b):
         page = await b.new_page()
         await page.send("Page.addScriptToEvaluateOnNewDocument", source=COUNT_FRAMES)
         await login_page(page, url, "alice")

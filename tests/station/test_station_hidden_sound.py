@@ -11,16 +11,11 @@ import asyncio
 from pathlib import Path
 
 from tests.servers import Mosquitto
-from tests.station.cdp import browser
 from tests.station.station_kit import (
-    ChairPublisher,
     alert,
     login_page,
-    mqtt_login,
     session,
-    show_logs,
-    station_config,
-    station_process,
+    station_and_browser,
 )
 from tests.station.test_station_hidden_stale import THROTTLED_AFTER_S
 
@@ -31,14 +26,7 @@ async def test_a_new_alarm_in_a_tab_hidden_for_minutes_sounds_at_once_and_repeat
     """Its first burst from the alarm's own message, its repeats (every 8 s for a high
     alarm, docs/station.md "Sound") not held back to once a minute: a tab that sounds is
     not throttled (Chromium exempts an audible one), a guard that this stays so."""
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
-    async with (
-        mqtt_login(mosquitto) as c,
-        station_process(cfg, tmp_path / "station.log") as (proc, url),
-        show_logs(proc),
-        browser() as b,
-    ):
-        pub = ChairPublisher(c, mqtt_prefix)
+    async with station_and_browser(tmp_path, mosquitto, mqtt_prefix) as (_, pub, _, url, b):
         page = await b.new_page()
         await login_page(page, url, "alice")
         await page.until("window.__monitordAudio.armed", 10, "audio armed")

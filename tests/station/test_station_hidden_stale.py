@@ -15,15 +15,10 @@ import signal
 from pathlib import Path
 
 from tests.servers import Mosquitto
-from tests.station.cdp import browser
 from tests.station.station_kit import (
-    ChairPublisher,
     login_page,
-    mqtt_login,
     session,
-    show_logs,
-    station_config,
-    station_process,
+    station_and_browser,
 )
 
 # Longer than Chromium waits before it runs a hidden, silent tab's timers once a minute.
@@ -33,18 +28,12 @@ THROTTLED_AFTER_S = 75
 async def test_a_tab_hidden_for_minutes_finds_its_board_stale_at_once(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
 ) -> None:
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
-    async with (
-        mqtt_login(mosquitto) as c,
-        station_process(cfg, tmp_path / "station.log") as (proc, url),
-        show_logs(proc),
-        browser() as b,
-    ):
+    async with station_and_browser(tmp_path, mosquitto, mqtt_prefix) as (_, pub, proc, url, b):
         station = proc.proc
         assert station is not None
         page = await b.new_page()
         await login_page(page, url, "alice")
-        await ChairPublisher(c, mqtt_prefix).chair("chair-1", [], sess=session("idle", "", None))
+        await pub.chair("chair-1", [], sess=session("idle", "", None))
         await page.until("!!document.querySelector('.tile')", 20, "chair-1's tile")
         # The page's own timer, as Chromium runs it: each run noted.
         await page.js("window.__runs = 0; setInterval(() => { window.__runs++; }, 1000); 1")

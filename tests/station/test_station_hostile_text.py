@@ -17,15 +17,11 @@ from pathlib import Path
 from monitord.models import iso
 from monitord.station.auth import hash_pin
 from tests.servers import Mosquitto
-from tests.station.cdp import browser
 from tests.station.station_kit import (
-    ChairPublisher,
     alert,
-    mqtt_login,
     session,
-    show_logs,
+    station_and_browser,
     station_config,
-    station_process,
     tile,
     vitals,
 )
@@ -64,13 +60,8 @@ async def test_outside_strings_are_shown_as_text(
         "acked_at": now,
         "payload": json.dumps({"alert_id": "chair-2:x:1", "by": bait("sent_by")}),
     }
-    async with (
-        mqtt_login(mosquitto) as c,
-        station_process(cfg, tmp_path / "station.log") as (proc, url),
-        show_logs(proc),
-        browser() as b,
-    ):
-        pub = ChairPublisher(c, mqtt_prefix)
+    async with station_and_browser(tmp_path, mosquitto, mqtt_prefix, cfg=cfg) as setup:
+        c, pub, _, url, b = setup
         page = await b.new_page()
         await page.goto(url + "/")
         await page.until("!document.getElementById('login-view').hidden", 20, "login form")

@@ -17,15 +17,12 @@ import asyncio
 from pathlib import Path
 
 from tests.servers import Mosquitto
-from tests.station.cdp import browser
 from tests.station.station_kit import (
     NURSES,
     alert,
     session,
-    show_logs,
-    station_config,
+    station_and_browser,
     station_page,
-    station_process,
 )
 
 GAP = "document.getElementById('gap-banner')"
@@ -63,12 +60,7 @@ async def test_a_login_after_a_logout_is_live_without_a_gap_or_a_tone(
 async def test_the_first_login_after_a_slow_typist_sounds_no_tone(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
 ) -> None:
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
-    async with (
-        station_process(cfg, tmp_path / "station.log") as (proc, url),
-        show_logs(proc),
-        browser() as b,
-    ):
+    async with station_and_browser(tmp_path, mosquitto, mqtt_prefix) as (_, _, _, url, b):
         page = await b.new_page()
         await page.goto(url + "/")
         await page.until("!document.getElementById('login-view').hidden", 20, "login form")

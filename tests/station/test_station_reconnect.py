@@ -32,6 +32,7 @@ from tests.station.station_kit import (
     alert,
     login_page,
     mqtt_login,
+    station_and_browser,
     station_config,
     station_process,
     tile,
@@ -84,14 +85,9 @@ async def test_an_expired_login_keeps_the_board_sounding_under_the_login_form(
     stream with `logout`. Before, the page went to a bare login form, silent."""
     cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
     cfg.write_text(cfg.read_text().replace("session_ttl_s = 3600", "session_ttl_s = 4"))
-    async with (
-        mqtt_login(mosquitto) as c,
-        station_process(cfg, tmp_path / "station.log") as (_, url),
-        browser() as b,
-    ):
-        await ChairPublisher(c, mqtt_prefix).chair(
-            "chair-1", [alert("chair-1", "bp.crisis", "high", "BP 212/124")]
-        )
+    setup = station_and_browser(tmp_path, mosquitto, mqtt_prefix, cfg=cfg)
+    async with setup as (_, pub, _, url, b):
+        await pub.chair("chair-1", [alert("chair-1", "bp.crisis", "high", "BP 212/124")])
         page = await b.new_page()
         await login_page(page, url)
         await page.until(HIGH, 20, "high alarm sounding")

@@ -14,17 +14,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.servers import Mosquitto
-from tests.station.cdp import browser
 from tests.station.station_kit import (
     NURSES,
-    ChairPublisher,
     alert,
     login_page,
-    mqtt_login,
     session,
-    show_logs,
-    station_config,
-    station_process,
+    station_and_browser,
 )
 
 SAID = "window.__monitordSaid.map((s) => (s.urgent ? '! ' : '') + s.text)"
@@ -33,14 +28,7 @@ SAID = "window.__monitordSaid.map((s) => (s.urgent ? '! ' : '') + s.text)"
 async def test_a_board_shown_anew_is_said_in_one_line(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
 ) -> None:
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
-    async with (
-        mqtt_login(mosquitto) as c,
-        station_process(cfg, tmp_path / "station.log") as (proc, url),
-        show_logs(proc),
-        browser() as b,
-    ):
-        pub = ChairPublisher(c, mqtt_prefix)
+    async with station_and_browser(tmp_path, mosquitto, mqtt_prefix) as (_, pub, _, url, b):
         dosing = session("dosing", "esketamine", 20)
         for i in range(1, 13):
             await pub.chair(

@@ -12,17 +12,13 @@ import asyncio
 from pathlib import Path
 
 from tests.servers import Mosquitto
-from tests.station.cdp import Page, browser
+from tests.station.cdp import Page
 from tests.station.station_kit import (
-    ChairPublisher,
     alert,
     login_page,
-    mqtt_login,
     session,
-    show_logs,
-    station_config,
+    station_and_browser,
     station_page,
-    station_process,
 )
 
 SOUND = "window.__monitordAudio.current?.priority ?? null"
@@ -78,14 +74,7 @@ async def eventually_title(page: Page, want: str, within_s: float = 10) -> None:
 async def test_a_background_tab_not_live_says_so_in_its_title(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
 ) -> None:
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
-    async with (
-        mqtt_login(mosquitto) as c,
-        station_process(cfg, tmp_path / "station.log") as (proc, url),
-        show_logs(proc),
-        browser() as b,
-    ):
-        pub = ChairPublisher(c, mqtt_prefix)
+    async with station_and_browser(tmp_path, mosquitto, mqtt_prefix) as (_, pub, proc, url, b):
         page = await b.new_page()
         await login_page(page, url, "alice")
         sess = session("dosing", "esketamine", 10)
