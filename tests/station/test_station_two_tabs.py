@@ -17,18 +17,18 @@ Real station, real mosquitto, real headless Chromium with two tabs.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from tests.servers import Mosquitto
-from tests.station.cdp import browser
+from tests.station.cdp import Page
 from tests.station.station_kit import (
     NURSES,
-    ChairPublisher,
+    Proc,
     alert,
     login_page,
-    mqtt_login,
-    station_config,
-    station_process,
+    station_and_browser,
     tile,
 )
 
@@ -40,26 +40,44 @@ BOARD_SHOWN = "!document.getElementById('board').hidden"
 LOGIN_SAYS = "document.getElementById('login-error').textContent"
 
 ACK = ".tile[data-chair='chair-1'] button.ack"
+SENT = f"{tile('chair-1')}.querySelector('button.ack')?.textContent === 'sent'"
+
+
+@contextlib.asynccontextmanager
+async def two_tabs(
+    tmp_path: Path, mosquitto: Mosquitto, prefix: str
+) -> AsyncIterator[tuple[Page, Page, Proc]]:
+    """chair-1's crisis sounding on tab one (alice logged in), then tab two opened on the
+    browser's login (no PIN asked): the tabs and the station's process."""
+    async with station_and_browser(tmp_path, mosquitto, prefix) as (_, pub, station, url, b):
+        await pub.chair("chair-1", [alert("chair-1", "bp.crisis", "high", "BP 212/124")])
+        one, two = await b.new_page(), await b.new_page()
+        await login_page(one, url, "alice")
+        await one.until(HIGH, 20, "high alarm sounding")
+        await two.goto(url + "/")
+        await two.until(BOARD_SHOWN, 20, "tab two logged in by the shared login")
+        yield one, two, station
+        await one.close()
+        await two.close()
+
+
+async def log_in_as(page: Page, nurse: str) -> None:
+    """`nurse` logs in on `page` as its login form does (the same request): the browser's
+    cookie is now that login's."""
+    status = await page.js(
+        "fetch('/api/login', {method: 'POST', credentials: 'same-origin',"
+        " headers: {'Content-Type': 'application/json'},"
+        f" body: JSON.stringify({{name: '{nurse}', pin: '{NURSES[nurse]}'}})}})"
+        ".then((r) => r.status)"
+    )
+    assert status == 200
 
 
 async def test_a_log_out_in_one_tab_leaves_the_other_sounding_and_says_why(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
 ) -> None:
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
-    async with (
-        mqtt_login(mosquitto) as c,
-        station_process(cfg, tmp_path / "station.log") as (_, url),
-        browser() as b,
-    ):
-        await ChairPublisher(c, mqtt_prefix).chair(
-            "chair-1", [alert("chair-1", "bp.crisis", "high", "BP 212/124")]
-        )
-        one, two = await b.new_page(), await b.new_page()
-        await login_page(one, url)
-        await two.goto(url + "/")  # the browser's login: no PIN asked
-        await two.until(BOARD_SHOWN, 20, "tab two logged in by the shared login")
-        for page in (one, two):
-            await page.until(HIGH, 20, "high alarm sounding")
+    async with two_tabs(tmp_path, mosquitto, mqtt_prefix) as (one, two, _):
+        await two.until(HIGH, 20, "high alarm sounding on tab two")
         await one.tap("#logout")
         await one.until(f"{LOGIN_SHOWN} && !{BOARD_SHOWN}", 20, "tab one logged out")
         assert await one.js(SILENT)
@@ -73,36 +91,14 @@ async def test_a_log_out_in_one_tab_leaves_the_other_sounding_and_says_why(
         # The stream's `logout` says it was a log out; a POST answered 401 first, that
         # it may have been.
         assert "logged out on another tab" in msg.lower() and "NOT LIVE" in msg, msg
-        await one.close()
-        await two.close()
 
 
 async def test_a_login_replaced_in_another_tab_asks_a_login_not_a_silent_retry(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
 ) -> None:
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
-    async with (
-        mqtt_login(mosquitto) as c,
-        station_process(cfg, tmp_path / "station.log") as (_, url),
-        browser() as b,
-    ):
-        await ChairPublisher(c, mqtt_prefix).chair(
-            "chair-1", [alert("chair-1", "bp.crisis", "high", "BP 212/124")]
-        )
-        one, two = await b.new_page(), await b.new_page()
-        await login_page(one, url, "alice")
-        await one.until(HIGH, 20, "high alarm sounding")
-        await two.goto(url + "/")
-        await two.until(BOARD_SHOWN, 20, "tab two logged in by the shared login")
-        # bob logs in on tab two as its page does (the same request): the browser's
-        # cookie is now his login's. alice's tab still has its stream and her token.
-        status = await two.js(
-            "fetch('/api/login', {method: 'POST', credentials: 'same-origin',"
-            " headers: {'Content-Type': 'application/json'},"
-            f" body: JSON.stringify({{name: 'bob', pin: '{NURSES['bob']}'}})}})"
-            ".then((r) => r.status)"
-        )
-        assert status == 200
+    async with two_tabs(tmp_path, mosquitto, mqtt_prefix) as (one, two, _):
+        # bob logs in on tab two: alice's tab still has its stream and her token.
+        await log_in_as(two, "bob")
         await one.tap(ACK)
         await one.until(LOGIN_SHOWN, 20, "tab one asks a login, its login replaced")
         await one.screenshot(tmp_path / "login_replaced.png")
@@ -117,13 +113,7 @@ async def test_a_login_replaced_in_another_tab_asks_a_login_not_a_silent_retry(
         await one.tap("#login-go")
         await one.until(f"!{STALE} && !{LOGIN_SHOWN}", 20, "live again after the login")
         await one.tap(ACK)
-        await one.until(
-            f"{tile('chair-1')}.querySelector('button.ack')?.textContent === 'sent'",
-            20,
-            "the ACK sent",
-        )
-        await one.close()
-        await two.close()
+        await one.until(SENT, 20, "the ACK sent")
 
 
 async def test_a_login_replaced_in_another_tab_is_not_taken_over_at_a_reconnect(
@@ -135,27 +125,8 @@ async def test_a_login_replaced_in_another_tab_is_not_taken_over_at_a_reconnect(
     that login's token and went on with alice in its header: its ACK went out as bob's
     (the station names the cookie's nurse). Now a login of another nurse is a login
     replaced: the tab asks a login over its board."""
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
-    async with (
-        mqtt_login(mosquitto) as c,
-        station_process(cfg, tmp_path / "station.log") as (station, url),
-        browser() as b,
-    ):
-        await ChairPublisher(c, mqtt_prefix).chair(
-            "chair-1", [alert("chair-1", "bp.crisis", "high", "BP 212/124")]
-        )
-        one, two = await b.new_page(), await b.new_page()
-        await login_page(one, url, "alice")
-        await one.until(HIGH, 20, "high alarm sounding")
-        await two.goto(url + "/")
-        await two.until(BOARD_SHOWN, 20, "tab two logged in by the shared login")
-        status = await two.js(
-            "fetch('/api/login', {method: 'POST', credentials: 'same-origin',"
-            " headers: {'Content-Type': 'application/json'},"
-            f" body: JSON.stringify({{name: 'bob', pin: '{NURSES['bob']}'}})}})"
-            ".then((r) => r.status)"
-        )
-        assert status == 200
+    async with two_tabs(tmp_path, mosquitto, mqtt_prefix) as (one, two, station):
+        await log_in_as(two, "bob")
         await one.js("es.close()")  # as the browser does at an error answer
         await one.until(LOGIN_SHOWN, 20, "tab one asks a login, its login replaced")
         msg = await one.js(LOGIN_SAYS)
@@ -163,8 +134,6 @@ async def test_a_login_replaced_in_another_tab_is_not_taken_over_at_a_reconnect(
         assert await one.js(HIGH)
         assert "nurse: alice" in await one.js("document.getElementById('nurse').textContent")
         assert "bob acknowledges" not in station.output()
-        await one.close()
-        await two.close()
 
 
 async def test_the_same_nurse_logging_in_again_in_another_tab_leaves_this_tab_working(
@@ -177,36 +146,11 @@ async def test_the_same_nurse_logging_in_again_in_another_tab_leaves_this_tab_wo
     tab's in turn, whose next ACK was refused alike: two tabs of one nurse took turns
     asking a PIN and dropping ACKs. Now the tab takes on the browser's login when it is
     its own nurse's (as it does at a reconnect) and its ACK goes out, as hers."""
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
-    async with (
-        mqtt_login(mosquitto) as c,
-        station_process(cfg, tmp_path / "station.log") as (station, url),
-        browser() as b,
-    ):
-        await ChairPublisher(c, mqtt_prefix).chair(
-            "chair-1", [alert("chair-1", "bp.crisis", "high", "BP 212/124")]
-        )
-        one, two = await b.new_page(), await b.new_page()
-        await login_page(one, url, "alice")
-        await one.until(HIGH, 20, "high alarm sounding")
-        await two.goto(url + "/")
-        await two.until(BOARD_SHOWN, 20, "tab two logged in by the shared login")
-        status = await two.js(
-            "fetch('/api/login', {method: 'POST', credentials: 'same-origin',"
-            " headers: {'Content-Type': 'application/json'},"
-            f" body: JSON.stringify({{name: 'alice', pin: '{NURSES['alice']}'}})}})"
-            ".then((r) => r.status)"
-        )
-        assert status == 200
+    async with two_tabs(tmp_path, mosquitto, mqtt_prefix) as (one, two, station):
+        await log_in_as(two, "alice")
         await one.tap(ACK)
-        await one.until(
-            f"{tile('chair-1')}.querySelector('button.ack')?.textContent === 'sent'",
-            20,
-            "the ACK sent",
-        )
+        await one.until(SENT, 20, "the ACK sent")
         await one.screenshot(tmp_path / "same_nurse_again.png")
         assert not await one.js(LOGIN_SHOWN)
         assert not await one.js(STALE)
         assert "alice acknowledges" in station.output()
-        await one.close()
-        await two.close()
