@@ -15,11 +15,12 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import aiomqtt
+from aiohttp import web
 
 from monitord.config import load_config
 from monitord.models import iso
@@ -222,6 +223,26 @@ async def broker_and_station(
     cfg = station_config(tmp, broker, acl=False, prefix=prefix)
     async with mqtt_login(broker) as c, station_in_process(cfg) as (st, url):
         yield c, st, url
+
+
+@contextlib.asynccontextmanager
+async def webhook_server(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    path: str = "/hook",
+    host: str = "127.0.0.1",
+) -> AsyncIterator[str]:
+    """`handler` answering POSTs to `path` on `host` (any free port) for the block, as the
+    forwarder's webhook: its base URL (an IPv6 host in brackets)."""
+    app = web.Application()
+    app.router.add_post(path, handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, host, 0).start()
+    name = f"[{host}]" if ":" in host else host
+    try:
+        yield f"http://{name}:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
 
 
 def faults(records: list[logging.LogRecord]) -> list[str]:

@@ -23,6 +23,7 @@ from monitord.config_station import ForwarderConfig
 from monitord.station import forwarder
 from monitord.station.forwarder import Forwarder
 from tests.kit import eventually
+from tests.station.station_kit import webhook_server
 
 TOKEN = "tk_AgQdq7mVBoFD37zQVN29RhuMzNIz2"
 
@@ -36,16 +37,8 @@ async def webhook(status: int, delay_s: float) -> AsyncIterator[tuple[str, list[
         await asyncio.sleep(delay_s)
         return web.Response(status=status, text="forbidden: no such topic or token")
 
-    app = web.Application()
-    app.router.add_post("/alarms", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}", posts
-    finally:
-        await runner.cleanup()
+    async with webhook_server(hook, "/alarms") as base:
+        yield base, posts
 
 
 @pytest.mark.parametrize(

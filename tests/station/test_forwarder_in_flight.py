@@ -16,13 +16,14 @@ import pytest
 from aiohttp import web
 
 from tests.kit import eventually
-from tests.servers import Mosquitto, free_port
+from tests.servers import Mosquitto
 from tests.station.station_kit import (
     ChairPublisher,
     alert,
     mqtt_login,
     station_config,
     station_in_process,
+    webhook_server,
 )
 
 
@@ -39,19 +40,11 @@ async def test_an_alert_missing_while_its_post_is_in_flight_is_posted_once(
             await release.wait()  # the first POST in flight until the test lets it answer
         return web.Response(text="ok")
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    extra = (
-        f'[station.forwarder]\nurl = "http://127.0.0.1:{port}/hook"\nafter_s = 30\ntimeout_s = 60\n'
-    )
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, extra=extra)
-    a = alert("chair-1", "bp.crisis", "high", "BP 212/124 >= 200/120", ago_s=120)
-    marker = alert("chair-2", "spo2.very_low", "high", "SpO2 81 < 85 for 10 s", ago_s=120)
-    try:
+    async with webhook_server(hook) as base:
+        extra = f'[station.forwarder]\nurl = "{base}/hook"\nafter_s = 30\ntimeout_s = 60\n'
+        cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, extra=extra)
+        a = alert("chair-1", "bp.crisis", "high", "BP 212/124 >= 200/120", ago_s=120)
+        marker = alert("chair-2", "spo2.very_low", "high", "SpO2 81 < 85 for 10 s", ago_s=120)
         async with station_in_process(cfg) as (st, _), mqtt_login(mosquitto) as c:
             await eventually(lambda: st.bridge.connected, 20, "the station on the broker")
             pub = ChairPublisher(c, mqtt_prefix)
@@ -77,8 +70,6 @@ async def test_an_alert_missing_while_its_post_is_in_flight_is_posted_once(
             # The marker is due later than a second POST of `a` would be: it comes after.
             await pub.active("chair-2", [marker])
             await eventually(lambda: marker["alert_id"] in got, 10, "the marker forwarded")
-    finally:
-        await runner.cleanup()
     assert got == [a["alert_id"], marker["alert_id"]], (
         f"the phone was called {got.count(a['alert_id'])} times for one alarm: {got}"
     )
@@ -101,20 +92,12 @@ async def test_an_alert_acknowledged_while_another_post_is_in_flight_is_not_post
             await release.wait()
         return web.Response(text="ok")
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    extra = (
-        f'[station.forwarder]\nurl = "http://127.0.0.1:{port}/hook"\nafter_s = 30\ntimeout_s = 60\n'
-    )
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, extra=extra)
-    a = alert("chair-1", "bp.crisis", "high", "BP 212/124 >= 200/120", ago_s=120)
-    b = alert("chair-1", "spo2.very_low", "high", "SpO2 81 < 85 for 10 s", ago_s=120)
-    marker = alert("chair-2", "hr.very_high", "high", "HR 170 > 150", ago_s=120)
-    try:
+    async with webhook_server(hook) as base:
+        extra = f'[station.forwarder]\nurl = "{base}/hook"\nafter_s = 30\ntimeout_s = 60\n'
+        cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, extra=extra)
+        a = alert("chair-1", "bp.crisis", "high", "BP 212/124 >= 200/120", ago_s=120)
+        b = alert("chair-1", "spo2.very_low", "high", "SpO2 81 < 85 for 10 s", ago_s=120)
+        marker = alert("chair-2", "hr.very_high", "high", "HR 170 > 150", ago_s=120)
         async with station_in_process(cfg) as (st, _), mqtt_login(mosquitto) as c:
             await eventually(lambda: st.bridge.connected, 20, "the station on the broker")
             pub = ChairPublisher(c, mqtt_prefix)
@@ -130,8 +113,6 @@ async def test_an_alert_acknowledged_while_another_post_is_in_flight_is_not_post
             release.set()
             await pub.active("chair-2", [marker])
             await eventually(lambda: marker["alert_id"] in got, 10, "the marker forwarded")
-    finally:
-        await runner.cleanup()
     assert got == [a["alert_id"], marker["alert_id"]], (
         f"an alert acknowledged while another POST was in flight was posted: {got}"
     )

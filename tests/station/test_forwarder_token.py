@@ -25,7 +25,13 @@ from monitord.config_station import ForwarderConfig
 from monitord.station.forwarder import Forwarder
 from tests.kit import eventually
 from tests.servers import Mosquitto
-from tests.station.station_kit import SITE, mqtt_login, station_config, station_process
+from tests.station.station_kit import (
+    SITE,
+    mqtt_login,
+    station_config,
+    station_process,
+    webhook_server,
+)
 from tests.station.test_station_config import monitord, station_only
 from tests.station.test_station_forwarder import event
 
@@ -49,15 +55,8 @@ async def webhook() -> AsyncIterator[tuple[str, Posts]]:
         got.append((dict(request.headers), request.query_string, await request.read()))
         return web.Response(text="ok")
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}", got
-    finally:
-        await runner.cleanup()
+    async with webhook_server(hook) as base:
+        yield base, got
 
 
 async def forwarded_by_the_station(

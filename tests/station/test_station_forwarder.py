@@ -15,7 +15,7 @@ from aiohttp import web
 
 from monitord.models import iso
 from tests.kit import eventually
-from tests.servers import Mosquitto, free_port
+from tests.servers import Mosquitto
 from tests.station.station_kit import (
     SITE,
     ChairPublisher,
@@ -24,6 +24,7 @@ from tests.station.station_kit import (
     show_logs,
     station_config,
     station_process,
+    webhook_server,
 )
 
 
@@ -52,17 +53,9 @@ async def test_unacknowledged_high_alert_forwarded_once(
         got.append((dict(request.headers), await request.read()))
         return web.Response(text="ok")
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    extra = (
-        f'[station.forwarder]\nurl = "http://127.0.0.1:{port}/hook"\nafter_s = 1\nmode = "{mode}"\n'
-    )
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, extra=extra)
-    try:
+    async with webhook_server(hook) as base:
+        extra = f'[station.forwarder]\nurl = "{base}/hook"\nafter_s = 1\nmode = "{mode}"\n'
+        cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, extra=extra)
         async with (
             station_process(cfg, tmp_path / "station.log") as (station, _),
             mqtt_login(mosquitto) as chair,
@@ -80,8 +73,6 @@ async def test_unacknowledged_high_alert_forwarded_once(
             # A later marker: chair-2's alert, raised before it, would have come first.
             await send("chair-3", "raised", 3)
             await eventually(lambda: len(got) >= 2, 20, "chair-3 forwarded")
-    finally:
-        await runner.cleanup()
     assert len(got) == 2
     bodies = [b.decode() for _, b in got]
     assert "chair-1" in bodies[0] and "chair-3" in bodies[1]
@@ -111,14 +102,6 @@ async def test_a_high_alarm_active_before_the_station_started_is_forwarded(
         got.append(await request.read())
         return web.Response(text="ok")
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    extra = f'[station.forwarder]\nurl = "http://127.0.0.1:{port}/hook"\nafter_s = 30\n'
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, extra=extra)
     active_topic = f"{mqtt_prefix}/{SITE}/chair-1/alerts/active"
     now = time.time()
 
@@ -141,18 +124,17 @@ async def test_a_high_alarm_active_before_the_station_started_is_forwarded(
         "alerts": [alert(1, now - 120), alert(2, now), alert(3, now - 120, ack=True)],
         "session": {"phase": "dosing"},
     }
-    try:
-        async with mqtt_login(mosquitto) as chair:
-            # chair-1's daemon keeps its alarms in its retained set; then the station starts.
-            await chair.publish(active_topic, json.dumps(active), 1, retain=True)
-            async with station_process(cfg, tmp_path / "station.log") as (station, _):
-                await eventually(lambda: "station MQTT: connected" in station.output(), 20, "up")
-                await eventually(lambda: len(got) >= 1, 10, "the unacknowledged alarm forwarded")
-                await chair.publish(active_topic, json.dumps(active), 1, retain=True)  # again
-                await asyncio.sleep(2.0)
-            await chair.publish(active_topic, b"", 1, retain=True)
-    finally:
-        await runner.cleanup()
+    async with webhook_server(hook) as base, mqtt_login(mosquitto) as chair:
+        extra = f'[station.forwarder]\nurl = "{base}/hook"\nafter_s = 30\n'
+        cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, extra=extra)
+        # chair-1's daemon keeps its alarms in its retained set; then the station starts.
+        await chair.publish(active_topic, json.dumps(active), 1, retain=True)
+        async with station_process(cfg, tmp_path / "station.log") as (station, _):
+            await eventually(lambda: "station MQTT: connected" in station.output(), 20, "up")
+            await eventually(lambda: len(got) >= 1, 10, "the unacknowledged alarm forwarded")
+            await chair.publish(active_topic, json.dumps(active), 1, retain=True)  # again
+            await asyncio.sleep(2.0)
+        await chair.publish(active_topic, b"", 1, retain=True)
     assert len(got) == 1, got
     doc = json.loads(got[0])
     assert doc["alert_id"] == "chair-1:bp.crisis:1" and doc["raised_at"] == iso(now - 120)
@@ -173,17 +155,11 @@ async def test_an_alarm_missing_from_the_view_a_while_is_still_forwarded(
         got.append(await request.read())
         return web.Response(text="ok")
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    extra = f'[station.forwarder]\nurl = "http://127.0.0.1:{port}/hook"\nafter_s = 30\n'
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, extra=extra)
-    a = alert("chair-1", "bp.crisis", "high", "BP 212/124 >= 200/120", ago_s=120)
-    b = alert("chair-2", "spo2.very_low", "high", "SpO2 81 < 85 for 10 s", ago_s=120)
-    try:
+    async with webhook_server(hook) as base:
+        extra = f'[station.forwarder]\nurl = "{base}/hook"\nafter_s = 30\n'
+        cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, extra=extra)
+        a = alert("chair-1", "bp.crisis", "high", "BP 212/124 >= 200/120", ago_s=120)
+        b = alert("chair-2", "spo2.very_low", "high", "SpO2 81 < 85 for 10 s", ago_s=120)
         async with (
             mqtt_login(mosquitto) as c,
             station_process(cfg, tmp_path / "station.log") as (station, _),
@@ -199,7 +175,5 @@ async def test_an_alarm_missing_from_the_view_a_while_is_still_forwarded(
             await pub.active("chair-1", [a])
             await pub.active("chair-2", [b])  # the marker
             await eventually(lambda: len(got) >= 2, 10, "the marker forwarded")
-    finally:
-        await runner.cleanup()
     ids = [json.loads(body)["alert_id"] for body in got]
     assert ids == [a["alert_id"], b["alert_id"]], ids

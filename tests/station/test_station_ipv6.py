@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 
 from tests.kit import eventually
-from tests.servers import LOOPBACK6, Mosquitto, free_port
+from tests.servers import LOOPBACK6, Mosquitto
 from tests.station.station_kit import (
     ChairPublisher,
     alert,
@@ -31,6 +31,7 @@ from tests.station.station_kit import (
     station_page,
     station_process,
     tile,
+    webhook_server,
 )
 
 
@@ -80,15 +81,9 @@ async def test_the_forwarder_posts_to_an_ipv6_webhook(
         got.append(await request.read())
         return web.Response(text="ok")
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port(LOOPBACK6)
-    await web.TCPSite(runner, LOOPBACK6, port).start()
-    extra = f'[station.forwarder]\nurl = "http://[::1]:{port}/hook"\nafter_s = 1\n'
-    cfg = station_config(tmp_path, broker6, acl=False, prefix=mqtt_prefix, extra=extra)
-    try:
+    async with webhook_server(hook, host=LOOPBACK6) as base:
+        extra = f'[station.forwarder]\nurl = "{base}/hook"\nafter_s = 1\n'
+        cfg = station_config(tmp_path, broker6, acl=False, prefix=mqtt_prefix, extra=extra)
         async with (
             station_process(cfg, tmp_path / "station.log") as (station, _),
             mqtt_login(broker6) as chair,
@@ -98,6 +93,4 @@ async def test_the_forwarder_posts_to_an_ipv6_webhook(
             a = alert("chair-1", "bp.crisis", "high", "BP 212/124 >= 180/110")
             await ChairPublisher(chair, mqtt_prefix).chair("chair-1", [a], sess=None)
             await eventually(lambda: bool(got), 20, "forwarded to the IPv6 webhook")
-    finally:
-        await runner.cleanup()
     assert b"chair-1" in got[0]
