@@ -1,5 +1,6 @@
-"""Record factories for delivery tests (no wall clock in the values that matter), and
-a sink's run loop as a task for the length of a block."""
+"""Record factories for delivery tests (no wall clock in the values that matter), a
+sink's run loop as a task for the length of a block, and an InfluxDB sink running on an
+outbox of three readings (`influx_sink_on`)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,16 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
 
+from aiohttp import web
+
+from monitord.config import InfluxConfig, StorageConfig
 from monitord.models import AlertEvent, Kind, Reading, SessionEvent
+from monitord.outbox import Outbox
 from monitord.sinks.commands import Command
+from monitord.sinks.influx import InfluxSink
 
 # Fixed once per test run, so calling a factory twice gives equal records.
 _T0 = int(time.time()) - 3600
@@ -88,3 +96,52 @@ async def running(run: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
 async def no_command(chair: str, cmd: Command) -> str | None:
     """A sink's `on_command` for tests that send no command."""
     return None
+
+
+@contextlib.asynccontextmanager
+async def influx_sink_on(
+    cfg: InfluxConfig,
+    tmp: Path,
+    site: str = "site-a",
+    *,
+    backoff_base_s: float = 0.05,
+    backoff_cap_s: float = 0.2,
+) -> AsyncIterator[tuple[InfluxSink, Outbox]]:
+    """An InfluxSink on `cfg` running for the block, its outbox (tmp/outbox.sqlite) holding
+    three readings to write; the sink stopped and the outbox closed at the end."""
+    path = tmp / "outbox.sqlite"
+    outbox = Outbox(path, StorageConfig(path=path))
+    try:
+        outbox.add_readings([reading(i) for i in range(3)], {})
+        outbox.commit()
+        sink = InfluxSink(
+            cfg, site, outbox, backoff_base_s=backoff_base_s, backoff_cap_s=backoff_cap_s
+        )
+        async with running(sink.run):
+            yield sink, outbox
+    finally:
+        outbox.close()
+
+
+class Proxy(Protocol):
+    """A test's HTTP proxy: its handler, and its URL once served."""
+
+    url: str
+
+    async def handle(self, request: web.Request) -> web.StreamResponse: ...
+
+
+@contextlib.asynccontextmanager
+async def serving(proxy: Proxy) -> AsyncIterator[None]:
+    """`proxy` served on 127.0.0.1 (any port, set in `proxy.url`) for the block."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", proxy.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    proxy.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        yield
+    finally:
+        await runner.cleanup()

@@ -20,12 +20,10 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from helpers import reading
+from helpers import influx_sink_on
 
 from monitord.commands.doctor_influx import _influx_sync
-from monitord.config import InfluxConfig, StorageConfig
-from monitord.outbox import Outbox
-from monitord.sinks.influx import InfluxSink
+from monitord.config import InfluxConfig
 from tests.kit import eventually
 
 
@@ -91,20 +89,9 @@ async def test_a_proxys_error_page_is_told_by_its_title(
         cfg = InfluxConfig.model_validate(
             {"url": url, "api": api, "flush_interval_s": 0.05, "timeout_s": 2.0, **where}
         )
-        path = tmp_path / "outbox.sqlite"
-        outbox = Outbox(path, StorageConfig(path=path))
-        outbox.add_readings([reading(i) for i in range(3)], {})
-        outbox.commit()
-        sink = InfluxSink(cfg, "site-a", outbox, backoff_base_s=0.05, backoff_cap_s=0.1)
-        task = asyncio.create_task(sink.run())
-        try:
+        async with influx_sink_on(cfg, tmp_path, backoff_cap_s=0.1) as (sink, outbox):
             await eventually(lambda: sink.stats.retries >= 3, 20, "retried")
             assert outbox.backlog("influx") == 3  # nothing taken as delivered
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            outbox.close()
     said = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(said) == 1, [r.getMessage() for r in said]  # once; repeats at DEBUG
     line = said[0].getMessage()

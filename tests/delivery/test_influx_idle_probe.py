@@ -12,16 +12,13 @@ minute so the test does not wait one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 
 import pytest
-from helpers import reading
+from helpers import influx_sink_on
 
-from monitord.config import InfluxConfig, StorageConfig
-from monitord.outbox import Outbox
+from monitord.config import InfluxConfig
 from monitord.sinks import influx
-from monitord.sinks.influx import InfluxSink
 from tests.kit import eventually
 from tests.servers import Influxd, VictoriaMetrics
 
@@ -48,24 +45,15 @@ async def test_an_idle_sink_sees_the_server_go_and_come_back(
             flush_interval_s=0.05,
             timeout_s=1.0,
         )
-    path = tmp_path / "outbox.sqlite"
-    outbox = Outbox(path, StorageConfig(path=path))
-    outbox.add_readings([reading(i) for i in range(3)], {})
-    outbox.commit()
-    sink = InfluxSink(cfg, "site-a", outbox, backoff_base_s=0.05, backoff_cap_s=0.2)
-    task = asyncio.create_task(sink.run())
     try:
-        await eventually(lambda: outbox.backlog("influx") == 0, 20, "the readings written")
-        assert sink.link.state == "connected"
-        await asyncio.to_thread(server.stop)  # nothing more is sent from here on
-        await eventually(lambda: sink.link.state == "down", 20, "status: InfluxDB down")
-        assert "is InfluxDB running" in str(sink.link.as_dict()["last_error"])
-        await asyncio.to_thread(server.start)
-        await eventually(lambda: sink.link.state == "connected", 30, "status: InfluxDB back")
-        assert outbox.backlog("influx") == 0  # the probe wrote nothing
+        async with influx_sink_on(cfg, tmp_path) as (sink, outbox):
+            await eventually(lambda: outbox.backlog("influx") == 0, 20, "the readings written")
+            assert sink.link.state == "connected"
+            await asyncio.to_thread(server.stop)  # nothing more is sent from here on
+            await eventually(lambda: sink.link.state == "down", 20, "status: InfluxDB down")
+            assert "is InfluxDB running" in str(sink.link.as_dict()["last_error"])
+            await asyncio.to_thread(server.start)
+            await eventually(lambda: sink.link.state == "connected", 30, "status: InfluxDB back")
+            assert outbox.backlog("influx") == 0  # the probe wrote nothing
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        outbox.close()
         server.ensure_running()

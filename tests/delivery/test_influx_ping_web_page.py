@@ -16,20 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
-from helpers import reading
+from helpers import influx_sink_on, serving
 
 from monitord.commands.doctor_influx import _influx_sync
-from monitord.config import InfluxConfig, StorageConfig
-from monitord.outbox import Outbox
+from monitord.config import InfluxConfig
 from monitord.sinks import influx
-from monitord.sinks.influx import InfluxSink
 from monitord.sinks.influx_http import ping
 from tests.kit import eventually
 from tests.servers import Influxd, VictoriaMetrics
@@ -84,21 +80,6 @@ class Proxy:
             return web.Response(status=r.status, body=await r.read())
 
 
-@contextlib.asynccontextmanager
-async def serving(proxy: Proxy) -> AsyncIterator[None]:
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", proxy.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    proxy.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
-        yield
-    finally:
-        await runner.cleanup()
-
-
 async def test_a_redirect_to_a_login_page_is_not_influxdb(
     influxd: Influxd, influx_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -108,13 +89,7 @@ async def test_a_redirect_to_a_login_page_is_not_influxdb(
         cfg = InfluxConfig(
             url=proxy.url, api="v1", database=influx_db, flush_interval_s=0.05, timeout_s=2.0
         )
-        path = tmp_path / "outbox.sqlite"
-        outbox = Outbox(path, StorageConfig(path=path))
-        outbox.add_readings([reading(i) for i in range(3)], {})
-        outbox.commit()
-        sink = InfluxSink(cfg, "site-a", outbox, backoff_base_s=0.05, backoff_cap_s=0.2)
-        task = asyncio.create_task(sink.run())
-        try:
+        async with influx_sink_on(cfg, tmp_path) as (sink, outbox):
             await eventually(lambda: outbox.backlog("influx") == 0, 20, "written via the proxy")
             assert sink.link.state == "connected"
             check = await asyncio.to_thread(_influx_sync, cfg, None, 3.0)
@@ -137,11 +112,6 @@ async def test_a_redirect_to_a_login_page_is_not_influxdb(
             proxy.mode = "moved"  # a redirect to InfluxDB: its 204 is InfluxDB's
             await ping(cfg)
             await eventually(lambda: sink.link.state == "connected", 20, "connected again")
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            outbox.close()
 
 
 async def test_doctor_takes_a_login_wanted_for_ping_as_the_daemon_does(
@@ -164,13 +134,7 @@ async def test_doctor_takes_a_login_wanted_for_ping_as_the_daemon_does(
             flush_interval_s=0.05,
             timeout_s=2.0,
         )
-        path = tmp_path / "outbox.sqlite"
-        outbox = Outbox(path, StorageConfig(path=path))
-        outbox.add_readings([reading(i) for i in range(3)], {})
-        outbox.commit()
-        sink = InfluxSink(cfg, "site-a", outbox, backoff_base_s=0.05, backoff_cap_s=0.2)
-        task = asyncio.create_task(sink.run())
-        try:
+        async with influx_sink_on(cfg, tmp_path) as (sink, outbox):
             await eventually(lambda: outbox.backlog("influx") == 0, 20, "written with the login")
             asked = proxy.pings
             await eventually(lambda: proxy.pings > asked + 1, 20, "idle: probed (a 401)")
@@ -178,11 +142,6 @@ async def test_doctor_takes_a_login_wanted_for_ping_as_the_daemon_does(
             check = await asyncio.to_thread(_influx_sync, cfg, creds, 3.0)
             assert check.status == "ok", check.line()
             assert "writable as writer" in check.line(), check.line()
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            outbox.close()
 
 
 async def test_a_write_redirected_to_a_login_page_is_not_delivered(
@@ -199,13 +158,7 @@ async def test_a_write_redirected_to_a_login_page_is_not_delivered(
         cfg = InfluxConfig(
             url=proxy.url, api="v1", database=influx_db, flush_interval_s=0.05, timeout_s=2.0
         )
-        path = tmp_path / "outbox.sqlite"
-        outbox = Outbox(path, StorageConfig(path=path))
-        outbox.add_readings([reading(i) for i in range(3)], {})
-        outbox.commit()
-        sink = InfluxSink(cfg, "site-a", outbox, backoff_base_s=0.05, backoff_cap_s=0.2)
-        task = asyncio.create_task(sink.run())
-        try:
+        async with influx_sink_on(cfg, tmp_path) as (sink, outbox):
             await eventually(lambda: sink.link.state != "untried", 20, "a write answered")
             assert sink.link.state == "down", sink.link.as_dict()
             error = str(sink.link.as_dict()["last_error"])
@@ -215,11 +168,6 @@ async def test_a_write_redirected_to_a_login_page_is_not_delivered(
             proxy.mode = "forward"
             await eventually(lambda: outbox.backlog("influx") == 0, 20, "written via the proxy")
             assert sink.link.as_dict()["state"] == "connected"
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            outbox.close()
     assert len(influxd.rows("SELECT * FROM vitals", influx_db)) == 3
 
 
@@ -235,13 +183,7 @@ async def test_a_v2_write_redirected_to_a_login_page_is_not_delivered(
         cfg = InfluxConfig(
             url=proxy.url, api="v2", org="clinic", bucket="monitord", flush_interval_s=0.05
         )
-        path = tmp_path / "outbox.sqlite"
-        outbox = Outbox(path, StorageConfig(path=path))
-        outbox.add_readings([reading(i) for i in range(3)], {})
-        outbox.commit()
-        sink = InfluxSink(cfg, vm_site, outbox, backoff_base_s=0.05, backoff_cap_s=0.2)
-        task = asyncio.create_task(sink.run())
-        try:
+        async with influx_sink_on(cfg, tmp_path, vm_site) as (sink, outbox):
             await eventually(lambda: sink.link.state != "untried", 20, "a write answered")
             assert sink.link.state == "down", sink.link.as_dict()
             error = str(sink.link.as_dict()["last_error"])
@@ -250,10 +192,5 @@ async def test_a_v2_write_redirected_to_a_login_page_is_not_delivered(
             proxy.mode = "forward"
             await eventually(lambda: outbox.backlog("influx") == 0, 20, "written via the proxy")
             assert sink.link.as_dict()["state"] == "connected"
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            outbox.close()
     match = f'{{__name__="vitals_valid",site="{vm_site}"}}'
     assert await asyncio.to_thread(victoria_metrics.wait_samples, match, 3) == 3

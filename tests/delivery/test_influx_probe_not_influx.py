@@ -9,20 +9,15 @@ real HTTP proxy (aiohttp) that first forwards everything, then loses its route: 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
-from helpers import reading
+from helpers import influx_sink_on, serving
 
-from monitord.config import InfluxConfig, StorageConfig
-from monitord.outbox import Outbox
+from monitord.config import InfluxConfig
 from monitord.sinks import influx
-from monitord.sinks.influx import InfluxSink
 from tests.kit import eventually
 from tests.servers import Influxd
 
@@ -53,22 +48,6 @@ class Proxy:
             return web.Response(status=r.status, body=await r.read())
 
 
-@contextlib.asynccontextmanager
-async def serving(proxy: Proxy) -> AsyncIterator[None]:
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", proxy.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    proxy.url = f"http://127.0.0.1:{port}"
-    try:
-        yield
-    finally:
-        await runner.cleanup()
-
-
 async def test_a_probe_answered_404_is_down_and_names_the_url(
     influxd: Influxd, influx_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -78,13 +57,7 @@ async def test_a_probe_answered_404_is_down_and_names_the_url(
         cfg = InfluxConfig(
             url=proxy.url, api="v1", database=influx_db, flush_interval_s=0.05, timeout_s=2.0
         )
-        path = tmp_path / "outbox.sqlite"
-        outbox = Outbox(path, StorageConfig(path=path))
-        outbox.add_readings([reading(i) for i in range(3)], {})
-        outbox.commit()
-        sink = InfluxSink(cfg, "site-a", outbox, backoff_base_s=0.05, backoff_cap_s=0.2)
-        task = asyncio.create_task(sink.run())
-        try:
+        async with influx_sink_on(cfg, tmp_path) as (sink, outbox):
             await eventually(lambda: outbox.backlog("influx") == 0, 20, "written via the proxy")
             assert sink.link.state == "connected"
             proxy.routed = False  # the proxy's InfluxDB route is gone: 404 for everything
@@ -94,8 +67,3 @@ async def test_a_probe_answered_404_is_down_and_names_the_url(
             assert "not as InfluxDB" in error and "check influx.url" in error, error
             proxy.routed = True  # routed again: the next probe reads it connected
             await eventually(lambda: sink.link.state == "connected", 20, "connected again")
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            outbox.close()

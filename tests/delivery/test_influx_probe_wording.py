@@ -14,18 +14,14 @@ the connection; nothing answers).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from pathlib import Path
 
 import pytest
-from helpers import reading
+from helpers import influx_sink_on
 
-from monitord.config import InfluxConfig, StorageConfig
-from monitord.outbox import Outbox
+from monitord.config import InfluxConfig
 from monitord.sinks import influx
-from monitord.sinks.influx import InfluxSink
 from tests.kit import eventually
 from tests.servers import Influxd
 
@@ -42,25 +38,16 @@ async def test_a_probe_without_answer_is_told_as_a_probe(
     cfg = InfluxConfig(
         url=influxd.url, api="v1", database=influx_db, flush_interval_s=0.05, timeout_s=0.5
     )
-    path = tmp_path / "outbox.sqlite"
-    outbox = Outbox(path, StorageConfig(path=path))
-    outbox.add_readings([reading(i) for i in range(3)], {})
-    outbox.commit()
-    sink = InfluxSink(cfg, "site-a", outbox, backoff_base_s=0.1, backoff_cap_s=0.2)
-    task = asyncio.create_task(sink.run())
-    try:
-        await eventually(lambda: outbox.backlog("influx") == 0, 20, "the readings written")
-        influxd.pause()  # frozen: nothing more to send, so the next thing is the probe
-        await eventually(lambda: sink.link.state == "down", 20, "status: InfluxDB down")
-        error = str(sink.link.as_dict()["last_error"])
-        assert error == "GET /ping: no answer within 0.5 s (the server is slow or frozen)"
-        lines = [r.getMessage() for r in caplog.records if "no answer" in r.getMessage()]
-        assert len(lines) == 1, lines
-        assert "batch" not in lines[0] and "retrying in" not in lines[0], lines[0]
-        assert lines[0].endswith("asked again in 0.5 s, or at the next write"), lines[0]
-    finally:
-        influxd.resume()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        outbox.close()
+    async with influx_sink_on(cfg, tmp_path, backoff_base_s=0.1) as (sink, outbox):
+        try:
+            await eventually(lambda: outbox.backlog("influx") == 0, 20, "the readings written")
+            influxd.pause()  # frozen: nothing more to send, so the next thing is the probe
+            await eventually(lambda: sink.link.state == "down", 20, "status: InfluxDB down")
+            error = str(sink.link.as_dict()["last_error"])
+            assert error == "GET /ping: no answer within 0.5 s (the server is slow or frozen)"
+            lines = [r.getMessage() for r in caplog.records if "no answer" in r.getMessage()]
+            assert len(lines) == 1, lines
+            assert "batch" not in lines[0] and "retrying in" not in lines[0], lines[0]
+            assert lines[0].endswith("asked again in 0.5 s, or at the next write"), lines[0]
+        finally:
+            influxd.resume()
