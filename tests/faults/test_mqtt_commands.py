@@ -8,7 +8,9 @@ daemon's store (`session` records), never from the daemon's memory.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -89,43 +91,53 @@ def config(tmp_path: Path, broker: Mosquitto, prefix: str, extra: str = "") -> P
     return write_config(tmp_path, mqtt=mqtt_section(broker, prefix), influx=NO_INFLUX, extra=extra)
 
 
+@contextlib.asynccontextmanager
+async def daemon_answering(
+    tmp_path: Path, broker: Mosquitto, prefix: str
+) -> AsyncIterator[tuple[DaemonProcess, Observer]]:
+    """The daemon (an oximeter on its serial port) connected to `broker`, and a nurse's
+    observer of chair-1's `cmd/errors`, for the block; the daemon stopped at its end."""
+    daemon = DaemonProcess(config(tmp_path, broker, prefix), tmp_path / "daemon.log")
+    async with Oximeter(tmp_path), Observer(broker, [f"{base(prefix)}/cmd/errors"]) as nurse:
+        daemon.start()
+        try:
+            await eventually(lambda: connects(daemon) == 1, 30, "daemon connected")
+            yield daemon, nurse
+        finally:
+            daemon.stop()
+
+
 # -- defect 7: retained and stale commands ---------------------------------------------
 async def test_retained_end_is_refused_live_and_not_replayed_after_a_broker_restart(
     mosquitto: Mosquitto, mqtt_prefix: str, tmp_path: Path
 ) -> None:
     b = base(mqtt_prefix)
     store = Store(tmp_path / "outbox.sqlite")
-    daemon = DaemonProcess(config(tmp_path, mosquitto, mqtt_prefix), tmp_path / "daemon.log")
-    async with Oximeter(tmp_path), Observer(mosquitto, [f"{b}/cmd/errors"]) as nurse:
-        daemon.start()
-        try:
-            await eventually(lambda: connects(daemon) == 1, 30, "daemon connected")
-            # A station that publishes its commands with retain set: its `end` is refused
-            # live, not only when the broker replays it (docs/mqtt.md "Commands"). The
-            # daemon subscribes with "retain as published", so it sees the flag; executed,
-            # it would be replayed (and end the open session) at every reconnect.
-            await publish(mosquitto, f"{b}/cmd/session", cmd("start"))
-            await eventually(lambda: sessions(store) == ["start"], 20, "start taken")
-            await publish(mosquitto, f"{b}/cmd/session", cmd("end"), retain=True)
-            await eventually(lambda: nurse.of("cmd/errors"), 20, "cmd/errors answer")
-            (err,) = nurse.of("cmd/errors")
-            assert err["topic"] == f"{b}/cmd/session"
-            assert "retained" in err["error"] and json.loads(err["payload"]) == {"action": "end"}
-            # ... and cleared from the broker before that answer (the clear, an empty
-            # retained message, is no command to refuse).
-            assert await retained_on(mosquitto, f"{b}/cmd/session") == []
-            await publish(mosquitto, f"{b}/cmd/session", cmd("dose_start"))
-            await eventually(lambda: len(sessions(store)) == 2, 20, "dose_start taken")
-            # The broker restarts: the re-subscription brings nothing back.
-            await in_thread(mosquitto.stop)
-            await in_thread(mosquitto.start)
-            await eventually(lambda: connects(daemon) == 2, 60, "daemon reconnected")
-            await publish(mosquitto, f"{b}/cmd/session", cmd("dose_end"))
-            await eventually(lambda: len(sessions(store)) >= 3, 20, "dose_end taken")
-            assert sessions(store) == ["start", "dose_start", "dose_end"]
-            assert len(nurse.of("cmd/errors")) == 1
-        finally:
-            daemon.stop()
+    async with daemon_answering(tmp_path, mosquitto, mqtt_prefix) as (daemon, nurse):
+        # A station that publishes its commands with retain set: its `end` is refused
+        # live, not only when the broker replays it (docs/mqtt.md "Commands"). The
+        # daemon subscribes with "retain as published", so it sees the flag; executed,
+        # it would be replayed (and end the open session) at every reconnect.
+        await publish(mosquitto, f"{b}/cmd/session", cmd("start"))
+        await eventually(lambda: sessions(store) == ["start"], 20, "start taken")
+        await publish(mosquitto, f"{b}/cmd/session", cmd("end"), retain=True)
+        await eventually(lambda: nurse.of("cmd/errors"), 20, "cmd/errors answer")
+        (err,) = nurse.of("cmd/errors")
+        assert err["topic"] == f"{b}/cmd/session"
+        assert "retained" in err["error"] and json.loads(err["payload"]) == {"action": "end"}
+        # ... and cleared from the broker before that answer (the clear, an empty
+        # retained message, is no command to refuse).
+        assert await retained_on(mosquitto, f"{b}/cmd/session") == []
+        await publish(mosquitto, f"{b}/cmd/session", cmd("dose_start"))
+        await eventually(lambda: len(sessions(store)) == 2, 20, "dose_start taken")
+        # The broker restarts: the re-subscription brings nothing back.
+        await in_thread(mosquitto.stop)
+        await in_thread(mosquitto.start)
+        await eventually(lambda: connects(daemon) == 2, 60, "daemon reconnected")
+        await publish(mosquitto, f"{b}/cmd/session", cmd("dose_end"))
+        await eventually(lambda: len(sessions(store)) >= 3, 20, "dose_end taken")
+        assert sessions(store) == ["start", "dose_start", "dose_end"]
+        assert len(nurse.of("cmd/errors")) == 1
 
 
 async def test_time_out_of_range_is_refused_with_its_payload(
@@ -133,25 +145,17 @@ async def test_time_out_of_range_is_refused_with_its_payload(
 ) -> None:
     b = base(mqtt_prefix)
     store = Store(tmp_path / "outbox.sqlite")
-    daemon = DaemonProcess(config(tmp_path, mosquitto, mqtt_prefix), tmp_path / "daemon.log")
-    async with Oximeter(tmp_path), Observer(mosquitto, [f"{b}/cmd/errors"]) as nurse:
-        daemon.start()
-        try:
-            await eventually(lambda: connects(daemon) == 1, 30, "daemon connected")
-            # Valid ISO 8601 with a zone, but before year 1 in UTC: converting it for the
-            # age check overflowed ("internal error", no payload, a traceback).
-            bad = cmd("start", time="0001-01-01T00:00:00+14:00")
-            await publish(mosquitto, f"{b}/cmd/session", bad)
-            await eventually(lambda: nurse.of("cmd/errors"), 20, "cmd/errors answer")
-            (err,) = nurse.of("cmd/errors")
-            assert err["error"] == (
-                "time: out of range: 0001-01-01T00:00:00+14:00 is no date in UTC"
-            )
-            assert err["payload"] == bad.decode()
-            await publish(mosquitto, f"{b}/cmd/session", cmd("start", time=fresh()))
-            await eventually(lambda: sessions(store) == ["start"], 20, "start taken")
-        finally:
-            daemon.stop()
+    async with daemon_answering(tmp_path, mosquitto, mqtt_prefix) as (daemon, nurse):
+        # Valid ISO 8601 with a zone, but before year 1 in UTC: converting it for the
+        # age check overflowed ("internal error", no payload, a traceback).
+        bad = cmd("start", time="0001-01-01T00:00:00+14:00")
+        await publish(mosquitto, f"{b}/cmd/session", bad)
+        await eventually(lambda: nurse.of("cmd/errors"), 20, "cmd/errors answer")
+        (err,) = nurse.of("cmd/errors")
+        assert err["error"] == ("time: out of range: 0001-01-01T00:00:00+14:00 is no date in UTC")
+        assert err["payload"] == bad.decode()
+        await publish(mosquitto, f"{b}/cmd/session", cmd("start", time=fresh()))
+        await eventually(lambda: sessions(store) == ["start"], 20, "start taken")
     assert "Traceback" not in daemon.output() and "internal error" not in daemon.output()
 
 
@@ -159,28 +163,22 @@ async def test_empty_command_is_refused_unless_it_clears_a_retained_one(
     mosquitto: Mosquitto, mqtt_prefix: str, tmp_path: Path
 ) -> None:
     b = base(mqtt_prefix)
-    daemon = DaemonProcess(config(tmp_path, mosquitto, mqtt_prefix), tmp_path / "daemon.log")
-    async with Oximeter(tmp_path), Observer(mosquitto, [f"{b}/cmd/errors"]) as nurse:
-        daemon.start()
-        try:
-            await eventually(lambda: connects(daemon) == 1, 30, "daemon connected")
-            # Retained and empty: the clearing of a retained command, nothing sent.
-            await publish(mosquitto, f"{b}/cmd/ack", b"", retain=True)
-            # Not retained and empty: a malformed command (design.md section 6).
-            await publish(mosquitto, f"{b}/cmd/session", b"")
-            await eventually(lambda: nurse.of("cmd/errors"), 20, "cmd/errors answer")
-            # A command after both: its answer proves the first two were read.
-            await publish(mosquitto, f"{b}/cmd/ack", b"[]")
-            await eventually(lambda: len(nurse.of("cmd/errors")) >= 2, 20, "second answer")
-            errs = nurse.of("cmd/errors")
-            assert [(e["topic"], e["payload"]) for e in errs] == [
-                (f"{b}/cmd/session", ""),
-                (f"{b}/cmd/ack", "[]"),
-            ]
-            assert errs[0]["error"] == "payload is empty: a command is a JSON object"
-            assert "rejected command on" in daemon.output()
-        finally:
-            daemon.stop()
+    async with daemon_answering(tmp_path, mosquitto, mqtt_prefix) as (daemon, nurse):
+        # Retained and empty: the clearing of a retained command, nothing sent.
+        await publish(mosquitto, f"{b}/cmd/ack", b"", retain=True)
+        # Not retained and empty: a malformed command (design.md section 6).
+        await publish(mosquitto, f"{b}/cmd/session", b"")
+        await eventually(lambda: nurse.of("cmd/errors"), 20, "cmd/errors answer")
+        # A command after both: its answer proves the first two were read.
+        await publish(mosquitto, f"{b}/cmd/ack", b"[]")
+        await eventually(lambda: len(nurse.of("cmd/errors")) >= 2, 20, "second answer")
+        errs = nurse.of("cmd/errors")
+        assert [(e["topic"], e["payload"]) for e in errs] == [
+            (f"{b}/cmd/session", ""),
+            (f"{b}/cmd/ack", "[]"),
+        ]
+        assert errs[0]["error"] == "payload is empty: a command is a JSON object"
+        assert "rejected command on" in daemon.output()
 
 
 async def test_command_older_than_the_window_is_refused(
@@ -188,27 +186,20 @@ async def test_command_older_than_the_window_is_refused(
 ) -> None:
     b = base(mqtt_prefix)
     store = Store(tmp_path / "outbox.sqlite")
-    cfg = config(tmp_path, mosquitto, mqtt_prefix)
-    daemon = DaemonProcess(cfg, tmp_path / "daemon.log")
-    async with Oximeter(tmp_path), Observer(mosquitto, [f"{b}/cmd/errors"]) as nurse:
-        daemon.start()
-        try:
-            await eventually(lambda: connects(daemon) == 1, 30, "daemon connected")
-            # A command that carries its time is taken while fresh ...
-            await publish(mosquitto, f"{b}/cmd/session", cmd("start", time=fresh()))
-            # ... and refused once older than mqtt.command_max_age_s (60 s by default),
-            # as one delayed by a queue or a station that re-sends yesterday's commands.
-            stale = cmd("end", time=fresh(600))
-            await publish(mosquitto, f"{b}/cmd/session", stale)
-            await eventually(lambda: nurse.of("cmd/errors"), 20, "cmd/errors answer")
-            (err,) = nurse.of("cmd/errors")
-            assert "older than 60 s" in err["error"], err
-            assert err["payload"] == stale.decode()
-            await publish(mosquitto, f"{b}/cmd/session", cmd("dose_start", time=fresh(1)))
-            await eventually(lambda: len(sessions(store)) >= 2, 20, "dose_start taken")
-            assert sessions(store) == ["start", "dose_start"]
-        finally:
-            daemon.stop()
+    async with daemon_answering(tmp_path, mosquitto, mqtt_prefix) as (_, nurse):
+        # A command that carries its time is taken while fresh ...
+        await publish(mosquitto, f"{b}/cmd/session", cmd("start", time=fresh()))
+        # ... and refused once older than mqtt.command_max_age_s (60 s by default),
+        # as one delayed by a queue or a station that re-sends yesterday's commands.
+        stale = cmd("end", time=fresh(600))
+        await publish(mosquitto, f"{b}/cmd/session", stale)
+        await eventually(lambda: nurse.of("cmd/errors"), 20, "cmd/errors answer")
+        (err,) = nurse.of("cmd/errors")
+        assert "older than 60 s" in err["error"], err
+        assert err["payload"] == stale.decode()
+        await publish(mosquitto, f"{b}/cmd/session", cmd("dose_start", time=fresh(1)))
+        await eventually(lambda: len(sessions(store)) >= 2, 20, "dose_start taken")
+        assert sessions(store) == ["start", "dose_start"]
 
 
 # -- defect 8: hostile commands --------------------------------------------------------
@@ -283,18 +274,12 @@ async def test_oversized_command_is_refused_before_parsing(
 ) -> None:
     b = base(mqtt_prefix)
     store = Store(tmp_path / "outbox.sqlite")
-    daemon = DaemonProcess(config(tmp_path, mosquitto, mqtt_prefix), tmp_path / "daemon.log")
     big = json.dumps({"alert_id": "x" * (1 << 20), "by": "nurse-1"}).encode()
-    async with Oximeter(tmp_path), Observer(mosquitto, [f"{b}/cmd/errors"]) as nurse:
-        daemon.start()
-        try:
-            await eventually(lambda: connects(daemon) == 1, 30, "daemon connected")
-            await publish(mosquitto, f"{b}/cmd/ack", big)
-            await eventually(lambda: nurse.of("cmd/errors"), 20, "cmd/errors answer")
-            (err,) = nurse.of("cmd/errors")
-            assert f"too large ({len(big)} bytes; limit 4096 bytes)" in err["error"], err
-            assert len(err["payload"]) <= 500
-            await publish(mosquitto, f"{b}/cmd/session", cmd("start"))
-            await eventually(lambda: sessions(store) == ["start"], 20, "start taken")
-        finally:
-            daemon.stop()
+    async with daemon_answering(tmp_path, mosquitto, mqtt_prefix) as (_, nurse):
+        await publish(mosquitto, f"{b}/cmd/ack", big)
+        await eventually(lambda: nurse.of("cmd/errors"), 20, "cmd/errors answer")
+        (err,) = nurse.of("cmd/errors")
+        assert f"too large ({len(big)} bytes; limit 4096 bytes)" in err["error"], err
+        assert len(err["payload"]) <= 500
+        await publish(mosquitto, f"{b}/cmd/session", cmd("start"))
+        await eventually(lambda: sessions(store) == ["start"], 20, "start taken")
