@@ -25,7 +25,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from monitord.config import load_config
 from monitord.daemon import Daemon
@@ -120,6 +120,25 @@ id = "{CHAIR}"
 """
     )
     return cfg
+
+
+class CommandedChair(NamedTuple):
+    """chair-1 driven by session commands on a broker: its topic base, its daemon's config
+    (no InfluxDB; commits every 0.5 s, for tests that read what the store holds), the
+    store's path and the store."""
+
+    topic: str
+    cfg: Path
+    db: Path
+    store: Store
+
+
+def commanded_chair(tmp: Path, broker: Mosquitto, prefix: str) -> CommandedChair:
+    cfg = write_config(
+        tmp, mqtt=mqtt_section(broker, prefix), influx=NO_INFLUX, extra="commit_interval_s = 0.5\n"
+    )
+    db = tmp / "outbox.sqlite"
+    return CommandedChair(f"{prefix}/{SITE}/{CHAIR}", cfg, db, Store(db))
 
 
 def port_path(tmp: Path) -> Path:

@@ -101,6 +101,15 @@ class FakeWallDaemon(DaemonProcess):
         return self.wall.env()
 
 
+def daemon_behind(tmp: Path, cfg: Path, behind_s: int) -> tuple[FakeWall, FakeWallDaemon]:
+    """A daemon on `cfg`, not started, whose wall clock starts `behind_s` behind the real
+    time (a Pi booted without its RTC, NTP not answered yet), and the clock the test steps."""
+    wall = FakeWall(tmp)
+    wall.set(-behind_s)
+    wall.check()
+    return wall, FakeWallDaemon(cfg, tmp / "daemon.log", wall)
+
+
 def write_config(tmp: Path, devices: dict[str, str], extra: str = "") -> Path:
     """A one-chair config, no MQTT/InfluxDB, Masimo oximeters `{id: port}`."""
     devs = "".join(

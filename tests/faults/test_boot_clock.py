@@ -26,16 +26,12 @@ from pathlib import Path
 
 from tests.e2e.e2e_kit import (
     CHAIR,
-    NO_INFLUX,
-    SITE,
     LiveFeed,
     Oximeter,
-    Store,
+    commanded_chair,
     in_thread,
-    mqtt_section,
-    write_config,
 )
-from tests.faults.clock_kit import FakeWall, FakeWallDaemon
+from tests.faults.clock_kit import daemon_behind
 from tests.faults.test_daemon_outage import SID, epoch, report_gaps
 from tests.faults.test_mqtt_commands import cmd, connects, publish, sessions
 from tests.kit import eventually
@@ -53,19 +49,8 @@ LATE_RULES = ("session.check_missed", "tech.bp_overdue", "session.discharge_read
 async def test_restarts_keep_the_chair_clock_frame_and_date_the_outage(
     mosquitto: Mosquitto, mqtt_prefix: str, tmp_path: Path
 ) -> None:
-    b = f"{mqtt_prefix}/{SITE}/{CHAIR}"
-    cfg = write_config(
-        tmp_path,
-        mqtt=mqtt_section(mosquitto, mqtt_prefix),
-        influx=NO_INFLUX,
-        extra="commit_interval_s = 0.5\n",
-    )
-    db = tmp_path / "outbox.sqlite"
-    store = Store(db)
-    wall = FakeWall(tmp_path)
-    wall.set(-BEHIND_S)
-    wall.check()
-    daemon = FakeWallDaemon(cfg, tmp_path / "daemon.log", wall)
+    b, cfg, db, store = commanded_chair(tmp_path, mosquitto, mqtt_prefix)
+    wall, daemon = daemon_behind(tmp_path, cfg, BEHIND_S)
 
     def received() -> list[float]:
         return [r["received_at"] / 1e9 for r in store.reading_rows()]

@@ -27,15 +27,11 @@ from monitord.config import StorageConfig
 from monitord.outbox import Outbox
 from tests.e2e.e2e_kit import (
     CHAIR,
-    NO_INFLUX,
-    SITE,
     DaemonProcess,
     LiveFeed,
     Oximeter,
-    Store,
+    commanded_chair,
     in_thread,
-    mqtt_section,
-    write_config,
 )
 from tests.faults.test_mqtt_commands import cmd, connects, publish, sessions
 from tests.kit import eventually
@@ -53,15 +49,7 @@ def monitord(*args: str) -> str:
 async def test_a_clinic_day_at_one_chair(
     mosquitto: Mosquitto, mqtt_prefix: str, tmp_path: Path
 ) -> None:
-    b = f"{mqtt_prefix}/{SITE}/{CHAIR}"
-    cfg = write_config(
-        tmp_path,
-        mqtt=mqtt_section(mosquitto, mqtt_prefix),
-        influx=NO_INFLUX,
-        extra="commit_interval_s = 0.5\n",
-    )
-    db = tmp_path / "outbox.sqlite"
-    store = Store(db)
+    b, cfg, db, store = commanded_chair(tmp_path, mosquitto, mqtt_prefix)
     daemon = DaemonProcess(cfg, tmp_path / "daemon.log")
     done: list[str] = []
     runs = 0

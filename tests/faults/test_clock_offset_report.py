@@ -22,16 +22,11 @@ import sys
 from pathlib import Path
 
 from tests.e2e.e2e_kit import (
-    CHAIR,
-    NO_INFLUX,
-    SITE,
     LiveFeed,
     Oximeter,
-    Store,
-    mqtt_section,
-    write_config,
+    commanded_chair,
 )
-from tests.faults.clock_kit import FakeWall, FakeWallDaemon
+from tests.faults.clock_kit import daemon_behind
 from tests.faults.test_mqtt_commands import cmd, connects, publish, sessions
 from tests.kit import eventually
 from tests.servers import Mosquitto
@@ -58,19 +53,8 @@ def report(db: Path, sid: str, out: Path) -> tuple[dict[str, str], str]:
 async def test_a_step_not_followed_puts_times_off_utc_on_the_report(
     mosquitto: Mosquitto, mqtt_prefix: str, tmp_path: Path
 ) -> None:
-    b = f"{mqtt_prefix}/{SITE}/{CHAIR}"
-    cfg = write_config(
-        tmp_path,
-        mqtt=mqtt_section(mosquitto, mqtt_prefix),
-        influx=NO_INFLUX,
-        extra="commit_interval_s = 0.5\n",
-    )
-    db = tmp_path / "outbox.sqlite"
-    store = Store(db)
-    wall = FakeWall(tmp_path)
-    wall.set(-BEHIND_S)
-    wall.check()
-    daemon = FakeWallDaemon(cfg, tmp_path / "daemon.log", wall)
+    b, cfg, db, store = commanded_chair(tmp_path, mosquitto, mqtt_prefix)
+    wall, daemon = daemon_behind(tmp_path, cfg, BEHIND_S)
 
     async def more_readings(n: int, what: str) -> None:
         have = store.readings()

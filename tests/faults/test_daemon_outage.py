@@ -22,16 +22,11 @@ from datetime import datetime
 from pathlib import Path
 
 from tests.e2e.e2e_kit import (
-    CHAIR,
-    NO_INFLUX,
-    SITE,
     DaemonProcess,
     LiveFeed,
     Oximeter,
-    Store,
+    commanded_chair,
     in_thread,
-    mqtt_section,
-    write_config,
 )
 from tests.faults.test_mqtt_commands import cmd, connects, publish, sessions
 from tests.kit import eventually
@@ -66,15 +61,7 @@ def epoch(iso: str) -> float:
 async def test_a_kill9_mid_session_is_a_gap_of_its_report(
     mosquitto: Mosquitto, mqtt_prefix: str, tmp_path: Path
 ) -> None:
-    b = f"{mqtt_prefix}/{SITE}/{CHAIR}"
-    cfg = write_config(
-        tmp_path,
-        mqtt=mqtt_section(mosquitto, mqtt_prefix),
-        influx=NO_INFLUX,
-        extra="commit_interval_s = 0.5\n",
-    )
-    db = tmp_path / "outbox.sqlite"
-    store = Store(db)
+    b, cfg, db, store = commanded_chair(tmp_path, mosquitto, mqtt_prefix)
     daemon = DaemonProcess(cfg, tmp_path / "daemon.log")
     async with Oximeter(tmp_path) as ox, LiveFeed(ox):
         daemon.start()
