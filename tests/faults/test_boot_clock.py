@@ -116,10 +116,13 @@ async def test_restarts_keep_the_chair_clock_frame_and_date_the_outage(
     # The outages, on the chair clock as the session's events: the kill's measured by
     # the wall clock, the power cut's length unknown (the clock went back), both shown.
     kill, power = store.state(f"outages/{CHAIR}")
-    assert before_kill[-1] - 3 <= kill["start"] <= before_kill[-1] + 1, kill
+    # The stop is dated by the store's newest commit, which on a loaded machine may come
+    # a second or more after the last reading's receive time (seen: 1.5 s): "within
+    # seconds" (monitord/store/outages.py), so 3 s either side.
+    assert before_kill[-1] - 3 <= kill["start"] <= before_kill[-1] + 3, kill
     assert DOWN_S - 0.5 <= kill["end"] - kill["start"] <= DOWN_S + 15, kill
     assert kill.get("known", True) and power["known"] is False, power
-    assert before_cut[-1] - 3 <= power["start"] <= before_cut[-1] + 1, power
+    assert before_cut[-1] - 3 <= power["start"] <= before_cut[-1] + 3, power
     assert "for an unknown time" in log, log[-3000:]
     gaps, html = report_gaps(db, tmp_path / "report")
     down = [g for g in gaps if g["name"] == "daemon_down"]
