@@ -29,12 +29,13 @@ online. This is delivery bookkeeping on the daemon's monotonic clock, not engine
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeGuard
+
+from monitord.sinks.commands import load_bounded
 
 log = logging.getLogger("monitord.receipts")
 
@@ -63,6 +64,11 @@ KEEP_WAITING = 64
 # at every (re)subscribe of every chair's connection; a publisher inventing ids fills
 # this to the cap, then the oldest is forgotten (and warned again when it comes back).
 KEEP_BAD_STATIONS = 64
+# Receipts and station statuses are flat objects (depth 1): deeper is refused before
+# `json.loads`, whose C parser recurses per level (`[` x 2,000 raised RecursionError out
+# of the MQTT handler: an ERROR with a traceback, and a bogus "internal error" refusal
+# on every chair's cmd/errors, at each reconnect for a retained station status).
+MAX_DEPTH = 4
 
 
 class BadReceipt(ValueError):
@@ -104,9 +110,9 @@ def parse_receipt(payload: bytes) -> ParsedReceipt:
     if not payload:
         raise BadReceipt("empty: a receipt is a JSON object")
     try:
-        doc = json.loads(payload)
+        doc = load_bounded(payload, MAX_DEPTH)
     except ValueError as e:
-        raise BadReceipt(f"not JSON ({e})") from None
+        raise BadReceipt(str(e)) from None
     if not isinstance(doc, dict):
         raise BadReceipt("not a JSON object")
     alert_id, event, station = doc.get("alert_id"), doc.get("event"), doc.get("station")
@@ -276,7 +282,7 @@ class Receipts:
 
     def _station(self, station: str, payload: bytes) -> None:
         try:
-            doc = json.loads(payload)
+            doc = load_bounded(payload, MAX_DEPTH)
         except ValueError:
             doc = None
         if not isinstance(doc, dict) or doc.get("state") not in ("online", "offline"):

@@ -105,3 +105,24 @@ def test_an_escalation_receipt_without_level_answers_only_a_wait_of_now() -> Non
     assert r.waiting == {} and not r.early
     r.accepted("chair-1", esc(2), 200.0)
     assert set(r.waiting) == {(AID, "escalated", 2)}
+
+
+# Found reading the receipt parser while fuzzing the daemon's MQTT inputs (atheris did not
+# reach it: nesting adds no Python-level coverage), 2026-12-05. Before, json.loads raised
+# RecursionError, which is no ValueError: out of the MQTT handler, an ERROR traceback and
+# an "internal error" refusal on the chair's cmd/errors, for a receipt or a station status.
+DEEP = [b"[" * 5000, b'{"a":' * 3000, b'{"event": "raised", "x": ' + b"[" * 2000 + b"]" * 2000]
+
+
+@pytest.mark.parametrize("payload", DEEP, ids=["list", "object", "inside"])
+def test_a_deeply_nested_receipt_is_a_bad_receipt(payload: bytes) -> None:
+    with pytest.raises(BadReceipt, match="nested deeper than"):
+        parse_receipt(payload)
+
+
+@pytest.mark.parametrize("payload", DEEP, ids=["list", "object", "inside"])
+def test_a_deeply_nested_station_status_is_ignored_like_any_bad_one(payload: bytes) -> None:
+    r = Receipts(3.0)
+    r.station_status("station-1", b'{"state": "online"}')
+    r.station_status("station-2", payload)
+    assert r.online() == ["station-1"] and "station-2" not in r.stations
