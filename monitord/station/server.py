@@ -32,7 +32,7 @@ from monitord.config import Config
 from monitord.log import FailureLog
 from monitord.models import iso
 from monitord.sdnotify import Notifier, pace_watchdog
-from monitord.sinks.commands import MAX_SESSION_ID
+from monitord.sinks.commands import MAX_SESSION_ID, load_bounded
 from monitord.station.admit import ClientCap
 from monitord.station.auth import Logins, NursesFileError, RateLimit, check_login, load_nurses
 from monitord.station.bridge import Bridge, NotSent
@@ -56,6 +56,7 @@ HEARTBEAT_S = 2.0  # the page goes stale after missing a few of these
 # stream is one long request: aiohttp never closes it as idle, its pings are for the page.
 KEEPALIVE_S = 10.0
 MAX_BODY = 4096
+MAX_BODY_DEPTH = 4  # the pages' requests are flat objects
 KEEP_RECEIPTS = 2000
 # The daemon's cmd/session session_id (monitord/sinks/commands.py SessionCommand): as long
 # as one the daemon generates for a long chair id, `<chair>-<second>-<n>` (over 64).
@@ -517,8 +518,13 @@ def _reset(conn: asyncio.Transport) -> None:
 
 
 async def _json(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object, else {} (each handler then says what it lacks). Read as
+    UTF-8 with its nesting bounded (sinks/commands.py `load_bounded`): `request.json()`
+    decoded by the request's own charset (`charset=nonesuch`: LookupError) and let
+    json.loads recurse (`[` x 3,000 in the 4 KiB body: RecursionError), each a 500 and an
+    ERROR traceback, from anyone who can reach the port: the login needs no login."""
     try:
-        body = await request.json()
+        body = load_bounded(await request.read(), MAX_BODY_DEPTH)
     except (ValueError, web.HTTPRequestEntityTooLarge):
         return {}
     return body if isinstance(body, dict) else {}

@@ -137,3 +137,52 @@ async def test_a_fault_quiet_for_an_hour_is_said_again(
     told = [r for r in caplog.records if r.name.startswith("aiohttp")]
     levels = [r.levelname for r in told]
     assert levels == ["WARNING", "DEBUG", "WARNING", "DEBUG"], [r.getMessage() for r in told]
+
+
+def post(url: str, path: str, body: bytes, content_type: str = "application/json") -> bytes:
+    host = urlsplit(url).netloc
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\n"
+        f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode() + body
+
+
+async def send_whole(url: str, payload: bytes) -> bytes:
+    """The whole answer to a request that asks the server to close."""
+    u = urlsplit(url)
+    assert u.hostname is not None and u.port is not None
+    reader, writer = await asyncio.open_connection(u.hostname, u.port)
+    writer.write(payload)
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    return answer
+
+
+# Request bodies that were a 500 and an ERROR traceback ("Error handling request"): the
+# login needs no login, so from anyone who can reach the port. Found probing the station
+# by hand through the atheris harness (raw bytes to the station in process), 2026-12-05.
+BODIES = [
+    pytest.param(b"[" * 3000, "application/json", id="nested-3000-RecursionError"),
+    pytest.param(b"{}", "application/json; charset=nonesuch", id="unknown-charset-LookupError"),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type"), BODIES)
+async def test_a_login_body_json_cannot_read_is_a_400_not_a_traceback(
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    mqtt_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+    body: bytes,
+    content_type: str,
+) -> None:
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
+    caplog.set_level(logging.DEBUG)
+    async with station_in_process(cfg) as (_station, url):
+        answer = await send_whole(url, post(url, "/api/login", body, content_type))
+    assert answer.split(b"\r\n")[0].endswith(b" 400 Bad Request"), answer
+    assert b"name and pin are required" in answer, answer
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], errors
