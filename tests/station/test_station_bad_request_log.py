@@ -20,6 +20,7 @@ from aiohttp import web_protocol
 from aiohttp.http_parser import HttpRequestParserPy
 
 from monitord.station.httplog import QUIET_S, SERVER_LOGGER, BadRequests, quiet_bad_requests
+from tests.kit import eventually
 from tests.servers import Mosquitto
 from tests.station.station_kit import station_config, station_in_process
 
@@ -184,5 +185,35 @@ async def test_a_login_body_json_cannot_read_is_a_400_not_a_traceback(
         answer = await send_whole(url, post(url, "/api/login", body, content_type))
     assert answer.split(b"\r\n")[0].endswith(b" 400 Bad Request"), answer
     assert b"name and pin are required" in answer, answer
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], errors
+
+
+async def test_a_client_gone_before_its_body_came_is_no_traceback(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Headers that promise a body, part of it, then the connection closed (a tablet off the
+    Wi-Fi mid-request): aiohttp's read raised ConnectionResetError out of the handler, an
+    ERROR "Error handling request" with a traceback. Found by atheris, 2026-12-05 (the
+    harness closed its socket on a request whose Content-Length was longer than its body)."""
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
+    caplog.set_level(logging.DEBUG)
+    async with station_in_process(cfg) as (_station, url):
+        u = urlsplit(url)
+        assert u.hostname is not None and u.port is not None
+        _reader, writer = await asyncio.open_connection(u.hostname, u.port)
+        writer.write(post(url, "/api/login", b'{"name": "alice", "pin": "4821"}')[:-10])
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        # Either way the station says something: the DEBUG line now, the ERROR before.
+        await eventually(
+            lambda: any(
+                "went away before" in r.getMessage() or r.levelno >= logging.ERROR
+                for r in caplog.records
+            ),
+            10,
+            "the station noticing the client gone",
+        )
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == [], errors
