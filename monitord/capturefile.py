@@ -119,9 +119,23 @@ class Capture:
 # -- reading -----------------------------------------------------------------------------
 def _num(obj: dict[str, Any], key: str, n: int) -> float:
     v = obj.get(key)
-    if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
-        raise CaptureError(f"line {n}: {key!r} must be a number >= 0, got {v!r}")
+    # A whole number past a float's range (1 and 400 zeros) raised OverflowError, a
+    # traceback; 1e400 read as inf, a record at no time (a replay waited for ever).
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < _T_MAX:
+        shown = "a number too large" if isinstance(v, int | float) and v >= _T_MAX else repr(v)
+        raise CaptureError(f"line {n}: {key!r} must be a number >= 0, got {shown}")
     return float(v)
+
+
+# Seconds since the capture's start: a year of capture is 3.2e7; a time beyond this is no
+# time a replay can wait for.
+_T_MAX = 1e12
+
+
+def _no_constant(name: str) -> Any:
+    # Python's json reads NaN and Infinity; JSON (RFC 8259) has neither, and `"t": NaN`
+    # passed `t >= 0` and every order check after it.
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _str(obj: dict[str, Any], key: str, n: int, *, optional: bool = False) -> str | None:
@@ -197,12 +211,17 @@ def parse_capture(lines: Iterator[str]) -> Capture:
         if not text:
             continue
         try:
-            obj = json.loads(text)
+            obj = json.loads(text, parse_constant=_no_constant)
         except json.JSONDecodeError as e:
             if not raw.endswith("\n") and header is not None:
                 cut_short = True  # the last line, unfinished: what came before is whole
                 break
             raise CaptureError(f"line {n}: not JSON: {e.msg}") from None
+        except ValueError as e:  # NaN, Infinity; a whole number of over 4,300 digits
+            why = "a number of more than 4300 digits" if "int_max_str" in str(e) else str(e)
+            raise CaptureError(f"line {n}: not JSON: {why}") from None
+        except RecursionError:  # json.loads recurses per level: a traceback before
+            raise CaptureError(f"line {n}: not JSON: nested too deeply") from None
         if not isinstance(obj, dict):
             raise CaptureError(f"line {n}: must be a JSON object")
         if header is None:

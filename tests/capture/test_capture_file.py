@@ -14,6 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from monitord.capturefile import CaptureError, read_capture
 from monitord.commands.capture import capture
 from monitord.drivers.ble_bpm import BPM_UUID, bp_sample
 from monitord.drivers.measurement import Measurement
@@ -146,6 +149,35 @@ def test_bad_capture_file_is_one_line_naming_the_line(tmp_path: Path) -> None:
         assert (rc, out) == (65, []), name
         assert len(err.splitlines()) == 1, err
         assert err.startswith(f"monitord decode: {path}: {msg}"), err
+
+
+# Lines that raised out of the reader (a traceback from `decode --file` and `replay`) or
+# were read as a time no replay reaches; found probing the reader beside its atheris run
+# (which did not reach them: a number's size or a nesting depth adds no coverage), 2026-12-05.
+BAD_RECORDS = [
+    pytest.param('{"t": 1' + "0" * 400 + ', "event": "end"}', "'t' must be a number >= 0, "
+                 "got a number too large", id="t-int-OverflowError"),
+    pytest.param('{"t": 1e400, "event": "end"}', "'t' must be a number >= 0, got a number "
+                 "too large", id="t-inf"),
+    pytest.param('{"t": NaN, "event": "end"}', "not JSON: NaN is not a JSON number", id="t-nan"),
+    pytest.param('{"t": Infinity, "event": "end"}', "not JSON: Infinity", id="t-infinity"),
+    pytest.param("[" * 3000, "not JSON: nested too deeply", id="nested-RecursionError"),
+    pytest.param('{"t": ' + "1" * 5000 + "}", "not JSON: a number of more than 4300 "
+                 "digits", id="digits-ValueError"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("record", "msg"), BAD_RECORDS)
+def test_a_bad_record_is_a_capture_error_naming_its_line(
+    tmp_path: Path, record: str, msg: str
+) -> None:
+    good = ble_capture(tmp_path / "good.jsonl", "X").read_text().splitlines()
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join([*good[:2], record]) + "\n")
+    with pytest.raises(CaptureError) as e:
+        read_capture(path)
+    assert str(e.value).startswith(f"line 3: {msg}"), e.value
+    assert len(str(e.value)) < 200, e.value
 
 
 def test_capture_cut_short_decodes_up_to_the_torn_line(tmp_path: Path) -> None:
