@@ -256,6 +256,11 @@ def _parse_slow(s: str, line_no: int, source: str) -> ScenarioEvent:
         raise ScenarioError(line_no, f"not JSON: {e}", source) from None
     except RecursionError:
         raise ScenarioError(line_no, "not JSON: nested too deeply", source) from None
+    except ValueError as e:
+        # json.loads' own ValueError (no JSONDecodeError) for a whole number of over 4,300
+        # digits (Python's int_max_str_digits): it escaped, a traceback from replay.
+        why = "a number of more than 4300 digits" if "int_max_str" in str(e) else str(e)
+        raise ScenarioError(line_no, f"not JSON: {why}", source) from None
     if not isinstance(raw, dict):
         raise ScenarioError(line_no, "must be a JSON object", source)
     if "line" in raw:

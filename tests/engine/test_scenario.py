@@ -40,6 +40,10 @@ BAD = [
     ('{"t": 1, "event": "hr", "hr": Infinity}', 1, "not JSON: Infinity is not"),
     ('{"t": 1, "event": "bp", "sys": -Infinity, "dia": 80}', 1, "not JSON: -Infinity"),
     ('{"t": NaN, "event": "end"}', 1, "not JSON: NaN"),
+    # Found probing the parser beside its atheris run, 2026-12-05: json.loads' own
+    # ValueError for a number of over 4,300 digits was no ScenarioError (a traceback).
+    ('{"t": %s, "event": "end"}' % ("1" * 4301), 1, "not JSON: a number of more than 4300"),
+    ('{"t": 1, "event": "hr", "hr": -%s}' % ("9" * 5000), 1, "not JSON: a number of more"),
     # Valid JSON, but a float overflows to infinity: no reading is infinite.
     ('{"t": 1, "event": "hr", "hr": 1e999}', 1, "hr: hr: Input should be a finite number"),
     # A nurse's name as `cmd/ack` takes it (64): a longer one went into the `acknowledged`
