@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import ssl
-import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -78,6 +77,7 @@ from monitord.config_layers import (
     config_files,
     merge,
     read_layer,
+    toml_loads,
 )
 
 # Keys that would put a secret inline. Refused with a hint, before schema validation,
@@ -527,9 +527,9 @@ def load_config(path: str | os.PathLike[str], chairs_optional: bool = False) -> 
 
 def loads_config(text: str, source: str = "<config>", base: Path | None = None) -> Config:
     try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError([f"{source}: TOML syntax: {e}"]) from None
+        raw = toml_loads(text)
+    except ValueError as e:
+        raise ConfigError([f"{source}: {e}"]) from None
     return parse_config(raw, source=source, base=base)
 
 

@@ -103,9 +103,26 @@ def read_layer(path: Path) -> Layer:
     except UnicodeDecodeError:
         raise LayerError(f"{path}: not UTF-8 text") from None
     try:
-        return Layer(str(path), tomllib.loads(text))
+        return Layer(str(path), toml_loads(text))
+    except ValueError as e:
+        raise LayerError(f"{path}: {e}") from None
+
+
+def toml_loads(text: str) -> dict[str, Any]:
+    """tomllib.loads, every way it refuses a text a ValueError of one line: beside its
+    TOMLDecodeError it raised int()'s own ValueError (a number of over 4,300 digits) and
+    RecursionError (arrays or inline tables nested thousands deep), each a traceback out
+    of check-config and the daemon's start."""
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise LayerError(f"{path}: TOML syntax: {e}") from None
+        raise ValueError(f"TOML syntax: {e}") from None
+    except ValueError as e:
+        if "int_max_str" not in str(e):
+            raise
+        raise ValueError("TOML: a number of more than 4300 digits") from None
+    except RecursionError:
+        raise ValueError("TOML: arrays or inline tables nested too deeply") from None
 
 
 @dataclass

@@ -123,6 +123,30 @@ def test_bad_config_case(case: Path) -> None:
     assert r.stderr.splitlines() == expected
 
 
+# TOML texts tomllib refused with another exception than TOMLDecodeError: a traceback out of
+# check-config and the daemon's start. Found probing the config reader beside its atheris
+# run, 2026-12-05 (the run did not reach them: a number's size or a nesting depth adds no
+# coverage). In process, as a config case's subprocess would cost a second each.
+TOML_REFUSED = [
+    pytest.param("x = " + "1" * 4301, "TOML: a number of more than 4300 digits", id="digits"),
+    pytest.param("x = " + "[" * 3000, "TOML: arrays or inline tables nested too", id="arrays"),
+    pytest.param("x = " + "{ a = " * 3000, "TOML: arrays or inline tables nested", id="tables"),
+]
+
+
+@pytest.mark.parametrize(("text", "why"), TOML_REFUSED)
+def test_toml_refused_by_tomllib_is_one_line(tmp_path: Path, text: str, why: str) -> None:
+    path = tmp_path / "monitord.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(ConfigError) as from_file:
+        load_config(path)
+    with pytest.raises(ConfigError) as from_text:
+        loads_config(text, str(path))
+    for e in (from_file, from_text):
+        lines = e.value.lines
+        assert len(lines) == 1 and lines[0].startswith(f"{path}: {why}"), lines
+
+
 def test_missing_file_is_one_line() -> None:
     r = check_config(ROOT / "nope.toml")
     assert r.returncode == 78
