@@ -45,6 +45,7 @@ from monitord.sinks.commands import Command, engine_input
 from monitord.store import outages as outage_mod
 from monitord.store.checkpoint import Checkpointer
 from monitord.store.writer import StoreWriter
+from monitord.storecheck import check_later
 from monitord.storeguard import StoreGuard
 from monitord.storeopen import lock_store, open_store
 from monitord.storeroutes import route_queues
@@ -100,8 +101,7 @@ class Daemon:
         self.stop_when_played = stop_when_played
         self.restart_backoff_s = restart_backoff_s
         self.stop_event = asyncio.Event()
-        # One daemon per store (exit 75 otherwise), then a usable store whatever the file
-        # holds (monitord/storeopen.py); technical alarms are kept beside it.
+        # One daemon per store (else exit 75), usable whatever it holds (storeopen.py).
         self.alarms = TechAlarms(console)
         # (failures, healthy run, relapse window): the crash loop alarm (monitord/taskalarm.py)
         self._crash_alarm = crash_alarm
@@ -372,6 +372,7 @@ class Daemon:
                 tg.create_task(self._alive(), name="alive")
                 # The collector runs on a timer, out of an alarm's way (monitord/gcpacer.py).
                 tg.create_task(pace_gc(step_aside=self.store.window.step_aside), name="gc")
+                tg.create_task(check_later(self.outbox, self.alarms))  # storecheck.py
                 if self.cfg.mqtt.enabled:  # its certificates' expiry, said ahead (certfiles.py)
                     tg.create_task(certfiles.watch(certfiles.mqtt_files(self.cfg.mqtt.tls)))
                 self.notifier.ready(self.summary())
@@ -481,9 +482,8 @@ class Daemon:
             self.stop_event.set()
 
     async def _alive(self) -> None:
-        """An idle daemon's status too is written (on its 60-s heartbeat, with the
-        `daemon/alive` row that dates an unclean stop, store/outages.py): while readings
-        flow the status listener does it, in their commits."""
+        """An idle daemon's status too is written (its 60-s heartbeat, with the `daemon/alive`
+        row dating an unclean stop): while readings flow, the status listener does it."""
         while True:
             await asyncio.sleep(ALIVE_POLL_S)
             if time.monotonic() - self._status_written >= ALIVE_POLL_S:

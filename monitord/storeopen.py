@@ -64,6 +64,7 @@ from monitord.outbox import (
 )
 from monitord.store.fileheader import foreign_wal
 from monitord.store.schema import unwritable_advice
+from monitord.storecheck import note_sound, sound_this_boot
 from monitord.techalarm import TechAlarms
 
 log = logging.getLogger("monitord.store")
@@ -226,6 +227,8 @@ def _open_checked(
 ) -> Outbox:
     if path.is_dir():
         raise OutboxError("it is a directory")
+    # Found sound in this boot, a file is checked after the start (storecheck.py).
+    later = path.exists() and sound_this_boot(path)
     if path.exists():
         # Checked read-only first: a read-write connection checkpoints on close, which
         # would rewrite the header of a file we are about to move aside for inspection.
@@ -237,16 +240,20 @@ def _open_checked(
                     f"{path}: schema v{version} is newer than this monitord "
                     f"(v{SCHEMA_VERSION}); upgrade monitord or move the file away"
                 )
-            if progress is not None:
+            if progress is not None and not later:
                 progress("checking the store")
                 db.set_progress_handler(lambda: progress("checking the store"), 100_000)
-            rows = db.execute("PRAGMA quick_check(5)").fetchall()
+            rows = [] if later else db.execute("PRAGMA quick_check(5)").fetchall()
         finally:
             db.close()
         check = "; ".join(str(r[0]) for r in rows)
-        if check != "ok":
+        if not later and check != "ok":
             raise OutboxError(f"integrity check: {check}")
-    return Outbox(path, cfg, progress=progress)
+    ob = Outbox(path, cfg, progress=progress)
+    ob.unchecked = later
+    if not later:
+        note_sound(path)  # checked, or created now: a restart in this boot checks after
+    return ob
 
 
 def _in_memory(

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sqlite3
+from pathlib import Path
 
 from monitord import hangup
 from monitord.cli import EX_CONFIG, EX_OK, catch_stop_signals, reload_asked, stop_asked
@@ -43,6 +45,7 @@ def main(args: argparse.Namespace) -> int:
     from monitord.cli import EX_SOFTWARE, SimulatorsUnusable, simulated_chairs
     from monitord.daemon import Daemon
     from monitord.outbox import SchemaTooNew
+    from monitord.storecheck import start_again
     from monitord.storeopen import EX_TEMPFAIL, StoreLocked
 
     console = StdoutConsole() if args.console else None
@@ -77,6 +80,11 @@ def main(args: argparse.Namespace) -> int:
     except SimulatorsUnusable as e:
         print_error(f"monitord: {e}")
         return EX_SOFTWARE
+    except sqlite3.DatabaseError as e:  # a bad page met by a start that checks after
+        if console is not None:
+            console.drain()
+        start_again(Path(cfg.storage.path), e)  # returns only if it was not that
+        raise
     finally:
         if console is not None:  # its last lines (the stop's), if its reader takes them
             console.drain()

@@ -70,6 +70,8 @@ class StoreBase:
         # memory=True: a store in RAM only (the daemon's last resort when no file can be
         # written at `path`; see monitord/storeopen.py). Same API, nothing survives a restart.
         self.memory = memory
+        # Its whole-file check left for after the start (monitord/storecheck.py).
+        self.unchecked = False
         # Delivery marks the disk could not take (full): kept here, hidden from fetch() and
         # backlog(), written with the next transaction that succeeds (see _set_state).
         self._held_marks: dict[str, set[int]] = {s: set() for s in SINKS}

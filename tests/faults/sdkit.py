@@ -45,10 +45,15 @@ class FailingCardDaemon(DaemonProcess):
         gate: Path,
         errno_: int,
         reads: bool = False,
+        read_us: int = 0,
+        read_count: Path | None = None,
     ) -> None:
         super().__init__(cfg, log)
         self.shim, self.card, self.gate, self.errno_ = shim, card, gate, errno_
         self.reads = reads  # reads of the card fail too (EIO)
+        # A card slow to read: each read of it `read_us` longer; the bytes read from it so
+        # far kept in `read_count` (sdfail.c).
+        self.read_us, self.read_count = read_us, read_count
 
     def env(self) -> dict[str, str]:
         return {
@@ -58,4 +63,8 @@ class FailingCardDaemon(DaemonProcess):
             "MONITORD_TEST_SDFAIL_GATE": str(self.gate),
             "MONITORD_TEST_SDFAIL_ERRNO": str(self.errno_),
             **({"MONITORD_TEST_SDFAIL_READS": "1"} if self.reads else {}),
+            **({"MONITORD_TEST_SDFAIL_READ_US": str(self.read_us)} if self.read_us else {}),
+            **(
+                {"MONITORD_TEST_SDFAIL_READ_COUNT": str(self.read_count)} if self.read_count else {}
+            ),
         }

@@ -1,0 +1,187 @@
+"""When the store's whole-file check runs: before monitoring, or after it has started.
+
+`PRAGMA quick_check` reads every page of the store. On a month of chairs (~300 MB) that
+took ~7 s from a cold cache on an x86 VM and may take minutes on a Pi's SD card; run
+before the daemon opened its devices, a restarted daemon (after a crash, a watchdog kill,
+an upgrade) monitored nothing, its chairs OFFLINE and no alarm possible, all that time.
+
+What can have spoiled the file since it was last found sound decides:
+- a process that died (crash, SIGKILL, watchdog) while the machine stayed up cannot
+  corrupt an SQLite store in WAL mode: every write it made is in the kernel's hands, and
+  SQLite's recovery of the WAL is the same as after a clean stop. So when the file was
+  found sound (or created) in this boot, by the kernel's boot id, the daemon monitors
+  first and checks the file after, in a thread of its own at the lowest CPU priority (its
+  I/O priority follows), on a read-only connection (`check_later`). A file bad all the
+  same (the card rotted under a running daemon) is then said by the technical alarm
+  `store.unsound`, and the record is forgotten: the next start checks first and moves
+  the file aside as storeopen.py does with any bad store;
+- a machine that went down (a power blip, a reboot) may have lost or torn writes the
+  card claimed were done, and any file without a record (put there by hand, restored,
+  left by an older monitord) is unknown: checked before monitoring, as before
+  (storeopen.py), a bad one moved aside and a fresh one started.
+
+The record is `<store>.checked`: the boot id and the file's device and inode (a store
+moved aside and replaced is another file). Losing it only costs a check before monitoring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sqlite3
+import sys
+import threading
+import time
+from pathlib import Path
+
+from monitord.log import drain
+from monitord.outbox import FILE_FAULTS, Outbox, primary_code
+from monitord.techalarm import TechAlarms
+
+log = logging.getLogger("monitord.store")
+
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+def record_path(store: Path) -> Path:
+    return store.with_name(store.name + ".checked")
+
+
+def _identity(store: Path) -> dict[str, object] | None:
+    """This boot and the store's file, or None when either cannot be known."""
+    try:
+        boot = BOOT_ID.read_text().strip()
+        st = os.stat(store)
+    except OSError:
+        return None
+    return {"boot": boot, "dev": st.st_dev, "ino": st.st_ino} if boot else None
+
+
+def sound_this_boot(store: Path) -> bool:
+    """The store's file was found sound (or created) in this boot: checking it can wait."""
+    me = _identity(store)
+    try:
+        return me is not None and json.loads(record_path(store).read_text()) == me
+    except (OSError, ValueError):
+        return False
+
+
+def note_sound(store: Path) -> None:
+    """Record that the store's file is sound in this boot (not fsynced: a record lost
+    with a power loss is one a new boot would not match anyway)."""
+    me, path = _identity(store), record_path(store)
+    if me is None:
+        return
+    part = path.with_name(path.name + ".part")
+    try:
+        part.write_text(json.dumps(me))
+        os.replace(part, path)
+    except OSError as e:  # the check runs before monitoring next time; not a fault
+        log.debug("cannot record the store's check in %s (%s)", path, e)
+
+
+def forget(store: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(record_path(store))
+
+
+def _quick_check(path: Path, conns: list[sqlite3.Connection]) -> str:
+    """`PRAGMA quick_check(5)` on a read-only connection, at the lowest CPU priority for
+    this thread only (Linux: a thread's own nice value; the I/O scheduler derives the
+    thread's I/O priority from it)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5, check_same_thread=False)
+    conns.append(db)
+    try:
+        rows = db.execute("PRAGMA quick_check(5)").fetchall()
+    finally:
+        db.close()
+    return "; ".join(str(r[0]) for r in rows)
+
+
+def _settle(done: asyncio.Future[str], result: str | None, e: BaseException | None) -> None:
+    if done.done():  # cancelled: the daemon stops
+        return
+    if e is not None:
+        done.set_exception(e)
+    else:
+        done.set_result(result or "")
+
+
+async def check_later(ob: Outbox, alarms: TechAlarms) -> None:
+    """The whole-file check storeopen.py left for after the start (`ob.unchecked`), in a
+    thread of its own; cancelled (the daemon stops), it is interrupted."""
+    if ob.memory or not ob.unchecked:
+        return
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[str] = loop.create_future()
+    conns: list[sqlite3.Connection] = []
+
+    def work() -> None:
+        try:
+            result = _quick_check(ob.path, conns)
+        except BaseException as e:  # told to the loop, judged there
+            loop.call_soon_threadsafe(_settle, done, None, e)
+        else:
+            loop.call_soon_threadsafe(_settle, done, result, None)
+
+    t0 = time.monotonic()
+    log.info("store %s: monitoring; its whole-file check runs meanwhile", ob.path)
+    threading.Thread(target=work, name="store-check", daemon=True).start()
+    try:
+        check = await done
+    except asyncio.CancelledError:
+        for db in conns:
+            with contextlib.suppress(sqlite3.Error):
+                db.interrupt()
+        raise
+    except (sqlite3.Error, OSError) as e:
+        if isinstance(e, sqlite3.Error) and primary_code(e) in FILE_FAULTS:
+            check = str(e)
+        else:
+            forget(ob.path)
+            log.warning("store %s: its whole-file check failed (%s); the next start "
+                        "checks it before monitoring", ob.path, e)  # fmt: skip
+            return
+    if check == "ok":
+        ob.unchecked = False
+        note_sound(ob.path)
+        log.info("store %s: whole-file check passed (%.1f s)", ob.path, time.monotonic() - t0)
+        return
+    forget(ob.path)
+    alarms.raise_(
+        "store.unsound",
+        f"the store {ob.path} is unusable (integrity check: {check}): monitoring goes on, "
+        "but what it holds may not all be kept; restart monitord when no chair is in use: "
+        f"the start moves it aside to {ob.path.name}.bad-<UTC time> and starts a fresh one "
+        "(engine state and local history start empty)",
+    )
+
+
+def start_again(store: Path, e: BaseException) -> None:
+    """The start met a malformed page (`e`) in a store whose check it had left for later:
+    the record is forgotten and the command begins again in this process (exec: the same
+    pid for systemd, the store's lock and files closed with it), this time checking the
+    store first, so a bad one is moved aside and a fresh one started (storeopen.py). Kept
+    as it was, the start failed with a traceback and the chair had no monitoring at all.
+    Returns when `e` is not that (the caller re-raises it)."""
+    if not (
+        isinstance(e, sqlite3.DatabaseError)
+        and primary_code(e) in FILE_FAULTS
+        and sound_this_boot(store)
+    ):
+        return
+    forget(store)
+    if os.path.lexists(record_path(store)):
+        return  # not forgotten (cannot be removed): begun again, it would start the same
+    log.warning("store %s: %s at the start, its check left for later: starting again, "
+                "checking it first", store, e)  # fmt: skip
+    drain()  # the log's lines held by its writer thread (monitord/logwriter.py), first
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os.execv(sys.executable, sys.orig_argv)
