@@ -8,7 +8,8 @@ write, and with it every chair's readings, alarms and MQTT for as long as nobody
 
 Now a record is formatted by its caller and queued; `LogWriter`'s thread writes the lines
 in order. The queue is bounded: past `BACKLOG` lines held, lines below WARNING are dropped,
-past `BACKLOG + RESERVE` every line is (WARNING and above keep room of their own: an
+past `BACKLOG + RESERVE` every line is (the same in characters held: `BACKLOG_CHARS`,
+`RESERVE_CHARS`; WARNING and above keep room of their own: an
 alarm's CRITICAL line is not lost to DEBUG chatter). Where lines were dropped, or could not
 be written (EIO from a hung-up terminal, a full disk under `2>>run.log`), one WARNING line
 says how many, in their place, once the log takes lines again. A clean stop waits
@@ -33,6 +34,12 @@ from typing import IO
 BACKLOG = 1000
 # Room for WARNING and above once BACKLOG lines are held.
 RESERVE = 1000
+# The same bounds in characters: 1,000 lines of a traceback folded onto one (tens of KB
+# each), or a server's long answer in an exception's text, are not held whole in a Pi's
+# memory. A line's usual ~200 characters never meet them; a line alone in the queue is
+# always taken (one line in memory, as when the caller wrote it itself).
+BACKLOG_CHARS = 1_000_000
+RESERVE_CHARS = 1_000_000
 # How long a clean stop waits for the lines still held to be written.
 DRAIN_S = 2.0
 
@@ -62,6 +69,7 @@ class LogWriter(logging.Handler):
         self.errors = getattr(stream, "errors", None) or "backslashreplace"
         self._items: collections.deque[str | _Gap] = collections.deque()
         self._held = 0  # lines in _items (gaps not counted: one at most after each line)
+        self._chars = 0  # their characters
         self._busy = False  # a line taken and not yet written
         self._cond = threading.Condition()
         self.written = 0
@@ -77,13 +85,16 @@ class LogWriter(logging.Handler):
         except Exception:
             self.handleError(record)
             return
-        limit = BACKLOG + RESERVE if record.levelno >= logging.WARNING else BACKLOG
+        warning = record.levelno >= logging.WARNING
+        limit = BACKLOG + RESERVE if warning else BACKLOG
+        chars = BACKLOG_CHARS + RESERVE_CHARS if warning else BACKLOG_CHARS
         with self._cond:
-            if self._held >= limit:
+            if self._held >= limit or (self._held and self._chars + len(line) > chars):
                 self._lose(1, "")
                 return
             self._items.append(line)
             self._held += 1
+            self._chars += len(line)
             self._cond.notify_all()
 
     def _lose(self, n: int, why: str) -> None:
@@ -124,6 +135,7 @@ class LogWriter(logging.Handler):
                         continue
                 else:
                     self._held -= 1
+                    self._chars -= len(item)
                 self._busy = True
             lines = [self.format(self._said(gap)) for gap in unsaid]
             if isinstance(item, str):

@@ -215,7 +215,7 @@ COMMIT_ROWS = _commit_rows()
 
 
 def _log_rows() -> list[tuple[str, str]]:
-    from monitord.logwriter import BACKLOG, DRAIN_S, RESERVE
+    from monitord.logwriter import BACKLOG, BACKLOG_CHARS, DRAIN_S, RESERVE, RESERVE_CHARS
 
     return [
         (
@@ -224,8 +224,17 @@ def _log_rows() -> list[tuple[str, str]]:
         ),
         ("reliability.md", f"A clean stop waits {_g(DRAIN_S)} s at most for the lines still held"),
         (
+            "reliability.md",
+            f"at most {_n(BACKLOG_CHARS)} characters, and {_n(RESERVE_CHARS)} more for "
+            "WARNING and above",
+        ),
+        (
             "operations.md",
-            f"({_n(BACKLOG)} lines, and {_n(RESERVE)} more for WARNING and above)",
+            f"{_n(BACKLOG_CHARS)} characters, and {_n(RESERVE_CHARS)} more for WARNING and above",
+        ),
+        (
+            "operations.md",
+            f"({_n(BACKLOG)} lines, and {_n(RESERVE)} more for WARNING and above;",
         ),
         ("operations.md", f"A clean stop waits {_g(DRAIN_S)} s at most for the lines still held"),
     ]

@@ -14,9 +14,10 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
-from monitord.logwriter import BACKLOG, DROPPED, UNWRITTEN, LogWriter
+from monitord.logwriter import BACKLOG, BACKLOG_CHARS, DROPPED, RESERVE_CHARS, UNWRITTEN, LogWriter
 
 PAGE = 4096
 NOTICE = re.compile(re.escape(DROPPED).replace(r"\{n\}", r"(\d+)"))
@@ -141,3 +142,47 @@ def test_a_crash_traceback_comes_after_the_log_lines_that_led_to_it(tmp_path: Pa
 def read_into(fd: int, got: bytearray) -> None:
     while data := os.read(fd, 65536):
         got += data
+
+
+def test_the_lines_held_for_an_unread_log_are_bounded_in_size_too(tmp_path: Path) -> None:
+    """Long lines (a folded traceback, a server's error body in an exception's text) for
+    a log nobody reads: the queue bounded lines, not their size, so 2,000 lines of 50,000
+    characters were 100 MB held in a Pi's memory. Now what is held is bounded in
+    characters as well; every line is still written or counted once the log is read."""
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PAGE)
+    stream = os.fdopen(write_end, "w")
+    writer = LogWriter(stream, logger="test")
+    writer.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    log = logging.getLogger("test.logwriter.long")
+    log.propagate = False
+    log.handlers[:] = [writer]
+    log.setLevel(logging.INFO)
+    long = "y" * 50_000
+    sent = 2 * BACKLOG
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        for i in range(sent):
+            log.warning("w %d %s", i, long)
+        held = tracemalloc.get_traced_memory()[0] - base
+        tracemalloc.stop()
+        got = bytearray()
+        reader = threading.Thread(target=lambda: read_into(read_end, got), daemon=True)
+        reader.start()
+        assert writer.drain(60), "the lines held were not written once read"
+    finally:
+        tracemalloc.stop()
+        log.handlers.clear()
+        stream.close()
+    reader.join(10)
+    os.close(read_end)
+    assert held < 3 * (BACKLOG_CHARS + RESERVE_CHARS), f"{held:,} bytes held"
+    written, counted = 0, 0
+    for line in got.decode().splitlines():
+        if m := NOTICE.search(line):
+            counted += int(m.group(1))
+        else:
+            assert line == f"WARNING w {written + counted} {long}", line[:80]
+            written += 1
+    assert written + counted == sent and counted > 0, (written, counted)
