@@ -17,8 +17,13 @@ import os
 import re
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from types import TracebackType
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from sys import UnraisableHookArgs
 
 from monitord.logwriter import DRAIN_S, LogWriter
 
@@ -121,6 +126,12 @@ def setup_logging(level: str = "INFO") -> None:
         root.handlers[:] = [_writer]
         atexit.register(drain)
         sys.excepthook = _after_the_log(sys.excepthook)
+        # What Python itself writes to stderr, from whichever thread it happens in (the
+        # event loop's): a library's warning, an exception it cannot raise (in a
+        # `__del__`, a callback at collection). Written by the caller, it stopped the loop
+        # as every log line did while the log was not read; now through the log's queue.
+        warnings.showwarning = _warning_logged(warnings.showwarning)
+        sys.unraisablehook = _unraisable_logged(sys.unraisablehook)
     root.setLevel(level)
     # Third-party chatter stays out of the journal unless asked for.
     for noisy in ("bleak", "bumble", "aiomqtt", "urllib3", "asyncio"):
@@ -133,6 +144,54 @@ def drain(within_s: float = DRAIN_S) -> None:
     traceback), so the log's lines come before it, and at exit."""
     if _writer is not None:
         _writer.drain(within_s)
+
+
+def _warning_logged(
+    show: Callable[..., None],
+) -> Callable[..., None]:
+    """`warnings.showwarning` as one WARNING line of the log (logger `py.warnings`, as
+    `logging.captureWarnings` names it); `show`, Python's, for a warning written to a file
+    named by its caller, or once the interpreter is shutting down (the log's last drain
+    done: a line queued then would not be written)."""
+
+    def showwarning(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if file is not None or sys.is_finalizing():
+            show(message, category, filename, lineno, file, line)
+            return
+        logging.getLogger("py.warnings").warning(
+            "%s:%s: %s: %s", filename, lineno, category.__name__, message
+        )
+
+    return showwarning
+
+
+def _unraisable_logged(
+    hook: Callable[[UnraisableHookArgs], object],
+) -> Callable[[UnraisableHookArgs], None]:
+    """`sys.unraisablehook` as one ERROR line of the log, its traceback folded on it and
+    Python's words kept ("Exception ignored in: ..."); `hook`, Python's, once the
+    interpreter is shutting down (as for the warnings above)."""
+
+    def unraisablehook(u: UnraisableHookArgs) -> None:
+        if sys.is_finalizing() or u.exc_value is None:
+            hook(u)
+            return
+        try:
+            what = f"{u.err_msg or 'Exception ignored in'}: {u.object!r}"
+        except Exception:  # a repr that raises: Python's own hook says <object repr() failed>
+            what = f"{u.err_msg or 'Exception ignored in'}: <object repr() failed>"
+        logging.getLogger("monitord").error(
+            "%s", what, exc_info=(u.exc_type, u.exc_value, u.exc_traceback)
+        )
+
+    return unraisablehook
 
 
 def _after_the_log(

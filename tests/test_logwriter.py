@@ -10,8 +10,10 @@ import fcntl
 import logging
 import os
 import re
+import select
 import subprocess
 import sys
+import termios
 import threading
 import time
 import tracemalloc
@@ -186,3 +188,63 @@ def test_the_lines_held_for_an_unread_log_are_bounded_in_size_too(tmp_path: Path
             assert line == f"WARNING w {written + counted} {long}", line[:80]
             written += 1
     assert written + counted == sent and counted > 0, (written, counted)
+
+
+WARNS = """
+import logging, sys, warnings
+from monitord.log import setup_logging
+setup_logging("INFO")
+log = logging.getLogger("monitord.test")
+for i in range(100):
+    log.info("filler %d %s", i, "x" * 100)  # more than the pipe holds
+sys.stdin.readline()  # the test saw the pipe full
+warnings.warn("a library's warning", UserWarning)  # Python writes it to stderr
+class Leaky:
+    def __del__(self) -> None:
+        raise ValueError("raised in a __del__")
+Leaky()  # "Exception ignored in ...": also written to stderr by Python
+print("went on", flush=True)
+"""
+
+
+def test_pythons_own_warnings_wait_for_no_reader_either(tmp_path: Path) -> None:
+    """A library's warning (`warnings.warn`) or an exception Python cannot raise (in a
+    `__del__`, a callback at collection) was written by Python straight to stderr, by the
+    caller: the event loop, stopped in that write while the log was not read, as every log
+    line was. Now they go through the log's queue (one line each, the journal's priority)
+    and the caller goes on."""
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PAGE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WARNS],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=write_end, text=True,
+    )  # fmt: skip
+    os.close(write_end)
+    got = bytearray()
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        while not pipe_full(read_end):
+            time.sleep(0.05)  # the writer fills it (not a bound on anything)
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        went_on = bool(ready) and proc.stdout.readline() == "went on\n"
+        read_into(read_end, got)  # the reader is back: to the end
+    finally:
+        proc.kill() if proc.poll() is None else None
+        os.close(read_end)
+    assert went_on, "the warning waited for the log's reader"
+    assert proc.wait(30) == 0, got.decode()[-3000:]
+    lines = got.decode().splitlines()
+    warned = [ln for ln in lines if "a library's warning" in ln]
+    assert len(warned) == 1 and warned[0].startswith("WARNING py.warnings: "), lines[-5:]
+    assert "UserWarning" in warned[0]
+    ignored = [ln for ln in lines if "raised in a __del__" in ln]
+    assert len(ignored) == 1 and ignored[0].startswith("ERROR "), lines[-5:]
+    assert "Exception ignored in" in ignored[0] and "Traceback" in ignored[0], ignored
+
+
+def pipe_full(fd: int) -> bool:
+    buf = bytearray(4)
+    fcntl.ioctl(fd, termios.FIONREAD, buf)
+    return int.from_bytes(buf, sys.byteorder) > PAGE - 200
