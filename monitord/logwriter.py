@@ -159,7 +159,15 @@ class LogWriter(logging.Handler):
         )  # fmt: skip
 
     def _write(self, text: str) -> str:
-        """Writes `text` whole; "" or why it could not be."""
+        """Writes `text` whole; "" or why it could not be. Never raises: a writer thread
+        that died (stderr closed at the start: `sys.stderr` is None) left every line after
+        held, never written nor counted, and each drain waiting its whole time."""
+        try:
+            return self._write_whole(text)
+        except Exception as e:
+            return f"{type(e).__name__}: {e}"
+
+    def _write_whole(self, text: str) -> str:
         data = text.encode(self.encoding, self.errors)
         try:
             fd = self.stream.fileno()

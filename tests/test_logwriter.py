@@ -248,3 +248,27 @@ def pipe_full(fd: int) -> bool:
     buf = bytearray(4)
     fcntl.ioctl(fd, termios.FIONREAD, buf)
     return int.from_bytes(buf, sys.byteorder) > PAGE - 200
+
+
+NO_STDERR = """
+import logging, sys
+from monitord import log as monitord_log
+monitord_log.setup_logging("INFO")
+logging.getLogger("monitord.test").warning("nowhere to go")
+assert monitord_log._writer is not None
+print(monitord_log._writer.drain(10), monitord_log._writer._thread.is_alive(), flush=True)
+"""
+
+
+def test_a_log_with_nowhere_to_go_does_not_kill_its_writer() -> None:
+    """`monitord run 2>&-` (started with stderr closed: Python's `sys.stderr` is None): the
+    first line's write raised in the writer thread, which died; every line after was held
+    and never written nor counted, and each drain (a stop's, the exit's) waited its whole
+    time for a line that would never be written. Now a write that raises is a line that
+    could not be written, counted like any other, and the writer goes on."""
+    r = subprocess.run(
+        ["sh", "-c", f'exec "{sys.executable}" -c "$0" 2>&-', NO_STDERR],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 0, r
+    assert r.stdout == "True True\n", r
