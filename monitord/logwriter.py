@@ -25,6 +25,7 @@ import errno
 import logging
 import os
 import select
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -85,7 +86,31 @@ class LogWriter(logging.Handler):
         except Exception:
             self.handleError(record)
             return
-        warning = record.levelno >= logging.WARNING
+        self._queue(line, record.levelno)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """A record that cannot be formatted (a log call's bug: `log.info("%d", "a text")`):
+        one ERROR line in the queue, one line, redacted and at the journal's priority as
+        every other. Python's own wrote a traceback, the call's stack and the record's
+        arguments (a password in a URL among them, unredacted) straight to stderr, by the
+        caller: the event loop, stopped in that write while the log was not read."""
+        exc = sys.exc_info()[1]
+        try:
+            said = (
+                f"log: a log call failed ({type(exc).__name__}: {exc}) at "
+                f"{record.pathname}:{record.lineno}: message {record.msg!r}, "
+                f"arguments {record.args!r}"
+            )
+            fields = {"name": record.name, "levelno": logging.ERROR, "levelname": "ERROR"}
+            line = self.format(logging.makeLogRecord({**fields, "msg": said}))
+        except Exception:  # its repr raises too: counted, as a line that could not be
+            with self._cond:
+                self._lose(1, "a log call failed")
+            return
+        self._queue(line, logging.ERROR)
+
+    def _queue(self, line: str, levelno: int) -> None:
+        warning = levelno >= logging.WARNING
         limit = BACKLOG + RESERVE if warning else BACKLOG
         chars = BACKLOG_CHARS + RESERVE_CHARS if warning else BACKLOG_CHARS
         with self._cond:

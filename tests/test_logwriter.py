@@ -203,6 +203,9 @@ class Leaky:
     def __del__(self) -> None:
         raise ValueError("raised in a __del__")
 Leaky()  # "Exception ignored in ...": also written to stderr by Python
+logging.getLogger("monitord.test").info(  # a log call's bug: %d for a text
+    "reading %d from http://admin:hunter2@127.0.0.1:8086", "not a number"
+)
 print("went on", flush=True)
 """
 
@@ -212,7 +215,9 @@ def test_pythons_own_warnings_wait_for_no_reader_either(tmp_path: Path) -> None:
     `__del__`, a callback at collection) was written by Python straight to stderr, by the
     caller: the event loop, stopped in that write while the log was not read, as every log
     line was. Now they go through the log's queue (one line each, the journal's priority)
-    and the caller goes on."""
+    and the caller goes on. So does a log call's own bug (a record that cannot be
+    formatted): Python's logging wrote a traceback, the call's stack and its arguments
+    (unredacted) to stderr, by the caller, too."""
     read_end, write_end = os.pipe()
     fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PAGE)
     proc = subprocess.Popen(
@@ -242,6 +247,10 @@ def test_pythons_own_warnings_wait_for_no_reader_either(tmp_path: Path) -> None:
     ignored = [ln for ln in lines if "raised in a __del__" in ln]
     assert len(ignored) == 1 and ignored[0].startswith("ERROR "), lines[-5:]
     assert "Exception ignored in" in ignored[0] and "Traceback" in ignored[0], ignored
+    failed = [ln for ln in lines if "not a number" in ln]
+    assert len(failed) == 1, lines[-8:]
+    assert failed[0].startswith("ERROR monitord.test: log: a log call failed"), failed
+    assert "TypeError" in failed[0] and "hunter2" not in got.decode(), failed
 
 
 def pipe_full(fd: int) -> bool:
