@@ -74,7 +74,7 @@ class LogWriter(logging.Handler):
         self._busy = False  # a line taken and not yet written
         self._cond = threading.Condition()
         self.written = 0
-        self._gave_up_at: int | None = None  # `written` when a drain last timed out
+        self._gave_up = False  # a drain timed out: the stop's wait for the log is spent
         # A daemon thread: one blocked in a write to a reader that never reads again must
         # not keep the process from exiting.
         self._thread = threading.Thread(target=self._write_lines, name="log", daemon=True)
@@ -132,17 +132,19 @@ class LogWriter(logging.Handler):
         self._cond.notify_all()
 
     def drain(self, within_s: float = DRAIN_S) -> bool:
-        """Waits up to `within_s` for every line held to be written; True if they were. A
-        log that did not take a line during the last drain that gave up is not waited for
-        again (the stop's several drains would add up)."""
+        """Waits up to `within_s` for every line held to be written; True if they were.
+        Once a drain has given up, no later one waits: a stop drains more than once (the
+        command's end, the exit; a last line on stderr, a crash's traceback), and waited
+        again in full each time the log had taken a line in between (read slowly: an SSH
+        session on a slow link, a journald catching up), 2 s at most adding up."""
         deadline = time.monotonic() + within_s
         with self._cond:
-            if self._gave_up_at is not None and self._gave_up_at == self.written:
+            if self._gave_up:
                 return not self._items and not self._busy
             while self._items or self._busy:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    self._gave_up_at = self.written
+                    self._gave_up = True
                     return False
                 self._cond.wait(left)
             return True

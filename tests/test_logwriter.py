@@ -281,3 +281,50 @@ def test_a_log_with_nowhere_to_go_does_not_kill_its_writer() -> None:
     )  # fmt: skip
     assert r.returncode == 0, r
     assert r.stdout == "True True\n", r
+
+
+def test_a_stop_waits_for_the_log_once_however_slowly_it_is_read() -> None:
+    """A stop drains the log more than once (the command's end, then the exit; a last line
+    on stderr, a crash's traceback before them): a drain that gave up was waited again in
+    full by each later one as long as the log took a line in between (an SSH session on a
+    slow link, a journald catching up), so "2 s at most" added up. Now once a drain has
+    given up, a later one does not wait: the drain here, with a whole minute to wait and a
+    reader that reads everything within it, returns at once, lines still held."""
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PAGE)
+    stream = os.fdopen(write_end, "w")
+    writer = LogWriter(stream, logger="test")
+    writer.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    log = logging.getLogger("test.logwriter.stop")
+    log.propagate = False
+    log.handlers[:] = [writer]
+    log.setLevel(logging.INFO)
+    got = bytearray()
+    reader = threading.Thread(target=lambda: read_slowly(read_end, got), daemon=True)
+    try:
+        for i in range(BACKLOG):
+            log.info("line %d %s", i, "x" * 80)
+        assert not writer.drain(0.1)  # nothing reads: the stop's first drain gives up
+        taken = writer.written
+        reader.start()  # the log is read again, slowly
+        while writer.written == taken:
+            time.sleep(0.01)  # it takes a line (not a bound on anything)
+        second = writer.drain(60)
+        last = f"INFO line {BACKLOG - 1} ".encode()
+        for _ in range(6000):  # the lines still held are written all the same
+            if last in got:
+                break
+            time.sleep(0.01)
+    finally:
+        log.handlers.clear()
+        stream.close()
+    reader.join(60)
+    os.close(read_end)
+    assert not second, "the second drain waited for the log again"
+    assert got.decode().splitlines()[-1].startswith(last.decode())
+
+
+def read_slowly(fd: int, got: bytearray) -> None:
+    while data := os.read(fd, 512):
+        got += data
+        time.sleep(0.002)
