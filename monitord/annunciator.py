@@ -53,6 +53,8 @@ LOOK_S = 5.0
 # Kept short: the pattern is an alarm.
 SETTLE_S = 1.0
 GRACE_S = 1.0
+# A line of the command's output longer than asyncio's 64 KiB limit is logged in pieces.
+OUTPUT_CHUNK = 65536
 # Line level per tick in one cycle of each pattern (tick = 125 ms).
 _CYCLES: dict[str, tuple[bool, ...]] = {
     "off": (False,),
@@ -124,6 +126,7 @@ class Annunciator:
         # daemon (not reset by the next start, which succeeds every time).
         self._kill_log = FailureLog(log, "annunciator command")
         self._proc: asyncio.subprocess.Process | None = None  # the running command
+        self._readers: set[asyncio.Future[None]] = set()  # the commands' output, logged
         self._started = 0.0  # loop time the running command started
         self._running: Pattern = "off"  # the pattern the last command started with
         self._want: Pattern = "off"  # the pattern the command is to be run with
@@ -286,9 +289,14 @@ class Annunciator:
             # Its own session and process group: a script's children (aplay, sox ...) are
             # ended with it (`_end`). So Ctrl-C in a terminal no longer reaches it; the
             # daemon ends it on its stop.
+            # Its output read here and logged (`_say_output`), not the daemon's stdout and
+            # stderr inherited: the journal's stream, which a hung journald does not read;
+            # a script's first line there (aplay's "Playing WAVE ...") held the tone up.
             proc = await asyncio.create_subprocess_exec(
                 *argv,
                 stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
                 env={**os.environ, "MONITORD_ANNUNCIATOR": pattern},
                 start_new_session=True,
             )
@@ -300,6 +308,10 @@ class Annunciator:
             )
             return False
         self._cmd_log.success()
+        if proc.stdout is not None:
+            reader = asyncio.ensure_future(_say_output(proc.stdout, pattern))
+            self._readers.add(reader)
+            reader.add_done_callback(self._readers.discard)
         self._proc, self._started = proc, asyncio.get_running_loop().time()
         self._running = pattern
         return True
@@ -344,6 +356,21 @@ class Annunciator:
         finally:
             if proc.returncode is not None and self._proc is proc:
                 self._proc = None
+
+
+async def _say_output(out: asyncio.StreamReader, pattern: Pattern) -> None:
+    """The command's output (stdout and stderr, one pipe), one INFO line each, through the
+    log's queue: where the script's lines went before, the journal, without ever holding
+    the script up. Read to its end (the command and whatever it left holding the pipe)."""
+    while True:
+        try:
+            line = await out.readline()
+        except ValueError:  # a line longer than the reader's limit: what is there of it
+            line = await out.read(OUTPUT_CHUNK)
+        if not line:
+            return
+        text = line.decode(errors="backslashreplace").rstrip("\r\n")
+        log.info("annunciator command (%s): %s", pattern, text)
 
 
 def _signal(
