@@ -45,6 +45,7 @@ from monitord.config_devices import (
 from monitord.config_keys import error_text, refusal, unknown_key
 from monitord.config_keys import flat_loc as _flat_loc
 from monitord.config_station import AnnunciatorConfig, ForwarderConfig, StationConfig
+from monitord.config_tls import broker_verifier
 from monitord.netaddr import server_host
 
 # Re-exported: the schema is imported from here (its sections live in config_*.py).
@@ -109,7 +110,7 @@ class TlsConfig(_Strict):
 
     def client_context(self) -> ssl.SSLContext:
         """The client side's TLS context (the daemon, the station, doctor)."""
-        ctx = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        ctx = broker_verifier(self.ca_file)
         if self.cert_file is not None:
             ctx.load_cert_chain(str(self.cert_file), str(self.key_file) if self.key_file else None)
         ctx.check_hostname = self.check_hostname

@@ -16,6 +16,22 @@ from pathlib import Path
 
 PEM = b"-----BEGIN "
 
+# What Python 3.13 added to create_default_context()'s verification (3.11 and 3.12 have
+# neither): STRICT refuses a broker certificate without an Authority Key Identifier (one
+# signed by OpenSSL 1.1's `x509 -req` without it in the -extfile, which 3.11 accepts), and
+# PARTIAL_CHAIN takes an intermediate CA in ca_file as a trust anchor. On Debian 13 the
+# daemon then no longer reached a broker it had reached on Debian 12, with one certificate.
+_ADDED_IN_313 = getattr(ssl, "VERIFY_X509_STRICT", 0) | getattr(ssl, "VERIFY_X509_PARTIAL_CHAIN", 0)
+
+
+def broker_verifier(ca_file: Path | None) -> ssl.SSLContext:
+    """A client context checking the broker's certificate against `ca_file` (the system's
+    CAs without one) as Python 3.11 does, on every Python: the same certificate is accepted
+    or refused whatever Python the Pi's Debian brings (tests/delivery/test_mqtt_tls_no_aki.py)."""
+    ctx = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    ctx.verify_flags &= ~_ADDED_IN_313
+    return ctx
+
 
 def _read(p: Path) -> bytes:
     try:

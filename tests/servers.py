@@ -248,13 +248,16 @@ def make_tls_material(
     client_until: dt.datetime | None = None,
     ca_until: dt.datetime | None = None,
     server_until: dt.datetime | None = None,
+    server_aki: bool = True,
 ) -> TlsMaterial:
     """`server_from`: the server certificate's notBefore (default a day ago, as the CA's):
     a time ahead of the clock is a certificate "not yet valid", as on a Pi booted behind.
     `client_until`: the client certificate's notAfter (default the CA's, VALID_DAYS ahead):
     a time past is a chair's own certificate expired, a time soon one about to. `ca_until`:
     the CA's notAfter (default VALID_DAYS ahead): a time past is the clinic's CA expired.
-    `server_until`: the server certificate's notAfter (default the CA's)."""
+    `server_until`: the server certificate's notAfter (default the CA's). `server_aki=False`:
+    the server certificate without an Authority Key Identifier (as OpenSSL 1.1's
+    `x509 -req` signed one without it in the -extfile)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -327,10 +330,11 @@ def make_tls_material(
                 ),
                 critical=False,
             )
-            .add_extension(
+        )
+        if server_aki or not server:
+            b = b.add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
             )
-        )
         if server:
             b = b.add_extension(
                 x509.SubjectAlternativeName(
