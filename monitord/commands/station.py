@@ -12,6 +12,7 @@ import errno
 import getpass
 import logging
 import os
+import socket
 import sys
 
 from monitord import hangup
@@ -62,21 +63,46 @@ def _add_nurse(path: os.PathLike[str], name: str) -> int:
     return EX_OK
 
 
-def _listen_problem(e: OSError, port: int) -> str:
+def _bind_errno(host: str, port: int) -> int | None:
+    """The errno of binding `host`:`port` here, each address it resolves to in turn (the
+    first refusal), as the listener does; None when every bind succeeds or it does not
+    resolve."""
+    try:
+        found = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except OSError:
+        return None
+    for family, kind, proto, _name, addr in found:
+        with socket.socket(family, kind, proto) as s:
+            try:
+                s.bind(addr)
+            except OSError as e:
+                return e.errno
+    return None
+
+
+def _listen_problem(e: OSError, host: str, port: int) -> str:
     """Why the listener could not open, and the fix: the socket's own text ("[Errno 98]
     error while attempting to bind on address (...)") said neither in words."""
-    if e.errno == errno.EADDRINUSE:
+    code = e.errno
+    if code is None:
+        # Python 3.13's asyncio says "could not bind on any address out of [...]" with no
+        # errno when no interface has the address (3.11 and 3.12 raised EADDRNOTAVAIL):
+        # the socket's own answer is asked for instead of matching that text.
+        code = _bind_errno(host, port)
+    if code == errno.EADDRINUSE:
         return (
             f"the port is in use by another process (ss -ltnp 'sport = :{port}' names it): "
             "stop it, or set station.listen to a free port"
         )
-    if e.errno == errno.EADDRNOTAVAIL:
+    if code == errno.EADDRNOTAVAIL:
         return (
             "no interface of this machine has that address (ip -brief address lists "
             f"them): set station.listen to one of them, or every address: '[::]:{port}' "
             f"(IPv4 and IPv6; '0.0.0.0:{port}' IPv4 only)"
         )
-    if e.errno == errno.EACCES:
+    if code == errno.EACCES:
         return (
             "a port below 1024 needs a privilege the service does not have: set "
             "station.listen to a port above 1023 (the default is 8080)"
@@ -112,7 +138,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         asyncio.run(_main())
     except OSError as e:  # the listen address is taken or not ours
-        why = _listen_problem(e, cfg.station.port)
+        why = _listen_problem(e, cfg.station.host, cfg.station.port)
         print_error(f"monitord station: cannot listen on {cfg.station.listen}: {why}")
         return EX_CONFIG
     return EX_OK
