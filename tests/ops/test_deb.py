@@ -60,17 +60,26 @@ def deb() -> Iterator[Path]:
 def assert_precompiled(site: Path) -> None:
     """Every module of monitord and its dependencies has bytecode next to it, current for
     its source, naming the source by its path on the target (/opt/monitord/...)."""
-    import importlib.util
-    import marshal
+    # The package's Python's tag (lib/python3.11 -> cpython-311), not the one running the
+    # test: under another Python (3.13 testing a .deb built on /usr/bin/python3 3.11) every
+    # module looked uncompiled.
+    tag = "cpython-" + site.parent.name.removeprefix("python").replace(".", "")
+
+    def cache(p: Path) -> Path:
+        return p.parent / "__pycache__" / f"{p.stem}.{tag}.pyc"
 
     sources = [p for top in ("monitord", "pydantic", "aiohttp") for p in (site / top).rglob("*.py")]
     assert len(sources) > 100, sources
-    missing = [p for p in sources if not Path(importlib.util.cache_from_source(str(p))).is_file()]
+    missing = [p for p in sources if not cache(p).is_file()]
     assert not missing, f"{len(missing)} modules without bytecode, e.g. {missing[:3]}"
-    pyc = Path(importlib.util.cache_from_source(str(site / "monitord/cli.py")))
-    code = marshal.loads(pyc.read_bytes()[16:])  # after the 16-byte header (PEP 552)
+    pyc = cache(site / "monitord/cli.py")
+    # Read by the package's own Python: marshal's format is its version's.
+    # After the 16-byte header (PEP 552).
+    read = "import marshal, sys; print(marshal.loads(open(sys.argv[1], 'rb').read()[16:])"
+    p = sh(site.parents[2] / "bin" / "python3", "-c", read + ".co_filename)", pyc)
+    assert p.returncode == 0, p.stderr
     root = str(site).split("/opt/monitord/")[0]
-    assert code.co_filename == str(site / "monitord/cli.py").removeprefix(root), code.co_filename
+    assert p.stdout.strip() == str(site / "monitord/cli.py").removeprefix(root), p.stdout
 
 
 def upgrade_of(deb: Path, tmp: Path) -> Path:
