@@ -38,13 +38,16 @@ def route_queues(outbox: Outbox, cfg: Config) -> None:
         return
     for chair, n in sorted(outbox.release_chairs("mqtt", (c.id for c in cfg.chairs)).items()):
         # WARNING: alert events the station never got; the admin should know (the old
-        # chair's tile may still show its last retained status and alerts).
+        # chair's tile may still show its last retained status and alerts). Said as
+        # final: a chair commented out for one start (its monitor away for repair) and
+        # put back at the next does not get them back, and "will not be" alone read as
+        # "not while it is out".
         log.warning(
             "store: %d alert event(s) of chair %r, which this config no longer has (chair "
-            "id changed or removed), were never delivered over MQTT and will not be (this "
-            "chair's login may not publish under %r): released from the MQTT queue; they "
-            "stay in the store for reports%s. The station may still show %r with its last "
-            'retained status and alerts: docs/operations.md, "A Pi moved to another chair"',
+            "id changed or removed), were never delivered over MQTT and never will be, even "
+            "if %r is put back in this config: released from the MQTT queue; they stay in "
+            "the store for reports%s. The station may still show %r with its last retained "
+            'status and alerts: docs/operations.md, "A Pi moved to another chair"',
             n,
             chair,
             chair,

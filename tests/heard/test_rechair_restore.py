@@ -1,0 +1,136 @@
+"""A Pi serving two chairs, one of them (chair-2, its monitor away for repair) commented out
+of the config for one start and put back at the next: the release of a chair's MQTT queue
+at a start without it (monitord/storeroutes.py) cannot be undone. A real `monitord run`
+three times on one store, a real mosquitto with config/mosquitto/monitord.acl (each chair
+its own login), a Masimo oximeter on a pty for chair-2, station-1 watching.
+
+What is lost: chair-2's alert events the broker never took (it was away at the stop) are
+never published on `alerts/events`, not even once chair-2 is back; they stay in the store
+(reports). Before, the WARNING of the start without chair-2 said they "will not be"
+delivered, with a reason that holds for a Pi moved to another chair only ("this chair's
+login may not publish under 'chair-2'"): an admin who had commented a chair out for an
+hour read it as "not while it is out". Now it says they never will be, even if the chair
+id comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from tests.acl_kit import SITE, AclMosquitto
+from tests.e2e.e2e_kit import FAST_SPO2_ALERT, DaemonProcess, Oximeter, Store, whole_second
+from tests.heard.heard_kit import password_file, station
+from tests.heard.test_rechair_backlog import backlog_of
+from tests.kit import eventually
+
+
+def two_chairs(tmp: Path, broker: AclMosquitto, *, chair2: bool) -> Path:
+    """chair-1 (no device) and chair-2 (the oximeter), each logging in as itself; with
+    `chair2` False, chair-2's block commented out as an admin would."""
+    assert broker.tls is not None
+    block = f"""
+[[chairs]]
+id = "chair-2"
+mqtt_username = "chair-2"
+mqtt_password_file = "{password_file(tmp, "chair-2")}"
+  [[chairs.devices]]
+  id = "ox"
+  driver = "masimo-ascii"
+  port = "{tmp / "ox.tty"}"
+"""
+    if not chair2:
+        block = "".join(f"# {ln}\n" for ln in block.splitlines())
+    cfg = tmp / "monitord.toml"
+    cfg.write_text(
+        f"""
+log_level = "INFO"
+[site]
+id = "{SITE}"
+[mqtt]
+host = "{broker.host}"
+port = {broker.port}
+keepalive_s = 5
+timeout_s = 5.0
+  [mqtt.tls]
+  ca_file = "{broker.tls.ca_file}"
+[influx]
+enabled = false
+[storage]
+path = "{tmp / "outbox.sqlite"}"
+commit_interval_s = 0.5
+{FAST_SPO2_ALERT}
+[[chairs]]
+id = "chair-1"
+mqtt_username = "chair-1"
+mqtt_password_file = "{password_file(tmp, "chair-1")}"
+{block}"""
+    )
+    return cfg
+
+
+async def test_chair_out_for_one_start_loses_its_undelivered_events_and_is_told_so(
+    tmp_path: Path, broker: AclMosquitto
+) -> None:
+    store = Store(tmp_path / "outbox.sqlite")
+    # 1. Both chairs; chair-2 raises spo2.very_low while the broker is away.
+    broker.stop()
+    first = DaemonProcess(two_chairs(tmp_path, broker, chair2=True), tmp_path / "first.log")
+    async with Oximeter(tmp_path) as ox:
+        first.start()
+        try:
+            for _ in range(150):
+                await ox.send(80.0, whole_second())
+                await asyncio.sleep(0.2)
+                if any(e["event"] == "raised" for e in store.alert_events()):
+                    break
+            await eventually(lambda: backlog_of(store, "chair-2") > 0, 20, "chair-2's queue")
+        finally:
+            assert first.stop() == 0, first.output()
+    queued = backlog_of(store, "chair-2")
+    raised = [e for e in store.alert_events() if e["event"] == "raised"]
+    assert raised and all(e["chair"] == "chair-2" for e in raised), store.alert_events()
+
+    # 2. chair-2 commented out for its monitor's repair; the broker back.
+    broker.start()
+    out = DaemonProcess(two_chairs(tmp_path, broker, chair2=False), tmp_path / "second.log")
+    out.start()
+    try:
+        await eventually(lambda: " ready: " in out.output(), 30, "the run without chair-2")
+    finally:
+        assert out.stop() == 0, out.output()
+    line = next((ln for ln in out.output().splitlines() if "of chair 'chair-2'" in ln), "")
+    assert "WARNING" in line and f"{queued} alert event(s)" in line, out.output()
+    # It says what the next steps cannot undo: putting chair-2 back sends nothing.
+    assert "never will be, even if 'chair-2' is put back in this config" in line, line
+    assert "login may not publish" not in line, line
+    assert backlog_of(store, "chair-2") == 0
+
+    # 3. chair-2 put back: what the WARNING said holds, its raised event is never sent.
+    back = DaemonProcess(two_chairs(tmp_path, broker, chair2=True), tmp_path / "third.log")
+    async with station(broker) as st:
+        back.start()
+        try:
+            await eventually(
+                lambda: any(
+                    t == f"monitord/{SITE}/chair-2/alerts/active" and not r for t, _p, r in st.got
+                ),
+                30,
+                "chair-2's active set published live",
+            )
+        finally:
+            assert back.stop() == 0, back.output()
+    # Its alarm itself is not lost: resumed from the store, in its live active set.
+    live = [
+        json.loads(p)
+        for t, p, r in st.got
+        if t == f"monitord/{SITE}/chair-2/alerts/active" and not r
+    ]
+    assert live and [a["alert_id"] for a in live[-1]["alerts"]] == [
+        e["alert_id"] for e in raised
+    ], live
+    sent = {e["alert_id"] for e in st.events("chair-2")}
+    assert not sent & {e["alert_id"] for e in raised}, st.events("chair-2")
+    # Kept in the store for reports.
+    assert [e for e in store.alert_events() if e["event"] == "raised"][: len(raised)] == raised
