@@ -217,7 +217,21 @@ def render_daemon(st: dict[str, Any]) -> list[str]:
 
 # The daemon's own keys, shown by `render_daemon` and `render_connections`; the rest of
 # `daemon` is delivery state.
-_DAEMON_KEYS = {"pid", "started", "version", "site", "summary", "tasks", "connections"}
+# The daemon's own keys, not delivery facts: `render_delivery` prints every other key of
+# the row on its `delivery:` line. `chairs` and `prefix` (the running chairs and MQTT
+# prefix, for the next start and for "departed") there read as delivery on a Pi with MQTT
+# disabled, which has no delivery line at all.
+_DAEMON_KEYS = {
+    "pid",
+    "started",
+    "version",
+    "site",
+    "summary",
+    "tasks",
+    "connections",
+    "chairs",
+    "prefix",
+}
 
 
 def render_connections(conns: Any) -> list[str]:
