@@ -65,7 +65,11 @@ def say_departed(outbox: Outbox, cfg: Config) -> None:
     if not cfg.chairs or outbox.memory:
         return
     last = outbox.get_state("daemon")
-    if isinstance(last, dict) and cfg.mqtt.enabled and isinstance(last.get("site"), str):
+    if not isinstance(last, dict) or not published(last):
+        # The last run had MQTT disabled (InfluxDB and reports only): it left nothing on
+        # a broker, and "the broker keeps ..." sent the admin to clear what is not there.
+        return
+    if cfg.mqtt.enabled and isinstance(last.get("site"), str):
         # Every topic's base changed: the old base's retained messages stay, each chair's.
         was = f"{last.get('prefix', cfg.mqtt.prefix)}/{last['site']}"
         if was != (now := f"{cfg.mqtt.prefix}/{cfg.site.id}"):
@@ -79,7 +83,7 @@ def say_departed(outbox: Outbox, cfg: Config) -> None:
                 now,
                 was + "/",
             )
-    ran = last.get("chairs") if isinstance(last, dict) else None
+    ran = last.get("chairs")
     if not isinstance(ran, list):
         return  # a daemon older than that key, or none yet
     for chair in sorted({str(c) for c in ran} - {c.id for c in cfg.chairs}):
@@ -95,3 +99,11 @@ def say_departed(outbox: Outbox, cfg: Config) -> None:
             chair,
             alarms,
         )
+
+
+def published(last: dict[str, object]) -> bool:
+    """Whether the run that wrote the `daemon` row `last` had MQTT enabled (its
+    `connections` say `disabled` otherwise; a row without them: assumed enabled)."""
+    conns = last.get("connections")
+    mqtt = conns.get("mqtt") if isinstance(conns, dict) else None
+    return not (isinstance(mqtt, dict) and mqtt.get("state") == "disabled")
