@@ -86,7 +86,20 @@ def say_departed(outbox: Outbox, cfg: Config) -> None:
     ran = last.get("chairs")
     if not isinstance(ran, list):
         return  # a daemon older than that key, or none yet
+    # The chairs whose publishes the broker refused when the last run wrote its row (a
+    # chair id typed wrong for one start, its login not allowed under it by the ACL):
+    # that run left nothing of them on the broker to clear.
+    refused = last.get("publish_refused")
+    refused = refused if isinstance(refused, dict) else {}
     for chair in sorted({str(c) for c in ran} - {c.id for c in cfg.chairs}):
+        if chair in refused:
+            log.info(
+                "chair %r ran on this Pi until the last stop and is not in this config; the "
+                "broker refused its publishes then (%s): it keeps nothing of that run's",
+                chair,
+                refused[chair],
+            )
+            continue
         row = outbox.get_state(f"chair/{chair}")
         active = row.get("active_alerts") if isinstance(row, dict) else None
         rules = [str(a.get("rule")) for a in active or [] if isinstance(a, dict)]
