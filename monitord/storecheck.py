@@ -20,8 +20,13 @@ What can have spoiled the file since it was last found sound decides:
   left by an older monitord) is unknown: checked before monitoring, as before
   (storeopen.py), a bad one moved aside and a fresh one started.
 
-The record is `<store>.checked`: the boot id and the file's device and inode (a store
-moved aside and replaced is another file). Losing it only costs a check before monitoring.
+The record names the store's path and its file's device and inode (a store moved aside
+and replaced is another file). It is of this boot by where it is kept: in the runtime
+directory (the unit's `RuntimeDirectory=`, a tmpfs emptied at every boot), or beside the
+store as `<store>.checked` with the kernel's boot id in it. Under the shipped unit only the
+first serves: its `ProcSubset=pid` hides /proc/sys, the boot id with it. With neither (no
+runtime directory, the boot id unreadable) nothing is known and the check runs first.
+Losing a record only costs a check before monitoring.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from pathlib import Path
 
 from monitord.log import drain
 from monitord.outbox import FILE_FAULTS, Outbox, primary_code
-from monitord.techalarm import TechAlarms
+from monitord.techalarm import TechAlarms, runtime_directory, store_key
 
 log = logging.getLogger("monitord.store")
 
@@ -47,45 +52,76 @@ BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
 def record_path(store: Path) -> Path:
+    """The record beside the store: counts only with the kernel's boot id in it."""
     return store.with_name(store.name + ".checked")
 
 
+def runtime_record(store: Path) -> Path:
+    """The record in the runtime directory: a tmpfs emptied at every boot, so the record
+    is of this boot by where it is. The shipped unit's `ProcSubset=pid` hides /proc/sys
+    (the boot id) from the daemon: this one is what serves under systemd."""
+    return runtime_directory() / f"checked-{store_key(store)}.json"
+
+
+def _records(store: Path, me: dict[str, object]) -> list[Path]:
+    """Where a record of `me` counts: in the runtime directory when there is one, beside
+    the store when the boot id could be read."""
+    places = [runtime_record(store)] if runtime_directory().is_dir() else []
+    return [*places, record_path(store)] if "boot" in me else places
+
+
 def _identity(store: Path) -> dict[str, object] | None:
-    """This boot and the store's file, or None when either cannot be known."""
+    """The store's file (path, device, inode) and this boot's id when it can be read, or
+    None when the file cannot be known."""
     try:
-        boot = BOOT_ID.read_text().strip()
         st = os.stat(store)
     except OSError:
         return None
-    return {"boot": boot, "dev": st.st_dev, "ino": st.st_ino} if boot else None
+    me: dict[str, object] = {"store": os.path.realpath(store), "dev": st.st_dev, "ino": st.st_ino}
+    with contextlib.suppress(OSError):
+        if boot := BOOT_ID.read_text().strip():
+            me["boot"] = boot
+    return me
 
 
 def sound_this_boot(store: Path) -> bool:
-    """The store's file was found sound (or created) in this boot: checking it can wait."""
+    """The store's file was found sound (or created) in this boot: checking it can wait.
+    Neither a runtime directory nor the boot id: not known, checked first."""
     me = _identity(store)
-    try:
-        return me is not None and json.loads(record_path(store).read_text()) == me
-    except (OSError, ValueError):
+    if me is None:
         return False
+    for path in _records(store, me):
+        try:
+            if json.loads(path.read_text()) == me:
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
 
 
 def note_sound(store: Path) -> None:
     """Record that the store's file is sound in this boot (not fsynced: a record lost
     with a power loss is one a new boot would not match anyway)."""
-    me, path = _identity(store), record_path(store)
+    me = _identity(store)
     if me is None:
         return
-    part = path.with_name(path.name + ".part")
-    try:
-        part.write_text(json.dumps(me))
-        os.replace(part, path)
-    except OSError as e:  # the check runs before monitoring next time; not a fault
-        log.debug("cannot record the store's check in %s (%s)", path, e)
+    for path in _records(store, me):
+        part = path.with_name(path.name + ".part")
+        try:
+            part.write_text(json.dumps(me))
+            os.replace(part, path)
+        except OSError as e:  # the check runs before monitoring next time; not a fault
+            log.debug("cannot record the store's check in %s (%s)", path, e)
+
+
+def _all_records(store: Path) -> tuple[Path, Path]:
+    return runtime_record(store), record_path(store)
 
 
 def forget(store: Path) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(record_path(store))
+    for path in _all_records(store):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def _quick_check(path: Path, conns: list[sqlite3.Connection]) -> str:
@@ -176,7 +212,7 @@ def start_again(store: Path, e: BaseException) -> None:
     ):
         return
     forget(store)
-    if os.path.lexists(record_path(store)):
+    if any(os.path.lexists(p) for p in _all_records(store)):
         return  # not forgotten (cannot be removed): begun again, it would start the same
     log.warning("store %s: %s at the start, its check left for later: starting again, "
                 "checking it first", store, e)  # fmt: skip

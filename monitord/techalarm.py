@@ -35,11 +35,21 @@ def alarm_file(store: Path) -> Path:
     return store.with_name(store.name + ".alarms")
 
 
+def runtime_directory() -> Path:
+    """The daemon's directory in RAM: the unit's `RuntimeDirectory=` (a tmpfs under /run,
+    emptied at every boot, kept across restarts: `RuntimeDirectoryPreserve=yes`), else
+    /run/monitord (which may not exist outside systemd)."""
+    return Path((os.environ.get("RUNTIME_DIRECTORY") or "/run/monitord").split(":")[0])
+
+
+def store_key(store: Path) -> str:
+    """A store's name in the runtime directory (one daemon per store)."""
+    return hashlib.sha256(os.fsencode(os.path.realpath(store))).hexdigest()[:16]
+
+
 def runtime_alarm_file(store: Path) -> Path:
     """The copy in RAM (a tmpfs: writable when the card is not), one per store."""
-    base = (os.environ.get("RUNTIME_DIRECTORY") or "/run/monitord").split(":")[0]
-    key = hashlib.sha256(os.fsencode(os.path.realpath(store))).hexdigest()[:16]
-    return Path(base) / f"alarms-{key}.json"
+    return runtime_directory() / f"alarms-{store_key(store)}.json"
 
 
 class TechAlarms:
