@@ -189,13 +189,34 @@ async def check_later(ob: Outbox, alarms: TechAlarms) -> None:
         log.info("store %s: whole-file check passed (%.1f s)", ob.path, time.monotonic() - t0)
         return
     forget(ob.path)
-    alarms.raise_(
-        "store.unsound",
-        f"the store {ob.path} is unusable (integrity check: {check}): monitoring goes on, "
-        "but what it holds may not all be kept; restart monitord when no chair is in use: "
-        f"the start moves it aside to {ob.path.name}.bad-<UTC time> and starts a fresh one "
-        "(engine state and local history start empty)",
+    alarms.raise_("store.unsound", unsound_text(ob.path, f"integrity check: {check}"))
+
+
+def unsound_text(path: Path, what: str) -> str:
+    return (
+        f"the store {path} is unusable ({what}): monitoring goes on, but what it holds may "
+        "not all be kept; restart monitord when no chair is in use: the start moves it "
+        f"aside to {path.name}.bad-<UTC time> and starts a fresh one (engine state and "
+        "local history start empty)"
     )
+
+
+def unsound_write(ob: Outbox, e: BaseException, alarms: TechAlarms) -> bool:
+    """A commit refused for a bad page of the file (SQLITE_CORRUPT, NOTADB: a store run
+    unchecked until its late check, or a card rotting under the daemon): said as the bad
+    file it is (`store.unsound`, what to do), not as a bug of monitord's, and the record
+    forgotten so the next start checks first and moves it aside. The caller has dropped
+    the batches (retrying cannot mend a page) and shown their alarms live. False when `e`
+    is not that."""
+    if ob.memory or not (isinstance(e, sqlite3.DatabaseError) and primary_code(e) in FILE_FAULTS):
+        return False
+    forget(ob.path)
+    what = (
+        f"a write: {e}; new readings and alert events cannot all be stored: alarms show "
+        "here and in the active set, not sent as events to the station"
+    )
+    alarms.raise_("store.unsound", unsound_text(ob.path, what))
+    return True
 
 
 def start_again(store: Path, e: BaseException) -> None:

@@ -61,6 +61,7 @@ from monitord.store.schema import unwritable_advice as advice
 from monitord.store.schema import unwritable_cause
 from monitord.store.writer import StoreWriter
 from monitord.storebatch import StoreBatch, alarms_first, alarms_to_front, say_lost, tell_held
+from monitord.storecheck import unsound_write
 from monitord.storeflood import FLOOD_INTERVAL_S, GROUP_COMMIT_READINGS, Flood
 from monitord.storeprune import prune_here, prune_in_writer
 from monitord.techalarm import TechAlarms
@@ -406,15 +407,15 @@ class StoreGuard:
         return True
 
     def _dropped(self, batches: list[StoreBatch], e: BaseException) -> None:
-        """A bug (a value SQLite or JSON refuses), not the disk: retrying would block every
-        later batch forever, so `batches` are dropped. Loudly: their alarms still show live,
-        commands are answered, `store.dropped` says events were lost (until some are stored)."""
+        """A bug (a value SQLite or JSON refuses) or a bad page, not the disk: retrying would
+        block every later batch, so `batches` are dropped. Loudly: alarms show live, commands
+        are answered, `store.dropped` (a bug) or `store.unsound` (the file) says so."""
         n = sum(len(b.events) for b in batches)
         what = f"{type(e).__name__}: {e}"
         log.error("store: %d batch(es), %d alert events, cannot be stored (%s): dropped",
                   len(batches), n, what)  # fmt: skip
         tell_held(batches, dropped=True)
-        if n:
+        if not unsound_write(self.outbox, e, self.alarms) and n:  # a bad page: not a bug
             self.alarms.raise_("store.dropped", f"{n} alert event(s) could not be stored "
                                f"({what}; a bug): shown here and in the active set, not sent "
                                "as events to the station; report it with the journal")  # fmt: skip
