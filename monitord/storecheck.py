@@ -49,6 +49,8 @@ from monitord.techalarm import TechAlarms, runtime_directory, store_key
 log = logging.getLogger("monitord.store")
 
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+# Set by `start_again` for the process it begins again: that store is checked first.
+CHECK_FIRST = "MONITORD_CHECK_STORE_FIRST"
 
 
 def record_path(store: Path) -> Path:
@@ -86,9 +88,10 @@ def _identity(store: Path) -> dict[str, object] | None:
 
 def sound_this_boot(store: Path) -> bool:
     """The store's file was found sound (or created) in this boot: checking it can wait.
-    Neither a runtime directory nor the boot id: not known, checked first."""
+    Neither a runtime directory nor the boot id: not known, checked first. Begun again
+    after a bad page at the start (`start_again`): checked first, whatever the record."""
     me = _identity(store)
-    if me is None:
+    if me is None or os.environ.get(CHECK_FIRST) == me["store"]:
         return False
     for path in _records(store, me):
         try:
@@ -114,12 +117,8 @@ def note_sound(store: Path) -> None:
             log.debug("cannot record the store's check in %s (%s)", path, e)
 
 
-def _all_records(store: Path) -> tuple[Path, Path]:
-    return runtime_record(store), record_path(store)
-
-
 def forget(store: Path) -> None:
-    for path in _all_records(store):
+    for path in (runtime_record(store), record_path(store)):
         with contextlib.suppress(OSError):
             os.unlink(path)
 
@@ -231,10 +230,11 @@ def start_again(store: Path, e: BaseException) -> None:
         and primary_code(e) in FILE_FAULTS
         and sound_this_boot(store)
     ):
-        return
+        return  # also once begun again: it checked first (CHECK_FIRST), no second exec
     forget(store)
-    if any(os.path.lexists(p) for p in _all_records(store)):
-        return  # not forgotten (cannot be removed): begun again, it would start the same
+    # Told to the process begun again by its environment, not by the record: one that
+    # cannot be removed (a card gone read-only) made every start fail the same way.
+    os.environ[CHECK_FIRST] = os.path.realpath(store)
     log.warning("store %s: %s at the start, its check left for later: starting again, "
                 "checking it first", store, e)  # fmt: skip
     drain()  # the log's lines held by its writer thread (monitord/logwriter.py), first

@@ -23,6 +23,7 @@ import errno
 import os
 import shutil
 import sqlite3
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -205,5 +206,41 @@ async def test_a_bad_page_met_by_a_start_that_checks_after_starts_again_checking
     assert "starting again, checking it first" in out, out
     bad = moved_aside(tmp_path)
     assert len(bad) == 1, sorted(os.listdir(tmp_path))
+    critical = [ln for ln in out.splitlines() if ln.startswith("CRITICAL")]
+    assert len(critical) == 1 and "store.replaced" in critical[0], out
+
+
+def chattr(flag: str, path: Path) -> None:
+    subprocess.run(["chattr", flag, str(path)], check=True)
+
+
+async def test_a_bad_page_at_the_start_with_a_record_that_cannot_be_removed(
+    tmp_path: Path,
+) -> None:
+    """As above, the record of the store's check undeletable (immutable, as on a card
+    that went read-only with its errors): the start began again only once it had removed
+    the record, else it failed with a traceback, and so did every start after it (systemd's
+    restarts, then a failed unit: the chair never monitored). Now the start that begins
+    again is told to check first (not by the record), and does so once only."""
+    store = tmp_path / "outbox.sqlite"
+    good_store(store)
+    cfg = config(tmp_path, store)
+    await first_run(cfg, tmp_path / "first.log")
+    corrupt_in_place(store, 5)
+    record = store.with_name(store.name + ".checked")
+    assert record.exists()
+    chattr("+i", record)
+    try:
+        second = Run(cfg, tmp_path / "second.log")
+        try:
+            await eventually(lambda: second.readings_shown() >= 3, 60, "second run monitoring")
+        finally:
+            rc = second.stop()
+    finally:
+        chattr("-i", record)
+    out = second.out()
+    assert rc == 0 and "Traceback" not in out, out
+    assert out.count("starting again, checking it first") == 1, out
+    assert len(moved_aside(tmp_path)) == 1, sorted(os.listdir(tmp_path))
     critical = [ln for ln in out.splitlines() if ln.startswith("CRITICAL")]
     assert len(critical) == 1 and "store.replaced" in critical[0], out

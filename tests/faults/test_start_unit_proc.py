@@ -45,12 +45,16 @@ async def run_once(cfg: Path, log: Path) -> str:
     return out
 
 
+def boot_id_under_unit_proc() -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [*UNIT_PROC, "cat", "/proc/sys/kernel/random/boot_id"], capture_output=True
+    )
+
+
 async def test_under_the_units_proc_a_restart_checks_its_store_after_monitoring(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    hidden = subprocess.run(
-        [*UNIT_PROC, "cat", "/proc/sys/kernel/random/boot_id"], capture_output=True
-    )
+    hidden = boot_id_under_unit_proc()
     assert hidden.returncode != 0, hidden  # the boot id is out of the daemon's sight
     store = tmp_path / "outbox.sqlite"
     good_store(store)
