@@ -126,12 +126,19 @@ def main(args: argparse.Namespace) -> int:
         logging.getLogger("monitord").warning(line)
     from monitord.station.server import Station
 
+    def _say_url(url: str) -> None:
+        # One write, the newline in it: print() writes the text and its end apart, and the
+        # log's own thread (monitord/logwriter.py) may write a line between the two when
+        # stdout and stderr are one file (`> station.log 2>&1`): "station: URLINFO ...".
+        sys.stdout.write(f"station: {url}\n")
+        sys.stdout.flush()
+
     async def _main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         hangup.on_loop(loop, stop.set, "station")
         try:
-            await Station(cfg).serve(stop, ready=lambda url: print(f"station: {url}", flush=True))
+            await Station(cfg).serve(stop, ready=_say_url)
         finally:
             hangup.to_exit(loop)  # main() is the process's command (monitord.cli)
 
