@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -125,7 +126,12 @@ def setup_logging(level: str = "INFO") -> None:
         _writer.setFormatter(_OneLine(journal=stderr_is_journal()))
         root.handlers[:] = [_writer]
         atexit.register(drain)
-        sys.excepthook = _after_the_log(sys.excepthook)
+        # A crash's traceback, the main thread's or another's (the console's writer, the
+        # store's): one ERROR line of the log, redacted and at the journal's err priority
+        # like every other; Python's hooks wrote it over many lines at the stream's default
+        # priority, unredacted, and a thread's by that thread, held while stderr was not read.
+        sys.excepthook = _crash_logged(sys.excepthook)
+        threading.excepthook = _thread_crash_logged(threading.excepthook)
         # What Python itself writes to stderr, from whichever thread it happens in (the
         # event loop's): a library's warning, an exception it cannot raise (in a
         # `__del__`, a callback at collection). Written by the caller, it stopped the loop
@@ -194,17 +200,65 @@ def _unraisable_logged(
     return unraisablehook
 
 
-def _after_the_log(
+def _crash_logged(
     hook: Callable[[type[BaseException], BaseException, TracebackType | None], object],
 ) -> Callable[[type[BaseException], BaseException, TracebackType | None], None]:
-    """A crash's traceback (written by `hook`, Python's, straight to stderr) after the
-    log's lines still held, which say what led to it."""
+    """A crash (an exception out of the main thread) as one ERROR line of the log, its
+    traceback folded on it, after the log's lines still held, which say what led to it;
+    then the log drained, as at every exit. `hook`, Python's, should the log itself fail."""
 
     def excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        # Ctrl-C before a command could catch it (its start's imports) is no bug: Python's.
+        interrupted = issubclass(kind, KeyboardInterrupt)
+        if interrupted or not _crash_said("crashed", (kind, exc, tb)):
+            drain()
+            hook(kind, exc, tb)
         drain()
-        hook(kind, exc, tb)
 
     return excepthook
+
+
+def _thread_crash_logged(
+    hook: Callable[[threading.ExceptHookArgs], object],
+) -> Callable[[threading.ExceptHookArgs], None]:
+    """A thread's crash as one ERROR line of the log, through its queue: Python's hook
+    wrote it with that thread, which stayed blocked in the write while stderr was not
+    read. `hook`, Python's, for the log's own thread (no one else would write its line),
+    once the interpreter is shutting down (a line queued then would not be written), or
+    should the log fail; SystemExit is silent, as Python's hook leaves it."""
+
+    def excepthook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        thread = args.thread
+        ours = _writer is not None and thread is _writer.thread
+        name = thread.name if thread is not None else threading.get_ident()
+        value = args.exc_value
+        if ours or value is None or sys.is_finalizing():
+            hook(args)
+        elif not _crash_said(f"thread {name} crashed", (args.exc_type, value, args.exc_traceback)):
+            hook(args)
+
+    return excepthook
+
+
+def _crash_said(
+    what: str, exc: tuple[type[BaseException], BaseException, TracebackType | None]
+) -> bool:
+    """`what` and the exception logged at ERROR; False if the log could not take it."""
+    if _writer is None:
+        return False
+    try:
+        record = logging.makeLogRecord(
+            {"name": "monitord", "levelno": logging.ERROR, "levelname": "ERROR",
+             "msg": "%s (a bug: please report it with this line): %s: %s",
+             "args": (what, exc[0].__name__, exc[1]), "exc_info": exc}
+        )  # fmt: skip
+        # Straight to the log's handler: no logger's level nor filter may hide a crash.
+        _writer.handle(record)
+    except Exception:
+        return False
+    return True
 
 
 class FailureLog:

@@ -80,6 +80,11 @@ class LogWriter(logging.Handler):
         self._thread = threading.Thread(target=self._write_lines, name="log", daemon=True)
         self._thread.start()
 
+    @property
+    def thread(self) -> threading.Thread:
+        """The thread that writes the lines."""
+        return self._thread
+
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = self.format(record)
