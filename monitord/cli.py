@@ -181,21 +181,39 @@ def catch_stop_signals() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; `argv` None: the process's own (`sys.argv`), whose logging is then
+    set up here, one way for every command. A caller in-process that passes `argv` (a test)
+    keeps its own logging."""
     try:
         return _command(argv)
     finally:
         _end_output()
 
 
+def _own_logging() -> None:
+    """Every command's log (monitord/log.py): its lines written by the log's own thread,
+    one line each, redacted, at the journal's priority; a crash's traceback one line of it.
+    WARNING and above, as Python's last resort wrote them, until a command that reads a
+    config sets its level: `capture`, `scan`, `doctor` never did, and their lines (a
+    device's port missing for a week's capture, bleak's, D-Bus's) went through that last
+    resort, written by the event loop itself (held while stderr was not read) and
+    unredacted. What a command prints on stdout is not the log's: unchanged."""
+    from monitord.log import setup_logging
+
+    setup_logging("WARNING")
+
+
 def _command(argv: Sequence[str] | None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    chosen = next((a for a in argv if not a.startswith("-")), None)
+    args_given = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in args_given if not a.startswith("-")), None)
     if chosen == "run":
         catch_stop_signals()  # before the imports of its start (pydantic: ~0.3 s)
         # No automatic collection over the objects the start builds (monitord/gcpacer.py).
         from monitord.gcpacer import hold_until_paced
 
         hold_until_paced()
+    if argv is None:
+        _own_logging()
     # Checked before parsing: without the simulators, `simulate`'s arguments are unknown.
     if chosen in NEEDS_SIM and (gone := missing_sim()) is not None:
         print(
@@ -206,7 +224,7 @@ def _command(argv: Sequence[str] | None) -> int:
         )
         return EX_UNAVAILABLE
     parser = build_parser(only=chosen if chosen in COMMANDS else "")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_given)
     module = importlib.import_module(COMMANDS[args.command][0])
     # The drivers register with the config on import (as Telegraf's main imports all its
     # plugins): every command that reads a config validates device keys with them.
