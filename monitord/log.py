@@ -125,7 +125,7 @@ def setup_logging(level: str = "INFO") -> None:
         _writer = LogWriter(sys.stderr)
         _writer.setFormatter(_OneLine(journal=stderr_is_journal()))
         root.handlers[:] = [_writer]
-        atexit.register(drain)
+        atexit.register(_last_drain)
         # A crash's traceback, the main thread's or another's (the console's writer, the
         # store's): one ERROR line of the log, redacted and at the journal's err priority
         # like every other; Python's hooks wrote it over many lines at the stream's default
@@ -150,6 +150,14 @@ def drain(within_s: float = DRAIN_S) -> None:
     traceback), so the log's lines come before it, and at exit."""
     if _writer is not None:
         _writer.drain(within_s)
+
+
+def _last_drain() -> None:
+    """At exit: the log's lines still held written (bounded, as `drain`); a line logged
+    after it (a daemon thread still running as the interpreter ends) is written by its
+    caller, not queued for a writer that the exit ends (monitord/logwriter.py)."""
+    if _writer is not None:
+        _writer.last_drain()
 
 
 def _warning_logged(

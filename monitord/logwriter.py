@@ -21,6 +21,7 @@ no lock of `sys.stderr` (a crash's traceback, the interpreter's final flush).
 from __future__ import annotations
 
 import collections
+import contextlib
 import errno
 import logging
 import os
@@ -48,6 +49,8 @@ DROPPED = (
     "log: {n} line(s) dropped here: the log was not read fast enough (a pager left open, "
     "output paused, journald stalled?); monitoring went on"
 )
+# The end of a line cut to one write at exit (`LogWriter._write_now`).
+CUT = b" [cut: the process was ending]"
 UNWRITTEN = "log: {n} line(s) could not be written here ({why}); monitoring went on"
 
 
@@ -75,6 +78,7 @@ class LogWriter(logging.Handler):
         self._cond = threading.Condition()
         self.written = 0
         self._gave_up = False  # a drain timed out: the stop's wait for the log is spent
+        self._last = False  # the exit's last drain is done: lines are written by their caller
         # A daemon thread: one blocked in a write to a reader that never reads again must
         # not keep the process from exiting.
         self._thread = threading.Thread(target=self._write_lines, name="log", daemon=True)
@@ -115,6 +119,9 @@ class LogWriter(logging.Handler):
         self._queue(line, logging.ERROR)
 
     def _queue(self, line: str, levelno: int) -> None:
+        if self._last:
+            self._write_now(line)
+            return
         warning = levelno >= logging.WARNING
         limit = BACKLOG + RESERVE if warning else BACKLOG
         chars = BACKLOG_CHARS + RESERVE_CHARS if warning else BACKLOG_CHARS
@@ -153,6 +160,37 @@ class LogWriter(logging.Handler):
                     return False
                 self._cond.wait(left)
             return True
+
+    def last_drain(self, within_s: float = DRAIN_S) -> None:
+        """The exit's drain, the last: a line queued after it (by a daemon thread still
+        running: the console's writer, a crashing thread) was never written nor counted,
+        the interpreter ending before this writer took it. After it, a line is written
+        by its caller (`_write_now`)."""
+        self.drain(within_s)
+        with self._cond:
+            self._last = True
+
+    def _write_now(self, line: str) -> None:
+        """Once the exit's last drain is done: `line` written by the caller, in the log's
+        order: only if no line is still held (a log read) and the log takes it now, else
+        dropped (it is not read: nothing more can be said in it). One write of at most
+        PIPE_BUF bytes (a longer line cut), to a descriptor ready for it: it never waits.
+        A caller held here would hold the handler's lock, which Python's exit takes
+        (`logging.shutdown`), so an exit would wait for the log's reader."""
+        with self._cond:
+            if self._items or self._busy:
+                return
+            data = line.encode(self.encoding, self.errors)
+            if len(data) >= select.PIPE_BUF:
+                data = data[: select.PIPE_BUF - len(CUT) - 1] + CUT
+            try:
+                fd = self.stream.fileno()
+            except (OSError, ValueError, AttributeError):  # no descriptor (a test's capture)
+                self._write(data.decode(self.encoding, "replace") + "\n")
+                return
+            with contextlib.suppress(OSError, ValueError):
+                if select.select([], [fd], [], 0)[1]:
+                    os.write(fd, data + b"\n")
 
     def _write_lines(self) -> None:
         unsaid: list[_Gap] = []  # lines lost and not yet said, in order (this thread's)
