@@ -158,11 +158,15 @@ async def check_later(ob: Outbox, alarms: TechAlarms) -> None:
 
     def work() -> None:
         try:
-            result = _quick_check(ob.path, conns)
+            result: str | None = _quick_check(ob.path, conns)
+            error: BaseException | None = None
         except BaseException as e:  # told to the loop, judged there
-            loop.call_soon_threadsafe(_settle, done, None, e)
-        else:
-            loop.call_soon_threadsafe(_settle, done, result, None)
+            result, error = None, e
+        # A stop interrupts the check and may close the loop before this thread gets here:
+        # nobody waits for the answer then (call_soon_threadsafe raises on a closed loop,
+        # which read as "thread store-check crashed (a bug)" at every such stop).
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_settle, done, result, error)
 
     t0 = time.monotonic()
     log.info("store %s: monitoring; its whole-file check runs meanwhile", ob.path)
