@@ -9,7 +9,8 @@ host stacks, in the running event loop, without a radio or BlueZ.
 does. A plain bumble disconnect waits for its completion with no timeout, and when the peer
 left the air without disconnecting (its controller taken off the link) the controller
 raises on sending the disconnect to it, after telling the host it is pending: the
-completion never comes, and every teardown that disconnected waited forever.
+completion never comes, and every teardown that disconnected waited forever. Both sides
+hanging up at once is one disconnect: the second waits for the first's.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class VirtualBleLink:
         self.link = LocalLink()  # type: ignore[no-untyped-call]
         self._ids = itertools.count(1)
         self._controllers: dict[int, Controller] = {}
+        # Connections being hung up, as the pair of controllers (either side's view of it).
+        self._hanging_up: set[frozenset[int]] = set()
 
     def new_address(self, role: int) -> Address:
         """A fresh random static address (top two bits set): C{role}:00:00:00:xx:xx."""
@@ -85,10 +88,22 @@ class VirtualBleLink:
             gone.set()
 
         connection.on(connection.EVENT_DISCONNECTION, ended)
+        controller = self._controllers.get(id(device))
+        peer = self.link.find_le_controller(connection.peer_address)
+        pair = frozenset({id(controller), id(peer)})
+        crossing = controller is not None and peer is not None and pair in self._hanging_up
+        self._hanging_up.add(pair)
         try:
-            controller = self._controllers.get(id(device))
             if not self.on_air(connection.peer_address):
                 why = "it left the air without disconnecting"
+            elif crossing:
+                # The peer is hanging up this connection itself (at a stop, the central's
+                # disconnect and the peripheral's exit in the same turn of the loop): its
+                # terminate ends it here. A second one crossed it on the air, and each
+                # controller, its connection already dropped, logged an ERROR for the
+                # other's ("Cannot find a connection for ...").
+                why = "the peer's disconnect did not arrive"
+                await within(gone.wait())
             elif controller is None or not controller.find_le_connection_by_handle(
                 connection.handle
             ):
@@ -109,6 +124,8 @@ class VirtualBleLink:
                 await within(gone.wait())  # the host has let go of it
             return why
         finally:
+            if not crossing:
+                self._hanging_up.discard(pair)
             connection.remove_listener(connection.EVENT_DISCONNECTION, ended)
 
     @staticmethod

@@ -90,3 +90,32 @@ async def test_drop_link_with_a_central_gone_ends_and_a_pending_indication_retur
     [warning] = one_sided_closes(caplog)
     assert warning.startswith("SimCuff 'GoneCuff': connection from central "), warning
     assert warning.endswith("it left the air without disconnecting"), warning
+
+
+async def test_both_sides_hanging_up_at_once_is_one_disconnect_without_an_error(
+    vlink: VirtualBleLink, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`monitord demo` on Python 3.12/3.13 ended every run with "ERROR bumble.controller:
+    Cannot find a connection for CE:00:00:00:00:06": at the stop the daemon's central (its
+    device task's disconnect) and the simulated peripheral (its exit) hung up the same
+    connection in the same turn of the loop; each controller sent a terminate, dropped the
+    connection, then got the other's terminate for a connection it no longer had (3.11's
+    task order happened to keep them apart). The second now waits for the first's."""
+    caplog.set_level(logging.WARNING)
+    ox = SimOximeter("BothOx", vlink)
+    await ox.__aenter__()
+    central = vlink.new_device("central")
+    await central.power_on()
+    connection = await central.connect(ox.address, timeout=5.0)
+    await wait_until(lambda: ox.connection is not None, 5.0, "the peripheral connected")
+    assert ox.connection is not None
+    async with asyncio.timeout(HUNG_S):
+        ends = await asyncio.gather(
+            vlink.hang_up(ox.device, ox.connection), vlink.hang_up(central, connection)
+        )
+        await ox.__aexit__(None, None, None)
+    assert list(ends) == [None, None]  # each side's connection ended, neither closed alone
+    assert ox.connection is None
+    assert [
+        r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING
+    ] == []  # before: ERROR bumble.controller: Cannot find a connection for C...
