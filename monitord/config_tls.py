@@ -1,4 +1,5 @@
-"""What is in a TLS file the config names, judged by loading it as its reader does:
+"""How monitord verifies the servers it connects to (`broker_verifier`, `web_verifier`),
+and what is in a TLS file the config names, judged by loading it as its reader does:
 the broker's CA (`[mqtt.tls] ca_file`: the daemon, the station, doctor) and the station's
 own certificate and key (`[station] tls_cert_file` / `tls_key_file`: its HTTPS listener).
 
@@ -11,6 +12,7 @@ daemon refused and retried for ever, or the station stopping with "cannot listen
 
 from __future__ import annotations
 
+import functools
 import ssl
 from pathlib import Path
 
@@ -31,6 +33,18 @@ def broker_verifier(ca_file: Path | None) -> ssl.SSLContext:
     ctx = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
     ctx.verify_flags &= ~_ADDED_IN_313
     return ctx
+
+
+@functools.cache
+def web_verifier() -> ssl.SSLContext:
+    """The context of monitord's HTTPS clients: InfluxDB (the sink, v1 and v2, its ping,
+    doctor, `monitord report`) and the station's forwarder. They took Python's default
+    (aiohttp's, influxdb-client's and urllib's: create_default_context()), so on 3.13 an
+    https:// InfluxDB whose certificate has no Authority Key Identifier was refused where
+    3.11 wrote to it. Now the system's CAs, verified as the broker is (`broker_verifier`;
+    tests/delivery/test_tls_verify_any_python.py). One per process: it reads the system's
+    CA store (blocking), as aiohttp's own default is read once."""
+    return broker_verifier(None)
 
 
 def _read(p: Path) -> bytes:

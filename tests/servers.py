@@ -20,6 +20,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -83,11 +84,15 @@ def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
 
 
 def http_post(
-    url: str, body: bytes, timeout: float = 5.0, headers: dict[str, str] | None = None
+    url: str,
+    body: bytes,
+    timeout: float = 5.0,
+    headers: dict[str, str] | None = None,
+    context: ssl.SSLContext | None = None,
 ) -> tuple[int, bytes]:
     req = urllib.request.Request(url, data=body, method="POST", headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
@@ -249,6 +254,7 @@ def make_tls_material(
     ca_until: dt.datetime | None = None,
     server_until: dt.datetime | None = None,
     server_aki: bool = True,
+    server_names: tuple[str, ...] = (),
 ) -> TlsMaterial:
     """`server_from`: the server certificate's notBefore (default a day ago, as the CA's):
     a time ahead of the clock is a certificate "not yet valid", as on a Pi booted behind.
@@ -257,7 +263,8 @@ def make_tls_material(
     the CA's notAfter (default VALID_DAYS ahead): a time past is the clinic's CA expired.
     `server_until`: the server certificate's notAfter (default the CA's). `server_aki=False`:
     the server certificate without an Authority Key Identifier (as OpenSSL 1.1's
-    `x509 -req` signed one without it in the -extfile)."""
+    `x509 -req` signed one without it in the -extfile). `server_names`: the server
+    certificate for these DNS names only (another host's), not localhost and loopback."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -338,7 +345,8 @@ def make_tls_material(
         if server:
             b = b.add_extension(
                 x509.SubjectAlternativeName(
-                    [
+                    [x509.DNSName(n) for n in server_names]
+                    or [
                         x509.DNSName("localhost"),
                         x509.IPAddress(ipaddress.ip_address(LOOPBACK)),
                         x509.IPAddress(ipaddress.ip_address(LOOPBACK6)),
@@ -450,18 +458,30 @@ class Mosquitto(ServerProcess):
 
 
 class Influxd(ServerProcess):
-    """Debian's InfluxDB 1.6 (`influxd`), HTTP only on loopback, no reporting."""
+    """Debian's InfluxDB 1.6 (`influxd`), HTTP only on loopback (HTTPS with `tls`: its
+    server certificate and key), no reporting."""
 
     name = "influxd"
     package = "influxdb"
     binaries = ["/usr/bin/influxd", "influxd"]  # noqa: RUF012
 
     def __init__(
-        self, workdir: Path, max_body_size: int | None = None, host: str = LOOPBACK
+        self,
+        workdir: Path,
+        max_body_size: int | None = None,
+        host: str = LOOPBACK,
+        tls: TlsMaterial | None = None,
     ) -> None:
         """`max_body_size`: the `[http] max-body-size` in bytes (HTTP 413 above it);
         InfluxDB's own default (25 MB) when None."""
         super().__init__(workdir, host)
+        self.tls = tls
+        https = (
+            ""
+            if tls is None
+            else f'\n  https-enabled = true\n  https-certificate = "{tls.server_cert}"'
+            f'\n  https-private-key = "{tls.server_key}"'
+        )
         self.rpc_port = free_port(host)
         body_limit = "" if max_body_size is None else f"\n  max-body-size = {max_body_size}"
         self.conf = workdir / "influxdb.conf"
@@ -496,7 +516,7 @@ bind-address = "{self.netloc_host}:{self.rpc_port}"
   auth-enabled = false
   log-enabled = false
   pprof-enabled = false
-  unix-socket-enabled = false{body_limit}
+  unix-socket-enabled = false{body_limit}{https}
 
 [ifql]
   enabled = false
@@ -521,17 +541,31 @@ bind-address = "{self.netloc_host}:{self.rpc_port}"
 
     @property
     def url(self) -> str:
-        return f"http://{self.netloc_host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.netloc_host}:{self.port}"
 
     def command(self) -> list[str]:
         return [self.binary, "run", "-config", str(self.conf)]
 
     def is_ready(self) -> bool:
+        if self.tls is not None:  # up: it answers TLS (what verifies it is the test's part)
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.5) as sock:
+                    with self._unverified().wrap_socket(sock):
+                        return True
+            except OSError:
+                return False
         try:
             status, _ = http_get(f"{self.url}/ping", timeout=0.5)
         except OSError:
             return False
         return status == 204
+
+    @staticmethod
+    def _unverified() -> ssl.SSLContext:
+        """The fixture's own HTTPS: the server's certificate is what tests verify."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        return ctx
 
     def query(self, q: str, db: str | None = None) -> dict[str, object]:
         """Run InfluxQL via /query; returns the decoded JSON (raises on HTTP errors)."""
@@ -544,6 +578,7 @@ bind-address = "{self.netloc_host}:{self.rpc_port}"
             f"{self.url}/query",
             urllib.parse.urlencode(params).encode(),
             headers={"Content-Type": "application/x-www-form-urlencoded"},
+            context=self._unverified() if self.tls is not None else None,
         )
         if status != 200:
             raise RuntimeError(f"influxd /query {status}: {body[:300]!r}")

@@ -16,6 +16,7 @@ from typing import Any
 
 from monitord.commands.checks import Check, SecretProblem, fail, ok, skip, sourced_secret
 from monitord.config import Config, InfluxConfig
+from monitord.config_tls import web_verifier
 from monitord.sinks.influx_http import NotInflux, _reason_from_body, not_influx
 from monitord.tlsclock import CLOCK_FIX, clock_fact, not_yet_valid, peer_validity
 
@@ -44,7 +45,7 @@ def _http(
         url, data=data, headers=headers or {}, method="POST" if data is not None else "GET"
     )
     try:
-        with urllib.request.urlopen(req, timeout=limit_s) as r:
+        with urllib.request.urlopen(req, timeout=limit_s, context=web_verifier()) as r:
             return int(r.status), r.read(2000).decode("utf-8", "replace"), r
     except urllib.error.HTTPError as e:
         # As the daemon's sink reads it: InfluxDB's JSON error, or a proxy's page by its

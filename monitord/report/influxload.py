@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from monitord.config import InfluxConfig, read_secret
+from monitord.config_tls import web_verifier
 from monitord.engine.rules import RuleSet
 from monitord.models import MAX_DEVICE_SKEW_S, AlertEvent, Kind, Reading, SessionEvent
 from monitord.report.clockoff import session_offsets
@@ -72,7 +73,9 @@ class InfluxReader:
         url = f"{self.cfg.url}/query?{urllib.parse.urlencode(params)}"
         req = urllib.request.Request(url, headers=self._headers)
         try:
-            with urllib.request.urlopen(req, timeout=self.cfg.timeout_s) as resp:
+            with urllib.request.urlopen(
+                req, timeout=self.cfg.timeout_s, context=web_verifier()
+            ) as resp:
                 body = json.loads(resp.read())
         except urllib.error.HTTPError as e:
             raise InfluxReadError(f"{self.cfg.url}: HTTP {e.code} {e.reason}") from None

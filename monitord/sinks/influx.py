@@ -42,6 +42,7 @@ import aiohttp
 from monitord.aio import Doze
 from monitord.backoff import Backoff
 from monitord.config import InfluxConfig, read_secret
+from monitord.config_tls import web_verifier
 from monitord.hub import CommittedBatch
 from monitord.log import FailureLog
 from monitord.outbox import Outbox, StoredRecord
@@ -110,6 +111,7 @@ class _V1Transport:
         if cfg.gzip:
             self._headers["Content-Encoding"] = "gzip"
         self._session: aiohttp.ClientSession | None = None
+        web_verifier()  # the system's CA store read here, at the start, not in the loop
 
     async def send(self, lines: Sequence[str]) -> None:
         if self._session is None:
@@ -122,7 +124,11 @@ class _V1Transport:
             body = await asyncio.to_thread(gzip.compress, body, compresslevel=5)
         with _http_errors(self.cfg):
             async with self._session.post(
-                f"{self.cfg.url}/write", params=self._params, data=body, headers=self._headers
+                f"{self.cfg.url}/write",
+                params=self._params,
+                data=body,
+                headers=self._headers,
+                ssl=web_verifier(),
             ) as resp:
                 if 200 <= resp.status < 300:
                     # A web page (a proxy's login page a redirect led to) is not a write
@@ -153,6 +159,7 @@ class _V2Transport:
         self._token = read_secret(cfg.token_file, "MONITORD_INFLUX_TOKEN") or ""
         self._client: Any = None
         self._write: Any = None
+        web_verifier()  # the system's CA store read here, at the start, not in the loop
 
     async def send(self, lines: Sequence[str]) -> None:
         from influxdb_client.client.exceptions import InfluxDBError
@@ -166,6 +173,7 @@ class _V2Transport:
                 org=self.cfg.org or "-",
                 timeout=int(self.cfg.timeout_s * 1000),
                 enable_gzip=self.cfg.gzip,
+                ssl_context=web_verifier(),  # its default is Python's, 3.13's stricter one
             )
             self._write = self._client.write_api()
         with _http_errors(self.cfg):

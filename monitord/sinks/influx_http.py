@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import aiohttp
 
 from monitord.config import InfluxConfig
+from monitord.config_tls import web_verifier
 from monitord.tlsclock import CLOCK_FIX, clock_fact, expired, not_yet_valid
 
 MAX_RETRY_AFTER_S = 300.0
@@ -226,7 +227,10 @@ async def ping(cfg: InfluxConfig) -> None:
     (`not_influx`: an answer, but not InfluxDB's)."""
     timeout = aiohttp.ClientTimeout(total=cfg.timeout_s)
     with _http_errors(cfg):
-        async with aiohttp.ClientSession(timeout=timeout) as s, s.get(f"{cfg.url}/ping") as r:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as s,
+            s.get(f"{cfg.url}/ping", ssl=web_verifier()) as r,
+        ):
             if r.status >= 500:
                 raise _classify(r.status, r.reason or "", r.headers.get("Retry-After"))
             moved = str(r.url) if r.history else None

@@ -54,6 +54,7 @@ import aiohttp
 from monitord.aio import Doze
 from monitord.config import ForwarderConfig
 from monitord.config_station import FORWARDER_TOKEN_ENV, token_problem
+from monitord.config_tls import web_verifier
 from monitord.log import FailureLog
 from monitord.models import iso
 from monitord.sinks.mqtt_errors import PasswordUnreadable, read_password
@@ -87,6 +88,7 @@ class Forwarder:
         self._paused: OrderedDict[str, _Pending] = OrderedDict()
         self._doze = Doze()  # the wait for the next deadline: a new alert ends it
         self._flog = FailureLog(log, "phone forwarder")
+        web_verifier()  # the system's CA store read here, at the start, not in the loop
         # The webhook as the journal names it: its scheme and host only. Its path and
         # query may be the credential (a Slack-style webhook's path, ntfy's `?auth=`).
         parts = urlsplit(cfg.url)
@@ -235,6 +237,7 @@ class Forwarder:
         body = self._body(p)
         timeout = aiohttp.ClientTimeout(total=self.cfg.timeout_s)
         auth = self._auth()
+        tls = web_verifier()
         if self.cfg.mode == "ntfy":
             text = (
                 f"{p.chair}: {body['message']} - not acknowledged for {self.cfg.after_s / 60:g} min"
@@ -245,9 +248,11 @@ class Forwarder:
                 "Tags": "rotating_light",
                 **auth,
             }
-            req = session.post(self.cfg.url, data=text.encode(), headers=headers, timeout=timeout)
+            req = session.post(
+                self.cfg.url, data=text.encode(), headers=headers, timeout=timeout, ssl=tls
+            )
         else:
-            req = session.post(self.cfg.url, json=body, headers=auth, timeout=timeout)
+            req = session.post(self.cfg.url, json=body, headers=auth, timeout=timeout, ssl=tls)
         async with req as resp:
             if resp.status >= 300:
                 raise aiohttp.ClientResponseError(
