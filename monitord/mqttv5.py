@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import threading
 import time
@@ -39,6 +38,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from monitord.aio import within
+from monitord.sinks.commands import load_bounded
 
 T = TypeVar("T")
 
@@ -47,6 +47,8 @@ T = TypeVar("T")
 # a day finds its commands waiting. Commands older than mqtt.command_max_age_s are refused
 # on arrival anyway (sinks/commands.py), so a longer expiry adds nothing.
 SESSION_EXPIRY_S = 86_400
+# `monitord doctor`'s test message is one flat object; deeper is not one.
+DOCTOR_DEPTH = 4
 
 # MQTT v5 DISCONNECT reason 0x04: the broker publishes our Will although we said goodbye.
 WITH_WILL = ReasonCode(PacketTypes.DISCONNECT, "Disconnect with will message")
@@ -77,8 +79,12 @@ def is_doctor(payload: bytes | bytearray | str | Any) -> bool:
         payload.encode() if isinstance(payload, str) else bytes(payload)
     ):
         return False
+    raw = payload.encode() if isinstance(payload, str) else bytes(payload)
     try:
-        doc = json.loads(payload)
+        # Bounded as every outside payload is: this runs before the receipt and station
+        # status parsers, so an unbounded json.loads here let `"doctor"` in a payload
+        # nested thousands deep raise RecursionError out of the MQTT handler past them.
+        doc = load_bounded(raw, DOCTOR_DEPTH)
     except ValueError:
         return False
     return isinstance(doc, dict) and doc.get("doctor") is True

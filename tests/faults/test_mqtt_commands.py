@@ -283,3 +283,30 @@ async def test_oversized_command_is_refused_before_parsing(
         assert len(err["payload"]) <= 500
         await publish(mosquitto, f"{b}/cmd/session", cmd("start"))
         await eventually(lambda: sessions(store) == ["start"], 20, "start taken")
+
+
+# Found by hand reading every json.loads on outside bytes after the fuzz round,
+# 2026-12-05: the doctor check (mqttv5.is_doctor) ran json.loads unbounded on a station
+# status or receipt holding `"doctor"` before their own bounded parsers could refuse it:
+# RecursionError, an ERROR traceback and an "internal error" on cmd/errors per chair.
+DOCTOR_DEEP = [
+    b'{"doctor": true, "x": ' + b"[" * NESTED + b"]" * NESTED + b"}",
+    b'["doctor", ' + b"[" * DEEP,
+]
+
+
+async def test_deep_status_or_receipt_naming_doctor_is_refused_by_its_own_parser(
+    mosquitto: Mosquitto, mqtt_prefix: str, tmp_path: Path
+) -> None:
+    b = base(mqtt_prefix)
+    async with daemon_answering(tmp_path, mosquitto, mqtt_prefix) as (daemon, nurse):
+        for payload in DOCTOR_DEEP:
+            await publish(mosquitto, f"{mqtt_prefix}/{SITE}/stations/station-9", payload)
+            await publish(mosquitto, f"{b}/alerts/receipts", payload)
+        # A bad command after them: its answer proves all four were read before it.
+        await publish(mosquitto, f"{b}/cmd/ack", b"[]")
+        await eventually(lambda: nurse.of("cmd/errors"), 20, "cmd/errors answer")
+        assert [e["topic"] for e in nurse.of("cmd/errors")] == [f"{b}/cmd/ack"]
+        await eventually(lambda: "receipt on" in daemon.output(), 20, "bad receipt said")
+        assert "nested deeper than" in daemon.output()
+    assert " ERROR " not in daemon.output() and "Traceback" not in daemon.output()
