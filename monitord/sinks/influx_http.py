@@ -9,7 +9,6 @@ import contextlib
 import datetime
 import email.utils
 import html
-import json
 import math
 import re
 import time
@@ -19,6 +18,7 @@ import aiohttp
 
 from monitord.config import InfluxConfig
 from monitord.config_tls import web_verifier
+from monitord.sinks.commands import load_bounded
 from monitord.tlsclock import CLOCK_FIX, clock_fact, expired, not_yet_valid
 
 MAX_RETRY_AFTER_S = 300.0
@@ -141,6 +141,8 @@ def _classify(status: int, reason: str, retry_after: str | None, page: bool = Fa
 
 
 REASON_CHARS = 500  # of the server's own words (InfluxDB's can name several fields)
+# InfluxDB's error answers are one flat object ({"error": ...}, v2 {"code", "message"}).
+REASON_DEPTH = 8
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]*>")
 
@@ -168,7 +170,9 @@ def _reason_from_body(body: bytes | str | None, content_type: str = "") -> str:
         title = " ".join(words.split())[:120]
         return f"{title} (a web page)" if title else "a web page"
     try:
-        obj = json.loads(text)
+        # Bounded: an answer nested thousands deep (a proxy's, a broken server's) made
+        # json.loads raise RecursionError, which crashed the sink at each retry.
+        obj = load_bounded(text.encode("utf-8", "replace"), REASON_DEPTH)
     except ValueError:
         obj = None
     if isinstance(obj, dict):

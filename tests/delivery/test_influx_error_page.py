@@ -124,3 +124,49 @@ async def test_doctor_names_a_proxys_page_by_its_title(
     assert said in line and f"{title} (a web page)" in line, line
     assert "<" not in line and "\n" not in line and "\r" not in line, line
     assert advice in line and "CREATE DATABASE" not in line, line
+
+
+# Found by hand reading every json.loads on outside bytes after the fuzz round,
+# 2026-12-05: the reason of an error answer was json.loads'ed unbounded, so a body nested
+# thousands deep (a broken server's or proxy's) raised RecursionError: the sink crashed
+# and was restarted at each retry (an ERROR traceback each time), and doctor's traceback.
+DEEP_BODY = '{"error": ' + "[" * 5000 + "]" * 5000 + "}"
+
+
+@contextlib.asynccontextmanager
+async def deep_answer() -> AsyncIterator[str]:
+    """Every path answered 503 with a JSON body nested 5,000 deep."""
+
+    async def handle(request: web.Request) -> web.Response:
+        return web.Response(status=503, text=DEEP_BODY, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("api", ["v1", "v2"])
+async def test_a_deeply_nested_error_answer_is_retried_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api: str
+) -> None:
+    monkeypatch.setenv("MONITORD_INFLUX_TOKEN", "t0ken")
+    where = {"database": "vitals"} if api == "v1" else {"bucket": "vitals", "org": "clinic"}
+    async with deep_answer() as url:
+        cfg = InfluxConfig.model_validate(
+            {"url": url, "api": api, "flush_interval_s": 0.05, **where}
+        )
+        async with influx_sink_on(cfg, tmp_path, backoff_cap_s=0.1) as (sink, outbox):
+            await eventually(lambda: sink.stats.retries >= 3, 20, "retried")
+            assert outbox.backlog("influx") == 3
+        assert "HTTP 503" in str(sink.stats.last_error)
+        check = await asyncio.to_thread(
+            _influx_sync, InfluxConfig(url=url, api="v1", database="vitals"), None, 3.0
+        )
+    assert check.status == "FAIL" and "503" in check.line(), check.line()
