@@ -277,3 +277,40 @@ async def test_times_off_utc_reach_influx_across_an_outage(
         assert central == local
     finally:
         influxd.drop_database(name)
+
+
+# Found by hand reading every json.loads on outside bytes after the fuzz round,
+# 2026-12-05: a query answered with JSON nested thousands deep (a broken server or proxy
+# at influx.url) raised RecursionError out of `monitord report`, a traceback.
+def test_influx_answer_nested_too_deeply_is_one_line(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    class Deep(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"results": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Deep)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        cfg = tmp_path / "central.toml"
+        cfg.write_text(
+            f'[site]\nid = "{SITE}"\n[influx]\nurl = "http://127.0.0.1:{server.server_port}"\n'
+            'api = "v1"\ndatabase = "monitord"\n[[chairs]]\nid = "chair-1"\n'
+        )
+        r = _report("--from", "influx", "--list", "-c", cfg)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert r.returncode == 69, r.stderr
+    assert r.stderr == (
+        f"monitord report: http://127.0.0.1:{server.server_port}: the answer is nested too deeply\n"
+    )
