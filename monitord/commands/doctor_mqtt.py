@@ -32,6 +32,8 @@ from monitord.config import ChairConfig, Config
 from monitord.config_station import STATION_PASSWORD_ENV
 from monitord.models import iso
 from monitord.mqttv5 import PublishRefused, V5Client, reason_words
+from monitord.receipts import MAX_DEPTH as STATUS_DEPTH
+from monitord.sinks.commands import load_bounded
 
 TOPICS = ("alerts/events", "alerts/active", "vitals/bp", "status")
 STATION_WAIT_S = 1.0  # retained station statuses come right after the SUBACK
@@ -186,7 +188,9 @@ async def stations_online(
                 async with asyncio.timeout(STATION_WAIT_S):
                     async for m in c.messages:
                         with contextlib.suppress(ValueError, TypeError, AttributeError):
-                            doc = json.loads(m.payload)
+                            # Bounded: a retained status nested thousands deep made
+                            # json.loads raise RecursionError, a traceback out of doctor.
+                            doc = load_bounded(bytes(m.payload), STATUS_DEPTH)
                             if not doc.get("doctor"):
                                 seen[str(m.topic).rsplit("/", 1)[-1]] = str(doc.get("state"))
     except (aiomqtt.MqttError, OSError, ssl.SSLError, TimeoutError) as e:

@@ -55,9 +55,11 @@ def station_args(tmp: Path) -> list[str]:
     ]
 
 
-async def publish_online(broker: AclMosquitto) -> None:
-    """A station online (its retained status, as the station app keeps it)."""
+async def publish_online(broker: AclMosquitto, payload: bytes | None = None) -> None:
+    """A station online (its retained status, as the station app keeps it), or `payload`
+    retained in its place."""
     assert broker.tls is not None
+    online = {"state": "online", "time": "2026-01-01T00:00:00Z", "version": "t"}
     async with aiomqtt.Client(
         broker.host,
         broker.port,
@@ -68,7 +70,7 @@ async def publish_online(broker: AclMosquitto) -> None:
     ) as c:
         await c.publish(
             f"monitord/{SITE}/stations/station-1",
-            json.dumps({"state": "online", "time": "2026-01-01T00:00:00Z", "version": "t"}),
+            json.dumps(online).encode() if payload is None else payload,
             qos=1,
             retain=True,
         )
@@ -114,17 +116,11 @@ async def test_doctor_fails_on_the_mismatched_acl_and_passes_on_the_right_login(
     assert all(d["doctor"] is True for d in doc.values()), doc
 
 
-async def test_doctor_on_a_station_config_logs_in_as_the_station(
-    tmp_path: Path, broker: AclMosquitto
-) -> None:
-    """install.md: `monitord doctor` (`-c PATH` for another config) before a service is
-    enabled; on the station's machine that config is station.toml, with no [[chairs]].
-    Before, doctor died there with a traceback (IndexError in the mqtt check, which logged
-    in only with the chairs' logins), after checking nothing on the network."""
+def station_config(tmp_path: Path, broker: AclMosquitto) -> Path:
+    """station.toml of station-1 (no [[chairs]]) on `broker`."""
     from tests.station.station_kit import write_nurses
 
     assert broker.tls is not None
-    await publish_online(broker)
     cfg = tmp_path / "station.toml"
     cfg.write_text(
         f'[site]\nid = "{SITE}"\n[mqtt]\nhost = "{broker.host}"\nport = {broker.port}\n'
@@ -132,6 +128,18 @@ async def test_doctor_on_a_station_config_logs_in_as_the_station(
         f'nurses_file = "{write_nurses(tmp_path / "nurses")}"\nmqtt_username = "station-1"\n'
         f'mqtt_password_file = "{password_file(tmp_path, "station-1")}"\n'
     )
+    return cfg
+
+
+async def test_doctor_on_a_station_config_logs_in_as_the_station(
+    tmp_path: Path, broker: AclMosquitto
+) -> None:
+    """install.md: `monitord doctor` (`-c PATH` for another config) before a service is
+    enabled; on the station's machine that config is station.toml, with no [[chairs]].
+    Before, doctor died there with a traceback (IndexError in the mqtt check, which logged
+    in only with the chairs' logins), after checking nothing on the network."""
+    await publish_online(broker)
+    cfg = station_config(tmp_path, broker)
     rc, lines, text = doctor(cfg)
     print(text)
     assert rc == 0 and "Traceback" not in text, text
@@ -145,3 +153,17 @@ async def test_doctor_on_a_station_config_logs_in_as_the_station(
     rc, lines, text = doctor(cfg)
     assert rc == 1 and "login refused for user station-1" in lines["mqtt"], text
     assert "-> fix: check station.mqtt_username and station.mqtt_password_file" in lines["mqtt"]
+
+
+# Found by hand reading every json.loads on outside bytes after the fuzz round,
+# 2026-12-05: a station status nested thousands deep, left retained (a broken station,
+# any station account), raised RecursionError out of doctor's stations check: a traceback
+# and no line for the checks after it.
+async def test_doctor_reads_a_deeply_nested_station_status_as_no_status(
+    tmp_path: Path, broker: AclMosquitto
+) -> None:
+    await publish_online(broker, b'{"state": ' + b"[" * 5000 + b"]" * 5000 + b"}")
+    rc, lines, text = doctor(station_config(tmp_path, broker))
+    assert rc == 1 and "Traceback" not in text, text
+    assert lines["stations"].startswith("FAIL ") and "no station online" in text, text
+    assert lines["disk"].startswith("skip "), text
