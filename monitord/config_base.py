@@ -46,9 +46,13 @@ class Strict(BaseModel):
     converted (lax pydantic read `port = true` as port 1 and `check_hostname = "false"`
     as False, turning TLS hostname checks off). A TOML integer in a float field stays
     fine (strict floats take ints); paths are `PathSetting`.
+
+    Finite floats: TOML has `inf` and `nan`, and `gt=0` lets `inf` through (NaN fails
+    every bound): `storage.retention_days = inf` passed check-config and crashed the
+    store at every prune, a technical alarm; no setting means anything by either.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 def no_url_password(url: str, hint: str) -> str:
