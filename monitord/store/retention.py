@@ -213,7 +213,12 @@ class RetentionMixin(DeliveryMixin):
             if self._held_marks[sink]:
                 self._set_state(sink, [], DELIVERED)
         self._settle_bytes()
-        run.cutoff_ns = run.now_ns - int(self.cfg.retention_days * 86_400 * 1e9)
+        # Clamped at the epoch: no row is older, and a retention of centuries (a site's
+        # "keep everything", retention_days = 1e6) put the cutoff below SQLite's 64-bit
+        # integers (OverflowError: the store crashed at every prune); past 1e300 days the
+        # float itself overflowed.
+        keep_ns = min(self.cfg.retention_days * 86_400 * 1e9, float(run.now_ns))
+        run.cutoff_ns = max(0, run.now_ns - int(keep_ns))
         run.bound = self._expiry_bound(run.cutoff_ns)
         # The walk starts where the last one ended, or lower at a row whose queue row went
         # since (delivered after an outage): a row it kept is kept until then. From 0 at

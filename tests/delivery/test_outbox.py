@@ -123,6 +123,20 @@ def test_retention_deletes_only_delivered(tmp_path: Path) -> None:
     assert [r.seq for r, _ in ob.readings()] == ids[2:]
 
 
+# Found by hand fuzzing the config's numbers after the fuzz round, 2026-12-05: a
+# retention of centuries (a site's "keep everything") put the prune's cutoff below
+# SQLite's 64-bit integers, and past 1e300 days the float overflowed: OverflowError, the
+# daemon's store task crashed at every prune (technical alarm task.crashing/store).
+@pytest.mark.parametrize("days", [1e6, 1e300])
+def test_a_retention_of_centuries_keeps_every_row(tmp_path: Path, days: float) -> None:
+    ob = _open(tmp_path, retention_days=days)
+    ids = ob.add_readings([reading(i) for i in range(4)], {})
+    ob.commit()
+    ob.mark_delivered("influx", ids)
+    assert ob.prune()["expired"] == 0
+    assert [r.seq for r, _ in ob.readings()] == ids
+
+
 def test_disk_budget_drops_readings_never_alerts(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
