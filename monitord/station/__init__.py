@@ -4,5 +4,6 @@
 - `auth.py`: the nurses file (hashed PINs), login sessions, CSRF, login rate limit
 - `bridge.py`: the station's broker connection (status + Last Will, commands, receipts)
 - `server.py`: the aiohttp app (page, static assets, Server-Sent Events, commands)
+- `answers.py`: the headers of every answer, a refusal's JSON, a POST's JSON body read
 - `forwarder.py`: optional phone escalation of unacknowledged high alerts (webhook)
 """

@@ -32,8 +32,9 @@ from monitord.config import Config
 from monitord.log import FailureLog
 from monitord.models import iso
 from monitord.sdnotify import Notifier, pace_watchdog
-from monitord.sinks.commands import MAX_SESSION_ID, load_bounded
+from monitord.sinks.commands import MAX_SESSION_ID
 from monitord.station.admit import ClientCap
+from monitord.station.answers import MAX_BODY, error, json_body, protect, text_field
 from monitord.station.auth import Logins, NursesFileError, RateLimit, check_login, load_nurses
 from monitord.station.bridge import Bridge, NotSent
 from monitord.station.forwarder import Forwarder
@@ -55,8 +56,6 @@ HEARTBEAT_S = 2.0  # the page goes stale after missing a few of these
 # a burst reuses its connection, and a browser opens a new one for the next. An event
 # stream is one long request: aiohttp never closes it as idle, its pings are for the page.
 KEEPALIVE_S = 10.0
-MAX_BODY = 4096
-MAX_BODY_DEPTH = 4  # the pages' requests are flat objects
 KEEP_RECEIPTS = 2000
 # The daemon's cmd/session session_id (monitord/sinks/commands.py SessionCommand): as long
 # as one the daemon generates for a long chair id, `<chair>-<second>-<n>` (over 64).
@@ -166,10 +165,10 @@ class Station:
         if path.startswith("/api/") and path != "/api/login":
             login = self._login(request)
             if login is None:
-                return _error(401, "not logged in")
+                return error(401, "not logged in")
             if request.method == "POST":
                 if not self._same_origin(request):
-                    return _error(403, "cross-site request refused")
+                    return error(403, "cross-site request refused")
                 if request.headers.get("X-CSRF-Token") != login.csrf:
                     # `code`: the page tells a login replaced by another tab of its
                     # browser (the cookie is shared, its token is not) and asks a login.
@@ -178,19 +177,19 @@ class Station:
                     )
             request[NURSE] = login.nurse
         elif path == "/api/login" and request.method == "POST" and not self._same_origin(request):
-            return _error(403, "cross-site request refused")
+            return error(403, "cross-site request refused")
         return await handler(request)
 
     async def login(self, request: web.Request) -> web.StreamResponse:
         who = request.remote or "?"
-        body = await _json(request)
+        body = await json_body(request)
         name, pin = body.get("name"), body.get("pin")
         if not isinstance(name, str) or not isinstance(pin, str):
-            return _error(400, "name and pin are required")
+            return error(400, "name and pin are required")
         # Counted as failed from here (no await between the check and the count), until
         # the PIN proves right: parallel guesses cannot all slip under the limit.
         if not self.limit.attempt(who):
-            return _error(429, "too many failed logins; wait a minute")
+            return error(429, "too many failed logins; wait a minute")
         try:
             nurses = load_nurses(self.st.nurses_file)
         except (OSError, NursesFileError) as e:
@@ -203,7 +202,7 @@ class Station:
                 "line each), readable by the station's service user",
                 logging.ERROR,
             )
-            return _error(500, "the nurses file cannot be read; see the station's log")
+            return error(500, "the nurses file cannot be read; see the station's log")
         self._nurses_log.success()
         if not await asyncio.to_thread(check_login, nurses, name, pin):
             # A name that is no nurse's is not echoed: the commonest slip at a login form
@@ -214,7 +213,7 @@ class Station:
                 else f"a name that is no nurse's ({len(name)} characters)"
             )
             log.warning("station: failed login for %s from %s", named, who)
-            return _error(401, "wrong name or PIN")
+            return error(401, "wrong name or PIN")
         self.limit.succeeded(who)
         token, login = self.logins.open(name)
         resp = web.json_response({"nurse": name, "csrf": login.csrf})
@@ -290,36 +289,36 @@ class Station:
         try:
             await self.bridge.publish(topic, body)
         except NotSent as e:
-            return _error(503, str(e))
+            return error(503, str(e))
         return web.json_response({"sent": True})
 
     async def ack(self, request: web.Request) -> web.StreamResponse:
-        body = await _json(request)
-        chair, alert_id = _text(body, "chair"), body.get("alert_id")
+        body = await json_body(request)
+        chair, alert_id = text_field(body, "chair"), body.get("alert_id")
         if chair not in self.model.chairs or not isinstance(alert_id, str) or not alert_id:
-            return _error(400, "chair and alert_id of a shown alert are required")
+            return error(400, "chair and alert_id of a shown alert are required")
         cmd = {"alert_id": alert_id, "by": request[NURSE], "time": iso(time.time())}
         log.info("station: %s acknowledges %s on %s", request[NURSE], alert_id, chair)
         return await self._send(self.bridge.topic(chair, "cmd/ack"), cmd)
 
     async def session(self, request: web.Request) -> web.StreamResponse:
-        body = await _json(request)
-        chair, action = _text(body, "chair"), body.get("action")
+        body = await json_body(request)
+        chair, action = text_field(body, "chair"), body.get("action")
         if chair not in self.model.chairs:
-            return _error(400, "unknown chair")
+            return error(400, "unknown chair")
         if action not in ("start", "dose_start", "dose_end", "end"):
-            return _error(400, "action must be start, dose_start, dose_end or end")
+            return error(400, "action must be start, dose_start, dose_end or end")
         cmd: dict[str, Any] = {"action": action, "by": request[NURSE], "time": iso(time.time())}
         if action == "start" and body.get("protocol") is not None:
             if body["protocol"] not in ("esketamine", "iv-ketamine"):
-                return _error(400, "protocol must be esketamine or iv-ketamine")
+                return error(400, "protocol must be esketamine or iv-ketamine")
             cmd["protocol"] = body["protocol"]
         if action != "start" and body.get("session_id") is not None:
             # The session the page showed when the nurse confirmed: the daemon refuses the
             # command if the chair has another one open by now (monitord/chair_session.py).
             sid = body["session_id"]
             if not isinstance(sid, str) or not _SESSION_ID.fullmatch(sid):
-                return _error(400, "session_id must be the id of the session shown")
+                return error(400, "session_id must be the id of the session shown")
             cmd["session_id"] = sid
         if action == "dose_start":
             dose, lot = body.get("dose_mg"), body.get("lot")
@@ -327,20 +326,20 @@ class Station:
                 try:
                     cmd["dose_mg"] = float(dose)
                 except (TypeError, ValueError):
-                    return _error(400, "dose_mg must be a number of mg")
+                    return error(400, "dose_mg must be a number of mg")
                 if not 0 < cmd["dose_mg"] <= 1000:
-                    return _error(400, "dose_mg must be more than 0 and at most 1000")
+                    return error(400, "dose_mg must be more than 0 and at most 1000")
             if isinstance(lot, str) and lot.strip():
                 if len(lot.strip()) > 64:
-                    return _error(400, "lot: at most 64 characters")
+                    return error(400, "lot: at most 64 characters")
                 cmd["lot"] = lot.strip()
         log.info("station: %s sends %s to %s", request[NURSE], action, chair)
         return await self._send(self.bridge.topic(chair, "cmd/session"), cmd)
 
     async def receipt(self, request: web.Request) -> web.StreamResponse:
         """The page showed an alert event (and started its sound): tell the daemon."""
-        body = await _json(request)
-        chair, event = _text(body, "chair"), body.get("event")
+        body = await json_body(request)
+        chair, event = text_field(body, "chair"), body.get("event")
         alert_id, sounded = body.get("alert_id"), bool(body.get("sounded"))
         if chair not in self.model.chairs or event not in (
             "raised",
@@ -349,15 +348,15 @@ class Station:
             "cleared",
             "pending",
         ):
-            return _error(400, "chair and event of a shown alert event are required")
+            return error(400, "chair and event of a shown alert event are required")
         if alert_id is not None and not isinstance(alert_id, str):
-            return _error(400, "alert_id must be a string or null")
+            return error(400, "alert_id must be a string or null")
         level = body.get("level")
         if level is not None and (not isinstance(level, int) or isinstance(level, bool)):
-            return _error(400, "level must be the event's level (a whole number) or null")
+            return error(400, "level must be the event's level (a whole number) or null")
         rule = body.get("rule")
         if rule is not None and not isinstance(rule, str):
-            return _error(400, "rule must be the alert's rule id or null")
+            return error(400, "rule must be the alert's rule id or null")
         # `raised` is level 0 whatever was sent (receipts.event_key): the page's receipt of
         # a live `raised` (its level as the event had it) and of the same alert learnt
         # from the active set (level 0) are one.
@@ -402,7 +401,7 @@ class Station:
     # -- app ---------------------------------------------------------------------------
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY)
-        app.on_response_prepare.append(_protect)
+        app.on_response_prepare.append(protect)
         app.router.add_get("/", self.index)
         app.router.add_post("/api/login", self.login)
         app.router.add_post("/api/logout", self.logout)
@@ -483,30 +482,6 @@ class Station:
                 self.notifier.close()
 
 
-# Sent with every answer (docs/station.md "Security"). Set as each answer's headers go out,
-# not on what a handler returns: the guard's refusals (401, 403), the router's 404 and
-# 405 and the event stream (headers sent before its handler returns) had none of them.
-# Referrer `same-origin`: the page's own requests keep theirs, none goes to another site.
-PROTECT = {
-    "Cache-Control": "no-store",  # a shared tablet's cache keeps no alarms or nurse names
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",  # no other page frames the ACK buttons (clickjacking)
-    "Referrer-Policy": "same-origin",
-    "Content-Security-Policy": (
-        "default-src 'self'; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
-    ),
-}
-
-
-async def _protect(request: web.Request, resp: web.StreamResponse) -> None:
-    for k, v in PROTECT.items():
-        resp.headers.setdefault(k, v)
-
-
-def _error(status: int, why: str) -> web.Response:
-    return web.json_response({"error": why}, status=status)
-
-
 def _reset(conn: asyncio.Transport) -> None:
     """Cut a connection at once with a reset: closed plainly, the kernel would hold its
     unsent stream (a full send buffer) waiting for a window the client never opens."""
@@ -515,29 +490,3 @@ def _reset(conn: asyncio.Transport) -> None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     conn.abort()
-
-
-async def _json(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object, else {} (each handler then says what it lacks). Read as
-    UTF-8 with its nesting bounded (sinks/commands.py `load_bounded`): `request.json()`
-    decoded by the request's own charset (`charset=nonesuch`: LookupError) and let
-    json.loads recurse (`[` x 3,000 in the 4 KiB body: RecursionError), each a 500 and an
-    ERROR traceback, from anyone who can reach the port: the login needs no login.
-    A client gone mid-body (ConnectionError) is {} too."""
-    try:
-        body = load_bounded(await request.read(), MAX_BODY_DEPTH)
-    except (ValueError, web.HTTPRequestEntityTooLarge):
-        return {}
-    except ConnectionError:
-        # Gone before its whole body came (a tablet off the Wi-Fi mid-request): nobody
-        # to answer, and no bug. Raised out of the handler it was an ERROR traceback.
-        log.debug("station: %s went away before its request's body came", request.remote)
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _text(body: dict[str, Any], key: str) -> str | None:
-    """A string field of a request, else None: a list or an object where a chair id goes
-    is a bad request (400), not an unhashable key (a 500)."""
-    v = body.get(key)
-    return v if isinstance(v, str) else None
