@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import re
@@ -178,7 +179,15 @@ class Station:
             request[NURSE] = login.nurse
         elif path == "/api/login" and request.method == "POST" and not self._same_origin(request):
             return error(403, "cross-site request refused")
-        return await handler(request)
+        try:
+            return await handler(request)
+        except OSError as e:
+            # A name under /static/ longer than the disk's (255 bytes a name, 4 KiB a path)
+            # failed aiohttp's stat with ENAMETOOLONG: a 500 and an ERROR traceback for
+            # anyone who can reach the port. No file of static/ has such a name.
+            if e.errno != errno.ENAMETOOLONG or not path.startswith("/static/"):
+                raise
+            raise web.HTTPNotFound() from None
 
     async def login(self, request: web.Request) -> web.StreamResponse:
         who = request.remote or "?"

@@ -229,11 +229,15 @@ def with_header(request: bytes, header: str) -> bytes:
 # 2026-12-05. A body sent with `Content-Encoding: gzip` that is no gzip: read by the login
 # it raised out of the read (a 500 and an ERROR traceback); left unread by a refusal (the
 # 401 of a request without a login) aiohttp's drain of it logged ERROR "Unhandled
-# exception". All without a login, from anyone who can reach the port.
+# exception". A name under /static/ longer than 255 bytes (or a path over 4 KiB) failed
+# the static files' stat with ENAMETOOLONG: a 500 and an ERROR traceback. All without a
+# login, from anyone who can reach the port.
 STRANGE = [
     pytest.param("/api/login", "Content-Encoding: gzip", b"not gzip", 400, id="login-gzip"),
     pytest.param("/api/ack", "Content-Encoding: gzip", b"not gzip", 401, id="unread-gzip"),
     pytest.param("/api/login", "Content-Encoding: deflate", b"x" * 100, 400, id="login-deflate"),
+    pytest.param("/static/" + "a" * 256, "", b"", 404, id="static-name-256"),
+    pytest.param("/static/" + "a/" * 2100, "", b"", 404, id="static-path-4k"),
 ]
 
 
