@@ -35,7 +35,7 @@ from monitord.report.lists import (
     gaps_title,
     stored_lines,
 )
-from monitord.report.pdffonts import fit_fonts, wrap
+from monitord.report.pdffonts import fit_fonts, visible, wrap
 from monitord.report.record import SessionRecord
 from monitord.report.text import (
     CLINICAL_BOXES,
@@ -122,6 +122,7 @@ class _Flow:
 def _table(flow: _Flow, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
     """Fixed-width columns; the last column (message) wraps under itself. The column
     header is repeated at the top of each page the table continues on."""
+    rows = [tuple(visible(c) for c in r) for r in rows]  # padded by what is drawn
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header[:-1])]
     widths = [min(w, 24) for w in widths]
     lead = sum(w + 1 for w in widths)

@@ -23,6 +23,8 @@ from matplotlib.figure import Figure
 from matplotlib.ft2font import FT2Font
 from matplotlib.text import Text
 
+from monitord.log import one_line
+
 
 @cache
 def _charmap(path: str) -> frozenset[int]:
@@ -107,10 +109,20 @@ def fit_fonts(fig: Figure) -> list[str]:
 _PAD = "\x00"
 
 
+def visible(text: str) -> str:
+    """`text` with its control characters written as their escapes (`\\x1b`, `\\t`) and a
+    line break as " | ", as the journal writes them (monitord/log.py `one_line`): a
+    command's `by` or `lot` is free text from a station and may hold them. Drawn, each was
+    a glyph no font has (matplotlib's warning on the report's stderr) and a line break
+    broke the audit table's row; a NUL was taken for the wrap's pad and dropped."""
+    return one_line(text).replace("\t", "\\t")
+
+
 def wrap(text: str, width: int, **kw: Any) -> list[str]:
     """textwrap.wrap for the PDF's monospace columns, a wide character (Chinese, Japanese,
     Korean: about 1.7 DejaVu Sans Mono columns in the fallback font) counted as two: a
     64-character name in Japanese, counted as 64 columns, ran past the page's right edge
-    and was cut off there."""
+    and was cut off there. Control characters are written `visible` first."""
+    text = visible(text)
     padded = "".join(c + _PAD if east_asian_width(c) in "WF" else c for c in text)
     return [line.replace(_PAD, "") for line in textwrap.wrap(padded, width, **kw)]

@@ -139,3 +139,22 @@ def test_the_report_says_nothing_of_the_font_it_found(tmp_path: Path) -> None:
     assert r.stderr == ""
     (pdf,) = (Path(p) for p in r.stdout.split() if p.endswith(".pdf"))
     assert f"given by {NURSE}\n" in _page1(pdf)
+
+
+# Found by hand following a command's `by` to every place it goes, 2026-12-05: a `by`
+# (or `lot`) is free text from a station's command, and cmd/ack and cmd/session take
+# control characters in it. Drawn in the PDF each was a glyph no font has (matplotlib's
+# "Glyph 27 missing from font(s)" warnings on the report's stderr), a line break split the
+# audit table's row, and a NUL was taken for the wrap's pad and dropped from the name.
+ODD = "nurse\x00b\x1b[2J\tc\nd\x7f"
+
+
+def test_control_characters_in_a_name_are_written_as_escapes_in_the_pdf(
+    tmp_path: Path,
+) -> None:
+    pdf = _pdf(tmp_path, ODD, ODD)
+    text = _page1(pdf)
+    shown = "nurse\\x00b\\x1b[2J\\tc | d\\x7f"
+    assert f"given by {shown}\n" in text, text
+    # The HTML keeps the name as written (escaped for HTML only).
+    assert "nurse\x00b\x1b[2J" in pdf.with_suffix(".html").read_text(encoding="utf-8")
