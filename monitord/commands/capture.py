@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -52,6 +53,41 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+# Said once when the capture's stdout or stderr goes (docs/devices.md, "Field captures").
+GONE = "capture: {name} is closed ({why}): no more lines there; the capture records on"
+
+
+class _Lines:
+    """A capture's lines for the person at its terminal (its readings on stdout, its
+    status on stderr): each line one write, and a terminal that closed (EIO) ends them,
+    never the capture. The log's lines are written by a thread of their own to stderr
+    (monitord/logwriter.py): `print` writes a line's text and its newline apart, two
+    writes under PYTHONUNBUFFERED=1, and a log line could land between them. A capture
+    is left recording for days with its terminal on a chair (`nohup` keeps a terminal's
+    output there, a `disown`ed job too): once that terminal closed, the first line written
+    raised EIO in the device's link and the capture ended, exit 1, recording nothing more.
+    A reader that went away (EPIPE: `| head`) still ends it, as it ends every command."""
+
+    def __init__(self, stream: IO[str] | None, name: str) -> None:
+        self.stream = stream
+        self.name = name  # stdout, stderr: for the one line said when it goes
+        self.gone = stream is None  # started with the descriptor closed
+
+    def say(self, line: str) -> None:
+        if self.gone or self.stream is None:
+            return
+        try:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+        except BrokenPipeError:
+            raise
+        except (OSError, ValueError) as e:  # EIO: no one can read this output again
+            self.gone = True
+            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            # The log's stderr may be elsewhere (`2>capture.log`) when stdout went.
+            logging.getLogger("monitord").warning(GONE.format(name=self.name, why=why))
+
+
 @dataclass
 class _CaptureContext:
     """`monitord.drivers.base.DeviceContext` for the captured device: readings go to stdout, the
@@ -60,35 +96,32 @@ class _CaptureContext:
     chair: str
     device: str
     writer: CaptureWriter
-    out: IO[str]
+    out: _Lines
+    err: _Lines
     readings: int = 0
     rejects: int = 0
     links: list[tuple[bool, str]] = field(default_factory=list)
 
     def emit(self, reading: Reading) -> None:
         self.readings += 1
-        self.out.write(json.dumps(reading_record(reading, self.writer.last_t)) + "\n")
-        self.out.flush()
+        self.out.say(json.dumps(reading_record(reading, self.writer.last_t)))
 
     def reject(self, reject: Reject) -> None:
         self.rejects += 1
-        self.out.write(
+        self.out.say(
             json.dumps(
                 {"t": self.writer.last_t, "rejected": str(reject.reason), "reason": reject.detail}
             )
-            + "\n"
         )
-        self.out.flush()
 
     def now(self) -> datetime:
         return self.writer.now()
 
     def link(self, up: bool, reason: str = "") -> None:
         self.links.append((up, reason))
-        print(
+        self.err.say(
             f"monitord capture: {self.chair}/{self.device}: link {'up' if up else 'down'}"
-            + (f" ({reason})" if reason else ""),
-            file=sys.stderr,
+            + (f" ({reason})" if reason else "")
         )
 
 
@@ -106,7 +139,7 @@ async def capture(
     from monitord.config import load_config
     from monitord.drivers.registry import DRIVERS
 
-    out = out or sys.stdout
+    lines, err = _Lines(out or sys.stdout, "stdout"), _Lines(sys.stderr, "stderr")
     # The option's own value first: it needs no config nor device to be judged.
     if args.seconds is not None and bad_seconds(
         "capture", "--seconds", args.seconds, MAX_CAPTURE_SECONDS
@@ -118,16 +151,12 @@ async def capture(
     dev = next((d for d in chair.devices if d.id == dev_id), None) if chair else None
     if chair is None or dev is None:
         have = ", ".join(f"{c.id}/{d.id}" for c in cfg.chairs for d in c.devices) or "none"
-        print(
-            f"monitord capture: no device {args.device!r} in {args.config} (have: {have})",
-            file=sys.stderr,
-        )
+        err.say(f"monitord capture: no device {args.device!r} in {args.config} (have: {have})")
         return EX_USAGE
     if dev.simulate is not None:
-        print(
+        err.say(
             f"monitord capture: {args.device} is simulated (simulate = ...): "
-            "there is no real device to record",
-            file=sys.stderr,
+            "there is no real device to record"
         )
         return EX_USAGE
     desc = DRIVERS[dev.driver]
@@ -135,7 +164,7 @@ async def capture(
         # closed by the writer; "x": never overwrite an earlier capture
         f = await asyncio.to_thread(open, args.out, "xb", buffering=0)
     except OSError as e:
-        print(f"monitord capture: {args.out}: cannot create: {e.strerror or e}", file=sys.stderr)
+        err.say(f"monitord capture: {args.out}: cannot create: {e.strerror or e}")
         return EX_CANTCREAT
     loop = asyncio.get_running_loop()
     header: dict[str, Any] = {
@@ -151,7 +180,7 @@ async def capture(
     stop = stop or asyncio.Event()
     writer = CaptureWriter(f, header, loop.time)
     writer.on_error = lambda _e: stop.set()
-    ctx = _CaptureContext(chair.id, dev.id, writer, out)
+    ctx = _CaptureContext(chair.id, dev.id, writer, lines, err)
     if desc.transport == "serial":
         from monitord.drivers.serial_link import run_serial_device
 
@@ -174,7 +203,7 @@ async def capture(
     for sig in (signal.SIGINT, signal.SIGTERM, *hup):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
-    print(f"monitord capture: recording {args.device} into {args.out}", file=sys.stderr)
+    err.say(f"monitord capture: recording {args.device} into {args.out}")
     task = asyncio.create_task(device, name=f"capture:{args.device}")
     stopper = asyncio.create_task(stop.wait())
     try:
@@ -190,19 +219,17 @@ async def capture(
         writer.close()
     failed = results[0]
     if writer.error is not None:
-        print(
+        err.say(
             f"monitord capture: {args.out}: write failed, capture ends here: "
-            f"{writer.error.strerror or writer.error}",
-            file=sys.stderr,
+            f"{writer.error.strerror or writer.error}"
         )
         return EX_IOERR
     if isinstance(failed, Exception):  # a config the transport cannot use (no port ...)
-        print(f"monitord capture: {args.device}: {failed}", file=sys.stderr)
+        err.say(f"monitord capture: {args.device}: {failed}")
         return EX_USAGE
-    print(
+    err.say(
         f"monitord capture: {writer.chunks} chunk(s), {ctx.readings} reading(s), "
-        f"{ctx.rejects} reject(s) -> {args.out}",
-        file=sys.stderr,
+        f"{ctx.rejects} reject(s) -> {args.out}"
     )
     return EX_OK
 
