@@ -262,8 +262,8 @@ def _crash_said(
              "msg": "%s (a bug: please report it with this line): %s: %s",
              "args": (what, exc[0].__name__, exc[1]), "exc_info": exc}
         )  # fmt: skip
-        # Straight to the log's handler: no logger's level nor filter may hide a crash.
-        _writer.handle(record)
+        # Straight to the log's handler, past its bounds (logwriter.py, `LogWriter.crash`).
+        _writer.crash(record)
     except Exception:
         return False
     return True

@@ -97,6 +97,19 @@ class LogWriter(logging.Handler):
             return
         self._queue(line, record.levelno)
 
+    def crash(self, record: logging.LogRecord) -> None:
+        """A crash's line (monitord/log.py), queued whatever the queue holds: the bounds
+        dropped it with the chatter of a log not read (journald stalled, a pager left
+        open), counted as one line among them, and once the log was read again it never
+        said the process, or a thread, had crashed nor why. One line per crash: a process
+        crashes once, a thread once; no logger's level nor filter may hide it either."""
+        try:
+            line = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        self._queue(line, record.levelno, always=True)
+
     def handleError(self, record: logging.LogRecord) -> None:
         """A record that cannot be formatted (a log call's bug: `log.info("%d", "a text")`):
         one ERROR line in the queue, one line, redacted and at the journal's priority as
@@ -118,7 +131,7 @@ class LogWriter(logging.Handler):
             return
         self._queue(line, logging.ERROR)
 
-    def _queue(self, line: str, levelno: int) -> None:
+    def _queue(self, line: str, levelno: int, always: bool = False) -> None:
         if self._last:
             self._write_now(line)
             return
@@ -126,7 +139,8 @@ class LogWriter(logging.Handler):
         limit = BACKLOG + RESERVE if warning else BACKLOG
         chars = BACKLOG_CHARS + RESERVE_CHARS if warning else BACKLOG_CHARS
         with self._cond:
-            if self._held >= limit or (self._held and self._chars + len(line) > chars):
+            full = self._held >= limit or (self._held and self._chars + len(line) > chars)
+            if full and not always:
                 self._lose(1, "")
                 return
             self._items.append(line)

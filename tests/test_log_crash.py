@@ -100,3 +100,59 @@ def test_a_thread_crash_is_one_line_of_the_log_and_waits_for_no_reader(tmp_path:
     assert lines.index(crashed[0]) == len(lines) - 2, lines[-3:]  # in the log's order
     assert "Traceback" not in text.replace("exc=Traceback", ""), text[-3000:]
     assert "hunter2" not in text, text[-3000:]
+
+
+FULL = """
+import logging, sys, threading
+from monitord.log import setup_logging
+setup_logging("INFO")
+log = logging.getLogger("monitord.test")
+for i in range(3000):  # the pipe full, then the log's queue, the rest dropped (counted)
+    log.warning("filler %d %s", i, "x" * 100)
+def write_lines() -> None:
+    raise OSError("the store's thread")
+t = threading.Thread(target=write_lines, name="store")
+t.start()
+t.join()
+print("joined", flush=True)
+sys.stdin.readline()  # the test reads the log from now on
+raise RuntimeError("the main thread's")
+"""
+
+
+def test_a_crash_while_the_log_is_full_is_still_its_line(tmp_path: Path) -> None:
+    """A crash while the log's queue is full (journald stalled, a pager left open): the
+    crash's line was dropped with the chatter, counted as one line among the dropped, and
+    the journal never said the process crashed nor why, once it read again. The crash's
+    line is the one that matters: it is queued whatever the log holds, and the exit code
+    stays a crash's."""
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PAGE)
+    env = {**os.environ, "JOURNAL_STREAM": "1:1"}  # not stderr: no priority prefixes
+    proc = subprocess.Popen(
+        [sys.executable, "-c", FULL],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=write_end, text=True, env=env,
+    )  # fmt: skip
+    os.close(write_end)
+    got = bytearray()
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        joined = bool(ready) and proc.stdout.readline() == "joined\n"
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        read_into(read_end, got)  # the reader is back: to the end
+    finally:
+        proc.kill() if proc.poll() is None else None
+        os.close(read_end)
+    assert joined, got.decode()[-3000:]
+    assert proc.wait(30) == 1, got.decode()[-3000:]
+    lines = got.decode().splitlines()
+    crashed = [ln for ln in lines if " crashed " in ln]
+    assert [c.split(":")[0:2] for c in crashed] == [
+        ["ERROR monitord", " thread store crashed (a bug"],
+        ["ERROR monitord", " crashed (a bug"],
+    ], crashed
+    assert crashed[0].endswith(" | OSError: the store's thread"), crashed
+    assert crashed[1].endswith(" | RuntimeError: the main thread's"), crashed
+    assert any("dropped here" in ln for ln in lines), lines[-3:]  # the chatter was
