@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import logging
 import socket
 import sys
 import time
@@ -86,6 +87,35 @@ def demo_config(store: Path, speed: float | None, offline: bool) -> tuple[Config
     return parse_config(raw, source="<demo defaults>", base=scen), notes
 
 
+class _Lines:
+    """The demo's lines on stdout (its notes, the readings and alerts live, its end), each
+    one write: `print` writes a line's text and its newline apart (two writes under
+    PYTHONUNBUFFERED=1), and the log's thread (monitord/logwriter.py) could write a line
+    between them on a terminal both share. A stdout that goes (a terminal that closed
+    under a demo left running: `nohup` keeps a terminal's output there; its `| head`
+    done) raised in the readings' listener, an ERROR "a bug" at every batch, then in
+    "scenario finished": exit 1 (EIO), no report written. Now it ends the lines, said
+    once at WARNING, and the demo plays to its end and writes its reports."""
+
+    def __init__(self) -> None:
+        self.gone = False
+
+    def __call__(self, line: str) -> None:
+        if self.gone:
+            return
+        try:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+        except (OSError, ValueError) as e:
+            self.gone = True
+            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            logging.getLogger("monitord").warning(STDOUT_GONE.format(why=why))
+
+
+# Said once when the demo's stdout goes.
+STDOUT_GONE = "demo: stdout is closed ({why}): no more demo lines; the demo plays on"
+
+
 def main(args: argparse.Namespace) -> int:
     if args.config is not None:
         print(
@@ -110,15 +140,10 @@ def main(args: argparse.Namespace) -> int:
     from monitord.daemon import Daemon
 
     speed = cfg.chairs[0].speed if cfg.chairs else 1.0
-    print(
-        f"monitord demo: {len(cfg.chairs)} simulated chair(s) at {speed:g}x; local store {store}",
-        flush=True,
-    )
+    say = _Lines()
+    say(f"monitord demo: {len(cfg.chairs)} simulated chair(s) at {speed:g}x; local store {store}")
     for n in notes:
-        print(f"monitord demo: {n}", flush=True)
-
-    def console(line: str) -> None:
-        print(line, flush=True)
+        say(f"monitord demo: {n}")
 
     # Simulated chairs start their clocks at a whole second, at or after this one.
     started = float(int(time.time()))
@@ -128,7 +153,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         daemon = Daemon(
             cfg,
-            console=console,
+            console=say,
             stop_when_played=True,
             simulated=simulated_chairs(cfg),
             command="demo",
@@ -143,7 +168,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"monitord demo: {e}", file=sys.stderr)
         return EX_SOFTWARE
     asyncio.run(daemon.run())
-    print("monitord demo: scenario finished. " + daemon.summary(), flush=True)
+    say("monitord demo: scenario finished. " + daemon.summary())
     # Session reports (REMS monitoring record) for the sessions this run played.
     from monitord.commands.report import (
         NO_PDF_NOTICE,
@@ -153,7 +178,7 @@ def main(args: argparse.Namespace) -> int:
     from monitord.engine.rules import RuleSet
 
     if importlib.util.find_spec("matplotlib") is None:  # the `report` extra
-        print(NO_PDF_NOTICE.replace("monitord report", "monitord demo"), flush=True)
+        say(NO_PDF_NOTICE.replace("monitord report", "monitord demo"))
     try:
         written = write_reports(
             store,
@@ -168,5 +193,5 @@ def main(args: argparse.Namespace) -> int:
         print(f"monitord demo: reports not written: {e}", file=sys.stderr)
         return EX_CANTCREAT
     for path in written:
-        print(f"monitord demo: report {path}", flush=True)
+        say(f"monitord demo: report {path}")
     return EX_OK
