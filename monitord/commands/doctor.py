@@ -20,6 +20,7 @@ import os
 import shutil
 import ssl
 import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -442,7 +443,12 @@ def main(args: argparse.Namespace) -> int:
     def emit(c: Check) -> None:
         nonlocal failed
         failed |= c.status == "FAIL"
-        print(c.line(), flush=True)
+        # One write, the newline in it: print() writes the text and its end apart (two
+        # writes under PYTHONUNBUFFERED=1), and the log's thread (monitord/logwriter.py),
+        # writing a library's WARNING while the checks run, could land a line between
+        # them when stdout and stderr are one file (`doctor > doctor.txt 2>&1`).
+        sys.stdout.write(c.line() + "\n")
+        sys.stdout.flush()
 
     first, cfg = check_config(args.config)
     emit(first)

@@ -1,0 +1,48 @@
+"""A command's lines that may be written while the log's own thread writes to the same
+file (monitord/logwriter.py; `doctor > doctor.txt 2>&1`, a terminal) are each one write:
+`print()` writes a line's text and its newline apart, two writes on the stream Python
+builds under PYTHONUNBUFFERED=1 (write-through text over an unbuffered file), and a log
+line written between them landed in the middle of the line (`... ok      WARNING x: y`,
+then an empty line). The stream here is that same stream, over a file that keeps each
+write apart."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitord.cli import build_parser
+
+
+class _Writes(io.RawIOBase):
+    """An unbuffered file that keeps what each write was given."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: object) -> int:
+        data = bytes(b)  # type: ignore[call-overload]
+        self.writes.append(data)
+        return len(data)
+
+
+def _unbuffered(raw: _Writes) -> io.TextIOWrapper:
+    """The stream Python makes of stdout and stderr under PYTHONUNBUFFERED=1."""
+    return io.TextIOWrapper(raw, encoding="utf-8", write_through=True)  # type: ignore[arg-type]
+
+
+def test_doctors_lines_are_one_write_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitord.commands import doctor
+
+    raw = _Writes()
+    monkeypatch.setattr(sys, "stdout", _unbuffered(raw))
+    args = build_parser(only="doctor").parse_args(["doctor", "-c", str(tmp_path / "none.toml")])
+    assert doctor.main(args) == 1  # its config missing: a FAIL, the other checks skipped
+    assert len(raw.writes) == 2, raw.writes
+    assert all(w.endswith(b"\n") and w.count(b"\n") == 1 for w in raw.writes), raw.writes
