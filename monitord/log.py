@@ -75,7 +75,11 @@ def print_error(line: str) -> None:
     unit failed; as it is in a terminal."""
     drain()  # after the log's last lines, not among them
     prefix = f"<{_PRIORITY[logging.ERROR]}>" if stderr_is_journal() else ""
-    print(prefix + one_line(line), file=sys.stderr)
+    # One write, the newline in it: print() writes the text and its end apart (two writes
+    # under PYTHONUNBUFFERED=1), and a log line still held (a drain that gave up, a
+    # thread's line) could be written between them: the journal's err line then carried it.
+    sys.stderr.write(prefix + one_line(line) + "\n")
+    sys.stderr.flush()
 
 
 def priority(levelno: int) -> int:

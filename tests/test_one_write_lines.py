@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from monitord.cli import build_parser
+from monitord.log import print_error
 
 
 class _Writes(io.RawIOBase):
@@ -46,3 +47,11 @@ def test_doctors_lines_are_one_write_each(tmp_path: Path, monkeypatch: pytest.Mo
     assert doctor.main(args) == 1  # its config missing: a FAIL, the other checks skipped
     assert len(raw.writes) == 2, raw.writes
     assert all(w.endswith(b"\n") and w.count(b"\n") == 1 for w in raw.writes), raw.writes
+
+
+def test_a_commands_last_error_line_is_one_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = _Writes()
+    monkeypatch.setattr(sys, "stderr", _unbuffered(raw))
+    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    print_error("monitord: refusing to start: the store is held by pid 1")
+    assert raw.writes == [b"monitord: refusing to start: the store is held by pid 1\n"]
