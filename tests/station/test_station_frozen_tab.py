@@ -32,6 +32,9 @@ async def test_a_frozen_tab_resumed_says_it_was_not_live(
             "window.__resumed = false;"
             " document.addEventListener('resume', () => { window.__resumed = true; }); 1"
         )
+        # What sounded before the freeze (a board whose stream a loaded machine connected
+        # late sounds the technical tone: not live then, rightly) is not this test's.
+        before = await page.js("window.__monitordAudio.log.length")
         await page.send("Page.setWebLifecycleState", state="frozen")
         # While frozen: chair-1's crisis raised and cleared, chair-2's alarm raised.
         came_and_went = alert("chair-1", "bp.crisis", "high", "BP 212/124 >= 180/110")
@@ -44,7 +47,7 @@ async def test_a_frozen_tab_resumed_says_it_was_not_live(
         await pub.event("chair-2", standing, "raised")
         # Longer than the stale time (6 s), the station's heartbeats held back meanwhile.
         await asyncio.sleep(9)
-        assert await page.js("window.__monitordAudio.log.length") == 0  # frozen: nothing ran
+        assert await page.js("window.__monitordAudio.log.length") == before  # frozen: none ran
         await page.send("Page.setWebLifecycleState", state="active")
         await page.until("window.__resumed", 10, "resumed")
         await page.until(f"!{GAP}.hidden", 10, "the NOT LIVE banner")
