@@ -62,6 +62,7 @@ from monitord.store.schema import unwritable_cause
 from monitord.store.writer import StoreWriter
 from monitord.storebatch import StoreBatch, alarms_first, alarms_to_front, say_lost, tell_held
 from monitord.storecheck import unsound_write
+from monitord.storedrop import DropLog
 from monitord.storeflood import FLOOD_INTERVAL_S, GROUP_COMMIT_READINGS, Flood
 from monitord.storeprune import prune_here, prune_in_writer
 from monitord.techalarm import TechAlarms
@@ -109,6 +110,7 @@ class StoreGuard:
         self._retry_s = RETRY_INITIAL_S
         self._next_try = 0.0
         self._flog = FailureLog(log, f"store {outbox.path}")
+        self._droplog = DropLog()
         self._doze = Doze()  # the task's wait; a failed write ends it (retry timing)
         self._stopped = False  # the writer thread ended (a stop): `writer_stopped` ran
         self.stalled = False  # a write hangs in the thread: held, like a failure (storestall)
@@ -412,8 +414,7 @@ class StoreGuard:
         are answered, `store.dropped` (a bug) or `store.unsound` (the file) says so."""
         n = sum(len(b.events) for b in batches)
         what = f"{type(e).__name__}: {e}"
-        log.error("store: %d batch(es), %d alert events, cannot be stored (%s): dropped",
-                  len(batches), n, what)  # fmt: skip
+        self._droplog.dropped(len(batches), n, what)  # once, then once an hour (storedrop)
         tell_held(batches, dropped=True)
         if not unsound_write(self.outbox, e, self.alarms) and n:  # a bad page: not a bug
             self.alarms.raise_("store.dropped", f"{n} alert event(s) could not be stored "

@@ -13,9 +13,12 @@ write so the daemon's SQLite drops its page cache, as it does when the file chan
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from pathlib import Path
+
+import pytest
 
 from monitord.config import loads_config
 from monitord.daemon import Daemon
@@ -86,3 +89,44 @@ async def test_a_page_gone_bad_under_the_running_daemon_is_said_as_a_bad_store(
     assert f"the store {store} is unusable" in text, text
     assert "malformed" in text and "moves it aside" in text, text
     assert not sound_this_boot(store)  # the next start checks it first
+
+
+async def test_a_store_gone_bad_is_said_once_then_once_an_hour_not_at_every_commit(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every commit after the page went bad fails (marks-only ones too): that was an ERROR
+    line at each, several a second for hours. Said once, counted at DEBUG in between, said
+    again an hour on with the count; the alarm raised as before."""
+    caplog.set_level(logging.DEBUG, logger="monitord.store")
+    daemon = Daemon(loads_config(two_chairs(tmp_path, "rot", alerts=ALERTS)))
+    store = daemon.outbox.path
+    clock = [1000.0]
+    daemon.store._droplog.now = lambda: clock[0]
+
+    def said(level: int) -> list[str]:
+        return [r.getMessage() for r in caplog.records
+                if r.levelno == level and "cannot be stored" in r.getMessage()]  # fmt: skip
+
+    async with running(daemon):
+        a = daemon.chairs["chair-a"]
+        a.submit(reading("chair-a", Kind.SPO2, {"spo2_pct": 97.0}))
+        await eventually(lambda: stored(store) > 0, 10, "a reading stored")
+        spoil_the_page_written_next(store)
+
+        def refused() -> int:
+            return len(said(logging.ERROR) + said(logging.DEBUG))
+
+        for i in range(5):
+            a.submit(reading("chair-a", Kind.SPO2, {"spo2_pct": 96.0 - i}))
+            await eventually(lambda: refused() > i, 10, "a commit refused")  # noqa: B023
+        assert len(said(logging.ERROR)) == 1, said(logging.ERROR)
+        assert said(logging.ERROR)[0].endswith(": dropped"), said(logging.ERROR)
+        assert len(said(logging.DEBUG)) >= 4
+        clock[0] += 3600.0  # an hour on: said again, with what was dropped since
+        a.submit(reading("chair-a", Kind.SPO2, {"spo2_pct": 80.0}))
+        await eventually(lambda: len(said(logging.ERROR)) == 2, 10, "said again")
+    lines = [r for r in caplog.records if "cannot be stored" in r.getMessage()]
+    second = [i for i, r in enumerate(lines) if r.levelno == logging.ERROR][1]
+    again, more = lines[second].getMessage(), second - 1  # each one between at DEBUG
+    assert f"({more} more commit(s) refused since it was last said, " in again, again
+    assert "store.unsound" in daemon.alarms.active  # the alarm as before
