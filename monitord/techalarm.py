@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from monitord.clock import boot_id
 from monitord.models import iso
 
 log = logging.getLogger("monitord.alarm")
@@ -125,6 +126,10 @@ class TechAlarms:
         doc = {
             "pid": os.getpid(),
             "updated": iso(time.time()),
+            # Which copy is newer (`load_alarm_file`): a clock that cannot step back, of
+            # this boot; `updated` is wall-clock time, which NTP may step back in a run.
+            "boot": boot_id(),
+            "mono": time.monotonic(),
             "active": self.active,
             "cleared": self.cleared,
         }
@@ -172,7 +177,23 @@ def load_alarm_file(store: Path) -> dict[str, Any] | None:
         return card or ram
     # The newer: the card's stays behind while the card fails, the RAM one is gone
     # after a reboot; a tie (both written) is the same document.
-    return card if str(card.get("updated", "")) > str(ram.get("updated", "")) else ram
+    return card if newer(card, ram) else ram
+
+
+def newer(card: dict[str, Any], ram: dict[str, Any]) -> bool:
+    """The card's copy was written after the one in RAM. By the monotonic clock when both
+    were written in one boot: by the wall clock (`updated`), a clock stepped back in a run
+    (NTP correcting a Pi booted ahead) made the card's stale copy the newer, and `monitord
+    status` showed it while the card failed, not the failure. Of two boots, the copy of
+    this boot's is newer; the wall clock only for copies written before this was kept."""
+    c, r = card.get("mono"), ram.get("mono")
+    numbers = all(isinstance(x, int | float) and not isinstance(x, bool) for x in (c, r))
+    if card.get("boot") and card.get("boot") == ram.get("boot") and numbers:
+        return float(c) > float(r)  # type: ignore[arg-type]
+    now = boot_id()
+    if now is not None and (card.get("boot") == now) != (ram.get("boot") == now):
+        return card.get("boot") == now
+    return str(card.get("updated", "")) > str(ram.get("updated", ""))
 
 
 def _load(path: Path) -> dict[str, Any] | None:
