@@ -26,12 +26,12 @@ from monitord.cli import DEFAULT_CONFIG, EX_CANTCREAT, EX_DATAERR, EX_OK, as_roo
 from monitord.commands.status import denied
 from monitord.config import load_config
 from monitord.store.checkpoint import WAL_RESET_BYTES
+from monitord.store.rofs import WalOnReadOnly, open_read_only
 from monitord.store.schema import FILE_FAULTS, primary_code
 from monitord.storeopen import FULL_DISK_BYTES
 
 EX_NOINPUT = 66  # sysexits.h: no store, or one this user cannot read
 SQLITE_FULL = 13  # the copy's disk ran out (the store is only read: never its own)
-SQLITE_CANTOPEN = 14
 # Left free beside the room the store may still grow to, on its own disk: its WAL between
 # checkpoints (monitord/store/checkpoint.py) and what SQLite needs to open it at all.
 STORE_SLACK_BYTES = WAL_RESET_BYTES + FULL_DISK_BYTES
@@ -110,39 +110,10 @@ def main(args: argparse.Namespace) -> int:
     return EX_OK
 
 
-class WalOnReadOnly(Exception):
-    """A store on a read-only file system whose -wal SQLite cannot read (no -shm)."""
-
-
 def _open(store: Path) -> sqlite3.Connection:
-    """A read-only connection to the store that has read it once.
-
-    A reader of a WAL database needs its -shm, and makes it when it is not there: on a
-    read-only file system (the old card mounted read-only to take its store off, or a
-    failing card that remounted itself so) it cannot, and the copy failed, "unable to
-    open database file", though the store was whole. With no -wal the main file holds
-    every commit and nothing can change it there: it is then read as immutable."""
-    src = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=10)
-    try:
-        src.execute("PRAGMA page_count").fetchone()
-        return src
-    except sqlite3.Error as e:
-        src.close()
-        if primary_code(e) != SQLITE_CANTOPEN or not _read_only_fs(store):
-            raise
-    wal = Path(f"{store}-wal")
-    if os.path.exists(wal) and os.path.getsize(wal) > 0:
-        raise WalOnReadOnly  # immutable would read the main file without its commits
-    src = sqlite3.connect(f"file:{store}?immutable=1", uri=True)
-    src.execute("PRAGMA page_count").fetchone()
-    return src
-
-
-def _read_only_fs(path: Path) -> bool:
-    try:
-        return bool(os.statvfs(Path(os.path.realpath(path)).parent).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
+    """A read-only connection to the store that has read it once (also on a read-only
+    file system: monitord/store/rofs.py)."""
+    return open_read_only(store, "PRAGMA page_count", timeout=10)
 
 
 def _no_room(src: sqlite3.Connection, store: Path, dest: Path, max_mb: float) -> str | None:

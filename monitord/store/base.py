@@ -19,6 +19,7 @@ from typing import Self
 from monitord.config import StorageConfig
 from monitord.store import checkpoint as checkpoint_mod
 from monitord.store.codec import SINKS, SQL_READING_DEVICE, reading_series, record_series
+from monitord.store.rofs import WalOnReadOnly, open_read_only
 from monitord.store.schema import (
     FILE_FAULTS,
     FRESH_SCHEMA,
@@ -85,16 +86,20 @@ class StoreBase:
         elif readonly:
             if not self.path.exists():
                 raise OutboxError(f"{self.path}: no outbox here (has the daemon run yet?)")
-            uri = f"file:{self.path}?mode=ro"
-            db = None
             try:  # a directory, an empty or other file: one line, not an SQLite traceback
-                db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=5)
-                db.execute("SELECT 1 FROM records LIMIT 0")
+                # Also on a read-only file system (a card pulled and mounted read-only on
+                # a laptop): before, `status` and `report --db` could not open it there.
+                self._db = open_read_only(
+                    self.path, "SELECT 1 FROM records LIMIT 0", isolation_level=None, timeout=5
+                )
             except sqlite3.Error as e:
-                if db is not None:
-                    db.close()
                 raise OutboxError(self._unreadable(e)) from None
-            self._db = db
+            except WalOnReadOnly:
+                raise OutboxError(
+                    f"{self.path}: cannot read it on a read-only file system: commits in its "
+                    "-wal and no -shm, which SQLite needs to read them; mount it read-write, "
+                    "or copy it with its -wal to a writable disk and read that"
+                ) from None
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # check_same_thread=False: the daemon's writer thread (monitord/store/writer.py)
