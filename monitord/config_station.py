@@ -89,6 +89,9 @@ class StationConfig(_Strict):
     mqtt_password_file: PathSetting | None = None
     # A nurse's login lasts this long (a shift), then the PIN is asked again.
     session_ttl_s: Annotated[float, Field(gt=0, le=7 * 86_400)] = 12 * 3600.0
+    # An event stream whose client has taken no byte this long is cut (a page still there
+    # reconnects by itself): monitord/station/stall.py.
+    stream_stall_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
     forwarder: ForwarderConfig | None = None
 
     @field_validator("listen")

@@ -11,14 +11,11 @@ nurses file, the config and the MQTT credentials never leave the process.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import json
 import logging
 import re
-import socket
 import ssl
-import struct
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -42,6 +39,7 @@ from monitord.station.forwarder import Forwarder
 from monitord.station.httplog import quiet_bad_requests
 from monitord.station.model import SILENT_AFTER_S, Changes, StationModel
 from monitord.station.order import natural_key
+from monitord.station.stall import Taken, cut
 from monitord.station.tlsreload import RELOAD_CHECK_S, follow
 
 log = logging.getLogger("monitord.station")
@@ -133,8 +131,7 @@ class Station:
                 # TCP window full) holds events() in a write that never ends, so it never
                 # reads the None; before, its connection, descriptor and slot of the caps
                 # stayed until the browser read again, days (test_station_stream_stalled).
-                if conn is not None:
-                    _reset(conn)
+                cut(conn, "1000 updates queued")
                 continue
             q.put_nowait(msg)
 
@@ -259,6 +256,7 @@ class Station:
         await resp.prepare(request)
         q: asyncio.Queue[str | None] = asyncio.Queue()
         self._clients[q] = request.transport
+        taken = Taken(request.transport, self.st.stream_stall_s)  # a client gone quiet (stall.py)
         try:
             hello = self._hello(request[NURSE])
             await resp.write(f"event: hello\ndata: {json.dumps(hello)}\n\n".encode())
@@ -273,7 +271,9 @@ class Station:
                 if msg is None:  # fell behind (_broadcast): close, the page reconnects
                     resp.force_close()
                     return resp
-                await resp.write(msg.encode())
+                if not await taken.write(resp, msg.encode()):
+                    cut(request.transport, f"no byte taken for {self.st.stream_stall_s:g} s")
+                    return resp
             # Why, for the page's words: a login ended before its time was logged out,
             # with this browser's cookie (another tab of it); "expired" read then as a
             # fault of the station's logins.
@@ -497,13 +497,3 @@ class Station:
                 listener.close()  # no new connections; runner.cleanup() closes the open ones
                 await runner.cleanup()
                 self.notifier.close()
-
-
-def _reset(conn: asyncio.Transport) -> None:
-    """Cut a connection at once with a reset: closed plainly, the kernel would hold its
-    unsent stream (a full send buffer) waiting for a window the client never opens."""
-    sock = conn.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    conn.abort()

@@ -1,0 +1,79 @@
+"""A wallboard that stopped reading its event stream on a quiet night (a TV asleep with
+its network on): fewer than the 1000 queued updates past which the station dropped a
+stream (test_station_sse_backlog.py), so its connection, a descriptor and a slot of the
+caps were kept for ever. Now a stream whose client has taken no byte for
+`stream_stall_s` is cut (monitord/station/stall.py); a page still there reconnects.
+
+Real parts: `monitord station` against mosquitto; the wallboard a raw socket with a
+small receive buffer that opens the stream and never reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+from pathlib import Path
+
+import aiohttp
+
+from tests.kit import eventually
+from tests.servers import Mosquitto
+from tests.station.station_kit import (
+    NURSES,
+    ChairPublisher,
+    mqtt_login,
+    station_config,
+    station_process,
+)
+
+PAD = "x" * 4000  # each update ~8 kB on the stream: the socket buffers fill
+UPDATES = 600  # more than the buffers hold, fewer than the 1000 queued that cut before
+TCP_ESTABLISHED = 1
+
+
+def tcp_state(s: socket.socket) -> int:
+    """The kernel's TCP state of `s` (tcp_info's first byte)."""
+    return int(struct.unpack("B", s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[:1])[0])
+
+
+async def test_a_stream_that_takes_nothing_is_cut_before_1000_updates(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    cfg = station_config(
+        tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, extra="stream_stall_s = 3\n"
+    )
+    async with (
+        mqtt_login(mosquitto) as c,
+        station_process(cfg, tmp_path / "station.log") as (station, url),
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
+    ):
+        await eventually(lambda: "station MQTT: connected" in station.output(), 20, "up")
+        r = await http.post(f"{url}/api/login", json={"name": "alice", "pin": NURSES["alice"]},
+                            headers={"Origin": url})  # fmt: skip
+        assert r.status == 200
+        token = r.cookies["monitord_station"].value
+        host, port = url.removeprefix("http://").split(":")
+        slow = socket.socket()
+        try:
+            slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            slow.connect((host, int(port)))
+            slow.sendall(
+                f"GET /api/events HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                f"Cookie: monitord_station={token}\r\n\r\n".encode()
+            )
+            pub = ChairPublisher(c, mqtt_prefix)
+            await pub.status("chair-1", "online")
+            for seq in range(UPDATES):
+                body = {"kind": "hr", "hr_bpm": 70, "valid": True, "seq": seq, "pad": PAD}
+                await c.publish(pub.topic("chair-1", "vitals/hr"), json.dumps(body), 0, False)
+            # Cut by the station (a reset): before, it stayed open for ever, on pings.
+            await eventually(lambda: tcp_state(slow) != TCP_ESTABLISHED, 60, "the stream cut")
+            # A page that reads is still served (the station is fine, its caps freed).
+            async with http.get(f"{url}/api/events") as resp:
+                first = await resp.content.readuntil(b"\n\n")
+                assert first.startswith(b"event: hello"), first
+        finally:
+            slow.close()
+    out = station.output()
+    assert "Traceback" not in out and "ERROR" not in out, out[-3000:]
