@@ -197,3 +197,42 @@ async def test_upgrade_rollback_and_upgrade_again_on_one_store(
         assert CHECKED_AFTER in again and "whole-file check passed" in again, again[-3000:]
         for said in FALSE_AT_UPGRADE:
             assert said not in again, (said, again[-3000:])
+
+
+async def test_a_chair_released_by_this_version_stays_released_under_the_older_one(
+    tmp_path: Path, old_tree: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """This version released a departed chair's undelivered alert events (a chair id
+    edited); the admin rolls back, the old id put back in the config with it: the older
+    version finds nothing of them queued (the release is final, as its WARNING says) and
+    runs on, none of them sent."""
+    cfg = write_config(tmp_path, mqtt=mqtt_section(mosquitto, mqtt_prefix), extra=FAST_SPO2_ALERT)
+    db = tmp_path / "outbox.sqlite"
+    store = Store(db)
+    runtime = tmp_path / "run"
+    runtime.mkdir()
+    away = tmp_path / "away.toml"
+    away.write_text(cfg.read_text().replace(f"port = {mosquitto.port}", f"port = {free_port()}"))
+    moved = tmp_path / "moved.toml"
+    moved.write_text(cfg.read_text().replace(f'id = "{CHAIR}"', 'id = "chair-3"'))
+    async with Oximeter(tmp_path) as ox, LiveFeed(ox) as feed:
+        feed.spo2 = 80.0  # the broker away while chair-1's patient desaturates
+        run = Version(away, tmp_path / "new-1.log", REPO, runtime)
+        await run_a_while(run, store, lambda: store.backlog("mqtt") > 0, alarmed=True)
+        feed.spo2 = 97.0
+        released = {(e["alert_id"], e["event"]) for e in store.alert_events()}
+        assert released and store.backlog("mqtt") > 0
+        out = await run_a_while(Version(moved, tmp_path / "new-2.log", REPO, runtime), store)
+        assert f"of chair {CHAIR!r}" in out and "never will be" in out, out[-3000:]
+        assert store.backlog("mqtt") == 0, out[-3000:]
+
+        base = f"{mqtt_prefix}/{SITE}/{CHAIR}"
+        async with Observer(mosquitto, [f"{base}/alerts/events"]) as nurse:
+            rolled = Version(cfg, tmp_path / "old.log", old_tree, runtime)
+            await run_a_while(rolled, store, lambda: bool(nurse.of("alerts/events")))
+        assert "outbox mqtt: 0 pending" in status(old_tree, runtime, db)
+    # The older version resumes chair-1's stored alarm and sends its clear; the raise
+    # released before it is not sent.
+    sent = {(e["alert_id"], e["event"]) for e in nurse.of("alerts/events")}
+    assert not sent & released, (sent, released)
+    assert {a for a, _ in sent} & {a for a, _ in released}, (sent, released)  # its clear
