@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tests.e2e.e2e_kit import LiveFeed, Oximeter, Store, write_config
 from tests.ops.test_docs_commands import blocks
-from tests.ops.test_updown import CHECKED_AFTER, REPO, Version, run_a_while
+from tests.ops.updown_check import CHECKED_AFTER, REPO, Version, run_a_while
 
 DOC = REPO / "docs" / "operations.md"
 
