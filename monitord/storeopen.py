@@ -62,7 +62,9 @@ from monitord.outbox import (
     SchemaTooNew,
     primary_code,
 )
+from monitord.store.base import Durability
 from monitord.store.fileheader import foreign_wal
+from monitord.store.replaced import REPLACED_KEY
 from monitord.store.schema import unwritable_advice
 from monitord.storecheck import note_sound, sound_this_boot
 from monitord.techalarm import TechAlarms
@@ -213,6 +215,15 @@ def open_store(
     except (sqlite3.Error, OutboxError, OSError) as e:
         return _in_memory(
             path, cfg, alarms, f"unusable ({why}), moved to {bad}; a fresh one failed ({_why(e)})"
+        )
+    # Said in the fresh store itself: a session open now has its first part in `bad`,
+    # and `monitord report` on this store (what the lead files from) must say where
+    # (monitord/report/replaced.py); the alarm and the journal are gone by then.
+    with contextlib.suppress(sqlite3.Error, OSError):
+        ob.put_state(
+            REPLACED_KEY,
+            {"t": time.time(), "moved_to": bad.name, "why": why},
+            durability=Durability.SYNC,
         )
     alarms.raise_(
         "store.replaced",

@@ -397,6 +397,7 @@ def main(args: argparse.Namespace) -> int:
                 print(line, file=sys.stderr)
             return EX_CONFIG
     rules = None
+    where: str | None = None  # the store file's own history (monitord/report/storefile.py)
     note: str | None = None  # said last, of a run that wrote or listed (not over an error)
     if cfg is not None:
         tz = cfg.site.timezone
@@ -439,8 +440,12 @@ def main(args: argparse.Namespace) -> int:
                 )
                 return EX_NOINPUT
             from monitord.report.load import pruned_to, span_outages
+            from monitord.report.storefile import moved_aside_note, replaced_note
 
             with Outbox(db, StorageConfig(path=db), readonly=True) as ob:
+                # Said whatever the run finds: a session whose start is in the other
+                # file is in no list here, and "no session" alone read as none held.
+                where = replaced_note(ob, db, tz, day) or moved_aside_note(db, tz)
                 every = session_spans(ob)
                 spans = _select(every, args.session, args.chair, day, tz)
                 if args.list:
@@ -451,10 +456,15 @@ def main(args: argparse.Namespace) -> int:
                         lambda s: span_outages(ob, s),
                         lambda s: pruned_to(ob, s) is not None,
                     )
-                    return _ok(note)
+                    return _ok(note, where)
                 records = [record_for(ob, s, tz, rules) for s in spans]
             paths, pdf = write_records(records, args.out, reused_ids(every))
-    except (OutboxError, NoSuchSession) as e:
+    except NoSuchSession as e:
+        # One line: the error, and where the rest of the record is when it is elsewhere.
+        more = "" if where is None else "; " + where.removeprefix("monitord report: ")
+        print(f"monitord report: {e}{more}", file=sys.stderr)
+        return EX_NOINPUT
+    except OutboxError as e:
         print(f"monitord report: {e}", file=sys.stderr)
         return EX_NOINPUT
     except InfluxReadError as e:
@@ -467,10 +477,11 @@ def main(args: argparse.Namespace) -> int:
         print(NO_PDF_NOTICE, file=sys.stderr)
     for p in paths:
         print(p)
-    return _ok(note)
+    return _ok(note, where)
 
 
-def _ok(note: str | None) -> int:
-    if note is not None:
-        print(note, file=sys.stderr)
+def _ok(note: str | None, where: str | None = None) -> int:
+    for line in (where, note):
+        if line is not None:
+            print(line, file=sys.stderr)
     return EX_OK
