@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from monitord import __version__, certfiles, hangup, simstart
+from monitord import __version__, certfiles, hangup, simstart, storememory
 from monitord.annunciator import Annunciator, Pattern, decide, high_active
 from monitord.chair import ChairRuntime, DeviceCtx, load_seen, steady
 from monitord.clock import SimClock, WallClock
@@ -114,6 +114,7 @@ class Daemon:
             self.outbox = open_store(cfg.storage, self.alarms, extender)
             # When the previous run was last alive, read before this one writes anything.
             alive = (None, False) if self.outbox.memory else outage_mod.last_alive(self.outbox)
+            storememory.carry(self.outbox, Path(cfg.storage.path))  # a time kept nowhere
         except BaseException:
             self.store_lock.release()
             self.alarms.close()

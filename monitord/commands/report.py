@@ -440,12 +440,18 @@ def main(args: argparse.Namespace) -> int:
                 )
                 return EX_NOINPUT
             from monitord.report.load import pruned_to, span_outages
-            from monitord.report.storefile import moved_aside_note, replaced_note
+            from monitord.report.storefile import (
+                moved_aside_note,
+                replaced_note,
+                unrecorded_note,
+            )
 
             with Outbox(db, StorageConfig(path=db), readonly=True) as ob:
                 # Said whatever the run finds: a session whose start is in the other
                 # file is in no list here, and "no session" alone read as none held.
-                where = replaced_note(ob, db, tz, day) or moved_aside_note(db, tz)
+                lines = [replaced_note(ob, db, tz, day) or moved_aside_note(db, tz)]
+                where = "\n".join(x for x in [*lines, *unrecorded_note(ob, tz, day)] if x)
+                where = where or None
                 every = session_spans(ob)
                 spans = _select(every, args.session, args.chair, day, tz)
                 if args.list:
@@ -461,7 +467,8 @@ def main(args: argparse.Namespace) -> int:
             paths, pdf = write_records(records, args.out, reused_ids(every))
     except NoSuchSession as e:
         # One line: the error, and where the rest of the record is when it is elsewhere.
-        more = "" if where is None else "; " + where.removeprefix("monitord report: ")
+        more = "" if where is None else "; " + where.replace("monitord report: ", "")
+        more = more.replace("\n", "; ")
         print(f"monitord report: {e}{more}", file=sys.stderr)
         return EX_NOINPUT
     except OutboxError as e:

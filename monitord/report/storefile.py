@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from monitord.store.replaced import replaced
+from monitord.store.replaced import replaced, unrecorded
 from monitord.store.state import StateMixin
 
 # `<store>.bad-20261205T041200Z` (and `-2`, `-3`... for a second one in that second).
@@ -56,3 +56,23 @@ def moved_aside_note(db: Path, tz: str) -> str | None:
         f"what was recorded after then is in {db.with_name(m['store'])}, not here, and a "
         "session NOT ENDED here went on there (its later vitals, outside any session)"
     )
+
+
+def unrecorded_note(ob: StateMixin, tz: str, day: date | None) -> list[str]:
+    """One line per time this store recorded nothing (a run on a store in memory,
+    monitord/storememory.py) that the run's selection may touch (any day, or a time on
+    that local day or the day after: a session open across midnight)."""
+    out = []
+    for lo, hi in unrecorded(ob):
+        first = datetime.fromtimestamp(lo, ZoneInfo(tz)).date()
+        last = datetime.fromtimestamp(hi, ZoneInfo(tz)).date()
+        if day is not None and not (first <= day + timedelta(days=1) and day <= last):
+            continue
+        out.append(
+            f"monitord report: NOT RECORDED from {_local(lo, tz)} to {_local(hi, tz)} at "
+            "the latest: monitord ran on a store in memory (store.memory) and kept nothing "
+            "of that time: a session started then is in no list or record here, and one "
+            "open then lacks that time's vitals and events (its gaps may read it as "
+            "monitord stopped); make its record --from influx if InfluxDB got them"
+        )
+    return out

@@ -30,3 +30,19 @@ def replaced(ob: StateMixin) -> Replaced | None:
     if not isinstance(row, dict) or not isinstance(row.get("t"), int | float):
         return None
     return Replaced(float(row["t"]), str(row.get("moved_to", "")), str(row.get("why", "")))
+
+
+# Times this store recorded nothing because the daemon ran on a store in memory
+# (`store.memory`, monitord/storememory.py): [{"from": t, "to": t}, ...], oldest first.
+UNRECORDED_KEY = "store/unrecorded"
+MAX_UNRECORDED = 100
+
+
+def unrecorded(ob: StateMixin) -> list[tuple[float, float]]:
+    """(from, to) epoch s of each such time, oldest first."""
+    out = []
+    for row in ob.get_state(UNRECORDED_KEY) or []:
+        if isinstance(row, dict) and isinstance(row.get("from"), int | float):
+            lo, to = float(row["from"]), row.get("to")
+            out.append((lo, float(to) if isinstance(to, int | float) else lo))
+    return out
