@@ -21,7 +21,15 @@ import aiomqtt
 
 from monitord.techalarm import read_alarm_file
 from tests.acl_kit import SITE, AclMosquitto
-from tests.e2e.e2e_kit import FAST_SPO2_ALERT, DaemonProcess, port_path
+from tests.e2e.e2e_kit import (
+    FAST_SPO2_ALERT,
+    DaemonProcess,
+    Oximeter,
+    Store,
+    port_path,
+    whole_second,
+)
+from tests.kit import eventually
 
 USERS = {
     "chair-1": "pw-chair-1",
@@ -145,6 +153,29 @@ class JournalDaemon(DaemonProcess):
 
 def alarms(store: Path) -> dict[str, Any]:
     return read_alarm_file(store) or {"active": {}, "cleared": {}}
+
+
+def backlog_of(store: Store, chair: str) -> int:
+    """How many of `chair`'s records `store` holds queued for MQTT."""
+    rows = store._q("SELECT count(*) FROM pending WHERE sink = 'mqtt' AND chair = ?", chair)
+    return int(rows[0][0]) if rows else 0
+
+
+async def raise_queued(tmp: Path, store: Store, daemon: DaemonProcess, chair: str) -> None:
+    """Runs `daemon` (its broker away) with the oximeter on tmp/ox.tty reading 80 % until
+    spo2.very_low is raised and `chair`'s MQTT queue holds records, then stops it: the
+    first run of each re-chair test, whose undelivered events the next start must deal with."""
+    async with Oximeter(tmp) as ox:
+        daemon.start()
+        try:
+            for _ in range(150):
+                await ox.send(80.0, whole_second())
+                await asyncio.sleep(0.2)
+                if any(e["event"] == "raised" for e in store.alert_events()):
+                    break
+            await eventually(lambda: backlog_of(store, chair) > 0, 20, f"{chair}'s queue")
+        finally:
+            assert daemon.stop() == 0, daemon.output()
 
 
 def status_text(store: Path) -> str:

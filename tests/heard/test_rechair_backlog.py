@@ -23,12 +23,17 @@ from tests.acl_kit import SITE, AclMosquitto
 from tests.e2e.e2e_kit import (
     FAST_SPO2_ALERT,
     DaemonProcess,
-    Oximeter,
     Store,
     port_path,
-    whole_second,
 )
-from tests.heard.heard_kit import Station, password_file, station, status_text
+from tests.heard.heard_kit import (
+    Station,
+    backlog_of,
+    password_file,
+    raise_queued,
+    station,
+    status_text,
+)
 from tests.kit import eventually
 
 
@@ -67,11 +72,6 @@ id = "{chair}"
     return cfg
 
 
-def backlog_of(store: Store, chair: str) -> int:
-    rows = store._q("SELECT count(*) FROM pending WHERE sink = 'mqtt' AND chair = ?", chair)
-    return int(rows[0][0]) if rows else 0
-
-
 @dataclass
 class Moved:
     """What a Pi moved from chair-1 to chair-2 left: see `move_pi`."""
@@ -91,17 +91,7 @@ async def move_pi(tmp_path: Path, broker: AclMosquitto) -> Moved:
     store = Store(tmp_path / "outbox.sqlite")
     broker.stop()
     first = DaemonProcess(chair_config(tmp_path, broker, "chair-1"), tmp_path / "first.log")
-    async with Oximeter(tmp_path) as ox:
-        first.start()
-        try:
-            for _ in range(150):
-                await ox.send(80.0, whole_second())
-                await asyncio.sleep(0.2)
-                if any(e["event"] == "raised" for e in store.alert_events()):
-                    break
-            await eventually(lambda: backlog_of(store, "chair-1") > 0, 20, "chair-1's queue")
-        finally:
-            assert first.stop() == 0, first.output()
+    await raise_queued(tmp_path, store, first, "chair-1")
     queued = backlog_of(store, "chair-1")
     raised = [e for e in store.alert_events() if e["event"] == "raised"]
     assert raised and all(e["chair"] == "chair-1" for e in raised), store.alert_events()

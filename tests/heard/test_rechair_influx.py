@@ -8,12 +8,12 @@ the shipped ACL, a real influxd (1.x).
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from tests.acl_kit import AclMosquitto
-from tests.e2e.e2e_kit import DaemonProcess, Oximeter, Store, influx_v1, whole_second
-from tests.heard.test_rechair_backlog import backlog_of, chair_config
+from tests.e2e.e2e_kit import DaemonProcess, Store, influx_v1
+from tests.heard.heard_kit import backlog_of, raise_queued
+from tests.heard.test_rechair_backlog import chair_config
 from tests.kit import eventually
 from tests.servers import Influxd, free_port
 
@@ -48,17 +48,7 @@ async def test_old_chairs_alert_events_still_go_to_influx(
     first = DaemonProcess(
         with_influx(chair_config(tmp_path, broker, "chair-1"), dead), tmp_path / "first.log"
     )
-    async with Oximeter(tmp_path) as ox:
-        first.start()
-        try:
-            for _ in range(150):
-                await ox.send(80.0, whole_second())
-                await asyncio.sleep(0.2)
-                if any(e["event"] == "raised" for e in store.alert_events()):
-                    break
-            await eventually(lambda: backlog_of(store, "chair-1") > 0, 20, "chair-1's queue")
-        finally:
-            assert first.stop() == 0, first.output()
+    await raise_queued(tmp_path, store, first, "chair-1")
     assert "chair-1" not in alert_chairs(influxd, influx_db)
     assert influx_backlog(store) > 0
 

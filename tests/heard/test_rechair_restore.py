@@ -15,14 +15,12 @@ id comes back.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 from tests.acl_kit import SITE, AclMosquitto
-from tests.e2e.e2e_kit import FAST_SPO2_ALERT, DaemonProcess, Oximeter, Store, whole_second
-from tests.heard.heard_kit import password_file, station
-from tests.heard.test_rechair_backlog import backlog_of
+from tests.e2e.e2e_kit import FAST_SPO2_ALERT, DaemonProcess, Store
+from tests.heard.heard_kit import backlog_of, password_file, raise_queued, station
 from tests.kit import eventually
 
 
@@ -77,17 +75,7 @@ async def test_chair_out_for_one_start_loses_its_undelivered_events_and_is_told_
     # 1. Both chairs; chair-2 raises spo2.very_low while the broker is away.
     broker.stop()
     first = DaemonProcess(two_chairs(tmp_path, broker, chair2=True), tmp_path / "first.log")
-    async with Oximeter(tmp_path) as ox:
-        first.start()
-        try:
-            for _ in range(150):
-                await ox.send(80.0, whole_second())
-                await asyncio.sleep(0.2)
-                if any(e["event"] == "raised" for e in store.alert_events()):
-                    break
-            await eventually(lambda: backlog_of(store, "chair-2") > 0, 20, "chair-2's queue")
-        finally:
-            assert first.stop() == 0, first.output()
+    await raise_queued(tmp_path, store, first, "chair-2")
     queued = backlog_of(store, "chair-2")
     raised = [e for e in store.alert_events() if e["event"] == "raised"]
     assert raised and all(e["chair"] == "chair-2" for e in raised), store.alert_events()
