@@ -6,7 +6,6 @@ held in the write while stderr was not read. Real processes, real pipes."""
 
 from __future__ import annotations
 
-import fcntl
 import os
 import select
 import subprocess
@@ -14,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.test_logwriter import PAGE, pipe_full, read_into
+from tests.log_kit import one_page_pipe, pipe_full, read_into
 
 CRASH = """
 import logging
@@ -67,8 +66,7 @@ def test_a_thread_crash_is_one_line_of_the_log_and_waits_for_no_reader(tmp_path:
     Python's hook wrote the traceback with that thread, which stayed in the write (a
     thread the stop waits for, held); now its line is queued, the thread ends, and the
     line is written in the log's order once it is read."""
-    read_end, write_end = os.pipe()
-    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PAGE)
+    read_end, write_end = one_page_pipe()
     env = {**os.environ, "JOURNAL_STREAM": "1:1"}  # not stderr: no priority prefixes
     proc = subprocess.Popen(
         [sys.executable, "-c", THREAD],
@@ -126,8 +124,7 @@ def test_a_crash_while_the_log_is_full_is_still_its_line(tmp_path: Path) -> None
     the journal never said the process crashed nor why, once it read again. The crash's
     line is the one that matters: it is queued whatever the log holds, and the exit code
     stays a crash's."""
-    read_end, write_end = os.pipe()
-    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PAGE)
+    read_end, write_end = one_page_pipe()
     env = {**os.environ, "JOURNAL_STREAM": "1:1"}  # not stderr: no priority prefixes
     proc = subprocess.Popen(
         [sys.executable, "-c", FULL],

@@ -6,35 +6,27 @@ logged is either written or counted; WARNING and above keep room of their own.""
 from __future__ import annotations
 
 import errno
-import fcntl
 import logging
 import os
 import re
 import select
 import subprocess
 import sys
-import termios
 import threading
 import time
 import tracemalloc
 from pathlib import Path
 
-from monitord.logwriter import BACKLOG, BACKLOG_CHARS, DROPPED, RESERVE_CHARS, UNWRITTEN, LogWriter
+from monitord.logwriter import BACKLOG, BACKLOG_CHARS, DROPPED, RESERVE_CHARS, UNWRITTEN
+from tests.log_kit import logger_to, one_page_pipe, pipe_full, read_into
 
-PAGE = 4096
 NOTICE = re.compile(re.escape(DROPPED).replace(r"\{n\}", r"(\d+)"))
 
 
 def test_an_unread_log_holds_up_no_caller_and_counts_what_it_drops(tmp_path: Path) -> None:
-    read_end, write_end = os.pipe()
-    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PAGE)
+    read_end, write_end = one_page_pipe()
     stream = os.fdopen(write_end, "w")
-    writer = LogWriter(stream, logger="test")
-    writer.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    log = logging.getLogger("test.logwriter")
-    log.propagate = False
-    log.handlers[:] = [writer]
-    log.setLevel(logging.DEBUG)
+    writer, log = logger_to(stream, "test.logwriter", logging.DEBUG)
     pad = "x" * 80
     chatter = BACKLOG + 500  # more than the pipe and the queue hold together
     try:
@@ -83,12 +75,7 @@ def test_lines_that_could_not_be_written_are_counted_once_it_writes_again() -> N
     succeed (room made: the same descriptor, now a pipe)."""
     fd = os.open("/dev/full", os.O_WRONLY)
     stream = os.fdopen(fd, "w")
-    writer = LogWriter(stream, logger="test")
-    writer.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    log = logging.getLogger("test.logwriter.full")
-    log.propagate = False
-    log.handlers[:] = [writer]
-    log.setLevel(logging.INFO)
+    writer, log = logger_to(stream, "test.logwriter.full", logging.INFO)
     read_end, write_end = os.pipe()
     try:
         for i in range(3):
@@ -123,8 +110,7 @@ def test_a_crash_traceback_comes_after_the_log_lines_that_led_to_it(tmp_path: Pa
     """Its stderr a pipe of one page, read from half a second after the start: the crash
     comes while the log's lines wait for it; its line (tests/test_log_crash.py) comes
     after them."""
-    read_end, write_end = os.pipe()
-    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PAGE)
+    read_end, write_end = one_page_pipe()
     proc = subprocess.Popen([sys.executable, "-c", CRASH], stderr=write_end)
     os.close(write_end)
     got = bytearray()
@@ -142,25 +128,14 @@ def test_a_crash_traceback_comes_after_the_log_lines_that_led_to_it(tmp_path: Pa
     assert lines[-1].endswith(" | RuntimeError: the crash"), lines[-3:]
 
 
-def read_into(fd: int, got: bytearray) -> None:
-    while data := os.read(fd, 65536):
-        got += data
-
-
 def test_the_lines_held_for_an_unread_log_are_bounded_in_size_too(tmp_path: Path) -> None:
     """Long lines (a folded traceback, a server's error body in an exception's text) for
     a log nobody reads: the queue bounded lines, not their size, so 2,000 lines of 50,000
     characters were 100 MB held in a Pi's memory. Now what is held is bounded in
     characters as well; every line is still written or counted once the log is read."""
-    read_end, write_end = os.pipe()
-    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PAGE)
+    read_end, write_end = one_page_pipe()
     stream = os.fdopen(write_end, "w")
-    writer = LogWriter(stream, logger="test")
-    writer.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    log = logging.getLogger("test.logwriter.long")
-    log.propagate = False
-    log.handlers[:] = [writer]
-    log.setLevel(logging.INFO)
+    writer, log = logger_to(stream, "test.logwriter.long", logging.INFO)
     long = "y" * 50_000
     sent = 2 * BACKLOG
     tracemalloc.start()
@@ -219,8 +194,7 @@ def test_pythons_own_warnings_wait_for_no_reader_either(tmp_path: Path) -> None:
     and the caller goes on. So does a log call's own bug (a record that cannot be
     formatted): Python's logging wrote a traceback, the call's stack and its arguments
     (unredacted) to stderr, by the caller, too."""
-    read_end, write_end = os.pipe()
-    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PAGE)
+    read_end, write_end = one_page_pipe()
     proc = subprocess.Popen(
         [sys.executable, "-c", WARNS],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=write_end, text=True,
@@ -254,12 +228,6 @@ def test_pythons_own_warnings_wait_for_no_reader_either(tmp_path: Path) -> None:
     assert "TypeError" in failed[0] and "hunter2" not in got.decode(), failed
 
 
-def pipe_full(fd: int) -> bool:
-    buf = bytearray(4)
-    fcntl.ioctl(fd, termios.FIONREAD, buf)
-    return int.from_bytes(buf, sys.byteorder) > PAGE - 200
-
-
 NO_STDERR = """
 import logging, sys
 from monitord import log as monitord_log
@@ -291,15 +259,9 @@ def test_a_stop_waits_for_the_log_once_however_slowly_it_is_read() -> None:
     slow link, a journald catching up), so "2 s at most" added up. Now once a drain has
     given up, a later one does not wait: the drain here, with a whole minute to wait and a
     reader that reads everything within it, returns at once, lines still held."""
-    read_end, write_end = os.pipe()
-    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PAGE)
+    read_end, write_end = one_page_pipe()
     stream = os.fdopen(write_end, "w")
-    writer = LogWriter(stream, logger="test")
-    writer.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    log = logging.getLogger("test.logwriter.stop")
-    log.propagate = False
-    log.handlers[:] = [writer]
-    log.setLevel(logging.INFO)
+    writer, log = logger_to(stream, "test.logwriter.stop", logging.INFO)
     got = bytearray()
     reader = threading.Thread(target=lambda: read_slowly(read_end, got), daemon=True)
     try:

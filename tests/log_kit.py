@@ -1,0 +1,47 @@
+"""Shared parts of the log tests (tests/test_logwriter.py, tests/test_log_crash.py): a
+pipe of one page that fills at once while nobody reads it, a test logger on a LogWriter,
+and the reads that stand for the log's reader coming back."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import sys
+import termios
+from typing import TextIO
+
+from monitord.logwriter import LogWriter
+
+PAGE = 4096
+
+
+def one_page_pipe() -> tuple[int, int]:
+    """A pipe (read end, write end) that holds one page: a reader that is away is felt
+    after a few lines, not after the kernel's default 64 KiB."""
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PAGE)
+    return read_end, write_end
+
+
+def logger_to(stream: TextIO, name: str, level: int) -> tuple[LogWriter, logging.Logger]:
+    """Logger `name` writing through a LogWriter on `stream` alone (not propagated), as
+    "LEVEL message" lines; the caller clears its handlers when done."""
+    writer = LogWriter(stream, logger="test")
+    writer.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    log = logging.getLogger(name)
+    log.propagate = False
+    log.handlers[:] = [writer]
+    log.setLevel(level)
+    return writer, log
+
+
+def read_into(fd: int, got: bytearray) -> None:
+    while data := os.read(fd, 65536):
+        got += data
+
+
+def pipe_full(fd: int) -> bool:
+    buf = bytearray(4)
+    fcntl.ioctl(fd, termios.FIONREAD, buf)
+    return int.from_bytes(buf, sys.byteorder) > PAGE - 200
