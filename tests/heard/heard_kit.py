@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import ssl
 import subprocess
 import sys
@@ -50,6 +51,8 @@ def add_station(broker: AclMosquitto, user: str) -> None:
     broker.stop()
     broker.start()
 
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 
 CHAIR = "chair-2"
 BASE = f"monitord/{SITE}/{CHAIR}"
@@ -176,6 +179,45 @@ async def raise_queued(tmp: Path, store: Store, daemon: DaemonProcess, chair: st
             await eventually(lambda: backlog_of(store, chair) > 0, 20, f"{chair}'s queue")
         finally:
             assert daemon.stop() == 0, daemon.output()
+
+
+def clearing_block() -> str:
+    """operations.md's block that clears a moved Pi's old chair id off the broker, as
+    written (its marker names tests/heard/test_rechair_retained.py, which runs it)."""
+    text = DOC.read_text()
+    section = text[text.index("## A Pi moved to another chair") :]
+    m = re.search(
+        r"```sh\n# tested by: tests/heard/test_rechair_retained.py[^\n]*\n(.*?)```", section, re.S
+    )
+    assert m, "operations.md has no clearing block tested by this file"
+    return m.group(1)
+
+
+async def run_clearing(tmp: Path, broker: AclMosquitto, password: str) -> None:
+    """The clearing block as written for old=chair-1, the clinic's broker and CA replaced by
+    the test's, logged in as chair-1 (`password`) through its own options file."""
+    assert broker.tls is not None
+    conf = tmp / "home" / ".config" / "retire-chair"
+    conf.mkdir(parents=True)
+    (conf / "mosquitto_pub").write_text(f"-u chair-1\n-P {password}\n")
+    (conf / "mosquitto_pub").chmod(0o600)
+    block = (
+        clearing_block()
+        .replace("old=chair-3", "old=chair-1")
+        .replace("broker.clinic.lan", broker.host)
+        .replace("-p 8883", f"-p {broker.port}")
+        .replace("/etc/monitord/tls/clinic-ca.pem", str(broker.tls.ca_file))
+        .replace("clinic-north", SITE)
+    )
+    r = await asyncio.to_thread(
+        subprocess.run,
+        ["bash", "-c", "set -euo pipefail\n" + block],
+        env={**os.environ, "HOME": str(tmp / "home")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
 
 
 def status_text(store: Path) -> str:

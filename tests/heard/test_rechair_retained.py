@@ -13,28 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
 import subprocess
 from pathlib import Path
 
 from tests.acl_kit import SITE, AclMosquitto
 from tests.e2e.e2e_kit import DaemonProcess, Oximeter, whole_second
-from tests.heard.heard_kit import USERS, station
+from tests.heard.heard_kit import USERS, run_clearing, station
 from tests.heard.test_rechair_backlog import chair_config
-
-DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
-
-
-def clearing_block() -> str:
-    """The documented clearing loop, as written."""
-    text = DOC.read_text()
-    section = text[text.index("## A Pi moved to another chair") :]
-    m = re.search(
-        r"```sh\n# tested by: tests/heard/test_rechair_retained.py[^\n]*\n(.*?)```", section, re.S
-    )
-    assert m, "operations.md has no clearing block tested by this file"
-    return m.group(1)
 
 
 def retained(broker: AclMosquitto, chair: str) -> dict[str, bytes]:
@@ -87,27 +72,7 @@ async def test_documented_clearing_removes_the_old_chairs_retained_alarm(
         assert [a["rule"] for a in active] == ["spo2.very_low"], active
 
         # The procedure: chair-1's login in an options file of its own, then the block.
-        conf = tmp_path / "home" / ".config" / "retire-chair"
-        conf.mkdir(parents=True)
-        (conf / "mosquitto_pub").write_text(f"-u chair-1\n-P {USERS['chair-1']}\n")
-        (conf / "mosquitto_pub").chmod(0o600)
-        block = (
-            clearing_block()
-            .replace("old=chair-3", "old=chair-1")
-            .replace("broker.clinic.lan", broker.host)
-            .replace("-p 8883", f"-p {broker.port}")
-            .replace("/etc/monitord/tls/clinic-ca.pem", str(broker.tls.ca_file))
-            .replace("clinic-north", SITE)
-        )
-        r = await asyncio.to_thread(
-            subprocess.run,
-            ["bash", "-c", "set -euo pipefail\n" + block],
-            env={**os.environ, "HOME": str(tmp_path / "home")},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert r.returncode == 0, r.stderr
+        await run_clearing(tmp_path, broker, USERS["chair-1"])
         assert await asyncio.to_thread(retained, broker, "chair-1") == {}
         # chair-2's own state is untouched.
         assert (

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 from pathlib import Path
 
 from tests.acl_kit import AclMosquitto
-from tests.heard.test_rechair_retained import clearing_block
+from tests.heard.heard_kit import run_clearing
 from tests.station.cdp import browser
 from tests.station.station_kit import (
     SITE,
@@ -88,32 +87,6 @@ def moved(tmp: Path, broker: AclMosquitto) -> tuple[Path, Path]:
     return first, second
 
 
-async def run_clearing(tmp: Path, broker: AclMosquitto) -> None:
-    """operations.md's block as written, logged in as chair-1 (its options file)."""
-    assert broker.tls is not None
-    conf = tmp / "home" / ".config" / "retire-chair"
-    conf.mkdir(parents=True)
-    (conf / "mosquitto_pub").write_text(f"-u chair-1\n-P {USERS['chair-1']}\n")
-    (conf / "mosquitto_pub").chmod(0o600)
-    block = (
-        clearing_block()
-        .replace("old=chair-3", "old=chair-1")
-        .replace("broker.clinic.lan", broker.host)
-        .replace("-p 8883", f"-p {broker.port}")
-        .replace("/etc/monitord/tls/clinic-ca.pem", str(broker.tls.ca_file))
-        .replace("clinic-north", SITE)
-    )
-    r = await asyncio.to_thread(
-        subprocess.run,
-        ["bash", "-c", "set -euo pipefail\n" + block],
-        env={**os.environ, "HOME": str(tmp / "home")},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert r.returncode == 0, r.stderr
-
-
 async def test_cleared_old_chair_leaves_a_running_stations_tile_not_a_restarted_ones(
     tmp_path: Path, acl_broker: AclMosquitto
 ) -> None:
@@ -132,7 +105,7 @@ async def test_cleared_old_chair_leaves_a_running_stations_tile_not_a_restarted_
         async with daemon_process(second, tmp_path / "chair-2.log") as d2, show_logs(station, d2):
             await page.until(f"!!{tile('chair-2')}?.querySelector('.state.online')", 60, "c2")
             assert "chair-1" in "\n".join(await asyncio.to_thread(retained, acl_broker, "chair-1"))
-            await run_clearing(tmp_path, acl_broker)
+            await run_clearing(tmp_path, acl_broker, USERS["chair-1"])
             assert await asyncio.to_thread(retained, acl_broker, "chair-1") == []
 
             # The running station: chair-1's tile stays, offline, its alarm red.
