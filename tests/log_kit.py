@@ -4,11 +4,14 @@ and the reads that stand for the log's reader coming back."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
+import subprocess
 import sys
 import termios
+from collections.abc import Iterator
 from typing import TextIO
 
 from monitord.logwriter import LogWriter
@@ -45,3 +48,25 @@ def pipe_full(fd: int) -> bool:
     buf = bytearray(4)
     fcntl.ioctl(fd, termios.FIONREAD, buf)
     return int.from_bytes(buf, sys.byteorder) > PAGE - 200
+
+
+@contextlib.contextmanager
+def child_on_unread_log(
+    script: str, *, journal: bool = False
+) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """`python -c script` with stdin and stdout pipes to the test and stderr a one-page pipe
+    nobody reads yet (its read end given with the process); with `journal`, stderr is not
+    the journal's stream (JOURNAL_STREAM names another), so no priority prefixes. At the
+    end the process is killed if it still runs and the read end is closed."""
+    read_end, write_end = one_page_pipe()
+    env = {**os.environ, "JOURNAL_STREAM": "1:1"} if journal else None
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=write_end, text=True, env=env,
+    )  # fmt: skip
+    os.close(write_end)
+    try:
+        yield proc, read_end
+    finally:
+        proc.kill() if proc.poll() is None else None
+        os.close(read_end)

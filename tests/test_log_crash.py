@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.log_kit import one_page_pipe, pipe_full, read_into
+from tests.log_kit import child_on_unread_log, pipe_full, read_into
 
 CRASH = """
 import logging
@@ -66,15 +66,8 @@ def test_a_thread_crash_is_one_line_of_the_log_and_waits_for_no_reader(tmp_path:
     Python's hook wrote the traceback with that thread, which stayed in the write (a
     thread the stop waits for, held); now its line is queued, the thread ends, and the
     line is written in the log's order once it is read."""
-    read_end, write_end = one_page_pipe()
-    env = {**os.environ, "JOURNAL_STREAM": "1:1"}  # not stderr: no priority prefixes
-    proc = subprocess.Popen(
-        [sys.executable, "-c", THREAD],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=write_end, text=True, env=env,
-    )  # fmt: skip
-    os.close(write_end)
     got = bytearray()
-    try:
+    with child_on_unread_log(THREAD, journal=True) as (proc, read_end):
         assert proc.stdin is not None and proc.stdout is not None
         while not pipe_full(read_end):
             time.sleep(0.05)  # the writer fills it (not a bound on anything)
@@ -83,9 +76,6 @@ def test_a_thread_crash_is_one_line_of_the_log_and_waits_for_no_reader(tmp_path:
         ready, _, _ = select.select([proc.stdout], [], [], 60)
         joined = bool(ready) and proc.stdout.readline() == "joined\n"
         read_into(read_end, got)  # the reader is back: to the end
-    finally:
-        proc.kill() if proc.poll() is None else None
-        os.close(read_end)
     assert joined, "the crashed thread waited for the log's reader"
     assert proc.wait(30) == 0, got.decode()[-3000:]
     text = got.decode()
@@ -124,24 +114,14 @@ def test_a_crash_while_the_log_is_full_is_still_its_line(tmp_path: Path) -> None
     the journal never said the process crashed nor why, once it read again. The crash's
     line is the one that matters: it is queued whatever the log holds, and the exit code
     stays a crash's."""
-    read_end, write_end = one_page_pipe()
-    env = {**os.environ, "JOURNAL_STREAM": "1:1"}  # not stderr: no priority prefixes
-    proc = subprocess.Popen(
-        [sys.executable, "-c", FULL],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=write_end, text=True, env=env,
-    )  # fmt: skip
-    os.close(write_end)
     got = bytearray()
-    try:
+    with child_on_unread_log(FULL, journal=True) as (proc, read_end):
         assert proc.stdin is not None and proc.stdout is not None
         ready, _, _ = select.select([proc.stdout], [], [], 60)
         joined = bool(ready) and proc.stdout.readline() == "joined\n"
         proc.stdin.write("\n")
         proc.stdin.flush()
         read_into(read_end, got)  # the reader is back: to the end
-    finally:
-        proc.kill() if proc.poll() is None else None
-        os.close(read_end)
     assert joined, got.decode()[-3000:]
     assert proc.wait(30) == 1, got.decode()[-3000:]
     lines = got.decode().splitlines()

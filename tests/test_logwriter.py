@@ -18,7 +18,7 @@ import tracemalloc
 from pathlib import Path
 
 from monitord.logwriter import BACKLOG, BACKLOG_CHARS, DROPPED, RESERVE_CHARS, UNWRITTEN
-from tests.log_kit import logger_to, one_page_pipe, pipe_full, read_into
+from tests.log_kit import child_on_unread_log, logger_to, one_page_pipe, pipe_full, read_into
 
 NOTICE = re.compile(re.escape(DROPPED).replace(r"\{n\}", r"(\d+)"))
 
@@ -194,14 +194,8 @@ def test_pythons_own_warnings_wait_for_no_reader_either(tmp_path: Path) -> None:
     and the caller goes on. So does a log call's own bug (a record that cannot be
     formatted): Python's logging wrote a traceback, the call's stack and its arguments
     (unredacted) to stderr, by the caller, too."""
-    read_end, write_end = one_page_pipe()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", WARNS],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=write_end, text=True,
-    )  # fmt: skip
-    os.close(write_end)
     got = bytearray()
-    try:
+    with child_on_unread_log(WARNS) as (proc, read_end):
         assert proc.stdin is not None and proc.stdout is not None
         while not pipe_full(read_end):
             time.sleep(0.05)  # the writer fills it (not a bound on anything)
@@ -210,9 +204,6 @@ def test_pythons_own_warnings_wait_for_no_reader_either(tmp_path: Path) -> None:
         ready, _, _ = select.select([proc.stdout], [], [], 60)
         went_on = bool(ready) and proc.stdout.readline() == "went on\n"
         read_into(read_end, got)  # the reader is back: to the end
-    finally:
-        proc.kill() if proc.poll() is None else None
-        os.close(read_end)
     assert went_on, "the warning waited for the log's reader"
     assert proc.wait(30) == 0, got.decode()[-3000:]
     lines = got.decode().splitlines()
