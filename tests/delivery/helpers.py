@@ -132,16 +132,25 @@ class Proxy(Protocol):
 
 
 @contextlib.asynccontextmanager
-async def serving(proxy: Proxy) -> AsyncIterator[None]:
-    """`proxy` served on 127.0.0.1 (any port, set in `proxy.url`) for the block."""
+async def answering(
+    handle: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> AsyncIterator[str]:
+    """`handle` answering every path on 127.0.0.1 (any port) for the block; its URL."""
     app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", proxy.handle)
+    app.router.add_route("*", "/{tail:.*}", handle)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    proxy.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
     try:
-        yield
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def serving(proxy: Proxy) -> AsyncIterator[None]:
+    """`proxy` served on 127.0.0.1 (any port, set in `proxy.url`) for the block."""
+    async with answering(proxy.handle) as url:
+        proxy.url = url
+        yield

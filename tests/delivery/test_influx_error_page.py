@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from helpers import influx_sink_on
+from helpers import answering, influx_sink_on
 
 from monitord.commands.doctor_influx import _influx_sync
 from monitord.config import InfluxConfig
@@ -53,16 +53,8 @@ async def proxy(status: int, title: str, ping_ok: bool = False) -> AsyncIterator
             return web.Response(status=204)
         return web.Response(status=status, text=nginx_page(title), content_type="text/html")
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    async with answering(handle) as url:
+        yield url
 
 
 @pytest.mark.parametrize("api", ["v1", "v2"])
@@ -140,16 +132,8 @@ async def deep_answer() -> AsyncIterator[str]:
     async def handle(request: web.Request) -> web.Response:
         return web.Response(status=503, text=DEEP_BODY, content_type="application/json")
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    async with answering(handle) as url:
+        yield url
 
 
 @pytest.mark.parametrize("api", ["v1", "v2"])
