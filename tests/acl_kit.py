@@ -74,3 +74,45 @@ def catches(pid: int, sig: signal.Signals) -> bool:
         if line.startswith("SigCgt:"):
             return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
     return False
+
+
+def acl_config(
+    tmp: Path,
+    broker: AclMosquitto,
+    *,
+    alerts: str,
+    chairs: str,
+    login: str = "",
+    mqtt_extra: str = "",
+    storage: str = "",
+) -> Path:
+    """tmp/monitord.toml for a daemon on `broker` (the shipped ACL; TLS with its CA), InfluxDB
+    off, the store tmp/outbox.sqlite. `login`: the [mqtt] login lines (none when each
+    chair has its own); `mqtt_extra`, `storage`: more [mqtt], [storage] lines (a section
+    after [storage] too); `alerts`, `chairs`: the [alerts.*] and [[chairs]] sections."""
+    assert broker.tls is not None
+    cfg = tmp / "monitord.toml"
+    cfg.write_text(
+        f"""
+log_level = "INFO"
+[site]
+id = "{SITE}"
+[mqtt]
+host = "{broker.host}"
+port = {broker.port}
+{login}
+keepalive_s = 5
+timeout_s = 5.0
+{mqtt_extra}
+  [mqtt.tls]
+  ca_file = "{broker.tls.ca_file}"
+[influx]
+enabled = false
+[storage]
+path = "{tmp / "outbox.sqlite"}"
+{storage}
+{alerts}
+{chairs}
+"""
+    )
+    return cfg

@@ -32,7 +32,7 @@ import aiomqtt
 
 from monitord.models import Kind
 from monitord.simulators.base import SimEvent
-from tests.acl_kit import REPO, SITE, AclMosquitto
+from tests.acl_kit import REPO, SITE, AclMosquitto, acl_config
 from tests.e2e.e2e_kit import DaemonProcess, Oximeter, port_path, whole_second
 from tests.kit import eventually
 
@@ -96,40 +96,23 @@ def start_broker(
 
 
 def write_config(tmp: Path, broker: AclMosquitto) -> Path:
-    assert broker.tls is not None
     pw = tmp / "chair.pass"
     pw.write_text(broker.users[CHAIR] + "\n")
     pw.chmod(0o600)
-    cfg = tmp / "monitord.toml"
-    cfg.write_text(
-        f"""
-log_level = "INFO"
-[site]
-id = "{SITE}"
-[mqtt]
-host = "{broker.host}"
-port = {broker.port}
-username = "{CHAIR}"
-password_file = "{pw}"
-keepalive_s = 5
-timeout_s = 5.0
-  [mqtt.tls]
-  ca_file = "{broker.tls.ca_file}"
-[influx]
-enabled = false
-[storage]
-path = "{tmp / "outbox.sqlite"}"
-max_mb = 1
-{ALERTS}
-[[chairs]]
+    return acl_config(
+        tmp,
+        broker,
+        login=f'username = "{CHAIR}"\npassword_file = "{pw}"',
+        storage="max_mb = 1",
+        alerts=ALERTS,
+        chairs=f"""[[chairs]]
 id = "{CHAIR}"
   [[chairs.devices]]
   id = "{DEVICE}"
   driver = "masimo-ascii"
   port = "{port_path(tmp)}"
-"""
+""",
     )
-    return cfg
 
 
 @dataclass

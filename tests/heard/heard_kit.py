@@ -21,7 +21,7 @@ from typing import Any
 import aiomqtt
 
 from monitord.techalarm import read_alarm_file
-from tests.acl_kit import SITE, AclMosquitto
+from tests.acl_kit import SITE, AclMosquitto, acl_config
 from tests.e2e.e2e_kit import (
     FAST_SPO2_ALERT,
     DaemonProcess,
@@ -79,7 +79,6 @@ def write_config(
     """chair-2 with a Masimo oximeter on tmp/ox.tty, logging in as `username` (in [mqtt],
     or as the chair's own login with `per_chair`); `mqtt_extra`, `storage_extra`: more
     `[mqtt]`, `[storage]` lines."""
-    assert broker.tls is not None
     login = f'username = "{username}"\npassword_file = "{password_file(tmp, username)}"'
     chair_login = ""
     if per_chair:
@@ -93,36 +92,15 @@ def write_config(
   driver = "masimo-ascii"
   port = "{port_path(tmp)}"
 """
-    cfg = tmp / "monitord.toml"
-    cfg.write_text(
-        f"""
-log_level = "INFO"
-[site]
-id = "{SITE}"
-[mqtt]
-host = "{broker.host}"
-port = {broker.port}
-{login}
-keepalive_s = 5
-timeout_s = 5.0
-{mqtt_extra}
-  [mqtt.tls]
-  ca_file = "{broker.tls.ca_file}"
-[influx]
-enabled = false
-[storage]
-path = "{tmp / "outbox.sqlite"}"
-max_mb = 1
-{storage_extra}
-{annunciator}
-{FAST_SPO2_ALERT}
-[[chairs]]
-id = "{CHAIR}"
-{chair_login}
-{device if devices else ""}
-"""
+    return acl_config(
+        tmp,
+        broker,
+        login=login,
+        mqtt_extra=mqtt_extra,
+        storage=f"max_mb = 1\n{storage_extra}\n{annunciator}",
+        alerts=FAST_SPO2_ALERT,
+        chairs=f'[[chairs]]\nid = "{CHAIR}"\n{chair_login}\n{device if devices else ""}',
     )
-    return cfg
 
 
 def annunciator_script(tmp: Path) -> tuple[str, Path]:

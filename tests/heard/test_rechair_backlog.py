@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.acl_kit import SITE, AclMosquitto
+from tests.acl_kit import SITE, AclMosquitto, acl_config
 from tests.e2e.e2e_kit import (
     FAST_SPO2_ALERT,
     DaemonProcess,
@@ -39,37 +39,20 @@ from tests.kit import eventually
 
 def chair_config(tmp: Path, broker: AclMosquitto, chair: str) -> Path:
     """One chair `chair`, logging in as itself (the shipped ACL's way), an oximeter."""
-    assert broker.tls is not None
-    cfg = tmp / "monitord.toml"
-    cfg.write_text(
-        f"""
-log_level = "INFO"
-[site]
-id = "{SITE}"
-[mqtt]
-host = "{broker.host}"
-port = {broker.port}
-username = "{chair}"
-password_file = "{password_file(tmp, chair)}"
-keepalive_s = 5
-timeout_s = 5.0
-  [mqtt.tls]
-  ca_file = "{broker.tls.ca_file}"
-[influx]
-enabled = false
-[storage]
-path = "{tmp / "outbox.sqlite"}"
-commit_interval_s = 0.5
-{FAST_SPO2_ALERT}
-[[chairs]]
+    return acl_config(
+        tmp,
+        broker,
+        login=f'username = "{chair}"\npassword_file = "{password_file(tmp, chair)}"',
+        storage="commit_interval_s = 0.5",
+        alerts=FAST_SPO2_ALERT,
+        chairs=f"""[[chairs]]
 id = "{chair}"
   [[chairs.devices]]
   id = "ox"
   driver = "masimo-ascii"
   port = "{port_path(tmp)}"
-"""
+""",
     )
-    return cfg
 
 
 @dataclass

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.acl_kit import SITE, AclMosquitto
+from tests.acl_kit import SITE, AclMosquitto, acl_config
 from tests.e2e.e2e_kit import FAST_SPO2_ALERT, DaemonProcess, Store
 from tests.heard.heard_kit import backlog_of, password_file, raise_queued, station
 from tests.kit import eventually
@@ -40,32 +40,17 @@ mqtt_password_file = "{password_file(tmp, "chair-2")}"
 """
     if not chair2:
         block = "".join(f"# {ln}\n" for ln in block.splitlines())
-    cfg = tmp / "monitord.toml"
-    cfg.write_text(
-        f"""
-log_level = "INFO"
-[site]
-id = "{SITE}"
-[mqtt]
-host = "{broker.host}"
-port = {broker.port}
-keepalive_s = 5
-timeout_s = 5.0
-  [mqtt.tls]
-  ca_file = "{broker.tls.ca_file}"
-[influx]
-enabled = false
-[storage]
-path = "{tmp / "outbox.sqlite"}"
-commit_interval_s = 0.5
-{FAST_SPO2_ALERT}
-[[chairs]]
+    return acl_config(
+        tmp,
+        broker,
+        storage="commit_interval_s = 0.5",
+        alerts=FAST_SPO2_ALERT,
+        chairs=f"""[[chairs]]
 id = "chair-1"
 mqtt_username = "chair-1"
 mqtt_password_file = "{password_file(tmp, "chair-1")}"
-{block}"""
+{block}""",
     )
-    return cfg
 
 
 async def test_chair_out_for_one_start_loses_its_undelivered_events_and_is_told_so(
