@@ -198,6 +198,26 @@ async def run_clearing(tmp: Path, broker: AclMosquitto, password: str) -> None:
     assert r.returncode == 0, r.stderr
 
 
+def retained_set(broker: AclMosquitto, chair: str, user: str, password: str) -> dict[str, bytes]:
+    """What a station (`user`) subscribing now is given for `chair`: the broker's retained
+    messages under it, topic to payload (mosquitto_sub, 2 s for them to come)."""
+    assert broker.tls is not None
+    p = subprocess.run(
+        [
+            "mosquitto_sub", "-h", broker.host, "-p", str(broker.port),
+            "--cafile", str(broker.tls.ca_file), "-u", user, "-P", password,
+            "-t", f"monitord/{SITE}/{chair}/#", "-v", "-W", "2", "--retained-only",
+        ],
+        capture_output=True,
+        timeout=30,
+    )  # fmt: skip
+    out: dict[str, bytes] = {}
+    for line in p.stdout.splitlines():
+        topic, _, payload = line.partition(b" ")
+        out[topic.decode()] = payload
+    return out
+
+
 def status_text(store: Path) -> str:
     p = subprocess.run(
         [sys.executable, "-m", "monitord", "status", "--db", str(store)],

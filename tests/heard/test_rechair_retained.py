@@ -13,32 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 from pathlib import Path
 
 from tests.acl_kit import SITE, AclMosquitto
 from tests.e2e.e2e_kit import DaemonProcess, Oximeter, whole_second
-from tests.heard.heard_kit import USERS, run_clearing, station
+from tests.heard.heard_kit import USERS, retained_set, run_clearing, station
 from tests.heard.test_rechair_backlog import chair_config
 
 
 def retained(broker: AclMosquitto, chair: str) -> dict[str, bytes]:
     """What a station subscribing now is given for `chair` (the broker's retained set)."""
-    assert broker.tls is not None
-    p = subprocess.run(
-        [
-            "mosquitto_sub", "-h", broker.host, "-p", str(broker.port),
-            "--cafile", str(broker.tls.ca_file), "-u", "station-1", "-P", USERS["station-1"],
-            "-t", f"monitord/{SITE}/{chair}/#", "-v", "-W", "2", "--retained-only",
-        ],
-        capture_output=True,
-        timeout=30,
-    )  # fmt: skip
-    out: dict[str, bytes] = {}
-    for line in p.stdout.splitlines():
-        topic, _, payload = line.partition(b" ")
-        out[topic.decode()] = payload
-    return out
+    return retained_set(broker, chair, "station-1", USERS["station-1"])
 
 
 async def test_documented_clearing_removes_the_old_chairs_retained_alarm(

@@ -13,29 +13,18 @@ Now that start says so at INFO (refused then, nothing kept), and warns of nothin
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from pathlib import Path
 
-from tests.acl_kit import SITE, AclMosquitto
+from tests.acl_kit import AclMosquitto
 from tests.e2e.e2e_kit import DaemonProcess
-from tests.heard.heard_kit import USERS
+from tests.heard.heard_kit import USERS, retained_set
 from tests.heard.test_rechair_backlog import chair_config
 from tests.kit import eventually
 
 
 def retained(broker: AclMosquitto, chair: str) -> list[str]:
     """The topics the broker keeps for `chair`."""
-    assert broker.tls is not None
-    p = subprocess.run(
-        [
-            "mosquitto_sub", "-h", broker.host, "-p", str(broker.port),
-            "--cafile", str(broker.tls.ca_file), "-u", "station-1", "-P", USERS["station-1"],
-            "-t", f"monitord/{SITE}/{chair}/#", "-v", "-W", "2", "--retained-only",
-        ],
-        capture_output=True,
-        timeout=30,
-    )  # fmt: skip
-    return [ln.partition(b" ")[0].decode() for ln in p.stdout.splitlines()]
+    return list(retained_set(broker, chair, "station-1", USERS["station-1"]))
 
 
 async def run_until(cfg: Path, log: Path, said: str) -> str:

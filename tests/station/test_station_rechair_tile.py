@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 from pathlib import Path
 
 from tests.acl_kit import AclMosquitto
-from tests.heard.heard_kit import run_clearing
+from tests.heard.heard_kit import retained_set, run_clearing
 from tests.station.cdp import browser
 from tests.station.station_kit import (
-    SITE,
     USERS,
     chair_config,
     daemon_process,
@@ -52,17 +50,7 @@ def tile(chair: str) -> str:
 
 def retained(broker: AclMosquitto, chair: str) -> list[str]:
     """The topics the broker keeps for `chair` (what a station subscribing now is given)."""
-    assert broker.tls is not None
-    p = subprocess.run(
-        [
-            "mosquitto_sub", "-h", broker.host, "-p", str(broker.port),
-            "--cafile", str(broker.tls.ca_file), "-u", "station-2", "-P", USERS["station-2"],
-            "-t", f"monitord/{SITE}/{chair}/#", "-v", "-W", "2", "--retained-only",
-        ],
-        capture_output=True,
-        timeout=30,
-    )  # fmt: skip
-    return [ln.partition(b" ")[0].decode() for ln in p.stdout.splitlines()]
+    return list(retained_set(broker, chair, "station-2", USERS["station-2"]))
 
 
 def moved(tmp: Path, broker: AclMosquitto) -> tuple[Path, Path]:
