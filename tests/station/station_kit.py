@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import aiohttp
 import aiomqtt
 from aiohttp import web
 
@@ -493,3 +495,25 @@ async def station_page(
 def tile(chair: str) -> str:
     """A JS expression: the chair's tile."""
     return f"document.querySelector('.tile[data-chair=\"{chair}\"]')"
+
+
+async def api_login(http: aiohttp.ClientSession, url: str) -> str:
+    """alice logged in over the API, as her page does; her session cookie's value."""
+    r = await http.post(f"{url}/api/login", json={"name": "alice", "pin": NURSES["alice"]},
+                        headers={"Origin": url})  # fmt: skip
+    assert r.status == 200
+    return r.cookies["monitord_station"].value
+
+
+def unread_stream(url: str, token: str) -> socket.socket:
+    """A wallboard that opens its event stream (session `token`) with a 4 KiB receive
+    buffer and never reads it: what the station sends backs up within a few updates."""
+    host, port = url.removeprefix("http://").split(":")
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect((host, int(port)))
+    s.sendall(
+        f"GET /api/events HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Cookie: monitord_station={token}\r\n\r\n".encode()
+    )
+    return s

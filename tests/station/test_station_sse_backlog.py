@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from pathlib import Path
 
@@ -19,11 +18,12 @@ import aiohttp
 from tests.kit import eventually
 from tests.servers import Mosquitto
 from tests.station.station_kit import (
-    NURSES,
     ChairPublisher,
+    api_login,
     mqtt_login,
     station_config,
     station_process,
+    unread_stream,
 )
 
 PAD = "x" * 4000  # each update ~8 kB on the stream: the socket buffers fill soon
@@ -40,20 +40,10 @@ async def test_a_stream_that_fell_behind_is_ended_not_left_on_heartbeats(
         aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
     ):
         await eventually(lambda: "station MQTT: connected" in station.output(), 20, "up")
-        r = await http.post(f"{url}/api/login", json={"name": "alice", "pin": NURSES["alice"]},
-                            headers={"Origin": url})  # fmt: skip
-        assert r.status == 200
-        token = r.cookies["monitord_station"].value
-        host, port = url.removeprefix("http://").split(":")
+        token = await api_login(http, url)
 
         # The slow wallboard: a small receive buffer, its stream opened and never read.
-        slow = socket.socket()
-        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        slow.connect((host, int(port)))
-        slow.sendall(
-            f"GET /api/events HTTP/1.1\r\nHost: {host}:{port}\r\n"
-            f"Cookie: monitord_station={token}\r\n\r\n".encode()
-        )
+        slow = unread_stream(url, token)
         # A wallboard that keeps up, to know when the station has sent everything.
         last = {"seq": -1}
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 from functools import partial
 from pathlib import Path
 
@@ -24,10 +23,11 @@ from monitord.station.server import Station
 from tests.kit import eventually
 from tests.servers import Mosquitto
 from tests.station.station_kit import (
-    NURSES,
     ChairPublisher,
+    api_login,
     broker_and_station,
     faults,
+    unread_stream,
 )
 from tests.station.test_station_stream_stalled import PAD
 
@@ -49,18 +49,8 @@ async def test_a_page_gone_with_its_stream_backed_up_is_no_error_of_the_station(
         aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
     ):
         await eventually(lambda: st.bridge.connected, 20, "station on the broker")
-        r = await http.post(f"{url}/api/login", json={"name": "alice", "pin": NURSES["alice"]},
-                            headers={"Origin": url})  # fmt: skip
-        assert r.status == 200
-        token = r.cookies["monitord_station"].value
-        host, port = url.removeprefix("http://").split(":")
-        page = socket.socket()
-        page.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        page.connect((host, int(port)))
-        page.sendall(
-            f"GET /api/events HTTP/1.1\r\nHost: {host}:{port}\r\n"
-            f"Cookie: monitord_station={token}\r\n\r\n".encode()
-        )
+        token = await api_login(http, url)
+        page = unread_stream(url, token)
         await eventually(lambda: len(st._clients) == 1, 10, "the page's stream open")
         (q,) = st._clients
         pub = ChairPublisher(c, mqtt_prefix)

@@ -20,11 +20,12 @@ import aiohttp
 from tests.kit import eventually
 from tests.servers import Mosquitto
 from tests.station.station_kit import (
-    NURSES,
     ChairPublisher,
+    api_login,
     mqtt_login,
     station_config,
     station_process,
+    unread_stream,
 )
 
 PAD = "x" * 4000  # each update ~8 kB on the stream: the socket buffers fill
@@ -49,19 +50,9 @@ async def test_a_stream_that_takes_nothing_is_cut_before_1000_updates(
         aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
     ):
         await eventually(lambda: "station MQTT: connected" in station.output(), 20, "up")
-        r = await http.post(f"{url}/api/login", json={"name": "alice", "pin": NURSES["alice"]},
-                            headers={"Origin": url})  # fmt: skip
-        assert r.status == 200
-        token = r.cookies["monitord_station"].value
-        host, port = url.removeprefix("http://").split(":")
-        slow = socket.socket()
+        token = await api_login(http, url)
+        slow = unread_stream(url, token)
         try:
-            slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            slow.connect((host, int(port)))
-            slow.sendall(
-                f"GET /api/events HTTP/1.1\r\nHost: {host}:{port}\r\n"
-                f"Cookie: monitord_station={token}\r\n\r\n".encode()
-            )
             pub = ChairPublisher(c, mqtt_prefix)
             await pub.status("chair-1", "online")
             for seq in range(UPDATES):
