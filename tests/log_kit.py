@@ -8,9 +8,11 @@ import contextlib
 import fcntl
 import logging
 import os
+import select
 import subprocess
 import sys
 import termios
+import time
 from collections.abc import Iterator
 from typing import TextIO
 
@@ -70,3 +72,20 @@ def child_on_unread_log(
     finally:
         proc.kill() if proc.poll() is None else None
         os.close(read_end)
+
+
+def said_while_unread(
+    proc: subprocess.Popen[str], read_end: int, said: str, got: bytearray
+) -> bool:
+    """Once the child (child_on_unread_log) has filled its log's pipe: a line on its stdin
+    tells it to go on; whether it then printed `said` on stdout with its log still unread
+    (60 s for it). Then the reader is back: the log read to its end into `got`."""
+    assert proc.stdin is not None and proc.stdout is not None
+    while not pipe_full(read_end):
+        time.sleep(0.05)  # the writer fills it (not a bound on anything)
+    proc.stdin.write("\n")
+    proc.stdin.flush()
+    ready, _, _ = select.select([proc.stdout], [], [], 60)
+    went_on = bool(ready) and proc.stdout.readline() == said + "\n"
+    read_into(read_end, got)
+    return went_on

@@ -10,10 +10,9 @@ import os
 import select
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from tests.log_kit import child_on_unread_log, pipe_full, read_into
+from tests.log_kit import child_on_unread_log, read_into, said_while_unread
 
 CRASH = """
 import logging
@@ -68,14 +67,7 @@ def test_a_thread_crash_is_one_line_of_the_log_and_waits_for_no_reader(tmp_path:
     line is written in the log's order once it is read."""
     got = bytearray()
     with child_on_unread_log(THREAD, journal=True) as (proc, read_end):
-        assert proc.stdin is not None and proc.stdout is not None
-        while not pipe_full(read_end):
-            time.sleep(0.05)  # the writer fills it (not a bound on anything)
-        proc.stdin.write("\n")
-        proc.stdin.flush()
-        ready, _, _ = select.select([proc.stdout], [], [], 60)
-        joined = bool(ready) and proc.stdout.readline() == "joined\n"
-        read_into(read_end, got)  # the reader is back: to the end
+        joined = said_while_unread(proc, read_end, "joined", got)
     assert joined, "the crashed thread waited for the log's reader"
     assert proc.wait(30) == 0, got.decode()[-3000:]
     text = got.decode()

@@ -9,7 +9,6 @@ import errno
 import logging
 import os
 import re
-import select
 import subprocess
 import sys
 import threading
@@ -18,7 +17,13 @@ import tracemalloc
 from pathlib import Path
 
 from monitord.logwriter import BACKLOG, BACKLOG_CHARS, DROPPED, RESERVE_CHARS, UNWRITTEN
-from tests.log_kit import child_on_unread_log, logger_to, one_page_pipe, pipe_full, read_into
+from tests.log_kit import (
+    child_on_unread_log,
+    logger_to,
+    one_page_pipe,
+    read_into,
+    said_while_unread,
+)
 
 NOTICE = re.compile(re.escape(DROPPED).replace(r"\{n\}", r"(\d+)"))
 
@@ -196,14 +201,7 @@ def test_pythons_own_warnings_wait_for_no_reader_either(tmp_path: Path) -> None:
     (unredacted) to stderr, by the caller, too."""
     got = bytearray()
     with child_on_unread_log(WARNS) as (proc, read_end):
-        assert proc.stdin is not None and proc.stdout is not None
-        while not pipe_full(read_end):
-            time.sleep(0.05)  # the writer fills it (not a bound on anything)
-        proc.stdin.write("\n")
-        proc.stdin.flush()
-        ready, _, _ = select.select([proc.stdout], [], [], 60)
-        went_on = bool(ready) and proc.stdout.readline() == "went on\n"
-        read_into(read_end, got)  # the reader is back: to the end
+        went_on = said_while_unread(proc, read_end, "went on", got)
     assert went_on, "the warning waited for the log's reader"
     assert proc.wait(30) == 0, got.decode()[-3000:]
     lines = got.decode().splitlines()
