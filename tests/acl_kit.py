@@ -20,6 +20,13 @@ ACL = REPO / "config" / "mosquitto" / "monitord.acl"
 SITE = "clinic-north"
 
 
+def quoted_in_docs(line: str) -> str:
+    """A broker log line as docs/install.md quotes it: in a code span, a double-backtick one
+    when the line holds a backtick itself (mosquitto 2.0.21's "use `chown ...`" advice),
+    which Markdown would otherwise end early."""
+    return f"`` {line} ``" if "`" in line else f"`{line}`"
+
+
 class AclMosquitto(Mosquitto):
     """Mosquitto running config/mosquitto/monitord.conf with test paths substituted."""
 

@@ -28,7 +28,7 @@ import pytest
 from paho.mqtt.reasoncodes import ReasonCode
 
 from monitord.mqttv5 import PublishRefused, V5Client
-from tests.acl_kit import REPO, SITE, AclMosquitto
+from tests.acl_kit import REPO, SITE, AclMosquitto, quoted_in_docs
 from tests.kit import eventually
 from tests.servers import TlsMaterial, session_tmpdir
 
@@ -430,4 +430,4 @@ def test_every_warning_the_broker_logs_at_start_is_one_the_docs_expect(
     ]
     assert logged, "the shipped ACL's pattern warning was not logged: is the log read?"
     for line in logged:
-        assert f"`{line}`" in docs, line
+        assert quoted_in_docs(line) in docs, line
