@@ -88,7 +88,13 @@ ensure_python() {
     python_ok && return 0
     if [ -z "$R" ] && command -v apt-get >/dev/null; then
         say "installing python3-venv (Debian package)"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv
+        # The package lists first: a fresh image or container has none ("Package
+        # 'python3-venv' has no installation candidate": a trixie root stopped so, exit 100),
+        # and an image not updated for months names versions the mirror no longer has (404).
+        # Offline (a wheelhouse Pi), the update fails and the install is tried on what is there.
+        apt-get update -qq || say "apt-get update failed; trying with the package lists there are"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv ||
+            die "could not install python3-venv (apt-get above); install it, then run this again"
         python_ok && return 0
     fi
     die "needs Python >= 3.11 with venv (Debian: apt-get install python3-venv)"
