@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,7 @@ from pathlib import Path
 from monitord.cli import EX_DATAERR, EX_OK, EX_SOFTWARE, EX_USAGE
 from monitord.drivers.registry import DRIVERS as _REGISTRY
 from monitord.scenario import ScenarioError, ScenarioFile
-from monitord.simulators.base import SimEvent
+from monitord.simulators.base import SimDevice, SimEvent
 from monitord.simulators.player import sim_event
 
 # the serial drivers that name a simulator (drivers/registry.py is the one list)
@@ -75,6 +76,35 @@ async def _play(args: argparse.Namespace, steps: list[_Step]) -> int:
 
     sim = make_sim_device(args.driver, symlink=args.link, socket_port=args.socket, speed=args.speed)
     loop = asyncio.get_running_loop()
+    # `kill` (SIGTERM, a service manager's stop) ended the process without closing the
+    # device: its --link stayed, pointing at a /dev/pts number the kernel hands to the next
+    # pty opened, so a daemon or `monitord doctor` configured with the link found another
+    # program's terminal there ("present and in use"). Stopped so, the play is cancelled
+    # and the device closed as at the scenario's end, which removes the link.
+    task = asyncio.current_task()
+    terminated = False
+
+    def on_sigterm() -> None:
+        nonlocal terminated
+        terminated = True
+        if task is not None:
+            task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    try:
+        return await _play_steps(sim, args, steps, loop)
+    except asyncio.CancelledError:
+        if not terminated:
+            raise
+        print("monitord simulate: stopped (SIGTERM)", file=sys.stderr)
+        return EX_OK
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+async def _play_steps(
+    sim: SimDevice, args: argparse.Namespace, steps: list[_Step], loop: asyncio.AbstractEventLoop
+) -> int:
     async with sim:
         print(getattr(sim, "port", ""), flush=True)
         start_wall = loop.time()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -91,3 +93,32 @@ def test_decode_profiles() -> None:
     assert r.returncode == 0 and json.loads(r.stdout)["spo2_pct"] == 97
     r = _decode("intellivue", F.frame(b"x", corrupt_fcs=True).hex())
     assert r.returncode == 65 and json.loads(r.stdout)["rejected"] == "bad_checksum"
+
+
+def test_simulate_stopped_by_sigterm_removes_its_link(tmp_path: Path) -> None:
+    """`kill` (SIGTERM) left the --link pointing at the simulator's /dev/pts number, which
+    the kernel gives to the next pty opened: a daemon or `monitord doctor` on the link then
+    found another program's terminal ("present and in use"; seen in a Debian 13 chroot,
+    whose /dev/pts is the host's). Now the device is closed as at the scenario's end."""
+    scen = tmp_path / "s.jsonl"
+    scen.write_text(SCENARIO)
+    link = tmp_path / "oxi"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitord", "simulate", "--driver", "masimo-ascii",
+         "--link", str(link), "--speed", "1", str(scen)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == str(link)
+        assert link.is_symlink()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err, err
+    assert "stopped (SIGTERM)" in err, err
+    assert not link.is_symlink(), f"{link} left behind, pointing at {os.readlink(link)}"
