@@ -86,10 +86,13 @@ async def test_monitor_missing_at_start_raises_device_lost(tmp_path: Path) -> No
 
     log = daemon.output()
     assert "Traceback" not in log, log
+    # Lost from the daemon's start: raised at start + AFTER_S (event time, the alert's `t`).
+    # The alert's `t` is on the chair clock, whose frame a restart keeps (tests/faults/
+    # test_boot_clock.py), the start on the wall clock: the two differ by what the restart
+    # measured, tens of ms on a loaded machine (CI: raised 28 ms "early"): 1 s below.
     for dev in ("absent", "mute"):
-        # Lost from the daemon's start: raised at start + AFTER_S (event time, the alert's `t`).
-        assert start1 + AFTER_S <= float(run1[dev]["t"]) < start1 + AFTER_S + 5, (dev, run1)
+        assert start1 + AFTER_S - 1 <= float(run1[dev]["t"]) < start1 + AFTER_S + 5, (dev, run1)
     assert start2 >= t_restart - 1
-    assert start2 + AFTER_S <= float(run2["ox"]["t"]) < start2 + AFTER_S + 5, run2
+    assert start2 + AFTER_S - 1 <= float(run2["ox"]["t"]) < start2 + AFTER_S + 5, run2
     # Alerts already active before the restart carry on: not raised a second time.
     assert len(events(store, "tech.device_lost", "raised")) == 3
