@@ -177,21 +177,16 @@ LONG_FIRST = (
     "ops/test_install.py",  # 50 (installs once: tests/ops/conftest.py)
     "bench/test_bench_parts.py",  # 43
     "faults/test_chain_chaos_store.py",  # 42 (one seed, 2026-12-04)
-    "faults/test_start_big_store.py",  # ~55 (a 29 MB store, reads slowed 3 ms: 2026-12-05)
-    "faults/test_log_unread.py",  # ~50 (a log filled at DEBUG, twice: 2026-12-05)
     "faults/test_store_budget.py",  # 35
     "delivery/test_prune_differential.py",  # ~17 here, loaded (300 seeded sequences)
     "station/test_station_daemon_loop.py",  # 29
     "test_static_checks.py",  # 25
     "station/test_station_tile_clock.py",  # 23
-    "station/test_station_rechair_tile.py",  # 21 (2026-12-05)
     "faults/test_store_full.py",  # 22
     "faults/test_serial_stall.py",  # 21
     "faults/test_clock_steps.py",  # 20
     "faults/test_group_commit_kill.py",  # 20
     "faults/test_device_missing.py",  # 17
-    "faults/test_start_unit_proc.py",  # 16 (2026-12-05)
-    "ops/test_restore_as_written.py",  # 16 (2026-12-05)
     "heard/test_receipts.py",  # 17
     "forward/test_forward_nodered.py",  # 22 (2026-12-04: Node-RED, a daemon, a broker)
     "forward/test_forward_homeassistant.py",  # 20
