@@ -65,6 +65,24 @@ def password_file(tmp: Path, user: str) -> Path:
     return p
 
 
+def chair_config(tmp: Path, broker: AclMosquitto, chair: str) -> Path:
+    """One chair `chair`, logging in as itself (the shipped ACL's way), an oximeter."""
+    return acl_config(
+        tmp,
+        broker,
+        login=f'username = "{chair}"\npassword_file = "{password_file(tmp, chair)}"',
+        storage="commit_interval_s = 0.5",
+        alerts=FAST_SPO2_ALERT,
+        chairs=f"""[[chairs]]
+id = "{chair}"
+  [[chairs.devices]]
+  id = "ox"
+  driver = "masimo-ascii"
+  port = "{port_path(tmp)}"
+""",
+    )
+
+
 def write_config(
     tmp: Path,
     broker: AclMosquitto,

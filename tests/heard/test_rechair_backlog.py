@@ -19,40 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.acl_kit import SITE, AclMosquitto, acl_config
-from tests.e2e.e2e_kit import (
-    FAST_SPO2_ALERT,
-    DaemonProcess,
-    Store,
-    port_path,
-)
+from tests.acl_kit import SITE, AclMosquitto
+from tests.e2e.e2e_kit import DaemonProcess, Store
 from tests.heard.heard_kit import (
     Station,
     backlog_of,
-    password_file,
+    chair_config,
     raise_queued,
     station,
     status_text,
 )
 from tests.kit import eventually
-
-
-def chair_config(tmp: Path, broker: AclMosquitto, chair: str) -> Path:
-    """One chair `chair`, logging in as itself (the shipped ACL's way), an oximeter."""
-    return acl_config(
-        tmp,
-        broker,
-        login=f'username = "{chair}"\npassword_file = "{password_file(tmp, chair)}"',
-        storage="commit_interval_s = 0.5",
-        alerts=FAST_SPO2_ALERT,
-        chairs=f"""[[chairs]]
-id = "{chair}"
-  [[chairs.devices]]
-  id = "ox"
-  driver = "masimo-ascii"
-  port = "{port_path(tmp)}"
-""",
-    )
 
 
 @dataclass

@@ -12,8 +12,7 @@ from pathlib import Path
 
 from tests.acl_kit import AclMosquitto
 from tests.e2e.e2e_kit import DaemonProcess, Store, influx_v1
-from tests.heard.heard_kit import backlog_of, raise_queued
-from tests.heard.test_rechair_backlog import chair_config
+from tests.heard.heard_kit import backlog_of, chair_config, raise_queued
 from tests.kit import eventually
 from tests.servers import Influxd, free_port
 

@@ -17,8 +17,7 @@ from pathlib import Path
 
 from tests.acl_kit import SITE, AclMosquitto
 from tests.e2e.e2e_kit import DaemonProcess, Oximeter, whole_second
-from tests.heard.heard_kit import USERS, retained_set, run_clearing, station
-from tests.heard.test_rechair_backlog import chair_config
+from tests.heard.heard_kit import USERS, chair_config, retained_set, run_clearing, station
 
 
 def retained(broker: AclMosquitto, chair: str) -> dict[str, bytes]:
