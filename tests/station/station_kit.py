@@ -517,3 +517,34 @@ def unread_stream(url: str, token: str) -> socket.socket:
         f"Cookie: monitord_station={token}\r\n\r\n".encode()
     )
     return s
+
+
+class Wallboard(NamedTuple):
+    """`unread_wallboard`'s: a publisher on the broker (its client: `pub.client`), the
+    station's process and URL, alice's logged-in HTTP session, her stream never read."""
+
+    pub: ChairPublisher
+    proc: Proc
+    url: str
+    http: aiohttp.ClientSession
+    stream: socket.socket
+
+
+@contextlib.asynccontextmanager
+async def unread_wallboard(
+    tmp: Path, broker: Mosquitto, prefix: str, *, extra: str = ""
+) -> AsyncIterator[Wallboard]:
+    """`monitord station` (`extra`: [station] lines) once on a plain broker, alice logged in
+    over the API, and her wallboard's event stream opened and never read (`unread_stream`)."""
+    cfg = station_config(tmp, broker, acl=False, prefix=prefix, extra=extra)
+    async with (
+        mqtt_login(broker) as c,
+        station_process(cfg, tmp / "station.log") as (proc, url),
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
+    ):
+        await eventually(lambda: "station MQTT: connected" in proc.output(), 20, "up")
+        stream = unread_stream(url, await api_login(http, url))
+        try:
+            yield Wallboard(ChairPublisher(c, prefix), proc, url, http, stream)
+        finally:
+            stream.close()

@@ -13,18 +13,9 @@ import json
 import time
 from pathlib import Path
 
-import aiohttp
-
 from tests.kit import eventually
 from tests.servers import Mosquitto
-from tests.station.station_kit import (
-    ChairPublisher,
-    api_login,
-    mqtt_login,
-    station_config,
-    station_process,
-    unread_stream,
-)
+from tests.station.station_kit import unread_wallboard
 
 PAD = "x" * 4000  # each update ~8 kB on the stream: the socket buffers fill soon
 UPDATES = 2000  # beyond what the socket buffers hold plus the station's 1000 queued
@@ -33,17 +24,9 @@ UPDATES = 2000  # beyond what the socket buffers hold plus the station's 1000 qu
 async def test_a_stream_that_fell_behind_is_ended_not_left_on_heartbeats(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
 ) -> None:
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
-    async with (
-        mqtt_login(mosquitto) as c,
-        station_process(cfg, tmp_path / "station.log") as (station, url),
-        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
-    ):
-        await eventually(lambda: "station MQTT: connected" in station.output(), 20, "up")
-        token = await api_login(http, url)
-
-        # The slow wallboard: a small receive buffer, its stream opened and never read.
-        slow = unread_stream(url, token)
+    async with unread_wallboard(tmp_path, mosquitto, mqtt_prefix) as w:
+        # The slow wallboard (w.stream): a small receive buffer, its stream never read.
+        c, pub, http, url, slow = w.pub.client, w.pub, w.http, w.url, w.stream
         # A wallboard that keeps up, to know when the station has sent everything.
         last = {"seq": -1}
 
@@ -57,7 +40,6 @@ async def test_a_stream_that_fell_behind_is_ended_not_left_on_heartbeats(
 
         reader = asyncio.create_task(keep_up())
         try:
-            pub = ChairPublisher(c, mqtt_prefix)
             await pub.status("chair-1", "online")
             for seq in range(UPDATES):
                 body = {"kind": "hr", "hr_bpm": 70, "valid": True, "seq": seq, "pad": PAD}
@@ -90,4 +72,3 @@ async def test_a_stream_that_fell_behind_is_ended_not_left_on_heartbeats(
             )
         finally:
             reader.cancel()
-            slow.close()

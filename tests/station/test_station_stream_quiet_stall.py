@@ -15,18 +15,9 @@ import socket
 import struct
 from pathlib import Path
 
-import aiohttp
-
 from tests.kit import eventually
 from tests.servers import Mosquitto
-from tests.station.station_kit import (
-    ChairPublisher,
-    api_login,
-    mqtt_login,
-    station_config,
-    station_process,
-    unread_stream,
-)
+from tests.station.station_kit import unread_wallboard
 
 PAD = "x" * 4000  # each update ~8 kB on the stream: the socket buffers fill
 UPDATES = 600  # more than the buffers hold, fewer than the 1000 queued that cut before
@@ -41,30 +32,19 @@ def tcp_state(s: socket.socket) -> int:
 async def test_a_stream_that_takes_nothing_is_cut_before_1000_updates(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
 ) -> None:
-    cfg = station_config(
-        tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, extra="stream_stall_s = 3\n"
-    )
-    async with (
-        mqtt_login(mosquitto) as c,
-        station_process(cfg, tmp_path / "station.log") as (station, url),
-        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
-    ):
-        await eventually(lambda: "station MQTT: connected" in station.output(), 20, "up")
-        token = await api_login(http, url)
-        slow = unread_stream(url, token)
-        try:
-            pub = ChairPublisher(c, mqtt_prefix)
-            await pub.status("chair-1", "online")
-            for seq in range(UPDATES):
-                body = {"kind": "hr", "hr_bpm": 70, "valid": True, "seq": seq, "pad": PAD}
-                await c.publish(pub.topic("chair-1", "vitals/hr"), json.dumps(body), 0, False)
-            # Cut by the station (a reset): before, it stayed open for ever, on pings.
-            await eventually(lambda: tcp_state(slow) != TCP_ESTABLISHED, 60, "the stream cut")
-            # A page that reads is still served (the station is fine, its caps freed).
-            async with http.get(f"{url}/api/events") as resp:
-                first = await resp.content.readuntil(b"\n\n")
-                assert first.startswith(b"event: hello"), first
-        finally:
-            slow.close()
-    out = station.output()
+    async with unread_wallboard(
+        tmp_path, mosquitto, mqtt_prefix, extra="stream_stall_s = 3\n"
+    ) as w:
+        c, pub = w.pub.client, w.pub
+        await pub.status("chair-1", "online")
+        for seq in range(UPDATES):
+            body = {"kind": "hr", "hr_bpm": 70, "valid": True, "seq": seq, "pad": PAD}
+            await c.publish(pub.topic("chair-1", "vitals/hr"), json.dumps(body), 0, False)
+        # Cut by the station (a reset): before, it stayed open for ever, on pings.
+        await eventually(lambda: tcp_state(w.stream) != TCP_ESTABLISHED, 60, "the stream cut")
+        # A page that reads is still served (the station is fine, its caps freed).
+        async with w.http.get(f"{w.url}/api/events") as resp:
+            first = await resp.content.readuntil(b"\n\n")
+            assert first.startswith(b"event: hello"), first
+    out = w.proc.output()
     assert "Traceback" not in out and "ERROR" not in out, out[-3000:]
