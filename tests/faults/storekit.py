@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import errno
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -56,6 +57,20 @@ def monitord(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str
         capture_output=True,
         text=True,
         timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def on_read_only_card(card: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`monitord ARGS` run to completion with `card` bind-mounted read-only over itself, in
+    a mount namespace of its own (`unshare -m`: the suite runs as root)."""
+    cmd = shlex.join([sys.executable, "-m", "monitord", *args])
+    script = f"mount --bind {card} {card} && mount -o remount,bind,ro {card} && exec {cmd}"
+    return subprocess.run(
+        ["unshare", "-m", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
         stdin=subprocess.DEVNULL,
     )
 

@@ -13,7 +13,6 @@ has no -shm cannot be read whole there: one line says so and what to do, no copy
 from __future__ import annotations
 
 import contextlib
-import shlex
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 from monitord.config import StorageConfig
 from monitord.outbox import Outbox
 from tests.delivery.helpers import reading
+from tests.faults.storekit import on_read_only_card
 from tests.ops.test_backup_room import config
 
 
@@ -29,19 +29,6 @@ def rows(path: Path) -> list[tuple[int, str, int, str]]:
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
         got = db.execute("SELECT id, type, t_ns, body FROM records ORDER BY id").fetchall()
     return [(int(i), str(t), int(n), str(b)) for i, t, n, b in got]
-
-
-def backup_read_only(card: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
-    """`monitord backup ARGS` with `card` bind-mounted read-only over itself."""
-    backup = shlex.join([sys.executable, "-m", "monitord", "backup", *args])
-    script = f"mount --bind {card} {card} && mount -o remount,bind,ro {card} && exec {backup}"
-    return subprocess.run(
-        ["unshare", "-m", "sh", "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def test_a_cleanly_closed_store_on_a_read_only_card_is_copied_whole(tmp_path: Path) -> None:
@@ -55,7 +42,7 @@ def test_a_cleanly_closed_store_on_a_read_only_card_is_copied_whole(tmp_path: Pa
     ob.close()  # a clean stop: checkpointed, no -wal left
     assert sorted(p.name for p in card.iterdir()) == ["outbox.sqlite"]
     dest = tmp_path / "copy.sqlite"
-    r = backup_read_only(card, ["-c", str(config(tmp_path, store, 512)), str(dest)])
+    r = on_read_only_card(card, "backup", "-c", str(config(tmp_path, store, 512)), str(dest))
     assert r.returncode == 0, r
     assert r.stdout.startswith(f"{dest}: schema v"), r.stdout
     assert sorted(p.name for p in card.iterdir()) == ["outbox.sqlite"]  # nothing written
@@ -92,7 +79,7 @@ def test_commits_in_a_wal_without_its_shm_on_a_read_only_card_give_one_line(
     assert (card / "outbox.sqlite-wal").stat().st_size > 0
     (card / "outbox.sqlite-shm").unlink()  # nothing has it open: SQLite rebuilds it
     dest = tmp_path / "copy.sqlite"
-    r = backup_read_only(card, ["-c", str(config(tmp_path, store, 512)), str(dest)])
+    r = on_read_only_card(card, "backup", "-c", str(config(tmp_path, store, 512)), str(dest))
     assert r.returncode == 66, r
     assert r.stderr.splitlines() == [
         f"monitord backup: cannot read {store}: on a read-only file system, commits in "

@@ -12,7 +12,6 @@ root: the suite runs as root), the commands as the technician runs them.
 
 from __future__ import annotations
 
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -21,21 +20,9 @@ from monitord.config import StorageConfig
 from monitord.models import SessionEvent
 from monitord.outbox import Outbox
 from tests.delivery.helpers import base_time, reading
+from tests.faults.storekit import on_read_only_card
 
 SESSION = "chair-1-s1"
-
-
-def on_read_only_card(card: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`monitord ARGS` with `card` bind-mounted read-only over itself."""
-    cmd = shlex.join([sys.executable, "-m", "monitord", *args])
-    script = f"mount --bind {card} {card} && mount -o remount,bind,ro {card} && exec {cmd}"
-    return subprocess.run(
-        ["unshare", "-m", "sh", "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def a_card(tmp_path: Path) -> tuple[Path, Path, Path]:

@@ -10,7 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.ops.test_readonly_store_commands import SESSION, a_card, on_read_only_card
+from tests.faults.storekit import on_read_only_card
+from tests.ops.test_readonly_store_commands import SESSION, a_card
 
 DIE = (
     "import os, sys; from pathlib import Path\n"
