@@ -75,6 +75,38 @@ def on_read_only_card(card: Path, *args: str) -> subprocess.CompletedProcess[str
     )
 
 
+# The daemon's own Outbox in a process that ends without closing it (no checkpoint, no
+# close): argv store, first reading, count, chair-1's session ("" for none), "empty" to
+# checkpoint the -wal empty just before.
+DIES_WITH_WAL = (
+    "import os, sys; from pathlib import Path\n"
+    "from monitord.config import StorageConfig\n"
+    "from monitord.outbox import Outbox\n"
+    "from tests.delivery.helpers import reading\n"
+    "p = Path(sys.argv[1]); ob = Outbox(p, StorageConfig(path=p))\n"
+    "ob._db.execute('PRAGMA wal_autocheckpoint = 0')\n"
+    "first, n, session = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] or None\n"
+    "ob.add_readings([reading(first + j) for j in range(n)], {'chair-1': session})\n"
+    "ob.commit()\n"
+    "if sys.argv[5] == 'empty': ob._db.execute('PRAGMA wal_checkpoint(TRUNCATE)').fetchall()\n"
+    "os._exit(0)\n"
+)
+
+
+def die_with_wal(
+    store: Path, first: int, count: int, session: str | None = None, *, empty: bool = False
+) -> None:
+    """A daemon that died with commits in `store`'s -wal: chair-1's readings `first` to
+    `first + count - 1` (in `session`) committed, nothing checkpointed (`empty`: the -wal
+    checkpointed to 0 bytes just before, its -shm left as it was)."""
+    r = subprocess.run(
+        [sys.executable, "-c", DIES_WITH_WAL, str(store), str(first), str(count),
+         session or "", "empty" if empty else "full"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 0, r
+
+
 async def until_held(daemon: Any, chair: str) -> None:
     """On a filled disk: readings for `chair` of an in-process daemon until the store
     refuses a commit (the WAL's reusable space used up too) and holds."""

@@ -21,7 +21,7 @@ from pathlib import Path
 from monitord.config import StorageConfig
 from monitord.outbox import Outbox
 from tests.delivery.helpers import reading
-from tests.faults.storekit import on_read_only_card
+from tests.faults.storekit import die_with_wal, on_read_only_card
 from tests.ops.test_backup_room import config
 
 
@@ -57,25 +57,7 @@ def test_commits_in_a_wal_without_its_shm_on_a_read_only_card_give_one_line(
     store = card / "outbox.sqlite"
     # A daemon that died with commits in its -wal (no checkpoint, no close): the daemon's
     # own Outbox in a process that ends without closing it.
-    made = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import os, sys; from pathlib import Path\n"
-            "from monitord.config import StorageConfig\n"
-            "from monitord.outbox import Outbox\n"
-            "from tests.delivery.helpers import reading\n"
-            "p = Path(sys.argv[1]); ob = Outbox(p, StorageConfig(path=p))\n"
-            "ob._db.execute('PRAGMA wal_autocheckpoint = 0')\n"
-            "ob.add_readings([reading(j) for j in range(50)], {'chair-1': 's-1'})\n"
-            "ob.commit(); os._exit(0)\n",
-            str(store),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert made.returncode == 0, made
+    die_with_wal(store, 0, 50, "s-1")
     assert (card / "outbox.sqlite-wal").stat().st_size > 0
     (card / "outbox.sqlite-shm").unlink()  # nothing has it open: SQLite rebuilds it
     dest = tmp_path / "copy.sqlite"

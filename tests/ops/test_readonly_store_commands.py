@@ -12,15 +12,13 @@ root: the suite runs as root), the commands as the technician runs them.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from monitord.config import StorageConfig
 from monitord.models import SessionEvent
 from monitord.outbox import Outbox
 from tests.delivery.helpers import base_time, reading
-from tests.faults.storekit import on_read_only_card
+from tests.faults.storekit import die_with_wal, on_read_only_card
 
 SESSION = "chair-1-s1"
 
@@ -71,20 +69,7 @@ def test_report_db_reads_a_store_on_a_read_only_card(tmp_path: Path) -> None:
 def test_commits_in_a_wal_without_its_shm_are_one_line(tmp_path: Path) -> None:
     card, store, cfg = a_card(tmp_path)
     # A daemon that died with commits in its -wal, its -shm gone (rebuilt by SQLite).
-    made = subprocess.run(
-        [sys.executable, "-c",
-         "import os, sys; from pathlib import Path\n"
-         "from monitord.config import StorageConfig\n"
-         "from monitord.outbox import Outbox\n"
-         "from tests.delivery.helpers import reading\n"
-         "p = Path(sys.argv[1]); ob = Outbox(p, StorageConfig(path=p))\n"
-         "ob._db.execute('PRAGMA wal_autocheckpoint = 0')\n"
-         "ob.add_readings([reading(100 + j) for j in range(5)], {'chair-1': None})\n"
-         "ob.commit(); os._exit(0)\n",
-         str(store)],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert made.returncode == 0, made
+    die_with_wal(store, 100, 5)
     (card / "outbox.sqlite-shm").unlink()
     line = (
         f"{store}: cannot read it on a read-only file system: commits in its -wal and no "
