@@ -244,6 +244,7 @@ class DaemonProcess:
     def __init__(self, cfg_path: Path, log: Path) -> None:
         self.cfg_path, self.log = cfg_path, log
         self.proc: subprocess.Popen[bytes] | None = None
+        self.cwd: Path | None = None  # the child's working directory (None: ours)
 
     def env(self) -> dict[str, str] | None:
         """The child's environment (None: ours); a subclass may change its clock."""
@@ -260,6 +261,7 @@ class DaemonProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=env,
+                cwd=self.cwd,
             )
 
     def kill(self) -> None:

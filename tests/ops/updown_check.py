@@ -79,18 +79,10 @@ class Version(DaemonProcess):
     def __init__(self, cfg: Path, log: Path, tree: Path, runtime: Path) -> None:
         super().__init__(cfg, log)
         self.tree, self.runtime = tree, runtime
+        self.cwd = tree
 
-    def start(self) -> None:
-        env = {**env_of(self.tree, self.runtime), "PYTHONFAULTHANDLER": "1"}
-        with open(self.log, "ab") as f:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "monitord", "run", "--config", str(self.cfg_path)],
-                stdout=f,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                cwd=self.tree,
-            )
+    def env(self) -> dict[str, str]:
+        return env_of(self.tree, self.runtime)
 
 
 def status(tree: Path, runtime: Path, db: Path, *args: str) -> str:
