@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from helpers import alert, reading
 
 from monitord.config import StorageConfig
 from monitord.outbox import Durability, Outbox
-
-
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monitord", "status", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from tests.faults.storekit import monitord
 
 
 def test_status_shows_state_readings_alerts_backlog(tmp_path: Path) -> None:
@@ -49,7 +38,7 @@ def test_status_shows_state_readings_alerts_backlog(tmp_path: Path) -> None:
         durability=Durability.NORMAL,
     )
     # the daemon keeps the store open while status reads it
-    out = _run("--db", str(db))
+    out = monitord("status", "--db", str(db))
     assert out.returncode == 0, out.stderr
     text = out.stdout
     assert "chair chair-1  phase=dosing" in text
@@ -57,14 +46,14 @@ def test_status_shows_state_readings_alerts_backlog(tmp_path: Path) -> None:
     assert "last bp: sys_mmHg=123" in text
     assert "ALERT high spo2.low active id=a-00001" in text
     assert "outbox influx: 7 pending" in text and "outbox mqtt: 0 pending" in text
-    js = json.loads(_run("--db", str(db), "--json").stdout)
+    js = json.loads(monitord("status", "--db", str(db), "--json").stdout)
     assert js["backlog"] == {"influx": 7, "mqtt": 0}
     assert js["chairs"]["chair-1"]["last_readings"]["hr"]["hr_bpm"] == 64.0
     ob.close()
 
 
 def test_status_without_store_is_one_line(tmp_path: Path) -> None:
-    out = _run("--db", str(tmp_path / "none.sqlite"))
+    out = monitord("status", "--db", str(tmp_path / "none.sqlite"))
     assert out.returncode == 1
     assert out.stderr.count("\n") == 1 and "no outbox here" in out.stderr
 

@@ -19,26 +19,16 @@ mosquitto for the session commands, `monitord report` as the lead runs it.
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.e2e.e2e_kit import DaemonProcess, LiveFeed, Oximeter, Store, commanded_chair
+from tests.faults.storekit import monitord
 from tests.faults.test_mqtt_commands import cmd, connects, publish, sessions
 from tests.kit import eventually
 from tests.servers import Mosquitto
 
 SID = "s-replaced"
-
-
-def report(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monitord", "report", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def copy_of(db: Path, to: Path) -> None:
@@ -102,7 +92,7 @@ def check_reports(tmp_path: Path, db: Path, recovered: Path) -> None:
     old = bad[0]
 
     # The lead lists the chair's store: no session there, and a line saying where it is.
-    listed = report("--db", str(db), "--list")
+    listed = monitord("report", "--db", str(db), "--list", timeout=120)
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout == "", listed.stdout
     lines = listed.stderr.strip().splitlines()
@@ -114,7 +104,9 @@ def check_reports(tmp_path: Path, db: Path, recovered: Path) -> None:
 
     # The day's records: refused as none, in one line that says where the session is.
     today = datetime.now(UTC).date().isoformat()
-    day = report("--db", str(db), "--date", today, "--out", str(tmp_path / "r"))
+    day = monitord(
+        "report", "--db", str(db), "--date", today, "--out", str(tmp_path / "r"), timeout=120
+    )
     assert day.returncode == 66, day
     lines = day.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("monitord report: no session"), day.stderr
@@ -123,7 +115,7 @@ def check_reports(tmp_path: Path, db: Path, recovered: Path) -> None:
     # The moved-aside file, once recovered (here: the copy taken before its header went):
     # the session, not ended, and a line saying the rest of it is in the store.
     recovered.replace(old)
-    aside = report("--db", str(old), "--list")
+    aside = monitord("report", "--db", str(old), "--list", timeout=120)
     assert aside.returncode == 0, aside.stderr
     assert f"\t{SID}\tNOT ENDED" in aside.stdout, aside.stdout
     assert f"what was recorded after then is in {db}, not here" in aside.stderr, aside.stderr

@@ -27,19 +27,9 @@ import pytest
 
 from monitord.outbox import SCHEMA_VERSION
 from monitord.store.base import PAGE_SIZE
+from tests.faults.storekit import monitord
 from tests.faults.test_bad_store import Run, config, good_store
 from tests.kit import eventually
-
-
-def backup(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monitord", "backup", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-
 
 Row = tuple[int, str, int, str]  # a record: id, type, t_ns, body
 
@@ -93,7 +83,7 @@ async def test_a_backup_of_a_running_store_is_one_whole_file_a_daemon_restores(
     try:
         await until_stored(run, store, 40, "readings stored")
         assert run.proc.poll() is None, run.out()
-        r = backup("-c", str(cfg), str(dest))
+        r = monitord("backup", "-c", str(cfg), str(dest))
         await eventually(lambda: stored(store) > len(rows(dest)), 60, "stored after the copy")
     finally:
         assert run.stop() == 0, run.out()
@@ -132,13 +122,13 @@ def test_a_backup_never_overwrites_and_a_folder_takes_a_dated_file(tmp_path: Pat
     cfg = config(tmp_path, store)
     dest = tmp_path / "earlier.sqlite"
     dest.write_bytes(b"an earlier backup")
-    r = backup("-c", str(cfg), str(dest))
+    r = monitord("backup", "-c", str(cfg), str(dest))
     assert r.returncode == 73, r
     assert r.stderr == f"monitord backup: {dest} exists: not overwritten (name a new file)\n"
     assert dest.read_bytes() == b"an earlier backup"
     folder = tmp_path / "backups"
     folder.mkdir()
-    r = backup("-c", str(cfg), str(folder))
+    r = monitord("backup", "-c", str(cfg), str(folder))
     assert r.returncode == 0, r
     (made,) = folder.iterdir()
     assert made.name.startswith("outbox-") and made.suffix == ".sqlite"
@@ -148,7 +138,7 @@ def test_a_backup_never_overwrites_and_a_folder_takes_a_dated_file(tmp_path: Pat
 
 def test_no_store_is_one_line(tmp_path: Path) -> None:
     store = tmp_path / "outbox.sqlite"
-    r = backup("-c", str(config(tmp_path, store)), str(tmp_path / "copy.sqlite"))
+    r = monitord("backup", "-c", str(config(tmp_path, store)), str(tmp_path / "copy.sqlite"))
     assert r.returncode == 66, r
     assert r.stderr == f"monitord backup: no store at {store} (has the daemon run yet?)\n"
     assert not (tmp_path / "copy.sqlite").exists()
@@ -163,7 +153,7 @@ def test_a_damaged_store_gives_no_copy_and_one_line(tmp_path: Path, page: int) -
     with open(store, "r+b") as f:
         f.seek(PAGE_SIZE * (page - 1))
         f.write(bytes(PAGE_SIZE))
-    r = backup("-c", str(config(tmp_path, store)), str(tmp_path / "copy.sqlite"))
+    r = monitord("backup", "-c", str(config(tmp_path, store)), str(tmp_path / "copy.sqlite"))
     assert r.returncode == 65, r
     lines = r.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"monitord backup: {store} is damaged ("), r

@@ -25,7 +25,7 @@ import pytest
 
 from monitord.config import StorageConfig
 from monitord.outbox import SCHEMA_VERSION, Outbox
-from tests.faults.storekit import tmpfs
+from tests.faults.storekit import monitord, tmpfs
 
 # Written by the 0.1.0 store code (d9b47eb): tests/delivery/data/make_v3_store.py.
 V3_STORE = Path(__file__).parents[1] / "delivery" / "data" / "outbox-v3.sqlite"
@@ -52,14 +52,8 @@ def config(tmp: Path, port: str) -> Path:
     return cfg
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monitord", *args], capture_output=True, text=True, timeout=60
-    )
-
-
 def doctor(cfg: Path) -> tuple[int, dict[str, str]]:
-    p = run("doctor", "--config", str(cfg), "--credentials", str(cfg.parent), "--timeout", "3")
+    p = monitord("doctor", "--config", str(cfg), "--credentials", str(cfg.parent), "--timeout", "3")
     print(p.stdout, p.stderr)
     assert p.stderr == "", p.stderr
     return p.returncode, {ln.split(None, 1)[1].split(":", 1)[0]: ln for ln in p.stdout.splitlines()}
@@ -90,7 +84,7 @@ def test_a_store_from_a_newer_monitord_fails_its_line(tmp_path: Path, pty_port: 
     assert files(store.parent) == before
 
     # What doctor foretells: the daemon's start refuses it, one line, the store untouched.
-    p = run("run", "-c", str(cfg))
+    p = monitord("run", "-c", str(cfg))
     assert p.returncode == 78, p.stderr
     said = [ln for ln in p.stderr.splitlines() if "newer than this monitord" in ln]
     assert len(said) == 1, p.stderr

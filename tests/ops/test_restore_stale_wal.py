@@ -15,8 +15,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from tests.faults.storekit import monitord
 from tests.faults.test_bad_store import Run, config
-from tests.ops.test_backup_restore import backup, rows, run_restored, until_stored
+from tests.ops.test_backup_restore import rows, run_restored, until_stored
 
 
 def card(tmp_path: Path, name: str) -> tuple[Path, Path]:
@@ -38,7 +39,7 @@ async def test_a_copy_restored_beside_the_replaced_stores_wal_keeps_its_history(
         assert run.stop() == 0, run.out()
     copy = tmp_path / "usb" / "chair-1.sqlite"
     copy.parent.mkdir()
-    r = backup("-c", str(old_cfg), str(copy))
+    r = monitord("backup", "-c", str(old_cfg), str(copy))
     assert r.returncode == 0, r
     copied = rows(copy)
     assert len(copied) >= 60
