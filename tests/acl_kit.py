@@ -83,6 +83,18 @@ def catches(pid: int, sig: signal.Signals) -> bool:
     return False
 
 
+def oximeter_chair(chair: str, port: Path, *, device: str = "ox", login: str = "") -> str:
+    """A [[chairs]] section for `acl_config`: `chair` (`login`: its own login's lines) with
+    a Masimo oximeter `device` on the pty `port`."""
+    return f"""[[chairs]]
+id = "{chair}"
+{login}  [[chairs.devices]]
+  id = "{device}"
+  driver = "masimo-ascii"
+  port = "{port}"
+"""
+
+
 def acl_config(
     tmp: Path,
     broker: AclMosquitto,

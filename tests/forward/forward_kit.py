@@ -32,7 +32,7 @@ import aiomqtt
 
 from monitord.models import Kind
 from monitord.simulators.base import SimEvent
-from tests.acl_kit import REPO, SITE, AclMosquitto, acl_config
+from tests.acl_kit import REPO, SITE, AclMosquitto, acl_config, oximeter_chair
 from tests.e2e.e2e_kit import DaemonProcess, Oximeter, port_path, whole_second
 from tests.kit import eventually
 
@@ -105,13 +105,7 @@ def write_config(tmp: Path, broker: AclMosquitto) -> Path:
         login=f'username = "{CHAIR}"\npassword_file = "{pw}"',
         storage="max_mb = 1",
         alerts=ALERTS,
-        chairs=f"""[[chairs]]
-id = "{CHAIR}"
-  [[chairs.devices]]
-  id = "{DEVICE}"
-  driver = "masimo-ascii"
-  port = "{port_path(tmp)}"
-""",
+        chairs=oximeter_chair(CHAIR, port_path(tmp), device=DEVICE),
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import aiomqtt
 
 from monitord.techalarm import read_alarm_file
-from tests.acl_kit import SITE, AclMosquitto, acl_config
+from tests.acl_kit import SITE, AclMosquitto, acl_config, oximeter_chair
 from tests.e2e.e2e_kit import (
     FAST_SPO2_ALERT,
     DaemonProcess,
@@ -73,13 +73,7 @@ def chair_config(tmp: Path, broker: AclMosquitto, chair: str) -> Path:
         login=f'username = "{chair}"\npassword_file = "{password_file(tmp, chair)}"',
         storage="commit_interval_s = 0.5",
         alerts=FAST_SPO2_ALERT,
-        chairs=f"""[[chairs]]
-id = "{chair}"
-  [[chairs.devices]]
-  id = "ox"
-  driver = "masimo-ascii"
-  port = "{port_path(tmp)}"
-""",
+        chairs=oximeter_chair(chair, port_path(tmp)),
     )
 
 

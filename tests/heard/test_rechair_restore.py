@@ -18,8 +18,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.acl_kit import SITE, AclMosquitto, acl_config
-from tests.e2e.e2e_kit import FAST_SPO2_ALERT, DaemonProcess, Store
+from tests.acl_kit import SITE, AclMosquitto, acl_config, oximeter_chair
+from tests.e2e.e2e_kit import FAST_SPO2_ALERT, DaemonProcess, Store, port_path
 from tests.heard.heard_kit import backlog_of, password_file, raise_queued, station
 from tests.kit import eventually
 
@@ -28,16 +28,8 @@ def two_chairs(tmp: Path, broker: AclMosquitto, *, chair2: bool) -> Path:
     """chair-1 (no device) and chair-2 (the oximeter), each logging in as itself; with
     `chair2` False, chair-2's block commented out as an admin would."""
     assert broker.tls is not None
-    block = f"""
-[[chairs]]
-id = "chair-2"
-mqtt_username = "chair-2"
-mqtt_password_file = "{password_file(tmp, "chair-2")}"
-  [[chairs.devices]]
-  id = "ox"
-  driver = "masimo-ascii"
-  port = "{tmp / "ox.tty"}"
-"""
+    login = f'mqtt_username = "chair-2"\nmqtt_password_file = "{password_file(tmp, "chair-2")}"\n'
+    block = "\n" + oximeter_chair("chair-2", port_path(tmp), login=login)
     if not chair2:
         block = "".join(f"# {ln}\n" for ln in block.splitlines())
     return acl_config(
