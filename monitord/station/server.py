@@ -272,7 +272,7 @@ class Station:
                     resp.force_close()
                     return resp
                 if not await taken.write(resp, msg.encode()):
-                    cut(request.transport, f"no byte taken for {self.st.stream_stall_s:g} s")
+                    cut(request.transport, taken.why)
                     return resp
             # Why, for the page's words: a login ended before its time was logged out,
             # with this browser's cookie (another tab of it); "expired" read then as a

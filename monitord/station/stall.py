@@ -43,6 +43,11 @@ class Taken:
         self.transport, self.stall_s, self.clock = transport, stall_s, clock
         self.since = clock()  # when bytes were last seen taken
         self.left = 0  # bytes waiting in the transport's buffer after the last write
+        # Which of the two ways the stream was found stalled, for the cut's DEBUG line:
+        # both read "no byte taken for N s", and which one had cut was not told (nor that
+        # a client that reads, slower than the stream grows, is cut too: test_station_
+        # stream_slow_reader.py).
+        self.why = ""
 
     def _waiting(self) -> int:
         return 0 if self.transport is None else self.transport.get_write_buffer_size()
@@ -53,11 +58,13 @@ class Taken:
         if size == 0 or size < self.left:
             self.since = now  # the buffer emptied or shrank since the last write: taken
         if now - self.since >= self.stall_s:
+            self.why = f"its buffer not shrinking for {self.stall_s:g} s ({size} bytes waiting)"
             return False
         try:
             await within(resp.write(data), self.stall_s)
-        except TimeoutError:
-            return False  # one write waited that long for room
+        except TimeoutError:  # one write waited that long for room
+            self.why = f"a write waited {self.stall_s:g} s for room (too little taken)"
+            return False
         self.left = self._waiting()
         return True
 
