@@ -55,3 +55,23 @@ def test_a_commands_last_error_line_is_one_write(monkeypatch: pytest.MonkeyPatch
     monkeypatch.delenv("JOURNAL_STREAM", raising=False)
     print_error("monitord: refusing to start: the store is held by pid 1")
     assert raw.writes == [b"monitord: refusing to start: the store is held by pid 1\n"]
+
+
+def test_decode_files_lines_are_one_write_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its replay logs what the daemon would (here a Masimo's SN= changing: WARNINGs)
+    while its readings are printed (tests/capture/test_decode_file_log_lines.py)."""
+    from monitord.commands import decode
+    from tests.capture.capture_kit import masimo_swaps
+
+    cap = masimo_swaps(tmp_path / "swaps.capture.jsonl", 9)
+    cap.write_text(cap.read_text() + '{"t": 99.0, "dir": "rx", "hex": "5a5a0d0a"}\n')  # "ZZ"
+    out, err = _Writes(), _Writes()
+    monkeypatch.setattr(sys, "stdout", _unbuffered(out))
+    monkeypatch.setattr(sys, "stderr", _unbuffered(err))
+    args = build_parser(only="decode").parse_args(["decode", "--file", str(cap)])
+    assert decode.main(args) == 65  # the last line rejected: a line on each stream
+    assert len(out.writes) == 10 and len(err.writes) == 1, (out.writes, err.writes)
+    for w in out.writes + err.writes:
+        assert w.endswith(b"\n") and w.count(b"\n") == 1, w

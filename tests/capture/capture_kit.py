@@ -85,3 +85,30 @@ def as_record(r: Reading) -> dict[str, Any]:
     from monitord.capturefile import reading_record
 
     return comparable(reading_record(r, 0.0))
+
+
+# Two Masimo monitors' serial numbers (real ones: github.com/yahnatan/pulseox, OpenICE).
+SN_A, SN_B = "0000056661", "0000066575"
+
+
+def masimo_swaps(path: Path, lines: int) -> Path:
+    """A Masimo ASCII 1 capture whose port goes from one monitor to the other every 3
+    lines (masimo_serial_no.CONFIRM_LINES): one reading per line and, from the second
+    switch on, the daemon's WARNING "the monitor on this port is now SN=..." at each."""
+    head = {
+        "format": "monitord-capture", "version": 1, "transport": "serial",
+        "driver": "masimo-ascii", "chair": CHAIR, "device": "spo2",
+        "config": {"port": "/dev/ttyUSB0"}, "monitord": "0.1.0", "advertised_name": None,
+        "address": "/dev/ttyUSB0", "started_at": "2026-11-30T00:00:00Z",
+    }  # fmt: skip
+    out = [head, {"t": 0.0, "event": "connected", "name": None, "address": "/dev/ttyUSB0"}]
+    for i in range(lines):
+        sn = SN_A if (i // 3) % 2 == 0 else SN_B
+        clock = f"{10 + i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}"
+        line = (
+            f"02/22/16 {clock} SN={sn} SPO2=098% BPM=097 PI=03.60% SPCO=--.-% "
+            "SPMET=--.-% DESAT=-- PIDELTA=+-- ALARM=0000 EXC=000800\r\n"
+        )
+        out.append({"t": 1.0 + i, "dir": "rx", "hex": line.encode().hex()})
+    path.write_text("".join(json.dumps(x) + "\n" for x in out))
+    return path
