@@ -46,6 +46,7 @@ from monitord.config_keys import error_text, refusal, unknown_key
 from monitord.config_keys import flat_loc as _flat_loc
 from monitord.config_station import AnnunciatorConfig, ForwarderConfig, StationConfig
 from monitord.config_tls import broker_verifier
+from monitord.config_topics import no_control, topic_level, topic_prefix
 from monitord.netaddr import server_host
 
 # Re-exported: the schema is imported from here (its sections live in config_*.py).
@@ -144,41 +145,18 @@ class MqttConfig(_Strict):
     @field_validator("prefix")
     @classmethod
     def _prefix(cls, v: str) -> str:
-        if not v or any(c in v for c in "#+") or v.startswith("/") or v.endswith("/"):
-            raise ValueError("must be a topic prefix without wildcards or leading/trailing '/'")
-        if v.startswith("$"):
-            # Topics starting with '$' are the broker's ($SYS): publishes are dropped and
-            # wildcard subscribers never see them, so everything would be lost silently.
-            raise ValueError("must not start with '$' (reserved for the broker, e.g. $SYS)")
-        if len(v.encode("utf-8")) > MAX_PREFIX_BYTES:
-            # MQTT topics are at most 65,535 bytes; a prefix near that made every publish
-            # fail after connecting (a crash loop without a delivery alarm).
-            raise ValueError(f"is longer than {MAX_PREFIX_BYTES} bytes")
-        return _no_control(v)
+        return topic_prefix(v)
 
     @field_validator("ha_prefix")
     @classmethod
     def _ha_prefix(cls, v: str) -> str:
-        if not v or any(c in v for c in "#+/$"):
-            raise ValueError("must be one topic level without wildcards, '/' or '$'")
-        return _no_control(v)
+        return topic_level(v)
 
     @field_validator("host", "username", "client_id")
     @classmethod
     def _text(cls, v: str | None, info: ValidationInfo) -> str | None:
-        v = None if v is None else _no_control(v)
+        v = None if v is None else no_control(v)
         return server_host(v) if v is not None and info.field_name == "host" else v
-
-
-MAX_PREFIX_BYTES = 200
-
-
-def _no_control(v: str) -> str:
-    # MQTT forbids U+0000 in strings and topics; other control characters are never meant.
-    bad = next((c for c in v if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0), None)
-    if bad is not None:
-        raise ValueError(f"contains the control character U+{ord(bad):04X}")
-    return v
 
 
 class InfluxConfig(_Strict):

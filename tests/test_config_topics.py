@@ -1,0 +1,95 @@
+"""`[mqtt] prefix` and `ha_prefix` start every topic (monitord/config_topics.py): a value
+that makes topics nobody subscribes to as meant, or that the broker refuses, is refused by
+check-config in one line naming the key. In process: a config case's subprocess costs a
+second each (tests/config_cases/mqtt-prefix-empty-level runs the real command once)."""
+
+from __future__ import annotations
+
+import aiomqtt
+import pytest
+
+from monitord.config import ConfigError, loads_config
+from monitord.mqttv5 import V5Client
+from tests.kit import eventually
+from tests.servers import Mosquitto
+
+CHAIR = '[[chairs]]\nid = "c1"\n'
+
+
+def refused(mqtt: str) -> list[str]:
+    with pytest.raises(ConfigError) as e:
+        loads_config(f'[site]\nid = "s1"\n[mqtt]\n{mqtt}\n{CHAIR}', "x.toml")
+    return e.value.lines
+
+
+WILD = "x.toml: mqtt.prefix: must be a topic prefix without wildcards or leading/trailing '/'"
+EMPTY_LEVEL = (
+    "x.toml: mqtt.prefix: has an empty topic level ('//'): separate the levels with one '/', "
+    "e.g. 'a/b'"
+)
+NONCHAR = (
+    "contains the Unicode noncharacter {}, which the broker refuses in a topic "
+    "(it drops the connection)"
+)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "line"),
+    [
+        pytest.param("a//b", EMPTY_LEVEL, id="empty-level"),
+        pytest.param("a/b//c/d", EMPTY_LEVEL, id="empty-level-deeper"),
+        pytest.param("a/+/b", WILD, id="plus"),
+        pytest.param("a/#", WILD, id="hash"),
+        pytest.param("/a", WILD, id="leading-slash"),
+        pytest.param("a/", WILD, id="trailing-slash"),
+        pytest.param("", WILD, id="empty"),
+        pytest.param(
+            "$share/a",
+            "x.toml: mqtt.prefix: must not start with '$' (reserved for the broker, e.g. $SYS)",
+            id="dollar",
+        ),
+        pytest.param(
+            "a\\u0000b", "x.toml: mqtt.prefix: contains the NUL character (U+0000)", id="nul"
+        ),
+        pytest.param("a" * 201, "x.toml: mqtt.prefix: is longer than 200 bytes", id="long"),
+        pytest.param("a\\uFFFF", f"x.toml: mqtt.prefix: {NONCHAR.format('U+FFFF')}", id="ffff"),
+        pytest.param(
+            "clinic/\\uFDD0", f"x.toml: mqtt.prefix: {NONCHAR.format('U+FDD0')}", id="fdd0"
+        ),
+    ],
+)
+def test_a_prefix_that_breaks_topics_is_one_line(prefix: str, line: str) -> None:
+    assert refused(f'prefix = "{prefix}"') == [line]
+
+
+@pytest.mark.parametrize(
+    ("ha_prefix", "line"),
+    [
+        pytest.param("a" * 201, "is longer than 200 bytes", id="long"),
+        pytest.param("ha\\U0001FFFE", NONCHAR.format("U+1FFFE"), id="1fffe"),
+        pytest.param("ha/x", "must be one topic level without wildcards, '/' or '$'", id="level"),
+    ],
+)
+def test_an_ha_prefix_that_breaks_topics_is_one_line(ha_prefix: str, line: str) -> None:
+    assert refused(f'ha_prefix = "{ha_prefix}"') == [f"x.toml: mqtt.ha_prefix: {line}"]
+
+
+def test_prefixes_that_make_good_topics_are_taken() -> None:
+    # Several levels, spaces and non-ASCII letters are topics like any other.
+    for prefix in ("monitord", "clinic/north/monitord", "Praxis Süd", "a.b-c_d"):
+        cfg = loads_config(f'[site]\nid = "s1"\n[mqtt]\nprefix = "{prefix}"\n{CHAIR}')
+        assert cfg.mqtt.prefix == prefix
+
+
+@pytest.mark.parametrize("level", ["fine", "\ufdd0", "\uffff"])
+async def test_mosquitto_drops_the_connection_of_a_noncharacter_topic(
+    mosquitto: Mosquitto, mqtt_prefix: str, level: str
+) -> None:
+    # The source of the noncharacter refusal: the broker the project ships with answers a
+    # publish on such a topic by closing the connection (a fine one: its PUBACK).
+    async with V5Client(mosquitto.host, mosquitto.port, protocol=aiomqtt.ProtocolVersion.V5) as c:
+        info = c.publish_now(f"{mqtt_prefix}/{level}/x", b"1", qos=1)
+        await eventually(lambda: info.is_published() or c.lost is not None, 10, "an answer")
+        assert (info.is_published(), c.lost is None) == (
+            (True, True) if level == "fine" else (False, False)
+        )
