@@ -20,6 +20,7 @@ from monitord.config import InfluxConfig
 from monitord.config_tls import web_verifier
 from monitord.sinks.commands import load_bounded
 from monitord.tlsclock import CLOCK_FIX, clock_fact, expired, not_yet_valid
+from monitord.tlsrefused import refused
 
 MAX_RETRY_AFTER_S = 300.0
 
@@ -56,6 +57,17 @@ class WriteCertExpired(WriteUnreachable):
         "docs/install.md, Renewal) and restart influxdb; if this machine's clock is ahead "
         "(`timedatectl`), fix the clock instead"
     )
+
+
+class WriteCertRefused(WriteUnreachable):
+    """HTTPS: the server's certificate was refused, not trusted here or issued for another
+    name than influx.url's (monitord/tlsrefused.py); the fix is the instance's. Before,
+    "cannot connect ... certificate verify failed ... (is InfluxDB running and influx.url
+    right?)": a server that was running."""
+
+    def __init__(self, msg: str, fix: str) -> None:
+        super().__init__(msg)
+        self.advice = self.probe_advice = fix
 
 
 class WriteTimeout(WriteError):
@@ -199,6 +211,8 @@ def _http_errors(cfg: InfluxConfig) -> Iterator[None]:
             raise WriteClockBehind(f"TLS with {cfg.url} failed: {fact}") from e
         if expired(e.certificate_error):
             raise WriteCertExpired(f"TLS with {cfg.url} failed: {e.certificate_error}") from e
+        if said := refused(e.certificate_error, cfg.url, "InfluxDB server", "influx.url"):
+            raise WriteCertRefused(f"TLS with {cfg.url} failed: {said[0]}", said[1]) from e
         raise WriteUnreachable(f"cannot connect to {cfg.url}: {e.certificate_error}") from e
     except aiohttp.ClientConnectorError as e:
         raise WriteUnreachable(f"cannot connect to {cfg.url}: {e.os_error}") from e

@@ -1,0 +1,81 @@
+"""An HTTPS server's certificate refused, said as such: not trusted (signed by a CA this
+machine does not trust) or not the server's name (issued for another host than the URL's).
+
+Before, the InfluxDB sink's line ended "(is InfluxDB running and influx.url right?)",
+`monitord doctor` said "not reachable ... is the database running?" and `monitord report
+--from influx` gave OpenSSL's words alone: the IT admin went to a server that was running.
+Used by those three (monitord/sinks/influx_http.py, commands/doctor_influx.py,
+report/influxload.py). An expired or not yet valid certificate has lines of its own
+(monitord/tlsclock.py).
+
+Their HTTPS clients trust the system's CA store (monitord/config_tls.py `web_verifier`):
+there is no CA setting of their own, so the line names the file OpenSSL read.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from urllib.parse import urlsplit
+
+# OpenSSL's verify results (include/openssl/x509_vfy.h): the chain ends at no trusted CA.
+UNTRUSTED = frozenset(
+    (
+        2,  # X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT
+        18,  # X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT: a self-signed server certificate
+        19,  # X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN: the server sent a CA not trusted here
+        20,  # X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY: its CA is not in the store
+        21,  # X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE
+    )
+)
+# ... and the certificate is not for the name (62) or the address (64) the URL names.
+MISMATCH = frozenset((62, 64))  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+# Debian's way to add a CA to the system's store (update-ca-certificates(8): a .crt file
+# in /usr/local/share/ca-certificates); the clinic's CA is scripts/make-certs.sh's.
+ADD_CA = (
+    "add the CA that signed it (the clinic's: clinic-ca.pem) to this machine's store: "
+    "cp clinic-ca.pem /usr/local/share/ca-certificates/clinic-ca.crt && "
+    "update-ca-certificates"
+)
+
+
+def add_ca() -> str:
+    """The fix for a server signed by a CA not trusted here: that CA in the store read."""
+    env = os.environ.get("SSL_CERT_FILE")
+    if env:  # the store is not read: adding the CA there would change nothing
+        return f"add the CA that signed it (the clinic's: clinic-ca.pem) to {env}"
+    return ADD_CA
+
+
+def trusted_cas() -> str:
+    """Where the CAs trusted by monitord's HTTPS clients are read from: the system's store
+    as OpenSSL finds it, or the file SSL_CERT_FILE names instead."""
+    env = os.environ.get("SSL_CERT_FILE")
+    if env:
+        return f"SSL_CERT_FILE={env}"
+    paths = ssl.get_default_verify_paths()
+    return paths.cafile or paths.capath or paths.openssl_cafile
+
+
+def refused(e: BaseException | None, url: str, what: str, key: str) -> tuple[str, str] | None:
+    """(what was wrong, the fix) when `e` is `what`'s certificate refused as not trusted
+    or as issued for another name than `url`'s (`key`: the setting holding the URL);
+    None for anything else."""
+    if not isinstance(e, ssl.SSLCertVerificationError):
+        return None
+    host = urlsplit(url).hostname or url
+    if e.verify_code in MISMATCH:
+        name = "address" if e.verify_code == 64 else "name"
+        return (
+            f"the {what}'s certificate was refused: it is not issued for {host}, the {name} "
+            f"in {key}",
+            f"set {key} to a name the certificate is issued for, or reissue the server's "
+            f"certificate with {host} in it",
+        )
+    if e.verify_code in UNTRUSTED:
+        return (
+            f"the {what}'s certificate was refused: not signed by a CA this machine trusts "
+            f"({e.verify_message}; the trusted CAs are read from {trusted_cas()})",
+            add_ca(),
+        )
+    return None

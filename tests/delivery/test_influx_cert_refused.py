@@ -1,0 +1,130 @@
+"""InfluxDB over HTTPS whose certificate this machine refuses: signed by a CA it does not
+trust, or issued for another host than influx.url's (monitord/tlsrefused.py). A real TLS
+server on 127.0.0.1 (real OpenSSL handshakes; nothing past the handshake is needed), the
+trusted CAs set as a clinic does, by the file OpenSSL reads (SSL_CERT_FILE here).
+
+Before, the daemon's line was "cannot connect to https://...: [SSL: CERTIFICATE_VERIFY_FAILED]
+... (is InfluxDB running and influx.url right?)", `monitord doctor` said "not reachable
+(...) -> fix: is the database running (systemctl status influxdb)? check influx.url" and
+`monitord report --from influx` OpenSSL's words alone: each sent the IT admin to a server
+that was running. Now each says the certificate was refused, why, and the fix. In process
+(the three as the daemon's sink, doctor and report call them), a second each at most.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from monitord.commands.doctor_influx import check_influx
+from monitord.config import loads_config
+from monitord.config_tls import web_verifier
+from monitord.report.influxload import InfluxReader, InfluxReadError
+from monitord.sinks.influx_http import WriteError, ping
+from monitord.tlsrefused import ADD_CA
+from tests.servers import TlsMaterial, make_tls_material
+
+OLD_ADVICE = ("is InfluxDB running", "is the database running")
+
+
+@pytest.fixture
+def trusted(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # The HTTPS clients' context reads the trusted CAs once per process (web_verifier):
+    # read again for this test's SSL_CERT_FILE, and again after it.
+    web_verifier.cache_clear()
+    yield
+    monkeypatch.undo()
+    web_verifier.cache_clear()
+
+
+@contextlib.asynccontextmanager
+async def serve(tls: TlsMaterial) -> AsyncIterator[int]:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tls.server_cert, tls.server_key)
+
+    async def close(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        w.close()
+
+    server = await asyncio.start_server(close, "127.0.0.1", 0, ssl=ctx)
+    async with server:
+        yield server.sockets[0].getsockname()[1]
+
+
+async def three_lines(port: int) -> tuple[str, str, str]:
+    """The daemon sink's line (its idle probe: the write's is the same error), doctor's
+    and report's, for influx.url https://localhost:PORT."""
+    cfg = loads_config(
+        f'[site]\nid = "s1"\n[influx]\nurl = "https://localhost:{port}"\napi = "v1"\n'
+        'database = "monitord"\ntimeout_s = 5.0\n[[chairs]]\nid = "c1"\n'
+    )
+    with pytest.raises(WriteError) as sink:
+        await ping(cfg.influx)
+    daemon = f"{sink.value} ({sink.value.probe_advice or sink.value.advice})"
+    doctor = (await check_influx(cfg, None, 5.0)).line()
+    with pytest.raises(InfluxReadError) as report:
+        await asyncio.to_thread(InfluxReader(cfg.influx, "s1")._query, "SHOW DATABASES")
+    return daemon, doctor, str(report.value)
+
+
+async def test_a_certificate_from_a_ca_not_trusted_here_is_said_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trusted: None
+) -> None:
+    server = make_tls_material(tmp_path / "server")
+    other = make_tls_material(tmp_path / "other")  # the CA this machine trusts instead
+    monkeypatch.setenv("SSL_CERT_FILE", str(other.ca_file))
+    async with serve(server) as port:
+        lines = await three_lines(port)
+    why = (
+        "the InfluxDB server's certificate was refused: not signed by a CA this machine "
+        "trusts (unable to get local issuer certificate; the trusted CAs are read from "
+        f"SSL_CERT_FILE={other.ca_file})"
+    )
+    fix = f"add the CA that signed it (the clinic's: clinic-ca.pem) to {other.ca_file}"
+    url = f"https://localhost:{port}"
+    assert lines == (
+        f"TLS with {url} failed: {why} ({fix})",
+        f"FAIL  influx v1: {url}: TLS failed: {why} -> fix: {fix}",
+        f"cannot query {url}: {why}; {fix}",
+    )
+
+
+async def test_without_ssl_cert_file_the_fix_is_the_system_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trusted: None
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    paths = ssl.get_default_verify_paths()
+    store = paths.cafile or paths.capath or paths.openssl_cafile
+    async with serve(make_tls_material(tmp_path / "server")) as port:
+        lines = await three_lines(port)
+    for line in lines:
+        assert f"the trusted CAs are read from {store})" in line, line
+        assert ADD_CA in line, line
+        assert not any(old in line for old in OLD_ADVICE), line
+
+
+async def test_a_certificate_for_another_host_names_the_url_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trusted: None
+) -> None:
+    server = make_tls_material(tmp_path / "server", server_names=("influx.other.lan",))
+    monkeypatch.setenv("SSL_CERT_FILE", str(server.ca_file))  # trusted: only the name is wrong
+    async with serve(server) as port:
+        lines = await three_lines(port)
+    why = (
+        "the InfluxDB server's certificate was refused: it is not issued for localhost, "
+        "the name in influx.url"
+    )
+    fix = (
+        "set influx.url to a name the certificate is issued for, or reissue the server's "
+        "certificate with localhost in it"
+    )
+    url = f"https://localhost:{port}"
+    assert lines == (
+        f"TLS with {url} failed: {why} ({fix})",
+        f"FAIL  influx v1: {url}: TLS failed: {why} -> fix: {fix}",
+        f"cannot query {url}: {why}; {fix}",
+    )
