@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from monitord.cli import DEFAULT_CONFIG, EX_CANTCREAT, EX_DATAERR, EX_OK, as_root
-from monitord.commands.status import denied
+from monitord.commands.status import denied, path_fault
 from monitord.config import load_config
 from monitord.store.checkpoint import WAL_RESET_BYTES
 from monitord.store.rofs import WalOnReadOnly, open_read_only
@@ -59,6 +59,8 @@ def main(args: argparse.Namespace) -> int:
     if os.path.lexists(dest):
         return _fail(EX_CANTCREAT, f"{dest} exists: not overwritten (name a new file)")
     if not os.path.exists(store):
+        if fault := path_fault(store):  # no user reads it there, root neither
+            return _fail(EX_NOINPUT, f"cannot read {store}: {fault}")
         why = denied(store)
         if why:
             return _fail(EX_NOINPUT, f"cannot read {store}: {why}: run it as root: {_again(args)}")

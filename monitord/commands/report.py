@@ -427,9 +427,12 @@ def main(args: argparse.Namespace) -> int:
             paths, pdf = write_records(records, args.out, reused_ids(every))
         else:
             assert db is not None
-            from monitord.commands.status import denied
+            from monitord.commands.status import denied, path_fault
             from monitord.report import record_for, session_spans
 
+            if fault := path_fault(db):  # no user reads it there, root neither
+                print(f"monitord report: cannot read {db}: {fault}", file=sys.stderr)
+                return EX_NOINPUT
             # A non-root lead on an installed Pi: the store's folder is the service
             # user's, 0700 (docs/install.md); it was a PermissionError traceback.
             shut = denied(db)

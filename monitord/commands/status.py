@@ -105,7 +105,9 @@ def technical(store: Path) -> dict[str, Any] | None:
     try:
         doc = load_alarm_file(store)
     except (OSError, ValueError) as e:
-        why = denied(alarm_file(store)) or str(getattr(e, "strerror", None) or e)
+        why = (
+            path_fault(store) or denied(alarm_file(store)) or str(getattr(e, "strerror", None) or e)
+        )
         return {"unreadable": f"cannot read {alarm_file(store)}: {why}"}
     if doc is None:
         return None
@@ -114,11 +116,29 @@ def technical(store: Path) -> dict[str, Any] | None:
     return doc
 
 
+def path_fault(path: Path) -> str | None:
+    """What is wrong with `path` for anyone, root too: a folder on its way that is a file
+    (a storage.path typed with a file's name as its folder), or None. Before, `os.access`
+    found the file not enterable and status said "permission denied ... run it as root",
+    also to root."""
+    path = Path(os.path.abspath(path))
+    for d in reversed(path.parents):
+        if os.path.lexists(d) and not os.path.isdir(d):
+            kind = "a file" if os.path.isfile(d) else "not a folder either"
+            if os.path.islink(d) and not os.path.exists(d):
+                kind = "a symbolic link to nothing"
+            return f"{d} is {kind}, not a folder"
+    return None
+
+
 def denied(path: Path) -> str | None:
     """Why this user may not read `path` (a folder on the way it may not enter, or the
-    file), with the owner and mode, or None when nothing stops it. The install makes the
-    state folder the service user's, mode 0700 (systemd/monitord.service: StateDirectory=):
-    an admin reads it as root."""
+    file), with the owner and mode, or None when nothing stops it (or a `path_fault`
+    does, which no user can get past). The install makes the state folder the service
+    user's, mode 0700 (systemd/monitord.service: StateDirectory=): an admin reads it as
+    root."""
+    if path_fault(path) is not None:
+        return None
     path = Path(os.path.abspath(path))
     for d in [*reversed(path.parents), path]:
         if os.access(d, os.X_OK if d != path else os.R_OK) or not os.path.lexists(d):
@@ -378,6 +398,8 @@ def main(args: argparse.Namespace) -> int:
         # A non-root admin on an installed Pi: the store's folder is the service user's.
         why = denied(path)
         msg = f"cannot read {path}: {why}: run it as root: {_as_root(args)}" if why else e
+        if fault := path_fault(path):  # no user reads it there: the path is to fix
+            msg = f"cannot read {path}: {fault}: check {'--db' if args.db else 'storage.path'}"
         print(f"monitord status: {msg}", file=sys.stderr)
         return 1
     st["technical"] = tech

@@ -21,6 +21,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from monitord.cli import main
 from monitord.config import StorageConfig
 from monitord.outbox import Outbox
 from monitord.techalarm import alarm_file
@@ -104,3 +107,41 @@ def test_a_side_file_that_cannot_be_read_is_said(tmp_path: Path) -> None:
     alarm_file(db).rmdir()
     p = status("--db", str(db))
     assert p.returncode == 0 and "TECHNICAL" not in p.stdout, p.stdout
+
+
+def test_a_store_folder_that_is_a_file_names_it_not_root(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """storage.path under a regular file (its folder's name typed where a file is): no
+    user reads a store there. Before, "permission denied (folder X is root's, mode 0644):
+    run it as root: sudo monitord status ..." even to root (os.access found the file not
+    enterable); now what is wrong with the path, whoever runs it (as another user too:
+    the file's mode must not make it a permission problem again). In process but that."""
+    # pytest's tmp_path is under a 0700 folder: the other user needs one it can enter.
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"statusfile-{os.getpid()}-{tmp_path.name}"
+    tmp.mkdir(mode=0o755)
+    tmp.chmod(0o755)
+    try:
+        notdir = tmp / "state"
+        notdir.write_text("")
+        notdir.chmod(0o644)
+        db = notdir / "outbox.sqlite"
+        cfg = tmp_path / "monitord.toml"
+        cfg.write_text(f'[site]\nid = "s1"\n[storage]\npath = "{db}"\n[[chairs]]\nid = "c1"\n')
+        fault = f"{notdir} is a file, not a folder"
+        assert main(["status", "-c", str(cfg)]) == 1
+        out, err = capsys.readouterr()
+        assert (out.splitlines(), err.splitlines()) == (
+            [f"TECHNICAL ALARMS NOT SHOWN: cannot read {alarm_file(db)}: {fault}"],
+            [f"monitord status: cannot read {db}: {fault}: check storage.path"],
+        )
+        # `report` and `backup` read the store by the same path and said the same.
+        for cmd in (["report", "--list"], ["backup", str(tmp_path / "copy.sqlite")]):
+            assert main([cmd[0], "-c", str(cfg), *cmd[1:]]) == 66, cmd
+            assert capsys.readouterr().err.splitlines() == [
+                f"monitord {cmd[0]}: cannot read {db}: {fault}"
+            ]
+        p = status("--db", str(db), other_user=True)
+        assert p.stderr.splitlines() == [f"monitord status: cannot read {db}: {fault}: check --db"]
+    finally:
+        shutil.rmtree(tmp)
