@@ -121,7 +121,7 @@ class Daemon:
             raise
         # Records wait only for the sinks and chairs this config has; a disabled sink's or
         # a departed chair's leftover queue is released, and said (monitord/storeroutes.py).
-        route_queues(self.outbox, cfg)
+        self.reached = route_queues(self.outbox, cfg)  # chairs the broker holds state of
         # Commits, marks, status and pruning run in a writer thread (issue 20): the loop
         # never waits for an fsync. A store in memory has none to wait for.
         self.writer = None if self.outbox.memory else StoreWriter()
@@ -287,6 +287,8 @@ class Daemon:
     def delivery_status(self) -> dict[str, Any]:
         """Stations online, receipts, refusals and the annunciator (`monitord status`)."""
         out: dict[str, Any] = self.receipts.status()
+        if self.mqtt is not None:  # sticky: a departed one is said by it (storeroutes.py)
+            out["reached_broker"] = sorted(self.reached | self.mqtt.reached())
         if self.mqtt is not None and self.mqtt.refusals():
             out["publish_refused"] = self.mqtt.refusals()
         if self.annunciator.configured:

@@ -21,11 +21,13 @@ from monitord.outbox import SINKS, Outbox, Sink
 log = logging.getLogger("monitord")
 
 
-def route_queues(outbox: Outbox, cfg: Config) -> None:
+def route_queues(outbox: Outbox, cfg: Config) -> frozenset[str]:
     """Release the queues this config does not drain, saying what was released; say
     which chairs of the last run this config no longer has (before this run writes its
-    own `daemon` row over the last run's)."""
+    own `daemon` row over the last run's). Returns this config's chairs the broker may
+    hold retained state of from earlier runs (`reached_before`)."""
     say_departed(outbox, cfg)
+    reached = reached_before(outbox, cfg)
     off: list[Sink] = [s for s in SINKS if not getattr(cfg, s).enabled]
     if released := outbox.route_to(s for s in SINKS if s not in off):
         log.info(
@@ -35,7 +37,7 @@ def route_queues(outbox: Outbox, cfg: Config) -> None:
             ", ".join(off),
         )
     if "mqtt" in off:
-        return
+        return reached
     for chair, n in sorted(outbox.release_chairs("mqtt", (c.id for c in cfg.chairs)).items()):
         # WARNING: alert events the station never got; the admin should know (the old
         # chair's tile may still show its last retained status and alerts). Said as
@@ -54,6 +56,27 @@ def route_queues(outbox: Outbox, cfg: Config) -> None:
             ", and go to InfluxDB under that id" if cfg.influx.enabled else "",
             chair,
         )
+    return reached
+
+
+def reached_before(outbox: Outbox, cfg: Config) -> frozenset[str]:
+    """This config's chairs whose publishes the broker accepted in an earlier run under
+    this config's MQTT base: the daemon row's `reached_broker`, carried from run to run so
+    that a chair that reached it once and then not in its last run (the broker down, its
+    login refused) is still said to have left retained state when it departs. Without
+    that key (a daemon older than it, or MQTT disabled then), every chair that ran is
+    taken as having reached it: a warning too many, never one too few."""
+    last = None if outbox.memory else outbox.get_state("daemon")
+    if not isinstance(last, dict):
+        return frozenset()
+    if f"{last.get('prefix', cfg.mqtt.prefix)}/{last.get('site')}" != (
+        f"{cfg.mqtt.prefix}/{cfg.site.id}"
+    ):
+        return frozenset()  # what it holds is under the old base (say_departed says it)
+    was = last.get("reached_broker", last.get("chairs"))
+    if not isinstance(was, list):
+        return frozenset()
+    return frozenset(str(c) for c in was) & {c.id for c in cfg.chairs}
 
 
 def say_departed(outbox: Outbox, cfg: Config) -> None:
@@ -91,6 +114,9 @@ def say_departed(outbox: Outbox, cfg: Config) -> None:
     # that run left nothing of them on the broker to clear.
     refused = last.get("publish_refused")
     refused = refused if isinstance(refused, dict) else {}
+    # The chairs the broker took a publish of, in the last run or one before it under
+    # this base (absent: a daemon older than the key, each taken as having reached it).
+    reached = last.get("reached_broker")
     for chair in sorted({str(c) for c in ran} - {c.id for c in cfg.chairs}):
         if chair in refused:
             log.info(
@@ -98,6 +124,16 @@ def say_departed(outbox: Outbox, cfg: Config) -> None:
                 "broker refused its publishes then (%s): it keeps nothing of that run's",
                 chair,
                 refused[chair],
+            )
+            continue
+        if isinstance(reached, list) and chair not in reached:
+            # Its connection never got through (the broker down, its login refused):
+            # the broker holds nothing of it, and no login of it may exist to clear it.
+            log.info(
+                "chair %r ran on this Pi until the last stop and is not in this config; no "
+                "publish of it ever reached the broker from this Pi (never connected, or "
+                "refused): it keeps nothing of it",
+                chair,
             )
             continue
         row = outbox.get_state(f"chair/{chair}")

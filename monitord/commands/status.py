@@ -240,7 +240,7 @@ def render_daemon(st: dict[str, Any]) -> list[str]:
 # The daemon's own keys, not delivery facts: `render_delivery` prints every other key of
 # the row on its `delivery:` line. `chairs` and `prefix` (the running chairs and MQTT
 # prefix, for the next start and for "departed") there read as delivery on a Pi with MQTT
-# disabled, which has no delivery line at all.
+# disabled, which has no delivery line at all; `reached_broker` is for the next start too.
 _DAEMON_KEYS = {
     "pid",
     "started",
@@ -251,6 +251,7 @@ _DAEMON_KEYS = {
     "connections",
     "chairs",
     "prefix",
+    "reached_broker",
 }
 
 

@@ -130,6 +130,9 @@ class MqttSink:
         )
         self.receipts = receipts or Receipts(cfg.receipt_timeout_s)
         self.on_refusal = on_refusal
+        # Chairs with a publish the broker accepted in this run: it keeps their retained
+        # status and active set (monitord/storeroutes.py says so when one departs).
+        self._reached: set[str] = set()
         self.incoming = Incoming(
             cfg.prefix, site, self.receipts, on_command, self.stats, cfg.command_max_age_s
         )
@@ -273,6 +276,7 @@ class MqttSink:
 
     def _accepted(self, c: ChairLink, topic: str) -> None:
         """A publish on `topic` accepted: that topic's refusal ends, not another's."""
+        self._reached.add(c.chair)
         was = c.refused_on.pop(topic, None)
         if not c.refused_on:
             c.retry.reset()
@@ -297,6 +301,10 @@ class MqttSink:
         c.answered(bool(c.lane.unacked))  # an alarm's commit may have written meanwhile
         self._accepted(c, topic)
         return True
+
+    def reached(self) -> set[str]:
+        """The chairs of which the broker accepted a publish in this run."""
+        return set(self._reached)
 
     def refusals(self) -> dict[str, str]:
         return {c.chair: c.refused for c in self._chairs.values() if c.refused is not None}

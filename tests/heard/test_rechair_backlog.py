@@ -45,10 +45,19 @@ class Moved:
     status: str  # `monitord status --db` after the second run
 
 
-async def move_pi(tmp_path: Path, broker: AclMosquitto) -> Moved:
+async def move_pi(tmp_path: Path, broker: AclMosquitto, reached: bool = False) -> Moved:
     """chair-1's run raises spo2.very_low with the broker away (still active at its stop),
-    then the same Pi and store run as chair-2 with the broker back, watched by station-1."""
+    then the same Pi and store run as chair-2 with the broker back, watched by station-1.
+    `reached`: chair-1 ran with the broker there first (a run of its own, up to its
+    subscription), so the broker keeps its retained status."""
     store = Store(tmp_path / "outbox.sqlite")
+    if reached:
+        once = DaemonProcess(chair_config(tmp_path, broker, "chair-1"), tmp_path / "once.log")
+        once.start()
+        try:
+            await eventually(lambda: "subscribed to" in once.output(), 30, "chair-1 on the broker")
+        finally:
+            assert once.stop() == 0, once.output()
     broker.stop()
     first = DaemonProcess(chair_config(tmp_path, broker, "chair-1"), tmp_path / "first.log")
     await raise_queued(tmp_path, store, first, "chair-1")
@@ -126,8 +135,10 @@ async def test_start_says_the_old_chairs_retained_alarm_stays_on_the_broker(
     """Before: the first start as chair-2 said nothing of chair-1 (when its queue was
     empty, nothing at all), while every station went on showing chair-1 OFFLINE with
     spo2.very_low. Now one WARNING names it and its alarms, the first start after the
-    edit only (the run after it names chair-2 alone)."""
-    m = await move_pi(tmp_path, broker)
+    edit only (the run after it names chair-2 alone). chair-1 reached the broker in a run
+    before its last (the broker away all that one): what the broker keeps is that run's,
+    so it is still said (a chair that never reached it: test_rechair_never_connected.py)."""
+    m = await move_pi(tmp_path, broker, reached=True)
     said = [ln for ln in m.log.splitlines() if "chair 'chair-1' ran on this Pi" in ln]
     assert len(said) == 1 and "WARNING" in said[0], m.log
     assert "1 active alert(s): spo2.very_low" in said[0], said

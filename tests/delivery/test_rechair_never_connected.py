@@ -1,0 +1,116 @@
+"""A chair id that never reached the broker in its run (the broker down or refusing its
+connection the whole run, a typo'd id with a login the broker does not know), then changed
+(docs/operations.md, "A Pi moved to another chair").
+
+Before: the start after the edit said at WARNING that "the broker keeps its retained status
+(offline) and its active set" of the old id, "which every station shows until they are
+cleared with that chair's own login": nothing of it was ever on the broker, and no such
+login may exist. The cases already fixed (MQTT disabled: test_rechair_no_broker.py; every
+publish refused by the ACL: tests/heard/test_rechair_typo.py) left this one: a connection
+that never got through. Now each run's `daemon` row names the chairs the broker took a
+publish of (`reached_broker`, carried from run to run under one MQTT base), and a departed
+chair outside it is said at INFO, with no advice to clear anything.
+
+One real `monitord run` (its broker's port closed: every connection refused), then the
+next start's check in process on that store (a daemon run costs seconds; the check reads
+only the store's `daemon` row).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from monitord.config import load_config
+from monitord.outbox import Durability, Outbox
+from monitord.storeroutes import route_queues
+from tests.e2e.e2e_kit import CHAIR, DaemonProcess, write_config
+from tests.kit import eventually
+from tests.servers import free_port
+
+TYPO = "chiar-1"
+
+
+def departed_lines(db: Path, cfg: Path, caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What the next start with `cfg` says of departed chairs: its store check, in process."""
+    caplog.clear()
+    with caplog.at_level(logging.INFO, "monitord"):
+        ob = Outbox(db, load_config(cfg).storage)
+        try:
+            route_queues(ob, load_config(cfg))
+        finally:
+            ob.close()
+    return [f"{r.levelname} {r.getMessage()}" for r in caplog.records if TYPO in r.getMessage()]
+
+
+async def test_a_chair_that_never_reached_the_broker_is_not_said_to_leave_state(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = free_port()  # nothing listens: the broker refuses (is not there) all run long
+    mqtt = f'\n[mqtt]\nhost = "127.0.0.1"\nport = {port}\n'
+    cfg = write_config(tmp_path, mqtt=mqtt)
+    right = cfg.read_text()
+    cfg.write_text(right.replace(f'id = "{CHAIR}"', f'id = "{TYPO}"'))
+    d = DaemonProcess(cfg, tmp_path / "typo.log")
+    d.start()
+    try:
+        await eventually(
+            lambda: "not reachable (connection refused)" in d.output(), 30, "a refused connection"
+        )
+    finally:
+        assert d.stop() == 0, d.output()
+    db = tmp_path / "outbox.sqlite"
+    cfg.write_text(right)  # the id fixed
+    said = departed_lines(db, cfg, caplog)
+    assert len(said) == 1 and said[0].startswith("INFO "), said
+    assert "no publish of it ever reached the broker" in said[0], said
+    assert "the broker keeps" not in said[0] and "own login" not in said[0], said
+    ob = Outbox(db, load_config(cfg).storage)
+    try:  # the typo'd run's row, as `monitord status --json` shows it
+        assert ob.get_state("daemon")["reached_broker"] == [], ob.get_state("daemon")
+    finally:
+        ob.close()
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        pytest.param({"reached_broker": [TYPO]}, id="reached"),
+        pytest.param({}, id="daemon-older-than-the-key"),
+    ],
+)
+def test_a_chair_that_reached_the_broker_still_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, row: dict[str, list[str]]
+) -> None:
+    # The broker keeps what it took (its retained status and active set): the WARNING
+    # stays, also when the last run's row cannot say (a daemon older than the key).
+    cfg = write_config(tmp_path, mqtt='\n[mqtt]\nhost = "127.0.0.1"\n')
+    db = tmp_path / "outbox.sqlite"
+    ob = Outbox(db, load_config(cfg).storage)
+    daemon = {"site": "site-a", "prefix": "monitord", "chairs": [TYPO], **row}
+    ob.put_state(
+        "daemon", {**daemon, "site": load_config(cfg).site.id}, durability=Durability.NORMAL
+    )
+    ob.close()
+    said = departed_lines(db, cfg, caplog)
+    assert len(said) == 1 and said[0].startswith("WARNING "), said
+    assert "the broker keeps its retained status" in said[0], said
+
+
+def test_reached_is_carried_to_the_next_run_under_one_base(tmp_path: Path) -> None:
+    # chair-1 reached the broker in a run before the last (the last: the broker down all
+    # run long): still counted, so its departure later still warns.
+    cfg = write_config(tmp_path, mqtt='\n[mqtt]\nhost = "127.0.0.1"\n')
+    site = load_config(cfg).site.id
+    db = tmp_path / "outbox.sqlite"
+    ob = Outbox(db, load_config(cfg).storage)
+    try:
+        row = {"site": site, "prefix": "monitord", "chairs": [CHAIR], "reached_broker": [CHAIR]}
+        ob.put_state("daemon", row, durability=Durability.NORMAL)
+        assert route_queues(ob, load_config(cfg)) == {CHAIR}
+        ob.put_state("daemon", {**row, "prefix": "other"}, durability=Durability.NORMAL)
+        assert route_queues(ob, load_config(cfg)) == frozenset()  # another base's
+    finally:
+        ob.close()
