@@ -13,7 +13,12 @@ command, already done (docs/station.md "Session controls"). Real daemon, real mo
   had already started at 14:02; this one was not recorded", a duplicate, hiding that the
   open session's dose is not the one the nurse is giving. Now only a Dose start within
   2 min of the dose start (a double tap, two nurses at once) is a duplicate; later it is
-  a refusal, in red, saying when this session's dose started and what to do.
+  a refusal, in red, saying when this session's dose started and what to do. The minutes
+  between alice's dose and bob's confirmation are on the daemon's clocks, which judge it
+  (the refusal's time, the dose's): the chair's daemon ran 5 min back (libfaketime) while
+  alice recorded the dose, and bob confirms once it runs on the real clock again, 5 min
+  later to it, the session restored at its start (a real chair: a Masimo oximeter on a
+  pty).
 - A double-tapped Dose start (green, a duplicate) and then the session ended while its line
   is still up (10 min): before, the line was judged again against the chair's session of
   now (none) and turned red, "Dose start by bob refused at 14:02: ...; no session is open:
@@ -24,10 +29,19 @@ command, already done (docs/station.md "Session controls"). Real daemon, real mo
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from tests.acl_kit import AclMosquitto
+from tests.e2e.e2e_kit import Oximeter, port_path
+from tests.faults.clock_kit import libfaketime
+from tests.station.cdp import browser
 from tests.station.session_kit import (
     confirm_as,
     dose_started_under_bobs_dialog,
@@ -37,6 +51,104 @@ from tests.station.session_kit import (
     phase_is,
     two_nurses,
 )
+from tests.station.station_kit import (
+    SITE,
+    TZ,
+    Proc,
+    daemon_process,
+    login_page,
+    mqtt_section,
+    show_logs,
+    station_config,
+    station_process,
+)
+
+# How far back the chair's daemon runs while alice records the dose: past the 2 min of a
+# double tap (session.js START_AGAIN_MS), with room for a slow machine after it.
+DOSED_AGO_S = 300
+
+
+def real_chair_2_config(tmp: Path, broker: AclMosquitto) -> Path:
+    """chair-2's daemon as session_kit's, but a real chair (its session restored by a
+    restart; a simulated one starts afresh): a Masimo oximeter on `port_path`. The
+    station's commands carry its clock's time: `command_max_age_s` lets them in while the
+    daemon runs 5 min back."""
+    d = tmp / "chair-2"
+    d.mkdir(exist_ok=True)
+    mqtt = mqtt_section(broker, "chair-2", d).replace(
+        "[mqtt]\n", f"[mqtt]\ncommand_max_age_s = {2 * DOSED_AGO_S}\n"
+    )
+    cfg = d / "monitord.toml"
+    cfg.write_text(
+        f"""
+[site]
+id = "{SITE}"
+timezone = "{TZ}"
+{mqtt}
+[influx]
+enabled = false
+[storage]
+path = "{d / "outbox.sqlite"}"
+[[chairs]]
+id = "chair-2"
+  [[chairs.devices]]
+  id = "ox"
+  driver = "masimo-ascii"
+  port = "{port_path(tmp)}"
+"""
+    )
+    return cfg
+
+
+class PastProc(Proc):
+    """A `monitord` subprocess that runs `back_s` ago: libfaketime sets its wall clock that
+    far back, and its monotonic clock (faked too) onto the faked wall clock, a scale of
+    no use to the next run on this boot. Restarted on the real clocks, the daemon finds
+    the store's last sign of life `back_s` ago and no monotonic time to measure the time
+    down with (as after a reboot): it was down `back_s`, its chair clock on the wall clock
+    (monitord/clock.py). A monotonic clock left real would measure seconds down instead,
+    and the chair clock would stay 5 min off the wall clock: a clock step, not minutes."""
+
+    def __init__(self, args: list[str], log: Path, back_s: int) -> None:
+        super().__init__(args, log)
+        self.back_s = back_s
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "LD_PRELOAD": libfaketime(), "FAKETIME": f"-{self.back_s}"}
+
+    def check(self) -> None:
+        """A child under this env sees the wall clock `back_s` back and a monotonic clock
+        ahead of this boot's (else the test proves nothing of minutes)."""
+        probe = "import json, time; print(json.dumps([time.time(), time.monotonic()]))"
+        r0 = time.time()
+        out = subprocess.run(
+            [sys.executable, "-c", probe], env=self.env(), capture_output=True, check=True
+        )
+        wall, mono = json.loads(out.stdout)
+        r1, m1 = time.time(), time.monotonic()
+        assert r0 - self.back_s - 1 <= wall <= r1 - self.back_s + 1, (wall, r0)
+        assert mono > m1 + self.back_s, (mono, m1)
+
+    def start(self) -> PastProc:
+        with open(self.log, "ab") as f:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "monitord", *self.args],
+                stdout=f,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env(),
+            )
+        return self
+
+
+@contextlib.asynccontextmanager
+async def running(p: Proc) -> AsyncIterator[Proc]:
+    """`p` started for the block, stopped cleanly at its end."""
+    p.start()
+    try:
+        yield p
+    finally:
+        assert p.stop() == 0, p.output()[-3000:]
 
 
 async def test_a_start_refused_for_a_session_of_another_protocol_is_red(
@@ -64,20 +176,48 @@ async def test_a_start_refused_for_a_session_of_another_protocol_is_red(
 async def test_a_dose_start_refused_minutes_after_the_dose_started_is_red(
     tmp_path: Path, acl_broker: AclMosquitto
 ) -> None:
-    async with two_nurses(tmp_path, acl_broker) as (alice, bob, _url):
-        await confirm_as(alice, "alice", "start")
-        await bob.until(phase_is("BASELINE"), 20, "baseline")
-        # bob's Dose start left open; alice records the dose; bob confirms past 2 min.
-        await dose_started_under_bobs_dialog(alice, bob)
-        await asyncio.sleep(130)  # past the 2 min of a double tap (START_AGAIN_MS)
-        await ok(bob)
-        for page in (bob, alice):
-            cls, text = await line(page, "Dose start by bob")
-            assert cls == "refusal", (cls, text)
-            assert text.startswith("Dose start by bob refused at "), text
-            assert "; this session's dose started at " in text, text
-            assert text.endswith("End session first, then Start"), text
-        await bob.screenshot(tmp_path / "bob.png")
+    cfg = real_chair_2_config(tmp_path, acl_broker)
+    scfg = station_config(tmp_path, acl_broker)
+    async with (
+        Oximeter(tmp_path),
+        station_process(scfg, tmp_path / "station.log") as (station, url),
+        browser() as ba,
+        browser() as bb,
+    ):
+        alice, bob = await ba.new_page(), await bb.new_page()
+        await login_page(alice, url, "alice")
+        await login_page(bob, url, "bob")
+        past = PastProc(["run", "--config", str(cfg)], tmp_path / "chair-2-past.log", DOSED_AGO_S)
+        past.check()
+        async with running(past), show_logs(station, past):
+            for page in (alice, bob):
+                await page.until(phase_is("IDLE"), 40, "chair-2 idle")
+            await confirm_as(alice, "alice", "start")
+            await bob.until(phase_is("BASELINE"), 20, "baseline")
+            # bob's Dose start left open; alice records the dose.
+            await dose_started_under_bobs_dialog(alice, bob)
+        await bob.until("chairs.get('chair-2').online === false", 20, "chair-2 stopped")
+        # The daemon on the real clock: bob confirms 5 min after the dose, on its clocks.
+        async with (
+            daemon_process(cfg, tmp_path / "chair-2.log") as daemon,
+            show_logs(station, daemon),
+        ):
+            await bob.until("chairs.get('chair-2').online === true", 40, "chair-2 back")
+            assert await bob.js("document.getElementById('confirm').open")
+            await ok(bob)
+            for page in (bob, alice):
+                cls, text = await line(page, "Dose start by bob")
+                assert cls == "refusal", (cls, text)
+                assert text.startswith("Dose start by bob refused at "), text
+                assert "; this session's dose started at " in text, text
+                assert text.endswith("End session first, then Start"), text
+            await bob.screenshot(tmp_path / "bob.png")
+            # The 5 min were time down to the restarted daemon, its chair clock on the
+            # wall clock (not a clock step it kept apart from it: minutes of another kind).
+            said = daemon.output()
+            assert "monitord stopped for " in said and "off the chair clock" not in said, said
+        await alice.close()
+        await bob.close()
 
 
 async def test_a_duplicate_dose_start_stays_a_duplicate_after_end_session(
