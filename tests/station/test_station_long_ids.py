@@ -14,15 +14,30 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from monitord.models import iso
 from tests.servers import Mosquitto
 from tests.station.cdp import Page
-from tests.station.station_kit import ChairPublisher, alert, session, station_page, vitals
+from tests.station.shared_board import Boards, shared_boards
+from tests.station.station_kit import ChairPublisher, alert, session, vitals
+
+# The two sizes of each board look at one station (tests/station/shared_board.py).
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def boards(
+    mosquitto_server: Mosquitto, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Boards]:
+    async with shared_boards(mosquitto_server, tmp_path_factory) as b:
+        yield b
+
 
 IDS = [
     "W" * 64,  # Ident's max_length, the widest letter, no place to break
@@ -145,23 +160,31 @@ async def check(page: Page, tmp: Path, ids: list[str]) -> None:
         assert all(p[2] for p in t["parts"]), t
 
 
+async def long_ids(pub: ChairPublisher) -> None:
+    await board(pub, IDS, words=False)
+
+
+WORDS_IDS = [f"chair-{i}" for i in range(1, 9)]
+
+
+async def long_words(pub: ChairPublisher) -> None:
+    await board(pub, WORDS_IDS, words=True)
+
+
 @pytest.mark.parametrize("size", [(1280, 720), (800, 480)])
 async def test_chair_ids_as_long_as_a_config_allows_stay_inside_their_tiles(
-    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, size: tuple[int, int]
+    tmp_path: Path, boards: Boards, size: tuple[int, int]
 ) -> None:
-    async with station_page(tmp_path, mosquitto, mqtt_prefix, size=size) as (page, pub):
-        await board(pub, IDS, words=False)
+    async with boards.page("ids", long_ids, size) as (page, _):
         await check(page, tmp_path, IDS)
 
 
 @pytest.mark.parametrize("size", [(1280, 720), (800, 480)])
 async def test_long_device_ids_names_and_words_stay_inside_their_tiles(
-    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, size: tuple[int, int]
+    tmp_path: Path, boards: Boards, size: tuple[int, int]
 ) -> None:
-    ids = [f"chair-{i}" for i in range(1, 9)]
-    async with station_page(tmp_path, mosquitto, mqtt_prefix, size=size) as (page, pub):
-        await board(pub, ids, words=True)
-        await check(page, tmp_path, ids)
+    async with boards.page("words", long_words, size) as (page, _):
+        await check(page, tmp_path, WORDS_IDS)
 
 
 # The confirmation's words and its two buttons, each inside the dialog and the screen.
@@ -183,13 +206,17 @@ DIALOG = """(() => {
 })()"""
 
 
+async def one_long_id(pub: ChairPublisher) -> None:
+    await pub.chair(IDS[0], [], sess=session("dosing", "esketamine", 20))
+
+
 @pytest.mark.parametrize("size", [(1280, 720), (800, 480)])
 async def test_the_confirmation_names_a_long_chair_id_whole_with_its_buttons_in_view(
-    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, size: tuple[int, int]
+    tmp_path: Path, boards: Boards, size: tuple[int, int]
 ) -> None:
+    """The confirmation opened, never confirmed: the station's board stays as it was."""
     cid = IDS[0]
-    async with station_page(tmp_path, mosquitto, mqtt_prefix, size=size) as (page, pub):
-        await pub.chair(cid, [], sess=session("dosing", "esketamine", 20))
+    async with boards.page("confirm", one_long_id, size) as (page, _):
         button = f"document.getElementById('cmd:{cid}:end')"
         await page.until(f"!!{button}", 20, "the chair's End session")
         await page.js(f"{button}.scrollIntoView({{block: 'center'}})")
