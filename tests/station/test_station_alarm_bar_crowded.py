@@ -10,12 +10,28 @@ Real station, real mosquitto, real headless Chromium.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 from tests.servers import Mosquitto
+from tests.station.cdp import Page
+from tests.station.shared_board import Boards, shared_boards
 from tests.station.station_kit import ChairPublisher, alert, session, station_page, vitals
+
+# The screens showing one board look at one station (tests/station/shared_board.py).
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def boards(
+    mosquitto_server: Mosquitto, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Boards]:
+    async with shared_boards(mosquitto_server, tmp_path_factory) as b:
+        yield b
+
 
 PRIOS = ["high", "medium", "low", "technical"]
 
@@ -69,17 +85,21 @@ SHOWN = """(() => {
     ],
 )
 async def test_every_chair_in_alarm_shown_in_the_bar_without_scrolling(
-    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, size: tuple[int, int],
-    scale: int, n: int,
-) -> None:  # fmt: skip
-    async with station_page(tmp_path, mosquitto, mqtt_prefix, size=size) as (page, pub):
+    tmp_path: Path, boards: Boards, size: tuple[int, int], scale: int, n: int
+) -> None:
+    async def fill(pub: ChairPublisher) -> list[str]:
+        return await in_alarm(pub, n)
+
+    async def screen(page: Page) -> None:
         await page.send(
             "Emulation.setDeviceMetricsOverride",
             width=size[0], height=size[1], deviceScaleFactor=scale, mobile=size[0] < size[1],
         )  # fmt: skip
         if size[0] < size[1]:
             await page.send("Emulation.setTouchEmulationEnabled", enabled=True, maxTouchPoints=5)
-        ids = await in_alarm(pub, n)
+
+    async with boards.page(f"{n} in alarm", fill, size, screen) as (page, served):
+        ids = served.filled
         await page.until(f"document.querySelectorAll('#alarm-bar a').length === {n}", 20, "links")
         await page.until(f"document.querySelectorAll('.tile').length === {n}", 20, "tiles")
         await page.screenshot(tmp_path / "bar.png")
