@@ -1,5 +1,5 @@
 """One real station per board, shared by the cases of a module that only look at that
-board (a fresh page each, on a browser of its screen size): a station's start and stop
+board (a fresh page each, on a browser of its own): a station's start and stop
 cost about 5 s of a 2-core machine, more than most such cases' own work. A case that
 changes what the station holds (taps that send, a broker stopped, alarms raised under a
 finger) keeps a station of its own (station_kit.station_page).
@@ -25,7 +25,7 @@ import pytest
 
 from tests.kit import eventually
 from tests.servers import Mosquitto, unique_name
-from tests.station.cdp import Browser, Page, browser
+from tests.station.cdp import Page, browser
 from tests.station.station_kit import (
     STATION,
     ChairPublisher,
@@ -51,14 +51,13 @@ class Served:
 
 
 class Boards:
-    """The module's stations (one per board name) and browsers (one per board and size)."""
+    """The module's stations, one per board name."""
 
     def __init__(
         self, broker: Mosquitto, tmp: pytest.TempPathFactory, stack: contextlib.AsyncExitStack
     ) -> None:
         self.broker, self.tmp, self.stack = broker, tmp, stack
         self._served: dict[str, Served] = {}
-        self._browsers: dict[tuple[str, tuple[int, int]], Browser] = {}
 
     async def _station(self, name: str, fill: Fill) -> Served:
         if name not in self._served:
@@ -86,12 +85,6 @@ class Boards:
             self._served[name] = Served(proc, url, pub, await fill(pub))
         return self._served[name]
 
-    async def _browser(self, name: str, size: tuple[int, int]) -> Browser:
-        if (name, size) not in self._browsers:
-            b = await self.stack.enter_async_context(browser(size=size))
-            self._browsers[(name, size)] = b
-        return self._browsers[(name, size)]
-
     @contextlib.asynccontextmanager
     async def page(
         self,
@@ -105,8 +98,9 @@ class Boards:
         the case fails. `prepare`: what the case sets on its page before it loads (the
         screen's emulation: the board is there at once, never drawn at another size)."""
         served = await self._station(name, fill)
-        b = await self._browser(name, size)
-        async with show_logs(served.proc):
+        # A browser of its own: nothing of another case's page (its login's cookie, its
+        # storage) in this one.
+        async with show_logs(served.proc), browser(size=size) as b:
             page = await b.new_page()
             try:
                 if prepare is not None:
@@ -115,7 +109,7 @@ class Boards:
                 await page.until("window.__monitordAudio.armed", 10, "audio armed")
                 yield page, served
             finally:
-                await b.close_tab(page)  # its event stream too: the next case's page alone
+                await page.close()
 
 
 @contextlib.asynccontextmanager
