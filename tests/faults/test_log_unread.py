@@ -110,7 +110,10 @@ async def test_an_alarm_after_the_log_stopped_being_read_is_published(
         tmp_path,
         mqtt=mqtt_section(mosquitto, mqtt_prefix),
         influx=NO_INFLUX,
-        extra=FAST_SPO2_ALERT,
+        # The log's lines at DEBUG come mostly with each commit's delivery (a PUBLISH of
+        # the vitals): commits every 0.2 s (not 5) fill the page in seconds, not half a
+        # minute; ten readings a second to commit.
+        extra="commit_interval_s = 0.2\n" + FAST_SPO2_ALERT,
     )
     cfg.write_text(cfg.read_text().replace('log_level = "INFO"', 'log_level = "DEBUG"'))
     store = Store(tmp_path / "outbox.sqlite")
@@ -120,7 +123,7 @@ async def test_an_alarm_after_the_log_stopped_being_read_is_published(
         async with (
             Observer(mosquitto, [topic]) as nurse,
             Oximeter(tmp_path) as ox,
-            LiveFeed(ox, spo2=97.0) as feed,
+            LiveFeed(ox, spo2=97.0, period_s=0.1) as feed,
         ):
             daemon.start()
             try:
