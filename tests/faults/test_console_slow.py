@@ -41,7 +41,7 @@ async def test_a_console_nobody_reads_holds_up_no_reading_and_no_stop(tmp_path: 
     store = Store(tmp_path / "outbox.sqlite")
     daemon = UnreadDaemon(cfg, tmp_path / "daemon.log")
     try:
-        async with Oximeter(tmp_path) as ox, LiveFeed(ox, period_s=0.05):
+        async with Oximeter(tmp_path) as ox, LiveFeed(ox, period_s=0.02):
             daemon.start()
             try:
                 await eventually(lambda: store.readings() > 0, 30, "a reading stored")
@@ -54,7 +54,7 @@ async def test_a_console_nobody_reads_holds_up_no_reading_and_no_stop(tmp_path: 
                     "readings stored while nobody reads the console",
                 )
                 assert daemon.alive, daemon.output()[-3000:]
-                # Once the queue (BACKLOG lines, ~25 s of this feed) is full too.
+                # Once the queue (BACKLOG lines, ~10 s of this feed) is full too.
                 await eventually(lambda: BEHIND in daemon.output(), 90, "said")
             finally:
                 rc = daemon.stop()  # the reader still there, still not reading
