@@ -49,6 +49,10 @@ from tests.heard.test_annunciator_command import PLAYER, alive, calls, loop_scri
 from tests.kit import eventually, sighup_default
 from tests.servers import Mosquitto
 
+# The store's commits every 0.5 s, not 5: a test waits for a reading stored (and for more
+# after a SIGHUP) half a second, not five, per wait.
+COMMIT = "commit_interval_s = 0.5\n"
+
 # A monitord WARNING line's start and what it must say (monitord/hangup.py).
 SAID = "SIGHUP: nothing reloaded, monitoring goes on"
 APPLY = "monitord check-config, then systemctl restart monitord"
@@ -153,7 +157,9 @@ async def storing(
 async def test_a_sighup_to_the_service_is_said_and_monitoring_goes_on(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
 ) -> None:
-    cfg = write_config(tmp_path, influx=NO_INFLUX, mqtt=mqtt_section(mosquitto, mqtt_prefix))
+    cfg = write_config(
+        tmp_path, influx=NO_INFLUX, mqtt=mqtt_section(mosquitto, mqtt_prefix), extra=COMMIT
+    )
     store = Store(tmp_path / "outbox.sqlite")
     daemon = ServiceDaemon(cfg, tmp_path / "daemon.log")
     async with storing(tmp_path, daemon, store) as proc:
@@ -180,7 +186,7 @@ async def test_sighups_sent_again_and_again_are_said_once_an_hour_not_each_time(
     for months, the other warnings lost among them. Now once at WARNING, the repeats at
     DEBUG (each one seen handled here, the daemon alive), again at WARNING after an hour
     (the test after this one)."""
-    cfg = write_config(tmp_path)
+    cfg = write_config(tmp_path, extra=COMMIT)
     cfg.write_text(cfg.read_text().replace('log_level = "INFO"', 'log_level = "DEBUG"'))
     store = Store(tmp_path / "outbox.sqlite")
     daemon = ServiceDaemon(cfg, tmp_path / "daemon.log")
@@ -219,7 +225,9 @@ def test_a_sighup_an_hour_after_the_warning_is_said_at_warning_again(
 async def test_the_terminal_closing_stops_the_daemon_cleanly(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
 ) -> None:
-    cfg = write_config(tmp_path, influx=NO_INFLUX, mqtt=mqtt_section(mosquitto, mqtt_prefix))
+    cfg = write_config(
+        tmp_path, influx=NO_INFLUX, mqtt=mqtt_section(mosquitto, mqtt_prefix), extra=COMMIT
+    )
     store = Store(tmp_path / "outbox.sqlite")
     topic = f"{mqtt_prefix}/{SITE}/{CHAIR}/status"
     daemon = TerminalDaemon(cfg, tmp_path / "daemon.log")
@@ -316,7 +324,7 @@ async def test_sighups_during_the_clean_stop_change_nothing(
     closed): a stop done cleanly ended by the signal, not exit 0 (6 runs of 6), and one
     between the loop closing its wakeup pipe and removing them wrote a traceback. Now the
     stop signals are ignored once the clean stop is under way."""
-    cfg = write_config(tmp_path)
+    cfg = write_config(tmp_path, extra=COMMIT)
     store = Store(tmp_path / "outbox.sqlite")
     daemon = where(cfg, tmp_path / "daemon.log")
     async with storing(tmp_path, daemon, store) as proc:
