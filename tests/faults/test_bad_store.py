@@ -33,8 +33,16 @@ SCENARIO = "\n".join(
 )
 
 
-def config(tmp: Path, store: Path) -> Path:
+# The commit interval of the tests that wait for readings shown (see `config`).
+COMMIT_S = 0.5
+
+
+def config(tmp: Path, store: Path, commit_interval_s: float | None = None) -> Path:
+    """`commit_interval_s`: the store's (default 5 s). A reading reaches the console once
+    committed, so a test that waits for readings shown waits a whole interval for the
+    first: 0.5 s for tests that start daemons one after another."""
     (tmp / "s.jsonl").write_text(SCENARIO + "\n")
+    commit = "" if commit_interval_s is None else f"commit_interval_s = {commit_interval_s}"
     cfg = tmp / "monitord.toml"
     cfg.write_text(
         f"""
@@ -46,6 +54,7 @@ enabled = false
 enabled = false
 [storage]
 path = "{store}"
+{commit}
 [[chairs]]
 id = "chair-1"
   [[chairs.devices]]
@@ -153,7 +162,7 @@ async def test_bad_store_is_moved_aside_and_monitoring_starts(
     store = tmp_path / "outbox.sqlite"
     spoil(store)
     before = digest(store)
-    cfg = config(tmp_path, store)
+    cfg = config(tmp_path, store, COMMIT_S)
     run = Run(cfg, tmp_path / "daemon.log")
     try:
         await eventually(
@@ -205,7 +214,7 @@ async def test_read_only_store_runs_in_memory_with_an_alarm(tmp_path: Path) -> N
         good_store(store)
         remount(ro, "ro")
         before = digest(store)
-        run = Run(config(tmp_path, store), tmp_path / "daemon.log")
+        run = Run(config(tmp_path, store, COMMIT_S), tmp_path / "daemon.log")
         try:
             await eventually(
                 lambda: run.proc.poll() is not None or run.readings_shown() >= 5, 60, "monitoring"
