@@ -42,7 +42,7 @@ from tests.e2e.e2e_kit import (
     mqtt_section,
 )
 from tests.faults.sdkit import FailingCardDaemon, build
-from tests.faults.test_bad_store import Run, config, good_store, moved_aside
+from tests.faults.test_bad_store import COMMIT_S, Run, config, good_store, moved_aside
 from tests.faults.test_card_failing import config_on_card
 from tests.faults.test_store_full import feed_until
 from tests.kit import Observer, eventually
@@ -160,7 +160,7 @@ async def test_a_store_found_bad_while_monitoring_is_said_and_set_aside_next(
 ) -> None:
     store = tmp_path / "outbox.sqlite"
     shutil.copy(big_store, store)
-    cfg = config(tmp_path, store)
+    cfg = config(tmp_path, store, COMMIT_S)
     await first_run(cfg, tmp_path / "first.log")
     # A page of days-old readings, which the start does not read: found by the check only.
     corrupt_in_place(store, store.stat().st_size // 4096 // 3)
@@ -193,7 +193,7 @@ async def test_a_bad_page_met_by_a_start_that_checks_after_starts_again_checking
     first (storecheck.start_again), rather than failing with a traceback (no monitoring)."""
     store = tmp_path / "outbox.sqlite"
     good_store(store)
-    cfg = config(tmp_path, store)
+    cfg = config(tmp_path, store, COMMIT_S)
     await first_run(cfg, tmp_path / "first.log")
     corrupt_in_place(store, 5)
     second = Run(cfg, tmp_path / "second.log")
@@ -224,7 +224,7 @@ async def test_a_bad_page_at_the_start_with_a_record_that_cannot_be_removed(
     again is told to check first (not by the record), and does so once only."""
     store = tmp_path / "outbox.sqlite"
     good_store(store)
-    cfg = config(tmp_path, store)
+    cfg = config(tmp_path, store, COMMIT_S)
     await first_run(cfg, tmp_path / "first.log")
     corrupt_in_place(store, 5)
     record = store.with_name(store.name + ".checked")
