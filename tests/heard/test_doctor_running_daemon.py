@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.acl_kit import AclMosquitto
-from tests.e2e.e2e_kit import DaemonProcess
+from tests.e2e.e2e_kit import DaemonProcess, Store
 from tests.heard.heard_kit import write_config
 from tests.heard.test_doctor_round_trip import doctor, publish_online
 from tests.kit import eventually
@@ -40,22 +40,39 @@ def mqtt_state(cfg: Path) -> dict[str, Any]:
     return mqtt
 
 
+def daemon_row(store: Store) -> dict[str, Any]:
+    """The daemon's state row, which `monitord status --json` shows as `daemon` (and its
+    `connections`): read from the store by the waits, not by a `monitord status` process
+    started every poll (a Python start each, tens of them while the idle daemon's row
+    waits for its heartbeat)."""
+    row = store.state("daemon")
+    return row if isinstance(row, dict) else {}
+
+
+def row_connected(store: Store) -> bool:
+    return ((daemon_row(store).get("connections") or {}).get("mqtt") or {}).get(
+        "state"
+    ) == "connected"
+
+
 async def test_doctor_leaves_the_running_daemons_connection_alone(
     tmp_path: Path, broker: AclMosquitto
 ) -> None:
     await publish_online(broker)
     cfg = write_config(tmp_path, broker, username="chair-2", devices=False)
+    store = Store(tmp_path / "outbox.sqlite")
     daemon = DaemonProcess(cfg, tmp_path / "daemon.log")
     daemon.start()
     try:
+        await eventually(lambda: row_connected(store), 60, "the daemon connected")
         await eventually(
-            lambda: mqtt_state(cfg).get("state") == "connected", 60, "the daemon connected"
-        )
-        await eventually(
-            lambda: "station-1" in ((status(cfg).get("daemon") or {}).get("stations_online") or []),
+            lambda: "station-1" in (daemon_row(store).get("stations_online") or []),
             60,
             "the daemon saw the station online",
         )
+        # As `monitord status` shows it.
+        assert mqtt_state(cfg).get("state") == "connected"
+        assert "station-1" in (status(cfg).get("daemon") or {}).get("stations_online", [])
         since = mqtt_state(cfg)["since"]
         # An admin checking twice: enough closes for a "takeover", had doctor logged in.
         runs = [doctor(cfg) for _ in range(2)]
@@ -104,9 +121,8 @@ async def test_doctor_does_not_read_a_stale_daemon_row_as_ok(
     daemon.start()
     assert daemon.proc is not None
     try:
-        await eventually(
-            lambda: mqtt_state(cfg).get("state") == "connected", 60, "the daemon connected"
-        )
+        await eventually(lambda: row_connected(Store(store)), 60, "the daemon connected")
+        assert mqtt_state(cfg).get("state") == "connected"  # as `monitord status` shows it
         # Hung: the process keeps its lock and stops; its last row is ten minutes old.
         daemon.proc.send_signal(signal.SIGSTOP)
         with contextlib.closing(sqlite3.connect(store, timeout=30)) as db, db:
