@@ -89,11 +89,12 @@ case "$mode" in
         # (`--no-loadscope-reorder`), which puts the longest files first
         # (tests/conftest.py LONG_FIRST) and ends both workers on short ones. (`loadgroup`
         # does not group under pytest 9: xdist 3.8 renames node ids it can no longer set.)
-        # Four workers since 2026-12-05: the suite grew to 2952 tests and 15:33 on three
+        # Four workers since 2026-12-04: the suite grew to 2952 tests and 15:33 on three
         # (~440 s of it are a few tests waiting idle on a browser's throttling or a dialog
-        # left open, each holding a worker).
+        # left open, each holding a worker). Five since 2026-12-05: 3160 tests took 18:16
+        # on four, 17:05 on five (the CPU a quarter idle on four: tests waiting on time).
         # With arguments (a file, -k ...) pytest runs as asked, in one process.
-        [ $# -eq 0 ] && set -- -n 4 --dist loadfile --no-loadscope-reorder
+        [ $# -eq 0 ] && set -- -n 5 --dist loadfile --no-loadscope-reorder
         exec .venv/bin/python -m pytest "$@"
         ;;
     *)

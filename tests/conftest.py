@@ -168,15 +168,16 @@ def vm_site() -> str:
 # wall time is the busier worker's). Only the order changes; a stale list costs balance,
 # not coverage.
 LONG_FIRST = (
-    "station/test_station_session_not_duplicate.py",  # ~180 (a dialog left open 130 s)
     "station/test_station_hidden_stale.py",  # ~140 (75 s hidden, then a throttled run)
     "station/test_station_hidden_sound.py",  # ~120 (the same wait)
+    "station/test_station_takeover.py",  # 110 (two stations flapping, then held 30 s)
     "e2e/test_e2e_influx.py",  # 66 (the four outages of 8 s: 96 before)
     "faults/test_chain_chaos.py",  # 64 (two seeds, 2026-12-04)
     "ops/test_deb.py",  # 62 (builds the .deb once: a module fixture)
     "ops/test_install.py",  # 50 (installs once: tests/ops/conftest.py)
     "bench/test_bench_parts.py",  # 43
     "faults/test_chain_chaos_store.py",  # 42 (one seed, 2026-12-04)
+    "station/test_station_session_not_duplicate.py",  # ~45 (2026-12-05: 150 before)
     "faults/test_store_budget.py",  # 35
     "delivery/test_prune_differential.py",  # ~17 here, loaded (300 seeded sequences)
     "station/test_station_daemon_loop.py",  # 29
