@@ -16,7 +16,7 @@ import logging
 import textwrap
 from functools import cache
 from typing import Any
-from unicodedata import east_asian_width
+from unicodedata import category, east_asian_width
 
 from matplotlib import font_manager
 from matplotlib.figure import Figure
@@ -75,7 +75,9 @@ def _family_with(code: int) -> str | None:
 
 def _missing(text: Text) -> list[str]:
     have = _charmap(font_manager.findfont(text.get_fontproperties()))
-    return sorted({c for c in text.get_text() if c.isprintable() and ord(c) not in have})
+    # Spaces too (`drawable` leaves only drawn characters and line breaks): an OGHAM SPACE
+    # MARK, not "printable" to Python, was an empty box with nothing said.
+    return sorted({c for c in text.get_text() if c != "\n" and ord(c) not in have})
 
 
 def fit_fonts(fig: Figure) -> list[str]:
@@ -85,6 +87,11 @@ def fit_fonts(fig: Figure) -> list[str]:
     lacking: list[str] = []
     for text in fig.findobj(Text):
         assert isinstance(text, Text)
+        # Every text, not only the lines `wrap` made: whatever reaches a figure from outside
+        # (a heading, the chart's) never stops the PDF nor loses a character (`drawable`).
+        shown = drawable(text.get_text())
+        if shown != text.get_text():
+            text.set_text(shown)
         missing = _missing(text)
         if not missing:
             continue
@@ -109,13 +116,64 @@ def fit_fonts(fig: Figure) -> list[str]:
 _PAD = "\x00"
 
 
+# Characters with nothing to draw, written as their Python escape (`\ufeff`, `\ud800`,
+# `\U000e0041`) like the control characters: format characters (Cf: a byte-order mark
+# from a name pasted out of a Windows file, zero-width spaces, bidi marks, tag
+# characters), lone surrogates (a JSON `\ud800`), private use, unassigned code points and
+# the noncharacters U+FFFE/U+FFFF (Cn), line and paragraph separators. Drawn, a BOM stopped
+# the PDF (IndexError in matplotlib's PDF writer, track_glyph), a surrogate too (TypeError
+# in FT2Font.set_text), the others were empty boxes or were read back from the PDF as
+# other letters (pdftotext gave "ba" for "a\u200bb"): the record no longer said who.
+_NOT_DRAWN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+# Variation selectors and the combining grapheme joiner: marks (Mn) that select or join,
+# never drawn themselves; matplotlib draws no shaping, so each was a glyph of its own.
+_SELECTORS = frozenset(
+    [0x034F, *range(0x180B, 0x1810), *range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)]
+)
+# Non-spacing marks drawn on one letter: matplotlib shapes nothing, and in the form's
+# DejaVu Sans Mono a second mark is drawn on the next letter ("Nguye" + circumflex + tilde
+# + "n" read "Nguyêñ": another name), a pile of them (a "zalgo" name of 200 acutes) only
+# blotted two letters, and a mark with no letter (first, after a space) was read as
+# another character. One is drawn ("Jose" + acute: "José"); the rest are escaped.
+MARKS_ON_A_LETTER = 1
+
+
+def _escape(c: str) -> str:
+    return c.encode("unicode_escape").decode("ascii")
+
+
+def drawable(text: str) -> str:
+    """`text` with each character that has nothing to draw (`_NOT_DRAWN`, `_SELECTORS`, a
+    non-spacing mark with no letter or past `MARKS_ON_A_LETTER`) written as its escape:
+    nothing dropped, each readable on the printed form. Line breaks are left as they are
+    (`visible` writes them " | "); idempotent, the escapes being printable ASCII."""
+    out: list[str] = []
+    marks = -1  # marks on the letter before; -1: no letter to put a mark on
+    for c in text:
+        cat = category(c)
+        if (cat in _NOT_DRAWN and c not in "\n\r") or ord(c) in _SELECTORS:
+            out.append(_escape(c))
+            marks = -1
+        elif cat in ("Mn", "Me"):
+            if 0 <= marks < MARKS_ON_A_LETTER:
+                out.append(c)
+                marks += 1
+            else:
+                out.append(_escape(c))
+        else:
+            out.append(c)
+            marks = -1 if cat.startswith("Z") else 0
+    return "".join(out)
+
+
 def visible(text: str) -> str:
     """`text` with its control characters written as their escapes (`\\x1b`, `\\t`) and a
     line break as " | ", as the journal writes them (monitord/log.py `one_line`): a
     command's `by` or `lot` is free text from a station and may hold them. Drawn, each was
     a glyph no font has (matplotlib's warning on the report's stderr) and a line break
-    broke the audit table's row; a NUL was taken for the wrap's pad and dropped."""
-    return one_line(text).replace("\t", "\\t")
+    broke the audit table's row; a NUL was taken for the wrap's pad and dropped. So are
+    the other characters with nothing to draw (`drawable`)."""
+    return drawable(one_line(text).replace("\t", "\\t"))
 
 
 def wrap(text: str, width: int, **kw: Any) -> list[str]:
