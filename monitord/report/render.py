@@ -152,8 +152,13 @@ def render_html(rec: SessionRecord) -> str:
     return "\n".join(out) + "\n"
 
 
+# A lone surrogate (a JSON "\ud800" in a name) has no UTF-8: no file of the report was
+# written (UnicodeEncodeError). It is written as its escape, as the PDF shows it (`drawable`).
+_UTF8_OR_ESCAPE = "backslashreplace"
+
+
 def write_html(rec: SessionRecord, path: Path) -> None:
-    path.write_text(render_html(rec), encoding="utf-8")
+    path.write_text(render_html(rec), encoding="utf-8", errors=_UTF8_OR_ESCAPE)
 
 
 # --------------------------------------------------------------------------------- CSVs
@@ -322,7 +327,7 @@ def events_rows(rec: SessionRecord) -> Iterator[dict[str, str]]:
 
 
 def _write_dicts(path: Path, cols: tuple[str, ...], rows: Iterator[dict[str, str]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as fh:
+    with path.open("w", newline="", encoding="utf-8", errors=_UTF8_OR_ESCAPE) as fh:
         w = csv.DictWriter(fh, cols)
         w.writeheader()
         w.writerows(rows)
