@@ -77,7 +77,9 @@ def nurse_line(name: str, pin: str) -> str:
 def load_nurses(path: Path) -> dict[str, str]:
     """name -> stored hash; raises NursesFileError naming the first bad line."""
     out: dict[str, str] = {}
-    text = path.read_text(encoding="utf-8")
+    # utf-8-sig: a file saved by Notepad starts with a byte-order mark, which was read as
+    # part of the first nurse's name: her login was refused as a name that is no nurse's.
+    text = path.read_text(encoding="utf-8-sig")
     for n, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):

@@ -17,6 +17,7 @@ from monitord.station.auth import (
     Logins,
     NursesFileError,
     RateLimit,
+    check_login,
     hash_pin,
     load_nurses,
     nurse_line,
@@ -111,6 +112,20 @@ def test_pins_are_salted_hashes_and_checked(tmp_path: Path) -> None:
     p.write_text(nurse_line("alice", "4821") * 2)
     with pytest.raises(NursesFileError, match="line 2: nurse 'alice' appears twice"):
         load_nurses(p)
+
+
+def test_a_nurses_file_saved_with_a_byte_order_mark_lets_its_first_nurse_log_in(
+    tmp_path: Path,
+) -> None:
+    # Notepad saves "UTF-8" with a byte-order mark: it was read as part of the first
+    # nurse's name ("\ufeffalice"), so alice's login was refused as a name that is no
+    # nurse's, and had she been matched, the BOM went into every `by` of hers.
+    p = tmp_path / "nurses"
+    alice, bob = hash_pin("4821", iterations=1000), hash_pin("9174", iterations=1000)
+    p.write_text(f"alice:{alice}\nbob:{bob}\n", encoding="utf-8-sig")
+    nurses = load_nurses(p)
+    assert sorted(nurses) == ["alice", "bob"]
+    assert check_login(nurses, "alice", "4821")
 
 
 def test_logins_expire_and_rate_limit_counts_failures() -> None:
