@@ -24,8 +24,8 @@ log = logging.getLogger("monitord")
 def route_queues(outbox: Outbox, cfg: Config) -> frozenset[str]:
     """Release the queues this config does not drain, saying what was released; say
     which chairs of the last run this config no longer has (before this run writes its
-    own `daemon` row over the last run's). Returns this config's chairs the broker may
-    hold retained state of from earlier runs (`reached_before`)."""
+    own `daemon` row over the last run's). Returns the chairs the broker may hold
+    retained state of from earlier runs under this MQTT base (`reached_before`)."""
     say_departed(outbox, cfg)
     reached = reached_before(outbox, cfg)
     off: list[Sink] = [s for s in SINKS if not getattr(cfg, s).enabled]
@@ -60,12 +60,15 @@ def route_queues(outbox: Outbox, cfg: Config) -> frozenset[str]:
 
 
 def reached_before(outbox: Outbox, cfg: Config) -> frozenset[str]:
-    """This config's chairs whose publishes the broker accepted in an earlier run under
-    this config's MQTT base: the daemon row's `reached_broker`, carried from run to run so
+    """The chairs whose publishes the broker accepted in an earlier run under this
+    config's MQTT base: the daemon row's `reached_broker`, carried from run to run so
     that a chair that reached it once and then not in its last run (the broker down, its
-    login refused) is still said to have left retained state when it departs. Without
-    that key (a daemon older than it, or MQTT disabled then), every chair that ran is
-    taken as having reached it: a warning too many, never one too few."""
+    login refused) is still said to have left retained state when it departs. Those not
+    in this config are carried too: a chair that left, came back and ran a run without
+    the broker, then left again, had its retained state from the first time on the
+    broker still, and was said to have left nothing (only this config's were kept).
+    Without that key (a daemon older than it, or MQTT disabled then), every chair that
+    ran is taken as having reached it: a warning too many, never one too few."""
     last = None if outbox.memory else outbox.get_state("daemon")
     if not isinstance(last, dict):
         return frozenset()
@@ -76,7 +79,7 @@ def reached_before(outbox: Outbox, cfg: Config) -> frozenset[str]:
     was = last.get("reached_broker", last.get("chairs"))
     if not isinstance(was, list):
         return frozenset()
-    return frozenset(str(c) for c in was) & {c.id for c in cfg.chairs}
+    return frozenset(str(c) for c in was)
 
 
 def say_departed(outbox: Outbox, cfg: Config) -> None:

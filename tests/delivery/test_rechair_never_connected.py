@@ -114,3 +114,40 @@ def test_reached_is_carried_to_the_next_run_under_one_base(tmp_path: Path) -> No
         assert route_queues(ob, load_config(cfg)) == frozenset()  # another base's
     finally:
         ob.close()
+
+
+def test_a_chair_that_left_and_came_back_keeps_its_first_runs_state(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # TYPO ran and reached the broker; the Pi was moved to chair-1 (TYPO departed: warned);
+    # moved back to TYPO for a run with the broker down all run long; then to chair-1 again.
+    # The broker still holds TYPO's retained status of the first run: before, only this
+    # config's chairs were carried, so TYPO was dropped while it was away and its second
+    # departure was said at INFO, "no publish of it ever reached the broker".
+    one = write_config(tmp_path, mqtt='\n[mqtt]\nhost = "127.0.0.1"\n')
+    typo = tmp_path / "typo.toml"
+    typo.write_text(one.read_text().replace(f'id = "{CHAIR}"', f'id = "{TYPO}"'))
+    db = tmp_path / "outbox.sqlite"
+    site = load_config(one).site.id
+
+    def ran(cfg: Path, chair: str) -> None:
+        """A run of `cfg` that reached no broker: its row as the daemon writes it."""
+        ob = Outbox(db, load_config(cfg).storage)
+        try:
+            carried = route_queues(ob, load_config(cfg))
+            row = {"site": site, "prefix": "monitord", "chairs": [chair]}
+            ob.put_state(
+                "daemon", {**row, "reached_broker": sorted(carried)}, durability=Durability.NORMAL
+            )
+        finally:
+            ob.close()
+
+    ob = Outbox(db, load_config(one).storage)
+    first = {"site": site, "prefix": "monitord", "chairs": [TYPO], "reached_broker": [TYPO]}
+    ob.put_state("daemon", first, durability=Durability.NORMAL)
+    ob.close()
+    ran(one, CHAIR)  # TYPO departed once: warned (its state is on the broker)
+    ran(typo, TYPO)  # back, the broker down
+    said = departed_lines(db, one, caplog)
+    assert len(said) == 1 and said[0].startswith("WARNING "), said
+    assert "the broker keeps its retained status" in said[0], said
