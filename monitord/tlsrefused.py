@@ -30,6 +30,10 @@ UNTRUSTED = frozenset(
 )
 # ... and the certificate is not for the name (62) or the address (64) the URL names.
 MISMATCH = frozenset((62, 64))  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+# ... and the certificate is not one for a TLS server (X509_V_ERR_INVALID_PURPOSE): its
+# extendedKeyUsage names no serverAuth (a client's certificate installed as the server's,
+# or one made for signing). Before, "is InfluxDB running?" of a server that was running.
+WRONG_PURPOSE = 26
 # Debian's way to add a CA to the system's store (update-ca-certificates(8): a .crt file
 # in /usr/local/share/ca-certificates); the clinic's CA is scripts/make-certs.sh's.
 ADD_CA = (
@@ -71,6 +75,14 @@ def refused(e: BaseException | None, url: str, what: str, key: str) -> tuple[str
             f"in {key}",
             f"set {key} to a name the certificate is issued for, or reissue the server's "
             f"certificate with {host} in it",
+        )
+    if e.verify_code == WRONG_PURPOSE:
+        return (
+            f"the {what}'s certificate was refused: it is not a server's certificate "
+            f"({e.verify_message}: its extendedKeyUsage has no serverAuth; a client's "
+            "certificate installed as the server's?)",
+            "install the server's own certificate there, or reissue it with "
+            "extendedKeyUsage = serverAuth",
         )
     if e.verify_code in UNTRUSTED:
         return (

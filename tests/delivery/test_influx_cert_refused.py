@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -121,6 +122,33 @@ async def test_a_certificate_for_another_host_names_the_url_s(
     fix = (
         "set influx.url to a name the certificate is issued for, or reissue the server's "
         "certificate with localhost in it"
+    )
+    url = f"https://localhost:{port}"
+    assert lines == (
+        f"TLS with {url} failed: {why} ({fix})",
+        f"FAIL  influx v1: {url}: TLS failed: {why} -> fix: {fix}",
+        f"cannot query {url}: {why}; {fix}",
+    )
+
+
+async def test_a_client_s_certificate_on_the_server_is_said_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trusted: None
+) -> None:
+    # Trusted, but made for a client (extendedKeyUsage clientAuth): OpenSSL refuses it as
+    # "unsuitable certificate purpose". Before, all three said the running server was not.
+    tls = make_tls_material(tmp_path / "server")
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca_file))
+    client_s = dataclasses.replace(tls, server_cert=tls.client_cert, server_key=tls.client_key)
+    async with serve(client_s) as port:
+        lines = await three_lines(port)
+    why = (
+        "the InfluxDB server's certificate was refused: it is not a server's certificate "
+        "(unsuitable certificate purpose: its extendedKeyUsage has no serverAuth; a client's "
+        "certificate installed as the server's?)"
+    )
+    fix = (
+        "install the server's own certificate there, or reissue it with "
+        "extendedKeyUsage = serverAuth"
     )
     url = f"https://localhost:{port}"
     assert lines == (
