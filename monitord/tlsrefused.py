@@ -18,6 +18,8 @@ import os
 import ssl
 from urllib.parse import urlsplit
 
+from monitord.tlsclock import expired
+
 # OpenSSL's verify results (include/openssl/x509_vfy.h): the chain ends at no trusted CA.
 UNTRUSTED = frozenset(
     (
@@ -91,3 +93,25 @@ def refused(e: BaseException | None, url: str, what: str, key: str) -> tuple[str
             add_ca(),
         )
     return None
+
+
+# Made on install day with the broker's, it expires with them (docs/install.md, Renewal).
+RENEW_INFLUX = (
+    "renew the InfluxDB server's certificate (influxdb.conf [http] https-certificate; "
+    "docs/install.md, Renewal) and restart influxdb; if this machine's clock is ahead "
+    "(`timedatectl`), fix the clock instead"
+)
+
+
+def influx_expired(e: BaseException | None) -> tuple[str, str] | None:
+    """(what was wrong, the fix) when `e` is the InfluxDB server's certificate, or its CA's,
+    expired on this machine's clock; None for anything else. The daemon's sink said so
+    (sinks/influx_http.py WriteCertExpired); doctor still said "not reachable ... is the
+    database running?" and report OpenSSL's words alone."""
+    if e is None or not expired(e):
+        return None
+    return (
+        "the InfluxDB server's certificate (or the CA that signed it) has expired on this "
+        "machine's clock",
+        RENEW_INFLUX,
+    )

@@ -19,7 +19,7 @@ from monitord.config import Config, InfluxConfig
 from monitord.config_tls import web_verifier
 from monitord.sinks.influx_http import NotInflux, _reason_from_body, not_influx
 from monitord.tlsclock import CLOCK_FIX, clock_fact, not_yet_valid, peer_validity
-from monitord.tlsrefused import refused
+from monitord.tlsrefused import influx_expired, refused
 
 
 def _clock_behind(i: InfluxConfig, limit_s: float) -> Check:
@@ -39,10 +39,11 @@ def _clock_behind(i: InfluxConfig, limit_s: float) -> Check:
 
 
 def refused_here(reason: object, url: str) -> tuple[str, str] | None:
-    """The InfluxDB server's certificate refused (monitord/tlsrefused.py): before, "not
-    reachable (...) -> fix: is the database running?" of a server that was running."""
+    """The InfluxDB server's certificate expired or refused (monitord/tlsrefused.py):
+    before, "not reachable (...) -> fix: is the database running?" of a server that was
+    running."""
     e = reason if isinstance(reason, BaseException) else None
-    return refused(e, url, "InfluxDB server", "influx.url")
+    return influx_expired(e) or refused(e, url, "InfluxDB server", "influx.url")
 
 
 def _http(

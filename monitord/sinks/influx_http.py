@@ -20,7 +20,7 @@ from monitord.config import InfluxConfig
 from monitord.config_tls import web_verifier
 from monitord.sinks.commands import load_bounded
 from monitord.tlsclock import CLOCK_FIX, clock_fact, expired, not_yet_valid
-from monitord.tlsrefused import refused
+from monitord.tlsrefused import RENEW_INFLUX, refused
 
 MAX_RETRY_AFTER_S = 300.0
 
@@ -52,11 +52,7 @@ class WriteCertExpired(WriteUnreachable):
     ... certificate has expired (is InfluxDB running and influx.url right?)": a server
     that was running."""
 
-    advice = probe_advice = (
-        "renew the InfluxDB server's certificate (influxdb.conf [http] https-certificate; "
-        "docs/install.md, Renewal) and restart influxdb; if this machine's clock is ahead "
-        "(`timedatectl`), fix the clock instead"
-    )
+    advice = probe_advice = RENEW_INFLUX
 
 
 class WriteCertRefused(WriteUnreachable):

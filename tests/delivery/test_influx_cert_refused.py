@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -27,7 +28,7 @@ from monitord.config import loads_config
 from monitord.config_tls import web_verifier
 from monitord.report.influxload import InfluxReader, InfluxReadError
 from monitord.sinks.influx_http import WriteError, ping
-from monitord.tlsrefused import ADD_CA
+from monitord.tlsrefused import ADD_CA, RENEW_INFLUX
 from tests.servers import TlsMaterial, make_tls_material
 
 OLD_ADVICE = ("is InfluxDB running", "is the database running")
@@ -155,4 +156,30 @@ async def test_a_client_s_certificate_on_the_server_is_said_so(
         f"TLS with {url} failed: {why} ({fix})",
         f"FAIL  influx v1: {url}: TLS failed: {why} -> fix: {fix}",
         f"cannot query {url}: {why}; {fix}",
+    )
+
+
+@pytest.mark.parametrize("whose", ["server", "ca"])
+async def test_an_expired_certificate_is_said_so_by_doctor_and_report_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trusted: None, whose: str
+) -> None:
+    # The daemon's sink said "renew" (WriteCertExpired); doctor said "not reachable ...
+    # is the database running?" and report OpenSSL's words alone, of a running server.
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    if whose == "server":
+        tls = make_tls_material(tmp_path / "server", server_until=past)
+    else:
+        tls = make_tls_material(tmp_path / "server", ca_until=past)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca_file))
+    async with serve(tls) as port:
+        daemon, doctor, report = await three_lines(port)
+    url = f"https://localhost:{port}"
+    why = (
+        "the InfluxDB server's certificate (or the CA that signed it) has expired on this "
+        "machine's clock"
+    )
+    assert "certificate has expired" in daemon and daemon.endswith(f"({RENEW_INFLUX})"), daemon
+    assert (doctor, report) == (
+        f"FAIL  influx v1: {url}: TLS failed: {why} -> fix: {RENEW_INFLUX}",
+        f"cannot query {url}: {why}; {RENEW_INFLUX}",
     )
