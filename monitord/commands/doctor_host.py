@@ -366,6 +366,19 @@ def check_store_schema(cfg: Config) -> Check | None:
     real = Path(os.path.realpath(path))
     if not cfg.chairs:  # a station's config keeps no outbox
         return None
+    from monitord.commands.status import path_fault
+
+    if fault := path_fault(path):
+        # A folder on its way that is a file (a file's name typed as storage.path's folder):
+        # no user reads or makes a store there, root neither. Before, "cannot read it here
+        # (Not a directory ...) -> run doctor as root", also to root; the daemon's start
+        # keeps its outbox in memory then (alarm store.memory).
+        return fail(
+            "store",
+            f"{path}: {fault}: the daemon cannot make its store there and keeps its outbox "
+            "in memory (technical alarm store.memory): nothing kept across a restart",
+            "check storage.path",
+        )
     try:
         if not stat.S_ISREG(real.stat().st_mode):
             return None

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from monitord.config import StorageConfig
+from monitord.commands.doctor_host import check_store
+from monitord.config import StorageConfig, load_config
 from monitord.outbox import SCHEMA_VERSION, Outbox
 from tests.faults.storekit import monitord, tmpfs
 
@@ -249,3 +250,18 @@ def test_a_store_doctor_cannot_read_is_said(tmp_path: Path, pty_port: str) -> No
     assert line.startswith("warn  store: "), p.stdout
     assert f"cannot read it here (Permission denied: {store}-wal)" in line, line
     assert "run doctor as root" in line
+
+
+def test_a_store_path_through_a_file_is_no_matter_of_root(tmp_path: Path, pty_port: str) -> None:
+    """storage.path under a regular file (the folder's name taken by a file): no user
+    makes or reads a store there. Before, "cannot read it here (Not a directory ...) ->
+    run doctor as root", said to root too; `monitord status` already said what is wrong
+    with the path. In process: the store check alone."""
+    cfg = load_config(config(tmp_path, pty_port))
+    (tmp_path / "state").write_text("")
+    assert [c.line() for c in check_store(cfg) if c.name == "store"] == [
+        f"FAIL  store: {tmp_path / 'state' / 'outbox.sqlite'}: {tmp_path / 'state'} is a file, "
+        "not a folder: the daemon cannot make its store there and keeps its outbox in memory "
+        "(technical alarm store.memory): nothing kept across a restart -> fix: check "
+        "storage.path"
+    ]
