@@ -46,7 +46,7 @@ from monitord.config_keys import error_text, refusal, unknown_key
 from monitord.config_keys import flat_loc as _flat_loc
 from monitord.config_station import AnnunciatorConfig, ForwarderConfig, StationConfig
 from monitord.config_tls import broker_verifier
-from monitord.config_topics import no_control, topic_level, topic_prefix
+from monitord.config_topics import login_text, no_control, topic_level, topic_prefix
 from monitord.netaddr import server_host
 
 # Re-exported: the schema is imported from here (its sections live in config_*.py).
@@ -155,8 +155,9 @@ class MqttConfig(_Strict):
     @field_validator("host", "username", "client_id")
     @classmethod
     def _text(cls, v: str | None, info: ValidationInfo) -> str | None:
-        v = None if v is None else no_control(v)
-        return server_host(v) if v is not None and info.field_name == "host" else v
+        if v is None:
+            return None
+        return server_host(no_control(v)) if info.field_name == "host" else login_text(v)
 
 
 class InfluxConfig(_Strict):
@@ -233,6 +234,11 @@ class ChairConfig(_Strict):
     # This chair's own broker login (one account per chair: docs/delivery.md); unset: [mqtt]'s.
     mqtt_username: str | None = None
     mqtt_password_file: PathSetting | None = None
+
+    @field_validator("mqtt_username")
+    @classmethod
+    def _login(cls, v: str | None) -> str | None:
+        return None if v is None else login_text(v)
 
     @model_validator(mode="after")
     def _login_pair(self) -> ChairConfig:

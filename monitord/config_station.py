@@ -13,6 +13,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from monitord.config_base import Ident, PathSetting, no_url_password
 from monitord.config_base import Strict as _Strict
+from monitord.config_topics import login_text
 from monitord.netaddr import split_listen
 
 
@@ -93,6 +94,11 @@ class StationConfig(_Strict):
     # reconnects by itself): monitord/station/stall.py.
     stream_stall_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
     forwarder: ForwarderConfig | None = None
+
+    @field_validator("mqtt_username")
+    @classmethod
+    def _login(cls, v: str | None) -> str | None:
+        return None if v is None else login_text(v)
 
     @field_validator("listen")
     @classmethod

@@ -1,6 +1,7 @@
 """What `[mqtt] prefix` and `ha_prefix` may hold (monitord/config.py): every topic of a
 chair, a station and Home Assistant's discovery documents starts with them, so a value
 the broker refuses, or one nobody subscribes to as intended, loses everything silently.
+And `[mqtt] username` and `client_id`, which the broker checks as it checks a topic.
 
 `[site] id`, `[[chairs]] id` and `[station] id` are one topic level each and need no check
 here: their pattern (`Ident`, monitord/config_base.py) takes only letters, digits, `_`,
@@ -63,11 +64,19 @@ def topic_level(v: str) -> str:
     return _no_noncharacter(no_control(v))
 
 
-def _no_noncharacter(v: str) -> str:
+def _no_noncharacter(v: str, where: str = "in a topic") -> str:
     bad = _noncharacter(v)
     if bad is not None:
         raise ValueError(
-            f"contains the Unicode noncharacter {bad}, which the broker refuses in a topic "
+            f"contains the Unicode noncharacter {bad}, which the broker refuses {where} "
             "(it drops the connection)"
         )
     return v
+
+
+def login_text(v: str) -> str:
+    """`[mqtt] username` and `client_id`: sent in the CONNECT, whose strings mosquitto
+    checks as it checks a topic's. A noncharacter in either had the connection dropped
+    before any answer (seen on mosquitto 2.0.11, tests/test_config_topics.py), which the
+    daemon could only report as a broker that does not answer."""
+    return _no_noncharacter(no_control(v), "in a login")

@@ -5,6 +5,8 @@ second each (tests/config_cases/mqtt-prefix-empty-level runs the real command on
 
 from __future__ import annotations
 
+import asyncio
+
 import aiomqtt
 import pytest
 
@@ -93,3 +95,57 @@ async def test_mosquitto_drops_the_connection_of_a_noncharacter_topic(
         assert (info.is_published(), c.lost is None) == (
             (True, True) if level == "fine" else (False, False)
         )
+
+
+LOGIN_NONCHAR = (
+    "contains the Unicode noncharacter U+FFFF, which the broker refuses in a login "
+    "(it drops the connection)"
+)
+
+
+@pytest.mark.parametrize(
+    ("toml", "key"),
+    [
+        pytest.param('[mqtt]\nusername = "chair\\uFFFF"\n' + CHAIR, "mqtt.username", id="user"),
+        pytest.param('[mqtt]\nclient_id = "c1\\uFFFF"\n' + CHAIR, "mqtt.client_id", id="id"),
+        pytest.param(
+            CHAIR + 'mqtt_username = "c1\\uFFFF"\n', "chairs[0].mqtt_username", id="chair"
+        ),
+        pytest.param(
+            '[station]\nid = "desk"\nnurses_file = "nurses"\nmqtt_username = "desk\\uFFFF"\n',
+            "station.mqtt_username",
+            id="station",
+        ),
+    ],
+)
+def test_a_login_the_broker_drops_is_one_line(toml: str, key: str) -> None:
+    # Before, taken: the daemon's CONNECT was dropped unanswered, a broker that "times out".
+    with pytest.raises(ConfigError) as e:
+        loads_config(f'[site]\nid = "s1"\n{toml}', "x.toml")
+    assert e.value.lines == [f"x.toml: {key}: {LOGIN_NONCHAR}"]
+
+
+def mqtt_string(s: str) -> bytes:
+    b = s.encode("utf-8")
+    return len(b).to_bytes(2, "big") + b
+
+
+@pytest.mark.parametrize(
+    ("client_id", "username"),
+    [("fine", "fine"), ("c1\uffff", "fine"), ("fine", "chair\ufdd0")],
+)
+async def test_mosquitto_drops_a_connect_with_a_noncharacter_login(
+    mosquitto: Mosquitto, client_id: str, username: str
+) -> None:
+    # The source of the login refusal: an MQTT 3.1.1 CONNECT written by hand (a client
+    # library's timeout took seconds to tell the drop), answered by CONNACK or by EOF.
+    body = mqtt_string("MQTT") + bytes([4, 0x80 | 0x02]) + (60).to_bytes(2, "big")
+    body += mqtt_string(client_id) + mqtt_string(username)
+    reader, writer = await asyncio.open_connection(mosquitto.host, mosquitto.port)
+    try:
+        writer.write(bytes([0x10, len(body)]) + body)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(4), 10)
+    finally:
+        writer.close()
+    assert answer == (b"\x20\x02\x00\x00" if "fine" == client_id == username else b"")
