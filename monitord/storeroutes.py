@@ -68,7 +68,10 @@ def reached_before(outbox: Outbox, cfg: Config) -> frozenset[str]:
     the broker, then left again, had its retained state from the first time on the
     broker still, and was said to have left nothing (only this config's were kept).
     Without that key (a daemon older than it, or MQTT disabled then), every chair that
-    ran is taken as having reached it: a warning too many, never one too few."""
+    ran is taken as having reached it: a warning too many, never one too few; and a row
+    without `chairs` either (a daemon older than both) as this config's: before, none,
+    so after an upgrade whose first run had no broker a chair that reached it under the
+    old version was said, when it departed, to have left nothing there."""
     last = None if outbox.memory else outbox.get_state("daemon")
     if not isinstance(last, dict):
         return frozenset()
@@ -76,7 +79,7 @@ def reached_before(outbox: Outbox, cfg: Config) -> frozenset[str]:
         f"{cfg.mqtt.prefix}/{cfg.site.id}"
     ):
         return frozenset()  # what it holds is under the old base (say_departed says it)
-    was = last.get("reached_broker", last.get("chairs"))
+    was = last.get("reached_broker", last.get("chairs", [c.id for c in cfg.chairs]))
     if not isinstance(was, list):
         return frozenset()
     return frozenset(str(c) for c in was)

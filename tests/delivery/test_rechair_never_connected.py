@@ -33,6 +33,20 @@ from tests.servers import free_port
 TYPO = "chiar-1"
 
 
+def ran(db: Path, cfg: Path, chair: str) -> None:
+    """A run of `cfg` that reached no broker: its `daemon` row as the daemon writes it
+    (`reached_broker`: what its start carried, `route_queues`)."""
+    ob = Outbox(db, load_config(cfg).storage)
+    try:
+        carried = route_queues(ob, load_config(cfg))
+        row = {"site": load_config(cfg).site.id, "prefix": "monitord", "chairs": [chair]}
+        ob.put_state(
+            "daemon", {**row, "reached_broker": sorted(carried)}, durability=Durability.NORMAL
+        )
+    finally:
+        ob.close()
+
+
 def departed_lines(db: Path, cfg: Path, caplog: pytest.LogCaptureFixture) -> list[str]:
     """What the next start with `cfg` says of departed chairs: its store check, in process."""
     caplog.clear()
@@ -130,24 +144,34 @@ def test_a_chair_that_left_and_came_back_keeps_its_first_runs_state(
     db = tmp_path / "outbox.sqlite"
     site = load_config(one).site.id
 
-    def ran(cfg: Path, chair: str) -> None:
-        """A run of `cfg` that reached no broker: its row as the daemon writes it."""
-        ob = Outbox(db, load_config(cfg).storage)
-        try:
-            carried = route_queues(ob, load_config(cfg))
-            row = {"site": site, "prefix": "monitord", "chairs": [chair]}
-            ob.put_state(
-                "daemon", {**row, "reached_broker": sorted(carried)}, durability=Durability.NORMAL
-            )
-        finally:
-            ob.close()
-
     ob = Outbox(db, load_config(one).storage)
     first = {"site": site, "prefix": "monitord", "chairs": [TYPO], "reached_broker": [TYPO]}
     ob.put_state("daemon", first, durability=Durability.NORMAL)
     ob.close()
-    ran(one, CHAIR)  # TYPO departed once: warned (its state is on the broker)
-    ran(typo, TYPO)  # back, the broker down
+    ran(db, one, CHAIR)  # TYPO departed once: warned (its state is on the broker)
+    ran(db, typo, TYPO)  # back, the broker down
     said = departed_lines(db, one, caplog)
+    assert len(said) == 1 and said[0].startswith("WARNING "), said
+    assert "the broker keeps its retained status" in said[0], said
+
+
+def test_after_an_upgrade_from_a_row_without_chairs_a_departure_still_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A daemon older than the `chairs` key (and `reached_broker`) ran chair-1 and reached
+    # the broker; the first run after the upgrade had no broker; then chair-1 departed.
+    # Before, nothing was carried from the old row, and the departure was said at INFO,
+    # "no publish of it ever reached the broker", while it holds chair-1's retained state.
+    one = write_config(tmp_path, mqtt='\n[mqtt]\nhost = "127.0.0.1"\n')
+    typo = tmp_path / "typo.toml"
+    typo.write_text(one.read_text().replace(f'id = "{CHAIR}"', f'id = "{TYPO}"'))
+    db = tmp_path / "outbox.sqlite"
+    ob = Outbox(db, load_config(one).storage)
+    old = {"pid": 1, "site": load_config(one).site.id, "summary": "", "tasks": []}
+    ob.put_state("daemon", old, durability=Durability.NORMAL)
+    ob.close()
+    ran(db, one, CHAIR)  # upgraded; the broker down all run
+    departed_lines(db, typo, caplog)  # chair-1's line: its id, not TYPO, is in it
+    said = [f"{r.levelname} {r.getMessage()}" for r in caplog.records if CHAIR in r.getMessage()]
     assert len(said) == 1 and said[0].startswith("WARNING "), said
     assert "the broker keeps its retained status" in said[0], said
