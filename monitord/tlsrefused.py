@@ -1,5 +1,7 @@
 """An HTTPS server's certificate refused, said as such: not trusted (signed by a CA this
-machine does not trust) or not the server's name (issued for another host than the URL's).
+machine does not trust), not the server's name (issued for another host than the URL's)
+or not a server's certificate; and a server that refuses us for want of a client
+certificate (TLS 1.3's alert).
 
 Before, the InfluxDB sink's line ended "(is InfluxDB running and influx.url right?)",
 `monitord doctor` said "not reachable ... is the database running?" and `monitord report
@@ -63,10 +65,30 @@ def trusted_cas() -> str:
     return paths.cafile or paths.capath or paths.openssl_cafile
 
 
+# TLS 1.3's alert of a server that wants a client certificate (RFC 8446 section 6.2:
+# certificate_required), as OpenSSL names it.
+CERT_REQUIRED = "TLSV13_ALERT_CERTIFICATE_REQUIRED"
+
+
+def _asks_client_certificate(e: BaseException | None) -> bool:
+    # aiohttp's ClientOSError carries the ssl.SSLError as its cause; urllib's is the reason.
+    for x in (e, None if e is None else e.__cause__):
+        if isinstance(x, ssl.SSLError) and getattr(x, "reason", None) == CERT_REQUIRED:
+            return True
+    return False
+
+
 def refused(e: BaseException | None, url: str, what: str, key: str) -> tuple[str, str] | None:
     """(what was wrong, the fix) when `e` is `what`'s certificate refused as not trusted
-    or as issued for another name than `url`'s (`key`: the setting holding the URL);
-    None for anything else."""
+    or as issued for another name than `url`'s (`key`: the setting holding the URL), or
+    `what` refusing us for want of a client certificate; None for anything else."""
+    if _asks_client_certificate(e):
+        # Before, "is InfluxDB running?" of a server that answered (the alert is its).
+        return (
+            f"the {what} (or a proxy in front of it) asks for a client certificate, and "
+            "monitord's HTTPS clients have none to give (TLS alert: certificate required)",
+            f"let the server at {key} take this machine's connections without a client certificate",
+        )
     if not isinstance(e, ssl.SSLCertVerificationError):
         return None
     host = urlsplit(url).hostname or url

@@ -85,7 +85,8 @@ def _influx_sync(i: InfluxConfig, creds: Path | None, limit_s: float) -> Check:
         reason = getattr(e, "reason", e)
         if isinstance(reason, BaseException) and not_yet_valid(reason):
             return _clock_behind(i, limit_s)
-        if said := refused_here(reason, i.url):
+        # An ssl.SSLError's `reason` is OpenSSL's name for it, a string: then `e` itself.
+        if said := refused_here(reason if isinstance(reason, BaseException) else e, i.url):
             return fail(name, f"{i.url}: TLS failed: {said[0]}", said[1])
         return fail(
             name,

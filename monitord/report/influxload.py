@@ -84,7 +84,7 @@ class InfluxReader:
             why = getattr(e, "reason", e)
             # Expired, not trusted, or another host's: said with its fix (tlsrefused.py);
             # before, OpenSSL's words alone.
-            cause = why if isinstance(why, BaseException) else None
+            cause = why if isinstance(why, BaseException) else e  # an SSLError's: a name
             said = influx_expired(cause) or refused(
                 cause, self.cfg.url, "InfluxDB server", "influx.url"
             )

@@ -213,6 +213,8 @@ def _http_errors(cfg: InfluxConfig) -> Iterator[None]:
     except aiohttp.ClientConnectorError as e:
         raise WriteUnreachable(f"cannot connect to {cfg.url}: {e.os_error}") from e
     except (aiohttp.ClientError, OSError) as e:
+        if said := refused(e, cfg.url, "InfluxDB server", "influx.url"):  # a client cert asked
+            raise WriteCertRefused(f"TLS with {cfg.url} failed: {said[0]}", said[1]) from e
         raise WriteUnreachable(f"{type(e).__name__}: {e}") from e
 
 

@@ -17,7 +17,9 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import socket
 import ssl
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -182,4 +184,65 @@ async def test_an_expired_certificate_is_said_so_by_doctor_and_report_too(
     assert (doctor, report) == (
         f"FAIL  influx v1: {url}: TLS failed: {why} -> fix: {RENEW_INFLUX}",
         f"cannot query {url}: {why}; {RENEW_INFLUX}",
+    )
+
+
+@contextlib.contextmanager
+def asks_client_certificate(tls: TlsMaterial) -> Iterator[int]:
+    """A TLS 1.3 server that wants a client certificate (as a proxy with client
+    verification on): OpenSSL's server sends the alert `certificate_required`."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.load_cert_chain(tls.server_cert, tls.server_key)
+    ctx.load_verify_locations(tls.ca_file)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return  # closed: the test is over
+            s = ctx.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+            with contextlib.suppress(OSError):
+                s.do_handshake()  # fails: the alert is sent
+            # Closed with the client's request unread, the kernel would send a reset that
+            # may reach the client before the alert: read on until the client hangs up.
+            with socket.socket(fileno=s.detach()) as raw, contextlib.suppress(OSError):
+                raw.settimeout(10)
+                while raw.recv(4096):
+                    pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+        t.join(10)
+
+
+async def test_a_server_that_asks_a_client_certificate_is_said_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trusted: None
+) -> None:
+    # Trusted and for this name: it refuses us. Before, "is InfluxDB running?" (the sink),
+    # "is the database running?" (doctor), OpenSSL's name for the alert alone (report).
+    tls = make_tls_material(tmp_path / "server")
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca_file))
+    with asks_client_certificate(tls) as port:
+        lines = await three_lines(port)
+    why = (
+        "the InfluxDB server (or a proxy in front of it) asks for a client certificate, and "
+        "monitord's HTTPS clients have none to give (TLS alert: certificate required)"
+    )
+    fix = (
+        "let the server at influx.url take this machine's connections without a client certificate"
+    )
+    url = f"https://localhost:{port}"
+    assert lines == (
+        f"TLS with {url} failed: {why} ({fix})",
+        f"FAIL  influx v1: {url}: TLS failed: {why} -> fix: {fix}",
+        f"cannot query {url}: {why}; {fix}",
     )
