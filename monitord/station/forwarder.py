@@ -59,6 +59,7 @@ from monitord.log import FailureLog
 from monitord.models import iso
 from monitord.sinks.mqtt_errors import PasswordUnreadable, read_password
 from monitord.station.model import ChairView
+from monitord.tlsrefused import refused
 
 log = logging.getLogger("monitord.station.forwarder")
 RETRY_S = 5.0
@@ -220,6 +221,14 @@ class Forwarder:
             return f"HTTP {e.status} {e.message}".rstrip()
         return f"{type(e).__name__}: {e}".replace(self.cfg.url, self._where)
 
+    def _tls_refused(self, e: BaseException) -> tuple[str, str] | None:
+        """(why, the fix) when the webhook's certificate was refused here (not trusted,
+        another host's, not a server's) or it wants a client certificate
+        (monitord/tlsrefused.py): before, "check the webhook service" of one that was up,
+        while every escalation to the phones failed."""
+        cause = e.certificate_error if isinstance(e, aiohttp.ClientConnectorCertificateError) else e
+        return refused(cause, self.cfg.url, "webhook server", "station.forwarder.url")
+
     def _auth(self) -> dict[str, str]:
         """`Authorization: Bearer <token>` from `token_file` (or FORWARDER_TOKEN_ENV),
         read at each POST so a token replaced is used without a restart; none without
@@ -274,11 +283,16 @@ class Forwarder:
                         await self._post(session, p)
                     except (aiohttp.ClientError, TimeoutError, OSError) as e:
                         p.due = time.monotonic() + RETRY_S
+                        why, fix = (
+                            self._why(e),
+                            "check the webhook service and station.forwarder.url",
+                        )
+                        if said := self._tls_refused(e):
+                            why, fix = f"TLS failed: {said[0]}", said[1]
                         self._flog.failure(
                             type(e).__name__,
                             f"{aid} on {p.chair} not posted to {self._where}: "
-                            f"{self._why(e)}; retried every {RETRY_S:g} s until acknowledged "
-                            "(check the webhook service and station.forwarder.url)",
+                            f"{why}; retried every {RETRY_S:g} s until acknowledged ({fix})",
                         )
                         continue
                     self._flog.success()

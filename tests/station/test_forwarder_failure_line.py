@@ -14,15 +14,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from aiohttp import web
 
 from monitord.config_station import ForwarderConfig
+from monitord.config_tls import web_verifier
 from monitord.station import forwarder
 from monitord.station.forwarder import Forwarder
 from tests.kit import eventually
+from tests.servers import make_tls_material
 from tests.station.station_kit import webhook_server
 
 TOKEN = "tk_AgQdq7mVBoFD37zQVN29RhuMzNIz2"
@@ -79,3 +83,55 @@ async def test_a_failed_post_says_why_which_alarm_and_no_token(
     assert base in line and "station.forwarder.url" in line, line  # where, and what to check
     every = " ".join(r.getMessage() for r in caplog.records)
     assert TOKEN not in every and "auth=" not in every, every
+
+
+async def test_a_webhook_whose_certificate_is_refused_says_why_and_the_fix(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A self-hosted ntfy over https signed by a CA this machine does not trust: each
+    escalation to the phones failed, and the line said "check the webhook service", which
+    was up. Now it says the certificate was refused, why and the fix (as for InfluxDB:
+    monitord/tlsrefused.py). A real TLS server on 127.0.0.1 (real OpenSSL handshakes)."""
+    server = make_tls_material(tmp_path / "server")
+    other = make_tls_material(tmp_path / "other")  # the CA this machine trusts instead
+    monkeypatch.setenv("SSL_CERT_FILE", str(other.ca_file))
+    web_verifier.cache_clear()  # read again for this SSL_CERT_FILE, and after the test
+    caplog.set_level(logging.DEBUG, logger="monitord.station.forwarder")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(server.server_cert, server.server_key)
+
+    async def close(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        w.close()
+
+    srv = await asyncio.start_server(close, "127.0.0.1", 0, ssl=ctx)
+    try:
+        port = srv.sockets[0].getsockname()[1]
+        url = f"https://localhost:{port}/alarms?auth={TOKEN}"
+        fwd = Forwarder(ForwarderConfig(url=url, after_s=0.05, timeout_s=2.0), "site-a")
+        fwd.on_event(
+            {"alert_id": "chair-2:bp.crisis:7", "event": "raised", "priority": "high",
+             "chair": "chair-2", "message": "BP 212/124"}
+        )  # fmt: skip
+        task = asyncio.create_task(fwd.run())
+        try:
+            await eventually(
+                lambda: any(r.levelno >= logging.WARNING for r in caplog.records), 20, "a line"
+            )
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    finally:
+        srv.close()
+        await srv.wait_closed()
+        monkeypatch.undo()
+        web_verifier.cache_clear()
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warned == [
+        f"phone forwarder: chair-2:bp.crisis:7 on chair-2 not posted to https://localhost:{port}: "
+        "TLS failed: the webhook server's certificate was refused: not signed by a CA this "
+        "machine trusts (unable to get local issuer certificate; the trusted CAs are read from "
+        f"SSL_CERT_FILE={other.ca_file}); retried every {forwarder.RETRY_S:g} s until "
+        "acknowledged (add the CA "
+        f"that signed it (the clinic's: clinic-ca.pem) to {other.ca_file})"
+    ]
