@@ -124,7 +124,10 @@ def say_departed(outbox: Outbox, cfg: Config) -> None:
     # this base (absent: a daemon older than the key, each taken as having reached it).
     reached = last.get("reached_broker")
     for chair in sorted({str(c) for c in ran} - {c.id for c in cfg.chairs}):
-        if chair in refused:
+        # Refused in the last run but taken in one before (its login or the ACL changed
+        # since): the broker keeps that earlier run's, said below at WARNING. Before, the
+        # refusal was said alone at INFO, and the state to clear was not.
+        if chair in refused and not (isinstance(reached, list) and chair in reached):
             log.info(
                 "chair %r ran on this Pi until the last stop and is not in this config; the "
                 "broker refused its publishes then (%s): it keeps nothing of that run's",

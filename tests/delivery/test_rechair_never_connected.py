@@ -93,10 +93,16 @@ async def test_a_chair_that_never_reached_the_broker_is_not_said_to_leave_state(
     [
         pytest.param({"reached_broker": [TYPO]}, id="reached"),
         pytest.param({}, id="daemon-older-than-the-key"),
+        # Refused in the last run, taken in one before: before, INFO "it keeps nothing of
+        # that run's", and the earlier run's retained status and alarms went unsaid.
+        pytest.param(
+            {"reached_broker": [TYPO], "publish_refused": {TYPO: "not authorized"}},
+            id="refused-last-run-reached-before",
+        ),
     ],
 )
 def test_a_chair_that_reached_the_broker_still_warns(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, row: dict[str, list[str]]
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, row: dict[str, object]
 ) -> None:
     # The broker keeps what it took (its retained status and active set): the WARNING
     # stays, also when the last run's row cannot say (a daemon older than the key).
