@@ -124,7 +124,9 @@ def path_fault(path: Path) -> str | None:
     path = Path(os.path.abspath(path))
     for d in reversed(path.parents):
         if os.path.lexists(d) and not os.path.isdir(d):
-            kind = "a file" if os.path.isfile(d) else "not a folder either"
+            # A device, a pipe or a socket: it read "/dev/null is not a folder either, not
+            # a folder".
+            kind = "a file" if os.path.isfile(d) else "a device, pipe or socket"
             if os.path.islink(d) and not os.path.exists(d):
                 kind = "a symbolic link to nothing"
             return f"{d} is {kind}, not a folder"

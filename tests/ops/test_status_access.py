@@ -145,3 +145,22 @@ def test_a_store_folder_that_is_a_file_names_it_not_root(
         assert p.stderr.splitlines() == [f"monitord status: cannot read {db}: {fault}: check --db"]
     finally:
         shutil.rmtree(tmp)
+
+
+@pytest.mark.parametrize("kind", ["pipe", "dangling-link"])
+def test_a_store_folder_that_is_no_folder_nor_file_names_what_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    """A pipe (or a device: /dev/null/...) where the store's folder should be read
+    "... is not a folder either, not a folder"; a link to nothing is said as one."""
+    notdir = tmp_path / "state"
+    if kind == "pipe":
+        os.mkfifo(notdir)
+    else:
+        notdir.symlink_to(tmp_path / "gone")
+    db = notdir / "outbox.sqlite"
+    what = "a device, pipe or socket" if kind == "pipe" else "a symbolic link to nothing"
+    assert main(["status", "--db", str(db)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"monitord status: cannot read {db}: {notdir} is {what}, not a folder: check --db"
+    ]
