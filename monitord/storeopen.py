@@ -62,6 +62,7 @@ from monitord.outbox import (
     SchemaTooNew,
     primary_code,
 )
+from monitord.pathfault import path_fault
 from monitord.store.base import Durability
 from monitord.store.fileheader import foreign_wal
 from monitord.store.replaced import REPLACED_KEY
@@ -174,6 +175,9 @@ def open_store(
         card = unwritable_advice(e, path) if _card_fault(e) else None
     if not os.path.lexists(path):
         # Said as a sentence, with the fix: it read "the store ... is cannot create it".
+        # A folder on its way that is not one, said so: it read "([Errno 17] File exists:
+        # '/etc/hostname')", as if something were in the way of a new file.
+        why = path_fault(path) or why
         return _in_memory(
             path,
             cfg,

@@ -23,8 +23,9 @@ import time
 from pathlib import Path
 
 from monitord.cli import DEFAULT_CONFIG, EX_CANTCREAT, EX_DATAERR, EX_OK, as_root
-from monitord.commands.status import denied, path_fault
+from monitord.commands.status import denied
 from monitord.config import load_config
+from monitord.pathfault import path_fault
 from monitord.store.checkpoint import WAL_RESET_BYTES
 from monitord.store.rofs import WalOnReadOnly, open_read_only
 from monitord.store.schema import FILE_FAULTS, primary_code

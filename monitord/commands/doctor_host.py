@@ -19,6 +19,7 @@ from monitord.config import Config
 from monitord.config_checks import command_problem, file_kind, secret_files
 from monitord.credentials import SECRETS_DIR
 from monitord.outbox import SCHEMA_VERSION
+from monitord.pathfault import path_fault
 from monitord.serviceuser import SERVICE_USER, may, service_user_blocked
 from monitord.store import fileheader
 
@@ -366,8 +367,6 @@ def check_store_schema(cfg: Config) -> Check | None:
     real = Path(os.path.realpath(path))
     if not cfg.chairs:  # a station's config keeps no outbox
         return None
-    from monitord.commands.status import path_fault
-
     if fault := path_fault(path):
         # A folder on its way that is a file (a file's name typed as storage.path's folder):
         # no user reads or makes a store there, root neither. Before, "cannot read it here

@@ -427,7 +427,8 @@ def main(args: argparse.Namespace) -> int:
             paths, pdf = write_records(records, args.out, reused_ids(every))
         else:
             assert db is not None
-            from monitord.commands.status import denied, path_fault
+            from monitord.commands.status import denied
+            from monitord.pathfault import path_fault
             from monitord.report import record_for, session_spans
 
             if fault := path_fault(db):  # no user reads it there, root neither

@@ -24,6 +24,7 @@ from monitord import certfiles
 from monitord.cli import DEFAULT_CONFIG, EX_OK, as_root
 from monitord.config import StorageConfig, load_config
 from monitord.outbox import SINKS, Outbox, OutboxError
+from monitord.pathfault import path_fault
 from monitord.storeopen import lock_path
 from monitord.techalarm import alarm_file, load_alarm_file
 
@@ -114,23 +115,6 @@ def technical(store: Path) -> dict[str, Any] | None:
     pid = doc.get("pid")
     doc["daemon_running"] = isinstance(pid, int) and _alive(pid)
     return doc
-
-
-def path_fault(path: Path) -> str | None:
-    """What is wrong with `path` for anyone, root too: a folder on its way that is a file
-    (a storage.path typed with a file's name as its folder), or None. Before, `os.access`
-    found the file not enterable and status said "permission denied ... run it as root",
-    also to root."""
-    path = Path(os.path.abspath(path))
-    for d in reversed(path.parents):
-        if os.path.lexists(d) and not os.path.isdir(d):
-            # A device, a pipe or a socket: it read "/dev/null is not a folder either, not
-            # a folder".
-            kind = "a file" if os.path.isfile(d) else "a device, pipe or socket"
-            if os.path.islink(d) and not os.path.exists(d):
-                kind = "a symbolic link to nothing"
-            return f"{d} is {kind}, not a folder"
-    return None
 
 
 def denied(path: Path) -> str | None:

@@ -27,7 +27,10 @@ def test_a_store_that_cannot_be_created_says_so_and_the_fix(tmp_path: Path) -> N
     finally:
         ob.close()
     text = alarms.active["store.memory"]["text"]
-    assert text.startswith(f"the store {store} cannot be created ("), text
+    # Before, "([Errno 17] File exists: '.../monitord')": as if a file were in the way.
+    assert text.startswith(
+        f"the store {store} cannot be created ({not_a_folder} is a file, not a folder); "
+    ), text
     assert " is cannot " not in text, text
     assert "storage.path" in text and "writable by the user monitord runs as" in text, text
     assert "running on a store in memory" in text, text
