@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import textwrap
+import unicodedata
 from functools import cache
 from typing import Any
 from unicodedata import category, east_asian_width
@@ -134,8 +135,24 @@ _SELECTORS = frozenset(
 # DejaVu Sans Mono a second mark is drawn on the next letter ("Nguye" + circumflex + tilde
 # + "n" read "Nguyêñ": another name), a pile of them (a "zalgo" name of 200 acutes) only
 # blotted two letters, and a mark with no letter (first, after a space) was read as
-# another character. One is drawn ("Jose" + acute: "José"); the rest are escaped.
+# another character. One is drawn on a Latin, Greek or Cyrillic letter ("Jose" + acute:
+# "José"; each accent these names carry has a precomposed letter), the rest escaped.
 MARKS_ON_A_LETTER = 1
+# Other scripts write several marks on one letter as their spelling, not as a pile: a
+# nukta and a vowel sign in Devanagari (Ghulam, "ग़ुलाम"), a vowel and a tone mark in Thai
+# (Somsak, "สมศักดิ์"), shadda and a vowel in Arabic ("مُحَمَّد"), a shin dot and a vowel in
+# Hebrew, subjoined letters in Tibetan. Escaping the second mark wrote a real name as
+# "ग़\u0941लाम" on the filed form; up to four are drawn (a 200-mark pile still is not).
+MARKS_ON_OTHER_LETTERS = 4
+_ONE_MARK_SCRIPTS = ("LATIN", "GREEK", "CYRILLIC")
+
+
+def _marks_allowed(letter: str) -> int:
+    """How many non-spacing marks are drawn on `letter` (`drawable`)."""
+    script = unicodedata.name(letter, "").split(" ", 1)[0]
+    if script in _ONE_MARK_SCRIPTS or not category(letter).startswith(("L", "M")):
+        return MARKS_ON_A_LETTER
+    return MARKS_ON_OTHER_LETTERS
 
 
 def _escape(c: str) -> str:
@@ -144,18 +161,19 @@ def _escape(c: str) -> str:
 
 def drawable(text: str) -> str:
     """`text` with each character that has nothing to draw (`_NOT_DRAWN`, `_SELECTORS`, a
-    non-spacing mark with no letter or past `MARKS_ON_A_LETTER`) written as its escape:
+    non-spacing mark with no letter or past `_marks_allowed`) written as its escape:
     nothing dropped, each readable on the printed form. Line breaks are left as they are
     (`visible` writes them " | "); idempotent, the escapes being printable ASCII."""
     out: list[str] = []
     marks = -1  # marks on the letter before; -1: no letter to put a mark on
+    allowed = MARKS_ON_A_LETTER  # marks drawn on the letter before (`_marks_allowed`)
     for c in text:
         cat = category(c)
         if (cat in _NOT_DRAWN and c not in "\n\r") or ord(c) in _SELECTORS:
             out.append(_escape(c))
             marks = -1
         elif cat in ("Mn", "Me"):
-            if 0 <= marks < MARKS_ON_A_LETTER:
+            if 0 <= marks < allowed:
                 out.append(c)
                 marks += 1
             else:
@@ -163,6 +181,7 @@ def drawable(text: str) -> str:
         else:
             out.append(c)
             marks = -1 if cat.startswith("Z") else 0
+            allowed = _marks_allowed(c)
     return "".join(out)
 
 

@@ -64,6 +64,29 @@ def test_names_that_draw_are_drawn_as_written(kept: str) -> None:
     assert visible(kept) == kept
 
 
+# Names whose spelling puts two or three marks on one letter. Before: the second was
+# escaped ("ग़\u0941लाम"), a real name written on the filed form as another.
+SPELT_WITH_MARKS = [
+    "ग़ुलाम",  # Ghulam: nukta + vowel sign u (Devanagari)
+    "फ़ैज़",  # Faiz: nukta + vowel sign ai
+    "สมศักดิ์",  # Somsak: vowel + thanthakhat (Thai)
+    "นิ่ม",  # Nim: vowel + tone mark
+    "مُحَمَّد",  # Muhammad with its vowels: shadda + fatha (Arabic)
+    "שָׁלוֹם",  # Shalom with niqqud: shin dot + qamats (Hebrew)
+]
+
+
+@pytest.mark.parametrize("kept", SPELT_WITH_MARKS, ids=[ascii(k) for k in SPELT_WITH_MARKS])
+def test_a_script_that_spells_with_several_marks_on_a_letter_is_drawn(kept: str) -> None:
+    assert visible(kept) == kept
+
+
+def test_a_pile_of_marks_on_a_letter_of_another_script_is_still_escaped() -> None:
+    # Four are drawn (a spelling's most), the rest escaped as on a Latin letter.
+    assert visible("क" + "\u0941" * 6) == "क" + "\u0941" * 4 + "\\u0941" * 2
+    assert visible("1\u0301\u0301") == "1\u0301\\u0301"  # not a letter: one mark
+
+
 def test_the_pdf_is_written_and_each_escape_is_on_it(tmp_path: Path) -> None:
     # All the cases in one name (one PDF: seconds), a space apart so none is wrapped apart.
     name = " ".join(w for w, _ in CASES)
