@@ -74,11 +74,33 @@ def _family_with(code: int) -> str | None:
     return None
 
 
+def _have(text: Text) -> frozenset[int]:
+    return _charmap(font_manager.findfont(text.get_fontproperties()))
+
+
 def _missing(text: Text) -> list[str]:
-    have = _charmap(font_manager.findfont(text.get_fontproperties()))
+    have = _have(text)
     # Spaces too (`drawable` leaves only drawn characters and line breaks): an OGHAM SPACE
     # MARK, not "printable" to Python, was an empty box with nothing said.
     return sorted({c for c in text.get_text() if c != "\n" and ord(c) not in have})
+
+
+def _drawn_apart(c: str, have: frozenset[int]) -> bool:
+    """Whether the text's own font, lacking `c`, has the letter and marks `c` decomposes
+    to. The shaper then draws those parts in it instead of taking `c` from a fallback font,
+    and DejaVu Sans Mono places no mark on a mark: its lacks most of Vietnamese's letters
+    with two marks (U+1EC5 of "Nguyễn", of "Trần"), and "Nguyễn" was drawn as "Nguyêñ" and
+    read back from the PDF as "Nguyễễ", "Trần" lost: another name on the filed form."""
+    parts = unicodedata.normalize("NFD", c)
+    return parts != c and all(ord(p) in have for p in parts)
+
+
+def _sans_with(code: int) -> str | None:
+    """The page's sans-serif (DejaVu Sans, matplotlib's own: on every machine) if it has
+    the character: a whole line in the first installed font with it was drawn in DejaVu
+    Math TeX Gyre's serif, the form's other lines sans."""
+    path = font_manager.findfont(font_manager.FontProperties(family=["sans-serif"]))
+    return font_manager.FontProperties(fname=path).get_name() if code in _charmap(path) else None
 
 
 def fit_fonts(fig: Figure) -> list[str]:
@@ -97,11 +119,17 @@ def fit_fonts(fig: Figure) -> list[str]:
         if not missing:
             continue
         families = list(text.get_fontfamily())
+        have = _have(text)
         none = []
         for c in missing:
             fam = _family_with(ord(c))
             if fam is None:
                 none.append(c)
+            elif _drawn_apart(c, have):
+                # A font that has the letter whole draws the text (`_drawn_apart`): in a
+                # monospace line its columns after it shift, as after a Chinese name.
+                fam = _sans_with(ord(c)) or fam
+                families = [fam, *(f for f in families if f != fam)]
             elif fam not in families:
                 families.append(fam)
         text.set_fontfamily(families)

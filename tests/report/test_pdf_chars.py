@@ -128,3 +128,11 @@ def test_a_space_no_font_of_the_page_has_is_looked_for_in_the_others() -> None:
         with PdfPages(io.BytesIO()) as out:
             out.savefig(fig)
     assert not [w for w in said if "missing from font" in str(w.message)]
+
+
+def test_a_vietnamese_letter_the_monospace_font_lacks_is_drawn_whole(tmp_path: Path) -> None:
+    # DejaVu Sans Mono has "ê" and the combining tilde but not "ễ" (U+1EC5): the shaper drew
+    # the parts, the tilde where the "n" goes, read back as "Nguyễễ" with "Trần" lost.
+    pdf = _pdf(tmp_path, "Nguyễn Trần", "nurse-b")
+    text = " ".join(_run("pdftotext", "-f", "1", "-l", "1", str(pdf), "-").split())
+    assert "given by Nguyễn Trần" in text, text
