@@ -14,6 +14,7 @@ import hmac
 import re
 import secrets
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,9 +67,24 @@ def _stand_in(nurses: dict[str, str]) -> str:
     return f"{SCHEME}${iters}${secrets.token_hex(16)}${secrets.token_hex(32)}"
 
 
+# Characters with nothing to see in a name (the report's `drawable` escapes them): a
+# byte-order mark or zero-width space pasted in, a bidi override, a control character.
+# "anna\u200b" was added beside "anna": two nurses the
+# station and the HTML and CSVs show alike, and each `by` no longer said which.
+_UNSEEN = frozenset({"Cc", "Cf", "Co", "Cn", "Zl", "Zp"})
+# Zero-width non-joiner and joiner: part of the spelling of names in Persian, Devanagari.
+_JOINERS = frozenset("\u200c\u200d")
+
+
 def nurse_line(name: str, pin: str) -> str:
     if not NAME_RE.match(name) or name != name.strip():
         raise NursesFileError(f"nurse name {name!r}: 1-64 characters, no ':' or newline")
+    unseen = [c for c in name if unicodedata.category(c) in _UNSEEN and c not in _JOINERS]
+    if unseen:
+        raise NursesFileError(
+            f"nurse name {name!r}: U+{ord(unseen[0]):04X} shows as nothing, so the name "
+            "would look like another's on the station and the report; type it without"
+        )
     if len(pin) < 4:
         raise NursesFileError("PIN: at least 4 characters")
     return f"{name}:{hash_pin(pin)}\n"

@@ -269,3 +269,20 @@ def test_a_second_room_whose_copy_kept_the_account_is_told_its_own_account(
     assert "station 'station-2' logs in as 'station-1'" in line, line
     assert "if another station already logs in as 'station-1'" in line, line
     assert 'its own account (mqtt_username = "station-2"' in line, line
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [("anna\ufeff", "FEFF"), ("an\u200bna", "200B"), ("\u202eanna", "202E"), ("an\tna", "0009")],
+)
+def test_add_nurse_refuses_a_name_with_a_character_that_shows_as_nothing(
+    name: str, code: str
+) -> None:
+    # Before: "anna\ufeff" was added beside "anna", two nurses that look the same.
+    with pytest.raises(NursesFileError) as e:
+        nurse_line(name, "4821")
+    assert str(e.value) == (
+        f"nurse name {name!r}: U+{code} shows as nothing, so the name would look like "
+        "another's on the station and the report; type it without"
+    )
+
