@@ -68,10 +68,11 @@ def _stand_in(nurses: dict[str, str]) -> str:
 
 
 # Characters with nothing to see in a name (the report's `drawable` escapes them): a
-# byte-order mark or zero-width space pasted in, a bidi override, a control character.
-# "anna\u200b" was added beside "anna": two nurses the
+# byte-order mark or zero-width space pasted in, a bidi override, a control character, a
+# lone surrogate (bytes not UTF-8 on the command line, which stopped --add-nurse with a
+# UnicodeEncodeError traceback). "anna\u200b" was added beside "anna": two nurses the
 # station and the HTML and CSVs show alike, and each `by` no longer said which.
-_UNSEEN = frozenset({"Cc", "Cf", "Co", "Cn", "Zl", "Zp"})
+_UNSEEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 # Zero-width non-joiner and joiner: part of the spelling of names in Persian, Devanagari.
 _JOINERS = frozenset("\u200c\u200d")
 
@@ -80,6 +81,11 @@ def nurse_line(name: str, pin: str) -> str:
     if not NAME_RE.match(name) or name != name.strip():
         raise NursesFileError(f"nurse name {name!r}: 1-64 characters, no ':' or newline")
     unseen = [c for c in name if unicodedata.category(c) in _UNSEEN and c not in _JOINERS]
+    if unseen and unicodedata.category(unseen[0]) == "Cs":
+        raise NursesFileError(
+            f"nurse name {name!r}: not UTF-8 (a byte the terminal sent in another "
+            f"encoding, here as U+{ord(unseen[0]):04X}): set the terminal to UTF-8"
+        )
     if unseen:
         raise NursesFileError(
             f"nurse name {name!r}: U+{ord(unseen[0]):04X} shows as nothing, so the name "

@@ -286,3 +286,23 @@ def test_add_nurse_refuses_a_name_with_a_character_that_shows_as_nothing(
         "another's on the station and the report; type it without"
     )
 
+
+def test_add_nurse_with_a_name_not_in_utf8_says_so_in_one_line(tmp_path: Path) -> None:
+    # Bytes not UTF-8 on the command line (a Latin-1 terminal): the name held a lone
+    # surrogate and the write stopped with a UnicodeEncodeError traceback.
+    write_nurses(tmp_path / "nurses")
+    before = (tmp_path / "nurses").read_bytes()
+    cfg = station_only(tmp_path, 'id = "station-1"\nnurses_file = "nurses"\n')
+    r = subprocess.run(
+        [sys.executable, "-m", "monitord", "station", "-c", str(cfg), "--add-nurse", b"Ren\xe9e"],
+        input="4821\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 65, r.stderr
+    assert r.stderr.splitlines() == [
+        "monitord station: nurse name 'Ren\\udce9e': not UTF-8 (a byte the terminal sent "
+        "in another encoding, here as U+DCE9): set the terminal to UTF-8"
+    ]
+    assert (tmp_path / "nurses").read_bytes() == before  # nothing written
