@@ -137,3 +137,10 @@ def influx_expired(e: BaseException | None) -> tuple[str, str] | None:
         "machine's clock",
         RENEW_INFLUX,
     )
+
+
+def influx_refused(e: BaseException | None, url: str) -> tuple[str, str] | None:
+    """(what was wrong, the fix) when the InfluxDB server's certificate expired or was
+    refused (`refused`), for the one-shot clients (doctor, `report --from influx`); the
+    daemon's sink sorts the same faults into its own error classes."""
+    return influx_expired(e) or refused(e, url, "InfluxDB server", "influx.url")

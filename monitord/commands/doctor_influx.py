@@ -19,7 +19,7 @@ from monitord.config import Config, InfluxConfig
 from monitord.config_tls import web_verifier
 from monitord.sinks.influx_http import NotInflux, _reason_from_body, not_influx
 from monitord.tlsclock import CLOCK_FIX, clock_fact, not_yet_valid, peer_validity
-from monitord.tlsrefused import influx_expired, refused
+from monitord.tlsrefused import influx_refused
 
 
 def _clock_behind(i: InfluxConfig, limit_s: float) -> Check:
@@ -36,14 +36,6 @@ def _clock_behind(i: InfluxConfig, limit_s: float) -> Check:
         f"{i.url}: TLS failed: {clock_fact('InfluxDB server', now, dates)}",
         CLOCK_FIX,
     )
-
-
-def refused_here(reason: object, url: str) -> tuple[str, str] | None:
-    """The InfluxDB server's certificate expired or refused (monitord/tlsrefused.py):
-    before, "not reachable (...) -> fix: is the database running?" of a server that was
-    running."""
-    e = reason if isinstance(reason, BaseException) else None
-    return influx_expired(e) or refused(e, url, "InfluxDB server", "influx.url")
 
 
 def _http(
@@ -85,8 +77,10 @@ def _influx_sync(i: InfluxConfig, creds: Path | None, limit_s: float) -> Check:
         reason = getattr(e, "reason", e)
         if isinstance(reason, BaseException) and not_yet_valid(reason):
             return _clock_behind(i, limit_s)
-        # An ssl.SSLError's `reason` is OpenSSL's name for it, a string: then `e` itself.
-        if said := refused_here(reason if isinstance(reason, BaseException) else e, i.url):
+        # Expired or refused (monitord/tlsrefused.py): before, "not reachable (...) -> fix:
+        # is the database running?" of a server that was running. An ssl.SSLError's
+        # `reason` is OpenSSL's name for it, a string: then `e` itself.
+        if said := influx_refused(reason if isinstance(reason, BaseException) else e, i.url):
             return fail(name, f"{i.url}: TLS failed: {said[0]}", said[1])
         return fail(
             name,

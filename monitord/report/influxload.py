@@ -33,7 +33,7 @@ from monitord.report.clockoff import session_offsets
 from monitord.report.load import CARRY_LOOKBACK_S, SessionSpan, spans_from_events
 from monitord.report.record import SessionRecord, build_record, placed_t
 from monitord.store.codec import from_ns
-from monitord.tlsrefused import influx_expired, refused
+from monitord.tlsrefused import influx_refused
 
 PAGE = 5000  # rows per query: under InfluxDB's default max-row-limit (10000)
 _VALUE_FIELDS = ("sys_mmHg", "dia_mmHg", "map_mmHg", "pulse_bpm", "hr_bpm", "spo2_pct")
@@ -85,10 +85,7 @@ class InfluxReader:
             # Expired, not trusted, or another host's: said with its fix (tlsrefused.py);
             # before, OpenSSL's words alone.
             cause = why if isinstance(why, BaseException) else e  # an SSLError's: a name
-            said = influx_expired(cause) or refused(
-                cause, self.cfg.url, "InfluxDB server", "influx.url"
-            )
-            if said:
+            if said := influx_refused(cause, self.cfg.url):
                 raise InfluxReadError(f"cannot query {self.cfg.url}: {'; '.join(said)}") from None
             raise InfluxReadError(f"cannot query {self.cfg.url}: {why}") from None
         except ValueError:
