@@ -48,8 +48,11 @@ mkdir "$work/src"
 "$stage/opt/monitord/bin/python" -m pip install --quiet --disable-pip-version-check \
     --no-compile $pip_args "$work/src"
 "$stage/opt/monitord/bin/python" "$here/packaging/relocate-venv.py" "$stage/opt/monitord" /opt/monitord >/dev/null
-find "$stage/opt/monitord" -name __pycache__ -prune -exec rm -rf {} +
 "$stage/opt/monitord/bin/monitord" --version >/dev/null
+# No bytecode shipped: postinst compiles for the installed paths. Removed after the run
+# above, which (where Python keeps bytecode) wrote some naming the stage's temporary path:
+# postinst kept those as current, and the daemon's tracebacks named files not there.
+find "$stage/opt/monitord" -name __pycache__ -prune -exec rm -rf {} +
 
 # 2. The units, docs, examples, the command on PATH. The station's unit is shipped on every
 #    machine and enabled by the admin on the station machine only (never by the package).
