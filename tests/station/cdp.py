@@ -1,10 +1,16 @@
 """A small Chrome DevTools Protocol client over aiohttp websockets, for Debian's headless
 Chromium (no chromium-driver needed): start the browser, open a page, evaluate JS, tap
-an element with a real (trusted) mouse event, take a screenshot."""
+an element with a real (trusted) mouse event, take a screenshot.
+
+One Chromium per test process (per autoplay policy, a command-line flag), started at the
+first `Browser` and kept: each `Browser` is a browser context of its own in it (Chrome's
+incognito profile: no cookie, storage or cache of another test's), its pages closed with
+it. A Chromium start costs ~0.6 s of CPU and the suite opens ~250 browsers."""
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import contextlib
 import itertools
@@ -30,6 +36,7 @@ class Page:
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.console: list[str] = []
         self.target_id = ""  # the tab's DevTools target (Browser.new_page)
+        self.context_id = ""  # its browser context (the test's `Browser`)
         # DevTools events a test listens to (method -> handler of its params), e.g.
         # `Fetch.requestPaused` to hold a request of the page on its way.
         self.on: dict[str, Callable[[dict[str, Any]], None]] = {}
@@ -125,6 +132,15 @@ class Page:
         r = await self.send("Page.captureScreenshot", format="png")
         await asyncio.to_thread(path.write_bytes, base64.b64decode(r["data"]))
 
+    async def other_tab_in_front(self) -> str:
+        """Open another tab in this page's window and bring it to the front (the EHR over
+        the station): this page is in the background, hidden. Returns the tab's target."""
+        tab = await self.send(
+            "Target.createTarget", url="about:blank", browserContextId=self.context_id
+        )
+        await self.send("Target.activateTarget", targetId=tab["targetId"])
+        return str(tab["targetId"])
+
     async def close(self) -> None:
         self._reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -132,17 +148,16 @@ class Page:
         await self.ws.close()
 
 
-class Browser:
-    def __init__(self, autoplay: bool = True, size: tuple[int, int] = (1400, 900)) -> None:
-        self.autoplay = autoplay
-        self.size = size
-        self.dir = Path(tempfile.mkdtemp(prefix="station-chromium-"))
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.http: aiohttp.ClientSession | None = None
-        self.port = 0
+class _Chromium:
+    """A headless Chromium kept for the test process: stopped when the process exits, and
+    killed by the kernel if the process dies without exiting (util-linux's `setpriv
+    --pdeathsig`: a `preexec_fn` is not safe in a process with threads)."""
 
-    async def __aenter__(self) -> Browser:
+    def __init__(self, autoplay: bool) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="station-chromium-"))
         args = [
+            "setpriv",
+            "--pdeathsig=KILL",
             CHROMIUM,
             "--headless",
             "--no-sandbox",  # tests run as root in CI containers
@@ -152,16 +167,19 @@ class Browser:
             f"--user-data-dir={self.dir}",
             "--remote-debugging-address=127.0.0.1",
             "--remote-debugging-port=0",
-            f"--window-size={self.size[0]},{self.size[1]}",
         ]
-        if self.autoplay:
+        if autoplay:
             args.append("--autoplay-policy=no-user-gesture-required")
-        self.proc = subprocess.Popen(  # noqa: ASYNC220 (starts in a few ms)
+        self.proc = subprocess.Popen(
             [*args, "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,
         )
+        self.port = 0
+        atexit.register(self.stop)
+
+    async def started(self) -> int:
         port_file = self.dir / "DevToolsActivePort"
         await eventually(
             lambda: port_file.exists() and port_file.read_text().count("\n") >= 1,
@@ -169,16 +187,62 @@ class Browser:
             "chromium DevTools port",
         )
         self.port = int(port_file.read_text().split()[0])
+        return self.port
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+_CHROMIUMS: dict[bool, _Chromium] = {}
+
+
+class Browser:
+    def __init__(self, autoplay: bool = True, size: tuple[int, int] = (1400, 900)) -> None:
+        self.autoplay = autoplay
+        self.size = size
+        self.http: aiohttp.ClientSession | None = None
+        self.port = 0
+        self.context_id = ""
+        self._root: Page | None = None  # the browser's own DevTools session
+        self._pages = 0
+
+    async def __aenter__(self) -> Browser:
+        chromium = _CHROMIUMS.get(self.autoplay)
+        if chromium is None or chromium.proc.poll() is not None:
+            if chromium is not None:
+                chromium.stop()  # it died (a crash): a new one for the tests after it
+            chromium = _CHROMIUMS[self.autoplay] = _Chromium(self.autoplay)
+        self.port = chromium.port or await chromium.started()
         self.http = aiohttp.ClientSession()
+        async with self.http.get(f"http://127.0.0.1:{self.port}/json/version") as r:
+            url = (await r.json())["webSocketDebuggerUrl"]
+        self._root = Page(await self.http.ws_connect(url, max_msg_size=0))
+        ctx = await self._root.send("Target.createBrowserContext")
+        self.context_id = str(ctx["browserContextId"])
         return self
 
     async def new_page(self) -> Page:
-        assert self.http is not None
-        async with self.http.put(f"http://127.0.0.1:{self.port}/json/new?about:blank") as r:
-            target = await r.json()
-        ws = await self.http.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0)
+        assert self.http is not None and self._root is not None
+        # The context's first page opens its window (of the browser's size); the next ones
+        # are tabs in it, in front, as a nurse's second tab.
+        window = {} if self._pages else {"width": self.size[0], "height": self.size[1]}
+        target = await self._root.send(
+            "Target.createTarget", url="about:blank", browserContextId=self.context_id, **window
+        )
+        self._pages += 1
+        ws = await self.http.ws_connect(
+            f"ws://127.0.0.1:{self.port}/devtools/page/{target['targetId']}", max_msg_size=0
+        )
         page = Page(ws)
-        page.target_id = target["id"]
+        page.target_id = str(target["targetId"])
+        page.context_id = self.context_id
         await page.send("Page.enable")
         await page.send("Runtime.enable")
         await page.send(
@@ -199,16 +263,15 @@ class Browser:
             assert r.status == 200, await r.text()
 
     async def __aexit__(self, *exc: object) -> None:
+        # The context's pages close with it: nothing of this test's left for the next.
+        if self._root is not None:
+            with contextlib.suppress(Exception):
+                await self._root.send(
+                    "Target.disposeBrowserContext", browserContextId=self.context_id
+                )
+            await self._root.close()
         if self.http is not None:
             await self.http.close()
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @contextlib.asynccontextmanager

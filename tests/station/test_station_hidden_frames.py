@@ -44,8 +44,7 @@ async def test_a_hidden_tab_keeps_no_frame_callback_per_message(
         for ch in CHAIRS:
             await pub.chair(ch, [], sess=sess)
         await page.until(f"document.querySelectorAll('.tile').length === {len(CHAIRS)}", 20)
-        ehr = await page.send("Target.createTarget", url="about:blank")
-        await page.send("Target.activateTarget", targetId=ehr["targetId"])
+        await page.other_tab_in_front()
         await page.until("document.visibilityState === 'hidden'", 10, "the tab hidden")
         async with pub.receipts() as got:
             # A HIGH alarm while hidden, then the chairs' readings stream on.

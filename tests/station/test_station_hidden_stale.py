@@ -37,8 +37,7 @@ async def test_a_tab_hidden_for_minutes_finds_its_board_stale_at_once(
         await page.until("!!document.querySelector('.tile')", 20, "chair-1's tile")
         # The page's own timer, as Chromium runs it: each run noted.
         await page.js("window.__runs = 0; setInterval(() => { window.__runs++; }, 1000); 1")
-        ehr = await page.send("Target.createTarget", url="about:blank")
-        await page.send("Target.activateTarget", targetId=ehr["targetId"])
+        await page.other_tab_in_front()
         await page.until("document.visibilityState === 'hidden'", 10, "the tab hidden")
         await asyncio.sleep(THROTTLED_AFTER_S)
         # Throttled now: the station stops just after one of the once-a-minute runs.

@@ -60,8 +60,7 @@ async def test_an_alarm_drawn_in_a_hidden_tab_is_receipted_only_once_in_view(
             await page.until(f"{SOUND} === 'high'", 20, "chair-1 sounding")
             await eventually(lambda: bool(held), 10, "chair-1's receipt on its way")
             # The EHR brought to the front: the station's tab is in the background.
-            ehr = await page.send("Target.createTarget", url="about:blank")
-            await page.send("Target.activateTarget", targetId=ehr["targetId"])
+            await page.other_tab_in_front()
             await page.until("document.visibilityState === 'hidden'", 10, "the tab hidden")
             # A second HIGH alarm of chair-1 while nobody sees the board: drawn, sounding.
             unseen = alert("chair-1", "spo2.very_low", "high", "SpO2 82 < 85", ago_s=1)

@@ -40,8 +40,7 @@ async def test_a_background_tab_names_its_alarm_in_its_title(
         await page.until("document.querySelectorAll('.tile').length === 2", 20, "two tiles")
         assert await tab_title(page) == "monitord station"
         # The EHR in front: the station's tab is in the background.
-        ehr = await page.send("Target.createTarget", url="about:blank")
-        await page.send("Target.activateTarget", targetId=ehr["targetId"])
+        await page.other_tab_in_front()
         await page.until("document.visibilityState === 'hidden'", 10, "the tab hidden")
         medium = alert("chair-1", "hr.high", "medium", "HR 128 > 120 for 5 min")
         await pub.active("chair-1", [medium], sess)
@@ -81,8 +80,7 @@ async def test_a_background_tab_not_live_says_so_in_its_title(
         high = alert("chair-1", "spo2.very_low", "high", "SpO2 82 < 85")
         await pub.chair("chair-1", [high], sess=sess)
         await eventually_title(page, "HIGH chair-1 — monitord station", 20)
-        ehr = await page.send("Target.createTarget", url="about:blank")
-        await page.send("Target.activateTarget", targetId=ehr["targetId"])
+        await page.other_tab_in_front()
         await page.until("document.visibilityState === 'hidden'", 10, "the tab hidden")
         proc.stop()  # the station gone: the board is not live
         await eventually_title(page, "NOT LIVE · HIGH chair-1 — monitord station", 20)
