@@ -83,7 +83,40 @@ async def release(page: Page, at: dict[str, Any], touch: bool) -> None:
         await page.send("Input.dispatchMouseEvent", type="mouseReleased", **mouse)
 
 
+# The page holds the bar for a press of at most PRESS_HOLD_MS, and for a touch's click at
+# most CLICK_WAIT_MS after the release (press.js): a press longer, or a click later, is no
+# tap by the page's rule and the bar is rightly redrawn under the finger. On a loaded
+# machine the 15 alarms published between press and release can take longer than that:
+# the case is then played again (on a station of its own), not counted as a failure.
+PRESS_HOLD_MS = 1000
+CLICK_WAIT_MS = 400
+TRIES = 3
+WATCH = (
+    "(() => { const w = window.__tap = {down: null, up: null, click: null};"
+    " addEventListener('pointerdown', () => { w.down = performance.now(); }, true);"
+    " addEventListener('pointerup', () => { w.up = performance.now(); }, true);"
+    " addEventListener('click', () => { w.click = performance.now(); }, true);"
+    " return true; })()"
+)
+
+
+async def not_a_tap(page: Page) -> str:
+    """Why the press just made was no tap in the page's time ("" if it was one)."""
+    t = await page.until("window.__tap.up !== null && window.__tap", 10, "the release")
+    held = t["up"] - t["down"]
+    if held >= PRESS_HOLD_MS:
+        return f"pressed {held:.0f} ms (the page holds the bar {PRESS_HOLD_MS} ms)"
+    try:
+        t = await page.until("window.__tap.click !== null && window.__tap", 3, "the click")
+    except AssertionError:  # a finger held past Chromium's long press makes no tap
+        return f"no click after a press of {held:.0f} ms (a long press)"
+    if (late := t["click"] - t["up"]) >= CLICK_WAIT_MS:
+        return f"clicked {late:.0f} ms after the release (waited for {CLICK_WAIT_MS} ms)"
+    return ""
+
+
 async def press_then_crowd(page: Page, pub: ChairPublisher, touch: bool) -> dict[str, Any]:
+    await page.js(WATCH)
     await board(pub)
     await page.until(f"!!{LINK} && !!{tile('chair-12')}", 20, "chair-12 in the bar")
     assert not await page.js(CROWDED)
@@ -107,18 +140,28 @@ async def tap_while_crowding_shows_chair_12(
 ) -> None:
     """chair-12's link tapped as the bar goes crowded, on a screen of `size`: the tap
     focuses chair-12's tile, the bar is fitted after it, and the tile is in view below it."""
-    async with station_page(tmp_path, mosquitto, prefix, size=size) as (page, pub):
-        if touch:
-            await page.send("Emulation.setTouchEmulationEnabled", enabled=True, maxTouchPoints=5)
-        await press_then_crowd(page, pub, touch)
-        await page.until(
-            f"document.activeElement === {tile('chair-12')}", 10, "chair-12's tile focused"
-        )
-        # The tap done, the bar is fitted: every chair in alarm without scrolling it.
-        await page.until(CROWDED, 10, "the bar crowded after the tap")
-        await painted(page)
-        assert await page.js(IN_VIEW.format(tile("chair-12")))
-        await page.screenshot(tmp_path / "after.png")
+    void = []
+    for n in range(TRIES):
+        (tmp := tmp_path / f"try-{n}").mkdir()
+        async with station_page(tmp, mosquitto, f"{prefix}/{n}", size=size) as (page, pub):
+            if touch:
+                await page.send(
+                    "Emulation.setTouchEmulationEnabled", enabled=True, maxTouchPoints=5
+                )
+            await press_then_crowd(page, pub, touch)
+            if why := await not_a_tap(page):
+                void.append(why)
+                continue
+            await page.until(
+                f"document.activeElement === {tile('chair-12')}", 10, "chair-12's tile focused"
+            )
+            # The tap done, the bar is fitted: every chair in alarm without scrolling it.
+            await page.until(CROWDED, 10, "the bar crowded after the tap")
+            await painted(page)
+            assert await page.js(IN_VIEW.format(tile("chair-12")))
+            await page.screenshot(tmp_path / "after.png")
+            return
+    raise AssertionError(f"no tap in {TRIES} tries (a machine too loaded): {void}")
 
 
 @pytest.mark.parametrize("touch", [False, True], ids=["mouse", "touch"])
@@ -137,7 +180,22 @@ async def test_a_tap_on_the_bar_is_not_lost_to_a_higher_alarm_come_before_it(
     links pressed moved right by a link from under the finger, and the release landed on
     chair-11's (a touchscreen: chair-11's tile brought into view, not chair-12's) or
     between two (a mouse: nothing). The bar's redraw now waits for the tap."""
+    void = []
+    for n in range(TRIES):
+        (tmp := tmp_path / f"try-{n}").mkdir()
+        if why := await tap_before_a_higher_alarm(tmp, mosquitto, f"{mqtt_prefix}/{n}", touch):
+            void.append(why)
+            continue
+        return
+    raise AssertionError(f"no tap in {TRIES} tries (a machine too loaded): {void}")
+
+
+async def tap_before_a_higher_alarm(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str, touch: bool
+) -> str:
+    """The case of the test above, played once: why the press was no tap, or ""."""
     async with station_page(tmp_path, mosquitto, mqtt_prefix, size=(1366, 768)) as (page, pub):
+        await page.js(WATCH)
         if touch:
             await page.send("Emulation.setTouchEmulationEnabled", enabled=True, maxTouchPoints=5)
         sess = session("dosing", "esketamine", 10)
@@ -158,6 +216,8 @@ async def test_a_tap_on_the_bar_is_not_lost_to_a_higher_alarm_come_before_it(
         await page.until(f"{tile('chair-01')}.classList.contains('p-high')", 10, "chair-01")
         await page.until("document.title.startsWith('HIGH chair-01')", 10, "the tab's title")
         await release(page, at, touch)
+        if why := await not_a_tap(page):
+            return why
         await page.until(
             f"document.activeElement === {tile('chair-12')}", 10, "chair-12's tile focused"
         )
@@ -167,6 +227,7 @@ async def test_a_tap_on_the_bar_is_not_lost_to_a_higher_alarm_come_before_it(
         )
         await painted(page)
         assert await page.js(IN_VIEW.format(tile("chair-12")))
+        return ""
 
 
 @pytest.mark.parametrize("touch", [False, True], ids=["mouse", "touch"])
