@@ -93,9 +93,17 @@ case "$mode" in
         # (~440 s of it are a few tests waiting idle on a browser's throttling or a dialog
         # left open, each holding a worker). Five tried on 2026-12-05: 17:05 against 18:16 on
         # four for 3160 tests, but with 3252 the CPU stayed at 100 % (21:47) and two tests
-        # that wait on a loaded machine failed; four kept until the suite's CPU comes down.
+        # that wait on a loaded machine failed; four kept until the suite's CPU came down.
+        # It did on 2026-12-05 (one Chromium per worker, bytecode kept: below): 15:28 on
+        # four with the CPU 72 % busy, the workers waiting; five since.
         # With arguments (a file, -k ...) pytest runs as asked, in one process.
-        [ $# -eq 0 ] && set -- -n 4 --dist loadfile --no-loadscope-reorder
+        [ $# -eq 0 ] && set -- -n 5 --dist loadfile --no-loadscope-reorder
+        # Bytecode kept for the run: an environment with PYTHONDONTWRITEBYTECODE set (this
+        # CI's is) otherwise has every `monitord` a test starts (~950 in the suite) compile
+        # the project's ~100 modules again (~0.13 s of CPU each, a tenth of the suite's
+        # CPU) and each worker recompile the test files. Compiled once here, in parallel.
+        unset PYTHONDONTWRITEBYTECODE
+        .venv/bin/python -m compileall -q -j 0 monitord drivers simulators tests bench >/dev/null
         exec .venv/bin/python -m pytest "$@"
         ;;
     *)
