@@ -56,13 +56,30 @@ def add_ca() -> str:
 
 
 def trusted_cas() -> str:
-    """Where the CAs trusted by monitord's HTTPS clients are read from: the system's store
-    as OpenSSL finds it, or the file SSL_CERT_FILE names instead."""
-    env = os.environ.get("SSL_CERT_FILE")
-    if env:
-        return f"SSL_CERT_FILE={env}"
+    """Where the CAs trusted by monitord's HTTPS clients are read from, as OpenSSL reads them
+    (create_default_context: X509_STORE_set_default_paths): a CA file, SSL_CERT_FILE's or
+    the system's, and a directory of hashed links, SSL_CERT_DIR's or the system's. Both are
+    read: before, the line named SSL_CERT_FILE alone, and a CA put in SSL_CERT_DIR's
+    directory (or one left there) went unsaid. A setting is named as set (where the IT
+    admin finds it); the system's paths as they resolve (Debian's /usr/lib/ssl/cert.pem is
+    /etc/ssl/certs/ca-certificates.crt, which update-ca-certificates writes)."""
     paths = ssl.get_default_verify_paths()
-    return paths.cafile or paths.capath or paths.openssl_cafile
+    read = []
+    for env, found in (
+        (paths.openssl_cafile_env, paths.cafile),
+        (paths.openssl_capath_env, paths.capath),
+    ):
+        value = os.environ.get(env)
+        if value:
+            # OpenSSL reads SSL_CERT_DIR as a list (':'); Python's capath is None unless
+            # the whole value is one directory.
+            there = found or any(os.path.isdir(d) for d in value.split(os.pathsep))
+            read.append(f"{env}={value}" + ("" if there else " (missing)"))
+        elif found:
+            read.append(os.path.realpath(found))
+    if not read:  # neither the system's file nor its directory exists
+        return f"nowhere: neither {paths.openssl_cafile} nor {paths.openssl_capath} exists"
+    return " and ".join(read)
 
 
 # TLS 1.3's alert of a server that wants a client certificate (RFC 8446 section 6.2:

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import os
 import socket
 import ssl
 import threading
@@ -81,12 +82,13 @@ async def test_a_certificate_from_a_ca_not_trusted_here_is_said_so(
     server = make_tls_material(tmp_path / "server")
     other = make_tls_material(tmp_path / "other")  # the CA this machine trusts instead
     monkeypatch.setenv("SSL_CERT_FILE", str(other.ca_file))
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))  # read too (no hashed CA in it)
     async with serve(server) as port:
         lines = await three_lines(port)
     why = (
         "the InfluxDB server's certificate was refused: not signed by a CA this machine "
         "trusts (unable to get local issuer certificate; the trusted CAs are read from "
-        f"SSL_CERT_FILE={other.ca_file})"
+        f"SSL_CERT_FILE={other.ca_file} and SSL_CERT_DIR={tmp_path})"
     )
     fix = f"add the CA that signed it (the clinic's: clinic-ca.pem) to {other.ca_file}"
     url = f"https://localhost:{port}"
@@ -97,12 +99,19 @@ async def test_a_certificate_from_a_ca_not_trusted_here_is_said_so(
     )
 
 
+def system_store() -> str:
+    """The system's CA file and directory, both read without SSL_CERT_FILE/SSL_CERT_DIR
+    (tlsrefused.trusted_cas), as they resolve (Debian: /etc/ssl/certs/...)."""
+    paths = ssl.get_default_verify_paths()
+    return " and ".join(os.path.realpath(p) for p in (paths.cafile, paths.capath) if p)
+
+
 async def test_without_ssl_cert_file_the_fix_is_the_system_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trusted: None
 ) -> None:
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-    paths = ssl.get_default_verify_paths()
-    store = paths.cafile or paths.capath or paths.openssl_cafile
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    store = system_store()
     async with serve(make_tls_material(tmp_path / "server")) as port:
         lines = await three_lines(port)
     for line in lines:

@@ -95,6 +95,7 @@ async def test_a_webhook_whose_certificate_is_refused_says_why_and_the_fix(
     server = make_tls_material(tmp_path / "server")
     other = make_tls_material(tmp_path / "other")  # the CA this machine trusts instead
     monkeypatch.setenv("SSL_CERT_FILE", str(other.ca_file))
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))  # read too (no hashed CA in it)
     web_verifier.cache_clear()  # read again for this SSL_CERT_FILE, and after the test
     caplog.set_level(logging.DEBUG, logger="monitord.station.forwarder")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -131,7 +132,8 @@ async def test_a_webhook_whose_certificate_is_refused_says_why_and_the_fix(
         f"phone forwarder: chair-2:bp.crisis:7 on chair-2 not posted to https://localhost:{port}: "
         "TLS failed: the webhook server's certificate was refused: not signed by a CA this "
         "machine trusts (unable to get local issuer certificate; the trusted CAs are read from "
-        f"SSL_CERT_FILE={other.ca_file}); retried every {forwarder.RETRY_S:g} s until "
+        f"SSL_CERT_FILE={other.ca_file} and SSL_CERT_DIR={tmp_path}); retried every "
+        f"{forwarder.RETRY_S:g} s until "
         "acknowledged (add the CA "
         f"that signed it (the clinic's: clinic-ca.pem) to {other.ca_file})"
     ]

@@ -1,0 +1,76 @@
+"""The advice of a refused HTTPS connection to InfluxDB where it sent the IT admin the wrong
+way (monitord/tlsrefused.py), against real OpenSSL servers on 127.0.0.1: `openssl s_server`
+for what only it does (TLS 1.2 with a client certificate required), the three lines as in
+tests/delivery/test_influx_cert_refused.py (the daemon's sink, doctor, report).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from monitord.tlsrefused import trusted_cas
+from tests.delivery.test_influx_cert_refused import serve, system_store, three_lines, trusted
+from tests.servers import make_tls_material
+
+__all__ = ["trusted"]  # the fixture, used by name
+
+
+def hashed_dir(d: Path, ca: Path) -> None:
+    """`d` holding `ca` as OpenSSL looks a directory's CAs up: by a hash of their name."""
+    d.mkdir()
+    (d / "ca.pem").write_bytes(ca.read_bytes())
+    subprocess.run(["openssl", "rehash", str(d)], check=True, capture_output=True)
+
+
+async def test_the_trusted_cas_name_ssl_cert_dir_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trusted: None
+) -> None:
+    # Python's default context reads SSL_CERT_DIR's directory as well as SSL_CERT_FILE's
+    # file: a CA hashed into that directory is trusted (shown first), so the line names both.
+    server = make_tls_material(tmp_path / "server")
+    other = make_tls_material(tmp_path / "other")
+    cadir, empty, no_ca = tmp_path / "cadir", tmp_path / "empty", tmp_path / "no-ca.pem"
+    hashed_dir(cadir, server.ca_file)
+    empty.mkdir()
+    no_ca.write_bytes(b"")
+    # (Not `other`'s CA in the file meanwhile: OpenSSL looks a CA up by its name in what it
+    # loaded first, and both test CAs have the same name.)
+    monkeypatch.setenv("SSL_CERT_FILE", str(no_ca))
+    monkeypatch.setenv("SSL_CERT_DIR", str(cadir))
+    async with serve(server) as port:
+        _, w = await asyncio.open_connection(
+            "localhost", port, ssl=ssl.create_default_context()
+        )  # trusted: the directory's CA
+        w.close()
+        monkeypatch.setenv("SSL_CERT_FILE", str(other.ca_file))
+        monkeypatch.setenv("SSL_CERT_DIR", str(empty))
+        lines = await three_lines(port)
+    read = f"SSL_CERT_FILE={other.ca_file} and SSL_CERT_DIR={empty}"
+    said = f"(unable to get local issuer certificate; the trusted CAs are read from {read})"
+    for line in lines:
+        assert said in line, line
+
+
+def test_without_the_settings_the_system_s_file_and_directory_are_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    want = system_store()
+    assert want and trusted_cas() == want
+
+
+def test_a_setting_that_names_nothing_is_said_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "gone.pem"))
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "gone"))
+    assert trusted_cas() == (
+        f"SSL_CERT_FILE={tmp_path / 'gone.pem'} (missing) and "
+        f"SSL_CERT_DIR={tmp_path / 'gone'} (missing)"
+    )
