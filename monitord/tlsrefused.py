@@ -85,26 +85,56 @@ def trusted_cas() -> str:
 # TLS 1.3's alert of a server that wants a client certificate (RFC 8446 section 6.2:
 # certificate_required), as OpenSSL names it.
 CERT_REQUIRED = "TLSV13_ALERT_CERTIFICATE_REQUIRED"
+# TLS 1.2 has no such alert: OpenSSL's server (`s_server -Verify`, SSL_VERIFY_FAIL_IF_NO_PEER_CERT)
+# ends a handshake without the client certificate it asked for with handshake_failure
+# (RFC 5246 7.4.6), the alert it also sends when it shares no cipher with us:
+# seen with `openssl s_server -tls1_2 -Verify 1` and with `-cipher` of one we do not offer
+# (tests/delivery/test_influx_tls_advice.py). Before, "is InfluxDB running?" of a server
+# that answered; the alert alone cannot say which, so the line names both.
+HANDSHAKE_FAILURE = "SSLV3_ALERT_HANDSHAKE_FAILURE"
 
 
-def _asks_client_certificate(e: BaseException | None) -> bool:
-    # aiohttp's ClientOSError carries the ssl.SSLError as its cause; urllib's is the reason.
-    for x in (e, None if e is None else e.__cause__):
-        if isinstance(x, ssl.SSLError) and getattr(x, "reason", None) == CERT_REQUIRED:
-            return True
-    return False
+def _alert(e: BaseException | None) -> str | None:
+    """OpenSSL's name for the TLS error `e` carries (its `reason`), if any."""
+    # aiohttp's ClientOSError carries the ssl.SSLError as its cause, its
+    # ClientConnectorSSLError (a handshake that failed) as its os_error; urllib's is the
+    # reason (the callers pass it).
+    for x in (e, None if e is None else e.__cause__, getattr(e, "os_error", None)):
+        if isinstance(x, ssl.SSLError) and isinstance(getattr(x, "reason", None), str):
+            return str(x.reason)
+    return None
+
+
+def _host_port(url: str) -> str:
+    u = urlsplit(url)
+    host = u.hostname or url
+    return f"{f'[{host}]' if ':' in host else host}:{u.port or 443}"
 
 
 def refused(e: BaseException | None, url: str, what: str, key: str) -> tuple[str, str] | None:
     """(what was wrong, the fix) when `e` is `what`'s certificate refused as not trusted
     or as issued for another name than `url`'s (`key`: the setting holding the URL), or
-    `what` refusing us for want of a client certificate; None for anything else."""
-    if _asks_client_certificate(e):
+    `what` refusing us for want of a client certificate (TLS 1.3), or perhaps so (TLS 1.2's
+    handshake failure); None for anything else."""
+    alert = _alert(e)
+    if alert == CERT_REQUIRED:
         # Before, "is InfluxDB running?" of a server that answered (the alert is its).
         return (
             f"the {what} (or a proxy in front of it) asks for a client certificate, and "
             "monitord's HTTPS clients have none to give (TLS alert: certificate required)",
             f"let the server at {key} take this machine's connections without a client certificate",
+        )
+    if alert == HANDSHAKE_FAILURE:
+        return (
+            f"the {what} (or a proxy in front of it) ended the handshake (TLS alert: "
+            "handshake failure): it may want a client certificate, which monitord's HTTPS "
+            "clients have none to give, or share no cipher with this machine",
+            # The alert alone cannot say which; OpenSSL's client can: it prints the
+            # server's CertificateRequest, or no cipher (seen against both servers above).
+            f"`openssl s_client -connect {_host_port(url)}` says which: 'Acceptable client "
+            "certificate CA names' when it asks for one (let it take this machine's "
+            "connections without), 'Cipher is (NONE)' when no cipher is shared (offer "
+            "current ciphers on the server)",
         )
     if not isinstance(e, ssl.SSLCertVerificationError):
         return None

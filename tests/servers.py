@@ -374,6 +374,27 @@ def make_tls_material(
     return m
 
 
+class SServer(ServerProcess):
+    """`openssl s_server` answering HTTPS (-www) with `tls` and `args`: what only OpenSSL's
+    own server does (TLS 1.2 with a client certificate required: `-tls1_2 -Verify 1`)."""
+
+    name = "s_server"
+    package = "openssl"
+    binaries = ["openssl"]  # noqa: RUF012
+
+    def __init__(self, workdir: Path, tls: TlsMaterial, args: list[str]) -> None:
+        super().__init__(workdir)
+        self.tls, self.args = tls, args
+
+    def command(self) -> list[str]:
+        t = self.tls
+        return [
+            self.binary, "s_server", "-accept", f"{self.host}:{self.port}", "-www", "-quiet",
+            "-cert", str(t.server_cert), "-key", str(t.server_key), "-CAfile", str(t.ca_file),
+            *self.args,
+        ]  # fmt: skip
+
+
 class Mosquitto(ServerProcess):
     """Debian's mosquitto 2.x, anonymous on loopback, with persistence (sessions survive
     a restart, like a production broker with `persistence true`)."""

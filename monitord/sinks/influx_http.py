@@ -211,6 +211,9 @@ def _http_errors(cfg: InfluxConfig) -> Iterator[None]:
             raise WriteCertRefused(f"TLS with {cfg.url} failed: {said[0]}", said[1]) from e
         raise WriteUnreachable(f"cannot connect to {cfg.url}: {e.certificate_error}") from e
     except aiohttp.ClientConnectorError as e:
+        # A handshake the server ended (its alert: tlsrefused.py), not a server down.
+        if said := refused(e, cfg.url, "InfluxDB server", "influx.url"):
+            raise WriteCertRefused(f"TLS with {cfg.url} failed: {said[0]}", said[1]) from e
         raise WriteUnreachable(f"cannot connect to {cfg.url}: {e.os_error}") from e
     except (aiohttp.ClientError, OSError) as e:
         if said := refused(e, cfg.url, "InfluxDB server", "influx.url"):  # a client cert asked

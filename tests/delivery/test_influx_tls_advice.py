@@ -9,15 +9,94 @@ from __future__ import annotations
 import asyncio
 import ssl
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from monitord.tlsrefused import trusted_cas
 from tests.delivery.test_influx_cert_refused import serve, system_store, three_lines, trusted
-from tests.servers import make_tls_material
+from tests.servers import SServer, TlsMaterial, make_tls_material
 
 __all__ = ["trusted"]  # the fixture, used by name
+
+
+Start = Callable[[list[str]], int]  # s_server's arguments -> its port, once it listens
+
+
+@pytest.fixture
+def tls(tmp_path: Path) -> TlsMaterial:
+    return make_tls_material(tmp_path / "tls")
+
+
+@pytest.fixture
+def s_server(tmp_path: Path, tls: TlsMaterial) -> Iterator[Start]:
+    procs: list[SServer] = []
+
+    def start(args: list[str]) -> int:
+        p = SServer(tmp_path / f"s_server{len(procs)}", tls, args)
+        procs.append(p)
+        p.start()
+        return p.port
+
+    yield start
+    for p in procs:
+        p.stop()
+
+
+# A client certificate required (SSL_VERIFY_FAIL_IF_NO_PEER_CERT), TLS 1.2 only.
+CLIENT_CERT = ["-tls1_2", "-Verify", "1"]
+# No cipher in common (a NULL cipher only, which no client offers): the same alert.
+NO_CIPHER = ["-tls1_2", "-cipher", "ECDHE-ECDSA-NULL-SHA:@SECLEVEL=0"]
+
+
+@pytest.mark.parametrize("args", [CLIENT_CERT, NO_CIPHER], ids=["client-cert", "no-cipher"])
+async def test_a_tls12_handshake_failure_names_a_client_certificate_among_its_causes(
+    s_server: Start,
+    tls: TlsMaterial,
+    monkeypatch: pytest.MonkeyPatch,
+    trusted: None,
+    args: list[str],
+) -> None:
+    # Before: "is InfluxDB running?" (sink), "is the database running?" (doctor), OpenSSL's
+    # words alone (report), of a server that answered and ended the handshake.
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca_file))  # trusted: the alert is all
+    port = s_server(args)
+    lines = await three_lines(port)
+    why = (
+        "the InfluxDB server (or a proxy in front of it) ended the handshake (TLS alert: "
+        "handshake failure): it may want a client certificate, which monitord's HTTPS "
+        "clients have none to give, or share no cipher with this machine"
+    )
+    fix = (
+        f"`openssl s_client -connect localhost:{port}` says which: 'Acceptable client "
+        "certificate CA names' when it asks for one (let it take this machine's connections "
+        "without), 'Cipher is (NONE)' when no cipher is shared (offer current ciphers on "
+        "the server)"
+    )
+    url = f"https://localhost:{port}"
+    assert lines == (
+        f"TLS with {url} failed: {why} ({fix})",
+        f"FAIL  influx v1: {url}: TLS failed: {why} -> fix: {fix}",
+        f"cannot query {url}: {why}; {fix}",
+    )
+
+
+def test_the_fix_s_command_tells_the_two_causes_apart(s_server: Start) -> None:
+    # What the line tells the IT admin to run, run: each cause shows its own words.
+    asks = s_server(CLIENT_CERT)
+    no_cipher = s_server(NO_CIPHER)
+
+    def s_client(port: int) -> str:
+        return subprocess.run(
+            ["openssl", "s_client", "-connect", f"localhost:{port}"],
+            input=b"", capture_output=True, timeout=10, check=False,
+        ).stdout.decode()  # fmt: skip
+
+    said = s_client(asks)
+    assert "Acceptable client certificate CA names" in said and "Cipher is (NONE)" not in said
+    said = s_client(no_cipher)
+    assert "Cipher is (NONE)" in said and "Acceptable client certificate CA names" not in said
 
 
 def hashed_dir(d: Path, ca: Path) -> None:

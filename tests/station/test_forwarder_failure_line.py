@@ -26,7 +26,7 @@ from monitord.config_tls import web_verifier
 from monitord.station import forwarder
 from monitord.station.forwarder import Forwarder
 from tests.kit import eventually
-from tests.servers import make_tls_material
+from tests.servers import SServer, make_tls_material
 from tests.station.station_kit import webhook_server
 
 TOKEN = "tk_AgQdq7mVBoFD37zQVN29RhuMzNIz2"
@@ -136,4 +136,52 @@ async def test_a_webhook_whose_certificate_is_refused_says_why_and_the_fix(
         f"{forwarder.RETRY_S:g} s until "
         "acknowledged (add the CA "
         f"that signed it (the clinic's: clinic-ca.pem) to {other.ca_file})"
+    ]
+
+
+async def test_a_tls12_webhook_that_wants_a_client_certificate_is_named_among_the_causes(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A webhook behind a TLS 1.2 server that requires a client certificate (`openssl
+    s_server -tls1_2 -Verify 1`): it ends the handshake with a generic handshake_failure
+    alert. Before, "check the webhook service" of one that was up, while every escalation
+    to the phones failed; now the causes of that alert and the command that tells them
+    apart (monitord/tlsrefused.py)."""
+    tls = make_tls_material(tmp_path / "tls")
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca_file))  # trusted: the alert is all
+    web_verifier.cache_clear()
+    caplog.set_level(logging.DEBUG, logger="monitord.station.forwarder")
+    srv = SServer(tmp_path / "s_server", tls, ["-tls1_2", "-Verify", "1"])
+    srv.start()
+    try:
+        url = f"https://localhost:{srv.port}/alarms"
+        fwd = Forwarder(ForwarderConfig(url=url, after_s=0.05, timeout_s=2.0), "site-a")
+        fwd.on_event(
+            {"alert_id": "chair-2:bp.crisis:7", "event": "raised", "priority": "high",
+             "chair": "chair-2", "message": "BP 212/124"}
+        )  # fmt: skip
+        task = asyncio.create_task(fwd.run())
+        try:
+            await eventually(
+                lambda: any(r.levelno >= logging.WARNING for r in caplog.records), 20, "a line"
+            )
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    finally:
+        srv.stop()
+        monkeypatch.undo()
+        web_verifier.cache_clear()
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    hp = f"localhost:{srv.port}"
+    assert warned == [
+        f"phone forwarder: chair-2:bp.crisis:7 on chair-2 not posted to https://{hp}: TLS "
+        "failed: the webhook server (or a proxy in front of it) ended the handshake (TLS "
+        "alert: handshake failure): it may want a client certificate, which monitord's HTTPS "
+        "clients have none to give, or share no cipher with this machine; retried every "
+        f"{forwarder.RETRY_S:g} s until acknowledged (`openssl s_client -connect {hp}` says "
+        "which: 'Acceptable client certificate CA names' when it asks for one (let it take "
+        "this machine's connections without), 'Cipher is (NONE)' when no cipher is shared "
+        "(offer current ciphers on the server))"
     ]
