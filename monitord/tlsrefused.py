@@ -94,6 +94,15 @@ CERT_REQUIRED = "TLSV13_ALERT_CERTIFICATE_REQUIRED"
 HANDSHAKE_FAILURE = "SSLV3_ALERT_HANDSHAKE_FAILURE"
 
 
+# OpenSSL's error when the first bytes answered are no TLS record (a record header whose
+# version is not TLS's): a server speaking plain HTTP on that port answers "HTTP/1.1 400"
+# (seen against a real influxd without https-enabled: tests/delivery/test_influx_tls_advice.py).
+# Before, "wrong version number (is InfluxDB running and influx.url right?)", and doctor's
+# "not reachable ... is the database running?", of a server that was running and answered:
+# a TLS version to look for, where the URL's scheme or port was what was wrong.
+NOT_TLS = "WRONG_VERSION_NUMBER"
+
+
 def _alert(e: BaseException | None) -> str | None:
     """OpenSSL's name for the TLS error `e` carries (its `reason`), if any."""
     # aiohttp's ClientOSError carries the ssl.SSLError as its cause, its
@@ -115,7 +124,7 @@ def refused(e: BaseException | None, url: str, what: str, key: str) -> tuple[str
     """(what was wrong, the fix) when `e` is `what`'s certificate refused as not trusted
     or as issued for another name than `url`'s (`key`: the setting holding the URL), or
     `what` refusing us for want of a client certificate (TLS 1.3), or perhaps so (TLS 1.2's
-    handshake failure); None for anything else."""
+    handshake failure), or no TLS at that address; None for anything else."""
     alert = _alert(e)
     if alert == CERT_REQUIRED:
         # Before, "is InfluxDB running?" of a server that answered (the alert is its).
@@ -135,6 +144,14 @@ def refused(e: BaseException | None, url: str, what: str, key: str) -> tuple[str
             "certificate CA names' when it asks for one (let it take this machine's "
             "connections without), 'Cipher is (NONE)' when no cipher is shared (offer "
             "current ciphers on the server)",
+        )
+    if alert == NOT_TLS:
+        return (
+            f"{key} is https://, but what answered at {_host_port(url)} does not speak TLS "
+            "(OpenSSL: wrong version number): a plain HTTP server on that port, or another "
+            "service's port",
+            f"set {key} to the port the {what} serves HTTPS on, or turn HTTPS on in it; "
+            f"if it serves plain HTTP only, an http:// {key} reaches it (unencrypted)",
         )
     if not isinstance(e, ssl.SSLCertVerificationError):
         return None

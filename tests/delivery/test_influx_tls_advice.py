@@ -16,7 +16,7 @@ import pytest
 
 from monitord.tlsrefused import trusted_cas
 from tests.delivery.test_influx_cert_refused import serve, system_store, three_lines, trusted
-from tests.servers import SServer, TlsMaterial, make_tls_material
+from tests.servers import Influxd, SServer, TlsMaterial, make_tls_material
 
 __all__ = ["trusted"]  # the fixture, used by name
 
@@ -75,6 +75,31 @@ async def test_a_tls12_handshake_failure_names_a_client_certificate_among_its_ca
         "the server)"
     )
     url = f"https://localhost:{port}"
+    assert lines == (
+        f"TLS with {url} failed: {why} ({fix})",
+        f"FAIL  influx v1: {url}: TLS failed: {why} -> fix: {fix}",
+        f"cannot query {url}: {why}; {fix}",
+    )
+
+
+async def test_https_to_a_plain_http_influxd_says_it_speaks_no_tls(
+    influxd: Influxd, trusted: None
+) -> None:
+    # A real influxd without https-enabled, influx.url https:// to its port. Before:
+    # "wrong version number (is InfluxDB running and influx.url right?)" (the sink), "not
+    # reachable (...) -> fix: is the database running" (doctor), OpenSSL's words (report):
+    # a TLS version to look for, of a server that was running and answered.
+    lines = await three_lines(influxd.port)
+    hp = f"localhost:{influxd.port}"
+    why = (
+        f"influx.url is https://, but what answered at {hp} does not speak TLS (OpenSSL: "
+        "wrong version number): a plain HTTP server on that port, or another service's port"
+    )
+    fix = (
+        "set influx.url to the port the InfluxDB server serves HTTPS on, or turn HTTPS on in "
+        "it; if it serves plain HTTP only, an http:// influx.url reaches it (unencrypted)"
+    )
+    url = f"https://{hp}"
     assert lines == (
         f"TLS with {url} failed: {why} ({fix})",
         f"FAIL  influx v1: {url}: TLS failed: {why} -> fix: {fix}",
