@@ -11,16 +11,21 @@ report/influxload.py). An expired or not yet valid certificate has lines of its 
 (monitord/tlsclock.py).
 
 Their HTTPS clients trust the system's CA store (monitord/config_tls.py `web_verifier`):
-there is no CA setting of their own, so the line names the file OpenSSL read.
+there is no CA setting of their own, so the line names the file and the directory OpenSSL
+reads (`trusted_cas`). Also said: a TLS 1.2 server's handshake failure (perhaps for want of
+a client certificate), an https:// URL to a port that speaks no TLS, and a CA expired
+under a valid server certificate.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import ssl
 from urllib.parse import urlsplit
 
-from monitord.tlsclock import expired
+from monitord.config_tls import web_verifier
+from monitord.tlsclock import der_validity, expired
 
 # OpenSSL's verify results (include/openssl/x509_vfy.h): the chain ends at no trusted CA.
 UNTRUSTED = frozenset(
@@ -189,13 +194,88 @@ RENEW_INFLUX = (
 )
 
 
-def influx_expired(e: BaseException | None) -> tuple[str, str] | None:
+def renew_ca_influx() -> str:
+    """The fix when the InfluxDB server's CA expired: a server certificate reissued from
+    it expires the same instant (OpenSSL checks each certificate of the chain), so "renew
+    the server's certificate" was no fix; the new CA trusted here as add_ca says."""
+    return (
+        "make a new CA and reissue the InfluxDB server's certificate from it (influxdb.conf "
+        "[http] https-certificate), restart influxdb, and "
+        + add_ca()
+        + " (a clinic CA made by scripts/make-certs.sh signs the broker's and the station's "
+        "too: docs/install.md, TLS certificates for the broker); if this machine's clock is "
+        "ahead (`timedatectl`), fix the clock instead"
+    )
+
+
+def _stamp(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def expired_cas(now: dt.datetime) -> list[str]:
+    """The trusted CAs (web_verifier's: its file, and those of its directory it has looked
+    up) past their notAfter at `now`, as "NAME (expired DATE)"."""
+    out = []
+    for c in web_verifier().get_ca_certs():
+        when, subject = c.get("notAfter"), c.get("subject", ())
+        if not isinstance(when, str):
+            continue
+        end = dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(when), dt.UTC)
+        if end <= now:
+            # subject: ((("commonName", "monitord test CA"),), ...), one tuple per RDN
+            cn = [
+                a[1]
+                for rdn in subject
+                if not isinstance(rdn, str)
+                for a in rdn
+                if a[0] == "commonName"
+            ]
+            out.append(f"{cn[0] if cn else 'a CA'} (expired {_stamp(end)})")
+    return out
+
+
+def ca_expired(
+    what: str, validity: tuple[dt.datetime, dt.datetime] | None, now: dt.datetime
+) -> str | None:
+    """What was wrong when OpenSSL said "certificate has expired" (X509_V_ERR_CERT_HAS_EXPIRED,
+    10, of whichever certificate in the chain: `openssl verify` says "at 1 depth" of the
+    CA, Python's error does not say which) and the server's own certificate is valid at
+    `now` (`validity`: its dates, from a handshake that does not verify): its CA expired.
+    None when the server's certificate expired, or its dates are unknown."""
+    if validity is None or validity[1] <= now:
+        return None
+    cas = expired_cas(now)
+    named = f": {', '.join(cas)}" if cas else ""
+    return (
+        f"the {what}'s certificate is valid until {_stamp(validity[1])}, but the CA that "
+        f"signed it has expired on this machine's clock{named}"
+    )
+
+
+def server_validity(url: str, timeout_s: float) -> tuple[dt.datetime, dt.datetime] | None:
+    """The dates of the certificate the server at `url` sends, from a handshake that does
+    not verify it (its only use: the dates; nothing sent on it); None when it cannot be
+    had. Blocking: for the one-shot clients (tlsclock.peer_validity for the daemon)."""
+    u = urlsplit(url)
+    try:
+        pem = ssl.get_server_certificate((u.hostname or "", u.port or 443), timeout=timeout_s)
+    except (OSError, ValueError):  # ssl.SSLError and socket.timeout are OSErrors
+        return None
+    return der_validity(ssl.PEM_cert_to_DER_cert(pem))
+
+
+def influx_expired(e: BaseException | None, url: str, timeout_s: float) -> tuple[str, str] | None:
     """(what was wrong, the fix) when `e` is the InfluxDB server's certificate, or its CA's,
     expired on this machine's clock; None for anything else. The daemon's sink said so
     (sinks/influx_http.py WriteCertExpired); doctor still said "not reachable ... is the
-    database running?" and report OpenSSL's words alone."""
+    database running?" and report OpenSSL's words alone. With `url`, the server's dates
+    are asked (server_validity) to say the CA's expiry as such: before, "renew the
+    server's certificate" of one that was valid, signed by an expired CA."""
     if e is None or not expired(e):
         return None
+    now = dt.datetime.now(dt.UTC)
+    if why := ca_expired("InfluxDB server", server_validity(url, timeout_s), now):
+        return why, renew_ca_influx()
     return (
         "the InfluxDB server's certificate (or the CA that signed it) has expired on this "
         "machine's clock",
@@ -203,8 +283,8 @@ def influx_expired(e: BaseException | None) -> tuple[str, str] | None:
     )
 
 
-def influx_refused(e: BaseException | None, url: str) -> tuple[str, str] | None:
+def influx_refused(e: BaseException | None, url: str, timeout_s: float) -> tuple[str, str] | None:
     """(what was wrong, the fix) when the InfluxDB server's certificate expired or was
     refused (`refused`), for the one-shot clients (doctor, `report --from influx`); the
     daemon's sink sorts the same faults into its own error classes."""
-    return influx_expired(e) or refused(e, url, "InfluxDB server", "influx.url")
+    return influx_expired(e, url, timeout_s) or refused(e, url, "InfluxDB server", "influx.url")

@@ -80,7 +80,9 @@ def _influx_sync(i: InfluxConfig, creds: Path | None, limit_s: float) -> Check:
         # Expired or refused (monitord/tlsrefused.py): before, "not reachable (...) -> fix:
         # is the database running?" of a server that was running. An ssl.SSLError's
         # `reason` is OpenSSL's name for it, a string: then `e` itself.
-        if said := influx_refused(reason if isinstance(reason, BaseException) else e, i.url):
+        if said := influx_refused(
+            reason if isinstance(reason, BaseException) else e, i.url, limit_s
+        ):
             return fail(name, f"{i.url}: TLS failed: {said[0]}", said[1])
         return fail(
             name,

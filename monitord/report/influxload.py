@@ -85,7 +85,7 @@ class InfluxReader:
             # Expired, not trusted, or another host's: said with its fix (tlsrefused.py);
             # before, OpenSSL's words alone.
             cause = why if isinstance(why, BaseException) else e  # an SSLError's: a name
-            if said := influx_refused(cause, self.cfg.url):
+            if said := influx_refused(cause, self.cfg.url, self.cfg.timeout_s):
                 raise InfluxReadError(f"cannot query {self.cfg.url}: {'; '.join(said)}") from None
             raise InfluxReadError(f"cannot query {self.cfg.url}: {why}") from None
         except ValueError:

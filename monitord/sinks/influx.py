@@ -62,6 +62,7 @@ from monitord.sinks.influx_http import (
     is_page,
     not_influx,
     ping,
+    whose_expiry,
 )
 from monitord.sinks.influx_rows import row_line
 from monitord.sinks.lineproto import LineProtocolError
@@ -361,6 +362,7 @@ class InfluxSink:
     async def _on_error(self, e: WriteError, *, probe: bool = False) -> None:
         """A write failed (or, `probe`, the idle probe did: no batch was sent, and the
         next one comes after PROBE_IDLE_S or with the next write): said, backed off."""
+        e = await whose_expiry(self.cfg, e)  # an expired CA said as such
         cls = type(e).__name__
         self._tried = time.monotonic()
         self.stats.retries += 1

@@ -21,10 +21,15 @@ from tests.kit import eventually
 from tests.servers import make_tls_material
 
 
-@pytest.mark.parametrize("api", sorted(API))
-async def test_an_expired_influx_certificate_says_renew_it(tmp_path: Path, api: str) -> None:
-    past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
-    tls = make_tls_material(tmp_path / "tls", server_until=past)
+async def expired_line(
+    tmp_path: Path,
+    api: str,
+    server_until: dt.datetime | None = None,
+    ca_until: dt.datetime | None = None,
+) -> str:
+    """The journal's first sink failure of a real `monitord run` whose InfluxDB's TLS
+    material is made with these ends (make_tls_material's), its CA trusted (SSL_CERT_FILE)."""
+    tls = make_tls_material(tmp_path / "tls", server_until=server_until, ca_until=ca_until)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(tls.server_cert, tls.server_key)
 
@@ -51,7 +56,25 @@ async def test_an_expired_influx_certificate_says_renew_it(tmp_path: Path, api: 
             await feed
             daemon.stop()
     text = daemon.log.read_text(errors="replace")
-    line = next(ln for ln in text.splitlines() if WARNED in ln)
+    return next(ln for ln in text.splitlines() if WARNED in ln)
+
+
+@pytest.mark.parametrize("api", sorted(API))
+async def test_an_expired_influx_certificate_says_renew_it(tmp_path: Path, api: str) -> None:
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    line = await expired_line(tmp_path, api, server_until=past)
     assert "certificate has expired" in line, line
     assert "renew the InfluxDB server's certificate" in line, line
     assert "is InfluxDB running" not in line, line
+
+
+async def test_an_expired_ca_says_make_a_new_ca(tmp_path: Path) -> None:
+    # The server's certificate valid, its CA expired (OpenSSL's "certificate has expired"
+    # of either). Before, "renew the InfluxDB server's certificate": reissued from that
+    # CA, refused the same (tlsrefused.ca_expired).
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    line = await expired_line(tmp_path, "v1", ca_until=past)
+    assert "but the CA that signed it has expired on this machine's clock" in line, line
+    assert "monitord test CA (expired " in line, line
+    assert "(make a new CA and reissue the InfluxDB server's certificate from it" in line, line
+    assert "renew the InfluxDB server's certificate" not in line, line
