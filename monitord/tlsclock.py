@@ -111,17 +111,50 @@ def der_validity(der: bytes) -> tuple[dt.datetime, dt.datetime] | None:
         return None
 
 
-async def peer_validity(
-    host: str, port: int, timeout_s: float
-) -> tuple[dt.datetime, dt.datetime] | None:
-    """The server certificate's dates, from a handshake that does not verify it (the one
+def der_names(der: bytes) -> tuple[bytes, bytes] | None:
+    """(issuer, subject) of a DER certificate, each its Name's DER as encoded (RFC 5280
+    4.1: a certificate's issuer is its CA's subject, copied), None if not parsable."""
+    try:
+        _, i, _ = _tlv(der, 0)  # Certificate ::= SEQUENCE
+        _, i, end = _tlv(der, i)  # tbsCertificate ::= SEQUENCE
+        tag, _, nxt = _tlv(der, i)
+        if tag == 0xA0:  # [0] version, optional
+            i = nxt
+        for _ in range(2):  # serialNumber, signature
+            i = _tlv(der, i)[2]
+        issuer = _tlv(der, i)[2]
+        validity = _tlv(der, issuer)[2]
+        subject = _tlv(der, validity)[2]
+        if subject > end:
+            return None
+        return der[i:issuer], der[validity:subject]
+    except IndexError:
+        return None
+
+
+_CN = b"\x06\x03\x55\x04\x03"  # the OID of commonName (2.5.4.3), DER-encoded
+
+
+def der_common_name(name: bytes) -> str | None:
+    """The commonName of a DER Name (SEQUENCE OF SET OF SEQUENCE {OID, value}), if any."""
+    at = name.find(_CN)
+    if at < 0:
+        return None
+    try:  # a Name cut short (the line then says "a CA"), not an exception in the sink
+        tag, start, end = _tlv(name, at + len(_CN))
+    except IndexError:
+        return None
+    return name[start:end].decode("utf-8", "replace") if tag in (0x0C, 0x13, 0x16) else None
+
+
+async def peer_certificate(host: str, port: int, timeout_s: float) -> bytes | None:
+    """The server's certificate (DER), from a handshake that does not verify it (the one
     that does verify is what failed). Its own context, without the connection's client
     certificate: whoever answers is not verified (a machine in between may serve a
     future-dated certificate), so it gets neither that certificate nor a signature by its
-    key. Before, the connection's context was used. (TLS 1.3: the server's certificate is
-    read before the server could ask for ours; a TLS 1.2 broker that requires one may end
-    the handshake first: then no dates, the line says "not valid yet".) None when the
-    server cannot be reached again."""
+    key. (TLS 1.3: the server's certificate is read before the server could ask for ours;
+    a TLS 1.2 server that requires one may end the handshake first: then None.) None when
+    the server cannot be reached again within `timeout_s`."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -138,6 +171,16 @@ async def peer_validity(
         with contextlib.suppress(OSError, TimeoutError):
             async with asyncio.timeout(timeout_s):
                 await writer.wait_closed()
+    return der or None
+
+
+async def peer_validity(
+    host: str, port: int, timeout_s: float
+) -> tuple[dt.datetime, dt.datetime] | None:
+    """The server certificate's dates (peer_certificate's; before, from the connection's
+    own context). None when the server cannot be reached again: the line then says "not
+    valid yet"."""
+    der = await peer_certificate(host, port, timeout_s)
     return der_validity(der) if der else None
 
 

@@ -25,7 +25,7 @@ import ssl
 from urllib.parse import urlsplit
 
 from monitord.config_tls import web_verifier
-from monitord.tlsclock import der_validity, expired
+from monitord.tlsclock import der_common_name, der_names, der_validity, expired
 
 # OpenSSL's verify results (include/openssl/x509_vfy.h): the chain ends at no trusted CA.
 UNTRUSTED = frozenset(
@@ -212,69 +212,69 @@ def _stamp(t: dt.datetime) -> str:
     return t.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def expired_cas(now: dt.datetime) -> list[str]:
+def expired_issuers(issuer: bytes, now: dt.datetime) -> list[str]:
     """The trusted CAs (web_verifier's: its file, and those of its directory it has looked
-    up) past their notAfter at `now`, as "NAME (expired DATE)"."""
+    up) whose subject is `issuer` (a certificate's, DER) and are past their notAfter at
+    `now`, as "NAME (expired DATE)". Only that CA: before, every expired CA of the store
+    was named (Debian's bundle holds some: Baltimore CyberTrust Root, expired 2025), the
+    IT admin sent to a CA that signed nothing here. In DER (no decoding of the whole store
+    on the daemon's event loop at each failure)."""
     out = []
-    for c in web_verifier().get_ca_certs():
-        when, subject = c.get("notAfter"), c.get("subject", ())
-        if not isinstance(when, str):
+    for ca in web_verifier().get_ca_certs(binary_form=True):
+        names, dates = der_names(ca), der_validity(ca)
+        if names is None or dates is None or names[1] != issuer or dates[1] > now:
             continue
-        end = dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(when), dt.UTC)
-        if end <= now:
-            # subject: ((("commonName", "monitord test CA"),), ...), one tuple per RDN
-            cn = [
-                a[1]
-                for rdn in subject
-                if not isinstance(rdn, str)
-                for a in rdn
-                if a[0] == "commonName"
-            ]
-            out.append(f"{cn[0] if cn else 'a CA'} (expired {_stamp(end)})")
+        out.append(f"{der_common_name(issuer) or 'a CA'} (expired {_stamp(dates[1])})")
     return out
 
 
-def ca_expired(
-    what: str, validity: tuple[dt.datetime, dt.datetime] | None, now: dt.datetime
-) -> str | None:
+def ca_expired(what: str, der: bytes | None, now: dt.datetime) -> str | None:
     """What was wrong when OpenSSL said "certificate has expired" (X509_V_ERR_CERT_HAS_EXPIRED,
     10, of whichever certificate in the chain: `openssl verify` says "at 1 depth" of the
-    CA, Python's error does not say which) and the server's own certificate is valid at
-    `now` (`validity`: its dates, from a handshake that does not verify): its CA expired.
-    None when the server's certificate expired, or its dates are unknown."""
-    if validity is None or validity[1] <= now:
+    CA, Python's error does not say which), from the server's certificate `der` (from a
+    handshake that does not verify): valid at `now`, a CA of its chain expired. None when
+    the server's certificate expired, or it is unknown."""
+    dates, names = (der_validity(der), der_names(der)) if der else (None, None)
+    if dates is None or names is None:
         return None
-    cas = expired_cas(now)
-    named = f": {', '.join(cas)}" if cas else ""
+    cas = expired_issuers(names[0], now)
+    if dates[1] <= now:
+        return None
+    if not cas:  # an intermediate CA the server sends, or one above it: not in the store
+        return (
+            f"the {what}'s certificate is valid until {_stamp(dates[1])}, but a CA of its "
+            "chain (the one that signed it, or one above it) has expired on this machine's "
+            "clock"
+        )
     return (
-        f"the {what}'s certificate is valid until {_stamp(validity[1])}, but the CA that "
-        f"signed it has expired on this machine's clock{named}"
+        f"the {what}'s certificate is valid until {_stamp(dates[1])}, but the CA that "
+        f"signed it has expired on this machine's clock: {', '.join(cas)}"
     )
 
 
-def server_validity(url: str, timeout_s: float) -> tuple[dt.datetime, dt.datetime] | None:
-    """The dates of the certificate the server at `url` sends, from a handshake that does
-    not verify it (its only use: the dates; nothing sent on it); None when it cannot be
-    had. Blocking: for the one-shot clients (tlsclock.peer_validity for the daemon)."""
+def server_certificate(url: str, timeout_s: float) -> bytes | None:
+    """The certificate (DER) the server at `url` sends, from a handshake that does not
+    verify it (its only use: what the line says; nothing sent on it); None when it cannot
+    be had. Blocking: for the one-shot clients (tlsclock.peer_certificate for the daemon)."""
     u = urlsplit(url)
     try:
         pem = ssl.get_server_certificate((u.hostname or "", u.port or 443), timeout=timeout_s)
     except (OSError, ValueError):  # ssl.SSLError and socket.timeout are OSErrors
         return None
-    return der_validity(ssl.PEM_cert_to_DER_cert(pem))
+    return ssl.PEM_cert_to_DER_cert(pem)
 
 
 def influx_expired(e: BaseException | None, url: str, timeout_s: float) -> tuple[str, str] | None:
     """(what was wrong, the fix) when `e` is the InfluxDB server's certificate, or its CA's,
     expired on this machine's clock; None for anything else. The daemon's sink said so
     (sinks/influx_http.py WriteCertExpired); doctor still said "not reachable ... is the
-    database running?" and report OpenSSL's words alone. With `url`, the server's dates
-    are asked (server_validity) to say the CA's expiry as such: before, "renew the
-    server's certificate" of one that was valid, signed by an expired CA."""
+    database running?" and report OpenSSL's words alone. With `url`, the server's
+    certificate is asked (server_certificate) to say the CA's expiry as such: before,
+    "renew the server's certificate" of one that was valid, signed by an expired CA."""
     if e is None or not expired(e):
         return None
     now = dt.datetime.now(dt.UTC)
-    if why := ca_expired("InfluxDB server", server_validity(url, timeout_s), now):
+    if why := ca_expired("InfluxDB server", server_certificate(url, timeout_s), now):
         return why, renew_ca_influx()
     return (
         "the InfluxDB server's certificate (or the CA that signed it) has expired on this "

@@ -20,7 +20,7 @@ import aiohttp
 from monitord.config import InfluxConfig
 from monitord.config_tls import web_verifier
 from monitord.sinks.commands import load_bounded
-from monitord.tlsclock import CLOCK_FIX, clock_fact, expired, not_yet_valid, peer_validity
+from monitord.tlsclock import CLOCK_FIX, clock_fact, expired, not_yet_valid, peer_certificate
 from monitord.tlsrefused import RENEW_INFLUX, ca_expired, refused, renew_ca_influx
 
 MAX_RETRY_AFTER_S = 300.0
@@ -58,15 +58,17 @@ class WriteCertExpired(WriteUnreachable):
 
 async def whose_expiry(cfg: InfluxConfig, e: WriteError) -> WriteError:
     """`e`, or, when it is WriteCertExpired of a server whose own certificate is valid, one
-    that says its CA expired, with that fix (tlsrefused.ca_expired): before, "renew the
-    InfluxDB server's certificate", which, reissued from that CA, expired as it was. The
-    server's dates from a second handshake that does not verify (at each failure while
-    it lasts: one more handshake per backoff, 30 s at most)."""
+    that says its CA expired, with that fix
+    (tlsrefused.ca_expired): before, "renew the InfluxDB server's certificate", which,
+    reissued from that CA, expired as it was. The server's certificate from a second
+    handshake that does not verify, within influx.timeout_s (at each failure while it
+    lasts: one more handshake per backoff, 30 s at most; in the sink's task, not the
+    write path's: the rows wait in the outbox as they would)."""
     if not isinstance(e, WriteCertExpired):
         return e
     u = urlsplit(cfg.url)
-    dates = await peer_validity(u.hostname or "", u.port or 443, cfg.timeout_s)
-    why = ca_expired("InfluxDB server", dates, datetime.datetime.now(datetime.UTC))
+    der = await peer_certificate(u.hostname or "", u.port or 443, cfg.timeout_s)
+    why = ca_expired("InfluxDB server", der, datetime.datetime.now(datetime.UTC))
     if why is None:
         return e
     ca = WriteCertExpired(f"TLS with {cfg.url} failed: {why}")

@@ -7,6 +7,7 @@ tests/delivery/test_influx_cert_refused.py (the daemon's sink, doctor, report).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import ssl
 import subprocess
 from collections.abc import Callable, Iterator
@@ -178,3 +179,49 @@ def test_a_setting_that_names_nothing_is_said_missing(
         f"SSL_CERT_FILE={tmp_path / 'gone.pem'} (missing) and "
         f"SSL_CERT_DIR={tmp_path / 'gone'} (missing)"
     )
+
+
+def expired_root(path: Path, name: str) -> Path:
+    """A self-signed CA named `name`, expired yesterday, as a store can hold one beside the
+    clinic's (Debian's bundle on this machine: Baltimore CyberTrust Root, expired 2025)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    k = ec.generate_private_key(ec.SECP256R1())
+    n = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(n)
+        .issuer_name(n)
+        .public_key(k.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=30))
+        .not_valid_after(now - dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(k, hashes.SHA256())
+    )
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+async def test_an_expired_ca_named_is_the_one_that_signed_the_server_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trusted: None
+) -> None:
+    # The store also holds an expired CA that signed nothing here. Before, every expired
+    # CA of the store was named as "the CA that signed it" (the system's: five on this
+    # machine's Debian, Hongkong Post's to Entrust's): the IT admin sent to the wrong one.
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    tls = make_tls_material(tmp_path / "tls", ca_until=past)
+    store = tmp_path / "store.pem"
+    old = expired_root(tmp_path / "old.pem", "Old Root CA")
+    store.write_bytes(old.read_bytes() + tls.ca_file.read_bytes())
+    monkeypatch.setenv("SSL_CERT_FILE", str(store))
+    async with serve(tls) as port:
+        lines = await three_lines(port, whose=True)
+    for line in lines:
+        assert "but the CA that signed it has expired on this machine's clock: " in line, line
+        assert "monitord test CA (expired " in line, line
+        assert "Old Root CA" not in line, line
