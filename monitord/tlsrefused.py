@@ -232,14 +232,21 @@ def ca_expired(what: str, der: bytes | None, now: dt.datetime) -> str | None:
     """What was wrong when OpenSSL said "certificate has expired" (X509_V_ERR_CERT_HAS_EXPIRED,
     10, of whichever certificate in the chain: `openssl verify` says "at 1 depth" of the
     CA, Python's error does not say which), from the server's certificate `der` (from a
-    handshake that does not verify): valid at `now`, a CA of its chain expired. None when
-    the server's certificate expired, or it is unknown."""
+    handshake that does not verify): valid at `now`, a CA of its chain expired; expired
+    itself, and the trusted CA that signed it too (before, "renew the server's
+    certificate": renewed from that CA, make-certs.sh reusing it, refused the same). None
+    when only the server's certificate expired, or it is unknown."""
     dates, names = (der_validity(der), der_names(der)) if der else (None, None)
     if dates is None or names is None:
         return None
     cas = expired_issuers(names[0], now)
     if dates[1] <= now:
-        return None
+        if not cas:
+            return None
+        return (
+            f"the {what}'s certificate expired on {_stamp(dates[1])}, and so did the CA that "
+            f"signed it: {', '.join(cas)}"
+        )
     if not cas:  # an intermediate CA the server sends, or one above it: not in the store
         return (
             f"the {what}'s certificate is valid until {_stamp(dates[1])}, but a CA of its "

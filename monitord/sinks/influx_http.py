@@ -57,8 +57,8 @@ class WriteCertExpired(WriteUnreachable):
 
 
 async def whose_expiry(cfg: InfluxConfig, e: WriteError) -> WriteError:
-    """`e`, or, when it is WriteCertExpired of a server whose own certificate is valid, one
-    that says its CA expired, with that fix
+    """`e`, or, when it is WriteCertExpired of a server whose own certificate is valid (or
+    expired, as the CA that signed it), one that says its CA expired, with that fix
     (tlsrefused.ca_expired): before, "renew the InfluxDB server's certificate", which,
     reissued from that CA, expired as it was. The server's certificate from a second
     handshake that does not verify, within influx.timeout_s (at each failure while it

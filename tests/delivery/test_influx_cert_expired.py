@@ -78,3 +78,21 @@ async def test_an_expired_ca_says_make_a_new_ca(tmp_path: Path) -> None:
     assert "monitord test CA (expired " in line, line
     assert "(make a new CA and reissue the InfluxDB server's certificate from it" in line, line
     assert "renew the InfluxDB server's certificate" not in line, line
+
+
+async def test_an_expired_certificate_from_an_expired_ca_says_make_a_new_ca(
+    tmp_path: Path,
+) -> None:
+    # Both expired: the journal's line as the daemon says it (the sink's second handshake
+    # in a real `monitord run`). Before, "renew the InfluxDB server's certificate": renewed
+    # from the same CA (make-certs.sh reuses it), refused the same.
+    now = dt.datetime.now(dt.UTC)
+    line = await expired_line(
+        tmp_path,
+        "v1",
+        server_until=now - dt.timedelta(hours=2),
+        ca_until=now - dt.timedelta(hours=1),
+    )
+    assert "and so did the CA that signed it: monitord test CA (expired " in line, line
+    assert "(make a new CA and reissue the InfluxDB server's certificate from it" in line, line
+    assert "renew the InfluxDB server's certificate" not in line, line

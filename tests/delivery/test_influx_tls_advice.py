@@ -225,3 +225,21 @@ async def test_an_expired_ca_named_is_the_one_that_signed_the_server_s(
         assert "but the CA that signed it has expired on this machine's clock: " in line, line
         assert "monitord test CA (expired " in line, line
         assert "Old Root CA" not in line, line
+
+
+async def test_an_expired_server_certificate_from_an_expired_ca_says_make_a_new_ca(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trusted: None
+) -> None:
+    # Both expired. Before, "renew the InfluxDB server's certificate (... Renewal)": renewed
+    # from the same CA (make-certs.sh reuses it), it is refused the same.
+    now = dt.datetime.now(dt.UTC)
+    server_until, ca_until = now - dt.timedelta(hours=2), now - dt.timedelta(hours=1)
+    tls = make_tls_material(tmp_path / "tls", server_until=server_until, ca_until=ca_until)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca_file))
+    async with serve(tls) as port:
+        lines = await three_lines(port, whose=True)
+    for line in lines:
+        assert "the InfluxDB server's certificate expired on " in line, line
+        assert "and so did the CA that signed it: monitord test CA (expired " in line, line
+        assert "make a new CA and reissue the InfluxDB server's certificate from it" in line, line
+        assert "renew the InfluxDB server's certificate" not in line, line
