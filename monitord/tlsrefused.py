@@ -155,8 +155,8 @@ def refused(e: BaseException | None, url: str, what: str, key: str) -> tuple[str
             f"{key} is https://, but what answered at {_host_port(url)} does not speak TLS "
             "(OpenSSL: wrong version number): a plain HTTP server on that port, or another "
             "service's port",
-            f"set {key} to the port the {what} serves HTTPS on, or turn HTTPS on in it; "
-            f"if it serves plain HTTP only, an http:// {key} reaches it (unencrypted)",
+            # Not "use http://": its token or password would cross the network in the clear.
+            f"set {key} to the port the {what} serves HTTPS on, or turn HTTPS on in it",
         )
     if not isinstance(e, ssl.SSLCertVerificationError):
         return None

@@ -96,10 +96,7 @@ async def test_https_to_a_plain_http_influxd_says_it_speaks_no_tls(
         f"influx.url is https://, but what answered at {hp} does not speak TLS (OpenSSL: "
         "wrong version number): a plain HTTP server on that port, or another service's port"
     )
-    fix = (
-        "set influx.url to the port the InfluxDB server serves HTTPS on, or turn HTTPS on in "
-        "it; if it serves plain HTTP only, an http:// influx.url reaches it (unencrypted)"
-    )
+    fix = "set influx.url to the port the InfluxDB server serves HTTPS on, or turn HTTPS on in it"
     url = f"https://{hp}"
     assert lines == (
         f"TLS with {url} failed: {why} ({fix})",
