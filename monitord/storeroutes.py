@@ -60,10 +60,12 @@ def route_queues(outbox: Outbox, cfg: Config) -> frozenset[str]:
 
 
 def reached_before(outbox: Outbox, cfg: Config) -> frozenset[str]:
-    """The chairs whose publishes the broker accepted in an earlier run under this
-    config's MQTT base: the daemon row's `reached_broker`, carried from run to run so
-    that a chair that reached it once and then not in its last run (the broker down, its
-    login refused) is still said to have left retained state when it departs. Those not
+    """The chairs the broker may hold retained state of from an earlier run under this
+    config's MQTT base (a publish of theirs accepted, or a connection accepted with its
+    retained will and no publish on the will's topic refused: sinks/mqtt.py `reached`):
+    the daemon row's `reached_broker`, carried from run to run so that a chair that
+    reached it once and then not in its last run (the broker down, its login refused)
+    is still said to have left retained state when it departs. Those not
     in this config are carried too: a chair that left, came back and ran a run without
     the broker, then left again, had its retained state from the first time on the
     broker still, and was said to have left nothing (only this config's were kept).
@@ -120,8 +122,9 @@ def say_departed(outbox: Outbox, cfg: Config) -> None:
     # that run left nothing of them on the broker to clear.
     refused = last.get("publish_refused")
     refused = refused if isinstance(refused, dict) else {}
-    # The chairs the broker took a publish of, in the last run or one before it under
-    # this base (absent: a daemon older than the key, each taken as having reached it).
+    # The chairs the broker took a publish or a connection (its will) of, in the last
+    # run or one before it under this base (absent: a daemon older than the key, each
+    # taken as having reached it).
     reached = last.get("reached_broker")
     for chair in sorted({str(c) for c in ran} - {c.id for c in cfg.chairs}):
         # Refused in the last run but taken in one before (its login or the ACL changed
@@ -138,10 +141,13 @@ def say_departed(outbox: Outbox, cfg: Config) -> None:
         if isinstance(reached, list) and chair not in reached:
             # Its connection never got through (the broker down, its login refused):
             # the broker holds nothing of it, and no login of it may exist to clear it.
+            # A connection accepted once counts as reached (sinks/mqtt.py `reached`): the
+            # broker holds its retained will from the CONNACK and publishes it when that
+            # connection drops, also before any publish of it was accepted.
             log.info(
-                "chair %r ran on this Pi until the last stop and is not in this config; no "
-                "publish of it ever reached the broker from this Pi (never connected, or "
-                "refused): it keeps nothing of it",
+                "chair %r ran on this Pi until the last stop and is not in this config; its "
+                "connection never got through to the broker from this Pi (never connected, "
+                "or refused): it keeps nothing of it",
                 chair,
             )
             continue

@@ -128,11 +128,21 @@ class MqttSink:
         self.connector = Connector(
             cfg, site, logins or {}, self.stats, self.link, outbox, self.base
         )
+        self.connector.on_connack = self.connected_with_will
         self.receipts = receipts or Receipts(cfg.receipt_timeout_s)
         self.on_refusal = on_refusal
         # Chairs with a publish the broker accepted in this run: it keeps their retained
         # status and active set (monitord/storeroutes.py says so when one departs).
         self._reached: set[str] = set()
+        # Chairs whose connection the broker accepted (CONNACK) in this run: it holds their
+        # retained Last Will (`offline` on status) and publishes it on an unclean drop,
+        # also of a connection none of whose publishes it had accepted yet (cut within a
+        # round trip): that chair's status stays OFFLINE on the broker all the same.
+        self._connected: set[str] = set()
+        # ... unless the broker refused a publish of theirs on that status topic: mosquitto
+        # checks a will against the login's ACL as a publish when it sends it (context.c,
+        # context__send_will): refused then, the will is too (a chair id typed wrong).
+        self._status_refused: set[str] = set()
         self.incoming = Incoming(
             cfg.prefix, site, self.receipts, on_command, self.stats, cfg.command_max_age_s
         )
@@ -265,6 +275,8 @@ class MqttSink:
         c.answered(bool(c.lane.unacked))  # a refusal is an answer
         c.delivering()  # the broker answered: delivery.refused says the rest
         text = refusal_text(e, self.login(c.chair)[0] or "(anonymous)")
+        if e.topic == f"{self.base(c.chair)}/status":
+            self._status_refused.add(c.chair)
         self.stats.refused += 1
         first = not c.refused_on
         c.refused_on[e.topic] = text
@@ -273,6 +285,10 @@ class MqttSink:
         log.log(level, "MQTT %s: %s", c.chair, text)
         if self.on_refusal is not None:
             self.on_refusal(c.chair, c.refused)
+
+    def connected_with_will(self, chair: str) -> None:
+        """CONNACK: the broker holds `chair`'s retained will from now on (`_connected`)."""
+        self._connected.add(chair)
 
     def _accepted(self, c: ChairLink, topic: str) -> None:
         """A publish on `topic` accepted: that topic's refusal ends, not another's."""
@@ -303,8 +319,10 @@ class MqttSink:
         return True
 
     def reached(self) -> set[str]:
-        """The chairs of which the broker accepted a publish in this run."""
-        return set(self._reached)
+        """The chairs of which the broker may keep retained state from this run: a publish
+        of theirs accepted, or their connection accepted with its retained will and no
+        publish on the will's topic refused (under one ACL the will is refused too)."""
+        return self._reached | (self._connected - self._status_refused)
 
     def refusals(self) -> dict[str, str]:
         return {c.chair: c.refused for c in self._chairs.values() if c.refused is not None}

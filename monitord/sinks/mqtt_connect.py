@@ -72,6 +72,9 @@ class Connector:
         self.link = link
         self.outbox = outbox
         self.base = base
+        # Told of each CONNACK, before the link is said up (sinks/mqtt.py `reached`): the
+        # broker holds the chair's retained will from then on.
+        self.on_connack: Callable[[str], None] | None = None
 
     def _tls_context(self) -> ssl.SSLContext | None:
         return self.cfg.tls.client_context() if self.cfg.tls is not None else None
@@ -129,6 +132,8 @@ class Connector:
             try:
                 client = connect(c.chair)
                 async with client:
+                    if self.on_connack is not None:
+                        self.on_connack(c.chair)
                     c.up()
                     self.link.up(c.chair)
                     self.stats.connects += 1

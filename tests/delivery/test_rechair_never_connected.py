@@ -79,7 +79,7 @@ async def test_a_chair_that_never_reached_the_broker_is_not_said_to_leave_state(
     cfg.write_text(right)  # the id fixed
     said = departed_lines(db, cfg, caplog)
     assert len(said) == 1 and said[0].startswith("INFO "), said
-    assert "no publish of it ever reached the broker" in said[0], said
+    assert "its connection never got through to the broker" in said[0], said
     assert "the broker keeps" not in said[0] and "own login" not in said[0], said
     ob = Outbox(db, load_config(cfg).storage)
     try:  # the typo'd run's row, as `monitord status --json` shows it
@@ -143,7 +143,7 @@ def test_a_chair_that_left_and_came_back_keeps_its_first_runs_state(
     # moved back to TYPO for a run with the broker down all run long; then to chair-1 again.
     # The broker still holds TYPO's retained status of the first run: before, only this
     # config's chairs were carried, so TYPO was dropped while it was away and its second
-    # departure was said at INFO, "no publish of it ever reached the broker".
+    # departure was said at INFO, that nothing of it ever reached the broker.
     one = write_config(tmp_path, mqtt='\n[mqtt]\nhost = "127.0.0.1"\n')
     typo = tmp_path / "typo.toml"
     typo.write_text(one.read_text().replace(f'id = "{CHAIR}"', f'id = "{TYPO}"'))
@@ -167,7 +167,7 @@ def test_after_an_upgrade_from_a_row_without_chairs_a_departure_still_warns(
     # A daemon older than the `chairs` key (and `reached_broker`) ran chair-1 and reached
     # the broker; the first run after the upgrade had no broker; then chair-1 departed.
     # Before, nothing was carried from the old row, and the departure was said at INFO,
-    # "no publish of it ever reached the broker", while it holds chair-1's retained state.
+    # that nothing of it ever reached the broker, while it holds chair-1's retained state.
     one = write_config(tmp_path, mqtt='\n[mqtt]\nhost = "127.0.0.1"\n')
     typo = tmp_path / "typo.toml"
     typo.write_text(one.read_text().replace(f'id = "{CHAIR}"', f'id = "{TYPO}"'))
