@@ -193,19 +193,9 @@ class Daemon:
             self.chairs[c.id] = ChairRuntime(c, engine, clock, self.store, self.hub, seen)
             self.chairs[c.id].on_link = self._link_changed
         if not self.outbox.memory:
-            self._note_outages(alive, open_sessions)
-
-    def _note_outages(
-        self, alive: tuple[float | None, bool], open_sessions: dict[str, outage_mod.Resumed]
-    ) -> None:
-        """A session was open when the previous run stopped: monitord was not running from
-        its last sign of life to now, a gap in that session's report (store/outages.py)."""
-        keep_s = self.cfg.storage.retention_days * 86400.0
-        rows = outage_mod.restart_state(self.outbox, alive, open_sessions, keep_s)
-        for chair, r in open_sessions.items():
-            if (line := outage_mod.log_line(chair, r, alive)) is not None:
-                log.warning(line)
-        self.store.try_write(functools.partial(outage_mod.put_rows, self.outbox, rows))
+            keep_s = self.cfg.storage.retention_days * 86400.0
+            rows = outage_mod.note_outages(self.outbox, alive, open_sessions, keep_s)
+            self.store.try_write(functools.partial(outage_mod.put_rows, self.outbox, rows))
 
     # -- results ---------------------------------------------------------------------
     def _status_listener(self, batch: CommittedBatch) -> None:

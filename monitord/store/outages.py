@@ -24,12 +24,15 @@ for `storage.retention_days`, as the records.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from monitord.store.base import Durability
 from monitord.store.state import StateMixin
+
+log = logging.getLogger("monitord")  # the daemon's logger: its start says these lines
 
 ALIVE_KEY = "daemon/alive"
 STOPPED_KEY = "daemon/stopped"
@@ -125,6 +128,22 @@ def restart_state(
             row["known"] = False
         kept.append(row)
         rows[outages_key(chair)] = kept[-MAX_KEPT:]
+    return rows
+
+
+def note_outages(
+    ob: StateMixin,
+    alive: tuple[float | None, bool],
+    open_sessions: Mapping[str, Resumed],
+    keep_s: float,
+) -> dict[str, Any]:
+    """A session was open when the previous run stopped: monitord was not running from
+    its last sign of life to now, a gap in that session's report. Each such chair's
+    WARNING said; returns the rows to write (`put_rows`)."""
+    rows = restart_state(ob, alive, open_sessions, keep_s)
+    for chair, r in open_sessions.items():
+        if (line := log_line(chair, r, alive)) is not None:
+            log.warning(line)
     return rows
 
 
