@@ -134,6 +134,7 @@ class MqttSink:
         # Chairs with a publish the broker accepted in this run: it keeps their retained
         # status and active set (monitord/storeroutes.py says so when one departs).
         self._reached: set[str] = set()
+        self._told: set[str] = set()  # those `on_reached` was called for
         # Chairs whose connection the broker accepted (CONNACK) in this run: it holds their
         # retained Last Will (`offline` on status) and publishes it on an unclean drop,
         # also of a connection none of whose publishes it had accepted yet (cut within a
@@ -143,6 +144,8 @@ class MqttSink:
         # checks a will against the login's ACL as a publish when it sends it (context.c,
         # context__send_will): refused then, the will is too (a chair id typed wrong).
         self._status_refused: set[str] = set()
+        # Told once per chair when `reached()` first has it (the daemon records it at once).
+        self.on_reached: Callable[[str], None] | None = None
         self.incoming = Incoming(
             cfg.prefix, site, self.receipts, on_command, self.stats, cfg.command_max_age_s
         )
@@ -277,6 +280,8 @@ class MqttSink:
         text = refusal_text(e, self.login(c.chair)[0] or "(anonymous)")
         if e.topic == f"{self.base(c.chair)}/status":
             self._status_refused.add(c.chair)
+            if c.chair not in self.reached():
+                self._told.discard(c.chair)  # told again if a later publish is accepted
         self.stats.refused += 1
         first = not c.refused_on
         c.refused_on[e.topic] = text
@@ -289,10 +294,18 @@ class MqttSink:
     def connected_with_will(self, chair: str) -> None:
         """CONNACK: the broker holds `chair`'s retained will from now on (`_connected`)."""
         self._connected.add(chair)
+        self._told_reached(chair)
+
+    def _told_reached(self, chair: str) -> None:
+        if chair not in self._told and chair in self.reached():
+            self._told.add(chair)
+            if self.on_reached is not None:
+                self.on_reached(chair)
 
     def _accepted(self, c: ChairLink, topic: str) -> None:
         """A publish on `topic` accepted: that topic's refusal ends, not another's."""
         self._reached.add(c.chair)
+        self._told_reached(c.chair)
         was = c.refused_on.pop(topic, None)
         if not c.refused_on:
             c.retry.reset()

@@ -6,7 +6,8 @@ The broker holds the chair's Last Will (`offline` on its status topic, retained)
 CONNACK and publishes it when the connection is cut without a DISCONNECT (mosquitto
 src/context.c, `context__send_will`). Before, `reached_broker` was set only at a first
 accepted publish: the next start after the id change said at INFO that the broker "keeps
-nothing" of the old id, while every station showed it OFFLINE. Now a CONNACK counts.
+nothing" of the old id, while every station showed it OFFLINE. Now a CONNACK counts, and
+it is in the store at once (a Pi losing power a moment after still says it).
 
 A real mosquitto behind a relay of the test's that lets the CONNECT through and the
 broker's answers back, and nothing else of the client's (its SUBSCRIBE, PUBLISH and
@@ -21,6 +22,7 @@ import contextlib
 import json
 import logging
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +30,17 @@ import pytest
 
 from monitord.config import load_config
 from monitord.outbox import Outbox
+from monitord.sinks.mqtt import MqttSink
+from monitord.storeguard import StoreGuard
 from monitord.storeroutes import route_queues
 from tests.e2e.e2e_kit import (
     CHAIR,
     SITE,
     DaemonProcess,
     Store,
+    daemon_in_process,
+    mqtt_section,
+    port_path,
     write_config,
 )
 from tests.kit import eventually
@@ -170,3 +177,57 @@ async def test_a_connection_cut_before_any_publish_leaves_its_will_and_is_said(
     said = next_start_says(cfg, caplog)
     assert len(said) == 1 and said[0].startswith("WARNING "), said
     assert "the broker keeps its retained status (offline)" in said[0], said
+
+
+@pytest.fixture
+def at_connack() -> Iterator[list[tuple[str, list[str]]]]:
+    """The `daemon` rows put for a commit at once while the sink takes a CONNACK in:
+    (chair, that row's `reached_broker`)."""
+    seen: list[tuple[str, list[str]]] = []
+    taking: list[str] = []
+    connack, put_live = MqttSink.connected_with_will, StoreGuard.put_live
+
+    def connected(self: MqttSink, chair: str) -> None:
+        taking.append(chair)
+        try:
+            connack(self, chair)
+        finally:
+            taking.pop()
+
+    def put(
+        self: StoreGuard, key: str, value: Any, signature: Any = None, *, now: bool = False
+    ) -> None:
+        if taking and key == "daemon" and now:
+            seen.append((taking[-1], list(value.get("reached_broker", []))))
+        put_live(self, key, value, signature, now=now)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(MqttSink, "connected_with_will", connected)
+        mp.setattr(StoreGuard, "put_live", put)
+        yield seen
+
+
+async def test_each_chairs_connack_is_recorded_at_once(
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    mqtt_prefix: str,
+    at_connack: list[tuple[str, list[str]]],
+) -> None:
+    # Two chairs: the first one's CONNACK changes no link state (the other is still
+    # connecting), so before, nothing wrote the row until the next status write (up to
+    # ALIVE_POLL_S later): a Pi losing power meanwhile lost the record.
+    cfg = write_config(tmp_path, mqtt=mqtt_section(mosquitto, mqtt_prefix))
+    second = cfg.read_text().split("[[chairs]]")[1].replace(CHAIR, "chair-2")
+    cfg.write_text(
+        cfg.read_text()
+        + "[[chairs]]"
+        + second.replace(str(port_path(tmp_path)), str(tmp_path / "ox2.tty"))
+    )
+    async with daemon_in_process(cfg) as daemon:
+        assert daemon.mqtt is not None
+        sink = daemon.mqtt
+        await eventually(lambda: sink.reached() == {CHAIR, "chair-2"}, 30, "both connected")
+    said = dict(at_connack)
+    assert set(said) == {CHAIR, "chair-2"}, at_connack
+    for chair, reached in said.items():
+        assert chair in reached, at_connack
