@@ -23,9 +23,8 @@ import time
 from pathlib import Path
 
 from monitord.cli import DEFAULT_CONFIG, EX_CANTCREAT, EX_DATAERR, EX_OK, as_root
-from monitord.commands.status import denied
 from monitord.config import load_config
-from monitord.pathfault import path_fault
+from monitord.pathfault import unreadable
 from monitord.store.checkpoint import WAL_RESET_BYTES
 from monitord.store.rofs import WalOnReadOnly, open_read_only
 from monitord.store.schema import FILE_FAULTS, primary_code
@@ -60,11 +59,8 @@ def main(args: argparse.Namespace) -> int:
     if os.path.lexists(dest):
         return _fail(EX_CANTCREAT, f"{dest} exists: not overwritten (name a new file)")
     if not os.path.exists(store):
-        if fault := path_fault(store):  # no user reads it there, root neither
-            return _fail(EX_NOINPUT, f"cannot read {store}: {fault}")
-        why = denied(store)
-        if why:
-            return _fail(EX_NOINPUT, f"cannot read {store}: {why}: run it as root: {_again(args)}")
+        if shut := unreadable(store):
+            return _cannot_read(args, store, *shut)
         return _fail(EX_NOINPUT, f"no store at {store} (has the daemon run yet?)")
     part = dest.with_name(dest.name + ".part")
     try:
@@ -180,10 +176,15 @@ def _copy(src: sqlite3.Connection, part: Path) -> tuple[str, str]:
     return check, line
 
 
+def _cannot_read(args: argparse.Namespace, store: Path, why: str, root_helps: bool) -> int:
+    # A path fault no user reads through, root neither: no root advice then.
+    fix = f": run it as root: {_again(args)}" if root_helps else ""
+    return _fail(EX_NOINPUT, f"cannot read {store}: {why}{fix}")
+
+
 def _unreadable(args: argparse.Namespace, store: Path, e: sqlite3.Error) -> int:
-    why = denied(store)
-    if why:
-        return _fail(EX_NOINPUT, f"cannot read {store}: {why}: run it as root: {_again(args)}")
+    if shut := unreadable(store):
+        return _cannot_read(args, store, *shut)
     if primary_code(e) in FILE_FAULTS:  # not a database, or malformed: the card's rot
         return _damaged(store, str(e))
     return _fail(EX_NOINPUT, f"cannot read {store} as a store ({e})")

@@ -258,15 +258,15 @@ def _as_root(args: argparse.Namespace) -> str:
 def _secret_problem(e: OSError, args: argparse.Namespace) -> str:
     """The one line for `[influx] password_file` unreadable: the secrets folder is
     root-only on an installed machine (docs/install.md)."""
-    from monitord.commands.status import denied
+    from monitord.pathfault import unreadable
 
     if isinstance(e, CredentialMissing) or e.filename is None:
         return str(e)
     file = Path(e.filename)
-    why = denied(file)
-    if why is not None:
+    shut = unreadable(file)
+    if shut is not None and shut[1]:  # a path fault is said in the kernel's words here
         return (
-            f"influx.password_file: cannot read {file}: {why}: run it as root: "
+            f"influx.password_file: cannot read {file}: {shut[0]}: run it as root: "
             f"{_as_root(args)} (or set MONITORD_INFLUX_PASSWORD)"
         )
     return f"influx.password_file: cannot read {file}: {e.strerror or e}"
@@ -427,21 +427,16 @@ def main(args: argparse.Namespace) -> int:
             paths, pdf = write_records(records, args.out, reused_ids(every))
         else:
             assert db is not None
-            from monitord.commands.status import denied
-            from monitord.pathfault import path_fault
+            from monitord.pathfault import unreadable
             from monitord.report import record_for, session_spans
 
-            if fault := path_fault(db):  # no user reads it there, root neither
-                print(f"monitord report: cannot read {db}: {fault}", file=sys.stderr)
-                return EX_NOINPUT
             # A non-root lead on an installed Pi: the store's folder is the service
-            # user's, 0700 (docs/install.md); it was a PermissionError traceback.
-            shut = denied(db)
-            if shut is not None:
-                print(
-                    f"monitord report: cannot read {db}: {shut}: run it as root: {_as_root(args)}",
-                    file=sys.stderr,
-                )
+            # user's, 0700 (docs/install.md); it was a PermissionError traceback. A path
+            # fault no user reads through, root neither: no root advice.
+            if (shut := unreadable(db)) is not None:
+                why, root_helps = shut
+                fix = f": run it as root: {_as_root(args)}" if root_helps else ""
+                print(f"monitord report: cannot read {db}: {why}{fix}", file=sys.stderr)
                 return EX_NOINPUT
             from monitord.report.load import pruned_to, span_outages
             from monitord.report.storefile import (

@@ -12,9 +12,7 @@ import datetime as dt
 import fcntl
 import json
 import os
-import pwd
 import sqlite3
-import stat
 import sys
 import time
 from pathlib import Path
@@ -24,7 +22,7 @@ from monitord import certfiles
 from monitord.cli import DEFAULT_CONFIG, EX_OK, as_root
 from monitord.config import StorageConfig, load_config
 from monitord.outbox import SINKS, Outbox, OutboxError
-from monitord.pathfault import path_fault
+from monitord.pathfault import unreadable
 from monitord.storeopen import lock_path
 from monitord.techalarm import alarm_file, load_alarm_file
 
@@ -106,37 +104,15 @@ def technical(store: Path) -> dict[str, Any] | None:
     try:
         doc = load_alarm_file(store)
     except (OSError, ValueError) as e:
-        why = (
-            path_fault(store) or denied(alarm_file(store)) or str(getattr(e, "strerror", None) or e)
-        )
+        # The side file is beside the store: a fault on the store's way is on its way too.
+        shut = unreadable(alarm_file(store))
+        why = shut[0] if shut else str(getattr(e, "strerror", None) or e)
         return {"unreadable": f"cannot read {alarm_file(store)}: {why}"}
     if doc is None:
         return None
     pid = doc.get("pid")
     doc["daemon_running"] = isinstance(pid, int) and _alive(pid)
     return doc
-
-
-def denied(path: Path) -> str | None:
-    """Why this user may not read `path` (a folder on the way it may not enter, or the
-    file), with the owner and mode, or None when nothing stops it (or a `path_fault`
-    does, which no user can get past). The install makes the state folder the service
-    user's, mode 0700 (systemd/monitord.service: StateDirectory=): an admin reads it as
-    root."""
-    if path_fault(path) is not None:
-        return None
-    path = Path(os.path.abspath(path))
-    for d in [*reversed(path.parents), path]:
-        if os.access(d, os.X_OK if d != path else os.R_OK) or not os.path.lexists(d):
-            continue
-        st = d.stat()
-        try:
-            owner = pwd.getpwuid(st.st_uid).pw_name
-        except KeyError:
-            owner = f"uid {st.st_uid}"
-        what = "folder " if d != path else ""
-        return f"permission denied ({what}{d} is {owner}'s, mode {stat.S_IMODE(st.st_mode):04o})"
-    return None
 
 
 def _as_root(args: argparse.Namespace) -> str:
@@ -383,10 +359,16 @@ def main(args: argparse.Namespace) -> int:
         for line in render_technical(tech) + certs:
             print(line)
         # A non-root admin on an installed Pi: the store's folder is the service user's.
-        why = denied(path)
-        msg = f"cannot read {path}: {why}: run it as root: {_as_root(args)}" if why else e
-        if fault := path_fault(path):  # no user reads it there: the path is to fix
-            msg = f"cannot read {path}: {fault}: check {'--db' if args.db else 'storage.path'}"
+        msg: object = e
+        if shut := unreadable(path):
+            why, root_helps = shut
+            # Root gets no further through a path fault: then the path is what to fix.
+            fix = (
+                f"run it as root: {_as_root(args)}"
+                if root_helps
+                else f"check {'--db' if args.db else 'storage.path'}"
+            )
+            msg = f"cannot read {path}: {why}: {fix}"
         print(f"monitord status: {msg}", file=sys.stderr)
         return 1
     st["technical"] = tech
