@@ -19,7 +19,7 @@ from monitord.config import Config
 from monitord.config_checks import command_problem, file_kind, secret_files
 from monitord.credentials import SECRETS_DIR
 from monitord.outbox import SCHEMA_VERSION
-from monitord.pathfault import path_fault
+from monitord.pathfault import in_the_way, path_fault
 from monitord.serviceuser import SERVICE_USER, may, service_user_blocked
 from monitord.store import fileheader
 
@@ -305,15 +305,29 @@ def check_serial(cfg: Config) -> list[Check]:
 
 
 # -- disk --------------------------------------------------------------------------------
-def check_disk(cfg: Config) -> Check:
-    path = cfg.storage.path
-    probe = path.parent
-    while not probe.exists() and probe != probe.parent:
+def existing_folder(path: Path) -> Path:
+    """The deepest folder on `path`'s way that exists: where its store's space is, and
+    what the unit's ReadWritePaths= can name (systemd refuses to start a unit whose
+    ReadWritePaths= entry does not exist, systemd.exec(5)). A file where a folder is to
+    be (storage.path typed with a file's name as its folder) is no such folder: `disk`
+    said "MB free at" that file and the hint said to allow it."""
+    hit = in_the_way(path)
+    probe = hit[1] if hit else Path(os.path.abspath(path)).parent
+    # os.path, not Path: Path.exists() raises behind a folder this user may not enter.
+    while not os.path.isdir(probe) and probe != probe.parent:
         probe = probe.parent
+    return probe
+
+
+def check_disk(cfg: Config) -> Check:
+    path = Path(os.path.abspath(cfg.storage.path))
+    probe = existing_folder(path)
     usage = shutil.disk_usage(probe)
     free_mb = usage.free / 1e6
     need_mb = cfg.storage.max_mb
-    note = "" if path.parent.exists() else f"; {path.parent} is made at first start"
+    note = "" if os.path.isdir(path.parent) else f"; {path.parent} is made at first start"
+    if fault := path_fault(path):  # then nothing is made there: the store line fails too
+        note = f"; {fault}: no store can be made under it (move it aside or check storage.path)"
     if free_mb < need_mb:
         return fail(
             "disk",
@@ -335,14 +349,17 @@ def check_store_place(cfg: Config) -> Check | None:
     path = Path(os.path.abspath(cfg.storage.path))
     if path.is_relative_to(STATE_DIR):
         return None
+    allow = f"add ReadWritePaths={existing_folder(path)}"
+    if hit := in_the_way(path):
+        # The file is what to fix: allowed, it is still no folder to make the store in.
+        allow = f"move {hit[0]} aside (it is not a folder) and {allow}"
     return Check(
         "warn",
         "storage",
         f"storage.path {path} is outside {STATE_DIR}, the only place the shipped unit "
         "may write (ProtectSystem=strict): under it the daemon would keep its outbox in "
         "memory (alarm store.memory)",
-        f"use {STATE_DIR}/outbox.sqlite, or add ReadWritePaths={path.parent} in a "
-        "drop-in (systemctl edit monitord)",
+        f"use {STATE_DIR}/outbox.sqlite, or {allow} in a drop-in (systemctl edit monitord)",
     )
 
 

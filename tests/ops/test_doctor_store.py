@@ -265,3 +265,25 @@ def test_a_store_path_through_a_file_is_no_matter_of_root(tmp_path: Path, pty_po
         "(technical alarm store.memory): nothing kept across a restart -> fix: check "
         "storage.path"
     ]
+
+
+def test_a_file_in_the_way_is_named_not_measured_nor_allowed(tmp_path: Path, pty_port: str) -> None:
+    """storage.path with a file's name as its folder (`state` is a file): the `disk` line
+    said "MB free at .../state" and the storage hint "add ReadWritePaths=.../state", the
+    file, as if it were the folder to check for space or to allow (systemd starts no
+    unit whose ReadWritePaths= does not exist). Now both name the folder that holds it and
+    the file in the way. A real doctor run: the lines as the admin reads them."""
+    (tmp_path / "state").write_text("")
+    code, lines = doctor(config(tmp_path, pty_port))
+    assert code == 1  # the store line fails
+    state = tmp_path / "state"
+    disk = lines["disk"]
+    assert f" MB free at {tmp_path} for the outbox " in disk, disk
+    assert disk.endswith(
+        f"; {state} is a file, not a folder: no store can be made under it "
+        "(move it aside or check storage.path)"
+    ), disk
+    assert lines["storage"].endswith(
+        f"(use /var/lib/monitord/outbox.sqlite, or move {state} aside (it is not a folder) "
+        f"and add ReadWritePaths={tmp_path} in a drop-in (systemctl edit monitord))"
+    ), lines["storage"]
