@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
+from encodings.idna import nameprep
 from urllib.parse import urlsplit
 
 
@@ -38,6 +40,40 @@ def server_host(v: str) -> str:
             f"{v!r} is not a host name or an IP address; a port goes in `port`, "
             "an IPv6 address is written as it is (e.g. 'fd00::10')"
         )
+    return looked_up(v)
+
+
+def looked_up(v: str) -> str:
+    """`v` unless no name lookup ever takes it. Python's resolver (getaddrinfo, which the
+    MQTT client connects with) turns a name that is not ASCII into IDNA first, and IDNA
+    refuses noncharacters (U+FFFE, U+FDD0) and invisible marks (U+200E, U+2028): check-config
+    said ok, and the daemon logged every connection attempt as "internal error
+    UnicodeError ... (a bug: please report it)" and never connected. An ASCII name is
+    looked up as it is: not checked here."""
+    if v.isascii():
+        return v
+    try:
+        v.encode("idna")
+    except UnicodeError as e:
+        for c in v:
+            try:
+                nameprep(c)
+            except UnicodeError:
+                n = ord(c)
+                if 0xFDD0 <= n <= 0xFDEF or (n & 0xFFFE) == 0xFFFE:
+                    what = f"the Unicode noncharacter U+{n:04X}"
+                else:  # named: most of these are invisible where the config is read
+                    what = f"U+{n:04X} ({unicodedata.name(c, 'unnamed')})"
+                break
+        else:  # each character passes, the name not (a label too long, mixed directions)
+            raise ValueError(
+                f"is no host name a lookup takes ({e.__cause__ or e}): the daemon would "
+                "never connect"
+            ) from None
+        raise ValueError(
+            f"contains {what}, which no host name holds (IDNA refuses it): the name is never "
+            "looked up, the daemon would never connect"
+        ) from None
     return v
 
 

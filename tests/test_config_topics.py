@@ -6,6 +6,7 @@ second each (tests/config_cases/mqtt-prefix-empty-level runs the real command on
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import aiomqtt
 import pytest
@@ -149,3 +150,35 @@ async def test_mosquitto_drops_a_connect_with_a_noncharacter_login(
     finally:
         writer.close()
     assert answer == (b"\x20\x02\x00\x00" if "fine" == client_id == username else b"")
+
+
+def escaped(host: str) -> str:
+    """`host` as a TOML basic string writes it: what is not ASCII as a \\u escape."""
+    return "".join(c if c.isascii() else f"\\u{ord(c):04X}" for c in host)
+
+
+@pytest.mark.parametrize(
+    ("host", "what"),
+    [
+        pytest.param("broker\ufffe", "the Unicode noncharacter U+FFFE", id="fffe"),
+        pytest.param("bro\ufdd0ker.lan", "the Unicode noncharacter U+FDD0", id="fdd0"),
+        pytest.param("broker\u200e.lan", "U+200E (LEFT-TO-RIGHT MARK)", id="invisible-mark"),
+    ],
+)
+def test_a_host_no_lookup_takes_is_one_line(host: str, what: str) -> None:
+    """Before, check-config said ok and the daemon logged each connection attempt as
+    "internal error UnicodeError ... (a bug: please report it)", never connecting."""
+    assert refused(f'host = "{escaped(host)}"') == [
+        f"x.toml: mqtt.host: contains {what}, which no host name holds (IDNA refuses it): "
+        "the name is never looked up, the daemon would never connect"
+    ]
+    # The source: the resolver the MQTT client connects with refuses it before any lookup.
+    with pytest.raises(UnicodeError):
+        socket.getaddrinfo(host, 1883)
+
+
+def test_a_host_a_lookup_takes_is_kept() -> None:
+    # An internationalised name is looked up as IDNA (xn--...): it may connect.
+    for host in ["br\u00f6ker.lan", "fd00::10", "broker.local"]:
+        toml = f'[site]\nid = "s1"\n[mqtt]\nhost = "{escaped(host)}"\n{CHAIR}'
+        assert loads_config(toml, "x.toml").mqtt.host == host
