@@ -263,9 +263,9 @@ class Daemon:
             self.write_status(now=tokens >= 1, only=key.partition("/")[0] if "/" in key else None)
 
     def _reached_now(self, chair: str) -> None:
-        # The broker may keep `chair`'s retained state from now on: in the store at once, in
-        # a small commit (a Pi losing power before the next status write lost it, and the
-        # next id change said "keeps nothing"; monitord/storeroutes.py). Once a chair a run.
+        # What the broker may keep of `chair` changed (a CONNACK, or its will refused): in the
+        # store at once, in a small commit (a Pi losing power before the next status write
+        # lost it: monitord/storeroutes.py). At most a few times a chair a run.
         if chair not in self.reached and not self.stop_event.is_set():
             self.write_status(now=True, only=chair)
 

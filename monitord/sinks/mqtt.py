@@ -144,7 +144,8 @@ class MqttSink:
         # checks a will against the login's ACL as a publish when it sends it (context.c,
         # context__send_will): refused then, the will is too (a chair id typed wrong).
         self._status_refused: set[str] = set()
-        # Told once per chair when `reached()` first has it (the daemon records it at once).
+        # Told when `reached()` first has a chair, and when a refusal takes it out again
+        # (the daemon records either at once).
         self.on_reached: Callable[[str], None] | None = None
         self.incoming = Incoming(
             cfg.prefix, site, self.receipts, on_command, self.stats, cfg.command_max_age_s
@@ -278,9 +279,10 @@ class MqttSink:
         c.answered(bool(c.lane.unacked))  # a refusal is an answer
         c.delivering()  # the broker answered: delivery.refused says the rest
         text = refusal_text(e, self.login(c.chair)[0] or "(anonymous)")
+        untold = False
         if e.topic == f"{self.base(c.chair)}/status":
             self._status_refused.add(c.chair)
-            if c.chair not in self.reached():
+            if untold := (c.chair in self._told and c.chair not in self.reached()):
                 self._told.discard(c.chair)  # told again if a later publish is accepted
         self.stats.refused += 1
         first = not c.refused_on
@@ -290,6 +292,11 @@ class MqttSink:
         log.log(level, "MQTT %s: %s", c.chair, text)
         if self.on_refusal is not None:
             self.on_refusal(c.chair, c.refused)
+        if untold and self.on_reached is not None:
+            # Its CONNACK was recorded as reached: the row now says refused and not reached
+            # at once: else a Pi losing power before the next status write (15 s and more
+            # on an idle daemon) said at the next id change that the broker keeps its state.
+            self.on_reached(c.chair)
 
     def connected_with_will(self, chair: str) -> None:
         """CONNACK: the broker holds `chair`'s retained will from now on (`_connected`)."""

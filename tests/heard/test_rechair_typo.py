@@ -14,9 +14,16 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from monitord.mqttv5 import PublishRefused
+from monitord.sinks.mqtt import MqttSink
+from monitord.sinks.mqtt_link import ChairLink
+from monitord.storeguard import StoreGuard
 from tests.acl_kit import AclMosquitto
-from tests.e2e.e2e_kit import DaemonProcess
+from tests.e2e.e2e_kit import DaemonProcess, daemon_in_process
 from tests.heard.heard_kit import USERS, chair_config, retained_set
 from tests.kit import eventually
 
@@ -55,3 +62,45 @@ async def test_a_typo_for_one_start_is_not_said_to_leave_retained_state(
     assert "refused its publishes" in said[0] and "keeps nothing" in said[0], said
     assert not [ln for ln in fixed.splitlines() if ln.startswith("WARNING monitord:")], fixed
     assert not await asyncio.to_thread(retained, broker, "chiar-1")
+
+
+async def test_the_typod_ids_refusal_is_in_the_store_at_once(
+    tmp_path: Path, broker: AclMosquitto
+) -> None:
+    # The CONNACK is recorded at once as having reached the broker (its will: sinks/mqtt.py
+    # `reached`); the ACL then refuses chiar-1's `status`, and with it its will. Before, the
+    # row kept chiar-1 in `reached_broker` and no `publish_refused` until the next status
+    # write (15 s and more on an idle daemon): a Pi losing power meanwhile said at the next
+    # id change that the broker keeps chiar-1's retained status, to be cleared with a
+    # login that does not exist. Now the refusal's handling writes the row at once.
+    cfg = chair_config(tmp_path, broker, "chair-1")
+    cfg.write_text(cfg.read_text().replace('id = "chair-1"', 'id = "chiar-1"'))
+    rows: list[dict[str, Any]] = []  # the `daemon` rows put at once within a refusal
+    refusing: list[bool] = []
+    refused, put_live = MqttSink._refused, StoreGuard.put_live
+
+    def on_refused(self: MqttSink, c: ChairLink, e: PublishRefused) -> None:
+        refusing.append(True)
+        try:
+            refused(self, c, e)
+        finally:
+            refusing.pop()
+
+    def put(
+        self: StoreGuard, key: str, value: Any, signature: Any = None, *, now: bool = False
+    ) -> None:
+        if refusing and key == "daemon" and now:
+            rows.append(value)
+        put_live(self, key, value, signature, now=now)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(MqttSink, "_refused", on_refused)
+        mp.setattr(StoreGuard, "put_live", put)
+        async with daemon_in_process(cfg) as daemon:
+            sink = daemon.mqtt
+            assert sink is not None
+            await eventually(lambda: "chiar-1" in sink.refusals(), 30, "chiar-1 refused")
+            assert "chiar-1" not in sink.reached(), sink.reached()
+            assert rows, "no row written at the refusal"
+            assert "chiar-1" not in rows[-1]["reached_broker"], rows[-1]
+            assert "chiar-1" in rows[-1]["publish_refused"], rows[-1]
