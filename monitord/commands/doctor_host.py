@@ -306,11 +306,9 @@ def check_serial(cfg: Config) -> list[Check]:
 
 # -- disk --------------------------------------------------------------------------------
 def existing_folder(path: Path) -> Path:
-    """The deepest folder on `path`'s way that exists: where its store's space is, and
-    what the unit's ReadWritePaths= can name (systemd refuses to start a unit whose
-    ReadWritePaths= entry does not exist, systemd.exec(5)). A file where a folder is to
-    be (storage.path typed with a file's name as its folder) is no such folder: `disk`
-    said "MB free at" that file and the hint said to allow it."""
+    """The deepest folder on `path`'s way that exists: where its store's space is. A file
+    where a folder is to be (storage.path typed with a file's name as its folder) is no
+    such folder: `disk` said "MB free at" that file."""
     hit = in_the_way(path)
     probe = hit[1] if hit else Path(os.path.abspath(path)).parent
     # os.path, not Path: Path.exists() raises behind a folder this user may not enter.
@@ -349,10 +347,18 @@ def check_store_place(cfg: Config) -> Check | None:
     path = Path(os.path.abspath(cfg.storage.path))
     if path.is_relative_to(STATE_DIR):
         return None
-    allow = f"add ReadWritePaths={existing_folder(path)}"
+    folder = path.parent
+    allow = f"add ReadWritePaths={folder}"
+    if not os.path.isdir(folder):
+        # systemd starts no unit whose ReadWritePaths= does not exist (systemd.exec(5)).
+        # Not a folder above it instead: that lets the service write all of it (`/` for a
+        # store under a missing top folder: ProtectSystem=strict undone), and the service
+        # user could still not make the store's folder in a root-owned one (EACCES).
+        made = f"install -d -o {SERVICE_USER} -g {SERVICE_USER} -m 0700 {folder}"
+        allow = f"make {folder} the service user's ({made}) and {allow}"
     if hit := in_the_way(path):
         # The file is what to fix: allowed, it is still no folder to make the store in.
-        allow = f"move {hit[0]} aside (it is not a folder) and {allow}"
+        allow = f"move {hit[0]} aside (it is not a folder), {allow}"
     return Check(
         "warn",
         "storage",

@@ -284,6 +284,33 @@ def test_a_file_in_the_way_is_named_not_measured_nor_allowed(tmp_path: Path, pty
         "(move it aside or check storage.path)"
     ), disk
     assert lines["storage"].endswith(
-        f"(use /var/lib/monitord/outbox.sqlite, or move {state} aside (it is not a folder) "
-        f"and add ReadWritePaths={tmp_path} in a drop-in (systemctl edit monitord))"
+        f"(use /var/lib/monitord/outbox.sqlite, or move {state} aside (it is not a folder), "
+        f"make {state} the service user's (install -d -o monitord -g monitord -m 0700 "
+        f"{state}) and add ReadWritePaths={state} in a drop-in (systemctl edit monitord))"
     ), lines["storage"]
+
+
+@pytest.mark.parametrize("top", [False, True], ids=["under-tmp", "under-a-missing-top-folder"])
+def test_a_missing_store_folder_is_made_then_allowed(
+    tmp_path: Path, pty_port: str, top: bool
+) -> None:
+    """storage.path in folders that do not exist yet: the hint named the deepest folder
+    that exists for ReadWritePaths= (`/` for a missing top folder: the whole disk writable,
+    ProtectSystem=strict undone; `/srv`: the service user still cannot make a folder in
+    it, root's). Now: make the store's folder the service user's, then allow that one
+    (systemd starts no unit whose ReadWritePaths= does not exist, systemd.exec(5))."""
+    from monitord.commands.doctor_host import check_store_place
+
+    base = Path(f"/monitord-audit-{os.getpid()}-{tmp_path.name}") if top else tmp_path
+    assert not base.exists() or not top
+    folder = base / "a" / "b"
+    cfg = load_config(config(tmp_path, pty_port))
+    storage = cfg.storage.model_copy(update={"path": folder / "outbox.sqlite"})
+    c = check_store_place(cfg.model_copy(update={"storage": storage}))
+    assert c is not None and c.status == "warn"
+    assert c.line().endswith(
+        f"(use /var/lib/monitord/outbox.sqlite, or make {folder} the service user's "
+        f"(install -d -o monitord -g monitord -m 0700 {folder}) and add "
+        f"ReadWritePaths={folder} in a drop-in (systemctl edit monitord))"
+    ), c.line()
+    assert "ReadWritePaths=/ " not in c.line(), c.line()
