@@ -120,4 +120,11 @@ def url_address(v: str) -> str:
         raise ValueError(f"{netloc!r} is not a host[:port] ({e})") from None
     if not parts.hostname:
         raise ValueError("has no host")
+    if not netloc.startswith("["):
+        # As [mqtt] host: a name IDNA refuses (U+FDD0, U+200E ...) passed here, then the
+        # daemon's every write failed as InvalidUrlClientError, never connecting, and
+        # doctor crashed sending the Host header (http.client encodes it with IDNA too).
+        # `hostname` is lower-cased: the name as written is checked, for the line to say.
+        host = netloc.rpartition(":")[0] if parts.port is not None else netloc
+        looked_up(host.removesuffix(":"))
     return v

@@ -283,3 +283,18 @@ def test_bad_config_fails_first_line(tmp_path: Path) -> None:
     assert rc == 1
     assert lines["config"].startswith("FAIL ") and "mqtt.port" in lines["config"]
     assert f"-> fix: monitord check-config {cfg}" in lines["config"]
+
+
+def test_an_influx_url_host_no_lookup_takes_fails_the_config_line(tmp_path: Path) -> None:
+    """A direction mark (U+200E) in influx.url's host: before, check-config said ok and
+    doctor crashed ("crashed (a bug: please report it)", a UnicodeEncodeError from
+    http.client writing the Host header), exit 1 with a traceback's summary on stderr."""
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(
+        '[site]\nid = "doctor-test"\n[[chairs]]\nid = "chair-1"\n'
+        '[influx]\nurl = "http://influx\\u200E.lan:8086"\napi = "v1"\ndatabase = "clinic"\n'
+    )
+    rc, lines = doctor(cfg)
+    assert rc == 1
+    assert lines["config"].startswith("FAIL ") and "influx.url: contains U+200E" in lines["config"]
+    assert f"-> fix: monitord check-config {cfg}" in lines["config"]
