@@ -12,7 +12,7 @@ import ipaddress
 import re
 import unicodedata
 from encodings.idna import nameprep
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 
 def is_ipv6(host: str) -> bool:
@@ -128,3 +128,20 @@ def url_address(v: str) -> str:
         host = netloc.rpartition(":")[0] if parts.port is not None else netloc
         looked_up(host.removesuffix(":"))
     return v
+
+
+def idna_url(url: str) -> str:
+    """`url` with a host that is not ASCII as DNS holds it, IDNA (`http://bücher.lan:8086`
+    -> `http://xn--bcher-kva.lan:8086`), for urllib (doctor, report). urllib writes the host
+    as given in the request's Host header, which http.client encodes as Latin-1: a name
+    outside Latin-1 (`ωmega.lan`) crashed doctor with UnicodeEncodeError, and `bücher.lan`
+    went out as Latin-1 bytes, not the name a server (or a proxy) knows. aiohttp (the
+    daemon's sink, the forwarder) does this itself. The host has passed `url_address`:
+    IDNA takes it, and it is no IPv6 address (those are ASCII)."""
+    parts = urlsplit(url)
+    if parts.hostname is None or parts.netloc.isascii():
+        return url
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    host, colon, port = hostport.rpartition(":") if ":" in hostport else (hostport, "", "")
+    netloc = f"{userinfo}{at}{host.encode('idna').decode('ascii')}{colon}{port}"
+    return urlunsplit(parts._replace(netloc=netloc))

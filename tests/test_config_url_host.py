@@ -7,14 +7,20 @@ the doctor's side is one subprocess in tests/ops/test_doctor.py."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import threading
 import urllib.request
 from pathlib import Path
 
+import aiohttp
 import pytest
 import yarl
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from monitord.config import Config, ConfigError, load_config
+from monitord.netaddr import idna_url
+from monitord.report.influxload import InfluxReader
 
 
 def escaped(text: str) -> str:
@@ -85,10 +91,124 @@ def test_a_url_host_no_lookup_takes_is_one_line_naming_the_key(
         socket.getaddrinfo(host, 8086)
 
 
-def test_an_internationalised_url_host_is_taken(tmp_path: Path) -> None:
-    """`bücher.lan` may be a clinic's name: IDNA takes it (`xn--bcher-kva.lan`)."""
+class _Resolver(AbstractResolver):
+    """Every name at 127.0.0.1, the names asked kept: what aiohttp looks up."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        self.asked.append(host)
+        return [
+            {
+                "hostname": host,
+                "host": "127.0.0.1",
+                "port": port,
+                "family": socket.AF_INET,
+                "proto": 0,
+                "flags": 0,
+            }
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+async def _heads(sent: list[bytes]) -> tuple[asyncio.Server, int]:
+    """A real HTTP server on 127.0.0.1 that keeps each request's head and answers 204."""
+
+    async def on(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sent.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(on, "127.0.0.1", 0)
+    port: int = server.sockets[0].getsockname()[1]
+    return server, port
+
+
+def _host_header(head: bytes) -> str:
+    for line in head.decode("ascii").split("\r\n"):
+        name, _, value = line.partition(":")
+        if name.lower() == "host":
+            return value.strip()
+    raise AssertionError(head)
+
+
+async def test_an_internationalised_url_host_is_taken_and_sent_as_idna(tmp_path: Path) -> None:
+    """`bücher.lan` may be a clinic's name: taken, and both clients send it as IDNA
+    (`xn--bcher-kva.lan`), the form DNS holds: aiohttp looks that up and writes it in the
+    Host header. urllib (doctor, report) writes the name as given: `idna_url` first."""
     influx, hook = "http://b\u00fccher.lan:8086", "https://B\u00dcCHER.lan/hook"
     cfg = load(tmp_path, influx, hook)
     assert cfg.influx.url == influx
     assert cfg.station is not None and cfg.station.forwarder is not None
     assert cfg.station.forwarder.url == hook
+
+    sent: list[bytes] = []
+    server, port = await _heads(sent)
+    async with server:
+        resolver = _Resolver()
+        conn = aiohttp.TCPConnector(resolver=resolver)
+        async with aiohttp.ClientSession(connector=conn) as s:
+            async with s.get(f"http://b\u00fccher.lan:{port}/ping") as r:
+                assert r.status == 204
+        assert resolver.asked == ["xn--bcher-kva.lan"]
+
+        def by_urllib(url: str) -> int:
+            # Through the server as an HTTP proxy: no DNS on the test machine knows the
+            # name, and urllib writes the request line and Host header as it would direct.
+            proxy = urllib.request.ProxyHandler({"http": f"http://127.0.0.1:{port}"})
+            with urllib.request.build_opener(proxy).open(url, timeout=10) as r:
+                status: int = r.status
+            return status
+
+        with pytest.raises(UnicodeEncodeError):  # what doctor sent before: the name as is
+            await asyncio.to_thread(by_urllib, "http://b\u00fccher.lan:8086/ping")
+        assert (
+            await asyncio.to_thread(by_urllib, idna_url("http://b\u00fccher.lan:8086/ping")) == 204
+        )
+    assert [_host_header(h) for h in sent] == [
+        f"xn--bcher-kva.lan:{port}",
+        "xn--bcher-kva.lan:8086",
+    ]
+
+
+def test_the_report_asks_influxdb_for_an_idna_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`monitord report` reading InfluxDB (urllib): before, `ωmega.lan` failed writing the
+    request and was said as "the answer is not JSON"; now it asks for `xn--...`."""
+    heads: list[bytes] = []
+    srv = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        c, _ = srv.accept()
+        with c:
+            head = b""
+            while b"\r\n\r\n" not in head and (chunk := c.recv(4096)):
+                head += chunk
+            heads.append(head)
+            body = b'{"results": [{"statement_id": 0}]}'
+            c.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    # The server as urllib's HTTP proxy: no DNS here knows the name.
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{srv.getsockname()[1]}")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    cfg = load(tmp_path, "http://\u03c9mega.lan:8086", FINE_HOOK).influx
+    try:
+        assert InfluxReader(cfg, "clinic").session_events() == []
+    finally:
+        srv.close()
+    assert heads[0].startswith(b"GET http://xn--mega-fpd.lan:8086/query?"), heads
+    assert b"\r\nHost: xn--mega-fpd.lan:8086\r\n" in heads[0], heads

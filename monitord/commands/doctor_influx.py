@@ -17,6 +17,7 @@ from typing import Any
 from monitord.commands.checks import Check, SecretProblem, fail, ok, skip, sourced_secret
 from monitord.config import Config, InfluxConfig
 from monitord.config_tls import web_verifier
+from monitord.netaddr import idna_url
 from monitord.sinks.influx_http import NotInflux, _reason_from_body, not_influx
 from monitord.tlsclock import CLOCK_FIX, clock_fact, not_yet_valid, peer_validity
 from monitord.tlsrefused import influx_refused
@@ -43,7 +44,10 @@ def _http(
 ) -> tuple[int, str, Any]:
     """(status, body, the answer: its reason, headers and geturl(), redirects followed)."""
     req = urllib.request.Request(
-        url, data=data, headers=headers or {}, method="POST" if data is not None else "GET"
+        idna_url(url),
+        data=data,
+        headers=headers or {},
+        method="POST" if data is not None else "GET",
     )
     try:
         with urllib.request.urlopen(req, timeout=limit_s, context=web_verifier()) as r:
@@ -93,7 +97,7 @@ def _influx_sync(i: InfluxConfig, creds: Path | None, limit_s: float) -> Check:
     # before, that failed here, and a login page redirected to passed ("writable").
     if status >= 500:  # as the daemon's probe: a server error, not another server
         return fail(name, f"{i.url}/ping answered HTTP {status} ({body})", "see the database's log")
-    moved = r.geturl() if r.geturl() != f"{i.url}/ping" else None
+    moved = r.geturl() if r.geturl() != idna_url(f"{i.url}/ping") else None
     why = not_influx(status, r.reason, r.headers.get("Content-Type", ""), moved)
     if why is not None:
         return fail(name, f"{i.url}/ping answered {why}", NotInflux.probe_advice)

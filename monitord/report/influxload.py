@@ -29,6 +29,7 @@ from monitord.config import InfluxConfig, read_secret
 from monitord.config_tls import web_verifier
 from monitord.engine.rules import RuleSet
 from monitord.models import MAX_DEVICE_SKEW_S, AlertEvent, Kind, Reading, SessionEvent
+from monitord.netaddr import idna_url
 from monitord.report.clockoff import session_offsets
 from monitord.report.load import CARRY_LOOKBACK_S, SessionSpan, spans_from_events
 from monitord.report.record import SessionRecord, build_record, placed_t
@@ -71,7 +72,7 @@ class InfluxReader:
         params = {"db": self.cfg.database or "", "q": q, "epoch": "ns"}
         if self.cfg.retention_policy:
             params["rp"] = self.cfg.retention_policy
-        url = f"{self.cfg.url}/query?{urllib.parse.urlencode(params)}"
+        url = f"{idna_url(self.cfg.url)}/query?{urllib.parse.urlencode(params)}"
         req = urllib.request.Request(url, headers=self._headers)
         try:
             with urllib.request.urlopen(
