@@ -14,6 +14,8 @@ import unicodedata
 from encodings.idna import nameprep
 from urllib.parse import urlsplit, urlunsplit
 
+import yarl
+
 
 def is_ipv6(host: str) -> bool:
     """`host` is an IPv6 address (a link-local one may carry its interface: `%eth0`)."""
@@ -126,8 +128,32 @@ def url_address(v: str) -> str:
         # doctor crashed sending the Host header (http.client encodes it with IDNA too).
         # `hostname` is lower-cased: the name as written is checked, for the line to say.
         host = netloc.rpartition(":")[0] if parts.port is not None else netloc
-        looked_up(host.removesuffix(":"))
+        aiohttp_takes(looked_up(host.removesuffix(":")))
     return v
+
+
+def aiohttp_takes(host: str) -> str:
+    """`host` (a URL's name, which IDNA 2003 takes) unless aiohttp's URL (yarl: the daemon's
+    sink, the forwarder) refuses it: yarl refuses what IDNA 2003 silently drops, a zero width
+    joiner U+200D or a soft hyphen U+00AD (`a\u200db.lan`). check-config said ok and the daemon
+    never connected, while doctor asked for `ab.lan`, another server."""
+    if host.isascii():
+        return host
+    try:
+        yarl.URL.build(scheme="http", host=host)
+    except ValueError as e:
+        for c in host:
+            try:
+                yarl.URL.build(scheme="http", host=f"a{c}b")
+            except ValueError:
+                raise ValueError(
+                    f"contains U+{ord(c):04X} ({unicodedata.name(c, 'unnamed')}), which no "
+                    "host name holds (aiohttp refuses it): the daemon would never connect"
+                ) from None
+        raise ValueError(
+            f"is no host name aiohttp takes ({e}): the daemon would never connect"
+        ) from None
+    return host
 
 
 def idna_url(url: str) -> str:

@@ -212,3 +212,29 @@ def test_the_report_asks_influxdb_for_an_idna_host(
         srv.close()
     assert heads[0].startswith(b"GET http://xn--mega-fpd.lan:8086/query?"), heads
     assert b"\r\nHost: xn--mega-fpd.lan:8086\r\n" in heads[0], heads
+
+
+IGNORED = [
+    pytest.param("in\u200dflux.lan", "U+200D (ZERO WIDTH JOINER)", id="zwj"),
+    pytest.param("in\u200cflux.lan", "U+200C (ZERO WIDTH NON-JOINER)", id="zwnj"),
+    pytest.param("in\u00adflux.lan", "U+00AD (SOFT HYPHEN)", id="soft-hyphen"),
+]
+
+
+@pytest.mark.parametrize(("host", "what"), IGNORED)
+@pytest.mark.parametrize("key", ["influx.url", "station.forwarder.url"])
+def test_a_url_host_aiohttp_refuses_is_one_line_naming_the_key(
+    tmp_path: Path, key: str, host: str, what: str
+) -> None:
+    """IDNA 2003 drops these invisible characters (`in\\u200dflux.lan` -> `influx.lan`), so
+    check-config took them; aiohttp refuses the host, and the daemon never connected."""
+    bad = f"http://{host}:8086" if key == "influx.url" else f"https://{host}/hook"
+    influx, forwarder = (bad, FINE_HOOK) if key == "influx.url" else (FINE_INFLUX, bad)
+    with pytest.raises(ValueError):  # the source: what the daemon's sink builds
+        yarl.URL(bad).raw_host  # noqa: B018
+    with pytest.raises(ConfigError) as e:
+        load(tmp_path, influx, forwarder)
+    assert e.value.lines == [
+        f"{config(tmp_path, influx, forwarder)}: {key}: contains {what}, which no host name "
+        "holds (aiohttp refuses it): the daemon would never connect"
+    ]
