@@ -157,17 +157,22 @@ def aiohttp_takes(host: str) -> str:
 
 
 def idna_url(url: str) -> str:
-    """`url` with a host that is not ASCII as DNS holds it, IDNA (`http://bücher.lan:8086`
-    -> `http://xn--bcher-kva.lan:8086`), for urllib (doctor, report). urllib writes the host
-    as given in the request's Host header, which http.client encodes as Latin-1: a name
-    outside Latin-1 (`ωmega.lan`) crashed doctor with UnicodeEncodeError, and `bücher.lan`
-    went out as Latin-1 bytes, not the name a server (or a proxy) knows. aiohttp (the
-    daemon's sink, the forwarder) does this itself. The host has passed `url_address`:
-    IDNA takes it, and it is no IPv6 address (those are ASCII)."""
+    """`url` with a host that is not ASCII as DNS holds it, IDNA as aiohttp writes it
+    (`http://bücher.lan:8086` -> `http://xn--bcher-kva.lan:8086`), for urllib (doctor,
+    report). urllib writes the host as given in the request's Host header, which
+    http.client encodes as Latin-1: a name outside Latin-1 (`ωmega.lan`) crashed doctor
+    with UnicodeEncodeError, and `bücher.lan` went out as Latin-1 bytes, not the name a
+    server (or a proxy) knows. The host has passed `url_address`: aiohttp takes it, and it
+    is no IPv6 address (those are ASCII)."""
     parts = urlsplit(url)
     if parts.hostname is None or parts.netloc.isascii():
         return url
     userinfo, at, hostport = parts.netloc.rpartition("@")
     host, colon, port = hostport.rpartition(":") if ":" in hostport else (hostport, "", "")
-    netloc = f"{userinfo}{at}{host.encode('idna').decode('ascii')}{colon}{port}"
+    # Encoded by aiohttp's own URL (yarl: UTS 46 / IDNA 2008), not Python's IDNA 2003
+    # codec: where they differ (`straße` -> `xn--strae-oqa` against `strasse`, final `ς`)
+    # doctor and report asked another server than the daemon writes to.
+    # Only a host that is not ASCII: yarl refuses `[fd00::1]` (brackets) as a host.
+    ascii_host = host if host.isascii() else yarl.URL.build(scheme="http", host=host).raw_host
+    netloc = f"{userinfo}{at}{ascii_host}{colon}{port}"
     return urlunsplit(parts._replace(netloc=netloc))

@@ -214,6 +214,36 @@ def test_the_report_asks_influxdb_for_an_idna_host(
     assert b"\r\nHost: xn--mega-fpd.lan:8086\r\n" in heads[0], heads
 
 
+# Names where Python's IDNA 2003 codec and aiohttp's yarl (the `idna` package, UTS 46)
+# write different DNS names: 2003 maps `ß` to `ss` and `ς` to `σ`, 2008 keeps both.
+DIVERGING = [
+    pytest.param("stra\u00dfe.lan", "xn--strae-oqa.lan", id="sharp-s"),
+    pytest.param("\u03c3\u03bf\u03c6\u03bf\u03c2.lan", "xn--0xaajbq.lan", id="final-sigma"),
+]
+
+
+@pytest.mark.parametrize(("host", "dns"), DIVERGING)
+async def test_doctor_and_report_ask_for_the_host_the_daemon_writes_to(
+    tmp_path: Path, host: str, dns: str
+) -> None:
+    """Before, `idna_url` (doctor, report) encoded with IDNA 2003: `straße.lan` was asked for
+    as `strasse.lan` while the daemon's aiohttp looked up `xn--strae-oqa.lan`, another
+    server (doctor said "writable" of a database the daemon never writes to)."""
+    url = f"http://{host}:8086"
+    assert load(tmp_path, url, FINE_HOOK).influx.url == url
+    sent: list[bytes] = []
+    server, port = await _heads(sent)
+    async with server:
+        resolver = _Resolver()
+        conn = aiohttp.TCPConnector(resolver=resolver)
+        async with aiohttp.ClientSession(connector=conn) as s:
+            async with s.get(f"http://{host}:{port}/ping") as r:
+                assert r.status == 204
+    assert resolver.asked == [dns]
+    assert _host_header(sent[0]) == f"{dns}:{port}"
+    assert idna_url(f"{url}/ping") == f"http://{dns}:8086/ping"
+
+
 IGNORED = [
     pytest.param("in\u200dflux.lan", "U+200D (ZERO WIDTH JOINER)", id="zwj"),
     pytest.param("in\u200cflux.lan", "U+200C (ZERO WIDTH NON-JOINER)", id="zwnj"),
@@ -238,3 +268,10 @@ def test_a_url_host_aiohttp_refuses_is_one_line_naming_the_key(
         f"{config(tmp_path, influx, forwarder)}: {key}: contains {what}, which no host name "
         "holds (aiohttp refuses it): the daemon would never connect"
     ]
+
+
+def test_a_non_ascii_user_before_an_ascii_host_keeps_the_url() -> None:
+    """Only a host that is not ASCII is encoded: an IPv6 address in brackets is left as it is
+    when the user name is what is not ASCII."""
+    for url in ["http://us\u00e9r:pw@[fd00::1]:8086/x", "http://us\u00e9r@influx.lan:8086"]:
+        assert idna_url(url) == url
