@@ -91,16 +91,25 @@ def _time(tag: int, raw: bytes) -> dt.datetime:
     return dt.datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
 
 
+def _issuer_at(der: bytes) -> tuple[int, int]:
+    """(where the issuer Name starts, where tbsCertificate ends) in a DER certificate (RFC
+    5280 4.1: Certificate ::= SEQUENCE { tbsCertificate ::= SEQUENCE { [0] version
+    (optional), serialNumber, signature, issuer, validity, subject, ... }, ... })."""
+    _, i, _ = _tlv(der, 0)
+    _, i, end = _tlv(der, i)
+    tag, _, nxt = _tlv(der, i)
+    if tag == 0xA0:
+        i = nxt
+    for _ in range(2):  # serialNumber, signature
+        i = _tlv(der, i)[2]
+    return i, end
+
+
 def der_validity(der: bytes) -> tuple[dt.datetime, dt.datetime] | None:
     """(notBefore, notAfter) of a DER certificate (RFC 5280 4.1), None if not parsable."""
     try:
-        _, i, _ = _tlv(der, 0)  # Certificate ::= SEQUENCE
-        _, i, end = _tlv(der, i)  # tbsCertificate ::= SEQUENCE
-        tag, _, nxt = _tlv(der, i)
-        if tag == 0xA0:  # [0] version, optional
-            i = nxt
-        for _ in range(3):  # serialNumber, signature, issuer
-            i = _tlv(der, i)[2]
+        i, end = _issuer_at(der)
+        i = _tlv(der, i)[2]  # past the issuer
         tag, i, _ = _tlv(der, i)  # validity ::= SEQUENCE { notBefore, notAfter }
         t1, s1, e1 = _tlv(der, i)
         t2, s2, e2 = _tlv(der, e1)
@@ -115,13 +124,7 @@ def der_names(der: bytes) -> tuple[bytes, bytes] | None:
     """(issuer, subject) of a DER certificate, each its Name's DER as encoded (RFC 5280
     4.1: a certificate's issuer is its CA's subject, copied), None if not parsable."""
     try:
-        _, i, _ = _tlv(der, 0)  # Certificate ::= SEQUENCE
-        _, i, end = _tlv(der, i)  # tbsCertificate ::= SEQUENCE
-        tag, _, nxt = _tlv(der, i)
-        if tag == 0xA0:  # [0] version, optional
-            i = nxt
-        for _ in range(2):  # serialNumber, signature
-            i = _tlv(der, i)[2]
+        i, end = _issuer_at(der)
         issuer = _tlv(der, i)[2]
         validity = _tlv(der, issuer)[2]
         subject = _tlv(der, validity)[2]

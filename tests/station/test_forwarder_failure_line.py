@@ -45,6 +45,29 @@ async def webhook(status: int, delay_s: float) -> AsyncIterator[tuple[str, list[
         yield base, posts
 
 
+def crisis_forwarder(url: str, timeout_s: float) -> Forwarder:
+    """A forwarder to `url` holding chair-2's high alarm, to post once it runs."""
+    fwd = Forwarder(ForwarderConfig(url=url, after_s=0.05, timeout_s=timeout_s), "site-a")
+    fwd.on_event(
+        {"alert_id": "chair-2:bp.crisis:7", "event": "raised", "priority": "high",
+         "chair": "chair-2", "message": "BP 212/124"}
+    )  # fmt: skip
+    return fwd
+
+
+async def until_warned(url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The forwarder run against `url` until it logs a WARNING (its first failure's line)."""
+    task = asyncio.create_task(crisis_forwarder(url, 2.0).run())
+    try:
+        await eventually(
+            lambda: any(r.levelno >= logging.WARNING for r in caplog.records), 20, "a line"
+        )
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 @pytest.mark.parametrize(
     ("status", "delay_s", "why"),
     [
@@ -63,12 +86,7 @@ async def test_a_failed_post_says_why_which_alarm_and_no_token(
     caplog.set_level(logging.DEBUG, logger="monitord.station.forwarder")
     async with webhook(status, delay_s) as (base, posts):
         url = f"{base}/alarms?auth={TOKEN}"
-        fwd = Forwarder(ForwarderConfig(url=url, after_s=0.05, timeout_s=0.3), "site-a")
-        fwd.on_event(
-            {"alert_id": "chair-2:bp.crisis:7", "event": "raised", "priority": "high",
-             "chair": "chair-2", "message": "BP 212/124"}
-        )  # fmt: skip
-        task = asyncio.create_task(fwd.run())
+        task = asyncio.create_task(crisis_forwarder(url, 0.3).run())
         try:
             await eventually(lambda: len(posts) >= 2, 20, "posted, then retried")
         finally:
@@ -108,20 +126,7 @@ async def test_a_webhook_whose_certificate_is_refused_says_why_and_the_fix(
     try:
         port = srv.sockets[0].getsockname()[1]
         url = f"https://localhost:{port}/alarms?auth={TOKEN}"
-        fwd = Forwarder(ForwarderConfig(url=url, after_s=0.05, timeout_s=2.0), "site-a")
-        fwd.on_event(
-            {"alert_id": "chair-2:bp.crisis:7", "event": "raised", "priority": "high",
-             "chair": "chair-2", "message": "BP 212/124"}
-        )  # fmt: skip
-        task = asyncio.create_task(fwd.run())
-        try:
-            await eventually(
-                lambda: any(r.levelno >= logging.WARNING for r in caplog.records), 20, "a line"
-            )
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await until_warned(url, caplog)
     finally:
         srv.close()
         await srv.wait_closed()
@@ -155,20 +160,7 @@ async def test_a_tls12_webhook_that_wants_a_client_certificate_is_named_among_th
     srv.start()
     try:
         url = f"https://localhost:{srv.port}/alarms"
-        fwd = Forwarder(ForwarderConfig(url=url, after_s=0.05, timeout_s=2.0), "site-a")
-        fwd.on_event(
-            {"alert_id": "chair-2:bp.crisis:7", "event": "raised", "priority": "high",
-             "chair": "chair-2", "message": "BP 212/124"}
-        )  # fmt: skip
-        task = asyncio.create_task(fwd.run())
-        try:
-            await eventually(
-                lambda: any(r.levelno >= logging.WARNING for r in caplog.records), 20, "a line"
-            )
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await until_warned(url, caplog)
     finally:
         srv.stop()
         monkeypatch.undo()
