@@ -95,9 +95,10 @@ case "$mode" in
         # four for 3160 tests, but with 3252 the CPU stayed at 100 % (21:47) and two tests
         # that wait on a loaded machine failed; four kept until the suite's CPU came down.
         # It did on 2026-12-05 (one Chromium per worker, bytecode kept: below): 15:28 on
-        # four with the CPU 72 % busy, the workers waiting; five since.
+        # four with the CPU 72 % busy, the workers waiting; five: 13:48 and 14:00 (CPU 79 %
+        # busy); six: tried (the VM's slower phases took a fifth longer before).
         # With arguments (a file, -k ...) pytest runs as asked, in one process.
-        [ $# -eq 0 ] && set -- -n 5 --dist loadfile --no-loadscope-reorder
+        [ $# -eq 0 ] && set -- -n 6 --dist loadfile --no-loadscope-reorder
         # Bytecode kept for the run: an environment with PYTHONDONTWRITEBYTECODE set (this
         # CI's is) otherwise has every `monitord` a test starts (~950 in the suite) compile
         # the project's ~100 modules again (~0.13 s of CPU each, a tenth of the suite's
