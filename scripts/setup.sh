@@ -96,7 +96,8 @@ case "$mode" in
         # that wait on a loaded machine failed; four kept until the suite's CPU came down.
         # It did on 2026-12-05 (one Chromium per worker, bytecode kept: below): 15:28 on
         # four with the CPU 72 % busy, the workers waiting; five: 13:48 and 14:00 (CPU 79 %
-        # busy); six: tried (the VM's slower phases took a fifth longer before).
+        # busy); six: 12:54 (3295 tests, CPU 83 % busy), kept for the VM's slower phases
+        # (a fifth longer before).
         # With arguments (a file, -k ...) pytest runs as asked, in one process.
         [ $# -eq 0 ] && set -- -n 6 --dist loadfile --no-loadscope-reorder
         # Bytecode kept for the run: an environment with PYTHONDONTWRITEBYTECODE set (this
