@@ -23,13 +23,14 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,6 +97,34 @@ def http_post(
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
+
+
+@contextlib.contextmanager
+def recording_http(answer: bytes) -> Iterator[tuple[str, list[bytes]]]:
+    """A real HTTP server on 127.0.0.1 that keeps each request's head and sends `answer` (a
+    whole response) to each: set as urllib's `http_proxy`, it sees the request line and
+    Host header a client writes for a name no DNS here knows. Yields its URL and the heads."""
+    heads: list[bytes] = []
+    srv = socket.create_server((LOOPBACK, 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return  # closed: the test is over
+            with c:
+                head = b""
+                while b"\r\n\r\n" not in head and (chunk := c.recv(4096)):
+                    head += chunk
+                heads.append(head)
+                c.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"http://{LOOPBACK}:{srv.getsockname()[1]}", heads
+    finally:
+        srv.close()
 
 
 class ServerProcess:

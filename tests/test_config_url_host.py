@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import urllib.request
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from monitord.config import Config, ConfigError, load_config
 from monitord.netaddr import idna_url
 from monitord.report.influxload import InfluxReader
+from tests.servers import recording_http
 
 
 def escaped(text: str) -> str:
@@ -59,6 +59,17 @@ def load(tmp_path: Path, influx: str, forwarder: str) -> Config:
 
 FINE_INFLUX = "http://influx.clinic.lan:8086"
 FINE_HOOK = "https://ntfy.clinic.lan/ward"
+
+
+def refused(tmp_path: Path, key: str, bad: str) -> tuple[list[str], Path]:
+    """A config whose `key` is the URL `bad` (the other URL fine) loaded: its refusal's
+    lines, and the config file they name."""
+    influx, forwarder = (bad, FINE_HOOK) if key == "influx.url" else (FINE_INFLUX, bad)
+    with pytest.raises(ConfigError) as e:
+        load(tmp_path, influx, forwarder)
+    return e.value.lines, config(tmp_path, influx, forwarder)
+
+
 BAD_HOSTS = [
     pytest.param("influx\ufffe.lan", "the Unicode noncharacter U+FFFE", id="fffe"),
     pytest.param("in\ufdd0flux.lan", "the Unicode noncharacter U+FDD0", id="fdd0"),
@@ -73,11 +84,9 @@ def test_a_url_host_no_lookup_takes_is_one_line_naming_the_key(
     tmp_path: Path, key: str, host: str, what: str
 ) -> None:
     bad = f"http://user@{host}:8086/base" if key == "influx.url" else f"https://{host}/hook"
-    influx, forwarder = (bad, FINE_HOOK) if key == "influx.url" else (FINE_INFLUX, bad)
-    with pytest.raises(ConfigError) as e:
-        load(tmp_path, influx, forwarder)
-    assert e.value.lines == [
-        f"{config(tmp_path, influx, forwarder)}: {key}: contains {what}, which no host name "
+    lines, cfg = refused(tmp_path, key, bad)
+    assert lines == [
+        f"{cfg}: {key}: contains {what}, which no host name "
         "holds (IDNA refuses it): the name is never looked up, the daemon would never connect"
     ]
     # The sources: aiohttp's URL (the daemon's sink and the forwarder) refuses the host,
@@ -182,34 +191,19 @@ def test_the_report_asks_influxdb_for_an_idna_host(
 ) -> None:
     """`monitord report` reading InfluxDB (urllib): before, `ωmega.lan` failed writing the
     request and was said as "the answer is not JSON"; now it asks for `xn--...`."""
-    heads: list[bytes] = []
-    srv = socket.create_server(("127.0.0.1", 0))
-
-    def serve() -> None:
-        c, _ = srv.accept()
-        with c:
-            head = b""
-            while b"\r\n\r\n" not in head and (chunk := c.recv(4096)):
-                head += chunk
-            heads.append(head)
-            body = b'{"results": [{"statement_id": 0}]}'
-            c.sendall(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                + f"Content-Length: {len(body)}\r\n\r\n".encode()
-                + body
-            )
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    # The server as urllib's HTTP proxy: no DNS here knows the name.
-    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{srv.getsockname()[1]}")
-    monkeypatch.delenv("no_proxy", raising=False)
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    cfg = load(tmp_path, "http://\u03c9mega.lan:8086", FINE_HOOK).influx
-    try:
+    body = b'{"results": [{"statement_id": 0}]}'
+    answer = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    with recording_http(answer) as (proxy, heads):
+        # The server as urllib's HTTP proxy: no DNS here knows the name.
+        monkeypatch.setenv("http_proxy", proxy)
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        cfg = load(tmp_path, "http://\u03c9mega.lan:8086", FINE_HOOK).influx
         assert InfluxReader(cfg, "clinic").session_events() == []
-    finally:
-        srv.close()
     assert heads[0].startswith(b"GET http://xn--mega-fpd.lan:8086/query?"), heads
     assert b"\r\nHost: xn--mega-fpd.lan:8086\r\n" in heads[0], heads
 
@@ -259,13 +253,11 @@ def test_a_url_host_aiohttp_refuses_is_one_line_naming_the_key(
     """IDNA 2003 drops these invisible characters (`in\\u200dflux.lan` -> `influx.lan`), so
     check-config took them; aiohttp refuses the host, and the daemon never connected."""
     bad = f"http://{host}:8086" if key == "influx.url" else f"https://{host}/hook"
-    influx, forwarder = (bad, FINE_HOOK) if key == "influx.url" else (FINE_INFLUX, bad)
     with pytest.raises(ValueError):  # the source: what the daemon's sink builds
         yarl.URL(bad).raw_host  # noqa: B018
-    with pytest.raises(ConfigError) as e:
-        load(tmp_path, influx, forwarder)
-    assert e.value.lines == [
-        f"{config(tmp_path, influx, forwarder)}: {key}: contains {what}, which no host name "
+    lines, cfg = refused(tmp_path, key, bad)
+    assert lines == [
+        f"{cfg}: {key}: contains {what}, which no host name "
         "holds (aiohttp refuses it): the daemon would never connect"
     ]
 

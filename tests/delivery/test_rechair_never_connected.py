@@ -19,6 +19,7 @@ only the store's `daemon` row).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,23 @@ def ran(db: Path, cfg: Path, chair: str) -> None:
         ob.put_state(
             "daemon", {**row, "reached_broker": sorted(carried)}, durability=Durability.NORMAL
         )
+    finally:
+        ob.close()
+
+
+def two_ids(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A config of chair-1 on a broker, the same with the typo'd id, and their store."""
+    one = write_config(tmp_path, mqtt='\n[mqtt]\nhost = "127.0.0.1"\n')
+    typo = tmp_path / "typo.toml"
+    typo.write_text(one.read_text().replace(f'id = "{CHAIR}"', f'id = "{TYPO}"'))
+    return one, typo, tmp_path / "outbox.sqlite"
+
+
+def put_daemon_row(db: Path, cfg: Path, row: Mapping[str, object]) -> None:
+    """The store's `daemon` row as an earlier run (or an older daemon) left it."""
+    ob = Outbox(db, load_config(cfg).storage)
+    try:
+        ob.put_state("daemon", row, durability=Durability.NORMAL)
     finally:
         ob.close()
 
@@ -144,16 +162,10 @@ def test_a_chair_that_left_and_came_back_keeps_its_first_runs_state(
     # The broker still holds TYPO's retained status of the first run: before, only this
     # config's chairs were carried, so TYPO was dropped while it was away and its second
     # departure was said at INFO, that nothing of it ever reached the broker.
-    one = write_config(tmp_path, mqtt='\n[mqtt]\nhost = "127.0.0.1"\n')
-    typo = tmp_path / "typo.toml"
-    typo.write_text(one.read_text().replace(f'id = "{CHAIR}"', f'id = "{TYPO}"'))
-    db = tmp_path / "outbox.sqlite"
+    one, typo, db = two_ids(tmp_path)
     site = load_config(one).site.id
-
-    ob = Outbox(db, load_config(one).storage)
     first = {"site": site, "prefix": "monitord", "chairs": [TYPO], "reached_broker": [TYPO]}
-    ob.put_state("daemon", first, durability=Durability.NORMAL)
-    ob.close()
+    put_daemon_row(db, one, first)
     ran(db, one, CHAIR)  # TYPO departed once: warned (its state is on the broker)
     ran(db, typo, TYPO)  # back, the broker down
     said = departed_lines(db, one, caplog)
@@ -168,14 +180,9 @@ def test_after_an_upgrade_from_a_row_without_chairs_a_departure_still_warns(
     # the broker; the first run after the upgrade had no broker; then chair-1 departed.
     # Before, nothing was carried from the old row, and the departure was said at INFO,
     # that nothing of it ever reached the broker, while it holds chair-1's retained state.
-    one = write_config(tmp_path, mqtt='\n[mqtt]\nhost = "127.0.0.1"\n')
-    typo = tmp_path / "typo.toml"
-    typo.write_text(one.read_text().replace(f'id = "{CHAIR}"', f'id = "{TYPO}"'))
-    db = tmp_path / "outbox.sqlite"
-    ob = Outbox(db, load_config(one).storage)
+    one, typo, db = two_ids(tmp_path)
     old = {"pid": 1, "site": load_config(one).site.id, "summary": "", "tasks": []}
-    ob.put_state("daemon", old, durability=Durability.NORMAL)
-    ob.close()
+    put_daemon_row(db, one, old)
     ran(db, one, CHAIR)  # upgraded; the broker down all run
     departed_lines(db, typo, caplog)  # chair-1's line: its id, not TYPO, is in it
     said = [f"{r.levelname} {r.getMessage()}" for r in caplog.records if CHAIR in r.getMessage()]

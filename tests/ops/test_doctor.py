@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import TLS_USERS
-from tests.servers import Influxd, Mosquitto, TlsMaterial, make_tls_material
+from tests.servers import Influxd, Mosquitto, TlsMaterial, make_tls_material, recording_http
 
 
 @pytest.fixture
@@ -306,33 +304,16 @@ def test_an_influx_url_host_not_ascii_is_asked_for_as_idna(tmp_path: Path) -> No
     """`ωmega.lan` (a name IDNA takes, outside Latin-1): before, doctor crashed writing
     it into the request (UnicodeEncodeError); now it asks for `xn--...`, as the daemon's
     aiohttp does. The server stands as doctor's HTTP proxy: no DNS here knows the name."""
-    heads: list[bytes] = []
-    srv = socket.create_server(("127.0.0.1", 0))
-
-    def serve() -> None:
-        while True:
-            try:
-                c, _ = srv.accept()
-            except OSError:
-                return
-            with c:
-                head = b""
-                while b"\r\n\r\n" not in head and (chunk := c.recv(4096)):
-                    head += chunk
-                heads.append(head)
-                c.sendall(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
-
-    threading.Thread(target=serve, daemon=True).start()
     cfg = tmp_path / "omega.toml"
     cfg.write_text(
         '[site]\nid = "doctor-test"\n[[chairs]]\nid = "chair-1"\n'
         '[influx]\nurl = "http://\\u03C9mega.lan:8086"\napi = "v1"\ndatabase = "clinic"\n'
     )
-    proxy = f"http://127.0.0.1:{srv.getsockname()[1]}"
-    try:
+    with recording_http(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n") as (
+        proxy,
+        heads,
+    ):
         rc, lines = doctor(cfg, {"http_proxy": proxy, "no_proxy": "", "NO_PROXY": ""})
-    finally:
-        srv.close()
     assert rc == 1 and "crashed" not in "\n".join(lines.values())
     assert lines["config"].startswith("ok "), lines["config"]
     assert "influx v1" in lines, lines
