@@ -7,8 +7,9 @@ Before, the InfluxDB sink's line ended "(is InfluxDB running and influx.url righ
 `monitord doctor` said "not reachable ... is the database running?" and `monitord report
 --from influx` gave OpenSSL's words alone: the IT admin went to a server that was running.
 Used by those three (monitord/sinks/influx_http.py, commands/doctor_influx.py,
-report/influxload.py). An expired or not yet valid certificate has lines of its own
-(monitord/tlsclock.py).
+report/influxload.py), and by the station's webhook forwarder (station/forwarder.py), its
+expired certificate's line too (expired_said). An expired or not yet valid certificate has
+lines of its own (monitord/tlsclock.py).
 
 Their HTTPS clients trust the system's CA store (monitord/config_tls.py `web_verifier`):
 there is no CA setting of their own, so the line names the file and the directory OpenSSL
@@ -22,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import ssl
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from monitord.config_tls import web_verifier
@@ -186,26 +188,38 @@ def refused(e: BaseException | None, url: str, what: str, key: str) -> tuple[str
     return None
 
 
-# Made on install day with the broker's, it expires with them (docs/install.md, Renewal).
-RENEW_INFLUX = (
-    "renew the InfluxDB server's certificate (influxdb.conf [http] https-certificate; "
-    "docs/install.md, Renewal) and restart influxdb; if this machine's clock is ahead "
-    "(`timedatectl`), fix the clock instead"
-)
-
-
-def renew_ca_influx() -> str:
-    """The fix when the InfluxDB server's CA expired: a server certificate reissued from
-    it expires the same instant (OpenSSL checks each certificate of the chain), so "renew
-    the server's certificate" was no fix; the new CA trusted here as add_ca says."""
+def renew(what: str, cert: str, restart: str) -> str:
+    """The fix when `what`'s own certificate expired (`cert`: where it is set; `restart`:
+    what serves it), or a clock set ahead (an expiry is no boot: tlsclock.EXPIRED_FIX)."""
     return (
-        "make a new CA and reissue the InfluxDB server's certificate from it (influxdb.conf "
-        "[http] https-certificate), restart influxdb, and "
+        f"renew the {what}'s certificate ({cert}) and restart {restart}; if this machine's "
+        "clock is ahead (`timedatectl`), fix the clock instead"
+    )
+
+
+def renew_ca(what: str, cert: str, restart: str) -> str:
+    """The fix when the CA that signed `what`'s certificate expired: a server certificate
+    reissued from it expires the same instant (OpenSSL checks each certificate of the
+    chain), so "renew the server's certificate" was no fix; the new CA trusted here as
+    add_ca says."""
+    return (
+        f"make a new CA and reissue the {what}'s certificate from it ({cert}), restart "
+        f"{restart}, and "
         + add_ca()
         + " (a clinic CA made by scripts/make-certs.sh signs the broker's and the station's "
         "too: docs/install.md, TLS certificates for the broker); if this machine's clock is "
         "ahead (`timedatectl`), fix the clock instead"
     )
+
+
+INFLUX_CERT = "influxdb.conf [http] https-certificate"
+# Made on install day with the broker's, it expires with them (docs/install.md, Renewal).
+RENEW_INFLUX = renew("InfluxDB server", f"{INFLUX_CERT}; docs/install.md, Renewal", "influxdb")
+
+
+def renew_ca_influx() -> str:
+    """renew_ca of the InfluxDB server (add_ca reads SSL_CERT_FILE when called)."""
+    return renew_ca("InfluxDB server", INFLUX_CERT, "influxdb")
 
 
 def _stamp(t: dt.datetime) -> str:
@@ -271,6 +285,23 @@ def server_certificate(url: str, timeout_s: float) -> bytes | None:
     return ssl.PEM_cert_to_DER_cert(pem)
 
 
+def expired_said(
+    what: str, der: bytes | None, fix: str, ca_fix: Callable[[], str]
+) -> tuple[str, str]:
+    """(what was wrong, the fix) when OpenSSL said a certificate of `what`'s chain expired
+    (tlsclock.expired), from `what`'s certificate `der` (a handshake that does not verify;
+    None when it could not be had): its CA's expiry said as such (ca_expired), with
+    `ca_fix()`; else "its certificate (or its CA) has expired", with `fix` (renew,
+    renew_ca). The InfluxDB server's (influx_expired) and the station forwarder's webhook's
+    (monitord/station/forwarder.py) in the same words."""
+    if why := ca_expired(what, der, dt.datetime.now(dt.UTC)):
+        return why, ca_fix()
+    return (
+        f"the {what}'s certificate (or the CA that signed it) has expired on this machine's clock",
+        fix,
+    )
+
+
 def influx_expired(e: BaseException | None, url: str, timeout_s: float) -> tuple[str, str] | None:
     """(what was wrong, the fix) when `e` is the InfluxDB server's certificate, or its CA's,
     expired on this machine's clock; None for anything else. The daemon's sink said so
@@ -280,14 +311,8 @@ def influx_expired(e: BaseException | None, url: str, timeout_s: float) -> tuple
     "renew the server's certificate" of one that was valid, signed by an expired CA."""
     if e is None or not expired(e):
         return None
-    now = dt.datetime.now(dt.UTC)
-    if why := ca_expired("InfluxDB server", server_certificate(url, timeout_s), now):
-        return why, renew_ca_influx()
-    return (
-        "the InfluxDB server's certificate (or the CA that signed it) has expired on this "
-        "machine's clock",
-        RENEW_INFLUX,
-    )
+    der = server_certificate(url, timeout_s)
+    return expired_said("InfluxDB server", der, RENEW_INFLUX, renew_ca_influx)
 
 
 def influx_refused(e: BaseException | None, url: str, timeout_s: float) -> tuple[str, str] | None:

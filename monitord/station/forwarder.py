@@ -39,6 +39,8 @@ stayed unacknowledged.
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
 import math
 import os
@@ -59,7 +61,8 @@ from monitord.log import FailureLog
 from monitord.models import iso
 from monitord.sinks.mqtt_errors import PasswordUnreadable, read_password
 from monitord.station.model import ChairView
-from monitord.tlsrefused import refused
+from monitord.tlsclock import CLOCK_FIX, clock_fact, expired, not_yet_valid, peer_certificate
+from monitord.tlsrefused import expired_said, refused, renew, renew_ca
 
 log = logging.getLogger("monitord.station.forwarder")
 RETRY_S = 5.0
@@ -68,6 +71,11 @@ RETRY_S = 5.0
 # alerts: weeks of a clinic. As many paused countdowns are kept (an alert cleared while
 # the station was away is missing for good and never resumes: the oldest are forgotten).
 KEEP_DONE = 4096
+# The webhook's server as the fixes for its expired certificate name it (tlsrefused.renew):
+# a self-hosted ntfy or paging gateway, its certificate set in its own config.
+WEBHOOK = "webhook server"
+WEBHOOK_CERT = "the one served at station.forwarder.url"
+WEBHOOK_RESTART = "that server"
 
 
 @dataclass
@@ -221,13 +229,36 @@ class Forwarder:
             return f"HTTP {e.status} {e.message}".rstrip()
         return f"{type(e).__name__}: {e}".replace(self.cfg.url, self._where)
 
-    def _tls_refused(self, e: BaseException) -> tuple[str, str] | None:
+    async def _tls_refused(self, e: BaseException) -> tuple[str, str] | None:
         """(why, the fix) when the webhook's certificate was refused here (not trusted,
-        another host's, not a server's) or it wants a client certificate
-        (monitord/tlsrefused.py): before, "check the webhook service" of one that was up,
-        while every escalation to the phones failed."""
+        another host's, not a server's), is not valid yet on this machine's clock (a Pi
+        booted behind, before NTP), or it or its CA expired, or it wants a client
+        certificate (monitord/tlsrefused.py, tlsclock.py: the InfluxDB lines' words).
+        Before, "check the webhook service" of one that was up, while every escalation
+        to the phones failed."""
         cause = e.certificate_error if isinstance(e, aiohttp.ClientConnectorCertificateError) else e
-        return refused(cause, self.cfg.url, "webhook server", "station.forwarder.url")
+        if not_yet_valid(cause):  # as the InfluxDB sink's line: the clock, then its fix
+            return clock_fact(WEBHOOK, dt.datetime.now(dt.UTC), None), CLOCK_FIX
+        if expired(cause):
+            return expired_said(
+                WEBHOOK,
+                await self._certificate(),
+                renew(WEBHOOK, WEBHOOK_CERT, WEBHOOK_RESTART),
+                lambda: renew_ca(WEBHOOK, WEBHOOK_CERT, WEBHOOK_RESTART),
+            )
+        return refused(cause, self.cfg.url, WEBHOOK, "station.forwarder.url")
+
+    async def _certificate(self) -> bytes | None:
+        """The webhook's certificate (DER) from a second handshake that does not verify
+        (tlsclock.peer_certificate: whose CA expired, the server's or the one above), on
+        the event loop, within timeout_s in all (its close waits too): None past it. One
+        per failed POST of an expired certificate, every RETRY_S at most per alert."""
+        u = urlsplit(self.cfg.url)
+        try:
+            async with asyncio.timeout(self.cfg.timeout_s):
+                return await peer_certificate(u.hostname or "", u.port or 443, self.cfg.timeout_s)
+        except TimeoutError:
+            return None
 
     def _auth(self) -> dict[str, str]:
         """`Authorization: Bearer <token>` from `token_file` (or FORWARDER_TOKEN_ENV),
@@ -287,7 +318,7 @@ class Forwarder:
                             self._why(e),
                             "check the webhook service and station.forwarder.url",
                         )
-                        if said := self._tls_refused(e):
+                        if said := await self._tls_refused(e):
                             why, fix = f"TLS failed: {said[0]}", said[1]
                         self._flog.failure(
                             type(e).__name__,

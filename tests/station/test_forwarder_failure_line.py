@@ -55,13 +55,20 @@ def crisis_forwarder(url: str, timeout_s: float) -> Forwarder:
     return fwd
 
 
+def forwarder_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The forwarder's WARNING lines (not another logger's: asyncio's of a test server)."""
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name == forwarder.log.name
+    ]
+
+
 async def until_warned(url: str, caplog: pytest.LogCaptureFixture) -> None:
     """The forwarder run against `url` until it logs a WARNING (its first failure's line)."""
     task = asyncio.create_task(crisis_forwarder(url, 2.0).run())
     try:
-        await eventually(
-            lambda: any(r.levelno >= logging.WARNING for r in caplog.records), 20, "a line"
-        )
+        await eventually(lambda: forwarder_warnings(caplog), 20, "a line")
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
