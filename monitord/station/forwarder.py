@@ -103,6 +103,10 @@ class Forwarder:
         parts = urlsplit(cfg.url)
         self._where = f"{parts.scheme}://{parts.netloc}"
         self.sent = 0
+        # The webhook's certificate when OpenSSL said one of its chain expired, read once
+        # per run of failures (`_failed`), and the failure whose line waits for it.
+        self._peer: asyncio.Task[bytes | None] | None = None
+        self._unsaid: tuple[str, str] | None = None
 
     def on_event(self, ev: Mapping[str, Any], view: ChairView | None = None) -> None:
         """A live alert event of the chair `view` (as the model holds it, this applied)."""
@@ -229,30 +233,84 @@ class Forwarder:
             return f"HTTP {e.status} {e.message}".rstrip()
         return f"{type(e).__name__}: {e}".replace(self.cfg.url, self._where)
 
-    async def _tls_refused(self, e: BaseException) -> tuple[str, str] | None:
-        """(why, the fix) when the webhook's certificate was refused here (not trusted,
-        another host's, not a server's), is not valid yet on this machine's clock (a Pi
-        booted behind, before NTP), or it or its CA expired, or it wants a client
-        certificate (monitord/tlsrefused.py, tlsclock.py: the InfluxDB lines' words).
-        Before, "check the webhook service" of one that was up, while every escalation
-        to the phones failed."""
+    def _advice(self, e: BaseException) -> tuple[str, str]:
+        """(why, the fix) of a failed POST. The webhook's certificate refused here (not
+        trusted, another host's, not a server's), not valid yet on this machine's clock (a
+        Pi booted behind, before NTP), it or its CA expired, or a client certificate asked
+        (monitord/tlsrefused.py, tlsclock.py: the InfluxDB lines' words) is said as such:
+        before, "check the webhook service" of one that was up, while every escalation to
+        the phones failed."""
         cause = e.certificate_error if isinstance(e, aiohttp.ClientConnectorCertificateError) else e
+        said = None
         if not_yet_valid(cause):  # as the InfluxDB sink's line: the clock, then its fix
-            return clock_fact(WEBHOOK, dt.datetime.now(dt.UTC), None), CLOCK_FIX
-        if expired(cause):
-            return expired_said(
-                WEBHOOK,
-                await self._certificate(),
-                renew(WEBHOOK, WEBHOOK_CERT, WEBHOOK_RESTART),
-                lambda: renew_ca(WEBHOOK, WEBHOOK_CERT, WEBHOOK_RESTART),
-            )
-        return refused(cause, self.cfg.url, WEBHOOK, "station.forwarder.url")
+            said = clock_fact(WEBHOOK, dt.datetime.now(dt.UTC), None), CLOCK_FIX
+        elif expired(cause):
+            said = self._expired()
+        else:
+            said = refused(cause, self.cfg.url, WEBHOOK, "station.forwarder.url")
+        if said is None:
+            return self._why(e), "check the webhook service and station.forwarder.url"
+        return f"TLS failed: {said[0]}", said[1]
 
-    async def _certificate(self) -> bytes | None:
+    def _failed(self, e: BaseException, head: str) -> None:
+        """Log a failed POST (`head`: which alert, where). OpenSSL's "certificate has
+        expired" is of the server's certificate or a CA's: which, the webhook's
+        certificate says, from a second handshake that does not verify (`_read_peer`),
+        read in a task of its own and once per run of failures. Before, it was read in
+        this loop at each failed POST: every alert due after it waited up to timeout_s
+        more (the phone escalation), every RETRY_S. Its line is said when it is read."""
+        cause = e.certificate_error if isinstance(e, aiohttp.ClientConnectorCertificateError) else e
+        if expired(cause) and (self._peer is None or not self._peer.done()):
+            if self._peer is None:
+                self._peer = asyncio.create_task(self._read_peer())
+                self._unsaid = type(e).__name__, head
+                self._peer.add_done_callback(lambda t: self._said() if t is self._peer else None)
+            else:  # the same failure of another alert, its line to come
+                log.debug("phone forwarder: %s%s (its certificate being read)", head, cause)
+            return
+        why, fix = self._advice(e)
+        self._flog.failure(type(e).__name__, self._line(head, why, fix))
+
+    def _line(self, head: str, why: str, fix: str) -> str:
+        return f"{head}{why}; retried every {RETRY_S:g} s until acknowledged ({fix})"
+
+    def _said(self) -> None:
+        """The expired certificate's line, waiting for the webhook's certificate (or said
+        without it: read past timeout_s, or the POST took before it was read)."""
+        if self._unsaid is not None:
+            (cls, head), self._unsaid = self._unsaid, None
+            why, fix = self._expired()
+            self._flog.failure(cls, self._line(head, f"TLS failed: {why}", fix))
+
+    def _expired(self) -> tuple[str, str]:
+        """(why, the fix) of an expired certificate of the webhook's chain: its CA's expiry
+        said as such from its certificate, when read (tlsrefused.expired_said)."""
+        return expired_said(
+            WEBHOOK,
+            self._certificate(),
+            renew(WEBHOOK, WEBHOOK_CERT, WEBHOOK_RESTART),
+            lambda: renew_ca(WEBHOOK, WEBHOOK_CERT, WEBHOOK_RESTART),
+        )
+
+    def _certificate(self) -> bytes | None:
+        """The webhook's certificate as read (`_read_peer`), None while it is not."""
+        t = self._peer
+        if t is None or not t.done() or t.cancelled() or t.exception() is not None:
+            return None
+        return t.result()
+
+    def _end_reading(self) -> None:
+        """A run of failures over (a POST taken, the forwarder stopped): the next one
+        reads the certificate again; a line still waiting for it is said without it."""
+        if self._peer is not None:
+            self._said()
+            self._peer.cancel()
+            self._peer = None
+
+    async def _read_peer(self) -> bytes | None:
         """The webhook's certificate (DER) from a second handshake that does not verify
-        (tlsclock.peer_certificate: whose CA expired, the server's or the one above), on
-        the event loop, within timeout_s in all (its close waits too): None past it. One
-        per failed POST of an expired certificate, every RETRY_S at most per alert."""
+        (tlsclock.peer_certificate: whose CA expired, the server's or the one above),
+        within timeout_s in all (its close waits too): None past it."""
         u = urlsplit(self.cfg.url)
         try:
             async with asyncio.timeout(self.cfg.timeout_s):
@@ -300,6 +358,15 @@ class Forwarder:
                 )
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:  # stopped: the certificate's reading ends with it
+            peer = self._peer
+            self._end_reading()
+            if peer is not None:
+                await asyncio.wait([peer])
+
+    async def _run(self) -> None:
         async with aiohttp.ClientSession() as session:
             while True:
                 now = time.monotonic()
@@ -314,18 +381,9 @@ class Forwarder:
                         await self._post(session, p)
                     except (aiohttp.ClientError, TimeoutError, OSError) as e:
                         p.due = time.monotonic() + RETRY_S
-                        why, fix = (
-                            self._why(e),
-                            "check the webhook service and station.forwarder.url",
-                        )
-                        if said := await self._tls_refused(e):
-                            why, fix = f"TLS failed: {said[0]}", said[1]
-                        self._flog.failure(
-                            type(e).__name__,
-                            f"{aid} on {p.chair} not posted to {self._where}: "
-                            f"{why}; retried every {RETRY_S:g} s until acknowledged ({fix})",
-                        )
+                        self._failed(e, f"{aid} on {p.chair} not posted to {self._where}: ")
                         continue
+                    self._end_reading()
                     self._flog.success()
                     p.sent = True
                     self.sent += 1

@@ -46,26 +46,33 @@ def not_after(pem: Path) -> dt.datetime:
 
 
 @contextlib.asynccontextmanager
-async def webhook_tls(tls: TlsMaterial, handshakes: int | None = None) -> AsyncIterator[int]:
+async def webhook_tls(
+    tls: TlsMaterial, handshakes: int | None = None, log: list[str] | None = None
+) -> AsyncIterator[int]:
     """A TLS server on 127.0.0.1 serving `tls`'s server certificate (its port): each
     connection's handshake, then closed (nothing past it is needed). Past `handshakes`
     connections, each is held without a byte answered: a second handshake that never
-    ends (a server gone slow between the POST and it)."""
+    ends (a server gone slow between the POST and it). `log`: each connection's fate,
+    "refused" (the POST's handshake, its certificate refused), "read" (a handshake that
+    does not verify: the second one) or "held"."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(tls.server_cert, tls.server_key)
     seen = 0
     done = asyncio.Event()
+    said = [] if log is None else log
 
     async def serve(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         nonlocal seen
         seen += 1
         try:
             if handshakes is not None and seen > handshakes:
+                said.append("held")
                 await done.wait()
             else:
                 await w.start_tls(ctx)  # the client refuses the certificate: it fails here
+                said.append("read")
         except (OSError, ssl.SSLError):
-            pass
+            said.append("refused")
         finally:
             w.close()
 
