@@ -191,32 +191,46 @@ def _stamp(t: dt.datetime) -> str:
     return t.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-# What to do, the same words in the daemon's journal line and in `monitord doctor`.
-CLOCK_FIX = (
-    "this machine's clock is behind (a Pi has no real-time clock: it boots on the last "
-    "saved time); wait for time sync (`timedatectl` shows 'System clock synchronized: "
-    "yes'; NTP must be reachable); if it says yes already, the clock is right and the "
-    "certificate is wrong (issued valid from a time ahead, or not the broker's own: see "
-    "its dates with `openssl s_client`)"
-)
+def clock_fix(what: str) -> str:
+    """What to do, the same words in the daemon's journal line and in `monitord doctor`;
+    `what`: whose certificate ("broker", "InfluxDB server", "webhook server"). Before, the
+    InfluxDB server's and the webhook server's lines said "not the broker's own"."""
+    return (
+        "this machine's clock is behind (a Pi has no real-time clock: it boots on the last "
+        "saved time); wait for time sync (`timedatectl` shows 'System clock synchronized: "
+        "yes'; NTP must be reachable); if it says yes already, the clock is right and the "
+        f"certificate is wrong (issued valid from a time ahead, or not the {what}'s own: see "
+        "its dates with `openssl s_client`)"
+    )
+
+
+# The broker's CA as its line names it: the setting it is read from ([mqtt.tls] ca_file).
+BROKER_CA = "the CA: ca_file"
 
 
 def clock_fact(
-    what: str, now: dt.datetime, validity: tuple[dt.datetime, dt.datetime] | None
+    what: str, now: dt.datetime, validity: tuple[dt.datetime, dt.datetime] | None, ca: str
 ) -> str:
     """The clock and the certificate's first valid time. `what`: whose server ("broker");
-    `now`: this machine's wall clock at the failure; `validity`: peer_validity's answer."""
+    `now`: this machine's wall clock at the failure; `validity`: peer_validity's answer;
+    `ca`: where that server's CA is read from, said when the server's own certificate is
+    valid and a CA of its chain is not yet (BROKER_CA; the InfluxDB server's and the
+    webhook's are the system store's: tlsrefused.chain_cas). Before, every server's line
+    named the broker's setting, ca_file."""
     if validity is None:  # its dates unknown (the second handshake failed too)
         cert = f"the {what}'s certificate is not valid yet"
     elif validity[0] > now:
         cert = f"the {what}'s certificate is valid from {_stamp(validity[0])}"
     else:  # the server's own certificate is valid: a CA in the chain is not, yet
-        cert = f"a certificate of the {what}'s chain (the CA: ca_file) is not valid yet"
+        cert = f"a certificate of the {what}'s chain ({ca}) is not valid yet"
     return f"the clock is {_stamp(now)}, {cert}"
 
 
 def clock_words(
     what: str, where: str, now: dt.datetime, validity: tuple[dt.datetime, dt.datetime] | None
 ) -> str:
-    """One line: the clock, the certificate's first valid time, the fix."""
-    return f"TLS with {where} failed: {clock_fact(what, now, validity)}: {CLOCK_FIX}"
+    """One line of the broker (`what`): the clock, the certificate's first valid time, the
+    fix."""
+    return (
+        f"TLS with {where} failed: {clock_fact(what, now, validity, BROKER_CA)}: {clock_fix(what)}"
+    )

@@ -89,6 +89,12 @@ def trusted_cas() -> str:
     return " and ".join(read)
 
 
+def chain_cas() -> str:
+    """The CA of an HTTPS server's chain as tlsclock.clock_fact names it: no setting of
+    monitord's (the broker's is ca_file), this machine's trusted CAs (`trusted_cas`)."""
+    return f"the CA that signed it, or one above it; the trusted CAs are read from {trusted_cas()}"
+
+
 # TLS 1.3's alert of a server that wants a client certificate (RFC 8446 section 6.2:
 # certificate_required), as OpenSSL names it.
 CERT_REQUIRED = "TLSV13_ALERT_CERTIFICATE_REQUIRED"

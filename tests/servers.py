@@ -284,6 +284,7 @@ def make_tls_material(
     server_until: dt.datetime | None = None,
     server_aki: bool = True,
     server_names: tuple[str, ...] = (),
+    ca_from: dt.datetime | None = None,
 ) -> TlsMaterial:
     """`server_from`: the server certificate's notBefore (default a day ago, as the CA's):
     a time ahead of the clock is a certificate "not yet valid", as on a Pi booted behind.
@@ -293,7 +294,9 @@ def make_tls_material(
     `server_until`: the server certificate's notAfter (default the CA's). `server_aki=False`:
     the server certificate without an Authority Key Identifier (as OpenSSL 1.1's
     `x509 -req` signed one without it in the -extfile). `server_names`: the server
-    certificate for these DNS names only (another host's), not localhost and loopback."""
+    certificate for these DNS names only (another host's), not localhost and loopback.
+    `ca_from`: the CA's notBefore (default a day ago): a time ahead is a CA not yet valid
+    under a server certificate that is."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -324,7 +327,7 @@ def make_tls_material(
         .issuer_name(ca_name)
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(valid_from)
+        .not_valid_before(ca_from or valid_from)
         .not_valid_after(ca_until or valid_to)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(

@@ -51,7 +51,7 @@ from monitord.config_checks import check as config_checks
 from monitord.config_station import STATION_PASSWORD_ENV
 from monitord.credentials import SECRETS_DIR, unit_directory
 from monitord.netaddr import hostport
-from monitord.tlsclock import CLOCK_FIX, clock_fact, peer_validity
+from monitord.tlsclock import BROKER_CA, clock_fact, clock_fix, peer_validity
 
 DEFAULT_CREDENTIALS = str(SECRETS_DIR)
 SYSTEM_BUS = "/run/dbus/system_bus_socket"
@@ -304,8 +304,8 @@ async def _check_login(
             return fail("mqtt", f"{where}: TLS failed ({text})", f"{RENEW}; check this Pi's clock")
         if cls == "clock":  # a Pi booted behind (monitord/tlsclock.py); ask the dates
             dates = await peer_validity(m.host, m.port, limit_s) if m.tls else None
-            fact = clock_fact("broker", dt.datetime.now(dt.UTC), dates)
-            return fail("mqtt", f"{where}: TLS failed: {fact}", CLOCK_FIX)
+            fact = clock_fact("broker", dt.datetime.now(dt.UTC), dates, BROKER_CA)
+            return fail("mqtt", f"{where}: TLS failed: {fact}", clock_fix("broker"))
         if cls == "dns":
             return fail(
                 "mqtt",

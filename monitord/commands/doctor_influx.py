@@ -19,8 +19,8 @@ from monitord.config import Config, InfluxConfig
 from monitord.config_tls import web_verifier
 from monitord.netaddr import idna_url
 from monitord.sinks.influx_http import NotInflux, _reason_from_body, not_influx
-from monitord.tlsclock import CLOCK_FIX, clock_fact, not_yet_valid, peer_validity
-from monitord.tlsrefused import influx_refused
+from monitord.tlsclock import clock_fact, clock_fix, not_yet_valid, peer_validity
+from monitord.tlsrefused import chain_cas, influx_refused
 
 
 def _clock_behind(i: InfluxConfig, limit_s: float) -> Check:
@@ -34,8 +34,8 @@ def _clock_behind(i: InfluxConfig, limit_s: float) -> Check:
     dates = asyncio.run(peer_validity(host, port, limit_s))
     return fail(
         f"influx {i.api}",
-        f"{i.url}: TLS failed: {clock_fact('InfluxDB server', now, dates)}",
-        CLOCK_FIX,
+        f"{i.url}: TLS failed: {clock_fact('InfluxDB server', now, dates, chain_cas())}",
+        clock_fix("InfluxDB server"),
     )
 
 

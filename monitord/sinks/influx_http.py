@@ -20,8 +20,8 @@ import aiohttp
 from monitord.config import InfluxConfig
 from monitord.config_tls import web_verifier
 from monitord.sinks.commands import load_bounded
-from monitord.tlsclock import CLOCK_FIX, clock_fact, expired, not_yet_valid, peer_certificate
-from monitord.tlsrefused import RENEW_INFLUX, ca_expired, refused, renew_ca_influx
+from monitord.tlsclock import clock_fact, clock_fix, expired, not_yet_valid, peer_certificate
+from monitord.tlsrefused import RENEW_INFLUX, ca_expired, chain_cas, refused, renew_ca_influx
 
 MAX_RETRY_AFTER_S = 300.0
 
@@ -44,7 +44,7 @@ class WriteClockBehind(WriteUnreachable):
     on its last saved time before NTP (monitord/tlsclock.py). Before, "cannot connect ...
     certificate is not yet valid (is InfluxDB running and influx.url right?)"."""
 
-    advice = probe_advice = CLOCK_FIX
+    advice = probe_advice = clock_fix("InfluxDB server")
 
 
 class WriteCertExpired(WriteUnreachable):
@@ -225,7 +225,7 @@ def _http_errors(cfg: InfluxConfig) -> Iterator[None]:
     except aiohttp.ClientConnectorCertificateError as e:
         if not_yet_valid(e.certificate_error):
             now = datetime.datetime.now(datetime.UTC)
-            fact = clock_fact("InfluxDB server", now, None)
+            fact = clock_fact("InfluxDB server", now, None, chain_cas())
             raise WriteClockBehind(f"TLS with {cfg.url} failed: {fact}") from e
         if expired(e.certificate_error):
             raise WriteCertExpired(f"TLS with {cfg.url} failed: {e.certificate_error}") from e

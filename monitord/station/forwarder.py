@@ -61,8 +61,8 @@ from monitord.log import FailureLog
 from monitord.models import iso
 from monitord.sinks.mqtt_errors import PasswordUnreadable, read_password
 from monitord.station.model import ChairView
-from monitord.tlsclock import CLOCK_FIX, clock_fact, expired, not_yet_valid, peer_certificate
-from monitord.tlsrefused import expired_said, refused, renew, renew_ca
+from monitord.tlsclock import clock_fact, clock_fix, expired, not_yet_valid, peer_certificate
+from monitord.tlsrefused import chain_cas, expired_said, refused, renew, renew_ca
 
 log = logging.getLogger("monitord.station.forwarder")
 RETRY_S = 5.0
@@ -243,7 +243,10 @@ class Forwarder:
         cause = e.certificate_error if isinstance(e, aiohttp.ClientConnectorCertificateError) else e
         said = None
         if not_yet_valid(cause):  # as the InfluxDB sink's line: the clock, then its fix
-            said = clock_fact(WEBHOOK, dt.datetime.now(dt.UTC), None), CLOCK_FIX
+            said = (
+                clock_fact(WEBHOOK, dt.datetime.now(dt.UTC), None, chain_cas()),
+                clock_fix(WEBHOOK),
+            )
         elif expired(cause):
             said = self._expired()
         else:

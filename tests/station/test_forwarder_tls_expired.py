@@ -26,7 +26,6 @@ from cryptography import x509
 
 from monitord.config_tls import web_verifier
 from monitord.station import forwarder
-from monitord.tlsclock import CLOCK_FIX
 from tests.servers import TlsMaterial, make_tls_material
 from tests.station.test_forwarder_failure_line import forwarder_warnings, until_warned
 
@@ -183,5 +182,10 @@ async def test_a_webhook_certificate_not_valid_yet_names_the_clock(
     head, _, clock = line.partition("TLS failed: the clock is ")
     assert head == HEAD.format(port=port), line
     assert clock.endswith(
-        "Z, the webhook server's certificate is not valid yet" + RETRIED + f"({CLOCK_FIX})"
+        "Z, the webhook server's certificate is not valid yet" + RETRIED + "(this machine's "
+        "clock is behind (a Pi has no real-time clock: it boots on the last saved time); wait "
+        "for time sync (`timedatectl` shows 'System clock synchronized: yes'; NTP must be "
+        "reachable); if it says yes already, the clock is right and the certificate is wrong "
+        "(issued valid from a time ahead, or not the webhook server's own: see its dates with "
+        "`openssl s_client`))"
     ), line

@@ -1,0 +1,92 @@
+"""The InfluxDB server's clock lines name the InfluxDB server and where its CA is read
+from (monitord/tlsclock.py `clock_fix`, `clock_fact`), not the broker's: before, the fix
+said "the certificate is wrong (... or not the broker's own ...)", and `monitord doctor`,
+of a valid InfluxDB certificate under a CA not yet valid, said "a certificate of the
+InfluxDB server's chain (the CA: ca_file) is not valid yet": ca_file is the [mqtt.tls]
+setting; the InfluxDB server's CA is one of the system store's (SSL_CERT_FILE here).
+
+Real TLS servers on 127.0.0.1 with certificates made here (real OpenSSL handshakes;
+nothing past the handshake is needed), a real `monitord doctor` and `monitord run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import ssl
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from tests.delivery.test_influx_boot_clock import API, WARNED, CaDaemon, _log, server_ahead
+from tests.e2e.e2e_kit import Oximeter, write_config
+from tests.kit import eventually
+from tests.servers import TlsMaterial, make_tls_material
+
+OWN = "or not the InfluxDB server's own: see its dates with `openssl s_client`)"
+
+
+@contextlib.asynccontextmanager
+async def ca_ahead(tmp: Path) -> AsyncIterator[tuple[int, TlsMaterial]]:
+    """A TLS server on 127.0.0.1 whose certificate is valid (from yesterday), signed by a
+    CA valid from an hour ahead: (its port, its TLS material)."""
+    ahead = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    tls = make_tls_material(tmp / "tls", ca_from=ahead)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tls.server_cert, tls.server_key)
+
+    async def serve(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        w.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=ctx)
+    async with server:
+        yield server.sockets[0].getsockname()[1], tls
+
+
+async def test_doctor_names_the_trusted_cas_for_an_influxdb_ca_not_valid_yet(
+    tmp_path: Path,
+) -> None:
+    async with ca_ahead(tmp_path) as (port, tls):
+        influx = f'\n[influx]\nurl = "https://localhost:{port}"\n{API["v1"]}'
+        cfg = write_config(tmp_path, influx=influx)
+        env = {**os.environ, "SSL_CERT_FILE": str(tls.ca_file)}
+        p = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "monitord", "doctor", "-c", str(cfg), "--timeout", "3",
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        )  # fmt: skip
+        out, _ = await asyncio.wait_for(p.communicate(), 60)
+    line = next(ln for ln in out.decode().splitlines() if ln.split()[1:2] == ["influx"])
+    print(line)
+    fact, _, fix = line.partition(" -> fix: ")
+    assert (
+        "a certificate of the InfluxDB server's chain (the CA that signed it, or one above "
+        f"it; the trusted CAs are read from SSL_CERT_FILE={tls.ca_file}"  # and SSL_CERT_DIR's
+    ) in fact and fact.endswith(") is not valid yet"), line
+    assert fix.startswith("this machine's clock is behind"), line
+    assert "ca_file" not in line and line.endswith(OWN), line
+
+
+async def test_the_sinks_clock_fix_names_the_influxdb_server(tmp_path: Path) -> None:
+    async with server_ahead(tmp_path) as (port, tls, _), Oximeter(tmp_path) as ox:
+        influx = (
+            f'\n[influx]\nurl = "https://localhost:{port}"\n{API["v1"]}'
+            "flush_interval_s = 0.2\ntimeout_s = 2.0\n"
+        )
+        cfg = write_config(tmp_path, influx=influx)
+        daemon = CaDaemon(cfg, tmp_path / "daemon.log", tls.ca_file)
+        daemon.start()
+        stop = asyncio.Event()
+        feed = asyncio.create_task(ox.stream(dt.datetime.now(dt.UTC), stop))
+        try:
+            await eventually(lambda: WARNED in _log(daemon), 30, "the failure")
+        finally:
+            stop.set()
+            await feed
+            daemon.stop()
+    line = next(ln for ln in _log(daemon).splitlines() if WARNED in ln)
+    print(line)
+    assert "certificate is not valid yet" in line and OWN in line, line
+    assert "broker" not in line, line
