@@ -105,6 +105,13 @@ class ChairRuntime:
         self._guard = SessionGuard(cfg.id)
         # A device link went up or down: told at once (`monitord status`, not a commit later).
         self.on_link: Callable[[str], None] | None = None
+        # A device the restored engine still waits on or has lost, but this config no longer
+        # has (removed or renamed while the daemon was down): no link of it comes back, so
+        # its `tech.device_lost` escalated for ever, nothing could clear it, and a wait
+        # restored for it raised one after the start. Retired first thing, on the chair's
+        # task like any link change (committed, then published).
+        for dev in sorted(engine.link_devices(cfg.id) - self.devices.keys()):
+            self.queue.put_nowait(LinkChange(dev, True, clock.now(), retired=True))
 
     @property
     def duplicates(self) -> int:
@@ -229,6 +236,12 @@ class ChairRuntime:
                         st.invalid += not kept.valid or kept.contact is False
                 if not item.stored:  # history: stored and reported, fed to no rule
                     events += self._feed(sample_from_reading(item))
+            elif isinstance(item, LinkChange) and item.retired:
+                log.warning(
+                    f"{self.cfg.id}/{item.device}: no longer in this chair's config (removed "
+                    "or renamed): its link is not watched; its tech.device_lost, if any, cleared"
+                )
+                events += self._feed(Link(item.t, self.cfg.id, item.device, True, True))
             elif isinstance(item, LinkChange):
                 st = self.devices.get(item.device)
                 if st is not None and st.link == ("up" if item.up else "down"):

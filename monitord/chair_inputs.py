@@ -32,6 +32,7 @@ class LinkChange:
     up: bool
     t: float
     reason: str = ""
+    retired: bool = False  # no longer configured (engine.inputs.Link.retired)
 
 
 @dataclass

@@ -128,7 +128,7 @@ class AlertEngine:
         elif isinstance(ev, Ack):
             self.last_error = self.book.ack(ch, t, ev.rule, ev.alert_id, ev.by, out)
         elif isinstance(ev, Link):
-            self.technical.link(ch, t, ev.device, ev.up, out)
+            self.technical.link(ch, t, ev.device, ev.up, out, ev.retired)
         else:
             raise TypeError(f"not an engine input: {ev!r}")
         # session.discharge_ready is re-checked on every input, after every clearing, in
@@ -243,6 +243,12 @@ class AlertEngine:
         `tech.device_lost` tells the nurse to check. Configuration, not state: not in the
         snapshot (the daemon sets it as it starts each device)."""
         self.technical.transports[chair, device] = transport
+
+    def link_devices(self, chair: str) -> set[str]:
+        """The devices of `chair` whose link the engine waits on or has lost (a snapshot
+        restored carries them): one no longer configured is retired (`Link.retired`)."""
+        ch = self.chairs.get(chair)
+        return set() if ch is None else self.technical.link_devices(ch)
 
     def phase(self, chair: str) -> str:
         ch = self.chairs.get(chair)

@@ -59,12 +59,16 @@ class Ack:
 
 @dataclass(frozen=True, slots=True)
 class Link:
-    """A device link went down (`up=False`, device_lost) or came back (device_back)."""
+    """A device link went down (`up=False`, device_lost) or came back (device_back).
+    `retired`: the device is no longer in the chair's config (removed or renamed while
+    the daemon was down): its link wait ends and its `tech.device_lost` clears, as at a
+    link back, said as such (no link can come back to clear it)."""
 
     t: float
     chair: str
     device: str
     up: bool
+    retired: bool = False
 
 
 EngineInput = Sample | SessionCmd | Ack | Link

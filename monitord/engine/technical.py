@@ -118,7 +118,15 @@ class TechnicalRules:
 
     # ------------------------------------------------------------------ tech.device_lost
 
-    def link(self, ch: ChairState, t: float, device: str, up: bool, out: list[AlertEvent]) -> None:
+    def link(
+        self,
+        ch: ChairState,
+        t: float,
+        device: str,
+        up: bool,
+        out: list[AlertEvent],
+        retired: bool = False,
+    ) -> None:
         key = TimerKey(TimerKind.DEVICE_LOST, device)
         ak = alert_key(DEVICE_LOST, device)
         if not up:
@@ -128,9 +136,14 @@ class TechnicalRules:
             return
         ch.cancel(key)
         if ak in ch.alerts:
-            self.book.clear(
-                ch, ak, t, {"device": device}, f"Device {device}: link back, cleared", out
-            )
+            why = "no longer in this chair's config" if retired else "link back"
+            self.book.clear(ch, ak, t, {"device": device}, f"Device {device}: {why}, cleared", out)
+
+    def link_devices(self, ch: ChairState) -> set[str]:
+        """The devices whose link `ch` waits on or has a `tech.device_lost` of."""
+        waits = {k.subject for k in ch.timers if k.kind is TimerKind.DEVICE_LOST}
+        lost = {k.partition("|")[2] for k in ch.alerts if k.partition("|")[0] == DEVICE_LOST}
+        return waits | lost
 
     def device_lost_due(
         self, ch: ChairState, key: TimerKey, due: float, out: list[AlertEvent]
