@@ -6,7 +6,8 @@ InfluxDB server's chain (the CA: ca_file) is not valid yet": ca_file is the [mqt
 setting; the InfluxDB server's CA is one of the system store's (SSL_CERT_FILE here).
 
 Real TLS servers on 127.0.0.1 with certificates made here (real OpenSSL handshakes;
-nothing past the handshake is needed), a real `monitord doctor` and `monitord run`.
+nothing past the handshake is needed), a real `monitord doctor`. The daemon's line
+naming the InfluxDB server: tests/delivery/test_influx_boot_clock.py (`OWN`).
 """
 
 from __future__ import annotations
@@ -21,12 +22,9 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from tests.delivery.test_influx_boot_clock import API, WARNED, CaDaemon, _log, server_ahead
-from tests.e2e.e2e_kit import Oximeter, write_config
-from tests.kit import eventually
+from tests.delivery.test_influx_boot_clock import API, OWN
+from tests.e2e.e2e_kit import write_config
 from tests.servers import TlsMaterial, make_tls_material
-
-OWN = "or not the InfluxDB server's own: see its dates with `openssl s_client`)"
 
 
 @contextlib.asynccontextmanager
@@ -67,26 +65,3 @@ async def test_doctor_names_the_trusted_cas_for_an_influxdb_ca_not_valid_yet(
     ) in fact and fact.endswith(") is not valid yet"), line
     assert fix.startswith("this machine's clock is behind"), line
     assert "ca_file" not in line and line.endswith(OWN), line
-
-
-async def test_the_sinks_clock_fix_names_the_influxdb_server(tmp_path: Path) -> None:
-    async with server_ahead(tmp_path) as (port, tls, _), Oximeter(tmp_path) as ox:
-        influx = (
-            f'\n[influx]\nurl = "https://localhost:{port}"\n{API["v1"]}'
-            "flush_interval_s = 0.2\ntimeout_s = 2.0\n"
-        )
-        cfg = write_config(tmp_path, influx=influx)
-        daemon = CaDaemon(cfg, tmp_path / "daemon.log", tls.ca_file)
-        daemon.start()
-        stop = asyncio.Event()
-        feed = asyncio.create_task(ox.stream(dt.datetime.now(dt.UTC), stop))
-        try:
-            await eventually(lambda: WARNED in _log(daemon), 30, "the failure")
-        finally:
-            stop.set()
-            await feed
-            daemon.stop()
-    line = next(ln for ln in _log(daemon).splitlines() if WARNED in ln)
-    print(line)
-    assert "certificate is not valid yet" in line and OWN in line, line
-    assert "broker" not in line, line
