@@ -131,7 +131,7 @@ class MqttConfig(_Strict):
     timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
     # How long the broker may be unreachable, with an alert active, before the local
     # delivery alarm (clinical-rules.md "Delivery of alarms").
-    delivery_alarm_after_s: Annotated[float, Field(gt=0)] = 30.0
+    delivery_alarm_after_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
     # A command carrying a `time` older than this is refused (a queued or re-sent one).
     command_max_age_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
     # A high/medium alert raised or escalated and accepted by the broker, with no station
