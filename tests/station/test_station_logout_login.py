@@ -7,8 +7,10 @@ a logout sounded a burst of the technical tone and showed "NOT LIVE from (the lo
 the station had failed. And the first login on a page opened more than the stale time
 before (a nurse typing her name and PIN) sounded the technical tone once: arming the audio
 at the tap asked the board whether it was live before its stream was opened, and the time
-since the page loaded read as a stream silent for that long. Real station, real mosquitto,
-real headless Chromium.
+since the page loaded read as a stream silent for that long. And the next nurse inherited
+the last one's silences: an Audio pause held her alarms silent for up to 2 min after her
+login, an ACK offline kept a lost chair's tone off. Real station, real mosquitto, real
+headless Chromium.
 """
 
 from __future__ import annotations
@@ -76,3 +78,31 @@ async def test_the_first_login_after_a_slow_typist_sounds_no_tone(
         tones = await page.js("window.__monitordAudio.log.map((x) => x.priority)")
         assert tones == [], tones
         assert await page.js("document.body.classList.contains('stale')") is False
+
+
+async def test_the_next_nurse_inherits_no_audio_pause_and_no_offline_ack(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    async with station_page(tmp_path, mosquitto, mqtt_prefix) as (page, pub):
+        sess = session("dosing", "esketamine", 10)
+        high = alert("chair-1", "spo2.very_low", "high", "SpO2 82 < 85", ago_s=1)
+        await pub.chair("chair-1", [high], sess=sess)
+        await pub.chair("chair-2", [], sess=sess)
+        await page.until(f"{SOUND} === 'high'", 20, "chair-1 sounding")
+        await pub.status("chair-2", "offline")
+        ack = "[id='offack:chair-2']"
+        await page.until(f"document.querySelector({ack!r}) !== null", 20, "ACK offline")
+        await page.tap(ack)
+        await page.tap("#pause")
+        await page.until("window.__monitordAudio.paused", 10, "paused")
+        await page.tap("#logout")
+        await page.until("!document.getElementById('login-view').hidden", 10, "logged out")
+        await page.type_into("#login-name", "bob")
+        await page.type_into("#login-pin", NURSES["bob"])
+        await page.tap("#login-go")
+        await page.until("!document.getElementById('board').hidden", 20, "logged in")
+        # Bob hears chair-1's alarm and sees chair-2 lost, unacknowledged, at once.
+        await page.until(f"{SOUND} === 'high'", 10, "chair-1 sounding for bob")
+        await page.until(f"document.querySelector({ack!r}) !== null", 10, "ACK offline again")
+        assert await page.js("window.__monitordAudio.paused") is False
+        await page.screenshot(tmp_path / "bob.png")

@@ -23,6 +23,10 @@ function showLogin(msg) {
   // (station.js seen()), and each login after a logout sounded the technical tone and said
   // NOT LIVE for the time on this form.
   everUp = false; streamUp = false; brokerUp = true; staleSince = null;
+  // Nor does the next nurse inherit this one's silences: an Audio pause kept held her
+  // alarms silent for up to 2 min after her login, and an ACK offline kept a lost chair's
+  // tone off, though she never heard it (a fresh page has neither).
+  audio.pausedUntil = 0; audio.pausedFor = new Set(); offlineAck.clear();
   $("board").hidden = true; $("alarm-bar").hidden = true; $("login-view").hidden = false;
   $("logout").hidden = $("pause").hidden = true; $("stale-banner").hidden = true; $("audio-banner").hidden = true;
   $("gap-banner").hidden = true;
