@@ -26,13 +26,21 @@ How the hub tells them apart, per device (`ChairRuntime.process()` calls this mo
   connection (oldest first, the new measurement last). A BP record arriving within
   `BURST_OPEN_S` of the device's link coming up (or while its link is not up yet) opens
   the connection's burst; records following within `BURST_GAP_S` of each other belong to
-  it. The burst is held until it ends (a quiet gap, the link going down, or shutdown);
-  then its newest record (the last to arrive) is live and the others are `stored`. One
-  burst per connection; later records are live at once, never delayed.
+  it. Repeats count as the burst's records for its timing though they are dropped: a
+  cuff re-pushing a memory the chair has taken sends those first, and what it measured
+  while nobody received it comes after them, more than `BURST_OPEN_S` after the
+  connection when the memory is long (one indication per connection event or slower):
+  such a record, of the patient before maybe, was live at once (a 205/125 of patient A
+  raised a latched `bp.crisis` for patient B). So a run of repeats from the connection on
+  keeps the window open while each follows the last within `BURST_GAP_S`, and a burst
+  goes on while its repeats do. The burst is held until it ends (a quiet gap, the link
+  going down, or shutdown); then its newest record (the last to arrive) is live and the
+  others are `stored`. One burst per connection; later records are live at once, never
+  delayed.
   Timing is monotonic wall time: a burst is a transport phenomenon, not clinical time.
   A record that arrives late, after the burst ended, is taken as live (when in doubt,
-  live); the cost of holding is at most `BURST_GAP_S` on the first reading after a
-  connection.
+  live); the cost of holding is `BURST_GAP_S` after the burst's last record (repeats
+  included) on the first reading after a connection.
 
 Pure bookkeeping: no I/O, no clock reads (callers pass `mono`); the daemon persists
 `seen_keys()` and counts what `repeats` and `stored` say.
@@ -110,8 +118,19 @@ def _stuck_devices(keys: Iterable[str]) -> set[str]:
 class _Dev:
     up_at: float | None = None  # mono time of the last link up; None = not up
     burst: list[Reading] = field(default_factory=list)
-    last: float = 0.0  # mono time of the burst's last record
+    last: float = 0.0  # mono time of the burst's last record (repeats included)
     open: bool = False  # this connection may still start its burst
+    # mono time of the last repeat of the connection's opening run (None: none yet): the
+    # run keeps the window open while its records follow each other (module docstring).
+    run: float | None = None
+
+    def opening(self, mono: float) -> bool:
+        """Whether a record now starts this connection's burst (none held yet)."""
+        if not self.open or self.burst:
+            return False
+        if self.up_at is None or mono - self.up_at <= BURST_OPEN_S:
+            return True
+        return self.run is not None and mono - self.run <= BURST_GAP_S
 
 
 class StoredRecords:
@@ -143,7 +162,7 @@ class StoredRecords:
         hangs up between measurements) or down. Returns the burst it ends, if any."""
         d = self._dev(device)
         out = self._end(d) if d.burst else []
-        d.up_at, d.open = (mono, True) if up else (None, True)
+        d.up_at, d.open, d.run = (mono, True, None) if up else (None, True, None)
         return out
 
     def offer(self, r: Reading, mono: float) -> tuple[list[Reading], bool]:
@@ -164,9 +183,14 @@ class StoredRecords:
         d = self._dev(r.device)
         if key is not None and (key in self._seen or any(seen_key(h) == key for h in d.burst)):
             self.repeats += 1
+            # Still the connection's burst (module docstring, "Burst"): it goes on.
+            if d.burst and mono - d.last <= BURST_GAP_S:
+                d.last = mono
+            elif d.opening(mono):
+                d.run = mono
             return [], True
         out = self.due(mono, only=r.device)
-        if d.burst or (d.open and (d.up_at is None or mono - d.up_at <= BURST_OPEN_S)):
+        if d.burst or d.opening(mono):
             d.burst.append(r)
             d.last = mono
             return out, False
@@ -197,7 +221,7 @@ class StoredRecords:
                 continue
             if d.burst and mono - d.last > BURST_GAP_S:
                 out += self._end(d)
-            elif d.open and not d.burst and d.up_at is not None and mono - d.up_at > BURST_OPEN_S:
+            elif d.up_at is not None and d.open and not d.burst and not d.opening(mono):
                 d.open = False
         return out
 

@@ -145,6 +145,49 @@ def test_late_record_after_the_window_is_live() -> None:
     assert vals(sr.offer(bp(190, 115, T0), BURST_OPEN_S + 0.5)[0]) == [(190, False)]
 
 
+def test_repeats_of_a_long_memory_push_keep_the_connection_burst_going() -> None:
+    """A memory re-push is one burst, its repeats included (dropped, but its records): a
+    record after repeats that took longer than BURST_OPEN_S is in it, and so is one
+    before repeats that took longer than BURST_GAP_S; only the newest is live. Before,
+    each such record was live at once (tests/ble/test_burst_after_repeats.py)."""
+    taken = [bp(120, 80, T0 - timedelta(days=1, minutes=i)) for i in range(30)]
+    sr = StoredRecords()
+    connected_long_ago(sr)
+    for r in taken:
+        sr.offer(r, 100.0)  # taken live long ago: their keys are known
+    sr.link("cuff", True, 200.0)
+    t = 200.1
+    for r in taken:  # re-pushed, one a quarter second: 7.5 s of repeats
+        assert sr.offer(r, t) == ([], True)
+        t += 0.25
+    assert sr.offer(bp(205, 125, T0 + timedelta(minutes=10)), t) == ([], False)
+    assert sr.offer(bp(130, 82, T0 + timedelta(minutes=20)), t + 0.25) == ([], False)
+    assert vals(sr.due(t + 0.25 + BURST_GAP_S + 0.1)) == [(205, True), (130, False)]
+    # An unknown record first, then the repeats, then the new one: one burst too.
+    sr.link("cuff", True, 300.0)
+    t = 300.1
+    assert sr.offer(bp(190, 115, T0 - timedelta(days=2)), t) == ([], False)
+    for r in taken:
+        t += 0.25
+        assert sr.offer(r, t) == ([], True)
+        assert sr.due(t) == []  # the burst goes on while its repeats do
+    assert sr.next_due() == t + BURST_GAP_S
+    assert sr.offer(bp(128, 84, T0 + timedelta(minutes=30)), t + 0.25) == ([], False)
+    assert vals(sr.due(t + 0.25 + BURST_GAP_S + 0.1)) == [(190, True), (128, False)]
+
+
+def test_a_record_after_repeats_that_went_quiet_is_live() -> None:
+    """Repeats keep the window open only while they follow each other: a record coming
+    BURST_GAP_S after the last of them, past BURST_OPEN_S, is live at once."""
+    sr = StoredRecords()
+    old = bp(120, 80, T0 - timedelta(days=1))
+    connected_long_ago(sr)
+    sr.offer(old, 10.0)
+    sr.link("cuff", True, 100.0)
+    assert sr.offer(old, 104.0) == ([], True)
+    assert vals(sr.offer(bp(190, 115, T0), 104.0 + BURST_GAP_S + 0.5)[0]) == [(190, False)]
+
+
 def test_other_kinds_and_devices_pass_through() -> None:
     sr = StoredRecords()
     sr.link("cuff", True, 0.0)
