@@ -24,6 +24,8 @@ PLX Continuous Measurement 0x2A5F (notify):
 Measurement status (uint16): bit5 ongoing, 6 early estimate, 7 validated, 8 fully
 qualified, 9 from storage, 10 demo data, 11 test data, 12 calibration ongoing,
 13 unavailable, 14 questionable, 15 invalid.
+Bit 9 (from storage) keeps the value valid; the hub takes such a reading as history
+(flag `from_storage`: stored, fed to no rule; monitord/history.py).
 Device and sensor status (uint24): bit0 extended display update, 1 equipment malfunction,
 2 signal processing irregularity, 3 inadequate signal, 4 poor signal, 5 low perfusion,
 6 erratic signal, 7 nonpulsatile signal, 8 questionable pulse, 9 signal analysis ongoing,
@@ -73,7 +75,7 @@ from monitord.drivers.ble_gatt import (
 )
 from monitord.drivers.measurement import SPO2_RANGE_pct
 from monitord.drivers.sfloat import Special, sfloat_le
-from monitord.models import Kind
+from monitord.models import FROM_STORAGE, Kind
 
 SERVICE = uuid16(0x1822)
 SPOT_UUID = uuid16(0x2A5E)
@@ -85,7 +87,7 @@ MEAS_STATUS_NAMES = {
     6: "early_estimate",
     7: "validated",
     8: "fully_qualified",
-    9: "from_storage",
+    9: FROM_STORAGE,  # history: the hub marks it `stored` (monitord/history.py)
     10: "demo_data",
     11: "test_data",
     12: "calibration_ongoing",

@@ -71,7 +71,7 @@ class StoredSort:
                     continue
                 self._fill(r for r in ready if r is not item)
                 if any(r is item for r in ready):
-                    self._line.append((item, mono))
+                    self._line.append((self.history.as_told(item), mono))
                 else:  # held: its place is kept
                     slot = _Slot()
                     self._held.setdefault(item.device, deque()).append(slot)
@@ -95,7 +95,7 @@ class StoredSort:
 
     def _fill(self, ended: Iterable[Reading]) -> None:
         for r in ended:
-            self._held[r.device].popleft().got = r
+            self._held[r.device].popleft().got = self.history.as_told(r)
 
     def _release(self, mono: float) -> list[Item]:
         out: list[Item] = []

@@ -42,6 +42,14 @@ How the hub tells them apart, per device (`ChairRuntime.process()` calls this mo
   live); the cost of holding is `BURST_GAP_S` after the burst's last record (repeats
   included) on the first reading after a connection.
 
+- **Told by the device**: a reading its device marks as sent from its memory (the PLX
+  measurement status "Measurement From Storage", `FROM_STORAGE`) is history whatever its
+  timing: an oximeter that keeps its spot-checks sends them again to a hub that
+  connects, each so marked, and one the chair had not taken (an earlier patient's 88 %)
+  went in as the patient's live SpO2 and withdrew `session.discharge_ready`. No doubt
+  there: the device says so (`as_told`, applied by monitord/chair_records.py to every
+  reading it gives out).
+
 Pure bookkeeping: no I/O, no clock reads (callers pass `mono`); the daemon persists
 `seen_keys()` and counts what `repeats` and `stored` say.
 """
@@ -52,7 +60,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from monitord.models import Kind, Reading
+from monitord.models import FROM_STORAGE, Kind, Reading
 
 BURST_OPEN_S = 5.0  # a cuff starts pushing its memory this soon after the connection
 BURST_GAP_S = 2.0  # consecutive records of one burst (indications) are this close
@@ -157,6 +165,14 @@ class StoredRecords:
         return d
 
     # -- inputs ------------------------------------------------------------------------
+    def as_told(self, r: Reading) -> Reading:
+        """`r`, marked `stored` (and counted) when its device says it comes from its
+        memory (`FROM_STORAGE` in its flags): history, whatever its timing or key."""
+        if r.stored or FROM_STORAGE not in r.flags:
+            return r
+        self.stored += 1
+        return replace(r, stored=True)
+
     def link(self, device: str, up: bool, mono: float) -> list[Reading]:
         """A device's link went up (also a repeated up: a new connection of a cuff that
         hangs up between measurements) or down. Returns the burst it ends, if any."""

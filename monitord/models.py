@@ -103,6 +103,11 @@ class Reading:
         return out
 
 
+# The flag of a reading its device says it sends from its memory (the PLX measurement
+# status bit "Measurement From Storage", drivers/ble_plx.py): history, marked `stored` by
+# the hub (monitord/history.py `as_told`), fed to no rule.
+FROM_STORAGE = "from_storage"
+
 # The most a device's clock may be off for its time to be a reading's measured time: so a
 # live reading's `measured_at` is never further than this from its `received_at` (the
 # session record looks this far around a session for readings it received inside it).

@@ -326,3 +326,30 @@ def test_stream_samples_with_a_stuck_clock_are_never_repeats() -> None:
         s = spo2(97, STUCK, record=False)
         assert sr.offer(s, 100.0 + i) == ([s], False)
     assert sr.repeats == 0
+
+
+def test_a_reading_its_device_sends_from_storage_is_history() -> None:
+    """The PLX "Measurement From Storage" status (flag `from_storage`): stored, counted,
+    on a spot-check and on a continuous sample alike; a spot-check re-sent is still a
+    repeat (tests/ble/test_plx_from_storage.py shows it on a real BLE link)."""
+    sr = StoredRecords()
+    at = T0 - timedelta(days=1)
+    spot = Reading(
+        "chair-1",
+        "ox",
+        Kind.SPO2,
+        {"spo2_pct": 88.0},
+        T0,
+        T0,
+        flags=("from_storage",),
+        device_time=at,
+        record=True,
+    )
+    ready, repeat = sr.offer(spot, 1.0)
+    assert ready == [spot] and not repeat
+    assert sr.as_told(spot).stored and sr.stored == 1
+    stream = replace(spot, device_time=None, record=False)
+    assert sr.as_told(stream).stored and sr.stored == 2
+    assert sr.offer(spot, 2.0) == ([], True)
+    live = replace(spot, flags=())
+    assert sr.as_told(live) is live and sr.stored == 2
