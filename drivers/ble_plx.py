@@ -24,7 +24,7 @@ PLX Continuous Measurement 0x2A5F (notify):
 Measurement status (uint16): bit5 ongoing, 6 early estimate, 7 validated, 8 fully
 qualified, 9 from storage, 10 demo data, 11 test data, 12 calibration ongoing,
 13 unavailable, 14 questionable, 15 invalid.
-Bit 9 (from storage) keeps the value valid; the hub takes such a reading as history
+Bit 9 (from storage) keeps the value valid; the hub takes such a spot-check as history
 (flag `from_storage`: stored, fed to no rule; monitord/history.py).
 Device and sensor status (uint24): bit0 extended display update, 1 equipment malfunction,
 2 signal processing irregularity, 3 inadequate signal, 4 poor signal, 5 low perfusion,

@@ -42,9 +42,9 @@ How the hub tells them apart, per device (`ChairRuntime.process()` calls this mo
   live); the cost of holding is `BURST_GAP_S` after the burst's last record (repeats
   included) on the first reading after a connection.
 
-- **Told by the device**: a reading its device marks as sent from its memory (the PLX
-  measurement status "Measurement From Storage", `FROM_STORAGE`) is history whatever its
-  timing: an oximeter that keeps its spot-checks sends them again to a hub that
+- **Told by the device**: a record its device marks as sent from its memory (the PLX
+  measurement status "Measurement From Storage", `FROM_STORAGE`, on a spot-check) is
+  history whatever its timing: an oximeter that keeps its spot-checks sends them again to a hub that
   connects, each so marked, and one the chair had not taken (an earlier patient's 88 %)
   went in as the patient's live SpO2 and withdrew `session.discharge_ready`. No doubt
   there: the device says so (`as_told`, applied by monitord/chair_records.py to every
@@ -166,9 +166,12 @@ class StoredRecords:
 
     # -- inputs ------------------------------------------------------------------------
     def as_told(self, r: Reading) -> Reading:
-        """`r`, marked `stored` (and counted) when its device says it comes from its
-        memory (`FROM_STORAGE` in its flags): history, whatever its timing or key."""
-        if r.stored or FROM_STORAGE not in r.flags:
+        """`r`, marked `stored` (and counted) when its device says this record comes from
+        its memory (`FROM_STORAGE` in its flags): history, whatever its timing or key.
+        Only a discrete record (`record`: a spot-check): a stream sample so marked is
+        still live (when in doubt, live: a firmware setting the bit on its live stream
+        would otherwise silence every SpO2 alarm and `tech.sensor_off` with it)."""
+        if r.stored or not r.record or FROM_STORAGE not in r.flags:
             return r
         self.stored += 1
         return replace(r, stored=True)
