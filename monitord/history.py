@@ -32,15 +32,19 @@ How the hub tells them apart, per device (`ChairRuntime.process()` calls this mo
   connection when the memory is long (one indication per connection event or slower):
   such a record, of the patient before maybe, was live at once (a 205/125 of patient A
   raised a latched `bp.crisis` for patient B). So a run of repeats from the connection on
-  keeps the window open while each follows the last within `BURST_GAP_S`, and a burst
-  goes on while its repeats do. The burst is held until it ends (a quiet gap, the link
-  going down, or shutdown); then its newest record (the last to arrive) is live and the
-  others are `stored`. One burst per connection; later records are live at once, never
-  delayed.
+  keeps the window open while each follows the last within `BURST_GAP_S`. Repeats never
+  keep a burst going once it has begun: only new records do. A device that goes on
+  re-sending what it sent (its newest record every second, a memory pushed newest
+  first) would otherwise hold the burst's live record for as long as it re-sends, with
+  no bound but the link, and make it history when its next measurement came meanwhile
+  (a 205/125 never raised `bp.crisis`). The burst is held until it ends (a quiet gap,
+  the link going down, or shutdown); then its newest record (the last to arrive) is live
+  and the others are `stored`. One burst per connection; later records are live at
+  once, never delayed.
   Timing is monotonic wall time: a burst is a transport phenomenon, not clinical time.
   A record that arrives late, after the burst ended, is taken as live (when in doubt,
-  live); the cost of holding is `BURST_GAP_S` after the burst's last record (repeats
-  included) on the first reading after a connection.
+  live); the cost of holding is at most `BURST_GAP_S` after the burst's last new record,
+  on the first reading after a connection.
 
 - **Told by the device**: a record its device marks as sent from its memory (the PLX
   measurement status "Measurement From Storage", `FROM_STORAGE`, on a spot-check) is
@@ -126,7 +130,7 @@ def _stuck_devices(keys: Iterable[str]) -> set[str]:
 class _Dev:
     up_at: float | None = None  # mono time of the last link up; None = not up
     burst: list[Reading] = field(default_factory=list)
-    last: float = 0.0  # mono time of the burst's last record (repeats included)
+    last: float = 0.0  # mono time of the burst's last record (never a repeat)
     open: bool = False  # this connection may still start its burst
     # mono time of the last repeat of the connection's opening run (None: none yet): the
     # run keeps the window open while its records follow each other (module docstring).
@@ -202,10 +206,10 @@ class StoredRecords:
         d = self._dev(r.device)
         if key is not None and (key in self._seen or any(seen_key(h) == key for h in d.burst)):
             self.repeats += 1
-            # Still the connection's burst (module docstring, "Burst"): it goes on.
-            if d.burst and mono - d.last <= BURST_GAP_S:
-                d.last = mono
-            elif d.opening(mono):
+            # A run of repeats keeps the connection's window open, never a burst begun
+            # (`opening` is False then): re-sends must not hold its live record (module
+            # docstring, "Burst").
+            if d.opening(mono):
                 d.run = mono
             return [], True
         out = self.due(mono, only=r.device)

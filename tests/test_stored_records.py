@@ -146,10 +146,12 @@ def test_late_record_after_the_window_is_live() -> None:
 
 
 def test_repeats_of_a_long_memory_push_keep_the_connection_burst_going() -> None:
-    """A memory re-push is one burst, its repeats included (dropped, but its records): a
-    record after repeats that took longer than BURST_OPEN_S is in it, and so is one
-    before repeats that took longer than BURST_GAP_S; only the newest is live. Before,
-    each such record was live at once (tests/ble/test_burst_after_repeats.py)."""
+    """A memory re-push is one burst, its repeats included (dropped, but they keep the
+    connection's window open): a record after repeats that took longer than BURST_OPEN_S
+    is in it; only the newest is live. Before, each such record was live at once
+    (tests/ble/test_burst_after_repeats.py). Repeats after a burst has begun do not
+    keep it going (next test): a record before them is live when they outlast
+    BURST_GAP_S (when in doubt, live)."""
     taken = [bp(120, 80, T0 - timedelta(days=1, minutes=i)) for i in range(30)]
     sr = StoredRecords()
     connected_long_ago(sr)
@@ -163,17 +165,46 @@ def test_repeats_of_a_long_memory_push_keep_the_connection_burst_going() -> None
     assert sr.offer(bp(205, 125, T0 + timedelta(minutes=10)), t) == ([], False)
     assert sr.offer(bp(130, 82, T0 + timedelta(minutes=20)), t + 0.25) == ([], False)
     assert vals(sr.due(t + 0.25 + BURST_GAP_S + 0.1)) == [(205, True), (130, False)]
-    # An unknown record first, then the repeats, then the new one: one burst too.
+    # An unknown record first, then the repeats, then the new one: the burst ends
+    # BURST_GAP_S after its record, whatever repeats follow; the new one is live at once.
     sr.link("cuff", True, 300.0)
     t = 300.1
     assert sr.offer(bp(190, 115, T0 - timedelta(days=2)), t) == ([], False)
+    out = []
     for r in taken:
         t += 0.25
         assert sr.offer(r, t) == ([], True)
-        assert sr.due(t) == []  # the burst goes on while its repeats do
-    assert sr.next_due() == t + BURST_GAP_S
-    assert sr.offer(bp(128, 84, T0 + timedelta(minutes=30)), t + 0.25) == ([], False)
-    assert vals(sr.due(t + 0.25 + BURST_GAP_S + 0.1)) == [(190, True), (128, False)]
+        out += sr.due(t)
+    assert vals(out) == [(190, False)]
+    assert vals(sr.offer(bp(128, 84, T0 + timedelta(minutes=30)), t + 0.25)[0]) == [(128, False)]
+
+
+def test_repeats_never_hold_a_burst_begun_nor_make_its_record_history() -> None:
+    """A cuff that goes on re-sending after its burst's newest record (its newest record
+    every second, or a memory pushed newest first): the burst still ends BURST_GAP_S
+    after that record, and it is live; the next measurement is live at once.
+    Before, each repeat kept the burst going: the record was held as long as they came,
+    with no bound but the link, and the next measurement made it history (205/125 fed
+    to no rule: no `bp.crisis`; tests/ble/test_burst_after_repeats.py shows it on a
+    real BLE link)."""
+    taken = [bp(120, 80, T0 - timedelta(days=1, minutes=i)) for i in range(30)]
+    sr = StoredRecords()
+    connected_long_ago(sr)
+    for r in taken:
+        sr.offer(r, 100.0)
+    sr.link("cuff", True, 200.0)
+    x = bp(205, 125, T0)
+    assert sr.offer(x, 200.5) == ([], False)  # the connection's burst: held
+    out: list[Reading] = []
+    t = 200.5
+    for r in [x, *taken, x, x, x]:  # re-sent, one every 0.5 s: 17 s of repeats
+        t += 0.5
+        assert sr.offer(r, t) == ([], True)
+        assert sr.next_due() in (200.5 + BURST_GAP_S, None)  # never put off
+        out += sr.due(t)
+    assert vals(out) == [(205, False)]
+    assert vals(sr.offer(bp(128, 80, T0 + timedelta(minutes=1)), t + 0.5)[0]) == [(128, False)]
+    assert sr.stored == 0
 
 
 def test_a_record_after_repeats_that_went_quiet_is_live() -> None:

@@ -9,6 +9,10 @@ slower) left every record after it live at once. Patient A's 205/125, measured w
 hub was out of range and received in patient B's session, raised a latched `bp.crisis`
 for B, where a smaller memory (re-pushed within 5 s) kept it as history.
 
+Repeats keep the window open, never a burst begun: a cuff that re-sends its newest
+record while connected held it as long as it re-sent, and its next measurement made it
+history (second test: 205/125 fed to no rule, no `bp.crisis`).
+
 A real chair task on the wall clock and a real `episodic` BLE cuff (a bumble GATT
 peripheral on the virtual link, through bleak and drivers/ble_link.py) whose memory push
 is paced as a real cuff's; the session commands go through the chair's queue as MQTT's
@@ -128,3 +132,77 @@ async def test_a_record_after_the_repeats_of_a_slow_memory_push_is_history_not_l
     raised = [(e.rule, e.event) for b in batches for e in b.events]
     assert ("bp.crisis", "raised") not in raised, raised
     assert chair.history.repeats == OLD + 1
+
+
+# A cuff that re-sends its newest record while connected, one indication every RESEND_S.
+RESEND_S = 0.5
+RESENDS = 12
+
+
+class ResendingCuff(SimCuff):
+    """An `episodic` cuff that, after pushing its memory, re-indicates its newest record
+    RESENDS times (as firmware that repeats it until the hub does something), then
+    indicates `then` (its next measurement, taken while still connected) and hangs up."""
+
+    then: bytes | None = None
+
+    async def _push_memory(self) -> None:
+        async with self._push_lock:
+            for value in [*self.memory, *[self.memory[-1]] * RESENDS]:
+                if not await self._indicate(self.bpm, value):
+                    return
+                await asyncio.sleep(RESEND_S)
+            if self.then is not None:
+                self.memory.append(self.then)
+                await self._indicate(self.bpm, self.then)
+        self._awake = False
+        conn = self.connection
+        if conn is not None:
+            await self._hang_up(conn)
+
+
+async def test_a_cuff_re_sending_its_newest_record_neither_holds_it_nor_makes_it_history(
+    vlink: VirtualBleLink, tmp_path: Path
+) -> None:
+    hub = Hub()
+    batches: list[CommittedBatch] = []
+    hub.subscribe(batches.append, "test")
+    chair = make_chair(tmp_path, hub)
+    task = asyncio.create_task(chair.run())
+    dev = DeviceConfig.model_validate(
+        {"id": "cuff", "driver": "ble-bpm", "name": "HomeCuff", "quirks": ["episodic"]}
+    )
+    client, scanner = backends(vlink)
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    def got(sys_: int) -> list[bool]:
+        return [r.stored for b in batches for r in b.readings if r.values["sys_mmHg"] == sys_]
+
+    async with ResendingCuff("HomeCuff", vlink, episodic=True) as cuff:
+        cuff.then = cuff.encode(bp(128, 80, 96, 70), now + timedelta(minutes=1))
+        await cuff.send(bp(205, 125, 152, 90), now)  # measured: it wakes, the hub comes
+        link = asyncio.create_task(
+            run_ble_device(
+                dev,
+                DRIVERS["ble-bpm"],
+                DeviceCtx(chair, "cuff"),
+                client_backend=client,
+                scanner_backend=scanner,
+                timing=FAST,
+                rng=random.Random(1),
+            )
+        )
+        try:
+            await wait_until(lambda: bool(got(128)), 60.0, what="the next measurement")
+            await wait_until(lambda: chair.history.holding == 0, what="burst resolved")
+        finally:
+            link.cancel()
+            await asyncio.gather(link, return_exceptions=True)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    assert got(205) == [False], got(205)  # the connection's newest when it ended: live
+    assert got(128) == [False]
+    raised = [(e.rule, e.event) for b in batches for e in b.events]
+    assert ("bp.crisis", "raised") in raised, raised
+    assert chair.history.repeats == RESENDS
