@@ -17,6 +17,7 @@ import contextlib
 import datetime as dt
 import ipaddress
 import os
+import random
 import shutil
 import signal
 import socket
@@ -60,12 +61,37 @@ def find_binary(names: list[str], package: str) -> str:
     )
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+# Below the kernel's ephemeral range: a port the kernel handed out (bind to 0) was free
+# when asked, but the same range serves every outgoing connection's local port, so a
+# server started with it a moment later could find it taken by one of the suite's many
+# loopback clients (CI under load: "cannot listen on 127.0.0.1:43635: the port is in use").
+# Out of that range only another test's pick can collide: random, and checked here.
+_PICK_FROM = 10_000
+_pick = random.SystemRandom()
+
+
 def free_port(host: str = LOOPBACK) -> int:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
+    low = _ephemeral_low()
+    for _ in range(200 if low - _PICK_FROM > 1000 else 0):
+        port = _pick.randrange(_PICK_FROM, low)
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(family, socket.SOCK_STREAM) as s:  # a kernel with no room below
         s.bind((host, 0))
-        port: int = s.getsockname()[1]
-        return port
+        given: int = s.getsockname()[1]
+        return given
 
 
 def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
