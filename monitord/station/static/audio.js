@@ -103,7 +103,11 @@ function soundingKeys() {
     for (const a of c.alerts || []) if (sounding(a)) keys.add(`${c.id}|${a.alert_id}|${a.priority}`);
     if (offlineAlarm(c) && !offlineAck.has(offlineKey(c))) keys.add(`lost|${offlineKey(c)}`);
   }
-  if (isStale()) keys.add("stale");
+  // One key per stale time (`staleSince`, set by checkStale as it begins), as a lost
+  // chair's is per time offline: keyed "stale" alone, a board stale again during a pause
+  // tapped over an earlier stale time read as already paused, its tone off, NOT LIVE on
+  // screen only (tests/station/test_station_pause_stale_again.py).
+  if (isStale()) keys.add(`stale|${staleSince}`);
   return keys;
 }
 function pauseAudio() { audio.pausedUntil = mono() + 120000; audio.pausedFor = soundingKeys(); decideSound(); }
