@@ -29,7 +29,7 @@ from monitord.models import iso
 from monitord.sinks.commands import load_bounded
 from monitord.station import messages
 from monitord.station.messages import ActiveSet, AlertEvent, Reading, Status
-from monitord.station.order import _epoch, _later, natural_key, sorted_alerts
+from monitord.station.order import _epoch, _later, natural_key, sorted_alerts, superseded
 
 CHAIR_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # The last refusals kept per chair (shown in words on its tile).
@@ -322,6 +322,8 @@ class StationModel:
             out.stations = True
             return out
         view = self.chair(chair_id)
+        if isinstance(msg, Status) and at is None and superseded(view.said, msg.time):
+            return out  # an older save's: the status heard since is the chair's (order.py)
         gone = isinstance(msg, Status) and msg.state == "offline"
         if at is not None:
             # An `offline` (its Last Will, a clean stop) is no sign of life: `heard_at`

@@ -5,6 +5,7 @@ its callers."""
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +32,16 @@ def _epoch(t: Any) -> float | None:
 def _later(t: Any, than: str | None) -> bool:
     e = _epoch(t)
     return e is not None and (than is None or e > (_epoch(than) or 0.0))
+
+
+def superseded(said: OrderedDict[str, None], t: str | None) -> bool:
+    """Whether a chair's status replayed at a (re)subscribe, stamped `t`, was heard before
+    and another status since (`said`, oldest first: model.py `ChairView.said`): the broker
+    replays only the last it holds, so it came back from an older save (a crash restores
+    its last autosave). Applied, its `online` put a chair heard lost (its Last Will, a clean
+    stop) back ONLINE and silenced its offline tone, with no daemon left to say otherwise
+    (tests/station/test_station_older_save_status.py)."""
+    return t is not None and t in said and next(reversed(said)) != t
 
 
 def sorted_alerts(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
