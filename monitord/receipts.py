@@ -64,6 +64,9 @@ KEEP_WAITING = 64
 # at every (re)subscribe of every chair's connection; a publisher inventing ids fills
 # this to the cap, then the oldest is forgotten (and warned again when it comes back).
 KEEP_BAD_STATIONS = 64
+# Status times heard per station (`_station`): a retained one replayed with a time heard
+# before another since is an older save's (the broker came back from it after a crash).
+KEEP_STATION_TIMES = 16
 # Receipts and station statuses are flat objects (depth 1): deeper is refused before
 # `json.loads`, whose C parser recurses per level (`[` x 2,000 raised RecursionError out
 # of the MQTT handler: an ERROR with a traceback, and a bogus "internal error" refusal
@@ -154,6 +157,7 @@ class Receipts:
         self.received = 0
         self.stations: dict[str, dict[str, Any]] = {}
         self._bad_stations: dict[str, None] = {}  # refused statuses said (KEEP_BAD_STATIONS)
+        self._said: dict[str, OrderedDict[str, None]] = {}  # station -> its status times
         # When the stations' topic was first subscribed (monotonic): their retained statuses
         # arrive just after, so "none online" means something only a moment later.
         self.subscribed_at: float | None = None
@@ -270,17 +274,19 @@ class Receipts:
         return [w for w in self.waiting.values() if now - w.since >= self.timeout_s]
 
     # -- stations --------------------------------------------------------------------
-    def station_status(self, station: str, payload: bytes) -> None:
-        """A station's retained status (an empty payload removes it)."""
+    def station_status(self, station: str, payload: bytes, replayed: bool = False) -> None:
+        """A station's retained status (an empty payload removes it); `replayed`: sent by
+        the broker from its store at our (re)subscribe, not as the station said it."""
         if not payload:
             self.stations.pop(station, None)
             self._bad_stations.pop(station, None)
+            self._said.pop(station, None)
         else:
-            self._station(station, payload)
+            self._station(station, payload, replayed)
         if self.on_stations is not None:
             self.on_stations()
 
-    def _station(self, station: str, payload: bytes) -> None:
+    def _station(self, station: str, payload: bytes, replayed: bool) -> None:
         try:
             doc = load_bounded(payload, MAX_DEPTH)
         except ValueError:
@@ -298,7 +304,19 @@ class Receipts:
             )
             return
         self._bad_stations.pop(station, None)
-        self.stations[station] = {"state": doc["state"], "time": doc.get("time")}
+        t, times = doc.get("time"), self._said.setdefault(station, OrderedDict())
+        if replayed and isinstance(t, str) and t in times and next(reversed(times)) != t:
+            # Heard before another status since: the broker replays only the last it holds,
+            # so it came back from an older save (a crash restores its last autosave).
+            # Taken, a station heard gone read online again: no "NONE online", the
+            # annunciator's technical tone off (tests/heard/test_station_status_older_save.py).
+            return
+        if isinstance(t, str):
+            times[t] = None
+            times.move_to_end(t)
+            while len(times) > KEEP_STATION_TIMES:
+                times.popitem(last=False)
+        self.stations[station] = {"state": doc["state"], "time": t}
 
     def online(self) -> list[str]:
         return sorted(s for s, d in self.stations.items() if d["state"] == "online")

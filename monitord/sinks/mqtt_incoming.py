@@ -140,7 +140,9 @@ class Incoming:
         stations = f"{self.prefix}/{self.site}/stations/"
         if topic.startswith(stations):
             if not is_doctor(payload):
-                self.receipts.station_status(topic.removeprefix(stations), payload)
+                # `retain`: replayed at our subscribe (the `stations/+` subscription does
+                # not keep the publisher's flag: a live status comes without it).
+                self.receipts.station_status(topic.removeprefix(stations), payload, msg.retain)
             return
         if topic not in (f"{base}/cmd/ack", f"{base}/cmd/session", f"{base}/alerts/receipts"):
             # The broker keeps our session (clean start off, a day's expiry) with every
