@@ -305,11 +305,16 @@ class Receipts:
             return
         self._bad_stations.pop(station, None)
         t, times = doc.get("time"), self._said.setdefault(station, OrderedDict())
-        if replayed and isinstance(t, str) and t in times and next(reversed(times)) != t:
+        stale = replayed and isinstance(t, str) and t in times and next(reversed(times)) != t
+        if stale and doc["state"] == "online":
             # Heard before another status since: the broker replays only the last it holds,
             # so it came back from an older save (a crash restores its last autosave).
             # Taken, a station heard gone read online again: no "NONE online", the
             # annunciator's technical tone off (tests/heard/test_station_status_older_save.py).
+            # An `offline` is taken: the station may have gone while the broker was down
+            # (nobody publishes its Will then), and a live one says `online` again at its
+            # reconnect. Ignored, a gone station counted online for good
+            # (tests/heard/test_station_status_older_save_offline.py).
             return
         if isinstance(t, str):
             times[t] = None

@@ -322,8 +322,8 @@ class StationModel:
             out.stations = True
             return out
         view = self.chair(chair_id)
-        if isinstance(msg, Status) and at is None and superseded(view.said, msg.time):
-            return out  # an older save's: the status heard since is the chair's (order.py)
+        if isinstance(msg, Status) and at is None and superseded(view.said, msg.time, msg.state):
+            return out  # an older save's `online`: the status heard since stands (order.py)
         gone = isinstance(msg, Status) and msg.state == "offline"
         if at is not None:
             # An `offline` (its Last Will, a clean stop) is no sign of life: `heard_at`

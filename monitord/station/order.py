@@ -34,14 +34,18 @@ def _later(t: Any, than: str | None) -> bool:
     return e is not None and (than is None or e > (_epoch(than) or 0.0))
 
 
-def superseded(said: OrderedDict[str, None], t: str | None) -> bool:
-    """Whether a chair's status replayed at a (re)subscribe, stamped `t`, was heard before
-    and another status since (`said`, oldest first: model.py `ChairView.said`): the broker
-    replays only the last it holds, so it came back from an older save (a crash restores
-    its last autosave). Applied, its `online` put a chair heard lost (its Last Will, a clean
-    stop) back ONLINE and silenced its offline tone, with no daemon left to say otherwise
-    (tests/station/test_station_older_save_status.py)."""
-    return t is not None and t in said and next(reversed(said)) != t
+def superseded(said: OrderedDict[str, None], t: str | None, state: str) -> bool:
+    """Whether a chair's status replayed at a (re)subscribe, stamped `t`, is an older
+    save's `online`: heard before, and another status since (`said`, oldest first:
+    model.py `ChairView.said`). The broker replays only the last it holds, so it came back
+    from an older save (a crash restores its last autosave). Applied, it put a chair heard
+    lost (its Last Will, a clean stop) back ONLINE and silenced its offline tone, with no
+    daemon left to say otherwise (tests/station/test_station_older_save_status.py).
+    An `offline` is never: the chair may have gone while the broker was down (nobody
+    publishes its Will then), and a live one says `online` again at its reconnect.
+    Ignored, the `online` heard since read a gone chair ONLINE, no tone
+    (tests/station/test_station_older_save_offline.py)."""
+    return state == "online" and t is not None and t in said and next(reversed(said)) != t
 
 
 def sorted_alerts(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
