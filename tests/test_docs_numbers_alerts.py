@@ -158,7 +158,7 @@ def _alerts_rows() -> list[tuple[str, str]]:
         ),
         # "Alert events", "Stored records and delivery of alarms"
         ("docs/alerts.md", f"one of the chair's last {CLEARED_KEPT} alerts to clear"),
-        ("docs/alerts.md", f"({_g(BURST_GAP_S)} s without a further record)"),
+        ("docs/alerts.md", f"({_g(BURST_GAP_S)} s without a further new record"),
         ("docs/alerts.md", f"in the last ~{_g(BURST_GAP_S)} s of the `session.check_missed`"),
         ("docs/alerts.md", f"unreachable for {_g(deliver)} s while any alert is active"),
         ("docs/alerts.md", f"raises `tech.device_lost` {_g(cm.p('after_s'))} s after start"),
