@@ -89,18 +89,27 @@ class Reading:
             "device": self.device,
             "kind": str(self.kind),
             **{k: v for k, v in self.values.items()},
-            # The contract's one time format (ms, UTC, Z; docs/mqtt.md): isoformat() gave
-            # microseconds, or no fraction at all for a whole second, to a consumer
-            # parsing one format.
-            "measured_at": self.measured_at.astimezone(UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
+            # When it was measured, for people (reports, `monitord status`): the
+            # device's clock when trusted (`authoritative_time`).
+            "measured_at": _iso_ms(self.measured_at),
+            # The daemon's receive time on the chair's clock, the engine's event time: a
+            # reading's age and the next BP due are counted from it (the station), as the
+            # engine's tech.bp_overdue is. `measured_at` may be a device clock up to
+            # MAX_DEVICE_SKEW_S off: a fresh reading read 4 min old, or an old one fresh.
+            "received_at": _iso_ms(self.received_at),
             "valid": self.valid,
             "quality": list(self.flags),
         }
         if self.contact is not None:
             out["contact"] = self.contact
         return out
+
+
+def _iso_ms(t: datetime) -> str:
+    # The contract's one time format (ms, UTC, Z; docs/mqtt.md): isoformat() gave
+    # microseconds, or no fraction at all for a whole second, to a consumer parsing one
+    # format.
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # The flag of a reading its device says it sends from its memory (the PLX measurement

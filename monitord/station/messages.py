@@ -94,6 +94,8 @@ class Reading(_Shape):
     device: Name | None = None
     kind: Name | None = None
     measured_at: IsoTime | None = None
+    # The daemon's receive time (docs/mqtt.md): the page ages the reading on it.
+    received_at: IsoTime | None = None
     valid: bool | None = None
     quality: Annotated[list[Name], Field(max_length=32)] | None = None
     contact: bool | None = None

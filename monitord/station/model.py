@@ -399,7 +399,9 @@ class StationModel:
                 self._pace(view, parts[2], msg.device, at)
             reading = msg.dump()
             view.vitals[parts[2]] = reading
-            view.seen(msg.measured_at)
+            # The chair's clock when it got the reading: `measured_at` may be a device's,
+            # up to 5 min fast, an offline chair's "not monitored since" that much late.
+            view.seen(msg.received_at or msg.measured_at)
             if msg.valid is True:
                 view.last_valid[parts[2]] = reading
         elif isinstance(msg, ActiveSet):

@@ -119,17 +119,23 @@ function tileClass(c) {
 // `implausible`) is shown apart, greyed, never as the chair's value: that stays the
 // last valid one, with its own age. Two monitors as one chair: greyed as stale, as either
 // patient's reading may be the one shown.
+// When the daemon received a reading, on the chair's clock (`received_at`, the engine's
+// clock): its age and the next BP due count from it, as tech.bp_overdue does. Not from
+// `measured_at`, the device's clock when within 5 min of the daemon's: a cuff 4 min fast
+// read "0 min ago" for 4 min too long and its next BP due 4 min late. `measured_at` stays
+// the measurement's time for reports. A daemon older than `received_at`: `measured_at`.
+function gotAt(x) { const t = Date.parse(x.received_at || x.measured_at); return Number.isFinite(t) ? t : null; }
 function vital(label, kind, text, c) {
   const r = (c.vitals || {})[kind], bad = r && r.valid === false;
   const shown = bad ? (c.last_valid || {})[kind] : r, off = c.online === false || silentFor(c) !== null;
   const d = el("div", `vital${off || c.conflict ? " stale" : ""}`);
   d.append(el("div", "small", label), el("div", "v", shown ? text(shown) : "--"));
-  const age = (x) => `${mins(chairNow(c) - Date.parse(x.measured_at))} min ago`;
+  const age = (x) => `${mins(chairNow(c) - gotAt(x))} min ago`;
   const mark = off ? ", STALE" : c.conflict ? ", NOT SURE WHOSE" : "";
-  if (shown && shown.measured_at) d.append(el("div", "age", age(shown) + mark));
+  if (shown && gotAt(shown)) d.append(el("div", "age", age(shown) + mark));
   if (bad) {
     const why = (r.quality || []).join(", ") || "device";
-    d.append(el("div", "invalid", `invalid (${why}): ${text(r)}${r.measured_at ? ", " + age(r) : ""}`));
+    d.append(el("div", "invalid", `invalid (${why}): ${text(r)}${gotAt(r) ? ", " + age(r) : ""}`));
   }
   return d;
 }
@@ -155,7 +161,7 @@ function bpDue(c) {
   if (!s || !s.bp_due || (s.phase !== "dosing" && s.phase !== "observation")) return null;
   let due = Date.parse(s.bp_due);
   const bp = (c.last_valid || {}).bp;
-  if (bp && s.bp_cycle_s) due = Math.max(due, Date.parse(bp.measured_at) + s.bp_cycle_s * 1000);
+  if (bp && s.bp_cycle_s && gotAt(bp)) due = Math.max(due, gotAt(bp) + s.bp_cycle_s * 1000);
   const left = due - chairNow(c);
   return left >= 0 ? `next BP due in ${Math.ceil(left / 60000)} min` : `BP overdue by ${mins(-left)} min`;
 }
