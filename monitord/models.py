@@ -89,8 +89,9 @@ class Reading:
             "device": self.device,
             "kind": str(self.kind),
             **{k: v for k, v in self.values.items()},
-            # When it was measured, for people (reports, `monitord status`): the
-            # device's clock when trusted (`authoritative_time`).
+            # When it was measured (the InfluxDB point, `monitord status`): the device's
+            # clock when trusted (`authoritative_time`). The session report places a live
+            # reading on `received_at`, as the station does (docs/report.md).
             "measured_at": _iso_ms(self.measured_at),
             # The daemon's receive time on the chair's clock, the engine's event time: a
             # reading's age and the next BP due are counted from it (the station), as the

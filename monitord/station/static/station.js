@@ -122,8 +122,8 @@ function tileClass(c) {
 // When the daemon received a reading, on the chair's clock (`received_at`, the engine's
 // clock): its age and the next BP due count from it, as tech.bp_overdue does. Not from
 // `measured_at`, the device's clock when within 5 min of the daemon's: a cuff 4 min fast
-// read "0 min ago" for 4 min too long and its next BP due 4 min late. `measured_at` stays
-// the measurement's time for reports. A daemon older than `received_at`: `measured_at`.
+// read "0 min ago" for 4 min too long and its next BP due 4 min late. The session report
+// places a live reading on `received_at` too. A daemon older than it: `measured_at`.
 function gotAt(x) { const t = Date.parse(x.received_at || x.measured_at); return Number.isFinite(t) ? t : null; }
 function vital(label, kind, text, c) {
   const r = (c.vitals || {})[kind], bad = r && r.valid === false;
