@@ -1,12 +1,14 @@
-"""A reading's age and the next BP due count from the daemon's receive time (`received_at`,
-docs/mqtt.md "vitals/{kind}"), not from `measured_at`, which is the device's clock when it
-is within 5 min of the daemon's (models.py `authoritative_time`). clinical-rules.md
-"Delivery of alarms": the engine runs on the receive time, a device's own time is for
-reports and de-duplication; tech.bp_overdue counts from the receive time, so the tile's
-"next BP due" must too. Before, a cuff and oximeter 4 min fast showed a reading received
-6 min ago as "2 min ago" and the next BP due 4 min late; 4 min slow, a reading received a
-minute ago as "5 min ago" and the BP due 4 min early. Real station, real mosquitto, real
-headless Chromium; the model's "not monitored since" at the end, model-level.
+"""The next BP due counts from the daemon's receive time (`received_at`, docs/mqtt.md
+"vitals/{kind}"), not from `measured_at`, which is the device's clock when it is within 5
+min of the daemon's (models.py `authoritative_time`); a reading's age from the older of
+the two, never fresher than either clock says (a device 4 min slow and a record a cuff
+pushed 4 min late look the same). clinical-rules.md "Delivery of alarms": the engine runs
+on the receive time, a device's own time is for reports and de-duplication;
+tech.bp_overdue counts from the receive time, so the tile's "next BP due" must too.
+Before, a cuff and oximeter 4 min fast showed a reading received 6 min ago as "2 min ago"
+and the next BP due 4 min late; 4 min slow, the BP due 4 min early. Real station, real
+mosquitto, real headless Chromium; the model's "not monitored since" at the end,
+model-level.
 
 Times are taken half a minute inside the whole minute the page shows (floored ages,
 ceiled minutes left), so the words hold for 30 s after publishing."""
@@ -49,8 +51,9 @@ def readings(
     [
         # 4 min fast: measured_at 2.5 min ago read "2 min ago", BP due in 8 min.
         (SKEW_S, 390.0, "6 min ago", "next BP due in 4 min", True),
-        # 4 min slow: measured_at 5.5 min ago read "5 min ago", BP due in 5 min.
-        (-SKEW_S, 90.0, "1 min ago", "next BP due in 9 min", True),
+        # 4 min slow (or pushed 4 min late): the age from measured_at, 5.5 min ago, as
+        # before; the BP due from the receive time (due in 5 min before).
+        (-SKEW_S, 90.0, "5 min ago", "next BP due in 9 min", True),
         # A daemon before 0.2.0 sends no received_at: the page falls back on measured_at
         # (2.5 min ago), as it read before, not on nothing ("--" age, no BP due).
         (SKEW_S, 390.0, "2 min ago", "next BP due in 8 min", False),

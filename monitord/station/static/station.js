@@ -125,12 +125,19 @@ function tileClass(c) {
 // read "0 min ago" for 4 min too long and its next BP due 4 min late. The session report
 // places a live reading on `received_at` too. A daemon older than it: `measured_at`.
 function gotAt(x) { const t = Date.parse(x.received_at || x.measured_at); return Number.isFinite(t) ? t : null; }
+// A reading's age: from the older of the two times, never fresher than either clock says.
+// A device 4 min slow and a record a cuff pushed 4 min after measuring (out of range, then
+// back) look the same; read from `received_at` alone, that BP read "0 min ago".
+function tookAt(x) {
+  const m = Date.parse(x.measured_at), g = gotAt(x);
+  return g === null ? null : Number.isFinite(m) ? Math.min(g, m) : g;
+}
 function vital(label, kind, text, c) {
   const r = (c.vitals || {})[kind], bad = r && r.valid === false;
   const shown = bad ? (c.last_valid || {})[kind] : r, off = c.online === false || silentFor(c) !== null;
   const d = el("div", `vital${off || c.conflict ? " stale" : ""}`);
   d.append(el("div", "small", label), el("div", "v", shown ? text(shown) : "--"));
-  const age = (x) => `${mins(chairNow(c) - gotAt(x))} min ago`;
+  const age = (x) => `${mins(chairNow(c) - tookAt(x))} min ago`;
   const mark = off ? ", STALE" : c.conflict ? ", NOT SURE WHOSE" : "";
   if (shown && gotAt(shown)) d.append(el("div", "age", age(shown) + mark));
   if (bad) {
