@@ -314,7 +314,7 @@ class Receipts:
             # An `offline` is taken: the station may have gone while the broker was down
             # (nobody publishes its Will then), and a live one says `online` again at its
             # reconnect. Ignored, a gone station counted online for good
-            # (tests/heard/test_station_status_older_save_offline.py).
+            # (tests/heard/test_station_status_older_save.py).
             return
         if isinstance(t, str):
             times[t] = None
