@@ -44,7 +44,7 @@ def superseded(said: OrderedDict[str, None], t: str | None, state: str) -> bool:
     An `offline` is never: the chair may have gone while the broker was down (nobody
     publishes its Will then), and a live one says `online` again at its reconnect.
     Ignored, the `online` heard since read a gone chair ONLINE, no tone
-    (tests/station/test_station_older_save_offline.py)."""
+    (tests/station/test_station_older_save_status.py)."""
     return state == "online" and t is not None and t in said and next(reversed(said)) != t
 
 
