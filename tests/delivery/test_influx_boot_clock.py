@@ -42,12 +42,17 @@ class CaDaemon(DaemonProcess):
 
 
 @contextlib.asynccontextmanager
-async def server_ahead(tmp: Path) -> AsyncIterator[tuple[int, TlsMaterial, dt.datetime]]:
-    """A TLS server on 127.0.0.1 whose certificate is valid from an hour ahead, for a
-    client whose clock is behind it (nothing past the handshake is needed: it closes
-    each connection): (its port, its TLS material, the certificate's notBefore)."""
+async def server_ahead(
+    tmp: Path, *, ca: bool = False
+) -> AsyncIterator[tuple[int, TlsMaterial, dt.datetime]]:
+    """A TLS server on 127.0.0.1 whose certificate is valid from an hour ahead (with `ca`:
+    valid from yesterday, signed by a CA valid from an hour ahead), for a client whose
+    clock is behind it (nothing past the handshake is needed: it closes each connection):
+    (its port, its TLS material, the time ahead: the certificate's or the CA's notBefore)."""
     ahead = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(hours=1)
-    tls = make_tls_material(tmp / "tls", server_from=ahead)
+    tls = make_tls_material(
+        tmp / "tls", server_from=None if ca else ahead, ca_from=ahead if ca else None
+    )
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(tls.server_cert, tls.server_key)
 

@@ -13,41 +13,19 @@ naming the InfluxDB server: tests/delivery/test_influx_boot_clock.py (`OWN`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import datetime as dt
 import os
-import ssl
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-from tests.delivery.test_influx_boot_clock import API, OWN
+from tests.delivery.test_influx_boot_clock import API, OWN, server_ahead
 from tests.e2e.e2e_kit import write_config
-from tests.servers import TlsMaterial, make_tls_material
-
-
-@contextlib.asynccontextmanager
-async def ca_ahead(tmp: Path) -> AsyncIterator[tuple[int, TlsMaterial]]:
-    """A TLS server on 127.0.0.1 whose certificate is valid (from yesterday), signed by a
-    CA valid from an hour ahead: (its port, its TLS material)."""
-    ahead = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
-    tls = make_tls_material(tmp / "tls", ca_from=ahead)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(tls.server_cert, tls.server_key)
-
-    async def serve(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        w.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=ctx)
-    async with server:
-        yield server.sockets[0].getsockname()[1], tls
 
 
 async def test_doctor_names_the_trusted_cas_for_an_influxdb_ca_not_valid_yet(
     tmp_path: Path,
 ) -> None:
-    async with ca_ahead(tmp_path) as (port, tls):
+    async with server_ahead(tmp_path, ca=True) as (port, tls, _):
         influx = f'\n[influx]\nurl = "https://localhost:{port}"\n{API["v1"]}'
         cfg = write_config(tmp_path, influx=influx)
         env = {**os.environ, "SSL_CERT_FILE": str(tls.ca_file)}
