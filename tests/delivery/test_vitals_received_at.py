@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from monitord.store.codec import from_ns
+from tests.delivery.helpers import running
 from tests.e2e.e2e_kit import (
     CHAIR,
     SITE,
@@ -55,13 +56,8 @@ async def fast_feed(ox: Oximeter) -> AsyncIterator[None]:
                 last = s
             await asyncio.sleep(0.05)
 
-    task = asyncio.create_task(run())
-    try:
+    async with running(run):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def published_and_stored(
