@@ -22,32 +22,34 @@ is paced as a real cuff's; the session commands go through the chair's queue as 
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
 from bumble.gatt import Characteristic
 
 from monitord.chair import DeviceCtx
-from monitord.config import DeviceConfig
-from monitord.drivers.ble_link import LinkTiming, run_ble_device
-from monitord.drivers.registry import DRIVERS
+from monitord.drivers.ble_link import LinkTiming
 from monitord.engine.inputs import SessionCmd
 from monitord.history import BURST_OPEN_S
-from monitord.hub import CommittedBatch, Hub
-from monitord.simulators.ble import SimCuff, VirtualBleLink, backends
-from tests.kit import make_chair
+from monitord.hub import CommittedBatch
+from monitord.simulators.ble import SimCuff, VirtualBleLink
 
-from .helpers import wait_until
-from .test_e2e_link import bp
+from .helpers import episodic_cuff, recorded_chair, stop, wait_until
+from .test_e2e_link import bp, start_link
 
 FAST = LinkTiming(scan_timeout_s=0.5, connect_timeout_s=5.0, backoff_scale=0.01)
 # A cuff's memory pushed one indication at a time: its 26 old records, the first
 # measurement and A's last one take longer than BURST_OPEN_S to re-push.
 PACE_S = 0.25
 OLD = 26
+
+
+def marks(batches: list[CommittedBatch], sys_: int) -> list[bool]:
+    """The `stored` mark of each reading of `sys_` the chair took (repeats are not)."""
+    return [r.stored for b in batches for r in b.readings if r.values["sys_mmHg"] == sys_]
 
 
 class PacedCuff(SimCuff):
@@ -63,41 +65,17 @@ async def test_a_record_after_the_repeats_of_a_slow_memory_push_is_history_not_l
     vlink: VirtualBleLink, tmp_path: Path
 ) -> None:
     assert (OLD + 2) * PACE_S > BURST_OPEN_S  # the repeats alone outlast the window
-    hub = Hub()
-    batches: list[CommittedBatch] = []
-    hub.subscribe(batches.append, "test")
-    chair = make_chair(tmp_path, hub)
-    task = asyncio.create_task(chair.run())
-    dev = DeviceConfig.model_validate(
-        {"id": "cuff", "driver": "ble-bpm", "name": "HomeCuff", "quirks": ["episodic"]}
-    )
-    client, scanner = backends(vlink)
+    chair, batches, task = recorded_chair(tmp_path)
     now = datetime.now(UTC).replace(microsecond=0)
     old = [(bp(120, 80, 93, 70), now - timedelta(days=1, minutes=i)) for i in range(OLD)]
 
     def link() -> asyncio.Task[None]:
-        return asyncio.create_task(
-            run_ble_device(
-                dev,
-                DRIVERS["ble-bpm"],
-                DeviceCtx(chair, "cuff"),
-                client_backend=client,
-                scanner_backend=scanner,
-                timing=FAST,
-                rng=random.Random(1),
-            )
-        )
-
-    async def stop(t: asyncio.Task[None]) -> None:
-        t.cancel()
-        await asyncio.gather(t, return_exceptions=True)
+        return start_link(vlink, DeviceCtx(chair, "cuff"), episodic_cuff(), timing=FAST)
 
     def cmd(action: Literal["start", "end"], sid: str | None = None) -> SessionCmd:
         return SessionCmd(chair.clock.now(), "chair-1", action, "esketamine", session_id=sid)
 
-    def got(sys_: int) -> list[bool]:
-        """The `stored` mark of each reading of `sys_` the chair took (repeats are not)."""
-        return [r.stored for b in batches for r in b.readings if r.values["sys_mmHg"] == sys_]
+    got = partial(marks, batches)
 
     def taken(sys_: int) -> Callable[[], bool]:
         return lambda: bool(got(sys_))
@@ -122,9 +100,7 @@ async def test_a_record_after_the_repeats_of_a_slow_memory_push_is_history_not_l
             await wait_until(taken(130), 60.0, what="B's first BP")
             await wait_until(lambda: chair.history.holding == 0, what="burst resolved")
         finally:
-            await stop(second)
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await stop(second, task)
 
     assert got(124) == [False]
     assert got(130) == [False]  # the newest: live
@@ -164,42 +140,20 @@ class ResendingCuff(SimCuff):
 async def test_a_cuff_re_sending_its_newest_record_neither_holds_it_nor_makes_it_history(
     vlink: VirtualBleLink, tmp_path: Path
 ) -> None:
-    hub = Hub()
-    batches: list[CommittedBatch] = []
-    hub.subscribe(batches.append, "test")
-    chair = make_chair(tmp_path, hub)
-    task = asyncio.create_task(chair.run())
-    dev = DeviceConfig.model_validate(
-        {"id": "cuff", "driver": "ble-bpm", "name": "HomeCuff", "quirks": ["episodic"]}
-    )
-    client, scanner = backends(vlink)
+    chair, batches, task = recorded_chair(tmp_path)
     now = datetime.now(UTC).replace(microsecond=0)
 
-    def got(sys_: int) -> list[bool]:
-        return [r.stored for b in batches for r in b.readings if r.values["sys_mmHg"] == sys_]
+    got = partial(marks, batches)
 
     async with ResendingCuff("HomeCuff", vlink, episodic=True) as cuff:
         cuff.then = cuff.encode(bp(128, 80, 96, 70), now + timedelta(minutes=1))
         await cuff.send(bp(205, 125, 152, 90), now)  # measured: it wakes, the hub comes
-        link = asyncio.create_task(
-            run_ble_device(
-                dev,
-                DRIVERS["ble-bpm"],
-                DeviceCtx(chair, "cuff"),
-                client_backend=client,
-                scanner_backend=scanner,
-                timing=FAST,
-                rng=random.Random(1),
-            )
-        )
+        link = start_link(vlink, DeviceCtx(chair, "cuff"), episodic_cuff(), timing=FAST)
         try:
             await wait_until(lambda: bool(got(128)), 60.0, what="the next measurement")
             await wait_until(lambda: chair.history.holding == 0, what="burst resolved")
         finally:
-            link.cancel()
-            await asyncio.gather(link, return_exceptions=True)
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await stop(link, task)
 
     assert got(205) == [False], got(205)  # the connection's newest when it ended: live
     assert got(128) == [False]

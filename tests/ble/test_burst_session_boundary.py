@@ -18,25 +18,19 @@ go through the chair's queue as MQTT's `cmd/session` does (`ChairRuntime.command
 
 from __future__ import annotations
 
-import asyncio
-import random
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Literal
 
 from monitord.chair import DeviceCtx
-from monitord.config import DeviceConfig
-from monitord.drivers.ble_link import LinkTiming, run_ble_device
-from monitord.drivers.registry import DRIVERS
+from monitord.drivers.ble_link import LinkTiming
 from monitord.engine.inputs import SessionCmd
-from monitord.hub import CommittedBatch, Hub
 from monitord.report.load import record_for, session_spans
-from monitord.simulators.ble import SimCuff, VirtualBleLink, backends
-from tests.kit import make_chair
+from monitord.simulators.ble import SimCuff, VirtualBleLink
 
-from .helpers import wait_until
-from .test_e2e_link import bp
+from .helpers import episodic_cuff, recorded_chair, stop, wait_until
+from .test_e2e_link import bp, start_link
 
 Action = Literal["start", "dose_start", "dose_end", "end"]
 FAST = LinkTiming(scan_timeout_s=0.5, connect_timeout_s=5.0, backoff_scale=0.01)
@@ -45,15 +39,7 @@ FAST = LinkTiming(scan_timeout_s=0.5, connect_timeout_s=5.0, backoff_scale=0.01)
 async def test_a_held_bp_of_patient_a_counts_for_a_not_for_the_next_patient(
     vlink: VirtualBleLink, tmp_path: Path
 ) -> None:
-    hub = Hub()
-    batches: list[CommittedBatch] = []
-    hub.subscribe(batches.append, "test")
-    chair = make_chair(tmp_path, hub)
-    task = asyncio.create_task(chair.run())
-    dev = DeviceConfig.model_validate(
-        {"id": "cuff", "driver": "ble-bpm", "name": "HomeCuff", "quirks": ["episodic"]}
-    )
-    client, scanner = backends(vlink)
+    chair, batches, task = recorded_chair(tmp_path)
     now = datetime.now(UTC).replace(microsecond=0)
     old = [(bp(128, 84, 99, 70), now - timedelta(days=1))]  # its memory: history
 
@@ -65,17 +51,7 @@ async def test_a_held_bp_of_patient_a_counts_for_a_not_for_the_next_patient(
         return any(r.values["sys_mmHg"] == sys_ for r in got)
 
     async with SimCuff("HomeCuff", vlink, episodic=True, memory=old) as cuff:
-        link = asyncio.create_task(
-            run_ble_device(
-                dev,
-                DRIVERS["ble-bpm"],
-                DeviceCtx(chair, "cuff"),
-                client_backend=client,
-                scanner_backend=scanner,
-                timing=FAST,
-                rng=random.Random(1),
-            )
-        )
+        link = start_link(vlink, DeviceCtx(chair, "cuff"), episodic_cuff(), timing=FAST)
         try:
             assert await chair.command(cmd("start", "A")) is None
             # A's last BP: received, held in its burst (is more of the cuff's memory coming?)
@@ -91,10 +67,7 @@ async def test_a_held_bp_of_patient_a_counts_for_a_not_for_the_next_patient(
                 await cuff.send(bp(sys_, 78, 93, 70), now + timedelta(seconds=i + 1))
                 await wait_until(partial(live, sys_), what=f"B's BP {sys_}")
         finally:
-            link.cancel()
-            await asyncio.gather(link, return_exceptions=True)
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await stop(link, task)
 
     # The engine: B's baseline is B's readings alone.
     raised = [(e.rule, e.event) for b in batches for e in b.events]

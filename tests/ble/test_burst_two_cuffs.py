@@ -7,22 +7,17 @@ each cuff's memory record stays history (clinical-rules.md "Precise semantics").
 from __future__ import annotations
 
 import asyncio
-import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
 from monitord.chair import DeviceCtx
-from monitord.config import DeviceConfig
-from monitord.drivers.ble_link import LinkTiming, run_ble_device
-from monitord.drivers.registry import DRIVERS
+from monitord.drivers.ble_link import LinkTiming
 from monitord.engine.inputs import SessionCmd
-from monitord.hub import CommittedBatch, Hub
-from monitord.simulators.ble import SimCuff, VirtualBleLink, backends
-from tests.kit import make_chair
+from monitord.simulators.ble import SimCuff, VirtualBleLink
 
-from .helpers import wait_until
-from .test_e2e_link import bp
+from .helpers import episodic_cuff, recorded_chair, stop, wait_until
+from .test_e2e_link import bp, start_link
 
 FAST = LinkTiming(scan_timeout_s=0.5, connect_timeout_s=5.0, backoff_scale=0.01)
 
@@ -30,12 +25,7 @@ FAST = LinkTiming(scan_timeout_s=0.5, connect_timeout_s=5.0, backoff_scale=0.01)
 async def test_two_cuffs_bursts_around_a_session_change_each_reading_once_in_its_session(
     vlink: VirtualBleLink, tmp_path: Path
 ) -> None:
-    hub = Hub()
-    batches: list[CommittedBatch] = []
-    hub.subscribe(batches.append, "test")
-    chair = make_chair(tmp_path, hub)
-    task = asyncio.create_task(chair.run())
-    client, scanner = backends(vlink)
+    chair, batches, task = recorded_chair(tmp_path)
     now = datetime.now(UTC).replace(microsecond=0)
     links: list[asyncio.Task[None]] = []
 
@@ -49,22 +39,8 @@ async def test_two_cuffs_bursts_around_a_session_change_each_reading_once_in_its
         SimCuff("CuffB", vlink, episodic=True, memory=old_b) as b,
     ):
         for dev_id, name in (("arm-a", "CuffA"), ("arm-b", "CuffB")):
-            dev = DeviceConfig.model_validate(
-                {"id": dev_id, "driver": "ble-bpm", "name": name, "quirks": ["episodic"]}
-            )
-            links.append(
-                asyncio.create_task(
-                    run_ble_device(
-                        dev,
-                        DRIVERS["ble-bpm"],
-                        DeviceCtx(chair, dev_id),
-                        client_backend=client,
-                        scanner_backend=scanner,
-                        timing=FAST,
-                        rng=random.Random(1),
-                    )
-                )
-            )
+            dev = episodic_cuff(dev_id, name)
+            links.append(start_link(vlink, DeviceCtx(chair, dev_id), dev, timing=FAST))
         try:
             assert await chair.command(cmd("start", "A")) is None
             # Both cuffs measured A at once: both connect and push (memory, then the new).
@@ -84,11 +60,7 @@ async def test_two_cuffs_bursts_around_a_session_change_each_reading_once_in_its
             )
             await wait_until(lambda: chair.history.holding == 0, what="nothing held")
         finally:
-            for link in links:
-                link.cancel()
-            await asyncio.gather(*links, return_exceptions=True)
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await stop(*links, task)
 
     got = sorted(
         (r.device, r.values["sys_mmHg"], r.stored, sid)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from monitord.config import DeviceConfig
-from monitord.drivers.base import RejectReason
+from monitord.drivers.base import DeviceContext, RejectReason
 from monitord.drivers.ble_errors import Transient
 from monitord.drivers.ble_gatt import BleLinkSettings
 from monitord.drivers.ble_link import LinkTiming, run_ble_device
@@ -47,7 +47,7 @@ def bp(sys_: float, dia: float, map_: float, pulse: float, error: bool = False) 
 
 def start_link(
     vlink: VirtualBleLink,
-    ctx: RecordingContext,
+    ctx: DeviceContext,
     dev: DeviceConfig,
     *,
     adapter: HostAdapter | None = None,
