@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from tests.kit import eventually
+from tests.heard.test_station_status_older_save import keep_save
 from tests.servers import Mosquitto, session_tmpdir
 from tests.station.cdp import Page
 from tests.station.station_kit import ChairPublisher, mqtt_login, session, station_page, tile
@@ -52,13 +52,6 @@ async def own_broker(name: str) -> AsyncIterator[Mosquitto]:
     finally:
         broker.stop()
         shutil.rmtree(broker.workdir, ignore_errors=True)
-
-
-async def keep_save(broker: Mosquitto, put: int, saved: Path) -> None:
-    """The broker's save taken after `put` (autosave_interval 1), kept as `saved`."""
-    db = broker.datadir / "mosquitto.db"
-    await eventually(lambda: db.exists() and db.stat().st_mtime_ns > put, 10, "saved")
-    shutil.copy2(db, saved)
 
 
 async def crash_back_to(broker: Mosquitto, saved: Path, page: Page, prefix: str) -> None:
