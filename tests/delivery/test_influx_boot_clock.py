@@ -71,6 +71,22 @@ API = {
 }
 
 
+async def doctor_influx(tmp: Path, port: int, tls: TlsMaterial, api: str, **extra: str) -> str:
+    """`monitord doctor`'s influx line for the InfluxDB server on `port` (`api`: an API
+    body), its CA trusted as a system store's (SSL_CERT_FILE), `extra` in its environment."""
+    influx = f'\n[influx]\nurl = "https://localhost:{port}"\n{api}'
+    cfg = write_config(tmp, influx=influx)
+    env = {**os.environ, "SSL_CERT_FILE": str(tls.ca_file), **extra}
+    p = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "monitord", "doctor", "-c", str(cfg), "--timeout", "3",
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(p.communicate(), 60)
+    line = next(ln for ln in out.decode().splitlines() if ln.split()[1:2] == ["influx"])
+    print(line)
+    return line
+
+
 @pytest.mark.parametrize("api", sorted(API))
 async def test_https_influx_with_the_clock_behind_its_certificate_names_the_clock(
     tmp_path: Path, api: str
@@ -112,16 +128,7 @@ async def test_doctor_names_the_clock_for_https_influx(tmp_path: Path, api: str)
     is the database running (systemctl status influxdb)? check influx.url", sending the
     IT admin to a server that was running."""
     async with server_ahead(tmp_path) as (port, tls, ahead):
-        influx = f'\n[influx]\nurl = "https://localhost:{port}"\n{API[api]}'
-        cfg = write_config(tmp_path, influx=influx)
-        env = {**os.environ, "SSL_CERT_FILE": str(tls.ca_file), "MONITORD_INFLUX_TOKEN": "t"}
-        p = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "monitord", "doctor", "-c", str(cfg), "--timeout", "3",
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-        )  # fmt: skip
-        out, _ = await asyncio.wait_for(p.communicate(), 60)
-    line = next(ln for ln in out.decode().splitlines() if ln.split()[1:2] == ["influx"])
-    print(line)
+        line = await doctor_influx(tmp_path, port, tls, API[api], MONITORD_INFLUX_TOKEN="t")
     assert line.startswith("FAIL") and "the clock is 20" in line, line
     assert "certificate is valid from " + ahead.strftime("%Y-%m-%d %H:%M:%SZ") in line, line
     assert "wait for time sync" in line and "is the database running" not in line, line

@@ -12,30 +12,16 @@ naming the InfluxDB server: tests/delivery/test_influx_boot_clock.py (`OWN`).
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.delivery.test_influx_boot_clock import API, OWN, server_ahead
-from tests.e2e.e2e_kit import write_config
+from tests.delivery.test_influx_boot_clock import API, OWN, doctor_influx, server_ahead
 
 
 async def test_doctor_names_the_trusted_cas_for_an_influxdb_ca_not_valid_yet(
     tmp_path: Path,
 ) -> None:
     async with server_ahead(tmp_path, ca=True) as (port, tls, _):
-        influx = f'\n[influx]\nurl = "https://localhost:{port}"\n{API["v1"]}'
-        cfg = write_config(tmp_path, influx=influx)
-        env = {**os.environ, "SSL_CERT_FILE": str(tls.ca_file)}
-        p = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "monitord", "doctor", "-c", str(cfg), "--timeout", "3",
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-        )  # fmt: skip
-        out, _ = await asyncio.wait_for(p.communicate(), 60)
-    line = next(ln for ln in out.decode().splitlines() if ln.split()[1:2] == ["influx"])
-    print(line)
+        line = await doctor_influx(tmp_path, port, tls, API["v1"])
     fact, _, fix = line.partition(" -> fix: ")
     assert (
         "a certificate of the InfluxDB server's chain (the CA that signed it, or one above "
