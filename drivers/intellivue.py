@@ -48,9 +48,10 @@ was read, not measured, and would make one measurement look new at every poll);
 `stamp()` (drivers/measurement.py) decides the reading's times. A poll re-reads the
 monitor's current numerics: one that answers with the numeric of the previous poll
 unchanged (same device time stamp and values; without a time stamp, an unchanged NIBP)
-reports no new measurement and emits nothing. Whether a measurement that *was* emitted is
-new to the chair (a repeat across restarts, stored records) is the hub's business
-(monitord/history.py).
+reports no new measurement and emits nothing, also when only the numeric's alarm bits
+(in alarm, alarm inhibited) or MSMT_ONGOING (the next NIBP under way) changed. Whether
+a measurement that *was* emitted is new to the chair (a repeat across restarts, stored
+records) is the hub's business (monitord/history.py).
 
 Options (`IntelliVueOptions`): the serial link's settings and `poll_interval_s`.
 """
@@ -313,6 +314,13 @@ def decode_frame(data: bytes) -> list[dict[str, Any]] | Reject:
     return recs
 
 
+# MeasurementState bits that say nothing new about the measured value (`_emit`).
+_NO_NEWS = frozenset(
+    dict(F.STATE_FLAGS)[bit]
+    for bit in (F.MS_MSMT_STATE_IN_ALARM, F.MS_MSMT_STATE_AL_INHIBITED, F.MS_MSMT_ONGOING)
+)
+
+
 class _Reassociate(Exception):
     """The association is gone (timeout, abort, release by the monitor): start over."""
 
@@ -486,7 +494,13 @@ class IntelliVueProtocol:
 
     def _emit(self, msg: F.Message, ctx: DeviceContext) -> None:
         for m in numerics(msg):
-            answer = (m.device_time, (*sorted(m.values.items()), m.flags))
+            # The monitor's alarm handling of a numeric (in alarm, alarms paused) and the
+            # next measurement's progress are no news of this one: an NIBP polled again
+            # with only those bits changed was a new BP reading, which without a stamp
+            # of its own the hub cannot tell for a repeat (a 2-reading rule confirmed by
+            # one measurement). A change of validity still is news (`valid`).
+            news = tuple(f for f in m.flags if f not in _NO_NEWS)
+            answer = (m.device_time, (*sorted(m.values.items()), m.valid, news))
             # The poll echoed the previous answer (same device time stamp and values): the
             # monitor has measured nothing since. Without a time stamp only NIBP (aperiodic)
             # can be told to be an echo; HR/SpO2 are continuous.

@@ -138,3 +138,47 @@ def test_float_keeps_what_the_value_has(value: float, decimals: int) -> None:
 def test_float_refuses_a_mantissa_that_is_a_special() -> None:
     with pytest.raises(ValueError, match="does not fit"):
         F.encode_float(8388606)  # 0x7FFFFE would be +INF
+
+
+@pytest.mark.parametrize(
+    ("case", "states"),
+    [
+        # The monitor raises its own NBP alarm on the measurement it just made (the
+        # numeric's MSMT_STATE_IN_ALARM), a nurse pauses the monitor's alarms
+        # (AL_INHIBITED), the next measurement starts (MSMT_ONGOING) while the numeric
+        # still shows the last one: one measurement, whatever its state bits say about it.
+        ("in alarm", [0, F.MS_MSMT_STATE_IN_ALARM, F.MS_MSMT_STATE_IN_ALARM]),
+        ("alarm inhibited", [F.MS_MSMT_STATE_IN_ALARM, F.MS_MSMT_STATE_AL_INHIBITED, 0]),
+        ("next measurement ongoing", [0, F.MS_MSMT_ONGOING, 0]),
+    ],
+)
+def test_nibp_echo_whose_alarm_state_changes_is_one_measurement(
+    case: str, states: list[int]
+) -> None:
+    """A 186/112 NIBP without a stamp of its own, polled three times, its values unchanged
+    and only the monitor's alarm or progress bits of its MeasurementState changing between
+    polls. Before, each change was a new BP reading: without a device time the hub cannot
+    tell it for a repeat (monitord/history.py), so one measurement confirmed `bp.severe`
+    (2 readings) and reset `tech.bp_overdue`, as the echoes the case above covers did."""
+    proto = IntelliVueProtocol()
+    ctx = RecordingContext()
+    for i, state in enumerate(states):
+        obs = _nibp(None)
+        obs = F.Observation(
+            obs.handle, tuple(F.ObservedValue(v.physio_id, state, v.unit_code, v.value)
+                              for v in obs.values), None
+        )  # fmt: skip
+        proto._emit(_poll(T0 + timedelta(seconds=i), [obs], i + 1), ctx)
+    bp = ctx.of(Kind.BP)
+    assert len(bp) == 1, [(r.values, r.flags) for r in bp]
+    # a state that makes the value invalid is news: the same numbers are then not valid
+    proto._emit(
+        _poll(
+            T0 + timedelta(seconds=9),
+            [F.Observation(0x0101, tuple(F.ObservedValue(v.physio_id, F.MS_INVALID, v.unit_code,
+                                                         v.value) for v in _nibp(None).values))],
+            9,
+        ),
+        ctx,
+    )  # fmt: skip
+    assert [r.valid for r in ctx.of(Kind.BP)] == [True, False]
