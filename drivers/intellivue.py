@@ -49,7 +49,8 @@ was read, not measured, and would make one measurement look new at every poll);
 monitor's current numerics: one that answers with the numeric of the previous poll
 unchanged (same device time stamp and values; without a time stamp, an unchanged NIBP)
 reports no new measurement and emits nothing, also when only the numeric's alarm bits
-(in alarm, alarm inhibited) or MSMT_ONGOING (the next NIBP under way) changed. Whether
+(in alarm, alarm inhibited) changed or MSMT_ONGOING (the next NIBP under way) was set;
+MSMT_ONGOING cleared is a measurement done, new even with the last one's numbers. Whether
 a measurement that *was* emitted is new to the chair (a repeat across restarts, stored
 records) is the hub's business (monitord/history.py).
 
@@ -314,11 +315,12 @@ def decode_frame(data: bytes) -> list[dict[str, Any]] | Reject:
     return recs
 
 
-# MeasurementState bits that say nothing new about the measured value (`_emit`).
+# MeasurementState bits that say nothing new about the measured value by being there
+# (`_emit`); MSMT_ONGOING's end does: the measurement it announced is done.
+_ONGOING = dict(F.STATE_FLAGS)[F.MS_MSMT_ONGOING]
 _NO_NEWS = frozenset(
-    dict(F.STATE_FLAGS)[bit]
-    for bit in (F.MS_MSMT_STATE_IN_ALARM, F.MS_MSMT_STATE_AL_INHIBITED, F.MS_MSMT_ONGOING)
-)
+    dict(F.STATE_FLAGS)[bit] for bit in (F.MS_MSMT_STATE_IN_ALARM, F.MS_MSMT_STATE_AL_INHIBITED)
+) | {_ONGOING}
 
 
 class _Reassociate(Exception):
@@ -336,6 +338,7 @@ class IntelliVueProtocol:
         # kind -> what the last poll answered (device time, values, flags); kept across
         # re-associations and reconnects: a poll echoing it reports nothing new.
         self._answered: dict[Kind, tuple[datetime | None, tuple[Any, ...]]] = {}
+        self._ongoing: dict[Kind, bool] = {}  # kind -> the last poll had MSMT_ONGOING
         # The parts of a poll result the monitor split (linked results), read as one poll
         # result: SpO2 and its pulse can come in different parts (intellivue_frames.py).
         self._linked = F.LinkedResults()
@@ -498,13 +501,20 @@ class IntelliVueProtocol:
             # next measurement's progress are no news of this one: an NIBP polled again
             # with only those bits changed was a new BP reading, which without a stamp
             # of its own the hub cannot tell for a repeat (a 2-reading rule confirmed by
-            # one measurement). A change of validity still is news (`valid`).
+            # one measurement). A change of validity still is news (`valid`), and so is
+            # MSMT_ONGOING cleared: the next measurement is done, and without a stamp of
+            # its own nothing else tells a second 186/112 from the first (ignored, it was
+            # missed: a repeat confirming bp.severe, a BP taken that tech.bp_overdue
+            # did not see). One aborted with the last numbers left is read as a repeat.
             news = tuple(f for f in m.flags if f not in _NO_NEWS)
             answer = (m.device_time, (*sorted(m.values.items()), m.valid, news))
+            ongoing = _ONGOING in m.flags
+            done = self._ongoing.get(m.kind, False) and not ongoing
+            self._ongoing[m.kind] = ongoing
             # The poll echoed the previous answer (same device time stamp and values): the
             # monitor has measured nothing since. Without a time stamp only NIBP (aperiodic)
             # can be told to be an echo; HR/SpO2 are continuous.
-            echo = self._answered.get(m.kind) == answer
+            echo = self._answered.get(m.kind) == answer and not done
             if echo and (m.device_time is not None or m.kind is Kind.BP):
                 continue
             self._answered[m.kind] = answer

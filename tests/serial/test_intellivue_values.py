@@ -140,6 +140,47 @@ def test_float_refuses_a_mantissa_that_is_a_special() -> None:
         F.encode_float(8388606)  # 0x7FFFFE would be +INF
 
 
+_ALARM = F.MS_MSMT_STATE_IN_ALARM
+
+
+def _polls_in_states(proto: IntelliVueProtocol, ctx: RecordingContext, states: list[int]) -> None:
+    """The 186/112 NIBP without a stamp of its own polled once per state, its values the
+    same every time and its MeasurementState (every value's) the state's."""
+    for i, state in enumerate(states):
+        obs = _nibp(None)
+        values = tuple(
+            F.ObservedValue(v.physio_id, state, v.unit_code, v.value) for v in obs.values
+        )
+        proto._emit(
+            _poll(T0 + timedelta(seconds=i), [F.Observation(obs.handle, values)], i + 1), ctx
+        )
+
+
+@pytest.mark.parametrize(
+    ("case", "states", "emitted"),
+    [
+        # The next measurement under way (MSMT_ONGOING) and done (cleared), its numbers the
+        # same as the last one's: two measurements, and no reading for the poll that only
+        # said one was under way. Before, on main 3 readings (the ongoing poll too), on
+        # advdrv 1 (the second 186/112 missed: bp.severe unconfirmed by a real repeat,
+        # tech.bp_overdue raised with a BP just taken).
+        ("done, same numbers", [0, F.MS_MSMT_ONGOING, 0], 2),
+        ("two done in a row", [0, F.MS_MSMT_ONGOING, 0, 0, F.MS_MSMT_ONGOING, 0], 3),
+        # in alarm both times: the alarm bits say nothing, the end of MSMT_ONGOING does
+        ("done, in alarm", [_ALARM, F.MS_MSMT_ONGOING | _ALARM, _ALARM, _ALARM], 2),
+    ],
+)
+def test_nibp_measurement_done_with_the_same_numbers_is_new(
+    case: str, states: list[int], emitted: int
+) -> None:
+    proto = IntelliVueProtocol()
+    ctx = RecordingContext()
+    _polls_in_states(proto, ctx, states)
+    bp = ctx.of(Kind.BP)
+    assert len(bp) == emitted, [(r.values, r.flags) for r in bp]
+    assert all(r.valid and r.values["sys_mmHg"] == 186.0 for r in bp)
+
+
 @pytest.mark.parametrize(
     ("case", "states"),
     [
@@ -149,7 +190,7 @@ def test_float_refuses_a_mantissa_that_is_a_special() -> None:
         # still shows the last one: one measurement, whatever its state bits say about it.
         ("in alarm", [0, F.MS_MSMT_STATE_IN_ALARM, F.MS_MSMT_STATE_IN_ALARM]),
         ("alarm inhibited", [F.MS_MSMT_STATE_IN_ALARM, F.MS_MSMT_STATE_AL_INHIBITED, 0]),
-        ("next measurement ongoing", [0, F.MS_MSMT_ONGOING, 0]),
+        ("next measurement ongoing", [0, F.MS_MSMT_ONGOING, F.MS_MSMT_ONGOING]),
     ],
 )
 def test_nibp_echo_whose_alarm_state_changes_is_one_measurement(
@@ -162,13 +203,7 @@ def test_nibp_echo_whose_alarm_state_changes_is_one_measurement(
     (2 readings) and reset `tech.bp_overdue`, as the echoes the case above covers did."""
     proto = IntelliVueProtocol()
     ctx = RecordingContext()
-    for i, state in enumerate(states):
-        obs = _nibp(None)
-        obs = F.Observation(
-            obs.handle, tuple(F.ObservedValue(v.physio_id, state, v.unit_code, v.value)
-                              for v in obs.values), None
-        )  # fmt: skip
-        proto._emit(_poll(T0 + timedelta(seconds=i), [obs], i + 1), ctx)
+    _polls_in_states(proto, ctx, states)
     bp = ctx.of(Kind.BP)
     assert len(bp) == 1, [(r.values, r.flags) for r in bp]
     # a state that makes the value invalid is news: the same numbers are then not valid
