@@ -28,6 +28,7 @@ from typing import Any
 from monitord.config import InfluxConfig, read_secret
 from monitord.config_tls import web_verifier
 from monitord.engine.rules import RuleSet
+from monitord.engine.validity import IMPLAUSIBLE
 from monitord.models import MAX_DEVICE_SKEW_S, AlertEvent, Kind, Reading, SessionEvent
 from monitord.netaddr import idna_url
 from monitord.report.clockoff import session_offsets
@@ -245,6 +246,9 @@ def _reading(r: Mapping[str, Any]) -> Reading:
         measured_at=at,
         received_at=datetime.fromisoformat(rx.replace("Z", "+00:00")) if rx else at,
         valid=bool(r.get("valid", True)),
+        # The artifact check's rejection (influx_rows.py), so the record names the check
+        # that failed, not the device; absent on points of an older daemon.
+        flags=(IMPLAUSIBLE,) if r.get("implausible") else (),
         contact=r.get("contact"),
         device_time=datetime.fromisoformat(dt.replace("Z", "+00:00")) if dt else None,
         stored=r.get("stored") == "true",

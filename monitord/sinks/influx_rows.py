@@ -6,9 +6,17 @@ from __future__ import annotations
 
 import json
 
+from monitord.engine.validity import IMPLAUSIBLE
 from monitord.outbox import StoredAlert, StoredReading, StoredRecord, StoredSession
 from monitord.sinks.lineproto import LineProtocolError, Point, encode, encode_fields, series_key
-from monitord.store.codec import R_CONTACT, R_DEVICE_TIME, R_MEASURED, R_RECEIVED, from_ns
+from monitord.store.codec import (
+    R_CONTACT,
+    R_DEVICE_TIME,
+    R_FLAGS,
+    R_MEASURED,
+    R_RECEIVED,
+    from_ns,
+)
 
 
 def row_point(row: StoredRecord, site: str) -> Point:
@@ -95,7 +103,8 @@ def row_line(row: StoredRecord, site: str) -> str:
 def reading_fields(row: StoredReading) -> dict[str, float | bool | str | None]:
     """A reading's `vitals` fields: its values and `valid` (design.md section 7), plus for
     reports from InfluxDB (issue 18) `kind` (a cuff error has no value that would tell
-    it is a BP), `contact` when the device reported it (HR/SpO2 validity), the
+    it is a BP), `implausible` (true) when the artifact check, not the device, rejected
+    it, `contact` when the device reported it (HR/SpO2 validity), the
     device's own clock `device_time` (ISO 8601 UTC) when it sent one, and then the
     daemon's receive time `received_at` when it is not the point's time."""
     fields: dict[str, float | bool | str | None] = {
@@ -103,6 +112,10 @@ def reading_fields(row: StoredReading) -> dict[str, float | bool | str | None]:
     }
     fields["valid"] = row.valid
     fields["kind"] = str(row.kind)
+    if IMPLAUSIBLE in (row.body[R_FLAGS] or ()):
+        # `valid` false for the artifact check, not the device: the record names the check
+        # that failed (a 272 systolic was read "cuff error" from InfluxDB without it).
+        fields["implausible"] = True
     contact = row.body[R_CONTACT]
     if contact is not None:
         fields["contact"] = bool(contact)

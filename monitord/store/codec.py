@@ -50,6 +50,7 @@ READING_FIELDS = (
 R_DEVICE, R_KIND, R_VALUES = (READING_FIELDS.index(f) for f in ("device", "kind", "values"))
 R_VALID, R_SESSION, R_STORED = (READING_FIELDS.index(f) for f in ("valid", "session", "stored"))
 R_CONTACT, R_DEVICE_TIME = (READING_FIELDS.index(f) for f in ("contact", "device_time"))
+R_FLAGS = READING_FIELDS.index("flags")
 R_CHAIR, R_MEASURED, R_RECEIVED = (
     READING_FIELDS.index(f) for f in ("chair", "measured_at", "received_at")
 )
