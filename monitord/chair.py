@@ -37,16 +37,17 @@ from monitord.engine.inputs import Ack, EngineInput, Link, SessionCmd, sample_fr
 from monitord.engine.validity import judged
 from monitord.history import StoredRecords, upgrade_keys
 from monitord.hub import CommittedBatch, Hub
-from monitord.models import AlertEvent, Kind, Reading, SessionEvent, refusal_level
+from monitord.models import AlertEvent, Kind, Reading, Refusal, SessionEvent, refusal_level
 from monitord.outbox import Outbox
 from monitord.simstart import sim_key
-from monitord.storebatch import StoreBatch, not_stored, refused
+from monitord.storebatch import NOT_STORED, StoreBatch, not_stored, refused
 from monitord.storeguard import StoreGuard
 
 # The answer to a command whose batch the store dropped for a bug (`store.dropped`).
-APPLIED_DROPPED = (
+APPLIED_DROPPED = Refusal(
     "applied, but not stored: the store refused it (a bug: technical alarm store.dropped); "
-    "see the journal"
+    "see the journal",
+    NOT_STORED,  # applied: no refusal to the station either (storebatch.py)
 )
 REFUSED_QUEUE_FULL = (
     "the chair's input queue is full (its task is stuck: see the journal); not applied"

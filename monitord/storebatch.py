@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitord.models import AlertEvent, Reading, SessionEvent
+from monitord.models import AlertEvent, Reading, Refusal, SessionEvent
 from monitord.store.codec import StoredAlert
 
 log = logging.getLogger("monitord.store")
@@ -23,11 +23,20 @@ def refused(cause: str) -> str:
     )
 
 
-def not_stored(cause: str) -> str:
+# `code` of the answer on cmd/errors to a command APPLIED in a batch the store could not
+# take (docs/mqtt.md): no refusal. Without it the station read every cmd/errors answer as
+# one: an ACK that silenced the alarm read "Refused at 14:02: applied, but ...", and the
+# Dose start that started the dose "the dose had already started at 14:02; this one (its
+# dose and lot) was not recorded" (tests/station/test_station_applied_not_stored.py).
+NOT_STORED = "not_stored"
+
+
+def not_stored(cause: str) -> Refusal:
     """The answer to a command applied in a batch the store could not take (held)."""
-    return (
+    return Refusal(
         f"applied, but not yet stored: the local store cannot be written ({cause}); "
-        "held in memory until it can be"
+        "held in memory until it can be",
+        NOT_STORED,
     )
 
 

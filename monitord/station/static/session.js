@@ -1,6 +1,6 @@
 // monitord nurses' station page: the daemon's answer to a session command it refused
 // (docs/station.md "Session controls") and the confirmation of a session command. Loaded
-// before station.js, whose answerLine calls `sessionAnswer` and its controls
+// before station.js, whose answerLine calls `appliedAnswer` and `sessionAnswer` and its controls
 // `confirmSession`, and whose `el`, `post` and state (chairs, nurse) these use when called.
 "use strict";
 
@@ -78,6 +78,19 @@ function sessionAnswer(err, c) {
   }
   if (s.phase === "idle") todo = err.sent_action === "dose_start" ? "; no session is open: Start session first" : "; no session is open";
   return el("div", "refusal", `${who} refused${at(err.time)}: ${err.error}${todo}`);
+}
+
+// A command the daemon APPLIED while its store could not take it (`code: "not_stored"`,
+// docs/mqtt.md) is no refusal. Before, an ACK that silenced the alarm read "Refused at
+// 14:02: applied, but ..." in red, and the Dose start that started the dose read "the
+// dose had already started at 14:02; this one (its dose and lot) was not recorded". Said
+// in amber: the alarm of a store that hangs or is full stands. Null for anything else.
+function appliedAnswer(err, c) {
+  if (err.code !== "not_stored") return null;
+  const at = err.time ? ` at ${hhmm(onStation(c, Date.parse(err.time)))}` : "";
+  const session = String(err.topic || "").endsWith("/cmd/session");
+  const what = (session && SESSION_WORDS[err.sent_action]) || (session ? "Session command" : "ACK");
+  return el("div", "answer not-stored", `${what}${err.sent_by ? " by " + err.sent_by : ""}${at}: ${err.error}`);
 }
 
 function confirmSession(chair, action) {

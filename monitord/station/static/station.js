@@ -287,7 +287,7 @@ function render(c) {
 // Before, "bp.crisis had already cleared" read as all clear beside a new, unacknowledged
 // crisis.
 function answerLine(err, c) {
-  const session = sessionAnswer(err, c);
+  const session = appliedAnswer(err, c) || sessionAnswer(err, c);
   if (session) return session;
   const at = (x) => (x ? ` at ${hhmm(onStation(c, Date.parse(x)))}` : ""); // chair-clock times
   const whose = `ACK${err.sent_by ? " by " + err.sent_by : ""}${at(err.time)}`;
