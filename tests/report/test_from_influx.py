@@ -40,9 +40,10 @@ FIELDS: dict[str, dict[str, Any]] = {
 }
 
 
-async def _drain(db: Path, influxd: Influxd, database: str) -> None:
-    ob = Outbox(db, StorageConfig(path=db))
-    sink = InfluxSink(InfluxConfig(url=influxd.url, api="v1", database=database), SITE, ob)
+async def drain_outbox(ob: Outbox, influxd: Influxd, database: str, site: str = SITE) -> None:
+    """The daemon's InfluxDB sink (v1) run over `ob`, as site `site`, until it has
+    delivered everything."""
+    sink = InfluxSink(InfluxConfig(url=influxd.url, api="v1", database=database), site, ob)
     task = asyncio.create_task(sink.run())
     try:
         async with asyncio.timeout(60):
@@ -51,6 +52,13 @@ async def _drain(db: Path, influxd: Influxd, database: str) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def _drain(db: Path, influxd: Influxd, database: str) -> None:
+    ob = Outbox(db, StorageConfig(path=db))
+    try:
+        await drain_outbox(ob, influxd, database)
+    finally:
         ob.close()
 
 

@@ -7,8 +7,6 @@ as a cuff that failed. A real chair, a real influxd (1.6, api v1), the daemon's 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,12 +18,11 @@ from monitord.config import InfluxConfig
 from monitord.engine.inputs import SessionAction, SessionCmd
 from monitord.hub import Hub
 from monitord.models import Kind, Reading
-from monitord.outbox import Outbox
 from monitord.report import record_for, session_spans
 from monitord.report.influxload import InfluxReader
 from monitord.report.lists import gap_lines
-from monitord.sinks.influx import InfluxSink
 from tests.kit import SetClock, make_chair
+from tests.report.test_from_influx import drain_outbox
 from tests.servers import Influxd
 
 SITE = "kit"  # make_chair's [site] id
@@ -35,18 +32,6 @@ C0 = 1_800_000_000.0
 def _reading(t: float, device: str, kind: Kind, valid: bool = True, **values: float) -> Reading:
     at = datetime.fromtimestamp(C0 + t, UTC)
     return Reading("chair-1", device, kind, values, at, at, valid=valid)
-
-
-async def _drain(ob: Outbox, influxd: Influxd, database: str) -> None:
-    sink = InfluxSink(InfluxConfig(url=influxd.url, api="v1", database=database), SITE, ob)
-    task = asyncio.create_task(sink.run())
-    try:
-        async with asyncio.timeout(60):
-            await sink.wait_idle()
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_a_rejected_reading_keeps_its_reason_from_influx(
@@ -82,7 +67,7 @@ async def test_a_rejected_reading_keeps_its_reason_from_influx(
     # The chair's set clock patched time.monotonic, the event loop's clock too: the
     # sink's waits need the real one back.
     monkeypatch.undo()
-    await _drain(ob, influxd, influx_db)
+    await drain_outbox(ob, influxd, influx_db, SITE)
 
     reader = InfluxReader(InfluxConfig(url=influxd.url, api="v1", database=influx_db), SITE)
     (ispan,) = reader.spans()
