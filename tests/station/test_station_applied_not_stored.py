@@ -34,7 +34,7 @@ from monitord.models import Kind
 from tests.acl_kit import AclMosquitto
 from tests.faults.writerkit import SlowCommits, reading
 from tests.kit import eventually
-from tests.station.cdp import Page, browser
+from tests.station.cdp import browser
 from tests.station.station_kit import (
     SITE,
     TZ,
@@ -47,11 +47,11 @@ from tests.station.station_kit import (
     tile,
     topic,
 )
+from tests.station.test_station_second_ack import last_answer, next_answer
 
 CHAIR = "chair-1"
 T1 = tile(CHAIR)
 CSS = f'.tile[data-chair="{CHAIR}"]'  # the tile, for a tap
-ANSWER = f"{T1}.querySelector('.answer, .refusal')"
 
 
 def daemon_config(tmp: Path, broker: AclMosquitto) -> Path:
@@ -83,21 +83,6 @@ async def running(daemon: Daemon) -> AsyncIterator[None]:
     finally:
         daemon.stop_event.set()
         await asyncio.wait_for(task, 30)
-
-
-async def answer_after(page: Page, before: Any, what: str) -> str:
-    """The tile's words for the daemon's next answer on chair-1."""
-    await page.until(
-        f"JSON.stringify(chairs.get({CHAIR!r}).errors.at(-1) || null) !== {json.dumps(before)}",
-        30,
-        f"the daemon's answer to {what}",
-    )
-    await page.until(f"!!{ANSWER}", 10, f"the answer to {what} on the tile")
-    return str(await page.js(f"{ANSWER}.className + ' | ' + {ANSWER}.textContent"))
-
-
-async def last(page: Page) -> Any:
-    return await page.js(f"JSON.stringify(chairs.get({CHAIR!r}).errors.at(-1) || null)")
 
 
 async def test_a_command_applied_but_not_yet_stored_reads_applied_not_refused(
@@ -140,9 +125,9 @@ async def test_a_command_applied_but_not_yet_stored_reads_applied_not_refused(
                 try:
                     # 1. The disk hangs; alice ACKs the crisis: applied, not yet stored.
                     slow.hold.set()
-                    before = await last(page)
+                    before = await last_answer(page)
                     await page.tap(f"{CSS} .alert.high button.ack")
-                    shown = await answer_after(page, before, "the ACK")
+                    shown = await next_answer(page, before, "the ACK")
                     await page.screenshot(shots / "1-ack.png")
                     assert answers[-1].get("code") == "not_stored", answers[-1]
                     await page.until(f"!!{T1}.querySelector('.alert.high.acked')", 10, "acked")
@@ -154,13 +139,13 @@ async def test_a_command_applied_but_not_yet_stored_reads_applied_not_refused(
                     await eventually(lambda: not daemon.store.holding, 20, "the store back")
                     # 2. It hangs again under her Dose start (56 mg, lot L-7).
                     slow.gate.clear()
-                    before = await last(page)
+                    before = await last_answer(page)
                     await page.tap(f"{CSS} button.cmd.dose_start")
                     await page.until("document.getElementById('confirm').open", 10, "confirm")
                     await page.type_into("#confirm-dose", "56")
                     await page.type_into("#confirm-lot", "L-7")
                     await page.tap("#confirm-ok")
-                    shown = await answer_after(page, before, "the Dose start")
+                    shown = await next_answer(page, before, "the Dose start")
                     await page.screenshot(shots / "2-dose-start.png")
                     assert answers[-1].get("code") == "not_stored", answers[-1]
                     assert "already" not in shown and "not recorded" not in shown, shown
