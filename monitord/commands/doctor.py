@@ -38,6 +38,7 @@ from monitord.commands.checks import (
 )
 from monitord.commands.doctor_host import (
     check_annunciator_command,
+    check_annunciator_gpio,
     check_disk,
     check_serial,
     check_service_files,
@@ -461,6 +462,7 @@ def main(args: argparse.Namespace) -> int:
     for maybe in (
         check_credentials(cfg, creds),
         check_annunciator_command(cfg),
+        check_annunciator_gpio(cfg),
     ):
         if maybe is not None:
             emit(maybe)

@@ -62,6 +62,39 @@ def check_annunciator_command(cfg: Config) -> Check | None:
     return None
 
 
+def check_annunciator_gpio(cfg: Config) -> Check | None:
+    """The annunciator's GPIO chip as the service will meet it: root (doctor) opens any
+    device, while the shipped unit (DevicePolicy=closed) lets the daemon open serial
+    adapters only, and the service user needs the chip's group (`gpio` on Raspberry Pi
+    OS). Before, doctor said nothing of it: all `ok`, and under the unit the daemon's
+    start logged `Operation not permitted`, the chair's own alarm dead at the first
+    delivery failure (docs/delivery.md, "The local annunciator")."""
+    chip, line = cfg.annunciator.gpio_chip, cfg.annunciator.gpio_line
+    driver = None if chip is None else _char_driver(chip)
+    if chip is None or driver is None:
+        return None  # none, or no character device: check-config's line says so
+    dead = (
+        f"the annunciator's line {line} cannot be driven, and the chair's own alarm would not sound"
+    )
+    if not _unit_allows(driver, chip):
+        return fail(
+            "annunciator.gpio_chip",
+            f"{chip} is a {driver} device; the shipped unit lets the daemon open only "
+            f"{', '.join(UNIT_DEVICES)} devices (DevicePolicy=closed): under it {dead}",
+            f"add DeviceAllow=char-{driver} rw in a drop-in (systemctl edit monitord; "
+            "docs/delivery.md)",
+        )
+    if why := _service_user_can_use(chip):
+        group = why.split(" group ", 1)[1].split(" that owns ", 1)[0]
+        return fail(
+            "annunciator.gpio_chip",
+            f"{why}: {dead}",
+            f"add SupplementaryGroups=dialout {group} in a drop-in (systemctl edit monitord; "
+            "docs/delivery.md)",
+        )
+    return None
+
+
 def check_service_files(cfg: Config) -> list[Check]:
     """Files the daemon opens itself: root can read them, the service user perhaps not
     (the daemon would stop with exit 78): TLS files (a CA in a 0700 folder) and secrets
