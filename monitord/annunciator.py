@@ -122,6 +122,9 @@ class Annunciator:
         self.changes = 0
         self._cmd_log = FailureLog(log, "annunciator command")
         self._gpio_log = FailureLog(log, "annunciator GPIO")
+        # Why the GPIO line is not driven now, for `monitord status`: its pattern alone read
+        # as the buzzer sounding while the line had never opened (the journal's one ERROR).
+        self.gpio_fault: str | None = None
         # A command that had to be killed: the script's fault, said once per run of the
         # daemon (not reset by the next start, which succeeds every time).
         self._kill_log = FailureLog(log, "annunciator command")
@@ -210,13 +213,13 @@ class Annunciator:
         try:
             out = self.gpio_opener(self.cfg.gpio_chip, self.cfg.gpio_line)
         except Exception as e:  # ImportError (no gpiod), OSError (no chip, busy line) ...
-            self._gpio_log.failure(
-                type(e).__name__,
+            self.gpio_fault = (
                 f"cannot drive {self.cfg.gpio_chip} line {self.cfg.gpio_line}: {e}; "
                 "install monitord[gpio] and check annunciator.gpio_chip/gpio_line "
-                "(gpioinfo) and that the service user is in group gpio",
-                logging.ERROR,
+                "(gpioinfo) and that the service user is in group gpio; `sudo monitord "
+                "doctor` checks the chip as the service meets it"
             )
+            self._gpio_log.failure(type(e).__name__, self.gpio_fault, logging.ERROR)
             return None
         # Not `success()` here: an open is no recovery until a write goes through. Said
         # here, a line whose writes fail logged ERROR, then "recovered", every LOOK_S.
@@ -229,17 +232,18 @@ class Annunciator:
         try:
             req.set_value(self.cfg.gpio_line, active if cycle[tick % len(cycle)] else inactive)
         except Exception as e:
-            self._gpio_log.failure(
-                f"write {type(e).__name__}",  # not an open's failure: said on its own
+            self.gpio_fault = (
                 f"writing {self.cfg.gpio_chip} line {self.cfg.gpio_line} failed: {e}; the "
                 "light/buzzer on it is not driven while this lasts (reopened and retried "
                 f"every {LOOK_S:g} s): check the HAT or wiring, and annunciator.gpio_chip/"
-                "gpio_line (gpioinfo)",
-                logging.ERROR,
+                "gpio_line (gpioinfo)"
             )
+            # Not an open's failure: said on its own.
+            self._gpio_log.failure(f"write {type(e).__name__}", self.gpio_fault, logging.ERROR)
             self._release(gpio)
             return False
         self._gpio_log.success()
+        self.gpio_fault = None
         return True
 
     def _release(self, gpio: tuple[GpioLine, Any, Any]) -> None:

@@ -259,9 +259,16 @@ def render_delivery(d: Any) -> list[str]:
             if online
             else "stations: NONE online: alerts may not be seen at the nurses' station"
         )
-    rest = {k: v for k, v in d.items() if k not in _DAEMON_KEYS and k != "stations_online"}
+    own = ("stations_online", "annunciator_gpio")
+    rest = {k: v for k, v in d.items() if k not in _DAEMON_KEYS and k not in own}
     if rest:
         out.append("delivery: " + ", ".join(f"{k}={_fmt_value(v)}" for k, v in rest.items()))
+    if isinstance(why := d.get("annunciator_gpio"), str):
+        # `annunciator=high` alone read as the buzzer sounding, its line never opened.
+        out.append(
+            f"annunciator GPIO NOT driven (annunciator={d.get('annunciator')} shows on "
+            f"nothing there): {why}"
+        )
     return out
 
 

@@ -1,0 +1,63 @@
+"""`monitord status` and an annunciator GPIO line the daemon cannot drive.
+
+Before: status showed the annunciator's pattern alone (`delivery: ...,
+annunciator=technical`), read by the admin as the chair's buzzer sounding, while its GPIO
+line had never been opened (a chip the unit keeps from the daemon, a wrong gpio_chip, a
+loose HAT): the journal's one ERROR at the daemon's start was the only sign, and the local
+alarm for an unseen alert sounded on nothing. Now status says the line is not driven, and
+why, as long as it is not.
+
+A real `monitord run` with a real mosquitto (the shipped ACL), a real oximeter on a pty
+reading 80 %, no station online (the `technical` pattern), a real annunciator command
+(a script) beside `gpio_chip = "/dev/null"`: a character device, so check-config takes it
+as a chip, which the kernel refuses as one (ENODEV), as it does any device not a GPIO chip.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.acl_kit import AclMosquitto
+from tests.e2e.e2e_kit import LiveFeed, Oximeter
+from tests.heard.heard_kit import (
+    JournalDaemon,
+    annunciator_script,
+    patterns,
+    status_text,
+    write_config,
+)
+from tests.kit import eventually
+
+
+async def test_status_says_an_annunciator_line_not_driven(
+    tmp_path: Path, broker: AclMosquitto
+) -> None:
+    section, out = annunciator_script(tmp_path)
+    section += 'gpio_chip = "/dev/null"\ngpio_line = 17\n'
+    cfg = write_config(
+        tmp_path, broker, username="chair-2", per_chair=True, annunciator=section,
+        storage_extra="commit_interval_s = 0.5",
+    )  # fmt: skip
+    db = tmp_path / "outbox.sqlite"
+    daemon = JournalDaemon(cfg, tmp_path / "daemon.log")
+    async with Oximeter(tmp_path) as ox:
+        daemon.start()
+        try:
+            async with LiveFeed(ox, spo2=80.0):
+                # An alert active and no station online: the technical pattern.
+                await eventually(lambda: patterns(out)[-1:] == ["technical"], 40, "technical")
+                await eventually(
+                    lambda: "annunciator=technical" in status_text(db), 20, "status written"
+                )
+                shown = status_text(db)
+                print(shown)
+                lines = [ln for ln in shown.splitlines() if "annunciator GPIO" in ln]
+                assert lines == [
+                    "annunciator GPIO NOT driven (annunciator=technical shows on nothing "
+                    "there): cannot drive /dev/null line 17: [Errno 19] No such device; "
+                    "install monitord[gpio] and check annunciator.gpio_chip/gpio_line "
+                    "(gpioinfo) and that the service user is in group gpio; `sudo monitord "
+                    "doctor` checks the chip as the service meets it"
+                ], shown
+        finally:
+            assert daemon.stop() == 0, daemon.output()
