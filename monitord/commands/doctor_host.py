@@ -5,6 +5,7 @@ runs them). Doctor runs as root; what it checks here is what the unit's user
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import os
 import shutil
@@ -84,15 +85,42 @@ def check_annunciator_gpio(cfg: Config) -> Check | None:
             f"add DeviceAllow=char-{driver} rw in a drop-in (systemctl edit monitord; "
             "docs/delivery.md)",
         )
-    if why := _service_user_can_use(chip):
+    try:
+        gid = os.stat(chip).st_gid
+    except OSError:
+        return None
+    if gid not in _unit_groups() and (why := _service_user_can_use(chip)):
         group = why.split(" group ", 1)[1].split(" that owns ", 1)[0]
         return fail(
             "annunciator.gpio_chip",
             f"{why}: {dead}",
-            f"add SupplementaryGroups=dialout {group} in a drop-in (systemctl edit monitord; "
-            "docs/delivery.md)",
+            f"usermod -a -G {group} {SERVICE_USER}, or SupplementaryGroups=dialout {group} "
+            "in a drop-in (systemctl edit monitord; docs/delivery.md)",
         )
     return None
+
+
+def _unit_groups() -> set[int]:
+    """The groups the installed unit's SupplementaryGroups= gives the daemon, drop-ins
+    included (docs/delivery.md's `SupplementaryGroups=dialout gpio`), asked of systemd
+    where it runs: /etc/group, which service_ids reads, does not hold them."""
+    exe = shutil.which("systemctl")
+    if exe is None or not Path("/run/systemd/system").is_dir():
+        return set()
+    try:
+        p = subprocess.run(
+            [exe, "show", "-p", "SupplementaryGroups", "--value", "monitord.service"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return set()
+    out = set()
+    for name in p.stdout.split() if p.returncode == 0 else []:
+        with contextlib.suppress(KeyError):
+            out.add(grp.getgrnam(name).gr_gid)
+    return out
 
 
 def check_service_files(cfg: Config) -> list[Check]:

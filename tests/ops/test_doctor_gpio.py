@@ -127,8 +127,8 @@ def test_a_gpio_chip_the_service_user_may_not_open_fails(
     assert c is not None and c.line() == (
         f"FAIL  annunciator.gpio_chip: user monitord is not in group {group} that owns {pty}: "
         "the annunciator's line 17 cannot be driven, and the chair's own alarm would not "
-        f"sound -> fix: add SupplementaryGroups=dialout {group} in a drop-in (systemctl edit "
-        "monitord; docs/delivery.md)"
+        f"sound -> fix: usermod -a -G {group} monitord, or SupplementaryGroups=dialout "
+        f"{group} in a drop-in (systemctl edit monitord; docs/delivery.md)"
     )
     # The service user in that group: nothing to say.
     monkeypatch.setattr(serviceuser, "service_ids", lambda: (nobody, {os.stat(pty).st_gid}))
