@@ -125,6 +125,7 @@ class Annunciator:
         # Why the GPIO line is not driven now, for `monitord status`: its pattern alone read
         # as the buzzer sounding while the line had never opened (the journal's one ERROR).
         self.gpio_fault: str | None = None
+        self.command_fault: str | None = None  # likewise its command, which would not start
         # A command that had to be killed: the script's fault, said once per run of the
         # daemon (not reset by the next start, which succeeds every time).
         self._kill_log = FailureLog(log, "annunciator command")
@@ -138,6 +139,11 @@ class Annunciator:
         self._poked = False
         self._doze = Doze()
         self.turns = 0  # times the task looked at the state (tests)
+
+    def faults(self) -> dict[str, str]:
+        """What of it does not sound now, for `monitord status` (daemon.delivery_status)."""
+        said = {"annunciator_gpio": self.gpio_fault, "annunciator_command": self.command_fault}
+        return {k: v for k, v in said.items() if v}
 
     @property
     def configured(self) -> bool:
@@ -305,13 +311,13 @@ class Annunciator:
                 start_new_session=True,
             )
         except OSError as e:
-            self._cmd_log.failure(
-                "exec",
-                f"cannot run {argv[0]!r}: {e.strerror or e}; check annunciator.command",
-                logging.ERROR,
+            self.command_fault = (
+                f"cannot run {argv[0]!r}: {e.strerror or e}; check annunciator.command"
             )
+            self._cmd_log.failure("exec", self.command_fault, logging.ERROR)
             return False
         self._cmd_log.success()
+        self.command_fault = None
         if proc.stdout is not None:
             reader = asyncio.ensure_future(_say_output(proc.stdout, pattern))
             self._readers.add(reader)

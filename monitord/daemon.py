@@ -290,8 +290,7 @@ class Daemon:
             out["publish_refused"] = self.mqtt.refusals()
         if self.annunciator.configured:
             out["annunciator"] = self.annunciator.pattern
-            if self.annunciator.gpio_fault:  # the pattern sounds on nothing there
-                out["annunciator_gpio"] = self.annunciator.gpio_fault
+            out.update(self.annunciator.faults())  # the pattern sounds on nothing there
         return out
 
     def annunciator_pattern(self) -> Pattern:

@@ -259,16 +259,16 @@ def render_delivery(d: Any) -> list[str]:
             if online
             else "stations: NONE online: alerts may not be seen at the nurses' station"
         )
-    own = ("stations_online", "annunciator_gpio")
+    own = {"annunciator_gpio": "GPIO NOT driven", "annunciator_command": "command NOT run"}
     rest = {k: v for k, v in d.items() if k not in _DAEMON_KEYS and k not in own}
+    rest.pop("stations_online", None)
     if rest:
         out.append("delivery: " + ", ".join(f"{k}={_fmt_value(v)}" for k, v in rest.items()))
-    if isinstance(why := d.get("annunciator_gpio"), str):
+    for key, what in own.items():
         # `annunciator=high` alone read as the buzzer sounding, its line never opened.
-        out.append(
-            f"annunciator GPIO NOT driven (annunciator={d.get('annunciator')} shows on "
-            f"nothing there): {why}"
-        )
+        if isinstance(why := d.get(key), str):
+            p = d.get("annunciator")
+            out.append(f"annunciator {what} (annunciator={p} shows on nothing there): {why}")
     return out
 
 

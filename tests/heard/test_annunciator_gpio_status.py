@@ -61,3 +61,32 @@ async def test_status_says_an_annunciator_line_not_driven(
                 ], shown
         finally:
             assert daemon.stop() == 0, daemon.output()
+
+
+async def test_status_says_an_annunciator_command_that_does_not_run(
+    tmp_path: Path, broker: AclMosquitto
+) -> None:
+    """Its command gone (removed, a disk mounted late: check-config and the start only warn
+    of it), the daemon's ERROR at the first sound was the only sign; status read
+    `annunciator=technical`. Now it says the command did not run, and why."""
+    gone = tmp_path / "monitord-tone"  # never made
+    section = f'[annunciator]\ncommand = ["{gone}"]\n'
+    cfg = write_config(
+        tmp_path, broker, username="chair-2", per_chair=True, annunciator=section,
+        storage_extra="commit_interval_s = 0.5",
+    )  # fmt: skip
+    db = tmp_path / "outbox.sqlite"
+    daemon = JournalDaemon(cfg, tmp_path / "daemon.log")
+    said = (
+        "annunciator command NOT run (annunciator=technical shows on nothing there): "
+        f"cannot run '{gone}': No such file or directory; check annunciator.command"
+    )
+    async with Oximeter(tmp_path) as ox:
+        daemon.start()
+        try:
+            async with LiveFeed(ox, spo2=80.0):
+                await eventually(lambda: said in status_text(db), 40, "the command not run")
+                lines = [ln for ln in status_text(db).splitlines() if "NOT" in ln]
+                assert lines == [said], lines
+        finally:
+            assert daemon.stop() == 0, daemon.output()
