@@ -140,9 +140,12 @@ check_kept_configs() {  # check_kept_configs STAGE
     for name in monitord station; do
         conf="$R$ETC/$name.toml"
         [ -e "$conf" ] || continue
-        # The example as installed, never edited: not configured yet, nothing runs on it.
+        # The example as installed, never edited: not configured yet, nothing runs on it;
+        # unless conf.d/*.toml is merged into it (docs/install.md, "Fleet configuration"):
+        # the daemon runs on the merge, and a rejected one stopped it at the restart.
         if [ "$name" = monitord ] && [ -f "$R$ETC/monitord.example.toml" ] \
-            && cmp -s "$conf" "$R$ETC/monitord.example.toml"; then
+            && cmp -s "$conf" "$R$ETC/monitord.example.toml" \
+            && ! compgen -G "$R$ETC/conf.d/*.toml" >/dev/null; then
             continue
         fi
         if ! lines="$("$1/bin/monitord" check-config -c "$conf" 2>&1 >/dev/null)"; then

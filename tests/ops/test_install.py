@@ -392,3 +392,31 @@ def test_no_check_skips_the_kept_configs_check(installed: Installed, tmp_path: P
         "monitord-install: the kept configs were not checked (MONITORD_INSTALL_NO_CHECK is set)\n"
     )
     assert conf.read_bytes() == before
+
+
+def test_the_untouched_example_with_a_conf_d_is_checked(
+    installed: Installed, tmp_path: Path
+) -> None:
+    """monitord.toml left as the installed example, the Pi's settings in conf.d/
+    (docs/install.md, "Fleet configuration"): the daemon runs on the merge, yet the
+    upgrade's check passed it over as "the example as installed, never edited: nothing runs
+    on it", swapped the new version in and try-restarted the daemon onto a merge it
+    rejects (exit 78: no monitoring). install.sh's own check_kept_configs, as in the test
+    above; the installed monitord is the new version."""
+    root = installed.copy_to(tmp_path / "root")
+    etc = root / "etc/monitord"
+    assert (etc / "monitord.toml").read_bytes() == (etc / "monitord.example.toml").read_bytes()
+    chair = etc / "conf.d" / "20-chair.toml"
+    chair.write_text("[site]\nbogus_key = 1\n")
+    check = (
+        'eval "$(sed -n -e "/^say() /p" -e "/^check_kept_configs() {/,/^}/p" "$1")"\n'
+        'ETC=/etc/monitord PREFIX=/opt/monitord R="$2"\n'
+        'check_kept_configs "$2/opt/monitord"\n'
+    )
+    p = subprocess.run(
+        ["bash", "-euc", check, "check", str(SCRIPT), str(root)],
+        capture_output=True, text=True, timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "MONITORD_INSTALL_NO_CHECK"},
+    )  # fmt: skip
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert f"monitord-install: !!!   {chair}: site.bogus_key: unknown key" in p.stderr

@@ -401,3 +401,24 @@ def test_a_try_restart_that_does_not_come_up_says_no_monitoring(pi: Pi) -> None:
     assert f"try-restart {DAEMON}" in pi.calls()
     assert pi.active() == set()
     assert f"monitord: !!! {DAEMON} ran before the upgrade and did NOT start" in p.stderr
+
+
+def test_the_untouched_example_with_a_conf_d_is_checked(pi: Pi) -> None:
+    """monitord.toml left as the example, the Pi's settings in conf.d/ (docs/install.md,
+    "Fleet configuration": a later file's value wins): the daemon runs on the merge. The
+    check skipped it as "the example, never edited: nothing runs on it", and the service
+    was started on a merge the new version rejects (exit 78 under systemd: no monitoring,
+    the rejected lines unsaid). Now the merge is checked as any kept config."""
+    pi.running(DAEMON)
+    pi.conf.write_bytes((pi.etc / "monitord.example.toml").read_bytes())
+    chair = pi.etc / "conf.d" / "20-chair.toml"
+    chair.write_text("[site]\nbogus_key = 1\n")
+    p = pi.upgrade()
+    assert f"monitord: !!!   {chair}: site.bogus_key: unknown key" in p.stderr, p.stderr
+    assert f"monitord: !!! {DAEMON} was stopped for the upgrade and is NOT started:" in p.stderr
+    assert pi.active() == set()
+    # The untouched example alone is still not checked: nothing runs on it.
+    chair.unlink()
+    pi.running(DAEMON)
+    p = pi.upgrade()
+    assert "!!!" not in p.stderr and pi.active() == {DAEMON}
