@@ -152,6 +152,12 @@ check_kept_configs() {  # check_kept_configs STAGE
             echo "monitord-install: !!! the new monitord rejects your $ETC/$name.toml:" >&2
             printf '%s\n' "$lines" | sed 's/^/monitord-install: !!!   /' >&2
             bad=1
+        elif [ -n "$lines" ]; then
+            # Its warnings, swallowed before: the new virtualenv lacks what was added to the
+            # old one by hand (the annunciator's gpiod binding, docs/delivery.md), and the
+            # chair's buzzer went dead at the restart with only the journal's start line.
+            echo "monitord-install: the new monitord warns of your $ETC/$name.toml:" >&2
+            printf '%s\n' "$lines" | sed 's/^/monitord-install:   /' >&2
         fi
     done
     [ -z "$bad" ] && return 0

@@ -420,3 +420,38 @@ def test_the_untouched_example_with_a_conf_d_is_checked(
     )  # fmt: skip
     assert p.returncode == 1, p.stdout + p.stderr
     assert f"monitord-install: !!!   {chair}: site.bogus_key: unknown key" in p.stderr
+
+
+def test_the_upgrades_check_says_the_new_versions_warnings(
+    installed: Installed, tmp_path: Path
+) -> None:
+    """An upgrade builds a new virtualenv: the annunciator's gpiod binding, installed into
+    the old one by hand (docs/delivery.md), is not in it, and the new version's
+    check-config warns so; the upgrade's check printed only a rejection, so the chair's
+    buzzer went dead at the restart with one WARNING in the journal. Now the check's
+    warnings are on the terminal. install.sh's own check_kept_configs, as above; the
+    installed monitord (built without the gpio extra) is the new version."""
+    root = installed.copy_to(tmp_path / "root")
+    conf = root / "etc/monitord/monitord.toml"
+    conf.write_text(
+        '[site]\nid = "t"\n[mqtt]\nenabled = false\n[influx]\nenabled = false\n'
+        '[annunciator]\ngpio_chip = "/dev/null"\ngpio_line = 17\n'
+        '[[chairs]]\nid = "chair-3"\n  [[chairs.devices]]\n  id = "ox"\n'
+        '  driver = "masimo-ascii"\n  port = "socket://127.0.0.1:1"\n'
+    )
+    check = (
+        'eval "$(sed -n -e "/^say() /p" -e "/^check_kept_configs() {/,/^}/p" "$1")"\n'
+        'ETC=/etc/monitord PREFIX=/opt/monitord R="$2"\n'
+        'check_kept_configs "$2/opt/monitord"\n'
+    )
+    p = subprocess.run(
+        ["bash", "-euc", check, "check", str(SCRIPT), str(root)],
+        capture_output=True, text=True, timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "MONITORD_INSTALL_NO_CHECK"},
+    )  # fmt: skip
+    assert p.returncode == 0, p.stdout + p.stderr
+    lines = p.stderr.splitlines()
+    assert lines[0] == (
+        "monitord-install: the new monitord warns of your /etc/monitord/monitord.toml:"
+    ), p.stderr
+    assert any("the gpiod module" in ln and "not" in ln for ln in lines[1:]), p.stderr
