@@ -133,3 +133,44 @@ def test_a_gpio_chip_the_service_user_may_not_open_fails(
     # The service user in that group: nothing to say.
     monkeypatch.setattr(serviceuser, "service_ids", lambda: (nobody, {os.stat(pty).st_gid}))
     assert doctor_host.check_annunciator_gpio(cfg) is None
+
+
+def test_a_gpio_chip_a_drop_in_allows_passes_where_systemd_does_not_run(
+    tmp_path: Path, pty: str, port: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where no systemd runs (a chroot, an image being built: docs/install.md ran doctor in
+    one), the unit was judged by its shipped list alone: the documented drop-in
+    (`systemctl edit monitord`: DeviceAllow= and SupplementaryGroups=, docs/delivery.md)
+    was not read, and doctor FAILed a chip set up as the docs say, exit 1. The drop-in's
+    lines, in a folder standing in for /etc/systemd/system/monitord.service.d, now count.
+    The pty stands in for the chip (driver `pts`), user `nobody` for `monitord`."""
+    from monitord import serviceuser
+    from monitord.commands import doctor_host
+    from monitord.config import load_config
+
+    # (Under a running systemd without monitord.service installed, `systemctl show` says
+    # nothing of it, and the same files are read.)
+    nobody = 65534
+    os.chmod(pty, 0o660)
+    monkeypatch.setattr(serviceuser, "service_ids", lambda: (nobody, {nobody}))
+    cfg = load_config(str(config(tmp_path, port, pty)))
+    dropins = tmp_path / "monitord.service.d"
+    dropins.mkdir()
+    # raising=False: the constant is new, and on the old code the check must still run.
+    monkeypatch.setattr(doctor_host, "UNIT_DROPINS", (dropins,), raising=False)
+    group = grp.getgrgid(os.stat(pty).st_gid).gr_name
+    c = doctor_host.check_annunciator_gpio(cfg)
+    assert c is not None and "DevicePolicy=closed" in c.line()  # no drop-in yet: FAIL
+    (dropins / "override.conf").write_text("[Service]\nDeviceAllow=char-pts rw\n")
+    c = doctor_host.check_annunciator_gpio(cfg)
+    assert c is not None, "the drop-in allows the device; the group is still missing"
+    assert f"not in group {group}" in c.line(), c.line()
+    (dropins / "override.conf").write_text(
+        f"[Service]\nDeviceAllow=char-pts rw\nSupplementaryGroups=dialout {group}\n"
+    )
+    assert doctor_host.check_annunciator_gpio(cfg) is None
+    # The device by its path, as `DeviceAllow=/dev/gpiochip0 rw` names it, counts alike.
+    (dropins / "override.conf").write_text(
+        f"[Service]\nDeviceAllow={pty} rw\nSupplementaryGroups=dialout {group}\n"
+    )
+    assert doctor_host.check_annunciator_gpio(cfg) is None
