@@ -83,6 +83,9 @@ async def test_the_restore_block_checks_the_copy_first_and_keeps_its_records(
             )
             sh(ln, cmd)
         assert not list(runtime.glob("checked-*.json"))
+        # The new card's store moved aside, in a folder of this restore's own (a second
+        # restore's fixed folder name failed, and its mv overwrote the first's).
+        assert [p.name for p in var.glob("before-restore-*/outbox.sqlite")] == ["outbox.sqlite"]
 
         restored = await run_a_while(Version(cfg, tmp_path / "restored.log", REPO, runtime), store)
     assert CHECKED_AFTER not in restored, restored[-3000:]  # checked first
