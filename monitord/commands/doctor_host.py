@@ -111,18 +111,7 @@ def _unit_groups() -> set[int]:
     where it runs, and read from the drop-ins' files (none runs in a chroot): /etc/group,
     which service_ids reads, does not hold them."""
     names = [w for v in _dropin_values("SupplementaryGroups") for w in v.split()]
-    exe = shutil.which("systemctl")
-    if exe is not None and Path("/run/systemd/system").is_dir():
-        try:
-            p = subprocess.run(
-                [exe, "show", "-p", "SupplementaryGroups", "--value", "monitord.service"],
-                capture_output=True,
-                text=True,
-                timeout=5,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            p = None
-        names += p.stdout.split() if p is not None and p.returncode == 0 else []
+    names += (_unit_property("SupplementaryGroups") or "").split()
     out = set()
     for name in names:
         with contextlib.suppress(KeyError):
@@ -216,24 +205,30 @@ def _unit_allows(name: str, port: str) -> bool:
     """Whether the installed unit, drop-ins included, lets the daemon open `port`, a `name`
     device (`DeviceAllow=char-NAME` or the device's path): asked of systemd where it runs,
     else the shipped unit's list."""
-    exe = shutil.which("systemctl")
-    if exe is not None and Path("/run/systemd/system").is_dir():
-        try:
-            p = subprocess.run(
-                [exe, "show", "-p", "DeviceAllow", "--value", "monitord.service"],
-                capture_output=True,
-                text=True,
-                timeout=5,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            p = None
-        if p is not None and p.returncode == 0 and p.stdout.strip():
-            allowed = set(p.stdout.split())
-            return bool({f"char-{name}", port, os.path.realpath(port)} & allowed)
+    if shown := (_unit_property("DeviceAllow") or "").strip():
+        return bool({f"char-{name}", port, os.path.realpath(port)} & set(shown.split()))
     # No systemd to ask (a chroot, an image being built): the shipped list and the drop-ins'
     # own lines, which it ignored: doctor FAILed a chip the documented drop-in allows.
     dropins = {v.split()[0] for v in _dropin_values("DeviceAllow") if v.split()}
     return name in UNIT_DEVICES or bool({f"char-{name}", port, os.path.realpath(port)} & dropins)
+
+
+def _unit_property(prop: str) -> str | None:
+    """`prop` of the installed unit, drop-ins included, as systemd has it; None where
+    systemd does not run (a chroot, an image being built) or does not answer."""
+    exe = shutil.which("systemctl")
+    if exe is None or not Path("/run/systemd/system").is_dir():
+        return None
+    try:
+        p = subprocess.run(
+            [exe, "show", "-p", prop, "--value", "monitord.service"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return p.stdout if p.returncode == 0 else None
 
 
 def _dropin_values(key: str) -> list[str]:
