@@ -25,8 +25,7 @@ from pathlib import Path
 import pytest
 
 
-@pytest.fixture
-def pty() -> Iterator[str]:
+def _open_pty() -> Iterator[str]:
     master, slave = os.openpty()
     try:
         yield os.ttyname(slave)
@@ -35,15 +34,8 @@ def pty() -> Iterator[str]:
         os.close(master)
 
 
-@pytest.fixture
-def port() -> Iterator[str]:
-    """The oximeter's serial port: a pty too."""
-    master, slave = os.openpty()
-    try:
-        yield os.ttyname(slave)
-    finally:
-        os.close(slave)
-        os.close(master)
+pty = pytest.fixture(name="pty")(_open_pty)  # the stand-in chip
+port = pytest.fixture(name="port")(_open_pty)  # the oximeter's serial port: a pty too
 
 
 def config(tmp_path: Path, port: str, chip: str | None) -> Path:
