@@ -394,6 +394,21 @@ def test_no_check_skips_the_kept_configs_check(installed: Installed, tmp_path: P
     assert conf.read_bytes() == before
 
 
+def check_kept_configs(root: Path) -> subprocess.CompletedProcess[str]:
+    """install.sh's own check_kept_configs (its function, cut out of the script) on the
+    installed tree copied to `root`, as an upgrade runs it."""
+    check = (
+        'eval "$(sed -n -e "/^say() /p" -e "/^check_kept_configs() {/,/^}/p" "$1")"\n'
+        'ETC=/etc/monitord PREFIX=/opt/monitord R="$2"\n'
+        'check_kept_configs "$2/opt/monitord"\n'
+    )
+    return subprocess.run(
+        ["bash", "-euc", check, "check", str(SCRIPT), str(root)],
+        capture_output=True, text=True, timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "MONITORD_INSTALL_NO_CHECK"},
+    )  # fmt: skip
+
+
 def test_the_untouched_example_with_a_conf_d_is_checked(
     installed: Installed, tmp_path: Path
 ) -> None:
@@ -408,16 +423,7 @@ def test_the_untouched_example_with_a_conf_d_is_checked(
     assert (etc / "monitord.toml").read_bytes() == (etc / "monitord.example.toml").read_bytes()
     chair = etc / "conf.d" / "20-chair.toml"
     chair.write_text("[site]\nbogus_key = 1\n")
-    check = (
-        'eval "$(sed -n -e "/^say() /p" -e "/^check_kept_configs() {/,/^}/p" "$1")"\n'
-        'ETC=/etc/monitord PREFIX=/opt/monitord R="$2"\n'
-        'check_kept_configs "$2/opt/monitord"\n'
-    )
-    p = subprocess.run(
-        ["bash", "-euc", check, "check", str(SCRIPT), str(root)],
-        capture_output=True, text=True, timeout=60,
-        env={k: v for k, v in os.environ.items() if k != "MONITORD_INSTALL_NO_CHECK"},
-    )  # fmt: skip
+    p = check_kept_configs(root)
     assert p.returncode == 1, p.stdout + p.stderr
     assert f"monitord-install: !!!   {chair}: site.bogus_key: unknown key" in p.stderr
 
@@ -439,16 +445,7 @@ def test_the_upgrades_check_says_the_new_versions_warnings(
         '[[chairs]]\nid = "chair-3"\n  [[chairs.devices]]\n  id = "ox"\n'
         '  driver = "masimo-ascii"\n  port = "socket://127.0.0.1:1"\n'
     )
-    check = (
-        'eval "$(sed -n -e "/^say() /p" -e "/^check_kept_configs() {/,/^}/p" "$1")"\n'
-        'ETC=/etc/monitord PREFIX=/opt/monitord R="$2"\n'
-        'check_kept_configs "$2/opt/monitord"\n'
-    )
-    p = subprocess.run(
-        ["bash", "-euc", check, "check", str(SCRIPT), str(root)],
-        capture_output=True, text=True, timeout=60,
-        env={k: v for k, v in os.environ.items() if k != "MONITORD_INSTALL_NO_CHECK"},
-    )  # fmt: skip
+    p = check_kept_configs(root)
     assert p.returncode == 0, p.stdout + p.stderr
     lines = p.stderr.splitlines()
     assert lines[0] == (
