@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from types import TracebackType
 from typing import TYPE_CHECKING, TextIO
 
@@ -285,7 +285,9 @@ class FailureLog:
         # Classes already logged at `level` in this run of failures: once each, also
         # when two alternate (garbage from a wrong baud rate alternates two reject
         # reasons; remembering only the last class warned at every change, 44 in 1.5 s).
-        self._warned: set[str] = set()
+        # A class is any hashable: the phone forwarder's is (alarm, cause), each alarm's
+        # failure news of its own (station/forwarder.py).
+        self._warned: set[Hashable] = set()
         self._since: float | None = None
         self.repeats = 0
 
@@ -295,7 +297,7 @@ class FailureLog:
 
     def failure(
         self,
-        cls: str,
+        cls: Hashable,
         message: str,
         level: int = logging.WARNING,
         exc_info: BaseException | None = None,
@@ -315,9 +317,14 @@ class FailureLog:
         """Seconds since this run of failures began (0 before its first)."""
         return time.monotonic() - self._since if self._since is not None else 0.0
 
-    def warned(self, cls: str) -> bool:
+    def warned(self, cls: Hashable) -> bool:
         """This class was already logged in this run of failures (its repeats are DEBUG)."""
         return cls in self._warned
+
+    def forget(self, drop: Callable[[Hashable], bool]) -> None:
+        """The classes `drop` picks are no longer kept (an alarm's, once it ended: no
+        retry of it will come); one coming again is logged at its level."""
+        self._warned = {c for c in self._warned if not drop(c)}
 
     def reset(self) -> None:
         """Start afresh without a recovery line (a device's rejects, once its link is up

@@ -133,20 +133,44 @@ def _host_port(url: str) -> str:
     return f"{f'[{host}]' if ':' in host else host}:{u.port or 443}"
 
 
+# The refusals `refused` says, by `refusal`'s names beside OpenSSL's alerts' own.
+NOT_FOR_HOST = "not issued for the URL's host"
+NOT_A_SERVER = "not a server's certificate"
+NOT_TRUSTED = "not signed by a trusted CA"
+
+
+def refusal(e: BaseException | None) -> str | None:
+    """Which of the faults `refused` says `e` is (an OpenSSL alert's name, NOT_FOR_HOST,
+    NOT_A_SERVER or NOT_TRUSTED), None for none of them. Also a failure's class for the
+    journal: the station forwarder says each at WARNING (station/forwarder.py), where all
+    were one exception type and an alarm's "not trusted" then "expired" had the second at
+    DEBUG."""
+    alert = _alert(e)
+    if alert in (CERT_REQUIRED, HANDSHAKE_FAILURE, NOT_TLS):
+        return alert
+    if not isinstance(e, ssl.SSLCertVerificationError):
+        return None
+    if e.verify_code in MISMATCH:
+        return NOT_FOR_HOST
+    if e.verify_code == WRONG_PURPOSE:
+        return NOT_A_SERVER
+    return NOT_TRUSTED if e.verify_code in UNTRUSTED else None
+
+
 def refused(e: BaseException | None, url: str, what: str, key: str) -> tuple[str, str] | None:
     """(what was wrong, the fix) when `e` is `what`'s certificate refused as not trusted
     or as issued for another name than `url`'s (`key`: the setting holding the URL), or
     `what` refusing us for want of a client certificate (TLS 1.3), or perhaps so (TLS 1.2's
-    handshake failure), or no TLS at that address; None for anything else."""
-    alert = _alert(e)
-    if alert == CERT_REQUIRED:
+    handshake failure), or no TLS at that address (`refusal`); None for anything else."""
+    kind = refusal(e)
+    if kind == CERT_REQUIRED:
         # Before, "is InfluxDB running?" of a server that answered (the alert is its).
         return (
             f"the {what} (or a proxy in front of it) asks for a client certificate, and "
             "monitord's HTTPS clients have none to give (TLS alert: certificate required)",
             f"let the server at {key} take this machine's connections without a client certificate",
         )
-    if alert == HANDSHAKE_FAILURE:
+    if kind == HANDSHAKE_FAILURE:
         return (
             f"the {what} (or a proxy in front of it) ended the handshake (TLS alert: "
             "handshake failure): it may want a client certificate, which monitord's HTTPS "
@@ -158,7 +182,7 @@ def refused(e: BaseException | None, url: str, what: str, key: str) -> tuple[str
             "connections without), 'Cipher is (NONE)' when no cipher is shared (offer "
             "current ciphers on the server)",
         )
-    if alert == NOT_TLS:
+    if kind == NOT_TLS:
         return (
             f"{key} is https://, but what answered at {_host_port(url)} does not speak TLS "
             "(OpenSSL: wrong version number): a plain HTTP server on that port, or another "
@@ -166,10 +190,10 @@ def refused(e: BaseException | None, url: str, what: str, key: str) -> tuple[str
             # Not "use http://": its token or password would cross the network in the clear.
             f"set {key} to the port the {what} serves HTTPS on, or turn HTTPS on in it",
         )
-    if not isinstance(e, ssl.SSLCertVerificationError):
+    if kind is None or not isinstance(e, ssl.SSLCertVerificationError):
         return None
     host = urlsplit(url).hostname or url
-    if e.verify_code in MISMATCH:
+    if kind == NOT_FOR_HOST:
         name = "address" if e.verify_code == 64 else "name"
         return (
             f"the {what}'s certificate was refused: it is not issued for {host}, the {name} "
@@ -177,7 +201,7 @@ def refused(e: BaseException | None, url: str, what: str, key: str) -> tuple[str
             f"set {key} to a name the certificate is issued for, or reissue the server's "
             f"certificate with {host} in it",
         )
-    if e.verify_code == WRONG_PURPOSE:
+    if kind == NOT_A_SERVER:
         return (
             f"the {what}'s certificate was refused: it is not a server's certificate "
             f"({e.verify_message}: its extendedKeyUsage has no serverAuth; a client's "
@@ -185,13 +209,11 @@ def refused(e: BaseException | None, url: str, what: str, key: str) -> tuple[str
             "install the server's own certificate there, or reissue it with "
             "extendedKeyUsage = serverAuth",
         )
-    if e.verify_code in UNTRUSTED:
-        return (
-            f"the {what}'s certificate was refused: not signed by a CA this machine trusts "
-            f"({e.verify_message}; the trusted CAs are read from {trusted_cas()})",
-            add_ca(),
-        )
-    return None
+    return (  # NOT_TRUSTED
+        f"the {what}'s certificate was refused: not signed by a CA this machine trusts "
+        f"({e.verify_message}; the trusted CAs are read from {trusted_cas()})",
+        add_ca(),
+    )
 
 
 def renew(what: str, cert: str, restart: str) -> str:

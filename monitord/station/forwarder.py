@@ -5,8 +5,13 @@ to a webhook (`[station.forwarder]`), once per alert.
 "raised_at", "unacknowledged_s"}`; `mode = "ntfy"` posts the message as text with ntfy's
 `Title`, `Priority` (5 = max) and `Tags` headers (an ntfy topic URL). The deadline runs on
 the station's monotonic clock; it is a forwarding delay, not alert logic. A failed POST is
-retried every few seconds until the alert is acknowledged or cleared (logged at WARNING
-once, DEBUG on repeats).
+retried every few seconds until the alert is acknowledged or cleared, logged at WARNING
+once per alert and cause (`_cause`: a timeout, an HTTP status, a connection refused, each
+TLS refusal as tlsrefused.refusal names it, an expired or not yet valid certificate), DEBUG
+on its repeats, until a POST is taken. Before, the causes were told apart by exception type
+(a certificate "not trusted", then "expired", at DEBUG) and once per run of failures: an
+alarm raised after the others were acknowledged, while the webhook kept failing, had its
+failure at DEBUG, and the IT admin never heard its phone call had failed.
 
 Where the countdown starts: at a live `raised` event, from its time on the chair's clock
 when it was stamped before its connection's live `online` said that clock (`chair_time`,
@@ -62,7 +67,7 @@ from monitord.models import iso
 from monitord.sinks.mqtt_errors import PasswordUnreadable, read_password
 from monitord.station.model import ChairView
 from monitord.tlsclock import clock_fact, clock_fix, expired, not_yet_valid, peer_certificate
-from monitord.tlsrefused import chain_cas, expired_said, refused, renew, renew_ca
+from monitord.tlsrefused import chain_cas, expired_said, refusal, refused, renew, renew_ca
 
 log = logging.getLogger("monitord.station.forwarder")
 RETRY_S = 5.0
@@ -76,6 +81,8 @@ KEEP_DONE = 4096
 WEBHOOK = "webhook server"
 WEBHOOK_CERT = "the one served at station.forwarder.url"
 WEBHOOK_RESTART = "that server"
+# The cause of a failure whose line waits for the webhook's certificate (`_failed`).
+EXPIRED = "certificate expired"
 
 
 @dataclass
@@ -104,9 +111,11 @@ class Forwarder:
         self._where = f"{parts.scheme}://{parts.netloc}"
         self.sent = 0
         # The webhook's certificate when OpenSSL said one of its chain expired, read once
-        # per run of failures (`_failed`), and the failure whose line waits for it.
+        # per run of failures (`_failed`), and the failures whose lines wait for it: each
+        # alert's first (by alert id: its line's head). Before, one line waited, and a
+        # second alert failing meanwhile was at DEBUG only.
         self._peer: asyncio.Task[bytes | None] | None = None
-        self._unsaid: tuple[str, str] | None = None
+        self._unsaid: dict[str, str] = {}
 
     def on_event(self, ev: Mapping[str, Any], view: ChairView | None = None) -> None:
         """A live alert event of the chair `view` (as the model holds it, this applied)."""
@@ -197,7 +206,7 @@ class Forwarder:
             return
         self._paused[aid] = p
         while len(self._paused) > KEEP_DONE:
-            self._paused.popitem(last=False)
+            self._forget(self._paused.popitem(last=False)[0])
 
     def _end(self, aid: str) -> None:
         """An ack or a clear seen: `aid` is never counted down again in this process."""
@@ -209,6 +218,13 @@ class Forwarder:
         self._done[aid] = None
         while len(self._done) > KEEP_DONE:
             self._done.popitem(last=False)
+        self._forget(aid)
+
+    def _forget(self, aid: str) -> None:
+        """`aid` will not be posted again: its failures' causes are not kept (a webhook
+        failing for weeks of alarms)."""
+        if self._flog.failing:
+            self._flog.forget(lambda cls: isinstance(cls, tuple) and cls[0] == aid)
 
     def _body(self, p: _Pending) -> dict[str, Any]:
         ev = p.event
@@ -233,6 +249,25 @@ class Forwarder:
             return f"HTTP {e.status} {e.message}".rstrip()
         return f"{type(e).__name__}: {e}".replace(self.cfg.url, self._where)
 
+    def _cause(self, e: BaseException) -> str:
+        """What a failed POST's line is news for, beside its alert: each cause said at
+        WARNING once per alert (`_failed`). The TLS faults as the lines tell them apart
+        (`_advice`; all one exception type), a timeout, the HTTP status, the OS error (a
+        connection refused, no route), else the exception's type."""
+        cause = e.certificate_error if isinstance(e, aiohttp.ClientConnectorCertificateError) else e
+        if not_yet_valid(cause):
+            return "certificate not valid yet"
+        if expired(cause):
+            return EXPIRED
+        if (kind := refusal(cause)) is not None:
+            return kind
+        if isinstance(e, TimeoutError):
+            return "timeout"
+        if isinstance(e, aiohttp.ClientResponseError):
+            return f"HTTP {e.status}"
+        errno = getattr(e, "errno", None)
+        return f"{type(e).__name__} {errno}" if errno else type(e).__name__
+
     def _advice(self, e: BaseException) -> tuple[str, str]:
         """(why, the fix) of a failed POST. The webhook's certificate refused here (not
         trusted, another host's, not a server's), not valid yet on this machine's clock (a
@@ -255,35 +290,41 @@ class Forwarder:
             return self._why(e), "check the webhook service and station.forwarder.url"
         return f"TLS failed: {said[0]}", said[1]
 
-    def _failed(self, e: BaseException, head: str) -> None:
-        """Log a failed POST (`head`: which alert, where). OpenSSL's "certificate has
-        expired" is of the server's certificate or a CA's: which, the webhook's
-        certificate says, from a second handshake that does not verify (`_read_peer`),
-        read in a task of its own and once per run of failures. Before, it was read in
-        this loop at each failed POST: every alert due after it waited up to timeout_s
-        more (the phone escalation), every RETRY_S. Its line is said when it is read."""
+    def _failed(self, e: BaseException, aid: str, head: str) -> None:
+        """Log alert `aid`'s failed POST (`head`: which alert, where): at WARNING the first
+        of each cause for this alert (`_cause`), at DEBUG its repeats. OpenSSL's
+        "certificate has expired" is of the server's certificate or a CA's: which, the
+        webhook's certificate says, from a second handshake that does not verify
+        (`_read_peer`), read in a task of its own and once per run of failures. Before, it
+        was read in this loop at each failed POST: every alert due after it waited up to
+        timeout_s more (the phone escalation), every RETRY_S. Each alert's line is said
+        when it is read."""
         cause = e.certificate_error if isinstance(e, aiohttp.ClientConnectorCertificateError) else e
+        cls = (aid, self._cause(e))
         if expired(cause) and (self._peer is None or not self._peer.done()):
             if self._peer is None:
                 self._peer = asyncio.create_task(self._read_peer())
-                self._unsaid = type(e).__name__, head
                 self._peer.add_done_callback(lambda t: self._said() if t is self._peer else None)
-            else:  # the same failure of another alert, its line to come
+            if aid in self._unsaid or self._flog.warned(cls):  # its line to come, or said
                 log.debug("phone forwarder: %s%s (its certificate being read)", head, cause)
+            else:
+                self._unsaid[aid] = head
             return
         why, fix = self._advice(e)
-        self._flog.failure(type(e).__name__, self._line(head, why, fix))
+        self._flog.failure(cls, self._line(head, why, fix))
 
     def _line(self, head: str, why: str, fix: str) -> str:
         return f"{head}{why}; retried every {RETRY_S:g} s until acknowledged ({fix})"
 
     def _said(self) -> None:
-        """The expired certificate's line, waiting for the webhook's certificate (or said
+        """The expired certificate's lines, waiting for the webhook's certificate (or said
         without it: read past timeout_s, or the POST took before it was read)."""
-        if self._unsaid is not None:
-            (cls, head), self._unsaid = self._unsaid, None
+        if self._unsaid:
             why, fix = self._expired()
-            self._flog.failure(cls, self._line(head, f"TLS failed: {why}", fix))
+            unsaid, self._unsaid = self._unsaid, {}
+            for aid, head in unsaid.items():
+                line = self._line(head, f"TLS failed: {why}", fix)
+                self._flog.failure((aid, EXPIRED), line)
 
     def _expired(self) -> tuple[str, str]:
         """(why, the fix) of an expired certificate of the webhook's chain: its CA's expiry
@@ -384,7 +425,7 @@ class Forwarder:
                         await self._post(session, p)
                     except (aiohttp.ClientError, TimeoutError, OSError) as e:
                         p.due = time.monotonic() + RETRY_S
-                        self._failed(e, f"{aid} on {p.chair} not posted to {self._where}: ")
+                        self._failed(e, aid, f"{aid} on {p.chair} not posted to {self._where}: ")
                         continue
                     self._end_reading()
                     self._flog.success()
