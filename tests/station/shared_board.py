@@ -76,7 +76,7 @@ class Boards:
                 station_process(cfg, d / "station.log")
             )
             # Its board on the broker, the station connected to it before any page: a page
-            # loaded before that shows a NOT LIVE gap of 0 s (its banner takes the room
+            # loaded before that shows a NOT LIVE gap under a second (its banner takes the room
             # the cases measure).
             await eventually(
                 lambda: "station MQTT: connected" in proc.output(), 20, "station on the broker"

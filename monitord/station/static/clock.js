@@ -33,6 +33,15 @@ const hhmm = (ms) => (fmtTime ? fmtTime.format(new Date(ms)) : new Date(ms).toIS
 // dropped, a reading stamped ahead (a device clock up to 5 min fast, models.py) read
 // "3 min ago" when it came and counted down to 0 as it aged.
 const mins = (ms) => Math.max(0, Math.floor(ms / 60000));
+// The NOT LIVE banner's words, back live after `ms` not live from `from` to `to` (the
+// station's times). One under a second (a broker restarted at once) read "from 09:18 to
+// 09:18 (0 s)", which a nurse took for the page's fault; the gap is real (an alarm raised
+// and cleared in it was neither shown nor sounded), so it is said, as under a second.
+function notLiveWords(from, to, ms) {
+  const span = ms < 1000 ? `for under a second at ${hhmm(from)}`
+    : `from ${hhmm(from)} to ${hhmm(to)} (${Math.round(ms / 1000)} s)`;
+  return `NOT LIVE ${span}: alarms raised and cleared in that time were not shown or sounded here.`;
+}
 // The chair's clock, for its durations (its session times are on it): ours plus an offset
 // learnt only from messages that carry the chair's time (`clock`: its active set and alert
 // events), never from vitals, which arrive every few seconds without it. Such a time is

@@ -63,7 +63,7 @@ function checkStale() {
     staleWall = now() - (mono() - staleSince); staleWasUp = everUp;
   }
   if (!s && staleSince !== null && staleWasUp) { // live again: say for how long it was not
-    $("gap-text").textContent = `NOT LIVE from ${hhmm(staleWall)} to ${hhmm(now())} (${Math.round((mono() - staleSince) / 1000)} s): alarms raised and cleared in that time were not shown or sounded here.`;
+    $("gap-text").textContent = notLiveWords(staleWall, now(), mono() - staleSince);
     $("gap-banner").hidden = false;
   }
   if (!s) staleSince = null;
