@@ -11,6 +11,7 @@ from typing import Any
 
 from monitord.config import StorageConfig
 from monitord.engine import AlertEngine, Link, RuleSet, Sample, SessionCmd
+from monitord.engine.validity import judged
 from monitord.models import AlertEvent, Reading, SessionEvent, utc
 from monitord.outbox import Outbox
 from monitord.scenario import load_scenario, to_engine_input
@@ -30,7 +31,9 @@ def play_into_store(
     what a nurse's cmd/session carries (`by`, `dose_mg`, `lot`) by action; `rules`: the
     engine's rule table (the clinic's `[alerts]` overrides). A scenario's `stored: true`
     reading is stored as the hub stores a device's memory record: marked `stored`, fed
-    to the engine as such (which ignores it)."""
+    to the engine as such (which ignores it). Each reading is stored as the chair stores it
+    (`judged`: `valid` false and flagged `implausible` when the artifact check rejects it),
+    so a report test sees what a clinic's store holds."""
     engine = AlertEngine(rules)
     alerts: list[AlertEvent] = []
     with Outbox(db, StorageConfig(path=db)) as ob:
@@ -45,17 +48,19 @@ def play_into_store(
                 break
             if isinstance(inp, Sample):
                 sess = engine.session(inp.chair)
-                r = Reading(
-                    chair=inp.chair,
-                    device=inp.device,
-                    kind=inp.kind,
-                    values=inp.values,
-                    measured_at=utc(t),
-                    received_at=utc(t),
-                    valid=inp.valid,
-                    flags=() if inp.valid else ("cuff_error",),
-                    contact=inp.contact,
-                    stored=inp.stored,
+                r = judged(
+                    Reading(
+                        chair=inp.chair,
+                        device=inp.device,
+                        kind=inp.kind,
+                        values=inp.values,
+                        measured_at=utc(t),
+                        received_at=utc(t),
+                        valid=inp.valid,
+                        flags=() if inp.valid else ("cuff_error",),
+                        contact=inp.contact,
+                        stored=inp.stored,
+                    )
                 )
                 ob.add_readings([r], {inp.chair: sess["session_id"] if sess else None})
                 evs += engine.feed(inp)
