@@ -47,14 +47,25 @@ class Layer:
 LAYERED_NAME = "monitord.toml"
 
 
+def taken(name: str) -> bool:
+    """Whether a file in conf.d/ is one of the config's layers: a `*.toml` whose name does
+    not start with a dot. The one rule for conf.d, the daemon's and every command's (the
+    install's and the package's upgrade checks ask it: `check-config --files`). A hidden
+    name is an editor's, as the shell's `*` and `ls` leave it out: emacs's lock
+    `.#20-chair.toml` (a dangling link while the file is edited) stopped the daemon, exit 78.
+    Backups (`20-chair.toml~`, `#20-chair.toml#`) are no `*.toml`. A dangling link by a
+    visible name is taken, and named: what it was to say must not go unsaid."""
+    return name.endswith(".toml") and not name.startswith(".")
+
+
 def config_files(path: Path) -> list[Path]:
-    """The main file, then, for a `monitord.toml`, `conf.d/*.toml` beside it in name order
-    (none when absent); any other file alone."""
+    """The main file, then, for a `monitord.toml`, the conf.d/ files `taken` beside it in
+    name order (none when absent); any other file alone."""
     if path.name != LAYERED_NAME:
         return [path]
     conf_d = path.parent / "conf.d"
-    extra = sorted(conf_d.glob("*.toml"), key=lambda p: p.name) if conf_d.is_dir() else []
-    return [path, *extra]
+    found = conf_d.glob("*.toml") if conf_d.is_dir() else []
+    return [path, *sorted((p for p in found if taken(p.name)), key=lambda p: p.name)]
 
 
 class LayerError(Exception):
@@ -98,6 +109,11 @@ def read_layer(path: Path) -> Layer:
         text = path.read_text(encoding="utf-8")
     except PermissionError as e:
         raise LayerError(f"{path}: cannot read: {e.strerror or e}{_closed_hint(path)}") from None
+    except FileNotFoundError as e:
+        why = e.strerror
+        if path.is_symlink():  # "No such file or directory" of a file `ls` shows
+            why = f"a symbolic link to {os.readlink(path)}, which does not exist"
+        raise LayerError(f"{path}: cannot read: {why}") from None
     except OSError as e:
         raise LayerError(f"{path}: cannot read: {e.strerror or e}") from None
     except UnicodeDecodeError:

@@ -143,9 +143,11 @@ check_kept_configs() {  # check_kept_configs STAGE
         # The example as installed, never edited: not configured yet, nothing runs on it;
         # unless conf.d/*.toml is merged into it (docs/install.md, "Fleet configuration"):
         # the daemon runs on the merge, and a rejected one stopped it at the restart.
+        # Which conf.d files are merged is the new monitord's to say (`check-config
+        # --files`), not a glob of this script's, which took files the daemon leaves out.
         if [ "$name" = monitord ] && [ -f "$R$ETC/monitord.example.toml" ] \
             && cmp -s "$conf" "$R$ETC/monitord.example.toml" \
-            && ! compgen -G "$R$ETC/conf.d/*.toml" >/dev/null; then
+            && [ "$("$1/bin/monitord" check-config --files -c "$conf")" = "$conf" ]; then
             continue
         fi
         if ! lines="$("$1/bin/monitord" check-config -c "$conf" 2>&1 >/dev/null)"; then

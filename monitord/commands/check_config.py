@@ -1,15 +1,18 @@
-"""`monitord check-config [--central] [PATH | -c PATH]`: prints `ok` (warnings, if any, on
-stderr), or one line per problem on stderr, exit 78. `--central`: the config of a central
-machine, which runs only `monitord report --from influx` and needs no [[chairs]]."""
+"""`monitord check-config [--central] [--files] [PATH | -c PATH]`: prints `ok` (warnings,
+if any, on stderr), or one line per problem on stderr, exit 78. `--central`: the config of
+a central machine, which runs only `monitord report --from influx` and needs no [[chairs]].
+`--files`: the files the config is read from, one a line, nothing checked."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from monitord.cli import DEFAULT_CONFIG, EX_OK
 from monitord.config import NO_CHAIRS, ConfigError, load_config, where
 from monitord.config_checks import check
+from monitord.config_layers import config_files
 
 EX_USAGE = 2  # as argparse's own usage errors
 
@@ -32,6 +35,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="a central machine's config, for `monitord report --from influx` only "
         "(no [[chairs]] needed, as report reads it)",
     )
+    # The daemon's own rule for conf.d/ (config_layers.taken), for the install's and the
+    # package's upgrade checks: a glob of their own took what the daemon leaves out.
+    p.add_argument(
+        "--files",
+        action="store_true",
+        help="print the files the config is read from (for a monitord.toml, it and the "
+        "conf.d/*.toml merged in, in order), one a line; nothing is checked",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -44,6 +55,10 @@ def main(args: argparse.Namespace) -> int:
         )
         return EX_USAGE
     path = args.path or args.config
+    if args.files:
+        for f in config_files(Path(path)):
+            print(f)
+        return EX_OK
     try:
         # A ConfigError is reported by monitord.cli (exit 78).
         cfg = load_config(path, chairs_optional=args.central)

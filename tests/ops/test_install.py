@@ -452,3 +452,33 @@ def test_the_upgrades_check_says_the_new_versions_warnings(
         "monitord-install: the new monitord warns of your /etc/monitord/monitord.toml:"
     ), p.stderr
     assert any("the gpiod module" in ln and "not" in ln for ln in lines[1:]), p.stderr
+
+
+def test_the_upgrades_check_takes_the_conf_d_files_the_daemon_takes(
+    installed: Installed, tmp_path: Path
+) -> None:
+    """Which conf.d files are merged is the new monitord's to say (`check-config --files`,
+    its one rule: tests/ops/test_confd_editor_files.py), not a glob of install.sh's own.
+    An emacs lock (`.#20-chair.toml`, a link leading nowhere) beside the untouched example
+    is left out by both: the example is passed over, as before, and the daemon, which
+    stopped on the lock (exit 78), now reads the example alone. A chair file linking to a
+    file gone is taken by both: checked, and the link named."""
+    root = installed.copy_to(tmp_path / "root")
+    etc = root / "etc/monitord"
+    (etc / "conf.d" / ".#20-chair.toml").symlink_to("admin@chair-3.4242:1733400000")
+    p = check_kept_configs(root)
+    assert (p.returncode, p.stderr) == (0, ""), p.stderr
+    exe = root / "opt/monitord/bin/monitord"
+    files = subprocess.run(
+        [str(exe), "check-config", "--files", "-c", str(etc / "monitord.toml")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert (files.returncode, files.stdout) == (0, f"{etc / 'monitord.toml'}\n"), files.stderr
+    chair = etc / "conf.d" / "20-chair.toml"
+    chair.symlink_to("/srv/chairs/chair-3.toml")
+    p = check_kept_configs(root)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert (
+        f"monitord-install: !!!   {chair}: cannot read: a symbolic link to "
+        "/srv/chairs/chair-3.toml, which does not exist" in p.stderr
+    ), p.stderr

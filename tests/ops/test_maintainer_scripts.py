@@ -422,3 +422,25 @@ def test_the_untouched_example_with_a_conf_d_is_checked(pi: Pi) -> None:
     pi.running(DAEMON)
     p = pi.upgrade()
     assert "!!!" not in p.stderr and pi.active() == {DAEMON}
+
+
+def test_the_untouched_example_with_a_dangling_chair_link_is_checked(pi: Pi) -> None:
+    """Which conf.d files the daemon merges is the new monitord's to say (`check-config
+    --files`, tests/ops/test_confd_editor_files.py). postinst's own glob left out a
+    conf.d/20-chair.toml linking to a file gone (`[ -e ]`), which the daemon reads and stops
+    on (exit 78): beside the untouched example the service was started, nothing said. An
+    emacs lock (hidden, left out by the daemon too) still leaves the example unchecked."""
+    pi.running(DAEMON)
+    pi.conf.write_bytes((pi.etc / "monitord.example.toml").read_bytes())
+    (pi.etc / "conf.d" / ".#20-chair.toml").symlink_to("admin@chair-3.4242:1733400000")
+    p = pi.upgrade()
+    assert "!!!" not in p.stderr and pi.active() == {DAEMON}, p.stderr
+    chair = pi.etc / "conf.d" / "20-chair.toml"
+    chair.symlink_to("/srv/chairs/chair-3.toml")
+    p = pi.upgrade()
+    assert (
+        f"monitord: !!!   {chair}: cannot read: a symbolic link to /srv/chairs/chair-3.toml, "
+        "which does not exist" in p.stderr
+    ), p.stderr
+    assert f"monitord: !!! {DAEMON} was stopped for the upgrade and is NOT started:" in p.stderr
+    assert pi.active() == set()
