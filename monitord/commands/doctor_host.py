@@ -5,17 +5,16 @@ runs them). Doctor runs as root; what it checks here is what the unit's user
 
 from __future__ import annotations
 
-import contextlib
 import grp
 import os
 import shutil
 import stat
-import subprocess
 import termios
 from pathlib import Path
 
 from monitord import serviceuser
 from monitord.commands.checks import Check, fail, ok, skip
+from monitord.commands.doctor_unit import UNIT_DEVICES, device_rules, unit_groups
 from monitord.config import Config
 from monitord.config_checks import command_problem, file_kind, secret_files
 from monitord.credentials import SECRETS_DIR
@@ -26,14 +25,12 @@ from monitord.store import fileheader
 
 # The shipped unit's StateDirectory= (ProtectSystem=strict: the only writable place).
 STATE_DIR = Path("/var/lib/monitord")
-# The shipped unit's `DeviceAllow=char-NAME rw` lines (DevicePolicy=closed): the kernel
-# drivers, by their /proc/devices names, whose devices the daemon may open under it.
-UNIT_DEVICES = ("ttyUSB", "ttyACM")
-# Where an admin's drop-ins for the unit are (docs/delivery.md's DeviceAllow=, groups).
-UNIT_DROPINS = (
-    Path("/etc/systemd/system/monitord.service.d"),
-    Path("/run/systemd/system/monitord.service.d"),
-)
+
+
+# A chip's group and mode, for a chip no group may write (docs/delivery.md, "The local
+# annunciator"): Raspberry Pi OS ships such a rule (group gpio), Debian none.
+GPIO_UDEV_FILE = "/etc/udev/rules.d/60-gpiochip.rules"
+GPIO_UDEV_RULE = 'SUBSYSTEM=="gpio", KERNEL=="gpiochip*", GROUP="gpio", MODE="0660"'
 
 
 # udev's stable names of USB serial adapters (systemd's rules.d/60-serial.rules): by-id
@@ -82,41 +79,57 @@ def check_annunciator_gpio(cfg: Config) -> Check | None:
     dead = (
         f"the annunciator's line {line} cannot be driven, and the chair's own alarm would not sound"
     )
-    if not _unit_allows(driver, chip):
+    if refused := _unit_refuses(driver, chip):
         return fail(
             "annunciator.gpio_chip",
-            f"{chip} is a {driver} device; the shipped unit lets the daemon open only "
-            f"{', '.join(UNIT_DEVICES)} devices (DevicePolicy=closed): under it {dead}",
+            f"{chip} is a {driver} device; {refused}: under it {dead}",
             f"add DeviceAllow=char-{driver} rw in a drop-in (systemctl edit monitord; "
             "docs/delivery.md)",
         )
     try:
-        gid = os.stat(chip).st_gid
+        st = os.stat(chip)
     except OSError:
         return None
-    if gid not in _unit_groups() and (why := _service_user_can_use(chip)):
-        group = why.split(" group ", 1)[1].split(" that owns ", 1)[0]
+    group_rw = st.st_mode & 0o060 == 0o060
+    if (st.st_gid in unit_groups() and group_rw) or not (why := _service_user_can_use(chip)):
+        return None
+    group = why.split(" group ", 1)[1].split(" that owns ", 1)[0]
+    if st.st_gid == 0 or not group_rw:
+        # A chip no group may write (0600 root:root: Debian's, with no rule of the board's
+        # vendor): its group was advised ("usermod -a -G root monitord"), which gives
+        # nothing, or root's group's files. A udev rule gives the chip a group of its own.
         return fail(
             "annunciator.gpio_chip",
-            f"{why}: {dead}",
-            f"usermod -a -G {group} {SERVICE_USER}, or SupplementaryGroups=dialout {group} "
-            "in a drop-in (systemctl edit monitord; docs/delivery.md)",
+            f"user {SERVICE_USER} may not open {chip} (mode {stat.S_IMODE(st.st_mode):04o}, "
+            f"group {group}): {dead}",
+            f"give the chip a group with a udev rule: {GPIO_UDEV_RULE} in {GPIO_UDEV_FILE} "
+            "(groupadd --system gpio first, if there is none; udevadm trigger "
+            "--subsystem-match=gpio applies it), then SupplementaryGroups=dialout gpio in a "
+            "drop-in (systemctl edit monitord; docs/delivery.md)",
         )
-    return None
+    return fail(
+        "annunciator.gpio_chip",
+        f"{why}: {dead}",
+        f"usermod -a -G {group} {SERVICE_USER}, or SupplementaryGroups=dialout {group} "
+        "in a drop-in (systemctl edit monitord; docs/delivery.md)",
+    )
 
 
-def _unit_groups() -> set[int]:
-    """The groups the installed unit's SupplementaryGroups= gives the daemon, drop-ins
-    included (docs/delivery.md's `SupplementaryGroups=dialout gpio`), asked of systemd
-    where it runs, and read from the drop-ins' files (none runs in a chroot): /etc/group,
-    which service_ids reads, does not hold them."""
-    names = [w for v in _dropin_values("SupplementaryGroups") for w in v.split()]
-    names += (_unit_property("SupplementaryGroups") or "").split()
-    out = set()
-    for name in names:
-        with contextlib.suppress(KeyError):
-            out.add(grp.getgrnam(name).gr_gid)
-    return out
+def _unit_refuses(driver: str, dev: str) -> str | None:
+    """Why the installed unit keeps the daemon from opening `dev` read-write, as it opens a
+    serial port (pyserial) and a GPIO chip (libgpiod: the kernel's GPIO uAPI sets a line
+    by an ioctl on the line request's own descriptor, but libgpiod opens the chip O_RDWR,
+    which the device cgroup refuses with `r` alone), or None when it may."""
+    rules = device_rules()
+    if rules.allows(driver, dev):
+        return None
+    if "r" in rules.access(driver, dev):
+        # Counted as allowed before: `DeviceAllow=char-gpiochip r`, and EPERM at the open.
+        return f"the unit lets the daemon open it read-only ({rules.lines(driver, dev)})"
+    return (
+        f"the shipped unit lets the daemon open only {', '.join(UNIT_DEVICES)} devices "
+        "(DevicePolicy=closed)"
+    )
 
 
 def check_service_files(cfg: Config) -> list[Check]:
@@ -201,64 +214,16 @@ def _char_driver(dev: str) -> str | None:
     return None
 
 
-def _unit_allows(name: str, port: str) -> bool:
-    """Whether the installed unit, drop-ins included, lets the daemon open `port`, a `name`
-    device (`DeviceAllow=char-NAME` or the device's path): asked of systemd where it runs,
-    else the shipped unit's list."""
-    if shown := (_unit_property("DeviceAllow") or "").strip():
-        return bool({f"char-{name}", port, os.path.realpath(port)} & set(shown.split()))
-    # No systemd to ask (a chroot, an image being built): the shipped list and the drop-ins'
-    # own lines, which it ignored: doctor FAILed a chip the documented drop-in allows.
-    dropins = {v.split()[0] for v in _dropin_values("DeviceAllow") if v.split()}
-    return name in UNIT_DEVICES or bool({f"char-{name}", port, os.path.realpath(port)} & dropins)
-
-
-def _unit_property(prop: str) -> str | None:
-    """`prop` of the installed unit, drop-ins included, as systemd has it; None where
-    systemd does not run (a chroot, an image being built) or does not answer."""
-    exe = shutil.which("systemctl")
-    if exe is None or not Path("/run/systemd/system").is_dir():
-        return None
-    try:
-        p = subprocess.run(
-            [exe, "show", "-p", prop, "--value", "monitord.service"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return p.stdout if p.returncode == 0 else None
-
-
-def _dropin_values(key: str) -> list[str]:
-    """The values of `key=` in the unit's drop-ins (`systemctl edit monitord` writes
-    override.conf there), read from the files: for where systemd does not run."""
-    files = sorted(
-        (f for d in UNIT_DROPINS if d.is_dir() for f in d.glob("*.conf")), key=lambda f: f.name
-    )
-    out = []
-    for f in files:
-        with contextlib.suppress(OSError, UnicodeDecodeError):
-            for ln in f.read_text().splitlines():
-                k, sep, v = ln.partition("=")
-                if sep and k.strip() == key and v.strip():
-                    out.append(v.strip())
-    return out
-
-
 def check_unit_device(name: str, port: str) -> Check | None:
     """A port the unit's DevicePolicy=closed keeps from the daemon: root (doctor) opens it,
     the service gets EPERM at every open (a Pi's GPIO UART is ttyAMA, docs/install.md)."""
     driver = _char_driver(port)
-    if driver is None or _unit_allows(driver, port):
+    if driver is None or not (refused := _unit_refuses(driver, port)):
         return None
     return Check(
         "warn",
         f"{name} (unit)",
-        f"{port} is a {driver} device; the shipped unit lets the daemon open only "
-        f"{', '.join(UNIT_DEVICES)} devices (DevicePolicy=closed): under it this port "
-        "cannot be opened",
+        f"{port} is a {driver} device; {refused}: under it this port cannot be opened",
         f"add DeviceAllow=char-{driver} rw in a drop-in (systemctl edit monitord)",
     )
 

@@ -123,7 +123,7 @@ def test_a_port_the_units_device_policy_blocks_is_warned(tmp_path: Path, pty: st
 
 
 def test_the_allowed_device_list_is_the_units() -> None:
-    from monitord.commands.doctor_host import UNIT_DEVICES
+    from monitord.commands.doctor_unit import UNIT_DEVICES
 
     unit = (Path(__file__).parents[2] / "systemd" / "monitord.service").read_text()
     allowed = [
