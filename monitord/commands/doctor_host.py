@@ -14,7 +14,12 @@ from pathlib import Path
 
 from monitord import serviceuser
 from monitord.commands.checks import Check, fail, ok, skip
-from monitord.commands.doctor_unit import UNIT_DEVICES, device_rules, unit_groups
+from monitord.commands.doctor_unit import (
+    UNIT_DEVICES,
+    device_rules,
+    shipped_rules,
+    unit_groups,
+)
 from monitord.config import Config
 from monitord.config_checks import command_problem, file_kind, secret_files
 from monitord.credentials import SECRETS_DIR
@@ -126,6 +131,12 @@ def _unit_refuses(driver: str, dev: str) -> str | None:
     if "r" in rules.access(driver, dev):
         # Counted as allowed before: `DeviceAllow=char-gpiochip r`, and EPERM at the open.
         return f"the unit lets the daemon open it read-only ({rules.lines(driver, dev)})"
+    if rules != shipped_rules():  # a drop-in's own list, said as it is
+        allowed = ", ".join(f"{spec} {letters}" for spec, letters in rules.allow) or "none"
+        return (
+            f"the unit, drop-ins included, lets the daemon open only its DeviceAllow= "
+            f"devices ({allowed}; DevicePolicy={rules.policy})"
+        )
     return (
         f"the shipped unit lets the daemon open only {', '.join(UNIT_DEVICES)} devices "
         "(DevicePolicy=closed)"

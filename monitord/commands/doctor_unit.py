@@ -63,6 +63,11 @@ class DeviceRules:
         return ", ".join(f"DeviceAllow={s} {a}" for s, a in self.matching(driver, dev))
 
 
+def shipped_rules() -> DeviceRules:
+    """The shipped unit's own device rules, no drop-in."""
+    return DeviceRules(UNIT_POLICY, tuple((f"char-{name}", "rw") for name in UNIT_DEVICES))
+
+
 def device_rules() -> DeviceRules:
     """The installed unit's device rules, drop-ins included."""
     shown = _unit_show("DevicePolicy", "DeviceAllow")
@@ -72,8 +77,7 @@ def device_rules() -> DeviceRules:
     # No systemd to ask: the shipped unit's, then each drop-in's lines in order. Before,
     # a drop-in's DevicePolicy= was not read (doctor judged by the shipped list), and an
     # access of `r` counted as allowed.
-    policy = UNIT_POLICY
-    entries = [(f"char-{name}", "rw") for name in UNIT_DEVICES]
+    policy, entries = UNIT_POLICY, list(shipped_rules().allow)
     for key, value in _dropin_lines("DevicePolicy", "DeviceAllow"):
         if key == "DevicePolicy":
             policy = value or UNIT_POLICY  # an empty one sets the default again
@@ -111,7 +115,7 @@ def _unit_show(*props: str) -> dict[str, list[str]] | None:
     exe = shutil.which("systemctl")
     if exe is None or not Path("/run/systemd/system").is_dir():
         return None
-    argv = [exe, "show", "-p", "LoadState", *(f"-p{p}" for p in props), UNIT]
+    argv = [exe, "show", *(f"--property={p}" for p in ("LoadState", *props)), UNIT]
     try:
         p = subprocess.run(argv, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):

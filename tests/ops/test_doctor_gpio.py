@@ -239,6 +239,10 @@ def test_a_drop_in_with_device_policy_auto_is_read(
     unit.write_text(f"[Service]\nDevicePolicy=auto\nSupplementaryGroups=dialout {group}\n")
     c = check_annunciator_gpio(cfg)
     assert c is not None and "DeviceAllow=char-pts rw" in c.line(), c
+    assert (
+        "the unit, drop-ins included, lets the daemon open only its DeviceAllow= devices "
+        "(char-ttyUSB rw, char-ttyACM rw; DevicePolicy=auto)" in c.line()
+    ), c
     s = check_unit_device("serial chair-1/ox", port)
     assert s is not None and "DeviceAllow=char-pts rw" in s.line(), s
 
