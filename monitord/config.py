@@ -492,8 +492,8 @@ def parse_config(
 def load_config(path: str | os.PathLike[str], chairs_optional: bool = False) -> Config:
     """`path` and then, for a `monitord.toml`, `conf.d/*.toml` beside it, merged
     (monitord/config_layers.py)."""
-    files = config_files(Path(path))
     try:
+        files = config_files(Path(path))
         layers = [read_layer(f) for f in files]
     except LayerError as e:
         raise ConfigError([e.line]) from None

@@ -60,12 +60,23 @@ def taken(name: str) -> bool:
 
 def config_files(path: Path) -> list[Path]:
     """The main file, then, for a `monitord.toml`, the conf.d/ files `taken` beside it in
-    name order (none when absent); any other file alone."""
+    name order (none when absent); any other file alone. A conf.d/ this user may not list
+    is a LayerError: `glob` found nothing in it, and a chair (or the clinic's [alerts])
+    written there was left out without a word, the daemon running on the rest."""
     if path.name != LAYERED_NAME:
         return [path]
     conf_d = path.parent / "conf.d"
-    found = conf_d.glob("*.toml") if conf_d.is_dir() else []
-    return [path, *sorted((p for p in found if taken(p.name)), key=lambda p: p.name)]
+    if not conf_d.is_dir():
+        return [path]
+    try:
+        names = os.listdir(conf_d)
+    except PermissionError as e:
+        raise LayerError(
+            f"{conf_d}: cannot list: {e.strerror or e}{_closed_dir_hint(conf_d)}"
+        ) from None
+    except OSError as e:
+        raise LayerError(f"{conf_d}: cannot list: {e.strerror or e}") from None
+    return [path, *(conf_d / n for n in sorted(n for n in names if taken(n)))]
 
 
 class LayerError(Exception):
@@ -100,6 +111,18 @@ def _closed_hint(path: Path) -> str:
         f" (this user {me}; mode {stat.S_IMODE(st.st_mode):04o}, {owner}): a config file holds "
         f"no secret and the daemon reads it as user {serviceuser.SERVICE_USER}: "
         f"{serviceuser.file_fix(path, 'public')[1]} (docs/install.md), or run it with sudo"
+    )
+
+
+def _closed_dir_hint(conf_d: Path) -> str:
+    """Who may not list `conf.d`, its mode and owner, and the fix (0755, docs/install.md's
+    layout: the daemon lists it as its own user)."""
+    st = conf_d.stat()
+    owner = f"{_name('pwd', st.st_uid)}:{_name('grp', st.st_gid)}"
+    return (
+        f" (this user {_name('pwd', os.geteuid())}; mode {stat.S_IMODE(st.st_mode):04o}, "
+        f"{owner}): its files would be left out; the daemon lists it as user "
+        f"{serviceuser.SERVICE_USER}: chmod 0755 {conf_d} (docs/install.md), or run it with sudo"
     )
 
 

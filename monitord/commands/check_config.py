@@ -12,7 +12,7 @@ from pathlib import Path
 from monitord.cli import DEFAULT_CONFIG, EX_OK
 from monitord.config import NO_CHAIRS, ConfigError, load_config, where
 from monitord.config_checks import check
-from monitord.config_layers import config_files
+from monitord.config_layers import LayerError, config_files
 
 EX_USAGE = 2  # as argparse's own usage errors
 
@@ -56,7 +56,11 @@ def main(args: argparse.Namespace) -> int:
         return EX_USAGE
     path = args.path or args.config
     if args.files:
-        for f in config_files(Path(path)):
+        try:
+            files = config_files(Path(path))
+        except LayerError as e:  # a conf.d/ not to be listed: the upgrade check stops on it
+            raise ConfigError([e.line]) from None
+        for f in files:
             print(f)
         return EX_OK
     try:
