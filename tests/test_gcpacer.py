@@ -144,7 +144,9 @@ gc.callbacks.append(lambda phase, info: phase == "start" and seen.append(info["g
 import monitord.sdnotify as sd
 ready = sd.Notifier.ready
 def noted(self, *a, **k):
-    print(f"collections before READY: {seen}", file=sys.stderr, flush=True)
+    # One write, the newline in it: print's two let a log line from the store's writer
+    # thread in between ("...: []INFO monitord.outbox: ... schema migrated", a CI run).
+    sys.stderr.write(f"collections before READY: {seen}\\n"); sys.stderr.flush()
     ready(self, *a, **k)
 sd.Notifier.ready = noted
 sys.argv = ["monitord", "run", "--config", sys.argv[1]]
