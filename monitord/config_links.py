@@ -1,13 +1,14 @@
-"""Two devices of a config that would read one device, or each other's: a serial port or
-a BLE address named twice (an error), a BLE name without an address (a warning; named
-twice, one naming the other device), a serial port named by the kernel's number (a
-warning: a reboot may give it to another adapter). Part of `check-config`
-(monitord/config_checks.py)."""
+"""Two devices of a config that would read one device, or each other's: a serial port (a
+tty, or a serial-over-LAN `socket://` URL) or a BLE address named twice (an error), a BLE
+name without an address (a warning; named twice, one naming the other device), a serial
+port named by the kernel's number (a warning: a reboot may give it to another adapter).
+Part of `check-config` (monitord/config_checks.py)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 from monitord.config import Config, DeviceConfig, where
 
@@ -19,6 +20,17 @@ def _real_devices(cfg: Config) -> Iterator[tuple[int, int, str, DeviceConfig]]:
         for j, dev in enumerate(chair.devices):
             if dev.simulate is None:
                 yield i, j, f"{chair.id}/{dev.id}", dev
+
+
+def _url_key(url: str) -> str | None:
+    """A pyserial URL as the network endpoint it names: scheme and host in lower case,
+    without options (`?logging=debug`); None for one naming no host and port (`loop://`)."""
+    try:
+        u = urlsplit(url)
+        host, port = u.hostname, u.port
+    except ValueError:
+        return None
+    return f"{u.scheme.lower()}://{host}:{port}" if host and port else None
 
 
 def shared_links(cfg: Config, source: str) -> list[str]:
@@ -34,7 +46,14 @@ def shared_links(cfg: Config, source: str) -> list[str]:
     first: dict[tuple[str, str], str] = {}  # (kind, the port or address) -> chair/device
     for i, j, me, dev in _real_devices(cfg):
         s = dev.settings
-        if isinstance(s, SerialLinkSettings) and s.port and "://" not in s.port:
+        if isinstance(s, SerialLinkSettings) and s.port and "://" in s.port:
+            # A serial-over-LAN port (socket://HOST:PORT) serves one client too (the newest
+            # takes it): copied to the next chair, each took it from the other, neither
+            # read steadily, and a patient's alarm went unraised (skipped here before).
+            if (endpoint := _url_key(s.port)) is None:
+                continue
+            key, named, what = ("port", endpoint), s.port, "port"
+        elif isinstance(s, SerialLinkSettings) and s.port:
             key, named, what = ("port", os.path.realpath(s.port)), s.port, "port"
         elif isinstance(s, BleLinkSettings) and s.address:
             address = s.address.upper().split("/")[0]
@@ -48,9 +67,12 @@ def shared_links(cfg: Config, source: str) -> list[str]:
             f"{where(cfg, source, f'chairs[{i}].devices[{j}].{what}')}: {named}{same} is "
             f"also {other}'s {what}: "
             + (
-                "a port has one reader (the other finds it busy for good)"
-                if what == "port"
-                else "a BLE device takes one connection (the other never connects)"
+                "a BLE device takes one connection (the other never connects)"
+                if what == "address"
+                else "a serial-over-LAN port serves one client (the two take it from each "
+                "other: neither is read steadily)"
+                if "://" in named
+                else "a port has one reader (the other finds it busy for good)"
             )
             + "; give each device its own"
         )

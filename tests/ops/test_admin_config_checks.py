@@ -135,6 +135,26 @@ def test_one_port_under_two_names_is_refused(tmp_path: Path, pty: str) -> None:
     ]
 
 
+def test_one_socket_url_under_two_spellings_is_refused(tmp_path: Path) -> None:
+    # A serial-over-LAN server serves one client: host case and pyserial's options do not
+    # make another endpoint; another TCP port of the same server is another device.
+    cfg = tmp_path / "m.toml"
+    url = "SOCKET://Ts-1.clinic.lan:4001?logging=debug"
+    cfg.write_text(
+        BASE.format(tmp=tmp_path)
+        + oximeter("chair-1", "socket://ts-1.clinic.lan:4001")
+        + oximeter("chair-2", url)
+        + oximeter("chair-3", "socket://ts-1.clinic.lan:4002")
+    )
+    r = monitord("check-config", str(cfg))
+    assert (r.returncode, r.stdout) == (78, "")
+    assert r.stderr.splitlines() == [
+        f"{cfg}: chairs[1].devices[0].port: {url} (= socket://ts-1.clinic.lan:4001) is also "
+        "chair-1/ox's port: a serial-over-LAN port serves one client (the two take it from "
+        "each other: neither is read steadily); give each device its own"
+    ]
+
+
 def test_doctor_fails_a_command_the_unit_hides(tmp_path: Path) -> None:
     # Under /tmp (whatever pytest's TMPDIR): the unit's PrivateTmp= gives the daemon its own.
     place = Path(tempfile.mkdtemp(dir="/tmp"))
