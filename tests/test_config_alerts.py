@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,3 +48,25 @@ def test_good_alert_overrides_ok(tmp_path: Path, capsys: pytest.CaptureFixture[s
     rc, lines = _check(tmp_path, '[alerts."bp.severe"]\nconfirm = 3\nsys_ge = 175\n', capsys)
     assert rc == 0 and lines == []
     assert capsys.readouterr().out == ""  # already consumed by _check; "ok" printed there
+
+
+def test_an_override_beyond_a_float_is_refused_by_run(tmp_path: Path) -> None:
+    # TOML integers are unbounded: this one passed check-config and stopped the daemon's
+    # start with a traceback (exit 1, "a bug"), no chair monitored; now exit 78, one line
+    # (check-config: tests/config_cases/alerts-number-beyond-a-float).
+    p = tmp_path / "monitord.toml"
+    p.write_text(
+        f'[alerts."spo2.low"]\nfor_s = 1{"0" * 400}\n'
+        f'[storage]\npath = "{tmp_path}/o.sqlite"\n[mqtt]\nenabled = false\n'
+        "[influx]\nenabled = false\n" + CHAIR
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "monitord", "run", "--config", str(p)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (r.returncode, r.stderr.splitlines()) == (
+        78,
+        [f"{p}: alerts.spo2.low.for_s: must be a number of seconds >= 0 and at most 1.8e308"],
+    )

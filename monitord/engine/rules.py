@@ -14,6 +14,7 @@ overridable: it is the clinical logic itself, reviewed with the medical director
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -351,22 +352,24 @@ RULE_IDS: tuple[str, ...] = tuple(r.id for r in _TABLE)
 _ROWS: Mapping[str, _Row] = MappingProxyType({r.id: r for r in _TABLE})
 
 
-def _check(value: Any, typ: str) -> bool:
+def _problem(value: Any, typ: str) -> str | None:
+    """Why `value` is no `typ` (the reason shown to the operator), or None."""
     if typ == _BOOL:
-        return isinstance(value, bool)
-    if typ == _PRIORITY:
-        return value in ("high", "medium", "low")
-    if typ == _COUNT:
-        return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    if value != value or value in (float("inf"), float("-inf")):  # NaN / infinite
-        return False
-    if typ == _DURATION:
-        return value >= 0
-    if typ in (_POSITIVE, _FACTOR):
-        return value > 0
-    return True
+        ok = isinstance(value, bool)
+    elif typ == _PRIORITY:
+        ok = value in ("high", "medium", "low")
+    elif typ == _COUNT:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    elif isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        ok = False  # not a number, or NaN
+    elif abs(value) > sys.float_info.max:  # infinite, or an integer beyond a float: TOML's
+        # are unbounded, and float() of 10**400 stopped the daemon's start (check-config: ok)
+        if typ == _NUMBER:
+            return "must be a number between -1.8e308 and 1.8e308"
+        return f"{_REASONS[typ]} and at most 1.8e308" if isinstance(value, int) else _REASONS[typ]
+    else:
+        ok = value >= 0 if typ == _DURATION else value > 0 if typ in (_POSITIVE, _FACTOR) else True
+    return None if ok else _REASONS[typ]
 
 
 def _schema(row: _Row) -> dict[str, tuple[Any, str]]:
@@ -399,8 +402,8 @@ def validate_overrides(alerts: Mapping[str, Any]) -> list[tuple[str, str]]:
                     (f"{rule_id}.{name}", f"unknown parameter (known: {', '.join(schema)})")
                 )
                 bad.add(name)
-            elif not _check(value, schema[name][1]):
-                problems.append((f"{rule_id}.{name}", _REASONS[schema[name][1]]))
+            elif (why := _problem(value, schema[name][1])) is not None:
+                problems.append((f"{rule_id}.{name}", why))
                 bad.add(name)
         if "priority" in overrides and "priority" not in bad:
             # An inhibitor is evaluated before the rules it inhibits (clinical-rules.md
