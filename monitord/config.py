@@ -482,7 +482,13 @@ def parse_config(
     except ImportError:  # engine not built yet in this checkout
         return cfg
     for loc2, msg in validate_overrides(cfg.alerts):
-        file = origin(("alerts", *loc2.split(".")))[0] if origin else source
+        # A rule id holds dots (`bp.severe.sys_ge`): split at each, the key was found in no
+        # file and the error blamed on the last one with an [alerts] table.
+        rule = max(
+            (r for r in cfg.alerts if loc2 == r or loc2.startswith(f"{r}.")), key=len, default=loc2
+        )
+        wrote: Loc = ("alerts", rule, loc2[len(rule) + 1 :]) if loc2 != rule else ("alerts", rule)
+        file = origin(wrote)[0] if origin else source
         errors.append(f"{file}: alerts.{loc2}: {msg}")
     if errors:
         raise ConfigError(errors)
