@@ -35,7 +35,17 @@ def session_info(ch: ChairState | None, rules: RuleSet) -> dict[str, Any]:
         "started": iso(s.started_t),
         "dose_start": None if s.dose_start_t is None else iso(s.dose_start_t),
         "dose_end": None if s.dose_end_t is None else iso(s.dose_end_t),
-        "observation_met": None if met is None else iso(met),
-        "bp_due": None if bp_due is None else iso(bp_due),
+        "observation_met": _date(met),
+        "bp_due": _date(bp_due),
         "bp_cycle_s": op["cycle_s"],
     }
+
+
+def _date(t: float | None) -> str | None:
+    """`t` in ISO 8601, or None when it is none or has no date: an `[alerts]` duration may
+    put it past the year 9999 (`esketamine_observe_s = 1e12`, passed by check-config), and
+    its ValueError crashed the chair's task at every `dose_start`, its alarms unraised."""
+    try:
+        return None if t is None else iso(t)
+    except (ValueError, OverflowError):
+        return None
