@@ -210,7 +210,9 @@ class StorageConfig(_Strict):
     # Disk budget for the outbox. When reached, delivered rows are pruned oldest first;
     # if undelivered rows alone exceed it, the oldest undelivered *readings* are dropped
     # (counted and logged at ERROR), never alert or session events.
-    max_mb: Annotated[float, Field(gt=0)] = 512.0
+    # At most 1 TB (no Pi's card is larger): 1e308 passed, and the prune's byte budget,
+    # infinite, crashed the store task at every start (`task.crashing`).
+    max_mb: Annotated[float, Field(gt=0, le=1_000_000)] = 512.0
     # How often retention and max_mb are applied while the daemon runs (and at its start).
     prune_interval_s: Annotated[float, Field(gt=0)] = 60.0
     # Group commit: batches of readings alone wait up to this long to be committed (one

@@ -14,11 +14,22 @@ overridable: it is the clinical logic itself, reviewed with the medical director
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
+
+from monitord.engine.paramtypes import (
+    BOOL,
+    COUNT,
+    DURATION,
+    FACTOR,
+    INTERVAL,
+    NUMBER,
+    POSITIVE,
+    PRIORITY,
+    problem,
+)
 
 PRIORITIES = ("high", "medium", "low", "info")
 PRIORITY_RANK = {"high": 0, "medium": 1, "low": 2, "info": 3}
@@ -47,25 +58,6 @@ PROTOCOLS = ("esketamine", "iv-ketamine")
 
 ALL_PHASES = ("idle", "baseline", "dosing", "observation")
 DOSE_PHASES = ("dosing", "observation")
-
-# Parameter types: (python check, reason shown to the operator).
-_COUNT = "count"  # integer >= 1
-_NUMBER = "number"  # any real number (a threshold)
-_DURATION = "duration"  # real number >= 0, seconds
-_POSITIVE = "positive"  # real number > 0, seconds
-_FACTOR = "factor"  # real number > 0
-_BOOL = "bool"
-_PRIORITY = "priority"
-
-_REASONS = {
-    _COUNT: "must be an integer >= 1",
-    _NUMBER: "must be a number",
-    _DURATION: "must be a number of seconds >= 0",
-    _POSITIVE: "must be a number of seconds > 0",
-    _FACTOR: "must be a number > 0",
-    _BOOL: "must be true or false",
-    _PRIORITY: "must be one of high, medium, low",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,11 +98,11 @@ class _Row:
 
 
 def _bp(confirm: int, clear: int) -> dict[str, tuple[Any, str]]:
-    return {"confirm": (confirm, _COUNT), "clear": (clear, _COUNT)}
+    return {"confirm": (confirm, COUNT), "clear": (clear, COUNT)}
 
 
 def _timed(for_s: float, clear_for_s: float) -> dict[str, tuple[Any, str]]:
-    return {"for_s": (for_s, _DURATION), "clear_for_s": (clear_for_s, _DURATION)}
+    return {"for_s": (for_s, DURATION), "clear_for_s": (clear_for_s, DURATION)}
 
 
 # The table, in the order of clinical-rules.md "Rules" (the order matters: within one
@@ -122,10 +114,10 @@ _TABLE: tuple[_Row, ...] = (
         "high",
         ALL_PHASES,
         {
-            "sys_ge": (200.0, _NUMBER),
-            "dia_ge": (120.0, _NUMBER),
-            "clear_sys_lt": (180.0, _NUMBER),
-            "clear_dia_lt": (110.0, _NUMBER),
+            "sys_ge": (200.0, NUMBER),
+            "dia_ge": (120.0, NUMBER),
+            "clear_sys_lt": (180.0, NUMBER),
+            "clear_dia_lt": (110.0, NUMBER),
             **_bp(1, 2),
         },
         inhibits=("bp.severe", "bp.rise"),
@@ -140,10 +132,10 @@ _TABLE: tuple[_Row, ...] = (
         "medium",
         ALL_PHASES,
         {
-            "sys_ge": (180.0, _NUMBER),
-            "dia_ge": (110.0, _NUMBER),
-            "clear_sys_lt": (170.0, _NUMBER),
-            "clear_dia_lt": (100.0, _NUMBER),
+            "sys_ge": (180.0, NUMBER),
+            "dia_ge": (110.0, NUMBER),
+            "clear_sys_lt": (170.0, NUMBER),
+            "clear_dia_lt": (100.0, NUMBER),
             **_bp(2, 2),
         },
         inhibits=("bp.rise",),
@@ -157,10 +149,10 @@ _TABLE: tuple[_Row, ...] = (
         "low",
         DOSE_PHASES,
         {
-            "sys_rise_ge": (40.0, _NUMBER),
-            "dia_rise_ge": (25.0, _NUMBER),
-            "clear_sys_rise_lt": (30.0, _NUMBER),
-            "clear_dia_rise_lt": (18.0, _NUMBER),
+            "sys_rise_ge": (40.0, NUMBER),
+            "dia_rise_ge": (25.0, NUMBER),
+            "clear_sys_rise_lt": (30.0, NUMBER),
+            "clear_dia_rise_lt": (18.0, NUMBER),
             **_bp(2, 2),
         },
         order=(("clear_sys_rise_lt", "sys_rise_ge"), ("clear_dia_rise_lt", "dia_rise_ge")),
@@ -172,7 +164,7 @@ _TABLE: tuple[_Row, ...] = (
         "advisory",
         "low",
         ("baseline",),
-        {"sys_gt": (140.0, _NUMBER), "dia_gt": (90.0, _NUMBER)},
+        {"sys_gt": (140.0, NUMBER), "dia_gt": (90.0, NUMBER)},
         source="clinical-rules.md Rules: bp.baseline_high",
     ),
     _Row(  # row `bp.not_declining` (label: monitor until values decline; DESIGN)
@@ -181,10 +173,10 @@ _TABLE: tuple[_Row, ...] = (
         "medium",
         ("observation",),
         {
-            "after_dose_s": (7200.0, _DURATION),
-            "sys_rise_ge": (20.0, _NUMBER),
-            "sys_ge": (160.0, _NUMBER),
-            "dia_ge": (100.0, _NUMBER),
+            "after_dose_s": (7200.0, DURATION),
+            "sys_rise_ge": (20.0, NUMBER),
+            "sys_ge": (160.0, NUMBER),
+            "dia_ge": (100.0, NUMBER),
             **_bp(2, 2),
         },
         source="clinical-rules.md Rules: bp.not_declining",
@@ -196,10 +188,10 @@ _TABLE: tuple[_Row, ...] = (
         "medium",
         ALL_PHASES,
         {
-            "sys_lt": (90.0, _NUMBER),
-            "map_lt": (65.0, _NUMBER),
-            "clear_sys_ge": (95.0, _NUMBER),
-            "clear_map_ge": (70.0, _NUMBER),
+            "sys_lt": (90.0, NUMBER),
+            "map_lt": (65.0, NUMBER),
+            "clear_sys_ge": (95.0, NUMBER),
+            "clear_map_ge": (70.0, NUMBER),
             **_bp(2, 2),
         },
         order=(("sys_lt", "clear_sys_ge"), ("map_lt", "clear_map_ge")),
@@ -211,7 +203,7 @@ _TABLE: tuple[_Row, ...] = (
         "physiological",
         "high",
         ALL_PHASES,
-        {"sys_lt": (80.0, _NUMBER), "clear_sys_ge": (90.0, _NUMBER), **_bp(1, 2)},
+        {"sys_lt": (80.0, NUMBER), "clear_sys_ge": (90.0, NUMBER), **_bp(1, 2)},
         inhibits=("bp.low",),
         order=(("sys_lt", "clear_sys_ge"),),
         source="clinical-rules.md Rules: bp.very_low",
@@ -222,7 +214,7 @@ _TABLE: tuple[_Row, ...] = (
         "physiological",
         "medium",
         ALL_PHASES,
-        {"hr_gt": (120.0, _NUMBER), "clear_hr_lt": (110.0, _NUMBER), **_timed(300, 120)},
+        {"hr_gt": (120.0, NUMBER), "clear_hr_lt": (110.0, NUMBER), **_timed(300, 120)},
         order=(("clear_hr_lt", "hr_gt"),),
         source="clinical-rules.md Rules: hr.high",
         overridable_latching=True,
@@ -232,7 +224,7 @@ _TABLE: tuple[_Row, ...] = (
         "physiological",
         "high",
         ALL_PHASES,
-        {"hr_gt": (150.0, _NUMBER), "clear_hr_lt": (140.0, _NUMBER), **_timed(60, 60)},
+        {"hr_gt": (150.0, NUMBER), "clear_hr_lt": (140.0, NUMBER), **_timed(60, 60)},
         inhibits=("hr.high",),
         order=(("clear_hr_lt", "hr_gt"),),
         source="clinical-rules.md Rules: hr.very_high",
@@ -243,7 +235,7 @@ _TABLE: tuple[_Row, ...] = (
         "physiological",
         "medium",
         ALL_PHASES,
-        {"hr_lt": (50.0, _NUMBER), "clear_hr_gt": (55.0, _NUMBER), **_timed(60, 60)},
+        {"hr_lt": (50.0, NUMBER), "clear_hr_gt": (55.0, NUMBER), **_timed(60, 60)},
         order=(("hr_lt", "clear_hr_gt"),),
         source="clinical-rules.md Rules: hr.low",
         overridable_latching=True,
@@ -253,7 +245,7 @@ _TABLE: tuple[_Row, ...] = (
         "physiological",
         "high",
         ALL_PHASES,
-        {"hr_lt": (40.0, _NUMBER), "clear_hr_gt": (45.0, _NUMBER), **_timed(30, 30)},
+        {"hr_lt": (40.0, NUMBER), "clear_hr_gt": (45.0, NUMBER), **_timed(30, 30)},
         inhibits=("hr.low",),
         order=(("hr_lt", "clear_hr_gt"),),
         source="clinical-rules.md Rules: hr.very_low",
@@ -264,7 +256,7 @@ _TABLE: tuple[_Row, ...] = (
         "physiological",
         "medium",
         ALL_PHASES,
-        {"spo2_lt": (90.0, _NUMBER), "clear_spo2_ge": (92.0, _NUMBER), **_timed(15, 30)},
+        {"spo2_lt": (90.0, NUMBER), "clear_spo2_ge": (92.0, NUMBER), **_timed(15, 30)},
         order=(("spo2_lt", "clear_spo2_ge"),),
         source="clinical-rules.md Rules: spo2.low",
         overridable_latching=True,
@@ -274,7 +266,7 @@ _TABLE: tuple[_Row, ...] = (
         "physiological",
         "high",
         ALL_PHASES,
-        {"spo2_lt": (85.0, _NUMBER), "clear_spo2_ge": (88.0, _NUMBER), **_timed(10, 30)},
+        {"spo2_lt": (85.0, NUMBER), "clear_spo2_ge": (88.0, NUMBER), **_timed(10, 30)},
         inhibits=("spo2.low",),
         order=(("spo2_lt", "clear_spo2_ge"),),
         source="clinical-rules.md Rules: spo2.very_low",
@@ -293,7 +285,7 @@ _TABLE: tuple[_Row, ...] = (
         "technical",
         "low",
         DOSE_PHASES,
-        {"cycle_s": (600.0, _POSITIVE), "grace_s": (180.0, _DURATION)},
+        {"cycle_s": (600.0, POSITIVE), "grace_s": (180.0, DURATION)},
         source="clinical-rules.md Rules: tech.bp_overdue",
     ),
     _Row(  # row `session.check_missed` (REMS form: BP at ~40 min post-dose)
@@ -301,7 +293,7 @@ _TABLE: tuple[_Row, ...] = (
         "technical",
         "medium",
         DOSE_PHASES,
-        {"window_start_s": (2100.0, _DURATION), "window_end_s": (3000.0, _DURATION)},
+        {"window_start_s": (2100.0, DURATION), "window_end_s": (3000.0, DURATION)},
         order=(("window_start_s", "window_end_s"),),
         source="clinical-rules.md Rules: session.check_missed",
     ),
@@ -310,7 +302,7 @@ _TABLE: tuple[_Row, ...] = (
         "technical",
         "medium",
         ALL_PHASES,
-        {"after_s": (30.0, _DURATION), "priority_dosing": ("high", _PRIORITY)},
+        {"after_s": (30.0, DURATION), "priority_dosing": ("high", PRIORITY)},
         source="clinical-rules.md Rules: tech.device_lost",
     ),
     _Row(  # row `tech.sensor_off`
@@ -318,7 +310,7 @@ _TABLE: tuple[_Row, ...] = (
         "technical",
         "low",
         ALL_PHASES,
-        {"after_s": (15.0, _DURATION)},
+        {"after_s": (15.0, DURATION)},
         source="clinical-rules.md Rules: tech.sensor_off",
     ),
     _Row(  # row `session.no_baseline`
@@ -335,13 +327,13 @@ _TABLE: tuple[_Row, ...] = (
         "info",
         ("observation",),
         {
-            "esketamine_observe_s": (7200.0, _DURATION),  # after dose_start
-            "iv_ketamine_observe_s": (3600.0, _DURATION),  # after dose_end
-            "sys_le": (140.0, _NUMBER),
-            "dia_le": (90.0, _NUMBER),
-            "baseline_factor": (1.1, _FACTOR),
-            "spo2_ge": (94.0, _NUMBER),
-            "spo2_window_s": (300.0, _POSITIVE),
+            "esketamine_observe_s": (7200.0, DURATION),  # after dose_start
+            "iv_ketamine_observe_s": (3600.0, DURATION),  # after dose_end
+            "sys_le": (140.0, NUMBER),
+            "dia_le": (90.0, NUMBER),
+            "baseline_factor": (1.1, FACTOR),
+            "spo2_ge": (94.0, NUMBER),
+            "spo2_window_s": (300.0, POSITIVE),
         },
         source="clinical-rules.md Rules: session.discharge_ready",
         overridable_priority=False,
@@ -352,34 +344,14 @@ RULE_IDS: tuple[str, ...] = tuple(r.id for r in _TABLE)
 _ROWS: Mapping[str, _Row] = MappingProxyType({r.id: r for r in _TABLE})
 
 
-def _problem(value: Any, typ: str) -> str | None:
-    """Why `value` is no `typ` (the reason shown to the operator), or None."""
-    if typ == _BOOL:
-        ok = isinstance(value, bool)
-    elif typ == _PRIORITY:
-        ok = value in ("high", "medium", "low")
-    elif typ == _COUNT:
-        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
-    elif isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        ok = False  # not a number, or NaN
-    elif abs(value) > sys.float_info.max:  # infinite, or an integer beyond a float: TOML's
-        # are unbounded, and float() of 10**400 stopped the daemon's start (check-config: ok)
-        if typ == _NUMBER:
-            return "must be a number between -1.8e308 and 1.8e308"
-        return f"{_REASONS[typ]} and at most 1.8e308" if isinstance(value, int) else _REASONS[typ]
-    else:
-        ok = value >= 0 if typ == _DURATION else value > 0 if typ in (_POSITIVE, _FACTOR) else True
-    return None if ok else _REASONS[typ]
-
-
 def _schema(row: _Row) -> dict[str, tuple[Any, str]]:
     out = dict(row.params)
     if row.overridable_priority:
-        out["priority"] = (row.priority, _PRIORITY)
+        out["priority"] = (row.priority, PRIORITY)
     if row.overridable_latching:
-        out["latching"] = (row.latching, _BOOL)
+        out["latching"] = (row.latching, BOOL)
     if row.id != "session.discharge_ready":
-        out["escalate_s"] = (None, _DURATION)
+        out["escalate_s"] = (None, INTERVAL)
     return out
 
 
@@ -402,7 +374,7 @@ def validate_overrides(alerts: Mapping[str, Any]) -> list[tuple[str, str]]:
                     (f"{rule_id}.{name}", f"unknown parameter (known: {', '.join(schema)})")
                 )
                 bad.add(name)
-            elif (why := _problem(value, schema[name][1])) is not None:
+            elif (why := problem(value, schema[name][1])) is not None:
                 problems.append((f"{rule_id}.{name}", why))
                 bad.add(name)
         if "priority" in overrides and "priority" not in bad:
@@ -488,10 +460,10 @@ class RuleSet:
                     # By the parameter's type: a priority is a word (`float` of it stopped
                     # the daemon at start on a config that check-config had passed).
                     typ = row.params[k][1]
-                    if typ in (_PRIORITY, _BOOL):
+                    if typ in (PRIORITY, BOOL):
                         params[k] = ov[k]
                     else:
-                        params[k] = int(ov[k]) if typ == _COUNT else float(ov[k])
+                        params[k] = int(ov[k]) if typ == COUNT else float(ov[k])
             priority = str(ov.get("priority", row.priority))
             esc = ov.get("escalate_s", None)
             escalate: float | None = ESCALATE_S[priority] if esc is None else float(esc)
