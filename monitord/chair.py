@@ -27,7 +27,14 @@ from functools import partial
 from typing import Any
 
 from monitord.aio import Doze, within
-from monitord.chair_inputs import DeviceCtx, DeviceStatus, Item, LinkChange, QueuedCommand
+from monitord.chair_inputs import (
+    DeviceCtx,
+    DeviceStatus,
+    Item,
+    LinkChange,
+    QueuedCommand,
+    answer_crashed,
+)
 from monitord.chair_records import StoredSort
 from monitord.chair_session import SessionGuard
 from monitord.clock import SimClock, WallClock
@@ -100,10 +107,10 @@ class ChairRuntime:
         self.history = StoredRecords(() if cfg.simulated else seen)
         self.closing = False  # shutdown: held bursts resolve now
         self._records = StoredSort(cfg.id, self.history)
-        # The chair task's idle wait: ended by `submit` and `wake` (see `run`).
-        self._doze = Doze()
+        self._doze = Doze()  # the chair task's idle wait: ended by `submit`, `wake` (`run`)
         # Refuses a session command for a session not open (monitord/chair_session.py).
         self._guard = SessionGuard(cfg.id)
+        self._taken: list[Item] = []  # the batch in hand's items: answered if it raises
         # A device link went up or down: told at once (`monitord status`, not a commit later).
         self.on_link: Callable[[str], None] | None = None
         # A device the restored engine still waits on or has lost, but this config no longer
@@ -201,13 +208,18 @@ class ChairRuntime:
                     batch.append(self.queue.get_nowait())
                 except asyncio.QueueEmpty:
                     break
-            self.process(batch)
+            self._taken = batch
+            try:
+                self.process(batch)
+            except Exception as e:  # then the supervisor logs it and restarts this task
+                answer_crashed(self.cfg.id, self._taken, e)
+                raise
 
     def process(self, batch: list[Item]) -> None:
         store = self.store
         out = StoreBatch(self.cfg.id)
         held = self.engine.held(self.cfg.id)
-        items = self._records.sort(batch, self.closing)
+        self._taken = items = self._records.sort(batch, self.closing)
         events: list[AlertEvent] = []
         sessions: list[SessionEvent] = []
         readings: list[Reading] = []

@@ -46,6 +46,20 @@ class QueuedCommand:
 Item = Reading | LinkChange | QueuedCommand
 
 
+def answer_crashed(chair: str, items: list[Item], e: Exception) -> None:
+    """The batch of `items` raised (a bug): its commands not answered yet are, now. The
+    MQTT sink waits on each answer before it reads the chair's next message: unset, no
+    later command or receipt of the chair was read until its connection dropped."""
+    why = (
+        f"internal error: {chair}'s task failed on this command's batch "
+        f"({type(e).__name__}: {e}; a bug: see the journal); whether it was applied is "
+        "unknown: look at the chair before sending it again"
+    )
+    for item in items:
+        if isinstance(item, QueuedCommand) and item.reply and not item.reply.done():
+            item.reply.set_result(why)
+
+
 @dataclass
 class DeviceStatus:
     id: str

@@ -1,0 +1,131 @@
+"""A bug raised in one chair's batch processing: what it does to that chair and the others.
+
+Left open by the last session: the MQTT sink reads a chair's connection one message at a
+time and waits on each command's answer (`Daemon.on_command` -> `ChairRuntime.command`),
+a future the chair task sets once the command's batch is committed. A batch whose
+`process` raised (a bug) never set it: the supervisor logged the crash and restarted the
+chair task a second later, its alarms evaluated again, but that chair's connection waited
+on the lost answer for good. The nurse's command was never answered, and no later command
+or receipt of that chair was read (until the connection dropped): an ACK pressed at the
+station did nothing, and every receipt of the chair's alarms was missed, so the daemon
+said no station had shown them. The other chairs, on connections of their own, went on.
+
+Now the chair task answers the commands of the batch that raised before the crash is
+handed to the supervisor: an internal error on `cmd/errors` (no `code`: no refusal the
+engine made) saying whether it was applied is unknown.
+
+The seam: chair-a's engine `feed_checked` replaced, on the running in-process daemon, by
+one that raises on the first command it is fed (as a bug in a command's handling would);
+the real daemon, supervisor, store, mosquitto and MQTT clients around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from monitord.chair import LinkChange
+from monitord.config import loads_config
+from monitord.daemon import Daemon
+from monitord.engine.inputs import Ack, EngineInput
+from monitord.models import AlertEvent
+from tests.faults.writerkit import two_chairs
+from tests.kit import Observer, eventually
+from tests.servers import Mosquitto
+
+SITE = "batch-crash"
+
+
+@contextlib.asynccontextmanager
+async def running(daemon: Daemon) -> AsyncIterator[None]:
+    task = asyncio.create_task(daemon.run())
+    try:
+        await eventually(
+            lambda: daemon.mqtt is not None and daemon.mqtt.subscribed,
+            20,
+            "the daemon running, its commands subscribed",
+        )
+        yield
+    finally:
+        daemon.stop_event.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def test_a_batch_that_raises_answers_its_command_and_the_chair_reads_on(
+    mosquitto: Mosquitto, mqtt_prefix: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    mqtt = f'host = "{mosquitto.host}"\nport = {mosquitto.port}\nprefix = "{mqtt_prefix}"'
+    alerts = '"tech.device_lost" = { after_s = 0.5 }\n'
+    cfg = loads_config(two_chairs(tmp_path, SITE, mqtt=mqtt, alerts=alerts))
+    daemon = Daemon(cfg, restart_backoff_s=(0.05, 0.2))
+    a, b = daemon.chairs["chair-a"], daemon.chairs["chair-b"]
+    base = f"{mqtt_prefix}/{SITE}"
+    engine = a.engine
+    real_feed = engine.feed_checked
+    raised: list[EngineInput] = []
+
+    def feed_checked(ev: EngineInput) -> tuple[list[AlertEvent], str | None]:
+        if isinstance(ev, Ack) and not raised:
+            raised.append(ev)
+            raise RuntimeError("engine bug on this command")
+        return real_feed(ev)
+
+    caplog.set_level(logging.INFO, "monitord")
+    errors = [f"{base}/chair-a/cmd/errors", f"{base}/chair-b/cmd/errors"]
+    async with Observer(mosquitto, errors) as obs, running(daemon):
+        assert daemon.supervisor is not None
+        task = daemon.supervisor.tasks["chair:chair-a"]
+        engine.feed_checked = feed_checked  # type: ignore[method-assign]
+
+        def answers(chair: str) -> list[dict[str, Any]]:
+            return [p for t, p, _ in obs.msgs if t == f"{base}/{chair}/cmd/errors"]
+
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port, timeout=10) as station:
+
+            async def ack(chair: str, alert_id: str) -> None:
+                body = json.dumps({"alert_id": alert_id, "by": "nurse-1"}).encode()
+                await station.publish(f"{base}/{chair}/cmd/ack", body, qos=1)
+
+            await ack("chair-a", "chair-a:spo2.low:1")
+            await eventually(lambda: raised and task.restarts == 1, 20, "the crash")
+            # The command of the batch that raised is answered (before: never).
+            await eventually(lambda: answers("chair-a"), 20, "the crashed command answered")
+            (first,) = answers("chair-a")
+            assert first["error"].startswith("internal error: chair-a's task failed "), first
+            assert "RuntimeError: engine bug on this command" in first["error"], first
+            assert "whether it was applied is unknown" in first["error"], first
+            assert "chair-a:spo2.low:1" in first["payload"] and "code" not in first, first
+
+            # The chair's connection reads on: a later command is answered by the engine
+            # (an ACK of no active alert), and a receipt is taken.
+            await ack("chair-a", "chair-a:spo2.low:2")
+            await eventually(lambda: len(answers("chair-a")) == 2, 20, "the next command")
+            assert "chair-a:spo2.low:2" in answers("chair-a")[1]["payload"]
+            assert "internal" not in answers("chair-a")[1]["error"]
+            received = daemon.receipts.received
+            receipt = {"alert_id": "chair-a:spo2.low:1", "event": "raised", "station": "s1"}
+            await station.publish(
+                f"{base}/chair-a/alerts/receipts", json.dumps(receipt).encode(), qos=1
+            )
+            await eventually(lambda: daemon.receipts.received > received, 20, "the receipt")
+
+            # The other chair was never held up.
+            await ack("chair-b", "chair-b:spo2.low:3")
+            await eventually(lambda: answers("chair-b"), 20, "chair-b's command answered")
+
+        # The restarted chair task evaluates alarms again.
+        a.submit(LinkChange("monitor", False, a.clock.now(), "unplugged"))
+        await eventually(lambda: bool(a.active), 20, "chair-a's tech.device_lost")
+        assert not b.active
+        # Said loud: the crash at ERROR with its traceback, the command's answer too.
+        crash = [r for r in caplog.records if "task chair:chair-a: crashed" in r.getMessage()]
+        assert crash and crash[0].levelno == logging.ERROR and crash[0].exc_info, caplog.text
+        assert task.state == "running"
