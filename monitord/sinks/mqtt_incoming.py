@@ -29,6 +29,7 @@ from monitord.models import Refusal, iso, refusal_level
 from monitord.mqttv5 import PublishRefused, V5Client, is_doctor, reason_words
 from monitord.receipts import BadReceipt, Receipts, parse_receipt
 from monitord.sinks.commands import Command, CommandError, parse_command
+from monitord.storebatch import NOT_STORED
 
 log = logging.getLogger("monitord.sinks.mqtt")
 
@@ -258,7 +259,11 @@ class Incoming:
         level: int = logging.WARNING,
     ) -> None:
         self.stats.command_errors += 1
-        log.log(level, "MQTT: rejected command on %s: %s", topic, why)
+        if isinstance(why, Refusal) and why.code == NOT_STORED:
+            # Applied, no refusal (storebatch.py): the store's alarm says the disk's trouble.
+            log.info("MQTT: command on %s: %s", topic, why)
+        else:
+            log.log(level, "MQTT: rejected command on %s: %s", topic, why)
         body = {
             "time": iso(time.time()),
             "topic": topic,
