@@ -111,13 +111,20 @@ function confirmSession(chair, action) {
   if (action === "dose_start") { dose = input("Dose (mg, optional)", "confirm-dose", "number"); lot = input("Lot (optional)", "confirm-lot"); }
   const shown = sessionShown(chairs.get(chair), action); // as pressed, not as confirmed
   const ok = $("confirm-ok"), cancel = $("confirm-cancel");
+  const idle = () => { ok.disabled = false; ok.textContent = "Confirm"; };
+  idle();
   ok.onclick = async (ev) => {
     ev.preventDefault();
+    // Disabled while its POST is in flight, and says so: a second press (a double tap, or
+    // again on a slow broker) sent the command twice, the second answered as a duplicate.
+    if (ok.disabled) return;
+    ok.disabled = true; ok.textContent = "Sending…";
     const body = { chair, action, ...shown };
     if (proto) body.protocol = proto.value;
     if (dose && dose.value) body.dose_mg = dose.value;
     if (lot && lot.value) body.lot = lot.value;
-    const r = await post("/api/session", body);
+    let r;
+    try { r = await post("/api/session", body); } finally { idle(); }
     if (r.ok) dlg.close(); else $("confirm-error").textContent = r.data.error || `error ${r.status}`;
   };
   cancel.onclick = () => dlg.close();

@@ -1,0 +1,80 @@
+"""The confirmation's Confirm, pressed again while its command is in flight, does nothing.
+
+Before, Confirm stayed live until the station answered the POST: a nurse who pressed it
+twice (a double tap, or again because nothing seemed to happen on a slow broker) sent the
+command twice, and the second came back as a duplicate ("Start session by alice at 14:02:
+the session had already started"), a line she had to read to learn that nothing was
+wrong. Now Confirm is disabled from the press until the answer and reads "Sending…"; an
+answer that is an error (the dialog stays open, saying why) gives it back, so she can
+correct and press again.
+
+Real daemon and station processes on the broker with the shipped ACL, alice in headless
+Chromium pressing with trusted mouse events. The broker is paused (SIGSTOP) under the
+first press, so its POST is in flight (the station answers after the broker's PUBACK) when
+she presses again; the page counts the POSTs it sends (a pass-through wrapper of `fetch`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.acl_kit import AclMosquitto
+from tests.station.cdp import browser
+from tests.station.session_kit import IDLE, chair_2_served, open_dialog, phase_is
+from tests.station.station_kit import login_page
+
+COUNT_POSTS = (
+    "(() => { window.posts = 0; const f = window.fetch;"
+    " window.fetch = (u, o) => { if (String(u).endsWith('/api/session')) window.posts++;"
+    " return f(u, o); }; return true; })()"
+)
+STATE = (
+    "({posts: window.posts, disabled: document.getElementById('confirm-ok').disabled,"
+    " says: document.getElementById('confirm-ok').textContent,"
+    " open: document.getElementById('confirm').open,"
+    " error: document.getElementById('confirm-error').textContent})"
+)
+
+
+async def test_confirm_pressed_again_while_in_flight_sends_nothing(
+    tmp_path: Path, acl_broker: AclMosquitto
+) -> None:
+    async with chair_2_served(tmp_path, acl_broker, IDLE) as url, browser() as b:
+        page = await b.new_page()
+        await login_page(page, url, "alice")
+        await page.until(phase_is("IDLE"), 40, "chair-2 idle")
+        await page.js(COUNT_POSTS)
+        await open_dialog(page, "start")
+        acl_broker.pause()
+        try:
+            await page.tap("#confirm-ok")
+            await page.until("window.posts === 1", 10, "the first press's POST")
+            await page.tap("#confirm-ok")  # its POST waits on the paused broker
+            state = await page.js(STATE)
+            said = {"posts": 1, "disabled": True, "says": "Sending…", "open": True, "error": ""}
+            assert state == said, state
+            await page.screenshot(tmp_path / "confirm_in_flight.png")
+        finally:
+            acl_broker.resume()
+        await page.until("!document.getElementById('confirm').open", 20, "dialog closed")
+        await page.until(phase_is("BASELINE"), 20, "the session started")
+        assert (await page.js("window.posts")) == 1
+
+        # An error answer gives Confirm back: the dose corrected, pressed again, sent.
+        await open_dialog(page, "dose_start", {"#confirm-dose": "2000"})
+        assert (await page.js(STATE))["disabled"] is False
+        await page.tap("#confirm-ok")
+        await page.until(
+            "document.getElementById('confirm-error').textContent.includes('at most 1000')",
+            20,
+            "the station's refusal of 2000 mg",
+        )
+        state = await page.js(STATE)
+        assert state["open"] and not state["disabled"] and state["posts"] == 2, state
+        assert state["says"] == "Confirm", state
+        await page.type_into("#confirm-dose", "56")
+        await page.tap("#confirm-ok")
+        await page.until("!document.getElementById('confirm').open", 20, "dialog closed")
+        await page.until(phase_is("DOSING"), 20, "the dose started")
+        assert (await page.js("window.posts")) == 3
+        await page.close()
