@@ -34,6 +34,7 @@ from monitord.chair_inputs import (
     LinkChange,
     QueuedCommand,
     answer_crashed,
+    steady,
 )
 from monitord.chair_records import StoredSort
 from monitord.chair_session import SessionGuard
@@ -111,6 +112,7 @@ class ChairRuntime:
         # Refuses a session command for a session not open (monitord/chair_session.py).
         self._guard = SessionGuard(cfg.id)
         self._taken: list[Item] = []  # the batch in hand's items: answered if it raises
+        self._resync = False  # a batch raised: show the engine's set (`run`)
         # A device link went up or down: told at once (`monitord status`, not a commit later).
         self.on_link: Callable[[str], None] | None = None
         # A device the restored engine still waits on or has lost, but this config no longer
@@ -213,6 +215,10 @@ class ChairRuntime:
                 self.process(batch)
             except Exception as e:  # then the supervisor logs it and restarts this task
                 answer_crashed(self.cfg.id, self._taken, e)
+                # Its alert events are lost with it, but not what the engine holds: an
+                # alarm it raised there is shown at the restart's first turn, not when
+                # some later event happens to show the set (minutes: never, if none).
+                self._resync = True
                 raise
 
     def process(self, batch: list[Item]) -> None:
@@ -325,7 +331,7 @@ class ChairRuntime:
             self._engine_t = max(self._engine_t, horizon)
         if run:
             out.runs.append((run, run_sess))
-        if not items and not events:
+        if not items and not events and not self._resync:
             # A heartbeat or a timer with nothing to say: nothing to store or show, but the
             # clock moved (the scenario player may be waiting for that).
             self._notify()
@@ -334,7 +340,8 @@ class ChairRuntime:
         # The active set changes with every alert and session event, and silently when a
         # latched alert's clear condition starts or stops holding (`clear_pending`): that
         # too must reach `alerts/active` and status, and the snapshot (design.md section 6).
-        shown = bool(events or sessions) or self.engine.held(self.cfg.id) != held
+        shown = bool(events or sessions) or self.engine.held(self.cfg.id) != held or self._resync
+        self._resync = False
         now = time.monotonic()
         changed = any(not isinstance(i, Reading) or i.kind == Kind.BP for i in items)
         stepped = isinstance(self.clock, WallClock) and self.clock.row_stale()  # kept offset
@@ -512,16 +519,6 @@ class ChairRuntime:
             "duplicate_bp_ignored": self.history.repeats,
             "stored_records": self.history.stored,
         }
-
-
-def steady(chair_status: dict[str, Any]) -> dict[str, Any]:
-    """A chair's status without the counters that tick with every reading: a change of
-    the rest (links, alerts, phase) is written at once, the counts with the heartbeat."""
-    devices = {
-        d: {k: v for k, v in dv.items() if k not in ("readings", "stored", "invalid", "rejects")}
-        for d, dv in chair_status.get("devices", {}).items()
-    }
-    return {**chair_status, "devices": devices}
 
 
 def load_seen(ob: Outbox, chair: str) -> list[str]:

@@ -1,6 +1,8 @@
 """What a chair's task takes in (extracted from monitord/chair.py): the items on its input
 queue (readings, link changes, commands), and each device's handle for putting them there
-(`DeviceCtx`, the drivers' `DeviceContext`) with the counters it keeps (`DeviceStatus`).
+(`DeviceCtx`, the drivers' `DeviceContext`) with the counters it keeps (`DeviceStatus`;
+`steady`: a chair's status without them), and the answer to the commands of a batch that
+raised (`answer_crashed`).
 
 A `DeviceCtx` knows its chair only as `ChairInputs` (what it uses of
 `monitord.chair.ChairRuntime`), so this module does not import the chair's.
@@ -113,3 +115,13 @@ class DeviceCtx:
         if up:
             self._flog.reset()
         self.chair_rt.submit(LinkChange(self.device, up, self.chair_rt.clock.now(), reason))
+
+
+def steady(chair_status: dict[str, Any]) -> dict[str, Any]:
+    """A chair's status without the counters that tick with every reading: a change of
+    the rest (links, alerts, phase) is written at once, the counts with the heartbeat."""
+    devices = {
+        d: {k: v for k, v in dv.items() if k not in ("readings", "stored", "invalid", "rejects")}
+        for d, dv in chair_status.get("devices", {}).items()
+    }
+    return {**chair_status, "devices": devices}

@@ -1,22 +1,33 @@
 """A bug raised in one chair's batch processing: what it does to that chair and the others.
 
 Left open by the last session: the MQTT sink reads a chair's connection one message at a
-time and waits on each command's answer (`Daemon.on_command` -> `ChairRuntime.command`),
-a future the chair task sets once the command's batch is committed. A batch whose
-`process` raised (a bug) never set it: the supervisor logged the crash and restarted the
-chair task a second later, its alarms evaluated again, but that chair's connection waited
-on the lost answer for good. The nurse's command was never answered, and no later command
-or receipt of that chair was read (until the connection dropped): an ACK pressed at the
-station did nothing, and every receipt of the chair's alarms was missed, so the daemon
-said no station had shown them. The other chairs, on connections of their own, went on.
+time and waits on each command's answer (`Daemon.on_command` -> `ChairRuntime.command`), a
+future the chair task sets once the command's batch is committed. A batch whose `process`
+raised (a bug) never set it: the supervisor logged the crash and restarted the chair task
+a second later, its alarms evaluated again, but that chair's connection waited on the lost
+answer for good. The nurse's command was never answered, and no later command or receipt
+of that chair was read (until the connection dropped): an ACK pressed at the station did
+nothing, and every receipt of the chair's alarms went unread, as if no station showed them
+(what `delivery.unheard` is raised for). The other chairs, on connections of their own,
+went on.
 
 Now the chair task answers the commands of the batch that raised before the crash is
 handed to the supervisor: an internal error on `cmd/errors` (no `code`: no refusal the
 engine made) saying whether it was applied is unknown.
 
+Its alarms: a batch that raised after the engine had raised an alert in it (a bug in its
+timers, fed a crisis BP) lost that alert's events, while the engine held it active. The
+restarted task showed nothing new until some later event of the chair showed its set: a
+`bp.crisis` stayed off the station, `monitord status` and the annunciator (until its first
+escalation, 120 s on), with one ERROR line in the journal (no technical alarm: that needs
+3 crashes). Now the restart's first turn stores the engine's snapshot and shows its active
+set.
+
 The seam: chair-a's engine `feed_checked` replaced, on the running in-process daemon, by
 one that raises on the first command it is fed (as a bug in a command's handling would);
-the real daemon, supervisor, store, mosquitto and MQTT clients around it.
+the real daemon, supervisor, store, mosquitto and MQTT clients around it. In the second
+test, its `advance` raising once the engine has an alert active (the crisis BP fed in that
+batch), on a daemon without MQTT.
 """
 
 from __future__ import annotations
@@ -36,8 +47,10 @@ from monitord.chair import LinkChange
 from monitord.config import loads_config
 from monitord.daemon import Daemon
 from monitord.engine.inputs import Ack, EngineInput
-from monitord.models import AlertEvent
-from tests.faults.writerkit import two_chairs
+from monitord.hub import CommittedBatch
+from monitord.models import AlertEvent, Kind
+from tests.faults.writerkit import reading, two_chairs
+from tests.faults.writerkit import running as running_alone
 from tests.kit import Observer, eventually
 from tests.servers import Mosquitto
 
@@ -129,3 +142,39 @@ async def test_a_batch_that_raises_answers_its_command_and_the_chair_reads_on(
         crash = [r for r in caplog.records if "task chair:chair-a: crashed" in r.getMessage()]
         assert crash and crash[0].levelno == logging.ERROR and crash[0].exc_info, caplog.text
         assert task.state == "running"
+
+
+async def test_an_alarm_raised_in_a_batch_that_raised_shows_after_the_restart(
+    tmp_path: Path,
+) -> None:
+    daemon = Daemon(loads_config(two_chairs(tmp_path, SITE)), restart_backoff_s=(0.05, 0.2))
+    shown: list[tuple[list[str], bool]] = []  # chair-a's active sets as shown, durable
+
+    def listener(b: CommittedBatch) -> None:
+        if b.chair == "chair-a" and b.active is not None:
+            shown.append(([str(x["rule"]) for x in b.active], b.durable))
+
+    daemon.hub.subscribe(listener, "test")
+    async with running_alone(daemon):
+        assert daemon.supervisor is not None
+        task = daemon.supervisor.tasks["chair:chair-a"]
+        a = daemon.chairs["chair-a"]
+        engine = a.engine
+        real_advance = engine.advance
+        raised: list[float] = []
+
+        def advance(t: float, chair: str | None = None, strict: bool = False) -> list[AlertEvent]:
+            # After the crisis BP was fed in this batch: its `raised` is in the batch.
+            if engine.active("chair-a") and not raised:
+                raised.append(t)
+                raise RuntimeError("engine bug in its timers")
+            return real_advance(t, chair, strict)
+
+        engine.advance = advance  # type: ignore[method-assign]
+        a.submit(reading("chair-a", Kind.BP, {"sys_mmHg": 210, "dia_mmHg": 100}))
+        await eventually(lambda: raised and task.restarts == 1, 20, "the crash")
+        await eventually(lambda: a.active, 20, "the crisis shown after the restart")
+        assert [x["rule"] for x in a.active] == ["bp.crisis"], a.active
+        await eventually(lambda: (["bp.crisis"], True) in shown, 20, "its set stored, shown")
+        stored = daemon.outbox.get_state("engine/chair-a") or {}
+        assert "bp.crisis" in str(stored), stored
