@@ -30,10 +30,10 @@ from monitord.aio import Doze, within
 from monitord.chair_inputs import (
     DeviceCtx,
     DeviceStatus,
+    InHand,
     Item,
     LinkChange,
     QueuedCommand,
-    answer_crashed,
     steady,
 )
 from monitord.chair_records import StoredSort
@@ -111,8 +111,8 @@ class ChairRuntime:
         self._doze = Doze()  # the chair task's idle wait: ended by `submit`, `wake` (`run`)
         # Refuses a session command for a session not open (monitord/chair_session.py).
         self._guard = SessionGuard(cfg.id)
-        self._taken: list[Item] = []  # the batch in hand's items: answered if it raises
-        self._resync = False  # a batch raised: show the engine's set (`run`)
+        self._hand = InHand()  # the batch being processed: answered, carried if it raises
+        self._carried: InHand | None = None  # what a batch that raised had done (`_take`)
         # A device link went up or down: told at once (`monitord status`, not a commit later).
         self.on_link: Callable[[str], None] | None = None
         # A device the restored engine still waits on or has lost, but this config no longer
@@ -210,26 +210,29 @@ class ChairRuntime:
                     batch.append(self.queue.get_nowait())
                 except asyncio.QueueEmpty:
                     break
-            self._taken = batch
             try:
                 self.process(batch)
             except Exception as e:  # then the supervisor logs it and restarts this task
-                answer_crashed(self.cfg.id, self._taken, e)
-                # Its alert events are lost with it, but not what the engine holds: an
-                # alarm it raised there is shown at the restart's first turn, not when
-                # some later event happens to show the set (minutes: never, if none).
-                self._resync = True
+                # Its commands answered, and what the engine did in it (an alarm raised, an
+                # ACK taken) stored and shown at the restart's first turn, not when some
+                # later event happens to show the set (minutes: never, if none).
+                self._carried = self._hand.crashed(self.cfg.id, e)
                 raise
 
+    def _take(self, batch: list[Item]) -> InHand:
+        """The batch in hand, with what a batch that raised before it had done."""
+        self._hand, self._carried = self._carried or InHand(), None
+        self._hand.items = batch
+        return self._hand
+
     def process(self, batch: list[Item]) -> None:
+        hand = self._take(batch)
         store = self.store
         out = StoreBatch(self.cfg.id)
         held = self.engine.held(self.cfg.id)
-        self._taken = items = self._records.sort(batch, self.closing)
-        events: list[AlertEvent] = []
-        sessions: list[SessionEvent] = []
+        hand.items = items = self._records.sort(batch, self.closing)
+        events, sessions, replies = hand.events, hand.sessions, hand.replies
         readings: list[Reading] = []
-        replies: list[tuple[asyncio.Future[str | None], str | None]] = []
         # Readings go to the outbox in runs that share a session id (one executemany per
         # run, arrival order kept); the session a reading belongs to is the one current
         # when it arrives, so a run ends where a session event changes it.
@@ -331,7 +334,7 @@ class ChairRuntime:
             self._engine_t = max(self._engine_t, horizon)
         if run:
             out.runs.append((run, run_sess))
-        if not items and not events and not self._resync:
+        if not items and not events and not hand.resync:
             # A heartbeat or a timer with nothing to say: nothing to store or show, but the
             # clock moved (the scenario player may be waiting for that).
             self._notify()
@@ -340,8 +343,7 @@ class ChairRuntime:
         # The active set changes with every alert and session event, and silently when a
         # latched alert's clear condition starts or stops holding (`clear_pending`): that
         # too must reach `alerts/active` and status, and the snapshot (design.md section 6).
-        shown = bool(events or sessions) or self.engine.held(self.cfg.id) != held or self._resync
-        self._resync = False
+        shown = bool(events or sessions) or self.engine.held(self.cfg.id) != held or hand.resync
         now = time.monotonic()
         changed = any(not isinstance(i, Reading) or i.kind == Kind.BP for i in items)
         stepped = isinstance(self.clock, WallClock) and self.clock.row_stale()  # kept offset
@@ -391,6 +393,7 @@ class ChairRuntime:
         out.held = lambda: self._held(
             events, sessions, replies, active, session, as_of, n, dropped=out.dropped
         )
+        self._hand = InHand(items)  # the store's from here: its `done` or `held` answers
         if not store.write(out):
             self._held(events, sessions, replies, active, session, as_of, n)
         self.processed += len(batch)

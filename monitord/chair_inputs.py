@@ -1,8 +1,8 @@
 """What a chair's task takes in (extracted from monitord/chair.py): the items on its input
 queue (readings, link changes, commands), and each device's handle for putting them there
 (`DeviceCtx`, the drivers' `DeviceContext`) with the counters it keeps (`DeviceStatus`;
-`steady`: a chair's status without them), and the answer to the commands of a batch that
-raised (`answer_crashed`).
+`steady`: a chair's status without them), and the batch in hand (`InHand`): what a batch
+that raised (a bug) had done, answered and carried into the restart's first turn.
 
 A `DeviceCtx` knows its chair only as `ChairInputs` (what it uses of
 `monitord.chair.ChairRuntime`), so this module does not import the chair's.
@@ -23,7 +23,8 @@ from monitord.drivers.base import Reject
 from monitord.engine import AlertEngine
 from monitord.engine.inputs import Ack, SessionCmd
 from monitord.log import FailureLog
-from monitord.models import Reading, utc
+from monitord.models import AlertEvent, Reading, Refusal, SessionEvent, utc
+from monitord.storebatch import NOT_STORED
 
 log = logging.getLogger("monitord")
 
@@ -48,18 +49,39 @@ class QueuedCommand:
 Item = Reading | LinkChange | QueuedCommand
 
 
-def answer_crashed(chair: str, items: list[Item], e: Exception) -> None:
-    """The batch of `items` raised (a bug): its commands not answered yet are, now. The
-    MQTT sink waits on each answer before it reads the chair's next message: unset, no
-    later command or receipt of the chair was read until its connection dropped."""
-    why = (
-        f"internal error: {chair}'s task failed on this command's batch "
-        f"({type(e).__name__}: {e}; a bug: see the journal); whether it was applied is "
-        "unknown: look at the chair before sending it again"
-    )
-    for item in items:
-        if isinstance(item, QueuedCommand) and item.reply and not item.reply.done():
-            item.reply.set_result(why)
+Reply = tuple[asyncio.Future[str | None], str | None]  # a command fed: its answer
+
+
+@dataclass
+class InHand:
+    """The batch a chair's task is processing, and what it has done so far: its alert and
+    session events and its commands' answers, as the engine gave them. `resync`: an
+    earlier batch raised, so this one stores the snapshot and shows the engine's set."""
+
+    items: list[Item] = field(default_factory=list)
+    events: list[AlertEvent] = field(default_factory=list)
+    sessions: list[SessionEvent] = field(default_factory=list)
+    replies: list[Reply] = field(default_factory=list)
+    resync: bool = False
+
+    def crashed(self, chair: str, e: Exception) -> InHand:
+        """The batch raised (a bug): its commands are answered now (the MQTT sink waits on
+        each answer before it reads the chair's next message), and what the engine did
+        before it raised is returned, for the restart's first turn to store and show. The
+        engine keeps it: an ACK it took is answered applied (before: an internal error, a
+        refusal to the station, the alarm silenced), and a `raised` lost stayed out of
+        InfluxDB and `alerts/events` and was no receipt's wait (`delivery.unheard`)."""
+        why = f"{chair}'s task failed on this command's batch ({type(e).__name__}: {e}; a bug: "
+        applied = Refusal(f"applied, but not yet stored: {why}see the journal); stored at its "
+                          "restart", NOT_STORED)  # fmt: skip
+        for fut, err in self.replies:
+            if not fut.done():
+                fut.set_result(err or applied)
+        unknown = f"internal error: {why}see the journal); whether it was applied is unknown: "
+        for item in self.items:
+            if isinstance(item, QueuedCommand) and item.reply and not item.reply.done():
+                item.reply.set_result(unknown + "look at the chair before sending it again")
+        return InHand(events=self.events, sessions=self.sessions, resync=True)
 
 
 @dataclass

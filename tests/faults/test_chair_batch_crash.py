@@ -21,7 +21,10 @@ restarted task showed nothing new until some later event of the chair showed its
 `bp.crisis` stayed off the station, `monitord status` and the annunciator (until its first
 escalation, 120 s on), with one ERROR line in the journal (no technical alarm: that needs
 3 crashes). Now the restart's first turn stores the engine's snapshot and shows its active
-set.
+set, and stores and publishes the alert events the engine gave in the batch before it
+raised (its `raised` was lost: no InfluxDB row, no `alerts/events`, no receipt waited for).
+A command the engine had taken in it (an ACK: the alarm silenced) is answered as applied,
+not as an internal error whose effect is unknown.
 
 The seam: chair-a's engine `feed_checked` replaced, on the running in-process daemon, by
 one that raises on the first command it is fed (as a bug in a command's handling would);
@@ -48,7 +51,8 @@ from monitord.config import loads_config
 from monitord.daemon import Daemon
 from monitord.engine.inputs import Ack, EngineInput
 from monitord.hub import CommittedBatch
-from monitord.models import AlertEvent, Kind
+from monitord.models import AlertEvent, Kind, Refusal
+from monitord.storebatch import NOT_STORED
 from tests.faults.writerkit import reading, two_chairs
 from tests.faults.writerkit import running as running_alone
 from tests.kit import Observer, eventually
@@ -149,10 +153,12 @@ async def test_an_alarm_raised_in_a_batch_that_raised_shows_after_the_restart(
 ) -> None:
     daemon = Daemon(loads_config(two_chairs(tmp_path, SITE)), restart_backoff_s=(0.05, 0.2))
     shown: list[tuple[list[str], bool]] = []  # chair-a's active sets as shown, durable
+    events: list[tuple[str, str, bool]] = []  # chair-a's events as published, durable
 
     def listener(b: CommittedBatch) -> None:
         if b.chair == "chair-a" and b.active is not None:
             shown.append(([str(x["rule"]) for x in b.active], b.durable))
+        events.extend((e.rule, e.event, b.durable) for e in b.events if e.chair == "chair-a")
 
     daemon.hub.subscribe(listener, "test")
     async with running_alone(daemon):
@@ -178,3 +184,55 @@ async def test_an_alarm_raised_in_a_batch_that_raised_shows_after_the_restart(
         await eventually(lambda: (["bp.crisis"], True) in shown, 20, "its set stored, shown")
         stored = daemon.outbox.get_state("engine/chair-a") or {}
         assert "bp.crisis" in str(stored), stored
+        # Its `raised` is stored and published too (design.md: alert events are never
+        # dropped): what InfluxDB, `alerts/events` and the receipt wait (`delivery.unheard`)
+        # go by. Before: lost with the batch, the set alone shown.
+        await eventually(lambda: ("bp.crisis", "raised", True) in events, 20, "its raised")
+
+
+async def test_an_ack_applied_before_its_batch_raised_is_answered_applied(
+    tmp_path: Path,
+) -> None:
+    """The engine took a nurse's ACK (the alarm silenced), then raised later in that batch:
+    the ACK was answered "internal error ... whether it was applied is unknown", a refusal
+    to the station, though the restart stored the engine's snapshot with the alarm
+    acknowledged; its `acknowledged` event was lost. Now it is answered as applied, not
+    yet stored (`not_stored`: done, to the station), and the event is stored at the restart.
+    """
+    daemon = Daemon(loads_config(two_chairs(tmp_path, SITE)), restart_backoff_s=(0.05, 0.2))
+    shown: list[tuple[list[tuple[str, bool]], bool]] = []  # chair-a's sets: (rule, ack)
+    events: list[tuple[str, str, bool]] = []
+
+    def listener(b: CommittedBatch) -> None:
+        if b.chair == "chair-a" and b.active is not None:
+            shown.append(([(str(x["rule"]), bool(x.get("ack"))) for x in b.active], b.durable))
+        events.extend((e.rule, e.event, b.durable) for e in b.events if e.chair == "chair-a")
+
+    daemon.hub.subscribe(listener, "test")
+    async with running_alone(daemon):
+        assert daemon.supervisor is not None
+        task = daemon.supervisor.tasks["chair:chair-a"]
+        a = daemon.chairs["chair-a"]
+        a.submit(reading("chair-a", Kind.BP, {"sys_mmHg": 210, "dia_mmHg": 100}))
+        await eventually(lambda: ("bp.crisis", "raised", True) in events, 20, "the crisis")
+        (crisis,) = a.active
+        engine = a.engine
+        real_advance = engine.advance
+        raised: list[float] = []
+
+        def advance(t: float, chair: str | None = None, strict: bool = False) -> list[AlertEvent]:
+            # After the ACK was applied in this batch.
+            if any(x.get("ack") for x in engine.active("chair-a")) and not raised:
+                raised.append(t)
+                raise RuntimeError("engine bug in its timers")
+            return real_advance(t, chair, strict)
+
+        engine.advance = advance  # type: ignore[method-assign]
+        ack = Ack(a.clock.now(), "chair-a", alert_id=str(crisis["alert_id"]), by="nurse-1")
+        answer = await asyncio.wait_for(a.command(ack), 20)
+        assert raised and task.restarts == 1
+        assert isinstance(answer, Refusal) and answer.code == NOT_STORED, answer
+        assert answer.startswith("applied, but not yet stored: chair-a's task failed"), answer
+        assert "RuntimeError: engine bug in its timers" in answer, answer
+        await eventually(lambda: ("bp.crisis", "acknowledged", True) in events, 20, "its event")
+        assert ([("bp.crisis", True)], True) in shown, shown
