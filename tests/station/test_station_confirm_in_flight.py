@@ -78,3 +78,73 @@ async def test_confirm_pressed_again_while_in_flight_sends_nothing(
         await page.until(phase_is("DOSING"), 20, "the dose started")
         assert (await page.js("window.posts")) == 3
         await page.close()
+
+
+# The answers `post` (station.js) returned, counted once the press's own code has run on
+# them: its continuation runs in the same task as the wrapper's, before any evaluate.
+COUNT_ANSWERS = (
+    "(() => { window.answers = 0; const f = window.post;"
+    " window.post = async (...a) => { try { return await f(...a); }"
+    " finally { window.answers++; } }; return true; })()"
+)
+
+
+async def test_confirm_comes_back_when_the_broker_never_answers(
+    tmp_path: Path, acl_broker: AclMosquitto
+) -> None:
+    """A press whose command the broker never takes (paused for good): the station gives up
+    at its MQTT timeout (mqtt.timeout_s, 3 s here) and answers an error, which gives Confirm
+    back, the dialog saying why. The page has no timeout of its own: the station's is it."""
+    async with chair_2_served(tmp_path, acl_broker, IDLE) as url, browser() as b:
+        page = await b.new_page()
+        await login_page(page, url, "alice")
+        await page.until(phase_is("IDLE"), 40, "chair-2 idle")
+        await page.js(COUNT_POSTS)
+        await open_dialog(page, "start")
+        acl_broker.pause()
+        try:
+            await page.tap("#confirm-ok")
+            await page.until("window.posts === 1", 10, "the press's POST")
+            await page.until(
+                "document.getElementById('confirm-error').textContent !== ''",
+                30,
+                "the station's answer: the broker did not take it",
+            )
+            state = await page.js(STATE)
+            assert state["open"] and not state["disabled"], state
+            assert state["says"] == "Confirm" and "broker" in state["error"], state
+        finally:
+            acl_broker.resume()
+        await page.close()
+
+
+async def test_an_answer_to_a_cancelled_confirmation_leaves_the_next_alone(
+    tmp_path: Path, acl_broker: AclMosquitto
+) -> None:
+    """Cancel while the press is in flight, the confirmation opened again: the first
+    press's answer, when it came, acted on the dialog open then (the same element): its
+    error was written into the new one, not yet pressed, and its Confirm given back while
+    that one's own POST was in flight; an `ok` closed it, so a second press still in flight
+    whose POST then failed said so in a closed dialog, the nurse taking it as done. Now an
+    answer acts on its own confirmation only."""
+    async with chair_2_served(tmp_path, acl_broker, IDLE) as url, browser() as b:
+        page = await b.new_page()
+        await login_page(page, url, "alice")
+        await page.until(phase_is("IDLE"), 40, "chair-2 idle")
+        await page.js(COUNT_ANSWERS)
+        await open_dialog(page, "start")
+        acl_broker.pause()
+        try:
+            await page.tap("#confirm-ok")
+            await page.until("document.getElementById('confirm-ok').disabled", 10, "in flight")
+            await page.tap("#confirm-cancel")
+            await page.until("!document.getElementById('confirm').open", 10, "cancelled")
+            await open_dialog(page, "start")
+            # The first press's answer: an error at the station's MQTT timeout.
+            await page.until("window.answers === 1", 30, "the cancelled press answered")
+            state = await page.js(STATE)
+            assert state["open"] and state["error"] == "", state
+            assert not state["disabled"] and state["says"] == "Confirm", state
+        finally:
+            acl_broker.resume()
+        await page.close()

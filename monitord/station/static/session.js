@@ -93,8 +93,15 @@ function appliedAnswer(err, c) {
   return el("div", "answer not-stored", `${what}${err.sent_by ? " by " + err.sent_by : ""}${at}: ${err.error}`);
 }
 
+// The confirmations opened so far: an answer acts on its own only (`confirmSession`).
+let confirmsOpened = 0;
+
 function confirmSession(chair, action) {
   const dlg = $("confirm"), fields = $("confirm-fields");
+  // One dialog element for all: a press's answer that came after Cancel and another open
+  // acted on that one (its error shown there, its Confirm given back while its own POST
+  // was in flight; an ok closed it, a failure of its own press then said in a closed one).
+  const mine = ++confirmsOpened, current = () => mine === confirmsOpened;
   fields.replaceChildren(); $("confirm-error").textContent = "";
   const words = { start: "Start a session", dose_start: "Record DOSE START", dose_end: "Record DOSE END", end: "END the session" };
   $("confirm-text").textContent = `${words[action]} on ${chair}, as ${nurse}?`;
@@ -124,7 +131,8 @@ function confirmSession(chair, action) {
     if (dose && dose.value) body.dose_mg = dose.value;
     if (lot && lot.value) body.lot = lot.value;
     let r;
-    try { r = await post("/api/session", body); } finally { idle(); }
+    try { r = await post("/api/session", body); } finally { if (current()) idle(); }
+    if (!current()) return; // another opened since: the tile shows what became of it
     if (r.ok) dlg.close(); else $("confirm-error").textContent = r.data.error || `error ${r.status}`;
   };
   cancel.onclick = () => dlg.close();
