@@ -52,7 +52,8 @@ class WallClock:
         """`floor`: the chair's stored `clock/<chair>` row (`row()`: its chair time and the
         wall time then; an older store's plain number is the chair time alone); `since`:
         the previous run's last sign of life on the wall clock (store/outages.py); `idle`:
-        the restored engine has no session open and no timer pending."""
+        the restored engine has no session open, no timer pending and no HR/SpO2 run
+        going (`AlertEngine.idle`)."""
         wall = time.time()
         self._base = wall
         #: The stretches of chair time during which the wall clock was off this clock by

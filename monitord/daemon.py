@@ -177,7 +177,7 @@ class Daemon:
                 if snap
                 else AlertEngine(self.rules, {c.id: c.protocol})
             )
-            idle = engine.session(c.id) is None and engine.next_deadline(c.id) is None
+            idle = engine.idle(c.id)  # no session, timer or HR/SpO2 run going
             clock: WallClock | SimClock = (
                 SimClock(sim_start, c.speed)
                 if c.simulated

@@ -235,8 +235,21 @@ class AlertEngine:
             return True
         if ch.next_due is not None:
             return False
-        going = any(r.since is not None or r.clear_since is not None for r in ch.ts_runs.values())
-        return not going or all(t - last > MAX_SAMPLE_GAP_S for last in ch.last_valid.values())
+        return not _runs_going(ch) or all(
+            t - last > MAX_SAMPLE_GAP_S for last in ch.last_valid.values()
+        )
+
+    def idle(self, chair: str) -> bool:
+        """May a restart put the chair's clock on the wall clock (monitord/clock.py
+        `WallClock`'s `idle`)? Not with a session open or a timer pending, nor with an
+        HR/SpO2 run going: the clock would leap by a step it had not followed for that run
+        (or one made while stopped), and the run, its samples the leap apart, restarted
+        (its alarm up to `for` seconds late). The restored clock then keeps its offset and
+        `steady` lets it follow once the run is over or its signal quiet."""
+        ch = self.chairs.get(chair)
+        if ch is None:
+            return True
+        return ch.session is None and ch.next_due is None and not _runs_going(ch)
 
     def set_transport(self, chair: str, device: str, transport: str) -> None:
         """`device` of `chair` is reached over `transport` ("serial", "ble"): what its
@@ -352,3 +365,8 @@ class AlertEngine:
         if contact_back:
             # tech.sensor_off is low priority: after the physiological rules.
             self.technical.contact_back(ch, signal, t, out)
+
+
+def _runs_going(ch: ChairState) -> bool:
+    """An HR/SpO2 confirmation or clear run is going on the chair (`steady`, `idle`)."""
+    return any(r.since is not None or r.clear_since is not None for r in ch.ts_runs.values())
