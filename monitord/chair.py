@@ -334,7 +334,9 @@ class ChairRuntime:
             self._engine_t = max(self._engine_t, horizon)
         if run:
             out.runs.append((run, run_sess))
-        if not items and not events and not hand.resync:
+        # A wall step stored now, also on a heartbeat: a crash then took it for time down.
+        stepped = isinstance(self.clock, WallClock) and self.clock.row_stale()
+        if not items and not events and not hand.resync and not stepped:
             # A heartbeat or a timer with nothing to say: nothing to store or show, but the
             # clock moved (the scenario player may be waiting for that).
             self._notify()
@@ -346,7 +348,6 @@ class ChairRuntime:
         shown = bool(events or sessions) or self.engine.held(self.cfg.id) != held or hand.resync
         now = time.monotonic()
         changed = any(not isinstance(i, Reading) or i.kind == Kind.BP for i in items)
-        stepped = isinstance(self.clock, WallClock) and self.clock.row_stale()  # kept offset
         if shown or changed or stepped or now - self._last_snapshot > SNAPSHOT_EVERY_S:
             out.state[f"engine/{self.cfg.id}"] = self.engine.snapshot()
             if isinstance(self.clock, WallClock):  # the next start's clock begins no earlier
@@ -397,8 +398,7 @@ class ChairRuntime:
         if not store.write(out):
             self._held(events, sessions, replies, active, session, as_of, n)
         self.processed += len(batch)
-        if items or events:
-            self._notify()
+        self._notify()
 
     def _feed(self, inp: EngineInput) -> list[AlertEvent]:
         return self._feed_checked(inp)[0]
