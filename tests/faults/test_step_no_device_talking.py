@@ -11,7 +11,7 @@ kept the wall time from before the step until the next one. A crash then and a s
 another boot (a power cut on a machine whose clock is right at boot: an RTC, NTP before
 monitord) measured the time down across the step: the chair clock leapt by it, and the
 session's deadlines fired at the start (`tech.bp_overdue` and `session.check_missed` a
-minute after the dose; the station read observation time met).
+minute after the dose, 3 h old on the leapt clock).
 
 A real `monitord run` under a steppable wall clock (libfaketime), the real mosquitto for
 the nurse's session commands and ACK, the chair's oximeter port absent.
