@@ -26,10 +26,13 @@ with exactly `start + t` and a timer due at the same `t` fires after the input, 
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 #: A difference between the wall clock and a chair clock above this is a step, not drift.
 STEP_S = 2.0
@@ -193,6 +196,24 @@ class WallClock:
         if off is not None:
             self.offsets.append([now, None, off])
             del self.offsets[:-MAX_OFFSETS]
+
+
+def start_floor(row: object, engine_t: float | None, chair: str) -> object:
+    """What a real chair's `WallClock` starts from: its stored `clock/<chair>` row, or
+    with none the restored engine's latest time (`AlertEngine.latest`), as a plain number
+    (no earlier than it). The row is written with the engine's snapshot, so one missing
+    beside it was deleted (the fix docs/reliability.md gave for a clock set far ahead):
+    the clock then started on the wall clock, behind the engine, and a session open kept
+    its deadlines (overdue BP, 40-minute check) that far out: they never fired."""
+    if row is not None or engine_t is None:
+        return row
+    if engine_t > time.time() + STEP_S:
+        log.warning(
+            f"{chair}: no clock row in the store: the chair clock starts at the restored "
+            f"alert engine's time, {engine_t - time.time():+.0f} s off the wall clock "
+            "(delete the engine row too, with no session open, to start on the wall clock)"
+        )
+    return engine_t
 
 
 def offsets_of(floor: object) -> list[list[float | None]]:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from monitord import __version__, certfiles, hangup, simstart, storememory
 from monitord.annunciator import Annunciator, Pattern, decide, high_active
 from monitord.chair import ChairRuntime, DeviceCtx, load_seen, steady
-from monitord.clock import SimClock, WallClock
+from monitord.clock import SimClock, WallClock, start_floor
 from monitord.config import Config
 from monitord.console import ConsoleListener
 from monitord.delivery import FAILING_KEYS, DeliveryWatch, LaterLink
@@ -178,10 +178,11 @@ class Daemon:
                 else AlertEngine(self.rules, {c.id: c.protocol})
             )
             idle = engine.idle(c.id)  # no session, timer or HR/SpO2 run going
+            row = None if c.simulated else self.outbox.get_state(f"clock/{c.id}")
             clock: WallClock | SimClock = (
                 SimClock(sim_start, c.speed)
                 if c.simulated
-                else WallClock(self.outbox.get_state(f"clock/{c.id}"), alive[0], idle)
+                else WallClock(start_floor(row, engine.latest(c.id), c.id), alive[0], idle)
             )
             if snap and isinstance(clock, WallClock):
                 resumed = clock.now()

@@ -251,6 +251,24 @@ class AlertEngine:
             return True
         return ch.session is None and ch.next_due is None and not _runs_going(ch)
 
+    def latest(self, chair: str) -> float | None:
+        """The latest chair time the chair's state holds (samples, session, alerts, runs;
+        not timers, which are due later), None with none: a restart with no clock row
+        starts its clock no earlier (monitord/clock.py `start_floor`)."""
+        ch = self.chairs.get(chair)
+        if ch is None:
+            return None
+        ts: list[float | None] = [ch.low_spo2_t, *ch.last_valid.values(), *ch.cleared.values()]
+        if (s := ch.session) is not None:
+            ts += [s.started_t, s.dose_start_t, s.dose_end_t]
+        for a in ch.alerts.values():
+            ts += [a.raised_t, a.acked_t, a.esc_from]
+        ts += [c[0] for c in ch.current.values() if c]
+        for r in ch.ts_runs.values():
+            ts += [r.since, r.clear_since]
+        ts += [m[0] for b in ch.bp_runs.values() for m in (*b.meets, *b.clears) if m]
+        return max((t for t in ts if t is not None), default=None)
+
     def set_transport(self, chair: str, device: str, transport: str) -> None:
         """`device` of `chair` is reached over `transport` ("serial", "ble"): what its
         `tech.device_lost` tells the nurse to check. Configuration, not state: not in the
