@@ -71,3 +71,23 @@ def test_restored_engine_keeps_active_alarm_and_does_not_reraise(tmp_path: Path)
 def test_snapshot_version_is_checked() -> None:
     with pytest.raises(ValueError, match="snapshot version"):
         AlertEngine.restore({"version": 99, "chairs": {}})
+
+
+@pytest.mark.parametrize("name", EPISODES)
+def test_latest_is_a_time_the_restored_engine_reached(name: str) -> None:
+    """`AlertEngine.latest`, which a start with no clock row starts the chair clock no
+    earlier than (monitord/clock.py `start_floor`): never past what the engine was fed, and
+    no earlier than its open session's start, its last valid sample or an alert's raise."""
+    events = load_scenario(CASES / name / "scenario.jsonl")
+    assert AlertEngine().latest("chair-1") is None
+    for cut in range(1, len(events) + 1):
+        eng = AlertEngine()
+        _play(eng, events[:cut])
+        restored = AlertEngine.restore(json.loads(json.dumps(eng.snapshot())), RuleSet.default())
+        latest = restored.latest("chair-1")
+        ch = restored.chairs["chair-1"]
+        known = [*ch.last_valid.values(), *(a.raised_t for a in ch.alerts.values())]
+        known += [] if ch.session is None else [ch.session.started_t]
+        if known:
+            assert latest is not None and max(known) <= latest, f"cut at event {cut}"
+        assert latest is None or latest <= events[cut - 1].t, f"cut at event {cut}"
