@@ -67,6 +67,15 @@ class PublishRefused(Exception):
         return int(self.code.value)
 
 
+class Unconfirmed(aiomqtt.MqttError):
+    """A QoS >= 1 publish written to the broker whose PUBACK did not come within the
+    client's timeout (a stalled broker, or the connection lost after the write). Unlike a
+    publish never written (aiomqtt's MqttCodeError "Could not publish message": no
+    connection), the broker may have it and deliver it when it answers again: a paused
+    mosquitto resumed delivers it (tests/station/test_station_not_confirmed.py). An
+    MqttError, so callers that retry every failure go on as before."""
+
+
 def reason_words(code: ReasonCode) -> str:
     """`not authorized (0x87)`: paho's name for the code, lower case, and the number."""
     return f"{str(code).lower()} (0x{int(code.value):02X})"
@@ -330,15 +339,29 @@ class V5Client(aiomqtt.Client):
 
     async def wait_acked(self, topic: str, info: paho.MQTTMessageInfo) -> None:
         """Wait for the PUBACK of a `publish_now`; raise PublishRefused when its reason
-        code is a failure (QoS 0 has no answer: returns at once)."""
+        code is a failure (QoS 0 has no answer: returns at once), Unconfirmed when none
+        came in time for a publish written (in part or whole) to the broker."""
         if not info.is_published():
             done = asyncio.Event()
             # aiomqtt's own wait for a PUBACK (the same one Client.publish uses).
             with self._pending_call(info.mid, done, self._pending_publishes):
-                await self._wait_for(done.wait(), timeout=None)  # the client's timeout
+                try:
+                    await self._wait_for(done.wait(), timeout=None)  # the client's timeout
+                except aiomqtt.MqttError as e:
+                    if self._unwritten(info):
+                        raise
+                    # Its TimeoutError kept under it: the daemon's sink words the loss as
+                    # "no answer from broker" by it (sinks/mqtt_errors.py `_cause`).
+                    raise Unconfirmed(str(e)) from e.__cause__ or e.__context__
         code = self._refused.pop(info.mid, None)
         if code is not None:
             raise PublishRefused(topic, code)
+
+    def _unwritten(self, info: paho.MQTTMessageInfo) -> bool:
+        """The publish is still in paho's queue, not one byte of it written: the broker
+        cannot have it. A lost connection does not wake the wait (aiomqtt leaves it to
+        its timeout), so this is looked at then."""
+        return any(p["info"] is info and p["pos"] == 0 for p in self._client._out_packet)
 
     async def publish_acked(
         self,

@@ -11,7 +11,8 @@ receipts, announces the station.
   the broker's ACL refused it (MQTT v5 reason code, monitord/mqttv5.py: under v5 a
   refused publish is acknowledged too, only its code tells): the nurse is told, nothing
   is queued to fire later (a stale ack or session command is worse than a refused one),
-  and a receipt not taken is not counted as sent.
+  and a receipt not taken is not counted as sent. `NotConfirmed` when it was written but
+  its PUBACK did not come in the MQTT timeout: the broker may still deliver it.
 The station's own MQTT account (`[station] mqtt_username`/`mqtt_password_file`) is used;
 its password stays in this process.
 
@@ -54,7 +55,7 @@ from monitord.config import Config
 from monitord.config_station import STATION_PASSWORD_ENV
 from monitord.log import FailureLog
 from monitord.models import iso
-from monitord.mqttv5 import PublishRefused, V5Client, reason_words
+from monitord.mqttv5 import PublishRefused, Unconfirmed, V5Client, reason_words
 from monitord.netaddr import hostport
 from monitord.sinks.mqtt_errors import (
     describe_error,
@@ -85,6 +86,11 @@ class NotConnected(NotSent):
 
 class Refused(NotSent):
     """The broker refused the publish (its ACL, most often)."""
+
+
+class NotConfirmed(RuntimeError):
+    """A command or receipt written to the broker that did not confirm it in time: it may
+    yet be carried out (mqttv5.Unconfirmed); never a NotSent."""
 
 
 class Bridge:
@@ -153,6 +159,14 @@ class Bridge:
             )
             self._refusals.failure("refused", why)
             raise Refused(why) from None
+        except Unconfirmed:
+            # Written, its PUBACK not in time: the broker may still deliver it (a paused
+            # one resumed does, QoS 1). Said as a failure, a nurse pressed again: a
+            # second Start or Dose start, or an ACK believed not to have silenced.
+            raise NotConfirmed(
+                f"the broker did not answer within {self.cfg.mqtt.timeout_s:g} s; it may "
+                "still be carried out"
+            ) from None
         except aiomqtt.MqttError as e:
             raise NotConnected(f"the broker did not take it: {e}") from None
         self._refusals.success()

@@ -34,7 +34,7 @@ from monitord.sinks.commands import MAX_SESSION_ID
 from monitord.station.admit import ClientCap
 from monitord.station.answers import MAX_BODY, error, json_body, protect, text_field
 from monitord.station.auth import Logins, NursesFileError, RateLimit, check_login, load_nurses
-from monitord.station.bridge import Bridge, NotSent
+from monitord.station.bridge import Bridge, NotConfirmed, NotSent
 from monitord.station.forwarder import Forwarder
 from monitord.station.httplog import quiet_bad_requests
 from monitord.station.model import SILENT_AFTER_S, Changes, StationModel
@@ -299,6 +299,9 @@ class Station:
             await self.bridge.publish(topic, body)
         except NotSent as e:
             return error(503, str(e))
+        except NotConfirmed as e:
+            # Not a failure: the page words it so (a press again may apply it twice).
+            return web.json_response({"error": str(e), "code": "not_confirmed"}, status=504)
         return web.json_response({"sent": True})
 
     async def ack(self, request: web.Request) -> web.StreamResponse:

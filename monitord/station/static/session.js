@@ -93,6 +93,15 @@ function appliedAnswer(err, c) {
   return el("div", "answer not-stored", `${what}${err.sent_by ? " by " + err.sent_by : ""}${at}: ${err.error}`);
 }
 
+// A command the broker did not confirm in time (`code: "not_confirmed"`): written to it,
+// it may still be carried out (a paused broker resumed delivers it). Before, it read as a
+// failure ("the broker did not take it: Operation timed out") and a nurse pressed again:
+// a second Start or Dose start, an ACK believed not to have silenced. Said in amber.
+function unconfirmedWords(r, chair) {
+  if (r.data.code !== "not_confirmed") return null;
+  return `Not confirmed: ${r.data.error}: look at ${chair}'s tile before pressing again`;
+}
+
 // The confirmations opened so far: an answer acts on its own only (`confirmSession`).
 let confirmsOpened = 0;
 
@@ -102,7 +111,7 @@ function confirmSession(chair, action) {
   // acted on that one (its error shown there, its Confirm given back while its own POST
   // was in flight; an ok closed it, a failure of its own press then said in a closed one).
   const mine = ++confirmsOpened, current = () => mine === confirmsOpened;
-  fields.replaceChildren(); $("confirm-error").textContent = "";
+  fields.replaceChildren(); $("confirm-error").textContent = ""; $("confirm-error").classList.remove("unconfirmed");
   const words = { start: "Start a session", dose_start: "Record DOSE START", dose_end: "Record DOSE END", end: "END the session" };
   $("confirm-text").textContent = `${words[action]} on ${chair}, as ${nurse}?`;
   const input = (label, id, type) => {
@@ -133,7 +142,9 @@ function confirmSession(chair, action) {
     let r;
     try { r = await post("/api/session", body); } finally { if (current()) idle(); }
     if (!current()) return; // another opened since: the tile shows what became of it
-    if (r.ok) dlg.close(); else $("confirm-error").textContent = r.data.error || `error ${r.status}`;
+    const unsure = unconfirmedWords(r, chair), said = $("confirm-error");
+    said.classList.toggle("unconfirmed", Boolean(unsure));
+    if (r.ok) dlg.close(); else said.textContent = unsure || r.data.error || `error ${r.status}`;
   };
   cancel.onclick = () => dlg.close();
   dlg.onclose = () => focusBack(chair, action); // a11y.js

@@ -190,6 +190,7 @@ function ackButton(c, a) {
   const sent = ackSent.get(a.alert_id);
   if (sent && sent.sending) { b.disabled = true; b.textContent = "sending…"; }
   else if (sent && sent.failed) { b.textContent = "not sent, retry"; b.title = sent.failed; b.classList.add("retry"); }
+  else if (sent && sent.unsure) { b.textContent = "not confirmed"; b.title = sent.unsure; b.classList.add("unconfirmed"); }
   else if (sent && mono() - sent.at < ACK_ANSWER_MS) { b.disabled = true; b.textContent = "sent"; }
   else if (sent) { b.textContent = "no answer, retry"; b.classList.add("retry"); }
   named(b, c.id, a); b.addEventListener("click", () => ack(c.id, a.alert_id));
@@ -404,7 +405,9 @@ async function ack(chair, alertId) {
   const r = await post("/api/ack", { chair, alert_id: alertId });
   if (!ackSent.has(alertId)) return; // answered already (acknowledged or cleared)
   // Said on the button, not in a dialog: a modal alert() would stop this page's timers.
-  if (!r.ok) ackSent.set(alertId, { chair, at: mono(), failed: `ACK not sent: ${r.data.error || r.status}` });
+  const unsure = unconfirmedWords(r, chair); // session.js: it may still silence the alarm
+  if (unsure) ackSent.set(alertId, { chair, at: mono(), unsure: `ACK ${unsure[0].toLowerCase()}${unsure.slice(1)}` });
+  else if (!r.ok) ackSent.set(alertId, { chair, at: mono(), failed: `ACK not sent: ${r.data.error || r.status}` });
   else { ackSent.set(alertId, { chair, at: mono() }); setTimeout(redraw, ACK_ANSWER_MS + 100); }
   redraw();
 }
