@@ -28,7 +28,7 @@ from monitord.mqttv5 import Unconfirmed, V5Client
 from tests.acl_kit import AclMosquitto
 from tests.servers import Mosquitto
 from tests.station.cdp import browser
-from tests.station.session_kit import IDLE, chair_2_served, open_dialog, phase_is
+from tests.station.session_kit import IDLE, chair_2_served, line, open_dialog, phase_is
 from tests.station.station_kit import alert, login_page, session, station_page, tile
 
 SAID = (
@@ -62,10 +62,21 @@ async def test_start_not_confirmed_is_said_so_and_is_carried_out(
             ), said
             assert said["amber"] and said["colour"] == "rgb(255, 210, 122)", said
             await page.screenshot(tmp_path / "start_not_confirmed.png")
+            # Pressed again all the same, the broker still paused: not confirmed either.
+            await page.js("document.getElementById('confirm-error').textContent = ''")
+            await page.tap("#confirm-ok")
+            await page.until(
+                "document.getElementById('confirm-error').textContent.startsWith('Not conf')",
+                30,
+                "the second press's answer",
+            )
         finally:
             acl_broker.resume()
-        # The broker resumed delivers it: the session starts, as the words said it might.
+        # The broker resumed delivers both: the session starts, as the words said it might,
+        # and the second Start is answered as the duplicate it is, not applied again.
         await page.until(phase_is("BASELINE"), 30, "the session started after all")
+        cls, text = await line(page, "already started")
+        assert cls == "answer session-done" and text.startswith("Start session by alice"), text
         await page.close()
 
 
