@@ -361,7 +361,11 @@ class V5Client(aiomqtt.Client):
         """The publish is still in paho's queue, not one byte of it written: the broker
         cannot have it. A lost connection does not wake the wait (aiomqtt leaves it to
         its timeout), so this is looked at then."""
-        return any(p["info"] is info and p["pos"] == 0 for p in self._client._out_packet)
+        try:
+            return any(p["info"] is info and p["pos"] == 0 for p in self._client._out_packet)
+        except (AttributeError, KeyError, TypeError):  # paho's internals not as in 2.x:
+            return False  # "may still be carried out" (the words that claim nothing), and
+            # never an exception of another kind out of the daemon's alarm publishes
 
     async def publish_acked(
         self,
