@@ -3,7 +3,7 @@
 Under MQTT 3.1.1 a broker acknowledges a publish its ACL refused (mosquitto 2.0 drops it
 and still sends PUBACK), so a chair could count every alert as delivered while none
 arrived. Under MQTT v5 the PUBACK carries a reason code: mosquitto 2.0 answers a denied
-QoS 1 publish with 0x87 "Not authorized" (tests/delivery/test_publish_refused.py).
+QoS 1 publish with 0x87 "Not authorized" (tests/heard/test_publish_refused.py).
 
 aiomqtt 2.x reads the PUBACK but drops its reason code (`Client._on_publish` only wakes
 the waiter), and `Client.publish` returns nothing to match it by. `V5Client` keeps the
