@@ -40,6 +40,7 @@ State machine (one per configured device, runs until cancelled):
   connects but never notifies (not bonded, a stuck sensor) flapped up and down every
   `silence_s` and `tech.device_lost` (link down for 30 s) never came. The first
   connection of a run is up at once: a cuff waits minutes for its first measurement.
+  A record its device marks "from storage" (a PLX spot-check) is history, not a value.
 - Errors are classified (`DeviceGone`, `AdapterBusy`, `Transient`, `ProfileMismatch`),
   each with its own capped exponential backoff with jitter (its own base, cap and
   attempt count) and operator advice, logged at WARNING once per outage and at DEBUG on
@@ -98,7 +99,7 @@ from monitord.drivers.ble_hub import hub_of  # NoAdapter: said once a hub, not p
 from monitord.drivers.ble_timing import LinkTiming as LinkTiming
 from monitord.drivers.ble_timing import backoff_delay as backoff_delay
 from monitord.drivers.tap import LinkTap
-from monitord.models import Reading
+from monitord.models import FROM_STORAGE, Reading
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,7 @@ class _Session:
         self.cuff_pressure_values = 0
         self.last_rx = _mono()  # the last decoded value (or the connection's start)
         self.rejected = 0  # values rejected since then
+        self.from_memory = 0  # records the device marked as history since then
         # The last decoder error since then (a bug: the decoder raised), for the link's
         # reason; and the errors already logged with their traceback (once per run).
         self.bug: str | None = None
@@ -170,7 +172,7 @@ class _Session:
         self.heard_this_connection = False
         self.up_on_value = None
         self.last_rx = _mono()
-        self.rejected = 0
+        self.rejected = self.from_memory = 0
         self.bug = None
 
     def at_address(self, address: str) -> None:
@@ -194,7 +196,7 @@ class _Session:
     def subscribed(self, reason: str) -> None:
         """Notifications are on: the link is up now, or with the first value when the
         last connection gave none (module docstring)."""
-        if self.gave_nothing and not self.early:
+        if self.gave_nothing and not self.heard_this_connection:
             self.up_on_value = reason  # values stay held in `early` until then
             return
         self.set_link(True, reason)
@@ -209,6 +211,8 @@ class _Session:
             )
         if self.rejected:
             return f"undecodable values: {self.rejected} rejected, none decoded for {limit}"
+        if self.from_memory:
+            return f"only stored records: {self.from_memory} from its memory, none live for {limit}"
         return f"silent: no data for {limit}"
 
     def ended(self) -> None:
@@ -230,6 +234,9 @@ class _Session:
         if not up and told[-1:] == [kind]:
             return
         self.link_up, self.told = up, ([] if up else [*(k for k in told if k != kind), kind])
+        if up:  # the outage over, its errors are said again (not per connection: see report)
+            self.warned.clear()
+            self.hang_up_warned = False
         level = logging.DEBUG if not up and kind in told else logging.INFO
         log.log(level, "%s: BLE link %s (%s)", self.owner, "up" if up else "down", reason)
         self.ctx.link(up, reason)
@@ -246,7 +253,8 @@ class _Session:
             self.ctx.emit(r)
 
     def report(self, err: BleLinkError, delay: float) -> None:
-        # the hub's adapter gone: said by the first of its devices to meet it (ble_hub)
+        # the hub's adapter gone: said by the first of its devices to meet it (ble_hub).
+        # `warned` is cleared by a link up (set_link), not by a connection that gave nothing.
         hub = isinstance(err, NoAdapter)
         again = not self.hub.first_gone() if hub else type(err) in self.warned
         self.warned.add(type(err))
@@ -265,8 +273,16 @@ class _Session:
             self.rejected += 1
             self.ctx.reject(result)
             return
+        if result is not None and result.record and FROM_STORAGE in result.flags:
+            # History by the device's word: an oximeter re-sending its stored spot-checks
+            # on each connection and nothing live was up on each, and down after
+            # `silence_s`: it flapped and `tech.device_lost` never came (module docstring).
+            self.from_memory += 1
+            self.readings_this_connection += 1
+            self.emit(stamp(result, self.ctx))
+            return
         self.last_rx = _mono()
-        self.rejected = 0
+        self.rejected = self.from_memory = 0
         self.bug = None
         self.heard_this_connection = True
         if result is None:
@@ -400,8 +416,6 @@ async def _connected_session(
                 if isinstance(err, NeedsPairing):
                     err.address = target.address
                 raise err from e
-        s.warned.clear()
-        s.hang_up_warned = False
         s.hub.answers(f"connected to {target.address}")
         s.subscribed(f"connected to {target.address}")
         while not disconnected.is_set():
