@@ -47,9 +47,9 @@ async def test_connections_giving_only_stored_records_keep_the_link_down(
             # three more connections, each sending the stored spot-check and nothing live
             await wait_until(lambda: len(ctx.readings) >= 4, what="re-sent memory")
             assert [up for up, _ in ctx.links] == [True, False], ctx.links  # was flapping
-            assert ctx.links[1][1] == (
-                "only stored records: 1 from its memory, none live for 0 s (limit 0.3 s)"
-            ), ctx.links
+            why = ctx.links[1][1]  # (the seconds it counted vary: not asserted)
+            assert why.startswith("only stored records: 1 from its memory, none live for "), why
+            assert why.endswith(" s (limit 0.3 s)"), why
             for _ in range(50):  # a finger in: the oximeter's live SpO2 brings the link up
                 await ox.send(
                     SimEvent(Kind.SPO2, {"spo2_pct": 96, "pulse_bpm": 70}), datetime.now(UTC)
