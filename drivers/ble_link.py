@@ -75,6 +75,7 @@ from bleak.exc import BleakError
 from monitord.aio import within
 from monitord.config import DeviceConfig
 from monitord.drivers.base import DeviceContext, DriverDescriptor, Reject, RejectReason, stamp
+from monitord.drivers.ble_bugs import told_once
 from monitord.drivers.ble_errors import (
     AmbiguousName,
     BleLinkError,
@@ -309,24 +310,8 @@ class _Session:
         # in its status is where the loss shows (it read 0 with every value lost).
         self.ctx.reject(Reject(RejectReason.DRIVER_BUG, self.bug))
         lost = f"the value is lost; the link too if none decodes for {self.silence_s:g} s"
-        self.told_once(("value", sub.uuid, type(e).__name__), sub.name, e, lost)
-
-    def told_once(self, key: tuple[str, str, str], what: str, e: Exception, then: str) -> None:
-        """A decoder's bug at ERROR with its traceback once per run, DEBUG after."""
-        level = logging.DEBUG if key in self.bugs_told else logging.ERROR
-        self.bugs_told.add(key)
-        log.log(
-            level,
-            "%s/%s: %s decoder raised %s: %s (a bug: please report this line and its "
-            "traceback); %s",
-            self.ctx.chair,
-            self.ctx.device,
-            what,
-            type(e).__name__,
-            e,
-            then,
-            exc_info=e if level == logging.ERROR else None,
-        )
+        key = ("value", sub.uuid, type(e).__name__)
+        told_once(self.bugs_told, self.owner, key, sub.name, e, lost)
 
 
 def _callback(
@@ -396,7 +381,8 @@ async def _connected_session(
             except Exception as e:  # a decoder bug: the features are only logged, and
                 # raised from here it failed every connection (no reading ever came)
                 why = "its features go unlogged; its readings go on"
-                s.told_once(("feature", feat.uuid, type(e).__name__), feat.name, e, why)
+                key = ("feature", feat.uuid, type(e).__name__)
+                told_once(s.bugs_told, s.owner, key, feat.name, e, why)
                 continue
             if isinstance(decoded, Reject):
                 s.ctx.reject(decoded)
