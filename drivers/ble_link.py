@@ -40,7 +40,9 @@ State machine (one per configured device, runs until cancelled):
   connects but never notifies (not bonded, a stuck sensor) flapped up and down every
   `silence_s` and `tech.device_lost` (link down for 30 s) never came. The first
   connection of a run is up at once: a cuff waits minutes for its first measurement.
-  A record its device marks "from storage" (a PLX spot-check) is history, not a value.
+  A record its device marks "from storage" (a PLX spot-check) is history, not a value;
+  but the connection is kept while they come, the link down (cut off, a long memory was
+  sent again from its start on each connection: the live values after it never came).
 - Errors are classified (`DeviceGone`, `AdapterBusy`, `Transient`, `ProfileMismatch`),
   each with its own capped exponential backoff with jitter (its own base, cap and
   attempt count) and operator advice, logged at WARNING once per outage and at DEBUG on
@@ -136,6 +138,7 @@ class _Session:
         self.last_rx = _mono()  # the last decoded value (or the connection's start)
         self.rejected = 0  # values rejected since then
         self.from_memory = 0  # records the device marked as history since then
+        self.memory_at, self.via = 0.0, ""  # the last one's time; this connection's up reason
         # The last decoder error since then (a bug: the decoder raised), for the link's
         # reason; and the errors already logged with their traceback (once per run).
         self.bug: str | None = None
@@ -197,6 +200,7 @@ class _Session:
     def subscribed(self, reason: str) -> None:
         """Notifications are on: the link is up now, or with the first value when the
         last connection gave none (module docstring)."""
+        self.via = reason
         if self.gave_nothing and not self.heard_this_connection:
             self.up_on_value = reason  # values stay held in `early` until then
             return
@@ -215,6 +219,16 @@ class _Session:
         if self.from_memory:
             return f"only stored records: {self.from_memory} from its memory, none live for {limit}"
         return f"silent: no data for {limit}"
+
+    def memory_only(self, quiet: float) -> bool:
+        """Whether the connection is kept, nothing live for `quiet` s: its memory still
+        comes (a record within `silence_s`); its link down, up with a live value."""
+        if not self.from_memory or _mono() - self.memory_at > self.silence_s:
+            return False
+        if self.up_on_value is None:
+            self.set_link(False, self.silence(quiet))
+            self.up_on_value = self.via
+        return True
 
     def ended(self) -> None:
         """This connection is over (whatever ended it)."""
@@ -278,7 +292,7 @@ class _Session:
             # History by the device's word: an oximeter re-sending its stored spot-checks
             # on each connection and nothing live was up on each, and down after
             # `silence_s`: it flapped and `tech.device_lost` never came (module docstring).
-            self.from_memory += 1
+            self.from_memory, self.memory_at = self.from_memory + 1, _mono()
             self.readings_this_connection += 1
             self.emit(stamp(result, self.ctx))
             return
@@ -409,7 +423,7 @@ async def _connected_session(
             with contextlib.suppress(TimeoutError):
                 await within(disconnected.wait(), check)  # never swallows a stop
             quiet = _mono() - s.last_rx
-            if not disconnected.is_set() and quiet > s.silence_s:
+            if not disconnected.is_set() and quiet > s.silence_s and not s.memory_only(quiet):
                 return s.silence(quiet)
         return "disconnected by the device"
     finally:
