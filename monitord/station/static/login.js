@@ -39,6 +39,7 @@ function loggedIn(data) {
   $("nurse").textContent = `nurse: ${nurse}`;
   $("login-view").hidden = true; $("board").hidden = false;
   $("logout").hidden = $("pause").hidden = false;
+  $("logout").textContent = "Log out"; $("logout").title = ""; // a failed one's words gone
   ensureCtx(); updateAudioBanner(); connect();
 }
 
