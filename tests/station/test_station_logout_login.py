@@ -22,8 +22,10 @@ from tests.servers import Mosquitto
 from tests.station.station_kit import (
     NURSES,
     alert,
+    login_page,
     session,
     station_and_browser,
+    station_config,
     station_page,
 )
 
@@ -106,3 +108,40 @@ async def test_the_next_nurse_inherits_no_audio_pause_and_no_offline_ack(
         await page.until(f"document.querySelector({ack!r}) !== null", 10, "ACK offline again")
         assert await page.js("window.__monitordAudio.paused") is False
         await page.screenshot(tmp_path / "bob.png")
+
+
+async def test_the_next_nurse_over_an_expired_login_inherits_no_silence(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """Alice's login expires (session_ttl_s) with her Audio pause and an ACK offline on;
+    the board stays under the login form, and Bob logs in over it. Before, only Log out
+    ended her silences: Bob's page kept chair-1's alarm silent for up to 2 min and chair-2's
+    offline tone off, though he never heard either. Her own login again keeps them."""
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
+    cfg.write_text(cfg.read_text().replace("session_ttl_s = 3600", "session_ttl_s = 15"))
+    async with station_and_browser(tmp_path, mosquitto, mqtt_prefix, cfg=cfg) as s:
+        _, pub, _, url, b = s
+        sess = session("dosing", "esketamine", 10)
+        high = alert("chair-1", "spo2.very_low", "high", "SpO2 82 < 85", ago_s=1)
+        await pub.chair("chair-1", [high], sess=sess)
+        await pub.chair("chair-2", [], sess=sess)
+        page = await b.new_page()
+        await login_page(page, url, "alice")
+        await page.until("window.__monitordAudio.armed", 10, "audio armed")
+        await page.until(f"{SOUND} === 'high'", 20, "chair-1 sounding")
+        await pub.status("chair-2", "offline")
+        ack = "[id='offack:chair-2']"
+        await page.until(f"document.querySelector({ack!r}) !== null", 20, "ACK offline")
+        await page.tap(ack)
+        await page.tap("#pause")
+        await page.until("window.__monitordAudio.paused", 10, "paused")
+        await page.until("!document.getElementById('login-view').hidden", 30, "expired")
+        await page.type_into("#login-name", "bob")
+        await page.type_into("#login-pin", NURSES["bob"])
+        await page.tap("#login-go")
+        await page.until("document.getElementById('login-view').hidden", 20, "bob in")
+        await page.until(f"{SOUND} === 'high'", 10, "chair-1 sounding for bob")
+        await page.until(f"document.querySelector({ack!r}) !== null", 10, "ACK offline again")
+        assert await page.js("window.__monitordAudio.paused") is False
+        await page.screenshot(tmp_path / "bob-over-expired.png")
+        await page.close()

@@ -35,6 +35,9 @@ function showLogin(msg) {
   announceAfresh(); // a11y.js
 }
 function loggedIn(data) {
+  // Another nurse over a board whose login ended without a Log out (expired, the station
+  // restarted): she inherits no silence of the last one's either (as after showLogin).
+  if (nurse && data.nurse !== nurse) { audio.pausedUntil = 0; audio.pausedFor = new Set(); offlineAck.clear(); }
   nurse = data.nurse; csrf = data.csrf; relogin = false;
   $("nurse").textContent = `nurse: ${nurse}`;
   $("login-view").hidden = true; $("board").hidden = false;
