@@ -67,3 +67,18 @@ async function ownLogin() {
   if (!nurse || relogin || me.nurse !== nurse) return false;
   csrf = me.csrf; return true;
 }
+
+// The Log out button. Not taken by the station (the tablet off the Wi-Fi, an error there):
+// the login goes on in the station and in this browser's cookie. Shown as logged out, a
+// reload of the tab (the next nurse's) came up under this nurse's name and ACKed in it.
+// Said, and a tap again retries. A 401 (the station knows the login no more) or another
+// tab's login in the cookie (post: relogin) ends this tab's as before.
+async function logOut() {
+  const r = await post("/api/logout", {});
+  if (!r.ok && r.status !== 401 && !relogin) {
+    $("logout").textContent = "Log out failed: retry";
+    $("logout").title = `Still logged in: ${r.data.error || `error ${r.status}`}`;
+    return;
+  }
+  showLogin("");
+}

@@ -516,20 +516,7 @@ async function start() {
   const above = new ResizeObserver(() => { $("top").style.setProperty("--above",
     `${$("bar").getBoundingClientRect().height + $("banners").getBoundingClientRect().height}px`); fitBar(); });
   above.observe($("bar")); above.observe($("banners"));
-  $("logout").addEventListener("click", async () => {
-    const r = await post("/api/logout", {});
-    // Not taken by the station (the tablet off the Wi-Fi, an error there): the login goes
-    // on in the station and in this browser's cookie. Shown as logged out, a reload of the
-    // tab (the next nurse's) came up under this nurse's name and ACKed in it. Said, and a
-    // tap again retries. A 401 (the station knows the login no more) or another tab's
-    // login in the cookie (post: relogin) ends this tab's as before.
-    if (!r.ok && r.status !== 401 && !relogin) {
-      $("logout").textContent = "Log out failed: retry";
-      $("logout").title = `Still logged in: ${r.data.error || `error ${r.status}`}`;
-      return;
-    }
-    showLogin("");
-  });
+  $("logout").addEventListener("click", logOut); // login.js
   const everySecond = () => {
     drawClock();
     checkStale();
