@@ -113,7 +113,7 @@ mqtt_password_file = "mqtt-password-{c}"
   [[chairs.devices]]
   id = "ox"
   driver = "masimo-ascii"
-  port = "socket://127.0.0.1:1"
+  port = "socket://127.0.0.1:{c[-1]}"
 """
         for c in USERS
     )
@@ -297,7 +297,13 @@ def test_check_config_judges_the_station_secret_as_the_chairs(
     assert check(c, "s.toml") == ([], [])
 
 
-DEVICE = '  [[chairs.devices]]\n  id = "ox"\n  driver = "masimo-ascii"\n  port = "socket://127.0.0.1:1"\n'
+def device(chair: str) -> str:
+    """The chair's oximeter on a port of its own (one serial-over-LAN port serves one
+    client: check-config refuses it named twice)."""
+    return (
+        '  [[chairs.devices]]\n  id = "ox"\n  driver = "masimo-ascii"\n'
+        f'  port = "socket://127.0.0.1:{chair[-1]}"\n'
+    )
 
 
 def test_mqtt_password_file_is_checked_only_when_a_chair_uses_it(
@@ -308,7 +314,7 @@ def test_mqtt_password_file_is_checked_only_when_a_chair_uses_it(
     its own login, a missing mqtt-password (never read) was exit 78."""
     chairs = "".join(
         f'[[chairs]]\nid = "{c}"\nmqtt_username = "{c}"\nmqtt_password_file = '
-        f'"mqtt-password-{c}"\n{DEVICE}'
+        f'"mqtt-password-{c}"\n{device(c)}'
         for c in USERS
     )
     cfg = tmp_path / "monitord.toml"
@@ -322,7 +328,7 @@ def test_mqtt_password_file_is_checked_only_when_a_chair_uses_it(
     monkeypatch.setattr(credentials, "SECRETS_DIR", sec)
     assert check(load_config(str(cfg)), "m.toml") == ([], [])
     # A chair on [mqtt]'s login: its file is read, and missing it is refused.
-    cfg.write_text(cfg.read_text() + f'[[chairs]]\nid = "chair-1"\n{DEVICE}')
+    cfg.write_text(cfg.read_text() + f'[[chairs]]\nid = "chair-1"\n{device("chair-1")}')
     (errors, _) = check(load_config(str(cfg)), "m.toml")
     assert len(errors) == 1 and errors[0].startswith(
         f"m.toml: mqtt.password_file: {sec}/mqtt-password: no such file"
