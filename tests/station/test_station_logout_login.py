@@ -19,8 +19,10 @@ import asyncio
 from pathlib import Path
 
 from tests.servers import Mosquitto
+from tests.station.cdp import Page
 from tests.station.station_kit import (
     NURSES,
+    ChairPublisher,
     alert,
     login_page,
     session,
@@ -82,32 +84,45 @@ async def test_the_first_login_after_a_slow_typist_sounds_no_tone(
         assert await page.js("document.body.classList.contains('stale')") is False
 
 
+OFFACK = "[id='offack:chair-2']"
+
+
+async def alice_silences(page: Page, pub: ChairPublisher) -> None:
+    """chair-1's high alarm sounding and chair-2 lost; alice taps its *ACK offline* and
+    *Audio pause*."""
+    sess = session("dosing", "esketamine", 10)
+    high = alert("chair-1", "spo2.very_low", "high", "SpO2 82 < 85", ago_s=1)
+    await pub.chair("chair-1", [high], sess=sess)
+    await pub.chair("chair-2", [], sess=sess)
+    await page.until(f"{SOUND} === 'high'", 20, "chair-1 sounding")
+    await pub.status("chair-2", "offline")
+    await page.until(f"document.querySelector({OFFACK!r}) !== null", 20, "ACK offline")
+    await page.tap(OFFACK)
+    await page.tap("#pause")
+    await page.until("window.__monitordAudio.paused", 10, "paused")
+
+
+async def bob_hears_everything(page: Page, shot: Path) -> None:
+    """bob logs in on the form shown: he hears chair-1's alarm and sees chair-2 lost,
+    unacknowledged, at once."""
+    await page.type_into("#login-name", "bob")
+    await page.type_into("#login-pin", NURSES["bob"])
+    await page.tap("#login-go")
+    await page.until("document.getElementById('login-view').hidden", 20, "bob logged in")
+    await page.until(f"{SOUND} === 'high'", 10, "chair-1 sounding for bob")
+    await page.until(f"document.querySelector({OFFACK!r}) !== null", 10, "ACK offline again")
+    assert await page.js("window.__monitordAudio.paused") is False
+    await page.screenshot(shot)
+
+
 async def test_the_next_nurse_inherits_no_audio_pause_and_no_offline_ack(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
 ) -> None:
     async with station_page(tmp_path, mosquitto, mqtt_prefix) as (page, pub):
-        sess = session("dosing", "esketamine", 10)
-        high = alert("chair-1", "spo2.very_low", "high", "SpO2 82 < 85", ago_s=1)
-        await pub.chair("chair-1", [high], sess=sess)
-        await pub.chair("chair-2", [], sess=sess)
-        await page.until(f"{SOUND} === 'high'", 20, "chair-1 sounding")
-        await pub.status("chair-2", "offline")
-        ack = "[id='offack:chair-2']"
-        await page.until(f"document.querySelector({ack!r}) !== null", 20, "ACK offline")
-        await page.tap(ack)
-        await page.tap("#pause")
-        await page.until("window.__monitordAudio.paused", 10, "paused")
+        await alice_silences(page, pub)
         await page.tap("#logout")
         await page.until("!document.getElementById('login-view').hidden", 10, "logged out")
-        await page.type_into("#login-name", "bob")
-        await page.type_into("#login-pin", NURSES["bob"])
-        await page.tap("#login-go")
-        await page.until("!document.getElementById('board').hidden", 20, "logged in")
-        # Bob hears chair-1's alarm and sees chair-2 lost, unacknowledged, at once.
-        await page.until(f"{SOUND} === 'high'", 10, "chair-1 sounding for bob")
-        await page.until(f"document.querySelector({ack!r}) !== null", 10, "ACK offline again")
-        assert await page.js("window.__monitordAudio.paused") is False
-        await page.screenshot(tmp_path / "bob.png")
+        await bob_hears_everything(page, tmp_path / "bob.png")
 
 
 async def test_the_next_nurse_over_an_expired_login_inherits_no_silence(
@@ -120,28 +135,10 @@ async def test_the_next_nurse_over_an_expired_login_inherits_no_silence(
     cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix)
     cfg.write_text(cfg.read_text().replace("session_ttl_s = 3600", "session_ttl_s = 15"))
     async with station_and_browser(tmp_path, mosquitto, mqtt_prefix, cfg=cfg) as s:
-        _, pub, _, url, b = s
-        sess = session("dosing", "esketamine", 10)
-        high = alert("chair-1", "spo2.very_low", "high", "SpO2 82 < 85", ago_s=1)
-        await pub.chair("chair-1", [high], sess=sess)
-        await pub.chair("chair-2", [], sess=sess)
-        page = await b.new_page()
-        await login_page(page, url, "alice")
+        page = await s.browser.new_page()
+        await login_page(page, s.url, "alice")
         await page.until("window.__monitordAudio.armed", 10, "audio armed")
-        await page.until(f"{SOUND} === 'high'", 20, "chair-1 sounding")
-        await pub.status("chair-2", "offline")
-        ack = "[id='offack:chair-2']"
-        await page.until(f"document.querySelector({ack!r}) !== null", 20, "ACK offline")
-        await page.tap(ack)
-        await page.tap("#pause")
-        await page.until("window.__monitordAudio.paused", 10, "paused")
+        await alice_silences(page, s.pub)
         await page.until("!document.getElementById('login-view').hidden", 30, "expired")
-        await page.type_into("#login-name", "bob")
-        await page.type_into("#login-pin", NURSES["bob"])
-        await page.tap("#login-go")
-        await page.until("document.getElementById('login-view').hidden", 20, "bob in")
-        await page.until(f"{SOUND} === 'high'", 10, "chair-1 sounding for bob")
-        await page.until(f"document.querySelector({ack!r}) !== null", 10, "ACK offline again")
-        assert await page.js("window.__monitordAudio.paused") is False
-        await page.screenshot(tmp_path / "bob-over-expired.png")
+        await bob_hears_everything(page, tmp_path / "bob-over-expired.png")
         await page.close()
