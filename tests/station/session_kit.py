@@ -86,6 +86,22 @@ async def chair_2_served(
 
 
 @contextlib.asynccontextmanager
+async def alice_at_start(
+    tmp: Path, broker: AclMosquitto, watch: str | None = None
+) -> AsyncIterator[Page]:
+    """alice's page showing chair-2 idle (chair_2_served), its Start confirmation open;
+    `watch`: a script run on the page first (one counting its requests)."""
+    async with chair_2_served(tmp, broker, IDLE) as url, browser() as b:
+        page = await b.new_page()
+        await login_page(page, url, "alice")
+        await page.until(phase_is("IDLE"), 40, "chair-2 idle")
+        if watch is not None:
+            await page.js(watch)
+        await open_dialog(page, "start")
+        yield page
+
+
+@contextlib.asynccontextmanager
 async def two_nurses(tmp: Path, broker: AclMosquitto) -> AsyncIterator[tuple[Page, Page, str]]:
     """(alice's page, bob's page, the station's URL): each logged in on a browser of her
     own and showing chair-2 idle (no session)."""

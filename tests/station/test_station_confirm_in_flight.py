@@ -19,9 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.acl_kit import AclMosquitto
-from tests.station.cdp import browser
-from tests.station.session_kit import IDLE, chair_2_served, open_dialog, phase_is
-from tests.station.station_kit import login_page
+from tests.station.session_kit import alice_at_start, open_dialog, phase_is
 
 COUNT_POSTS = (
     "(() => { window.posts = 0; const f = window.fetch;"
@@ -39,12 +37,7 @@ STATE = (
 async def test_confirm_pressed_again_while_in_flight_sends_nothing(
     tmp_path: Path, acl_broker: AclMosquitto
 ) -> None:
-    async with chair_2_served(tmp_path, acl_broker, IDLE) as url, browser() as b:
-        page = await b.new_page()
-        await login_page(page, url, "alice")
-        await page.until(phase_is("IDLE"), 40, "chair-2 idle")
-        await page.js(COUNT_POSTS)
-        await open_dialog(page, "start")
+    async with alice_at_start(tmp_path, acl_broker, COUNT_POSTS) as page:
         acl_broker.pause()
         try:
             await page.tap("#confirm-ok")
@@ -95,12 +88,7 @@ async def test_confirm_comes_back_when_the_broker_never_answers(
     """A press whose command the broker never takes (paused for good): the station gives up
     at its MQTT timeout (mqtt.timeout_s, 3 s here) and answers an error, which gives Confirm
     back, the dialog saying why. The page has no timeout of its own: the station's is it."""
-    async with chair_2_served(tmp_path, acl_broker, IDLE) as url, browser() as b:
-        page = await b.new_page()
-        await login_page(page, url, "alice")
-        await page.until(phase_is("IDLE"), 40, "chair-2 idle")
-        await page.js(COUNT_POSTS)
-        await open_dialog(page, "start")
+    async with alice_at_start(tmp_path, acl_broker, COUNT_POSTS) as page:
         acl_broker.pause()
         try:
             await page.tap("#confirm-ok")
@@ -127,12 +115,7 @@ async def test_an_answer_to_a_cancelled_confirmation_leaves_the_next_alone(
     that one's own POST was in flight; an `ok` closed it, so a second press still in flight
     whose POST then failed said so in a closed dialog, the nurse taking it as done. Now an
     answer acts on its own confirmation only."""
-    async with chair_2_served(tmp_path, acl_broker, IDLE) as url, browser() as b:
-        page = await b.new_page()
-        await login_page(page, url, "alice")
-        await page.until(phase_is("IDLE"), 40, "chair-2 idle")
-        await page.js(COUNT_ANSWERS)
-        await open_dialog(page, "start")
+    async with alice_at_start(tmp_path, acl_broker, COUNT_ANSWERS) as page:
         acl_broker.pause()
         try:
             await page.tap("#confirm-ok")

@@ -27,9 +27,8 @@ import pytest
 from monitord.mqttv5 import Unconfirmed, V5Client
 from tests.acl_kit import AclMosquitto
 from tests.servers import Mosquitto
-from tests.station.cdp import browser
-from tests.station.session_kit import IDLE, chair_2_served, line, open_dialog, phase_is
-from tests.station.station_kit import alert, login_page, session, station_page, tile
+from tests.station.session_kit import alice_at_start, line, phase_is
+from tests.station.station_kit import alert, session, station_page, tile
 
 SAID = (
     "({text: document.getElementById('confirm-error').textContent,"
@@ -42,11 +41,7 @@ SAID = (
 async def test_start_not_confirmed_is_said_so_and_is_carried_out(
     tmp_path: Path, acl_broker: AclMosquitto
 ) -> None:
-    async with chair_2_served(tmp_path, acl_broker, IDLE) as url, browser() as b:
-        page = await b.new_page()
-        await login_page(page, url, "alice")
-        await page.until(phase_is("IDLE"), 40, "chair-2 idle")
-        await open_dialog(page, "start")
+    async with alice_at_start(tmp_path, acl_broker) as page:
         acl_broker.pause()
         try:
             await page.tap("#confirm-ok")
