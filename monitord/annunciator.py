@@ -126,6 +126,12 @@ class Annunciator:
         # as the buzzer sounding while the line had never opened (the journal's one ERROR).
         self.gpio_fault: str | None = None
         self.command_fault: str | None = None  # likewise its command, which would not start
+        # ... or which started and failed (exit status not 0, not ended by us): a script's
+        # `gpioset` or `aplay` not installed was an INFO line of its output, status read
+        # `annunciator=high` and nothing sounded. Cleared when a run ends well.
+        self.exit_fault: str | None = None
+        self._exit_log = FailureLog(log, "annunciator command")
+        self._ended: set[int] = set()  # pids of the commands `_end` signalled
         # A command that had to be killed: the script's fault, said once per run of the
         # daemon (not reset by the next start, which succeeds every time).
         self._kill_log = FailureLog(log, "annunciator command")
@@ -142,7 +148,10 @@ class Annunciator:
 
     def faults(self) -> dict[str, str]:
         """What of it does not sound now, for `monitord status` (daemon.delivery_status)."""
-        said = {"annunciator_gpio": self.gpio_fault, "annunciator_command": self.command_fault}
+        said = {
+            "annunciator_gpio": self.gpio_fault,
+            "annunciator_command": self.command_fault or self.exit_fault,
+        }
         return {k: v for k, v in said.items() if v}
 
     @property
@@ -318,13 +327,47 @@ class Annunciator:
             return False
         self._cmd_log.success()
         self.command_fault = None
+        said: list[str] = []  # its last line of output, for the failure's words
+        reader: asyncio.Future[None] | None = None
         if proc.stdout is not None:
-            reader = asyncio.ensure_future(_say_output(proc.stdout, pattern))
+            reader = asyncio.ensure_future(_say_output(proc.stdout, pattern, said))
             self._readers.add(reader)
             reader.add_done_callback(self._readers.discard)
+        watch = asyncio.ensure_future(self._watch_exit(proc, pattern, reader, said))
+        self._readers.add(watch)
+        watch.add_done_callback(self._readers.discard)
         self._proc, self._started = proc, asyncio.get_running_loop().time()
         self._running = pattern
         return True
+
+    async def _watch_exit(
+        self,
+        proc: asyncio.subprocess.Process,
+        pattern: Pattern,
+        reader: asyncio.Future[None] | None,
+        said: list[str],
+    ) -> None:
+        """How the command ended: one that failed by itself (exit status not 0, or a
+        signal not ours) is an ERROR and said in `monitord status` until a run ends well
+        (exit 0, or still running when ended for the next pattern)."""
+        rc = await proc.wait()
+        ours = proc.pid in self._ended
+        self._ended.discard(proc.pid)
+        if ours or rc == 0:
+            self.exit_fault = None
+            self._exit_log.success()
+            return
+        if reader is not None:  # its last words, unless a child it left holds the pipe
+            await asyncio.wait({reader}, timeout=0.5)
+        argv0 = (self.cfg.command or ["?"])[0]
+        how = f"exited with status {rc}" if rc > 0 else f"was killed by signal {-rc}"
+        self.exit_fault = (
+            f"{argv0!r} {pattern} {how}"
+            + (f": {said[-1]}" if said else "")
+            + f"; run it as the service does (sudo -u monitord {argv0} {pattern}) and "
+            "install what it needs; check annunciator.command"
+        )
+        self._exit_log.failure(("exit", rc), self.exit_fault, logging.ERROR)
 
     async def _end(self, settle_until: float, *, term: bool = True) -> None:
         """End the running command and its process group, if it runs: wait until
@@ -339,6 +382,8 @@ class Annunciator:
             if proc.returncode is None and settle_until > loop.time():
                 with contextlib.suppress(TimeoutError):
                     await within(proc.wait(), settle_until - loop.time())
+            if proc.returncode is None:
+                self._ended.add(proc.pid)  # not its own failure (`_watch_exit`)
             if proc.returncode is None and term:
                 _signal(proc, signal.SIGTERM)
                 with contextlib.suppress(TimeoutError):
@@ -361,6 +406,8 @@ class Annunciator:
                     ),
                 )
         except BaseException:
+            if proc.returncode is None:
+                self._ended.add(proc.pid)
             _signal(proc, signal.SIGKILL)  # cancelled (a stop): nothing may sound on
             raise
         finally:
@@ -368,10 +415,11 @@ class Annunciator:
                 self._proc = None
 
 
-async def _say_output(out: asyncio.StreamReader, pattern: Pattern) -> None:
+async def _say_output(out: asyncio.StreamReader, pattern: Pattern, said: list[str]) -> None:
     """The command's output (stdout and stderr, one pipe), one INFO line each, through the
     log's queue: where the script's lines went before, the journal, without ever holding
-    the script up. Read to its end (the command and whatever it left holding the pipe)."""
+    the script up. Read to its end (the command and whatever it left holding the pipe).
+    `said` keeps the last line (the words of a failure)."""
     while True:
         try:
             line = await out.readline()
@@ -381,6 +429,8 @@ async def _say_output(out: asyncio.StreamReader, pattern: Pattern) -> None:
             return
         text = line.decode(errors="backslashreplace").rstrip("\r\n")
         log.info("annunciator command (%s): %s", pattern, text)
+        if text.strip():
+            said[:] = [text[:500]]
 
 
 def _signal(

@@ -289,3 +289,41 @@ async def test_a_stop_while_off_waits_for_high_to_end_still_runs_off(scripts: Pa
         # stopped at once: `high` is still being ended
     assert calls(scripts) == ["high", "off"]
     await eventually(lambda: alive(str(scripts)) == [], 10, "nothing playing after the stop")
+
+
+@pytest.mark.usefixtures("quick_grace")
+async def test_a_command_ended_for_the_next_pattern_is_no_failure_one_that_fails_is(
+    scripts: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A tone loop ended by SIGTERM (or SIGKILL) for the next pattern exits by our signal:
+    no failure. A script that fails by itself (exit status 3, here for `technical`) is one
+    ERROR and a fault for `monitord status` (docs/delivery.md), until a run ends well."""
+    caplog.set_level(logging.DEBUG, "monitord.annunciator")
+    marker = str(scripts)
+    script = scripts / "fussy.sh"
+    # `high` plays in a loop; `technical` fails at once, saying why; `off` returns at once.
+    script.write_text(
+        f'#!/bin/sh\necho "$1" >> "{scripts}/calls"\n'
+        '[ "$1" = technical ] && { echo "no sound card" >&2; exit 3; }\n'
+        f'[ "$1" = high ] && exec "{scripts}/player.sh" "$1"\nexit 0\n'
+    )
+    script.chmod(0o755)
+    state: list[Pattern] = ["off"]
+    async with annunciating(script, state) as ann:
+        await change(ann, state, "high")
+        await eventually(lambda: alive(marker) == [("player.sh", "high")], 10, "high playing")
+        await change(ann, state, "off")  # the loop is ended by SIGTERM: no failure
+        await eventually(lambda: alive(marker) == [], 10, "nothing playing after off")
+        await asyncio.sleep(0)  # (its exit is seen by the watch, a task of its own)
+        await eventually(lambda: calls(scripts)[-1:] == ["off"], 10, "off run")
+        await eventually(lambda: ann._proc is None or ann._proc.returncode == 0, 10, "off done")
+        assert ann.faults() == {}, ann.faults()
+        await change(ann, state, "technical")
+        await eventually(lambda: "annunciator_command" in ann.faults(), 10, "the failure said")
+        fault = ann.faults()["annunciator_command"]
+        assert fault.startswith(f"{str(script)!r} technical exited with status 3: "), fault
+        assert "no sound card" in fault, fault
+        await change(ann, state, "off")  # `off` exits 0: a run that ended well
+        await eventually(lambda: ann.faults() == {}, 10, "the failure cleared by off")
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "exited with status 3" in errors[0].getMessage(), errors

@@ -90,3 +90,48 @@ async def test_status_says_an_annunciator_command_that_does_not_run(
                 assert lines == [said], lines
         finally:
             assert daemon.stop() == 0, daemon.output()
+
+
+async def test_status_says_an_annunciator_command_that_fails(
+    tmp_path: Path, broker: AclMosquitto
+) -> None:
+    """A command that starts but fails (a script whose `gpioset` or `aplay` is not
+    installed: docs/delivery.md's own examples, while the docs leave Debian's libgpiod
+    out): its exit status was never looked at. The shell's `not found` was one INFO line
+    of its output, status read `annunciator=technical`, and the buzzer was silent. Now the
+    failure is one ERROR line and status says the command failed, with its last words."""
+    script = tmp_path / "monitord-tone"
+    # What sh says for a program that is not there, on stderr, then exit status 127.
+    script.write_text('#!/bin/sh\nmonitord-test-no-such-player "$1"\n')
+    script.chmod(0o755)
+    section = f'[annunciator]\ncommand = ["{script}"]\n'
+    cfg = write_config(
+        tmp_path, broker, username="chair-2", per_chair=True, annunciator=section,
+        storage_extra="commit_interval_s = 0.5",
+    )  # fmt: skip
+    db = tmp_path / "outbox.sqlite"
+    daemon = JournalDaemon(cfg, tmp_path / "daemon.log")
+    head = (
+        "annunciator command NOT run (annunciator=technical shows on nothing there): "
+        f"'{script}' technical exited with status 127"
+    )
+    async with Oximeter(tmp_path) as ox:
+        daemon.start()
+        try:
+            async with LiveFeed(ox, spo2=80.0):
+                await eventually(lambda: head in status_text(db), 40, "the command failed")
+                lines = [ln for ln in status_text(db).splitlines() if "NOT" in ln]
+                assert len(lines) == 1 and lines[0].startswith(head), lines
+                # Its last words (sh's `not found`) and what to do.
+                assert "monitord-test-no-such-player" in lines[0], lines
+                assert "not found" in lines[0], lines
+                assert "sudo -u monitord" in lines[0], lines
+        finally:
+            assert daemon.stop() == 0, daemon.output()
+    errors = [
+        ln
+        for ln in daemon.output().splitlines()
+        if ln.startswith("<3>ERROR") and "annunciator command" in ln
+    ]
+    assert len(errors) == 1, errors
+    assert "exited with status 127" in errors[0], errors
