@@ -134,6 +134,10 @@ def test_unit_contract() -> None:
         # A SIGHUP before the daemon handles it (docs/operations.md, "Signals") is a clean
         # exit to systemd: restarted all the same, never monitoring ended for good.
         "RestartForceExitStatus": "RestartForceExitStatus=SIGHUP",
+        # The stop's SIGTERM to the daemon alone: the default sent it to the annunciator's
+        # tone loop too, whose death by a signal not the daemon's was an ERROR at every
+        # stop and said in `monitord status` (its SIGTERM ends it: docs/delivery.md).
+        "KillMode": "KillMode=mixed",
     }.items():
         assert lines.get(key) == want, (key, lines.get(key))
     text = UNIT.read_text()
