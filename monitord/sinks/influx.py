@@ -20,6 +20,7 @@ Batches go out when `batch_size` rows are pending or the first pending row has w
   is quarantined the same way: retried, it held every later row behind it for ever.
   The first refusal of each reason is logged at ERROR with the point; repeats (a field
   type conflict refuses every point of that field for the shard's life) at DEBUG.
+  A 400/422 web page is a proxy's, refusing every request: retried (influx_http._classify).
 Rows are marked delivered only after a 2xx.
 """
 

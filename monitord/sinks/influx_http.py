@@ -156,7 +156,11 @@ def _parse_retry_after(v: str | None, now: float | None = None) -> float | None:
 def _classify(status: int, reason: str, retry_after: str | None, page: bool = False) -> WriteError:
     """`page`: the answer was a web page. A 404 page is a proxy's or another web server's
     (InfluxDB answers its 404s in JSON): its advice is to check influx.url, not to create
-    a database or bucket."""
+    a database or bucket. So is a 400 or 422 page: no refusal of a point but of every
+    request (nginx's "plain HTTP request was sent to HTTPS port"); before, each row was
+    quarantined alone, for good, as InfluxDB's refusal of that point."""
+    if (status == 400 or status == 422) and page:
+        return NotInflux(f"HTTP {status}: {reason}")
     if status == 400 or status == 422:
         return WriteRejected(f"HTTP {status}: {reason}")
     if status in (401, 403):

@@ -154,3 +154,28 @@ async def test_a_deeply_nested_error_answer_is_retried_not_a_crash(
             _influx_sync, InfluxConfig(url=url, api="v1", database="vitals"), None, 3.0
         )
     assert check.status == "FAIL" and "503" in check.line(), check.line()
+
+
+# Found in the adversarial round of 2026-12-05 (advinflux44): a 400 is InfluxDB refusing a
+# point for good, so the sink bisected the batch and quarantined every row alone. But a
+# proxy's 400 page is no refusal of a point: nginx answers every request with one when
+# influx.url says http:// for its HTTPS port. Every reading and alert event was
+# quarantined, never to be sent once influx.url was fixed, and the link never went down.
+@pytest.mark.parametrize("api", ["v1", "v2"])
+async def test_a_proxys_400_page_is_retried_not_quarantined(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api: str
+) -> None:
+    monkeypatch.setenv("MONITORD_INFLUX_TOKEN", "t0ken")
+    where = {"database": "vitals"} if api == "v1" else {"bucket": "vitals", "org": "clinic"}
+    async with proxy(400, "400 The plain HTTP request was sent to HTTPS port") as url:
+        cfg = InfluxConfig.model_validate(
+            {"url": url, "api": api, "flush_interval_s": 0.05, "timeout_s": 2.0, **where}
+        )
+        async with influx_sink_on(cfg, tmp_path, backoff_cap_s=0.1) as (sink, outbox):
+            await eventually(
+                lambda: sink.stats.retries >= 2 or outbox.backlog("influx") == 0, 20, "tried"
+            )
+            assert outbox.quarantined("influx") == []
+            assert outbox.backlog("influx") == 3  # kept for when influx.url is fixed
+            assert sink.link.state == "down"
+    assert "not as InfluxDB" in str(sink.link.last_error), sink.link.last_error
