@@ -18,7 +18,13 @@ from monitord.commands.checks import Check, SecretProblem, fail, ok, skip, sourc
 from monitord.config import Config, InfluxConfig
 from monitord.config_tls import web_verifier
 from monitord.netaddr import idna_url
-from monitord.sinks.influx_http import NotInflux, _reason_from_body, not_influx
+from monitord.sinks.influx_http import (
+    RP_MISSING,
+    NotInflux,
+    RetentionPolicyMissing,
+    _reason_from_body,
+    not_influx,
+)
 from monitord.tlsclock import clock_fact, clock_fix, not_yet_valid, peer_validity
 from monitord.tlsrefused import chain_cas, influx_refused
 
@@ -148,6 +154,8 @@ def _influx_sync(i: InfluxConfig, creds: Path | None, limit_s: float) -> Check:
         )
         return fail(name, f"{i.url}: {target} not found ({body})", fix)
     # 2xx, or 400 for an empty body on servers that insist on data: credentials passed.
+    if status >= 500 and body.startswith(RP_MISSING):  # influxd 1.x's 500, the admin's fix
+        return fail(name, f"{i.url}: {target}: {body}", RetentionPolicyMissing.advice)
     if status >= 500:
         return fail(name, f"{i.url}: server error HTTP {status} ({body})", "see the database's log")
     auth = f" as {i.username}" if i.api == "v1" and i.username else ""

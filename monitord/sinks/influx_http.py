@@ -105,6 +105,21 @@ class WriteNotFound(WriteError):
     advice = "create the database/bucket, or fix influx.database/bucket/org"
 
 
+class RetentionPolicyMissing(WriteNotFound):
+    """InfluxDB 1.x has no retention policy influx.retention_policy names: dropped (to
+    change its duration), or misspelt. It answers HTTP 500 (`RP_MISSING`), which read as
+    its own fault, "server-side error; retrying", at WARNING; the fix is the admin's."""
+
+    advice = (
+        "create the retention policy (CREATE RETENTION POLICY ... ON the database), "
+        "or fix influx.retention_policy"
+    )
+
+
+# influxd 1.x's words for a write to a retention policy it lacks (HTTP 500).
+RP_MISSING = "retention policy not found"
+
+
 class NotInflux(WriteNotFound):
     """What answered at influx.url is not InfluxDB (`not_influx`): the idle probe's
     `GET /ping` answered 404 (a proxy or another web server), or it or a write answered
@@ -171,6 +186,8 @@ def _classify(status: int, reason: str, retry_after: str | None, page: bool = Fa
         return WriteTooLarge(f"HTTP {status}: {reason}")
     if status in (429, 503):
         return WriteThrottled(f"HTTP {status}: {reason}", _parse_retry_after(retry_after))
+    if status >= 500 and reason.startswith(RP_MISSING):
+        return RetentionPolicyMissing(f"HTTP {status}: {reason}")
     return WriteServerError(f"HTTP {status}: {reason}")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -239,6 +240,37 @@ async def test_v1_missing_database_waits_then_delivers(
         assert any("database not found" in r.getMessage() for r in caplog.records)
     finally:
         influxd.drop_database(db)
+
+
+async def test_v1_retention_policy_dropped_is_said_as_missing_then_delivers(
+    influxd: Influxd, influx_db: str, outbox: Outbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found in the adversarial round of 2026-12-05 (advinflux44): influxd 1.x answers a
+    # write to a retention policy it lacks (dropped to change its duration, or
+    # influx.retention_policy misspelt) with HTTP 500. It read as InfluxDB's own fault,
+    # "(server-side error; retrying)" at WARNING, while the fix is the admin's, as for a
+    # missing database (404: ERROR, "create the database ... or fix influx.database").
+    influxd.query(f'CREATE RETENTION POLICY "week" ON "{influx_db}" DURATION 7d REPLICATION 1')
+    influxd.query(f'DROP RETENTION POLICY "week" ON "{influx_db}"')
+    cfg = v1_cfg(influxd, influx_db, retention_policy="week")
+    sink = InfluxSink(cfg, SITE, outbox, backoff_base_s=0.05, backoff_cap_s=0.2)
+    outbox.add_readings([reading(i) for i in range(5)], {})
+    outbox.commit()
+    async with running(sink):
+        await eventually(lambda: sink.stats.retries >= 2)
+        assert outbox.backlog("influx") == 5  # waiting, nothing quarantined
+        assert outbox.quarantined("influx") == []
+        influxd.query(f'CREATE RETENTION POLICY "week" ON "{influx_db}" DURATION 7d REPLICATION 1')
+        await drained(sink)
+    assert len(influxd.rows('SELECT * FROM "week"."vitals"', influx_db)) == 5
+    said = [
+        r
+        for r in caplog.records
+        if r.name == "monitord.sinks.influx" and "retention policy not found" in r.getMessage()
+    ]
+    assert said and said[0].levelno == logging.ERROR, [r.getMessage() for r in said]
+    line = said[0].getMessage()
+    assert "influx.retention_policy" in line and "server-side" not in line, line
 
 
 @pytest.mark.parametrize("outage", ["stop", "pause"])

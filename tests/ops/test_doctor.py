@@ -268,6 +268,18 @@ def test_database_missing_and_server_down(cfg: Path, influxd: Influxd) -> None:
     assert "not reachable" in lines["influx v1"] and "-> fix:" in lines["influx v1"]
 
 
+def test_retention_policy_missing_is_the_admins_fix(cfg: Path, influxd: Influxd) -> None:
+    # influxd 1.x answers a write to a retention policy it lacks with HTTP 500: doctor said
+    # "server error ... -> fix: see the database's log" (advinflux44, 2026-12-05).
+    text = re.sub(r'(database = ".*")', r'\1\nretention_policy = "no_such_rp"', cfg.read_text())
+    cfg.write_text(text)
+    rc, lines = doctor(cfg)
+    assert rc == 1
+    line = lines["influx v1"]
+    assert "retention policy not found: no_such_rp" in line, line
+    assert "influx.retention_policy" in line and "database's log" not in line, line
+
+
 def test_missing_serial_port(cfg: Path, pty_port: str) -> None:
     cfg.write_text(cfg.read_text().replace(pty_port, "/dev/ttyUSB-monitord-absent"))
     rc, lines = doctor(cfg)
