@@ -88,6 +88,18 @@ class WriteCertRefused(WriteUnreachable):
         self.advice = self.probe_advice = fix
 
 
+class WritePlainToTls(WriteUnreachable):
+    """influx.url says http:// for a server that serves HTTPS (TLS turned on after the
+    install): Go's net/http (InfluxDB 1.x/2.x, VictoriaMetrics) answers every request 400
+    `PLAIN_TO_TLS`, untyped. Before, that 400 read as InfluxDB refusing each point for
+    good: every row was quarantined, never to be sent once influx.url was fixed."""
+
+    advice = probe_advice = "the server speaks HTTPS: make influx.url https://"
+
+
+PLAIN_TO_TLS = "Client sent an HTTP request to an HTTPS server"
+
+
 class WriteTimeout(WriteError):
     advice = "the server is slow or frozen; the batch may have landed and is retried as is"
     probe_advice = "the server is slow or frozen"
@@ -174,6 +186,8 @@ def _classify(status: int, reason: str, retry_after: str | None, page: bool = Fa
     a database or bucket. So is a 400 or 422 page: no refusal of a point but of every
     request (nginx's "plain HTTP request was sent to HTTPS port"); before, each row was
     quarantined alone, for good, as InfluxDB's refusal of that point."""
+    if status == 400 and reason.startswith(PLAIN_TO_TLS):
+        return WritePlainToTls(f"HTTP {status}: {reason}")
     if (status == 400 or status == 422) and page:
         return NotInflux(f"HTTP {status}: {reason}")
     if status == 400 or status == 422:
