@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from monitord.aio import within
 from monitord.sinks.commands import load_bounded
 
 log = logging.getLogger("monitord.station")
@@ -46,9 +47,20 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     decoded by the request's own charset (`charset=nonesuch`: LookupError) and let
     json.loads recurse (`[` x 3,000 in the 4 KiB body: RecursionError), each a 500 and an
     ERROR traceback, from anyone who can reach the port: the login needs no login.
-    A client gone mid-body (ConnectionError) is {} too."""
+    A client gone mid-body (ConnectionError) is {} too.
+    The body must come within the keep-alive time (server.py KEEPALIVE_S), as the headers
+    must: waited for without end, a body that never came (a tablet off the Wi-Fi mid-POST,
+    half-open; a client sending headers only) held its connection and a slot of the caps
+    (admit.py) for hours, or for ever (test_station_body_stall.py). A page's body is a
+    few hundred bytes, sent at once with its headers."""
     try:
-        body = load_bounded(await request.read(), MAX_BODY_DEPTH)
+        data = await within(request.read(), request.protocol.keepalive_timeout)
+        body = load_bounded(data, MAX_BODY_DEPTH)
+    except TimeoutError:
+        log.debug("station: %s sent no whole body within the keep-alive time", request.remote)
+        raise web.HTTPRequestTimeout(
+            text="the request's body did not come in time\n", headers={"Connection": "close"}
+        ) from None
     except (ValueError, web.HTTPRequestEntityTooLarge):
         return {}
     except ConnectionError:

@@ -444,6 +444,10 @@ class Station:
             access_log=None,
             shutdown_timeout=1.0,
             keepalive_timeout=self.keepalive_s,
+            # A body left unread (answers.py json_body: not come within keepalive_s) is
+            # waited for this long after the answer, then the connection closed; aiohttp's
+            # 10 s regardless of the keep-alive time the tests shorten.
+            lingering_time=self.keepalive_s,
             auto_decompress=False,
         )
         await runner.setup()
