@@ -36,13 +36,20 @@ async def outage(page: Page, mosquitto: Mosquitto) -> None:
 async def test_each_outage_s_not_live_is_said(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
 ) -> None:
+    # Each stale time's end is said: as many NOT LIVE as STALE once live. (Counted so, not
+    # as "1, then 2": on a loaded machine the station's first message after the broker's
+    # restart can come late enough for a second stale time in one outage, each said: a CI
+    # run beside four helpers read the count "=== 1" never.)
+    each_said = f"{LIVE} && {NOT_LIVE} >= 1 && {NOT_LIVE} === {SAID.format('STALE')}"
     async with station_page(tmp_path, mosquitto, mqtt_prefix) as (page, _pub):
         await outage(page, mosquitto)
-        await page.until(f"{NOT_LIVE} === 1", 10, "the first NOT LIVE said")
+        await page.until(each_said, 10, "the first outage's NOT LIVE said")
+        first = await page.js(NOT_LIVE)
         assert await page.js("!document.getElementById('gap-banner').hidden")  # nobody tapped Seen
         await outage(page, mosquitto)
-        await page.until(f"{SAID.format('STALE')} === 2", 10, "the second STALE said")
-        await page.until(f"{NOT_LIVE} === 2", 10, "the second NOT LIVE said")
+        await page.until(f"{SAID.format('STALE')} > {first}", 10, "the second STALE said")
+        await page.until(f"{each_said} && {NOT_LIVE} > {first}", 10, "the second NOT LIVE said")
+        said = await page.js(NOT_LIVE)
         # Said as it is now, once: not again at the page's next ticks.
         await page.js("new Promise((r) => setTimeout(() => r(true), 1500))")
-        assert await page.js(NOT_LIVE) == 2
+        assert await page.js(NOT_LIVE) == said
