@@ -15,6 +15,8 @@ as a chip, which the kernel refuses as one (ENODEV), as it does any device not a
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from tests.acl_kit import AclMosquitto
@@ -63,6 +65,28 @@ async def test_status_says_an_annunciator_line_not_driven(
             assert daemon.stop() == 0, daemon.output()
 
 
+@contextlib.asynccontextmanager
+async def sounding(
+    tmp: Path, broker: AclMosquitto, command: Path
+) -> AsyncIterator[tuple[JournalDaemon, Path]]:
+    """A real chair daemon whose `[annunciator] command` is `command`, its oximeter at SpO2
+    80 % (an alarm, no station: the annunciator sounds): (the daemon, its store). Stopped
+    clean at the end."""
+    section = f'[annunciator]\ncommand = ["{command}"]\n'
+    cfg = write_config(
+        tmp, broker, username="chair-2", per_chair=True, annunciator=section,
+        storage_extra="commit_interval_s = 0.5",
+    )  # fmt: skip
+    daemon = JournalDaemon(cfg, tmp / "daemon.log")
+    async with Oximeter(tmp) as ox:
+        daemon.start()
+        try:
+            async with LiveFeed(ox, spo2=80.0):
+                yield daemon, tmp / "outbox.sqlite"
+        finally:
+            assert daemon.stop() == 0, daemon.output()
+
+
 async def test_status_says_an_annunciator_command_that_does_not_run(
     tmp_path: Path, broker: AclMosquitto
 ) -> None:
@@ -70,26 +94,14 @@ async def test_status_says_an_annunciator_command_that_does_not_run(
     of it), the daemon's ERROR at the first sound was the only sign; status read
     `annunciator=technical`. Now it says the command did not run, and why."""
     gone = tmp_path / "monitord-tone"  # never made
-    section = f'[annunciator]\ncommand = ["{gone}"]\n'
-    cfg = write_config(
-        tmp_path, broker, username="chair-2", per_chair=True, annunciator=section,
-        storage_extra="commit_interval_s = 0.5",
-    )  # fmt: skip
-    db = tmp_path / "outbox.sqlite"
-    daemon = JournalDaemon(cfg, tmp_path / "daemon.log")
     said = (
         "annunciator command NOT run (annunciator=technical shows on nothing there): "
         f"cannot run '{gone}': No such file or directory; check annunciator.command"
     )
-    async with Oximeter(tmp_path) as ox:
-        daemon.start()
-        try:
-            async with LiveFeed(ox, spo2=80.0):
-                await eventually(lambda: said in status_text(db), 40, "the command not run")
-                lines = [ln for ln in status_text(db).splitlines() if "NOT" in ln]
-                assert lines == [said], lines
-        finally:
-            assert daemon.stop() == 0, daemon.output()
+    async with sounding(tmp_path, broker, gone) as (_, db):
+        await eventually(lambda: said in status_text(db), 40, "the command not run")
+        lines = [ln for ln in status_text(db).splitlines() if "NOT" in ln]
+        assert lines == [said], lines
 
 
 async def test_status_says_an_annunciator_command_that_fails(
@@ -104,30 +116,18 @@ async def test_status_says_an_annunciator_command_that_fails(
     # What sh says for a program that is not there, on stderr, then exit status 127.
     script.write_text('#!/bin/sh\nmonitord-test-no-such-player "$1"\n')
     script.chmod(0o755)
-    section = f'[annunciator]\ncommand = ["{script}"]\n'
-    cfg = write_config(
-        tmp_path, broker, username="chair-2", per_chair=True, annunciator=section,
-        storage_extra="commit_interval_s = 0.5",
-    )  # fmt: skip
-    db = tmp_path / "outbox.sqlite"
-    daemon = JournalDaemon(cfg, tmp_path / "daemon.log")
     head = (
         "annunciator command NOT run (annunciator=technical shows on nothing there): "
         f"'{script}' technical exited with status 127"
     )
-    async with Oximeter(tmp_path) as ox:
-        daemon.start()
-        try:
-            async with LiveFeed(ox, spo2=80.0):
-                await eventually(lambda: head in status_text(db), 40, "the command failed")
-                lines = [ln for ln in status_text(db).splitlines() if "NOT" in ln]
-                assert len(lines) == 1 and lines[0].startswith(head), lines
-                # Its last words (sh's `not found`) and what to do.
-                assert "monitord-test-no-such-player" in lines[0], lines
-                assert "not found" in lines[0], lines
-                assert "sudo -u monitord" in lines[0], lines
-        finally:
-            assert daemon.stop() == 0, daemon.output()
+    async with sounding(tmp_path, broker, script) as (daemon, db):
+        await eventually(lambda: head in status_text(db), 40, "the command failed")
+        lines = [ln for ln in status_text(db).splitlines() if "NOT" in ln]
+        assert len(lines) == 1 and lines[0].startswith(head), lines
+        # Its last words (sh's `not found`) and what to do.
+        assert "monitord-test-no-such-player" in lines[0], lines
+        assert "not found" in lines[0], lines
+        assert "sudo -u monitord" in lines[0], lines
     errors = [
         ln
         for ln in daemon.output().splitlines()
@@ -154,24 +154,12 @@ async def test_a_stop_while_a_tone_loop_sounds_is_no_failure(
         '[ "$1" = off ] && exit 0\nwhile :; do sleep 0.2; done\n'
     )
     script.chmod(0o755)
-    section = f'[annunciator]\ncommand = ["{script}"]\n'
-    cfg = write_config(
-        tmp_path, broker, username="chair-2", per_chair=True, annunciator=section,
-        storage_extra="commit_interval_s = 0.5",
-    )  # fmt: skip
-    db = tmp_path / "outbox.sqlite"
-    daemon = JournalDaemon(cfg, tmp_path / "daemon.log")
-    async with Oximeter(tmp_path) as ox:
-        daemon.start()
-        try:
-            async with LiveFeed(ox, spo2=80.0):
-                await eventually(
-                    lambda: calls.exists() and calls.read_text().split() == ["technical"],
-                    40,
-                    "the tone loop sounding",
-                )
-        finally:
-            assert daemon.stop() == 0, daemon.output()
+    async with sounding(tmp_path, broker, script) as (daemon, db):
+        await eventually(
+            lambda: calls.exists() and calls.read_text().split() == ["technical"],
+            40,
+            "the tone loop sounding",
+        )
     assert calls.read_text().split() == ["technical", "off"]
     out = daemon.output()
     errors = [ln for ln in out.splitlines() if ln.startswith("<3>") and "annunciator" in ln]
