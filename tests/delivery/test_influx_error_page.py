@@ -24,6 +24,7 @@ from helpers import answering, influx_sink_on
 
 from monitord.commands.doctor_influx import _influx_sync
 from monitord.config import InfluxConfig
+from monitord.sinks.influx import InfluxSink
 from tests.kit import eventually
 
 
@@ -161,6 +162,24 @@ async def test_a_deeply_nested_error_answer_is_retried_not_a_crash(
 # proxy's 400 page is no refusal of a point: nginx answers every request with one when
 # influx.url says http:// for its HTTPS port. Every reading and alert event was
 # quarantined, never to be sent once influx.url was fixed, and the link never went down.
+async def rows_kept(tmp_path: Path, url: str, api: str, where: dict[str, str]) -> InfluxSink:
+    """The sink's three rows against a server that refuses every request (not a point):
+    tried again and again, kept (none quarantined), the link DOWN. The sink, for its
+    words."""
+    cfg = InfluxConfig.model_validate(
+        {"url": url, "api": api, "flush_interval_s": 0.05, "timeout_s": 2.0, **where}
+    )
+    async with influx_sink_on(cfg, tmp_path, backoff_cap_s=0.1) as (sink, outbox):
+        await eventually(
+            lambda: sink.stats.retries >= 2 or outbox.backlog("influx") == 0, 20, "tried"
+        )
+        assert outbox.quarantined("influx") == []
+        assert outbox.backlog("influx") == 3  # kept for when influx.url is fixed
+        assert sink.link.state == "down"
+    kept: InfluxSink = sink  # (influx_sink_on is untyped)
+    return kept
+
+
 @pytest.mark.parametrize("api", ["v1", "v2"])
 async def test_a_proxys_400_page_is_retried_not_quarantined(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api: str
@@ -168,14 +187,5 @@ async def test_a_proxys_400_page_is_retried_not_quarantined(
     monkeypatch.setenv("MONITORD_INFLUX_TOKEN", "t0ken")
     where = {"database": "vitals"} if api == "v1" else {"bucket": "vitals", "org": "clinic"}
     async with proxy(400, "400 The plain HTTP request was sent to HTTPS port") as url:
-        cfg = InfluxConfig.model_validate(
-            {"url": url, "api": api, "flush_interval_s": 0.05, "timeout_s": 2.0, **where}
-        )
-        async with influx_sink_on(cfg, tmp_path, backoff_cap_s=0.1) as (sink, outbox):
-            await eventually(
-                lambda: sink.stats.retries >= 2 or outbox.backlog("influx") == 0, 20, "tried"
-            )
-            assert outbox.quarantined("influx") == []
-            assert outbox.backlog("influx") == 3  # kept for when influx.url is fixed
-            assert sink.link.state == "down"
+        sink = await rows_kept(tmp_path, url, api, where)
     assert "not as InfluxDB" in str(sink.link.last_error), sink.link.last_error

@@ -12,11 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import influx_sink_on
 
-from monitord.config import InfluxConfig
+from tests.delivery.test_influx_error_page import rows_kept
 from tests.delivery.test_tls_verify_any_python import running
-from tests.kit import eventually
 from tests.servers import Influxd, make_tls_material, session_tmpdir
 
 
@@ -30,15 +28,6 @@ async def test_http_to_an_https_influxdb_is_said_and_rows_wait(
     with running(influxd):
         url = f"http://{influxd.netloc_host}:{influxd.port}"
         where = {"database": "monitord"} if api == "v1" else {"bucket": "monitord", "org": "o"}
-        cfg = InfluxConfig.model_validate(
-            {"url": url, "api": api, "flush_interval_s": 0.05, "timeout_s": 2.0, **where}
-        )
-        async with influx_sink_on(cfg, tmp_path, backoff_cap_s=0.1) as (sink, outbox):
-            await eventually(
-                lambda: sink.stats.retries >= 2 or outbox.backlog("influx") == 0, 20, "tried"
-            )
-            assert outbox.quarantined("influx") == []
-            assert outbox.backlog("influx") == 3  # kept for when influx.url is fixed
-            assert sink.link.state == "down"
+        sink = await rows_kept(tmp_path, url, api, where)
     said = str(sink.link.last_error)
     assert "HTTP request to an HTTPS server" in said and "https://" in said, said
