@@ -98,7 +98,7 @@ def check_annunciator_gpio(cfg: Config) -> Check | None:
     group_rw = st.st_mode & 0o060 == 0o060
     if (st.st_gid in unit_groups() and group_rw) or not (why := _service_user_can_use(chip)):
         return None
-    group = why.split(" group ", 1)[1].split(" that owns ", 1)[0]
+    group = _group_name(st.st_gid)
     if st.st_gid == 0 or not group_rw:
         # A chip no group may write (0600 root:root: Debian's, with no rule of the board's
         # vendor): its group was advised ("usermod -a -G root monitord"), which gives
@@ -200,11 +200,14 @@ def _service_user_can_use(dev: str) -> str | None:
     read = may(st, ids, (stat.S_IRUSR, stat.S_IRGRP, stat.S_IROTH)) if ids else True
     if ids is None or (read and may(st, ids, (stat.S_IWUSR, stat.S_IWGRP, stat.S_IWOTH))):
         return None
+    return f"user {SERVICE_USER} is not in group {_group_name(st.st_gid)} that owns {dev}"
+
+
+def _group_name(gid: int) -> str:
     try:
-        gname = grp.getgrgid(st.st_gid).gr_name
+        return grp.getgrgid(gid).gr_name
     except KeyError:
-        gname = str(st.st_gid)
-    return f"user {SERVICE_USER} is not in group {gname} that owns {dev}"
+        return str(gid)
 
 
 def _char_driver(dev: str) -> str | None:
