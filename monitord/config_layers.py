@@ -95,6 +95,14 @@ def _name(table: str, ident: int) -> str:
         return str(ident)
 
 
+def _whose(st: os.stat_result) -> str:
+    """` (this user admin; mode 0640, root:root)`: who is refused a file of this stat."""
+    owner = f"{_name('pwd', st.st_uid)}:{_name('grp', st.st_gid)}"
+    return (
+        f" (this user {_name('pwd', os.geteuid())}; mode {stat.S_IMODE(st.st_mode):04o}, {owner})"
+    )
+
+
 def _closed_hint(path: Path) -> str:
     """What to do about a config file this user may not read (a conf.d file made 0640
     root:root was refused with "Permission denied" alone, where every other mode error
@@ -105,10 +113,8 @@ def _closed_hint(path: Path) -> str:
         st = path.stat()
     except OSError:  # a directory on the way is closed: the file's mode is not to be had
         return ": make the directories on its path 0755 (docs/install.md), or run it with sudo"
-    me = _name("pwd", os.geteuid())
-    owner = f"{_name('pwd', st.st_uid)}:{_name('grp', st.st_gid)}"
     return (
-        f" (this user {me}; mode {stat.S_IMODE(st.st_mode):04o}, {owner}): a config file holds "
+        f"{_whose(st)}: a config file holds "
         f"no secret and the daemon reads it as user {serviceuser.SERVICE_USER}: "
         f"{serviceuser.file_fix(path, 'public')[1]} (docs/install.md), or run it with sudo"
     )
@@ -117,11 +123,8 @@ def _closed_hint(path: Path) -> str:
 def _closed_dir_hint(conf_d: Path) -> str:
     """Who may not list `conf.d`, its mode and owner, and the fix (0755, docs/install.md's
     layout: the daemon lists it as its own user)."""
-    st = conf_d.stat()
-    owner = f"{_name('pwd', st.st_uid)}:{_name('grp', st.st_gid)}"
     return (
-        f" (this user {_name('pwd', os.geteuid())}; mode {stat.S_IMODE(st.st_mode):04o}, "
-        f"{owner}): its files would be left out; the daemon lists it as user "
+        f"{_whose(conf_d.stat())}: its files would be left out; the daemon lists it as user "
         f"{serviceuser.SERVICE_USER}: chmod 0755 {conf_d} (docs/install.md), or run it with sudo"
     )
 
