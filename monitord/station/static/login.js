@@ -16,6 +16,8 @@ function needLogin(msg) {
   $("login-view").hidden = false; $("login-error").textContent = msg;
   checkStale();
 }
+// The last nurse's Audio pause and ACK offline, which the next nurse does not inherit.
+function endSilences() { audio.pausedUntil = 0; audio.pausedFor = new Set(); offlineAck.clear(); }
 function showLogin(msg) {
   nurse = null; relogin = false; if (es) es.close(); play(null);
   // The next login starts a board anew, as a fresh page does: kept, the last message from
@@ -26,7 +28,7 @@ function showLogin(msg) {
   // Nor does the next nurse inherit this one's silences: an Audio pause kept held her
   // alarms silent for up to 2 min after her login, and an ACK offline kept a lost chair's
   // tone off, though she never heard it (a fresh page has neither).
-  audio.pausedUntil = 0; audio.pausedFor = new Set(); offlineAck.clear();
+  endSilences();
   $("board").hidden = true; $("alarm-bar").hidden = true; $("login-view").hidden = false;
   $("logout").hidden = $("pause").hidden = true; $("stale-banner").hidden = true; $("audio-banner").hidden = true;
   $("gap-banner").hidden = true;
@@ -37,7 +39,7 @@ function showLogin(msg) {
 function loggedIn(data) {
   // Another nurse over a board whose login ended without a Log out (expired, the station
   // restarted): she inherits no silence of the last one's either (as after showLogin).
-  if (nurse && data.nurse !== nurse) { audio.pausedUntil = 0; audio.pausedFor = new Set(); offlineAck.clear(); }
+  if (nurse && data.nurse !== nurse) endSilences();
   nurse = data.nurse; csrf = data.csrf; relogin = false;
   $("nurse").textContent = `nurse: ${nurse}`;
   $("login-view").hidden = true; $("board").hidden = false;
