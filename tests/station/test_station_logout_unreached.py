@@ -45,6 +45,7 @@ async def test_a_log_out_the_station_never_got_is_not_shown_as_done(
         said = await page.until(f"{BUTTON}.includes('failed') && {BUTTON}", 10, "log out failed")
         assert await page.js(BOARD) is True and await page.js(FORM) is False, said
         assert await page.js("document.getElementById('nurse').textContent") == "nurse: alice"
+        await page.screenshot(tmp_path / "logout-failed.png")
         # Back on the network: the next tap ends the login in the station.
         await network(page, offline=False)
         await page.tap("#logout")
