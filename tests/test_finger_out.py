@@ -36,6 +36,10 @@ RAD8 = (
     "SPMET=--.-% DESAT=-- PIDELTA=+-- ALARM=0000 EXC=000800"
 )
 OFF_LINE = RAD8.replace("SPO2=098%", "SPO2=---%").replace("BPM=097", "BPM=---")
+RAD8_OFF = (
+    "05/20/21 14:06:02 SN=0000182948 SPO2=098% BPM=101 PI=--.--% SPCO=--.-% "
+    "SPMET=--.-% DESAT=-- PIDELTA=+-- ALARM=0010 EXC=000824"
+)
 
 
 def nonin(status: int, hr: int | None = None, spo2: int | None = None) -> Measurement:
@@ -70,6 +74,7 @@ class Row:
     contact: bool | None
     valid: bool
     flag: str | None = None  # a status flag the reading must carry
+    dropped: bool = False  # the device prints numbers the reading must not carry
 
 
 # contact False: probe off (tech.sensor_off runs). The other rows are states the sources
@@ -87,6 +92,10 @@ ROWS = [
         "Rad-8 manual trend sample via masimo-datacapture; MD PnP Radical-7 example line",
         lambda: masimo(OFF_LINE.replace("EXC=000800", "EXC=000820")), False, False,
         "sensor_off"),
+    # the one public Rad-8 sensor-off line: the numbers still printed, no value for all that
+    Row("masimo-ascii: Rad-8 sensor off, numbers printed, EXC 0x824",
+        "Rad-8 capture (RAD8_OFF in tests/serial/test_masimo_captures.py)",
+        lambda: masimo(RAD8_OFF), False, False, "sensor_off", dropped=True),
     Row("masimo-ascii: no sensor, EXC 0x001", "Rad-8 manual EXC table (k-cross/pulse_ox)",
         lambda: masimo(OFF_LINE.replace("EXC=000800", "EXC=000801")), False, False,
         "no_sensor"),
@@ -119,6 +128,9 @@ def test_what_the_driver_makes_of_it(row: Row) -> None:
     assert row.flag is None or row.flag in m.flags, (row.source, m.flags)
     if row.contact is False:
         assert "probe_off" in m.flags, (row.source, m.flags)
+    if row.dropped:
+        # numbers the device still prints with the finger out are not the patient's
+        assert all(v is None for v in m.values.values()), (row.source, m.values)
 
 
 @dataclass

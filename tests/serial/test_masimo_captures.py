@@ -398,13 +398,15 @@ def test_simulator_sends_set_mode_like_a_rad8() -> None:
         "measured_at": "2016-02-22T22:47:45+00:00",
         **OK,
     }
-    off = sim_line(SimEvent(Kind.SPO2, {"spo2_pct": 98}, contact=False), at)
-    # sensor off keeps the SET bit, as the Rad-8 manual's sample trend output (p. 4-24)
-    # shows it: "EXC=820:OffPat,SET"
-    assert off.endswith(b"ALARM=0000 EXC=000820\r\n")
+    off = sim_line(SimEvent(Kind.SPO2, {"spo2_pct": 98, "pulse_bpm": 101}, contact=False), at)
+    # sensor off as the Rad-8 capture (RAD8_OFF) prints it: the numbers still there, the
+    # alarm sounding, sensor off and low perfusion beside the SET bit
+    assert b" SPO2=098% BPM=101 PI=--.--% " in off
+    assert off.endswith(b"ALARM=0010 EXC=000824\r\n")
     rec = decode_line(off.rstrip(b"\r\n"))
     assert not isinstance(rec, Reject)
-    assert rec["contact"] is False and rec["valid"] is False and "sensor_off" in rec["status"]
+    (captured,) = [c[2] for c in CAPTURES if c[0] == RAD8_OFF]
+    assert rec == {**captured, "measured_at": "2016-02-22T22:47:45+00:00"}
 
 
 async def test_ascii2_through_daemon_one_warning_with_advice(

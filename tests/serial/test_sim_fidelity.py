@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from test_masimo_captures import CAPTURES, DATACAPTURE, ROOT
+from test_masimo_captures import CAPTURES, DATACAPTURE, RAD8_OFF, ROOT
 from test_serial_nonin_decode import PUFFERFISH
 
 from monitord.drivers import contec_cms50 as C
@@ -33,6 +33,7 @@ from monitord.simulators._serial_base import SerialSim
 from monitord.simulators.base import SimEvent
 from monitord.simulators.contec_cms50 import Cms50Sim
 from monitord.simulators.masimo import MasimoSim
+from monitord.simulators.masimo import line as masimo_line
 from monitord.simulators.nonin import NoninSim
 
 
@@ -66,8 +67,9 @@ def spo2(value: float, pulse: float) -> SimEvent:
 
 # The layout of a Rad-8's ASCII 1 line as the public captures have it: field order,
 # widths, zero padding, single spaces, a 10-digit serial, 4-hex ALARM, 6-hex EXC, CR LF
-# and no NUL (those are the Radical-7's). `---` only where the device has no number; PI
-# `--.--` with the sensor off (the Rad-8 sensor-off capture).
+# and no NUL (those are the Radical-7's). `---` only where the device has no number (a
+# sensor off still prints its numbers); PI `--.--` with the sensor off (the Rad-8
+# sensor-off capture).
 RAD8_LINE = re.compile(
     rb"\d\d/\d\d/\d\d \d\d:\d\d:\d\d SN=\d{10} SPO2=(\d{3}|---)% BPM=(\d{3}|---) "
     rb"PI=(\d\d\.\d\d|--\.--)% SPCO=--\.-% SPMET=--\.-% DESAT=-- PIDELTA=\+-- "
@@ -85,23 +87,42 @@ def test_rad8_layout_is_the_captures() -> None:
 
 
 async def test_masimo_simulator_sends_rad8_lines() -> None:
+    """A reading and a probe off, off the pty. The probe off is the Rad-8 sensor-off
+    capture (RAD8_OFF) but for the clock, the serial number and the numbers, which are
+    the event's: the numbers still printed, `PI=--.--%`, `ALARM=0010` (the monitor's alarm
+    sounding), `EXC=000824` (sensor off, low perfusion, SET). Before, the simulator sent
+    `SPO2=---% BPM=--- ... ALARM=0000 EXC=000820`, which no Rad-8 was seen to send: no
+    test built on it sent a sensor-off line with numbers for the decoder to drop."""
     async with MasimoSim(repeat=False) as sim:
         raw = await off_the_pty(
             sim,
-            [spo2(98, 97), SimEvent(Kind.SPO2, {"spo2_pct": 98}, contact=False)],
-            b"EXC=000820\r\n",
+            [spo2(98, 97), SimEvent(Kind.SPO2, {"spo2_pct": 98, "pulse_bpm": 101}, contact=False)],
+            b"EXC=000824\r\n",
         )
     lines = raw.split(b"\r\n")
     assert lines[-1] == b"" and len(lines) == 3, raw  # every line ends CR LF
     normal, off = (x + b"\r\n" for x in lines[:2])
     assert RAD8_LINE.fullmatch(normal) and RAD8_LINE.fullmatch(off), raw
     assert normal.startswith(b"02/22/16 22:47:45 ") and b"SPO2=098% BPM=097 " in normal
-    # sensor off: no numbers, the SET bit kept (the Rad-8 manual's "EXC=820:OffPat,SET")
-    assert b"SPO2=---% BPM=--- " in off and off.endswith(b"ALARM=0000 EXC=000820\r\n")
-    # and no perfusion index: a real Rad-8 with its sensor off prints `PI=--.--%` (the
-    # sensor-off capture in test_masimo_captures.py; a Root's prints `PI=---.--`). Before,
-    # the simulator printed a perfusion index of 3.60 % with no finger in the sensor.
-    assert b" PI=--.--% " in off and b" PI=03.60% " in normal, raw
+    assert normal.endswith(b" PI=03.60% SPCO=--.-% SPMET=--.-% DESAT=-- PIDELTA=+-- "
+                           b"ALARM=0000 EXC=000800\r\n"), normal  # fmt: skip
+    (capture,) = [c[1] for c in CAPTURES if c[0] == RAD8_OFF]
+    as_captured = (
+        capture.replace("05/20/21 14:06:02", "02/22/16 22:47:45").replace(
+            "SN=0000182948", "SN=0000000001"
+        )
+        + "\r\n"
+    )
+    assert off == as_captured.encode(), (off, as_captured)
+
+
+def test_masimo_probe_off_line_is_the_rad8_capture() -> None:
+    """Given the capture's clock, serial number and numbers, the simulator's probe-off
+    line is the public Rad-8 sensor-off line byte for byte."""
+    (capture,) = [c[1] for c in CAPTURES if c[0] == RAD8_OFF]
+    at = datetime(2021, 5, 20, 14, 6, 2, tzinfo=UTC)
+    off = SimEvent(Kind.SPO2, {"spo2_pct": 98, "pulse_bpm": 101}, contact=False)
+    assert masimo_line(off, at, serial_no=182948) == capture.encode() + b"\r\n"
 
 
 class _TimedMasimo(MasimoSim):
