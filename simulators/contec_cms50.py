@@ -6,8 +6,13 @@ by packet would cost six times the wakeups, in tests with many chairs). One `spo
 or one tick, stands for one second of output, so the driver, which emits one reading per
 second of device data, gives one reading per event; an event that comes while the one
 before still streams (a scenario played faster than real time) has the rest of that one
-written at once, so the stream keeps up with the scenario. `probe_off` sets the
-finger-out bit with no values, as the device does.
+written at once, so the stream keeps up with the scenario. `probe_off` sets byte 1's
+finger-out bit (atbrask/CMS50Dplus `fingerOut`) with the values 0, no pleth wave and
+signal strength 0. What a real CMS50D+ sends with the finger out is not known (no public
+capture; drivers/contec_cms50.py): Yujia-Yan/CMS50SerialProtocolKit names the same bit
+"searching too long", which may come with the last numbers still in the packet (the
+driver reads it as probe off either way, tests/test_finger_out.py). Before, this said
+"as the device does", a claim no source makes.
 
 Before, each second was written at once. The driver passes a packet on only when the
 next one starts (`PacketReader`), so a second's last packet waited for the next second's

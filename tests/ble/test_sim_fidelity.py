@@ -142,15 +142,24 @@ async def test_standard_cuff_simulator_sends_the_recorded_indication() -> None:
     layout: flags 0, the pressure, then diastolic and MAP as NaN."""
     source, hexdata, want = BP_CAPTURES[-1]
     assert want["map_mmHg"] == 97.0, source  # the 124/86 MAP 97 capture
+    # A cuff error (a scenario's `error: true`) is the recorded "Err" and "Err CUF"
+    # indications byte for byte (derdilla/blood-pressure-monitor-fl issue #80: every value
+    # NaN, status 0).
+    errors = [c for c in BP_CAPTURES if "cuff_error" in c[2]["status"]]
+    assert len(errors) == 2, BP_CAPTURES
     cuff = SimCuff("Cuff", VirtualBleLink())
     at = datetime(2024, 6, 15, 17, 17, 27, tzinfo=UTC)
 
     async def play(tap: RawTap) -> None:
         await cuff.send(bp(124, 86, 51, 97), at)
-        await wait_until(lambda: tap.of(0x2A35), what="indication")
+        for _, _, err in errors:
+            await cuff.send(
+                SimEvent(Kind.BP, {}, error=True), datetime.fromisoformat(err["measured_at"])
+            )
+        await wait_until(lambda: len(tap.of(0x2A35)) == 3, what="indications")
 
     tap = await on_the_air(cuff, "ble-bpm", play)
-    assert tap.of(0x2A35) == [h(hexdata)]
+    assert tap.of(0x2A35) == [h(hexdata), *(h(e[1]) for e in errors)]
     icp = tap.of(0x2A36)
     assert icp, "no cuff pressure while measuring"
     for v in icp:
