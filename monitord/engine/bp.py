@@ -109,11 +109,14 @@ def _low(
     p: Mapping[str, Any], ch: ChairState, t: float, s: float, d: float, m: float | None
 ) -> _Verdict:
     """bp.low: low systolic or low MAP."""
+    # A monitor giving sys/dia only clears on sys alone (MAP >= clear_map_ge "if given"):
+    # the clear text names a MAP only when the clearing reading carried one.
+    clear_map = f"MAP >= {_n(p['clear_map_ge'])}" if m is not None else "no MAP given"
     return (
         s < p["sys_lt"] or (m is not None and m < p["map_lt"]),
         s >= p["clear_sys_ge"] and (m is None or m >= p["clear_map_ge"]),
         f"sys < {_n(p['sys_lt'])} or MAP < {_n(p['map_lt'])}",
-        f"sys >= {_n(p['clear_sys_ge'])}, MAP >= {_n(p['clear_map_ge'])}",
+        f"sys >= {_n(p['clear_sys_ge'])}, {clear_map}",
     )
 
 

@@ -99,3 +99,35 @@ def test_snapshot_written_before_issue_14_still_loads() -> None:
     (esc,) = restored.advance(125.0)
     assert (esc.rule, esc.event, esc.alert_id) == ("bp.crisis", "escalated", out[0].alert_id)
     assert "current" not in esc.value
+
+
+def test_bp_low_clear_names_a_map_only_when_the_reading_gave_one() -> None:
+    """A monitor giving sys/dia only clears bp.low on sys alone (clinical-rules.md: MAP >= 70
+    "if given"); its `cleared` message said "MAP >= 70" all the same, a MAP it never gave."""
+
+    def cleared(clearing: list[str]) -> str:
+        evs = run_lines(
+            [
+                '{"t": 10, "event": "bp", "sys": 85, "dia": 55}',
+                '{"t": 20, "event": "bp", "sys": 85, "dia": 55}',
+                *clearing,
+                '{"t": 60, "event": "end"}',
+            ]
+        )
+        (ev,) = _by(evs, "bp.low", "cleared")
+        return str(ev["message"])
+
+    no_map = cleared(
+        [
+            '{"t": 30, "event": "bp", "sys": 100, "dia": 66}',
+            '{"t": 40, "event": "bp", "sys": 100, "dia": 66}',
+        ]
+    )
+    assert no_map == "BP 100/66 sys >= 95, no MAP given (2 readings): cleared"
+    with_map = cleared(
+        [
+            '{"t": 30, "event": "bp", "sys": 100, "dia": 66, "map": 77}',
+            '{"t": 40, "event": "bp", "sys": 100, "dia": 66, "map": 77}',
+        ]
+    )
+    assert with_map == "BP 100/66 MAP 77 sys >= 95, MAP >= 70 (2 readings): cleared"
