@@ -355,13 +355,28 @@ def _schema(row: _Row) -> dict[str, tuple[Any, str]]:
     return out
 
 
+def _unknown_rule(rule_id: str, overrides: Any) -> str:
+    """Why `rule_id` is no rule. `[alerts.bp.severe]` written without quotes is read by TOML
+    as alerts -> bp -> severe: the id the admin meant is then a key of `overrides`, and the
+    list of known ids alone (which names it) does not say that the quotes are missing."""
+    meant = (
+        [f"{rule_id}.{k}" for k in overrides if f"{rule_id}.{k}" in _ROWS]
+        if isinstance(overrides, Mapping)
+        else []
+    )
+    if meant:
+        quoted = ", ".join(f'[alerts."{m}"]' for m in meant)
+        return f"unknown rule id; a rule id has a dot and must be quoted: {quoted}"
+    return f"unknown rule id (known: {', '.join(RULE_IDS)})"
+
+
 def validate_overrides(alerts: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Problems in an `[alerts]` table: (dotted key relative to `[alerts]`, reason)."""
     problems: list[tuple[str, str]] = []
     for rule_id, overrides in alerts.items():
         row = _ROWS.get(rule_id)
         if row is None:
-            problems.append((rule_id, f"unknown rule id (known: {', '.join(RULE_IDS)})"))
+            problems.append((rule_id, _unknown_rule(rule_id, overrides)))
             continue
         if not isinstance(overrides, Mapping):
             problems.append((rule_id, "must be a table of parameter overrides"))
