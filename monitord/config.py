@@ -214,7 +214,9 @@ class StorageConfig(_Strict):
     # infinite, crashed the store task at every start (`task.crashing`).
     max_mb: Annotated[float, Field(gt=0, le=1_000_000)] = 512.0
     # How often retention and max_mb are applied while the daemon runs (and at its start).
-    prune_interval_s: Annotated[float, Field(gt=0)] = 60.0
+    # At most an hour: 1e308 ("never") pruned once at start and then never, unsaid, the
+    # budget and retention not applied until the next restart.
+    prune_interval_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
     # Group commit: batches of readings alone wait up to this long to be committed (one
     # fsync) with the others, and so do delivery marks and status; alert and session
     # events and commands are committed at once, with everything queued before them. The
