@@ -62,13 +62,17 @@ async def test_a_broker_restarted_at_once_says_not_live_for_under_a_second(
 async def test_the_banner_words_each_length_of_stale_time(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
 ) -> None:
-    """The words by length, from the page's own function: never "0 s"."""
+    """The words by length, from the page's own function: never "0 s", and a minute or
+    more in minutes."""
     async with station_and_browser(tmp_path, mosquitto, mqtt_prefix) as s:
         page = await s.browser.new_page()
         await login_page(page, s.url)
         await page.until("document.getElementById('clock').textContent", 20, "the hello")
         at = 1_765_000_000_000  # a time on the page's clock; its zone is the station's
-        lengths = [0, 499, 999, 1000, 1499, 1500, 125000]  # ms
+        # ms; from a minute on in minutes and seconds, from an hour on in hours and
+        # minutes (tests/station/test_station_gap_minutes.py): "(125 s)" had to be worked out.
+        lengths = [0, 499, 999, 1000, 1499, 1500, 59499, 59500, 60000, 125000]
+        lengths += [3599499, 3599500, 3629000, 3630000, 3725000, 7170000]
         said = await page.js(f"{lengths}.map((ms) => notLiveWords({at}, {at} + ms, ms))")
         start = await page.js(f"hhmm({at})")
         assert all(t.endswith(" were not shown or sounded here.") for t in said), said
@@ -79,6 +83,19 @@ async def test_the_banner_words_each_length_of_stale_time(
             f"NOT LIVE from {start} to {start} (1 s)",
             f"NOT LIVE from {start} to {start} (1 s)",
             f"NOT LIVE from {start} to {start} (2 s)",
-            f"NOT LIVE from {start} to {await page.js(f'hhmm({at} + 125000)')} (125 s)",
+        ] + [
+            f"NOT LIVE from {start} to {await page.js(f'hhmm({at} + {ms})')} ({span})"
+            for ms, span in [
+                (59499, "59 s"),
+                (59500, "1 min"),
+                (60000, "1 min"),
+                (125000, "2 min 5 s"),
+                (3599499, "59 min 59 s"),
+                (3599500, "1 h"),
+                (3629000, "1 h"),
+                (3630000, "1 h 1 min"),
+                (3725000, "1 h 2 min"),
+                (7170000, "2 h"),
+            ]
         ], said
         await page.close()

@@ -33,13 +33,23 @@ const hhmm = (ms) => (fmtTime ? fmtTime.format(new Date(ms)) : new Date(ms).toIS
 // dropped, a reading stamped ahead (a device clock up to 5 min fast, models.py) read
 // "3 min ago" when it came and counted down to 0 as it aged.
 const mins = (ms) => Math.max(0, Math.floor(ms / 60000));
+// A length of time as a nurse reads it: "45 s", "2 min 5 s", "1 h 2 min" (the seconds of
+// an hour's gap say nothing). In seconds alone, a minute or more read "(125 s)", which had
+// to be worked out.
+function spanWords(ms) {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min${s % 60 ? ` ${s % 60} s` : ""}`;
+  const m = Math.round(s / 60);
+  return `${Math.floor(m / 60)} h${m % 60 ? ` ${m % 60} min` : ""}`;
+}
 // The NOT LIVE banner's words, back live after `ms` not live from `from` to `to` (the
 // station's times). One under a second (a broker restarted at once) read "from 09:18 to
 // 09:18 (0 s)", which a nurse took for the page's fault; the gap is real (an alarm raised
 // and cleared in it was neither shown nor sounded), so it is said, as under a second.
 function notLiveWords(from, to, ms) {
   const span = ms < 1000 ? `for under a second at ${hhmm(from)}`
-    : `from ${hhmm(from)} to ${hhmm(to)} (${Math.round(ms / 1000)} s)`;
+    : `from ${hhmm(from)} to ${hhmm(to)} (${spanWords(ms)})`;
   return `NOT LIVE ${span}: alarms raised and cleared in that time were not shown or sounded here.`;
 }
 // The chair's clock, for its durations (its session times are on it): ours plus an offset
