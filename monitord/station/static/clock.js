@@ -43,6 +43,24 @@ function spanWords(ms) {
   const m = Math.round(s / 60);
   return `${Math.floor(m / 60)} h${m % 60 ? ` ${m % 60} min` : ""}`;
 }
+// A number and its unit kept on one line where an alert row wraps: at a phone's width
+// "for 30 s" broke as "for 30" / "s", "HR 130 bpm" as "HR 130" / "bpm", "(2 min)" as "(2" /
+// "min)". Each pair goes in a span that does not wrap (station.css `.nb`), the text as it
+// was (what a screen reader says, what a copy gets). For the daemon's messages (its words,
+// monitord/engine) and the page's own minutes.
+const UNIT_PAIR = /\d+(?:\.\d+)?[ \u00a0](?:s|min|h|bpm|mmHg|readings?)\b|\d+(?:\.\d+)? %/g;
+function unitsWhole(text) {
+  const f = document.createDocumentFragment();
+  let last = 0;
+  for (const m of text.matchAll(UNIT_PAIR)) {
+    const pair = document.createElement("span");
+    pair.className = "nb"; pair.textContent = m[0];
+    f.append(text.slice(last, m.index), pair);
+    last = m.index + m[0].length;
+  }
+  f.append(text.slice(last));
+  return f;
+}
 // The NOT LIVE banner's words, back live after `ms` not live from `from` to `to` (the
 // station's times). One under a second (a broker restarted at once) read "from 09:18 to
 // 09:18 (0 s)", which a nurse took for the page's fault; the gap is real (an alarm raised

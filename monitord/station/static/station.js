@@ -248,7 +248,7 @@ function render(c) {
     li.dataset.alertId = a.alert_id; li.dataset.rule = a.rule;
     const txt = el("span", "text");
     txt.append(el("span", "tag", `${(a.priority || "").toUpperCase()}${a.kind !== "physiological" ? " TECH" : ""}`));
-    txt.append(a.message || a.rule);
+    txt.append(unitsWhole(String(a.message || a.rule)));
     // The daemon's state, in words: a latched alert whose condition is over still sounds
     // (only an ACK ends it), and an inhibited one is silent; without these both read as
     // an ongoing alarm beside readings that say otherwise.
@@ -258,7 +258,9 @@ function render(c) {
     // reaching the board tells a fresh alarm from one that has sounded for 20 min.
     if (typeof a.raised_t === "number") {
       const at = a.raised_t * 1000;
-      txt.append(el("span", "since", `since ${hhmm(onStation(c, at))} (${mins(chairNow(c) - at)} min)`));
+      const since = el("span", "since");
+      since.append(unitsWhole(`since ${hhmm(onStation(c, at))} (${mins(chairNow(c) - at)} min)`));
+      txt.append(since);
     }
     li.append(txt);
     if (a.ack) li.append(el("span", "ackby", `ACK ${a.by || ""}`.trim()));
