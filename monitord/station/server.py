@@ -294,13 +294,26 @@ class Station:
         return resp
 
     # -- commands ----------------------------------------------------------------------
-    async def _send(self, topic: str, body: dict[str, Any]) -> web.StreamResponse:
+    async def _send(
+        self, topic: str, body: dict[str, Any], command: str | None = None
+    ) -> web.StreamResponse:
+        """Publish; `command`: a nurse's command in words ("chair-2: start by alice"), for
+        the log when the broker does not confirm it (receipts, the page's own, are not)."""
         try:
             await self.bridge.publish(topic, body)
         except NotSent as e:
             return error(503, str(e))
         except NotConfirmed as e:
-            # Not a failure: the page words it so (a press again may apply it twice).
+            # Not a failure: the page words it so (a press again may apply it twice). Said
+            # in the log too: before, it said nothing, and the admin asked why a nurse was
+            # told "not confirmed" had nothing to go on.
+            if command is not None:
+                log.warning(
+                    "station: %s not confirmed by the broker within %g s; it may still be "
+                    "carried out",
+                    command,
+                    self.cfg.mqtt.timeout_s,
+                )
             return web.json_response({"error": str(e), "code": "not_confirmed"}, status=504)
         return web.json_response({"sent": True})
 
@@ -311,7 +324,8 @@ class Station:
             return error(400, "chair and alert_id of a shown alert are required")
         cmd = {"alert_id": alert_id, "by": request[NURSE], "time": iso(time.time())}
         log.info("station: %s acknowledges %s on %s", request[NURSE], alert_id, chair)
-        return await self._send(self.bridge.topic(chair, "cmd/ack"), cmd)
+        what = f"{chair}: ACK of {alert_id} by {request[NURSE]}"
+        return await self._send(self.bridge.topic(chair, "cmd/ack"), cmd, what)
 
     async def session(self, request: web.Request) -> web.StreamResponse:
         body = await json_body(request)
@@ -346,7 +360,8 @@ class Station:
                     return error(400, "lot: at most 64 characters")
                 cmd["lot"] = lot.strip()
         log.info("station: %s sends %s to %s", request[NURSE], action, chair)
-        return await self._send(self.bridge.topic(chair, "cmd/session"), cmd)
+        what = f"{chair}: {action} by {request[NURSE]}"
+        return await self._send(self.bridge.topic(chair, "cmd/session"), cmd, what)
 
     async def receipt(self, request: web.Request) -> web.StreamResponse:
         """The page showed an alert event (and started its sound): tell the daemon."""

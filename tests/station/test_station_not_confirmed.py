@@ -1,5 +1,8 @@
 """A nurse's command the broker did not confirm in time is said as "not confirmed", in amber,
-not as a failure (docs/station.md "Session controls", "ACK").
+not as a failure (docs/station.md "Session controls", "ACK"), and the station's log says
+it too: one WARNING line naming the chair, the command and its nurse (before, the log
+said nothing of it, the IT admin asked why a nurse saw "not confirmed" had nothing to go
+on).
 
 Before, a command written to a broker that then did not answer (mosquitto paused with
 SIGSTOP during the press) was answered "the broker did not take it: Operation timed out",
@@ -38,6 +41,13 @@ SAID = (
 )
 
 
+def not_confirmed_lines(tmp: Path) -> list[str]:
+    """The station's log lines of a command not confirmed (the page had its answer: the
+    line was written before it)."""
+    log = (tmp / "station.log").read_text()
+    return [x for x in log.splitlines() if "not confirmed" in x]
+
+
 async def test_start_not_confirmed_is_said_so_and_is_carried_out(
     tmp_path: Path, acl_broker: AclMosquitto
 ) -> None:
@@ -67,6 +77,15 @@ async def test_start_not_confirmed_is_said_so_and_is_carried_out(
             )
         finally:
             acl_broker.resume()
+        # The station's log says each, at WARNING, as the page did: before, nothing.
+        assert (
+            not_confirmed_lines(tmp_path)
+            == [
+                "WARNING monitord.station: station: chair-2: start by alice not confirmed by the "
+                "broker within 3 s; it may still be carried out"
+            ]
+            * 2
+        )
         # The broker resumed delivers both: the session starts, as the words said it might,
         # and the second Start is answered as the duplicate it is, not applied again.
         await page.until(phase_is("BASELINE"), 30, "the session started after all")
@@ -100,6 +119,10 @@ async def test_ack_not_confirmed_is_amber_not_not_sent(
             await page.screenshot(tmp_path / "ack_not_confirmed.png")
         finally:
             mosquitto.resume()
+        assert not_confirmed_lines(tmp_path) == [
+            f"WARNING monitord.station: station: chair-1: ACK of {a['alert_id']} by alice not "
+            "confirmed by the broker within 3 s; it may still be carried out"
+        ]
 
 
 async def test_a_publish_never_written_is_no_unconfirmed(mosquitto: Mosquitto) -> None:
