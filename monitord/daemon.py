@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from monitord import __version__, certfiles, hangup, simstart, storememory
+from monitord import __version__, certfiles, hangup, simstart, storememory, vitalsources
 from monitord.annunciator import Annunciator, Pattern, decide, high_active
 from monitord.chair import ChairRuntime, DeviceCtx, load_seen, steady
 from monitord.clock import SimClock, WallClock, start_floor
@@ -447,6 +447,7 @@ class Daemon:
         if self.console is not None:
             self.hub.subscribe(ConsoleListener(self.console), "console")
         self.hub.subscribe(self._status_listener, "status")
+        self.hub.subscribe(vitalsources.TwoSources(), "vitals")
         sup.spawn("store", lambda: self.store.run(self.cfg.storage.prune_interval_s))
         if self.writer is not None:  # a write that hangs is said, not silently waited for
             stall = StallWatch(self.store, self.writer, self.cfg.storage.stall_alarm_after_s)
