@@ -110,7 +110,7 @@ def _store_rows() -> list[tuple[str, str]]:
     from monitord.receipts import KEEP_BAD_STATIONS, KEEP_EARLY, KEEP_HEARD, KEEP_WAITING
     from monitord.sinks.commands import MAX_COMMAND_BYTES, MAX_COMMAND_DEPTH
     from monitord.sinks.mqtt_incoming import FOREIGN_SAID_MAX
-    from monitord.store.stamps import BASES, RESTART_IDS, WINDOW
+    from monitord.store.stamps import BASES, HORIZON_NS, KEPT_MAX, RESTART_IDS, WINDOW
     from monitord.storeguard import HELD_READINGS_MAX, RETRY_CAP_S, RETRY_INITIAL_S
     from monitord.storeopen import FULL_DISK_BYTES
     from monitord.storestall import CLEAR_AFTER
@@ -157,7 +157,11 @@ def _store_rows() -> list[tuple[str, str]]:
         ("reliability.md", f"`SEEN_MAX` ({SEEN_MAX})"),
         ("reliability.md", f"| {KEEP_WAITING}, {KEEP_EARLY}, {KEEP_HEARD} |"),
         ("reliability.md", f"refused ones capped at {KEEP_BAD_STATIONS}"),
-        ("reliability.md", f"| {WINDOW} stamps each |"),
+        (
+            "reliability.md",
+            f"| {WINDOW} stamps each, and every stamp within {_g(HORIZON_NS / 1e9)} s of the "
+            f"series' highest (at most {_n(KEPT_MAX)}) |",
+        ),
         ("reliability.md", f"| {BASES} each / the newest {_n(RESTART_IDS)} records"),
         ("reliability.md", f"| {FOREIGN_SAID_MAX} (`FOREIGN_SAID_MAX`;"),
     ]

@@ -6,7 +6,16 @@ colliding stamp is moved on by a few ns. A stuck device clock (every BP at one d
 time, all of them taken: monitord/history.py) collides on every reading, so three
 bounded memories are checked, and nothing is asked of the file after the first stamp:
 
-- the **window**: the last `WINDOW` stamps given per series in this run;
+- the **window**: the stamps given per series in this run that a later reading of the
+  series can still take: every one within `HORIZON_NS` of the highest given (a reading
+  is stamped with its device time only within `MAX_DEVICE_SKEW_S` of its receive time,
+  which never steps back in a run, so no later reading goes lower), and the last `WINDOW`
+  in any case. A device clock set back a few minutes (a monitor swapped for one whose
+  clock is behind, or a clock corrected) stamps its readings on device times its
+  readings of those minutes had: the window once held the last 256 only, 4.5 min of a
+  1-Hz oximeter, and each later reading took an earlier one's stamp (InfluxDB kept one
+  point of the two: tests/faults/test_swap_clock_behind.py). At most `KEPT_MAX` per
+  series (a device flooding readings), past which the oldest go;
 - the **bases**: per series, the stamps that collided (the device time of a stuck clock)
   and the last stamp given for each, an LRU of `BASES`: the next reading at that time
   goes on from there (t, t+1, ... t+300) however far it is past the window;
@@ -26,12 +35,21 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
+from monitord.models import MAX_DEVICE_SKEW_S
+
 # A series: ("reading", chair, device), ("alert", chair, rule, priority, kind) or
 # ("session", chair, protocol): InfluxDB's series or coarser (a coarser key only moves a
 # stamp more often than needed, by a few ns).
 Series = tuple[str, ...]
 
 WINDOW = 256
+# A reading's stamp is its device time within MAX_DEVICE_SKEW_S of its receive time, else
+# the receive time (models.authoritative_time): a stamp given now is at most the skew
+# above its receive time, and any later one at least the skew below a later receive
+# time, so one more than twice the skew below the highest stamp given is never taken
+# again in this run. ~1,200 stamps per series at a 1-Hz device's two kinds.
+HORIZON_NS = int((2 * MAX_DEVICE_SKEW_S + 1) * 1e9)
+KEPT_MAX = 16384  # per series: the horizon at ~27 readings a second
 BASES = 64
 # Records read at the daemon's start: they must reach back past a restart plus a cuff's
 # interval (10 min, the BP after the restart has the stuck time of the one before it) on
@@ -54,9 +72,11 @@ class Stamps:
         self._recent: dict[Series, deque[int]] = {}
         self._recent_sets: dict[Series, set[int]] = {}
         self._bases: dict[Series, OrderedDict[int, int]] = {}
-        # Since the transaction began: (series, stamp given, stamp evicted from the window)
-        # and each changed series' bases as they were (None: it had none).
-        self._journal: list[tuple[Series, int, int | None]] = []
+        self._top: dict[Series, int] = {}  # the highest stamp given per series
+        # Since the transaction began: (series, stamp given, stamps evicted from the
+        # window, the series' highest stamp before) and each changed series' bases as
+        # they were (None: it had none).
+        self._journal: list[tuple[Series, int, tuple[int, ...], int | None]] = []
         self._bases_were: dict[Series, OrderedDict[int, int] | None] = {}
 
     def load(self) -> None:
@@ -86,11 +106,16 @@ class Stamps:
             self._note_base(key, base, t_ns)
         dq.append(t_ns)
         seen.add(t_ns)
-        evicted = None
-        if len(dq) > WINDOW:
-            evicted = dq.popleft()
-            seen.discard(evicted)
-        self._journal.append((key, t_ns, evicted))
+        top_was = self._top.get(key)
+        top = self._top[key] = t_ns if top_was is None or t_ns > top_was else top_was
+        evicted: list[int] = []
+        # Oldest given first: one given earlier but higher (a device clock ahead, then
+        # set right) keeps those after it a while longer, never the other way round.
+        while len(dq) > WINDOW and (dq[0] < top - HORIZON_NS or len(dq) > KEPT_MAX):
+            e = dq.popleft()
+            seen.discard(e)
+            evicted.append(e)
+        self._journal.append((key, t_ns, tuple(evicted), top_was))
         return t_ns
 
     def _note_base(self, key: Series, base: int, given: int) -> None:
@@ -111,13 +136,17 @@ class Stamps:
 
     def undo(self) -> None:
         """The transaction rolled back: its stamps were never given."""
-        for key, t_ns, evicted in reversed(self._journal):
+        for key, t_ns, evicted, top_was in reversed(self._journal):
             dq, seen = self._recent[key], self._recent_sets[key]
             dq.pop()
             seen.discard(t_ns)
-            if evicted is not None:
-                dq.appendleft(evicted)
-                seen.add(evicted)
+            for e in reversed(evicted):
+                dq.appendleft(e)
+                seen.add(e)
+            if top_was is None:
+                del self._top[key]
+            else:
+                self._top[key] = top_was
         for key, was in self._bases_were.items():
             if was is None:
                 self._bases.pop(key, None)

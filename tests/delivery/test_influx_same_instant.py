@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from helpers import alert, base_time, reading, session
@@ -178,3 +178,50 @@ def test_restart_pass_skips_a_body_that_is_no_json(tmp_path: Path) -> None:
         second.commit()
     got = stamps(path, "reading")
     assert len(got) == 3 and got[2] != got[0], f"stamps {got}: the BP after the restart collided"
+
+
+def oximeter(i: int, spo2: float, t0: datetime) -> Reading:
+    """A 1-Hz oximeter's reading at device second `i` (its clock within the 5 min trusted)."""
+    at = t0 + timedelta(seconds=i)
+    return Reading("chair-1", "ox", Kind.SPO2, {"spo2_pct": spo2}, at, at)
+
+
+def test_device_clock_set_back_past_the_window_distinct_stamps(tmp_path: Path) -> None:
+    # 300 readings of a 1-Hz oximeter, then its clock set back 270 s (or a replacement
+    # whose clock is behind): each later reading is on a device time an earlier one had,
+    # 270 stamps back, past the 256 the window kept. Daemon level, with InfluxDB:
+    # tests/faults/test_swap_clock_behind.py.
+    path = tmp_path / "outbox.sqlite"
+    t0 = base_time()
+    with open_store(path) as ob:
+        for i in range(300):
+            ob.add_readings([oximeter(i, 88.0, t0)], {"chair-1": "s-1"})
+            ob.commit()
+        for i in range(30, 300):
+            ob.add_readings([oximeter(i, 97.0, t0)], {"chair-1": "s-1"})
+            ob.commit()
+    got = stamps(path, "reading")
+    assert len(set(got)) == len(got) == 570, f"{len(got) - len(set(got))} stamps taken twice"
+
+
+def test_a_rolled_back_write_that_evicted_stamps_puts_them_back(tmp_path: Path) -> None:
+    # A write whose stamp moved the window on (a reading 600 s ahead evicts the stamps
+    # 601 s below it) is rolled back (a full disk), and what is written instead (held
+    # readings dropped, storeguard.py) is on a device time the window held: it gets the
+    # stamp a store that never saw the failed write gives, not the first reading's.
+    t0 = base_time()
+    first = [oximeter(i, 97.0, t0) for i in range(300)]
+
+    def run(path: Path, fail: bool) -> list[int]:
+        with open_store(path) as ob:
+            ob.add_readings(first, {"chair-1": "s-1"})
+            ob.commit()
+            if fail:
+                ob.add_readings([oximeter(900, 97.0, t0)], {"chair-1": "s-1"})
+                ob.rollback()
+            ob.add_readings([oximeter(0, 98.0, t0)], {"chair-1": "s-1"})
+            ob.commit()
+        return stamps(path, "reading")
+
+    got, clean = run(tmp_path / "a.sqlite", True), run(tmp_path / "b.sqlite", False)
+    assert got == clean and len(set(got)) == len(got), (got[:2], got[-1], clean[-1])
