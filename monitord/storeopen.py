@@ -37,6 +37,10 @@ alarms at all:
   its daemon raises no alarm at all. In memory, alarms still go out live (MQTT, console)
   and readings reach InfluxDB while it answers; only the local history and the outbox's
   survival across a restart are lost, which the alarm says.
+A run from memory beside an intact store kept where it is (a full disk, access refused, a
+migration without room) starts its chairs from that file's engine snapshots, read-only,
+as any restart does (monitord/storeresume.py); the alarm says whether it could. Not
+beside a failing card's: reading it may hang the start.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from monitord import storeresume
 from monitord.config import StorageConfig
 from monitord.outbox import (
     FILE_FAULTS,
@@ -169,7 +174,7 @@ def open_store(
     except MigrationFailed as e:
         # An intact store an upgrade could not migrate (no room on the disk): kept, not
         # moved aside (its backlog and the engines' snapshot stay for the next start).
-        return _in_memory(path, cfg, alarms, str(e))
+        return _in_memory(path, cfg, alarms, str(e), kept=True)
     except (sqlite3.Error, OutboxError, OSError) as e:
         why, bad_file, access = _why(e), _bad_file(e), _access_fault(e, path)
         card = unwritable_advice(e, path) if _card_fault(e) else None
@@ -193,6 +198,7 @@ def open_store(
             cfg,
             alarms,
             f"{access} ({why}): kept as it is, not moved aside; {ACCESS_FIX[access]}",
+            kept=True,
         )
     free = _free_bytes(path)
     if not bad_file and free is not None and free < FULL_DISK_BYTES:
@@ -202,11 +208,14 @@ def open_store(
             alarms,
             f"on a full disk ({free} bytes free; {why}): kept as it is, not moved aside; "
             "free disk space",
+            kept=True,
         )
     if not bad_file and card is not None:
         # The card, not the file: SQLite judged nothing (its verdicts are FILE_FAULTS),
         # a read or write of it failed. Moved aside, the backlog and the engines' snapshot
         # went with it (a fresh store failed on the same card all the same).
+        # Not read for the chairs' state either: a card failing its reads may hang one,
+        # and a start that waits on it monitors nothing.
         return _in_memory(path, cfg, alarms, f"kept as it is, not moved aside ({why}): {card}")
     try:
         bad = move_aside(path)
@@ -272,14 +281,25 @@ def _open_checked(
 
 
 def _in_memory(
-    path: Path, cfg: StorageConfig, alarms: TechAlarms, why: str, *, state: str = "is"
+    path: Path,
+    cfg: StorageConfig,
+    alarms: TechAlarms,
+    why: str,
+    *,
+    state: str = "is",
+    kept: bool = False,
 ) -> Outbox:
+    """A store in memory; `kept`: the file at `path` is intact and left there, so the
+    chairs resume from it (monitord/storeresume.py), and the alarm says whether they did."""
+    ob = Outbox(path, cfg, memory=True)
+    resumed = f"; {storeresume.resume(path, ob)}" if kept else ""
     alarms.raise_(
         "store.memory",
         f"the store {path} {state} {why}: running on a store in memory; alarms still go out "
-        "live, but nothing is kept across a restart until that is fixed and monitord restarted",
+        "live, but nothing is kept across a restart until that is fixed and monitord "
+        f"restarted{resumed}",
     )
-    return Outbox(path, cfg, memory=True)
+    return ob
 
 
 def _set_foreign_wal_aside(path: Path) -> str | None:

@@ -1,0 +1,80 @@
+"""What a run on a store in memory resumes from the store it kept (monitord/storeopen.py).
+
+A store that is intact but cannot be written now (a full disk, a file system gone
+read-only, another process holding it, a user that may not write it, a migration without
+room) is kept where it is and the run works from memory. That run started every chair
+afresh: the alarms active at the last stop (a high `spo2.very_low` nobody acknowledged, a
+latched `bp.crisis` waiting for its ACK) were gone from the station without a `cleared`,
+and the session open then with them (its phase, its BP timers, the nurse's next dose end
+refused as "no session"), while the file holding them was there to be read
+(tests/faults/test_full_disk_restart.py: a `monitord run` stopped and started again on a
+full disk).
+
+So the chairs' resume rows (the engine's snapshot, the chair clock, the BP measurements
+taken) are read from the kept file, read-only, into the store in memory, and the chairs
+start from them as after any restart. A store without commits in a -wal (closed cleanly,
+or checkpointed) is its file alone: read as `immutable`, which makes no -wal or -shm
+beside it (`mode=ro` does, and on a disk with no room for the -shm cannot read a WAL
+store at all). One with commits in its -wal (a daemon killed, another program writing
+it) is read with `mode=ro`, its -wal with it, or not at all: the file without it is an
+older store. Only a store of this schema version (an older one's rows are the
+migration's to bring up): anything that fails leaves the run as it was, fresh, and says
+so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from pathlib import Path
+from urllib.parse import quote
+
+from monitord.outbox import Outbox
+from monitord.store.base import Durability
+from monitord.store.schema import SCHEMA_VERSION
+
+# The rows a chair starts from (monitord/daemon.py, monitord/chair.py `load_seen`).
+RESUME_PREFIXES = ("engine/", "clock/", "bp-seen/")
+
+
+def _read(path: Path, mode: str) -> list[tuple[str, str]]:
+    db = sqlite3.connect(f"file:{quote(os.fspath(path))}?{mode}", uri=True, timeout=1.0)
+    try:
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        if version != SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(f"schema v{version}, not v{SCHEMA_VERSION}")
+        where = " OR ".join(f"substr(key, 1, {len(p)}) = '{p}'" for p in RESUME_PREFIXES)
+        return [
+            (str(k), str(v)) for k, v in db.execute(f"SELECT key, value FROM state WHERE {where}")
+        ]
+    finally:
+        db.close()
+
+
+def _has_wal(path: Path) -> bool:
+    with contextlib.suppress(OSError):
+        return os.path.getsize(path.with_name(path.name + "-wal")) > 0
+    return False
+
+
+def resume(kept: Path, ob: Outbox) -> str:
+    """Copy the chairs' resume rows from the kept store at `kept` into `ob` (in memory).
+    Returns the clause the `store.memory` alarm adds: what was resumed, or why not."""
+    try:
+        # No -wal with commits in it: the file alone is the whole store, read as such
+        # (SQLite then makes no -wal or -shm beside it, on a full disk or not).
+        rows = _read(kept, "mode=ro" if _has_wal(kept) else "immutable=1")
+        for key, value in rows:
+            ob.put_state(key, json.loads(value), durability=Durability.NORMAL, commit=False)
+        ob.commit()
+    except (sqlite3.Error, OSError, ValueError) as e:
+        return (
+            f"the alarms and sessions open at its last stop could not be read from it ({e}): "
+            "this run started them afresh"
+        )
+    chairs = sorted({k.split("/", 1)[1] for k, _ in rows if k.startswith("engine/")})
+    if not chairs:
+        return "no chair's state in it to resume"
+    return f"the alarms and sessions open at its last stop resumed from it ({', '.join(chairs)})"
