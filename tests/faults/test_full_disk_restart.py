@@ -13,7 +13,8 @@ after any restart, and `store.memory` says they did (monitord/storeresume.py).
 
 A real `monitord run` (stopped with SIGTERM, as `systemctl restart` does), a Masimo
 simulator on a real pty, the real mosquitto, a real tmpfs filled to ENOSPC by another file.
-The store-level cases (a store SQLite cannot open read-only, another schema) are at the end.
+The store-level cases (a store SQLite cannot read without the -wal it cannot open, a file
+that is no store) are at the end; the 0.1.0 store: tests/faults/test_migration_no_room.py.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from typing import Any
 from monitord.config import StorageConfig
 from monitord.outbox import Outbox
 from monitord.store.base import Durability
-from monitord.store.schema import SCHEMA_VERSION
 from monitord.storeopen import open_store
 from monitord.storeresume import resume
 from monitord.techalarm import TechAlarms
@@ -131,20 +131,20 @@ def engine_row(path: Path) -> None:
     ob.close()
 
 
-def test_only_the_chairs_resume_rows_of_a_store_of_this_schema_are_taken(tmp_path: Path) -> None:
+def test_only_the_chairs_resume_rows_are_taken(tmp_path: Path) -> None:
     path = tmp_path / "outbox.sqlite"
     engine_row(path)
     mem = Outbox(tmp_path / "mem.sqlite", StorageConfig(path=tmp_path / "mem.sqlite"), memory=True)
     assert resume(path, mem).endswith("resumed from it (chair-1)")
     assert mem.get_state("engine/chair-1") == {"chairs": {}}
     assert mem.get_state("chair/chair-1") is None  # the last run's status is not this one's
-    # Another schema's rows are the migration's to bring up: not taken, and said.
+    # A file that is no monitord store (schema v0: SQLite's new file) is not read, and said.
     with sqlite3.connect(path) as db:
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+        db.execute("PRAGMA user_version = 0")
     mem = Outbox(tmp_path / "mem.sqlite", StorageConfig(path=tmp_path / "mem.sqlite"), memory=True)
     said = resume(path, mem)
-    assert f"schema v{SCHEMA_VERSION - 1}, not v{SCHEMA_VERSION}" in said, said
-    assert "this run started them afresh" in said and mem.get_state("engine/chair-1") is None
+    assert "schema v0, not a monitord store" in said and "started them afresh" in said, said
+    assert mem.get_state("engine/chair-1") is None
 
 
 def test_a_store_with_commits_in_its_wal_is_not_read_without_them(tmp_path: Path) -> None:

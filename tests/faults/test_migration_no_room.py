@@ -83,9 +83,15 @@ def test_an_upgrade_without_room_keeps_the_store_and_says_what_it_needs(
         ob = open_store(StorageConfig(path=store), alarms)
         try:
             assert ob.memory
+            # This run starts its chairs from the store it kept, the 0.1.0 daemon's
+            # active alarm with them, as the next start, migrated, does (before: afresh,
+            # the alarm gone from the station; monitord/storeresume.py).
+            snap = ob.get_state("engine/chair-9")
+            assert snap["chairs"]["chair-9"]["alerts"]["spo2.very_low"]["id"] == before[3]
         finally:
             ob.close()
         text = alarms.active["store.memory"]["text"]
+        assert text.endswith("resumed from it (chair-9)"), text
         assert "not migrated to schema v4 (database or disk is full)" in text, text
         assert "kept as it was (v3)" in text and f"the store's {size / 1e6:.0f} MB" in text
         assert "cannot rollback" not in text
