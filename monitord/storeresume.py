@@ -55,8 +55,12 @@ def _read(path: Path, mode: str) -> list[tuple[str, str]]:
 
 
 def _has_wal(path: Path) -> bool:
+    # Beside the file, not a link to it (storage.path linked to another disk): SQLite
+    # keeps the -wal there. Looked for beside the link, a -wal with the last commits was
+    # not seen and the file read alone, an older snapshot resumed as the last one.
+    wal = os.path.realpath(path) + "-wal"
     with contextlib.suppress(OSError):
-        return os.path.getsize(path.with_name(path.name + "-wal")) > 0
+        return os.path.getsize(wal) > 0
     return False
 
 
@@ -67,10 +71,15 @@ def resume(kept: Path, ob: Outbox) -> str:
         # No -wal with commits in it: the file alone is the whole store, read as such
         # (SQLite then makes no -wal or -shm beside it, on a full disk or not).
         rows = _read(kept, "mode=ro" if _has_wal(kept) else "immutable=1")
-        for key, value in rows:
-            ob.put_state(key, json.loads(value), durability=Durability.NORMAL, commit=False)
+        # All decoded before any is put: a row that is no JSON (garbled in a page
+        # quick_check passes, edited by hand) left the rows before it in this store,
+        # those chairs resumed while the alarm said they were started afresh.
+        values = [(key, json.loads(value)) for key, value in rows]
+        for key, value in values:
+            ob.put_state(key, value, durability=Durability.NORMAL, commit=False)
         ob.commit()
     except (sqlite3.Error, OSError, ValueError) as e:
+        ob.rollback()  # nothing of it stays: the run is as fresh as the alarm says
         return (
             f"the alarms and sessions open at its last stop could not be read from it ({e}): "
             "this run started them afresh"

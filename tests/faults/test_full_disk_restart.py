@@ -19,7 +19,10 @@ that is no store) are at the end; the 0.1.0 store: tests/faults/test_migration_n
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +168,56 @@ def test_a_store_with_commits_in_its_wal_is_not_read_without_them(tmp_path: Path
             ob.close()
         said = alarms.active["store.memory"]["text"]
         assert "could not be read from it" in said and "started them afresh" in said, said
+
+
+def test_a_row_that_cannot_be_read_resumes_no_chair(tmp_path: Path) -> None:
+    """A resume row whose value is no JSON (garbled in a page `quick_check` passes, or
+    edited by hand) after others that are: the rows before it were left in the store in
+    memory, chair-1 resumed, while the alarm said the chairs were started afresh."""
+    path = tmp_path / "outbox.sqlite"
+    engine_row(path)
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO state VALUES ('engine/chair-2', '{\"chairs\": {', 0)")
+    mem = Outbox(tmp_path / "mem.sqlite", StorageConfig(path=tmp_path / "mem.sqlite"), memory=True)
+    said = resume(path, mem)
+    assert "could not be read from it" in said and "started them afresh" in said, said
+    assert mem.get_state("engine/chair-1") is None, "chair-1 resumed, the alarm said afresh"
+
+
+# A daemon's Outbox in a process that ends without closing it: argv store, the value of
+# chair-1's engine row then committed (in the -wal only: nothing checkpointed).
+DIES_AFTER_ROW = (
+    "import json, os, sys; from pathlib import Path\n"
+    "from monitord.config import StorageConfig\n"
+    "from monitord.outbox import Outbox\n"
+    "from monitord.store.base import Durability\n"
+    "p = Path(sys.argv[1]); ob = Outbox(p, StorageConfig(path=p))\n"
+    "ob._db.execute('PRAGMA wal_autocheckpoint = 0')\n"
+    "ob.put_state('engine/chair-1', json.loads(sys.argv[2]), durability=Durability.SYNC)\n"
+    "os._exit(0)\n"
+)
+
+
+def test_a_linked_store_is_read_with_the_wal_beside_its_file(tmp_path: Path) -> None:
+    """A store linked from elsewhere (storage.path a symlink to a file on another disk)
+    whose daemon was killed with its last commits in the -wal: SQLite keeps the -wal
+    beside the file, not the link. Looked for beside the link, it was not found and the
+    file was read alone: an older engine snapshot resumed as the last one (here: the
+    alarm acknowledged in the last commits unacknowledged again)."""
+    (tmp_path / "card").mkdir()
+    (tmp_path / "lib").mkdir()
+    path = tmp_path / "lib" / "outbox.sqlite"
+    path.symlink_to(tmp_path / "card" / "outbox.sqlite")
+    engine_row(path)
+    latest = {"chairs": {"chair-1": {"acknowledged": True}}}
+    r = subprocess.run(
+        [sys.executable, "-c", DIES_AFTER_ROW, str(path), json.dumps(latest)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r
+    assert (tmp_path / "card" / "outbox.sqlite-wal").stat().st_size > 0
+    mem = Outbox(tmp_path / "mem.sqlite", StorageConfig(path=tmp_path / "mem.sqlite"), memory=True)
+    said = resume(path, mem)
+    assert mem.get_state("engine/chair-1") == latest, f"an older snapshot resumed: {said}"
