@@ -33,6 +33,15 @@ def marker(store: Path) -> Path:
     return runtime_directory() / f"memory-{store_key(store)}.json"
 
 
+def since(store: Path) -> float | None:
+    """When a run in memory on `store` started that no start on the store has taken in
+    since (its marker), or None."""
+    try:
+        return float(json.loads(marker(store).read_text())["since"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def carry(ob: Outbox, store: Path) -> None:
     """At a start: in memory, leave the marker (the first run in memory's, if one is
     there already); on the real store, move a marker left into it."""
@@ -42,11 +51,9 @@ def carry(ob: Outbox, store: Path) -> None:
             with contextlib.suppress(OSError):
                 path.write_text(json.dumps({"since": time.time()}))
         return
-    try:
-        since = float(json.loads(path.read_text())["since"])
-    except (OSError, ValueError, KeyError, TypeError):
+    if (start := since(store)) is None:
         return
-    rows = [*(ob.get_state(UNRECORDED_KEY) or []), {"from": since, "to": time.time()}]
+    rows = [*(ob.get_state(UNRECORDED_KEY) or []), {"from": start, "to": time.time()}]
     try:
         ob.put_state(UNRECORDED_KEY, rows[-MAX_UNRECORDED:], durability=Durability.SYNC)
     except (sqlite3.Error, OSError):
@@ -57,5 +64,5 @@ def carry(ob: Outbox, store: Path) -> None:
         "store %s: a run on a store in memory since %s kept nothing: that time is not "
         "recorded here, and reports on it say so",
         store,
-        time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(since)),
+        time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(start)),
     )

@@ -29,9 +29,11 @@ import contextlib
 import json
 import os
 import sqlite3
+import time
 from pathlib import Path
 from urllib.parse import quote
 
+from monitord import storememory
 from monitord.outbox import Outbox
 from monitord.store.base import Durability
 from monitord.store.schema import SCHEMA_VERSION
@@ -87,4 +89,15 @@ def resume(kept: Path, ob: Outbox) -> str:
     chairs = sorted({k.split("/", 1)[1] for k, _ in rows if k.startswith("engine/")})
     if not chairs:
         return "no chair's state in it to resume"
-    return f"the alarms and sessions open at its last stop resumed from it ({', '.join(chairs)})"
+    said = f"the alarms and sessions open at its last stop resumed from it ({', '.join(chairs)})"
+    if (start := storememory.since(kept)) is not None:
+        # A run in memory came between (its marker is left until a start on the store):
+        # what it changed (an ACK, a clear, a session ended) is in no store, and the
+        # resumed state is older than what the station showed last (s45 audit). Said, as
+        # the nurses see alarms come back that they had dealt with.
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(start))
+        said += (
+            f", as they were before the run in memory of {when}: an acknowledgement, clear "
+            "or session end since then is not in it"
+        )
+    return said

@@ -23,9 +23,13 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from monitord import storememory
 from monitord.config import StorageConfig
 from monitord.outbox import Outbox
 from monitord.store.base import Durability
@@ -221,3 +225,27 @@ def test_a_linked_store_is_read_with_the_wal_beside_its_file(tmp_path: Path) -> 
     mem = Outbox(tmp_path / "mem.sqlite", StorageConfig(path=tmp_path / "mem.sqlite"), memory=True)
     said = resume(path, mem)
     assert mem.get_state("engine/chair-1") == latest, f"an older snapshot resumed: {said}"
+
+
+def test_a_second_run_in_memory_says_its_state_is_older_than_the_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two starts in a row on a kept store (the disk still full): the second resumes the
+    state of the last stop on the store, before the first run in memory, whose ACKs,
+    clears and session ends are in no store (s45 audit). Before, said as if current."""
+    monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path / "run"))
+    (tmp_path / "run").mkdir()
+    path = tmp_path / "outbox.sqlite"
+    engine_row(path)
+    cfg = StorageConfig(path=tmp_path / "mem.sqlite")
+    first = Outbox(tmp_path / "mem.sqlite", cfg, memory=True)
+    assert resume(path, first).endswith("resumed from it (chair-1)")  # the first: current
+    storememory.carry(first, path)  # the first run in memory leaves its marker
+    start = storememory.since(path)
+    assert start is not None
+    second = Outbox(tmp_path / "mem2.sqlite", cfg, memory=True)
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(start))
+    assert resume(path, second).endswith(
+        f"resumed from it (chair-1), as they were before the run in memory of {when}: an "
+        "acknowledgement, clear or session end since then is not in it"
+    )
