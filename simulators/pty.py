@@ -18,7 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
 import os
+import struct
+import termios
 import tty
 from collections.abc import Callable
 from pathlib import Path
@@ -90,6 +93,15 @@ class PtyPort:
             data = b""
         if data and self.on_data is not None:
             self.on_data(data)
+
+    def unread(self) -> int:
+        """Bytes written that the reader has not read yet (the slave's input queue): a
+        test writing faster than a real device paces itself on it, since a full queue
+        drops what is written (`write`)."""
+        if self._slave is None:
+            return 0
+        raw = fcntl.ioctl(self._slave, termios.FIONREAD, b"\0\0\0\0")
+        return int(struct.unpack("i", raw)[0])
 
     def write(self, data: bytes) -> None:
         if self._master is None:
