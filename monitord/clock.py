@@ -14,8 +14,9 @@ from the wall clock across a restart (the stored `row()`). It catches up with a 
 that stepped forward only while the chair has no timer pending and no HR/SpO2 run going
 (`follow`, told by `AlertEngine.steady`), where a jump can fire or delay nothing; see
 docs/reliability.md for what stored timestamps get meanwhile. Each stretch it runs off
-the wall clock unfollowed is kept in its row (`offsets`): the session report shows it
-(monitord/report/clockoff.py), since those timestamps are off UTC.
+the wall clock unfollowed is kept in its row (`offsets`), from this run's start or the
+step seen before, since the times before a step were as far off: the session report shows
+it (monitord/report/clockoff.py), since those timestamps are off UTC.
 
 A simulated chair (design.md section 2) runs `speed` times faster than wall time from
 `start`. The scenario player keeps it exact: it announces the next scenario event's time,
@@ -61,8 +62,10 @@ class WallClock:
         self._base = wall
         #: The stretches of chair time during which the wall clock was off this clock by
         #: more than STEP_S and this clock did not follow it: [from, to or None while it
-        #: lasts, wall minus chair seconds]. Stored with `row()` so the session report can
-        #: say by how much its times are off UTC (monitord/report/clockoff.py).
+        #: lasts, wall minus chair seconds], `from` back to this run's start or the step
+        #: seen before (`_mark`: the times before a step were as far off UTC). Stored with
+        #: `row()` so the session report can say by how much its times are off UTC
+        #: (monitord/report/clockoff.py).
         self.offsets: list[list[float | None]] = offsets_of(floor)
         self._reopen = False  # the last stretch was cut by a restart: same offset goes on
         #: The previous run's last sign of life on this chair's clock (the start of the
@@ -113,6 +116,12 @@ class WallClock:
                 self.offsets[-1][1] = self.down_from
                 self._reopen = True
         self._m0 = time.monotonic()
+        #: Since when (chair time) this run's clock has kept its offset from the wall
+        #: clock as far as it saw: the run's start, then each step seen (a stretch's start
+        #: or end) or followed. Within a run the wall clock moves against this clock only
+        #: by steps, so a stretch that opens is off UTC from here (`_mark`), not from the
+        #: look that saw it: a Pi that booted behind was as far off before NTP stepped.
+        self._since = self._base
         self._said = 0.0  # the wall-clock offset last reported by `follow`
         self._row_off: float | None = None  # the offset in the last `row()`
 
@@ -166,9 +175,10 @@ class WallClock:
             self._mark(now, None)
             return None
         if off > 0 and idle(now):
-            self._mark(now, None)
+            self._mark(now, None, followed=off)
             self._base += off
             self._leapt += off
+            self._since = self.now()  # on the wall clock from here
             self._said = 0.0
             return f"wall clock stepped {off:+.0f} s; the chair clock followed (no timer pending)"
         self._mark(now, off)
@@ -181,10 +191,15 @@ class WallClock:
             + (" until no alert timer is pending" if off > 0 else " (it never goes back)")
         )
 
-    def _mark(self, now: float, off: float | None) -> None:
-        """Record that from `now` the wall clock is `off` seconds off this clock (None:
-        within STEP_S, or followed): the current stretch goes on while the offset stays
-        within STEP_S of its own, else it ends at `now` and another begins."""
+    def _mark(self, now: float, off: float | None, followed: float | None = None) -> None:
+        """Record that at `now` the wall clock is `off` seconds off this clock (None:
+        within STEP_S, or `followed`, the step this clock follows now): the current
+        stretch goes on while the offset stays within STEP_S of its own, else it ends at
+        `now` and another begins, back at the last change this run saw (`_since`): the
+        report takes the wall clock after a step as right, and this clock moved with it
+        before the step, so it was as far off UTC then. Never before this run's start:
+        the time down is no time of the stretch. A step followed as it is seen ends such
+        a stretch at once (a session that ended before NTP answered was as far off)."""
         last = self.offsets[-1] if self.offsets else None
         cur = last if last is not None and (last[1] is None or self._reopen) else None
         reopen, self._reopen = self._reopen, False
@@ -193,8 +208,13 @@ class WallClock:
             return
         if cur is not None and not reopen:
             cur[1] = now
+            self._since = now
+        if followed is not None and self._since < now:
+            self.offsets.append([self._since, now, followed])
+            del self.offsets[:-MAX_OFFSETS]
         if off is not None:
-            self.offsets.append([now, None, off])
+            self.offsets.append([min(self._since, now), None, off])
+            self._since = now
             del self.offsets[:-MAX_OFFSETS]
 
 

@@ -77,12 +77,16 @@ def test_the_report_cuts_the_stretches_to_the_session_and_words_them() -> None:
         [500.0, None, 9.0],
     ]
     offs = session_offsets(st, 40.0, 100.0)
-    assert offs == (ClockOff(40.0, 50.0, 3 * H), ClockOff(80.0, 100.0, -90.0))
-    open_end = (ClockOff(200.0, 300.0, -90.0), ClockOff(500.0, None, 9.0))
+    # The first began before the session (at 0): said, as its own start.
+    assert offs == (ClockOff(40.0, 50.0, 3 * H, 0.0), ClockOff(80.0, 100.0, -90.0))
+    open_end = (ClockOff(200.0, 300.0, -90.0, 80.0), ClockOff(500.0, None, 9.0))
     assert session_offsets(st, 200.0, None) == open_end  # not ended: to the end of it
     assert session_offsets([[0.0, 10.0, 3 * H]], 20.0, 30.0) == ()
     text = offset_text(offs, lambda t: f"<{t:.0f}>") or ""
-    assert text.startswith("the times printed from <40> to <50> are 3 h 00 min behind")
+    assert text.startswith(
+        "the times printed from <40> (this session's start: off since <0>, before it) to "
+        "<50> are 3 h 00 min behind"
+    ), text
     assert "add 3 h 00 min to them for UTC" in text
     assert "from <80> to <100> are 1 min 30 s ahead of" in text
     assert "subtract 1 min 30 s from them for UTC" in text
@@ -104,3 +108,21 @@ def test_an_offset_of_hours_is_given_to_the_second() -> None:
     # Whole hours and minutes as before.
     text = offset_text((ClockOff(0.0, 10.0, -(2 * H + 5 * 60)),), str) or ""
     assert "subtract 2 h 05 min from them for UTC" in text, text
+
+
+def test_a_stretch_from_before_the_session_covers_its_start_and_says_so() -> None:
+    # A Pi booted 3 h behind at 0, the session opened at 100 and dosed at 160, NTP at
+    # 200 (the stretch, stored from the run's start: tests/faults/test_clock_stretch_
+    # edges.py). Before, the stretch began at the step and the line at 200: the dose's
+    # printed time, as far off, read as if on UTC.
+    (o,) = session_offsets([[0.0, 400.0, 3 * H]], 100.0, 400.0)
+    assert o == ClockOff(100.0, 400.0, 3 * H, 0.0)
+    assert o.start_t <= 160.0, "the dose time must be inside the stretch"
+    text = offset_text((o,), lambda t: f"<{t:.0f}>") or ""
+    assert text.startswith(
+        "the times printed from <100> (this session's start: off since <0>, before it) "
+        "to <400> are 3 h 00 min behind the system clock"
+    ), text
+    # Begun in the session: no such words.
+    (o,) = session_offsets([[120.0, None, 3 * H]], 100.0, None)
+    assert o.began_t is None and "before it" not in (offset_text((o,), str) or "")

@@ -5,8 +5,10 @@ A real chair's clock only moves forward and keeps its offset from the wall clock
 alarm timer is pending (monitord/clock.py), so a Pi without RTC that boots with an old
 time and gets NTP mid-session stores the whole session's times off UTC by the boot error.
 The chair keeps each such stretch with its clock row (`clock/<chair>` in the store's
-`state`, `WallClock.offsets`: chair time from, to, wall minus chair seconds); the report
-says how far its printed times are off, and for which of them, in a line of the form.
+`state`, `WallClock.offsets`: chair time from, to, wall minus chair seconds), from the
+run's start or the step seen before, not from the step: the times before it were as far
+off (the dose of a session opened before NTP answered); the report says how far its
+printed times are off, and for which of them, in a line of the form.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ from monitord.report.gaps import m_s_text
 class ClockOff:
     """From `start_t` to `end_t` (chair time, as the record's times; None: to the end of
     the record) the wall clock was `off_s` seconds ahead of the chair's times (behind
-    when negative)."""
+    when negative). `began_t`: the stretch's own start when it began before the session
+    (a session opened after a boot behind), which `start_t` then is."""
 
     start_t: float
     end_t: float | None
     off_s: float
+    began_t: float | None = None
 
 
 def session_offsets(
@@ -41,7 +45,7 @@ def session_offsets(
         if (hi is not None and fr > hi) or (to is not None and to < lo):
             continue
         end = to if hi is None else hi if to is None else min(to, hi)
-        out.append(ClockOff(max(fr, lo), end, off))
+        out.append(ClockOff(max(fr, lo), end, off, fr if fr < lo else None))
     return tuple(out)
 
 
@@ -72,14 +76,22 @@ def offset_text(offs: Sequence[ClockOff], fmt_t: Callable[[float], str]) -> str 
         d = offset_span(abs(o.off_s))
         until = fmt_t(o.end_t) if o.end_t is not None else "the end of this record"
         if o.off_s > 0:
-            why = "a clock step monitord did not follow while alarm timers were running"
+            # Before the step as after it until monitord's clock followed (or not yet).
+            why = (
+                "the system clock was behind until it was stepped; monitord's clock had "
+                "not followed"
+            )
             fix = f"add {d} to them for UTC"
         else:
-            why = "the system clock was set back; monitord's times never go back"
+            why = "the system clock was ahead until it was set back; monitord's times never go back"
             fix = f"subtract {d} from them for UTC"
         side = "behind" if o.off_s > 0 else "ahead of"
+        start = fmt_t(o.start_t)
+        if o.began_t is not None:
+            # Off before the session opened: its start and the times before it too.
+            start += f" (this session's start: off since {fmt_t(o.began_t)}, before it)"
         parts.append(
-            f"the times printed from {fmt_t(o.start_t)} to {until} are {d} {side} the "
+            f"the times printed from {start} to {until} are {d} {side} the "
             f"system clock ({why}): {fix}"
         )
     return "; ".join(parts) if parts else None

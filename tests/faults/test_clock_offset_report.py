@@ -6,7 +6,10 @@ behind (clinical-rules.md "Delivery of alarms": it only moves forward, and conti
 every time of that session is stored 3 h off UTC. Before, only a WARNING in the journal
 said so, and the report (what the clinical lead copies onto the REMS form) showed the
 dose and BP times 3 h off without a word. Now the chair keeps the stretch with its clock
-row and the report opens its form with a red TIMES OFF UTC line, in HTML, PDF and CSV.
+row and the report opens its form with a red TIMES OFF UTC line, in HTML, PDF and CSV,
+from the session's start: the daemon started before it on the wall clock 3 h behind, so
+the times before the step are as far off (before, the line began at the step, after the
+dose, and said nothing of the dose's time).
 
 A real `monitord run` under libfaketime (`FakeWall`), the e2e Masimo oximeter on a pty,
 the real mosquitto for the nurse's session commands, `monitord report` on the store. The
@@ -87,14 +90,17 @@ async def test_a_step_not_followed_puts_times_off_utc_on_the_report(
 
     form, html = report(db, STEPPED, tmp_path / "stepped")
     line = form.get("times_off_utc", "")
-    # From the step (after the dose: the report's dose time is itself 3 h off) to the
-    # session's end as printed, which is when the chair clock caught up.
+    # From the session's start to its end as printed, which is when the chair clock
+    # caught up: the daemon started on the wall clock 3 h behind, so the session's
+    # start, its dose and the readings before the step are as far off as those after.
+    # Before, the line began at the step, after the dose, whose time (off all the same)
+    # the lead copied onto the REMS form as it was printed.
     assert "3 h 00 min behind the system clock" in line, form
     assert "add 3 h 00 min to them for UTC" in line, line
-    end = form["session_end"].split(" by ")[0]
-    assert line.startswith("the times printed from ") and f" to {end} are " in line, (line, end)
-    step_at = line.removeprefix("the times printed from ").split(" ")[0]
-    assert form["dose_start"] <= step_at <= end, (form["dose_start"], step_at, end)
+    start, end = (form[k].split(" by ")[0] for k in ("session_start", "session_end"))
+    head = f"the times printed from {start} (this session's start: off since "
+    assert line.startswith(head) and f", before it) to {end} are " in line, (line, start, end)
+    assert start <= form["dose_start"] <= end, (form["dose_start"], start, end)
     assert 'id="f-times_off_utc"' in html and "TIMES OFF UTC" in html, html[:2000]
     assert (tmp_path / "stepped" / f"{STEPPED}.pdf").stat().st_size > 0
 

@@ -271,10 +271,11 @@ async def test_times_off_utc_reach_influx_across_an_outage(
         assert central["times_off_utc"] == local["times_off_utc"], (central, local)
         assert central["times_off_utc"] == (
             "the times printed from 05:20:00 to 05:30:00 are 3 h 00 min behind the system "
-            "clock (a clock step monitord did not follow while alarm timers were running): "
-            "add 3 h 00 min to them for UTC; the times printed from 06:06:40 to 07:11:40 are "
-            "2 h 00 min ahead of the system clock (the system clock was set back; monitord's "
-            "times never go back): subtract 2 h 00 min from them for UTC"
+            "clock (the system clock was behind until it was stepped; monitord's clock had "
+            "not followed): add 3 h 00 min to them for UTC; the times printed from 06:06:40 "
+            "to 07:11:40 are 2 h 00 min ahead of the system clock (the system clock was "
+            "ahead until it was set back; monitord's times never go back): subtract 2 h "
+            "00 min from them for UTC"
         )
         assert central == local
         # The second stretch ended at 06:40:00 (a later row); a new run sends it again.
