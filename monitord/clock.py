@@ -45,6 +45,12 @@ ROW_LAG_S = 60.0
 #: How many stretches off the wall clock `row()` keeps (`offsets`): a step is rare (a boot
 #: without RTC, an operator); the oldest go first, past any store's retention by then.
 MAX_OFFSETS = 50
+#: The most a system clock can drift from UTC per second, NTP or not: the kernel corrects
+#: its frequency by at most 500 ppm (adjtimex), and a Pi's crystal is well within it. A
+#: step no larger than this since boot can be the drift of a clock NTP had kept right
+#: (days without an answer, then a step of seconds), not a wrong clock since the run's
+#: start: its stretch is not taken back past the look that saw it (`_mark`).
+DRIFT_PER_S = 500e-6
 
 
 class WallClock:
@@ -199,7 +205,9 @@ class WallClock:
         report takes the wall clock after a step as right, and this clock moved with it
         before the step, so it was as far off UTC then. Never before this run's start:
         the time down is no time of the stretch. A step followed as it is seen ends such
-        a stretch at once (a session that ended before NTP answered was as far off)."""
+        a stretch at once (a session that ended before NTP answered was as far off).
+        Neither for a step the clock's drift since boot could explain (`_not_drift`): it
+        begins at `now`, and one followed at once keeps none."""
         last = self.offsets[-1] if self.offsets else None
         cur = last if last is not None and (last[1] is None or self._reopen) else None
         reopen, self._reopen = self._reopen, False
@@ -209,13 +217,25 @@ class WallClock:
         if cur is not None and not reopen:
             cur[1] = now
             self._since = now
-        if followed is not None and self._since < now:
+        if followed is not None and self._since < now and _not_drift(followed):
             self.offsets.append([self._since, now, followed])
             del self.offsets[:-MAX_OFFSETS]
         if off is not None:
-            self.offsets.append([min(self._since, now), None, off])
+            self.offsets.append([min(self._since, now) if _not_drift(off) else now, None, off])
             self._since = now
             del self.offsets[:-MAX_OFFSETS]
+
+
+def _not_drift(off: float) -> bool:
+    """Is a step of `off` seconds more than the system clock could have drifted since
+    boot (DRIFT_PER_S)? Only then were the times before it as far off: a step of 5 s
+    after a week without NTP on a Pi up for months was 0 s off at the run's start, and
+    a stretch from there put a red TIMES OFF UTC line on every session of the run."""
+    try:
+        up = time.clock_gettime(time.CLOCK_BOOTTIME)
+    except (AttributeError, OSError):  # no CLOCK_BOOTTIME (not Linux): since boot too
+        up = time.monotonic()
+    return abs(off) > DRIFT_PER_S * up
 
 
 def start_floor(row: object, engine_t: float | None, chair: str) -> object:

@@ -16,10 +16,13 @@ the chair time right after each start and before each look (`marks`).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.faults.clock_kit import FakeWall
 
@@ -54,11 +57,18 @@ print(json.dumps({"offsets": c.offsets, "marks": marks}))
 """
 
 
-def run(tmp: Path, steps: list[list[Any]]) -> tuple[list[list[Any]], dict[str, float]]:
+def run(
+    tmp: Path, steps: list[list[Any]], boot_s: int = 0
+) -> tuple[list[list[Any]], dict[str, float]]:
+    """`boot_s`: seconds added to the child's time since boot (a time namespace: the Pi
+    up that much longer); its wall and monotonic clocks are untouched by it."""
     wall = FakeWall(tmp)
     wall.check()
+    up = ["unshare", "-rT", "--fork", "--boottime", str(boot_s)] if boot_s else []
+    if up and shutil.which("unshare") is None:
+        pytest.fail("unshare missing: apt-get install util-linux", pytrace=False)
     r = subprocess.run(
-        [sys.executable, "-c", CHILD, json.dumps(steps)],
+        [*up, sys.executable, "-c", CHILD, json.dumps(steps)],
         env=wall.env(),
         capture_output=True,
         text=True,
@@ -182,3 +192,32 @@ def test_a_step_followed_at_once_marks_the_run_before_it(tmp_path: Path) -> None
     ((fr, to, off),) = offsets
     assert fr <= m["t0"] and to is not None and m["f"] <= to < m["f"] + 1, (offsets, m)
     assert off_is(off, 3 * H), offsets
+
+
+# A Pi up ~116 days (a time namespace): over that the system clock may drift up to 5000 s
+# (monitord/clock.py DRIFT_PER_S), so a step of a minute may be the drift of a clock NTP
+# had kept right until it stopped answering, not an error since the run's start.
+UP_S = 10_000_000
+
+
+def test_a_step_drift_can_explain_is_not_taken_back_to_the_run_start(tmp_path: Path) -> None:
+    # Followed at once: nothing kept, as before the stretches went back. Before, a
+    # stretch from the run's start (months of sessions on UTC, NTP answering then) put
+    # a red "add 1 min" on each of their reports.
+    offsets, m = run(tmp_path, [["start", "t0"], ["pause", 0.2], ["wall", 60], ["idle", "f"]], UP_S)
+    assert offsets == [], (offsets, m)
+    # Not followed: the stretch begins where the step was seen, not at the run's start.
+    offsets, m = run(tmp_path, [["start", "t0"], ["pause", 0.2], ["wall", 60], ["busy", "s"]], UP_S)
+    ((fr, to, off),) = offsets
+    assert m["t0"] < m["s"] <= fr and to is None and off_is(off, 60), (offsets, m)
+
+
+def test_a_step_of_hours_goes_back_to_the_run_start_also_after_months_up(
+    tmp_path: Path,
+) -> None:
+    # Hours are no drift of months: a Pi booted that far behind, NTP late.
+    offsets, m = run(
+        tmp_path, [["start", "t0"], ["pause", 0.2], ["wall", 3 * H], ["idle", "f"]], UP_S
+    )
+    ((fr, to, off),) = offsets
+    assert fr <= m["t0"] and to is not None and off_is(off, 3 * H), (offsets, m)
