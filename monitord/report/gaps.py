@@ -82,11 +82,17 @@ def alert_gaps(
             out.append(_overdue_gap(a, c, ds, t0, valid_bp))
         else:
             check_alert = True
+            # The window the alarm judged, as it says (`window_start_t`, `window_end_t`;
+            # an event without them: the record's): a fixed 35-50 min dated the gap in a
+            # window a clinic's override had moved.
+            lo, hi = a.value.get("window_start_t"), a.value.get("window_end_t")
+            if not (isinstance(lo, int | float) and isinstance(hi, int | float)):
+                lo, hi = (ds + window[0], ds + window[1]) if ds is not None else (a.t, a.t)
             out.append(
                 Gap(
                     "check_missed",
-                    ds + window[0] if ds is not None else a.t,
-                    ds + window[1] if ds is not None else a.t,
+                    lo,
+                    hi,
                     "40-minute BP check missed (session.check_missed raised)",
                 )
             )
@@ -105,7 +111,7 @@ def alert_gaps(
                 "check_missed",
                 ds + window[0],
                 ds + window[1],
-                "no valid BP 35-50 min after the dose (40-minute check; required)",
+                f"no valid BP {window_words(window)} after the dose (40-minute check; required)",
             )
         )
     for t, reason in invalid_bp:
@@ -213,6 +219,11 @@ def m_s_text(whole: int) -> str:
     """Whole seconds in minutes and seconds, as given."""
     m, sec = divmod(whole, 60)
     return f"{m} min {sec:02d} s" if m else f"{sec} s"
+
+
+def window_words(window: tuple[float, float]) -> str:
+    """The 40-minute BP's window (s after the dose) in minutes, as the form says it: 35-50 min."""
+    return f"{window[0] / 60:g}-{window[1] / 60:g} min"
 
 
 def _value_str(value: Mapping[str, Any], key: str) -> str | None:

@@ -58,7 +58,7 @@ from monitord.engine.validity import bp_invalid_reason, device_valid, invalid_re
 from monitord.models import AlertEvent, Kind, Reading, SessionEvent
 from monitord.report.audit import Episode, carried_in, episodes
 from monitord.report.clockoff import ClockOff
-from monitord.report.gaps import Gap, alert_gaps, no_spo2_gaps, signal_holes
+from monitord.report.gaps import Gap, alert_gaps, no_spo2_gaps, signal_holes, window_words
 from monitord.report.observation import NO_OBSERVATION, Observation, judge_observation
 from monitord.report.readiness import NOT_JUDGED, Readiness, criteria_met_from
 from monitord.report.summary import (
@@ -76,9 +76,16 @@ from monitord.store.outages import Outage
 # The REMS Patient Monitoring Form covers esketamine (Spravato) only.
 REMS_PROTOCOLS = ("esketamine",)
 
-# REMS: BP about 40 min after the dose; window as `session.check_missed` (clinical-rules.md).
+# REMS: BP about 40 min after the dose; window as `session.check_missed` (clinical-rules.md):
+# its defaults here, the clinic's `[alerts]` override in a record (`post_dose_window`).
 POST_DOSE_TARGET_S = 40 * 60.0
 POST_DOSE_WINDOW_S = (35 * 60.0, 50 * 60.0)
+
+
+def post_dose_window(rules: RuleSet) -> tuple[float, float]:
+    """The 40-minute BP's window (s after the dose): the alarm's, the clinic's if moved."""
+    p = rules["session.check_missed"].params
+    return float(p["window_start_s"]), float(p["window_end_s"])
 
 
 class RecordError(ValueError):
@@ -185,6 +192,7 @@ class SessionRecord:
     # The chair's store deleted rows measured up to this time (epoch s) before their
     # retention, for its disk budget, and this session lies at or before it (load.py).
     pruned_to_t: float | None = None
+    post_window_s: tuple[float, float] = POST_DOSE_WINDOW_S  # the 40-minute BP's window
 
     @property
     def rems_applies(self) -> bool:
@@ -273,6 +281,9 @@ def build_record(
     start, ds_ev, de, end_ev = session_bounds(sessions)
     ds = ds_ev.t if ds_ev is not None else None
     end = end_ev.t if end_ev is not None else None
+    win = post_dose_window(rules)
+    ww = window_words(win)
+    within = f"valid BP nearest 40 min after the dose, within {ww}"
     chair, t0 = start.chair, start.t
     t_hi = end if end is not None else float("inf")
 
@@ -323,7 +334,7 @@ def build_record(
         post = RemsField(
             "post_dose_40min",
             "BP ~40 min post-dose",
-            "valid BP nearest 40 min after the dose, within 35-50 min",
+            within,
             None,
             "no dose recorded",
         )
@@ -336,7 +347,7 @@ def build_record(
             before[-1] if before else None,
             None if before else "no valid BP between session start and dose",
         )
-        lo, hi = ds + POST_DOSE_WINDOW_S[0], ds + POST_DOSE_WINDOW_S[1]
+        lo, hi = ds + win[0], ds + win[1]
         window = [b for b in bps if lo <= b.t <= hi]
         target = ds + POST_DOSE_TARGET_S
         # min() keeps the first of equals: on a tie, the earlier reading.
@@ -346,13 +357,13 @@ def build_record(
         elif start.protocol not in REMS_PROTOCOLS:
             why = f"not required for {start.protocol}"
         elif end is not None and end < lo:
-            why = f"session ended {_hhmm(end - ds)} after the dose, before the 35-50 min window"
+            why = f"session ended {_hhmm(end - ds)} after the dose, before the {ww} window"
         else:
-            why = "no valid BP 35-50 min after the dose"
+            why = f"no valid BP {ww} after the dose"
         post = RemsField(
             "post_dose_40min",
             "BP ~40 min post-dose",
-            "valid BP nearest 40 min after the dose, within 35-50 min",
+            within,
             near,
             why,
         )
@@ -427,7 +438,7 @@ def build_record(
         start.protocol in REMS_PROTOCOLS,
         ds,
         post.reading is None,
-        POST_DOSE_WINDOW_S,
+        win,
         end,
         t0,
         outages,
@@ -531,6 +542,7 @@ def build_record(
         ended_by=end_ev.by if end_ev is not None else None,
         readiness=ready,
         observation=judge_observation(rules, start.protocol, ds, de, end, gaps),
+        post_window_s=win,
     )
 
 

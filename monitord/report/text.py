@@ -18,7 +18,6 @@ from monitord.report.clockoff import offset_text
 from monitord.report.gaps import outage_count, span_text, unknown_outages
 from monitord.report.observation import clock_text
 from monitord.report.record import (
-    POST_DOSE_WINDOW_S,
     BpReading,
     RemsField,
     SessionRecord,
@@ -106,12 +105,14 @@ def fmt_rel(rec: SessionRecord, t: float | None) -> str:
     x = math.floor(minutes(rec, t) * 10 + 1e-6) / 10
     ds = rec.dose_start_t
     if ds is not None:
-        # The window as record.py judges it: closed, [ds + 35 min, ds + 50 min].
-        lo, hi = POST_DOSE_WINDOW_S
+        # The window as record.py judges it: closed, [ds + 35 min, ds + 50 min] by default,
+        # the clinic's session.check_missed window when its config moves it. Each edge in
+        # tenths, so an edge that is no whole tenth (45.55 min) is not crossed either.
+        lo, hi = rec.post_window_s
         if t > ds + hi and x <= hi / 60:
-            x = hi / 60 + 0.1
+            x = math.floor(hi / 6 + 1e-6) / 10 + 0.1
         elif t < ds + lo and x >= lo / 60:
-            x = lo / 60 - 0.1
+            x = math.ceil(lo / 6 - 1e-6) / 10 - 0.1
     return f"{x:+.1f}"
 
 
