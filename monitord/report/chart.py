@@ -22,8 +22,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from monitord.report.gaps import signal_holes
+from monitord.report.gaps import lost_spans, signal_holes
 from monitord.report.record import POST_DOSE_TARGET_S, SessionRecord, Vital
+from monitord.report.summary import device_samples
 
 BAND_COLOURS = {"high": "#d62728", "medium": "#ff7f0e", "low": "#e6c200", "info": "#2ca02c"}
 SEVERE_SYS, SEVERE_DIA = 180.0, 110.0  # clinical-rules.md bp.severe (default thresholds)
@@ -93,9 +94,8 @@ def _stored(
 
 def _holes(rec: SessionRecord, signal: str, until: float) -> list[tuple[float, float]]:
     """The record's holes for `signal` ("hr", "spo2"), as the SpO2 coverage counts them."""
-    devices = {v.device for v in rec.vitals if v.kind == signal}
     ts = [v.t for v in rec.vitals if v.kind == signal and not v.stored]
-    return signal_holes(rec.gaps, signal, devices, until, ts)
+    return signal_holes(rec.gaps, signal, device_samples(rec.vitals, signal), until, ts)
 
 
 def _markers(ax: Axes, rec: SessionRecord, labels: bool, x_hi: float) -> None:
@@ -154,6 +154,7 @@ def _gaps(ax: Axes, rec: SessionRecord, x_end: float, panel: str) -> set[str]:
     running on both, no valid SpO2 (no_spo2) per stretch on the SpO2 panel. Returns the
     kinds hatched, for the legend."""
     drawn: set[str] = set()
+    oximeters = device_samples(rec.vitals, "spo2")
     for g in rec.gaps:
         if g.what not in HOLES or g.start is None:
             continue
@@ -177,7 +178,14 @@ def _gaps(ax: Axes, rec: SessionRecord, x_end: float, panel: str) -> set[str]:
                 continue
         if g.what == "no_spo2" and panel != "spo2":
             continue
-        spans = g.stretches or ((g.start, g.end),)
+        spans: Sequence[tuple[float, float | None]] = g.stretches or ((g.start, g.end),)
+        if g.what == "device_lost" and panel == "spo2" and g.device in oximeters:
+            # Not under another oximeter's SpO2 (a spare clipped on after this one was
+            # lost): only where the SpO2 coverage counts the loss (gaps.lost_spans).
+            # Still open: to the session end (or the last data), then on to the edge.
+            till = g.end if g.end is not None else (rec.ended_t or math.inf)
+            lost = lost_spans(g, oximeters, till)
+            spans = [(a, b if b < till or g.end is not None else None) for a, b in lost]
         _, hatch, colour = HOLES[g.what]
         for start, end in spans:
             x0 = minutes(rec, start)

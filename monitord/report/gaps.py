@@ -234,23 +234,26 @@ def _value_str(value: Mapping[str, Any], key: str) -> str | None:
 def signal_holes(
     gaps: Sequence[Gap],
     signal: str,
-    devices: set[str],
+    devices: Mapping[str, Sequence[float]],
     until: float,
     sample_ts: Sequence[float] = (),
 ) -> list[tuple[float, float]]:
     """The gaps no value of `signal` ("spo2", "hr") can have come in: monitord not
-    running, the link down of one of `devices` (those that sent it in the session) or of
-    a device not named that may have been its device (no live sample of `signal`, times
-    `sample_ts`, came inside it), its sensor off (probe off, contact lost); one still open
-    runs to `until`. The SpO2 coverage stops at them, and the chart's lines break at them."""
+    running, the link down of one of `devices` (those that sent it in the session, with
+    their live sample times: summary.device_samples) where no other one's samples stand
+    (`lost_spans`), or of a device not named that may have been its device (no live
+    sample of `signal`, times `sample_ts`, came inside it), its sensor off (probe off,
+    contact lost); one still open runs to `until`. The SpO2 coverage stops at them, and
+    the chart's lines break at them."""
     out = []
     for g in gaps:
         if g.start is None:
             continue
         end = g.end if g.end is not None else until
-        if (
+        if g.what == "device_lost" and g.device in devices:
+            out += lost_spans(g, devices, end)
+        elif (
             g.what == "daemon_down"
-            or (g.what == "device_lost" and g.device in devices)
             or (
                 g.what == "device_lost"
                 and g.device is None
@@ -260,6 +263,32 @@ def signal_holes(
         ):
             out.append((g.start, end))
     return out
+
+
+def lost_spans(
+    g: Gap, devices: Mapping[str, Sequence[float]], end: float
+) -> list[tuple[float, float]]:
+    """The parts of a device's loss `g` (to `end`) with no sample of the other `devices`
+    standing (until the next, at most SIGNAL_HOLD_S, as the SpO2 coverage counts one): a
+    spare oximeter clipped on after the first was lost sent the signal from then on, and
+    the whole loss taken off the coverage read "0.0 min below 90 %" beside its dip."""
+    assert g.start is not None
+    ts = sorted(t for d, dts in devices.items() if d != g.device for t in dts)
+    out, at = [], g.start
+    for i, t in enumerate(ts):
+        if t >= end:
+            break
+        stands = min(ts[i + 1] if i + 1 < len(ts) else math.inf, t + SIGNAL_HOLD_S)
+        if t > at:
+            out.append((at, t))
+        at = max(at, stands)
+    if at < end:
+        out.append((at, end))
+    return out
+
+
+# How long a sample stands for at most, when no other came sooner (summary.py's hold).
+SIGNAL_HOLD_S = 60.0
 
 
 def _any_in(ts: Sequence[float], lo: float, hi: float) -> bool:

@@ -67,6 +67,7 @@ from monitord.report.summary import (
     Evidence,
     Spo2Summary,
     active_at,
+    device_samples,
     last_point,
     spo2_summary,
     spo2_unexplained,
@@ -76,8 +77,7 @@ from monitord.store.outages import Outage
 # The REMS Patient Monitoring Form covers esketamine (Spravato) only.
 REMS_PROTOCOLS = ("esketamine",)
 
-# REMS: BP about 40 min after the dose; window as `session.check_missed` (clinical-rules.md):
-# its defaults here, the clinic's `[alerts]` override in a record (`post_dose_window`).
+# REMS: BP about 40 min after the dose, in `session.check_missed`'s window (post_dose_window).
 POST_DOSE_TARGET_S = 40 * 60.0
 POST_DOSE_WINDOW_S = (35 * 60.0, 50 * 60.0)
 
@@ -493,7 +493,7 @@ def build_record(
 
     # -- SpO2 summary; the stretches it leaves out that no gap names -------------------
     sp_ts = [v.t for v in vitals if v.kind == "spo2" and not v.stored]
-    sp_devices = {v.device for v in vitals if v.kind == "spo2"}
+    sp_devices = device_samples(vitals, "spo2")
     sp_holes = signal_holes(gaps, "spo2", sp_devices, s_hi, sp_ts)
     sp_points = [p for p in sp if p[0] >= s_lo]
     spo2 = spo2_summary(sp_points, (s_lo, s_hi), sp_ts, sp_holes)

@@ -12,13 +12,15 @@ import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from monitord.report.audit import Episode
+from monitord.report.gaps import SIGNAL_HOLD_S
 
 SPO2_LOW_PCT = 90.0
 # A sample stands for the time until the next one, but never for more than this: a longer
 # silence is a hole in the data (probe off, link down), not time spent below 90 %.
-SPO2_HOLD_MAX_S = 60.0
+SPO2_HOLD_MAX_S = SIGNAL_HOLD_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +162,16 @@ def spo2_unexplained(
         at = max(at, b)
     if at < hi:
         out.append((at, hi))
+    return out
+
+
+def device_samples(vitals: Sequence[Any], signal: str) -> dict[str, list[float]]:
+    """The devices that sent `signal` ("spo2", "hr") in the record's `vitals`, each with
+    the times of its live samples (none for a device of stored records only)."""
+    out: dict[str, list[float]] = {}
+    for v in vitals:
+        if v.kind == signal:
+            out.setdefault(v.device, []).extend(() if v.stored else (v.t,))
     return out
 
 
