@@ -55,25 +55,29 @@ def _series(
     running, the device's link down, its sensor off) between them, so the line breaks
     where the SpO2 coverage stops (summary.py) instead of drawing across it: a probe off
     or a restart under a minute left the line joined across the hatched stretch, as if
-    the signal had been monitored."""
+    the signal had been monitored. An invalid sample breaks it before its own device's
+    next valid one only: an oximeter with an empty probe beside the one on the patient
+    broke the line at every sample, and none of it was drawn."""
     xs: list[float] = []
     ys: list[float] = []
     last: float | None = None
-    cut = False  # an invalid sample since `last`
+    cut: set[str] = set()  # the devices with an invalid sample since `last`
     for v in vs:
         y = v.values.get(key)
         if not v.valid:
-            cut = True
+            cut.add(v.device)
             continue
         if y is None:
             continue
         if break_s is not None and last is not None:
-            if cut or v.t - last > break_s or any(h0 < v.t and h1 > last for h0, h1 in holes):
+            gap = v.t - last > break_s or any(h0 < v.t and h1 > last for h0, h1 in holes)
+            if v.device in cut or gap:
                 xs.append(minutes(rec, v.t))
                 ys.append(math.nan)
         xs.append(minutes(rec, v.t))
         ys.append(float(y))
-        last, cut = v.t, False
+        last = v.t
+        cut.clear()
     return xs, ys
 
 

@@ -496,7 +496,7 @@ def build_record(
     sp_devices = device_samples(vitals, "spo2")
     sp_holes = signal_holes(gaps, "spo2", sp_devices, s_hi, sp_ts)
     sp_points = [p for p in sp if p[0] >= s_lo]
-    spo2 = spo2_summary(sp_points, (s_lo, s_hi), sp_ts, sp_holes)
+    spo2 = spo2_summary(sp_points, (s_lo, s_hi), sp_devices, sp_holes)
     if sp_points and spo2.not_continuous:
         # The SpO2 line says NOT CONTINUOUS "(see gaps)": a stretch with no alarm behind
         # it (before the oximeter's first sample, a link up sending no SpO2) was in no gap,
@@ -506,7 +506,7 @@ def build_record(
                 [
                     *gaps,
                     *no_spo2_gaps(
-                        spo2_unexplained(sp_points, (s_lo, s_hi), sp_ts, sp_holes), sp_holes
+                        spo2_unexplained(sp_points, (s_lo, s_hi), sp_devices, sp_holes), sp_holes
                     ),
                 ],
                 key=lambda g: (g.start is None, g.start or 0.0),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,30 +61,37 @@ NO_SPO2 = Spo2Summary(0, None, None, 0.0)  # no summary built (the record's defa
 NO_EVIDENCE = Evidence(None, None, None, ())
 
 
+# The times of every live SpO2 sample, valid or not: of each device (`device_samples`),
+# or all as one device.
+Samples = Sequence[float] | Mapping[str, Sequence[float]]
+
+
 def spo2_summary(
     points: Sequence[tuple[float, float]],
     span: tuple[float, float] | None = None,
-    sample_ts: Sequence[float] = (),
+    sample_ts: Samples = (),
     holes: Sequence[tuple[float, float]] = (),
 ) -> Spo2Summary:
     """`points`: (t, spo2) of valid live samples in time order; `span`: the time the
     summary covers (from, to); `sample_ts`: the times of every live SpO2 sample, valid
-    or not, in order (an invalid one, probe off, ends the time a valid one stands for);
-    `holes`: (from, to) known to have no SpO2 (the oximeter's link down, its probe off,
-    monitord not running): the last sample before one does not stand into it."""
+    or not, by device (an invalid one, probe off, ends the time a valid one of its device
+    stands for); `holes`: (from, to) known to have no SpO2 (the oximeter's link down, its
+    probe off, monitord not running): the last sample before one does not stand into it."""
     lo, hi = span if span is not None else (0.0, 0.0)
     span_s = max(0.0, hi - lo)
     if not points:
         return Spo2Summary(0, None, None, 0.0, span_s, 0.0)
     t_min, v_min = min(points, key=lambda p: (p[1], p[0]))
-    stands = _stands(points, lo, hi, sample_ts, holes)
+    stands = _stand_spans(points, lo, hi, sample_ts)
+    holes_ = _merge(holes)
     # The time below 90 % is the time the low samples stand for, as the coverage counts
     # it: until the next valid sample, it ran on through probe-off samples and holes
     # (0.8 min below 90 % for a low sample 5 s before a 40-s probe off), more than the
     # covered minutes the line says the figures speak for.
     low = _lowest(points)
-    below = sum((s for t, s in stands.items() if low[t] < SPO2_LOW_PCT), 0.0)
-    return Spo2Summary(len(points), v_min, t_min, below, span_s, sum(stands.values(), 0.0))
+    below = _measure([s for t, s in stands.items() if low[t] < SPO2_LOW_PCT], holes_)
+    covered = _measure(list(stands.values()), holes_)
+    return Spo2Summary(len(points), v_min, t_min, below, span_s, covered)
 
 
 def _lowest(points: Sequence[tuple[float, float]]) -> dict[float, float]:
@@ -96,41 +103,51 @@ def _lowest(points: Sequence[tuple[float, float]]) -> dict[float, float]:
     return out
 
 
-def _stands(
-    points: Sequence[tuple[float, float]],
-    lo: float,
-    hi: float,
-    sample_ts: Sequence[float],
-    holes: Sequence[tuple[float, float]] = (),
-) -> dict[float, float]:
-    """For each valid sample time, the time in [lo, hi] it stands for: until the next
-    sample of any verdict, at most SPO2_HOLD_MAX_S (a longer silence is a hole), the last
-    until `hi` within that limit; none of it inside a known hole."""
-    merged = _merge(holes)
-    # The samples' intervals are disjoint (each ends at the next sample), the merged
-    # holes too: what a hole overlaps is subtracted once.
-    return {
-        t: b - a - sum(max(0.0, min(b, h1) - max(a, h0)) for h0, h1 in merged)
-        for t, (a, b) in _stand_spans(points, lo, hi, sample_ts).items()
-    }
+def _measure(spans: Sequence[tuple[float, float]], holes: Sequence[Sequence[float]]) -> float:
+    """The time `spans` cover together, less what the merged `holes` cover: two
+    oximeters' samples stand for overlapping stretches, counted once (summed, the
+    coverage ran past the span: 200 %)."""
+    return sum(
+        (b - a - sum(max(0.0, min(b, h1) - max(a, h0)) for h0, h1 in holes))
+        for a, b in _merge(spans)
+    )
 
 
 def _stand_spans(
-    points: Sequence[tuple[float, float]], lo: float, hi: float, sample_ts: Sequence[float]
+    points: Sequence[tuple[float, float]], lo: float, hi: float, sample_ts: Samples
 ) -> dict[float, tuple[float, float]]:
-    """For each valid sample time, the stretch (from, to) of [lo, hi] it stands for,
-    holes not taken out (see _stands)."""
-    ts = sorted({*sample_ts, *(t for t, _ in points)})
+    """For each valid sample time, the stretch (from, to) of [lo, hi] it stands for: until
+    its device's next sample of any verdict, at most SPO2_HOLD_MAX_S (a longer silence is
+    a hole), the last until `hi` within that limit; holes not taken out (spo2_summary).
+    Another device's samples say nothing of it: an oximeter whose probe is empty, beside
+    the one on the patient, cut each of its samples short (its coverage read 50 %)."""
+    every = sorted({*_all(sample_ts), *(t for t, _ in points)})
+    devices = [sorted(ts) for ts in sample_ts.values()] if isinstance(sample_ts, Mapping) else []
     out: dict[float, tuple[float, float]] = {}
-    # Each instant once: two valid samples placed at one time (two oximeters) stand for
-    # the same stretch, and counted twice the coverage ran past the span (200 %).
     for t in sorted({t for t, _ in points}):
-        i = bisect.bisect_right(ts, t)
-        nxt = ts[i] if i < len(ts) else math.inf
-        a, b = max(t, lo), min(nxt, t + SPO2_HOLD_MAX_S, hi)
+        # Its device's next sample (of each device that sent one at t; none known: the
+        # next of any).
+        own = [ts for ts in devices if _has(ts, t)] or [every]
+        a, b = max(t, lo), min(*(_after(ts, t) for ts in own), t + SPO2_HOLD_MAX_S, hi)
         if b > a:
             out[t] = (a, b)
     return out
+
+
+def _all(sample_ts: Samples) -> list[float]:
+    if isinstance(sample_ts, Mapping):
+        return [t for ts in sample_ts.values() for t in ts]
+    return list(sample_ts)
+
+
+def _has(ts: Sequence[float], t: float) -> bool:
+    i = bisect.bisect_left(ts, t)
+    return i < len(ts) and ts[i] == t
+
+
+def _after(ts: Sequence[float], t: float) -> float:
+    i = bisect.bisect_right(ts, t)
+    return ts[i] if i < len(ts) else math.inf
 
 
 def _merge(spans: Sequence[tuple[float, float]]) -> list[list[float]]:
@@ -146,7 +163,7 @@ def _merge(spans: Sequence[tuple[float, float]]) -> list[list[float]]:
 def spo2_unexplained(
     points: Sequence[tuple[float, float]],
     span: tuple[float, float],
-    sample_ts: Sequence[float] = (),
+    sample_ts: Samples = (),
     holes: Sequence[tuple[float, float]] = (),
 ) -> list[tuple[float, float]]:
     """The stretches of `span` no valid SpO2 stands for (as spo2_summary counts it) that

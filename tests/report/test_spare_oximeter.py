@@ -7,6 +7,14 @@ read "minimum 85 %; 0.0 min below 90 % ... NOT CONTINUOUS: valid SpO2 for 55.0 o
 hatched "device lost" under the spare's SpO2 line. A device's loss is a hole of its signal
 only where no other device's samples of that signal stand.
 
+And two oximeters on the chair, one on the patient and one whose probe is empty (sending
+probe-off samples, as a Masimo on the cart does): the empty one's samples cut short each
+valid sample of the other (a sample stood "until the next sample, valid or not", of any
+device), and the form read "NOT CONTINUOUS: valid SpO2 for 62.5 of the 125.0 min (50 %)",
+"1.0 min below 90 %" for a 2-min dip, and 3750 stretches without valid SpO2, and the chart
+drew no SpO2 line (broken at every sample). A valid sample stands until its own device's
+next sample.
+
 Played through the real alert engine into a real outbox, as the chair's hub stores them
 (each reading, session event and alert event committed in order)."""
 
@@ -34,22 +42,37 @@ DOSE, LOST, SPARE, END = 300, 3600, 3700, 300 + 125 * 60
 DIP = range(5000, 5120)  # s from the start: the spare reads 85 % for 2 min
 
 
-def _play(db: Path) -> None:
-    """Baseline BPs, the dose at 300 s, a BP every 10 min; `ox-a` every 2 s until 3600 s
-    and its link down then, never back; `ox-b` every 2 s from 3700 s; the end 125 min
-    after the dose."""
-    eng = AlertEngine()
-    # (t, what, session action or device, reading kind, value); what: 0 a session
-    # command, 1 a reading, 2 a link down.
-    Step = tuple[float, int, str, Kind | None, float]
-    plan: list[Step] = [(0, 0, "start", None, 0), (DOSE, 0, "dose_start", None, 0)]
-    plan += [(DOSE + 100, 0, "dose_end", None, 0), (END, 0, "end", None, 0)]
-    plan += [(t, 1, "cuff", Kind.BP, 125.0) for t in (60, 240, *range(900, END, 600))]
-    plan += [(t, 1, "ox-a", Kind.SPO2, 97.0) for t in range(0, LOST, 2)]
+# (t, what, session action or device, reading kind, value); what: 0 a session command,
+# 1 a reading, 2 a link down, 3 a probe-off SpO2 sample (`contact` false, no value).
+Step = tuple[float, int, str, Kind | None, float]
+
+
+def _swap() -> list[Step]:
+    """`ox-a` every 2 s until 3600 s and its link down then, never back; `ox-b` every
+    2 s from 3700 s."""
+    plan: list[Step] = [(t, 1, "ox-a", Kind.SPO2, 97.0) for t in range(0, LOST, 2)]
     plan += [
         (t, 1, "ox-b", Kind.SPO2, 85.0 if t in DIP else 97.0) for t in range(SPARE, END + 1, 2)
     ]
-    plan.append((LOST, 2, "ox-a", None, 0))
+    return [*plan, (LOST, 2, "ox-a", None, 0)]
+
+
+def _empty_probe() -> list[Step]:
+    """`ox-b` on the patient every 2 s, `ox-a` probe off every 2 s between, throughout."""
+    plan: list[Step] = [(t, 3, "ox-a", Kind.SPO2, 0) for t in range(1, END, 2)]
+    return plan + [
+        (t, 1, "ox-b", Kind.SPO2, 85.0 if t in DIP else 97.0) for t in range(0, END + 1, 2)
+    ]
+
+
+def _play(db: Path, spo2: list[Step]) -> None:
+    """Baseline BPs, the dose at 300 s, a BP every 10 min, the end 125 min after the dose;
+    the oximeters' `spo2` steps."""
+    eng = AlertEngine()
+    plan: list[Step] = [(0, 0, "start", None, 0), (DOSE, 0, "dose_start", None, 0)]
+    plan += [(DOSE + 100, 0, "dose_end", None, 0), (END, 0, "end", None, 0)]
+    plan += [(t, 1, "cuff", Kind.BP, 125.0) for t in (60, 240, *range(900, END, 600))]
+    plan += spo2
     with Outbox(db, StorageConfig(path=db)) as ob:
         for t, what, name, kind, v in sorted(plan, key=lambda p: p[0]):
             at = T0 + t
@@ -63,9 +86,13 @@ def _play(db: Path) -> None:
                 ob.add_session_events(
                     [SessionEvent(at, CHAIR, name, sess["protocol"], sess["session_id"])]
                 )
-            elif what == 1 and kind is not None:
+            elif what in (1, 3) and kind is not None:
                 values = {"spo2_pct": v} if kind == Kind.SPO2 else {"sys_mmHg": v, "dia_mmHg": 80.0}
-                r = judged(Reading(CHAIR, name, kind, values, utc(at), utc(at)))
+                off = {"spo2_pct": None, "pulse_bpm": None}
+                r = Reading(CHAIR, name, kind, values, utc(at), utc(at))
+                if what == 3:
+                    r = Reading(CHAIR, name, kind, off, utc(at), utc(at), contact=False)
+                r = judged(r)
                 sess = eng.session(CHAIR)
                 ob.add_readings([r], {CHAIR: sess["session_id"] if sess else None})
                 out += eng.feed(sample_from_reading(r))
@@ -77,9 +104,9 @@ def _play(db: Path) -> None:
         ob.commit()
 
 
-def _record(tmp_path: Path) -> SessionRecord:
+def _record(tmp_path: Path, spo2: list[Step] | None = None) -> SessionRecord:
     db = tmp_path / "o.sqlite"
-    _play(db)
+    _play(db, _swap() if spo2 is None else spo2)
     with Outbox(db, StorageConfig(path=db), readonly=True) as ob:
         (span,) = session_spans(ob)
         return record_for(ob, span)
@@ -107,3 +134,26 @@ def test_the_spare_oximeters_spo2_is_not_hatched_device_lost(tmp_path: Path) -> 
     lost = chart.HOLES["device_lost"][1]
     spans = [(round(a, 1), round(b, 1)) for a, b, h in _hatched(ax_spo2) if h == lost]
     assert spans == [(55.0, 56.7)], spans
+
+
+def test_an_oximeter_with_an_empty_probe_cuts_no_valid_spo2_short(tmp_path: Path) -> None:
+    rec = _record(tmp_path, _empty_probe())
+    assert ("spo2.low", "raised") in [(a.rule, a.event) for a in rec.alerts]
+    (line,) = [f for f in form_lines(rec) if f.key == "spo2"]
+    assert line.value.startswith("minimum 85 % at "), line.value
+    assert "2.0 min below 90 %" in line.value, line.value
+    assert "valid SpO2 for 125.0 of the 125.0 min" in line.value, line.value
+    assert not line.missing and "NOT CONTINUOUS" not in line.value, line.value
+    assert not [g for g in rec.gaps if g.what == "no_spo2"], rec.gaps
+
+
+def test_an_oximeter_with_an_empty_probe_breaks_no_spo2_line(tmp_path: Path) -> None:
+    rec = _record(tmp_path, _empty_probe())
+    fig = Figure()
+    chart.draw(fig, rec, *PDF_CHART)
+    _, ax_spo2 = fig.axes
+    (line,) = [ln for ln in ax_spo2.get_lines() if ln.get_label() == "SpO2 (%)"]
+    ys = list(line.get_ydata())  # type: ignore[arg-type]
+    # Drawn whole: a break (NaN) at each probe-off sample of the other oximeter left no
+    # two valid samples joined, and no line on the panel.
+    assert len(ys) > 3000 and sum(1 for y in ys if y != y) == 0, sum(1 for y in ys if y != y)
