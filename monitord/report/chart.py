@@ -99,7 +99,9 @@ def _stored(
 def _holes(rec: SessionRecord, signal: str, until: float) -> list[tuple[float, float]]:
     """The record's holes for `signal` ("hr", "spo2"), as the SpO2 coverage counts them."""
     ts = [v.t for v in rec.vitals if v.kind == signal and not v.stored]
-    return signal_holes(rec.gaps, signal, device_samples(rec.vitals, signal), until, ts)
+    devices = device_samples(rec.vitals, signal, gaps=rec.gaps)
+    valid = device_samples(rec.vitals, signal, True)
+    return signal_holes(rec.gaps, signal, devices, valid, until, ts)
 
 
 def _markers(ax: Axes, rec: SessionRecord, labels: bool, x_hi: float) -> None:
@@ -158,7 +160,8 @@ def _gaps(ax: Axes, rec: SessionRecord, x_end: float, panel: str) -> set[str]:
     running on both, no valid SpO2 (no_spo2) per stretch on the SpO2 panel. Returns the
     kinds hatched, for the legend."""
     drawn: set[str] = set()
-    oximeters = device_samples(rec.vitals, "spo2")
+    oximeters = device_samples(rec.vitals, "spo2", gaps=rec.gaps)
+    valid = device_samples(rec.vitals, "spo2", True)
     for g in rec.gaps:
         if g.what not in HOLES or g.start is None:
             continue
@@ -188,7 +191,7 @@ def _gaps(ax: Axes, rec: SessionRecord, x_end: float, panel: str) -> set[str]:
             # lost): only where the SpO2 coverage counts the loss (gaps.lost_spans).
             # Still open: to the session end (or the last data), then on to the edge.
             till = g.end if g.end is not None else (rec.ended_t or math.inf)
-            lost = lost_spans(g, oximeters, till)
+            lost = lost_spans(g, oximeters, valid, till)
             spans = [(a, b if b < till or g.end is not None else None) for a, b in lost]
         _, hatch, colour = HOLES[g.what]
         for start, end in spans:

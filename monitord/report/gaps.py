@@ -5,6 +5,7 @@ outages in, `Gap` tuples out."""
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -235,23 +236,24 @@ def signal_holes(
     gaps: Sequence[Gap],
     signal: str,
     devices: Mapping[str, Sequence[float]],
+    valid: Mapping[str, Sequence[float]],
     until: float,
     sample_ts: Sequence[float] = (),
 ) -> list[tuple[float, float]]:
     """The gaps no value of `signal` ("spo2", "hr") can have come in: monitord not
     running, the link down of one of `devices` (those that sent it in the session, with
-    their live sample times: summary.device_samples) where no other one's samples stand
-    (`lost_spans`), or of a device not named that may have been its device (no live
-    sample of `signal`, times `sample_ts`, came inside it), its sensor off (probe off,
-    contact lost); one still open runs to `until`. The SpO2 coverage stops at them, and
-    the chart's lines break at them."""
+    their live sample times: summary.device_samples; `valid`: their valid ones) where no
+    other one's valid samples stand (`lost_spans`), or of a device not named that may have
+    been its device (no live sample of `signal`, times `sample_ts`, came inside it), its
+    sensor off (probe off, contact lost); one still open runs to `until`. The SpO2
+    coverage stops at them, and the chart's lines break at them."""
     out = []
     for g in gaps:
         if g.start is None:
             continue
         end = g.end if g.end is not None else until
         if g.what == "device_lost" and g.device in devices:
-            out += lost_spans(g, devices, end)
+            out += lost_spans(g, devices, valid, end)
         elif (
             g.what == "daemon_down"
             or (
@@ -266,22 +268,34 @@ def signal_holes(
 
 
 def lost_spans(
-    g: Gap, devices: Mapping[str, Sequence[float]], end: float
+    g: Gap,
+    devices: Mapping[str, Sequence[float]],
+    valid: Mapping[str, Sequence[float]],
+    end: float,
 ) -> list[tuple[float, float]]:
-    """The parts of a device's loss `g` (to `end`) with no sample of the other `devices`
-    standing (until the next, at most SIGNAL_HOLD_S, as the SpO2 coverage counts one): a
-    spare oximeter clipped on after the first was lost sent the signal from then on, and
-    the whole loss taken off the coverage read "0.0 min below 90 %" beside its dip."""
+    """The parts of a device's loss `g` (to `end`) where no valid sample of another of
+    `devices` stands (until that device's next sample, valid or not, at most SIGNAL_HOLD_S,
+    as the SpO2 coverage counts one): a spare oximeter clipped on after the first was lost
+    sent the signal from then on, and the whole loss taken off the coverage read "0.0 min
+    below 90 %" beside its dip. Only valid ones: a second oximeter reading 0 % beside an
+    empty probe (no probe-off flag, so no sensor-off alarm) made the loss no hole, and the
+    lost one's last sample stood a minute into it, covered time no SpO2 came in."""
     assert g.start is not None
-    ts = sorted(t for d, dts in devices.items() if d != g.device for t in dts)
+    stands = []
+    for d, ts in devices.items():
+        if d == g.device:
+            continue
+        every = sorted(ts)
+        for t in valid.get(d, ()):
+            if g.start - SIGNAL_HOLD_S < t < end:
+                i = bisect.bisect_right(every, t)
+                nxt = every[i] if i < len(every) else math.inf
+                stands.append((t, min(nxt, t + SIGNAL_HOLD_S)))
     out, at = [], g.start
-    for i, t in enumerate(ts):
-        if t >= end:
-            break
-        stands = min(ts[i + 1] if i + 1 < len(ts) else math.inf, t + SIGNAL_HOLD_S)
-        if t > at:
-            out.append((at, t))
-        at = max(at, stands)
+    for a, b in sorted(stands):
+        if a > at:
+            out.append((at, min(a, end)))
+        at = max(at, b)
     if at < end:
         out.append((at, end))
     return out

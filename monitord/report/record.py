@@ -493,14 +493,14 @@ def build_record(
 
     # -- SpO2 summary; the stretches it leaves out that no gap names -------------------
     sp_ts = [v.t for v in vitals if v.kind == "spo2" and not v.stored]
-    sp_devices = device_samples(vitals, "spo2")
-    sp_holes = signal_holes(gaps, "spo2", sp_devices, s_hi, sp_ts)
+    sp_devices = device_samples(vitals, "spo2", gaps=gaps)
+    sp_valid = device_samples(vitals, "spo2", True)
+    sp_holes = signal_holes(gaps, "spo2", sp_devices, sp_valid, s_hi, sp_ts)
     sp_points = [p for p in sp if p[0] >= s_lo]
     spo2 = spo2_summary(sp_points, (s_lo, s_hi), sp_devices, sp_holes)
     if sp_points and spo2.not_continuous:
-        # The SpO2 line says NOT CONTINUOUS "(see gaps)": a stretch with no alarm behind
-        # it (before the oximeter's first sample, a link up sending no SpO2) was in no gap,
-        # and the list it pointed to had nothing in it.
+        # The line says NOT CONTINUOUS "(see gaps)": a stretch no alarm explains (before the
+        # oximeter's first sample, a link up sending no SpO2) is listed, or the list was empty.
         gaps = tuple(
             sorted(
                 [

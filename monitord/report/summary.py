@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitord.report.audit import Episode
-from monitord.report.gaps import SIGNAL_HOLD_S
+from monitord.report.gaps import SIGNAL_HOLD_S, Gap
 
 SPO2_LOW_PCT = 90.0
 # A sample stands for the time until the next one, but never for more than this: a longer
@@ -182,14 +182,28 @@ def spo2_unexplained(
     return out
 
 
-def device_samples(vitals: Sequence[Any], signal: str) -> dict[str, list[float]]:
+def device_samples(
+    vitals: Sequence[Any], signal: str, valid: bool = False, gaps: Sequence[Gap] = ()
+) -> dict[str, list[float]]:
     """The devices that sent `signal` ("spo2", "hr") in the record's `vitals`, each with
-    the times of its live samples (none for a device of stored records only)."""
+    the times of its live samples (none for a device of stored records only); `valid`:
+    of its valid samples with a value only (those the summary and the chart use). `gaps`:
+    each of these devices' losses in them ends its samples as a sample would: its last
+    one stands no further than its link (a lost oximeter's 85 % stood a minute into its
+    loss beside the other one's 97 %, read as time below 90 %)."""
+    key = VALUE_KEYS[signal]
     out: dict[str, list[float]] = {}
     for v in vitals:
         if v.kind == signal:
-            out.setdefault(v.device, []).extend(() if v.stored else (v.t,))
+            ok = not v.stored and (not valid or (v.valid and v.values.get(key) is not None))
+            out.setdefault(v.device, []).extend((v.t,) if ok else ())
+    for g in gaps:
+        if g.what == "device_lost" and g.device in out and g.start is not None:
+            out[g.device] = sorted([*out[g.device], g.start])
     return out
+
+
+VALUE_KEYS = {"spo2": "spo2_pct", "hr": "hr_bpm"}
 
 
 def last_point(points: Sequence[tuple[float, float]], at: float) -> tuple[float, float] | None:

@@ -157,3 +157,48 @@ def test_an_oximeter_with_an_empty_probe_breaks_no_spo2_line(tmp_path: Path) -> 
     # Drawn whole: a break (NaN) at each probe-off sample of the other oximeter left no
     # two valid samples joined, and no line on the panel.
     assert len(ys) > 3000 and sum(1 for y in ys if y != y) == 0, sum(1 for y in ys if y != y)
+
+
+def _lost_beside_a_zero() -> list[Step]:
+    """`ox-a` on the patient every 2 s until its link goes down at 3600 s, never back;
+    `ox-b`, its probe on nothing, reads 0 % every 2 s throughout (invalid, but no probe-off
+    flag: contact is not lost, so no tech.sensor_off)."""
+    plan: list[Step] = [(t, 1, "ox-a", Kind.SPO2, 97.0) for t in range(0, LOST, 2)]
+    plan += [(t, 1, "ox-b", Kind.SPO2, 0.0) for t in range(1, END, 2)]
+    return [*plan, (LOST, 2, "ox-a", None, 0)]
+
+
+def test_another_oximeters_invalid_samples_cover_no_loss(tmp_path: Path) -> None:
+    # ox-b's 0 % samples made ox-a's loss no hole ("no other device's samples stand"
+    # counted invalid ones): ox-a's last sample stood a minute into its loss, the form read
+    # 56.0 min of valid SpO2 for 55.0, and the rest of the loss was listed as "no_spo2 ...
+    # no device-lost alarm" beside the device-lost alarm.
+    rec = _record(tmp_path, _lost_beside_a_zero())
+    (line,) = [f.value for f in form_lines(rec) if f.key == "spo2"]
+    assert "valid SpO2 for 55.0 of the 125.0 min" in line, line
+    assert not [g for g in rec.gaps if g.what == "no_spo2"], rec.gaps
+    fig = Figure()
+    chart.draw(fig, rec, *PDF_CHART)
+    _, ax_spo2 = fig.axes
+    lost = chart.HOLES["device_lost"][1]
+    spans = [(round(a, 1), round(b, 1)) for a, b, h in _hatched(ax_spo2) if h == lost]
+    assert spans and spans[0][0] == 55.0, spans
+
+
+def _low_then_lost() -> list[Step]:
+    """`ox-a` every 2 s, reading 85 % in its last minute, its link down at 3600 s for
+    good; `ox-b` on the patient too, 97 % every 2 s throughout."""
+    plan: list[Step] = [
+        (t, 1, "ox-a", Kind.SPO2, 85.0 if t >= LOST - 60 else 97.0) for t in range(0, LOST, 2)
+    ]
+    plan += [(t, 1, "ox-b", Kind.SPO2, 97.0) for t in range(1, END, 2)]
+    return [*plan, (LOST, 2, "ox-a", None, 0)]
+
+
+def test_a_lost_oximeters_last_low_stands_no_further_than_its_link(tmp_path: Path) -> None:
+    # ox-a's last 85 % stood until its own next sample (none: 60 s) beside ox-b's 97 %:
+    # "2.0 min below 90 %" for a 1-min dip, a minute of it after ox-a was gone.
+    rec = _record(tmp_path, _low_then_lost())
+    (line,) = [f.value for f in form_lines(rec) if f.key == "spo2"]
+    assert "1.0 min below 90 %" in line, line
+    assert "valid SpO2 for 125.0 of the 125.0 min" in line, line
