@@ -55,12 +55,15 @@ def _series(
     running, the device's link down, its sensor off) between them, so the line breaks
     where the SpO2 coverage stops (summary.py) instead of drawing across it: a probe off
     or a restart under a minute left the line joined across the hatched stretch, as if
-    the signal had been monitored. An invalid sample breaks it before its own device's
-    next valid one only: an oximeter with an empty probe beside the one on the patient
-    broke the line at every sample, and none of it was drawn."""
+    the signal had been monitored. An invalid sample breaks it only where it ends the
+    time a sample drawn stands for: before its own device's next valid one, or after the
+    last one drawn when that one was its device's (an oximeter with an empty probe beside
+    the one on the patient broke the line at every sample, and none of it was drawn; one
+    reading 0 % for 50 s before the spare's first sample was drawn across)."""
     xs: list[float] = []
     ys: list[float] = []
     last: float | None = None
+    last_dev = ""  # the device of the sample at `last`
     cut: set[str] = set()  # the devices with an invalid sample since `last`
     for v in vs:
         y = v.values.get(key)
@@ -71,12 +74,12 @@ def _series(
             continue
         if break_s is not None and last is not None:
             gap = v.t - last > break_s or any(h0 < v.t and h1 > last for h0, h1 in holes)
-            if v.device in cut or gap:
+            if v.device in cut or last_dev in cut or gap:
                 xs.append(minutes(rec, v.t))
                 ys.append(math.nan)
         xs.append(minutes(rec, v.t))
         ys.append(float(y))
-        last = v.t
+        last, last_dev = v.t, v.device
         cut.clear()
     return xs, ys
 

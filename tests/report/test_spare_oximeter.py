@@ -35,7 +35,7 @@ from monitord.report.pdf import PDF_CHART
 from monitord.report.text import form_lines
 
 from .storeplay import T0
-from .test_chart_sensor_off import _hatched
+from .test_chart_sensor_off import _drawn_across, _hatched
 
 CHAIR = "chair-1"
 DOSE, LOST, SPARE, END = 300, 3600, 3700, 300 + 125 * 60
@@ -202,3 +202,24 @@ def test_a_lost_oximeters_last_low_stands_no_further_than_its_link(tmp_path: Pat
     (line,) = [f.value for f in form_lines(rec) if f.key == "spo2"]
     assert "1.0 min below 90 %" in line, line
     assert "valid SpO2 for 125.0 of the 125.0 min" in line, line
+
+
+def _garbage_then_spare() -> list[Step]:
+    """`ox-a` every 2 s, its probe slipped from 3000 s: 0 % (no probe-off flag) every 2 s
+    to the end; the nurse clips the spare `ox-b` at 3052 s, 97 % every 2 s."""
+    plan: list[Step] = [
+        (t, 1, "ox-a", Kind.SPO2, 0.0 if t >= 3000 else 97.0) for t in range(0, END, 2)
+    ]
+    return plan + [(t, 1, "ox-b", Kind.SPO2, 97.0) for t in range(3053, END, 2)]
+
+
+def test_the_line_breaks_where_no_valid_spo2_came_before_the_spares(tmp_path: Path) -> None:
+    # No valid SpO2 from 3000 s to the spare's first sample at 3053 s: the line was drawn
+    # across (an invalid sample broke it only before its own device's next valid one).
+    rec = _record(tmp_path, _garbage_then_spare())
+    fig = Figure()
+    chart.draw(fig, rec, *PDF_CHART)
+    _, ax_spo2 = fig.axes
+    # Minutes from the dose: no valid SpO2 from 3000 s to 3053 s.
+    across = _drawn_across(ax_spo2, "SpO2 (%)", (3000 - DOSE) / 60, (3053 - DOSE) / 60)
+    assert not across, across
