@@ -37,6 +37,7 @@ from monitord.report.text import (
     PATIENT_REF_LABEL,
     SIGNATURE_LINES,
     STORED_NOTE,
+    csv_text,
     fmt_iso_local,
     fmt_iso_utc,
     fmt_rel,
@@ -295,7 +296,7 @@ def events_rows(rec: SessionRecord) -> Iterator[dict[str, str]]:
                         "source": "session",
                         "name": rec.protocol,
                         "event": what,
-                        "by": by or "",
+                        "by": csv_text(by),
                     },
                 )
             )
@@ -312,7 +313,7 @@ def events_rows(rec: SessionRecord) -> Iterator[dict[str, str]]:
                     "event": ev,
                     "priority": a.priority,
                     "alert_id": a.alert_id or "",
-                    "by": a.by or "",
+                    "by": csv_text(a.by),
                     "detail": a.message,
                 },
             )

@@ -482,3 +482,11 @@ SIGNATURE_LINES = (
     "Healthcare provider (name) ______________________________",
     "Signature ______________________________   Date __________",
 )
+
+
+def csv_text(by: str | None) -> str:
+    """A person's name as typed at the station (free text), for a CSV cell: one starting
+    with = + - @ or a tab or CR is quoted with a leading "'" (OWASP "CSV Injection"), as a
+    spreadsheet opening the events CSV ran "=HYPERLINK(...)" typed as a name as a formula."""
+    by = by or ""
+    return "'" + by if by.startswith(("=", "+", "-", "@", "\t", "\r")) else by
