@@ -190,7 +190,7 @@ def device_samples(
     of its valid samples with a value only (those the summary and the chart use). `gaps`:
     each of these devices' losses in them ends its samples as a sample would: its last
     one stands no further than its link (a lost oximeter's 85 % stood a minute into its
-    loss beside the other one's 97 %, read as time below 90 %)."""
+    loss beside the other one's 97 %, read as time below 90 %), nor than monitord ran."""
     key = VALUE_KEYS[signal]
     out: dict[str, list[float]] = {}
     for v in vitals:
@@ -198,8 +198,13 @@ def device_samples(
             ok = not v.stored and (not valid or (v.valid and v.values.get(key) is not None))
             out.setdefault(v.device, []).extend((v.t,) if ok else ())
     for g in gaps:
-        if g.what == "device_lost" and g.device in out and g.start is not None:
-            out[g.device] = sorted([*out[g.device], g.start])
+        # monitord stopping ends every device's: a sample from before a restart stood
+        # on after it, up to a minute no sample came in.
+        down = (
+            list(out) if g.what == "daemon_down" else [g.device] if g.what == "device_lost" else []
+        )
+        for d in (d for d in down if d in out):
+            out[d] = sorted([*out[d], g.start]) if g.start is not None else out[d]
     return out
 
 
