@@ -7,12 +7,12 @@ from monitord.report.load import NoSuchSession, SessionSpan, find_spans, record_
 from monitord.report.record import (
     AlertLine,
     BpReading,
-    RecordError,
     RemsField,
     SessionRecord,
     Vital,
     build_record,
 )
+from monitord.report.sessionbounds import RecordError
 
 __all__ = [
     "AlertLine",

@@ -14,7 +14,8 @@ from monitord.outbox import Outbox
 from monitord.report.clockoff import stored_offsets
 from monitord.report.gaps import outage_gaps
 from monitord.report.observation import Observation, judge_observation
-from monitord.report.record import SessionRecord, build_record, placed_t, session_bounds
+from monitord.report.record import SessionRecord, build_record, placed_t
+from monitord.report.sessionbounds import session_bounds
 from monitord.store.outages import Outage, outages
 from monitord.store.retention import PRUNED_KEY
 
@@ -148,7 +149,7 @@ def span_observation(
         rules if rules is not None else RuleSet.default(),
         start.protocol,
         ds.t if ds is not None else None,
-        de,
+        de.t if de is not None else None,
         end_t,
         outage_gaps(down, start.t, end_t),
     )

@@ -61,6 +61,7 @@ from monitord.report.clockoff import ClockOff
 from monitord.report.gaps import Gap, alert_gaps, no_spo2_gaps, signal_holes, window_words
 from monitord.report.observation import NO_OBSERVATION, Observation, judge_observation
 from monitord.report.readiness import NOT_JUDGED, Readiness, criteria_met_from
+from monitord.report.sessionbounds import session_bounds
 from monitord.report.summary import (
     NO_EVIDENCE,
     NO_SPO2,
@@ -86,10 +87,6 @@ def post_dose_window(rules: RuleSet) -> tuple[float, float]:
     """The 40-minute BP's window (s after the dose): the alarm's, the clinic's if moved."""
     p = rules["session.check_missed"].params
     return float(p["window_start_s"]), float(p["window_end_s"])
-
-
-class RecordError(ValueError):
-    """The session events cannot make a session (no start, mixed sessions)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +178,7 @@ class SessionRecord:
     dose_mg: float | None = None
     lot: str | None = None
     dose_by: str | None = None
+    dose_end_by: str | None = None
     started_by: str | None = None
     ended_by: str | None = None
     # Discharge criteria met without the observation-time minimum (readiness.py).
@@ -236,25 +234,6 @@ def _hhmm(seconds: float) -> str:
     return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min"
 
 
-def session_bounds(
-    sessions: Sequence[SessionEvent],
-) -> tuple[SessionEvent, SessionEvent | None, float | None, SessionEvent | None]:
-    evs = sorted(sessions, key=lambda e: e.t)
-    starts = [e for e in evs if e.action == "start"]
-    if not starts:
-        raise RecordError("no session start among the session events")
-    start = starts[0]
-    ids = {e.session_id for e in evs}
-    if len(ids) != 1:
-        raise RecordError(f"session events of several sessions: {', '.join(sorted(ids))}")
-
-    def first(action: str) -> SessionEvent | None:
-        return next((e for e in evs if e.action == action), None)
-
-    de = first("dose_end")
-    return start, first("dose_start"), de.t if de is not None else None, first("end")
-
-
 def placed_t(r: Reading) -> float:
     """Where a reading sits in the record: a live one at the daemon's receive time (the
     engine's clock, the session events' clock), a stored record at its measured time."""
@@ -278,8 +257,9 @@ def build_record(
     and breaks in the discharge criteria). `tz` is only carried for the renderers: every
     time in the record is UTC epoch seconds."""
     rules = rules if rules is not None else RuleSet.default()
-    start, ds_ev, de, end_ev = session_bounds(sessions)
+    start, ds_ev, de_ev, end_ev = session_bounds(sessions)
     ds = ds_ev.t if ds_ev is not None else None
+    de = de_ev.t if de_ev is not None else None
     end = end_ev.t if end_ev is not None else None
     win = post_dose_window(rules)
     ww = window_words(win)
@@ -538,6 +518,7 @@ def build_record(
         dose_mg=ds_ev.dose_mg if ds_ev is not None else None,
         lot=ds_ev.lot if ds_ev is not None else None,
         dose_by=ds_ev.by if ds_ev is not None else None,
+        dose_end_by=de_ev.by if de_ev is not None else None,
         started_by=start.by,
         ended_by=end_ev.by if end_ev is not None else None,
         readiness=ready,

@@ -283,7 +283,7 @@ def events_rows(rec: SessionRecord) -> Iterator[dict[str, str]]:
     for t, what, by in (
         (rec.started_t, "start", rec.started_by),
         (rec.dose_start_t, "dose_start", rec.dose_by),
-        (rec.dose_end_t, "dose_end", None),
+        (rec.dose_end_t, "dose_end", rec.dose_end_by),
         (rec.ended_t, "end", rec.ended_by),
     ):
         if t is not None:

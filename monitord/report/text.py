@@ -416,7 +416,12 @@ def form_lines(rec: SessionRecord) -> list[FormLine]:
             rec.dose_start_t is None,
         ),
         FormLine("dose", "Dose, lot, given by", dose_text(rec)),
-        FormLine("dose_end", "Dose end", fmt_t(rec, rec.dose_end_t)),
+        FormLine(
+            "dose_end",
+            "Dose end",
+            fmt_t(rec, rec.dose_end_t)
+            + (f" by {rec.dose_end_by}" if rec.dose_end_t is not None and rec.dose_end_by else ""),
+        ),
         FormLine(
             "session_end", "Completion of monitoring (session end)", ended, rec.ended_t is None
         ),
