@@ -2,11 +2,12 @@
 
 x axis: minutes from the dose (from session start when there was no dose). Markers for
 session start, dose start/end, the 40-minute target and session end; shaded bands while
-alerts were active (colour by priority); dashed lines at the `bp.severe` thresholds;
-invalid readings as red crosses (a cuff error without values sits on the axis floor);
-the three REMS readings circled; stored records (a device's memory, history) as hollow
-grey markers, apart from the live series; the holes (device lost, sensor off, monitord not
-running, no valid SpO2 with no alarm) hatched and named in the legend.
+alerts were active (colour by priority); dotted lines at the `bp.severe` thresholds (the
+clinic's, `[alerts]`); invalid readings as red crosses (a cuff error without values sits
+on the axis floor); the three REMS readings circled; stored records (a device's memory,
+history) as hollow grey markers, apart from the live series; the holes (device lost,
+sensor off, monitord not running, no valid SpO2 with no alarm) hatched and named in the
+legend.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from monitord.report.record import POST_DOSE_TARGET_S, SessionRecord, Vital
 from monitord.report.summary import device_samples
 
 BAND_COLOURS = {"high": "#d62728", "medium": "#ff7f0e", "low": "#e6c200", "info": "#2ca02c"}
-SEVERE_SYS, SEVERE_DIA = 180.0, 110.0  # clinical-rules.md bp.severe (default thresholds)
 BP_FLOOR = 30.0
 # HR/SpO2 lines break where samples are further apart than this (a hole in the data).
 LINE_BREAK_S = 60.0
@@ -271,8 +271,10 @@ def draw(fig: Figure, rec: SessionRecord, rect_bp: Rect, rect_spo2: Rect) -> Non
         a.tick_params(labelsize=7)
     _markers(ax, rec, labels=True, x_hi=x_hi)
     _markers(ax2, rec, labels=False, x_hi=x_hi)
-    ax.axhline(SEVERE_SYS, color="#d62728", lw=0.7, ls=":")
-    ax.axhline(SEVERE_DIA, color="#d62728", lw=0.7, ls=":")
+    # The clinic's thresholds (`[alerts]`), the ones the alarms on this chart were judged by.
+    severe_sys, severe_dia = rec.severe_bp
+    ax.axhline(severe_sys, color="#d62728", lw=0.7, ls=":")
+    ax.axhline(severe_dia, color="#d62728", lw=0.7, ls=":")
 
     hx, hy = _series(hr, rec, "hr_bpm", LINE_BREAK_S, _holes(rec, "hr", last_t))
     ax.plot(hx, hy, color="#2ca02c", lw=0.7, alpha=0.8, label="HR (bpm)")
@@ -311,7 +313,7 @@ def draw(fig: Figure, rec: SessionRecord, rect_bp: Rect, rect_spo2: Rect) -> Non
     if ix:
         ax.plot(ix, iy, "x", color="#d62728", ms=7, mew=1.6, label="invalid reading")
     ax.set_ylabel("mmHg / bpm", fontsize=8)
-    top = max([*sy, *oy, *hoy, *(y for y in hy if not math.isnan(y)), *iy, SEVERE_SYS]) + 15
+    top = max([*sy, *oy, *hoy, *(y for y in hy if not math.isnan(y)), *iy, severe_sys]) + 15
     ax.set_ylim(BP_FLOOR - 5, top)
     # Every hatch drawn is named: a hatched stretch is no data, not a shading to guess.
     for what in HOLES:

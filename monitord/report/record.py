@@ -89,6 +89,12 @@ def post_dose_window(rules: RuleSet) -> tuple[float, float]:
     return float(p["window_start_s"]), float(p["window_end_s"])
 
 
+def severe_bp(rules: RuleSet) -> tuple[float, float]:
+    """`bp.severe`'s sys/dia thresholds (mmHg): the clinic's, if `[alerts]` moved them."""
+    p = rules["bp.severe"].params
+    return float(p["sys_ge"]), float(p["dia_ge"])
+
+
 @dataclass(frozen=True, slots=True)
 class Vital:
     """One stored reading with the clinical verdict on it (chart and CSV rows)."""
@@ -191,6 +197,7 @@ class SessionRecord:
     # retention, for its disk budget, and this session lies at or before it (load.py).
     pruned_to_t: float | None = None
     post_window_s: tuple[float, float] = POST_DOSE_WINDOW_S  # the 40-minute BP's window
+    severe_bp: tuple[float, float] = (180.0, 110.0)  # bp.severe's sys/dia (the chart's lines)
 
     @property
     def rems_applies(self) -> bool:
@@ -524,6 +531,7 @@ def build_record(
         readiness=ready,
         observation=judge_observation(rules, start.protocol, ds, de, end, gaps),
         post_window_s=win,
+        severe_bp=severe_bp(rules),
     )
 
 
