@@ -72,15 +72,13 @@ from monitord.store.base import Durability
 from monitord.store.fileheader import foreign_wal
 from monitord.store.replaced import REPLACED_KEY
 from monitord.store.schema import unwritable_advice
+from monitord.store.space import FULL_DISK_BYTES, free_bytes
 from monitord.storecheck import note_sound, sound_this_boot
 from monitord.techalarm import TechAlarms
 
 log = logging.getLogger("monitord.store")
 
 EX_TEMPFAIL = 75  # sysexits.h: another instance holds the store; systemd may retry later
-# Below this much free space where the store lives, a failed open is the disk's, not the
-# file's: SQLite needs room for its -shm (32 KiB), a WAL frame and the pages it grows by.
-FULL_DISK_BYTES = 1 << 20
 SQLITE_IOERR = 10
 
 
@@ -200,7 +198,7 @@ def open_store(
             f"{access} ({why}): kept as it is, not moved aside; {ACCESS_FIX[access]}",
             kept=True,
         )
-    free = _free_bytes(path)
+    free = free_bytes(path)
     if not bad_file and free is not None and free < FULL_DISK_BYTES:
         return _in_memory(
             path,
@@ -354,17 +352,6 @@ def move_aside(path: Path) -> Path:
                 os.rename(side, bad.with_name(bad.name + suffix))
     log.debug("moved the unusable store %s to %s (kept, not deleted)", path, bad)
     return bad
-
-
-def _free_bytes(path: Path) -> int | None:
-    """Space free to this user on the store's file system, or None if it cannot be read.
-    Where the file is, not its link: a store linked from elsewhere (another disk) was
-    measured where the link lives, and the link moved aside as a bad store."""
-    try:
-        st = os.statvfs(Path(os.path.realpath(path)).parent)
-    except OSError:
-        return None
-    return st.f_bavail * st.f_frsize
 
 
 # FILE_FAULTS (outbox): SQLite's verdicts on the file itself (not a database; malformed).

@@ -110,9 +110,9 @@ def _store_rows() -> list[tuple[str, str]]:
     from monitord.receipts import KEEP_BAD_STATIONS, KEEP_EARLY, KEEP_HEARD, KEEP_WAITING
     from monitord.sinks.commands import MAX_COMMAND_BYTES, MAX_COMMAND_DEPTH
     from monitord.sinks.mqtt_incoming import FOREIGN_SAID_MAX
+    from monitord.store.space import FULL_DISK_BYTES
     from monitord.store.stamps import BASES, HORIZON_NS, KEPT_MAX, RESTART_IDS, WINDOW
     from monitord.storeguard import HELD_READINGS_MAX, RETRY_CAP_S, RETRY_INITIAL_S
-    from monitord.storeopen import FULL_DISK_BYTES
     from monitord.storestall import CLEAR_AFTER
     from monitord.storestop import STOP_WAIT_S
     from monitord.supervisor import HEALTHY_AFTER_S, RELAPSE_WINDOW_S

@@ -28,7 +28,7 @@ from monitord.pathfault import unreadable
 from monitord.store.checkpoint import WAL_RESET_BYTES
 from monitord.store.rofs import WalOnReadOnly, open_read_only
 from monitord.store.schema import FILE_FAULTS, primary_code
-from monitord.storeopen import FULL_DISK_BYTES
+from monitord.store.space import FULL_DISK_BYTES
 
 EX_NOINPUT = 66  # sysexits.h: no store, or one this user cannot read
 SQLITE_FULL = 13  # the copy's disk ran out (the store is only read: never its own)

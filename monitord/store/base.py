@@ -32,6 +32,7 @@ from monitord.store.schema import (
     split_sql,
     store_unavailable,
 )
+from monitord.store.space import DISK_FAULTS, FULL_DISK_BYTES, free_bytes
 from monitord.store.stamps import RESTART_IDS, Series, Stamps
 
 log = logging.getLogger("monitord.outbox")
@@ -174,6 +175,15 @@ class StoreBase:
                 f"{self.path.name}-shm beside it and this user cannot make files in "
                 f"{self.path.parent}: copy the store (with its -wal file when there is one) "
                 "to a folder this user can write"
+            )
+        free = free_bytes(self.path)
+        if primary_code(e) in DISK_FAULTS and free is not None and free < FULL_DISK_BYTES:
+            # SQLite makes a -shm even to read a WAL store; on a full disk it cannot and says
+            # "disk I/O error": that read as a bad store, of one intact and kept.
+            return (
+                f"{self.path}: cannot read it: the disk it is on is full ({free} bytes free; "
+                f"SQLite needs room beside the store even to read it: {e}); the store itself "
+                "was not read: free space on that disk, then run this again"
             )
         return f"{self.path}: cannot read it as a monitord store ({e})"
 

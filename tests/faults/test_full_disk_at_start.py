@@ -27,7 +27,8 @@ from pathlib import Path
 import pytest
 
 from monitord.config import StorageConfig
-from monitord.storeopen import FULL_DISK_BYTES, open_store
+from monitord.store.space import FULL_DISK_BYTES
+from monitord.storeopen import open_store
 from monitord.techalarm import TechAlarms
 from tests.faults.storekit import fill, tmpfs
 

@@ -28,7 +28,8 @@ from pathlib import Path
 
 from monitord.config import StorageConfig
 from monitord.outbox import SCHEMA_VERSION
-from monitord.storeopen import FULL_DISK_BYTES, open_store
+from monitord.store.space import FULL_DISK_BYTES
+from monitord.storeopen import open_store
 from monitord.techalarm import TechAlarms
 from tests.faults.storekit import remount, tmpfs
 
