@@ -29,7 +29,11 @@ import monitord.sdnotify as sd
 import monitord.store.checkpoint as ck
 ready = sd.Notifier.ready
 def noted(self, *a, **k):
-    print("READY", file=sys.stderr, flush=True)
+    # One write: print() writes the text and its newline apart, and a log line of the
+    # store's writer thread between them ("READYINFO ...", seen in test_gcpacer) leaves the
+    # wait below reading to an end that never comes (likely a CI run's 300-s timeout).
+    sys.stderr.write("READY\\n")
+    sys.stderr.flush()
     ready(self, *a, **k)
 sd.Notifier.ready = noted
 if sys.argv[2] == "bug":
