@@ -13,7 +13,7 @@ from typing import Any
 from monitord.engine.book import AlertBook
 from monitord.engine.rules import BASELINE_MAX_READINGS, BASELINE_MIN_READINGS
 from monitord.engine.state import TIME_EPS, BpRunReading, BpRuns, ChairState
-from monitord.engine.text import duration, mmhg, signed_mmhg
+from monitord.engine.text import duration, mmhg, mmhg_keeping, mmhg_places, places, signed_mmhg
 from monitord.engine.text import num as _n
 from monitord.engine.text import readings as _readings
 from monitord.models import AlertEvent
@@ -48,17 +48,33 @@ def _rise(
     """bp.rise: a rise over the baseline (evaluated only when there is one)."""
     assert ch.baseline is not None
     bs, bd = ch.baseline
-    meets = s - bs >= p["sys_rise_ge"] or d - bd >= p["dia_rise_ge"]
-    clears = s - bs < p["clear_sys_rise_lt"] and d - bd < p["clear_dia_rise_lt"]
-    # Whole mmHg: `baseline 124/79: +44/+21`, not a 78.6667 mean.
-    rise = f"{signed_mmhg(s - bs)}/{signed_mmhg(d - bd)}"
-    base = f"over baseline {mmhg(bs)}/{mmhg(bd)}: {rise}"
+    ds, dd = s - bs, d - bd
+    meets = ds >= p["sys_rise_ge"] or dd >= p["dia_rise_ge"]
+    clears = ds < p["clear_sys_rise_lt"] and dd < p["clear_dia_rise_lt"]
+
+    def base(ok_s: Callable[[float], bool], ok_d: Callable[[float], bool]) -> str:
+        (b1, r1), (b2, r2) = _rise_terms(ds, bs, ok_s), _rise_terms(dd, bd, ok_d)
+        return f"over baseline {b1}/{b2}: {r1}/{r2}"
+
+    sys_ge, dia_ge = p["sys_rise_ge"], p["dia_rise_ge"]
+    sys_lt, dia_lt = p["clear_sys_rise_lt"], p["clear_dia_rise_lt"]
     return (
         meets,
         clears,
-        f"{base} >= +{_n(p['sys_rise_ge'])}/+{_n(p['dia_rise_ge'])}",
-        f"{base} < +{_n(p['clear_sys_rise_lt'])}/+{_n(p['clear_dia_rise_lt'])}",
+        f"{base(lambda v: v >= sys_ge, lambda v: v >= dia_ge)} >= +{_n(sys_ge)}/+{_n(dia_ge)}",
+        f"{base(lambda v: v < sys_lt, lambda v: v < dia_lt)} < +{_n(sys_lt)}/+{_n(dia_lt)}",
     )
+
+
+def _rise_terms(rise: float, baseline: float, ok: Callable[[float], bool]) -> tuple[str, str]:
+    """One term of a bp.rise message: its baseline and rise, in whole mmHg (`baseline
+    124/79: +44/+21`, not a 78.6667 mean) unless the whole rise would make the comparison
+    the message states false (a rise of 29.67 that clears `< 30` read "+30 < +30"): then
+    both with the decimal that keeps it true, so they still add up to the reading."""
+    if not ok(rise):  # a term that does not meet it ("or"): as it is, in whole mmHg
+        return mmhg(baseline), signed_mmhg(rise)
+    shown = mmhg_keeping(rise, ok)
+    return mmhg_places(baseline, places(shown)), shown if shown[0] == "-" else f"+{shown}"
 
 
 def baseline_mean(readings: Sequence[Sequence[float]]) -> list[float] | None:
@@ -288,7 +304,16 @@ class BpRules:
             "mean_dia_mmHg": round(md, 1),
             "readings": len(ch.base_bp),
         }
-        mean = f"{mmhg(ms)}/{mmhg(md)}"
+        # The mean in whole mmHg unless that makes the comparison said false: a mean of
+        # 140.33 (139, 141, 141) raised as "140 > 140" (text.mmhg_keeping).
+        sys_gt, dia_gt = p["sys_gt"], p["dia_gt"]
+        if high:
+            s_txt = mmhg_keeping(ms, lambda v: v > sys_gt) if ms > sys_gt else mmhg(ms)
+            d_txt = mmhg_keeping(md, lambda v: v > dia_gt) if md > dia_gt else mmhg(md)
+        else:
+            s_txt = mmhg_keeping(ms, lambda v: v <= sys_gt)
+            d_txt = mmhg_keeping(md, lambda v: v <= dia_gt)
+        mean = f"{s_txt}/{d_txt}"
         if high and BASELINE_HIGH not in ch.alerts:
             self.book.raise_(
                 ch,

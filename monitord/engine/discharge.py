@@ -15,7 +15,7 @@ from typing import Any
 from monitord.engine.bp import baseline_mean, not_declining_terms, not_declining_text
 from monitord.engine.rules import RuleSet
 from monitord.engine.state import TIME_EPS
-from monitord.engine.text import duration, mmhg
+from monitord.engine.text import duration, mmhg, mmhg_keeping
 from monitord.engine.text import num as _n
 from monitord.models import AlertEvent
 
@@ -97,7 +97,13 @@ def discharge_criteria(
     low_spo2 = low_spo2_t is not None and t - low_spo2_t < p["spo2_window_s"] - TIME_EPS
     if not explain:
         return not (high or not_declining or low_spo2), no
-    limit = f"{mmhg(smax)}/{mmhg(dmax)}"
+    # Whole mmHg unless a reading's place against the limit would read false: 1.1 x a
+    # baseline mean of 139.67 is 153.63, which a BP of 154 is above, not "154 above 154".
+    limit = (
+        mmhg_keeping(smax, lambda v: all((b[0] <= v) == (b[0] <= smax) for b in bps))
+        + "/"
+        + mmhg_keeping(dmax, lambda v: all((b[1] <= v) == (b[1] <= dmax) for b in bps))
+    )
     last = ", ".join(f"{_n(b[0])}/{_n(b[1])}" for b in bps)
     if high:
         return False, {"text": f"last BP {last} above {limit}"}

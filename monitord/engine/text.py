@@ -5,6 +5,7 @@ over 90 s. Values in `value` keep full precision; only the text is rounded."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 #: Durations longer than this are said in minutes.
 MINUTES_OVER_S = 90.0
@@ -29,6 +30,31 @@ def signed_mmhg(x: float) -> str:
     """A pressure difference in whole mmHg with its sign: +44, -3, +0."""
     n = _half_up(x)
     return f"+{n}" if n >= 0 else str(n)
+
+
+def mmhg_keeping(x: float, holds: Callable[[float], bool]) -> str:
+    """`x` in whole mmHg when that number keeps the comparison the message states about it
+    (`holds`), else with the fewest decimals that do. A mean of 3 readings is a third off
+    a whole mmHg: one of 140.33 that raised "> 140" read "140 > 140", a nurse seeing a
+    comparison that is false. A decimal is shown only where the whole number would lie."""
+    whole = _half_up(x)
+    if holds(whole):
+        return str(whole)
+    for digits in (1, 2, 3):
+        shown = round(x, digits)
+        if holds(shown):
+            return f"{shown:.{digits}f}"
+    return num(x)
+
+
+def places(text: str) -> int:
+    """The decimals `text` (from `mmhg_keeping`) shows."""
+    return len(text.partition(".")[2])
+
+
+def mmhg_places(x: float, digits: int) -> str:
+    """A pressure with `digits` decimals (0: whole mmHg, as `mmhg`)."""
+    return mmhg(x) if digits == 0 else f"{x:.{digits}f}"
 
 
 def duration(seconds: float) -> str:
