@@ -199,13 +199,15 @@ class SessionRules:
             return
         assert sess.dose_start_t is not None
         p = self.rules[CHECK_MISSED].params
-        a, b = p["window_start_s"] / 60, p["window_end_s"] / 60
+        # In minutes to a tenth: a clinic's 2000 s read "33.3333 min".
+        a, b = round(p["window_start_s"] / 60, 1), round(p["window_end_s"] / 60, 1)
         self.book.raise_(
             ch,
             CHECK_MISSED,
             due,
             {"window_start_t": sess.dose_start_t + p["window_start_s"], "window_end_t": due},
-            f"No BP between {_n(a)} and {_n(b)} min after the dose: take the "
+            # "valid": a nurse whose ~40 min BP the cuff rejected read "No BP" as untrue.
+            f"No valid BP between {_n(a)} and {_n(b)} min after the dose: take the "
             "post-dose BP check now",
             out,
         )

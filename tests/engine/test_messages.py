@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from monitord.engine import AlertEngine, Sample
+from monitord.engine import AlertEngine, RuleSet, Sample
 from monitord.models import Kind
 
 from .conftest import run_lines
@@ -131,3 +131,20 @@ def test_bp_low_clear_names_a_map_only_when_the_reading_gave_one() -> None:
         ]
     )
     assert with_map == "BP 100/66 MAP 77 sys >= 95, MAP >= 70 (2 readings): cleared"
+
+
+def test_check_missed_says_no_valid_bp_when_a_rejected_one_was_taken() -> None:
+    """The nurse took the ~40 min check and the cuff errored: session.check_missed looks
+    for a *valid* BP (clinical-rules.md), but said "No BP between 35 and 50 min", which she
+    knows is untrue; and a clinic's window of 2000 s read "33.3333 min"."""
+    lines = [
+        '{"t": 0, "event": "session_start", "protocol": "esketamine"}',
+        '{"t": 40, "event": "dose_start"}',
+        '{"t": 2440, "event": "bp", "error": true}',
+        '{"t": 3100, "event": "end"}',
+    ]
+    (missed,) = _by(run_lines(lines), "session.check_missed", "raised")
+    assert missed["message"].startswith("No valid BP between 35 and 50 min after the dose")
+    rules = RuleSet.from_overrides({"session.check_missed": {"window_start_s": 2000}})
+    (missed,) = _by(run_lines(lines, rules), "session.check_missed", "raised")
+    assert missed["message"].startswith("No valid BP between 33.3 and 50 min after the dose")

@@ -5,7 +5,9 @@ tests/engine/snapshots/v1_before_typing/ was produced by the engine at 0d3fbbf (
 the extraction into rule families): `snapshot.json` after the lines of `scenario.jsonl`
 before t 300 (every timer kind of version 1 pending: escalation, device lost, sensor off,
 BP overdue, check missed, both discharge re-checks), and `after.jsonl` the events that
-engine emitted for the rest of the scenario without a restart."""
+engine emitted for the rest of the scenario without a restart (but for the wording of
+`session.check_missed`, "No valid BP between ...", changed since: what a later engine
+says of the same alarm)."""
 
 from __future__ import annotations
 
