@@ -13,7 +13,7 @@ from typing import Any
 from monitord.engine.book import AlertBook
 from monitord.engine.rules import BASELINE_MAX_READINGS, BASELINE_MIN_READINGS
 from monitord.engine.state import TIME_EPS, BpRunReading, BpRuns, ChairState
-from monitord.engine.text import duration, mmhg, mmhg_keeping, mmhg_places, places, signed_mmhg
+from monitord.engine.text import duration, mmhg, mmhg_keeping
 from monitord.engine.text import num as _n
 from monitord.engine.text import readings as _readings
 from monitord.models import AlertEvent
@@ -53,7 +53,7 @@ def _rise(
     clears = ds < p["clear_sys_rise_lt"] and dd < p["clear_dia_rise_lt"]
 
     def base(ok_s: Callable[[float], bool], ok_d: Callable[[float], bool]) -> str:
-        (b1, r1), (b2, r2) = _rise_terms(ds, bs, ok_s), _rise_terms(dd, bd, ok_d)
+        (b1, r1), (b2, r2) = _rise_terms(s, ds, bs, ok_s), _rise_terms(d, dd, bd, ok_d)
         return f"over baseline {b1}/{b2}: {r1}/{r2}"
 
     sys_ge, dia_ge = p["sys_rise_ge"], p["dia_rise_ge"]
@@ -66,15 +66,32 @@ def _rise(
     )
 
 
-def _rise_terms(rise: float, baseline: float, ok: Callable[[float], bool]) -> tuple[str, str]:
+def _rise_terms(
+    reading: float, rise: float, baseline: float, ok: Callable[[float], bool]
+) -> tuple[str, str]:
     """One term of a bp.rise message: its baseline and rise, in whole mmHg (`baseline
     124/79: +44/+21`, not a 78.6667 mean) unless the whole rise would make the comparison
     the message states false (a rise of 29.67 that clears `< 30` read "+30 < +30"): then
     both with the decimal that keeps it true, so they still add up to the reading."""
-    if not ok(rise):  # a term that does not meet it ("or"): as it is, in whole mmHg
-        return mmhg(baseline), signed_mmhg(rise)
-    shown = mmhg_keeping(rise, ok)
-    return mmhg_places(baseline, places(shown)), shown if shown[0] == "-" else f"+{shown}"
+    # The reading less the baseline as shown, so that the numbers add up: a baseline of
+    # 72.5 reads 73, and a dia of 98 then rose +25 on it, not the +26 that 25.5 rounds to.
+    whole = mmhg(baseline)
+    shown = reading - float(whole)
+    if ok(shown) or not ok(rise):  # (a term that does not meet an "or" is said as it is)
+        return whole, _signed(shown)
+    # Whole mmHg would put it on the wrong side: the fewest decimals for both that do not.
+    for digits in (1, 2, 3):
+        b = round(baseline, digits)
+        r = round(reading - b, digits)
+        if ok(r):
+            return f"{b:.{digits}f}", _signed(r, f"{abs(r):.{digits}f}")
+    return _n(baseline), _signed(rise)
+
+
+def _signed(x: float, text: str | None = None) -> str:
+    """A rise with its sign: +44, -3, +0 (`text`: its digits as they are to be shown)."""
+    digits = _n(abs(x)) if text is None else text
+    return f"-{digits}" if x < 0 and float(digits) != 0 else f"+{digits}"
 
 
 def baseline_mean(readings: Sequence[Sequence[float]]) -> list[float] | None:
@@ -99,10 +116,19 @@ def not_declining_terms(
     )
 
 
-def not_declining_text(p: Mapping[str, Any], baseline: list[float] | None) -> str:
+def not_declining_text(
+    p: Mapping[str, Any], baseline: list[float] | None, sys_values: Sequence[float] = ()
+) -> str:
     terms = f"sys >= {_n(p['sys_ge'])}"
     if baseline:
-        terms += f" or >= baseline {mmhg(baseline[0])} + {_n(p['sys_rise_ge'])}"
+        # The baseline in whole mmHg unless that puts one of `sys_values` (the readings
+        # the message names) on the wrong side of baseline + sys_rise_ge: 137.5 read 138,
+        # and a BP of 157 that met 137.5 + 19.5 read as under "138 + 19.5".
+        b, rise = baseline[0], p["sys_rise_ge"]
+        base = mmhg_keeping(
+            b, lambda v: all((x >= v + rise) == (x >= b + rise) for x in sys_values)
+        )
+        terms += f" or >= baseline {base} + {_n(rise)}"
     return f"{terms}, or dia >= {_n(p['dia_ge'])}"
 
 
@@ -116,7 +142,7 @@ def _not_declining(
     meets = late and not_declining_terms(p, ch.baseline, s, d)
     text = (
         f"not declining {duration(p['after_dose_s'])} after the dose "
-        f"({not_declining_text(p, ch.baseline)})"
+        f"({not_declining_text(p, ch.baseline, (s,))})"
     )
     return meets, not meets, text, "declining"
 

@@ -108,7 +108,9 @@ def discharge_criteria(
     if high:
         return False, {"text": f"last BP {last} above {limit}"}
     if not_declining:
-        return False, {"text": f"last BP {last}: {not_declining_text(nd, base)}"}
+        return False, {
+            "text": f"last BP {last}: {not_declining_text(nd, base, [b[0] for b in bps])}"
+        }
     if low_spo2:
         return False, {
             "text": f"SpO2 < {_n(p['spo2_ge'])}% in the last {duration(p['spo2_window_s'])}"

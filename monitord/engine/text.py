@@ -26,12 +26,6 @@ def mmhg(x: float) -> str:
     return str(_half_up(x))
 
 
-def signed_mmhg(x: float) -> str:
-    """A pressure difference in whole mmHg with its sign: +44, -3, +0."""
-    n = _half_up(x)
-    return f"+{n}" if n >= 0 else str(n)
-
-
 def mmhg_keeping(x: float, holds: Callable[[float], bool]) -> str:
     """`x` in whole mmHg when that number keeps the comparison the message states about it
     (`holds`), else with the fewest decimals that do. A mean of 3 readings is a third off
@@ -45,16 +39,6 @@ def mmhg_keeping(x: float, holds: Callable[[float], bool]) -> str:
         if holds(shown):
             return f"{shown:.{digits}f}"
     return num(x)
-
-
-def places(text: str) -> int:
-    """The decimals `text` (from `mmhg_keeping`) shows."""
-    return len(text.partition(".")[2])
-
-
-def mmhg_places(x: float, digits: int) -> str:
-    """A pressure with `digits` decimals (0: whole mmHg, as `mmhg`)."""
-    return mmhg(x) if digits == 0 else f"{x:.{digits}f}"
 
 
 def duration(seconds: float) -> str:

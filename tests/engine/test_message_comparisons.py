@@ -3,12 +3,15 @@ says in words what `value` carries). Baselines, rises and discharge limits are s
 whole mmHg, but a mean of 3 readings is a third of a mmHg off a whole number: rounded, a
 mean of 140.33 that raised `bp.baseline_high` read "140 > 140", a rise of 29.67 that
 cleared `bp.rise` read "+30 < +30", and a discharge limit of 153.63 that a BP of 154
-exceeded read "154 above 154". Such a number keeps the decimal that makes it true."""
+exceeded read "154 above 154". Such a number keeps the decimal that makes it true; and a
+rise is the reading less the baseline as shown, so the numbers add up."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
+
+from monitord.engine import RuleSet
 
 from .conftest import run_lines
 
@@ -82,3 +85,40 @@ def test_discharge_limit_reads_below_the_bp_over_it() -> None:
     assert cleared["message"].endswith("last BP 150/80, 154/80 above 153.6/90")
     for ev in (raised, cleared):
         assert not re.search(r"\b(\d+)/\d+ above \1/", ev["message"])
+
+
+def test_rise_adds_up_to_the_reading_over_a_half_mmhg_baseline() -> None:
+    # baseline 120.5/72.5 (2 readings) reads 121/73: 161/98 rose +40/+25 on that, where
+    # rounding each on its own said "+41/+26" (161 - 121 is 40).
+    evs = run_lines(
+        [
+            START,
+            _bp(10, 120, 72),
+            _bp(20, 121, 73),
+            '{"t": 40, "event": "dose_start"}',
+            _bp(100, 161, 98),
+            _bp(160, 161, 98),
+        ]
+    )
+    raised = _one(evs, "bp.rise", "raised")
+    assert "BP 161/98 over baseline 121/73: +40/+25 >= +40/+25 (2 readings)" in raised["message"]
+
+
+def test_not_declining_baseline_term_true_of_the_reading() -> None:
+    # A clinic's sys_rise_ge of 19.5 over a baseline of 137.5: a BP of 157 meets it, but
+    # read "sys >= 160 or >= baseline 138 + 19.5" (157.5).
+    rules = RuleSet.from_overrides({"bp.not_declining": {"after_dose_s": 600, "sys_rise_ge": 19.5}})
+    evs = run_lines(
+        [
+            START,
+            _bp(10, 137, 80),
+            _bp(20, 138, 80),
+            '{"t": 40, "event": "dose_start"}',
+            '{"t": 100, "event": "dose_end"}',
+            _bp(700, 157, 80),
+            _bp(800, 157, 80),
+        ],
+        rules,
+    )
+    raised = _one(evs, "bp.not_declining", "raised")
+    assert "(sys >= 160 or >= baseline 137.5 + 19.5, or dia >= 100)" in raised["message"]
