@@ -80,15 +80,18 @@ async def test_dose_minutes_and_reading_ages_tick_with_a_live_daemon(
         page = await b.new_page()
         await login_page(page, url, "alice")
         await page.until(f"{tile('chair-1')}.innerText.includes('dose +0 min')", 60, "dose")
-        # The page's wall clock 50 s on (not the chair's: its messages keep their real
-        # times), so that a minute passes in ~10 s of the suite's time. The page counts
-        # only on Date.now(); before, each reading (every 2 s) re-anchored the tile to
-        # the last active set's time, and it stayed at "+0 min" however long it ran.
+        # The page's wall clock runs at twice the pace (not the chair's: its messages keep
+        # their real times), so that a minute passes in ~30 s of the suite's time. The page
+        # counts only on Date.now(); before, each reading (every 2 s) re-anchored the tile
+        # to the last active set's time, and it stayed at "+0 min" however long it ran.
+        # (Not one step of 50 s: the page takes a wall clock leaping ahead of its monotonic
+        # one for a machine woken from sleep, takes a new stream, and its hello sets the
+        # station's clock back under the step: tests/station/test_station_machine_sleep.py.)
         await page.js(
-            "(() => { const real = Date.now.bind(Date); Date.now = () => real() + 50000;"
-            " return true; })()"
+            "(() => { const real = Date.now.bind(Date), t0 = real();"
+            " Date.now = () => 2 * real() - t0; return true; })()"
         )
-        await page.until(f"{tile('chair-1')}.innerText.includes('dose +1 min')", 40, "+1 min")
+        await page.until(f"{tile('chair-1')}.innerText.includes('dose +1 min')", 90, "+1 min")
         await page.screenshot(tmp_path / "live_chair.png")
         hr = await page.js(f"{tile('chair-1')}.querySelectorAll('.vital')[1].innerText")
         assert "0 min ago" in hr, hr

@@ -118,3 +118,44 @@ function offlineSince(c) {
   if (k && Number.isFinite(k.told)) return ` since ${hhmm(onStation(c, at))} (${mins(chairNow(c) - at)} min)`;
   return ` since ${hhmm(at)} on the chair's clock (not known here)`;
 }
+
+// ---------------------------------------------------------------- a machine that slept
+// A nurses' PC that slept (a power plan's idle sleep, a laptop's lid) ran nothing meanwhile,
+// as a frozen tab, but its monotonic clock (performance.now: CLOCK_MONOTONIC on Linux,
+// mach_absolute_time on a Mac) did not count the sleep; only the wall clock did. Measured on
+// it, the last message was a moment ago: the stream's held updates played as live at the
+// wake (an alarm raised and cleared while asleep sounded then), and a stream the station cut
+// meanwhile read live for 6 s more, then NOT LIVE for those seconds, not the hours asleep.
+// A wall clock run ahead of the monotonic one since the last look is such a wake, or a
+// wall clock stepped forward (NTP), which cannot be told apart then: either way the page
+// takes a new stream (the chairs as they are now), the old one's held updates dropped, and
+// the station's clock (its hello's time against the last heartbeat's) says at that hello
+// whether time passed that the page did not count. A step forward: none, nothing said.
+const WAKE_MS = 3000;       // the wall clock this far ahead of the monotonic one: a wake
+const WAKE_WAIT_MS = 1000;  // a wake's new stream awaited this long, the board is stale
+let look = null;            // {wall, mono}: both clocks at the last look
+let stationAt = null;       // {t, mono}: the station's time in the last heartbeat or hello read
+let waking = null;          // {at, heard}: a wake seen, its stream's hello awaited (heard: below)
+function wokeNow() {
+  const w = Date.now(), m = mono(), was = look;
+  look = { wall: w, mono: m };
+  return !!was && w - was.wall - (m - was.mono) > WAKE_MS;
+}
+// The station's time of the last message heard (lastMsg), from the heartbeat before it.
+const heardOnStation = () => (stationAt ? stationAt.t + (lastMsg - stationAt.mono) : null);
+function noteStation(t) { if (Number.isFinite(t)) stationAt = { t, mono: mono() }; }
+// At a hello (its station time `t`): how long the page was not live without counting it,
+// as notLiveWords takes it, when a wake was seen; null when no time went uncounted.
+function sleptGap(t) {
+  const w = waking; waking = null;
+  if (!w || w.heard === null || !Number.isFinite(t)) return null;
+  return t - w.heard - (mono() - lastMsg) > WAKE_MS ? { from: w.heard, to: t, ms: t - w.heard } : null;
+}
+// The machine woke (or the wall clock stepped forward): a new stream (station.js connect),
+// the old one's held updates dropped. Not before the board was live: nothing to drop.
+function checkWake() {
+  if (!wokeNow() || !nurse || relogin || !everUp) return false;
+  if (!waking) waking = { at: mono(), heard: heardOnStation() };
+  connect();
+  return true;
+}

@@ -24,7 +24,7 @@ function showLogin(msg) {
   // before the logout made the next login's first one read as a tab resumed from frozen
   // (station.js seen()), and each login after a logout sounded the technical tone and said
   // NOT LIVE for the time on this form.
-  everUp = false; streamUp = false; brokerUp = true; staleSince = null;
+  everUp = false; streamUp = false; brokerUp = true; staleSince = null; waking = null;
   // Nor does the next nurse inherit this one's silences: an Audio pause kept held her
   // alarms silent for up to 2 min after her login, and an ACK offline kept a lost chair's
   // tone off, though she never heard it (a fresh page has neither).

@@ -53,14 +53,20 @@ function el(tag, cls, text) {
 // ---------------------------------------------------------------- staleness
 // Stale: the stream broke after it had worked, nothing came for three heartbeats (also
 // when it never connected), or the station lost the broker.
-function isStale() { return (everUp && !streamUp) || !brokerUp || mono() - lastMsg > STALE_AFTER_MS; }
+function isStale() {
+  return (everUp && !streamUp) || !brokerUp || mono() - lastMsg > STALE_AFTER_MS ||
+    (waking !== null && mono() - waking.at > WAKE_WAIT_MS); // a wake's new stream slow to come (clock.js)
+}
 function checkStale() {
   if (!nurse) return;
+  checkWake();
   superviseStream();
   const s = isStale();
   if (s && staleSince === null) { // not live since the last word heard, when there was one
     staleSince = everUp ? Math.min(lastMsg, mono()) : mono();
-    staleWall = now() - (mono() - staleSince); staleWasUp = everUp;
+    // Woken from a sleep its monotonic clock did not count: the last message's station time.
+    staleWall = waking && waking.heard !== null ? waking.heard : now() - (mono() - staleSince);
+    staleWasUp = everUp;
   }
   if (!s && staleSince !== null && staleWasUp) { // live again: say for how long it was not
     $("gap-text").textContent = notLiveWords(staleWall, now(), mono() - staleSince);
@@ -436,12 +442,14 @@ function connect() {
   // of tones. Now the page is found stale from its last message, that stream is dropped
   // for a new one (its hello: the state now), and the NOT LIVE banner says for how long.
   const seen = () => {
+    if (checkWake()) return false; // held while the machine slept: this stream is dropped
     if (mono() - lastMsg > STALE_AFTER_MS) { checkStale(); if (es !== me) return false; }
     lastMsg = mono(); streamUp = true; everUp = true; return true;
   };
   es.addEventListener("hello", (m) => {
+    const woke = waking && es === me ? sleptGap(Date.parse(JSON.parse(m.data).time)) : null; // before seen() moves lastMsg
     if (!seen()) return;
-    hello = JSON.parse(m.data); setZone(hello.timezone);
+    hello = JSON.parse(m.data); setZone(hello.timezone); noteStation(Date.parse(hello.time));
     // Read late by the delivery (tens of ms), the station's time is always a little behind:
     // within CLOCK_SLACK_MS the browser's clock is kept (minutes are shown, not seconds),
     // so a clock that is right is never set back by that delay.
@@ -471,6 +479,7 @@ function connect() {
     // tap under way (the button pressed was gone at the release: an ACK not sent).
     for (const t of [...$("board").children]) if (!chairs.has(t.dataset.chair)) t.remove();
     brokerUp = hello.broker; renderAll(); renderSummary(); checkStale();
+    if (woke) { $("gap-text").textContent = notLiveWords(woke.from, woke.to, woke.ms); $("gap-banner").hidden = false; }
     afterShown(() => { for (const c of chairs.values()) setReceipts(c); });
   });
   es.addEventListener("chair", (m) => {
@@ -486,7 +495,7 @@ function connect() {
     receipt(ev);
   });
   es.addEventListener("stations", (m) => { if (!seen()) return; brokerUp = JSON.parse(m.data).broker; checkStale(); });
-  es.addEventListener("ping", () => { seen(); });
+  es.addEventListener("ping", (m) => { if (seen()) noteStation(Date.parse(JSON.parse(m.data || "{}").time)); });
   es.addEventListener("logout", (m) => { // why (server.py): a tab of this browser logged out, or the login's time is over
     es.close(); const out = JSON.parse(m.data || "{}").reason === "logged_out";
     needLogin(`${out ? "Logged out on another tab of this browser" : "Login expired"}: log in again. The board below is NOT LIVE.`);

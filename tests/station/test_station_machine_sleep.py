@@ -1,0 +1,132 @@
+"""A nurses' PC that slept (a power plan's idle sleep, a laptop's lid) and woke runs nothing
+meanwhile, like a frozen tab, but its monotonic clock (performance.now: CLOCK_MONOTONIC on
+Linux, mach_absolute_time on a Mac) did not count the sleep either, only the wall clock did.
+Woken, the page must say it was NOT LIVE for that time and not play the updates its stream
+held back as live (docs/station.md "Reconnecting"). The sleep is a real freeze of the page
+(Page.setWebLifecycleState) whose time the page's monotonic clock does not count, as a
+suspended machine's does not. Before, the held updates played as live at the wake (an
+alarm raised and cleared while asleep sounded), no NOT LIVE banner; and a stream the station
+cut meanwhile (a sleep over its stream_stall_s) read live for 6 s after the wake, then NOT
+LIVE for those seconds, not the time asleep."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tests.servers import Mosquitto, free_port
+from tests.station.cdp import browser
+from tests.station.station_kit import (
+    ChairPublisher,
+    alert,
+    login_page,
+    mqtt_login,
+    session,
+    station_and_browser,
+    station_config,
+    station_process,
+    tile,
+)
+from tests.station.test_station_reconnect import FreezingProxy
+
+GAP = "document.getElementById('gap-banner')"
+GAP_TEXT = "document.getElementById('gap-text')"
+# performance.now() as on a machine that slept while the page was frozen: the frozen time
+# is not counted (the wall clock, Date.now(), counts it, as a woken machine's does).
+ASLEEP = (
+    "(() => { const real = performance.now.bind(performance); let lost = 0, at = null;"
+    " window.addEventListener('freeze', () => { at = real(); }, true);"
+    " window.addEventListener('resume', () => {"
+    " if (at !== null) lost += real() - at; at = null; }, true);"
+    " performance.now = () => real() - lost; })()"
+)
+
+
+async def test_a_page_woken_from_sleep_says_it_was_not_live(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    async with station_and_browser(tmp_path, mosquitto, mqtt_prefix) as (_, pub, _, url, b):
+        page = await b.new_page()
+        await page.send("Page.addScriptToEvaluateOnNewDocument", source=ASLEEP)
+        await login_page(page, url, "alice")
+        await page.until("window.__monitordAudio.armed", 10, "audio armed")
+        sess = session("dosing", "esketamine", 10)
+        await pub.chair("chair-1", [], sess=sess)
+        await pub.chair("chair-2", [], sess=sess)
+        await page.until("document.querySelectorAll('.tile').length === 2", 20, "two tiles")
+        await page.js(
+            "window.__life = []; for (const e of ['freeze', 'resume']) document.addEventListener(e,"
+            " () => window.__life.push([e, window.__monitordAudio.log.length])); 1"
+        )
+        await page.send("Page.setWebLifecycleState", state="frozen")
+        await page.until("window.__life.length > 0", 10, "asleep")
+        [[_, before]] = await page.js("window.__life")
+        # While asleep: chair-1's medium alarm raised and cleared, chair-2's high raised.
+        came_and_went = alert("chair-1", "spo2.low", "medium", "SpO2 88 < 90")
+        await pub.active("chair-1", [came_and_went], sess)
+        await pub.event("chair-1", came_and_went, "raised")
+        await pub.active("chair-1", [], sess)
+        await pub.event("chair-1", came_and_went, "cleared")
+        standing = alert("chair-2", "spo2.very_low", "high", "SpO2 82 < 85")
+        await pub.active("chair-2", [standing], sess)
+        await pub.event("chair-2", standing, "raised")
+        await asyncio.sleep(12)
+        await page.send("Page.setWebLifecycleState", state="active")
+        await page.until("window.__life.length > 1", 10, "awake")
+        await page.until(
+            f"{tile('chair-2')}.querySelector('li.alert')?.dataset.rule === 'spo2.very_low'",
+            10, "chair-2's alarm",
+        )  # fmt: skip
+        await page.until("!document.body.classList.contains('stale')", 15, "live")
+        sounded = await page.js(f"window.__monitordAudio.log.slice({before}).map(e => e.priority)")
+        gap = await page.js(f"{GAP}.hidden ? null : {GAP_TEXT}.textContent")
+        await page.send("Page.bringToFront")
+        await page.screenshot(tmp_path / "woken.png")
+        assert "medium" not in sounded, f"an alarm over while asleep sounded at the wake: {sounded}"
+        assert gap is not None and gap.startswith("NOT LIVE from "), gap
+        # For the time asleep (12 s here, on the station's clock), not the page's own count.
+        assert int(gap.split("(")[1].split(" s)")[0]) >= 12, gap
+        await page.close()
+
+
+async def test_a_page_woken_with_its_stream_gone_is_not_live_at_once(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """The station cut the stream of a PC asleep (stream_stall_s): a woken page hears
+    nothing on it. It takes a new stream and says NOT LIVE for the whole time asleep;
+    before, for the 6 s its monotonic clock counted from the wake to its stale check."""
+    port = free_port()
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, port=port)
+    proxy = FreezingProxy(port)
+    async with (
+        mqtt_login(mosquitto) as c,
+        station_process(cfg, tmp_path / "station.log"),
+        proxy.serving() as url,
+        browser() as b,
+    ):
+        pub = ChairPublisher(c, mqtt_prefix)
+        sess = session("dosing", "esketamine", 10)
+        await pub.chair("chair-1", [], sess=sess)
+        page = await b.new_page()
+        await page.send("Page.addScriptToEvaluateOnNewDocument", source=ASLEEP)
+        await login_page(page, url, "alice")
+        await page.until(f"!!{tile('chair-1')}", 20, "chair-1 shown")
+        await page.js(
+            "window.__life = []; for (const e of ['freeze', 'resume']) document.addEventListener(e,"
+            " () => window.__life.push(e)); 1"
+        )
+        await page.send("Page.setWebLifecycleState", state="frozen")
+        await page.until("window.__life.length > 0", 10, "asleep")
+        proxy.freeze()  # its stream silent from now on, as one the station cut
+        await pub.active("chair-1", [alert("chair-1", "bp.crisis", "high", "BP 212/124")], sess)
+        await asyncio.sleep(12)
+        await page.send("Page.setWebLifecycleState", state="active")
+        await page.until("window.__life.length > 1", 10, "awake")
+        # A new stream's hello brings the crisis (the old one says nothing more).
+        await page.until(
+            f"{tile('chair-1')}.querySelector('li.alert')?.dataset.rule === 'bp.crisis'",
+            20, "chair-1's crisis, from a new stream",
+        )  # fmt: skip
+        gap = await page.until(f"!{GAP}.hidden && {GAP_TEXT}.textContent", 10, "NOT LIVE")
+        assert int(gap.split("(")[1].split(" s)")[0]) >= 12, gap
+        await page.close()
