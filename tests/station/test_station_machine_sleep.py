@@ -31,6 +31,7 @@ from tests.station.test_station_reconnect import FreezingProxy
 
 GAP = "document.getElementById('gap-banner')"
 GAP_TEXT = "document.getElementById('gap-text')"
+SOUND = "window.__monitordAudio.current?.priority ?? null"
 # performance.now() as on a machine that slept while the page was frozen: the frozen time
 # is not counted (the wall clock, Date.now(), counts it, as a woken machine's does).
 ASLEEP = (
@@ -129,4 +130,35 @@ async def test_a_page_woken_with_its_stream_gone_is_not_live_at_once(
         )  # fmt: skip
         gap = await page.until(f"!{GAP}.hidden && {GAP_TEXT}.textContent", 10, "NOT LIVE")
         assert int(gap.split("(")[1].split(" s)")[0]) >= 12, gap
+        await page.close()
+
+
+async def test_an_audio_pause_counts_the_time_asleep(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """Audio pause tapped, then the PC slept for longer than its 2 min: woken, the pause is
+    over and the alarm sounds. Before, its 2 min were counted on the monotonic clock alone,
+    and the alarm stayed silent for up to 2 min after the wake."""
+    async with station_and_browser(tmp_path, mosquitto, mqtt_prefix) as (_, pub, _, url, b):
+        page = await b.new_page()
+        await page.send("Page.addScriptToEvaluateOnNewDocument", source=ASLEEP)
+        await login_page(page, url, "alice")
+        await page.until("window.__monitordAudio.armed", 10, "audio armed")
+        crisis = alert("chair-1", "bp.crisis", "high", "BP 212/124")
+        await pub.chair("chair-1", [crisis], sess=session("dosing", "esketamine", 10))
+        await page.until(f"{SOUND} === 'high'", 20, "the crisis sounding")
+        await page.tap("#pause")
+        await page.until("window.__monitordAudio.paused", 10, "paused")
+        await page.js(
+            "window.__life = []; for (const e of ['freeze', 'resume']) document.addEventListener(e,"
+            " () => window.__life.push(e)); 1"
+        )
+        await page.send("Page.setWebLifecycleState", state="frozen")
+        await page.until("window.__life.length > 0", 10, "asleep")
+        await asyncio.sleep(125)  # longer than the pause's 2 min
+        await page.send("Page.setWebLifecycleState", state="active")
+        await page.until("window.__life.length > 1", 10, "awake")
+        await page.until(f"!{GAP}.hidden", 15, "NOT LIVE said")
+        assert await page.js("window.__monitordAudio.paused") is False
+        await page.until(f"{SOUND} === 'high'", 10, "the crisis sounding again")
         await page.close()

@@ -145,11 +145,16 @@ function wokeNow() {
 const heardOnStation = () => (stationAt ? stationAt.t + (lastMsg - stationAt.mono) : null);
 function noteStation(t) { if (Number.isFinite(t)) stationAt = { t, mono: mono() }; }
 // At a hello (its station time `t`): how long the page was not live without counting it,
-// as notLiveWords takes it, when a wake was seen; null when no time went uncounted.
+// as notLiveWords takes it, when a wake was seen; null when no time went uncounted. The
+// Audio pause counts that time too: tapped before the sleep, it held the alarms silent
+// for up to 2 min after the wake, however long the machine had slept.
 function sleptGap(t) {
   const w = waking; waking = null;
   if (!w || w.heard === null || !Number.isFinite(t)) return null;
-  return t - w.heard - (mono() - lastMsg) > WAKE_MS ? { from: w.heard, to: t, ms: t - w.heard } : null;
+  const lost = t - w.heard - (mono() - lastMsg);
+  if (lost <= WAKE_MS) return null;
+  audio.pausedUntil -= lost; // audio.js
+  return { from: w.heard, to: t, ms: t - w.heard };
 }
 // The machine woke (or the wall clock stepped forward): a new stream (station.js connect),
 // the old one's held updates dropped. Not before the board was live: nothing to drop.
