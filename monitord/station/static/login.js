@@ -3,6 +3,9 @@
 // functions (connect, checkStale) these read and call when called.
 "use strict";
 
+// The station not answering at all (no connection: a PC booted before its Wi-Fi, the
+// station restarting), at the page's start or a login tap.
+const NO_STATION = "The station does not answer (network or station down): trying again. Nothing here is live.";
 // Answered 401, the page cannot tell why; the stream's `logout` says which (server.py).
 const LOGIN_REPLACED = "Another login on this browser (another tab) replaced this one: log in again. The board below is NOT LIVE.";
 const LOGIN_ENDED = "The station no longer knows this login (logged out on another tab of this browser, expired, or the station restarted): log in again. The board below is NOT LIVE.";
@@ -83,4 +86,17 @@ async function logOut() {
     return;
   }
   showLogin("");
+}
+// The page's first ask of the browser's login (station.js start), asked again every
+// RETRY_MS until the station answers. Before, a failed ask ended the page's start: no
+// login form, no board, nothing said, nothing sounded, until someone reloaded it.
+async function firstCheck() {
+  let r = null;
+  for (let told = false; !nurse; told = true) {
+    try { r = await fetch("/api/me", { credentials: "same-origin" }); break; } catch (e) { /* below */ }
+    if (!told) showLogin(NO_STATION); // the form: a nurse may log in once it answers
+    await new Promise((done) => setTimeout(done, RETRY_MS));
+  }
+  if (nurse) return; // logged in on the form meanwhile
+  if (r.ok) loggedIn(await r.json()); else showLogin("");
 }

@@ -509,10 +509,13 @@ async function start() {
   $("login").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     ensureCtx(); audio.ctx.resume(); // a login tap is a user gesture: it arms audio
-    const r = await fetch("/api/login", {
-      method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ name: $("login-name").value, pin: $("login-pin").value }),
-    });
+    let r;
+    try {
+      r = await fetch("/api/login", {
+        method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ name: $("login-name").value, pin: $("login-pin").value }),
+      });
+    } catch (e) { $("login-error").textContent = NO_STATION; return; } // login.js
     const data = await r.json().catch(() => ({}));
     if (r.ok) { $("login-pin").value = ""; loggedIn(data); } else $("login-error").textContent = data.error || `error ${r.status}`;
   });
@@ -543,7 +546,6 @@ async function start() {
   // Both run it: it only looks at the time, and a worker that cannot start leaves the timer.
   try { ticker = new Worker("/static/tick.js"); ticker.onmessage = everySecond; } catch (e) { /* the timer alone */ }
   setInterval(() => { if (nurse) renderAll(); }, TICK_MS); // ages and minutes move on
-  const r = await fetch("/api/me", { credentials: "same-origin" });
-  if (r.ok) loggedIn(await r.json()); else showLogin("");
+  await firstCheck(); // login.js
 }
 start();
