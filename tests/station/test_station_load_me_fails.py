@@ -25,29 +25,41 @@ BOARD_SHOWN = "!document.getElementById('board').hidden"
 class MeDroppingProxy:
     """Forwards to the station; while `dropping`, a request for /api/me or /api/login has
     its connection closed unanswered (the browser's fetch fails, as with no station on the
-    network)."""
+    network), or with `hang`, held open unanswered until the browser gives up on it (a
+    station that takes the connection and answers nothing: hung, or a proxy holding it)."""
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, hang: bool = False) -> None:
         self.target_port = target_port
         self.port = free_port()
         self.dropping = True
+        self.hang = hang
         self.dropped = 0
 
-    async def _pump(self, r: asyncio.StreamReader, w: asyncio.StreamWriter, up: bool) -> None:
+    async def _pump(
+        self, r: asyncio.StreamReader, w: asyncio.StreamWriter, up: bool, held: asyncio.Event
+    ) -> None:
         with contextlib.suppress(OSError):
             while data := await r.read(65536):
                 if up and self.dropping and (b"GET /api/me" in data or b"/api/login" in data):
                     self.dropped += 1
+                    if self.hang:  # nothing sent on, nothing answered, until the browser closes
+                        held.set()
+                        while await r.read(65536):
+                            pass
                     break
                 w.write(data)
                 await w.drain()
-        w.close()
+        if up or not held.is_set():  # a held one stays open when the station's side closes
+            w.close()
 
     async def _conn(self, cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
         sr, sw = await asyncio.open_connection("127.0.0.1", self.target_port)
-        up = asyncio.ensure_future(self._pump(cr, sw, True))
-        down = asyncio.ensure_future(self._pump(sr, cw, False))
+        held = asyncio.Event()
+        up = asyncio.ensure_future(self._pump(cr, sw, True, held))
+        down = asyncio.ensure_future(self._pump(sr, cw, False, held))
         await asyncio.wait([up, down], return_when=asyncio.FIRST_COMPLETED)
+        if held.is_set():
+            await asyncio.wait([up])
         for t in (up, down):
             t.cancel()
         cw.close()
@@ -115,4 +127,30 @@ async def test_a_fresh_page_shows_the_login_form_once_the_station_answers(
         assert "does not answer" in said, said
         proxy.dropping = False
         await page.until(f"{LOGIN_SHOWN} && {ERROR}.textContent === ''", 20, "the login form")
+        await page.close()
+
+
+async def test_a_page_whose_first_login_check_is_never_answered_asks_again(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """The station takes the connection of the first ask and answers nothing. Before, the
+    page waited on it for as long as it was held: blank, no form, no board, nothing said."""
+    port = free_port()
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, port=port)
+    proxy = MeDroppingProxy(port, hang=True)
+    async with (
+        station_process(cfg, tmp_path / "station.log"),
+        proxy.serving() as url,
+        browser() as b,
+    ):
+        page = await b.new_page()
+        proxy.dropping = False
+        await login_page(page, url, "alice")
+        proxy.dropping = True  # the wallboard reloaded, its first ask held unanswered
+        await page.goto(url + "/")
+        said = await page.until(f"{LOGIN_SHOWN} && {ERROR}.textContent", 30, "said")
+        assert proxy.dropped >= 1 and "does not answer" in said, (proxy.dropped, said)
+        proxy.dropping = False
+        await page.until(BOARD_SHOWN, 40, "the board, once the station answers")
+        assert await page.js("document.getElementById('nurse').textContent") == "nurse: alice"
         await page.close()

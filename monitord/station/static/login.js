@@ -89,14 +89,24 @@ async function logOut() {
 }
 // The page's first ask of the browser's login (station.js start), asked again every
 // RETRY_MS until the station answers. Before, a failed ask ended the page's start: no
-// login form, no board, nothing said, nothing sounded, until someone reloaded it.
+// login form, no board, nothing said, nothing sounded, until someone reloaded it. An ask
+// not answered in ASK_MS is one failed: a station that takes the connection and answers
+// nothing (hung, or a proxy holding it) left the page as blank, for as long as it held it.
+// (An AbortController, not AbortSignal.timeout: a tablet's older Safari lacks that, and
+// its TypeError read as a station never answering.)
+const ASK_MS = 10000;
 async function firstCheck() {
-  let r = null;
+  let me = null;
   for (let told = false; !nurse; told = true) {
-    try { r = await fetch("/api/me", { credentials: "same-origin" }); break; } catch (e) { /* below */ }
+    const quit = new AbortController(), limit = setTimeout(() => quit.abort(), ASK_MS);
+    try {
+      const r = await fetch("/api/me", { credentials: "same-origin", signal: quit.signal });
+      if (r.ok) me = await r.json(); // its body within ASK_MS too, or asked again
+      break;
+    } catch (e) { /* below */ } finally { clearTimeout(limit); }
     if (!told) showLogin(NO_STATION); // the form: a nurse may log in once it answers
     await new Promise((done) => setTimeout(done, RETRY_MS));
   }
   if (nurse) return; // logged in on the form meanwhile
-  if (r.ok) loggedIn(await r.json()); else showLogin("");
+  if (me) loggedIn(me); else showLogin("");
 }
