@@ -32,6 +32,13 @@ from tests.station.test_station_reconnect import FreezingProxy
 GAP = "document.getElementById('gap-banner')"
 GAP_TEXT = "document.getElementById('gap-text')"
 SOUND = "window.__monitordAudio.current?.priority ?? null"
+# The streams the page opened, and the pings heard on them.
+STREAMS = (
+    "(() => { window.__streams = 0; window.__pings = 0; const ES = window.EventSource;"
+    " window.EventSource = class extends ES { constructor(...a) { super(...a);"
+    " window.__streams += 1; this.addEventListener('ping', () => { window.__pings += 1; }); } };"
+    " })()"
+)
 # performance.now() as on a machine that slept while the page was frozen: the frozen time
 # is not counted (the wall clock, Date.now(), counts it, as a woken machine's does).
 ASLEEP = (
@@ -161,4 +168,28 @@ async def test_an_audio_pause_counts_the_time_asleep(
         await page.until(f"!{GAP}.hidden", 15, "NOT LIVE said")
         assert await page.js("window.__monitordAudio.paused") is False
         await page.until(f"{SOUND} === 'high'", 10, "the crisis sounding again")
+        await page.close()
+
+
+async def test_a_page_busy_for_5_s_is_no_wake(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """A long task (the main thread blocked 5 s) runs the page's timers late, but both of
+    its clocks go on: it is no wake, its stream is kept and nothing is said NOT LIVE."""
+    async with station_and_browser(tmp_path, mosquitto, mqtt_prefix) as (_, pub, _, url, b):
+        page = await b.new_page()
+        await page.send("Page.addScriptToEvaluateOnNewDocument", source=STREAMS)
+        await login_page(page, url, "alice")
+        await pub.chair("chair-1", [], sess=session("dosing", "esketamine", 10))
+        await page.until(f"!!{tile('chair-1')}", 20, "chair-1 shown")
+        assert await page.js("window.__streams") == 1
+        await page.js(
+            "(() => { const t = Date.now(); while (Date.now() - t < 5000); return 1; })()"
+        )
+        # Heard again after the block: a ping (every 2 s) went through seen() since.
+        await page.js("window.__pings = 0; 1")
+        await page.until("window.__pings >= 2", 10, "two pings after the block")
+        assert await page.js("window.__streams") == 1
+        assert await page.js(f"{GAP}.hidden") is True
+        assert await page.js("document.body.classList.contains('stale')") is False
         await page.close()
