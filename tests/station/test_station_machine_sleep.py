@@ -17,6 +17,7 @@ from pathlib import Path
 from tests.servers import Mosquitto, free_port
 from tests.station.cdp import browser
 from tests.station.station_kit import (
+    NURSES,
     ChairPublisher,
     alert,
     login_page,
@@ -192,4 +193,42 @@ async def test_a_page_busy_for_5_s_is_no_wake(
         assert await page.js("window.__streams") == 1
         assert await page.js(f"{GAP}.hidden") is True
         assert await page.js("document.body.classList.contains('stale')") is False
+        await page.close()
+
+
+async def test_a_page_asleep_under_its_login_form_says_the_time_asleep(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    """The login asked over the board (logged out on another tab; or expired in the
+    evening), then the PC slept (the night): the login after the wake says NOT LIVE for
+    the whole time. Before, the wake was ignored there (no stream to drop) and the board
+    read "NOT LIVE for under a second", its monotonic clock not having counted the sleep."""
+    async with station_and_browser(tmp_path, mosquitto, mqtt_prefix) as (_, pub, _, url, b):
+        page = await b.new_page()
+        await page.send("Page.addScriptToEvaluateOnNewDocument", source=ASLEEP)
+        await login_page(page, url, "alice")
+        await pub.chair("chair-1", [], sess=session("dosing", "esketamine", 10))
+        await page.until(f"!!{tile('chair-1')}", 20, "chair-1 shown")
+        other = await b.new_page()
+        await other.goto(url + "/")
+        await other.until("!document.getElementById('board').hidden", 20, "the other tab's board")
+        await other.tap("#logout")
+        await page.until("!document.getElementById('login-view').hidden", 20, "login asked")
+        await page.js(
+            "window.__life = []; for (const e of ['freeze', 'resume']) document.addEventListener(e,"
+            " () => window.__life.push(e)); 1"
+        )
+        await page.send("Page.setWebLifecycleState", state="frozen")
+        await page.until("window.__life.length > 0", 10, "asleep")
+        await asyncio.sleep(12)
+        await page.send("Page.setWebLifecycleState", state="active")
+        await page.until("window.__life.length > 1", 10, "awake")
+        await page.type_into("#login-name", "alice")
+        await page.type_into("#login-pin", NURSES["alice"])
+        await page.tap("#login-go")
+        await page.until("document.getElementById('login-view').hidden", 20, "logged in")
+        gap = await page.until(f"!{GAP}.hidden && {GAP_TEXT}.textContent", 15, "NOT LIVE")
+        assert gap.startswith("NOT LIVE from "), gap
+        assert int(gap.split("(")[1].split(" s)")[0]) >= 12, gap
+        await other.close()
         await page.close()

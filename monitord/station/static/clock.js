@@ -158,9 +158,13 @@ function sleptGap(t) {
 }
 // The machine woke (or the wall clock stepped forward): a new stream (station.js connect),
 // the old one's held updates dropped. Not before the board was live: nothing to drop.
+// Asleep with the login asked over the board (relogin: no stream until a login), the wake
+// is kept for the hello after the login, which says the time asleep; ignored, the board
+// not live all evening and night read "NOT LIVE for under a second" the next morning.
 function checkWake() {
-  if (!wokeNow() || !nurse || relogin || !everUp) return false;
+  if (!wokeNow() || !nurse || !everUp) return false;
   if (!waking) waking = { at: mono(), heard: heardOnStation() };
+  if (relogin) return false;
   connect();
   return true;
 }
