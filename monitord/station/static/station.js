@@ -65,8 +65,7 @@ function checkStale() {
   if (s && staleSince === null) { // not live since the last word heard, when there was one
     staleSince = everUp ? Math.min(lastMsg, mono()) : mono();
     // Woken from a sleep its monotonic clock did not count: the last message's station time.
-    staleWall = waking && waking.heard !== null ? waking.heard : now() - (mono() - staleSince);
-    staleWasUp = everUp;
+    staleWall = waking && waking.heard !== null ? waking.heard : now() - (mono() - staleSince); staleWasUp = everUp;
   }
   if (!s && staleSince !== null && staleWasUp) { // live again: say for how long it was not
     $("gap-text").textContent = notLiveWords(staleWall, now(), mono() - staleSince);
