@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from tests.servers import Mosquitto, free_port
-from tests.station.cdp import browser
+from tests.station.cdp import Browser, browser
 from tests.station.station_kit import NURSES, login_page, station_config, station_process
 
 LOGIN_SHOWN = "!document.getElementById('login-view').hidden"
@@ -74,17 +74,26 @@ class MeDroppingProxy:
             srv.close()
 
 
-async def test_a_page_whose_first_login_check_fails_asks_again(
-    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
-) -> None:
+@contextlib.asynccontextmanager
+async def proxied_station(
+    tmp_path: Path, mosquitto: Mosquitto, prefix: str, hang: bool = False
+) -> AsyncIterator[tuple[MeDroppingProxy, str, Browser]]:
+    """A station behind a MeDroppingProxy and a browser: (the proxy, its URL, the browser)."""
     port = free_port()
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, port=port)
-    proxy = MeDroppingProxy(port)
+    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=prefix, port=port)
+    proxy = MeDroppingProxy(port, hang=hang)
     async with (
         station_process(cfg, tmp_path / "station.log"),
         proxy.serving() as url,
         browser() as b,
     ):
+        yield proxy, url, b
+
+
+async def test_a_page_whose_first_login_check_fails_asks_again(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
+) -> None:
+    async with proxied_station(tmp_path, mosquitto, mqtt_prefix) as (proxy, url, b):
         page = await b.new_page()
         proxy.dropping = False
         await login_page(page, url, "alice")
@@ -106,14 +115,7 @@ async def test_a_page_whose_first_login_check_fails_asks_again(
 async def test_a_fresh_page_shows_the_login_form_once_the_station_answers(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
 ) -> None:
-    port = free_port()
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, port=port)
-    proxy = MeDroppingProxy(port)
-    async with (
-        station_process(cfg, tmp_path / "station.log"),
-        proxy.serving() as url,
-        browser() as b,
-    ):
+    async with proxied_station(tmp_path, mosquitto, mqtt_prefix) as (proxy, url, b):
         page = await b.new_page()
         await page.goto(url + "/")
         said = await page.until(f"{LOGIN_SHOWN} && {ERROR}.textContent", 20, "said")
@@ -135,13 +137,10 @@ async def test_a_page_whose_first_login_check_is_never_answered_asks_again(
 ) -> None:
     """The station takes the connection of the first ask and answers nothing. Before, the
     page waited on it for as long as it was held: blank, no form, no board, nothing said."""
-    port = free_port()
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, port=port)
-    proxy = MeDroppingProxy(port, hang=True)
-    async with (
-        station_process(cfg, tmp_path / "station.log"),
-        proxy.serving() as url,
-        browser() as b,
+    async with proxied_station(tmp_path, mosquitto, mqtt_prefix, hang=True) as (
+        proxy,
+        url,
+        b,
     ):
         page = await b.new_page()
         proxy.dropping = False
