@@ -33,6 +33,11 @@ def marker(store: Path) -> Path:
     return runtime_directory() / f"memory-{store_key(store)}.json"
 
 
+def said_time(t: float) -> str:
+    """A run in memory's start as the journal and the `store.memory` alarm say it."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
+
+
 def since(store: Path) -> float | None:
     """When a run in memory on `store` started that no start on the store has taken in
     since (its marker), or None."""
@@ -64,5 +69,5 @@ def carry(ob: Outbox, store: Path) -> None:
         "store %s: a run on a store in memory since %s kept nothing: that time is not "
         "recorded here, and reports on it say so",
         store,
-        time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(start)),
+        said_time(start),
     )

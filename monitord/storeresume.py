@@ -29,7 +29,6 @@ import contextlib
 import json
 import os
 import sqlite3
-import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -95,9 +94,8 @@ def resume(kept: Path, ob: Outbox) -> str:
         # what it changed (an ACK, a clear, a session ended) is in no store, and the
         # resumed state is older than what the station showed last (s45 audit). Said, as
         # the nurses see alarms come back that they had dealt with.
-        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(start))
         said += (
-            f", as they were before the run in memory of {when}: an acknowledgement, clear "
-            "or session end since then is not in it"
+            f", as they were before the run in memory of {storememory.said_time(start)}: "
+            "an acknowledgement, clear or session end since then is not in it"
         )
     return said

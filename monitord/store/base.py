@@ -285,7 +285,7 @@ class StoreBase:
         except OSError:
             free = "free space unknown"
         said = f"not migrated to schema v{to} ({e}): rolled back, kept as it was (v{at}); "
-        if primary_code(e) not in (10, 13):  # IOERR, FULL
+        if primary_code(e) not in DISK_FAULTS:  # IOERR, FULL
             return said + "report it with the journal (a failed step is a bug)"
         return said + (
             "a step rewrites up to the whole store: free a little more space beside it "
