@@ -288,9 +288,7 @@ def lost_spans(
         every = sorted(ts)
         for t in valid.get(d, ()):
             if g.start - SIGNAL_HOLD_S < t < end:
-                i = bisect.bisect_right(every, t)
-                nxt = every[i] if i < len(every) else math.inf
-                stands.append((t, min(nxt, t + SIGNAL_HOLD_S)))
+                stands.append((t, min(next_after(every, t), t + SIGNAL_HOLD_S)))
     out, at = [], g.start
     for a, b in sorted(stands):
         if a > at:
@@ -303,6 +301,13 @@ def lost_spans(
 
 # How long a sample stands for at most, when no other came sooner (summary.py's hold).
 SIGNAL_HOLD_S = 60.0
+
+
+def next_after(ts: Sequence[float], t: float) -> float:
+    """The first time of sorted `ts` after `t` (inf when none): where a sample at `t`
+    stops standing (lost_spans, and summary.py's stand of each sample)."""
+    i = bisect.bisect_right(ts, t)
+    return ts[i] if i < len(ts) else math.inf
 
 
 def _any_in(ts: Sequence[float], lo: float, hi: float) -> bool:

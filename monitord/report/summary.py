@@ -9,13 +9,12 @@ never decides); these only put the numbers next to the box they tick.
 from __future__ import annotations
 
 import bisect
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from monitord.report.audit import Episode
-from monitord.report.gaps import SIGNAL_HOLD_S, Gap
+from monitord.report.gaps import SIGNAL_HOLD_S, Gap, next_after
 
 SPO2_LOW_PCT = 90.0
 # A sample stands for the time until the next one, but never for more than this: a longer
@@ -128,7 +127,7 @@ def _stand_spans(
         # Its device's next sample (of each device that sent one at t; none known: the
         # next of any).
         own = [ts for ts in devices if _has(ts, t)] or [every]
-        a, b = max(t, lo), min(*(_after(ts, t) for ts in own), t + SPO2_HOLD_MAX_S, hi)
+        a, b = max(t, lo), min(*(next_after(ts, t) for ts in own), t + SPO2_HOLD_MAX_S, hi)
         if b > a:
             out[t] = (a, b)
     return out
@@ -143,11 +142,6 @@ def _all(sample_ts: Samples) -> list[float]:
 def _has(ts: Sequence[float], t: float) -> bool:
     i = bisect.bisect_left(ts, t)
     return i < len(ts) and ts[i] == t
-
-
-def _after(ts: Sequence[float], t: float) -> float:
-    i = bisect.bisect_right(ts, t)
-    return ts[i] if i < len(ts) else math.inf
 
 
 def _merge(spans: Sequence[tuple[float, float]]) -> list[list[float]]:
