@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import ipaddress
 import os
 import random
@@ -76,17 +77,46 @@ def _ephemeral_low() -> int:
 _PICK_FROM = 10_000
 _pick = random.SystemRandom()
 
+# A port picked here stays this process's for its life: one byte of a shared file, locked
+# (POSIX record locks, released by the kernel when the process ends). A port is checked
+# free only when picked, so while a test held its server down (`stop()`, then `start()` on
+# the same port) another xdist worker could pick that port and keep it, and the restart
+# failed: "Address already in use" (CI: tests/heard/test_rechair_backlog.py, and a session
+# broker whose 139 later tests errored). Now no other worker picks a port picked here.
+_RESERVED_FILE = Path(tempfile.gettempdir()) / "monitord-test-ports.lock"
+_reserved: set[int] = set()
+_reserved_fd: int | None = None
+
+
+def _reserve(port: int) -> bool:
+    """Take `port` for this process; False if this or another live process has it."""
+    global _reserved_fd
+    if port in _reserved:
+        return False  # record locks do not conflict within one process: keep our own set
+    if _reserved_fd is None:
+        # Never closed: closing any descriptor of the file drops all this process's locks.
+        _reserved_fd = os.open(_RESERVED_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.lockf(_reserved_fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, port)
+    except OSError:
+        return False
+    _reserved.add(port)
+    return True
+
 
 def free_port(host: str = LOOPBACK) -> int:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     low = _ephemeral_low()
     for _ in range(200 if low - _PICK_FROM > 1000 else 0):
         port = _pick.randrange(_PICK_FROM, low)
+        if port in _reserved:
+            continue
         with socket.socket(family, socket.SOCK_STREAM) as s:
             try:
                 s.bind((host, port))
             except OSError:
                 continue
+        if _reserve(port):
             return port
     with socket.socket(family, socket.SOCK_STREAM) as s:  # a kernel with no room below
         s.bind((host, 0))
