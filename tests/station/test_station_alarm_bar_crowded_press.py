@@ -96,7 +96,9 @@ WATCH = (
     "(() => { const w = window.__tap = {down: null, up: null, click: null};"
     " addEventListener('pointerdown', () => { w.down = performance.now(); }, true);"
     " addEventListener('pointerup', () => { w.up = performance.now(); }, true);"
-    " addEventListener('click', () => { w.click = performance.now(); }, true);"
+    " addEventListener('click', (e) => { w.click = performance.now();"
+    " const a = e.target.closest?.('a,.tile');"
+    " w.on = a ? `${a.dataset.chair} ${a.tagName}` : e.target.id || e.target.tagName; }, true);"
     " return true; })()"
 )
 
@@ -114,6 +116,21 @@ async def not_a_tap(page: Page) -> str:
     if (late := t["click"] - t["up"]) >= CLICK_WAIT_MS:
         return f"clicked {late:.0f} ms after the release (waited for {CLICK_WAIT_MS} ms)"
     return ""
+
+
+async def focused_chair_12(page: Page) -> None:
+    """The tap's end: chair-12's tile focused; else what the click was on, and what has the
+    focus, in the failure (a CI run under load: not focused, nothing more said)."""
+    try:
+        await page.until(
+            f"document.activeElement === {tile('chair-12')}", 10, "chair-12's tile focused"
+        )
+    except AssertionError as e:
+        seen = await page.js(
+            "JSON.stringify({tap: window.__tap, focus: document.activeElement?.dataset?.chair"
+            " ?? document.activeElement?.tagName, crowded: " + CROWDED + "})"
+        )
+        raise AssertionError(f"{e}; {seen}") from None
 
 
 async def press_then_crowd(page: Page, pub: ChairPublisher, touch: bool) -> dict[str, Any]:
@@ -165,9 +182,7 @@ async def tap_while_crowding_shows_chair_12(
             await press_then_crowd(page, pub, touch)
             if why := await not_a_tap(page):
                 return why
-            await page.until(
-                f"document.activeElement === {tile('chair-12')}", 10, "chair-12's tile focused"
-            )
+            await focused_chair_12(page)
             # The tap done, the bar is fitted: every chair in alarm without scrolling it.
             await page.until(CROWDED, 10, "the bar crowded after the tap")
             await painted(page)
@@ -229,9 +244,7 @@ async def tap_before_a_higher_alarm(
         await release(page, at, touch)
         if why := await not_a_tap(page):
             return why
-        await page.until(
-            f"document.activeElement === {tile('chair-12')}", 10, "chair-12's tile focused"
-        )
+        await focused_chair_12(page)
         # The tap done, the bar is drawn: chair-01 first.
         await page.until(
             "document.querySelector('#alarm-bar a').dataset.chair === 'chair-01'", 10, "chair-01"
