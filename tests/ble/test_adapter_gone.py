@@ -15,7 +15,6 @@ import logging
 import os
 import random
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -83,12 +82,17 @@ def system_bus(tmp_path: Path) -> Iterator[str]:
     sock = tmp_path / "bus.sock"
     conf = tmp_path / "bus.conf"
     conf.write_text(_BUS_CONF.format(sock=sock))
-    bus = subprocess.Popen(["dbus-daemon", f"--config-file={conf}", "--nofork"])
+    # `--print-address` prints once the bus listens (it ends the line then). Waiting for the
+    # socket's file was waiting for its bind, before its listen: a connection in between was
+    # refused (a loaded CI run).
+    bus = subprocess.Popen(
+        ["dbus-daemon", f"--config-file={conf}", "--nofork", "--print-address=1"],
+        stdout=subprocess.PIPE,
+    )
     try:
-        for _ in range(200):
-            if sock.exists():
-                break
-            time.sleep(0.05)
+        assert bus.stdout is not None
+        said = bus.stdout.readline()  # b"" if it exits first
+        assert said.strip(), f"dbus-daemon did not start (exit {bus.poll()})"
         yield f"unix:path={sock}"
     finally:
         bus.terminate()
