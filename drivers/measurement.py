@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from monitord.models import Kind, Reading, authoritative_time
+from monitord.models import KIND_FIELDS, Kind, Reading, authoritative_time
 
 # What a value can be at all, whatever the device (outside it a field decoded but cannot be
 # physiological): a cuff measures up to ~280-300 mmHg; SpO2 is a percentage.
@@ -46,6 +46,21 @@ class Measurement:
     # (same device time and values) from a new one (monitord/history.py). BP measurements
     # are always such records; the hub knows that by their kind.
     record: bool = False
+
+    def __post_init__(self) -> None:
+        # A value name its kind does not have is read by no rule: the engine takes an HR
+        # reading's `hr_bpm`, and a reading without it is "no HR value", invalid. A new
+        # HR monitor's driver that named its value `pulse_bpm` decoded and printed as
+        # meant, and every reading went to the store invalid ("implausible"): HR 130 for
+        # 10 min raised no `hr.high` and nothing said why (docs/adding-a-device.md).
+        names = KIND_FIELDS[self.kind]
+        wrong = [k for k in self.values if k not in names]
+        if wrong:
+            raise ValueError(
+                f"Measurement of kind {self.kind}: value name {', '.join(wrong)} is none of "
+                f"{', '.join(names)} (monitord.models.KIND_FIELDS, what the alert engine "
+                "reads)"
+            )
 
     def to_record(self) -> dict[str, Any]:
         """The `monitord decode` record (design.md section 4 field names)."""

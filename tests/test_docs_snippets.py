@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from monitord.models import KIND_FIELDS
+
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "adding-a-device.md"
 BLOCK = re.compile(r"^```python\n(.*?)^```$", re.S | re.M)
@@ -27,3 +29,15 @@ def test_snippet_is_in_the_file_it_names(snippet: str) -> None:
     source = REPO / first.removeprefix("# ").strip()
     assert source.is_file(), f"{source} does not exist"
     assert body in source.read_text(), f"not in {source.name} as written:\n{body}"
+
+
+def test_the_walkthrough_names_each_kinds_value_names_as_the_engine_reads_them() -> None:
+    # Followed literally for a made-up ECG monitor, the walkthrough said "values with units
+    # in their names" and named none: `pulse_bpm` for its heart rate decoded as meant and
+    # every reading was stored invalid, no `hr.high` ever. It names them now, as
+    # monitord.models.KIND_FIELDS has them (and a Measurement refuses any other).
+    text = " ".join(DOC.read_text().split())
+    for kind, names in KIND_FIELDS.items():
+        listed = f"`{kind}`: " + ", ".join(f"`{n}`" for n in names)
+        assert listed in text, f"adding-a-device.md does not list {listed}"
+    assert "`contact=False`" in text and "`tech.sensor_off`" in text

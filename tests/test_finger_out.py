@@ -15,9 +15,11 @@ does not poll); docs/devices.md.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -26,7 +28,9 @@ from monitord.drivers import masimo_ascii as M
 from monitord.drivers import nonin2 as N
 from monitord.drivers.base import Measurement, Reject, stamp
 from monitord.drivers.ble_plx import cont_sample
+from monitord.drivers.registry import DRIVERS
 from monitord.engine import AlertEngine, sample_from_reading
+from monitord.models import Kind
 
 T0 = 1_767_225_600.0
 OXFORD = "Oxford IBME NoninFrame: SNSA 'set when the finger is removed'"
@@ -119,6 +123,21 @@ ROWS = [
         lambda: plx("08ff07ff07002000"), False, False, "sensor_displaced"),
 ]  # fmt: skip
 OFF_ROWS = [r for r in ROWS if r.contact is False]
+DEVICES_MD = Path(__file__).resolve().parents[1] / "docs" / "devices.md"
+# Its SpO2 numeric says no cause (above): a row in docs/devices.md, none here.
+NO_ROWS_HERE = {"intellivue"}
+
+
+def test_every_oximeter_driver_has_its_finger_out_rows() -> None:
+    # docs/adding-a-device.md sends a new oximeter's author here; a driver whose finger
+    # out is only `valid: false` (contact left None) raises no tech.sensor_off: SpO2
+    # monitoring stops without an alarm. So a driver of SpO2 without its rows fails here.
+    section = DEVICES_MD.read_text().split("\n## A finger out", 1)[1].split("\n## ", 1)[0]
+    in_doc = set(re.findall(r"^\| `([a-z0-9-]+)` \|", section, re.M))
+    here = {r.what.split(":")[0] for r in ROWS} | NO_ROWS_HERE
+    oximeters = {name for name, d in DRIVERS.items() if Kind.SPO2 in d.kinds}
+    assert oximeters - in_doc == set(), "no row in docs/devices.md, 'A finger out'"
+    assert oximeters - here == set(), "no row in ROWS (tests/test_finger_out.py)"
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r.what for r in ROWS])

@@ -8,8 +8,10 @@ import ast
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from monitord.drivers.measurement import Measurement, stamp
-from monitord.models import Kind
+from monitord.models import KIND_FIELDS, Kind
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -52,3 +54,16 @@ def test_no_driver_builds_a_reading_itself() -> None:
             if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "Reading":
                 builders.append(p.name)
     assert builders == ["measurement.py"]
+
+
+def test_a_value_name_its_kind_does_not_have_is_refused_naming_the_kinds_names() -> None:
+    # An HR monitor's driver that named its value `pulse_bpm` (docs/adding-a-device.md,
+    # followed for a made-up device): decoded and printed as meant, every reading stored
+    # invalid ("implausible", no `hr_bpm` for the engine), HR 130 for 10 min and no
+    # hr.high. Now the driver's own test table fails on its first case, saying why.
+    with pytest.raises(ValueError, match=r"kind hr: value name pulse_bpm is none of hr_bpm"):
+        Measurement(Kind.HR, {"pulse_bpm": 130.0})
+    with pytest.raises(ValueError, match=r"spo2: value name spo2 is none of spo2_pct, pulse"):
+        Measurement(Kind.SPO2, {"spo2": 97.0, "pulse_bpm": 72.0})
+    for kind, names in KIND_FIELDS.items():  # every name of its kind, None included
+        assert Measurement(kind, dict.fromkeys(names)).values == dict.fromkeys(names)
