@@ -63,9 +63,7 @@ import asyncio
 import logging
 import zlib
 from datetime import datetime
-from typing import Annotated, Any
-
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from typing import Any
 
 from monitord.aio import within
 from monitord.config import DeviceOptions
@@ -82,18 +80,19 @@ from monitord.drivers.base import (
     SerialDefaults,
     stamp,
 )
+from monitord.drivers.intellivue_poll import (
+    ANSWER_MARGIN_S,
+    DEFAULT_POLL_S,
+    SILENCE_S,
+    IntelliVueOptions,
+    lost_answer_s,
+)
 from monitord.drivers.measurement import PRESSURE_MAX_mmHg, SPO2_RANGE_pct
-from monitord.drivers.serial_link import SerialLinkSettings
 from monitord.log import FailureLog
 from monitord.models import KIND_FIELDS, Kind
 
 log = logging.getLogger(__name__)
 
-DEFAULT_POLL_S = 1.0
-# The link's default silence (the descriptor's), and the time a poll's answer may take
-# that a poll interval must leave inside it (IntelliVueOptions).
-SILENCE_S = 5.0
-ANSWER_MARGIN_S = 1.0
 ANSWER_TIMEOUT_S = 5.0  # association result / MDS create event must come within this
 KEEPALIVE_MISSES = 3
 MIN_ANSWER_S = 5.0
@@ -126,9 +125,6 @@ _PRIMARY = {
 }
 
 
-MIN_POLL_INTERVAL_S = 0.5
-
-
 def poll_phase(chair: str, device: str, poll_s: float) -> float:
     """How much later than one period after the first a device's second poll goes: a
     fixed share, per device, of the period or of 1 s if the period is longer (a share of
@@ -139,54 +135,6 @@ def poll_phase(chair: str, device: str, poll_s: float) -> float:
     alert bench's 16 chairs ~10 ms of event-loop work once a second, which an alarm
     arriving then waits behind; issue 20)."""
     return zlib.crc32(f"{chair}/{device}".encode()) % 1000 / 1000 * min(poll_s, 1.0)
-
-
-def lost_answer_s(poll_s: float) -> float:
-    """The interval between two answers heard around one lost to line noise (a bad frame
-    check): polls are not repeated, so the next comes a poll later, within its second."""
-    return 2 * poll_s + ANSWER_MARGIN_S
-
-
-class IntelliVueOptions(SerialLinkSettings):
-    """An IntelliVue device's keys: the serial link's, and how often to poll."""
-
-    poll_interval_s: Annotated[float, Field(gt=0, le=60)] | None = None
-
-    def poll_s(self) -> float:
-        # The default poll counts as well: check-config weighs silence_s against it.
-        return self.poll_interval_s or DEFAULT_POLL_S
-
-    @field_validator("poll_interval_s")
-    @classmethod
-    def _poll_interval(cls, v: float | None, info: ValidationInfo) -> float | None:
-        # A real MP70 will not be polled faster than every 500 ms (OpenICE's IntelliVue
-        # driver); a simulated monitor on a virtual clock may be.
-        real = not (info.context or {}).get("simulated")
-        if v is not None and real and v < MIN_POLL_INTERVAL_S:
-            raise ValueError(
-                f"{v:g} s is faster than an IntelliVue accepts: at least {MIN_POLL_INTERVAL_S} s"
-            )
-        return v
-
-    @model_validator(mode="after")
-    def _poll_within_silence(self, info: ValidationInfo) -> IntelliVueOptions:
-        # The link is lost after `silence_s` without a byte, and a monitor talks only to
-        # answer a poll: polled as often or less, a working monitor's link drops and is
-        # made again between every two polls, and one that is really gone is never down
-        # for `tech.device_lost`'s 30 s. A simulated monitor polls on its virtual clock.
-        ctx = info.context or {}
-        silence = ctx.get("silence_s") or SILENCE_S
-        poll = self.poll_interval_s
-        if poll is not None and not ctx.get("simulated") and poll + ANSWER_MARGIN_S > silence:
-            # The advice is what check-config also passes (config_checks): an answer lost
-            # to line noise is not asked again, so the next is heard two polls and an
-            # answer after the last; `poll + 1` got a warning that it was too short.
-            raise ValueError(
-                f"poll_interval_s = {poll:g} leaves no time to answer within silence_s = "
-                f"{silence:g}: set silence_s above {lost_answer_s(poll):g} (two polls and an "
-                "answer: one lost to line noise is not asked again)"
-            )
-        return self
 
 
 def _record(m: Measurement) -> dict[str, Any]:

@@ -26,6 +26,8 @@ from monitord.drivers import (
 from monitord.drivers.base import DecodeProfile, DriverDescriptor
 from monitord.drivers.ble_gatt import BleLinkSettings
 from monitord.drivers.serial_link import SerialLinkSettings
+from monitord.engine.rules import MAX_SAMPLE_GAP_S
+from monitord.models import Kind
 
 _DRIVERS: tuple[DriverDescriptor, ...] = (
     masimo_ascii.DRIVER,
@@ -111,6 +113,15 @@ def _check_serial(d: DriverDescriptor) -> None:
         raise ValueError(
             f"drivers/registry.py: driver {d.name!r}: serial period_s = {s.period_s:g} is not "
             "a time: set the device's output period in seconds (above 0)"
+        )
+    if s.period_s > MAX_SAMPLE_GAP_S and {Kind.HR, Kind.SPO2} & set(d.kinds):
+        # HR/SpO2 samples further apart than that restart every confirmation run of
+        # their rules (docs/alerts.md): a device that read and stored well, never an alarm.
+        raise ValueError(
+            f"drivers/registry.py: driver {d.name!r}: serial period_s = {s.period_s:g} puts "
+            f"its HR and SpO2 samples further apart than the {MAX_SAMPLE_GAP_S:g} s within "
+            "which their alarms confirm (docs/alerts.md): none would ever be raised; emit "
+            f"them at most {MAX_SAMPLE_GAP_S:g} s apart"
         )
     if s.silence_s <= s.period_s:
         raise ValueError(

@@ -431,7 +431,7 @@ def test_the_polls_scenarios_md_states() -> None:
     # "`config/demo.toml` polls every 2 ms at 120x": the demo's pace depends on both.
     import tomllib
 
-    from monitord.drivers.intellivue import DEFAULT_POLL_S
+    from monitord.drivers.intellivue_poll import DEFAULT_POLL_S
 
     text = _text("scenarios.md")
     assert f"at the default {_g(DEFAULT_POLL_S)}-s poll" in text

@@ -20,7 +20,8 @@ from serial_testkit import RecordingContext
 
 from monitord.config import ConfigError, loads_config
 from monitord.drivers import intellivue_frames as F
-from monitord.drivers.intellivue import IntelliVueOptions, decode_frame
+from monitord.drivers.intellivue import decode_frame
+from monitord.drivers.intellivue_poll import IntelliVueOptions
 from monitord.drivers.registry import DRIVERS
 from monitord.drivers.serial_link import PortBackoff, run_serial_device
 from monitord.models import Kind

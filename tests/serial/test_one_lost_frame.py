@@ -18,6 +18,7 @@ import pytest
 from monitord.drivers import contec_cms50 as C
 from monitord.drivers import intellivue as IV
 from monitord.drivers import intellivue_frames as IF
+from monitord.drivers import intellivue_poll as IVP
 from monitord.drivers import masimo_ascii as M
 from monitord.drivers import nonin2 as N
 from monitord.drivers.base import LinkLost
@@ -153,7 +154,7 @@ class _PolledLink:
                 self._in.put_nowait(self._answer(self.polls, IF.frame(result)))
 
     def heard(self) -> None:
-        self.heard_at.append(self.polls * IV.DEFAULT_POLL_S)
+        self.heard_at.append(self.polls * IVP.DEFAULT_POLL_S)
 
 
 _SPO2: dict[str, float | None] = {"spo2_pct": 97, "pulse_bpm": 72}
@@ -193,5 +194,5 @@ async def test_intellivue_one_noisy_byte_costs_at_most_one_answer() -> None:
     assert all(r.values == _SPO2 and r.valid for r in ctx.readings), ctx.readings[:3]
     worst = max(b - a for a, b in itertools.pairwise(heard))
     lost = DRIVERS["intellivue"].one_lost_s
-    assert lost is not None and worst + IV.ANSWER_MARGIN_S <= lost + 1e-9, (worst, lost)
+    assert lost is not None and worst + IVP.ANSWER_MARGIN_S <= lost + 1e-9, (worst, lost)
     assert proto.associations == 1  # no fault was taken for the monitor ending the session
