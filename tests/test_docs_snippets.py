@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from monitord.history import BURST_GAP_S
 from monitord.models import KIND_FIELDS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,3 +42,12 @@ def test_the_walkthrough_names_each_kinds_value_names_as_the_engine_reads_them()
         listed = f"`{kind}`: " + ", ".join(f"`{n}`" for n in names)
         assert listed in text, f"adding-a-device.md does not list {listed}"
     assert "`contact=False`" in text and "`tech.sensor_off`" in text
+
+
+def test_the_walkthrough_says_a_bp_is_emitted_once_per_measurement() -> None:
+    # A made-up serial cuff printing its last NIBP once a second, built by the walkthrough,
+    # had every line held as a memory push and stored as history: no BP reached an alarm.
+    # The walkthrough says why, with the chair's burst gap as monitord/history.py has it.
+    text = " ".join(DOC.read_text().split())
+    assert "A BP is emitted once per measurement" in text
+    assert f"within {BURST_GAP_S:g} s from a connection on" in text
