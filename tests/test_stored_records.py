@@ -92,6 +92,21 @@ def test_a_stuck_clock_is_known_after_a_restart_and_only_for_its_device() -> Non
     assert again.repeats == 1
 
 
+def test_an_unset_device_clock_never_hides_a_same_valued_measurement() -> None:
+    """clinical-rules.md "Delivery of alarms": de-duplication "may drop a reading only
+    when it repeats a stored one in device time *and* values; a stuck or unset device
+    clock never hides a new measurement". A cuff that sends no device time at all (never
+    known stuck, so only the missing time protects it) measures 130/85 twice: both are
+    taken. The test above shows it only for a device already known stuck, where the
+    stuck mark alone keeps them; a key made of the values for a reading without a device
+    time passed it."""
+    sr = StoredRecords()
+    connected_long_ago(sr)
+    assert vals(sr.offer(bp(130, 85, None), 100.0)[0]) == [(130, False)]
+    assert vals(sr.offer(bp(130, 85, None), 400.0)[0]) == [(130, False)]
+    assert sr.repeats == 0 and sr.stuck == set()
+
+
 def test_one_measurement_at_a_device_time_keeps_its_repeat_recognised() -> None:
     """Until a second measurement shares its device time, a clock is not known stuck:
     the exact record again (a cuff re-pushing its memory) is a repeat."""

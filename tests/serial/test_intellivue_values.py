@@ -67,6 +67,22 @@ def test_nibp_echo_across_polls(
     assert len(bp) == emitted, [(r.values, r.device_time) for r in bp]
 
 
+def test_a_steady_hr_without_a_monitor_clock_is_a_sample_at_every_poll() -> None:
+    """clinical-rules.md "Delivery of alarms": "a stuck or unset device clock never hides a
+    new measurement". An HR numeric without a stamp of its own, from a monitor whose clock
+    is unset (no time in the poll result either), is a sample at every poll: an echo rule
+    applied to it too (as to an unstamped NIBP) hid a steady HR 45 after its first poll,
+    and a run of bradycardia never lasted its `for` seconds; that change passed every
+    test."""
+    proto = IntelliVueProtocol()
+    ctx = RecordingContext()
+    rate = F.ObservedValue(F.NOM_ECG_CARD_BEAT_RATE, 0, F.NOM_DIM_BEAT_PER_MIN, 45.0)
+    hr = F.Observation(0x0102, (rate,), None)
+    for i in range(3):
+        proto._emit(_poll(None, [hr], i + 1), ctx)
+    assert [r.values["hr_bpm"] for r in ctx.of(Kind.HR)] == [45.0] * 3
+
+
 def test_nibp_without_own_stamp_has_no_device_time() -> None:
     """The poll's time is not the measurement's: the reading's time is then its receive
     time (drivers/measurement.py `stamp`), never a poll time dressed as a cuff time."""
