@@ -2,15 +2,19 @@
 
 `vitals/{kind}` is QoS 0 and retained (the last value), `alerts/events` QoS 1 and not
 retained (every event once, never a stale one replayed to a new station), `alerts/active`
-QoS 1 and retained. A subscriber asks for QoS 2, so the QoS it is given is the one the
-sink published with (MQTT delivers min(published, subscribed)); the retain flag is read
-on a subscriber that comes after the publishes (a live message never carries it).
+QoS 1 and retained, and so is `status`, also as the Last Will. A subscriber asks for QoS
+2, so the QoS it is given is the one the sink published with (MQTT delivers
+min(published, subscribed)); the retain flag is read on a subscriber that comes after the
+publishes (a live message never carries it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -25,6 +29,7 @@ from tests.kit import eventually
 from tests.servers import Mosquitto, unique_name
 
 SITE = "site-a"
+HERE = Path(__file__).resolve().parent
 
 
 async def _no_cmd(chair: str, cmd: Command) -> str | None:
@@ -97,3 +102,62 @@ async def test_vitals_qos0_retained_events_qos1_active_qos1_retained(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+@contextlib.asynccontextmanager
+async def _statuses(broker: Mosquitto, topic: str) -> AsyncIterator[list[tuple[str, int, bool]]]:
+    """A QoS 2 subscriber to one chair's status: (state, delivered QoS, retain flag)."""
+    got: list[tuple[str, int, bool]] = []
+    async with aiomqtt.Client(
+        broker.host, broker.port, identifier=unique_name("will"), timeout=2
+    ) as c:
+        await c.subscribe(topic, qos=2)
+
+        async def read() -> None:
+            async for m in c.messages:
+                assert isinstance(m.payload, bytes)
+                got.append((json.loads(m.payload)["state"], m.qos, m.retain))
+
+        task = asyncio.create_task(read())
+        try:
+            yield got
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def test_status_and_its_last_will_are_qos1_retained(
+    mosquitto: Mosquitto, mqtt_prefix: str, tmp_path: Path
+) -> None:
+    """design.md section 6: `…/status` is "1, retained; also the Last Will (`offline`)". The
+    Will's QoS and retain flag are set at the connect, apart from the status publishes
+    (sinks/mqtt_connect.py): a Will at QoS 0 passed every test, and a station's QoS 1
+    subscription would get the chair's `offline` at most once, lost with a reconnect of
+    the station's own. A sink in a child process, killed (no DISCONNECT): the broker
+    publishes the Will."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(HERE / "mqtt_child.py"), mosquitto.host, str(mosquitto.port),
+        mqtt_prefix, str(tmp_path / "child.sqlite"), stdout=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    topic = f"{mqtt_prefix}/{SITE}/chair-1/status"
+    try:
+        async with asyncio.timeout(20):
+            assert (await proc.stdout.readline()).strip() == b"connected"
+        async with _statuses(mosquitto, topic) as live:
+            await eventually(lambda: live, 10, "the online status")
+            async with _statuses(mosquitto, topic) as late:
+                await eventually(lambda: late, 10, "the retained online status")
+            assert late == [("online", 1, True)]
+            proc.kill()
+            await proc.wait()
+            await eventually(lambda: live[-1][0] == "offline", 10, "the Last Will")
+        assert live[-1][1] == 1, live  # the Will's QoS, live
+        async with _statuses(mosquitto, topic) as after:
+            await eventually(lambda: after, 10, "the retained Last Will")
+        assert after == [("offline", 1, True)]
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
