@@ -15,7 +15,7 @@ import contextlib
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiomqtt
@@ -36,11 +36,19 @@ async def _no_cmd(chair: str, cmd: Command) -> str | None:
     return None
 
 
+def _suffix_of(m: aiomqtt.Message) -> tuple[str, int, bool]:
+    """(topic suffix after the chair, delivered QoS, retain flag)."""
+    return (str(m.topic).split("/chair-1/", 1)[1], m.qos, m.retain)
+
+
 @contextlib.asynccontextmanager
 async def _subscriber(
-    broker: Mosquitto, topic: str, got: list[tuple[str, int, bool]]
+    broker: Mosquitto,
+    topic: str,
+    got: list[tuple[str, int, bool]],
+    describe: Callable[[aiomqtt.Message], tuple[str, int, bool]] = _suffix_of,
 ) -> AsyncIterator[aiomqtt.Client]:
-    """Records (topic suffix after the chair, delivered QoS, retain flag)."""
+    """A QoS 2 subscriber recording what `describe` makes of each message."""
     async with aiomqtt.Client(
         broker.host, broker.port, identifier=unique_name("qos"), timeout=2
     ) as c:
@@ -48,7 +56,7 @@ async def _subscriber(
 
         async def read() -> None:
             async for m in c.messages:
-                got.append((str(m.topic).split("/chair-1/", 1)[1], m.qos, m.retain))
+                got.append(describe(m))
 
         task = asyncio.create_task(read())
         try:
@@ -108,23 +116,13 @@ async def test_vitals_qos0_retained_events_qos1_active_qos1_retained(
 async def _statuses(broker: Mosquitto, topic: str) -> AsyncIterator[list[tuple[str, int, bool]]]:
     """A QoS 2 subscriber to one chair's status: (state, delivered QoS, retain flag)."""
     got: list[tuple[str, int, bool]] = []
-    async with aiomqtt.Client(
-        broker.host, broker.port, identifier=unique_name("will"), timeout=2
-    ) as c:
-        await c.subscribe(topic, qos=2)
+    async with _subscriber(broker, topic, got, _state_of):
+        yield got
 
-        async def read() -> None:
-            async for m in c.messages:
-                assert isinstance(m.payload, bytes)
-                got.append((json.loads(m.payload)["state"], m.qos, m.retain))
 
-        task = asyncio.create_task(read())
-        try:
-            yield got
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+def _state_of(m: aiomqtt.Message) -> tuple[str, int, bool]:
+    assert isinstance(m.payload, bytes)
+    return (json.loads(m.payload)["state"], m.qos, m.retain)
 
 
 async def test_status_and_its_last_will_are_qos1_retained(
