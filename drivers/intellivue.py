@@ -48,11 +48,15 @@ was read, not measured, and would make one measurement look new at every poll);
 `stamp()` (drivers/measurement.py) decides the reading's times. A poll re-reads the
 monitor's current numerics: one that answers with the numeric of the previous poll
 unchanged (same device time stamp and values; without a time stamp, an unchanged NIBP)
-reports no new measurement and emits nothing, also when only the numeric's alarm bits
-(in alarm, alarm inhibited) changed or MSMT_ONGOING (the next NIBP under way) was set;
-MSMT_ONGOING cleared is a measurement done, new even with the last one's numbers. Whether
-a measurement that *was* emitted is new to the chair (a repeat across restarts, stored
-records) is the hub's business (monitord/history.py).
+reports no new measurement and emits nothing. An HR or SpO2 timed by the poll (no stamp
+of its own) is such an echo only if the poll's rel_time_stamp (the monitor's uptime in
+1/8 ms, which runs whatever its absolute clock says) did not advance either: with the
+clock stuck, not unset, every poll of a steady HR 45 after the first was dropped, and a
+bradycardia never lasted the 10-s sample gap of its run. Nothing new either when only
+the numeric's alarm bits (in alarm, alarm inhibited) changed or MSMT_ONGOING (the next
+NIBP under way) was set; MSMT_ONGOING cleared is a measurement done, new even with the
+last one's numbers. Whether a measurement that *was* emitted is new to the chair (a
+repeat across restarts, stored records) is the hub's business (monitord/history.py).
 
 Options (`IntelliVueOptions`): the serial link's settings and `poll_interval_s`.
 """
@@ -171,10 +175,17 @@ def _convert(v: F.ObservedValue, field: str, units: tuple[int, ...]) -> tuple[fl
     return value, ""
 
 
-def _add(acc: dict[Kind, dict[str, Any]], v: F.ObservedValue, time: datetime | None) -> None:
-    """One observed value into the per-kind accumulator."""
+def _add(
+    acc: dict[Kind, dict[str, Any]],
+    v: F.ObservedValue,
+    time: datetime | None,
+    polled: bool = False,
+) -> None:
+    """One observed value into the per-kind accumulator; `polled`: `time` is the poll's."""
     kind, field, units = FIELDS[v.physio_id]
-    a = acc.setdefault(kind, {"values": {}, "status": [], "bad": False, "time": None})
+    a = acc.setdefault(
+        kind, {"values": {}, "status": [], "bad": False, "time": None, "polled": False}
+    )
     value, refused = _convert(v, field, units)
     a["values"][field] = value
     flags = F.state_flags(v.state)
@@ -186,7 +197,7 @@ def _add(acc: dict[Kind, dict[str, Any]], v: F.ObservedValue, time: datetime | N
         if v.state & F.STATE_NOT_VALID or refused:
             a["bad"] = True
         if a["time"] is None:
-            a["time"] = time
+            a["time"], a["polled"] = time, polled and time is not None
     elif v.state & F.STATE_NOT_VALID:
         # a doubtful pulse must not pass as valid, but it does not void the BP
         a["values"][field] = None
@@ -214,6 +225,12 @@ def _spo2_pulse(
 
 def numerics(msg: F.Message) -> list[Measurement]:
     """Poll result -> one `Measurement` per kind present (pure)."""
+    return [m for m, _ in _numerics(msg)]
+
+
+def _numerics(msg: F.Message) -> list[tuple[Measurement, bool]]:
+    """`numerics`, each with whether its device time is the poll result's (no stamp of
+    its own)."""
     acc: dict[Kind, dict[str, Any]] = {}
     pulses: list[tuple[F.ObservedValue, int | None, datetime | None]] = []
     for obs in msg.observations:
@@ -227,7 +244,8 @@ def numerics(msg: F.Message) -> list[Measurement]:
             # the cuff measured, and changes every poll (an unchanged NIBP would look new
             # each time, `_emit`). Only its own stamp is its device time.
             own = FIELDS[v.physio_id][0] is Kind.BP
-            _add(acc, v, obs.time if own else obs.time or msg.time)
+            polled = not own and obs.time is None
+            _add(acc, v, msg.time if polled else obs.time, polled)
     if Kind.SPO2 in acc:
         pulse = _spo2_pulse(pulses)
         if isinstance(pulse, str):
@@ -241,9 +259,8 @@ def numerics(msg: F.Message) -> list[Measurement]:
             continue
         values = {f: a["values"].get(f) for f in KIND_FIELDS[kind]}
         valid = not a["bad"] and all(values.get(f) is not None for f in REQUIRED[kind])
-        out.append(
-            Measurement(kind, values, device_time=a["time"], valid=valid, flags=tuple(a["status"]))
-        )
+        m = Measurement(kind, values, device_time=a["time"], valid=valid, flags=tuple(a["status"]))
+        out.append((m, a["polled"]))
     return out
 
 
@@ -283,9 +300,10 @@ class IntelliVueProtocol:
         self.poll_s = float(poll)
         self._invoke = 0
         self._poll_number = 0
-        # kind -> what the last poll answered (device time, values, flags); kept across
-        # re-associations and reconnects: a poll echoing it reports nothing new.
-        self._answered: dict[Kind, tuple[datetime | None, tuple[Any, ...]]] = {}
+        # kind -> what the last poll answered (device time, the poll's relative time when
+        # that is the device time, values, flags); kept across re-associations and
+        # reconnects: a poll echoing it reports nothing new.
+        self._answered: dict[Kind, tuple[datetime | None, int | None, tuple[Any, ...]]] = {}
         self._ongoing: dict[Kind, bool] = {}  # kind -> the last poll had MSMT_ONGOING
         # The parts of a poll result the monitor split (linked results), read as one poll
         # result: SpO2 and its pulse can come in different parts (intellivue_frames.py).
@@ -444,7 +462,7 @@ class IntelliVueProtocol:
             raise _Reassociate("monitor released the association")
 
     def _emit(self, msg: F.Message, ctx: DeviceContext) -> None:
-        for m in numerics(msg):
+        for m, polled in _numerics(msg):
             # The monitor's alarm handling of a numeric (in alarm, alarms paused) and the
             # next measurement's progress are no news of this one: an NIBP polled again
             # with only those bits changed was a new BP reading, which without a stamp
@@ -455,13 +473,20 @@ class IntelliVueProtocol:
             # missed: a repeat confirming bp.severe, a BP taken that tech.bp_overdue
             # did not see). One aborted with the last numbers left is read as a repeat.
             news = tuple(f for f in m.flags if f not in _NO_NEWS)
-            answer = (m.device_time, (*sorted(m.values.items()), m.valid, news))
+            # A device time that is the poll's says when the numeric was read, and a
+            # clock stuck says the same every poll: the poll's relative time (the
+            # monitor's uptime, which runs whatever its clock says) tells a new poll of a
+            # steady HR 45 from an echo (before: all dropped after the first, module
+            # docstring "Time").
+            rel = msg.rel_time if polled else None
+            answer = (m.device_time, rel, (*sorted(m.values.items()), m.valid, news))
             ongoing = _ONGOING in m.flags
             done = self._ongoing.get(m.kind, False) and not ongoing
             self._ongoing[m.kind] = ongoing
-            # The poll echoed the previous answer (same device time stamp and values): the
-            # monitor has measured nothing since. Without a time stamp only NIBP (aperiodic)
-            # can be told to be an echo; HR/SpO2 are continuous.
+            # The poll echoed the previous answer (same device time stamp and values, and
+            # for a numeric timed by the poll the same relative time too): the monitor has
+            # measured nothing since. Without a time stamp only NIBP (aperiodic) can be
+            # told to be an echo; HR/SpO2 are continuous.
             echo = self._answered.get(m.kind) == answer and not done
             if echo and (m.device_time is not None or m.kind is Kind.BP):
                 continue

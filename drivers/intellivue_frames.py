@@ -569,6 +569,9 @@ class Message:
     linked_count: int = 0  # RorlsId count: 1 for the first part
     poll_number: int = 0
     time: datetime | None = None  # poll result abs_time_stamp
+    # Poll result rel_time_stamp (Guide "RelativeTime": the monitor's uptime counter in
+    # 1/8 ms ticks, which runs whatever its absolute clock says); None in other messages.
+    rel_time: int | None = None
     observations: tuple[Observation, ...] = field(default_factory=tuple)
 
 
@@ -689,6 +692,7 @@ def poll_result(
     linked_state: int = 0,
     linked_count: int = 0,
     context_id: int = 0,
+    rel_time: int = 0,
 ) -> bytes:
     """Guide "Poll Result" (extended): ActionResult {managed_object, action_type, length}
     + PollMdibDataReplyExt {poll_number, sequence_no, rel_time_stamp, abs_time_stamp,
@@ -698,7 +702,7 @@ def poll_result(
     ctx = struct.pack(">HHH", context_id, len(observations), len(obs)) + obs
     info = struct.pack(">HH", 1, len(ctx)) + ctx
     reply = (
-        struct.pack(">HHI", poll_number, seq, 0)
+        struct.pack(">HHI", poll_number, seq, rel_time & 0xFFFFFFFF)
         + encode_abs_time(time)
         + struct.pack(">HHH", NOM_PART_OBJ, NOM_MOC_VMO_METRIC_NU, NOM_ATTR_GRP_METRIC_VAL_OBS)
         + info
@@ -716,6 +720,8 @@ def poll_result_parts(
     time: datetime | None,
     observations: list[Observation],
     max_bytes: int,
+    *,
+    rel_time: int = 0,
 ) -> list[bytes]:
     """A poll result as a monitor sends one that does not fit in `max_bytes` (the client's
     max_mtu_rx): linked results (Guide "Remote Operation Linked Result": RorlsId state
@@ -724,7 +730,7 @@ def poll_result_parts(
     VSCapture and OpenICE parse every part), then the one RORS that follows the last
     (the Guide's RorlsId: "last RORLSapdu, one RORSapdu to follow"), here with an empty
     poll list. A result that fits is one RORS, unlinked."""
-    whole = poll_result(invoke_id, poll_number, seq, time, observations)
+    whole = poll_result(invoke_id, poll_number, seq, time, observations, rel_time=rel_time)
     if len(whole) <= max_bytes:
         return [whole]
     chunks: list[list[Observation]] = [[]]
@@ -742,10 +748,17 @@ def poll_result_parts(
         )
         out.append(
             poll_result(
-                invoke_id, poll_number, seq, time, chunk, linked_state=state, linked_count=i
+                invoke_id,
+                poll_number,
+                seq,
+                time,
+                chunk,
+                linked_state=state,
+                linked_count=i,
+                rel_time=rel_time,
             )
         )
-    return [*out, poll_result(invoke_id, poll_number, seq, time, [])]
+    return [*out, poll_result(invoke_id, poll_number, seq, time, [], rel_time=rel_time)]
 
 
 # ------------------------------------------------------------------------- decoding
@@ -772,11 +785,11 @@ def _nu_values(aid: int, value: bytes) -> list[ObservedValue]:
     return out
 
 
-def _poll_reply(r: _Reader, ext: bool) -> tuple[int, datetime | None, list[Observation]]:
+def _poll_reply(r: _Reader, ext: bool) -> tuple[int, int, datetime | None, list[Observation]]:
     poll_number = r.u16()
     if ext:
         r.u16()  # sequence_no
-    r.u32()  # rel_time_stamp
+    rel = r.u32()  # rel_time_stamp
     t = decode_abs_time(r.take(8))
     r.take(6)  # polled_obj_type, polled_attr_grp
     n_ctx = r.u16()
@@ -800,7 +813,7 @@ def _poll_reply(r: _Reader, ext: bool) -> tuple[int, datetime | None, list[Obser
                     label = struct.unpack(">I", val)[0]
             if values:
                 observations.append(Observation(handle, tuple(values), stamp, label))
-    return poll_number, t, observations
+    return poll_number, rel, t, observations
 
 
 def decode_message(data: bytes) -> Message | Reject:
@@ -869,7 +882,7 @@ def _decode(data: bytes) -> Message | Reject:
         res = body.sub(body.u16())
         if action not in (NOM_ACT_POLL_MDIB_DATA_EXT, NOM_ACT_POLL_MDIB_DATA):
             return Reject(RejectReason.UNKNOWN_TYPE, f"action result 0x{action:04x}")
-        number, t, observations = _poll_reply(res, action == NOM_ACT_POLL_MDIB_DATA_EXT)
+        number, rel, t, observations = _poll_reply(res, action == NOM_ACT_POLL_MDIB_DATA_EXT)
         return Message(
             "poll_result",
             invoke_id=invoke_id,
@@ -877,6 +890,7 @@ def _decode(data: bytes) -> Message | Reject:
             linked_count=linked_count,
             poll_number=number,
             time=t,
+            rel_time=rel,
             observations=tuple(observations),
         )
     return Reject(RejectReason.UNKNOWN_TYPE, f"command type {command}")
@@ -901,6 +915,7 @@ def join_parts(parts: list[Message]) -> Message:
         invoke_id=first.invoke_id,
         poll_number=first.poll_number,
         time=next((p.time for p in parts if p.time is not None), None),
+        rel_time=first.rel_time,  # (each part carries the poll's)
         observations=tuple(o for p in parts for o in p.observations),
     )
 
