@@ -15,7 +15,7 @@ import asyncio
 from pathlib import Path
 
 from tests.servers import Mosquitto, free_port
-from tests.station.cdp import browser
+from tests.station.cdp import Page, browser
 from tests.station.station_kit import (
     NURSES,
     ChairPublisher,
@@ -155,34 +155,57 @@ async def test_an_audio_pause_counts_the_time_asleep(
     over and the alarm sounds. Before, its 2 min were counted on the monotonic clock alone,
     and the alarm stayed silent for up to 2 min after the wake."""
     async with station_and_browser(tmp_path, mosquitto, mqtt_prefix) as (_, pub, _, url, b):
-        page = await b.new_page()
-        await page.send("Page.addScriptToEvaluateOnNewDocument", source=ASLEEP)
-        await login_page(page, url, "alice")
-        await page.until("window.__monitordAudio.armed", 10, "audio armed")
         crisis = alert("chair-1", "bp.crisis", "high", "BP 212/124")
         await pub.chair("chair-1", [crisis], sess=session("dosing", "esketamine", 10))
-        await page.until(f"{SOUND} === 'high'", 20, "the crisis sounding")
-        await page.tap("#pause")
-        await page.until("window.__monitordAudio.paused", 10, "paused")
-        await page.js(
-            "window.__life = []; for (const e of ['freeze', 'resume']) document.addEventListener(e,"
-            " () => window.__life.push(e)); 1"
+        void = []
+        for _ in range(TRIES):
+            page = await b.new_page()
+            if (held := await pause_then_sleep(page, url)) is None:
+                return
+            void.append(held)
+            await page.close()
+        raise AssertionError(f"the page was never asleep for the test's 125 s: {void}")
+
+
+# Chromium lifted the page's freeze long before the test asked, twice at the end of a CI
+# run (the page then ran all along, its stream live and nothing to say NOT LIVE about:
+# right for a page that did not sleep; not reproduced in 36 runs here). The case is then
+# played again, at most TRIES times.
+TRIES = 2
+SLEEP_S = 125  # longer than the pause's 2 min
+
+
+async def pause_then_sleep(page: Page, url: str) -> str | None:
+    """The case on a new page: None when it passed, or why the page was not asleep."""
+    await page.send("Page.addScriptToEvaluateOnNewDocument", source=ASLEEP)
+    await login_page(page, url, "alice")
+    await page.until("window.__monitordAudio.armed", 10, "audio armed")
+    await page.until(f"{SOUND} === 'high'", 20, "the crisis sounding")
+    await page.tap("#pause")
+    await page.until("window.__monitordAudio.paused", 10, "paused")
+    await page.js(
+        "window.__life = []; for (const e of ['freeze', 'resume']) document.addEventListener(e,"
+        " () => window.__life.push([e, Date.now()])); 1"
+    )
+    await page.send("Page.setWebLifecycleState", state="frozen")
+    await page.until("window.__life.length > 0", 10, "asleep")
+    await asyncio.sleep(SLEEP_S)
+    await page.send("Page.setWebLifecycleState", state="active")
+    await page.until("window.__life.length > 1", 10, "awake")
+    life = await page.js("window.__life")
+    if (held := life[-1][1] - life[0][1]) < (SLEEP_S - 5) * 1000 or len(life) != 2:
+        return f"frozen {held} ms: {life}"
+    try:
+        await page.until(f"!{GAP}.hidden", 15, "NOT LIVE said")
+    except AssertionError as e:  # a CI run, once in a quiet run: what the page knew
+        state = await page.js(
+            f"(() => {{ try {{ return {WAKE_STATE}; }} catch (x) {{ return `${{x}}`; }} }})()"
         )
-        await page.send("Page.setWebLifecycleState", state="frozen")
-        await page.until("window.__life.length > 0", 10, "asleep")
-        await asyncio.sleep(125)  # longer than the pause's 2 min
-        await page.send("Page.setWebLifecycleState", state="active")
-        await page.until("window.__life.length > 1", 10, "awake")
-        try:
-            await page.until(f"!{GAP}.hidden", 15, "NOT LIVE said")
-        except AssertionError as e:  # a CI run, once in a quiet run: what the page knew
-            state = await page.js(
-                f"(() => {{ try {{ return {WAKE_STATE}; }} catch (x) {{ return `${{x}}`; }} }})()"
-            )
-            raise AssertionError(f"{e}; {state}") from None
-        assert await page.js("window.__monitordAudio.paused") is False
-        await page.until(f"{SOUND} === 'high'", 10, "the crisis sounding again")
-        await page.close()
+        raise AssertionError(f"{e}; {state}") from None
+    assert await page.js("window.__monitordAudio.paused") is False
+    await page.until(f"{SOUND} === 'high'", 10, "the crisis sounding again")
+    await page.close()
+    return None
 
 
 async def test_a_page_busy_for_5_s_is_no_wake(
