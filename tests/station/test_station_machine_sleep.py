@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from tests.servers import Mosquitto, free_port
 from tests.station.cdp import Page, browser
@@ -58,6 +59,27 @@ WAKE_STATE = (
 )
 
 
+async def freeze(page: Page) -> list[Any]:
+    """The machine goes to sleep: the page frozen (its freeze and resume noted with the wall
+    clock and the alarm log's length then). Returns the freeze's note."""
+    await page.js(
+        "window.__life = []; for (const e of ['freeze', 'resume']) document.addEventListener(e,"
+        " () => window.__life.push([e, Date.now(), window.__monitordAudio?.log.length ?? null])); 1"
+    )
+    await page.send("Page.setWebLifecycleState", state="frozen")
+    await page.until("window.__life.length > 0", 10, "asleep")
+    note: list[Any] = (await page.js("window.__life"))[0]
+    return note
+
+
+async def wake(page: Page) -> list[list[Any]]:
+    """The machine wakes: the page resumed. Returns the freeze's and the resume's notes."""
+    await page.send("Page.setWebLifecycleState", state="active")
+    await page.until("window.__life.length > 1", 10, "awake")
+    life: list[list[Any]] = await page.js("window.__life")
+    return life
+
+
 async def test_a_page_woken_from_sleep_says_it_was_not_live(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
 ) -> None:
@@ -70,13 +92,7 @@ async def test_a_page_woken_from_sleep_says_it_was_not_live(
         await pub.chair("chair-1", [], sess=sess)
         await pub.chair("chair-2", [], sess=sess)
         await page.until("document.querySelectorAll('.tile').length === 2", 20, "two tiles")
-        await page.js(
-            "window.__life = []; for (const e of ['freeze', 'resume']) document.addEventListener(e,"
-            " () => window.__life.push([e, window.__monitordAudio.log.length])); 1"
-        )
-        await page.send("Page.setWebLifecycleState", state="frozen")
-        await page.until("window.__life.length > 0", 10, "asleep")
-        [[_, before]] = await page.js("window.__life")
+        [_, _, before] = await freeze(page)
         # While asleep: chair-1's medium alarm raised and cleared, chair-2's high raised.
         came_and_went = alert("chair-1", "spo2.low", "medium", "SpO2 88 < 90")
         await pub.active("chair-1", [came_and_went], sess)
@@ -87,8 +103,7 @@ async def test_a_page_woken_from_sleep_says_it_was_not_live(
         await pub.active("chair-2", [standing], sess)
         await pub.event("chair-2", standing, "raised")
         await asyncio.sleep(12)
-        await page.send("Page.setWebLifecycleState", state="active")
-        await page.until("window.__life.length > 1", 10, "awake")
+        await wake(page)
         await page.until(
             f"{tile('chair-2')}.querySelector('li.alert')?.dataset.rule === 'spo2.very_low'",
             10, "chair-2's alarm",
@@ -127,17 +142,11 @@ async def test_a_page_woken_with_its_stream_gone_is_not_live_at_once(
         await page.send("Page.addScriptToEvaluateOnNewDocument", source=ASLEEP)
         await login_page(page, url, "alice")
         await page.until(f"!!{tile('chair-1')}", 20, "chair-1 shown")
-        await page.js(
-            "window.__life = []; for (const e of ['freeze', 'resume']) document.addEventListener(e,"
-            " () => window.__life.push(e)); 1"
-        )
-        await page.send("Page.setWebLifecycleState", state="frozen")
-        await page.until("window.__life.length > 0", 10, "asleep")
+        await freeze(page)
         proxy.freeze()  # its stream silent from now on, as one the station cut
         await pub.active("chair-1", [alert("chair-1", "bp.crisis", "high", "BP 212/124")], sess)
         await asyncio.sleep(12)
-        await page.send("Page.setWebLifecycleState", state="active")
-        await page.until("window.__life.length > 1", 10, "awake")
+        await wake(page)
         # A new stream's hello brings the crisis (the old one says nothing more).
         await page.until(
             f"{tile('chair-1')}.querySelector('li.alert')?.dataset.rule === 'bp.crisis'",
@@ -183,16 +192,9 @@ async def pause_then_sleep(page: Page, url: str) -> str | None:
     await page.until(f"{SOUND} === 'high'", 20, "the crisis sounding")
     await page.tap("#pause")
     await page.until("window.__monitordAudio.paused", 10, "paused")
-    await page.js(
-        "window.__life = []; for (const e of ['freeze', 'resume']) document.addEventListener(e,"
-        " () => window.__life.push([e, Date.now()])); 1"
-    )
-    await page.send("Page.setWebLifecycleState", state="frozen")
-    await page.until("window.__life.length > 0", 10, "asleep")
+    await freeze(page)
     await asyncio.sleep(SLEEP_S)
-    await page.send("Page.setWebLifecycleState", state="active")
-    await page.until("window.__life.length > 1", 10, "awake")
-    life = await page.js("window.__life")
+    life = await wake(page)
     if (held := life[-1][1] - life[0][1]) < (SLEEP_S - 5) * 1000 or len(life) != 2:
         return f"frozen {held} ms: {life}"
     try:
@@ -250,15 +252,9 @@ async def test_a_page_asleep_under_its_login_form_says_the_time_asleep(
         await other.until("!document.getElementById('board').hidden", 20, "the other tab's board")
         await other.tap("#logout")
         await page.until("!document.getElementById('login-view').hidden", 20, "login asked")
-        await page.js(
-            "window.__life = []; for (const e of ['freeze', 'resume']) document.addEventListener(e,"
-            " () => window.__life.push(e)); 1"
-        )
-        await page.send("Page.setWebLifecycleState", state="frozen")
-        await page.until("window.__life.length > 0", 10, "asleep")
+        await freeze(page)
         await asyncio.sleep(12)
-        await page.send("Page.setWebLifecycleState", state="active")
-        await page.until("window.__life.length > 1", 10, "awake")
+        await wake(page)
         await page.type_into("#login-name", "alice")
         await page.type_into("#login-pin", NURSES["alice"])
         await page.tap("#login-go")
