@@ -10,27 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-from tests.servers import Mosquitto, free_port
-from tests.station.cdp import Browser, browser
-from tests.station.station_kit import NURSES, login_page, station_config, station_process
+from tests.servers import Mosquitto
+from tests.station.proxy_kit import StationProxy, proxied_station
+from tests.station.station_kit import NURSES, login_page
 
 LOGIN_SHOWN = "!document.getElementById('login-view').hidden"
 ERROR = "document.getElementById('login-error')"
 BOARD_SHOWN = "!document.getElementById('board').hidden"
 
 
-class MeDroppingProxy:
+class MeDroppingProxy(StationProxy):
     """Forwards to the station; while `dropping`, a request for /api/me or /api/login has
     its connection closed unanswered (the browser's fetch fails, as with no station on the
     network), or with `hang`, held open unanswered until the browser gives up on it (a
     station that takes the connection and answers nothing: hung, or a proxy holding it)."""
 
     def __init__(self, target_port: int, hang: bool = False) -> None:
-        self.target_port = target_port
-        self.port = free_port()
+        super().__init__(target_port)
         self.dropping = True
         self.hang = hang
         self.dropped = 0
@@ -65,35 +63,15 @@ class MeDroppingProxy:
         cw.close()
         sw.close()
 
-    @contextlib.asynccontextmanager
-    async def serving(self) -> AsyncIterator[str]:
-        srv = await asyncio.start_server(self._conn, "127.0.0.1", self.port)
-        try:
-            yield f"http://127.0.0.1:{self.port}"
-        finally:
-            srv.close()
-
-
-@contextlib.asynccontextmanager
-async def proxied_station(
-    tmp_path: Path, mosquitto: Mosquitto, prefix: str, hang: bool = False
-) -> AsyncIterator[tuple[MeDroppingProxy, str, Browser]]:
-    """A station behind a MeDroppingProxy and a browser: (the proxy, its URL, the browser)."""
-    port = free_port()
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=prefix, port=port)
-    proxy = MeDroppingProxy(port, hang=hang)
-    async with (
-        station_process(cfg, tmp_path / "station.log"),
-        proxy.serving() as url,
-        browser() as b,
-    ):
-        yield proxy, url, b
-
 
 async def test_a_page_whose_first_login_check_fails_asks_again(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
 ) -> None:
-    async with proxied_station(tmp_path, mosquitto, mqtt_prefix) as (proxy, url, b):
+    async with proxied_station(tmp_path, mosquitto, mqtt_prefix, MeDroppingProxy) as (
+        proxy,
+        url,
+        b,
+    ):
         page = await b.new_page()
         proxy.dropping = False
         await login_page(page, url, "alice")
@@ -115,7 +93,11 @@ async def test_a_page_whose_first_login_check_fails_asks_again(
 async def test_a_fresh_page_shows_the_login_form_once_the_station_answers(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_prefix: str
 ) -> None:
-    async with proxied_station(tmp_path, mosquitto, mqtt_prefix) as (proxy, url, b):
+    async with proxied_station(tmp_path, mosquitto, mqtt_prefix, MeDroppingProxy) as (
+        proxy,
+        url,
+        b,
+    ):
         page = await b.new_page()
         await page.goto(url + "/")
         said = await page.until(f"{LOGIN_SHOWN} && {ERROR}.textContent", 20, "said")
@@ -137,7 +119,9 @@ async def test_a_page_whose_first_login_check_is_never_answered_asks_again(
 ) -> None:
     """The station takes the connection of the first ask and answers nothing. Before, the
     page waited on it for as long as it was held: blank, no form, no board, nothing said."""
-    async with proxied_station(tmp_path, mosquitto, mqtt_prefix, hang=True) as (
+    async with proxied_station(
+        tmp_path, mosquitto, mqtt_prefix, lambda port: MeDroppingProxy(port, hang=True)
+    ) as (
         proxy,
         url,
         b,

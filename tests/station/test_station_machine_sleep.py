@@ -15,8 +15,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from tests.servers import Mosquitto, free_port
-from tests.station.cdp import Page, browser
+from tests.servers import Mosquitto
+from tests.station.cdp import Page
+from tests.station.proxy_kit import proxied_station
 from tests.station.station_kit import (
     NURSES,
     ChairPublisher,
@@ -25,8 +26,6 @@ from tests.station.station_kit import (
     mqtt_login,
     session,
     station_and_browser,
-    station_config,
-    station_process,
     tile,
 )
 from tests.station.test_station_reconnect import FreezingProxy
@@ -126,14 +125,9 @@ async def test_a_page_woken_with_its_stream_gone_is_not_live_at_once(
     """The station cut the stream of a PC asleep (stream_stall_s): a woken page hears
     nothing on it. It takes a new stream and says NOT LIVE for the whole time asleep;
     before, for the 6 s its monotonic clock counted from the wake to its stale check."""
-    port = free_port()
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, port=port)
-    proxy = FreezingProxy(port)
     async with (
         mqtt_login(mosquitto) as c,
-        station_process(cfg, tmp_path / "station.log"),
-        proxy.serving() as url,
-        browser() as b,
+        proxied_station(tmp_path, mosquitto, mqtt_prefix, FreezingProxy) as (proxy, url, b),
     ):
         pub = ChairPublisher(c, mqtt_prefix)
         sess = session("dosing", "esketamine", 10)

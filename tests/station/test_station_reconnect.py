@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from tests.servers import Mosquitto, free_port
 from tests.station.cdp import browser
+from tests.station.proxy_kit import StationProxy, proxied_station
 from tests.station.station_kit import (
     NURSES,
     ChairPublisher,
@@ -101,14 +101,13 @@ async def test_an_expired_login_keeps_the_board_sounding_under_the_login_form(
         await page.close()
 
 
-class FreezingProxy:
+class FreezingProxy(StationProxy):
     """A TCP proxy to the station; `freeze()` stops forwarding, both ways, on the event
     streams open at that time, their connections left open. Other connections, and
     those opened later, pass."""
 
     def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.port = free_port()
+        super().__init__(target_port)
         self.streams: list[asyncio.Event] = []  # per event stream: set while it flows
         self.opened = 0  # event streams opened through the proxy
 
@@ -139,14 +138,6 @@ class FreezingProxy:
             f.clear()
         self.streams = []
 
-    @contextlib.asynccontextmanager
-    async def serving(self) -> AsyncIterator[str]:
-        srv = await asyncio.start_server(self._conn, "127.0.0.1", self.port)
-        try:
-            yield f"http://127.0.0.1:{self.port}"
-        finally:
-            srv.close()
-
 
 @pytest.mark.parametrize("step_s", [0, -3600], ids=["clock-steady", "clock-stepped-back-1h"])
 async def test_a_stalled_stream_is_replaced_by_a_new_one(
@@ -154,14 +145,9 @@ async def test_a_stalled_stream_is_replaced_by_a_new_one(
 ) -> None:
     """With the browser's clock stepped back an hour (an NTP correction) just before: its
     silence was measured on that clock, so a stall went unnoticed for the hour."""
-    port = free_port()
-    cfg = station_config(tmp_path, mosquitto, acl=False, prefix=mqtt_prefix, port=port)
-    proxy = FreezingProxy(port)
     async with (
         mqtt_login(mosquitto) as c,
-        station_process(cfg, tmp_path / "station.log"),
-        proxy.serving() as url,
-        browser() as b,
+        proxied_station(tmp_path, mosquitto, mqtt_prefix, FreezingProxy) as (proxy, url, b),
     ):
         pub = ChairPublisher(c, mqtt_prefix)
         await pub.chair("chair-1", [])
