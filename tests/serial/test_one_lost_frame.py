@@ -99,7 +99,21 @@ async def _longest_gap(driver: str, units: list[bytes], step: float) -> float:
     return max(b - a for a, b in itertools.pairwise(heard))
 
 
-@pytest.mark.parametrize("driver", ["nonin-2", "contec-cms50", "masimo-ascii"])
+# Serial drivers hit by their own test in this file, not by the streaming one above.
+OWN_TEST = {"intellivue": "polled: test_intellivue_one_noisy_byte_costs_at_most_one_answer"}
+
+
+def test_every_serial_driver_is_hit() -> None:
+    """A serial driver added to the registry and left out here would have its
+    `one_lost_s` (what check-config weighs `silence_s` against) never checked."""
+    serial = {d.name for d in DRIVERS.values() if d.transport == "serial"}
+    assert set(_PROTOCOLS) | set(OWN_TEST) == serial, (
+        "add the driver's protocol to _PROTOCOLS and its stream to _streams(), or name its "
+        f"own test in OWN_TEST; serial drivers: {sorted(serial)}"
+    )
+
+
+@pytest.mark.parametrize("driver", list(_PROTOCOLS))
 async def test_one_noisy_byte_costs_at_most_one_lost_s(driver: str) -> None:
     units, step, hit = _streams()[driver]
     worst = (0.0, "")

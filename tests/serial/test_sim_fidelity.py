@@ -35,6 +35,7 @@ from monitord.simulators.contec_cms50 import Cms50Sim
 from monitord.simulators.masimo import MasimoSim
 from monitord.simulators.masimo import line as masimo_line
 from monitord.simulators.nonin import NoninSim
+from monitord.simulators.serial_sims import SIMULATED
 
 
 async def off_the_pty(sim: SerialSim, events: list[SimEvent], enough: int | bytes) -> bytes:
@@ -59,6 +60,30 @@ async def off_the_pty(sim: SerialSim, events: list[SimEvent], enough: int | byte
         os.close(fd)
     assert len(got) >= enough if isinstance(enough, int) else got.endswith(enough), got
     return bytes(got)
+
+
+# Each serial simulator's check here against its device's evidence (docs/devices.md), or
+# where it is checked instead and why.
+CHECKED = {
+    "masimo-ascii": "test_masimo_simulator_sends_rad8_lines",
+    "nonin-2": "test_nonin_simulator_sends_the_oem3_packet",
+    "contec-cms50": "test_contec_simulator_packets_lock_within_the_first_second",
+    "intellivue": "elsewhere: it answers polls, checked by the dialog tests "
+    "(tests/serial/test_serial_intellivue_decode.py; spec and independent implementations, "
+    "no public capture)",
+}
+
+
+def test_every_serial_simulator_is_checked() -> None:
+    """A serial driver added with a simulator and left out here would run the demo and the
+    end-to-end tests on bytes no test held against the real device's."""
+    assert set(CHECKED) == set(SIMULATED), (
+        "add a test holding the new simulator's bytes against its device's evidence and name "
+        f"it in CHECKED; simulated serial drivers: {sorted(SIMULATED)}"
+    )
+    here = globals()
+    for name, test in CHECKED.items():
+        assert test.startswith("elsewhere: ") or callable(here.get(test)), (name, test)
 
 
 def spo2(value: float, pulse: float) -> SimEvent:
