@@ -61,3 +61,19 @@ def test_once_per_alert_and_an_ack_ends_it() -> None:
     assert "a" not in f._pending
     f.on_chairs(chair(alert("a")))  # ... and never counted down again in this process
     assert "a" not in f._pending
+
+
+def test_only_a_high_raise_counts_down_and_its_ack_or_clear_event_ends_it() -> None:
+    # Issue 17, "Phone escalation": "high-priority alerts not acknowledged within N s". A
+    # medium raise is no phone call, and the daemon's `acknowledged` (or `cleared`) event
+    # ends the countdown at once: the active set saying so may come after the deadline.
+    f = fwd()
+    f.on_event({"alert_id": "m", "event": "raised", "priority": "medium", "chair": "chair-1"})
+    f.on_event({"alert_id": "l", "event": "raised", "priority": "low", "chair": "chair-1"})
+    assert not f._pending
+    for end in ("acknowledged", "cleared"):
+        aid = f"h-{end}"
+        f.on_event({"alert_id": aid, "event": "raised", "priority": "high", "chair": "chair-1"})
+        assert aid in f._pending
+        f.on_event({"alert_id": aid, "event": end, "priority": "high", "chair": "chair-1"})
+        assert aid not in f._pending, end

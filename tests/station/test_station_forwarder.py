@@ -82,6 +82,9 @@ async def test_unacknowledged_high_alert_forwarded_once(
         doc = json.loads(body)
         assert doc["alert_id"] == "chair-1:bp.crisis:1" and doc["priority"] == "high"
         assert doc["site"] == SITE and doc["unacknowledged_s"] == 1
+        # Which chair, as a field of its own (docs/station.md, the forwarder's JSON): "chair-1"
+        # in the body was found in the alert id alone, and a body without it passed.
+        assert doc["chair"] == "chair-1" and doc["rule"] == "bp.crisis", doc
     else:
         assert headers["Priority"] == "5" and "HIGH" in headers["Title"]
         assert body.decode().startswith("chair-1: BP 212/124")
