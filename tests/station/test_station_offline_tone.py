@@ -5,7 +5,8 @@ mosquitto, real headless Chromium.
 - "A chair that goes offline with a session open or any active alert also sounds the
   technical tone; one going offline without either (the end of the day) is shown, silent."
   The offline tests lose chairs in a session: with the "any active alert" half gone (a chair
-  outside a session, with an alert, lost in silence) the suite passed.
+  outside a session, with an alert, lost in silence) the suite passed. Nor did they read the
+  lost chair's badge in words: one reading ONLINE beside its OFFLINE banner passed them.
 - A receipt names the escalation shown, `level` (docs/mqtt.md: the daemon matches a receipt
   to that very event). tests/station/test_station_receipt_level.py posts the page's receipts
   itself; with the page sending `level: null` for a live `escalated` the suite passed."""
@@ -37,6 +38,9 @@ async def test_a_chair_lost_with_an_alert_and_no_session_sounds(
         await pub.status("chair-2", "offline")
         await page.until(f"{tile('chair-2')}.classList.contains('offline')", 10, "chair-2 off")
         assert await page.js(SOUND) is None
+        # Its badge reads OFFLINE in words, not only in its class (the offline tests read the
+        # class: a badge still saying ONLINE beside the OFFLINE banner passed them).
+        assert await page.js(f"{tile('chair-2')}.querySelector('.state').textContent") == "OFFLINE"
         # chair-1, its alert active, is lost: the technical tone.
         await pub.status("chair-1", "offline")
         await page.until(f"{SOUND} === 'technical'", 10, "chair-1 lost sounds")
