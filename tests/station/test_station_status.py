@@ -17,12 +17,18 @@ TOPIC = f"monitord/{SITE}/stations/station-1"
 
 
 async def retained_status(broker: AclMosquitto) -> dict[str, Any]:
+    # A retained message comes at once with the SUBACK; none within 10 s is a station
+    # status not retained (else the test waited for pytest's timeout to say it).
     async with mqtt_login(broker, "chair-4") as c:  # chairs may read stations/#
         await c.subscribe(TOPIC, qos=1)
-        async for m in c.messages:
-            assert m.retain
-            return dict(json.loads(bytes(m.payload)))
-    raise AssertionError("unreachable")
+        try:
+            async with asyncio.timeout(10):
+                async for m in c.messages:
+                    assert m.retain, "the station status came, but not retained"
+                    return dict(json.loads(bytes(m.payload)))
+        except TimeoutError:
+            pass
+    raise AssertionError(f"no retained station status on {TOPIC} within 10 s")
 
 
 async def test_station_status_online_then_offline_by_stop_and_by_last_will(
