@@ -399,3 +399,45 @@ def test_a_reading_its_device_sends_from_storage_is_history() -> None:
     assert sr.offer(spot, 2.0) == ([], True)
     live = replace(spot, flags=())
     assert sr.as_told(live) is live and sr.stored == 1
+
+
+def test_a_stuck_spot_check_clock_never_hides_a_same_valued_re_measure() -> None:
+    """clinical-rules.md: "a stuck or unset device clock never hides a new measurement",
+    for a PLX spot-check as for BP (history.py: a spot-check is told new or repeated like a
+    BP record). Two spot-checks with different values at one device time tell the clock
+    stuck; then 97 % again at that time is a new spot-check, taken, not a repeat of the
+    first. Without the stuck check on the spot-check path, it was dropped as a repeat."""
+    sr = StoredRecords()
+    connected_long_ago(sr, "oxi")
+    assert sr.offer(first := spo2(97, STUCK, record=True), 100.0) == ([first], False)
+    assert sr.offer(second := spo2(88, STUCK, record=True), 160.0) == ([second], False)
+    assert sr.stuck == {"oxi"}
+    again = spo2(97, STUCK, record=True)
+    assert sr.offer(again, 220.0) == ([again], False)
+    assert sr.repeats == 0
+
+
+def test_a_stored_cuff_error_is_no_rejected_bp_gap_of_the_session() -> None:
+    """A stored record is history (clinical-rules.md: "stored, marked `stored`, shown in
+    reports, and fed to no rule"): a cuff error from the cuff's memory, pushed during the
+    session, is listed as a stored record, not as "BP reading rejected" in the session's
+    gaps (that list is what the session's own readings lacked). Before this test, a
+    record that counted stored readings among the rejected ones went unnoticed."""
+    t = T0.timestamp()
+    sessions = [
+        SessionEvent(t, "chair-1", "start", "esketamine", "s-1"),
+        SessionEvent(t + 600, "chair-1", "dose_start", "esketamine", "s-1"),
+    ]
+    at = utc(t + 300)
+    err = replace(
+        bp(190, 115, T0 - timedelta(days=2)),
+        valid=False,
+        flags=("cuff_error",),
+        stored=True,
+        measured_at=at,
+        received_at=at,
+    )
+    live = replace(bp(130, 84, T0), measured_at=utc(t + 200), received_at=utc(t + 200))
+    rec = build_record([live, err], [], sessions)
+    assert [v.values["sys_mmHg"] for v in rec.stored] == [190]
+    assert [g for g in rec.gaps if g.what == "invalid_bp"] == [], rec.gaps

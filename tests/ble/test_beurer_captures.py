@@ -16,6 +16,7 @@ import asyncio
 import json
 import random
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -206,3 +207,48 @@ async def test_bm85_over_the_ble_link(
     assert r.device_time == t.replace(second=0)
     assert ("irregular_pulse" in r.flags) is irregular
     assert ("length_mismatch" in r.flags) is (not irregular)
+
+
+def test_decode_file_with_name_applies_the_bm85_quirks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 13: `monitord decode --name "ADVERTISED NAME"` applies that model's quirks, so
+    a support engineer decodes a customer's capture as the daemon would have; with
+    `--file` the name stands for the capture's advertised name (monitord/commands/
+    decode_file.py). A BM85 captured where no name was heard (a device configured by
+    address) decodes with `--name "Beurer BM85"` to the values the BM85 app shows, pulse
+    and user included; without it, the BP and timestamp only. Before this test, a replay
+    that ignored `--name` went unnoticed."""
+    _, payload, want = BM85[0]
+    path = tmp_path / "bm85.capture.jsonl"
+    lines: list[dict[str, Any]] = [
+        {
+            "format": "monitord-capture", "version": 1, "transport": "ble",
+            "driver": "ble-bpm", "chair": "chair-1", "device": "bp",
+            "config": {"address": "C4:A5:DF:11:22:33"}, "advertised_name": None,
+            "address": "C4:A5:DF:11:22:33", "started_at": "2026-08-11T18:31:30Z",
+        },
+        {"t": 0.5, "event": "connected", "name": None, "address": "C4:A5:DF:11:22:33"},
+        {"t": 1.0, "dir": "rx", "char": "00002a35-0000-1000-8000-00805f9b34fb",
+         "hex": h(payload).hex()},
+        {"t": 2.0, "event": "end"},
+    ]  # fmt: skip
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+
+    def decoded(*name: str) -> dict[str, Any]:
+        assert cli_main(["decode", "--file", str(path), *name]) == 0
+        rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+        assert len(rows) == 1, rows
+        return dict(rows[0])
+
+    got = decoded("--name", "Beurer BM85")
+    assert (got["sys_mmHg"], got["dia_mmHg"], got["pulse_bpm"]) == (
+        want["sys_mmHg"],
+        want["dia_mmHg"],
+        want["pulse_bpm"],
+    )
+    assert got["device_time"] == "2026-08-11T18:31:00Z" and got["valid"]
+    assert "length_mismatch" not in got["status"]
+    plain = decoded()
+    assert plain["pulse_bpm"] is None and "length_mismatch" in plain["status"]
+    assert plain["device_time"] == "2026-08-11T18:31:00Z"

@@ -203,6 +203,20 @@ def test_bpm_user_id_unknown_and_map_zero() -> None:
     assert rec.map_mmHg is None and "map_absent" in rec.status and rec.valid
 
 
+def test_bpm_only_all_nan_is_a_cuff_error() -> None:
+    """protocols.md: an error reading has *all* values NaN (the cuff showed "Err"); that is
+    `cuff_error`. A reading that lost only sys and dia (MAP still measured) is not valid
+    (no BP fields to judge) but is not that cuff error: flagging it so told the engineer
+    reading `monitord decode` the cuff displayed "Err" when it did not."""
+    nan = 0x07FF
+    rec = decode_bp(bytes([0x00]) + struct.pack("<HHH", nan, nan, 0x005D))
+    assert isinstance(rec, BloodPressure)
+    assert not rec.valid and rec.map_mmHg == 93 and "cuff_error" not in rec.status
+    rec = decode_bp(bytes([0x00]) + struct.pack("<HHH", nan, nan, nan))
+    assert isinstance(rec, BloodPressure)
+    assert not rec.valid and rec.status == ("cuff_error",)
+
+
 # The detail is what the engineer reads in the log and `monitord decode`: it names the
 # field and what is wrong with it. A 0 is inside 0..300 mmHg: it was reported as
 # "sys 0 mmHg outside 0..300 mmHg", a reason that contradicts itself.

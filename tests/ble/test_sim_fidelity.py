@@ -205,3 +205,38 @@ async def test_oximeter_simulator_sends_the_spec_layout() -> None:
     on, off = tap.of(0x2A5F)
     assert on == bytes.fromhex("08 6100 4800 000000")
     assert off == bytes.fromhex("08 FF07 FF07 008800")
+
+
+async def test_cuff_simulator_pushes_its_memory_oldest_first() -> None:
+    """The simulated cuff keeps the order of a cuff's memory (simulators/ble/devices.py:
+    "oldest first (device-time order ...)"): the old records it is given, in any order,
+    go on the air by device time, oldest first, and a measurement taken while nobody was
+    connected comes last. The hub takes a burst's last record as the live one
+    (monitord/history.py), so the daemon tests built on this simulator rely on that
+    order. Before, a memory pushed newest-old first went unnoticed (the new measurement
+    still came last)."""
+    from monitord.drivers.ble_bpm import BloodPressure, decode_bp
+
+    day = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    memory = [
+        (bp(190, 115, 88), day.replace(day=27)),
+        (bp(120, 80, 70), day.replace(day=25)),
+        (bp(131, 84, 72), day.replace(day=29)),
+    ]
+    cuff = SimCuff("Cuff", VirtualBleLink(), memory=memory)
+
+    async def play(tap: RawTap) -> None:
+        await wait_until(lambda: len(tap.of(0x2A35)) == 3, what="memory pushed")
+        await cuff.send(bp(212, 124, 90), day)
+        await wait_until(lambda: len(tap.of(0x2A35)) == 4, what="the new measurement")
+
+    tap = await on_the_air(cuff, "ble-bpm", play)
+    got = [decode_bp(v) for v in tap.of(0x2A35)]
+    assert all(isinstance(g, BloodPressure) for g in got), got
+    pairs = [(g.sys_mmHg, g.measured_at) for g in got if isinstance(g, BloodPressure)]
+    assert pairs == [
+        (120, day.replace(day=25)),
+        (190, day.replace(day=27)),
+        (131, day.replace(day=29)),
+        (212, day),
+    ]

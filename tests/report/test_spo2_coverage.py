@@ -312,3 +312,37 @@ def test_no_spo2_stretches_apart_by_a_device_loss_are_not_one_line(tmp_path: Pat
         (ds + 2120, ds + 2400),
     ], quiet_gaps
     assert not [x for x in gap_lines(rec) if " stretches, " in x], gap_lines(rec)
+
+
+def test_stored_spo2_records_change_nothing_on_the_spo2_line(tmp_path: Path) -> None:
+    # clinical-rules.md: a record a device pushes from its memory is history ("stored,
+    # marked `stored`, shown in reports, and fed to no rule"), not this patient's SpO2
+    # now. Two of them (an earlier patient's 85 % and 86 %), one among the live samples
+    # and one in a 10-min stretch without any: the REMS SpO2 line (minimum, time below
+    # 90 %, coverage) is the line without them. Before this test, taking stored records
+    # for live samples in the summary (minimum 85 %) or in the coverage went unnoticed.
+    base = [
+        json.loads(x)
+        for x in _scenario(DOSE + 130 * 60, DOSE + 130 * 60).splitlines()
+        if not (json.loads(x)["event"] == "spo2" and 25 * 60 <= json.loads(x)["t"] - DOSE < 35 * 60)
+    ]
+    memory = [
+        {"t": DOSE + 5 * 60 + 2, "event": "spo2", "spo2": 85, "stored": True},
+        {"t": DOSE + 30 * 60, "event": "spo2", "spo2": 86, "stored": True},
+    ]
+
+    def spo2_line(lines: list[dict[str, object]], sub: str) -> str:
+        (tmp_path / sub).mkdir()
+        text = "".join(
+            json.dumps(x) + "\n"
+            for x in sorted(lines, key=lambda x: float(x["t"]))  # type: ignore[arg-type]
+        )
+        rec = play_record(tmp_path / sub, text)
+        assert len(rec.stored) == (len(memory) if sub == "with" else 0)
+        (line,) = [f.value for f in form_lines(rec) if f.key == "spo2"]
+        return line
+
+    plain = spo2_line(base, "without")
+    assert plain.startswith("minimum 97 % at "), plain
+    assert "valid SpO2 for 120.9 of the 130.0 min" in plain, plain  # 24:55 stands 60 s
+    assert spo2_line(base + memory, "with") == plain

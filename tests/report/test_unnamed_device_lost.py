@@ -102,3 +102,32 @@ def test_an_unnamed_loss_while_spo2_came_is_not_hatched_on_the_spo2_panel(
     ax_bp, ax_spo2 = fig.axes
     assert [(a, b) for a, b, _ in _hatched(ax_bp)] == [(20.0, 40.0)]
     assert _hatched(ax_spo2) == [], _hatched(ax_spo2)
+
+
+def test_a_stored_spo2_record_inside_an_unnamed_loss_fills_no_hole(tmp_path: Path) -> None:
+    # clinical-rules.md: a record a device pushes from its memory is history, "stored,
+    # marked `stored`, shown in reports, and fed to no rule"; it is not SpO2 that came.
+    # The oximeter lost 12 min after the dose (its alarm naming no device), and a spot-
+    # check from a device's memory placed (at its measured time) inside the loss: the
+    # coverage and the SpO2 panel's hatch are those without it. Before this test, taking
+    # stored records for live samples in the record's or the chart's unnamed-loss check
+    # went unnoticed (the loss no SpO2 hole: 130 min "covered").
+    plain = _scenario(DOSE + 12 * 60, DOSE + 130 * 60)
+    stored = {"t": DOSE + 60 * 60, "event": "spo2", "spo2": 88, "stored": True}
+    lines = sorted(
+        [json.loads(x) for x in plain.splitlines()] + [stored],
+        key=lambda x: float(x["t"]),
+    )
+    rec = _unnamed_record(tmp_path, "".join(json.dumps(x) + "\n" for x in lines))
+    assert [v.values.get("spo2_pct") for v in rec.stored] == [88]
+    (line,) = [f.value for f in form_lines(rec) if f.key == "spo2"]
+    assert "valid SpO2 for 12.0 of the 130.0 min" in line, line
+    (tmp_path / "plain").mkdir()
+    without = _unnamed_record(tmp_path / "plain", plain)
+
+    def spo2_hatch(r: SessionRecord) -> list[tuple[float, float, str]]:
+        fig = Figure()
+        chart.draw(fig, r, *PDF_CHART)
+        return _hatched(fig.axes[1])
+
+    assert spo2_hatch(rec) == spo2_hatch(without) != []

@@ -360,6 +360,12 @@ def test_ascii2_mode_is_named_with_advice(text: str) -> None:
         (BASE.replace("BPM=097", "BPM=097 BPM=140"), RejectReason.BAD_FORMAT, "duplicate"),
         (BASE.replace("SPO2=098%", "SPO2=1098%"), RejectReason.BAD_FORMAT, "SPO2="),
         (BASE.replace("SPO2=098%", "SPO2=+98%"), RejectReason.BAD_FORMAT, "SPO2="),
+        # Three digits that no patient has (a digit replaced by line noise: no checksum)
+        # are refused, never passed on as a number (protocols.md "never turn such bytes
+        # into a plausible-looking wrong number"; the BLE decoders' 1-300 bpm). Before
+        # these rows, dropping either check went unnoticed: BPM=350 was stored and shown.
+        (BASE.replace("SPO2=098%", "SPO2=101%"), RejectReason.IMPLAUSIBLE, "SPO2=101 above 100"),
+        (BASE.replace("BPM=097", "BPM=301"), RejectReason.IMPLAUSIBLE, "BPM=301 above 300"),
     ],
 )
 def test_bounded_fields_and_duplicates(text: str, reason: RejectReason, says: str) -> None:

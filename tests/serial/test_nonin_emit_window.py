@@ -75,3 +75,18 @@ async def test_a_finger_back_in_is_valid_within_a_second() -> None:
     readings = await _readings([GOOD] * 3 + [SNSA] * 9 + [GOOD] * 6)
     assert [r.valid for r in readings][-1] is True
     assert [(r.valid, r.contact) for r in readings].count((True, True)) >= 2
+
+
+@pytest.mark.parametrize("phase", range(3))
+async def test_a_reading_is_not_valid_when_a_packet_it_stands_for_was_not(phase: int) -> None:
+    """protocols.md, Nonin: OOT (out of track) is loss of signal, not a valid sample; and
+    a reading stands for every packet since the last one (drivers/nonin2.py
+    `PacketWindow`: "the status is what any of them said (probe off, not valid ...)"). A
+    tracking loss that ends between two readings must not come out as a valid reading
+    carrying `out_of_track`: before this test, a window that took its validity from its
+    last packet alone went unnoticed (the reading said valid for an OOT stretch)."""
+    run = [OOT] * (3 + phase) + [GOOD] * 9
+    readings = await _readings([GOOD] * 6 + run)
+    said = [(r.valid, "out_of_track" in r.flags) for r in readings]
+    assert (True, True) not in said, said
+    assert said[-1] == (True, False), said  # the good signal back is valid, OOT gone
