@@ -165,3 +165,22 @@ def test_check_config_warns_of_a_name_alone_on_a_pi_of_one_chair(address: str) -
     assert errors == []
     told = [] if address else [f"c.toml: chairs[0].devices[0].name: warning: 'A&D_UA-651' {ALONE}"]
     assert warnings == told
+
+
+async def test_a_name_is_matched_whole_not_as_the_start_of_another(
+    vlink: VirtualBleLink,
+) -> None:
+    # A device configured by `name` connects to a device advertising exactly that name
+    # (drivers/ble_find.py; the loose model matching of issue 13 picks quirks, never the
+    # device). A neighbour's cuff whose name merely starts with ours ("A&D_UA-651 2") is
+    # not this chair's: taken, or counted as a second device of the name, its patient's
+    # 190 would be this chair's, or this chair's cuff never read. Before this test, a
+    # prefix match went unnoticed.
+    ctx = RecordingContext(device="bp")
+    day = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    theirs = SimCuff(NAME + " 2", vlink, memory=[(bp(190.0), day)])
+    ours = SimCuff(NAME, vlink, memory=[(bp(121.0), day)])
+    async with theirs, ours, by_name(vlink, ctx):
+        await ctx.until(lambda: ctx.link_up and bool(ctx.readings), "this chair's cuff read")
+        assert theirs.connection is None
+    assert [r.values["sys_mmHg"] for r in ctx.readings] == [121.0]
