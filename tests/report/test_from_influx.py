@@ -11,18 +11,21 @@ import contextlib
 import csv
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from monitord.config import InfluxConfig, StorageConfig
+from monitord.models import Kind, Reading, SessionEvent, utc
 from monitord.outbox import Outbox
 from monitord.report import influxload, record_for, session_spans
 from monitord.report.influxload import InfluxReader
 from monitord.report.lists import audit_row, gap_lines
 from monitord.report.text import form_lines
 from monitord.sinks.influx import InfluxSink
+from monitord.sinks.influx_clock import offset_line
 from monitord.store.base import Durability
 from tests.kit import eventually
 from tests.servers import Influxd, unique_name
@@ -60,6 +63,13 @@ async def _drain(db: Path, influxd: Influxd, database: str) -> None:
         await drain_outbox(ob, influxd, database)
     finally:
         ob.close()
+
+
+def _write(url: str, line: str) -> int:
+    """One line-protocol point written to InfluxDB 1.x: the HTTP status."""
+    req = urllib.request.Request(url, data=line.encode(), method="POST")
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return int(r.status)
 
 
 def _report(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -107,6 +117,75 @@ async def test_same_record_from_store_and_influx(
     assert [(a.rule, a.event, a.level, a.by, a.message) for a in central.alerts] == [
         (a.rule, a.event, a.level, a.by, a.message) for a in local.alerts
     ]
+
+
+async def test_a_late_and_a_stored_reading_are_placed_alike_from_influx(
+    influxd: Influxd, influx_db: str, tmp_path: Path
+) -> None:
+    # Issue 18 acceptance 2, with a cuff whose clock is 2 min behind (docs/report.md
+    # "Whose clock": a live reading is placed on its receive time, `received_at` in
+    # InfluxDB): the BP received 35 min 50 s after the dose was measured, by the cuff's
+    # clock, at 33 min 50 s, before the 35-50 min window. Placed on the measured time, the
+    # central record had no 40-minute BP where the chair's store has one. And a stored
+    # record (the cuff's memory, pushed on connect: history, never a REMS reading) of 36
+    # min 40 s stays stored from InfluxDB (its `stored` tag): read as live, it was the
+    # 40-minute BP of the central record only.
+    db = tmp_path / "outbox.sqlite"
+
+    def bp(rx: float, s: float) -> Reading:
+        vals = {"sys_mmHg": s, "dia_mmHg": 90.0, "map_mmHg": None, "pulse_bpm": None}
+        # As the chair stores it: measured at the device's time (within MAX_DEVICE_SKEW_S).
+        at = utc(T0 + rx - 120)
+        return Reading(CHAIR, "cuff", Kind.BP, vals, at, utc(T0 + rx), device_time=at)
+
+    with Outbox(db, StorageConfig(path=db)) as ob:
+        ev = [(0, "start"), (600, "dose_start"), (900, "dose_end")]
+        ob.add_session_events([SessionEvent(T0 + t, CHAIR, a, "esketamine", "s-rx") for t, a in ev])
+        ob.add_readings([bp(300, 128), bp(2750, 171)], {CHAIR: "s-rx"})
+        memory = Reading(
+            CHAIR, "cuff", Kind.BP, {"sys_mmHg": 200.0, "dia_mmHg": 100.0}, utc(T0 + 2800),
+            utc(T0 + 2900), device_time=utc(T0 + 2800), stored=True,
+        )  # fmt: skip
+        ob.add_readings([memory], {CHAIR: "s-rx"})
+        ob.add_session_events([SessionEvent(T0 + 8000, CHAIR, "end", "esketamine", "s-rx")])
+        ob.commit()
+    await _drain(db, influxd, influx_db)
+    with Outbox(db, StorageConfig(path=db), readonly=True) as ob:
+        (span,) = session_spans(ob)
+        local = record_for(ob, span, TZ)
+    reader = InfluxReader(InfluxConfig(url=influxd.url, api="v1", database=influx_db), SITE)
+    (ispan,) = reader.spans()
+    central = reader.record(ispan, TZ)
+    post = {f.key: f.value for f in form_lines(local)}["post_dose_40min"]
+    assert post == "171/90 mmHg at 05:45:50 (+35.8 min from dose; device clock 05:43:50)", post
+    assert [(f.key, f.value) for f in form_lines(central)] == [
+        (f.key, f.value) for f in form_lines(local)
+    ]
+    assert [(v.t, v.stored) for v in central.vitals] == [(v.t, v.stored) for v in local.vitals]
+    assert [v.stored for v in local.vitals] == [False, False, True]
+
+
+async def test_another_chairs_clock_stretch_is_not_on_this_chairs_record(
+    influxd: Influxd, influx_db: str, tmp_path: Path
+) -> None:
+    # docs/report.md "Times off UTC": the TIMES OFF UTC line is built from "the chair's
+    # clock row (from InfluxDB: `clock_offset`)": on a central machine, chair-2's clock
+    # 3 h off during chair-1's session is no line of chair-1's record (every query of a
+    # chair's record is that chair's: `chair` tag).
+    db = tmp_path / "outbox.sqlite"
+    with Outbox(db, StorageConfig(path=db)) as ob:
+        evs = [(0, "start"), (600, "dose_start"), (900, "dose_end"), (8000, "end")]
+        ob.add_session_events([SessionEvent(T0 + t, CHAIR, a, "esketamine", "s-1") for t, a in evs])
+        ob.commit()
+    await _drain(db, influxd, influx_db)
+    line = offset_line(SITE, "chair-2", T0 - 600, T0 + 9000, 10800.0)
+    assert await asyncio.to_thread(_write, f"{influxd.url}/write?db={influx_db}", line) == 204
+    reader = InfluxReader(InfluxConfig(url=influxd.url, api="v1", database=influx_db), SITE)
+    (ispan,) = reader.spans()
+    central = reader.record(ispan, TZ)
+    assert central.chair == CHAIR
+    assert central.clock_offs == ()
+    assert "times_off_utc" not in [f.key for f in form_lines(central)]
 
 
 async def test_report_cli_from_influx(influxd: Influxd, influx_db: str, tmp_path: Path) -> None:

@@ -80,7 +80,10 @@ def test_a_table_across_pages_repeats_its_header_and_every_page_its_footer(
             assert SECTION.match(first), (n, first)
         if AUDIT_HEADER.search(text):
             assert "Alarm audit" in text, n
-        assert f"session {rec.session_id};" in text and f"page {n} of {total}" in text, n
+        # docs/report.md: "Every page has the footer: version, session id, time zone, page
+        # n of m" (a page filed alone still says which clock its times are on).
+        assert f"session {rec.session_id}; times UTC;" in text, n
+        assert f"page {n} of {total}" in text, n
     assert not AUDIT_HEADER.search(pages[-1])
     # Nothing cut: every audit row is printed once, on whichever page.
     rows = re.findall(r"^\s*\d\d:\d\d:\d\d tech\.bp_invalid\s+low\s", "".join(pages), re.M)
