@@ -13,14 +13,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_namespace_check_passes_on_the_tree() -> None:
-    out = subprocess.run(
+def _check() -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, str(ROOT / "tools" / "namespace.py"), "--check"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_namespace_check_passes_on_the_tree() -> None:
+    out = _check()
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -30,13 +34,7 @@ def test_namespace_check_names_an_old_import(tmp_path: Path) -> None:
     old = "simulators"  # split so that the check does not find this file itself
     probe.write_text(f"from {old}.base import SimEvent\n", encoding="utf-8")
     try:
-        out = subprocess.run(
-            [sys.executable, str(ROOT / "tools" / "namespace.py"), "--check"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        out = _check()
     finally:
         probe.unlink()
     assert out.returncode == 1

@@ -20,7 +20,7 @@ import pytest
 from monitord.config import InfluxConfig, StorageConfig
 from monitord.models import Kind, Reading, SessionEvent, utc
 from monitord.outbox import Outbox
-from monitord.report import influxload, record_for, session_spans
+from monitord.report import SessionRecord, influxload, record_for, session_spans
 from monitord.report.influxload import InfluxReader
 from monitord.report.lists import audit_row, gap_lines
 from monitord.report.text import form_lines
@@ -65,6 +65,20 @@ async def _drain(db: Path, influxd: Influxd, database: str) -> None:
         ob.close()
 
 
+def _local(db: Path) -> SessionRecord:
+    """The record of the store's one session, as the chair makes it."""
+    with Outbox(db, StorageConfig(path=db), readonly=True) as ob:
+        (span,) = session_spans(ob)
+        return record_for(ob, span, TZ)
+
+
+def _central(influxd: Influxd, database: str) -> SessionRecord:
+    """The record of InfluxDB's one session, as `--from influx` makes it."""
+    reader = InfluxReader(InfluxConfig(url=influxd.url, api="v1", database=database), SITE)
+    (ispan,) = reader.spans()
+    return reader.record(ispan, TZ)
+
+
 def _write(url: str, line: str) -> int:
     """One line-protocol point written to InfluxDB 1.x: the HTTP status."""
     req = urllib.request.Request(url, data=line.encode(), method="POST")
@@ -92,12 +106,8 @@ async def test_same_record_from_store_and_influx(
     play_into_store(CASES / "complete_session.jsonl", db, session_fields=FIELDS)
     await _drain(db, influxd, influx_db)
 
-    with Outbox(db, StorageConfig(path=db), readonly=True) as ob:
-        (span,) = session_spans(ob)
-        local = record_for(ob, span, TZ)
-    reader = InfluxReader(InfluxConfig(url=influxd.url, api="v1", database=influx_db), SITE)
-    (ispan,) = reader.spans()
-    central = reader.record(ispan, TZ)
+    local = _local(db)
+    central = _central(influxd, influx_db)
 
     assert [(f.key, f.value) for f in form_lines(central)] == [
         (f.key, f.value) for f in form_lines(local)
@@ -150,12 +160,8 @@ async def test_a_late_and_a_stored_reading_are_placed_alike_from_influx(
         ob.add_session_events([SessionEvent(T0 + 8000, CHAIR, "end", "esketamine", "s-rx")])
         ob.commit()
     await _drain(db, influxd, influx_db)
-    with Outbox(db, StorageConfig(path=db), readonly=True) as ob:
-        (span,) = session_spans(ob)
-        local = record_for(ob, span, TZ)
-    reader = InfluxReader(InfluxConfig(url=influxd.url, api="v1", database=influx_db), SITE)
-    (ispan,) = reader.spans()
-    central = reader.record(ispan, TZ)
+    local = _local(db)
+    central = _central(influxd, influx_db)
     post = {f.key: f.value for f in form_lines(local)}["post_dose_40min"]
     assert post == "171/90 mmHg at 05:45:50 (+35.8 min from dose; device clock 05:43:50)", post
     assert [(f.key, f.value) for f in form_lines(central)] == [
@@ -180,9 +186,7 @@ async def test_another_chairs_clock_stretch_is_not_on_this_chairs_record(
     await _drain(db, influxd, influx_db)
     line = offset_line(SITE, "chair-2", T0 - 600, T0 + 9000, 10800.0)
     assert await asyncio.to_thread(_write, f"{influxd.url}/write?db={influx_db}", line) == 204
-    reader = InfluxReader(InfluxConfig(url=influxd.url, api="v1", database=influx_db), SITE)
-    (ispan,) = reader.spans()
-    central = reader.record(ispan, TZ)
+    central = _central(influxd, influx_db)
     assert central.chair == CHAIR
     assert central.clock_offs == ()
     assert "times_off_utc" not in [f.key for f in form_lines(central)]
@@ -318,15 +322,9 @@ async def test_times_off_utc_reach_influx_across_an_outage(
             ob.put_state(f"clock/{CHAIR}", row, durability=Durability.SYNC)
 
     def forms() -> tuple[dict[str, str], dict[str, str]]:
-        with Outbox(db, StorageConfig(path=db), readonly=True) as ob:
-            (span,) = session_spans(ob)
-            local = record_for(ob, span, TZ)
-        reader = InfluxReader(InfluxConfig(url=influxd.url, api="v1", database=name), SITE)
-        (ispan,) = reader.spans()
-        central = reader.record(ispan, TZ)
         return (
-            {f.key: f.value for f in form_lines(local)},
-            {f.key: f.value for f in form_lines(central)},
+            {f.key: f.value for f in form_lines(_local(db))},
+            {f.key: f.value for f in form_lines(_central(influxd, name))},
         )
 
     clock_row(stretches)
