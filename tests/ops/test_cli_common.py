@@ -7,8 +7,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -70,6 +72,23 @@ def test_the_station_default_is_the_one_its_unit_passes() -> None:
     ), r.stdout
 
 
+def test_the_daemon_default_is_the_one_its_unit_passes_and_the_docs_state() -> None:
+    """docs/commands.md: "Every command takes -c/--config PATH, default
+    /etc/monitord/monitord.toml; when the file is named monitord.toml, the conf.d files
+    beside it are merged". A default drifting from the unit's file (`status`, `doctor`,
+    `backup` on a Pi then read another config than the daemon runs) or from the one name
+    that takes conf.d/ (the fleet's chair files left out of every command) was not caught:
+    the test above compares the parser with DEFAULT_CONFIG itself."""
+    from monitord.config_layers import LAYERED_NAME
+
+    assert DEFAULT_CONFIG == "/etc/monitord/monitord.toml"
+    unit = (ROOT / "systemd" / "monitord.service").read_text()
+    assert f"monitord run --config {DEFAULT_CONFIG}\n" in unit
+    assert Path(DEFAULT_CONFIG).name == LAYERED_NAME
+    doc = " ".join((ROOT / "docs" / "commands.md").read_text().split())
+    assert f"**`-c/--config PATH`**, default `{DEFAULT_CONFIG}`" in doc
+
+
 def test_check_config_shows_its_positional_form() -> None:
     """`check-config PATH` is the stable form (the design's command table): --help shows
     it (before: hidden, only -c was listed)."""
@@ -119,6 +138,7 @@ async def test_status_tells_running_from_stopped(tmp_path: Path) -> None:
         r = monitord("status", "-c", str(cfg))
         return r.stdout if r.returncode == 0 else r.stderr  # no store before the first start
 
+    started = time.time()
     async with Oximeter(tmp_path) as ox:
         daemon.start()
         try:
@@ -146,6 +166,14 @@ async def test_status_tells_running_from_stopped(tmp_path: Path) -> None:
     assert js["running"] is False and js["daemon"]["pid"] == pid
     # docs/operations.md: a fleet script reads `running` and `daemon_state_age_s`.
     assert isinstance(js["daemon_state_age_s"], float) and js["daemon_state_age_s"] >= 0, js
+    # ...in seconds (docs/commands.md: "pid, age of its last state"): the state was written
+    # after `started`, so its age cannot exceed the time since; an age in ms, or one
+    # counted from another clock, told a fleet script every daemon was long silent. Not a
+    # timing bound: whatever the load, the age is below the elapsed time.
+    elapsed = time.time() - started
+    assert js["daemon_state_age_s"] <= elapsed + 0.1, (js["daemon_state_age_s"], elapsed)
+    seen = re.search(r"state written (\d+) s ago", text)
+    assert seen and int(seen[1]) <= elapsed + 1, (text, elapsed)
 
 
 def test_demo_refuses_a_config_it_would_not_read(tmp_path: Path) -> None:
