@@ -69,6 +69,9 @@ def known_data(outbox: Outbox) -> None:
                 spike = at + timedelta(seconds=30)
                 rs.append(Reading(chair, "ecg", Kind.HR, {"hr_bpm": 140.0}, spike, spike))
             rs.append(Reading(chair, "ox", Kind.SPO2, {"spo2_pct": 97.0 - m}, at, at))
+            if chair == "chair-1" and m == 4:  # a dip inside the minute: mean() hid it
+                dip = at + timedelta(seconds=30)
+                rs.append(Reading(chair, "ox", Kind.SPO2, {"spo2_pct": 91.0}, dip, dip))
         # An invalid reading (cuff error) stays out of the panels.
         bad = T0 + timedelta(minutes=2, seconds=30)
         rs.append(
@@ -92,6 +95,10 @@ def known_data(outbox: Outbox) -> None:
     # chair-1 is online: a reading now (the Online stat looks at the last 2 minutes)
     now = datetime.fromtimestamp(int(time.time()), tz=UTC)
     rs.append(Reading("chair-1", "ox", Kind.SPO2, {"spo2_pct": 98.0}, now, now))
+    # chair-2 last sent 10 minutes ago: offline (a wider window showed a chair whose
+    # monitor went quiet as online for as long as the window).
+    quiet = now - timedelta(minutes=10)
+    rs.append(Reading("chair-2", "ox", Kind.SPO2, {"spo2_pct": 98.0}, quiet, quiet))
     outbox.add_readings(rs, {"chair-1": "s-1", "chair-2": "s-2"})
     t = T0.timestamp()
     outbox.add_alert_events(
@@ -157,6 +164,20 @@ def known_data(outbox: Outbox) -> None:
                 "dosing",
                 {"spo2_pct": 93.0},
                 "SpO2 93 %",
+            ),
+            # not acknowledged: escalated, an annotation too (the alarm got louder)
+            AlertEvent(
+                t + 300,
+                "chair-1",
+                "spo2.low",
+                "escalated",
+                "high",
+                "physiological",
+                "a-2",
+                "dosing",
+                {"spo2_pct": 92.0},
+                "SpO2 92 %, not acknowledged",
+                level=1,
             ),
         ]
     )
@@ -256,8 +277,10 @@ async def test_dashboard_queries_return_expected_series(
         [_ms(m), 140.0 if m == 3 else 72.0 + m, 72.0 + m, 70.0 + m] for m in range(6)
     ]
 
+    # SpO2 is the lowest per interval (the panel's title): the 91 % dip at minute 4 shows
+    # whole, as the HR spike does.
     spo2 = series(influxd, expand(by_title(d, "SpO2"), "chair-1"), influx_db)
-    assert spo2[0]["values"] == [[_ms(m), 97.0 - m] for m in range(6)]
+    assert spo2[0]["values"] == [[_ms(m), 91.0 if m == 4 else 97.0 - m] for m in range(6)]
 
     # Active alerts (every chair): each chair's and rule's last event, cleared ones left out
     # by the table's transformation: the acknowledged bp.severe is still active.
@@ -273,7 +296,10 @@ async def test_dashboard_queries_return_expected_series(
         for s in got
         if not excluded_by(table["transformations"], s["values"][0][1])
     ]
-    assert shown == [("chair-1", "spo2.low", "raised"), ("chair-2", "bp.severe", "acknowledged")]
+    assert shown == [
+        ("chair-1", "spo2.low", "escalated"),
+        ("chair-2", "bp.severe", "acknowledged"),
+    ]
     # Inside the chair row ($chair is one chair there): the same query, that chair's alerts.
     mine = panel(d, "Active alerts")["targets"][0]["query"]
     assert [s["tags"]["rule"] for s in series(influxd, expand(mine, "chair-2"), influx_db)] == [
@@ -296,7 +322,9 @@ async def test_dashboard_queries_return_expected_series(
         ("chair-2", "baseline"),
     ]
 
-    # Annotations: raised/escalated alerts (not the ack), and session actions.
+    # Annotations: raised/escalated alerts (not the ack), and session actions. The
+    # escalation is one (issue 19, "dashboards that show alarms"): a query without it
+    # showed a crisis nobody acknowledged as raised once, then quiet.
     [alerts] = [a for a in d["annotations"]["list"] if a["name"] == "Alerts"]
     rows = series(influxd, expand(alerts["query"]), influx_db)[0]
     assert rows["columns"] == ["time", "message", "rule", "priority", "event"]
@@ -304,6 +332,7 @@ async def test_dashboard_queries_return_expected_series(
         [_ms_s(100), "HR 125 bpm", "hr.high", "medium", "raised"],
         [_ms_s(150), "Systolic 162 mmHg", "bp.severe", "medium", "raised"],
         [_ms_s(240), "SpO2 93 %", "spo2.low", "high", "raised"],
+        [_ms_s(300), "SpO2 92 %, not acknowledged", "spo2.low", "high", "escalated"],
     ]
     [sess] = [a for a in d["annotations"]["list"] if a["name"] == "Session phases"]
     srows = series(influxd, expand(sess["query"], "chair-1"), influx_db)[0]["values"]
