@@ -189,6 +189,15 @@ def test_deb_installs_runs_upgrades_and_purges(
     v = root.monitord("--version")
     assert (v.returncode, v.stdout) == (0, f"monitord {__version__}\n"), v.stderr
     assert (root / "usr/bin/monitord").readlink() == Path("/opt/monitord/bin/monitord")
+    # ...and run through a link, as `monitord` on PATH is (/usr/bin/monitord, absolute:
+    # outside this root, so a relative one of the same target here). The launcher finds
+    # its python beside the link's target: one beside the link (/usr/bin/python3.11, the
+    # system's, without the venv's packages) failed on every command an admin typed.
+    link = root / "usr/bin/monitord-via-link"
+    link.symlink_to("../../opt/monitord/bin/monitord")
+    v = subprocess.run([str(link), "--version"], capture_output=True, text=True, timeout=60)
+    assert (v.returncode, v.stdout) == (0, f"monitord {__version__}\n"), v.stderr
+    link.unlink()
     assert (root / "opt/monitord/share/doc/monitord/mqtt.md").is_file()
     # the pages' links and pictures resolve (README.md, the repository's front page, links
     # into docs/)
