@@ -48,6 +48,10 @@ def fleet_being_edited(tmp_path: Path) -> Path:
     (conf_d / ".#20-chair.toml").symlink_to("admin@chair-1.4242:1733400000")
     for name in ("20-chair.toml~", "#20-chair.toml#", ".20-chair.toml.swp", ".old.toml"):
         (conf_d / name).write_text("garbage = [\n")
+    # docs/commands.md: "the *.toml files in conf.d/": an admin's copy under another
+    # suffix is no layer either (a rule taking `*.conf` too read it and its chair twice).
+    for name in ("20-chair.toml.bak", "20-chair.toml.dpkg-old", "20-chair.conf"):
+        (conf_d / name).write_text("garbage = [\n")
     return tmp_path / "monitord.toml"
 
 
