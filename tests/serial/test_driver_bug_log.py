@@ -120,3 +120,25 @@ async def test_a_different_bug_of_the_same_driver_is_told_with_its_traceback(
         "second bug" in r.getMessage() for r in caplog.records))  # fmt: skip
     told = [str(r.exc_info[1]) for r in _tracebacks(caplog) if r.exc_info]
     assert told == ["'first bug'", "second bug"], told
+
+
+async def test_a_driver_crashing_on_every_line_stays_down(
+    ctx: RecordingContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    # drivers/serial_link.py: after a driver bug "the next connection is up only once the
+    # protocol decoded a second unit, so a driver crashing on each line its device sends
+    # is down (and `tech.device_lost` comes), not up once a line". Up after one unit, the
+    # link flapped up and down at each reconnect and the nurse got no alarm while no
+    # reading arrived; every other test still passed.
+    caplog.set_level(logging.DEBUG, "monitord")
+
+    def bug(conn: int, n: int) -> Exception | None:
+        return RuntimeError("bug on every line")
+
+    def crashes() -> int:  # each connection's crash, told at ERROR once, then DEBUG
+        return sum("driver error" in r.getMessage() for r in caplog.records)
+
+    await _play(ctx, bug, lambda: crashes() >= 5)
+    assert crashes() >= 5
+    # up once (the first connection, before anything was known of the bug), then down
+    assert [up for up, _ in ctx.links] == [True, False], ctx.links
