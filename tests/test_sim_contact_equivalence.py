@@ -5,11 +5,11 @@ record (docs/scenarios.md), which replay feeds to no rule.
 
 The player turns each measurement into what the simulated device puts on the wire
 (simulators/player.py `sim_event`); replay turns it into an engine sample
-(scenario.py `to_engine_input`). Each of these went unnoticed in the player: the
-probe-off flag inverted (every `probe_off: false` line played as a finger out), `contact`
-dropped, the MAP dropped, a stored record played as a live reading. The live side here is
-the whole daemon path: a BLE cuff and strap (bumble peripherals through bleak) and a
-Masimo oximeter on a pseudo-terminal.
+(scenario.py `to_engine_input`). Each of these went unnoticed: in the player the probe-off
+flag inverted (every `probe_off: false` line played as a finger out), `contact` dropped,
+the MAP dropped, a stored record played as a live reading; a line after `end` played by
+the player or by replay. The live side here is the whole daemon path: a BLE cuff and
+strap (bumble peripherals through bleak) and a Masimo oximeter on a pseudo-terminal.
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ def scenario() -> list[dict[str, Any]]:
         ev.append({"t": t, "event": "spo2", "spo2": 97, "pulse": 72, "probe_off": 120 <= t < 160})
     ev.append({"t": 240, "event": "end"})
     ev.sort(key=lambda e: e["t"])
+    # design.md section 5: at `end` "timers fire up to this time, then replay stops": a
+    # line after it is validated, never played (a chair playing on raised bp.crisis)
+    ev.append({"t": 250, "event": "bp", "sys": 250, "dia": 130})
     return ev
 
 
@@ -56,6 +59,7 @@ async def test_contact_probe_off_and_map_play_as_replay_reads_them(tmp_path: Pat
     path = tmp_path / "scenario.jsonl"
     path.write_text("\n".join(json.dumps(e) for e in events) + "\n")
     expected = list(replay(AlertEngine(), load_scenario(path)))
+    assert all(e.t <= 240 for e in expected), expected[-1]  # nothing after `end`
     # the scenario is worth comparing: both signals' sensor-off alerts raise and clear
     assert [(e.t, e.rule, e.event) for e in expected if e.rule == "tech.sensor_off"] == [
         (75.0, "tech.sensor_off", "raised"),
