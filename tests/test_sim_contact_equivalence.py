@@ -8,8 +8,9 @@ The player turns each measurement into what the simulated device puts on the wir
 (scenario.py `to_engine_input`). Each of these went unnoticed: in the player the probe-off
 flag inverted (every `probe_off: false` line played as a finger out), `contact` dropped,
 the MAP dropped, a stored record played as a live reading; a line after `end` played by
-the player or by replay. The live side here is the whole daemon path: a BLE cuff and
-strap (bumble peripherals through bleak) and a Masimo oximeter on a pseudo-terminal.
+the player or by replay; a chair attaching a scenario that names one other chair playing
+nothing of it. The live side here is the whole daemon path: a BLE cuff and strap (bumble
+peripherals through bleak) and a Masimo oximeter on a pseudo-terminal.
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ def scenario() -> list[dict[str, Any]]:
     """The strap off the chest for t in [60, 100), the finger out for t in [120, 160):
     each longer than tech.sensor_off's 15 s. Outside them `contact` and `probe_off` are
     stated (true / false), so a player that read them the wrong way round is seen too."""
-    ev: list[dict[str, Any]] = [{"t": 0, "event": "session_start", "protocol": "esketamine"}]
+    # One chair named (replay plays every line on it, design.md section 5); a simulated
+    # chair attaching the file plays it whatever that name (simulators/player.py)
+    start = {"t": 0, "event": "session_start", "protocol": "esketamine", "chair": "bay-3"}
+    ev: list[dict[str, Any]] = [start]
     for t, s, d, m in [(10, 128, 80, 96), (130, 131, 82, 98)]:
         ev.append({"t": t, "event": "bp", "sys": s, "dia": d, "map": m, "pulse": 75})
     # A record from the cuff's memory is history, fed to no rule: replay raises nothing
