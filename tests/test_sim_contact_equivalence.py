@@ -15,19 +15,14 @@ peripherals through bleak) and a Masimo oximeter on a pseudo-terminal.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
-from monitord.clock import SimClock
-from monitord.config import loads_config
-from monitord.daemon import Daemon
 from monitord.engine import AlertEngine
 from monitord.engine.replay import replay
-from monitord.outbox import Outbox
 from monitord.scenario import load_scenario
-from monitord.simulators.chair import start_simulated_chair
+from tests.test_sim_equivalence import play_simulated_chair
 
 
 def scenario() -> list[dict[str, Any]]:
@@ -76,22 +71,7 @@ async def test_contact_probe_off_and_map_play_as_replay_reads_them(tmp_path: Pat
         "simulate_speed = 1200\n"
         for i, d in (("cuff", "ble-bpm"), ("strap", "ble-hrm"), ("ox", "masimo-ascii"))
     )
-    cfg = loads_config(
-        '[site]\nid = "sim-test"\n[mqtt]\nenabled = false\n[influx]\nenabled = false\n'
-        f'[storage]\npath = "{tmp_path / "store.sqlite"}"\n'
-        f'[[chairs]]\nid = "chair-1"\n{devices}'
-    )
-    daemon = Daemon(cfg, stop_when_played=True, simulated=start_simulated_chair)
-    await asyncio.wait_for(daemon.run(), 120)
-    ob = Outbox(cfg.storage.path, cfg.storage)
-    try:
-        got = ob.alert_events("chair-1")
-        readings = ob.readings("chair-1")
-    finally:
-        ob.close()
-    clock = daemon.chairs["chair-1"].clock
-    assert isinstance(clock, SimClock)
-    start = clock.start
+    got, readings, start = await play_simulated_chair(tmp_path, devices)
     # each hr/spo2 line arrived with its contact as replay reads it (probe_off true is
     # contact false), each bp with its MAP
     want = sorted(

@@ -25,6 +25,7 @@ from monitord.daemon import Daemon
 from monitord.engine import AlertEngine
 from monitord.engine.replay import replay
 from monitord.models import AlertEvent, Reading
+from monitord.outbox import Outbox
 from monitord.scenario import load_scenario
 from monitord.simulators.chair import start_simulated_chair
 
@@ -112,6 +113,31 @@ def values(r: Reading) -> tuple[Any, ...]:
     )
 
 
+async def play_simulated_chair(
+    tmp_path: Path, devices: str
+) -> tuple[list[AlertEvent], list[tuple[Reading, str | None]], float]:
+    """Plays `devices` (TOML `[[chairs.devices]]` tables, simulated) on one chair of a whole
+    daemon, MQTT and InfluxDB off, until played; its stored alert events, its stored
+    readings and its simulated clock's start."""
+    cfg = loads_config(
+        '[site]\nid = "sim-test"\n'
+        f"[mqtt]\nenabled = false\n[influx]\nenabled = false\n"
+        f'[storage]\npath = "{tmp_path / "store.sqlite"}"\n'
+        f'[[chairs]]\nid = "chair-1"\n{devices}'
+    )
+    daemon = Daemon(cfg, stop_when_played=True, simulated=start_simulated_chair)
+    await asyncio.wait_for(daemon.run(), 120)
+    ob = Outbox(cfg.storage.path, cfg.storage)
+    try:
+        got = ob.alert_events("chair-1")
+        readings = ob.readings("chair-1")
+    finally:
+        ob.close()
+    clock = daemon.chairs["chair-1"].clock
+    assert isinstance(clock, SimClock)  # a simulated chair runs on the scenario's clock
+    return got, readings, clock.start
+
+
 def key(e: AlertEvent, start: float) -> tuple[Any, ...]:
     # `by` too: a simulated chair acknowledged "by scenario" whatever the scenario's `by`
     # said, where replay used it. (Messages name devices: the scenario's kind in replay,
@@ -149,27 +175,7 @@ async def test_simulated_chair_raises_what_replay_raises(tmp_path: Path, setup: 
         f"simulate_speed = 1200\n" + ("poll_interval_s = 0.002\n" if d == "intellivue" else "")
         for i, d in devs
     )
-    cfg = loads_config(
-        '[site]\nid = "sim-test"\n'
-        f"[mqtt]\nenabled = false\n[influx]\nenabled = false\n"
-        f'[storage]\npath = "{tmp_path / "store.sqlite"}"\n'
-        f'[[chairs]]\nid = "chair-1"\n{devices}'
-    )
-    daemon = Daemon(cfg, stop_when_played=True, simulated=start_simulated_chair)
-    await asyncio.wait_for(daemon.run(), 120)
-
-    from monitord.outbox import Outbox
-
-    ob = Outbox(cfg.storage.path, cfg.storage)
-    try:
-        got = ob.alert_events("chair-1")
-        readings = ob.readings("chair-1")
-    finally:
-        ob.close()
-    clock = daemon.chairs["chair-1"].clock
-    assert isinstance(clock, SimClock)  # a simulated chair runs on the scenario's clock
-    start = clock.start
-    # every scenario measurement arrived once, stamped with start + t
+    got, readings, start = await play_simulated_chair(tmp_path, devices)
     # every scenario measurement arrived once, with its values, stamped with start + t
     want = sorted(measured(e) for e in events if e["event"] in ("bp", "hr", "spo2"))
     have = sorted((round(r.t - start, 3), str(r.kind), values(r), r.valid) for r, _ in readings)

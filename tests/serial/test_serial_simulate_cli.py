@@ -4,7 +4,6 @@ and `monitord decode --profile intellivue|nonin-2`."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
@@ -12,14 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from serial_testkit import RecordingContext
+from serial_testkit import RecordingContext, simulate_read
 
 from monitord.drivers import intellivue_frames as F
 from monitord.drivers.nonin2 import packet_frames
-from monitord.drivers.registry import DRIVERS
-from monitord.drivers.serial_link import PortBackoff, run_serial_device
 from monitord.models import Kind
-from tests.kit import device_config
 
 SCENARIO = """\
 # tiny scenario
@@ -32,32 +28,14 @@ SCENARIO = """\
 
 
 async def test_simulate_command_feeds_the_driver(tmp_path: Path, ctx: RecordingContext) -> None:
-    scen = tmp_path / "s.jsonl"
-    scen.write_text(SCENARIO)
-    link = tmp_path / "ivue"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "monitord", "simulate", "--driver", "intellivue",
-        "--link", str(link), "--speed", "4", str(scen),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    first = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
-    assert first == str(link)
-    dev = device_config(id="mon", driver="intellivue", port=first, poll_interval_s=0.5)
-    task = asyncio.create_task(
-        run_serial_device(dev, DRIVERS["intellivue"], ctx, backoff=PortBackoff(0.05, 0.3))
-    )
-    try:
+    sim = simulate_read(tmp_path, ctx, SCENARIO, "intellivue", 4, poll_interval_s=0.5)
+    async with sim as (proc, _):
         await ctx.until(lambda: bool(ctx.of(Kind.SPO2)), "scenario played", 30)
         assert dict(ctx.of(Kind.BP)[0].values) == {
             "sys_mmHg": 131, "dia_mmHg": 84, "map_mmHg": None, "pulse_bpm": 66,
         }  # fmt: skip
         assert ctx.of(Kind.HR)[0].values["hr_bpm"] == 66
         assert dict(ctx.of(Kind.SPO2)[0].values) == {"spo2_pct": 98, "pulse_bpm": 65}
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
     assert await asyncio.wait_for(proc.wait(), 30) == 0
 
 

@@ -10,15 +10,9 @@ through the unplug, and nothing said the alarm could not come.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sys
 from pathlib import Path
 
-from serial_testkit import RecordingContext
-
-from monitord.drivers.registry import DRIVERS
-from monitord.drivers.serial_link import PortBackoff, run_serial_device
-from tests.kit import device_config
+from serial_testkit import RecordingContext, simulate_read
 
 # At --speed 2: the unplug 2 s of wall time in (the transport is up long before), the replug
 # at 4 s, the end at 6 s.
@@ -34,28 +28,10 @@ SCENARIO = """\
 async def test_simulate_unplugs_and_replugs_on_device_lost_and_back(
     tmp_path: Path, ctx: RecordingContext
 ) -> None:
-    scen = tmp_path / "s.jsonl"
-    scen.write_text(SCENARIO)
-    link = tmp_path / "oxi"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "monitord", "simulate", "--driver", "masimo-ascii",
-        "--link", str(link), "--speed", "2", str(scen),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stdout is not None and proc.stderr is not None
-    first = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
-    assert first == str(link)
-    dev = device_config(id="ox", driver="masimo-ascii", port=first)
-    task = asyncio.create_task(
-        run_serial_device(dev, DRIVERS["masimo-ascii"], ctx, backoff=PortBackoff(0.05, 0.3))
-    )
-    try:
+    async with simulate_read(tmp_path, ctx, SCENARIO, "masimo-ascii", 2) as (proc, _):
+        assert proc.stderr is not None
         err = (await asyncio.wait_for(proc.stderr.read(), 60)).decode()
         assert await asyncio.wait_for(proc.wait(), 30) == 0, err
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
     # up, down at the unplug (the pty closed under the read), up again after the replug;
     # the simulator's own close at the end of the scenario may add a last down
     ups_and_downs = [up for up, _ in ctx.links]
