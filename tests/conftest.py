@@ -168,6 +168,9 @@ def vm_site() -> str:
 # wall time is the busier worker's). Only the order changes; a stale list costs balance,
 # not coverage.
 LONG_FIRST = (
+    # ~190 (2026-12-06: a 125-s sleep, 260 when its freeze does not hold and it plays
+    # again); until then it ran last, the suite's tail (14:42 in a quiet CI run)
+    "station/test_station_machine_sleep.py",
     "station/test_station_hidden_stale.py",  # ~140 (75 s hidden, then a throttled run)
     "station/test_station_hidden_sound.py",  # ~120 (the same wait)
     "station/test_station_takeover.py",  # 110 (two stations flapping, then held 30 s)
@@ -191,6 +194,9 @@ LONG_FIRST = (
     "heard/test_receipts.py",  # 17
     "forward/test_forward_nodered.py",  # 22 (2026-12-04: Node-RED, a daemon, a broker)
     "forward/test_forward_homeassistant.py",  # 20
+    "station/test_station_ack_unanswered.py",  # 18 (2026-12-06: the 15-s answer window)
+    "station/test_station_quiet_board.py",  # 16 (heartbeats watched for 12 s)
+    "station/test_station_medium_tone.py",  # 15 (bursts 2.5-30 s apart)
     "report/test_render.py",  # 12
     "test_sim_equivalence.py",  # 12 (26 at simulate_speed 300 and a 10-ms poll)
     "faults/test_config_faults.py",  # 8

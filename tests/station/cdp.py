@@ -254,6 +254,12 @@ class Browser:
         )
         return page
 
+    async def clear_cookies(self) -> None:
+        """Forget this context's cookies (its login): a page opened next starts at the login
+        form, as on a browser that never logged in."""
+        assert self._root is not None
+        await self._root.send("Storage.clearCookies", browserContextId=self.context_id)
+
     async def close_tab(self, page: Page) -> None:
         """Close the tab itself (as a nurse closing the wallboard), not only our DevTools
         connection to it: its scripts stop and its event stream is cut."""
